@@ -1,0 +1,1436 @@
+/*  arb_proto.c — the arbiter codec.
+
+    Encoding walks a body's schema and packs a msgpack map with msgpack-c,
+    leaving out absent (zero) optional fields; frames follow the body in
+    the order their records were packed.
+
+    Decoding does not use msgpack-c's unpacker: that unpacker allocates
+    whatever an array or map header claims before it has seen the bytes,
+    so a 5-byte body could ask for gigabytes. Instead a small reader walks
+    the bytes with the schema in hand: every value must have the type the
+    field wants, every count must fit in the bytes left and under the
+    field's limit, and strings are copied into the message's arena with a
+    terminating NUL. What the reader refuses it explains with the field's
+    path ("tasks[3].name: ..."), which goes back to the sender verbatim.
+
+    A message owns a msgpack zone (an arena) holding its body, lists and
+    strings, so destroying a message is one free plus its frames.
+*/
+
+#include "arb_proto.h"
+#include "arb_schema.h"
+
+#include <msgpack.h>
+#include <stdarg.h>
+
+#define ARB_HEADER_SIZE 8
+#define ARB_ZONE_CHUNK  4096
+#define ARB_PATH_DEPTH  8
+
+struct _arb_msg_t {
+    arb_msg_type_t type;   //  0 when the header could not be read
+    uint32_t reqid;        //  request id; 0 for streamed messages
+    zframe_t *routing_id;  //  owned; ROUTER side only
+    msgpack_zone *zone;    //  owned arena: body, lists, strings
+    void *body;            //  in zone; NULL for an undecodable message
+    const char *error;     //  in zone: why decoding failed
+    arb_err_t error_code;  //  what to answer with when error is set
+};
+
+//  ---------------------------------------------------------------------
+//  Schemas. The key of a field is its C name.
+
+#define FLD(T, f, type, req, max)                                                                  \
+    { #f, type, req, offsetof (T, f), max, NULL }
+#define LST(T, f, req, max, sub)                                                                   \
+    { #f, ARB_F_LIST, req, offsetof (T, f), max, &sub }
+#define SCHEMA(var, T, fields)                                                                     \
+    static const arb_schema_t var = {#T, sizeof (T), fields, sizeof (fields) / sizeof (fields[0])}
+#define EMPTY_SCHEMA(var, T) static const arb_schema_t var = {#T, sizeof (T), NULL, 0}
+
+//  max 0 on a BIN field means "the frame limit" (results travel inline
+//  in STATUS and DISPATCH parents).
+
+static const arb_field_t s_dep_fields[] = {
+    FLD (arb_dep_t, ref, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_dep_t, id, ARB_F_U64, false, 0),
+    FLD (arb_dep_t, when, ARB_F_U32, false, 0),
+};
+SCHEMA (s_dep_schema, arb_dep_t, s_dep_fields);
+
+static const arb_field_t s_task_spec_fields[] = {
+    FLD (arb_task_spec_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_task_spec_t, name, ARB_F_STR, true, ARB_NAME_MAX),
+    FLD (arb_task_spec_t, key, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_task_spec_t, priority, ARB_F_I32, false, 0),
+    FLD (arb_task_spec_t, retries, ARB_F_U32, false, 0),
+    FLD (arb_task_spec_t, backoff, ARB_F_U32, false, 0),
+    FLD (arb_task_spec_t, backoff_ms, ARB_F_U64, false, 0),
+    FLD (arb_task_spec_t, backoff_cap_ms, ARB_F_U64, false, 0),
+    FLD (arb_task_spec_t, no_jitter, ARB_F_BOOL, false, 0),
+    FLD (arb_task_spec_t, delay_ms, ARB_F_U64, false, 0),
+    FLD (arb_task_spec_t, at_ms, ARB_F_U64, false, 0),
+    FLD (arb_task_spec_t, timeout_ms, ARB_F_U64, false, 0),
+    FLD (arb_task_spec_t, retention_ms, ARB_F_U64, false, 0),
+    FLD (arb_task_spec_t, expires_ms, ARB_F_U64, false, 0),
+    FLD (arb_task_spec_t, headers, ARB_F_BIN, false, ARB_HEADERS_MAX),
+    FLD (arb_task_spec_t, ref, ARB_F_STR, false, ARB_NAME_MAX),
+    LST (arb_task_spec_t, after, false, ARB_LIST_MAX, s_dep_schema),
+    FLD (arb_task_spec_t, endpoints, ARB_F_STRS, false, 1000),
+    FLD (arb_task_spec_t, payload, ARB_F_FRAME, true, 0),
+};
+SCHEMA (s_task_spec_schema, arb_task_spec_t, s_task_spec_fields);
+
+static const arb_field_t s_error_fields[] = {
+    FLD (arb_error_body_t, code, ARB_F_U32, true, 0),
+    FLD (arb_error_body_t, reason, ARB_F_STR, true, ARB_TEXT_MAX),
+};
+SCHEMA (s_error_schema, arb_error_body_t, s_error_fields);
+
+EMPTY_SCHEMA (s_ping_schema, arb_ping_body_t);
+
+static const arb_field_t s_pong_fields[] = {
+    FLD (arb_pong_body_t, version, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_pong_body_t, epoch, ARB_F_U64, false, 0),
+    FLD (arb_pong_body_t, now_ms, ARB_F_U64, false, 0),
+};
+SCHEMA (s_pong_schema, arb_pong_body_t, s_pong_fields);
+
+static const arb_field_t s_submit_fields[] = {
+    FLD (arb_submit_body_t, watch, ARB_F_BOOL, false, 0),
+    LST (arb_submit_body_t, tasks, true, ARB_LIST_MAX, s_task_spec_schema),
+};
+SCHEMA (s_submit_schema, arb_submit_body_t, s_submit_fields);
+
+static const arb_field_t s_submitted_task_fields[] = {
+    FLD (arb_submitted_task_t, id, ARB_F_U64, true, 0),
+    FLD (arb_submitted_task_t, existing, ARB_F_BOOL, false, 0),
+    FLD (arb_submitted_task_t, state, ARB_F_U32, false, 0),
+};
+SCHEMA (s_submitted_task_schema, arb_submitted_task_t, s_submitted_task_fields);
+
+static const arb_field_t s_submitted_fields[] = {
+    LST (arb_submitted_body_t, tasks, false, ARB_LIST_MAX, s_submitted_task_schema),
+};
+SCHEMA (s_submitted_schema, arb_submitted_body_t, s_submitted_fields);
+
+static const arb_field_t s_status_fields[] = {
+    FLD (arb_status_body_t, ids, ARB_F_IDS, true, ARB_IDS_MAX),
+};
+SCHEMA (s_status_schema, arb_status_body_t, s_status_fields);
+
+static const arb_field_t s_attempt_info_fields[] = {
+    FLD (arb_attempt_info_t, attempt, ARB_F_U32, false, 0),
+    FLD (arb_attempt_info_t, started_ms, ARB_F_U64, false, 0),
+    FLD (arb_attempt_info_t, ended_ms, ARB_F_U64, false, 0),
+    FLD (arb_attempt_info_t, worker, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_attempt_info_t, outcome, ARB_F_U32, false, 0),
+    FLD (arb_attempt_info_t, error, ARB_F_STR, false, ARB_TEXT_MAX),
+};
+SCHEMA (s_attempt_info_schema, arb_attempt_info_t, s_attempt_info_fields);
+
+static const arb_field_t s_task_info_fields[] = {
+    FLD (arb_task_info_t, id, ARB_F_U64, true, 0),
+    FLD (arb_task_info_t, found, ARB_F_BOOL, false, 0),
+    FLD (arb_task_info_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_task_info_t, name, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_task_info_t, key, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_task_info_t, state, ARB_F_U32, false, 0),
+    FLD (arb_task_info_t, priority, ARB_F_I32, false, 0),
+    FLD (arb_task_info_t, attempts, ARB_F_U32, false, 0),
+    FLD (arb_task_info_t, max_attempts, ARB_F_U32, false, 0),
+    FLD (arb_task_info_t, lost, ARB_F_U32, false, 0),
+    FLD (arb_task_info_t, created_ms, ARB_F_U64, false, 0),
+    FLD (arb_task_info_t, not_before_ms, ARB_F_U64, false, 0),
+    FLD (arb_task_info_t, started_ms, ARB_F_U64, false, 0),
+    FLD (arb_task_info_t, finished_ms, ARB_F_U64, false, 0),
+    FLD (arb_task_info_t, timeout_ms, ARB_F_U64, false, 0),
+    FLD (arb_task_info_t, worker, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_task_info_t, error, ARB_F_STR, false, ARB_TEXT_MAX),
+    FLD (arb_task_info_t, result, ARB_F_BIN, false, 0),
+    LST (arb_task_info_t, history, false, ARB_LIST_MAX, s_attempt_info_schema),
+};
+SCHEMA (s_task_info_schema, arb_task_info_t, s_task_info_fields);
+
+static const arb_field_t s_status_reply_fields[] = {
+    LST (arb_status_reply_body_t, tasks, false, ARB_LIST_MAX, s_task_info_schema),
+};
+SCHEMA (s_status_reply_schema, arb_status_reply_body_t, s_status_reply_fields);
+
+static const arb_field_t s_list_fields[] = {
+    FLD (arb_list_body_t, state, ARB_F_U32, false, 0),
+    FLD (arb_list_body_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_list_body_t, after_id, ARB_F_U64, false, 0),
+    FLD (arb_list_body_t, limit, ARB_F_U32, false, 0),
+};
+SCHEMA (s_list_schema, arb_list_body_t, s_list_fields);
+
+static const arb_field_t s_list_reply_fields[] = {
+    LST (arb_list_reply_body_t, tasks, false, ARB_LIST_MAX, s_task_info_schema),
+    FLD (arb_list_reply_body_t, more, ARB_F_BOOL, false, 0),
+};
+SCHEMA (s_list_reply_schema, arb_list_reply_body_t, s_list_reply_fields);
+
+static const arb_field_t s_watch_fields[] = {
+    FLD (arb_watch_body_t, ids, ARB_F_IDS, true, ARB_IDS_MAX),
+};
+SCHEMA (s_watch_schema, arb_watch_body_t, s_watch_fields);
+
+static const arb_field_t s_watching_fields[] = {
+    FLD (arb_watching_body_t, watching, ARB_F_U32, false, 0),
+    FLD (arb_watching_body_t, unknown, ARB_F_IDS, false, ARB_IDS_MAX),
+};
+SCHEMA (s_watching_schema, arb_watching_body_t, s_watching_fields);
+
+static const arb_field_t s_done_task_fields[] = {
+    FLD (arb_done_task_t, id, ARB_F_U64, true, 0),
+    FLD (arb_done_task_t, state, ARB_F_U32, true, 0),
+    FLD (arb_done_task_t, attempts, ARB_F_U32, false, 0),
+    FLD (arb_done_task_t, error, ARB_F_STR, false, ARB_TEXT_MAX),
+    FLD (arb_done_task_t, result, ARB_F_FRAME, true, 0),
+};
+SCHEMA (s_done_task_schema, arb_done_task_t, s_done_task_fields);
+
+static const arb_field_t s_done_fields[] = {
+    LST (arb_done_body_t, tasks, true, ARB_LIST_MAX, s_done_task_schema),
+};
+SCHEMA (s_done_schema, arb_done_body_t, s_done_fields);
+
+static const arb_field_t s_cancel_fields[] = {
+    FLD (arb_cancel_body_t, ids, ARB_F_IDS, false, ARB_IDS_MAX),
+    FLD (arb_cancel_body_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_cancel_body_t, group, ARB_F_STR, false, ARB_NAME_MAX),
+};
+SCHEMA (s_cancel_schema, arb_cancel_body_t, s_cancel_fields);
+
+static const arb_field_t s_outcome_info_fields[] = {
+    FLD (arb_outcome_info_t, id, ARB_F_U64, true, 0),
+    FLD (arb_outcome_info_t, code, ARB_F_U32, false, 0),
+    FLD (arb_outcome_info_t, state, ARB_F_U32, false, 0),
+};
+SCHEMA (s_outcome_info_schema, arb_outcome_info_t, s_outcome_info_fields);
+
+static const arb_field_t s_cancel_reply_fields[] = {
+    LST (arb_cancel_reply_body_t, tasks, false, ARB_LIST_MAX, s_outcome_info_schema),
+    FLD (arb_cancel_reply_body_t, count, ARB_F_U32, false, 0),
+};
+SCHEMA (s_cancel_reply_schema, arb_cancel_reply_body_t, s_cancel_reply_fields);
+
+static const arb_field_t s_retry_fields[] = {
+    FLD (arb_retry_body_t, ids, ARB_F_IDS, false, ARB_IDS_MAX),
+    FLD (arb_retry_body_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_retry_body_t, all, ARB_F_BOOL, false, 0),
+};
+SCHEMA (s_retry_schema, arb_retry_body_t, s_retry_fields);
+
+SCHEMA (s_retry_reply_schema, arb_retry_reply_body_t, s_cancel_reply_fields);
+
+EMPTY_SCHEMA (s_stats_schema, arb_stats_body_t);
+
+static const arb_field_t s_queue_info_fields[] = {
+    FLD (arb_queue_info_t, name, ARB_F_STR, true, ARB_NAME_MAX),
+    FLD (arb_queue_info_t, counts, ARB_F_IDS, false, ARB_STATE_MAX + 1),
+    FLD (arb_queue_info_t, paused, ARB_F_BOOL, false, 0),
+    FLD (arb_queue_info_t, done_last_minute, ARB_F_U64, false, 0),
+    FLD (arb_queue_info_t, oldest_ready_ms, ARB_F_U64, false, 0),
+};
+SCHEMA (s_queue_info_schema, arb_queue_info_t, s_queue_info_fields);
+
+static const arb_field_t s_worker_stats_fields[] = {
+    FLD (arb_worker_stats_t, name, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_worker_stats_t, identity, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_worker_stats_t, slots, ARB_F_U32, false, 0),
+    FLD (arb_worker_stats_t, credit, ARB_F_U32, false, 0),
+    FLD (arb_worker_stats_t, busy, ARB_F_U32, false, 0),
+    FLD (arb_worker_stats_t, last_seen_ms, ARB_F_U64, false, 0),
+    FLD (arb_worker_stats_t, queues, ARB_F_STRS, false, 1000),
+};
+SCHEMA (s_worker_stats_schema, arb_worker_stats_t, s_worker_stats_fields);
+
+static const arb_field_t s_stats_reply_fields[] = {
+    FLD (arb_stats_reply_body_t, now_ms, ARB_F_U64, false, 0),
+    FLD (arb_stats_reply_body_t, uptime_ms, ARB_F_U64, false, 0),
+    LST (arb_stats_reply_body_t, queues, false, ARB_LIST_MAX, s_queue_info_schema),
+    LST (arb_stats_reply_body_t, workers, false, ARB_LIST_MAX, s_worker_stats_schema),
+};
+SCHEMA (s_stats_reply_schema, arb_stats_reply_body_t, s_stats_reply_fields);
+
+static const arb_field_t s_queue_fields[] = {
+    FLD (arb_queue_body_t, queue, ARB_F_STR, true, ARB_NAME_MAX),
+    FLD (arb_queue_body_t, op, ARB_F_STR, true, ARB_NAME_MAX),
+    FLD (arb_queue_body_t, max_running, ARB_F_U32, false, 0),
+    FLD (arb_queue_body_t, rate_per_sec, ARB_F_U32, false, 0),
+    FLD (arb_queue_body_t, retention_ms, ARB_F_U64, false, 0),
+};
+SCHEMA (s_queue_schema, arb_queue_body_t, s_queue_fields);
+
+static const arb_field_t s_ok_fields[] = {
+    FLD (arb_ok_body_t, count, ARB_F_U64, false, 0),
+};
+SCHEMA (s_ok_schema, arb_ok_body_t, s_ok_fields);
+
+static const arb_field_t s_events_fields[] = {
+    FLD (arb_events_body_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_events_body_t, off, ARB_F_BOOL, false, 0),
+};
+SCHEMA (s_events_schema, arb_events_body_t, s_events_fields);
+
+static const arb_field_t s_event_info_fields[] = {
+    FLD (arb_event_info_t, id, ARB_F_U64, true, 0),
+    FLD (arb_event_info_t, at_ms, ARB_F_U64, false, 0),
+    FLD (arb_event_info_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_event_info_t, name, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_event_info_t, state, ARB_F_U32, true, 0),
+    FLD (arb_event_info_t, attempt, ARB_F_U32, false, 0),
+    FLD (arb_event_info_t, worker, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_event_info_t, error, ARB_F_STR, false, ARB_TEXT_MAX),
+};
+SCHEMA (s_event_info_schema, arb_event_info_t, s_event_info_fields);
+
+static const arb_field_t s_event_fields[] = {
+    LST (arb_event_body_t, events, false, ARB_LIST_MAX, s_event_info_schema),
+    FLD (arb_event_body_t, dropped, ARB_F_U64, false, 0),
+};
+SCHEMA (s_event_schema, arb_event_body_t, s_event_fields);
+
+static const arb_field_t s_peek_fields[] = {
+    FLD (arb_peek_body_t, queue, ARB_F_STR, true, ARB_NAME_MAX),
+    FLD (arb_peek_body_t, max, ARB_F_U32, false, 0),
+};
+SCHEMA (s_peek_schema, arb_peek_body_t, s_peek_fields);
+
+static const arb_field_t s_parent_info_fields[] = {
+    FLD (arb_parent_info_t, name, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_parent_info_t, id, ARB_F_U64, true, 0),
+    FLD (arb_parent_info_t, state, ARB_F_U32, false, 0),
+    FLD (arb_parent_info_t, result, ARB_F_BIN, false, 0),
+};
+SCHEMA (s_parent_info_schema, arb_parent_info_t, s_parent_info_fields);
+
+static const arb_field_t s_dispatch_task_fields[] = {
+    FLD (arb_dispatch_task_t, id, ARB_F_U64, true, 0),
+    FLD (arb_dispatch_task_t, lease, ARB_F_U64, false, 0),
+    FLD (arb_dispatch_task_t, attempt, ARB_F_U32, false, 0),
+    FLD (arb_dispatch_task_t, sub, ARB_F_U32, false, 0),
+    FLD (arb_dispatch_task_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_dispatch_task_t, name, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_dispatch_task_t, timeout_ms, ARB_F_U64, false, 0),
+    FLD (arb_dispatch_task_t, created_ms, ARB_F_U64, false, 0),
+    FLD (arb_dispatch_task_t, headers, ARB_F_BIN, false, ARB_HEADERS_MAX),
+    LST (arb_dispatch_task_t, parents, false, ARB_LIST_MAX, s_parent_info_schema),
+    FLD (arb_dispatch_task_t, payload, ARB_F_FRAME, true, 0),
+};
+SCHEMA (s_dispatch_task_schema, arb_dispatch_task_t, s_dispatch_task_fields);
+
+static const arb_field_t s_dispatch_fields[] = {
+    LST (arb_dispatch_body_t, tasks, false, ARB_LIST_MAX, s_dispatch_task_schema),
+};
+SCHEMA (s_dispatch_schema, arb_dispatch_body_t, s_dispatch_fields);
+SCHEMA (s_peek_reply_schema, arb_peek_reply_body_t, s_dispatch_fields);
+
+static const arb_field_t s_meta_fields[] = {
+    FLD (arb_meta_body_t, op, ARB_F_STR, true, ARB_NAME_MAX),
+    FLD (arb_meta_body_t, key, ARB_F_STR, false, ARB_TEXT_MAX),
+    FLD (arb_meta_body_t, value, ARB_F_BIN, false, ARB_META_VALUE_MAX),
+};
+SCHEMA (s_meta_schema, arb_meta_body_t, s_meta_fields);
+
+static const arb_field_t s_meta_item_fields[] = {
+    FLD (arb_meta_item_t, key, ARB_F_STR, true, ARB_TEXT_MAX),
+    FLD (arb_meta_item_t, value, ARB_F_BIN, false, ARB_META_VALUE_MAX),
+};
+SCHEMA (s_meta_item_schema, arb_meta_item_t, s_meta_item_fields);
+
+static const arb_field_t s_meta_reply_fields[] = {
+    LST (arb_meta_reply_body_t, items, false, ARB_LIST_MAX, s_meta_item_schema),
+};
+SCHEMA (s_meta_reply_schema, arb_meta_reply_body_t, s_meta_reply_fields);
+
+static const arb_field_t s_register_fields[] = {
+    FLD (arb_register_body_t, name, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_register_body_t, mode, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_register_body_t, slots, ARB_F_U32, false, 0),
+    FLD (arb_register_body_t, pid, ARB_F_U32, false, 0),
+    FLD (arb_register_body_t, host, ARB_F_STR, false, ARB_NAME_MAX),
+};
+SCHEMA (s_register_schema, arb_register_body_t, s_register_fields);
+
+static const arb_field_t s_welcome_fields[] = {
+    FLD (arb_welcome_body_t, heartbeat_ms, ARB_F_U32, true, 0),
+    FLD (arb_welcome_body_t, liveness_ms, ARB_F_U32, true, 0),
+    FLD (arb_welcome_body_t, epoch, ARB_F_U64, false, 0),
+};
+SCHEMA (s_welcome_schema, arb_welcome_body_t, s_welcome_fields);
+
+static const arb_field_t s_credit_fields[] = {
+    FLD (arb_credit_body_t, sub, ARB_F_U32, false, 0),
+    FLD (arb_credit_body_t, queues, ARB_F_STRS, false, 64),
+    FLD (arb_credit_body_t, credit, ARB_F_I32, false, 0),
+    FLD (arb_credit_body_t, cancel, ARB_F_BOOL, false, 0),
+};
+SCHEMA (s_credit_schema, arb_credit_body_t, s_credit_fields);
+
+static const arb_field_t s_take_fields[] = {
+    FLD (arb_take_body_t, queue, ARB_F_STR, true, ARB_NAME_MAX),
+    FLD (arb_take_body_t, max, ARB_F_U32, false, 0),
+};
+SCHEMA (s_take_schema, arb_take_body_t, s_take_fields);
+
+static const arb_field_t s_result_item_fields[] = {
+    FLD (arb_result_item_t, id, ARB_F_U64, true, 0),
+    FLD (arb_result_item_t, lease, ARB_F_U64, true, 0),
+    FLD (arb_result_item_t, outcome, ARB_F_U32, false, 0),
+    FLD (arb_result_item_t, error, ARB_F_STR, false, ARB_TEXT_MAX),
+    FLD (arb_result_item_t, result, ARB_F_FRAME, true, 0),
+};
+SCHEMA (s_result_item_schema, arb_result_item_t, s_result_item_fields);
+
+static const arb_field_t s_result_fields[] = {
+    LST (arb_result_body_t, results, true, ARB_LIST_MAX, s_result_item_schema),
+};
+SCHEMA (s_result_schema, arb_result_body_t, s_result_fields);
+
+static const arb_field_t s_emit_item_fields[] = {
+    FLD (arb_emit_item_t, id, ARB_F_U64, true, 0),
+    FLD (arb_emit_item_t, lease, ARB_F_U64, true, 0),
+    FLD (arb_emit_item_t, queue, ARB_F_STR, true, ARB_NAME_MAX),
+    FLD (arb_emit_item_t, name, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_emit_item_t, payload, ARB_F_FRAME, true, 0),
+};
+SCHEMA (s_emit_item_schema, arb_emit_item_t, s_emit_item_fields);
+
+static const arb_field_t s_emit_fields[] = {
+    LST (arb_emit_body_t, items, true, ARB_LIST_MAX, s_emit_item_schema),
+};
+SCHEMA (s_emit_schema, arb_emit_body_t, s_emit_fields);
+
+static const arb_field_t s_heartbeat_fields[] = {
+    FLD (arb_heartbeat_body_t, busy, ARB_F_U32, false, 0),
+};
+SCHEMA (s_heartbeat_schema, arb_heartbeat_body_t, s_heartbeat_fields);
+
+static const arb_field_t s_stop_item_fields[] = {
+    FLD (arb_stop_item_t, id, ARB_F_U64, true, 0),
+    FLD (arb_stop_item_t, lease, ARB_F_U64, true, 0),
+    FLD (arb_stop_item_t, reason, ARB_F_U32, false, 0),
+};
+SCHEMA (s_stop_item_schema, arb_stop_item_t, s_stop_item_fields);
+
+static const arb_field_t s_stop_fields[] = {
+    LST (arb_stop_body_t, tasks, true, ARB_LIST_MAX, s_stop_item_schema),
+};
+SCHEMA (s_stop_schema, arb_stop_body_t, s_stop_fields);
+
+EMPTY_SCHEMA (s_bye_schema, arb_bye_body_t);
+
+typedef struct {
+    const char *name;
+    const arb_schema_t *schema;
+} s_type_t;
+
+static const s_type_t s_types[ARB_MSG_TYPE_MAX] = {
+#define ARB_X(NAME, NUM, lower) [NUM] = {#NAME, &s_##lower##_schema},
+    ARB_MSG_LIST (ARB_X)
+#undef ARB_X
+};
+
+const arb_schema_t *
+arb_schema_of (int type)
+{
+    if (type <= 0 || type >= ARB_MSG_TYPE_MAX)
+        return NULL;
+    return s_types[type].schema;
+}
+
+const char *
+arb_msg_type_name (int type)
+{
+    if (type <= 0 || type >= ARB_MSG_TYPE_MAX)
+        return NULL;
+    return s_types[type].name;
+}
+
+static const char *s_state_names[ARB_STATE_MAX + 1] = {
+    NULL, "waiting", "scheduled", "ready", "running", "succeeded", "failed", "dead", "cancelled",
+};
+
+const char *
+arb_state_name (int state)
+{
+    if (state <= 0 || state > ARB_STATE_MAX)
+        return "?";
+    return s_state_names[state];
+}
+
+int
+arb_state_parse (const char *name)
+{
+    for (int state = 1; name && state <= ARB_STATE_MAX; state++)
+        if (streq (name, s_state_names[state]))
+            return state;
+    return -1;
+}
+
+bool
+arb_state_is_final (int state)
+{
+    return state == ARB_STATE_SUCCEEDED || state == ARB_STATE_DEAD || state == ARB_STATE_CANCELLED;
+}
+
+//  ---------------------------------------------------------------------
+//  Messages and their arena.
+
+static arb_msg_t *
+s_msg_alloc (void)
+{
+    arb_msg_t *self = (arb_msg_t *) zmalloc (sizeof (arb_msg_t));
+    self->zone = msgpack_zone_new (ARB_ZONE_CHUNK);
+    assert (self->zone);
+    return self;
+}
+
+void *
+arb_msg_alloc (arb_msg_t *self, size_t size)
+{
+    assert (self);
+    void *mem = msgpack_zone_malloc (self->zone, size ? size : 1);
+    assert (mem); //  out of memory
+    memset (mem, 0, size);
+    return mem;
+}
+
+const char *
+arb_msg_strdup (arb_msg_t *self, const char *str)
+{
+    if (!str)
+        return NULL;
+    size_t len = strlen (str);
+    char *copy = (char *) arb_msg_alloc (self, len + 1);
+    memcpy (copy, str, len);
+    return copy;
+}
+
+arb_msg_t *
+arb_msg_new (arb_msg_type_t type, uint32_t reqid)
+{
+    const arb_schema_t *schema = arb_schema_of (type);
+    assert (schema);
+    arb_msg_t *self = s_msg_alloc ();
+    self->type = type;
+    self->reqid = reqid;
+    self->body = arb_msg_alloc (self, schema->size);
+    return self;
+}
+
+//  Calls fn on every frame slot of a record (and its nested records).
+typedef void (s_frame_fn) (zframe_t **slot, void *arg);
+
+static void
+s_each_frame (const arb_schema_t *schema, void *rec, s_frame_fn *fn, void *arg)
+{
+    for (size_t i = 0; i < schema->nfields; i++) {
+        const arb_field_t *f = &schema->fields[i];
+        char *at = (char *) rec + f->offset;
+        if (f->type == ARB_F_FRAME)
+            fn ((zframe_t **) at, arg);
+        else
+        if (f->type == ARB_F_LIST) {
+            char *items;
+            size_t n;
+            memcpy (&items, at, sizeof (items));
+            memcpy (&n, at + sizeof (items), sizeof (n));
+            for (size_t k = 0; k < n; k++)
+                s_each_frame (f->sub, items + k * f->sub->size, fn, arg);
+        }
+    }
+}
+
+static void
+s_frame_destroy (zframe_t **slot, void *arg)
+{
+    (void) arg;
+    zframe_destroy (slot);
+}
+
+void
+arb_msg_destroy (arb_msg_t **self_p)
+{
+    assert (self_p);
+    arb_msg_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->body)
+        s_each_frame (arb_schema_of (self->type), self->body, s_frame_destroy, NULL);
+    zframe_destroy (&self->routing_id);
+    msgpack_zone_free (self->zone);
+    free (self);
+    *self_p = NULL;
+}
+
+arb_msg_type_t
+arb_msg_type (arb_msg_t *self)
+{
+    assert (self);
+    return self->type;
+}
+
+uint32_t
+arb_msg_reqid (arb_msg_t *self)
+{
+    assert (self);
+    return self->reqid;
+}
+
+void *
+arb_msg_body (arb_msg_t *self)
+{
+    assert (self);
+    return self->body;
+}
+
+zframe_t *
+arb_msg_routing_id (arb_msg_t *self)
+{
+    assert (self);
+    return self->routing_id;
+}
+
+void
+arb_msg_set_routing_id (arb_msg_t *self, zframe_t *routing_id)
+{
+    assert (self);
+    zframe_destroy (&self->routing_id);
+    if (routing_id)
+        self->routing_id = zframe_dup (routing_id);
+}
+
+const char *
+arb_msg_decode_error (arb_msg_t *self)
+{
+    assert (self);
+    return self->error;
+}
+
+arb_err_t
+arb_msg_decode_code (arb_msg_t *self)
+{
+    assert (self);
+    return self->error_code;
+}
+
+#define ARB_X(NAME, NUM, lower)                                                                     \
+    arb_##lower##_body_t *arb_msg_##lower (arb_msg_t *self)                                          \
+    {                                                                                              \
+        assert (self && self->type == ARB_MSG_##NAME);                                             \
+        return (arb_##lower##_body_t *) self->body;                                                 \
+    }
+ARB_MSG_LIST (ARB_X)
+#undef ARB_X
+
+//  Lists grown through here always have room for the next power of two
+//  of their length, so appending is amortised O(1).
+static size_t
+s_capacity (size_t n)
+{
+    if (n == 0)
+        return 0;
+    size_t cap = 4;
+    while (cap < n)
+        cap *= 2;
+    return cap;
+}
+
+void *
+arb_msg_grow (arb_msg_t *self, void *list, size_t size, size_t n)
+{
+    char *items;
+    size_t count;
+    memcpy (&items, list, sizeof (items));
+    memcpy (&count, (char *) list + sizeof (items), sizeof (count));
+    if (count + n > s_capacity (count)) {
+        char *bigger = (char *) arb_msg_alloc (self, s_capacity (count + n) * size);
+        if (count)
+            memcpy (bigger, items, count * size);
+        items = bigger;
+        memcpy (list, &items, sizeof (items));
+    }
+    else
+        memset (items + count * size, 0, n * size);
+    char *first = items + count * size;
+    count += n;
+    memcpy ((char *) list + sizeof (items), &count, sizeof (count));
+    return first;
+}
+
+arb_msg_t *
+arb_msg_new_reply (arb_msg_t *request, arb_msg_type_t type)
+{
+    arb_msg_t *reply = arb_msg_new (type, request->reqid);
+    arb_msg_set_routing_id (reply, request->routing_id);
+    return reply;
+}
+
+arb_msg_t *
+arb_msg_new_error (arb_msg_t *request, arb_err_t code, const char *fmt, ...)
+{
+    arb_msg_t *reply = arb_msg_new_reply (request, ARB_MSG_ERROR);
+    char reason[ARB_TEXT_MAX];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (reason, sizeof (reason), fmt, args);
+    va_end (args);
+    arb_error_body_t *body = (arb_error_body_t *) reply->body;
+    body->code = code;
+    body->reason = arb_msg_strdup (reply, reason);
+    return reply;
+}
+
+//  ---------------------------------------------------------------------
+//  Encoding.
+
+static bool
+s_present (const arb_field_t *f, const char *at)
+{
+    if (f->type == ARB_F_FRAME)
+        return false; //  frames travel beside the body
+    if (f->required)
+        return true;
+    switch (f->type) {
+        case ARB_F_U64:
+            return *(const uint64_t *) at != 0;
+        case ARB_F_U32:
+            return *(const uint32_t *) at != 0;
+        case ARB_F_I32:
+            return *(const int32_t *) at != 0;
+        case ARB_F_BOOL:
+            return *(const bool *) at;
+        case ARB_F_STR:
+            return *(const char *const *) at != NULL;
+        case ARB_F_BIN:
+            return ((const arb_bin_t *) at)->size > 0;
+        case ARB_F_STRS:
+        case ARB_F_IDS:
+        case ARB_F_LIST: {
+            size_t n;
+            memcpy (&n, at + sizeof (void *), sizeof (n));
+            return n > 0;
+        }
+        case ARB_F_FRAME:
+            return false;
+    }
+    return false;
+}
+
+static void
+s_pack_str (msgpack_packer *pk, const char *str)
+{
+    size_t len = str ? strlen (str) : 0;
+    msgpack_pack_str (pk, len);
+    msgpack_pack_str_body (pk, str ? str : "", len);
+}
+
+static void
+s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, zmsg_t *out)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < schema->nfields; i++)
+        if (s_present (&schema->fields[i], (const char *) rec + schema->fields[i].offset))
+            count++;
+    msgpack_pack_map (pk, count);
+
+    zframe_t *frame = NULL;
+    bool has_frame = false;
+    for (size_t i = 0; i < schema->nfields; i++) {
+        const arb_field_t *f = &schema->fields[i];
+        char *at = (char *) rec + f->offset;
+        if (f->type == ARB_F_FRAME) {
+            has_frame = true;
+            frame = *(zframe_t **) at;
+            *(zframe_t **) at = NULL; //  the zmsg owns it now
+            continue;
+        }
+        if (!s_present (f, at))
+            continue;
+        s_pack_str (pk, f->key);
+        switch (f->type) {
+            case ARB_F_U64:
+                msgpack_pack_uint64 (pk, *(uint64_t *) at);
+                break;
+            case ARB_F_U32:
+                msgpack_pack_uint32 (pk, *(uint32_t *) at);
+                break;
+            case ARB_F_I32:
+                msgpack_pack_int32 (pk, *(int32_t *) at);
+                break;
+            case ARB_F_BOOL:
+                if (*(bool *) at)
+                    msgpack_pack_true (pk);
+                else
+                    msgpack_pack_false (pk);
+                break;
+            case ARB_F_STR:
+                s_pack_str (pk, *(const char **) at);
+                break;
+            case ARB_F_BIN: {
+                arb_bin_t *bin = (arb_bin_t *) at;
+                msgpack_pack_bin (pk, bin->size);
+                msgpack_pack_bin_body (pk, bin->data, bin->size);
+                break;
+            }
+            case ARB_F_STRS: {
+                arb_strs_t *strs = (arb_strs_t *) at;
+                msgpack_pack_array (pk, strs->n);
+                for (size_t k = 0; k < strs->n; k++)
+                    s_pack_str (pk, strs->v[k]);
+                break;
+            }
+            case ARB_F_IDS: {
+                arb_ids_t *ids = (arb_ids_t *) at;
+                msgpack_pack_array (pk, ids->n);
+                for (size_t k = 0; k < ids->n; k++)
+                    msgpack_pack_uint64 (pk, ids->v[k]);
+                break;
+            }
+            case ARB_F_LIST: {
+                char *items;
+                size_t n;
+                memcpy (&items, at, sizeof (items));
+                memcpy (&n, at + sizeof (items), sizeof (n));
+                msgpack_pack_array (pk, n);
+                for (size_t k = 0; k < n; k++)
+                    s_encode_record (pk, f->sub, items + k * f->sub->size, out);
+                break;
+            }
+            case ARB_F_FRAME:
+                break;
+        }
+    }
+    //  A record's own frame follows the frames of its nested records, the
+    //  same order in which the decoder will claim them.
+    if (has_frame) {
+        if (!frame)
+            frame = zframe_new_empty ();
+        zmsg_append (out, &frame);
+    }
+}
+
+zmsg_t *
+arb_msg_encode (arb_msg_t **self_p)
+{
+    assert (self_p && *self_p);
+    arb_msg_t *self = *self_p;
+    const arb_schema_t *schema = arb_schema_of (self->type);
+    assert (schema && self->body);
+
+    uint8_t header[ARB_HEADER_SIZE] = {
+        'A',
+        'R',
+        ARB_PROTO_VERSION,
+        (uint8_t) self->type,
+        (uint8_t) (self->reqid >> 24),
+        (uint8_t) (self->reqid >> 16),
+        (uint8_t) (self->reqid >> 8),
+        (uint8_t) self->reqid,
+    };
+    zmsg_t *payloads = zmsg_new ();
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    s_encode_record (&pk, schema, self->body, payloads);
+
+    zmsg_t *zmsg = zmsg_new ();
+    if (self->routing_id)
+        zmsg_append (zmsg, &self->routing_id);
+    zmsg_addmem (zmsg, header, sizeof (header));
+    zmsg_addmem (zmsg, sbuf.data, sbuf.size);
+    msgpack_sbuffer_destroy (&sbuf);
+    zframe_t *frame;
+    while ((frame = zmsg_pop (payloads)))
+        zmsg_append (zmsg, &frame);
+    zmsg_destroy (&payloads);
+    arb_msg_destroy (self_p);
+    return zmsg;
+}
+
+int
+arb_msg_send (arb_msg_t **self_p, void *sock)
+{
+    zmsg_t *zmsg = arb_msg_encode (self_p);
+    int rc = zmsg_send (&zmsg, sock);
+    zmsg_destroy (&zmsg); //  left to us when the send failed
+    return rc == 0 ? 0 : -1;
+}
+
+//  ---------------------------------------------------------------------
+//  Decoding.
+
+typedef struct {
+    const uint8_t *p;    //  next byte
+    const uint8_t *end;  //  one past the body
+    arb_msg_t *msg;      //  where strings and lists go
+    zmsg_t *frames;      //  frames not yet claimed by a record
+    size_t max_frame;    //  bytes
+    struct {
+        const char *key;
+        long index; //  -1 when not in a list
+    } path[ARB_PATH_DEPTH];
+    int depth;
+    bool failed;
+} s_dec_t;
+
+//  Records why decoding failed, prefixed with the field path.
+static int
+s_fail (s_dec_t *dec, arb_err_t code, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
+
+static int
+s_fail (s_dec_t *dec, arb_err_t code, const char *fmt, ...)
+{
+    if (dec->failed)
+        return -1;
+    dec->failed = true;
+    char where[256] = "";
+    size_t used = 0;
+    for (int i = 0; i < dec->depth && used < sizeof (where); i++) {
+        int n;
+        if (dec->path[i].index >= 0)
+            n = snprintf (where + used, sizeof (where) - used, "%s%s[%ld]", i ? "." : "",
+                          dec->path[i].key, dec->path[i].index);
+        else
+            n = snprintf (where + used, sizeof (where) - used, "%s%s", i ? "." : "",
+                          dec->path[i].key);
+        if (n < 0)
+            break;
+        used += (size_t) n;
+    }
+    char what[512];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (what, sizeof (what), fmt, args);
+    va_end (args);
+    char reason[800];
+    snprintf (reason, sizeof (reason), "%s%s%s", where, *where ? ": " : "", what);
+    dec->msg->error = arb_msg_strdup (dec->msg, reason);
+    dec->msg->error_code = code;
+    return -1;
+}
+
+//  Writes at most 64 bytes of peer input, non-printables as '.'.
+static void
+s_quote (char *out, size_t outsize, const uint8_t *data, size_t size)
+{
+    size_t n = size < 64 ? size : 64;
+    if (n >= outsize)
+        n = outsize - 1;
+    for (size_t i = 0; i < n; i++)
+        out[i] = (data[i] >= 0x20 && data[i] < 0x7f) ? (char) data[i] : '.';
+    out[n] = 0;
+}
+
+static size_t
+s_left (s_dec_t *dec)
+{
+    return (size_t) (dec->end - dec->p);
+}
+
+static int
+s_need (s_dec_t *dec, size_t n)
+{
+    if (s_left (dec) < n)
+        return s_fail (dec, ARB_ERR_BAD_REQUEST, "body truncated");
+    return 0;
+}
+
+static uint64_t
+s_be (const uint8_t *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < n; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+//  Reads a big-endian length of n bytes after the type byte.
+static int
+s_read_len (s_dec_t *dec, size_t n, size_t *len)
+{
+    if (s_need (dec, n))
+        return -1;
+    *len = (size_t) s_be (dec->p, n);
+    dec->p += n;
+    return 0;
+}
+
+static const char *
+s_type_word (uint8_t b)
+{
+    if (b <= 0x7f || b >= 0xe0 || (b >= 0xcc && b <= 0xd3))
+        return "integer";
+    if ((b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb))
+        return "string";
+    if ((b >= 0x90 && b <= 0x9f) || b == 0xdc || b == 0xdd)
+        return "array";
+    if ((b >= 0x80 && b <= 0x8f) || b == 0xde || b == 0xdf)
+        return "map";
+    if (b >= 0xc4 && b <= 0xc6)
+        return "binary";
+    if (b == 0xc2 || b == 0xc3)
+        return "boolean";
+    if (b == 0xc0)
+        return "nil";
+    return "unsupported type";
+}
+
+static int
+s_wrong (s_dec_t *dec, const char *want)
+{
+    return s_fail (dec, ARB_ERR_BAD_REQUEST, "expected %s, got %s", want, s_type_word (*dec->p));
+}
+
+//  Reads any msgpack integer; *negative tells its sign.
+static int
+s_read_int (s_dec_t *dec, uint64_t *mag, bool *negative)
+{
+    if (s_need (dec, 1))
+        return -1;
+    uint8_t b = *dec->p;
+    *negative = false;
+    if (b <= 0x7f) {
+        *mag = b;
+        dec->p++;
+        return 0;
+    }
+    if (b >= 0xe0) {
+        *mag = (uint64_t) (-(int64_t) (int8_t) b);
+        *negative = true;
+        dec->p++;
+        return 0;
+    }
+    size_t size;
+    bool is_signed;
+    switch (b) {
+        case 0xcc: size = 1; is_signed = false; break;
+        case 0xcd: size = 2; is_signed = false; break;
+        case 0xce: size = 4; is_signed = false; break;
+        case 0xcf: size = 8; is_signed = false; break;
+        case 0xd0: size = 1; is_signed = true; break;
+        case 0xd1: size = 2; is_signed = true; break;
+        case 0xd2: size = 4; is_signed = true; break;
+        case 0xd3: size = 8; is_signed = true; break;
+        default:
+            return s_wrong (dec, "integer");
+    }
+    if (s_need (dec, 1 + size))
+        return -1;
+    uint64_t raw = s_be (dec->p + 1, size);
+    dec->p += 1 + size;
+    if (is_signed) {
+        int64_t value;
+        switch (size) {
+            case 1: value = (int8_t) raw; break;
+            case 2: value = (int16_t) raw; break;
+            case 4: value = (int32_t) raw; break;
+            default: value = (int64_t) raw; break;
+        }
+        *negative = value < 0;
+        *mag = value < 0 ? (uint64_t) 0 - (uint64_t) value : (uint64_t) value;
+    }
+    else
+        *mag = raw;
+    return 0;
+}
+
+static int
+s_read_uint (s_dec_t *dec, uint64_t max, uint64_t *value)
+{
+    bool negative;
+    if (s_read_int (dec, value, &negative))
+        return -1;
+    if (negative || *value > max)
+        return s_fail (dec, ARB_ERR_BAD_REQUEST, "number out of range");
+    return 0;
+}
+
+static int
+s_read_i32 (s_dec_t *dec, int32_t *value)
+{
+    uint64_t mag;
+    bool negative;
+    if (s_read_int (dec, &mag, &negative))
+        return -1;
+    if ((!negative && mag > INT32_MAX) || (negative && mag > (uint64_t) INT32_MAX + 1))
+        return s_fail (dec, ARB_ERR_BAD_REQUEST, "number out of range");
+    *value = negative ? (int32_t) (-(int64_t) mag) : (int32_t) mag;
+    return 0;
+}
+
+static int
+s_read_bool (s_dec_t *dec, bool *value)
+{
+    if (s_need (dec, 1))
+        return -1;
+    if (*dec->p != 0xc2 && *dec->p != 0xc3)
+        return s_wrong (dec, "boolean");
+    *value = *dec->p++ == 0xc3;
+    return 0;
+}
+
+//  Reads a string header and checks its bytes are there; leaves p at them.
+static int
+s_read_str_head (s_dec_t *dec, size_t *len)
+{
+    if (s_need (dec, 1))
+        return -1;
+    uint8_t b = *dec->p;
+    int rc;
+    if (b >= 0xa0 && b <= 0xbf) {
+        *len = b & 0x1f;
+        dec->p++;
+        rc = 0;
+    }
+    else
+    if (b >= 0xd9 && b <= 0xdb) {
+        dec->p++;
+        rc = s_read_len (dec, (size_t) 1 << (b - 0xd9), len);
+    }
+    else
+        return s_wrong (dec, "string");
+    if (rc == 0 && s_left (dec) < *len)
+        return s_fail (dec, ARB_ERR_BAD_REQUEST, "string truncated");
+    return rc;
+}
+
+static int
+s_read_str (s_dec_t *dec, size_t max, const char **str)
+{
+    size_t len;
+    if (s_read_str_head (dec, &len))
+        return -1;
+    if (len > max)
+        return s_fail (dec, ARB_ERR_TOO_LARGE, "string of %zu bytes, over the %zu-byte limit", len,
+                       max);
+    if (memchr (dec->p, 0, len))
+        return s_fail (dec, ARB_ERR_BAD_REQUEST, "string holds a NUL byte");
+    char *copy = (char *) arb_msg_alloc (dec->msg, len + 1);
+    memcpy (copy, dec->p, len);
+    dec->p += len;
+    *str = copy;
+    return 0;
+}
+
+static int
+s_read_bin (s_dec_t *dec, size_t max, arb_bin_t *bin)
+{
+    if (s_need (dec, 1))
+        return -1;
+    uint8_t b = *dec->p;
+    if (b < 0xc4 || b > 0xc6)
+        return s_wrong (dec, "binary");
+    dec->p++;
+    size_t len;
+    if (s_read_len (dec, (size_t) 1 << (b - 0xc4), &len))
+        return -1;
+    if (s_left (dec) < len)
+        return s_fail (dec, ARB_ERR_BAD_REQUEST, "binary truncated");
+    if (len > max)
+        return s_fail (dec, ARB_ERR_TOO_LARGE, "%zu bytes, over the %zu-byte limit", len, max);
+    uint8_t *copy = (uint8_t *) arb_msg_alloc (dec->msg, len);
+    memcpy (copy, dec->p, len);
+    dec->p += len;
+    bin->data = copy;
+    bin->size = len;
+    return 0;
+}
+
+//  Reads an array or map header. Every element takes at least one byte
+//  (two for a map entry), so a count larger than what is left is a lie,
+//  refused before anything is allocated for it.
+static int
+s_read_container (s_dec_t *dec, bool map, size_t *n)
+{
+    if (s_need (dec, 1))
+        return -1;
+    uint8_t b = *dec->p;
+    uint8_t fix = map ? 0x80 : 0x90;
+    uint8_t wide = map ? 0xde : 0xdc;
+    int rc;
+    if (b >= fix && b <= fix + 0x0f) {
+        *n = b & 0x0f;
+        dec->p++;
+        rc = 0;
+    }
+    else
+    if (b == wide || b == wide + 1) {
+        dec->p++;
+        rc = s_read_len (dec, b == wide ? 2 : 4, n);
+    }
+    else
+        return s_wrong (dec, map ? "map" : "array");
+    if (rc == 0 && *n > s_left (dec) / (map ? 2 : 1))
+        return s_fail (dec, ARB_ERR_BAD_REQUEST, "%s of %zu elements in %zu bytes", map ? "map" : "array",
+                       *n, s_left (dec));
+    return rc;
+}
+
+static int
+s_read_list_head (s_dec_t *dec, size_t max, size_t *n)
+{
+    if (s_read_container (dec, false, n))
+        return -1;
+    if (*n > max)
+        return s_fail (dec, ARB_ERR_TOO_LARGE, "%zu elements, over the limit of %zu", *n, max);
+    return 0;
+}
+
+static int s_decode_record (s_dec_t *dec, const arb_schema_t *schema, void *rec);
+
+static int
+s_decode_value (s_dec_t *dec, const arb_field_t *f, char *at)
+{
+    uint64_t value;
+    switch (f->type) {
+        case ARB_F_U64:
+            return s_read_uint (dec, UINT64_MAX, (uint64_t *) at);
+        case ARB_F_U32:
+            if (s_read_uint (dec, UINT32_MAX, &value))
+                return -1;
+            *(uint32_t *) at = (uint32_t) value;
+            return 0;
+        case ARB_F_I32:
+            return s_read_i32 (dec, (int32_t *) at);
+        case ARB_F_BOOL:
+            return s_read_bool (dec, (bool *) at);
+        case ARB_F_STR:
+            return s_read_str (dec, f->max, (const char **) at);
+        case ARB_F_BIN:
+            return s_read_bin (dec, f->max ? f->max : dec->max_frame, (arb_bin_t *) at);
+        case ARB_F_STRS: {
+            arb_strs_t *strs = (arb_strs_t *) at;
+            size_t n;
+            if (s_read_list_head (dec, f->max, &n))
+                return -1;
+            strs->v = (const char **) arb_msg_alloc (dec->msg, n * sizeof (char *));
+            strs->n = n;
+            for (size_t k = 0; k < n; k++)
+                if (s_read_str (dec, ARB_NAME_MAX, &strs->v[k]))
+                    return -1;
+            return 0;
+        }
+        case ARB_F_IDS: {
+            arb_ids_t *ids = (arb_ids_t *) at;
+            size_t n;
+            if (s_read_list_head (dec, f->max, &n))
+                return -1;
+            ids->v = (uint64_t *) arb_msg_alloc (dec->msg, n * sizeof (uint64_t));
+            ids->n = n;
+            for (size_t k = 0; k < n; k++)
+                if (s_read_uint (dec, UINT64_MAX, &ids->v[k]))
+                    return -1;
+            return 0;
+        }
+        case ARB_F_LIST: {
+            size_t n;
+            if (s_read_list_head (dec, f->max, &n))
+                return -1;
+            char *items = (char *) arb_msg_alloc (dec->msg, n * f->sub->size);
+            memcpy (at, &items, sizeof (items));
+            memcpy (at + sizeof (items), &n, sizeof (n));
+            for (size_t k = 0; k < n; k++) {
+                dec->path[dec->depth - 1].index = (long) k;
+                if (s_decode_record (dec, f->sub, items + k * f->sub->size))
+                    return -1;
+            }
+            dec->path[dec->depth - 1].index = -1;
+            return 0;
+        }
+        case ARB_F_FRAME:
+            break;
+    }
+    return s_fail (dec, ARB_ERR_BAD_REQUEST, "field cannot be sent in the body");
+}
+
+static const arb_field_t *
+s_find_field (const arb_schema_t *schema, const uint8_t *key, size_t len, size_t *index)
+{
+    for (size_t i = 0; i < schema->nfields; i++) {
+        const arb_field_t *f = &schema->fields[i];
+        if (f->type != ARB_F_FRAME && strlen (f->key) == len && memcmp (f->key, key, len) == 0) {
+            *index = i;
+            return f;
+        }
+    }
+    return NULL;
+}
+
+static int
+s_claim_frame (s_dec_t *dec, zframe_t **slot)
+{
+    zframe_t *frame = zmsg_pop (dec->frames);
+    if (!frame)
+        return s_fail (dec, ARB_ERR_BAD_REQUEST, "its frame is missing");
+    size_t size = zframe_size (frame);
+    *slot = frame; //  owned by the message even if refused below
+    if (size > dec->max_frame)
+        return s_fail (dec, ARB_ERR_TOO_LARGE, "frame of %zu bytes, over the %zu-byte limit", size,
+                       dec->max_frame);
+    return 0;
+}
+
+static int
+s_decode_record (s_dec_t *dec, const arb_schema_t *schema, void *rec)
+{
+    if (dec->depth >= ARB_PATH_DEPTH)
+        return s_fail (dec, ARB_ERR_BAD_REQUEST, "nested too deep");
+    size_t n;
+    if (s_read_container (dec, true, &n))
+        return -1;
+    uint64_t seen = 0;
+    assert (schema->nfields <= 64);
+    int depth = dec->depth++;
+    for (size_t k = 0; k < n; k++) {
+        dec->path[depth].key = "?";
+        dec->path[depth].index = -1;
+        size_t len;
+        if (s_read_str_head (dec, &len))
+            goto fail;
+        size_t index;
+        const arb_field_t *f = s_find_field (schema, dec->p, len, &index);
+        if (!f) {
+            char quoted[65];
+            s_quote (quoted, sizeof (quoted), dec->p, len);
+            dec->depth = depth;
+            s_fail (dec, ARB_ERR_BAD_REQUEST, "unknown key '%s'", quoted);
+            goto fail;
+        }
+        dec->p += len;
+        dec->path[depth].key = f->key;
+        if (seen & ((uint64_t) 1 << index)) {
+            s_fail (dec, ARB_ERR_BAD_REQUEST, "key given twice");
+            goto fail;
+        }
+        seen |= (uint64_t) 1 << index;
+        if (s_decode_value (dec, f, (char *) rec + f->offset))
+            goto fail;
+    }
+    dec->depth = depth;
+    for (size_t i = 0; i < schema->nfields; i++) {
+        const arb_field_t *f = &schema->fields[i];
+        if (f->type == ARB_F_FRAME) {
+            if (s_claim_frame (dec, (zframe_t **) ((char *) rec + f->offset)))
+                return -1;
+        }
+        else
+        if (f->required && !(seen & ((uint64_t) 1 << i)))
+            return s_fail (dec, ARB_ERR_BAD_REQUEST, "missing required key '%s'", f->key);
+    }
+    return 0;
+fail:
+    //  s_fail already recorded the path; keep the depth as it was for it
+    dec->depth = depth;
+    return -1;
+}
+
+//  Fills the message's body from the body frame and the payload frames.
+static int
+s_decode_body (arb_msg_t *self, zframe_t *body, zmsg_t *frames, size_t max_frame)
+{
+    const arb_schema_t *schema = arb_schema_of (self->type);
+    s_dec_t dec = {
+        .p = zframe_data (body),
+        .end = zframe_data (body) + zframe_size (body),
+        .msg = self,
+        .frames = frames,
+        .max_frame = max_frame,
+    };
+    self->body = arb_msg_alloc (self, schema->size);
+    int rc = s_decode_record (&dec, schema, self->body);
+    if (rc == 0 && dec.p != dec.end)
+        rc = s_fail (&dec, ARB_ERR_BAD_REQUEST, "%zu bytes after the body", s_left (&dec));
+    if (rc == 0 && zmsg_size (frames) > 0)
+        rc = s_fail (&dec, ARB_ERR_BAD_REQUEST, "%zu frames more than the body's records own",
+                     zmsg_size (frames));
+    return rc;
+}
+
+static void
+s_set_error (arb_msg_t *self, arb_err_t code, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
+
+static void
+s_set_error (arb_msg_t *self, arb_err_t code, const char *fmt, ...)
+{
+    char reason[512];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (reason, sizeof (reason), fmt, args);
+    va_end (args);
+    self->error = arb_msg_strdup (self, reason);
+    self->error_code = code;
+}
+
+int
+arb_msg_decode (zmsg_t **zmsg_p, bool routed, const arb_limits_t *limits, arb_msg_t **msg_p)
+{
+    assert (zmsg_p && *zmsg_p && msg_p);
+    zmsg_t *zmsg = *zmsg_p;
+    *zmsg_p = NULL;
+    *msg_p = NULL;
+    size_t max_frame = limits && limits->max_frame ? limits->max_frame : ARB_PAYLOAD_DEFAULT_MAX;
+
+    arb_msg_t *self = s_msg_alloc ();
+    zframe_t *header = NULL;
+    zframe_t *body = NULL;
+    int rc = -2;
+    if (routed) {
+        self->routing_id = zmsg_pop (zmsg);
+        if (!self->routing_id || zframe_size (self->routing_id) == 0) {
+            arb_msg_destroy (&self);
+            goto cleanup;
+        }
+    }
+    header = zmsg_pop (zmsg);
+    if (!header || zframe_size (header) != ARB_HEADER_SIZE || zframe_data (header)[0] != 'A'
+        || zframe_data (header)[1] != 'R') {
+        s_set_error (self, ARB_ERR_BAD_REQUEST, "not an arbiter message (bad header frame)");
+        goto cleanup;
+    }
+    const uint8_t *h = zframe_data (header);
+    self->reqid = (uint32_t) s_be (h + 4, 4);
+    if (h[2] != ARB_PROTO_VERSION) {
+        s_set_error (self, ARB_ERR_VERSION, "protocol version %u not spoken (this is version %u)",
+                     h[2], ARB_PROTO_VERSION);
+        goto cleanup;
+    }
+    if (!arb_schema_of (h[3])) {
+        s_set_error (self, ARB_ERR_BAD_REQUEST, "unknown message type %u", h[3]);
+        goto cleanup;
+    }
+    self->type = (arb_msg_type_t) h[3];
+    body = zmsg_pop (zmsg);
+    if (!body) {
+        s_set_error (self, ARB_ERR_BAD_REQUEST, "%s without a body frame",
+                     arb_msg_type_name (self->type));
+        goto cleanup;
+    }
+    if (s_decode_body (self, body, zmsg, max_frame) == 0)
+        rc = 0;
+
+cleanup:
+    zframe_destroy (&header);
+    zframe_destroy (&body);
+    zmsg_destroy (&zmsg);
+    *msg_p = self;
+    return rc;
+}
+
+int
+arb_msg_recv (void *sock, const arb_limits_t *limits, arb_msg_t **msg_p)
+{
+    *msg_p = NULL;
+    zmsg_t *zmsg = zmsg_recv (sock);
+    if (!zmsg)
+        return -1;
+    int type = 0;
+    size_t size = sizeof (type);
+    zmq_getsockopt (zsock_resolve (sock), ZMQ_TYPE, &type, &size);
+    return arb_msg_decode (&zmsg, type == ZMQ_ROUTER, limits, msg_p);
+}

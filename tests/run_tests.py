@@ -1,0 +1,80 @@
+#!/usr/bin/python3
+"""Runs every test of the given build variants and ends with one summary line.
+
+    tests/run_tests.py build [build/asan] [--pytest-args='-k crash']
+
+For each variant: every cmocka binary under <variant>/tests/unit, then the
+pytest system tests in tests/system with ARBITER_BUILD=<variant>, so they
+start that variant's binaries. Exit status 0 only if everything passed.
+"""
+
+import argparse
+import glob
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def sanitizer_env(variant):
+    env = dict(os.environ)
+    if 'asan' in variant:
+        env['ASAN_OPTIONS'] = 'detect_leaks=1:abort_on_error=0:halt_on_error=1:exitcode=86'
+        env['UBSAN_OPTIONS'] = 'halt_on_error=1:print_stacktrace=1'
+        env['LSAN_OPTIONS'] = 'suppressions=%s' % os.path.join(ROOT, 'tests', 'lsan.supp')
+    return env
+
+
+def run_units(variant, results):
+    for binary in sorted(glob.glob(os.path.join(ROOT, variant, 'tests', 'unit', 'test_*'))):
+        if binary.endswith('.o') or not os.access(binary, os.X_OK):
+            continue
+        name = '%s:%s' % (variant, os.path.basename(binary))
+        started = time.time()
+        proc = subprocess.run([binary], env=sanitizer_env(variant), cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=600)
+        ok = proc.returncode == 0
+        if not ok:
+            sys.stdout.write(proc.stdout)
+        print('%-48s %s (%.1fs)' % (name, 'ok' if ok else 'FAILED', time.time() - started),
+              flush=True)
+        results.append((name, ok))
+
+
+def run_system(variant, pytest_args, results):
+    if not glob.glob(os.path.join(ROOT, 'tests', 'system', 'test_*.py')):
+        return
+    env = sanitizer_env(variant)
+    env['ARBITER_BUILD'] = os.path.join(ROOT, variant)
+    cmd = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--color=no',
+           os.path.join(ROOT, 'tests', 'system')] + shlex.split(pytest_args or '')
+    started = time.time()
+    proc = subprocess.run(cmd, env=env, cwd=ROOT)
+    name = '%s:system' % variant
+    ok = proc.returncode == 0
+    print('%-48s %s (%.1fs)' % (name, 'ok' if ok else 'FAILED', time.time() - started), flush=True)
+    results.append((name, ok))
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument('variants', nargs='+')
+    parser.add_argument('--pytest-args', default='')
+    args = parser.parse_args()
+    results = []
+    for variant in args.variants:
+        run_units(variant, results)
+        run_system(variant, args.pytest_args, results)
+    failed = [name for name, ok in results if not ok]
+    print('tests: %d suites, %d passed, %d failed%s' % (
+        len(results), len(results) - len(failed), len(failed),
+        (' (' + ', '.join(failed) + ')') if failed else ''))
+    return 1 if failed or not results else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
