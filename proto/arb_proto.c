@@ -40,11 +40,15 @@ struct _arb_msg_t {
 //  ---------------------------------------------------------------------
 //  Schemas. The key of a field is its C name.
 
-#define FLD(T, f, type, req, max)                                                                  \
-    { #f, type, req, offsetof (T, f), max, NULL }
-#define LST(T, f, req, max, sub)                                                                   \
-    { #f, ARB_F_LIST, req, offsetof (T, f), max, &sub }
-#define SCHEMA(var, T, fields)                                                                     \
+#define FLD(T, f, type, req, max)                \
+    {                                            \
+#f, type, req, offsetof(T, f), max, NULL \
+    }
+#define LST(T, f, req, max, sub)                       \
+    {                                                  \
+#f, ARB_F_LIST, req, offsetof(T, f), max, &sub \
+    }
+#define SCHEMA(var, T, fields) \
     static const arb_schema_t var = {#T, sizeof (T), fields, sizeof (fields) / sizeof (fields[0])}
 #define EMPTY_SCHEMA(var, T) static const arb_schema_t var = {#T, sizeof (T), NULL, 0}
 
@@ -494,7 +498,7 @@ arb_msg_alloc (arb_msg_t *self, size_t size)
 {
     assert (self);
     void *mem = msgpack_zone_malloc (self->zone, size ? size : 1);
-    assert (mem); //  out of memory
+    assert (mem);  //  out of memory
     memset (mem, 0, size);
     return mem;
 }
@@ -533,8 +537,7 @@ s_each_frame (const arb_schema_t *schema, void *rec, s_frame_fn *fn, void *arg)
         char *at = (char *) rec + f->offset;
         if (f->type == ARB_F_FRAME)
             fn ((zframe_t **) at, arg);
-        else
-        if (f->type == ARB_F_LIST) {
+        else if (f->type == ARB_F_LIST) {
             char *items;
             size_t n;
             memcpy (&items, at, sizeof (items));
@@ -618,11 +621,11 @@ arb_msg_decode_code (arb_msg_t *self)
     return self->error_code;
 }
 
-#define ARB_X(NAME, NUM, lower)                                                                     \
-    arb_##lower##_body_t *arb_msg_##lower (arb_msg_t *self)                                          \
-    {                                                                                              \
-        assert (self && self->type == ARB_MSG_##NAME);                                             \
-        return (arb_##lower##_body_t *) self->body;                                                 \
+#define ARB_X(NAME, NUM, lower)                             \
+    arb_##lower##_body_t *arb_msg_##lower (arb_msg_t *self) \
+    {                                                       \
+        assert (self && self->type == ARB_MSG_##NAME);      \
+        return (arb_##lower##_body_t *) self->body;         \
     }
 ARB_MSG_LIST (ARB_X)
 #undef ARB_X
@@ -692,7 +695,7 @@ static bool
 s_present (const arb_field_t *f, const char *at)
 {
     if (f->type == ARB_F_FRAME)
-        return false; //  frames travel beside the body
+        return false;  //  frames travel beside the body
     if (f->required)
         return true;
     switch (f->type) {
@@ -746,7 +749,7 @@ s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, zmsg
         if (f->type == ARB_F_FRAME) {
             has_frame = true;
             frame = *(zframe_t **) at;
-            *(zframe_t **) at = NULL; //  the zmsg owns it now
+            *(zframe_t **) at = NULL;  //  the zmsg owns it now
             continue;
         }
         if (!s_present (f, at))
@@ -858,7 +861,7 @@ arb_msg_send (arb_msg_t **self_p, void *sock)
 {
     zmsg_t *zmsg = arb_msg_encode (self_p);
     int rc = zmsg_send (&zmsg, sock);
-    zmsg_destroy (&zmsg); //  left to us when the send failed
+    zmsg_destroy (&zmsg);  //  left to us when the send failed
     return rc == 0 ? 0 : -1;
 }
 
@@ -873,15 +876,15 @@ typedef struct {
     size_t max_frame;    //  bytes
     struct {
         const char *key;
-        long index; //  -1 when not in a list
+        long index;  //  -1 when not in a list
     } path[ARB_PATH_DEPTH];
     int depth;
     bool failed;
 } s_dec_t;
 
 //  Records why decoding failed, prefixed with the field path.
-static int
-s_fail (s_dec_t *dec, arb_err_t code, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
+static int s_fail (s_dec_t *dec, arb_err_t code, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
 
 static int
 s_fail (s_dec_t *dec, arb_err_t code, const char *fmt, ...)
@@ -1006,20 +1009,11 @@ s_read_int (s_dec_t *dec, uint64_t *mag, bool *negative)
         dec->p++;
         return 0;
     }
-    size_t size;
-    bool is_signed;
-    switch (b) {
-        case 0xcc: size = 1; is_signed = false; break;
-        case 0xcd: size = 2; is_signed = false; break;
-        case 0xce: size = 4; is_signed = false; break;
-        case 0xcf: size = 8; is_signed = false; break;
-        case 0xd0: size = 1; is_signed = true; break;
-        case 0xd1: size = 2; is_signed = true; break;
-        case 0xd2: size = 4; is_signed = true; break;
-        case 0xd3: size = 8; is_signed = true; break;
-        default:
-            return s_wrong (dec, "integer");
-    }
+    //  0xcc..0xcf: uint 8..64; 0xd0..0xd3: int 8..64
+    if (b < 0xcc || b > 0xd3)
+        return s_wrong (dec, "integer");
+    bool is_signed = b >= 0xd0;
+    size_t size = (size_t) 1 << (b - (is_signed ? 0xd0 : 0xcc));
     if (s_need (dec, 1 + size))
         return -1;
     uint64_t raw = s_be (dec->p + 1, size);
@@ -1027,10 +1021,18 @@ s_read_int (s_dec_t *dec, uint64_t *mag, bool *negative)
     if (is_signed) {
         int64_t value;
         switch (size) {
-            case 1: value = (int8_t) raw; break;
-            case 2: value = (int16_t) raw; break;
-            case 4: value = (int32_t) raw; break;
-            default: value = (int64_t) raw; break;
+            case 1:
+                value = (int8_t) raw;
+                break;
+            case 2:
+                value = (int16_t) raw;
+                break;
+            case 4:
+                value = (int32_t) raw;
+                break;
+            default:
+                value = (int64_t) raw;
+                break;
         }
         *negative = value < 0;
         *mag = value < 0 ? (uint64_t) 0 - (uint64_t) value : (uint64_t) value;
@@ -1088,8 +1090,7 @@ s_read_str_head (s_dec_t *dec, size_t *len)
         dec->p++;
         rc = 0;
     }
-    else
-    if (b >= 0xd9 && b <= 0xdb) {
+    else if (b >= 0xd9 && b <= 0xdb) {
         dec->p++;
         rc = s_read_len (dec, (size_t) 1 << (b - 0xd9), len);
     }
@@ -1159,16 +1160,15 @@ s_read_container (s_dec_t *dec, bool map, size_t *n)
         dec->p++;
         rc = 0;
     }
-    else
-    if (b == wide || b == wide + 1) {
+    else if (b == wide || b == wide + 1) {
         dec->p++;
         rc = s_read_len (dec, b == wide ? 2 : 4, n);
     }
     else
         return s_wrong (dec, map ? "map" : "array");
     if (rc == 0 && *n > s_left (dec) / (map ? 2 : 1))
-        return s_fail (dec, ARB_ERR_BAD_REQUEST, "%s of %zu elements in %zu bytes", map ? "map" : "array",
-                       *n, s_left (dec));
+        return s_fail (dec, ARB_ERR_BAD_REQUEST, "%s of %zu elements in %zu bytes",
+                       map ? "map" : "array", *n, s_left (dec));
     return rc;
 }
 
@@ -1269,7 +1269,7 @@ s_claim_frame (s_dec_t *dec, zframe_t **slot)
     if (!frame)
         return s_fail (dec, ARB_ERR_BAD_REQUEST, "its frame is missing");
     size_t size = zframe_size (frame);
-    *slot = frame; //  owned by the message even if refused below
+    *slot = frame;  //  owned by the message even if refused below
     if (size > dec->max_frame)
         return s_fail (dec, ARB_ERR_TOO_LARGE, "frame of %zu bytes, over the %zu-byte limit", size,
                        dec->max_frame);
@@ -1319,8 +1319,7 @@ s_decode_record (s_dec_t *dec, const arb_schema_t *schema, void *rec)
             if (s_claim_frame (dec, (zframe_t **) ((char *) rec + f->offset)))
                 return -1;
         }
-        else
-        if (f->required && !(seen & ((uint64_t) 1 << i)))
+        else if (f->required && !(seen & ((uint64_t) 1 << i)))
             return s_fail (dec, ARB_ERR_BAD_REQUEST, "missing required key '%s'", f->key);
     }
     return 0;
@@ -1352,8 +1351,8 @@ s_decode_body (arb_msg_t *self, zframe_t *body, zmsg_t *frames, size_t max_frame
     return rc;
 }
 
-static void
-s_set_error (arb_msg_t *self, arb_err_t code, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
+static void s_set_error (arb_msg_t *self, arb_err_t code, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
 
 static void
 s_set_error (arb_msg_t *self, arb_err_t code, const char *fmt, ...)

@@ -47,59 +47,69 @@
 #include <stdint.h>
 
 #define ARB_PROTO_VERSION 1
+#define ARB_VERSION       "0.1.0"
 
 //  ---------------------------------------------------------------------
 //  Limits. Every string and list on the wire has one; the decoder refuses
 //  anything beyond it.
 
-#define ARB_NAME_MAX     200   //  queue, task name, worker name, client key
-#define ARB_TEXT_MAX     4096  //  error texts, reasons
-#define ARB_HEADERS_MAX  65536 //  opaque per-task headers (gateway properties)
-#define ARB_LIST_MAX     100000 //  records in one list (a 10,000-node DAG fits)
-#define ARB_IDS_MAX      100000 //  ids in one request
-#define ARB_PAYLOAD_DEFAULT_MAX (16u << 20) //  per payload frame, configurable
-#define ARB_META_VALUE_MAX (1u << 20) //  one metadata value
+#define ARB_NAME_MAX            200          //  queue, task name, worker name, client key
+#define ARB_TEXT_MAX            4096         //  error texts, reasons
+#define ARB_HEADERS_MAX         65536        //  opaque per-task headers (gateway properties)
+#define ARB_LIST_MAX            100000       //  records in one list (a 10,000-node DAG fits)
+#define ARB_IDS_MAX             100000       //  ids in one request
+#define ARB_PAYLOAD_DEFAULT_MAX (16u << 20)  //  per payload frame, configurable
+#define ARB_META_VALUE_MAX      (1u << 20)   //  one metadata value
+
+//  Bounds of task options: beyond them a value is a mistake, refused with
+//  422 by the broker (and exit 2 by the CLI) naming the field.
+#define ARB_DAY_MS           (24ull * 3600 * 1000)
+#define ARB_RETRIES_MAX      1000
+#define ARB_DELAY_MAX_MS     (366 * ARB_DAY_MS)  //  delay_ms, and at_ms beyond now
+#define ARB_TIMEOUT_MAX_MS   (30 * ARB_DAY_MS)
+#define ARB_BACKOFF_MAX_MS   (30 * ARB_DAY_MS)
+#define ARB_RETENTION_MAX_MS (3660 * ARB_DAY_MS)
 
 //  ---------------------------------------------------------------------
 //  Message types. The list is the single source for the enum, the names
 //  and the schema table in arb_proto.c.
 
-#define ARB_MSG_LIST(X)                                                                            \
-    X (ERROR, 1, error)                                                                            \
-    X (PING, 2, ping)                                                                              \
-    X (PONG, 3, pong)                                                                              \
-    X (SUBMIT, 4, submit)                                                                          \
-    X (SUBMITTED, 5, submitted)                                                                    \
-    X (STATUS, 6, status)                                                                          \
-    X (STATUS_REPLY, 7, status_reply)                                                              \
-    X (LIST, 8, list)                                                                              \
-    X (LIST_REPLY, 9, list_reply)                                                                  \
-    X (WATCH, 10, watch)                                                                           \
-    X (WATCHING, 11, watching)                                                                     \
-    X (DONE, 12, done)                                                                             \
-    X (CANCEL, 13, cancel)                                                                         \
-    X (CANCEL_REPLY, 14, cancel_reply)                                                             \
-    X (RETRY, 15, retry)                                                                           \
-    X (RETRY_REPLY, 16, retry_reply)                                                               \
-    X (STATS, 17, stats)                                                                           \
-    X (STATS_REPLY, 18, stats_reply)                                                               \
-    X (QUEUE, 19, queue)                                                                           \
-    X (OK, 20, ok)                                                                                 \
-    X (EVENTS, 21, events)                                                                         \
-    X (EVENT, 22, event)                                                                           \
-    X (PEEK, 23, peek)                                                                             \
-    X (PEEK_REPLY, 24, peek_reply)                                                                 \
-    X (META, 25, meta)                                                                             \
-    X (META_REPLY, 26, meta_reply)                                                                 \
-    X (REGISTER, 40, register)                                                                     \
-    X (WELCOME, 41, welcome)                                                                       \
-    X (CREDIT, 42, credit)                                                                         \
-    X (TAKE, 43, take)                                                                             \
-    X (DISPATCH, 44, dispatch)                                                                     \
-    X (RESULT, 45, result)                                                                         \
-    X (EMIT, 46, emit)                                                                             \
-    X (HEARTBEAT, 47, heartbeat)                                                                   \
-    X (STOP, 48, stop)                                                                             \
+#define ARB_MSG_LIST(X)                \
+    X (ERROR, 1, error)                \
+    X (PING, 2, ping)                  \
+    X (PONG, 3, pong)                  \
+    X (SUBMIT, 4, submit)              \
+    X (SUBMITTED, 5, submitted)        \
+    X (STATUS, 6, status)              \
+    X (STATUS_REPLY, 7, status_reply)  \
+    X (LIST, 8, list)                  \
+    X (LIST_REPLY, 9, list_reply)      \
+    X (WATCH, 10, watch)               \
+    X (WATCHING, 11, watching)         \
+    X (DONE, 12, done)                 \
+    X (CANCEL, 13, cancel)             \
+    X (CANCEL_REPLY, 14, cancel_reply) \
+    X (RETRY, 15, retry)               \
+    X (RETRY_REPLY, 16, retry_reply)   \
+    X (STATS, 17, stats)               \
+    X (STATS_REPLY, 18, stats_reply)   \
+    X (QUEUE, 19, queue)               \
+    X (OK, 20, ok)                     \
+    X (EVENTS, 21, events)             \
+    X (EVENT, 22, event)               \
+    X (PEEK, 23, peek)                 \
+    X (PEEK_REPLY, 24, peek_reply)     \
+    X (META, 25, meta)                 \
+    X (META_REPLY, 26, meta_reply)     \
+    X (REGISTER, 40, register)         \
+    X (WELCOME, 41, welcome)           \
+    X (CREDIT, 42, credit)             \
+    X (TAKE, 43, take)                 \
+    X (DISPATCH, 44, dispatch)         \
+    X (RESULT, 45, result)             \
+    X (EMIT, 46, emit)                 \
+    X (HEARTBEAT, 47, heartbeat)       \
+    X (STOP, 48, stop)                 \
     X (BYE, 49, bye)
 
 typedef enum {
@@ -108,31 +118,31 @@ typedef enum {
 #undef ARB_X
 } arb_msg_type_t;
 
-#define ARB_MSG_TYPE_MAX 64 //  every type number is below this
+#define ARB_MSG_TYPE_MAX 64  //  every type number is below this
 
 //  Error codes carried by ERROR (and per-record outcomes). HTTP-like so
 //  they read well in logs and map directly onto the gateway's REST API.
 typedef enum {
-    ARB_ERR_BAD_REQUEST = 400,    //  malformed message, missing or bad field
-    ARB_ERR_NOT_FOUND = 404,      //  unknown task, queue or key
-    ARB_ERR_CONFLICT = 409,       //  state does not allow the operation
-    ARB_ERR_UNKNOWN_WORKER = 410, //  worker verb from an unregistered peer: register again
-    ARB_ERR_TOO_LARGE = 413,      //  payload or message over a limit
-    ARB_ERR_INVALID = 422,        //  well-formed but refused (cycle, bad option value)
-    ARB_ERR_INTERNAL = 500,       //  journal failure; nothing was changed
-    ARB_ERR_UNAVAILABLE = 503,    //  broker shutting down
-    ARB_ERR_VERSION = 505,        //  protocol version not spoken
+    ARB_ERR_BAD_REQUEST = 400,     //  malformed message, missing or bad field
+    ARB_ERR_NOT_FOUND = 404,       //  unknown task, queue or key
+    ARB_ERR_CONFLICT = 409,        //  state does not allow the operation
+    ARB_ERR_UNKNOWN_WORKER = 410,  //  worker verb from an unregistered peer: register again
+    ARB_ERR_TOO_LARGE = 413,       //  payload or message over a limit
+    ARB_ERR_INVALID = 422,         //  well-formed but refused (cycle, bad option value)
+    ARB_ERR_INTERNAL = 500,        //  journal failure; nothing was changed
+    ARB_ERR_UNAVAILABLE = 503,     //  broker shutting down
+    ARB_ERR_VERSION = 505,         //  protocol version not spoken
 } arb_err_t;
 
 //  Task states. Numbers are part of the protocol and the journal.
 typedef enum {
-    ARB_STATE_WAITING = 1,   //  parents not finished
-    ARB_STATE_SCHEDULED = 2, //  not before its time (delay, backoff)
-    ARB_STATE_READY = 3,     //  in its queue
-    ARB_STATE_RUNNING = 4,   //  leased to one worker
+    ARB_STATE_WAITING = 1,    //  parents not finished
+    ARB_STATE_SCHEDULED = 2,  //  not before its time (delay, backoff)
+    ARB_STATE_READY = 3,      //  in its queue
+    ARB_STATE_RUNNING = 4,    //  leased to one worker
     ARB_STATE_SUCCEEDED = 5,
-    ARB_STATE_FAILED = 6, //  an attempt failed; only in events, the task itself goes to scheduled
-    ARB_STATE_DEAD = 7,   //  attempts used up, or a failed dependency
+    ARB_STATE_FAILED = 6,  //  an attempt failed; only in events, the task itself goes to scheduled
+    ARB_STATE_DEAD = 7,    //  attempts used up, or a failed dependency
     ARB_STATE_CANCELLED = 8,
 } arb_state_t;
 
@@ -140,16 +150,16 @@ typedef enum {
 
 //  Outcome of one attempt, reported by a worker in RESULT.
 typedef enum {
-    ARB_OUTCOME_OK = 0,      //  succeeded; the frame is the result
-    ARB_OUTCOME_FAIL = 1,    //  failed; error says why; counts an attempt
-    ARB_OUTCOME_RELEASE = 2, //  give it back to the head of its queue; no attempt counted
+    ARB_OUTCOME_OK = 0,       //  succeeded; the frame is the result
+    ARB_OUTCOME_FAIL = 1,     //  failed; error says why; counts an attempt
+    ARB_OUTCOME_RELEASE = 2,  //  give it back to the head of its queue; no attempt counted
 } arb_outcome_t;
 
 //  Backoff policy between attempts.
 typedef enum {
-    ARB_BACKOFF_NONE = 0,  //  retry at once
-    ARB_BACKOFF_FIXED = 1, //  backoff_ms every time
-    ARB_BACKOFF_EXP = 2,   //  backoff_ms * 2^(attempt-1), capped at backoff_cap_ms, jittered
+    ARB_BACKOFF_NONE = 0,   //  retry at once
+    ARB_BACKOFF_FIXED = 1,  //  backoff_ms every time
+    ARB_BACKOFF_EXP = 2,    //  backoff_ms * 2^(attempt-1), capped at backoff_cap_ms, jittered
 } arb_backoff_t;
 
 //  Why the broker asks a worker to stop a task.
@@ -186,52 +196,52 @@ typedef struct {
 typedef struct {
     const char *ref;
     uint64_t id;
-    uint32_t when; //  0 on success (default), 1 on failure, 2 always
+    uint32_t when;  //  0 on success (default), 1 on failure, 2 always
 } arb_dep_t;
 
 //  One task in SUBMIT.
 typedef struct {
-    const char *queue;       //  default "default"
-    const char *name;        //  required: the handler name
-    const char *key;         //  client key: a re-submit with the same key returns the first task
-    int32_t priority;        //  higher runs first
-    uint32_t retries;        //  extra attempts after the first
-    uint32_t backoff;        //  arb_backoff_t
-    uint64_t backoff_ms;     //  fixed delay, or exponential base
-    uint64_t backoff_cap_ms; //  exponential cap
-    bool no_jitter;          //  exponential backoff is jittered unless set
-    uint64_t delay_ms;       //  earliest start: now + delay
-    uint64_t at_ms;          //  earliest start: Unix time in ms
-    uint64_t timeout_ms;     //  hard limit of one attempt; 0 none
-    uint64_t retention_ms;   //  keep the finished task this long; 0 queue default
-    uint64_t expires_ms;     //  Unix ms after which a not-started task is dropped (Kestrel TTL)
-    arb_bin_t headers;       //  opaque, given back on dispatch (AMQP properties, Kestrel flags)
-    const char *ref;         //  name of this task within the batch (DAG node, pipe step)
+    const char *queue;        //  default "default"
+    const char *name;         //  required: the handler name
+    const char *key;          //  client key: a re-submit with the same key returns the first task
+    int32_t priority;         //  higher runs first
+    uint32_t retries;         //  extra attempts after the first
+    uint32_t backoff;         //  arb_backoff_t
+    uint64_t backoff_ms;      //  fixed delay, or exponential base
+    uint64_t backoff_cap_ms;  //  exponential cap
+    bool no_jitter;           //  exponential backoff is jittered unless set
+    uint64_t delay_ms;        //  earliest start: now + delay
+    uint64_t at_ms;           //  earliest start: Unix time in ms
+    uint64_t timeout_ms;      //  hard limit of one attempt; 0 none
+    uint64_t retention_ms;    //  keep the finished task this long; 0 queue default
+    uint64_t expires_ms;      //  Unix ms after which a not-started task is dropped (Kestrel TTL)
+    arb_bin_t headers;        //  opaque, given back on dispatch (AMQP properties, Kestrel flags)
+    const char *ref;          //  name of this task within the batch (DAG node, pipe step)
     struct {
         arb_dep_t *v;
         size_t n;
-    } after;                //  dependencies
-    arb_strs_t endpoints;   //  fan-out: one copy per named worker
-    zframe_t *payload;      //  FRAME
+    } after;               //  dependencies
+    arb_strs_t endpoints;  //  fan-out: one copy per named worker
+    zframe_t *payload;     //  FRAME
 } arb_task_spec_t;
 
 typedef struct {
-    uint32_t code; //  arb_err_t
+    uint32_t code;  //  arb_err_t
     const char *reason;
 } arb_error_body_t;
 
 typedef struct {
-    uint8_t unused; //  empty body
+    uint8_t unused;  //  empty body
 } arb_ping_body_t;
 
 typedef struct {
-    const char *version; //  broker version string
-    uint64_t epoch;      //  broker boot count, from the journal
-    uint64_t now_ms;     //  broker's wall clock
+    const char *version;  //  broker version string
+    uint64_t epoch;       //  broker boot count, from the journal
+    uint64_t now_ms;      //  broker's wall clock
 } arb_pong_body_t;
 
 typedef struct {
-    bool watch; //  also WATCH every task of the batch (DONE will follow)
+    bool watch;  //  also WATCH every task of the batch (DONE will follow)
     struct {
         arb_task_spec_t *v;
         size_t n;
@@ -241,7 +251,7 @@ typedef struct {
 //  One accepted task in SUBMITTED, in the order of the request.
 typedef struct {
     uint64_t id;
-    bool existing; //  the key was known: this is the first task's id
+    bool existing;  //  the key was known: this is the first task's id
     uint32_t state;
 } arb_submitted_task_t;
 
@@ -262,7 +272,7 @@ typedef struct {
     uint64_t started_ms;
     uint64_t ended_ms;
     const char *worker;
-    uint32_t outcome; //  arb_outcome_t, or 3 lease lost, 4 timed out, 5 cancelled
+    uint32_t outcome;  //  arb_outcome_t, or 3 lease lost, 4 timed out, 5 cancelled
     const char *error;
 } arb_attempt_info_t;
 
@@ -273,27 +283,27 @@ typedef struct {
 //  What STATUS and LIST tell about one task.
 typedef struct {
     uint64_t id;
-    bool found; //  false: no such task (only the id is set)
+    bool found;  //  false: no such task (only the id is set)
     const char *queue;
     const char *name;
     const char *key;
     uint32_t state;
     int32_t priority;
-    uint32_t attempts;     //  attempts started so far
-    uint32_t max_attempts; //  retries + 1
-    uint32_t lost;         //  leases lost with a dead worker
+    uint32_t attempts;      //  attempts started so far
+    uint32_t max_attempts;  //  retries + 1
+    uint32_t lost;          //  leases lost with a dead worker
     uint64_t created_ms;
     uint64_t not_before_ms;
     uint64_t started_ms;
     uint64_t finished_ms;
     uint64_t timeout_ms;
-    const char *worker; //  last or current worker
-    const char *error;  //  last error
-    arb_bin_t result;   //  STATUS only
+    const char *worker;  //  last or current worker
+    const char *error;   //  last error
+    arb_bin_t result;    //  STATUS only
     struct {
         arb_attempt_info_t *v;
         size_t n;
-    } history; //  STATUS only
+    } history;  //  STATUS only
 } arb_task_info_t;
 
 typedef struct {
@@ -304,10 +314,10 @@ typedef struct {
 } arb_status_reply_body_t;
 
 typedef struct {
-    uint32_t state; //  0 any
+    uint32_t state;  //  0 any
     const char *queue;
-    uint64_t after_id; //  paging: ids greater than this
-    uint32_t limit;    //  0: broker default (1000)
+    uint64_t after_id;  //  paging: ids greater than this
+    uint32_t limit;     //  0: broker default (1000)
 } arb_list_body_t;
 
 typedef struct {
@@ -315,7 +325,7 @@ typedef struct {
         arb_task_info_t *v;
         size_t n;
     } tasks;
-    bool more; //  more tasks match; ask again with after_id
+    bool more;  //  more tasks match; ask again with after_id
 } arb_list_reply_body_t;
 
 typedef struct {
@@ -323,17 +333,17 @@ typedef struct {
 } arb_watch_body_t;
 
 typedef struct {
-    uint32_t watching; //  ids now watched (finished ones are answered at once by DONE)
-    arb_ids_t unknown; //  ids that name no task
+    uint32_t watching;  //  ids now watched (finished ones are answered at once by DONE)
+    arb_ids_t unknown;  //  ids that name no task
 } arb_watching_body_t;
 
 //  One finished task in DONE.
 typedef struct {
     uint64_t id;
-    uint32_t state; //  succeeded, dead or cancelled
+    uint32_t state;  //  succeeded, dead or cancelled
     uint32_t attempts;
     const char *error;
-    zframe_t *result; //  FRAME
+    zframe_t *result;  //  FRAME
 } arb_done_task_t;
 
 typedef struct {
@@ -345,15 +355,15 @@ typedef struct {
 
 typedef struct {
     arb_ids_t ids;
-    const char *queue; //  every unfinished task of the queue
+    const char *queue;  //  every unfinished task of the queue
     const char *group;
 } arb_cancel_body_t;
 
 //  Per-id answer to CANCEL and RETRY.
 typedef struct {
     uint64_t id;
-    uint32_t code;  //  0 done, or an arb_err_t (404 unknown, 409 not in a state that allows it)
-    uint32_t state; //  the state the task is now in
+    uint32_t code;   //  0 done, or an arb_err_t (404 unknown, 409 not in a state that allows it)
+    uint32_t state;  //  the state the task is now in
 } arb_outcome_info_t;
 
 typedef struct {
@@ -361,12 +371,12 @@ typedef struct {
         arb_outcome_info_t *v;
         size_t n;
     } tasks;
-    uint32_t count; //  tasks changed (for queue- or group-wide requests)
+    uint32_t count;  //  tasks changed (for queue- or group-wide requests)
 } arb_cancel_reply_body_t;
 
 typedef struct {
     arb_ids_t ids;
-    const char *queue; //  with all: every dead task of the queue
+    const char *queue;  //  with all: every dead task of the queue
     bool all;
 } arb_retry_body_t;
 
@@ -378,10 +388,10 @@ typedef struct {
 
 typedef struct {
     const char *name;
-    const char *identity; //  hex of the routing id
-    uint32_t slots;       //  announced capacity
-    uint32_t credit;      //  free slots the broker may still fill
-    uint32_t busy;        //  tasks leased now
+    const char *identity;  //  hex of the routing id
+    uint32_t slots;        //  announced capacity
+    uint32_t credit;       //  free slots the broker may still fill
+    uint32_t busy;         //  tasks leased now
     uint64_t last_seen_ms;
     arb_strs_t queues;
 } arb_worker_stats_t;
@@ -389,7 +399,7 @@ typedef struct {
 //  Per queue: counts by state as a list indexed by state number.
 typedef struct {
     const char *name;
-    arb_ids_t counts; //  ARB_STATE_MAX + 1 numbers, index = state
+    arb_ids_t counts;  //  ARB_STATE_MAX + 1 numbers, index = state
     bool paused;
     uint64_t done_last_minute;
     uint64_t oldest_ready_ms;
@@ -410,19 +420,19 @@ typedef struct {
 
 typedef struct {
     const char *queue;
-    const char *op; //  "pause" "resume" "purge" "set"
-    uint32_t max_running;     //  "set": 0 no limit
-    uint32_t rate_per_sec;    //  "set": 0 no limit
-    uint64_t retention_ms;    //  "set": 0 keep the default
+    const char *op;         //  "pause" "resume" "purge" "set"
+    uint32_t max_running;   //  "set": 0 no limit
+    uint32_t rate_per_sec;  //  "set": 0 no limit
+    uint64_t retention_ms;  //  "set": 0 keep the default
 } arb_queue_body_t;
 
 typedef struct {
-    uint64_t count; //  what the request changed (tasks purged, ...)
+    uint64_t count;  //  what the request changed (tasks purged, ...)
 } arb_ok_body_t;
 
 typedef struct {
-    const char *queue; //  NULL: every queue
-    bool off;          //  stop receiving events
+    const char *queue;  //  NULL: every queue
+    bool off;           //  stop receiving events
 } arb_events_body_t;
 
 //  One state change in EVENT.
@@ -442,12 +452,12 @@ typedef struct {
         arb_event_info_t *v;
         size_t n;
     } events;
-    uint64_t dropped; //  events not delivered to this subscriber before these
+    uint64_t dropped;  //  events not delivered to this subscriber before these
 } arb_event_body_t;
 
 typedef struct {
     const char *queue;
-    uint32_t max; //  0 means 1
+    uint32_t max;  //  0 means 1
 } arb_peek_body_t;
 
 //  One leased task in DISPATCH (also the record PEEK_REPLY uses).
@@ -460,9 +470,9 @@ typedef struct {
 
 typedef struct {
     uint64_t id;
-    uint64_t lease;   //  this attempt's lease; RESULT must quote it
-    uint32_t attempt; //  1 for the first
-    uint32_t sub;     //  the CREDIT subscription it was sent for
+    uint64_t lease;    //  this attempt's lease; RESULT must quote it
+    uint32_t attempt;  //  1 for the first
+    uint32_t sub;      //  the CREDIT subscription it was sent for
     const char *queue;
     const char *name;
     uint64_t timeout_ms;
@@ -472,7 +482,7 @@ typedef struct {
         arb_parent_info_t *v;
         size_t n;
     } parents;
-    zframe_t *payload; //  FRAME
+    zframe_t *payload;  //  FRAME
 } arb_dispatch_task_t;
 
 typedef struct {
@@ -485,7 +495,7 @@ typedef struct {
 typedef arb_dispatch_body_t arb_peek_reply_body_t;
 
 typedef struct {
-    const char *op; //  "get" "set" "del" "list"
+    const char *op;  //  "get" "set" "del" "list"
     const char *key;
     arb_bin_t value;
 } arb_meta_body_t;
@@ -503,37 +513,37 @@ typedef struct {
 } arb_meta_reply_body_t;
 
 typedef struct {
-    const char *name; //  worker name (fan-out endpoint); default: host.pid
-    const char *mode; //  "light" or "heavy" (shown in stats)
+    const char *name;  //  worker name (fan-out endpoint); default: host.pid
+    const char *mode;  //  "light" or "heavy" (shown in stats)
     uint32_t slots;
     uint32_t pid;
     const char *host;
 } arb_register_body_t;
 
 typedef struct {
-    uint32_t heartbeat_ms; //  send something at least this often
-    uint32_t liveness_ms;  //  silent this long and you are dead
+    uint32_t heartbeat_ms;  //  send something at least this often
+    uint32_t liveness_ms;   //  silent this long and you are dead
     uint64_t epoch;
 } arb_welcome_body_t;
 
 typedef struct {
-    uint32_t sub;      //  subscription number, chosen by the worker
-    arb_strs_t queues; //  queues of this subscription (first CREDIT of a sub sets them)
-    int32_t credit;    //  added to the subscription's credit; may be negative
-    bool cancel;       //  end the subscription (credit goes to zero)
+    uint32_t sub;       //  subscription number, chosen by the worker
+    arb_strs_t queues;  //  queues of this subscription (first CREDIT of a sub sets them)
+    int32_t credit;     //  added to the subscription's credit; may be negative
+    bool cancel;        //  end the subscription (credit goes to zero)
 } arb_credit_body_t;
 
 typedef struct {
     const char *queue;
-    uint32_t max; //  lease at most this many now; 0 means 1
+    uint32_t max;  //  lease at most this many now; 0 means 1
 } arb_take_body_t;
 
 typedef struct {
     uint64_t id;
     uint64_t lease;
-    uint32_t outcome; //  arb_outcome_t
+    uint32_t outcome;  //  arb_outcome_t
     const char *error;
-    zframe_t *result; //  FRAME
+    zframe_t *result;  //  FRAME
 } arb_result_item_t;
 
 typedef struct {
@@ -544,11 +554,11 @@ typedef struct {
 } arb_result_body_t;
 
 typedef struct {
-    uint64_t id;    //  the running task that emits
-    uint64_t lease; //  its lease
+    uint64_t id;     //  the running task that emits
+    uint64_t lease;  //  its lease
     const char *queue;
-    const char *name; //  default: the emitting task's name
-    zframe_t *payload; //  FRAME
+    const char *name;   //  default: the emitting task's name
+    zframe_t *payload;  //  FRAME
 } arb_emit_item_t;
 
 typedef struct {
@@ -559,13 +569,13 @@ typedef struct {
 } arb_emit_body_t;
 
 typedef struct {
-    uint32_t busy; //  worker: tasks running now (for stats)
+    uint32_t busy;  //  worker: tasks running now (for stats)
 } arb_heartbeat_body_t;
 
 typedef struct {
     uint64_t id;
     uint64_t lease;
-    uint32_t reason; //  arb_stop_reason_t
+    uint32_t reason;  //  arb_stop_reason_t
 } arb_stop_item_t;
 
 typedef struct {
@@ -586,7 +596,7 @@ typedef struct _arb_msg_t arb_msg_t;
 
 //  Limits the decoder applies beyond the fixed ones above.
 typedef struct {
-    size_t max_frame; //  largest payload/result frame; 0: ARB_PAYLOAD_DEFAULT_MAX
+    size_t max_frame;  //  largest payload/result frame; 0: ARB_PAYLOAD_DEFAULT_MAX
 } arb_limits_t;
 
 //  Creates a message of the given type with a zeroed body.

@@ -13,16 +13,16 @@
 #include "arb_proto.h"
 
 typedef enum {
-    ARB_F_U64 = 1, //  uint64_t
-    ARB_F_U32,     //  uint32_t
-    ARB_F_I32,     //  int32_t
-    ARB_F_BOOL,    //  bool
-    ARB_F_STR,     //  const char *, at most max bytes, no NUL inside
-    ARB_F_BIN,     //  arb_bin_t, at most max bytes
-    ARB_F_STRS,    //  arb_strs_t, at most max strings of ARB_NAME_MAX
-    ARB_F_IDS,     //  arb_ids_t, at most max numbers
-    ARB_F_LIST,    //  {T *v; size_t n}, at most max records of schema sub
-    ARB_F_FRAME,   //  zframe_t *: not in the map, the record's own frame
+    ARB_F_U64 = 1,  //  uint64_t
+    ARB_F_U32,      //  uint32_t
+    ARB_F_I32,      //  int32_t
+    ARB_F_BOOL,     //  bool
+    ARB_F_STR,      //  const char *, at most max bytes, no NUL inside
+    ARB_F_BIN,      //  arb_bin_t, at most max bytes
+    ARB_F_STRS,     //  arb_strs_t, at most max strings of ARB_NAME_MAX
+    ARB_F_IDS,      //  arb_ids_t, at most max numbers
+    ARB_F_LIST,     //  {T *v; size_t n}, at most max records of schema sub
+    ARB_F_FRAME,    //  zframe_t *: not in the map, the record's own frame
 } arb_ftype_t;
 
 typedef struct _arb_schema_t arb_schema_t;
@@ -33,12 +33,12 @@ typedef struct {
     bool required;
     size_t offset;
     size_t max;
-    const arb_schema_t *sub; //  ARB_F_LIST only
+    const arb_schema_t *sub;  //  ARB_F_LIST only
 } arb_field_t;
 
 struct _arb_schema_t {
     const char *name;
-    size_t size; //  sizeof the struct
+    size_t size;  //  sizeof the struct
     const arb_field_t *fields;
     size_t nfields;
 };

@@ -48,7 +48,7 @@ s_fill_field (arb_msg_t *msg, const arb_field_t *f, char *at, int seed, int dept
             data[0] = 0;
             data[1] = (uint8_t) seed;
             data[2] = 0xff;
-            data[3] = 0xc1; //  never a valid msgpack byte: binary is opaque
+            data[3] = 0xc1;  //  never a valid msgpack byte: binary is opaque
             data[4] = 0;
             bin->data = data;
             bin->size = 5;
@@ -261,8 +261,14 @@ test_grow_keeps_records (void **state)
 static zframe_t *
 s_header (uint8_t version, uint8_t type, uint32_t reqid)
 {
-    uint8_t h[8] = {'A', 'R', version, type, (uint8_t) (reqid >> 24), (uint8_t) (reqid >> 16),
-                    (uint8_t) (reqid >> 8), (uint8_t) reqid};
+    uint8_t h[8] = {'A',
+                    'R',
+                    version,
+                    type,
+                    (uint8_t) (reqid >> 24),
+                    (uint8_t) (reqid >> 16),
+                    (uint8_t) (reqid >> 8),
+                    (uint8_t) reqid};
     return zframe_new (h, 8);
 }
 
@@ -354,8 +360,8 @@ test_refused_reply_keeps_request_id (void **state)
     zmsg_addmem (zmsg, "\xc1", 1);
     arb_msg_t *msg;
     assert_int_equal (arb_msg_decode (&zmsg, true, NULL, &msg), -2);
-    arb_msg_t *reply = arb_msg_new_error (msg, arb_msg_decode_code (msg), "%s",
-                                          arb_msg_decode_error (msg));
+    arb_msg_t *reply =
+        arb_msg_new_error (msg, arb_msg_decode_code (msg), "%s", arb_msg_decode_error (msg));
     assert_int_equal (arb_msg_reqid (reply), 4242);
     assert_true (zframe_streq (arb_msg_routing_id (reply), "peer"));
     arb_msg_destroy (&msg);
@@ -368,22 +374,26 @@ test_refused_reply_keeps_request_id (void **state)
     assert_null (msg);
 }
 
-static void s_array_body (msgpack_packer *pk)
+static void
+s_array_body (msgpack_packer *pk)
 {
     msgpack_pack_array (pk, 0);
 }
-static void s_trailing (msgpack_packer *pk)
+static void
+s_trailing (msgpack_packer *pk)
 {
     s_one_task (pk);
     msgpack_pack_nil (pk);
 }
-static void s_unknown_key (msgpack_packer *pk)
+static void
+s_unknown_key (msgpack_packer *pk)
 {
     msgpack_pack_map (pk, 1);
     s_key (pk, "tasks\x01zz");
     msgpack_pack_array (pk, 0);
 }
-static void s_dup_key (msgpack_packer *pk)
+static void
+s_dup_key (msgpack_packer *pk)
 {
     msgpack_pack_map (pk, 2);
     s_key (pk, "watch");
@@ -391,13 +401,15 @@ static void s_dup_key (msgpack_packer *pk)
     s_key (pk, "watch");
     msgpack_pack_true (pk);
 }
-static void s_missing_tasks (msgpack_packer *pk)
+static void
+s_missing_tasks (msgpack_packer *pk)
 {
     msgpack_pack_map (pk, 1);
     s_key (pk, "watch");
     msgpack_pack_true (pk);
 }
-static void s_missing_name (msgpack_packer *pk)
+static void
+s_missing_name (msgpack_packer *pk)
 {
     msgpack_pack_map (pk, 1);
     s_key (pk, "tasks");
@@ -409,7 +421,8 @@ static void s_missing_name (msgpack_packer *pk)
     s_key (pk, "queue");
     s_key (pk, "q");
 }
-static void s_wrong_type (msgpack_packer *pk)
+static void
+s_wrong_type (msgpack_packer *pk)
 {
     msgpack_pack_map (pk, 1);
     s_key (pk, "tasks");
@@ -420,7 +433,8 @@ static void s_wrong_type (msgpack_packer *pk)
     s_key (pk, "priority");
     s_key (pk, "high");
 }
-static void s_u32_overflow (msgpack_packer *pk)
+static void
+s_u32_overflow (msgpack_packer *pk)
 {
     msgpack_pack_map (pk, 1);
     s_key (pk, "tasks");
@@ -431,7 +445,8 @@ static void s_u32_overflow (msgpack_packer *pk)
     s_key (pk, "retries");
     msgpack_pack_uint64 (pk, (uint64_t) UINT32_MAX + 1);
 }
-static void s_negative_unsigned (msgpack_packer *pk)
+static void
+s_negative_unsigned (msgpack_packer *pk)
 {
     msgpack_pack_map (pk, 1);
     s_key (pk, "tasks");
@@ -442,7 +457,8 @@ static void s_negative_unsigned (msgpack_packer *pk)
     s_key (pk, "delay_ms");
     msgpack_pack_int64 (pk, -5);
 }
-static void s_i32_overflow (msgpack_packer *pk)
+static void
+s_i32_overflow (msgpack_packer *pk)
 {
     msgpack_pack_map (pk, 1);
     s_key (pk, "tasks");
@@ -453,7 +469,8 @@ static void s_i32_overflow (msgpack_packer *pk)
     s_key (pk, "priority");
     msgpack_pack_int64 (pk, (int64_t) INT32_MIN - 1);
 }
-static void s_long_name (msgpack_packer *pk)
+static void
+s_long_name (msgpack_packer *pk)
 {
     char name[ARB_NAME_MAX + 1];
     memset (name, 'n', sizeof (name));
@@ -465,7 +482,8 @@ static void s_long_name (msgpack_packer *pk)
     msgpack_pack_str (pk, sizeof (name));
     msgpack_pack_str_body (pk, name, sizeof (name));
 }
-static void s_nul_name (msgpack_packer *pk)
+static void
+s_nul_name (msgpack_packer *pk)
 {
     msgpack_pack_map (pk, 1);
     s_key (pk, "tasks");
@@ -475,13 +493,15 @@ static void s_nul_name (msgpack_packer *pk)
     msgpack_pack_str (pk, 3);
     msgpack_pack_str_body (pk, "a\0b", 3);
 }
-static void s_nil_value (msgpack_packer *pk)
+static void
+s_nil_value (msgpack_packer *pk)
 {
     msgpack_pack_map (pk, 1);
     s_key (pk, "tasks");
     msgpack_pack_nil (pk);
 }
-static void s_too_many_ids (msgpack_packer *pk)
+static void
+s_too_many_ids (msgpack_packer *pk)
 {
     msgpack_pack_map (pk, 1);
     s_key (pk, "ids");
@@ -494,7 +514,7 @@ static void
 test_refuses_bad_bodies (void **state)
 {
     (void) state;
-#define REFUSE(fn, nframes, code, want)                                                            \
+#define REFUSE(fn, nframes, code, want) \
     s_expect_refused (s_header (1, ARB_MSG_SUBMIT, 1), s_body (fn), nframes, code, want)
     REFUSE (s_array_body, 0, ARB_ERR_BAD_REQUEST, "expected map, got array");
     REFUSE (s_trailing, 1, ARB_ERR_BAD_REQUEST, "1 bytes after the body");
@@ -502,7 +522,8 @@ test_refuses_bad_bodies (void **state)
     REFUSE (s_dup_key, 0, ARB_ERR_BAD_REQUEST, "watch: key given twice");
     REFUSE (s_missing_tasks, 0, ARB_ERR_BAD_REQUEST, "missing required key 'tasks'");
     REFUSE (s_missing_name, 2, ARB_ERR_BAD_REQUEST, "tasks[1]: missing required key 'name'");
-    REFUSE (s_wrong_type, 1, ARB_ERR_BAD_REQUEST, "tasks[0].priority: expected integer, got string");
+    REFUSE (s_wrong_type, 1, ARB_ERR_BAD_REQUEST,
+            "tasks[0].priority: expected integer, got string");
     REFUSE (s_u32_overflow, 1, ARB_ERR_BAD_REQUEST, "tasks[0].retries: number out of range");
     REFUSE (s_negative_unsigned, 1, ARB_ERR_BAD_REQUEST, "tasks[0].delay_ms: number out of range");
     REFUSE (s_i32_overflow, 1, ARB_ERR_BAD_REQUEST, "tasks[0].priority: number out of range");
@@ -565,7 +586,8 @@ test_refuses_oversized_payload (void **state)
     (void) state;
     arb_msg_t *msg = arb_msg_new (ARB_MSG_SUBMIT, 9);
     arb_submit_body_t *body = arb_msg_submit (msg);
-    arb_task_spec_t *tasks = (arb_task_spec_t *) arb_msg_grow (msg, &body->tasks, sizeof (*tasks), 2);
+    arb_task_spec_t *tasks =
+        (arb_task_spec_t *) arb_msg_grow (msg, &body->tasks, sizeof (*tasks), 2);
     tasks[0].name = "small";
     tasks[0].payload = zframe_new ("0123456789", 10);
     tasks[1].name = "big";
