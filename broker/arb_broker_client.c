@@ -277,7 +277,8 @@ s_list (arb_broker_t *self, arb_msg_t *msg)
             s_info_from_memory (reply, info, task);
         }
     }
-    qsort (out->tasks.v, out->tasks.n, sizeof (arb_task_info_t), s_compare_info);
+    if (out->tasks.n > 1)
+        qsort (out->tasks.v, out->tasks.n, sizeof (arb_task_info_t), s_compare_info);
     if (out->tasks.n > limit) {
         out->tasks.n = limit;
         out->more = true;

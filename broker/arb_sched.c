@@ -112,7 +112,14 @@ arb_sched_destroy (arb_sched_t **self_p)
     arb_sched_t *self = *self_p;
     if (!self)
         return;
+    //  heaps first: they write into the tasks they hold
     arb_heap_destroy (&self->timers);
+    arb_queue_t *queue = (arb_queue_t *) zhashx_first (self->queues);
+    while (queue) {
+        arb_queue_destroy (&queue);
+        queue = (arb_queue_t *) zhashx_next (self->queues);
+    }
+    zhashx_destroy (&self->queues);
     arb_session_t *session = (arb_session_t *) zhashx_first (self->sessions);
     while (session) {
         //  leases die with the scheduler: unlink them so the session may go
@@ -128,12 +135,6 @@ arb_sched_destroy (arb_sched_t **self_p)
         task = (arb_task_t *) zhashx_next (self->tasks);
     }
     zhashx_destroy (&self->tasks);
-    arb_queue_t *queue = (arb_queue_t *) zhashx_first (self->queues);
-    while (queue) {
-        arb_queue_destroy (&queue);
-        queue = (arb_queue_t *) zhashx_next (self->queues);
-    }
-    zhashx_destroy (&self->queues);
     free (self->dirty);
     free (self->wakes);
     free (self);

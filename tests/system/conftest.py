@@ -120,17 +120,29 @@ class Broker(Process):
         return Broker(self.tmp_path, port=self.port, db=self.db, extra=self.extra)
 
 
+SANITIZER_MARKS = ('runtime error:', 'AddressSanitizer', 'LeakSanitizer')
+
+
 @pytest.fixture
 def processes():
-    """Every process a test starts, stopped at the end (by PID)."""
+    """Every process a test starts, stopped at the end (by PID). A process
+    that reports a sanitizer error, or that was still running and does not
+    stop cleanly on SIGTERM, fails the test."""
     started = []
     yield started
+    problems = []
     for proc in started:
         if proc.alive():
             try:
-                proc.stop(timeout=10)
-            except AssertionError:
-                pass
+                rc = proc.stop(timeout=20)
+                if rc != 0:
+                    problems.append('%s exited with %s on SIGTERM' % (proc.args[0], rc))
+            except AssertionError as e:
+                problems.append(str(e))
+        out = proc.output()
+        if any(mark in out for mark in SANITIZER_MARKS):
+            problems.append('%s reported a sanitizer error:\n%s' % (proc.args[0], out[-4000:]))
+    assert not problems, '\n'.join(problems)
 
 
 @pytest.fixture
