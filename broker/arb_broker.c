@@ -60,24 +60,34 @@ s_load_count (void *arg, const char *queue, int state, uint64_t count)
         arb_queue_counts (arb_sched_queue (self->sched, queue))[state] += count;
 }
 
+//  Settings are stored as text: "paused=0 max_running=3 rate=50 retention_ms=0"
+//  under "queue.<name>", "max_running=3 rate=50" under "limit.<task name>".
 static void
 s_load_settings (void *arg, const char *key, const void *data, size_t size)
 {
     arb_broker_t *self = (arb_broker_t *) arg;
-    arb_queue_settings_t *settings =
-        arb_queue_settings (arb_sched_queue (self->sched, key + strlen ("queue.")));
     char text[256];
     size = size < sizeof (text) - 1 ? size : sizeof (text) - 1;
     memcpy (text, data, size);
     text[size] = 0;
     unsigned paused = 0, max_running = 0, rate = 0;
     unsigned long long retention = 0;
-    sscanf (text, "paused=%u max_running=%u rate=%u retention_ms=%llu", &paused, &max_running,
-            &rate, &retention);
-    settings->paused = paused != 0;
-    settings->max_running = max_running;
-    settings->rate_per_sec = rate;
-    settings->retention_ms = retention;
+    if (strncmp (key, "queue.", 6) == 0) {
+        arb_queue_t *queue = arb_sched_queue (self->sched, key + 6);
+        sscanf (text, "paused=%u max_running=%u rate=%u retention_ms=%llu", &paused, &max_running,
+                &rate, &retention);
+        arb_queue_settings (queue)->paused = paused != 0;
+        arb_queue_settings (queue)->retention_ms = retention;
+        arb_queue_limit (queue)->max_running = max_running;
+        arb_queue_limit (queue)->rate_per_sec = rate;
+    }
+    else if (strncmp (key, "limit.", 6) == 0) {
+        sscanf (text, "max_running=%u rate=%u", &max_running, &rate);
+        arb_limit_t *limit = arb_sched_name_limit (self->sched, key + 6);
+        limit->max_running = max_running;
+        limit->rate_per_sec = rate;
+        arb_sched_touch_name (self->sched, key + 6);
+    }
 }
 
 static int
@@ -100,6 +110,7 @@ s_rebuild (arb_broker_t *self)
     self->sched = arb_sched_new (&config, &hooks);
     s_load_t load = {self, 0};
     if (arb_journal_meta_list (self->journal, "queue.", s_load_settings, self)
+        || arb_journal_meta_list (self->journal, "limit.", s_load_settings, self)
         || arb_journal_load_open (self->journal, s_load_task, &load)
         || arb_journal_count_final (self->journal, s_load_count, self))
         return -1;
