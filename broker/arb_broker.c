@@ -76,8 +76,10 @@ s_load_settings (void *arg, const char *key, const void *data, size_t size)
     unsigned long long retention = 0;
     if (strncmp (key, "queue.", 6) == 0) {
         arb_queue_t *queue = arb_sched_queue (self->sched, key + 6);
-        sscanf (text, "paused=%u max_running=%u rate=%u retention_ms=%llu", &paused, &max_running,
-                &rate, &retention);
+        int on_failure = 0;
+        sscanf (text, "paused=%u max_running=%u rate=%u retention_ms=%llu on_failure=%d", &paused,
+                &max_running, &rate, &retention, &on_failure);
+        arb_queue_settings (queue)->on_failure = on_failure;
         arb_queue_settings (queue)->paused = paused != 0;
         arb_queue_settings (queue)->retention_ms = retention;
         arb_queue_limit (queue)->max_running = max_running;
@@ -116,6 +118,9 @@ s_rebuild (arb_broker_t *self)
         || arb_journal_load_open (self->journal, s_load_task, &load)
         || arb_journal_count_final (self->journal, s_load_count, self))
         return -1;
+    arb_broker_resume_waiting (self);
+    if (self->fatal || arb_journal_commit (self->journal))
+        return -1;
     zsys_info ("broker: journal loaded path=%s epoch=%" PRIu64 " open_tasks=%zu next_id=%" PRIu64,
                self->config.db_path, self->epoch, load.count, self->next_id + 1);
     return 0;
@@ -134,6 +139,7 @@ arb_broker_new (const arb_broker_config_t *config)
     self->done = zhashx_new ();
     self->events = zhashx_new ();
     self->subscribers = zlist_new ();
+
     self->journal = arb_journal_new (config->db_path, config->sync);
     if (!self->journal || s_rebuild (self)) {
         arb_broker_destroy (&self);
@@ -203,6 +209,7 @@ arb_broker_destroy (arb_broker_t **self_p)
             s_subscriber_destroy (&sub);
         zlist_destroy (&self->subscribers);
     }
+    arb_vec_free (&self->settle);
     arb_sched_destroy (&self->sched);
     arb_journal_destroy (&self->journal);
     zsock_destroy (&self->router);

@@ -6,6 +6,7 @@
 */
 
 #include "arb_broker_priv.h"
+#include "arb_dag.h"
 
 #define ARB_LIST_DEFAULT 1000
 
@@ -47,10 +48,8 @@ s_check_spec (arb_broker_t *self, const arb_task_spec_t *spec, size_t index, cha
     if (spec->retention_ms > ARB_RETENTION_MAX_MS)
         REFUSE ("retention_ms: %" PRIu64 " is over the limit of %llu", spec->retention_ms,
                 ARB_RETENTION_MAX_MS);
-    if (spec->after.n)
-        REFUSE ("after: dependencies are not supported by this broker yet");
-    if (spec->endpoints.n)
-        REFUSE ("endpoints: fan-out is not supported by this broker yet");
+    if (strchr (spec->queue ? spec->queue : "", '@'))
+        REFUSE ("queue: '@' is reserved for endpoint queues");
     return 0;
 #undef REFUSE
 }
@@ -83,13 +82,12 @@ s_done_from_journal (arb_broker_t *self, zframe_t *identity, uint64_t id, bool *
     return rc;
 }
 
-//  A task for a spec, ready to be journaled (id and state set).
+//  A task for a spec (state set; the caller gives it its id).
 static arb_task_t *
 s_make_task (arb_broker_t *self, arb_task_spec_t *spec)
 {
     arb_task_t *task =
         arb_sched_new_task (self->sched, spec->queue ? spec->queue : "default", spec->name);
-    task->id = ++self->next_id;
     task->priority = spec->priority;
     task->max_attempts = spec->retries + 1;
     task->backoff = (uint8_t) spec->backoff;
@@ -125,60 +123,197 @@ s_cache_payload (arb_broker_t *self, arb_task_t *task, zframe_t **payload_p, zfr
     zframe_destroy (headers_p);
 }
 
-static void
-s_submit (arb_broker_t *self, arb_msg_t *msg)
+//  The new task of spec i of a batch, journaled with its edges. ids[] holds
+//  the id of every task of the batch (new or found by key), indexed as
+//  the batch, so that refs resolve to ids.
+static arb_task_t *
+s_store_task (arb_broker_t *self,
+              arb_submit_body_t *body,
+              arb_dag_t *dag,
+              size_t i,
+              const uint64_t *ids,
+              const bool *parent_in_batch,
+              uint64_t flow)
 {
-    arb_submit_body_t *body = arb_msg_submit (msg);
-    char why[ARB_TEXT_MAX];
-    for (size_t i = 0; i < body->tasks.n; i++)
-        if (s_check_spec (self, &body->tasks.v[i], i, why, sizeof (why))) {
-            arb_broker_refuse (self, msg, ARB_ERR_INVALID, "%s", why);
-            return;
+    arb_task_spec_t *spec = &body->tasks.v[i];
+    arb_task_t *task = s_make_task (self, spec);
+    task->id = ids[i];
+    task->flow = flow;
+    task->input = (uint8_t) spec->input;
+    task->parents = (uint32_t) spec->after.n;
+    task->has_children = parent_in_batch[i];
+    task->pending = task->parents;
+    bool fan_out = spec->endpoints.n || spec->broadcast;
+    if (task->parents || fan_out)
+        task->state = ARB_STATE_WAITING;
+    zframe_t *headers =
+        spec->headers.size ? zframe_new (spec->headers.data, spec->headers.size) : NULL;
+    arb_journal_row_t row = {
+        .key = spec->key, .ref = spec->ref, .payload = spec->payload, .headers = headers};
+    int rc = arb_journal_insert (self->journal, task, &row);
+    for (size_t k = 0; rc == 0 && k < spec->after.n; k++) {
+        arb_dep_t *dep = &spec->after.v[k];
+        uint64_t parent = dep->ref ? ids[arb_dag_index (dag, dep->ref)] : dep->id;
+        rc = arb_journal_add_dep (self->journal, task->id, parent, (int) dep->when);
+        if (rc == 0 && dep->id) {
+            //  a task that existed before the batch learns it has children
+            rc = arb_journal_set_has_children (self->journal, dep->id);
+            arb_task_t *known = arb_sched_find (self->sched, dep->id);
+            if (known)
+                known->has_children = true;
         }
-    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_SUBMITTED);
-    arb_submitted_body_t *out = arb_msg_submitted (reply);
-    arb_submitted_task_t *results = (arb_submitted_task_t *) arb_msg_grow (
-        reply, &out->tasks, sizeof (arb_submitted_task_t), body->tasks.n);
-    if (arb_journal_begin (self->journal))
-        goto failed;
+    }
+    if (rc == 0 && fan_out)
+        rc = arb_broker_fan_out (self, task, spec, spec->payload, headers);
+    if (rc) {
+        zframe_destroy (&headers);
+        arb_sched_discard_task (self->sched, &task);
+        return NULL;
+    }
+    s_cache_payload (self, task, &spec->payload, &headers);
+    return task;
+}
+
+//  Gives every task of the batch its id: the first task's for a known key,
+//  a new one otherwise. Returns -1 on journal failure.
+static int
+s_assign_ids (arb_broker_t *self,
+              arb_submit_body_t *body,
+              uint64_t *ids,
+              arb_submitted_task_t *results)
+{
     for (size_t i = 0; i < body->tasks.n; i++) {
         arb_task_spec_t *spec = &body->tasks.v[i];
         uint64_t id = 0;
         int state = 0;
         if (spec->key && arb_journal_find_key (self->journal, spec->key, &id, &state))
-            goto failed;
+            return -1;
+        //  two specs with one key in one batch are one task
+        for (size_t k = 0; !id && spec->key && k < i; k++)
+            if (body->tasks.v[k].key && streq (body->tasks.v[k].key, spec->key)) {
+                id = ids[k];
+                state = ARB_STATE_READY;
+            }
         if (id) {
-            //  a re-submit: answer with the first task
             arb_task_t *known = arb_sched_find (self->sched, id);
             results[i] = (arb_submitted_task_t){id, true, known ? known->state : (uint32_t) state};
-            continue;
         }
-        arb_task_t *task = s_make_task (self, spec);
-        zframe_t *headers =
-            spec->headers.size ? zframe_new (spec->headers.data, spec->headers.size) : NULL;
-        if (arb_journal_insert (self->journal, task, spec->key, spec->payload, headers)) {
-            zframe_destroy (&headers);
-            arb_sched_discard_task (self->sched, &task);
-            goto failed;
-        }
-        s_cache_payload (self, task, &spec->payload, &headers);
-        arb_sched_add (self->sched, task, self->now_ms, self->mono_ms);
-        arb_broker_event (self, task, task->state, NULL);
-        results[i] = (arb_submitted_task_t){task->id, false, task->state};
+        else
+            id = ++self->next_id;
+        ids[i] = id;
     }
-    for (size_t i = 0; body->watch && i < body->tasks.n; i++) {
-        arb_task_t *task = arb_sched_find (self->sched, results[i].id);
+    return 0;
+}
+
+//  The state of a task now: from memory, else from the journal.
+static int
+s_state_of (arb_broker_t *self, uint64_t id)
+{
+    arb_task_t *task = arb_sched_find (self->sched, id);
+    if (task)
+        return task->state;
+    int state = 0;
+    arb_msg_t *scratch = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
+    arb_task_info_t info = {0};
+    if (arb_journal_task_info (self->journal, id, false, scratch, &info) == 0 && info.found)
+        state = (int) info.state;
+    arb_msg_destroy (&scratch);
+    return state;
+}
+
+//  Stores every new task of a batch, then lets them run or wait: first all
+//  are known to the scheduler, then those that depend on older tasks look
+//  at them, so a task ended at once still tells its children in the batch.
+static int
+s_store_batch (arb_broker_t *self,
+               arb_msg_t *msg,
+               arb_dag_t *dag,
+               const uint64_t *ids,
+               const arb_submitted_task_t *results,
+               uint64_t flow)
+{
+    arb_submit_body_t *body = arb_msg_submit (msg);
+    size_t n = body->tasks.n;
+    bool *parent_in_batch = (bool *) calloc (n ? n : 1, sizeof (bool));
+    arb_task_t **made = (arb_task_t **) calloc (n ? n : 1, sizeof (arb_task_t *));
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < body->tasks.v[i].after.n; k++)
+            if (body->tasks.v[i].after.v[k].ref)
+                parent_in_batch[arb_dag_index (dag, body->tasks.v[i].after.v[k].ref)] = true;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (!results[i].existing) {
+            made[i] = s_store_task (self, body, dag, i, ids, parent_in_batch, flow);
+            rc = made[i] ? 0 : -1;
+        }
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (made[i]) {
+            arb_sched_add (self->sched, made[i], self->now_ms, self->mono_ms);
+            arb_broker_event (self, made[i], made[i]->state, NULL);
+        }
+    for (size_t i = 0; i < n && rc == 0 && !self->fatal; i++) {
+        bool on_older = false;
+        for (size_t k = 0; made[i] && k < body->tasks.v[i].after.n; k++)
+            on_older |= body->tasks.v[i].after.v[k].id != 0;
+        arb_task_t *task = on_older ? arb_sched_find (self->sched, ids[i]) : NULL;
+        if (task && task->state == ARB_STATE_WAITING)
+            arb_broker_recount (self, &task);
+    }
+    free (parent_in_batch);
+    free (made);
+    return rc || self->fatal ? -1 : 0;
+}
+
+static void
+s_submit (arb_broker_t *self, arb_msg_t *msg)
+{
+    arb_submit_body_t *body = arb_msg_submit (msg);
+    size_t n = body->tasks.n;
+    char why[ARB_TEXT_MAX];
+    for (size_t i = 0; i < n; i++)
+        if (s_check_spec (self, &body->tasks.v[i], i, why, sizeof (why))) {
+            arb_broker_refuse (self, msg, ARB_ERR_INVALID, "%s", why);
+            return;
+        }
+    arb_dag_t *dag = arb_dag_new (body->tasks.v, n);
+    if (arb_broker_check_flow (self, msg, dag, why, sizeof (why))) {
+        arb_broker_refuse (self, msg, ARB_ERR_INVALID, "%s", why);
+        arb_dag_destroy (&dag);
+        return;
+    }
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_SUBMITTED);
+    arb_submitted_body_t *out = arb_msg_submitted (reply);
+    arb_submitted_task_t *results = (arb_submitted_task_t *) arb_msg_grow (
+        reply, &out->tasks, sizeof (arb_submitted_task_t), n);
+    uint64_t *ids = (uint64_t *) calloc (n ? n : 1, sizeof (uint64_t));
+    if (arb_journal_begin (self->journal) || s_assign_ids (self, body, ids, results))
+        goto failed;
+    if (body->flow_kind
+        && arb_journal_insert_flow (self->journal, (int) body->flow_kind, body->flow_name,
+                                    self->now_ms, &out->flow))
+        goto failed;
+    if (s_store_batch (self, msg, dag, ids, results, out->flow))
+        goto failed;
+    for (size_t i = 0; i < n; i++) {
+        results[i].id = ids[i];
+        results[i].state = (uint32_t) s_state_of (self, ids[i]);
         bool found;
+        if (!body->watch)
+            continue;
+        arb_task_t *task = arb_sched_find (self->sched, ids[i]);
         if (task)
             s_watch (task, arb_msg_routing_id (msg));
-        else if (s_done_from_journal (self, arb_msg_routing_id (msg), results[i].id, &found))
+        else if (s_done_from_journal (self, arb_msg_routing_id (msg), ids[i], &found))
             goto failed;
     }
     arb_broker_reply (self, &reply);
-    return;
+    goto done;
 failed:
     arb_msg_destroy (&reply);
     arb_broker_fail (self, "submit");
+done:
+    arb_dag_destroy (&dag);
+    free (ids);
 }
 
 //  ---------------------------------------------------------------------
@@ -259,8 +394,8 @@ s_list (arb_broker_t *self, arb_msg_t *msg)
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_LIST_REPLY);
     arb_list_reply_body_t *out = arb_msg_list_reply (reply);
     if ((body->state == 0 || arb_state_is_final ((int) body->state))
-        && arb_journal_list_final (self->journal, (int) body->state, body->queue, body->after_id,
-                                   limit, reply, out)) {
+        && arb_journal_list_final (self->journal, (int) body->state, body->queue, body->flow,
+                                   body->after_id, limit, reply, out)) {
         arb_msg_destroy (&reply);
         arb_broker_fail (self, "list");
         return;
@@ -270,6 +405,7 @@ s_list (arb_broker_t *self, arb_msg_t *msg)
         for (arb_task_t *task = (arb_task_t *) zhashx_first (tasks); task;
              task = (arb_task_t *) zhashx_next (tasks)) {
             if (task->id <= body->after_id || (body->state && task->state != body->state)
+                || (body->flow && task->flow != body->flow)
                 || (body->queue && !streq (body->queue, arb_queue_name (task->queue))))
                 continue;
             arb_task_info_t *info =
@@ -352,13 +488,8 @@ static void
 s_cancel (arb_broker_t *self, arb_msg_t *msg)
 {
     arb_cancel_body_t *body = arb_msg_cancel (msg);
-    if (!body->ids.n && !body->queue && !body->group) {
-        arb_broker_refuse (self, msg, ARB_ERR_BAD_REQUEST, "give ids, a queue or a group");
-        return;
-    }
-    if (body->group) {
-        arb_broker_refuse (self, msg, ARB_ERR_INVALID,
-                           "group: groups are not supported by this broker yet");
+    if (!body->ids.n && !body->queue && !body->group && !body->flow) {
+        arb_broker_refuse (self, msg, ARB_ERR_BAD_REQUEST, "give ids, a queue, a group or a flow");
         return;
     }
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_CANCEL_REPLY);
@@ -369,7 +500,7 @@ s_cancel (arb_broker_t *self, arb_msg_t *msg)
         arb_task_t *task = arb_sched_find (self->sched, body->ids.v[i]);
         if (task) {
             outcome->id = body->ids.v[i];
-            outcome->state = (uint32_t) arb_broker_cancel_task (self, &task, "cancelled");
+            outcome->state = (uint32_t) arb_broker_cancel_tree (self, &task, "cancelled");
             out->count++;
         }
         else if (s_outcome_from_journal (self, body->ids.v[i], outcome, reply))
@@ -385,6 +516,20 @@ s_cancel (arb_broker_t *self, arb_msg_t *msg)
             }
         }
         zlistx_destroy (&ids);
+    }
+    if (body->flow) {
+        int kind = 0;
+        if (arb_journal_flow_kind (self->journal, body->flow, &kind))
+            goto failed;
+        out->count += arb_broker_cancel_flow (self, body->flow, kind == ARB_FLOW_GROUP);
+    }
+    if (body->group) {
+        zlistx_t *flows = arb_journal_flows_named (self->journal, body->group, ARB_FLOW_GROUP);
+        if (!flows)
+            goto failed;
+        for (void *f = zlistx_first (flows); f && !self->fatal; f = zlistx_next (flows))
+            out->count += arb_broker_cancel_flow (self, (uint64_t) (uintptr_t) f, true);
+        zlistx_destroy (&flows);
     }
     if (self->fatal)
         goto failed;
@@ -550,8 +695,10 @@ s_save_settings (arb_broker_t *self, arb_queue_t *queue)
     char key[ARB_NAME_MAX + 16];
     snprintf (key, sizeof (key), "queue.%s", arb_queue_name (queue));
     char value[256];
-    snprintf (value, sizeof (value), "paused=%u max_running=%u rate=%u retention_ms=%" PRIu64,
-              settings->paused, limit->max_running, limit->rate_per_sec, settings->retention_ms);
+    snprintf (value, sizeof (value),
+              "paused=%u max_running=%u rate=%u retention_ms=%" PRIu64 " on_failure=%d",
+              settings->paused, limit->max_running, limit->rate_per_sec, settings->retention_ms,
+              settings->on_failure);
     if (arb_journal_begin (self->journal)
         || arb_journal_meta_set (self->journal, key, value, strlen (value)))
         return -1;
@@ -569,6 +716,18 @@ s_queue_op (arb_broker_t *self, arb_msg_t *msg)
                            "op: '%s' is not pause, resume, purge or set", body->op);
         return;
     }
+    int on_failure = -1;
+    if (set) {
+        const char *names[] = {"retry", "head", "dead"};
+        for (int i = 0; i < 3; i++)
+            if (body->on_failure && streq (body->on_failure, names[i]))
+                on_failure = i;
+        if (body->on_failure && on_failure < 0) {
+            arb_broker_refuse (self, msg, ARB_ERR_INVALID,
+                               "on_failure: '%s' is not retry, head or dead", body->on_failure);
+            return;
+        }
+    }
     if (set && body->retention_ms > ARB_RETENTION_MAX_MS) {
         arb_broker_refuse (self, msg, ARB_ERR_INVALID, "retention_ms: over the limit of %llu",
                            ARB_RETENTION_MAX_MS);
@@ -583,6 +742,8 @@ s_queue_op (arb_broker_t *self, arb_msg_t *msg)
         arb_queue_limit (queue)->max_running = body->max_running;
         arb_queue_limit (queue)->rate_per_sec = body->rate_per_sec;
         settings->retention_ms = body->retention_ms;
+        if (on_failure >= 0)
+            settings->on_failure = on_failure;
     }
     if (purge) {
         //  everything not yet running goes; running tasks finish

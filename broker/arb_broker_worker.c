@@ -60,7 +60,11 @@ arb_broker_finish (
             arb_broker_done_record (self, w, task->id, state, task->attempts, error, result);
     }
     arb_broker_event (self, task, state, error);
+    uint64_t id = task->id, origin = task->origin;
+    bool has_children = task->has_children;
     arb_sched_finish (self->sched, task_p, state, self->now_ms);
+    if (has_children || origin)
+        arb_broker_after_finish (self, id, state, has_children, origin);
 }
 
 //  Writes an attempt that did not succeed into the task's history.
@@ -129,7 +133,16 @@ s_attempt_failed (arb_broker_t *self, arb_task_t **task_p, int outcome, const ch
     arb_broker_event (self, task, ARB_STATE_FAILED, error);
     if (task->lease)
         arb_sched_unlease (self->sched, task);
-    if (task->attempts >= task->max_attempts) {
+    int policy = arb_queue_settings (task->queue)->on_failure;
+    if (policy == ARB_ON_FAILURE_HEAD) {
+        //  Arbeiter's rule: back to the head of its queue, however often
+        arb_sched_make_ready (self->sched, task, true, self->now_ms, self->mono_ms);
+        if (arb_journal_save (self->journal, task, task->state, 0, NULL, error, NULL, 0))
+            arb_broker_fail (self, "requeue");
+        arb_broker_event (self, task, task->state, error);
+        return;
+    }
+    if (task->attempts >= task->max_attempts || policy == ARB_ON_FAILURE_DEAD) {
         arb_broker_finish (self, task_p, ARB_STATE_DEAD, error, NULL);
         return;
     }
@@ -159,7 +172,7 @@ s_lease_lost (arb_broker_t *self, arb_task_t **task_p, const char *error)
         arb_broker_finish (self, task_p, ARB_STATE_DEAD, why, NULL);
         return;
     }
-    arb_sched_make_ready (self->sched, task, false, self->now_ms);
+    arb_sched_make_ready (self->sched, task, false, self->now_ms, self->mono_ms);
     if (arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
         arb_broker_fail (self, "lost lease");
         return;
@@ -173,7 +186,7 @@ s_release (arb_broker_t *self, arb_task_t *task)
 {
     arb_sched_unlease (self->sched, task);
     task->attempts--;
-    arb_sched_make_ready (self->sched, task, true, self->now_ms);
+    arb_sched_make_ready (self->sched, task, true, self->now_ms, self->mono_ms);
     arb_broker_event (self, task, ARB_STATE_READY, NULL);
 }
 
@@ -262,8 +275,13 @@ s_result (arb_broker_t *self, arb_session_t *session, arb_msg_t *msg)
                          item->id, item->lease, arb_session_name (session));
             continue;
         }
-        if (item->outcome == ARB_OUTCOME_OK)
-            arb_broker_finish (self, &task, ARB_STATE_SUCCEEDED, NULL, item->result);
+        if (item->outcome == ARB_OUTCOME_OK && task->emit_refused)
+            s_attempt_failed (self, &task, ARB_OUTCOME_FAIL,
+                              "routed items were refused (too many, too large, or a bad queue)");
+        else if (item->outcome == ARB_OUTCOME_OK) {
+            if (arb_broker_commit_emits (self, task) == 0)
+                arb_broker_finish (self, &task, ARB_STATE_SUCCEEDED, NULL, item->result);
+        }
         else if (item->outcome == ARB_OUTCOME_RELEASE)
             s_release (self, task);
         else {
@@ -329,8 +347,7 @@ arb_broker_on_worker (arb_broker_t *self, arb_msg_t *msg)
             s_end_session (self, session, false);
             break;
         case ARB_MSG_EMIT:
-            arb_broker_refuse (self, msg, ARB_ERR_INVALID,
-                               "EMIT: routing is not supported by this broker yet");
+            arb_broker_on_emit (self, session, msg);
             break;
         default:
             break;
@@ -391,6 +408,13 @@ arb_broker_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb
         d->headers = (arb_bin_t){copy, zframe_size (headers)};
         zframe_destroy (&headers);
     }
+    if (task->parents && arb_broker_fill_parents (self, task, msg, d)) {
+        arb_broker_fail (self, "dispatch");
+        return -1;
+    }
+    //  a fan-out copy that reached its endpoint can no longer go missing
+    if (task->origin)
+        task->expires_ms = 0;
     task->started_ms = self->now_ms;
     arb_broker_event (self, task, ARB_STATE_RUNNING, NULL);
     if (!self->take_reply && body->tasks.n >= ARB_DISPATCH_BATCH)
@@ -431,8 +455,18 @@ arb_broker_fire_timers (arb_broker_t *self)
 {
     arb_task_t *task;
     while (!self->fatal && (task = arb_sched_pop_timer (self->sched, self->mono_ms))) {
-        if (task->state == ARB_STATE_SCHEDULED) {
-            arb_sched_make_ready (self->sched, task, false, self->now_ms);
+        if (task->state == ARB_STATE_READY) {
+            //  expired before any worker took it
+            char why[ARB_NAME_MAX + 64];
+            if (task->origin)
+                snprintf (why, sizeof (why), "not received by its endpoint in time (%s)",
+                          arb_queue_name (task->queue));
+            else
+                snprintf (why, sizeof (why), "expired before it started");
+            arb_broker_finish (self, &task, ARB_STATE_CANCELLED, why, NULL);
+        }
+        else if (task->state == ARB_STATE_SCHEDULED) {
+            arb_sched_make_ready (self->sched, task, false, self->now_ms, self->mono_ms);
             arb_broker_event (self, task, ARB_STATE_READY, NULL);
         }
         else if (task->state == ARB_STATE_RUNNING)

@@ -11,6 +11,7 @@
                 the task's history (the successful attempt is in `tasks`).
       deps      DAG edges: child waits for parent; kind 0 on success,
                 1 on failure, 2 always.
+      flows     DAGs, groups and pipes: tasks submitted as one (tasks.flow).
       meta      small key/value settings (queue settings, the broker's
                 start count, the gateway's exchanges later).
 
@@ -39,12 +40,13 @@ struct _arb_journal_t {
     int lock_fd;                  //  owned: flock'ed, so two brokers never share a journal
     bool in_txn;                  //  a turn's transaction is open
     char *path;                   //  owned
-    sqlite3_stmt **prepared[32];  //  every statement slot below, for finalize
+    sqlite3_stmt **prepared[48];  //  every statement slot below, for finalize
     size_t prepared_count;
     sqlite3_stmt *begin, *commit, *rollback, *insert, *find_key, *save, *add_attempt, *load_payload,
         *load_open, *load_task, *dead_ids, *task_info, *history, *done, *list_final, *count_final,
-        *purge_due, *purge_task, *purge_attempts, *purge_deps, *max_id, *meta_get, *meta_set,
-        *meta_del, *meta_list;
+        *purge_due, *add_dep, *set_has_children, *parents, *children, *copies, *insert_flow,
+        *flows_named, *flow_kind, *purge_task, *purge_attempts, *purge_deps, *max_id, *meta_get,
+        *meta_set, *meta_del, *meta_list;
 };
 
 //  ---------------------------------------------------------------------
@@ -77,10 +79,26 @@ static const char *s_create_v1 =
     " error TEXT,"
     " headers BLOB,"
     " payload BLOB,"
-    " result BLOB);"
+    " result BLOB,"
+    " flow INTEGER,"
+    " ref TEXT,"
+    " input INTEGER NOT NULL DEFAULT 0,"
+    " origin INTEGER,"
+    " endpoint TEXT,"
+    " parents INTEGER NOT NULL DEFAULT 0,"
+    " copies INTEGER NOT NULL DEFAULT 0,"
+    " has_children INTEGER NOT NULL DEFAULT 0);"
     "CREATE UNIQUE INDEX tasks_ckey ON tasks (ckey) WHERE ckey IS NOT NULL;"
     "CREATE INDEX tasks_open ON tasks (state) WHERE state < 5;"
     "CREATE INDEX tasks_purge ON tasks (purge_at_ms) WHERE purge_at_ms IS NOT NULL;"
+    "CREATE INDEX tasks_flow ON tasks (flow) WHERE flow IS NOT NULL;"
+    "CREATE INDEX tasks_origin ON tasks (origin) WHERE origin IS NOT NULL;"
+    "CREATE TABLE flows ("
+    " id INTEGER PRIMARY KEY,"
+    " kind INTEGER NOT NULL,"
+    " name TEXT,"
+    " created_ms INTEGER NOT NULL);"
+    "CREATE INDEX flows_name ON flows (name) WHERE name IS NOT NULL;"
     "CREATE TABLE attempts ("
     " task_id INTEGER NOT NULL,"
     " attempt INTEGER NOT NULL,"
@@ -168,13 +186,15 @@ s_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *sql)
     return 0;
 }
 
-#define TASK_COLUMNS                                                                        \
-    "id, queue, name, state, priority, max_attempts, attempts, lost, backoff, backoff_ms, " \
-    "backoff_cap_ms, jitter, timeout_ms, not_before_ms, expires_ms, retention_ms, created_ms"
+#define TASK_COLUMNS                                                                            \
+    "id, queue, name, state, priority, max_attempts, attempts, lost, backoff, backoff_ms, "     \
+    "backoff_cap_ms, jitter, timeout_ms, not_before_ms, expires_ms, retention_ms, created_ms, " \
+    "flow, input, origin, parents, copies, has_children"
 
-#define INFO_COLUMNS                                                                     \
-    "id, queue, name, ckey, state, priority, attempts, max_attempts, lost, created_ms, " \
-    "not_before_ms, started_ms, finished_ms, timeout_ms, worker, error"
+#define INFO_COLUMNS                                                                         \
+    "id, queue, name, ckey, state, priority, attempts, max_attempts, lost, created_ms, "     \
+    "not_before_ms, started_ms, finished_ms, timeout_ms, worker, error, flow, ref, origin, " \
+    "endpoint"
 
 static int
 s_prepare_all (arb_journal_t *self)
@@ -187,14 +207,15 @@ s_prepare_all (arb_journal_t *self)
         {&self->commit, "COMMIT"},
         {&self->rollback, "ROLLBACK"},
         {&self->insert,
-         "INSERT INTO tasks (" TASK_COLUMNS ", ckey, headers, payload) VALUES "
+         "INSERT INTO tasks (" TASK_COLUMNS ", ckey, headers, payload, ref, endpoint) VALUES "
          "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-         "?20)"},
+         "?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)"},
         {&self->find_key, "SELECT id, state FROM tasks WHERE ckey = ?1"},
-        {&self->save, "UPDATE tasks SET state = ?2, attempts = ?3, lost = ?4, not_before_ms = ?5, "
-                      "started_ms = ?6, finished_ms = ?7, worker = coalesce (?8, worker), "
-                      "error = CASE WHEN ?9 IS NULL THEN error WHEN ?9 = '' THEN NULL ELSE ?9 END, "
-                      "result = coalesce (?10, result), purge_at_ms = ?11 WHERE id = ?1"},
+        {&self->save,
+         "UPDATE tasks SET state = ?2, attempts = ?3, lost = ?4, not_before_ms = ?5, "
+         "started_ms = ?6, finished_ms = ?7, worker = coalesce (?8, worker), expires_ms = ?12, "
+         "error = CASE WHEN ?9 IS NULL THEN error WHEN ?9 = '' THEN NULL ELSE ?9 END, "
+         "result = coalesce (?10, result), purge_at_ms = ?11 WHERE id = ?1"},
         {&self->add_attempt,
          "INSERT OR REPLACE INTO attempts (task_id, attempt, started_ms, ended_ms, worker, "
          "outcome, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
@@ -203,13 +224,25 @@ s_prepare_all (arb_journal_t *self)
         {&self->load_task, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1"},
         {&self->dead_ids, "SELECT id FROM tasks WHERE state = 7 AND queue = ?1 ORDER BY id"},
         {&self->task_info, "SELECT " INFO_COLUMNS ", result FROM tasks WHERE id = ?1"},
+        {&self->add_dep, "INSERT OR REPLACE INTO deps (child, parent, kind) VALUES (?1, ?2, ?3)"},
+        {&self->set_has_children, "UPDATE tasks SET has_children = 1 WHERE id = ?1"},
+        {&self->parents,
+         "SELECT d.parent, d.kind, t.state, t.ref, t.result, t.error FROM deps d "
+         "LEFT JOIN tasks t ON t.id = d.parent WHERE d.child = ?1 ORDER BY d.parent"},
+        {&self->children, "SELECT child, kind FROM deps WHERE parent = ?1 ORDER BY child"},
+        {&self->copies,
+         "SELECT endpoint, id, state, error, finished_ms, result FROM tasks WHERE origin = ?1 "
+         "ORDER BY id"},
+        {&self->insert_flow, "INSERT INTO flows (kind, name, created_ms) VALUES (?1, ?2, ?3)"},
+        {&self->flow_kind, "SELECT kind FROM flows WHERE id = ?1"},
+        {&self->flows_named, "SELECT id FROM flows WHERE name = ?1 AND kind = ?2 ORDER BY id"},
         {&self->history,
          "SELECT attempt, started_ms, ended_ms, worker, outcome, error FROM attempts "
          "WHERE task_id = ?1 ORDER BY attempt"},
         {&self->done, "SELECT state, attempts, error, result FROM tasks WHERE id = ?1"},
-        {&self->list_final,
-         "SELECT " INFO_COLUMNS " FROM tasks WHERE id > ?1 AND state >= 5 "
-         "AND (?2 = 0 OR state = ?2) AND (?3 IS NULL OR queue = ?3) ORDER BY id LIMIT ?4"},
+        {&self->list_final, "SELECT " INFO_COLUMNS " FROM tasks WHERE id > ?1 AND state >= 5 "
+                            "AND (?2 = 0 OR state = ?2) AND (?3 IS NULL OR queue = ?3) "
+                            "AND (?5 = 0 OR flow = ?5) ORDER BY id LIMIT ?4"},
         {&self->count_final,
          "SELECT queue, state, count(*) FROM tasks WHERE state >= 5 GROUP BY queue, state"},
         {&self->purge_due,
@@ -432,11 +465,7 @@ arb_journal_in_txn (arb_journal_t *self)
 //  Tasks
 
 int
-arb_journal_insert (arb_journal_t *self,
-                    const arb_task_t *task,
-                    const char *key,
-                    zframe_t *payload,
-                    zframe_t *headers)
+arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journal_row_t *row)
 {
     sqlite3_stmt *stmt = self->insert;
     s_bind_u64 (stmt, 1, task->id);
@@ -456,12 +485,22 @@ arb_journal_insert (arb_journal_t *self,
     s_bind_u64 (stmt, 15, task->expires_ms);
     s_bind_u64 (stmt, 16, task->retention_ms);
     s_bind_u64 (stmt, 17, task->created_ms);
-    s_bind_text (stmt, 18, key);
-    s_bind_frame (stmt, 19, headers);
-    if (payload)
-        s_bind_frame (stmt, 20, payload);
+    if (task->flow)
+        s_bind_u64 (stmt, 18, task->flow);
+    sqlite3_bind_int (stmt, 19, task->input);
+    if (task->origin)
+        s_bind_u64 (stmt, 20, task->origin);
+    sqlite3_bind_int64 (stmt, 21, task->parents);
+    sqlite3_bind_int64 (stmt, 22, task->copies);
+    sqlite3_bind_int (stmt, 23, task->has_children);
+    s_bind_text (stmt, 24, row->key);
+    s_bind_frame (stmt, 25, row->headers);
+    if (row->payload)
+        s_bind_frame (stmt, 26, row->payload);
     else
-        sqlite3_bind_zeroblob (stmt, 20, 0);
+        sqlite3_bind_zeroblob (stmt, 26, 0);
+    s_bind_text (stmt, 27, row->ref);
+    s_bind_text (stmt, 28, row->endpoint);
     return s_run (self, stmt, "insert");
 }
 
@@ -509,6 +548,7 @@ arb_journal_save (arb_journal_t *self,
         s_bind_u64 (stmt, 11, purge_at_ms);
     else
         sqlite3_bind_null (stmt, 11);
+    s_bind_u64 (stmt, 12, task->expires_ms);
     return s_run (self, stmt, "save");
 }
 
@@ -569,6 +609,12 @@ s_read_task (sqlite3_stmt *stmt, arb_journal_task_fn *fn, void *arg)
     task.expires_ms = s_u64 (stmt, 14);
     task.retention_ms = s_u64 (stmt, 15);
     task.created_ms = s_u64 (stmt, 16);
+    task.flow = s_u64 (stmt, 17);
+    task.input = (uint8_t) sqlite3_column_int (stmt, 18);
+    task.origin = s_u64 (stmt, 19);
+    task.parents = (uint32_t) sqlite3_column_int64 (stmt, 20);
+    task.copies = (uint32_t) sqlite3_column_int64 (stmt, 21);
+    task.has_children = sqlite3_column_int (stmt, 22) != 0;
     return fn (arg, &task, (const char *) sqlite3_column_text (stmt, 1),
                (const char *) sqlite3_column_text (stmt, 2));
 }
@@ -645,6 +691,44 @@ s_read_info (sqlite3_stmt *stmt, arb_msg_t *msg, arb_task_info_t *info)
     info->timeout_ms = s_u64 (stmt, 13);
     info->worker = s_text (stmt, 14, msg);
     info->error = s_text (stmt, 15, msg);
+    info->flow = s_u64 (stmt, 16);
+    info->ref = s_text (stmt, 17, msg);
+    info->origin = s_u64 (stmt, 18);
+    info->endpoint = s_text (stmt, 19, msg);
+}
+
+//  A copy of a blob column in the message's arena.
+static arb_bin_t
+s_bin (sqlite3_stmt *stmt, int column, arb_msg_t *msg)
+{
+    arb_bin_t bin = {NULL, 0};
+    if (sqlite3_column_type (stmt, column) != SQLITE_NULL) {
+        bin.size = (size_t) sqlite3_column_bytes (stmt, column);
+        uint8_t *data = (uint8_t *) arb_msg_alloc (msg, bin.size);
+        memcpy (data, sqlite3_column_blob (stmt, column), bin.size);
+        bin.data = data;
+    }
+    return bin;
+}
+
+static int
+s_read_responses (arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_task_info_t *info)
+{
+    sqlite3_stmt *stmt = self->copies;
+    s_bind_u64 (stmt, 1, id);
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        arb_response_info_t *r =
+            (arb_response_info_t *) arb_msg_grow (msg, &info->responses, sizeof (*r), 1);
+        r->endpoint = s_text (stmt, 0, msg);
+        r->id = s_u64 (stmt, 1);
+        r->state = (uint32_t) sqlite3_column_int (stmt, 2);
+        r->error = s_text (stmt, 3, msg);
+        r->finished_ms = s_u64 (stmt, 4);
+        r->result = s_bin (stmt, 5, msg);
+    }
+    s_done (stmt);
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 static int
@@ -678,20 +762,16 @@ arb_journal_task_info (
     info->found = false;
     if (rc == SQLITE_ROW) {
         s_read_info (stmt, msg, info);
-        if (with_detail && sqlite3_column_type (stmt, 16) != SQLITE_NULL) {
-            size_t size = (size_t) sqlite3_column_bytes (stmt, 16);
-            uint8_t *data = (uint8_t *) arb_msg_alloc (msg, size);
-            memcpy (data, sqlite3_column_blob (stmt, 16), size);
-            info->result.data = data;
-            info->result.size = size;
-        }
+        if (with_detail)
+            info->result = s_bin (stmt, 20, msg);
     }
     s_done (stmt);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         zsys_error ("journal: task %" PRIu64 " unreadable: %s", id, sqlite3_errmsg (self->db));
         return -1;
     }
-    if (info->found && with_detail && s_read_history (self, id, msg, info)) {
+    if (info->found && with_detail
+        && (s_read_history (self, id, msg, info) || s_read_responses (self, id, msg, info))) {
         zsys_error ("journal: history of %" PRIu64 " unreadable: %s", id,
                     sqlite3_errmsg (self->db));
         return -1;
@@ -726,6 +806,7 @@ int
 arb_journal_list_final (arb_journal_t *self,
                         int state,
                         const char *queue,
+                        uint64_t flow,
                         uint64_t after_id,
                         uint32_t limit,
                         arb_msg_t *msg,
@@ -736,6 +817,7 @@ arb_journal_list_final (arb_journal_t *self,
     sqlite3_bind_int (stmt, 2, state);
     s_bind_text (stmt, 3, queue);
     sqlite3_bind_int64 (stmt, 4, (sqlite3_int64) limit + 1);
+    s_bind_u64 (stmt, 5, flow);
     int rc;
     uint32_t count = 0;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
@@ -753,6 +835,121 @@ arb_journal_list_final (arb_journal_t *self,
         return -1;
     }
     return 0;
+}
+
+int
+arb_journal_add_dep (arb_journal_t *self, uint64_t child, uint64_t parent, int kind)
+{
+    sqlite3_stmt *stmt = self->add_dep;
+    s_bind_u64 (stmt, 1, child);
+    s_bind_u64 (stmt, 2, parent);
+    sqlite3_bind_int (stmt, 3, kind);
+    return s_run (self, stmt, "add dependency");
+}
+
+int
+arb_journal_set_has_children (arb_journal_t *self, uint64_t id)
+{
+    sqlite3_stmt *stmt = self->set_has_children;
+    s_bind_u64 (stmt, 1, id);
+    return s_run (self, stmt, "mark parent");
+}
+
+int
+arb_journal_parents (arb_journal_t *self, uint64_t child, arb_journal_parent_fn *fn, void *arg)
+{
+    sqlite3_stmt *stmt = self->parents;
+    s_bind_u64 (stmt, 1, child);
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        arb_journal_parent_t parent = {
+            .id = s_u64 (stmt, 0),
+            .kind = sqlite3_column_int (stmt, 1),
+            .state =
+                sqlite3_column_type (stmt, 2) == SQLITE_NULL ? 0 : sqlite3_column_int (stmt, 2),
+            .ref = (const char *) sqlite3_column_text (stmt, 3),
+            .result = sqlite3_column_blob (stmt, 4),
+            .result_size = (size_t) sqlite3_column_bytes (stmt, 4),
+            .error = (const char *) sqlite3_column_text (stmt, 5),
+        };
+        if (fn (arg, &parent))
+            break;
+    }
+    s_done (stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        zsys_error ("journal: parents of %" PRIu64 " unreadable: %s", child,
+                    sqlite3_errmsg (self->db));
+        return -1;
+    }
+    return 0;
+}
+
+int
+arb_journal_children (arb_journal_t *self, uint64_t parent, arb_vec_t *children)
+{
+    sqlite3_stmt *stmt = self->children;
+    s_bind_u64 (stmt, 1, parent);
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        arb_vec_push (children, s_u64 (stmt, 0));
+        arb_vec_push (children, (uint64_t) sqlite3_column_int (stmt, 1));
+    }
+    s_done (stmt);
+    if (rc != SQLITE_DONE) {
+        zsys_error ("journal: children of %" PRIu64 " unreadable: %s", parent,
+                    sqlite3_errmsg (self->db));
+        return -1;
+    }
+    return 0;
+}
+
+int
+arb_journal_copies (arb_journal_t *self, uint64_t origin, arb_msg_t *msg, arb_task_info_t *info)
+{
+    return s_read_responses (self, origin, msg, info);
+}
+
+int
+arb_journal_insert_flow (
+    arb_journal_t *self, int kind, const char *name, uint64_t now_ms, uint64_t *id)
+{
+    sqlite3_stmt *stmt = self->insert_flow;
+    sqlite3_bind_int (stmt, 1, kind);
+    s_bind_text (stmt, 2, name);
+    s_bind_u64 (stmt, 3, now_ms);
+    if (s_run (self, stmt, "insert flow"))
+        return -1;
+    *id = (uint64_t) sqlite3_last_insert_rowid (self->db);
+    return 0;
+}
+
+int
+arb_journal_flow_kind (arb_journal_t *self, uint64_t id, int *kind)
+{
+    sqlite3_stmt *stmt = self->flow_kind;
+    s_bind_u64 (stmt, 1, id);
+    int rc = sqlite3_step (stmt);
+    *kind = rc == SQLITE_ROW ? sqlite3_column_int (stmt, 0) : 0;
+    s_done (stmt);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+zlistx_t *
+arb_journal_flows_named (arb_journal_t *self, const char *name, int kind)
+{
+    sqlite3_stmt *stmt = self->flows_named;
+    s_bind_text (stmt, 1, name);
+    sqlite3_bind_int (stmt, 2, kind);
+    zlistx_t *ids = zlistx_new ();
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+        zlistx_add_end (ids, (void *) (uintptr_t) s_u64 (stmt, 0));
+    s_done (stmt);
+    if (rc != SQLITE_DONE) {
+        zsys_error ("journal: flows named %s unreadable: %s", name, sqlite3_errmsg (self->db));
+        zlistx_destroy (&ids);
+    }
+    return ids;
 }
 
 int

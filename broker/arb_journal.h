@@ -20,6 +20,7 @@
 
 #include "arb_proto.h"
 #include "arb_task.h"
+#include "arb_vec.h"
 
 typedef struct _arb_journal_t arb_journal_t;
 
@@ -43,13 +44,57 @@ int arb_journal_commit (arb_journal_t *self);
 
 bool arb_journal_in_txn (arb_journal_t *self);
 
-//  Stores a new task (its id chosen by the caller). key, payload and
-//  headers may be NULL. 0 or -1.
-int arb_journal_insert (arb_journal_t *self,
-                        const arb_task_t *task,
-                        const char *key,
-                        zframe_t *payload,
-                        zframe_t *headers);
+//  What a new task has besides its record; any field may be NULL.
+typedef struct {
+    const char *key;       //  client key
+    const char *ref;       //  name in its flow
+    const char *endpoint;  //  a fan-out copy: its worker
+    zframe_t *payload;     //  borrowed
+    zframe_t *headers;     //  borrowed
+} arb_journal_row_t;
+
+//  Stores a new task (its id chosen by the caller). 0 or -1.
+int arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journal_row_t *row);
+
+//  Records that child depends on parent (kind: 0 on success, 1 on
+//  failure, 2 always), and marks a parent as having children. 0 or -1.
+int arb_journal_add_dep (arb_journal_t *self, uint64_t child, uint64_t parent, int kind);
+int arb_journal_set_has_children (arb_journal_t *self, uint64_t id);
+
+//  One dependency of a task, with its parent's outcome (state 0 if the
+//  parent is gone). Pointers borrow from the journal until fn returns.
+typedef struct {
+    uint64_t id;
+    int kind;
+    int state;
+    const char *ref;
+    const void *result;
+    size_t result_size;
+    const char *error;
+} arb_journal_parent_t;
+
+//  Calls fn for each dependency of child; fn returns 0 to go on. 0 or -1.
+typedef int (arb_journal_parent_fn) (void *arg, const arb_journal_parent_t *parent);
+int arb_journal_parents (arb_journal_t *self, uint64_t child, arb_journal_parent_fn *fn, void *arg);
+
+//  Appends the tasks that depend on parent to children, as (child id,
+//  kind) pairs. 0 or -1.
+int arb_journal_children (arb_journal_t *self, uint64_t parent, arb_vec_t *children);
+
+//  Fills info->responses with the copies of a fan-out task. 0 or -1.
+int
+arb_journal_copies (arb_journal_t *self, uint64_t origin, arb_msg_t *msg, arb_task_info_t *info);
+
+//  Stores a new flow (DAG, group, pipe); its id in *id. 0 or -1.
+int arb_journal_insert_flow (
+    arb_journal_t *self, int kind, const char *name, uint64_t now_ms, uint64_t *id);
+
+//  The kind of a flow (0 if there is no such flow). 0 or -1.
+int arb_journal_flow_kind (arb_journal_t *self, uint64_t id, int *kind);
+
+//  Ids of the flows of a kind with that name (caller owns the list of
+//  ids cast to pointers). NULL on failure.
+zlistx_t *arb_journal_flows_named (arb_journal_t *self, const char *name, int kind);
 
 //  Looks up a client key: *id 0 if unknown. 0 or -1.
 int arb_journal_find_key (arb_journal_t *self, const char *key, uint64_t *id, int *state);
@@ -105,11 +150,12 @@ int arb_journal_done (
     arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_done_task_t *done, bool *found);
 
 //  Appends to list up to limit tasks with id > after_id, of a final state
-//  (or any final state if 0) and queue (NULL: any). *more tells whether
+//  (or any final state if 0), queue (NULL: any) and flow (0: any). *more tells whether
 //  more match. 0 or -1.
 int arb_journal_list_final (arb_journal_t *self,
                             int state,
                             const char *queue,
+                            uint64_t flow,
                             uint64_t after_id,
                             uint32_t limit,
                             arb_msg_t *msg,

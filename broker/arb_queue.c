@@ -151,7 +151,7 @@ arb_queue_is_idle (arb_queue_t *self)
         if (self->counts[state])
             return false;
     return arb_heap_size (self->ready) == 0 && self->consumer_count == 0 && !self->dirty
-           && !self->settings.paused && !self->settings.retention_ms
+           && !self->settings.paused && !self->settings.retention_ms && !self->settings.on_failure
            && !arb_limit_is_set (&self->limit) && self->limit.running == 0;
 }
 

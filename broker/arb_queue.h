@@ -27,10 +27,13 @@
 //  Settings stored under meta key "queue.<name>".
 typedef struct {
     bool paused;
-    uint32_t max_running;   //  0: no limit
-    uint32_t rate_per_sec;  //  0: no limit
     uint64_t retention_ms;  //  0: broker default
+    int on_failure;         //  ARB_ON_FAILURE_*: what a failed attempt does
 } arb_queue_settings_t;
+
+#define ARB_ON_FAILURE_RETRY 0  //  retry with the task's backoff, dead when attempts run out
+#define ARB_ON_FAILURE_HEAD  1  //  back to the head of the queue (Arbeiter)
+#define ARB_ON_FAILURE_DEAD  2  //  dead at once
 
 arb_queue_t *arb_queue_new (const char *name, uint64_t aging_ms);
 void arb_queue_destroy (arb_queue_t **self_p);

@@ -105,6 +105,7 @@ s_task_free (arb_sched_t *self, arb_task_t **task_p)
     }
     zframe_destroy (&task->payload);
     zframe_destroy (&task->headers);
+    arb_task_drop_emits (task);
     free (task->name);
     if (task->watchers) {
         zframe_t *frame;
@@ -325,7 +326,7 @@ arb_sched_add (arb_sched_t *self, arb_task_t *task, uint64_t now_ms, uint64_t mo
     if (state == ARB_STATE_SCHEDULED)
         arb_sched_make_scheduled (self, task, task->not_before_ms, now_ms, mono_ms);
     else if (state == ARB_STATE_READY)
-        arb_sched_make_ready (self, task, false, now_ms);
+        arb_sched_make_ready (self, task, false, now_ms, mono_ms);
 }
 
 arb_task_t *
@@ -347,7 +348,8 @@ arb_sched_tasks (arb_sched_t *self)
 }
 
 void
-arb_sched_make_ready (arb_sched_t *self, arb_task_t *task, bool head, uint64_t now_ms)
+arb_sched_make_ready (
+    arb_sched_t *self, arb_task_t *task, bool head, uint64_t now_ms, uint64_t mono_ms)
 {
     assert (task->lease == 0);
     s_detach (self, task);
@@ -357,6 +359,12 @@ arb_sched_make_ready (arb_sched_t *self, arb_task_t *task, bool head, uint64_t n
     task->seq = ++self->arrival_seq;
     arb_queue_push (task->queue, task);
     s_mark_dirty (self, task->queue);
+    //  a task that may expire leaves at its expiry even if no worker
+    //  ever looks at its queue (a fan-out copy for an absent endpoint)
+    if (task->expires_ms) {
+        task->timer_ms = mono_ms + (task->expires_ms > now_ms ? task->expires_ms - now_ms : 0);
+        arb_heap_push (self->timers, task);
+    }
 }
 
 void
@@ -368,7 +376,7 @@ arb_sched_make_scheduled (
     s_set_state (task, ARB_STATE_SCHEDULED);
     task->not_before_ms = not_before_ms;
     if (not_before_ms <= now_ms) {
-        arb_sched_make_ready (self, task, false, now_ms);
+        arb_sched_make_ready (self, task, false, now_ms, mono_ms);
         return;
     }
     task->timer_ms = mono_ms + (not_before_ms - now_ms);
@@ -448,11 +456,22 @@ arb_sched_sessions (arb_sched_t *self)
     return self->sessions;
 }
 
+//  The hidden queue of a worker's own fan-out copies for a queue.
+static arb_queue_t *
+s_endpoint_queue (arb_sched_t *self, const char *queue, arb_session_t *session)
+{
+    char name[2 * ARB_NAME_MAX + 2];
+    snprintf (name, sizeof (name), "%s@%s", queue, arb_session_name (session));
+    return arb_sched_queue (self, name);
+}
+
 static void
 s_sub_detach (arb_sched_t *self, arb_sub_t *sub)
 {
-    for (size_t i = 0; i < sub->queue_count; i++)
+    for (size_t i = 0; i < sub->queue_count; i++) {
         arb_queue_remove_consumer (arb_sched_queue (self, sub->queues[i]), sub);
+        arb_queue_remove_consumer (s_endpoint_queue (self, sub->queues[i], sub->session), sub);
+    }
 }
 
 int
@@ -476,13 +495,17 @@ arb_sched_credit (arb_sched_t *self,
         if (queue_count == 0)
             return -1;
         sub = arb_session_add_sub (session, sub_id, queues, queue_count);
-        for (size_t i = 0; i < queue_count; i++)
+        for (size_t i = 0; i < queue_count; i++) {
             arb_queue_add_consumer (arb_sched_queue (self, queues[i]), sub);
+            arb_queue_add_consumer (s_endpoint_queue (self, queues[i], session), sub);
+        }
     }
     sub->credit += credit;
     if (sub->credit > 0)
-        for (size_t i = 0; i < sub->queue_count; i++)
+        for (size_t i = 0; i < sub->queue_count; i++) {
             s_mark_dirty (self, arb_sched_queue (self, sub->queues[i]));
+            s_mark_dirty (self, s_endpoint_queue (self, sub->queues[i], session));
+        }
     return 0;
 }
 
@@ -525,6 +548,8 @@ static void
 s_lease (
     arb_sched_t *self, arb_task_t *task, arb_session_t *session, uint32_t sub, uint64_t mono_ms)
 {
+    if (task->timer_slot != ARB_HEAP_NONE)
+        arb_heap_remove (self->timers, task);  //  its expiry: it has started
     s_set_state (task, ARB_STATE_RUNNING);
     task->lease = (self->config.epoch << ARB_LEASE_BITS) | ++self->lease_seq;
     task->session = session;
@@ -549,6 +574,7 @@ arb_sched_unlease (arb_sched_t *self, arb_task_t *task)
     if (task->timer_slot != ARB_HEAP_NONE)
         arb_heap_remove (self->timers, task);
     arb_queue_limit (task->queue)->running--;
+    arb_task_drop_emits (task);  //  staged with the lease, gone with it
     task->lease = 0;
     task->session = NULL;
     task->sub = 0;
@@ -664,7 +690,7 @@ s_hand_out (arb_sched_t *self,
         sub->credit++;
     task->attempts--;
     arb_sched_unlease (self, task);
-    arb_sched_make_ready (self, task, true, now_ms);
+    arb_sched_make_ready (self, task, true, now_ms, mono_ms);
     return false;
 }
 

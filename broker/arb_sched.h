@@ -74,7 +74,8 @@ size_t arb_sched_task_count (arb_sched_t *self);
 zhashx_t *arb_sched_tasks (arb_sched_t *self);
 
 //  Moves a task to its queue (head: before everything of its priority).
-void arb_sched_make_ready (arb_sched_t *self, arb_task_t *task, bool head, uint64_t now_ms);
+void arb_sched_make_ready (
+    arb_sched_t *self, arb_task_t *task, bool head, uint64_t now_ms, uint64_t mono_ms);
 
 //  Moves a task to the timers, to start at not_before_ms (Unix).
 void arb_sched_make_scheduled (
@@ -168,13 +169,13 @@ size_t arb_sched_take (arb_sched_t *self,
 //  ---------------------------------------------------------------------
 //  Timers
 
-//  Monotonic ms of the next timer (scheduled start, timeout, rate-limit
-//  wake-up), or UINT64_MAX.
+//  Monotonic ms of the next timer (scheduled start, timeout, expiry of a
+//  ready task, rate-limit wake-up), or UINT64_MAX.
 uint64_t arb_sched_next_timer (arb_sched_t *self);
 
 //  The next task whose timer is due at mono_ms, taken off the timers: a
-//  scheduled task (the caller makes it ready) or a running one (its
-//  timeout passed). NULL when none is due. Also wakes rate-limited queues.
+//  scheduled task (the caller makes it ready), a running one (its timeout
+//  passed) or a ready one (it expired: the caller ends it). NULL when none is due. Also wakes rate-limited queues.
 arb_task_t *arb_sched_pop_timer (arb_sched_t *self, uint64_t mono_ms);
 
 #endif

@@ -22,6 +22,15 @@ typedef struct _arb_session_t arb_session_t;
 
 typedef struct _arb_task_t arb_task_t;
 
+//  An item a running task routes to another queue, staged until the task
+//  succeeds (then enqueued in the same transaction) or its attempt ends
+//  otherwise (then dropped).
+typedef struct {
+    char *queue;        //  owned
+    char *name;         //  owned
+    zframe_t *payload;  //  owned
+} arb_emit_t;
+
 struct _arb_task_t {
     uint64_t id;
     arb_queue_t *queue;  //  borrowed from the scheduler
@@ -61,6 +70,22 @@ struct _arb_task_t {
     arb_task_t *lease_next;
 
     zlist_t *watchers;  //  owned list of owned routing-id frames; NULL if none
+
+    //  workflows
+    uint64_t flow;      //  the DAG, group or pipe it belongs to; 0 none
+    uint32_t parents;   //  its dependencies (edges in the journal's deps table)
+    uint32_t copies;    //  a fan-out task: its endpoint copies
+    uint32_t pending;   //  waiting: parents (or copies) not final yet
+    uint64_t origin;    //  a fan-out copy: the task it copies; 0 none
+    uint8_t input;      //  ARB_INPUT_*
+    bool has_children;  //  some task depends on it
+    bool skip;          //  waiting: an edge said it will be skipped
+    zlist_t *emits;     //  owned staged EMIT items (arb_emit_t *) of the current lease
+    size_t emit_bytes;  //  their payload bytes
+    bool emit_refused;  //  an EMIT of this lease was refused: its success cannot be kept
 };
+
+//  Frees a task's staged EMIT items (its lease ended without success).
+void arb_task_drop_emits (arb_task_t *task);
 
 #endif

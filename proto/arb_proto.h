@@ -145,9 +145,11 @@ typedef enum {
     ARB_STATE_FAILED = 6,  //  an attempt failed; only in events, the task itself goes to scheduled
     ARB_STATE_DEAD = 7,    //  attempts used up, or a failed dependency
     ARB_STATE_CANCELLED = 8,
+    ARB_STATE_SKIPPED =
+        9,  //  final: its dependencies made it unnecessary (a DAG's on_failure step)
 } arb_state_t;
 
-#define ARB_STATE_MAX 8
+#define ARB_STATE_MAX 9
 
 //  Outcome of one attempt, reported by a worker in RESULT.
 typedef enum {
@@ -221,10 +223,27 @@ typedef struct {
     struct {
         arb_dep_t *v;
         size_t n;
-    } after;               //  dependencies
-    arb_strs_t endpoints;  //  fan-out: one copy per named worker
-    zframe_t *payload;     //  FRAME
+    } after;                       //  dependencies
+    arb_strs_t endpoints;          //  fan-out: one copy per named worker
+    bool broadcast;                //  fan-out to every worker serving the queue now
+    bool allow_unknown;            //  endpoints need not be connected now
+    uint64_t endpoint_timeout_ms;  //  an endpoint without its copy by then is missing
+    uint32_t input;                //  ARB_INPUT_*: where the handler's input comes from
+    zframe_t *payload;             //  FRAME
 } arb_task_spec_t;
+
+//  Kinds of flow: tasks submitted together and seen as one.
+typedef enum {
+    ARB_FLOW_NONE = 0,
+    ARB_FLOW_DAG = 1,
+    ARB_FLOW_GROUP = 2,
+    ARB_FLOW_PIPE = 3,
+} arb_flow_kind_t;
+
+//  Input of a task: its payload, or (pipes) its one parent's result, with
+//  its own payload then given beside it as args.
+#define ARB_INPUT_PAYLOAD 0
+#define ARB_INPUT_PARENT  1
 
 typedef struct {
     uint32_t code;  //  arb_err_t
@@ -242,7 +261,9 @@ typedef struct {
 } arb_pong_body_t;
 
 typedef struct {
-    bool watch;  //  also WATCH every task of the batch (DONE will follow)
+    bool watch;             //  also WATCH every task of the batch (DONE will follow)
+    uint32_t flow_kind;     //  arb_flow_kind_t: the batch is one DAG, group or pipe
+    const char *flow_name;  //  a name for the flow (groups: for cancel by group)
     struct {
         arb_task_spec_t *v;
         size_t n;
@@ -261,6 +282,7 @@ typedef struct {
         arb_submitted_task_t *v;
         size_t n;
     } tasks;
+    uint64_t flow;  //  the flow's id, when the batch was one
 } arb_submitted_body_t;
 
 typedef struct {
@@ -280,6 +302,16 @@ typedef struct {
 #define ARB_ATTEMPT_LOST      3
 #define ARB_ATTEMPT_TIMEOUT   4
 #define ARB_ATTEMPT_CANCELLED 5
+
+//  One endpoint's answer to a fan-out task.
+typedef struct {
+    const char *endpoint;
+    uint64_t id;  //  the copy's own task id
+    uint32_t state;
+    const char *error;
+    uint64_t finished_ms;
+    arb_bin_t result;  //  STATUS only
+} arb_response_info_t;
 
 //  What STATUS and LIST tell about one task.
 typedef struct {
@@ -304,7 +336,15 @@ typedef struct {
     struct {
         arb_attempt_info_t *v;
         size_t n;
-    } history;  //  STATUS only
+    } history;             //  STATUS only
+    uint64_t flow;         //  the DAG, group or pipe it belongs to
+    const char *ref;       //  its name in the flow
+    uint64_t origin;       //  a fan-out copy: the task it copies
+    const char *endpoint;  //  a fan-out copy: the worker it is for
+    struct {
+        arb_response_info_t *v;
+        size_t n;
+    } responses;  //  a fan-out task: its endpoints' answers (STATUS only)
 } arb_task_info_t;
 
 typedef struct {
@@ -319,6 +359,7 @@ typedef struct {
     const char *queue;
     uint64_t after_id;  //  paging: ids greater than this
     uint32_t limit;     //  0: broker default (1000)
+    uint64_t flow;      //  only the tasks of this flow
 } arb_list_body_t;
 
 typedef struct {
@@ -357,7 +398,8 @@ typedef struct {
 typedef struct {
     arb_ids_t ids;
     const char *queue;  //  every unfinished task of the queue
-    const char *group;
+    const char *group;  //  every unfinished member of the groups of that name
+    uint64_t flow;      //  every unfinished task of this flow
 } arb_cancel_body_t;
 
 //  Per-id answer to CANCEL and RETRY.
@@ -421,10 +463,11 @@ typedef struct {
 
 typedef struct {
     const char *queue;
-    const char *op;         //  "pause" "resume" "purge" "set"
-    uint32_t max_running;   //  "set": 0 no limit
-    uint32_t rate_per_sec;  //  "set": 0 no limit
-    uint64_t retention_ms;  //  "set": 0 keep the default
+    const char *op;          //  "pause" "resume" "purge" "set"
+    uint32_t max_running;    //  "set": 0 no limit
+    uint32_t rate_per_sec;   //  "set": 0 no limit
+    uint64_t retention_ms;   //  "set": 0 keep the default
+    const char *on_failure;  //  "set": "retry" (default), "head" or "dead"
 } arb_queue_body_t;
 
 typedef struct {
@@ -474,6 +517,7 @@ typedef struct {
     uint64_t id;
     uint32_t state;
     arb_bin_t result;
+    const char *error;  //  a parent that did not succeed: why
 } arb_parent_info_t;
 
 typedef struct {
@@ -490,6 +534,7 @@ typedef struct {
         arb_parent_info_t *v;
         size_t n;
     } parents;
+    arb_bin_t args;     //  input from its parent: its own payload, given here
     zframe_t *payload;  //  FRAME
 } arb_dispatch_task_t;
 

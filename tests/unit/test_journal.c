@@ -89,7 +89,8 @@ test_committed_tasks_survive_reopen (void **state)
     for (uint64_t id = 1; id <= 3; id++) {
         arb_task_t *t = s_task (q, id, ARB_STATE_READY);
         zframe_t *payload = zframe_new ("abc", 3);
-        assert_int_equal (arb_journal_insert (j, t, NULL, payload, NULL), 0);
+        arb_journal_row_t row = {.payload = payload};
+        assert_int_equal (arb_journal_insert (j, t, &row), 0);
         zframe_destroy (&payload);
         s_task_free (&t);
     }
@@ -97,7 +98,8 @@ test_committed_tasks_survive_reopen (void **state)
     //  a fourth, never committed
     assert_int_equal (arb_journal_begin (j), 0);
     arb_task_t *t = s_task (q, 4, ARB_STATE_READY);
-    assert_int_equal (arb_journal_insert (j, t, NULL, NULL, NULL), 0);
+    arb_journal_row_t none = {0};
+    assert_int_equal (arb_journal_insert (j, t, &none), 0);
     s_task_free (&t);
     arb_journal_destroy (&j);
 
@@ -128,7 +130,8 @@ test_final_states_and_history (void **state)
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     arb_task_t *t = s_task (q, 1, ARB_STATE_READY);
     assert_int_equal (arb_journal_begin (j), 0);
-    assert_int_equal (arb_journal_insert (j, t, "key-1", NULL, NULL), 0);
+    arb_journal_row_t keyed = {.key = "key-1"};
+    assert_int_equal (arb_journal_insert (j, t, &keyed), 0);
     t->attempts = 1;
     t->started_ms = 2000;
     arb_attempt_info_t attempt = {1, 2000, 2100, "w1", ARB_OUTCOME_FAIL, "boom"};
@@ -191,7 +194,8 @@ test_list_final_pages (void **state)
     arb_journal_begin (j);
     for (uint64_t id = 1; id <= 10; id++) {
         arb_task_t *t = s_task (q, id, ARB_STATE_READY);
-        arb_journal_insert (j, t, NULL, NULL, NULL);
+        arb_journal_row_t row = {0};
+        arb_journal_insert (j, t, &row);
         int final = id % 2 ? ARB_STATE_SUCCEEDED : ARB_STATE_DEAD;
         if (id != 10)
             arb_journal_save (j, t, final, 5000, NULL, NULL, NULL, 1);
@@ -200,14 +204,14 @@ test_list_final_pages (void **state)
     arb_journal_commit (j);
     arb_msg_t *msg = arb_msg_new (ARB_MSG_LIST_REPLY, 0);
     arb_list_reply_body_t *list = arb_msg_list_reply (msg);
-    assert_int_equal (arb_journal_list_final (j, 0, "q", 0, 4, msg, list), 0);
+    assert_int_equal (arb_journal_list_final (j, 0, "q", 0, 0, 4, msg, list), 0);
     assert_int_equal (list->tasks.n, 4);
     assert_true (list->more);
     assert_int_equal (list->tasks.v[3].id, 4);
     arb_msg_destroy (&msg);
     msg = arb_msg_new (ARB_MSG_LIST_REPLY, 0);
     list = arb_msg_list_reply (msg);
-    assert_int_equal (arb_journal_list_final (j, ARB_STATE_DEAD, NULL, 4, 100, msg, list), 0);
+    assert_int_equal (arb_journal_list_final (j, ARB_STATE_DEAD, NULL, 0, 4, 100, msg, list), 0);
     assert_int_equal (list->tasks.n, 2);  //  6 and 8 (10 is not final)
     assert_false (list->more);
     assert_int_equal (list->tasks.v[0].id, 6);

@@ -117,7 +117,7 @@ test_released_task_goes_first (void **state)
     s_add (sched, "q", 2, 9, NOW);
     s_add (sched, "q", 3, 9, NOW);
     arb_sched_unlease (sched, first);
-    arb_sched_make_ready (sched, first, true, NOW + 10);
+    arb_sched_make_ready (sched, first, true, NOW + 10, MONO);
     const char *queues[] = {"q"};
     arb_sched_credit (sched, w, 0, queues, 1, 1, false);
     log.count = 0;
@@ -230,7 +230,7 @@ test_lease_expiry_by_liveness (void **state)
     arb_task_t *task = arb_session_first_lease (holder);
     assert_non_null (task);
     arb_sched_unlease (sched, task);
-    arb_sched_make_ready (sched, task, false, NOW);
+    arb_sched_make_ready (sched, task, false, NOW, MONO);
     arb_sched_close_session (sched, &holder);
     assert_int_equal (arb_queue_size (arb_sched_queue (sched, "q")), 1);
     arb_sched_destroy (&sched);
@@ -251,7 +251,7 @@ test_timers (void **state)
     assert_null (arb_sched_pop_timer (sched, MONO + 1999));
     assert_ptr_equal (arb_sched_pop_timer (sched, MONO + 2000), task);
     assert_int_equal (arb_sched_next_timer (sched), UINT64_MAX);
-    arb_sched_make_ready (sched, task, false, NOW + 2000);
+    arb_sched_make_ready (sched, task, false, NOW + 2000, MONO);
     //  a running task with a timeout has a deadline timer
     task->timeout_ms = 500;
     s_worker (sched, "w", "q", 1);
