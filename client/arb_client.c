@@ -290,7 +290,6 @@ s_rewatch_all (arb_client_t *self)
 {
     size_t left = arb_idset_size (self->watched);
     size_t cursor = 0;
-    zsys_debug ("client: re-watching ids=%zu broker=%s", left, self->endpoint);
     while (left > 0) {
         size_t n = left < ARB_IDS_MAX ? left : ARB_IDS_MAX;
         arb_msg_t *watch = arb_msg_new (ARB_MSG_WATCH, s_next_internal (self));
