@@ -39,8 +39,11 @@
 #define ARB_REQID_INTERNAL 0x80000000u  //  top bit: the client's own requests
 #define ARB_RECV_BATCH     256          //  messages received per wake-up before timers run again
 #define ARB_ROUTING_ID_LEN 16
+#define ARB_CLIENT_TAG     0x0c1e0001u  //  a live arb_client_t
+#define ARB_CLIENT_DEAD    0xdeadc1e0u  //  written on destroy, to catch use after it
 
 struct _arb_client_t {
+    uint32_t tag;             //  ARB_CLIENT_TAG
     zsock_t *dealer;          //  owned
     char *endpoint;           //  owned
     int timeout_ms;           //  per request
@@ -61,7 +64,6 @@ struct _arb_client_t {
     size_t current_index;        //  its next record
     bool epoch_known;
     uint64_t epoch;     //  broker boot count, from the last PONG
-    int64_t last_recv;  //  ms (zclock_mono): last message of any kind
     int64_t last_news;  //  ms: last message that was not an answer to our own request
     int64_t tick_at;    //  ms: next keep-alive
     int64_t ping_at;    //  ms: our unanswered PING went out; 0 none
@@ -143,6 +145,7 @@ arb_client_new (const char *endpoint)
         return NULL;
     }
     arb_client_t *self = (arb_client_t *) zmalloc (sizeof (arb_client_t));
+    self->tag = ARB_CLIENT_TAG;
     self->dealer = dealer;
     self->endpoint = strdup (endpoint);
     self->timeout_ms = ARB_CLIENT_TIMEOUT_MS;
@@ -156,7 +159,7 @@ arb_client_new (const char *endpoint)
     self->pending = arb_idset_new ();
     self->inbox = zlistx_new ();
     zlistx_set_destructor (self->inbox, s_inbox_destroy);
-    self->last_recv = self->last_news = zclock_mono ();
+    self->last_news = zclock_mono ();
     return self;
 }
 
@@ -175,6 +178,7 @@ arb_client_destroy (arb_client_t **self_p)
     zlistx_destroy (&self->inbox);
     arb_msg_destroy (&self->limbo);
     arb_msg_destroy (&self->current);
+    self->tag = ARB_CLIENT_DEAD;
     free (self);
     *self_p = NULL;
 }
@@ -182,14 +186,14 @@ arb_client_destroy (arb_client_t **self_p)
 const char *
 arb_client_endpoint (arb_client_t *self)
 {
-    assert (self);
+    assert (self && self->tag == ARB_CLIENT_TAG);
     return self->endpoint;
 }
 
 void
 arb_client_set_timeout (arb_client_t *self, int timeout_ms)
 {
-    assert (self && timeout_ms > 0);
+    assert (self && self->tag == ARB_CLIENT_TAG && timeout_ms > 0);
     self->timeout_ms = timeout_ms;
     zsock_set_sndtimeo (self->dealer, timeout_ms);
 }
@@ -197,7 +201,7 @@ arb_client_set_timeout (arb_client_t *self, int timeout_ms)
 void
 arb_client_set_rewatch (arb_client_t *self, int interval_ms)
 {
-    assert (self && interval_ms > 0);
+    assert (self && self->tag == ARB_CLIENT_TAG && interval_ms > 0);
     self->rewatch_ms = interval_ms;
     self->tick_at = zclock_mono () + interval_ms;
 }
@@ -205,28 +209,28 @@ arb_client_set_rewatch (arb_client_t *self, int interval_ms)
 void
 arb_client_set_max_payload (arb_client_t *self, size_t bytes)
 {
-    assert (self);
+    assert (self && self->tag == ARB_CLIENT_TAG);
     self->max_payload = bytes;
 }
 
 const char *
 arb_client_error (arb_client_t *self)
 {
-    assert (self);
+    assert (self && self->tag == ARB_CLIENT_TAG);
     return self->failed ? self->error : NULL;
 }
 
 int
 arb_client_error_code (arb_client_t *self)
 {
-    assert (self);
+    assert (self && self->tag == ARB_CLIENT_TAG);
     return self->error_code;
 }
 
 size_t
 arb_client_watching (arb_client_t *self)
 {
-    assert (self);
+    assert (self && self->tag == ARB_CLIENT_TAG);
     return arb_idset_size (self->watched);
 }
 
@@ -245,7 +249,7 @@ s_next_internal (arb_client_t *self)
 arb_msg_t *
 arb_client_request_new (arb_client_t *self, arb_msg_type_t type)
 {
-    assert (self);
+    assert (self && self->tag == ARB_CLIENT_TAG);
     //  1 .. 2^31 - 1, then around again: 0 is for streamed messages and
     //  the top bit for our own requests.
     self->reqid = self->reqid % (ARB_REQID_INTERNAL - 1) + 1;
@@ -381,8 +385,10 @@ s_wait (arb_client_t *self, int64_t deadline)
     int64_t until = deadline;
     if (watching && self->tick_at < until)
         until = self->tick_at;
-    if (self->probe_at && self->probe_at + self->timeout_ms < until)
-        until = self->probe_at + self->timeout_ms;
+    //  arb_client_next must wake when a probe has gone unanswered too long
+    int64_t probe_due = self->probe_at + self->timeout_ms;
+    if (self->probe_at && probe_due > now && probe_due < until)
+        until = probe_due;
     long timeout = until == INT64_MAX ? -1 : (long) (until > now ? until - now : 0);
     zmq_pollitem_t item = {zsock_resolve (self->dealer), 0, ZMQ_POLLIN, 0};
     int rc = zmq_poll (&item, 1, timeout);
@@ -507,7 +513,7 @@ s_await (arb_client_t *self, uint32_t reqid, arb_msg_type_t type)
 arb_msg_t *
 arb_client_request (arb_client_t *self, arb_msg_t **request_p)
 {
-    assert (self && request_p && *request_p);
+    assert (self && self->tag == ARB_CLIENT_TAG && request_p && *request_p);
     s_clear (self);
     arb_msg_type_t type = arb_msg_type (*request_p);
     uint32_t reqid = s_send_request (self, request_p);
@@ -519,7 +525,7 @@ arb_client_request (arb_client_t *self, arb_msg_t **request_p)
 uint32_t
 arb_client_send (arb_client_t *self, arb_msg_t **request_p)
 {
-    assert (self && request_p && *request_p);
+    assert (self && self->tag == ARB_CLIENT_TAG && request_p && *request_p);
     s_clear (self);
     uint32_t reqid = s_send_request (self, request_p);
     if (reqid)
@@ -647,6 +653,8 @@ s_file_malformed (arb_client_t *self, arb_msg_t *msg, uint32_t want, arb_msg_t *
     const char *why = msg ? arb_msg_decode_error (msg) : "no header";
     uint32_t reqid = msg ? arb_msg_reqid (msg) : 0;
     zsys_warning ("client: malformed message from broker reqid=%u reason=%s", reqid, why);
+    if (arb_idset_remove (self->watch_submits, reqid))
+        s_refile_limbo (self);  //  its SUBMITTED will never be read
     if (reqid && (reqid == want || arb_idset_remove (self->pending, reqid))) {
         char reason[ARB_TEXT_MAX];
         snprintf (reason, sizeof (reason), "malformed reply from the broker: %s", why);
@@ -666,7 +674,6 @@ static void
 s_file (arb_client_t *self, int rc, arb_msg_t *msg, uint32_t want, arb_msg_t **reply)
 {
     int64_t now = zclock_mono ();
-    self->last_recv = now;
     self->probe_at = 0;
     if (rc != 0) {
         s_file_malformed (self, msg, want, reply);
@@ -762,7 +769,7 @@ s_outstanding (arb_client_t *self)
 arb_done_t *
 arb_client_next (arb_client_t *self, int timeout_ms)
 {
-    assert (self);
+    assert (self && self->tag == ARB_CLIENT_TAG);
     s_clear (self);
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : zclock_mono () + timeout_ms;
     while (true) {
@@ -799,7 +806,7 @@ arb_client_next (arb_client_t *self, int timeout_ms)
 int
 arb_client_ping (arb_client_t *self, uint64_t *epoch)
 {
-    assert (self);
+    assert (self && self->tag == ARB_CLIENT_TAG);
     arb_msg_t *ping = arb_client_request_new (self, ARB_MSG_PING);
     arb_msg_t *pong = arb_client_request (self, &ping);
     if (!pong)
@@ -854,7 +861,7 @@ int
 arb_client_submit (
     arb_client_t *self, arb_task_spec_t *specs, size_t n, bool watch, uint64_t *ids, bool *existing)
 {
-    assert (self && (specs || n == 0) && ids);
+    assert (self && self->tag == ARB_CLIENT_TAG && (specs || n == 0) && ids);
     s_clear (self);
     if (s_check_specs (self, specs, n)) {
         for (size_t i = 0; i < n; i++)
@@ -890,7 +897,7 @@ arb_client_submit (
 int
 arb_client_watch (arb_client_t *self, const uint64_t *ids, size_t n)
 {
-    assert (self && (ids || n == 0));
+    assert (self && self->tag == ARB_CLIENT_TAG && (ids || n == 0));
     s_clear (self);
     for (size_t done = 0; done < n;) {
         size_t chunk = n - done < ARB_IDS_MAX ? n - done : ARB_IDS_MAX;
@@ -931,7 +938,7 @@ s_take_msg (arb_client_t *self)
 arb_msg_t *
 arb_client_recv (arb_client_t *self, int timeout_ms)
 {
-    assert (self);
+    assert (self && self->tag == ARB_CLIENT_TAG);
     s_clear (self);
     int64_t deadline = timeout_ms < 0 ? INT64_MAX : zclock_mono () + timeout_ms;
     while (true) {

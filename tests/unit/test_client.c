@@ -9,6 +9,8 @@
         STATUS 111       no answer now; the next STATUS first answers it late
         STATUS 333       DONE {7 succeeded "r7"}, DONE {7 again}, the reply,
                          then DONE {8 dead "boom"}
+        STATS            EVENT {77 running}, then the reply
+        QUEUE            PONG (a reply of the wrong type)
         WATCH  555       DONE 555 only from the second WATCH naming it on
         WATCH  556       as 555 (the re-WATCH comes from an epoch change)
         WATCH  >= 9000   unknown
@@ -26,6 +28,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 //  ---------------------------------------------------------------------
@@ -58,6 +61,19 @@ s_send_done (s_fake_t *fake, arb_msg_t *request, uint64_t id, int state, const c
     else
         task->error = text;
     arb_msg_send (&done, fake->router);
+}
+
+static void
+s_send_event (s_fake_t *fake, arb_msg_t *request)
+{
+    arb_msg_t *event = arb_msg_new (ARB_MSG_EVENT, 0);
+    arb_msg_set_routing_id (event, arb_msg_routing_id (request));
+    arb_event_body_t *body = arb_msg_event (event);
+    arb_event_info_t *info =
+        (arb_event_info_t *) arb_msg_grow (event, &body->events, sizeof (arb_event_info_t), 1);
+    info->id = 77;
+    info->state = ARB_STATE_RUNNING;
+    arb_msg_send (&event, fake->router);
 }
 
 static void
@@ -170,6 +186,15 @@ s_on_request (s_fake_t *fake, arb_msg_t *request)
         case ARB_MSG_SUBMIT:
             s_on_submit (fake, request);
             return;
+        case ARB_MSG_STATS:
+            s_send_event (fake, request);
+            reply = arb_msg_new_reply (request, ARB_MSG_STATS_REPLY);
+            arb_msg_send (&reply, fake->router);
+            break;
+        case ARB_MSG_QUEUE:
+            reply = arb_msg_new_reply (request, ARB_MSG_PONG);  //  the wrong type
+            arb_msg_send (&reply, fake->router);
+            break;
         default:
             reply = arb_msg_new_error (request, ARB_ERR_BAD_REQUEST, "not scripted");
             arb_msg_send (&reply, fake->router);
@@ -434,6 +459,39 @@ test_done_during_request_is_kept (void **state)
 }
 
 static void
+test_event_during_request_is_kept (void **state)
+{
+    s_test_t *test = (s_test_t *) *state;
+    arb_msg_t *request = arb_client_request_new (test->client, ARB_MSG_STATS);
+    arb_msg_t *reply = arb_client_request (test->client, &request);
+    assert_non_null (reply);
+    assert_int_equal (arb_msg_type (reply), ARB_MSG_STATS_REPLY);
+    arb_msg_destroy (&reply);
+    arb_msg_t *event = arb_client_recv (test->client, 1000);
+    assert_non_null (event);
+    assert_int_equal (arb_msg_type (event), ARB_MSG_EVENT);
+    assert_int_equal (arb_msg_event (event)->events.v[0].id, 77);
+    arb_msg_destroy (&event);
+}
+
+static void
+test_reply_of_wrong_type_is_refused (void **state)
+{
+    s_test_t *test = (s_test_t *) *state;
+    arb_msg_t *request = arb_client_request_new (test->client, ARB_MSG_QUEUE);
+    arb_msg_queue (request)->queue = "q";
+    arb_msg_queue (request)->op = "pause";
+    assert_null (arb_client_request (test->client, &request));
+    assert_null (request);
+    assert_non_null (strstr (arb_client_error (test->client), "answered QUEUE with PONG"));
+    //  a request not made by arb_client_request_new cannot be matched to its reply
+    request = arb_msg_new (ARB_MSG_PING, 0);
+    assert_null (arb_client_request (test->client, &request));
+    assert_null (request);
+    assert_non_null (strstr (arb_client_error (test->client), "arb_client_request_new"));
+}
+
+static void
 test_rewatch_after_silence (void **state)
 {
     s_test_t *test = (s_test_t *) *state;
@@ -533,12 +591,10 @@ static void
 test_unreachable_broker_fails_in_time (void **state)
 {
     (void) state;
-    //  a port nobody listens on: bind one, then let it go
-    zsock_t *probe = zsock_new (ZMQ_ROUTER);
-    int port = zsock_bind (probe, "tcp://127.0.0.1:*");
-    zsock_destroy (&probe);
+    //  an endpoint nobody listens on. Not a TCP port freed after a bind:
+    //  a test binary running in parallel could bind it for its fixture.
     char endpoint[64];
-    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", port);
+    snprintf (endpoint, sizeof (endpoint), "ipc:///tmp/arbiter-test-nobody-%d", (int) getpid ());
     arb_client_t *client = arb_client_new (endpoint);
     assert_non_null (client);
     arb_client_set_timeout (client, 300);
@@ -614,6 +670,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_error_reply_has_code_and_reason, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_stale_reply_is_dropped, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_done_during_request_is_kept, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_event_during_request_is_kept, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_reply_of_wrong_type_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_rewatch_after_silence, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_rewatch_on_new_epoch, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_unknown_id_is_reported, s_setup, s_teardown),
