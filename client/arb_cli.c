@@ -192,7 +192,7 @@ arb_cli_client (arb_cli_t *cli)
 void
 arb_cli_json_print (json_t *value)
 {
-    json_dumpf (value, stdout, JSON_COMPACT);
+    json_dumpf (value, stdout, JSON_COMPACT | JSON_REAL_PRECISION (6));
     fputc ('\n', stdout);
     fflush (stdout);
     json_decref (value);
