@@ -7,6 +7,8 @@
 #define ARB_TURN_MESSAGES   2000  //  messages read per turn at most
 #define ARB_TURN_BUDGET_MS  50    //  and for at most this long
 #define ARB_REFUSALS_LOGGED 20    //  refusals logged per second; the rest are counted
+#define ARB_SWEEP_BATCH     500   //  final tasks removed per retention sweep
+#define ARB_SWEEP_EVERY_MS  1000
 
 void
 arb_broker_config_defaults (arb_broker_config_t *config)
@@ -60,24 +62,34 @@ s_load_count (void *arg, const char *queue, int state, uint64_t count)
         arb_queue_counts (arb_sched_queue (self->sched, queue))[state] += count;
 }
 
+//  Settings are stored as text: "paused=0 max_running=3 rate=50 retention_ms=0"
+//  under "queue.<name>", "max_running=3 rate=50" under "limit.<task name>".
 static void
 s_load_settings (void *arg, const char *key, const void *data, size_t size)
 {
     arb_broker_t *self = (arb_broker_t *) arg;
-    arb_queue_settings_t *settings =
-        arb_queue_settings (arb_sched_queue (self->sched, key + strlen ("queue.")));
     char text[256];
     size = size < sizeof (text) - 1 ? size : sizeof (text) - 1;
     memcpy (text, data, size);
     text[size] = 0;
     unsigned paused = 0, max_running = 0, rate = 0;
     unsigned long long retention = 0;
-    sscanf (text, "paused=%u max_running=%u rate=%u retention_ms=%llu", &paused, &max_running,
-            &rate, &retention);
-    settings->paused = paused != 0;
-    settings->max_running = max_running;
-    settings->rate_per_sec = rate;
-    settings->retention_ms = retention;
+    if (strncmp (key, "queue.", 6) == 0) {
+        arb_queue_t *queue = arb_sched_queue (self->sched, key + 6);
+        sscanf (text, "paused=%u max_running=%u rate=%u retention_ms=%llu", &paused, &max_running,
+                &rate, &retention);
+        arb_queue_settings (queue)->paused = paused != 0;
+        arb_queue_settings (queue)->retention_ms = retention;
+        arb_queue_limit (queue)->max_running = max_running;
+        arb_queue_limit (queue)->rate_per_sec = rate;
+    }
+    else if (strncmp (key, "limit.", 6) == 0) {
+        sscanf (text, "max_running=%u rate=%u", &max_running, &rate);
+        arb_limit_t *limit = arb_sched_name_limit (self->sched, key + 6);
+        limit->max_running = max_running;
+        limit->rate_per_sec = rate;
+        arb_sched_touch_name (self->sched, key + 6);
+    }
 }
 
 static int
@@ -100,6 +112,7 @@ s_rebuild (arb_broker_t *self)
     self->sched = arb_sched_new (&config, &hooks);
     s_load_t load = {self, 0};
     if (arb_journal_meta_list (self->journal, "queue.", s_load_settings, self)
+        || arb_journal_meta_list (self->journal, "limit.", s_load_settings, self)
         || arb_journal_load_open (self->journal, s_load_task, &load)
         || arb_journal_count_final (self->journal, s_load_count, self))
         return -1;
@@ -385,6 +398,51 @@ s_abandon (arb_broker_t *self)
 }
 
 //  ---------------------------------------------------------------------
+//  Retention: final tasks leave the journal after their purge time, a
+//  small batch per turn, so a sweep never stalls the loop; while a batch
+//  comes back full, the next turn sweeps again.
+
+static void
+s_purged (void *arg, uint64_t id, const char *queue, int state)
+{
+    (void) id;
+    arb_broker_t *self = (arb_broker_t *) arg;
+    arb_queue_t *q = arb_sched_find_queue (self->sched, queue);
+    if (q && state > 0 && state <= ARB_STATE_MAX && arb_queue_counts (q)[state])
+        arb_queue_counts (q)[state]--;
+}
+
+static void
+s_forget_idle_queues (arb_broker_t *self)
+{
+    zhashx_t *queues = arb_sched_queues (self->sched);
+    zlistx_t *idle = zlistx_new ();
+    for (arb_queue_t *q = (arb_queue_t *) zhashx_first (queues); q;
+         q = (arb_queue_t *) zhashx_next (queues))
+        if (arb_queue_is_idle (q))
+            zlistx_add_end (idle, q);
+    for (void *q = zlistx_first (idle); q; q = zlistx_next (idle))
+        arb_sched_forget_queue (self->sched, (arb_queue_t *) q);
+    zlistx_destroy (&idle);
+}
+
+static void
+s_sweep (arb_broker_t *self)
+{
+    if (self->mono_ms < self->next_sweep_ms)
+        return;
+    int purged = arb_journal_purge (self->journal, self->now_ms, ARB_SWEEP_BATCH, self->next_id,
+                                    s_purged, self);
+    if (purged < 0) {
+        arb_broker_fail (self, "retention sweep");
+        return;
+    }
+    if (purged > 0)
+        s_forget_idle_queues (self);
+    self->next_sweep_ms = self->mono_ms + (purged == ARB_SWEEP_BATCH ? 0 : ARB_SWEEP_EVERY_MS);
+}
+
+//  ---------------------------------------------------------------------
 //  The turn
 
 static bool
@@ -438,6 +496,8 @@ s_turn (arb_broker_t *self)
         arb_broker_fire_timers (self);
     if (!self->fatal)
         arb_broker_check_workers (self);
+    if (!self->fatal)
+        s_sweep (self);
     if (!self->fatal && arb_journal_commit (self->journal))
         arb_broker_fail (self, "commit");
     if (self->fatal) {
@@ -461,6 +521,8 @@ s_poll_timeout (arb_broker_t *self)
     uint64_t next = arb_sched_next_timer (self->sched);
     if (self->next_liveness_ms < next)
         next = self->next_liveness_ms;
+    if (self->next_sweep_ms < next)
+        next = self->next_sweep_ms;
     if (next <= mono)
         return 0;
     uint64_t wait = next - mono;

@@ -546,12 +546,12 @@ static int
 s_save_settings (arb_broker_t *self, arb_queue_t *queue)
 {
     arb_queue_settings_t *settings = arb_queue_settings (queue);
+    arb_limit_t *limit = arb_queue_limit (queue);
     char key[ARB_NAME_MAX + 16];
     snprintf (key, sizeof (key), "queue.%s", arb_queue_name (queue));
     char value[256];
     snprintf (value, sizeof (value), "paused=%u max_running=%u rate=%u retention_ms=%" PRIu64,
-              settings->paused, settings->max_running, settings->rate_per_sec,
-              settings->retention_ms);
+              settings->paused, limit->max_running, limit->rate_per_sec, settings->retention_ms);
     if (arb_journal_begin (self->journal)
         || arb_journal_meta_set (self->journal, key, value, strlen (value)))
         return -1;
@@ -580,8 +580,8 @@ s_queue_op (arb_broker_t *self, arb_msg_t *msg)
     if (pause || resume)
         settings->paused = pause;
     if (set) {
-        settings->max_running = body->max_running;
-        settings->rate_per_sec = body->rate_per_sec;
+        arb_queue_limit (queue)->max_running = body->max_running;
+        arb_queue_limit (queue)->rate_per_sec = body->rate_per_sec;
         settings->retention_ms = body->retention_ms;
     }
     if (purge) {
@@ -602,6 +602,36 @@ s_queue_op (arb_broker_t *self, arb_msg_t *msg)
         return;
     }
     arb_sched_touch_queue (self->sched, queue);
+    arb_broker_reply (self, &reply);
+}
+
+static void
+s_limit (arb_broker_t *self, arb_msg_t *msg)
+{
+    arb_limit_body_t *body = arb_msg_limit (msg);
+    if (!*body->name) {
+        arb_broker_refuse (self, msg, ARB_ERR_INVALID, "name: must not be empty");
+        return;
+    }
+    arb_limit_t *limit = arb_sched_name_limit (self->sched, body->name);
+    limit->max_running = body->max_running;
+    limit->rate_per_sec = body->rate_per_sec;
+    arb_sched_touch_name (self->sched, body->name);
+    char key[ARB_NAME_MAX + 16];
+    snprintf (key, sizeof (key), "limit.%s", body->name);
+    char value[64];
+    snprintf (value, sizeof (value), "max_running=%u rate=%u", body->max_running,
+              body->rate_per_sec);
+    int rc = arb_journal_begin (self->journal);
+    if (rc == 0 && (body->max_running || body->rate_per_sec))
+        rc = arb_journal_meta_set (self->journal, key, value, strlen (value));
+    else if (rc == 0)
+        rc = arb_journal_meta_del (self->journal, key);
+    if (rc) {
+        arb_broker_fail (self, "limit");
+        return;
+    }
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_OK);
     arb_broker_reply (self, &reply);
 }
 
@@ -762,6 +792,9 @@ arb_broker_on_client (arb_broker_t *self, arb_msg_t *msg)
             break;
         case ARB_MSG_QUEUE:
             s_queue_op (self, msg);
+            break;
+        case ARB_MSG_LIMIT:
+            s_limit (self, msg);
             break;
         case ARB_MSG_EVENTS:
             s_events (self, msg);

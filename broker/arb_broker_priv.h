@@ -38,6 +38,7 @@ struct _arb_broker_t {
     zlist_t *subscribers;       //  owned event subscribers (s_subscriber_t *)
     arb_msg_t *take_reply;      //  borrowed: the DISPATCH answering a TAKE, while one runs
     uint64_t next_liveness_ms;  //  monotonic: next check of silent workers
+    uint64_t next_sweep_ms;     //  monotonic: next retention sweep
     uint64_t refused_sec;       //  Unix second of the refusal log counter
     uint32_t refused_count;     //  refusals logged in that second
 };

@@ -35,13 +35,16 @@
 #define ARB_SCHEMA_VERSION 1
 
 struct _arb_journal_t {
-    sqlite3 *db;  //  owned
-    int lock_fd;  //  owned: flock'ed, so two brokers never share a journal
-    bool in_txn;  //  a turn's transaction is open
-    char *path;   //  owned
+    sqlite3 *db;                  //  owned
+    int lock_fd;                  //  owned: flock'ed, so two brokers never share a journal
+    bool in_txn;                  //  a turn's transaction is open
+    char *path;                   //  owned
+    sqlite3_stmt **prepared[32];  //  every statement slot below, for finalize
+    size_t prepared_count;
     sqlite3_stmt *begin, *commit, *rollback, *insert, *find_key, *save, *add_attempt, *load_payload,
         *load_open, *load_task, *dead_ids, *task_info, *history, *done, *list_final, *count_final,
-        *max_id, *meta_get, *meta_set, *meta_del, *meta_list;
+        *purge_due, *purge_task, *purge_attempts, *purge_deps, *max_id, *meta_get, *meta_set,
+        *meta_del, *meta_list;
 };
 
 //  ---------------------------------------------------------------------
@@ -155,6 +158,8 @@ s_migrate (arb_journal_t *self)
 static int
 s_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *sql)
 {
+    assert (self->prepared_count < sizeof (self->prepared) / sizeof (self->prepared[0]));
+    self->prepared[self->prepared_count++] = stmt;
     if (sqlite3_prepare_v3 (self->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL)
         != SQLITE_OK) {
         zsys_error ("journal: cannot prepare \"%s\": %s", sql, sqlite3_errmsg (self->db));
@@ -207,6 +212,12 @@ s_prepare_all (arb_journal_t *self)
          "AND (?2 = 0 OR state = ?2) AND (?3 IS NULL OR queue = ?3) ORDER BY id LIMIT ?4"},
         {&self->count_final,
          "SELECT queue, state, count(*) FROM tasks WHERE state >= 5 GROUP BY queue, state"},
+        {&self->purge_due,
+         "SELECT id, queue, state FROM tasks WHERE purge_at_ms <= ?1 ORDER BY purge_at_ms "
+         "LIMIT ?2"},
+        {&self->purge_task, "DELETE FROM tasks WHERE id = ?1"},
+        {&self->purge_attempts, "DELETE FROM attempts WHERE task_id = ?1"},
+        {&self->purge_deps, "DELETE FROM deps WHERE child = ?1"},
         {&self->max_id,
          "SELECT max (coalesce ((SELECT max (id) FROM tasks), 0), "
          "coalesce ((SELECT CAST (value AS INTEGER) FROM meta WHERE key = 'broker.id_floor'), "
@@ -371,14 +382,8 @@ arb_journal_destroy (arb_journal_t **self_p)
     //  it must not reach the journal.
     if (self->in_txn)
         s_run (self, self->rollback, "rollback");
-    sqlite3_stmt *all[] = {self->begin,     self->commit,    self->rollback,    self->insert,
-                           self->find_key,  self->save,      self->add_attempt, self->load_payload,
-                           self->load_open, self->load_task, self->dead_ids,    self->task_info,
-                           self->history,   self->done,      self->list_final,  self->count_final,
-                           self->max_id,    self->meta_get,  self->meta_set,    self->meta_del,
-                           self->meta_list};
-    for (size_t i = 0; i < sizeof (all) / sizeof (all[0]); i++)
-        sqlite3_finalize (all[i]);
+    for (size_t i = 0; i < self->prepared_count; i++)
+        sqlite3_finalize (*self->prepared[i]);
     if (self->db && sqlite3_close (self->db) != SQLITE_OK)
         zsys_error ("journal: close failed: %s", sqlite3_errmsg (self->db));
     if (self->lock_fd >= 0)
@@ -760,6 +765,49 @@ arb_journal_count_final (arb_journal_t *self, arb_journal_count_fn *fn, void *ar
             s_u64 (stmt, 2));
     s_done (stmt);
     return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+arb_journal_purge (arb_journal_t *self,
+                   uint64_t now_ms,
+                   size_t max,
+                   uint64_t id_floor,
+                   arb_journal_purge_fn *fn,
+                   void *arg)
+{
+    //  Read the batch first, then delete: never change a table while a
+    //  statement is walking it.
+    uint64_t *ids = (uint64_t *) malloc ((max ? max : 1) * sizeof (uint64_t));
+    size_t count = 0;
+    sqlite3_stmt *stmt = self->purge_due;
+    s_bind_u64 (stmt, 1, now_ms);
+    sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) max);
+    int rc;
+    while (count < max && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        ids[count++] = s_u64 (stmt, 0);
+        fn (arg, ids[count - 1], (const char *) sqlite3_column_text (stmt, 1),
+            sqlite3_column_int (stmt, 2));
+    }
+    s_done (stmt);
+    int result = (int) count;
+    if (count && arb_journal_begin (self))
+        result = -1;
+    for (size_t i = 0; i < count && result >= 0; i++) {
+        sqlite3_stmt *all[] = {self->purge_task, self->purge_attempts, self->purge_deps};
+        for (size_t k = 0; k < 3 && result >= 0; k++) {
+            s_bind_u64 (all[k], 1, ids[i]);
+            if (s_run (self, all[k], "purge"))
+                result = -1;
+        }
+    }
+    if (count && result >= 0) {
+        char text[32];
+        snprintf (text, sizeof (text), "%" PRIu64, id_floor);
+        if (arb_journal_meta_set (self, "broker.id_floor", text, strlen (text)))
+            result = -1;
+    }
+    free (ids);
+    return result;
 }
 
 int

@@ -119,6 +119,18 @@ int arb_journal_list_final (arb_journal_t *self,
 typedef void (arb_journal_count_fn) (void *arg, const char *queue, int state, uint64_t count);
 int arb_journal_count_final (arb_journal_t *self, arb_journal_count_fn *fn, void *arg);
 
+//  Removes up to max final tasks whose purge time has come, with their
+//  history and edges, calling fn for each just before. Records id_floor
+//  (the largest id given out) so that no id is ever given out twice.
+//  Returns how many were removed, or -1.
+typedef void (arb_journal_purge_fn) (void *arg, uint64_t id, const char *queue, int state);
+int arb_journal_purge (arb_journal_t *self,
+                       uint64_t now_ms,
+                       size_t max,
+                       uint64_t id_floor,
+                       arb_journal_purge_fn *fn,
+                       void *arg);
+
 //  Largest task id ever used (also across purged tasks). 0 or -1.
 int arb_journal_max_id (arb_journal_t *self, uint64_t *id);
 

@@ -11,9 +11,7 @@ struct _arb_queue_t {
     arb_heap_t *ready;  //  owned heap of borrowed tasks
     arb_queue_settings_t settings;
     uint64_t counts[ARB_STATE_MAX + 1];
-    uint32_t running;                  //  leased now
-    double tokens;                     //  rate limit bucket
-    uint64_t tokens_at_ms;             //  monotonic ms of the last refill
+    arb_limit_t limit;                 //  running cap, rate limit, running count
     uint64_t done[ARB_DONE_RING];      //  finished per second
     uint64_t done_sec[ARB_DONE_RING];  //  which Unix second each slot counts
     void **consumers;                  //  owned array of borrowed consumers
@@ -140,27 +138,21 @@ arb_queue_counts (arb_queue_t *self)
     return self->counts;
 }
 
-bool
-arb_queue_take_token (arb_queue_t *self, uint64_t now_mono_ms, uint64_t *retry_ms)
+arb_limit_t *
+arb_queue_limit (arb_queue_t *self)
 {
-    uint32_t rate = self->settings.rate_per_sec;
-    if (rate == 0)
-        return true;
-    //  A bucket of one second's worth: bursts up to `rate`, never more
-    //  than `rate` in any second on average.
-    if (self->tokens_at_ms == 0)
-        self->tokens = 1;
-    else
-        self->tokens += (double) (now_mono_ms - self->tokens_at_ms) * rate / 1000.0;
-    if (self->tokens > rate)
-        self->tokens = rate;
-    self->tokens_at_ms = now_mono_ms;
-    if (self->tokens >= 1) {
-        self->tokens -= 1;
-        return true;
-    }
-    *retry_ms = (uint64_t) ((1 - self->tokens) * 1000.0 / rate) + 1;
-    return false;
+    return &self->limit;
+}
+
+bool
+arb_queue_is_idle (arb_queue_t *self)
+{
+    for (int state = 0; state <= ARB_STATE_MAX; state++)
+        if (self->counts[state])
+            return false;
+    return arb_heap_size (self->ready) == 0 && self->consumer_count == 0 && !self->dirty
+           && !self->settings.paused && !self->settings.retention_ms
+           && !arb_limit_is_set (&self->limit) && self->limit.running == 0;
 }
 
 void
@@ -235,16 +227,4 @@ void
 arb_queue_set_dirty (arb_queue_t *self, bool dirty)
 {
     self->dirty = dirty;
-}
-
-uint32_t
-arb_queue_running (arb_queue_t *self)
-{
-    return self->running;
-}
-
-void
-arb_queue_add_running (arb_queue_t *self, int delta)
-{
-    self->running = (uint32_t) ((int) self->running + delta);
 }

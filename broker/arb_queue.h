@@ -19,6 +19,7 @@
 #ifndef ARB_QUEUE_H
 #define ARB_QUEUE_H
 
+#include "arb_limit.h"
 #include "arb_task.h"
 
 #define ARB_AGING_MAX_MS (1000ull * 1000 * 1000)  //  keeps priority * aging within int64
@@ -52,10 +53,12 @@ arb_queue_settings_t *arb_queue_settings (arb_queue_t *self);
 //  Counts by state (index = arb_state_t), kept by the scheduler.
 uint64_t *arb_queue_counts (arb_queue_t *self);
 
-//  Rate limit: takes one dispatch token if one is available at now_mono_ms
-//  (token bucket of one second's worth). Returns true if dispatch may go on;
-//  when false, *retry_ms says when the next token comes.
-bool arb_queue_take_token (arb_queue_t *self, uint64_t now_mono_ms, uint64_t *retry_ms);
+//  Running cap and rate limit of the queue (its running count too).
+arb_limit_t *arb_queue_limit (arb_queue_t *self);
+
+//  Whether the queue holds nothing worth keeping in memory: no task, no
+//  consumer, no setting, no count. Such a queue may be forgotten.
+bool arb_queue_is_idle (arb_queue_t *self);
 
 //  Tasks finished per second over the last minute (ring of 60 counters).
 void arb_queue_count_done (arb_queue_t *self, uint64_t now_ms);
@@ -71,9 +74,5 @@ void *arb_queue_next_consumer (arb_queue_t *self);
 //  The scheduler's mark: this queue has work to match with credit.
 bool arb_queue_dirty (arb_queue_t *self);
 void arb_queue_set_dirty (arb_queue_t *self, bool dirty);
-
-//  Tasks of this queue leased now.
-uint32_t arb_queue_running (arb_queue_t *self);
-void arb_queue_add_running (arb_queue_t *self, int delta);
 
 #endif

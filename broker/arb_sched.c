@@ -5,9 +5,18 @@
 
 #define ARB_LEASE_BITS 40  //  lease = epoch << 40 | sequence: unique across restarts
 
+//  A task name with a limit, and its ready tasks waiting for it.
 typedef struct {
-    arb_queue_t *queue;  //  borrowed
-    uint64_t wake_ms;    //  monotonic: when its rate limit has a token again
+    char *name;  //  owned
+    arb_limit_t limit;
+    zlistx_t *parked;  //  owned list of borrowed tasks, in the order they were parked
+} s_name_t;
+
+//  A rate limit waiting for its next token: a queue's or a name's.
+typedef struct {
+    arb_queue_t *queue;  //  borrowed, or NULL
+    s_name_t *name;      //  borrowed, or NULL
+    uint64_t wake_ms;    //  monotonic
 } s_wake_t;
 
 struct _arb_sched_t {
@@ -16,6 +25,7 @@ struct _arb_sched_t {
     zhashx_t *tasks;      //  id -> owned task
     zhashx_t *queues;     //  name -> owned queue
     zhashx_t *sessions;   //  hex routing id -> owned session
+    zhashx_t *names;      //  task name -> owned s_name_t, for names with a limit
     arb_heap_t *timers;   //  borrowed tasks by timer_ms
     arb_queue_t **dirty;  //  owned array of borrowed queues to visit
     size_t dirty_count;
@@ -80,6 +90,7 @@ arb_sched_new (const arb_sched_config_t *config, const arb_sched_hooks_t *hooks)
     zhashx_set_key_destructor (self->tasks, NULL);
     self->queues = zhashx_new ();
     self->sessions = zhashx_new ();
+    self->names = zhashx_new ();
     self->timers = arb_heap_new (s_timer_before, s_timer_slot, NULL);
     return self;
 }
@@ -129,6 +140,14 @@ arb_sched_destroy (arb_sched_t **self_p)
         session = (arb_session_t *) zhashx_next (self->sessions);
     }
     zhashx_destroy (&self->sessions);
+    s_name_t *entry = (s_name_t *) zhashx_first (self->names);
+    while (entry) {
+        zlistx_destroy (&entry->parked);
+        free (entry->name);
+        free (entry);
+        entry = (s_name_t *) zhashx_next (self->names);
+    }
+    zhashx_destroy (&self->names);
     arb_task_t *task = (arb_task_t *) zhashx_first (self->tasks);
     while (task) {
         s_task_free (self, &task);
@@ -190,6 +209,56 @@ arb_sched_touch_queue (arb_sched_t *self, arb_queue_t *queue)
     s_mark_dirty (self, queue);
 }
 
+static void s_unpark (arb_sched_t *self, s_name_t *entry);
+static void s_drop_wakes (arb_sched_t *self, arb_queue_t *queue, s_name_t *name);
+
+void
+arb_sched_forget_queue (arb_sched_t *self, arb_queue_t *queue)
+{
+    if (!arb_queue_is_idle (queue))
+        return;
+    s_drop_wakes (self, queue, NULL);
+    zhashx_delete (self->queues, arb_queue_name (queue));
+    arb_queue_destroy (&queue);
+}
+
+
+arb_limit_t *
+arb_sched_name_limit (arb_sched_t *self, const char *name)
+{
+    s_name_t *entry = (s_name_t *) zhashx_lookup (self->names, name);
+    if (entry)
+        return &entry->limit;
+    entry = (s_name_t *) zmalloc (sizeof (s_name_t));
+    entry->name = strdup (name);
+    entry->parked = zlistx_new ();
+    //  the running count starts from the leases held now
+    zhashx_t *sessions = self->sessions;
+    for (arb_session_t *session = (arb_session_t *) zhashx_first (sessions); session;
+         session = (arb_session_t *) zhashx_next (sessions))
+        for (arb_task_t *task = arb_session_first_lease (session); task; task = task->lease_next)
+            if (streq (task->name, name))
+                entry->limit.running++;
+    zhashx_insert (self->names, name, entry);
+    return &entry->limit;
+}
+
+void
+arb_sched_touch_name (arb_sched_t *self, const char *name)
+{
+    s_name_t *entry = (s_name_t *) zhashx_lookup (self->names, name);
+    if (!entry)
+        return;
+    s_unpark (self, entry);
+    if (!arb_limit_is_set (&entry->limit)) {
+        s_drop_wakes (self, NULL, entry);
+        zlistx_destroy (&entry->parked);
+        free (entry->name);
+        zhashx_delete (self->names, name);
+        free (entry);
+    }
+}
+
 //  ---------------------------------------------------------------------
 //  Tasks
 
@@ -222,10 +291,25 @@ s_set_state (arb_task_t *task, int state)
     task->state = (uint8_t) state;
 }
 
+//  The limit entry of a task's name, or NULL (no names have limits: no lookup).
+static s_name_t *
+s_name_of (arb_sched_t *self, const char *name)
+{
+    if (zhashx_size (self->names) == 0)
+        return NULL;
+    return (s_name_t *) zhashx_lookup (self->names, name);
+}
+
 //  Takes a task out of its queue and the timers (not out of its lease).
 static void
 s_detach (arb_sched_t *self, arb_task_t *task)
 {
+    if (task->parked) {
+        s_name_t *entry = s_name_of (self, task->name);
+        assert (entry);
+        zlistx_delete (entry->parked, task->parked);
+        task->parked = NULL;
+    }
     if (task->ready_slot != ARB_HEAP_NONE)
         arb_queue_remove (task->queue, task);
     if (task->timer_slot != ARB_HEAP_NONE)
@@ -447,7 +531,10 @@ s_lease (
     task->sub = sub;
     task->attempts++;
     arb_session_add_lease (session, task);
-    arb_queue_add_running (task->queue, 1);
+    arb_queue_limit (task->queue)->running++;
+    s_name_t *entry = s_name_of (self, task->name);
+    if (entry)
+        entry->limit.running++;
     if (task->timeout_ms) {
         task->timer_ms = mono_ms + task->timeout_ms;
         arb_heap_push (self->timers, task);
@@ -461,43 +548,18 @@ arb_sched_unlease (arb_sched_t *self, arb_task_t *task)
     arb_session_remove_lease (task->session, task);
     if (task->timer_slot != ARB_HEAP_NONE)
         arb_heap_remove (self->timers, task);
-    arb_queue_add_running (task->queue, -1);
+    arb_queue_limit (task->queue)->running--;
     task->lease = 0;
     task->session = NULL;
     task->sub = 0;
-    //  a queue at its running limit can take more now
-    if (arb_queue_settings (task->queue)->max_running)
+    //  a queue or a name at its running limit can take more now
+    if (arb_queue_limit (task->queue)->max_running)
         s_mark_dirty (self, task->queue);
-}
-
-static void
-s_add_wake (arb_sched_t *self, arb_queue_t *queue, uint64_t wake_ms)
-{
-    for (size_t i = 0; i < self->wake_count; i++)
-        if (self->wakes[i].queue == queue) {
-            self->wakes[i].wake_ms = wake_ms;
-            return;
-        }
-    self->wakes = (s_wake_t *) realloc (self->wakes, (self->wake_count + 1) * sizeof (s_wake_t));
-    assert (self->wakes);
-    self->wakes[self->wake_count++] = (s_wake_t){queue, wake_ms};
-}
-
-//  Whether queue may hand out one more task now; may register a wake-up.
-static bool
-s_may_dispatch (arb_sched_t *self, arb_queue_t *queue, uint64_t mono_ms)
-{
-    arb_queue_settings_t *settings = arb_queue_settings (queue);
-    if (settings->paused)
-        return false;
-    if (settings->max_running && arb_queue_running (queue) >= settings->max_running)
-        return false;
-    uint64_t retry_ms;
-    if (!arb_queue_take_token (queue, mono_ms, &retry_ms)) {
-        s_add_wake (self, queue, mono_ms + retry_ms);
-        return false;
+    s_name_t *entry = s_name_of (self, task->name);
+    if (entry) {
+        entry->limit.running--;
+        s_unpark (self, entry);
     }
-    return true;
 }
 
 //  Pops the next ready task of a queue that has not expired; expired ones
@@ -510,6 +572,75 @@ s_pop_live (arb_sched_t *self, arb_queue_t *queue, uint64_t now_ms)
         if (task->expires_ms == 0 || task->expires_ms > now_ms)
             return task;
         self->hooks.expired (self->hooks.arg, task);
+    }
+    return NULL;
+}
+
+static void
+s_add_wake (arb_sched_t *self, arb_queue_t *queue, s_name_t *name, uint64_t wake_ms)
+{
+    for (size_t i = 0; i < self->wake_count; i++)
+        if (self->wakes[i].queue == queue && self->wakes[i].name == name) {
+            self->wakes[i].wake_ms = wake_ms;
+            return;
+        }
+    self->wakes = (s_wake_t *) realloc (self->wakes, (self->wake_count + 1) * sizeof (s_wake_t));
+    assert (self->wakes);
+    self->wakes[self->wake_count++] = (s_wake_t){queue, name, wake_ms};
+}
+
+static void
+s_drop_wakes (arb_sched_t *self, arb_queue_t *queue, s_name_t *name)
+{
+    for (size_t i = 0; i < self->wake_count;)
+        if ((queue && self->wakes[i].queue == queue) || (name && self->wakes[i].name == name))
+            self->wakes[i] = self->wakes[--self->wake_count];
+        else
+            i++;
+}
+
+//  Puts a name's parked tasks back into their queues, in their old places.
+static void
+s_unpark (arb_sched_t *self, s_name_t *entry)
+{
+    arb_task_t *task;
+    while ((task = (arb_task_t *) zlistx_detach (entry->parked, NULL))) {
+        task->parked = NULL;
+        arb_queue_push (task->queue, task);
+        s_mark_dirty (self, task->queue);
+    }
+}
+
+//  The next task a queue may hand out now, with its limits (and its task
+//  name's) charged; or NULL. Tasks over their name's limit are parked on
+//  the way; rate limits register a wake-up.
+static arb_task_t *
+s_next_task (arb_sched_t *self, arb_queue_t *queue, uint64_t now_ms, uint64_t mono_ms)
+{
+    if (arb_queue_settings (queue)->paused)
+        return NULL;
+    arb_limit_t *limit = arb_queue_limit (queue);
+    while (arb_queue_size (queue) > 0) {
+        uint64_t retry_ms = 0;
+        if (!arb_limit_check (limit, mono_ms, &retry_ms)) {
+            if (retry_ms)
+                s_add_wake (self, queue, NULL, mono_ms + retry_ms);
+            return NULL;
+        }
+        arb_task_t *task = s_pop_live (self, queue, now_ms);
+        if (!task)
+            return NULL;
+        s_name_t *entry = s_name_of (self, task->name);
+        if (entry && !arb_limit_check (&entry->limit, mono_ms, &retry_ms)) {
+            task->parked = zlistx_add_end (entry->parked, task);
+            if (retry_ms)
+                s_add_wake (self, NULL, entry, mono_ms + retry_ms);
+            continue;
+        }
+        arb_limit_take (limit);
+        if (entry)
+            arb_limit_take (&entry->limit);
+        return task;
     }
     return NULL;
 }
@@ -547,9 +678,7 @@ s_dispatch_queue (arb_sched_t *self, arb_queue_t *queue, uint64_t now_ms, uint64
             idle++;
             continue;
         }
-        if (!s_may_dispatch (self, queue, mono_ms))
-            return;
-        arb_task_t *task = s_pop_live (self, queue, now_ms);
+        arb_task_t *task = s_next_task (self, queue, now_ms, mono_ms);
         if (!task)
             return;
         if (!s_hand_out (self, task, sub->session, sub, now_ms, mono_ms))
@@ -584,8 +713,8 @@ arb_sched_take (arb_sched_t *self,
 {
     arb_queue_t *queue = arb_sched_queue (self, queue_name);
     size_t taken = 0;
-    while (taken < max && arb_queue_size (queue) > 0 && s_may_dispatch (self, queue, mono_ms)) {
-        arb_task_t *task = s_pop_live (self, queue, now_ms);
+    while (taken < max) {
+        arb_task_t *task = s_next_task (self, queue, now_ms, mono_ms);
         if (!task || !s_hand_out (self, task, session, NULL, now_ms, mono_ms))
             break;
         taken++;
@@ -614,7 +743,10 @@ arb_sched_pop_timer (arb_sched_t *self, uint64_t mono_ms)
 {
     for (size_t i = 0; i < self->wake_count;) {
         if (self->wakes[i].wake_ms <= mono_ms) {
-            s_mark_dirty (self, self->wakes[i].queue);
+            if (self->wakes[i].queue)
+                s_mark_dirty (self, self->wakes[i].queue);
+            else
+                s_unpark (self, self->wakes[i].name);
             self->wakes[i] = self->wakes[--self->wake_count];
         }
         else

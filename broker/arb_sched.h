@@ -103,6 +103,15 @@ zhashx_t *arb_sched_queues (arb_sched_t *self);
 //  A queue's settings changed (resumed, limit raised): look at it again.
 void arb_sched_touch_queue (arb_sched_t *self, arb_queue_t *queue);
 
+//  Frees a queue that holds nothing (arb_queue_is_idle), so that memory
+//  follows the queues in use, not every name ever seen.
+void arb_sched_forget_queue (arb_sched_t *self, arb_queue_t *queue);
+
+//  The limit of a task name (created unset, with its running count).
+//  After changing it, call arb_sched_touch_name.
+arb_limit_t *arb_sched_name_limit (arb_sched_t *self, const char *name);
+void arb_sched_touch_name (arb_sched_t *self, const char *name);
+
 //  ---------------------------------------------------------------------
 //  Sessions and credit
 

@@ -45,6 +45,8 @@ struct _arb_task_t {
     uint64_t seq;            //  order of arrival in its queue, for FIFO ties
     size_t ready_slot;       //  position in its queue's heap, or ARB_HEAP_NONE
     size_t timer_slot;       //  position in the timer heap, or ARB_HEAP_NONE
+    void *parked;            //  handle in its name's list of tasks held back by the name's
+                             //  limit, or NULL
     uint64_t timer_ms;       //  monotonic ms the timer fires (start, or timeout)
     zframe_t *payload;       //  owned cache of the payload; NULL: read it from the journal
     zframe_t *headers;       //  owned cache of the headers; NULL: none, or in the journal

@@ -273,6 +273,13 @@ static const arb_field_t s_ok_fields[] = {
 };
 SCHEMA (s_ok_schema, arb_ok_body_t, s_ok_fields);
 
+static const arb_field_t s_limit_fields[] = {
+    FLD (arb_limit_body_t, name, ARB_F_STR, true, ARB_NAME_MAX),
+    FLD (arb_limit_body_t, max_running, ARB_F_U32, false, 0),
+    FLD (arb_limit_body_t, rate_per_sec, ARB_F_U32, false, 0),
+};
+SCHEMA (s_limit_schema, arb_limit_body_t, s_limit_fields);
+
 static const arb_field_t s_events_fields[] = {
     FLD (arb_events_body_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_events_body_t, off, ARB_F_BOOL, false, 0),

@@ -15,7 +15,7 @@
     Who sends what:
 
         client  -> broker   PING SUBMIT STATUS LIST WATCH CANCEL RETRY STATS
-                            QUEUE EVENTS PEEK META
+                            QUEUE LIMIT EVENTS PEEK META
         broker  -> client   PONG SUBMITTED STATUS_REPLY LIST_REPLY WATCHING
                             DONE (streamed) CANCEL_REPLY RETRY_REPLY
                             STATS_REPLY OK EVENT (streamed) PEEK_REPLY
@@ -101,6 +101,7 @@
     X (PEEK_REPLY, 24, peek_reply)     \
     X (META, 25, meta)                 \
     X (META_REPLY, 26, meta_reply)     \
+    X (LIMIT, 27, limit)               \
     X (REGISTER, 40, register)         \
     X (WELCOME, 41, welcome)           \
     X (CREDIT, 42, credit)             \
@@ -429,6 +430,13 @@ typedef struct {
 typedef struct {
     uint64_t count;  //  what the request changed (tasks purged, ...)
 } arb_ok_body_t;
+
+//  Limits of one task name across every queue and worker (0: none).
+typedef struct {
+    const char *name;
+    uint32_t max_running;
+    uint32_t rate_per_sec;
+} arb_limit_body_t;
 
 typedef struct {
     const char *queue;  //  NULL: every queue

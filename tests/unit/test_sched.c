@@ -275,7 +275,7 @@ test_max_running_and_pause (void **state)
     s_log_t log;
     arb_sched_t *sched = s_sched (&log, 0);
     arb_queue_t *q = arb_sched_queue (sched, "q");
-    arb_queue_settings (q)->max_running = 2;
+    arb_queue_limit (q)->max_running = 2;
     arb_queue_settings (q)->paused = true;
     for (uint64_t id = 1; id <= 5; id++)
         s_add (sched, "q", id, 0, NOW);
@@ -292,7 +292,7 @@ test_max_running_and_pause (void **state)
     arb_sched_finish (sched, &log.sent[0], ARB_STATE_SUCCEEDED, NOW);
     arb_sched_dispatch (sched, NOW, MONO);
     assert_int_equal (log.count, 3);
-    assert_int_equal (arb_queue_running (q), 2);
+    assert_int_equal (arb_queue_limit (q)->running, 2);
     arb_sched_destroy (&sched);
 }
 
@@ -303,7 +303,7 @@ test_rate_limit (void **state)
     s_log_t log;
     arb_sched_t *sched = s_sched (&log, 0);
     arb_queue_t *q = arb_sched_queue (sched, "q");
-    arb_queue_settings (q)->rate_per_sec = 10;
+    arb_queue_limit (q)->rate_per_sec = 10;
     for (uint64_t id = 1; id <= 100; id++)
         s_add (sched, "q", id, 0, NOW);
     s_worker (sched, "w", "q", 1000);
@@ -386,6 +386,49 @@ test_counts_follow_states (void **state)
     arb_sched_destroy (&sched);
 }
 
+//  A task name's limit holds across queues; held-back tasks keep their
+//  place, and other names go past them.
+static void
+test_name_limit (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_limit_t *limit = arb_sched_name_limit (sched, "scarce");
+    limit->max_running = 1;
+    arb_sched_touch_name (sched, "scarce");
+    for (uint64_t id = 1; id <= 4; id++) {
+        arb_task_t *task = arb_sched_new_task (sched, id % 2 ? "a" : "b", id == 4 ? "free" : "x");
+        free (task->name);
+        task->name = strdup (id == 4 ? "free" : "scarce");
+        task->id = id;
+        task->state = ARB_STATE_READY;
+        arb_sched_add (sched, task, NOW, MONO);
+    }
+    zframe_t *identity = zframe_new ("w", 1);
+    arb_session_t *w = arb_sched_open_session (sched, identity, MONO);
+    zframe_destroy (&identity);
+    const char *queues[] = {"a", "b"};
+    arb_sched_credit (sched, w, 0, queues, 2, 10, false);
+    arb_sched_dispatch (sched, NOW, MONO);
+    //  one "scarce" and the "free" one; two "scarce" wait
+    assert_int_equal (log.count, 2);
+    assert_int_equal (limit->running, 1);
+    arb_task_t *scarce = streq (log.sent[0]->name, "scarce") ? log.sent[0] : log.sent[1];
+    uint64_t first = scarce->id;
+    arb_sched_finish (sched, &scarce, ARB_STATE_SUCCEEDED, NOW);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 3);
+    assert_true (log.sent[2]->id > first);  //  the next in arrival order
+    assert_int_equal (limit->running, 1);
+    //  lifting the limit lets the last one go
+    limit->max_running = 0;
+    arb_sched_touch_name (sched, "scarce");
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 4);
+    arb_sched_destroy (&sched);
+}
+
 //  The heap against a sorted reference, through random pushes and removals.
 static bool
 s_int_before (const void *a, const void *b, void *arg)
@@ -442,6 +485,7 @@ main (void)
         cmocka_unit_test (test_timers),
         cmocka_unit_test (test_max_running_and_pause),
         cmocka_unit_test (test_rate_limit),
+        cmocka_unit_test (test_name_limit),
         cmocka_unit_test (test_expired_tasks_are_not_dispatched),
         cmocka_unit_test (test_failed_send_puts_task_back),
         cmocka_unit_test (test_counts_follow_states),
