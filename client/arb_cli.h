@@ -66,6 +66,7 @@ extern const arb_cli_cmd_t arb_cli_cmd_ping;
 extern const arb_cli_cmd_t arb_cli_cmd_cancel;
 extern const arb_cli_cmd_t arb_cli_cmd_retry;
 extern const arb_cli_cmd_t arb_cli_cmd_queue;
+extern const arb_cli_cmd_t arb_cli_cmd_limit;
 
 //  Returned by arb_cli_getopt besides option values.
 #define ARB_CLI_END   -1  //  no more options; positional arguments start at optind

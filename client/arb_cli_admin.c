@@ -1,5 +1,5 @@
-/*  arb_cli_admin.c — changing things: `arbiter cancel`, `arbiter retry`
-    and `arbiter queue pause|resume|purge|set`.
+/*  arb_cli_admin.c — changing things: `arbiter cancel`, `arbiter retry`,
+    `arbiter queue pause|resume|purge|set` and `arbiter limit`.
 
     CANCEL and RETRY answer per id (0 done, 404 unknown, 409 not in a
     state that allows it). The exit status follows the worst answer: 2 if
@@ -323,4 +323,75 @@ const arb_cli_cmd_t arb_cli_cmd_queue = {
              "  --json         print {\"queue\", \"op\", \"count\"}\n",
     .options = s_queue_options,
     .run = s_queue_run,
+};
+
+//  ---------------------------------------------------------------------
+//  limit
+
+static const struct option s_limit_options[] = {
+    {"max-running", required_argument, NULL, 'm'},
+    {"rate", required_argument, NULL, 'r'},
+    {NULL, 0, NULL, 0},
+};
+
+static int
+s_limit_run (arb_cli_t *cli, int argc, char **argv)
+{
+    const arb_cli_cmd_t *cmd = &arb_cli_cmd_limit;
+    uint64_t max_running = 0, rate = 0;
+    int c;
+    while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
+        if (c < 0)
+            return arb_cli_getopt_exit (c);
+        if (arb_cli_opt_uint (c == 'm' ? "max-running" : "rate", optarg, UINT32_MAX,
+                              c == 'm' ? &max_running : &rate))
+            return ARB_EXIT_USAGE;
+    }
+    if (argc - optind != 1)
+        return arb_cli_usage (cmd, "give one task NAME");
+    const char *name = argv[optind];
+    if (arb_cli_opt_name ("NAME", name))
+        return ARB_EXIT_USAGE;
+    if (!arb_cli_client (cli))
+        return ARB_EXIT_USAGE;
+    arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_LIMIT);
+    arb_limit_body_t *body = arb_msg_limit (request);
+    body->name = name;
+    body->max_running = (uint32_t) max_running;
+    body->rate_per_sec = (uint32_t) rate;
+    arb_msg_t *reply = arb_client_request (cli->client, &request);
+    if (!reply)
+        return arb_cli_client_fail (cli, "limit");
+    arb_msg_destroy (&reply);
+    if (cli->json) {
+        json_t *obj = json_object ();
+        json_object_set_new (obj, "name", json_string (name));
+        json_object_set_new (obj, "max_running", json_integer ((json_int_t) max_running));
+        json_object_set_new (obj, "rate_per_sec", json_integer ((json_int_t) rate));
+        arb_cli_json_print (obj);
+    }
+    else {
+        char running[24] = "no limit", started[24] = "no limit";
+        if (max_running)
+            snprintf (running, sizeof (running), "%" PRIu64, max_running);
+        if (rate)
+            snprintf (started, sizeof (started), "%" PRIu64 "/s", rate);
+        printf ("tasks named %s: running at once %s; started %s\n", name, running, started);
+    }
+    return ARB_EXIT_OK;
+}
+
+const arb_cli_cmd_t arb_cli_cmd_limit = {
+    .name = "limit",
+    .summary = "limit how many tasks of a name run at once, or start per second",
+    .usage = "usage: arbiter limit NAME [--max-running N] [--rate PER_SEC] [--json]\n"
+             "\n"
+             "Sets the limits of the tasks named NAME, across every queue and worker; both\n"
+             "at once: a limit not given (or 0) is removed. A task held back by a limit\n"
+             "keeps its place in its queue.\n"
+             "\n"
+             "  --max-running N   at most N of them running at once\n"
+             "  --rate PER_SEC    start at most PER_SEC of them per second\n",
+    .options = s_limit_options,
+    .run = s_limit_run,
 };

@@ -435,6 +435,7 @@ s_answer_type (arb_msg_type_t type)
         case ARB_MSG_STATS:
             return ARB_MSG_STATS_REPLY;
         case ARB_MSG_QUEUE:
+        case ARB_MSG_LIMIT:
         case ARB_MSG_EVENTS:
             return ARB_MSG_OK;
         case ARB_MSG_PEEK:

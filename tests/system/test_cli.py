@@ -220,6 +220,10 @@ def test_cancel_retry_and_queue(broker, worker):
     proc = arbiter(broker.endpoint, 'queue', 'set', 'default', '--max-running', '2', '--rate',
                    '50')
     assert proc.returncode == EXIT_OK, proc.stderr
+    proc = arbiter(broker.endpoint, '--json', 'limit', 'echo', '--max-running', '3')
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert json.loads(proc.stdout) == {'name': 'echo', 'max_running': 3, 'rate_per_sec': 0}
+    assert arbiter(broker.endpoint, 'limit', 'echo', '--rate', '-1').returncode == EXIT_USAGE
 
 
 def test_list_pages_and_limit(broker):
