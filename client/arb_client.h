@@ -37,7 +37,9 @@
     arb_client_error (the broker's reason for an ERROR reply, or a local
     one: timeout, refused input) and the broker's code in
     arb_client_error_code (0 for local failures). The library never prints;
-    it logs unusual events through zsys_* (debug level for the routine).
+    it logs only the unusual (a broker restart, a malformed message) through
+    zsys_*, which writes to stdout unless the program calls
+    zsys_set_logstream (the arbiter CLI sends it to stderr).
 */
 
 #ifndef ARB_CLIENT_H
@@ -87,8 +89,9 @@ void arb_client_set_timeout (arb_client_t *self, int timeout_ms);
 //  Keep-alive interval of watches, in ms (> 0; default ARB_CLIENT_REWATCH_MS).
 void arb_client_set_rewatch (arb_client_t *self, int interval_ms);
 
-//  Largest payload submit accepts and largest frame a reply may carry, in
-//  bytes (default ARB_PAYLOAD_DEFAULT_MAX; match the broker's --max-payload).
+//  Largest payload arb_client_submit accepts, in bytes (default
+//  ARB_PAYLOAD_DEFAULT_MAX; match the broker's --max-payload). Replies are
+//  not limited: the broker already applied its limit to every result.
 void arb_client_set_max_payload (arb_client_t *self, size_t bytes);
 
 //  Why the last call failed (borrowed, valid until the next call), or NULL
