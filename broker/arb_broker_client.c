@@ -728,6 +728,15 @@ s_queue_op (arb_broker_t *self, arb_msg_t *msg)
             return;
         }
     }
+    for (size_t i = 0; set && i < body->clear.n; i++) {
+        const char *name = body->clear.v[i];
+        if (!streq (name, "max_running") && !streq (name, "rate_per_sec")
+            && !streq (name, "retention_ms") && !streq (name, "on_failure")) {
+            arb_broker_refuse (self, msg, ARB_ERR_INVALID, "clear[%zu]: '%s' is not a setting", i,
+                               name);
+            return;
+        }
+    }
     if (set && body->retention_ms > ARB_RETENTION_MAX_MS) {
         arb_broker_refuse (self, msg, ARB_ERR_INVALID, "retention_ms: over the limit of %llu",
                            ARB_RETENTION_MAX_MS);
@@ -739,11 +748,26 @@ s_queue_op (arb_broker_t *self, arb_msg_t *msg)
     if (pause || resume)
         settings->paused = pause;
     if (set) {
-        arb_queue_limit (queue)->max_running = body->max_running;
-        arb_queue_limit (queue)->rate_per_sec = body->rate_per_sec;
-        settings->retention_ms = body->retention_ms;
+        arb_limit_t *limit = arb_queue_limit (queue);
+        if (body->max_running)
+            limit->max_running = body->max_running;
+        if (body->rate_per_sec)
+            limit->rate_per_sec = body->rate_per_sec;
+        if (body->retention_ms)
+            settings->retention_ms = body->retention_ms;
         if (on_failure >= 0)
             settings->on_failure = on_failure;
+        for (size_t i = 0; i < body->clear.n; i++) {
+            const char *name = body->clear.v[i];
+            if (streq (name, "max_running"))
+                limit->max_running = 0;
+            else if (streq (name, "rate_per_sec"))
+                limit->rate_per_sec = 0;
+            else if (streq (name, "retention_ms"))
+                settings->retention_ms = 0;
+            else if (streq (name, "on_failure"))
+                settings->on_failure = ARB_ON_FAILURE_RETRY;
+        }
     }
     if (purge) {
         //  everything not yet running goes; running tasks finish
@@ -774,17 +798,31 @@ s_limit (arb_broker_t *self, arb_msg_t *msg)
         arb_broker_refuse (self, msg, ARB_ERR_INVALID, "name: must not be empty");
         return;
     }
+    for (size_t i = 0; i < body->clear.n; i++)
+        if (!streq (body->clear.v[i], "max_running") && !streq (body->clear.v[i], "rate_per_sec")) {
+            arb_broker_refuse (self, msg, ARB_ERR_INVALID, "clear[%zu]: '%s' is not a limit", i,
+                               body->clear.v[i]);
+            return;
+        }
     arb_limit_t *limit = arb_sched_name_limit (self->sched, body->name);
-    limit->max_running = body->max_running;
-    limit->rate_per_sec = body->rate_per_sec;
-    arb_sched_touch_name (self->sched, body->name);
+    if (body->max_running)
+        limit->max_running = body->max_running;
+    if (body->rate_per_sec)
+        limit->rate_per_sec = body->rate_per_sec;
+    for (size_t i = 0; i < body->clear.n; i++) {
+        if (streq (body->clear.v[i], "max_running"))
+            limit->max_running = 0;
+        else
+            limit->rate_per_sec = 0;
+    }
+    uint32_t max_running = limit->max_running, rate = limit->rate_per_sec;
+    arb_sched_touch_name (self->sched, body->name);  //  may free the limit if unset
     char key[ARB_NAME_MAX + 16];
     snprintf (key, sizeof (key), "limit.%s", body->name);
     char value[64];
-    snprintf (value, sizeof (value), "max_running=%u rate=%u", body->max_running,
-              body->rate_per_sec);
+    snprintf (value, sizeof (value), "max_running=%u rate=%u", max_running, rate);
     int rc = arb_journal_begin (self->journal);
-    if (rc == 0 && (body->max_running || body->rate_per_sec))
+    if (rc == 0 && (max_running || rate))
         rc = arb_journal_meta_set (self->journal, key, value, strlen (value));
     else if (rc == 0)
         rc = arb_journal_meta_del (self->journal, key);

@@ -205,6 +205,9 @@ typedef struct {
     uint64_t max_running;
     uint64_t rate;
     uint64_t retention_ms;
+    const char *on_failure;  //  borrowed from argv
+    const char *clear[4];    //  settings given as 0: back to their default
+    size_t clear_count;
 } s_queue_t;
 
 static const struct option s_queue_options[] = {
@@ -212,8 +215,17 @@ static const struct option s_queue_options[] = {
     {"max-running", required_argument, NULL, 'm'},
     {"rate", required_argument, NULL, 'r'},
     {"retention", required_argument, NULL, 'R'},
+    {"on-failure", required_argument, NULL, 'f'},
     {NULL, 0, NULL, 0},
 };
+
+//  A setting given as 0 is cleared (back to no limit / the default).
+static void
+s_clear_if_zero (const char **clear, size_t *count, uint64_t value, const char *name)
+{
+    if (value == 0)
+        clear[(*count)++] = name;
+}
 
 static int
 s_queue_option (s_queue_t *self, int c, const char *value)
@@ -223,11 +235,26 @@ s_queue_option (s_queue_t *self, int c, const char *value)
         return 0;
     }
     self->settings = true;
-    if (c == 'm')
-        return arb_cli_opt_uint ("max-running", value, UINT32_MAX, &self->max_running);
-    if (c == 'r')
-        return arb_cli_opt_uint ("rate", value, UINT32_MAX, &self->rate);
-    return arb_cli_opt_seconds ("retention", value, ARB_RETENTION_MAX_MS, &self->retention_ms);
+    int rc = 0;
+    if (c == 'm') {
+        rc = arb_cli_opt_uint ("max-running", value, UINT32_MAX, &self->max_running);
+        s_clear_if_zero (self->clear, &self->clear_count, self->max_running, "max_running");
+    }
+    else if (c == 'r') {
+        rc = arb_cli_opt_uint ("rate", value, UINT32_MAX, &self->rate);
+        s_clear_if_zero (self->clear, &self->clear_count, self->rate, "rate_per_sec");
+    }
+    else if (c == 'R') {
+        rc = arb_cli_opt_seconds ("retention", value, ARB_RETENTION_MAX_MS, &self->retention_ms);
+        s_clear_if_zero (self->clear, &self->clear_count, self->retention_ms, "retention_ms");
+    }
+    else {
+        if (!streq (value, "retry") && !streq (value, "head") && !streq (value, "dead"))
+            return arb_cli_say (ARB_EXIT_USAGE, "--on-failure: '%s' is not retry, head or dead",
+                                value);
+        self->on_failure = value;
+    }
+    return rc;
 }
 
 //  Checks the operation against the options given. Returns 0 or an exit status.
@@ -239,9 +266,11 @@ s_queue_check (const arb_cli_cmd_t *cmd, const char *op, const char *queue, s_qu
     if (arb_cli_opt_name ("queue", queue))
         return ARB_EXIT_USAGE;
     if (self->settings && !streq (op, "set"))
-        return arb_cli_usage (cmd, "--max-running, --rate and --retention go with set");
+        return arb_cli_usage (cmd,
+                              "--max-running, --rate, --retention and --on-failure go with set");
     if (streq (op, "set") && !self->settings)
-        return arb_cli_usage (cmd, "set what? give --max-running, --rate or --retention");
+        return arb_cli_usage (cmd,
+                              "set what? give --max-running, --rate, --retention or --on-failure");
     if (self->yes && !streq (op, "purge"))
         return arb_cli_usage (cmd, "--yes goes with purge");
     if (streq (op, "purge") && !self->yes)
@@ -297,6 +326,9 @@ s_queue_run (arb_cli_t *cli, int argc, char **argv)
     body->max_running = (uint32_t) self.max_running;
     body->rate_per_sec = (uint32_t) self.rate;
     body->retention_ms = self.retention_ms;
+    body->on_failure = self.on_failure;
+    body->clear.v = self.clear;
+    body->clear.n = self.clear_count;
     arb_msg_t *reply = arb_client_request (cli->client, &request);
     if (!reply)
         return arb_cli_client_fail (cli, "queue");
@@ -311,15 +343,19 @@ const arb_cli_cmd_t arb_cli_cmd_queue = {
     .usage = "usage: arbiter queue pause Q | resume Q\n"
              "       arbiter queue purge Q --yes\n"
              "       arbiter queue set Q [--max-running N] [--rate PER_SEC] [--retention SECONDS]\n"
+             "                           [--on-failure retry|head|dead]\n"
              "\n"
              "  pause, resume  stop / start handing out the queue's tasks (running ones go on)\n"
              "  purge          cancel every task of the queue that is not running; refused\n"
              "                 without --yes (exit 2)\n"
-             "  set            store the queue's settings, all three at once: a setting not\n"
-             "                 given is stored as 0 (no limit / the broker's default)\n"
+             "  set            change the settings given (the others stay); 0 puts a setting\n"
+             "                 back to its default (no limit, the broker's retention)\n"
              "    --max-running N      at most N tasks of the queue running at once\n"
              "    --rate PER_SEC       start at most PER_SEC tasks per second\n"
              "    --retention SECONDS  keep finished tasks this long\n"
+             "    --on-failure retry|head|dead  what a failed attempt does: retry with the\n"
+             "                         task's backoff (default), back to the head of the queue\n"
+             "                         (Arbeiter), or dead at once\n"
              "  --json         print {\"queue\", \"op\", \"count\"}\n",
     .options = s_queue_options,
     .run = s_queue_run,
@@ -339,14 +375,22 @@ s_limit_run (arb_cli_t *cli, int argc, char **argv)
 {
     const arb_cli_cmd_t *cmd = &arb_cli_cmd_limit;
     uint64_t max_running = 0, rate = 0;
+    const char *clear[2];
+    size_t clear_count = 0;
+    bool given = false;
     int c;
     while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
         if (c < 0)
             return arb_cli_getopt_exit (c);
+        given = true;
         if (arb_cli_opt_uint (c == 'm' ? "max-running" : "rate", optarg, UINT32_MAX,
                               c == 'm' ? &max_running : &rate))
             return ARB_EXIT_USAGE;
+        s_clear_if_zero (clear, &clear_count, c == 'm' ? max_running : rate,
+                         c == 'm' ? "max_running" : "rate_per_sec");
     }
+    if (!given)
+        return arb_cli_usage (cmd, "limit what? give --max-running or --rate");
     if (argc - optind != 1)
         return arb_cli_usage (cmd, "give one task NAME");
     const char *name = argv[optind];
@@ -359,6 +403,8 @@ s_limit_run (arb_cli_t *cli, int argc, char **argv)
     body->name = name;
     body->max_running = (uint32_t) max_running;
     body->rate_per_sec = (uint32_t) rate;
+    body->clear.v = clear;
+    body->clear.n = clear_count;
     arb_msg_t *reply = arb_client_request (cli->client, &request);
     if (!reply)
         return arb_cli_client_fail (cli, "limit");
@@ -371,12 +417,7 @@ s_limit_run (arb_cli_t *cli, int argc, char **argv)
         arb_cli_json_print (obj);
     }
     else {
-        char running[24] = "no limit", started[24] = "no limit";
-        if (max_running)
-            snprintf (running, sizeof (running), "%" PRIu64, max_running);
-        if (rate)
-            snprintf (started, sizeof (started), "%" PRIu64 "/s", rate);
-        printf ("tasks named %s: running at once %s; started %s\n", name, running, started);
+        printf ("tasks named %s: limits updated\n", name);
     }
     return ARB_EXIT_OK;
 }
@@ -386,9 +427,9 @@ const arb_cli_cmd_t arb_cli_cmd_limit = {
     .summary = "limit how many tasks of a name run at once, or start per second",
     .usage = "usage: arbiter limit NAME [--max-running N] [--rate PER_SEC] [--json]\n"
              "\n"
-             "Sets the limits of the tasks named NAME, across every queue and worker; both\n"
-             "at once: a limit not given (or 0) is removed. A task held back by a limit\n"
-             "keeps its place in its queue.\n"
+             "Sets the limits of the tasks named NAME, across every queue and worker. Only\n"
+             "the limits given change; 0 removes one. A task held back by a limit keeps its\n"
+             "place in its queue.\n"
              "\n"
              "  --max-running N   at most N of them running at once\n"
              "  --rate PER_SEC    start at most PER_SEC of them per second\n",

@@ -290,6 +290,7 @@ static const arb_field_t s_queue_fields[] = {
     FLD (arb_queue_body_t, rate_per_sec, ARB_F_U32, false, 0),
     FLD (arb_queue_body_t, retention_ms, ARB_F_U64, false, 0),
     FLD (arb_queue_body_t, on_failure, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_queue_body_t, clear, ARB_F_STRS, false, 8),
 };
 SCHEMA (s_queue_schema, arb_queue_body_t, s_queue_fields);
 
@@ -302,6 +303,7 @@ static const arb_field_t s_limit_fields[] = {
     FLD (arb_limit_body_t, name, ARB_F_STR, true, ARB_NAME_MAX),
     FLD (arb_limit_body_t, max_running, ARB_F_U32, false, 0),
     FLD (arb_limit_body_t, rate_per_sec, ARB_F_U32, false, 0),
+    FLD (arb_limit_body_t, clear, ARB_F_STRS, false, 8),
 };
 SCHEMA (s_limit_schema, arb_limit_body_t, s_limit_fields);
 
@@ -618,6 +620,13 @@ arb_msg_reqid (arb_msg_t *self)
 {
     assert (self);
     return self->reqid;
+}
+
+void
+arb_msg_set_reqid (arb_msg_t *self, uint32_t reqid)
+{
+    assert (self);
+    self->reqid = reqid;
 }
 
 void *

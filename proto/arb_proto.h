@@ -468,6 +468,7 @@ typedef struct {
     uint32_t rate_per_sec;   //  "set": 0 no limit
     uint64_t retention_ms;   //  "set": 0 keep the default
     const char *on_failure;  //  "set": "retry" (default), "head" or "dead"
+    arb_strs_t clear;        //  "set": settings to put back to their default
 } arb_queue_body_t;
 
 typedef struct {
@@ -479,6 +480,7 @@ typedef struct {
     const char *name;
     uint32_t max_running;
     uint32_t rate_per_sec;
+    arb_strs_t clear;  //  "max_running", "rate_per_sec": remove that limit
 } arb_limit_body_t;
 
 typedef struct {
@@ -671,6 +673,9 @@ void *arb_msg_alloc (arb_msg_t *self, size_t size);
 
 //  A copy of str owned by the message.
 const char *arb_msg_strdup (arb_msg_t *self, const char *str);
+
+//  Changes the request id (a message built before its id was known).
+void arb_msg_set_reqid (arb_msg_t *self, uint32_t reqid);
 
 //  The ROUTER routing id (broker side): borrowed. Set takes a copy.
 zframe_t *arb_msg_routing_id (arb_msg_t *self);
