@@ -140,6 +140,7 @@ s_store_task (arb_broker_t *self,
     task->id = ids[i];
     task->flow = flow;
     task->input = (uint8_t) spec->input;
+    task->has_args = spec->args.size > 0;
     task->parents = (uint32_t) spec->after.n;
     task->has_children = parent_in_batch[i];
     task->pending = task->parents;
@@ -148,9 +149,14 @@ s_store_task (arb_broker_t *self,
         task->state = ARB_STATE_WAITING;
     zframe_t *headers =
         spec->headers.size ? zframe_new (spec->headers.data, spec->headers.size) : NULL;
-    arb_journal_row_t row = {
-        .key = spec->key, .ref = spec->ref, .payload = spec->payload, .headers = headers};
+    zframe_t *args = task->has_args ? zframe_new (spec->args.data, spec->args.size) : NULL;
+    arb_journal_row_t row = {.key = spec->key,
+                             .ref = spec->ref,
+                             .payload = spec->payload,
+                             .headers = headers,
+                             .args = args};
     int rc = arb_journal_insert (self->journal, task, &row);
+    zframe_destroy (&args);
     for (size_t k = 0; rc == 0 && k < spec->after.n; k++) {
         arb_dep_t *dep = &spec->after.v[k];
         uint64_t parent = dep->ref ? ids[arb_dag_index (dag, dep->ref)] : dep->id;
@@ -873,7 +879,7 @@ s_peek (arb_broker_t *self, arb_msg_t *msg)
             d->payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();
         else {
             zframe_t *headers = NULL;
-            if (arb_journal_load_payload (self->journal, task->id, &d->payload, &headers))
+            if (arb_journal_load_payload (self->journal, task->id, &d->payload, &headers, NULL))
                 arb_broker_fail (self, "peek");
             zframe_destroy (&headers);
         }

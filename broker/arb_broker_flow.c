@@ -607,14 +607,10 @@ arb_broker_fill_parents (arb_broker_t *self,
     if (arb_journal_parents (self->journal, task->id, s_add_parent, &p))
         return -1;
     if (task->input == ARB_INPUT_PARENT && d->parents.n == 1) {
-        //  its payload becomes args; its parent's result is its input
-        zframe_t *own = d->payload;
-        uint8_t *args = (uint8_t *) arb_msg_alloc (msg, zframe_size (own));
-        memcpy (args, zframe_data (own), zframe_size (own));
-        d->args = (arb_bin_t){args, zframe_size (own)};
+        //  its parent's result is its input
         arb_bin_t *input = &d->parents.v[0].result;
+        zframe_destroy (&d->payload);
         d->payload = zframe_new (input->data, input->size);
-        zframe_destroy (&own);
     }
     return 0;
 }

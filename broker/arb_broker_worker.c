@@ -367,6 +367,23 @@ s_send_outgoing (arb_broker_t *self, arb_session_t *session)
     }
 }
 
+//  Adds a task's persistent arguments (kept in the journal only).
+static int
+s_add_args (arb_broker_t *self, arb_task_t *task, arb_msg_t *msg, arb_dispatch_task_t *d)
+{
+    zframe_t *payload = NULL, *headers = NULL, *args = NULL;
+    int rc = arb_journal_load_payload (self->journal, task->id, &payload, &headers, &args);
+    if (rc == 0 && args) {
+        uint8_t *copy = (uint8_t *) arb_msg_alloc (msg, zframe_size (args));
+        memcpy (copy, zframe_data (args), zframe_size (args));
+        d->args = (arb_bin_t){copy, zframe_size (args)};
+    }
+    zframe_destroy (&payload);
+    zframe_destroy (&headers);
+    zframe_destroy (&args);
+    return rc;
+}
+
 int
 arb_broker_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *task)
 {
@@ -386,7 +403,7 @@ arb_broker_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb
         payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();
         headers = task->headers ? zframe_dup (task->headers) : NULL;
     }
-    else if (arb_journal_load_payload (self->journal, task->id, &payload, &headers)) {
+    else if (arb_journal_load_payload (self->journal, task->id, &payload, &headers, NULL)) {
         arb_broker_fail (self, "dispatch");
         return -1;
     }
@@ -407,6 +424,10 @@ arb_broker_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb
         memcpy (copy, zframe_data (headers), zframe_size (headers));
         d->headers = (arb_bin_t){copy, zframe_size (headers)};
         zframe_destroy (&headers);
+    }
+    if (task->has_args && s_add_args (self, task, msg, d)) {
+        arb_broker_fail (self, "dispatch");
+        return -1;
     }
     if (task->parents && arb_broker_fill_parents (self, task, msg, d)) {
         arb_broker_fail (self, "dispatch");

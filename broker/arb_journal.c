@@ -87,7 +87,8 @@ static const char *s_create_v1 =
     " endpoint TEXT,"
     " parents INTEGER NOT NULL DEFAULT 0,"
     " copies INTEGER NOT NULL DEFAULT 0,"
-    " has_children INTEGER NOT NULL DEFAULT 0);"
+    " has_children INTEGER NOT NULL DEFAULT 0,"
+    " args BLOB);"
     "CREATE UNIQUE INDEX tasks_ckey ON tasks (ckey) WHERE ckey IS NOT NULL;"
     "CREATE INDEX tasks_open ON tasks (state) WHERE state < 5;"
     "CREATE INDEX tasks_purge ON tasks (purge_at_ms) WHERE purge_at_ms IS NOT NULL;"
@@ -189,6 +190,12 @@ s_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *sql)
 #define TASK_COLUMNS                                                                            \
     "id, queue, name, state, priority, max_attempts, attempts, lost, backoff, backoff_ms, "     \
     "backoff_cap_ms, jitter, timeout_ms, not_before_ms, expires_ms, retention_ms, created_ms, " \
+    "flow, input, origin, parents, copies, has_children, args IS NOT NULL"
+
+//  TASK_COLUMNS without the computed last one, for INSERT.
+#define INSERT_COLUMNS                                                                          \
+    "id, queue, name, state, priority, max_attempts, attempts, lost, backoff, backoff_ms, "     \
+    "backoff_cap_ms, jitter, timeout_ms, not_before_ms, expires_ms, retention_ms, created_ms, " \
     "flow, input, origin, parents, copies, has_children"
 
 #define INFO_COLUMNS                                                                         \
@@ -207,9 +214,9 @@ s_prepare_all (arb_journal_t *self)
         {&self->commit, "COMMIT"},
         {&self->rollback, "ROLLBACK"},
         {&self->insert,
-         "INSERT INTO tasks (" TASK_COLUMNS ", ckey, headers, payload, ref, endpoint) VALUES "
-         "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
-         "?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28)"},
+         "INSERT INTO tasks (" INSERT_COLUMNS ", ckey, headers, payload, ref, endpoint, args) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+         "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)"},
         {&self->find_key, "SELECT id, state FROM tasks WHERE ckey = ?1"},
         {&self->save,
          "UPDATE tasks SET state = ?2, attempts = ?3, lost = ?4, not_before_ms = ?5, "
@@ -219,7 +226,7 @@ s_prepare_all (arb_journal_t *self)
         {&self->add_attempt,
          "INSERT OR REPLACE INTO attempts (task_id, attempt, started_ms, ended_ms, worker, "
          "outcome, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
-        {&self->load_payload, "SELECT payload, headers FROM tasks WHERE id = ?1"},
+        {&self->load_payload, "SELECT payload, headers, args FROM tasks WHERE id = ?1"},
         {&self->load_open, "SELECT " TASK_COLUMNS " FROM tasks WHERE state < 5 ORDER BY id"},
         {&self->load_task, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1"},
         {&self->dead_ids, "SELECT id FROM tasks WHERE state = 7 AND queue = ?1 ORDER BY id"},
@@ -501,6 +508,7 @@ arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journ
         sqlite3_bind_zeroblob (stmt, 26, 0);
     s_bind_text (stmt, 27, row->ref);
     s_bind_text (stmt, 28, row->endpoint);
+    s_bind_frame (stmt, 29, row->args);
     return s_run (self, stmt, "insert");
 }
 
@@ -567,16 +575,21 @@ arb_journal_add_attempt (arb_journal_t *self, uint64_t id, const arb_attempt_inf
 }
 
 int
-arb_journal_load_payload (arb_journal_t *self, uint64_t id, zframe_t **payload, zframe_t **headers)
+arb_journal_load_payload (
+    arb_journal_t *self, uint64_t id, zframe_t **payload, zframe_t **headers, zframe_t **args)
 {
     sqlite3_stmt *stmt = self->load_payload;
     s_bind_u64 (stmt, 1, id);
     int rc = sqlite3_step (stmt);
     *payload = NULL;
     *headers = NULL;
+    if (args)
+        *args = NULL;
     if (rc == SQLITE_ROW) {
         *payload = s_frame (stmt, 0);
         *headers = s_frame (stmt, 1);
+        if (args)
+            *args = s_frame (stmt, 2);
     }
     s_done (stmt);
     if (rc != SQLITE_ROW) {
@@ -615,6 +628,7 @@ s_read_task (sqlite3_stmt *stmt, arb_journal_task_fn *fn, void *arg)
     task.parents = (uint32_t) sqlite3_column_int64 (stmt, 20);
     task.copies = (uint32_t) sqlite3_column_int64 (stmt, 21);
     task.has_children = sqlite3_column_int (stmt, 22) != 0;
+    task.has_args = sqlite3_column_int (stmt, 23) != 0;
     return fn (arg, &task, (const char *) sqlite3_column_text (stmt, 1),
                (const char *) sqlite3_column_text (stmt, 2));
 }

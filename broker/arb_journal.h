@@ -51,6 +51,7 @@ typedef struct {
     const char *endpoint;  //  a fan-out copy: its worker
     zframe_t *payload;     //  borrowed
     zframe_t *headers;     //  borrowed
+    zframe_t *args;        //  borrowed
 } arb_journal_row_t;
 
 //  Stores a new task (its id chosen by the caller). 0 or -1.
@@ -115,9 +116,10 @@ int arb_journal_save (arb_journal_t *self,
 //  Appends one attempt to a task's history.
 int arb_journal_add_attempt (arb_journal_t *self, uint64_t id, const arb_attempt_info_t *attempt);
 
-//  Reads a task's payload and headers (NULL when it has none). 0 or -1.
-int
-arb_journal_load_payload (arb_journal_t *self, uint64_t id, zframe_t **payload, zframe_t **headers);
+//  Reads a task's payload, headers and (if args is not NULL) args; each
+//  NULL when it has none. 0 or -1.
+int arb_journal_load_payload (
+    arb_journal_t *self, uint64_t id, zframe_t **payload, zframe_t **headers, zframe_t **args);
 
 //  A task row read back: a record whose queue and name are NULL, and the
 //  names beside it. fn returns 0 to go on.

@@ -79,6 +79,7 @@ struct _arb_task_t {
     uint64_t origin;    //  a fan-out copy: the task it copies; 0 none
     uint8_t input;      //  ARB_INPUT_*
     bool has_children;  //  some task depends on it
+    bool has_args;      //  it has persistent arguments (in the journal)
     bool skip;          //  waiting: an edge said it will be skipped
     zlist_t *emits;     //  owned staged EMIT items (arb_emit_t *) of the current lease
     size_t emit_bytes;  //  their payload bytes

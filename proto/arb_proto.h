@@ -60,6 +60,7 @@
 #define ARB_IDS_MAX             100000       //  ids in one request
 #define ARB_PAYLOAD_DEFAULT_MAX (16u << 20)  //  per payload frame, configurable
 #define ARB_META_VALUE_MAX      (1u << 20)   //  one metadata value
+#define ARB_ARGS_MAX            (1u << 20)   //  a task's persistent arguments
 
 //  Bounds of task options: beyond them a value is a mistake, refused with
 //  422 by the broker (and exit 2 by the CLI) naming the field.
@@ -229,6 +230,7 @@ typedef struct {
     bool allow_unknown;            //  endpoints need not be connected now
     uint64_t endpoint_timeout_ms;  //  an endpoint without its copy by then is missing
     uint32_t input;                //  ARB_INPUT_*: where the handler's input comes from
+    arb_bin_t args;                //  persistent arguments, given beside the input (pipes)
     zframe_t *payload;             //  FRAME
 } arb_task_spec_t;
 
@@ -240,8 +242,8 @@ typedef enum {
     ARB_FLOW_PIPE = 3,
 } arb_flow_kind_t;
 
-//  Input of a task: its payload, or (pipes) its one parent's result, with
-//  its own payload then given beside it as args.
+//  Input of a task: its payload, or (pipes) its one parent's result (its
+//  own payload is then not used).
 #define ARB_INPUT_PAYLOAD 0
 #define ARB_INPUT_PARENT  1
 
@@ -536,7 +538,7 @@ typedef struct {
         arb_parent_info_t *v;
         size_t n;
     } parents;
-    arb_bin_t args;     //  input from its parent: its own payload, given here
+    arb_bin_t args;     //  the task's persistent arguments (pipes), if it has any
     zframe_t *payload;  //  FRAME
 } arb_dispatch_task_t;
 

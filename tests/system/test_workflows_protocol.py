@@ -165,9 +165,9 @@ def test_pipe_feeds_each_result_to_the_next(broker, client):
         args = task.get('args', b'0')
         return b'%d' % (int(payload or b'0') + int(args))
     w = ScriptedWorker(broker.endpoint, handler)
-    steps = [{'name': 'add', 'ref': 's1', 'payload': b'1'}]
+    steps = [{'name': 'add', 'ref': 's1', 'payload': b'0', 'args': b'1'}]
     for k in range(2, 21):
-        steps.append({'name': 'add', 'ref': 's%d' % k, 'payload': b'%d' % k, 'input': 1,
+        steps.append({'name': 'add', 'ref': 's%d' % k, 'args': b'%d' % k, 'input': 1,
                       'after': [{'ref': 's%d' % (k - 1)}]})
     kind, reply = submit(client, steps, flow_kind=3, watch=True)
     ids = [t['id'] for t in reply['tasks']]

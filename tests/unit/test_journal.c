@@ -111,7 +111,7 @@ test_committed_tasks_survive_reopen (void **state)
     assert_int_equal (seen.ids[2], 3);
     assert_int_equal (seen.priorities[1], 2);
     zframe_t *payload, *headers;
-    assert_int_equal (arb_journal_load_payload (j, 2, &payload, &headers), 0);
+    assert_int_equal (arb_journal_load_payload (j, 2, &payload, &headers, NULL), 0);
     assert_true (zframe_streq (payload, "abc"));
     assert_null (headers);
     zframe_destroy (&payload);
