@@ -2,13 +2,14 @@
 
     Threads. arb_worker_run() runs the loop on the calling thread (the "run
     thread"), which alone owns the broker socket, the session state and the
-    slots' bookkeeping. In light mode each slot has a thread that waits on
-    an inproc PAIR for a job pointer, runs the handler and answers on an
-    inproc PUSH (shared PULL on the run side) with a note: "done, rc" or
-    "here are staged items". A job changes hands with those messages, so
-    the run thread and a slot thread never touch one job at once, except
-    for the cancelled flag, which is atomic. In heavy mode the run thread
-    forks one child per task and watches its report pipe and its pidfd.
+    slots' bookkeeping. In light mode a pool of slot_count threads takes
+    queued jobs and leaves notes for the run thread: "done, rc" or "here
+    are staged items" (see the pool below for why this is a mutex-guarded
+    queue and not a ZeroMQ pipe). A job changes hands through the queue and
+    the notes, so the run thread and a pool thread never touch one job at
+    once, except for the cancelled flag, which is atomic. In heavy mode the
+    run thread forks one child per task and watches its report pipe and its
+    pidfd.
 
     One loop turn: wait (zmq_poll) for the broker, the slots' notes, a stop
     request or the next timer; take everything that is ready; then send
@@ -79,8 +80,9 @@ typedef struct {
 } s_batch_t;
 
 typedef struct _s_slot_t s_slot_t;
+typedef struct _s_pool_t s_pool_t;
 
-//  What a light slot's thread tells the run thread.
+//  What a light slot's job tells the run thread (from a pool thread).
 typedef struct {
     s_slot_t *slot;
     arb_msg_t *emits;  //  owned by the note: staged items to send; NULL: the handler returned
@@ -94,12 +96,6 @@ struct _s_slot_t {
     s_batch_t *batch;  //  one reference while busy
     bool busy;
     bool quiet;  //  the lease is over (STOP, new session, forced stop): report nothing
-    //  light
-    pthread_t thread;
-    bool thread_started;
-    void *jobs_out;    //  run side of the PAIR, the socket of pair[0]
-    zsock_t *pair[2];  //  owned: [0] run side (bound), [1] thread side
-    zsock_t *notes;    //  owned, used by the thread: PUSH to the run thread
     //  heavy
     pid_t pid;        //  child, 0 if none
     int report_fd;    //  read end of its report pipe, -1 once closed
@@ -143,7 +139,11 @@ struct _arb_worker_t {
 
     //  Run state: the run thread only.
     zsock_t *dealer;  //  owned
-    zsock_t *notes;   //  owned PULL: notes of light slots
+    s_pool_t *pool;   //  owned: light mode's threads
+    s_note_t *notes;  //  owned: notes taken from the pool, being handled
+    size_t note_cap;
+    s_slot_t **launch;  //  owned, slot_count: light jobs of this turn, for the pool
+    size_t launch_count;
     s_slot_t *slots;  //  owned array of slot_count
     int *free;        //  owned stack of free slot indexes
     int free_count;
@@ -337,15 +337,66 @@ s_job_run (arb_worker_t *self, arb_job_t *job)
 }
 
 //  ---------------------------------------------------------------------
-//  Light slots: one thread each.
+//  Light slots: a pool of slot_count threads.
+//
+//  The threads and the run thread share exactly two lists under one mutex:
+//  the queue of slots whose job waits for a thread, and the notes the
+//  threads leave for the run thread. This departs from "threads talk over
+//  ZeroMQ pipes" on purpose: with a PAIR per slot every task cost two
+//  thread wakeups (run -> slot, slot -> run), nearly all of the runtime's
+//  CPU per task in the scheduler (a wakeup costs far more than a trivial
+//  task, above all in a VM). Here a thread that finishes a job takes the
+//  next queued one before it sleeps; a thread that takes a job while more
+//  wait wakes one more thread, so a long job never holds back a queued one,
+//  but only one woken thread is ever on its way (the first to run may well
+//  take the whole queue); and the run thread is woken (eventfd) only when
+//  the notes go from none to some, then takes them all at once.
 
-static int
-s_send_note (s_slot_t *slot, s_note_t *note)
+struct _s_pool_t {
+    pthread_mutex_t mutex;
+    pthread_cond_t wake;  //  a job is queued, or the pool stops
+    s_slot_t **queue;     //  owned ring of slot_count: jobs waiting for a thread
+    size_t head;
+    size_t queued;
+    size_t capacity;
+    s_note_t *notes;  //  owned: notes for the run thread, in order
+    size_t note_count;
+    size_t note_cap;
+    int waiting;  //  threads waiting on wake
+    bool woken;   //  a thread was signalled and has not run yet
+    bool stopping;
+    int notify_fd;         //  owned eventfd: notes went from none to some
+    pthread_t *threads;    //  owned array
+    int thread_count;      //  started
+    arb_worker_t *worker;  //  borrowed: handlers, read-only while running
+};
+
+//  Leaves a note for the run thread (pool locked).
+static void
+s_pool_note_locked (s_pool_t *pool, s_note_t *note)
 {
-    while (zmq_send (zsock_resolve (slot->notes), note, sizeof (*note), 0) == -1)
-        if (errno != EINTR)
-            return -1;
-    return 0;
+    if (pool->note_count == pool->note_cap) {
+        pool->note_cap = pool->note_cap ? pool->note_cap * 2 : 64;
+        pool->notes = (s_note_t *) realloc (pool->notes, pool->note_cap * sizeof (s_note_t));
+        assert (pool->notes);
+    }
+    pool->notes[pool->note_count++] = *note;
+    if (pool->note_count == 1) {
+        uint64_t one = 1;
+        ssize_t rc = write (pool->notify_fd, &one, sizeof (one));
+        (void) rc;  //  a full counter already wakes the run thread
+    }
+}
+
+//  Wakes one more thread if jobs wait, threads sleep and none is already on
+//  its way (pool locked).
+static void
+s_pool_wake_locked (s_pool_t *pool)
+{
+    if (pool->queued > 0 && pool->waiting > 0 && !pool->woken) {
+        pool->woken = true;
+        pthread_cond_signal (&pool->wake);
+    }
 }
 
 //  Streams a handler's staged items to the run thread (arb_job_flush_fn).
@@ -353,84 +404,142 @@ static void
 s_slot_flush (arb_msg_t **emit_p, void *arg)
 {
     s_slot_t *slot = (s_slot_t *) arg;
+    s_pool_t *pool = slot->worker->pool;
     s_note_t note = {slot, *emit_p, 0};
     *emit_p = NULL;
-    if (s_send_note (slot, &note))
-        arb_msg_destroy (&note.emits);
+    pthread_mutex_lock (&pool->mutex);
+    s_pool_note_locked (pool, &note);
+    pthread_mutex_unlock (&pool->mutex);
 }
 
 static void *
-s_slot_thread (void *arg)
+s_pool_thread (void *arg)
 {
-    s_slot_t *slot = (s_slot_t *) arg;
-    void *jobs_in = zsock_resolve (slot->pair[1]);
+    s_pool_t *pool = (s_pool_t *) arg;
+    pthread_mutex_lock (&pool->mutex);
     while (true) {
-        arb_job_t *job;
-        int n = zmq_recv (jobs_in, &job, sizeof (job), 0);
-        if (n == -1 && errno == EINTR)
-            continue;
-        if (n != (int) sizeof (job) || !job)
-            break;  //  NULL job: the run thread is done with us
-        s_note_t note = {slot, NULL, s_job_run (slot->worker, job)};
-        if (s_send_note (slot, &note))
-            break;
+        while (pool->queued == 0 && !pool->stopping) {
+            pool->waiting++;
+            pthread_cond_wait (&pool->wake, &pool->mutex);
+            pool->waiting--;
+            pool->woken = false;
+        }
+        if (pool->queued == 0)
+            break;  //  stopping
+        s_slot_t *slot = pool->queue[pool->head];
+        pool->head = (pool->head + 1) % pool->capacity;
+        pool->queued--;
+        s_pool_wake_locked (pool);  //  for the jobs still queued
+        pthread_mutex_unlock (&pool->mutex);
+        s_note_t note = {slot, NULL, s_job_run (pool->worker, slot->job)};
+        pthread_mutex_lock (&pool->mutex);
+        s_pool_note_locked (pool, &note);
     }
+    pthread_mutex_unlock (&pool->mutex);
     return NULL;
 }
 
-//  Creates the slot's sockets and starts its thread, with SIGINT/SIGTERM
-//  blocked so that signals reach the run thread and wake its poll.
-static int
-s_light_start (arb_worker_t *self, s_slot_t *slot)
+static s_pool_t *
+s_pool_new (arb_worker_t *worker, int threads)
 {
-    char endpoint[96];
-    snprintf (endpoint, sizeof (endpoint), "inproc://arb-worker-%p-%d", (void *) self, slot->index);
-    slot->pair[0] = zsock_new (ZMQ_PAIR);
-    slot->pair[1] = zsock_new (ZMQ_PAIR);
-    if (zsock_bind (slot->pair[0], "%s", endpoint) != 0
-        || zsock_connect (slot->pair[1], "%s", endpoint) != 0)
-        return -1;
-    slot->jobs_out = zsock_resolve (slot->pair[0]);
-    slot->notes = zsock_new (ZMQ_PUSH);
-    zsock_set_linger (slot->notes, 0);
-    if (zsock_connect (slot->notes, "inproc://arb-worker-%p-notes", (void *) self) != 0)
-        return -1;
-    arb_job_set_flush (slot->job, s_slot_flush, slot);
-
+    s_pool_t *pool = (s_pool_t *) zmalloc (sizeof (s_pool_t));
+    pthread_mutex_init (&pool->mutex, NULL);
+    pthread_cond_init (&pool->wake, NULL);
+    pool->capacity = (size_t) threads;
+    pool->queue = (s_slot_t **) zmalloc (pool->capacity * sizeof (s_slot_t *));
+    pool->notify_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+    pool->worker = worker;
+    pool->threads = (pthread_t *) zmalloc ((size_t) threads * sizeof (pthread_t));
+    if (pool->notify_fd < 0)
+        return pool;
+    //  SIGINT/SIGTERM blocked in the threads, so that signals reach the run
+    //  thread and wake its poll
     sigset_t block, old;
     sigemptyset (&block);
     sigaddset (&block, SIGINT);
     sigaddset (&block, SIGTERM);
     pthread_sigmask (SIG_BLOCK, &block, &old);
-    int rc = pthread_create (&slot->thread, NULL, s_slot_thread, slot);
+    while (pool->thread_count < threads
+           && pthread_create (&pool->threads[pool->thread_count], NULL, s_pool_thread, pool) == 0)
+        pool->thread_count++;
     pthread_sigmask (SIG_SETMASK, &old, NULL);
-    if (rc != 0)
-        return -1;
-    slot->thread_started = true;
-    return 0;
+    return pool;
 }
 
-static void
-s_light_stop (s_slot_t *slot)
+//  Whether every thread started.
+static bool
+s_pool_is_ready (s_pool_t *pool)
 {
-    if (slot->thread_started) {
-        arb_job_t *none = NULL;
-        zmq_send (slot->jobs_out, &none, sizeof (none), 0);
-        pthread_join (slot->thread, NULL);
-        slot->thread_started = false;
+    return pool->notify_fd >= 0 && pool->thread_count == (int) pool->capacity;
+}
+
+//  Stops the threads once they are idle and frees the pool. With abandon,
+//  threads still running a handler are left to it, and so is the pool.
+static void
+s_pool_destroy (s_pool_t **pool_p, bool abandon)
+{
+    s_pool_t *pool = *pool_p;
+    *pool_p = NULL;
+    if (!pool)
+        return;
+    pthread_mutex_lock (&pool->mutex);
+    pool->stopping = true;
+    pthread_cond_broadcast (&pool->wake);
+    pthread_mutex_unlock (&pool->mutex);
+    for (int i = 0; i < pool->thread_count; i++) {
+        if (abandon)
+            pthread_detach (pool->threads[i]);
+        else
+            pthread_join (pool->threads[i], NULL);
     }
-    zsock_destroy (&slot->notes);
-    zsock_destroy (&slot->pair[1]);
-    zsock_destroy (&slot->pair[0]);
+    if (abandon)
+        return;
+    for (size_t i = 0; i < pool->note_count; i++)
+        arb_msg_destroy (&pool->notes[i].emits);
+    free (pool->notes);
+    free (pool->queue);
+    free (pool->threads);
+    if (pool->notify_fd >= 0)
+        close (pool->notify_fd);
+    pthread_mutex_destroy (&pool->mutex);
+    pthread_cond_destroy (&pool->wake);
+    free (pool);
 }
 
+//  Queues the jobs of slots (a loop turn's worth) with one wakeup.
 static void
-s_light_launch (s_slot_t *slot)
+s_pool_push (s_pool_t *pool, s_slot_t **slots, size_t count)
 {
-    arb_job_t *job = slot->job;
-    //  inproc PAIR with one job in flight per slot never blocks
-    while (zmq_send (slot->jobs_out, &job, sizeof (job), 0) == -1 && errno == EINTR)
-        ;
+    if (count == 0)
+        return;
+    pthread_mutex_lock (&pool->mutex);
+    for (size_t i = 0; i < count; i++) {
+        assert (pool->queued < pool->capacity);  //  one job per slot at most
+        pool->queue[(pool->head + pool->queued++) % pool->capacity] = slots[i];
+    }
+    s_pool_wake_locked (pool);
+    pthread_mutex_unlock (&pool->mutex);
+}
+
+//  Takes every note left so far: swaps the pool's list with *notes (whose
+//  old contents must have been handled). Returns how many there are.
+static size_t
+s_pool_take_notes (s_pool_t *pool, s_note_t **notes, size_t *cap)
+{
+    uint64_t count;
+    ssize_t rc = read (pool->notify_fd, &count, sizeof (count));
+    (void) rc;  //  reset before taking, so a later note writes again
+    pthread_mutex_lock (&pool->mutex);
+    s_note_t *taken = pool->notes;
+    size_t taken_count = pool->note_count;
+    size_t taken_cap = pool->note_cap;
+    pool->notes = *notes;
+    pool->note_cap = *cap;
+    pool->note_count = 0;
+    pthread_mutex_unlock (&pool->mutex);
+    *notes = taken;
+    *cap = taken_cap;
+    return taken_count;
 }
 
 //  ---------------------------------------------------------------------
@@ -866,7 +975,7 @@ s_on_dispatch (arb_worker_t *self, arb_msg_t **msg_p)
         S_DEBUG (self, "worker: task start id=%" PRIu64 " name=%s slot=%d", task->id,
                  arb_job_name (slot->job), slot->index);
         if (self->mode == ARB_WORKER_LIGHT)
-            s_light_launch (slot);
+            self->launch[self->launch_count++] = slot;
         else
             s_heavy_launch (self, slot);
     }
@@ -938,15 +1047,15 @@ s_recv_broker (arb_worker_t *self)
 static void
 s_recv_notes (arb_worker_t *self)
 {
-    s_note_t note;
-    while (zmq_recv (zsock_resolve (self->notes), &note, sizeof (note), ZMQ_DONTWAIT)
-           == (int) sizeof (note)) {
-        if (!note.emits)
-            s_slot_done (self, note.slot, note.rc);
-        else if (note.slot->quiet || self->session != S_SESSION_READY)
-            arb_msg_destroy (&note.emits);
+    size_t count = s_pool_take_notes (self->pool, &self->notes, &self->note_cap);
+    for (size_t i = 0; i < count; i++) {
+        s_note_t *note = &self->notes[i];
+        if (!note->emits)
+            s_slot_done (self, note->slot, note->rc);
+        else if (note->slot->quiet || self->session != S_SESSION_READY)
+            arb_msg_destroy (&note->emits);
         else
-            s_out_emit (self, &note.emits);
+            s_out_emit (self, &note->emits);
     }
 }
 
@@ -1086,7 +1195,7 @@ s_turn (arb_worker_t *self)
     s_add_item (self, &n, zsock_resolve (self->dealer), -1, NULL);
     s_add_item (self, &n, NULL, self->wake_fd, NULL);
     if (self->mode == ARB_WORKER_LIGHT)
-        s_add_item (self, &n, zsock_resolve (self->notes), -1, NULL);
+        s_add_item (self, &n, NULL, self->pool->notify_fd, NULL);
     int fixed = n;
     for (int i = 0; self->mode == ARB_WORKER_HEAVY && i < self->slot_count; i++) {
         s_slot_t *slot = &self->slots[i];
@@ -1097,8 +1206,11 @@ s_turn (arb_worker_t *self)
     }
     int rc = zmq_poll (self->items, n, s_timeout (self));
     if (rc > 0) {
-        if (self->items[0].revents & ZMQ_POLLIN)
+        if (self->items[0].revents & ZMQ_POLLIN) {
             s_recv_broker (self);
+            s_pool_push (self->pool, self->launch, self->launch_count);
+            self->launch_count = 0;
+        }
         if (self->items[1].revents & ZMQ_POLLIN) {
             uint64_t count;
             ssize_t got = read (self->wake_fd, &count, sizeof (count));
@@ -1154,14 +1266,14 @@ s_run_setup (arb_worker_t *self)
     if (s_connect (self) != 0)
         return -1;
     if (self->mode == ARB_WORKER_LIGHT) {
-        self->notes = zsock_new (ZMQ_PULL);
-        if (zsock_bind (self->notes, "inproc://arb-worker-%p-notes", (void *) self) != 0)
+        self->launch = (s_slot_t **) zmalloc (count * sizeof (s_slot_t *));
+        self->pool = s_pool_new (self, count);
+        if (!s_pool_is_ready (self->pool)) {
+            S_ERROR (self, "worker: cannot start slot threads slots=%d", count);
             return -1;
+        }
         for (int i = 0; i < count; i++)
-            if (s_light_start (self, &self->slots[i]) != 0) {
-                S_ERROR (self, "worker: cannot start slot thread slot=%d", i);
-                return -1;
-            }
+            arb_job_set_flush (self->slots[i].job, s_slot_flush, &self->slots[i]);
     }
     return 0;
 }
@@ -1173,11 +1285,16 @@ s_run_teardown (arb_worker_t *self)
     free (self->out_emits);
     self->out_emits = NULL;
     self->out_emit_cap = 0;
+    s_pool_destroy (&self->pool, self->abandoned);
+    free (self->notes);  //  every note taken was handled; the pool freed the rest
+    self->notes = NULL;
+    self->note_cap = 0;
+    free (self->launch);
+    self->launch = NULL;
     for (int i = 0; self->slots && i < self->slot_count; i++) {
         s_slot_t *slot = &self->slots[i];
         if (slot->busy && self->abandoned)
             continue;  //  its thread or child still runs; let it have its memory
-        s_light_stop (slot);
         if (slot->report_fd >= 0)
             close (slot->report_fd);
         if (slot->pidfd >= 0)
@@ -1185,10 +1302,8 @@ s_run_teardown (arb_worker_t *self)
         s_batch_release (&slot->batch);
         arb_job_destroy (&slot->job);
     }
-    if (!self->abandoned) {
+    if (!self->abandoned)
         free (self->slots);
-        zsock_destroy (&self->notes);
-    }
     self->slots = NULL;
     free (self->free);
     free (self->items);
