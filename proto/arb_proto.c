@@ -81,6 +81,11 @@ static const arb_field_t s_task_spec_fields[] = {
     FLD (arb_task_spec_t, ref, ARB_F_STR, false, ARB_NAME_MAX),
     LST (arb_task_spec_t, after, false, ARB_LIST_MAX, s_dep_schema),
     FLD (arb_task_spec_t, endpoints, ARB_F_STRS, false, 1000),
+    FLD (arb_task_spec_t, broadcast, ARB_F_BOOL, false, 0),
+    FLD (arb_task_spec_t, allow_unknown, ARB_F_BOOL, false, 0),
+    FLD (arb_task_spec_t, endpoint_timeout_ms, ARB_F_U64, false, 0),
+    FLD (arb_task_spec_t, input, ARB_F_U32, false, 0),
+    FLD (arb_task_spec_t, args, ARB_F_BIN, false, ARB_ARGS_MAX),
     FLD (arb_task_spec_t, payload, ARB_F_FRAME, true, 0),
 };
 SCHEMA (s_task_spec_schema, arb_task_spec_t, s_task_spec_fields);
@@ -102,6 +107,8 @@ SCHEMA (s_pong_schema, arb_pong_body_t, s_pong_fields);
 
 static const arb_field_t s_submit_fields[] = {
     FLD (arb_submit_body_t, watch, ARB_F_BOOL, false, 0),
+    FLD (arb_submit_body_t, flow_kind, ARB_F_U32, false, 0),
+    FLD (arb_submit_body_t, flow_name, ARB_F_STR, false, ARB_NAME_MAX),
     LST (arb_submit_body_t, tasks, true, ARB_LIST_MAX, s_task_spec_schema),
 };
 SCHEMA (s_submit_schema, arb_submit_body_t, s_submit_fields);
@@ -115,6 +122,7 @@ SCHEMA (s_submitted_task_schema, arb_submitted_task_t, s_submitted_task_fields);
 
 static const arb_field_t s_submitted_fields[] = {
     LST (arb_submitted_body_t, tasks, false, ARB_LIST_MAX, s_submitted_task_schema),
+    FLD (arb_submitted_body_t, flow, ARB_F_U64, false, 0),
 };
 SCHEMA (s_submitted_schema, arb_submitted_body_t, s_submitted_fields);
 
@@ -132,6 +140,16 @@ static const arb_field_t s_attempt_info_fields[] = {
     FLD (arb_attempt_info_t, error, ARB_F_STR, false, ARB_TEXT_MAX),
 };
 SCHEMA (s_attempt_info_schema, arb_attempt_info_t, s_attempt_info_fields);
+
+static const arb_field_t s_response_info_fields[] = {
+    FLD (arb_response_info_t, endpoint, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_response_info_t, id, ARB_F_U64, false, 0),
+    FLD (arb_response_info_t, state, ARB_F_U32, false, 0),
+    FLD (arb_response_info_t, error, ARB_F_STR, false, ARB_TEXT_MAX),
+    FLD (arb_response_info_t, finished_ms, ARB_F_U64, false, 0),
+    FLD (arb_response_info_t, result, ARB_F_BIN, false, 0),
+};
+SCHEMA (s_response_info_schema, arb_response_info_t, s_response_info_fields);
 
 static const arb_field_t s_task_info_fields[] = {
     FLD (arb_task_info_t, id, ARB_F_U64, true, 0),
@@ -153,6 +171,11 @@ static const arb_field_t s_task_info_fields[] = {
     FLD (arb_task_info_t, error, ARB_F_STR, false, ARB_TEXT_MAX),
     FLD (arb_task_info_t, result, ARB_F_BIN, false, 0),
     LST (arb_task_info_t, history, false, ARB_LIST_MAX, s_attempt_info_schema),
+    FLD (arb_task_info_t, flow, ARB_F_U64, false, 0),
+    FLD (arb_task_info_t, ref, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_task_info_t, origin, ARB_F_U64, false, 0),
+    FLD (arb_task_info_t, endpoint, ARB_F_STR, false, ARB_NAME_MAX),
+    LST (arb_task_info_t, responses, false, 1000, s_response_info_schema),
 };
 SCHEMA (s_task_info_schema, arb_task_info_t, s_task_info_fields);
 
@@ -166,6 +189,7 @@ static const arb_field_t s_list_fields[] = {
     FLD (arb_list_body_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_list_body_t, after_id, ARB_F_U64, false, 0),
     FLD (arb_list_body_t, limit, ARB_F_U32, false, 0),
+    FLD (arb_list_body_t, flow, ARB_F_U64, false, 0),
 };
 SCHEMA (s_list_schema, arb_list_body_t, s_list_fields);
 
@@ -204,6 +228,7 @@ static const arb_field_t s_cancel_fields[] = {
     FLD (arb_cancel_body_t, ids, ARB_F_IDS, false, ARB_IDS_MAX),
     FLD (arb_cancel_body_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_cancel_body_t, group, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_cancel_body_t, flow, ARB_F_U64, false, 0),
 };
 SCHEMA (s_cancel_schema, arb_cancel_body_t, s_cancel_fields);
 
@@ -265,6 +290,8 @@ static const arb_field_t s_queue_fields[] = {
     FLD (arb_queue_body_t, max_running, ARB_F_U32, false, 0),
     FLD (arb_queue_body_t, rate_per_sec, ARB_F_U32, false, 0),
     FLD (arb_queue_body_t, retention_ms, ARB_F_U64, false, 0),
+    FLD (arb_queue_body_t, on_failure, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_queue_body_t, clear, ARB_F_STRS, false, 8),
 };
 SCHEMA (s_queue_schema, arb_queue_body_t, s_queue_fields);
 
@@ -272,6 +299,14 @@ static const arb_field_t s_ok_fields[] = {
     FLD (arb_ok_body_t, count, ARB_F_U64, false, 0),
 };
 SCHEMA (s_ok_schema, arb_ok_body_t, s_ok_fields);
+
+static const arb_field_t s_limit_fields[] = {
+    FLD (arb_limit_body_t, name, ARB_F_STR, true, ARB_NAME_MAX),
+    FLD (arb_limit_body_t, max_running, ARB_F_U32, false, 0),
+    FLD (arb_limit_body_t, rate_per_sec, ARB_F_U32, false, 0),
+    FLD (arb_limit_body_t, clear, ARB_F_STRS, false, 8),
+};
+SCHEMA (s_limit_schema, arb_limit_body_t, s_limit_fields);
 
 static const arb_field_t s_events_fields[] = {
     FLD (arb_events_body_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
@@ -308,6 +343,7 @@ static const arb_field_t s_parent_info_fields[] = {
     FLD (arb_parent_info_t, id, ARB_F_U64, true, 0),
     FLD (arb_parent_info_t, state, ARB_F_U32, false, 0),
     FLD (arb_parent_info_t, result, ARB_F_BIN, false, 0),
+    FLD (arb_parent_info_t, error, ARB_F_STR, false, ARB_TEXT_MAX),
 };
 SCHEMA (s_parent_info_schema, arb_parent_info_t, s_parent_info_fields);
 
@@ -322,6 +358,7 @@ static const arb_field_t s_dispatch_task_fields[] = {
     FLD (arb_dispatch_task_t, created_ms, ARB_F_U64, false, 0),
     FLD (arb_dispatch_task_t, headers, ARB_F_BIN, false, ARB_HEADERS_MAX),
     LST (arb_dispatch_task_t, parents, false, ARB_LIST_MAX, s_parent_info_schema),
+    FLD (arb_dispatch_task_t, args, ARB_F_BIN, false, 0),
     FLD (arb_dispatch_task_t, payload, ARB_F_FRAME, true, 0),
 };
 SCHEMA (s_dispatch_task_schema, arb_dispatch_task_t, s_dispatch_task_fields);
@@ -455,7 +492,8 @@ arb_msg_type_name (int type)
 }
 
 static const char *s_state_names[ARB_STATE_MAX + 1] = {
-    NULL, "waiting", "scheduled", "ready", "running", "succeeded", "failed", "dead", "cancelled",
+    NULL,        "waiting", "scheduled", "ready",     "running",
+    "succeeded", "failed",  "dead",      "cancelled", "skipped",
 };
 
 const char *
@@ -478,7 +516,8 @@ arb_state_parse (const char *name)
 bool
 arb_state_is_final (int state)
 {
-    return state == ARB_STATE_SUCCEEDED || state == ARB_STATE_DEAD || state == ARB_STATE_CANCELLED;
+    return state == ARB_STATE_SUCCEEDED || state == ARB_STATE_DEAD || state == ARB_STATE_CANCELLED
+           || state == ARB_STATE_SKIPPED;
 }
 
 //  ---------------------------------------------------------------------
@@ -582,6 +621,13 @@ arb_msg_reqid (arb_msg_t *self)
 {
     assert (self);
     return self->reqid;
+}
+
+void
+arb_msg_set_reqid (arb_msg_t *self, uint32_t reqid)
+{
+    assert (self);
+    self->reqid = reqid;
 }
 
 void *

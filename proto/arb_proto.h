@@ -15,7 +15,7 @@
     Who sends what:
 
         client  -> broker   PING SUBMIT STATUS LIST WATCH CANCEL RETRY STATS
-                            QUEUE EVENTS PEEK META
+                            QUEUE LIMIT EVENTS PEEK META
         broker  -> client   PONG SUBMITTED STATUS_REPLY LIST_REPLY WATCHING
                             DONE (streamed) CANCEL_REPLY RETRY_REPLY
                             STATS_REPLY OK EVENT (streamed) PEEK_REPLY
@@ -60,6 +60,7 @@
 #define ARB_IDS_MAX             100000       //  ids in one request
 #define ARB_PAYLOAD_DEFAULT_MAX (16u << 20)  //  per payload frame, configurable
 #define ARB_META_VALUE_MAX      (1u << 20)   //  one metadata value
+#define ARB_ARGS_MAX            (1u << 20)   //  a task's persistent arguments
 
 //  Bounds of task options: beyond them a value is a mistake, refused with
 //  422 by the broker (and exit 2 by the CLI) naming the field.
@@ -101,6 +102,7 @@
     X (PEEK_REPLY, 24, peek_reply)     \
     X (META, 25, meta)                 \
     X (META_REPLY, 26, meta_reply)     \
+    X (LIMIT, 27, limit)               \
     X (REGISTER, 40, register)         \
     X (WELCOME, 41, welcome)           \
     X (CREDIT, 42, credit)             \
@@ -144,9 +146,11 @@ typedef enum {
     ARB_STATE_FAILED = 6,  //  an attempt failed; only in events, the task itself goes to scheduled
     ARB_STATE_DEAD = 7,    //  attempts used up, or a failed dependency
     ARB_STATE_CANCELLED = 8,
+    ARB_STATE_SKIPPED =
+        9,  //  final: its dependencies made it unnecessary (a DAG's on_failure step)
 } arb_state_t;
 
-#define ARB_STATE_MAX 8
+#define ARB_STATE_MAX 9
 
 //  Outcome of one attempt, reported by a worker in RESULT.
 typedef enum {
@@ -220,10 +224,28 @@ typedef struct {
     struct {
         arb_dep_t *v;
         size_t n;
-    } after;               //  dependencies
-    arb_strs_t endpoints;  //  fan-out: one copy per named worker
-    zframe_t *payload;     //  FRAME
+    } after;                       //  dependencies
+    arb_strs_t endpoints;          //  fan-out: one copy per named worker
+    bool broadcast;                //  fan-out to every worker serving the queue now
+    bool allow_unknown;            //  endpoints need not be connected now
+    uint64_t endpoint_timeout_ms;  //  an endpoint without its copy by then is missing
+    uint32_t input;                //  ARB_INPUT_*: where the handler's input comes from
+    arb_bin_t args;                //  persistent arguments, given beside the input (pipes)
+    zframe_t *payload;             //  FRAME
 } arb_task_spec_t;
+
+//  Kinds of flow: tasks submitted together and seen as one.
+typedef enum {
+    ARB_FLOW_NONE = 0,
+    ARB_FLOW_DAG = 1,
+    ARB_FLOW_GROUP = 2,
+    ARB_FLOW_PIPE = 3,
+} arb_flow_kind_t;
+
+//  Input of a task: its payload, or (pipes) its one parent's result (its
+//  own payload is then not used).
+#define ARB_INPUT_PAYLOAD 0
+#define ARB_INPUT_PARENT  1
 
 typedef struct {
     uint32_t code;  //  arb_err_t
@@ -241,7 +263,9 @@ typedef struct {
 } arb_pong_body_t;
 
 typedef struct {
-    bool watch;  //  also WATCH every task of the batch (DONE will follow)
+    bool watch;             //  also WATCH every task of the batch (DONE will follow)
+    uint32_t flow_kind;     //  arb_flow_kind_t: the batch is one DAG, group or pipe
+    const char *flow_name;  //  a name for the flow (groups: for cancel by group)
     struct {
         arb_task_spec_t *v;
         size_t n;
@@ -260,6 +284,7 @@ typedef struct {
         arb_submitted_task_t *v;
         size_t n;
     } tasks;
+    uint64_t flow;  //  the flow's id, when the batch was one
 } arb_submitted_body_t;
 
 typedef struct {
@@ -279,6 +304,16 @@ typedef struct {
 #define ARB_ATTEMPT_LOST      3
 #define ARB_ATTEMPT_TIMEOUT   4
 #define ARB_ATTEMPT_CANCELLED 5
+
+//  One endpoint's answer to a fan-out task.
+typedef struct {
+    const char *endpoint;
+    uint64_t id;  //  the copy's own task id
+    uint32_t state;
+    const char *error;
+    uint64_t finished_ms;
+    arb_bin_t result;  //  STATUS only
+} arb_response_info_t;
 
 //  What STATUS and LIST tell about one task.
 typedef struct {
@@ -303,7 +338,15 @@ typedef struct {
     struct {
         arb_attempt_info_t *v;
         size_t n;
-    } history;  //  STATUS only
+    } history;             //  STATUS only
+    uint64_t flow;         //  the DAG, group or pipe it belongs to
+    const char *ref;       //  its name in the flow
+    uint64_t origin;       //  a fan-out copy: the task it copies
+    const char *endpoint;  //  a fan-out copy: the worker it is for
+    struct {
+        arb_response_info_t *v;
+        size_t n;
+    } responses;  //  a fan-out task: its endpoints' answers (STATUS only)
 } arb_task_info_t;
 
 typedef struct {
@@ -318,6 +361,7 @@ typedef struct {
     const char *queue;
     uint64_t after_id;  //  paging: ids greater than this
     uint32_t limit;     //  0: broker default (1000)
+    uint64_t flow;      //  only the tasks of this flow
 } arb_list_body_t;
 
 typedef struct {
@@ -356,7 +400,8 @@ typedef struct {
 typedef struct {
     arb_ids_t ids;
     const char *queue;  //  every unfinished task of the queue
-    const char *group;
+    const char *group;  //  every unfinished member of the groups of that name
+    uint64_t flow;      //  every unfinished task of this flow
 } arb_cancel_body_t;
 
 //  Per-id answer to CANCEL and RETRY.
@@ -420,15 +465,25 @@ typedef struct {
 
 typedef struct {
     const char *queue;
-    const char *op;         //  "pause" "resume" "purge" "set"
-    uint32_t max_running;   //  "set": 0 no limit
-    uint32_t rate_per_sec;  //  "set": 0 no limit
-    uint64_t retention_ms;  //  "set": 0 keep the default
+    const char *op;          //  "pause" "resume" "purge" "set"
+    uint32_t max_running;    //  "set": 0 no limit
+    uint32_t rate_per_sec;   //  "set": 0 no limit
+    uint64_t retention_ms;   //  "set": 0 keep the default
+    const char *on_failure;  //  "set": "retry" (default), "head" or "dead"
+    arb_strs_t clear;        //  "set": settings to put back to their default
 } arb_queue_body_t;
 
 typedef struct {
     uint64_t count;  //  what the request changed (tasks purged, ...)
 } arb_ok_body_t;
+
+//  Limits of one task name across every queue and worker (0: none).
+typedef struct {
+    const char *name;
+    uint32_t max_running;
+    uint32_t rate_per_sec;
+    arb_strs_t clear;  //  "max_running", "rate_per_sec": remove that limit
+} arb_limit_body_t;
 
 typedef struct {
     const char *queue;  //  NULL: every queue
@@ -466,6 +521,7 @@ typedef struct {
     uint64_t id;
     uint32_t state;
     arb_bin_t result;
+    const char *error;  //  a parent that did not succeed: why
 } arb_parent_info_t;
 
 typedef struct {
@@ -482,6 +538,7 @@ typedef struct {
         arb_parent_info_t *v;
         size_t n;
     } parents;
+    arb_bin_t args;     //  the task's persistent arguments (pipes), if it has any
     zframe_t *payload;  //  FRAME
 } arb_dispatch_task_t;
 
@@ -618,6 +675,9 @@ void *arb_msg_alloc (arb_msg_t *self, size_t size);
 
 //  A copy of str owned by the message.
 const char *arb_msg_strdup (arb_msg_t *self, const char *str);
+
+//  Changes the request id (a message built before its id was known).
+void arb_msg_set_reqid (arb_msg_t *self, uint32_t reqid);
 
 //  The ROUTER routing id (broker side): borrowed. Set takes a copy.
 zframe_t *arb_msg_routing_id (arb_msg_t *self);

@@ -60,12 +60,41 @@ def run_system(variant, pytest_args, results):
     results.append((name, ok))
 
 
+def run_fuzz(seconds, results):
+    """Each fuzz target for a bounded time, from a copy of its seed corpus."""
+    import shutil
+    import tempfile
+    for target in sorted(glob.glob(os.path.join(ROOT, 'build', 'fuzz', 'fuzz_*'))):
+        if target.endswith('.o') or not os.access(target, os.X_OK):
+            continue
+        work = tempfile.mkdtemp(prefix='arbiter-fuzz-')
+        corpus = os.path.join(work, 'corpus')
+        shutil.copytree(os.path.join(ROOT, 'tests', 'fuzz', 'corpus'), corpus)
+        started = time.time()
+        proc = subprocess.run([target, '-max_total_time=%d' % seconds, '-timeout=10',
+                               '-artifact_prefix=%s/' % work, corpus], cwd=work,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        ok = proc.returncode == 0
+        if ok:
+            shutil.rmtree(work)
+        else:
+            sys.stdout.write(proc.stdout[-6000:])
+            print('fuzz artifacts kept in %s' % work)
+        name = 'fuzz:%s' % os.path.basename(target)
+        print('%-48s %s (%.1fs)' % (name, 'ok' if ok else 'FAILED', time.time() - started),
+              flush=True)
+        results.append((name, ok))
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('variants', nargs='+')
     parser.add_argument('--pytest-args', default='')
+    parser.add_argument('--fuzz-seconds', type=int, default=20)
     args = parser.parse_args()
     results = []
+    if args.fuzz_seconds > 0:
+        run_fuzz(args.fuzz_seconds, results)
     for variant in args.variants:
         run_units(variant, results)
         run_system(variant, args.pytest_args, results)

@@ -1,0 +1,54 @@
+/*  arb_broker.h — arbiterd's engine: one event loop, one ROUTER socket,
+    the journal and the scheduler.
+
+    The loop runs in turns. A turn reads every message waiting on the
+    socket (up to a budget), applies each one to the scheduler and the
+    journal inside one transaction, fires due timers, checks worker
+    liveness, then commits once (group commit) and only then sends the
+    turn's replies, results and events: no reply that promises durability
+    leaves before its data is on disk. Last comes dispatch: ready tasks are
+    matched with worker credit and sent, one DISPATCH per worker per turn.
+
+    If a commit fails the broker stops (arb_broker_run returns -1): its
+    memory may now say more than the journal does, and the only safe state
+    to go on from is the journal's, which a restart rebuilds. Nothing that
+    was acknowledged is lost; what was not acknowledged, callers re-send.
+
+    Everything runs in the thread that calls arb_broker_run.
+*/
+
+#ifndef ARB_BROKER_H
+#define ARB_BROKER_H
+
+#include "arb_journal.h"
+
+typedef struct _arb_broker_t arb_broker_t;
+
+typedef struct {
+    const char *endpoint;  //  ZeroMQ endpoint to bind
+    const char *db_path;   //  SQLite journal
+    arb_sync_t sync;
+    size_t max_payload;          //  bytes per payload or result frame
+    uint32_t heartbeat_ms;       //  workers and broker send this often
+    uint32_t liveness_ms;        //  a worker silent this long is dead
+    uint64_t aging_ms;           //  ms of waiting worth one priority level; 0 strict
+    uint64_t cache_bytes;        //  payloads kept in memory for dispatch
+    uint32_t max_lost;           //  leases lost before a task is quarantined
+    uint64_t retention_ms;       //  finished tasks kept this long by default
+    uint64_t dead_retention_ms;  //  dead tasks kept this long by default
+} arb_broker_config_t;
+
+//  Fills config with the defaults.
+void arb_broker_config_defaults (arb_broker_config_t *config);
+
+//  Opens the journal, rebuilds the scheduler from it, binds the socket.
+//  Returns NULL after logging why.
+arb_broker_t *arb_broker_new (const arb_broker_config_t *config);
+
+void arb_broker_destroy (arb_broker_t **self_p);
+
+//  Runs until SIGINT/SIGTERM (zsys_interrupted). Returns 0 after a clean
+//  stop, -1 if the journal failed.
+int arb_broker_run (arb_broker_t *self);
+
+#endif

@@ -1,0 +1,687 @@
+/*  arb_broker_flow.c — workflows: dependencies, fan-out and routing.
+
+    Dependencies. A task that waits for others is `waiting` with a count of
+    parents not yet final. When a parent ends, each child's edge decides:
+
+        edge         parent succeeded   parent dead/cancelled   parent skipped
+        on_success   one less to wait   child dead (failed dep) child skipped
+        on_failure   child skipped      one less to wait        child skipped
+        always       one less to wait   one less to wait        one less to wait
+
+    A child that waits for no one more runs (or is skipped if any edge said
+    so). Edges live in the journal (deps); memory keeps only the counts, so
+    a restart recomputes every waiting task from its parents' states.
+    Cancelling a task on request also cancels its descendants reached over
+    on_success and on_failure edges; `always` edges (finalizers) still run.
+
+    Fan-out. A task with endpoints waits for one copy per endpoint. A copy
+    lives in the hidden queue "<queue>@<endpoint>", which only that named
+    worker consumes; if it is still there when the endpoint timeout passes,
+    the endpoint never received it and the copy is cancelled as missing.
+    When every copy is final the task succeeds (every endpoint answered,
+    with a result or an error) or is dead as incomplete, naming the missing.
+
+    Routing. EMIT items of a running task are staged in memory with its
+    lease and enqueued in the transaction that stores its success; any
+    other end of the attempt drops them. So an item is never both done and
+    lost, nor enqueued twice after a restart.
+*/
+
+#include "arb_broker_priv.h"
+#include "arb_dag.h"
+
+#define ARB_ENDPOINT_TIMEOUT_DEFAULT_MS 30000
+#define ARB_EMITS_MAX                   100000  //  staged items per attempt
+#define ARB_EMIT_BYTES_MAX              (256u << 20)
+
+//  ---------------------------------------------------------------------
+//  Checking a submitted batch
+
+static bool
+s_task_exists (void *arg, uint64_t id)
+{
+    arb_broker_t *self = (arb_broker_t *) arg;
+    if (arb_sched_find (self->sched, id))
+        return true;
+    arb_msg_t *scratch = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
+    arb_task_info_t info = {0};
+    bool found =
+        arb_journal_task_info (self->journal, id, false, scratch, &info) == 0 && info.found;
+    arb_msg_destroy (&scratch);
+    return found;
+}
+
+//  The session of a worker name, or NULL.
+static arb_session_t *
+s_worker_named (arb_broker_t *self, const char *name)
+{
+    zhashx_t *sessions = arb_sched_sessions (self->sched);
+    for (arb_session_t *s = (arb_session_t *) zhashx_first (sessions); s;
+         s = (arb_session_t *) zhashx_next (sessions))
+        if (streq (arb_session_name (s), name))
+            return s;
+    return NULL;
+}
+
+//  Whether a session takes from a queue.
+static bool
+s_serves (arb_session_t *session, const char *queue)
+{
+    for (size_t i = 0; i < arb_session_sub_count (session); i++) {
+        arb_sub_t *sub = arb_session_sub_at (session, i);
+        for (size_t q = 0; q < sub->queue_count; q++)
+            if (streq (sub->queues[q], queue))
+                return true;
+    }
+    return false;
+}
+
+static int
+s_check_endpoints (
+    arb_broker_t *self, const arb_task_spec_t *spec, size_t i, char *why, size_t size)
+{
+    if (spec->broadcast && spec->endpoints.n) {
+        snprintf (why, size, "tasks[%zu]: give endpoints or broadcast, not both", i);
+        return -1;
+    }
+    if (!spec->endpoints.n && !spec->broadcast)
+        return 0;
+    if (spec->after.n || spec->input) {
+        snprintf (why, size, "tasks[%zu]: a fan-out task cannot have dependencies", i);
+        return -1;
+    }
+    for (size_t e = 0; e < spec->endpoints.n; e++) {
+        const char *name = spec->endpoints.v[e];
+        if (!*name || strchr (name, '@')) {
+            snprintf (why, size, "tasks[%zu].endpoints[%zu]: '%s' is not a worker name", i, e,
+                      name);
+            return -1;
+        }
+        for (size_t d = 0; d < e; d++)
+            if (streq (spec->endpoints.v[d], name)) {
+                snprintf (why, size, "tasks[%zu].endpoints: '%s' is named twice", i, name);
+                return -1;
+            }
+        if (!spec->allow_unknown && !s_worker_named (self, name)) {
+            snprintf (why, size,
+                      "tasks[%zu].endpoints: no worker named '%s' is connected "
+                      "(allow_unknown to send anyway)",
+                      i, name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+arb_broker_check_flow (arb_broker_t *self, arb_msg_t *msg, arb_dag_t *dag, char *why, size_t size)
+{
+    arb_submit_body_t *body = arb_msg_submit (msg);
+    if (body->flow_kind > ARB_FLOW_PIPE) {
+        snprintf (why, size, "flow_kind: %u is not 1 (dag), 2 (group) or 3 (pipe)",
+                  body->flow_kind);
+        return -1;
+    }
+    bool linked = false;
+    for (size_t i = 0; i < body->tasks.n; i++) {
+        const arb_task_spec_t *spec = &body->tasks.v[i];
+        linked |= spec->ref || spec->after.n;
+        if (spec->input > ARB_INPUT_PARENT) {
+            snprintf (why, size, "tasks[%zu].input: %u is not 0 (payload) or 1 (parent)", i,
+                      spec->input);
+            return -1;
+        }
+        if (spec->input == ARB_INPUT_PARENT && (spec->after.n != 1 || spec->after.v[0].when != 0)) {
+            snprintf (why, size,
+                      "tasks[%zu].input: taking its parent's result needs exactly one "
+                      "on_success dependency",
+                      i);
+            return -1;
+        }
+        if (s_check_endpoints (self, spec, i, why, size))
+            return -1;
+    }
+    if (!linked)
+        return 0;
+    return arb_dag_check (dag, s_task_exists, self, why, size);
+}
+
+//  ---------------------------------------------------------------------
+//  Storing a batch: edges and fan-out copies
+
+//  Names of the workers a broadcast goes to: those serving the queue now.
+static zlistx_t *
+s_broadcast_targets (arb_broker_t *self, const char *queue)
+{
+    zlistx_t *names = zlistx_new ();
+    zlistx_set_duplicator (names, (zlistx_duplicator_fn *) strdup);
+    zlistx_set_destructor (names, (zlistx_destructor_fn *) zstr_free);
+    zlistx_set_comparator (names, (zlistx_comparator_fn *) strcmp);
+    zhashx_t *sessions = arb_sched_sessions (self->sched);
+    for (arb_session_t *s = (arb_session_t *) zhashx_first (sessions); s;
+         s = (arb_session_t *) zhashx_next (sessions))
+        if (s_serves (s, queue) && !zlistx_find (names, (void *) arb_session_name (s)))
+            zlistx_add_end (names, (void *) arb_session_name (s));
+    return names;
+}
+
+//  Makes and stores one endpoint copy of a fan-out task.
+static int
+s_make_copy (arb_broker_t *self,
+             arb_task_t *origin,
+             const char *endpoint,
+             uint64_t endpoint_timeout_ms,
+             zframe_t *payload,
+             zframe_t *headers)
+{
+    char queue[2 * ARB_NAME_MAX + 2];
+    snprintf (queue, sizeof (queue), "%s@%s", arb_queue_name (origin->queue), endpoint);
+    arb_task_t *copy = arb_sched_new_task (self->sched, queue, origin->name);
+    copy->id = ++self->next_id;
+    copy->priority = origin->priority;
+    copy->max_attempts = origin->max_attempts;
+    copy->backoff = origin->backoff;
+    copy->backoff_ms = origin->backoff_ms;
+    copy->backoff_cap_ms = origin->backoff_cap_ms;
+    copy->jitter = origin->jitter;
+    copy->timeout_ms = origin->timeout_ms;
+    copy->retention_ms = origin->retention_ms;
+    copy->created_ms = self->now_ms;
+    copy->origin = origin->id;
+    copy->flow = origin->flow;
+    copy->expires_ms = self->now_ms + endpoint_timeout_ms;
+    copy->state = ARB_STATE_READY;
+    arb_journal_row_t row = {.endpoint = endpoint, .payload = payload, .headers = headers};
+    if (arb_journal_insert (self->journal, copy, &row)) {
+        arb_sched_discard_task (self->sched, &copy);
+        return -1;
+    }
+    arb_sched_add (self->sched, copy, self->now_ms, self->mono_ms);
+    arb_broker_event (self, copy, ARB_STATE_READY, NULL);
+    return 0;
+}
+
+int
+arb_broker_fan_out (arb_broker_t *self,
+                    arb_task_t *origin,
+                    const arb_task_spec_t *spec,
+                    zframe_t *payload,
+                    zframe_t *headers)
+{
+    zlistx_t *names = NULL;
+    if (spec->broadcast)
+        names = s_broadcast_targets (self, arb_queue_name (origin->queue));
+    size_t count = names ? zlistx_size (names) : spec->endpoints.n;
+    uint64_t timeout =
+        spec->endpoint_timeout_ms ? spec->endpoint_timeout_ms : ARB_ENDPOINT_TIMEOUT_DEFAULT_MS;
+    int rc = 0;
+    const char *name = names ? (const char *) zlistx_first (names) : NULL;
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        rc = s_make_copy (self, origin, names ? name : spec->endpoints.v[i], timeout, payload,
+                          headers);
+        if (names)
+            name = (const char *) zlistx_next (names);
+    }
+    origin->copies = origin->pending = (uint32_t) count;
+    zlistx_destroy (&names);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  Resolution: what a waiting task does when its parents end
+
+//  Ends a waiting task with the verdict of its edges, or lets it run.
+static void
+s_settle (arb_broker_t *self, arb_task_t **task_p)
+{
+    arb_task_t *task = *task_p;
+    if (task->pending)
+        return;
+    if (task->skip) {
+        arb_broker_finish (self, task_p, ARB_STATE_SKIPPED,
+                           "skipped: its dependencies made it unnecessary", NULL);
+        return;
+    }
+    if (task->not_before_ms > self->now_ms)
+        arb_sched_make_scheduled (self->sched, task, task->not_before_ms, self->now_ms,
+                                  self->mono_ms);
+    else
+        arb_sched_make_ready (self->sched, task, false, self->now_ms, self->mono_ms);
+    if (arb_journal_save (self->journal, task, task->state, 0, NULL, NULL, NULL, 0)) {
+        arb_broker_fail (self, "resolve");
+        return;
+    }
+    arb_broker_event (self, task, task->state, NULL);
+}
+
+//  Applies one finished parent to a waiting child. Returns false if the
+//  child was ended (dead: failed dependency).
+static bool
+s_apply_edge (arb_broker_t *self,
+              arb_task_t **child_p,
+              int kind,
+              int parent_state,
+              const char *parent_ref,
+              uint64_t parent_id)
+{
+    arb_task_t *child = *child_p;
+    bool failed = parent_state == ARB_STATE_DEAD || parent_state == ARB_STATE_CANCELLED
+                  || parent_state == 0;  //  0: the parent is gone from the journal
+    if (kind == 0 && failed) {
+        char why[ARB_NAME_MAX + 128];
+        snprintf (why, sizeof (why), "failed dependency: '%s' (task %" PRIu64 ") ended %s",
+                  parent_ref ? parent_ref : "?", parent_id,
+                  parent_state ? arb_state_name (parent_state) : "and is gone");
+        arb_broker_finish (self, child_p, ARB_STATE_DEAD, why, NULL);
+        return false;
+    }
+    if ((kind == 0 && parent_state == ARB_STATE_SKIPPED) || (kind == 1 && !failed))
+        child->skip = true;
+    if (child->pending)
+        child->pending--;
+    return true;
+}
+
+typedef struct {
+    arb_broker_t *self;
+    arb_task_t *task;
+    uint32_t pending;
+    int broken_state;  //  a failed on_success parent's state (0: none)
+    uint64_t broken_id;
+    char broken_ref[ARB_NAME_MAX + 1];
+    bool skip;
+} s_recount_t;
+
+static int
+s_recount_parent (void *arg, const arb_journal_parent_t *parent)
+{
+    s_recount_t *rc = (s_recount_t *) arg;
+    if (parent->state && !arb_state_is_final (parent->state)) {
+        rc->pending++;
+        return 0;
+    }
+    bool failed = parent->state == ARB_STATE_DEAD || parent->state == ARB_STATE_CANCELLED
+                  || parent->state == 0;
+    if (parent->kind == 0 && failed && !rc->broken_id) {
+        rc->broken_state = parent->state;
+        rc->broken_id = parent->id;
+        snprintf (rc->broken_ref, sizeof (rc->broken_ref), "%s", parent->ref ? parent->ref : "?");
+    }
+    if ((parent->kind == 0 && parent->state == ARB_STATE_SKIPPED) || (parent->kind == 1 && !failed))
+        rc->skip = true;
+    return 0;
+}
+
+//  Recomputes a waiting task from its parents in the journal (at start,
+//  and for dependencies on tasks that existed before the batch).
+void
+arb_broker_recount (arb_broker_t *self, arb_task_t **task_p)
+{
+    arb_task_t *task = *task_p;
+    s_recount_t rc = {self, task, 0, 0, 0, "", false};
+    if (arb_journal_parents (self->journal, task->id, s_recount_parent, &rc)) {
+        arb_broker_fail (self, "recount");
+        return;
+    }
+    if (rc.broken_id) {
+        s_apply_edge (self, task_p, 0, rc.broken_state, rc.broken_ref, rc.broken_id);
+        return;
+    }
+    task->pending = rc.pending;
+    task->skip = rc.skip;
+    s_settle (self, task_p);
+}
+
+//  Completes a fan-out task whose copies are all final.
+static void
+s_complete_fan_out (arb_broker_t *self, arb_task_t **origin_p)
+{
+    arb_task_t *origin = *origin_p;
+    arb_msg_t *scratch = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
+    arb_task_info_t info = {0};
+    if (arb_journal_copies (self->journal, origin->id, scratch, &info)) {
+        arb_msg_destroy (&scratch);
+        arb_broker_fail (self, "fan-out");
+        return;
+    }
+    char why[ARB_TEXT_MAX] = "";
+    size_t missing = 0;
+    for (size_t i = 0; i < info.responses.n; i++) {
+        arb_response_info_t *r = &info.responses.v[i];
+        if (r->state != ARB_STATE_CANCELLED)
+            continue;
+        size_t used = strlen (why);
+        snprintf (why + used, sizeof (why) - used, "%s%s", missing++ ? ", " : "",
+                  r->endpoint ? r->endpoint : "?");
+    }
+    arb_msg_destroy (&scratch);
+    if (missing) {
+        char reason[ARB_TEXT_MAX + 64];
+        snprintf (reason, sizeof (reason), "incomplete: missing endpoints: %s", why);
+        arb_broker_finish (self, origin_p, ARB_STATE_DEAD, reason, NULL);
+    }
+    else
+        arb_broker_finish (self, origin_p, ARB_STATE_SUCCEEDED, NULL, NULL);
+}
+
+//  After a task ended: its children and its fan-out origin hear of it.
+//  Called by arb_broker_finish with what it knew of the task; the work
+//  is queued and drained iteratively, so a long chain of failed
+//  dependencies never deepens the stack.
+void
+arb_broker_after_finish (
+    arb_broker_t *self, uint64_t id, int state, bool has_children, uint64_t origin)
+{
+    if (has_children) {
+        arb_vec_push (&self->settle, id);
+        arb_vec_push (&self->settle, (uint64_t) state);
+    }
+    if (origin) {
+        arb_vec_push (&self->settle, origin);
+        arb_vec_push (&self->settle, 0);  //  0: a copy ended
+    }
+    if (!self->settling)
+        arb_broker_release_settle (self);
+}
+
+void
+arb_broker_hold_settle (arb_broker_t *self)
+{
+    self->settling = true;
+}
+
+void
+arb_broker_release_settle (arb_broker_t *self)
+{
+    self->settling = true;
+    uint64_t ended, ended_state;
+    while (!self->fatal && arb_vec_shift (&self->settle, &ended)
+           && arb_vec_shift (&self->settle, &ended_state)) {
+        if (ended_state == 0) {
+            arb_task_t *fan = arb_sched_find (self->sched, ended);
+            if (fan && fan->pending && --fan->pending == 0)
+                s_complete_fan_out (self, &fan);
+            continue;
+        }
+        arb_vec_t children = {0};
+        if (arb_journal_children (self->journal, ended, &children)) {
+            arb_broker_fail (self, "children");
+            break;
+        }
+        arb_msg_t *scratch = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
+        arb_task_info_t info = {0};
+        arb_journal_task_info (self->journal, ended, false, scratch, &info);
+        uint64_t child_id, kind;
+        while (arb_vec_shift (&children, &child_id) && arb_vec_shift (&children, &kind)) {
+            arb_task_t *child = arb_sched_find (self->sched, child_id);
+            if (!child || child->state != ARB_STATE_WAITING)
+                continue;
+            if (s_apply_edge (self, &child, (int) kind, (int) ended_state, info.ref, ended))
+                s_settle (self, &child);
+        }
+        arb_msg_destroy (&scratch);
+        arb_vec_free (&children);
+    }
+    self->settling = false;
+}
+
+//  At start: every waiting task looks at its parents (or copies) again,
+//  since they may have ended while the broker was down or before it
+//  could tell.
+void
+arb_broker_resume_waiting (arb_broker_t *self)
+{
+    zhashx_t *tasks = arb_sched_tasks (self->sched);
+    zlistx_t *waiting = zlistx_new ();
+    for (arb_task_t *t = (arb_task_t *) zhashx_first (tasks); t;
+         t = (arb_task_t *) zhashx_next (tasks)) {
+        if (t->state == ARB_STATE_WAITING)
+            zlistx_add_end (waiting, (void *) (uintptr_t) t->id);
+        if (t->origin) {
+            arb_task_t *fan = arb_sched_find (self->sched, t->origin);
+            if (fan)
+                fan->pending++;
+        }
+    }
+    for (void *id = zlistx_first (waiting); id && !self->fatal; id = zlistx_next (waiting)) {
+        arb_task_t *task = arb_sched_find (self->sched, (uint64_t) (uintptr_t) id);
+        if (!task || task->state != ARB_STATE_WAITING)
+            continue;  //  settled meanwhile by a parent that ended
+        if (task->copies && task->pending == 0)
+            s_complete_fan_out (self, &task);
+        else if (!task->copies)
+            arb_broker_recount (self, &task);
+    }
+    zlistx_destroy (&waiting);
+}
+
+//  ---------------------------------------------------------------------
+//  Cancelling with descendants
+
+//  Ids of the descendants of a task over on_success and on_failure edges,
+//  breadth first, each once (not the task itself).
+static zlistx_t *
+s_descendants (arb_broker_t *self, uint64_t root)
+{
+    zlistx_t *found = zlistx_new ();
+    zhashx_t *seen = zhashx_new ();
+    arb_vec_t todo = {0};
+    arb_vec_push (&todo, root);
+    char key[24];
+    uint64_t at;
+    while (!self->fatal && arb_vec_shift (&todo, &at)) {
+        arb_vec_t children = {0};
+        if (arb_journal_children (self->journal, at, &children)) {
+            arb_broker_fail (self, "descendants");
+            arb_vec_free (&children);
+            break;
+        }
+        uint64_t child, kind;
+        while (arb_vec_shift (&children, &child) && arb_vec_shift (&children, &kind)) {
+            snprintf (key, sizeof (key), "%" PRIu64, child);
+            if (kind == 2 || zhashx_lookup (seen, key))
+                continue;
+            zhashx_insert (seen, key, (void *) 1);
+            zlistx_add_end (found, (void *) (uintptr_t) child);
+            arb_vec_push (&todo, child);
+        }
+        arb_vec_free (&children);
+    }
+    arb_vec_free (&todo);
+    zhashx_destroy (&seen);
+    return found;
+}
+
+int
+arb_broker_cancel_tree (arb_broker_t *self, arb_task_t **task_p, const char *why)
+{
+    //  Hold the dependents' reactions until the whole tree is cancelled:
+    //  else a child would die of its parent's cancellation before its own.
+    bool held = self->settling;
+    arb_broker_hold_settle (self);
+    uint64_t id = (*task_p)->id;
+    uint32_t copies = (*task_p)->copies;
+    zlistx_t *below = (*task_p)->has_children ? s_descendants (self, id) : NULL;
+    int state = arb_broker_cancel_task (self, task_p, why);
+    char reason[ARB_TEXT_MAX];
+    snprintf (reason, sizeof (reason), "cancelled with task %" PRIu64, id);
+    for (void *d = below ? zlistx_first (below) : NULL; d && !self->fatal;
+         d = zlistx_next (below)) {
+        arb_task_t *task = arb_sched_find (self->sched, (uint64_t) (uintptr_t) d);
+        if (task)
+            arb_broker_cancel_task (self, &task, reason);
+    }
+    zlistx_destroy (&below);
+    if (copies) {
+        //  a fan-out task's copies go with it
+        zhashx_t *tasks = arb_sched_tasks (self->sched);
+        zlistx_t *ids = zlistx_new ();
+        for (arb_task_t *t = (arb_task_t *) zhashx_first (tasks); t;
+             t = (arb_task_t *) zhashx_next (tasks))
+            if (t->origin == id)
+                zlistx_add_end (ids, (void *) (uintptr_t) t->id);
+        for (void *c = zlistx_first (ids); c && !self->fatal; c = zlistx_next (ids)) {
+            arb_task_t *copy = arb_sched_find (self->sched, (uint64_t) (uintptr_t) c);
+            if (copy)
+                arb_broker_cancel_task (self, &copy, reason);
+        }
+        zlistx_destroy (&ids);
+    }
+    if (!held)
+        arb_broker_release_settle (self);
+    return state;
+}
+
+//  Ids of the unfinished tasks of a flow; with roots_only, only those that
+//  wait for nothing (a group's members).
+static zlistx_t *
+s_flow_tasks (arb_broker_t *self, uint64_t flow, bool roots_only)
+{
+    zlistx_t *ids = zlistx_new ();
+    zhashx_t *tasks = arb_sched_tasks (self->sched);
+    for (arb_task_t *t = (arb_task_t *) zhashx_first (tasks); t;
+         t = (arb_task_t *) zhashx_next (tasks))
+        if (t->flow == flow && !t->origin && (!roots_only || t->parents == 0))
+            zlistx_add_end (ids, (void *) (uintptr_t) t->id);
+    return ids;
+}
+
+uint32_t
+arb_broker_cancel_flow (arb_broker_t *self, uint64_t flow, bool group)
+{
+    char why[64];
+    snprintf (why, sizeof (why), "cancelled with its %s %" PRIu64, group ? "group" : "flow", flow);
+    bool held = self->settling;
+    arb_broker_hold_settle (self);
+    //  a group's members go, with what waits on them but its finalizer;
+    //  a DAG or pipe goes whole
+    zlistx_t *ids = s_flow_tasks (self, flow, group);
+    uint32_t count = 0;
+    for (void *id = zlistx_first (ids); id && !self->fatal; id = zlistx_next (ids)) {
+        arb_task_t *task = arb_sched_find (self->sched, (uint64_t) (uintptr_t) id);
+        if (task) {
+            arb_broker_cancel_tree (self, &task, why);
+            count++;
+        }
+    }
+    zlistx_destroy (&ids);
+    if (!held)
+        arb_broker_release_settle (self);
+    return count;
+}
+
+//  ---------------------------------------------------------------------
+//  Dispatch: parents' results, and input from a parent
+
+typedef struct {
+    arb_msg_t *msg;
+    arb_dispatch_task_t *d;
+    arb_task_t *task;
+} s_parents_t;
+
+static int
+s_add_parent (void *arg, const arb_journal_parent_t *parent)
+{
+    s_parents_t *p = (s_parents_t *) arg;
+    arb_parent_info_t *info =
+        (arb_parent_info_t *) arb_msg_grow (p->msg, &p->d->parents, sizeof (*info), 1);
+    info->id = parent->id;
+    info->name = arb_msg_strdup (p->msg, parent->ref);
+    info->state = (uint32_t) parent->state;
+    info->error = arb_msg_strdup (p->msg, parent->error);
+    if (parent->result_size) {
+        uint8_t *copy = (uint8_t *) arb_msg_alloc (p->msg, parent->result_size);
+        memcpy (copy, parent->result, parent->result_size);
+        info->result = (arb_bin_t){copy, parent->result_size};
+    }
+    return 0;
+}
+
+int
+arb_broker_fill_parents (arb_broker_t *self,
+                         arb_task_t *task,
+                         arb_msg_t *msg,
+                         arb_dispatch_task_t *d)
+{
+    s_parents_t p = {msg, d, task};
+    if (arb_journal_parents (self->journal, task->id, s_add_parent, &p))
+        return -1;
+    if (task->input == ARB_INPUT_PARENT && d->parents.n == 1) {
+        //  its parent's result is its input
+        arb_bin_t *input = &d->parents.v[0].result;
+        zframe_destroy (&d->payload);
+        d->payload = zframe_new (input->data, input->size);
+    }
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Routing
+
+void
+arb_broker_on_emit (arb_broker_t *self, arb_session_t *session, arb_msg_t *msg)
+{
+    arb_emit_body_t *body = arb_msg_emit (msg);
+    for (size_t i = 0; i < body->items.n; i++) {
+        arb_emit_item_t *item = &body->items.v[i];
+        arb_task_t *task = arb_sched_leased (self->sched, item->id, item->lease);
+        if (!task || task->session != session) {
+            zsys_notice ("broker: late emit refused id=%" PRIu64 " (its lease had ended)",
+                         item->id);
+            continue;
+        }
+        if (!*item->queue || strchr (item->queue, '@')) {
+            task->emit_refused = true;
+            continue;
+        }
+        if (!task->emits)
+            task->emits = zlist_new ();
+        size_t size = zframe_size (item->payload);
+        if (zlist_size (task->emits) >= ARB_EMITS_MAX
+            || task->emit_bytes + size > ARB_EMIT_BYTES_MAX) {
+            task->emit_refused = true;  //  its success will be refused as a failure
+            continue;
+        }
+        arb_emit_t *emit = (arb_emit_t *) zmalloc (sizeof (arb_emit_t));
+        emit->queue = strdup (item->queue);
+        emit->name = strdup (item->name && *item->name ? item->name : item->queue);
+        emit->payload = item->payload;
+        item->payload = NULL;
+        task->emit_bytes += size;
+        zlist_append (task->emits, emit);
+    }
+}
+
+int
+arb_broker_commit_emits (arb_broker_t *self, arb_task_t *task)
+{
+    if (!task->emits)
+        return 0;
+    arb_emit_t *emit;
+    while ((emit = (arb_emit_t *) zlist_pop (task->emits))) {
+        arb_task_t *item = arb_sched_new_task (self->sched, emit->queue, emit->name);
+        item->id = ++self->next_id;
+        item->created_ms = self->now_ms;
+        item->state = ARB_STATE_READY;
+        item->flow = task->flow;
+        arb_journal_row_t row = {.payload = emit->payload};
+        int rc = arb_journal_insert (self->journal, item, &row);
+        if (rc == 0) {
+            arb_sched_add (self->sched, item, self->now_ms, self->mono_ms);
+            arb_broker_event (self, item, ARB_STATE_READY, NULL);
+        }
+        else
+            arb_sched_discard_task (self->sched, &item);
+        free (emit->queue);
+        free (emit->name);
+        zframe_destroy (&emit->payload);
+        free (emit);
+        if (rc) {
+            arb_broker_fail (self, "emit");
+            return -1;
+        }
+    }
+    zlist_destroy (&task->emits);
+    task->emit_bytes = 0;
+    return 0;
+}

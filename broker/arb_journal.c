@@ -1,0 +1,1101 @@
+/*  arb_journal.c — the SQLite journal; see arb_journal.h.
+
+    Schema, version 1 (PRAGMA user_version):
+
+      tasks     one row per task, final or not, until the retention sweep
+                removes it. `state` holds only logical states (waiting,
+                scheduled, ready, and the final ones): a running task is
+                `ready` here, so a restart gives it back. `purge_at_ms` is
+                set when the task becomes final.
+      attempts  one row per attempt that ended other than by success:
+                the task's history (the successful attempt is in `tasks`).
+      deps      DAG edges: child waits for parent; kind 0 on success,
+                1 on failure, 2 always.
+      flows     DAGs, groups and pipes: tasks submitted as one (tasks.flow).
+      meta      small key/value settings (queue settings, the broker's
+                start count, the gateway's exchanges later).
+
+    Indexes are partial where they can be, because every index is paid on
+    the hot path: tasks_open (unfinished tasks, read at start), tasks_purge
+    (final tasks by purge time, for the retention sweep), tasks_ckey
+    (client keys, only for tasks that have one).
+
+    Changing the schema: bump ARB_SCHEMA_VERSION, add a function
+    s_migrate_<old>_<new> that ALTERs a version-<old> database in place,
+    and call it from s_migrate's chain; never edit s_create_v1 for an
+    existing version, because journals made by it exist. A journal newer
+    than this broker is refused, not guessed at.
+*/
+
+#include "arb_journal.h"
+#include "arb_queue.h"
+
+#include <sqlite3.h>
+#include <sys/file.h>
+
+#define ARB_SCHEMA_VERSION 1
+
+struct _arb_journal_t {
+    sqlite3 *db;                  //  owned
+    int lock_fd;                  //  owned: flock'ed, so two brokers never share a journal
+    bool in_txn;                  //  a turn's transaction is open
+    char *path;                   //  owned
+    sqlite3_stmt **prepared[48];  //  every statement slot below, for finalize
+    size_t prepared_count;
+    sqlite3_stmt *begin, *commit, *rollback, *insert, *find_key, *save, *add_attempt, *load_payload,
+        *load_open, *load_task, *dead_ids, *task_info, *history, *done, *list_final, *count_final,
+        *purge_due, *add_dep, *set_has_children, *parents, *children, *copies, *insert_flow,
+        *flows_named, *flow_kind, *purge_task, *purge_attempts, *purge_deps, *max_id, *meta_get,
+        *meta_set, *meta_del, *meta_list;
+};
+
+//  ---------------------------------------------------------------------
+//  Schema
+
+static const char *s_create_v1 =
+    "CREATE TABLE tasks ("
+    " id INTEGER PRIMARY KEY,"
+    " ckey TEXT,"
+    " queue TEXT NOT NULL,"
+    " name TEXT NOT NULL,"
+    " state INTEGER NOT NULL,"
+    " priority INTEGER NOT NULL DEFAULT 0,"
+    " max_attempts INTEGER NOT NULL DEFAULT 1,"
+    " attempts INTEGER NOT NULL DEFAULT 0,"
+    " lost INTEGER NOT NULL DEFAULT 0,"
+    " backoff INTEGER NOT NULL DEFAULT 0,"
+    " backoff_ms INTEGER NOT NULL DEFAULT 0,"
+    " backoff_cap_ms INTEGER NOT NULL DEFAULT 0,"
+    " jitter INTEGER NOT NULL DEFAULT 1,"
+    " timeout_ms INTEGER NOT NULL DEFAULT 0,"
+    " not_before_ms INTEGER NOT NULL DEFAULT 0,"
+    " expires_ms INTEGER NOT NULL DEFAULT 0,"
+    " retention_ms INTEGER NOT NULL DEFAULT 0,"
+    " created_ms INTEGER NOT NULL,"
+    " started_ms INTEGER NOT NULL DEFAULT 0,"
+    " finished_ms INTEGER NOT NULL DEFAULT 0,"
+    " purge_at_ms INTEGER,"
+    " worker TEXT,"
+    " error TEXT,"
+    " headers BLOB,"
+    " payload BLOB,"
+    " result BLOB,"
+    " flow INTEGER,"
+    " ref TEXT,"
+    " input INTEGER NOT NULL DEFAULT 0,"
+    " origin INTEGER,"
+    " endpoint TEXT,"
+    " parents INTEGER NOT NULL DEFAULT 0,"
+    " copies INTEGER NOT NULL DEFAULT 0,"
+    " has_children INTEGER NOT NULL DEFAULT 0,"
+    " args BLOB);"
+    "CREATE UNIQUE INDEX tasks_ckey ON tasks (ckey) WHERE ckey IS NOT NULL;"
+    "CREATE INDEX tasks_open ON tasks (state) WHERE state < 5;"
+    "CREATE INDEX tasks_purge ON tasks (purge_at_ms) WHERE purge_at_ms IS NOT NULL;"
+    "CREATE INDEX tasks_flow ON tasks (flow) WHERE flow IS NOT NULL;"
+    "CREATE INDEX tasks_origin ON tasks (origin) WHERE origin IS NOT NULL;"
+    "CREATE TABLE flows ("
+    " id INTEGER PRIMARY KEY,"
+    " kind INTEGER NOT NULL,"
+    " name TEXT,"
+    " created_ms INTEGER NOT NULL);"
+    "CREATE INDEX flows_name ON flows (name) WHERE name IS NOT NULL;"
+    "CREATE TABLE attempts ("
+    " task_id INTEGER NOT NULL,"
+    " attempt INTEGER NOT NULL,"
+    " started_ms INTEGER NOT NULL,"
+    " ended_ms INTEGER NOT NULL,"
+    " worker TEXT,"
+    " outcome INTEGER NOT NULL,"
+    " error TEXT,"
+    " PRIMARY KEY (task_id, attempt)) WITHOUT ROWID;"
+    "CREATE TABLE deps ("
+    " child INTEGER NOT NULL,"
+    " parent INTEGER NOT NULL,"
+    " kind INTEGER NOT NULL DEFAULT 0,"
+    " PRIMARY KEY (child, parent)) WITHOUT ROWID;"
+    "CREATE INDEX deps_parent ON deps (parent);"
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID;";
+
+static int
+s_exec (arb_journal_t *self, const char *sql)
+{
+    char *err = NULL;
+    if (sqlite3_exec (self->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        zsys_error ("journal: statement failed path=%s error=\"%s\"", self->path,
+                    err ? err : sqlite3_errmsg (self->db));
+        sqlite3_free (err);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+s_user_version (arb_journal_t *self, int *version)
+{
+    sqlite3_stmt *stmt;
+    if (sqlite3_prepare_v2 (self->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step (stmt) == SQLITE_ROW ? 0 : -1;
+    *version = sqlite3_column_int (stmt, 0);
+    sqlite3_finalize (stmt);
+    return rc;
+}
+
+static int
+s_migrate (arb_journal_t *self)
+{
+    int version;
+    if (s_user_version (self, &version))
+        return -1;
+    if (version > ARB_SCHEMA_VERSION) {
+        zsys_error ("journal: schema version %d is newer than this broker's %d path=%s", version,
+                    ARB_SCHEMA_VERSION, self->path);
+        return -1;
+    }
+    if (version == ARB_SCHEMA_VERSION)
+        return 0;
+    if (s_exec (self, "BEGIN IMMEDIATE"))
+        return -1;
+    int rc = 0;
+    if (version == 0)
+        rc = s_exec (self, s_create_v1);
+    //  later: if (rc == 0 && version <= 1) rc = s_migrate_1_2 (self); ...
+    char sql[64];
+    snprintf (sql, sizeof (sql), "PRAGMA user_version = %d", ARB_SCHEMA_VERSION);
+    if (rc == 0)
+        rc = s_exec (self, sql);
+    if (rc == 0)
+        return s_exec (self, "COMMIT");
+    s_exec (self, "ROLLBACK");
+    return -1;
+}
+
+//  ---------------------------------------------------------------------
+//  Statements
+
+static int
+s_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *sql)
+{
+    assert (self->prepared_count < sizeof (self->prepared) / sizeof (self->prepared[0]));
+    self->prepared[self->prepared_count++] = stmt;
+    if (sqlite3_prepare_v3 (self->db, sql, -1, SQLITE_PREPARE_PERSISTENT, stmt, NULL)
+        != SQLITE_OK) {
+        zsys_error ("journal: cannot prepare \"%s\": %s", sql, sqlite3_errmsg (self->db));
+        return -1;
+    }
+    return 0;
+}
+
+#define TASK_COLUMNS                                                                            \
+    "id, queue, name, state, priority, max_attempts, attempts, lost, backoff, backoff_ms, "     \
+    "backoff_cap_ms, jitter, timeout_ms, not_before_ms, expires_ms, retention_ms, created_ms, " \
+    "flow, input, origin, parents, copies, has_children, args IS NOT NULL"
+
+//  TASK_COLUMNS without the computed last one, for INSERT.
+#define INSERT_COLUMNS                                                                          \
+    "id, queue, name, state, priority, max_attempts, attempts, lost, backoff, backoff_ms, "     \
+    "backoff_cap_ms, jitter, timeout_ms, not_before_ms, expires_ms, retention_ms, created_ms, " \
+    "flow, input, origin, parents, copies, has_children"
+
+#define INFO_COLUMNS                                                                         \
+    "id, queue, name, ckey, state, priority, attempts, max_attempts, lost, created_ms, "     \
+    "not_before_ms, started_ms, finished_ms, timeout_ms, worker, error, flow, ref, origin, " \
+    "endpoint"
+
+static int
+s_prepare_all (arb_journal_t *self)
+{
+    struct {
+        sqlite3_stmt **stmt;
+        const char *sql;
+    } all[] = {
+        {&self->begin, "BEGIN"},
+        {&self->commit, "COMMIT"},
+        {&self->rollback, "ROLLBACK"},
+        {&self->insert,
+         "INSERT INTO tasks (" INSERT_COLUMNS ", ckey, headers, payload, ref, endpoint, args) "
+         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
+         "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)"},
+        {&self->find_key, "SELECT id, state FROM tasks WHERE ckey = ?1"},
+        {&self->save,
+         "UPDATE tasks SET state = ?2, attempts = ?3, lost = ?4, not_before_ms = ?5, "
+         "started_ms = ?6, finished_ms = ?7, worker = coalesce (?8, worker), expires_ms = ?12, "
+         "error = CASE WHEN ?9 IS NULL THEN error WHEN ?9 = '' THEN NULL ELSE ?9 END, "
+         "result = coalesce (?10, result), purge_at_ms = ?11 WHERE id = ?1"},
+        {&self->add_attempt,
+         "INSERT OR REPLACE INTO attempts (task_id, attempt, started_ms, ended_ms, worker, "
+         "outcome, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+        {&self->load_payload, "SELECT payload, headers, args FROM tasks WHERE id = ?1"},
+        {&self->load_open, "SELECT " TASK_COLUMNS " FROM tasks WHERE state < 5 ORDER BY id"},
+        {&self->load_task, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1"},
+        {&self->dead_ids, "SELECT id FROM tasks WHERE state = 7 AND queue = ?1 ORDER BY id"},
+        {&self->task_info, "SELECT " INFO_COLUMNS ", result FROM tasks WHERE id = ?1"},
+        {&self->add_dep, "INSERT OR REPLACE INTO deps (child, parent, kind) VALUES (?1, ?2, ?3)"},
+        {&self->set_has_children, "UPDATE tasks SET has_children = 1 WHERE id = ?1"},
+        {&self->parents,
+         "SELECT d.parent, d.kind, t.state, t.ref, t.result, t.error FROM deps d "
+         "LEFT JOIN tasks t ON t.id = d.parent WHERE d.child = ?1 ORDER BY d.parent"},
+        {&self->children, "SELECT child, kind FROM deps WHERE parent = ?1 ORDER BY child"},
+        {&self->copies,
+         "SELECT endpoint, id, state, error, finished_ms, result FROM tasks WHERE origin = ?1 "
+         "ORDER BY id"},
+        {&self->insert_flow, "INSERT INTO flows (kind, name, created_ms) VALUES (?1, ?2, ?3)"},
+        {&self->flow_kind, "SELECT kind FROM flows WHERE id = ?1"},
+        {&self->flows_named, "SELECT id FROM flows WHERE name = ?1 AND kind = ?2 ORDER BY id"},
+        {&self->history,
+         "SELECT attempt, started_ms, ended_ms, worker, outcome, error FROM attempts "
+         "WHERE task_id = ?1 ORDER BY attempt"},
+        {&self->done, "SELECT state, attempts, error, result FROM tasks WHERE id = ?1"},
+        {&self->list_final, "SELECT " INFO_COLUMNS " FROM tasks WHERE id > ?1 AND state >= 5 "
+                            "AND (?2 = 0 OR state = ?2) AND (?3 IS NULL OR queue = ?3) "
+                            "AND (?5 = 0 OR flow = ?5) ORDER BY id LIMIT ?4"},
+        {&self->count_final,
+         "SELECT queue, state, count(*) FROM tasks WHERE state >= 5 GROUP BY queue, state"},
+        {&self->purge_due,
+         "SELECT id, queue, state FROM tasks WHERE purge_at_ms <= ?1 ORDER BY purge_at_ms "
+         "LIMIT ?2"},
+        {&self->purge_task, "DELETE FROM tasks WHERE id = ?1"},
+        {&self->purge_attempts, "DELETE FROM attempts WHERE task_id = ?1"},
+        {&self->purge_deps, "DELETE FROM deps WHERE child = ?1"},
+        {&self->max_id,
+         "SELECT max (coalesce ((SELECT max (id) FROM tasks), 0), "
+         "coalesce ((SELECT CAST (value AS INTEGER) FROM meta WHERE key = 'broker.id_floor'), "
+         "0))"},
+        {&self->meta_get, "SELECT value FROM meta WHERE key = ?1"},
+        {&self->meta_set, "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)"},
+        {&self->meta_del, "DELETE FROM meta WHERE key = ?1"},
+        {&self->meta_list,
+         "SELECT key, value FROM meta WHERE substr (key, 1, length (?1)) = ?1 ORDER BY key"},
+    };
+    for (size_t i = 0; i < sizeof (all) / sizeof (all[0]); i++)
+        if (s_prepare (self, all[i].stmt, all[i].sql))
+            return -1;
+    return 0;
+}
+
+//  Runs a statement that returns no rows, and resets it.
+static int
+s_run (arb_journal_t *self, sqlite3_stmt *stmt, const char *what)
+{
+    int rc = sqlite3_step (stmt);
+    sqlite3_reset (stmt);
+    sqlite3_clear_bindings (stmt);
+    if (rc != SQLITE_DONE) {
+        zsys_error ("journal: %s failed: %s", what, sqlite3_errmsg (self->db));
+        return -1;
+    }
+    return 0;
+}
+
+static void
+s_done (sqlite3_stmt *stmt)
+{
+    sqlite3_reset (stmt);
+    sqlite3_clear_bindings (stmt);
+}
+
+static void
+s_bind_text (sqlite3_stmt *stmt, int index, const char *text)
+{
+    if (text)
+        sqlite3_bind_text (stmt, index, text, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null (stmt, index);
+}
+
+static void
+s_bind_u64 (sqlite3_stmt *stmt, int index, uint64_t value)
+{
+    sqlite3_bind_int64 (stmt, index, (sqlite3_int64) value);
+}
+
+//  Binds a frame's bytes; NULL binds SQL NULL, an empty frame an empty blob.
+static void
+s_bind_frame (sqlite3_stmt *stmt, int index, zframe_t *frame)
+{
+    if (frame)
+        sqlite3_bind_blob (stmt, index, zframe_data (frame), (int) zframe_size (frame),
+                           SQLITE_STATIC);
+    else
+        sqlite3_bind_null (stmt, index);
+}
+
+static uint64_t
+s_u64 (sqlite3_stmt *stmt, int column)
+{
+    return (uint64_t) sqlite3_column_int64 (stmt, column);
+}
+
+//  A copy of a text column in the message's arena, or NULL.
+static const char *
+s_text (sqlite3_stmt *stmt, int column, arb_msg_t *msg)
+{
+    const char *text = (const char *) sqlite3_column_text (stmt, column);
+    return text ? arb_msg_strdup (msg, text) : NULL;
+}
+
+static zframe_t *
+s_frame (sqlite3_stmt *stmt, int column)
+{
+    if (sqlite3_column_type (stmt, column) == SQLITE_NULL)
+        return NULL;
+    const void *data = sqlite3_column_blob (stmt, column);
+    int size = sqlite3_column_bytes (stmt, column);
+    return zframe_new (data, (size_t) size);
+}
+
+//  ---------------------------------------------------------------------
+//  Lifecycle
+
+static int
+s_lock (arb_journal_t *self)
+{
+    char *lock_path = zsys_sprintf ("%s.lock", self->path);
+    self->lock_fd = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int rc = 0;
+    if (self->lock_fd < 0) {
+        zsys_error ("journal: cannot open %s: %s", lock_path, strerror (errno));
+        rc = -1;
+    }
+    else if (flock (self->lock_fd, LOCK_EX | LOCK_NB)) {
+        zsys_error ("journal: %s is in use by another arbiterd", self->path);
+        rc = -1;
+    }
+    zstr_free (&lock_path);
+    return rc;
+}
+
+static int
+s_open (arb_journal_t *self, arb_sync_t sync)
+{
+    char *dir = strdup (self->path);
+    char *slash = strrchr (dir, '/');
+    if (slash && slash != dir) {
+        *slash = 0;
+        zsys_dir_create ("%s", dir);
+    }
+    free (dir);
+    if (s_lock (self))
+        return -1;
+    if (sqlite3_open_v2 (self->path, &self->db,
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
+        != SQLITE_OK) {
+        zsys_error ("journal: cannot open %s: %s", self->path,
+                    self->db ? sqlite3_errmsg (self->db) : "out of memory");
+        return -1;
+    }
+    sqlite3_busy_timeout (self->db, 5000);
+    //  WAL: a commit appends to the log, one fsync per group commit.
+    //  cache_size is in KiB when negative.
+    const char *pragmas = sync == ARB_SYNC_FULL
+                              ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                                "PRAGMA cache_size = -65536; PRAGMA foreign_keys = OFF;"
+                                "PRAGMA journal_size_limit = 67108864;"
+                              : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+                                "PRAGMA cache_size = -65536; PRAGMA foreign_keys = OFF;"
+                                "PRAGMA journal_size_limit = 67108864;";
+    if (s_exec (self, pragmas) || s_migrate (self) || s_prepare_all (self))
+        return -1;
+    return 0;
+}
+
+arb_journal_t *
+arb_journal_new (const char *path, arb_sync_t sync)
+{
+    arb_journal_t *self = (arb_journal_t *) zmalloc (sizeof (arb_journal_t));
+    self->path = strdup (path);
+    self->lock_fd = -1;
+    if (s_open (self, sync))
+        arb_journal_destroy (&self);
+    return self;
+}
+
+void
+arb_journal_destroy (arb_journal_t **self_p)
+{
+    assert (self_p);
+    arb_journal_t *self = *self_p;
+    if (!self)
+        return;
+    //  An open transaction here belongs to a turn that did not finish:
+    //  it must not reach the journal.
+    if (self->in_txn)
+        s_run (self, self->rollback, "rollback");
+    for (size_t i = 0; i < self->prepared_count; i++)
+        sqlite3_finalize (*self->prepared[i]);
+    if (self->db && sqlite3_close (self->db) != SQLITE_OK)
+        zsys_error ("journal: close failed: %s", sqlite3_errmsg (self->db));
+    if (self->lock_fd >= 0)
+        close (self->lock_fd);
+    free (self->path);
+    free (self);
+    *self_p = NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Transactions
+
+int
+arb_journal_begin (arb_journal_t *self)
+{
+    if (self->in_txn)
+        return 0;
+    if (s_run (self, self->begin, "begin"))
+        return -1;
+    self->in_txn = true;
+    return 0;
+}
+
+int
+arb_journal_commit (arb_journal_t *self)
+{
+    if (!self->in_txn)
+        return 0;
+    self->in_txn = false;
+    if (s_run (self, self->commit, "commit") == 0)
+        return 0;
+    //  COMMIT can fail and leave the transaction open (SQLITE_BUSY), or
+    //  roll it back itself (I/O error); either way nothing of it stays.
+    if (!sqlite3_get_autocommit (self->db))
+        s_run (self, self->rollback, "rollback");
+    return -1;
+}
+
+bool
+arb_journal_in_txn (arb_journal_t *self)
+{
+    return self->in_txn;
+}
+
+//  ---------------------------------------------------------------------
+//  Tasks
+
+int
+arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journal_row_t *row)
+{
+    sqlite3_stmt *stmt = self->insert;
+    s_bind_u64 (stmt, 1, task->id);
+    s_bind_text (stmt, 2, arb_queue_name (task->queue));
+    s_bind_text (stmt, 3, task->name);
+    sqlite3_bind_int (stmt, 4, task->state == ARB_STATE_RUNNING ? ARB_STATE_READY : task->state);
+    sqlite3_bind_int (stmt, 5, task->priority);
+    sqlite3_bind_int64 (stmt, 6, task->max_attempts);
+    sqlite3_bind_int64 (stmt, 7, task->attempts);
+    sqlite3_bind_int64 (stmt, 8, task->lost);
+    sqlite3_bind_int (stmt, 9, task->backoff);
+    s_bind_u64 (stmt, 10, task->backoff_ms);
+    s_bind_u64 (stmt, 11, task->backoff_cap_ms);
+    sqlite3_bind_int (stmt, 12, task->jitter);
+    s_bind_u64 (stmt, 13, task->timeout_ms);
+    s_bind_u64 (stmt, 14, task->not_before_ms);
+    s_bind_u64 (stmt, 15, task->expires_ms);
+    s_bind_u64 (stmt, 16, task->retention_ms);
+    s_bind_u64 (stmt, 17, task->created_ms);
+    if (task->flow)
+        s_bind_u64 (stmt, 18, task->flow);
+    sqlite3_bind_int (stmt, 19, task->input);
+    if (task->origin)
+        s_bind_u64 (stmt, 20, task->origin);
+    sqlite3_bind_int64 (stmt, 21, task->parents);
+    sqlite3_bind_int64 (stmt, 22, task->copies);
+    sqlite3_bind_int (stmt, 23, task->has_children);
+    s_bind_text (stmt, 24, row->key);
+    s_bind_frame (stmt, 25, row->headers);
+    if (row->payload)
+        s_bind_frame (stmt, 26, row->payload);
+    else
+        sqlite3_bind_zeroblob (stmt, 26, 0);
+    s_bind_text (stmt, 27, row->ref);
+    s_bind_text (stmt, 28, row->endpoint);
+    s_bind_frame (stmt, 29, row->args);
+    return s_run (self, stmt, "insert");
+}
+
+int
+arb_journal_find_key (arb_journal_t *self, const char *key, uint64_t *id, int *state)
+{
+    sqlite3_stmt *stmt = self->find_key;
+    s_bind_text (stmt, 1, key);
+    int rc = sqlite3_step (stmt);
+    *id = 0;
+    if (rc == SQLITE_ROW) {
+        *id = s_u64 (stmt, 0);
+        *state = sqlite3_column_int (stmt, 1);
+    }
+    s_done (stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        zsys_error ("journal: key lookup failed: %s", sqlite3_errmsg (self->db));
+        return -1;
+    }
+    return 0;
+}
+
+int
+arb_journal_save (arb_journal_t *self,
+                  const arb_task_t *task,
+                  int state,
+                  uint64_t finished_ms,
+                  const char *worker,
+                  const char *error,
+                  zframe_t *result,
+                  uint64_t purge_at_ms)
+{
+    sqlite3_stmt *stmt = self->save;
+    s_bind_u64 (stmt, 1, task->id);
+    sqlite3_bind_int (stmt, 2, state == ARB_STATE_RUNNING ? ARB_STATE_READY : state);
+    sqlite3_bind_int64 (stmt, 3, task->attempts);
+    sqlite3_bind_int64 (stmt, 4, task->lost);
+    s_bind_u64 (stmt, 5, task->not_before_ms);
+    s_bind_u64 (stmt, 6, task->started_ms);
+    s_bind_u64 (stmt, 7, finished_ms);
+    s_bind_text (stmt, 8, worker);
+    s_bind_text (stmt, 9, error);
+    s_bind_frame (stmt, 10, result);
+    if (purge_at_ms)
+        s_bind_u64 (stmt, 11, purge_at_ms);
+    else
+        sqlite3_bind_null (stmt, 11);
+    s_bind_u64 (stmt, 12, task->expires_ms);
+    return s_run (self, stmt, "save");
+}
+
+int
+arb_journal_add_attempt (arb_journal_t *self, uint64_t id, const arb_attempt_info_t *attempt)
+{
+    sqlite3_stmt *stmt = self->add_attempt;
+    s_bind_u64 (stmt, 1, id);
+    sqlite3_bind_int64 (stmt, 2, attempt->attempt);
+    s_bind_u64 (stmt, 3, attempt->started_ms);
+    s_bind_u64 (stmt, 4, attempt->ended_ms);
+    s_bind_text (stmt, 5, attempt->worker);
+    sqlite3_bind_int (stmt, 6, (int) attempt->outcome);
+    s_bind_text (stmt, 7, attempt->error);
+    return s_run (self, stmt, "add attempt");
+}
+
+int
+arb_journal_load_payload (
+    arb_journal_t *self, uint64_t id, zframe_t **payload, zframe_t **headers, zframe_t **args)
+{
+    sqlite3_stmt *stmt = self->load_payload;
+    s_bind_u64 (stmt, 1, id);
+    int rc = sqlite3_step (stmt);
+    *payload = NULL;
+    *headers = NULL;
+    if (args)
+        *args = NULL;
+    if (rc == SQLITE_ROW) {
+        *payload = s_frame (stmt, 0);
+        *headers = s_frame (stmt, 1);
+        if (args)
+            *args = s_frame (stmt, 2);
+    }
+    s_done (stmt);
+    if (rc != SQLITE_ROW) {
+        zsys_error ("journal: payload of task %" PRIu64 " unreadable: %s", id,
+                    rc == SQLITE_DONE ? "no such task" : sqlite3_errmsg (self->db));
+        return -1;
+    }
+    if (!*payload)
+        *payload = zframe_new_empty ();
+    return 0;
+}
+
+//  Reads the TASK_COLUMNS of the current row and hands them to fn.
+static int
+s_read_task (sqlite3_stmt *stmt, arb_journal_task_fn *fn, void *arg)
+{
+    arb_task_t task = {0};
+    task.id = s_u64 (stmt, 0);
+    task.state = (uint8_t) sqlite3_column_int (stmt, 3);
+    task.priority = sqlite3_column_int (stmt, 4);
+    task.max_attempts = (uint32_t) sqlite3_column_int64 (stmt, 5);
+    task.attempts = (uint32_t) sqlite3_column_int64 (stmt, 6);
+    task.lost = (uint32_t) sqlite3_column_int64 (stmt, 7);
+    task.backoff = (uint8_t) sqlite3_column_int (stmt, 8);
+    task.backoff_ms = s_u64 (stmt, 9);
+    task.backoff_cap_ms = s_u64 (stmt, 10);
+    task.jitter = sqlite3_column_int (stmt, 11) != 0;
+    task.timeout_ms = s_u64 (stmt, 12);
+    task.not_before_ms = s_u64 (stmt, 13);
+    task.expires_ms = s_u64 (stmt, 14);
+    task.retention_ms = s_u64 (stmt, 15);
+    task.created_ms = s_u64 (stmt, 16);
+    task.flow = s_u64 (stmt, 17);
+    task.input = (uint8_t) sqlite3_column_int (stmt, 18);
+    task.origin = s_u64 (stmt, 19);
+    task.parents = (uint32_t) sqlite3_column_int64 (stmt, 20);
+    task.copies = (uint32_t) sqlite3_column_int64 (stmt, 21);
+    task.has_children = sqlite3_column_int (stmt, 22) != 0;
+    task.has_args = sqlite3_column_int (stmt, 23) != 0;
+    return fn (arg, &task, (const char *) sqlite3_column_text (stmt, 1),
+               (const char *) sqlite3_column_text (stmt, 2));
+}
+
+int
+arb_journal_load_open (arb_journal_t *self, arb_journal_task_fn *fn, void *arg)
+{
+    sqlite3_stmt *stmt = self->load_open;
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+        if (s_read_task (stmt, fn, arg))
+            break;
+    s_done (stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        zsys_error ("journal: loading tasks failed: %s", sqlite3_errmsg (self->db));
+        return -1;
+    }
+    return 0;
+}
+
+int
+arb_journal_load_task (
+    arb_journal_t *self, uint64_t id, arb_journal_task_fn *fn, void *arg, bool *found)
+{
+    sqlite3_stmt *stmt = self->load_task;
+    s_bind_u64 (stmt, 1, id);
+    int rc = sqlite3_step (stmt);
+    *found = rc == SQLITE_ROW;
+    if (*found)
+        s_read_task (stmt, fn, arg);
+    s_done (stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        zsys_error ("journal: task %" PRIu64 " unreadable: %s", id, sqlite3_errmsg (self->db));
+        return -1;
+    }
+    return 0;
+}
+
+zlistx_t *
+arb_journal_dead_ids (arb_journal_t *self, const char *queue)
+{
+    sqlite3_stmt *stmt = self->dead_ids;
+    s_bind_text (stmt, 1, queue);
+    zlistx_t *ids = zlistx_new ();
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+        zlistx_add_end (ids, (void *) (uintptr_t) s_u64 (stmt, 0));
+    s_done (stmt);
+    if (rc != SQLITE_DONE) {
+        zsys_error ("journal: dead tasks of %s unreadable: %s", queue, sqlite3_errmsg (self->db));
+        zlistx_destroy (&ids);
+    }
+    return ids;
+}
+
+//  Reads the INFO_COLUMNS of the current row.
+static void
+s_read_info (sqlite3_stmt *stmt, arb_msg_t *msg, arb_task_info_t *info)
+{
+    info->found = true;
+    info->id = s_u64 (stmt, 0);
+    info->queue = s_text (stmt, 1, msg);
+    info->name = s_text (stmt, 2, msg);
+    info->key = s_text (stmt, 3, msg);
+    info->state = (uint32_t) sqlite3_column_int (stmt, 4);
+    info->priority = sqlite3_column_int (stmt, 5);
+    info->attempts = (uint32_t) sqlite3_column_int64 (stmt, 6);
+    info->max_attempts = (uint32_t) sqlite3_column_int64 (stmt, 7);
+    info->lost = (uint32_t) sqlite3_column_int64 (stmt, 8);
+    info->created_ms = s_u64 (stmt, 9);
+    info->not_before_ms = s_u64 (stmt, 10);
+    info->started_ms = s_u64 (stmt, 11);
+    info->finished_ms = s_u64 (stmt, 12);
+    info->timeout_ms = s_u64 (stmt, 13);
+    info->worker = s_text (stmt, 14, msg);
+    info->error = s_text (stmt, 15, msg);
+    info->flow = s_u64 (stmt, 16);
+    info->ref = s_text (stmt, 17, msg);
+    info->origin = s_u64 (stmt, 18);
+    info->endpoint = s_text (stmt, 19, msg);
+}
+
+//  A copy of a blob column in the message's arena.
+static arb_bin_t
+s_bin (sqlite3_stmt *stmt, int column, arb_msg_t *msg)
+{
+    arb_bin_t bin = {NULL, 0};
+    if (sqlite3_column_type (stmt, column) != SQLITE_NULL) {
+        bin.size = (size_t) sqlite3_column_bytes (stmt, column);
+        uint8_t *data = (uint8_t *) arb_msg_alloc (msg, bin.size);
+        memcpy (data, sqlite3_column_blob (stmt, column), bin.size);
+        bin.data = data;
+    }
+    return bin;
+}
+
+static int
+s_read_responses (arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_task_info_t *info)
+{
+    sqlite3_stmt *stmt = self->copies;
+    s_bind_u64 (stmt, 1, id);
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        arb_response_info_t *r =
+            (arb_response_info_t *) arb_msg_grow (msg, &info->responses, sizeof (*r), 1);
+        r->endpoint = s_text (stmt, 0, msg);
+        r->id = s_u64 (stmt, 1);
+        r->state = (uint32_t) sqlite3_column_int (stmt, 2);
+        r->error = s_text (stmt, 3, msg);
+        r->finished_ms = s_u64 (stmt, 4);
+        r->result = s_bin (stmt, 5, msg);
+    }
+    s_done (stmt);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int
+s_read_history (arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_task_info_t *info)
+{
+    sqlite3_stmt *stmt = self->history;
+    s_bind_u64 (stmt, 1, id);
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        arb_attempt_info_t *a =
+            (arb_attempt_info_t *) arb_msg_grow (msg, &info->history, sizeof (*a), 1);
+        a->attempt = (uint32_t) sqlite3_column_int64 (stmt, 0);
+        a->started_ms = s_u64 (stmt, 1);
+        a->ended_ms = s_u64 (stmt, 2);
+        a->worker = s_text (stmt, 3, msg);
+        a->outcome = (uint32_t) sqlite3_column_int (stmt, 4);
+        a->error = s_text (stmt, 5, msg);
+    }
+    s_done (stmt);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+arb_journal_task_info (
+    arb_journal_t *self, uint64_t id, bool with_detail, arb_msg_t *msg, arb_task_info_t *info)
+{
+    sqlite3_stmt *stmt = self->task_info;
+    s_bind_u64 (stmt, 1, id);
+    int rc = sqlite3_step (stmt);
+    info->id = id;
+    info->found = false;
+    if (rc == SQLITE_ROW) {
+        s_read_info (stmt, msg, info);
+        if (with_detail)
+            info->result = s_bin (stmt, 20, msg);
+    }
+    s_done (stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        zsys_error ("journal: task %" PRIu64 " unreadable: %s", id, sqlite3_errmsg (self->db));
+        return -1;
+    }
+    if (info->found && with_detail
+        && (s_read_history (self, id, msg, info) || s_read_responses (self, id, msg, info))) {
+        zsys_error ("journal: history of %" PRIu64 " unreadable: %s", id,
+                    sqlite3_errmsg (self->db));
+        return -1;
+    }
+    return 0;
+}
+
+int
+arb_journal_done (
+    arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_done_task_t *done, bool *found)
+{
+    sqlite3_stmt *stmt = self->done;
+    s_bind_u64 (stmt, 1, id);
+    int rc = sqlite3_step (stmt);
+    *found = rc == SQLITE_ROW;
+    if (*found) {
+        done->id = id;
+        done->state = (uint32_t) sqlite3_column_int (stmt, 0);
+        done->attempts = (uint32_t) sqlite3_column_int64 (stmt, 1);
+        done->error = s_text (stmt, 2, msg);
+        done->result = s_frame (stmt, 3);
+    }
+    s_done (stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        zsys_error ("journal: task %" PRIu64 " unreadable: %s", id, sqlite3_errmsg (self->db));
+        return -1;
+    }
+    return 0;
+}
+
+int
+arb_journal_list_final (arb_journal_t *self,
+                        int state,
+                        const char *queue,
+                        uint64_t flow,
+                        uint64_t after_id,
+                        uint32_t limit,
+                        arb_msg_t *msg,
+                        arb_list_reply_body_t *list)
+{
+    sqlite3_stmt *stmt = self->list_final;
+    s_bind_u64 (stmt, 1, after_id);
+    sqlite3_bind_int (stmt, 2, state);
+    s_bind_text (stmt, 3, queue);
+    sqlite3_bind_int64 (stmt, 4, (sqlite3_int64) limit + 1);
+    s_bind_u64 (stmt, 5, flow);
+    int rc;
+    uint32_t count = 0;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        if (count++ == limit) {
+            list->more = true;
+            break;
+        }
+        arb_task_info_t *info =
+            (arb_task_info_t *) arb_msg_grow (msg, &list->tasks, sizeof (*info), 1);
+        s_read_info (stmt, msg, info);
+    }
+    s_done (stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        zsys_error ("journal: list failed: %s", sqlite3_errmsg (self->db));
+        return -1;
+    }
+    return 0;
+}
+
+int
+arb_journal_add_dep (arb_journal_t *self, uint64_t child, uint64_t parent, int kind)
+{
+    sqlite3_stmt *stmt = self->add_dep;
+    s_bind_u64 (stmt, 1, child);
+    s_bind_u64 (stmt, 2, parent);
+    sqlite3_bind_int (stmt, 3, kind);
+    return s_run (self, stmt, "add dependency");
+}
+
+int
+arb_journal_set_has_children (arb_journal_t *self, uint64_t id)
+{
+    sqlite3_stmt *stmt = self->set_has_children;
+    s_bind_u64 (stmt, 1, id);
+    return s_run (self, stmt, "mark parent");
+}
+
+int
+arb_journal_parents (arb_journal_t *self, uint64_t child, arb_journal_parent_fn *fn, void *arg)
+{
+    sqlite3_stmt *stmt = self->parents;
+    s_bind_u64 (stmt, 1, child);
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        arb_journal_parent_t parent = {
+            .id = s_u64 (stmt, 0),
+            .kind = sqlite3_column_int (stmt, 1),
+            .state =
+                sqlite3_column_type (stmt, 2) == SQLITE_NULL ? 0 : sqlite3_column_int (stmt, 2),
+            .ref = (const char *) sqlite3_column_text (stmt, 3),
+            .result = sqlite3_column_blob (stmt, 4),
+            .result_size = (size_t) sqlite3_column_bytes (stmt, 4),
+            .error = (const char *) sqlite3_column_text (stmt, 5),
+        };
+        if (fn (arg, &parent))
+            break;
+    }
+    s_done (stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        zsys_error ("journal: parents of %" PRIu64 " unreadable: %s", child,
+                    sqlite3_errmsg (self->db));
+        return -1;
+    }
+    return 0;
+}
+
+int
+arb_journal_children (arb_journal_t *self, uint64_t parent, arb_vec_t *children)
+{
+    sqlite3_stmt *stmt = self->children;
+    s_bind_u64 (stmt, 1, parent);
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        arb_vec_push (children, s_u64 (stmt, 0));
+        arb_vec_push (children, (uint64_t) sqlite3_column_int (stmt, 1));
+    }
+    s_done (stmt);
+    if (rc != SQLITE_DONE) {
+        zsys_error ("journal: children of %" PRIu64 " unreadable: %s", parent,
+                    sqlite3_errmsg (self->db));
+        return -1;
+    }
+    return 0;
+}
+
+int
+arb_journal_copies (arb_journal_t *self, uint64_t origin, arb_msg_t *msg, arb_task_info_t *info)
+{
+    return s_read_responses (self, origin, msg, info);
+}
+
+int
+arb_journal_insert_flow (
+    arb_journal_t *self, int kind, const char *name, uint64_t now_ms, uint64_t *id)
+{
+    sqlite3_stmt *stmt = self->insert_flow;
+    sqlite3_bind_int (stmt, 1, kind);
+    s_bind_text (stmt, 2, name);
+    s_bind_u64 (stmt, 3, now_ms);
+    if (s_run (self, stmt, "insert flow"))
+        return -1;
+    *id = (uint64_t) sqlite3_last_insert_rowid (self->db);
+    return 0;
+}
+
+int
+arb_journal_flow_kind (arb_journal_t *self, uint64_t id, int *kind)
+{
+    sqlite3_stmt *stmt = self->flow_kind;
+    s_bind_u64 (stmt, 1, id);
+    int rc = sqlite3_step (stmt);
+    *kind = rc == SQLITE_ROW ? sqlite3_column_int (stmt, 0) : 0;
+    s_done (stmt);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+zlistx_t *
+arb_journal_flows_named (arb_journal_t *self, const char *name, int kind)
+{
+    sqlite3_stmt *stmt = self->flows_named;
+    s_bind_text (stmt, 1, name);
+    sqlite3_bind_int (stmt, 2, kind);
+    zlistx_t *ids = zlistx_new ();
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+        zlistx_add_end (ids, (void *) (uintptr_t) s_u64 (stmt, 0));
+    s_done (stmt);
+    if (rc != SQLITE_DONE) {
+        zsys_error ("journal: flows named %s unreadable: %s", name, sqlite3_errmsg (self->db));
+        zlistx_destroy (&ids);
+    }
+    return ids;
+}
+
+int
+arb_journal_count_final (arb_journal_t *self, arb_journal_count_fn *fn, void *arg)
+{
+    sqlite3_stmt *stmt = self->count_final;
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+        fn (arg, (const char *) sqlite3_column_text (stmt, 0), sqlite3_column_int (stmt, 1),
+            s_u64 (stmt, 2));
+    s_done (stmt);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+arb_journal_purge (arb_journal_t *self,
+                   uint64_t now_ms,
+                   size_t max,
+                   uint64_t id_floor,
+                   arb_journal_purge_fn *fn,
+                   void *arg)
+{
+    //  Read the batch first, then delete: never change a table while a
+    //  statement is walking it.
+    uint64_t *ids = (uint64_t *) malloc ((max ? max : 1) * sizeof (uint64_t));
+    size_t count = 0;
+    sqlite3_stmt *stmt = self->purge_due;
+    s_bind_u64 (stmt, 1, now_ms);
+    sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) max);
+    int rc;
+    while (count < max && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        ids[count++] = s_u64 (stmt, 0);
+        fn (arg, ids[count - 1], (const char *) sqlite3_column_text (stmt, 1),
+            sqlite3_column_int (stmt, 2));
+    }
+    s_done (stmt);
+    int result = (int) count;
+    if (count && arb_journal_begin (self))
+        result = -1;
+    for (size_t i = 0; i < count && result >= 0; i++) {
+        sqlite3_stmt *all[] = {self->purge_task, self->purge_attempts, self->purge_deps};
+        for (size_t k = 0; k < 3 && result >= 0; k++) {
+            s_bind_u64 (all[k], 1, ids[i]);
+            if (s_run (self, all[k], "purge"))
+                result = -1;
+        }
+    }
+    if (count && result >= 0) {
+        char text[32];
+        snprintf (text, sizeof (text), "%" PRIu64, id_floor);
+        if (arb_journal_meta_set (self, "broker.id_floor", text, strlen (text)))
+            result = -1;
+    }
+    free (ids);
+    return result;
+}
+
+int
+arb_journal_max_id (arb_journal_t *self, uint64_t *id)
+{
+    int rc = sqlite3_step (self->max_id);
+    *id = rc == SQLITE_ROW ? s_u64 (self->max_id, 0) : 0;
+    s_done (self->max_id);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+//  ---------------------------------------------------------------------
+//  Metadata
+
+int
+arb_journal_meta_get (arb_journal_t *self, const char *key, zchunk_t **value)
+{
+    sqlite3_stmt *stmt = self->meta_get;
+    s_bind_text (stmt, 1, key);
+    int rc = sqlite3_step (stmt);
+    *value = NULL;
+    if (rc == SQLITE_ROW)
+        *value =
+            zchunk_new (sqlite3_column_blob (stmt, 0), (size_t) sqlite3_column_bytes (stmt, 0));
+    s_done (stmt);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+arb_journal_meta_set (arb_journal_t *self, const char *key, const void *data, size_t size)
+{
+    sqlite3_stmt *stmt = self->meta_set;
+    s_bind_text (stmt, 1, key);
+    sqlite3_bind_blob (stmt, 2, data, (int) size, SQLITE_STATIC);
+    return s_run (self, stmt, "meta set");
+}
+
+int
+arb_journal_meta_del (arb_journal_t *self, const char *key)
+{
+    sqlite3_stmt *stmt = self->meta_del;
+    s_bind_text (stmt, 1, key);
+    return s_run (self, stmt, "meta del");
+}
+
+int
+arb_journal_meta_list (arb_journal_t *self, const char *prefix, arb_journal_meta_fn *fn, void *arg)
+{
+    sqlite3_stmt *stmt = self->meta_list;
+    s_bind_text (stmt, 1, prefix ? prefix : "");
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+        fn (arg, (const char *) sqlite3_column_text (stmt, 0), sqlite3_column_blob (stmt, 1),
+            (size_t) sqlite3_column_bytes (stmt, 1));
+    s_done (stmt);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int
+arb_journal_next_epoch (arb_journal_t *self, uint64_t *epoch)
+{
+    zchunk_t *value;
+    if (arb_journal_meta_get (self, "broker.epoch", &value))
+        return -1;
+    *epoch = 1;
+    if (value) {
+        char text[32] = "";
+        size_t size =
+            zchunk_size (value) < sizeof (text) - 1 ? zchunk_size (value) : sizeof (text) - 1;
+        memcpy (text, zchunk_data (value), size);
+        *epoch = strtoull (text, NULL, 10) + 1;
+        zchunk_destroy (&value);
+    }
+    char text[32];
+    snprintf (text, sizeof (text), "%" PRIu64, *epoch);
+    if (arb_journal_begin (self) || arb_journal_meta_set (self, "broker.epoch", text, strlen (text))
+        || arb_journal_commit (self))
+        return -1;
+    return 0;
+}

@@ -1,0 +1,197 @@
+/*  arb_journal.h — the broker's durable state: one SQLite database in WAL mode.
+
+    The journal is the truth about every task; the broker's memory is a
+    cache of the unfinished ones that can be rebuilt from it at any start.
+    It is the only module that includes sqlite3.h. Every statement is
+    prepared once, in arb_journal_new, and finalized in destroy.
+
+    Group commit: the broker calls arb_journal_begin before its first write
+    of a loop turn and arb_journal_commit once at the end of the turn, then
+    sends the replies that promise durability. What the journal records is
+    the logical state: `running` never reaches it (a lease lives in the
+    broker's memory, and a restart gives every leased task back), so the hot
+    path is one INSERT per submitted task and one UPDATE per finished one.
+
+    Owned by the broker's loop thread; not thread-safe.
+*/
+
+#ifndef ARB_JOURNAL_H
+#define ARB_JOURNAL_H
+
+#include "arb_proto.h"
+#include "arb_task.h"
+#include "arb_vec.h"
+
+typedef struct _arb_journal_t arb_journal_t;
+
+typedef enum {
+    ARB_SYNC_FULL,  //  fsync every commit: an acknowledged task survives a power cut
+    ARB_SYNC_NORMAL,  //  fsync only at checkpoints: survives a crash of the process, not of the machine
+} arb_sync_t;
+
+//  Opens (creating if needed, with its parent directory) the journal at
+//  path and brings its schema up to date. Returns NULL after logging why.
+arb_journal_t *arb_journal_new (const char *path, arb_sync_t sync);
+
+void arb_journal_destroy (arb_journal_t **self_p);
+
+//  Starts the turn's transaction if none is open. 0 or -1.
+int arb_journal_begin (arb_journal_t *self);
+
+//  Commits the open transaction, if any. 0 or -1 (the transaction is then
+//  rolled back: nothing of it is in the journal).
+int arb_journal_commit (arb_journal_t *self);
+
+bool arb_journal_in_txn (arb_journal_t *self);
+
+//  What a new task has besides its record; any field may be NULL.
+typedef struct {
+    const char *key;       //  client key
+    const char *ref;       //  name in its flow
+    const char *endpoint;  //  a fan-out copy: its worker
+    zframe_t *payload;     //  borrowed
+    zframe_t *headers;     //  borrowed
+    zframe_t *args;        //  borrowed
+} arb_journal_row_t;
+
+//  Stores a new task (its id chosen by the caller). 0 or -1.
+int arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journal_row_t *row);
+
+//  Records that child depends on parent (kind: 0 on success, 1 on
+//  failure, 2 always), and marks a parent as having children. 0 or -1.
+int arb_journal_add_dep (arb_journal_t *self, uint64_t child, uint64_t parent, int kind);
+int arb_journal_set_has_children (arb_journal_t *self, uint64_t id);
+
+//  One dependency of a task, with its parent's outcome (state 0 if the
+//  parent is gone). Pointers borrow from the journal until fn returns.
+typedef struct {
+    uint64_t id;
+    int kind;
+    int state;
+    const char *ref;
+    const void *result;
+    size_t result_size;
+    const char *error;
+} arb_journal_parent_t;
+
+//  Calls fn for each dependency of child; fn returns 0 to go on. 0 or -1.
+typedef int (arb_journal_parent_fn) (void *arg, const arb_journal_parent_t *parent);
+int arb_journal_parents (arb_journal_t *self, uint64_t child, arb_journal_parent_fn *fn, void *arg);
+
+//  Appends the tasks that depend on parent to children, as (child id,
+//  kind) pairs. 0 or -1.
+int arb_journal_children (arb_journal_t *self, uint64_t parent, arb_vec_t *children);
+
+//  Fills info->responses with the copies of a fan-out task. 0 or -1.
+int
+arb_journal_copies (arb_journal_t *self, uint64_t origin, arb_msg_t *msg, arb_task_info_t *info);
+
+//  Stores a new flow (DAG, group, pipe); its id in *id. 0 or -1.
+int arb_journal_insert_flow (
+    arb_journal_t *self, int kind, const char *name, uint64_t now_ms, uint64_t *id);
+
+//  The kind of a flow (0 if there is no such flow). 0 or -1.
+int arb_journal_flow_kind (arb_journal_t *self, uint64_t id, int *kind);
+
+//  Ids of the flows of a kind with that name (caller owns the list of
+//  ids cast to pointers). NULL on failure.
+zlistx_t *arb_journal_flows_named (arb_journal_t *self, const char *name, int kind);
+
+//  Looks up a client key: *id 0 if unknown. 0 or -1.
+int arb_journal_find_key (arb_journal_t *self, const char *key, uint64_t *id, int *state);
+
+//  Writes a task's changing columns: state (running is stored as ready),
+//  and from the record attempts, lost, not_before, started; finished_ms. worker, error and result, when not NULL, replace
+//  what is stored (an empty error clears it); purge_at_ms is when the
+//  retention sweep may remove a final task (0: never, not final).
+int arb_journal_save (arb_journal_t *self,
+                      const arb_task_t *task,
+                      int state,
+                      uint64_t finished_ms,
+                      const char *worker,
+                      const char *error,
+                      zframe_t *result,
+                      uint64_t purge_at_ms);
+
+//  Appends one attempt to a task's history.
+int arb_journal_add_attempt (arb_journal_t *self, uint64_t id, const arb_attempt_info_t *attempt);
+
+//  Reads a task's payload, headers and (if args is not NULL) args; each
+//  NULL when it has none. 0 or -1.
+int arb_journal_load_payload (
+    arb_journal_t *self, uint64_t id, zframe_t **payload, zframe_t **headers, zframe_t **args);
+
+//  A task row read back: a record whose queue and name are NULL, and the
+//  names beside it. fn returns 0 to go on.
+typedef int (arb_journal_task_fn) (void *arg,
+                                   arb_task_t *task,
+                                   const char *queue,
+                                   const char *name);
+
+//  Calls fn for the task id (any state; *found false if none). 0 or -1.
+int arb_journal_load_task (
+    arb_journal_t *self, uint64_t id, arb_journal_task_fn *fn, void *arg, bool *found);
+
+//  Ids of the dead tasks of a queue, for a queue-wide retry (caller owns
+//  the zlistx of uint64 values cast to pointers). NULL on failure.
+zlistx_t *arb_journal_dead_ids (arb_journal_t *self, const char *queue);
+
+//  Calls fn for every unfinished task (waiting, scheduled, ready), in id
+//  order. 0 or -1.
+int arb_journal_load_open (arb_journal_t *self, arb_journal_task_fn *fn, void *arg);
+
+//  Fills info from the journal, strings and result allocated in msg.
+//  with_detail adds the result and the attempt history. info->found is
+//  false if there is no such task. 0 or -1.
+int arb_journal_task_info (
+    arb_journal_t *self, uint64_t id, bool with_detail, arb_msg_t *msg, arb_task_info_t *info);
+
+//  Reads a final task's outcome into a DONE record (result frame
+//  allocated). *found false if no such task. 0 or -1.
+int arb_journal_done (
+    arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_done_task_t *done, bool *found);
+
+//  Appends to list up to limit tasks with id > after_id, of a final state
+//  (or any final state if 0), queue (NULL: any) and flow (0: any). *more tells whether
+//  more match. 0 or -1.
+int arb_journal_list_final (arb_journal_t *self,
+                            int state,
+                            const char *queue,
+                            uint64_t flow,
+                            uint64_t after_id,
+                            uint32_t limit,
+                            arb_msg_t *msg,
+                            arb_list_reply_body_t *list);
+
+//  Counts final tasks by queue and state, for stats after a restart.
+typedef void (arb_journal_count_fn) (void *arg, const char *queue, int state, uint64_t count);
+int arb_journal_count_final (arb_journal_t *self, arb_journal_count_fn *fn, void *arg);
+
+//  Removes up to max final tasks whose purge time has come, with their
+//  history and edges, calling fn for each just before. Records id_floor
+//  (the largest id given out) so that no id is ever given out twice.
+//  Returns how many were removed, or -1.
+typedef void (arb_journal_purge_fn) (void *arg, uint64_t id, const char *queue, int state);
+int arb_journal_purge (arb_journal_t *self,
+                       uint64_t now_ms,
+                       size_t max,
+                       uint64_t id_floor,
+                       arb_journal_purge_fn *fn,
+                       void *arg);
+
+//  Largest task id ever used (also across purged tasks). 0 or -1.
+int arb_journal_max_id (arb_journal_t *self, uint64_t *id);
+
+//  Small key/value store for broker and gateway settings. get: *value
+//  NULL if absent (caller owns the chunk). 0 or -1.
+int arb_journal_meta_get (arb_journal_t *self, const char *key, zchunk_t **value);
+int arb_journal_meta_set (arb_journal_t *self, const char *key, const void *data, size_t size);
+int arb_journal_meta_del (arb_journal_t *self, const char *key);
+typedef void (arb_journal_meta_fn) (void *arg, const char *key, const void *data, size_t size);
+int
+arb_journal_meta_list (arb_journal_t *self, const char *prefix, arb_journal_meta_fn *fn, void *arg);
+
+//  Bumps and returns the broker start count. 0 or -1.
+int arb_journal_next_epoch (arb_journal_t *self, uint64_t *epoch);
+
+#endif

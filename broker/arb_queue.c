@@ -1,0 +1,230 @@
+/*  arb_queue.c — one named queue; see arb_queue.h. */
+
+#include "arb_queue.h"
+#include "arb_heap.h"
+
+#define ARB_DONE_RING 60
+
+struct _arb_queue_t {
+    char *name;         //  owned
+    uint64_t aging_ms;  //  ms of waiting worth one priority level; 0 strict
+    arb_heap_t *ready;  //  owned heap of borrowed tasks
+    arb_queue_settings_t settings;
+    uint64_t counts[ARB_STATE_MAX + 1];
+    arb_limit_t limit;                 //  running cap, rate limit, running count
+    uint64_t done[ARB_DONE_RING];      //  finished per second
+    uint64_t done_sec[ARB_DONE_RING];  //  which Unix second each slot counts
+    void **consumers;                  //  owned array of borrowed consumers
+    size_t consumer_count;
+    size_t consumer_next;  //  round-robin cursor
+    bool dirty;
+};
+
+static bool
+s_before (const void *a_, const void *b_, void *arg)
+{
+    const arb_task_t *a = (const arb_task_t *) a_;
+    const arb_task_t *b = (const arb_task_t *) b_;
+    const arb_queue_t *self = (const arb_queue_t *) arg;
+    if (a->head != b->head)
+        return a->head;
+    if (self->aging_ms == 0) {
+        if (a->priority != b->priority)
+            return a->priority > b->priority;
+    }
+    else {
+        int64_t ka = (int64_t) a->priority * (int64_t) self->aging_ms - (int64_t) a->ready_ms;
+        int64_t kb = (int64_t) b->priority * (int64_t) self->aging_ms - (int64_t) b->ready_ms;
+        if (ka != kb)
+            return ka > kb;
+    }
+    return a->seq < b->seq;
+}
+
+static size_t *
+s_slot (void *task)
+{
+    return &((arb_task_t *) task)->ready_slot;
+}
+
+arb_queue_t *
+arb_queue_new (const char *name, uint64_t aging_ms)
+{
+    arb_queue_t *self = (arb_queue_t *) zmalloc (sizeof (arb_queue_t));
+    self->name = strdup (name);
+    self->aging_ms = aging_ms < ARB_AGING_MAX_MS ? aging_ms : ARB_AGING_MAX_MS;
+    self->ready = arb_heap_new (s_before, s_slot, self);
+    return self;
+}
+
+void
+arb_queue_destroy (arb_queue_t **self_p)
+{
+    assert (self_p);
+    arb_queue_t *self = *self_p;
+    if (!self)
+        return;
+    arb_heap_destroy (&self->ready);
+    free (self->consumers);
+    free (self->name);
+    free (self);
+    *self_p = NULL;
+}
+
+const char *
+arb_queue_name (const arb_queue_t *self)
+{
+    return self->name;
+}
+
+void
+arb_queue_push (arb_queue_t *self, arb_task_t *task)
+{
+    arb_heap_push (self->ready, task);
+}
+
+arb_task_t *
+arb_queue_peek (arb_queue_t *self)
+{
+    return (arb_task_t *) arb_heap_peek (self->ready);
+}
+
+arb_task_t *
+arb_queue_pop (arb_queue_t *self)
+{
+    return (arb_task_t *) arb_heap_pop (self->ready);
+}
+
+void
+arb_queue_remove (arb_queue_t *self, arb_task_t *task)
+{
+    arb_heap_remove (self->ready, task);
+}
+
+size_t
+arb_queue_size (arb_queue_t *self)
+{
+    return arb_heap_size (self->ready);
+}
+
+arb_task_t *
+arb_queue_at (arb_queue_t *self, size_t index)
+{
+    return (arb_task_t *) arb_heap_at (self->ready, index);
+}
+
+uint64_t
+arb_queue_oldest_ms (arb_queue_t *self, uint64_t now_ms)
+{
+    //  The heap's order is not arrival order; a walk is fine for stats.
+    uint64_t oldest = now_ms;
+    for (size_t i = 0; i < arb_heap_size (self->ready); i++) {
+        arb_task_t *task = (arb_task_t *) arb_heap_at (self->ready, i);
+        if (task->ready_ms < oldest)
+            oldest = task->ready_ms;
+    }
+    return now_ms - oldest;
+}
+
+arb_queue_settings_t *
+arb_queue_settings (arb_queue_t *self)
+{
+    return &self->settings;
+}
+
+uint64_t *
+arb_queue_counts (arb_queue_t *self)
+{
+    return self->counts;
+}
+
+arb_limit_t *
+arb_queue_limit (arb_queue_t *self)
+{
+    return &self->limit;
+}
+
+bool
+arb_queue_is_idle (arb_queue_t *self)
+{
+    for (int state = 0; state <= ARB_STATE_MAX; state++)
+        if (self->counts[state])
+            return false;
+    return arb_heap_size (self->ready) == 0 && self->consumer_count == 0 && !self->dirty
+           && !self->settings.paused && !self->settings.retention_ms && !self->settings.on_failure
+           && !arb_limit_is_set (&self->limit) && self->limit.running == 0;
+}
+
+void
+arb_queue_count_done (arb_queue_t *self, uint64_t now_ms)
+{
+    uint64_t sec = now_ms / 1000;
+    size_t slot = sec % ARB_DONE_RING;
+    if (self->done_sec[slot] != sec) {
+        self->done_sec[slot] = sec;
+        self->done[slot] = 0;
+    }
+    self->done[slot]++;
+}
+
+uint64_t
+arb_queue_done_last_minute (arb_queue_t *self, uint64_t now_ms)
+{
+    uint64_t sec = now_ms / 1000;
+    uint64_t total = 0;
+    for (size_t i = 0; i < ARB_DONE_RING; i++)
+        if (self->done_sec[i] + ARB_DONE_RING > sec)
+            total += self->done[i];
+    return total;
+}
+
+void
+arb_queue_add_consumer (arb_queue_t *self, void *consumer)
+{
+    self->consumers =
+        (void **) realloc (self->consumers, (self->consumer_count + 1) * sizeof (void *));
+    assert (self->consumers);
+    self->consumers[self->consumer_count++] = consumer;
+}
+
+void
+arb_queue_remove_consumer (arb_queue_t *self, void *consumer)
+{
+    for (size_t i = 0; i < self->consumer_count; i++)
+        if (self->consumers[i] == consumer) {
+            memmove (&self->consumers[i], &self->consumers[i + 1],
+                     (self->consumer_count - i - 1) * sizeof (void *));
+            self->consumer_count--;
+            if (self->consumer_next > i)
+                self->consumer_next--;
+            return;
+        }
+}
+
+size_t
+arb_queue_consumer_count (arb_queue_t *self)
+{
+    return self->consumer_count;
+}
+
+void *
+arb_queue_next_consumer (arb_queue_t *self)
+{
+    if (self->consumer_count == 0)
+        return NULL;
+    if (self->consumer_next >= self->consumer_count)
+        self->consumer_next = 0;
+    return self->consumers[self->consumer_next++];
+}
+
+bool
+arb_queue_dirty (arb_queue_t *self)
+{
+    return self->dirty;
+}
+
+void
+arb_queue_set_dirty (arb_queue_t *self, bool dirty)
+{
+    self->dirty = dirty;
+}

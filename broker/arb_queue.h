@@ -1,0 +1,81 @@
+/*  arb_queue.h — one named queue: its ready tasks in dispatch order, its
+    settings and its counters.
+
+    Dispatch order: released tasks first (they go back to the head), then
+    by priority, highest first, then first come first served. With aging
+    (aging_ms > 0) a task gains one priority level for every aging_ms it
+    waits, so a steady stream of high-priority work cannot starve the rest
+    forever. Because every waiting task ages at the same rate, the order
+    of two tasks never changes while they wait: comparing
+    priority * aging_ms - ready_ms is the same as comparing their aged
+    priorities at any moment, so the heap's keys are fixed.
+
+    The queue also keeps the consumers (worker subscriptions) that take
+    from it, as borrowed opaque pointers the scheduler hands round-robin.
+
+    Owned by the scheduler, in the broker's loop thread.
+*/
+
+#ifndef ARB_QUEUE_H
+#define ARB_QUEUE_H
+
+#include "arb_limit.h"
+#include "arb_task.h"
+
+#define ARB_AGING_MAX_MS (1000ull * 1000 * 1000)  //  keeps priority * aging within int64
+
+//  Settings stored under meta key "queue.<name>".
+typedef struct {
+    bool paused;
+    uint64_t retention_ms;  //  0: broker default
+    int on_failure;         //  ARB_ON_FAILURE_*: what a failed attempt does
+} arb_queue_settings_t;
+
+#define ARB_ON_FAILURE_RETRY 0  //  retry with the task's backoff, dead when attempts run out
+#define ARB_ON_FAILURE_HEAD  1  //  back to the head of the queue (Arbeiter)
+#define ARB_ON_FAILURE_DEAD  2  //  dead at once
+
+arb_queue_t *arb_queue_new (const char *name, uint64_t aging_ms);
+void arb_queue_destroy (arb_queue_t **self_p);
+
+const char *arb_queue_name (const arb_queue_t *self);
+
+//  Ready tasks.
+void arb_queue_push (arb_queue_t *self, arb_task_t *task);
+arb_task_t *arb_queue_peek (arb_queue_t *self);
+arb_task_t *arb_queue_pop (arb_queue_t *self);
+void arb_queue_remove (arb_queue_t *self, arb_task_t *task);
+size_t arb_queue_size (arb_queue_t *self);
+arb_task_t *arb_queue_at (arb_queue_t *self, size_t index);  //  any order, for walks
+
+//  Age of the oldest ready task, in ms at now_ms (Unix), or 0.
+uint64_t arb_queue_oldest_ms (arb_queue_t *self, uint64_t now_ms);
+
+arb_queue_settings_t *arb_queue_settings (arb_queue_t *self);
+
+//  Counts by state (index = arb_state_t), kept by the scheduler.
+uint64_t *arb_queue_counts (arb_queue_t *self);
+
+//  Running cap and rate limit of the queue (its running count too).
+arb_limit_t *arb_queue_limit (arb_queue_t *self);
+
+//  Whether the queue holds nothing worth keeping in memory: no task, no
+//  consumer, no setting, no count. Such a queue may be forgotten.
+bool arb_queue_is_idle (arb_queue_t *self);
+
+//  Tasks finished per second over the last minute (ring of 60 counters).
+void arb_queue_count_done (arb_queue_t *self, uint64_t now_ms);
+uint64_t arb_queue_done_last_minute (arb_queue_t *self, uint64_t now_ms);
+
+//  Consumers: borrowed opaque pointers (the scheduler's subscriptions).
+void arb_queue_add_consumer (arb_queue_t *self, void *consumer);
+void arb_queue_remove_consumer (arb_queue_t *self, void *consumer);
+size_t arb_queue_consumer_count (arb_queue_t *self);
+//  The next consumer round-robin, or NULL if none.
+void *arb_queue_next_consumer (arb_queue_t *self);
+
+//  The scheduler's mark: this queue has work to match with credit.
+bool arb_queue_dirty (arb_queue_t *self);
+void arb_queue_set_dirty (arb_queue_t *self, bool dirty);
+
+#endif

@@ -1,0 +1,785 @@
+/*  arb_sched.c — the scheduler; see arb_sched.h. */
+
+#include "arb_sched.h"
+#include "arb_heap.h"
+
+#define ARB_LEASE_BITS 40  //  lease = epoch << 40 | sequence: unique across restarts
+
+//  A task name with a limit, and its ready tasks waiting for it.
+typedef struct {
+    char *name;  //  owned
+    arb_limit_t limit;
+    zlistx_t *parked;  //  owned list of borrowed tasks, in the order they were parked
+} s_name_t;
+
+//  A rate limit waiting for its next token: a queue's or a name's.
+typedef struct {
+    arb_queue_t *queue;  //  borrowed, or NULL
+    s_name_t *name;      //  borrowed, or NULL
+    uint64_t wake_ms;    //  monotonic
+} s_wake_t;
+
+struct _arb_sched_t {
+    arb_sched_config_t config;
+    arb_sched_hooks_t hooks;
+    zhashx_t *tasks;      //  id -> owned task
+    zhashx_t *queues;     //  name -> owned queue
+    zhashx_t *sessions;   //  hex routing id -> owned session
+    zhashx_t *names;      //  task name -> owned s_name_t, for names with a limit
+    arb_heap_t *timers;   //  borrowed tasks by timer_ms
+    arb_queue_t **dirty;  //  owned array of borrowed queues to visit
+    size_t dirty_count;
+    size_t dirty_capacity;
+    s_wake_t *wakes;  //  owned array: rate-limited queues
+    size_t wake_count;
+    uint64_t lease_seq;    //  leases handed out since start
+    uint64_t arrival_seq;  //  tasks made ready since start
+    uint64_t cache_used;   //  payload bytes cached
+};
+
+//  ---------------------------------------------------------------------
+//  Maps keyed by task id: the id itself is the key pointer.
+
+static size_t
+s_id_hash (const void *key)
+{
+    uint64_t x = (uint64_t) (uintptr_t) key;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return (size_t) x;
+}
+
+static int
+s_id_compare (const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) a, y = (uintptr_t) b;
+    return x < y ? -1 : x > y;
+}
+
+static void *
+s_id_key (uint64_t id)
+{
+    return (void *) (uintptr_t) id;
+}
+
+static size_t *
+s_timer_slot (void *task)
+{
+    return &((arb_task_t *) task)->timer_slot;
+}
+
+static bool
+s_timer_before (const void *a, const void *b, void *arg)
+{
+    (void) arg;
+    const arb_task_t *x = (const arb_task_t *) a, *y = (const arb_task_t *) b;
+    return x->timer_ms < y->timer_ms || (x->timer_ms == y->timer_ms && x->id < y->id);
+}
+
+arb_sched_t *
+arb_sched_new (const arb_sched_config_t *config, const arb_sched_hooks_t *hooks)
+{
+    arb_sched_t *self = (arb_sched_t *) zmalloc (sizeof (arb_sched_t));
+    self->config = *config;
+    self->hooks = *hooks;
+    self->tasks = zhashx_new ();
+    zhashx_set_key_hasher (self->tasks, s_id_hash);
+    zhashx_set_key_comparator (self->tasks, s_id_compare);
+    zhashx_set_key_duplicator (self->tasks, NULL);
+    zhashx_set_key_destructor (self->tasks, NULL);
+    self->queues = zhashx_new ();
+    self->sessions = zhashx_new ();
+    self->names = zhashx_new ();
+    self->timers = arb_heap_new (s_timer_before, s_timer_slot, NULL);
+    return self;
+}
+
+static void
+s_task_free (arb_sched_t *self, arb_task_t **task_p)
+{
+    arb_task_t *task = *task_p;
+    if (task->cached) {
+        arb_sched_cache_release (self, (task->payload ? zframe_size (task->payload) : 0)
+                                           + (task->headers ? zframe_size (task->headers) : 0));
+    }
+    zframe_destroy (&task->payload);
+    zframe_destroy (&task->headers);
+    arb_task_drop_emits (task);
+    free (task->name);
+    if (task->watchers) {
+        zframe_t *frame;
+        while ((frame = (zframe_t *) zlist_pop (task->watchers)))
+            zframe_destroy (&frame);
+        zlist_destroy (&task->watchers);
+    }
+    free (task);
+    *task_p = NULL;
+}
+
+void
+arb_sched_destroy (arb_sched_t **self_p)
+{
+    assert (self_p);
+    arb_sched_t *self = *self_p;
+    if (!self)
+        return;
+    //  heaps first: they write into the tasks they hold
+    arb_heap_destroy (&self->timers);
+    arb_queue_t *queue = (arb_queue_t *) zhashx_first (self->queues);
+    while (queue) {
+        arb_queue_destroy (&queue);
+        queue = (arb_queue_t *) zhashx_next (self->queues);
+    }
+    zhashx_destroy (&self->queues);
+    arb_session_t *session = (arb_session_t *) zhashx_first (self->sessions);
+    while (session) {
+        //  leases die with the scheduler: unlink them so the session may go
+        while (arb_session_first_lease (session))
+            arb_session_remove_lease (session, arb_session_first_lease (session));
+        arb_session_destroy (&session);
+        session = (arb_session_t *) zhashx_next (self->sessions);
+    }
+    zhashx_destroy (&self->sessions);
+    s_name_t *entry = (s_name_t *) zhashx_first (self->names);
+    while (entry) {
+        zlistx_destroy (&entry->parked);
+        free (entry->name);
+        free (entry);
+        entry = (s_name_t *) zhashx_next (self->names);
+    }
+    zhashx_destroy (&self->names);
+    arb_task_t *task = (arb_task_t *) zhashx_first (self->tasks);
+    while (task) {
+        s_task_free (self, &task);
+        task = (arb_task_t *) zhashx_next (self->tasks);
+    }
+    zhashx_destroy (&self->tasks);
+    free (self->dirty);
+    free (self->wakes);
+    free (self);
+    *self_p = NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Queues
+
+arb_queue_t *
+arb_sched_queue (arb_sched_t *self, const char *name)
+{
+    arb_queue_t *queue = (arb_queue_t *) zhashx_lookup (self->queues, name);
+    if (!queue) {
+        queue = arb_queue_new (name, self->config.aging_ms);
+        zhashx_insert (self->queues, name, queue);
+    }
+    return queue;
+}
+
+arb_queue_t *
+arb_sched_find_queue (arb_sched_t *self, const char *name)
+{
+    return (arb_queue_t *) zhashx_lookup (self->queues, name);
+}
+
+zhashx_t *
+arb_sched_queues (arb_sched_t *self)
+{
+    return self->queues;
+}
+
+//  Marks a queue for the next dispatch pass, if it could dispatch.
+static void
+s_mark_dirty (arb_sched_t *self, arb_queue_t *queue)
+{
+    if (arb_queue_dirty (queue) || arb_queue_size (queue) == 0
+        || arb_queue_consumer_count (queue) == 0)
+        return;
+    if (self->dirty_count == self->dirty_capacity) {
+        self->dirty_capacity = self->dirty_capacity ? self->dirty_capacity * 2 : 16;
+        self->dirty =
+            (arb_queue_t **) realloc (self->dirty, self->dirty_capacity * sizeof (arb_queue_t *));
+        assert (self->dirty);
+    }
+    self->dirty[self->dirty_count++] = queue;
+    arb_queue_set_dirty (queue, true);
+}
+
+void
+arb_sched_touch_queue (arb_sched_t *self, arb_queue_t *queue)
+{
+    s_mark_dirty (self, queue);
+}
+
+static void s_unpark (arb_sched_t *self, s_name_t *entry);
+static void s_drop_wakes (arb_sched_t *self, arb_queue_t *queue, s_name_t *name);
+
+void
+arb_sched_forget_queue (arb_sched_t *self, arb_queue_t *queue)
+{
+    if (!arb_queue_is_idle (queue))
+        return;
+    s_drop_wakes (self, queue, NULL);
+    zhashx_delete (self->queues, arb_queue_name (queue));
+    arb_queue_destroy (&queue);
+}
+
+
+arb_limit_t *
+arb_sched_name_limit (arb_sched_t *self, const char *name)
+{
+    s_name_t *entry = (s_name_t *) zhashx_lookup (self->names, name);
+    if (entry)
+        return &entry->limit;
+    entry = (s_name_t *) zmalloc (sizeof (s_name_t));
+    entry->name = strdup (name);
+    entry->parked = zlistx_new ();
+    //  the running count starts from the leases held now
+    zhashx_t *sessions = self->sessions;
+    for (arb_session_t *session = (arb_session_t *) zhashx_first (sessions); session;
+         session = (arb_session_t *) zhashx_next (sessions))
+        for (arb_task_t *task = arb_session_first_lease (session); task; task = task->lease_next)
+            if (streq (task->name, name))
+                entry->limit.running++;
+    zhashx_insert (self->names, name, entry);
+    return &entry->limit;
+}
+
+void
+arb_sched_touch_name (arb_sched_t *self, const char *name)
+{
+    s_name_t *entry = (s_name_t *) zhashx_lookup (self->names, name);
+    if (!entry)
+        return;
+    s_unpark (self, entry);
+    if (!arb_limit_is_set (&entry->limit)) {
+        s_drop_wakes (self, NULL, entry);
+        zlistx_destroy (&entry->parked);
+        free (entry->name);
+        zhashx_delete (self->names, name);
+        free (entry);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Tasks
+
+arb_task_t *
+arb_sched_new_task (arb_sched_t *self, const char *queue, const char *name)
+{
+    arb_task_t *task = (arb_task_t *) zmalloc (sizeof (arb_task_t));
+    task->queue = arb_sched_queue (self, queue);
+    task->name = strdup (name);
+    task->ready_slot = ARB_HEAP_NONE;
+    task->timer_slot = ARB_HEAP_NONE;
+    task->max_attempts = 1;
+    task->jitter = true;
+    return task;
+}
+
+void
+arb_sched_discard_task (arb_sched_t *self, arb_task_t **task_p)
+{
+    if (*task_p)
+        s_task_free (self, task_p);
+}
+
+static void
+s_set_state (arb_task_t *task, int state)
+{
+    uint64_t *counts = arb_queue_counts (task->queue);
+    counts[task->state]--;
+    counts[state]++;
+    task->state = (uint8_t) state;
+}
+
+//  The limit entry of a task's name, or NULL (no names have limits: no lookup).
+static s_name_t *
+s_name_of (arb_sched_t *self, const char *name)
+{
+    if (zhashx_size (self->names) == 0)
+        return NULL;
+    return (s_name_t *) zhashx_lookup (self->names, name);
+}
+
+//  Takes a task out of its queue and the timers (not out of its lease).
+static void
+s_detach (arb_sched_t *self, arb_task_t *task)
+{
+    if (task->parked) {
+        s_name_t *entry = s_name_of (self, task->name);
+        assert (entry);
+        zlistx_delete (entry->parked, task->parked);
+        task->parked = NULL;
+    }
+    if (task->ready_slot != ARB_HEAP_NONE)
+        arb_queue_remove (task->queue, task);
+    if (task->timer_slot != ARB_HEAP_NONE)
+        arb_heap_remove (self->timers, task);
+}
+
+void
+arb_sched_add (arb_sched_t *self, arb_task_t *task, uint64_t now_ms, uint64_t mono_ms)
+{
+    zhashx_insert (self->tasks, s_id_key (task->id), task);
+    int state = task->state;
+    arb_queue_counts (task->queue)[state]++;
+    if (state == ARB_STATE_SCHEDULED)
+        arb_sched_make_scheduled (self, task, task->not_before_ms, now_ms, mono_ms);
+    else if (state == ARB_STATE_READY)
+        arb_sched_make_ready (self, task, false, now_ms, mono_ms);
+}
+
+arb_task_t *
+arb_sched_find (arb_sched_t *self, uint64_t id)
+{
+    return (arb_task_t *) zhashx_lookup (self->tasks, s_id_key (id));
+}
+
+size_t
+arb_sched_task_count (arb_sched_t *self)
+{
+    return zhashx_size (self->tasks);
+}
+
+zhashx_t *
+arb_sched_tasks (arb_sched_t *self)
+{
+    return self->tasks;
+}
+
+void
+arb_sched_make_ready (
+    arb_sched_t *self, arb_task_t *task, bool head, uint64_t now_ms, uint64_t mono_ms)
+{
+    assert (task->lease == 0);
+    s_detach (self, task);
+    s_set_state (task, ARB_STATE_READY);
+    task->head = head;
+    task->ready_ms = now_ms;
+    task->seq = ++self->arrival_seq;
+    arb_queue_push (task->queue, task);
+    s_mark_dirty (self, task->queue);
+    //  a task that may expire leaves at its expiry even if no worker
+    //  ever looks at its queue (a fan-out copy for an absent endpoint)
+    if (task->expires_ms) {
+        task->timer_ms = mono_ms + (task->expires_ms > now_ms ? task->expires_ms - now_ms : 0);
+        arb_heap_push (self->timers, task);
+    }
+}
+
+void
+arb_sched_make_scheduled (
+    arb_sched_t *self, arb_task_t *task, uint64_t not_before_ms, uint64_t now_ms, uint64_t mono_ms)
+{
+    assert (task->lease == 0);
+    s_detach (self, task);
+    s_set_state (task, ARB_STATE_SCHEDULED);
+    task->not_before_ms = not_before_ms;
+    if (not_before_ms <= now_ms) {
+        arb_sched_make_ready (self, task, false, now_ms, mono_ms);
+        return;
+    }
+    task->timer_ms = mono_ms + (not_before_ms - now_ms);
+    arb_heap_push (self->timers, task);
+}
+
+void
+arb_sched_make_waiting (arb_sched_t *self, arb_task_t *task)
+{
+    assert (task->lease == 0);
+    s_detach (self, task);
+    s_set_state (task, ARB_STATE_WAITING);
+}
+
+void
+arb_sched_finish (arb_sched_t *self, arb_task_t **task_p, int final_state, uint64_t now_ms)
+{
+    arb_task_t *task = *task_p;
+    if (task->lease)
+        arb_sched_unlease (self, task);
+    s_detach (self, task);
+    s_set_state (task, final_state);
+    arb_queue_count_done (task->queue, now_ms);
+    zhashx_delete (self->tasks, s_id_key (task->id));
+    s_task_free (self, task_p);
+}
+
+bool
+arb_sched_cache_reserve (arb_sched_t *self, size_t size)
+{
+    if (self->cache_used + size > self->config.cache_bytes)
+        return false;
+    self->cache_used += size;
+    return true;
+}
+
+void
+arb_sched_cache_release (arb_sched_t *self, size_t size)
+{
+    assert (self->cache_used >= size);
+    self->cache_used -= size;
+}
+
+//  ---------------------------------------------------------------------
+//  Sessions
+
+static char *
+s_session_key (zframe_t *identity)
+{
+    return zframe_strhex (identity);
+}
+
+arb_session_t *
+arb_sched_session (arb_sched_t *self, zframe_t *identity)
+{
+    char *key = s_session_key (identity);
+    arb_session_t *session = (arb_session_t *) zhashx_lookup (self->sessions, key);
+    free (key);
+    return session;
+}
+
+arb_session_t *
+arb_sched_open_session (arb_sched_t *self, zframe_t *identity, uint64_t mono_ms)
+{
+    char *key = s_session_key (identity);
+    assert (!zhashx_lookup (self->sessions, key));
+    arb_session_t *session = arb_session_new (identity, key);
+    arb_session_touch (session, mono_ms);
+    zhashx_insert (self->sessions, key, session);
+    free (key);
+    return session;
+}
+
+zhashx_t *
+arb_sched_sessions (arb_sched_t *self)
+{
+    return self->sessions;
+}
+
+//  The hidden queue of a worker's own fan-out copies for a queue.
+static arb_queue_t *
+s_endpoint_queue (arb_sched_t *self, const char *queue, arb_session_t *session)
+{
+    char name[2 * ARB_NAME_MAX + 2];
+    snprintf (name, sizeof (name), "%s@%s", queue, arb_session_name (session));
+    return arb_sched_queue (self, name);
+}
+
+static void
+s_sub_detach (arb_sched_t *self, arb_sub_t *sub)
+{
+    for (size_t i = 0; i < sub->queue_count; i++) {
+        arb_queue_remove_consumer (arb_sched_queue (self, sub->queues[i]), sub);
+        arb_queue_remove_consumer (s_endpoint_queue (self, sub->queues[i], sub->session), sub);
+    }
+}
+
+int
+arb_sched_credit (arb_sched_t *self,
+                  arb_session_t *session,
+                  uint32_t sub_id,
+                  const char **queues,
+                  size_t queue_count,
+                  int32_t credit,
+                  bool cancel)
+{
+    arb_sub_t *sub = arb_session_sub (session, sub_id);
+    if (cancel) {
+        if (sub) {
+            s_sub_detach (self, sub);
+            arb_session_remove_sub (session, sub_id);
+        }
+        return 0;
+    }
+    if (!sub) {
+        if (queue_count == 0)
+            return -1;
+        sub = arb_session_add_sub (session, sub_id, queues, queue_count);
+        for (size_t i = 0; i < queue_count; i++) {
+            arb_queue_add_consumer (arb_sched_queue (self, queues[i]), sub);
+            arb_queue_add_consumer (s_endpoint_queue (self, queues[i], session), sub);
+        }
+    }
+    sub->credit += credit;
+    if (sub->credit > 0)
+        for (size_t i = 0; i < sub->queue_count; i++) {
+            s_mark_dirty (self, arb_sched_queue (self, sub->queues[i]));
+            s_mark_dirty (self, s_endpoint_queue (self, sub->queues[i], session));
+        }
+    return 0;
+}
+
+arb_session_t *
+arb_sched_silent_session (arb_sched_t *self, uint64_t mono_ms)
+{
+    arb_session_t *session = (arb_session_t *) zhashx_first (self->sessions);
+    while (session) {
+        if (arb_session_last_seen (session) + self->config.liveness_ms < mono_ms)
+            return session;
+        session = (arb_session_t *) zhashx_next (self->sessions);
+    }
+    return NULL;
+}
+
+void
+arb_sched_close_session (arb_sched_t *self, arb_session_t **session_p)
+{
+    arb_session_t *session = *session_p;
+    assert (arb_session_lease_count (session) == 0);
+    for (size_t i = 0; i < arb_session_sub_count (session); i++)
+        s_sub_detach (self, arb_session_sub_at (session, i));
+    zhashx_delete (self->sessions, arb_session_key (session));
+    arb_session_destroy (session_p);
+}
+
+//  ---------------------------------------------------------------------
+//  Leases and dispatch
+
+arb_task_t *
+arb_sched_leased (arb_sched_t *self, uint64_t id, uint64_t lease)
+{
+    arb_task_t *task = arb_sched_find (self, id);
+    if (!task || task->lease == 0 || task->lease != lease)
+        return NULL;
+    return task;
+}
+
+static void
+s_lease (
+    arb_sched_t *self, arb_task_t *task, arb_session_t *session, uint32_t sub, uint64_t mono_ms)
+{
+    if (task->timer_slot != ARB_HEAP_NONE)
+        arb_heap_remove (self->timers, task);  //  its expiry: it has started
+    s_set_state (task, ARB_STATE_RUNNING);
+    task->lease = (self->config.epoch << ARB_LEASE_BITS) | ++self->lease_seq;
+    task->session = session;
+    task->sub = sub;
+    task->attempts++;
+    arb_session_add_lease (session, task);
+    arb_queue_limit (task->queue)->running++;
+    s_name_t *entry = s_name_of (self, task->name);
+    if (entry)
+        entry->limit.running++;
+    if (task->timeout_ms) {
+        task->timer_ms = mono_ms + task->timeout_ms;
+        arb_heap_push (self->timers, task);
+    }
+}
+
+void
+arb_sched_unlease (arb_sched_t *self, arb_task_t *task)
+{
+    assert (task->lease && task->session);
+    arb_session_remove_lease (task->session, task);
+    if (task->timer_slot != ARB_HEAP_NONE)
+        arb_heap_remove (self->timers, task);
+    arb_queue_limit (task->queue)->running--;
+    arb_task_drop_emits (task);  //  staged with the lease, gone with it
+    task->lease = 0;
+    task->session = NULL;
+    task->sub = 0;
+    //  a queue or a name at its running limit can take more now
+    if (arb_queue_limit (task->queue)->max_running)
+        s_mark_dirty (self, task->queue);
+    s_name_t *entry = s_name_of (self, task->name);
+    if (entry) {
+        entry->limit.running--;
+        s_unpark (self, entry);
+    }
+}
+
+//  Pops the next ready task of a queue that has not expired; expired ones
+//  are given to the broker to end.
+static arb_task_t *
+s_pop_live (arb_sched_t *self, arb_queue_t *queue, uint64_t now_ms)
+{
+    arb_task_t *task;
+    while ((task = arb_queue_pop (queue))) {
+        if (task->expires_ms == 0 || task->expires_ms > now_ms)
+            return task;
+        self->hooks.expired (self->hooks.arg, task);
+    }
+    return NULL;
+}
+
+static void
+s_add_wake (arb_sched_t *self, arb_queue_t *queue, s_name_t *name, uint64_t wake_ms)
+{
+    for (size_t i = 0; i < self->wake_count; i++)
+        if (self->wakes[i].queue == queue && self->wakes[i].name == name) {
+            self->wakes[i].wake_ms = wake_ms;
+            return;
+        }
+    self->wakes = (s_wake_t *) realloc (self->wakes, (self->wake_count + 1) * sizeof (s_wake_t));
+    assert (self->wakes);
+    self->wakes[self->wake_count++] = (s_wake_t){queue, name, wake_ms};
+}
+
+static void
+s_drop_wakes (arb_sched_t *self, arb_queue_t *queue, s_name_t *name)
+{
+    for (size_t i = 0; i < self->wake_count;)
+        if ((queue && self->wakes[i].queue == queue) || (name && self->wakes[i].name == name))
+            self->wakes[i] = self->wakes[--self->wake_count];
+        else
+            i++;
+}
+
+//  Puts a name's parked tasks back into their queues, in their old places.
+static void
+s_unpark (arb_sched_t *self, s_name_t *entry)
+{
+    arb_task_t *task;
+    while ((task = (arb_task_t *) zlistx_detach (entry->parked, NULL))) {
+        task->parked = NULL;
+        arb_queue_push (task->queue, task);
+        s_mark_dirty (self, task->queue);
+    }
+}
+
+//  The next task a queue may hand out now, with its limits (and its task
+//  name's) charged; or NULL. Tasks over their name's limit are parked on
+//  the way; rate limits register a wake-up.
+static arb_task_t *
+s_next_task (arb_sched_t *self, arb_queue_t *queue, uint64_t now_ms, uint64_t mono_ms)
+{
+    if (arb_queue_settings (queue)->paused)
+        return NULL;
+    arb_limit_t *limit = arb_queue_limit (queue);
+    while (arb_queue_size (queue) > 0) {
+        uint64_t retry_ms = 0;
+        if (!arb_limit_check (limit, mono_ms, &retry_ms)) {
+            if (retry_ms)
+                s_add_wake (self, queue, NULL, mono_ms + retry_ms);
+            return NULL;
+        }
+        arb_task_t *task = s_pop_live (self, queue, now_ms);
+        if (!task)
+            return NULL;
+        s_name_t *entry = s_name_of (self, task->name);
+        if (entry && !arb_limit_check (&entry->limit, mono_ms, &retry_ms)) {
+            task->parked = zlistx_add_end (entry->parked, task);
+            if (retry_ms)
+                s_add_wake (self, NULL, entry, mono_ms + retry_ms);
+            continue;
+        }
+        arb_limit_take (limit);
+        if (entry)
+            arb_limit_take (&entry->limit);
+        return task;
+    }
+    return NULL;
+}
+
+//  Hands one task to a subscription. Returns false if the broker could not
+//  send it (the task is back at the head).
+static bool
+s_hand_out (arb_sched_t *self,
+            arb_task_t *task,
+            arb_session_t *session,
+            arb_sub_t *sub,
+            uint64_t now_ms,
+            uint64_t mono_ms)
+{
+    s_lease (self, task, session, sub ? sub->id : 0, mono_ms);
+    if (sub)
+        sub->credit--;
+    if (self->hooks.dispatch (self->hooks.arg, session, sub, task) == 0)
+        return true;
+    if (sub)
+        sub->credit++;
+    task->attempts--;
+    arb_sched_unlease (self, task);
+    arb_sched_make_ready (self, task, true, now_ms, mono_ms);
+    return false;
+}
+
+static void
+s_dispatch_queue (arb_sched_t *self, arb_queue_t *queue, uint64_t now_ms, uint64_t mono_ms)
+{
+    size_t idle = 0;  //  consumers visited in a row without credit
+    while (arb_queue_size (queue) > 0 && idle < arb_queue_consumer_count (queue)) {
+        arb_sub_t *sub = (arb_sub_t *) arb_queue_next_consumer (queue);
+        if (sub->credit <= 0) {
+            idle++;
+            continue;
+        }
+        arb_task_t *task = s_next_task (self, queue, now_ms, mono_ms);
+        if (!task)
+            return;
+        if (!s_hand_out (self, task, sub->session, sub, now_ms, mono_ms))
+            return;
+        idle = 0;
+    }
+}
+
+void
+arb_sched_dispatch (arb_sched_t *self, uint64_t now_ms, uint64_t mono_ms)
+{
+    //  Dispatching may mark queues dirty again (a failed send puts a task
+    //  back); those wait for the next turn, so take the list first.
+    size_t count = self->dirty_count;
+    arb_queue_t **dirty = self->dirty;
+    self->dirty = NULL;
+    self->dirty_count = self->dirty_capacity = 0;
+    for (size_t i = 0; i < count; i++)
+        arb_queue_set_dirty (dirty[i], false);
+    for (size_t i = 0; i < count; i++)
+        s_dispatch_queue (self, dirty[i], now_ms, mono_ms);
+    free (dirty);
+}
+
+size_t
+arb_sched_take (arb_sched_t *self,
+                arb_session_t *session,
+                const char *queue_name,
+                size_t max,
+                uint64_t now_ms,
+                uint64_t mono_ms)
+{
+    arb_queue_t *queue = arb_sched_queue (self, queue_name);
+    size_t taken = 0;
+    while (taken < max) {
+        arb_task_t *task = s_next_task (self, queue, now_ms, mono_ms);
+        if (!task || !s_hand_out (self, task, session, NULL, now_ms, mono_ms))
+            break;
+        taken++;
+    }
+    return taken;
+}
+
+//  ---------------------------------------------------------------------
+//  Timers
+
+uint64_t
+arb_sched_next_timer (arb_sched_t *self)
+{
+    uint64_t next = UINT64_MAX;
+    arb_task_t *first = (arb_task_t *) arb_heap_peek (self->timers);
+    if (first)
+        next = first->timer_ms;
+    for (size_t i = 0; i < self->wake_count; i++)
+        if (self->wakes[i].wake_ms < next)
+            next = self->wakes[i].wake_ms;
+    return next;
+}
+
+arb_task_t *
+arb_sched_pop_timer (arb_sched_t *self, uint64_t mono_ms)
+{
+    for (size_t i = 0; i < self->wake_count;) {
+        if (self->wakes[i].wake_ms <= mono_ms) {
+            if (self->wakes[i].queue)
+                s_mark_dirty (self, self->wakes[i].queue);
+            else
+                s_unpark (self, self->wakes[i].name);
+            self->wakes[i] = self->wakes[--self->wake_count];
+        }
+        else
+            i++;
+    }
+    arb_task_t *first = (arb_task_t *) arb_heap_peek (self->timers);
+    if (!first || first->timer_ms > mono_ms)
+        return NULL;
+    return (arb_task_t *) arb_heap_pop (self->timers);
+}

@@ -1,0 +1,181 @@
+/*  arb_sched.h — the scheduler: every unfinished task, queue, worker
+    session, lease and timer of the broker, in memory.
+
+    It decides, and the broker carries out: the broker journals a change
+    and sends messages; the scheduler only moves tasks between its
+    structures, and calls the broker's hooks when it hands a task to a
+    worker or finds one expired. It has no socket and no journal, and it
+    takes the time as arguments, so it can be tested alone (both Unix ms,
+    for what is stored, and monotonic ms, for timers).
+
+    Matching work with credit: a queue is marked dirty when it gains a
+    ready task or one of its consumers gains credit; arb_sched_dispatch
+    visits only dirty queues and hands their tasks round-robin to the
+    subscriptions with credit, one task per subscription per round, so
+    workers share a queue fairly and a turn's dispatches to one worker
+    still leave in one message.
+
+    Timers: one heap, keyed by monotonic ms, holds scheduled tasks (their
+    start) and running tasks with a timeout (their deadline); a task is in
+    it for at most one reason at a time.
+
+    Owned by the broker's loop thread.
+*/
+
+#ifndef ARB_SCHED_H
+#define ARB_SCHED_H
+
+#include "arb_queue.h"
+#include "arb_session.h"
+
+typedef struct _arb_sched_t arb_sched_t;
+
+typedef struct {
+    uint64_t aging_ms;     //  ms of waiting worth one priority level; 0 strict priorities
+    uint64_t liveness_ms;  //  a worker silent this long is dead
+    uint64_t cache_bytes;  //  budget for payloads kept in memory
+    uint64_t epoch;        //  broker start count: the high bits of every lease
+} arb_sched_config_t;
+
+typedef struct {
+    //  Hand task (now leased to sub) to its worker. Return 0; or -1 if it
+    //  cannot be sent now, and the scheduler puts it back at the head.
+    int (*dispatch) (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *task);
+    //  A ready task passed its expiry before a worker took it: the broker
+    //  ends it (arb_sched_finish).
+    void (*expired) (void *arg, arb_task_t *task);
+    void *arg;
+} arb_sched_hooks_t;
+
+arb_sched_t *arb_sched_new (const arb_sched_config_t *config, const arb_sched_hooks_t *hooks);
+
+//  Destroys the scheduler with every task, queue and session it holds.
+void arb_sched_destroy (arb_sched_t **self_p);
+
+//  ---------------------------------------------------------------------
+//  Tasks
+
+//  A new task record for queue (created if needed) and name, not
+//  yet known to the scheduler: the caller fills it, journals it, then adds it.
+arb_task_t *arb_sched_new_task (arb_sched_t *self, const char *queue, const char *name);
+
+//  Frees a task record that was never added.
+void arb_sched_discard_task (arb_sched_t *self, arb_task_t **task_p);
+
+//  Takes ownership of a task and places it by its state: waiting stays
+//  aside; scheduled goes to the timers (ready at once if its time has come);
+//  ready goes to its queue.
+void arb_sched_add (arb_sched_t *self, arb_task_t *task, uint64_t now_ms, uint64_t mono_ms);
+
+arb_task_t *arb_sched_find (arb_sched_t *self, uint64_t id);
+size_t arb_sched_task_count (arb_sched_t *self);
+//  All unfinished tasks, for walks that do not change them (borrowed;
+//  zhashx of id -> arb_task_t).
+zhashx_t *arb_sched_tasks (arb_sched_t *self);
+
+//  Moves a task to its queue (head: before everything of its priority).
+void arb_sched_make_ready (
+    arb_sched_t *self, arb_task_t *task, bool head, uint64_t now_ms, uint64_t mono_ms);
+
+//  Moves a task to the timers, to start at not_before_ms (Unix).
+void arb_sched_make_scheduled (
+    arb_sched_t *self, arb_task_t *task, uint64_t not_before_ms, uint64_t now_ms, uint64_t mono_ms);
+
+//  Moves a task to waiting (its parents are not done).
+void arb_sched_make_waiting (arb_sched_t *self, arb_task_t *task);
+
+//  Removes a task from everything, counts its final state, and frees it.
+//  Its watchers must have been taken by the caller (task->watchers).
+void arb_sched_finish (arb_sched_t *self, arb_task_t **task_p, int final_state, uint64_t now_ms);
+
+//  Payload cache: whether size more bytes fit in the budget (and if so,
+//  counts them); and giving them back.
+bool arb_sched_cache_reserve (arb_sched_t *self, size_t size);
+void arb_sched_cache_release (arb_sched_t *self, size_t size);
+
+//  ---------------------------------------------------------------------
+//  Queues
+
+//  The queue of that name, created if needed.
+arb_queue_t *arb_sched_queue (arb_sched_t *self, const char *name);
+arb_queue_t *arb_sched_find_queue (arb_sched_t *self, const char *name);
+//  All queues, for walks (borrowed; zhashx of name -> arb_queue_t).
+zhashx_t *arb_sched_queues (arb_sched_t *self);
+//  A queue's settings changed (resumed, limit raised): look at it again.
+void arb_sched_touch_queue (arb_sched_t *self, arb_queue_t *queue);
+
+//  Frees a queue that holds nothing (arb_queue_is_idle), so that memory
+//  follows the queues in use, not every name ever seen.
+void arb_sched_forget_queue (arb_sched_t *self, arb_queue_t *queue);
+
+//  The limit of a task name (created unset, with its running count).
+//  After changing it, call arb_sched_touch_name.
+arb_limit_t *arb_sched_name_limit (arb_sched_t *self, const char *name);
+void arb_sched_touch_name (arb_sched_t *self, const char *name);
+
+//  ---------------------------------------------------------------------
+//  Sessions and credit
+
+//  The session of a routing id, or NULL.
+arb_session_t *arb_sched_session (arb_sched_t *self, zframe_t *identity);
+
+//  A new session for a routing id (any old one must have been ended).
+arb_session_t *arb_sched_open_session (arb_sched_t *self, zframe_t *identity, uint64_t mono_ms);
+
+//  All sessions (borrowed; zhashx of key -> arb_session_t).
+zhashx_t *arb_sched_sessions (arb_sched_t *self);
+
+//  Adds credit to a subscription, creating it with queues if it is new;
+//  cancel ends it. Returns 0, or -1 if a new subscription names no queue.
+int arb_sched_credit (arb_sched_t *self,
+                      arb_session_t *session,
+                      uint32_t sub,
+                      const char **queues,
+                      size_t queue_count,
+                      int32_t credit,
+                      bool cancel);
+
+//  The first session silent past the liveness window at mono_ms, or NULL.
+arb_session_t *arb_sched_silent_session (arb_sched_t *self, uint64_t mono_ms);
+
+//  Ends a session: the caller must have ended every lease first
+//  (arb_sched_unlease on each of arb_session_first_lease).
+void arb_sched_close_session (arb_sched_t *self, arb_session_t **session_p);
+
+//  ---------------------------------------------------------------------
+//  Leases
+
+//  The running task whose current lease this is, or NULL (unknown task,
+//  or an ended lease: a late result).
+arb_task_t *arb_sched_leased (arb_sched_t *self, uint64_t id, uint64_t lease);
+
+//  Ends a task's lease: it leaves its worker and its timeout timer. The
+//  task stays `running` until the caller moves it on.
+void arb_sched_unlease (arb_sched_t *self, arb_task_t *task);
+
+//  Matches ready tasks of dirty queues with credit; calls hooks.dispatch
+//  for each task handed out.
+void arb_sched_dispatch (arb_sched_t *self, uint64_t now_ms, uint64_t mono_ms);
+
+//  Leases up to max ready tasks of queue to session outside any credit
+//  (sub 0 in their lease), calling hooks.dispatch for each. Returns how many.
+size_t arb_sched_take (arb_sched_t *self,
+                       arb_session_t *session,
+                       const char *queue,
+                       size_t max,
+                       uint64_t now_ms,
+                       uint64_t mono_ms);
+
+//  ---------------------------------------------------------------------
+//  Timers
+
+//  Monotonic ms of the next timer (scheduled start, timeout, expiry of a
+//  ready task, rate-limit wake-up), or UINT64_MAX.
+uint64_t arb_sched_next_timer (arb_sched_t *self);
+
+//  The next task whose timer is due at mono_ms, taken off the timers: a
+//  scheduled task (the caller makes it ready), a running one (its timeout
+//  passed) or a ready one (it expired: the caller ends it). NULL when none is due. Also wakes rate-limited queues.
+arb_task_t *arb_sched_pop_timer (arb_sched_t *self, uint64_t mono_ms);
+
+#endif

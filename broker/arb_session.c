@@ -1,0 +1,271 @@
+/*  arb_session.c — a worker's session; see arb_session.h. */
+
+#include "arb_session.h"
+
+struct _arb_session_t {
+    zframe_t *identity;  //  owned routing id
+    char *key;           //  owned hex of the routing id
+    char *name;          //  owned
+    char *mode;          //  owned
+    uint32_t slots;
+    uint32_t pid;
+    char *host;             //  owned
+    uint32_t busy;          //  as its last heartbeat said
+    uint64_t last_seen_ms;  //  monotonic
+    uint64_t last_sent_ms;  //  monotonic
+    arb_sub_t **subs;       //  owned array of owned subscriptions
+    size_t sub_count;
+    arb_task_t *leases;  //  first of the intrusive list of borrowed tasks
+    size_t lease_count;
+    arb_msg_t *outgoing;  //  owned DISPATCH being built, or NULL
+};
+
+arb_session_t *
+arb_session_new (zframe_t *identity, const char *key)
+{
+    arb_session_t *self = (arb_session_t *) zmalloc (sizeof (arb_session_t));
+    self->identity = zframe_dup (identity);
+    self->key = strdup (key);
+    self->name = strdup (key);
+    self->mode = strdup ("light");
+    self->host = strdup ("");
+    return self;
+}
+
+static void
+s_sub_destroy (arb_sub_t **sub_p)
+{
+    arb_sub_t *sub = *sub_p;
+    for (size_t i = 0; i < sub->queue_count; i++)
+        free (sub->queues[i]);
+    free (sub->queues);
+    free (sub);
+    *sub_p = NULL;
+}
+
+void
+arb_session_destroy (arb_session_t **self_p)
+{
+    assert (self_p);
+    arb_session_t *self = *self_p;
+    if (!self)
+        return;
+    //  leases must have been handed back by the scheduler first
+    assert (self->lease_count == 0);
+    for (size_t i = 0; i < self->sub_count; i++)
+        s_sub_destroy (&self->subs[i]);
+    free (self->subs);
+    arb_msg_destroy (&self->outgoing);
+    zframe_destroy (&self->identity);
+    free (self->key);
+    free (self->name);
+    free (self->mode);
+    free (self->host);
+    free (self);
+    *self_p = NULL;
+}
+
+zframe_t *
+arb_session_identity (arb_session_t *self)
+{
+    return self->identity;
+}
+
+const char *
+arb_session_key (arb_session_t *self)
+{
+    return self->key;
+}
+
+static void
+s_replace (char **field, const char *value)
+{
+    if (value && *value) {
+        free (*field);
+        *field = strdup (value);
+    }
+}
+
+void
+arb_session_set_info (arb_session_t *self,
+                      const char *name,
+                      const char *mode,
+                      uint32_t slots,
+                      uint32_t pid,
+                      const char *host)
+{
+    s_replace (&self->name, name);
+    s_replace (&self->mode, mode);
+    s_replace (&self->host, host);
+    self->slots = slots;
+    self->pid = pid;
+}
+
+const char *
+arb_session_name (arb_session_t *self)
+{
+    return self->name;
+}
+
+const char *
+arb_session_mode (arb_session_t *self)
+{
+    return self->mode;
+}
+
+uint32_t
+arb_session_slots (arb_session_t *self)
+{
+    return self->slots;
+}
+
+void
+arb_session_touch (arb_session_t *self, uint64_t mono_ms)
+{
+    self->last_seen_ms = mono_ms;
+}
+
+uint64_t
+arb_session_last_seen (arb_session_t *self)
+{
+    return self->last_seen_ms;
+}
+
+void
+arb_session_sent (arb_session_t *self, uint64_t mono_ms)
+{
+    self->last_sent_ms = mono_ms;
+}
+
+uint64_t
+arb_session_last_sent (arb_session_t *self)
+{
+    return self->last_sent_ms;
+}
+
+void
+arb_session_set_busy (arb_session_t *self, uint32_t busy)
+{
+    self->busy = busy;
+}
+
+uint32_t
+arb_session_busy (arb_session_t *self)
+{
+    return self->busy;
+}
+
+uint32_t
+arb_session_pid (arb_session_t *self)
+{
+    return self->pid;
+}
+
+const char *
+arb_session_host (arb_session_t *self)
+{
+    return self->host;
+}
+
+arb_sub_t *
+arb_session_sub (arb_session_t *self, uint32_t id)
+{
+    for (size_t i = 0; i < self->sub_count; i++)
+        if (self->subs[i]->id == id)
+            return self->subs[i];
+    return NULL;
+}
+
+arb_sub_t *
+arb_session_add_sub (arb_session_t *self, uint32_t id, const char **queues, size_t count)
+{
+    assert (!arb_session_sub (self, id));
+    arb_sub_t *sub = (arb_sub_t *) zmalloc (sizeof (arb_sub_t));
+    sub->id = id;
+    sub->session = self;
+    sub->queues = (char **) zmalloc ((count ? count : 1) * sizeof (char *));
+    for (size_t i = 0; i < count; i++)
+        sub->queues[i] = strdup (queues[i]);
+    sub->queue_count = count;
+    self->subs = (arb_sub_t **) realloc (self->subs, (self->sub_count + 1) * sizeof (arb_sub_t *));
+    assert (self->subs);
+    self->subs[self->sub_count++] = sub;
+    return sub;
+}
+
+void
+arb_session_remove_sub (arb_session_t *self, uint32_t id)
+{
+    for (size_t i = 0; i < self->sub_count; i++)
+        if (self->subs[i]->id == id) {
+            s_sub_destroy (&self->subs[i]);
+            memmove (&self->subs[i], &self->subs[i + 1],
+                     (self->sub_count - i - 1) * sizeof (arb_sub_t *));
+            self->sub_count--;
+            return;
+        }
+}
+
+size_t
+arb_session_sub_count (arb_session_t *self)
+{
+    return self->sub_count;
+}
+
+arb_sub_t *
+arb_session_sub_at (arb_session_t *self, size_t index)
+{
+    return index < self->sub_count ? self->subs[index] : NULL;
+}
+
+int64_t
+arb_session_credit (arb_session_t *self)
+{
+    int64_t credit = 0;
+    for (size_t i = 0; i < self->sub_count; i++)
+        if (self->subs[i]->credit > 0)
+            credit += self->subs[i]->credit;
+    return credit;
+}
+
+void
+arb_session_add_lease (arb_session_t *self, arb_task_t *task)
+{
+    task->lease_prev = NULL;
+    task->lease_next = self->leases;
+    if (self->leases)
+        self->leases->lease_prev = task;
+    self->leases = task;
+    self->lease_count++;
+}
+
+void
+arb_session_remove_lease (arb_session_t *self, arb_task_t *task)
+{
+    if (task->lease_prev)
+        task->lease_prev->lease_next = task->lease_next;
+    else
+        self->leases = task->lease_next;
+    if (task->lease_next)
+        task->lease_next->lease_prev = task->lease_prev;
+    task->lease_prev = task->lease_next = NULL;
+    self->lease_count--;
+}
+
+arb_task_t *
+arb_session_first_lease (arb_session_t *self)
+{
+    return self->leases;
+}
+
+size_t
+arb_session_lease_count (arb_session_t *self)
+{
+    return self->lease_count;
+}
+
+arb_msg_t **
+arb_session_outgoing (arb_session_t *self)
+{
+    return &self->outgoing;
+}

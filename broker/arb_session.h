@@ -1,0 +1,81 @@
+/*  arb_session.h — a worker's session with the broker.
+
+    A session starts with REGISTER and ends when the worker says BYE, falls
+    silent past the liveness window, or is replaced; its states are:
+
+        (unknown) --REGISTER--> active --BYE / silent / re-register--> ended
+
+    While active it holds the worker's subscriptions (queues + credit) and
+    its leases (the tasks it runs now, as an intrusive list through the
+    tasks). Any message from the worker renews every lease: a lease lives
+    exactly as long as the session, so a long task is never taken away from
+    a live worker.
+
+    Owned by the scheduler, in the broker's loop thread.
+*/
+
+#ifndef ARB_SESSION_H
+#define ARB_SESSION_H
+
+#include "arb_task.h"
+
+//  One subscription: queues the worker takes from, and how many more
+//  tasks the broker may send on it. Owned by its session.
+typedef struct {
+    uint32_t id;
+    arb_session_t *session;  //  borrowed: the owner
+    char **queues;           //  owned strings
+    size_t queue_count;
+    int64_t credit;  //  tasks the broker may still send
+} arb_sub_t;
+
+arb_session_t *arb_session_new (zframe_t *identity, const char *key);
+void arb_session_destroy (arb_session_t **self_p);
+
+zframe_t *arb_session_identity (arb_session_t *self);  //  borrowed
+const char *arb_session_key (arb_session_t *self);     //  the identity in hex
+
+//  What REGISTER said.
+void arb_session_set_info (arb_session_t *self,
+                           const char *name,
+                           const char *mode,
+                           uint32_t slots,
+                           uint32_t pid,
+                           const char *host);
+const char *arb_session_name (arb_session_t *self);
+const char *arb_session_mode (arb_session_t *self);
+uint32_t arb_session_slots (arb_session_t *self);
+
+//  Liveness, in monotonic ms.
+void arb_session_touch (arb_session_t *self, uint64_t mono_ms);
+uint64_t arb_session_last_seen (arb_session_t *self);
+//  When the broker last sent it anything (for the broker's heartbeats).
+void arb_session_sent (arb_session_t *self, uint64_t mono_ms);
+uint64_t arb_session_last_sent (arb_session_t *self);
+//  What its last HEARTBEAT said was running.
+void arb_session_set_busy (arb_session_t *self, uint32_t busy);
+uint32_t arb_session_busy (arb_session_t *self);
+uint32_t arb_session_pid (arb_session_t *self);
+const char *arb_session_host (arb_session_t *self);
+
+//  Subscriptions.
+arb_sub_t *arb_session_sub (arb_session_t *self, uint32_t id);
+arb_sub_t *
+arb_session_add_sub (arb_session_t *self, uint32_t id, const char **queues, size_t count);
+void arb_session_remove_sub (arb_session_t *self, uint32_t id);
+size_t arb_session_sub_count (arb_session_t *self);
+arb_sub_t *arb_session_sub_at (arb_session_t *self, size_t index);
+//  Sum of the credit of its subscriptions.
+int64_t arb_session_credit (arb_session_t *self);
+
+//  Leases.
+void arb_session_add_lease (arb_session_t *self, arb_task_t *task);
+void arb_session_remove_lease (arb_session_t *self, arb_task_t *task);
+arb_task_t *arb_session_first_lease (arb_session_t *self);
+size_t arb_session_lease_count (arb_session_t *self);
+
+//  The DISPATCH being filled for this worker in the current loop turn
+//  (the broker sends it after the turn's dispatch pass). Borrowed slot.
+arb_msg_t **arb_session_outgoing (arb_session_t *self);
+
+#endif

@@ -1,0 +1,92 @@
+/*  arb_task.h — the broker's in-memory record of an unfinished task.
+
+    Every task that is not final (waiting, scheduled, ready, running) has
+    one of these, owned by the scheduler (arb_sched); a task that reaches a
+    final state is written to the journal and its record freed, so memory
+    follows the backlog, not the history. The journal row is the truth; this
+    record adds what only memory needs: heap positions, the lease, the
+    watchers, and (within a budget) a cached copy of the payload.
+
+    It is a plain struct, not an opaque class: only the scheduler and the
+    broker loop touch it, both in the broker's one thread, and a getter per
+    field would hide nothing.
+*/
+
+#ifndef ARB_TASK_H
+#define ARB_TASK_H
+
+#include "arb_proto.h"
+
+typedef struct _arb_queue_t arb_queue_t;
+typedef struct _arb_session_t arb_session_t;
+
+typedef struct _arb_task_t arb_task_t;
+
+//  An item a running task routes to another queue, staged until the task
+//  succeeds (then enqueued in the same transaction) or its attempt ends
+//  otherwise (then dropped).
+typedef struct {
+    char *queue;        //  owned
+    char *name;         //  owned
+    zframe_t *payload;  //  owned
+} arb_emit_t;
+
+struct _arb_task_t {
+    uint64_t id;
+    arb_queue_t *queue;  //  borrowed from the scheduler
+    char *name;          //  owned: the handler name
+    uint8_t state;       //  arb_state_t: waiting, scheduled, ready or running
+    bool head;           //  released: dispatched before everything of its priority
+    bool jitter;         //  exponential backoff is jittered
+    uint8_t backoff;     //  arb_backoff_t
+    int32_t priority;
+    uint32_t attempts;  //  attempts started
+    uint32_t max_attempts;
+    uint32_t lost;  //  leases lost with their worker
+    uint64_t backoff_ms;
+    uint64_t backoff_cap_ms;
+    uint64_t timeout_ms;     //  0: none
+    uint64_t not_before_ms;  //  Unix ms: earliest start (scheduled)
+    uint64_t expires_ms;     //  Unix ms: dropped if not started by then; 0 never
+    uint64_t retention_ms;   //  0: queue or broker default
+    uint64_t created_ms;     //  Unix ms
+    uint64_t ready_ms;       //  Unix ms it last became ready (aging, oldest age)
+    uint64_t seq;            //  order of arrival in its queue, for FIFO ties
+    size_t ready_slot;       //  position in its queue's heap, or ARB_HEAP_NONE
+    size_t timer_slot;       //  position in the timer heap, or ARB_HEAP_NONE
+    void *parked;            //  handle in its name's list of tasks held back by the name's
+                             //  limit, or NULL
+    uint64_t timer_ms;       //  monotonic ms the timer fires (start, or timeout)
+    zframe_t *payload;       //  owned cache of the payload; NULL: read it from the journal
+    zframe_t *headers;       //  owned cache of the headers; NULL: none, or in the journal
+    bool cached;             //  payload and headers are in memory (they may be NULL/empty)
+
+    //  while running
+    uint64_t lease;          //  current lease; 0 when not leased
+    arb_session_t *session;  //  borrowed: the worker holding the lease
+    uint32_t sub;            //  the subscription it was sent on
+    uint64_t started_ms;     //  Unix ms the current attempt began
+    arb_task_t *lease_prev;  //  the session's other leases (intrusive list)
+    arb_task_t *lease_next;
+
+    zlist_t *watchers;  //  owned list of owned routing-id frames; NULL if none
+
+    //  workflows
+    uint64_t flow;      //  the DAG, group or pipe it belongs to; 0 none
+    uint32_t parents;   //  its dependencies (edges in the journal's deps table)
+    uint32_t copies;    //  a fan-out task: its endpoint copies
+    uint32_t pending;   //  waiting: parents (or copies) not final yet
+    uint64_t origin;    //  a fan-out copy: the task it copies; 0 none
+    uint8_t input;      //  ARB_INPUT_*
+    bool has_children;  //  some task depends on it
+    bool has_args;      //  it has persistent arguments (in the journal)
+    bool skip;          //  waiting: an edge said it will be skipped
+    zlist_t *emits;     //  owned staged EMIT items (arb_emit_t *) of the current lease
+    size_t emit_bytes;  //  their payload bytes
+    bool emit_refused;  //  an EMIT of this lease was refused: its success cannot be kept
+};
+
+//  Frees a task's staged EMIT items (its lease ended without success).
+void arb_task_drop_emits (arb_task_t *task);
+
+#endif

@@ -1,0 +1,32 @@
+/*  arb_vec.h — a growable array of uint64_t, also usable as a FIFO.
+
+    For the broker's lists of ids and (id, value) pairs, where a zero is a
+    value like any other (czmq's lists refuse NULL items). A small plain
+    struct: zero-initialise it, and arb_vec_free it when done.
+*/
+
+#ifndef ARB_VEC_H
+#define ARB_VEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    uint64_t *v;      //  owned
+    size_t head;      //  first value not yet shifted off
+    size_t n;         //  values pushed
+    size_t capacity;  //  values allocated
+} arb_vec_t;
+
+void arb_vec_push (arb_vec_t *self, uint64_t value);
+
+//  Takes the oldest value not taken yet; false when none is left.
+bool arb_vec_shift (arb_vec_t *self, uint64_t *value);
+
+//  Values not taken yet.
+size_t arb_vec_size (const arb_vec_t *self);
+
+void arb_vec_free (arb_vec_t *self);
+
+#endif

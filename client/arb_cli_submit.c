@@ -1,0 +1,221 @@
+/*  arb_cli_submit.c — `arbiter submit`: one task from the command line.
+
+    Every option value is checked here, before anything is sent, so that a
+    mistake is an exit 2 naming the option rather than a round trip; the
+    broker checks again (422) for callers that are not this CLI.
+*/
+
+#include "arb_cli.h"
+
+#include <unistd.h>
+
+typedef struct {
+    arb_task_spec_t spec;  //  strings borrowed from argv
+    bool watch;
+    bool have_delay;
+    bool have_at;
+} s_submit_t;
+
+static const struct option s_options[] = {
+    {"queue", required_argument, NULL, 'q'},    {"key", required_argument, NULL, 'k'},
+    {"priority", required_argument, NULL, 'p'}, {"retries", required_argument, NULL, 'r'},
+    {"backoff", required_argument, NULL, 'b'},  {"no-jitter", no_argument, NULL, 'J'},
+    {"delay", required_argument, NULL, 'd'},    {"at", required_argument, NULL, 'a'},
+    {"timeout", required_argument, NULL, 't'},  {"retention", required_argument, NULL, 'R'},
+    {"watch", no_argument, NULL, 'w'},          {NULL, 0, NULL, 0},
+};
+
+//  Applies one option. Returns 0, or -1 after printing why.
+static int
+s_option (s_submit_t *self, int c, const char *value)
+{
+    arb_task_spec_t *spec = &self->spec;
+    arb_cli_err_t err;
+    uint64_t number;
+    int64_t priority;
+    switch (c) {
+        case 'q':
+            spec->queue = value;
+            return arb_cli_opt_name ("queue", value);
+        case 'k':
+            spec->key = value;
+            return arb_cli_opt_name ("key", value);
+        case 'p':
+            if (arb_cli_parse_int (value, INT32_MIN, INT32_MAX, &priority, &err))
+                return arb_cli_say (-1, "--priority: %s", err.text);
+            spec->priority = (int32_t) priority;
+            return 0;
+        case 'r':
+            if (arb_cli_opt_uint ("retries", value, ARB_RETRIES_MAX, &number))
+                return -1;
+            spec->retries = (uint32_t) number;
+            return 0;
+        case 'b':
+            if (arb_cli_parse_backoff (value, &spec->backoff, &spec->backoff_ms,
+                                       &spec->backoff_cap_ms, &err))
+                return arb_cli_say (-1, "--backoff: %s", err.text);
+            return 0;
+        case 'J':
+            spec->no_jitter = true;
+            return 0;
+        case 'd':
+            self->have_delay = true;
+            return arb_cli_opt_seconds ("delay", value, ARB_DELAY_MAX_MS, &spec->delay_ms);
+        case 'a':
+            self->have_at = true;
+            if (arb_cli_parse_time (value, (uint64_t) zclock_time (), &spec->at_ms, &err))
+                return arb_cli_say (-1, "--at: %s", err.text);
+            return 0;
+        case 't':
+            return arb_cli_opt_seconds ("timeout", value, ARB_TIMEOUT_MAX_MS, &spec->timeout_ms);
+        case 'R':
+            return arb_cli_opt_seconds ("retention", value, ARB_RETENTION_MAX_MS,
+                                        &spec->retention_ms);
+        case 'w':
+            self->watch = true;
+            return 0;
+    }
+    return -1;
+}
+
+//  Reads all of stdin, refusing more than max bytes. Returns the payload
+//  frame, or NULL after printing why.
+static zframe_t *
+s_read_stdin (size_t max)
+{
+    size_t size = 0, capacity = 65536;
+    uint8_t *data = (uint8_t *) malloc (capacity);
+    assert (data);
+    size_t got;
+    while ((got = fread (data + size, 1, capacity - size, stdin)) > 0) {
+        size += got;
+        if (size > max) {
+            free (data);
+            arb_cli_say (0, "payload: more than %zu bytes on stdin, over the limit", max);
+            return NULL;
+        }
+        if (size == capacity) {
+            capacity *= 2;
+            data = (uint8_t *) realloc (data, capacity);
+            assert (data);
+        }
+    }
+    zframe_t *frame = NULL;
+    if (ferror (stdin))
+        arb_cli_say (0, "payload: cannot read stdin: %s", strerror (errno));
+    else
+        frame = zframe_new (data, size);
+    free (data);
+    return frame;
+}
+
+//  The payload: the argument, stdin for "-", or stdin when none is given
+//  and stdin is not a terminal. NULL after printing why.
+static zframe_t *
+s_payload (const char *arg)
+{
+    if (arg && !streq (arg, "-")) {
+        size_t size = strlen (arg);
+        if (size > ARB_PAYLOAD_DEFAULT_MAX) {
+            arb_cli_say (0, "payload: %zu bytes, over the %u-byte limit", size,
+                         ARB_PAYLOAD_DEFAULT_MAX);
+            return NULL;
+        }
+        return zframe_new (arg, size);
+    }
+    if (!arg && isatty (STDIN_FILENO))
+        return zframe_new_empty ();
+    return s_read_stdin (ARB_PAYLOAD_DEFAULT_MAX);
+}
+
+static void
+s_print (arb_cli_t *cli, s_submit_t *self, uint64_t id, bool existing)
+{
+    if (cli->json) {
+        json_t *obj = json_object ();
+        json_object_set_new (obj, "id", json_integer ((json_int_t) id));
+        json_object_set_new (obj, "existing", json_boolean (existing));
+        arb_cli_json_print (obj);
+        return;
+    }
+    printf ("%" PRIu64 "\n", id);
+    fflush (stdout);
+    if (existing)
+        arb_cli_say (0, "key '%s' was known already: %" PRIu64 " is the task it named",
+                     self->spec.key, id);
+}
+
+static int
+s_run (arb_cli_t *cli, int argc, char **argv)
+{
+    const arb_cli_cmd_t *cmd = &arb_cli_cmd_submit;
+    s_submit_t self = {.spec = {.name = NULL}};
+    int c;
+    while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
+        if (c < 0)
+            return arb_cli_getopt_exit (c);
+        if (s_option (&self, c, optarg))
+            return ARB_EXIT_USAGE;
+    }
+    int left = argc - optind;
+    if (left < 1 || left > 2)
+        return arb_cli_usage (cmd, left < 1 ? "which task? give its NAME" : "too many arguments");
+    if (self.have_delay && self.have_at)
+        return arb_cli_say (ARB_EXIT_USAGE, "--delay and --at both say when; give one");
+    if (self.spec.no_jitter && self.spec.backoff != ARB_BACKOFF_EXP)
+        return arb_cli_say (ARB_EXIT_USAGE, "--no-jitter: only exp: backoff is jittered");
+    self.spec.name = argv[optind];
+    if (!*self.spec.name || strlen (self.spec.name) > ARB_NAME_MAX)
+        return arb_cli_say (ARB_EXIT_USAGE, "NAME: 1 to %d bytes, not %zu", ARB_NAME_MAX,
+                            strlen (self.spec.name));
+    self.spec.payload = s_payload (left == 2 ? argv[optind + 1] : NULL);
+    if (!self.spec.payload)
+        return ARB_EXIT_USAGE;
+
+    arb_client_t *client = arb_cli_client (cli);
+    if (!client) {
+        zframe_destroy (&self.spec.payload);
+        return ARB_EXIT_USAGE;
+    }
+    uint64_t id;
+    bool existing;
+    if (arb_client_submit (client, &self.spec, 1, self.watch, &id, &existing))
+        return arb_cli_client_fail (cli, "submit");
+    s_print (cli, &self, id, existing);
+    if (!self.watch)
+        return ARB_EXIT_OK;
+    return arb_cli_wait_for (cli, &id, 1, -1, true);
+}
+
+const arb_cli_cmd_t arb_cli_cmd_submit = {
+    .name = "submit",
+    .summary = "submit a task and print its id",
+    .usage = "usage: arbiter submit [options] NAME [PAYLOAD | -]\n"
+             "\n"
+             "Submits one task for the handler NAME and prints its id. The payload is\n"
+             "PAYLOAD; with '-', or with none while stdin is not a terminal, stdin (up to\n"
+             "16 MiB). A PAYLOAD that starts with '-' goes after '--'.\n"
+             "\n"
+             "  --queue Q            queue (default: default)\n"
+             "  --key K              client key: submitting a known key again returns the\n"
+             "                       first task's id and submits nothing (safe retries)\n"
+             "  --priority P         higher runs first (-2147483648..2147483647; default 0)\n"
+             "  --retries N          extra attempts after a failure (0..1000; default 0)\n"
+             "  --backoff fixed:SECONDS | exp:BASE,CAP\n"
+             "                       delay before a retry: always SECONDS, or BASE doubling\n"
+             "                       per attempt up to CAP, with random jitter\n"
+             "  --no-jitter          exp: backoff without jitter\n"
+             "  --delay SECONDS      start no earlier than SECONDS from now (up to 366 days)\n"
+             "  --at TIME            start no earlier than TIME: RFC 3339 (2026-11-23T10:00:00Z,\n"
+             "                       or with an offset like +01:00) or Unix seconds\n"
+             "  --timeout SECONDS    limit of one attempt (up to 30 days; default none)\n"
+             "  --retention SECONDS  keep the finished task this long (default: the queue's)\n"
+             "  --watch              then wait for the task and print its result, as `wait ID`\n"
+             "  --json               print {\"id\", \"existing\"}\n"
+             "\n"
+             "SECONDS may have decimals (0.25). Values out of range are refused before\n"
+             "anything is sent (exit 2). If the broker does not acknowledge the submit in\n"
+             "time its outcome is unknown: submit again with the same --key to be safe.\n",
+    .options = s_options,
+    .run = s_run,
+};

@@ -1,0 +1,151 @@
+/*  arb_cli_text.c — formatting of times, durations and task bytes for the
+    arbiter CLI. Results are opaque bytes: the CLI shows them as text when
+    they are text, escaped when they are not, base64 in JSON when they are
+    not UTF-8, and never lets them break a line-per-task output.
+*/
+
+#include "arb_cli_text.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static void *
+s_alloc (size_t size)
+{
+    void *mem = malloc (size);
+    if (!mem)
+        abort ();  //  out of memory
+    return mem;
+}
+
+void
+arb_cli_format_time (uint64_t ms, char *buf, size_t size)
+{
+    time_t seconds = (time_t) (ms / 1000);
+    struct tm tm;
+    if (!gmtime_r (&seconds, &tm)) {
+        snprintf (buf, size, "?");
+        return;
+    }
+    char date[32];
+    strftime (date, sizeof (date), "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf (buf, size, "%s.%03uZ", date, (unsigned) (ms % 1000));
+}
+
+void
+arb_cli_format_duration (uint64_t ms, char *buf, size_t size)
+{
+    unsigned long long s = ms / 1000;
+    if (ms < 1000)
+        snprintf (buf, size, "%llu ms", (unsigned long long) ms);
+    else if (ms < 60000)
+        snprintf (buf, size, "%.1f s", ms / 1000.0);
+    else if (s < 3600)
+        snprintf (buf, size, "%llu min %02llu s", s / 60, s % 60);
+    else if (s < 86400)
+        snprintf (buf, size, "%llu h %02llu min", s / 3600, s % 3600 / 60);
+    else
+        snprintf (buf, size, "%llu d %02llu h", s / 86400, s % 86400 / 3600);
+}
+
+//  Length of the valid UTF-8 sequence at p (1..4), or 0 if there is none.
+static size_t
+s_utf8_len (const uint8_t *p, size_t left)
+{
+    uint8_t b = p[0];
+    if (b < 0x80)
+        return 1;
+    //  lead byte ranges exclude overlong 2-byte forms and code points past U+10FFFF
+    size_t len = b >= 0xc2 && b <= 0xdf   ? 2
+                 : b >= 0xe0 && b <= 0xef ? 3
+                 : b >= 0xf0 && b <= 0xf4 ? 4
+                                          : 0;
+    if (len == 0 || left < len)
+        return 0;
+    uint32_t cp = b & (0x7f >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+bool
+arb_cli_is_utf8 (const uint8_t *data, size_t size)
+{
+    for (size_t i = 0; i < size;) {
+        size_t len = s_utf8_len (data + i, size - i);
+        if (!len)
+            return false;
+        i += len;
+    }
+    return true;
+}
+
+//  C1 control characters (U+0080..U+009F) are valid UTF-8 but terminal
+//  commands: escape them like ASCII controls.
+static bool
+s_is_c1 (const uint8_t *p, size_t len)
+{
+    return len == 2 && p[0] == 0xc2 && p[1] < 0xa0;
+}
+
+char *
+arb_cli_escape (const uint8_t *data, size_t size)
+{
+    char *out = (char *) s_alloc (size * 4 + 1);  //  \xNN is the longest form of a byte
+    size_t used = 0;
+    for (size_t i = 0; i < size;) {
+        uint8_t b = data[i];
+        size_t len = s_utf8_len (data + i, size - i);
+        const char *named = b == '\n'   ? "\\n"
+                            : b == '\r' ? "\\r"
+                            : b == '\t' ? "\\t"
+                            : b == '\\' ? "\\\\"
+                                        : NULL;
+        if (named) {
+            memcpy (out + used, named, 2);
+            used += 2;
+            i++;
+        }
+        else if ((len > 1 && !s_is_c1 (data + i, len)) || (len == 1 && b >= 0x20 && b != 0x7f)) {
+            memcpy (out + used, data + i, len);
+            used += len;
+            i += len;
+        }
+        else {
+            used += (size_t) sprintf (out + used, "\\x%02x", b);
+            i++;
+        }
+    }
+    out[used] = 0;
+    return out;
+}
+
+char *
+arb_cli_base64 (const uint8_t *data, size_t size)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = (char *) s_alloc ((size + 2) / 3 * 4 + 1);
+    size_t used = 0;
+    for (size_t i = 0; i < size; i += 3) {
+        uint32_t chunk = (uint32_t) data[i] << 16;
+        if (i + 1 < size)
+            chunk |= (uint32_t) data[i + 1] << 8;
+        if (i + 2 < size)
+            chunk |= data[i + 2];
+        out[used++] = alphabet[(chunk >> 18) & 63];
+        out[used++] = alphabet[(chunk >> 12) & 63];
+        out[used++] = i + 1 < size ? alphabet[(chunk >> 6) & 63] : '=';
+        out[used++] = i + 2 < size ? alphabet[chunk & 63] : '=';
+    }
+    out[used] = 0;
+    return out;
+}

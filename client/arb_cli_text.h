@@ -1,0 +1,32 @@
+/*  arb_cli_text.h — how the arbiter CLI writes values for people and for
+    JSON: times, durations, task results and errors on one line.
+
+    Pure functions (no I/O), unit-tested in tests/unit/test_cli_text.c.
+    Functions that return char * hand the caller a malloc'd string.
+*/
+
+#ifndef ARB_CLI_TEXT_H
+#define ARB_CLI_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+//  Unix ms as RFC 3339 in UTC with ms: "2026-11-23T10:00:00.123Z".
+void arb_cli_format_time (uint64_t ms, char *buf, size_t size);
+
+//  A duration for people: "350 ms", "12.3 s", "4 min 05 s", "3 h 04 min",
+//  "2 d 03 h".
+void arb_cli_format_duration (uint64_t ms, char *buf, size_t size);
+
+//  Whether the bytes are valid UTF-8 (no overlong forms, no surrogates).
+bool arb_cli_is_utf8 (const uint8_t *data, size_t size);
+
+//  The bytes as one line of text: valid UTF-8 and printable characters as
+//  they are; \n \r \t \\ escaped; any other byte as \xNN. Caller frees.
+char *arb_cli_escape (const uint8_t *data, size_t size);
+
+//  Standard base64 (RFC 4648, with padding). Caller frees.
+char *arb_cli_base64 (const uint8_t *data, size_t size);
+
+#endif

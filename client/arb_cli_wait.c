@@ -1,0 +1,293 @@
+/*  arb_cli_wait.c — `arbiter wait`: waits for tasks and prints each one as
+    it finishes, in the order they finish.
+
+    Output. With one task (and no --json) the result is printed as it is,
+    bytes for bytes, so that `out=$(arbiter wait 42)` or `arbiter wait 42 >
+    file` give the task's output; a failure goes to stderr. With several
+    tasks each gets one line, "ID succeeded: RESULT" or "ID dead: ERROR",
+    the result escaped so that it stays on its line. --json prints one
+    object per task and line.
+
+    Progress. When stderr is a terminal a progress line (done, failed,
+    total, rate, ETA) is redrawn in place on it, at most every 100 ms, and
+    wiped before each result is printed so the two never mix on screen.
+*/
+
+#include "arb_cli.h"
+#include "arb_idset.h"
+
+#include <unistd.h>
+
+#define ARB_BAR_WIDTH     24
+#define ARB_BAR_REDRAW_MS 100
+#define ARB_BAR_TICK_MS   250  //  how often the line moves while nothing finishes
+#define ARB_LIST_IDS      10   //  unfinished ids named in a timeout message
+
+typedef struct {
+    bool tty;          //  stderr is a terminal: draw it
+    bool shown;        //  a line is on screen now
+    size_t total;      //  tasks waited for
+    size_t done;       //  reported, whatever the outcome
+    size_t failed;     //  dead, cancelled, unknown
+    int64_t started;   //  ms, zclock_mono
+    int64_t drawn_at;  //  ms
+} s_bar_t;
+
+typedef struct {
+    arb_cli_t *cli;
+    arb_idset_t *waiting;  //  owned: ids not reported yet
+    bool raw;              //  one task, printed as its bytes
+    bool any_failed;
+    bool any_unknown;
+    s_bar_t bar;
+} s_wait_t;
+
+//  ---------------------------------------------------------------------
+//  The progress line.
+
+static void
+s_bar_wipe (s_bar_t *bar)
+{
+    if (bar->shown) {
+        fputs ("\r\033[K", stderr);
+        bar->shown = false;
+    }
+}
+
+static void
+s_bar_draw (s_bar_t *bar, bool force)
+{
+    int64_t now = zclock_mono ();
+    if (!bar->tty || (!force && now - bar->drawn_at < ARB_BAR_REDRAW_MS))
+        return;
+    bar->drawn_at = now;
+    double elapsed = (now - bar->started) / 1000.0;
+    double rate = elapsed > 0 ? bar->done / elapsed : 0;
+    char cells[ARB_BAR_WIDTH + 1];
+    size_t full = bar->total ? bar->done * ARB_BAR_WIDTH / bar->total : 0;
+    for (size_t i = 0; i < ARB_BAR_WIDTH; i++)
+        cells[i] = i < full ? '#' : '-';
+    cells[ARB_BAR_WIDTH] = 0;
+    char eta[32] = "-";
+    if (rate > 0 && bar->done < bar->total)
+        arb_cli_format_duration ((uint64_t) ((bar->total - bar->done) / rate * 1000), eta,
+                                 sizeof (eta));
+    char took[32];
+    arb_cli_format_duration ((uint64_t) (elapsed * 1000), took, sizeof (took));
+    fprintf (stderr, "\r[%s] %zu/%zu done, %zu failed  %.1f/s  ETA %s  (%s)\033[K", cells,
+             bar->done, bar->total, bar->failed, rate, eta, took);
+    fflush (stderr);
+    bar->shown = true;
+}
+
+//  ---------------------------------------------------------------------
+//  Printing one finished task.
+
+static const char *
+s_state_word (int state)
+{
+    return state == ARB_DONE_UNKNOWN ? "unknown" : arb_state_name (state);
+}
+
+static void
+s_print_json (arb_done_t *done)
+{
+    json_t *obj = json_object ();
+    json_object_set_new (obj, "id", json_integer ((json_int_t) done->id));
+    json_object_set_new (obj, "state", json_string (s_state_word (done->state)));
+    json_object_set_new (obj, "attempts", json_integer (done->attempts));
+    if (done->state == ARB_STATE_SUCCEEDED && done->result)
+        arb_cli_json_bytes (obj, "result", zframe_data (done->result), zframe_size (done->result));
+    if (done->error)
+        arb_cli_json_str (obj, "error", done->error);
+    arb_cli_json_print (obj);
+}
+
+static void
+s_print_line (arb_done_t *done)
+{
+    printf ("%" PRIu64 " %s", done->id, s_state_word (done->state));
+    if (done->state == ARB_STATE_SUCCEEDED && done->result && zframe_size (done->result)) {
+        char *text = arb_cli_escape (zframe_data (done->result), zframe_size (done->result));
+        printf (": %s", text);
+        free (text);
+    }
+    else if (done->state != ARB_STATE_SUCCEEDED && done->error && *done->error) {
+        char *text = arb_cli_escape ((const uint8_t *) done->error, strlen (done->error));
+        printf (": %s", text);
+        free (text);
+    }
+    putchar ('\n');
+    fflush (stdout);
+}
+
+static void
+s_print_raw (arb_done_t *done)
+{
+    if (done->state == ARB_STATE_SUCCEEDED) {
+        size_t size = done->result ? zframe_size (done->result) : 0;
+        if (size)
+            fwrite (zframe_data (done->result), 1, size, stdout);
+        //  a prompt after the result on a terminal, but bytes unchanged in a pipe
+        if (isatty (STDOUT_FILENO) && (size == 0 || zframe_data (done->result)[size - 1] != '\n'))
+            putchar ('\n');
+        fflush (stdout);
+    }
+    else if (done->state == ARB_DONE_UNKNOWN)
+        arb_cli_say (0, "task %" PRIu64 ": no such task", done->id);
+    else
+        arb_cli_say (0, "task %" PRIu64 " %s after %u attempt%s%s%s", done->id,
+                     arb_state_name (done->state), done->attempts, done->attempts == 1 ? "" : "s",
+                     done->error && *done->error ? ": " : "", done->error ? done->error : "");
+}
+
+static void
+s_report (s_wait_t *self, arb_done_t *done)
+{
+    self->bar.done++;
+    if (done->state == ARB_DONE_UNKNOWN)
+        self->any_unknown = true;
+    else if (done->state != ARB_STATE_SUCCEEDED)
+        self->any_failed = true;
+    if (done->state != ARB_STATE_SUCCEEDED)
+        self->bar.failed++;
+    s_bar_wipe (&self->bar);
+    if (self->cli->json)
+        s_print_json (done);
+    else if (self->raw)
+        s_print_raw (done);
+    else
+        s_print_line (done);
+}
+
+//  ---------------------------------------------------------------------
+//  Waiting.
+
+static int
+s_timed_out (s_wait_t *self, const uint64_t *ids, size_t n, int64_t timeout_ms)
+{
+    char list[ARB_LIST_IDS * 22 + 8] = "";
+    size_t listed = 0, used = 0;
+    for (size_t i = 0; i < n && listed < ARB_LIST_IDS; i++)
+        if (arb_idset_contains (self->waiting, ids[i])) {
+            used += (size_t) snprintf (list + used, sizeof (list) - used, "%s%" PRIu64,
+                                       listed ? ", " : "", ids[i]);
+            listed++;
+        }
+    size_t left = arb_idset_size (self->waiting);
+    arb_cli_say (0, "wait: %zu of %zu task%s unfinished after %.1f s: %s%s", left, n,
+                 n == 1 ? "" : "s", timeout_ms / 1000.0, list, left > listed ? ", ..." : "");
+    return ARB_EXIT_TIMEOUT;
+}
+
+//  Waits for every id. Returns -1 when done, else the exit status to leave with.
+static int
+s_wait_all (s_wait_t *self, const uint64_t *ids, size_t n, int64_t timeout_ms)
+{
+    arb_client_t *client = self->cli->client;
+    int64_t deadline = timeout_ms < 0 ? -1 : zclock_mono () + timeout_ms;
+    while (arb_idset_size (self->waiting) > 0) {
+        int64_t slice = self->bar.tty ? ARB_BAR_TICK_MS : -1;
+        if (deadline >= 0) {
+            int64_t left = deadline - zclock_mono ();
+            if (left <= 0)
+                return s_timed_out (self, ids, n, timeout_ms);
+            slice = slice < 0 || left < slice ? left : slice;
+        }
+        arb_done_t *done = arb_client_next (client, (int) slice);
+        if (!done && arb_client_error (client))
+            return arb_cli_client_fail (self->cli, "wait");
+        if (done && arb_idset_remove (self->waiting, done->id))
+            s_report (self, done);
+        arb_done_destroy (&done);
+        s_bar_draw (&self->bar, false);
+    }
+    return -1;
+}
+
+int
+arb_cli_wait_for (arb_cli_t *cli, const uint64_t *ids, size_t n, int64_t timeout_ms, bool raw)
+{
+    arb_client_t *client = arb_cli_client (cli);
+    if (!client)
+        return ARB_EXIT_USAGE;
+    s_wait_t self = {
+        .cli = cli,
+        .waiting = arb_idset_new (),
+        .raw = raw && n == 1 && !cli->json,
+        .bar = {.tty = isatty (STDERR_FILENO), .total = n, .started = zclock_mono ()},
+    };
+    for (size_t i = 0; i < n; i++)
+        arb_idset_insert (self.waiting, ids[i]);
+    int status = -1;
+    if (arb_client_watch (client, ids, n))
+        status = arb_cli_client_fail (cli, "wait");
+    else {
+        s_bar_draw (&self.bar, true);
+        status = s_wait_all (&self, ids, n, timeout_ms);
+    }
+    s_bar_wipe (&self.bar);
+    arb_idset_destroy (&self.waiting);
+    if (status >= 0)
+        return status;
+    return self.any_unknown ? ARB_EXIT_USAGE : self.any_failed ? ARB_EXIT_FAILED : ARB_EXIT_OK;
+}
+
+//  ---------------------------------------------------------------------
+//  The command.
+
+static const struct option s_options[] = {
+    {"timeout", required_argument, NULL, 't'},
+    {NULL, 0, NULL, 0},
+};
+
+static int
+s_run (arb_cli_t *cli, int argc, char **argv)
+{
+    const arb_cli_cmd_t *cmd = &arb_cli_cmd_wait;
+    int64_t timeout_ms = -1;
+    int c;
+    while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
+        uint64_t ms;
+        if (c == 't') {
+            if (arb_cli_opt_seconds ("timeout", optarg, ARB_DELAY_MAX_MS, &ms))
+                return ARB_EXIT_USAGE;
+            timeout_ms = (int64_t) ms;
+        }
+        else
+            return arb_cli_getopt_exit (c);
+    }
+    if (optind >= argc)
+        return arb_cli_usage (cmd, "which tasks? give one or more IDs");
+    uint64_t *ids;
+    size_t n;
+    if (arb_cli_parse_ids (argc - optind, argv + optind, &ids, &n))
+        return ARB_EXIT_USAGE;
+    int status = arb_cli_wait_for (cli, ids, n, timeout_ms, true);
+    free (ids);
+    return status;
+}
+
+const arb_cli_cmd_t arb_cli_cmd_wait = {
+    .name = "wait",
+    .summary = "wait for tasks to finish and print their results",
+    .usage = "usage: arbiter wait [--timeout SECONDS] [--json] ID...\n"
+             "\n"
+             "Waits until every task has finished and prints each one as it finishes.\n"
+             "  one ID      the result's bytes as they are on stdout (a newline is added on a\n"
+             "              terminal only); if the task did not succeed, why on stderr\n"
+             "  several IDs one line per task: \"ID succeeded: RESULT\", \"ID dead: ERROR\",\n"
+             "              \"ID cancelled\", \"ID unknown: no such task\" (RESULT escaped: \\n, "
+             "\\xNN)\n"
+             "  --json      one object per task and line: {\"id\", \"state\", \"attempts\",\n"
+             "              \"result\" (or \"result_base64\" if not UTF-8), \"error\"}\n"
+             "When stderr is a terminal, a progress line (done/failed/total, rate, ETA) is\n"
+             "drawn on it. The wait survives a broker restart.\n"
+             "\n"
+             "  --timeout SECONDS  give up after this long (decimals allowed)\n"
+             "\n"
+             "Exit: 0 all succeeded; 1 some task dead or cancelled, or the broker unreachable;\n"
+             "2 an unknown ID; 3 --timeout passed first; 130 interrupted.\n",
+    .options = s_options,
+    .run = s_run,
+};

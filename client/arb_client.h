@@ -1,0 +1,178 @@
+/*  arb_client.h — the arbiter client API (libarbclient).
+
+    One arb_client_t is one ZeroMQ DEALER socket connected to the broker,
+    with a random routing id of its own: that identity is the client's
+    result channel, so the results of tasks it watches come back to it and
+    to nobody else, and they still find it after a reconnect. A client is
+    not thread-safe: use one per thread.
+
+    Two ways to talk:
+
+    - Synchronous calls (ping, submit, watch, request) send one request and
+      wait for the reply with the same request id, at most the request
+      timeout (default 5 s). A reply that arrives after its request timed
+      out is dropped. Anything else that arrives meanwhile (DONE, EVENT,
+      replies to asynchronous requests) is kept for arb_client_next and
+      arb_client_recv.
+    - Asynchronous building blocks (send, recv) for pipelining producers
+      and the gateway: send returns at once; recv hands out every incoming
+      message in order.
+
+    Watching. Each watched task is reported once by arb_client_next when
+    it ends (succeeded, dead or cancelled). Watches live in the broker's
+    memory only, so while the client has watched ids without an answer it
+    keeps them alive by itself, from inside whichever call is waiting on
+    the socket: it pings the broker every rewatch interval (2 s) and sends
+    WATCH again for every outstanding id when the broker's epoch changes
+    (the broker restarted) or when nothing at all has arrived for a whole
+    interval (a DONE may have been lost). The broker treats a repeated
+    WATCH as idempotent and reports finished tasks again; the client drops
+    the duplicates, so each task comes out of arb_client_next exactly once.
+
+    Requests the client sends on its own (those PINGs and WATCHes) use
+    request ids with the top bit set; the caller's ids start at 1 and
+    increase, and never reach that bit in practice.
+
+    Errors: calls that can fail return -1 or NULL and leave a sentence in
+    arb_client_error (the broker's reason for an ERROR reply, or a local
+    one: timeout, refused input) and the broker's code in
+    arb_client_error_code (0 for local failures). The library never prints;
+    it logs only the unusual (a broker restart, a malformed message) through
+    zsys_*, which writes to stdout unless the program calls
+    zsys_set_logstream (the arbiter CLI sends it to stderr).
+*/
+
+#ifndef ARB_CLIENT_H
+#define ARB_CLIENT_H
+
+#include "arb_proto.h"
+
+#define ARB_CLIENT_ENDPOINT   "tcp://127.0.0.1:7700"  //  without an endpoint or $ARBITER_BROKER
+#define ARB_CLIENT_TIMEOUT_MS 5000                    //  default request timeout
+#define ARB_CLIENT_REWATCH_MS 2000                    //  default keep-alive interval of watches
+
+//  arb_done_t.state of a watched id the broker knows nothing about (it
+//  never existed, or its retention ran out): reported so that a waiter
+//  never waits for it forever.
+#define ARB_DONE_UNKNOWN 0
+
+typedef struct _arb_client_t arb_client_t;
+
+//  One finished task, from arb_client_next. Owned by the caller.
+typedef struct {
+    uint64_t id;
+    int state;          //  ARB_STATE_SUCCEEDED, _DEAD, _CANCELLED, or ARB_DONE_UNKNOWN
+    uint32_t attempts;  //  attempts started
+    char *error;        //  owned; NULL when there is none
+    zframe_t *result;   //  owned; the result bytes (empty unless succeeded); NULL if unknown
+} arb_done_t;
+
+//  Creates a client and starts connecting to endpoint (NULL: the
+//  environment variable ARBITER_BROKER, else ARB_CLIENT_ENDPOINT). Never
+//  blocks and never waits for the broker. Returns NULL only if the endpoint
+//  is malformed (zmq_strerror (zmq_errno ()) says how).
+arb_client_t *arb_client_new (const char *endpoint);
+
+//  Destroys the client and its socket at once: messages still queued for
+//  the broker are dropped, so wait for the replies you need first. Accepts
+//  NULL; nulls the caller's pointer.
+void arb_client_destroy (arb_client_t **self_p);
+
+//  The endpoint this client connects to (borrowed).
+const char *arb_client_endpoint (arb_client_t *self);
+
+//  How long a synchronous call waits for its reply, in ms (> 0; default
+//  ARB_CLIENT_TIMEOUT_MS). Also bounds a send when the outgoing queue is
+//  full, and how long arb_client_next waits for a silent broker.
+void arb_client_set_timeout (arb_client_t *self, int timeout_ms);
+
+//  Keep-alive interval of watches, in ms (> 0; default ARB_CLIENT_REWATCH_MS).
+void arb_client_set_rewatch (arb_client_t *self, int interval_ms);
+
+//  Largest payload arb_client_submit accepts, in bytes (default
+//  ARB_PAYLOAD_DEFAULT_MAX; match the broker's --max-payload). Replies are
+//  not limited: the broker already applied its limit to every result.
+void arb_client_set_max_payload (arb_client_t *self, size_t bytes);
+
+//  Why the last call failed (borrowed, valid until the next call), or NULL
+//  if it succeeded — or if arb_client_next / arb_client_recv merely timed
+//  out.
+const char *arb_client_error (arb_client_t *self);
+
+//  The broker's arb_err_t of the last failure, or 0 for a local one
+//  (timeout, unreachable broker, refused before sending, interrupted).
+int arb_client_error_code (arb_client_t *self);
+
+//  Pings the broker; stores its epoch (boot count) in *epoch if not NULL.
+//  Returns 0, or -1 if it did not answer within the timeout.
+int arb_client_ping (arb_client_t *self, uint64_t *epoch);
+
+//  Submits n tasks in one SUBMIT, all or nothing. Takes the payload frame
+//  of every spec (the specs' payload pointers are NULL afterwards, even on
+//  failure); strings and other fields stay the caller's. On success stores
+//  each task's id in ids[i] and, if existing is not NULL, in existing[i]
+//  whether its key was known already (ids[i] is then the first task's).
+//  With watch, the tasks are also watched (the broker watches them as part
+//  of the submit; arb_client_next reports them). Returns 0, or -1: refused
+//  locally before sending (a payload over the limit, a missing name; code
+//  0), refused by the broker (its code and reason), or not acknowledged in
+//  time — then the outcome is unknown, and submitting again with the same
+//  keys is the safe way to find out.
+int arb_client_submit (arb_client_t *self,
+                       arb_task_spec_t *specs,
+                       size_t n,
+                       bool watch,
+                       uint64_t *ids,
+                       bool *existing);
+
+//  Watches n tasks: each is reported once by arb_client_next when it ends
+//  (at once if it has ended already). Ids the broker does not know come out
+//  of arb_client_next with state ARB_DONE_UNKNOWN. Returns 0 once the broker
+//  answered, or -1; the ids stay watched even then, and the client keeps
+//  sending WATCH for them until the broker answers.
+int arb_client_watch (arb_client_t *self, const uint64_t *ids, size_t n);
+
+//  Number of watched tasks not reported yet (queued reports not counted).
+size_t arb_client_watching (arb_client_t *self);
+
+//  The next finished watched task; the caller owns it. Waits at most
+//  timeout_ms (-1: no limit). Returns NULL with arb_client_error NULL on
+//  timeout; NULL with an error if nothing is outstanding (no watched task
+//  and no pending submit with watch: it would wait forever), if the broker
+//  has not answered the client's keep-alive for the request timeout
+//  (unreachable; calling again tries again), or if interrupted (SIGINT).
+arb_done_t *arb_client_next (arb_client_t *self, int timeout_ms);
+
+//  Destroys a finished-task report. Accepts NULL; nulls the pointer.
+void arb_done_destroy (arb_done_t **self_p);
+
+//  Creates a request of the given type carrying this client's next request
+//  id. Every request given to arb_client_request or arb_client_send must
+//  come from here (the codec fixes a message's id when it is created).
+//  Fill the body with arb_msg_<type> (msg).
+arb_msg_t *arb_client_request_new (arb_client_t *self, arb_msg_type_t type);
+
+//  Sends a request and waits for its reply; takes the request (nulls
+//  *request_p, even on failure). Returns the reply, owned by the caller,
+//  whose body the caller reads with arb_msg_<type> (reply) — its type is
+//  checked to be the one that answers the request. Returns NULL if the
+//  broker answered ERROR (code and reason in arb_client_error_code and
+//  arb_client_error) or did not answer within the timeout. Works for every
+//  client request, SUBMIT and WATCH included (their watches are tracked).
+arb_msg_t *arb_client_request (arb_client_t *self, arb_msg_t **request_p);
+
+//  Sends a request without waiting; takes it. Returns its request id, whose
+//  reply arb_client_recv will hand out, or 0 if it could not be sent within
+//  the timeout (the request is lost).
+uint32_t arb_client_send (arb_client_t *self, arb_msg_t **request_p);
+
+//  The next incoming message of any kind, in order of arrival: replies to
+//  arb_client_send requests, DONE (watched tasks only, duplicates removed;
+//  do not mix with arb_client_next unless you want the remainder of a DONE
+//  it has started on), EVENT, and whatever else the broker sends with
+//  request id 0. Waits at most timeout_ms (-1: no limit); NULL on timeout
+//  (arb_client_error NULL) or if interrupted (error set). The caller owns
+//  the message.
+arb_msg_t *arb_client_recv (arb_client_t *self, int timeout_ms);
+
+#endif

@@ -1,0 +1,165 @@
+"""Fixtures of the system tests: real arbiterd / arbiter-worker processes on
+free loopback ports, each broker with its own temporary journal.
+
+ARBITER_BUILD names the build variant whose binaries are tested (build or
+build/asan); tests/run_tests.py sets it.
+"""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import arbiter_proto  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.environ.get('ARBITER_BUILD', os.path.join(ROOT, 'build'))
+SANITIZED = 'asan' in BUILD
+
+
+def binary(folder, name):
+    path = os.path.join(BUILD, folder, name)
+    if not os.access(path, os.X_OK):
+        pytest.skip('%s is not built' % path)
+    return path
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def wait_until(predicate, timeout=10.0, interval=0.02, what='condition'):
+    """Polls predicate until it returns a true value, which is returned."""
+    deadline = time.time() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.time() > deadline:
+            raise TimeoutError('%s not met within %.1f s' % (what, timeout))
+        time.sleep(interval)
+
+
+class Process:
+    """A started binary whose output goes to a log file; stopped by PID."""
+
+    def __init__(self, args, log_path, env=None):
+        self.args = args
+        self.log_path = log_path
+        self.log = open(log_path, 'ab')
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=env or os.environ.copy(), start_new_session=True)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def kill9(self):
+        if self.alive():
+            os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self, timeout=15):
+        """SIGTERM, and the exit status (SIGKILL if it does not stop)."""
+        if self.alive():
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+                raise AssertionError('%s did not stop on SIGTERM' % self.args[0])
+        self.log.close()
+        return self.proc.returncode
+
+    def output(self):
+        with open(self.log_path, 'rb') as f:
+            return f.read().decode('utf-8', 'replace')
+
+
+class Broker(Process):
+    def __init__(self, tmp_path, port=None, db=None, extra=()):
+        self.port = port or free_port()
+        self.endpoint = 'tcp://127.0.0.1:%d' % self.port
+        self.db = db or str(tmp_path / 'arbiter.db')
+        self.tmp_path = tmp_path
+        self.extra = list(extra)
+        args = [binary('broker', 'arbiterd'), '--bind', self.endpoint, '--db', self.db] + self.extra
+        super().__init__(args, str(tmp_path / ('broker-%d.log' % self.port)))
+        self.wait_ready()
+
+    def wait_ready(self, timeout=20):
+        peer = arbiter_proto.Peer(self.endpoint)
+        try:
+            deadline = time.time() + timeout
+            while True:
+                assert self.alive(), 'arbiterd exited:\n' + self.output()
+                try:
+                    kind, _, body, _ = peer.request('PING', {}, timeout=0.5)
+                    assert kind == 'PONG'
+                    self.epoch = body['epoch']
+                    return
+                except TimeoutError:
+                    if time.time() > deadline:
+                        raise
+        finally:
+            peer.close()
+
+    def restart(self):
+        """A new broker process on the same port and journal."""
+        return Broker(self.tmp_path, port=self.port, db=self.db, extra=self.extra)
+
+
+SANITIZER_MARKS = ('runtime error:', 'AddressSanitizer', 'LeakSanitizer')
+
+
+@pytest.fixture
+def processes():
+    """Every process a test starts, stopped at the end (by PID). A process
+    that reports a sanitizer error, or that was still running and does not
+    stop cleanly on SIGTERM, fails the test."""
+    started = []
+    yield started
+    problems = []
+    for proc in started:
+        if proc.alive():
+            try:
+                rc = proc.stop(timeout=20)
+                if rc != 0:
+                    problems.append('%s exited with %s on SIGTERM' % (proc.args[0], rc))
+            except AssertionError as e:
+                problems.append(str(e))
+        out = proc.output()
+        if any(mark in out for mark in SANITIZER_MARKS):
+            problems.append('%s reported a sanitizer error:\n%s' % (proc.args[0], out[-4000:]))
+    assert not problems, '\n'.join(problems)
+
+
+@pytest.fixture
+def broker(tmp_path, processes):
+    b = Broker(tmp_path)
+    processes.append(b)
+    return b
+
+
+@pytest.fixture
+def peer_factory():
+    peers = []
+
+    def make(endpoint):
+        p = arbiter_proto.Peer(endpoint)
+        peers.append(p)
+        return p
+    yield make
+    for p in peers:
+        p.close()

@@ -1,0 +1,111 @@
+"""The broker at the protocol level: a real arbiterd, driven by a Python peer
+that speaks the wire protocol as a client and as a worker."""
+
+import time
+
+from conftest import wait_until
+
+
+def submit(peer, tasks, watch=False):
+    specs = [{k: v for k, v in t.items() if k != 'payload'} for t in tasks]
+    body = {'tasks': specs}
+    if watch:
+        body['watch'] = True
+    kind, _, reply, _ = peer.request('SUBMIT', body, [t.get('payload', b'') for t in tasks])
+    assert kind == 'SUBMITTED', reply
+    return [t['id'] for t in reply['tasks']]
+
+
+def register(peer, queue='default', credit=10, name='w'):
+    kind, _, body, _ = peer.request('REGISTER', {'name': name, 'slots': credit})
+    assert kind == 'WELCOME'
+    peer.send('CREDIT', {'queues': [queue], 'credit': credit})
+    return body
+
+
+def test_submit_dispatch_result_done(broker, peer_factory):
+    client = peer_factory(broker.endpoint)
+    worker = peer_factory(broker.endpoint)
+    register(worker)
+    ids = submit(client, [{'name': 'echo', 'payload': b'hello'}], watch=True)
+    kind, _, body, frames = worker.next_of('DISPATCH')
+    task = body['tasks'][0]
+    assert task['id'] == ids[0] and task['name'] == 'echo' and task['attempt'] == 1
+    assert frames == [b'hello']
+    worker.send('RESULT', {'results': [{'id': task['id'], 'lease': task['lease']}]}, [b'HELLO'])
+    kind, _, done, frames = client.next_of('DONE')
+    assert done['tasks'][0]['id'] == ids[0]
+    assert done['tasks'][0]['state'] == 5
+    assert frames == [b'HELLO']
+
+
+def test_credit_bounds_tasks_in_flight(broker, peer_factory):
+    client = peer_factory(broker.endpoint)
+    worker = peer_factory(broker.endpoint)
+    submit(client, [{'name': 't', 'payload': b'%d' % i} for i in range(10)])
+    register(worker, credit=3)
+    got = []
+    deadline = time.time() + 1.0
+    while time.time() < deadline:
+        try:
+            got += worker.next_of('DISPATCH', timeout=0.2)[2]['tasks']
+        except TimeoutError:
+            pass
+    assert len(got) == 3
+    worker.send('CREDIT', {'credit': 2})
+    more = worker.next_of('DISPATCH')[2]['tasks']
+    assert len(more) <= 2
+    if len(more) < 2:
+        more += worker.next_of('DISPATCH')[2]['tasks']
+    assert len(more) == 2
+
+
+def test_priority_order(broker, peer_factory):
+    client = peer_factory(broker.endpoint)
+    worker = peer_factory(broker.endpoint)
+    submit(client, [{'name': 'low', 'priority': -5}, {'name': 'mid'},
+                    {'name': 'high', 'priority': 9}, {'name': 'mid2'}])
+    register(worker, credit=1)
+    order = []
+    for _ in range(4):
+        task = worker.next_of('DISPATCH')[2]['tasks'][0]
+        order.append(task['name'])
+        worker.send('RESULT', {'results': [{'id': task['id'], 'lease': task['lease']}]}, [b''])
+        worker.send('CREDIT', {'credit': 1})
+    assert order == ['high', 'mid', 'mid2', 'low']
+
+
+def test_late_result_is_refused(broker, peer_factory):
+    client = peer_factory(broker.endpoint)
+    worker = peer_factory(broker.endpoint)
+    register(worker, credit=1)
+    ids = submit(client, [{'name': 'x', 'retries': 1}], watch=True)
+    task = worker.next_of('DISPATCH')[2]['tasks'][0]
+    # release it: the lease ends; the same task comes back with a new lease
+    worker.send('RESULT', {'results': [{'id': task['id'], 'lease': task['lease'], 'outcome': 2}]},
+                [b''])
+    worker.send('CREDIT', {'credit': 1})
+    again = worker.next_of('DISPATCH')[2]['tasks'][0]
+    assert again['id'] == ids[0] and again['lease'] != task['lease']
+    # a result for the old lease changes nothing
+    worker.send('RESULT', {'results': [{'id': task['id'], 'lease': task['lease']}]}, [b'old'])
+    worker.send('RESULT', {'results': [{'id': again['id'], 'lease': again['lease']}]}, [b'new'])
+    kind, _, done, frames = client.next_of('DONE')
+    assert frames == [b'new']
+
+
+def test_bad_requests_get_clear_errors(broker, peer_factory):
+    client = peer_factory(broker.endpoint)
+    kind, _, body, _ = client.request('SUBMIT', {'tasks': [{'name': 'a'}, {'queue': 'q'}]},
+                                      [b'', b''])
+    assert kind == 'ERROR' and body['code'] == 400
+    assert "tasks[1]: missing required key 'name'" in body['reason']
+    kind, _, body, _ = client.request('SUBMIT', {'tasks': [{'name': 'a', 'retries': 5000}]}, [b''])
+    assert kind == 'ERROR' and body['code'] == 422 and 'tasks[0].retries' in body['reason']
+    kind, _, body, _ = client.request('STATUS', {'ids': [999999]})
+    assert kind == 'STATUS_REPLY' and body['tasks'][0].get('found') is not True
+    kind, _, body, _ = client.request('CREDIT', {'credit': 1})
+    assert kind == 'ERROR' and body['code'] == 410
+    # nothing of the refused submits was stored
+    kind, _, body, _ = client.request('LIST', {})
+    assert body.get('tasks', []) == []

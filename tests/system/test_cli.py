@@ -1,0 +1,273 @@
+"""The `arbiter` CLI against a real arbiterd: outputs and exit statuses.
+
+Tasks are run by a small worker in a thread of the test (a Python peer
+speaking the wire protocol), so that these tests need only the broker and
+the CLI. Its handlers: "echo" returns the payload, "upper" the payload in
+capitals, "fail" fails with "boom", "sleep" sleeps payload seconds first.
+"""
+
+import json
+import os
+import select
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+import arbiter_proto
+from conftest import binary, free_port, wait_until
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
+
+
+class Worker(threading.Thread):
+    """One slot per task name, all in this thread; re-registers after 410."""
+
+    def __init__(self, endpoint):
+        super().__init__(daemon=True)
+        self.endpoint = endpoint
+        self.stopping = threading.Event()
+        self.start()
+
+    def register(self, peer):
+        peer.send('REGISTER', {'name': 'pytest', 'slots': 8})
+        peer.send('CREDIT', {'sub': 1, 'queues': ['default'], 'credit': 8})
+
+    def handle(self, peer, task, payload):
+        if task['name'] == 'sleep':
+            time.sleep(float(payload or b'0'))
+        if task['name'] == 'fail':
+            result = {'id': task['id'], 'lease': task['lease'], 'outcome': 1, 'error': 'boom'}
+            frame = b''
+        else:
+            result = {'id': task['id'], 'lease': task['lease']}
+            frame = payload.upper() if task['name'] == 'upper' else payload
+        peer.send('RESULT', {'results': [result]}, [frame])
+        peer.send('CREDIT', {'sub': 1, 'credit': 1})
+
+    def run(self):
+        peer = arbiter_proto.Peer(self.endpoint, context=arbiter_proto.zmq.Context())
+        self.register(peer)
+        while not self.stopping.is_set():
+            try:
+                kind, _, body, frames = peer.recv(timeout=0.2)
+            except TimeoutError:
+                peer.send('HEARTBEAT', {})
+                continue
+            if kind == 'DISPATCH':
+                for task, payload in zip(body['tasks'], frames):
+                    self.handle(peer, task, payload)
+            elif kind == 'ERROR' and body.get('code') == 410:
+                self.register(peer)
+        peer.close()
+
+    def stop(self):
+        self.stopping.set()
+        self.join(5)
+
+
+@pytest.fixture
+def worker(broker):
+    w = Worker(broker.endpoint)
+    yield w
+    w.stop()
+
+
+def arbiter(broker_endpoint, *args, stdin=None, timeout=60, rpc_timeout=None):
+    cmd = [binary('client', 'arbiter'), '--broker', broker_endpoint]
+    if rpc_timeout:
+        cmd += ['--rpc-timeout', str(rpc_timeout)]
+    proc = subprocess.run(cmd + list(args), input=stdin if stdin is not None else b'',
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    assert 'Sanitizer' not in proc.stderr.decode('utf-8', 'replace'), proc.stderr
+    return proc
+
+
+def submit(broker, *args, **kw):
+    proc = arbiter(broker.endpoint, 'submit', *args, **kw)
+    assert proc.returncode == 0, proc.stderr
+    return int(proc.stdout.split()[0])
+
+
+def test_submit_and_wait_print_the_result(broker, worker):
+    task = submit(broker, 'upper', 'hello')
+    proc = arbiter(broker.endpoint, 'wait', str(task))
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert proc.stdout == b'HELLO'  # one id: the bytes as they are
+
+    proc = arbiter(broker.endpoint, 'submit', '--watch', 'echo', '-', stdin=b'from\nstdin')
+    assert proc.returncode == EXIT_OK, proc.stderr
+    first, rest = proc.stdout.split(b'\n', 1)
+    assert int(first) > task and rest == b'from\nstdin'
+
+
+def test_failed_task_exits_1(broker, worker):
+    proc = arbiter(broker.endpoint, 'submit', '--watch', 'fail', 'x')
+    assert proc.returncode == EXIT_FAILED
+    assert b'dead after 1 attempt: boom' in proc.stderr
+
+
+def test_wait_many_lines_and_json(broker, worker):
+    ok, bad = submit(broker, 'echo', 'a\nb'), submit(broker, 'fail', 'y')
+    proc = arbiter(broker.endpoint, 'wait', str(ok), str(bad))
+    assert proc.returncode == EXIT_FAILED
+    lines = sorted(proc.stdout.decode().splitlines())
+    assert lines == sorted(['%d succeeded: a\\nb' % ok, '%d dead: boom' % bad])
+
+    proc = arbiter(broker.endpoint, 'wait', '--json', str(ok), str(bad))
+    objs = {o['id']: o for o in map(json.loads, proc.stdout.decode().splitlines())}
+    assert objs[ok]['state'] == 'succeeded' and objs[ok]['result'] == 'a\nb'
+    assert objs[bad]['state'] == 'dead' and objs[bad]['error'] == 'boom'
+
+
+def test_wait_timeout_and_unknown_ids(broker):
+    task = submit(broker, '--delay', '60', 'echo', 'later')
+    started = time.time()
+    proc = arbiter(broker.endpoint, 'wait', '--timeout', '0.5', str(task))
+    assert proc.returncode == EXIT_TIMEOUT
+    assert time.time() - started < 10
+    assert b'1 of 1 task unfinished after 0.5 s: %d' % task in proc.stderr
+    proc = arbiter(broker.endpoint, 'wait', '999999')
+    assert proc.returncode == EXIT_USAGE and b'999999: no such task' in proc.stderr
+
+
+def test_status_json(broker, worker):
+    task = submit(broker, '--key', 'k-status', '--priority', '3', '--retries', '2', 'echo', 'x')
+    assert arbiter(broker.endpoint, 'wait', str(task)).returncode == EXIT_OK
+    proc = arbiter(broker.endpoint, 'status', '--json', str(task))
+    assert proc.returncode == EXIT_OK, proc.stderr
+    status = json.loads(proc.stdout)
+    assert status['state'] == 'succeeded' and status['result'] == 'x'
+    assert status['key'] == 'k-status' and status['priority'] == 3
+    assert status['max_attempts'] == 3
+    assert status['created'].endswith('Z') and status['created_ms'] > 0
+    proc = arbiter(broker.endpoint, 'status', '999999')
+    assert proc.returncode == EXIT_USAGE and b'task 999999 not found' in proc.stderr
+
+
+def test_same_key_returns_the_first_task(broker):
+    first = submit(broker, '--key', 'once', 'echo', 'a')
+    proc = arbiter(broker.endpoint, '--json', 'submit', '--key', 'once', 'echo', 'b')
+    assert proc.returncode == EXIT_OK
+    assert json.loads(proc.stdout) == {'id': first, 'existing': True}
+
+
+def test_bad_values_exit_2_and_send_nothing(broker):
+    cases = [
+        (['--delay', '-1'], b'arbiter: --delay: must be 0 or more seconds'),
+        (['--delay', 'soon'], b'arbiter: --delay: expected seconds'),
+        (['--delay', '31622401'], b'arbiter: --delay: 31622401 s is over the limit of 366 days'),
+        (['--retries', '1001'], b'arbiter: --retries: 1001 is over the limit of 1000'),
+        (['--timeout', '2592001'], b'arbiter: --timeout:'),
+        (['--backoff', 'exp:5,1'], b'arbiter: --backoff: exp: CAP (1 s) is below BASE (5 s)'),
+        (['--at', '2026-02-30T00:00:00Z'], b'arbiter: --at: expected an RFC 3339 time'),
+        (['--priority', '1.5'], b'arbiter: --priority:'),
+        (['--queue', 'q' * 201], b'arbiter: --queue: 201 bytes, over the 200-byte limit'),
+    ]
+    for args, message in cases:
+        proc = arbiter(broker.endpoint, 'submit', *args, 'echo', 'x')
+        assert proc.returncode == EXIT_USAGE, (args, proc.stderr)
+        assert message in proc.stderr, (args, proc.stderr)
+    proc = arbiter(broker.endpoint, 'submit', '--bogus', 'echo')
+    assert proc.returncode == EXIT_USAGE and b'usage: arbiter submit' in proc.stderr
+    proc = arbiter(broker.endpoint, '--json', 'list')
+    assert proc.returncode == EXIT_OK and proc.stdout == b''  # nothing was submitted
+
+
+def test_scheduled_at(broker):
+    at = time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(time.time() + 3600))
+    task = submit(broker, '--at', at, 'echo', 'x')
+    status = json.loads(arbiter(broker.endpoint, 'status', '--json', str(task)).stdout)
+    assert status['state'] == 'scheduled' and status['not_before'] == at.replace('Z', '.000Z')
+
+
+def test_unreachable_broker_fails_within_the_timeout():
+    endpoint = 'tcp://127.0.0.1:%d' % free_port()
+    for args in (['ping'], ['status', '1'], ['wait', '1'], ['submit', 'echo', 'x']):
+        started = time.time()
+        proc = arbiter(endpoint, *args, rpc_timeout=300)
+        assert proc.returncode == EXIT_FAILED, (args, proc.stderr)
+        assert time.time() - started < 5
+        assert b'within 0.3 s' in proc.stderr, proc.stderr
+    proc = arbiter(endpoint, 'submit', 'echo', 'x', rpc_timeout=300)
+    assert b're-submit with the same --key' in proc.stderr
+
+
+def test_cancel_retry_and_queue(broker, worker):
+    later = submit(broker, '--delay', '60', 'echo', 'x')
+    proc = arbiter(broker.endpoint, 'cancel', str(later))
+    assert proc.returncode == EXIT_OK and b'%d cancelled' % later in proc.stdout
+    proc = arbiter(broker.endpoint, 'cancel', str(later))  # finished already: a no-op
+    assert proc.returncode == EXIT_FAILED
+    proc = arbiter(broker.endpoint, 'cancel', '999999')
+    assert proc.returncode == EXIT_USAGE and b'999999 not found' in proc.stdout
+
+    dead = submit(broker, 'fail', 'x')
+    assert arbiter(broker.endpoint, 'wait', str(dead)).returncode == EXIT_FAILED
+    proc = arbiter(broker.endpoint, '--json', 'retry', str(dead))
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert json.loads(proc.stdout)['tasks'][0]['code'] == 0
+
+    proc = arbiter(broker.endpoint, 'queue', 'purge', 'default')
+    assert proc.returncode == EXIT_USAGE and b'--yes' in proc.stderr
+    assert arbiter(broker.endpoint, 'queue', 'purge', 'default', '--yes').returncode == EXIT_OK
+    assert arbiter(broker.endpoint, 'queue', 'pause', 'default').returncode == EXIT_OK
+    stats = json.loads(arbiter(broker.endpoint, '--json', 'stats').stdout)
+    assert [q for q in stats['queues'] if q['name'] == 'default'][0]['paused'] is True
+    assert arbiter(broker.endpoint, 'queue', 'resume', 'default').returncode == EXIT_OK
+    proc = arbiter(broker.endpoint, 'queue', 'set', 'default', '--max-running', '2', '--rate',
+                   '50')
+    assert proc.returncode == EXIT_OK, proc.stderr
+    proc = arbiter(broker.endpoint, '--json', 'limit', 'echo', '--max-running', '3')
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert json.loads(proc.stdout) == {'name': 'echo', 'max_running': 3, 'rate_per_sec': 0}
+    assert arbiter(broker.endpoint, 'limit', 'echo', '--rate', '-1').returncode == EXIT_USAGE
+
+
+def test_list_pages_and_limit(broker):
+    ids = [submit(broker, '--delay', '60', 'echo', str(i)) for i in range(5)]
+    rows = arbiter(broker.endpoint, '--json', 'list', '--state', 'scheduled').stdout.splitlines()
+    assert [json.loads(r)['id'] for r in rows] == ids
+    proc = arbiter(broker.endpoint, 'list', '--limit', '3')
+    assert len(proc.stdout.splitlines()) == 1 + 3 and b'more tasks match' in proc.stderr
+    proc = arbiter(broker.endpoint, 'list', '--state', 'bogus')
+    assert proc.returncode == EXIT_USAGE
+
+
+def test_wait_survives_a_broker_restart(broker, processes, worker):
+    task = submit(broker, 'sleep', '1')
+    waiter = subprocess.Popen([binary('client', 'arbiter'), '--broker', broker.endpoint, 'wait',
+                               str(task)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(0.3)
+    broker.kill9()
+    again = broker.restart()
+    processes.append(again)
+    out, err = waiter.communicate(timeout=60)
+    assert waiter.returncode == EXIT_OK, err
+    assert out == b'1'
+
+
+def test_events_until_sigint(broker, worker):
+    proc = subprocess.Popen([binary('client', 'arbiter'), '--broker', broker.endpoint, 'events',
+                             '--json'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+
+    def events_of(task, timeout):
+        """States of task's events read within timeout."""
+        states, deadline = [], time.time() + timeout
+        while 'succeeded' not in states and time.time() < deadline:
+            if select.select([proc.stdout], [], [], 0.1)[0]:
+                event = json.loads(proc.stdout.readline())
+                if event['id'] == task:
+                    states.append(event['state'])
+        return states
+
+    try:
+        # the tail subscribes shortly after it starts: submit until it sees one
+        wait_until(lambda: 'succeeded' in events_of(submit(broker, 'echo', 'e'), 1.0),
+                   timeout=30, what='events of a task')
+    finally:
+        os.kill(proc.pid, signal.SIGINT)
+        proc.wait(10)
+    assert proc.returncode == EXIT_OK, proc.stderr.read()

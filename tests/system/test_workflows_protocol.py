@@ -1,0 +1,230 @@
+"""Workflows at the protocol level: DAG dependencies and result passing,
+failure and skip propagation, validation, cancellation, groups, pipes,
+fan-out to named endpoints and routing, against a real arbiterd."""
+
+import pytest
+
+from scripted import ScriptedWorker, run_until
+
+
+def submit(peer, tasks, **body):
+    specs = [{k: v for k, v in t.items() if k != 'payload'} for t in tasks]
+    kind, _, reply, _ = peer.request('SUBMIT', dict(body, tasks=specs),
+                                     [t.get('payload', b'') for t in tasks])
+    return kind, reply
+
+
+def states(peer, ids):
+    kind, _, body, _ = peer.request('STATUS', {'ids': ids})
+    return {t['id']: t for t in body['tasks']}
+
+
+@pytest.fixture
+def client(broker, peer_factory):
+    return peer_factory(broker.endpoint)
+
+
+def final(peer, ids):
+    return lambda: all(t.get('state') in (5, 7, 8, 9) for t in states(peer, ids).values())
+
+
+def test_diamond_passes_results_down(broker, client):
+    def handler(task, payload, w):
+        got = {p['name']: p.get('result', b'') for p in task.get('parents', [])}
+        return (task['name'] + ':' + ','.join('%s=%s' % (k, got[k].decode())
+                                              for k in sorted(got))).encode()
+    w = ScriptedWorker(broker.endpoint, handler)
+    kind, reply = submit(client, [
+        {'name': 'a', 'ref': 'a'},
+        {'name': 'b', 'ref': 'b', 'after': [{'ref': 'a'}]},
+        {'name': 'c', 'ref': 'c', 'after': [{'ref': 'a'}]},
+        {'name': 'd', 'ref': 'd', 'after': [{'ref': 'b'}, {'ref': 'c'}]},
+    ], flow_kind=1)
+    assert kind == 'SUBMITTED' and reply['flow'] > 0
+    ids = [t['id'] for t in reply['tasks']]
+    assert [t['state'] for t in reply['tasks']] == [3, 1, 1, 1]
+    run_until([w], final(client, ids))
+    st = states(client, ids)
+    assert all(st[i]['state'] == 5 for i in ids)
+    assert st[ids[3]]['result'] == b'd:b=b:a=a:,c=c:a=a:'
+    # each ran once, after its parents
+    order = [t['name'] for t, _ in w.seen]
+    assert sorted(order) == ['a', 'b', 'c', 'd'] and order[0] == 'a' and order[-1] == 'd'
+    # LIST by flow gives the nodes with their names
+    kind, _, body, _ = client.request('LIST', {'flow': reply['flow']})
+    assert sorted(t['ref'] for t in body['tasks']) == ['a', 'b', 'c', 'd']
+
+
+def test_failure_fails_exactly_its_descendants(broker, client):
+    def handler(task, payload, w):
+        if task['name'] == 'bad':
+            raise RuntimeError('boom')
+        return b'ok'
+    w = ScriptedWorker(broker.endpoint, handler)
+    kind, reply = submit(client, [
+        {'name': 'ok', 'ref': 'root'},
+        {'name': 'bad', 'ref': 'bad', 'after': [{'ref': 'root'}]},
+        {'name': 'ok', 'ref': 'child', 'after': [{'ref': 'bad'}]},
+        {'name': 'ok', 'ref': 'grandchild', 'after': [{'ref': 'child'}]},
+        {'name': 'ok', 'ref': 'sibling', 'after': [{'ref': 'root'}]},
+        {'name': 'ok', 'ref': 'compensate', 'after': [{'ref': 'bad', 'when': 1}]},
+        {'name': 'ok', 'ref': 'undo', 'after': [{'ref': 'sibling', 'when': 1}]},
+        {'name': 'ok', 'ref': 'cleanup', 'after': [{'ref': 'grandchild', 'when': 2}]},
+    ], flow_kind=1)
+    ids = [t['id'] for t in reply['tasks']]
+    run_until([w], final(client, ids))
+    st = states(client, ids)
+    names = ['root', 'bad', 'child', 'grandchild', 'sibling', 'compensate', 'undo', 'cleanup']
+    got = {n: st[i]['state'] for n, i in zip(names, ids)}
+    assert got == {'root': 5, 'bad': 7, 'child': 7, 'grandchild': 7, 'sibling': 5,
+                   'compensate': 5, 'undo': 9, 'cleanup': 5}
+    assert "failed dependency: 'bad'" in st[ids[2]]['error']
+    assert "failed dependency: 'child'" in st[ids[3]]['error']
+    # the dead descendants never ran
+    ran = {t['name'] for t, _ in w.seen}
+    assert len(w.seen) == 5 and 'bad' in ran
+
+
+def test_cycle_and_missing_are_refused_with_names(broker, client):
+    kind, reply = submit(client, [
+        {'name': 'x', 'ref': 'a', 'after': [{'ref': 'c'}]},
+        {'name': 'x', 'ref': 'b', 'after': [{'ref': 'a'}]},
+        {'name': 'x', 'ref': 'c', 'after': [{'ref': 'b'}]},
+        {'name': 'x', 'ref': 'd'},
+    ])
+    assert kind == 'ERROR' and reply['code'] == 422
+    assert 'cycle' in reply['reason']
+    for name in ("'a'", "'b'", "'c'"):
+        assert name in reply['reason']
+    assert "'d'" not in reply['reason']
+    kind, reply = submit(client, [{'name': 'x', 'ref': 'a', 'after': [{'ref': 'nope'}]},
+                                  {'name': 'x', 'ref': 'b', 'after': [{'id': 987654}]}])
+    assert kind == 'ERROR' and "'a' waits for 'nope'" in reply['reason']
+    assert "'b' waits for task 987654" in reply['reason']
+    kind, reply = submit(client, [{'name': 'x', 'ref': 'a'}, {'name': 'y', 'ref': 'a'}])
+    assert kind == 'ERROR' and "duplicate task names: 'a'" in reply['reason']
+    kind, _, body, _ = client.request('LIST', {})
+    assert body.get('tasks', []) == []
+
+
+def test_cancelling_a_node_cancels_its_descendants(broker, client):
+    kind, reply = submit(client, [
+        {'name': 'x', 'ref': 'a'},
+        {'name': 'x', 'ref': 'b', 'after': [{'ref': 'a'}]},
+        {'name': 'x', 'ref': 'c', 'after': [{'ref': 'b'}]},
+        {'name': 'x', 'ref': 'fin', 'after': [{'ref': 'c', 'when': 2}]},
+        {'name': 'x', 'ref': 'other'},
+    ], flow_kind=1)
+    ids = [t['id'] for t in reply['tasks']]
+    kind, _, body, _ = client.request('CANCEL', {'ids': [ids[0]]})
+    assert kind == 'CANCEL_REPLY'
+    st = states(client, ids)
+    assert [st[i]['state'] for i in ids[:3]] == [8, 8, 8]
+    # the finalizer (always) still runs; the unrelated node is untouched
+    assert st[ids[3]]['state'] == 3 and st[ids[4]]['state'] == 3
+
+
+def test_group_callback_sees_all_results_and_finalizer_runs(broker, client):
+    def handler(task, payload, w):
+        if task['name'] == 'member':
+            return payload * 2
+        if task['name'] == 'callback':
+            return b'+'.join(sorted(p['result'] for p in task['parents']))
+        return b'final'
+    w = ScriptedWorker(broker.endpoint, handler)
+    members = [{'name': 'member', 'ref': 'm%d' % i, 'payload': b'%d' % i} for i in range(5)]
+    callback = {'name': 'callback', 'ref': 'callback',
+                'after': [{'ref': 'm%d' % i} for i in range(5)]}
+    finalizer = {'name': 'finalizer', 'ref': 'finalizer',
+                 'after': [{'ref': 'm%d' % i, 'when': 2} for i in range(5)]
+                 + [{'ref': 'callback', 'when': 2}]}
+    kind, reply = submit(client, members + [callback, finalizer], flow_kind=2, flow_name='g1')
+    ids = [t['id'] for t in reply['tasks']]
+    run_until([w], final(client, ids))
+    st = states(client, ids)
+    assert st[ids[5]]['result'] == b'00+11+22+33+44'
+    assert st[ids[6]]['state'] == 5
+    assert [t['name'] for t, _ in w.seen][-1] == 'finalizer'
+
+
+def test_group_cancel_keeps_the_finalizer(broker, client):
+    members = [{'name': 'member', 'ref': 'm%d' % i} for i in range(3)]
+    callback = {'name': 'callback', 'ref': 'cb', 'after': [{'ref': 'm%d' % i} for i in range(3)]}
+    finalizer = {'name': 'fin', 'ref': 'fin',
+                 'after': [{'ref': 'm%d' % i, 'when': 2} for i in range(3)] + [{'ref': 'cb', 'when': 2}]}
+    kind, reply = submit(client, members + [callback, finalizer], flow_kind=2, flow_name='g2')
+    ids = [t['id'] for t in reply['tasks']]
+    kind, _, body, _ = client.request('CANCEL', {'group': 'g2'})
+    assert body['count'] == 3
+    st = states(client, ids)
+    assert [st[i]['state'] for i in ids] == [8, 8, 8, 8, 3]
+
+
+def test_pipe_feeds_each_result_to_the_next(broker, client):
+    def handler(task, payload, w):
+        args = task.get('args', b'0')
+        return b'%d' % (int(payload or b'0') + int(args))
+    w = ScriptedWorker(broker.endpoint, handler)
+    steps = [{'name': 'add', 'ref': 's1', 'payload': b'0', 'args': b'1'}]
+    for k in range(2, 21):
+        steps.append({'name': 'add', 'ref': 's%d' % k, 'args': b'%d' % k, 'input': 1,
+                      'after': [{'ref': 's%d' % (k - 1)}]})
+    kind, reply = submit(client, steps, flow_kind=3, watch=True)
+    ids = [t['id'] for t in reply['tasks']]
+    run_until([w], final(client, ids), timeout=20)
+    st = states(client, ids)
+    assert st[ids[-1]]['result'] == b'%d' % sum(range(1, 21))
+    # the caller streamed every step's result as it finished
+    seen = {}
+    while len(seen) < 20:
+        _, _, body, frames = client.next_of('DONE')
+        for t, f in zip(body['tasks'], frames):
+            seen[t['id']] = f
+    assert seen[ids[4]] == b'15'
+
+
+def test_fan_out_to_named_endpoints(broker, client, peer_factory):
+    workers = [ScriptedWorker(broker.endpoint, lambda t, p, w: w.name.encode(), name='ep%d' % i)
+               for i in range(3)]
+    kind, reply = submit(client, [{'name': 'deploy', 'endpoints': ['ep0', 'ep1', 'ep2'],
+                                   'payload': b'v2'}])
+    assert kind == 'SUBMITTED', reply
+    tid = reply['tasks'][0]['id']
+    run_until(workers, final(client, [tid]))
+    st = states(client, [tid])[tid]
+    assert st['state'] == 5
+    answers = {r['endpoint']: r['result'] for r in st['responses']}
+    assert answers == {'ep0': b'ep0', 'ep1': b'ep1', 'ep2': b'ep2'}
+    # each endpoint got exactly its own copy
+    assert all(len(w.seen) == 1 and w.seen[0][1] == b'v2' for w in workers)
+    # an unknown endpoint is refused at submit...
+    kind, reply = submit(client, [{'name': 'deploy', 'endpoints': ['ep0', 'ghost']}])
+    assert kind == 'ERROR' and "'ghost'" in reply['reason']
+    # ...unless allowed; then it is missing after the endpoint timeout
+    kind, reply = submit(client, [{'name': 'deploy', 'endpoints': ['ep0', 'ghost'],
+                                   'allow_unknown': True, 'endpoint_timeout_ms': 500}])
+    tid = reply['tasks'][0]['id']
+    run_until(workers, final(client, [tid]))
+    st = states(client, [tid])[tid]
+    assert st['state'] == 7 and 'incomplete' in st['error'] and 'ghost' in st['error']
+    assert {r['endpoint']: r['state'] for r in st['responses']} == {'ep0': 5, 'ghost': 8}
+
+
+def test_routing_enqueues_with_success_only(broker, client):
+    def splitter(task, payload, w):
+        if task['queue'] == 'lines':
+            for word in payload.split():
+                w.emit(task, 'words', word)
+            if payload.startswith(b'fail'):
+                raise RuntimeError('no')
+        return b''
+    w = ScriptedWorker(broker.endpoint, splitter, queues=('lines',))
+    kind, reply = submit(client, [{'name': 'split', 'queue': 'lines', 'payload': b'a b c'},
+                                  {'name': 'split', 'queue': 'lines', 'payload': b'fail x y'}])
+    ids = [t['id'] for t in reply['tasks']]
+    run_until([w], final(client, ids))
+    kind, _, body, _ = client.request('PEEK', {'queue': 'words', 'max': 100})
+    words = sorted(t['name'] for t in body.get('tasks', []))
+    assert len(body['tasks']) == 3 and words == ['words'] * 3
+    kind, _, body, frames = client.request('PEEK', {'queue': 'words', 'max': 100})
+    assert sorted(frames) == [b'a', b'b', b'c']

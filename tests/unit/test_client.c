@@ -1,0 +1,684 @@
+/*  test_client.c — the client library against a scripted broker.
+
+    The broker side is a real ZeroMQ ROUTER socket in a zactor thread that
+    speaks the protocol through arb_msg_* — a protocol fixture, not a mock
+    of the client. What it answers depends on the ids in the request, so
+    each test picks its scenario by the ids it uses:
+
+        STATUS 404       ERROR 404 "task 404 not found"
+        STATUS 111       no answer now; the next STATUS first answers it late
+        STATUS 333       DONE {7 succeeded "r7"}, DONE {7 again}, the reply,
+                         then DONE {8 dead "boom"}
+        STATS            EVENT {77 running}, then the reply
+        QUEUE            PONG (a reply of the wrong type)
+        WATCH  555       DONE 555 only from the second WATCH naming it on
+        WATCH  556       as 555 (the re-WATCH comes from an epoch change)
+        WATCH  >= 9000   unknown
+        SUBMIT           ids 100, 101, ... ("existing" when the key starts
+                         with "old-"); a task named "instant" is reported
+                         DONE before SUBMITTED (a finished, re-submitted key)
+        PING             PONG with the current epoch
+
+    The test thread talks to the fixture over the actor pipe: "COUNT TYPE"
+    (requests of that type received so far), "EPOCH n", "PAYLOADS" (the
+    payloads of the last SUBMIT joined by '|').
+*/
+
+#include "arb_client.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+//  ---------------------------------------------------------------------
+//  The scripted broker.
+
+typedef struct {
+    zsock_t *pipe;
+    zsock_t *router;
+    int count[ARB_MSG_TYPE_MAX];  //  requests received, by type
+    int watched_555;              //  WATCHes that named 555 or 556
+    uint64_t epoch;
+    uint64_t next_id;
+    arb_msg_t *held;     //  owned: the request answered late
+    char payloads[256];  //  of the last SUBMIT
+} s_fake_t;
+
+static void
+s_send_done (s_fake_t *fake, arb_msg_t *request, uint64_t id, int state, const char *text)
+{
+    arb_msg_t *done = arb_msg_new (ARB_MSG_DONE, 0);
+    arb_msg_set_routing_id (done, arb_msg_routing_id (request));
+    arb_done_body_t *body = arb_msg_done (done);
+    arb_done_task_t *task =
+        (arb_done_task_t *) arb_msg_grow (done, &body->tasks, sizeof (arb_done_task_t), 1);
+    task->id = id;
+    task->state = (uint32_t) state;
+    task->attempts = 1;
+    if (state == ARB_STATE_SUCCEEDED)
+        task->result = zframe_new (text, strlen (text));
+    else
+        task->error = text;
+    arb_msg_send (&done, fake->router);
+}
+
+static void
+s_send_event (s_fake_t *fake, arb_msg_t *request)
+{
+    arb_msg_t *event = arb_msg_new (ARB_MSG_EVENT, 0);
+    arb_msg_set_routing_id (event, arb_msg_routing_id (request));
+    arb_event_body_t *body = arb_msg_event (event);
+    arb_event_info_t *info =
+        (arb_event_info_t *) arb_msg_grow (event, &body->events, sizeof (arb_event_info_t), 1);
+    info->id = 77;
+    info->state = ARB_STATE_RUNNING;
+    arb_msg_send (&event, fake->router);
+}
+
+static void
+s_reply_status (s_fake_t *fake, arb_msg_t *request, uint64_t id)
+{
+    arb_msg_t *reply = arb_msg_new_reply (request, ARB_MSG_STATUS_REPLY);
+    arb_status_reply_body_t *body = arb_msg_status_reply (reply);
+    arb_task_info_t *task =
+        (arb_task_info_t *) arb_msg_grow (reply, &body->tasks, sizeof (arb_task_info_t), 1);
+    task->id = id;
+    task->found = true;
+    task->state = ARB_STATE_READY;
+    arb_msg_send (&reply, fake->router);
+}
+
+static void
+s_on_status (s_fake_t *fake, arb_msg_t *request)
+{
+    arb_status_body_t *body = arb_msg_status (request);
+    uint64_t id = body->ids.n ? body->ids.v[0] : 0;
+    if (id == 404) {
+        arb_msg_t *error = arb_msg_new_error (request, ARB_ERR_NOT_FOUND, "task 404 not found");
+        arb_msg_send (&error, fake->router);
+        arb_msg_destroy (&request);
+        return;
+    }
+    if (id == 111) {
+        arb_msg_destroy (&fake->held);
+        fake->held = request;
+        return;
+    }
+    if (fake->held) {
+        s_reply_status (fake, fake->held, 111);
+        arb_msg_destroy (&fake->held);
+    }
+    if (id == 333) {
+        s_send_done (fake, request, 7, ARB_STATE_SUCCEEDED, "r7");
+        s_send_done (fake, request, 7, ARB_STATE_SUCCEEDED, "r7");
+    }
+    s_reply_status (fake, request, id);
+    if (id == 333)
+        s_send_done (fake, request, 8, ARB_STATE_DEAD, "boom");
+    arb_msg_destroy (&request);
+}
+
+static void
+s_on_watch (s_fake_t *fake, arb_msg_t *request)
+{
+    arb_ids_t *ids = &arb_msg_watch (request)->ids;
+    arb_msg_t *reply = arb_msg_new_reply (request, ARB_MSG_WATCHING);
+    arb_watching_body_t *body = arb_msg_watching (reply);
+    body->unknown.v = (uint64_t *) arb_msg_alloc (reply, ids->n * sizeof (uint64_t));
+    bool later = false;
+    for (size_t i = 0; i < ids->n; i++) {
+        if (ids->v[i] >= 9000)
+            body->unknown.v[body->unknown.n++] = ids->v[i];
+        else
+            body->watching++;
+        if (ids->v[i] == 555 || ids->v[i] == 556)
+            later = ++fake->watched_555 >= 2;
+    }
+    arb_msg_send (&reply, fake->router);
+    if (later)
+        s_send_done (fake, request, ids->v[0], ARB_STATE_SUCCEEDED, "late");
+    arb_msg_destroy (&request);
+}
+
+static void
+s_on_submit (s_fake_t *fake, arb_msg_t *request)
+{
+    arb_submit_body_t *body = arb_msg_submit (request);
+    arb_msg_t *reply = arb_msg_new_reply (request, ARB_MSG_SUBMITTED);
+    arb_submitted_body_t *submitted = arb_msg_submitted (reply);
+    fake->payloads[0] = 0;
+    for (size_t i = 0; i < body->tasks.n; i++) {
+        arb_task_spec_t *spec = &body->tasks.v[i];
+        arb_submitted_task_t *task = (arb_submitted_task_t *) arb_msg_grow (
+            reply, &submitted->tasks, sizeof (arb_submitted_task_t), 1);
+        task->id = fake->next_id++;
+        task->existing = spec->key && strncmp (spec->key, "old-", 4) == 0;
+        task->state = ARB_STATE_READY;
+        if (body->watch && streq (spec->name, "instant"))
+            s_send_done (fake, request, task->id, ARB_STATE_SUCCEEDED, "instant");
+        size_t used = strlen (fake->payloads);
+        snprintf (fake->payloads + used, sizeof (fake->payloads) - used, "%s%.*s", i ? "|" : "",
+                  (int) zframe_size (spec->payload), (char *) zframe_data (spec->payload));
+    }
+    arb_msg_send (&reply, fake->router);
+    arb_msg_destroy (&request);
+}
+
+static void
+s_on_request (s_fake_t *fake, arb_msg_t *request)
+{
+    fake->count[arb_msg_type (request)]++;
+    arb_msg_t *reply;
+    switch (arb_msg_type (request)) {
+        case ARB_MSG_PING:
+            reply = arb_msg_new_reply (request, ARB_MSG_PONG);
+            arb_msg_pong (reply)->epoch = fake->epoch;
+            arb_msg_pong (reply)->version = ARB_VERSION;
+            arb_msg_send (&reply, fake->router);
+            break;
+        case ARB_MSG_STATUS:
+            s_on_status (fake, request);
+            return;
+        case ARB_MSG_WATCH:
+            s_on_watch (fake, request);
+            return;
+        case ARB_MSG_SUBMIT:
+            s_on_submit (fake, request);
+            return;
+        case ARB_MSG_STATS:
+            s_send_event (fake, request);
+            reply = arb_msg_new_reply (request, ARB_MSG_STATS_REPLY);
+            arb_msg_send (&reply, fake->router);
+            break;
+        case ARB_MSG_QUEUE:
+            reply = arb_msg_new_reply (request, ARB_MSG_PONG);  //  the wrong type
+            arb_msg_send (&reply, fake->router);
+            break;
+        default:
+            reply = arb_msg_new_error (request, ARB_ERR_BAD_REQUEST, "not scripted");
+            arb_msg_send (&reply, fake->router);
+            break;
+    }
+    arb_msg_destroy (&request);
+}
+
+//  Returns false when told to end.
+static bool
+s_on_command (s_fake_t *fake)
+{
+    char *command = zstr_recv (fake->pipe);
+    if (!command || streq (command, "$TERM")) {
+        zstr_free (&command);
+        return false;
+    }
+    if (strncmp (command, "COUNT ", 6) == 0) {
+        int type = 0;
+        for (int t = 1; t < ARB_MSG_TYPE_MAX; t++)
+            if (arb_msg_type_name (t) && streq (arb_msg_type_name (t), command + 6))
+                type = t;
+        zstr_sendf (fake->pipe, "%d", fake->count[type]);
+    }
+    else if (strncmp (command, "EPOCH ", 6) == 0) {
+        fake->epoch = strtoull (command + 6, NULL, 10);
+        zstr_send (fake->pipe, "ok");
+    }
+    else if (streq (command, "PAYLOADS"))
+        zstr_send (fake->pipe, fake->payloads);
+    zstr_free (&command);
+    return true;
+}
+
+static void
+s_fake_actor (zsock_t *pipe, void *args)
+{
+    (void) args;
+    s_fake_t fake = {.pipe = pipe, .epoch = 1, .next_id = 100};
+    fake.router = zsock_new (ZMQ_ROUTER);
+    int port = zsock_bind (fake.router, "tcp://127.0.0.1:*");
+    zsock_signal (pipe, 0);
+    zstr_sendf (pipe, "tcp://127.0.0.1:%d", port);
+    zpoller_t *poller = zpoller_new (pipe, fake.router, NULL);
+    while (true) {
+        void *which = zpoller_wait (poller, -1);
+        if (which == pipe) {
+            if (!s_on_command (&fake))
+                break;
+        }
+        else if (which == fake.router) {
+            arb_msg_t *request;
+            if (arb_msg_recv (fake.router, NULL, &request) == 0)
+                s_on_request (&fake, request);
+            else
+                arb_msg_destroy (&request);
+        }
+        else
+            break;
+    }
+    zpoller_destroy (&poller);
+    arb_msg_destroy (&fake.held);
+    zsock_destroy (&fake.router);
+}
+
+//  ---------------------------------------------------------------------
+//  Fixture.
+
+typedef struct {
+    zactor_t *fake;
+    char *endpoint;
+    arb_client_t *client;
+} s_test_t;
+
+static int
+s_setup (void **state)
+{
+    s_test_t *test = (s_test_t *) zmalloc (sizeof (s_test_t));
+    test->fake = zactor_new (s_fake_actor, NULL);
+    test->endpoint = zstr_recv (test->fake);
+    test->client = arb_client_new (test->endpoint);
+    assert_non_null (test->client);
+    *state = test;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    s_test_t *test = (s_test_t *) *state;
+    arb_client_destroy (&test->client);
+    zactor_destroy (&test->fake);
+    zstr_free (&test->endpoint);
+    free (test);
+    return 0;
+}
+
+static int
+s_fake_count (s_test_t *test, const char *type)
+{
+    zstr_sendf (test->fake, "COUNT %s", type);
+    char *reply = zstr_recv (test->fake);
+    int count = atoi (reply);
+    zstr_free (&reply);
+    return count;
+}
+
+static void
+s_fake_command (s_test_t *test, const char *command, char *out, size_t size)
+{
+    zstr_send (test->fake, command);
+    char *reply = zstr_recv (test->fake);
+    snprintf (out, size, "%s", reply);
+    zstr_free (&reply);
+}
+
+static arb_msg_t *
+s_status (s_test_t *test, uint64_t id)
+{
+    arb_msg_t *request = arb_client_request_new (test->client, ARB_MSG_STATUS);
+    arb_status_body_t *body = arb_msg_status (request);
+    body->ids.v = (uint64_t *) arb_msg_alloc (request, sizeof (uint64_t));
+    body->ids.v[0] = id;
+    body->ids.n = 1;
+    return arb_client_request (test->client, &request);
+}
+
+static void
+s_expect_done (arb_done_t *done, uint64_t id, int state, const char *text)
+{
+    assert_non_null (done);
+    assert_int_equal (done->id, id);
+    assert_int_equal (done->state, state);
+    if (state == ARB_STATE_SUCCEEDED) {
+        assert_non_null (done->result);
+        assert_int_equal (zframe_size (done->result), strlen (text));
+        assert_memory_equal (zframe_data (done->result), text, strlen (text));
+    }
+    else
+        assert_string_equal (done->error, text);
+}
+
+static arb_task_spec_t
+s_spec (const char *name, const char *key, const char *payload)
+{
+    arb_task_spec_t spec = {.name = name, .key = key};
+    spec.payload = zframe_new (payload, strlen (payload));
+    return spec;
+}
+
+//  ---------------------------------------------------------------------
+//  Tests.
+
+static void
+test_submit_round_trip (void **state)
+{
+    s_test_t *test = (s_test_t *) *state;
+    arb_task_spec_t specs[3] = {
+        s_spec ("add", NULL, "one"),
+        s_spec ("add", "old-1", ""),
+        s_spec ("mul", "k3", "three"),
+    };
+    uint64_t ids[3] = {0};
+    bool existing[3] = {true, false, true};
+    assert_int_equal (arb_client_submit (test->client, specs, 3, false, ids, existing), 0);
+    assert_null (arb_client_error (test->client));
+    assert_int_equal (ids[0], 100);
+    assert_int_equal (ids[1], 101);
+    assert_int_equal (ids[2], 102);
+    assert_false (existing[0]);
+    assert_true (existing[1]);
+    assert_false (existing[2]);
+    for (int i = 0; i < 3; i++)
+        assert_null (specs[i].payload);  //  taken
+    char payloads[256];
+    s_fake_command (test, "PAYLOADS", payloads, sizeof (payloads));
+    assert_string_equal (payloads, "one||three");
+    //  without watch nothing is outstanding
+    assert_int_equal (arb_client_watching (test->client), 0);
+    assert_null (arb_client_next (test->client, 0));
+    assert_non_null (strstr (arb_client_error (test->client), "no watched task"));
+}
+
+static void
+test_submit_watch_reports_each_task_once (void **state)
+{
+    s_test_t *test = (s_test_t *) *state;
+    //  "instant" is reported before its SUBMITTED arrives
+    arb_task_spec_t specs[2] = {s_spec ("instant", "old-9", "x"), s_spec ("slow", NULL, "y")};
+    uint64_t ids[2];
+    assert_int_equal (arb_client_submit (test->client, specs, 2, true, ids, NULL), 0);
+    arb_done_t *done = arb_client_next (test->client, 2000);
+    s_expect_done (done, ids[0], ARB_STATE_SUCCEEDED, "instant");
+    arb_done_destroy (&done);
+    assert_null (done);
+    assert_int_equal (arb_client_watching (test->client), 1);  //  "slow" still runs
+    assert_null (arb_client_next (test->client, 50));
+    assert_null (arb_client_error (test->client));  //  a plain timeout
+}
+
+static void
+test_error_reply_has_code_and_reason (void **state)
+{
+    s_test_t *test = (s_test_t *) *state;
+    assert_null (s_status (test, 404));
+    assert_int_equal (arb_client_error_code (test->client), ARB_ERR_NOT_FOUND);
+    assert_string_equal (arb_client_error (test->client), "task 404 not found");
+    //  the next call starts clean
+    arb_msg_t *reply = s_status (test, 5);
+    assert_non_null (reply);
+    assert_null (arb_client_error (test->client));
+    assert_int_equal (arb_client_error_code (test->client), 0);
+    arb_msg_destroy (&reply);
+}
+
+static void
+test_stale_reply_is_dropped (void **state)
+{
+    s_test_t *test = (s_test_t *) *state;
+    arb_client_set_timeout (test->client, 200);
+    int64_t started = zclock_mono ();
+    assert_null (s_status (test, 111));
+    int64_t took = zclock_mono () - started;
+    assert_true (took >= 190 && took < 1500);
+    assert_non_null (strstr (arb_client_error (test->client), "did not answer within 0.2 s"));
+    assert_int_equal (arb_client_error_code (test->client), 0);
+
+    //  the late answer to 111 arrives just before the answer to 222
+    arb_msg_t *reply = s_status (test, 222);
+    assert_non_null (reply);
+    arb_status_reply_body_t *body = arb_msg_status_reply (reply);
+    assert_int_equal (body->tasks.n, 1);
+    assert_int_equal (body->tasks.v[0].id, 222);
+    assert_true (arb_msg_reqid (reply) == 2);
+    arb_msg_destroy (&reply);
+    //  and it was not kept for recv either
+    assert_null (arb_client_recv (test->client, 100));
+}
+
+static void
+test_done_during_request_is_kept (void **state)
+{
+    s_test_t *test = (s_test_t *) *state;
+    uint64_t ids[2] = {7, 8};
+    assert_int_equal (arb_client_watch (test->client, ids, 2), 0);
+    assert_int_equal (arb_client_watching (test->client), 2);
+    arb_msg_t *reply = s_status (test, 333);  //  DONE 7 (twice) comes before this reply
+    assert_non_null (reply);
+    arb_msg_destroy (&reply);
+
+    arb_done_t *done = arb_client_next (test->client, 2000);
+    s_expect_done (done, 7, ARB_STATE_SUCCEEDED, "r7");
+    arb_done_destroy (&done);
+    done = arb_client_next (test->client, 2000);
+    s_expect_done (done, 8, ARB_STATE_DEAD, "boom");
+    arb_done_destroy (&done);
+    //  the duplicate report of 7 was dropped
+    assert_int_equal (arb_client_watching (test->client), 0);
+    assert_null (arb_client_next (test->client, 100));
+    assert_non_null (strstr (arb_client_error (test->client), "no watched task"));
+    assert_null (arb_client_recv (test->client, 50));
+}
+
+static void
+test_event_during_request_is_kept (void **state)
+{
+    s_test_t *test = (s_test_t *) *state;
+    arb_msg_t *request = arb_client_request_new (test->client, ARB_MSG_STATS);
+    arb_msg_t *reply = arb_client_request (test->client, &request);
+    assert_non_null (reply);
+    assert_int_equal (arb_msg_type (reply), ARB_MSG_STATS_REPLY);
+    arb_msg_destroy (&reply);
+    arb_msg_t *event = arb_client_recv (test->client, 1000);
+    assert_non_null (event);
+    assert_int_equal (arb_msg_type (event), ARB_MSG_EVENT);
+    assert_int_equal (arb_msg_event (event)->events.v[0].id, 77);
+    arb_msg_destroy (&event);
+}
+
+static void
+test_reply_of_wrong_type_is_refused (void **state)
+{
+    s_test_t *test = (s_test_t *) *state;
+    arb_msg_t *request = arb_client_request_new (test->client, ARB_MSG_QUEUE);
+    arb_msg_queue (request)->queue = "q";
+    arb_msg_queue (request)->op = "pause";
+    assert_null (arb_client_request (test->client, &request));
+    assert_null (request);
+    assert_non_null (strstr (arb_client_error (test->client), "answered QUEUE with PONG"));
+    //  a request not made by arb_client_request_new cannot be matched to its reply
+    request = arb_msg_new (ARB_MSG_PING, 0);
+    assert_null (arb_client_request (test->client, &request));
+    assert_null (request);
+    assert_non_null (strstr (arb_client_error (test->client), "arb_client_request_new"));
+}
+
+static void
+test_rewatch_after_silence (void **state)
+{
+    s_test_t *test = (s_test_t *) *state;
+    arb_client_set_rewatch (test->client, 100);
+    uint64_t id = 555;
+    assert_int_equal (arb_client_watch (test->client, &id, 1), 0);
+    //  the fixture reports 555 only when it is watched a second time
+    arb_done_t *done = arb_client_next (test->client, 3000);
+    s_expect_done (done, 555, ARB_STATE_SUCCEEDED, "late");
+    arb_done_destroy (&done);
+    assert_true (s_fake_count (test, "WATCH") >= 2);
+    assert_true (s_fake_count (test, "PING") >= 1);
+}
+
+static void
+test_rewatch_on_new_epoch (void **state)
+{
+    s_test_t *test = (s_test_t *) *state;
+    arb_client_set_rewatch (test->client, 60000);  //  no silence in this test
+    uint64_t id = 556;
+    assert_int_equal (arb_client_watch (test->client, &id, 1), 0);
+    uint64_t epoch = 0;
+    //  the client pinged on its own after WATCH; this ping comes after it
+    assert_int_equal (arb_client_ping (test->client, &epoch), 0);
+    assert_int_equal (epoch, 1);
+    assert_null (arb_client_next (test->client, 100));
+    assert_int_equal (s_fake_count (test, "WATCH"), 1);
+
+    char ok[16];
+    s_fake_command (test, "EPOCH 2", ok, sizeof (ok));  //  "the broker restarted"
+    assert_int_equal (arb_client_ping (test->client, &epoch), 0);
+    assert_int_equal (epoch, 2);
+    arb_done_t *done = arb_client_next (test->client, 2000);
+    s_expect_done (done, 556, ARB_STATE_SUCCEEDED, "late");
+    arb_done_destroy (&done);
+    assert_int_equal (s_fake_count (test, "WATCH"), 2);
+}
+
+static void
+test_unknown_id_is_reported (void **state)
+{
+    s_test_t *test = (s_test_t *) *state;
+    uint64_t ids[2] = {9001, 9002};
+    assert_int_equal (arb_client_watch (test->client, ids, 2), 0);
+    for (int i = 0; i < 2; i++) {
+        arb_done_t *done = arb_client_next (test->client, 1000);
+        assert_non_null (done);
+        assert_int_equal (done->id, ids[i]);
+        assert_int_equal (done->state, ARB_DONE_UNKNOWN);
+        assert_string_equal (done->error, "no such task");
+        arb_done_destroy (&done);
+    }
+    assert_int_equal (arb_client_watching (test->client), 0);
+}
+
+static void
+test_async_send_and_recv (void **state)
+{
+    s_test_t *test = (s_test_t *) *state;
+    arb_msg_t *ping = arb_client_request_new (test->client, ARB_MSG_PING);
+    uint32_t first = arb_client_send (test->client, &ping);
+    assert_null (ping);
+    arb_msg_t *submit = arb_client_request_new (test->client, ARB_MSG_SUBMIT);
+    arb_submit_body_t *body = arb_msg_submit (submit);
+    arb_task_spec_t *spec =
+        (arb_task_spec_t *) arb_msg_grow (submit, &body->tasks, sizeof (arb_task_spec_t), 1);
+    spec->name = "instant";
+    body->watch = true;
+    uint32_t second = arb_client_send (test->client, &submit);
+    assert_int_equal (first, 1);
+    assert_int_equal (second, 2);
+
+    arb_msg_t *msg = arb_client_recv (test->client, 2000);
+    assert_non_null (msg);
+    assert_int_equal (arb_msg_type (msg), ARB_MSG_PONG);
+    assert_int_equal (arb_msg_reqid (msg), first);
+    arb_msg_destroy (&msg);
+    //  the DONE of the instant task came before SUBMITTED: it waits in the
+    //  client until SUBMITTED names its id, then follows it
+    msg = arb_client_recv (test->client, 2000);
+    assert_non_null (msg);
+    assert_int_equal (arb_msg_type (msg), ARB_MSG_SUBMITTED);
+    assert_int_equal (arb_msg_reqid (msg), second);
+    uint64_t id = arb_msg_submitted (msg)->tasks.v[0].id;
+    arb_msg_destroy (&msg);
+    msg = arb_client_recv (test->client, 2000);
+    assert_non_null (msg);
+    assert_int_equal (arb_msg_type (msg), ARB_MSG_DONE);
+    assert_int_equal (arb_msg_done (msg)->tasks.n, 1);
+    assert_int_equal (arb_msg_done (msg)->tasks.v[0].id, id);
+    arb_msg_destroy (&msg);
+    assert_null (arb_client_recv (test->client, 50));
+    assert_null (arb_client_error (test->client));
+}
+
+static void
+test_unreachable_broker_fails_in_time (void **state)
+{
+    (void) state;
+    //  an endpoint nobody listens on. Not a TCP port freed after a bind:
+    //  a test binary running in parallel could bind it for its fixture.
+    char endpoint[64];
+    snprintf (endpoint, sizeof (endpoint), "ipc:///tmp/arbiter-test-nobody-%d", (int) getpid ());
+    arb_client_t *client = arb_client_new (endpoint);
+    assert_non_null (client);
+    arb_client_set_timeout (client, 300);
+
+    int64_t started = zclock_mono ();
+    assert_int_equal (arb_client_ping (client, NULL), -1);
+    int64_t took = zclock_mono () - started;
+    assert_true (took >= 290 && took < 1500);
+    char expect[128];
+    snprintf (expect, sizeof (expect), "broker %s did not answer within 0.3 s", endpoint);
+    assert_string_equal (arb_client_error (client), expect);
+    assert_int_equal (arb_client_error_code (client), 0);
+
+    arb_task_spec_t spec = s_spec ("add", "k1", "payload");
+    uint64_t id;
+    assert_int_equal (arb_client_submit (client, &spec, 1, true, &id, NULL), -1);
+    assert_non_null (strstr (arb_client_error (client), "submit not acknowledged within 0.3 s"));
+    assert_non_null (strstr (arb_client_error (client), "re-submit with the same --key"));
+
+    //  a watch that is never answered: the keep-alive probes within 50 ms,
+    //  and next, though told to wait forever, gives up once the probe has
+    //  gone unanswered for the timeout
+    arb_client_set_rewatch (client, 50);
+    started = zclock_mono ();
+    assert_int_equal (arb_client_watch (client, &id, 1), -1);
+    assert_int_equal (arb_client_watching (client), 1);
+    assert_null (arb_client_next (client, -1));
+    took = zclock_mono () - started;
+    assert_true (took >= 340 && took < 1500);
+    assert_string_equal (arb_client_error (client), expect);
+    arb_client_destroy (&client);
+}
+
+static void
+test_oversized_payload_is_refused_locally (void **state)
+{
+    s_test_t *test = (s_test_t *) *state;
+    size_t size = ARB_PAYLOAD_DEFAULT_MAX + 1;
+    char *big = (char *) calloc (1, size);
+    arb_task_spec_t specs[2] = {s_spec ("small", NULL, "ok"), {.name = "big"}};
+    specs[1].payload = zframe_new (big, size);
+    free (big);
+    uint64_t ids[2];
+    assert_int_equal (arb_client_submit (test->client, specs, 2, false, ids, NULL), -1);
+    char expect[128];
+    snprintf (expect, sizeof (expect), "tasks[1].payload: %zu bytes, over the %u-byte limit", size,
+              ARB_PAYLOAD_DEFAULT_MAX);
+    assert_string_equal (arb_client_error (test->client), expect);
+    assert_null (specs[0].payload);
+    assert_null (specs[1].payload);
+
+    //  a smaller configured limit, and a task without a name
+    arb_client_set_max_payload (test->client, 2);
+    arb_task_spec_t spec = s_spec ("x", NULL, "abc");
+    assert_int_equal (arb_client_submit (test->client, &spec, 1, false, ids, NULL), -1);
+    assert_non_null (strstr (arb_client_error (test->client), "3 bytes, over the 2-byte limit"));
+    spec = s_spec (NULL, NULL, "a");
+    assert_int_equal (arb_client_submit (test->client, &spec, 1, false, ids, NULL), -1);
+    assert_string_equal (arb_client_error (test->client), "tasks[0].name: a task needs a name");
+
+    //  nothing reached the broker (the ping is ordered after any submit)
+    assert_int_equal (arb_client_ping (test->client, NULL), 0);
+    assert_int_equal (s_fake_count (test, "SUBMIT"), 0);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown (test_submit_round_trip, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_submit_watch_reports_each_task_once, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_error_reply_has_code_and_reason, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_stale_reply_is_dropped, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_done_during_request_is_kept, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_event_during_request_is_kept, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_reply_of_wrong_type_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_rewatch_after_silence, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_rewatch_on_new_epoch, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_unknown_id_is_reported, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_async_send_and_recv, s_setup, s_teardown),
+        cmocka_unit_test (test_unreachable_broker_fails_in_time),
+        cmocka_unit_test_setup_teardown (test_oversized_payload_is_refused_locally, s_setup,
+                                         s_teardown),
+    };
+    return cmocka_run_group_tests_name ("client", tests, NULL, NULL);
+}

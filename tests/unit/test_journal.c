@@ -1,0 +1,307 @@
+/*  test_journal.c — the SQLite journal on real files: what is committed
+    survives a reopen, what is not does not, and the bookkeeping around it. */
+
+#include "arb_journal.h"
+#include "arb_queue.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+
+typedef struct {
+    char dir[64];
+    char path[96];
+} s_fixture_t;
+
+static int
+s_setup (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) calloc (1, sizeof (s_fixture_t));
+    strcpy (fx->dir, "/tmp/arb-journal-XXXXXX");
+    assert_non_null (mkdtemp (fx->dir));
+    snprintf (fx->path, sizeof (fx->path), "%s/sub/j.db", fx->dir);
+    *state = fx;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    char cmd[128];
+    snprintf (cmd, sizeof (cmd), "rm -rf %s", fx->dir);
+    assert_int_equal (system (cmd), 0);
+    free (fx);
+    return 0;
+}
+
+static arb_task_t *
+s_task (arb_queue_t *queue, uint64_t id, int state)
+{
+    arb_task_t *task = (arb_task_t *) calloc (1, sizeof (arb_task_t));
+    task->id = id;
+    task->queue = queue;
+    task->name = strdup ("job");
+    task->state = (uint8_t) state;
+    task->max_attempts = 3;
+    task->priority = (int32_t) id;
+    task->created_ms = 1000 + id;
+    task->jitter = true;
+    return task;
+}
+
+static void
+s_task_free (arb_task_t **task_p)
+{
+    free ((*task_p)->name);
+    free (*task_p);
+    *task_p = NULL;
+}
+
+typedef struct {
+    uint64_t ids[64];
+    int states[64];
+    int32_t priorities[64];
+    size_t count;
+} s_seen_t;
+
+static int
+s_collect (void *arg, arb_task_t *task, const char *queue, const char *name)
+{
+    s_seen_t *seen = (s_seen_t *) arg;
+    assert_string_equal (queue, "q");
+    assert_string_equal (name, "job");
+    seen->ids[seen->count] = task->id;
+    seen->states[seen->count] = task->state;
+    seen->priorities[seen->count++] = task->priority;
+    return 0;
+}
+
+static void
+test_committed_tasks_survive_reopen (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    assert_non_null (j);
+    assert_int_equal (arb_journal_begin (j), 0);
+    for (uint64_t id = 1; id <= 3; id++) {
+        arb_task_t *t = s_task (q, id, ARB_STATE_READY);
+        zframe_t *payload = zframe_new ("abc", 3);
+        arb_journal_row_t row = {.payload = payload};
+        assert_int_equal (arb_journal_insert (j, t, &row), 0);
+        zframe_destroy (&payload);
+        s_task_free (&t);
+    }
+    assert_int_equal (arb_journal_commit (j), 0);
+    //  a fourth, never committed
+    assert_int_equal (arb_journal_begin (j), 0);
+    arb_task_t *t = s_task (q, 4, ARB_STATE_READY);
+    arb_journal_row_t none = {0};
+    assert_int_equal (arb_journal_insert (j, t, &none), 0);
+    s_task_free (&t);
+    arb_journal_destroy (&j);
+
+    j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    assert_non_null (j);
+    s_seen_t seen = {0};
+    assert_int_equal (arb_journal_load_open (j, s_collect, &seen), 0);
+    assert_int_equal (seen.count, 3);
+    assert_int_equal (seen.ids[2], 3);
+    assert_int_equal (seen.priorities[1], 2);
+    zframe_t *payload, *headers;
+    assert_int_equal (arb_journal_load_payload (j, 2, &payload, &headers, NULL), 0);
+    assert_true (zframe_streq (payload, "abc"));
+    assert_null (headers);
+    zframe_destroy (&payload);
+    uint64_t max;
+    assert_int_equal (arb_journal_max_id (j, &max), 0);
+    assert_int_equal (max, 3);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
+static void
+test_final_states_and_history (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_task_t *t = s_task (q, 1, ARB_STATE_READY);
+    assert_int_equal (arb_journal_begin (j), 0);
+    arb_journal_row_t keyed = {.key = "key-1"};
+    assert_int_equal (arb_journal_insert (j, t, &keyed), 0);
+    t->attempts = 1;
+    t->started_ms = 2000;
+    arb_attempt_info_t attempt = {1, 2000, 2100, "w1", ARB_OUTCOME_FAIL, "boom"};
+    assert_int_equal (arb_journal_add_attempt (j, 1, &attempt), 0);
+    assert_int_equal (arb_journal_save (j, t, ARB_STATE_SCHEDULED, 0, NULL, "boom", NULL, 0), 0);
+    t->attempts = 2;
+    zframe_t *result = zframe_new ("42", 2);
+    assert_int_equal (arb_journal_save (j, t, ARB_STATE_SUCCEEDED, 3000, "w2", "", result, 99999),
+                      0);
+    zframe_destroy (&result);
+    assert_int_equal (arb_journal_commit (j), 0);
+
+    s_seen_t seen = {0};
+    arb_journal_load_open (j, s_collect, &seen);
+    assert_int_equal (seen.count, 0);
+
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
+    arb_task_info_t info = {0};
+    assert_int_equal (arb_journal_task_info (j, 1, true, msg, &info), 0);
+    assert_true (info.found);
+    assert_int_equal (info.state, ARB_STATE_SUCCEEDED);
+    assert_int_equal (info.attempts, 2);
+    assert_string_equal (info.key, "key-1");
+    assert_string_equal (info.worker, "w2");
+    assert_null (info.error);  //  cleared by the success
+    assert_int_equal (info.result.size, 2);
+    assert_memory_equal (info.result.data, "42", 2);
+    assert_int_equal (info.history.n, 1);
+    assert_string_equal (info.history.v[0].error, "boom");
+    assert_string_equal (info.history.v[0].worker, "w1");
+    arb_task_info_t none = {0};
+    assert_int_equal (arb_journal_task_info (j, 77, true, msg, &none), 0);
+    assert_false (none.found);
+    arb_done_task_t done = {0};
+    bool found;
+    assert_int_equal (arb_journal_done (j, 1, msg, &done, &found), 0);
+    assert_true (found);
+    assert_true (zframe_streq (done.result, "42"));
+    zframe_destroy (&done.result);
+    arb_msg_destroy (&msg);
+
+    uint64_t id;
+    int st;
+    assert_int_equal (arb_journal_find_key (j, "key-1", &id, &st), 0);
+    assert_int_equal (id, 1);
+    assert_int_equal (st, ARB_STATE_SUCCEEDED);
+    assert_int_equal (arb_journal_find_key (j, "nope", &id, &st), 0);
+    assert_int_equal (id, 0);
+    s_task_free (&t);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
+static void
+test_list_final_pages (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_journal_begin (j);
+    for (uint64_t id = 1; id <= 10; id++) {
+        arb_task_t *t = s_task (q, id, ARB_STATE_READY);
+        arb_journal_row_t row = {0};
+        arb_journal_insert (j, t, &row);
+        int final = id % 2 ? ARB_STATE_SUCCEEDED : ARB_STATE_DEAD;
+        if (id != 10)
+            arb_journal_save (j, t, final, 5000, NULL, NULL, NULL, 1);
+        s_task_free (&t);
+    }
+    arb_journal_commit (j);
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_LIST_REPLY, 0);
+    arb_list_reply_body_t *list = arb_msg_list_reply (msg);
+    assert_int_equal (arb_journal_list_final (j, 0, "q", 0, 0, 4, msg, list), 0);
+    assert_int_equal (list->tasks.n, 4);
+    assert_true (list->more);
+    assert_int_equal (list->tasks.v[3].id, 4);
+    arb_msg_destroy (&msg);
+    msg = arb_msg_new (ARB_MSG_LIST_REPLY, 0);
+    list = arb_msg_list_reply (msg);
+    assert_int_equal (arb_journal_list_final (j, ARB_STATE_DEAD, NULL, 0, 4, 100, msg, list), 0);
+    assert_int_equal (list->tasks.n, 2);  //  6 and 8 (10 is not final)
+    assert_false (list->more);
+    assert_int_equal (list->tasks.v[0].id, 6);
+    arb_msg_destroy (&msg);
+    zlistx_t *dead = arb_journal_dead_ids (j, "q");
+    assert_int_equal (zlistx_size (dead), 4);
+    zlistx_destroy (&dead);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
+static void
+s_meta_count (void *arg, const char *key, const void *data, size_t size)
+{
+    (void) key;
+    (void) data;
+    (void) size;
+    (*(int *) arg)++;
+}
+
+static void
+test_meta_and_epoch (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    uint64_t epoch;
+    assert_int_equal (arb_journal_next_epoch (j, &epoch), 0);
+    assert_int_equal (epoch, 1);
+    arb_journal_begin (j);
+    arb_journal_meta_set (j, "queue.a", "x", 1);
+    arb_journal_meta_set (j, "queue.b", "yy", 2);
+    arb_journal_meta_set (j, "other", "z", 1);
+    arb_journal_meta_del (j, "queue.a");
+    arb_journal_commit (j);
+    arb_journal_destroy (&j);
+
+    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_int_equal (arb_journal_next_epoch (j, &epoch), 0);
+    assert_int_equal (epoch, 2);
+    zchunk_t *value;
+    assert_int_equal (arb_journal_meta_get (j, "queue.b", &value), 0);
+    assert_int_equal (zchunk_size (value), 2);
+    zchunk_destroy (&value);
+    assert_int_equal (arb_journal_meta_get (j, "queue.a", &value), 0);
+    assert_null (value);
+    int count = 0;
+    assert_int_equal (arb_journal_meta_list (j, "queue.", s_meta_count, &count), 0);
+    assert_int_equal (count, 1);
+    arb_journal_destroy (&j);
+}
+
+static void
+test_second_broker_is_refused (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_journal_t *first = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_non_null (first);
+    arb_journal_t *second = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_null (second);
+    arb_journal_destroy (&first);
+    second = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_non_null (second);
+    arb_journal_destroy (&second);
+}
+
+static void
+test_newer_schema_is_refused (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_journal_destroy (&j);
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close (db);
+    assert_null (arb_journal_new (fx->path, ARB_SYNC_NORMAL));
+}
+
+int
+main (void)
+{
+    zsys_init ();
+    zsys_set_logstream (stderr);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown (test_committed_tasks_survive_reopen, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_final_states_and_history, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_list_final_pages, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_meta_and_epoch, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_second_broker_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_newer_schema_is_refused, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests_name ("journal", tests, NULL, NULL);
+}

@@ -1,0 +1,495 @@
+/*  test_sched.c — the scheduler alone: priorities, aging, credit, leases,
+    liveness, timers and queue limits, with time given by the test. */
+
+#include "arb_sched.h"
+#include "arb_heap.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <cmocka.h>
+
+#define NOW  1700000000000ull  //  Unix ms the tests start at
+#define MONO 5000ull           //  monotonic ms they start at
+
+//  What the hooks saw.
+typedef struct {
+    arb_task_t *sent[256];
+    arb_session_t *to[256];
+    size_t count;
+    arb_task_t *expired[16];
+    size_t expired_count;
+    bool refuse;  //  make the dispatch hook fail
+} s_log_t;
+
+static int
+s_dispatch (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *task)
+{
+    (void) sub;
+    s_log_t *log = (s_log_t *) arg;
+    if (log->refuse)
+        return -1;
+    log->to[log->count] = session;
+    log->sent[log->count++] = task;
+    return 0;
+}
+
+static void
+s_expired (void *arg, arb_task_t *task)
+{
+    s_log_t *log = (s_log_t *) arg;
+    log->expired[log->expired_count++] = task;
+}
+
+static arb_sched_t *
+s_sched (s_log_t *log, uint64_t aging_ms)
+{
+    memset (log, 0, sizeof (*log));
+    arb_sched_config_t config = {
+        .aging_ms = aging_ms, .liveness_ms = 3000, .cache_bytes = 1000, .epoch = 7};
+    arb_sched_hooks_t hooks = {s_dispatch, s_expired, log};
+    return arb_sched_new (&config, &hooks);
+}
+
+static arb_task_t *
+s_add (arb_sched_t *sched, const char *queue, uint64_t id, int32_t priority, uint64_t now)
+{
+    arb_task_t *task = arb_sched_new_task (sched, queue, "job");
+    task->id = id;
+    task->priority = priority;
+    task->state = ARB_STATE_READY;
+    arb_sched_add (sched, task, now, MONO);
+    return task;
+}
+
+static arb_session_t *
+s_worker (arb_sched_t *sched, const char *id, const char *queue, int32_t credit)
+{
+    zframe_t *identity = zframe_new (id, strlen (id));
+    arb_session_t *session = arb_sched_open_session (sched, identity, MONO);
+    zframe_destroy (&identity);
+    const char *queues[] = {queue};
+    assert_int_equal (arb_sched_credit (sched, session, 0, queues, 1, credit, false), 0);
+    return session;
+}
+
+//  Finishes everything handed out so far (the task records are freed).
+static void
+s_finish_sent (arb_sched_t *sched, s_log_t *log)
+{
+    for (size_t i = 0; i < log->count; i++)
+        arb_sched_finish (sched, &log->sent[i], ARB_STATE_SUCCEEDED, NOW);
+    log->count = 0;
+}
+
+static void
+test_priority_then_fifo (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    s_add (sched, "q", 1, 0, NOW);
+    s_add (sched, "q", 2, 5, NOW);
+    s_add (sched, "q", 3, 0, NOW);
+    s_add (sched, "q", 4, -3, NOW);
+    s_add (sched, "q", 5, 5, NOW);
+    s_worker (sched, "w", "q", 10);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 5);
+    uint64_t expect[] = {2, 5, 1, 3, 4};
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal (log.sent[i]->id, expect[i]);
+    s_finish_sent (sched, &log);
+    arb_sched_destroy (&sched);
+}
+
+static void
+test_released_task_goes_first (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_session_t *w = s_worker (sched, "w", "q", 1);
+    s_add (sched, "q", 1, 9, NOW);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 1);
+    arb_task_t *first = log.sent[0];
+    //  more work of the same priority arrives while it runs
+    s_add (sched, "q", 2, 9, NOW);
+    s_add (sched, "q", 3, 9, NOW);
+    arb_sched_unlease (sched, first);
+    arb_sched_make_ready (sched, first, true, NOW + 10, MONO);
+    const char *queues[] = {"q"};
+    arb_sched_credit (sched, w, 0, queues, 1, 1, false);
+    log.count = 0;
+    arb_sched_dispatch (sched, NOW + 10, MONO + 10);
+    assert_int_equal (log.count, 1);
+    assert_int_equal (log.sent[0]->id, 1);
+    arb_sched_destroy (&sched);
+}
+
+//  With aging, waiting long enough outranks priority; without, never.
+static void
+test_aging (void **state)
+{
+    (void) state;
+    for (int aging = 0; aging < 2; aging++) {
+        s_log_t log;
+        arb_sched_t *sched = s_sched (&log, aging ? 1000 : 0);
+        //  priority 0 waiting since NOW; priority 3 arriving 5 s later
+        s_add (sched, "q", 1, 0, NOW);
+        s_add (sched, "q", 2, 3, NOW + 5000);
+        s_worker (sched, "w", "q", 1);
+        arb_sched_dispatch (sched, NOW + 5000, MONO + 5000);
+        assert_int_equal (log.count, 1);
+        //  aged: 0 + 5 levels > 3; strict: 3 wins
+        assert_int_equal (log.sent[0]->id, aging ? 1 : 2);
+        arb_sched_destroy (&sched);
+    }
+}
+
+static void
+test_credit_is_never_exceeded (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    for (uint64_t id = 1; id <= 10; id++)
+        s_add (sched, "q", id, 0, NOW);
+    arb_session_t *w = s_worker (sched, "w", "q", 3);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 3);
+    //  no credit, no dispatch, however often asked
+    arb_sched_dispatch (sched, NOW, MONO);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 3);
+    assert_int_equal (arb_session_lease_count (w), 3);
+    const char *queues[] = {"q"};
+    arb_sched_credit (sched, w, 0, queues, 1, 2, false);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 5);
+    assert_int_equal (arb_session_lease_count (w), 5);
+    arb_sched_destroy (&sched);
+}
+
+static void
+test_workers_share_round_robin (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_session_t *a = s_worker (sched, "a", "q", 100);
+    arb_session_t *b = s_worker (sched, "b", "q", 100);
+    for (uint64_t id = 1; id <= 10; id++)
+        s_add (sched, "q", id, 0, NOW);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 10);
+    assert_int_equal (arb_session_lease_count (a), 5);
+    assert_int_equal (arb_session_lease_count (b), 5);
+    arb_sched_destroy (&sched);
+}
+
+static void
+test_leases (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    s_worker (sched, "w", "q", 1);
+    s_add (sched, "q", 1, 0, NOW);
+    arb_sched_dispatch (sched, NOW, MONO);
+    arb_task_t *task = log.sent[0];
+    assert_int_equal (task->state, ARB_STATE_RUNNING);
+    assert_int_equal (task->attempts, 1);
+    //  leases carry the epoch in their high bits
+    assert_int_equal (task->lease >> 40, 7);
+    assert_ptr_equal (arb_sched_leased (sched, 1, task->lease), task);
+    assert_null (arb_sched_leased (sched, 1, task->lease + 1));
+    assert_null (arb_sched_leased (sched, 2, task->lease));
+    uint64_t old = task->lease;
+    arb_sched_unlease (sched, task);
+    assert_null (arb_sched_leased (sched, 1, old));
+    arb_sched_destroy (&sched);
+}
+
+//  A session is silent only after the liveness window; touching renews it.
+static void
+test_lease_expiry_by_liveness (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_session_t *a = s_worker (sched, "a", "q", 1);
+    arb_session_t *b = s_worker (sched, "b", "q", 1);
+    assert_null (arb_sched_silent_session (sched, MONO + 3000));
+    arb_session_touch (b, MONO + 2500);
+    assert_ptr_equal (arb_sched_silent_session (sched, MONO + 3001), a);
+    s_add (sched, "q", 1, 0, NOW);
+    arb_sched_dispatch (sched, NOW, MONO);
+    arb_session_t *holder = log.to[0];
+    //  ending the holder's lease and session gives the task back
+    arb_task_t *task = arb_session_first_lease (holder);
+    assert_non_null (task);
+    arb_sched_unlease (sched, task);
+    arb_sched_make_ready (sched, task, false, NOW, MONO);
+    arb_sched_close_session (sched, &holder);
+    assert_int_equal (arb_queue_size (arb_sched_queue (sched, "q")), 1);
+    arb_sched_destroy (&sched);
+}
+
+static void
+test_timers (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_task_t *task = arb_sched_new_task (sched, "q", "later");
+    task->id = 1;
+    task->state = ARB_STATE_SCHEDULED;
+    task->not_before_ms = NOW + 2000;
+    arb_sched_add (sched, task, NOW, MONO);
+    assert_int_equal (arb_sched_next_timer (sched), MONO + 2000);
+    assert_null (arb_sched_pop_timer (sched, MONO + 1999));
+    assert_ptr_equal (arb_sched_pop_timer (sched, MONO + 2000), task);
+    assert_int_equal (arb_sched_next_timer (sched), UINT64_MAX);
+    arb_sched_make_ready (sched, task, false, NOW + 2000, MONO);
+    //  a running task with a timeout has a deadline timer
+    task->timeout_ms = 500;
+    s_worker (sched, "w", "q", 1);
+    arb_sched_dispatch (sched, NOW + 2000, MONO + 2000);
+    assert_int_equal (arb_sched_next_timer (sched), MONO + 2500);
+    assert_ptr_equal (arb_sched_pop_timer (sched, MONO + 2600), task);
+    //  a task scheduled in the past is ready at once
+    arb_task_t *past = arb_sched_new_task (sched, "q", "past");
+    past->id = 2;
+    past->state = ARB_STATE_SCHEDULED;
+    past->not_before_ms = NOW - 1;
+    arb_sched_add (sched, past, NOW, MONO);
+    assert_int_equal (past->state, ARB_STATE_READY);
+    arb_sched_destroy (&sched);
+}
+
+static void
+test_max_running_and_pause (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_queue_t *q = arb_sched_queue (sched, "q");
+    arb_queue_limit (q)->max_running = 2;
+    arb_queue_settings (q)->paused = true;
+    for (uint64_t id = 1; id <= 5; id++)
+        s_add (sched, "q", id, 0, NOW);
+    s_worker (sched, "w", "q", 10);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 0);
+    arb_queue_settings (q)->paused = false;
+    arb_sched_touch_queue (sched, q);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 2);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 2);
+    //  one ends: one more may run
+    arb_sched_finish (sched, &log.sent[0], ARB_STATE_SUCCEEDED, NOW);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 3);
+    assert_int_equal (arb_queue_limit (q)->running, 2);
+    arb_sched_destroy (&sched);
+}
+
+static void
+test_rate_limit (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_queue_t *q = arb_sched_queue (sched, "q");
+    arb_queue_limit (q)->rate_per_sec = 10;
+    for (uint64_t id = 1; id <= 100; id++)
+        s_add (sched, "q", id, 0, NOW);
+    s_worker (sched, "w", "q", 1000);
+    //  three simulated seconds, woken by the scheduler's own timer
+    uint64_t mono = MONO;
+    while (mono < MONO + 3000) {
+        while (arb_sched_pop_timer (sched, mono))
+            ;
+        arb_sched_dispatch (sched, NOW + (mono - MONO), mono);
+        uint64_t next = arb_sched_next_timer (sched);
+        assert_true (next > mono && next != UINT64_MAX);
+        mono = next;
+    }
+    //  1 at once, then 10 per second: 30 or 31
+    assert_in_range (log.count, 30, 31);
+    arb_sched_destroy (&sched);
+}
+
+static void
+test_expired_tasks_are_not_dispatched (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_task_t *old = s_add (sched, "q", 1, 0, NOW);
+    old->expires_ms = NOW + 10;
+    s_add (sched, "q", 2, 0, NOW);
+    s_worker (sched, "w", "q", 5);
+    arb_sched_dispatch (sched, NOW + 20, MONO + 20);
+    assert_int_equal (log.expired_count, 1);
+    assert_int_equal (log.expired[0]->id, 1);
+    arb_sched_finish (sched, &log.expired[0], ARB_STATE_CANCELLED, NOW + 20);
+    assert_int_equal (log.count, 1);
+    assert_int_equal (log.sent[0]->id, 2);
+    arb_sched_destroy (&sched);
+}
+
+//  A dispatch the broker cannot send leaves the task ready, at the head,
+//  with its credit and attempts unchanged.
+static void
+test_failed_send_puts_task_back (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_session_t *w = s_worker (sched, "w", "q", 1);
+    arb_task_t *task = s_add (sched, "q", 1, 0, NOW);
+    log.refuse = true;
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (task->state, ARB_STATE_READY);
+    assert_int_equal (task->attempts, 0);
+    assert_true (task->head);
+    assert_int_equal (arb_session_credit (w), 1);
+    assert_int_equal (arb_session_lease_count (w), 0);
+    log.refuse = false;
+    arb_sched_touch_queue (sched, task->queue);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 1);
+    arb_sched_destroy (&sched);
+}
+
+static void
+test_counts_follow_states (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    s_add (sched, "q", 1, 0, NOW);
+    s_add (sched, "q", 2, 0, NOW);
+    uint64_t *counts = arb_queue_counts (arb_sched_queue (sched, "q"));
+    assert_int_equal (counts[ARB_STATE_READY], 2);
+    s_worker (sched, "w", "q", 1);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (counts[ARB_STATE_READY], 1);
+    assert_int_equal (counts[ARB_STATE_RUNNING], 1);
+    s_finish_sent (sched, &log);
+    assert_int_equal (counts[ARB_STATE_RUNNING], 0);
+    assert_int_equal (counts[ARB_STATE_SUCCEEDED], 1);
+    assert_int_equal (arb_sched_task_count (sched), 1);
+    arb_sched_destroy (&sched);
+}
+
+//  A task name's limit holds across queues; held-back tasks keep their
+//  place, and other names go past them.
+static void
+test_name_limit (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_limit_t *limit = arb_sched_name_limit (sched, "scarce");
+    limit->max_running = 1;
+    arb_sched_touch_name (sched, "scarce");
+    for (uint64_t id = 1; id <= 4; id++) {
+        arb_task_t *task = arb_sched_new_task (sched, id % 2 ? "a" : "b", id == 4 ? "free" : "x");
+        free (task->name);
+        task->name = strdup (id == 4 ? "free" : "scarce");
+        task->id = id;
+        task->state = ARB_STATE_READY;
+        arb_sched_add (sched, task, NOW, MONO);
+    }
+    zframe_t *identity = zframe_new ("w", 1);
+    arb_session_t *w = arb_sched_open_session (sched, identity, MONO);
+    zframe_destroy (&identity);
+    const char *queues[] = {"a", "b"};
+    arb_sched_credit (sched, w, 0, queues, 2, 10, false);
+    arb_sched_dispatch (sched, NOW, MONO);
+    //  one "scarce" and the "free" one; two "scarce" wait
+    assert_int_equal (log.count, 2);
+    assert_int_equal (limit->running, 1);
+    arb_task_t *scarce = streq (log.sent[0]->name, "scarce") ? log.sent[0] : log.sent[1];
+    uint64_t first = scarce->id;
+    arb_sched_finish (sched, &scarce, ARB_STATE_SUCCEEDED, NOW);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 3);
+    assert_true (log.sent[2]->id > first);  //  the next in arrival order
+    assert_int_equal (limit->running, 1);
+    //  lifting the limit lets the last one go
+    limit->max_running = 0;
+    arb_sched_touch_name (sched, "scarce");
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 4);
+    arb_sched_destroy (&sched);
+}
+
+//  The heap against a sorted reference, through random pushes and removals.
+static bool
+s_int_before (const void *a, const void *b, void *arg)
+{
+    (void) arg;
+    return ((const arb_task_t *) a)->priority < ((const arb_task_t *) b)->priority;
+}
+
+static size_t *
+s_int_slot (void *item)
+{
+    return &((arb_task_t *) item)->ready_slot;
+}
+
+static void
+test_heap_random (void **state)
+{
+    (void) state;
+    arb_heap_t *heap = arb_heap_new (s_int_before, s_int_slot, NULL);
+    arb_task_t items[500];
+    srand (42);
+    for (int i = 0; i < 500; i++) {
+        items[i].priority = rand () % 1000;
+        items[i].ready_slot = ARB_HEAP_NONE;
+        arb_heap_push (heap, &items[i]);
+    }
+    for (int i = 0; i < 500; i += 3)
+        arb_heap_remove (heap, &items[i]);
+    items[1].priority = -1;
+    arb_heap_update (heap, &items[1]);
+    int last = -2;
+    size_t popped = 0;
+    arb_task_t *item;
+    while ((item = (arb_task_t *) arb_heap_pop (heap))) {
+        assert_true (item->priority >= last);
+        last = item->priority;
+        popped++;
+    }
+    assert_int_equal (popped, 500 - 167);
+    arb_heap_destroy (&heap);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_priority_then_fifo),
+        cmocka_unit_test (test_released_task_goes_first),
+        cmocka_unit_test (test_aging),
+        cmocka_unit_test (test_credit_is_never_exceeded),
+        cmocka_unit_test (test_workers_share_round_robin),
+        cmocka_unit_test (test_leases),
+        cmocka_unit_test (test_lease_expiry_by_liveness),
+        cmocka_unit_test (test_timers),
+        cmocka_unit_test (test_max_running_and_pause),
+        cmocka_unit_test (test_rate_limit),
+        cmocka_unit_test (test_name_limit),
+        cmocka_unit_test (test_expired_tasks_are_not_dispatched),
+        cmocka_unit_test (test_failed_send_puts_task_back),
+        cmocka_unit_test (test_counts_follow_states),
+        cmocka_unit_test (test_heap_random),
+    };
+    return cmocka_run_group_tests_name ("sched", tests, NULL, NULL);
+}
