@@ -135,14 +135,38 @@ s_parent_value (const uint8_t *data, size_t size)
     return value;
 }
 
-//  Writes the parents' results to a new temporary file; its path goes to
-//  path. Returns 0, or -1 with errno set.
+//  A new temporary file for the command to read, named after what it
+//  holds; its path goes to path. Returns its descriptor, or -1 (errno).
+static int
+s_temp_open (const char *what, char *path, size_t path_size)
+{
+    const char *dir = getenv ("TMPDIR");
+    snprintf (path, path_size, "%s/arbiter-%s-XXXXXX", dir && *dir ? dir : "/tmp", what);
+    return mkostemp (path, O_CLOEXEC);
+}
+
+//  Closes a temporary file after writing it (rc: how the writing went);
+//  removes it if anything failed. Returns 0, or -1 with errno set.
+static int
+s_temp_close (int fd, const char *path, int rc)
+{
+    int saved = errno;
+    if (close (fd) != 0 && rc == 0) {
+        saved = errno;
+        rc = -1;
+    }
+    if (rc != 0) {
+        unlink (path);
+        errno = saved ? saved : EIO;
+    }
+    return rc;
+}
+
+//  Writes the parents' results as JSON to a new temporary file.
 static int
 s_write_parents (arb_job_t *job, char *path, size_t path_size)
 {
-    const char *dir = getenv ("TMPDIR");
-    snprintf (path, path_size, "%s/arbiter-parents-XXXXXX", dir && *dir ? dir : "/tmp");
-    int fd = mkostemp (path, O_CLOEXEC);
+    int fd = s_temp_open ("parents", path, path_size);
     if (fd < 0)
         return -1;
     json_t *parents = json_object ();
@@ -159,22 +183,38 @@ s_write_parents (arb_job_t *job, char *path, size_t path_size)
     }
     int rc = json_dumpfd (parents, fd, JSON_COMPACT);
     json_decref (parents);
-    int saved = errno;
-    if (close (fd) != 0 && rc == 0)
-        rc = -1;
-    if (rc != 0) {
-        unlink (path);
-        errno = saved ? saved : EIO;
+    return s_temp_close (fd, path, rc);
+}
+
+//  Writes the task's arguments, as they are, to a new temporary file.
+static int
+s_write_args (arb_job_t *job, char *path, size_t path_size)
+{
+    int fd = s_temp_open ("args", path, path_size);
+    if (fd < 0)
         return -1;
+    size_t size;
+    const uint8_t *args = arb_job_args (job, &size);
+    int rc = 0;
+    while (size > 0 && rc == 0) {
+        ssize_t n = write (fd, args, size);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            rc = -1;
+        else {
+            args += n;
+            size -= (size_t) n;
+        }
     }
-    return 0;
+    return s_temp_close (fd, path, rc);
 }
 
 //  ---------------------------------------------------------------------
 //  The command's environment: ours, with the task's variables replacing
 //  any of the same name.
 
-#define S_ENV_VARS 5
+#define S_ENV_VARS 6
 
 typedef struct {
     char *vars[S_ENV_VARS];  //  owned
@@ -182,16 +222,17 @@ typedef struct {
 } s_env_t;
 
 static void
-s_env_build (s_env_t *env, arb_job_t *job, const char *parents_path)
+s_env_build (s_env_t *env, arb_job_t *job, const char *parents_path, const char *args_path)
 {
     static const char *names[S_ENV_VARS] = {
-        "ARBITER_TASK_ID=", "ARBITER_ATTEMPT=", "ARBITER_TASK_NAME=", "ARBITER_QUEUE=",
-        "ARBITER_PARENTS="};
+        "ARBITER_TASK_ID=", "ARBITER_ATTEMPT=", "ARBITER_TASK_NAME=",
+        "ARBITER_QUEUE=",   "ARBITER_PARENTS=", "ARBITER_ARGS="};
     int rc = asprintf (&env->vars[0], "%s%" PRIu64, names[0], arb_job_id (job));
     rc |= asprintf (&env->vars[1], "%s%" PRIu32, names[1], arb_job_attempt (job));
     rc |= asprintf (&env->vars[2], "%s%s", names[2], arb_job_name (job));
     rc |= asprintf (&env->vars[3], "%s%s", names[3], arb_job_queue (job));
     rc |= asprintf (&env->vars[4], "%s%s", names[4], parents_path);
+    rc |= asprintf (&env->vars[5], "%s%s", names[5], args_path);
     assert (rc >= 0);  //  out of memory
     size_t count = 0;
     while (environ && environ[count])
@@ -514,11 +555,16 @@ int
 arb_exec_run (arb_exec_t *self, arb_job_t *job)
 {
     assert (self && job);
-    char parents[PATH_MAX];
+    char parents[PATH_MAX], args[PATH_MAX];
     if (s_write_parents (job, parents, sizeof (parents)) != 0)
         return arb_job_fail (job, "cannot write ARBITER_PARENTS: %s", strerror (errno));
+    if (s_write_args (job, args, sizeof (args)) != 0) {
+        int saved = errno;
+        unlink (parents);
+        return arb_job_fail (job, "cannot write ARBITER_ARGS: %s", strerror (saved));
+    }
     s_env_t env = {{NULL}, NULL};
-    s_env_build (&env, job, parents);
+    s_env_build (&env, job, parents, args);
     s_run_t *run = (s_run_t *) zmalloc (sizeof (s_run_t));
     run->own_group = !arb_job_is_heavy (job);
     run->payload = arb_job_payload (job);
@@ -540,6 +586,7 @@ arb_exec_run (arb_exec_t *self, arb_job_t *job)
     free (run);
     s_env_free (&env);
     unlink (parents);
+    unlink (args);
     return rc;
 }
 

@@ -17,7 +17,11 @@
                a result that is valid JSON appears parsed, any other valid
                UTF-8 as a string, and other bytes as a string of one
                character per byte (U+0000..U+00FF: Latin-1). A parent
-               without a name is keyed by its decimal id.
+               without a name is keyed by its decimal id. And
+               ARBITER_ARGS: the path of a temporary file (removed
+               afterwards) holding the task's persistent arguments, as
+               bytes (empty if it has none; pipe steps get theirs here,
+               their input on stdin).
 
     Exit status 0 succeeds. Another status fails with the end of stderr, or
     "exit status N" if stderr was empty; death by a signal fails with

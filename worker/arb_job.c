@@ -42,6 +42,7 @@ struct _arb_job_t {
     zframe_t *payload;                 //  owned
     const arb_parent_info_t *parents;  //  borrowed, parent_count records
     size_t parent_count;
+    arb_bin_t args;                 //  borrowed from the DISPATCH
     size_t max_payload;             //  bytes: result and emitted items
     zframe_t *result;               //  owned; NULL: empty
     char error[ARB_TEXT_MAX + 1];   //  "" if none
@@ -129,6 +130,30 @@ arb_job_parent_id (arb_job_t *self, size_t index)
 {
     assert (self && index < self->parent_count);
     return self->parents[index].id;
+}
+
+const uint8_t *
+arb_job_args (arb_job_t *self, size_t *size)
+{
+    assert (self);
+    if (size)
+        *size = self->args.size;
+    return self->args.data ? self->args.data : (const uint8_t *) "";
+}
+
+uint32_t
+arb_job_parent_state (arb_job_t *self, size_t index)
+{
+    assert (self && index < self->parent_count);
+    return self->parents[index].state;
+}
+
+const char *
+arb_job_parent_error (arb_job_t *self, size_t index)
+{
+    assert (self && index < self->parent_count);
+    const char *error = self->parents[index].error;
+    return error ? error : "";
 }
 
 const uint8_t *
@@ -345,6 +370,7 @@ arb_job_start (arb_job_t *self, arb_dispatch_task_t *task)
     task->payload = NULL;
     self->parents = task->parents.v;
     self->parent_count = task->parents.n;
+    self->args = task->args;
 }
 
 void
@@ -359,6 +385,7 @@ arb_job_finish (arb_job_t *self)
     self->error[0] = '\0';
     self->parents = NULL;
     self->parent_count = 0;
+    self->args = (arb_bin_t){NULL, 0};
     self->has_outcome = false;
     self->outcome = 0;
     self->report_size = 0;
@@ -407,6 +434,17 @@ arb_job_set_attempt (arb_job_t *self, uint32_t attempt)
 {
     assert (self);
     self->attempt = attempt;
+}
+
+void
+arb_job_set_args (arb_job_t *self, const void *args, size_t size)
+{
+    assert (self && self->own);
+    uint8_t *copy = (uint8_t *) arb_msg_alloc (self->own, size);
+    if (size)
+        memcpy (copy, args, size);
+    self->own_task->args = (arb_bin_t){copy, size};
+    self->args = self->own_task->args;
 }
 
 void

@@ -41,11 +41,20 @@ const char *arb_job_queue (arb_job_t *self);
 const uint8_t *arb_job_payload (arb_job_t *self);
 size_t arb_job_payload_size (arb_job_t *self);
 
-//  The task's DAG parents with their results. A parent's name is its ref in
-//  the DAG, or "" if it had none. index must be below arb_job_parent_count.
+//  The task's persistent arguments, given beside its input (pipe steps),
+//  with their size in *size; empty if it has none.
+const uint8_t *arb_job_args (arb_job_t *self, size_t *size);
+
+//  The task's dependencies (DAG parents) with their outcomes. A parent's
+//  name is its ref in the DAG, or "" if it had none; its state is an
+//  arb_state_t (succeeded, or dead/cancelled/skipped for a task that runs
+//  on its parents' failure), its error why it did not succeed ("" if it
+//  did). index must be below arb_job_parent_count.
 size_t arb_job_parent_count (arb_job_t *self);
 const char *arb_job_parent_name (arb_job_t *self, size_t index);
 uint64_t arb_job_parent_id (arb_job_t *self, size_t index);
+uint32_t arb_job_parent_state (arb_job_t *self, size_t index);
+const char *arb_job_parent_error (arb_job_t *self, size_t index);
 const uint8_t *arb_job_parent_result (arb_job_t *self, size_t index, size_t *size);
 
 //  Sets the task's result (a copy; replaces an earlier one). Returns 0, or
@@ -89,7 +98,10 @@ void arb_job_destroy (arb_job_t **self_p);
 //  Sets the attempt number (1 for the first).
 void arb_job_set_attempt (arb_job_t *self, uint32_t attempt);
 
-//  Adds a DAG parent with a copy of its result (name NULL: none).
+//  Sets a copy of the task's persistent arguments.
+void arb_job_set_args (arb_job_t *self, const void *args, size_t size);
+
+//  Adds a succeeded DAG parent with a copy of its result (name NULL: none).
 void arb_job_add_parent (
     arb_job_t *self, const char *name, uint64_t id, const void *result, size_t size);
 

@@ -234,6 +234,31 @@ test_parents_file (void **state)
 }
 
 static void
+test_args_file (void **state)
+{
+    (void) state;
+    arb_exec_t *exec = arb_exec_new ("od -An -tx1 \"$ARBITER_ARGS\" | tr -d ' \\n'; "
+                                     "printf '|%s' \"$ARBITER_ARGS\"");
+    arb_job_t *job = arb_job_new (3, "step", NULL, "input", 5);
+    arb_job_set_args (job, "a\0\xff", 3);
+    assert_int_equal (arb_exec_run (exec, job), 0);
+    size_t size;
+    const char *out = (const char *) arb_job_result (job, &size);
+    char *text = strndup (out, size);
+    assert_memory_equal (text, "6100ff|/", 8);
+    struct stat st;
+    assert_int_equal (stat (strchr (text, '|') + 1, &st), -1);  //  removed
+    free (text);
+    arb_job_destroy (&job);
+    arb_exec_destroy (&exec);
+
+    //  no args: an empty file
+    assert_int_equal (s_run ("wc -c < \"$ARBITER_ARGS\"", "", 0, &job), 0);
+    s_assert_result (job, "0\n");
+    arb_job_destroy (&job);
+}
+
+static void
 test_leftovers_are_killed (void **state)
 {
     (void) state;
@@ -329,6 +354,7 @@ main (void)
         cmocka_unit_test (test_result_too_large),
         cmocka_unit_test (test_environment),
         cmocka_unit_test (test_parents_file),
+        cmocka_unit_test (test_args_file),
         cmocka_unit_test (test_leftovers_are_killed),
         cmocka_unit_test (test_cancel_kills_process_group),
         cmocka_unit_test (test_cancel_escalates_to_sigkill),

@@ -711,6 +711,70 @@ test_emit_goes_before_result (void **state)
     s_broker_destroy (&broker);
 }
 
+//  What a handler saw of its job, as text.
+static int
+s_describe (arb_job_t *job, void *arg)
+{
+    char *seen = (char *) arg;
+    size_t args_size, result_size;
+    const uint8_t *args = arb_job_args (job, &args_size);
+    int len =
+        snprintf (seen, 512, "id=%" PRIu64 " attempt=%u name=%s queue=%s payload=%.*s args=%.*s",
+                  arb_job_id (job), arb_job_attempt (job), arb_job_name (job), arb_job_queue (job),
+                  (int) arb_job_payload_size (job), (const char *) arb_job_payload (job),
+                  (int) args_size, (const char *) args);
+    for (size_t i = 0; i < arb_job_parent_count (job); i++) {
+        const uint8_t *result = arb_job_parent_result (job, i, &result_size);
+        len += snprintf (seen + len, 512 - (size_t) len, " parent=%s/%" PRIu64 "/%u/%.*s/%s",
+                         arb_job_parent_name (job, i), arb_job_parent_id (job, i),
+                         arb_job_parent_state (job, i), (int) result_size, (const char *) result,
+                         arb_job_parent_error (job, i));
+    }
+    return 0;
+}
+
+static void
+test_dispatch_reaches_the_job (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 1, ARB_WORKER_LIGHT);
+    char seen[512] = "";
+    arb_worker_handle (worker, "*", s_describe, seen);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    assert_int_equal (s_session (broker), 1);
+
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_DISPATCH, 0);
+    arb_dispatch_body_t *body = arb_msg_dispatch (msg);
+    arb_dispatch_task_t *task =
+        (arb_dispatch_task_t *) arb_msg_grow (msg, &body->tasks, sizeof (arb_dispatch_task_t), 1);
+    task->id = 21;
+    task->lease = s_lease_of (21);
+    task->attempt = 3;
+    task->name = "join";  //  no queue: "default"
+    task->args = (arb_bin_t){(const uint8_t *) "--fast", 6};
+    task->payload = zframe_new ("in", 2);
+    arb_parent_info_t *parents =
+        (arb_parent_info_t *) arb_msg_grow (msg, &task->parents, sizeof (arb_parent_info_t), 2);
+    parents[0] =
+        (arb_parent_info_t){"a", 19, ARB_STATE_SUCCEEDED, {(const uint8_t *) "ra", 2}, NULL};
+    parents[1] = (arb_parent_info_t){NULL, 20, ARB_STATE_DEAD, {NULL, 0}, "it broke"};
+    s_send (broker, &msg);
+    s_seen_t *seen_msgs = (s_seen_t *) zmalloc (sizeof (s_seen_t));
+    s_collect (broker, seen_msgs, 1, 1, 0);
+    assert_int_equal (s_result_of (seen_msgs, 21)->outcome, ARB_OUTCOME_OK);
+    free (seen_msgs);
+    assert_string_equal (seen, "id=21 attempt=3 name=join queue=default payload=in args=--fast "
+                               "parent=a/19/5/ra/ parent=/20/7//it broke");
+
+    arb_worker_stop (worker);
+    s_expect_goodbye (broker);
+    s_runner_join (&runner);
+    arb_worker_destroy (&worker);
+    s_broker_destroy (&broker);
+}
+
 static void
 test_beyond_credit_is_released (void **state)
 {
@@ -1168,6 +1232,13 @@ test_job_outside_a_worker (void **state)
     assert_int_equal (arb_job_parent_id (job, 1), 12);
     assert_memory_equal (arb_job_parent_result (job, 0, &size), "r1", 2);
     assert_int_equal (size, 2);
+    assert_int_equal (arb_job_parent_state (job, 0), ARB_STATE_SUCCEEDED);
+    assert_string_equal (arb_job_parent_error (job, 0), "");
+    arb_job_args (job, &size);
+    assert_int_equal (size, 0);
+    arb_job_set_args (job, "xy", 2);
+    assert_memory_equal (arb_job_args (job, &size), "xy", 2);
+    assert_int_equal (size, 2);
     arb_job_destroy (&job);
     assert_null (job);
 }
@@ -1182,6 +1253,7 @@ main (void)
         cmocka_unit_test (test_results_are_batched),
         cmocka_unit_test (test_failures_have_their_text),
         cmocka_unit_test (test_emit_goes_before_result),
+        cmocka_unit_test (test_dispatch_reaches_the_job),
         cmocka_unit_test (test_beyond_credit_is_released),
         cmocka_unit_test (test_unknown_worker_registers_again),
         cmocka_unit_test (test_register_is_repeated),
