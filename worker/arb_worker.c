@@ -90,7 +90,7 @@ typedef struct {
 } s_note_t;
 
 struct _s_slot_t {
-    arb_worker_t *worker;  //  borrowed; its configuration is read-only while running
+    s_pool_t *pool;  //  light: borrowed; outlives the slot even when abandoned
     int index;
     arb_job_t *job;    //  owned; reused task after task
     s_batch_t *batch;  //  one reference while busy
@@ -404,7 +404,7 @@ static void
 s_slot_flush (arb_msg_t **emit_p, void *arg)
 {
     s_slot_t *slot = (s_slot_t *) arg;
-    s_pool_t *pool = slot->worker->pool;
+    s_pool_t *pool = slot->pool;
     s_note_t note = {slot, *emit_p, 0};
     *emit_p = NULL;
     pthread_mutex_lock (&pool->mutex);
@@ -852,10 +852,11 @@ s_slot_stop (arb_worker_t *self, s_slot_t *slot, int sig)
 static int
 s_connect (arb_worker_t *self)
 {
-    zsock_destroy (&self->dealer);
-    self->dealer = zsock_new (ZMQ_DEALER);
-    if (!self->dealer)
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    if (!dealer) {
+        S_ERROR (self, "worker: cannot create a socket errno=%d", zmq_errno ());
         return -1;
+    }
     //  a fresh random identity per socket: the broker must never mistake a
     //  new session for an old one. ZeroMQ reserves ids starting with 0.
     uint8_t id[S_ROUTING_ID_SIZE];
@@ -863,17 +864,21 @@ s_connect (arb_worker_t *self)
         for (size_t i = 0; i < sizeof (id); i++)
             id[i] = (uint8_t) (random () >> 8);
     id[0] |= 0x80;
-    void *sock = zsock_resolve (self->dealer);
-    zmq_setsockopt (sock, ZMQ_ROUTING_ID, id, sizeof (id));
-    zsock_set_linger (self->dealer, 0);
+    zmq_setsockopt (zsock_resolve (dealer), ZMQ_ROUTING_ID, id, sizeof (id));
+    zsock_set_linger (dealer, 0);
     //  never block the loop: a broker that does not read loses messages
     //  (and is soon declared dead) rather than freezing every slot
-    zsock_set_sndtimeo (self->dealer, 0);
-    zsock_set_rcvtimeo (self->dealer, 0);
-    if (zsock_connect (self->dealer, "%s", self->endpoint) != 0) {
+    zsock_set_sndtimeo (dealer, 0);
+    zsock_set_rcvtimeo (dealer, 0);
+    if (zsock_connect (dealer, "%s", self->endpoint) != 0) {
         S_ERROR (self, "worker: cannot connect endpoint=%s", self->endpoint);
+        zsock_destroy (&dealer);
         return -1;
     }
+    //  only a working socket replaces the old one, which the loop can keep
+    //  using (and try again to replace) if anything above failed
+    zsock_destroy (&self->dealer);
+    self->dealer = dealer;
     return 0;
 }
 
@@ -885,8 +890,9 @@ s_register (arb_worker_t *self, bool new_socket)
     for (int i = 0; i < self->slot_count; i++)
         if (self->slots[i].busy)
             self->slots[i].quiet = true;
-    if (new_socket && s_connect (self) != 0)
-        return;  //  cannot happen with an endpoint that connected once
+    //  without a new socket (out of descriptors), the old one still works
+    if (new_socket)
+        s_connect (self);
     arb_msg_t *msg = arb_msg_new (ARB_MSG_REGISTER, s_next_reqid (self));
     arb_register_body_t *body = arb_msg_register (msg);
     body->name = self->name;
@@ -1255,7 +1261,6 @@ s_run_setup (arb_worker_t *self)
     self->free_count = 0;
     for (int i = count - 1; i >= 0; i--) {
         s_slot_t *slot = &self->slots[i];
-        slot->worker = self;
         slot->index = i;
         slot->job = arb_job_new_idle ();
         arb_job_set_max_payload (slot->job, self->max_payload);
@@ -1272,8 +1277,10 @@ s_run_setup (arb_worker_t *self)
             S_ERROR (self, "worker: cannot start slot threads slots=%d", count);
             return -1;
         }
-        for (int i = 0; i < count; i++)
+        for (int i = 0; i < count; i++) {
+            self->slots[i].pool = self->pool;
             arb_job_set_flush (self->slots[i].job, s_slot_flush, &self->slots[i]);
+        }
     }
     return 0;
 }
