@@ -548,6 +548,9 @@ s_pool_take_notes (s_pool_t *pool, s_note_t **notes, size_t *cap)
 //  The child: its own process group (the unit a stop kills), default
 //  signal actions, the handler, the report, _exit. It never touches the
 //  parent's ZeroMQ sockets or runs the parent's atexit handlers.
+static void s_heavy_child (arb_worker_t *self, s_slot_t *slot, int report_fd)
+    __attribute__ ((noreturn));
+
 static void
 s_heavy_child (arb_worker_t *self, s_slot_t *slot, int report_fd)
 {
