@@ -2,9 +2,15 @@
 
     A job borrows its strings and parents from the DISPATCH message that
     brought the task (the runtime keeps that message alive while the task
-    runs) and owns its payload frame, result frame and staged items. A job
-    made by arb_job_new owns a DISPATCH message of its own for the same
-    purpose, so both kinds read the same way.
+    runs) and owns a copy of its payload, its result frame and its staged
+    items. A job made by arb_job_new owns a DISPATCH message of its own for
+    the same purpose, so both kinds read the same way.
+
+    The payload is copied out of its frame into a buffer the job keeps from
+    task to task, with a NUL byte after it: handlers read text payloads as
+    C strings (sscanf, strtol), and a ZeroMQ frame has no byte to spare
+    after its data. The copy is cheap next to receiving the bytes, and the
+    frame's memory goes back at once.
 
     Which thread touches what: the handler's thread owns everything here
     while the handler runs, except `cancelled`, which the run thread may set
@@ -24,9 +30,10 @@
 #define S_EMIT_BATCH_ITEMS 1000
 #define S_EMIT_BATCH_BYTES (4u << 20)
 
-//  A parent-side report buffer above this size is freed after the task, so
-//  one huge result does not pin its memory for the life of the slot.
-#define S_REPORT_KEEP (1u << 20)
+//  A payload or parent-side report buffer above this size is freed after
+//  the task, so one huge task does not pin its memory for the life of the
+//  slot.
+#define S_KEEP        (1u << 20)
 #define S_REPORT_READ (64u << 10)
 
 #define S_REC_EMIT   'E'
@@ -39,7 +46,9 @@ struct _arb_job_t {
     uint32_t attempt;
     const char *name;                  //  borrowed from the DISPATCH
     const char *queue;                 //  borrowed from the DISPATCH
-    zframe_t *payload;                 //  owned
+    uint8_t *payload;                  //  owned: payload_size bytes and a NUL
+    size_t payload_size;               //  bytes
+    size_t payload_cap;                //  bytes allocated
     const arb_parent_info_t *parents;  //  borrowed, parent_count records
     size_t parent_count;
     arb_bin_t args;                 //  borrowed from the DISPATCH
@@ -58,7 +67,7 @@ struct _arb_job_t {
     size_t report_cap;              //  bytes allocated
     bool has_outcome;               //  heavy parent: R or F seen
     int outcome;                    //  0 success, -1 failure
-    arb_msg_t *own;                 //  arb_job_new: owns name, queue, parents, payload
+    arb_msg_t *own;                 //  arb_job_new: owns name, queue, parents
     arb_dispatch_task_t *own_task;  //  in own
 };
 
@@ -97,17 +106,14 @@ const uint8_t *
 arb_job_payload (arb_job_t *self)
 {
     assert (self);
-    //  an empty frame may have no data pointer; handlers get a valid one
-    if (!self->payload || zframe_size (self->payload) == 0)
-        return (const uint8_t *) "";
-    return zframe_data (self->payload);
+    return self->payload ? self->payload : (const uint8_t *) "";
 }
 
 size_t
 arb_job_payload_size (arb_job_t *self)
 {
     assert (self);
-    return self->payload ? zframe_size (self->payload) : 0;
+    return self->payload_size;
 }
 
 size_t
@@ -343,6 +349,23 @@ arb_job_emit (arb_job_t *self, const char *queue, const void *data, size_t size)
 //  ---------------------------------------------------------------------
 //  Life cycle.
 
+//  Copies a payload frame (NULL: empty) into the job's buffer, NUL after.
+static void
+s_set_payload (arb_job_t *self, zframe_t *frame)
+{
+    size_t size = frame ? zframe_size (frame) : 0;
+    if (size + 1 > self->payload_cap) {
+        free (self->payload);
+        self->payload_cap = size + 1 > 64 ? size + 1 : 64;
+        self->payload = (uint8_t *) malloc (self->payload_cap);
+        assert (self->payload);  //  out of memory
+    }
+    if (size)
+        memcpy (self->payload, zframe_data (frame), size);
+    self->payload[size] = '\0';
+    self->payload_size = size;
+}
+
 arb_job_t *
 arb_job_new_idle (void)
 {
@@ -366,8 +389,8 @@ arb_job_start (arb_job_t *self, arb_dispatch_task_t *task)
     self->attempt = task->attempt ? task->attempt : 1;
     self->name = task->name ? task->name : "";
     self->queue = task->queue ? task->queue : "default";
-    self->payload = task->payload;
-    task->payload = NULL;
+    s_set_payload (self, task->payload);
+    zframe_destroy (&task->payload);
     self->parents = task->parents.v;
     self->parent_count = task->parents.n;
     self->args = task->args;
@@ -377,7 +400,12 @@ void
 arb_job_finish (arb_job_t *self)
 {
     assert (self);
-    zframe_destroy (&self->payload);
+    self->payload_size = 0;
+    if (self->payload_cap > S_KEEP) {
+        free (self->payload);
+        self->payload = NULL;
+        self->payload_cap = 0;
+    }
     zframe_destroy (&self->result);
     arb_msg_destroy (&self->emits);
     self->emits_bytes = 0;
@@ -389,7 +417,7 @@ arb_job_finish (arb_job_t *self)
     self->has_outcome = false;
     self->outcome = 0;
     self->report_size = 0;
-    if (self->report_cap > S_REPORT_KEEP) {
+    if (self->report_cap > S_KEEP) {
         free (self->report);
         self->report = NULL;
         self->report_cap = 0;
@@ -424,6 +452,7 @@ arb_job_destroy (arb_job_t **self_p)
         return;
     arb_job_finish (self);
     free (self->report);
+    free (self->payload);
     arb_msg_destroy (&self->own);
     free (self);
     *self_p = NULL;

@@ -38,18 +38,21 @@ uint64_t arb_job_id (arb_job_t *self);
 uint32_t arb_job_attempt (arb_job_t *self);  //  1 for the first attempt
 const char *arb_job_name (arb_job_t *self);
 const char *arb_job_queue (arb_job_t *self);
+//  The payload. Its bytes are followed by a NUL byte (not counted in the
+//  size), so a text payload can be read as a C string.
 const uint8_t *arb_job_payload (arb_job_t *self);
 size_t arb_job_payload_size (arb_job_t *self);
 
 //  The task's persistent arguments, given beside its input (pipe steps),
-//  with their size in *size; empty if it has none.
+//  with their size in *size; empty if it has none. Bytes, not a C string.
 const uint8_t *arb_job_args (arb_job_t *self, size_t *size);
 
 //  The task's dependencies (DAG parents) with their outcomes. A parent's
 //  name is its ref in the DAG, or "" if it had none; its state is an
 //  arb_state_t (succeeded, or dead/cancelled/skipped for a task that runs
 //  on its parents' failure), its error why it did not succeed ("" if it
-//  did). index must be below arb_job_parent_count.
+//  did); its result is bytes of the given size, not a C string. index must
+//  be below arb_job_parent_count.
 size_t arb_job_parent_count (arb_job_t *self);
 const char *arb_job_parent_name (arb_job_t *self, size_t index);
 uint64_t arb_job_parent_id (arb_job_t *self, size_t index);

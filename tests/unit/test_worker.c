@@ -328,6 +328,18 @@ s_worker_new (s_broker_t *broker, int slots, arb_worker_mode_t mode)
 //  ---------------------------------------------------------------------
 //  Handlers.
 
+//  Reads its payload as a C string, as handlers will.
+static int
+s_sum (arb_job_t *job, void *arg)
+{
+    (void) arg;
+    int a, b;
+    if (sscanf ((const char *) arb_job_payload (job), "%d %d", &a, &b) != 2)
+        return arb_job_fail (job, "want two numbers");
+    char sum[32];
+    return arb_job_set_result (job, sum, (size_t) snprintf (sum, sizeof (sum), "%d", a + b));
+}
+
 static int
 s_echo (arb_job_t *job, void *arg)
 {
@@ -654,18 +666,21 @@ test_failures_have_their_text (void **state)
 {
     (void) state;
     s_broker_t *broker = s_broker_new ();
-    arb_worker_t *worker = s_worker_new (broker, 3, ARB_WORKER_LIGHT);
+    arb_worker_t *worker = s_worker_new (broker, 4, ARB_WORKER_LIGHT);
     arb_worker_handle (worker, "fail", s_fail, NULL);
     arb_worker_handle (worker, "quiet", s_fail_silently, NULL);
+    arb_worker_handle (worker, "sum", s_sum, NULL);
     assert_int_equal (arb_worker_handle (worker, "fail", s_echo, NULL), -1);
     s_runner_t runner;
     s_runner_start (&runner, worker);
-    assert_int_equal (s_session (broker), 3);
+    assert_int_equal (s_session (broker), 4);
 
-    s_task_t tasks[] = {{1, "fail", NULL}, {2, "quiet", NULL}, {3, "nope", NULL}};
-    s_dispatch (broker, tasks, 3);
+    s_task_t tasks[] = {
+        {1, "fail", NULL}, {2, "quiet", NULL}, {3, "nope", NULL}, {4, "sum", "2 40"}};
+    s_dispatch (broker, tasks, 4);
     s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
-    s_collect (broker, seen, 3, 3, 100);
+    s_collect (broker, seen, 4, 4, 100);
+    assert_string_equal (s_result_of (seen, 4)->result, "42");
     assert_int_equal (s_result_of (seen, 1)->outcome, ARB_OUTCOME_FAIL);
     assert_string_equal (s_result_of (seen, 1)->error, "boom 7");
     assert_int_equal (s_result_of (seen, 2)->outcome, ARB_OUTCOME_FAIL);
@@ -954,8 +969,9 @@ test_heavy_results (void **state)
 {
     (void) state;
     s_broker_t *broker = s_broker_new ();
-    arb_worker_t *worker = s_worker_new (broker, 5, ARB_WORKER_HEAVY);
+    arb_worker_t *worker = s_worker_new (broker, 6, ARB_WORKER_HEAVY);
     arb_worker_handle (worker, "echo", s_echo, NULL);
+    arb_worker_handle (worker, "sum", s_sum, NULL);
     arb_worker_handle (worker, "fail", s_fail, NULL);
     arb_worker_handle (worker, "route", s_emit, NULL);
     arb_worker_handle (worker, "crash", s_heavy_crash, NULL);
@@ -967,17 +983,15 @@ test_heavy_results (void **state)
     s_welcome (broker, arb_msg_reqid (msg), 1000, 60000);
     arb_msg_destroy (&msg);
     msg = s_expect (broker, ARB_MSG_CREDIT);
-    assert_int_equal (arb_msg_credit (msg)->credit, 5);
+    assert_int_equal (arb_msg_credit (msg)->credit, 6);
     arb_msg_destroy (&msg);
 
-    s_task_t tasks[] = {{1, "echo", "hi"},
-                        {2, "fail", NULL},
-                        {3, "route", NULL},
-                        {4, "crash", NULL},
-                        {5, "exit", NULL}};
-    s_dispatch (broker, tasks, 5);
+    s_task_t tasks[] = {{1, "echo", "hi"},  {2, "fail", NULL}, {3, "route", NULL},
+                        {4, "crash", NULL}, {5, "exit", NULL}, {6, "sum", "40 2"}};
+    s_dispatch (broker, tasks, 6);
     s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
-    s_collect (broker, seen, 5, 5, 100);
+    s_collect (broker, seen, 6, 6, 100);
+    assert_string_equal (s_result_of (seen, 6)->result, "42");
     assert_string_equal (s_result_of (seen, 1)->result, "echo:hi");
     assert_int_equal (s_result_of (seen, 1)->outcome, ARB_OUTCOME_OK);
     assert_string_equal (s_result_of (seen, 2)->error, "boom 7");
@@ -1198,8 +1212,10 @@ static void
 test_job_outside_a_worker (void **state)
 {
     (void) state;
-    arb_job_t *job = arb_job_new (7, "echo", NULL, "abc", 3);
+    arb_job_t *job = arb_job_new (7, "echo", NULL, "abcdef", 3);
     assert_string_equal (arb_job_queue (job), "default");
+    //  the payload reads as a C string: a NUL follows its bytes
+    assert_string_equal ((const char *) arb_job_payload (job), "abc");
     assert_int_equal (arb_job_attempt (job), 1);
     assert_int_equal (s_echo (job, NULL), 0);
     size_t size;
