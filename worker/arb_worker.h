@@ -11,10 +11,11 @@
 
     Slots run in one of two modes:
 
-      light   one thread per slot, started once by arb_worker_run(). A STOP
-              from the broker (timeout, cancel) sets the job's cancelled
-              flag; the handler should poll arb_job_is_cancelled() and
-              return. The slot is free again only when the handler returns.
+      light   as many threads as slots, started once by arb_worker_run(),
+              taking jobs from one queue. A STOP from the broker (timeout,
+              cancel) sets the job's cancelled flag; the handler should poll
+              arb_job_is_cancelled() and return. The slot is free again only
+              when the handler returns.
       heavy   one forked process per task, in its own process group. The
               child runs the handler, sends its result, error and emitted
               items back through a pipe and _exits; it never touches
