@@ -52,7 +52,9 @@ typedef struct {
     int in_fd;       //  our end of its stdin; -1 once all is written
     int out_fd;      //  -1 at end of file
     int err_fd;
-    int pidfd;  //  -1 if unavailable
+    int pidfd;       //  -1 if unavailable
+    int parents_fd;  //  temporary file for ARBITER_PARENTS; owned
+    int args_fd;     //  temporary file for ARBITER_ARGS; owned
     const uint8_t *payload;
     size_t payload_size;
     size_t written;
@@ -136,37 +138,47 @@ s_parent_value (const uint8_t *data, size_t size)
 }
 
 //  A new temporary file for the command to read, named after what it
-//  holds; its path goes to path. Returns its descriptor, or -1 (errno).
+//  holds, and already unlinked: nothing is left behind however the command
+//  or this process ends (a heavy slot's process is killed on a stop). The
+//  descriptor is close-on-exec and at 10 or above, so that the command's
+//  copies at ARB_EXEC_PARENTS_FD and ARB_EXEC_ARGS_FD cannot land on one
+//  another. Returns it, or -1 with errno set.
 static int
-s_temp_open (const char *what, char *path, size_t path_size)
+s_temp_file (const char *what)
 {
+    char path[PATH_MAX];
     const char *dir = getenv ("TMPDIR");
-    snprintf (path, path_size, "%s/arbiter-%s-XXXXXX", dir && *dir ? dir : "/tmp", what);
-    return mkostemp (path, O_CLOEXEC);
-}
-
-//  Closes a temporary file after writing it (rc: how the writing went);
-//  removes it if anything failed. Returns 0, or -1 with errno set.
-static int
-s_temp_close (int fd, const char *path, int rc)
-{
+    snprintf (path, sizeof (path), "%s/arbiter-%s-XXXXXX", dir && *dir ? dir : "/tmp", what);
+    int fd = mkostemp (path, O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    unlink (path);
+    int high = fcntl (fd, F_DUPFD_CLOEXEC, 10);
     int saved = errno;
-    if (close (fd) != 0 && rc == 0) {
-        saved = errno;
-        rc = -1;
-    }
-    if (rc != 0) {
-        unlink (path);
-        errno = saved ? saved : EIO;
-    }
-    return rc;
+    close (fd);
+    errno = saved;
+    return high;
 }
 
-//  Writes the parents' results as JSON to a new temporary file.
+//  Rewinds a temporary file once written (rc: how the writing went), so
+//  that a command reading the descriptor itself starts at the beginning.
+//  Returns fd, or -1 with errno set (and fd closed).
 static int
-s_write_parents (arb_job_t *job, char *path, size_t path_size)
+s_temp_ready (int fd, int rc)
 {
-    int fd = s_temp_open ("parents", path, path_size);
+    if (rc == 0 && lseek (fd, 0, SEEK_SET) == 0)
+        return fd;
+    int saved = errno ? errno : EIO;
+    close (fd);
+    errno = saved;
+    return -1;
+}
+
+//  The parents' results as JSON, in a new temporary file: its descriptor.
+static int
+s_write_parents (arb_job_t *job)
+{
+    int fd = s_temp_file ("parents");
     if (fd < 0)
         return -1;
     json_t *parents = json_object ();
@@ -181,21 +193,24 @@ s_write_parents (arb_job_t *job, char *path, size_t path_size)
         }
         json_object_set_new (parents, name, s_parent_value (result, size));
     }
+    errno = 0;
     int rc = json_dumpfd (parents, fd, JSON_COMPACT);
     json_decref (parents);
-    return s_temp_close (fd, path, rc);
+    return s_temp_ready (fd, rc);
 }
 
-//  Writes the task's arguments, as they are, to a new temporary file.
+//  The task's arguments, as they are, in a new temporary file: its
+//  descriptor.
 static int
-s_write_args (arb_job_t *job, char *path, size_t path_size)
+s_write_args (arb_job_t *job)
 {
-    int fd = s_temp_open ("args", path, path_size);
+    int fd = s_temp_file ("args");
     if (fd < 0)
         return -1;
     size_t size;
     const uint8_t *args = arb_job_args (job, &size);
     int rc = 0;
+    errno = 0;
     while (size > 0 && rc == 0) {
         ssize_t n = write (fd, args, size);
         if (n < 0 && errno == EINTR)
@@ -207,7 +222,7 @@ s_write_args (arb_job_t *job, char *path, size_t path_size)
             size -= (size_t) n;
         }
     }
-    return s_temp_close (fd, path, rc);
+    return s_temp_ready (fd, rc);
 }
 
 //  ---------------------------------------------------------------------
@@ -222,7 +237,7 @@ typedef struct {
 } s_env_t;
 
 static void
-s_env_build (s_env_t *env, arb_job_t *job, const char *parents_path, const char *args_path)
+s_env_build (s_env_t *env, arb_job_t *job)
 {
     static const char *names[S_ENV_VARS] = {
         "ARBITER_TASK_ID=", "ARBITER_ATTEMPT=", "ARBITER_TASK_NAME=",
@@ -231,8 +246,8 @@ s_env_build (s_env_t *env, arb_job_t *job, const char *parents_path, const char 
     rc |= asprintf (&env->vars[1], "%s%" PRIu32, names[1], arb_job_attempt (job));
     rc |= asprintf (&env->vars[2], "%s%s", names[2], arb_job_name (job));
     rc |= asprintf (&env->vars[3], "%s%s", names[3], arb_job_queue (job));
-    rc |= asprintf (&env->vars[4], "%s%s", names[4], parents_path);
-    rc |= asprintf (&env->vars[5], "%s%s", names[5], args_path);
+    rc |= asprintf (&env->vars[4], "%s/dev/fd/%d", names[4], ARB_EXEC_PARENTS_FD);
+    rc |= asprintf (&env->vars[5], "%s/dev/fd/%d", names[5], ARB_EXEC_ARGS_FD);
     assert (rc >= 0);  //  out of memory
     size_t count = 0;
     while (environ && environ[count])
@@ -298,6 +313,8 @@ s_spawn (arb_exec_t *self, s_run_t *run, char **envp)
     posix_spawn_file_actions_adddup2 (&actions, in[0], STDIN_FILENO);
     posix_spawn_file_actions_adddup2 (&actions, out[1], STDOUT_FILENO);
     posix_spawn_file_actions_adddup2 (&actions, err[1], STDERR_FILENO);
+    posix_spawn_file_actions_adddup2 (&actions, run->parents_fd, ARB_EXEC_PARENTS_FD);
+    posix_spawn_file_actions_adddup2 (&actions, run->args_fd, ARB_EXEC_ARGS_FD);
     posix_spawnattr_t attr;
     posix_spawnattr_init (&attr);
     sigset_t none, defaults;
@@ -555,17 +572,22 @@ int
 arb_exec_run (arb_exec_t *self, arb_job_t *job)
 {
     assert (self && job);
-    char parents[PATH_MAX], args[PATH_MAX];
-    if (s_write_parents (job, parents, sizeof (parents)) != 0)
+    s_run_t *run = (s_run_t *) zmalloc (sizeof (s_run_t));
+    run->args_fd = -1;
+    run->parents_fd = s_write_parents (job);
+    if (run->parents_fd < 0) {
+        free (run);
         return arb_job_fail (job, "cannot write ARBITER_PARENTS: %s", strerror (errno));
-    if (s_write_args (job, args, sizeof (args)) != 0) {
+    }
+    run->args_fd = s_write_args (job);
+    if (run->args_fd < 0) {
         int saved = errno;
-        unlink (parents);
+        s_close (&run->parents_fd);
+        free (run);
         return arb_job_fail (job, "cannot write ARBITER_ARGS: %s", strerror (saved));
     }
     s_env_t env = {{NULL}, NULL};
-    s_env_build (&env, job, parents, args);
-    s_run_t *run = (s_run_t *) zmalloc (sizeof (s_run_t));
+    s_env_build (&env, job);
     run->own_group = !arb_job_is_heavy (job);
     run->payload = arb_job_payload (job);
     run->payload_size = arb_job_payload_size (job);
@@ -582,11 +604,11 @@ arb_exec_run (arb_exec_t *self, arb_job_t *job)
     s_close (&run->out_fd);
     s_close (&run->err_fd);
     s_close (&run->pidfd);
+    s_close (&run->parents_fd);
+    s_close (&run->args_fd);
     free (run->out);
     free (run);
     s_env_free (&env);
-    unlink (parents);
-    unlink (args);
     return rc;
 }
 

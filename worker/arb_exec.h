@@ -11,17 +11,22 @@
                with "result too large"
       stderr   its last ARB_EXEC_TAIL bytes are the error text of a failure
       env      the worker's environment plus ARBITER_TASK_ID,
-               ARBITER_ATTEMPT, ARBITER_TASK_NAME, ARBITER_QUEUE and
-               ARBITER_PARENTS: the path of a temporary file (removed
-               afterwards) holding a JSON object {parent name: result}, where
-               a result that is valid JSON appears parsed, any other valid
-               UTF-8 as a string, and other bytes as a string of one
-               character per byte (U+0000..U+00FF: Latin-1). A parent
-               without a name is keyed by its decimal id. And
-               ARBITER_ARGS: the path of a temporary file (removed
-               afterwards) holding the task's persistent arguments, as
-               bytes (empty if it has none; pipe steps get theirs here,
-               their input on stdin).
+               ARBITER_ATTEMPT, ARBITER_TASK_NAME, ARBITER_QUEUE, and two
+               paths to read from:
+               ARBITER_PARENTS (/dev/fd/3): a JSON object {parent name:
+               result}, where a result that is valid JSON appears parsed,
+               any other valid UTF-8 as a string, and other bytes as a
+               string of one character per byte (U+0000..U+00FF: Latin-1);
+               a parent without a name is keyed by its decimal id.
+               ARBITER_ARGS (/dev/fd/4): the task's persistent arguments as
+               bytes (empty if none; pipe steps get theirs here, their input
+               on stdin).
+               Both are temporary files deleted before the command starts
+               and open on descriptors 3 and 4, so nothing is ever left
+               behind in $TMPDIR, however the command or the worker ends;
+               opening the path reads from the start, as often as wanted, in
+               the command and in any process it starts that keeps those
+               descriptors.
 
     Exit status 0 succeeds. Another status fails with the end of stderr, or
     "exit status N" if stderr was empty; death by a signal fails with
@@ -42,8 +47,10 @@
 
 #include "arb_job.h"
 
-#define ARB_EXEC_TAIL     4096  //  bytes of stderr kept for the error text
-#define ARB_EXEC_CHECK_MS 100   //  how often a running command checks for a cancel
+#define ARB_EXEC_TAIL       4096  //  bytes of stderr kept for the error text
+#define ARB_EXEC_CHECK_MS   100   //  how often a running command checks for a cancel
+#define ARB_EXEC_PARENTS_FD 3     //  ARBITER_PARENTS is /dev/fd/3
+#define ARB_EXEC_ARGS_FD    4     //  ARBITER_ARGS is /dev/fd/4
 
 typedef struct _arb_exec_t arb_exec_t;
 

@@ -56,7 +56,8 @@ s_usage (FILE *out)
              "  --help              this text\n"
              "\n"
              "The command sees ARBITER_TASK_ID, ARBITER_ATTEMPT, ARBITER_TASK_NAME,\n"
-             "ARBITER_QUEUE and ARBITER_PARENTS (a JSON file of the DAG parents' results).\n"
+             "ARBITER_QUEUE, ARBITER_PARENTS (a path to the DAG parents' results as JSON)\n"
+             "and ARBITER_ARGS (a path to the task's persistent arguments).\n"
              "SIGINT/SIGTERM stop taking tasks and let running ones finish; a second\n"
              "signal stops them at once.\n",
              ARB_WORKER_ENDPOINT, ARB_WORKER_SLOTS_MAX, ARB_WORKER_GRACE_MS, ARB_WORKER_DRAIN_MS,

@@ -39,7 +39,8 @@ esac
 def start_worker(broker, processes, tmp_path, *extra):
     piddir = tmp_path / 'pids'
     piddir.mkdir(exist_ok=True)
-    env = dict(os.environ, PIDDIR=str(piddir))
+    (tmp_path / 'tmp').mkdir(exist_ok=True)
+    env = dict(os.environ, PIDDIR=str(piddir), TMPDIR=str(tmp_path / 'tmp'))
     args = [binary('worker', 'arbiter-worker'), '--broker', broker.endpoint,
             '--exec', COMMAND, '--grace-ms', '500'] + list(extra)
     worker = Process(args, str(tmp_path / ('worker-%d.log' % len(processes))), env=env)
@@ -143,6 +144,8 @@ def test_cancel_and_timeout_kill_the_command(broker, processes, client, tmp_path
     assert done[timed_out][0] == DEAD and 'timed out' in done[timed_out][1]
     for pid in pids:
         wait_until(lambda: gone(pid), timeout=3, what='process %d gone' % pid)
+    # killed mid-command, the worker left no temporary file behind
+    assert os.listdir(tmp_path / 'tmp') == []
     # both slots are free again
     ids = submit(client, [{'name': 'upper', 'payload': b'a'}, {'name': 'upper', 'payload': b'b'}])
     assert {r[2] for r in wait_done(client, ids).values()} == {b'A', b'B'}
@@ -187,6 +190,7 @@ def test_second_sigterm_stops_at_once(broker, processes, client, tmp_path):
     worker.proc.wait(5)
     assert worker.proc.returncode == 0
     wait_until(lambda: gone(pid), timeout=3, what='command killed')
+    assert os.listdir(tmp_path / 'tmp') == []
     # the BYE gave the lease back: the task is ready again, no attempt lost
     task = client.request('STATUS', {'ids': ids})[2]['tasks'][0]
     assert task['state'] == 3 and task.get('attempts', 0) == 0, task
