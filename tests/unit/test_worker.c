@@ -1,0 +1,1286 @@
+/*  test_worker.c — the worker runtime against a scripted broker.
+
+    The fixture is a ROUTER socket in the test, driven with arb_msg_*: it
+    plays the broker's side of PROTOCOL.md step by step and checks every
+    message the worker sends. The worker runs arb_worker_run on a thread of
+    its own. Waits are bounded receives and polls with deadlines, never
+    fixed sleeps.
+*/
+
+#include "arb_worker.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <syslog.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#define S_WAIT 5000  //  ms: the longest any expected message may take
+
+//  ---------------------------------------------------------------------
+//  The scripted broker.
+
+typedef struct {
+    zsock_t *router;
+    char endpoint[64];
+    zframe_t *peer;  //  routing id of the worker's last message
+} s_broker_t;
+
+static s_broker_t *
+s_broker_new (void)
+{
+    s_broker_t *self = (s_broker_t *) zmalloc (sizeof (s_broker_t));
+    self->router = zsock_new (ZMQ_ROUTER);
+    zsock_set_linger (self->router, 0);
+    int port = zsock_bind (self->router, "tcp://127.0.0.1:*");
+    assert_true (port > 0);
+    snprintf (self->endpoint, sizeof (self->endpoint), "tcp://127.0.0.1:%d", port);
+    return self;
+}
+
+static void
+s_broker_destroy (s_broker_t **self_p)
+{
+    s_broker_t *self = *self_p;
+    zsock_destroy (&self->router);
+    zframe_destroy (&self->peer);
+    free (self);
+    *self_p = NULL;
+}
+
+//  The next message within ms, or NULL.
+static arb_msg_t *
+s_recv (s_broker_t *self, int ms)
+{
+    zsock_set_rcvtimeo (self->router, ms);
+    arb_msg_t *msg = NULL;
+    int rc = arb_msg_recv (zsock_resolve (self->router), NULL, &msg);
+    if (rc == -1)
+        return NULL;
+    assert_int_equal (rc, 0);  //  the worker never sends anything malformed
+    zframe_destroy (&self->peer);
+    self->peer = zframe_dup (arb_msg_routing_id (msg));
+    return msg;
+}
+
+//  The next message that is not a HEARTBEAT; it must be of this type.
+static arb_msg_t *
+s_expect (s_broker_t *self, arb_msg_type_t type)
+{
+    int64_t end = zclock_mono () + S_WAIT;
+    while (zclock_mono () < end) {
+        arb_msg_t *msg = s_recv (self, (int) (end - zclock_mono ()));
+        if (msg && arb_msg_type (msg) == ARB_MSG_HEARTBEAT && type != ARB_MSG_HEARTBEAT) {
+            arb_msg_destroy (&msg);
+            continue;
+        }
+        if (!msg)
+            break;
+        if (arb_msg_type (msg) != type)
+            fail_msg ("expected %s, got %s", arb_msg_type_name (type),
+                      arb_msg_type_name (arb_msg_type (msg)));
+        return msg;
+    }
+    fail_msg ("no %s within %d ms", arb_msg_type_name (type), S_WAIT);
+    return NULL;
+}
+
+static void
+s_send (s_broker_t *self, arb_msg_t **msg_p)
+{
+    arb_msg_set_routing_id (*msg_p, self->peer);
+    assert_int_equal (arb_msg_send (msg_p, zsock_resolve (self->router)), 0);
+}
+
+static void
+s_welcome (s_broker_t *self, uint32_t reqid, uint32_t heartbeat_ms, uint32_t liveness_ms)
+{
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_WELCOME, reqid);
+    arb_msg_welcome (msg)->heartbeat_ms = heartbeat_ms;
+    arb_msg_welcome (msg)->liveness_ms = liveness_ms;
+    arb_msg_welcome (msg)->epoch = 1;
+    s_send (self, &msg);
+}
+
+//  REGISTER -> WELCOME -> CREDIT; returns the credit given.
+static int
+s_session (s_broker_t *self)
+{
+    arb_msg_t *msg = s_expect (self, ARB_MSG_REGISTER);
+    s_welcome (self, arb_msg_reqid (msg), 1000, 60000);
+    arb_msg_destroy (&msg);
+    msg = s_expect (self, ARB_MSG_CREDIT);
+    arb_credit_body_t *credit = arb_msg_credit (msg);
+    assert_int_equal (credit->sub, 0);
+    assert_false (credit->cancel);
+    assert_true (credit->queues.n >= 1);
+    int given = credit->credit;
+    arb_msg_destroy (&msg);
+    return given;
+}
+
+typedef struct {
+    uint64_t id;
+    const char *name;
+    const char *payload;
+} s_task_t;
+
+static uint64_t
+s_lease_of (uint64_t id)
+{
+    return id * 1000 + 7;
+}
+
+static void
+s_dispatch (s_broker_t *self, const s_task_t *tasks, size_t n)
+{
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_DISPATCH, 0);
+    arb_dispatch_body_t *body = arb_msg_dispatch (msg);
+    for (size_t i = 0; i < n; i++) {
+        arb_dispatch_task_t *task = (arb_dispatch_task_t *) arb_msg_grow (
+            msg, &body->tasks, sizeof (arb_dispatch_task_t), 1);
+        task->id = tasks[i].id;
+        task->lease = s_lease_of (tasks[i].id);
+        task->attempt = 1;
+        task->queue = "q1";
+        task->name = tasks[i].name;
+        const char *payload = tasks[i].payload ? tasks[i].payload : "";
+        task->payload = zframe_new (payload, strlen (payload));
+    }
+    s_send (self, &msg);
+}
+
+static void
+s_stop_task (s_broker_t *self, uint64_t id)
+{
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_STOP, 0);
+    arb_stop_body_t *body = arb_msg_stop (msg);
+    arb_stop_item_t *item =
+        (arb_stop_item_t *) arb_msg_grow (msg, &body->tasks, sizeof (arb_stop_item_t), 1);
+    item->id = id;
+    item->lease = s_lease_of (id);
+    item->reason = ARB_STOP_CANCEL;
+    s_send (self, &msg);
+}
+
+//  What the worker reported, collected over several messages.
+typedef struct {
+    uint64_t id;
+    uint64_t lease;
+    uint32_t outcome;
+    char error[256];
+    char result[256];
+} s_result_t;
+
+typedef struct {
+    s_result_t results[512];
+    size_t result_count;
+    int result_msgs;
+    int credit;
+    int credit_msgs;
+    size_t emitted;  //  EMIT items
+    int emit_msgs;
+    char emits[16][64];      //  "queue:payload" of the first items
+    bool emit_after_result;  //  an EMIT came after the RESULT of its task
+} s_seen_t;
+
+static void
+s_seen_result (s_seen_t *seen, arb_msg_t *msg)
+{
+    arb_result_body_t *body = arb_msg_result (msg);
+    seen->result_msgs++;
+    for (size_t i = 0; i < body->results.n; i++) {
+        arb_result_item_t *item = &body->results.v[i];
+        assert_true (seen->result_count < 512);
+        s_result_t *r = &seen->results[seen->result_count++];
+        r->id = item->id;
+        r->lease = item->lease;
+        r->outcome = item->outcome;
+        snprintf (r->error, sizeof (r->error), "%s", item->error ? item->error : "");
+        size_t size = zframe_size (item->result);
+        snprintf (r->result, sizeof (r->result), "%.*s", (int) size,
+                  (const char *) zframe_data (item->result));
+    }
+}
+
+static void
+s_seen_emit (s_seen_t *seen, arb_msg_t *msg)
+{
+    arb_emit_body_t *body = arb_msg_emit (msg);
+    seen->emit_msgs++;
+    for (size_t i = 0; i < body->items.n; i++) {
+        arb_emit_item_t *item = &body->items.v[i];
+        for (size_t k = 0; k < seen->result_count; k++)
+            if (seen->results[k].id == item->id)
+                seen->emit_after_result = true;
+        if (seen->emitted < 16)
+            snprintf (seen->emits[seen->emitted], 64, "%s:%.*s", item->queue,
+                      (int) zframe_size (item->payload),
+                      (const char *) zframe_data (item->payload));
+        seen->emitted++;
+    }
+}
+
+//  Receives until `results` results and `credit` credit have come (or the
+//  wait ends); then makes sure nothing else arrives for quiet_ms.
+static void
+s_collect (s_broker_t *self, s_seen_t *seen, size_t results, int credit, int quiet_ms)
+{
+    int64_t end = zclock_mono () + S_WAIT;
+    while (seen->result_count < results || seen->credit < credit) {
+        int64_t left = end - zclock_mono ();
+        arb_msg_t *msg = left > 0 ? s_recv (self, (int) left) : NULL;
+        if (!msg)
+            fail_msg ("collected %zu of %zu results and %d of %d credit", seen->result_count,
+                      results, seen->credit, credit);
+        if (arb_msg_type (msg) == ARB_MSG_RESULT)
+            s_seen_result (seen, msg);
+        else if (arb_msg_type (msg) == ARB_MSG_CREDIT) {
+            assert_false (arb_msg_credit (msg)->cancel);
+            seen->credit += arb_msg_credit (msg)->credit;
+            seen->credit_msgs++;
+        }
+        else if (arb_msg_type (msg) == ARB_MSG_EMIT)
+            s_seen_emit (seen, msg);
+        else if (arb_msg_type (msg) != ARB_MSG_HEARTBEAT)
+            fail_msg ("unexpected %s", arb_msg_type_name (arb_msg_type (msg)));
+        arb_msg_destroy (&msg);
+    }
+    for (int64_t quiet_end = zclock_mono () + quiet_ms; zclock_mono () < quiet_end;) {
+        arb_msg_t *msg = s_recv (self, (int) (quiet_end - zclock_mono ()));
+        if (msg && arb_msg_type (msg) != ARB_MSG_HEARTBEAT)
+            fail_msg ("unexpected %s after the expected ones",
+                      arb_msg_type_name (arb_msg_type (msg)));
+        arb_msg_destroy (&msg);
+    }
+    assert_int_equal (seen->result_count, results);
+    assert_int_equal (seen->credit, credit);
+}
+
+static s_result_t *
+s_result_of (s_seen_t *seen, uint64_t id)
+{
+    for (size_t i = 0; i < seen->result_count; i++)
+        if (seen->results[i].id == id)
+            return &seen->results[i];
+    fail_msg ("no result for task %" PRIu64, id);
+    return NULL;
+}
+
+//  Stops the worker and checks the goodbye: CREDIT cancel, then BYE.
+static void
+s_expect_goodbye (s_broker_t *self)
+{
+    arb_msg_t *msg = s_expect (self, ARB_MSG_CREDIT);
+    assert_true (arb_msg_credit (msg)->cancel);
+    arb_msg_destroy (&msg);
+    msg = s_expect (self, ARB_MSG_BYE);
+    arb_msg_destroy (&msg);
+}
+
+//  ---------------------------------------------------------------------
+//  The worker on its own thread.
+
+typedef struct {
+    arb_worker_t *worker;
+    pthread_t thread;
+    int rc;
+} s_runner_t;
+
+static void *
+s_runner_main (void *arg)
+{
+    s_runner_t *runner = (s_runner_t *) arg;
+    runner->rc = arb_worker_run (runner->worker);
+    return NULL;
+}
+
+static void
+s_runner_start (s_runner_t *runner, arb_worker_t *worker)
+{
+    runner->worker = worker;
+    runner->rc = -2;
+    assert_int_equal (pthread_create (&runner->thread, NULL, s_runner_main, runner), 0);
+}
+
+static void
+s_runner_join (s_runner_t *runner)
+{
+    pthread_join (runner->thread, NULL);
+    assert_int_equal (runner->rc, 0);
+}
+
+static arb_worker_t *
+s_worker_new (s_broker_t *broker, int slots, arb_worker_mode_t mode)
+{
+    arb_worker_t *worker = arb_worker_new (broker->endpoint, "w1");
+    assert_non_null (worker);
+    arb_worker_set_slots (worker, slots, mode);
+    arb_worker_set_log_level (worker, LOG_ERR);
+    return worker;
+}
+
+//  ---------------------------------------------------------------------
+//  Handlers.
+
+//  Reads its payload as a C string, as handlers will.
+static int
+s_sum (arb_job_t *job, void *arg)
+{
+    (void) arg;
+    int a, b;
+    if (sscanf ((const char *) arb_job_payload (job), "%d %d", &a, &b) != 2)
+        return arb_job_fail (job, "want two numbers");
+    char sum[32];
+    return arb_job_set_result (job, sum, (size_t) snprintf (sum, sizeof (sum), "%d", a + b));
+}
+
+static int
+s_echo (arb_job_t *job, void *arg)
+{
+    (void) arg;
+    char text[256];
+    int len = snprintf (text, sizeof (text), "%s:%.*s", arb_job_name (job),
+                        (int) arb_job_payload_size (job), (const char *) arb_job_payload (job));
+    return arb_job_set_result (job, text, (size_t) len);
+}
+
+static int
+s_fail (arb_job_t *job, void *arg)
+{
+    (void) arg;
+    return arb_job_fail (job, "boom %d", 7);
+}
+
+static int
+s_fail_silently (arb_job_t *job, void *arg)
+{
+    (void) job;
+    (void) arg;
+    return -1;
+}
+
+static int
+s_emit (arb_job_t *job, void *arg)
+{
+    (void) arg;
+    if (arb_job_emit (job, "out", "a", 1) || arb_job_emit (job, "out2", "bb", 2))
+        return arb_job_fail (job, "emit failed");
+    assert_int_equal (arb_job_emit (job, "", "x", 1), -1);  //  refused: no queue
+    return arb_job_set_result (job, "emitted", 7);
+}
+
+//  Handlers that wait for the test to open a gate.
+typedef struct {
+    pthread_mutex_t mutex;
+    pthread_cond_t cond;
+    int waiting;  //  handlers inside
+    bool open;
+} s_gate_t;
+
+static s_gate_t *
+s_gate_new (void)
+{
+    s_gate_t *gate = (s_gate_t *) zmalloc (sizeof (s_gate_t));
+    pthread_mutex_init (&gate->mutex, NULL);
+    pthread_cond_init (&gate->cond, NULL);
+    return gate;
+}
+
+static void
+s_gate_destroy (s_gate_t **gate_p)
+{
+    pthread_mutex_destroy (&(*gate_p)->mutex);
+    pthread_cond_destroy (&(*gate_p)->cond);
+    free (*gate_p);
+    *gate_p = NULL;
+}
+
+static int
+s_gated_echo (arb_job_t *job, void *arg)
+{
+    s_gate_t *gate = (s_gate_t *) arg;
+    pthread_mutex_lock (&gate->mutex);
+    gate->waiting++;
+    pthread_cond_broadcast (&gate->cond);
+    while (!gate->open)
+        pthread_cond_wait (&gate->cond, &gate->mutex);
+    gate->waiting--;
+    pthread_mutex_unlock (&gate->mutex);
+    return s_echo (job, NULL);
+}
+
+//  Waits until n handlers are inside the gate.
+static void
+s_gate_wait (s_gate_t *gate, int n)
+{
+    struct timespec until;
+    clock_gettime (CLOCK_REALTIME, &until);
+    until.tv_sec += S_WAIT / 1000;
+    pthread_mutex_lock (&gate->mutex);
+    while (gate->waiting < n)
+        if (pthread_cond_timedwait (&gate->cond, &gate->mutex, &until) == ETIMEDOUT)
+            break;
+    int waiting = gate->waiting;
+    pthread_mutex_unlock (&gate->mutex);
+    assert_int_equal (waiting, n);
+}
+
+static void
+s_gate_set (s_gate_t *gate, bool open)
+{
+    pthread_mutex_lock (&gate->mutex);
+    gate->open = open;
+    pthread_cond_broadcast (&gate->cond);
+    pthread_mutex_unlock (&gate->mutex);
+}
+
+//  A light handler that runs until it is cancelled.
+typedef struct {
+    atomic_int started;
+    atomic_int saw_cancel;
+} s_cancel_probe_t;
+
+static int
+s_until_cancelled (arb_job_t *job, void *arg)
+{
+    s_cancel_probe_t *probe = (s_cancel_probe_t *) arg;
+    atomic_fetch_add (&probe->started, 1);
+    for (int64_t end = zclock_mono () + 10 * S_WAIT; zclock_mono () < end;) {
+        if (arb_job_is_cancelled (job)) {
+            atomic_fetch_add (&probe->saw_cancel, 1);
+            return arb_job_fail (job, "cancelled");
+        }
+        poll (NULL, 0, 1);
+    }
+    return 0;
+}
+
+static void
+s_wait_for (atomic_int *value, int want)
+{
+    for (int64_t end = zclock_mono () + S_WAIT; zclock_mono () < end; poll (NULL, 0, 2))
+        if (atomic_load (value) >= want)
+            return;
+    fail_msg ("waited for %d, have %d", want, atomic_load (value));
+}
+
+//  Heavy handlers; arg is the write end of a pipe to the test.
+static void
+s_tell_pid (void *arg)
+{
+    //  should the worker fail to kill us, we still end, and a failed test
+    //  leaves nothing running
+    alarm (30);
+    int fd = (int) (intptr_t) arg;
+    pid_t pid = getpid ();
+    assert_int_equal (write (fd, &pid, sizeof (pid)), (ssize_t) sizeof (pid));
+}
+
+static int
+s_heavy_sleep (arb_job_t *job, void *arg)
+{
+    (void) job;
+    s_tell_pid (arg);
+    for (;;)
+        pause ();
+    return 0;
+}
+
+static int
+s_heavy_stubborn (arb_job_t *job, void *arg)
+{
+    (void) job;
+    signal (SIGTERM, SIG_IGN);
+    s_tell_pid (arg);
+    for (;;)
+        pause ();
+    return 0;
+}
+
+static int
+s_heavy_crash (arb_job_t *job, void *arg)
+{
+    (void) job;
+    (void) arg;
+    raise (SIGKILL);
+    return 0;
+}
+
+static int
+s_heavy_exit (arb_job_t *job, void *arg)
+{
+    (void) job;
+    (void) arg;
+    _exit (3);
+}
+
+//  The pid a heavy handler told, within the wait.
+static pid_t
+s_read_pid (int fd)
+{
+    struct pollfd item = {fd, POLLIN, 0};
+    assert_int_equal (poll (&item, 1, S_WAIT), 1);
+    pid_t pid = 0;
+    assert_int_equal (read (fd, &pid, sizeof (pid)), (ssize_t) sizeof (pid));
+    return pid;
+}
+
+//  ---------------------------------------------------------------------
+//  Tests.
+
+static void
+test_register_then_credit (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 3, ARB_WORKER_LIGHT);
+    arb_worker_handle (worker, "echo", s_echo, NULL);
+    assert_int_equal (arb_worker_listen (worker, "q1"), 0);
+    assert_int_equal (arb_worker_listen (worker, "q2"), 0);
+    assert_int_equal (arb_worker_listen (worker, ""), -1);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+
+    arb_msg_t *msg = s_expect (broker, ARB_MSG_REGISTER);
+    arb_register_body_t *reg = arb_msg_register (msg);
+    assert_string_equal (reg->name, "w1");
+    assert_string_equal (reg->mode, "light");
+    assert_int_equal (reg->slots, 3);
+    assert_int_equal (reg->pid, getpid ());
+    assert_true (reg->host && *reg->host);
+    assert_true (arb_msg_reqid (msg) != 0);
+    //  a WELCOME to some other request is not ours: no CREDIT may follow it
+    s_welcome (broker, arb_msg_reqid (msg) + 100, 1000, 60000);
+    assert_null (s_recv (broker, 200));
+    s_welcome (broker, arb_msg_reqid (msg), 1000, 60000);
+    arb_msg_destroy (&msg);
+
+    msg = s_expect (broker, ARB_MSG_CREDIT);
+    arb_credit_body_t *credit = arb_msg_credit (msg);
+    assert_int_equal (credit->sub, 0);
+    assert_int_equal (credit->credit, 3);
+    assert_false (credit->cancel);
+    assert_int_equal (credit->queues.n, 2);
+    assert_string_equal (credit->queues.v[0], "q1");
+    assert_string_equal (credit->queues.v[1], "q2");
+    arb_msg_destroy (&msg);
+
+    arb_worker_stop (worker);
+    s_expect_goodbye (broker);
+    s_runner_join (&runner);
+    arb_worker_destroy (&worker);
+    s_broker_destroy (&broker);
+}
+
+static void
+test_default_queue_and_heartbeat (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 1, ARB_WORKER_LIGHT);
+    arb_worker_handle (worker, "*", s_echo, NULL);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    arb_msg_t *msg = s_expect (broker, ARB_MSG_REGISTER);
+    s_welcome (broker, arb_msg_reqid (msg), 50, 60000);
+    arb_msg_destroy (&msg);
+    msg = s_expect (broker, ARB_MSG_CREDIT);
+    assert_int_equal (arb_msg_credit (msg)->queues.n, 1);
+    assert_string_equal (arb_msg_credit (msg)->queues.v[0], "default");
+    arb_msg_destroy (&msg);
+    //  heartbeats come at the broker's pace
+    int64_t started = zclock_mono ();
+    for (int i = 0; i < 3; i++) {
+        msg = s_expect (broker, ARB_MSG_HEARTBEAT);
+        assert_int_equal (arb_msg_heartbeat (msg)->busy, 0);
+        arb_msg_destroy (&msg);
+    }
+    int64_t took = zclock_mono () - started;
+    assert_true (took >= 100 && took < 1000);
+    arb_worker_stop (worker);
+    s_expect_goodbye (broker);
+    s_runner_join (&runner);
+    arb_worker_destroy (&worker);
+    s_broker_destroy (&broker);
+}
+
+static void
+test_results_are_batched (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 4, ARB_WORKER_LIGHT);
+    s_gate_t *gate = s_gate_new ();
+    arb_worker_handle (worker, "*", s_gated_echo, gate);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    assert_int_equal (s_session (broker), 4);
+
+    //  Rounds of 4 tasks that finish together: the worker should answer
+    //  each round in fewer messages than tasks. One RESULT per task in
+    //  every round would mean no batching at all.
+    int rounds = 20;
+    s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
+    for (int round = 0; round < rounds; round++) {
+        s_task_t tasks[4];
+        char payloads[4][16];
+        for (int i = 0; i < 4; i++) {
+            snprintf (payloads[i], sizeof (payloads[i]), "p%d", round * 4 + i);
+            tasks[i] = (s_task_t){(uint64_t) (round * 4 + i + 1), "resize", payloads[i]};
+        }
+        s_gate_set (gate, false);
+        s_dispatch (broker, tasks, 4);
+        s_gate_wait (gate, 4);
+        s_gate_set (gate, true);
+        s_collect (broker, seen, (size_t) (round + 1) * 4, (round + 1) * 4, 0);
+    }
+    for (int i = 0; i < rounds * 4; i++) {
+        s_result_t *r = s_result_of (seen, (uint64_t) i + 1);
+        char want[32];
+        snprintf (want, sizeof (want), "resize:p%d", i);
+        assert_string_equal (r->result, want);
+        assert_int_equal (r->outcome, ARB_OUTCOME_OK);
+        assert_int_equal (r->lease, s_lease_of ((uint64_t) i + 1));
+        assert_string_equal (r->error, "");
+    }
+    assert_true (seen->result_msgs < rounds * 4);
+    assert_true (seen->credit_msgs < rounds * 4);
+    free (seen);
+
+    arb_worker_stop (worker);
+    s_expect_goodbye (broker);
+    s_runner_join (&runner);
+    arb_worker_destroy (&worker);
+    s_gate_destroy (&gate);
+    s_broker_destroy (&broker);
+}
+
+static void
+test_failures_have_their_text (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 4, ARB_WORKER_LIGHT);
+    arb_worker_handle (worker, "fail", s_fail, NULL);
+    arb_worker_handle (worker, "quiet", s_fail_silently, NULL);
+    arb_worker_handle (worker, "sum", s_sum, NULL);
+    assert_int_equal (arb_worker_handle (worker, "fail", s_echo, NULL), -1);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    assert_int_equal (s_session (broker), 4);
+
+    s_task_t tasks[] = {
+        {1, "fail", NULL}, {2, "quiet", NULL}, {3, "nope", NULL}, {4, "sum", "2 40"}};
+    s_dispatch (broker, tasks, 4);
+    s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
+    s_collect (broker, seen, 4, 4, 100);
+    assert_string_equal (s_result_of (seen, 4)->result, "42");
+    assert_int_equal (s_result_of (seen, 1)->outcome, ARB_OUTCOME_FAIL);
+    assert_string_equal (s_result_of (seen, 1)->error, "boom 7");
+    assert_int_equal (s_result_of (seen, 2)->outcome, ARB_OUTCOME_FAIL);
+    assert_string_equal (s_result_of (seen, 2)->error, "handler failed");
+    assert_int_equal (s_result_of (seen, 3)->outcome, ARB_OUTCOME_FAIL);
+    assert_string_equal (s_result_of (seen, 3)->error, "no handler for task 'nope'");
+    free (seen);
+
+    arb_worker_stop (worker);
+    s_expect_goodbye (broker);
+    s_runner_join (&runner);
+    arb_worker_destroy (&worker);
+    s_broker_destroy (&broker);
+}
+
+static void
+test_emit_goes_before_result (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 1, ARB_WORKER_LIGHT);
+    arb_worker_handle (worker, "route", s_emit, NULL);
+    arb_worker_handle (worker, "fail", s_fail, NULL);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    assert_int_equal (s_session (broker), 1);
+
+    s_task_t task = {5, "route", "in"};
+    s_dispatch (broker, &task, 1);
+    s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
+    s_collect (broker, seen, 1, 1, 0);
+    assert_int_equal (seen->emitted, 2);
+    assert_false (seen->emit_after_result);
+    assert_string_equal (seen->emits[0], "out:a");
+    assert_string_equal (seen->emits[1], "out2:bb");
+    assert_string_equal (s_result_of (seen, 5)->result, "emitted");
+    free (seen);
+
+    arb_worker_stop (worker);
+    s_expect_goodbye (broker);
+    s_runner_join (&runner);
+    arb_worker_destroy (&worker);
+    s_broker_destroy (&broker);
+}
+
+//  What a handler saw of its job, as text.
+static int
+s_describe (arb_job_t *job, void *arg)
+{
+    char *seen = (char *) arg;
+    size_t args_size, result_size;
+    const uint8_t *args = arb_job_args (job, &args_size);
+    int len =
+        snprintf (seen, 512, "id=%" PRIu64 " attempt=%u name=%s queue=%s payload=%.*s args=%.*s",
+                  arb_job_id (job), arb_job_attempt (job), arb_job_name (job), arb_job_queue (job),
+                  (int) arb_job_payload_size (job), (const char *) arb_job_payload (job),
+                  (int) args_size, (const char *) args);
+    for (size_t i = 0; i < arb_job_parent_count (job); i++) {
+        const uint8_t *result = arb_job_parent_result (job, i, &result_size);
+        len += snprintf (seen + len, 512 - (size_t) len, " parent=%s/%" PRIu64 "/%u/%.*s/%s",
+                         arb_job_parent_name (job, i), arb_job_parent_id (job, i),
+                         arb_job_parent_state (job, i), (int) result_size, (const char *) result,
+                         arb_job_parent_error (job, i));
+    }
+    return 0;
+}
+
+static void
+test_dispatch_reaches_the_job (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 1, ARB_WORKER_LIGHT);
+    char seen[512] = "";
+    arb_worker_handle (worker, "*", s_describe, seen);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    assert_int_equal (s_session (broker), 1);
+
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_DISPATCH, 0);
+    arb_dispatch_body_t *body = arb_msg_dispatch (msg);
+    arb_dispatch_task_t *task =
+        (arb_dispatch_task_t *) arb_msg_grow (msg, &body->tasks, sizeof (arb_dispatch_task_t), 1);
+    task->id = 21;
+    task->lease = s_lease_of (21);
+    task->attempt = 3;
+    task->name = "join";  //  no queue: "default"
+    task->args = (arb_bin_t){(const uint8_t *) "--fast", 6};
+    task->payload = zframe_new ("in", 2);
+    arb_parent_info_t *parents =
+        (arb_parent_info_t *) arb_msg_grow (msg, &task->parents, sizeof (arb_parent_info_t), 2);
+    parents[0] =
+        (arb_parent_info_t){"a", 19, ARB_STATE_SUCCEEDED, {(const uint8_t *) "ra", 2}, NULL};
+    parents[1] = (arb_parent_info_t){NULL, 20, ARB_STATE_DEAD, {NULL, 0}, "it broke"};
+    s_send (broker, &msg);
+    s_seen_t *seen_msgs = (s_seen_t *) zmalloc (sizeof (s_seen_t));
+    s_collect (broker, seen_msgs, 1, 1, 0);
+    assert_int_equal (s_result_of (seen_msgs, 21)->outcome, ARB_OUTCOME_OK);
+    free (seen_msgs);
+    assert_string_equal (seen, "id=21 attempt=3 name=join queue=default payload=in args=--fast "
+                               "parent=a/19/5/ra/ parent=/20/7//it broke");
+
+    arb_worker_stop (worker);
+    s_expect_goodbye (broker);
+    s_runner_join (&runner);
+    arb_worker_destroy (&worker);
+    s_broker_destroy (&broker);
+}
+
+static void
+test_beyond_credit_is_released (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 1, ARB_WORKER_LIGHT);
+    s_gate_t *gate = s_gate_new ();
+    arb_worker_handle (worker, "*", s_gated_echo, gate);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    assert_int_equal (s_session (broker), 1);
+
+    s_task_t tasks[] = {{1, "a", "x"}, {2, "b", "y"}};
+    s_dispatch (broker, tasks, 2);
+    s_gate_wait (gate, 1);
+    s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
+    s_collect (broker, seen, 1, 0, 0);
+    assert_int_equal (s_result_of (seen, 2)->outcome, ARB_OUTCOME_RELEASE);
+    s_gate_set (gate, true);
+    s_collect (broker, seen, 2, 1, 0);
+    assert_string_equal (s_result_of (seen, 1)->result, "a:x");
+    free (seen);
+
+    arb_worker_stop (worker);
+    s_expect_goodbye (broker);
+    s_runner_join (&runner);
+    arb_worker_destroy (&worker);
+    s_gate_destroy (&gate);
+    s_broker_destroy (&broker);
+}
+
+static void
+test_unknown_worker_registers_again (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 2, ARB_WORKER_LIGHT);
+    s_gate_t *gate = s_gate_new ();
+    arb_worker_handle (worker, "*", s_gated_echo, gate);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    assert_int_equal (s_session (broker), 2);
+
+    //  one task runs when the broker forgets the worker
+    s_task_t task = {1, "old", "x"};
+    s_dispatch (broker, &task, 1);
+    s_gate_wait (gate, 1);
+    for (int i = 0; i < 2; i++) {  //  a second 410 must not register twice
+        arb_msg_t *error = arb_msg_new (ARB_MSG_ERROR, 0);
+        arb_msg_error (error)->code = ARB_ERR_UNKNOWN_WORKER;
+        arb_msg_error (error)->reason = "unknown worker";
+        s_send (broker, &error);
+    }
+    arb_msg_t *msg = s_expect (broker, ARB_MSG_REGISTER);
+    s_welcome (broker, arb_msg_reqid (msg), 1000, 60000);
+    arb_msg_destroy (&msg);
+    msg = s_expect (broker, ARB_MSG_CREDIT);
+    assert_int_equal (arb_msg_credit (msg)->credit, 1);  //  the free slot only
+    assert_int_equal (arb_msg_credit (msg)->queues.n, 1);
+    arb_msg_destroy (&msg);
+
+    //  the old task's result is not sent (its lease is gone), but its slot
+    //  comes back as credit
+    s_gate_set (gate, true);
+    s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
+    s_collect (broker, seen, 0, 1, 200);
+    free (seen);
+
+    arb_worker_stop (worker);
+    s_expect_goodbye (broker);
+    s_runner_join (&runner);
+    arb_worker_destroy (&worker);
+    s_gate_destroy (&gate);
+    s_broker_destroy (&broker);
+}
+
+static void
+test_register_is_repeated (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 1, ARB_WORKER_LIGHT);
+    arb_worker_handle (worker, "*", s_echo, NULL);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+
+    //  the broker misses the first REGISTER; the worker tries again from a
+    //  fresh socket (a new routing id)
+    arb_msg_t *msg = s_expect (broker, ARB_MSG_REGISTER);
+    zframe_t *first = zframe_dup (broker->peer);
+    arb_msg_destroy (&msg);
+    msg = s_expect (broker, ARB_MSG_REGISTER);
+    assert_false (zframe_eq (first, broker->peer));
+    zframe_destroy (&first);
+    s_welcome (broker, arb_msg_reqid (msg), 1000, 60000);
+    arb_msg_destroy (&msg);
+    msg = s_expect (broker, ARB_MSG_CREDIT);
+    assert_int_equal (arb_msg_credit (msg)->credit, 1);
+    arb_msg_destroy (&msg);
+
+    arb_worker_stop (worker);
+    s_expect_goodbye (broker);
+    s_runner_join (&runner);
+    arb_worker_destroy (&worker);
+    s_broker_destroy (&broker);
+}
+
+static void
+test_silent_broker_means_new_session (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 1, ARB_WORKER_LIGHT);
+    arb_worker_handle (worker, "*", s_echo, NULL);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+
+    arb_msg_t *msg = s_expect (broker, ARB_MSG_REGISTER);
+    zframe_t *first = zframe_dup (broker->peer);
+    int64_t welcomed = zclock_mono ();
+    s_welcome (broker, arb_msg_reqid (msg), 50, 300);
+    arb_msg_destroy (&msg);
+    msg = s_expect (broker, ARB_MSG_CREDIT);
+    arb_msg_destroy (&msg);
+    //  the broker says nothing more: after 300 ms the worker registers anew
+    msg = s_expect (broker, ARB_MSG_REGISTER);
+    assert_true (zclock_mono () - welcomed >= 300);
+    assert_false (zframe_eq (first, broker->peer));
+    zframe_destroy (&first);
+    s_welcome (broker, arb_msg_reqid (msg), 1000, 60000);
+    arb_msg_destroy (&msg);
+    msg = s_expect (broker, ARB_MSG_CREDIT);
+    arb_msg_destroy (&msg);
+
+    arb_worker_stop (worker);
+    s_expect_goodbye (broker);
+    s_runner_join (&runner);
+    arb_worker_destroy (&worker);
+    s_broker_destroy (&broker);
+}
+
+static void
+test_light_stop_sets_cancelled (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 1, ARB_WORKER_LIGHT);
+    s_cancel_probe_t probe;
+    atomic_init (&probe.started, 0);
+    atomic_init (&probe.saw_cancel, 0);
+    arb_worker_handle (worker, "*", s_until_cancelled, &probe);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    assert_int_equal (s_session (broker), 1);
+
+    s_task_t task = {3, "long", NULL};
+    s_dispatch (broker, &task, 1);
+    s_wait_for (&probe.started, 1);
+    s_stop_task (broker, 99);  //  unknown: ignored
+    s_stop_task (broker, 3);
+    //  the slot comes back once the handler returned; no RESULT for a
+    //  stopped task
+    s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
+    s_collect (broker, seen, 0, 1, 200);
+    assert_int_equal (atomic_load (&probe.saw_cancel), 1);
+    free (seen);
+
+    arb_worker_stop (worker);
+    s_expect_goodbye (broker);
+    s_runner_join (&runner);
+    arb_worker_destroy (&worker);
+    s_broker_destroy (&broker);
+}
+
+static void
+test_heavy_results (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 6, ARB_WORKER_HEAVY);
+    arb_worker_handle (worker, "echo", s_echo, NULL);
+    arb_worker_handle (worker, "sum", s_sum, NULL);
+    arb_worker_handle (worker, "fail", s_fail, NULL);
+    arb_worker_handle (worker, "route", s_emit, NULL);
+    arb_worker_handle (worker, "crash", s_heavy_crash, NULL);
+    arb_worker_handle (worker, "exit", s_heavy_exit, NULL);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    arb_msg_t *msg = s_expect (broker, ARB_MSG_REGISTER);
+    assert_string_equal (arb_msg_register (msg)->mode, "heavy");
+    s_welcome (broker, arb_msg_reqid (msg), 1000, 60000);
+    arb_msg_destroy (&msg);
+    msg = s_expect (broker, ARB_MSG_CREDIT);
+    assert_int_equal (arb_msg_credit (msg)->credit, 6);
+    arb_msg_destroy (&msg);
+
+    s_task_t tasks[] = {{1, "echo", "hi"},  {2, "fail", NULL}, {3, "route", NULL},
+                        {4, "crash", NULL}, {5, "exit", NULL}, {6, "sum", "40 2"}};
+    s_dispatch (broker, tasks, 6);
+    s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
+    s_collect (broker, seen, 6, 6, 100);
+    assert_string_equal (s_result_of (seen, 6)->result, "42");
+    assert_string_equal (s_result_of (seen, 1)->result, "echo:hi");
+    assert_int_equal (s_result_of (seen, 1)->outcome, ARB_OUTCOME_OK);
+    assert_string_equal (s_result_of (seen, 2)->error, "boom 7");
+    assert_string_equal (s_result_of (seen, 3)->result, "emitted");
+    assert_int_equal (seen->emitted, 2);
+    assert_false (seen->emit_after_result);
+    assert_string_equal (seen->emits[0], "out:a");
+    assert_string_equal (seen->emits[1], "out2:bb");
+    assert_int_equal (s_result_of (seen, 4)->outcome, ARB_OUTCOME_FAIL);
+    assert_string_equal (s_result_of (seen, 4)->error, "killed by signal 9");
+    assert_string_equal (s_result_of (seen, 5)->error, "exited with status 3 without a result");
+    free (seen);
+
+    arb_worker_stop (worker);
+    s_expect_goodbye (broker);
+    s_runner_join (&runner);
+    arb_worker_destroy (&worker);
+    s_broker_destroy (&broker);
+}
+
+//  Runs one heavy task with handler, STOPs it once it told its pid, and
+//  checks its slot comes back and the process is gone. Returns the time
+//  from STOP to the credit.
+static int64_t
+s_heavy_stop_case (arb_handler_fn *handler, int grace_ms)
+{
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 1, ARB_WORKER_HEAVY);
+    arb_worker_set_grace (worker, grace_ms);
+    int fds[2];
+    assert_int_equal (pipe (fds), 0);
+    arb_worker_handle (worker, "*", handler, (void *) (intptr_t) fds[1]);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    assert_int_equal (s_session (broker), 1);
+
+    s_task_t task = {8, "sleepy", NULL};
+    s_dispatch (broker, &task, 1);
+    pid_t pid = s_read_pid (fds[0]);
+    int64_t stopped = zclock_mono ();
+    s_stop_task (broker, 8);
+    s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
+    s_collect (broker, seen, 0, 1, 100);
+    int64_t took = zclock_mono () - stopped;
+    free (seen);
+    //  reaped by the worker: not even a zombie is left
+    assert_int_equal (kill (pid, 0), -1);
+    assert_int_equal (errno, ESRCH);
+
+    arb_worker_stop (worker);
+    s_expect_goodbye (broker);
+    s_runner_join (&runner);
+    arb_worker_destroy (&worker);
+    s_broker_destroy (&broker);
+    close (fds[0]);
+    close (fds[1]);
+    return took;
+}
+
+static void
+test_heavy_stop_kills_child (void **state)
+{
+    (void) state;
+    //  SIGTERM does it at once
+    assert_true (s_heavy_stop_case (s_heavy_sleep, 5000) < 2000);
+    //  a child that ignores SIGTERM gets SIGKILL after the grace
+    int64_t took = s_heavy_stop_case (s_heavy_stubborn, 300);
+    assert_true (took >= 300 && took < 3000);
+}
+
+static void
+test_shutdown_drains_then_bye (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 2, ARB_WORKER_LIGHT);
+    s_gate_t *gate = s_gate_new ();
+    arb_worker_handle (worker, "*", s_gated_echo, gate);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    assert_int_equal (s_session (broker), 2);
+
+    s_task_t first = {1, "a", "x"};
+    s_dispatch (broker, &first, 1);
+    s_gate_wait (gate, 1);
+    arb_worker_stop (worker);
+    arb_msg_t *msg = s_expect (broker, ARB_MSG_CREDIT);
+    assert_true (arb_msg_credit (msg)->cancel);
+    arb_msg_destroy (&msg);
+    //  a task already on its way when the credit was cancelled goes back
+    s_task_t late = {2, "b", "y"};
+    s_dispatch (broker, &late, 1);
+    msg = s_expect (broker, ARB_MSG_RESULT);
+    assert_int_equal (arb_msg_result (msg)->results.n, 1);
+    assert_int_equal (arb_msg_result (msg)->results.v[0].id, 2);
+    assert_int_equal (arb_msg_result (msg)->results.v[0].outcome, ARB_OUTCOME_RELEASE);
+    arb_msg_destroy (&msg);
+    //  the running task finishes and reports before the BYE
+    s_gate_set (gate, true);
+    msg = s_expect (broker, ARB_MSG_RESULT);
+    assert_int_equal (arb_msg_result (msg)->results.v[0].id, 1);
+    assert_int_equal (arb_msg_result (msg)->results.v[0].outcome, ARB_OUTCOME_OK);
+    arb_msg_destroy (&msg);
+    msg = s_expect (broker, ARB_MSG_BYE);
+    arb_msg_destroy (&msg);
+    s_runner_join (&runner);
+    arb_worker_destroy (&worker);
+    s_gate_destroy (&gate);
+    s_broker_destroy (&broker);
+}
+
+//  Drain time over, or a second stop: running tasks are stopped, no
+//  result is sent for them (the BYE gives their leases back).
+static void
+s_forced_case (arb_worker_mode_t mode, bool twice)
+{
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 1, mode);
+    arb_worker_set_drain (worker, twice ? 60000 : 200);
+    arb_worker_set_grace (worker, 5000);
+    s_cancel_probe_t probe;
+    atomic_init (&probe.started, 0);
+    atomic_init (&probe.saw_cancel, 0);
+    int fds[2];
+    assert_int_equal (pipe (fds), 0);
+    if (mode == ARB_WORKER_LIGHT)
+        arb_worker_handle (worker, "*", s_until_cancelled, &probe);
+    else
+        arb_worker_handle (worker, "*", s_heavy_stubborn, (void *) (intptr_t) fds[1]);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    assert_int_equal (s_session (broker), 1);
+    s_task_t task = {1, "long", NULL};
+    s_dispatch (broker, &task, 1);
+    if (mode == ARB_WORKER_LIGHT)
+        s_wait_for (&probe.started, 1);
+    else
+        s_read_pid (fds[0]);
+
+    int64_t started = zclock_mono ();
+    arb_worker_stop (worker);
+    if (twice)
+        arb_worker_stop (worker);
+    s_expect_goodbye (broker);  //  no RESULT in between
+    int64_t took = zclock_mono () - started;
+    s_runner_join (&runner);
+    if (twice)
+        assert_true (took < 2000);  //  at once, not after the drain or the grace
+    else
+        assert_true (took >= 200 && took < 4000);
+    if (mode == ARB_WORKER_LIGHT)
+        assert_int_equal (atomic_load (&probe.saw_cancel), 1);
+    arb_worker_destroy (&worker);
+    s_broker_destroy (&broker);
+    close (fds[0]);
+    close (fds[1]);
+}
+
+static void
+test_forced_stop (void **state)
+{
+    (void) state;
+    s_forced_case (ARB_WORKER_LIGHT, false);
+    s_forced_case (ARB_WORKER_LIGHT, true);
+    s_forced_case (ARB_WORKER_HEAVY, true);
+}
+
+static void
+test_survives_garbage (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 1, ARB_WORKER_LIGHT);
+    arb_worker_set_log_level (worker, -1);  //  the garbage would be logged
+    arb_worker_handle (worker, "*", s_echo, NULL);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    assert_int_equal (s_session (broker), 1);
+
+    //  Bytes no codec would produce: deliberately hand-made here
+    const char *frames[][3] = {
+        {"junk", NULL, NULL},
+        {"AR\x01\x2c\0\0\0\0", "\x81\xa5tasks\x91\xc0", NULL},            //  DISPATCH, task is nil
+        {"AR\x01\x3f\0\0\0\0", "\x80", NULL},                             //  unknown type
+        {"AR\x02\x2c\0\0\0\0", "\x80", NULL},                             //  version 2
+        {"AR\x01\x30\0\0\0\0", "\x81\xa5tasks\x91\x80", NULL},            //  STOP without id
+        {"AR\x01\x2c\0\0\0\0", "\x81\xa5tasks\x91\x81\xa2id\x01", NULL},  //  no payload frame
+    };
+    size_t sizes[][2] = {{4, 0}, {8, 9}, {8, 1}, {8, 1}, {8, 9}, {8, 12}};
+    for (size_t i = 0; i < sizeof (sizes) / sizeof (sizes[0]); i++) {
+        zmsg_t *zmsg = zmsg_new ();
+        zmsg_append (zmsg, &(zframe_t *){zframe_dup (broker->peer)});
+        for (int k = 0; k < 2 && frames[i][k]; k++)
+            zmsg_addmem (zmsg, frames[i][k], sizes[i][k]);
+        zmsg_send (&zmsg, broker->router);
+    }
+    //  well-formed but out of place
+    arb_msg_t *pong = arb_msg_new (ARB_MSG_PONG, 0);
+    s_send (broker, &pong);
+    s_welcome (broker, 12345, 1, 1);
+
+    //  still works
+    s_task_t task = {4, "echo", "ok"};
+    s_dispatch (broker, &task, 1);
+    s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
+    s_collect (broker, seen, 1, 1, 100);
+    assert_string_equal (s_result_of (seen, 4)->result, "echo:ok");
+    free (seen);
+
+    arb_worker_stop (worker);
+    s_expect_goodbye (broker);
+    s_runner_join (&runner);
+    arb_worker_destroy (&worker);
+    s_broker_destroy (&broker);
+}
+
+static void
+test_job_outside_a_worker (void **state)
+{
+    (void) state;
+    arb_job_t *job = arb_job_new (7, "echo", NULL, "abcdef", 3);
+    assert_string_equal (arb_job_queue (job), "default");
+    //  the payload reads as a C string: a NUL follows its bytes
+    assert_string_equal ((const char *) arb_job_payload (job), "abc");
+    assert_int_equal (arb_job_attempt (job), 1);
+    assert_int_equal (s_echo (job, NULL), 0);
+    size_t size;
+    const uint8_t *result = arb_job_result (job, &size);
+    assert_int_equal (size, 8);
+    assert_memory_equal (result, "echo:abc", 8);
+    assert_false (arb_job_is_cancelled (job));
+    arb_job_cancel (job);
+    assert_true (arb_job_is_cancelled (job));
+    assert_false (arb_job_is_heavy (job));
+    assert_int_equal (s_emit (job, NULL), 0);
+    assert_int_equal (arb_job_emitted (job), 2);
+
+    //  error texts are valid UTF-8 of at most ARB_TEXT_MAX bytes
+    char *long_text = (char *) malloc (ARB_TEXT_MAX + 10);
+    memset (long_text, 'x', ARB_TEXT_MAX + 9);
+    memcpy (long_text + ARB_TEXT_MAX - 1, "\xc3\xa9", 2);  //  é across the limit
+    long_text[ARB_TEXT_MAX + 9] = '\0';
+    assert_int_equal (arb_job_fail (job, "%s", long_text), -1);
+    assert_int_equal (strlen (arb_job_error (job)), ARB_TEXT_MAX - 1);
+    free (long_text);
+    arb_job_fail (job, "bad \xff byte \xe2\x82 cut");
+    assert_string_equal (arb_job_error (job), "bad ? byte ?? cut");
+
+    arb_job_add_parent (job, "p1", 11, "r1", 2);
+    arb_job_add_parent (job, NULL, 12, "", 0);
+    assert_int_equal (arb_job_parent_count (job), 2);
+    assert_string_equal (arb_job_parent_name (job, 0), "p1");
+    assert_string_equal (arb_job_parent_name (job, 1), "");
+    assert_int_equal (arb_job_parent_id (job, 1), 12);
+    assert_memory_equal (arb_job_parent_result (job, 0, &size), "r1", 2);
+    assert_int_equal (size, 2);
+    assert_int_equal (arb_job_parent_state (job, 0), ARB_STATE_SUCCEEDED);
+    assert_string_equal (arb_job_parent_error (job, 0), "");
+    arb_job_args (job, &size);
+    assert_int_equal (size, 0);
+    arb_job_set_args (job, "xy", 2);
+    assert_memory_equal (arb_job_args (job, &size), "xy", 2);
+    assert_int_equal (size, 2);
+    arb_job_destroy (&job);
+    assert_null (job);
+}
+
+int
+main (void)
+{
+    signal (SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_register_then_credit),
+        cmocka_unit_test (test_default_queue_and_heartbeat),
+        cmocka_unit_test (test_results_are_batched),
+        cmocka_unit_test (test_failures_have_their_text),
+        cmocka_unit_test (test_emit_goes_before_result),
+        cmocka_unit_test (test_dispatch_reaches_the_job),
+        cmocka_unit_test (test_beyond_credit_is_released),
+        cmocka_unit_test (test_unknown_worker_registers_again),
+        cmocka_unit_test (test_register_is_repeated),
+        cmocka_unit_test (test_silent_broker_means_new_session),
+        cmocka_unit_test (test_light_stop_sets_cancelled),
+        cmocka_unit_test (test_heavy_results),
+        cmocka_unit_test (test_heavy_stop_kills_child),
+        cmocka_unit_test (test_shutdown_drains_then_bye),
+        cmocka_unit_test (test_forced_stop),
+        cmocka_unit_test (test_survives_garbage),
+        cmocka_unit_test (test_job_outside_a_worker),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}

@@ -1,0 +1,1352 @@
+/*  arb_worker.c — the worker runtime (see arb_worker.h).
+
+    Threads. arb_worker_run() runs the loop on the calling thread (the "run
+    thread"), which alone owns the broker socket, the session state and the
+    slots' bookkeeping. In light mode a pool of slot_count threads takes
+    queued jobs and leaves notes for the run thread: "done, rc" or "here
+    are staged items" (see the pool below for why this is a mutex-guarded
+    queue and not a ZeroMQ pipe). A job changes hands through the queue and
+    the notes, so the run thread and a pool thread never touch one job at
+    once, except for the cancelled flag, which is atomic. In heavy mode the
+    run thread forks one child per task and watches its report pipe and its
+    pidfd.
+
+    One loop turn: wait (zmq_poll) for the broker, the slots' notes, a stop
+    request or the next timer; take everything that is ready; then send
+    what the turn produced: EMIT messages first (the broker must have the
+    items before it commits the result that makes them real), one RESULT
+    for every finished task, one CREDIT for every freed slot.
+
+    Session. REGISTERING (REGISTER sent, waiting for the WELCOME with the
+    same request id) -> READY (CREDIT sent). A 410, or a broker silent for
+    its liveness window, starts a new session: the tasks still running
+    belong to the old one, so they become "quiet" (nothing is reported for
+    them; the broker gave them back already) and their slots return credit
+    only once free. After silence, and when a REGISTER goes unanswered, the
+    socket is replaced, so that stale messages queued for a broker that is
+    gone do not pour out when it comes back.
+
+    Credit. The broker may send at most the credit given; every free slot is
+    one credit, given on WELCOME (all free slots) or when a slot frees up.
+    Invariant while READY and running: credit held by the broker + busy
+    slots = slots.
+*/
+
+#include "arb_worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <sys/eventfd.h>
+#include <sys/pidfd.h>
+#include <sys/random.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#define S_ROUTING_ID_SIZE 16
+#define S_RECV_BURST      256          //  broker messages taken per loop turn
+#define S_RESULT_ITEMS    1000         //  a RESULT message goes out at this many results
+#define S_RESULT_BYTES    (32u << 20)  //  ... or this many result bytes
+#define S_REGISTER_FIRST  500          //  ms before a REGISTER is sent again; doubles
+#define S_REGISTER_MAX    4000         //  ms, up to this
+#define S_REAP_POLL_MS    100          //  heavy children without a pidfd are checked this often
+#define S_FORCE_SLACK_MS  1000         //  forced stop: extra wait for cancelled light handlers
+
+#define S_LOG(self, level, fn, ...)       \
+    do {                                  \
+        if ((self)->log_level >= (level)) \
+            fn (__VA_ARGS__);             \
+    } while (0)
+#define S_DEBUG(self, ...)   S_LOG (self, LOG_DEBUG, zsys_debug, __VA_ARGS__)
+#define S_INFO(self, ...)    S_LOG (self, LOG_INFO, zsys_info, __VA_ARGS__)
+#define S_WARNING(self, ...) S_LOG (self, LOG_WARNING, zsys_warning, __VA_ARGS__)
+#define S_ERROR(self, ...)   S_LOG (self, LOG_ERR, zsys_error, __VA_ARGS__)
+
+typedef struct {
+    char name[ARB_NAME_MAX + 1];
+    arb_handler_fn *fn;
+    void *arg;  //  borrowed
+} s_handler_t;
+
+//  A DISPATCH message kept alive while its tasks run: their jobs borrow
+//  its strings and parents.
+typedef struct {
+    arb_msg_t *msg;  //  owned
+    size_t refs;     //  slots running one of its tasks
+} s_batch_t;
+
+typedef struct _s_slot_t s_slot_t;
+typedef struct _s_pool_t s_pool_t;
+
+//  What a light slot's job tells the run thread (from a pool thread).
+typedef struct {
+    s_slot_t *slot;
+    arb_msg_t *emits;  //  owned by the note: staged items to send; NULL: the handler returned
+    int rc;            //  handler outcome when emits is NULL
+} s_note_t;
+
+struct _s_slot_t {
+    s_pool_t *pool;  //  light: borrowed; outlives the slot even when abandoned
+    int index;
+    arb_job_t *job;    //  owned; reused task after task
+    s_batch_t *batch;  //  one reference while busy
+    bool busy;
+    bool quiet;  //  the lease is over (STOP, new session, forced stop): report nothing
+    //  heavy
+    pid_t pid;        //  child, 0 if none
+    int report_fd;    //  read end of its report pipe, -1 once closed
+    int pidfd;        //  readable when the child exits; -1 if unavailable
+    int64_t kill_at;  //  ms (zclock_mono): SIGKILL then; 0 none
+    bool bad_report;  //  the child broke the report format
+};
+
+typedef enum {
+    S_SESSION_REGISTERING,
+    S_SESSION_READY,
+} s_session_t;
+
+typedef enum {
+    S_PHASE_RUN,    //  taking tasks
+    S_PHASE_DRAIN,  //  credit cancelled, running tasks finish
+    S_PHASE_FORCE,  //  running tasks stopped, waiting for their slots
+    S_PHASE_DONE,
+} s_phase_t;
+
+struct _arb_worker_t {
+    //  Configuration: set before run, read-only while running.
+    char *endpoint;  //  owned
+    char name[ARB_NAME_MAX + 1];
+    char host[ARB_NAME_MAX + 1];
+    s_handler_t *handlers;  //  owned array
+    size_t handler_count;
+    s_handler_t fallback;                 //  "*"; fn NULL if none
+    char *queues[ARB_WORKER_QUEUES_MAX];  //  owned strings
+    size_t queue_count;
+    int slot_count;
+    arb_worker_mode_t mode;
+    int grace_ms;
+    int drain_ms;
+    size_t max_payload;  //  bytes
+    int log_level;       //  syslog level
+
+    //  Stop requests, from any thread or a signal handler.
+    atomic_int stop_requests;
+    int wake_fd;  //  owned eventfd: wakes the loop on a stop request
+
+    //  Run state: the run thread only.
+    zsock_t *dealer;  //  owned
+    s_pool_t *pool;   //  owned: light mode's threads
+    s_note_t *notes;  //  owned: notes taken from the pool, being handled
+    size_t note_cap;
+    s_slot_t **launch;  //  owned, slot_count: light jobs of this turn, for the pool
+    size_t launch_count;
+    s_slot_t *slots;  //  owned array of slot_count
+    int *free;        //  owned stack of free slot indexes
+    int free_count;
+    int busy;               //  slots not free
+    zmq_pollitem_t *items;  //  owned, 3 + 2 * slot_count
+    s_slot_t **item_slot;   //  owned, which slot a poll item belongs to
+    int signals;            //  SIGINT/SIGTERM seen
+    s_session_t session;
+    uint32_t reqid;             //  last request id used
+    uint32_t register_reqid;    //  of the REGISTER being answered
+    int register_wait_ms;       //  current REGISTER retry interval
+    int64_t register_retry_at;  //  ms
+    uint32_t heartbeat_ms;
+    uint32_t liveness_ms;
+    int64_t last_rx;  //  ms: last message from the broker
+    int64_t heartbeat_at;
+    s_phase_t phase;
+    int64_t phase_deadline;  //  ms: end of drain, or of the forced stop
+    int force_sig;           //  signal the forced stop used on heavy tasks; 0 none yet
+    bool abandoned;          //  light handlers ignored a forced stop
+    //  What this loop turn will send.
+    arb_msg_t *out_result;  //  owned RESULT being built, or NULL
+    size_t out_result_bytes;
+    arb_msg_t **out_emits;  //  owned EMIT messages, in order
+    size_t out_emit_count;
+    size_t out_emit_cap;
+    int credit_owed;  //  slots freed since the last CREDIT
+};
+
+static int64_t
+s_now (void)
+{
+    return zclock_mono ();
+}
+
+//  ---------------------------------------------------------------------
+//  Configuration.
+
+arb_worker_t *
+arb_worker_new (const char *endpoint, const char *name)
+{
+    if (name && strlen (name) > ARB_NAME_MAX)
+        return NULL;
+    int wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (wake_fd < 0)
+        return NULL;
+    arb_worker_t *self = (arb_worker_t *) zmalloc (sizeof (arb_worker_t));
+    if (!endpoint)
+        endpoint = getenv ("ARBITER_BROKER");
+    self->endpoint = strdup (endpoint && *endpoint ? endpoint : ARB_WORKER_ENDPOINT);
+    if (gethostname (self->host, sizeof (self->host)) != 0)
+        strcpy (self->host, "localhost");
+    self->host[ARB_NAME_MAX] = '\0';
+    if (name && *name)
+        snprintf (self->name, sizeof (self->name), "%s", name);
+    else {
+        //  keep room for ".pid" inside the name limit
+        snprintf (self->name, sizeof (self->name), "%.*s.%d", ARB_NAME_MAX - 12, self->host,
+                  (int) getpid ());
+    }
+    self->slot_count = 1;
+    self->mode = ARB_WORKER_LIGHT;
+    self->grace_ms = ARB_WORKER_GRACE_MS;
+    self->drain_ms = ARB_WORKER_DRAIN_MS;
+    self->max_payload = ARB_PAYLOAD_DEFAULT_MAX;
+    self->log_level = LOG_INFO;
+    self->wake_fd = wake_fd;
+    atomic_init (&self->stop_requests, 0);
+    return self;
+}
+
+void
+arb_worker_destroy (arb_worker_t **self_p)
+{
+    assert (self_p);
+    arb_worker_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->endpoint);
+    free (self->handlers);
+    for (size_t i = 0; i < self->queue_count; i++)
+        free (self->queues[i]);
+    close (self->wake_fd);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+arb_worker_handle (arb_worker_t *self, const char *task_name, arb_handler_fn *fn, void *arg)
+{
+    assert (self && task_name && fn);
+    if (strlen (task_name) > ARB_NAME_MAX)
+        return -1;
+    s_handler_t *handler;
+    if (streq (task_name, "*"))
+        handler = self->fallback.fn ? NULL : &self->fallback;
+    else {
+        for (size_t i = 0; i < self->handler_count; i++)
+            if (streq (self->handlers[i].name, task_name))
+                return -1;
+        self->handlers = (s_handler_t *) realloc (self->handlers,
+                                                  (self->handler_count + 1) * sizeof (s_handler_t));
+        assert (self->handlers);
+        handler = &self->handlers[self->handler_count++];
+    }
+    if (!handler)
+        return -1;
+    snprintf (handler->name, sizeof (handler->name), "%s", task_name);
+    handler->fn = fn;
+    handler->arg = arg;
+    return 0;
+}
+
+int
+arb_worker_listen (arb_worker_t *self, const char *queue)
+{
+    assert (self);
+    if (!queue || !*queue || strlen (queue) > ARB_NAME_MAX
+        || self->queue_count == ARB_WORKER_QUEUES_MAX)
+        return -1;
+    for (size_t i = 0; i < self->queue_count; i++)
+        if (streq (self->queues[i], queue))
+            return 0;
+    self->queues[self->queue_count++] = strdup (queue);
+    return 0;
+}
+
+void
+arb_worker_set_slots (arb_worker_t *self, int slots, arb_worker_mode_t mode)
+{
+    assert (self);
+    self->slot_count = slots < 1 ? 1 : slots > ARB_WORKER_SLOTS_MAX ? ARB_WORKER_SLOTS_MAX : slots;
+    self->mode = mode == ARB_WORKER_HEAVY ? ARB_WORKER_HEAVY : ARB_WORKER_LIGHT;
+}
+
+void
+arb_worker_set_grace (arb_worker_t *self, int grace_ms)
+{
+    assert (self);
+    self->grace_ms = grace_ms < 0 ? 0 : grace_ms;
+}
+
+void
+arb_worker_set_drain (arb_worker_t *self, int drain_ms)
+{
+    assert (self);
+    self->drain_ms = drain_ms < 0 ? 0 : drain_ms;
+}
+
+void
+arb_worker_set_max_payload (arb_worker_t *self, size_t max_payload)
+{
+    assert (self);
+    self->max_payload = max_payload ? max_payload : ARB_PAYLOAD_DEFAULT_MAX;
+}
+
+void
+arb_worker_set_log_level (arb_worker_t *self, int level)
+{
+    assert (self);
+    self->log_level = level;
+}
+
+void
+arb_worker_stop (arb_worker_t *self)
+{
+    assert (self);
+    atomic_fetch_add (&self->stop_requests, 1);
+    uint64_t one = 1;
+    //  a full counter already wakes the loop, so a failed write is fine
+    ssize_t rc = write (self->wake_fd, &one, sizeof (one));
+    (void) rc;
+}
+
+//  ---------------------------------------------------------------------
+//  Running one job, on a light slot's thread or in a heavy child.
+
+static int
+s_job_run (arb_worker_t *self, arb_job_t *job)
+{
+    const char *name = arb_job_name (job);
+    const s_handler_t *handler = NULL;
+    for (size_t i = 0; i < self->handler_count && !handler; i++)
+        if (streq (self->handlers[i].name, name))
+            handler = &self->handlers[i];
+    if (!handler && self->fallback.fn)
+        handler = &self->fallback;
+    if (!handler)
+        return arb_job_fail (job, "no handler for task '%s'", name);
+    return handler->fn (job, handler->arg) == 0 ? 0 : -1;
+}
+
+//  ---------------------------------------------------------------------
+//  Light slots: a pool of slot_count threads.
+//
+//  The threads and the run thread share exactly two lists under one mutex:
+//  the queue of slots whose job waits for a thread, and the notes the
+//  threads leave for the run thread. This departs from "threads talk over
+//  ZeroMQ pipes" on purpose: with a PAIR per slot every task cost two
+//  thread wakeups (run -> slot, slot -> run), nearly all of the runtime's
+//  CPU per task in the scheduler (a wakeup costs far more than a trivial
+//  task, above all in a VM). Here a thread that finishes a job takes the
+//  next queued one before it sleeps; a thread that takes a job while more
+//  wait wakes one more thread, so a long job never holds back a queued one,
+//  but only one woken thread is ever on its way (the first to run may well
+//  take the whole queue); and the run thread is woken (eventfd) only when
+//  the notes go from none to some, then takes them all at once.
+
+struct _s_pool_t {
+    pthread_mutex_t mutex;
+    pthread_cond_t wake;  //  a job is queued, or the pool stops
+    s_slot_t **queue;     //  owned ring of slot_count: jobs waiting for a thread
+    size_t head;
+    size_t queued;
+    size_t capacity;
+    s_note_t *notes;  //  owned: notes for the run thread, in order
+    size_t note_count;
+    size_t note_cap;
+    int waiting;  //  threads waiting on wake
+    bool woken;   //  a thread was signalled and has not run yet
+    bool stopping;
+    int notify_fd;         //  owned eventfd: notes went from none to some
+    pthread_t *threads;    //  owned array
+    int thread_count;      //  started
+    arb_worker_t *worker;  //  borrowed: handlers, read-only while running
+};
+
+//  Leaves a note for the run thread (pool locked).
+static void
+s_pool_note_locked (s_pool_t *pool, s_note_t *note)
+{
+    if (pool->note_count == pool->note_cap) {
+        pool->note_cap = pool->note_cap ? pool->note_cap * 2 : 64;
+        pool->notes = (s_note_t *) realloc (pool->notes, pool->note_cap * sizeof (s_note_t));
+        assert (pool->notes);
+    }
+    pool->notes[pool->note_count++] = *note;
+    if (pool->note_count == 1) {
+        uint64_t one = 1;
+        ssize_t rc = write (pool->notify_fd, &one, sizeof (one));
+        (void) rc;  //  a full counter already wakes the run thread
+    }
+}
+
+//  Wakes one more thread if jobs wait, threads sleep and none is already on
+//  its way (pool locked).
+static void
+s_pool_wake_locked (s_pool_t *pool)
+{
+    if (pool->queued > 0 && pool->waiting > 0 && !pool->woken) {
+        pool->woken = true;
+        pthread_cond_signal (&pool->wake);
+    }
+}
+
+//  Streams a handler's staged items to the run thread (arb_job_flush_fn).
+static void
+s_slot_flush (arb_msg_t **emit_p, void *arg)
+{
+    s_slot_t *slot = (s_slot_t *) arg;
+    s_pool_t *pool = slot->pool;
+    s_note_t note = {slot, *emit_p, 0};
+    *emit_p = NULL;
+    pthread_mutex_lock (&pool->mutex);
+    s_pool_note_locked (pool, &note);
+    pthread_mutex_unlock (&pool->mutex);
+}
+
+static void *
+s_pool_thread (void *arg)
+{
+    s_pool_t *pool = (s_pool_t *) arg;
+    pthread_mutex_lock (&pool->mutex);
+    while (true) {
+        while (pool->queued == 0 && !pool->stopping) {
+            pool->waiting++;
+            pthread_cond_wait (&pool->wake, &pool->mutex);
+            pool->waiting--;
+            pool->woken = false;
+        }
+        if (pool->queued == 0)
+            break;  //  stopping
+        s_slot_t *slot = pool->queue[pool->head];
+        pool->head = (pool->head + 1) % pool->capacity;
+        pool->queued--;
+        s_pool_wake_locked (pool);  //  for the jobs still queued
+        pthread_mutex_unlock (&pool->mutex);
+        s_note_t note = {slot, NULL, s_job_run (pool->worker, slot->job)};
+        pthread_mutex_lock (&pool->mutex);
+        s_pool_note_locked (pool, &note);
+    }
+    pthread_mutex_unlock (&pool->mutex);
+    return NULL;
+}
+
+static s_pool_t *
+s_pool_new (arb_worker_t *worker, int threads)
+{
+    s_pool_t *pool = (s_pool_t *) zmalloc (sizeof (s_pool_t));
+    pthread_mutex_init (&pool->mutex, NULL);
+    pthread_cond_init (&pool->wake, NULL);
+    pool->capacity = (size_t) threads;
+    pool->queue = (s_slot_t **) zmalloc (pool->capacity * sizeof (s_slot_t *));
+    pool->notify_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
+    pool->worker = worker;
+    pool->threads = (pthread_t *) zmalloc ((size_t) threads * sizeof (pthread_t));
+    if (pool->notify_fd < 0)
+        return pool;
+    //  SIGINT/SIGTERM blocked in the threads, so that signals reach the run
+    //  thread and wake its poll
+    sigset_t block, old;
+    sigemptyset (&block);
+    sigaddset (&block, SIGINT);
+    sigaddset (&block, SIGTERM);
+    pthread_sigmask (SIG_BLOCK, &block, &old);
+    while (pool->thread_count < threads
+           && pthread_create (&pool->threads[pool->thread_count], NULL, s_pool_thread, pool) == 0)
+        pool->thread_count++;
+    pthread_sigmask (SIG_SETMASK, &old, NULL);
+    return pool;
+}
+
+//  Whether every thread started.
+static bool
+s_pool_is_ready (s_pool_t *pool)
+{
+    return pool->notify_fd >= 0 && pool->thread_count == (int) pool->capacity;
+}
+
+//  Stops the threads once they are idle and frees the pool. With abandon,
+//  threads still running a handler are left to it, and so is the pool.
+static void
+s_pool_destroy (s_pool_t **pool_p, bool abandon)
+{
+    s_pool_t *pool = *pool_p;
+    *pool_p = NULL;
+    if (!pool)
+        return;
+    pthread_mutex_lock (&pool->mutex);
+    pool->stopping = true;
+    pthread_cond_broadcast (&pool->wake);
+    pthread_mutex_unlock (&pool->mutex);
+    for (int i = 0; i < pool->thread_count; i++) {
+        if (abandon)
+            pthread_detach (pool->threads[i]);
+        else
+            pthread_join (pool->threads[i], NULL);
+    }
+    if (abandon)
+        return;
+    for (size_t i = 0; i < pool->note_count; i++)
+        arb_msg_destroy (&pool->notes[i].emits);
+    free (pool->notes);
+    free (pool->queue);
+    free (pool->threads);
+    if (pool->notify_fd >= 0)
+        close (pool->notify_fd);
+    pthread_mutex_destroy (&pool->mutex);
+    pthread_cond_destroy (&pool->wake);
+    free (pool);
+}
+
+//  Queues the jobs of slots (a loop turn's worth) with one wakeup.
+static void
+s_pool_push (s_pool_t *pool, s_slot_t **slots, size_t count)
+{
+    if (count == 0)
+        return;
+    pthread_mutex_lock (&pool->mutex);
+    for (size_t i = 0; i < count; i++) {
+        assert (pool->queued < pool->capacity);  //  one job per slot at most
+        pool->queue[(pool->head + pool->queued++) % pool->capacity] = slots[i];
+    }
+    s_pool_wake_locked (pool);
+    pthread_mutex_unlock (&pool->mutex);
+}
+
+//  Takes every note left so far: swaps the pool's list with *notes (whose
+//  old contents must have been handled). Returns how many there are.
+static size_t
+s_pool_take_notes (s_pool_t *pool, s_note_t **notes, size_t *cap)
+{
+    uint64_t count;
+    ssize_t rc = read (pool->notify_fd, &count, sizeof (count));
+    (void) rc;  //  reset before taking, so a later note writes again
+    pthread_mutex_lock (&pool->mutex);
+    s_note_t *taken = pool->notes;
+    size_t taken_count = pool->note_count;
+    size_t taken_cap = pool->note_cap;
+    pool->notes = *notes;
+    pool->note_cap = *cap;
+    pool->note_count = 0;
+    pthread_mutex_unlock (&pool->mutex);
+    *notes = taken;
+    *cap = taken_cap;
+    return taken_count;
+}
+
+//  ---------------------------------------------------------------------
+//  Heavy slots: one forked child per task.
+
+//  The child: its own process group (the unit a stop kills), default
+//  signal actions, the handler, the report, _exit. It never touches the
+//  parent's ZeroMQ sockets or runs the parent's atexit handlers.
+static void s_heavy_child (arb_worker_t *self, s_slot_t *slot, int report_fd)
+    __attribute__ ((noreturn));
+
+static void
+s_heavy_child (arb_worker_t *self, s_slot_t *slot, int report_fd)
+{
+    setpgid (0, 0);
+    signal (SIGINT, SIG_DFL);
+    signal (SIGTERM, SIG_DFL);
+    signal (SIGPIPE, SIG_DFL);
+    sigset_t none;
+    sigemptyset (&none);
+    sigprocmask (SIG_SETMASK, &none, NULL);
+    arb_job_set_report_fd (slot->job, report_fd);
+    int rc = s_job_run (self, slot->job);
+    _exit (arb_job_write_outcome (slot->job, rc) == 0 ? 0 : 3);
+}
+
+static void s_slot_done (arb_worker_t *self, s_slot_t *slot, int rc);
+
+static void
+s_heavy_launch (arb_worker_t *self, s_slot_t *slot)
+{
+    int fds[2];
+    if (pipe2 (fds, O_CLOEXEC) != 0) {
+        arb_job_fail (slot->job, "worker could not start the task: pipe: %s", strerror (errno));
+        s_slot_done (self, slot, -1);
+        return;
+    }
+    pid_t pid = fork ();
+    if (pid == 0) {
+        close (fds[0]);
+        s_heavy_child (self, slot, fds[1]);
+    }
+    close (fds[1]);
+    if (pid < 0) {
+        close (fds[0]);
+        arb_job_fail (slot->job, "worker could not start the task: fork: %s", strerror (errno));
+        s_slot_done (self, slot, -1);
+        return;
+    }
+    //  the child does the same; doing it here too means the group exists
+    //  before any STOP can try to kill it
+    setpgid (pid, pid);
+    fcntl (fds[0], F_SETFL, fcntl (fds[0], F_GETFL) | O_NONBLOCK);
+    slot->pid = pid;
+    slot->report_fd = fds[0];
+    slot->pidfd = pidfd_open (pid, 0);
+    slot->kill_at = 0;
+    slot->bad_report = false;
+}
+
+static void
+s_heavy_kill (arb_worker_t *self, s_slot_t *slot, int sig)
+{
+    if (slot->pid <= 0)
+        return;
+    kill (-slot->pid, sig);
+    slot->kill_at = sig == SIGKILL ? 0 : s_now () + self->grace_ms;
+}
+
+//  Reads what the child reported so far; staged items go out at once.
+static void s_out_emit (arb_worker_t *self, arb_msg_t **emit_p);
+
+static void
+s_heavy_read (arb_worker_t *self, s_slot_t *slot)
+{
+    if (slot->report_fd < 0)
+        return;
+    int rc = arb_job_read_report (slot->job, slot->report_fd);
+    arb_msg_t *emits = arb_job_take_emits (slot->job);
+    if (emits && !slot->quiet)
+        s_out_emit (self, &emits);
+    arb_msg_destroy (&emits);
+    if (rc == 0)
+        return;
+    if (rc < 0) {
+        S_WARNING (self, "worker: bad report from child pid=%d id=%" PRIu64, (int) slot->pid,
+                   arb_job_id (slot->job));
+        slot->bad_report = true;
+        kill (-slot->pid, SIGKILL);
+    }
+    close (slot->report_fd);
+    slot->report_fd = -1;
+}
+
+//  Whether the child has exited, without reaping it: for kernels without
+//  pidfds, where the loop checks this every S_REAP_POLL_MS.
+static bool
+s_heavy_exited (s_slot_t *slot)
+{
+    siginfo_t info;
+    memset (&info, 0, sizeof (info));
+    return waitid (P_PID, (id_t) slot->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0
+           && info.si_pid != 0;
+}
+
+//  The child has exited: kill what it left in its group while the group id
+//  is still reserved by the zombie, reap it, read the rest of its report
+//  and finish the task.
+static void
+s_heavy_reap (arb_worker_t *self, s_slot_t *slot)
+{
+    kill (-slot->pid, SIGKILL);
+    int status = 0;
+    while (waitpid (slot->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    s_heavy_read (self, slot);
+    if (slot->report_fd >= 0)
+        close (slot->report_fd);
+    if (slot->pidfd >= 0)
+        close (slot->pidfd);
+    slot->report_fd = -1;
+    slot->pidfd = -1;
+    slot->pid = 0;
+    slot->kill_at = 0;
+
+    arb_job_t *job = slot->job;
+    int rc = -1;
+    if (slot->bad_report)
+        arb_job_fail (job, "bad report from the task's process");
+    else if (arb_job_has_outcome (job))
+        rc = arb_job_outcome (job);
+    else if (WIFSIGNALED (status))
+        arb_job_fail (job, "killed by signal %d", WTERMSIG (status));
+    else
+        arb_job_fail (job, "exited with status %d without a result", WEXITSTATUS (status));
+    s_slot_done (self, slot, rc);
+}
+
+//  ---------------------------------------------------------------------
+//  What a loop turn sends.
+
+static uint32_t
+s_next_reqid (arb_worker_t *self)
+{
+    if (++self->reqid == 0)
+        self->reqid = 1;  //  0 is for messages nobody asked for
+    return self->reqid;
+}
+
+static void
+s_send (arb_worker_t *self, arb_msg_t **msg_p)
+{
+    arb_msg_type_t type = arb_msg_type (*msg_p);
+    if (arb_msg_send (msg_p, zsock_resolve (self->dealer)) != 0)
+        S_WARNING (self, "worker: send failed type=%s errno=%d", arb_msg_type_name (type), errno);
+}
+
+static void
+s_out_emit (arb_worker_t *self, arb_msg_t **emit_p)
+{
+    if (self->out_emit_count == self->out_emit_cap) {
+        self->out_emit_cap = self->out_emit_cap ? self->out_emit_cap * 2 : 8;
+        self->out_emits =
+            (arb_msg_t **) realloc (self->out_emits, self->out_emit_cap * sizeof (arb_msg_t *));
+        assert (self->out_emits);
+    }
+    self->out_emits[self->out_emit_count++] = *emit_p;
+    *emit_p = NULL;
+}
+
+static void
+s_credit (arb_worker_t *self, int credit, bool with_queues, bool cancel)
+{
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_CREDIT, s_next_reqid (self));
+    arb_credit_body_t *body = arb_msg_credit (msg);
+    body->sub = 0;
+    body->credit = credit;
+    body->cancel = cancel;
+    if (with_queues) {
+        //  the first CREDIT of a session names the queues; later ones add credit only
+        body->queues.v = (const char **) self->queues;
+        body->queues.n = self->queue_count;
+    }
+    s_send (self, &msg);
+}
+
+//  Sends what the turn produced: items before the results that commit them,
+//  results before the credit, so that a task never finds a slot that is
+//  still reporting.
+static void
+s_flush (arb_worker_t *self)
+{
+    for (size_t i = 0; i < self->out_emit_count; i++)
+        s_send (self, &self->out_emits[i]);
+    self->out_emit_count = 0;
+    if (self->out_result) {
+        s_send (self, &self->out_result);
+        self->out_result_bytes = 0;
+    }
+    if (self->credit_owed > 0) {
+        s_credit (self, self->credit_owed, false, false);
+        self->credit_owed = 0;
+    }
+}
+
+//  Drops what the turn would have sent: a new session begins, and the
+//  broker no longer knows the leases these belong to.
+static void
+s_discard (arb_worker_t *self)
+{
+    for (size_t i = 0; i < self->out_emit_count; i++)
+        arb_msg_destroy (&self->out_emits[i]);
+    self->out_emit_count = 0;
+    arb_msg_destroy (&self->out_result);
+    self->out_result_bytes = 0;
+    self->credit_owed = 0;
+}
+
+static void
+s_out_result (arb_worker_t *self,
+              uint64_t id,
+              uint64_t lease,
+              arb_outcome_t outcome,
+              const char *error,
+              zframe_t *result)
+{
+    if (!self->out_result)
+        self->out_result = arb_msg_new (ARB_MSG_RESULT, s_next_reqid (self));
+    arb_result_body_t *body = arb_msg_result (self->out_result);
+    arb_result_item_t *item = (arb_result_item_t *) arb_msg_grow (self->out_result, &body->results,
+                                                                  sizeof (arb_result_item_t), 1);
+    item->id = id;
+    item->lease = lease;
+    item->outcome = outcome;
+    item->error = error ? arb_msg_strdup (self->out_result, error) : NULL;
+    item->result = result;
+    self->out_result_bytes += result ? zframe_size (result) : 0;
+    if (body->results.n >= S_RESULT_ITEMS || self->out_result_bytes >= S_RESULT_BYTES)
+        s_flush (self);
+}
+
+//  ---------------------------------------------------------------------
+//  Slots.
+
+static void
+s_batch_release (s_batch_t **batch_p)
+{
+    s_batch_t *batch = *batch_p;
+    *batch_p = NULL;
+    if (batch && --batch->refs == 0) {
+        arb_msg_destroy (&batch->msg);
+        free (batch);
+    }
+}
+
+//  A task has ended in its slot: report it unless its lease is over, and
+//  free the slot (its credit goes back with the turn's CREDIT).
+static void
+s_slot_done (arb_worker_t *self, s_slot_t *slot, int rc)
+{
+    arb_job_t *job = slot->job;
+    bool report = !slot->quiet && self->session == S_SESSION_READY;
+    arb_msg_t *emits = arb_job_take_emits (job);
+    if (report && rc == 0) {
+        if (emits)
+            s_out_emit (self, &emits);
+        s_out_result (self, arb_job_id (job), arb_job_lease (job), ARB_OUTCOME_OK, NULL,
+                      arb_job_take_result (job));
+    }
+    else if (report) {
+        const char *error = *arb_job_error (job) ? arb_job_error (job) : "handler failed";
+        s_out_result (self, arb_job_id (job), arb_job_lease (job), ARB_OUTCOME_FAIL, error, NULL);
+    }
+    S_DEBUG (self, "worker: task done id=%" PRIu64 " rc=%d quiet=%d", arb_job_id (job), rc,
+             slot->quiet);
+    arb_msg_destroy (&emits);
+    arb_job_finish (job);
+    s_batch_release (&slot->batch);
+    slot->busy = false;
+    slot->quiet = false;
+    self->free[self->free_count++] = slot->index;
+    self->busy--;
+    if (self->session == S_SESSION_READY && self->phase == S_PHASE_RUN)
+        self->credit_owed++;
+}
+
+static s_slot_t *
+s_slot_find (arb_worker_t *self, uint64_t id, uint64_t lease)
+{
+    for (int i = 0; i < self->slot_count; i++) {
+        s_slot_t *slot = &self->slots[i];
+        if (slot->busy && arb_job_id (slot->job) == id && arb_job_lease (slot->job) == lease)
+            return slot;
+    }
+    return NULL;
+}
+
+//  Ends a running task's lease on this side: nothing will be reported for
+//  it, and it is asked to stop (light: flag; heavy: signal to its group).
+static void
+s_slot_stop (arb_worker_t *self, s_slot_t *slot, int sig)
+{
+    slot->quiet = true;
+    if (self->mode == ARB_WORKER_LIGHT)
+        arb_job_cancel (slot->job);
+    else if (sig == SIGKILL || slot->kill_at == 0)
+        s_heavy_kill (self, slot, sig);
+}
+
+//  ---------------------------------------------------------------------
+//  The session with the broker.
+
+static int
+s_connect (arb_worker_t *self)
+{
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    if (!dealer) {
+        S_ERROR (self, "worker: cannot create a socket errno=%d", zmq_errno ());
+        return -1;
+    }
+    //  a fresh random identity per socket: the broker must never mistake a
+    //  new session for an old one. ZeroMQ reserves ids starting with 0.
+    uint8_t id[S_ROUTING_ID_SIZE];
+    if (getrandom (id, sizeof (id), 0) != (ssize_t) sizeof (id))
+        for (size_t i = 0; i < sizeof (id); i++)
+            id[i] = (uint8_t) (random () >> 8);
+    id[0] |= 0x80;
+    zmq_setsockopt (zsock_resolve (dealer), ZMQ_ROUTING_ID, id, sizeof (id));
+    zsock_set_linger (dealer, 0);
+    //  never block the loop: a broker that does not read loses messages
+    //  (and is soon declared dead) rather than freezing every slot
+    zsock_set_sndtimeo (dealer, 0);
+    zsock_set_rcvtimeo (dealer, 0);
+    if (zsock_connect (dealer, "%s", self->endpoint) != 0) {
+        S_ERROR (self, "worker: cannot connect endpoint=%s", self->endpoint);
+        zsock_destroy (&dealer);
+        return -1;
+    }
+    //  only a working socket replaces the old one, which the loop can keep
+    //  using (and try again to replace) if anything above failed
+    zsock_destroy (&self->dealer);
+    self->dealer = dealer;
+    return 0;
+}
+
+//  Starts a new session: whatever runs now belongs to the old one.
+static void
+s_register (arb_worker_t *self, bool new_socket)
+{
+    s_discard (self);
+    for (int i = 0; i < self->slot_count; i++)
+        if (self->slots[i].busy)
+            self->slots[i].quiet = true;
+    //  without a new socket (out of descriptors), the old one still works
+    if (new_socket)
+        s_connect (self);
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_REGISTER, s_next_reqid (self));
+    arb_register_body_t *body = arb_msg_register (msg);
+    body->name = self->name;
+    body->mode = self->mode == ARB_WORKER_HEAVY ? "heavy" : "light";
+    body->slots = (uint32_t) self->slot_count;
+    body->pid = (uint32_t) getpid ();
+    body->host = self->host;
+    self->register_reqid = self->reqid;
+    self->session = S_SESSION_REGISTERING;
+    self->register_retry_at = s_now () + self->register_wait_ms;
+    s_send (self, &msg);
+}
+
+static void
+s_on_welcome (arb_worker_t *self, arb_msg_t *msg)
+{
+    if (self->session != S_SESSION_REGISTERING || arb_msg_reqid (msg) != self->register_reqid)
+        return;  //  answers an earlier REGISTER
+    arb_welcome_body_t *body = arb_msg_welcome (msg);
+    self->heartbeat_ms = body->heartbeat_ms < 10 ? 10 : body->heartbeat_ms;
+    self->liveness_ms =
+        body->liveness_ms > self->heartbeat_ms ? body->liveness_ms : 3 * self->heartbeat_ms;
+    self->session = S_SESSION_READY;
+    self->register_wait_ms = S_REGISTER_FIRST;
+    self->heartbeat_at = s_now () + self->heartbeat_ms;
+    S_INFO (self, "worker: registered endpoint=%s name=%s slots=%d epoch=%" PRIu64, self->endpoint,
+            self->name, self->slot_count, body->epoch);
+    if (self->phase == S_PHASE_RUN)
+        s_credit (self, self->free_count, true, false);
+}
+
+static void
+s_on_error (arb_worker_t *self, arb_msg_t *msg)
+{
+    arb_error_body_t *body = arb_msg_error (msg);
+    uint32_t reqid = arb_msg_reqid (msg);
+    if (body->code == ARB_ERR_UNKNOWN_WORKER) {
+        //  only the first 410 of a session matters; later ones answer
+        //  messages sent before the REGISTER that is already on its way
+        if (self->session != S_SESSION_READY || (reqid != 0 && reqid < self->register_reqid))
+            return;
+        S_INFO (self, "worker: broker does not know us, registering again");
+        s_register (self, false);
+        return;
+    }
+    S_WARNING (self, "worker: broker error code=%u reqid=%u reason=%s", body->code, reqid,
+               body->reason);
+}
+
+//  Answers a dispatched task that will not run here: back to the head of
+//  its queue, no attempt counted.
+static void
+s_release (arb_worker_t *self, arb_dispatch_task_t *task)
+{
+    s_out_result (self, task->id, task->lease, ARB_OUTCOME_RELEASE, NULL, NULL);
+}
+
+static void
+s_on_dispatch (arb_worker_t *self, arb_msg_t **msg_p)
+{
+    arb_dispatch_body_t *body = arb_msg_dispatch (*msg_p);
+    if (self->session != S_SESSION_READY) {
+        S_WARNING (self, "worker: dispatch outside a session dropped tasks=%zu", body->tasks.n);
+        arb_msg_destroy (msg_p);
+        return;
+    }
+    s_batch_t *batch = (s_batch_t *) zmalloc (sizeof (s_batch_t));
+    batch->msg = *msg_p;
+    batch->refs = 1;  //  ours, until every task is placed
+    *msg_p = NULL;
+    for (size_t i = 0; i < body->tasks.n; i++) {
+        arb_dispatch_task_t *task = &body->tasks.v[i];
+        if (self->phase != S_PHASE_RUN || self->free_count == 0) {
+            if (self->phase == S_PHASE_RUN)
+                S_WARNING (self, "worker: dispatch beyond credit id=%" PRIu64, task->id);
+            s_release (self, task);
+            continue;
+        }
+        s_slot_t *slot = &self->slots[self->free[--self->free_count]];
+        self->busy++;
+        slot->busy = true;
+        slot->quiet = false;
+        slot->batch = batch;
+        batch->refs++;
+        arb_job_start (slot->job, task);
+        S_DEBUG (self, "worker: task start id=%" PRIu64 " name=%s slot=%d", task->id,
+                 arb_job_name (slot->job), slot->index);
+        if (self->mode == ARB_WORKER_LIGHT)
+            self->launch[self->launch_count++] = slot;
+        else
+            s_heavy_launch (self, slot);
+    }
+    s_batch_release (&batch);
+}
+
+static void
+s_on_stop (arb_worker_t *self, arb_msg_t *msg)
+{
+    arb_stop_body_t *body = arb_msg_stop (msg);
+    for (size_t i = 0; i < body->tasks.n; i++) {
+        arb_stop_item_t *item = &body->tasks.v[i];
+        s_slot_t *slot = s_slot_find (self, item->id, item->lease);
+        S_DEBUG (self, "worker: stop id=%" PRIu64 " reason=%u running=%d", item->id, item->reason,
+                 slot != NULL);
+        if (slot)
+            s_slot_stop (self, slot, SIGTERM);
+    }
+}
+
+static void
+s_on_message (arb_worker_t *self, arb_msg_t **msg_p)
+{
+    switch (arb_msg_type (*msg_p)) {
+        case ARB_MSG_DISPATCH:
+            s_on_dispatch (self, msg_p);
+            break;
+        case ARB_MSG_STOP:
+            s_on_stop (self, *msg_p);
+            break;
+        case ARB_MSG_WELCOME:
+            s_on_welcome (self, *msg_p);
+            break;
+        case ARB_MSG_ERROR:
+            s_on_error (self, *msg_p);
+            break;
+        case ARB_MSG_HEARTBEAT:
+            break;  //  its arrival is what counts
+        default:
+            S_WARNING (self, "worker: unexpected message type=%s",
+                       arb_msg_type_name (arb_msg_type (*msg_p)));
+            break;
+    }
+    arb_msg_destroy (msg_p);
+}
+
+//  Takes up to S_RECV_BURST messages, so that results and timers still get
+//  their turn under a flood.
+static void
+s_recv_broker (arb_worker_t *self)
+{
+    arb_limits_t limits = {self->max_payload};
+    for (int i = 0; i < S_RECV_BURST; i++) {
+        arb_msg_t *msg = NULL;
+        int rc = arb_msg_recv (zsock_resolve (self->dealer), &limits, &msg);
+        if (rc == -1)
+            break;
+        self->last_rx = s_now ();
+        if (rc == 0)
+            s_on_message (self, &msg);
+        else {
+            S_WARNING (self, "worker: malformed message from broker reason=%s",
+                       msg ? arb_msg_decode_error (msg) : "unreadable");
+            arb_msg_destroy (&msg);
+        }
+    }
+}
+
+static void
+s_recv_notes (arb_worker_t *self)
+{
+    size_t count = s_pool_take_notes (self->pool, &self->notes, &self->note_cap);
+    for (size_t i = 0; i < count; i++) {
+        s_note_t *note = &self->notes[i];
+        if (!note->emits)
+            s_slot_done (self, note->slot, note->rc);
+        else if (note->slot->quiet || self->session != S_SESSION_READY)
+            arb_msg_destroy (&note->emits);
+        else
+            s_out_emit (self, &note->emits);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Stopping.
+
+static void
+s_begin_drain (arb_worker_t *self)
+{
+    S_INFO (self, "worker: stopping busy=%d drain_ms=%d", self->busy, self->drain_ms);
+    self->phase = S_PHASE_DRAIN;
+    self->phase_deadline = s_now () + self->drain_ms;
+    self->credit_owed = 0;
+    if (self->session == S_SESSION_READY)
+        s_credit (self, 0, false, true);
+}
+
+//  Stops every running task: SIGTERM (then SIGKILL after the grace) when the
+//  drain time is over, SIGKILL at once on a second request.
+static void
+s_begin_force (arb_worker_t *self, int sig)
+{
+    if (self->phase != S_PHASE_FORCE) {
+        S_WARNING (self, "worker: stopping running tasks busy=%d", self->busy);
+        self->phase = S_PHASE_FORCE;
+        self->phase_deadline = s_now () + self->grace_ms + S_FORCE_SLACK_MS;
+    }
+    for (int i = 0; i < self->slot_count; i++)
+        if (self->slots[i].busy)
+            s_slot_stop (self, &self->slots[i], sig);
+}
+
+static void
+s_check_stop (arb_worker_t *self)
+{
+    if (zsys_interrupted) {
+        //  reset, so that a second signal can be told from the first
+        zsys_interrupted = 0;
+        self->signals++;
+    }
+    int requests = self->signals + atomic_load (&self->stop_requests);
+    if (requests >= 1 && self->phase == S_PHASE_RUN)
+        s_begin_drain (self);
+    if (requests >= 2 && self->force_sig != SIGKILL) {
+        self->force_sig = SIGKILL;
+        s_begin_force (self, SIGKILL);
+    }
+    if (self->phase == S_PHASE_RUN || self->phase == S_PHASE_DONE)
+        return;
+    if (self->busy == 0)
+        self->phase = S_PHASE_DONE;
+    else if (s_now () < self->phase_deadline)
+        return;
+    else if (self->phase == S_PHASE_DRAIN) {
+        self->force_sig = SIGTERM;
+        s_begin_force (self, SIGTERM);
+    }
+    else {
+        S_ERROR (self, "worker: handlers ignore the stop, leaving them busy=%d", self->busy);
+        self->abandoned = true;
+        self->phase = S_PHASE_DONE;
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  The loop.
+
+static void
+s_timers (arb_worker_t *self)
+{
+    int64_t now = s_now ();
+    if (self->session == S_SESSION_READY && now >= self->last_rx + self->liveness_ms) {
+        S_WARNING (self, "worker: broker silent for %u ms, registering again", self->liveness_ms);
+        s_register (self, true);
+    }
+    else if (self->session == S_SESSION_READY && now >= self->heartbeat_at) {
+        arb_msg_t *msg = arb_msg_new (ARB_MSG_HEARTBEAT, s_next_reqid (self));
+        arb_msg_heartbeat (msg)->busy = (uint32_t) self->busy;
+        s_send (self, &msg);
+        self->heartbeat_at = now + self->heartbeat_ms;
+    }
+    else if (self->session == S_SESSION_REGISTERING && now >= self->register_retry_at) {
+        self->register_wait_ms *= 2;
+        if (self->register_wait_ms > S_REGISTER_MAX)
+            self->register_wait_ms = S_REGISTER_MAX;
+        S_DEBUG (self, "worker: no welcome yet, registering again");
+        s_register (self, true);
+    }
+    for (int i = 0; self->mode == ARB_WORKER_HEAVY && i < self->slot_count; i++) {
+        s_slot_t *slot = &self->slots[i];
+        if (!slot->busy || slot->pid <= 0)
+            continue;
+        if (slot->kill_at && now >= slot->kill_at)
+            s_heavy_kill (self, slot, SIGKILL);
+        if (slot->pidfd < 0 && s_heavy_exited (slot))
+            s_heavy_reap (self, slot);
+    }
+}
+
+//  Milliseconds until the next timer is due.
+static long
+s_timeout (arb_worker_t *self)
+{
+    int64_t now = s_now ();
+    int64_t next = now + 3600 * 1000;
+    if (self->session == S_SESSION_READY) {
+        next = self->heartbeat_at < next ? self->heartbeat_at : next;
+        int64_t dead_at = self->last_rx + self->liveness_ms;
+        next = dead_at < next ? dead_at : next;
+    }
+    else if (self->register_retry_at < next)
+        next = self->register_retry_at;
+    if (self->phase != S_PHASE_RUN && self->phase_deadline < next)
+        next = self->phase_deadline;
+    for (int i = 0; self->mode == ARB_WORKER_HEAVY && i < self->slot_count; i++) {
+        s_slot_t *slot = &self->slots[i];
+        if (slot->busy && slot->kill_at && slot->kill_at < next)
+            next = slot->kill_at;
+        if (slot->busy && slot->pid > 0 && slot->pidfd < 0 && now + S_REAP_POLL_MS < next)
+            next = now + S_REAP_POLL_MS;
+    }
+    return next > now ? (long) (next - now) : 0;
+}
+
+static void
+s_add_item (arb_worker_t *self, int *n, void *socket, int fd, s_slot_t *slot)
+{
+    self->items[*n] = (zmq_pollitem_t){socket, fd, ZMQ_POLLIN, 0};
+    self->item_slot[*n] = slot;
+    (*n)++;
+}
+
+static void
+s_turn (arb_worker_t *self)
+{
+    int n = 0;
+    s_add_item (self, &n, zsock_resolve (self->dealer), -1, NULL);
+    s_add_item (self, &n, NULL, self->wake_fd, NULL);
+    if (self->mode == ARB_WORKER_LIGHT)
+        s_add_item (self, &n, NULL, self->pool->notify_fd, NULL);
+    int fixed = n;
+    for (int i = 0; self->mode == ARB_WORKER_HEAVY && i < self->slot_count; i++) {
+        s_slot_t *slot = &self->slots[i];
+        if (slot->busy && slot->report_fd >= 0)
+            s_add_item (self, &n, NULL, slot->report_fd, slot);
+        if (slot->busy && slot->pidfd >= 0)
+            s_add_item (self, &n, NULL, slot->pidfd, slot);
+    }
+    int rc = zmq_poll (self->items, n, s_timeout (self));
+    if (rc > 0) {
+        if (self->items[0].revents & ZMQ_POLLIN) {
+            s_recv_broker (self);
+            s_pool_push (self->pool, self->launch, self->launch_count);
+            self->launch_count = 0;
+        }
+        if (self->items[1].revents & ZMQ_POLLIN) {
+            uint64_t count;
+            ssize_t got = read (self->wake_fd, &count, sizeof (count));
+            (void) got;  //  the requests themselves are counted in stop_requests
+        }
+        if (fixed == 3 && (self->items[2].revents & ZMQ_POLLIN))
+            s_recv_notes (self);
+        for (int i = fixed; i < n; i++) {
+            s_slot_t *slot = self->item_slot[i];
+            if (!(self->items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) || !slot->busy)
+                continue;
+            if (self->items[i].fd == slot->report_fd)
+                s_heavy_read (self, slot);
+            else if (self->items[i].fd == slot->pidfd)
+                s_heavy_reap (self, slot);
+        }
+    }
+    s_timers (self);
+    s_check_stop (self);
+    s_flush (self);
+}
+
+//  ---------------------------------------------------------------------
+//  Run.
+
+static void s_run_teardown (arb_worker_t *self);
+
+static int
+s_run_setup (arb_worker_t *self)
+{
+    int count = self->slot_count;
+    self->slots = (s_slot_t *) zmalloc (count * sizeof (s_slot_t));
+    self->free = (int *) zmalloc (count * sizeof (int));
+    self->items = (zmq_pollitem_t *) zmalloc ((3 + 2 * count) * sizeof (zmq_pollitem_t));
+    self->item_slot = (s_slot_t **) zmalloc ((3 + 2 * count) * sizeof (s_slot_t *));
+    self->phase = S_PHASE_RUN;
+    self->force_sig = 0;
+    self->abandoned = false;
+    self->busy = 0;
+    self->signals = 0;
+    self->register_wait_ms = S_REGISTER_FIRST;
+    self->free_count = 0;
+    for (int i = count - 1; i >= 0; i--) {
+        s_slot_t *slot = &self->slots[i];
+        slot->index = i;
+        slot->job = arb_job_new_idle ();
+        arb_job_set_max_payload (slot->job, self->max_payload);
+        slot->report_fd = -1;
+        slot->pidfd = -1;
+        self->free[self->free_count++] = i;
+    }
+    if (s_connect (self) != 0)
+        return -1;
+    if (self->mode == ARB_WORKER_LIGHT) {
+        self->launch = (s_slot_t **) zmalloc (count * sizeof (s_slot_t *));
+        self->pool = s_pool_new (self, count);
+        if (!s_pool_is_ready (self->pool)) {
+            S_ERROR (self, "worker: cannot start slot threads slots=%d", count);
+            return -1;
+        }
+        for (int i = 0; i < count; i++) {
+            self->slots[i].pool = self->pool;
+            arb_job_set_flush (self->slots[i].job, s_slot_flush, &self->slots[i]);
+        }
+    }
+    return 0;
+}
+
+static void
+s_run_teardown (arb_worker_t *self)
+{
+    s_discard (self);
+    free (self->out_emits);
+    self->out_emits = NULL;
+    self->out_emit_cap = 0;
+    s_pool_destroy (&self->pool, self->abandoned);
+    free (self->notes);  //  every note taken was handled; the pool freed the rest
+    self->notes = NULL;
+    self->note_cap = 0;
+    free (self->launch);
+    self->launch = NULL;
+    for (int i = 0; self->slots && i < self->slot_count; i++) {
+        s_slot_t *slot = &self->slots[i];
+        if (slot->busy && self->abandoned)
+            continue;  //  its thread or child still runs; let it have its memory
+        if (slot->report_fd >= 0)
+            close (slot->report_fd);
+        if (slot->pidfd >= 0)
+            close (slot->pidfd);
+        s_batch_release (&slot->batch);
+        arb_job_destroy (&slot->job);
+    }
+    if (!self->abandoned)
+        free (self->slots);
+    self->slots = NULL;
+    free (self->free);
+    free (self->items);
+    free (self->item_slot);
+    self->free = NULL;
+    self->items = NULL;
+    self->item_slot = NULL;
+    zsock_destroy (&self->dealer);
+}
+
+int
+arb_worker_run (arb_worker_t *self)
+{
+    assert (self);
+    if (self->handler_count == 0 && !self->fallback.fn) {
+        S_ERROR (self, "worker: no handler registered");
+        return -1;
+    }
+    if (self->queue_count == 0)
+        arb_worker_listen (self, "default");
+    if (s_run_setup (self) != 0) {
+        s_run_teardown (self);
+        return -1;
+    }
+    s_register (self, false);
+    while (self->phase != S_PHASE_DONE)
+        s_turn (self);
+    s_flush (self);
+    arb_msg_t *bye = arb_msg_new (ARB_MSG_BYE, s_next_reqid (self));
+    s_send (self, &bye);
+    S_INFO (self, "worker: stopped name=%s", self->name);
+    s_run_teardown (self);
+    //  a later run starts afresh
+    atomic_store (&self->stop_requests, 0);
+    return 0;
+}

@@ -1,0 +1,266 @@
+/*  arbiter_worker.c — the arbiter-worker binary: a worker whose every task
+    runs a shell command (arb_exec), so tasks can be written in any language.
+
+    It parses its options, wires arb_exec as the handler for every task name
+    and hands the main thread to arb_worker_run until SIGINT/SIGTERM.
+    Exit status: 0 after a clean stop, 1 if the worker could not run, 2 for
+    bad arguments.
+*/
+
+#include "arb_exec.h"
+#include "arb_worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#define S_QUEUES_MAX ARB_WORKER_QUEUES_MAX
+
+typedef struct {
+    const char *broker;  //  NULL: $ARBITER_BROKER or the default
+    const char *queues[S_QUEUES_MAX];
+    int queue_count;
+    int slots;
+    arb_worker_mode_t mode;
+    const char *exec;
+    const char *name;
+    int grace_ms;
+    int drain_ms;
+    long max_payload;
+    int log_level;
+} s_options_t;
+
+static void
+s_usage (FILE *out)
+{
+    fprintf (out,
+             "usage: arbiter-worker --exec CMD [options]\n"
+             "\n"
+             "Takes tasks from the arbiter broker and runs CMD for each with /bin/sh -c:\n"
+             "the payload on stdin, the result from stdout, the error from stderr's end.\n"
+             "\n"
+             "  --broker EP         broker endpoint (default $ARBITER_BROKER, else %s)\n"
+             "  --queue Q           queue to take tasks from; repeat for more (default: default)\n"
+             "  --slots N           tasks run at once, 1..%d (default 1)\n"
+             "  --mode light|heavy  slots are threads, or one forked process per task\n"
+             "                      (default light)\n"
+             "  --exec CMD          command run for every task (required)\n"
+             "  --name NAME         worker name (default host.pid)\n"
+             "  --grace-ms MS       SIGTERM to SIGKILL of a stopped task (default %d)\n"
+             "  --drain-ms MS       on shutdown, time running tasks get to finish (default %d)\n"
+             "  --max-payload BYTES largest result; match the broker's (default %u)\n"
+             "  --log-level LEVEL   error, warning, notice, info or debug (default info)\n"
+             "  --help              this text\n"
+             "\n"
+             "The command sees ARBITER_TASK_ID, ARBITER_ATTEMPT, ARBITER_TASK_NAME,\n"
+             "ARBITER_QUEUE, ARBITER_PARENTS (a path to the DAG parents' results as JSON)\n"
+             "and ARBITER_ARGS (a path to the task's persistent arguments).\n"
+             "SIGINT/SIGTERM stop taking tasks and let running ones finish; a second\n"
+             "signal stops them at once.\n",
+             ARB_WORKER_ENDPOINT, ARB_WORKER_SLOTS_MAX, ARB_WORKER_GRACE_MS, ARB_WORKER_DRAIN_MS,
+             ARB_PAYLOAD_DEFAULT_MAX);
+}
+
+static int
+s_bad (const char *fmt, const char *value)
+{
+    fprintf (stderr, "arbiter-worker: ");
+    fprintf (stderr, fmt, value);
+    fprintf (stderr, "\n\n");
+    s_usage (stderr);
+    return 2;
+}
+
+//  Parses a decimal number in [min, max]. Returns 0, or -1.
+static int
+s_number (const char *text, long min, long max, long *value)
+{
+    char *end;
+    errno = 0;
+    long n = strtol (text, &end, 10);
+    if (errno || end == text || *end || n < min || n > max)
+        return -1;
+    *value = n;
+    return 0;
+}
+
+static int
+s_log_level (const char *name)
+{
+    static const struct {
+        const char *name;
+        int level;
+    } levels[] = {{"error", LOG_ERR},
+                  {"warning", LOG_WARNING},
+                  {"notice", LOG_NOTICE},
+                  {"info", LOG_INFO},
+                  {"debug", LOG_DEBUG}};
+    for (size_t i = 0; i < sizeof (levels) / sizeof (levels[0]); i++)
+        if (streq (name, levels[i].name))
+            return levels[i].level;
+    return -1;
+}
+
+enum {
+    S_OPT_BROKER = 1,
+    S_OPT_QUEUE,
+    S_OPT_SLOTS,
+    S_OPT_MODE,
+    S_OPT_EXEC,
+    S_OPT_NAME,
+    S_OPT_GRACE,
+    S_OPT_DRAIN,
+    S_OPT_MAX_PAYLOAD,
+    S_OPT_LOG_LEVEL,
+    S_OPT_HELP,
+};
+
+//  One option's value into opts. Returns 0, or 2 (usage printed).
+static int
+s_option (s_options_t *opts, int opt, const char *arg)
+{
+    long n;
+    switch (opt) {
+        case S_OPT_BROKER:
+            opts->broker = arg;
+            return 0;
+        case S_OPT_QUEUE:
+            if (!*arg || strlen (arg) > ARB_NAME_MAX)
+                return s_bad ("--queue: '%s' is not a queue name", arg);
+            if (opts->queue_count == S_QUEUES_MAX)
+                return s_bad ("--queue: more than %s queues", "64");
+            opts->queues[opts->queue_count++] = arg;
+            return 0;
+        case S_OPT_SLOTS:
+            if (s_number (arg, 1, ARB_WORKER_SLOTS_MAX, &n))
+                return s_bad ("--slots: '%s' is not a number of slots (1..1024)", arg);
+            opts->slots = (int) n;
+            return 0;
+        case S_OPT_MODE:
+            if (!streq (arg, "light") && !streq (arg, "heavy"))
+                return s_bad ("--mode: '%s' is neither light nor heavy", arg);
+            opts->mode = streq (arg, "heavy") ? ARB_WORKER_HEAVY : ARB_WORKER_LIGHT;
+            return 0;
+        case S_OPT_EXEC:
+            opts->exec = arg;
+            return 0;
+        case S_OPT_NAME:
+            if (!*arg || strlen (arg) > ARB_NAME_MAX)
+                return s_bad ("--name: '%s' is not a worker name", arg);
+            opts->name = arg;
+            return 0;
+        case S_OPT_GRACE:
+        case S_OPT_DRAIN:
+            if (s_number (arg, 0, INT_MAX, &n))
+                return s_bad ("'%s' is not a number of milliseconds", arg);
+            *(opt == S_OPT_GRACE ? &opts->grace_ms : &opts->drain_ms) = (int) n;
+            return 0;
+        case S_OPT_MAX_PAYLOAD:
+            if (s_number (arg, 1, LONG_MAX, &n))
+                return s_bad ("--max-payload: '%s' is not a number of bytes", arg);
+            opts->max_payload = n;
+            return 0;
+        case S_OPT_LOG_LEVEL:
+            opts->log_level = s_log_level (arg);
+            if (opts->log_level < 0)
+                return s_bad ("--log-level: '%s' is not error, warning, notice, info or debug",
+                              arg);
+            return 0;
+        default:
+            return s_bad ("%s", "unknown option");
+    }
+}
+
+//  Returns 0 to run, 1 for --help (done), 2 for bad arguments.
+static int
+s_parse (int argc, char **argv, s_options_t *opts)
+{
+    static const struct option longopts[] = {
+        {"broker", required_argument, NULL, S_OPT_BROKER},
+        {"queue", required_argument, NULL, S_OPT_QUEUE},
+        {"slots", required_argument, NULL, S_OPT_SLOTS},
+        {"mode", required_argument, NULL, S_OPT_MODE},
+        {"exec", required_argument, NULL, S_OPT_EXEC},
+        {"name", required_argument, NULL, S_OPT_NAME},
+        {"grace-ms", required_argument, NULL, S_OPT_GRACE},
+        {"drain-ms", required_argument, NULL, S_OPT_DRAIN},
+        {"max-payload", required_argument, NULL, S_OPT_MAX_PAYLOAD},
+        {"log-level", required_argument, NULL, S_OPT_LOG_LEVEL},
+        {"help", no_argument, NULL, S_OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    opterr = 0;  //  we explain bad options ourselves
+    int opt;
+    while ((opt = getopt_long (argc, argv, "", longopts, NULL)) != -1) {
+        if (opt == S_OPT_HELP) {
+            s_usage (stdout);
+            return 1;
+        }
+        if (opt == '?' || opt == ':')
+            return s_bad ("bad option or missing value: %s", argv[optind - 1]);
+        int rc = s_option (opts, opt, optarg);
+        if (rc)
+            return rc;
+    }
+    if (optind < argc)
+        return s_bad ("unexpected argument '%s'", argv[optind]);
+    if (!opts->exec || !*opts->exec)
+        return s_bad ("%s", "--exec CMD is required");
+    return 0;
+}
+
+//  A command must find stdin, stdout and stderr open; a worker started
+//  with one closed would hand that number to a pipe instead.
+static void
+s_standard_fds (void)
+{
+    for (int fd = 0; fd < 3; fd++)
+        if (fcntl (fd, F_GETFD) < 0 && errno == EBADF) {
+            int null = open ("/dev/null", O_RDWR);
+            if (null >= 0 && null != fd) {
+                dup2 (null, fd);
+                close (null);
+            }
+        }
+}
+
+int
+main (int argc, char **argv)
+{
+    s_options_t opts = {
+        .slots = 1,
+        .mode = ARB_WORKER_LIGHT,
+        .grace_ms = ARB_WORKER_GRACE_MS,
+        .drain_ms = ARB_WORKER_DRAIN_MS,
+        .max_payload = ARB_PAYLOAD_DEFAULT_MAX,
+        .log_level = LOG_INFO,
+    };
+    int rc = s_parse (argc, argv, &opts);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    s_standard_fds ();
+    zsys_init ();
+    zsys_set_logident ("arbiter-worker");
+    zsys_set_logstream (stderr);
+
+    arb_worker_t *worker = arb_worker_new (opts.broker, opts.name);
+    arb_exec_t *exec = arb_exec_new (opts.exec);
+    assert (worker);  //  the name's length was checked above
+    arb_exec_set_grace (exec, opts.grace_ms);
+    arb_exec_set_max_output (exec, (size_t) opts.max_payload);
+    arb_worker_handle (worker, "*", arb_exec_handler, exec);
+    for (int i = 0; i < opts.queue_count; i++)
+        arb_worker_listen (worker, opts.queues[i]);
+    arb_worker_set_slots (worker, opts.slots, opts.mode);
+    arb_worker_set_grace (worker, opts.grace_ms);
+    arb_worker_set_drain (worker, opts.drain_ms);
+    arb_worker_set_max_payload (worker, (size_t) opts.max_payload);
+    arb_worker_set_log_level (worker, opts.log_level);
+    rc = arb_worker_run (worker);
+    arb_worker_destroy (&worker);
+    arb_exec_destroy (&exec);
+    return rc == 0 ? 0 : 1;
+}
