@@ -419,8 +419,8 @@ s_purged (void *arg, uint64_t id, const char *queue, int state)
         arb_queue_counts (q)[state]--;
 }
 
-static void
-s_forget_idle_queues (arb_broker_t *self)
+void
+arb_broker_forget_idle_queues (arb_broker_t *self)
 {
     zhashx_t *queues = arb_sched_queues (self->sched);
     zlistx_t *idle = zlistx_new ();
@@ -445,7 +445,7 @@ s_sweep (arb_broker_t *self)
         return;
     }
     if (purged > 0)
-        s_forget_idle_queues (self);
+        arb_broker_forget_idle_queues (self);
     self->next_sweep_ms = self->mono_ms + (purged == ARB_SWEEP_BATCH ? 0 : ARB_SWEEP_EVERY_MS);
 }
 

@@ -648,6 +648,15 @@ failed:
 //  ---------------------------------------------------------------------
 //  STATS
 
+static bool
+s_queue_is_empty (arb_queue_t *queue)
+{
+    for (int state = 1; state <= ARB_STATE_MAX; state++)
+        if (arb_queue_counts (queue)[state])
+            return false;
+    return true;
+}
+
 static void
 s_stats (arb_broker_t *self, arb_msg_t *msg)
 {
@@ -658,6 +667,9 @@ s_stats (arb_broker_t *self, arb_msg_t *msg)
     zhashx_t *queues = arb_sched_queues (self->sched);
     for (arb_queue_t *queue = (arb_queue_t *) zhashx_first (queues); queue;
          queue = (arb_queue_t *) zhashx_next (queues)) {
+        //  a worker's endpoint queue is worth showing only when it holds something
+        if (strchr (arb_queue_name (queue), '@') && s_queue_is_empty (queue))
+            continue;
         arb_queue_info_t *info =
             (arb_queue_info_t *) arb_msg_grow (reply, &out->queues, sizeof (*info), 1);
         info->name = arb_msg_strdup (reply, arb_queue_name (queue));
@@ -905,7 +917,8 @@ s_meta_item (void *arg, const char *key, const void *data, size_t size)
         (arb_meta_item_t *) arb_msg_grow (list->reply, &list->out->items, sizeof (*item), 1);
     item->key = arb_msg_strdup (list->reply, key);
     uint8_t *copy = (uint8_t *) arb_msg_alloc (list->reply, size);
-    memcpy (copy, data, size);
+    if (size)  //  an empty value's pointer may be NULL
+        memcpy (copy, data, size);
     item->value = (arb_bin_t){copy, size};
 }
 

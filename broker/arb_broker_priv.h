@@ -71,6 +71,8 @@ void arb_broker_done_record (arb_broker_t *self,
                              const char *error,
                              zframe_t *result);
 uint64_t arb_broker_random (arb_broker_t *self);
+//  Frees the queues that hold nothing (no task, consumer, setting, count).
+void arb_broker_forget_idle_queues (arb_broker_t *self);
 
 //  arb_broker_client.c
 void arb_broker_on_client (arb_broker_t *self, arb_msg_t *msg);

@@ -312,8 +312,10 @@ s_end_session (arb_broker_t *self, arb_session_t *session, bool lost)
         else
             s_release (self, task);
     }
-    if (!self->fatal)
+    if (!self->fatal) {
         arb_sched_close_session (self->sched, &session);
+        arb_broker_forget_idle_queues (self);  //  its endpoint queues, if empty
+    }
 }
 
 void

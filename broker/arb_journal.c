@@ -719,7 +719,8 @@ s_bin (sqlite3_stmt *stmt, int column, arb_msg_t *msg)
     if (sqlite3_column_type (stmt, column) != SQLITE_NULL) {
         bin.size = (size_t) sqlite3_column_bytes (stmt, column);
         uint8_t *data = (uint8_t *) arb_msg_alloc (msg, bin.size);
-        memcpy (data, sqlite3_column_blob (stmt, column), bin.size);
+        if (bin.size)  //  an empty blob's pointer is NULL
+            memcpy (data, sqlite3_column_blob (stmt, column), bin.size);
         bin.data = data;
     }
     return bin;
