@@ -1,0 +1,72 @@
+"""Shared helpers of the system tests: submitting in batches through the
+wire protocol, reading task states, starting the real worker binaries."""
+
+import os
+
+import arbiter_proto
+from conftest import Process, binary, wait_until
+
+SUCCEEDED, DEAD, CANCELLED, SKIPPED = 5, 7, 8, 9
+FINAL = (SUCCEEDED, DEAD, CANCELLED, SKIPPED)
+
+
+def submit_many(peer, tasks, batch=500, watch=False):
+    """Submits task dicts ('payload' goes in its frame) in batches; every
+    batch is acknowledged before the next. Returns the ids in order."""
+    ids = []
+    for start in range(0, len(tasks), batch):
+        chunk = tasks[start:start + batch]
+        specs = [{k: v for k, v in t.items() if k != 'payload'} for t in chunk]
+        body = {'tasks': specs}
+        if watch:
+            body['watch'] = True
+        kind, _, reply, _ = peer.request('SUBMIT', body, [t.get('payload', b'') for t in chunk],
+                                         timeout=30)
+        assert kind == 'SUBMITTED', reply
+        ids += [t['id'] for t in reply['tasks']]
+    return ids
+
+
+def status(peer, ids):
+    """{id: task info} for any number of ids."""
+    infos = {}
+    for start in range(0, len(ids), 1000):
+        kind, _, body, _ = peer.request('STATUS', {'ids': ids[start:start + 1000]}, timeout=30)
+        assert kind == 'STATUS_REPLY', body
+        infos.update({t['id']: t for t in body['tasks']})
+    return infos
+
+
+def queue_counts(peer, queue='default'):
+    """Counts by state name of a queue, from STATS."""
+    kind, _, body, _ = peer.request('STATS', {})
+    for q in body.get('queues', []):
+        if q['name'] == queue:
+            return {arbiter_proto.STATES.get(i, '?'): c for i, c in enumerate(q.get('counts', []))
+                    if i}
+    return {}
+
+
+def all_final(peer, ids):
+    return lambda: all(t.get('state') in FINAL for t in status(peer, ids).values())
+
+
+def start_exec_worker(broker, processes, tmp_path, command, *extra, env=None):
+    args = [binary('worker', 'arbiter-worker'), '--broker', broker.endpoint,
+            '--exec', command] + list(extra)
+    log = str(tmp_path / ('exec-worker-%d.log' % len(processes)))
+    worker = Process(args, log, env=dict(os.environ, **(env or {})))
+    processes.append(worker)
+    return worker
+
+
+def start_minion(broker, processes, tmp_path, *extra):
+    args = [binary('examples', 'minion'), '--broker', broker.endpoint] + list(extra)
+    minion = Process(args, str(tmp_path / ('minion-%d.log' % len(processes))))
+    processes.append(minion)
+    return minion
+
+
+def wait_state(peer, task_id, state, timeout=20):
+    return wait_until(lambda: status(peer, [task_id])[task_id].get('state') == state,
+                      timeout=timeout, what='task %d %s' % (task_id, arbiter_proto.STATES[state]))

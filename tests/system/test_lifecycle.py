@@ -1,0 +1,322 @@
+"""The task lifecycle with real processes: retries with backoff, dead tasks
+and retry, delays (on time, and across a broker kill -9), timeouts and
+cancellation that kill heavy slots, dead and hung workers, long tasks,
+quarantine, limits, aging, retention, and the CLI's view of it all."""
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+import arbiter_proto
+from conftest import SANITIZED, Broker, binary, wait_until
+from helpers import (CANCELLED, DEAD, SUCCEEDED, queue_counts, start_exec_worker, start_minion,
+                     status, submit_many, wait_state)
+
+FAST = ['--heartbeat-ms', '200', '--liveness-ms', '1000']
+
+
+def cli(broker, *args, timeout=30):
+    return subprocess.run([binary('client', 'arbiter'), '--broker', broker.endpoint] + list(args),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+
+
+def gone(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().split(')')[-1].split()[0] == 'Z'
+    except FileNotFoundError:
+        return True
+
+
+@pytest.fixture
+def fast_broker(tmp_path, processes):
+    b = Broker(tmp_path, extra=FAST)
+    processes.append(b)
+    return b
+
+
+def test_fails_twice_then_succeeds_with_backoff(fast_broker, processes, peer_factory, tmp_path):
+    runs = tmp_path / 'runs'
+    command = ('date +%s.%N >> "$RUNS"; [ "$ARBITER_ATTEMPT" -ge 3 ] && echo ok '
+               '|| { echo "attempt $ARBITER_ATTEMPT broke" >&2; exit 1; }')
+    start_exec_worker(fast_broker, processes, tmp_path, command, env={'RUNS': str(runs)})
+    proc = cli(fast_broker, 'submit', '--retries', '2', '--backoff', 'fixed:0.5', 'flaky')
+    assert proc.returncode == 0, proc.stderr
+    task_id = int(proc.stdout)
+    assert cli(fast_broker, 'wait', str(task_id)).returncode == 0
+    starts = [float(x) for x in runs.read_text().split()]
+    assert len(starts) == 3
+    for gap in (starts[1] - starts[0], starts[2] - starts[1]):
+        assert 0.5 <= gap < 1.5, starts
+    info = json.loads(cli(fast_broker, 'status', '--json', str(task_id)).stdout)
+    assert info['state'] == 'succeeded' and info['attempts'] == 3
+    errors = [a['error'] for a in info['history'] if a.get('error')]
+    assert errors == ['attempt 1 broke', 'attempt 2 broke']
+
+
+def test_always_failing_task_is_dead_and_retry_revives_it(fast_broker, processes, tmp_path):
+    flag = tmp_path / 'fixed'
+    command = ('[ -e "$FLAG" ] && echo fixed '
+               '|| { echo "broken on attempt $ARBITER_ATTEMPT" >&2; exit 2; }')
+    start_exec_worker(fast_broker, processes, tmp_path, command, env={'FLAG': str(flag)})
+    task_id = int(cli(fast_broker, 'submit', '--retries', '2', 'doomed').stdout)
+    assert cli(fast_broker, 'wait', str(task_id)).returncode == 1
+    info = json.loads(cli(fast_broker, 'status', '--json', str(task_id)).stdout)
+    assert info['state'] == 'dead'
+    assert [a['error'] for a in info['history']] == [
+        'broken on attempt 1', 'broken on attempt 2', 'broken on attempt 3']
+    flag.write_text('')
+    assert cli(fast_broker, 'retry', str(task_id)).returncode == 0
+    proc = cli(fast_broker, 'wait', str(task_id))
+    assert proc.returncode == 0 and proc.stdout == b'fixed\n'
+
+
+def test_delayed_tasks_start_on_time_across_a_broker_kill(broker, processes, peer_factory,
+                                                          tmp_path):
+    client = peer_factory(broker.endpoint)
+    tasks = [{'name': 'simple_add', 'delay_ms': 1000 + (i * 2000) // 2000, 'payload': b'1 1'}
+             for i in range(2000)]
+    ids = submit_many(client, tasks)
+    infos = status(client, ids)
+    due = {i: infos[i]['not_before_ms'] for i in ids}
+    # the broker dies while they wait, and comes back
+    broker.kill9()
+    restarted = broker.restart()
+    processes.append(restarted)
+    client = peer_factory(restarted.endpoint)
+    start_minion(restarted, processes, tmp_path, '--slots', '64')
+    wait_until(lambda: queue_counts(client).get('succeeded') == 2000, timeout=30, interval=0.2,
+               what='2,000 delayed tasks')
+    infos = status(client, ids)
+    lateness = sorted(infos[i]['started_ms'] - due[i] for i in ids)
+    assert lateness[0] >= 0, 'a task started before its time'
+    p99 = lateness[int(len(lateness) * 0.99) - 1]
+    if not SANITIZED:  # timing under the sanitizers says nothing about the broker
+        assert p99 < 50, 'p99 lateness %d ms' % p99
+
+
+def test_timeout_kills_a_heavy_task(fast_broker, processes, peer_factory, tmp_path):
+    pids = tmp_path / 'pids'
+    pids.mkdir()
+    start_exec_worker(fast_broker, processes, tmp_path,
+                      'echo $$ > "$PIDS/$ARBITER_TASK_ID"; exec sleep 10', '--mode', 'heavy',
+                      '--grace-ms', '500', env={'PIDS': str(pids)})
+    task_id = int(cli(fast_broker, 'submit', '--timeout', '1', 'slow').stdout)
+    wait_until(lambda: (pids / str(task_id)).exists(), what='the task starts')
+    pid = int((pids / str(task_id)).read_text())
+    started = time.time()
+    assert cli(fast_broker, 'wait', str(task_id)).returncode == 1
+    assert time.time() - started < 5
+    info = json.loads(cli(fast_broker, 'status', '--json', str(task_id)).stdout)
+    assert info['state'] == 'dead' and 'timed out' in info['error']
+    wait_until(lambda: gone(pid), timeout=5, what='the timed-out process is gone')
+
+
+def test_cancel_of_a_running_heavy_task_frees_its_slot(fast_broker, processes, tmp_path):
+    pids = tmp_path / 'pids'
+    pids.mkdir()
+    command = ('case "$ARBITER_TASK_NAME" in slow) echo $$ > "$PIDS/$ARBITER_TASK_ID"; '
+               'exec sleep 30;; *) echo quick;; esac')
+    start_exec_worker(fast_broker, processes, tmp_path, command, '--mode', 'heavy', '--slots', '1',
+                      '--grace-ms', '500', env={'PIDS': str(pids)})
+    task_id = int(cli(fast_broker, 'submit', 'slow').stdout)
+    wait_until(lambda: (pids / str(task_id)).exists(), what='the task starts')
+    pid = int((pids / str(task_id)).read_text())
+    proc = cli(fast_broker, 'cancel', str(task_id))
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(cli(fast_broker, 'status', '--json', str(task_id)).stdout)
+    assert info['state'] == 'cancelled'
+    wait_until(lambda: gone(pid), timeout=5, what='the cancelled process is gone')
+    # the one slot is free again
+    quick = int(cli(fast_broker, 'submit', 'quick').stdout)
+    proc = cli(fast_broker, 'wait', '--timeout', '10', str(quick))
+    assert proc.returncode == 0 and proc.stdout == b'quick\n'
+    # cancelling a finished task is a clear no-op answer
+    proc = cli(fast_broker, 'cancel', str(quick))
+    assert b'succeeded' in proc.stdout + proc.stderr
+
+
+def test_stopped_worker_is_declared_dead(fast_broker, processes, peer_factory, tmp_path):
+    frozen = start_exec_worker(fast_broker, processes, tmp_path, 'sleep 1; echo from-$NAME',
+                               '--name', 'frozen', env={'NAME': 'frozen'})
+    client = peer_factory(fast_broker.endpoint)
+    [task_id] = submit_many(client, [{'name': 'job'}])
+    wait_state(client, task_id, 4)
+    os.kill(frozen.pid, signal.SIGSTOP)
+    try:
+        start_exec_worker(fast_broker, processes, tmp_path, 'sleep 1; echo from-$NAME',
+                          '--name', 'healthy', env={'NAME': 'healthy'})
+        wait_state(client, task_id, SUCCEEDED, timeout=20)
+        assert status(client, [task_id])[task_id]['result'] == b'from-healthy\n'
+        kind, _, body, _ = client.request('STATS', {})
+        assert 'frozen' not in [w['name'] for w in body.get('workers', [])]
+    finally:
+        os.kill(frozen.pid, signal.SIGCONT)
+
+
+def test_long_task_on_a_live_worker_runs_once(fast_broker, processes, tmp_path):
+    runs = tmp_path / 'runs'
+    start_exec_worker(fast_broker, processes, tmp_path, 'echo run >> "$RUNS"; sleep 3; echo done',
+                      env={'RUNS': str(runs)})
+    task_id = int(cli(fast_broker, 'submit', 'long').stdout)
+    proc = cli(fast_broker, 'wait', str(task_id))
+    assert proc.returncode == 0 and proc.stdout == b'done\n'
+    assert runs.read_text().split() == ['run']
+
+
+def test_task_that_kills_its_worker_is_quarantined(fast_broker, processes, tmp_path):
+    # light slots: the command's parent is the worker itself
+    command = 'case "$ARBITER_TASK_NAME" in poison) kill -9 $PPID; sleep 5;; *) echo fine;; esac'
+    task_id = int(cli(fast_broker, 'submit', 'poison').stdout)
+    deaths = 0
+    for _ in range(6):
+        worker = start_exec_worker(fast_broker, processes, tmp_path, command)
+        try:
+            worker.proc.wait(8)
+            deaths += 1
+        except subprocess.TimeoutExpired:
+            break  # it lives: the poison is no longer handed out
+        info = status_cli(fast_broker, task_id)
+        if info['state'] == 'dead':
+            break
+        wait_until(lambda: status_cli(fast_broker, task_id)['state'] in ('ready', 'dead'),
+                   timeout=10, what='the lease given back')
+    info = status_cli(fast_broker, task_id)
+    assert deaths == 3
+    assert info['state'] == 'dead' and 'quarantined' in info['error']
+    assert info['lost'] == 3
+    # other work still runs
+    fine = int(cli(fast_broker, 'submit', 'fine').stdout)
+    start_exec_worker(fast_broker, processes, tmp_path, command)
+    assert cli(fast_broker, 'wait', '--timeout', '10', str(fine)).returncode == 0
+
+
+def status_cli(broker, task_id):
+    return json.loads(cli(broker, 'status', '--json', str(task_id)).stdout)
+
+
+class EventLog(threading.Thread):
+    """Collects EVENT messages of a queue in a thread, until stopped."""
+
+    def __init__(self, endpoint, queue):
+        super().__init__(daemon=True)
+        self.peer = arbiter_proto.Peer(endpoint)
+        kind, _, _, _ = self.peer.request('EVENTS', {'queue': queue} if queue else {})
+        assert kind == 'OK'
+        self.events = []
+        self.stopping = False
+        self.start()
+
+    def run(self):
+        while not self.stopping:
+            try:
+                kind, _, body, _ = self.peer.recv(timeout=0.2)
+            except TimeoutError:
+                continue
+            if kind == 'EVENT':
+                self.events += body.get('events', [])
+
+    def stop(self):
+        self.stopping = True
+        self.join(5)
+        self.peer.close()
+
+
+def test_queue_limits_hold(fast_broker, processes, peer_factory, tmp_path):
+    client = peer_factory(fast_broker.endpoint)
+    assert cli(fast_broker, 'queue', 'set', 'limited', '--max-running', '3').returncode == 0
+    assert cli(fast_broker, 'queue', 'set', 'rated', '--rate', '50').returncode == 0
+    log = EventLog(fast_broker.endpoint, None)
+    start_minion(fast_broker, processes, tmp_path, '--slots', '16', '--queue', 'limited',
+                 '--queue', 'rated')
+    limited = submit_many(client, [{'name': 'sleep', 'queue': 'limited', 'payload': b'100'}
+                                   for _ in range(30)])
+    rated = submit_many(client, [{'name': 'simple_add', 'queue': 'rated', 'payload': b'1 2'}
+                                 for _ in range(1000)])
+    wait_until(lambda: queue_counts(client, 'limited').get('succeeded') == 30, timeout=30,
+               what='the limited queue')
+    time.sleep(10.5 - 30 * 0.1 / 3)
+    log.stop()
+    running = 0
+    peak = 0
+    for e in sorted((e for e in log.events if e['queue'] == 'limited'), key=lambda e: e['at_ms']):
+        if e['state'] == 4:
+            running += 1
+        elif e['state'] in (5, 7, 8):
+            running -= 1
+        peak = max(peak, running)
+    assert peak == 3
+    starts = sorted(e['at_ms'] for e in log.events if e['queue'] == 'rated' and e['state'] == 4)
+    first = starts[0]
+    in_ten = [t for t in starts if t < first + 10000]
+    assert 450 <= len(in_ten) <= 551, len(in_ten)  # 50/s within 10%, plus the first token
+    assert len(starts) < len(rated)
+
+
+def test_low_priority_finishes_under_high_priority_load_with_aging(tmp_path, processes,
+                                                                   peer_factory):
+    b = Broker(tmp_path, extra=FAST + ['--aging', '0.5'])
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    [low] = submit_many(client, [{'name': 'sleep', 'priority': 0, 'payload': b'10'}])
+    start_minion(b, processes, tmp_path, '--slots', '1')
+    # a steady stream of high-priority work, always more than the slot can do
+    deadline = time.time() + 8
+    while time.time() < deadline:
+        submit_many(client, [{'name': 'sleep', 'priority': 5, 'payload': b'10'}
+                             for _ in range(20)])
+        if status(client, [low])[low].get('state') == SUCCEEDED:
+            break
+        time.sleep(0.1)
+    assert status(client, [low])[low].get('state') == SUCCEEDED
+    assert queue_counts(client).get('ready', 0) > 0  # the high stream was still waiting
+
+
+def test_retention_removes_results_and_the_file_stops_growing(tmp_path, processes, peer_factory):
+    b = Broker(tmp_path, extra=FAST + ['--retention', '1', '--sync', 'normal'])
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    start_minion(b, processes, tmp_path, '--slots', '16')
+    [first] = submit_many(client, [{'name': 'simple_add', 'payload': b'1 1'}])
+    wait_state(client, first, SUCCEEDED)
+
+    def size():
+        return sum(os.path.getsize(b.db + s) for s in ('', '-wal') if os.path.exists(b.db + s))
+    sizes = []
+    for second in range(12):
+        submit_many(client, [{'name': 'simple_add', 'payload': b'7 ' * 500}
+                             for _ in range(400)])
+        time.sleep(1)
+        sizes.append(size())
+    assert status(client, [first])[first].get('found') is not True
+    # after the first retention periods, the file no longer grows
+    assert max(sizes[6:]) <= max(sizes[:6]) * 1.1, sizes
+
+
+def test_events_and_queue_admin_from_the_cli(fast_broker, processes, tmp_path):
+    events = subprocess.Popen([binary('client', 'arbiter'), '--broker', fast_broker.endpoint,
+                               '--json', 'events'], stdout=subprocess.PIPE)
+    try:
+        assert cli(fast_broker, 'queue', 'pause', 'default').returncode == 0
+        task_id = int(cli(fast_broker, 'submit', 'simple_add', '2 3').stdout)
+        start_minion(fast_broker, processes, tmp_path)
+        time.sleep(0.5)
+        assert status_cli(fast_broker, task_id)['state'] == 'ready'
+        assert cli(fast_broker, 'queue', 'resume', 'default').returncode == 0
+        proc = cli(fast_broker, 'wait', str(task_id))
+        assert proc.stdout == b'5'
+        purged = [int(cli(fast_broker, 'submit', '--delay', '60', 'x').stdout) for _ in range(3)]
+        proc = cli(fast_broker, 'queue', 'purge', 'default', '--yes')
+        assert proc.returncode == 0 and b'3' in proc.stdout
+        assert all(status_cli(fast_broker, i)['state'] == 'cancelled' for i in purged)
+    finally:
+        events.send_signal(signal.SIGINT)
+        out, _ = events.communicate(10)
+    states = [json.loads(line)['state'] for line in out.splitlines()
+              if json.loads(line).get('id') == task_id]
+    assert states[0] == 'ready' and 'running' in states and states[-1] == 'succeeded'
