@@ -132,13 +132,10 @@ arb_cli_opt_uint (const char *name, const char *text, uint64_t max, uint64_t *va
 int
 arb_cli_opt_name (const char *name, const char *text)
 {
-    size_t len = strlen (text);
-    if (len == 0)
-        arb_cli_say (0, "--%s: must not be empty", name);
-    else if (len > ARB_NAME_MAX)
-        arb_cli_say (0, "--%s: %zu bytes, over the %d-byte limit", name, len, ARB_NAME_MAX);
-    else
+    arb_cli_err_t err;
+    if (arb_cli_parse_name (text, &err) == 0)
         return 0;
+    arb_cli_say (0, "--%s: %s", name, err.text);
     return -1;
 }
 

@@ -234,50 +234,33 @@ const arb_cli_cmd_t arb_cli_cmd_status = {
 //  ---------------------------------------------------------------------
 //  list
 
-#define ARB_LIST_PAGE 1000
+#define ARB_LIST_DEFAULT_LIMIT 1000  //  tasks `list` shows without --limit
 
-//  Asks for one page. Returns the reply or NULL (error printed).
-static arb_msg_t *
-s_list_page (arb_cli_t *cli, uint32_t state, const char *queue, uint64_t after, uint32_t limit)
+//  Prints one task of the listing.
+static int
+s_list_one (void *arg, arb_task_info_t *task)
 {
-    arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_LIST);
-    arb_list_body_t *body = arb_msg_list (request);
-    body->state = state;
-    body->queue = queue;
-    body->after_id = after;
-    body->limit = limit;
-    return arb_client_request (cli->client, &request);
+    arb_cli_t *cli = (arb_cli_t *) arg;
+    if (cli->json)
+        arb_cli_json_print (s_task_json (task, false));
+    else
+        s_print_row (task);
+    return 0;
 }
 
-//  Pages through LIST with after_id until limit tasks (0: all) are shown.
+//  Pages through LIST until limit tasks (0: all) are shown.
 static int
 s_list_pages (arb_cli_t *cli, uint32_t state, const char *queue, uint64_t limit)
 {
-    uint64_t shown = 0, after = 0;
-    bool more = true;
     if (!cli->json)
         printf ("%-10s %-9s %-16s %-20s %9s %-24s  %s\n", "ID", "STATE", "QUEUE", "NAME",
                 "ATTEMPTS", "CREATED", "ERROR");
-    while (more && (limit == 0 || shown < limit)) {
-        uint64_t want = limit == 0 || limit - shown > ARB_LIST_PAGE ? ARB_LIST_PAGE : limit - shown;
-        arb_msg_t *reply = s_list_page (cli, state, queue, after, (uint32_t) want);
-        if (!reply)
-            return arb_cli_client_fail (cli, "list");
-        arb_list_reply_body_t *body = arb_msg_list_reply (reply);
-        for (size_t i = 0; i < body->tasks.n && (limit == 0 || shown < limit); i++, shown++) {
-            arb_task_info_t *task = &body->tasks.v[i];
-            if (cli->json)
-                arb_cli_json_print (s_task_json (task, false));
-            else
-                s_print_row (task);
-            after = task->id;
-        }
-        //  a page without tasks cannot move after_id on: stop rather than spin
-        more = body->more && body->tasks.n > 0;
-        arb_msg_destroy (&reply);
-    }
+    arb_list_body_t filter = {.state = state, .queue = queue};
+    int rc = arb_client_list (cli->client, &filter, limit, s_list_one, cli);
     fflush (stdout);
-    if (more)
+    if (rc < 0)
+        return arb_cli_client_fail (cli, "list");
+    if (rc > 0)
         arb_cli_say (0, "list: more tasks match; --limit %" PRIu64 " reached (0: no limit)", limit);
     return ARB_EXIT_OK;
 }
@@ -295,7 +278,7 @@ s_list_run (arb_cli_t *cli, int argc, char **argv)
     const arb_cli_cmd_t *cmd = &arb_cli_cmd_list;
     int state = 0;
     const char *queue = NULL;
-    uint64_t limit = ARB_LIST_PAGE;
+    uint64_t limit = ARB_LIST_DEFAULT_LIMIT;
     int c;
     while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
         if (c == 's' && (state = arb_state_parse (optarg)) < 0)
