@@ -401,7 +401,7 @@ s_list_run (arb_cli_t *cli, int argc, char **argv)
         if (c == 's' && (state = arb_state_parse (optarg)) < 0)
             return arb_cli_say (ARB_EXIT_USAGE,
                                 "--state: '%s' is not one of waiting, scheduled, ready, running, "
-                                "succeeded, failed, dead, cancelled",
+                                "succeeded, dead, cancelled, skipped",
                                 optarg);
         else if (c == 'q' && arb_cli_opt_name ("queue", optarg))
             return ARB_EXIT_USAGE;
@@ -426,8 +426,8 @@ const arb_cli_cmd_t arb_cli_cmd_list = {
              "\n"
              "Lists tasks in id order, asking the broker page by page.\n"
              "\n"
-             "  --state S  waiting, scheduled, ready, running, succeeded, failed, dead or\n"
-             "             cancelled (default: any)\n"
+             "  --state S  waiting, scheduled, ready, running, succeeded, dead, cancelled or\n"
+             "             skipped (default: any)\n"
              "  --queue Q  only this queue\n"
              "  --limit N  at most N tasks (default 1000; 0: no limit)\n"
              "  --json     one object per task and line\n",

@@ -172,6 +172,11 @@ def test_failing_node_fails_its_descendants(broker, workers, tmp_path):
     assert "'bad'" in dead['child'] and "'child'" in dead['grandchild']
     text = cli(broker, 'dag', 'status', flow).stdout.decode()
     assert "failed dependency: 'bad'" in text
+    # a skipped task did what its DAG asked of it: `wait` on it succeeds
+    undo = [t['id'] for t in status['tasks'] if t['name'] == 'undo'][0]
+    proc = cli(broker, 'wait', str(undo))
+    assert proc.returncode == EXIT_OK and proc.stdout == b'', proc.stderr
+    assert b'skipped' in proc.stderr
 
 
 def test_cycle_and_missing_dependency_are_refused(broker, tmp_path):
