@@ -503,6 +503,8 @@ arb_flowfile_new_pipe (const char *const *handlers,
                                 ARB_ARGS_MAX);
     else if (queue && arb_cli_parse_name (queue, &name_err))
         rc = arb_flowfile_fail (&ctx, "queue", "%s", name_err.text);
+    else if (queue && strchr (queue, '@'))
+        rc = arb_flowfile_fail (&ctx, "queue", "'@' is reserved for endpoint queues");
     if (rc == 0) {
         self->specs = (arb_task_spec_t *) calloc (n, sizeof (arb_task_spec_t));
         assert (self->specs);

@@ -129,7 +129,11 @@ s_f_task (arb_flowfile_ctx_t *ctx, const char *key, json_t *value, arb_task_spec
 static int
 s_f_queue (arb_flowfile_ctx_t *ctx, const char *key, json_t *value, arb_task_spec_t *spec)
 {
-    return arb_flowfile_name_value (ctx, key, value, &spec->queue);
+    if (arb_flowfile_name_value (ctx, key, value, &spec->queue))
+        return -1;
+    if (strchr (spec->queue, '@'))
+        return arb_flowfile_fail (ctx, key, "'@' is reserved for endpoint queues");
+    return 0;
 }
 
 static int

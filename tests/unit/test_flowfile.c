@@ -258,6 +258,8 @@ test_pipe_from_handlers (void **state)
     assert_null (arb_flowfile_new_pipe (empty, 2, NULL, &input, NULL, 0, &err));
     assert_null (input);  //  taken even on failure
     assert_string_equal (err.text, "pipe: steps[1] ('step2').task: must not be empty");
+    assert_null (arb_flowfile_new_pipe (handlers, 3, "q@w", NULL, NULL, 0, &err));
+    assert_string_equal (err.text, "pipe: queue: '@' is reserved for endpoint queues");
     assert_null (arb_flowfile_new_pipe (handlers, 0, NULL, NULL, NULL, 0, &err));
     assert_string_equal (err.text, "pipe: steps: a pipe has 1 to 100000 steps, not 0");
 }
@@ -399,6 +401,8 @@ test_task_errors (void **state)
          "dag.json: tasks[1] ('b').at: expected an RFC 3339 time like 2026-11-23T10:00:00Z (or "
          "+01:00) or Unix seconds, not 'tomorrow'"},
         {"{\"name\": \"b\", \"queue\": \"\"}", "dag.json: tasks[1] ('b').queue: must not be empty"},
+        {"{\"name\": \"b\", \"queue\": \"q@w1\"}",
+         "dag.json: tasks[1] ('b').queue: '@' is reserved for endpoint queues"},
         {"{\"name\": \"b\", \"key\": [\"k\"]}", "dag.json: tasks[1] ('b').key: must be a string"},
         {"{\"name\": \"b\", \"input\": \"stdin\"}",
          "dag.json: tasks[1] ('b').input: must be \"payload\" or \"parent\""},
