@@ -176,6 +176,23 @@ s_print (arb_cli_t *cli, s_submit_t *self, uint64_t id, bool existing)
                      self->spec.key, id);
 }
 
+//  The rules between options. Returns 0, or -1 after printing why.
+static int
+s_check (s_submit_t *self)
+{
+    arb_task_spec_t *spec = &self->spec;
+    if (self->have_delay && self->have_at)
+        return arb_cli_say (-1, "--delay and --at both say when; give one");
+    if (spec->no_jitter && spec->backoff != ARB_BACKOFF_EXP)
+        return arb_cli_say (-1, "--no-jitter: only exp: backoff is jittered");
+    if (spec->endpoints.n && spec->broadcast)
+        return arb_cli_say (-1, "--endpoint and --broadcast both say where; give one");
+    if (self->fan_out_options && !spec->endpoints.n && !spec->broadcast)
+        return arb_cli_say (-1, "--allow-unknown-endpoints and --endpoint-timeout go with "
+                                "--endpoint or --broadcast");
+    return 0;
+}
+
 //  Waits for a fan-out task, then shows its endpoints' answers.
 static int
 s_watch_fan_out (arb_cli_t *cli, uint64_t id)
@@ -206,16 +223,8 @@ s_run (arb_cli_t *cli, int argc, char **argv)
     int left = argc - optind;
     if (left < 1 || left > 2)
         return arb_cli_usage (cmd, left < 1 ? "which task? give its NAME" : "too many arguments");
-    if (self.have_delay && self.have_at)
-        return arb_cli_say (ARB_EXIT_USAGE, "--delay and --at both say when; give one");
-    if (self.spec.no_jitter && self.spec.backoff != ARB_BACKOFF_EXP)
-        return arb_cli_say (ARB_EXIT_USAGE, "--no-jitter: only exp: backoff is jittered");
-    bool fan_out = self.spec.endpoints.n || self.spec.broadcast;
-    if (self.spec.endpoints.n && self.spec.broadcast)
-        return arb_cli_say (ARB_EXIT_USAGE, "--endpoint and --broadcast both say where; give one");
-    if (self.fan_out_options && !fan_out)
-        return arb_cli_say (ARB_EXIT_USAGE, "--allow-unknown-endpoints and --endpoint-timeout go "
-                                            "with --endpoint or --broadcast");
+    if (s_check (&self))
+        return ARB_EXIT_USAGE;
     self.spec.name = argv[optind];
     if (!*self.spec.name || strlen (self.spec.name) > ARB_NAME_MAX)
         return arb_cli_say (ARB_EXIT_USAGE, "NAME: 1 to %d bytes, not %zu", ARB_NAME_MAX,
@@ -236,7 +245,7 @@ s_run (arb_cli_t *cli, int argc, char **argv)
     s_print (cli, &self, id, existing);
     if (!self.watch)
         return ARB_EXIT_OK;
-    if (fan_out)
+    if (self.spec.endpoints.n || self.spec.broadcast)
         return s_watch_fan_out (cli, id);
     return arb_cli_wait_for (cli, &id, 1, -1, true);
 }

@@ -475,6 +475,51 @@ s_pipe_step (
     return 0;
 }
 
+//  What a pipe from the command line is refused for before its steps.
+static int
+s_check_pipe (arb_flowfile_ctx_t *ctx, size_t n, const char *queue, size_t args_size)
+{
+    arb_cli_err_t err;
+    if (n == 0 || n > ARB_LIST_MAX)
+        return arb_flowfile_fail (ctx, "steps", "a pipe has 1 to %d steps, not %zu", ARB_LIST_MAX,
+                                  n);
+    if (args_size > ARB_ARGS_MAX)
+        return arb_flowfile_fail (ctx, "args", "%zu bytes, over the %u-byte limit", args_size,
+                                  ARB_ARGS_MAX);
+    if (queue && arb_cli_parse_name (queue, &err))
+        return arb_flowfile_fail (ctx, "queue", "%s", err.text);
+    if (queue && strchr (queue, '@'))
+        return arb_flowfile_fail (ctx, "queue", "'@' is reserved for endpoint queues");
+    return 0;
+}
+
+//  The steps of a pipe from the command line, all with the same queue and
+//  args (copied into the flow).
+static int
+s_pipe_steps (arb_flowfile_ctx_t *ctx,
+              const char *const *handlers,
+              size_t n,
+              const char *queue,
+              const uint8_t *args,
+              size_t args_size)
+{
+    arb_flowfile_t *self = ctx->self;
+    self->specs = (arb_task_spec_t *) calloc (n, sizeof (arb_task_spec_t));
+    assert (self->specs);
+    self->count = n;
+    const char *queue_copy = queue ? arb_flowfile_strdup (self, queue) : NULL;
+    arb_bin_t shared = {NULL, args_size};
+    if (args_size) {
+        uint8_t *copy = (uint8_t *) arb_flowfile_alloc (self, args_size);
+        memcpy (copy, args, args_size);
+        shared.data = copy;
+    }
+    for (size_t k = 0; k < n; k++)
+        if (s_pipe_step (ctx, k, handlers[k], queue_copy, shared))
+            return -1;
+    return 0;
+}
+
 arb_flowfile_t *
 arb_flowfile_new_pipe (const char *const *handlers,
                        size_t n,
@@ -484,37 +529,14 @@ arb_flowfile_new_pipe (const char *const *handlers,
                        size_t args_size,
                        arb_flowfile_err_t *err)
 {
-    assert (handlers || n == 0);
+    assert ((handlers || n == 0) && (args || args_size == 0) && err);
     zframe_t *input = input_p ? *input_p : NULL;
     if (input_p)
         *input_p = NULL;
     arb_flowfile_t *self = s_new (ARB_FLOW_PIPE);
     arb_flowfile_ctx_t ctx = {.self = self, .label = "pipe", .err = err};
-    arb_cli_err_t name_err;
-    uint8_t *args_copy = (uint8_t *) arb_flowfile_alloc (self, args_size);
-    if (args_size)
-        memcpy (args_copy, args, args_size);
-    int rc = 0;
-    if (n == 0 || n > ARB_LIST_MAX)
-        rc =
-            arb_flowfile_fail (&ctx, "steps", "a pipe has 1 to %d steps, not %zu", ARB_LIST_MAX, n);
-    else if (args_size > ARB_ARGS_MAX)
-        rc = arb_flowfile_fail (&ctx, "args", "%zu bytes, over the %u-byte limit", args_size,
-                                ARB_ARGS_MAX);
-    else if (queue && arb_cli_parse_name (queue, &name_err))
-        rc = arb_flowfile_fail (&ctx, "queue", "%s", name_err.text);
-    else if (queue && strchr (queue, '@'))
-        rc = arb_flowfile_fail (&ctx, "queue", "'@' is reserved for endpoint queues");
-    if (rc == 0) {
-        self->specs = (arb_task_spec_t *) calloc (n, sizeof (arb_task_spec_t));
-        assert (self->specs);
-        self->count = n;
-        const char *queue_copy = queue ? arb_flowfile_strdup (self, queue) : NULL;
-        arb_bin_t shared = {args_size ? args_copy : NULL, args_size};
-        for (size_t k = 0; k < n && rc == 0; k++)
-            rc = s_pipe_step (&ctx, k, handlers[k], queue_copy, shared);
-    }
-    if (rc) {
+    if (s_check_pipe (&ctx, n, queue, args_size)
+        || s_pipe_steps (&ctx, handlers, n, queue, args, args_size)) {
         zframe_destroy (&input);
         arb_flowfile_destroy (&self);
         return NULL;
