@@ -9,15 +9,13 @@
 
 #include <unistd.h>
 
-#define ARB_CLI_ENDPOINTS_MAX 1000  //  the codec's limit on a task's endpoints
-
 typedef struct {
     arb_task_spec_t spec;  //  strings borrowed from argv
     bool watch;
     bool have_delay;
     bool have_at;
-    bool fan_out_options;                          //  --allow-unknown-endpoints, --endpoint-timeout
-    const char *endpoints[ARB_CLI_ENDPOINTS_MAX];  //  borrowed from argv
+    bool fan_out_options;  //  --allow-unknown-endpoints, --endpoint-timeout
+    const char *endpoints[ARB_CLIENT_ENDPOINTS_MAX];  //  borrowed from argv
 } s_submit_t;
 
 static const struct option s_options[] = {
@@ -51,8 +49,8 @@ s_endpoint (s_submit_t *self, const char *name)
     for (size_t e = 0; e < endpoints->n; e++)
         if (streq (endpoints->v[e], name))
             return arb_cli_say (-1, "--endpoint: '%s' is given twice", name);
-    if (endpoints->n == ARB_CLI_ENDPOINTS_MAX)
-        return arb_cli_say (-1, "--endpoint: more than %d endpoints", ARB_CLI_ENDPOINTS_MAX);
+    if (endpoints->n == ARB_CLIENT_ENDPOINTS_MAX)
+        return arb_cli_say (-1, "--endpoint: more than %d endpoints", ARB_CLIENT_ENDPOINTS_MAX);
     endpoints->v = self->endpoints;
     endpoints->v[endpoints->n++] = name;
     return 0;

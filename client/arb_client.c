@@ -829,9 +829,6 @@ s_check_name (arb_client_t *self, size_t i, const char *field, const char *value
     return -1;
 }
 
-//  The codec's limit on a task's endpoints (proto/arb_proto.c).
-#define ARB_ENDPOINTS_MAX 1000
-
 //  Sizes the codec would refuse, named here rather than in a 413.
 static int
 s_check_sizes (arb_client_t *self, size_t i, arb_task_spec_t *spec)
@@ -839,9 +836,9 @@ s_check_sizes (arb_client_t *self, size_t i, arb_task_spec_t *spec)
     if (spec->args.size > ARB_ARGS_MAX)
         s_fail (self, 0, "tasks[%zu].args: %zu bytes, over the %u-byte limit", i, spec->args.size,
                 ARB_ARGS_MAX);
-    else if (spec->endpoints.n > ARB_ENDPOINTS_MAX)
+    else if (spec->endpoints.n > ARB_CLIENT_ENDPOINTS_MAX)
         s_fail (self, 0, "tasks[%zu].endpoints: %zu names, over the limit of %d", i,
-                spec->endpoints.n, ARB_ENDPOINTS_MAX);
+                spec->endpoints.n, ARB_CLIENT_ENDPOINTS_MAX);
     else if (spec->after.n > ARB_LIST_MAX)
         s_fail (self, 0, "tasks[%zu].after: %zu dependencies, over the limit of %d", i,
                 spec->after.n, ARB_LIST_MAX);

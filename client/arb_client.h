@@ -51,6 +51,10 @@
 #define ARB_CLIENT_TIMEOUT_MS 5000                    //  default request timeout
 #define ARB_CLIENT_REWATCH_MS 2000                    //  default keep-alive interval of watches
 
+//  The most endpoints one fan-out task may name: the codec's limit on
+//  task_spec.endpoints (proto/arb_proto.c, which has no constant for it).
+#define ARB_CLIENT_ENDPOINTS_MAX 1000
+
 //  arb_done_t.state of a watched id the broker knows nothing about (it
 //  never existed, or its retention ran out): reported so that a waiter
 //  never waits for it forever.

@@ -6,12 +6,12 @@
 #ifndef ARB_FLOWFILE_PRIV_H
 #define ARB_FLOWFILE_PRIV_H
 
+#include "arb_client.h"
 #include "arb_flowfile.h"
 
 #include <jansson.h>
 
-#define ARB_FLOWFILE_ENDPOINTS_MAX 1000  //  the codec's limit on a task's endpoints
-#define ARB_FLOWFILE_QUOTE_MAX     64    //  bytes of a name quoted in a message
+#define ARB_FLOWFILE_QUOTE_MAX 64  //  bytes of a name quoted in a message
 
 struct _arb_flowfile_t {
     arb_flow_kind_t kind;

@@ -289,9 +289,9 @@ s_f_endpoints (arb_flowfile_ctx_t *ctx, const char *key, json_t *value, arb_task
     size_t n = json_array_size (value);
     if (!json_is_array (value) || n == 0)
         return arb_flowfile_fail (ctx, key, "must be a list of worker names");
-    if (n > ARB_FLOWFILE_ENDPOINTS_MAX)
+    if (n > ARB_CLIENT_ENDPOINTS_MAX)
         return arb_flowfile_fail (ctx, key, "%zu names, over the limit of %d", n,
-                                  ARB_FLOWFILE_ENDPOINTS_MAX);
+                                  ARB_CLIENT_ENDPOINTS_MAX);
     spec->endpoints.v = (const char **) arb_flowfile_alloc (ctx->self, n * sizeof (const char *));
     for (size_t e = 0; e < n; e++)
         if (s_endpoint (ctx, value, e, &spec->endpoints.v[e]))
