@@ -22,9 +22,9 @@ typedef struct {
     arb_cli_t *cli;
     arb_cli_flow_t *flow;  //  borrowed
     s_entry_t *by_id;      //  owned: every task, by id
-    arb_done_t **held;     //  owned: each task's report, kept until printed (pipes) or the end
-    bool *printed;         //  owned
-    size_t next;           //  the first task not printed yet, in flow order
+    bool *reported;        //  owned: per task, whether its report came
+    arb_done_t **held;     //  owned: pipes: reports waiting for their turn, and the last step's
+    size_t next;           //  pipes: the first step not printed yet
     size_t left;           //  tasks not reported yet
     size_t failed;         //  tasks dead, cancelled or unknown
 } s_waiter_t;
@@ -44,8 +44,8 @@ s_waiter_init (s_waiter_t *self, arb_cli_t *cli, arb_cli_flow_t *flow)
     self->flow = flow;
     self->by_id = (s_entry_t *) calloc (n, sizeof (s_entry_t));
     self->held = (arb_done_t **) calloc (n, sizeof (arb_done_t *));
-    self->printed = (bool *) calloc (n, sizeof (bool));
-    assert (self->by_id && self->held && self->printed);
+    self->reported = (bool *) calloc (n, sizeof (bool));
+    assert (self->by_id && self->held && self->reported);
     for (size_t i = 0; i < n; i++)
         self->by_id[i] = (s_entry_t){flow->v[i].id, i};
     qsort (self->by_id, n, sizeof (s_entry_t), s_compare_entry);
@@ -58,8 +58,8 @@ s_waiter_destroy (s_waiter_t *self)
     for (size_t i = 0; i < self->flow->n; i++)
         arb_done_destroy (&self->held[i]);
     free (self->held);
+    free (self->reported);
     free (self->by_id);
-    free (self->printed);
 }
 
 //  ---------------------------------------------------------------------
@@ -106,29 +106,26 @@ s_print_line (arb_cli_node_t *node, arb_done_t *done)
 }
 
 static void
-s_print (s_waiter_t *self, size_t index)
+s_print (s_waiter_t *self, size_t index, arb_done_t *done)
 {
-    self->printed[index] = true;
     if (self->cli->json)
-        s_print_json (&self->flow->v[index], self->held[index]);
+        s_print_json (&self->flow->v[index], done);
     else
-        s_print_line (&self->flow->v[index], self->held[index]);
+        s_print_line (&self->flow->v[index], done);
 }
 
-//  Prints what may be printed: every report (DAG, group), or the steps
-//  whose turn has come (pipe).
+//  Prints the pipe's steps whose turn has come; keeps the last one's
+//  report for the pipe's result.
 static void
 s_flush (s_waiter_t *self)
 {
-    size_t n = self->flow->n;
-    if (self->flow->kind != ARB_FLOW_PIPE) {
-        for (size_t i = 0; i < n; i++)
-            if (self->held[i] && !self->printed[i])
-                s_print (self, i);
-        return;
+    size_t last = self->flow->n - 1;
+    while (self->next <= last && self->held[self->next]) {
+        s_print (self, self->next, self->held[self->next]);
+        if (self->next < last)
+            arb_done_destroy (&self->held[self->next]);
+        self->next++;
     }
-    while (self->next < n && self->held[self->next])
-        s_print (self, self->next++);
 }
 
 //  A pipe's result: its last step's (JSON: {"pipe", "state", "result"}).
@@ -173,20 +170,26 @@ s_on_done (s_waiter_t *self, arb_done_t **done_p)
     while (entry && entry > self->by_id && (entry - 1)->id == done->id)
         entry--;
     for (; entry && entry < self->by_id + self->flow->n && entry->id == done->id; entry++) {
-        if (self->held[entry->index])
-            continue;  //  reported already
+        if (self->reported[entry->index])
+            continue;  //  a duplicate (the client drops those) or a second spec of one key
+        self->reported[entry->index] = true;
+        self->flow->v[entry->index].state = done->state;
+        self->left--;
+        if (done->state != ARB_STATE_SUCCEEDED && done->state != ARB_STATE_SKIPPED)
+            self->failed++;
+        if (self->flow->kind != ARB_FLOW_PIPE) {
+            s_print (self, entry->index, done);  //  a DAG's or group's tasks as they end
+            continue;
+        }
         arb_done_t *copy = (arb_done_t *) zmalloc (sizeof (arb_done_t));
         *copy = *done;
         copy->error = done->error ? strdup (done->error) : NULL;
         copy->result = done->result ? zframe_dup (done->result) : NULL;
         self->held[entry->index] = copy;
-        self->flow->v[entry->index].state = done->state;
-        self->left--;
-        if (done->state != ARB_STATE_SUCCEEDED && done->state != ARB_STATE_SKIPPED)
-            self->failed++;
     }
     arb_done_destroy (done_p);
-    s_flush (self);
+    if (self->flow->kind == ARB_FLOW_PIPE)
+        s_flush (self);
 }
 
 static int
@@ -195,7 +198,7 @@ s_timed_out (s_waiter_t *self, int64_t timeout_ms)
     char names[ARB_NAMES_LISTED * 72 + 8] = "";
     size_t listed = 0, used = 0;
     for (size_t i = 0; i < self->flow->n && listed < ARB_NAMES_LISTED; i++)
-        if (!self->held[i]) {
+        if (!self->reported[i]) {
             used += (size_t) snprintf (names + used, sizeof (names) - used, "%s%.64s",
                                        listed ? ", " : "", self->flow->v[i].ref);
             listed++;

@@ -33,7 +33,6 @@ typedef enum {
 //  What reading one task has met so far, for the rules between fields.
 typedef struct {
     bool named;  //  "name" was given
-    bool task;   //  "task" was given
     bool payload;
     bool delay;
     bool at;

@@ -122,7 +122,6 @@ typedef int (s_field_fn) (arb_flowfile_ctx_t *ctx,
 static int
 s_f_task (arb_flowfile_ctx_t *ctx, const char *key, json_t *value, arb_task_spec_t *spec)
 {
-    ctx->seen.task = true;
     return arb_flowfile_name_value (ctx, key, value, &spec->name);
 }
 
