@@ -5,6 +5,7 @@
 #include "arb_cli.h"
 #include "arb_idset.h"
 
+#include <errno.h>
 #include <stdarg.h>
 
 #define ARB_CLI_OPT_JSON    0x1001
@@ -132,13 +133,10 @@ arb_cli_opt_uint (const char *name, const char *text, uint64_t max, uint64_t *va
 int
 arb_cli_opt_name (const char *name, const char *text)
 {
-    size_t len = strlen (text);
-    if (len == 0)
-        arb_cli_say (0, "--%s: must not be empty", name);
-    else if (len > ARB_NAME_MAX)
-        arb_cli_say (0, "--%s: %zu bytes, over the %d-byte limit", name, len, ARB_NAME_MAX);
-    else
+    arb_cli_err_t err;
+    if (arb_cli_parse_name (text, &err) == 0)
         return 0;
+    arb_cli_say (0, "--%s: %s", name, err.text);
     return -1;
 }
 
@@ -165,6 +163,38 @@ arb_cli_parse_ids (int argc, char **argv, uint64_t **ids_p, size_t *n_p)
     *ids_p = ids;
     *n_p = n;
     return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Input.
+
+zframe_t *
+arb_cli_read_stdin (const char *what, size_t max)
+{
+    size_t size = 0, capacity = 65536;
+    uint8_t *data = (uint8_t *) malloc (capacity);
+    assert (data);
+    size_t got;
+    while ((got = fread (data + size, 1, capacity - size, stdin)) > 0) {
+        size += got;
+        if (size > max) {
+            free (data);
+            arb_cli_say (0, "%s: more than %zu bytes on stdin, over the limit", what, max);
+            return NULL;
+        }
+        if (size == capacity) {
+            capacity *= 2;
+            data = (uint8_t *) realloc (data, capacity);
+            assert (data);
+        }
+    }
+    zframe_t *frame = NULL;
+    if (ferror (stdin))
+        arb_cli_say (0, "%s: cannot read stdin: %s", what, strerror (errno));
+    else
+        frame = zframe_new (data, size);
+    free (data);
+    return frame;
 }
 
 //  ---------------------------------------------------------------------

@@ -67,6 +67,9 @@ extern const arb_cli_cmd_t arb_cli_cmd_cancel;
 extern const arb_cli_cmd_t arb_cli_cmd_retry;
 extern const arb_cli_cmd_t arb_cli_cmd_queue;
 extern const arb_cli_cmd_t arb_cli_cmd_limit;
+extern const arb_cli_cmd_t arb_cli_cmd_dag;
+extern const arb_cli_cmd_t arb_cli_cmd_group;
+extern const arb_cli_cmd_t arb_cli_cmd_pipe;
 
 //  Returned by arb_cli_getopt besides option values.
 #define ARB_CLI_END   -1  //  no more options; positional arguments start at optind
@@ -99,6 +102,10 @@ int arb_cli_opt_name (const char *name, const char *text);  //  queue, key: 1..A
 //  frees; drops repeated ids. Returns 0, or -1 after printing why.
 int arb_cli_parse_ids (int argc, char **argv, uint64_t **ids, size_t *n);
 
+//  Reads all of stdin, refusing more than max bytes. Returns the bytes as
+//  a frame (the caller owns it), or NULL after printing "arbiter: WHAT: why".
+zframe_t *arb_cli_read_stdin (const char *what, size_t max);
+
 //  The client, connected on first use. NULL after printing why (a
 //  malformed --broker endpoint: the caller exits ARB_EXIT_USAGE).
 arb_client_t *arb_cli_client (arb_cli_t *cli);
@@ -128,5 +135,11 @@ void arb_cli_json_str (json_t *obj, const char *key, const char *value);
 //  raw: with one task, print its result bytes as they are. Returns the
 //  exit status.
 int arb_cli_wait_for (arb_cli_t *cli, const uint64_t *ids, size_t n, int64_t timeout_ms, bool raw);
+
+//  Shows the endpoints' answers of a finished fan-out task, one per line
+//  ("NAME  STATE  FINISHED  result: ..."; --json: one object each).
+//  Returns ARB_EXIT_OK if the task and every answer succeeded, else the
+//  exit status (ARB_EXIT_FAILED: incomplete, or some endpoint failed).
+int arb_cli_show_responses (arb_cli_t *cli, uint64_t id);
 
 #endif

@@ -298,3 +298,17 @@ arb_cli_parse_backoff (
         return s_fail (err, "exp: CAP (%s s) is below BASE (%s s)", comma + 1, base);
     return 0;
 }
+
+//  ---------------------------------------------------------------------
+//  Names.
+
+int
+arb_cli_parse_name (const char *text, arb_cli_err_t *err)
+{
+    size_t len = strlen (text);
+    if (len == 0)
+        return s_fail (err, "must not be empty");
+    if (len > ARB_NAME_MAX)
+        return s_fail (err, "%zu bytes, over the %d-byte limit", len, ARB_NAME_MAX);
+    return 0;
+}

@@ -30,7 +30,41 @@ s_attempt_json (arb_attempt_info_t *attempt)
     return obj;
 }
 
-//  full: STATUS (with result and history); else LIST.
+static json_t *
+s_response_json (arb_response_info_t *response)
+{
+    json_t *obj = json_object ();
+    arb_cli_json_str (obj, "endpoint", response->endpoint);
+    json_object_set_new (obj, "id", json_integer ((json_int_t) response->id));
+    json_object_set_new (obj, "state", json_string (arb_state_name ((int) response->state)));
+    arb_cli_json_time (obj, "finished", response->finished_ms);
+    if (response->state == ARB_STATE_SUCCEEDED)
+        arb_cli_json_bytes (obj, "result", response->result.data, response->result.size);
+    else
+        json_object_set_new (obj, "result", json_null ());
+    arb_cli_json_str (obj, "error", response->error);
+    return obj;
+}
+
+//  An id member, or null for 0.
+static void
+s_json_id (json_t *obj, const char *key, uint64_t id)
+{
+    json_object_set_new (obj, key, id ? json_integer ((json_int_t) id) : json_null ());
+}
+
+//  Where a task belongs: its flow and name in it, or the fan-out task it
+//  is a copy of and its endpoint.
+static void
+s_place_json (json_t *obj, arb_task_info_t *task)
+{
+    s_json_id (obj, "flow", task->flow);
+    arb_cli_json_str (obj, "ref", task->ref);
+    s_json_id (obj, "origin", task->origin);
+    arb_cli_json_str (obj, "endpoint", task->endpoint);
+}
+
+//  full: STATUS (with result, history and responses); else LIST.
 static json_t *
 s_task_json (arb_task_info_t *task, bool full)
 {
@@ -51,6 +85,7 @@ s_task_json (arb_task_info_t *task, bool full)
     json_object_set_new (obj, "timeout_ms", json_integer ((json_int_t) task->timeout_ms));
     arb_cli_json_str (obj, "worker", task->worker);
     arb_cli_json_str (obj, "error", task->error);
+    s_place_json (obj, task);
     if (!full)
         return obj;
     if (task->state == ARB_STATE_SUCCEEDED)
@@ -61,6 +96,10 @@ s_task_json (arb_task_info_t *task, bool full)
     for (size_t i = 0; i < task->history.n; i++)
         json_array_append_new (history, s_attempt_json (&task->history.v[i]));
     json_object_set_new (obj, "history", history);
+    json_t *responses = json_array ();
+    for (size_t i = 0; i < task->responses.n; i++)
+        json_array_append_new (responses, s_response_json (&task->responses.v[i]));
+    json_object_set_new (obj, "responses", responses);
     return obj;
 }
 
@@ -117,6 +156,44 @@ s_print_attempt (arb_attempt_info_t *attempt)
     putchar ('\n');
 }
 
+//  One endpoint's answer: "NAME  STATE  FINISHED  result: ..." (or error),
+//  indented under a task's status.
+static void
+s_print_response (arb_response_info_t *response, const char *indent)
+{
+    char finished[40] = "-";
+    if (response->finished_ms)
+        arb_cli_format_time (response->finished_ms, finished, sizeof (finished));
+    printf ("%s%-16s %-9s %-24s", indent, response->endpoint ? response->endpoint : "?",
+            arb_state_name ((int) response->state), finished);
+    bool ok = response->state == ARB_STATE_SUCCEEDED;
+    const uint8_t *data = ok ? response->result.data : (const uint8_t *) response->error;
+    size_t size = ok ? response->result.size : response->error ? strlen (response->error) : 0;
+    if (size) {
+        char *text = arb_cli_escape (data, size);
+        printf ("  %s: %s", ok ? "result" : "error", text);
+        free (text);
+    }
+    putchar ('\n');
+}
+
+//  The flow and name of a flow's task; the origin of a fan-out copy.
+static void
+s_print_place (arb_task_info_t *task)
+{
+    char text[ARB_NAME_MAX + 64];
+    if (task->flow) {
+        snprintf (text, sizeof (text), "%" PRIu64 "%s%s%s", task->flow, task->ref ? ", as '" : "",
+                  task->ref ? task->ref : "", task->ref ? "'" : "");
+        s_field ("flow", text);
+    }
+    if (task->origin) {
+        snprintf (text, sizeof (text), "%" PRIu64 " (endpoint %s)", task->origin,
+                  task->endpoint ? task->endpoint : "?");
+        s_field ("copy of", text);
+    }
+}
+
 static void
 s_print_status (arb_task_info_t *task)
 {
@@ -142,6 +219,7 @@ s_print_status (arb_task_info_t *task)
         s_field ("timeout", text);
     }
     s_field ("worker", task->worker);
+    s_print_place (task);
     if (task->error)
         s_escaped_field ("error", (const uint8_t *) task->error, strlen (task->error));
     if (task->state == ARB_STATE_SUCCEEDED)
@@ -150,6 +228,11 @@ s_print_status (arb_task_info_t *task)
         printf ("history\n");
     for (size_t i = 0; i < task->history.n; i++)
         s_print_attempt (&task->history.v[i]);
+    if (task->responses.n)
+        printf ("responses (%zu endpoint%s)\n", task->responses.n,
+                task->responses.n == 1 ? "" : "s");
+    for (size_t i = 0; i < task->responses.n; i++)
+        s_print_response (&task->responses.v[i], "  ");
 }
 
 static void
@@ -212,19 +295,53 @@ s_status_run (arb_cli_t *cli, int argc, char **argv)
     return status;
 }
 
+int
+arb_cli_show_responses (arb_cli_t *cli, uint64_t id)
+{
+    arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_STATUS);
+    arb_status_body_t *body = arb_msg_status (request);
+    body->ids.v = &id;  //  borrowed until sent
+    body->ids.n = 1;
+    arb_msg_t *reply = arb_client_request (cli->client, &request);
+    if (!reply)
+        return arb_cli_client_fail (cli, "status");
+    arb_status_reply_body_t *tasks = arb_msg_status_reply (reply);
+    arb_task_info_t *task = tasks->tasks.n ? &tasks->tasks.v[0] : NULL;
+    int status = task && task->state == ARB_STATE_SUCCEEDED ? ARB_EXIT_OK : ARB_EXIT_FAILED;
+    for (size_t i = 0; task && i < task->responses.n; i++) {
+        arb_response_info_t *response = &task->responses.v[i];
+        if (response->state != ARB_STATE_SUCCEEDED)
+            status = ARB_EXIT_FAILED;
+        if (cli->json)
+            arb_cli_json_print (s_response_json (response));
+        else
+            s_print_response (response, "");
+    }
+    fflush (stdout);
+    if (task && task->state != ARB_STATE_SUCCEEDED)
+        arb_cli_say (0, "task %" PRIu64 " %s%s%s", id, arb_state_name ((int) task->state),
+                     task->error ? ": " : "", task->error ? task->error : "");
+    arb_msg_destroy (&reply);
+    return status;
+}
+
 const arb_cli_cmd_t arb_cli_cmd_status = {
     .name = "status",
     .summary = "show a task: state, times, worker, result, attempts",
     .usage = "usage: arbiter status [--json] ID...\n"
              "\n"
              "Shows what the broker knows about each task: state, queue, name, priority,\n"
-             "attempts, created/started/finished times, worker, error, result, and each\n"
-             "attempt's start, end, worker, outcome and error. Results and errors are\n"
-             "escaped onto one line (\\n, \\xNN).\n"
+             "attempts, created/started/finished times, worker, the flow it belongs to (and\n"
+             "its name there), error, result, each attempt's start, end, worker, outcome and\n"
+             "error, and for a fan-out task each endpoint's answer (state, time, result or\n"
+             "error). Results and errors are escaped onto one line (\\n, \\xNN).\n"
              "\n"
              "  --json  one object per task: state names as strings, each time as NAME_ms\n"
              "          (Unix ms) and NAME (RFC 3339), \"result\" (or \"result_base64\" when\n"
-             "          it is not UTF-8), \"history\" (the attempts)\n"
+             "          it is not UTF-8), \"history\" (the attempts), \"flow\" and \"ref\"\n"
+             "          (its flow and name there), \"origin\" and \"endpoint\" (a fan-out\n"
+             "          copy), \"responses\" ([{\"endpoint\", \"id\", \"state\", \"finished\",\n"
+             "          \"result\", \"error\"}] of a fan-out task)\n"
              "\n"
              "Exit: 0; 2 if a task is not found; 1 if the broker is unreachable.\n",
     .options = NULL,
@@ -234,50 +351,33 @@ const arb_cli_cmd_t arb_cli_cmd_status = {
 //  ---------------------------------------------------------------------
 //  list
 
-#define ARB_LIST_PAGE 1000
+#define ARB_LIST_DEFAULT_LIMIT 1000  //  tasks `list` shows without --limit
 
-//  Asks for one page. Returns the reply or NULL (error printed).
-static arb_msg_t *
-s_list_page (arb_cli_t *cli, uint32_t state, const char *queue, uint64_t after, uint32_t limit)
+//  Prints one task of the listing.
+static int
+s_list_one (void *arg, arb_task_info_t *task)
 {
-    arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_LIST);
-    arb_list_body_t *body = arb_msg_list (request);
-    body->state = state;
-    body->queue = queue;
-    body->after_id = after;
-    body->limit = limit;
-    return arb_client_request (cli->client, &request);
+    arb_cli_t *cli = (arb_cli_t *) arg;
+    if (cli->json)
+        arb_cli_json_print (s_task_json (task, false));
+    else
+        s_print_row (task);
+    return 0;
 }
 
-//  Pages through LIST with after_id until limit tasks (0: all) are shown.
+//  Pages through LIST until limit tasks (0: all) are shown.
 static int
 s_list_pages (arb_cli_t *cli, uint32_t state, const char *queue, uint64_t limit)
 {
-    uint64_t shown = 0, after = 0;
-    bool more = true;
     if (!cli->json)
         printf ("%-10s %-9s %-16s %-20s %9s %-24s  %s\n", "ID", "STATE", "QUEUE", "NAME",
                 "ATTEMPTS", "CREATED", "ERROR");
-    while (more && (limit == 0 || shown < limit)) {
-        uint64_t want = limit == 0 || limit - shown > ARB_LIST_PAGE ? ARB_LIST_PAGE : limit - shown;
-        arb_msg_t *reply = s_list_page (cli, state, queue, after, (uint32_t) want);
-        if (!reply)
-            return arb_cli_client_fail (cli, "list");
-        arb_list_reply_body_t *body = arb_msg_list_reply (reply);
-        for (size_t i = 0; i < body->tasks.n && (limit == 0 || shown < limit); i++, shown++) {
-            arb_task_info_t *task = &body->tasks.v[i];
-            if (cli->json)
-                arb_cli_json_print (s_task_json (task, false));
-            else
-                s_print_row (task);
-            after = task->id;
-        }
-        //  a page without tasks cannot move after_id on: stop rather than spin
-        more = body->more && body->tasks.n > 0;
-        arb_msg_destroy (&reply);
-    }
+    arb_list_body_t filter = {.state = state, .queue = queue};
+    int rc = arb_client_list (cli->client, &filter, limit, s_list_one, cli);
     fflush (stdout);
-    if (more)
+    if (rc < 0)
+        return arb_cli_client_fail (cli, "list");
+    if (rc > 0)
         arb_cli_say (0, "list: more tasks match; --limit %" PRIu64 " reached (0: no limit)", limit);
     return ARB_EXIT_OK;
 }
@@ -295,13 +395,13 @@ s_list_run (arb_cli_t *cli, int argc, char **argv)
     const arb_cli_cmd_t *cmd = &arb_cli_cmd_list;
     int state = 0;
     const char *queue = NULL;
-    uint64_t limit = ARB_LIST_PAGE;
+    uint64_t limit = ARB_LIST_DEFAULT_LIMIT;
     int c;
     while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
         if (c == 's' && (state = arb_state_parse (optarg)) < 0)
             return arb_cli_say (ARB_EXIT_USAGE,
                                 "--state: '%s' is not one of waiting, scheduled, ready, running, "
-                                "succeeded, failed, dead, cancelled",
+                                "succeeded, dead, cancelled, skipped",
                                 optarg);
         else if (c == 'q' && arb_cli_opt_name ("queue", optarg))
             return ARB_EXIT_USAGE;
@@ -326,8 +426,8 @@ const arb_cli_cmd_t arb_cli_cmd_list = {
              "\n"
              "Lists tasks in id order, asking the broker page by page.\n"
              "\n"
-             "  --state S  waiting, scheduled, ready, running, succeeded, failed, dead or\n"
-             "             cancelled (default: any)\n"
+             "  --state S  waiting, scheduled, ready, running, succeeded, dead, cancelled or\n"
+             "             skipped (default: any)\n"
              "  --queue Q  only this queue\n"
              "  --limit N  at most N tasks (default 1000; 0: no limit)\n"
              "  --json     one object per task and line\n",

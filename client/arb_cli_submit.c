@@ -14,16 +14,71 @@ typedef struct {
     bool watch;
     bool have_delay;
     bool have_at;
+    bool fan_out_options;  //  --allow-unknown-endpoints, --endpoint-timeout
+    const char *endpoints[ARB_CLIENT_ENDPOINTS_MAX];  //  borrowed from argv
 } s_submit_t;
 
 static const struct option s_options[] = {
-    {"queue", required_argument, NULL, 'q'},    {"key", required_argument, NULL, 'k'},
-    {"priority", required_argument, NULL, 'p'}, {"retries", required_argument, NULL, 'r'},
-    {"backoff", required_argument, NULL, 'b'},  {"no-jitter", no_argument, NULL, 'J'},
-    {"delay", required_argument, NULL, 'd'},    {"at", required_argument, NULL, 'a'},
-    {"timeout", required_argument, NULL, 't'},  {"retention", required_argument, NULL, 'R'},
-    {"watch", no_argument, NULL, 'w'},          {NULL, 0, NULL, 0},
+    {"queue", required_argument, NULL, 'q'},
+    {"key", required_argument, NULL, 'k'},
+    {"priority", required_argument, NULL, 'p'},
+    {"retries", required_argument, NULL, 'r'},
+    {"backoff", required_argument, NULL, 'b'},
+    {"no-jitter", no_argument, NULL, 'J'},
+    {"delay", required_argument, NULL, 'd'},
+    {"at", required_argument, NULL, 'a'},
+    {"timeout", required_argument, NULL, 't'},
+    {"retention", required_argument, NULL, 'R'},
+    {"watch", no_argument, NULL, 'w'},
+    {"endpoint", required_argument, NULL, 'e'},
+    {"broadcast", no_argument, NULL, 'B'},
+    {"allow-unknown-endpoints", no_argument, NULL, 'U'},
+    {"endpoint-timeout", required_argument, NULL, 'T'},
+    {NULL, 0, NULL, 0},
 };
+
+//  Adds one --endpoint: a worker's name, each once.
+static int
+s_endpoint (s_submit_t *self, const char *name)
+{
+    arb_strs_t *endpoints = &self->spec.endpoints;
+    if (arb_cli_opt_name ("endpoint", name))
+        return -1;
+    if (strchr (name, '@'))
+        return arb_cli_say (-1, "--endpoint: '%s' is not a worker name ('@' is reserved)", name);
+    for (size_t e = 0; e < endpoints->n; e++)
+        if (streq (endpoints->v[e], name))
+            return arb_cli_say (-1, "--endpoint: '%s' is given twice", name);
+    if (endpoints->n == ARB_CLIENT_ENDPOINTS_MAX)
+        return arb_cli_say (-1, "--endpoint: more than %d endpoints", ARB_CLIENT_ENDPOINTS_MAX);
+    endpoints->v = self->endpoints;
+    endpoints->v[endpoints->n++] = name;
+    return 0;
+}
+
+//  Applies one fan-out option. Returns 0, or -1 after printing why.
+static int
+s_fan_out_option (s_submit_t *self, int c, const char *value)
+{
+    arb_task_spec_t *spec = &self->spec;
+    if (c == 'e')
+        return s_endpoint (self, value);
+    if (c == 'B') {
+        spec->broadcast = true;
+        return 0;
+    }
+    self->fan_out_options = true;
+    if (c == 'U') {
+        spec->allow_unknown = true;
+        return 0;
+    }
+    if (arb_cli_opt_seconds ("endpoint-timeout", value, ARB_TIMEOUT_MAX_MS,
+                             &spec->endpoint_timeout_ms))
+        return -1;
+    if (spec->endpoint_timeout_ms == 0)
+        return arb_cli_say (-1, "--endpoint-timeout: must be more than 0 s");
+    return 0;
+}
 
 //  Applies one option. Returns 0, or -1 after printing why.
 static int
@@ -74,39 +129,13 @@ s_option (s_submit_t *self, int c, const char *value)
         case 'w':
             self->watch = true;
             return 0;
+        case 'e':
+        case 'B':
+        case 'U':
+        case 'T':
+            return s_fan_out_option (self, c, value);
     }
     return -1;
-}
-
-//  Reads all of stdin, refusing more than max bytes. Returns the payload
-//  frame, or NULL after printing why.
-static zframe_t *
-s_read_stdin (size_t max)
-{
-    size_t size = 0, capacity = 65536;
-    uint8_t *data = (uint8_t *) malloc (capacity);
-    assert (data);
-    size_t got;
-    while ((got = fread (data + size, 1, capacity - size, stdin)) > 0) {
-        size += got;
-        if (size > max) {
-            free (data);
-            arb_cli_say (0, "payload: more than %zu bytes on stdin, over the limit", max);
-            return NULL;
-        }
-        if (size == capacity) {
-            capacity *= 2;
-            data = (uint8_t *) realloc (data, capacity);
-            assert (data);
-        }
-    }
-    zframe_t *frame = NULL;
-    if (ferror (stdin))
-        arb_cli_say (0, "payload: cannot read stdin: %s", strerror (errno));
-    else
-        frame = zframe_new (data, size);
-    free (data);
-    return frame;
 }
 
 //  The payload: the argument, stdin for "-", or stdin when none is given
@@ -125,7 +154,7 @@ s_payload (const char *arg)
     }
     if (!arg && isatty (STDIN_FILENO))
         return zframe_new_empty ();
-    return s_read_stdin (ARB_PAYLOAD_DEFAULT_MAX);
+    return arb_cli_read_stdin ("payload", ARB_PAYLOAD_DEFAULT_MAX);
 }
 
 static void
@@ -145,6 +174,38 @@ s_print (arb_cli_t *cli, s_submit_t *self, uint64_t id, bool existing)
                      self->spec.key, id);
 }
 
+//  The rules between options. Returns 0, or -1 after printing why.
+static int
+s_check (s_submit_t *self)
+{
+    arb_task_spec_t *spec = &self->spec;
+    if (self->have_delay && self->have_at)
+        return arb_cli_say (-1, "--delay and --at both say when; give one");
+    if (spec->no_jitter && spec->backoff != ARB_BACKOFF_EXP)
+        return arb_cli_say (-1, "--no-jitter: only exp: backoff is jittered");
+    if (spec->endpoints.n && spec->broadcast)
+        return arb_cli_say (-1, "--endpoint and --broadcast both say where; give one");
+    if (self->fan_out_options && !spec->endpoints.n && !spec->broadcast)
+        return arb_cli_say (-1, "--allow-unknown-endpoints and --endpoint-timeout go with "
+                                "--endpoint or --broadcast");
+    return 0;
+}
+
+//  Waits for a fan-out task, then shows its endpoints' answers.
+static int
+s_watch_fan_out (arb_cli_t *cli, uint64_t id)
+{
+    while (true) {
+        arb_done_t *done = arb_client_next (cli->client, -1);
+        if (!done)
+            return arb_cli_client_fail (cli, "wait");
+        bool ended = done->id == id;
+        arb_done_destroy (&done);
+        if (ended)
+            return arb_cli_show_responses (cli, id);
+    }
+}
+
 static int
 s_run (arb_cli_t *cli, int argc, char **argv)
 {
@@ -160,10 +221,8 @@ s_run (arb_cli_t *cli, int argc, char **argv)
     int left = argc - optind;
     if (left < 1 || left > 2)
         return arb_cli_usage (cmd, left < 1 ? "which task? give its NAME" : "too many arguments");
-    if (self.have_delay && self.have_at)
-        return arb_cli_say (ARB_EXIT_USAGE, "--delay and --at both say when; give one");
-    if (self.spec.no_jitter && self.spec.backoff != ARB_BACKOFF_EXP)
-        return arb_cli_say (ARB_EXIT_USAGE, "--no-jitter: only exp: backoff is jittered");
+    if (s_check (&self))
+        return ARB_EXIT_USAGE;
     self.spec.name = argv[optind];
     if (!*self.spec.name || strlen (self.spec.name) > ARB_NAME_MAX)
         return arb_cli_say (ARB_EXIT_USAGE, "NAME: 1 to %d bytes, not %zu", ARB_NAME_MAX,
@@ -184,38 +243,53 @@ s_run (arb_cli_t *cli, int argc, char **argv)
     s_print (cli, &self, id, existing);
     if (!self.watch)
         return ARB_EXIT_OK;
+    if (self.spec.endpoints.n || self.spec.broadcast)
+        return s_watch_fan_out (cli, id);
     return arb_cli_wait_for (cli, &id, 1, -1, true);
 }
 
 const arb_cli_cmd_t arb_cli_cmd_submit = {
     .name = "submit",
     .summary = "submit a task and print its id",
-    .usage = "usage: arbiter submit [options] NAME [PAYLOAD | -]\n"
-             "\n"
-             "Submits one task for the handler NAME and prints its id. The payload is\n"
-             "PAYLOAD; with '-', or with none while stdin is not a terminal, stdin (up to\n"
-             "16 MiB). A PAYLOAD that starts with '-' goes after '--'.\n"
-             "\n"
-             "  --queue Q            queue (default: default)\n"
-             "  --key K              client key: submitting a known key again returns the\n"
-             "                       first task's id and submits nothing (safe retries)\n"
-             "  --priority P         higher runs first (-2147483648..2147483647; default 0)\n"
-             "  --retries N          extra attempts after a failure (0..1000; default 0)\n"
-             "  --backoff fixed:SECONDS | exp:BASE,CAP\n"
-             "                       delay before a retry: always SECONDS, or BASE doubling\n"
-             "                       per attempt up to CAP, with random jitter\n"
-             "  --no-jitter          exp: backoff without jitter\n"
-             "  --delay SECONDS      start no earlier than SECONDS from now (up to 366 days)\n"
-             "  --at TIME            start no earlier than TIME: RFC 3339 (2026-11-23T10:00:00Z,\n"
-             "                       or with an offset like +01:00) or Unix seconds\n"
-             "  --timeout SECONDS    limit of one attempt (up to 30 days; default none)\n"
-             "  --retention SECONDS  keep the finished task this long (default: the queue's)\n"
-             "  --watch              then wait for the task and print its result, as `wait ID`\n"
-             "  --json               print {\"id\", \"existing\"}\n"
-             "\n"
-             "SECONDS may have decimals (0.25). Values out of range are refused before\n"
-             "anything is sent (exit 2). If the broker does not acknowledge the submit in\n"
-             "time its outcome is unknown: submit again with the same --key to be safe.\n",
+    .usage =
+        "usage: arbiter submit [options] NAME [PAYLOAD | -]\n"
+        "\n"
+        "Submits one task for the handler NAME and prints its id. The payload is\n"
+        "PAYLOAD; with '-', or with none while stdin is not a terminal, stdin (up to\n"
+        "16 MiB). A PAYLOAD that starts with '-' goes after '--'.\n"
+        "\n"
+        "  --queue Q            queue (default: default)\n"
+        "  --key K              client key: submitting a known key again returns the\n"
+        "                       first task's id and submits nothing (safe retries)\n"
+        "  --priority P         higher runs first (-2147483648..2147483647; default 0)\n"
+        "  --retries N          extra attempts after a failure (0..1000; default 0)\n"
+        "  --backoff fixed:SECONDS | exp:BASE,CAP\n"
+        "                       delay before a retry: always SECONDS, or BASE doubling\n"
+        "                       per attempt up to CAP, with random jitter\n"
+        "  --no-jitter          exp: backoff without jitter\n"
+        "  --delay SECONDS      start no earlier than SECONDS from now (up to 366 days)\n"
+        "  --at TIME            start no earlier than TIME: RFC 3339 (2026-11-23T10:00:00Z,\n"
+        "                       or with an offset like +01:00) or Unix seconds\n"
+        "  --timeout SECONDS    limit of one attempt (up to 30 days; default none)\n"
+        "  --retention SECONDS  keep the finished task this long (default: the queue's)\n"
+        "  --watch              then wait for the task and print its result, as `wait ID`\n"
+        "  --json               print {\"id\", \"existing\"}\n"
+        "\n"
+        "Fan-out: one copy of the task to each of several workers (endpoints), by name:\n"
+        "  --endpoint NAME      a worker that must run it (repeat for each); the worker must\n"
+        "                       be connected now (else exit 2)\n"
+        "  --broadcast          every worker that serves the queue now\n"
+        "  --allow-unknown-endpoints  send to endpoints that are not connected yet\n"
+        "  --endpoint-timeout SECONDS  an endpoint that has not received its copy by then\n"
+        "                       is missing, and the task ends dead as incomplete (default 30)\n"
+        "The task succeeds when every endpoint has answered (with a result or an error);\n"
+        "`arbiter status ID` shows each answer. With --watch, each endpoint's answer is\n"
+        "printed (\"NAME STATE: RESULT|ERROR\"), and the exit status is 1 unless all\n"
+        "succeeded.\n"
+        "\n"
+        "SECONDS may have decimals (0.25). Values out of range are refused before\n"
+        "anything is sent (exit 2). If the broker does not acknowledge the submit in\n"
+        "time its outcome is unknown: submit again with the same --key to be safe.\n",
     .options = s_options,
     .run = s_run,
 };

@@ -145,11 +145,14 @@ static void
 s_report (s_wait_t *self, arb_done_t *done)
 {
     self->bar.done++;
+    //  a skipped task (a DAG's on_failure step whose parent succeeded) did
+    //  what its DAG asked of it
+    bool ok = done->state == ARB_STATE_SUCCEEDED || done->state == ARB_STATE_SKIPPED;
     if (done->state == ARB_DONE_UNKNOWN)
         self->any_unknown = true;
-    else if (done->state != ARB_STATE_SUCCEEDED)
+    else if (!ok)
         self->any_failed = true;
-    if (done->state != ARB_STATE_SUCCEEDED)
+    if (!ok)
         self->bar.failed++;
     s_bar_wipe (&self->bar);
     if (self->cli->json)
@@ -286,7 +289,8 @@ const arb_cli_cmd_t arb_cli_cmd_wait = {
              "\n"
              "  --timeout SECONDS  give up after this long (decimals allowed)\n"
              "\n"
-             "Exit: 0 all succeeded; 1 some task dead or cancelled, or the broker unreachable;\n"
+             "Exit: 0 all succeeded (or were skipped: a DAG's on_failure task whose parent\n"
+             "succeeded); 1 some task dead or cancelled, or the broker unreachable;\n"
              "2 an unknown ID; 3 --timeout passed first; 130 interrupted.\n",
     .options = s_options,
     .run = s_run,

@@ -829,6 +829,49 @@ s_check_name (arb_client_t *self, size_t i, const char *field, const char *value
     return -1;
 }
 
+//  Sizes the codec would refuse, named here rather than in a 413.
+static int
+s_check_sizes (arb_client_t *self, size_t i, arb_task_spec_t *spec)
+{
+    if (spec->args.size > ARB_ARGS_MAX)
+        s_fail (self, 0, "tasks[%zu].args: %zu bytes, over the %u-byte limit", i, spec->args.size,
+                ARB_ARGS_MAX);
+    else if (spec->endpoints.n > ARB_CLIENT_ENDPOINTS_MAX)
+        s_fail (self, 0, "tasks[%zu].endpoints: %zu names, over the limit of %d", i,
+                spec->endpoints.n, ARB_CLIENT_ENDPOINTS_MAX);
+    else if (spec->after.n > ARB_LIST_MAX)
+        s_fail (self, 0, "tasks[%zu].after: %zu dependencies, over the limit of %d", i,
+                spec->after.n, ARB_LIST_MAX);
+    else
+        return 0;
+    return -1;
+}
+
+//  What we can refuse of one spec before sending.
+static int
+s_check_spec (arb_client_t *self, size_t i, arb_task_spec_t *spec)
+{
+    if (!spec->name || !*spec->name) {
+        s_fail (self, 0, "tasks[%zu].name: a task needs a name", i);
+        return -1;
+    }
+    size_t size = spec->payload ? zframe_size (spec->payload) : 0;
+    if (size > self->max_payload) {
+        s_fail (self, 0, "tasks[%zu].payload: %zu bytes, over the %zu-byte limit", i, size,
+                self->max_payload);
+        return -1;
+    }
+    if (s_check_sizes (self, i, spec))
+        return -1;
+    if (s_check_name (self, i, "name", spec->name) || s_check_name (self, i, "queue", spec->queue)
+        || s_check_name (self, i, "key", spec->key) || s_check_name (self, i, "ref", spec->ref))
+        return -1;
+    for (size_t e = 0; e < spec->endpoints.n; e++)
+        if (s_check_name (self, i, "endpoints[]", spec->endpoints.v[e]))
+            return -1;
+    return 0;
+}
+
 //  What we can refuse before sending, so that a mistake costs no round
 //  trip and the message names the task.
 static int
@@ -838,33 +881,65 @@ s_check_specs (arb_client_t *self, arb_task_spec_t *specs, size_t n)
         s_fail (self, 0, "a submit carries 1 to %d tasks, not %zu", ARB_LIST_MAX, n);
         return -1;
     }
-    for (size_t i = 0; i < n; i++) {
-        arb_task_spec_t *spec = &specs[i];
-        if (!spec->name || !*spec->name) {
-            s_fail (self, 0, "tasks[%zu].name: a task needs a name", i);
+    for (size_t i = 0; i < n; i++)
+        if (s_check_spec (self, i, &specs[i]))
             return -1;
-        }
-        size_t size = spec->payload ? zframe_size (spec->payload) : 0;
-        if (size > self->max_payload) {
-            s_fail (self, 0, "tasks[%zu].payload: %zu bytes, over the %zu-byte limit", i, size,
-                    self->max_payload);
-            return -1;
-        }
-        if (s_check_name (self, i, "name", spec->name)
-            || s_check_name (self, i, "queue", spec->queue)
-            || s_check_name (self, i, "key", spec->key))
-            return -1;
+    return 0;
+}
+
+static int
+s_check_flow (arb_client_t *self, arb_flow_kind_t kind, const char *name)
+{
+    if (kind > ARB_FLOW_PIPE) {
+        s_fail (self, 0, "flow kind %d is not a DAG, a group or a pipe", (int) kind);
+        return -1;
+    }
+    if (name && kind == ARB_FLOW_NONE) {
+        s_fail (self, 0, "flow name '%.64s': a batch that is no flow has no name", name);
+        return -1;
+    }
+    size_t len = name ? strlen (name) : 0;
+    if (len > ARB_NAME_MAX) {
+        s_fail (self, 0, "flow name: %zu bytes, over the %d-byte limit", len, ARB_NAME_MAX);
+        return -1;
     }
     return 0;
 }
 
-int
-arb_client_submit (
-    arb_client_t *self, arb_task_spec_t *specs, size_t n, bool watch, uint64_t *ids, bool *existing)
+//  Reads SUBMITTED into the caller's arrays (any of them NULL: not wanted).
+static int
+s_read_submitted (
+    arb_client_t *self, arb_msg_t *reply, size_t n, uint64_t *ids, bool *existing, uint64_t *flow)
 {
-    assert (self && self->tag == ARB_CLIENT_TAG && (specs || n == 0) && ids);
+    arb_submitted_body_t *submitted = arb_msg_submitted (reply);
+    if (submitted->tasks.n != n) {
+        s_fail (self, 0, "broker %s acknowledged %zu tasks of %zu", self->endpoint,
+                submitted->tasks.n, n);
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = submitted->tasks.v[i].id;
+        if (existing)
+            existing[i] = submitted->tasks.v[i].existing;
+    }
+    if (flow)
+        *flow = submitted->flow;
+    return 0;
+}
+
+static int
+s_submit (arb_client_t *self,
+          arb_flow_kind_t kind,
+          const char *name,
+          arb_task_spec_t *specs,
+          size_t n,
+          bool watch,
+          uint64_t *ids,
+          bool *existing,
+          uint64_t *flow)
+{
     s_clear (self);
-    if (s_check_specs (self, specs, n)) {
+    if (s_check_flow (self, kind, name) || s_check_specs (self, specs, n)) {
         for (size_t i = 0; i < n; i++)
             zframe_destroy (&specs[i].payload);
         return -1;
@@ -872,6 +947,8 @@ arb_client_submit (
     arb_msg_t *request = arb_client_request_new (self, ARB_MSG_SUBMIT);
     arb_submit_body_t *body = arb_msg_submit (request);
     body->watch = watch;
+    body->flow_kind = (uint32_t) kind;
+    body->flow_name = name;
     //  The caller's array, not a copy: encoding moves each payload frame
     //  out of it (and a failed send destroys them), as promised.
     body->tasks.v = specs;
@@ -879,20 +956,33 @@ arb_client_submit (
     arb_msg_t *reply = arb_client_request (self, &request);
     if (!reply)
         return -1;
-    arb_submitted_body_t *submitted = arb_msg_submitted (reply);
-    int rc = 0;
-    if (submitted->tasks.n != n) {
-        s_fail (self, 0, "broker %s acknowledged %zu tasks of %zu", self->endpoint,
-                submitted->tasks.n, n);
-        rc = -1;
-    }
-    for (size_t i = 0; rc == 0 && i < n; i++) {
-        ids[i] = submitted->tasks.v[i].id;
-        if (existing)
-            existing[i] = submitted->tasks.v[i].existing;
-    }
+    int rc = s_read_submitted (self, reply, n, ids, existing, flow);
     arb_msg_destroy (&reply);
     return rc;
+}
+
+int
+arb_client_submit (
+    arb_client_t *self, arb_task_spec_t *specs, size_t n, bool watch, uint64_t *ids, bool *existing)
+{
+    assert (self && self->tag == ARB_CLIENT_TAG && (specs || n == 0) && ids);
+    return s_submit (self, ARB_FLOW_NONE, NULL, specs, n, watch, ids, existing, NULL);
+}
+
+int
+arb_client_submit_flow (arb_client_t *self,
+                        arb_flow_kind_t kind,
+                        const char *name,
+                        arb_task_spec_t *specs,
+                        size_t n,
+                        bool watch,
+                        uint64_t *ids,
+                        uint64_t *flow)
+{
+    assert (self && self->tag == ARB_CLIENT_TAG && (specs || n == 0) && ids);
+    if (flow)
+        *flow = 0;
+    return s_submit (self, kind, name, specs, n, watch, ids, NULL, flow);
 }
 
 int

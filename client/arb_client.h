@@ -51,6 +51,10 @@
 #define ARB_CLIENT_TIMEOUT_MS 5000                    //  default request timeout
 #define ARB_CLIENT_REWATCH_MS 2000                    //  default keep-alive interval of watches
 
+//  The most endpoints one fan-out task may name: the codec's limit on
+//  task_spec.endpoints (proto/arb_proto.c, which has no constant for it).
+#define ARB_CLIENT_ENDPOINTS_MAX 1000
+
 //  arb_done_t.state of a watched id the broker knows nothing about (it
 //  never existed, or its retention ran out): reported so that a waiter
 //  never waits for it forever.
@@ -124,6 +128,52 @@ int arb_client_submit (arb_client_t *self,
                        bool watch,
                        uint64_t *ids,
                        bool *existing);
+
+//  Submits n tasks as one flow of the given kind (ARB_FLOW_DAG, _GROUP or
+//  _PIPE; ARB_FLOW_NONE makes it a plain batch), all or nothing, as
+//  arb_client_submit does (the same ownership of the specs and the same
+//  failures). name (NULL: none) names the flow; a group's name is what
+//  `CANCEL {group}` finds it by. Dependencies (after, ref, input) are
+//  checked by the broker, which refuses a cycle or a dependency on nothing
+//  (422, the tasks named in the reason). On success stores each task's id
+//  in ids[i] (for a key known already, the first task's, which keeps the
+//  flow it was submitted with) and the flow's id in *flow if not NULL (0
+//  for ARB_FLOW_NONE). Returns 0 or -1.
+int arb_client_submit_flow (arb_client_t *self,
+                            arb_flow_kind_t kind,
+                            const char *name,
+                            arb_task_spec_t *specs,
+                            size_t n,
+                            bool watch,
+                            uint64_t *ids,
+                            uint64_t *flow);
+
+//  Called with each task of a listing; the task and everything it points
+//  to are borrowed for the call only. Returns 0 to go on, else stops.
+typedef int (arb_client_task_fn) (void *arg, arb_task_info_t *task);
+
+//  Lists the tasks that match filter's state, queue and flow (0 / NULL:
+//  any; its after_id and limit are not used) in id order, asking the
+//  broker page by page, and calls fn for each, at most max tasks (0: no
+//  limit). The tasks are LIST's: without result and history, and for an
+//  unfinished task without its key, ref, origin and error (the broker
+//  knows those of final tasks only; arb_client_flow_each gives them all).
+//  Returns 0 when every match was given, 1 when more remain (max reached
+//  or fn stopped), -1 on failure.
+int arb_client_list (arb_client_t *self,
+                     const arb_list_body_t *filter,
+                     uint64_t max,
+                     arb_client_task_fn *fn,
+                     void *arg);
+
+//  Calls fn for each task of a flow, in id order, as STATUS tells it (ref,
+//  origin, endpoint, error, result, history, fan-out responses): LIST by
+//  flow finds the ids, STATUS in chunks tells the rest. The flow's tasks
+//  include the copies of its fan-out tasks (origin set) and the tasks its
+//  tasks emitted (no ref). A flow nobody knows has no tasks; so has one
+//  whose tasks all passed their retention. Returns 0, 1 if fn stopped, or
+//  -1 on failure.
+int arb_client_flow_each (arb_client_t *self, uint64_t flow, arb_client_task_fn *fn, void *arg);
 
 //  Watches n tasks: each is reported once by arb_client_next when it ends
 //  (at once if it has ended already). Ids the broker does not know come out

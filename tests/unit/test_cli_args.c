@@ -187,14 +187,31 @@ test_backoff (void **state)
     }
 }
 
+static void
+test_names (void **state)
+{
+    (void) state;
+    arb_cli_err_t err;
+    char long_name[ARB_NAME_MAX + 2];
+    memset (long_name, 'q', sizeof (long_name) - 1);
+    long_name[ARB_NAME_MAX] = 0;  //  exactly the limit
+    assert_int_equal (arb_cli_parse_name ("default", &err), 0);
+    assert_int_equal (arb_cli_parse_name (long_name, &err), 0);
+    long_name[ARB_NAME_MAX] = 'q';
+    long_name[ARB_NAME_MAX + 1] = 0;
+    assert_int_equal (arb_cli_parse_name (long_name, &err), -1);
+    assert_string_equal (err.text, "201 bytes, over the 200-byte limit");
+    assert_int_equal (arb_cli_parse_name ("", &err), -1);
+    assert_string_equal (err.text, "must not be empty");
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_seconds),
-        cmocka_unit_test (test_integers),
-        cmocka_unit_test (test_times),
-        cmocka_unit_test (test_backoff),
+        cmocka_unit_test (test_seconds), cmocka_unit_test (test_integers),
+        cmocka_unit_test (test_times),   cmocka_unit_test (test_backoff),
+        cmocka_unit_test (test_names),
     };
     return cmocka_run_group_tests_name ("cli_args", tests, NULL, NULL);
 }

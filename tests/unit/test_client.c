@@ -16,7 +16,10 @@
         WATCH  >= 9000   unknown
         SUBMIT           ids 100, 101, ... ("existing" when the key starts
                          with "old-"); a task named "instant" is reported
-                         DONE before SUBMITTED (a finished, re-submitted key)
+                         DONE before SUBMITTED (a finished, re-submitted key);
+                         a flow of kind K gets the flow id 40 + K
+        LIST  flow 77    tasks 10001 .. 12345, paged by after_id and limit
+        STATUS >= 10001  every id found with ref "n<id>", but 10013 (gone)
         PING             PONG with the current epoch
 
     The test thread talks to the fixture over the actor pipe: "COUNT TYPE"
@@ -43,7 +46,12 @@ typedef struct {
     uint64_t next_id;
     arb_msg_t *held;     //  owned: the request answered late
     char payloads[256];  //  of the last SUBMIT
+    char flow[256];      //  "KIND NAME" of the last SUBMIT
 } s_fake_t;
+
+#define FLOW_FIRST 10001  //  the tasks of flow 77
+#define FLOW_LAST  12345
+#define FLOW_GONE  10013  //  listed, but gone when STATUS asks
 
 static void
 s_send_done (s_fake_t *fake, arb_msg_t *request, uint64_t id, int state, const char *text)
@@ -89,11 +97,57 @@ s_reply_status (s_fake_t *fake, arb_msg_t *request, uint64_t id)
     arb_msg_send (&reply, fake->router);
 }
 
+//  STATUS of the tasks of flow 77: each with its ref, but one gone.
+static void
+s_reply_flow_status (s_fake_t *fake, arb_msg_t *request)
+{
+    arb_ids_t *ids = &arb_msg_status (request)->ids;
+    arb_msg_t *reply = arb_msg_new_reply (request, ARB_MSG_STATUS_REPLY);
+    arb_status_reply_body_t *body = arb_msg_status_reply (reply);
+    arb_task_info_t *tasks =
+        (arb_task_info_t *) arb_msg_grow (reply, &body->tasks, sizeof (arb_task_info_t), ids->n);
+    for (size_t i = 0; i < ids->n; i++) {
+        char ref[32];
+        snprintf (ref, sizeof (ref), "n%" PRIu64, ids->v[i]);
+        tasks[i].id = ids->v[i];
+        tasks[i].found = ids->v[i] != FLOW_GONE;
+        tasks[i].state = tasks[i].found ? ARB_STATE_SUCCEEDED : 0;
+        tasks[i].flow = tasks[i].found ? 77 : 0;
+        tasks[i].ref = tasks[i].found ? arb_msg_strdup (reply, ref) : NULL;
+    }
+    arb_msg_send (&reply, fake->router);
+    arb_msg_destroy (&request);
+}
+
+static void
+s_on_list (s_fake_t *fake, arb_msg_t *request)
+{
+    arb_list_body_t *body = arb_msg_list (request);
+    arb_msg_t *reply = arb_msg_new_reply (request, ARB_MSG_LIST_REPLY);
+    arb_list_reply_body_t *out = arb_msg_list_reply (reply);
+    uint64_t limit = body->limit ? body->limit : 1000;
+    uint64_t id = body->after_id < FLOW_FIRST ? FLOW_FIRST : body->after_id + 1;
+    for (; body->flow == 77 && id <= FLOW_LAST && out->tasks.n < limit; id++) {
+        arb_task_info_t *task =
+            (arb_task_info_t *) arb_msg_grow (reply, &out->tasks, sizeof (arb_task_info_t), 1);
+        task->id = id;
+        task->found = true;
+        task->state = ARB_STATE_SUCCEEDED;
+    }
+    out->more = body->flow == 77 && id <= FLOW_LAST;
+    arb_msg_send (&reply, fake->router);
+    arb_msg_destroy (&request);
+}
+
 static void
 s_on_status (s_fake_t *fake, arb_msg_t *request)
 {
     arb_status_body_t *body = arb_msg_status (request);
     uint64_t id = body->ids.n ? body->ids.v[0] : 0;
+    if (id >= FLOW_FIRST) {
+        s_reply_flow_status (fake, request);
+        return;
+    }
     if (id == 404) {
         arb_msg_t *error = arb_msg_new_error (request, ARB_ERR_NOT_FOUND, "task 404 not found");
         arb_msg_send (&error, fake->router);
@@ -148,6 +202,10 @@ s_on_submit (s_fake_t *fake, arb_msg_t *request)
     arb_msg_t *reply = arb_msg_new_reply (request, ARB_MSG_SUBMITTED);
     arb_submitted_body_t *submitted = arb_msg_submitted (reply);
     fake->payloads[0] = 0;
+    snprintf (fake->flow, sizeof (fake->flow), "%u %s", body->flow_kind,
+              body->flow_name ? body->flow_name : "-");
+    if (body->flow_kind)
+        submitted->flow = 40 + body->flow_kind;
     for (size_t i = 0; i < body->tasks.n; i++) {
         arb_task_spec_t *spec = &body->tasks.v[i];
         arb_submitted_task_t *task = (arb_submitted_task_t *) arb_msg_grow (
@@ -185,6 +243,9 @@ s_on_request (s_fake_t *fake, arb_msg_t *request)
             return;
         case ARB_MSG_SUBMIT:
             s_on_submit (fake, request);
+            return;
+        case ARB_MSG_LIST:
+            s_on_list (fake, request);
             return;
         case ARB_MSG_STATS:
             s_send_event (fake, request);
@@ -225,6 +286,8 @@ s_on_command (s_fake_t *fake)
     }
     else if (streq (command, "PAYLOADS"))
         zstr_send (fake->pipe, fake->payloads);
+    else if (streq (command, "FLOW"))
+        zstr_send (fake->pipe, fake->flow);
     zstr_free (&command);
     return true;
 }
@@ -376,6 +439,97 @@ test_submit_round_trip (void **state)
     assert_int_equal (arb_client_watching (test->client), 0);
     assert_null (arb_client_next (test->client, 0));
     assert_non_null (strstr (arb_client_error (test->client), "no watched task"));
+}
+
+static void
+test_submit_flow_names_the_flow (void **state)
+{
+    s_test_t *test = (s_test_t *) *state;
+    arb_task_spec_t specs[2] = {s_spec ("a", NULL, "x"), s_spec ("b", NULL, "")};
+    specs[0].ref = "first";
+    specs[1].ref = "second";
+    arb_dep_t dep = {.ref = "first"};
+    specs[1].after.v = &dep;
+    specs[1].after.n = 1;
+    uint64_t ids[2] = {0}, flow = 0;
+    assert_int_equal (arb_client_submit_flow (test->client, ARB_FLOW_GROUP, "nightly", specs, 2,
+                                              false, ids, &flow),
+                      0);
+    assert_int_equal (flow, 40 + ARB_FLOW_GROUP);
+    assert_int_equal (ids[1], 101);
+    char seen[256];
+    s_fake_command (test, "FLOW", seen, sizeof (seen));
+    assert_string_equal (seen, "2 nightly");
+
+    //  refused before sending, payloads taken all the same
+    specs[0] = s_spec ("a", NULL, "x");
+    assert_int_equal (
+        arb_client_submit_flow (test->client, ARB_FLOW_NONE, "named", specs, 1, false, ids, &flow),
+        -1);
+    assert_null (specs[0].payload);
+    assert_non_null (strstr (arb_client_error (test->client), "no flow has no name"));
+    char long_ref[ARB_NAME_MAX + 2];
+    memset (long_ref, 'r', sizeof (long_ref) - 1);
+    long_ref[sizeof (long_ref) - 1] = 0;
+    specs[0] = s_spec ("a", NULL, "x");
+    specs[0].ref = long_ref;
+    assert_int_equal (
+        arb_client_submit_flow (test->client, ARB_FLOW_DAG, NULL, specs, 1, false, ids, &flow), -1);
+    assert_string_equal (arb_client_error (test->client),
+                         "tasks[0].ref: 201 bytes, over the 200-byte limit");
+    assert_int_equal (s_fake_count (test, "SUBMIT"), 1);
+}
+
+typedef struct {
+    uint64_t count;
+    uint64_t last;  //  id of the last task given
+    bool ordered;   //  every id above the one before
+    bool refs;      //  every task had its ref
+    uint64_t stop;  //  stop after this many (0: never)
+} s_tally_t;
+
+static int
+s_tally (void *arg, arb_task_info_t *task)
+{
+    s_tally_t *tally = (s_tally_t *) arg;
+    tally->ordered &= task->id > tally->last;
+    tally->refs &= task->ref && task->ref[0] == 'n';
+    tally->last = task->id;
+    tally->count++;
+    return tally->stop && tally->count == tally->stop;
+}
+
+static void
+test_list_pages_and_flow_each (void **state)
+{
+    s_test_t *test = (s_test_t *) *state;
+    arb_list_body_t filter = {.flow = 77};
+    s_tally_t all = {.ordered = true};
+    assert_int_equal (arb_client_list (test->client, &filter, 0, s_tally, &all), 0);
+    assert_int_equal (all.count, FLOW_LAST - FLOW_FIRST + 1);
+    assert_true (all.ordered);
+    assert_int_equal (s_fake_count (test, "LIST"), 3);  //  pages of 1000
+
+    s_tally_t some = {.ordered = true};
+    assert_int_equal (arb_client_list (test->client, &filter, 1500, s_tally, &some), 1);
+    assert_int_equal (some.count, 1500);
+    s_tally_t stopped = {.ordered = true, .stop = 10};
+    assert_int_equal (arb_client_list (test->client, &filter, 0, s_tally, &stopped), 1);
+    assert_int_equal (stopped.count, 10);
+
+    //  the flow's tasks with their refs, in order, but the one gone since LIST
+    s_tally_t flow = {.ordered = true, .refs = true};
+    int lists = s_fake_count (test, "LIST");
+    assert_int_equal (arb_client_flow_each (test->client, 77, s_tally, &flow), 0);
+    assert_int_equal (flow.count, FLOW_LAST - FLOW_FIRST);
+    assert_true (flow.ordered);
+    assert_true (flow.refs);
+    assert_int_equal (s_fake_count (test, "LIST"), lists + 3);
+    assert_int_equal (s_fake_count (test, "STATUS"), 10);  //  2345 ids, 256 a time
+
+    s_tally_t none = {.ordered = true};
+    assert_int_equal (arb_client_flow_each (test->client, 78, s_tally, &none), 0);
+    assert_int_equal (none.count, 0);
 }
 
 static void
@@ -665,6 +819,8 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown (test_submit_round_trip, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_submit_flow_names_the_flow, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_list_pages_and_flow_each, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_submit_watch_reports_each_task_once, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_error_reply_has_code_and_reason, s_setup, s_teardown),
