@@ -303,7 +303,7 @@ arb_broker_done_record (arb_broker_t *self,
                         int state,
                         uint32_t attempts,
                         const char *error,
-                        zframe_t *result)
+                        zframe_t **result_p)
 {
     arb_msg_t *msg = s_pending (self->done, identity, ARB_MSG_DONE);
     arb_done_body_t *body = arb_msg_done (msg);
@@ -312,7 +312,9 @@ arb_broker_done_record (arb_broker_t *self,
     done->state = (uint32_t) state;
     done->attempts = attempts;
     done->error = arb_msg_strdup (msg, error);
-    done->result = result ? zframe_dup (result) : zframe_new_empty ();
+    done->result = result_p && *result_p ? *result_p : zframe_new_empty ();
+    if (result_p)
+        *result_p = NULL;
 }
 
 void

@@ -76,7 +76,7 @@ s_done_from_journal (arb_broker_t *self, zframe_t *identity, uint64_t id, bool *
     int rc = arb_journal_done (self->journal, id, scratch, &done, found);
     if (rc == 0 && *found)
         arb_broker_done_record (self, identity, id, (int) done.state, done.attempts, done.error,
-                                done.result);
+                                &done.result);
     zframe_destroy (&done.result);
     arb_msg_destroy (&scratch);
     return rc;

@@ -54,6 +54,7 @@ typedef struct {
 } s_subscriber_t;
 
 //  arb_broker.c
+//  (done_record takes the result frame: NULL or empty for none.)
 void arb_broker_reply (arb_broker_t *self, arb_msg_t **reply_p);
 void
 arb_broker_refuse (arb_broker_t *self, arb_msg_t *request, arb_err_t code, const char *fmt, ...)
@@ -69,7 +70,7 @@ void arb_broker_done_record (arb_broker_t *self,
                              int state,
                              uint32_t attempts,
                              const char *error,
-                             zframe_t *result);
+                             zframe_t **result_p);
 uint64_t arb_broker_random (arb_broker_t *self);
 //  Frees the queues that hold nothing (no task, consumer, setting, count).
 void arb_broker_forget_idle_queues (arb_broker_t *self);
@@ -86,8 +87,9 @@ void arb_broker_check_workers (arb_broker_t *self);
 void arb_broker_send_dispatches (arb_broker_t *self);
 
 //  Ends a task in a final state: journals it, tells its watchers, frees it.
+//  Takes the result frame, if any (it goes to the last watcher as is).
 void arb_broker_finish (
-    arb_broker_t *self, arb_task_t **task_p, int state, const char *error, zframe_t *result);
+    arb_broker_t *self, arb_task_t **task_p, int state, const char *error, zframe_t **result_p);
 
 //  Cancels a task in any unfinished state (a running one is stopped on its
 //  worker). Returns its state after.

@@ -45,19 +45,24 @@ s_worker_name (arb_task_t *task)
 
 void
 arb_broker_finish (
-    arb_broker_t *self, arb_task_t **task_p, int state, const char *error, zframe_t *result)
+    arb_broker_t *self, arb_task_t **task_p, int state, const char *error, zframe_t **result_p)
 {
     arb_task_t *task = *task_p;
     if (arb_journal_begin (self->journal)
         || arb_journal_save (self->journal, task, state, self->now_ms, s_worker_name (task),
-                             error ? error : "", result, s_purge_at (self, task, state))) {
+                             error ? error : "", result_p ? *result_p : NULL,
+                             s_purge_at (self, task, state))) {
         arb_broker_fail (self, "finish");
         return;
     }
-    if (task->watchers) {
-        for (zframe_t *w = (zframe_t *) zlist_first (task->watchers); w;
-             w = (zframe_t *) zlist_next (task->watchers))
-            arb_broker_done_record (self, w, task->id, state, task->attempts, error, result);
+    //  Every watcher but the last gets a copy of the result; the last, the
+    //  frame itself (most tasks have one watcher: no copy at all).
+    size_t left = task->watchers ? zlist_size (task->watchers) : 0;
+    for (zframe_t *w = left ? (zframe_t *) zlist_first (task->watchers) : NULL; w;
+         w = (zframe_t *) zlist_next (task->watchers)) {
+        zframe_t *copy = result_p && *result_p && --left ? zframe_dup (*result_p) : NULL;
+        arb_broker_done_record (self, w, task->id, state, task->attempts, error,
+                                copy ? &copy : result_p);
     }
     arb_broker_event (self, task, state, error);
     uint64_t id = task->id, origin = task->origin;
@@ -280,7 +285,7 @@ s_result (arb_broker_t *self, arb_session_t *session, arb_msg_t *msg)
                               "routed items were refused (too many, too large, or a bad queue)");
         else if (item->outcome == ARB_OUTCOME_OK) {
             if (arb_broker_commit_emits (self, task) == 0)
-                arb_broker_finish (self, &task, ARB_STATE_SUCCEEDED, NULL, item->result);
+                arb_broker_finish (self, &task, ARB_STATE_SUCCEEDED, NULL, &item->result);
         }
         else if (item->outcome == ARB_OUTCOME_RELEASE)
             s_release (self, task);
@@ -402,8 +407,11 @@ arb_broker_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb
     }
     zframe_t *payload = NULL, *headers = NULL;
     if (task->cached) {
-        payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();
-        headers = task->headers ? zframe_dup (task->headers) : NULL;
+        //  The cached copy goes out as is: a task rarely needs its payload
+        //  twice, and a retry reads it back from the journal.
+        arb_sched_uncache (self->sched, task, &payload, &headers);
+        if (!payload)
+            payload = zframe_new_empty ();
     }
     else if (arb_journal_load_payload (self->journal, task->id, &payload, &headers, NULL)) {
         arb_broker_fail (self, "dispatch");

@@ -390,10 +390,10 @@ s_open (arb_journal_t *self, arb_sync_t sync)
     //  cache_size is in KiB when negative.
     const char *pragmas = sync == ARB_SYNC_FULL
                               ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                                "PRAGMA cache_size = -65536; PRAGMA foreign_keys = OFF;"
+                                "PRAGMA cache_size = -8192; PRAGMA foreign_keys = OFF;"
                                 "PRAGMA journal_size_limit = 67108864;"
                               : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                                "PRAGMA cache_size = -65536; PRAGMA foreign_keys = OFF;"
+                                "PRAGMA cache_size = -8192; PRAGMA foreign_keys = OFF;"
                                 "PRAGMA journal_size_limit = 67108864;";
     if (s_exec (self, pragmas) || s_migrate (self) || s_prepare_all (self))
         return -1;

@@ -404,6 +404,18 @@ arb_sched_finish (arb_sched_t *self, arb_task_t **task_p, int final_state, uint6
     s_task_free (self, task_p);
 }
 
+void
+arb_sched_uncache (arb_sched_t *self, arb_task_t *task, zframe_t **payload, zframe_t **headers)
+{
+    assert (task->cached);
+    arb_sched_cache_release (self, (task->payload ? zframe_size (task->payload) : 0)
+                                       + (task->headers ? zframe_size (task->headers) : 0));
+    *payload = task->payload;
+    *headers = task->headers;
+    task->payload = task->headers = NULL;
+    task->cached = false;
+}
+
 bool
 arb_sched_cache_reserve (arb_sched_t *self, size_t size)
 {

@@ -88,6 +88,11 @@ void arb_sched_make_waiting (arb_sched_t *self, arb_task_t *task);
 //  Its watchers must have been taken by the caller (task->watchers).
 void arb_sched_finish (arb_sched_t *self, arb_task_t **task_p, int final_state, uint64_t now_ms);
 
+//  Takes a task's cached payload and headers out of the cache (the task
+//  then reads them from the journal when it needs them again).
+void
+arb_sched_uncache (arb_sched_t *self, arb_task_t *task, zframe_t **payload, zframe_t **headers);
+
 //  Payload cache: whether size more bytes fit in the budget (and if so,
 //  counts them); and giving them back.
 bool arb_sched_cache_reserve (arb_sched_t *self, size_t size);
