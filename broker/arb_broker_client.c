@@ -367,21 +367,6 @@ s_compare_info (const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-//  What memory knows of an unfinished task, for LIST.
-static void
-s_info_from_memory (arb_msg_t *reply, arb_task_info_t *info, arb_task_t *task)
-{
-    info->id = task->id;
-    info->found = true;
-    info->queue = arb_msg_strdup (reply, arb_queue_name (task->queue));
-    info->name = arb_msg_strdup (reply, task->name);
-    info->priority = task->priority;
-    info->max_attempts = task->max_attempts;
-    info->created_ms = task->created_ms;
-    info->timeout_ms = task->timeout_ms;
-    s_overlay (reply, info, task);
-}
-
 //  LIST pages by id through unfinished tasks (memory) and final ones
 //  (journal) alike: both sources give their first matches after after_id,
 //  and the smallest ids win.
@@ -416,7 +401,12 @@ s_list (arb_broker_t *self, arb_msg_t *msg)
                 continue;
             arb_task_info_t *info =
                 (arb_task_info_t *) arb_msg_grow (reply, &out->tasks, sizeof (*info), 1);
-            s_info_from_memory (reply, info, task);
+            if (arb_journal_task_info (self->journal, task->id, false, reply, info)) {
+                arb_msg_destroy (&reply);
+                arb_broker_fail (self, "list");
+                return;
+            }
+            s_overlay (reply, info, task);
         }
     }
     if (out->tasks.n > 1)
@@ -500,6 +490,7 @@ s_cancel (arb_broker_t *self, arb_msg_t *msg)
     }
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_CANCEL_REPLY);
     arb_cancel_reply_body_t *out = arb_msg_cancel_reply (reply);
+    uint64_t cancelled_before = self->cancelled;  //  count: what this request cancelled
     for (size_t i = 0; i < body->ids.n; i++) {
         arb_outcome_info_t *outcome =
             (arb_outcome_info_t *) arb_msg_grow (reply, &out->tasks, sizeof (*outcome), 1);
@@ -507,7 +498,6 @@ s_cancel (arb_broker_t *self, arb_msg_t *msg)
         if (task) {
             outcome->id = body->ids.v[i];
             outcome->state = (uint32_t) arb_broker_cancel_tree (self, &task, "cancelled");
-            out->count++;
         }
         else if (s_outcome_from_journal (self, body->ids.v[i], outcome, reply))
             goto failed;
@@ -516,10 +506,8 @@ s_cancel (arb_broker_t *self, arb_msg_t *msg)
         zlistx_t *ids = s_queue_task_ids (self, body->queue);
         for (void *id = zlistx_first (ids); id; id = zlistx_next (ids)) {
             arb_task_t *task = arb_sched_find (self->sched, (uint64_t) (uintptr_t) id);
-            if (task) {
+            if (task)
                 arb_broker_cancel_task (self, &task, "cancelled with its queue");
-                out->count++;
-            }
         }
         zlistx_destroy (&ids);
     }
@@ -527,18 +515,19 @@ s_cancel (arb_broker_t *self, arb_msg_t *msg)
         int kind = 0;
         if (arb_journal_flow_kind (self->journal, body->flow, &kind))
             goto failed;
-        out->count += arb_broker_cancel_flow (self, body->flow, kind == ARB_FLOW_GROUP);
+        arb_broker_cancel_flow (self, body->flow, kind == ARB_FLOW_GROUP);
     }
     if (body->group) {
         zlistx_t *flows = arb_journal_flows_named (self->journal, body->group, ARB_FLOW_GROUP);
         if (!flows)
             goto failed;
         for (void *f = zlistx_first (flows); f && !self->fatal; f = zlistx_next (flows))
-            out->count += arb_broker_cancel_flow (self, (uint64_t) (uintptr_t) f, true);
+            arb_broker_cancel_flow (self, (uint64_t) (uintptr_t) f, true);
         zlistx_destroy (&flows);
     }
     if (self->fatal)
         goto failed;
+    out->count = (uint32_t) (self->cancelled - cancelled_before);
     arb_broker_reply (self, &reply);
     return;
 failed:

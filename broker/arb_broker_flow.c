@@ -86,6 +86,11 @@ s_check_endpoints (
     }
     if (!spec->endpoints.n && !spec->broadcast)
         return 0;
+    if (spec->endpoint_timeout_ms > ARB_TIMEOUT_MAX_MS) {
+        snprintf (why, size, "tasks[%zu].endpoint_timeout_ms: over the limit of %llu", i,
+                  ARB_TIMEOUT_MAX_MS);
+        return -1;
+    }
     if (spec->after.n || spec->input) {
         snprintf (why, size, "tasks[%zu]: a fan-out task cannot have dependencies", i);
         return -1;
@@ -239,7 +244,7 @@ s_settle (arb_broker_t *self, arb_task_t **task_p)
         return;
     if (task->skip) {
         arb_broker_finish (self, task_p, ARB_STATE_SKIPPED,
-                           "skipped: its dependencies made it unnecessary", NULL);
+                           "not needed: a dependency's outcome ruled it out", NULL);
         return;
     }
     if (task->not_before_ms > self->now_ms)
@@ -546,7 +551,7 @@ s_flow_tasks (arb_broker_t *self, uint64_t flow, bool roots_only)
     return ids;
 }
 
-uint32_t
+void
 arb_broker_cancel_flow (arb_broker_t *self, uint64_t flow, bool group)
 {
     char why[64];
@@ -556,18 +561,14 @@ arb_broker_cancel_flow (arb_broker_t *self, uint64_t flow, bool group)
     //  a group's members go, with what waits on them but its finalizer;
     //  a DAG or pipe goes whole
     zlistx_t *ids = s_flow_tasks (self, flow, group);
-    uint32_t count = 0;
     for (void *id = zlistx_first (ids); id && !self->fatal; id = zlistx_next (ids)) {
         arb_task_t *task = arb_sched_find (self->sched, (uint64_t) (uintptr_t) id);
-        if (task) {
+        if (task)
             arb_broker_cancel_tree (self, &task, why);
-            count++;
-        }
     }
     zlistx_destroy (&ids);
     if (!held)
         arb_broker_release_settle (self);
-    return count;
 }
 
 //  ---------------------------------------------------------------------

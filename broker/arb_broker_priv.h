@@ -41,6 +41,7 @@ struct _arb_broker_t {
     arb_vec_t settle;           //  (id, state) pairs of ended tasks whose dependents must hear;
                                 //  state 0: a fan-out copy of task id ended
     bool settling;              //  draining settle now
+    uint64_t cancelled;         //  tasks cancelled since start (requests count theirs by it)
     uint64_t next_liveness_ms;  //  monotonic: next check of silent workers
     uint64_t next_sweep_ms;     //  monotonic: next retention sweep
     uint64_t refused_sec;       //  Unix second of the refusal log counter
@@ -118,9 +119,8 @@ void arb_broker_after_finish (
 void arb_broker_hold_settle (arb_broker_t *self);
 void arb_broker_release_settle (arb_broker_t *self);
 //  Cancels the unfinished tasks of a flow: all of a DAG or pipe; a
-//  group's members (and what waits on them, but its finalizer). Returns
-//  how many tasks it cancelled directly.
-uint32_t arb_broker_cancel_flow (arb_broker_t *self, uint64_t flow, bool group);
+//  group's members (and what waits on them, but its finalizer).
+void arb_broker_cancel_flow (arb_broker_t *self, uint64_t flow, bool group);
 //  Cancels a task with its descendants (over on_success and on_failure
 //  edges) and its fan-out copies. Returns the task's state after.
 int arb_broker_cancel_tree (arb_broker_t *self, arb_task_t **task_p, const char *why);

@@ -198,6 +198,7 @@ s_release (arb_broker_t *self, arb_task_t *task)
 int
 arb_broker_cancel_task (arb_broker_t *self, arb_task_t **task_p, const char *why)
 {
+    self->cancelled++;
     arb_task_t *task = *task_p;
     if (task->state == ARB_STATE_RUNNING) {
         s_stop (self, task, ARB_STOP_CANCEL);

@@ -89,6 +89,15 @@ s_check_targets (arb_dag_t *self, arb_dag_exists_fn *exists, void *arg, char *wh
             const arb_dep_t *dep = &task->after.v[k];
             bool ok = dep->ref ? arb_dag_index (self, dep->ref) >= 0
                                : dep->id && exists && exists (arg, dep->id);
+            for (size_t j = 0; j < k; j++) {
+                const arb_dep_t *other = &task->after.v[j];
+                if ((dep->ref && other->ref && streq (dep->ref, other->ref))
+                    || (dep->id && dep->id == other->id)) {
+                    s_add (why, size, "tasks[%zu].after[%zu]: the same dependency is named twice",
+                           i, k);
+                    return -1;
+                }
+            }
             if (dep->when > 2) {
                 s_add (why, size, "tasks[%zu].after[%zu].when: %u is not 0, 1 or 2", i, k,
                        dep->when);

@@ -201,7 +201,8 @@ s_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *sql)
 #define INFO_COLUMNS                                                                         \
     "id, queue, name, ckey, state, priority, attempts, max_attempts, lost, created_ms, "     \
     "not_before_ms, started_ms, finished_ms, timeout_ms, worker, error, flow, ref, origin, " \
-    "endpoint"
+    "endpoint, (SELECT kind FROM flows WHERE id = tasks.flow), "                             \
+    "(SELECT name FROM flows WHERE id = tasks.flow)"
 
 static int
 s_prepare_all (arb_journal_t *self)
@@ -230,7 +231,7 @@ s_prepare_all (arb_journal_t *self)
         {&self->load_open, "SELECT " TASK_COLUMNS " FROM tasks WHERE state < 5 ORDER BY id"},
         {&self->load_task, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1"},
         {&self->dead_ids, "SELECT id FROM tasks WHERE state = 7 AND queue = ?1 ORDER BY id"},
-        {&self->task_info, "SELECT " INFO_COLUMNS ", result FROM tasks WHERE id = ?1"},
+        {&self->task_info, "SELECT " INFO_COLUMNS ", result, args FROM tasks WHERE id = ?1"},
         {&self->add_dep, "INSERT OR REPLACE INTO deps (child, parent, kind) VALUES (?1, ?2, ?3)"},
         {&self->set_has_children, "UPDATE tasks SET has_children = 1 WHERE id = ?1"},
         {&self->parents,
@@ -709,6 +710,8 @@ s_read_info (sqlite3_stmt *stmt, arb_msg_t *msg, arb_task_info_t *info)
     info->ref = s_text (stmt, 17, msg);
     info->origin = s_u64 (stmt, 18);
     info->endpoint = s_text (stmt, 19, msg);
+    info->flow_kind = (uint32_t) sqlite3_column_int (stmt, 20);
+    info->flow_name = s_text (stmt, 21, msg);
 }
 
 //  A copy of a blob column in the message's arena.
@@ -777,8 +780,10 @@ arb_journal_task_info (
     info->found = false;
     if (rc == SQLITE_ROW) {
         s_read_info (stmt, msg, info);
-        if (with_detail)
-            info->result = s_bin (stmt, 20, msg);
+        if (with_detail) {
+            info->result = s_bin (stmt, 22, msg);
+            info->args = s_bin (stmt, 23, msg);
+        }
     }
     s_done (stmt);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {

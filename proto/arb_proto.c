@@ -80,7 +80,7 @@ static const arb_field_t s_task_spec_fields[] = {
     FLD (arb_task_spec_t, headers, ARB_F_BIN, false, ARB_HEADERS_MAX),
     FLD (arb_task_spec_t, ref, ARB_F_STR, false, ARB_NAME_MAX),
     LST (arb_task_spec_t, after, false, ARB_LIST_MAX, s_dep_schema),
-    FLD (arb_task_spec_t, endpoints, ARB_F_STRS, false, 1000),
+    FLD (arb_task_spec_t, endpoints, ARB_F_STRS, false, ARB_ENDPOINTS_MAX),
     FLD (arb_task_spec_t, broadcast, ARB_F_BOOL, false, 0),
     FLD (arb_task_spec_t, allow_unknown, ARB_F_BOOL, false, 0),
     FLD (arb_task_spec_t, endpoint_timeout_ms, ARB_F_U64, false, 0),
@@ -175,7 +175,10 @@ static const arb_field_t s_task_info_fields[] = {
     FLD (arb_task_info_t, ref, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_task_info_t, origin, ARB_F_U64, false, 0),
     FLD (arb_task_info_t, endpoint, ARB_F_STR, false, ARB_NAME_MAX),
-    LST (arb_task_info_t, responses, false, 1000, s_response_info_schema),
+    LST (arb_task_info_t, responses, false, ARB_ENDPOINTS_MAX, s_response_info_schema),
+    FLD (arb_task_info_t, args, ARB_F_BIN, false, ARB_ARGS_MAX),
+    FLD (arb_task_info_t, flow_kind, ARB_F_U32, false, 0),
+    FLD (arb_task_info_t, flow_name, ARB_F_STR, false, ARB_NAME_MAX),
 };
 SCHEMA (s_task_info_schema, arb_task_info_t, s_task_info_fields);
 

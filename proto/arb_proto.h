@@ -61,6 +61,7 @@
 #define ARB_PAYLOAD_DEFAULT_MAX (16u << 20)  //  per payload frame, configurable
 #define ARB_META_VALUE_MAX      (1u << 20)   //  one metadata value
 #define ARB_ARGS_MAX            (1u << 20)   //  a task's persistent arguments
+#define ARB_ENDPOINTS_MAX       1000         //  endpoints of one fan-out task
 
 //  Bounds of task options: beyond them a value is a mistake, refused with
 //  422 by the broker (and exit 2 by the CLI) naming the field.
@@ -346,7 +347,10 @@ typedef struct {
     struct {
         arb_response_info_t *v;
         size_t n;
-    } responses;  //  a fan-out task: its endpoints' answers (STATUS only)
+    } responses;            //  a fan-out task: its endpoints' answers (STATUS only)
+    arb_bin_t args;         //  its persistent arguments (STATUS only)
+    uint32_t flow_kind;     //  arb_flow_kind_t of its flow
+    const char *flow_name;  //  its flow's name
 } arb_task_info_t;
 
 typedef struct {
