@@ -40,6 +40,7 @@ extern char **environ;
 #define S_CHUNK (64u << 10)  //  bytes moved per read or send
 
 struct _arb_exec_t {
+    bool route;         //  stdout lines are routed items, not the result
     char *command;      //  owned
     int grace_ms;       //  SIGTERM -> SIGKILL
     size_t max_output;  //  bytes of stdout
@@ -65,6 +66,10 @@ typedef struct {
     bool too_large;
     char tail[ARB_EXEC_TAIL];  //  ring of the last stderr bytes
     size_t tail_total;         //  stderr bytes seen
+    arb_job_t *job;            //  borrowed: the job being run (routing emits to it)
+    bool route;                //  stdout lines are routed items
+    size_t lines;              //  routed lines so far
+    char route_error[160];     //  why routing failed; empty if it did not
     bool exited;
     int status;
     int64_t kill_at;  //  ms: SIGKILL then; 0 none
@@ -99,6 +104,13 @@ arb_exec_set_grace (arb_exec_t *self, int grace_ms)
 {
     assert (self);
     self->grace_ms = grace_ms < 0 ? 0 : grace_ms;
+}
+
+void
+arb_exec_set_route (arb_exec_t *self, bool route)
+{
+    assert (self);
+    self->route = route;
 }
 
 void
@@ -386,6 +398,8 @@ s_write_stdin (s_run_t *run)
     s_close (&run->in_fd);  //  end of input
 }
 
+static void s_route_lines (s_run_t *run, bool last);
+
 static void
 s_keep_stdout (s_run_t *run, const uint8_t *data, size_t size)
 {
@@ -407,6 +421,59 @@ s_keep_stdout (s_run_t *run, const uint8_t *data, size_t size)
     }
     memcpy (run->out + run->out_size, data, size);
     run->out_size += size;
+    if (run->route)
+        s_route_lines (run, false);  //  items go out while the command runs
+}
+
+//  Emits one routed line "QUEUE<TAB>DATA". Returns 0, or -1 (and stops
+//  the command) if the line is not one.
+static int
+s_route_line (s_run_t *run, const uint8_t *line, size_t size)
+{
+    run->lines++;
+    const uint8_t *tab = (const uint8_t *) memchr (line, '\t', size);
+    if (!tab || tab == line) {
+        snprintf (run->route_error, sizeof (run->route_error),
+                  "route: line %zu is not QUEUE<TAB>DATA", run->lines);
+        s_signal (run, SIGKILL);
+        return -1;
+    }
+    char queue[ARB_NAME_MAX + 1];
+    size_t queue_size = (size_t) (tab - line);
+    if (queue_size > ARB_NAME_MAX) {
+        snprintf (run->route_error, sizeof (run->route_error),
+                  "route: line %zu names a queue over %d bytes", run->lines, ARB_NAME_MAX);
+        s_signal (run, SIGKILL);
+        return -1;
+    }
+    memcpy (queue, line, queue_size);
+    queue[queue_size] = 0;
+    if (arb_job_emit (run->job, queue, tab + 1, size - queue_size - 1)) {
+        snprintf (run->route_error, sizeof (run->route_error),
+                  "route: line %zu could not be emitted to '%.64s'", run->lines, queue);
+        s_signal (run, SIGKILL);
+        return -1;
+    }
+    return 0;
+}
+
+//  Emits every complete line held; keeps the unfinished rest. With last,
+//  the rest is a line too.
+static void
+s_route_lines (s_run_t *run, bool last)
+{
+    size_t start = 0;
+    while (!*run->route_error && start < run->out_size) {
+        uint8_t *end = (uint8_t *) memchr (run->out + start, '\n', run->out_size - start);
+        if (!end && !last)
+            break;
+        size_t size = end ? (size_t) (end - (run->out + start)) : run->out_size - start;
+        if (s_route_line (run, run->out + start, size))
+            break;
+        start += size + (end ? 1 : 0);
+    }
+    memmove (run->out, run->out + start, run->out_size - start);
+    run->out_size -= start;
 }
 
 static void
@@ -554,13 +621,18 @@ s_outcome (arb_exec_t *self, s_run_t *run, arb_job_t *job)
 {
     if (run->cancelled)
         return arb_job_fail (job, "cancelled");
+    if (run->route && !*run->route_error && !run->too_large && WIFEXITED (run->status)
+        && WEXITSTATUS (run->status) == 0)
+        s_route_lines (run, true);
+    if (*run->route_error)
+        return arb_job_fail (job, "%s", run->route_error);
     if (run->too_large)
         return arb_job_fail (job, "result too large (over %zu bytes)", self->max_output);
     if (WIFSIGNALED (run->status))
         return arb_job_fail (job, "killed by signal %d", WTERMSIG (run->status));
     int code = WEXITSTATUS (run->status);
     if (code == 0)
-        return arb_job_set_result (job, run->out, run->out_size);
+        return arb_job_set_result (job, run->out, run->route ? 0 : run->out_size);
     char tail[ARB_EXEC_TAIL + 1];
     s_stderr_tail (run, tail, sizeof (tail));
     if (*tail)
@@ -592,6 +664,8 @@ arb_exec_run (arb_exec_t *self, arb_job_t *job)
     run->payload = arb_job_payload (job);
     run->payload_size = arb_job_payload_size (job);
     run->max_output = self->max_output;
+    run->job = job;
+    run->route = self->route;
     run->pidfd = -1;
     int rc;
     if (s_spawn (self, run, env.envp) != 0)

@@ -66,6 +66,12 @@ void arb_exec_set_grace (arb_exec_t *self, int grace_ms);
 //  Largest stdout accepted as a result (default ARB_PAYLOAD_DEFAULT_MAX).
 void arb_exec_set_max_output (arb_exec_t *self, size_t max_output);
 
+//  Routing mode (Arbeiter): every stdout line "QUEUE<TAB>DATA" is emitted
+//  to QUEUE as soon as it is complete (arb_job_emit), and the task's result
+//  is empty; no output makes the command a sink. A line without a TAB, or
+//  an emit the job refuses, fails the task.
+void arb_exec_set_route (arb_exec_t *self, bool route);
+
 //  Runs the command for job and sets its result or error. Returns 0 on
 //  success, -1 on failure (also when the command could not be started).
 int arb_exec_run (arb_exec_t *self, arb_job_t *job);

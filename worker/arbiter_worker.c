@@ -30,6 +30,7 @@ typedef struct {
     int grace_ms;
     int drain_ms;
     long max_payload;
+    bool route;
     int log_level;
 } s_options_t;
 
@@ -52,6 +53,9 @@ s_usage (FILE *out)
              "  --grace-ms MS       SIGTERM to SIGKILL of a stopped task (default %d)\n"
              "  --drain-ms MS       on shutdown, time running tasks get to finish (default %d)\n"
              "  --max-payload BYTES largest result; match the broker's (default %u)\n"
+             "  --route             route instead of answering (Arbeiter): every stdout line\n"
+             "                      QUEUE<TAB>DATA becomes a task of QUEUE, enqueued when the\n"
+             "                      command succeeds; no output makes it a sink\n"
              "  --log-level LEVEL   error, warning, notice, info or debug (default info)\n"
              "  --help              this text\n"
              "\n"
@@ -115,6 +119,7 @@ enum {
     S_OPT_DRAIN,
     S_OPT_MAX_PAYLOAD,
     S_OPT_LOG_LEVEL,
+    S_OPT_ROUTE,
     S_OPT_HELP,
 };
 
@@ -163,6 +168,9 @@ s_option (s_options_t *opts, int opt, const char *arg)
                 return s_bad ("--max-payload: '%s' is not a number of bytes", arg);
             opts->max_payload = n;
             return 0;
+        case S_OPT_ROUTE:
+            opts->route = true;
+            return 0;
         case S_OPT_LOG_LEVEL:
             opts->log_level = s_log_level (arg);
             if (opts->log_level < 0)
@@ -189,6 +197,7 @@ s_parse (int argc, char **argv, s_options_t *opts)
         {"drain-ms", required_argument, NULL, S_OPT_DRAIN},
         {"max-payload", required_argument, NULL, S_OPT_MAX_PAYLOAD},
         {"log-level", required_argument, NULL, S_OPT_LOG_LEVEL},
+        {"route", no_argument, NULL, S_OPT_ROUTE},
         {"help", no_argument, NULL, S_OPT_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -251,6 +260,7 @@ main (int argc, char **argv)
     assert (worker);  //  the name's length was checked above
     arb_exec_set_grace (exec, opts.grace_ms);
     arb_exec_set_max_output (exec, (size_t) opts.max_payload);
+    arb_exec_set_route (exec, opts.route);
     arb_worker_handle (worker, "*", arb_exec_handler, exec);
     for (int i = 0; i < opts.queue_count; i++)
         arb_worker_listen (worker, opts.queues[i]);
