@@ -339,6 +339,23 @@ s_overlay (arb_msg_t *reply, arb_task_info_t *info, arb_task_t *task)
     }
 }
 
+//  The history in the journal holds the attempts that did not succeed; the
+//  one going on now, or the one that succeeded, is added from the task.
+static void
+s_current_attempt (arb_msg_t *reply, arb_task_info_t *info)
+{
+    bool running = info->state == ARB_STATE_RUNNING;
+    if (!running && info->state != ARB_STATE_SUCCEEDED)
+        return;
+    arb_attempt_info_t *a =
+        (arb_attempt_info_t *) arb_msg_grow (reply, &info->history, sizeof (*a), 1);
+    a->attempt = info->attempts;
+    a->started_ms = info->started_ms;
+    a->ended_ms = running ? 0 : info->finished_ms;
+    a->worker = info->worker;
+    a->outcome = running ? ARB_ATTEMPT_RUNNING : ARB_OUTCOME_OK;
+}
+
 static void
 s_status (arb_broker_t *self, arb_msg_t *msg)
 {
@@ -356,6 +373,7 @@ s_status (arb_broker_t *self, arb_msg_t *msg)
         arb_task_t *task = arb_sched_find (self->sched, body->ids.v[i]);
         if (task)
             s_overlay (reply, &infos[i], task);
+        s_current_attempt (reply, &infos[i]);
     }
     arb_broker_reply (self, &reply);
 }

@@ -5,8 +5,9 @@
 
 #include "arb_cli.h"
 
-static const char *s_outcomes[] = {"ok",         "failed",    "released",
-                                   "lease lost", "timed out", "cancelled"};
+//  Indexed by outcome: ARB_OUTCOME_* then ARB_ATTEMPT_*.
+static const char *s_outcomes[] = {"ok",        "failed",    "released", "lease lost",
+                                   "timed out", "cancelled", "running"};
 
 static const char *
 s_outcome_name (uint32_t outcome)

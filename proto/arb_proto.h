@@ -305,6 +305,7 @@ typedef struct {
 #define ARB_ATTEMPT_LOST      3
 #define ARB_ATTEMPT_TIMEOUT   4
 #define ARB_ATTEMPT_CANCELLED 5
+#define ARB_ATTEMPT_RUNNING   6  //  the attempt going on now (STATUS only)
 
 //  One endpoint's answer to a fan-out task.
 typedef struct {

@@ -57,6 +57,9 @@ def test_fails_twice_then_succeeds_with_backoff(fast_broker, processes, peer_fac
     assert info['state'] == 'succeeded' and info['attempts'] == 3
     errors = [a['error'] for a in info['history'] if a.get('error')]
     assert errors == ['attempt 1 broke', 'attempt 2 broke']
+    # every attempt is there with its times and worker, the successful one too
+    assert [a['outcome'] for a in info['history']] == ['failed', 'failed', 'ok']
+    assert all(a['started'] and a['ended'] and a['worker'] for a in info['history'])
 
 
 def test_always_failing_task_is_dead_and_retry_revives_it(fast_broker, processes, tmp_path):

@@ -228,3 +228,34 @@ def test_routing_enqueues_with_success_only(broker, client):
     assert len(body['tasks']) == 3 and words == ['words'] * 3
     kind, _, body, frames = client.request('PEEK', {'queue': 'words', 'max': 100})
     assert sorted(frames) == [b'a', b'b', b'c']
+
+
+def test_queue_failure_policies(broker, client):
+    """head: a failed item goes back to the head of its queue (Arbeiter);
+    dead: a failed item is dead at once, whatever its retries."""
+    calls = []
+
+    def handler(task, payload, w):
+        calls.append(payload)
+        if payload == b'bad' and calls.count(b'bad') < 3 or payload == b'never':
+            raise RuntimeError('not yet')
+        return b'ok'
+    kind, _, body, _ = client.request('QUEUE', {'queue': 'arb', 'op': 'set', 'on_failure': 'head'})
+    assert kind == 'OK'
+    kind, _, body, _ = client.request('QUEUE', {'queue': 'fragile', 'op': 'set',
+                                                'on_failure': 'dead'})
+    w = ScriptedWorker(broker.endpoint, handler, queues=('arb', 'fragile'), credit=1)
+    kind, reply = submit(client, [{'name': 'x', 'queue': 'arb', 'payload': b'bad'},
+                                  {'name': 'x', 'queue': 'arb', 'payload': b'good'}])
+    ids = [t['id'] for t in reply['tasks']]
+    run_until([w], final(client, ids))
+    # the failing item was retried at the head, before the next one, without retries set
+    assert calls == [b'bad', b'bad', b'bad', b'good']
+    st = states(client, ids)
+    assert st[ids[0]]['state'] == 5 and st[ids[0]]['attempts'] == 3
+    kind, reply = submit(client, [{'name': 'x', 'queue': 'fragile', 'retries': 5,
+                                   'payload': b'never'}])
+    tid = reply['tasks'][0]['id']
+    run_until([w], final(client, [tid]))
+    assert states(client, [tid])[tid]['state'] == 7
+    assert states(client, [tid])[tid]['attempts'] == 1
