@@ -489,6 +489,8 @@ s_with_broker (s_bench_t *self, void (*workload) (s_bench_t *))
 int
 main (int argc, char *argv[])
 {
+    zsys_init ();
+    zsys_set_logstream (stderr);  //  stdout is for the JSON lines
     if (argc == 5 && streq (argv[1], "--worker") && streq (argv[3], "--slots"))
         return s_run_worker (argv[2], atoi (argv[4]));
     s_bench_t self = {.arbiterd = "build/broker/arbiterd",
@@ -503,8 +505,6 @@ main (int argc, char *argv[])
                       .dag_nodes = 10000};
     if (s_parse (&self, argc, argv))
         return 2;
-    zsys_init ();
-    zsys_set_logstream (stderr);
     if (!realpath ("/proc/self/exe", self.self)) {
         fprintf (stderr, "arbiter-bench: cannot find itself\n");
         return 1;
