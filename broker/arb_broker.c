@@ -41,14 +41,7 @@ s_load_task (void *arg, arb_task_t *row, const char *queue, const char *name)
 {
     s_load_t *load = (s_load_t *) arg;
     arb_broker_t *self = load->self;
-    arb_task_t *task = arb_sched_new_task (self->sched, queue, name);
-    arb_queue_t *q = task->queue;
-    char *owned_name = task->name;
-    *task = *row;
-    task->queue = q;
-    task->name = owned_name;
-    task->ready_slot = ARB_HEAP_NONE;
-    task->timer_slot = ARB_HEAP_NONE;
+    arb_task_t *task = arb_sched_task_from_row (self->sched, row, queue, name);
     arb_sched_add (self->sched, task, self->now_ms, self->mono_ms);
     load->count++;
     return 0;

@@ -566,14 +566,7 @@ s_revive_row (void *arg, arb_task_t *row, const char *queue, const char *name)
     arb_broker_t *self = revive->self;
     if (row->state != ARB_STATE_DEAD)
         return 0;
-    arb_task_t *task = arb_sched_new_task (self->sched, queue, name);
-    arb_queue_t *q = task->queue;
-    char *owned_name = task->name;
-    *task = *row;
-    task->queue = q;
-    task->name = owned_name;
-    task->ready_slot = ARB_HEAP_NONE;
-    task->timer_slot = ARB_HEAP_NONE;
+    arb_task_t *task = arb_sched_task_from_row (self->sched, row, queue, name);
     task->attempts = 0;
     task->lost = 0;
     task->not_before_ms = 0;
@@ -582,7 +575,7 @@ s_revive_row (void *arg, arb_task_t *row, const char *queue, const char *name)
         arb_sched_discard_task (self->sched, &task);
         return -1;
     }
-    arb_queue_counts (q)[ARB_STATE_DEAD]--;
+    arb_queue_counts (task->queue)[ARB_STATE_DEAD]--;
     arb_sched_add (self->sched, task, self->now_ms, self->mono_ms);
     arb_broker_event (self, task, ARB_STATE_READY, NULL);
     revive->task = task;

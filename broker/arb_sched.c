@@ -276,6 +276,23 @@ arb_sched_new_task (arb_sched_t *self, const char *queue, const char *name)
     return task;
 }
 
+arb_task_t *
+arb_sched_task_from_row (arb_sched_t *self,
+                         const arb_task_t *row,
+                         const char *queue,
+                         const char *name)
+{
+    arb_task_t *task = arb_sched_new_task (self, queue, name);
+    arb_queue_t *owned_queue = task->queue;
+    char *owned_name = task->name;
+    *task = *row;
+    task->queue = owned_queue;
+    task->name = owned_name;
+    task->ready_slot = ARB_HEAP_NONE;
+    task->timer_slot = ARB_HEAP_NONE;
+    return task;
+}
+
 void
 arb_sched_discard_task (arb_sched_t *self, arb_task_t **task_p)
 {

@@ -59,6 +59,13 @@ void arb_sched_destroy (arb_sched_t **self_p);
 //  yet known to the scheduler: the caller fills it, journals it, then adds it.
 arb_task_t *arb_sched_new_task (arb_sched_t *self, const char *queue, const char *name);
 
+//  A new task record that is a copy of a row read back from the journal
+//  (arb_journal_task_fn), with its queue and name; not yet added.
+arb_task_t *arb_sched_task_from_row (arb_sched_t *self,
+                                     const arb_task_t *row,
+                                     const char *queue,
+                                     const char *name);
+
 //  Frees a task record that was never added.
 void arb_sched_discard_task (arb_sched_t *self, arb_task_t **task_p);
 
