@@ -259,3 +259,18 @@ def test_queue_failure_policies(broker, client):
     run_until([w], final(client, [tid]))
     assert states(client, [tid])[tid]['state'] == 7
     assert states(client, [tid])[tid]['attempts'] == 1
+
+
+def test_broadcast_reaches_every_worker_of_the_queue(broker, client):
+    workers = [ScriptedWorker(broker.endpoint, lambda t, p, w: w.name.encode(), name=n,
+                              queues=('fleet',)) for n in ('w1', 'w2')]
+    other = ScriptedWorker(broker.endpoint, lambda t, p, w: b'', name='elsewhere',
+                           queues=('other',))
+    kind, reply = submit(client, [{'name': 'ping', 'queue': 'fleet', 'broadcast': True}])
+    assert kind == 'SUBMITTED', reply
+    tid = reply['tasks'][0]['id']
+    run_until(workers + [other], final(client, [tid]))
+    st = states(client, [tid])[tid]
+    assert st['state'] == 5
+    assert sorted(r['endpoint'] for r in st['responses']) == ['w1', 'w2']
+    assert other.seen == []
