@@ -28,6 +28,12 @@ arb_broker_config_defaults (arb_broker_config_t *config)
     };
 }
 
+//  An event subscriber: a routing id and an optional queue filter.
+typedef struct {
+    zframe_t *identity;  //  owned
+    char *queue;         //  owned; NULL: every queue
+} s_subscriber_t;
+
 //  ---------------------------------------------------------------------
 //  Start-up: the journal is the truth; memory is rebuilt from it.
 
@@ -158,17 +164,21 @@ arb_broker_new (const arb_broker_config_t *config)
     return self;
 }
 
+//  Destroys the messages being filled in a map (routing id -> message).
+static void
+s_drop_msgs (zhashx_t *map)
+{
+    for (arb_msg_t *msg = (arb_msg_t *) zhashx_first (map); msg;
+         msg = (arb_msg_t *) zhashx_next (map))
+        arb_msg_destroy (&msg);
+    zhashx_purge (map);
+}
+
 static void
 s_destroy_msgs (zhashx_t **map_p)
 {
-    zhashx_t *map = *map_p;
-    if (!map)
-        return;
-    arb_msg_t *msg = (arb_msg_t *) zhashx_first (map);
-    while (msg) {
-        arb_msg_destroy (&msg);
-        msg = (arb_msg_t *) zhashx_next (map);
-    }
+    if (*map_p)
+        s_drop_msgs (*map_p);
     zhashx_destroy (map_p);
 }
 
@@ -391,12 +401,8 @@ s_abandon (arb_broker_t *self)
     arb_msg_t *msg;
     while ((msg = (arb_msg_t *) zlist_pop (self->outbox)))
         arb_msg_destroy (&msg);
-    msg = (arb_msg_t *) zhashx_first (self->done);
-    while (msg) {
-        arb_msg_destroy (&msg);
-        msg = (arb_msg_t *) zhashx_next (self->done);
-    }
-    zhashx_purge (self->done);
+    s_drop_msgs (self->done);
+    s_drop_msgs (self->events);
 }
 
 //  ---------------------------------------------------------------------

@@ -219,11 +219,7 @@ s_state_of (arb_broker_t *self, uint64_t id)
     if (task)
         return task->state;
     int state = 0;
-    arb_msg_t *scratch = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
-    arb_task_info_t info = {0};
-    if (arb_journal_task_info (self->journal, id, false, scratch, &info) == 0 && info.found)
-        state = (int) info.state;
-    arb_msg_destroy (&scratch);
+    arb_journal_state (self->journal, id, &state, NULL, 0);
     return state;
 }
 
@@ -484,17 +480,14 @@ s_queue_task_ids (arb_broker_t *self, const char *queue)
 //  Answers for one id of a CANCEL or RETRY that found nothing to do in
 //  memory: 404 if unknown, else 409 with its state.
 static int
-s_outcome_from_journal (arb_broker_t *self,
-                        uint64_t id,
-                        arb_outcome_info_t *outcome,
-                        arb_msg_t *reply)
+s_outcome_from_journal (arb_broker_t *self, uint64_t id, arb_outcome_info_t *outcome)
 {
-    arb_task_info_t info = {0};
-    if (arb_journal_task_info (self->journal, id, false, reply, &info))
+    int state;
+    if (arb_journal_state (self->journal, id, &state, NULL, 0))
         return -1;
     outcome->id = id;
-    outcome->code = info.found ? ARB_ERR_CONFLICT : ARB_ERR_NOT_FOUND;
-    outcome->state = info.state;
+    outcome->code = state ? ARB_ERR_CONFLICT : ARB_ERR_NOT_FOUND;
+    outcome->state = (uint32_t) state;
     return 0;
 }
 
@@ -517,7 +510,7 @@ s_cancel (arb_broker_t *self, arb_msg_t *msg)
             outcome->id = body->ids.v[i];
             outcome->state = (uint32_t) arb_broker_cancel_tree (self, &task, "cancelled");
         }
-        else if (s_outcome_from_journal (self, body->ids.v[i], outcome, reply))
+        else if (s_outcome_from_journal (self, body->ids.v[i], outcome))
             goto failed;
     }
     if (body->queue) {
@@ -584,7 +577,7 @@ s_revive_row (void *arg, arb_task_t *row, const char *queue, const char *name)
 
 //  Revives one task by id: fills its outcome. -1 on journal failure.
 static int
-s_retry_one (arb_broker_t *self, uint64_t id, arb_outcome_info_t *outcome, arb_msg_t *reply)
+s_retry_one (arb_broker_t *self, uint64_t id, arb_outcome_info_t *outcome)
 {
     outcome->id = id;
     if (arb_sched_find (self->sched, id)) {
@@ -600,7 +593,7 @@ s_retry_one (arb_broker_t *self, uint64_t id, arb_outcome_info_t *outcome, arb_m
         outcome->state = ARB_STATE_READY;
         return 0;
     }
-    return s_outcome_from_journal (self, id, outcome, reply);
+    return s_outcome_from_journal (self, id, outcome);
 }
 
 static void
@@ -619,7 +612,7 @@ s_retry (arb_broker_t *self, arb_msg_t *msg)
     for (size_t i = 0; i < body->ids.n; i++) {
         arb_outcome_info_t *outcome =
             (arb_outcome_info_t *) arb_msg_grow (reply, &out->tasks, sizeof (*outcome), 1);
-        if (s_retry_one (self, body->ids.v[i], outcome, reply))
+        if (s_retry_one (self, body->ids.v[i], outcome))
             goto failed;
         if (outcome->code == 0)
             out->count++;
@@ -630,7 +623,7 @@ s_retry (arb_broker_t *self, arb_msg_t *msg)
             goto failed;
         for (void *id = zlistx_first (ids); id; id = zlistx_next (ids)) {
             arb_outcome_info_t outcome = {0};
-            if (s_retry_one (self, (uint64_t) (uintptr_t) id, &outcome, reply))
+            if (s_retry_one (self, (uint64_t) (uintptr_t) id, &outcome))
                 goto failed;
             if (outcome.code == 0)
                 out->count++;

@@ -43,12 +43,8 @@ s_task_exists (void *arg, uint64_t id)
     arb_broker_t *self = (arb_broker_t *) arg;
     if (arb_sched_find (self->sched, id))
         return true;
-    arb_msg_t *scratch = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
-    arb_task_info_t info = {0};
-    bool found =
-        arb_journal_task_info (self->journal, id, false, scratch, &info) == 0 && info.found;
-    arb_msg_destroy (&scratch);
-    return found;
+    int state;
+    return arb_journal_state (self->journal, id, &state, NULL, 0) == 0 && state != 0;
 }
 
 //  The session of a worker name, or NULL.
@@ -288,8 +284,6 @@ s_apply_edge (arb_broker_t *self,
 }
 
 typedef struct {
-    arb_broker_t *self;
-    arb_task_t *task;
     uint32_t pending;
     int broken_state;  //  a failed on_success parent's state (0: none)
     uint64_t broken_id;
@@ -323,7 +317,7 @@ void
 arb_broker_recount (arb_broker_t *self, arb_task_t **task_p)
 {
     arb_task_t *task = *task_p;
-    s_recount_t rc = {self, task, 0, 0, 0, "", false};
+    s_recount_t rc = {0, 0, 0, "", false};
     if (arb_journal_parents (self->journal, task->id, s_recount_parent, &rc)) {
         arb_broker_fail (self, "recount");
         return;
@@ -413,18 +407,17 @@ arb_broker_release_settle (arb_broker_t *self)
             arb_broker_fail (self, "children");
             break;
         }
-        arb_msg_t *scratch = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
-        arb_task_info_t info = {0};
-        arb_journal_task_info (self->journal, ended, false, scratch, &info);
+        int unused;
+        char ref[ARB_NAME_MAX + 1];
+        arb_journal_state (self->journal, ended, &unused, ref, sizeof (ref));
         uint64_t child_id, kind;
         while (arb_vec_shift (&children, &child_id) && arb_vec_shift (&children, &kind)) {
             arb_task_t *child = arb_sched_find (self->sched, child_id);
             if (!child || child->state != ARB_STATE_WAITING)
                 continue;
-            if (s_apply_edge (self, &child, (int) kind, (int) ended_state, info.ref, ended))
+            if (s_apply_edge (self, &child, (int) kind, (int) ended_state, ref, ended))
                 s_settle (self, &child);
         }
-        arb_msg_destroy (&scratch);
         arb_vec_free (&children);
     }
     self->settling = false;
@@ -577,7 +570,6 @@ arb_broker_cancel_flow (arb_broker_t *self, uint64_t flow, bool group)
 typedef struct {
     arb_msg_t *msg;
     arb_dispatch_task_t *d;
-    arb_task_t *task;
 } s_parents_t;
 
 static int
@@ -604,7 +596,7 @@ arb_broker_fill_parents (arb_broker_t *self,
                          arb_msg_t *msg,
                          arb_dispatch_task_t *d)
 {
-    s_parents_t p = {msg, d, task};
+    s_parents_t p = {msg, d};
     if (arb_journal_parents (self->journal, task->id, s_add_parent, &p))
         return -1;
     if (task->input == ARB_INPUT_PARENT && d->parents.n == 1) {

@@ -36,7 +36,8 @@ struct _arb_broker_t {
     zhashx_t *done;    //  routing id hex -> owned DONE being filled
     zhashx_t *events;  //  routing id hex -> owned EVENT being filled
 
-    zlist_t *subscribers;       //  owned event subscribers (s_subscriber_t *)
+    zlist_t *
+        subscribers;  //  owned event subscribers (a routing id and a queue filter; see arb_broker.c)
     arb_msg_t *take_reply;      //  borrowed: the DISPATCH answering a TAKE, while one runs
     arb_vec_t settle;           //  (id, state) pairs of ended tasks whose dependents must hear;
                                 //  state 0: a fan-out copy of task id ended
@@ -48,11 +49,6 @@ struct _arb_broker_t {
     uint32_t refused_count;     //  refusals logged in that second
 };
 
-//  An event subscriber: a routing id and an optional queue filter.
-typedef struct {
-    zframe_t *identity;  //  owned
-    char *queue;         //  owned; NULL: every queue
-} s_subscriber_t;
 
 //  arb_broker.c
 //  (done_record takes the result frame: NULL or empty for none.)

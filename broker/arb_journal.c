@@ -43,10 +43,10 @@ struct _arb_journal_t {
     sqlite3_stmt **prepared[48];  //  every statement slot below, for finalize
     size_t prepared_count;
     sqlite3_stmt *begin, *commit, *rollback, *insert, *find_key, *save, *add_attempt, *load_payload,
-        *load_open, *load_task, *dead_ids, *task_info, *history, *done, *list_final, *count_final,
-        *purge_due, *add_dep, *set_has_children, *parents, *children, *copies, *insert_flow,
-        *flows_named, *flow_kind, *purge_task, *purge_attempts, *purge_deps, *max_id, *meta_get,
-        *meta_set, *meta_del, *meta_list;
+        *load_open, *load_task, *dead_ids, *task_info, *history, *done, *state, *list_final,
+        *count_final, *purge_due, *add_dep, *set_has_children, *parents, *children, *copies,
+        *insert_flow, *flows_named, *flow_kind, *purge_task, *purge_attempts, *purge_deps, *max_id,
+        *meta_get, *meta_set, *meta_del, *meta_list;
 };
 
 //  ---------------------------------------------------------------------
@@ -248,6 +248,7 @@ s_prepare_all (arb_journal_t *self)
          "SELECT attempt, started_ms, ended_ms, worker, outcome, error FROM attempts "
          "WHERE task_id = ?1 ORDER BY attempt"},
         {&self->done, "SELECT state, attempts, error, result FROM tasks WHERE id = ?1"},
+        {&self->state, "SELECT state, ref FROM tasks WHERE id = ?1"},
         {&self->list_final, "SELECT " INFO_COLUMNS " FROM tasks WHERE id > ?1 AND state >= 5 "
                             "AND (?2 = 0 OR state = ?2) AND (?3 IS NULL OR queue = ?3) "
                             "AND (?5 = 0 OR flow = ?5) ORDER BY id LIMIT ?4"},
@@ -794,6 +795,25 @@ arb_journal_task_info (
         && (s_read_history (self, id, msg, info) || s_read_responses (self, id, msg, info))) {
         zsys_error ("journal: history of %" PRIu64 " unreadable: %s", id,
                     sqlite3_errmsg (self->db));
+        return -1;
+    }
+    return 0;
+}
+
+int
+arb_journal_state (arb_journal_t *self, uint64_t id, int *state, char *ref, size_t ref_size)
+{
+    sqlite3_stmt *stmt = self->state;
+    s_bind_u64 (stmt, 1, id);
+    int rc = sqlite3_step (stmt);
+    *state = rc == SQLITE_ROW ? sqlite3_column_int (stmt, 0) : 0;
+    if (ref) {
+        const char *text = rc == SQLITE_ROW ? (const char *) sqlite3_column_text (stmt, 1) : NULL;
+        snprintf (ref, ref_size, "%s", text ? text : "");
+    }
+    s_done (stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        zsys_error ("journal: task %" PRIu64 " unreadable: %s", id, sqlite3_errmsg (self->db));
         return -1;
     }
     return 0;

@@ -146,6 +146,10 @@ int arb_journal_load_open (arb_journal_t *self, arb_journal_task_fn *fn, void *a
 int arb_journal_task_info (
     arb_journal_t *self, uint64_t id, bool with_detail, arb_msg_t *msg, arb_task_info_t *info);
 
+//  A task's state (0 if there is no such task) and, when ref is not NULL,
+//  its name in its flow (empty if none). 0 or -1.
+int arb_journal_state (arb_journal_t *self, uint64_t id, int *state, char *ref, size_t ref_size);
+
 //  Reads a final task's outcome into a DONE record (result frame
 //  allocated). *found false if no such task. 0 or -1.
 int arb_journal_done (

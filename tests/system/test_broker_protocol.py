@@ -3,7 +3,6 @@ that speaks the wire protocol as a client and as a worker."""
 
 import time
 
-from conftest import wait_until
 
 
 def submit(peer, tasks, watch=False):

@@ -11,7 +11,6 @@ import threading
 
 import pytest
 
-from conftest import wait_until
 from scripted import ScriptedWorker
 from test_cli import EXIT_FAILED, EXIT_OK, EXIT_TIMEOUT, EXIT_USAGE, arbiter
 

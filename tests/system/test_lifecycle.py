@@ -14,7 +14,7 @@ import pytest
 
 import arbiter_proto
 from conftest import SANITIZED, Broker, binary, wait_until
-from helpers import (CANCELLED, DEAD, SUCCEEDED, queue_counts, start_exec_worker, start_minion,
+from helpers import (SUCCEEDED, queue_counts, start_exec_worker, start_minion,
                      status, submit_many, wait_state)
 
 FAST = ['--heartbeat-ms', '200', '--liveness-ms', '1000']
@@ -237,8 +237,8 @@ def test_queue_limits_hold(fast_broker, processes, peer_factory, tmp_path):
     log = EventLog(fast_broker.endpoint, None)
     start_minion(fast_broker, processes, tmp_path, '--slots', '16', '--queue', 'limited',
                  '--queue', 'rated')
-    limited = submit_many(client, [{'name': 'sleep', 'queue': 'limited', 'payload': b'100'}
-                                   for _ in range(30)])
+    submit_many(client, [{'name': 'sleep', 'queue': 'limited', 'payload': b'100'}
+                         for _ in range(30)])
     rated = submit_many(client, [{'name': 'simple_add', 'queue': 'rated', 'payload': b'1 2'}
                                  for _ in range(1000)])
     wait_until(lambda: queue_counts(client, 'limited').get('succeeded') == 30, timeout=30,

@@ -15,10 +15,7 @@ asks for it.
 """
 
 import json
-import os
-import signal
 import subprocess
-import time
 
 from conftest import Broker, binary, wait_until
 from helpers import queue_counts, start_exec_worker, submit_many
