@@ -497,6 +497,12 @@ arb_broker_fire_timers (arb_broker_t *self)
                 snprintf (why, sizeof (why), "expired before it started");
             arb_broker_finish (self, &task, ARB_STATE_CANCELLED, why, NULL);
         }
+        else if (task->state == ARB_STATE_SCHEDULED && task->not_before_ms > self->now_ms)
+            //  The timer runs on the monotonic clock and the start time is
+            //  wall time; the two, read in whole ms, can disagree by one.
+            //  Never early: wait out the rest.
+            arb_sched_make_scheduled (self->sched, task, task->not_before_ms, self->now_ms,
+                                      self->mono_ms);
         else if (task->state == ARB_STATE_SCHEDULED) {
             arb_sched_make_ready (self->sched, task, false, self->now_ms, self->mono_ms);
             arb_broker_event (self, task, ARB_STATE_READY, NULL);
