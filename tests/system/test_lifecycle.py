@@ -82,8 +82,8 @@ def test_always_failing_task_is_dead_and_retry_revives_it(fast_broker, processes
 def test_delayed_tasks_start_on_time_across_a_broker_kill(broker, processes, peer_factory,
                                                           tmp_path):
     client = peer_factory(broker.endpoint)
-    # due 3 to 5 s from now, one a millisecond, after the restart below
-    tasks = [{'name': 'simple_add', 'delay_ms': 3000 + i, 'payload': b'1 1'} for i in range(2000)]
+    # due 1 to 3 s from now, one a millisecond
+    tasks = [{'name': 'simple_add', 'delay_ms': 1000 + i, 'payload': b'1 1'} for i in range(2000)]
     ids = submit_many(client, tasks)
     infos = status(client, ids)
     due = {i: infos[i]['not_before_ms'] for i in ids}
@@ -94,13 +94,15 @@ def test_delayed_tasks_start_on_time_across_a_broker_kill(broker, processes, pee
     client = peer_factory(restarted.endpoint)
     start_minion(restarted, processes, tmp_path, '--slots', '64')
     wait_until(lambda: client.request('STATS', {})[2].get('workers'), what='the minion')
-    # lateness below measures the broker only if a worker was there in time
-    assert time.time() * 1000 < min(due.values()), 'the restart took too long to measure'
+    # Lateness measures the broker only for tasks due once a worker was
+    # there; the restart usually takes a fraction of the first second.
+    ready_ms = time.time() * 1000
     wait_until(lambda: queue_counts(client).get('succeeded') == 2000, timeout=30, interval=0.2,
                what='2,000 delayed tasks')
     infos = status(client, ids)
-    lateness = sorted(infos[i]['started_ms'] - due[i] for i in ids)
-    assert lateness[0] >= 0, 'a task started before its time'
+    assert all(infos[i]['started_ms'] >= due[i] for i in ids), 'a task started before its time'
+    lateness = sorted(infos[i]['started_ms'] - due[i] for i in ids if due[i] > ready_ms)
+    assert len(lateness) >= 1000, 'only %d tasks were due after the restart' % len(lateness)
     p99 = lateness[int(len(lateness) * 0.99) - 1]
     if not SANITIZED:  # timing under the sanitizers says nothing about the broker
         assert p99 < 50, 'p99 lateness %d ms' % p99
