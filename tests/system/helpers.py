@@ -67,6 +67,13 @@ def start_minion(broker, processes, tmp_path, *extra):
     return minion
 
 
+def read_pid(path):
+    """The pid a task's shell wrote to path, once the whole line is there
+    (the file exists a moment before its text)."""
+    return int(wait_until(lambda: path.exists() and path.read_text().endswith('\n')
+                          and path.read_text().strip(), what='pid file %s' % path.name))
+
+
 def wait_state(peer, task_id, state, timeout=20):
     return wait_until(lambda: status(peer, [task_id])[task_id].get('state') == state,
                       timeout=timeout, what='task %d %s' % (task_id, arbiter_proto.STATES[state]))

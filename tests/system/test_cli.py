@@ -8,6 +8,7 @@ capitals, "fail" fails with "boom", "sleep" sleeps payload seconds first.
 
 import json
 import os
+import pty
 import select
 import signal
 import subprocess
@@ -115,11 +116,40 @@ def test_wait_many_lines_and_json(broker, worker):
     assert proc.returncode == EXIT_FAILED
     lines = sorted(proc.stdout.decode().splitlines())
     assert lines == sorted(['%d succeeded: a\\nb' % ok, '%d dead: boom' % bad])
+    assert proc.stderr == b''  # no progress line when stderr is not a terminal
 
     proc = arbiter(broker.endpoint, 'wait', '--json', str(ok), str(bad))
     objs = {o['id']: o for o in map(json.loads, proc.stdout.decode().splitlines())}
     assert objs[ok]['state'] == 'succeeded' and objs[ok]['result'] == 'a\nb'
     assert objs[bad]['state'] == 'dead' and objs[bad]['error'] == 'boom'
+
+
+def test_wait_draws_progress_on_a_terminal(broker, worker):
+    ids = [submit(broker, 'sleep', '0.4') for _ in range(3)] + [submit(broker, 'fail', 'z')]
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([binary('client', 'arbiter'), '--broker', broker.endpoint, 'wait']
+                            + [str(i) for i in ids], stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    screen = b''
+    while True:
+        try:
+            chunk = os.read(master, 4096)  # EIO once the CLI has exited
+        except OSError:
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(master)
+    out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == EXIT_FAILED
+    # results on stdout, a line each, never mixed with the bar
+    assert sorted(out.decode().splitlines()) == sorted(
+        ['%d succeeded: 0.4' % i for i in ids[:3]] + ['%d dead: boom' % ids[3]])
+    # the bar is drawn in place on stderr as tasks finish, then wiped
+    assert b'\r[------------------------] 0/4 done, 0 failed' in screen
+    assert b'/s  ETA ' in screen
+    assert any(b'] %d/4 done' % n in screen for n in (1, 2, 3)), screen
+    assert screen.endswith(b'\r\x1b[K')
 
 
 def test_wait_timeout_and_unknown_ids(broker):

@@ -14,7 +14,7 @@ import pytest
 
 import arbiter_proto
 from conftest import SANITIZED, Broker, binary, wait_until
-from helpers import (SUCCEEDED, queue_counts, start_exec_worker, start_minion,
+from helpers import (SUCCEEDED, queue_counts, read_pid, start_exec_worker, start_minion,
                      status, submit_many, wait_state)
 
 FAST = ['--heartbeat-ms', '200', '--liveness-ms', '1000']
@@ -115,8 +115,7 @@ def test_timeout_kills_a_heavy_task(fast_broker, processes, peer_factory, tmp_pa
                       'echo $$ > "$PIDS/$ARBITER_TASK_ID"; exec sleep 10', '--mode', 'heavy',
                       '--grace-ms', '500', env={'PIDS': str(pids)})
     task_id = int(cli(fast_broker, 'submit', '--timeout', '1', 'slow').stdout)
-    wait_until(lambda: (pids / str(task_id)).exists(), what='the task starts')
-    pid = int((pids / str(task_id)).read_text())
+    pid = read_pid(pids / str(task_id))
     started = time.time()
     assert cli(fast_broker, 'wait', str(task_id)).returncode == 1
     assert time.time() - started < 5
@@ -133,8 +132,7 @@ def test_cancel_of_a_running_heavy_task_frees_its_slot(fast_broker, processes, t
     start_exec_worker(fast_broker, processes, tmp_path, command, '--mode', 'heavy', '--slots', '1',
                       '--grace-ms', '500', env={'PIDS': str(pids)})
     task_id = int(cli(fast_broker, 'submit', 'slow').stdout)
-    wait_until(lambda: (pids / str(task_id)).exists(), what='the task starts')
-    pid = int((pids / str(task_id)).read_text())
+    pid = read_pid(pids / str(task_id))
     proc = cli(fast_broker, 'cancel', str(task_id))
     assert proc.returncode == 0, proc.stderr
     info = json.loads(cli(fast_broker, 'status', '--json', str(task_id)).stdout)

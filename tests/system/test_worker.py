@@ -17,6 +17,7 @@ import pytest
 
 import arbiter_proto
 from conftest import Process, binary, wait_until
+from helpers import read_pid
 
 SUCCEEDED, DEAD, CANCELLED = 5, 7, 8
 
@@ -74,9 +75,7 @@ def wait_done(peer, ids, timeout=20.0):
 
 
 def pid_of(tmp_path, task_id):
-    path = tmp_path / 'pids' / str(task_id)
-    return int(wait_until(lambda: path.exists() and path.read_text().strip(),
-                          what='pid file of task %d' % task_id))
+    return read_pid(tmp_path / 'pids' / str(task_id))
 
 
 def gone(pid):
