@@ -25,6 +25,7 @@ arb_broker_config_defaults (arb_broker_config_t *config)
         .max_lost = 3,
         .retention_ms = ARB_DAY_MS,
         .dead_retention_ms = 7 * ARB_DAY_MS,
+        .recovery_ms = 3000,
     };
 }
 
@@ -120,6 +121,12 @@ s_rebuild (arb_broker_t *self)
     arb_broker_resume_waiting (self);
     if (self->fatal || arb_journal_commit (self->journal))
         return -1;
+    //  Dispatch writes nothing (no per-task write on the hot path), so the
+    //  tasks that were running when the broker stopped are ready again.
+    //  Their workers may still be running them: they claim them back when
+    //  they register again, which they do within a heartbeat or two.
+    if (self->config.recovery_ms)
+        arb_sched_hold_ready (self->sched, self->mono_ms + self->config.recovery_ms);
     zsys_info ("broker: journal loaded path=%s epoch=%" PRIu64 " open_tasks=%zu next_id=%" PRIu64,
                self->config.db_path, self->epoch, load.count, self->next_id + 1);
     return 0;

@@ -36,6 +36,7 @@ typedef struct {
     uint32_t max_lost;           //  leases lost before a task is quarantined
     uint64_t retention_ms;       //  finished tasks kept this long by default
     uint64_t dead_retention_ms;  //  dead tasks kept this long by default
+    uint32_t recovery_ms;        //  after start, workers have this long to claim running tasks
 } arb_broker_config_t;
 
 //  Fills config with the defaults.

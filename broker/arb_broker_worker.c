@@ -212,6 +212,33 @@ arb_broker_cancel_task (arb_broker_t *self, arb_task_t **task_p, const char *why
 //  ---------------------------------------------------------------------
 //  Worker verbs
 
+//  Takes back the tasks a re-registering worker still runs under an earlier
+//  lease (the broker restarted, or had declared the worker dead): each one
+//  that nobody else has taken since is leased to the new session, so it
+//  runs once. The worker stops reporting the others.
+static void
+s_adopt (arb_broker_t *self, arb_session_t *session, arb_register_body_t *body, arb_msg_t *reply)
+{
+    arb_welcome_body_t *out = arb_msg_welcome (reply);
+    for (size_t i = 0; i < body->held.n; i++) {
+        arb_task_t *task = arb_sched_find (self->sched, body->held.v[i].id);
+        if (!task || !arb_sched_can_adopt (self->sched, task, body->held.v[i].lease))
+            continue;
+        arb_sched_adopt (self->sched, task, session, self->mono_ms);
+        if (task->origin)
+            task->expires_ms = 0;  //  a fan-out copy at its endpoint
+        task->started_ms = self->now_ms;
+        arb_broker_event (self, task, ARB_STATE_RUNNING, NULL);
+        arb_held_t *item =
+            (arb_held_t *) arb_msg_grow (reply, &out->adopted, sizeof (arb_held_t), 1);
+        item->id = task->id;
+        item->lease = task->lease;
+    }
+    if (body->held.n)
+        zsys_info ("broker: worker claims running tasks name=%s held=%zu adopted=%zu",
+                   arb_session_name (session), body->held.n, out->adopted.n);
+}
+
 static void
 s_register (arb_broker_t *self, arb_msg_t *msg)
 {
@@ -237,6 +264,7 @@ s_register (arb_broker_t *self, arb_msg_t *msg)
     out->heartbeat_ms = self->config.heartbeat_ms;
     out->liveness_ms = self->config.liveness_ms;
     out->epoch = self->epoch;
+    s_adopt (self, session, body, reply);
     arb_broker_reply (self, &reply);
     arb_session_sent (session, self->mono_ms);
 }
@@ -268,6 +296,46 @@ s_take (arb_broker_t *self, arb_session_t *session, arb_msg_t *msg)
     arb_broker_reply (self, &reply);
 }
 
+//  The task of a result under an ended lease that its worker may still
+//  deliver, or NULL: the result was sent while the broker restarted (it
+//  waited in the worker's socket), or before the worker was declared dead,
+//  and nobody else has taken the task since (arb_sched_can_adopt).
+static arb_task_t *
+s_adoptable (arb_broker_t *self, const arb_result_item_t *item)
+{
+    if (item->routed)
+        return NULL;  //  its items went to a lease that is gone: it must run again
+    arb_task_t *task = arb_sched_find (self->sched, item->id);
+    return task && arb_sched_can_adopt (self->sched, task, item->lease) ? task : NULL;
+}
+
+//  Leases an adoptable result's task to the session again, so that the
+//  result is kept: the task ran once. Else NULL.
+static arb_task_t *
+s_adopt_result (arb_broker_t *self, arb_session_t *session, arb_result_item_t *item)
+{
+    arb_task_t *task = s_adoptable (self, item);
+    if (!task)
+        return NULL;
+    arb_sched_adopt (self->sched, task, session, self->mono_ms);
+    task->started_ms = self->now_ms;
+    item->lease = task->lease;
+    return task;
+}
+
+//  A RESULT from a peer without a session, with a result s_adopt_result
+//  would keep: a session is opened for it (its REGISTER, on the same
+//  socket, comes next). Else NULL.
+static arb_session_t *
+s_session_for_results (arb_broker_t *self, arb_msg_t *msg)
+{
+    arb_result_body_t *body = arb_msg_result (msg);
+    for (size_t i = 0; i < body->results.n; i++)
+        if (s_adoptable (self, &body->results.v[i]))
+            return arb_sched_open_session (self->sched, arb_msg_routing_id (msg), self->mono_ms);
+    return NULL;
+}
+
 static void
 s_result (arb_broker_t *self, arb_session_t *session, arb_msg_t *msg)
 {
@@ -275,6 +343,8 @@ s_result (arb_broker_t *self, arb_session_t *session, arb_msg_t *msg)
     for (size_t i = 0; i < body->results.n && !self->fatal; i++) {
         arb_result_item_t *item = &body->results.v[i];
         arb_task_t *task = arb_sched_leased (self->sched, item->id, item->lease);
+        if (!task)
+            task = s_adopt_result (self, session, item);
         if (!task || task->session != session) {
             zsys_notice ("broker: late result refused id=%" PRIu64 " lease=%" PRIx64
                          " worker=%s (its lease had ended)",
@@ -332,7 +402,11 @@ arb_broker_on_worker (arb_broker_t *self, arb_msg_t *msg)
         return;
     }
     arb_session_t *session = arb_sched_session (self->sched, arb_msg_routing_id (msg));
-    if (!session) {
+    if (!session && arb_msg_type (msg) == ARB_MSG_RESULT)
+        session = s_session_for_results (self, msg);
+    if (!session || !arb_session_registered (session)) {
+        if (session && arb_msg_type (msg) == ARB_MSG_RESULT)
+            s_result (self, session, msg);
         arb_broker_refuse (self, msg, ARB_ERR_UNKNOWN_WORKER,
                            "unknown worker: send REGISTER again");
         return;

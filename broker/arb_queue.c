@@ -18,6 +18,7 @@ struct _arb_queue_t {
     size_t consumer_count;
     size_t consumer_next;  //  round-robin cursor
     bool dirty;
+    uint64_t held_until;  //  ms (monotonic): hands out nothing before
 };
 
 static bool
@@ -227,4 +228,16 @@ void
 arb_queue_set_dirty (arb_queue_t *self, bool dirty)
 {
     self->dirty = dirty;
+}
+
+void
+arb_queue_hold (arb_queue_t *self, uint64_t until_ms)
+{
+    self->held_until = until_ms;
+}
+
+uint64_t
+arb_queue_held_until (arb_queue_t *self)
+{
+    return self->held_until;
 }

@@ -78,4 +78,9 @@ void *arb_queue_next_consumer (arb_queue_t *self);
 bool arb_queue_dirty (arb_queue_t *self);
 void arb_queue_set_dirty (arb_queue_t *self, bool dirty);
 
+//  Hands out nothing before until_ms (monotonic): after a restart, workers
+//  get that long to claim the tasks they still run (arb_sched_hold_ready).
+void arb_queue_hold (arb_queue_t *self, uint64_t until_ms);
+uint64_t arb_queue_held_until (arb_queue_t *self);
+
 #endif

@@ -3,7 +3,6 @@
 #include "arb_sched.h"
 #include "arb_heap.h"
 
-#define ARB_LEASE_BITS 40  //  lease = epoch << 40 | sequence: unique across restarts
 
 //  A task name with a limit, and its ready tasks waiting for it.
 typedef struct {
@@ -604,6 +603,7 @@ arb_sched_unlease (arb_sched_t *self, arb_task_t *task)
         arb_heap_remove (self->timers, task);
     arb_queue_limit (task->queue)->running--;
     arb_task_drop_emits (task);  //  staged with the lease, gone with it
+    task->last_lease = task->lease;
     task->lease = 0;
     task->session = NULL;
     task->sub = 0;
@@ -674,6 +674,11 @@ s_next_task (arb_sched_t *self, arb_queue_t *queue, uint64_t now_ms, uint64_t mo
 {
     if (arb_queue_settings (queue)->paused)
         return NULL;
+    uint64_t held_until = arb_queue_held_until (queue);
+    if (held_until > mono_ms) {
+        s_add_wake (self, queue, NULL, held_until);
+        return NULL;
+    }
     arb_limit_t *limit = arb_queue_limit (queue);
     while (arb_queue_size (queue) > 0) {
         uint64_t retry_ms = 0;
@@ -698,6 +703,32 @@ s_next_task (arb_sched_t *self, arb_queue_t *queue, uint64_t now_ms, uint64_t mo
         return task;
     }
     return NULL;
+}
+
+void
+arb_sched_hold_ready (arb_sched_t *self, uint64_t until_ms)
+{
+    for (arb_queue_t *queue = (arb_queue_t *) zhashx_first (self->queues); queue;
+         queue = (arb_queue_t *) zhashx_next (self->queues))
+        if (arb_queue_size (queue) > 0)
+            arb_queue_hold (queue, until_ms);
+}
+
+bool
+arb_sched_can_adopt (arb_sched_t *self, arb_task_t *task, uint64_t lease)
+{
+    if (task->state != ARB_STATE_READY || lease == 0)
+        return false;
+    uint64_t epoch = lease >> ARB_LEASE_BITS;
+    return epoch < self->config.epoch || lease == task->last_lease;
+}
+
+void
+arb_sched_adopt (arb_sched_t *self, arb_task_t *task, arb_session_t *session, uint64_t mono_ms)
+{
+    assert (task->state == ARB_STATE_READY && task->lease == 0);
+    s_detach (self, task);
+    s_lease (self, task, session, 0, mono_ms);
 }
 
 //  Hands one task to a subscription. Returns false if the broker could not

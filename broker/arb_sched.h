@@ -165,6 +165,25 @@ arb_task_t *arb_sched_leased (arb_sched_t *self, uint64_t id, uint64_t lease);
 //  task stays `running` until the caller moves it on.
 void arb_sched_unlease (arb_sched_t *self, arb_task_t *task);
 
+//  Holds every queue that has ready tasks until until_ms (monotonic). The
+//  broker does this at start-up: the journal does not record dispatches,
+//  so a task that was running when the broker stopped is ready again, and
+//  its worker may still be running it and claim it back (arb_sched_adopt).
+void arb_sched_hold_ready (arb_sched_t *self, uint64_t until_ms);
+
+#define ARB_LEASE_BITS 40  //  lease = epoch << 40 | sequence: unique across restarts
+
+//  Whether a worker that still runs task under lease may have it back: the
+//  task is ready (nobody else has it), and the lease is its last one, or
+//  one from before the broker started (which the journal does not keep).
+bool arb_sched_can_adopt (arb_sched_t *self, arb_task_t *task, uint64_t lease);
+
+//  Leases a ready task to a session that still runs it from an earlier
+//  lease (its worker re-registered and said so). No hook is called and no
+//  credit is taken: the task is in a slot already.
+void
+arb_sched_adopt (arb_sched_t *self, arb_task_t *task, arb_session_t *session, uint64_t mono_ms);
+
 //  Matches ready tasks of dirty queues with credit; calls hooks.dispatch
 //  for each task handed out.
 void arb_sched_dispatch (arb_sched_t *self, uint64_t now_ms, uint64_t mono_ms);

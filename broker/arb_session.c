@@ -18,6 +18,7 @@ struct _arb_session_t {
     arb_task_t *leases;  //  first of the intrusive list of borrowed tasks
     size_t lease_count;
     arb_msg_t *outgoing;  //  owned DISPATCH being built, or NULL
+    bool registered;      //  its REGISTER came (else opened by a RESULT after a restart)
 };
 
 arb_session_t *
@@ -99,6 +100,13 @@ arb_session_set_info (arb_session_t *self,
     s_replace (&self->host, host);
     self->slots = slots;
     self->pid = pid;
+    self->registered = true;
+}
+
+bool
+arb_session_registered (arb_session_t *self)
+{
+    return self->registered;
 }
 
 const char *

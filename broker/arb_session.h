@@ -42,6 +42,7 @@ void arb_session_set_info (arb_session_t *self,
                            uint32_t slots,
                            uint32_t pid,
                            const char *host);
+bool arb_session_registered (arb_session_t *self);  //  set_info was called
 const char *arb_session_name (arb_session_t *self);
 const char *arb_session_mode (arb_session_t *self);
 uint32_t arb_session_slots (arb_session_t *self);

@@ -33,6 +33,9 @@ s_usage (FILE *out)
              "  --max-lost N           lost leases before a task is quarantined (default 3)\n"
              "  --retention SECONDS    finished tasks are kept this long (default 86400)\n"
              "  --dead-retention SECONDS  dead tasks are kept this long (default 604800)\n"
+             "  --recovery-ms MS       after a start, tasks found ready wait this long for the\n"
+             "                         workers still running them to claim them back\n"
+             "                         (default 3000; 0: run them again at once)\n"
              "  --help                 this text\n"
              "  --version              the version\n");
 }
@@ -96,6 +99,7 @@ main (int argc, char *argv[])
         {"max-lost", required_argument, 0, 'l'},
         {"retention", required_argument, 0, 'r'},
         {"dead-retention", required_argument, 0, 'R'},
+        {"recovery-ms", required_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
@@ -154,6 +158,11 @@ main (int argc, char *argv[])
             case 'R':
                 if (s_parse_seconds (optarg, &config.dead_retention_ms))
                     return s_bad ("--dead-retention", optarg);
+                break;
+            case 'C':
+                if (s_parse_size (optarg, &value) || value > 600000)
+                    return s_bad ("--recovery-ms", optarg);
+                config.recovery_ms = (uint32_t) value;
                 break;
             case 'h':
                 s_usage (stdout);

@@ -390,12 +390,19 @@ static const arb_field_t s_meta_reply_fields[] = {
 };
 SCHEMA (s_meta_reply_schema, arb_meta_reply_body_t, s_meta_reply_fields);
 
+static const arb_field_t s_held_fields[] = {
+    FLD (arb_held_t, id, ARB_F_U64, true, 0),
+    FLD (arb_held_t, lease, ARB_F_U64, true, 0),
+};
+SCHEMA (s_held_schema, arb_held_t, s_held_fields);
+
 static const arb_field_t s_register_fields[] = {
     FLD (arb_register_body_t, name, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_register_body_t, mode, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_register_body_t, slots, ARB_F_U32, false, 0),
     FLD (arb_register_body_t, pid, ARB_F_U32, false, 0),
     FLD (arb_register_body_t, host, ARB_F_STR, false, ARB_NAME_MAX),
+    LST (arb_register_body_t, held, false, ARB_LIST_MAX, s_held_schema),
 };
 SCHEMA (s_register_schema, arb_register_body_t, s_register_fields);
 
@@ -403,6 +410,7 @@ static const arb_field_t s_welcome_fields[] = {
     FLD (arb_welcome_body_t, heartbeat_ms, ARB_F_U32, true, 0),
     FLD (arb_welcome_body_t, liveness_ms, ARB_F_U32, true, 0),
     FLD (arb_welcome_body_t, epoch, ARB_F_U64, false, 0),
+    LST (arb_welcome_body_t, adopted, false, ARB_LIST_MAX, s_held_schema),
 };
 SCHEMA (s_welcome_schema, arb_welcome_body_t, s_welcome_fields);
 
@@ -425,6 +433,7 @@ static const arb_field_t s_result_item_fields[] = {
     FLD (arb_result_item_t, lease, ARB_F_U64, true, 0),
     FLD (arb_result_item_t, outcome, ARB_F_U32, false, 0),
     FLD (arb_result_item_t, error, ARB_F_STR, false, ARB_TEXT_MAX),
+    FLD (arb_result_item_t, routed, ARB_F_BOOL, false, 0),
     FLD (arb_result_item_t, result, ARB_F_FRAME, true, 0),
 };
 SCHEMA (s_result_item_schema, arb_result_item_t, s_result_item_fields);

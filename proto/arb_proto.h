@@ -574,18 +574,33 @@ typedef struct {
     } items;
 } arb_meta_reply_body_t;
 
+//  A task a worker still runs under a lease of an earlier session, and the
+//  lease the broker gives it when it takes the task back.
+typedef struct {
+    uint64_t id;
+    uint64_t lease;
+} arb_held_t;
+
 typedef struct {
     const char *name;  //  worker name (fan-out endpoint); default: host.pid
     const char *mode;  //  "light" or "heavy" (shown in stats)
     uint32_t slots;
     uint32_t pid;
     const char *host;
+    struct {
+        arb_held_t *v;  //  tasks still running from an earlier session
+        size_t n;
+    } held;
 } arb_register_body_t;
 
 typedef struct {
     uint32_t heartbeat_ms;  //  send something at least this often
     uint32_t liveness_ms;   //  silent this long and you are dead
     uint64_t epoch;
+    struct {
+        arb_held_t *v;  //  held tasks leased again, each with its new lease
+        size_t n;
+    } adopted;
 } arb_welcome_body_t;
 
 typedef struct {
@@ -605,6 +620,7 @@ typedef struct {
     uint64_t lease;
     uint32_t outcome;  //  arb_outcome_t
     const char *error;
+    bool routed;       //  EMIT items went out under this lease
     zframe_t *result;  //  FRAME
 } arb_result_item_t;
 

@@ -20,11 +20,17 @@
     Session. REGISTERING (REGISTER sent, waiting for the WELCOME with the
     same request id) -> READY (CREDIT sent). A 410, or a broker silent for
     its liveness window, starts a new session: the tasks still running
-    belong to the old one, so they become "quiet" (nothing is reported for
-    them; the broker gave them back already) and their slots return credit
-    only once free. After silence, and when a REGISTER goes unanswered, the
-    socket is replaced, so that stale messages queued for a broker that is
-    gone do not pour out when it comes back.
+    belong to the old one. The REGISTER claims them ("held"), and they are
+    orphans until the WELCOME says which ones the broker gave back under a
+    new lease ("adopted"): those carry on and report as usual, so a broker
+    restart does not run them twice; the others become "quiet" (nothing is
+    reported for them: the broker has given them to someone else) and their
+    slots return credit only once free. An orphan that finishes meanwhile
+    keeps its outcome until the answer. A task that streamed items under its
+    old lease is not claimed: those items died with the lease. After
+    silence, and when a REGISTER goes unanswered, the socket is replaced, so
+    that stale messages queued for a broker that is gone do not pour out
+    when it comes back.
 
     Credit. The broker may send at most the credit given; every free slot is
     one credit, given on WELCOME (all free slots) or when a slot frees up.
@@ -52,7 +58,7 @@
 #define S_RESULT_ITEMS    1000         //  a RESULT message goes out at this many results
 #define S_RESULT_BYTES    (32u << 20)  //  ... or this many result bytes
 #define S_REGISTER_FIRST  500          //  ms before a REGISTER is sent again; doubles
-#define S_REGISTER_MAX    4000         //  ms, up to this
+#define S_REGISTER_MAX    2000         //  ms, up to this (within the broker's recovery window)
 #define S_REAP_POLL_MS    100          //  heavy children without a pidfd are checked this often
 #define S_FORCE_SLACK_MS  1000         //  forced stop: extra wait for cancelled light handlers
 
@@ -95,7 +101,12 @@ struct _s_slot_t {
     arb_job_t *job;    //  owned; reused task after task
     s_batch_t *batch;  //  one reference while busy
     bool busy;
-    bool quiet;  //  the lease is over (STOP, new session, forced stop): report nothing
+    bool quiet;      //  the lease is over (STOP, forced stop, not taken back): report nothing
+    bool orphan;     //  from an earlier session, claimed in the REGISTER being answered
+    bool held;       //  an orphan that finished: held_rc waits for the broker's answer
+    int held_rc;     //  its outcome
+    bool emitted;    //  items went out under this lease (a new session cannot take it back)
+    uint64_t lease;  //  current lease: the dispatch's, or the one a WELCOME gave back
     //  heavy
     pid_t pid;        //  child, 0 if none
     int report_fd;    //  read end of its report pipe, -1 once closed
@@ -610,7 +621,7 @@ s_heavy_kill (arb_worker_t *self, s_slot_t *slot, int sig)
 }
 
 //  Reads what the child reported so far; staged items go out at once.
-static void s_out_emit (arb_worker_t *self, arb_msg_t **emit_p);
+static void s_slot_emits (arb_worker_t *self, s_slot_t *slot, arb_msg_t **emits_p);
 
 static void
 s_heavy_read (arb_worker_t *self, s_slot_t *slot)
@@ -619,9 +630,7 @@ s_heavy_read (arb_worker_t *self, s_slot_t *slot)
         return;
     int rc = arb_job_read_report (slot->job, slot->report_fd);
     arb_msg_t *emits = arb_job_take_emits (slot->job);
-    if (emits && !slot->quiet)
-        s_out_emit (self, &emits);
-    arb_msg_destroy (&emits);
+    s_slot_emits (self, slot, &emits);
     if (rc == 0)
         return;
     if (rc < 0) {
@@ -764,6 +773,7 @@ s_out_result (arb_worker_t *self,
               uint64_t lease,
               arb_outcome_t outcome,
               const char *error,
+              bool routed,
               zframe_t *result)
 {
     if (!self->out_result)
@@ -775,6 +785,7 @@ s_out_result (arb_worker_t *self,
     item->lease = lease;
     item->outcome = outcome;
     item->error = error ? arb_msg_strdup (self->out_result, error) : NULL;
+    item->routed = routed;
     item->result = result;
     self->out_result_bytes += result ? zframe_size (result) : 0;
     if (body->results.n >= S_RESULT_ITEMS || self->out_result_bytes >= S_RESULT_BYTES)
@@ -783,6 +794,30 @@ s_out_result (arb_worker_t *self,
 
 //  ---------------------------------------------------------------------
 //  Slots.
+
+//  Items a running task staged: they go out under the slot's current lease
+//  (a WELCOME may have given it a new one). An orphan's items have no lease
+//  the broker knows: they are dropped, and the task, no longer complete,
+//  is not the broker's to take back any more.
+static void
+s_slot_emits (arb_worker_t *self, s_slot_t *slot, arb_msg_t **emits_p)
+{
+    if (!*emits_p)
+        return;
+    if (slot->quiet || slot->orphan || self->session != S_SESSION_READY) {
+        if (slot->orphan) {
+            slot->orphan = false;
+            slot->quiet = true;
+        }
+        arb_msg_destroy (emits_p);
+        return;
+    }
+    arb_emit_body_t *body = arb_msg_emit (*emits_p);
+    for (size_t i = 0; i < body->items.n; i++)
+        body->items.v[i].lease = slot->lease;
+    slot->emitted = true;
+    s_out_emit (self, emits_p);
+}
 
 static void
 s_batch_release (s_batch_t **batch_p)
@@ -800,18 +835,23 @@ s_batch_release (s_batch_t **batch_p)
 static void
 s_slot_done (arb_worker_t *self, s_slot_t *slot, int rc)
 {
+    if (slot->orphan) {
+        slot->held = true;  //  reported, or not, once the broker has answered
+        slot->held_rc = rc;
+        return;
+    }
     arb_job_t *job = slot->job;
     bool report = !slot->quiet && self->session == S_SESSION_READY;
     arb_msg_t *emits = arb_job_take_emits (job);
     if (report && rc == 0) {
-        if (emits)
-            s_out_emit (self, &emits);
-        s_out_result (self, arb_job_id (job), arb_job_lease (job), ARB_OUTCOME_OK, NULL,
+        s_slot_emits (self, slot, &emits);
+        s_out_result (self, arb_job_id (job), slot->lease, ARB_OUTCOME_OK, NULL, slot->emitted,
                       arb_job_take_result (job));
     }
     else if (report) {
         const char *error = *arb_job_error (job) ? arb_job_error (job) : "handler failed";
-        s_out_result (self, arb_job_id (job), arb_job_lease (job), ARB_OUTCOME_FAIL, error, NULL);
+        s_out_result (self, arb_job_id (job), slot->lease, ARB_OUTCOME_FAIL, error, slot->emitted,
+                      NULL);
     }
     S_DEBUG (self, "worker: task done id=%" PRIu64 " rc=%d quiet=%d", arb_job_id (job), rc,
              slot->quiet);
@@ -820,6 +860,8 @@ s_slot_done (arb_worker_t *self, s_slot_t *slot, int rc)
     s_batch_release (&slot->batch);
     slot->busy = false;
     slot->quiet = false;
+    slot->held = false;
+    slot->emitted = false;
     self->free[self->free_count++] = slot->index;
     self->busy--;
     if (self->session == S_SESSION_READY && self->phase == S_PHASE_RUN)
@@ -831,7 +873,7 @@ s_slot_find (arb_worker_t *self, uint64_t id, uint64_t lease)
 {
     for (int i = 0; i < self->slot_count; i++) {
         s_slot_t *slot = &self->slots[i];
-        if (slot->busy && arb_job_id (slot->job) == id && arb_job_lease (slot->job) == lease)
+        if (slot->busy && arb_job_id (slot->job) == id && slot->lease == lease)
             return slot;
     }
     return NULL;
@@ -843,6 +885,11 @@ static void
 s_slot_stop (arb_worker_t *self, s_slot_t *slot, int sig)
 {
     slot->quiet = true;
+    slot->orphan = false;
+    if (slot->held) {
+        s_slot_done (self, slot, slot->held_rc);  //  it has finished: free the slot
+        return;
+    }
     if (self->mode == ARB_WORKER_LIGHT)
         arb_job_cancel (slot->job);
     else if (sig == SIGKILL || slot->kill_at == 0)
@@ -890,9 +937,6 @@ static void
 s_register (arb_worker_t *self, bool new_socket)
 {
     s_discard (self);
-    for (int i = 0; i < self->slot_count; i++)
-        if (self->slots[i].busy)
-            self->slots[i].quiet = true;
     //  without a new socket (out of descriptors), the old one still works
     if (new_socket)
         s_connect (self);
@@ -903,10 +947,62 @@ s_register (arb_worker_t *self, bool new_socket)
     body->slots = (uint32_t) self->slot_count;
     body->pid = (uint32_t) getpid ();
     body->host = self->host;
+    for (int i = 0; i < self->slot_count; i++) {
+        s_slot_t *slot = &self->slots[i];
+        if (!slot->busy || slot->quiet)
+            continue;
+        if (slot->emitted) {
+            slot->quiet = true;
+            continue;
+        }
+        slot->orphan = true;
+        arb_held_t *held = (arb_held_t *) arb_msg_grow (msg, &body->held, sizeof (arb_held_t), 1);
+        held->id = arb_job_id (slot->job);
+        held->lease = slot->lease;
+    }
     self->register_reqid = self->reqid;
     self->session = S_SESSION_REGISTERING;
     self->register_retry_at = s_now () + self->register_wait_ms;
     s_send (self, &msg);
+}
+
+static s_slot_t *
+s_orphan_find (arb_worker_t *self, uint64_t id)
+{
+    for (int i = 0; i < self->slot_count; i++)
+        if (self->slots[i].orphan && arb_job_id (self->slots[i].job) == id)
+            return &self->slots[i];
+    return NULL;
+}
+
+//  The broker's answer to the claim: adopted orphans carry on under their
+//  new lease (a finished one reports now); the rest are no longer ours.
+static void
+s_on_adopted (arb_worker_t *self, arb_welcome_body_t *body)
+{
+    for (size_t i = 0; i < body->adopted.n; i++) {
+        arb_held_t *item = &body->adopted.v[i];
+        s_slot_t *slot = s_orphan_find (self, item->id);
+        if (!slot) {
+            //  it stopped being complete meanwhile (its items were lost):
+            //  back to the head of its queue, to run again
+            s_out_result (self, item->id, item->lease, ARB_OUTCOME_RELEASE, NULL, false, NULL);
+            continue;
+        }
+        slot->orphan = false;
+        slot->lease = item->lease;
+        if (slot->held)
+            s_slot_done (self, slot, slot->held_rc);
+    }
+    for (int i = 0; i < self->slot_count; i++) {
+        s_slot_t *slot = &self->slots[i];
+        if (slot->orphan) {
+            slot->orphan = false;
+            slot->quiet = true;
+            if (slot->held)
+                s_slot_done (self, slot, slot->held_rc);
+        }
+    }
 }
 
 static void
@@ -921,10 +1017,12 @@ s_on_welcome (arb_worker_t *self, arb_msg_t *msg)
     self->session = S_SESSION_READY;
     self->register_wait_ms = S_REGISTER_FIRST;
     self->heartbeat_at = s_now () + self->heartbeat_ms;
-    S_INFO (self, "worker: registered endpoint=%s name=%s slots=%d epoch=%" PRIu64, self->endpoint,
-            self->name, self->slot_count, body->epoch);
+    S_INFO (self,
+            "worker: registered endpoint=%s name=%s slots=%d epoch=%" PRIu64 " taken_back=%zu",
+            self->endpoint, self->name, self->slot_count, body->epoch, body->adopted.n);
     if (self->phase == S_PHASE_RUN)
         s_credit (self, self->free_count, true, false);
+    s_on_adopted (self, body);
 }
 
 static void
@@ -950,7 +1048,7 @@ s_on_error (arb_worker_t *self, arb_msg_t *msg)
 static void
 s_release (arb_worker_t *self, arb_dispatch_task_t *task)
 {
-    s_out_result (self, task->id, task->lease, ARB_OUTCOME_RELEASE, NULL, NULL);
+    s_out_result (self, task->id, task->lease, ARB_OUTCOME_RELEASE, NULL, false, NULL);
 }
 
 static void
@@ -978,6 +1076,7 @@ s_on_dispatch (arb_worker_t *self, arb_msg_t **msg_p)
         self->busy++;
         slot->busy = true;
         slot->quiet = false;
+        slot->lease = task->lease;
         slot->batch = batch;
         batch->refs++;
         arb_job_start (slot->job, task);
@@ -1061,10 +1160,8 @@ s_recv_notes (arb_worker_t *self)
         s_note_t *note = &self->notes[i];
         if (!note->emits)
             s_slot_done (self, note->slot, note->rc);
-        else if (note->slot->quiet || self->session != S_SESSION_READY)
-            arb_msg_destroy (&note->emits);
         else
-            s_out_emit (self, &note->emits);
+            s_slot_emits (self, note->slot, &note->emits);
     }
 }
 

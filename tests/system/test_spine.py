@@ -5,11 +5,17 @@ commands) and the C minion, on loopback with temporary journals.
 - kill -9 of the broker right after 10,000 acknowledged submits: after a
   restart all 10,000 are there, and then run;
 - kill -9 of a worker in the middle of a task: the task runs to completion
-  on another worker, and its history says the first lease was lost.
+  on another worker, and its history says the first lease was lost;
+- kill -9 of the broker while tasks run: the workers claim them back when
+  the broker returns, and each runs once, whether it finished while the
+  broker was away or after it came back.
 """
 
 import os
 import signal
+import time
+
+import pytest
 
 from conftest import SANITIZED, Broker, wait_until
 from helpers import (SUCCEEDED, all_final, queue_counts, start_exec_worker, start_minion,
@@ -75,3 +81,32 @@ def test_kill9_of_a_worker_mid_task(tmp_path, processes, peer_factory):
     assert (marks / str(task_id)).read_text().split() == ['first', 'second']
     lost = [a for a in info['history'] if a.get('outcome') == 3]
     assert len(lost) == 1 and lost[0]['worker'] == 'first'
+
+
+@pytest.mark.parametrize('mode', ['light', 'heavy'])
+def test_tasks_running_when_the_broker_dies_run_once(broker, processes, peer_factory, tmp_path,
+                                                      mode):
+    marks = tmp_path / 'marks'
+    marks.mkdir()
+    # the payload is how long a task runs
+    command = 'echo run >> "$MARKS/$ARBITER_TASK_ID"; sleep "$(cat)"; echo "done $ARBITER_ATTEMPT"'
+    start_exec_worker(broker, processes, tmp_path, command, '--slots', '4', '--mode', mode,
+                      env={'MARKS': str(marks)})
+    client = peer_factory(broker.endpoint)
+    short = submit_many(client, [{'name': 'job', 'payload': b'0.5'} for _ in range(2)])
+    long = submit_many(client, [{'name': 'job', 'payload': b'4'} for _ in range(2)])
+    waiting = submit_many(client, [{'name': 'job', 'payload': b'0'} for _ in range(4)])
+    wait_until(lambda: len(os.listdir(marks)) == 4, what='four tasks running')
+    broker.kill9()
+    time.sleep(1.5)  # the short ones finish while the broker is away
+    restarted = broker.restart()
+    processes.append(restarted)
+    client = peer_factory(restarted.endpoint)
+    ids = short + long + waiting
+    wait_until(all_final(client, ids), timeout=60, interval=0.2, what='every task')
+    infos = status(client, ids)
+    for task_id in ids:
+        info = infos[task_id]
+        assert (marks / str(task_id)).read_text() == 'run\n', 'task %d ran twice' % task_id
+        assert info['state'] == SUCCEEDED and info['result'] == b'done 1\n', info
+        assert info['attempts'] == 1 and info.get('lost', 0) == 0, info

@@ -211,6 +211,51 @@ test_leases (void **state)
     arb_sched_destroy (&sched);
 }
 
+//  A worker that still runs a task may have it back while nobody else has
+//  it: under its last lease, or a lease from before the broker's start.
+static void
+test_adopt_and_recovery_hold (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_task_t *loaded = s_add (sched, "q", 1, 0, NOW);
+    s_add (sched, "other", 2, 0, NOW);
+    //  after a start, queues with ready tasks hand out nothing for a while
+    arb_sched_hold_ready (sched, MONO + 3000);
+    arb_session_t *w = s_worker (sched, "w", "q", 2);
+    s_add (sched, "q", 3, 0, NOW);
+    arb_sched_dispatch (sched, NOW, MONO + 100);
+    assert_int_equal (log.count, 0);
+    assert_true (arb_sched_next_timer (sched) <= MONO + 3000);
+    //  a lease of epoch 6 (before this start, epoch 7) is claimed back
+    uint64_t before = (6ull << ARB_LEASE_BITS) | 12;
+    assert_false (arb_sched_can_adopt (sched, loaded, 0));
+    assert_true (arb_sched_can_adopt (sched, loaded, before));
+    arb_sched_adopt (sched, loaded, w, MONO + 200);
+    assert_int_equal (loaded->state, ARB_STATE_RUNNING);
+    assert_ptr_equal (loaded->session, w);
+    assert_int_equal (loaded->lease >> ARB_LEASE_BITS, 7);
+    assert_int_equal (loaded->attempts, 1);
+    assert_int_equal (arb_queue_limit (arb_sched_queue (sched, "q"))->running, 1);
+    //  a running task is nobody else's to claim
+    assert_false (arb_sched_can_adopt (sched, loaded, before));
+    //  after the window the rest goes out as usual
+    while (arb_sched_pop_timer (sched, MONO + 3000))
+        ;
+    arb_sched_dispatch (sched, NOW, MONO + 3000);
+    assert_int_equal (log.count, 1);
+    assert_int_equal (log.sent[0]->id, 3);
+    //  this epoch: only the task's last lease, once it is ready again
+    arb_task_t *task = log.sent[0];
+    uint64_t last = task->lease;
+    arb_sched_unlease (sched, task);
+    arb_sched_make_ready (sched, task, false, NOW, MONO + 3000);
+    assert_true (arb_sched_can_adopt (sched, task, last));
+    assert_false (arb_sched_can_adopt (sched, task, last + 1));
+    arb_sched_destroy (&sched);
+}
+
 //  A session is silent only after the liveness window; touching renews it.
 static void
 test_lease_expiry_by_liveness (void **state)
@@ -481,6 +526,7 @@ main (void)
         cmocka_unit_test (test_credit_is_never_exceeded),
         cmocka_unit_test (test_workers_share_round_robin),
         cmocka_unit_test (test_leases),
+        cmocka_unit_test (test_adopt_and_recovery_hold),
         cmocka_unit_test (test_lease_expiry_by_liveness),
         cmocka_unit_test (test_timers),
         cmocka_unit_test (test_max_running_and_pause),
