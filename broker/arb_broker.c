@@ -25,7 +25,7 @@ arb_broker_config_defaults (arb_broker_config_t *config)
         .max_lost = 3,
         .retention_ms = ARB_DAY_MS,
         .dead_retention_ms = 7 * ARB_DAY_MS,
-        .recovery_ms = 3000,
+        .recovery_ms = ARB_RECOVERY_AUTO,
     };
 }
 
@@ -121,15 +121,25 @@ s_rebuild (arb_broker_t *self)
     arb_broker_resume_waiting (self);
     if (self->fatal || arb_journal_commit (self->journal))
         return -1;
-    //  Dispatch writes nothing (no per-task write on the hot path), so the
-    //  tasks that were running when the broker stopped are ready again.
-    //  Their workers may still be running them: they claim them back when
-    //  they register again, which they do within a heartbeat or two.
-    if (self->config.recovery_ms)
-        arb_sched_hold_ready (self->sched, self->mono_ms + self->config.recovery_ms);
     zsys_info ("broker: journal loaded path=%s epoch=%" PRIu64 " open_tasks=%zu next_id=%" PRIu64,
                self->config.db_path, self->epoch, load.count, self->next_id + 1);
     return 0;
+}
+
+//  Dispatch writes nothing (no per-task write on the hot path), so the tasks
+//  that were running when the broker stopped are ready again, while their
+//  workers may still be running them. Those learn of the restart from the
+//  410 to their next heartbeat (or, after a long silence, retry REGISTER
+//  every 2 s at most) and claim them back; until then, from the moment the
+//  socket is bound, the queues with ready tasks wait.
+static void
+s_hold_for_claims (arb_broker_t *self)
+{
+    uint64_t window = self->config.recovery_ms;
+    if (window == ARB_RECOVERY_AUTO)
+        window = (uint64_t) self->config.heartbeat_ms + 2500;
+    if (window)
+        arb_sched_hold_ready (self->sched, (uint64_t) zclock_mono () + window);
 }
 
 arb_broker_t *
@@ -168,6 +178,7 @@ arb_broker_new (const arb_broker_config_t *config)
     }
     zsys_info ("broker: listening endpoint=%s sync=%s version=%s", config->endpoint,
                config->sync == ARB_SYNC_FULL ? "full" : "normal", ARB_VERSION);
+    s_hold_for_claims (self);
     return self;
 }
 

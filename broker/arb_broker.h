@@ -39,6 +39,8 @@ typedef struct {
     uint32_t recovery_ms;        //  after start, workers have this long to claim running tasks
 } arb_broker_config_t;
 
+#define ARB_RECOVERY_AUTO UINT32_MAX  //  recovery_ms: heartbeat_ms + 2.5 s
+
 //  Fills config with the defaults.
 void arb_broker_config_defaults (arb_broker_config_t *config);
 

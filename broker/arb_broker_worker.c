@@ -16,7 +16,10 @@
       cancelled   final; a running task is stopped on its worker
 
     Whatever ends an attempt, the lease ends with it, so a result that
-    arrives later quotes a lease that is no longer current and is refused.
+    arrives later quotes a lease that is no longer current and is refused,
+    with one exception: a worker that still runs a task nobody else has
+    taken since (the broker restarted, or had given the worker up) may
+    claim it back, and the attempt goes on (s_adopt, s_adopt_result).
 */
 
 #include "arb_broker_priv.h"
@@ -167,6 +170,7 @@ s_lease_lost (arb_broker_t *self, arb_task_t **task_p, const char *error)
     arb_task_t *task = *task_p;
     if (s_record_attempt (self, task, ARB_ATTEMPT_LOST, error))
         return;
+    uint64_t lease = task->lease;
     arb_sched_unlease (self->sched, task);
     task->attempts--;
     task->lost++;
@@ -178,6 +182,7 @@ s_lease_lost (arb_broker_t *self, arb_task_t **task_p, const char *error)
         return;
     }
     arb_sched_make_ready (self->sched, task, false, self->now_ms, self->mono_ms);
+    task->last_lease = lease;  //  its worker may come back with it (arb_sched_can_adopt)
     if (arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
         arb_broker_fail (self, "lost lease");
         return;
@@ -212,23 +217,32 @@ arb_broker_cancel_task (arb_broker_t *self, arb_task_t **task_p, const char *why
 //  ---------------------------------------------------------------------
 //  Worker verbs
 
+//  A task a worker has claimed back is running under its new lease.
+static void
+s_adopted (arb_broker_t *self, arb_task_t *task)
+{
+    if (task->origin)
+        task->expires_ms = 0;  //  a fan-out copy at its endpoint
+    task->started_ms = self->now_ms;
+    arb_broker_event (self, task, ARB_STATE_RUNNING, NULL);
+}
+
 //  Takes back the tasks a re-registering worker still runs under an earlier
-//  lease (the broker restarted, or had declared the worker dead): each one
-//  that nobody else has taken since is leased to the new session, so it
-//  runs once. The worker stops reporting the others.
+//  lease (the broker restarted, or had declared the worker dead, or the
+//  worker never saw the WELCOME of its last REGISTER): each one that nobody
+//  else has taken since is leased to the new session, so it runs once. The
+//  worker stops the others.
 static void
 s_adopt (arb_broker_t *self, arb_session_t *session, arb_register_body_t *body, arb_msg_t *reply)
 {
     arb_welcome_body_t *out = arb_msg_welcome (reply);
     for (size_t i = 0; i < body->held.n; i++) {
-        arb_task_t *task = arb_sched_find (self->sched, body->held.v[i].id);
-        if (!task || !arb_sched_can_adopt (self->sched, task, body->held.v[i].lease))
+        arb_held_t *held = &body->held.v[i];
+        arb_task_t *task = arb_sched_find (self->sched, held->id);
+        if (!task || !arb_sched_can_adopt (self->sched, task, session, held->lease))
             continue;
-        arb_sched_adopt (self->sched, task, session, self->mono_ms);
-        if (task->origin)
-            task->expires_ms = 0;  //  a fan-out copy at its endpoint
-        task->started_ms = self->now_ms;
-        arb_broker_event (self, task, ARB_STATE_RUNNING, NULL);
+        arb_sched_adopt (self->sched, task, session, held->lease, self->mono_ms);
+        s_adopted (self, task);
         arb_held_t *item =
             (arb_held_t *) arb_msg_grow (reply, &out->adopted, sizeof (arb_held_t), 1);
         item->id = task->id;
@@ -299,14 +313,17 @@ s_take (arb_broker_t *self, arb_session_t *session, arb_msg_t *msg)
 //  The task of a result under an ended lease that its worker may still
 //  deliver, or NULL: the result was sent while the broker restarted (it
 //  waited in the worker's socket), or before the worker was declared dead,
-//  and nobody else has taken the task since (arb_sched_can_adopt).
+//  and the task is still ready (arb_sched_can_adopt).
 static arb_task_t *
 s_adoptable (arb_broker_t *self, const arb_result_item_t *item)
 {
     if (item->routed)
         return NULL;  //  its items went to a lease that is gone: it must run again
     arb_task_t *task = arb_sched_find (self->sched, item->id);
-    return task && arb_sched_can_adopt (self->sched, task, item->lease) ? task : NULL;
+    if (!task || task->state != ARB_STATE_READY
+        || !arb_sched_can_adopt (self->sched, task, NULL, item->lease))
+        return NULL;
+    return task;
 }
 
 //  Leases an adoptable result's task to the session again, so that the
@@ -317,8 +334,8 @@ s_adopt_result (arb_broker_t *self, arb_session_t *session, arb_result_item_t *i
     arb_task_t *task = s_adoptable (self, item);
     if (!task)
         return NULL;
-    arb_sched_adopt (self->sched, task, session, self->mono_ms);
-    task->started_ms = self->now_ms;
+    arb_sched_adopt (self->sched, task, session, item->lease, self->mono_ms);
+    s_adopted (self, task);
     item->lease = task->lease;
     return task;
 }
@@ -405,8 +422,12 @@ arb_broker_on_worker (arb_broker_t *self, arb_msg_t *msg)
     if (!session && arb_msg_type (msg) == ARB_MSG_RESULT)
         session = s_session_for_results (self, msg);
     if (!session || !arb_session_registered (session)) {
-        if (session && arb_msg_type (msg) == ARB_MSG_RESULT)
+        if (session && arb_msg_type (msg) == ARB_MSG_RESULT) {
             s_result (self, session, msg);
+            //  nothing left to keep it for: its REGISTER opens another
+            if (!self->fatal && arb_session_lease_count (session) == 0)
+                arb_sched_close_session (self->sched, &session);
+        }
         arb_broker_refuse (self, msg, ARB_ERR_UNKNOWN_WORKER,
                            "unknown worker: send REGISTER again");
         return;
@@ -561,7 +582,11 @@ arb_broker_fire_timers (arb_broker_t *self)
 {
     arb_task_t *task;
     while (!self->fatal && (task = arb_sched_pop_timer (self->sched, self->mono_ms))) {
-        if (task->state == ARB_STATE_READY) {
+        uint64_t held_until = arb_queue_held_until (task->queue);
+        if (task->state == ARB_STATE_READY && held_until > self->mono_ms)
+            //  no worker could take it yet: a worker may still claim it
+            arb_sched_rearm (self->sched, task, held_until);
+        else if (task->state == ARB_STATE_READY) {
             //  expired before any worker took it
             char why[ARB_NAME_MAX + 64];
             if (task->origin)

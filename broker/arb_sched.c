@@ -580,6 +580,7 @@ s_lease (
         arb_heap_remove (self->timers, task);  //  its expiry: it has started
     s_set_state (task, ARB_STATE_RUNNING);
     task->lease = (self->config.epoch << ARB_LEASE_BITS) | ++self->lease_seq;
+    task->last_lease = 0;
     task->session = session;
     task->sub = sub;
     task->attempts++;
@@ -603,7 +604,6 @@ arb_sched_unlease (arb_sched_t *self, arb_task_t *task)
         arb_heap_remove (self->timers, task);
     arb_queue_limit (task->queue)->running--;
     arb_task_drop_emits (task);  //  staged with the lease, gone with it
-    task->last_lease = task->lease;
     task->lease = 0;
     task->session = NULL;
     task->sub = 0;
@@ -715,20 +715,42 @@ arb_sched_hold_ready (arb_sched_t *self, uint64_t until_ms)
 }
 
 bool
-arb_sched_can_adopt (arb_sched_t *self, arb_task_t *task, uint64_t lease)
+arb_sched_can_adopt (arb_sched_t *self, arb_task_t *task, arb_session_t *session, uint64_t lease)
 {
-    if (task->state != ARB_STATE_READY || lease == 0)
+    if (lease == 0)
         return false;
-    uint64_t epoch = lease >> ARB_LEASE_BITS;
-    return epoch < self->config.epoch || lease == task->last_lease;
+    if (task->state == ARB_STATE_RUNNING)
+        return session
+               && (task->session == session || arb_session_same_worker (task->session, session));
+    if (task->state != ARB_STATE_READY)
+        return false;
+    return lease >> ARB_LEASE_BITS < self->config.epoch || lease == task->last_lease;
 }
 
 void
-arb_sched_adopt (arb_sched_t *self, arb_task_t *task, arb_session_t *session, uint64_t mono_ms)
+arb_sched_adopt (
+    arb_sched_t *self, arb_task_t *task, arb_session_t *session, uint64_t lease, uint64_t mono_ms)
 {
-    assert (task->state == ARB_STATE_READY && task->lease == 0);
-    s_detach (self, task);
+    if (task->state == ARB_STATE_RUNNING) {
+        if (task->session == session)
+            return;
+        arb_sched_unlease (self, task);
+        task->attempts--;  //  s_lease counts it again: it is the same attempt
+    }
+    else {
+        if (lease == task->last_lease && task->lost)
+            task->lost--;  //  its worker was not lost after all
+        s_detach (self, task);
+    }
     s_lease (self, task, session, 0, mono_ms);
+}
+
+void
+arb_sched_rearm (arb_sched_t *self, arb_task_t *task, uint64_t mono_ms)
+{
+    assert (task->timer_slot == ARB_HEAP_NONE);
+    task->timer_ms = mono_ms;
+    arb_heap_push (self->timers, task);
 }
 
 //  Hands one task to a subscription. Returns false if the broker could not

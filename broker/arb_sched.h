@@ -173,16 +173,23 @@ void arb_sched_hold_ready (arb_sched_t *self, uint64_t until_ms);
 
 #define ARB_LEASE_BITS 40  //  lease = epoch << 40 | sequence: unique across restarts
 
-//  Whether a worker that still runs task under lease may have it back: the
-//  task is ready (nobody else has it), and the lease is its last one, or
-//  one from before the broker started (which the journal does not keep).
-bool arb_sched_can_adopt (arb_sched_t *self, arb_task_t *task, uint64_t lease);
+//  Whether session, whose worker still runs task under lease, may have it
+//  back: the task is ready (nobody else has it) and the lease is one from
+//  before the broker started (which the journal does not keep) or the one
+//  it lost with its worker; or the task runs under this session already, or
+//  under another one of the same worker (a REGISTER whose WELCOME the
+//  worker never saw).
+bool
+arb_sched_can_adopt (arb_sched_t *self, arb_task_t *task, arb_session_t *session, uint64_t lease);
 
-//  Leases a ready task to a session that still runs it from an earlier
-//  lease (its worker re-registered and said so). No hook is called and no
-//  credit is taken: the task is in a slot already.
-void
-arb_sched_adopt (arb_sched_t *self, arb_task_t *task, arb_session_t *session, uint64_t mono_ms);
+//  Leases the task to session (arb_sched_can_adopt said yes), as the same
+//  attempt; a lost lease taken back is no longer counted as lost. No hook
+//  is called and no credit is taken: the task is in a slot already.
+void arb_sched_adopt (
+    arb_sched_t *self, arb_task_t *task, arb_session_t *session, uint64_t lease, uint64_t mono_ms);
+
+//  Sets the timer of a task that has none (just popped) to mono_ms.
+void arb_sched_rearm (arb_sched_t *self, arb_task_t *task, uint64_t mono_ms);
 
 //  Matches ready tasks of dirty queues with credit; calls hooks.dispatch
 //  for each task handed out.

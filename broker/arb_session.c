@@ -109,6 +109,13 @@ arb_session_registered (arb_session_t *self)
     return self->registered;
 }
 
+bool
+arb_session_same_worker (arb_session_t *self, arb_session_t *other)
+{
+    return self->registered && other->registered && self->pid == other->pid
+           && streq (self->name, other->name) && streq (self->host, other->host);
+}
+
 const char *
 arb_session_name (arb_session_t *self)
 {

@@ -43,6 +43,10 @@ void arb_session_set_info (arb_session_t *self,
                            uint32_t pid,
                            const char *host);
 bool arb_session_registered (arb_session_t *self);  //  set_info was called
+
+//  Whether two registered sessions are the same worker process (name, pid
+//  and host): one that registered again from a new socket.
+bool arb_session_same_worker (arb_session_t *self, arb_session_t *other);
 const char *arb_session_name (arb_session_t *self);
 const char *arb_session_mode (arb_session_t *self);
 uint32_t arb_session_slots (arb_session_t *self);

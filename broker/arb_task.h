@@ -63,7 +63,7 @@ struct _arb_task_t {
 
     //  while running
     uint64_t lease;          //  current lease; 0 when not leased
-    uint64_t last_lease;     //  the lease before, for a worker that claims it back
+    uint64_t last_lease;     //  the lease lost with its worker, should it come back
     arb_session_t *session;  //  borrowed: the worker holding the lease
     uint32_t sub;            //  the subscription it was sent on
     uint64_t started_ms;     //  Unix ms the current attempt began

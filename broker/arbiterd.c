@@ -35,7 +35,7 @@ s_usage (FILE *out)
              "  --dead-retention SECONDS  dead tasks are kept this long (default 604800)\n"
              "  --recovery-ms MS       after a start, tasks found ready wait this long for the\n"
              "                         workers still running them to claim them back\n"
-             "                         (default 3000; 0: run them again at once)\n"
+             "                         (default: heartbeat + 2500; 0: run them again at once)\n"
              "  --help                 this text\n"
              "  --version              the version\n");
 }

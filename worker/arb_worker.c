@@ -835,10 +835,16 @@ s_batch_release (s_batch_t **batch_p)
 static void
 s_slot_done (arb_worker_t *self, s_slot_t *slot, int rc)
 {
-    if (slot->orphan) {
+    if (slot->orphan && self->phase == S_PHASE_RUN) {
         slot->held = true;  //  reported, or not, once the broker has answered
         slot->held_rc = rc;
         return;
+    }
+    if (slot->orphan) {
+        //  stopping: no waiting for an answer that may never come (the
+        //  broker will run it again)
+        slot->orphan = false;
+        slot->quiet = true;
     }
     arb_job_t *job = slot->job;
     bool report = !slot->quiet && self->session == S_SESSION_READY;
@@ -994,15 +1000,10 @@ s_on_adopted (arb_worker_t *self, arb_welcome_body_t *body)
         if (slot->held)
             s_slot_done (self, slot, slot->held_rc);
     }
-    for (int i = 0; i < self->slot_count; i++) {
-        s_slot_t *slot = &self->slots[i];
-        if (slot->orphan) {
-            slot->orphan = false;
-            slot->quiet = true;
-            if (slot->held)
-                s_slot_done (self, slot, slot->held_rc);
-        }
-    }
+    //  the rest the broker has given to someone else, or ended
+    for (int i = 0; i < self->slot_count; i++)
+        if (self->slots[i].orphan)
+            s_slot_stop (self, &self->slots[i], SIGTERM);
 }
 
 static void
@@ -1175,6 +1176,9 @@ s_begin_drain (arb_worker_t *self)
     self->phase = S_PHASE_DRAIN;
     self->phase_deadline = s_now () + self->drain_ms;
     self->credit_owed = 0;
+    for (int i = 0; i < self->slot_count; i++)
+        if (self->slots[i].held)
+            s_slot_stop (self, &self->slots[i], SIGTERM);  //  finished: just frees it
     if (self->session == S_SESSION_READY)
         s_credit (self, 0, false, true);
 }

@@ -165,6 +165,30 @@ def test_stopped_worker_is_declared_dead(fast_broker, processes, peer_factory, t
         os.kill(frozen.pid, signal.SIGCONT)
 
 
+def test_worker_declared_dead_takes_its_task_back(fast_broker, processes, peer_factory,
+                                                  tmp_path):
+    marks = tmp_path / 'marks'
+    marks.mkdir()
+    frozen = start_exec_worker(fast_broker, processes, tmp_path,
+                               'echo run >> "$MARKS/$ARBITER_TASK_ID"; sleep 2; echo ok',
+                               env={'MARKS': str(marks)})
+    client = peer_factory(fast_broker.endpoint)
+    [task_id] = submit_many(client, [{'name': 'job'}])
+    wait_state(client, task_id, 4)
+    os.kill(frozen.pid, signal.SIGSTOP)
+    try:
+        # silent past the liveness window: declared dead, its task ready again
+        wait_state(client, task_id, 3)
+        assert status(client, [task_id])[task_id]['lost'] == 1
+    finally:
+        os.kill(frozen.pid, signal.SIGCONT)
+    # nobody else took it: the worker, back, claims it and it runs once
+    wait_state(client, task_id, SUCCEEDED)
+    info = status(client, [task_id])[task_id]
+    assert (marks / str(task_id)).read_text() == 'run\n'
+    assert info['result'] == b'ok\n' and info['attempts'] == 1 and info.get('lost', 0) == 0
+
+
 def test_long_task_on_a_live_worker_runs_once(fast_broker, processes, tmp_path):
     runs = tmp_path / 'runs'
     start_exec_worker(fast_broker, processes, tmp_path, 'echo run >> "$RUNS"; sleep 3; echo done',

@@ -212,7 +212,8 @@ test_leases (void **state)
 }
 
 //  A worker that still runs a task may have it back while nobody else has
-//  it: under its last lease, or a lease from before the broker's start.
+//  it: under a lease from before the broker's start, or the lease it lost;
+//  or from another session of the same worker process.
 static void
 test_adopt_and_recovery_hold (void **state)
 {
@@ -224,35 +225,54 @@ test_adopt_and_recovery_hold (void **state)
     //  after a start, queues with ready tasks hand out nothing for a while
     arb_sched_hold_ready (sched, MONO + 3000);
     arb_session_t *w = s_worker (sched, "w", "q", 2);
+    arb_session_set_info (w, "w", "light", 2, 42, "host");
     s_add (sched, "q", 3, 0, NOW);
     arb_sched_dispatch (sched, NOW, MONO + 100);
     assert_int_equal (log.count, 0);
     assert_true (arb_sched_next_timer (sched) <= MONO + 3000);
     //  a lease of epoch 6 (before this start, epoch 7) is claimed back
     uint64_t before = (6ull << ARB_LEASE_BITS) | 12;
-    assert_false (arb_sched_can_adopt (sched, loaded, 0));
-    assert_true (arb_sched_can_adopt (sched, loaded, before));
-    arb_sched_adopt (sched, loaded, w, MONO + 200);
+    assert_false (arb_sched_can_adopt (sched, loaded, w, 0));
+    assert_false (arb_sched_can_adopt (sched, loaded, w, (7ull << ARB_LEASE_BITS) | 12));
+    assert_true (arb_sched_can_adopt (sched, loaded, w, before));
+    arb_sched_adopt (sched, loaded, w, before, MONO + 200);
     assert_int_equal (loaded->state, ARB_STATE_RUNNING);
     assert_ptr_equal (loaded->session, w);
     assert_int_equal (loaded->lease >> ARB_LEASE_BITS, 7);
     assert_int_equal (loaded->attempts, 1);
     assert_int_equal (arb_queue_limit (arb_sched_queue (sched, "q"))->running, 1);
-    //  a running task is nobody else's to claim
-    assert_false (arb_sched_can_adopt (sched, loaded, before));
+    //  the same worker from a new socket takes it over, as the same attempt;
+    //  another worker cannot
+    arb_session_t *again = s_worker (sched, "w2", "q", 0);
+    arb_session_t *stranger = s_worker (sched, "x", "q", 0);
+    arb_session_set_info (again, "w", "light", 2, 42, "host");
+    arb_session_set_info (stranger, "x", "light", 2, 43, "host");
+    assert_false (arb_sched_can_adopt (sched, loaded, stranger, before));
+    assert_true (arb_sched_can_adopt (sched, loaded, again, before));
+    arb_sched_adopt (sched, loaded, again, before, MONO + 300);
+    assert_ptr_equal (loaded->session, again);
+    assert_int_equal (loaded->attempts, 1);
+    assert_int_equal (arb_session_lease_count (w), 0);
+    assert_int_equal (arb_queue_limit (arb_sched_queue (sched, "q"))->running, 1);
     //  after the window the rest goes out as usual
     while (arb_sched_pop_timer (sched, MONO + 3000))
         ;
     arb_sched_dispatch (sched, NOW, MONO + 3000);
     assert_int_equal (log.count, 1);
     assert_int_equal (log.sent[0]->id, 3);
-    //  this epoch: only the task's last lease, once it is ready again
+    //  this epoch: only a lease lost with its worker (the broker notes it)
     arb_task_t *task = log.sent[0];
-    uint64_t last = task->lease;
+    uint64_t lost = task->lease;
     arb_sched_unlease (sched, task);
     arb_sched_make_ready (sched, task, false, NOW, MONO + 3000);
-    assert_true (arb_sched_can_adopt (sched, task, last));
-    assert_false (arb_sched_can_adopt (sched, task, last + 1));
+    assert_false (arb_sched_can_adopt (sched, task, w, lost));
+    task->last_lease = lost;
+    task->lost = 1;
+    assert_true (arb_sched_can_adopt (sched, task, w, lost));
+    assert_false (arb_sched_can_adopt (sched, task, w, lost + 1));
+    arb_sched_adopt (sched, task, w, lost, MONO + 3100);
+    assert_int_equal (task->lost, 0);
+    assert_int_equal (task->last_lease, 0);
     arb_sched_destroy (&sched);
 }
 
