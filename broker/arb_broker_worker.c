@@ -217,13 +217,25 @@ arb_broker_cancel_task (arb_broker_t *self, arb_task_t **task_p, const char *why
 //  ---------------------------------------------------------------------
 //  Worker verbs
 
-//  A task a worker has claimed back is running under its new lease.
+//  Leases a task a worker has claimed back to its session (see
+//  arb_sched_adopt). A ready one is running again: a lost lease taken back
+//  keeps its start and is no longer counted as lost, in the journal too;
+//  after a restart the start is unknown and becomes now.
 static void
-s_adopted (arb_broker_t *self, arb_task_t *task)
+s_adopt_task (arb_broker_t *self, arb_task_t *task, arb_session_t *session, uint64_t lease)
 {
+    uint32_t lost = task->lost;
+    if (arb_sched_adopt (self->sched, task, session, lease, self->mono_ms) != ARB_ADOPT_LEASED)
+        return;
     if (task->origin)
         task->expires_ms = 0;  //  a fan-out copy at its endpoint
-    task->started_ms = self->now_ms;
+    if (task->lost == lost)
+        task->started_ms = self->now_ms;
+    else if (arb_journal_begin (self->journal)
+             || arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
+        arb_broker_fail (self, "claimed lease");
+        return;
+    }
     arb_broker_event (self, task, ARB_STATE_RUNNING, NULL);
 }
 
@@ -241,8 +253,7 @@ s_adopt (arb_broker_t *self, arb_session_t *session, arb_register_body_t *body, 
         arb_task_t *task = arb_sched_find (self->sched, held->id);
         if (!task || !arb_sched_can_adopt (self->sched, task, session, held->lease))
             continue;
-        arb_sched_adopt (self->sched, task, session, held->lease, self->mono_ms);
-        s_adopted (self, task);
+        s_adopt_task (self, task, session, held->lease);
         arb_held_t *item =
             (arb_held_t *) arb_msg_grow (reply, &out->adopted, sizeof (arb_held_t), 1);
         item->id = task->id;
@@ -270,6 +281,7 @@ s_register (arb_broker_t *self, arb_msg_t *msg)
     else
         session = arb_sched_open_session (self->sched, identity, self->mono_ms);
     arb_session_set_info (session, body->name, body->mode, body->slots, body->pid, body->host);
+    arb_session_set_register_id (session, arb_msg_reqid (msg));
     zsys_info ("broker: worker registered name=%s mode=%s slots=%u pid=%u host=%s",
                arb_session_name (session), arb_session_mode (session), body->slots, body->pid,
                body->host ? body->host : "");
@@ -334,8 +346,7 @@ s_adopt_result (arb_broker_t *self, arb_session_t *session, arb_result_item_t *i
     arb_task_t *task = s_adoptable (self, item);
     if (!task)
         return NULL;
-    arb_sched_adopt (self->sched, task, session, item->lease, self->mono_ms);
-    s_adopted (self, task);
+    s_adopt_task (self, task, session, item->lease);
     item->lease = task->lease;
     return task;
 }

@@ -720,29 +720,36 @@ arb_sched_can_adopt (arb_sched_t *self, arb_task_t *task, arb_session_t *session
     if (lease == 0)
         return false;
     if (task->state == ARB_STATE_RUNNING)
-        return session
-               && (task->session == session || arb_session_same_worker (task->session, session));
+        return session && (task->session == session || arb_session_newer (session, task->session));
     if (task->state != ARB_STATE_READY)
         return false;
     return lease >> ARB_LEASE_BITS < self->config.epoch || lease == task->last_lease;
 }
 
-void
+arb_adopt_t
 arb_sched_adopt (
     arb_sched_t *self, arb_task_t *task, arb_session_t *session, uint64_t lease, uint64_t mono_ms)
 {
     if (task->state == ARB_STATE_RUNNING) {
         if (task->session == session)
-            return;
+            return ARB_ADOPT_KEPT;
+        //  the same attempt goes on: its count and its timeout stay
+        bool timed = task->timer_slot != ARB_HEAP_NONE;
+        uint64_t timer_ms = task->timer_ms;
         arb_sched_unlease (self, task);
-        task->attempts--;  //  s_lease counts it again: it is the same attempt
+        task->attempts--;
+        s_lease (self, task, session, 0, mono_ms);
+        if (timed) {
+            arb_heap_remove (self->timers, task);
+            arb_sched_rearm (self, task, timer_ms);
+        }
+        return ARB_ADOPT_MOVED;
     }
-    else {
-        if (lease == task->last_lease && task->lost)
-            task->lost--;  //  its worker was not lost after all
-        s_detach (self, task);
-    }
+    if (lease == task->last_lease && task->lost)
+        task->lost--;  //  its worker was not lost after all
+    s_detach (self, task);
     s_lease (self, task, session, 0, mono_ms);
+    return ARB_ADOPT_LEASED;
 }
 
 void

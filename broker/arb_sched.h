@@ -182,10 +182,18 @@ void arb_sched_hold_ready (arb_sched_t *self, uint64_t until_ms);
 bool
 arb_sched_can_adopt (arb_sched_t *self, arb_task_t *task, arb_session_t *session, uint64_t lease);
 
+//  What arb_sched_adopt did.
+typedef enum {
+    ARB_ADOPT_KEPT,    //  the session had it already
+    ARB_ADOPT_MOVED,   //  from an older session of the same worker, running on
+    ARB_ADOPT_LEASED,  //  from ready to running
+} arb_adopt_t;
+
 //  Leases the task to session (arb_sched_can_adopt said yes), as the same
-//  attempt; a lost lease taken back is no longer counted as lost. No hook
-//  is called and no credit is taken: the task is in a slot already.
-void arb_sched_adopt (
+//  attempt (a running task keeps its timeout); a lost lease taken back is
+//  no longer counted as lost. No hook is called and no credit is taken:
+//  the task is in a slot already.
+arb_adopt_t arb_sched_adopt (
     arb_sched_t *self, arb_task_t *task, arb_session_t *session, uint64_t lease, uint64_t mono_ms);
 
 //  Sets the timer of a task that has none (just popped) to mono_ms.

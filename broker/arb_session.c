@@ -17,8 +17,9 @@ struct _arb_session_t {
     size_t sub_count;
     arb_task_t *leases;  //  first of the intrusive list of borrowed tasks
     size_t lease_count;
-    arb_msg_t *outgoing;  //  owned DISPATCH being built, or NULL
-    bool registered;      //  its REGISTER came (else opened by a RESULT after a restart)
+    arb_msg_t *outgoing;   //  owned DISPATCH being built, or NULL
+    bool registered;       //  its REGISTER came (else opened by a RESULT after a restart)
+    uint32_t register_id;  //  that REGISTER's request id: the worker's later ones are higher
 };
 
 arb_session_t *
@@ -107,6 +108,18 @@ bool
 arb_session_registered (arb_session_t *self)
 {
     return self->registered;
+}
+
+void
+arb_session_set_register_id (arb_session_t *self, uint32_t reqid)
+{
+    self->register_id = reqid;
+}
+
+bool
+arb_session_newer (arb_session_t *self, arb_session_t *other)
+{
+    return arb_session_same_worker (self, other) && self->register_id > other->register_id;
 }
 
 bool

@@ -47,6 +47,11 @@ bool arb_session_registered (arb_session_t *self);  //  set_info was called
 //  Whether two registered sessions are the same worker process (name, pid
 //  and host): one that registered again from a new socket.
 bool arb_session_same_worker (arb_session_t *self, arb_session_t *other);
+
+//  The request id of the session's REGISTER, and whether self is a later
+//  session of the same worker than other (it registered after other did).
+void arb_session_set_register_id (arb_session_t *self, uint32_t reqid);
+bool arb_session_newer (arb_session_t *self, arb_session_t *other);
 const char *arb_session_name (arb_session_t *self);
 const char *arb_session_mode (arb_session_t *self);
 uint32_t arb_session_slots (arb_session_t *self);

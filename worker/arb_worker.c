@@ -835,16 +835,10 @@ s_batch_release (s_batch_t **batch_p)
 static void
 s_slot_done (arb_worker_t *self, s_slot_t *slot, int rc)
 {
-    if (slot->orphan && self->phase == S_PHASE_RUN) {
+    if (slot->orphan) {
         slot->held = true;  //  reported, or not, once the broker has answered
         slot->held_rc = rc;
         return;
-    }
-    if (slot->orphan) {
-        //  stopping: no waiting for an answer that may never come (the
-        //  broker will run it again)
-        slot->orphan = false;
-        slot->quiet = true;
     }
     arb_job_t *job = slot->job;
     bool report = !slot->quiet && self->session == S_SESSION_READY;
@@ -1176,9 +1170,6 @@ s_begin_drain (arb_worker_t *self)
     self->phase = S_PHASE_DRAIN;
     self->phase_deadline = s_now () + self->drain_ms;
     self->credit_owed = 0;
-    for (int i = 0; i < self->slot_count; i++)
-        if (self->slots[i].held)
-            s_slot_stop (self, &self->slots[i], SIGTERM);  //  finished: just frees it
     if (self->session == S_SESSION_READY)
         s_credit (self, 0, false, true);
 }
@@ -1233,6 +1224,23 @@ s_check_stop (arb_worker_t *self)
 //  ---------------------------------------------------------------------
 //  The loop.
 
+//  A stopping worker whose REGISTER goes unanswered stops waiting for the
+//  broker's answer about its orphans: they finish, or are freed if they
+//  have, without a report (the broker will run them again).
+static void
+s_give_up_orphans (arb_worker_t *self)
+{
+    for (int i = 0; i < self->slot_count; i++) {
+        s_slot_t *slot = &self->slots[i];
+        if (slot->held)
+            s_slot_stop (self, slot, SIGTERM);  //  it has finished: frees the slot
+        else if (slot->orphan) {
+            slot->orphan = false;
+            slot->quiet = true;
+        }
+    }
+}
+
 static void
 s_timers (arb_worker_t *self)
 {
@@ -1248,6 +1256,8 @@ s_timers (arb_worker_t *self)
         self->heartbeat_at = now + self->heartbeat_ms;
     }
     else if (self->session == S_SESSION_REGISTERING && now >= self->register_retry_at) {
+        if (self->phase != S_PHASE_RUN)
+            s_give_up_orphans (self);
         self->register_wait_ms *= 2;
         if (self->register_wait_ms > S_REGISTER_MAX)
             self->register_wait_ms = S_REGISTER_MAX;

@@ -226,6 +226,7 @@ test_adopt_and_recovery_hold (void **state)
     arb_sched_hold_ready (sched, MONO + 3000);
     arb_session_t *w = s_worker (sched, "w", "q", 2);
     arb_session_set_info (w, "w", "light", 2, 42, "host");
+    arb_session_set_register_id (w, 5);
     s_add (sched, "q", 3, 0, NOW);
     arb_sched_dispatch (sched, NOW, MONO + 100);
     assert_int_equal (log.count, 0);
@@ -235,7 +236,9 @@ test_adopt_and_recovery_hold (void **state)
     assert_false (arb_sched_can_adopt (sched, loaded, w, 0));
     assert_false (arb_sched_can_adopt (sched, loaded, w, (7ull << ARB_LEASE_BITS) | 12));
     assert_true (arb_sched_can_adopt (sched, loaded, w, before));
-    arb_sched_adopt (sched, loaded, w, before, MONO + 200);
+    loaded->timeout_ms = 10000;
+    assert_int_equal (arb_sched_adopt (sched, loaded, w, before, MONO + 200), ARB_ADOPT_LEASED);
+    assert_int_equal (loaded->timer_ms, MONO + 10200);
     assert_int_equal (loaded->state, ARB_STATE_RUNNING);
     assert_ptr_equal (loaded->session, w);
     assert_int_equal (loaded->lease >> ARB_LEASE_BITS, 7);
@@ -247,11 +250,18 @@ test_adopt_and_recovery_hold (void **state)
     arb_session_t *stranger = s_worker (sched, "x", "q", 0);
     arb_session_set_info (again, "w", "light", 2, 42, "host");
     arb_session_set_info (stranger, "x", "light", 2, 43, "host");
+    arb_session_set_register_id (stranger, 9);
     assert_false (arb_sched_can_adopt (sched, loaded, stranger, before));
+    //  only from a later REGISTER: an earlier one handled late does not take it
+    arb_session_set_register_id (again, 4);
+    assert_false (arb_sched_can_adopt (sched, loaded, again, before));
+    arb_session_set_register_id (again, 6);
     assert_true (arb_sched_can_adopt (sched, loaded, again, before));
-    arb_sched_adopt (sched, loaded, again, before, MONO + 300);
+    assert_int_equal (arb_sched_adopt (sched, loaded, again, before, MONO + 300), ARB_ADOPT_MOVED);
+    assert_int_equal (arb_sched_adopt (sched, loaded, again, before, MONO + 300), ARB_ADOPT_KEPT);
     assert_ptr_equal (loaded->session, again);
     assert_int_equal (loaded->attempts, 1);
+    assert_int_equal (loaded->timer_ms, MONO + 10200);  //  its timeout runs on
     assert_int_equal (arb_session_lease_count (w), 0);
     assert_int_equal (arb_queue_limit (arb_sched_queue (sched, "q"))->running, 1);
     //  after the window the rest goes out as usual
