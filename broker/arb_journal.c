@@ -297,6 +297,21 @@ s_done (sqlite3_stmt *stmt)
     sqlite3_clear_bindings (stmt);
 }
 
+//  Ends a read: resets the statement, and says whether rc, its last
+//  step's result, was a failure (logged: "journal: WHAT [ID] unreadable").
+static int
+s_read_end (arb_journal_t *self, sqlite3_stmt *stmt, int rc, const char *what, uint64_t id)
+{
+    s_done (stmt);
+    if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+        return 0;
+    if (id)
+        zsys_error ("journal: %s %" PRIu64 " unreadable: %s", what, id, sqlite3_errmsg (self->db));
+    else
+        zsys_error ("journal: %s unreadable: %s", what, sqlite3_errmsg (self->db));
+    return -1;
+}
+
 static void
 s_bind_text (sqlite3_stmt *stmt, int index, const char *text)
 {
@@ -327,6 +342,20 @@ static uint64_t
 s_u64 (sqlite3_stmt *stmt, int column)
 {
     return (uint64_t) sqlite3_column_int64 (stmt, column);
+}
+
+//  The ids in the first column of every row of a bound statement, or NULL
+//  if the read failed.
+static zlistx_t *
+s_read_ids (arb_journal_t *self, sqlite3_stmt *stmt, const char *what)
+{
+    zlistx_t *ids = zlistx_new ();
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+        zlistx_add_end (ids, (void *) (uintptr_t) s_u64 (stmt, 0));
+    if (s_read_end (self, stmt, rc, what, 0))
+        zlistx_destroy (&ids);
+    return ids;
 }
 
 //  A copy of a text column in the message's arena, or NULL.
@@ -525,12 +554,7 @@ arb_journal_find_key (arb_journal_t *self, const char *key, uint64_t *id, int *s
         *id = s_u64 (stmt, 0);
         *state = sqlite3_column_int (stmt, 1);
     }
-    s_done (stmt);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        zsys_error ("journal: key lookup failed: %s", sqlite3_errmsg (self->db));
-        return -1;
-    }
-    return 0;
+    return s_read_end (self, stmt, rc, "key", 0);
 }
 
 int
@@ -643,12 +667,7 @@ arb_journal_load_open (arb_journal_t *self, arb_journal_task_fn *fn, void *arg)
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
         if (s_read_task (stmt, fn, arg))
             break;
-    s_done (stmt);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        zsys_error ("journal: loading tasks failed: %s", sqlite3_errmsg (self->db));
-        return -1;
-    }
-    return 0;
+    return s_read_end (self, stmt, rc, "open tasks", 0);
 }
 
 int
@@ -661,12 +680,7 @@ arb_journal_load_task (
     *found = rc == SQLITE_ROW;
     if (*found)
         s_read_task (stmt, fn, arg);
-    s_done (stmt);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        zsys_error ("journal: task %" PRIu64 " unreadable: %s", id, sqlite3_errmsg (self->db));
-        return -1;
-    }
-    return 0;
+    return s_read_end (self, stmt, rc, "task", id);
 }
 
 zlistx_t *
@@ -674,16 +688,7 @@ arb_journal_dead_ids (arb_journal_t *self, const char *queue)
 {
     sqlite3_stmt *stmt = self->dead_ids;
     s_bind_text (stmt, 1, queue);
-    zlistx_t *ids = zlistx_new ();
-    int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-        zlistx_add_end (ids, (void *) (uintptr_t) s_u64 (stmt, 0));
-    s_done (stmt);
-    if (rc != SQLITE_DONE) {
-        zsys_error ("journal: dead tasks of %s unreadable: %s", queue, sqlite3_errmsg (self->db));
-        zlistx_destroy (&ids);
-    }
-    return ids;
+    return s_read_ids (self, stmt, "dead tasks");
 }
 
 //  Reads the INFO_COLUMNS of the current row.
@@ -786,11 +791,8 @@ arb_journal_task_info (
             info->args = s_bin (stmt, 23, msg);
         }
     }
-    s_done (stmt);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        zsys_error ("journal: task %" PRIu64 " unreadable: %s", id, sqlite3_errmsg (self->db));
+    if (s_read_end (self, stmt, rc, "task", id))
         return -1;
-    }
     if (info->found && with_detail
         && (s_read_history (self, id, msg, info) || s_read_responses (self, id, msg, info))) {
         zsys_error ("journal: history of %" PRIu64 " unreadable: %s", id,
@@ -811,12 +813,7 @@ arb_journal_state (arb_journal_t *self, uint64_t id, int *state, char *ref, size
         const char *text = rc == SQLITE_ROW ? (const char *) sqlite3_column_text (stmt, 1) : NULL;
         snprintf (ref, ref_size, "%s", text ? text : "");
     }
-    s_done (stmt);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        zsys_error ("journal: task %" PRIu64 " unreadable: %s", id, sqlite3_errmsg (self->db));
-        return -1;
-    }
-    return 0;
+    return s_read_end (self, stmt, rc, "task", id);
 }
 
 int
@@ -834,12 +831,7 @@ arb_journal_done (
         done->error = s_text (stmt, 2, msg);
         done->result = s_frame (stmt, 3);
     }
-    s_done (stmt);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        zsys_error ("journal: task %" PRIu64 " unreadable: %s", id, sqlite3_errmsg (self->db));
-        return -1;
-    }
-    return 0;
+    return s_read_end (self, stmt, rc, "task", id);
 }
 
 int
@@ -869,12 +861,7 @@ arb_journal_list_final (arb_journal_t *self,
             (arb_task_info_t *) arb_msg_grow (msg, &list->tasks, sizeof (*info), 1);
         s_read_info (stmt, msg, info);
     }
-    s_done (stmt);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        zsys_error ("journal: list failed: %s", sqlite3_errmsg (self->db));
-        return -1;
-    }
-    return 0;
+    return s_read_end (self, stmt, rc, "task list", 0);
 }
 
 int
@@ -915,13 +902,7 @@ arb_journal_parents (arb_journal_t *self, uint64_t child, arb_journal_parent_fn 
         if (fn (arg, &parent))
             break;
     }
-    s_done (stmt);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        zsys_error ("journal: parents of %" PRIu64 " unreadable: %s", child,
-                    sqlite3_errmsg (self->db));
-        return -1;
-    }
-    return 0;
+    return s_read_end (self, stmt, rc, "parents of task", child);
 }
 
 int
@@ -934,13 +915,7 @@ arb_journal_children (arb_journal_t *self, uint64_t parent, arb_vec_t *children)
         arb_vec_push (children, s_u64 (stmt, 0));
         arb_vec_push (children, (uint64_t) sqlite3_column_int (stmt, 1));
     }
-    s_done (stmt);
-    if (rc != SQLITE_DONE) {
-        zsys_error ("journal: children of %" PRIu64 " unreadable: %s", parent,
-                    sqlite3_errmsg (self->db));
-        return -1;
-    }
-    return 0;
+    return s_read_end (self, stmt, rc, "children of task", parent);
 }
 
 int
@@ -970,8 +945,7 @@ arb_journal_flow_kind (arb_journal_t *self, uint64_t id, int *kind)
     s_bind_u64 (stmt, 1, id);
     int rc = sqlite3_step (stmt);
     *kind = rc == SQLITE_ROW ? sqlite3_column_int (stmt, 0) : 0;
-    s_done (stmt);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+    return s_read_end (self, stmt, rc, "flow", id);
 }
 
 zlistx_t *
@@ -980,16 +954,7 @@ arb_journal_flows_named (arb_journal_t *self, const char *name, int kind)
     sqlite3_stmt *stmt = self->flows_named;
     s_bind_text (stmt, 1, name);
     sqlite3_bind_int (stmt, 2, kind);
-    zlistx_t *ids = zlistx_new ();
-    int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-        zlistx_add_end (ids, (void *) (uintptr_t) s_u64 (stmt, 0));
-    s_done (stmt);
-    if (rc != SQLITE_DONE) {
-        zsys_error ("journal: flows named %s unreadable: %s", name, sqlite3_errmsg (self->db));
-        zlistx_destroy (&ids);
-    }
-    return ids;
+    return s_read_ids (self, stmt, "flows by name");
 }
 
 int

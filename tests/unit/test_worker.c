@@ -325,6 +325,16 @@ s_worker_new (s_broker_t *broker, int slots, arb_worker_mode_t mode)
     return worker;
 }
 
+//  Stops a worker that is running: it says BYE, its loop returns, it goes.
+static void
+s_stop_worker (s_broker_t *broker, arb_worker_t **worker_p, s_runner_t *runner)
+{
+    arb_worker_stop (*worker_p);
+    s_expect_goodbye (broker);
+    s_runner_join (runner);
+    arb_worker_destroy (worker_p);
+}
+
 //  ---------------------------------------------------------------------
 //  Handlers.
 
@@ -571,10 +581,7 @@ test_register_then_credit (void **state)
     assert_string_equal (credit->queues.v[1], "q2");
     arb_msg_destroy (&msg);
 
-    arb_worker_stop (worker);
-    s_expect_goodbye (broker);
-    s_runner_join (&runner);
-    arb_worker_destroy (&worker);
+    s_stop_worker (broker, &worker, &runner);
     s_broker_destroy (&broker);
 }
 
@@ -603,10 +610,7 @@ test_default_queue_and_heartbeat (void **state)
     }
     int64_t took = zclock_mono () - started;
     assert_true (took >= 100 && took < 1000);
-    arb_worker_stop (worker);
-    s_expect_goodbye (broker);
-    s_runner_join (&runner);
-    arb_worker_destroy (&worker);
+    s_stop_worker (broker, &worker, &runner);
     s_broker_destroy (&broker);
 }
 
@@ -653,10 +657,7 @@ test_results_are_batched (void **state)
     assert_true (seen->credit_msgs < rounds * 4);
     free (seen);
 
-    arb_worker_stop (worker);
-    s_expect_goodbye (broker);
-    s_runner_join (&runner);
-    arb_worker_destroy (&worker);
+    s_stop_worker (broker, &worker, &runner);
     s_gate_destroy (&gate);
     s_broker_destroy (&broker);
 }
@@ -689,10 +690,7 @@ test_failures_have_their_text (void **state)
     assert_string_equal (s_result_of (seen, 3)->error, "no handler for task 'nope'");
     free (seen);
 
-    arb_worker_stop (worker);
-    s_expect_goodbye (broker);
-    s_runner_join (&runner);
-    arb_worker_destroy (&worker);
+    s_stop_worker (broker, &worker, &runner);
     s_broker_destroy (&broker);
 }
 
@@ -719,10 +717,7 @@ test_emit_goes_before_result (void **state)
     assert_string_equal (s_result_of (seen, 5)->result, "emitted");
     free (seen);
 
-    arb_worker_stop (worker);
-    s_expect_goodbye (broker);
-    s_runner_join (&runner);
-    arb_worker_destroy (&worker);
+    s_stop_worker (broker, &worker, &runner);
     s_broker_destroy (&broker);
 }
 
@@ -783,10 +778,7 @@ test_dispatch_reaches_the_job (void **state)
     assert_string_equal (seen, "id=21 attempt=3 name=join queue=default payload=in args=--fast "
                                "parent=a/19/5/ra/ parent=/20/7//it broke");
 
-    arb_worker_stop (worker);
-    s_expect_goodbye (broker);
-    s_runner_join (&runner);
-    arb_worker_destroy (&worker);
+    s_stop_worker (broker, &worker, &runner);
     s_broker_destroy (&broker);
 }
 
@@ -813,10 +805,7 @@ test_beyond_credit_is_released (void **state)
     assert_string_equal (s_result_of (seen, 1)->result, "a:x");
     free (seen);
 
-    arb_worker_stop (worker);
-    s_expect_goodbye (broker);
-    s_runner_join (&runner);
-    arb_worker_destroy (&worker);
+    s_stop_worker (broker, &worker, &runner);
     s_gate_destroy (&gate);
     s_broker_destroy (&broker);
 }
@@ -858,10 +847,7 @@ test_unknown_worker_registers_again (void **state)
     s_collect (broker, seen, 0, 1, 200);
     free (seen);
 
-    arb_worker_stop (worker);
-    s_expect_goodbye (broker);
-    s_runner_join (&runner);
-    arb_worker_destroy (&worker);
+    s_stop_worker (broker, &worker, &runner);
     s_gate_destroy (&gate);
     s_broker_destroy (&broker);
 }
@@ -890,10 +876,7 @@ test_register_is_repeated (void **state)
     assert_int_equal (arb_msg_credit (msg)->credit, 1);
     arb_msg_destroy (&msg);
 
-    arb_worker_stop (worker);
-    s_expect_goodbye (broker);
-    s_runner_join (&runner);
-    arb_worker_destroy (&worker);
+    s_stop_worker (broker, &worker, &runner);
     s_broker_destroy (&broker);
 }
 
@@ -924,10 +907,7 @@ test_silent_broker_means_new_session (void **state)
     msg = s_expect (broker, ARB_MSG_CREDIT);
     arb_msg_destroy (&msg);
 
-    arb_worker_stop (worker);
-    s_expect_goodbye (broker);
-    s_runner_join (&runner);
-    arb_worker_destroy (&worker);
+    s_stop_worker (broker, &worker, &runner);
     s_broker_destroy (&broker);
 }
 
@@ -957,10 +937,7 @@ test_light_stop_sets_cancelled (void **state)
     assert_int_equal (atomic_load (&probe.saw_cancel), 1);
     free (seen);
 
-    arb_worker_stop (worker);
-    s_expect_goodbye (broker);
-    s_runner_join (&runner);
-    arb_worker_destroy (&worker);
+    s_stop_worker (broker, &worker, &runner);
     s_broker_destroy (&broker);
 }
 
@@ -1005,10 +982,7 @@ test_heavy_results (void **state)
     assert_string_equal (s_result_of (seen, 5)->error, "exited with status 3 without a result");
     free (seen);
 
-    arb_worker_stop (worker);
-    s_expect_goodbye (broker);
-    s_runner_join (&runner);
-    arb_worker_destroy (&worker);
+    s_stop_worker (broker, &worker, &runner);
     s_broker_destroy (&broker);
 }
 
@@ -1041,10 +1015,7 @@ s_heavy_stop_case (arb_handler_fn *handler, int grace_ms)
     assert_int_equal (kill (pid, 0), -1);
     assert_int_equal (errno, ESRCH);
 
-    arb_worker_stop (worker);
-    s_expect_goodbye (broker);
-    s_runner_join (&runner);
-    arb_worker_destroy (&worker);
+    s_stop_worker (broker, &worker, &runner);
     s_broker_destroy (&broker);
     close (fds[0]);
     close (fds[1]);
@@ -1201,10 +1172,7 @@ test_survives_garbage (void **state)
     assert_string_equal (s_result_of (seen, 4)->result, "echo:ok");
     free (seen);
 
-    arb_worker_stop (worker);
-    s_expect_goodbye (broker);
-    s_runner_join (&runner);
-    arb_worker_destroy (&worker);
+    s_stop_worker (broker, &worker, &runner);
     s_broker_destroy (&broker);
 }
 
