@@ -14,58 +14,15 @@
 */
 
 #include "arb_client.h"
-#include "arb_worker.h"
+#include "bench_proc.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #define S_WORKERS_MAX 16
 #define S_BATCH       1000
-
-static int
-s_echo (arb_job_t *job, void *arg)
-{
-    (void) arg;
-    return arb_job_set_result (job, arb_job_payload (job), arb_job_payload_size (job));
-}
-
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-    socklen_t len = sizeof (addr);
-    if (bind (fd, (struct sockaddr *) &addr, len) != 0
-        || getsockname (fd, (struct sockaddr *) &addr, &len) != 0)
-        return -1;
-    close (fd);
-    return ntohs (addr.sin_port);
-}
-
-//  A worker process that starts once a byte arrives on go.
-static pid_t
-s_spawn_worker (const char *endpoint, int slots, int go)
-{
-    pid_t pid = fork ();
-    if (pid != 0)
-        return pid;
-    char byte;
-    if (read (go, &byte, 1) != 1)
-        exit (1);
-    arb_worker_t *worker = arb_worker_new (endpoint, NULL);
-    arb_worker_set_slots (worker, slots, ARB_WORKER_LIGHT);
-    arb_worker_set_log_level (worker, LOG_WARNING);
-    arb_worker_handle (worker, "*", s_echo, NULL);
-    int rc = arb_worker_run (worker);
-    arb_worker_destroy (&worker);
-    exit (rc == 0 ? 0 : 1);
-}
 
 static double
 s_cpu (struct rusage *usage)
@@ -119,7 +76,7 @@ main (int argc, char **argv)
     const char *sync = argc > 5 ? argv[5] : "full";
     assert (workers >= 1 && workers <= S_WORKERS_MAX && slots >= 1);
     char endpoint[64], dir[] = "/tmp/bench-e2e-XXXXXX", db[128];
-    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", s_free_port ());
+    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", bench_free_port ());
     assert (mkdtemp (dir));
     snprintf (db, sizeof (db), "%s/arbiter.db", dir);
 
@@ -127,7 +84,7 @@ main (int argc, char **argv)
     assert (pipe (go) == 0);
     pid_t worker_pids[S_WORKERS_MAX];
     for (int i = 0; i < workers; i++)
-        worker_pids[i] = s_spawn_worker (endpoint, slots, go[0]);
+        worker_pids[i] = bench_spawn_echo_worker (endpoint, slots, go[0]);
     pid_t broker = fork ();
     if (broker == 0) {
         execl (argv[1], argv[1], "--bind", endpoint, "--db", db, "--sync", sync, "--retention",

@@ -15,15 +15,11 @@
     ZeroMQ but not the broker.
 */
 
-#include "arb_worker.h"
+#include "bench_proc.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <syslog.h>
 #include <unistd.h>
 
 #define S_WORKERS_MAX 16
@@ -32,42 +28,6 @@ typedef struct {
     zframe_t *id;  //  routing id
     int credit;    //  tasks the worker may still take
 } s_peer_t;
-
-static int
-s_echo (arb_job_t *job, void *arg)
-{
-    (void) arg;
-    return arb_job_set_result (job, arb_job_payload (job), arb_job_payload_size (job));
-}
-
-//  A free loopback port, found before any ZeroMQ context exists.
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-    socklen_t len = sizeof (addr);
-    if (bind (fd, (struct sockaddr *) &addr, len) != 0
-        || getsockname (fd, (struct sockaddr *) &addr, &len) != 0)
-        return -1;
-    close (fd);
-    return ntohs (addr.sin_port);
-}
-
-static pid_t
-s_spawn_worker (const char *endpoint, int slots)
-{
-    pid_t pid = fork ();
-    if (pid != 0)
-        return pid;
-    arb_worker_t *worker = arb_worker_new (endpoint, NULL);
-    arb_worker_set_slots (worker, slots, ARB_WORKER_LIGHT);
-    arb_worker_set_log_level (worker, LOG_WARNING);
-    arb_worker_handle (worker, "*", s_echo, NULL);
-    int rc = arb_worker_run (worker);
-    arb_worker_destroy (&worker);
-    exit (rc == 0 ? 0 : 1);
-}
 
 static s_peer_t *
 s_peer_of (s_peer_t *peers, int *count, zframe_t *id)
@@ -111,10 +71,10 @@ main (int argc, char **argv)
     int batch = argc > 4 ? atoi (argv[4]) : 64;
     assert (workers >= 1 && workers <= S_WORKERS_MAX && slots >= 1 && batch >= 1);
     char endpoint[64];
-    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", s_free_port ());
+    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", bench_free_port ());
     pid_t pids[S_WORKERS_MAX];
     for (int i = 0; i < workers; i++)
-        pids[i] = s_spawn_worker (endpoint, slots);
+        pids[i] = bench_spawn_echo_worker (endpoint, slots, -1);
 
     zsock_t *router = zsock_new (ZMQ_ROUTER);
     if (zsock_bind (router, "%s", endpoint) < 0) {
