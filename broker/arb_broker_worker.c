@@ -609,8 +609,9 @@ arb_broker_fire_timers (arb_broker_t *self)
         }
         else if (task->state == ARB_STATE_SCHEDULED && task->not_before_ms > self->now_ms)
             //  The timer runs on the monotonic clock and the start time is
-            //  wall time; the two, read in whole ms, can disagree by one.
-            //  Never early: wait out the rest.
+            //  wall time; the two, read in whole ms, can disagree by one,
+            //  and the wall clock may have been set back. Never early:
+            //  wait out the rest.
             arb_sched_make_scheduled (self->sched, task, task->not_before_ms, self->now_ms,
                                       self->mono_ms);
         else if (task->state == ARB_STATE_SCHEDULED) {

@@ -363,6 +363,13 @@ arb_sched_tasks (arb_sched_t *self)
     return self->tasks;
 }
 
+//  The monotonic time at which wall-clock time wall_ms falls due (now).
+static uint64_t
+s_mono_at (uint64_t wall_ms, uint64_t now_ms, uint64_t mono_ms)
+{
+    return mono_ms + (wall_ms > now_ms ? wall_ms - now_ms : 0);
+}
+
 void
 arb_sched_make_ready (
     arb_sched_t *self, arb_task_t *task, bool head, uint64_t now_ms, uint64_t mono_ms)
@@ -378,7 +385,7 @@ arb_sched_make_ready (
     //  a task that may expire leaves at its expiry even if no worker
     //  ever looks at its queue (a fan-out copy for an absent endpoint)
     if (task->expires_ms) {
-        task->timer_ms = mono_ms + (task->expires_ms > now_ms ? task->expires_ms - now_ms : 0);
+        task->timer_ms = s_mono_at (task->expires_ms, now_ms, mono_ms);
         arb_heap_push (self->timers, task);
     }
 }
@@ -395,7 +402,7 @@ arb_sched_make_scheduled (
         arb_sched_make_ready (self, task, false, now_ms, mono_ms);
         return;
     }
-    task->timer_ms = mono_ms + (not_before_ms - now_ms);
+    task->timer_ms = s_mono_at (not_before_ms, now_ms, mono_ms);
     arb_heap_push (self->timers, task);
 }
 
