@@ -119,14 +119,9 @@ arb_session_set_register_id (arb_session_t *self, uint32_t reqid)
 bool
 arb_session_newer (arb_session_t *self, arb_session_t *other)
 {
-    return arb_session_same_worker (self, other) && self->register_id > other->register_id;
-}
-
-bool
-arb_session_same_worker (arb_session_t *self, arb_session_t *other)
-{
     return self->registered && other->registered && self->pid == other->pid
-           && streq (self->name, other->name) && streq (self->host, other->host);
+           && streq (self->name, other->name) && streq (self->host, other->host)
+           && self->register_id > other->register_id;
 }
 
 const char *

@@ -44,12 +44,9 @@ void arb_session_set_info (arb_session_t *self,
                            const char *host);
 bool arb_session_registered (arb_session_t *self);  //  set_info was called
 
-//  Whether two registered sessions are the same worker process (name, pid
-//  and host): one that registered again from a new socket.
-bool arb_session_same_worker (arb_session_t *self, arb_session_t *other);
-
 //  The request id of the session's REGISTER, and whether self is a later
-//  session of the same worker than other (it registered after other did).
+//  session of the same worker process as other (same name, pid and host:
+//  it registered again from a new socket, after other did).
 void arb_session_set_register_id (arb_session_t *self, uint32_t reqid);
 bool arb_session_newer (arb_session_t *self, arb_session_t *other);
 const char *arb_session_name (arb_session_t *self);
