@@ -2,13 +2,11 @@
 
 #include "arb_broker_priv.h"
 
-#include <stdarg.h>
 
-#define ARB_TURN_MESSAGES   2000  //  messages read per turn at most
-#define ARB_TURN_BUDGET_MS  50    //  and for at most this long
-#define ARB_REFUSALS_LOGGED 20    //  refusals logged per second; the rest are counted
-#define ARB_SWEEP_BATCH     500   //  final tasks removed per retention sweep
-#define ARB_SWEEP_EVERY_MS  1000
+#define ARB_TURN_MESSAGES  2000  //  messages read per turn at most
+#define ARB_TURN_BUDGET_MS 50    //  and for at most this long
+#define ARB_SWEEP_BATCH    500   //  final tasks removed per retention sweep
+#define ARB_SWEEP_EVERY_MS 1000
 
 void
 arb_broker_config_defaults (arb_broker_config_t *config)
@@ -29,12 +27,6 @@ arb_broker_config_defaults (arb_broker_config_t *config)
     };
 }
 
-//  An event subscriber: a routing id and an optional queue filter.
-typedef struct {
-    zframe_t *identity;  //  owned
-    char *queue;         //  owned; NULL: every queue
-} s_subscriber_t;
-
 //  ---------------------------------------------------------------------
 //  Start-up: the journal is the truth; memory is rebuilt from it.
 
@@ -49,7 +41,7 @@ s_load_task (void *arg, arb_task_t *row, const char *queue, const char *name)
     s_load_t *load = (s_load_t *) arg;
     arb_broker_t *self = load->self;
     arb_task_t *task = arb_sched_task_from_row (self->sched, row, queue, name);
-    arb_sched_add (self->sched, task, self->now_ms, self->mono_ms);
+    arb_sched_add (self->sched, task, self->clock.now_ms, self->clock.mono_ms);
     load->count++;
     return 0;
 }
@@ -148,20 +140,17 @@ arb_broker_new (const arb_broker_config_t *config)
     arb_broker_t *self = (arb_broker_t *) zmalloc (sizeof (arb_broker_t));
     self->config = *config;
     self->limits.max_frame = config->max_payload;
-    self->now_ms = self->started_ms = (uint64_t) zclock_time ();
-    self->mono_ms = (uint64_t) zclock_mono ();
-    self->rng = self->now_ms ^ ((uint64_t) getpid () << 32) ^ 0x9e3779b97f4a7c15ull;
-    self->outbox = zlist_new ();
-    self->done = zhashx_new ();
-    self->events = zhashx_new ();
-    self->subscribers = zlist_new ();
+    self->clock.now_ms = self->started_ms = (uint64_t) zclock_time ();
+    self->clock.mono_ms = (uint64_t) zclock_mono ();
+    self->rng = self->clock.now_ms ^ ((uint64_t) getpid () << 32) ^ 0x9e3779b97f4a7c15ull;
+    self->router = zsock_new (ZMQ_ROUTER);
+    self->outbox = arb_outbox_new (self->router, &self->clock);
 
     self->journal = arb_journal_new (config->db_path, config->sync);
     if (!self->journal || s_rebuild (self)) {
         arb_broker_destroy (&self);
         return NULL;
     }
-    self->router = zsock_new (ZMQ_ROUTER);
     zsock_set_router_handover (self->router, 1);
     zsock_set_rcvtimeo (self->router, 0);
     zsock_set_sndtimeo (self->router, 0);
@@ -182,33 +171,6 @@ arb_broker_new (const arb_broker_config_t *config)
     return self;
 }
 
-//  Destroys the messages being filled in a map (routing id -> message).
-static void
-s_drop_msgs (zhashx_t *map)
-{
-    for (arb_msg_t *msg = (arb_msg_t *) zhashx_first (map); msg;
-         msg = (arb_msg_t *) zhashx_next (map))
-        arb_msg_destroy (&msg);
-    zhashx_purge (map);
-}
-
-static void
-s_destroy_msgs (zhashx_t **map_p)
-{
-    if (*map_p)
-        s_drop_msgs (*map_p);
-    zhashx_destroy (map_p);
-}
-
-static void
-s_subscriber_destroy (s_subscriber_t **sub_p)
-{
-    zframe_destroy (&(*sub_p)->identity);
-    free ((*sub_p)->queue);
-    free (*sub_p);
-    *sub_p = NULL;
-}
-
 void
 arb_broker_destroy (arb_broker_t **self_p)
 {
@@ -216,70 +178,13 @@ arb_broker_destroy (arb_broker_t **self_p)
     arb_broker_t *self = *self_p;
     if (!self)
         return;
-    if (self->outbox) {
-        arb_msg_t *msg;
-        while ((msg = (arb_msg_t *) zlist_pop (self->outbox)))
-            arb_msg_destroy (&msg);
-        zlist_destroy (&self->outbox);
-    }
-    s_destroy_msgs (&self->done);
-    s_destroy_msgs (&self->events);
-    if (self->subscribers) {
-        s_subscriber_t *sub;
-        while ((sub = (s_subscriber_t *) zlist_pop (self->subscribers)))
-            s_subscriber_destroy (&sub);
-        zlist_destroy (&self->subscribers);
-    }
+    arb_outbox_destroy (&self->outbox);
     arb_vec_free (&self->settle);
     arb_sched_destroy (&self->sched);
     arb_journal_destroy (&self->journal);
     zsock_destroy (&self->router);
     free (self);
     *self_p = NULL;
-}
-
-//  ---------------------------------------------------------------------
-//  Replies and streamed messages: all wait for the turn's commit.
-
-void
-arb_broker_reply (arb_broker_t *self, arb_msg_t **reply_p)
-{
-    zlist_append (self->outbox, *reply_p);
-    *reply_p = NULL;
-}
-
-//  Logs one line per refusal, at most ARB_REFUSALS_LOGGED a second, so a
-//  peer spraying garbage cannot flood the log.
-static void
-s_log_refusal (arb_broker_t *self, zframe_t *identity, const char *type, const char *reason)
-{
-    uint64_t sec = self->now_ms / 1000;
-    if (sec != self->refused_sec) {
-        if (self->refused_count > ARB_REFUSALS_LOGGED)
-            zsys_warning ("broker: %u more refusals not logged",
-                          self->refused_count - ARB_REFUSALS_LOGGED);
-        self->refused_sec = sec;
-        self->refused_count = 0;
-    }
-    if (++self->refused_count > ARB_REFUSALS_LOGGED)
-        return;
-    char *peer = identity ? zframe_strhex (identity) : strdup ("?");
-    zsys_warning ("broker: refused peer=%s type=%s reason=\"%s\"", peer, type, reason);
-    free (peer);
-}
-
-void
-arb_broker_refuse (arb_broker_t *self, arb_msg_t *request, arb_err_t code, const char *fmt, ...)
-{
-    char reason[ARB_TEXT_MAX];
-    va_list args;
-    va_start (args, fmt);
-    vsnprintf (reason, sizeof (reason), fmt, args);
-    va_end (args);
-    const char *type = arb_msg_type_name (arb_msg_type (request));
-    s_log_refusal (self, arb_msg_routing_id (request), type ? type : "?", reason);
-    arb_msg_t *reply = arb_msg_new_error (request, code, "%s", reason);
-    arb_broker_reply (self, &reply);
 }
 
 void
@@ -300,127 +205,6 @@ arb_broker_random (arb_broker_t *self)
     self->rng ^= self->rng << 25;
     self->rng ^= self->rng >> 27;
     return self->rng * 0x2545f4914f6cdd1dull;
-}
-
-//  The message of a given type being filled for a peer in this turn.
-static arb_msg_t *
-s_pending (zhashx_t *map, zframe_t *identity, arb_msg_type_t type)
-{
-    char *key = zframe_strhex (identity);
-    arb_msg_t *msg = (arb_msg_t *) zhashx_lookup (map, key);
-    if (!msg) {
-        msg = arb_msg_new (type, 0);
-        arb_msg_set_routing_id (msg, identity);
-        zhashx_insert (map, key, msg);
-    }
-    free (key);
-    return msg;
-}
-
-void
-arb_broker_done_record (arb_broker_t *self,
-                        zframe_t *identity,
-                        uint64_t id,
-                        int state,
-                        uint32_t attempts,
-                        const char *error,
-                        zframe_t **result_p)
-{
-    arb_msg_t *msg = s_pending (self->done, identity, ARB_MSG_DONE);
-    arb_done_body_t *body = arb_msg_done (msg);
-    arb_done_task_t *done = (arb_done_task_t *) arb_msg_grow (msg, &body->tasks, sizeof (*done), 1);
-    done->id = id;
-    done->state = (uint32_t) state;
-    done->attempts = attempts;
-    done->error = arb_msg_strdup (msg, error);
-    done->result = result_p && *result_p ? *result_p : zframe_new_empty ();
-    if (result_p)
-        *result_p = NULL;
-}
-
-void
-arb_broker_event (arb_broker_t *self, arb_task_t *task, int state, const char *error)
-{
-    if (zlist_size (self->subscribers) == 0)
-        return;
-    const char *queue = arb_queue_name (task->queue);
-    for (s_subscriber_t *sub = (s_subscriber_t *) zlist_first (self->subscribers); sub;
-         sub = (s_subscriber_t *) zlist_next (self->subscribers)) {
-        if (sub->queue && !streq (sub->queue, queue))
-            continue;
-        arb_msg_t *msg = s_pending (self->events, sub->identity, ARB_MSG_EVENT);
-        arb_event_body_t *body = arb_msg_event (msg);
-        arb_event_info_t *event =
-            (arb_event_info_t *) arb_msg_grow (msg, &body->events, sizeof (*event), 1);
-        event->id = task->id;
-        event->at_ms = self->now_ms;
-        event->queue = arb_msg_strdup (msg, queue);
-        event->name = arb_msg_strdup (msg, task->name);
-        event->state = (uint32_t) state;
-        event->attempt = task->attempts;
-        event->worker =
-            task->session ? arb_msg_strdup (msg, arb_session_name (task->session)) : NULL;
-        event->error = arb_msg_strdup (msg, error);
-    }
-}
-
-void
-arb_broker_subscribe (arb_broker_t *self, zframe_t *identity, const char *queue, bool on)
-{
-    for (s_subscriber_t *sub = (s_subscriber_t *) zlist_first (self->subscribers); sub;
-         sub = (s_subscriber_t *) zlist_next (self->subscribers))
-        if (zframe_eq (sub->identity, identity)) {
-            zlist_remove (self->subscribers, sub);
-            s_subscriber_destroy (&sub);
-            break;
-        }
-    if (on) {
-        s_subscriber_t *sub = (s_subscriber_t *) zmalloc (sizeof (s_subscriber_t));
-        sub->identity = zframe_dup (identity);
-        sub->queue = queue ? strdup (queue) : NULL;
-        zlist_append (self->subscribers, sub);
-    }
-}
-
-static void
-s_send (arb_broker_t *self, arb_msg_t **msg_p)
-{
-    //  A ROUTER drops what it cannot deliver (peer gone, or over its
-    //  high-water mark); the broker never blocks on a slow peer.
-    arb_msg_send (msg_p, self->router);
-}
-
-static void
-s_send_all (arb_broker_t *self, zhashx_t *map)
-{
-    arb_msg_t *msg = (arb_msg_t *) zhashx_first (map);
-    while (msg) {
-        s_send (self, &msg);
-        msg = (arb_msg_t *) zhashx_next (map);
-    }
-    zhashx_purge (map);
-}
-
-//  After the commit: replies first, then results, then events.
-static void
-s_flush (arb_broker_t *self)
-{
-    arb_msg_t *msg;
-    while ((msg = (arb_msg_t *) zlist_pop (self->outbox)))
-        s_send (self, &msg);
-    s_send_all (self, self->done);
-    s_send_all (self, self->events);
-}
-
-//  Drops everything a failed turn would have sent: none of it is durable.
-static void
-s_abandon (arb_broker_t *self)
-{
-    arb_msg_t *msg;
-    while ((msg = (arb_msg_t *) zlist_pop (self->outbox)))
-        arb_msg_destroy (&msg);
-    s_drop_msgs (self->done);
-    s_drop_msgs (self->events);
 }
 
 //  ---------------------------------------------------------------------
@@ -455,17 +239,18 @@ arb_broker_forget_idle_queues (arb_broker_t *self)
 static void
 s_sweep (arb_broker_t *self)
 {
-    if (self->mono_ms < self->next_sweep_ms)
+    if (self->clock.mono_ms < self->next_sweep_ms)
         return;
-    int purged = arb_journal_purge (self->journal, self->now_ms, ARB_SWEEP_BATCH, self->next_id,
-                                    s_purged, self);
+    int purged = arb_journal_purge (self->journal, self->clock.now_ms, ARB_SWEEP_BATCH,
+                                    self->next_id, s_purged, self);
     if (purged < 0) {
         arb_broker_fail (self, "retention sweep");
         return;
     }
     if (purged > 0)
         arb_broker_forget_idle_queues (self);
-    self->next_sweep_ms = self->mono_ms + (purged == ARB_SWEEP_BATCH ? 0 : ARB_SWEEP_EVERY_MS);
+    self->next_sweep_ms =
+        self->clock.mono_ms + (purged == ARB_SWEEP_BATCH ? 0 : ARB_SWEEP_EVERY_MS);
 }
 
 //  ---------------------------------------------------------------------
@@ -486,10 +271,10 @@ s_handle (arb_broker_t *self, zmsg_t **zmsg_p)
     int rc = arb_msg_decode (zmsg_p, true, &self->limits, &msg);
     if (rc == -2) {
         if (msg)
-            arb_broker_refuse (self, msg, arb_msg_decode_code (msg), "%s",
+            arb_outbox_refuse (self->outbox, msg, arb_msg_decode_code (msg), "%s",
                                arb_msg_decode_error (msg));
         else
-            s_log_refusal (self, NULL, "?", "message without a routing id");
+            arb_outbox_log_refusal (self->outbox, NULL, "?", "message without a routing id");
     }
     else if (s_is_worker_verb (arb_msg_type (msg)))
         arb_broker_on_worker (self, msg);
@@ -501,7 +286,7 @@ s_handle (arb_broker_t *self, zmsg_t **zmsg_p)
 static void
 s_read_messages (arb_broker_t *self)
 {
-    uint64_t deadline = self->mono_ms + ARB_TURN_BUDGET_MS;
+    uint64_t deadline = self->clock.mono_ms + ARB_TURN_BUDGET_MS;
     for (int count = 0; count < ARB_TURN_MESSAGES && !self->fatal; count++) {
         zmsg_t *zmsg = zmsg_recv (self->router);
         if (!zmsg)
@@ -515,8 +300,8 @@ s_read_messages (arb_broker_t *self)
 static void
 s_turn (arb_broker_t *self)
 {
-    self->now_ms = (uint64_t) zclock_time ();
-    self->mono_ms = (uint64_t) zclock_mono ();
+    self->clock.now_ms = (uint64_t) zclock_time ();
+    self->clock.mono_ms = (uint64_t) zclock_mono ();
     s_read_messages (self);
     if (!self->fatal)
         arb_broker_fire_timers (self);
@@ -527,11 +312,11 @@ s_turn (arb_broker_t *self)
     if (!self->fatal && arb_journal_commit (self->journal))
         arb_broker_fail (self, "commit");
     if (self->fatal) {
-        s_abandon (self);
+        arb_outbox_abandon (self->outbox);
         return;
     }
-    s_flush (self);
-    arb_sched_dispatch (self->sched, self->now_ms, self->mono_ms);
+    arb_outbox_flush (self->outbox);
+    arb_sched_dispatch (self->sched, self->clock.now_ms, self->clock.mono_ms);
     arb_broker_send_dispatches (self);
 }
 
@@ -540,8 +325,7 @@ s_poll_timeout (arb_broker_t *self)
 {
     //  Work left by the dispatch pass (an expired task ended) goes out
     //  with the next commit, at once.
-    if (arb_journal_in_txn (self->journal) || zlist_size (self->outbox) || zhashx_size (self->done)
-        || zhashx_size (self->events))
+    if (arb_journal_in_txn (self->journal) || !arb_outbox_is_empty (self->outbox))
         return 0;
     uint64_t mono = (uint64_t) zclock_mono ();
     uint64_t next = arb_sched_next_timer (self->sched);

@@ -40,7 +40,7 @@ s_check_spec (arb_broker_t *self, const arb_task_spec_t *spec, size_t index, cha
     if (spec->delay_ms > ARB_DELAY_MAX_MS)
         REFUSE ("delay_ms: %" PRIu64 " is over the limit of %llu", spec->delay_ms,
                 ARB_DELAY_MAX_MS);
-    if (spec->at_ms > self->now_ms + ARB_DELAY_MAX_MS)
+    if (spec->at_ms > self->clock.now_ms + ARB_DELAY_MAX_MS)
         REFUSE ("at_ms: %" PRIu64 " is more than a year ahead", spec->at_ms);
     if (spec->timeout_ms > ARB_TIMEOUT_MAX_MS)
         REFUSE ("timeout_ms: %" PRIu64 " is over the limit of %llu", spec->timeout_ms,
@@ -75,8 +75,8 @@ s_done_from_journal (arb_broker_t *self, zframe_t *identity, uint64_t id, bool *
     arb_done_task_t done = {0};
     int rc = arb_journal_done (self->journal, id, scratch, &done, found);
     if (rc == 0 && *found)
-        arb_broker_done_record (self, identity, id, (int) done.state, done.attempts, done.error,
-                                &done.result);
+        arb_outbox_done (self->outbox, identity, id, (int) done.state, done.attempts, done.error,
+                         &done.result);
     zframe_destroy (&done.result);
     arb_msg_destroy (&scratch);
     return rc;
@@ -97,12 +97,12 @@ s_make_task (arb_broker_t *self, arb_task_spec_t *spec)
     task->timeout_ms = spec->timeout_ms;
     task->expires_ms = spec->expires_ms;
     task->retention_ms = spec->retention_ms;
-    task->created_ms = self->now_ms;
-    uint64_t start = spec->delay_ms ? self->now_ms + spec->delay_ms : 0;
+    task->created_ms = self->clock.now_ms;
+    uint64_t start = spec->delay_ms ? self->clock.now_ms + spec->delay_ms : 0;
     if (spec->at_ms > start)
         start = spec->at_ms;
     task->not_before_ms = start;
-    task->state = start > self->now_ms ? ARB_STATE_SCHEDULED : ARB_STATE_READY;
+    task->state = start > self->clock.now_ms ? ARB_STATE_SCHEDULED : ARB_STATE_READY;
     return task;
 }
 
@@ -250,8 +250,8 @@ s_store_batch (arb_broker_t *self,
         }
     for (size_t i = 0; i < n && rc == 0; i++)
         if (made[i]) {
-            arb_sched_add (self->sched, made[i], self->now_ms, self->mono_ms);
-            arb_broker_event (self, made[i], made[i]->state, NULL);
+            arb_sched_add (self->sched, made[i], self->clock.now_ms, self->clock.mono_ms);
+            arb_outbox_event (self->outbox, made[i], made[i]->state, NULL);
         }
     for (size_t i = 0; i < n && rc == 0 && !self->fatal; i++) {
         bool on_older = false;
@@ -274,12 +274,12 @@ s_submit (arb_broker_t *self, arb_msg_t *msg)
     char why[ARB_TEXT_MAX];
     for (size_t i = 0; i < n; i++)
         if (s_check_spec (self, &body->tasks.v[i], i, why, sizeof (why))) {
-            arb_broker_refuse (self, msg, ARB_ERR_INVALID, "%s", why);
+            arb_outbox_refuse (self->outbox, msg, ARB_ERR_INVALID, "%s", why);
             return;
         }
     arb_dag_t *dag = arb_dag_new (body->tasks.v, n);
     if (arb_broker_check_flow (self, msg, dag, why, sizeof (why))) {
-        arb_broker_refuse (self, msg, ARB_ERR_INVALID, "%s", why);
+        arb_outbox_refuse (self->outbox, msg, ARB_ERR_INVALID, "%s", why);
         arb_dag_destroy (&dag);
         return;
     }
@@ -292,7 +292,7 @@ s_submit (arb_broker_t *self, arb_msg_t *msg)
         goto failed;
     if (body->flow_kind
         && arb_journal_insert_flow (self->journal, (int) body->flow_kind, body->flow_name,
-                                    self->now_ms, &out->flow))
+                                    self->clock.now_ms, &out->flow))
         goto failed;
     if (s_store_batch (self, msg, dag, ids, results, out->flow))
         goto failed;
@@ -308,7 +308,7 @@ s_submit (arb_broker_t *self, arb_msg_t *msg)
         else if (s_done_from_journal (self, arb_msg_routing_id (msg), ids[i], &found))
             goto failed;
     }
-    arb_broker_reply (self, &reply);
+    arb_outbox_reply (self->outbox, &reply);
     goto done;
 failed:
     arb_msg_destroy (&reply);
@@ -371,7 +371,7 @@ s_status (arb_broker_t *self, arb_msg_t *msg)
             s_overlay (reply, &infos[i], task);
         s_current_attempt (reply, &infos[i]);
     }
-    arb_broker_reply (self, &reply);
+    arb_outbox_reply (self->outbox, &reply);
 }
 
 static int
@@ -389,8 +389,8 @@ s_list (arb_broker_t *self, arb_msg_t *msg)
 {
     arb_list_body_t *body = arb_msg_list (msg);
     if (body->state > ARB_STATE_MAX || body->state == ARB_STATE_FAILED) {
-        arb_broker_refuse (self, msg, ARB_ERR_INVALID, "state: %u is not a state a task rests in",
-                           body->state);
+        arb_outbox_refuse (self->outbox, msg, ARB_ERR_INVALID,
+                           "state: %u is not a state a task rests in", body->state);
         return;
     }
     uint32_t limit = body->limit ? body->limit : ARB_LIST_DEFAULT;
@@ -429,7 +429,7 @@ s_list (arb_broker_t *self, arb_msg_t *msg)
         out->tasks.n = limit;
         out->more = true;
     }
-    arb_broker_reply (self, &reply);
+    arb_outbox_reply (self->outbox, &reply);
 }
 
 //  ---------------------------------------------------------------------
@@ -458,7 +458,7 @@ s_watch_ids (arb_broker_t *self, arb_msg_t *msg)
             *(uint64_t *) arb_msg_grow (reply, &out->unknown, sizeof (uint64_t), 1) =
                 body->ids.v[i];
     }
-    arb_broker_reply (self, &reply);
+    arb_outbox_reply (self->outbox, &reply);
 }
 
 //  ---------------------------------------------------------------------
@@ -496,7 +496,8 @@ s_cancel (arb_broker_t *self, arb_msg_t *msg)
 {
     arb_cancel_body_t *body = arb_msg_cancel (msg);
     if (!body->ids.n && !body->queue && !body->group && !body->flow) {
-        arb_broker_refuse (self, msg, ARB_ERR_BAD_REQUEST, "give ids, a queue, a group or a flow");
+        arb_outbox_refuse (self->outbox, msg, ARB_ERR_BAD_REQUEST,
+                           "give ids, a queue, a group or a flow");
         return;
     }
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_CANCEL_REPLY);
@@ -539,7 +540,7 @@ s_cancel (arb_broker_t *self, arb_msg_t *msg)
     if (self->fatal)
         goto failed;
     out->count = (uint32_t) (self->cancelled - cancelled_before);
-    arb_broker_reply (self, &reply);
+    arb_outbox_reply (self->outbox, &reply);
     return;
 failed:
     arb_msg_destroy (&reply);
@@ -569,8 +570,8 @@ s_revive_row (void *arg, arb_task_t *row, const char *queue, const char *name)
         return -1;
     }
     arb_queue_counts (task->queue)[ARB_STATE_DEAD]--;
-    arb_sched_add (self->sched, task, self->now_ms, self->mono_ms);
-    arb_broker_event (self, task, ARB_STATE_READY, NULL);
+    arb_sched_add (self->sched, task, self->clock.now_ms, self->clock.mono_ms);
+    arb_outbox_event (self->outbox, task, ARB_STATE_READY, NULL);
     revive->task = task;
     return 0;
 }
@@ -601,7 +602,7 @@ s_retry (arb_broker_t *self, arb_msg_t *msg)
 {
     arb_retry_body_t *body = arb_msg_retry (msg);
     if (!body->ids.n && !(body->queue && body->all)) {
-        arb_broker_refuse (self, msg, ARB_ERR_BAD_REQUEST, "give ids, or a queue and all");
+        arb_outbox_refuse (self->outbox, msg, ARB_ERR_BAD_REQUEST, "give ids, or a queue and all");
         return;
     }
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_RETRY_REPLY);
@@ -630,7 +631,7 @@ s_retry (arb_broker_t *self, arb_msg_t *msg)
         }
         zlistx_destroy (&ids);
     }
-    arb_broker_reply (self, &reply);
+    arb_outbox_reply (self->outbox, &reply);
     return;
 failed:
     zlistx_destroy (&ids);
@@ -655,8 +656,8 @@ s_stats (arb_broker_t *self, arb_msg_t *msg)
 {
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_STATS_REPLY);
     arb_stats_reply_body_t *out = arb_msg_stats_reply (reply);
-    out->now_ms = self->now_ms;
-    out->uptime_ms = self->now_ms - self->started_ms;
+    out->now_ms = self->clock.now_ms;
+    out->uptime_ms = self->clock.now_ms - self->started_ms;
     zhashx_t *queues = arb_sched_queues (self->sched);
     for (arb_queue_t *queue = (arb_queue_t *) zhashx_first (queues); queue;
          queue = (arb_queue_t *) zhashx_next (queues)) {
@@ -670,8 +671,8 @@ s_stats (arb_broker_t *self, arb_msg_t *msg)
         info->counts.v = (uint64_t *) arb_msg_alloc (reply, info->counts.n * sizeof (uint64_t));
         memcpy (info->counts.v, arb_queue_counts (queue), info->counts.n * sizeof (uint64_t));
         info->paused = arb_queue_settings (queue)->paused;
-        info->done_last_minute = arb_queue_done_last_minute (queue, self->now_ms);
-        info->oldest_ready_ms = arb_queue_oldest_ms (queue, self->now_ms);
+        info->done_last_minute = arb_queue_done_last_minute (queue, self->clock.now_ms);
+        info->oldest_ready_ms = arb_queue_oldest_ms (queue, self->clock.now_ms);
     }
     zhashx_t *sessions = arb_sched_sessions (self->sched);
     for (arb_session_t *session = (arb_session_t *) zhashx_first (sessions); session;
@@ -684,7 +685,8 @@ s_stats (arb_broker_t *self, arb_msg_t *msg)
         w->credit = (uint32_t) arb_session_credit (session);
         w->busy = (uint32_t) arb_session_lease_count (session);
         //  last heartbeat as Unix ms (the session keeps monotonic time)
-        w->last_seen_ms = self->now_ms - (self->mono_ms - arb_session_last_seen (session));
+        w->last_seen_ms =
+            self->clock.now_ms - (self->clock.mono_ms - arb_session_last_seen (session));
         for (size_t s = 0; s < arb_session_sub_count (session); s++) {
             arb_sub_t *sub = arb_session_sub_at (session, s);
             for (size_t q = 0; q < sub->queue_count; q++)
@@ -692,7 +694,7 @@ s_stats (arb_broker_t *self, arb_msg_t *msg)
                     arb_msg_strdup (reply, sub->queues[q]);
         }
     }
-    arb_broker_reply (self, &reply);
+    arb_outbox_reply (self->outbox, &reply);
 }
 
 //  ---------------------------------------------------------------------
@@ -723,7 +725,7 @@ s_queue_op (arb_broker_t *self, arb_msg_t *msg)
     bool pause = streq (body->op, "pause"), resume = streq (body->op, "resume");
     bool purge = streq (body->op, "purge"), set = streq (body->op, "set");
     if (!pause && !resume && !purge && !set) {
-        arb_broker_refuse (self, msg, ARB_ERR_INVALID,
+        arb_outbox_refuse (self->outbox, msg, ARB_ERR_INVALID,
                            "op: '%s' is not pause, resume, purge or set", body->op);
         return;
     }
@@ -734,7 +736,7 @@ s_queue_op (arb_broker_t *self, arb_msg_t *msg)
             if (body->on_failure && streq (body->on_failure, names[i]))
                 on_failure = i;
         if (body->on_failure && on_failure < 0) {
-            arb_broker_refuse (self, msg, ARB_ERR_INVALID,
+            arb_outbox_refuse (self->outbox, msg, ARB_ERR_INVALID,
                                "on_failure: '%s' is not retry, head or dead", body->on_failure);
             return;
         }
@@ -743,14 +745,14 @@ s_queue_op (arb_broker_t *self, arb_msg_t *msg)
         const char *name = body->clear.v[i];
         if (!streq (name, "max_running") && !streq (name, "rate_per_sec")
             && !streq (name, "retention_ms") && !streq (name, "on_failure")) {
-            arb_broker_refuse (self, msg, ARB_ERR_INVALID, "clear[%zu]: '%s' is not a setting", i,
-                               name);
+            arb_outbox_refuse (self->outbox, msg, ARB_ERR_INVALID,
+                               "clear[%zu]: '%s' is not a setting", i, name);
             return;
         }
     }
     if (set && body->retention_ms > ARB_RETENTION_MAX_MS) {
-        arb_broker_refuse (self, msg, ARB_ERR_INVALID, "retention_ms: over the limit of %llu",
-                           ARB_RETENTION_MAX_MS);
+        arb_outbox_refuse (self->outbox, msg, ARB_ERR_INVALID,
+                           "retention_ms: over the limit of %llu", ARB_RETENTION_MAX_MS);
         return;
     }
     arb_queue_t *queue = arb_sched_queue (self->sched, body->queue);
@@ -798,7 +800,7 @@ s_queue_op (arb_broker_t *self, arb_msg_t *msg)
         return;
     }
     arb_sched_touch_queue (self->sched, queue);
-    arb_broker_reply (self, &reply);
+    arb_outbox_reply (self->outbox, &reply);
 }
 
 static void
@@ -806,13 +808,13 @@ s_limit (arb_broker_t *self, arb_msg_t *msg)
 {
     arb_limit_body_t *body = arb_msg_limit (msg);
     if (!*body->name) {
-        arb_broker_refuse (self, msg, ARB_ERR_INVALID, "name: must not be empty");
+        arb_outbox_refuse (self->outbox, msg, ARB_ERR_INVALID, "name: must not be empty");
         return;
     }
     for (size_t i = 0; i < body->clear.n; i++)
         if (!streq (body->clear.v[i], "max_running") && !streq (body->clear.v[i], "rate_per_sec")) {
-            arb_broker_refuse (self, msg, ARB_ERR_INVALID, "clear[%zu]: '%s' is not a limit", i,
-                               body->clear.v[i]);
+            arb_outbox_refuse (self->outbox, msg, ARB_ERR_INVALID,
+                               "clear[%zu]: '%s' is not a limit", i, body->clear.v[i]);
             return;
         }
     arb_limit_t *limit = arb_sched_name_limit (self->sched, body->name);
@@ -842,16 +844,16 @@ s_limit (arb_broker_t *self, arb_msg_t *msg)
         return;
     }
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_OK);
-    arb_broker_reply (self, &reply);
+    arb_outbox_reply (self->outbox, &reply);
 }
 
 static void
 s_events (arb_broker_t *self, arb_msg_t *msg)
 {
     arb_events_body_t *body = arb_msg_events (msg);
-    arb_broker_subscribe (self, arb_msg_routing_id (msg), body->queue, !body->off);
+    arb_outbox_subscribe (self->outbox, arb_msg_routing_id (msg), body->queue, !body->off);
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_OK);
-    arb_broker_reply (self, &reply);
+    arb_outbox_reply (self->outbox, &reply);
 }
 
 static void
@@ -894,7 +896,7 @@ s_peek (arb_broker_t *self, arb_msg_t *msg)
     if (self->fatal)
         arb_msg_destroy (&reply);
     else
-        arb_broker_reply (self, &reply);
+        arb_outbox_reply (self->outbox, &reply);
 }
 
 typedef struct {
@@ -922,16 +924,18 @@ s_meta (arb_broker_t *self, arb_msg_t *msg)
     bool get = streq (body->op, "get"), set = streq (body->op, "set");
     bool del = streq (body->op, "del"), list = streq (body->op, "list");
     if (!get && !set && !del && !list) {
-        arb_broker_refuse (self, msg, ARB_ERR_INVALID, "op: '%s' is not get, set, del or list",
-                           body->op);
+        arb_outbox_refuse (self->outbox, msg, ARB_ERR_INVALID,
+                           "op: '%s' is not get, set, del or list", body->op);
         return;
     }
     if (!list && (!body->key || !*body->key)) {
-        arb_broker_refuse (self, msg, ARB_ERR_BAD_REQUEST, "key: required for %s", body->op);
+        arb_outbox_refuse (self->outbox, msg, ARB_ERR_BAD_REQUEST, "key: required for %s",
+                           body->op);
         return;
     }
     if ((set || del) && strncmp (body->key, "broker.", 7) == 0) {
-        arb_broker_refuse (self, msg, ARB_ERR_INVALID, "key: 'broker.' keys are the broker's own");
+        arb_outbox_refuse (self->outbox, msg, ARB_ERR_INVALID,
+                           "key: 'broker.' keys are the broker's own");
         return;
     }
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_META_REPLY);
@@ -959,7 +963,7 @@ s_meta (arb_broker_t *self, arb_msg_t *msg)
         arb_broker_fail (self, "meta");
         return;
     }
-    arb_broker_reply (self, &reply);
+    arb_outbox_reply (self->outbox, &reply);
 }
 
 static void
@@ -969,8 +973,8 @@ s_ping (arb_broker_t *self, arb_msg_t *msg)
     arb_pong_body_t *out = arb_msg_pong (reply);
     out->version = ARB_VERSION;
     out->epoch = self->epoch;
-    out->now_ms = self->now_ms;
-    arb_broker_reply (self, &reply);
+    out->now_ms = self->clock.now_ms;
+    arb_outbox_reply (self->outbox, &reply);
 }
 
 //  ---------------------------------------------------------------------
@@ -1020,7 +1024,7 @@ arb_broker_on_client (arb_broker_t *self, arb_msg_t *msg)
             s_ping (self, msg);
             break;
         default:
-            arb_broker_refuse (self, msg, ARB_ERR_BAD_REQUEST,
+            arb_outbox_refuse (self->outbox, msg, ARB_ERR_BAD_REQUEST,
                                "%s is not a request the broker takes",
                                arb_msg_type_name (arb_msg_type (msg)));
             break;

@@ -187,18 +187,18 @@ s_make_copy (arb_broker_t *self,
     copy->jitter = origin->jitter;
     copy->timeout_ms = origin->timeout_ms;
     copy->retention_ms = origin->retention_ms;
-    copy->created_ms = self->now_ms;
+    copy->created_ms = self->clock.now_ms;
     copy->origin = origin->id;
     copy->flow = origin->flow;
-    copy->expires_ms = self->now_ms + endpoint_timeout_ms;
+    copy->expires_ms = self->clock.now_ms + endpoint_timeout_ms;
     copy->state = ARB_STATE_READY;
     arb_journal_row_t row = {.endpoint = endpoint, .payload = payload, .headers = headers};
     if (arb_journal_insert (self->journal, copy, &row)) {
         arb_sched_discard_task (self->sched, &copy);
         return -1;
     }
-    arb_sched_add (self->sched, copy, self->now_ms, self->mono_ms);
-    arb_broker_event (self, copy, ARB_STATE_READY, NULL);
+    arb_sched_add (self->sched, copy, self->clock.now_ms, self->clock.mono_ms);
+    arb_outbox_event (self->outbox, copy, ARB_STATE_READY, NULL);
     return 0;
 }
 
@@ -243,16 +243,16 @@ s_settle (arb_broker_t *self, arb_task_t **task_p)
                            "not needed: a dependency's outcome ruled it out", NULL);
         return;
     }
-    if (task->not_before_ms > self->now_ms)
-        arb_sched_make_scheduled (self->sched, task, task->not_before_ms, self->now_ms,
-                                  self->mono_ms);
+    if (task->not_before_ms > self->clock.now_ms)
+        arb_sched_make_scheduled (self->sched, task, task->not_before_ms, self->clock.now_ms,
+                                  self->clock.mono_ms);
     else
-        arb_sched_make_ready (self->sched, task, false, self->now_ms, self->mono_ms);
+        arb_sched_make_ready (self->sched, task, false, self->clock.now_ms, self->clock.mono_ms);
     if (arb_journal_save (self->journal, task, task->state, 0, NULL, NULL, NULL, 0)) {
         arb_broker_fail (self, "resolve");
         return;
     }
-    arb_broker_event (self, task, task->state, NULL);
+    arb_outbox_event (self->outbox, task, task->state, NULL);
 }
 
 //  Applies one finished parent to a waiting child. Returns false if the
@@ -654,14 +654,14 @@ arb_broker_commit_emits (arb_broker_t *self, arb_task_t *task)
     while ((emit = (arb_emit_t *) zlist_pop (task->emits))) {
         arb_task_t *item = arb_sched_new_task (self->sched, emit->queue, emit->name);
         item->id = ++self->next_id;
-        item->created_ms = self->now_ms;
+        item->created_ms = self->clock.now_ms;
         item->state = ARB_STATE_READY;
         item->flow = task->flow;
         arb_journal_row_t row = {.payload = emit->payload};
         int rc = arb_journal_insert (self->journal, item, &row);
         if (rc == 0) {
-            arb_sched_add (self->sched, item, self->now_ms, self->mono_ms);
-            arb_broker_event (self, item, ARB_STATE_READY, NULL);
+            arb_sched_add (self->sched, item, self->clock.now_ms, self->clock.mono_ms);
+            arb_outbox_event (self->outbox, item, ARB_STATE_READY, NULL);
         }
         else
             arb_sched_discard_task (self->sched, &item);

@@ -16,6 +16,7 @@
 #include "arb_broker.h"
 #include "arb_sched.h"
 #include "arb_heap.h"
+#include "arb_outbox.h"
 
 struct _arb_broker_t {
     arb_broker_config_t config;
@@ -26,18 +27,11 @@ struct _arb_broker_t {
     uint64_t epoch;       //  broker start count
     uint64_t next_id;     //  last task id given out
     uint64_t started_ms;  //  Unix ms at start
-    uint64_t now_ms;      //  Unix ms of the current turn
-    uint64_t mono_ms;     //  monotonic ms of the current turn
+    arb_clock_t clock;    //  the current turn's time
     uint64_t rng;         //  xorshift state, for backoff jitter
     bool fatal;           //  the journal failed: stop after this turn
 
-    //  Sent after the turn's commit, in this order:
-    zlist_t *outbox;   //  owned replies (arb_msg_t *)
-    zhashx_t *done;    //  routing id hex -> owned DONE being filled
-    zhashx_t *events;  //  routing id hex -> owned EVENT being filled
-
-    zlist_t *
-        subscribers;  //  owned event subscribers (a routing id and a queue filter; see arb_broker.c)
+    arb_outbox_t *outbox;       //  owned: what the turn sends after its commit
     arb_msg_t *take_reply;      //  borrowed: the DISPATCH answering a TAKE, while one runs
     arb_vec_t settle;           //  (id, state) pairs of ended tasks whose dependents must hear;
                                 //  state 0: a fan-out copy of task id ended
@@ -45,29 +39,11 @@ struct _arb_broker_t {
     uint64_t cancelled;         //  tasks cancelled since start (requests count theirs by it)
     uint64_t next_liveness_ms;  //  monotonic: next check of silent workers
     uint64_t next_sweep_ms;     //  monotonic: next retention sweep
-    uint64_t refused_sec;       //  Unix second of the refusal log counter
-    uint32_t refused_count;     //  refusals logged in that second
 };
 
 
 //  arb_broker.c
-//  (done_record takes the result frame: NULL or empty for none.)
-void arb_broker_reply (arb_broker_t *self, arb_msg_t **reply_p);
-void
-arb_broker_refuse (arb_broker_t *self, arb_msg_t *request, arb_err_t code, const char *fmt, ...)
-    __attribute__ ((format (printf, 4, 5)));
 void arb_broker_fail (arb_broker_t *self, const char *what);
-void arb_broker_event (arb_broker_t *self, arb_task_t *task, int state, const char *error);
-//  Subscribes a peer to the events of a queue (NULL: all), replacing its
-//  earlier subscription; on false, unsubscribes it.
-void arb_broker_subscribe (arb_broker_t *self, zframe_t *identity, const char *queue, bool on);
-void arb_broker_done_record (arb_broker_t *self,
-                             zframe_t *identity,
-                             uint64_t id,
-                             int state,
-                             uint32_t attempts,
-                             const char *error,
-                             zframe_t **result_p);
 uint64_t arb_broker_random (arb_broker_t *self);
 //  Frees the queues that hold nothing (no task, consumer, setting, count).
 void arb_broker_forget_idle_queues (arb_broker_t *self);

@@ -37,7 +37,7 @@ s_purge_at (arb_broker_t *self, arb_task_t *task, int state)
         keep = arb_queue_settings (task->queue)->retention_ms;
     if (!keep)
         keep = state == ARB_STATE_DEAD ? self->config.dead_retention_ms : self->config.retention_ms;
-    return self->now_ms + keep;
+    return self->clock.now_ms + keep;
 }
 
 static const char *
@@ -52,7 +52,7 @@ arb_broker_finish (
 {
     arb_task_t *task = *task_p;
     if (arb_journal_begin (self->journal)
-        || arb_journal_save (self->journal, task, state, self->now_ms, s_worker_name (task),
+        || arb_journal_save (self->journal, task, state, self->clock.now_ms, s_worker_name (task),
                              error ? error : "", result_p ? *result_p : NULL,
                              s_purge_at (self, task, state))) {
         arb_broker_fail (self, "finish");
@@ -64,13 +64,13 @@ arb_broker_finish (
     for (zframe_t *w = left ? (zframe_t *) zlist_first (task->watchers) : NULL; w;
          w = (zframe_t *) zlist_next (task->watchers)) {
         zframe_t *copy = result_p && *result_p && --left ? zframe_dup (*result_p) : NULL;
-        arb_broker_done_record (self, w, task->id, state, task->attempts, error,
-                                copy ? &copy : result_p);
+        arb_outbox_done (self->outbox, w, task->id, state, task->attempts, error,
+                         copy ? &copy : result_p);
     }
-    arb_broker_event (self, task, state, error);
+    arb_outbox_event (self->outbox, task, state, error);
     uint64_t id = task->id, origin = task->origin;
     bool has_children = task->has_children;
-    arb_sched_finish (self->sched, task_p, state, self->now_ms);
+    arb_sched_finish (self->sched, task_p, state, self->clock.now_ms);
     if (has_children || origin)
         arb_broker_after_finish (self, id, state, has_children, origin);
 }
@@ -82,7 +82,7 @@ s_record_attempt (arb_broker_t *self, arb_task_t *task, int outcome, const char 
     arb_attempt_info_t attempt = {
         .attempt = task->attempts,
         .started_ms = task->started_ms,
-        .ended_ms = self->now_ms,
+        .ended_ms = self->clock.now_ms,
         .worker = s_worker_name (task),
         .outcome = (uint32_t) outcome,
         .error = error,
@@ -128,7 +128,7 @@ s_stop (arb_broker_t *self, arb_task_t *task, arb_stop_reason_t reason)
     item->id = task->id;
     item->lease = task->lease;
     item->reason = reason;
-    arb_broker_reply (self, &stop);
+    arb_outbox_reply (self->outbox, &stop);
 }
 
 //  An attempt failed (the handler, or its timeout): retry or dead.
@@ -138,29 +138,30 @@ s_attempt_failed (arb_broker_t *self, arb_task_t **task_p, int outcome, const ch
     arb_task_t *task = *task_p;
     if (s_record_attempt (self, task, outcome, error))
         return;
-    arb_broker_event (self, task, ARB_STATE_FAILED, error);
+    arb_outbox_event (self->outbox, task, ARB_STATE_FAILED, error);
     if (task->lease)
         arb_sched_unlease (self->sched, task);
     int policy = arb_queue_settings (task->queue)->on_failure;
     if (policy == ARB_ON_FAILURE_HEAD) {
         //  Arbeiter's rule: back to the head of its queue, however often
-        arb_sched_make_ready (self->sched, task, true, self->now_ms, self->mono_ms);
+        arb_sched_make_ready (self->sched, task, true, self->clock.now_ms, self->clock.mono_ms);
         if (arb_journal_save (self->journal, task, task->state, 0, NULL, error, NULL, 0))
             arb_broker_fail (self, "requeue");
-        arb_broker_event (self, task, task->state, error);
+        arb_outbox_event (self->outbox, task, task->state, error);
         return;
     }
     if (task->attempts >= task->max_attempts || policy == ARB_ON_FAILURE_DEAD) {
         arb_broker_finish (self, task_p, ARB_STATE_DEAD, error, NULL);
         return;
     }
-    uint64_t not_before = self->now_ms + s_backoff_ms (self, task);
-    arb_sched_make_scheduled (self->sched, task, not_before, self->now_ms, self->mono_ms);
+    uint64_t not_before = self->clock.now_ms + s_backoff_ms (self, task);
+    arb_sched_make_scheduled (self->sched, task, not_before, self->clock.now_ms,
+                              self->clock.mono_ms);
     if (arb_journal_save (self->journal, task, task->state, 0, NULL, error, NULL, 0)) {
         arb_broker_fail (self, "retry");
         return;
     }
-    arb_broker_event (self, task, task->state, error);
+    arb_outbox_event (self->outbox, task, task->state, error);
 }
 
 //  A lease died with its worker: not the task's fault.
@@ -181,13 +182,13 @@ s_lease_lost (arb_broker_t *self, arb_task_t **task_p, const char *error)
         arb_broker_finish (self, task_p, ARB_STATE_DEAD, why, NULL);
         return;
     }
-    arb_sched_make_ready (self->sched, task, false, self->now_ms, self->mono_ms);
+    arb_sched_make_ready (self->sched, task, false, self->clock.now_ms, self->clock.mono_ms);
     task->last_lease = lease;  //  its worker may come back with it (arb_sched_can_adopt)
     if (arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
         arb_broker_fail (self, "lost lease");
         return;
     }
-    arb_broker_event (self, task, ARB_STATE_READY, error);
+    arb_outbox_event (self->outbox, task, ARB_STATE_READY, error);
 }
 
 //  A lease given back: the task goes to the head of its queue.
@@ -196,8 +197,8 @@ s_release (arb_broker_t *self, arb_task_t *task)
 {
     arb_sched_unlease (self->sched, task);
     task->attempts--;
-    arb_sched_make_ready (self->sched, task, true, self->now_ms, self->mono_ms);
-    arb_broker_event (self, task, ARB_STATE_READY, NULL);
+    arb_sched_make_ready (self->sched, task, true, self->clock.now_ms, self->clock.mono_ms);
+    arb_outbox_event (self->outbox, task, ARB_STATE_READY, NULL);
 }
 
 int
@@ -225,18 +226,19 @@ static void
 s_adopt_task (arb_broker_t *self, arb_task_t *task, arb_session_t *session, uint64_t lease)
 {
     uint32_t lost = task->lost;
-    if (arb_sched_adopt (self->sched, task, session, lease, self->mono_ms) != ARB_ADOPT_LEASED)
+    if (arb_sched_adopt (self->sched, task, session, lease, self->clock.mono_ms)
+        != ARB_ADOPT_LEASED)
         return;
     if (task->origin)
         task->expires_ms = 0;  //  a fan-out copy at its endpoint
     if (task->lost == lost)
-        task->started_ms = self->now_ms;
+        task->started_ms = self->clock.now_ms;
     else if (arb_journal_begin (self->journal)
              || arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
         arb_broker_fail (self, "claimed lease");
         return;
     }
-    arb_broker_event (self, task, ARB_STATE_RUNNING, NULL);
+    arb_outbox_event (self->outbox, task, ARB_STATE_RUNNING, NULL);
 }
 
 //  Takes back the tasks a re-registering worker still runs under an earlier
@@ -276,10 +278,10 @@ s_register (arb_broker_t *self, arb_msg_t *msg)
         while (arb_session_sub_count (session))
             arb_sched_credit (self->sched, session, arb_session_sub_at (session, 0)->id, NULL, 0, 0,
                               true);
-        arb_session_touch (session, self->mono_ms);
+        arb_session_touch (session, self->clock.mono_ms);
     }
     else
-        session = arb_sched_open_session (self->sched, identity, self->mono_ms);
+        session = arb_sched_open_session (self->sched, identity, self->clock.mono_ms);
     arb_session_set_info (session, body->name, body->mode, body->slots, body->pid, body->host);
     arb_session_set_register_id (session, arb_msg_reqid (msg));
     zsys_info ("broker: worker registered name=%s mode=%s slots=%u pid=%u host=%s",
@@ -291,8 +293,8 @@ s_register (arb_broker_t *self, arb_msg_t *msg)
     out->liveness_ms = self->config.liveness_ms;
     out->epoch = self->epoch;
     s_adopt (self, session, body, reply);
-    arb_broker_reply (self, &reply);
-    arb_session_sent (session, self->mono_ms);
+    arb_outbox_reply (self->outbox, &reply);
+    arb_session_sent (session, self->clock.mono_ms);
 }
 
 static void
@@ -301,12 +303,13 @@ s_credit (arb_broker_t *self, arb_session_t *session, arb_msg_t *msg)
     arb_credit_body_t *body = arb_msg_credit (msg);
     for (size_t i = 0; i < body->queues.n; i++)
         if (!*body->queues.v[i]) {
-            arb_broker_refuse (self, msg, ARB_ERR_INVALID, "queues[%zu]: must not be empty", i);
+            arb_outbox_refuse (self->outbox, msg, ARB_ERR_INVALID, "queues[%zu]: must not be empty",
+                               i);
             return;
         }
     if (arb_sched_credit (self->sched, session, body->sub, body->queues.v, body->queues.n,
                           body->credit, body->cancel))
-        arb_broker_refuse (self, msg, ARB_ERR_BAD_REQUEST,
+        arb_outbox_refuse (self->outbox, msg, ARB_ERR_BAD_REQUEST,
                            "queues: subscription %u is new and names no queue", body->sub);
 }
 
@@ -316,10 +319,10 @@ s_take (arb_broker_t *self, arb_session_t *session, arb_msg_t *msg)
     arb_take_body_t *body = arb_msg_take (msg);
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_DISPATCH);
     self->take_reply = reply;
-    arb_sched_take (self->sched, session, body->queue, body->max ? body->max : 1, self->now_ms,
-                    self->mono_ms);
+    arb_sched_take (self->sched, session, body->queue, body->max ? body->max : 1,
+                    self->clock.now_ms, self->clock.mono_ms);
     self->take_reply = NULL;
-    arb_broker_reply (self, &reply);
+    arb_outbox_reply (self->outbox, &reply);
 }
 
 //  The task of a result under an ended lease that its worker may still
@@ -360,7 +363,8 @@ s_session_for_results (arb_broker_t *self, arb_msg_t *msg)
     arb_result_body_t *body = arb_msg_result (msg);
     for (size_t i = 0; i < body->results.n; i++)
         if (s_adoptable (self, &body->results.v[i]))
-            return arb_sched_open_session (self->sched, arb_msg_routing_id (msg), self->mono_ms);
+            return arb_sched_open_session (self->sched, arb_msg_routing_id (msg),
+                                           self->clock.mono_ms);
     return NULL;
 }
 
@@ -439,11 +443,11 @@ arb_broker_on_worker (arb_broker_t *self, arb_msg_t *msg)
             if (!self->fatal && arb_session_lease_count (session) == 0)
                 arb_sched_close_session (self->sched, &session);
         }
-        arb_broker_refuse (self, msg, ARB_ERR_UNKNOWN_WORKER,
+        arb_outbox_refuse (self->outbox, msg, ARB_ERR_UNKNOWN_WORKER,
                            "unknown worker: send REGISTER again");
         return;
     }
-    arb_session_touch (session, self->mono_ms);
+    arb_session_touch (session, self->clock.mono_ms);
     switch (arb_msg_type (msg)) {
         case ARB_MSG_CREDIT:
             s_credit (self, session, msg);
@@ -476,8 +480,8 @@ s_send_outgoing (arb_broker_t *self, arb_session_t *session)
 {
     arb_msg_t **outgoing = arb_session_outgoing (session);
     if (*outgoing) {
-        arb_msg_send (outgoing, self->router);
-        arb_session_sent (session, self->mono_ms);
+        arb_outbox_send (self->outbox, outgoing);
+        arb_session_sent (session, self->clock.mono_ms);
     }
 }
 
@@ -553,8 +557,8 @@ arb_broker_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb
     //  a fan-out copy that reached its endpoint can no longer go missing
     if (task->origin)
         task->expires_ms = 0;
-    task->started_ms = self->now_ms;
-    arb_broker_event (self, task, ARB_STATE_RUNNING, NULL);
+    task->started_ms = self->clock.now_ms;
+    arb_outbox_event (self->outbox, task, ARB_STATE_RUNNING, NULL);
     if (!self->take_reply && body->tasks.n >= ARB_DISPATCH_BATCH)
         s_send_outgoing (self, session);
     return 0;
@@ -592,9 +596,9 @@ void
 arb_broker_fire_timers (arb_broker_t *self)
 {
     arb_task_t *task;
-    while (!self->fatal && (task = arb_sched_pop_timer (self->sched, self->mono_ms))) {
+    while (!self->fatal && (task = arb_sched_pop_timer (self->sched, self->clock.mono_ms))) {
         uint64_t held_until = arb_queue_held_until (task->queue);
-        if (task->state == ARB_STATE_READY && held_until > self->mono_ms)
+        if (task->state == ARB_STATE_READY && held_until > self->clock.mono_ms)
             //  no worker could take it yet: a worker may still claim it
             arb_sched_rearm (self->sched, task, held_until);
         else if (task->state == ARB_STATE_READY) {
@@ -607,16 +611,17 @@ arb_broker_fire_timers (arb_broker_t *self)
                 snprintf (why, sizeof (why), "expired before it started");
             arb_broker_finish (self, &task, ARB_STATE_CANCELLED, why, NULL);
         }
-        else if (task->state == ARB_STATE_SCHEDULED && task->not_before_ms > self->now_ms)
+        else if (task->state == ARB_STATE_SCHEDULED && task->not_before_ms > self->clock.now_ms)
             //  The timer runs on the monotonic clock and the start time is
             //  wall time; the two, read in whole ms, can disagree by one,
             //  and the wall clock may have been set back. Never early:
             //  wait out the rest.
-            arb_sched_make_scheduled (self->sched, task, task->not_before_ms, self->now_ms,
-                                      self->mono_ms);
+            arb_sched_make_scheduled (self->sched, task, task->not_before_ms, self->clock.now_ms,
+                                      self->clock.mono_ms);
         else if (task->state == ARB_STATE_SCHEDULED) {
-            arb_sched_make_ready (self->sched, task, false, self->now_ms, self->mono_ms);
-            arb_broker_event (self, task, ARB_STATE_READY, NULL);
+            arb_sched_make_ready (self->sched, task, false, self->clock.now_ms,
+                                  self->clock.mono_ms);
+            arb_outbox_event (self->outbox, task, ARB_STATE_READY, NULL);
         }
         else if (task->state == ARB_STATE_RUNNING)
             s_timed_out (self, task);
@@ -626,21 +631,21 @@ arb_broker_fire_timers (arb_broker_t *self)
 void
 arb_broker_check_workers (arb_broker_t *self)
 {
-    if (self->mono_ms < self->next_liveness_ms)
+    if (self->clock.mono_ms < self->next_liveness_ms)
         return;
     uint32_t tick = self->config.heartbeat_ms / 2;
-    self->next_liveness_ms = self->mono_ms + (tick > 50 ? tick : 50);
+    self->next_liveness_ms = self->clock.mono_ms + (tick > 50 ? tick : 50);
     arb_session_t *session;
-    while (!self->fatal && (session = arb_sched_silent_session (self->sched, self->mono_ms)))
+    while (!self->fatal && (session = arb_sched_silent_session (self->sched, self->clock.mono_ms)))
         s_end_session (self, session, true);
     zhashx_t *sessions = arb_sched_sessions (self->sched);
     for (session = (arb_session_t *) zhashx_first (sessions); session;
          session = (arb_session_t *) zhashx_next (sessions)) {
-        if (self->mono_ms - arb_session_last_sent (session) < self->config.heartbeat_ms)
+        if (self->clock.mono_ms - arb_session_last_sent (session) < self->config.heartbeat_ms)
             continue;
         arb_msg_t *beat = arb_msg_new (ARB_MSG_HEARTBEAT, 0);
         arb_msg_set_routing_id (beat, arb_session_identity (session));
-        arb_broker_reply (self, &beat);
-        arb_session_sent (session, self->mono_ms);
+        arb_outbox_reply (self->outbox, &beat);
+        arb_session_sent (session, self->clock.mono_ms);
     }
 }
