@@ -1,12 +1,35 @@
-/*  arb_broker.c — the broker's loop; see arb_broker.h for the design. */
+/*  arb_broker.c — the broker's loop: start-up and the turn; see
+    arb_broker.h for the design and docs/broker.md ("Layers") for the
+    layers below it.
 
-#include "arb_broker_priv.h"
+    The loop owns the socket, the journal, the clock and the layers, and
+    does nothing else itself: at start it rebuilds memory from the journal
+    (through the lifecycle and the settings); each turn it reads requests
+    (handed to the verbs), fires timers, checks worker liveness, sweeps
+    expired results, commits, flushes the outbox and dispatches.
+*/
 
+#include "arb_broker.h"
+#include "arb_settings.h"
+#include "arb_verbs.h"
 
 #define ARB_TURN_MESSAGES  2000  //  messages read per turn at most
 #define ARB_TURN_BUDGET_MS 50    //  and for at most this long
 #define ARB_SWEEP_BATCH    500   //  final tasks removed per retention sweep
 #define ARB_SWEEP_EVERY_MS 1000
+
+struct _arb_broker_t {
+    arb_broker_config_t config;
+    arb_limits_t limits;        //  the codec's limits for requests
+    zsock_t *router;            //  owned
+    arb_journal_t *journal;     //  owned
+    arb_clock_t clock;          //  the current turn's time, lent to the layers
+    arb_outbox_t *outbox;       //  owned: layer 1
+    arb_life_t *life;           //  owned: layer 2 (with arb_settings)
+    arb_verbs_t verbs;          //  layer 3: what the handlers work with
+    uint64_t next_liveness_ms;  //  monotonic: next check of silent workers
+    uint64_t next_sweep_ms;     //  monotonic: next retention sweep
+};
 
 void
 arb_broker_config_defaults (arb_broker_config_t *config)
@@ -30,91 +53,27 @@ arb_broker_config_defaults (arb_broker_config_t *config)
 //  ---------------------------------------------------------------------
 //  Start-up: the journal is the truth; memory is rebuilt from it.
 
-typedef struct {
-    arb_broker_t *self;
-    size_t count;
-} s_load_t;
-
-static int
-s_load_task (void *arg, arb_task_t *row, const char *queue, const char *name)
-{
-    s_load_t *load = (s_load_t *) arg;
-    arb_broker_t *self = load->self;
-    arb_task_t *task = arb_sched_task_from_row (self->sched, row, queue, name);
-    arb_sched_add (self->sched, task, self->clock.now_ms, self->clock.mono_ms);
-    load->count++;
-    return 0;
-}
-
-static void
-s_load_count (void *arg, const char *queue, int state, uint64_t count)
-{
-    arb_broker_t *self = (arb_broker_t *) arg;
-    if (state > 0 && state <= ARB_STATE_MAX)
-        arb_queue_counts (arb_sched_queue (self->sched, queue))[state] += count;
-}
-
-//  Settings are stored as text: "paused=0 max_running=3 rate=50 retention_ms=0"
-//  under "queue.<name>", "max_running=3 rate=50" under "limit.<task name>".
-static void
-s_load_settings (void *arg, const char *key, const void *data, size_t size)
-{
-    arb_broker_t *self = (arb_broker_t *) arg;
-    char text[256];
-    size = size < sizeof (text) - 1 ? size : sizeof (text) - 1;
-    memcpy (text, data, size);
-    text[size] = 0;
-    unsigned paused = 0, max_running = 0, rate = 0;
-    unsigned long long retention = 0;
-    if (strncmp (key, "queue.", 6) == 0) {
-        arb_queue_t *queue = arb_sched_queue (self->sched, key + 6);
-        int on_failure = 0;
-        sscanf (text, "paused=%u max_running=%u rate=%u retention_ms=%llu on_failure=%d", &paused,
-                &max_running, &rate, &retention, &on_failure);
-        arb_queue_settings (queue)->on_failure = on_failure;
-        arb_queue_settings (queue)->paused = paused != 0;
-        arb_queue_settings (queue)->retention_ms = retention;
-        arb_queue_limit (queue)->max_running = max_running;
-        arb_queue_limit (queue)->rate_per_sec = rate;
-    }
-    else if (strncmp (key, "limit.", 6) == 0) {
-        sscanf (text, "max_running=%u rate=%u", &max_running, &rate);
-        arb_limit_t *limit = arb_sched_name_limit (self->sched, key + 6);
-        limit->max_running = max_running;
-        limit->rate_per_sec = rate;
-        arb_sched_touch_name (self->sched, key + 6);
-    }
-}
-
 static int
 s_rebuild (arb_broker_t *self)
 {
-    if (arb_journal_next_epoch (self->journal, &self->epoch)
-        || arb_journal_max_id (self->journal, &self->next_id))
-        return -1;
-    arb_sched_config_t config = {
+    arb_life_config_t config = {
         .aging_ms = self->config.aging_ms,
         .liveness_ms = self->config.liveness_ms,
         .cache_bytes = self->config.cache_bytes,
-        .epoch = self->epoch,
+        .max_lost = self->config.max_lost,
+        .retention_ms = self->config.retention_ms,
+        .dead_retention_ms = self->config.dead_retention_ms,
     };
-    arb_sched_hooks_t hooks = {
-        .dispatch = arb_broker_dispatch_hook,
-        .expired = arb_broker_expired_hook,
-        .arg = self,
-    };
-    self->sched = arb_sched_new (&config, &hooks);
-    s_load_t load = {self, 0};
-    if (arb_journal_meta_list (self->journal, "queue.", s_load_settings, self)
-        || arb_journal_meta_list (self->journal, "limit.", s_load_settings, self)
-        || arb_journal_load_open (self->journal, s_load_task, &load)
-        || arb_journal_count_final (self->journal, s_load_count, self))
+    self->life = arb_life_new (&config, self->journal, self->outbox, &self->clock);
+    if (!self->life)
         return -1;
-    arb_broker_resume_waiting (self);
-    if (self->fatal || arb_journal_commit (self->journal))
+    size_t count = 0;
+    if (arb_settings_load (arb_life_sched (self->life), self->journal)
+        || arb_life_load (self->life, &count) || arb_journal_commit (self->journal))
         return -1;
     zsys_info ("broker: journal loaded path=%s epoch=%" PRIu64 " open_tasks=%zu next_id=%" PRIu64,
-               self->config.db_path, self->epoch, load.count, self->next_id + 1);
+               self->config.db_path, arb_life_epoch (self->life), count,
+               arb_life_last_id (self->life) + 1);
     return 0;
 }
 
@@ -131,7 +90,7 @@ s_hold_for_claims (arb_broker_t *self)
     if (window == ARB_RECOVERY_AUTO)
         window = (uint64_t) self->config.heartbeat_ms + 2500;
     if (window)
-        arb_sched_hold_ready (self->sched, (uint64_t) zclock_mono () + window);
+        arb_life_hold_ready (self->life, (uint64_t) zclock_mono () + window);
 }
 
 arb_broker_t *
@@ -140,9 +99,8 @@ arb_broker_new (const arb_broker_config_t *config)
     arb_broker_t *self = (arb_broker_t *) zmalloc (sizeof (arb_broker_t));
     self->config = *config;
     self->limits.max_frame = config->max_payload;
-    self->clock.now_ms = self->started_ms = (uint64_t) zclock_time ();
+    self->clock.now_ms = (uint64_t) zclock_time ();
     self->clock.mono_ms = (uint64_t) zclock_mono ();
-    self->rng = self->clock.now_ms ^ ((uint64_t) getpid () << 32) ^ 0x9e3779b97f4a7c15ull;
     self->router = zsock_new (ZMQ_ROUTER);
     self->outbox = arb_outbox_new (self->router, &self->clock);
 
@@ -151,6 +109,15 @@ arb_broker_new (const arb_broker_config_t *config)
         arb_broker_destroy (&self);
         return NULL;
     }
+    self->verbs = (arb_verbs_t){
+        .life = self->life,
+        .outbox = self->outbox,
+        .journal = self->journal,
+        .clock = &self->clock,
+        .heartbeat_ms = config->heartbeat_ms,
+        .liveness_ms = config->liveness_ms,
+        .started_ms = self->clock.now_ms,
+    };
     zsock_set_router_handover (self->router, 1);
     zsock_set_rcvtimeo (self->router, 0);
     zsock_set_sndtimeo (self->router, 0);
@@ -179,90 +146,15 @@ arb_broker_destroy (arb_broker_t **self_p)
     if (!self)
         return;
     arb_outbox_destroy (&self->outbox);
-    arb_vec_free (&self->settle);
-    arb_sched_destroy (&self->sched);
+    arb_life_destroy (&self->life);
     arb_journal_destroy (&self->journal);
     zsock_destroy (&self->router);
     free (self);
     *self_p = NULL;
 }
 
-void
-arb_broker_fail (arb_broker_t *self, const char *what)
-{
-    if (!self->fatal)
-        zsys_error ("broker: journal failed during %s; stopping (a restart recovers from the "
-                    "journal)",
-                    what);
-    self->fatal = true;
-}
-
-uint64_t
-arb_broker_random (arb_broker_t *self)
-{
-    //  xorshift64*: plenty for jitter, and no shared state
-    self->rng ^= self->rng >> 12;
-    self->rng ^= self->rng << 25;
-    self->rng ^= self->rng >> 27;
-    return self->rng * 0x2545f4914f6cdd1dull;
-}
-
-//  ---------------------------------------------------------------------
-//  Retention: final tasks leave the journal after their purge time, a
-//  small batch per turn, so a sweep never stalls the loop; while a batch
-//  comes back full, the next turn sweeps again.
-
-static void
-s_purged (void *arg, uint64_t id, const char *queue, int state)
-{
-    (void) id;
-    arb_broker_t *self = (arb_broker_t *) arg;
-    arb_queue_t *q = arb_sched_find_queue (self->sched, queue);
-    if (q && state > 0 && state <= ARB_STATE_MAX && arb_queue_counts (q)[state])
-        arb_queue_counts (q)[state]--;
-}
-
-void
-arb_broker_forget_idle_queues (arb_broker_t *self)
-{
-    zhashx_t *queues = arb_sched_queues (self->sched);
-    zlistx_t *idle = zlistx_new ();
-    for (arb_queue_t *q = (arb_queue_t *) zhashx_first (queues); q;
-         q = (arb_queue_t *) zhashx_next (queues))
-        if (arb_queue_is_idle (q))
-            zlistx_add_end (idle, q);
-    for (void *q = zlistx_first (idle); q; q = zlistx_next (idle))
-        arb_sched_forget_queue (self->sched, (arb_queue_t *) q);
-    zlistx_destroy (&idle);
-}
-
-static void
-s_sweep (arb_broker_t *self)
-{
-    if (self->clock.mono_ms < self->next_sweep_ms)
-        return;
-    int purged = arb_journal_purge (self->journal, self->clock.now_ms, ARB_SWEEP_BATCH,
-                                    self->next_id, s_purged, self);
-    if (purged < 0) {
-        arb_broker_fail (self, "retention sweep");
-        return;
-    }
-    if (purged > 0)
-        arb_broker_forget_idle_queues (self);
-    self->next_sweep_ms =
-        self->clock.mono_ms + (purged == ARB_SWEEP_BATCH ? 0 : ARB_SWEEP_EVERY_MS);
-}
-
 //  ---------------------------------------------------------------------
 //  The turn
-
-static bool
-s_is_worker_verb (arb_msg_type_t type)
-{
-    return type == ARB_MSG_REGISTER || type == ARB_MSG_CREDIT || type == ARB_MSG_TAKE
-           || type == ARB_MSG_RESULT || type == ARB_MSG_EMIT || type == ARB_MSG_HEARTBEAT
-           || type == ARB_MSG_BYE;
-}
 
 static void
 s_handle (arb_broker_t *self, zmsg_t **zmsg_p)
@@ -276,10 +168,8 @@ s_handle (arb_broker_t *self, zmsg_t **zmsg_p)
         else
             arb_outbox_log_refusal (self->outbox, NULL, "?", "message without a routing id");
     }
-    else if (s_is_worker_verb (arb_msg_type (msg)))
-        arb_broker_on_worker (self, msg);
     else
-        arb_broker_on_client (self, msg);
+        arb_verbs_handle (&self->verbs, msg);
     arb_msg_destroy (&msg);
 }
 
@@ -287,7 +177,7 @@ static void
 s_read_messages (arb_broker_t *self)
 {
     uint64_t deadline = self->clock.mono_ms + ARB_TURN_BUDGET_MS;
-    for (int count = 0; count < ARB_TURN_MESSAGES && !self->fatal; count++) {
+    for (int count = 0; count < ARB_TURN_MESSAGES && !arb_life_is_halted (self->life); count++) {
         zmsg_t *zmsg = zmsg_recv (self->router);
         if (!zmsg)
             break;  //  nothing more waiting (receive timeout is 0)
@@ -297,27 +187,69 @@ s_read_messages (arb_broker_t *self)
     }
 }
 
+//  Liveness: a worker silent past the window is dead (its leases are
+//  lost); a worker the broker has sent nothing to for a heartbeat period
+//  gets a HEARTBEAT.
+static void
+s_check_workers (arb_broker_t *self)
+{
+    uint64_t mono_ms = self->clock.mono_ms;
+    if (mono_ms < self->next_liveness_ms)
+        return;
+    uint32_t tick = self->config.heartbeat_ms / 2;
+    self->next_liveness_ms = mono_ms + (tick > 50 ? tick : 50);
+    arb_sched_t *sched = arb_life_sched (self->life);
+    arb_session_t *session;
+    while (!arb_life_is_halted (self->life)
+           && (session = arb_sched_silent_session (sched, mono_ms)))
+        arb_life_end_session (self->life, session, true);
+    zhashx_t *sessions = arb_sched_sessions (sched);
+    for (session = (arb_session_t *) zhashx_first (sessions); session;
+         session = (arb_session_t *) zhashx_next (sessions)) {
+        if (mono_ms - arb_session_last_sent (session) < self->config.heartbeat_ms)
+            continue;
+        arb_msg_t *beat = arb_msg_new (ARB_MSG_HEARTBEAT, 0);
+        arb_msg_set_routing_id (beat, arb_session_identity (session));
+        arb_outbox_reply (self->outbox, &beat);
+        arb_session_sent (session, mono_ms);
+    }
+}
+
+//  Retention: final tasks leave the journal after their purge time, a
+//  small batch per turn, so a sweep never stalls the loop; while a batch
+//  comes back full, the next turn sweeps again.
+static void
+s_sweep (arb_broker_t *self)
+{
+    if (self->clock.mono_ms < self->next_sweep_ms)
+        return;
+    int purged = arb_life_sweep (self->life, ARB_SWEEP_BATCH);
+    if (purged < 0)
+        return;
+    self->next_sweep_ms =
+        self->clock.mono_ms + (purged == ARB_SWEEP_BATCH ? 0 : ARB_SWEEP_EVERY_MS);
+}
+
 static void
 s_turn (arb_broker_t *self)
 {
     self->clock.now_ms = (uint64_t) zclock_time ();
     self->clock.mono_ms = (uint64_t) zclock_mono ();
     s_read_messages (self);
-    if (!self->fatal)
-        arb_broker_fire_timers (self);
-    if (!self->fatal)
-        arb_broker_check_workers (self);
-    if (!self->fatal)
+    if (!arb_life_is_halted (self->life))
+        arb_life_fire_timers (self->life);
+    if (!arb_life_is_halted (self->life))
+        s_check_workers (self);
+    if (!arb_life_is_halted (self->life))
         s_sweep (self);
-    if (!self->fatal && arb_journal_commit (self->journal))
-        arb_broker_fail (self, "commit");
-    if (self->fatal) {
+    if (!arb_life_is_halted (self->life) && arb_journal_commit (self->journal))
+        arb_life_halt (self->life, "commit");
+    if (arb_life_is_halted (self->life)) {
         arb_outbox_abandon (self->outbox);
         return;
     }
     arb_outbox_flush (self->outbox);
-    arb_sched_dispatch (self->sched, self->clock.now_ms, self->clock.mono_ms);
-    arb_broker_send_dispatches (self);
+    arb_life_dispatch (self->life);
 }
 
 static int
@@ -328,7 +260,7 @@ s_poll_timeout (arb_broker_t *self)
     if (arb_journal_in_txn (self->journal) || !arb_outbox_is_empty (self->outbox))
         return 0;
     uint64_t mono = (uint64_t) zclock_mono ();
-    uint64_t next = arb_sched_next_timer (self->sched);
+    uint64_t next = arb_sched_next_timer (arb_life_sched (self->life));
     if (self->next_liveness_ms < next)
         next = self->next_liveness_ms;
     if (self->next_sweep_ms < next)
@@ -343,7 +275,7 @@ int
 arb_broker_run (arb_broker_t *self)
 {
     zmq_pollitem_t item = {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
-    while (!zsys_interrupted && !self->fatal) {
+    while (!zsys_interrupted && !arb_life_is_halted (self->life)) {
         int rc = zmq_poll (&item, 1, s_poll_timeout (self));
         if (rc < 0 && zmq_errno () != EINTR) {
             zsys_error ("broker: poll failed: %s", zmq_strerror (zmq_errno ()));
@@ -353,7 +285,7 @@ arb_broker_run (arb_broker_t *self)
             break;
         s_turn (self);
     }
-    if (self->fatal)
+    if (arb_life_is_halted (self->life))
         return -1;
     zsys_info ("broker: stopping");
     return 0;
