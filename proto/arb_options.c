@@ -314,17 +314,21 @@ s_help (arb_options_t *self)
     for (size_t i = 0; i < self->n; i++) {
         const arb_option_t *o = &self->table[i];
         char left[64];
-        snprintf (left, sizeof (left), "%s%c%s--%s%s%s", o->short_name ? "-" : "",
-                  o->short_name ? o->short_name : ' ', o->short_name ? ", " : "  ", o->name,
-                  o->meta ? " " : "", o->meta ? o->meta : "");
-        printf ("  %-28s %s\n", left + (o->short_name ? 0 : 2), o->help);
+        if (o->short_name)
+            snprintf (left, sizeof (left), "-%c, --%s%s%s", o->short_name, o->name,
+                      o->meta ? " " : "", o->meta ? o->meta : "");
+        else
+            snprintf (left, sizeof (left), "    --%s%s%s", o->name, o->meta ? " " : "",
+                      o->meta ? o->meta : "");
+        printf ("  %-28s %s\n", left, o->help);
     }
-    printf ("  %-28s %s\n", "--config FILE", "read settings from FILE first (flags override it)");
+    printf ("  %-28s %s\n", "    --config FILE",
+            "read settings from FILE first (flags override it)");
     if (self->default_config)
         printf ("  %-28s (default: %s, if it exists)\n", "", self->default_config);
-    printf ("  %-28s %s\n", "--check-config", "check the settings, print them, and exit");
+    printf ("  %-28s %s\n", "    --check-config", "check the settings, print them, and exit");
     printf ("  %-28s %s\n", "-h, --help", "print this help and exit");
-    printf ("  %-28s %s\n", "--version", "print the version and exit");
+    printf ("  %-28s %s\n", "    --version", "print the version and exit");
 }
 
 #define ARB_OPT_CONFIG  1000
