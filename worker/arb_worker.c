@@ -1130,7 +1130,7 @@ s_on_message (arb_worker_t *self, arb_msg_t **msg_p)
 static void
 s_recv_broker (arb_worker_t *self)
 {
-    arb_limits_t limits = {self->max_payload};
+    arb_limits_t limits = {.max_frame = self->max_payload};
     for (int i = 0; i < S_RECV_BURST; i++) {
         arb_msg_t *msg = NULL;
         int rc = arb_msg_recv (zsock_resolve (self->dealer), &limits, &msg);
