@@ -321,10 +321,12 @@ done:
 //  ---------------------------------------------------------------------
 //  STATUS, LIST
 
-//  Overlays what only memory knows (a lease, attempts not yet journaled).
+//  Overlays what only memory knows (a lease, attempts not yet journaled,
+//  whether a worker runs it).
 static void
-s_overlay (arb_msg_t *reply, arb_task_info_t *info, arb_task_t *task)
+s_overlay (arb_broker_t *self, arb_msg_t *reply, arb_task_info_t *info, arb_task_t *task)
 {
+    info->no_handler = arb_sched_is_unhandled (self->sched, task);
     info->state = task->state;
     info->attempts = task->attempts;
     info->lost = task->lost;
@@ -368,7 +370,7 @@ s_status (arb_broker_t *self, arb_msg_t *msg)
         }
         arb_task_t *task = arb_sched_find (self->sched, body->ids.v[i]);
         if (task)
-            s_overlay (reply, &infos[i], task);
+            s_overlay (self, reply, &infos[i], task);
         s_current_attempt (reply, &infos[i]);
     }
     arb_broker_reply (self, &reply);
@@ -420,7 +422,7 @@ s_list (arb_broker_t *self, arb_msg_t *msg)
                 arb_broker_fail (self, "list");
                 return;
             }
-            s_overlay (reply, info, task);
+            s_overlay (self, reply, info, task);
         }
     }
     if (out->tasks.n > 1)

@@ -150,9 +150,10 @@ arb_broker_check_flow (arb_broker_t *self, arb_msg_t *msg, arb_dag_t *dag, char 
 //  ---------------------------------------------------------------------
 //  Storing a batch: edges and fan-out copies
 
-//  Names of the workers a broadcast goes to: those serving the queue now.
+//  Names of the workers a broadcast goes to: those serving the queue now
+//  that run tasks of this name.
 static zlistx_t *
-s_broadcast_targets (arb_broker_t *self, const char *queue)
+s_broadcast_targets (arb_broker_t *self, const char *queue, const char *name)
 {
     zlistx_t *names = zlistx_new ();
     zlistx_set_duplicator (names, (zlistx_duplicator_fn *) strdup);
@@ -161,7 +162,8 @@ s_broadcast_targets (arb_broker_t *self, const char *queue)
     zhashx_t *sessions = arb_sched_sessions (self->sched);
     for (arb_session_t *s = (arb_session_t *) zhashx_first (sessions); s;
          s = (arb_session_t *) zhashx_next (sessions))
-        if (s_serves (s, queue) && !zlistx_find (names, (void *) arb_session_name (s)))
+        if (s_serves (s, queue) && arb_session_handles (s, name)
+            && !zlistx_find (names, (void *) arb_session_name (s)))
             zlistx_add_end (names, (void *) arb_session_name (s));
     return names;
 }
@@ -211,7 +213,7 @@ arb_broker_fan_out (arb_broker_t *self,
 {
     zlistx_t *names = NULL;
     if (spec->broadcast)
-        names = s_broadcast_targets (self, arb_queue_name (origin->queue));
+        names = s_broadcast_targets (self, arb_queue_name (origin->queue), origin->name);
     size_t count = names ? zlistx_size (names) : spec->endpoints.n;
     uint64_t timeout =
         spec->endpoint_timeout_ms ? spec->endpoint_timeout_ms : ARB_ENDPOINT_TIMEOUT_DEFAULT_MS;

@@ -268,6 +268,11 @@ static void
 s_register (arb_broker_t *self, arb_msg_t *msg)
 {
     arb_register_body_t *body = arb_msg_register (msg);
+    for (size_t i = 0; i < body->handles.n; i++)
+        if (!*body->handles.v[i]) {
+            arb_broker_refuse (self, msg, ARB_ERR_INVALID, "handles[%zu]: must not be empty", i);
+            return;
+        }
     zframe_t *identity = arb_msg_routing_id (msg);
     arb_session_t *session = arb_sched_session (self->sched, identity);
     if (session) {
@@ -281,6 +286,7 @@ s_register (arb_broker_t *self, arb_msg_t *msg)
     else
         session = arb_sched_open_session (self->sched, identity, self->mono_ms);
     arb_session_set_info (session, body->name, body->mode, body->slots, body->pid, body->host);
+    arb_session_set_handles (session, body->handles.v, body->handles.n);
     arb_session_set_register_id (session, arb_msg_reqid (msg));
     zsys_info ("broker: worker registered name=%s mode=%s slots=%u pid=%u host=%s",
                arb_session_name (session), arb_session_mode (session), body->slots, body->pid,

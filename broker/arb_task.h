@@ -53,6 +53,7 @@ struct _arb_task_t {
     uint64_t ready_ms;       //  Unix ms it last became ready (aging, oldest age)
     uint64_t seq;            //  order of arrival in its queue, for FIFO ties
     size_t ready_slot;       //  position in its queue's heap, or ARB_HEAP_NONE
+    bool aside;              //  ready_slot is in its queue's heap of its name (arb_queue.h)
     size_t timer_slot;       //  position in the timer heap, or ARB_HEAP_NONE
     void *parked;            //  handle in its name's list of tasks held back by the name's
                              //  limit, or NULL

@@ -246,7 +246,7 @@ int
 arb_worker_handle (arb_worker_t *self, const char *task_name, arb_handler_fn *fn, void *arg)
 {
     assert (self && task_name && fn);
-    if (strlen (task_name) > ARB_NAME_MAX)
+    if (!*task_name || strlen (task_name) > ARB_NAME_MAX)
         return -1;
     s_handler_t *handler;
     if (streq (task_name, "*"))
@@ -255,6 +255,8 @@ arb_worker_handle (arb_worker_t *self, const char *task_name, arb_handler_fn *fn
         for (size_t i = 0; i < self->handler_count; i++)
             if (streq (self->handlers[i].name, task_name))
                 return -1;
+        if (self->handler_count == ARB_HANDLES_MAX)
+            return -1;
         self->handlers = (s_handler_t *) realloc (self->handlers,
                                                   (self->handler_count + 1) * sizeof (s_handler_t));
         assert (self->handlers);
@@ -947,6 +949,14 @@ s_register (arb_worker_t *self, bool new_socket)
     body->slots = (uint32_t) self->slot_count;
     body->pid = (uint32_t) getpid ();
     body->host = self->host;
+    if (!self->fallback.fn) {
+        //  the broker then sends only these names; a "*" handler runs any
+        body->handles.v =
+            (const char **) arb_msg_alloc (msg, self->handler_count * sizeof (char *));
+        for (size_t i = 0; i < self->handler_count; i++)
+            body->handles.v[i] = self->handlers[i].name;
+        body->handles.n = self->handler_count;
+    }
     for (int i = 0; i < self->slot_count; i++) {
         s_slot_t *slot = &self->slots[i];
         if (!slot->busy || slot->quiet)

@@ -76,8 +76,11 @@ arb_worker_t *arb_worker_new (const char *endpoint, const char *name);
 void arb_worker_destroy (arb_worker_t **self_p);
 
 //  Registers the handler for tasks called task_name ("*": every name that
-//  has no handler of its own). Returns 0, or -1 if task_name is too long or
-//  already has a handler.
+//  has no handler of its own). The worker tells the broker these names
+//  when it registers, and the broker sends it only tasks of those names;
+//  with a "*" handler, tasks of any name. Returns 0, or -1 if task_name is
+//  empty, too long or already has a handler, or if the worker has
+//  ARB_HANDLES_MAX named handlers already.
 int arb_worker_handle (arb_worker_t *self, const char *task_name, arb_handler_fn *fn, void *arg);
 
 //  Takes tasks from queue (may be called several times; no call at all

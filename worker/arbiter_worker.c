@@ -2,7 +2,8 @@
     runs a shell command (arb_exec), so tasks can be written in any language.
 
     It parses its options, wires arb_exec as the handler for every task name
-    and hands the main thread to arb_worker_run until SIGINT/SIGTERM.
+    (or for the --task names only) and hands the main thread to
+    arb_worker_run until SIGINT/SIGTERM.
     Exit status: 0 after a clean stop, 1 if the worker could not run, 2 for
     bad arguments.
 */
@@ -23,6 +24,8 @@ typedef struct {
     const char *broker;  //  NULL: $ARBITER_BROKER or the default
     const char *queues[S_QUEUES_MAX];
     int queue_count;
+    const char *tasks[ARB_HANDLES_MAX];  //  task names it runs; none: every name
+    int task_count;
     int slots;
     arb_worker_mode_t mode;
     const char *exec;
@@ -45,6 +48,8 @@ s_usage (FILE *out)
              "\n"
              "  --broker EP         broker endpoint (default $ARBITER_BROKER, else %s)\n"
              "  --queue Q           queue to take tasks from; repeat for more (default: default)\n"
+             "  --task NAME         run only tasks of this name; repeat for more (default: every\n"
+             "                      name). The broker sends the worker no other task\n"
              "  --slots N           tasks run at once, 1..%d (default 1)\n"
              "  --mode light|heavy  slots are threads, or one forked process per task\n"
              "                      (default light)\n"
@@ -111,6 +116,7 @@ s_log_level (const char *name)
 enum {
     S_OPT_BROKER = 1,
     S_OPT_QUEUE,
+    S_OPT_TASK,
     S_OPT_SLOTS,
     S_OPT_MODE,
     S_OPT_EXEC,
@@ -138,6 +144,13 @@ s_option (s_options_t *opts, int opt, const char *arg)
             if (opts->queue_count == S_QUEUES_MAX)
                 return s_bad ("--queue: more than %s queues", "64");
             opts->queues[opts->queue_count++] = arg;
+            return 0;
+        case S_OPT_TASK:
+            if (!*arg || strlen (arg) > ARB_NAME_MAX)
+                return s_bad ("--task: '%s' is not a task name", arg);
+            if (opts->task_count == ARB_HANDLES_MAX)
+                return s_bad ("--task: more than %s names", "1000");
+            opts->tasks[opts->task_count++] = arg;
             return 0;
         case S_OPT_SLOTS:
             if (s_number (arg, 1, ARB_WORKER_SLOTS_MAX, &n))
@@ -189,6 +202,7 @@ s_parse (int argc, char **argv, s_options_t *opts)
     static const struct option longopts[] = {
         {"broker", required_argument, NULL, S_OPT_BROKER},
         {"queue", required_argument, NULL, S_OPT_QUEUE},
+        {"task", required_argument, NULL, S_OPT_TASK},
         {"slots", required_argument, NULL, S_OPT_SLOTS},
         {"mode", required_argument, NULL, S_OPT_MODE},
         {"exec", required_argument, NULL, S_OPT_EXEC},
@@ -261,7 +275,11 @@ main (int argc, char **argv)
     arb_exec_set_grace (exec, opts.grace_ms);
     arb_exec_set_max_output (exec, (size_t) opts.max_payload);
     arb_exec_set_route (exec, opts.route);
-    arb_worker_handle (worker, "*", arb_exec_handler, exec);
+    //  the same name twice is one handler (the second call is refused)
+    for (int i = 0; i < opts.task_count; i++)
+        arb_worker_handle (worker, opts.tasks[i], arb_exec_handler, exec);
+    if (opts.task_count == 0)
+        arb_worker_handle (worker, "*", arb_exec_handler, exec);
     for (int i = 0; i < opts.queue_count; i++)
         arb_worker_listen (worker, opts.queues[i]);
     arb_worker_set_slots (worker, opts.slots, opts.mode);

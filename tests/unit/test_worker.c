@@ -550,7 +550,10 @@ test_register_then_credit (void **state)
     (void) state;
     s_broker_t *broker = s_broker_new ();
     arb_worker_t *worker = s_worker_new (broker, 3, ARB_WORKER_LIGHT);
-    arb_worker_handle (worker, "echo", s_echo, NULL);
+    assert_int_equal (arb_worker_handle (worker, "echo", s_echo, NULL), 0);
+    assert_int_equal (arb_worker_handle (worker, "sum", s_sum, NULL), 0);
+    assert_int_equal (arb_worker_handle (worker, "", s_sum, NULL), -1);
+    assert_int_equal (arb_worker_handle (worker, "sum", s_sum, NULL), -1);
     assert_int_equal (arb_worker_listen (worker, "q1"), 0);
     assert_int_equal (arb_worker_listen (worker, "q2"), 0);
     assert_int_equal (arb_worker_listen (worker, ""), -1);
@@ -564,6 +567,10 @@ test_register_then_credit (void **state)
     assert_int_equal (reg->slots, 3);
     assert_int_equal (reg->pid, getpid ());
     assert_true (reg->host && *reg->host);
+    //  the broker sends it only the names it has handlers for
+    assert_int_equal (reg->handles.n, 2);
+    assert_string_equal (reg->handles.v[0], "echo");
+    assert_string_equal (reg->handles.v[1], "sum");
     assert_true (arb_msg_reqid (msg) != 0);
     //  a WELCOME to some other request is not ours: no CREDIT may follow it
     s_welcome (broker, arb_msg_reqid (msg) + 100, 1000, 60000);
@@ -595,6 +602,7 @@ test_default_queue_and_heartbeat (void **state)
     s_runner_t runner;
     s_runner_start (&runner, worker);
     arb_msg_t *msg = s_expect (broker, ARB_MSG_REGISTER);
+    assert_int_equal (arb_msg_register (msg)->handles.n, 0);  //  "*": every name
     s_welcome (broker, arb_msg_reqid (msg), 50, 60000);
     arb_msg_destroy (&msg);
     msg = s_expect (broker, ARB_MSG_CREDIT);
