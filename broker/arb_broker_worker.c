@@ -296,6 +296,7 @@ s_register (arb_broker_t *self, arb_msg_t *msg)
     out->heartbeat_ms = self->config.heartbeat_ms;
     out->liveness_ms = self->config.liveness_ms;
     out->epoch = self->epoch;
+    out->max_payload = self->config.max_payload;
     s_adopt (self, session, body, reply);
     arb_broker_reply (self, &reply);
     arb_session_sent (session, self->mono_ms);
@@ -385,7 +386,14 @@ s_result (arb_broker_t *self, arb_session_t *session, arb_msg_t *msg)
                          item->id, item->lease, arb_session_name (session));
             continue;
         }
-        if (item->outcome == ARB_OUTCOME_OK && task->emit_refused)
+        size_t size = item->result ? zframe_size (item->result) : 0;
+        if (item->outcome == ARB_OUTCOME_OK && size > self->config.max_payload) {
+            char why[128];
+            snprintf (why, sizeof (why), "result of %zu bytes is over the %zu-byte limit", size,
+                      self->config.max_payload);
+            s_attempt_failed (self, &task, ARB_OUTCOME_FAIL, why);
+        }
+        else if (item->outcome == ARB_OUTCOME_OK && task->emit_refused)
             s_attempt_failed (self, &task, ARB_OUTCOME_FAIL,
                               "routed items were refused (too many, too large, or a bad queue)");
         else if (item->outcome == ARB_OUTCOME_OK) {

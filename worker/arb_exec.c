@@ -62,8 +62,10 @@ typedef struct {
     uint8_t *out;  //  owned: stdout so far
     size_t out_size;
     size_t out_cap;
-    size_t max_output;
-    bool too_large;
+    size_t max_output;         //  bytes: the smaller of the runner's and the job's limits
+    size_t out_total;          //  bytes of stdout seen, kept or not
+    bool too_large;            //  stdout passed max_output: only counted from then on
+    bool overrun;              //  ... and passed it by ARB_EXEC_OVERRUN: the command was killed
     char tail[ARB_EXEC_TAIL];  //  ring of the last stderr bytes
     size_t tail_total;         //  stderr bytes seen
     arb_job_t *job;            //  borrowed: the job being run (routing emits to it)
@@ -403,12 +405,17 @@ static void s_route_lines (s_run_t *run, bool last);
 static void
 s_keep_stdout (s_run_t *run, const uint8_t *data, size_t size)
 {
-    if (run->too_large)
-        return;
-    if (run->out_size + size > run->max_output) {
-        //  no point in reading on: the task has failed, stop the command
-        run->too_large = true;
-        s_signal (run, SIGKILL);
+    run->out_total += size;
+    if (!run->too_large && run->out_size + size > run->max_output)
+        run->too_large = true;  //  the task has failed; what follows is only counted
+    if (run->too_large) {
+        //  A result a little too large is read to its end, so that the
+        //  error can say its size; one that goes on is stopped. A routed
+        //  line that long cannot be an item at all.
+        if (!run->overrun && (run->route || run->out_total - run->max_output > ARB_EXEC_OVERRUN)) {
+            run->overrun = true;
+            s_signal (run, SIGKILL);
+        }
         return;
     }
     if (run->out_size + size > run->out_cap) {
@@ -617,7 +624,7 @@ s_stderr_tail (s_run_t *run, char *text, size_t size)
 }
 
 static int
-s_outcome (arb_exec_t *self, s_run_t *run, arb_job_t *job)
+s_outcome (s_run_t *run, arb_job_t *job)
 {
     if (run->cancelled)
         return arb_job_fail (job, "cancelled");
@@ -626,8 +633,12 @@ s_outcome (arb_exec_t *self, s_run_t *run, arb_job_t *job)
         s_route_lines (run, true);
     if (*run->route_error)
         return arb_job_fail (job, "%s", run->route_error);
+    if (run->too_large && run->route)
+        return arb_job_fail (job, "route: line %zu is over the %zu-byte limit", run->lines + 1,
+                             run->max_output);
     if (run->too_large)
-        return arb_job_fail (job, "result too large (over %zu bytes)", self->max_output);
+        return arb_job_fail (job, "result of %s%zu bytes is over the %zu-byte limit",
+                             run->overrun ? "more than " : "", run->out_total, run->max_output);
     if (WIFSIGNALED (run->status))
         return arb_job_fail (job, "killed by signal %d", WTERMSIG (run->status));
     int code = WEXITSTATUS (run->status);
@@ -664,6 +675,8 @@ arb_exec_run (arb_exec_t *self, arb_job_t *job)
     run->payload = arb_job_payload (job);
     run->payload_size = arb_job_payload_size (job);
     run->max_output = self->max_output;
+    if (arb_job_max_payload (job) < run->max_output)
+        run->max_output = arb_job_max_payload (job);
     run->job = job;
     run->route = self->route;
     run->pidfd = -1;
@@ -672,7 +685,7 @@ arb_exec_run (arb_exec_t *self, arb_job_t *job)
         rc = arb_job_fail (job, "cannot start /bin/sh: %s", strerror (errno));
     else {
         s_pump (self, run, job);
-        rc = s_outcome (self, run, job);
+        rc = s_outcome (run, job);
     }
     s_close (&run->in_fd);
     s_close (&run->out_fd);

@@ -240,7 +240,7 @@ arb_job_set_result (arb_job_t *self, const void *data, size_t size)
     assert (self);
     zframe_destroy (&self->result);
     if (size > self->max_payload)
-        return arb_job_fail (self, "result too large (%zu bytes, over the %zu-byte limit)", size,
+        return arb_job_fail (self, "result of %zu bytes is over the %zu-byte limit", size,
                              self->max_payload);
     self->result = zframe_new (data, size);
     return 0;
@@ -507,6 +507,13 @@ arb_job_lease (arb_job_t *self)
 {
     assert (self);
     return self->lease;
+}
+
+size_t
+arb_job_max_payload (arb_job_t *self)
+{
+    assert (self);
+    return self->max_payload;
 }
 
 void

@@ -60,9 +60,14 @@ uint32_t arb_job_parent_state (arb_job_t *self, size_t index);
 const char *arb_job_parent_error (arb_job_t *self, size_t index);
 const uint8_t *arb_job_parent_result (arb_job_t *self, size_t index, size_t *size);
 
+//  The largest result (or emitted item) the task may leave, in bytes: the
+//  smaller of the worker's max payload and the broker's.
+size_t arb_job_max_payload (arb_job_t *self);
+
 //  Sets the task's result (a copy; replaces an earlier one). Returns 0, or
-//  -1 if size is over the worker's max payload: the error text is then
-//  "result too large", so `return arb_job_set_result (...)` fails the task.
+//  -1 if size is over arb_job_max_payload: the error text is then "result
+//  of N bytes is over the M-byte limit", so `return arb_job_set_result
+//  (...)` fails the task.
 int arb_job_set_result (arb_job_t *self, const void *data, size_t size);
 
 //  Sets the error text of a failing task (truncated to ARB_TEXT_MAX bytes).

@@ -141,7 +141,7 @@ struct _arb_worker_t {
     arb_worker_mode_t mode;
     int grace_ms;
     int drain_ms;
-    size_t max_payload;  //  bytes
+    size_t max_payload;  //  bytes: what the worker was told (arb_worker_set_max_payload)
     int log_level;       //  syslog level
 
     //  Stop requests, from any thread or a signal handler.
@@ -169,7 +169,8 @@ struct _arb_worker_t {
     int64_t register_retry_at;  //  ms
     uint32_t heartbeat_ms;
     uint32_t liveness_ms;
-    int64_t last_rx;  //  ms: last message from the broker
+    size_t broker_max_payload;  //  bytes: the broker's limit, from its WELCOME; 0 not known
+    int64_t last_rx;            //  ms: last message from the broker
     int64_t heartbeat_at;
     s_phase_t phase;
     int64_t phase_deadline;  //  ms: end of drain, or of the forced stop
@@ -1019,6 +1020,7 @@ s_on_welcome (arb_worker_t *self, arb_msg_t *msg)
     self->heartbeat_ms = body->heartbeat_ms < 10 ? 10 : body->heartbeat_ms;
     self->liveness_ms =
         body->liveness_ms > self->heartbeat_ms ? body->liveness_ms : 3 * self->heartbeat_ms;
+    self->broker_max_payload = (size_t) body->max_payload;
     self->session = S_SESSION_READY;
     self->register_wait_ms = S_REGISTER_FIRST;
     self->heartbeat_at = s_now () + self->heartbeat_ms;
@@ -1046,6 +1048,15 @@ s_on_error (arb_worker_t *self, arb_msg_t *msg)
     }
     S_WARNING (self, "worker: broker error code=%u reqid=%u reason=%s", body->code, reqid,
                body->reason);
+}
+
+//  The largest result or item a task may leave: the broker keeps nothing
+//  bigger (it says its limit in WELCOME), and the worker may be told less.
+static size_t
+s_result_limit (arb_worker_t *self)
+{
+    size_t broker = self->broker_max_payload;
+    return broker && broker < self->max_payload ? broker : self->max_payload;
 }
 
 //  Answers a dispatched task that will not run here: back to the head of
@@ -1084,6 +1095,7 @@ s_on_dispatch (arb_worker_t *self, arb_msg_t **msg_p)
         slot->lease = task->lease;
         slot->batch = batch;
         batch->refs++;
+        arb_job_set_max_payload (slot->job, s_result_limit (self));
         arb_job_start (slot->job, task);
         S_DEBUG (self, "worker: task start id=%" PRIu64 " name=%s slot=%d", task->id,
                  arb_job_name (slot->job), slot->index);
@@ -1140,7 +1152,10 @@ s_on_message (arb_worker_t *self, arb_msg_t **msg_p)
 static void
 s_recv_broker (arb_worker_t *self)
 {
-    arb_limits_t limits = {.max_frame = self->max_payload};
+    //  the broker sends nothing over its own limit, whatever ours says
+    size_t max =
+        self->broker_max_payload > self->max_payload ? self->broker_max_payload : self->max_payload;
+    arb_limits_t limits = {.max_frame = max};
     for (int i = 0; i < S_RECV_BURST; i++) {
         arb_msg_t *msg = NULL;
         int rc = arb_msg_recv (zsock_resolve (self->dealer), &limits, &msg);

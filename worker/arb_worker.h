@@ -98,10 +98,11 @@ void arb_worker_set_grace (arb_worker_t *self, int grace_ms);
 //  Shutdown: how long running tasks may still run after a stop request.
 void arb_worker_set_drain (arb_worker_t *self, int drain_ms);
 
-//  Largest payload, result or emitted item in bytes; must match the
-//  broker's --max-payload (default ARB_PAYLOAD_DEFAULT_MAX). A bigger result
-//  fails its task ("result too large") rather than making the broker refuse
-//  a whole RESULT batch.
+//  Largest result or emitted item in bytes (default ARB_PAYLOAD_DEFAULT_MAX).
+//  The worker also learns the broker's --max-payload when it registers, and
+//  the smaller of the two holds: a bigger result fails its task here
+//  ("result of N bytes is over the M-byte limit"), as the broker would fail
+//  it. Payloads are taken up to the larger of the two.
 void arb_worker_set_max_payload (arb_worker_t *self, size_t max_payload);
 
 //  What the worker logs, as a syslog level (LOG_ERR .. LOG_DEBUG; default

@@ -1,11 +1,13 @@
 """The contract between workers and the broker, with real processes: a task
-goes only to a worker that runs its name, and waits for one otherwise."""
+goes only to a worker that runs its name, and waits for one otherwise; a
+result over the broker's --max-payload fails its task and frees its slot."""
 
 import json
 import subprocess
 
-from conftest import binary, wait_until
-from helpers import SUCCEEDED, all_final, start_exec_worker, start_minion, status, submit_many
+from conftest import Broker, binary, wait_until
+from helpers import (DEAD, SUCCEEDED, all_final, start_exec_worker, start_minion, status,
+                     submit_many)
 
 ADD = 'read a b; echo $((a + b))'
 
@@ -74,3 +76,46 @@ def test_a_catch_all_worker_runs_every_name(broker, processes, peer_factory, tmp
     ids = submit_many(client, [{'name': 'n%d' % i} for i in range(5)])
     wait_until(all_final(client, ids), what='every task final')
     assert {t['state'] for t in status(client, ids).values()} == {SUCCEEDED}
+
+
+def test_a_result_over_the_limit_fails_its_task(tmp_path, processes, peer_factory):
+    # the issue's case: before, the task stayed running for ever and
+    # submit --watch never returned
+    b = Broker(tmp_path, extra=['--max-payload', '1K'])
+    processes.append(b)
+    start_exec_worker(b, processes, tmp_path, 'if [ "$ARBITER_TASK_NAME" = big ]; then '
+                      'head -c 5000 /dev/zero; else echo small; fi')
+    proc = cli(b, 'submit', '--watch', 'big', timeout=60)
+    assert proc.returncode == 1, proc
+    assert b'result of 5000 bytes is over the 1024-byte limit' in proc.stderr, proc.stderr
+    # the slot is free again
+    proc = cli(b, 'submit', '--watch', 'small', timeout=60)
+    assert proc.returncode == 0 and proc.stdout.endswith(b'\nsmall\n'), proc
+
+
+def test_the_broker_fails_only_the_task_whose_result_is_too_large(tmp_path, processes,
+                                                                   peer_factory):
+    # a worker that does not know the limit sends the result anyway
+    b = Broker(tmp_path, extra=['--max-payload', '1K'])
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    worker = peer_factory(b.endpoint)
+    kind, _, welcome, _ = worker.request('REGISTER', {'name': 'careless', 'slots': 2})
+    assert kind == 'WELCOME' and welcome['max_payload'] == 1024, welcome
+    worker.send('CREDIT', {'queues': ['default'], 'credit': 2})
+    wait_workers(client, 1)
+    ids = submit_many(client, [{'name': 'big'}, {'name': 'small'}])
+    leased = []
+    while len(leased) < 2:
+        kind, _, body, _ = worker.next_of('DISPATCH', timeout=10)
+        leased += body['tasks']
+    by_name = {t['name']: t for t in leased}
+    items = [{'id': by_name[n]['id'], 'lease': by_name[n]['lease']} for n in ('big', 'small')]
+    worker.send('RESULT', {'results': items}, [b'x' * 5000, b'fine'])
+    wait_until(all_final(client, ids), what='both final')
+    infos = status(client, ids)
+    assert infos[ids[0]]['state'] == DEAD
+    assert infos[ids[0]]['error'] == 'result of 5000 bytes is over the 1024-byte limit'
+    assert infos[ids[1]]['state'] == SUCCEEDED
+    _, _, stats, _ = client.request('STATS', {})
+    assert [w.get('busy', 0) for w in stats['workers']] == [0]

@@ -174,11 +174,31 @@ static void
 test_result_too_large (void **state)
 {
     (void) state;
-    arb_exec_t *exec = arb_exec_new ("yes");  //  endless output
+    arb_exec_t *exec = arb_exec_new ("yes");  //  endless output: stopped
     arb_exec_set_max_output (exec, 100000);
     arb_job_t *job = arb_job_new (1, "t", NULL, "", 0);
     assert_int_equal (arb_exec_run (exec, job), -1);
-    assert_string_equal (arb_job_error (job), "result too large (over 100000 bytes)");
+    assert_non_null (strstr (arb_job_error (job), "result of more than "));
+    assert_non_null (strstr (arb_job_error (job), " bytes is over the 100000-byte limit"));
+    arb_job_destroy (&job);
+    arb_exec_destroy (&exec);
+    //  a little too much is counted to its end; the job's smaller limit (the
+    //  broker's, in a worker) wins over the runner's
+    exec = arb_exec_new ("head -c 5000 /dev/zero; echo done >&2");
+    job = arb_job_new (2, "t", NULL, "", 0);
+    arb_job_set_max_payload (job, 1024);
+    assert_int_equal (arb_exec_run (exec, job), -1);
+    assert_string_equal (arb_job_error (job), "result of 5000 bytes is over the 1024-byte limit");
+    arb_job_destroy (&job);
+    arb_exec_destroy (&exec);
+    //  routing: a line that long cannot be an item
+    exec = arb_exec_new ("printf 'q\\tok\\n'; head -c 3000 /dev/zero | tr '\\0' x; sleep 30");
+    arb_exec_set_route (exec, true);
+    job = arb_job_new (3, "t", NULL, "", 0);
+    arb_job_set_max_payload (job, 1024);
+    assert_int_equal (arb_exec_run (exec, job), -1);
+    assert_string_equal (arb_job_error (job), "route: line 2 is over the 1024-byte limit");
+    assert_int_equal (arb_job_emitted (job), 1);
     arb_job_destroy (&job);
     arb_exec_destroy (&exec);
 }

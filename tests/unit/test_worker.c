@@ -702,6 +702,43 @@ test_failures_have_their_text (void **state)
     s_broker_destroy (&broker);
 }
 
+//  The broker's WELCOME says its payload limit: a bigger result fails its
+//  task here, in both kinds of slot, and the slot frees up as usual.
+static void
+test_result_limit_comes_from_the_broker (void **state)
+{
+    (void) state;
+    for (int mode = ARB_WORKER_LIGHT; mode <= ARB_WORKER_HEAVY; mode++) {
+        s_broker_t *broker = s_broker_new ();
+        arb_worker_t *worker = s_worker_new (broker, 2, (arb_worker_mode_t) mode);
+        arb_worker_handle (worker, "echo", s_echo, NULL);
+        arb_worker_handle (worker, "sum", s_sum, NULL);
+        s_runner_t runner;
+        s_runner_start (&runner, worker);
+        arb_msg_t *msg = s_expect (broker, ARB_MSG_REGISTER);
+        arb_msg_t *welcome = arb_msg_new (ARB_MSG_WELCOME, arb_msg_reqid (msg));
+        arb_msg_welcome (welcome)->heartbeat_ms = 1000;
+        arb_msg_welcome (welcome)->liveness_ms = 60000;
+        arb_msg_welcome (welcome)->max_payload = 3;
+        s_send (broker, &welcome);
+        arb_msg_destroy (&msg);
+        msg = s_expect (broker, ARB_MSG_CREDIT);
+        arb_msg_destroy (&msg);
+        s_task_t tasks[] = {{1, "echo", "ab"}, {2, "sum", "1 1"}};
+        s_dispatch (broker, tasks, 2);
+        s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
+        s_collect (broker, seen, 2, 2, 100);
+        assert_int_equal (s_result_of (seen, 1)->outcome, ARB_OUTCOME_FAIL);
+        assert_string_equal (s_result_of (seen, 1)->error,
+                             "result of 7 bytes is over the 3-byte limit");
+        assert_int_equal (s_result_of (seen, 2)->outcome, ARB_OUTCOME_OK);
+        assert_string_equal (s_result_of (seen, 2)->result, "2");
+        free (seen);
+        s_stop_worker (broker, &worker, &runner);
+        s_broker_destroy (&broker);
+    }
+}
+
 static void
 test_emit_goes_before_result (void **state)
 {
@@ -1244,6 +1281,7 @@ main (void)
         cmocka_unit_test (test_default_queue_and_heartbeat),
         cmocka_unit_test (test_results_are_batched),
         cmocka_unit_test (test_failures_have_their_text),
+        cmocka_unit_test (test_result_limit_comes_from_the_broker),
         cmocka_unit_test (test_emit_goes_before_result),
         cmocka_unit_test (test_dispatch_reaches_the_job),
         cmocka_unit_test (test_beyond_credit_is_released),
