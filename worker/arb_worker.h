@@ -98,6 +98,12 @@ void arb_worker_set_grace (arb_worker_t *self, int grace_ms);
 //  Shutdown: how long running tasks may still run after a stop request.
 void arb_worker_set_drain (arb_worker_t *self, int drain_ms);
 
+//  How long arb_worker_run waits for the broker's first answer (WELCOME)
+//  before it gives up and returns -1; 0 (the default) waits for ever. While
+//  the broker does not answer, at start or after losing it, the worker
+//  logs so every few seconds; once registered, it never gives up.
+void arb_worker_set_connect_timeout (arb_worker_t *self, int timeout_ms);
+
 //  Largest result or emitted item in bytes (default ARB_PAYLOAD_DEFAULT_MAX).
 //  The worker also learns the broker's --max-payload when it registers, and
 //  the smaller of the two holds: a bigger result fails its task here
@@ -112,7 +118,8 @@ void arb_worker_set_log_level (arb_worker_t *self, int level);
 //  Runs until arb_worker_stop() or SIGINT/SIGTERM (czmq's zsys_interrupted,
 //  which it resets to 0 on the first signal so that it can see a second
 //  one). Blocks the calling thread, which owns the broker socket. Returns 0
-//  once stopped, or -1 if it could not start (bad endpoint, no handler).
+//  once stopped, or -1 if it could not start (bad endpoint, no handler) or
+//  could not reach the broker within the connect timeout.
 int arb_worker_run (arb_worker_t *self);
 
 //  Asks a running worker to stop, as SIGTERM would (a second call forces

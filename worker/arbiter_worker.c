@@ -4,8 +4,8 @@
     It parses its options, wires arb_exec as the handler for every task name
     (or for the --task names only) and hands the main thread to
     arb_worker_run until SIGINT/SIGTERM.
-    Exit status: 0 after a clean stop, 1 if the worker could not run, 2 for
-    bad arguments.
+    Exit status: 0 after a clean stop, 1 if the worker could not run (or
+    reach the broker within --connect-timeout), 2 for bad arguments.
 */
 
 #include "arb_exec.h"
@@ -32,6 +32,7 @@ typedef struct {
     const char *name;
     int grace_ms;
     int drain_ms;
+    int connect_timeout_ms;  //  0: wait for the broker for ever
     long max_payload;
     bool route;
     int log_level;
@@ -57,6 +58,9 @@ s_usage (FILE *out)
              "  --name NAME         worker name (default host.pid)\n"
              "  --grace-ms MS       SIGTERM to SIGKILL of a stopped task (default %d)\n"
              "  --drain-ms MS       on shutdown, time running tasks get to finish (default %d)\n"
+             "  --connect-timeout S give up (exit status 1) if the broker has not answered\n"
+             "                      within S seconds of the start (default: wait for ever;\n"
+             "                      an unanswered broker is logged every few seconds)\n"
              "  --max-payload BYTES largest result (default %u); the broker's --max-payload,\n"
              "                      learned when the worker registers, holds if smaller\n"
              "  --route             route instead of answering (Arbeiter): every stdout line\n"
@@ -69,7 +73,10 @@ s_usage (FILE *out)
              "ARBITER_QUEUE, ARBITER_PARENTS (a path to the DAG parents' results as JSON)\n"
              "and ARBITER_ARGS (a path to the task's persistent arguments).\n"
              "SIGINT/SIGTERM stop taking tasks and let running ones finish; a second\n"
-             "signal stops them at once.\n",
+             "signal stops them at once.\n"
+             "\n"
+             "Exit status: 0 after a stop, 1 if the worker could not start or did not\n"
+             "reach the broker within --connect-timeout, 2 for bad arguments.\n",
              ARB_WORKER_ENDPOINT, ARB_WORKER_SLOTS_MAX, ARB_WORKER_GRACE_MS, ARB_WORKER_DRAIN_MS,
              ARB_PAYLOAD_DEFAULT_MAX);
 }
@@ -124,6 +131,7 @@ enum {
     S_OPT_NAME,
     S_OPT_GRACE,
     S_OPT_DRAIN,
+    S_OPT_CONNECT_TIMEOUT,
     S_OPT_MAX_PAYLOAD,
     S_OPT_LOG_LEVEL,
     S_OPT_ROUTE,
@@ -177,6 +185,15 @@ s_option (s_options_t *opts, int opt, const char *arg)
                 return s_bad ("'%s' is not a number of milliseconds", arg);
             *(opt == S_OPT_GRACE ? &opts->grace_ms : &opts->drain_ms) = (int) n;
             return 0;
+        case S_OPT_CONNECT_TIMEOUT: {
+            char *end;
+            errno = 0;
+            double seconds = strtod (arg, &end);
+            if (errno || end == arg || *end || !(seconds > 0) || seconds > INT_MAX / 1000)
+                return s_bad ("--connect-timeout: '%s' is not a number of seconds", arg);
+            opts->connect_timeout_ms = seconds * 1000 < 1 ? 1 : (int) (seconds * 1000);
+            return 0;
+        }
         case S_OPT_MAX_PAYLOAD:
             if (s_number (arg, 1, LONG_MAX, &n))
                 return s_bad ("--max-payload: '%s' is not a number of bytes", arg);
@@ -210,6 +227,7 @@ s_parse (int argc, char **argv, s_options_t *opts)
         {"name", required_argument, NULL, S_OPT_NAME},
         {"grace-ms", required_argument, NULL, S_OPT_GRACE},
         {"drain-ms", required_argument, NULL, S_OPT_DRAIN},
+        {"connect-timeout", required_argument, NULL, S_OPT_CONNECT_TIMEOUT},
         {"max-payload", required_argument, NULL, S_OPT_MAX_PAYLOAD},
         {"log-level", required_argument, NULL, S_OPT_LOG_LEVEL},
         {"route", no_argument, NULL, S_OPT_ROUTE},
@@ -286,6 +304,7 @@ main (int argc, char **argv)
     arb_worker_set_slots (worker, opts.slots, opts.mode);
     arb_worker_set_grace (worker, opts.grace_ms);
     arb_worker_set_drain (worker, opts.drain_ms);
+    arb_worker_set_connect_timeout (worker, opts.connect_timeout_ms);
     arb_worker_set_max_payload (worker, (size_t) opts.max_payload);
     arb_worker_set_log_level (worker, opts.log_level);
     rc = arb_worker_run (worker);

@@ -1,11 +1,12 @@
 """The contract between workers and the broker, with real processes: a task
 goes only to a worker that runs its name, and waits for one otherwise; a
-result over the broker's --max-payload fails its task and frees its slot."""
+result over the broker's --max-payload fails its task and frees its slot; a
+worker says when it cannot reach the broker, and may give up."""
 
 import json
 import subprocess
 
-from conftest import Broker, binary, wait_until
+from conftest import Broker, Process, binary, free_port, wait_until
 from helpers import (DEAD, SUCCEEDED, all_final, start_exec_worker, start_minion, status,
                      submit_many)
 
@@ -119,3 +120,35 @@ def test_the_broker_fails_only_the_task_whose_result_is_too_large(tmp_path, proc
     assert infos[ids[1]]['state'] == SUCCEEDED
     _, _, stats, _ = client.request('STATS', {})
     assert [w.get('busy', 0) for w in stats['workers']] == [0]
+
+
+def test_a_worker_says_it_cannot_reach_the_broker(tmp_path, processes, peer_factory):
+    # before, it waited for ever and said nothing
+    port = free_port()
+    endpoint = 'tcp://127.0.0.1:%d' % port
+    worker = Process([binary('worker', 'arbiter-worker'), '--broker', endpoint, '--exec', 'cat'],
+                     str(tmp_path / 'worker.log'))
+    processes.append(worker)
+    # said, and said again every few seconds while it lasts
+    wait_until(lambda: worker.output().count('cannot reach the broker') >= 2, timeout=20,
+               what='two "cannot reach" lines')
+    assert 'endpoint=%s' % endpoint in worker.output()
+    # the broker comes: the worker registers and runs tasks
+    b = Broker(tmp_path, port=port)
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    ids = submit_many(client, [{'name': 'echo', 'payload': b'hi'}])
+    wait_until(all_final(client, ids), timeout=20, what='task done')
+    assert status(client, ids)[ids[0]]['state'] == SUCCEEDED
+
+
+def test_connect_timeout_gives_up_with_status_1(tmp_path):
+    endpoint = 'tcp://127.0.0.1:%d' % free_port()
+    proc = subprocess.run([binary('worker', 'arbiter-worker'), '--broker', endpoint,
+                           '--exec', 'cat', '--connect-timeout', '0.5'],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert proc.returncode == 1, proc
+    assert b'cannot reach the broker endpoint=%s, giving up' % endpoint.encode() in proc.stderr
+    out = subprocess.run([binary('worker', 'arbiter-worker'), '--exec', 'cat',
+                          '--connect-timeout', 'soon'], capture_output=True, timeout=10)
+    assert out.returncode == 2 and b'--connect-timeout' in out.stderr

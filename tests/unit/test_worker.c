@@ -289,14 +289,14 @@ s_expect_goodbye (s_broker_t *self)
 typedef struct {
     arb_worker_t *worker;
     pthread_t thread;
-    int rc;
+    atomic_int rc;  //  -2 while running
 } s_runner_t;
 
 static void *
 s_runner_main (void *arg)
 {
     s_runner_t *runner = (s_runner_t *) arg;
-    runner->rc = arb_worker_run (runner->worker);
+    atomic_store (&runner->rc, arb_worker_run (runner->worker));
     return NULL;
 }
 
@@ -304,7 +304,7 @@ static void
 s_runner_start (s_runner_t *runner, arb_worker_t *worker)
 {
     runner->worker = worker;
-    runner->rc = -2;
+    atomic_init (&runner->rc, -2);
     assert_int_equal (pthread_create (&runner->thread, NULL, s_runner_main, runner), 0);
 }
 
@@ -312,7 +312,7 @@ static void
 s_runner_join (s_runner_t *runner)
 {
     pthread_join (runner->thread, NULL);
-    assert_int_equal (runner->rc, 0);
+    assert_int_equal (atomic_load (&runner->rc), 0);
 }
 
 static arb_worker_t *
@@ -925,6 +925,49 @@ test_register_is_repeated (void **state)
     s_broker_destroy (&broker);
 }
 
+//  A broker that never answers: with a connect timeout, run gives up and
+//  says so (-1); without, it keeps trying (the other tests).
+static void
+test_connect_timeout (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 1, ARB_WORKER_LIGHT);
+    arb_worker_handle (worker, "*", s_echo, NULL);
+    arb_worker_set_connect_timeout (worker, 300);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    arb_msg_t *msg = s_expect (broker, ARB_MSG_REGISTER);
+    arb_msg_destroy (&msg);
+    for (int64_t end = zclock_mono () + S_WAIT; atomic_load (&runner.rc) == -2;) {
+        if (zclock_mono () > end)
+            fail_msg ("the worker did not give up within %d ms", S_WAIT);
+        zclock_sleep (10);
+    }
+    pthread_join (runner.thread, NULL);
+    assert_int_equal (atomic_load (&runner.rc), -1);
+    //  once registered, a run never gives up for want of a broker: it
+    //  registers again, well past the connect timeout
+    s_runner_start (&runner, worker);
+    msg = s_expect (broker, ARB_MSG_REGISTER);
+    s_welcome (broker, arb_msg_reqid (msg), 50, 200);
+    arb_msg_destroy (&msg);
+    msg = s_expect (broker, ARB_MSG_CREDIT);
+    arb_msg_destroy (&msg);
+    for (int i = 0; i < 3; i++) {
+        msg = s_expect (broker, ARB_MSG_REGISTER);
+        if (i < 2)
+            arb_msg_destroy (&msg);
+    }
+    assert_int_equal (atomic_load (&runner.rc), -2);  //  still running
+    s_welcome (broker, arb_msg_reqid (msg), 1000, 60000);
+    arb_msg_destroy (&msg);
+    msg = s_expect (broker, ARB_MSG_CREDIT);
+    arb_msg_destroy (&msg);
+    s_stop_worker (broker, &worker, &runner);
+    s_broker_destroy (&broker);
+}
+
 static void
 test_silent_broker_means_new_session (void **state)
 {
@@ -1287,6 +1330,7 @@ main (void)
         cmocka_unit_test (test_beyond_credit_is_released),
         cmocka_unit_test (test_unknown_worker_registers_again),
         cmocka_unit_test (test_register_is_repeated),
+        cmocka_unit_test (test_connect_timeout),
         cmocka_unit_test (test_silent_broker_means_new_session),
         cmocka_unit_test (test_light_stop_sets_cancelled),
         cmocka_unit_test (test_heavy_results),
