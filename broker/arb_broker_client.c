@@ -45,6 +45,12 @@ s_check_spec (arb_broker_t *self, const arb_task_spec_t *spec, size_t index, cha
     if (spec->timeout_ms > ARB_TIMEOUT_MAX_MS)
         REFUSE ("timeout_ms: %" PRIu64 " is over the limit of %llu", spec->timeout_ms,
                 ARB_TIMEOUT_MAX_MS);
+    if (spec->soft_timeout_ms > ARB_TIMEOUT_MAX_MS)
+        REFUSE ("soft_timeout_ms: %" PRIu64 " is over the limit of %llu", spec->soft_timeout_ms,
+                ARB_TIMEOUT_MAX_MS);
+    if (spec->timeout_ms && spec->soft_timeout_ms >= spec->timeout_ms)
+        REFUSE ("soft_timeout_ms: %" PRIu64 " is not below timeout_ms (%" PRIu64 ")",
+                spec->soft_timeout_ms, spec->timeout_ms);
     if (spec->retention_ms > ARB_RETENTION_MAX_MS)
         REFUSE ("retention_ms: %" PRIu64 " is over the limit of %llu", spec->retention_ms,
                 ARB_RETENTION_MAX_MS);
@@ -95,6 +101,7 @@ s_make_task (arb_broker_t *self, arb_task_spec_t *spec)
     task->backoff_cap_ms = spec->backoff_cap_ms;
     task->jitter = !spec->no_jitter;
     task->timeout_ms = spec->timeout_ms;
+    task->soft_timeout_ms = spec->soft_timeout_ms;
     task->expires_ms = spec->expires_ms;
     task->retention_ms = spec->retention_ms;
     task->created_ms = self->now_ms;
@@ -881,6 +888,7 @@ s_peek (arb_broker_t *self, arb_msg_t *msg)
         d->queue = arb_msg_strdup (reply, arb_queue_name (task->queue));
         d->name = arb_msg_strdup (reply, task->name);
         d->timeout_ms = task->timeout_ms;
+        d->soft_timeout_ms = task->soft_timeout_ms;
         d->created_ms = task->created_ms;
         if (task->cached)
             d->payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();

@@ -188,6 +188,7 @@ s_make_copy (arb_broker_t *self,
     copy->backoff_cap_ms = origin->backoff_cap_ms;
     copy->jitter = origin->jitter;
     copy->timeout_ms = origin->timeout_ms;
+    copy->soft_timeout_ms = origin->soft_timeout_ms;
     copy->retention_ms = origin->retention_ms;
     copy->created_ms = self->now_ms;
     copy->origin = origin->id;

@@ -548,6 +548,7 @@ arb_broker_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb
     d->queue = arb_msg_strdup (msg, arb_queue_name (task->queue));
     d->name = arb_msg_strdup (msg, task->name);
     d->timeout_ms = task->timeout_ms;
+    d->soft_timeout_ms = task->soft_timeout_ms;
     d->created_ms = task->created_ms;
     d->payload = payload;
     if (headers) {

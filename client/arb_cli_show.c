@@ -84,6 +84,7 @@ s_task_json (arb_task_info_t *task, bool full)
     arb_cli_json_time (obj, "started", task->started_ms);
     arb_cli_json_time (obj, "finished", task->finished_ms);
     json_object_set_new (obj, "timeout_ms", json_integer ((json_int_t) task->timeout_ms));
+    json_object_set_new (obj, "soft_timeout_ms", json_integer ((json_int_t) task->soft_timeout_ms));
     json_object_set_new (obj, "no_handler", json_boolean (task->no_handler));
     arb_cli_json_str (obj, "worker", task->worker);
     arb_cli_json_str (obj, "error", task->error);
@@ -222,6 +223,10 @@ s_print_status (arb_task_info_t *task)
         arb_cli_format_duration (task->timeout_ms, text, sizeof (text));
         s_field ("timeout", text);
     }
+    if (task->soft_timeout_ms) {
+        arb_cli_format_duration (task->soft_timeout_ms, text, sizeof (text));
+        s_field ("soft timeout", text);
+    }
     s_field ("worker", task->worker);
     s_print_place (task);
     if (task->error)
@@ -337,8 +342,8 @@ const arb_cli_cmd_t arb_cli_cmd_status = {
              "\n"
              "Shows what the broker knows about each task: state (\"ready (waiting for a\n"
              "handler)\" when workers serve its queue but none runs its name), queue, name,\n"
-             "priority, attempts, created/started/finished times, timeout, worker,\n"
-             "the flow it belongs to (and its name there), error, result, each\n"
+             "priority, attempts, created/started/finished times, timeout, soft timeout,\n"
+             "worker, the flow it belongs to (and its name there), error, result, each\n"
              "attempt's start, end, worker, outcome and error, and for a fan-out task each\n"
              "endpoint's answer (state, time, result or error). Results and errors are\n"
              "escaped onto one line (\\n, \\xNN).\n"

@@ -32,6 +32,14 @@
                the command and in any process it starts that keeps those
                descriptors.
 
+    Soft timeout: when the task's soft timeout passes (arb_job_soft_at: a
+    task submitted with --soft-timeout), the command's process group gets
+    SIGUSR1, once. Its default action ends the command, and the task fails
+    with "ended by its soft timeout (SIGUSR1 after N s)"; a command that
+    traps it (`trap 'cleanup; exit 1' USR1`) can wrap up before the hard
+    timeout. In a heavy slot the group is the slot process's, which ignores
+    SIGUSR1 while the command runs.
+
     Exit status 0 succeeds. Another status fails with the end of stderr, or
     "exit status N" if stderr was empty; death by a signal fails with
     "killed by signal N".

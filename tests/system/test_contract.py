@@ -1,10 +1,13 @@
 """The contract between workers and the broker, with real processes: a task
 goes only to a worker that runs its name, and waits for one otherwise; a
 result over the broker's --max-payload fails its task and frees its slot; a
-worker says when it cannot reach the broker, and may give up."""
+worker says when it cannot reach the broker, and may give up; a soft timeout
+warns the command before the hard one."""
 
 import json
 import subprocess
+
+import pytest
 
 from conftest import Broker, Process, binary, free_port, wait_until
 from helpers import (DEAD, SUCCEEDED, all_final, start_exec_worker, start_minion, status,
@@ -152,3 +155,41 @@ def test_connect_timeout_gives_up_with_status_1(tmp_path):
     out = subprocess.run([binary('worker', 'arbiter-worker'), '--exec', 'cat',
                           '--connect-timeout', 'soon'], capture_output=True, timeout=10)
     assert out.returncode == 2 and b'--connect-timeout' in out.stderr
+
+
+WARNED = 'trap \'echo warned; exit 0\' USR1; sleep 30 & wait'
+
+
+@pytest.mark.parametrize('mode', ['light', 'heavy'])
+def test_soft_timeout_warns_the_command(broker, processes, peer_factory, tmp_path, mode):
+    start_exec_worker(broker, processes, tmp_path, WARNED, '--mode', mode)
+    proc = cli(broker, 'submit', '--watch', '--timeout', '20', '--soft-timeout', '0.3', 'slow')
+    assert proc.returncode == 0, proc
+    assert proc.stdout.endswith(b'\nwarned\n'), proc.stdout
+    task = int(proc.stdout.split()[0])
+    shown = json.loads(cli(broker, 'status', '--json', str(task)).stdout)
+    assert shown['soft_timeout_ms'] == 300 and shown['timeout_ms'] == 20000
+    assert 'soft timeout' in cli(broker, 'status', str(task)).stdout.decode()
+
+
+def test_soft_timeout_is_kept_across_a_restart(broker, processes, peer_factory, tmp_path):
+    proc = cli(broker, 'submit', '--soft-timeout', '0.3', 'slow')
+    assert proc.returncode == 0, proc
+    task = int(proc.stdout)
+    broker.kill9()
+    again = broker.restart()
+    processes.append(again)
+    start_exec_worker(again, processes, tmp_path, WARNED)
+    proc = cli(again, 'wait', str(task))
+    assert proc.returncode == 0 and proc.stdout == b'warned\n', proc
+
+
+def test_soft_timeout_must_be_below_the_timeout(broker, peer_factory):
+    proc = cli(broker, 'submit', '--timeout', '5', '--soft-timeout', '5', 'slow')
+    assert proc.returncode == 2
+    assert b'--soft-timeout: must be below --timeout' in proc.stderr
+    client = peer_factory(broker.endpoint)
+    kind, _, body, _ = client.request('SUBMIT', {'tasks': [
+        {'name': 'slow', 'timeout_ms': 1000, 'soft_timeout_ms': 1000}]}, [b''])
+    assert kind == 'ERROR' and body['code'] == 422, body
+    assert body['reason'] == 'tasks[0].soft_timeout_ms: 1000 is not below timeout_ms (1000)'

@@ -203,6 +203,31 @@ test_result_too_large (void **state)
     arb_exec_destroy (&exec);
 }
 
+//  The soft timeout: SIGUSR1 to the command's group, which a command may
+//  trap to wrap up; without a trap it ends the command.
+static void
+test_soft_timeout_warns_the_command (void **state)
+{
+    (void) state;
+    arb_exec_t *exec = arb_exec_new ("trap 'echo warned; exit 0' USR1; sleep 30 & wait");
+    arb_job_t *job = arb_job_new (1, "t", NULL, "", 0);
+    arb_job_set_soft_timeout (job, 200);
+    assert_false (arb_job_is_soft_timed_out (job));
+    assert_int_equal (arb_exec_run (exec, job), 0);
+    s_assert_result (job, "warned\n");
+    assert_true (arb_job_is_soft_timed_out (job));
+    arb_job_destroy (&job);
+    arb_exec_destroy (&exec);
+
+    exec = arb_exec_new ("sleep 30");
+    job = arb_job_new (2, "t", NULL, "", 0);
+    arb_job_set_soft_timeout (job, 200);
+    assert_int_equal (arb_exec_run (exec, job), -1);
+    assert_string_equal (arb_job_error (job), "ended by its soft timeout (SIGUSR1 after 0.2 s)");
+    arb_job_destroy (&job);
+    arb_exec_destroy (&exec);
+}
+
 static void
 test_environment (void **state)
 {
@@ -394,6 +419,7 @@ main (void)
         cmocka_unit_test (test_stderr_tail_is_bounded),
         cmocka_unit_test (test_big_payload_through_cat),
         cmocka_unit_test (test_result_too_large),
+        cmocka_unit_test (test_soft_timeout_warns_the_command),
         cmocka_unit_test (test_environment),
         cmocka_unit_test (test_parents_file),
         cmocka_unit_test (test_args_file),

@@ -7,6 +7,7 @@
     fixed sleeps.
 */
 
+#include "arb_exec.h"
 #include "arb_worker.h"
 
 #include <errno.h>
@@ -739,6 +740,56 @@ test_result_limit_comes_from_the_broker (void **state)
     }
 }
 
+//  Waits for its soft timeout, as a handler that polls the flag would.
+static int
+s_until_soft_timeout (arb_job_t *job, void *arg)
+{
+    (void) arg;
+    for (int64_t end = zclock_mono () + S_WAIT; zclock_mono () < end; zclock_sleep (5))
+        if (arb_job_is_soft_timed_out (job))
+            return arb_job_set_result (job, "soft", 4);
+    return arb_job_fail (job, "no soft timeout");
+}
+
+//  DISPATCH's soft_timeout_ms reaches a C handler (the flag) and an --exec
+//  command (SIGUSR1), in light and heavy slots.
+static void
+test_soft_timeout (void **state)
+{
+    (void) state;
+    arb_exec_t *exec = arb_exec_new ("trap 'echo warned; exit 0' USR1; sleep 30 & wait");
+    for (int mode = ARB_WORKER_LIGHT; mode <= ARB_WORKER_HEAVY; mode++) {
+        s_broker_t *broker = s_broker_new ();
+        arb_worker_t *worker = s_worker_new (broker, 2, (arb_worker_mode_t) mode);
+        arb_worker_handle (worker, "poll", s_until_soft_timeout, NULL);
+        arb_worker_handle (worker, "command", arb_exec_handler, exec);
+        s_runner_t runner;
+        s_runner_start (&runner, worker);
+        assert_int_equal (s_session (broker), 2);
+        arb_msg_t *msg = arb_msg_new (ARB_MSG_DISPATCH, 0);
+        arb_dispatch_body_t *body = arb_msg_dispatch (msg);
+        const char *names[] = {"poll", "command"};
+        for (uint64_t id = 1; id <= 2; id++) {
+            arb_dispatch_task_t *task = (arb_dispatch_task_t *) arb_msg_grow (
+                msg, &body->tasks, sizeof (arb_dispatch_task_t), 1);
+            task->id = id;
+            task->lease = s_lease_of (id);
+            task->name = names[id - 1];
+            task->timeout_ms = 60000;
+            task->soft_timeout_ms = 100;
+        }
+        s_send (broker, &msg);
+        s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
+        s_collect (broker, seen, 2, 2, 100);
+        assert_string_equal (s_result_of (seen, 1)->result, "soft");
+        assert_string_equal (s_result_of (seen, 2)->result, "warned\n");
+        free (seen);
+        s_stop_worker (broker, &worker, &runner);
+        s_broker_destroy (&broker);
+    }
+    arb_exec_destroy (&exec);
+}
+
 static void
 test_emit_goes_before_result (void **state)
 {
@@ -1325,6 +1376,7 @@ main (void)
         cmocka_unit_test (test_results_are_batched),
         cmocka_unit_test (test_failures_have_their_text),
         cmocka_unit_test (test_result_limit_comes_from_the_broker),
+        cmocka_unit_test (test_soft_timeout),
         cmocka_unit_test (test_emit_goes_before_result),
         cmocka_unit_test (test_dispatch_reaches_the_job),
         cmocka_unit_test (test_beyond_credit_is_released),
