@@ -98,22 +98,35 @@ s_send (s_broker_t *self, arb_msg_t **msg_p)
     assert_int_equal (arb_msg_send (msg_p, zsock_resolve (self->router)), 0);
 }
 
+//  A WELCOME, saying the broker's payload limit (0: none).
 static void
-s_welcome (s_broker_t *self, uint32_t reqid, uint32_t heartbeat_ms, uint32_t liveness_ms)
+s_welcome_max (s_broker_t *self,
+               uint32_t reqid,
+               uint32_t heartbeat_ms,
+               uint32_t liveness_ms,
+               uint64_t max_payload)
 {
     arb_msg_t *msg = arb_msg_new (ARB_MSG_WELCOME, reqid);
     arb_msg_welcome (msg)->heartbeat_ms = heartbeat_ms;
     arb_msg_welcome (msg)->liveness_ms = liveness_ms;
     arb_msg_welcome (msg)->epoch = 1;
+    arb_msg_welcome (msg)->max_payload = max_payload;
     s_send (self, &msg);
 }
 
-//  REGISTER -> WELCOME -> CREDIT; returns the credit given.
+static void
+s_welcome (s_broker_t *self, uint32_t reqid, uint32_t heartbeat_ms, uint32_t liveness_ms)
+{
+    s_welcome_max (self, reqid, heartbeat_ms, liveness_ms, 0);
+}
+
+//  REGISTER -> WELCOME (saying the broker's payload limit, 0: none) ->
+//  CREDIT; returns the credit given.
 static int
-s_session (s_broker_t *self)
+s_session_with (s_broker_t *self, uint64_t max_payload)
 {
     arb_msg_t *msg = s_expect (self, ARB_MSG_REGISTER);
-    s_welcome (self, arb_msg_reqid (msg), 1000, 60000);
+    s_welcome_max (self, arb_msg_reqid (msg), 1000, 60000, max_payload);
     arb_msg_destroy (&msg);
     msg = s_expect (self, ARB_MSG_CREDIT);
     arb_credit_body_t *credit = arb_msg_credit (msg);
@@ -123,6 +136,12 @@ s_session (s_broker_t *self)
     int given = credit->credit;
     arb_msg_destroy (&msg);
     return given;
+}
+
+static int
+s_session (s_broker_t *self)
+{
+    return s_session_with (self, 0);
 }
 
 typedef struct {
@@ -137,8 +156,9 @@ s_lease_of (uint64_t id)
     return id * 1000 + 7;
 }
 
+//  Dispatches tasks, each with this soft timeout (0: none).
 static void
-s_dispatch (s_broker_t *self, const s_task_t *tasks, size_t n)
+s_dispatch_soft (s_broker_t *self, const s_task_t *tasks, size_t n, uint64_t soft_timeout_ms)
 {
     arb_msg_t *msg = arb_msg_new (ARB_MSG_DISPATCH, 0);
     arb_dispatch_body_t *body = arb_msg_dispatch (msg);
@@ -152,8 +172,15 @@ s_dispatch (s_broker_t *self, const s_task_t *tasks, size_t n)
         task->name = tasks[i].name;
         const char *payload = tasks[i].payload ? tasks[i].payload : "";
         task->payload = zframe_new (payload, strlen (payload));
+        task->soft_timeout_ms = soft_timeout_ms;
     }
     s_send (self, &msg);
+}
+
+static void
+s_dispatch (s_broker_t *self, const s_task_t *tasks, size_t n)
+{
+    s_dispatch_soft (self, tasks, n, 0);
 }
 
 static void
@@ -261,6 +288,17 @@ s_collect (s_broker_t *self, s_seen_t *seen, size_t results, int credit, int qui
     }
     assert_int_equal (seen->result_count, results);
     assert_int_equal (seen->credit, credit);
+}
+
+//  Dispatches tasks (each with this soft timeout, 0: none) and collects a
+//  result and a credit for each; the caller frees what it returns.
+static s_seen_t *
+s_run_tasks (s_broker_t *self, const s_task_t *tasks, size_t n, uint64_t soft_timeout_ms)
+{
+    s_dispatch_soft (self, tasks, n, soft_timeout_ms);
+    s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
+    s_collect (self, seen, n, (int) n, 100);
+    return seen;
 }
 
 static s_result_t *
@@ -687,9 +725,7 @@ test_failures_have_their_text (void **state)
 
     s_task_t tasks[] = {
         {1, "fail", NULL}, {2, "quiet", NULL}, {3, "nope", NULL}, {4, "sum", "2 40"}};
-    s_dispatch (broker, tasks, 4);
-    s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
-    s_collect (broker, seen, 4, 4, 100);
+    s_seen_t *seen = s_run_tasks (broker, tasks, 4, 0);
     assert_string_equal (s_result_of (seen, 4)->result, "42");
     assert_int_equal (s_result_of (seen, 1)->outcome, ARB_OUTCOME_FAIL);
     assert_string_equal (s_result_of (seen, 1)->error, "boom 7");
@@ -716,19 +752,9 @@ test_result_limit_comes_from_the_broker (void **state)
         arb_worker_handle (worker, "sum", s_sum, NULL);
         s_runner_t runner;
         s_runner_start (&runner, worker);
-        arb_msg_t *msg = s_expect (broker, ARB_MSG_REGISTER);
-        arb_msg_t *welcome = arb_msg_new (ARB_MSG_WELCOME, arb_msg_reqid (msg));
-        arb_msg_welcome (welcome)->heartbeat_ms = 1000;
-        arb_msg_welcome (welcome)->liveness_ms = 60000;
-        arb_msg_welcome (welcome)->max_payload = 3;
-        s_send (broker, &welcome);
-        arb_msg_destroy (&msg);
-        msg = s_expect (broker, ARB_MSG_CREDIT);
-        arb_msg_destroy (&msg);
+        assert_int_equal (s_session_with (broker, 3), 2);
         s_task_t tasks[] = {{1, "echo", "ab"}, {2, "sum", "1 1"}};
-        s_dispatch (broker, tasks, 2);
-        s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
-        s_collect (broker, seen, 2, 2, 100);
+        s_seen_t *seen = s_run_tasks (broker, tasks, 2, 0);
         assert_int_equal (s_result_of (seen, 1)->outcome, ARB_OUTCOME_FAIL);
         assert_string_equal (s_result_of (seen, 1)->error,
                              "result of 7 bytes is over the 3-byte limit");
@@ -766,21 +792,8 @@ test_soft_timeout (void **state)
         s_runner_t runner;
         s_runner_start (&runner, worker);
         assert_int_equal (s_session (broker), 2);
-        arb_msg_t *msg = arb_msg_new (ARB_MSG_DISPATCH, 0);
-        arb_dispatch_body_t *body = arb_msg_dispatch (msg);
-        const char *names[] = {"poll", "command"};
-        for (uint64_t id = 1; id <= 2; id++) {
-            arb_dispatch_task_t *task = (arb_dispatch_task_t *) arb_msg_grow (
-                msg, &body->tasks, sizeof (arb_dispatch_task_t), 1);
-            task->id = id;
-            task->lease = s_lease_of (id);
-            task->name = names[id - 1];
-            task->timeout_ms = 60000;
-            task->soft_timeout_ms = 100;
-        }
-        s_send (broker, &msg);
-        s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
-        s_collect (broker, seen, 2, 2, 100);
+        s_task_t tasks[] = {{1, "poll", NULL}, {2, "command", NULL}};
+        s_seen_t *seen = s_run_tasks (broker, tasks, 2, 100);
         assert_string_equal (s_result_of (seen, 1)->result, "soft");
         assert_string_equal (s_result_of (seen, 2)->result, "warned\n");
         free (seen);
