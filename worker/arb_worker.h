@@ -2,7 +2,9 @@
     them in handler functions.
 
     A worker owns one DEALER socket to the broker, used only by the thread
-    that calls arb_worker_run(). It registers (REGISTER -> WELCOME), gives
+    that calls arb_worker_run(). It registers (REGISTER -> WELCOME) with
+    the names of its handlers, so that the broker sends it only tasks it can
+    run (a "*" handler: any), and learns the broker's payload limit; gives
     the broker one credit per free slot on the queues it listens to, runs
     every dispatched task in a free slot, and answers with RESULT. Results
     that finish in one loop turn travel in one RESULT message and the slots
