@@ -416,7 +416,7 @@ SCHEMA (s_welcome_schema, arb_welcome_body_t, s_welcome_fields);
 
 static const arb_field_t s_credit_fields[] = {
     FLD (arb_credit_body_t, sub, ARB_F_U32, false, 0),
-    FLD (arb_credit_body_t, queues, ARB_F_STRS, false, 64),
+    FLD (arb_credit_body_t, queues, ARB_F_STRS, false, ARB_CREDIT_QUEUES_MAX),
     FLD (arb_credit_body_t, credit, ARB_F_I32, false, 0),
     FLD (arb_credit_body_t, cancel, ARB_F_BOOL, false, 0),
 };
@@ -501,6 +501,43 @@ arb_msg_type_name (int type)
     if (type <= 0 || type >= ARB_MSG_TYPE_MAX)
         return NULL;
     return s_types[type].name;
+}
+
+arb_msg_type_t
+arb_msg_reply_type (arb_msg_type_t request)
+{
+    switch (request) {
+        case ARB_MSG_PING:
+            return ARB_MSG_PONG;
+        case ARB_MSG_SUBMIT:
+            return ARB_MSG_SUBMITTED;
+        case ARB_MSG_STATUS:
+            return ARB_MSG_STATUS_REPLY;
+        case ARB_MSG_LIST:
+            return ARB_MSG_LIST_REPLY;
+        case ARB_MSG_WATCH:
+            return ARB_MSG_WATCHING;
+        case ARB_MSG_CANCEL:
+            return ARB_MSG_CANCEL_REPLY;
+        case ARB_MSG_RETRY:
+            return ARB_MSG_RETRY_REPLY;
+        case ARB_MSG_STATS:
+            return ARB_MSG_STATS_REPLY;
+        case ARB_MSG_QUEUE:
+        case ARB_MSG_LIMIT:
+        case ARB_MSG_EVENTS:
+            return ARB_MSG_OK;
+        case ARB_MSG_PEEK:
+            return ARB_MSG_PEEK_REPLY;
+        case ARB_MSG_META:
+            return ARB_MSG_META_REPLY;
+        case ARB_MSG_REGISTER:
+            return ARB_MSG_WELCOME;
+        case ARB_MSG_TAKE:
+            return ARB_MSG_DISPATCH;
+        default:
+            return (arb_msg_type_t) 0;
+    }
 }
 
 static const char *s_state_names[ARB_STATE_MAX + 1] = {

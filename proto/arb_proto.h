@@ -62,6 +62,7 @@
 #define ARB_META_VALUE_MAX      (1u << 20)   //  one metadata value
 #define ARB_ARGS_MAX            (1u << 20)   //  a task's persistent arguments
 #define ARB_ENDPOINTS_MAX       1000         //  endpoints of one fan-out task
+#define ARB_CREDIT_QUEUES_MAX   64           //  queues of one CREDIT subscription
 
 //  Bounds of task options: beyond them a value is a mistake, refused with
 //  422 by the broker (and exit 2 by the CLI) naming the field.
@@ -738,6 +739,13 @@ arb_msg_t *arb_msg_new_reply (arb_msg_t *request, arb_msg_type_t type);
 
 //  Name of a message type ("SUBMIT"), or NULL if unknown.
 const char *arb_msg_type_name (int type);
+
+//  The type of the broker's reply to a request of the given type (besides
+//  ERROR, which may answer any request): SUBMITTED for SUBMIT, DISPATCH for
+//  TAKE, ... Returns 0 for a type the broker does not answer (DONE,
+//  RESULT, HEARTBEAT, ...; a worker verb from an unknown peer still gets
+//  ERROR 410).
+arb_msg_type_t arb_msg_reply_type (arb_msg_type_t request);
 
 //  Name of a state ("ready"), or "?"; and back (-1 if unknown).
 const char *arb_state_name (int state);
