@@ -503,6 +503,51 @@ arb_msg_type_name (int type)
     return s_types[type].name;
 }
 
+//  A byte that does not start a well-formed character (overlong,
+//  surrogate, beyond U+10FFFF) becomes '?', and a character cut short at
+//  the end (by truncation) is dropped. Errors go to the journal, logs and
+//  JSON; a stray byte must not break them.
+void
+arb_text_clean (char *text)
+{
+    uint8_t *p = (uint8_t *) text;
+    while (*p) {
+        size_t need = *p < 0x80   ? 0
+                      : *p < 0xc2 ? 4
+                      : *p < 0xe0 ? 1
+                      : *p < 0xf0 ? 2
+                      : *p < 0xf5 ? 3
+                                  : 4;
+        size_t k = 1;
+        while (need < 4 && k <= need && (p[k] & 0xc0) == 0x80)
+            k++;
+        bool bad = need == 4 || k <= need || (p[0] == 0xe0 && p[1] < 0xa0)
+                   || (p[0] == 0xed && p[1] >= 0xa0) || (p[0] == 0xf0 && p[1] < 0x90)
+                   || (p[0] == 0xf4 && p[1] >= 0x90);
+        if (bad && need < 4 && k <= need && p[k] == 0) {
+            *p = 0;  //  cut short at the end
+            return;
+        }
+        if (bad) {
+            *p++ = '?';
+            continue;
+        }
+        p += need + 1;
+    }
+}
+
+void
+arb_text_copy (char *dest, const char *text, size_t len)
+{
+    if (len > ARB_TEXT_MAX)
+        len = ARB_TEXT_MAX;
+    //  an error is a wire string: no NUL inside
+    for (size_t i = 0; i < len; i++)
+        dest[i] = text[i] ? text[i] : '.';
+    dest[len] = '\0';
+    arb_text_clean (dest);
+}
+
 arb_msg_type_t
 arb_msg_reply_type (arb_msg_type_t request)
 {

@@ -751,6 +751,16 @@ arb_msg_type_t arb_msg_reply_type (arb_msg_type_t request);
 const char *arb_state_name (int state);
 int arb_state_parse (const char *name);
 
+//  Copies an error text of len bytes into dest (room for ARB_TEXT_MAX + 1
+//  bytes) as a wire string: cut to ARB_TEXT_MAX bytes, a NUL inside
+//  becomes '.', and it is made valid UTF-8 as arb_text_clean does.
+void arb_text_copy (char *dest, const char *text, size_t len);
+
+//  Makes a text valid UTF-8 in place: a byte that does not start a
+//  well-formed character becomes '?', and a character cut short at the end
+//  is dropped.
+void arb_text_clean (char *text);
+
 //  Whether a state is final (succeeded, dead, cancelled).
 bool arb_state_is_final (int state);
 
