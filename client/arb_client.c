@@ -20,16 +20,15 @@
 */
 
 #include "arb_client.h"
+#include "arb_dealer.h"
 #include "arb_idset.h"
 #include "arb_spec.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 
 #define ARB_REQID_INTERNAL 0x80000000u  //  top bit: the client's own requests
 #define ARB_RECV_BATCH     256          //  messages received per wake-up before timers run again
-#define ARB_ROUTING_ID_LEN 16
 #define ARB_CLIENT_TAG     0x0c1e0001u  //  a live arb_client_t
 #define ARB_CLIENT_DEAD    0xdeadc1e0u  //  written on destroy, to catch use after it
 
@@ -120,44 +119,14 @@ s_watchlist_report (void *arg, arb_msg_t **done_p)
     s_inbox_add ((arb_client_t *) arg, done_p);
 }
 
-//  A random routing id makes this client's result channel: ZeroMQ would
-//  pick a new one on every reconnect, and the broker's DONE messages for
-//  this client would then have nowhere to go.
-static void
-s_set_routing_id (zsock_t *sock)
-{
-    uint8_t id[ARB_ROUTING_ID_LEN];
-    zuuid_t *uuid = zuuid_new ();
-    memcpy (id + 1, zuuid_data (uuid), sizeof (id) - 1);
-    zuuid_destroy (&uuid);
-    id[0] = 'c';  //  ids starting with a zero byte are reserved to ZeroMQ
-    zmq_setsockopt (zsock_resolve (sock), ZMQ_ROUTING_ID, id, sizeof (id));
-}
-
 arb_client_t *
 arb_client_new (const char *endpoint)
 {
-    if (!endpoint || !*endpoint)
-        endpoint = getenv ("ARBITER_BROKER");
-    if (!endpoint || !*endpoint)
-        endpoint = ARB_CLIENT_ENDPOINT;
-    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    endpoint = arb_dealer_endpoint (endpoint);
+    zsock_t *dealer = arb_dealer_new (endpoint);
     if (!dealer)
         return NULL;
-    s_set_routing_id (dealer);
-    //  Never block on exit for messages a dead broker will not take.
-    zsock_set_linger (dealer, 0);
-    //  Buffer incoming reports without limit: they are bounded by what
-    //  the caller watches, and a full queue would make the broker's
-    //  ROUTER drop DONE messages silently.
-    zsock_set_rcvhwm (dealer, 0);
     zsock_set_sndtimeo (dealer, ARB_CLIENT_TIMEOUT_MS);
-    if (zsock_connect (dealer, "%s", endpoint) != 0) {
-        int err = zmq_errno ();
-        zsock_destroy (&dealer);
-        errno = err;
-        return NULL;
-    }
     arb_client_t *self = (arb_client_t *) zmalloc (sizeof (arb_client_t));
     self->tag = ARB_CLIENT_TAG;
     self->dealer = dealer;

@@ -45,10 +45,11 @@
 #ifndef ARB_CLIENT_H
 #define ARB_CLIENT_H
 
+#include "arb_dealer.h"
 #include "arb_proto.h"
 #include "arb_watchlist.h"
 
-#define ARB_CLIENT_ENDPOINT   "tcp://127.0.0.1:7700"     //  without an endpoint or $ARBITER_BROKER
+#define ARB_CLIENT_ENDPOINT   ARB_DEALER_ENDPOINT        //  without an endpoint or $ARBITER_BROKER
 #define ARB_CLIENT_TIMEOUT_MS 5000                       //  default request timeout
 #define ARB_CLIENT_REWATCH_MS ARB_WATCHLIST_INTERVAL_MS  //  default keep-alive interval of watches
 
