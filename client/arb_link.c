@@ -4,7 +4,7 @@
     (never wait), and arb_link_handle receives, runs the timers and sends
     what a turn produced. The link owns one DEALER socket (arb_dealer), the
     tasks it holds (arb_leases), the watched tasks (arb_watchlist), its
-    consumers and its pending requests.
+    consumers (arb_consumers) and its pending requests.
 
     The session is a small state machine:
 
@@ -40,6 +40,7 @@
 */
 
 #include "arb_link.h"
+#include "arb_consumers.h"
 #include "arb_dealer.h"
 #include "arb_idmap.h"
 #include "arb_leases.h"
@@ -70,19 +71,6 @@ typedef struct {
     uint32_t reserved;  //  TAKE: the tasks it may bring, counted against ARB_LINK_HELD_MAX
     void *handle;       //  in order
 } s_request_t;
-
-//  A consumer: one CREDIT subscription.
-typedef struct {
-    uint32_t sub;
-    char **queues;  //  owned strings
-    size_t queue_count;
-    int64_t credit;  //  what the broker holds: given minus dispatched
-    int64_t owed;    //  given since the last CREDIT (negative: taken back)
-    bool announced;  //  its first CREDIT (with the queues) went out in this session
-    void *dirty;     //  handle in dirty: a CREDIT is to go out
-    arb_link_dispatch_fn *fn;
-    void *arg;  //  borrowed
-} s_consumer_t;
 
 struct _arb_link_t {
     uint32_t tag;     //  ARB_LINK_TAG
@@ -116,12 +104,8 @@ struct _arb_link_t {
     arb_idmap_t *requests;       //  owned: reqid -> owned s_request_t
     zlistx_t *order;             //  owned list of borrowed s_request_t, oldest first
     arb_leases_t *leases;        //  owned: the tasks held
-    int64_t credit_given;        //  sum of the consumers' positive credit
     int64_t reserved;            //  tasks pending TAKEs may bring
-    arb_idmap_t *consumers;      //  owned: sub -> owned s_consumer_t
-    uint32_t last_sub;           //  last subscription number given
-    zlistx_t *dirty;             //  owned list of borrowed s_consumer_t with a CREDIT to send
-    zlistx_t *cancels;           //  owned list of subscription numbers (as pointers) to cancel
+    arb_consumers_t *consumers;  //  owned
     arb_watchlist_t *watchlist;  //  owned
     zlistx_t *reports;           //  owned DONE messages reported outside a handle
 };
@@ -181,7 +165,8 @@ s_send (arb_link_t *self, arb_msg_t **msg_p)
 static int64_t
 s_committed (arb_link_t *self)
 {
-    return (int64_t) arb_leases_size (self->leases) + self->credit_given + self->reserved;
+    return (int64_t) arb_leases_size (self->leases) + arb_consumers_given (self->consumers)
+           + self->reserved;
 }
 
 //  ---------------------------------------------------------------------
@@ -234,19 +219,6 @@ s_request_destroy (s_request_t **request_p)
     *request_p = NULL;
 }
 
-static void
-s_consumer_destroy (s_consumer_t **consumer_p)
-{
-    s_consumer_t *consumer = *consumer_p;
-    if (!consumer)
-        return;
-    for (size_t i = 0; i < consumer->queue_count; i++)
-        free (consumer->queues[i]);
-    free (consumer->queues);
-    free (consumer);
-    *consumer_p = NULL;
-}
-
 static void s_register (arb_link_t *self);
 
 arb_link_t *
@@ -289,9 +261,7 @@ arb_link_new (const char *endpoint,
     self->requests = arb_idmap_new ();
     self->order = zlistx_new ();
     self->leases = arb_leases_new ();
-    self->consumers = arb_idmap_new ();
-    self->dirty = zlistx_new ();
-    self->cancels = zlistx_new ();
+    self->consumers = arb_consumers_new ();
     self->reports = zlistx_new ();
     zlistx_set_destructor (self->reports, s_report_destroy);
     self->watchlist = arb_watchlist_new (s_watchlist_send, s_watchlist_report, self);
@@ -328,14 +298,7 @@ arb_link_destroy (arb_link_t **self_p)
     }
     arb_idmap_destroy (&self->requests);
     zlistx_destroy (&self->order);
-    cursor = 0;
-    while (arb_idmap_next (self->consumers, &cursor, &id, &value)) {
-        s_consumer_t *consumer = (s_consumer_t *) value;
-        s_consumer_destroy (&consumer);
-    }
-    arb_idmap_destroy (&self->consumers);
-    zlistx_destroy (&self->dirty);
-    zlistx_destroy (&self->cancels);
+    arb_consumers_destroy (&self->consumers);
     zlistx_destroy (&self->reports);
     arb_leases_destroy (&self->leases);
     arb_watchlist_destroy (&self->watchlist);
@@ -581,40 +544,13 @@ s_request_fail (arb_link_t *self, s_request_t **request_p, const char *why)
 //  ---------------------------------------------------------------------
 //  Consumers.
 
-static s_consumer_t *
-s_consumer (arb_link_t *self, uint32_t sub)
-{
-    return (s_consumer_t *) arb_idmap_lookup (self->consumers, sub);
-}
-
-//  Changes what the broker holds for a consumer, keeping the sum of the
-//  positive credit (what ARB_LINK_HELD_MAX counts) in step.
-static void
-s_set_credit (arb_link_t *self, s_consumer_t *consumer, int64_t credit)
-{
-    self->credit_given -= consumer->credit > 0 ? consumer->credit : 0;
-    consumer->credit = credit;
-    self->credit_given += credit > 0 ? credit : 0;
-}
-
-static void
-s_mark_dirty (arb_link_t *self, s_consumer_t *consumer)
-{
-    if (!consumer->dirty)
-        consumer->dirty = zlistx_add_end (self->dirty, consumer);
-}
-
 static int
-s_check_queues (arb_link_t *self, const char **queues, size_t n)
+s_check_credit (arb_link_t *self, int credit)
 {
-    if (n == 0 || n > ARB_CREDIT_QUEUES_MAX) {
-        s_fail (self, "a consumer has 1 to %d queues, not %zu", ARB_CREDIT_QUEUES_MAX, n);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (s_check_queue (self, queues[i]))
-            return -1;
-    return 0;
+    if (credit <= 0 || s_committed (self) + credit <= ARB_LINK_HELD_MAX)
+        return 0;
+    s_fail (self, "credit %d: the link would hold more than %d tasks", credit, ARB_LINK_HELD_MAX);
+    return -1;
 }
 
 uint32_t
@@ -625,35 +561,18 @@ arb_link_subscribe (arb_link_t *self,
                     arb_link_dispatch_fn *fn,
                     void *arg)
 {
-    assert (self && self->tag == ARB_LINK_TAG && (queues || n == 0) && fn);
+    assert (self && self->tag == ARB_LINK_TAG && fn);
     s_clear (self);
-    if (s_check_queues (self, queues, n))
-        return 0;
-    if (arb_idmap_size (self->consumers) >= ARB_LINK_CONSUMERS_MAX) {
-        s_fail (self, "%d consumers already", ARB_LINK_CONSUMERS_MAX);
+    if (credit < 0) {
+        s_fail (self, "credit %d: a consumer starts with none or more", credit);
         return 0;
     }
-    if (credit < 0 || s_committed (self) + credit > ARB_LINK_HELD_MAX) {
-        s_fail (self, "credit %d: the link would hold more than %d tasks", credit,
-                ARB_LINK_HELD_MAX);
+    if (s_check_credit (self, credit))
         return 0;
-    }
-    //  a number not in use, never 0 (TAKE's tasks come with sub 0)
-    do
-        self->last_sub = self->last_sub == UINT32_MAX ? 1 : self->last_sub + 1;
-    while (arb_idmap_contains (self->consumers, self->last_sub));
-    s_consumer_t *consumer = (s_consumer_t *) zmalloc (sizeof (s_consumer_t));
-    consumer->sub = self->last_sub;
-    consumer->queues = (char **) zmalloc (n * sizeof (char *));
-    for (size_t i = 0; i < n; i++)
-        consumer->queues[i] = strdup (queues[i]);
-    consumer->queue_count = n;
-    consumer->fn = fn;
-    consumer->arg = arg;
-    arb_idmap_insert (self->consumers, consumer->sub, consumer);
-    s_set_credit (self, consumer, credit);
-    s_mark_dirty (self, consumer);
-    return consumer->sub;
+    uint32_t sub = arb_consumers_add (self->consumers, queues, n, credit, fn, arg, self->error,
+                                      sizeof (self->error));
+    self->failed = sub == 0;
+    return sub;
 }
 
 int
@@ -661,28 +580,19 @@ arb_link_add_credit (arb_link_t *self, uint32_t sub, int credit)
 {
     assert (self && self->tag == ARB_LINK_TAG);
     s_clear (self);
-    s_consumer_t *consumer = s_consumer (self, sub);
-    if (!consumer) {
-        s_fail (self, "no consumer %u", sub);
+    if (s_check_credit (self, credit))
         return -1;
-    }
-    if (credit > 0 && s_committed (self) + credit > ARB_LINK_HELD_MAX) {
-        s_fail (self, "credit %d: the link would hold more than %d tasks", credit,
-                ARB_LINK_HELD_MAX);
-        return -1;
-    }
-    s_set_credit (self, consumer, consumer->credit + credit);
-    consumer->owed += credit;
-    s_mark_dirty (self, consumer);
-    return 0;
+    if (arb_consumers_add_credit (self->consumers, sub, credit) == 0)
+        return 0;
+    s_fail (self, "no consumer %u", sub);
+    return -1;
 }
 
 int64_t
 arb_link_credit (arb_link_t *self, uint32_t sub)
 {
     assert (self && self->tag == ARB_LINK_TAG);
-    s_consumer_t *consumer = s_consumer (self, sub);
-    return consumer ? consumer->credit : 0;
+    return arb_consumers_credit (self->consumers, sub);
 }
 
 int
@@ -690,20 +600,10 @@ arb_link_unsubscribe (arb_link_t *self, uint32_t sub)
 {
     assert (self && self->tag == ARB_LINK_TAG);
     s_clear (self);
-    s_consumer_t *consumer = s_consumer (self, sub);
-    if (!consumer) {
-        s_fail (self, "no consumer %u", sub);
-        return -1;
-    }
-    //  the broker knows it only once its first CREDIT went out
-    if (consumer->announced)
-        zlistx_add_end (self->cancels, (void *) (uintptr_t) sub);
-    if (consumer->dirty)
-        zlistx_delete (self->dirty, consumer->dirty);
-    s_set_credit (self, consumer, 0);
-    arb_idmap_remove (self->consumers, sub);
-    s_consumer_destroy (&consumer);
-    return 0;
+    if (arb_consumers_remove (self->consumers, sub) == 0)
+        return 0;
+    s_fail (self, "no consumer %u", sub);
+    return -1;
 }
 
 //  ---------------------------------------------------------------------
@@ -742,48 +642,19 @@ arb_link_release (arb_link_t *self, uint64_t id)
 //  ---------------------------------------------------------------------
 //  What a turn sends.
 
-static void
-s_send_credit (arb_link_t *self, s_consumer_t *consumer)
-{
-    arb_msg_t *msg = arb_msg_new (ARB_MSG_CREDIT, s_own_reqid (self));
-    arb_credit_body_t *body = arb_msg_credit (msg);
-    body->sub = consumer->sub;
-    if (!consumer->announced) {
-        //  the first CREDIT of a session names the queues and gives all
-        //  the credit the consumer has left
-        body->queues.v = (const char **) consumer->queues;
-        body->queues.n = consumer->queue_count;
-        body->credit = (int32_t) consumer->credit;
-    }
-    else
-        body->credit = (int32_t) consumer->owed;
-    consumer->announced = true;
-    consumer->owed = 0;
-    s_send (self, &msg);
-}
-
 void
 arb_link_flush (arb_link_t *self)
 {
     assert (self && self->tag == ARB_LINK_TAG);
     if (self->session != S_READY)
         return;  //  outcomes and credit wait for the WELCOME
-    arb_msg_t *results;
+    arb_msg_t *msg;
     while (arb_leases_has_results (self->leases) && s_writable (self)
-           && (results = arb_leases_results (self->leases, s_own_reqid (self))))
-        s_send (self, &results);
-    s_consumer_t *consumer;
-    while (s_writable (self) && (consumer = (s_consumer_t *) zlistx_first (self->dirty))) {
-        zlistx_delete (self->dirty, consumer->dirty);
-        consumer->dirty = NULL;
-        s_send_credit (self, consumer);
-    }
-    while (zlistx_size (self->cancels) > 0 && s_writable (self)) {
-        arb_msg_t *msg = arb_msg_new (ARB_MSG_CREDIT, s_own_reqid (self));
-        arb_msg_credit (msg)->sub = (uint32_t) (uintptr_t) zlistx_detach (self->cancels, NULL);
-        arb_msg_credit (msg)->cancel = true;
+           && (msg = arb_leases_results (self->leases, s_own_reqid (self))))
         s_send (self, &msg);
-    }
+    while (arb_consumers_has_credit (self->consumers) && s_writable (self)
+           && (msg = arb_consumers_next_credit (self->consumers, s_own_reqid (self))))
+        s_send (self, &msg);
 }
 
 //  Whether the flush has anything it could send now.
@@ -791,8 +662,7 @@ static bool
 s_flush_due (arb_link_t *self)
 {
     return self->session == S_READY
-           && (arb_leases_has_results (self->leases) || zlistx_size (self->dirty) > 0
-               || zlistx_size (self->cancels) > 0);
+           && (arb_leases_has_results (self->leases) || arb_consumers_has_credit (self->consumers));
 }
 
 //  ---------------------------------------------------------------------
@@ -822,13 +692,7 @@ s_register (arb_link_t *self)
     self->register_reqid = arb_msg_reqid (msg);
     self->session = S_REGISTERING;
     self->register_at = zclock_mono () + self->register_wait_ms;
-    //  the new session knows none of our subscriptions yet
-    zlistx_purge (self->cancels);
-    size_t cursor = 0;
-    uint64_t sub;
-    void *value;
-    while (arb_idmap_next (self->consumers, &cursor, &sub, &value))
-        ((s_consumer_t *) value)->announced = false;
+    arb_consumers_restart (self->consumers);
     s_send (self, &msg);
 }
 
@@ -894,14 +758,7 @@ s_on_welcome (arb_link_t *self, arb_msg_t *msg)
     zsys_info ("link: registered endpoint=%s name=%s epoch=%" PRIu64 " held=%zu taken_back=%zu",
                self->endpoint, self->name, body->epoch, held, body->adopted.n);
     //  every consumer's CREDIT goes again, with the credit it has left
-    size_t cursor = 0;
-    uint64_t sub;
-    void *value;
-    while (arb_idmap_next (self->consumers, &cursor, &sub, &value)) {
-        s_consumer_t *consumer = (s_consumer_t *) value;
-        consumer->owed = 0;
-        s_mark_dirty (self, consumer);
-    }
+    arb_consumers_announce (self->consumers);
     arb_leases_adopt (self->leases, body, s_on_lost_task, self);
     s_state (self, true);
 }
@@ -925,18 +782,14 @@ s_on_dispatch (arb_link_t *self, arb_msg_t *msg)
     arb_dispatch_body_t *body = arb_msg_dispatch (msg);
     for (size_t i = 0; i < body->tasks.n; i++) {
         arb_dispatch_task_t *task = &body->tasks.v[i];
-        s_consumer_t *consumer = s_consumer (self, task->sub);
-        if (!consumer) {
+        arb_link_dispatch_fn *fn;
+        void *arg;
+        if (!arb_consumers_dispatched (self->consumers, task->sub, &fn, &arg))
             s_release_unseen (self, task, "no such consumer");
-            continue;
-        }
-        if (arb_leases_add (self->leases, task->id, task->lease, task->sub)) {
+        else if (arb_leases_add (self->leases, task->id, task->lease, task->sub))
             zsys_error ("link: dispatch of a task held already id=%" PRIu64, task->id);
-            continue;
-        }
-        s_set_credit (self, consumer, consumer->credit - 1);
-        //  the callback may end this consumer: not used after it
-        consumer->fn (self, task->sub, task, consumer->arg);
+        else
+            fn (self, task->sub, task, arg);
     }
 }
 
