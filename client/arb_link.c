@@ -4,7 +4,7 @@
     (never wait), and arb_link_handle receives, runs the timers and sends
     what a turn produced. The link owns one DEALER socket (arb_dealer), the
     tasks it holds (arb_leases), the watched tasks (arb_watchlist), its
-    consumers (arb_consumers) and its pending requests.
+    consumers (arb_consumers) and its pending requests (arb_requests).
 
     The session is a small state machine:
 
@@ -34,16 +34,14 @@
 
     Request ids: the caller's run 1 .. 2^31 - 1; the link's own messages
     (REGISTER, HEARTBEAT, CREDIT, RESULT, BYE, and the watchlist's PING and
-    WATCH) have the top bit set. Every caller's request waits in
-    `requests` (by id) and in `order` (by time sent); with one timeout for
-    all, `order` is also the order of their deadlines.
+    WATCH) have the top bit set.
 */
 
 #include "arb_link.h"
 #include "arb_consumers.h"
 #include "arb_dealer.h"
-#include "arb_idmap.h"
 #include "arb_leases.h"
+#include "arb_requests.h"
 #include "arb_spec.h"
 
 #include <inttypes.h>
@@ -62,15 +60,6 @@ typedef enum {
     S_REGISTERING,
     S_READY,
 } s_session_t;
-
-//  A caller's request awaiting its reply.
-typedef struct {
-    uint32_t reqid;
-    arb_msg_type_t type;
-    int64_t sent_at;    //  ms, zclock_mono
-    uint32_t reserved;  //  TAKE: the tasks it may bring, counted against ARB_LINK_HELD_MAX
-    void *handle;       //  in order
-} s_request_t;
 
 struct _arb_link_t {
     uint32_t tag;     //  ARB_LINK_TAG
@@ -101,10 +90,8 @@ struct _arb_link_t {
     bool up;               //  the state callback last said up
 
     //  Requests, tasks, consumers.
-    arb_idmap_t *requests;       //  owned: reqid -> owned s_request_t
-    zlistx_t *order;             //  owned list of borrowed s_request_t, oldest first
+    arb_requests_t *requests;    //  owned: the caller's requests awaiting replies
     arb_leases_t *leases;        //  owned: the tasks held
-    int64_t reserved;            //  tasks pending TAKEs may bring
     arb_consumers_t *consumers;  //  owned
     arb_watchlist_t *watchlist;  //  owned
     zlistx_t *reports;           //  owned DONE messages reported outside a handle
@@ -166,7 +153,7 @@ static int64_t
 s_committed (arb_link_t *self)
 {
     return (int64_t) arb_leases_size (self->leases) + arb_consumers_given (self->consumers)
-           + self->reserved;
+           + arb_requests_reserved (self->requests);
 }
 
 //  ---------------------------------------------------------------------
@@ -212,13 +199,6 @@ s_report_destroy (void **item)
 //  ---------------------------------------------------------------------
 //  Construction.
 
-static void
-s_request_destroy (s_request_t **request_p)
-{
-    free (*request_p);
-    *request_p = NULL;
-}
-
 static void s_register (arb_link_t *self);
 
 arb_link_t *
@@ -258,8 +238,7 @@ arb_link_new (const char *endpoint,
     //  to every payload and result, and a DISPATCH refused here would
     //  strand its tasks.
     self->limits.max_frame = SIZE_MAX;
-    self->requests = arb_idmap_new ();
-    self->order = zlistx_new ();
+    self->requests = arb_requests_new ();
     self->leases = arb_leases_new ();
     self->consumers = arb_consumers_new ();
     self->reports = zlistx_new ();
@@ -289,15 +268,7 @@ arb_link_destroy (arb_link_t **self_p)
     }
     zsock_destroy (&self->dealer);
     free (self->endpoint);
-    size_t cursor = 0;
-    uint64_t id;
-    void *value;
-    while (arb_idmap_next (self->requests, &cursor, &id, &value)) {
-        s_request_t *request = (s_request_t *) value;
-        s_request_destroy (&request);
-    }
-    arb_idmap_destroy (&self->requests);
-    zlistx_destroy (&self->order);
+    arb_requests_destroy (&self->requests);
     arb_consumers_destroy (&self->consumers);
     zlistx_destroy (&self->reports);
     arb_leases_destroy (&self->leases);
@@ -384,20 +355,6 @@ s_is_client_verb (arb_msg_type_t type)
     return arb_msg_reply_type (type) != 0 && type != ARB_MSG_REGISTER;
 }
 
-//  Forgets a pending request (out of the table and the order) and gives
-//  back what a TAKE reserved. Returns its type.
-static arb_msg_type_t
-s_request_end (arb_link_t *self, s_request_t **request_p)
-{
-    s_request_t *request = *request_p;
-    arb_msg_type_t type = request->type;
-    self->reserved -= request->reserved;
-    zlistx_delete (self->order, request->handle);
-    arb_idmap_remove (self->requests, request->reqid);
-    s_request_destroy (request_p);
-    return type;
-}
-
 uint32_t
 arb_link_send (arb_link_t *self, arb_msg_t **request_p)
 {
@@ -411,11 +368,11 @@ arb_link_send (arb_link_t *self, arb_msg_t **request_p)
     if (!s_is_client_verb (type))
         s_fail (self, "%s is not a request the caller sends (the link runs the session)",
                 arb_msg_type_name (type));
-    else if (reqid == 0 || (reqid & ARB_REQID_OWN) || arb_idmap_contains (self->requests, reqid))
+    else if (reqid == 0 || (reqid & ARB_REQID_OWN) || arb_requests_contains (self->requests, reqid))
         s_fail (self, "request id %u was not made by arb_link_request_new", reqid);
-    else if (arb_idmap_size (self->requests) >= ARB_LINK_PENDING_MAX)
+    else if (arb_requests_size (self->requests) >= ARB_LINK_PENDING_MAX)
         s_fail (self, "%d requests await replies: try again later", ARB_LINK_PENDING_MAX);
-    else if (s_committed (self) + reserved > ARB_LINK_HELD_MAX)
+    else if (reserved > 0 && s_committed (self) + reserved > ARB_LINK_HELD_MAX)
         s_fail (self, "TAKE of %u: the link would hold more than %d tasks", reserved,
                 ARB_LINK_HELD_MAX);
     if (self->failed) {
@@ -428,14 +385,7 @@ arb_link_send (arb_link_t *self, arb_msg_t **request_p)
         s_fail (self, "the queue to broker %s is full: try again later", self->endpoint);
         return 0;
     }
-    s_request_t *request = (s_request_t *) zmalloc (sizeof (s_request_t));
-    request->reqid = reqid;
-    request->type = type;
-    request->sent_at = zclock_mono ();
-    request->reserved = reserved;
-    request->handle = zlistx_add_end (self->order, request);
-    arb_idmap_insert (self->requests, reqid, request);
-    self->reserved += reserved;
+    arb_requests_add (self->requests, reqid, type, reserved, zclock_mono ());
     return reqid;
 }
 
@@ -530,10 +480,9 @@ s_answer_locally (arb_link_t *self, uint32_t reqid, const char *reason)
 //  Fails a pending request locally: its reply will never come, or come
 //  too late to count.
 static void
-s_request_fail (arb_link_t *self, s_request_t **request_p, const char *why)
+s_request_fail (arb_link_t *self, uint32_t reqid, const char *why)
 {
-    uint32_t reqid = (*request_p)->reqid;
-    arb_msg_type_t type = s_request_end (self, request_p);
+    arb_msg_type_t type = arb_requests_end (self->requests, reqid);
     arb_watchlist_untrack (self->watchlist, reqid);
     char reason[256];
     snprintf (reason, sizeof (reason), "%s %s (broker %s): outcome unknown",
@@ -703,24 +652,19 @@ static void
 s_reset (arb_link_t *self, const char *why)
 {
     zsys_warning ("link: %s, connecting again endpoint=%s held=%zu pending=%zu", why,
-                  self->endpoint, arb_leases_size (self->leases), arb_idmap_size (self->requests));
+                  self->endpoint, arb_leases_size (self->leases),
+                  arb_requests_size (self->requests));
     if (arb_dealer_reconnect (self->dealer, self->endpoint) != 0)
         zsys_error ("link: cannot reconnect endpoint=%s errno=%d", self->endpoint, zmq_errno ());
     //  what went out on the old connection
-    size_t count = arb_idmap_size (self->requests);
-    uint32_t *lost = (uint32_t *) zmalloc ((count + 1) * sizeof (uint32_t));
-    size_t n = 0;
-    for (s_request_t *request = (s_request_t *) zlistx_first (self->order); request;
-         request = (s_request_t *) zlistx_next (self->order))
-        lost[n++] = request->reqid;
+    size_t n;
+    uint32_t *lost = arb_requests_ids (self->requests, &n);
     s_register (self);
     arb_watchlist_rewatch (self->watchlist);
     s_state (self, false);
-    for (size_t i = 0; i < n; i++) {
-        s_request_t *request = (s_request_t *) arb_idmap_lookup (self->requests, lost[i]);
-        if (request)
-            s_request_fail (self, &request, "lost with the connection");
-    }
+    for (size_t i = 0; i < n; i++)
+        if (arb_requests_contains (self->requests, lost[i]))
+            s_request_fail (self, lost[i], "lost with the connection");
     free (lost);
 }
 
@@ -800,15 +744,14 @@ s_on_reply (arb_link_t *self, arb_msg_t **msg_p)
     arb_msg_t *msg = *msg_p;
     uint32_t reqid = arb_msg_reqid (msg);
     arb_msg_type_t got = arb_msg_type (msg);
-    s_request_t *request = (s_request_t *) arb_idmap_lookup (self->requests, reqid);
-    if (!request) {
+    arb_msg_type_t type = arb_requests_end (self->requests, reqid);
+    if (!type) {
         //  late: its request failed locally. Tasks a late TAKE brought
         //  were never the caller's to see.
         for (size_t i = 0; got == ARB_MSG_DISPATCH && i < arb_msg_dispatch (msg)->tasks.n; i++)
             s_release_unseen (self, &arb_msg_dispatch (msg)->tasks.v[i], "late TAKE reply");
         return;
     }
-    arb_msg_type_t type = s_request_end (self, &request);
     if (got != ARB_MSG_ERROR && got != arb_msg_reply_type (type)) {
         char reason[128];
         snprintf (reason, sizeof (reason), "broker answered %s with %s", arb_msg_type_name (type),
@@ -902,9 +845,8 @@ s_on_malformed (arb_link_t *self, arb_msg_t *msg)
     const char *why = msg ? arb_msg_decode_error (msg) : "no header";
     zsys_error ("link: malformed message from broker reqid=%u reason=%s", reqid, why ? why : "?");
     arb_watchlist_learn (self->watchlist, NULL, (reqid & ARB_REQID_OWN) != 0);
-    s_request_t *request = (s_request_t *) arb_idmap_lookup (self->requests, reqid);
-    if (request)
-        s_request_fail (self, &request, "answered with a malformed message");
+    if (reqid && !(reqid & ARB_REQID_OWN) && arb_requests_contains (self->requests, reqid))
+        s_request_fail (self, reqid, "answered with a malformed message");
 }
 
 static void
@@ -938,12 +880,13 @@ static void
 s_timers (arb_link_t *self)
 {
     int64_t now = zclock_mono ();
-    s_request_t *request;
-    while ((request = (s_request_t *) zlistx_first (self->order))
-           && now - request->sent_at >= self->timeout_ms) {
+    uint32_t reqid;
+    int64_t sent_at;
+    while ((reqid = arb_requests_oldest (self->requests, &sent_at))
+           && now - sent_at >= self->timeout_ms) {
         char why[64];
         snprintf (why, sizeof (why), "not answered within %.1f s", self->timeout_ms / 1000.0);
-        s_request_fail (self, &request, why);
+        s_request_fail (self, reqid, why);
     }
     if (self->session == S_READY && now - self->last_rx >= self->liveness_ms)
         s_reset (self, "broker silent past its liveness window");
@@ -989,9 +932,9 @@ arb_link_timeout (arb_link_t *self)
         return (events & ZMQ_POLLOUT) ? 0 : ARB_OUTPUT_RETRY_MS;
     int64_t now = zclock_mono ();
     int64_t next = arb_watchlist_tick_at (self->watchlist);
-    s_request_t *oldest = (s_request_t *) zlistx_first (self->order);
-    if (oldest && oldest->sent_at + self->timeout_ms < next)
-        next = oldest->sent_at + self->timeout_ms;
+    int64_t sent_at;
+    if (arb_requests_oldest (self->requests, &sent_at) && sent_at + self->timeout_ms < next)
+        next = sent_at + self->timeout_ms;
     if (self->session == S_READY) {
         if (self->heartbeat_at < next)
             next = self->heartbeat_at;
