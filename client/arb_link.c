@@ -438,32 +438,32 @@ s_check_queue (arb_link_t *self, const char *queue)
     return -1;
 }
 
-uint32_t
-arb_link_peek (arb_link_t *self, const char *queue, uint32_t max)
+//  PEEK and TAKE: a queue and a number of tasks.
+static uint32_t
+s_send_queue_request (arb_link_t *self, arb_msg_type_t type, const char *queue, uint32_t max)
 {
     assert (self && self->tag == ARB_LINK_TAG);
     s_clear (self);
     if (s_check_queue (self, queue))
         return 0;
-    arb_msg_t *request = arb_link_request_new (self, ARB_MSG_PEEK);
-    arb_peek_body_t *body = arb_msg_peek (request);
-    body->queue = queue;
-    body->max = max;
+    arb_msg_t *request = arb_link_request_new (self, type);
+    if (type == ARB_MSG_PEEK)
+        *arb_msg_peek (request) = (arb_peek_body_t){.queue = queue, .max = max};
+    else
+        *arb_msg_take (request) = (arb_take_body_t){.queue = queue, .max = max};
     return arb_link_send (self, &request);
+}
+
+uint32_t
+arb_link_peek (arb_link_t *self, const char *queue, uint32_t max)
+{
+    return s_send_queue_request (self, ARB_MSG_PEEK, queue, max);
 }
 
 uint32_t
 arb_link_take (arb_link_t *self, const char *queue, uint32_t max)
 {
-    assert (self && self->tag == ARB_LINK_TAG);
-    s_clear (self);
-    if (s_check_queue (self, queue))
-        return 0;
-    arb_msg_t *request = arb_link_request_new (self, ARB_MSG_TAKE);
-    arb_take_body_t *body = arb_msg_take (request);
-    body->queue = queue;
-    body->max = max;
-    return arb_link_send (self, &request);
+    return s_send_queue_request (self, ARB_MSG_TAKE, queue, max);
 }
 
 //  Answers a caller's request with a local ERROR (code 0).

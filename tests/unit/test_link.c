@@ -12,14 +12,12 @@
 
 #include "arb_client.h"
 #include "arb_link.h"
+#include "../bench/bench_proc.h"
 
-#include <arpa/inet.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,21 +38,6 @@ typedef struct {
     char endpoint[64];
     char binary[PATH_MAX];
 } s_broker_t;
-
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-    socklen_t len = sizeof (addr);
-    int port = -1;
-    if (fd >= 0 && bind (fd, (struct sockaddr *) &addr, len) == 0
-        && getsockname (fd, (struct sockaddr *) &addr, &len) == 0)
-        port = ntohs (addr.sin_port);
-    if (fd >= 0)
-        close (fd);
-    return port;
-}
 
 //  Starts arbiterd on the broker's endpoint and journal, with extra
 //  arguments (NULL-terminated, may be NULL), and waits until it answers.
@@ -98,7 +81,7 @@ s_broker_new (const char *const *extra)
     snprintf (self->dir, sizeof (self->dir), "/tmp/test-link-XXXXXX");
     assert_non_null (mkdtemp (self->dir));
     snprintf (self->db, sizeof (self->db), "%s/arbiter.db", self->dir);
-    snprintf (self->endpoint, sizeof (self->endpoint), "tcp://127.0.0.1:%d", s_free_port ());
+    snprintf (self->endpoint, sizeof (self->endpoint), "tcp://127.0.0.1:%d", bench_free_port ());
     //  this binary is <variant>/tests/unit/test_link
     char exe[PATH_MAX] = "";
     ssize_t len = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
