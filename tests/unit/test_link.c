@@ -159,6 +159,7 @@ struct _s_ctx_t {
     int stop_reasons[S_MAX_IDS];
     size_t stop_count;
     int ups, downs;
+    size_t events;  //  state changes seen in EVENT messages
 };
 
 static void
@@ -198,6 +199,14 @@ s_on_stop (arb_link_t *link, uint64_t id, int reason, void *arg)
 }
 
 static void
+s_on_event (arb_link_t *link, arb_event_body_t *event, void *arg)
+{
+    (void) link;
+    s_ctx_t *ctx = (s_ctx_t *) arg;
+    ctx->events += event->events.n;
+}
+
+static void
 s_on_state (arb_link_t *link, bool up, void *arg)
 {
     s_ctx_t *ctx = (s_ctx_t *) arg;
@@ -226,7 +235,7 @@ s_ctx_new (s_broker_t *broker, const char *name)
 {
     s_ctx_t *ctx = (s_ctx_t *) zmalloc (sizeof (s_ctx_t));
     ctx->replies = zlistx_new ();
-    arb_link_callbacks_t callbacks = {s_on_reply, s_on_done, s_on_stop, NULL, s_on_state};
+    arb_link_callbacks_t callbacks = {s_on_reply, s_on_done, s_on_stop, s_on_event, s_on_state};
     ctx->link = arb_link_new (broker->endpoint, name, &callbacks, ctx);
     assert_non_null (ctx->link);
     return ctx;
@@ -478,18 +487,29 @@ test_requests (void **state)
     assert_int_equal (arb_msg_error (reply)->code, ARB_ERR_INVALID);
     arb_msg_destroy (&reply);
 
+    //  events of a queue, after EVENTS
+    request = arb_link_request_new (ctx->link, ARB_MSG_EVENTS);
+    arb_msg_events (request)->queue = "q1";
+    reply = s_expect (ctx, arb_link_send (ctx->link, &request), ARB_MSG_OK);
+    arb_msg_destroy (&reply);
+
     //  cancel
     reply = s_expect (ctx, arb_link_cancel (ctx->link, &ids[1], 1), ARB_MSG_CANCEL_REPLY);
     assert_int_equal (arb_msg_cancel_reply (reply)->tasks.v[0].code, 0);
     assert_int_equal (arb_msg_cancel_reply (reply)->tasks.v[0].state, ARB_STATE_CANCELLED);
     arb_msg_destroy (&reply);
     assert_int_equal (s_status (broker, ids[1]).state, ARB_STATE_CANCELLED);
+    S_UNTIL (ctx, ctx->events >= 1);  //  the cancel, as an event
 
     //  refused locally, at once, with a reason
     arb_task_spec_t nameless = {.queue = "q1", .payload = zframe_new ("x", 1)};
     assert_int_equal (arb_link_submit (ctx->link, &nameless, 1, false), 0);
     assert_null (nameless.payload);
     assert_non_null (strstr (arb_link_error (ctx->link), "name"));
+    arb_link_set_max_payload (ctx->link, 4);
+    arb_task_spec_t big = {.queue = "q1", .name = "big", .payload = zframe_new ("12345", 5)};
+    assert_int_equal (arb_link_submit (ctx->link, &big, 1, false), 0);
+    assert_non_null (strstr (arb_link_error (ctx->link), "payload"));
     request = arb_link_request_new (ctx->link, ARB_MSG_HEARTBEAT);
     assert_int_equal (arb_link_send (ctx->link, &request), 0);
     assert_null (request);
@@ -754,6 +774,7 @@ test_broker_kill_and_restart (void **state)
     (void) state;
     s_broker_t *broker = s_broker_new (NULL);
     s_ctx_t *ctx = s_ctx_new (broker, "link-restart");
+    arb_link_set_rewatch (ctx->link, 500);  //  the keep-alive runs during the test too
     const char *rq[] = {"rq"};
     s_consumer_t *a = s_subscribe (ctx, rq, 1, 2);
     s_consumer_t *b = s_subscribe (ctx, rq, 1, 1);
