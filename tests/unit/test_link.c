@@ -14,6 +14,7 @@
 #include "arb_link.h"
 #include "../bench/bench_proc.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <poll.h>
@@ -119,13 +120,18 @@ s_broker_destroy (s_broker_t **self_p)
 {
     s_broker_t *self = *self_p;
     s_broker_kill (self, SIGTERM);
-    const char *files[] = {"arbiter.db", "arbiter.db-wal", "arbiter.db-shm", "broker.log"};
-    for (size_t i = 0; i < sizeof (files) / sizeof (files[0]); i++) {
-        char path[160];
-        snprintf (path, sizeof (path), "%s/%s", self->dir, files[i]);
-        unlink (path);
-    }
-    rmdir (self->dir);
+    //  the journal, its WAL and lock files, the log
+    DIR *dir = opendir (self->dir);
+    struct dirent *entry;
+    while (dir && (entry = readdir (dir)))
+        if (entry->d_type == DT_REG) {
+            char path[PATH_MAX];
+            snprintf (path, sizeof (path), "%s/%s", self->dir, entry->d_name);
+            unlink (path);
+        }
+    if (dir)
+        closedir (dir);
+    assert_int_equal (rmdir (self->dir), 0);
     free (self);
     *self_p = NULL;
 }
@@ -427,8 +433,7 @@ s_round_trip (s_ctx_t *ctx)
 static void
 test_requests (void **state)
 {
-    (void) state;
-    s_broker_t *broker = s_broker_new (NULL);
+    s_broker_t *broker = (s_broker_t *) *state;
     s_ctx_t *ctx = s_ctx_new (broker, "link-requests");
     ctx->use_fd = true;
     assert_true (arb_link_fd (ctx->link) >= 0);
@@ -523,7 +528,6 @@ test_requests (void **state)
     assert_int_equal (ctx->downs, 0);
 
     s_ctx_destroy (&ctx);
-    s_broker_destroy (&broker);
 }
 
 //  Consumers on one queue each get exactly their own credit, then what is
@@ -531,8 +535,7 @@ test_requests (void **state)
 static void
 test_consumers_have_separate_credit (void **state)
 {
-    (void) state;
-    s_broker_t *broker = s_broker_new (NULL);
+    s_broker_t *broker = (s_broker_t *) *state;
     s_ctx_t *ctx = s_ctx_new (broker, "link-consumers");
     const char *cq[] = {"cq"};
     const char *both[] = {"other", "cq"};
@@ -588,7 +591,6 @@ test_consumers_have_separate_credit (void **state)
     free (a);
     free (b);
     free (c);
-    s_broker_destroy (&broker);
 }
 
 //  TAKE, then complete, fail and release: the released task is at the
@@ -596,8 +598,7 @@ test_consumers_have_separate_credit (void **state)
 static void
 test_take_complete_fail_release (void **state)
 {
-    (void) state;
-    s_broker_t *broker = s_broker_new (NULL);
+    s_broker_t *broker = (s_broker_t *) *state;
     s_ctx_t *ctx = s_ctx_new (broker, "link-take");
     S_UNTIL (ctx, ctx->ups == 1);
     const char *payloads[] = {"t1", "t2", "t3", "t4"};
@@ -644,7 +645,6 @@ test_take_complete_fail_release (void **state)
     arb_msg_destroy (&reply);
     assert_int_equal (s_status (broker, ids[2]).state, ARB_STATE_SUCCEEDED);
     s_ctx_destroy (&ctx);
-    s_broker_destroy (&broker);
 }
 
 //  A submit with watch: its DONE comes once, with the result; an unknown
@@ -652,8 +652,7 @@ test_take_complete_fail_release (void **state)
 static void
 test_submit_with_watch (void **state)
 {
-    (void) state;
-    s_broker_t *broker = s_broker_new (NULL);
+    s_broker_t *broker = (s_broker_t *) *state;
     s_ctx_t *ctx = s_ctx_new (broker, "link-watch");
     const char *wq[] = {"wq"};
     s_consumer_t *consumer = s_subscribe (ctx, wq, 1, 2);
@@ -684,7 +683,6 @@ test_submit_with_watch (void **state)
     assert_int_equal (ctx->done_count, 3);  //  each once
     s_ctx_destroy (&ctx);
     free (consumer);
-    s_broker_destroy (&broker);
 }
 
 //  A running task of ours that is cancelled, or whose timeout passes,
@@ -692,8 +690,7 @@ test_submit_with_watch (void **state)
 static void
 test_cancel_and_timeout_stop (void **state)
 {
-    (void) state;
-    s_broker_t *broker = s_broker_new (NULL);
+    s_broker_t *broker = (s_broker_t *) *state;
     s_ctx_t *ctx = s_ctx_new (broker, "link-stop");
     const char *sq[] = {"sq"};
     s_consumer_t *consumer = s_subscribe (ctx, sq, 1, 2);
@@ -722,7 +719,6 @@ test_cancel_and_timeout_stop (void **state)
     assert_int_equal (s_status (broker, slow).state, ARB_STATE_DEAD);
     s_ctx_destroy (&ctx);
     free (consumer);
-    s_broker_destroy (&broker);
 }
 
 //  The broker stops: a request comes back with a local error after the
@@ -731,8 +727,7 @@ test_cancel_and_timeout_stop (void **state)
 static void
 test_request_timeout_while_broker_stopped (void **state)
 {
-    (void) state;
-    s_broker_t *broker = s_broker_new (NULL);
+    s_broker_t *broker = (s_broker_t *) *state;
     s_ctx_t *ctx = s_ctx_new (broker, "link-timeout");
     S_UNTIL (ctx, ctx->ups == 1);
     arb_link_set_timeout (ctx->link, 300);
@@ -761,7 +756,6 @@ test_request_timeout_while_broker_stopped (void **state)
     arb_link_set_timeout (ctx->link, S_WAIT_MS);
     s_round_trip (ctx);
     s_ctx_destroy (&ctx);
-    s_broker_destroy (&broker);
 }
 
 //  kill -9 of the broker with tasks held, one settled while it is away:
@@ -771,8 +765,7 @@ test_request_timeout_while_broker_stopped (void **state)
 static void
 test_broker_kill_and_restart (void **state)
 {
-    (void) state;
-    s_broker_t *broker = s_broker_new (NULL);
+    s_broker_t *broker = (s_broker_t *) *state;
     s_ctx_t *ctx = s_ctx_new (broker, "link-restart");
     arb_link_set_rewatch (ctx->link, 500);  //  the keep-alive runs during the test too
     const char *rq[] = {"rq"};
@@ -825,7 +818,6 @@ test_broker_kill_and_restart (void **state)
     s_ctx_destroy (&ctx);
     free (a);
     free (b);
-    s_broker_destroy (&broker);
 }
 
 //  A held task the broker gave to someone else while our link was away
@@ -834,8 +826,7 @@ test_broker_kill_and_restart (void **state)
 static void
 test_task_not_taken_back_is_lost (void **state)
 {
-    (void) state;
-    s_broker_t *broker = s_broker_new (NULL);
+    s_broker_t *broker = (s_broker_t *) *state;
     s_ctx_t *first = s_ctx_new (broker, "link-first");
     const char *lq[] = {"lq"};
     s_consumer_t *a = s_subscribe (first, lq, 1, 1);
@@ -870,7 +861,22 @@ test_task_not_taken_back_is_lost (void **state)
     s_ctx_destroy (&second);
     free (a);
     free (b);
-    s_broker_destroy (&broker);
+}
+
+//  Every test gets its own broker, stopped and cleaned up even when the
+//  test fails.
+static int
+s_setup (void **state)
+{
+    *state = s_broker_new (NULL);
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    s_broker_destroy ((s_broker_t **) state);
+    return 0;
 }
 
 int
@@ -879,14 +885,15 @@ main (void)
     zsys_init ();
     zsys_set_logstream (stderr);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_requests),
-        cmocka_unit_test (test_consumers_have_separate_credit),
-        cmocka_unit_test (test_take_complete_fail_release),
-        cmocka_unit_test (test_submit_with_watch),
-        cmocka_unit_test (test_cancel_and_timeout_stop),
-        cmocka_unit_test (test_request_timeout_while_broker_stopped),
-        cmocka_unit_test (test_broker_kill_and_restart),
-        cmocka_unit_test (test_task_not_taken_back_is_lost),
+        cmocka_unit_test_setup_teardown (test_requests, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_consumers_have_separate_credit, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_take_complete_fail_release, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_submit_with_watch, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_cancel_and_timeout_stop, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_request_timeout_while_broker_stopped, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_broker_kill_and_restart, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_task_not_taken_back_is_lost, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name ("link", tests, NULL, NULL);
 }
