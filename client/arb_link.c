@@ -62,19 +62,19 @@ typedef enum {
 } s_session_t;
 
 struct _arb_link_t {
-    uint32_t tag;     //  ARB_LINK_TAG
-    zsock_t *dealer;  //  owned
-    char *endpoint;   //  owned
-    char name[ARB_NAME_MAX + 1];
-    char host[ARB_NAME_MAX + 1];
-    arb_link_callbacks_t callbacks;
-    void *arg;  //  borrowed: given to every callback
-    int timeout_ms;
-    size_t max_payload;   //  bytes, outgoing payloads
-    arb_limits_t limits;  //  decoding of what the broker sends
-    uint32_t reqid;       //  last request id given to the caller
-    uint32_t own_reqid;   //  last id of our own messages (without the top bit)
-    bool failed;          //  the last call failed: error holds why
+    uint32_t tag;                    //  ARB_LINK_TAG
+    zsock_t *dealer;                 //  owned
+    char *endpoint;                  //  owned
+    char name[ARB_NAME_MAX + 1];     //  the worker name REGISTER gives
+    char host[ARB_NAME_MAX + 1];     //  this host's name, for REGISTER
+    arb_link_callbacks_t callbacks;  //  copied; the functions are the caller's
+    void *arg;                       //  borrowed: given to every callback
+    int timeout_ms;                  //  ms a request may wait for its reply
+    size_t max_payload;              //  bytes, outgoing payloads
+    arb_limits_t limits;             //  decoding of what the broker sends
+    uint32_t reqid;                  //  last request id given to the caller
+    uint32_t own_reqid;              //  last id of our own messages (without the top bit)
+    bool failed;                     //  the last call failed: error holds why
     char error[ARB_TEXT_MAX + 256];
     bool in_handle;  //  arb_link_handle is running (callbacks are allowed)
 
@@ -83,11 +83,11 @@ struct _arb_link_t {
     uint32_t register_reqid;  //  of the REGISTER being answered
     int register_wait_ms;     //  current REGISTER retry interval
     int64_t register_at;      //  ms: REGISTER again (and reset) if no WELCOME by then
-    uint32_t heartbeat_ms;
-    uint32_t liveness_ms;
-    int64_t last_rx;       //  ms: last message from the broker
-    int64_t heartbeat_at;  //  ms: next HEARTBEAT
-    bool up;               //  the state callback last said up
+    uint32_t heartbeat_ms;    //  from WELCOME: send a HEARTBEAT this often
+    uint32_t liveness_ms;     //  from WELCOME: a broker silent this long is gone
+    int64_t last_rx;          //  ms: last message from the broker
+    int64_t heartbeat_at;     //  ms: next HEARTBEAT
+    bool up;                  //  the state callback last said up
 
     //  Requests, tasks, consumers.
     arb_requests_t *requests;    //  owned: the caller's requests awaiting replies
