@@ -207,7 +207,8 @@ arb_msg_t *arb_link_request_new (arb_link_t *self, arb_msg_type_t type);
 //  PEEK, META) or TAKE; takes it (nulls *request_p, even on failure). The
 //  ids of a SUBMIT with watch and of a WATCH are watched (done callback);
 //  the ids of a WATCH stay watched even if the request fails (the link
-//  sends WATCH again until the broker has answered for them). Refuses
+//  watches them again whenever the broker may have forgotten them: a new
+//  epoch, a new connection, a silent interval). Refuses
 //  worker verbs (the link runs the session), more than
 //  ARB_LINK_PENDING_MAX pending requests, a full queue to the broker.
 uint32_t arb_link_send (arb_link_t *self, arb_msg_t **request_p);
