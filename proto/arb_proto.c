@@ -422,7 +422,7 @@ SCHEMA (s_welcome_schema, arb_welcome_body_t, s_welcome_fields);
 
 static const arb_field_t s_credit_fields[] = {
     FLD (arb_credit_body_t, sub, ARB_F_U32, false, 0),
-    FLD (arb_credit_body_t, queues, ARB_F_STRS, false, 64),
+    FLD (arb_credit_body_t, queues, ARB_F_STRS, false, ARB_CREDIT_QUEUES_MAX),
     FLD (arb_credit_body_t, credit, ARB_F_I32, false, 0),
     FLD (arb_credit_body_t, cancel, ARB_F_BOOL, false, 0),
 };
@@ -507,6 +507,88 @@ arb_msg_type_name (int type)
     if (type <= 0 || type >= ARB_MSG_TYPE_MAX)
         return NULL;
     return s_types[type].name;
+}
+
+//  A byte that does not start a well-formed character (overlong,
+//  surrogate, beyond U+10FFFF) becomes '?', and a character cut short at
+//  the end (by truncation) is dropped. Errors go to the journal, logs and
+//  JSON; a stray byte must not break them.
+void
+arb_text_clean (char *text)
+{
+    uint8_t *p = (uint8_t *) text;
+    while (*p) {
+        size_t need = *p < 0x80   ? 0
+                      : *p < 0xc2 ? 4
+                      : *p < 0xe0 ? 1
+                      : *p < 0xf0 ? 2
+                      : *p < 0xf5 ? 3
+                                  : 4;
+        size_t k = 1;
+        while (need < 4 && k <= need && (p[k] & 0xc0) == 0x80)
+            k++;
+        bool bad = need == 4 || k <= need || (p[0] == 0xe0 && p[1] < 0xa0)
+                   || (p[0] == 0xed && p[1] >= 0xa0) || (p[0] == 0xf0 && p[1] < 0x90)
+                   || (p[0] == 0xf4 && p[1] >= 0x90);
+        if (bad && need < 4 && k <= need && p[k] == 0) {
+            *p = 0;  //  cut short at the end
+            return;
+        }
+        if (bad) {
+            *p++ = '?';
+            continue;
+        }
+        p += need + 1;
+    }
+}
+
+void
+arb_text_copy (char *dest, const char *text, size_t len)
+{
+    if (len > ARB_TEXT_MAX)
+        len = ARB_TEXT_MAX;
+    //  an error is a wire string: no NUL inside
+    for (size_t i = 0; i < len; i++)
+        dest[i] = text[i] ? text[i] : '.';
+    dest[len] = '\0';
+    arb_text_clean (dest);
+}
+
+arb_msg_type_t
+arb_msg_reply_type (arb_msg_type_t request)
+{
+    switch (request) {
+        case ARB_MSG_PING:
+            return ARB_MSG_PONG;
+        case ARB_MSG_SUBMIT:
+            return ARB_MSG_SUBMITTED;
+        case ARB_MSG_STATUS:
+            return ARB_MSG_STATUS_REPLY;
+        case ARB_MSG_LIST:
+            return ARB_MSG_LIST_REPLY;
+        case ARB_MSG_WATCH:
+            return ARB_MSG_WATCHING;
+        case ARB_MSG_CANCEL:
+            return ARB_MSG_CANCEL_REPLY;
+        case ARB_MSG_RETRY:
+            return ARB_MSG_RETRY_REPLY;
+        case ARB_MSG_STATS:
+            return ARB_MSG_STATS_REPLY;
+        case ARB_MSG_QUEUE:
+        case ARB_MSG_LIMIT:
+        case ARB_MSG_EVENTS:
+            return ARB_MSG_OK;
+        case ARB_MSG_PEEK:
+            return ARB_MSG_PEEK_REPLY;
+        case ARB_MSG_META:
+            return ARB_MSG_META_REPLY;
+        case ARB_MSG_REGISTER:
+            return ARB_MSG_WELCOME;
+        case ARB_MSG_TAKE:
+            return ARB_MSG_DISPATCH;
+        default:
+            return (arb_msg_type_t) 0;
+    }
 }
 
 static const char *s_state_names[ARB_STATE_MAX + 1] = {

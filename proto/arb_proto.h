@@ -63,6 +63,7 @@
 #define ARB_ARGS_MAX            (1u << 20)   //  a task's persistent arguments
 #define ARB_ENDPOINTS_MAX       1000         //  endpoints of one fan-out task
 #define ARB_HANDLES_MAX         1000         //  task names one worker declares it handles
+#define ARB_CREDIT_QUEUES_MAX   64           //  queues of one CREDIT subscription
 
 //  Bounds of task options: beyond them a value is a mistake, refused with
 //  422 by the broker (and exit 2 by the CLI) naming the field.
@@ -751,9 +752,26 @@ arb_msg_t *arb_msg_new_reply (arb_msg_t *request, arb_msg_type_t type);
 //  Name of a message type ("SUBMIT"), or NULL if unknown.
 const char *arb_msg_type_name (int type);
 
+//  The type of the broker's reply to a request of the given type (besides
+//  ERROR, which may answer any request): SUBMITTED for SUBMIT, DISPATCH for
+//  TAKE, ... Returns 0 for a type the broker does not answer (DONE,
+//  RESULT, HEARTBEAT, ...; a worker verb from an unknown peer still gets
+//  ERROR 410).
+arb_msg_type_t arb_msg_reply_type (arb_msg_type_t request);
+
 //  Name of a state ("ready"), or "?"; and back (-1 if unknown).
 const char *arb_state_name (int state);
 int arb_state_parse (const char *name);
+
+//  Copies an error text of len bytes into dest (room for ARB_TEXT_MAX + 1
+//  bytes) as a wire string: cut to ARB_TEXT_MAX bytes, a NUL inside
+//  becomes '.', and it is made valid UTF-8 as arb_text_clean does.
+void arb_text_copy (char *dest, const char *text, size_t len);
+
+//  Makes a text valid UTF-8 in place: a byte that does not start a
+//  well-formed character becomes '?', and a character cut short at the end
+//  is dropped.
+void arb_text_clean (char *text);
 
 //  Whether a state is final (succeeded, dead, cancelled).
 bool arb_state_is_final (int state);

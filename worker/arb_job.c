@@ -221,49 +221,10 @@ arb_job_is_heavy (arb_job_t *self)
 //  ---------------------------------------------------------------------
 //  What the handler leaves.
 
-//  Makes an error text valid UTF-8 in place: a byte that does not start a
-//  well-formed character (overlong, surrogate, beyond U+10FFFF) becomes
-//  '?', and a character cut short at the end (by truncation) is dropped.
-//  Errors go to the journal, logs and JSON; a stray byte must not break them.
-static void
-s_clean_text (char *text)
-{
-    uint8_t *p = (uint8_t *) text;
-    while (*p) {
-        size_t need = *p < 0x80   ? 0
-                      : *p < 0xc2 ? 4
-                      : *p < 0xe0 ? 1
-                      : *p < 0xf0 ? 2
-                      : *p < 0xf5 ? 3
-                                  : 4;
-        size_t k = 1;
-        while (need < 4 && k <= need && (p[k] & 0xc0) == 0x80)
-            k++;
-        bool bad = need == 4 || k <= need || (p[0] == 0xe0 && p[1] < 0xa0)
-                   || (p[0] == 0xed && p[1] >= 0xa0) || (p[0] == 0xf0 && p[1] < 0x90)
-                   || (p[0] == 0xf4 && p[1] >= 0x90);
-        if (bad && need < 4 && k <= need && p[k] == 0) {
-            *p = 0;  //  cut short at the end
-            return;
-        }
-        if (bad) {
-            *p++ = '?';
-            continue;
-        }
-        p += need + 1;
-    }
-}
-
 static void
 s_set_error (arb_job_t *self, const char *text, size_t len)
 {
-    if (len > ARB_TEXT_MAX)
-        len = ARB_TEXT_MAX;
-    //  an error is a wire string: no NUL inside
-    for (size_t i = 0; i < len; i++)
-        self->error[i] = text[i] ? text[i] : '.';
-    self->error[len] = '\0';
-    s_clean_text (self->error);
+    arb_text_copy (self->error, text, len);
 }
 
 int
@@ -286,7 +247,7 @@ arb_job_fail (arb_job_t *self, const char *format, ...)
     va_start (args, format);
     vsnprintf (self->error, sizeof (self->error), format, args);
     va_end (args);
-    s_clean_text (self->error);
+    arb_text_clean (self->error);
     return -1;
 }
 
