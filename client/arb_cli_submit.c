@@ -28,6 +28,7 @@ static const struct option s_options[] = {
     {"delay", required_argument, NULL, 'd'},
     {"at", required_argument, NULL, 'a'},
     {"timeout", required_argument, NULL, 't'},
+    {"soft-timeout", required_argument, NULL, 'S'},
     {"retention", required_argument, NULL, 'R'},
     {"watch", no_argument, NULL, 'w'},
     {"endpoint", required_argument, NULL, 'e'},
@@ -123,6 +124,13 @@ s_option (s_submit_t *self, int c, const char *value)
             return 0;
         case 't':
             return arb_cli_opt_seconds ("timeout", value, ARB_TIMEOUT_MAX_MS, &spec->timeout_ms);
+        case 'S':
+            if (arb_cli_opt_seconds ("soft-timeout", value, ARB_TIMEOUT_MAX_MS,
+                                     &spec->soft_timeout_ms))
+                return -1;
+            if (spec->soft_timeout_ms == 0)
+                return arb_cli_say (-1, "--soft-timeout: must be more than 0 s");
+            return 0;
         case 'R':
             return arb_cli_opt_seconds ("retention", value, ARB_RETENTION_MAX_MS,
                                         &spec->retention_ms);
@@ -183,6 +191,8 @@ s_check (s_submit_t *self)
         return arb_cli_say (-1, "--delay and --at both say when; give one");
     if (spec->no_jitter && spec->backoff != ARB_BACKOFF_EXP)
         return arb_cli_say (-1, "--no-jitter: only exp: backoff is jittered");
+    if (spec->soft_timeout_ms && spec->timeout_ms && spec->soft_timeout_ms >= spec->timeout_ms)
+        return arb_cli_say (-1, "--soft-timeout: must be below --timeout");
     if (spec->endpoints.n && spec->broadcast)
         return arb_cli_say (-1, "--endpoint and --broadcast both say where; give one");
     if (self->fan_out_options && !spec->endpoints.n && !spec->broadcast)
@@ -271,6 +281,9 @@ const arb_cli_cmd_t arb_cli_cmd_submit = {
         "  --at TIME            start no earlier than TIME: RFC 3339 (2026-11-23T10:00:00Z,\n"
         "                       or with an offset like +01:00) or Unix seconds\n"
         "  --timeout SECONDS    limit of one attempt (up to 30 days; default none)\n"
+        "  --soft-timeout SECONDS  warn the handler this long into an attempt, below\n"
+        "                       --timeout (an --exec command gets SIGUSR1; a C handler\n"
+        "                       sees arb_job_is_soft_timed_out); default none\n"
         "  --retention SECONDS  keep the finished task this long (default: the queue's)\n"
         "  --watch              then wait for the task and print its result, as `wait ID`\n"
         "  --json               print {\"id\", \"existing\"}\n"

@@ -75,6 +75,7 @@ static const arb_field_t s_task_spec_fields[] = {
     FLD (arb_task_spec_t, delay_ms, ARB_F_U64, false, 0),
     FLD (arb_task_spec_t, at_ms, ARB_F_U64, false, 0),
     FLD (arb_task_spec_t, timeout_ms, ARB_F_U64, false, 0),
+    FLD (arb_task_spec_t, soft_timeout_ms, ARB_F_U64, false, 0),
     FLD (arb_task_spec_t, retention_ms, ARB_F_U64, false, 0),
     FLD (arb_task_spec_t, expires_ms, ARB_F_U64, false, 0),
     FLD (arb_task_spec_t, headers, ARB_F_BIN, false, ARB_HEADERS_MAX),
@@ -167,6 +168,7 @@ static const arb_field_t s_task_info_fields[] = {
     FLD (arb_task_info_t, started_ms, ARB_F_U64, false, 0),
     FLD (arb_task_info_t, finished_ms, ARB_F_U64, false, 0),
     FLD (arb_task_info_t, timeout_ms, ARB_F_U64, false, 0),
+    FLD (arb_task_info_t, soft_timeout_ms, ARB_F_U64, false, 0),
     FLD (arb_task_info_t, worker, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_task_info_t, error, ARB_F_STR, false, ARB_TEXT_MAX),
     FLD (arb_task_info_t, result, ARB_F_BIN, false, 0),
@@ -179,6 +181,7 @@ static const arb_field_t s_task_info_fields[] = {
     FLD (arb_task_info_t, args, ARB_F_BIN, false, ARB_ARGS_MAX),
     FLD (arb_task_info_t, flow_kind, ARB_F_U32, false, 0),
     FLD (arb_task_info_t, flow_name, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_task_info_t, no_handler, ARB_F_BOOL, false, 0),
 };
 SCHEMA (s_task_info_schema, arb_task_info_t, s_task_info_fields);
 
@@ -358,6 +361,7 @@ static const arb_field_t s_dispatch_task_fields[] = {
     FLD (arb_dispatch_task_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_dispatch_task_t, name, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_dispatch_task_t, timeout_ms, ARB_F_U64, false, 0),
+    FLD (arb_dispatch_task_t, soft_timeout_ms, ARB_F_U64, false, 0),
     FLD (arb_dispatch_task_t, created_ms, ARB_F_U64, false, 0),
     FLD (arb_dispatch_task_t, headers, ARB_F_BIN, false, ARB_HEADERS_MAX),
     LST (arb_dispatch_task_t, parents, false, ARB_LIST_MAX, s_parent_info_schema),
@@ -403,6 +407,7 @@ static const arb_field_t s_register_fields[] = {
     FLD (arb_register_body_t, pid, ARB_F_U32, false, 0),
     FLD (arb_register_body_t, host, ARB_F_STR, false, ARB_NAME_MAX),
     LST (arb_register_body_t, held, false, ARB_LIST_MAX, s_held_schema),
+    FLD (arb_register_body_t, handles, ARB_F_STRS, false, ARB_HANDLES_MAX),
 };
 SCHEMA (s_register_schema, arb_register_body_t, s_register_fields);
 
@@ -411,6 +416,7 @@ static const arb_field_t s_welcome_fields[] = {
     FLD (arb_welcome_body_t, liveness_ms, ARB_F_U32, true, 0),
     FLD (arb_welcome_body_t, epoch, ARB_F_U64, false, 0),
     LST (arb_welcome_body_t, adopted, false, ARB_LIST_MAX, s_held_schema),
+    FLD (arb_welcome_body_t, max_payload, ARB_F_U64, false, 0),
 };
 SCHEMA (s_welcome_schema, arb_welcome_body_t, s_welcome_fields);
 
@@ -1550,6 +1556,8 @@ arb_msg_decode (zmsg_t **zmsg_p, bool routed, const arb_limits_t *limits, arb_ms
                      arb_msg_type_name (self->type));
         goto cleanup;
     }
+    if (self->type == ARB_MSG_RESULT && limits && limits->max_result)
+        max_frame = limits->max_result;
     if (s_decode_body (self, body, zmsg, max_frame) == 0)
         rc = 0;
 
