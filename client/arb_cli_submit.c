@@ -224,9 +224,9 @@ s_run (arb_cli_t *cli, int argc, char **argv)
     if (s_check (&self))
         return ARB_EXIT_USAGE;
     self.spec.name = argv[optind];
-    if (!*self.spec.name || strlen (self.spec.name) > ARB_NAME_MAX)
-        return arb_cli_say (ARB_EXIT_USAGE, "NAME: 1 to %d bytes, not %zu", ARB_NAME_MAX,
-                            strlen (self.spec.name));
+    arb_cli_err_t err;
+    if (arb_cli_parse_name (self.spec.name, &err))
+        return arb_cli_say (ARB_EXIT_USAGE, "NAME: %s", err.text);
     self.spec.payload = s_payload (left == 2 ? argv[optind + 1] : NULL);
     if (!self.spec.payload)
         return ARB_EXIT_USAGE;

@@ -818,15 +818,30 @@ arb_client_ping (arb_client_t *self, uint64_t *epoch)
     return 0;
 }
 
+//  A name the broker would refuse (over its limit, or not printable
+//  UTF-8), refused here naming it as the broker would (what: "tasks[0].name").
 static int
-s_check_name (arb_client_t *self, size_t i, const char *field, const char *value)
+s_check_name (arb_client_t *self, const char *what, const char *value)
 {
     size_t len = value ? strlen (value) : 0;
-    if (len <= ARB_NAME_MAX)
+    char why[80];
+    if (len > ARB_NAME_MAX)
+        snprintf (why, sizeof (why), "%zu bytes, over the %d-byte limit", len, ARB_NAME_MAX);
+    else if (len && arb_name_check (value, len, why, sizeof (why)))
+        strcat (why, " (names are printable UTF-8)");
+    else
         return 0;
-    s_fail (self, 0, "tasks[%zu].%s: %zu bytes, over the %d-byte limit", i, field, len,
-            ARB_NAME_MAX);
+    s_fail (self, 0, "%s: %s", what, why);
     return -1;
+}
+
+//  s_check_name of a task spec's field: "tasks[3].queue".
+static int
+s_check_field (arb_client_t *self, size_t i, const char *field, const char *value)
+{
+    char what[96];
+    snprintf (what, sizeof (what), "tasks[%zu].%s", i, field);
+    return s_check_name (self, what, value);
 }
 
 //  Sizes the codec would refuse, named here rather than in a 413.
@@ -863,12 +878,20 @@ s_check_spec (arb_client_t *self, size_t i, arb_task_spec_t *spec)
     }
     if (s_check_sizes (self, i, spec))
         return -1;
-    if (s_check_name (self, i, "name", spec->name) || s_check_name (self, i, "queue", spec->queue)
-        || s_check_name (self, i, "key", spec->key) || s_check_name (self, i, "ref", spec->ref))
+    if (s_check_field (self, i, "name", spec->name) || s_check_field (self, i, "queue", spec->queue)
+        || s_check_field (self, i, "key", spec->key) || s_check_field (self, i, "ref", spec->ref))
         return -1;
-    for (size_t e = 0; e < spec->endpoints.n; e++)
-        if (s_check_name (self, i, "endpoints[]", spec->endpoints.v[e]))
+    char field[48];
+    for (size_t k = 0; k < spec->after.n; k++) {
+        snprintf (field, sizeof (field), "after[%zu].ref", k);
+        if (s_check_field (self, i, field, spec->after.v[k].ref))
             return -1;
+    }
+    for (size_t e = 0; e < spec->endpoints.n; e++) {
+        snprintf (field, sizeof (field), "endpoints[%zu]", e);
+        if (s_check_field (self, i, field, spec->endpoints.v[e]))
+            return -1;
+    }
     return 0;
 }
 
@@ -898,12 +921,7 @@ s_check_flow (arb_client_t *self, arb_flow_kind_t kind, const char *name)
         s_fail (self, 0, "flow name '%.64s': a batch that is no flow has no name", name);
         return -1;
     }
-    size_t len = name ? strlen (name) : 0;
-    if (len > ARB_NAME_MAX) {
-        s_fail (self, 0, "flow name: %zu bytes, over the %d-byte limit", len, ARB_NAME_MAX);
-        return -1;
-    }
-    return 0;
+    return s_check_name (self, "flow name", name);
 }
 
 //  Reads SUBMITTED into the caller's arrays (any of them NULL: not wanted).

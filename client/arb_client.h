@@ -118,10 +118,11 @@ int arb_client_ping (arb_client_t *self, uint64_t *epoch);
 //  whether its key was known already (ids[i] is then the first task's).
 //  With watch, the tasks are also watched (the broker watches them as part
 //  of the submit; arb_client_next reports them). Returns 0, or -1: refused
-//  locally before sending (a payload over the limit, a missing name; code
-//  0), refused by the broker (its code and reason), or not acknowledged in
-//  time — then the outcome is unknown, and submitting again with the same
-//  keys is the safe way to find out.
+//  locally before sending (a payload over the limit, a missing name, a name
+//  over ARB_NAME_MAX or not printable UTF-8 (arb_name_check); code 0),
+//  refused by the broker (its code and reason), or not acknowledged in time
+//  — then the outcome is unknown, and submitting again with the same keys
+//  is the safe way to find out.
 int arb_client_submit (arb_client_t *self,
                        arb_task_spec_t *specs,
                        size_t n,

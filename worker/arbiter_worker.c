@@ -91,6 +91,15 @@ s_number (const char *text, long min, long max, long *value)
     return 0;
 }
 
+//  A name the broker takes (arb_name_check).
+static bool
+s_is_name (const char *text)
+{
+    char why[80];
+    size_t len = strlen (text);
+    return len > 0 && len <= ARB_NAME_MAX && arb_name_check (text, len, why, sizeof (why)) == 0;
+}
+
 static int
 s_log_level (const char *name)
 {
@@ -133,8 +142,8 @@ s_option (s_options_t *opts, int opt, const char *arg)
             opts->broker = arg;
             return 0;
         case S_OPT_QUEUE:
-            if (!*arg || strlen (arg) > ARB_NAME_MAX)
-                return s_bad ("--queue: '%s' is not a queue name", arg);
+            if (!s_is_name (arg))
+                return s_bad ("--queue: %s", "not a queue name (1..200 bytes of printable UTF-8)");
             if (opts->queue_count == S_QUEUES_MAX)
                 return s_bad ("--queue: more than %s queues", "64");
             opts->queues[opts->queue_count++] = arg;
@@ -153,8 +162,8 @@ s_option (s_options_t *opts, int opt, const char *arg)
             opts->exec = arg;
             return 0;
         case S_OPT_NAME:
-            if (!*arg || strlen (arg) > ARB_NAME_MAX)
-                return s_bad ("--name: '%s' is not a worker name", arg);
+            if (!s_is_name (arg))
+                return s_bad ("--name: %s", "not a worker name (1..200 bytes of printable UTF-8)");
             opts->name = arg;
             return 0;
         case S_OPT_GRACE:
