@@ -92,16 +92,16 @@ s_cancel_run (arb_cli_t *cli, int argc, char **argv)
     while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
         if (c < 0)
             return arb_cli_getopt_exit (c);
-        if (arb_cli_opt_name (c == 'q' ? "queue" : "group", optarg))
+        if (arb_cli_opt_name (cli, c == 'q' ? "queue" : "group", optarg))
             return ARB_EXIT_USAGE;
         *(c == 'q' ? &queue : &group) = optarg;
     }
     int forms = (optind < argc) + (queue != NULL) + (group != NULL);
     if (forms != 1)
-        return arb_cli_usage (cmd, "give task IDs, or --queue Q, or --group G (one of them)");
+        return arb_cli_usage (cli, cmd, "give task IDs, or --queue Q, or --group G (one of them)");
     uint64_t *ids = NULL;
     size_t n = 0;
-    if (optind < argc && arb_cli_parse_ids (argc - optind, argv + optind, &ids, &n))
+    if (optind < argc && arb_cli_parse_ids (cli, argc - optind, argv + optind, &ids, &n))
         return ARB_EXIT_USAGE;
     if (!arb_cli_client (cli)) {
         free (ids);
@@ -154,17 +154,17 @@ s_retry_run (arb_cli_t *cli, int argc, char **argv)
             return arb_cli_getopt_exit (c);
         if (c == 'a')
             all = true;
-        else if (arb_cli_opt_name ("queue", optarg))
+        else if (arb_cli_opt_name (cli, "queue", optarg))
             return ARB_EXIT_USAGE;
         else
             queue = optarg;
     }
     bool by_id = optind < argc;
     if (by_id == (queue || all) || (!by_id && !(queue && all)))
-        return arb_cli_usage (cmd, "give task IDs, or --queue Q --all");
+        return arb_cli_usage (cli, cmd, "give task IDs, or --queue Q --all");
     uint64_t *ids = NULL;
     size_t n = 0;
-    if (by_id && arb_cli_parse_ids (argc - optind, argv + optind, &ids, &n))
+    if (by_id && arb_cli_parse_ids (cli, argc - optind, argv + optind, &ids, &n))
         return ARB_EXIT_USAGE;
     if (!arb_cli_client (cli)) {
         free (ids);
@@ -228,7 +228,7 @@ s_clear_if_zero (const char **clear, size_t *count, uint64_t value, const char *
 }
 
 static int
-s_queue_option (s_queue_t *self, int c, const char *value)
+s_queue_option (arb_cli_t *cli, s_queue_t *self, int c, const char *value)
 {
     if (c == 'y') {
         self->yes = true;
@@ -237,21 +237,22 @@ s_queue_option (s_queue_t *self, int c, const char *value)
     self->settings = true;
     int rc = 0;
     if (c == 'm') {
-        rc = arb_cli_opt_uint ("max-running", value, UINT32_MAX, &self->max_running);
+        rc = arb_cli_opt_uint (cli, "max-running", value, UINT32_MAX, &self->max_running);
         s_clear_if_zero (self->clear, &self->clear_count, self->max_running, "max_running");
     }
     else if (c == 'r') {
-        rc = arb_cli_opt_uint ("rate", value, UINT32_MAX, &self->rate);
+        rc = arb_cli_opt_uint (cli, "rate", value, UINT32_MAX, &self->rate);
         s_clear_if_zero (self->clear, &self->clear_count, self->rate, "rate_per_sec");
     }
     else if (c == 'R') {
-        rc = arb_cli_opt_seconds ("retention", value, ARB_RETENTION_MAX_MS, &self->retention_ms);
+        rc = arb_cli_opt_seconds (cli, "retention", value, ARB_RETENTION_MAX_MS,
+                                  &self->retention_ms);
         s_clear_if_zero (self->clear, &self->clear_count, self->retention_ms, "retention_ms");
     }
     else {
         if (!streq (value, "retry") && !streq (value, "head") && !streq (value, "dead"))
-            return arb_cli_say (ARB_EXIT_USAGE, "--on-failure: '%s' is not retry, head or dead",
-                                value);
+            return arb_cli_say (cli, ARB_EXIT_USAGE,
+                                "--on-failure: '%s' is not retry, head or dead", value);
         self->on_failure = value;
     }
     return rc;
@@ -259,22 +260,23 @@ s_queue_option (s_queue_t *self, int c, const char *value)
 
 //  Checks the operation against the options given. Returns 0 or an exit status.
 static int
-s_queue_check (const arb_cli_cmd_t *cmd, const char *op, const char *queue, s_queue_t *self)
+s_queue_check (
+    arb_cli_t *cli, const arb_cli_cmd_t *cmd, const char *op, const char *queue, s_queue_t *self)
 {
     if (!streq (op, "pause") && !streq (op, "resume") && !streq (op, "purge") && !streq (op, "set"))
-        return arb_cli_usage (cmd, "'%s' is not pause, resume, purge or set", op);
-    if (arb_cli_opt_name ("queue", queue))
+        return arb_cli_usage (cli, cmd, "'%s' is not pause, resume, purge or set", op);
+    if (arb_cli_opt_name (cli, "Q", queue))
         return ARB_EXIT_USAGE;
     if (self->settings && !streq (op, "set"))
-        return arb_cli_usage (cmd,
+        return arb_cli_usage (cli, cmd,
                               "--max-running, --rate, --retention and --on-failure go with set");
     if (streq (op, "set") && !self->settings)
-        return arb_cli_usage (cmd,
+        return arb_cli_usage (cli, cmd,
                               "set what? give --max-running, --rate, --retention or --on-failure");
     if (self->yes && !streq (op, "purge"))
-        return arb_cli_usage (cmd, "--yes goes with purge");
+        return arb_cli_usage (cli, cmd, "--yes goes with purge");
     if (streq (op, "purge") && !self->yes)
-        return arb_cli_say (ARB_EXIT_USAGE,
+        return arb_cli_say (cli, ARB_EXIT_USAGE,
                             "queue purge: this cancels every task of queue '%s' that is not "
                             "running; add --yes to do it",
                             queue);
@@ -308,13 +310,14 @@ s_queue_run (arb_cli_t *cli, int argc, char **argv)
     while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
         if (c < 0)
             return arb_cli_getopt_exit (c);
-        if (s_queue_option (&self, c, optarg))
+        if (s_queue_option (cli, &self, c, optarg))
             return ARB_EXIT_USAGE;
     }
     if (argc - optind != 2)
-        return arb_cli_usage (cmd, "give an operation and a queue: queue pause|resume|purge|set Q");
+        return arb_cli_usage (cli, cmd,
+                              "give an operation and a queue: queue pause|resume|purge|set Q");
     const char *op = argv[optind], *queue = argv[optind + 1];
-    int status = s_queue_check (cmd, op, queue, &self);
+    int status = s_queue_check (cli, cmd, op, queue, &self);
     if (status)
         return status;
     if (!arb_cli_client (cli))
@@ -383,18 +386,18 @@ s_limit_run (arb_cli_t *cli, int argc, char **argv)
         if (c < 0)
             return arb_cli_getopt_exit (c);
         given = true;
-        if (arb_cli_opt_uint (c == 'm' ? "max-running" : "rate", optarg, UINT32_MAX,
+        if (arb_cli_opt_uint (cli, c == 'm' ? "max-running" : "rate", optarg, UINT32_MAX,
                               c == 'm' ? &max_running : &rate))
             return ARB_EXIT_USAGE;
         s_clear_if_zero (clear, &clear_count, c == 'm' ? max_running : rate,
                          c == 'm' ? "max_running" : "rate_per_sec");
     }
     if (!given)
-        return arb_cli_usage (cmd, "limit what? give --max-running or --rate");
+        return arb_cli_usage (cli, cmd, "limit what? give --max-running or --rate");
     if (argc - optind != 1)
-        return arb_cli_usage (cmd, "give one task NAME");
+        return arb_cli_usage (cli, cmd, "give one task NAME");
     const char *name = argv[optind];
-    if (arb_cli_opt_name ("NAME", name))
+    if (arb_cli_opt_name (cli, "NAME", name))
         return ARB_EXIT_USAGE;
     if (!arb_cli_client (cli))
         return ARB_EXIT_USAGE;

@@ -27,11 +27,11 @@ s_submit (arb_cli_t *cli, const arb_cli_cmd_t *cmd, arb_flow_kind_t kind, int ar
         watch = true;
     }
     if (argc - optind != 1)
-        return arb_cli_usage (cmd, "give one FILE (- for stdin)");
+        return arb_cli_usage (cli, cmd, "give one FILE (- for stdin)");
     arb_flowfile_err_t err;
     arb_flowfile_t *file = arb_flowfile_read (argv[optind], kind, &err);
     if (!file)
-        return arb_cli_say (ARB_EXIT_USAGE, "%s", err.text);
+        return arb_cli_say (cli, ARB_EXIT_USAGE, "%s", err.text);
     return arb_cli_flow_submit (cli, &file, watch);
 }
 

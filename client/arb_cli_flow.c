@@ -97,8 +97,9 @@ arb_cli_flow_load (arb_cli_t *cli, arb_cli_flow_t *self)
     if (arb_client_flow_each (cli->client, self->id, s_load_task, self) < 0)
         return arb_cli_client_fail (cli, arb_cli_flow_word (self->kind));
     if (self->n == 0)
-        return arb_cli_say (ARB_EXIT_USAGE, "%s %" PRIu64 ": no such flow (or its tasks are gone)",
-                            arb_cli_flow_word (self->kind), self->id);
+        return arb_cli_say_code (cli, ARB_EXIT_USAGE, ARB_ERR_NOT_FOUND,
+                                 "%s %" PRIu64 ": no such flow (or its tasks are gone)",
+                                 arb_cli_flow_word (self->kind), self->id);
     return 0;
 }
 
@@ -299,13 +300,14 @@ s_status_text (arb_cli_flow_t *self)
 
 //  Reads the verb's one FLOW id. Returns 0, or the exit status.
 static int
-s_flow_id (const arb_cli_cmd_t *cmd, int argc, char **argv, uint64_t *id)
+s_flow_id (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int argc, char **argv, uint64_t *id)
 {
     if (argc - optind != 1)
-        return arb_cli_usage (cmd, argc - optind < 1 ? "which one? give its ID" : "give one ID");
+        return arb_cli_usage (cli, cmd,
+                              argc - optind < 1 ? "which one? give its ID" : "give one ID");
     arb_cli_err_t err;
     if (arb_cli_parse_uint (argv[optind], UINT64_MAX, id, &err) || *id == 0)
-        return arb_cli_say (ARB_EXIT_USAGE, "'%s' is not a flow id (a number from 1)",
+        return arb_cli_say (cli, ARB_EXIT_USAGE, "'%s' is not a flow id (a number from 1)",
                             argv[optind]);
     return 0;
 }
@@ -320,7 +322,7 @@ s_load (arb_cli_t *cli,
         int *status)
 {
     uint64_t id;
-    if ((*status = s_flow_id (cmd, argc, argv, &id)))
+    if ((*status = s_flow_id (cli, cmd, argc, argv, &id)))
         return NULL;
     if (!arb_cli_client (cli)) {
         *status = ARB_EXIT_USAGE;
@@ -361,7 +363,7 @@ arb_cli_flow_wait_run (
         uint64_t ms;
         if (c != 't')
             return arb_cli_getopt_exit (c);
-        if (arb_cli_opt_seconds ("timeout", optarg, ARB_DELAY_MAX_MS, &ms))
+        if (arb_cli_opt_seconds (cli, "timeout", optarg, ARB_DELAY_MAX_MS, &ms))
             return ARB_EXIT_USAGE;
         timeout_ms = (int64_t) ms;
     }
@@ -436,7 +438,7 @@ arb_cli_flow_cancel_run (
         return status;
     const char *word = arb_cli_flow_word (kind);
     if (s_unfinished (before) == 0) {
-        status = arb_cli_say (ARB_EXIT_FAILED,
+        status = arb_cli_say (cli, ARB_EXIT_FAILED,
                               "%s %" PRIu64 ": nothing to cancel, every task has "
                               "finished",
                               word, before->id);
@@ -468,21 +470,22 @@ arb_cli_run_verb (arb_cli_t *cli,
                   int argc,
                   char **argv)
 {
-    //  `arbiter dag --json status 7` as `arbiter --json dag status 7`
-    while (argc >= 2 && streq (argv[1], "--json")) {
-        cli->json = true;
-        argc--;
-        argv++;
-    }
-    if (argc < 2)
-        return arb_cli_usage (cmd, "what? give a verb");
-    if (streq (argv[1], "--help") || streq (argv[1], "-h")) {
-        fputs (cmd->usage, stdout);
-        return ARB_EXIT_OK;
-    }
+    //  common options between the command and its verb: `dag --json status 7`
+    optind = 0;
+    int rc = arb_cli_common_options (cli, cmd, argc, argv);
+    if (rc != ARB_CLI_END)
+        return arb_cli_getopt_exit (rc);
+    if (optind >= argc)
+        return arb_cli_usage (cli, cmd, "what? give a verb");
+    const char *verb = argv[optind];
+    int first = optind;
+    optind = 0;                              //  the verb's options are read afresh
     size_t prefix = strlen (cmd->name) + 1;  //  "dag "
     for (size_t i = 0; i < count; i++)
-        if (streq (verbs[i]->name + prefix, argv[1]))
-            return verbs[i]->run (cli, argc - 1, argv + 1);
-    return arb_cli_usage (cmd, "'%s' is not a verb of %s", argv[1], cmd->name);
+        if (streq (verbs[i]->name + prefix, verb))
+            return verbs[i]->run (cli, argc - first, argv + first);
+    char *quoted = arb_cli_escape ((const uint8_t *) verb, strlen (verb));
+    arb_cli_usage (cli, cmd, "'%.64s' is not a verb of %s", quoted, cmd->name);
+    free (quoted);
+    return ARB_EXIT_USAGE;
 }

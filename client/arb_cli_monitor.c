@@ -127,7 +127,7 @@ s_ask (arb_cli_t *cli,
     if (c != ARB_CLI_END)
         *status = arb_cli_getopt_exit (c);
     else if (optind < argc)
-        arb_cli_usage (cmd, "unexpected argument '%s'", argv[optind]);
+        arb_cli_usage (cli, cmd, "unexpected argument '%s'", argv[optind]);
     else if (arb_cli_client (cli)) {
         arb_msg_t *request = arb_client_request_new (cli->client, type);
         *sent_us = zclock_usecs ();
@@ -278,13 +278,14 @@ s_on_pong (s_events_t *self, arb_msg_t *pong)
     uint64_t epoch = arb_msg_pong (pong)->epoch;
     self->ping = 0;
     if (self->silent)
-        arb_cli_say (0, "events: broker %s answers again", arb_client_endpoint (self->cli->client));
+        arb_cli_note (self->cli, "events: broker %s answers again",
+                      arb_client_endpoint (self->cli->client));
     self->silent = false;
     if (epoch != self->epoch) {
-        arb_cli_say (0,
-                     "events: broker restarted (epoch %" PRIu64 "); subscribing again, events "
-                     "of the restart are missing",
-                     epoch);
+        arb_cli_note (self->cli,
+                      "events: broker restarted (epoch %" PRIu64 "); subscribing again, events "
+                      "of the restart are missing",
+                      epoch);
         arb_msg_t *request = s_subscription (self->cli->client, self->queue, false);
         arb_client_send (self->cli->client, &request);
         self->epoch = epoch;
@@ -300,8 +301,8 @@ s_on_quiet (s_events_t *self)
     if (self->ping && now - self->ping_at < self->cli->rpc_timeout_ms)
         return;
     if (self->ping && !self->silent) {
-        arb_cli_say (0, "events: broker %s has not answered for %.1f s; still waiting",
-                     arb_client_endpoint (self->cli->client), self->cli->rpc_timeout_ms / 1000.0);
+        arb_cli_note (self->cli, "events: broker %s has not answered for %.1f s; still waiting",
+                      arb_client_endpoint (self->cli->client), self->cli->rpc_timeout_ms / 1000.0);
         self->silent = true;
     }
     arb_msg_t *ping = arb_client_request_new (self->cli->client, ARB_MSG_PING);
@@ -322,8 +323,9 @@ s_tail (s_events_t *self)
         else if (arb_msg_type (msg) == ARB_MSG_EVENT) {
             arb_event_body_t *body = arb_msg_event (msg);
             if (body->dropped)
-                arb_cli_say (0, "events: %" PRIu64 " events dropped (not read fast enough)",
-                             body->dropped);
+                arb_cli_note (self->cli,
+                              "events: %" PRIu64 " events dropped (not read fast enough)",
+                              body->dropped);
             for (size_t i = 0; i < body->events.n; i++)
                 s_print_event (self->cli, &body->events.v[i]);
             fflush (stdout);
@@ -352,12 +354,12 @@ s_events_run (arb_cli_t *cli, int argc, char **argv)
     while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
         if (c < 0)
             return arb_cli_getopt_exit (c);
-        if (arb_cli_opt_name ("queue", optarg))
+        if (arb_cli_opt_name (cli, "queue", optarg))
             return ARB_EXIT_USAGE;
         self.queue = optarg;
     }
     if (optind < argc)
-        return arb_cli_usage (cmd, "unexpected argument '%s'", argv[optind]);
+        return arb_cli_usage (cli, cmd, "unexpected argument '%s'", argv[optind]);
     arb_client_t *client = arb_cli_client (cli);
     if (!client || arb_client_ping (client, &self.epoch))
         return client ? arb_cli_client_fail (cli, "events") : ARB_EXIT_USAGE;

@@ -26,7 +26,7 @@ static const struct option s_wait_options[] = {
 };
 
 static int
-s_option (s_pipe_t *self, int c, const char *value)
+s_option (arb_cli_t *cli, s_pipe_t *self, int c, const char *value)
 {
     if (c == 'w')
         self->watch = true;
@@ -34,7 +34,7 @@ s_option (s_pipe_t *self, int c, const char *value)
         self->input = value;
     else if (c == 'a')
         self->args = value;
-    else if (arb_cli_opt_name ("queue", value))
+    else if (arb_cli_opt_name (cli, "queue", value))
         return -1;
     else
         self->queue = value;
@@ -52,11 +52,11 @@ s_is_file (int count, char **names)
 //  The pipe from the handlers named on the command line. NULL after
 //  printing why.
 static arb_flowfile_t *
-s_from_handlers (s_pipe_t *self, int count, char **handlers)
+s_from_handlers (arb_cli_t *cli, s_pipe_t *self, int count, char **handlers)
 {
     zframe_t *input = NULL;
     if (self->input && streq (self->input, "-"))
-        input = arb_cli_read_stdin ("--input", ARB_PAYLOAD_DEFAULT_MAX);
+        input = arb_cli_read_stdin (cli, "--input", ARB_PAYLOAD_DEFAULT_MAX);
     else if (self->input)
         input = zframe_new (self->input, strlen (self->input));
     else
@@ -69,7 +69,7 @@ s_from_handlers (s_pipe_t *self, int count, char **handlers)
         arb_flowfile_new_pipe ((const char *const *) handlers, (size_t) count, self->queue, &input,
                                (const uint8_t *) self->args, args_size, &err);
     if (!file)
-        arb_cli_say (0, "%s", err.text);
+        arb_cli_say (cli, 0, "%s", err.text);
     return file;
 }
 
@@ -86,22 +86,24 @@ s_submit (arb_cli_t *cli, int argc, char **argv)
     while ((c = arb_cli_getopt (cli, &s_submit_cmd, argc, argv)) != ARB_CLI_END) {
         if (c < 0)
             return arb_cli_getopt_exit (c);
-        if (s_option (&self, c, optarg))
+        if (s_option (cli, &self, c, optarg))
             return ARB_EXIT_USAGE;
     }
     int count = argc - optind;
     if (count < 1)
-        return arb_cli_usage (&s_submit_cmd, "which steps? give HANDLER names, or a FILE.json");
+        return arb_cli_usage (cli, &s_submit_cmd,
+                              "which steps? give HANDLER names, or a FILE.json");
     arb_flowfile_t *file = NULL;
     if (!s_is_file (count, argv + optind))
-        file = s_from_handlers (&self, count, argv + optind);
+        file = s_from_handlers (cli, &self, count, argv + optind);
     else if (self.input || self.args || self.queue)
-        return arb_cli_usage (&s_submit_cmd, "a pipe file gives its own input, args and queues");
+        return arb_cli_usage (cli, &s_submit_cmd,
+                              "a pipe file gives its own input, args and queues");
     else {
         arb_flowfile_err_t err;
         file = arb_flowfile_read (argv[optind], ARB_FLOW_PIPE, &err);
         if (!file)
-            arb_cli_say (0, "%s", err.text);
+            arb_cli_say (cli, 0, "%s", err.text);
     }
     if (!file)
         return ARB_EXIT_USAGE;

@@ -263,10 +263,10 @@ s_status_run (arb_cli_t *cli, int argc, char **argv)
     if (c != ARB_CLI_END)
         return arb_cli_getopt_exit (c);
     if (optind >= argc)
-        return arb_cli_usage (cmd, "which task? give its ID");
+        return arb_cli_usage (cli, cmd, "which task? give its ID");
     uint64_t *ids;
     size_t n;
-    if (arb_cli_parse_ids (argc - optind, argv + optind, &ids, &n))
+    if (arb_cli_parse_ids (cli, argc - optind, argv + optind, &ids, &n))
         return ARB_EXIT_USAGE;
     arb_client_t *client = arb_cli_client (cli);
     if (!client) {
@@ -286,7 +286,8 @@ s_status_run (arb_cli_t *cli, int argc, char **argv)
     for (size_t i = 0; i < tasks->tasks.n; i++) {
         arb_task_info_t *task = &tasks->tasks.v[i];
         if (!task->found)
-            status = arb_cli_say (ARB_EXIT_USAGE, "task %" PRIu64 " not found", task->id);
+            status = arb_cli_say_code (cli, ARB_EXIT_USAGE, ARB_ERR_NOT_FOUND,
+                                       "task %" PRIu64 " not found", task->id);
         else if (cli->json)
             arb_cli_json_print (s_task_json (task, true));
         else
@@ -320,7 +321,7 @@ arb_cli_show_responses (arb_cli_t *cli, uint64_t id)
     }
     fflush (stdout);
     if (task && task->state != ARB_STATE_SUCCEEDED)
-        arb_cli_say (0, "task %" PRIu64 " %s%s%s", id, arb_state_name ((int) task->state),
+        arb_cli_say (cli, 0, "task %" PRIu64 " %s%s%s", id, arb_state_name ((int) task->state),
                      task->error ? ": " : "", task->error ? task->error : "");
     arb_msg_destroy (&reply);
     return status;
@@ -379,7 +380,8 @@ s_list_pages (arb_cli_t *cli, uint32_t state, const char *queue, uint64_t limit)
     if (rc < 0)
         return arb_cli_client_fail (cli, "list");
     if (rc > 0)
-        arb_cli_say (0, "list: more tasks match; --limit %" PRIu64 " reached (0: no limit)", limit);
+        arb_cli_note (cli, "list: more tasks match; --limit %" PRIu64 " reached (0: no limit)",
+                      limit);
     return ARB_EXIT_OK;
 }
 
@@ -400,13 +402,13 @@ s_list_run (arb_cli_t *cli, int argc, char **argv)
     int c;
     while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
         if (c == 's' && (state = arb_state_parse (optarg)) < 0)
-            return arb_cli_say (ARB_EXIT_USAGE,
+            return arb_cli_say (cli, ARB_EXIT_USAGE,
                                 "--state: '%s' is not one of waiting, scheduled, ready, running, "
                                 "succeeded, dead, cancelled, skipped",
                                 optarg);
-        else if (c == 'q' && arb_cli_opt_name ("queue", optarg))
+        else if (c == 'q' && arb_cli_opt_name (cli, "queue", optarg))
             return ARB_EXIT_USAGE;
-        else if (c == 'l' && arb_cli_opt_uint ("limit", optarg, UINT32_MAX, &limit))
+        else if (c == 'l' && arb_cli_opt_uint (cli, "limit", optarg, UINT32_MAX, &limit))
             return ARB_EXIT_USAGE;
         else if (c < 0)
             return arb_cli_getopt_exit (c);
@@ -414,7 +416,7 @@ s_list_run (arb_cli_t *cli, int argc, char **argv)
             queue = optarg;
     }
     if (optind < argc)
-        return arb_cli_usage (cmd, "unexpected argument '%s'", argv[optind]);
+        return arb_cli_usage (cli, cmd, "unexpected argument '%s'", argv[optind]);
     if (!arb_cli_client (cli))
         return ARB_EXIT_USAGE;
     return s_list_pages (cli, (uint32_t) state, queue, limit);

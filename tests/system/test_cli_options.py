@@ -1,0 +1,149 @@
+"""The `arbiter` CLI's common options and messages, against a real arbiterd:
+--broker, --json and --rpc-timeout anywhere on the line; with --json every
+error is a JSON object on stderr and the exit status stays; a usage error
+is one line and a hint; -h, --help and --version on every command and verb.
+"""
+
+import json
+import os
+import re
+import subprocess
+
+from conftest import binary, free_port
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def run(*args, env=None, stdin=b''):
+    """The CLI with ARBITER_BROKER at a port nobody serves: only a --broker
+    on the line reaches the broker."""
+    environ = dict(os.environ, ARBITER_BROKER='tcp://127.0.0.1:%d' % free_port())
+    environ.update(env or {})
+    proc = subprocess.run([binary('client', 'arbiter')] + list(args), input=stdin, env=environ,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert b'Sanitizer' not in proc.stderr, proc.stderr
+    return proc
+
+
+def json_lines(data):
+    return [json.loads(line) for line in data.decode().splitlines()]
+
+
+def test_common_options_anywhere(broker):
+    ep = broker.endpoint
+    proc = run('submit', '--delay', '60', 'echo', 'x', '--broker', ep, '--json')
+    assert proc.returncode == EXIT_OK, proc.stderr
+    task = json.loads(proc.stdout)['id']
+    for args in (['status', str(task), '--json', '--broker', ep],
+                 ['status', '--broker', ep, str(task), '--json'],
+                 ['--json', 'status', str(task), '--broker', ep],
+                 ['--broker', ep, 'status', '--json', str(task)],
+                 ['list', '--rpc-timeout', '2000', '--state', 'scheduled', '--json', '--broker', ep]):
+        proc = run(*args)
+        assert proc.returncode == EXIT_OK, (args, proc.stderr)
+        assert json_lines(proc.stdout)[0]['id'] == task, args
+    # between a command and its verb, and after the verb
+    dag = broker.tmp_path / 'one.json'
+    dag.write_text(json.dumps({'tasks': [{'name': 'a', 'delay': 60}]}))
+    proc = run('dag', '--broker', ep, 'submit', str(dag), '--json')
+    assert proc.returncode == EXIT_OK, proc.stderr
+    flow = json.loads(proc.stdout)['flow']
+    for args in (['dag', '--json', '--broker', ep, 'status', str(flow)],
+                 ['dag', 'status', str(flow), '--broker', ep, '--json']):
+        proc = run(*args)
+        assert proc.returncode == EXIT_OK, (args, proc.stderr)
+        assert json.loads(proc.stdout)['tasks'][0]['name'] == 'a'
+    # an option's value that looks like --json stays a value
+    proc = run('submit', '--broker', ep, '--key', '--json', 'echo')
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert proc.stdout.strip().isdigit()
+    assert json.loads(run('status', '--json', '--broker', ep, proc.stdout.strip().decode())
+                      .stdout)['key'] == '--json'
+
+
+def test_json_errors_are_objects_and_keep_the_exit_status(broker, tmp_path):
+    ep = broker.endpoint
+    cycle = tmp_path / 'cycle.json'
+    cycle.write_text(json.dumps({'tasks': [{'name': 'a', 'after': ['b']},
+                                           {'name': 'b', 'after': ['a']}]}))
+    cases = [  # (args, exit status, code)
+        (['submit', '--json', '--broker', ep], EXIT_USAGE, None),
+        (['submit', '--delay', 'soon', 'echo', '--broker', ep, '--json'], EXIT_USAGE, None),
+        (['--json', 'status', '999999', '--broker', ep], EXIT_USAGE, 404),
+        (['dag', 'submit', str(cycle), '--broker', ep, '--json'], EXIT_USAGE, 422),
+        (['bogus', '--json'], EXIT_USAGE, None),
+        (['--json', '--frob'], EXIT_USAGE, None),
+        (['ping', '--json', '--rpc-timeout', '300'], EXIT_FAILED, None),  # nobody answers
+    ]
+    for args, status, code in cases:
+        proc = run(*args)
+        assert proc.returncode == status, (args, proc.stderr)
+        errors = json_lines(proc.stderr)
+        assert len(errors) == 1 and set(errors[0]) == {'error', 'code'}, (args, proc.stderr)
+        assert errors[0]['code'] == code and errors[0]['error'], (args, errors)
+        if code != 404:
+            assert proc.stdout == b'', (args, proc.stdout)
+    # wait --json tells of an unknown id on stdout, like of any other task
+    proc = run('wait', '999999', '--broker', ep, '--json')
+    assert proc.returncode == EXIT_USAGE and proc.stderr == b''
+    assert json_lines(proc.stdout) == [{'id': 999999, 'state': 'unknown', 'attempts': 0,
+                                        'error': 'no such task'}]
+    # the same mistakes without --json: one line of text each
+    proc = run('dag', 'submit', str(cycle), '--broker', ep)
+    assert proc.returncode == EXIT_USAGE
+    assert re.fullmatch(rb"arbiter: dag: .*dependency cycle: .*\n", proc.stderr), proc.stderr
+    # a notice with --json is an object too
+    first = run('submit', '--broker', ep, '--key', 'k', 'echo').stdout.strip()
+    proc = run('submit', '--broker', ep, '--key', 'k', 'echo')
+    assert proc.stderr == b"arbiter: key 'k' was known already: %s is the task it named\n" % first
+    assert run('submit', '--broker', ep, 'echo').returncode == EXIT_OK
+    proc = run('list', '--broker', ep, '--limit', '1', '--json')
+    assert proc.returncode == EXIT_OK
+    assert json_lines(proc.stderr) == [
+        {'notice': 'list: more tasks match; --limit 1 reached (0: no limit)'}]
+
+
+def test_usage_errors_are_one_line_and_a_hint():
+    for args, line in [
+            (['submit'], b'arbiter submit: which task? give its NAME'),
+            (['submit', '--frob', 'x'], b'arbiter submit: unknown option --frob'),
+            (['wait', '--timeout'], b'arbiter wait: --timeout needs a value'),
+            (['dag'], b'arbiter dag: what? give a verb'),
+            (['dag', 'status'], b'arbiter dag status: which one? give its ID'),
+            (['queue', 'pause'], b'arbiter queue: give an operation and a queue'),
+            (['--frob'], b'arbiter: unknown option --frob'),
+            ([], b'arbiter: which command?')]:
+        proc = run(*args)
+        assert proc.returncode == EXIT_USAGE, args
+        lines = proc.stderr.splitlines()
+        assert len(lines) == 2 and lines[0].startswith(line), (args, proc.stderr)
+        cmd = line.split(b':')[0]
+        assert lines[1] == b'see ' + cmd + b' --help', (args, proc.stderr)
+
+
+def commands():
+    """Every command and verb, from the tool's own help."""
+    out = run('--help').stdout.decode()
+    names = re.findall(r'^  (\w+) ', out.split('Commands')[1].split('Options')[0], re.M)
+    assert 'submit' in names and 'dag' in names
+    found = []
+    for name in names:
+        usage = run(name, '--help').stdout.decode()
+        verbs = re.findall(r'arbiter %s (\w+)' % name, usage)
+        if 'arbiter %s status' % name not in usage:  # a command with verbs (dag, group, pipe)
+            verbs = []
+        found += [[name, v] for v in dict.fromkeys(verbs)] if verbs else [[name]]
+    return found
+
+
+def test_help_and_version_everywhere():
+    for args in [[]] + commands():
+        for flag in ('-h', '--help'):
+            proc = run(*(args + [flag]))
+            assert proc.returncode == EXIT_OK, (args, flag, proc.stderr)
+            assert proc.stdout.startswith(b'usage: arbiter ' + ' '.join(args).encode()), (
+                args, flag, proc.stdout[:80])
+            assert proc.stderr == b''
+        proc = run(*(args + ['--version']))
+        assert proc.returncode == EXIT_OK, (args, proc.stderr)
+        assert re.fullmatch(rb'arbiter \d+\.\d+\.\d+ \(protocol \d+\)\n', proc.stdout), args
