@@ -7,8 +7,6 @@
 
 #include "arb_cli.h"
 
-#include <unistd.h>
-
 typedef struct {
     arb_cli_t *cli;        //  borrowed
     arb_task_spec_t spec;  //  strings borrowed from argv
@@ -145,12 +143,15 @@ s_option (s_submit_t *self, int c, const char *value)
     return -1;
 }
 
-//  The payload: the argument, stdin for "-", or stdin when none is given
-//  and stdin is not a terminal. NULL after printing why.
+//  The payload: the argument, stdin for "-" only (so that a loop reading
+//  its own stdin can submit), empty when none is given. NULL after saying
+//  why.
 static zframe_t *
 s_payload (arb_cli_t *cli, const char *arg)
 {
-    if (arg && !streq (arg, "-")) {
+    if (!arg)
+        return zframe_new_empty ();
+    if (!streq (arg, "-")) {
         size_t size = strlen (arg);
         if (size > ARB_PAYLOAD_DEFAULT_MAX) {
             arb_cli_say (cli, 0, "payload: %zu bytes, over the %u-byte limit", size,
@@ -159,8 +160,6 @@ s_payload (arb_cli_t *cli, const char *arg)
         }
         return zframe_new (arg, size);
     }
-    if (!arg && isatty (STDIN_FILENO))
-        return zframe_new_empty ();
     return arb_cli_read_stdin (cli, "payload", ARB_PAYLOAD_DEFAULT_MAX);
 }
 
@@ -191,6 +190,9 @@ s_check (s_submit_t *self)
         return arb_cli_say (cli, -1, "--delay and --at both say when; give one");
     if (spec->no_jitter && spec->backoff != ARB_BACKOFF_EXP)
         return arb_cli_say (cli, -1, "--no-jitter: only exp: backoff is jittered");
+    if (spec->backoff != ARB_BACKOFF_NONE && spec->retries == 0)
+        return arb_cli_say (cli, -1,
+                            "--backoff: it delays retries, and there are none: add --retries N");
     if (spec->endpoints.n && spec->broadcast)
         return arb_cli_say (cli, -1, "--endpoint and --broadcast both say where; give one");
     if (self->fan_out_options && !spec->endpoints.n && !spec->broadcast)
@@ -265,8 +267,8 @@ const arb_cli_cmd_t arb_cli_cmd_submit = {
         "usage: arbiter submit [options] NAME [PAYLOAD | -]\n"
         "\n"
         "Submits one task for the handler NAME and prints its id. The payload is\n"
-        "PAYLOAD; with '-', or with none while stdin is not a terminal, stdin (up to\n"
-        "16 MiB). A PAYLOAD that starts with '-' goes after '--'.\n"
+        "PAYLOAD, or stdin (up to 16 MiB) for '-'; without one it is empty and stdin\n"
+        "is left alone. A PAYLOAD that starts with '-' goes after '--'.\n"
         "\n"
         "  --queue Q            queue (default: default)\n"
         "  --key K              client key: submitting a known key again returns the\n"
@@ -275,7 +277,7 @@ const arb_cli_cmd_t arb_cli_cmd_submit = {
         "  --retries N          extra attempts after a failure (0..1000; default 0)\n"
         "  --backoff fixed:SECONDS | exp:BASE,CAP\n"
         "                       delay before a retry: always SECONDS, or BASE doubling\n"
-        "                       per attempt up to CAP, with random jitter\n"
+        "                       per attempt up to CAP, with random jitter (needs --retries)\n"
         "  --no-jitter          exp: backoff without jitter\n"
         "  --delay SECONDS      start no earlier than SECONDS from now (up to 366 days)\n"
         "  --at TIME            start no earlier than TIME: RFC 3339 (2026-11-23T10:00:00Z,\n"

@@ -1,7 +1,8 @@
-"""The `arbiter` CLI's common options and messages, against a real arbiterd:
+"""The `arbiter` CLI's options and messages, against a real arbiterd:
 --broker, --json and --rpc-timeout anywhere on the line; with --json every
 error is a JSON object on stderr and the exit status stays; a usage error
-is one line and a hint; -h, --help and --version on every command and verb.
+is one line and a hint; -h, --help and --version on every command and verb;
+submit reads stdin for '-' only; --backoff needs retries.
 """
 
 import json
@@ -9,6 +10,7 @@ import os
 import re
 import subprocess
 
+import arbiter_proto
 from conftest import binary, free_port
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -147,3 +149,44 @@ def test_help_and_version_everywhere():
         proc = run(*(args + ['--version']))
         assert proc.returncode == EXIT_OK, (args, proc.stderr)
         assert re.fullmatch(rb'arbiter \d+\.\d+\.\d+ \(protocol \d+\)\n', proc.stdout), args
+
+
+def peeked_payloads(broker, peer_factory):
+    kind, _, _, frames = peer_factory(broker.endpoint).request('PEEK', {'queue': 'default',
+                                                                        'max': 100})
+    assert kind == 'PEEK_REPLY'
+    return frames
+
+
+def test_submit_reads_stdin_only_for_a_dash(broker, peer_factory, tmp_path):
+    lines = tmp_path / 'lines'
+    lines.write_text('one\ntwo\nthree\n')
+    # a loop that reads its own stdin submits once per line
+    loop = 'while read line; do "$ARBITER" --broker "$EP" submit --delay 60 x; done < "$LINES"'
+    proc = subprocess.run(['sh', '-c', loop], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          env=dict(os.environ, ARBITER=binary('client', 'arbiter'),
+                                   EP=broker.endpoint, LINES=str(lines)), timeout=60)
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert len(proc.stdout.split()) == 3, proc.stdout
+    proc = run('--broker', broker.endpoint, 'submit', 'x', '-', stdin=b'from\nstdin')
+    assert proc.returncode == EXIT_OK, proc.stderr
+    proc = run('--broker', broker.endpoint, 'submit', 'x', stdin=b'not read')
+    assert proc.returncode == EXIT_OK, proc.stderr
+    # three empty payloads (delayed, so not peeked), then '-' and none
+    assert peeked_payloads(broker, peer_factory) == [b'from\nstdin', b'']
+
+
+def test_backoff_needs_retries(broker, tmp_path):
+    proc = run('--broker', broker.endpoint, 'submit', '--backoff', 'fixed:1', 'echo')
+    assert proc.returncode == EXIT_USAGE
+    assert proc.stderr == (b'arbiter: --backoff: it delays retries, and there are none: '
+                           b'add --retries N\n')
+    dag = tmp_path / 'dag.json'
+    dag.write_text(json.dumps({'tasks': [{'name': 'a', 'backoff': 'exp:1,10'}]}))
+    proc = run('--broker', broker.endpoint, 'dag', 'submit', str(dag))
+    assert proc.returncode == EXIT_USAGE
+    assert b"tasks[0] ('a').backoff: it delays retries, and there are none" in proc.stderr
+    assert run('--broker', broker.endpoint, 'list').stdout.count(b'\n') == 1  # the header
+    proc = run('--broker', broker.endpoint, 'submit', '--backoff', 'fixed:1', '--retries', '1',
+               'echo')
+    assert proc.returncode == EXIT_OK, proc.stderr

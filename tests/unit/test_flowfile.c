@@ -400,6 +400,12 @@ test_task_errors (void **state)
          "not 'lin:1'"},
         {"{\"name\": \"b\", \"backoff\": \"fixed:1\", \"no_jitter\": true}",
          "dag.json: tasks[1] ('b').no_jitter: only an exp: backoff is jittered"},
+        {"{\"name\": \"b\", \"backoff\": \"fixed:1\"}",
+         "dag.json: tasks[1] ('b').backoff: it delays retries, and there are none: give "
+         "'retries'"},
+        {"{\"name\": \"b\", \"backoff\": \"exp:1,2\", \"retries\": 0}",
+         "dag.json: tasks[1] ('b').backoff: it delays retries, and there are none: give "
+         "'retries'"},
         {"{\"name\": \"b\", \"no_jitter\": 1}",
          "dag.json: tasks[1] ('b').no_jitter: must be true or false"},
         {"{\"name\": \"b\", \"delay\": 1, \"at\": 1577836800}",
