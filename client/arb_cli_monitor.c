@@ -23,9 +23,10 @@ s_queue_json (arb_queue_info_t *queue)
     arb_cli_json_str (obj, "name", queue->name);
     json_t *counts = json_object ();
     for (size_t state = 1; state <= ARB_STATE_MAX; state++)
-        json_object_set_new (
-            counts, arb_state_name ((int) state),
-            json_integer (state < queue->counts.n ? (json_int_t) queue->counts.v[state] : 0));
+        if (arb_state_is_resting ((int) state))
+            json_object_set_new (
+                counts, arb_state_name ((int) state),
+                json_integer (state < queue->counts.n ? (json_int_t) queue->counts.v[state] : 0));
     json_object_set_new (obj, "counts", counts);
     json_object_set_new (obj, "done_last_minute",
                          json_integer ((json_int_t) queue->done_last_minute));
@@ -84,13 +85,15 @@ s_stats_text (arb_stats_reply_body_t *body)
     arb_cli_format_duration (body->uptime_ms, uptime, sizeof (uptime));
     printf ("broker up %s\n\n%-20s", uptime, "QUEUE");
     for (int state = 1; state <= ARB_STATE_MAX; state++)
-        printf (" %9s", arb_state_name (state));
+        if (arb_state_is_resting (state))
+            printf (" %9s", arb_state_name (state));
     printf (" %9s %13s %s\n", "done/min", "oldest ready", "paused");
     for (size_t i = 0; i < body->queues.n; i++) {
         arb_queue_info_t *queue = &body->queues.v[i];
         printf ("%-20s", queue->name);
         for (size_t state = 1; state <= ARB_STATE_MAX; state++)
-            printf (" %9" PRIu64, state < queue->counts.n ? queue->counts.v[state] : 0);
+            if (arb_state_is_resting ((int) state))
+                printf (" %9" PRIu64, state < queue->counts.n ? queue->counts.v[state] : 0);
         snprintf (age, sizeof (age), "-");
         if (queue->oldest_ready_ms)
             arb_cli_format_duration (queue->oldest_ready_ms, age, sizeof (age));
@@ -161,10 +164,11 @@ const arb_cli_cmd_t arb_cli_cmd_stats = {
     .usage =
         "usage: arbiter stats [--json]\n"
         "\n"
-        "Per queue: tasks in each state, tasks finished in the last minute, age of the\n"
-        "oldest ready task, whether it is paused. Per worker: name, slots, busy slots,\n"
-        "credit (slots the broker may still fill), time since it was last heard of,\n"
-        "queues.\n"
+        "Per queue: tasks in each state a task can be in (waiting, scheduled, ready,\n"
+        "running, succeeded, dead, cancelled, skipped: each one `arbiter list --state`\n"
+        "takes), tasks finished in the last minute, age of the oldest ready task,\n"
+        "whether it is paused. Per worker: name, slots, busy slots, credit (slots the\n"
+        "broker may still fill), time since it was last heard of, queues.\n"
         "\n"
         "  --json  one object: {\"now\", \"uptime_ms\", \"queues\": [{\"name\", \"counts\": "
         "{STATE:\n"

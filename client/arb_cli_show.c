@@ -385,6 +385,31 @@ s_list_pages (arb_cli_t *cli, uint32_t state, const char *queue, uint64_t limit)
     return ARB_EXIT_OK;
 }
 
+//  The state of --state: one a task can rest in. Returns 0, or -1 after
+//  saying which there are.
+static int
+s_list_state (arb_cli_t *cli, const char *text, int *state)
+{
+    *state = arb_state_parse (text);
+    if (arb_state_is_resting (*state))
+        return 0;
+    char states[160] = "";
+    for (int s = 1, used = 0; s <= ARB_STATE_MAX; s++)
+        if (arb_state_is_resting (s))
+            used += snprintf (states + used, sizeof (states) - (size_t) used, "%s%s",
+                              used ? ", " : "", arb_state_name (s));
+    char *quoted = arb_cli_escape ((const uint8_t *) text, strlen (text));
+    if (*state == ARB_STATE_FAILED)
+        arb_cli_say (cli, 0,
+                     "--state: no task rests in failed (a failed attempt leaves its task "
+                     "scheduled for a retry, or dead); give one of %s",
+                     states);
+    else
+        arb_cli_say (cli, 0, "--state: '%.64s' is not one of %s", quoted, states);
+    free (quoted);
+    return -1;
+}
+
 static const struct option s_list_options[] = {
     {"state", required_argument, NULL, 's'},
     {"queue", required_argument, NULL, 'q'},
@@ -401,11 +426,8 @@ s_list_run (arb_cli_t *cli, int argc, char **argv)
     uint64_t limit = ARB_LIST_DEFAULT_LIMIT;
     int c;
     while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
-        if (c == 's' && (state = arb_state_parse (optarg)) < 0)
-            return arb_cli_say (cli, ARB_EXIT_USAGE,
-                                "--state: '%s' is not one of waiting, scheduled, ready, running, "
-                                "succeeded, dead, cancelled, skipped",
-                                optarg);
+        if (c == 's' && s_list_state (cli, optarg, &state))
+            return ARB_EXIT_USAGE;
         else if (c == 'q' && arb_cli_opt_name (cli, "queue", optarg))
             return ARB_EXIT_USAGE;
         else if (c == 'l' && arb_cli_opt_uint (cli, "limit", optarg, UINT32_MAX, &limit))
@@ -430,7 +452,8 @@ const arb_cli_cmd_t arb_cli_cmd_list = {
              "Lists tasks in id order, asking the broker page by page.\n"
              "\n"
              "  --state S  waiting, scheduled, ready, running, succeeded, dead, cancelled or\n"
-             "             skipped (default: any)\n"
+             "             skipped (default: any); a failed attempt leaves its task\n"
+             "             scheduled (for a retry) or dead\n"
              "  --queue Q  only this queue\n"
              "  --limit N  at most N tasks (default 1000; 0: no limit)\n"
              "  --json     one object per task and line\n",

@@ -538,6 +538,12 @@ arb_state_is_final (int state)
            || state == ARB_STATE_SKIPPED;
 }
 
+bool
+arb_state_is_resting (int state)
+{
+    return state > 0 && state <= ARB_STATE_MAX && state != ARB_STATE_FAILED;
+}
+
 //  ---------------------------------------------------------------------
 //  Names.
 

@@ -743,8 +743,13 @@ const char *arb_msg_type_name (int type);
 const char *arb_state_name (int state);
 int arb_state_parse (const char *name);
 
-//  Whether a state is final (succeeded, dead, cancelled).
+//  Whether a state is final (succeeded, dead, cancelled, skipped).
 bool arb_state_is_final (int state);
+
+//  Whether a task can rest in the state: every state but failed, which
+//  only events tell (a failed attempt leaves its task scheduled, for a
+//  retry, or dead). LIST and the counts of STATS know these states only.
+bool arb_state_is_resting (int state);
 
 //  Names — queues, task names, client keys, worker names, refs, endpoints,
 //  flow and group names — are printable UTF-8: valid UTF-8 without

@@ -190,3 +190,21 @@ def test_backoff_needs_retries(broker, tmp_path):
     proc = run('--broker', broker.endpoint, 'submit', '--backoff', 'fixed:1', '--retries', '1',
                'echo')
     assert proc.returncode == EXIT_OK, proc.stderr
+
+
+def test_every_state_stats_shows_can_be_listed(broker):
+    ep = broker.endpoint
+    assert run('--broker', ep, 'submit', 'echo').returncode == EXIT_OK
+    stats = json.loads(run('--broker', ep, 'stats', '--json').stdout)
+    states = list(stats['queues'][0]['counts'])
+    header = run('--broker', ep, 'stats').stdout.decode().splitlines()[2].split()
+    assert header[1:1 + len(states)] == states
+    assert 'failed' not in states and len(states) == 8
+    for state in states:
+        proc = run('--broker', ep, 'list', '--state', state)
+        assert proc.returncode == EXIT_OK, (state, proc.stderr)
+    # no task rests in failed: said in words, with no internal number
+    proc = run('--broker', ep, 'list', '--state', 'failed')
+    assert proc.returncode == EXIT_USAGE and proc.stdout == b''
+    assert proc.stderr.startswith(b'arbiter: --state: no task rests in failed')
+    assert not re.search(rb'\d', proc.stderr), proc.stderr

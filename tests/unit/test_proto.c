@@ -709,6 +709,10 @@ test_names (void **state)
     assert_int_equal (arb_state_parse ("nope"), -1);
     assert_true (arb_state_is_final (ARB_STATE_DEAD));
     assert_false (arb_state_is_final (ARB_STATE_RUNNING));
+    assert_true (arb_state_is_resting (ARB_STATE_SKIPPED));
+    assert_false (arb_state_is_resting (ARB_STATE_FAILED));
+    assert_false (arb_state_is_resting (0));
+    assert_false (arb_state_is_resting (ARB_STATE_MAX + 1));
 }
 
 int
