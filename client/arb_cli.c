@@ -263,6 +263,16 @@ arb_cli_getopt_exit (int rc)
     return rc == ARB_CLI_HELP ? ARB_EXIT_OK : ARB_EXIT_USAGE;
 }
 
+//  How an option is written: "-n", "--delay"; an argument's name ("NAME")
+//  as it is.
+static const char *
+s_dashes (const char *name)
+{
+    if (name[0] < 'a' || name[0] > 'z')
+        return "";
+    return name[1] ? "--" : "-";
+}
+
 int
 arb_cli_opt_seconds (
     arb_cli_t *cli, const char *name, const char *text, uint64_t max_ms, uint64_t *ms)
@@ -270,7 +280,7 @@ arb_cli_opt_seconds (
     arb_cli_err_t err;
     if (arb_cli_parse_seconds (text, max_ms, ms, &err) == 0)
         return 0;
-    return arb_cli_say (cli, -1, "--%s: %s", name, err.text);
+    return arb_cli_say (cli, -1, "%s%s: %s", s_dashes (name), name, err.text);
 }
 
 int
@@ -279,7 +289,7 @@ arb_cli_opt_uint (arb_cli_t *cli, const char *name, const char *text, uint64_t m
     arb_cli_err_t err;
     if (arb_cli_parse_uint (text, max, value, &err) == 0)
         return 0;
-    return arb_cli_say (cli, -1, "--%s: %s", name, err.text);
+    return arb_cli_say (cli, -1, "%s%s: %s", s_dashes (name), name, err.text);
 }
 
 int
@@ -288,8 +298,7 @@ arb_cli_opt_name (arb_cli_t *cli, const char *name, const char *text)
     arb_cli_err_t err;
     if (arb_cli_parse_name (text, &err) == 0)
         return 0;
-    bool option = name[0] >= 'a' && name[0] <= 'z';
-    return arb_cli_say (cli, -1, "%s%s: %s", option ? "--" : "", name, err.text);
+    return arb_cli_say (cli, -1, "%s%s: %s", s_dashes (name), name, err.text);
 }
 
 int

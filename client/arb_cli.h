@@ -73,6 +73,7 @@ extern const arb_cli_cmd_t arb_cli_cmd_submit;
 extern const arb_cli_cmd_t arb_cli_cmd_wait;
 extern const arb_cli_cmd_t arb_cli_cmd_status;
 extern const arb_cli_cmd_t arb_cli_cmd_list;
+extern const arb_cli_cmd_t arb_cli_cmd_peek;
 extern const arb_cli_cmd_t arb_cli_cmd_stats;
 extern const arb_cli_cmd_t arb_cli_cmd_events;
 extern const arb_cli_cmd_t arb_cli_cmd_ping;
@@ -121,8 +122,8 @@ int arb_cli_say_code (arb_cli_t *cli, int status, int code, const char *fmt, ...
 //  Says "arbiter: message" on stderr, not an error (--json: a notice).
 void arb_cli_note (arb_cli_t *cli, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
-//  Parse an option value, saying "arbiter: --NAME: reason" when refused.
-//  Return 0 or -1 (then exit ARB_EXIT_USAGE).
+//  Parse an option value, saying "arbiter: --NAME: reason" when refused
+//  ("-n" for a letter). Return 0 or -1 (then exit ARB_EXIT_USAGE).
 int arb_cli_opt_seconds (
     arb_cli_t *cli, const char *name, const char *text, uint64_t max_ms, uint64_t *ms);
 int arb_cli_opt_uint (

@@ -12,21 +12,17 @@
 //  ---------------------------------------------------------------------
 //  cancel and retry
 
-static const char *
-s_verb_done (arb_msg_type_t type)
-{
-    return type == ARB_MSG_CANCEL ? "cancelled" : "retried";
-}
-
-//  Prints the per-id outcomes of CANCEL_REPLY / RETRY_REPLY and returns
-//  the exit status.
+//  Prints the per-id outcomes of a cancel (cancel true) or retry, or the
+//  count of a queue- or group-wide one, and returns the exit status.
 static int
-s_print_outcomes (arb_cli_t *cli, arb_msg_type_t type, arb_cancel_reply_body_t *body, bool by_id)
+s_print_outcomes (
+    arb_cli_t *cli, bool cancel, const arb_outcome_info_t *outcomes, size_t n, uint32_t count)
 {
+    const char *done = cancel ? "cancelled" : "retried";
     int status = ARB_EXIT_OK;
     json_t *tasks = json_array ();
-    for (size_t i = 0; i < body->tasks.n; i++) {
-        arb_outcome_info_t *outcome = &body->tasks.v[i];
+    for (size_t i = 0; i < n; i++) {
+        const arb_outcome_info_t *outcome = &outcomes[i];
         const char *state = arb_state_name ((int) outcome->state);
         if (outcome->code == ARB_ERR_NOT_FOUND)
             status = ARB_EXIT_USAGE;
@@ -40,40 +36,50 @@ s_print_outcomes (arb_cli_t *cli, arb_msg_type_t type, arb_cancel_reply_body_t *
             json_array_append_new (tasks, obj);
         }
         else if (outcome->code == 0)
-            printf ("%" PRIu64 " %s (now %s)\n", outcome->id, s_verb_done (type), state);
+            printf ("%" PRIu64 " %s (now %s)\n", outcome->id, done, state);
         else if (outcome->code == ARB_ERR_NOT_FOUND)
             printf ("%" PRIu64 " not found\n", outcome->id);
         else
-            printf ("%" PRIu64 " not %s: it is %s\n", outcome->id, s_verb_done (type), state);
+            printf ("%" PRIu64 " not %s: it is %s\n", outcome->id, done, state);
     }
     if (cli->json) {
         json_t *obj = json_object ();
-        json_object_set_new (obj, "count", json_integer (body->count));
+        json_object_set_new (obj, "count", json_integer (count));
         json_object_set_new (obj, "tasks", tasks);
         arb_cli_json_print (obj);
     }
     else {
         json_decref (tasks);
-        if (!by_id)
-            printf ("%u task%s %s\n", body->count, body->count == 1 ? "" : "s", s_verb_done (type));
+        if (n == 0)
+            printf ("%u task%s %s\n", count, count == 1 ? "" : "s", done);
     }
     fflush (stdout);
     return status;
 }
 
-//  Sends a built CANCEL or RETRY and prints the answer.
+//  Cancels what cancel names, or retries what retry names (the other is
+//  NULL), and prints the answer. Takes ids (malloc'd: the request's).
 static int
-s_change (arb_cli_t *cli, arb_msg_t *request, bool by_id)
+s_change (arb_cli_t *cli,
+          const arb_cancel_body_t *cancel,
+          const arb_retry_body_t *retry,
+          uint64_t *ids,
+          size_t n)
 {
-    arb_msg_type_t type = arb_msg_type (request);
-    arb_msg_t *reply = arb_client_request (cli->client, &request);
-    if (!reply)
-        return arb_cli_client_fail (cli, type == ARB_MSG_CANCEL ? "cancel" : "retry");
-    //  RETRY_REPLY has CANCEL_REPLY's body (arb_retry_reply_body_t)
-    arb_cancel_reply_body_t *body =
-        type == ARB_MSG_CANCEL ? arb_msg_cancel_reply (reply) : arb_msg_retry_reply (reply);
-    int status = s_print_outcomes (cli, type, body, by_id);
-    arb_msg_destroy (&reply);
+    arb_outcome_info_t *outcomes =
+        (arb_outcome_info_t *) calloc (n ? n : 1, sizeof (arb_outcome_info_t));
+    assert (outcomes);
+    uint32_t count = 0;
+    int status;
+    if (!arb_cli_client (cli))
+        status = ARB_EXIT_USAGE;
+    else if (cancel ? arb_client_cancel (cli->client, cancel, outcomes, &count)
+                    : arb_client_retry (cli->client, retry, outcomes, &count))
+        status = arb_cli_client_fail (cli, cancel ? "cancel" : "retry");
+    else
+        status = s_print_outcomes (cli, cancel != NULL, outcomes, n, count);
+    free (outcomes);
+    free (ids);
     return status;
 }
 
@@ -103,19 +109,8 @@ s_cancel_run (arb_cli_t *cli, int argc, char **argv)
     size_t n = 0;
     if (optind < argc && arb_cli_parse_ids (cli, argc - optind, argv + optind, &ids, &n))
         return ARB_EXIT_USAGE;
-    if (!arb_cli_client (cli)) {
-        free (ids);
-        return ARB_EXIT_USAGE;
-    }
-    arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_CANCEL);
-    arb_cancel_body_t *body = arb_msg_cancel (request);
-    body->ids.v = ids;  //  borrowed until sent
-    body->ids.n = n;
-    body->queue = queue;
-    body->group = group;
-    int status = s_change (cli, request, n > 0);
-    free (ids);
-    return status;
+    arb_cancel_body_t what = {.ids = {ids, n}, .queue = queue, .group = group};
+    return s_change (cli, &what, NULL, ids, n);
 }
 
 const arb_cli_cmd_t arb_cli_cmd_cancel = {
@@ -166,19 +161,8 @@ s_retry_run (arb_cli_t *cli, int argc, char **argv)
     size_t n = 0;
     if (by_id && arb_cli_parse_ids (cli, argc - optind, argv + optind, &ids, &n))
         return ARB_EXIT_USAGE;
-    if (!arb_cli_client (cli)) {
-        free (ids);
-        return ARB_EXIT_USAGE;
-    }
-    arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_RETRY);
-    arb_retry_body_t *body = arb_msg_retry (request);
-    body->ids.v = ids;
-    body->ids.n = n;
-    body->queue = queue;
-    body->all = all;
-    int status = s_change (cli, request, by_id);
-    free (ids);
-    return status;
+    arb_retry_body_t what = {.ids = {ids, n}, .queue = queue, .all = all};
+    return s_change (cli, NULL, &what, ids, n);
 }
 
 const arb_cli_cmd_t arb_cli_cmd_retry = {

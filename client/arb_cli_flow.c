@@ -445,15 +445,12 @@ arb_cli_flow_cancel_run (
         arb_cli_flow_destroy (&before);
         return status;
     }
-    arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_CANCEL);
-    arb_msg_cancel (request)->flow = before->id;
-    arb_msg_t *reply = arb_client_request (cli->client, &request);
+    arb_cancel_body_t what = {.flow = before->id};
     arb_cli_flow_t *after = arb_cli_flow_new (kind, before->id);
-    if (!reply)
+    if (arb_client_cancel (cli->client, &what, NULL, NULL))
         status = arb_cli_client_fail (cli, "cancel");
     else if (!(status = arb_cli_flow_load (cli, after)))
         s_print_cancelled (cli, before, after);
-    arb_msg_destroy (&reply);
     arb_cli_flow_destroy (&before);
     arb_cli_flow_destroy (&after);
     return status;

@@ -113,48 +113,39 @@ s_stats_text (arb_stats_reply_body_t *body)
     }
 }
 
-//  For a command without arguments of its own: the broker's reply to an
-//  empty request of type, or NULL with *status the exit status. *sent_us:
-//  when the request went out.
-static arb_msg_t *
-s_ask (arb_cli_t *cli,
-       const arb_cli_cmd_t *cmd,
-       arb_msg_type_t type,
-       int argc,
-       char **argv,
-       int *status,
-       int64_t *sent_us)
+//  A command without arguments of its own: its options, then the client.
+//  Returns -1 to go on, else the exit status (0 after --help).
+static int
+s_no_arguments (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int argc, char **argv)
 {
     int c = arb_cli_getopt (cli, cmd, argc, argv);
-    *status = ARB_EXIT_USAGE;
     if (c != ARB_CLI_END)
-        *status = arb_cli_getopt_exit (c);
-    else if (optind < argc)
-        arb_cli_usage (cli, cmd, "unexpected argument '%s'", argv[optind]);
-    else if (arb_cli_client (cli)) {
-        arb_msg_t *request = arb_client_request_new (cli->client, type);
-        *sent_us = zclock_usecs ();
-        arb_msg_t *reply = arb_client_request (cli->client, &request);
-        if (reply)
-            return reply;
-        *status = arb_cli_client_fail (cli, cmd->name);
-    }
-    return NULL;
+        return arb_cli_getopt_exit (c);
+    if (optind < argc)
+        return arb_cli_usage (cli, cmd, "unexpected argument '%s'", argv[optind]);
+    if (!arb_cli_client (cli))
+        return ARB_EXIT_USAGE;
+    return -1;
+}
+
+static void
+s_show_stats (void *arg, arb_stats_reply_body_t *stats)
+{
+    arb_cli_t *cli = (arb_cli_t *) arg;
+    if (cli->json)
+        s_stats_json (stats);
+    else
+        s_stats_text (stats);
 }
 
 static int
 s_stats_run (arb_cli_t *cli, int argc, char **argv)
 {
-    int status;
-    int64_t sent;
-    arb_msg_t *reply = s_ask (cli, &arb_cli_cmd_stats, ARB_MSG_STATS, argc, argv, &status, &sent);
-    if (!reply)
+    int status = s_no_arguments (cli, &arb_cli_cmd_stats, argc, argv);
+    if (status >= 0)
         return status;
-    if (cli->json)
-        s_stats_json (arb_msg_stats_reply (reply));
-    else
-        s_stats_text (arb_msg_stats_reply (reply));
-    arb_msg_destroy (&reply);
+    if (arb_client_stats (cli->client, s_show_stats, cli))
+        return arb_cli_client_fail (cli, "stats");
     return ARB_EXIT_OK;
 }
 
@@ -185,12 +176,15 @@ const arb_cli_cmd_t arb_cli_cmd_stats = {
 static int
 s_ping_run (arb_cli_t *cli, int argc, char **argv)
 {
-    int status;
-    int64_t started;
-    arb_msg_t *reply = s_ask (cli, &arb_cli_cmd_ping, ARB_MSG_PING, argc, argv, &status, &started);
-    if (!reply)
+    int status = s_no_arguments (cli, &arb_cli_cmd_ping, argc, argv);
+    if (status >= 0)
         return status;
     arb_client_t *client = cli->client;
+    arb_msg_t *request = arb_client_request_new (client, ARB_MSG_PING);
+    int64_t started = zclock_usecs ();
+    arb_msg_t *reply = arb_client_request (client, &request);
+    if (!reply)
+        return arb_cli_client_fail (cli, "ping");
     double rtt_ms = (zclock_usecs () - started) / 1000.0;
     arb_pong_body_t *pong = arb_msg_pong (reply);
     if (cli->json) {

@@ -1,6 +1,7 @@
-/*  arb_cli_show.c — `arbiter status` and `arbiter list`: what the broker
-    knows about tasks, for people (aligned text) and for programs (--json,
-    with state names as strings and times both as ms and as RFC 3339).
+/*  arb_cli_show.c — `arbiter status`, `arbiter list` and `arbiter peek`:
+    what the broker knows about tasks, for people (aligned text) and for
+    programs (--json, with state names as strings and times both as ms and
+    as RFC 3339).
 */
 
 #include "arb_cli.h"
@@ -255,6 +256,26 @@ s_print_row (arb_task_info_t *task)
 //  ---------------------------------------------------------------------
 //  status
 
+typedef struct {
+    arb_cli_t *cli;
+    int status;  //  exit status so far
+} s_shown_t;
+
+//  Shows one task of `status`.
+static int
+s_show_one (void *arg, arb_task_info_t *task)
+{
+    s_shown_t *self = (s_shown_t *) arg;
+    if (!task->found)
+        self->status = arb_cli_say_code (self->cli, ARB_EXIT_USAGE, ARB_ERR_NOT_FOUND,
+                                         "task %" PRIu64 " not found", task->id);
+    else if (self->cli->json)
+        arb_cli_json_print (s_task_json (task, true));
+    else
+        s_print_status (task);
+    return 0;
+}
+
 static int
 s_status_run (arb_cli_t *cli, int argc, char **argv)
 {
@@ -268,63 +289,45 @@ s_status_run (arb_cli_t *cli, int argc, char **argv)
     size_t n;
     if (arb_cli_parse_ids (cli, argc - optind, argv + optind, &ids, &n))
         return ARB_EXIT_USAGE;
-    arb_client_t *client = arb_cli_client (cli);
-    if (!client) {
-        free (ids);
-        return ARB_EXIT_USAGE;
-    }
-    arb_msg_t *request = arb_client_request_new (client, ARB_MSG_STATUS);
-    arb_status_body_t *body = arb_msg_status (request);
-    body->ids.v = ids;  //  borrowed until sent
-    body->ids.n = n;
-    arb_msg_t *reply = arb_client_request (client, &request);
+    s_shown_t shown = {.cli = cli, .status = ARB_EXIT_OK};
+    if (!arb_cli_client (cli))
+        shown.status = ARB_EXIT_USAGE;
+    else if (arb_client_status (cli->client, ids, n, s_show_one, &shown) < 0)
+        shown.status = arb_cli_client_fail (cli, "status");
     free (ids);
-    if (!reply)
-        return arb_cli_client_fail (cli, "status");
-    int status = ARB_EXIT_OK;
-    arb_status_reply_body_t *tasks = arb_msg_status_reply (reply);
-    for (size_t i = 0; i < tasks->tasks.n; i++) {
-        arb_task_info_t *task = &tasks->tasks.v[i];
-        if (!task->found)
-            status = arb_cli_say_code (cli, ARB_EXIT_USAGE, ARB_ERR_NOT_FOUND,
-                                       "task %" PRIu64 " not found", task->id);
-        else if (cli->json)
-            arb_cli_json_print (s_task_json (task, true));
-        else
-            s_print_status (task);
-    }
-    arb_msg_destroy (&reply);
-    return status;
+    return shown.status;
 }
 
-int
-arb_cli_show_responses (arb_cli_t *cli, uint64_t id)
+//  Shows the answers of one fan-out task: its status is the exit status.
+static int
+s_show_responses (void *arg, arb_task_info_t *task)
 {
-    arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_STATUS);
-    arb_status_body_t *body = arb_msg_status (request);
-    body->ids.v = &id;  //  borrowed until sent
-    body->ids.n = 1;
-    arb_msg_t *reply = arb_client_request (cli->client, &request);
-    if (!reply)
-        return arb_cli_client_fail (cli, "status");
-    arb_status_reply_body_t *tasks = arb_msg_status_reply (reply);
-    arb_task_info_t *task = tasks->tasks.n ? &tasks->tasks.v[0] : NULL;
-    int status = task && task->state == ARB_STATE_SUCCEEDED ? ARB_EXIT_OK : ARB_EXIT_FAILED;
-    for (size_t i = 0; task && i < task->responses.n; i++) {
+    s_shown_t *self = (s_shown_t *) arg;
+    self->status = task->state == ARB_STATE_SUCCEEDED ? ARB_EXIT_OK : ARB_EXIT_FAILED;
+    for (size_t i = 0; i < task->responses.n; i++) {
         arb_response_info_t *response = &task->responses.v[i];
         if (response->state != ARB_STATE_SUCCEEDED)
-            status = ARB_EXIT_FAILED;
-        if (cli->json)
+            self->status = ARB_EXIT_FAILED;
+        if (self->cli->json)
             arb_cli_json_print (s_response_json (response));
         else
             s_print_response (response, "");
     }
     fflush (stdout);
-    if (task && task->state != ARB_STATE_SUCCEEDED)
-        arb_cli_say (cli, 0, "task %" PRIu64 " %s%s%s", id, arb_state_name ((int) task->state),
-                     task->error ? ": " : "", task->error ? task->error : "");
-    arb_msg_destroy (&reply);
-    return status;
+    if (task->state != ARB_STATE_SUCCEEDED)
+        arb_cli_say (self->cli, 0, "task %" PRIu64 " %s%s%s", task->id,
+                     arb_state_name ((int) task->state), task->error ? ": " : "",
+                     task->error ? task->error : "");
+    return 0;
+}
+
+int
+arb_cli_show_responses (arb_cli_t *cli, uint64_t id)
+{
+    s_shown_t shown = {.cli = cli, .status = ARB_EXIT_FAILED};
+    if (arb_client_status (cli->client, &id, 1, s_show_responses, &shown) < 0)
+        return arb_cli_client_fail (cli, "status");
+    return shown.status;
 }
 
 const arb_cli_cmd_t arb_cli_cmd_status = {
@@ -459,4 +462,95 @@ const arb_cli_cmd_t arb_cli_cmd_list = {
              "  --json     one object per task and line\n",
     .options = s_list_options,
     .run = s_list_run,
+};
+
+//  ---------------------------------------------------------------------
+//  peek
+
+#define ARB_PEEK_DEFAULT 10    //  tasks `peek` shows without -n
+#define ARB_PEEK_MAX     1000  //  the broker shows no more at once
+
+static int
+s_peek_one (void *arg, arb_dispatch_task_t *task)
+{
+    arb_cli_t *cli = (arb_cli_t *) arg;
+    const uint8_t *data = task->payload ? zframe_data (task->payload) : NULL;
+    size_t size = task->payload ? zframe_size (task->payload) : 0;
+    if (cli->json) {
+        json_t *obj = json_object ();
+        json_object_set_new (obj, "id", json_integer ((json_int_t) task->id));
+        arb_cli_json_str (obj, "queue", task->queue);
+        arb_cli_json_str (obj, "name", task->name);
+        json_object_set_new (obj, "attempt", json_integer (task->attempt));
+        arb_cli_json_time (obj, "created", task->created_ms);
+        json_object_set_new (obj, "timeout_ms", json_integer ((json_int_t) task->timeout_ms));
+        arb_cli_json_bytes (obj, "payload", data ? data : (const uint8_t *) "", size);
+        arb_cli_json_print (obj);
+        return 0;
+    }
+    char created[40] = "-";
+    if (task->created_ms)
+        arb_cli_format_time (task->created_ms, created, sizeof (created));
+    char *name = arb_cli_escape ((const uint8_t *) (task->name ? task->name : ""),
+                                 task->name ? strlen (task->name) : 0);
+    char *payload = arb_cli_escape (data, size);
+    if (strlen (payload) > 60)
+        strcpy (payload + 57, "...");
+    printf ("%-10" PRIu64 " %-20s %7u %-24s  %s\n", task->id, name, task->attempt, created,
+            payload);
+    free (name);
+    free (payload);
+    return 0;
+}
+
+static const struct option s_peek_options[] = {
+    {NULL, 0, NULL, 0},
+};
+
+static int
+s_peek_run (arb_cli_t *cli, int argc, char **argv)
+{
+    const arb_cli_cmd_t *cmd = &arb_cli_cmd_peek;
+    uint64_t max = ARB_PEEK_DEFAULT;
+    int c;
+    while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
+        if (c < 0)
+            return arb_cli_getopt_exit (c);
+        if (arb_cli_opt_uint (cli, "n", optarg, ARB_PEEK_MAX, &max))
+            return ARB_EXIT_USAGE;
+        if (max == 0)
+            return arb_cli_say (cli, ARB_EXIT_USAGE, "-n: must be 1 or more");
+    }
+    if (argc - optind != 1)
+        return arb_cli_usage (cli, cmd, optind < argc ? "give one QUEUE" : "which queue? give it");
+    const char *queue = argv[optind];
+    if (arb_cli_opt_name (cli, "QUEUE", queue) || !arb_cli_client (cli))
+        return ARB_EXIT_USAGE;
+    if (!cli->json)
+        printf ("%-10s %-20s %7s %-24s  %s\n", "ID", "NAME", "ATTEMPT", "CREATED", "PAYLOAD");
+    int rc = arb_client_peek (cli->client, queue, (uint32_t) max, s_peek_one, cli);
+    fflush (stdout);
+    if (rc < 0)
+        return arb_cli_client_fail (cli, "peek");
+    return ARB_EXIT_OK;
+}
+
+const arb_cli_cmd_t arb_cli_cmd_peek = {
+    .name = "peek",
+    .summary = "show the next tasks of a queue without taking them",
+    .usage = "usage: arbiter peek [-n N] [--json] QUEUE\n"
+             "\n"
+             "Shows the next ready tasks of QUEUE in the order workers would get them\n"
+             "(priority, then age), without taking them: id, name, the attempt it would be,\n"
+             "created time and payload (escaped onto one line, cut at 60 characters).\n"
+             "Tasks that are scheduled, waiting or running are not shown; a paused queue\n"
+             "shows what it would hand out.\n"
+             "\n"
+             "  -n N    at most N tasks (1..1000; default 10)\n"
+             "  --json  one object per task: {\"id\", \"queue\", \"name\", \"attempt\",\n"
+             "          \"created\", \"created_ms\", \"timeout_ms\", \"payload\" (or\n"
+             "          \"payload_base64\" when it is not UTF-8)}\n",
+    .options = s_peek_options,
+    .run = s_peek_run,
+    .short_options = "n:",
 };
