@@ -313,7 +313,10 @@ arb_cli_parse_ids (arb_cli_t *cli, int argc, char **argv, uint64_t **ids_p, size
         uint64_t id;
         if (arb_cli_parse_uint (argv[i], UINT64_MAX, &id, &err) || id == 0) {
             char *quoted = arb_cli_escape ((const uint8_t *) argv[i], strlen (argv[i]));
-            rc = arb_cli_say (cli, -1, "'%.64s' is not a task id (a number from 1)", quoted);
+            rc = arb_cli_say (cli, -1, "'%.64s' is not a task id (a number from 1)%s", quoted,
+                              strncmp (argv[i], ARB_CLI_FLOW_PREFIX, strlen (ARB_CLI_FLOW_PREFIX))
+                                  ? ""
+                                  : ": it names a flow");
             free (quoted);
         }
         else if (arb_idset_insert (seen, id))

@@ -85,6 +85,10 @@ extern const arb_cli_cmd_t arb_cli_cmd_dag;
 extern const arb_cli_cmd_t arb_cli_cmd_group;
 extern const arb_cli_cmd_t arb_cli_cmd_pipe;
 
+//  How a flow id is written, so that it is never taken for a task id:
+//  printf (ARB_CLI_FLOW_PREFIX "%" PRIu64, id) prints "flow:7".
+#define ARB_CLI_FLOW_PREFIX "flow:"
+
 //  Returned by arb_cli_getopt besides option values.
 #define ARB_CLI_END   -1  //  no more options; positional arguments start at optind
 #define ARB_CLI_HELP  -2  //  --help or --version: printed on stdout, exit 0

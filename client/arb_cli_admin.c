@@ -7,7 +7,7 @@
     (409: already finished, still running, ...), else 0.
 */
 
-#include "arb_cli.h"
+#include "arb_cli_flow.h"
 
 //  ---------------------------------------------------------------------
 //  cancel and retry
@@ -104,7 +104,13 @@ s_cancel_run (arb_cli_t *cli, int argc, char **argv)
     }
     int forms = (optind < argc) + (queue != NULL) + (group != NULL);
     if (forms != 1)
-        return arb_cli_usage (cli, cmd, "give task IDs, or --queue Q, or --group G (one of them)");
+        return arb_cli_usage (cli, cmd,
+                              "give task IDs, or a flow:ID, or --queue Q, or --group G (one of "
+                              "them)");
+    uint64_t flow;
+    int status = optind < argc ? arb_cli_flow_arg (cli, cmd, argc, argv, &flow) : -1;
+    if (status >= 0)
+        return status ? status : arb_cli_flow_cancel (cli, ARB_FLOW_NONE, flow);
     uint64_t *ids = NULL;
     size_t n = 0;
     if (optind < argc && arb_cli_parse_ids (cli, argc - optind, argv + optind, &ids, &n))
@@ -116,12 +122,13 @@ s_cancel_run (arb_cli_t *cli, int argc, char **argv)
 const arb_cli_cmd_t arb_cli_cmd_cancel = {
     .name = "cancel",
     .summary = "cancel tasks by id, queue or group",
-    .usage = "usage: arbiter cancel [--json] ID... | --queue Q | --group G\n"
+    .usage = "usage: arbiter cancel [--json] ID... | flow:ID | --queue Q | --group G\n"
              "\n"
              "Cancels the given tasks, or every unfinished task of queue Q or of group G.\n"
              "A running task is stopped on its worker. Prints one line per ID (\"ID\n"
              "cancelled\", \"ID not found\", \"ID not cancelled: it is succeeded\"), or the\n"
-             "number of tasks cancelled.\n"
+             "number of tasks cancelled. A flow (flow:ID) is cancelled as `arbiter dag\n"
+             "cancel` does.\n"
              "\n"
              "  --json  {\"count\", \"tasks\": [{\"id\", \"code\", \"state\"}]} (code 0 done, 404\n"
              "          unknown, 409 not in a state that allows it)\n"

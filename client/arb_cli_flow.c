@@ -2,8 +2,10 @@
     (loaded from the broker, or named by the file just submitted), submit,
     status and cancel. Waiting is in arb_cli_flow_wait.c.
 
-    The broker tells no flow's kind or name: `dag status` of a group's id
-    shows the group as a DAG. The kind only chooses the words.
+    A flow's id is written flow:7, so that it is never taken for a task's.
+    `dag status` of a group's id shows the group as a DAG: the command's
+    kind only chooses the words; `arbiter status flow:7` takes the kind
+    the broker keeps.
 */
 
 #include "arb_cli_flow.h"
@@ -49,7 +51,29 @@ arb_cli_flow_destroy (arb_cli_flow_t **self_p)
 const char *
 arb_cli_flow_word (arb_flow_kind_t kind)
 {
-    return kind == ARB_FLOW_GROUP ? "group" : kind == ARB_FLOW_PIPE ? "pipe" : "dag";
+    return kind == ARB_FLOW_GROUP  ? "group"
+           : kind == ARB_FLOW_PIPE ? "pipe"
+           : kind == ARB_FLOW_DAG  ? "dag"
+                                   : "flow";
+}
+
+bool
+arb_cli_is_flow_id (const char *text)
+{
+    return strncmp (text, ARB_CLI_FLOW_PREFIX, strlen (ARB_CLI_FLOW_PREFIX)) == 0;
+}
+
+int
+arb_cli_parse_flow_id (arb_cli_t *cli, const char *text, uint64_t *id)
+{
+    const char *digits = arb_cli_is_flow_id (text) ? text + strlen (ARB_CLI_FLOW_PREFIX) : text;
+    arb_cli_err_t err;
+    if (arb_cli_parse_uint (digits, UINT64_MAX, id, &err) == 0 && *id > 0)
+        return 0;
+    char *quoted = arb_cli_escape ((const uint8_t *) text, strlen (text));
+    arb_cli_say (cli, 0, "'%.64s' is not a flow id (flow:N, N a number from 1)", quoted);
+    free (quoted);
+    return -1;
 }
 
 //  A new task at the end of the flow.
@@ -77,6 +101,8 @@ s_load_task (void *arg, arb_task_info_t *task)
     arb_cli_flow_t *self = (arb_cli_flow_t *) arg;
     if (task->origin || !task->ref)
         return 0;
+    if (self->kind == ARB_FLOW_NONE && task->flow_kind <= ARB_FLOW_PIPE)
+        self->kind = (arb_flow_kind_t) task->flow_kind;
     arb_cli_node_t *node = s_add (self, task->id, task->ref, task->name);
     node->state = (int) task->state;
     node->attempts = task->attempts;
@@ -97,9 +123,9 @@ arb_cli_flow_load (arb_cli_t *cli, arb_cli_flow_t *self)
     if (arb_client_flow_each (cli->client, self->id, s_load_task, self) < 0)
         return arb_cli_client_fail (cli, arb_cli_flow_word (self->kind));
     if (self->n == 0)
-        return arb_cli_say_code (cli, ARB_EXIT_USAGE, ARB_ERR_NOT_FOUND,
-                                 "%s %" PRIu64 ": no such flow (or its tasks are gone)",
-                                 arb_cli_flow_word (self->kind), self->id);
+        return arb_cli_say_code (
+            cli, ARB_EXIT_USAGE, ARB_ERR_NOT_FOUND,
+            ARB_CLI_FLOW_PREFIX "%" PRIu64 ": no such flow (or its tasks are gone)", self->id);
     return 0;
 }
 
@@ -110,7 +136,7 @@ static void
 s_print_submitted (arb_cli_t *cli, arb_flowfile_t *file, uint64_t flow, const uint64_t *ids)
 {
     if (!cli->json) {
-        printf ("%" PRIu64 "\n", flow);
+        printf (ARB_CLI_FLOW_PREFIX "%" PRIu64 "\n", flow);
         fflush (stdout);
         return;
     }
@@ -277,8 +303,8 @@ s_status_text (arb_cli_flow_t *self)
     json_t *unused = json_object ();
     s_counts (self, counts, sizeof (counts), unused);
     json_decref (unused);
-    printf ("%s %" PRIu64 ": %zu task%s: %s\n", arb_cli_flow_word (self->kind), self->id, self->n,
-            self->n == 1 ? "" : "s", counts);
+    printf (ARB_CLI_FLOW_PREFIX "%" PRIu64 " (%s): %zu task%s: %s\n", self->id,
+            arb_cli_flow_word (self->kind), self->n, self->n == 1 ? "" : "s", counts);
     if (self->kind == ARB_FLOW_GROUP) {
         size_t total, done, failed;
         s_members (self, &total, &done, &failed);
@@ -298,32 +324,34 @@ s_status_text (arb_cli_flow_t *self)
 //  ---------------------------------------------------------------------
 //  The verbs on a flow id.
 
-//  Reads the verb's one FLOW id. Returns 0, or the exit status.
+//  Reads the verb's one flow id ("flow:7" or "7"). Returns 0, or the exit
+//  status.
 static int
 s_flow_id (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int argc, char **argv, uint64_t *id)
 {
     if (argc - optind != 1)
         return arb_cli_usage (cli, cmd,
                               argc - optind < 1 ? "which one? give its ID" : "give one ID");
-    arb_cli_err_t err;
-    if (arb_cli_parse_uint (argv[optind], UINT64_MAX, id, &err) || *id == 0)
-        return arb_cli_say (cli, ARB_EXIT_USAGE, "'%s' is not a flow id (a number from 1)",
-                            argv[optind]);
-    return 0;
+    return arb_cli_parse_flow_id (cli, argv[optind], id) ? ARB_EXIT_USAGE : 0;
 }
 
-//  A flow of kind, loaded by the id argv names; NULL with *status set.
-static arb_cli_flow_t *
-s_load (arb_cli_t *cli,
-        const arb_cli_cmd_t *cmd,
-        arb_flow_kind_t kind,
-        int argc,
-        char **argv,
-        int *status)
+int
+arb_cli_flow_arg (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int argc, char **argv, uint64_t *id)
 {
-    uint64_t id;
-    if ((*status = s_flow_id (cli, cmd, argc, argv, &id)))
-        return NULL;
+    bool any = false;
+    for (int i = optind; i < argc; i++)
+        any = any || arb_cli_is_flow_id (argv[i]);
+    if (!any)
+        return -1;
+    if (argc - optind != 1)
+        return arb_cli_usage (cli, cmd, "give task IDs, or one flow:ID");
+    return arb_cli_parse_flow_id (cli, argv[optind], id) ? ARB_EXIT_USAGE : 0;
+}
+
+//  The flow id of kind, loaded; NULL with *status set.
+static arb_cli_flow_t *
+s_load (arb_cli_t *cli, arb_flow_kind_t kind, uint64_t id, int *status)
+{
     if (!arb_cli_client (cli)) {
         *status = ARB_EXIT_USAGE;
         return NULL;
@@ -335,14 +363,10 @@ s_load (arb_cli_t *cli,
 }
 
 int
-arb_cli_flow_status_run (
-    arb_cli_t *cli, const arb_cli_cmd_t *cmd, arb_flow_kind_t kind, int argc, char **argv)
+arb_cli_flow_status (arb_cli_t *cli, arb_flow_kind_t kind, uint64_t id)
 {
-    int c = arb_cli_getopt (cli, cmd, argc, argv);
-    if (c != ARB_CLI_END)
-        return arb_cli_getopt_exit (c);
     int status;
-    arb_cli_flow_t *self = s_load (cli, cmd, kind, argc, argv, &status);
+    arb_cli_flow_t *self = s_load (cli, kind, id, &status);
     if (!self)
         return status;
     if (cli->json)
@@ -351,6 +375,30 @@ arb_cli_flow_status_run (
         s_status_text (self);
     arb_cli_flow_destroy (&self);
     return ARB_EXIT_OK;
+}
+
+int
+arb_cli_flow_wait_id (arb_cli_t *cli, arb_flow_kind_t kind, uint64_t id, int64_t timeout_ms)
+{
+    int status;
+    arb_cli_flow_t *self = s_load (cli, kind, id, &status);
+    if (!self)
+        return status;
+    status = arb_cli_flow_wait (cli, self, false, timeout_ms);
+    arb_cli_flow_destroy (&self);
+    return status;
+}
+
+int
+arb_cli_flow_status_run (
+    arb_cli_t *cli, const arb_cli_cmd_t *cmd, arb_flow_kind_t kind, int argc, char **argv)
+{
+    int c = arb_cli_getopt (cli, cmd, argc, argv);
+    if (c != ARB_CLI_END)
+        return arb_cli_getopt_exit (c);
+    uint64_t id;
+    int status = s_flow_id (cli, cmd, argc, argv, &id);
+    return status ? status : arb_cli_flow_status (cli, kind, id);
 }
 
 int
@@ -367,13 +415,9 @@ arb_cli_flow_wait_run (
             return ARB_EXIT_USAGE;
         timeout_ms = (int64_t) ms;
     }
-    int status;
-    arb_cli_flow_t *self = s_load (cli, cmd, kind, argc, argv, &status);
-    if (!self)
-        return status;
-    status = arb_cli_flow_wait (cli, self, false, timeout_ms);
-    arb_cli_flow_destroy (&self);
-    return status;
+    uint64_t id;
+    int status = s_flow_id (cli, cmd, argc, argv, &id);
+    return status ? status : arb_cli_flow_wait_id (cli, kind, id, timeout_ms);
 }
 
 //  ---------------------------------------------------------------------
@@ -410,8 +454,8 @@ s_print_cancelled (arb_cli_t *cli, arb_cli_flow_t *before, arb_cli_flow_t *after
     }
     json_decref (cancelled);
     json_decref (left);
-    printf ("%s %" PRIu64 ": %zu task%s cancelled\n", arb_cli_flow_word (before->kind), before->id,
-            count, count == 1 ? "" : "s");
+    printf (ARB_CLI_FLOW_PREFIX "%" PRIu64 ": %zu task%s cancelled\n", before->id, count,
+            count == 1 ? "" : "s");
     fflush (stdout);
 }
 
@@ -426,27 +470,21 @@ s_unfinished (arb_cli_flow_t *self)
 }
 
 int
-arb_cli_flow_cancel_run (
-    arb_cli_t *cli, const arb_cli_cmd_t *cmd, arb_flow_kind_t kind, int argc, char **argv)
+arb_cli_flow_cancel (arb_cli_t *cli, arb_flow_kind_t kind, uint64_t id)
 {
-    int c = arb_cli_getopt (cli, cmd, argc, argv);
-    if (c != ARB_CLI_END)
-        return arb_cli_getopt_exit (c);
     int status;
-    arb_cli_flow_t *before = s_load (cli, cmd, kind, argc, argv, &status);
+    arb_cli_flow_t *before = s_load (cli, kind, id, &status);
     if (!before)
         return status;
-    const char *word = arb_cli_flow_word (kind);
     if (s_unfinished (before) == 0) {
-        status = arb_cli_say (cli, ARB_EXIT_FAILED,
-                              "%s %" PRIu64 ": nothing to cancel, every task has "
-                              "finished",
-                              word, before->id);
+        status = arb_cli_say (
+            cli, ARB_EXIT_FAILED,
+            ARB_CLI_FLOW_PREFIX "%" PRIu64 ": nothing to cancel, every task has finished", id);
         arb_cli_flow_destroy (&before);
         return status;
     }
-    arb_cancel_body_t what = {.flow = before->id};
-    arb_cli_flow_t *after = arb_cli_flow_new (kind, before->id);
+    arb_cancel_body_t what = {.flow = id};
+    arb_cli_flow_t *after = arb_cli_flow_new (before->kind, id);
     if (arb_client_cancel (cli->client, &what, NULL, NULL))
         status = arb_cli_client_fail (cli, "cancel");
     else if (!(status = arb_cli_flow_load (cli, after)))
@@ -454,6 +492,18 @@ arb_cli_flow_cancel_run (
     arb_cli_flow_destroy (&before);
     arb_cli_flow_destroy (&after);
     return status;
+}
+
+int
+arb_cli_flow_cancel_run (
+    arb_cli_t *cli, const arb_cli_cmd_t *cmd, arb_flow_kind_t kind, int argc, char **argv)
+{
+    int c = arb_cli_getopt (cli, cmd, argc, argv);
+    if (c != ARB_CLI_END)
+        return arb_cli_getopt_exit (c);
+    uint64_t id;
+    int status = s_flow_id (cli, cmd, argc, argv, &id);
+    return status ? status : arb_cli_flow_cancel (cli, kind, id);
 }
 
 //  ---------------------------------------------------------------------

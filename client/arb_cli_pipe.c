@@ -135,14 +135,14 @@ static const arb_cli_cmd_t s_submit_cmd = {
              "\n"
              "Submits a pipe: one step per HANDLER, in order; the first step's input is\n"
              "--input, each next step's input is the result of the step before. Prints the\n"
-             "pipe's id. If a step fails, the steps after it are dead.\n"
+             "pipe's id, flow:ID. If a step fails, the steps after it are dead.\n"
              "\n"
              "  --input DATA | -  the first step's input (-: stdin; default: empty)\n"
              "  --args DATA       persistent arguments every step gets beside its input\n"
              "  --queue Q         every step's queue (default: default)\n"
              "  --watch           then print each step's result as it finishes, in order, and\n"
              "                    the pipe's result, as `arbiter pipe wait`\n"
-             "  --json            print {\"flow\", \"tasks\": {NAME: ID}}\n"
+             "  --json            print {\"flow\": N, \"tasks\": {NAME: ID}}\n"
              "\n"
              "One argument ending in .json is a pipe file (- is not), which gives each step\n"
              "its own args and options (docs/workflows.md):\n"
@@ -156,7 +156,7 @@ static const arb_cli_cmd_t s_submit_cmd = {
 
 static const arb_cli_cmd_t s_status_cmd = {
     .name = "pipe status",
-    .usage = "usage: arbiter pipe status [--json] ID\n"
+    .usage = "usage: arbiter pipe status [--json] flow:ID\n"
              "\n"
              "Shows the pipe's counts by state and each step (step1, step2, ... unless the\n"
              "file named them): state, attempts, id and error. --json as `dag status --json`.\n"
@@ -167,7 +167,7 @@ static const arb_cli_cmd_t s_status_cmd = {
 
 static const arb_cli_cmd_t s_wait_cmd = {
     .name = "pipe wait",
-    .usage = "usage: arbiter pipe wait [--timeout SECONDS] [--json] ID\n"
+    .usage = "usage: arbiter pipe wait [--timeout SECONDS] [--json] flow:ID\n"
              "\n"
              "Waits for the pipe and prints each step as it finishes, in order (\"step1\n"
              "succeeded: RESULT\", \"step2 dead: ERROR\"), then \"result: RESULT\", the last\n"
@@ -184,7 +184,7 @@ static const arb_cli_cmd_t s_wait_cmd = {
 
 static const arb_cli_cmd_t s_cancel_cmd = {
     .name = "pipe cancel",
-    .usage = "usage: arbiter pipe cancel [--json] ID\n"
+    .usage = "usage: arbiter pipe cancel [--json] flow:ID\n"
              "\n"
              "Cancels every step of the pipe that has not finished.\n"
              "\n"
@@ -212,9 +212,9 @@ const arb_cli_cmd_t arb_cli_cmd_pipe = {
     .usage = "usage: arbiter pipe submit [--input DATA|-] [--args DATA] [--queue Q] [--watch]\n"
              "                           HANDLER [HANDLER...]\n"
              "       arbiter pipe submit [--watch] FILE.json\n"
-             "       arbiter pipe status ID\n"
-             "       arbiter pipe wait [--timeout SECONDS] ID\n"
-             "       arbiter pipe cancel ID\n"
+             "       arbiter pipe status flow:ID\n"
+             "       arbiter pipe wait [--timeout SECONDS] flow:ID\n"
+             "       arbiter pipe cancel flow:ID\n"
              "\n"
              "A pipe runs its steps one after the other, each with the result of the one\n"
              "before as its input. Each verb takes --json and --help.\n",

@@ -4,7 +4,7 @@
     as RFC 3339).
 */
 
-#include "arb_cli.h"
+#include "arb_cli_flow.h"
 
 //  Indexed by outcome: ARB_OUTCOME_* then ARB_ATTEMPT_*.
 static const char *s_outcomes[] = {"ok",        "failed",    "released", "lease lost",
@@ -185,8 +185,8 @@ s_print_place (arb_task_info_t *task)
 {
     char text[ARB_NAME_MAX + 64];
     if (task->flow) {
-        snprintf (text, sizeof (text), "%" PRIu64 "%s%s%s", task->flow, task->ref ? ", as '" : "",
-                  task->ref ? task->ref : "", task->ref ? "'" : "");
+        snprintf (text, sizeof (text), ARB_CLI_FLOW_PREFIX "%" PRIu64 "%s%s%s", task->flow,
+                  task->ref ? ", as '" : "", task->ref ? task->ref : "", task->ref ? "'" : "");
         s_field ("flow", text);
     }
     if (task->origin) {
@@ -285,6 +285,10 @@ s_status_run (arb_cli_t *cli, int argc, char **argv)
         return arb_cli_getopt_exit (c);
     if (optind >= argc)
         return arb_cli_usage (cli, cmd, "which task? give its ID");
+    uint64_t flow;
+    int status = arb_cli_flow_arg (cli, cmd, argc, argv, &flow);
+    if (status >= 0)
+        return status ? status : arb_cli_flow_status (cli, ARB_FLOW_NONE, flow);
     uint64_t *ids;
     size_t n;
     if (arb_cli_parse_ids (cli, argc - optind, argv + optind, &ids, &n))
@@ -333,13 +337,15 @@ arb_cli_show_responses (arb_cli_t *cli, uint64_t id)
 const arb_cli_cmd_t arb_cli_cmd_status = {
     .name = "status",
     .summary = "show a task: state, times, worker, result, attempts",
-    .usage = "usage: arbiter status [--json] ID...\n"
+    .usage = "usage: arbiter status [--json] ID... | flow:ID\n"
              "\n"
              "Shows what the broker knows about each task: state, queue, name, priority,\n"
              "attempts, created/started/finished times, worker, the flow it belongs to (and\n"
              "its name there), error, result, each attempt's start, end, worker, outcome and\n"
              "error, and for a fan-out task each endpoint's answer (state, time, result or\n"
-             "error). Results and errors are escaped onto one line (\\n, \\xNN).\n"
+             "error). Results and errors are escaped onto one line (\\n, \\xNN). A flow\n"
+             "(flow:ID, as `dag submit` and `group submit` print it) is shown as `arbiter dag\n"
+             "status` shows it.\n"
              "\n"
              "  --json  one object per task: state names as strings, each time as NAME_ms\n"
              "          (Unix ms) and NAME (RFC 3339), \"result\" (or \"result_base64\" when\n"

@@ -13,7 +13,7 @@
     wiped before each result is printed so the two never mix on screen.
 */
 
-#include "arb_cli.h"
+#include "arb_cli_flow.h"
 #include "arb_idset.h"
 
 #include <unistd.h>
@@ -262,11 +262,15 @@ s_run (arb_cli_t *cli, int argc, char **argv)
     }
     if (optind >= argc)
         return arb_cli_usage (cli, cmd, "which tasks? give one or more IDs");
+    uint64_t flow;
+    int status = arb_cli_flow_arg (cli, cmd, argc, argv, &flow);
+    if (status >= 0)
+        return status ? status : arb_cli_flow_wait_id (cli, ARB_FLOW_NONE, flow, timeout_ms);
     uint64_t *ids;
     size_t n;
     if (arb_cli_parse_ids (cli, argc - optind, argv + optind, &ids, &n))
         return ARB_EXIT_USAGE;
-    int status = arb_cli_wait_for (cli, ids, n, timeout_ms, true);
+    status = arb_cli_wait_for (cli, ids, n, timeout_ms, true);
     free (ids);
     return status;
 }
@@ -274,7 +278,7 @@ s_run (arb_cli_t *cli, int argc, char **argv)
 const arb_cli_cmd_t arb_cli_cmd_wait = {
     .name = "wait",
     .summary = "wait for tasks to finish and print their results",
-    .usage = "usage: arbiter wait [--timeout SECONDS] [--json] ID...\n"
+    .usage = "usage: arbiter wait [--timeout SECONDS] [--json] ID... | flow:ID\n"
              "\n"
              "Waits until every task has finished and prints each one as it finishes.\n"
              "  one ID      the result's bytes as they are on stdout (a newline is added on a\n"
@@ -284,6 +288,7 @@ const arb_cli_cmd_t arb_cli_cmd_wait = {
              "\\xNN)\n"
              "  --json      one object per task and line: {\"id\", \"state\", \"attempts\",\n"
              "              \"result\" (or \"result_base64\" if not UTF-8), \"error\"}\n"
+             "  flow:ID     each task of the flow, as `arbiter dag wait` prints them\n"
              "When stderr is a terminal, a progress line (done/failed/total, rate, ETA) is\n"
              "drawn on it. The wait survives a broker restart.\n"
              "\n"

@@ -208,3 +208,39 @@ def test_every_state_stats_shows_can_be_listed(broker):
     assert proc.returncode == EXIT_USAGE and proc.stdout == b''
     assert proc.stderr.startswith(b'arbiter: --state: no task rests in failed')
     assert not re.search(rb'\d', proc.stderr), proc.stderr
+
+
+def test_flow_ids_are_written_flow_colon(broker, tmp_path):
+    ep = broker.endpoint
+    group = tmp_path / 'group.json'
+    group.write_text(json.dumps({'name': 'g', 'tasks': [{'task': 'm', 'delay': 60},
+                                                        {'task': 'm', 'delay': 60}]}))
+    proc = run('--broker', ep, 'group', 'submit', str(group))
+    assert proc.returncode == EXIT_OK, proc.stderr
+    flow = proc.stdout.decode().strip()
+    assert re.fullmatch(r'flow:\d+', flow), flow
+    number = flow.split(':')[1]
+    # everywhere a flow id is taken, flow:N names the flow
+    for args in (['status', flow], ['group', 'status', flow], ['group', 'status', number]):
+        proc = run('--broker', ep, *args)
+        assert proc.returncode == EXIT_OK, (args, proc.stderr)
+        assert proc.stdout.decode().startswith('%s (group): 2 tasks: 2 scheduled' % flow), args
+    member = json.loads(run('--broker', ep, '--json', 'status', flow).stdout)['tasks'][0]['id']
+    proc = run('--broker', ep, 'status', str(member))
+    assert ('flow        %s, as \'member1\'' % flow) in proc.stdout.decode()
+    proc = run('--broker', ep, 'wait', '--timeout', '0.2', flow)
+    assert proc.returncode == 3 and proc.stderr.startswith(b'arbiter: %s: 2 of 2 tasks unfinished'
+                                                           % flow.encode())
+    proc = run('--broker', ep, 'cancel', flow)
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert proc.stdout.decode().splitlines()[-1] == '%s: 2 tasks cancelled' % flow
+    # a flow id is never taken for a task id, nor mixed with them
+    proc = run('--broker', ep, 'retry', flow)
+    assert proc.returncode == EXIT_USAGE
+    assert proc.stderr == b"arbiter: '%s' is not a task id (a number from 1): it names a flow\n" % (
+        flow.encode())
+    proc = run('--broker', ep, 'status', str(member), flow)
+    assert proc.returncode == EXIT_USAGE and b'give task IDs, or one flow:ID' in proc.stderr
+    proc = run('--broker', ep, 'status', 'flow:999999')
+    assert proc.returncode == EXIT_USAGE
+    assert proc.stderr == b'arbiter: flow:999999: no such flow (or its tasks are gone)\n'
