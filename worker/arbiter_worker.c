@@ -60,7 +60,8 @@ s_usage (FILE *out)
              "  --help              this text\n"
              "\n"
              "The command sees ARBITER_TASK_ID, ARBITER_ATTEMPT, ARBITER_TASK_NAME,\n"
-             "ARBITER_QUEUE, ARBITER_PARENTS (a path to the DAG parents' results as JSON)\n"
+             "ARBITER_QUEUE, ARBITER_PARENTS (a path to the DAG parents' outcomes as JSON:\n"
+             "{NAME: {\"id\", \"state\", \"result\", \"error\"}})\n"
              "and ARBITER_ARGS (a path to the task's persistent arguments).\n"
              "SIGINT/SIGTERM stop taking tasks and let running ones finish; a second\n"
              "signal stops them at once.\n",
