@@ -63,7 +63,8 @@ main (int argc, char *argv[])
             return 0;
         }
         else {
-            fprintf (opt == 'h' ? stdout : stderr, "usage: commander [--broker EP] [--count N]\n");
+            fprintf (opt == 'h' ? stdout : stderr,
+                     "usage: commander [--broker EP] [--count N] | --version\n");
             return opt == 'h' ? 0 : 2;
         }
     }

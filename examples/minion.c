@@ -77,7 +77,7 @@ main (int argc, char *argv[])
         else {
             fprintf (opt == 'h' ? stdout : stderr,
                      "usage: minion [--broker EP] [--queue Q]... [--slots N] "
-                     "[--mode light|heavy] [--name NAME]\n"
+                     "[--mode light|heavy] [--name NAME] | --version\n"
                      "handlers: simple_add (\"X Y\" -> X+Y), sleep (\"MS\")\n");
             return opt == 'h' ? 0 : 2;
         }

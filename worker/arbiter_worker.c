@@ -57,7 +57,8 @@ s_usage (FILE *out)
              "                      QUEUE<TAB>DATA becomes a task of QUEUE, enqueued when the\n"
              "                      command succeeds; no output makes it a sink\n"
              "  --log-level LEVEL   error, warning, notice, info or debug (default info)\n"
-             "  --help              this text\n"
+             "  -h, --help          this text\n"
+             "  --version           the version\n"
              "\n"
              "The command sees ARBITER_TASK_ID, ARBITER_ATTEMPT, ARBITER_TASK_NAME,\n"
              "ARBITER_QUEUE, ARBITER_PARENTS (a path to the DAG parents' outcomes as JSON:\n"
@@ -131,6 +132,7 @@ enum {
     S_OPT_LOG_LEVEL,
     S_OPT_ROUTE,
     S_OPT_HELP,
+    S_OPT_VERSION,
 };
 
 //  One option's value into opts. Returns 0, or 2 (usage printed).
@@ -192,7 +194,7 @@ s_option (s_options_t *opts, int opt, const char *arg)
     }
 }
 
-//  Returns 0 to run, 1 for --help (done), 2 for bad arguments.
+//  Returns 0 to run, 1 for --help or --version (done), 2 for bad arguments.
 static int
 s_parse (int argc, char **argv, s_options_t *opts)
 {
@@ -209,13 +211,18 @@ s_parse (int argc, char **argv, s_options_t *opts)
         {"log-level", required_argument, NULL, S_OPT_LOG_LEVEL},
         {"route", no_argument, NULL, S_OPT_ROUTE},
         {"help", no_argument, NULL, S_OPT_HELP},
+        {"version", no_argument, NULL, S_OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
     opterr = 0;  //  we explain bad options ourselves
     int opt;
-    while ((opt = getopt_long (argc, argv, "", longopts, NULL)) != -1) {
-        if (opt == S_OPT_HELP) {
+    while ((opt = getopt_long (argc, argv, "h", longopts, NULL)) != -1) {
+        if (opt == S_OPT_HELP || opt == 'h') {
             s_usage (stdout);
+            return 1;
+        }
+        if (opt == S_OPT_VERSION) {
+            printf ("arbiter-worker %s (protocol %d)\n", ARB_VERSION, ARB_PROTO_VERSION);
             return 1;
         }
         if (opt == '?' || opt == ':')
