@@ -312,7 +312,7 @@ arb_cli_parse_ids (arb_cli_t *cli, int argc, char **argv, uint64_t **ids_p, size
         arb_cli_err_t err;
         uint64_t id;
         if (arb_cli_parse_uint (argv[i], UINT64_MAX, &id, &err) || id == 0) {
-            char *quoted = arb_cli_escape ((const uint8_t *) argv[i], strlen (argv[i]));
+            char *quoted = arb_cli_escape_str (argv[i]);
             rc = arb_cli_say (cli, -1, "'%.64s' is not a task id (a number from 1)%s", quoted,
                               strncmp (argv[i], ARB_CLI_FLOW_PREFIX, strlen (ARB_CLI_FLOW_PREFIX))
                                   ? ""
@@ -434,7 +434,7 @@ arb_cli_json_str (json_t *obj, const char *key, const char *value)
     //  the wire does not promise UTF-8: escape what jansson would refuse
     json_t *string = json_string (value);
     if (!string) {
-        char *escaped = arb_cli_escape ((const uint8_t *) value, strlen (value));
+        char *escaped = arb_cli_escape_str (value);
         string = json_string (escaped);
         free (escaped);
     }

@@ -70,7 +70,7 @@ arb_cli_parse_flow_id (arb_cli_t *cli, const char *text, uint64_t *id)
     arb_cli_err_t err;
     if (arb_cli_parse_uint (digits, UINT64_MAX, id, &err) == 0 && *id > 0)
         return 0;
-    char *quoted = arb_cli_escape ((const uint8_t *) text, strlen (text));
+    char *quoted = arb_cli_escape_str (text);
     arb_cli_say (cli, 0, "'%.64s' is not a flow id (flow:N, N a number from 1)", quoted);
     free (quoted);
     return -1;
@@ -285,8 +285,7 @@ s_print_node (arb_cli_node_t *node, int width)
 {
     char attempts[32];
     snprintf (attempts, sizeof (attempts), "%u/%u", node->attempts, node->max_attempts);
-    char *error = arb_cli_escape ((const uint8_t *) (node->error ? node->error : ""),
-                                  node->error ? strlen (node->error) : 0);
+    char *error = arb_cli_escape_str (node->error);
     if (*error)
         printf ("%-*s %-9s %-8s %-10" PRIu64 " %s\n", width, node->ref,
                 arb_state_name (node->state), attempts, node->id, error);
@@ -531,7 +530,7 @@ arb_cli_run_verb (arb_cli_t *cli,
     for (size_t i = 0; i < count; i++)
         if (streq (verbs[i]->name + prefix, verb))
             return verbs[i]->run (cli, argc - first, argv + first);
-    char *quoted = arb_cli_escape ((const uint8_t *) verb, strlen (verb));
+    char *quoted = arb_cli_escape_str (verb);
     arb_cli_usage (cli, cmd, "'%.64s' is not a verb of %s", quoted, cmd->name);
     free (quoted);
     return ARB_EXIT_USAGE;

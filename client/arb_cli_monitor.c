@@ -246,14 +246,19 @@ s_print_event (arb_cli_t *cli, arb_event_info_t *event)
     }
     char at[40];
     arb_cli_format_time (event->at_ms, at, sizeof (at));
-    printf ("%s %" PRIu64 " %s/%s %s", at, event->id, event->queue ? event->queue : "-",
-            event->name ? event->name : "-", arb_state_name ((int) event->state));
+    //  names escaped as errors are: one from an old journal may hold a newline
+    char *queue = arb_cli_escape_str (event->queue ? event->queue : "-");
+    char *name = arb_cli_escape_str (event->name ? event->name : "-");
+    printf ("%s %" PRIu64 " %s/%s %s", at, event->id, queue, name,
+            arb_state_name ((int) event->state));
+    free (queue);
+    free (name);
     if (event->attempt)
         printf (" attempt=%u", event->attempt);
     if (event->worker && *event->worker)
         printf (" worker=%s", event->worker);
     if (event->error && *event->error) {
-        char *text = arb_cli_escape ((const uint8_t *) event->error, strlen (event->error));
+        char *text = arb_cli_escape_str (event->error);
         printf (" error=%s", text);
         free (text);
     }

@@ -108,11 +108,23 @@ s_task_json (arb_task_info_t *task, bool full)
 //  ---------------------------------------------------------------------
 //  Text.
 
+//  "  LABEL  VALUE", the value escaped onto its line: names out of a journal
+//  older than the name rule may hold a newline (PROTOCOL.md).
+static void
+s_escaped_field (const char *label, const uint8_t *data, size_t size)
+{
+    if (size == 0)
+        return;
+    char *text = arb_cli_escape (data, size);
+    printf ("  %-11s %s\n", label, text);
+    free (text);
+}
+
 static void
 s_field (const char *label, const char *value)
 {
-    if (value && *value)
-        printf ("  %-11s %s\n", label, value);
+    if (value)
+        s_escaped_field (label, (const uint8_t *) value, strlen (value));
 }
 
 static void
@@ -123,14 +135,6 @@ s_time_field (const char *label, uint64_t ms)
         arb_cli_format_time (ms, text, sizeof (text));
         s_field (label, text);
     }
-}
-
-static void
-s_escaped_field (const char *label, const uint8_t *data, size_t size)
-{
-    char *text = arb_cli_escape (data, size);
-    s_field (label, text);
-    free (text);
 }
 
 static void
@@ -151,7 +155,7 @@ s_print_attempt (arb_attempt_info_t *attempt)
             attempt->worker && *attempt->worker ? attempt->worker : "-",
             attempt->ended_ms ? s_outcome_name (attempt->outcome) : "running");
     if (attempt->error && *attempt->error) {
-        char *text = arb_cli_escape ((const uint8_t *) attempt->error, strlen (attempt->error));
+        char *text = arb_cli_escape_str (attempt->error);
         printf (": %s", text);
         free (text);
     }
@@ -243,13 +247,17 @@ s_print_row (arb_task_info_t *task)
     char created[40] = "-";
     if (task->created_ms)
         arb_cli_format_time (task->created_ms, created, sizeof (created));
-    char *error = arb_cli_escape ((const uint8_t *) (task->error ? task->error : ""),
-                                  task->error ? strlen (task->error) : 0);
+    char *error = arb_cli_escape_str (task->error);
     if (strlen (error) > 60)
         strcpy (error + 57, "...");
+    //  names escaped too: one from an old journal may hold a newline
+    char *queue = arb_cli_escape_str (task->queue);
+    char *name = arb_cli_escape_str (task->name);
     printf ("%-10" PRIu64 " %-9s %-16s %-20s %4u/%-4u %s  %s\n", task->id,
-            arb_state_name ((int) task->state), task->queue ? task->queue : "",
-            task->name ? task->name : "", task->attempts, task->max_attempts, created, error);
+            arb_state_name ((int) task->state), queue, name, task->attempts, task->max_attempts,
+            created, error);
+    free (queue);
+    free (name);
     free (error);
 }
 
@@ -407,7 +415,7 @@ s_list_state (arb_cli_t *cli, const char *text, int *state)
         if (arb_state_is_resting (s))
             used += snprintf (states + used, sizeof (states) - (size_t) used, "%s%s",
                               used ? ", " : "", arb_state_name (s));
-    char *quoted = arb_cli_escape ((const uint8_t *) text, strlen (text));
+    char *quoted = arb_cli_escape_str (text);
     if (*state == ARB_STATE_FAILED)
         arb_cli_say (cli, 0,
                      "--state: no task rests in failed (a failed attempt leaves its task "
@@ -497,8 +505,7 @@ s_peek_one (void *arg, arb_dispatch_task_t *task)
     char created[40] = "-";
     if (task->created_ms)
         arb_cli_format_time (task->created_ms, created, sizeof (created));
-    char *name = arb_cli_escape ((const uint8_t *) (task->name ? task->name : ""),
-                                 task->name ? strlen (task->name) : 0);
+    char *name = arb_cli_escape_str (task->name);
     char *payload = arb_cli_escape (data, size);
     if (strlen (payload) > 60)
         strcpy (payload + 57, "...");

@@ -104,6 +104,12 @@ arb_cli_escape (const uint8_t *data, size_t size)
 }
 
 char *
+arb_cli_escape_str (const char *text)
+{
+    return arb_cli_escape ((const uint8_t *) (text ? text : ""), text ? strlen (text) : 0);
+}
+
+char *
 arb_cli_base64 (const uint8_t *data, size_t size)
 {
     static const char alphabet[] =

@@ -113,7 +113,7 @@ s_print_line (arb_done_t *done)
         free (text);
     }
     else if (done->state != ARB_STATE_SUCCEEDED && done->error && *done->error) {
-        char *text = arb_cli_escape ((const uint8_t *) done->error, strlen (done->error));
+        char *text = arb_cli_escape_str (done->error);
         printf (": %s", text);
         free (text);
     }

@@ -80,7 +80,7 @@ main (int argc, char **argv)
         return arb_cli_usage (&cli, &tool, "which command?");
     const arb_cli_cmd_t *cmd = s_find (argv[optind]);
     if (!cmd) {
-        char *quoted = arb_cli_escape ((const uint8_t *) argv[optind], strlen (argv[optind]));
+        char *quoted = arb_cli_escape_str (argv[optind]);
         arb_cli_usage (&cli, &tool, "'%.64s' is not a command", quoted);
         free (quoted);
         return ARB_EXIT_USAGE;
