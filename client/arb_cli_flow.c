@@ -388,16 +388,28 @@ arb_cli_flow_wait_id (arb_cli_t *cli, arb_flow_kind_t kind, uint64_t id, int64_t
     return status;
 }
 
-int
-arb_cli_flow_status_run (
-    arb_cli_t *cli, const arb_cli_cmd_t *cmd, arb_flow_kind_t kind, int argc, char **argv)
+//  A verb without options of its own: fn on its one flow id.
+static int
+s_run_on_id (arb_cli_t *cli,
+             const arb_cli_cmd_t *cmd,
+             arb_flow_kind_t kind,
+             int argc,
+             char **argv,
+             int (*fn) (arb_cli_t *, arb_flow_kind_t, uint64_t))
 {
     int c = arb_cli_getopt (cli, cmd, argc, argv);
     if (c != ARB_CLI_END)
         return arb_cli_getopt_exit (c);
     uint64_t id;
     int status = s_flow_id (cli, cmd, argc, argv, &id);
-    return status ? status : arb_cli_flow_status (cli, kind, id);
+    return status ? status : fn (cli, kind, id);
+}
+
+int
+arb_cli_flow_status_run (
+    arb_cli_t *cli, const arb_cli_cmd_t *cmd, arb_flow_kind_t kind, int argc, char **argv)
+{
+    return s_run_on_id (cli, cmd, kind, argc, argv, arb_cli_flow_status);
 }
 
 int
@@ -497,12 +509,7 @@ int
 arb_cli_flow_cancel_run (
     arb_cli_t *cli, const arb_cli_cmd_t *cmd, arb_flow_kind_t kind, int argc, char **argv)
 {
-    int c = arb_cli_getopt (cli, cmd, argc, argv);
-    if (c != ARB_CLI_END)
-        return arb_cli_getopt_exit (c);
-    uint64_t id;
-    int status = s_flow_id (cli, cmd, argc, argv, &id);
-    return status ? status : arb_cli_flow_cancel (cli, kind, id);
+    return s_run_on_id (cli, cmd, kind, argc, argv, arb_cli_flow_cancel);
 }
 
 //  ---------------------------------------------------------------------
