@@ -8,9 +8,12 @@
 
     Two ways to talk:
 
-    - Synchronous calls (ping, submit, watch, request) send one request and
-      wait for the reply with the same request id, at most the request
-      timeout (default 5 s). A reply that arrives after its request timed
+    - Synchronous calls send one request (or a few, paging) and wait for
+      each reply with the same request id, at most the request timeout
+      (default 5 s): a call for each verb a program needs (ping, submit,
+      watch, status, list, a flow's tasks, cancel, retry, stats, peek), so
+      that it never builds or reads a message itself, and arb_client_request
+      for any other. A reply that arrives after its request timed
       out is dropped. Anything else that arrives meanwhile (DONE, EVENT,
       replies to asynchronous requests) is kept for arb_client_next and
       arb_client_recv.
