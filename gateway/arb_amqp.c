@@ -1,0 +1,438 @@
+/*  arb_amqp.c — the AMQP server: the listener, the users, the model's
+    load from the broker's metadata store, queue deletion across
+    connections, and what the broker tells every server (a held task
+    stopped, the session up or down); see arb_amqp.h.
+
+    Start-up: when the broker session first comes up, every record under
+    "gw.amqp." is read back (META list) into the model. Exclusive queues
+    found there belonged to connections of an earlier gateway, all gone:
+    they are deleted with their messages, as RabbitMQ deletes a dead
+    connection's exclusive queues. Connections that reach connection.open
+    before the load is done wait there.
+*/
+
+#include "arb_amqp_priv.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define ARB_AMQP_RELOAD_MS    1000     //  a failed load is tried again after this
+#define ARB_AMQP_RELEASED_MAX 1000000  //  task ids remembered as given back
+
+//  ---------------------------------------------------------------------
+//  Users
+
+int
+arb_amqp_add_user (arb_amqp_t *self, const char *name, const char *password, const char *vhosts)
+{
+    if (!*name)
+        return -1;
+    for (arb_amqp_user_t *u = (arb_amqp_user_t *) zlistx_first (self->users); u;
+         u = (arb_amqp_user_t *) zlistx_next (self->users))
+        if (streq (u->name, name))
+            return -1;
+    arb_amqp_user_t *user = (arb_amqp_user_t *) zmalloc (sizeof (arb_amqp_user_t));
+    user->name = strdup (name);
+    user->password = strdup (password ? password : "");
+    user->vhosts = vhosts && *vhosts && !streq (vhosts, "*") ? strdup (vhosts) : NULL;
+    zlistx_add_end (self->users, user);
+    return 0;
+}
+
+static void
+s_user_destructor (void **item)
+{
+    arb_amqp_user_t *user = (arb_amqp_user_t *) *item;
+    if (!user)
+        return;
+    free (user->name);
+    free (user->password);
+    free (user->vhosts);
+    free (user);
+    *item = NULL;
+}
+
+static arb_amqp_user_t *
+s_user (arb_amqp_t *self, const char *name)
+{
+    for (arb_amqp_user_t *u = (arb_amqp_user_t *) zlistx_first (self->users); u;
+         u = (arb_amqp_user_t *) zlistx_next (self->users))
+        if (streq (u->name, name))
+            return u;
+    return NULL;
+}
+
+//  Compares without leaking the length of the common prefix.
+static bool
+s_same_secret (const char *a, const char *b)
+{
+    size_t la = strlen (a), lb = strlen (b);
+    unsigned diff = (unsigned) (la ^ lb);
+    for (size_t i = 0; i < la; i++)
+        diff |= (unsigned) (a[i] ^ b[lb ? i % lb : 0]);
+    return diff == 0;
+}
+
+int
+arb_amqp_login (arb_amqp_t *self, arb_amqp_conn_t *conn, const char *user, const char *password)
+{
+    if (zlistx_size (self->users) == 0)
+        //  no users configured: guest/guest, as RabbitMQ starts
+        return streq (user, "guest") && s_same_secret (password ? password : "", "guest")
+                       && conn->loopback
+                   ? 0
+                   : -1;
+    arb_amqp_user_t *u = s_user (self, user);
+    if (!u || !s_same_secret (password ? password : "", u->password))
+        return -1;
+    if (streq (user, "guest") && !conn->loopback)
+        return -1;
+    return 0;
+}
+
+bool
+arb_amqp_user_may (arb_amqp_t *self, const char *user, const char *vhost)
+{
+    arb_amqp_user_t *u = s_user (self, user);
+    if (!u || !u->vhosts)
+        return true;
+    char *list = strdup (u->vhosts);
+    bool may = false;
+    char *save = NULL;
+    for (char *tok = strtok_r (list, ",", &save); tok && !may; tok = strtok_r (NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        may = streq (tok, vhost);
+    }
+    free (list);
+    return may;
+}
+
+//  ---------------------------------------------------------------------
+//  Tasks given back, deliveries
+
+bool
+arb_amqp_redelivered (arb_amqp_t *self, const arb_dispatch_task_t *task)
+{
+    return task->attempt > 1 || arb_idmap_contains (self->released, task->id);
+}
+
+void
+arb_amqp_note_released (arb_amqp_t *self, uint64_t task)
+{
+    if (arb_idmap_size (self->released) >= ARB_AMQP_RELEASED_MAX)
+        arb_idmap_clear (self->released);
+    arb_idmap_insert (self->released, task, self);
+}
+
+//  ---------------------------------------------------------------------
+//  The store
+
+uint32_t
+arb_amqp_store (
+    arb_amqp_t *self, const char *key, zchunk_t **value_p, arb_gateway_reply_fn *fn, void *arg)
+{
+    arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_META);
+    arb_meta_body_t *body = arb_msg_meta (request);
+    body->key = arb_msg_strdup (request, key);
+    if (value_p && *value_p) {
+        body->op = "set";
+        size_t size = zchunk_size (*value_p);
+        uint8_t *copy = (uint8_t *) arb_msg_alloc (request, size);
+        memcpy (copy, zchunk_data (*value_p), size);
+        body->value = (arb_bin_t){copy, size};
+        zchunk_destroy (value_p);
+    }
+    else
+        body->op = "del";
+    uint32_t reqid = arb_gateway_send (self->gateway, &request, fn, arg);
+    if (!reqid)
+        zsys_warning ("amqp: cannot store key=\"%s\" reason=\"%s\"", key,
+                      arb_gateway_error (self->gateway));
+    return reqid;
+}
+
+static void
+s_forget_key (void *arg, const char *key)
+{
+    arb_amqp_store ((arb_amqp_t *) arg, key, NULL, NULL, NULL);
+}
+
+uint32_t
+arb_amqp_delete_queue (arb_amqp_t *self,
+                       arb_amqp_queue_t *queue,
+                       arb_gateway_reply_fn *fn,
+                       void *arg)
+{
+    for (arb_amqp_conn_t *c = (arb_amqp_conn_t *) zlistx_first (self->conns); c;
+         c = (arb_amqp_conn_t *) zlistx_next (self->conns))
+        if (c->channels && c->vhost == queue->vhost)
+            for (size_t i = 1; i <= c->channel_max; i++)
+                if (c->channels[i])
+                    arb_amqp_channel_queue_gone (c->channels[i], queue);
+    char key[600];
+    arb_amqp_store (self, arb_amqp_model_queue_key (queue, key, sizeof (key)), NULL, NULL, NULL);
+    arb_amqp_model_binding_keys (queue->vhost, queue->name, false, s_forget_key, self);
+    //  its messages go: every task not running is cancelled
+    arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_QUEUE);
+    arb_msg_queue (request)->queue = arb_msg_strdup (request, queue->broker);
+    arb_msg_queue (request)->op = "purge";
+    zsys_debug ("amqp: queue deleted queue=%s", queue->broker);
+    arb_amqp_model_remove_queue (queue);
+    return arb_gateway_send (self->gateway, &request, fn, arg);
+}
+
+//  ---------------------------------------------------------------------
+//  Loading the model
+
+static void s_load (arb_amqp_t *self);
+
+static void
+s_on_reload (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) reactor;
+    (void) timer;
+    s_load ((arb_amqp_t *) arg);
+}
+
+static void
+s_clean_exclusive (void *arg, arb_amqp_queue_t *queue)
+{
+    arb_amqp_t *self = (arb_amqp_t *) arg;
+    if (queue->exclusive) {
+        zsys_info ("amqp: deleting exclusive queue of a connection gone queue=%s", queue->broker);
+        arb_amqp_delete_queue (self, queue, NULL, NULL);
+    }
+}
+
+static void
+s_on_loaded (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    arb_amqp_t *self = (arb_amqp_t *) arg;
+    arb_msg_t *reply = *reply_p;
+    self->loading = false;
+    if (arb_msg_type (reply) != ARB_MSG_META_REPLY) {
+        zsys_warning ("amqp: cannot load exchanges and queues reason=\"%s\"",
+                      arb_msg_type (reply) == ARB_MSG_ERROR ? arb_msg_error (reply)->reason : "?");
+        arb_reactor_arm (self->reactor, &self->load_timer, ARB_AMQP_RELOAD_MS, s_on_reload, self);
+        return;
+    }
+    arb_meta_reply_body_t *body = arb_msg_meta_reply (reply);
+    size_t bad = 0;
+    for (size_t i = 0; i < body->items.n; i++)
+        if (arb_amqp_model_load (self->model, body->items.v[i].key, body->items.v[i].value.data,
+                                 body->items.v[i].value.size))
+            bad++;
+    size_t dropped = arb_amqp_model_load_done (self->model);
+    arb_amqp_model_each_queue (self->model, s_clean_exclusive, self);
+    self->loaded = true;
+    zsys_info ("amqp: loaded records=%zu bad=%zu dangling_bindings=%zu", body->items.n, bad,
+               dropped);
+    for (arb_amqp_conn_t *c = (arb_amqp_conn_t *) zlistx_first (self->conns); c;
+         c = (arb_amqp_conn_t *) zlistx_next (self->conns))
+        arb_amqp_conn_loaded (c);
+}
+
+static void
+s_load (arb_amqp_t *self)
+{
+    if (self->loaded || self->loading || !arb_gateway_is_up (self->gateway))
+        return;
+    arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_META);
+    arb_msg_meta (request)->op = "list";
+    arb_msg_meta (request)->key = ARB_AMQP_META_PREFIX;
+    if (arb_gateway_send (self->gateway, &request, s_on_loaded, self))
+        self->loading = true;
+    else
+        arb_reactor_arm (self->reactor, &self->load_timer, ARB_AMQP_RELOAD_MS, s_on_reload, self);
+}
+
+//  ---------------------------------------------------------------------
+//  What the broker tells
+
+static void
+s_on_state (void *arg, bool up)
+{
+    if (up)
+        s_load ((arb_amqp_t *) arg);
+}
+
+static void
+s_on_stop (void *arg, uint64_t id, int reason)
+{
+    arb_amqp_t *self = (arb_amqp_t *) arg;
+    arb_amqp_delivery_t *delivery = (arb_amqp_delivery_t *) arb_idmap_lookup (self->held, id);
+    if (!delivery)
+        return;
+    zsys_debug ("amqp: held task stopped task=%" PRIu64 " reason=%d", id, reason);
+    arb_amqp_channel_stopped (delivery->channel, delivery);
+}
+
+//  ---------------------------------------------------------------------
+//  Connections
+
+typedef struct {
+    arb_amqp_t *server;
+    uint64_t owner;
+} s_owner_t;
+
+static void
+s_delete_owned (void *arg, arb_amqp_queue_t *queue)
+{
+    s_owner_t *owner = (s_owner_t *) arg;
+    if (queue->exclusive && queue->owner == owner->owner)
+        arb_amqp_delete_queue (owner->server, queue, NULL, NULL);
+}
+
+void
+arb_amqp_conn_gone (arb_amqp_t *self, arb_amqp_conn_t *conn)
+{
+    //  its exclusive queues go with it
+    s_owner_t owner = {self, conn->number};
+    arb_amqp_model_each_queue (self->model, s_delete_owned, &owner);
+    if (conn->handle) {
+        zlistx_delete (self->conns, conn->handle);
+        conn->handle = NULL;
+    }
+}
+
+static void
+s_on_accept (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
+{
+    (void) reactor;
+    (void) fd;
+    (void) events;
+    arb_amqp_t *self = (arb_amqp_t *) arg;
+    for (int i = 0; i < 64; i++) {
+        int client = accept4 (self->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (client < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                zsys_warning ("amqp: accept failed: %s", strerror (errno));
+            return;
+        }
+        int one = 1;
+        setsockopt (client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof (one));
+        arb_amqp_conn_t *conn = arb_amqp_conn_new (self, client);
+        if (conn)
+            conn->handle = zlistx_add_end (self->conns, conn);
+    }
+}
+
+static int
+s_listen (arb_amqp_t *self, const char *address)
+{
+    char host[256];
+    const char *colon = strrchr (address, ':');
+    if (!colon || (size_t) (colon - address) >= sizeof (host)) {
+        zsys_error ("amqp: bad address '%s' (HOST:PORT)", address);
+        return -1;
+    }
+    memcpy (host, address, (size_t) (colon - address));
+    host[colon - address] = 0;
+    char *end;
+    long port = strtol (colon + 1, &end, 10);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port)};
+    if (*end || port < 0 || port > 65535 || inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
+        zsys_error ("amqp: bad address '%s' (an IPv4 HOST:PORT)", address);
+        return -1;
+    }
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one));
+    if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) != 0 || listen (fd, 1024) != 0) {
+        zsys_error ("amqp: cannot listen on %s: %s", address, strerror (errno));
+        close (fd);
+        return -1;
+    }
+    socklen_t len = sizeof (addr);
+    getsockname (fd, (struct sockaddr *) &addr, &len);
+    self->port = ntohs (addr.sin_port);
+    self->listen_fd = fd;
+    return 0;
+}
+
+arb_amqp_t *
+arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
+{
+    arb_amqp_t *self = (arb_amqp_t *) zmalloc (sizeof (arb_amqp_t));
+    self->gateway = gateway;
+    self->reactor = arb_gateway_reactor (gateway);
+    self->link = arb_gateway_link (gateway);
+    self->config = *config;
+    if (self->config.frame_max < ARB_AMQP_FRAME_MIN)
+        self->config.frame_max = ARB_AMQP_FRAME_MIN;
+    if (!self->config.channel_max)
+        self->config.channel_max = 2047;
+    self->listen_fd = -1;
+    self->model = arb_amqp_model_new ();
+    self->users = zlistx_new ();
+    zlistx_set_destructor (self->users, s_user_destructor);
+    self->conns = zlistx_new ();
+    self->held = arb_idmap_new ();
+    self->released = arb_idmap_new ();
+    char *vhosts = strdup (config->vhosts && *config->vhosts ? config->vhosts : "/");
+    char *save = NULL;
+    bool ok = true;
+    for (char *tok = strtok_r (vhosts, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        if (arb_amqp_model_add_vhost (self->model, tok) != 0) {
+            zsys_error ("amqp: bad vhost '%s' (empty, repeated, or holding '|')", tok);
+            ok = false;
+        }
+    }
+    free (vhosts);
+    if (!ok || s_listen (self, config->listen) != 0
+        || arb_reactor_add_fd (self->reactor, self->listen_fd, ARB_REACTOR_READ, s_on_accept,
+                               self)) {
+        arb_amqp_destroy (&self);
+        return NULL;
+    }
+    arb_gateway_listener_t listener = {.stop = s_on_stop, .state = s_on_state, .arg = self};
+    arb_gateway_listen (gateway, &listener);
+    s_load (self);
+    zsys_info ("amqp: listening on %s", config->listen);
+    return self;
+}
+
+void
+arb_amqp_destroy (arb_amqp_t **self_p)
+{
+    arb_amqp_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->listen_fd >= 0) {
+        arb_reactor_remove_fd (self->reactor, self->listen_fd);
+        close (self->listen_fd);
+    }
+    arb_reactor_disarm (self->reactor, &self->load_timer);
+    arb_amqp_conn_t *conn;
+    while ((conn = (arb_amqp_conn_t *) zlistx_first (self->conns))) {
+        arb_amqp_conn_fail (conn, AMQP_CONNECTION_FORCED,
+                            "CONNECTION_FORCED - broker forced connection closure with reason "
+                            "'shutdown'",
+                            0);
+        if (conn->stream)
+            arb_stream_flush (conn->stream);
+        arb_amqp_conn_close (conn);
+    }
+    zlistx_destroy (&self->conns);
+    zlistx_destroy (&self->users);
+    arb_idmap_destroy (&self->held);
+    arb_idmap_destroy (&self->released);
+    arb_amqp_model_destroy (&self->model);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+arb_amqp_port (arb_amqp_t *self)
+{
+    return self->port;
+}

@@ -1,0 +1,1198 @@
+/*  arb_amqp_channel.c — one AMQP channel: its state, the messages it
+    publishes (content assembly, routing, one broker task per queue
+    reached, publisher confirms), its consumers (a link consumer each,
+    credit following prefetch), its deliveries and their acks, and
+    basic.get.
+
+    States: OPEN, or CLOSING (we sent Channel.Close: every frame but Close
+    and Close-Ok is dropped until Close-Ok comes, then the number is free).
+    Inside OPEN, a publish is METHOD -> HEADER -> BODY* as the spec says;
+    any other method in between is 505 UNEXPECTED_FRAME.
+
+    A message's task carries in its headers a small record: the magic
+    "AQ", a version byte, the exchange and routing key it was published
+    with (shortstrs), then the content header's property bytes as the
+    publisher sent them, replayed verbatim on delivery (never re-encoded:
+    amqplib cannot read some table types other clients write). A task
+    without that record (submitted by Kestrel, REST or the CLI) is
+    delivered with no properties, from exchange "" with its queue's name as
+    routing key.
+*/
+
+#include "arb_amqp_priv.h"
+
+#include <inttypes.h>
+
+#define S_MAGIC0 'A'
+#define S_MAGIC1 'Q'
+#define S_RECORD 1
+
+typedef enum { S_NONE, S_HEADER, S_BODY } s_content_t;
+
+struct _arb_amqp_channel_t {
+    arb_amqp_conn_t *conn;  //  borrowed
+    uint16_t number;
+    bool closing;
+    //  the message being published
+    s_content_t content;
+    char *pub_exchange;  //  owned
+    char *pub_key;       //  owned
+    bool pub_mandatory;
+    zchunk_t *pub_props;  //  owned raw property bytes
+    zframe_t *pub_body;   //  owned
+    size_t pub_got;
+    //  consumers and deliveries
+    uint16_t prefetch;          //  per new consumer (global=false), 0: none
+    uint16_t prefetch_channel;  //  global=true, 0: none
+    zlistx_t *consumers;        //  owned arb_amqp_consumer_t
+    zlistx_t *deliveries;       //  owned arb_amqp_delivery_t, in tag order
+    arb_idmap_t *by_tag;        //  tag -> borrowed delivery
+    uint64_t next_tag;
+    uint64_t next_ctag;
+    //  publishes awaiting the broker, in order
+    bool confirm;
+    uint64_t next_seq;
+    zlistx_t *publishes;  //  owned arb_amqp_publish_t
+    char *last_queue;     //  owned
+    //  basic.get in progress
+    arb_msg_t *get_reply;  //  owned DISPATCH
+    bool get_no_ack;
+    bool get_answered;
+    uint64_t get_count;  //  messages ready after it
+    arb_amqp_queue_t *get_queue;  //  borrowed
+};
+
+//  ---------------------------------------------------------------------
+//  Plumbing
+
+arb_amqp_conn_t *
+arb_amqp_channel_conn (arb_amqp_channel_t *self)
+{
+    return self->conn;
+}
+
+uint16_t
+arb_amqp_channel_number (arb_amqp_channel_t *self)
+{
+    return self->number;
+}
+
+const char *
+arb_amqp_channel_last_queue (arb_amqp_channel_t *self)
+{
+    return self->last_queue;
+}
+
+void
+arb_amqp_channel_set_last_queue (arb_amqp_channel_t *self, const char *name)
+{
+    free (self->last_queue);
+    self->last_queue = strdup (name);
+}
+
+bool
+arb_amqp_channel_is_closing (arb_amqp_channel_t *self)
+{
+    return self->closing;
+}
+
+static void
+s_send (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
+{
+    arb_amqp_conn_send (self->conn, self->number, id, m);
+}
+
+static char *
+s_str (amqp_bytes_t bytes)
+{
+    char *text = (char *) zmalloc (bytes.len + 1);
+    if (bytes.len)
+        memcpy (text, bytes.bytes, bytes.len);
+    return text;
+}
+
+static void s_reset_content (arb_amqp_channel_t *self);
+static void s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer);
+static void s_release_all (arb_amqp_channel_t *self);
+
+void
+arb_amqp_channel_fail (arb_amqp_channel_t *self, int code, const char *text, uint32_t method)
+{
+    if (self->closing)
+        return;
+    zsys_debug ("amqp: channel error conn=%" PRIu64 " channel=%u code=%d text=\"%.200s\"",
+                self->conn->number, self->number, code, text);
+    char cut[256];
+    snprintf (cut, sizeof (cut), "%s", text);
+    amqp_channel_close_t close = {
+        .reply_code = (uint16_t) code,
+        .reply_text = amqp_cstring_bytes (cut),
+        .class_id = (uint16_t) (method >> 16),
+        .method_id = (uint16_t) (method & 0xffff),
+    };
+    s_send (self, AMQP_CHANNEL_CLOSE_METHOD, &close);
+    self->closing = true;
+    //  as on any close: consumers end, unacked deliveries go back
+    while (zlistx_first (self->consumers))
+        s_consumer_end (self, (arb_amqp_consumer_t *) zlistx_first (self->consumers));
+    s_release_all (self);
+    s_reset_content (self);
+}
+
+//  ---------------------------------------------------------------------
+//  Deliveries
+
+static void s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery);
+
+//  Gives consumer one credit back now, or once the client reads.
+static void
+s_credit_back (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer)
+{
+    if (!consumer)
+        return;
+    if (arb_stream_is_full (self->conn->stream) || self->closing)
+        consumer->owed++;
+    else
+        arb_link_add_credit (self->conn->server->link, consumer->sub, 1);
+}
+
+void
+arb_amqp_channel_drained (arb_amqp_channel_t *self)
+{
+    for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
+         c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
+        if (c->owed) {
+            arb_link_add_credit (self->conn->server->link, c->sub, (int) c->owed);
+            c->owed = 0;
+        }
+}
+
+//  Reads a task's headers record: 0, or -1 if it is not one.
+static int
+s_parse_record (const arb_bin_t *headers,
+                char *exchange,
+                char *key,
+                const uint8_t **raw,
+                size_t *raw_size)
+{
+    const uint8_t *p = headers->data;
+    size_t size = headers->size;
+    if (size < 5 || p[0] != S_MAGIC0 || p[1] != S_MAGIC1 || p[2] != S_RECORD)
+        return -1;
+    size_t off = 3;
+    size_t xlen = p[off++];
+    if (off + xlen + 1 > size)
+        return -1;
+    memcpy (exchange, p + off, xlen);
+    exchange[xlen] = 0;
+    off += xlen;
+    size_t klen = p[off++];
+    if (off + klen > size)
+        return -1;
+    memcpy (key, p + off, klen);
+    key[klen] = 0;
+    off += klen;
+    *raw = p + off;
+    *raw_size = size - off;
+    return 0;
+}
+
+static void
+s_on_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *arg)
+{
+    (void) sub;
+    arb_amqp_consumer_t *consumer = (arb_amqp_consumer_t *) arg;
+    arb_amqp_channel_t *self = consumer->channel;
+    arb_amqp_t *server = self->conn->server;
+    char exchange[256], key[256];
+    const uint8_t *raw = (const uint8_t *) "\0\0";
+    size_t raw_size = 2;
+    if (s_parse_record (&task->headers, exchange, key, &raw, &raw_size) != 0) {
+        exchange[0] = 0;
+        snprintf (key, sizeof (key), "%s", consumer->queue->name);
+        raw = (const uint8_t *) "\0\0";
+        raw_size = 2;
+    }
+    uint64_t tag = ++self->next_tag;
+    bool redelivered = arb_amqp_redelivered (server, task);
+    if (consumer->no_ack) {
+        arb_link_complete (link, task->id, NULL);
+        s_credit_back (self, consumer);
+    }
+    else {
+        arb_amqp_delivery_t *delivery =
+            (arb_amqp_delivery_t *) zmalloc (sizeof (arb_amqp_delivery_t));
+        delivery->tag = tag;
+        delivery->task = task->id;
+        delivery->channel = self;
+        delivery->consumer = consumer;
+        delivery->queue = consumer->queue;
+        if (consumer->queue->settings.dlx) {
+            delivery->payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();
+            delivery->headers = zchunk_new (task->headers.data, task->headers.size);
+        }
+        delivery->handle = zlistx_add_end (self->deliveries, delivery);
+        arb_idmap_insert (self->by_tag, tag, delivery);
+        arb_idmap_insert (server->held, task->id, delivery);
+    }
+    amqp_basic_deliver_t deliver = {
+        .consumer_tag = amqp_cstring_bytes (consumer->tag),
+        .delivery_tag = tag,
+        .redelivered = redelivered,
+        .exchange = amqp_cstring_bytes (exchange),
+        .routing_key = amqp_cstring_bytes (key),
+    };
+    arb_amqp_conn_send_content (self->conn, self->number, AMQP_BASIC_DELIVER_METHOD, &deliver, raw,
+                                raw_size, &task->payload);
+}
+
+//  Settles a delivery: ack (complete), requeue (release to the head) or
+//  reject (dead-letter if the queue says where, else complete).
+static void
+s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how);
+
+void
+arb_amqp_channel_stopped (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
+{
+    //  the broker took it back (cancelled, or lost across a restart): an
+    //  ack of it later is still accepted, as the client cannot know
+    arb_amqp_consumer_t *consumer = delivery->consumer;
+    s_delivery_free (self, delivery);
+    s_credit_back (self, consumer);
+}
+
+static void
+s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
+{
+    arb_idmap_remove (self->by_tag, delivery->tag);
+    if (arb_idmap_lookup (self->conn->server->held, delivery->task) == delivery)
+        arb_idmap_remove (self->conn->server->held, delivery->task);
+    zlistx_delete (self->deliveries, delivery->handle);
+}
+
+static void
+s_delivery_destructor (void **item)
+{
+    arb_amqp_delivery_t *delivery = (arb_amqp_delivery_t *) *item;
+    if (!delivery)
+        return;
+    zframe_destroy (&delivery->payload);
+    zchunk_destroy (&delivery->headers);
+    free (delivery);
+    *item = NULL;
+}
+
+//  Puts every unacked delivery back at the head of its queue.
+static void
+s_release_all (arb_amqp_channel_t *self)
+{
+    arb_amqp_t *server = self->conn->server;
+    arb_amqp_delivery_t *d;
+    while ((d = (arb_amqp_delivery_t *) zlistx_first (self->deliveries))) {
+        if (!d->settling) {
+            arb_link_release (server->link, d->task);
+            arb_amqp_note_released (server, d->task);
+        }
+        s_delivery_free (self, d);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Dead-lettering
+
+typedef struct {
+    arb_amqp_t *server;  //  borrowed
+    uint64_t task;       //  the rejected task, completed once every copy is in
+    size_t left;
+} s_deadletter_t;
+
+static void
+s_on_deadlettered (arb_gateway_t *gateway,
+                   const arb_submitted_task_t *task,
+                   int code,
+                   const char *error,
+                   void *arg)
+{
+    (void) gateway;
+    s_deadletter_t *dl = (s_deadletter_t *) arg;
+    if (!task) {
+        //  the copy was not stored: the message stays where it was
+        zsys_warning ("amqp: dead-lettering failed task=%" PRIu64 " code=%d reason=\"%s\"",
+                      dl->task, code, error ? error : "");
+        arb_link_release (dl->server->link, dl->task);
+        dl->left = 1;
+    }
+    if (--dl->left == 0) {
+        if (task)
+            arb_link_complete (dl->server->link, dl->task, NULL);
+        free (dl);
+    }
+}
+
+//  Publishes a rejected delivery's copy to its queue's dead-letter
+//  exchange; the original is completed once the copies are stored (kept
+//  if not). Returns 0, or -1 if there was nowhere to send it.
+static int
+s_deadletter (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
+{
+    arb_amqp_queue_t *queue = delivery->queue;
+    if (!delivery->headers || !queue->settings.dlx)
+        return -1;
+    arb_amqp_exchange_t *exchange = arb_amqp_model_exchange (queue->vhost, queue->settings.dlx);
+    if (!exchange)
+        return -1;
+    char xname[256], key[256];
+    const uint8_t *raw;
+    size_t raw_size;
+    arb_bin_t bin = {zchunk_data (delivery->headers), zchunk_size (delivery->headers)};
+    if (s_parse_record (&bin, xname, key, &raw, &raw_size) != 0) {
+        xname[0] = 0;
+        snprintf (key, sizeof (key), "%s", queue->name);
+    }
+    const char *rk = queue->settings.dlrk ? queue->settings.dlrk : key;
+    zlistx_t *targets = zlistx_new ();
+    arb_amqp_model_route (exchange, rk, NULL, targets);
+    size_t n = zlistx_size (targets);
+    if (n == 0) {
+        zlistx_destroy (&targets);
+        return -1;
+    }
+    s_deadletter_t *dl = (s_deadletter_t *) zmalloc (sizeof (s_deadletter_t));
+    dl->server = self->conn->server;
+    dl->task = delivery->task;
+    dl->left = n;
+    for (arb_amqp_queue_t *q = (arb_amqp_queue_t *) zlistx_first (targets); q;
+         q = (arb_amqp_queue_t *) zlistx_next (targets)) {
+        arb_task_spec_t spec = {
+            .queue = q->broker,
+            .name = ARB_AMQP_TASK_NAME,
+            .headers = {zchunk_data (delivery->headers), zchunk_size (delivery->headers)},
+            .payload = zframe_dup (delivery->payload),
+        };
+        if (!arb_gateway_submit_one (self->conn->server->gateway, &spec, s_on_deadlettered, dl))
+            s_on_deadlettered (self->conn->server->gateway, NULL, 0, "refused", dl);
+    }
+    zlistx_destroy (&targets);
+    return 0;
+}
+
+//  how: 0 ack, 1 requeue, 2 reject without requeue
+static void
+s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how)
+{
+    arb_amqp_t *server = self->conn->server;
+    arb_amqp_consumer_t *consumer = delivery->consumer;
+    if (how == 1) {
+        arb_link_release (server->link, delivery->task);
+        arb_amqp_note_released (server, delivery->task);
+    }
+    else if (how == 2 && s_deadletter (self, delivery) == 0)
+        ;  //  completed once its copy is in
+    else
+        arb_link_complete (server->link, delivery->task, NULL);
+    s_delivery_free (self, delivery);
+    s_credit_back (self, consumer);
+}
+
+//  basic.ack, nack, reject. Returns -1 if the channel failed.
+static int
+s_on_settle (arb_amqp_channel_t *self, amqp_method_number_t id, uint64_t tag, bool multiple, int how)
+{
+    if (!multiple) {
+        arb_amqp_delivery_t *d = (arb_amqp_delivery_t *) arb_idmap_lookup (self->by_tag, tag);
+        if (!d) {
+            char text[128];
+            snprintf (text, sizeof (text), "PRECONDITION_FAILED - unknown delivery tag %" PRIu64,
+                      tag);
+            arb_amqp_channel_fail (self, AMQP_PRECONDITION_FAILED, text, id);
+            return -1;
+        }
+        s_settle (self, d, how);
+        return 0;
+    }
+    if (tag > self->next_tag) {
+        char text[128];
+        snprintf (text, sizeof (text), "PRECONDITION_FAILED - unknown delivery tag %" PRIu64, tag);
+        arb_amqp_channel_fail (self, AMQP_PRECONDITION_FAILED, text, id);
+        return -1;
+    }
+    arb_amqp_delivery_t *d;
+    while ((d = (arb_amqp_delivery_t *) zlistx_first (self->deliveries))
+           && (tag == 0 || d->tag <= tag))
+        s_settle (self, d, how);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Consumers
+
+static void
+s_consumer_destructor (void **item)
+{
+    arb_amqp_consumer_t *consumer = (arb_amqp_consumer_t *) *item;
+    if (!consumer)
+        return;
+    free (consumer->tag);
+    free (consumer);
+    *item = NULL;
+}
+
+//  Ends a consumer: no more deliveries; the unacked ones stay ackable.
+static void
+s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer)
+{
+    arb_amqp_t *server = self->conn->server;
+    arb_link_unsubscribe (server->link, consumer->sub);
+    for (arb_amqp_delivery_t *d = (arb_amqp_delivery_t *) zlistx_first (self->deliveries); d;
+         d = (arb_amqp_delivery_t *) zlistx_next (self->deliveries))
+        if (d->consumer == consumer)
+            d->consumer = NULL;
+    arb_amqp_queue_t *queue = consumer->queue;
+    if (queue->consumers)
+        queue->consumers--;
+    if (consumer->exclusive)
+        queue->exclusive_consumer = false;
+    zlistx_delete (self->consumers, consumer->handle);
+    if (queue->auto_delete && queue->had_consumer && queue->consumers == 0)
+        arb_amqp_delete_queue (server, queue, NULL, NULL);
+}
+
+static arb_amqp_consumer_t *
+s_consumer_find (arb_amqp_channel_t *self, const char *tag)
+{
+    for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
+         c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
+        if (streq (c->tag, tag))
+            return c;
+    return NULL;
+}
+
+void
+arb_amqp_channel_queue_gone (arb_amqp_channel_t *self, arb_amqp_queue_t *queue)
+{
+    arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers);
+    while (c) {
+        arb_amqp_consumer_t *next = (arb_amqp_consumer_t *) zlistx_next (self->consumers);
+        if (c->queue == queue) {
+            if (self->conn->cancel_notify) {
+                amqp_basic_cancel_t cancel = {.consumer_tag = amqp_cstring_bytes (c->tag)};
+                s_send (self, AMQP_BASIC_CANCEL_METHOD, &cancel);
+            }
+            queue->auto_delete = false;  //  it is being deleted already
+            s_consumer_end (self, c);
+        }
+        c = next;
+        if (c)
+            zlistx_find (self->consumers, c);
+    }
+    for (arb_amqp_delivery_t *d = (arb_amqp_delivery_t *) zlistx_first (self->deliveries); d;
+         d = (arb_amqp_delivery_t *) zlistx_next (self->deliveries))
+        if (d->queue == queue)
+            d->queue = NULL;
+}
+
+//  Finds the queue a basic method names ("" the last declared). NULL after
+//  failing the channel.
+static arb_amqp_queue_t *
+s_queue_for (arb_amqp_channel_t *self, amqp_bytes_t name, amqp_method_number_t id)
+{
+    char *qname = s_str (name);
+    if (!*qname && self->last_queue) {
+        free (qname);
+        qname = strdup (self->last_queue);
+    }
+    char text[400];
+    arb_amqp_queue_t *queue = NULL;
+    if (!*qname)
+        snprintf (text, sizeof (text), "NOT_FOUND - no previously declared queue");
+    else if (!(queue = arb_amqp_model_queue (self->conn->vhost, qname)))
+        snprintf (text, sizeof (text), "NOT_FOUND - no queue '%.200s' in vhost '%.60s'", qname,
+                  arb_amqp_vhost_name (self->conn->vhost));
+    else if (queue->exclusive && queue->owner != self->conn->number) {
+        snprintf (text, sizeof (text),
+                  "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%.200s' in "
+                  "vhost '%.60s'",
+                  qname, arb_amqp_vhost_name (self->conn->vhost));
+        free (qname);
+        arb_amqp_channel_fail (self, AMQP_RESOURCE_LOCKED, text, id);
+        return NULL;
+    }
+    free (qname);
+    if (!queue)
+        arb_amqp_channel_fail (self, AMQP_NOT_FOUND, text, id);
+    return queue;
+}
+
+static int
+s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
+{
+    arb_amqp_queue_t *queue = s_queue_for (self, m->queue, AMQP_BASIC_CONSUME_METHOD);
+    if (!queue)
+        return -1;
+    char text[400];
+    if (queue->exclusive_consumer || (m->exclusive && queue->consumers)) {
+        snprintf (text, sizeof (text),
+                  "ACCESS_REFUSED - queue '%.200s' in vhost '%.60s' in exclusive use", queue->name,
+                  arb_amqp_vhost_name (self->conn->vhost));
+        arb_amqp_channel_fail (self, AMQP_ACCESS_REFUSED, text, AMQP_BASIC_CONSUME_METHOD);
+        return -1;
+    }
+    char *tag = s_str (m->consumer_tag);
+    if (!*tag) {
+        free (tag);
+        tag = zsys_sprintf ("amq.ctag-%" PRIu64 ".%u.%" PRIu64, self->conn->number, self->number,
+                            ++self->next_ctag);
+    }
+    if (s_consumer_find (self, tag)) {
+        snprintf (text, sizeof (text), "NOT_ALLOWED - attempt to reuse consumer tag '%.200s'", tag);
+        free (tag);
+        arb_amqp_conn_fail (self->conn, AMQP_NOT_ALLOWED, text, AMQP_BASIC_CONSUME_METHOD);
+        return -1;
+    }
+    arb_amqp_consumer_t *consumer = (arb_amqp_consumer_t *) zmalloc (sizeof (arb_amqp_consumer_t));
+    consumer->channel = self;
+    consumer->tag = tag;
+    consumer->queue = queue;
+    consumer->no_ack = m->no_ack;
+    consumer->exclusive = m->exclusive;
+    uint32_t window = ARB_AMQP_WINDOW;
+    if (!m->no_ack) {
+        if (self->prefetch && self->prefetch < window)
+            window = self->prefetch;
+        if (self->prefetch_channel && self->prefetch_channel < window)
+            window = self->prefetch_channel;
+    }
+    consumer->window = window;
+    //  Consume-Ok goes out before any delivery can: the link hands tasks
+    //  over only in a later turn, behind it in the stream
+    if (!m->nowait) {
+        amqp_basic_consume_ok_t ok = {.consumer_tag = amqp_cstring_bytes (tag)};
+        s_send (self, AMQP_BASIC_CONSUME_OK_METHOD, &ok);
+    }
+    const char *queues[1] = {queue->broker};
+    consumer->sub = arb_link_subscribe (self->conn->server->link, queues, 1, (int) window,
+                                        s_on_dispatch, consumer);
+    if (!consumer->sub) {
+        free (consumer->tag);
+        free (consumer);
+        arb_amqp_channel_fail (self, AMQP_RESOURCE_ERROR,
+                               "RESOURCE_ERROR - the gateway has too many consumers",
+                               AMQP_BASIC_CONSUME_METHOD);
+        return -1;
+    }
+    consumer->handle = zlistx_add_end (self->consumers, consumer);
+    queue->consumers++;
+    queue->had_consumer = true;
+    if (m->exclusive)
+        queue->exclusive_consumer = true;
+    return 0;
+}
+
+static int
+s_on_cancel (arb_amqp_channel_t *self, amqp_basic_cancel_t *m)
+{
+    char *tag = s_str (m->consumer_tag);
+    arb_amqp_consumer_t *consumer = s_consumer_find (self, tag);
+    //  Cancel-Ok even for a tag we do not know (RabbitMQ does; pika asks)
+    if (!m->nowait) {
+        amqp_basic_cancel_ok_t ok = {.consumer_tag = m->consumer_tag};
+        s_send (self, AMQP_BASIC_CANCEL_OK_METHOD, &ok);
+    }
+    if (consumer)
+        s_consumer_end (self, consumer);
+    free (tag);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  basic.get
+
+static void
+s_get_finish (arb_amqp_channel_t *self)
+{
+    arb_msg_t *reply = self->get_reply;
+    self->get_reply = NULL;
+    arb_dispatch_body_t *body =
+        reply && arb_msg_type (reply) == ARB_MSG_DISPATCH ? arb_msg_dispatch (reply) : NULL;
+    if (!body || body->tasks.n == 0) {
+        if (reply && arb_msg_type (reply) == ARB_MSG_ERROR)
+            zsys_warning ("amqp: basic.get failed queue=%s reason=\"%s\"", self->get_queue->broker,
+                          arb_msg_error (reply)->reason);
+        amqp_basic_get_empty_t empty = {.cluster_id = amqp_empty_bytes};
+        s_send (self, AMQP_BASIC_GET_EMPTY_METHOD, &empty);
+        arb_msg_destroy (&reply);
+        return;
+    }
+    arb_amqp_t *server = self->conn->server;
+    arb_dispatch_task_t *task = &body->tasks.v[0];
+    char exchange[256], key[256];
+    const uint8_t *raw;
+    size_t raw_size;
+    if (s_parse_record (&task->headers, exchange, key, &raw, &raw_size) != 0) {
+        exchange[0] = 0;
+        snprintf (key, sizeof (key), "%s", self->get_queue->name);
+        raw = (const uint8_t *) "\0\0";
+        raw_size = 2;
+    }
+    uint64_t tag = ++self->next_tag;
+    bool redelivered = arb_amqp_redelivered (server, task);
+    if (self->get_no_ack)
+        arb_link_complete (server->link, task->id, NULL);
+    else {
+        arb_amqp_delivery_t *d = (arb_amqp_delivery_t *) zmalloc (sizeof (arb_amqp_delivery_t));
+        d->tag = tag;
+        d->task = task->id;
+        d->channel = self;
+        d->queue = self->get_queue;
+        if (self->get_queue->settings.dlx) {
+            d->payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();
+            d->headers = zchunk_new (task->headers.data, task->headers.size);
+        }
+        d->handle = zlistx_add_end (self->deliveries, d);
+        arb_idmap_insert (self->by_tag, tag, d);
+        arb_idmap_insert (server->held, task->id, d);
+    }
+    amqp_basic_get_ok_t ok = {
+        .delivery_tag = tag,
+        .redelivered = redelivered,
+        .exchange = amqp_cstring_bytes (exchange),
+        .routing_key = amqp_cstring_bytes (key),
+        .message_count = (uint32_t) (self->get_count > UINT32_MAX ? UINT32_MAX : self->get_count),
+    };
+    arb_amqp_conn_send_content (self->conn, self->number, AMQP_BASIC_GET_OK_METHOD, &ok, raw,
+                                raw_size, &task->payload);
+    arb_msg_destroy (&reply);
+}
+
+//  The ready count of a broker queue in a STATS reply.
+static uint64_t
+s_ready_count (arb_msg_t *reply, const char *broker)
+{
+    if (!reply || arb_msg_type (reply) != ARB_MSG_STATS_REPLY)
+        return 0;
+    arb_stats_reply_body_t *stats = arb_msg_stats_reply (reply);
+    for (size_t i = 0; i < stats->queues.n; i++)
+        if (streq (stats->queues.v[i].name, broker) && stats->queues.v[i].counts.n > ARB_STATE_READY)
+            return stats->queues.v[i].counts.v[ARB_STATE_READY];
+    return 0;
+}
+
+static void
+s_on_get_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    arb_amqp_channel_t *self = (arb_amqp_channel_t *) arg;
+    self->get_count = s_ready_count (*reply_p, self->get_queue->broker);
+    uint32_t reqid = arb_msg_reqid (*reply_p);
+    if (self->get_answered)
+        s_get_finish (self);
+    self->get_answered = true;
+    arb_amqp_conn_answered (self->conn, reqid);
+}
+
+static void
+s_on_get_take (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    arb_amqp_channel_t *self = (arb_amqp_channel_t *) arg;
+    self->get_reply = *reply_p;
+    *reply_p = NULL;
+    uint32_t reqid = arb_msg_reqid (self->get_reply);
+    if (self->get_answered)
+        s_get_finish (self);
+    self->get_answered = true;
+    arb_amqp_conn_answered (self->conn, reqid);
+}
+
+static int
+s_on_get (arb_amqp_channel_t *self, amqp_basic_get_t *m)
+{
+    arb_amqp_queue_t *queue = s_queue_for (self, m->queue, AMQP_BASIC_GET_METHOD);
+    if (!queue)
+        return -1;
+    arb_amqp_t *server = self->conn->server;
+    self->get_queue = queue;
+    self->get_no_ack = m->no_ack;
+    self->get_answered = false;
+    self->get_count = 0;
+    //  TAKE, then STATS: the broker answers in order, so the count is
+    //  what is left after the take
+    uint32_t take = arb_gateway_take (server->gateway, queue->broker, 1, s_on_get_take, self);
+    if (!take) {
+        arb_amqp_channel_fail (self, AMQP_RESOURCE_ERROR, "RESOURCE_ERROR - the broker is busy",
+                               AMQP_BASIC_GET_METHOD);
+        return -1;
+    }
+    arb_amqp_conn_wait (self->conn, take);
+    arb_msg_t *stats = arb_link_request_new (server->link, ARB_MSG_STATS);
+    uint32_t count = arb_gateway_send (server->gateway, &stats, s_on_get_count, self);
+    if (count)
+        arb_amqp_conn_wait (self->conn, count);
+    else
+        self->get_answered = true;  //  no count: 0
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Publishing
+
+static void
+s_publish_destructor (void **item)
+{
+    arb_amqp_publish_t *publish = (arb_amqp_publish_t *) *item;
+    if (!publish)
+        return;
+    free (publish->tickets);
+    free (publish);
+    *item = NULL;
+}
+
+static void
+s_reset_content (arb_amqp_channel_t *self)
+{
+    self->content = S_NONE;
+    zstr_free (&self->pub_exchange);
+    zstr_free (&self->pub_key);
+    zchunk_destroy (&self->pub_props);
+    zframe_destroy (&self->pub_body);
+    self->pub_got = 0;
+}
+
+//  Sends the confirms of the publishes done, in order: one ack (multiple
+//  when it covers several) for each run, a nack for each one refused.
+static void
+s_confirm_progress (arb_amqp_channel_t *self)
+{
+    uint64_t run_last = 0;
+    size_t run = 0;
+    arb_amqp_publish_t *p;
+    while ((p = (arb_amqp_publish_t *) zlistx_first (self->publishes)) && p->left == 0) {
+        if (p->seq) {
+            if (p->failed) {
+                if (run) {
+                    amqp_basic_ack_t ack = {.delivery_tag = run_last, .multiple = run > 1};
+                    s_send (self, AMQP_BASIC_ACK_METHOD, &ack);
+                    run = 0;
+                }
+                amqp_basic_nack_t nack = {.delivery_tag = p->seq, .multiple = 0, .requeue = 0};
+                s_send (self, AMQP_BASIC_NACK_METHOD, &nack);
+            }
+            else {
+                run_last = p->seq;
+                run++;
+            }
+        }
+        zlistx_delete (self->publishes, p->handle);
+    }
+    if (run) {
+        amqp_basic_ack_t ack = {.delivery_tag = run_last, .multiple = run > 1};
+        s_send (self, AMQP_BASIC_ACK_METHOD, &ack);
+    }
+}
+
+static void
+s_on_submitted (arb_gateway_t *gateway,
+                const arb_submitted_task_t *task,
+                int code,
+                const char *error,
+                void *arg)
+{
+    (void) gateway;
+    arb_amqp_publish_t *publish = (arb_amqp_publish_t *) arg;
+    arb_amqp_channel_t *self = publish->channel;
+    if (!task) {
+        publish->failed = true;
+        zsys_warning ("amqp: publish not stored conn=%" PRIu64 " code=%d reason=\"%s\"",
+                      self->conn->number, code, error ? error : "");
+    }
+    publish->left--;
+    arb_amqp_conn_t *conn = self->conn;
+    if (conn->inflight-- == ARB_AMQP_INFLIGHT_MAX && !conn->waiting)
+        arb_stream_hold (conn->stream, false);
+    s_confirm_progress (self);
+}
+
+//  Encodes the headers record of a message.
+static size_t
+s_record (uint8_t *buf, const char *exchange, const char *key, zchunk_t *props)
+{
+    size_t xlen = strlen (exchange), klen = strlen (key);
+    buf[0] = S_MAGIC0;
+    buf[1] = S_MAGIC1;
+    buf[2] = S_RECORD;
+    buf[3] = (uint8_t) xlen;
+    memcpy (buf + 4, exchange, xlen);
+    buf[4 + xlen] = (uint8_t) klen;
+    memcpy (buf + 5 + xlen, key, klen);
+    memcpy (buf + 5 + xlen + klen, zchunk_data (props), zchunk_size (props));
+    return 5 + xlen + klen + zchunk_size (props);
+}
+
+//  The whole message is in: route it and submit one task per queue.
+static void
+s_publish (arb_amqp_channel_t *self)
+{
+    arb_amqp_conn_t *conn = self->conn;
+    arb_amqp_t *server = conn->server;
+    arb_amqp_exchange_t *exchange = arb_amqp_model_exchange (conn->vhost, self->pub_exchange);
+    char text[400];
+    if (!exchange || exchange->internal) {
+        snprintf (text, sizeof (text), "%s exchange '%.200s' in vhost '%.60s'",
+                  exchange ? "ACCESS_REFUSED - cannot publish to internal" : "NOT_FOUND - no",
+                  self->pub_exchange, arb_amqp_vhost_name (conn->vhost));
+        arb_amqp_channel_fail (self, exchange ? AMQP_ACCESS_REFUSED : AMQP_NOT_FOUND, text,
+                               AMQP_BASIC_PUBLISH_METHOD);
+        return;
+    }
+    amqp_basic_properties_t *props = NULL;
+    arb_amqp_frame_properties (zchunk_data (self->pub_props), zchunk_size (self->pub_props),
+                               &conn->pool, &props);
+    zlistx_t *queues = zlistx_new ();
+    const amqp_table_t *headers =
+        props && (props->_flags & AMQP_BASIC_HEADERS_FLAG) ? &props->headers : NULL;
+    size_t n = arb_amqp_model_route (exchange, self->pub_key, headers, queues);
+    arb_amqp_publish_t *publish = (arb_amqp_publish_t *) zmalloc (sizeof (arb_amqp_publish_t));
+    publish->channel = self;
+    publish->seq = self->confirm ? ++self->next_seq : 0;
+    publish->tickets = n ? (uint64_t *) zmalloc (n * sizeof (uint64_t)) : NULL;
+    publish->handle = zlistx_add_end (self->publishes, publish);
+    if (n == 0 && self->pub_mandatory) {
+        amqp_basic_return_t ret = {
+            .reply_code = AMQP_NO_ROUTE,
+            .reply_text = amqp_cstring_bytes ("NO_ROUTE"),
+            .exchange = amqp_cstring_bytes (self->pub_exchange),
+            .routing_key = amqp_cstring_bytes (self->pub_key),
+        };
+        zframe_t *body = self->pub_body;
+        self->pub_body = NULL;
+        arb_amqp_conn_send_content (conn, self->number, AMQP_BASIC_RETURN_METHOD, &ret,
+                                    zchunk_data (self->pub_props), zchunk_size (self->pub_props),
+                                    &body);
+    }
+    //  expiry: the queue's TTL or the message's, whichever is sooner
+    int64_t message_ttl = -1;
+    if (props && (props->_flags & AMQP_BASIC_EXPIRATION_FLAG) && props->expiration.len
+        && props->expiration.len < 20) {
+        char digits[24];
+        memcpy (digits, props->expiration.bytes, props->expiration.len);
+        digits[props->expiration.len] = 0;
+        char *end;
+        long long v = strtoll (digits, &end, 10);
+        if (*end == 0 && v >= 0)
+            message_ttl = v;
+    }
+    size_t hsize = 5 + strlen (self->pub_exchange) + strlen (self->pub_key)
+                   + zchunk_size (self->pub_props);
+    uint8_t *record = (uint8_t *) malloc (hsize);
+    assert (record);
+    s_record (record, self->pub_exchange, self->pub_key, self->pub_props);
+    size_t i = 0;
+    for (arb_amqp_queue_t *q = (arb_amqp_queue_t *) zlistx_first (queues); q;
+         q = (arb_amqp_queue_t *) zlistx_next (queues), i++) {
+        int64_t ttl = message_ttl;
+        if (q->settings.has_ttl && (ttl < 0 || (uint64_t) ttl > q->settings.message_ttl_ms))
+            ttl = (int64_t) q->settings.message_ttl_ms;
+        arb_task_spec_t spec = {
+            .queue = q->broker,
+            .name = ARB_AMQP_TASK_NAME,
+            .headers = {record, hsize},
+            .expires_ms = ttl >= 0 ? (uint64_t) zclock_time () + (uint64_t) (ttl ? ttl : 1) : 0,
+        };
+        if (q->settings.max_priority && props && (props->_flags & AMQP_BASIC_PRIORITY_FLAG))
+            spec.priority = props->priority < q->settings.max_priority ? props->priority
+                                                                       : q->settings.max_priority;
+        if (i + 1 == n) {
+            spec.payload = self->pub_body;
+            self->pub_body = NULL;
+        }
+        else
+            spec.payload = zframe_dup (self->pub_body);
+        uint64_t ticket = arb_gateway_submit_one (server->gateway, &spec, s_on_submitted, publish);
+        if (ticket) {
+            publish->tickets[publish->n++] = ticket;
+            publish->left++;
+            conn->inflight++;
+        }
+        else {
+            publish->failed = true;
+            zsys_warning ("amqp: publish refused queue=%s reason=\"%s\"", q->broker,
+                          arb_gateway_error (server->gateway));
+        }
+    }
+    free (record);
+    zlistx_destroy (&queues);
+    s_reset_content (self);
+    s_confirm_progress (self);
+}
+
+static int
+s_on_publish (arb_amqp_channel_t *self, amqp_basic_publish_t *m)
+{
+    if (m->immediate) {
+        arb_amqp_conn_fail (self->conn, AMQP_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - immediate=true",
+                            AMQP_BASIC_PUBLISH_METHOD);
+        return -1;
+    }
+    self->pub_exchange = s_str (m->exchange);
+    self->pub_key = s_str (m->routing_key);
+    self->pub_mandatory = m->mandatory;
+    self->content = S_HEADER;
+    return 0;
+}
+
+static int
+s_on_header (arb_amqp_channel_t *self, const arb_amqp_frame_t *frame)
+{
+    arb_amqp_content_t content;
+    char why[256];
+    int code = arb_amqp_frame_content (frame, &self->conn->pool, &content, why, sizeof (why));
+    if (code) {
+        arb_amqp_conn_fail (self->conn, code, why, AMQP_BASIC_PUBLISH_METHOD);
+        return -1;
+    }
+    size_t max = self->conn->server->config.max_payload;
+    if (content.body_size > max) {
+        char text[200];
+        snprintf (text, sizeof (text),
+                  "PRECONDITION_FAILED - message size %" PRIu64 " is larger than max size %zu",
+                  content.body_size, max);
+        s_reset_content (self);
+        //  its body frames still come: the closing channel drops them
+        arb_amqp_channel_fail (self, AMQP_PRECONDITION_FAILED, text, AMQP_BASIC_PUBLISH_METHOD);
+        return -1;
+    }
+    self->pub_props = zchunk_new (content.raw, content.raw_size);
+    self->pub_body = zframe_new (NULL, (size_t) content.body_size);
+    self->pub_got = 0;
+    self->content = S_BODY;
+    if (content.body_size == 0)
+        s_publish (self);
+    return 0;
+}
+
+static int
+s_on_body (arb_amqp_channel_t *self, const arb_amqp_frame_t *frame)
+{
+    size_t size = zframe_size (self->pub_body);
+    if (self->pub_got + frame->size > size) {
+        char text[200];
+        snprintf (text, sizeof (text),
+                  "FRAME_ERROR - body of %zu bytes or more, over the %zu the header said",
+                  self->pub_got + frame->size, size);
+        arb_amqp_conn_fail (self->conn, AMQP_FRAME_ERROR, text, AMQP_BASIC_PUBLISH_METHOD);
+        return -1;
+    }
+    memcpy (zframe_data (self->pub_body) + self->pub_got, frame->payload, frame->size);
+    self->pub_got += frame->size;
+    if (self->pub_got == size)
+        s_publish (self);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Methods
+
+static int
+s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
+{
+    switch (id) {
+    case AMQP_CHANNEL_CLOSE_METHOD: {
+        amqp_channel_close_ok_t ok = {0};
+        s_send (self, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+        arb_amqp_conn_t *conn = self->conn;
+        uint16_t number = self->number;
+        arb_amqp_channel_destroy (&conn->channels[number]);
+        conn->open_channels--;
+        return 0;
+    }
+    case AMQP_CHANNEL_CLOSE_OK_METHOD:
+        arb_amqp_conn_fail (self->conn, AMQP_CHANNEL_ERROR,
+                            "CHANNEL_ERROR - unexpected channel.close-ok", id);
+        return -1;
+    case AMQP_CHANNEL_OPEN_METHOD:
+        arb_amqp_conn_fail (self->conn, AMQP_CHANNEL_ERROR,
+                            "CHANNEL_ERROR - second 'channel.open' seen", id);
+        return -1;
+    case AMQP_CHANNEL_FLOW_METHOD: {
+        amqp_channel_flow_t *flow = (amqp_channel_flow_t *) m;
+        if (!flow->active) {
+            arb_amqp_conn_fail (self->conn, AMQP_NOT_IMPLEMENTED,
+                                "NOT_IMPLEMENTED - active=false is not supported", id);
+            return -1;
+        }
+        amqp_channel_flow_ok_t ok = {.active = 1};
+        s_send (self, AMQP_CHANNEL_FLOW_OK_METHOD, &ok);
+        return 0;
+    }
+    case AMQP_ACCESS_REQUEST_METHOD: {
+        amqp_access_request_ok_t ok = {.ticket = 1};
+        s_send (self, AMQP_ACCESS_REQUEST_OK_METHOD, &ok);
+        return 0;
+    }
+    case AMQP_BASIC_QOS_METHOD: {
+        amqp_basic_qos_t *qos = (amqp_basic_qos_t *) m;
+        if (qos->global)
+            self->prefetch_channel = qos->prefetch_count;
+        else
+            self->prefetch = qos->prefetch_count;
+        amqp_basic_qos_ok_t ok = {0};
+        s_send (self, AMQP_BASIC_QOS_OK_METHOD, &ok);
+        return 0;
+    }
+    case AMQP_BASIC_PUBLISH_METHOD: return s_on_publish (self, (amqp_basic_publish_t *) m);
+    case AMQP_BASIC_CONSUME_METHOD: return s_on_consume (self, (amqp_basic_consume_t *) m);
+    case AMQP_BASIC_CANCEL_METHOD: return s_on_cancel (self, (amqp_basic_cancel_t *) m);
+    case AMQP_BASIC_GET_METHOD: return s_on_get (self, (amqp_basic_get_t *) m);
+    case AMQP_BASIC_ACK_METHOD: {
+        amqp_basic_ack_t *a = (amqp_basic_ack_t *) m;
+        return s_on_settle (self, id, a->delivery_tag, a->multiple, 0);
+    }
+    case AMQP_BASIC_NACK_METHOD: {
+        amqp_basic_nack_t *a = (amqp_basic_nack_t *) m;
+        return s_on_settle (self, id, a->delivery_tag, a->multiple, a->requeue ? 1 : 2);
+    }
+    case AMQP_BASIC_REJECT_METHOD: {
+        amqp_basic_reject_t *a = (amqp_basic_reject_t *) m;
+        return s_on_settle (self, id, a->delivery_tag, false, a->requeue ? 1 : 2);
+    }
+    case AMQP_BASIC_RECOVER_ASYNC_METHOD:
+    case AMQP_BASIC_RECOVER_METHOD: {
+        //  every unacked delivery goes back to its queue, to come again
+        //  with redelivered set (requeue=false is treated as true)
+        s_on_settle (self, id, 0, true, 1);
+        if (id == AMQP_BASIC_RECOVER_METHOD) {
+            amqp_basic_recover_ok_t ok = {0};
+            s_send (self, AMQP_BASIC_RECOVER_OK_METHOD, &ok);
+        }
+        return 0;
+    }
+    case AMQP_CONFIRM_SELECT_METHOD: {
+        amqp_confirm_select_t *select = (amqp_confirm_select_t *) m;
+        self->confirm = true;
+        if (!select->nowait) {
+            amqp_confirm_select_ok_t ok = {0};
+            s_send (self, AMQP_CONFIRM_SELECT_OK_METHOD, &ok);
+        }
+        return 0;
+    }
+    default:
+        if (id >> 16 == AMQP_EXCHANGE_CLASS || id >> 16 == AMQP_QUEUE_CLASS)
+            return arb_amqp_admin_method (self, id, m);
+        {
+            char text[200];
+            snprintf (text, sizeof (text), "NOT_IMPLEMENTED - %s",
+                      amqp_method_name (id) ? amqp_method_name (id) : "unknown method");
+            arb_amqp_conn_fail (self->conn, AMQP_NOT_IMPLEMENTED, text, id);
+        }
+        return -1;
+    }
+}
+
+int
+arb_amqp_channel_frame (arb_amqp_channel_t *self, const arb_amqp_frame_t *frame)
+{
+    arb_amqp_conn_t *conn = self->conn;
+    amqp_method_number_t id = 0;
+    void *m = NULL;
+    char why[256];
+    if (frame->type == AMQP_FRAME_METHOD) {
+        int code = arb_amqp_frame_method (frame, &conn->pool, &id, &m, why, sizeof (why));
+        if (code) {
+            arb_amqp_conn_fail (conn, code, why, id);
+            return -1;
+        }
+    }
+    if (self->closing) {
+        //  only Close and Close-Ok count until the client's Close-Ok
+        if (id == AMQP_CHANNEL_CLOSE_OK_METHOD || id == AMQP_CHANNEL_CLOSE_METHOD) {
+            if (id == AMQP_CHANNEL_CLOSE_METHOD) {
+                amqp_channel_close_ok_t ok = {0};
+                s_send (self, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+            }
+            uint16_t number = self->number;
+            arb_amqp_channel_destroy (&conn->channels[number]);
+            conn->open_channels--;
+        }
+        return 0;
+    }
+    if (self->content == S_HEADER) {
+        if (frame->type != AMQP_FRAME_HEADER) {
+            arb_amqp_conn_fail (conn, AMQP_UNEXPECTED_FRAME,
+                                "UNEXPECTED_FRAME - expected content header for class 60", id);
+            return -1;
+        }
+        return s_on_header (self, frame);
+    }
+    if (self->content == S_BODY) {
+        if (frame->type != AMQP_FRAME_BODY) {
+            arb_amqp_conn_fail (conn, AMQP_UNEXPECTED_FRAME,
+                                "UNEXPECTED_FRAME - expected content body", id);
+            return -1;
+        }
+        return s_on_body (self, frame);
+    }
+    if (frame->type != AMQP_FRAME_METHOD) {
+        arb_amqp_conn_fail (conn, AMQP_UNEXPECTED_FRAME,
+                            "UNEXPECTED_FRAME - content frame without a method", 0);
+        return -1;
+    }
+    return s_method (self, id, m);
+}
+
+//  ---------------------------------------------------------------------
+//  Life
+
+arb_amqp_channel_t *
+arb_amqp_channel_new (arb_amqp_conn_t *conn, uint16_t number)
+{
+    arb_amqp_channel_t *self = (arb_amqp_channel_t *) zmalloc (sizeof (arb_amqp_channel_t));
+    self->conn = conn;
+    self->number = number;
+    self->consumers = zlistx_new ();
+    zlistx_set_destructor (self->consumers, s_consumer_destructor);
+    self->deliveries = zlistx_new ();
+    zlistx_set_destructor (self->deliveries, s_delivery_destructor);
+    self->by_tag = arb_idmap_new ();
+    self->publishes = zlistx_new ();
+    zlistx_set_destructor (self->publishes, s_publish_destructor);
+    return self;
+}
+
+void
+arb_amqp_channel_destroy (arb_amqp_channel_t **self_p)
+{
+    arb_amqp_channel_t *self = *self_p;
+    if (!self)
+        return;
+    arb_amqp_conn_t *conn = self->conn;
+    arb_amqp_t *server = conn->server;
+    //  a method of this connection waiting for the broker: its answers
+    //  would come to a channel that is gone
+    for (size_t i = 0; i < conn->npending; i++)
+        arb_gateway_forget (server->gateway, conn->pending[i]);
+    conn->npending = 0;
+    if (conn->waiting) {
+        conn->waiting = false;
+        if (conn->stream)
+            arb_stream_hold (conn->stream, false);
+    }
+    while (zlistx_first (self->consumers))
+        s_consumer_end (self, (arb_amqp_consumer_t *) zlistx_first (self->consumers));
+    s_release_all (self);
+    //  the tasks of publishes not yet confirmed are stored all the same
+    for (arb_amqp_publish_t *p = (arb_amqp_publish_t *) zlistx_first (self->publishes); p;
+         p = (arb_amqp_publish_t *) zlistx_next (self->publishes)) {
+        for (size_t i = 0; i < p->n; i++)
+            arb_gateway_forget_submit (server->gateway, p->tickets[i]);
+        conn->inflight -= p->left;
+    }
+    zlistx_destroy (&self->publishes);
+    zlistx_destroy (&self->consumers);
+    zlistx_destroy (&self->deliveries);
+    arb_idmap_destroy (&self->by_tag);
+    arb_msg_destroy (&self->get_reply);
+    s_reset_content (self);
+    free (self->last_queue);
+    free (self);
+    *self_p = NULL;
+}
