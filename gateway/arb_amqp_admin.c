@@ -142,6 +142,8 @@ s_count (s_op_t *op, const char *broker_queue)
     arb_amqp_t *server = arb_amqp_channel_conn (op->channel)->server;
     op->broker_queue = broker_queue;
     op->want_count = true;
+    //  the turn's publishes count
+    arb_gateway_flush (server->gateway);
     arb_msg_t *stats = arb_link_request_new (server->link, ARB_MSG_STATS);
     s_op_wait (op, arb_gateway_send (server->gateway, &stats, s_on_answer, op));
 }

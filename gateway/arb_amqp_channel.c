@@ -715,8 +715,11 @@ s_on_get (arb_amqp_channel_t *self, amqp_basic_get_t *m)
     self->get_no_ack = m->no_ack;
     self->get_answered = false;
     self->get_count = 0;
-    //  TAKE, then STATS: the broker answers in order, so the count is
-    //  what is left after the take
+    //  the turn's outcomes first: a message nacked just before is back
+    //  at the head when the TAKE comes. Then TAKE, then STATS: the broker
+    //  answers in order, so the count is what is left after the take
+    arb_gateway_flush (server->gateway);
+    arb_link_flush (server->link);
     uint32_t take = arb_gateway_take (server->gateway, queue->broker, 1, s_on_get_take, self);
     if (!take) {
         arb_amqp_channel_fail (self, AMQP_RESOURCE_ERROR, "RESOURCE_ERROR - the broker is busy",

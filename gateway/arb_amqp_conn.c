@@ -106,7 +106,7 @@ arb_amqp_conn_fail (arb_amqp_conn_t *self, int code, const char *text, uint32_t 
     s_send_close (self, code, cut, method);
     self->state = ARB_AMQP_S_CLOSING;
     //  the channels end now: their deliveries go back, nothing more goes out
-    for (size_t i = 0; i <= self->channel_max; i++)
+    for (size_t i = 0; self->channels && i <= self->channel_max; i++)
         arb_amqp_channel_destroy (&self->channels[i]);
     self->open_channels = 0;
     arb_reactor_arm (self->server->reactor, &self->timer, ARB_AMQP_CLOSE_MS, s_on_timer, self);
@@ -378,7 +378,7 @@ s_connection_method (arb_amqp_conn_t *self, amqp_method_number_t id, void *metho
         amqp_connection_close_ok_t ok = {0};
         arb_amqp_conn_send (self, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
         self->state = ARB_AMQP_S_CLOSED;
-        for (size_t i = 0; i <= self->channel_max; i++)
+        for (size_t i = 0; self->channels && i <= self->channel_max; i++)
             arb_amqp_channel_destroy (&self->channels[i]);
         arb_stream_close_after (self->stream);
         break;

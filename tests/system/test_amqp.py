@@ -1,0 +1,528 @@
+"""The gateway's AMQP 0-9-1 server with clients no one here wrote: Debian's
+python3-pika, rabbitmq-c's amqp-tools, and the Node client amqplib (from
+the npm registry, installed under the build tree by tools/arbiter-dev or
+skipped when absent), plus raw sockets for bad input.
+"""
+
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import BUILD, ROOT, Process, binary, free_port, wait_until
+
+pika = pytest.importorskip('pika')
+
+
+class Gateway(Process):
+    def __init__(self, tmp_path, broker, extra=(), port=None):
+        self.port = port or free_port()
+        self.broker = broker
+        self.tmp_path = tmp_path
+        self.extra = list(extra)
+        args = [binary('gateway', 'arbiter-gateway'), '--broker', broker.endpoint,
+                '--amqp', '127.0.0.1:%d' % self.port] + self.extra
+        super().__init__(args, str(tmp_path / ('gateway-%d.log' % self.port)))
+        wait_until(self.ready, timeout=20, what='the gateway serves AMQP')
+
+    def ready(self):
+        assert self.alive(), 'arbiter-gateway exited:\n' + self.output()
+        return 'amqp: loaded' in self.output()
+
+    def restart(self):
+        return Gateway(self.tmp_path, self.broker, self.extra, port=self.port)
+
+
+@pytest.fixture
+def gateway(tmp_path, broker, processes):
+    g = Gateway(tmp_path, broker)
+    processes.append(g)
+    return g
+
+
+def connect(gateway, **kw):
+    params = pika.ConnectionParameters('127.0.0.1', gateway.port, connection_attempts=3,
+                                       retry_delay=0.2, **kw)
+    return pika.BlockingConnection(params)
+
+
+def drain(ch, queue, n, timeout=10, ack=True):
+    """Consumes n messages of queue with a consumer; returns (method, props, body) triples."""
+    got = []
+    deadline = time.time() + timeout
+    for method, props, body in ch.consume(queue, inactivity_timeout=0.2):
+        if method:
+            got.append((method, props, body))
+            if ack:
+                ch.basic_ack(method.delivery_tag)
+        if len(got) == n or time.time() > deadline:
+            break
+    ch.cancel()
+    return got
+
+
+# ---------------------------------------------------------------------------
+# pika
+
+
+def test_pika_publish_confirm_get_consume(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('jobs', durable=True)
+    ch.confirm_delivery()
+    props = pika.BasicProperties(delivery_mode=2, priority=3, expiration='600000', reply_to='r',
+                                 correlation_id='c1', message_id='m1', content_type='text/plain',
+                                 headers={'k': 'v', 'n': 7, 'nested': {'x': [1, 'two']}})
+    for i in range(20):
+        ch.basic_publish('', 'jobs', b'body-%d' % i, props)
+    method, got_props, body = ch.basic_get('jobs')
+    assert body == b'body-0' and method.message_count == 19 and not method.redelivered
+    for field in ('delivery_mode', 'priority', 'expiration', 'reply_to', 'correlation_id',
+                  'message_id', 'content_type', 'headers'):
+        assert getattr(got_props, field) == getattr(props, field), field
+    ch.basic_ack(method.delivery_tag)
+    ch.basic_qos(prefetch_count=5)
+    got = drain(ch, 'jobs', 19)
+    assert [b for _, _, b in got] == [b'body-%d' % i for i in range(1, 20)]
+    assert ch.basic_get('jobs') == (None, None, None)
+    assert ch.queue_declare('jobs', passive=True).method.message_count == 0
+    c.close()
+
+
+def test_pika_nack_reject_requeue_redelivered(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('rq')
+    ch.basic_publish('', 'rq', b'one')
+    ch.basic_publish('', 'rq', b'two')
+    m1, _, b1 = ch.basic_get('rq')
+    assert b1 == b'one' and not m1.redelivered
+    ch.basic_nack(m1.delivery_tag, requeue=True)
+    m2, _, b2 = ch.basic_get('rq')
+    assert b2 == b'one' and m2.redelivered  # requeued to the head
+    ch.basic_reject(m2.delivery_tag, requeue=False)
+    m3, _, b3 = ch.basic_get('rq')
+    assert b3 == b'two'
+    ch.basic_ack(m3.delivery_tag)
+    assert ch.basic_get('rq') == (None, None, None)
+    # multiple ack of several gets, and an unknown tag closes the channel with 406
+    for b in (b'a', b'b', b'c'):
+        ch.basic_publish('', 'rq', b)
+    tags = [ch.basic_get('rq')[0].delivery_tag for _ in range(3)]
+    ch.basic_ack(tags[-1], multiple=True)
+    assert ch.basic_get('rq') == (None, None, None)
+    ch.basic_ack(999)
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.basic_get('rq')
+    assert e.value.reply_code == 406
+    c.close()
+
+
+def test_pika_unacked_come_back_redelivered_on_close(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('back')
+    for i in range(3):
+        ch.basic_publish('', 'back', b'%d' % i)
+    got = drain(ch, 'back', 3, ack=False)
+    assert len(got) == 3
+    c.close()
+    c = connect(gateway)
+    ch = c.channel()
+    got = drain(ch, 'back', 3)
+    assert sorted(b for _, _, b in got) == [b'0', b'1', b'2']
+    assert all(m.redelivered for m, _, _ in got)
+    c.close()
+
+
+def test_pika_exchanges_of_each_type(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    for name, kind in (('d', 'direct'), ('f', 'fanout'), ('t', 'topic'), ('h', 'headers')):
+        ch.exchange_declare(name, kind)
+    for q in ('q1', 'q2', 'q3'):
+        ch.queue_declare(q)
+        ch.queue_purge(q)
+    ch.queue_bind('q1', 'd', 'red')
+    ch.queue_bind('q1', 'f')
+    ch.queue_bind('q2', 'f')
+    ch.queue_bind('q2', 't', 'a.*.c')
+    ch.queue_bind('q3', 't', 'a.#')
+    ch.queue_bind('q3', 'h', arguments={'x-match': 'all', 'kind': 'big'})
+    ch.queue_bind('q1', 'amq.direct', 'blue')
+    ch.basic_publish('d', 'red', b'direct')
+    ch.basic_publish('d', 'green', b'nowhere')
+    ch.basic_publish('f', 'x', b'fanout')
+    ch.basic_publish('t', 'a.b.c', b'topic3')
+    ch.basic_publish('t', 'a', b'topic1')
+    ch.basic_publish('h', '', b'headers', pika.BasicProperties(headers={'kind': 'big'}))
+    ch.basic_publish('h', '', b'not', pika.BasicProperties(headers={'kind': 'small'}))
+    ch.basic_publish('amq.direct', 'blue', b'amq')
+
+    def bodies(q):
+        out = []
+        while True:
+            m, _, b = ch.basic_get(q, auto_ack=True)
+            if not m:
+                return out
+            out.append(b)
+    assert bodies('q1') == [b'direct', b'fanout', b'amq']
+    assert bodies('q2') == [b'fanout', b'topic3']
+    assert bodies('q3') == [b'topic3', b'topic1', b'headers']
+    # exchange to exchange
+    ch.exchange_declare('e2', 'fanout')
+    ch.exchange_bind('e2', 'd', 'red')
+    ch.queue_bind('q2', 'e2')
+    ch.basic_publish('d', 'red', b'via-e2')
+    assert bodies('q2') == [b'via-e2']
+    ch.queue_unbind('q2', 'e2')
+    ch.basic_publish('d', 'red', b'again')
+    assert bodies('q2') == []
+    c.close()
+
+
+def test_pika_passive_equivalence_and_errors(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.queue_declare('nope', passive=True)
+    assert e.value.reply_code == 404
+    ch = c.channel()
+    ch.queue_declare('eq', durable=False)
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.queue_declare('eq', durable=True)
+    assert e.value.reply_code == 406 and 'inequivalent' in e.value.reply_text
+    ch = c.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.exchange_declare('missing', passive=True)
+    assert e.value.reply_code == 404
+    ch = c.channel()
+    ch.exchange_declare('ex1', 'direct')
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.exchange_declare('ex1', 'fanout')
+    assert e.value.reply_code == 406
+    ch = c.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.exchange_declare('amq.mine', 'direct')
+    assert e.value.reply_code == 403
+    ch = c.channel()
+    ch.basic_publish('no-such-exchange', 'k', b'x')
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.queue_declare('eq', passive=True)
+    assert e.value.reply_code == 404
+    ch = c.channel()
+    assert ch.queue_declare('eq', passive=True).method.queue == 'eq'
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as e:
+        ch.exchange_declare('odd', 'no-such-type')
+    assert e.value.reply_code == 503
+    # the other connections are unaffected
+    c2 = connect(gateway)
+    assert c2.channel().queue_declare('eq', passive=True).method.queue == 'eq'
+    c2.close()
+
+
+def test_pika_server_named_and_exclusive_queues(gateway):
+    c1 = connect(gateway)
+    ch1 = c1.channel()
+    name = ch1.queue_declare('', exclusive=True).method.queue
+    assert name.startswith('amq.gen-') and len(name) == 30
+    ch1.basic_publish('', name, b'mine')
+    c2 = connect(gateway)
+    ch2 = c2.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch2.basic_get(name)
+    assert e.value.reply_code == 405
+    assert ch1.basic_get(name, auto_ack=True)[2] == b'mine'
+    c1.close()
+    ch2 = c2.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch2.queue_declare(name, passive=True)
+    assert e.value.reply_code == 404  # deleted with its connection
+    c2.close()
+
+
+def test_pika_mandatory_return_and_confirms(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    ch.confirm_delivery()
+    with pytest.raises(pika.exceptions.UnroutableError):
+        ch.basic_publish('', 'no-queue-here', b'x', mandatory=True)
+    ch.queue_declare('conf')
+    ch.basic_publish('', 'conf', b'ok', mandatory=True)
+    assert ch.basic_get('conf', auto_ack=True)[2] == b'ok'
+    c.close()
+
+
+def test_pika_large_bodies_over_frames(gateway):
+    c = connect(gateway, frame_max=8192)
+    ch = c.channel()
+    ch.queue_declare('big')
+    ch.confirm_delivery()
+    bodies = [os.urandom(300_000), b'', os.urandom(8192 - 8), os.urandom(8192 - 7)]
+    for b in bodies:
+        ch.basic_publish('', 'big', b)
+    for b in bodies:
+        assert ch.basic_get('big', auto_ack=True)[2] == b
+    c.close()
+
+
+def test_pika_ttl_priority_and_dead_letters(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    ch.exchange_declare('dlx', 'direct')
+    ch.queue_declare('dead')
+    ch.queue_bind('dead', 'dlx', 'gone')
+    ch.queue_declare('live', arguments={'x-dead-letter-exchange': 'dlx',
+                                        'x-dead-letter-routing-key': 'gone'})
+    ch.basic_publish('', 'live', b'reject-me', pika.BasicProperties(message_id='dl1'))
+    m, _, _ = ch.basic_get('live')
+    ch.basic_reject(m.delivery_tag, requeue=False)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        m, props, b = ch.basic_get('dead', auto_ack=True)
+        if m:
+            break
+        time.sleep(0.05)
+    assert b == b'reject-me' and props.message_id == 'dl1'
+    assert ch.basic_get('live') == (None, None, None)
+    # TTL: the queue's and the message's
+    ch.queue_declare('short', arguments={'x-message-ttl': 200})
+    ch.basic_publish('', 'short', b'expires')
+    ch.basic_publish('', 'live', b'msg-ttl', pika.BasicProperties(expiration='200'))
+    time.sleep(1.5)
+    assert ch.basic_get('short') == (None, None, None)
+    assert ch.basic_get('live') == (None, None, None)
+    # priorities within x-max-priority
+    ch.queue_declare('prio', arguments={'x-max-priority': 5})
+    for p in (1, 9, 3):
+        ch.basic_publish('', 'prio', b'p%d' % p, pika.BasicProperties(priority=p))
+    assert [ch.basic_get('prio', auto_ack=True)[2] for _ in range(3)] == [b'p9', b'p3', b'p1']
+    c.close()
+
+
+def test_pika_heartbeats_kept(gateway):
+    c = connect(gateway, heartbeat=1)
+    ch = c.channel()
+    ch.queue_declare('hb')
+    deadline = time.time() + 4
+    while time.time() < deadline:
+        c.process_data_events(time_limit=0.5)
+    ch.basic_publish('', 'hb', b'alive')
+    assert ch.basic_get('hb', auto_ack=True)[2] == b'alive'
+    c.close()
+
+
+def test_records_survive_gateway_and_broker_restart(tmp_path, broker, processes):
+    g = Gateway(tmp_path, broker)
+    processes.append(g)
+    c = connect(g)
+    ch = c.channel()
+    ch.exchange_declare('keep', 'topic', durable=True)
+    ch.queue_declare('kept', durable=True)
+    ch.queue_bind('kept', 'keep', 'k.#')
+    ch.confirm_delivery()
+    ch.basic_publish('keep', 'k.1', b'confirmed', pika.BasicProperties(delivery_mode=2))
+    c.close()
+    g.kill9()
+    broker.kill9()
+    b2 = broker.restart()
+    processes.append(b2)
+    g.broker = b2
+    g2 = g.restart()
+    processes.append(g2)
+    c = connect(g2)
+    ch = c.channel()
+    ch.basic_publish('keep', 'k.2', b'routed-after')
+    assert ch.basic_get('kept', auto_ack=True)[2] == b'confirmed'
+    assert ch.basic_get('kept', auto_ack=True)[2] == b'routed-after'
+    c.close()
+
+
+def test_gateway_kill9_unacked_redelivered(tmp_path, broker, processes):
+    g = Gateway(tmp_path, broker)
+    processes.append(g)
+    c = connect(g)
+    ch = c.channel()
+    ch.queue_declare('k9')
+    ch.confirm_delivery()
+    for i in range(5):
+        ch.basic_publish('', 'k9', b'%d' % i)
+    got = drain(ch, 'k9', 5, ack=False)
+    assert len(got) == 5
+    g.kill9()
+    g2 = g.restart()
+    processes.append(g2)
+    c2 = connect(g2)
+    ch2 = c2.channel()
+    # back once the broker sees the old session gone (its liveness window)
+    got = drain(ch2, 'k9', 5, timeout=30)
+    assert sorted(b for _, _, b in got) == [b'%d' % i for i in range(5)]
+    assert all(m.redelivered for m, _, _ in got)
+    c2.close()
+
+
+def test_bad_input_gets_its_exception(gateway):
+    def raw(data, read=4096, timeout=5):
+        s = socket.create_connection(('127.0.0.1', gateway.port), timeout=timeout)
+        s.sendall(data)
+        out = b''
+        try:
+            while True:
+                chunk = s.recv(read)
+                if not chunk:
+                    break
+                out += chunk
+        except socket.timeout:
+            pass
+        s.close()
+        return out
+    # a wrong protocol header: ours back, then the socket closes
+    assert raw(b'HTTP/1.1') == b'AMQP\x00\x00\x09\x01'
+
+    # a bad frame end after the header: Start, then Close 501
+    def method_frame(channel, cls, mid, args=b''):
+        payload = struct.pack('>HH', cls, mid) + args
+        return struct.pack('>BHI', 1, channel, len(payload)) + payload + b'\xce'
+    out = raw(b'AMQP\x00\x00\x09\x01' + method_frame(0, 10, 11)[:-1] + b'\x00')
+    assert b'FRAME_ERROR' in out and struct.pack('>H', 501) in out
+    # a frame over frame max before tune
+    out = raw(b'AMQP\x00\x00\x09\x01' + struct.pack('>BHI', 1, 0, 100000))
+    assert struct.pack('>H', 501) in out
+    # wrong credentials: 403 ACCESS_REFUSED
+    with pytest.raises(pika.exceptions.ProbableAuthenticationError) as e:
+        pika.BlockingConnection(pika.ConnectionParameters(
+            '127.0.0.1', gateway.port, credentials=pika.PlainCredentials('guest', 'wrong')))
+    assert 'ACCESS_REFUSED' in str(e.value)
+    # a method on a channel not open: 504, and other connections go on
+    c = connect(gateway)
+    ok = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('fine')
+    c._impl._send_method(9, pika.spec.Basic.Get(queue='fine'))
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as e:
+        c.process_data_events(time_limit=2)
+        ch.basic_get('fine')
+    assert e.value.reply_code == 504
+    assert ok.channel().queue_declare('fine', passive=True)
+    ok.close()
+
+
+def test_slow_consumer_held_by_prefetch(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('slow')
+    ch.confirm_delivery()
+    body = b'x' * 10000
+    for _ in range(200):
+        ch.basic_publish('', 'slow', body)
+    # a raw client that consumes with prefetch 10 and never reads
+    pub = connect(gateway)
+    pch = pub.channel()
+    pch.basic_qos(prefetch_count=10)
+    pch.basic_consume('slow', lambda *a: None)
+    time.sleep(1)
+    assert ch.queue_declare('slow', passive=True).method.message_count >= 190
+    pub.close()
+    c.close()
+
+
+# ---------------------------------------------------------------------------
+# amqp-tools (rabbitmq-c)
+
+
+def tool(name):
+    path = shutil.which(name)
+    if not path:
+        pytest.skip('%s is not installed (Debian amqp-tools)' % name)
+    return path
+
+
+def test_amqp_tools(gateway):
+    url = 'amqp://guest:guest@127.0.0.1:%d/' % gateway.port
+    r = subprocess.run([tool('amqp-declare-queue'), '--url', url, '-q', 'tools', '-d'],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0 and r.stdout.strip() == 'tools'
+    for i in range(3):
+        subprocess.run([tool('amqp-publish'), '--url', url, '-r', 'tools', '-p',
+                        '-C', 'text/plain', '-b', 'msg-%d' % i], check=True, timeout=20)
+    r = subprocess.run([tool('amqp-get'), '--url', url, '-q', 'tools'], capture_output=True,
+                       timeout=20)
+    assert r.returncode == 0 and r.stdout == b'msg-0'
+    r = subprocess.run([tool('amqp-consume'), '--url', url, '-q', 'tools', '-c', '2', 'cat'],
+                       capture_output=True, timeout=20)
+    assert r.returncode == 0 and r.stdout == b'msg-1msg-2'
+    r = subprocess.run([tool('amqp-get'), '--url', url, '-q', 'tools'], capture_output=True,
+                       timeout=20)
+    assert r.returncode == 2  # empty
+    # a consumer on amq.fanout with a server-named auto-delete queue
+    proc = subprocess.Popen([tool('amqp-consume'), '--url', url, '-e', 'amq.fanout', '-c', '1',
+                             'cat'], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        def published():
+            subprocess.run([tool('amqp-publish'), '--url', url, '-e', 'amq.fanout', '-r', 'x',
+                            '-b', 'fan'], check=True, timeout=20)
+            try:
+                return proc.wait(0.3) is not None
+            except subprocess.TimeoutExpired:
+                return False
+        wait_until(published, timeout=20, what='amqp-consume got the fanout message')
+        assert proc.stdout.read() == b'fan'
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+# ---------------------------------------------------------------------------
+# amqplib (Node)
+
+AMQPLIB = os.path.join(BUILD, 'npm', 'node_modules', 'amqplib')
+if not os.path.isdir(AMQPLIB):
+    AMQPLIB = os.path.join(ROOT, 'build', 'npm', 'node_modules', 'amqplib')
+
+
+def test_amqplib(gateway, tmp_path):
+    node = shutil.which('node')
+    if not node or not os.path.isdir(AMQPLIB):
+        pytest.skip('node or amqplib is not installed (tools/arbiter-dev installs them)')
+    script = tmp_path / 'amqplib.js'
+    script.write_text('''
+const amqp = require(%r);
+(async () => {
+  const conn = await amqp.connect('amqp://guest:guest@127.0.0.1:%d/');
+  const ch = await conn.createConfirmChannel();
+  await ch.assertExchange('node-x', 'topic');
+  const q = await ch.assertQueue('', {exclusive: true});
+  await ch.bindQueue(q.queue, 'node-x', 'n.#');
+  for (let i = 0; i < 50; i++)
+    ch.publish('node-x', 'n.' + i, Buffer.from('m' + i), {persistent: true, headers: {i}});
+  await ch.waitForConfirms();
+  await ch.prefetch(7);
+  let n = 0;
+  const seen = new Set();
+  let redelivered = 0;
+  await new Promise((resolve) => {
+    ch.consume(q.queue, (msg) => {
+      if (msg.properties.headers.i !== Number(msg.content.toString().slice(1)))
+        throw new Error('headers lost ' + msg.content);
+      n++;
+      if (msg.fields.redelivered) redelivered++;
+      if (n === 25) ch.nack(msg, false, true);
+      else { ch.ack(msg); seen.add(msg.content.toString()); }
+      if (seen.size === 50) resolve();
+    });
+  });
+  if (redelivered !== 1) throw new Error('redelivered ' + redelivered);
+  const got = await ch.get(q.queue);
+  console.log('done', n, got === false);
+  await conn.close();
+})().catch((e) => { console.error(e); process.exit(1); });
+''' % (AMQPLIB, gateway.port))
+    r = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == 'done 51 true'
