@@ -64,9 +64,13 @@ s_op_done (s_op_t *op)
             break;
         }
         default: {
-            //  the other -Oks have no arguments: the method id + 1
+            //  the other -Oks have no arguments: the method id + 1, but
+            //  for unbinds (50.50 -> 50.51, 40.40 -> 40.51)
             char dummy = 0;
-            arb_amqp_conn_send (conn, number, op->id + 1, &dummy);
+            amqp_method_number_t ok = op->id == AMQP_EXCHANGE_UNBIND_METHOD
+                                          ? AMQP_EXCHANGE_UNBIND_OK_METHOD
+                                          : op->id + 1;
+            arb_amqp_conn_send (conn, number, ok, &dummy);
         }
         }
     }
