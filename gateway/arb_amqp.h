@@ -21,12 +21,12 @@
 typedef struct _arb_amqp_t arb_amqp_t;
 
 typedef struct {
-    const char *listen;      //  "HOST:PORT"
-    uint32_t frame_max;      //  proposed in connection.tune, bytes (>= 4096)
-    uint16_t channel_max;    //  proposed in connection.tune
-    uint16_t heartbeat;      //  proposed in connection.tune, seconds (0: none)
-    size_t max_payload;      //  largest message body, bytes (the broker's limit)
-    const char *vhosts;      //  comma-separated vhost names; NULL: "/"
+    const char *listen;    //  "HOST:PORT"
+    uint32_t frame_max;    //  proposed in connection.tune, bytes (>= 4096)
+    uint16_t channel_max;  //  proposed in connection.tune
+    uint16_t heartbeat;    //  proposed in connection.tune, seconds (0: none)
+    size_t max_payload;    //  largest message body, bytes (the broker's limit)
+    const char *vhosts;    //  comma-separated vhost names; NULL: "/"
 } arb_amqp_config_t;
 
 //  Listens on config->listen. NULL after logging why (a bad address, a
@@ -42,7 +42,8 @@ void arb_amqp_destroy (arb_amqp_t **self_p);
 //  user, guest/guest is the one user; a user named guest logs in from
 //  loopback addresses only, as with RabbitMQ. 0, or -1 if the name is
 //  empty or already added.
-int arb_amqp_add_user (arb_amqp_t *self, const char *name, const char *password, const char *vhosts);
+int
+arb_amqp_add_user (arb_amqp_t *self, const char *name, const char *password, const char *vhosts);
 
 //  The port listened on (useful with port 0).
 int arb_amqp_port (arb_amqp_t *self);

@@ -20,8 +20,8 @@ typedef struct {
     amqp_method_number_t id;      //  the method
     char *queue;                  //  owned: a queue's name for Declare-Ok
     bool nowait;
-    uint64_t count;      //  messages (Declare-Ok, Purge-Ok, Delete-Ok)
-    uint32_t consumers;  //  Declare-Ok
+    uint64_t count;            //  messages (Declare-Ok, Purge-Ok, Delete-Ok)
+    uint32_t consumers;        //  Declare-Ok
     const char *broker_queue;  //  borrowed from the queue: STATS looks for it
     size_t left;               //  answers still to come
     bool want_count;
@@ -44,34 +44,34 @@ s_op_done (s_op_t *op)
     uint16_t number = arb_amqp_channel_number (channel);
     if (!op->nowait) {
         switch (op->id) {
-        case AMQP_QUEUE_DECLARE_METHOD: {
-            amqp_queue_declare_ok_t ok = {
-                .queue = amqp_cstring_bytes (op->queue),
-                .message_count = (uint32_t) op->count,
-                .consumer_count = op->consumers,
-            };
-            arb_amqp_conn_send (conn, number, AMQP_QUEUE_DECLARE_OK_METHOD, &ok);
-            break;
-        }
-        case AMQP_QUEUE_PURGE_METHOD: {
-            amqp_queue_purge_ok_t ok = {.message_count = (uint32_t) op->count};
-            arb_amqp_conn_send (conn, number, AMQP_QUEUE_PURGE_OK_METHOD, &ok);
-            break;
-        }
-        case AMQP_QUEUE_DELETE_METHOD: {
-            amqp_queue_delete_ok_t ok = {.message_count = (uint32_t) op->count};
-            arb_amqp_conn_send (conn, number, AMQP_QUEUE_DELETE_OK_METHOD, &ok);
-            break;
-        }
-        default: {
-            //  the other -Oks have no arguments: the method id + 1, but
-            //  for unbinds (50.50 -> 50.51, 40.40 -> 40.51)
-            char dummy = 0;
-            amqp_method_number_t ok = op->id == AMQP_EXCHANGE_UNBIND_METHOD
-                                          ? AMQP_EXCHANGE_UNBIND_OK_METHOD
-                                          : op->id + 1;
-            arb_amqp_conn_send (conn, number, ok, &dummy);
-        }
+            case AMQP_QUEUE_DECLARE_METHOD: {
+                amqp_queue_declare_ok_t ok = {
+                    .queue = amqp_cstring_bytes (op->queue),
+                    .message_count = (uint32_t) op->count,
+                    .consumer_count = op->consumers,
+                };
+                arb_amqp_conn_send (conn, number, AMQP_QUEUE_DECLARE_OK_METHOD, &ok);
+                break;
+            }
+            case AMQP_QUEUE_PURGE_METHOD: {
+                amqp_queue_purge_ok_t ok = {.message_count = (uint32_t) op->count};
+                arb_amqp_conn_send (conn, number, AMQP_QUEUE_PURGE_OK_METHOD, &ok);
+                break;
+            }
+            case AMQP_QUEUE_DELETE_METHOD: {
+                amqp_queue_delete_ok_t ok = {.message_count = (uint32_t) op->count};
+                arb_amqp_conn_send (conn, number, AMQP_QUEUE_DELETE_OK_METHOD, &ok);
+                break;
+            }
+            default: {
+                //  the other -Oks have no arguments: the method id + 1, but
+                //  for unbinds (50.50 -> 50.51, 40.40 -> 40.51)
+                char dummy = 0;
+                amqp_method_number_t ok = op->id == AMQP_EXCHANGE_UNBIND_METHOD
+                                              ? AMQP_EXCHANGE_UNBIND_OK_METHOD
+                                              : op->id + 1;
+                arb_amqp_conn_send (conn, number, ok, &dummy);
+            }
         }
     }
     free (op->queue);
@@ -195,8 +195,8 @@ s_exchange_declare (arb_amqp_channel_t *channel, amqp_exchange_declare_t *m)
     }
     if (m->passive) {
         if (!exchange)
-            s_fail (channel, AMQP_NOT_FOUND, id, "NOT_FOUND - no exchange '%.200s' in vhost '%.60s'",
-                    name, vname);
+            s_fail (channel, AMQP_NOT_FOUND, id,
+                    "NOT_FOUND - no exchange '%.200s' in vhost '%.60s'", name, vname);
         else {
             rc = 0;
             s_op_go (s_op_new (channel, id, m->nowait));
@@ -204,8 +204,8 @@ s_exchange_declare (arb_amqp_channel_t *channel, amqp_exchange_declare_t *m)
         goto cleanup;
     }
     if (arb_amqp_model_type (tname, &type) != 0) {
-        s_fail (channel, AMQP_COMMAND_INVALID, id, "COMMAND_INVALID - unknown exchange type '%.60s'",
-                tname);
+        s_fail (channel, AMQP_COMMAND_INVALID, id,
+                "COMMAND_INVALID - unknown exchange type '%.60s'", tname);
         goto cleanup;
     }
     if (exchange) {
@@ -403,8 +403,7 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
         for (int i = 0; i < 22; i++)
             name[8 + i] = alphabet[randof (64)];
     }
-    else if (!m->passive && strncmp (name, "amq.", 4) == 0
-             && !arb_amqp_model_queue (vhost, name)) {
+    else if (!m->passive && strncmp (name, "amq.", 4) == 0 && !arb_amqp_model_queue (vhost, name)) {
         s_fail (channel, AMQP_ACCESS_REFUSED, id,
                 "ACCESS_REFUSED - queue name '%.200s' contains reserved prefix 'amq.*'", name);
         goto cleanup;
@@ -423,7 +422,7 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
         goto cleanup;
     }
     if (queue && !m->passive) {
-        const char *arg = !queue->durable != !m->durable         ? "durable"
+        const char *arg = !queue->durable != !m->durable           ? "durable"
                           : !queue->auto_delete != !m->auto_delete ? "auto_delete"
                           : !queue->exclusive != !m->exclusive     ? "exclusive"
                                                                    : NULL;
@@ -556,36 +555,38 @@ int
 arb_amqp_admin_method (arb_amqp_channel_t *channel, amqp_method_number_t id, void *method)
 {
     switch (id) {
-    case AMQP_EXCHANGE_DECLARE_METHOD:
-        return s_exchange_declare (channel, (amqp_exchange_declare_t *) method);
-    case AMQP_EXCHANGE_DELETE_METHOD:
-        return s_exchange_delete (channel, (amqp_exchange_delete_t *) method);
-    case AMQP_EXCHANGE_BIND_METHOD: {
-        amqp_exchange_bind_t *m = (amqp_exchange_bind_t *) method;
-        return s_bind (channel, id, m->destination, true, m->source, m->routing_key, &m->arguments,
-                       m->nowait, false);
-    }
-    case AMQP_EXCHANGE_UNBIND_METHOD: {
-        amqp_exchange_unbind_t *m = (amqp_exchange_unbind_t *) method;
-        return s_bind (channel, id, m->destination, true, m->source, m->routing_key, &m->arguments,
-                       m->nowait, true);
-    }
-    case AMQP_QUEUE_DECLARE_METHOD:
-        return s_queue_declare (channel, (amqp_queue_declare_t *) method);
-    case AMQP_QUEUE_BIND_METHOD: {
-        amqp_queue_bind_t *m = (amqp_queue_bind_t *) method;
-        return s_bind (channel, id, m->queue, false, m->exchange, m->routing_key, &m->arguments,
-                       m->nowait, false);
-    }
-    case AMQP_QUEUE_UNBIND_METHOD: {
-        amqp_queue_unbind_t *m = (amqp_queue_unbind_t *) method;
-        return s_bind (channel, id, m->queue, false, m->exchange, m->routing_key, &m->arguments,
-                       false, true);
-    }
-    case AMQP_QUEUE_PURGE_METHOD: return s_queue_purge (channel, (amqp_queue_purge_t *) method);
-    case AMQP_QUEUE_DELETE_METHOD: return s_queue_delete (channel, (amqp_queue_delete_t *) method);
-    default:
-        return s_fail (channel, AMQP_NOT_IMPLEMENTED, id, "NOT_IMPLEMENTED - %s",
-                       amqp_method_name (id) ? amqp_method_name (id) : "unknown method");
+        case AMQP_EXCHANGE_DECLARE_METHOD:
+            return s_exchange_declare (channel, (amqp_exchange_declare_t *) method);
+        case AMQP_EXCHANGE_DELETE_METHOD:
+            return s_exchange_delete (channel, (amqp_exchange_delete_t *) method);
+        case AMQP_EXCHANGE_BIND_METHOD: {
+            amqp_exchange_bind_t *m = (amqp_exchange_bind_t *) method;
+            return s_bind (channel, id, m->destination, true, m->source, m->routing_key,
+                           &m->arguments, m->nowait, false);
+        }
+        case AMQP_EXCHANGE_UNBIND_METHOD: {
+            amqp_exchange_unbind_t *m = (amqp_exchange_unbind_t *) method;
+            return s_bind (channel, id, m->destination, true, m->source, m->routing_key,
+                           &m->arguments, m->nowait, true);
+        }
+        case AMQP_QUEUE_DECLARE_METHOD:
+            return s_queue_declare (channel, (amqp_queue_declare_t *) method);
+        case AMQP_QUEUE_BIND_METHOD: {
+            amqp_queue_bind_t *m = (amqp_queue_bind_t *) method;
+            return s_bind (channel, id, m->queue, false, m->exchange, m->routing_key, &m->arguments,
+                           m->nowait, false);
+        }
+        case AMQP_QUEUE_UNBIND_METHOD: {
+            amqp_queue_unbind_t *m = (amqp_queue_unbind_t *) method;
+            return s_bind (channel, id, m->queue, false, m->exchange, m->routing_key, &m->arguments,
+                           false, true);
+        }
+        case AMQP_QUEUE_PURGE_METHOD:
+            return s_queue_purge (channel, (amqp_queue_purge_t *) method);
+        case AMQP_QUEUE_DELETE_METHOD:
+            return s_queue_delete (channel, (amqp_queue_delete_t *) method);
+        default:
+            return s_fail (channel, AMQP_NOT_IMPLEMENTED, id, "NOT_IMPLEMENTED - %s",
+                           amqp_method_name (id) ? amqp_method_name (id) : "unknown method");
     }
 }

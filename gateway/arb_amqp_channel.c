@@ -27,7 +27,11 @@
 #define S_MAGIC1 'Q'
 #define S_RECORD 1
 
-typedef enum { S_NONE, S_HEADER, S_BODY } s_content_t;
+typedef enum {
+    S_NONE,
+    S_HEADER,
+    S_BODY
+} s_content_t;
 
 struct _arb_amqp_channel_t {
     arb_amqp_conn_t *conn;  //  borrowed
@@ -58,7 +62,7 @@ struct _arb_amqp_channel_t {
     arb_msg_t *get_reply;  //  owned DISPATCH
     bool get_no_ack;
     bool get_answered;
-    uint64_t get_count;  //  messages ready after it
+    uint64_t get_count;           //  messages ready after it
     arb_amqp_queue_t *get_queue;  //  borrowed
 };
 
@@ -169,11 +173,8 @@ arb_amqp_channel_drained (arb_amqp_channel_t *self)
 
 //  Reads a task's headers record: 0, or -1 if it is not one.
 static int
-s_parse_record (const arb_bin_t *headers,
-                char *exchange,
-                char *key,
-                const uint8_t **raw,
-                size_t *raw_size)
+s_parse_record (
+    const arb_bin_t *headers, char *exchange, char *key, const uint8_t **raw, size_t *raw_size)
 {
     const uint8_t *p = headers->data;
     size_t size = headers->size;
@@ -248,8 +249,7 @@ s_on_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *
 
 //  Settles a delivery: ack (complete), requeue (release to the head) or
 //  reject (dead-letter if the queue says where, else complete).
-static void
-s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how);
+static void s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how);
 
 void
 arb_amqp_channel_stopped (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
@@ -396,7 +396,8 @@ s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how)
 
 //  basic.ack, nack, reject. Returns -1 if the channel failed.
 static int
-s_on_settle (arb_amqp_channel_t *self, amqp_method_number_t id, uint64_t tag, bool multiple, int how)
+s_on_settle (
+    arb_amqp_channel_t *self, amqp_method_number_t id, uint64_t tag, bool multiple, int how)
 {
     if (!multiple) {
         arb_amqp_delivery_t *d = (arb_amqp_delivery_t *) arb_idmap_lookup (self->by_tag, tag);
@@ -672,7 +673,8 @@ s_ready_count (arb_msg_t *reply, const char *broker)
         return 0;
     arb_stats_reply_body_t *stats = arb_msg_stats_reply (reply);
     for (size_t i = 0; i < stats->queues.n; i++)
-        if (streq (stats->queues.v[i].name, broker) && stats->queues.v[i].counts.n > ARB_STATE_READY)
+        if (streq (stats->queues.v[i].name, broker)
+            && stats->queues.v[i].counts.n > ARB_STATE_READY)
             return stats->queues.v[i].counts.v[ARB_STATE_READY];
     return 0;
 }
@@ -884,8 +886,8 @@ s_publish (arb_amqp_channel_t *self)
         if (*end == 0 && v >= 0)
             message_ttl = v;
     }
-    size_t hsize = 5 + strlen (self->pub_exchange) + strlen (self->pub_key)
-                   + zchunk_size (self->pub_props);
+    size_t hsize =
+        5 + strlen (self->pub_exchange) + strlen (self->pub_key) + zchunk_size (self->pub_props);
     uint8_t *record = (uint8_t *) malloc (hsize);
     assert (record);
     s_record (record, self->pub_exchange, self->pub_key, self->pub_props);
@@ -999,95 +1001,99 @@ static int
 s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
 {
     switch (id) {
-    case AMQP_CHANNEL_CLOSE_METHOD: {
-        amqp_channel_close_ok_t ok = {0};
-        s_send (self, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
-        arb_amqp_conn_t *conn = self->conn;
-        uint16_t number = self->number;
-        arb_amqp_channel_destroy (&conn->channels[number]);
-        conn->open_channels--;
-        return 0;
-    }
-    case AMQP_CHANNEL_CLOSE_OK_METHOD:
-        arb_amqp_conn_fail (self->conn, AMQP_CHANNEL_ERROR,
-                            "CHANNEL_ERROR - unexpected channel.close-ok", id);
-        return -1;
-    case AMQP_CHANNEL_OPEN_METHOD:
-        arb_amqp_conn_fail (self->conn, AMQP_CHANNEL_ERROR,
-                            "CHANNEL_ERROR - second 'channel.open' seen", id);
-        return -1;
-    case AMQP_CHANNEL_FLOW_METHOD: {
-        amqp_channel_flow_t *flow = (amqp_channel_flow_t *) m;
-        if (!flow->active) {
-            arb_amqp_conn_fail (self->conn, AMQP_NOT_IMPLEMENTED,
-                                "NOT_IMPLEMENTED - active=false is not supported", id);
+        case AMQP_CHANNEL_CLOSE_METHOD: {
+            amqp_channel_close_ok_t ok = {0};
+            s_send (self, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+            arb_amqp_conn_t *conn = self->conn;
+            uint16_t number = self->number;
+            arb_amqp_channel_destroy (&conn->channels[number]);
+            conn->open_channels--;
+            return 0;
+        }
+        case AMQP_CHANNEL_CLOSE_OK_METHOD:
+            arb_amqp_conn_fail (self->conn, AMQP_CHANNEL_ERROR,
+                                "CHANNEL_ERROR - unexpected channel.close-ok", id);
             return -1;
+        case AMQP_CHANNEL_OPEN_METHOD:
+            arb_amqp_conn_fail (self->conn, AMQP_CHANNEL_ERROR,
+                                "CHANNEL_ERROR - second 'channel.open' seen", id);
+            return -1;
+        case AMQP_CHANNEL_FLOW_METHOD: {
+            amqp_channel_flow_t *flow = (amqp_channel_flow_t *) m;
+            if (!flow->active) {
+                arb_amqp_conn_fail (self->conn, AMQP_NOT_IMPLEMENTED,
+                                    "NOT_IMPLEMENTED - active=false is not supported", id);
+                return -1;
+            }
+            amqp_channel_flow_ok_t ok = {.active = 1};
+            s_send (self, AMQP_CHANNEL_FLOW_OK_METHOD, &ok);
+            return 0;
         }
-        amqp_channel_flow_ok_t ok = {.active = 1};
-        s_send (self, AMQP_CHANNEL_FLOW_OK_METHOD, &ok);
-        return 0;
-    }
-    case AMQP_ACCESS_REQUEST_METHOD: {
-        amqp_access_request_ok_t ok = {.ticket = 1};
-        s_send (self, AMQP_ACCESS_REQUEST_OK_METHOD, &ok);
-        return 0;
-    }
-    case AMQP_BASIC_QOS_METHOD: {
-        amqp_basic_qos_t *qos = (amqp_basic_qos_t *) m;
-        if (qos->global)
-            self->prefetch_channel = qos->prefetch_count;
-        else
-            self->prefetch = qos->prefetch_count;
-        amqp_basic_qos_ok_t ok = {0};
-        s_send (self, AMQP_BASIC_QOS_OK_METHOD, &ok);
-        return 0;
-    }
-    case AMQP_BASIC_PUBLISH_METHOD: return s_on_publish (self, (amqp_basic_publish_t *) m);
-    case AMQP_BASIC_CONSUME_METHOD: return s_on_consume (self, (amqp_basic_consume_t *) m);
-    case AMQP_BASIC_CANCEL_METHOD: return s_on_cancel (self, (amqp_basic_cancel_t *) m);
-    case AMQP_BASIC_GET_METHOD: return s_on_get (self, (amqp_basic_get_t *) m);
-    case AMQP_BASIC_ACK_METHOD: {
-        amqp_basic_ack_t *a = (amqp_basic_ack_t *) m;
-        return s_on_settle (self, id, a->delivery_tag, a->multiple, 0);
-    }
-    case AMQP_BASIC_NACK_METHOD: {
-        amqp_basic_nack_t *a = (amqp_basic_nack_t *) m;
-        return s_on_settle (self, id, a->delivery_tag, a->multiple, a->requeue ? 1 : 2);
-    }
-    case AMQP_BASIC_REJECT_METHOD: {
-        amqp_basic_reject_t *a = (amqp_basic_reject_t *) m;
-        return s_on_settle (self, id, a->delivery_tag, false, a->requeue ? 1 : 2);
-    }
-    case AMQP_BASIC_RECOVER_ASYNC_METHOD:
-    case AMQP_BASIC_RECOVER_METHOD: {
-        //  every unacked delivery goes back to its queue, to come again
-        //  with redelivered set (requeue=false is treated as true)
-        s_on_settle (self, id, 0, true, 1);
-        if (id == AMQP_BASIC_RECOVER_METHOD) {
-            amqp_basic_recover_ok_t ok = {0};
-            s_send (self, AMQP_BASIC_RECOVER_OK_METHOD, &ok);
+        case AMQP_ACCESS_REQUEST_METHOD: {
+            amqp_access_request_ok_t ok = {.ticket = 1};
+            s_send (self, AMQP_ACCESS_REQUEST_OK_METHOD, &ok);
+            return 0;
         }
-        return 0;
-    }
-    case AMQP_CONFIRM_SELECT_METHOD: {
-        amqp_confirm_select_t *select = (amqp_confirm_select_t *) m;
-        self->confirm = true;
-        if (!select->nowait) {
-            amqp_confirm_select_ok_t ok = {0};
-            s_send (self, AMQP_CONFIRM_SELECT_OK_METHOD, &ok);
+        case AMQP_BASIC_QOS_METHOD: {
+            amqp_basic_qos_t *qos = (amqp_basic_qos_t *) m;
+            if (qos->global)
+                self->prefetch_channel = qos->prefetch_count;
+            else
+                self->prefetch = qos->prefetch_count;
+            amqp_basic_qos_ok_t ok = {0};
+            s_send (self, AMQP_BASIC_QOS_OK_METHOD, &ok);
+            return 0;
         }
-        return 0;
-    }
-    default:
-        if (id >> 16 == AMQP_EXCHANGE_CLASS || id >> 16 == AMQP_QUEUE_CLASS)
-            return arb_amqp_admin_method (self, id, m);
-        {
-            char text[200];
-            snprintf (text, sizeof (text), "NOT_IMPLEMENTED - %s",
-                      amqp_method_name (id) ? amqp_method_name (id) : "unknown method");
-            arb_amqp_conn_fail (self->conn, AMQP_NOT_IMPLEMENTED, text, id);
+        case AMQP_BASIC_PUBLISH_METHOD:
+            return s_on_publish (self, (amqp_basic_publish_t *) m);
+        case AMQP_BASIC_CONSUME_METHOD:
+            return s_on_consume (self, (amqp_basic_consume_t *) m);
+        case AMQP_BASIC_CANCEL_METHOD:
+            return s_on_cancel (self, (amqp_basic_cancel_t *) m);
+        case AMQP_BASIC_GET_METHOD:
+            return s_on_get (self, (amqp_basic_get_t *) m);
+        case AMQP_BASIC_ACK_METHOD: {
+            amqp_basic_ack_t *a = (amqp_basic_ack_t *) m;
+            return s_on_settle (self, id, a->delivery_tag, a->multiple, 0);
         }
-        return -1;
+        case AMQP_BASIC_NACK_METHOD: {
+            amqp_basic_nack_t *a = (amqp_basic_nack_t *) m;
+            return s_on_settle (self, id, a->delivery_tag, a->multiple, a->requeue ? 1 : 2);
+        }
+        case AMQP_BASIC_REJECT_METHOD: {
+            amqp_basic_reject_t *a = (amqp_basic_reject_t *) m;
+            return s_on_settle (self, id, a->delivery_tag, false, a->requeue ? 1 : 2);
+        }
+        case AMQP_BASIC_RECOVER_ASYNC_METHOD:
+        case AMQP_BASIC_RECOVER_METHOD: {
+            //  every unacked delivery goes back to its queue, to come again
+            //  with redelivered set (requeue=false is treated as true)
+            s_on_settle (self, id, 0, true, 1);
+            if (id == AMQP_BASIC_RECOVER_METHOD) {
+                amqp_basic_recover_ok_t ok = {0};
+                s_send (self, AMQP_BASIC_RECOVER_OK_METHOD, &ok);
+            }
+            return 0;
+        }
+        case AMQP_CONFIRM_SELECT_METHOD: {
+            amqp_confirm_select_t *select = (amqp_confirm_select_t *) m;
+            self->confirm = true;
+            if (!select->nowait) {
+                amqp_confirm_select_ok_t ok = {0};
+                s_send (self, AMQP_CONFIRM_SELECT_OK_METHOD, &ok);
+            }
+            return 0;
+        }
+        default:
+            if (id >> 16 == AMQP_EXCHANGE_CLASS || id >> 16 == AMQP_QUEUE_CLASS)
+                return arb_amqp_admin_method (self, id, m);
+            {
+                char text[200];
+                snprintf (text, sizeof (text), "NOT_IMPLEMENTED - %s",
+                          amqp_method_name (id) ? amqp_method_name (id) : "unknown method");
+                arb_amqp_conn_fail (self->conn, AMQP_NOT_IMPLEMENTED, text, id);
+            }
+            return -1;
     }
 }
 

@@ -162,8 +162,7 @@ s_send_start (arb_amqp_conn_t *self)
     };
     amqp_table_entry_t props[] = {
         {amqp_cstring_bytes ("capabilities"),
-         {AMQP_FIELD_KIND_TABLE,
-          {.table = {(int) (sizeof (caps) / sizeof (caps[0])), caps}}}},
+         {AMQP_FIELD_KIND_TABLE, {.table = {(int) (sizeof (caps) / sizeof (caps[0])), caps}}}},
         {amqp_cstring_bytes ("product"),
          {AMQP_FIELD_KIND_UTF8, {.bytes = amqp_cstring_bytes ("arbiter-gateway")}}},
         {amqp_cstring_bytes ("version"),
@@ -284,8 +283,8 @@ s_on_tune_ok (arb_amqp_conn_t *self, amqp_connection_tune_ok_t *ok)
     self->channel_max = ok->channel_max && ok->channel_max < config->channel_max
                             ? ok->channel_max
                             : config->channel_max;
-    self->frame_max = ok->frame_max && ok->frame_max < config->frame_max ? ok->frame_max
-                                                                         : config->frame_max;
+    self->frame_max =
+        ok->frame_max && ok->frame_max < config->frame_max ? ok->frame_max : config->frame_max;
     if (self->frame_max < ARB_AMQP_FRAME_MIN)
         self->frame_max = ARB_AMQP_FRAME_MIN;
     self->heartbeat = ok->heartbeat;
@@ -367,34 +366,37 @@ s_connection_method (arb_amqp_conn_t *self, amqp_method_number_t id, void *metho
         return -1;
     }
     switch (id) {
-    case AMQP_CONNECTION_START_OK_METHOD:
-        s_on_start_ok (self, (amqp_connection_start_ok_t *) method);
-        break;
-    case AMQP_CONNECTION_TUNE_OK_METHOD:
-        s_on_tune_ok (self, (amqp_connection_tune_ok_t *) method);
-        break;
-    case AMQP_CONNECTION_OPEN_METHOD: s_on_open (self, (amqp_connection_open_t *) method); break;
-    case AMQP_CONNECTION_CLOSE_METHOD: {
-        amqp_connection_close_ok_t ok = {0};
-        arb_amqp_conn_send (self, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
-        self->state = ARB_AMQP_S_CLOSED;
-        for (size_t i = 0; self->channels && i <= self->channel_max; i++)
-            arb_amqp_channel_destroy (&self->channels[i]);
-        arb_stream_close_after (self->stream);
-        break;
-    }
-    case AMQP_CONNECTION_CLOSE_OK_METHOD:
-        //  a Close-Ok we did not ask for
-        arb_amqp_conn_fail (self, AMQP_CHANNEL_ERROR, "CHANNEL_ERROR - unexpected close-ok", id);
-        return -1;
-    default: {
-        char text[200];
-        snprintf (text, sizeof (text), "COMMAND_INVALID - %s on channel 0",
-                  amqp_method_name (id) ? amqp_method_name (id) : "method");
-        arb_amqp_conn_fail (self, id >> 16 == 10 ? AMQP_NOT_IMPLEMENTED : AMQP_CHANNEL_ERROR, text,
-                            id);
-        return -1;
-    }
+        case AMQP_CONNECTION_START_OK_METHOD:
+            s_on_start_ok (self, (amqp_connection_start_ok_t *) method);
+            break;
+        case AMQP_CONNECTION_TUNE_OK_METHOD:
+            s_on_tune_ok (self, (amqp_connection_tune_ok_t *) method);
+            break;
+        case AMQP_CONNECTION_OPEN_METHOD:
+            s_on_open (self, (amqp_connection_open_t *) method);
+            break;
+        case AMQP_CONNECTION_CLOSE_METHOD: {
+            amqp_connection_close_ok_t ok = {0};
+            arb_amqp_conn_send (self, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+            self->state = ARB_AMQP_S_CLOSED;
+            for (size_t i = 0; self->channels && i <= self->channel_max; i++)
+                arb_amqp_channel_destroy (&self->channels[i]);
+            arb_stream_close_after (self->stream);
+            break;
+        }
+        case AMQP_CONNECTION_CLOSE_OK_METHOD:
+            //  a Close-Ok we did not ask for
+            arb_amqp_conn_fail (self, AMQP_CHANNEL_ERROR, "CHANNEL_ERROR - unexpected close-ok",
+                                id);
+            return -1;
+        default: {
+            char text[200];
+            snprintf (text, sizeof (text), "COMMAND_INVALID - %s on channel 0",
+                      amqp_method_name (id) ? amqp_method_name (id) : "method");
+            arb_amqp_conn_fail (self, id >> 16 == 10 ? AMQP_NOT_IMPLEMENTED : AMQP_CHANNEL_ERROR,
+                                text, id);
+            return -1;
+        }
     }
     return self->dead || self->state == ARB_AMQP_S_CLOSING ? -1 : 0;
 }
@@ -521,7 +523,8 @@ s_on_input (void *arg, arb_stream_t *stream)
         if (!self->dead)
             arb_stream_consume (stream, used);
     }
-    if (!self->dead && (self->inflight >= ARB_AMQP_INFLIGHT_MAX || self->state == ARB_AMQP_S_OPENING))
+    if (!self->dead
+        && (self->inflight >= ARB_AMQP_INFLIGHT_MAX || self->state == ARB_AMQP_S_OPENING))
         arb_stream_hold (stream, true);
     if (--self->depth == 0 && self->dead)
         s_free (self);
@@ -605,7 +608,8 @@ s_on_timer (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
         return;
     }
     if (written == self->written_mark) {
-        static const uint8_t heartbeat[8] = {AMQP_FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0, AMQP_FRAME_END};
+        static const uint8_t heartbeat[8] = {AMQP_FRAME_HEARTBEAT, 0, 0, 0, 0, 0, 0,
+                                             AMQP_FRAME_END};
         arb_stream_write (self->stream, heartbeat, sizeof (heartbeat));
         written += sizeof (heartbeat);
     }

@@ -100,8 +100,7 @@ arb_amqp_frame_method (const arb_amqp_frame_t *frame,
     amqp_bytes_t args = {frame->size - 4, (void *) (frame->payload + 4)};
     int rc = amqp_decode_method (*id, pool, args, decoded);
     if (rc == AMQP_STATUS_UNKNOWN_METHOD || rc == AMQP_STATUS_UNKNOWN_CLASS) {
-        snprintf (why, size_why, "NOT_IMPLEMENTED - unknown method %u.%u", *id >> 16,
-                  *id & 0xffff);
+        snprintf (why, size_why, "NOT_IMPLEMENTED - unknown method %u.%u", *id >> 16, *id & 0xffff);
         return AMQP_NOT_IMPLEMENTED;
     }
     if (rc < 0) {
@@ -179,11 +178,8 @@ arb_amqp_frame_write_method (
 }
 
 size_t
-arb_amqp_frame_write_content (uint8_t *buf,
-                              uint16_t channel,
-                              uint64_t body_size,
-                              const uint8_t *raw,
-                              size_t raw_size)
+arb_amqp_frame_write_content (
+    uint8_t *buf, uint16_t channel, uint64_t body_size, const uint8_t *raw, size_t raw_size)
 {
     arb_amqp_frame_write_head (buf, AMQP_FRAME_HEADER, channel, (uint32_t) (12 + raw_size));
     buf[7] = 0;
@@ -250,20 +246,35 @@ int
 arb_amqp_value_int (const amqp_field_value_t *value, int64_t *out)
 {
     switch (value->kind) {
-    case AMQP_FIELD_KIND_I8: *out = value->value.i8; return 0;
-    case AMQP_FIELD_KIND_U8: *out = value->value.u8; return 0;
-    case AMQP_FIELD_KIND_I16: *out = value->value.i16; return 0;
-    case AMQP_FIELD_KIND_U16: *out = value->value.u16; return 0;
-    case AMQP_FIELD_KIND_I32: *out = value->value.i32; return 0;
-    case AMQP_FIELD_KIND_U32: *out = value->value.u32; return 0;
-    case AMQP_FIELD_KIND_I64: *out = value->value.i64; return 0;
-    case AMQP_FIELD_KIND_U64:
-    case AMQP_FIELD_KIND_TIMESTAMP:
-        if (value->value.u64 > INT64_MAX)
+        case AMQP_FIELD_KIND_I8:
+            *out = value->value.i8;
+            return 0;
+        case AMQP_FIELD_KIND_U8:
+            *out = value->value.u8;
+            return 0;
+        case AMQP_FIELD_KIND_I16:
+            *out = value->value.i16;
+            return 0;
+        case AMQP_FIELD_KIND_U16:
+            *out = value->value.u16;
+            return 0;
+        case AMQP_FIELD_KIND_I32:
+            *out = value->value.i32;
+            return 0;
+        case AMQP_FIELD_KIND_U32:
+            *out = value->value.u32;
+            return 0;
+        case AMQP_FIELD_KIND_I64:
+            *out = value->value.i64;
+            return 0;
+        case AMQP_FIELD_KIND_U64:
+        case AMQP_FIELD_KIND_TIMESTAMP:
+            if (value->value.u64 > INT64_MAX)
+                return -1;
+            *out = (int64_t) value->value.u64;
+            return 0;
+        default:
             return -1;
-        *out = (int64_t) value->value.u64;
-        return 0;
-    default: return -1;
     }
 }
 
@@ -286,24 +297,31 @@ s_value_equal (const amqp_field_value_t *a, const amqp_field_value_t *b)
     if (a->kind != b->kind)
         return false;
     switch (a->kind) {
-    case AMQP_FIELD_KIND_BOOLEAN: return !a->value.boolean == !b->value.boolean;
-    case AMQP_FIELD_KIND_F32: return a->value.f32 == b->value.f32;
-    case AMQP_FIELD_KIND_F64: return a->value.f64 == b->value.f64;
-    case AMQP_FIELD_KIND_DECIMAL:
-        return a->value.decimal.decimals == b->value.decimal.decimals
-               && a->value.decimal.value == b->value.decimal.value;
-    case AMQP_FIELD_KIND_UTF8:
-    case AMQP_FIELD_KIND_BYTES: return s_bytes_equal (a->value.bytes, b->value.bytes);
-    case AMQP_FIELD_KIND_TABLE: return arb_amqp_table_equal (&a->value.table, &b->value.table);
-    case AMQP_FIELD_KIND_ARRAY:
-        if (a->value.array.num_entries != b->value.array.num_entries)
-            return false;
-        for (int i = 0; i < a->value.array.num_entries; i++)
-            if (!s_value_equal (&a->value.array.entries[i], &b->value.array.entries[i]))
+        case AMQP_FIELD_KIND_BOOLEAN:
+            return !a->value.boolean == !b->value.boolean;
+        case AMQP_FIELD_KIND_F32:
+            return a->value.f32 == b->value.f32;
+        case AMQP_FIELD_KIND_F64:
+            return a->value.f64 == b->value.f64;
+        case AMQP_FIELD_KIND_DECIMAL:
+            return a->value.decimal.decimals == b->value.decimal.decimals
+                   && a->value.decimal.value == b->value.decimal.value;
+        case AMQP_FIELD_KIND_UTF8:
+        case AMQP_FIELD_KIND_BYTES:
+            return s_bytes_equal (a->value.bytes, b->value.bytes);
+        case AMQP_FIELD_KIND_TABLE:
+            return arb_amqp_table_equal (&a->value.table, &b->value.table);
+        case AMQP_FIELD_KIND_ARRAY:
+            if (a->value.array.num_entries != b->value.array.num_entries)
                 return false;
-        return true;
-    case AMQP_FIELD_KIND_VOID: return true;
-    default: return false;
+            for (int i = 0; i < a->value.array.num_entries; i++)
+                if (!s_value_equal (&a->value.array.entries[i], &b->value.array.entries[i]))
+                    return false;
+            return true;
+        case AMQP_FIELD_KIND_VOID:
+            return true;
+        default:
+            return false;
     }
 }
 

@@ -22,21 +22,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ARB_AMQP_HEADER_SIZE   8      //  "AMQP" 0 0 9 1
-#define ARB_AMQP_FRAME_MIN     4096   //  frame-min-size: what both accept before tune
-#define ARB_AMQP_FRAME_FUDGE   8      //  inbound slack over frame max (as RabbitMQ)
-#define ARB_AMQP_OVERHEAD      8      //  frame header + end octet
-#define ARB_AMQP_METHOD_MAX    4096   //  largest method frame the gateway writes
+#define ARB_AMQP_HEADER_SIZE 8     //  "AMQP" 0 0 9 1
+#define ARB_AMQP_FRAME_MIN   4096  //  frame-min-size: what both accept before tune
+#define ARB_AMQP_FRAME_FUDGE 8     //  inbound slack over frame max (as RabbitMQ)
+#define ARB_AMQP_OVERHEAD    8     //  frame header + end octet
+#define ARB_AMQP_METHOD_MAX  4096  //  largest method frame the gateway writes
 
 //  The protocol header the gateway speaks.
 extern const uint8_t arb_amqp_protocol_header[ARB_AMQP_HEADER_SIZE];
 
 //  One frame as read: its payload points into the input.
 typedef struct {
-    uint8_t type;      //  AMQP_FRAME_METHOD, _HEADER, _BODY, _HEARTBEAT
+    uint8_t type;  //  AMQP_FRAME_METHOD, _HEADER, _BODY, _HEARTBEAT
     uint16_t channel;
     const uint8_t *payload;
-    uint32_t size;     //  payload bytes
+    uint32_t size;  //  payload bytes
 } arb_amqp_frame_t;
 
 //  What arb_amqp_frame_read found.
@@ -106,11 +106,8 @@ int arb_amqp_frame_write_method (
 //  Writes a content header frame (class basic) with raw property bytes
 //  into buf (at least ARB_AMQP_OVERHEAD + 12 + raw_size bytes). Returns its
 //  length.
-size_t arb_amqp_frame_write_content (uint8_t *buf,
-                                     uint16_t channel,
-                                     uint64_t body_size,
-                                     const uint8_t *raw,
-                                     size_t raw_size);
+size_t arb_amqp_frame_write_content (
+    uint8_t *buf, uint16_t channel, uint64_t body_size, const uint8_t *raw, size_t raw_size);
 
 //  Writes the 7-byte header of a frame of type and size into buf.
 void arb_amqp_frame_write_head (uint8_t *buf, uint8_t type, uint16_t channel, uint32_t size);

@@ -210,9 +210,12 @@ arb_amqp_model_add_vhost (arb_amqp_model_t *self, const char *name)
     static const struct {
         const char *name;
         arb_amqp_type_t type;
-    } builtin[] = {{"", ARB_AMQP_DIRECT},          {"amq.direct", ARB_AMQP_DIRECT},
-                   {"amq.fanout", ARB_AMQP_FANOUT}, {"amq.topic", ARB_AMQP_TOPIC},
-                   {"amq.headers", ARB_AMQP_HEADERS}, {"amq.match", ARB_AMQP_HEADERS}};
+    } builtin[] = {{"", ARB_AMQP_DIRECT},
+                   {"amq.direct", ARB_AMQP_DIRECT},
+                   {"amq.fanout", ARB_AMQP_FANOUT},
+                   {"amq.topic", ARB_AMQP_TOPIC},
+                   {"amq.headers", ARB_AMQP_HEADERS},
+                   {"amq.match", ARB_AMQP_HEADERS}};
     for (size_t i = 0; i < sizeof (builtin) / sizeof (builtin[0]); i++) {
         arb_amqp_exchange_t *exchange = arb_amqp_model_add_exchange (
             vhost, builtin[i].name, builtin[i].type, true, false, false, NULL);
@@ -356,7 +359,8 @@ arb_amqp_model_exchange_in_use (arb_amqp_exchange_t *exchange)
 
 //  An integer argument >= 0: 1 if set (in *out), 0 if absent, -1 if bad.
 static int
-s_arg_uint (amqp_table_t *args, const char *key, uint64_t max, uint64_t *out, char *why, size_t size)
+s_arg_uint (
+    amqp_table_t *args, const char *key, uint64_t max, uint64_t *out, char *why, size_t size)
 {
     const amqp_field_value_t *value = arb_amqp_table_get (args, key);
     if (!value)
@@ -640,7 +644,8 @@ s_headers_match (zchunk_t *args, const amqp_table_t *headers)
     bool matched = false;
     if (s_decode_args (args, &pool, &table) == 0) {
         const amqp_field_value_t *mode = arb_amqp_table_get (&table, "x-match");
-        bool any = mode && (mode->kind == AMQP_FIELD_KIND_UTF8 || mode->kind == AMQP_FIELD_KIND_BYTES)
+        bool any = mode
+                   && (mode->kind == AMQP_FIELD_KIND_UTF8 || mode->kind == AMQP_FIELD_KIND_BYTES)
                    && mode->value.bytes.len >= 3 && memcmp (mode->value.bytes.bytes, "any", 3) == 0;
         size_t wanted = 0, hits = 0;
         for (int i = 0; i < table.num_entries; i++) {
@@ -683,10 +688,18 @@ s_route (arb_amqp_exchange_t *exchange,
          b = (s_binding_t *) zlistx_next (exchange->bindings)) {
         bool match = false;
         switch (exchange->type) {
-        case ARB_AMQP_DIRECT: match = streq (b->key, key); break;
-        case ARB_AMQP_FANOUT: match = true; break;
-        case ARB_AMQP_TOPIC: match = arb_amqp_model_topic_match (b->key, key); break;
-        case ARB_AMQP_HEADERS: match = s_headers_match (b->args, headers); break;
+            case ARB_AMQP_DIRECT:
+                match = streq (b->key, key);
+                break;
+            case ARB_AMQP_FANOUT:
+                match = true;
+                break;
+            case ARB_AMQP_TOPIC:
+                match = arb_amqp_model_topic_match (b->key, key);
+                break;
+            case ARB_AMQP_HEADERS:
+                match = s_headers_match (b->args, headers);
+                break;
         }
         if (!match)
             continue;

@@ -52,12 +52,12 @@ typedef enum {
 typedef struct {
     uint64_t message_ttl_ms;  //  x-message-ttl (set: has_ttl)
     bool has_ttl;
-    uint64_t expires_ms;       //  x-expires
-    uint64_t max_length;       //  x-max-length (set: has_max_length)
+    uint64_t expires_ms;  //  x-expires
+    uint64_t max_length;  //  x-max-length (set: has_max_length)
     bool has_max_length;
-    uint8_t max_priority;      //  x-max-priority (0: no priorities)
-    char *dlx;                 //  owned x-dead-letter-exchange, or NULL
-    char *dlrk;                //  owned x-dead-letter-routing-key, or NULL
+    uint8_t max_priority;  //  x-max-priority (0: no priorities)
+    char *dlx;             //  owned x-dead-letter-exchange, or NULL
+    char *dlrk;            //  owned x-dead-letter-routing-key, or NULL
 } arb_amqp_qargs_t;
 
 //  A queue (fields read-only for callers but the counters marked so).
@@ -68,11 +68,11 @@ struct _arb_amqp_queue_t {
     bool durable;
     bool exclusive;
     bool auto_delete;
-    uint64_t owner;       //  exclusive: the owning connection's number
-    zchunk_t *args;       //  owned encoded arguments table (with length prefix)
+    uint64_t owner;  //  exclusive: the owning connection's number
+    zchunk_t *args;  //  owned encoded arguments table (with length prefix)
     arb_amqp_qargs_t settings;
-    size_t consumers;     //  the gateway's consumers on it now (callers count)
-    bool had_consumer;    //  auto-delete: it had one (callers set)
+    size_t consumers;         //  the gateway's consumers on it now (callers count)
+    bool had_consumer;        //  auto-delete: it had one (callers set)
     bool exclusive_consumer;  //  a consumer holds it exclusively (callers set)
     uint64_t last_used_ms;    //  x-expires: monotonic ms of its last use (callers set)
 };
@@ -84,8 +84,8 @@ struct _arb_amqp_exchange_t {
     bool durable;
     bool auto_delete;
     bool internal;
-    bool builtin;   //  "" and amq.*: never deleted
-    zchunk_t *args;  //  owned encoded arguments table
+    bool builtin;        //  "" and amq.*: never deleted
+    zchunk_t *args;      //  owned encoded arguments table
     zlistx_t *bindings;  //  owned arb binding records (private)
 };
 
@@ -131,7 +131,8 @@ void arb_amqp_model_remove_exchange (arb_amqp_exchange_t *exchange);
 //  Reads a queue's x- arguments into settings (freed by
 //  arb_amqp_model_free_qargs). 0, or -1 with why (a PRECONDITION_FAILED
 //  text: a wrong type or value).
-int arb_amqp_model_parse_qargs (amqp_table_t *args, arb_amqp_qargs_t *settings, char *why, size_t size);
+int
+arb_amqp_model_parse_qargs (amqp_table_t *args, arb_amqp_qargs_t *settings, char *why, size_t size);
 void arb_amqp_model_free_qargs (arb_amqp_qargs_t *settings);
 
 //  Creates a queue (args copied, settings parsed). Borrowed.
@@ -215,7 +216,8 @@ zchunk_t *arb_amqp_model_binding_record (arb_amqp_exchange_t *source,
 //  not one (logged and skipped by the caller). Records of vhosts not
 //  configured are skipped (0). Bindings may come before what they bind:
 //  call arb_amqp_model_load_done after the last record.
-int arb_amqp_model_load (arb_amqp_model_t *self, const char *key, const uint8_t *value, size_t size);
+int
+arb_amqp_model_load (arb_amqp_model_t *self, const char *key, const uint8_t *value, size_t size);
 
 //  Resolves the bindings loaded; drops those whose source or destination
 //  is missing. Returns how many were dropped.

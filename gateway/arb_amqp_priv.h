@@ -18,11 +18,12 @@
 #include "arb_idmap.h"
 #include "arb_stream.h"
 
-#define ARB_AMQP_WINDOW       1000   //  credit of a consumer without a prefetch limit
-#define ARB_AMQP_INFLIGHT_MAX 10000  //  publishes awaiting the broker before a connection stops reading
-#define ARB_AMQP_PENDING_MAX  16     //  broker requests one connection method waits for at once
-#define ARB_AMQP_HANDSHAKE_MS 10000  //  the handshake must end by then (as RabbitMQ)
-#define ARB_AMQP_CLOSE_MS     3000   //  a Close sent: its Close-Ok's time to come
+#define ARB_AMQP_WINDOW 1000  //  credit of a consumer without a prefetch limit
+#define ARB_AMQP_INFLIGHT_MAX \
+    10000  //  publishes awaiting the broker before a connection stops reading
+#define ARB_AMQP_PENDING_MAX  16      //  broker requests one connection method waits for at once
+#define ARB_AMQP_HANDSHAKE_MS 10000   //  the handshake must end by then (as RabbitMQ)
+#define ARB_AMQP_CLOSE_MS     3000    //  a Close sent: its Close-Ok's time to come
 #define ARB_AMQP_TASK_NAME    "amqp"  //  the broker task name of every message
 
 typedef struct _arb_amqp_conn_t arb_amqp_conn_t;
@@ -35,20 +36,20 @@ typedef struct {
 } arb_amqp_user_t;
 
 struct _arb_amqp_t {
-    arb_gateway_t *gateway;  //  borrowed
-    arb_reactor_t *reactor;  //  borrowed
-    arb_link_t *link;        //  borrowed
-    arb_amqp_model_t *model;  //  owned
+    arb_gateway_t *gateway;    //  borrowed
+    arb_reactor_t *reactor;    //  borrowed
+    arb_link_t *link;          //  borrowed
+    arb_amqp_model_t *model;   //  owned
     arb_amqp_config_t config;  //  strings borrowed from the caller
     int listen_fd;             //  owned
     int port;
-    zlistx_t *users;        //  owned arb_amqp_user_t
-    zlistx_t *conns;        //  owned connections (their handles are in conn->handle)
-    arb_idmap_t *held;      //  task id -> borrowed delivery (unacked, or being dead-lettered)
-    arb_idmap_t *released;  //  task ids released by the gateway: redelivered (value unused)
-    uint64_t next_conn;     //  connection numbers
-    bool loaded;            //  the model was read from the broker
-    bool loading;           //  a load is under way
+    zlistx_t *users;         //  owned arb_amqp_user_t
+    zlistx_t *conns;         //  owned connections (their handles are in conn->handle)
+    arb_idmap_t *held;       //  task id -> borrowed delivery (unacked, or being dead-lettered)
+    arb_idmap_t *released;   //  task ids released by the gateway: redelivered (value unused)
+    uint64_t next_conn;      //  connection numbers
+    bool loaded;             //  the model was read from the broker
+    bool loading;            //  a load is under way
     arb_timer_t load_timer;  //  loading again after a failure
     uint64_t started_ms;     //  monotonic ms at start
 };
@@ -72,20 +73,20 @@ struct _arb_amqp_conn_t {
     arb_amqp_state_t state;
     bool loopback;  //  the peer is on a loopback address
     char peer[64];
-    char *user;     //  owned
+    char *user;               //  owned
     arb_amqp_vhost_t *vhost;  //  borrowed
     uint32_t frame_max;
     uint16_t channel_max;
-    uint16_t heartbeat;  //  seconds, 0: none
-    bool cancel_notify;  //  the client takes basic.cancel from the server
-    bool failure_close;  //  the client takes Close on a failed login
+    uint16_t heartbeat;             //  seconds, 0: none
+    bool cancel_notify;             //  the client takes basic.cancel from the server
+    bool failure_close;             //  the client takes Close on a failed login
     arb_amqp_channel_t **channels;  //  owned, indexed by number (channel_max + 1)
     size_t open_channels;
-    amqp_pool_t pool;  //  decoded frames, recycled per frame
-    size_t inflight;   //  publishes awaiting the broker
+    amqp_pool_t pool;                        //  decoded frames, recycled per frame
+    size_t inflight;                         //  publishes awaiting the broker
     uint32_t pending[ARB_AMQP_PENDING_MAX];  //  broker requests the held method waits for
     size_t npending;
-    bool waiting;  //  a method waits for the broker: input is held
+    bool waiting;           //  a method waits for the broker: input is held
     uint64_t read_mark;     //  stream bytes read at the last heartbeat tick
     uint64_t written_mark;  //  stream bytes written at the last heartbeat tick
     uint32_t silent_ticks;  //  heartbeat ticks without a byte from the client
@@ -112,21 +113,21 @@ typedef struct {
     arb_amqp_channel_t *channel;    //  borrowed
     arb_amqp_consumer_t *consumer;  //  borrowed, NULL after basic.get or a cancel
     arb_amqp_queue_t *queue;        //  borrowed: for dead-lettering
-    zframe_t *payload;   //  owned copy when the queue dead-letters, else NULL
-    zchunk_t *headers;   //  owned copy when the queue dead-letters, else NULL
-    void *handle;        //  in the channel's delivery list
-    bool settling;       //  dead-lettering: waits for the broker
-    size_t dl_left;      //  dead-letter copies not yet SUBMITTED
+    zframe_t *payload;              //  owned copy when the queue dead-letters, else NULL
+    zchunk_t *headers;              //  owned copy when the queue dead-letters, else NULL
+    void *handle;                   //  in the channel's delivery list
+    bool settling;                  //  dead-lettering: waits for the broker
+    size_t dl_left;                 //  dead-letter copies not yet SUBMITTED
 } arb_amqp_delivery_t;
 
 typedef struct {
     arb_amqp_channel_t *channel;  //  borrowed; NULL once the channel is gone
-    uint64_t seq;      //  publisher confirm number, 0 without confirms
-    size_t left;       //  tasks not yet SUBMITTED
-    bool failed;       //  one was refused: nack
-    uint64_t *tickets;  //  owned, one per task
+    uint64_t seq;                 //  publisher confirm number, 0 without confirms
+    size_t left;                  //  tasks not yet SUBMITTED
+    bool failed;                  //  one was refused: nack
+    uint64_t *tickets;            //  owned, one per task
     size_t n;
-    void *handle;       //  in the channel's publish list
+    void *handle;  //  in the channel's publish list
 } arb_amqp_publish_t;
 
 //  ---------------------------------------------------------------------
@@ -216,9 +217,9 @@ uint16_t arb_amqp_channel_number (arb_amqp_channel_t *self);
 //  drops the tasks (OK with their count), whose id is returned (0 if
 //  refused: fn is not called).
 uint32_t arb_amqp_delete_queue (arb_amqp_t *self,
-                            arb_amqp_queue_t *queue,
-                            arb_gateway_reply_fn *fn,
-                            void *arg);
+                                arb_amqp_queue_t *queue,
+                                arb_gateway_reply_fn *fn,
+                                void *arg);
 
 //  Writes a metadata key (value taken; NULL deletes it). Returns the
 //  request id (0 if refused); fn may be NULL.
@@ -226,10 +227,8 @@ uint32_t arb_amqp_store (
     arb_amqp_t *self, const char *key, zchunk_t **value_p, arb_gateway_reply_fn *fn, void *arg);
 
 //  Whether user may log in with password to vhost from conn. 0, or -1.
-int arb_amqp_login (arb_amqp_t *self,
-                    arb_amqp_conn_t *conn,
-                    const char *user,
-                    const char *password);
+int
+arb_amqp_login (arb_amqp_t *self, arb_amqp_conn_t *conn, const char *user, const char *password);
 
 //  Whether user may use vhost.
 bool arb_amqp_user_may (arb_amqp_t *self, const char *user, const char *vhost);

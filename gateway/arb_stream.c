@@ -22,11 +22,11 @@
 
 typedef struct _s_piece_t {
     struct _s_piece_t *next;
-    uint8_t *data;     //  the bytes: the chunk's, or into frame's
-    size_t size;       //  bytes filled
-    size_t cap;        //  a chunk's capacity (0: a slice)
-    zframe_t *frame;   //  owned frame a slice frees, or NULL
-    uint8_t *chunk;    //  owned chunk, or NULL
+    uint8_t *data;    //  the bytes: the chunk's, or into frame's
+    size_t size;      //  bytes filled
+    size_t cap;       //  a chunk's capacity (0: a slice)
+    zframe_t *frame;  //  owned frame a slice frees, or NULL
+    uint8_t *chunk;   //  owned chunk, or NULL
 } s_piece_t;
 
 struct _arb_stream_t {
@@ -120,10 +120,7 @@ arb_stream_write (arb_stream_t *self, const void *data, size_t size)
 }
 
 void
-arb_stream_write_slice (arb_stream_t *self,
-                        const uint8_t *data,
-                        size_t size,
-                        zframe_t **frame_p)
+arb_stream_write_slice (arb_stream_t *self, const uint8_t *data, size_t size, zframe_t **frame_p)
 {
     s_piece_t *piece = (s_piece_t *) zmalloc (sizeof (s_piece_t));
     piece->data = (uint8_t *) data;
@@ -351,8 +348,8 @@ s_update (arb_stream_t *self)
     }
     if (self->out_bytes >= ARB_STREAM_HWM)
         self->was_full = true;
-    unsigned events = (s_wants_input (self) ? ARB_REACTOR_READ : 0)
-                      | (self->out ? ARB_REACTOR_WRITE : 0);
+    unsigned events =
+        (s_wants_input (self) ? ARB_REACTOR_READ : 0) | (self->out ? ARB_REACTOR_WRITE : 0);
     if (events != self->watching && arb_reactor_watch_fd (self->reactor, self->fd, events) == 0)
         self->watching = events;
 }

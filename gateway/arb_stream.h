@@ -81,10 +81,8 @@ uint8_t *arb_stream_reserve (arb_stream_t *self, size_t size);
 //  copy; takes the frame if frame_p is not NULL (it is freed once written:
 //  give it with the last slice of it). Slices written before it may point
 //  into it too.
-void arb_stream_write_slice (arb_stream_t *self,
-                             const uint8_t *data,
-                             size_t size,
-                             zframe_t **frame_p);
+void
+arb_stream_write_slice (arb_stream_t *self, const uint8_t *data, size_t size, zframe_t **frame_p);
 
 //  Output bytes not yet written.
 size_t arb_stream_pending (arb_stream_t *self);

@@ -25,7 +25,8 @@ typedef struct {
 
 //  A [user.NAME] section: password, vhosts.
 static int
-s_section (void *arg, const char *section, const char *key, const char *value, char *why, size_t size)
+s_section (
+    void *arg, const char *section, const char *key, const char *value, char *why, size_t size)
 {
     s_settings_t *settings = (s_settings_t *) arg;
     if (strncmp (section, "user.", 5) != 0 || !section[5]) {
