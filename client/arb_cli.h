@@ -70,6 +70,35 @@ extern const arb_cli_cmd_t arb_cli_cmd_limit;
 extern const arb_cli_cmd_t arb_cli_cmd_dag;
 extern const arb_cli_cmd_t arb_cli_cmd_group;
 extern const arb_cli_cmd_t arb_cli_cmd_pipe;
+extern const arb_cli_cmd_t arb_cli_cmd_schedule;
+
+//  A task's own options, shared by `submit` and `schedule add`
+//  (arb_cli_submit.c): the getopt entries, their help lines, and their
+//  parser, which applies one to spec and returns 0, -1 after printing why,
+//  or 1 if c is not one of them.
+#define ARB_CLI_TASK_OPTIONS                                                                  \
+    {"queue", required_argument, NULL, 'q'}, {"priority", required_argument, NULL, 'p'},      \
+        {"retries", required_argument, NULL, 'r'}, {"backoff", required_argument, NULL, 'b'}, \
+        {"no-jitter", no_argument, NULL, 'J'}, {"timeout", required_argument, NULL, 't'},     \
+    {                                                                                         \
+        "retention", required_argument, NULL, 'R'                                             \
+    }
+#define ARB_CLI_TASK_OPTIONS_HELP                                                     \
+    "  --queue Q            queue (default: default)\n"                               \
+    "  --priority P         higher runs first (-2147483648..2147483647; default 0)\n" \
+    "  --retries N          extra attempts after a failure (0..1000; default 0)\n"    \
+    "  --backoff fixed:SECONDS | exp:BASE,CAP\n"                                      \
+    "                       delay before a retry: always SECONDS, or BASE doubling\n" \
+    "                       per attempt up to CAP, with random jitter\n"              \
+    "  --no-jitter          exp: backoff without jitter\n"                            \
+    "  --timeout SECONDS    limit of one attempt (up to 30 days; default none)\n"     \
+    "  --retention SECONDS  keep the finished task this long (default: the queue's)\n"
+int arb_cli_task_option (arb_task_spec_t *spec, int c, const char *value);
+
+//  A task's payload (arb_cli_submit.c): the argument, stdin for "-", or
+//  stdin when none is given and stdin is not a terminal; up to 16 MiB. NULL
+//  after printing why.
+zframe_t *arb_cli_payload (const char *arg);
 
 //  Returned by arb_cli_getopt besides option values.
 #define ARB_CLI_END   -1  //  no more options; positional arguments start at optind

@@ -19,16 +19,10 @@ typedef struct {
 } s_submit_t;
 
 static const struct option s_options[] = {
-    {"queue", required_argument, NULL, 'q'},
+    ARB_CLI_TASK_OPTIONS,
     {"key", required_argument, NULL, 'k'},
-    {"priority", required_argument, NULL, 'p'},
-    {"retries", required_argument, NULL, 'r'},
-    {"backoff", required_argument, NULL, 'b'},
-    {"no-jitter", no_argument, NULL, 'J'},
     {"delay", required_argument, NULL, 'd'},
     {"at", required_argument, NULL, 'a'},
-    {"timeout", required_argument, NULL, 't'},
-    {"retention", required_argument, NULL, 'R'},
     {"watch", no_argument, NULL, 'w'},
     {"endpoint", required_argument, NULL, 'e'},
     {"broadcast", no_argument, NULL, 'B'},
@@ -80,11 +74,9 @@ s_fan_out_option (s_submit_t *self, int c, const char *value)
     return 0;
 }
 
-//  Applies one option. Returns 0, or -1 after printing why.
-static int
-s_option (s_submit_t *self, int c, const char *value)
+int
+arb_cli_task_option (arb_task_spec_t *spec, int c, const char *value)
 {
-    arb_task_spec_t *spec = &self->spec;
     arb_cli_err_t err;
     uint64_t number;
     int64_t priority;
@@ -92,9 +84,6 @@ s_option (s_submit_t *self, int c, const char *value)
         case 'q':
             spec->queue = value;
             return arb_cli_opt_name ("queue", value);
-        case 'k':
-            spec->key = value;
-            return arb_cli_opt_name ("key", value);
         case 'p':
             if (arb_cli_parse_int (value, INT32_MIN, INT32_MAX, &priority, &err))
                 return arb_cli_say (-1, "--priority: %s", err.text);
@@ -113,6 +102,28 @@ s_option (s_submit_t *self, int c, const char *value)
         case 'J':
             spec->no_jitter = true;
             return 0;
+        case 't':
+            return arb_cli_opt_seconds ("timeout", value, ARB_TIMEOUT_MAX_MS, &spec->timeout_ms);
+        case 'R':
+            return arb_cli_opt_seconds ("retention", value, ARB_RETENTION_MAX_MS,
+                                        &spec->retention_ms);
+    }
+    return 1;
+}
+
+//  Applies one option. Returns 0, or -1 after printing why.
+static int
+s_option (s_submit_t *self, int c, const char *value)
+{
+    arb_task_spec_t *spec = &self->spec;
+    arb_cli_err_t err;
+    int rc = arb_cli_task_option (spec, c, value);
+    if (rc <= 0)
+        return rc;
+    switch (c) {
+        case 'k':
+            spec->key = value;
+            return arb_cli_opt_name ("key", value);
         case 'd':
             self->have_delay = true;
             return arb_cli_opt_seconds ("delay", value, ARB_DELAY_MAX_MS, &spec->delay_ms);
@@ -121,11 +132,6 @@ s_option (s_submit_t *self, int c, const char *value)
             if (arb_cli_parse_time (value, (uint64_t) zclock_time (), &spec->at_ms, &err))
                 return arb_cli_say (-1, "--at: %s", err.text);
             return 0;
-        case 't':
-            return arb_cli_opt_seconds ("timeout", value, ARB_TIMEOUT_MAX_MS, &spec->timeout_ms);
-        case 'R':
-            return arb_cli_opt_seconds ("retention", value, ARB_RETENTION_MAX_MS,
-                                        &spec->retention_ms);
         case 'w':
             self->watch = true;
             return 0;
@@ -138,10 +144,8 @@ s_option (s_submit_t *self, int c, const char *value)
     return -1;
 }
 
-//  The payload: the argument, stdin for "-", or stdin when none is given
-//  and stdin is not a terminal. NULL after printing why.
-static zframe_t *
-s_payload (const char *arg)
+zframe_t *
+arb_cli_payload (const char *arg)
 {
     if (arg && !streq (arg, "-")) {
         size_t size = strlen (arg);
@@ -227,7 +231,7 @@ s_run (arb_cli_t *cli, int argc, char **argv)
     if (!*self.spec.name || strlen (self.spec.name) > ARB_NAME_MAX)
         return arb_cli_say (ARB_EXIT_USAGE, "NAME: 1 to %d bytes, not %zu", ARB_NAME_MAX,
                             strlen (self.spec.name));
-    self.spec.payload = s_payload (left == 2 ? argv[optind + 1] : NULL);
+    self.spec.payload = arb_cli_payload (left == 2 ? argv[optind + 1] : NULL);
     if (!self.spec.payload)
         return ARB_EXIT_USAGE;
 
@@ -258,20 +262,12 @@ const arb_cli_cmd_t arb_cli_cmd_submit = {
         "PAYLOAD; with '-', or with none while stdin is not a terminal, stdin (up to\n"
         "16 MiB). A PAYLOAD that starts with '-' goes after '--'.\n"
         "\n"
-        "  --queue Q            queue (default: default)\n"
         "  --key K              client key: submitting a known key again returns the\n"
-        "                       first task's id and submits nothing (safe retries)\n"
-        "  --priority P         higher runs first (-2147483648..2147483647; default 0)\n"
-        "  --retries N          extra attempts after a failure (0..1000; default 0)\n"
-        "  --backoff fixed:SECONDS | exp:BASE,CAP\n"
-        "                       delay before a retry: always SECONDS, or BASE doubling\n"
-        "                       per attempt up to CAP, with random jitter\n"
-        "  --no-jitter          exp: backoff without jitter\n"
+        "                       first task's id and submits nothing (safe "
+        "retries)\n" ARB_CLI_TASK_OPTIONS_HELP
         "  --delay SECONDS      start no earlier than SECONDS from now (up to 366 days)\n"
         "  --at TIME            start no earlier than TIME: RFC 3339 (2026-11-23T10:00:00Z,\n"
         "                       or with an offset like +01:00) or Unix seconds\n"
-        "  --timeout SECONDS    limit of one attempt (up to 30 days; default none)\n"
-        "  --retention SECONDS  keep the finished task this long (default: the queue's)\n"
         "  --watch              then wait for the task and print its result, as `wait ID`\n"
         "  --json               print {\"id\", \"existing\"}\n"
         "\n"
