@@ -1,14 +1,35 @@
-/*  arb_broker.c — the broker's loop; see arb_broker.h for the design. */
+/*  arb_broker.c — the broker's loop: start-up and the turn; see
+    arb_broker.h for the design and docs/broker.md ("Layers") for the
+    layers below it.
 
-#include "arb_broker_priv.h"
+    The loop owns the socket, the journal, the clock and the layers, and
+    does nothing else itself: at start it rebuilds memory from the journal
+    (through the lifecycle and the settings); each turn it reads requests
+    (handed to the verbs), fires timers, checks worker liveness, sweeps
+    expired results, commits, flushes the outbox and dispatches.
+*/
 
-#include <stdarg.h>
+#include "arb_broker.h"
+#include "arb_settings.h"
+#include "arb_verbs.h"
 
-#define ARB_TURN_MESSAGES   2000  //  messages read per turn at most
-#define ARB_TURN_BUDGET_MS  50    //  and for at most this long
-#define ARB_REFUSALS_LOGGED 20    //  refusals logged per second; the rest are counted
-#define ARB_SWEEP_BATCH     500   //  final tasks removed per retention sweep
-#define ARB_SWEEP_EVERY_MS  1000
+#define ARB_TURN_MESSAGES  2000  //  messages read per turn at most
+#define ARB_TURN_BUDGET_MS 50    //  and for at most this long
+#define ARB_SWEEP_BATCH    500   //  final tasks removed per retention sweep
+#define ARB_SWEEP_EVERY_MS 1000
+
+struct _arb_broker_t {
+    arb_broker_config_t config;
+    arb_limits_t limits;        //  the codec's limits for requests
+    zsock_t *router;            //  owned
+    arb_journal_t *journal;     //  owned
+    arb_clock_t clock;          //  the current turn's time, lent to the layers
+    arb_outbox_t *outbox;       //  owned: layer 1
+    arb_life_t *life;           //  owned: layer 2 (with arb_settings)
+    arb_verbs_t verbs;          //  layer 3: what the handlers work with
+    uint64_t next_liveness_ms;  //  monotonic: next check of silent workers
+    uint64_t next_sweep_ms;     //  monotonic: next retention sweep
+};
 
 void
 arb_broker_config_defaults (arb_broker_config_t *config)
@@ -29,100 +50,30 @@ arb_broker_config_defaults (arb_broker_config_t *config)
     };
 }
 
-//  An event subscriber: a routing id and an optional queue filter.
-typedef struct {
-    zframe_t *identity;  //  owned
-    char *queue;         //  owned; NULL: every queue
-} s_subscriber_t;
-
 //  ---------------------------------------------------------------------
 //  Start-up: the journal is the truth; memory is rebuilt from it.
-
-typedef struct {
-    arb_broker_t *self;
-    size_t count;
-} s_load_t;
-
-static int
-s_load_task (void *arg, arb_task_t *row, const char *queue, const char *name)
-{
-    s_load_t *load = (s_load_t *) arg;
-    arb_broker_t *self = load->self;
-    arb_task_t *task = arb_sched_task_from_row (self->sched, row, queue, name);
-    arb_sched_add (self->sched, task, self->now_ms, self->mono_ms);
-    load->count++;
-    return 0;
-}
-
-static void
-s_load_count (void *arg, const char *queue, int state, uint64_t count)
-{
-    arb_broker_t *self = (arb_broker_t *) arg;
-    if (state > 0 && state <= ARB_STATE_MAX)
-        arb_queue_counts (arb_sched_queue (self->sched, queue))[state] += count;
-}
-
-//  Settings are stored as text: "paused=0 max_running=3 rate=50 retention_ms=0"
-//  under "queue.<name>", "max_running=3 rate=50" under "limit.<task name>".
-static void
-s_load_settings (void *arg, const char *key, const void *data, size_t size)
-{
-    arb_broker_t *self = (arb_broker_t *) arg;
-    char text[256];
-    size = size < sizeof (text) - 1 ? size : sizeof (text) - 1;
-    memcpy (text, data, size);
-    text[size] = 0;
-    unsigned paused = 0, max_running = 0, rate = 0;
-    unsigned long long retention = 0;
-    if (strncmp (key, "queue.", 6) == 0) {
-        arb_queue_t *queue = arb_sched_queue (self->sched, key + 6);
-        int on_failure = 0;
-        sscanf (text, "paused=%u max_running=%u rate=%u retention_ms=%llu on_failure=%d", &paused,
-                &max_running, &rate, &retention, &on_failure);
-        arb_queue_settings (queue)->on_failure = on_failure;
-        arb_queue_settings (queue)->paused = paused != 0;
-        arb_queue_settings (queue)->retention_ms = retention;
-        arb_queue_limit (queue)->max_running = max_running;
-        arb_queue_limit (queue)->rate_per_sec = rate;
-    }
-    else if (strncmp (key, "limit.", 6) == 0) {
-        sscanf (text, "max_running=%u rate=%u", &max_running, &rate);
-        arb_limit_t *limit = arb_sched_name_limit (self->sched, key + 6);
-        limit->max_running = max_running;
-        limit->rate_per_sec = rate;
-        arb_sched_touch_name (self->sched, key + 6);
-    }
-}
 
 static int
 s_rebuild (arb_broker_t *self)
 {
-    if (arb_journal_next_epoch (self->journal, &self->epoch)
-        || arb_journal_max_id (self->journal, &self->next_id))
-        return -1;
-    arb_sched_config_t config = {
+    arb_life_config_t config = {
         .aging_ms = self->config.aging_ms,
         .liveness_ms = self->config.liveness_ms,
         .cache_bytes = self->config.cache_bytes,
-        .epoch = self->epoch,
+        .max_lost = self->config.max_lost,
+        .retention_ms = self->config.retention_ms,
+        .dead_retention_ms = self->config.dead_retention_ms,
     };
-    arb_sched_hooks_t hooks = {
-        .dispatch = arb_broker_dispatch_hook,
-        .expired = arb_broker_expired_hook,
-        .arg = self,
-    };
-    self->sched = arb_sched_new (&config, &hooks);
-    s_load_t load = {self, 0};
-    if (arb_journal_meta_list (self->journal, "queue.", s_load_settings, self)
-        || arb_journal_meta_list (self->journal, "limit.", s_load_settings, self)
-        || arb_journal_load_open (self->journal, s_load_task, &load)
-        || arb_journal_count_final (self->journal, s_load_count, self))
+    self->life = arb_life_new (&config, self->journal, self->outbox, &self->clock);
+    if (!self->life)
         return -1;
-    arb_broker_resume_waiting (self);
-    if (self->fatal || arb_journal_commit (self->journal))
+    size_t count = 0;
+    if (arb_settings_load (arb_life_sched (self->life), self->journal)
+        || arb_life_load (self->life, &count) || arb_journal_commit (self->journal))
         return -1;
     zsys_info ("broker: journal loaded path=%s epoch=%" PRIu64 " open_tasks=%zu next_id=%" PRIu64,
-               self->config.db_path, self->epoch, load.count, self->next_id + 1);
+               self->config.db_path, arb_life_epoch (self->life), count,
+               arb_life_last_id (self->life) + 1);
     return 0;
 }
 
@@ -139,7 +90,7 @@ s_hold_for_claims (arb_broker_t *self)
     if (window == ARB_RECOVERY_AUTO)
         window = (uint64_t) self->config.heartbeat_ms + 2500;
     if (window)
-        arb_sched_hold_ready (self->sched, (uint64_t) zclock_mono () + window);
+        arb_life_hold_ready (self->life, (uint64_t) zclock_mono () + window);
 }
 
 arb_broker_t *
@@ -148,20 +99,25 @@ arb_broker_new (const arb_broker_config_t *config)
     arb_broker_t *self = (arb_broker_t *) zmalloc (sizeof (arb_broker_t));
     self->config = *config;
     self->limits.max_frame = config->max_payload;
-    self->now_ms = self->started_ms = (uint64_t) zclock_time ();
-    self->mono_ms = (uint64_t) zclock_mono ();
-    self->rng = self->now_ms ^ ((uint64_t) getpid () << 32) ^ 0x9e3779b97f4a7c15ull;
-    self->outbox = zlist_new ();
-    self->done = zhashx_new ();
-    self->events = zhashx_new ();
-    self->subscribers = zlist_new ();
+    self->clock.now_ms = (uint64_t) zclock_time ();
+    self->clock.mono_ms = (uint64_t) zclock_mono ();
+    self->router = zsock_new (ZMQ_ROUTER);
+    self->outbox = arb_outbox_new (self->router, &self->clock);
 
     self->journal = arb_journal_new (config->db_path, config->sync);
     if (!self->journal || s_rebuild (self)) {
         arb_broker_destroy (&self);
         return NULL;
     }
-    self->router = zsock_new (ZMQ_ROUTER);
+    self->verbs = (arb_verbs_t){
+        .life = self->life,
+        .outbox = self->outbox,
+        .journal = self->journal,
+        .clock = &self->clock,
+        .heartbeat_ms = config->heartbeat_ms,
+        .liveness_ms = config->liveness_ms,
+        .started_ms = self->clock.now_ms,
+    };
     zsock_set_router_handover (self->router, 1);
     zsock_set_rcvtimeo (self->router, 0);
     zsock_set_sndtimeo (self->router, 0);
@@ -182,33 +138,6 @@ arb_broker_new (const arb_broker_config_t *config)
     return self;
 }
 
-//  Destroys the messages being filled in a map (routing id -> message).
-static void
-s_drop_msgs (zhashx_t *map)
-{
-    for (arb_msg_t *msg = (arb_msg_t *) zhashx_first (map); msg;
-         msg = (arb_msg_t *) zhashx_next (map))
-        arb_msg_destroy (&msg);
-    zhashx_purge (map);
-}
-
-static void
-s_destroy_msgs (zhashx_t **map_p)
-{
-    if (*map_p)
-        s_drop_msgs (*map_p);
-    zhashx_destroy (map_p);
-}
-
-static void
-s_subscriber_destroy (s_subscriber_t **sub_p)
-{
-    zframe_destroy (&(*sub_p)->identity);
-    free ((*sub_p)->queue);
-    free (*sub_p);
-    *sub_p = NULL;
-}
-
 void
 arb_broker_destroy (arb_broker_t **self_p)
 {
@@ -216,22 +145,8 @@ arb_broker_destroy (arb_broker_t **self_p)
     arb_broker_t *self = *self_p;
     if (!self)
         return;
-    if (self->outbox) {
-        arb_msg_t *msg;
-        while ((msg = (arb_msg_t *) zlist_pop (self->outbox)))
-            arb_msg_destroy (&msg);
-        zlist_destroy (&self->outbox);
-    }
-    s_destroy_msgs (&self->done);
-    s_destroy_msgs (&self->events);
-    if (self->subscribers) {
-        s_subscriber_t *sub;
-        while ((sub = (s_subscriber_t *) zlist_pop (self->subscribers)))
-            s_subscriber_destroy (&sub);
-        zlist_destroy (&self->subscribers);
-    }
-    arb_vec_free (&self->settle);
-    arb_sched_destroy (&self->sched);
+    arb_outbox_destroy (&self->outbox);
+    arb_life_destroy (&self->life);
     arb_journal_destroy (&self->journal);
     zsock_destroy (&self->router);
     free (self);
@@ -239,245 +154,7 @@ arb_broker_destroy (arb_broker_t **self_p)
 }
 
 //  ---------------------------------------------------------------------
-//  Replies and streamed messages: all wait for the turn's commit.
-
-void
-arb_broker_reply (arb_broker_t *self, arb_msg_t **reply_p)
-{
-    zlist_append (self->outbox, *reply_p);
-    *reply_p = NULL;
-}
-
-//  Logs one line per refusal, at most ARB_REFUSALS_LOGGED a second, so a
-//  peer spraying garbage cannot flood the log.
-static void
-s_log_refusal (arb_broker_t *self, zframe_t *identity, const char *type, const char *reason)
-{
-    uint64_t sec = self->now_ms / 1000;
-    if (sec != self->refused_sec) {
-        if (self->refused_count > ARB_REFUSALS_LOGGED)
-            zsys_warning ("broker: %u more refusals not logged",
-                          self->refused_count - ARB_REFUSALS_LOGGED);
-        self->refused_sec = sec;
-        self->refused_count = 0;
-    }
-    if (++self->refused_count > ARB_REFUSALS_LOGGED)
-        return;
-    char *peer = identity ? zframe_strhex (identity) : strdup ("?");
-    zsys_warning ("broker: refused peer=%s type=%s reason=\"%s\"", peer, type, reason);
-    free (peer);
-}
-
-void
-arb_broker_refuse (arb_broker_t *self, arb_msg_t *request, arb_err_t code, const char *fmt, ...)
-{
-    char reason[ARB_TEXT_MAX];
-    va_list args;
-    va_start (args, fmt);
-    vsnprintf (reason, sizeof (reason), fmt, args);
-    va_end (args);
-    const char *type = arb_msg_type_name (arb_msg_type (request));
-    s_log_refusal (self, arb_msg_routing_id (request), type ? type : "?", reason);
-    arb_msg_t *reply = arb_msg_new_error (request, code, "%s", reason);
-    arb_broker_reply (self, &reply);
-}
-
-void
-arb_broker_fail (arb_broker_t *self, const char *what)
-{
-    if (!self->fatal)
-        zsys_error ("broker: journal failed during %s; stopping (a restart recovers from the "
-                    "journal)",
-                    what);
-    self->fatal = true;
-}
-
-uint64_t
-arb_broker_random (arb_broker_t *self)
-{
-    //  xorshift64*: plenty for jitter, and no shared state
-    self->rng ^= self->rng >> 12;
-    self->rng ^= self->rng << 25;
-    self->rng ^= self->rng >> 27;
-    return self->rng * 0x2545f4914f6cdd1dull;
-}
-
-//  The message of a given type being filled for a peer in this turn.
-static arb_msg_t *
-s_pending (zhashx_t *map, zframe_t *identity, arb_msg_type_t type)
-{
-    char *key = zframe_strhex (identity);
-    arb_msg_t *msg = (arb_msg_t *) zhashx_lookup (map, key);
-    if (!msg) {
-        msg = arb_msg_new (type, 0);
-        arb_msg_set_routing_id (msg, identity);
-        zhashx_insert (map, key, msg);
-    }
-    free (key);
-    return msg;
-}
-
-void
-arb_broker_done_record (arb_broker_t *self,
-                        zframe_t *identity,
-                        uint64_t id,
-                        int state,
-                        uint32_t attempts,
-                        const char *error,
-                        zframe_t **result_p)
-{
-    arb_msg_t *msg = s_pending (self->done, identity, ARB_MSG_DONE);
-    arb_done_body_t *body = arb_msg_done (msg);
-    arb_done_task_t *done = (arb_done_task_t *) arb_msg_grow (msg, &body->tasks, sizeof (*done), 1);
-    done->id = id;
-    done->state = (uint32_t) state;
-    done->attempts = attempts;
-    done->error = arb_msg_strdup (msg, error);
-    done->result = result_p && *result_p ? *result_p : zframe_new_empty ();
-    if (result_p)
-        *result_p = NULL;
-}
-
-void
-arb_broker_event (arb_broker_t *self, arb_task_t *task, int state, const char *error)
-{
-    if (zlist_size (self->subscribers) == 0)
-        return;
-    const char *queue = arb_queue_name (task->queue);
-    for (s_subscriber_t *sub = (s_subscriber_t *) zlist_first (self->subscribers); sub;
-         sub = (s_subscriber_t *) zlist_next (self->subscribers)) {
-        if (sub->queue && !streq (sub->queue, queue))
-            continue;
-        arb_msg_t *msg = s_pending (self->events, sub->identity, ARB_MSG_EVENT);
-        arb_event_body_t *body = arb_msg_event (msg);
-        arb_event_info_t *event =
-            (arb_event_info_t *) arb_msg_grow (msg, &body->events, sizeof (*event), 1);
-        event->id = task->id;
-        event->at_ms = self->now_ms;
-        event->queue = arb_msg_strdup (msg, queue);
-        event->name = arb_msg_strdup (msg, task->name);
-        event->state = (uint32_t) state;
-        event->attempt = task->attempts;
-        event->worker =
-            task->session ? arb_msg_strdup (msg, arb_session_name (task->session)) : NULL;
-        event->error = arb_msg_strdup (msg, error);
-    }
-}
-
-void
-arb_broker_subscribe (arb_broker_t *self, zframe_t *identity, const char *queue, bool on)
-{
-    for (s_subscriber_t *sub = (s_subscriber_t *) zlist_first (self->subscribers); sub;
-         sub = (s_subscriber_t *) zlist_next (self->subscribers))
-        if (zframe_eq (sub->identity, identity)) {
-            zlist_remove (self->subscribers, sub);
-            s_subscriber_destroy (&sub);
-            break;
-        }
-    if (on) {
-        s_subscriber_t *sub = (s_subscriber_t *) zmalloc (sizeof (s_subscriber_t));
-        sub->identity = zframe_dup (identity);
-        sub->queue = queue ? strdup (queue) : NULL;
-        zlist_append (self->subscribers, sub);
-    }
-}
-
-static void
-s_send (arb_broker_t *self, arb_msg_t **msg_p)
-{
-    //  A ROUTER drops what it cannot deliver (peer gone, or over its
-    //  high-water mark); the broker never blocks on a slow peer.
-    arb_msg_send (msg_p, self->router);
-}
-
-static void
-s_send_all (arb_broker_t *self, zhashx_t *map)
-{
-    arb_msg_t *msg = (arb_msg_t *) zhashx_first (map);
-    while (msg) {
-        s_send (self, &msg);
-        msg = (arb_msg_t *) zhashx_next (map);
-    }
-    zhashx_purge (map);
-}
-
-//  After the commit: replies first, then results, then events.
-static void
-s_flush (arb_broker_t *self)
-{
-    arb_msg_t *msg;
-    while ((msg = (arb_msg_t *) zlist_pop (self->outbox)))
-        s_send (self, &msg);
-    s_send_all (self, self->done);
-    s_send_all (self, self->events);
-}
-
-//  Drops everything a failed turn would have sent: none of it is durable.
-static void
-s_abandon (arb_broker_t *self)
-{
-    arb_msg_t *msg;
-    while ((msg = (arb_msg_t *) zlist_pop (self->outbox)))
-        arb_msg_destroy (&msg);
-    s_drop_msgs (self->done);
-    s_drop_msgs (self->events);
-}
-
-//  ---------------------------------------------------------------------
-//  Retention: final tasks leave the journal after their purge time, a
-//  small batch per turn, so a sweep never stalls the loop; while a batch
-//  comes back full, the next turn sweeps again.
-
-static void
-s_purged (void *arg, uint64_t id, const char *queue, int state)
-{
-    (void) id;
-    arb_broker_t *self = (arb_broker_t *) arg;
-    arb_queue_t *q = arb_sched_find_queue (self->sched, queue);
-    if (q && state > 0 && state <= ARB_STATE_MAX && arb_queue_counts (q)[state])
-        arb_queue_counts (q)[state]--;
-}
-
-void
-arb_broker_forget_idle_queues (arb_broker_t *self)
-{
-    zhashx_t *queues = arb_sched_queues (self->sched);
-    zlistx_t *idle = zlistx_new ();
-    for (arb_queue_t *q = (arb_queue_t *) zhashx_first (queues); q;
-         q = (arb_queue_t *) zhashx_next (queues))
-        if (arb_queue_is_idle (q))
-            zlistx_add_end (idle, q);
-    for (void *q = zlistx_first (idle); q; q = zlistx_next (idle))
-        arb_sched_forget_queue (self->sched, (arb_queue_t *) q);
-    zlistx_destroy (&idle);
-}
-
-static void
-s_sweep (arb_broker_t *self)
-{
-    if (self->mono_ms < self->next_sweep_ms)
-        return;
-    int purged = arb_journal_purge (self->journal, self->now_ms, ARB_SWEEP_BATCH, self->next_id,
-                                    s_purged, self);
-    if (purged < 0) {
-        arb_broker_fail (self, "retention sweep");
-        return;
-    }
-    if (purged > 0)
-        arb_broker_forget_idle_queues (self);
-    self->next_sweep_ms = self->mono_ms + (purged == ARB_SWEEP_BATCH ? 0 : ARB_SWEEP_EVERY_MS);
-}
-
-//  ---------------------------------------------------------------------
 //  The turn
-
-static bool
-s_is_worker_verb (arb_msg_type_t type)
-{
-    return type == ARB_MSG_REGISTER || type == ARB_MSG_CREDIT || type == ARB_MSG_TAKE
-           || type == ARB_MSG_RESULT || type == ARB_MSG_EMIT || type == ARB_MSG_HEARTBEAT
-           || type == ARB_MSG_BYE;
-}
 
 static void
 s_handle (arb_broker_t *self, zmsg_t **zmsg_p)
@@ -486,23 +163,21 @@ s_handle (arb_broker_t *self, zmsg_t **zmsg_p)
     int rc = arb_msg_decode (zmsg_p, true, &self->limits, &msg);
     if (rc == -2) {
         if (msg)
-            arb_broker_refuse (self, msg, arb_msg_decode_code (msg), "%s",
+            arb_outbox_refuse (self->outbox, msg, arb_msg_decode_code (msg), "%s",
                                arb_msg_decode_error (msg));
         else
-            s_log_refusal (self, NULL, "?", "message without a routing id");
+            arb_outbox_log_refusal (self->outbox, NULL, "?", "message without a routing id");
     }
-    else if (s_is_worker_verb (arb_msg_type (msg)))
-        arb_broker_on_worker (self, msg);
     else
-        arb_broker_on_client (self, msg);
+        arb_verbs_handle (&self->verbs, msg);
     arb_msg_destroy (&msg);
 }
 
 static void
 s_read_messages (arb_broker_t *self)
 {
-    uint64_t deadline = self->mono_ms + ARB_TURN_BUDGET_MS;
-    for (int count = 0; count < ARB_TURN_MESSAGES && !self->fatal; count++) {
+    uint64_t deadline = self->clock.mono_ms + ARB_TURN_BUDGET_MS;
+    for (int count = 0; count < ARB_TURN_MESSAGES && !arb_life_is_halted (self->life); count++) {
         zmsg_t *zmsg = zmsg_recv (self->router);
         if (!zmsg)
             break;  //  nothing more waiting (receive timeout is 0)
@@ -512,27 +187,69 @@ s_read_messages (arb_broker_t *self)
     }
 }
 
+//  Liveness: a worker silent past the window is dead (its leases are
+//  lost); a worker the broker has sent nothing to for a heartbeat period
+//  gets a HEARTBEAT.
+static void
+s_check_workers (arb_broker_t *self)
+{
+    uint64_t mono_ms = self->clock.mono_ms;
+    if (mono_ms < self->next_liveness_ms)
+        return;
+    uint32_t tick = self->config.heartbeat_ms / 2;
+    self->next_liveness_ms = mono_ms + (tick > 50 ? tick : 50);
+    arb_sched_t *sched = arb_life_sched (self->life);
+    arb_session_t *session;
+    while (!arb_life_is_halted (self->life)
+           && (session = arb_sched_silent_session (sched, mono_ms)))
+        arb_life_end_session (self->life, session, true);
+    zhashx_t *sessions = arb_sched_sessions (sched);
+    for (session = (arb_session_t *) zhashx_first (sessions); session;
+         session = (arb_session_t *) zhashx_next (sessions)) {
+        if (mono_ms - arb_session_last_sent (session) < self->config.heartbeat_ms)
+            continue;
+        arb_msg_t *beat = arb_msg_new (ARB_MSG_HEARTBEAT, 0);
+        arb_msg_set_routing_id (beat, arb_session_identity (session));
+        arb_outbox_reply (self->outbox, &beat);
+        arb_session_sent (session, mono_ms);
+    }
+}
+
+//  Retention: final tasks leave the journal after their purge time, a
+//  small batch per turn, so a sweep never stalls the loop; while a batch
+//  comes back full, the next turn sweeps again.
+static void
+s_sweep (arb_broker_t *self)
+{
+    if (self->clock.mono_ms < self->next_sweep_ms)
+        return;
+    int purged = arb_life_sweep (self->life, ARB_SWEEP_BATCH);
+    if (purged < 0)
+        return;
+    self->next_sweep_ms =
+        self->clock.mono_ms + (purged == ARB_SWEEP_BATCH ? 0 : ARB_SWEEP_EVERY_MS);
+}
+
 static void
 s_turn (arb_broker_t *self)
 {
-    self->now_ms = (uint64_t) zclock_time ();
-    self->mono_ms = (uint64_t) zclock_mono ();
+    self->clock.now_ms = (uint64_t) zclock_time ();
+    self->clock.mono_ms = (uint64_t) zclock_mono ();
     s_read_messages (self);
-    if (!self->fatal)
-        arb_broker_fire_timers (self);
-    if (!self->fatal)
-        arb_broker_check_workers (self);
-    if (!self->fatal)
+    if (!arb_life_is_halted (self->life))
+        arb_life_fire_timers (self->life);
+    if (!arb_life_is_halted (self->life))
+        s_check_workers (self);
+    if (!arb_life_is_halted (self->life))
         s_sweep (self);
-    if (!self->fatal && arb_journal_commit (self->journal))
-        arb_broker_fail (self, "commit");
-    if (self->fatal) {
-        s_abandon (self);
+    if (!arb_life_is_halted (self->life) && arb_journal_commit (self->journal))
+        arb_life_halt (self->life, "commit");
+    if (arb_life_is_halted (self->life)) {
+        arb_outbox_abandon (self->outbox);
         return;
     }
-    s_flush (self);
-    arb_sched_dispatch (self->sched, self->now_ms, self->mono_ms);
-    arb_broker_send_dispatches (self);
+    arb_outbox_flush (self->outbox);
+    arb_life_dispatch (self->life);
 }
 
 static int
@@ -540,11 +257,10 @@ s_poll_timeout (arb_broker_t *self)
 {
     //  Work left by the dispatch pass (an expired task ended) goes out
     //  with the next commit, at once.
-    if (arb_journal_in_txn (self->journal) || zlist_size (self->outbox) || zhashx_size (self->done)
-        || zhashx_size (self->events))
+    if (arb_journal_in_txn (self->journal) || !arb_outbox_is_empty (self->outbox))
         return 0;
     uint64_t mono = (uint64_t) zclock_mono ();
-    uint64_t next = arb_sched_next_timer (self->sched);
+    uint64_t next = arb_sched_next_timer (arb_life_sched (self->life));
     if (self->next_liveness_ms < next)
         next = self->next_liveness_ms;
     if (self->next_sweep_ms < next)
@@ -559,7 +275,7 @@ int
 arb_broker_run (arb_broker_t *self)
 {
     zmq_pollitem_t item = {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
-    while (!zsys_interrupted && !self->fatal) {
+    while (!zsys_interrupted && !arb_life_is_halted (self->life)) {
         int rc = zmq_poll (&item, 1, s_poll_timeout (self));
         if (rc < 0 && zmq_errno () != EINTR) {
             zsys_error ("broker: poll failed: %s", zmq_strerror (zmq_errno ()));
@@ -569,7 +285,7 @@ arb_broker_run (arb_broker_t *self)
             break;
         s_turn (self);
     }
-    if (self->fatal)
+    if (arb_life_is_halted (self->life))
         return -1;
     zsys_info ("broker: stopping");
     return 0;

@@ -14,6 +14,11 @@
     to go on from is the journal's, which a restart rebuilds. Nothing that
     was acknowledged is lost; what was not acknowledged, callers re-send.
 
+    The code is four layers that call only downward: this loop
+    (arb_broker.c), the verbs (arb_verbs.h), the task lifecycle
+    (arb_life.h, with arb_settings.h) and the outbox (arb_outbox.h); see
+    docs/broker.md, "Layers".
+
     Everything runs in the thread that calls arb_broker_run.
 */
 

@@ -1,4 +1,5 @@
-/*  arb_broker_flow.c — workflows: dependencies, fan-out and routing.
+/*  arb_life_flow.c — the task lifecycle's flow rules: what follows from a
+    task's end for its dependents, fan-out copies and routed items.
 
     Dependencies. A task that waits for others is `waiting` with a count of
     parents not yet final. When a parent ends, each child's edge decides:
@@ -27,37 +28,14 @@
     lost, nor enqueued twice after a restart.
 */
 
-#include "arb_broker_priv.h"
-#include "arb_dag.h"
+#include "arb_life_priv.h"
 
-#define ARB_ENDPOINT_TIMEOUT_DEFAULT_MS 30000
+#define ARB_ENDPOINT_TIMEOUT_DEFAULT_MS 30000   //  an endpoint copy waits this long by default
 #define ARB_EMITS_MAX                   100000  //  staged items per attempt
 #define ARB_EMIT_BYTES_MAX              (256u << 20)
 
 //  ---------------------------------------------------------------------
-//  Checking a submitted batch
-
-static bool
-s_task_exists (void *arg, uint64_t id)
-{
-    arb_broker_t *self = (arb_broker_t *) arg;
-    if (arb_sched_find (self->sched, id))
-        return true;
-    int state;
-    return arb_journal_state (self->journal, id, &state, NULL, 0) == 0 && state != 0;
-}
-
-//  The session of a worker name, or NULL.
-static arb_session_t *
-s_worker_named (arb_broker_t *self, const char *name)
-{
-    zhashx_t *sessions = arb_sched_sessions (self->sched);
-    for (arb_session_t *s = (arb_session_t *) zhashx_first (sessions); s;
-         s = (arb_session_t *) zhashx_next (sessions))
-        if (streq (arb_session_name (s), name))
-            return s;
-    return NULL;
-}
+//  Fan-out copies
 
 //  Whether a session takes from a queue.
 static bool
@@ -72,87 +50,9 @@ s_serves (arb_session_t *session, const char *queue)
     return false;
 }
 
-static int
-s_check_endpoints (
-    arb_broker_t *self, const arb_task_spec_t *spec, size_t i, char *why, size_t size)
-{
-    if (spec->broadcast && spec->endpoints.n) {
-        snprintf (why, size, "tasks[%zu]: give endpoints or broadcast, not both", i);
-        return -1;
-    }
-    if (!spec->endpoints.n && !spec->broadcast)
-        return 0;
-    if (spec->endpoint_timeout_ms > ARB_TIMEOUT_MAX_MS) {
-        snprintf (why, size, "tasks[%zu].endpoint_timeout_ms: over the limit of %llu", i,
-                  ARB_TIMEOUT_MAX_MS);
-        return -1;
-    }
-    if (spec->after.n || spec->input) {
-        snprintf (why, size, "tasks[%zu]: a fan-out task cannot have dependencies", i);
-        return -1;
-    }
-    for (size_t e = 0; e < spec->endpoints.n; e++) {
-        const char *name = spec->endpoints.v[e];
-        if (!*name || strchr (name, '@')) {
-            snprintf (why, size, "tasks[%zu].endpoints[%zu]: '%s' is not a worker name", i, e,
-                      name);
-            return -1;
-        }
-        for (size_t d = 0; d < e; d++)
-            if (streq (spec->endpoints.v[d], name)) {
-                snprintf (why, size, "tasks[%zu].endpoints: '%s' is named twice", i, name);
-                return -1;
-            }
-        if (!spec->allow_unknown && !s_worker_named (self, name)) {
-            snprintf (why, size,
-                      "tasks[%zu].endpoints: no worker named '%s' is connected "
-                      "(allow_unknown to send anyway)",
-                      i, name);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-int
-arb_broker_check_flow (arb_broker_t *self, arb_msg_t *msg, arb_dag_t *dag, char *why, size_t size)
-{
-    arb_submit_body_t *body = arb_msg_submit (msg);
-    if (body->flow_kind > ARB_FLOW_PIPE) {
-        snprintf (why, size, "flow_kind: %u is not 1 (dag), 2 (group) or 3 (pipe)",
-                  body->flow_kind);
-        return -1;
-    }
-    bool linked = false;
-    for (size_t i = 0; i < body->tasks.n; i++) {
-        const arb_task_spec_t *spec = &body->tasks.v[i];
-        linked |= spec->ref || spec->after.n;
-        if (spec->input > ARB_INPUT_PARENT) {
-            snprintf (why, size, "tasks[%zu].input: %u is not 0 (payload) or 1 (parent)", i,
-                      spec->input);
-            return -1;
-        }
-        if (spec->input == ARB_INPUT_PARENT && (spec->after.n != 1 || spec->after.v[0].when != 0)) {
-            snprintf (why, size,
-                      "tasks[%zu].input: taking its parent's result needs exactly one "
-                      "on_success dependency",
-                      i);
-            return -1;
-        }
-        if (s_check_endpoints (self, spec, i, why, size))
-            return -1;
-    }
-    if (!linked)
-        return 0;
-    return arb_dag_check (dag, s_task_exists, self, why, size);
-}
-
-//  ---------------------------------------------------------------------
-//  Storing a batch: edges and fan-out copies
-
 //  Names of the workers a broadcast goes to: those serving the queue now.
 static zlistx_t *
-s_broadcast_targets (arb_broker_t *self, const char *queue)
+s_broadcast_targets (arb_life_t *self, const char *queue)
 {
     zlistx_t *names = zlistx_new ();
     zlistx_set_duplicator (names, (zlistx_duplicator_fn *) strdup);
@@ -168,7 +68,7 @@ s_broadcast_targets (arb_broker_t *self, const char *queue)
 
 //  Makes and stores one endpoint copy of a fan-out task.
 static int
-s_make_copy (arb_broker_t *self,
+s_make_copy (arb_life_t *self,
              arb_task_t *origin,
              const char *endpoint,
              uint64_t endpoint_timeout_ms,
@@ -187,27 +87,27 @@ s_make_copy (arb_broker_t *self,
     copy->jitter = origin->jitter;
     copy->timeout_ms = origin->timeout_ms;
     copy->retention_ms = origin->retention_ms;
-    copy->created_ms = self->now_ms;
+    copy->created_ms = self->clock->now_ms;
     copy->origin = origin->id;
     copy->flow = origin->flow;
-    copy->expires_ms = self->now_ms + endpoint_timeout_ms;
+    copy->expires_ms = self->clock->now_ms + endpoint_timeout_ms;
     copy->state = ARB_STATE_READY;
     arb_journal_row_t row = {.endpoint = endpoint, .payload = payload, .headers = headers};
     if (arb_journal_insert (self->journal, copy, &row)) {
         arb_sched_discard_task (self->sched, &copy);
         return -1;
     }
-    arb_sched_add (self->sched, copy, self->now_ms, self->mono_ms);
-    arb_broker_event (self, copy, ARB_STATE_READY, NULL);
+    arb_sched_add (self->sched, copy, self->clock->now_ms, self->clock->mono_ms);
+    arb_outbox_event (self->outbox, copy, ARB_STATE_READY, NULL);
     return 0;
 }
 
 int
-arb_broker_fan_out (arb_broker_t *self,
-                    arb_task_t *origin,
-                    const arb_task_spec_t *spec,
-                    zframe_t *payload,
-                    zframe_t *headers)
+arb_life_fan_out (arb_life_t *self,
+                  arb_task_t *origin,
+                  const arb_task_spec_t *spec,
+                  zframe_t *payload,
+                  zframe_t *headers)
 {
     zlistx_t *names = NULL;
     if (spec->broadcast)
@@ -233,32 +133,32 @@ arb_broker_fan_out (arb_broker_t *self,
 
 //  Ends a waiting task with the verdict of its edges, or lets it run.
 static void
-s_settle (arb_broker_t *self, arb_task_t **task_p)
+s_settle (arb_life_t *self, arb_task_t **task_p)
 {
     arb_task_t *task = *task_p;
     if (task->pending)
         return;
     if (task->skip) {
-        arb_broker_finish (self, task_p, ARB_STATE_SKIPPED,
-                           "not needed: a dependency's outcome ruled it out", NULL);
+        arb_life_finish (self, task_p, ARB_STATE_SKIPPED,
+                         "not needed: a dependency's outcome ruled it out", NULL);
         return;
     }
-    if (task->not_before_ms > self->now_ms)
-        arb_sched_make_scheduled (self->sched, task, task->not_before_ms, self->now_ms,
-                                  self->mono_ms);
+    if (task->not_before_ms > self->clock->now_ms)
+        arb_sched_make_scheduled (self->sched, task, task->not_before_ms, self->clock->now_ms,
+                                  self->clock->mono_ms);
     else
-        arb_sched_make_ready (self->sched, task, false, self->now_ms, self->mono_ms);
+        arb_sched_make_ready (self->sched, task, false, self->clock->now_ms, self->clock->mono_ms);
     if (arb_journal_save (self->journal, task, task->state, 0, NULL, NULL, NULL, 0)) {
-        arb_broker_fail (self, "resolve");
+        arb_life_halt (self, "resolve");
         return;
     }
-    arb_broker_event (self, task, task->state, NULL);
+    arb_outbox_event (self->outbox, task, task->state, NULL);
 }
 
 //  Applies one finished parent to a waiting child. Returns false if the
 //  child was ended (dead: failed dependency).
 static bool
-s_apply_edge (arb_broker_t *self,
+s_apply_edge (arb_life_t *self,
               arb_task_t **child_p,
               int kind,
               int parent_state,
@@ -273,7 +173,7 @@ s_apply_edge (arb_broker_t *self,
         snprintf (why, sizeof (why), "failed dependency: '%s' (task %" PRIu64 ") ended %s",
                   parent_ref ? parent_ref : "?", parent_id,
                   parent_state ? arb_state_name (parent_state) : "and is gone");
-        arb_broker_finish (self, child_p, ARB_STATE_DEAD, why, NULL);
+        arb_life_finish (self, child_p, ARB_STATE_DEAD, why, NULL);
         return false;
     }
     if ((kind == 0 && parent_state == ARB_STATE_SKIPPED) || (kind == 1 && !failed))
@@ -314,12 +214,12 @@ s_recount_parent (void *arg, const arb_journal_parent_t *parent)
 //  Recomputes a waiting task from its parents in the journal (at start,
 //  and for dependencies on tasks that existed before the batch).
 void
-arb_broker_recount (arb_broker_t *self, arb_task_t **task_p)
+arb_life_recount (arb_life_t *self, arb_task_t **task_p)
 {
     arb_task_t *task = *task_p;
     s_recount_t rc = {0, 0, 0, "", false};
     if (arb_journal_parents (self->journal, task->id, s_recount_parent, &rc)) {
-        arb_broker_fail (self, "recount");
+        arb_life_halt (self, "recount");
         return;
     }
     if (rc.broken_id) {
@@ -333,14 +233,14 @@ arb_broker_recount (arb_broker_t *self, arb_task_t **task_p)
 
 //  Completes a fan-out task whose copies are all final.
 static void
-s_complete_fan_out (arb_broker_t *self, arb_task_t **origin_p)
+s_complete_fan_out (arb_life_t *self, arb_task_t **origin_p)
 {
     arb_task_t *origin = *origin_p;
     arb_msg_t *scratch = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
     arb_task_info_t info = {0};
     if (arb_journal_copies (self->journal, origin->id, scratch, &info)) {
         arb_msg_destroy (&scratch);
-        arb_broker_fail (self, "fan-out");
+        arb_life_halt (self, "fan-out");
         return;
     }
     char why[ARB_TEXT_MAX] = "";
@@ -357,44 +257,25 @@ s_complete_fan_out (arb_broker_t *self, arb_task_t **origin_p)
     if (missing) {
         char reason[ARB_TEXT_MAX + 64];
         snprintf (reason, sizeof (reason), "incomplete: missing endpoints: %s", why);
-        arb_broker_finish (self, origin_p, ARB_STATE_DEAD, reason, NULL);
+        arb_life_finish (self, origin_p, ARB_STATE_DEAD, reason, NULL);
     }
     else
-        arb_broker_finish (self, origin_p, ARB_STATE_SUCCEEDED, NULL, NULL);
+        arb_life_finish (self, origin_p, ARB_STATE_SUCCEEDED, NULL, NULL);
 }
 
-//  After a task ended: its children and its fan-out origin hear of it.
-//  Called by arb_broker_finish with what it knew of the task; the work
-//  is queued and drained iteratively, so a long chain of failed
-//  dependencies never deepens the stack.
-void
-arb_broker_after_finish (
-    arb_broker_t *self, uint64_t id, int state, bool has_children, uint64_t origin)
-{
-    if (has_children) {
-        arb_vec_push (&self->settle, id);
-        arb_vec_push (&self->settle, (uint64_t) state);
-    }
-    if (origin) {
-        arb_vec_push (&self->settle, origin);
-        arb_vec_push (&self->settle, 0);  //  0: a copy ended
-    }
-    if (!self->settling)
-        arb_broker_release_settle (self);
-}
-
-void
-arb_broker_hold_settle (arb_broker_t *self)
+//  While held, dependents hear of ended tasks only at the release.
+static void
+s_hold_settle (arb_life_t *self)
 {
     self->settling = true;
 }
 
-void
-arb_broker_release_settle (arb_broker_t *self)
+static void
+s_release_settle (arb_life_t *self)
 {
     self->settling = true;
     uint64_t ended, ended_state;
-    while (!self->fatal && arb_vec_shift (&self->settle, &ended)
+    while (!self->halted && arb_vec_shift (&self->settle, &ended)
            && arb_vec_shift (&self->settle, &ended_state)) {
         if (ended_state == 0) {
             arb_task_t *fan = arb_sched_find (self->sched, ended);
@@ -404,7 +285,7 @@ arb_broker_release_settle (arb_broker_t *self)
         }
         arb_vec_t children = {0};
         if (arb_journal_children (self->journal, ended, &children)) {
-            arb_broker_fail (self, "children");
+            arb_life_halt (self, "children");
             break;
         }
         int unused;
@@ -423,11 +304,30 @@ arb_broker_release_settle (arb_broker_t *self)
     self->settling = false;
 }
 
+//  After a task ended: its children and its fan-out origin hear of it.
+//  Called by arb_life_finish with what it knew of the task; the work
+//  is queued and drained iteratively, so a long chain of failed
+//  dependencies never deepens the stack.
+void
+arb_life_after_finish (arb_life_t *self, uint64_t id, int state, bool has_children, uint64_t origin)
+{
+    if (has_children) {
+        arb_vec_push (&self->settle, id);
+        arb_vec_push (&self->settle, (uint64_t) state);
+    }
+    if (origin) {
+        arb_vec_push (&self->settle, origin);
+        arb_vec_push (&self->settle, 0);  //  0: a copy ended
+    }
+    if (!self->settling)
+        s_release_settle (self);
+}
+
 //  At start: every waiting task looks at its parents (or copies) again,
 //  since they may have ended while the broker was down or before it
 //  could tell.
 void
-arb_broker_resume_waiting (arb_broker_t *self)
+arb_life_resume_waiting (arb_life_t *self)
 {
     zhashx_t *tasks = arb_sched_tasks (self->sched);
     zlistx_t *waiting = zlistx_new ();
@@ -441,14 +341,14 @@ arb_broker_resume_waiting (arb_broker_t *self)
                 fan->pending++;
         }
     }
-    for (void *id = zlistx_first (waiting); id && !self->fatal; id = zlistx_next (waiting)) {
+    for (void *id = zlistx_first (waiting); id && !self->halted; id = zlistx_next (waiting)) {
         arb_task_t *task = arb_sched_find (self->sched, (uint64_t) (uintptr_t) id);
         if (!task || task->state != ARB_STATE_WAITING)
             continue;  //  settled meanwhile by a parent that ended
         if (task->copies && task->pending == 0)
             s_complete_fan_out (self, &task);
         else if (!task->copies)
-            arb_broker_recount (self, &task);
+            arb_life_recount (self, &task);
     }
     zlistx_destroy (&waiting);
 }
@@ -459,7 +359,7 @@ arb_broker_resume_waiting (arb_broker_t *self)
 //  Ids of the descendants of a task over on_success and on_failure edges,
 //  breadth first, each once (not the task itself).
 static zlistx_t *
-s_descendants (arb_broker_t *self, uint64_t root)
+s_descendants (arb_life_t *self, uint64_t root)
 {
     zlistx_t *found = zlistx_new ();
     zhashx_t *seen = zhashx_new ();
@@ -467,10 +367,10 @@ s_descendants (arb_broker_t *self, uint64_t root)
     arb_vec_push (&todo, root);
     char key[24];
     uint64_t at;
-    while (!self->fatal && arb_vec_shift (&todo, &at)) {
+    while (!self->halted && arb_vec_shift (&todo, &at)) {
         arb_vec_t children = {0};
         if (arb_journal_children (self->journal, at, &children)) {
-            arb_broker_fail (self, "descendants");
+            arb_life_halt (self, "descendants");
             arb_vec_free (&children);
             break;
         }
@@ -491,23 +391,23 @@ s_descendants (arb_broker_t *self, uint64_t root)
 }
 
 int
-arb_broker_cancel_tree (arb_broker_t *self, arb_task_t **task_p, const char *why)
+arb_life_cancel_tree (arb_life_t *self, arb_task_t **task_p, const char *why)
 {
     //  Hold the dependents' reactions until the whole tree is cancelled:
     //  else a child would die of its parent's cancellation before its own.
     bool held = self->settling;
-    arb_broker_hold_settle (self);
+    s_hold_settle (self);
     uint64_t id = (*task_p)->id;
     uint32_t copies = (*task_p)->copies;
     zlistx_t *below = (*task_p)->has_children ? s_descendants (self, id) : NULL;
-    int state = arb_broker_cancel_task (self, task_p, why);
+    int state = arb_life_cancel_task (self, task_p, why);
     char reason[ARB_TEXT_MAX];
     snprintf (reason, sizeof (reason), "cancelled with task %" PRIu64, id);
-    for (void *d = below ? zlistx_first (below) : NULL; d && !self->fatal;
+    for (void *d = below ? zlistx_first (below) : NULL; d && !self->halted;
          d = zlistx_next (below)) {
         arb_task_t *task = arb_sched_find (self->sched, (uint64_t) (uintptr_t) d);
         if (task)
-            arb_broker_cancel_task (self, &task, reason);
+            arb_life_cancel_task (self, &task, reason);
     }
     zlistx_destroy (&below);
     if (copies) {
@@ -518,22 +418,22 @@ arb_broker_cancel_tree (arb_broker_t *self, arb_task_t **task_p, const char *why
              t = (arb_task_t *) zhashx_next (tasks))
             if (t->origin == id)
                 zlistx_add_end (ids, (void *) (uintptr_t) t->id);
-        for (void *c = zlistx_first (ids); c && !self->fatal; c = zlistx_next (ids)) {
+        for (void *c = zlistx_first (ids); c && !self->halted; c = zlistx_next (ids)) {
             arb_task_t *copy = arb_sched_find (self->sched, (uint64_t) (uintptr_t) c);
             if (copy)
-                arb_broker_cancel_task (self, &copy, reason);
+                arb_life_cancel_task (self, &copy, reason);
         }
         zlistx_destroy (&ids);
     }
     if (!held)
-        arb_broker_release_settle (self);
+        s_release_settle (self);
     return state;
 }
 
 //  Ids of the unfinished tasks of a flow; with roots_only, only those that
 //  wait for nothing (a group's members).
 static zlistx_t *
-s_flow_tasks (arb_broker_t *self, uint64_t flow, bool roots_only)
+s_flow_tasks (arb_life_t *self, uint64_t flow, bool roots_only)
 {
     zlistx_t *ids = zlistx_new ();
     zhashx_t *tasks = arb_sched_tasks (self->sched);
@@ -545,23 +445,23 @@ s_flow_tasks (arb_broker_t *self, uint64_t flow, bool roots_only)
 }
 
 void
-arb_broker_cancel_flow (arb_broker_t *self, uint64_t flow, bool group)
+arb_life_cancel_flow (arb_life_t *self, uint64_t flow, bool group)
 {
     char why[64];
     snprintf (why, sizeof (why), "cancelled with its %s %" PRIu64, group ? "group" : "flow", flow);
     bool held = self->settling;
-    arb_broker_hold_settle (self);
+    s_hold_settle (self);
     //  a group's members go, with what waits on them but its finalizer;
     //  a DAG or pipe goes whole
     zlistx_t *ids = s_flow_tasks (self, flow, group);
-    for (void *id = zlistx_first (ids); id && !self->fatal; id = zlistx_next (ids)) {
+    for (void *id = zlistx_first (ids); id && !self->halted; id = zlistx_next (ids)) {
         arb_task_t *task = arb_sched_find (self->sched, (uint64_t) (uintptr_t) id);
         if (task)
-            arb_broker_cancel_tree (self, &task, why);
+            arb_life_cancel_tree (self, &task, why);
     }
     zlistx_destroy (&ids);
     if (!held)
-        arb_broker_release_settle (self);
+        s_release_settle (self);
 }
 
 //  ---------------------------------------------------------------------
@@ -591,10 +491,7 @@ s_add_parent (void *arg, const arb_journal_parent_t *parent)
 }
 
 int
-arb_broker_fill_parents (arb_broker_t *self,
-                         arb_task_t *task,
-                         arb_msg_t *msg,
-                         arb_dispatch_task_t *d)
+arb_life_fill_parents (arb_life_t *self, arb_task_t *task, arb_msg_t *msg, arb_dispatch_task_t *d)
 {
     s_parents_t p = {msg, d};
     if (arb_journal_parents (self->journal, task->id, s_add_parent, &p))
@@ -612,9 +509,8 @@ arb_broker_fill_parents (arb_broker_t *self,
 //  Routing
 
 void
-arb_broker_on_emit (arb_broker_t *self, arb_session_t *session, arb_msg_t *msg)
+arb_life_emit (arb_life_t *self, arb_session_t *session, arb_emit_body_t *body)
 {
-    arb_emit_body_t *body = arb_msg_emit (msg);
     for (size_t i = 0; i < body->items.n; i++) {
         arb_emit_item_t *item = &body->items.v[i];
         arb_task_t *task = arb_sched_leased (self->sched, item->id, item->lease);
@@ -646,7 +542,7 @@ arb_broker_on_emit (arb_broker_t *self, arb_session_t *session, arb_msg_t *msg)
 }
 
 int
-arb_broker_commit_emits (arb_broker_t *self, arb_task_t *task)
+arb_life_commit_emits (arb_life_t *self, arb_task_t *task)
 {
     if (!task->emits)
         return 0;
@@ -654,14 +550,14 @@ arb_broker_commit_emits (arb_broker_t *self, arb_task_t *task)
     while ((emit = (arb_emit_t *) zlist_pop (task->emits))) {
         arb_task_t *item = arb_sched_new_task (self->sched, emit->queue, emit->name);
         item->id = ++self->next_id;
-        item->created_ms = self->now_ms;
+        item->created_ms = self->clock->now_ms;
         item->state = ARB_STATE_READY;
         item->flow = task->flow;
         arb_journal_row_t row = {.payload = emit->payload};
         int rc = arb_journal_insert (self->journal, item, &row);
         if (rc == 0) {
-            arb_sched_add (self->sched, item, self->now_ms, self->mono_ms);
-            arb_broker_event (self, item, ARB_STATE_READY, NULL);
+            arb_sched_add (self->sched, item, self->clock->now_ms, self->clock->mono_ms);
+            arb_outbox_event (self->outbox, item, ARB_STATE_READY, NULL);
         }
         else
             arb_sched_discard_task (self->sched, &item);
@@ -670,7 +566,7 @@ arb_broker_commit_emits (arb_broker_t *self, arb_task_t *task)
         zframe_destroy (&emit->payload);
         free (emit);
         if (rc) {
-            arb_broker_fail (self, "emit");
+            arb_life_halt (self, "emit");
             return -1;
         }
     }

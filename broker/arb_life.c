@@ -1,0 +1,759 @@
+/*  arb_life.c — the task lifecycle: attempts and leases, worker sessions,
+    timers, dispatch and queue-wide operations; see arb_life.h for the
+    rules. The flow rules are in arb_life_flow.c, tasks entering in
+    arb_life_submit.c.
+*/
+
+#include "arb_life_priv.h"
+
+#define ARB_DISPATCH_BATCH 512  //  tasks per DISPATCH message at most
+
+static int s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *task);
+static void s_expired_hook (void *arg, arb_task_t *task);
+
+//  ---------------------------------------------------------------------
+//  Start-up
+
+arb_life_t *
+arb_life_new (const arb_life_config_t *config,
+              arb_journal_t *journal,
+              arb_outbox_t *outbox,
+              const arb_clock_t *clock)
+{
+    arb_life_t *self = (arb_life_t *) zmalloc (sizeof (arb_life_t));
+    self->config = *config;
+    self->journal = journal;
+    self->outbox = outbox;
+    self->clock = clock;
+    self->rng = clock->now_ms ^ ((uint64_t) getpid () << 32) ^ 0x9e3779b97f4a7c15ull;
+    if (arb_journal_next_epoch (journal, &self->epoch)
+        || arb_journal_max_id (journal, &self->next_id)) {
+        arb_life_destroy (&self);
+        return NULL;
+    }
+    arb_sched_config_t sched_config = {
+        .aging_ms = config->aging_ms,
+        .liveness_ms = config->liveness_ms,
+        .cache_bytes = config->cache_bytes,
+        .epoch = self->epoch,
+    };
+    arb_sched_hooks_t hooks = {
+        .dispatch = s_dispatch_hook,
+        .expired = s_expired_hook,
+        .arg = self,
+    };
+    self->sched = arb_sched_new (&sched_config, &hooks);
+    return self;
+}
+
+void
+arb_life_destroy (arb_life_t **self_p)
+{
+    assert (self_p);
+    arb_life_t *self = *self_p;
+    if (!self)
+        return;
+    arb_vec_free (&self->settle);
+    arb_sched_destroy (&self->sched);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+arb_life_hold_ready (arb_life_t *self, uint64_t until_ms)
+{
+    arb_sched_hold_ready (self->sched, until_ms);
+}
+
+arb_sched_t *
+arb_life_sched (arb_life_t *self)
+{
+    return self->sched;
+}
+
+uint64_t
+arb_life_epoch (arb_life_t *self)
+{
+    return self->epoch;
+}
+
+uint64_t
+arb_life_last_id (arb_life_t *self)
+{
+    return self->next_id;
+}
+
+uint64_t
+arb_life_cancelled (arb_life_t *self)
+{
+    return self->cancelled;
+}
+
+void
+arb_life_halt (arb_life_t *self, const char *what)
+{
+    if (!self->halted)
+        zsys_error ("broker: journal failed during %s; stopping (a restart recovers from the "
+                    "journal)",
+                    what);
+    self->halted = true;
+}
+
+bool
+arb_life_is_halted (arb_life_t *self)
+{
+    return self->halted;
+}
+
+static uint64_t
+s_random (arb_life_t *self)
+{
+    //  xorshift64*: plenty for jitter, and no shared state
+    self->rng ^= self->rng >> 12;
+    self->rng ^= self->rng << 25;
+    self->rng ^= self->rng >> 27;
+    return self->rng * 0x2545f4914f6cdd1dull;
+}
+
+//  ---------------------------------------------------------------------
+//  Ending tasks
+
+static uint64_t
+s_purge_at (arb_life_t *self, arb_task_t *task, int state)
+{
+    uint64_t keep = task->retention_ms;
+    if (!keep)
+        keep = arb_queue_settings (task->queue)->retention_ms;
+    if (!keep)
+        keep = state == ARB_STATE_DEAD ? self->config.dead_retention_ms : self->config.retention_ms;
+    return self->clock->now_ms + keep;
+}
+
+static const char *
+s_worker_name (arb_task_t *task)
+{
+    return task->session ? arb_session_name (task->session) : NULL;
+}
+
+void
+arb_life_finish (
+    arb_life_t *self, arb_task_t **task_p, int state, const char *error, zframe_t **result_p)
+{
+    arb_task_t *task = *task_p;
+    if (arb_journal_begin (self->journal)
+        || arb_journal_save (self->journal, task, state, self->clock->now_ms, s_worker_name (task),
+                             error ? error : "", result_p ? *result_p : NULL,
+                             s_purge_at (self, task, state))) {
+        arb_life_halt (self, "finish");
+        return;
+    }
+    //  Every watcher but the last gets a copy of the result; the last, the
+    //  frame itself (most tasks have one watcher: no copy at all).
+    size_t left = task->watchers ? zlist_size (task->watchers) : 0;
+    for (zframe_t *w = left ? (zframe_t *) zlist_first (task->watchers) : NULL; w;
+         w = (zframe_t *) zlist_next (task->watchers)) {
+        zframe_t *copy = result_p && *result_p && --left ? zframe_dup (*result_p) : NULL;
+        arb_outbox_done (self->outbox, w, task->id, state, task->attempts, error,
+                         copy ? &copy : result_p);
+    }
+    arb_outbox_event (self->outbox, task, state, error);
+    uint64_t id = task->id, origin = task->origin;
+    bool has_children = task->has_children;
+    arb_sched_finish (self->sched, task_p, state, self->clock->now_ms);
+    if (has_children || origin)
+        arb_life_after_finish (self, id, state, has_children, origin);
+}
+
+//  Writes an attempt that did not succeed into the task's history.
+static int
+s_record_attempt (arb_life_t *self, arb_task_t *task, int outcome, const char *error)
+{
+    arb_attempt_info_t attempt = {
+        .attempt = task->attempts,
+        .started_ms = task->started_ms,
+        .ended_ms = self->clock->now_ms,
+        .worker = s_worker_name (task),
+        .outcome = (uint32_t) outcome,
+        .error = error,
+    };
+    if (arb_journal_begin (self->journal)
+        || arb_journal_add_attempt (self->journal, task->id, &attempt)) {
+        arb_life_halt (self, "attempt");
+        return -1;
+    }
+    return 0;
+}
+
+//  Delay before the next attempt, after task->attempts failed ones.
+static uint64_t
+s_backoff_ms (arb_life_t *self, arb_task_t *task)
+{
+    if (task->backoff == ARB_BACKOFF_FIXED)
+        return task->backoff_ms;
+    if (task->backoff != ARB_BACKOFF_EXP)
+        return 0;
+    uint64_t cap = task->backoff_cap_ms ? task->backoff_cap_ms : ARB_BACKOFF_MAX_MS;
+    uint64_t delay = task->backoff_ms;
+    for (uint32_t n = 1; n < task->attempts && delay < cap; n++)
+        delay *= 2;
+    if (delay > cap)
+        delay = cap;
+    //  jitter: uniformly between half and all of the delay, so workers
+    //  that failed together do not come back together
+    if (task->jitter && delay > 1)
+        delay = delay / 2 + s_random (self) % (delay - delay / 2 + 1);
+    return delay;
+}
+
+//  Sends STOP for a running task's current lease (after the commit).
+static void
+s_stop (arb_life_t *self, arb_task_t *task, arb_stop_reason_t reason)
+{
+    arb_msg_t *stop = arb_msg_new (ARB_MSG_STOP, 0);
+    arb_msg_set_routing_id (stop, arb_session_identity (task->session));
+    arb_stop_body_t *body = arb_msg_stop (stop);
+    arb_stop_item_t *item =
+        (arb_stop_item_t *) arb_msg_grow (stop, &body->tasks, sizeof (*item), 1);
+    item->id = task->id;
+    item->lease = task->lease;
+    item->reason = reason;
+    arb_outbox_reply (self->outbox, &stop);
+}
+
+//  An attempt failed (the handler, or its timeout): retry or dead.
+static void
+s_attempt_failed (arb_life_t *self, arb_task_t **task_p, int outcome, const char *error)
+{
+    arb_task_t *task = *task_p;
+    if (s_record_attempt (self, task, outcome, error))
+        return;
+    arb_outbox_event (self->outbox, task, ARB_STATE_FAILED, error);
+    if (task->lease)
+        arb_sched_unlease (self->sched, task);
+    int policy = arb_queue_settings (task->queue)->on_failure;
+    if (policy == ARB_ON_FAILURE_HEAD) {
+        //  Arbeiter's rule: back to the head of its queue, however often
+        arb_sched_make_ready (self->sched, task, true, self->clock->now_ms, self->clock->mono_ms);
+        if (arb_journal_save (self->journal, task, task->state, 0, NULL, error, NULL, 0))
+            arb_life_halt (self, "requeue");
+        arb_outbox_event (self->outbox, task, task->state, error);
+        return;
+    }
+    if (task->attempts >= task->max_attempts || policy == ARB_ON_FAILURE_DEAD) {
+        arb_life_finish (self, task_p, ARB_STATE_DEAD, error, NULL);
+        return;
+    }
+    uint64_t not_before = self->clock->now_ms + s_backoff_ms (self, task);
+    arb_sched_make_scheduled (self->sched, task, not_before, self->clock->now_ms,
+                              self->clock->mono_ms);
+    if (arb_journal_save (self->journal, task, task->state, 0, NULL, error, NULL, 0)) {
+        arb_life_halt (self, "retry");
+        return;
+    }
+    arb_outbox_event (self->outbox, task, task->state, error);
+}
+
+void
+arb_life_attempt_failed (arb_life_t *self, arb_task_t **task_p, const char *error)
+{
+    s_attempt_failed (self, task_p, ARB_OUTCOME_FAIL, error);
+}
+
+//  A lease died with its worker: not the task's fault.
+static void
+s_lease_lost (arb_life_t *self, arb_task_t **task_p, const char *error)
+{
+    arb_task_t *task = *task_p;
+    if (s_record_attempt (self, task, ARB_ATTEMPT_LOST, error))
+        return;
+    uint64_t lease = task->lease;
+    arb_sched_unlease (self->sched, task);
+    task->attempts--;
+    task->lost++;
+    if (task->lost >= self->config.max_lost) {
+        char why[ARB_TEXT_MAX + 128];
+        snprintf (why, sizeof (why), "quarantined: its worker was lost %u times (last: %s)",
+                  task->lost, error);
+        arb_life_finish (self, task_p, ARB_STATE_DEAD, why, NULL);
+        return;
+    }
+    arb_sched_make_ready (self->sched, task, false, self->clock->now_ms, self->clock->mono_ms);
+    task->last_lease = lease;  //  its worker may come back with it (arb_sched_can_adopt)
+    if (arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
+        arb_life_halt (self, "lost lease");
+        return;
+    }
+    arb_outbox_event (self->outbox, task, ARB_STATE_READY, error);
+}
+
+void
+arb_life_release (arb_life_t *self, arb_task_t *task)
+{
+    arb_sched_unlease (self->sched, task);
+    task->attempts--;
+    arb_sched_make_ready (self->sched, task, true, self->clock->now_ms, self->clock->mono_ms);
+    arb_outbox_event (self->outbox, task, ARB_STATE_READY, NULL);
+}
+
+int
+arb_life_cancel_task (arb_life_t *self, arb_task_t **task_p, const char *why)
+{
+    self->cancelled++;
+    arb_task_t *task = *task_p;
+    if (task->state == ARB_STATE_RUNNING) {
+        s_stop (self, task, ARB_STOP_CANCEL);
+        if (s_record_attempt (self, task, ARB_ATTEMPT_CANCELLED, why))
+            return task->state;
+    }
+    arb_life_finish (self, task_p, ARB_STATE_CANCELLED, why, NULL);
+    return ARB_STATE_CANCELLED;
+}
+
+void
+arb_life_succeed (arb_life_t *self, arb_task_t **task_p, zframe_t **result_p)
+{
+    if ((*task_p)->emit_refused)
+        s_attempt_failed (self, task_p, ARB_OUTCOME_FAIL,
+                          "routed items were refused (too many, too large, or a bad queue)");
+    else if (arb_life_commit_emits (self, *task_p) == 0)
+        arb_life_finish (self, task_p, ARB_STATE_SUCCEEDED, NULL, result_p);
+}
+
+//  ---------------------------------------------------------------------
+//  Worker sessions and leases
+
+//  Leases a task a worker has claimed back to its session (see
+//  arb_sched_adopt). A ready one is running again: a lost lease taken back
+//  keeps its start and is no longer counted as lost, in the journal too;
+//  after a restart the start is unknown and becomes now.
+static void
+s_adopt_task (arb_life_t *self, arb_task_t *task, arb_session_t *session, uint64_t lease)
+{
+    uint32_t lost = task->lost;
+    if (arb_sched_adopt (self->sched, task, session, lease, self->clock->mono_ms)
+        != ARB_ADOPT_LEASED)
+        return;
+    if (task->origin)
+        task->expires_ms = 0;  //  a fan-out copy at its endpoint
+    if (task->lost == lost)
+        task->started_ms = self->clock->now_ms;
+    else if (arb_journal_begin (self->journal)
+             || arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
+        arb_life_halt (self, "claimed lease");
+        return;
+    }
+    arb_outbox_event (self->outbox, task, ARB_STATE_RUNNING, NULL);
+}
+
+//  Takes back the tasks a re-registering worker still runs under an earlier
+//  lease (the broker restarted, or had declared the worker dead, or the
+//  worker never saw the WELCOME of its last REGISTER): each one that nobody
+//  else has taken since is leased to the new session, so it runs once. The
+//  worker stops the others.
+static void
+s_adopt (arb_life_t *self,
+         arb_session_t *session,
+         const arb_register_body_t *body,
+         arb_msg_t *reply)
+{
+    arb_welcome_body_t *out = arb_msg_welcome (reply);
+    for (size_t i = 0; i < body->held.n; i++) {
+        const arb_held_t *held = &body->held.v[i];
+        arb_task_t *task = arb_sched_find (self->sched, held->id);
+        if (!task || !arb_sched_can_adopt (self->sched, task, session, held->lease))
+            continue;
+        s_adopt_task (self, task, session, held->lease);
+        arb_held_t *item =
+            (arb_held_t *) arb_msg_grow (reply, &out->adopted, sizeof (arb_held_t), 1);
+        item->id = task->id;
+        item->lease = task->lease;
+    }
+    if (body->held.n)
+        zsys_info ("broker: worker claims running tasks name=%s held=%zu adopted=%zu",
+                   arb_session_name (session), body->held.n, out->adopted.n);
+}
+
+arb_session_t *
+arb_life_register (arb_life_t *self,
+                   zframe_t *identity,
+                   uint32_t reqid,
+                   const arb_register_body_t *body,
+                   arb_msg_t *welcome)
+{
+    arb_session_t *session = arb_sched_session (self->sched, identity);
+    if (session) {
+        //  Registering again: the worker re-announces its free slots, so
+        //  its old credit goes; its leases stay valid.
+        while (arb_session_sub_count (session))
+            arb_sched_credit (self->sched, session, arb_session_sub_at (session, 0)->id, NULL, 0, 0,
+                              true);
+        arb_session_touch (session, self->clock->mono_ms);
+    }
+    else
+        session = arb_sched_open_session (self->sched, identity, self->clock->mono_ms);
+    arb_session_set_info (session, body->name, body->mode, body->slots, body->pid, body->host);
+    arb_session_set_register_id (session, reqid);
+    zsys_info ("broker: worker registered name=%s mode=%s slots=%u pid=%u host=%s",
+               arb_session_name (session), arb_session_mode (session), body->slots, body->pid,
+               body->host ? body->host : "");
+    s_adopt (self, session, body, welcome);
+    return session;
+}
+
+int
+arb_life_credit (arb_life_t *self, arb_session_t *session, const arb_credit_body_t *body)
+{
+    return arb_sched_credit (self->sched, session, body->sub, body->queues.v, body->queues.n,
+                             body->credit, body->cancel);
+}
+
+void
+arb_life_take (
+    arb_life_t *self, arb_session_t *session, const char *queue, size_t max, arb_msg_t *reply)
+{
+    self->take_reply = reply;
+    arb_sched_take (self->sched, session, queue, max, self->clock->now_ms, self->clock->mono_ms);
+    self->take_reply = NULL;
+}
+
+//  The task of a result under an ended lease that its worker may still
+//  deliver, or NULL: the result was sent while the broker restarted (it
+//  waited in the worker's socket), or before the worker was declared dead,
+//  and the task is still ready (arb_sched_can_adopt).
+static arb_task_t *
+s_adoptable (arb_life_t *self, const arb_result_item_t *item)
+{
+    if (item->routed)
+        return NULL;  //  its items went to a lease that is gone: it must run again
+    arb_task_t *task = arb_sched_find (self->sched, item->id);
+    if (!task || task->state != ARB_STATE_READY
+        || !arb_sched_can_adopt (self->sched, task, NULL, item->lease))
+        return NULL;
+    return task;
+}
+
+//  Leases an adoptable result's task to the session again, so that the
+//  result is kept: the task ran once. Else NULL.
+static arb_task_t *
+s_adopt_result (arb_life_t *self, arb_session_t *session, arb_result_item_t *item)
+{
+    arb_task_t *task = s_adoptable (self, item);
+    if (!task)
+        return NULL;
+    s_adopt_task (self, task, session, item->lease);
+    item->lease = task->lease;
+    return task;
+}
+
+arb_session_t *
+arb_life_result_session (arb_life_t *self, zframe_t *identity, const arb_result_body_t *body)
+{
+    for (size_t i = 0; i < body->results.n; i++)
+        if (s_adoptable (self, &body->results.v[i]))
+            return arb_sched_open_session (self->sched, identity, self->clock->mono_ms);
+    return NULL;
+}
+
+arb_task_t *
+arb_life_leased (arb_life_t *self, arb_session_t *session, arb_result_item_t *item)
+{
+    arb_task_t *task = arb_sched_leased (self->sched, item->id, item->lease);
+    if (!task)
+        task = s_adopt_result (self, session, item);
+    if (!task || task->session != session) {
+        zsys_notice ("broker: late result refused id=%" PRIu64 " lease=%" PRIx64
+                     " worker=%s (its lease had ended)",
+                     item->id, item->lease, arb_session_name (session));
+        return NULL;
+    }
+    return task;
+}
+
+//  Frees the queues that hold nothing (no task, consumer, setting, count).
+static void
+s_forget_idle_queues (arb_life_t *self)
+{
+    zhashx_t *queues = arb_sched_queues (self->sched);
+    zlistx_t *idle = zlistx_new ();
+    for (arb_queue_t *q = (arb_queue_t *) zhashx_first (queues); q;
+         q = (arb_queue_t *) zhashx_next (queues))
+        if (arb_queue_is_idle (q))
+            zlistx_add_end (idle, q);
+    for (void *q = zlistx_first (idle); q; q = zlistx_next (idle))
+        arb_sched_forget_queue (self->sched, (arb_queue_t *) q);
+    zlistx_destroy (&idle);
+}
+
+void
+arb_life_end_session (arb_life_t *self, arb_session_t *session, bool lost)
+{
+    char why[ARB_NAME_MAX + 64];
+    snprintf (why, sizeof (why), "worker %s went silent", arb_session_name (session));
+    if (lost)
+        zsys_warning ("broker: worker lost name=%s leases=%zu", arb_session_name (session),
+                      arb_session_lease_count (session));
+    else
+        zsys_info ("broker: worker left name=%s leases=%zu", arb_session_name (session),
+                   arb_session_lease_count (session));
+    arb_task_t *task;
+    while (!self->halted && (task = arb_session_first_lease (session))) {
+        if (lost)
+            s_lease_lost (self, &task, why);
+        else
+            arb_life_release (self, task);
+    }
+    if (!self->halted) {
+        arb_sched_close_session (self->sched, &session);
+        s_forget_idle_queues (self);  //  its endpoint queues, if empty
+    }
+}
+
+void
+arb_life_close_idle_session (arb_life_t *self, arb_session_t **session_p)
+{
+    if (!self->halted && arb_session_lease_count (*session_p) == 0)
+        arb_sched_close_session (self->sched, session_p);
+}
+
+//  ---------------------------------------------------------------------
+//  Dispatch
+
+static void
+s_send_outgoing (arb_life_t *self, arb_session_t *session)
+{
+    arb_msg_t **outgoing = arb_session_outgoing (session);
+    if (*outgoing) {
+        arb_outbox_send (self->outbox, outgoing);
+        arb_session_sent (session, self->clock->mono_ms);
+    }
+}
+
+//  Adds a task's persistent arguments (kept in the journal only).
+static int
+s_add_args (arb_life_t *self, arb_task_t *task, arb_msg_t *msg, arb_dispatch_task_t *d)
+{
+    zframe_t *payload = NULL, *headers = NULL, *args = NULL;
+    int rc = arb_journal_load_payload (self->journal, task->id, &payload, &headers, &args);
+    if (rc == 0 && args) {
+        uint8_t *copy = (uint8_t *) arb_msg_alloc (msg, zframe_size (args));
+        memcpy (copy, zframe_data (args), zframe_size (args));
+        d->args = (arb_bin_t){copy, zframe_size (args)};
+    }
+    zframe_destroy (&payload);
+    zframe_destroy (&headers);
+    zframe_destroy (&args);
+    return rc;
+}
+
+//  The scheduler hands task to a worker: it goes into the DISPATCH being
+//  filled for it (or answering its TAKE).
+static int
+s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *task)
+{
+    (void) sub;
+    arb_life_t *self = (arb_life_t *) arg;
+    arb_msg_t *msg = self->take_reply;
+    if (!msg) {
+        arb_msg_t **outgoing = arb_session_outgoing (session);
+        if (!*outgoing) {
+            *outgoing = arb_msg_new (ARB_MSG_DISPATCH, 0);
+            arb_msg_set_routing_id (*outgoing, arb_session_identity (session));
+        }
+        msg = *outgoing;
+    }
+    zframe_t *payload = NULL, *headers = NULL;
+    if (task->cached) {
+        //  The cached copy goes out as is: a task rarely needs its payload
+        //  twice, and a retry reads it back from the journal.
+        arb_sched_uncache (self->sched, task, &payload, &headers);
+        if (!payload)
+            payload = zframe_new_empty ();
+    }
+    else if (arb_journal_load_payload (self->journal, task->id, &payload, &headers, NULL)) {
+        arb_life_halt (self, "dispatch");
+        return -1;
+    }
+    arb_dispatch_body_t *body = arb_msg_dispatch (msg);
+    arb_dispatch_task_t *d =
+        (arb_dispatch_task_t *) arb_msg_grow (msg, &body->tasks, sizeof (*d), 1);
+    d->id = task->id;
+    d->lease = task->lease;
+    d->attempt = task->attempts;
+    d->sub = task->sub;
+    d->queue = arb_msg_strdup (msg, arb_queue_name (task->queue));
+    d->name = arb_msg_strdup (msg, task->name);
+    d->timeout_ms = task->timeout_ms;
+    d->created_ms = task->created_ms;
+    d->payload = payload;
+    if (headers) {
+        uint8_t *copy = (uint8_t *) arb_msg_alloc (msg, zframe_size (headers));
+        memcpy (copy, zframe_data (headers), zframe_size (headers));
+        d->headers = (arb_bin_t){copy, zframe_size (headers)};
+        zframe_destroy (&headers);
+    }
+    if (task->has_args && s_add_args (self, task, msg, d)) {
+        arb_life_halt (self, "dispatch");
+        return -1;
+    }
+    if (task->parents && arb_life_fill_parents (self, task, msg, d)) {
+        arb_life_halt (self, "dispatch");
+        return -1;
+    }
+    //  a fan-out copy that reached its endpoint can no longer go missing
+    if (task->origin)
+        task->expires_ms = 0;
+    task->started_ms = self->clock->now_ms;
+    arb_outbox_event (self->outbox, task, ARB_STATE_RUNNING, NULL);
+    if (!self->take_reply && body->tasks.n >= ARB_DISPATCH_BATCH)
+        s_send_outgoing (self, session);
+    return 0;
+}
+
+static void
+s_expired_hook (void *arg, arb_task_t *task)
+{
+    arb_life_t *self = (arb_life_t *) arg;
+    arb_life_finish (self, &task, ARB_STATE_CANCELLED, "expired before it started", NULL);
+}
+
+void
+arb_life_dispatch (arb_life_t *self)
+{
+    arb_sched_dispatch (self->sched, self->clock->now_ms, self->clock->mono_ms);
+    zhashx_t *sessions = arb_sched_sessions (self->sched);
+    for (arb_session_t *session = (arb_session_t *) zhashx_first (sessions); session;
+         session = (arb_session_t *) zhashx_next (sessions))
+        s_send_outgoing (self, session);
+}
+
+//  ---------------------------------------------------------------------
+//  Timers
+
+static void
+s_timed_out (arb_life_t *self, arb_task_t *task)
+{
+    char why[128];
+    snprintf (why, sizeof (why), "timed out after %.3g s", (double) task->timeout_ms / 1000.0);
+    s_stop (self, task, ARB_STOP_TIMEOUT);
+    s_attempt_failed (self, &task, ARB_ATTEMPT_TIMEOUT, why);
+}
+
+void
+arb_life_fire_timers (arb_life_t *self)
+{
+    arb_task_t *task;
+    while (!self->halted && (task = arb_sched_pop_timer (self->sched, self->clock->mono_ms))) {
+        uint64_t held_until = arb_queue_held_until (task->queue);
+        if (task->state == ARB_STATE_READY && held_until > self->clock->mono_ms)
+            //  no worker could take it yet: a worker may still claim it
+            arb_sched_rearm (self->sched, task, held_until);
+        else if (task->state == ARB_STATE_READY) {
+            //  expired before any worker took it
+            char why[ARB_NAME_MAX + 64];
+            if (task->origin)
+                snprintf (why, sizeof (why), "not received by its endpoint in time (%s)",
+                          arb_queue_name (task->queue));
+            else
+                snprintf (why, sizeof (why), "expired before it started");
+            arb_life_finish (self, &task, ARB_STATE_CANCELLED, why, NULL);
+        }
+        else if (task->state == ARB_STATE_SCHEDULED && task->not_before_ms > self->clock->now_ms)
+            //  The timer runs on the monotonic clock and the start time is
+            //  wall time; the two, read in whole ms, can disagree by one,
+            //  and the wall clock may have been set back. Never early:
+            //  wait out the rest.
+            arb_sched_make_scheduled (self->sched, task, task->not_before_ms, self->clock->now_ms,
+                                      self->clock->mono_ms);
+        else if (task->state == ARB_STATE_SCHEDULED) {
+            arb_sched_make_ready (self->sched, task, false, self->clock->now_ms,
+                                  self->clock->mono_ms);
+            arb_outbox_event (self->outbox, task, ARB_STATE_READY, NULL);
+        }
+        else if (task->state == ARB_STATE_RUNNING)
+            s_timed_out (self, task);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Queues: retention, and queue-wide operations
+
+static void
+s_purged (void *arg, uint64_t id, const char *queue, int state)
+{
+    (void) id;
+    arb_life_t *self = (arb_life_t *) arg;
+    arb_queue_t *q = arb_sched_find_queue (self->sched, queue);
+    if (q && state > 0 && state <= ARB_STATE_MAX && arb_queue_counts (q)[state])
+        arb_queue_counts (q)[state]--;
+}
+
+int
+arb_life_sweep (arb_life_t *self, size_t batch)
+{
+    int purged = arb_journal_purge (self->journal, self->clock->now_ms, batch, self->next_id,
+                                    s_purged, self);
+    if (purged < 0) {
+        arb_life_halt (self, "retention sweep");
+        return -1;
+    }
+    if (purged > 0)
+        s_forget_idle_queues (self);
+    return purged;
+}
+
+//  Ids of the unfinished tasks of a queue (the map must not change while walked).
+static zlistx_t *
+s_queue_task_ids (arb_life_t *self, const char *queue)
+{
+    zlistx_t *ids = zlistx_new ();
+    zhashx_t *tasks = arb_sched_tasks (self->sched);
+    for (arb_task_t *task = (arb_task_t *) zhashx_first (tasks); task;
+         task = (arb_task_t *) zhashx_next (tasks))
+        if (streq (arb_queue_name (task->queue), queue))
+            zlistx_add_end (ids, (void *) (uintptr_t) task->id);
+    return ids;
+}
+
+void
+arb_life_cancel_queue (arb_life_t *self, const char *queue)
+{
+    zlistx_t *ids = s_queue_task_ids (self, queue);
+    for (void *id = zlistx_first (ids); id; id = zlistx_next (ids)) {
+        arb_task_t *task = arb_sched_find (self->sched, (uint64_t) (uintptr_t) id);
+        if (task)
+            arb_life_cancel_task (self, &task, "cancelled with its queue");
+    }
+    zlistx_destroy (&ids);
+}
+
+uint64_t
+arb_life_purge_queue (arb_life_t *self, const char *name)
+{
+    arb_queue_t *queue = arb_sched_queue (self->sched, name);
+    uint64_t count = 0;
+    zlistx_t *ids = s_queue_task_ids (self, name);
+    for (void *id = zlistx_first (ids); id; id = zlistx_next (ids)) {
+        arb_task_t *task = arb_sched_find (self->sched, (uint64_t) (uintptr_t) id);
+        if (task && task->state != ARB_STATE_RUNNING) {
+            arb_life_cancel_task (self, &task, "purged");
+            count++;
+        }
+    }
+    zlistx_destroy (&ids);
+    arb_sched_touch_queue (self->sched, queue);
+    return count;
+}
+
+size_t
+arb_life_queue_head (arb_life_t *self, const char *name, arb_task_t **tasks, size_t max)
+{
+    arb_queue_t *queue = arb_sched_find_queue (self->sched, name);
+    //  Take the first tasks off the heap to see them in order, then put
+    //  them back: their keys are unchanged, so the order is too.
+    size_t count = 0;
+    while (queue && count < max && (tasks[count] = arb_queue_pop (queue)))
+        count++;
+    for (size_t i = 0; i < count; i++)
+        arb_queue_push (queue, tasks[i]);
+    return count;
+}

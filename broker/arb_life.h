@@ -1,0 +1,217 @@
+/*  arb_life.h — the task lifecycle: every change to a task, from its
+    submission to its end, and what follows from its end.
+
+    The broker's second layer (docs/broker.md, "Layers"). It owns the
+    scheduler, makes every change of task state through it and through
+    the journal (inside the turn's transaction), and writes what each
+    change tells peers into the outbox: DONE to watchers, EVENT to
+    subscribers, STOP to workers. It is given the turn's clock. The verbs
+    and the loop above call it; it never calls them.
+
+    An attempt ends in one of five ways, and each has its own rule:
+
+      succeeded   final; the result is stored and sent to the watchers
+      failed      the handler said so, or the attempt timed out: counts
+                  an attempt; then the queue's on_failure policy: retry
+                  (after the task's backoff while attempts remain, else
+                  dead), head (back to the head of the queue) or dead;
+                  every error is kept in the task's history
+      released    given back (Kestrel abort, AMQP nack, worker leaving):
+                  to the head of its queue, no attempt counted
+      lost        its worker died: not the task's fault, so no attempt is
+                  counted, but `lost` is; at max_lost the task is dead
+                  ("quarantined"): one poison task cannot take down every
+                  worker in turn
+      cancelled   final; a running task is stopped on its worker
+
+    Whatever ends an attempt, the lease ends with it, so a result that
+    arrives later quotes a lease that is no longer current and is refused,
+    with one exception: a worker that still runs a task nobody else has
+    taken since (the broker restarted, or had given the worker up) may
+    claim it back, and the attempt goes on (arb_life_register,
+    arb_life_leased).
+
+    When a task ends, its flow hears of it: its dependents (edges, groups,
+    pipes) and its fan-out origin; see arb_life_flow.c for the rules.
+
+    The module is three files over one private struct (arb_life_priv.h):
+      arb_life.c         attempts and leases, worker sessions, timers,
+                         dispatch, queue-wide operations
+      arb_life_flow.c    the flow rules: dependencies, fan-out copies,
+                         cancelling trees and flows, routed (EMIT) items
+      arb_life_submit.c  tasks entering: submit, revive, load at start,
+                         watchers
+    A new lifecycle rule goes into one of these, with its entry point here.
+
+    If the journal fails, the lifecycle halts (arb_life_halt): it changes
+    nothing more, and the loop abandons the turn and stops.
+
+    Callers may read the scheduler (arb_life_sched: lookups and walks) but
+    change it only through the functions below. Runs in the loop thread.
+*/
+
+#ifndef ARB_LIFE_H
+#define ARB_LIFE_H
+
+#include "arb_clock.h"
+#include "arb_dag.h"
+#include "arb_journal.h"
+#include "arb_outbox.h"
+#include "arb_sched.h"
+
+typedef struct _arb_life_t arb_life_t;
+
+typedef struct {
+    uint64_t aging_ms;           //  ms of waiting worth one priority level; 0 strict
+    uint32_t liveness_ms;        //  a worker silent this long is dead
+    uint64_t cache_bytes;        //  payloads kept in memory for dispatch
+    uint32_t max_lost;           //  leases lost before a task is quarantined
+    uint64_t retention_ms;       //  finished tasks kept this long by default
+    uint64_t dead_retention_ms;  //  dead tasks kept this long by default
+} arb_life_config_t;
+
+//  ---------------------------------------------------------------------
+//  Start-up
+
+//  Starts the lifecycle over a journal: counts this start (the epoch),
+//  finds the last task id given out and makes an empty scheduler. The
+//  journal, outbox and clock are borrowed. NULL if the journal failed.
+arb_life_t *arb_life_new (const arb_life_config_t *config,
+                          arb_journal_t *journal,
+                          arb_outbox_t *outbox,
+                          const arb_clock_t *clock);
+
+//  Destroys the lifecycle and its scheduler.
+void arb_life_destroy (arb_life_t **self_p);
+
+//  Loads the unfinished tasks and the final counts from the journal, then
+//  lets every waiting task look at its parents again. Sets *count to the
+//  tasks loaded. 0, or -1 if the journal failed.
+int arb_life_load (arb_life_t *self, size_t *count);
+
+//  Hands out no ready task before until_ms (monotonic), so that workers
+//  may claim back what they still run (arb_sched_hold_ready).
+void arb_life_hold_ready (arb_life_t *self, uint64_t until_ms);
+
+//  The scheduler, borrowed, for lookups and walks only.
+arb_sched_t *arb_life_sched (arb_life_t *self);
+uint64_t arb_life_epoch (arb_life_t *self);
+uint64_t arb_life_last_id (arb_life_t *self);
+
+//  The journal failed during what: logs it once and halts; nothing more
+//  changes, and the loop stops after the turn.
+void arb_life_halt (arb_life_t *self, const char *what);
+bool arb_life_is_halted (arb_life_t *self);
+
+//  ---------------------------------------------------------------------
+//  The turn (called by the loop)
+
+//  Acts on every due timer: starts scheduled tasks, times out running
+//  ones, expires ready ones that no worker took in time.
+void arb_life_fire_timers (arb_life_t *self);
+
+//  Ends a worker session: with lost (the worker fell silent) its leases
+//  are lost; else (BYE) they are released. Closes the session.
+void arb_life_end_session (arb_life_t *self, arb_session_t *session, bool lost);
+
+//  Removes up to batch final tasks past their retention from the journal.
+//  Returns how many, or -1 (halted) if the journal failed.
+int arb_life_sweep (arb_life_t *self, size_t batch);
+
+//  Matches ready tasks with worker credit and sends one DISPATCH per
+//  worker (after the commit: a dispatch writes nothing).
+void arb_life_dispatch (arb_life_t *self);
+
+//  ---------------------------------------------------------------------
+//  Tasks (called by the client and admin verbs)
+
+//  Stores a checked SUBMIT (msg; dag over its tasks): new tasks, their
+//  edges, flow and fan-out copies; a known key gives the first task. Fills
+//  reply (a SUBMITTED) and, if asked, makes the sender watch every task.
+//  0, or -1 if the journal failed (the caller halts).
+int arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *reply);
+
+//  Makes identity watch task id: it hears of its end in a DONE (at once if
+//  the task is final). *found is false if the journal knows no such task.
+//  0, or -1 if the journal failed.
+int arb_life_watch (arb_life_t *self, uint64_t id, zframe_t *identity, bool *found);
+
+//  Cancels a task with its descendants (over on_success and on_failure
+//  edges) and its fan-out copies. Returns the task's state after.
+int arb_life_cancel_tree (arb_life_t *self, arb_task_t **task_p, const char *why);
+
+//  Cancels the unfinished tasks of a flow: all of a DAG or pipe; a group's
+//  members (and what waits on them, but its finalizer).
+void arb_life_cancel_flow (arb_life_t *self, uint64_t flow, bool group);
+
+//  Cancels every unfinished task of a queue, running ones too.
+void arb_life_cancel_queue (arb_life_t *self, const char *queue);
+
+//  Tasks cancelled since start (a request counts its own by the difference).
+uint64_t arb_life_cancelled (arb_life_t *self);
+
+//  Puts a dead task back to ready with its attempts reset (its history
+//  stays); *revived says whether id was a dead task. 0, or -1 if the
+//  journal failed.
+int arb_life_revive (arb_life_t *self, uint64_t id, bool *revived);
+
+//  Cancels every task of a queue (made if unknown) that is not running:
+//  running tasks finish. Returns how many were cancelled.
+uint64_t arb_life_purge_queue (arb_life_t *self, const char *queue);
+
+//  Fills tasks with up to max ready tasks of a queue, borrowed, in the
+//  order they would be dispatched, without taking them. Returns how many.
+size_t arb_life_queue_head (arb_life_t *self, const char *queue, arb_task_t **tasks, size_t max);
+
+//  ---------------------------------------------------------------------
+//  Workers (called by the worker verbs)
+
+//  The session of a worker that registers from identity: its existing one
+//  with its credit gone (the worker announces its slots again; its leases
+//  stay), or a new one. Takes back the tasks it says it still runs that
+//  nobody has taken since, listing them in welcome (a WELCOME).
+arb_session_t *arb_life_register (arb_life_t *self,
+                                  zframe_t *identity,
+                                  uint32_t reqid,
+                                  const arb_register_body_t *body,
+                                  arb_msg_t *welcome);
+
+//  Adds credit to a subscription, or ends it (arb_sched_credit). 0, or -1
+//  if a new subscription names no queue.
+int arb_life_credit (arb_life_t *self, arb_session_t *session, const arb_credit_body_t *body);
+
+//  Leases up to max ready tasks of queue to session outside its credit,
+//  into reply (a DISPATCH).
+void arb_life_take (
+    arb_life_t *self, arb_session_t *session, const char *queue, size_t max, arb_msg_t *reply);
+
+//  A peer without a session sent results that would be kept (their tasks
+//  wait to be claimed back): a session is opened for it, and its REGISTER
+//  comes next. Else NULL.
+arb_session_t *
+arb_life_result_session (arb_life_t *self, zframe_t *identity, const arb_result_body_t *body);
+
+//  The running task of a result item under session: its current lease,
+//  or one it may claim back (then item->lease becomes the new lease).
+//  NULL, logged, for a late result whose lease has ended.
+arb_task_t *arb_life_leased (arb_life_t *self, arb_session_t *session, arb_result_item_t *item);
+
+//  The attempt succeeded: enqueues its routed items and ends the task,
+//  taking the result frame; or fails the attempt if an item was refused.
+void arb_life_succeed (arb_life_t *self, arb_task_t **task_p, zframe_t **result_p);
+
+//  The attempt failed (error says why): the queue's on_failure policy.
+void arb_life_attempt_failed (arb_life_t *self, arb_task_t **task_p, const char *error);
+
+//  The attempt is given back: the task goes to the head of its queue.
+void arb_life_release (arb_life_t *self, arb_task_t *task);
+
+//  Stages the routed items of an EMIT for their tasks' current leases
+//  (taking their payloads); they are enqueued when the attempt succeeds.
+void arb_life_emit (arb_life_t *self, arb_session_t *session, arb_emit_body_t *body);
+
+//  Closes a session that holds no lease (a peer that sent results before
+//  registering: nothing is left to keep it for).
+void arb_life_close_idle_session (arb_life_t *self, arb_session_t **session_p);
+
+#endif

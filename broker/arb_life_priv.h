@@ -1,0 +1,70 @@
+/*  arb_life_priv.h — the task lifecycle's state, shared by its three
+    files (arb_life.c, arb_life_flow.c, arb_life_submit.c; see arb_life.h).
+
+    Not for use outside them: the layers above see only arb_life.h.
+*/
+
+#ifndef ARB_LIFE_PRIV_H
+#define ARB_LIFE_PRIV_H
+
+#include "arb_life.h"
+#include "arb_vec.h"
+
+struct _arb_life_t {
+    arb_life_config_t config;
+    arb_sched_t *sched;        //  owned
+    arb_journal_t *journal;    //  borrowed from the loop
+    arb_outbox_t *outbox;      //  borrowed from the loop
+    const arb_clock_t *clock;  //  borrowed: the turn's time
+    uint64_t epoch;            //  broker start count
+    uint64_t next_id;          //  last task id given out
+    uint64_t rng;              //  xorshift state, for backoff jitter
+    uint64_t cancelled;        //  tasks cancelled since start
+    arb_msg_t *take_reply;     //  borrowed: the DISPATCH answering a TAKE, while one runs
+    arb_vec_t settle;          //  (id, state) pairs of ended tasks whose dependents must hear;
+                               //  state 0: a fan-out copy of task id ended
+    bool settling;             //  draining settle now
+    bool halted;               //  the journal failed: change nothing more
+};
+
+//  arb_life.c
+
+//  Ends a task in a final state: journals it, tells its watchers and
+//  subscribers, frees it, then lets its flow hear of it. Takes the result
+//  frame, if any (it goes to the last watcher as is).
+void arb_life_finish (
+    arb_life_t *self, arb_task_t **task_p, int state, const char *error, zframe_t **result_p);
+
+//  Cancels a task in any unfinished state (a running one is stopped on its
+//  worker). Returns its state after.
+int arb_life_cancel_task (arb_life_t *self, arb_task_t **task_p, const char *why);
+
+//  arb_life_flow.c
+
+//  Makes and stores the endpoint copies of a fan-out task. 0 or -1.
+int arb_life_fan_out (arb_life_t *self,
+                      arb_task_t *origin,
+                      const arb_task_spec_t *spec,
+                      zframe_t *payload,
+                      zframe_t *headers);
+
+//  Recomputes a waiting task from its parents in the journal (at start,
+//  and for dependencies on tasks that existed before their batch).
+void arb_life_recount (arb_life_t *self, arb_task_t **task_p);
+
+//  At start: every waiting task looks at its parents (or copies) again.
+void arb_life_resume_waiting (arb_life_t *self);
+
+//  Tells a task's dependents (and its fan-out origin) that it ended.
+void arb_life_after_finish (
+    arb_life_t *self, uint64_t id, int state, bool has_children, uint64_t origin);
+
+//  Adds the parents' results of a task to its dispatch d in msg (and its
+//  parent's result as its input, for pipes). 0 or -1.
+int
+arb_life_fill_parents (arb_life_t *self, arb_task_t *task, arb_msg_t *msg, arb_dispatch_task_t *d);
+
+//  Enqueues a succeeding task's staged EMIT items. 0, or -1 (halted).
+int arb_life_commit_emits (arb_life_t *self, arb_task_t *task);
+
+#endif

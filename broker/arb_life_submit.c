@@ -1,0 +1,357 @@
+/*  arb_life_submit.c — the task lifecycle's entrances: a submitted batch
+    is stored, a dead task revived, the unfinished tasks loaded at start,
+    and a peer made a task's watcher. See arb_life.h.
+
+    A batch is stored whole inside the turn's transaction: ids first (a
+    known client key gives the first task's id, so a retried submit is
+    safe), then the tasks with their edges and fan-out copies, then the
+    scheduler learns of them all, and only then do tasks that depend on
+    older tasks look at them, so a task that ends at once still tells its
+    children in the batch.
+*/
+
+#include "arb_life_priv.h"
+
+//  ---------------------------------------------------------------------
+//  Start-up
+
+typedef struct {
+    arb_life_t *self;
+    size_t count;
+} s_load_t;
+
+static int
+s_load_task (void *arg, arb_task_t *row, const char *queue, const char *name)
+{
+    s_load_t *load = (s_load_t *) arg;
+    arb_life_t *self = load->self;
+    arb_task_t *task = arb_sched_task_from_row (self->sched, row, queue, name);
+    arb_sched_add (self->sched, task, self->clock->now_ms, self->clock->mono_ms);
+    load->count++;
+    return 0;
+}
+
+static void
+s_load_count (void *arg, const char *queue, int state, uint64_t count)
+{
+    arb_life_t *self = (arb_life_t *) arg;
+    if (state > 0 && state <= ARB_STATE_MAX)
+        arb_queue_counts (arb_sched_queue (self->sched, queue))[state] += count;
+}
+
+int
+arb_life_load (arb_life_t *self, size_t *count)
+{
+    s_load_t load = {self, 0};
+    if (arb_journal_load_open (self->journal, s_load_task, &load)
+        || arb_journal_count_final (self->journal, s_load_count, self))
+        return -1;
+    arb_life_resume_waiting (self);
+    *count = load.count;
+    return self->halted ? -1 : 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Watchers
+
+//  Adds a watcher to a task, once per routing id.
+static void
+s_watch (arb_task_t *task, zframe_t *identity)
+{
+    if (!task->watchers)
+        task->watchers = zlist_new ();
+    for (zframe_t *w = (zframe_t *) zlist_first (task->watchers); w;
+         w = (zframe_t *) zlist_next (task->watchers))
+        if (zframe_eq (w, identity))
+            return;
+    zlist_append (task->watchers, zframe_dup (identity));
+}
+
+//  Tells a peer about a final task now (it is in the journal only).
+static int
+s_done_from_journal (arb_life_t *self, zframe_t *identity, uint64_t id, bool *found)
+{
+    arb_msg_t *scratch = arb_msg_new (ARB_MSG_DONE, 0);
+    arb_done_task_t done = {0};
+    int rc = arb_journal_done (self->journal, id, scratch, &done, found);
+    if (rc == 0 && *found)
+        arb_outbox_done (self->outbox, identity, id, (int) done.state, done.attempts, done.error,
+                         &done.result);
+    zframe_destroy (&done.result);
+    arb_msg_destroy (&scratch);
+    return rc;
+}
+
+int
+arb_life_watch (arb_life_t *self, uint64_t id, zframe_t *identity, bool *found)
+{
+    arb_task_t *task = arb_sched_find (self->sched, id);
+    *found = true;
+    if (task) {
+        s_watch (task, identity);
+        return 0;
+    }
+    return s_done_from_journal (self, identity, id, found);
+}
+
+//  ---------------------------------------------------------------------
+//  SUBMIT
+
+//  A task for a spec (state set; the caller gives it its id).
+static arb_task_t *
+s_make_task (arb_life_t *self, arb_task_spec_t *spec)
+{
+    arb_task_t *task =
+        arb_sched_new_task (self->sched, spec->queue ? spec->queue : "default", spec->name);
+    task->priority = spec->priority;
+    task->max_attempts = spec->retries + 1;
+    task->backoff = (uint8_t) spec->backoff;
+    task->backoff_ms = spec->backoff_ms;
+    task->backoff_cap_ms = spec->backoff_cap_ms;
+    task->jitter = !spec->no_jitter;
+    task->timeout_ms = spec->timeout_ms;
+    task->expires_ms = spec->expires_ms;
+    task->retention_ms = spec->retention_ms;
+    task->created_ms = self->clock->now_ms;
+    uint64_t start = spec->delay_ms ? self->clock->now_ms + spec->delay_ms : 0;
+    if (spec->at_ms > start)
+        start = spec->at_ms;
+    task->not_before_ms = start;
+    task->state = start > self->clock->now_ms ? ARB_STATE_SCHEDULED : ARB_STATE_READY;
+    return task;
+}
+
+//  Keeps the payload (and headers) in memory if the cache has room; the
+//  journal has them either way.
+static void
+s_cache_payload (arb_life_t *self, arb_task_t *task, zframe_t **payload_p, zframe_t **headers_p)
+{
+    size_t size = zframe_size (*payload_p) + (*headers_p ? zframe_size (*headers_p) : 0);
+    if (arb_sched_cache_reserve (self->sched, size)) {
+        task->payload = *payload_p;
+        task->headers = *headers_p;
+        task->cached = true;
+        *payload_p = NULL;
+        *headers_p = NULL;
+    }
+    zframe_destroy (payload_p);
+    zframe_destroy (headers_p);
+}
+
+//  The new task of spec i of a batch, journaled with its edges. ids[] holds
+//  the id of every task of the batch (new or found by key), indexed as
+//  the batch, so that refs resolve to ids.
+static arb_task_t *
+s_store_task (arb_life_t *self,
+              arb_submit_body_t *body,
+              arb_dag_t *dag,
+              size_t i,
+              const uint64_t *ids,
+              const bool *parent_in_batch,
+              uint64_t flow)
+{
+    arb_task_spec_t *spec = &body->tasks.v[i];
+    arb_task_t *task = s_make_task (self, spec);
+    task->id = ids[i];
+    task->flow = flow;
+    task->input = (uint8_t) spec->input;
+    task->has_args = spec->args.size > 0;
+    task->parents = (uint32_t) spec->after.n;
+    task->has_children = parent_in_batch[i];
+    task->pending = task->parents;
+    bool fan_out = spec->endpoints.n || spec->broadcast;
+    if (task->parents || fan_out)
+        task->state = ARB_STATE_WAITING;
+    zframe_t *headers =
+        spec->headers.size ? zframe_new (spec->headers.data, spec->headers.size) : NULL;
+    zframe_t *args = task->has_args ? zframe_new (spec->args.data, spec->args.size) : NULL;
+    arb_journal_row_t row = {.key = spec->key,
+                             .ref = spec->ref,
+                             .payload = spec->payload,
+                             .headers = headers,
+                             .args = args};
+    int rc = arb_journal_insert (self->journal, task, &row);
+    zframe_destroy (&args);
+    for (size_t k = 0; rc == 0 && k < spec->after.n; k++) {
+        arb_dep_t *dep = &spec->after.v[k];
+        uint64_t parent = dep->ref ? ids[arb_dag_index (dag, dep->ref)] : dep->id;
+        rc = arb_journal_add_dep (self->journal, task->id, parent, (int) dep->when);
+        if (rc == 0 && dep->id) {
+            //  a task that existed before the batch learns it has children
+            rc = arb_journal_set_has_children (self->journal, dep->id);
+            arb_task_t *known = arb_sched_find (self->sched, dep->id);
+            if (known)
+                known->has_children = true;
+        }
+    }
+    if (rc == 0 && fan_out)
+        rc = arb_life_fan_out (self, task, spec, spec->payload, headers);
+    if (rc) {
+        zframe_destroy (&headers);
+        arb_sched_discard_task (self->sched, &task);
+        return NULL;
+    }
+    s_cache_payload (self, task, &spec->payload, &headers);
+    return task;
+}
+
+//  Gives every task of the batch its id: the first task's for a known key,
+//  a new one otherwise. Returns -1 on journal failure.
+static int
+s_assign_ids (arb_life_t *self,
+              arb_submit_body_t *body,
+              uint64_t *ids,
+              arb_submitted_task_t *results)
+{
+    for (size_t i = 0; i < body->tasks.n; i++) {
+        arb_task_spec_t *spec = &body->tasks.v[i];
+        uint64_t id = 0;
+        int state = 0;
+        if (spec->key && arb_journal_find_key (self->journal, spec->key, &id, &state))
+            return -1;
+        //  two specs with one key in one batch are one task
+        for (size_t k = 0; !id && spec->key && k < i; k++)
+            if (body->tasks.v[k].key && streq (body->tasks.v[k].key, spec->key)) {
+                id = ids[k];
+                state = ARB_STATE_READY;
+            }
+        if (id) {
+            arb_task_t *known = arb_sched_find (self->sched, id);
+            results[i] = (arb_submitted_task_t){id, true, known ? known->state : (uint32_t) state};
+        }
+        else
+            id = ++self->next_id;
+        ids[i] = id;
+    }
+    return 0;
+}
+
+//  The state of a task now: from memory, else from the journal.
+static int
+s_state_of (arb_life_t *self, uint64_t id)
+{
+    arb_task_t *task = arb_sched_find (self->sched, id);
+    if (task)
+        return task->state;
+    int state = 0;
+    arb_journal_state (self->journal, id, &state, NULL, 0);
+    return state;
+}
+
+//  Stores every new task of a batch, then lets them run or wait: first all
+//  are known to the scheduler, then those that depend on older tasks look
+//  at them, so a task ended at once still tells its children in the batch.
+static int
+s_store_batch (arb_life_t *self,
+               arb_msg_t *msg,
+               arb_dag_t *dag,
+               const uint64_t *ids,
+               const arb_submitted_task_t *results,
+               uint64_t flow)
+{
+    arb_submit_body_t *body = arb_msg_submit (msg);
+    size_t n = body->tasks.n;
+    bool *parent_in_batch = (bool *) calloc (n ? n : 1, sizeof (bool));
+    arb_task_t **made = (arb_task_t **) calloc (n ? n : 1, sizeof (arb_task_t *));
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < body->tasks.v[i].after.n; k++)
+            if (body->tasks.v[i].after.v[k].ref)
+                parent_in_batch[arb_dag_index (dag, body->tasks.v[i].after.v[k].ref)] = true;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (!results[i].existing) {
+            made[i] = s_store_task (self, body, dag, i, ids, parent_in_batch, flow);
+            rc = made[i] ? 0 : -1;
+        }
+    for (size_t i = 0; i < n && rc == 0; i++)
+        if (made[i]) {
+            arb_sched_add (self->sched, made[i], self->clock->now_ms, self->clock->mono_ms);
+            arb_outbox_event (self->outbox, made[i], made[i]->state, NULL);
+        }
+    for (size_t i = 0; i < n && rc == 0 && !self->halted; i++) {
+        bool on_older = false;
+        for (size_t k = 0; made[i] && k < body->tasks.v[i].after.n; k++)
+            on_older |= body->tasks.v[i].after.v[k].id != 0;
+        arb_task_t *task = on_older ? arb_sched_find (self->sched, ids[i]) : NULL;
+        if (task && task->state == ARB_STATE_WAITING)
+            arb_life_recount (self, &task);
+    }
+    free (parent_in_batch);
+    free (made);
+    return rc || self->halted ? -1 : 0;
+}
+
+int
+arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *reply)
+{
+    arb_submit_body_t *body = arb_msg_submit (msg);
+    size_t n = body->tasks.n;
+    arb_submitted_body_t *out = arb_msg_submitted (reply);
+    arb_submitted_task_t *results = (arb_submitted_task_t *) arb_msg_grow (
+        reply, &out->tasks, sizeof (arb_submitted_task_t), n);
+    uint64_t *ids = (uint64_t *) calloc (n ? n : 1, sizeof (uint64_t));
+    int rc = -1;
+    if (arb_journal_begin (self->journal) || s_assign_ids (self, body, ids, results))
+        goto cleanup;
+    if (body->flow_kind
+        && arb_journal_insert_flow (self->journal, (int) body->flow_kind, body->flow_name,
+                                    self->clock->now_ms, &out->flow))
+        goto cleanup;
+    if (s_store_batch (self, msg, dag, ids, results, out->flow))
+        goto cleanup;
+    for (size_t i = 0; i < n; i++) {
+        results[i].id = ids[i];
+        results[i].state = (uint32_t) s_state_of (self, ids[i]);
+        bool found;
+        if (body->watch && arb_life_watch (self, ids[i], arb_msg_routing_id (msg), &found))
+            goto cleanup;
+    }
+    rc = 0;
+cleanup:
+    free (ids);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  RETRY of a dead task
+
+typedef struct {
+    arb_life_t *self;
+    arb_task_t *task;  //  the revived task, owned by the scheduler once added
+} s_revive_t;
+
+//  Puts a dead task back to ready with its attempts reset; its history stays.
+static int
+s_revive_row (void *arg, arb_task_t *row, const char *queue, const char *name)
+{
+    s_revive_t *revive = (s_revive_t *) arg;
+    arb_life_t *self = revive->self;
+    if (row->state != ARB_STATE_DEAD)
+        return 0;
+    arb_task_t *task = arb_sched_task_from_row (self->sched, row, queue, name);
+    task->attempts = 0;
+    task->lost = 0;
+    task->not_before_ms = 0;
+    task->state = ARB_STATE_READY;
+    if (arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, "", NULL, 0)) {
+        arb_sched_discard_task (self->sched, &task);
+        return -1;
+    }
+    arb_queue_counts (task->queue)[ARB_STATE_DEAD]--;
+    arb_sched_add (self->sched, task, self->clock->now_ms, self->clock->mono_ms);
+    arb_outbox_event (self->outbox, task, ARB_STATE_READY, NULL);
+    revive->task = task;
+    return 0;
+}
+
+int
+arb_life_revive (arb_life_t *self, uint64_t id, bool *revived)
+{
+    s_revive_t revive = {self, NULL};
+    bool found;
+    if (arb_journal_begin (self->journal)
+        || arb_journal_load_task (self->journal, id, s_revive_row, &revive, &found))
+        return -1;
+    *revived = revive.task != NULL;
+    return 0;
+}

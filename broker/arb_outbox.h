@@ -1,0 +1,84 @@
+/*  arb_outbox.h — what the broker sends, held until the turn's commit.
+
+    The lowest layer of the broker (see docs/broker.md, "Layers"). Every
+    message a turn produces waits here until the loop has committed the
+    turn's transaction: the replies in the order they were made, then one
+    DONE per watching peer (the results of the tasks that ended), then one
+    EVENT per event subscriber. So a reply that promises durability never
+    leaves before its data is on disk. If the commit fails, the loop
+    abandons all of it: none of it is true yet.
+
+    It also keeps the event subscribers (a routing id and an optional
+    queue filter each) and the refusal-log limiter: at most 20 refusals
+    are logged a second, so a peer spraying garbage cannot flood the log.
+
+    It calls nothing of the broker above it. It borrows the loop's ROUTER
+    socket (it never blocks on it: a ROUTER drops what it cannot deliver)
+    and the turn's clock (events carry its time). Runs in the loop thread.
+*/
+
+#ifndef ARB_OUTBOX_H
+#define ARB_OUTBOX_H
+
+#include "arb_clock.h"
+#include "arb_task.h"
+
+typedef struct _arb_outbox_t arb_outbox_t;
+
+//  A new, empty outbox sending on router, stamping events with clock's
+//  time; both are borrowed and must outlive it.
+arb_outbox_t *arb_outbox_new (zsock_t *router, const arb_clock_t *clock);
+
+//  Destroys the outbox with every message it still holds (unsent).
+void arb_outbox_destroy (arb_outbox_t **self_p);
+
+//  Queues a reply (or any message with a routing id: STOP, HEARTBEAT) to
+//  go after the commit. Takes it.
+void arb_outbox_reply (arb_outbox_t *self, arb_msg_t **msg_p);
+
+//  Queues an ERROR reply to request (code and reason) and logs the
+//  refusal, within the log's limit.
+void
+arb_outbox_refuse (arb_outbox_t *self, arb_msg_t *request, arb_err_t code, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+//  Logs a refusal that has no request to answer (identity may be NULL),
+//  within the log's limit.
+void arb_outbox_log_refusal (arb_outbox_t *self,
+                             zframe_t *identity,
+                             const char *type,
+                             const char *reason);
+
+//  Adds a task's end to the DONE being filled for identity. Takes the
+//  result frame (NULL, or *result_p NULL, for none).
+void arb_outbox_done (arb_outbox_t *self,
+                      zframe_t *identity,
+                      uint64_t id,
+                      int state,
+                      uint32_t attempts,
+                      const char *error,
+                      zframe_t **result_p);
+
+//  Adds an event (task entered state; error may be NULL) to the EVENT
+//  being filled for every subscriber of its queue.
+void arb_outbox_event (arb_outbox_t *self, arb_task_t *task, int state, const char *error);
+
+//  Subscribes a peer to the events of a queue (NULL: all), replacing its
+//  earlier subscription; with on false, unsubscribes it.
+void arb_outbox_subscribe (arb_outbox_t *self, zframe_t *identity, const char *queue, bool on);
+
+//  Sends a message at once, outside the commit's order: for DISPATCH,
+//  which promises nothing durable. Takes it.
+void arb_outbox_send (arb_outbox_t *self, arb_msg_t **msg_p);
+
+//  Whether nothing waits to be sent.
+bool arb_outbox_is_empty (arb_outbox_t *self);
+
+//  After the commit: sends the replies, then the DONE, then the EVENT
+//  messages, and empties the outbox.
+void arb_outbox_flush (arb_outbox_t *self);
+
+//  After a failed commit: drops everything waiting, unsent.
+void arb_outbox_abandon (arb_outbox_t *self);
+
+#endif

@@ -1,0 +1,68 @@
+/*  arb_settings.h — the broker's stored settings: queue settings and
+    task-name limits, and the metadata store's keys.
+
+    Queue settings and name limits live in the scheduler (they steer
+    dispatch) and are stored as text in the journal's meta table, so a
+    restart finds them again:
+
+        queue.<name>   "paused=0 max_running=3 rate=50 retention_ms=0 on_failure=0"
+        limit.<name>   "max_running=3 rate=50"
+
+    Every other key of the table belongs to the broker's clients (META;
+    later the gateway's exchanges and bindings); `broker.` keys are the
+    broker's own. This module writes both kinds; reading a key back
+    (META get, list) is a journal query the verbs make themselves.
+
+    Part of the broker's second layer, beside the task lifecycle: the loop
+    loads the settings at start, the admin verbs change them. It keeps no
+    state of its own. Runs in the loop thread.
+*/
+
+#ifndef ARB_SETTINGS_H
+#define ARB_SETTINGS_H
+
+#include "arb_journal.h"
+#include "arb_sched.h"
+
+//  A change to a queue's settings (QUEUE pause, resume or set). A clear
+//  flag resets its setting to the default after the values are applied.
+typedef struct {
+    int paused;             //  1 pause, 0 resume, -1 unchanged
+    uint32_t max_running;   //  tasks running at once; 0 unchanged
+    uint32_t rate_per_sec;  //  dispatches per second; 0 unchanged
+    uint64_t retention_ms;  //  0 unchanged
+    int on_failure;         //  ARB_ON_FAILURE_*; -1 unchanged
+    bool clear_max_running;
+    bool clear_rate_per_sec;
+    bool clear_retention_ms;
+    bool clear_on_failure;
+} arb_queue_change_t;
+
+//  Loads every stored queue setting and name limit into the scheduler (at
+//  start, before the tasks). 0, or -1 if the journal failed.
+int arb_settings_load (arb_sched_t *sched, arb_journal_t *journal);
+
+//  Applies a change to the settings of a queue (created if needed) and
+//  stores them. 0, or -1 if the journal failed.
+int arb_settings_change_queue (arb_sched_t *sched,
+                               arb_journal_t *journal,
+                               const char *queue,
+                               const arb_queue_change_t *change);
+
+//  Sets the limit of a task name: max_running and rate_per_sec if not 0,
+//  then clears what the flags say; stores it, or deletes it once unset.
+//  0, or -1 if the journal failed.
+int arb_settings_change_limit (arb_sched_t *sched,
+                               arb_journal_t *journal,
+                               const char *name,
+                               uint32_t max_running,
+                               uint32_t rate_per_sec,
+                               bool clear_max_running,
+                               bool clear_rate_per_sec);
+
+//  Stores a client's key (data may be NULL when size is 0), or deletes it.
+//  0, or -1 if the journal failed.
+int arb_settings_set_key (arb_journal_t *journal, const char *key, const void *data, size_t size);
+int arb_settings_del_key (arb_journal_t *journal, const char *key);
+
+#endif

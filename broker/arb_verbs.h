@@ -1,0 +1,46 @@
+/*  arb_verbs.h — the broker's verbs: one handler per request type.
+
+    The broker's third layer (docs/broker.md, "Layers"). The loop hands
+    every decoded request to arb_verbs_handle, which finds its handler in
+    one table (arb_verbs.c) by message type. A handler parses and checks
+    its whole request first, refusing it with a reason naming the field,
+    so a refused request changes nothing; then it acts through the layers
+    below: the task lifecycle (arb_life) for every change of a task, a
+    lease or a session, the settings (arb_settings) for queue settings,
+    name limits and metadata, the outbox for its reply. It may read the
+    scheduler (arb_life_sched) and query the journal, and note a worker
+    session's traffic (arb_session_touch, _sent, _set_busy). Handlers
+    never call each other.
+
+    The handlers are grouped by caller:
+      arb_verbs_client.c  SUBMIT, STATUS, LIST, WATCH, CANCEL, RETRY
+      arb_verbs_admin.c   STATS, QUEUE, LIMIT, EVENTS, PEEK, META, PING
+      arb_verbs_worker.c  REGISTER, CREDIT, TAKE, RESULT, EMIT, HEARTBEAT, BYE
+    A new verb is a handler in the file of its caller, declared in
+    arb_verbs_priv.h, and a row in the table.
+
+    Runs in the loop thread.
+*/
+
+#ifndef ARB_VERBS_H
+#define ARB_VERBS_H
+
+#include "arb_life.h"
+
+//  What the handlers work with; made by the loop, all borrowed.
+typedef struct {
+    arb_life_t *life;          //  every change of a task, lease or session
+    arb_outbox_t *outbox;      //  replies, refusals, event subscriptions
+    arb_journal_t *journal;    //  read-only queries; writes go through arb_life, arb_settings
+    const arb_clock_t *clock;  //  the turn's time
+    uint32_t heartbeat_ms;     //  told to workers in WELCOME
+    uint32_t liveness_ms;      //  told to workers in WELCOME
+    uint64_t started_ms;       //  Unix ms the broker started (STATS)
+} arb_verbs_t;
+
+//  Handles one decoded request (borrowed): a worker's verbs need its
+//  registered session (else 410, unknown worker); a type the broker does
+//  not take is refused.
+void arb_verbs_handle (const arb_verbs_t *verbs, arb_msg_t *msg);
+
+#endif

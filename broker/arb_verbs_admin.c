@@ -1,0 +1,292 @@
+/*  arb_verbs_admin.c — the admin verbs: STATS, QUEUE, LIMIT, EVENTS,
+    PEEK, META, PING. See arb_verbs.h for what a handler may do.
+*/
+
+#include "arb_verbs_priv.h"
+#include "arb_settings.h"
+
+#define ARB_PEEK_MAX 1000  //  tasks a PEEK shows at most
+
+//  ---------------------------------------------------------------------
+//  STATS
+
+static bool
+s_queue_is_empty (arb_queue_t *queue)
+{
+    for (int state = 1; state <= ARB_STATE_MAX; state++)
+        if (arb_queue_counts (queue)[state])
+            return false;
+    return true;
+}
+
+void
+arb_verbs_stats (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_STATS_REPLY);
+    arb_stats_reply_body_t *out = arb_msg_stats_reply (reply);
+    out->now_ms = verbs->clock->now_ms;
+    out->uptime_ms = verbs->clock->now_ms - verbs->started_ms;
+    zhashx_t *queues = arb_sched_queues (arb_life_sched (verbs->life));
+    for (arb_queue_t *queue = (arb_queue_t *) zhashx_first (queues); queue;
+         queue = (arb_queue_t *) zhashx_next (queues)) {
+        //  a worker's endpoint queue is worth showing only when it holds something
+        if (strchr (arb_queue_name (queue), '@') && s_queue_is_empty (queue))
+            continue;
+        arb_queue_info_t *info =
+            (arb_queue_info_t *) arb_msg_grow (reply, &out->queues, sizeof (*info), 1);
+        info->name = arb_msg_strdup (reply, arb_queue_name (queue));
+        info->counts.n = ARB_STATE_MAX + 1;
+        info->counts.v = (uint64_t *) arb_msg_alloc (reply, info->counts.n * sizeof (uint64_t));
+        memcpy (info->counts.v, arb_queue_counts (queue), info->counts.n * sizeof (uint64_t));
+        info->paused = arb_queue_settings (queue)->paused;
+        info->done_last_minute = arb_queue_done_last_minute (queue, verbs->clock->now_ms);
+        info->oldest_ready_ms = arb_queue_oldest_ms (queue, verbs->clock->now_ms);
+    }
+    zhashx_t *sessions = arb_sched_sessions (arb_life_sched (verbs->life));
+    for (arb_session_t *session = (arb_session_t *) zhashx_first (sessions); session;
+         session = (arb_session_t *) zhashx_next (sessions)) {
+        arb_worker_stats_t *w =
+            (arb_worker_stats_t *) arb_msg_grow (reply, &out->workers, sizeof (*w), 1);
+        w->name = arb_msg_strdup (reply, arb_session_name (session));
+        w->identity = arb_msg_strdup (reply, arb_session_key (session));
+        w->slots = arb_session_slots (session);
+        w->credit = (uint32_t) arb_session_credit (session);
+        w->busy = (uint32_t) arb_session_lease_count (session);
+        //  last heartbeat as Unix ms (the session keeps monotonic time)
+        w->last_seen_ms =
+            verbs->clock->now_ms - (verbs->clock->mono_ms - arb_session_last_seen (session));
+        for (size_t s = 0; s < arb_session_sub_count (session); s++) {
+            arb_sub_t *sub = arb_session_sub_at (session, s);
+            for (size_t q = 0; q < sub->queue_count; q++)
+                *(const char **) arb_msg_grow (reply, &w->queues, sizeof (char *), 1) =
+                    arb_msg_strdup (reply, sub->queues[q]);
+        }
+    }
+    arb_outbox_reply (verbs->outbox, &reply);
+}
+
+//  ---------------------------------------------------------------------
+//  QUEUE, LIMIT
+
+//  Checks a QUEUE set's on_failure and clear list into change. 0, or -1
+//  after refusing the request.
+static int
+s_queue_change (const arb_verbs_t *verbs, arb_msg_t *msg, arb_queue_change_t *change)
+{
+    arb_queue_body_t *body = arb_msg_queue (msg);
+    if (body->on_failure) {
+        const char *names[] = {"retry", "head", "dead"};
+        for (int i = 0; i < 3; i++)
+            if (streq (body->on_failure, names[i]))
+                change->on_failure = i;
+        if (change->on_failure < 0) {
+            arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
+                               "on_failure: '%s' is not retry, head or dead", body->on_failure);
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < body->clear.n; i++) {
+        const char *name = body->clear.v[i];
+        if (streq (name, "max_running"))
+            change->clear_max_running = true;
+        else if (streq (name, "rate_per_sec"))
+            change->clear_rate_per_sec = true;
+        else if (streq (name, "retention_ms"))
+            change->clear_retention_ms = true;
+        else if (streq (name, "on_failure"))
+            change->clear_on_failure = true;
+        else {
+            arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
+                               "clear[%zu]: '%s' is not a setting", i, name);
+            return -1;
+        }
+    }
+    if (body->retention_ms > ARB_RETENTION_MAX_MS) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
+                           "retention_ms: over the limit of %llu", ARB_RETENTION_MAX_MS);
+        return -1;
+    }
+    change->max_running = body->max_running;
+    change->rate_per_sec = body->rate_per_sec;
+    change->retention_ms = body->retention_ms;
+    return 0;
+}
+
+void
+arb_verbs_queue (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_queue_body_t *body = arb_msg_queue (msg);
+    bool pause = streq (body->op, "pause"), resume = streq (body->op, "resume");
+    bool purge = streq (body->op, "purge"), set = streq (body->op, "set");
+    if (!pause && !resume && !purge && !set) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
+                           "op: '%s' is not pause, resume, purge or set", body->op);
+        return;
+    }
+    arb_queue_change_t change = {.paused = pause ? 1 : resume ? 0 : -1, .on_failure = -1};
+    if (set && s_queue_change (verbs, msg, &change))
+        return;
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_OK);
+    if (purge)
+        //  everything not yet running goes; running tasks finish
+        arb_msg_ok (reply)->count = arb_life_purge_queue (verbs->life, body->queue);
+    else if (arb_settings_change_queue (arb_life_sched (verbs->life), verbs->journal, body->queue,
+                                        &change)) {
+        arb_msg_destroy (&reply);
+        arb_life_halt (verbs->life, "queue settings");
+        return;
+    }
+    arb_outbox_reply (verbs->outbox, &reply);
+}
+
+void
+arb_verbs_limit (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_limit_body_t *body = arb_msg_limit (msg);
+    if (!*body->name) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID, "name: must not be empty");
+        return;
+    }
+    bool clear_max_running = false, clear_rate_per_sec = false;
+    for (size_t i = 0; i < body->clear.n; i++) {
+        if (streq (body->clear.v[i], "max_running"))
+            clear_max_running = true;
+        else if (streq (body->clear.v[i], "rate_per_sec"))
+            clear_rate_per_sec = true;
+        else {
+            arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
+                               "clear[%zu]: '%s' is not a limit", i, body->clear.v[i]);
+            return;
+        }
+    }
+    if (arb_settings_change_limit (arb_life_sched (verbs->life), verbs->journal, body->name,
+                                   body->max_running, body->rate_per_sec, clear_max_running,
+                                   clear_rate_per_sec)) {
+        arb_life_halt (verbs->life, "limit");
+        return;
+    }
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_OK);
+    arb_outbox_reply (verbs->outbox, &reply);
+}
+
+//  ---------------------------------------------------------------------
+//  EVENTS, PEEK, META, PING
+
+void
+arb_verbs_events (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_events_body_t *body = arb_msg_events (msg);
+    arb_outbox_subscribe (verbs->outbox, arb_msg_routing_id (msg), body->queue, !body->off);
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_OK);
+    arb_outbox_reply (verbs->outbox, &reply);
+}
+
+void
+arb_verbs_peek (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_peek_body_t *body = arb_msg_peek (msg);
+    uint32_t max = body->max ? body->max : 1;
+    if (max > ARB_PEEK_MAX)
+        max = ARB_PEEK_MAX;
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_PEEK_REPLY);
+    arb_peek_reply_body_t *out = arb_msg_peek_reply (reply);
+    arb_task_t *seen[ARB_PEEK_MAX];
+    size_t count = arb_life_queue_head (verbs->life, body->queue, seen, max);
+    for (size_t i = 0; i < count; i++) {
+        arb_task_t *task = seen[i];
+        arb_dispatch_task_t *d =
+            (arb_dispatch_task_t *) arb_msg_grow (reply, &out->tasks, sizeof (*d), 1);
+        d->id = task->id;
+        d->attempt = task->attempts + 1;
+        d->queue = arb_msg_strdup (reply, arb_queue_name (task->queue));
+        d->name = arb_msg_strdup (reply, task->name);
+        d->timeout_ms = task->timeout_ms;
+        d->created_ms = task->created_ms;
+        if (task->cached)
+            d->payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();
+        else {
+            zframe_t *headers = NULL;
+            if (arb_journal_load_payload (verbs->journal, task->id, &d->payload, &headers, NULL))
+                arb_life_halt (verbs->life, "peek");
+            zframe_destroy (&headers);
+        }
+    }
+    if (arb_life_is_halted (verbs->life))
+        arb_msg_destroy (&reply);
+    else
+        arb_outbox_reply (verbs->outbox, &reply);
+}
+
+typedef struct {
+    arb_msg_t *reply;
+    arb_meta_reply_body_t *out;
+} s_meta_list_t;
+
+static void
+s_meta_item (void *arg, const char *key, const void *data, size_t size)
+{
+    s_meta_list_t *list = (s_meta_list_t *) arg;
+    arb_meta_item_t *item =
+        (arb_meta_item_t *) arb_msg_grow (list->reply, &list->out->items, sizeof (*item), 1);
+    item->key = arb_msg_strdup (list->reply, key);
+    uint8_t *copy = (uint8_t *) arb_msg_alloc (list->reply, size);
+    if (size)  //  an empty value's pointer may be NULL
+        memcpy (copy, data, size);
+    item->value = (arb_bin_t){copy, size};
+}
+
+void
+arb_verbs_meta (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_meta_body_t *body = arb_msg_meta (msg);
+    bool get = streq (body->op, "get"), set = streq (body->op, "set");
+    bool del = streq (body->op, "del"), list = streq (body->op, "list");
+    if (!get && !set && !del && !list) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
+                           "op: '%s' is not get, set, del or list", body->op);
+        return;
+    }
+    if (!list && (!body->key || !*body->key)) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_BAD_REQUEST, "key: required for %s",
+                           body->op);
+        return;
+    }
+    if ((set || del) && strncmp (body->key, "broker.", 7) == 0) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
+                           "key: 'broker.' keys are the broker's own");
+        return;
+    }
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_META_REPLY);
+    s_meta_list_t items = {reply, arb_msg_meta_reply (reply)};
+    int rc = 0;
+    if (get) {
+        zchunk_t *value = NULL;
+        rc = arb_journal_meta_get (verbs->journal, body->key, &value);
+        if (rc == 0 && value)
+            s_meta_item (&items, body->key, zchunk_data (value), zchunk_size (value));
+        zchunk_destroy (&value);
+    }
+    else if (list)
+        rc = arb_journal_meta_list (verbs->journal, body->key, s_meta_item, &items);
+    else if (set)
+        rc = arb_settings_set_key (verbs->journal, body->key, body->value.data, body->value.size);
+    else
+        rc = arb_settings_del_key (verbs->journal, body->key);
+    if (rc) {
+        arb_msg_destroy (&reply);
+        arb_life_halt (verbs->life, "meta");
+        return;
+    }
+    arb_outbox_reply (verbs->outbox, &reply);
+}
+
+void
+arb_verbs_ping (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_PONG);
+    arb_pong_body_t *out = arb_msg_pong (reply);
+    out->version = ARB_VERSION;
+    out->epoch = arb_life_epoch (verbs->life);
+    out->now_ms = verbs->clock->now_ms;
+    arb_outbox_reply (verbs->outbox, &reply);
+}

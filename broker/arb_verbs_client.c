@@ -1,0 +1,451 @@
+/*  arb_verbs_client.c — the client verbs: SUBMIT, STATUS, LIST, WATCH,
+    CANCEL, RETRY. See arb_verbs.h for what a handler may do.
+
+    Each handler validates the whole request before it changes anything:
+    a refused request has no effect. Changes go through the lifecycle into
+    the turn's transaction; replies go to the outbox and leave after the
+    commit.
+*/
+
+#include "arb_verbs_priv.h"
+
+#define ARB_LIST_DEFAULT 1000
+
+//  ---------------------------------------------------------------------
+//  SUBMIT: checking a batch
+
+//  Checks one task spec; on refusal writes the reason (naming the field).
+static int
+s_check_spec (
+    const arb_verbs_t *verbs, const arb_task_spec_t *spec, size_t index, char *why, size_t size)
+{
+#define REFUSE(...)                                         \
+    do {                                                    \
+        int n = snprintf (why, size, "tasks[%zu].", index); \
+        snprintf (why + n, size - (size_t) n, __VA_ARGS__); \
+        return -1;                                          \
+    } while (0)
+    if (!*spec->name)
+        REFUSE ("name: must not be empty");
+    if (spec->queue && !*spec->queue)
+        REFUSE ("queue: must not be empty");
+    if (spec->retries > ARB_RETRIES_MAX)
+        REFUSE ("retries: %u is over the limit of %d", spec->retries, ARB_RETRIES_MAX);
+    if (spec->backoff > ARB_BACKOFF_EXP)
+        REFUSE ("backoff: unknown policy %u (0 none, 1 fixed, 2 exponential)", spec->backoff);
+    if (spec->backoff_ms > ARB_BACKOFF_MAX_MS)
+        REFUSE ("backoff_ms: %" PRIu64 " is over the limit of %llu", spec->backoff_ms,
+                ARB_BACKOFF_MAX_MS);
+    if (spec->backoff_cap_ms > ARB_BACKOFF_MAX_MS)
+        REFUSE ("backoff_cap_ms: %" PRIu64 " is over the limit of %llu", spec->backoff_cap_ms,
+                ARB_BACKOFF_MAX_MS);
+    if (spec->delay_ms > ARB_DELAY_MAX_MS)
+        REFUSE ("delay_ms: %" PRIu64 " is over the limit of %llu", spec->delay_ms,
+                ARB_DELAY_MAX_MS);
+    if (spec->at_ms > verbs->clock->now_ms + ARB_DELAY_MAX_MS)
+        REFUSE ("at_ms: %" PRIu64 " is more than a year ahead", spec->at_ms);
+    if (spec->timeout_ms > ARB_TIMEOUT_MAX_MS)
+        REFUSE ("timeout_ms: %" PRIu64 " is over the limit of %llu", spec->timeout_ms,
+                ARB_TIMEOUT_MAX_MS);
+    if (spec->retention_ms > ARB_RETENTION_MAX_MS)
+        REFUSE ("retention_ms: %" PRIu64 " is over the limit of %llu", spec->retention_ms,
+                ARB_RETENTION_MAX_MS);
+    if (strchr (spec->queue ? spec->queue : "", '@'))
+        REFUSE ("queue: '@' is reserved for endpoint queues");
+    return 0;
+#undef REFUSE
+}
+
+static bool
+s_task_exists (void *arg, uint64_t id)
+{
+    const arb_verbs_t *verbs = (const arb_verbs_t *) arg;
+    if (arb_sched_find (arb_life_sched (verbs->life), id))
+        return true;
+    int state;
+    return arb_journal_state (verbs->journal, id, &state, NULL, 0) == 0 && state != 0;
+}
+
+//  The session of a worker name, or NULL.
+static arb_session_t *
+s_worker_named (const arb_verbs_t *verbs, const char *name)
+{
+    zhashx_t *sessions = arb_sched_sessions (arb_life_sched (verbs->life));
+    for (arb_session_t *s = (arb_session_t *) zhashx_first (sessions); s;
+         s = (arb_session_t *) zhashx_next (sessions))
+        if (streq (arb_session_name (s), name))
+            return s;
+    return NULL;
+}
+
+static int
+s_check_endpoints (
+    const arb_verbs_t *verbs, const arb_task_spec_t *spec, size_t i, char *why, size_t size)
+{
+    if (spec->broadcast && spec->endpoints.n) {
+        snprintf (why, size, "tasks[%zu]: give endpoints or broadcast, not both", i);
+        return -1;
+    }
+    if (!spec->endpoints.n && !spec->broadcast)
+        return 0;
+    if (spec->endpoint_timeout_ms > ARB_TIMEOUT_MAX_MS) {
+        snprintf (why, size, "tasks[%zu].endpoint_timeout_ms: over the limit of %llu", i,
+                  ARB_TIMEOUT_MAX_MS);
+        return -1;
+    }
+    if (spec->after.n || spec->input) {
+        snprintf (why, size, "tasks[%zu]: a fan-out task cannot have dependencies", i);
+        return -1;
+    }
+    for (size_t e = 0; e < spec->endpoints.n; e++) {
+        const char *name = spec->endpoints.v[e];
+        if (!*name || strchr (name, '@')) {
+            snprintf (why, size, "tasks[%zu].endpoints[%zu]: '%s' is not a worker name", i, e,
+                      name);
+            return -1;
+        }
+        for (size_t d = 0; d < e; d++)
+            if (streq (spec->endpoints.v[d], name)) {
+                snprintf (why, size, "tasks[%zu].endpoints: '%s' is named twice", i, name);
+                return -1;
+            }
+        if (!spec->allow_unknown && !s_worker_named (verbs, name)) {
+            snprintf (why, size,
+                      "tasks[%zu].endpoints: no worker named '%s' is connected "
+                      "(allow_unknown to send anyway)",
+                      i, name);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+//  Checks the workflow parts of a SUBMIT (flow kind, input, endpoints,
+//  dependencies and cycles). Returns 0, or -1 with why set.
+static int
+s_check_flow (const arb_verbs_t *verbs, arb_msg_t *msg, arb_dag_t *dag, char *why, size_t size)
+{
+    arb_submit_body_t *body = arb_msg_submit (msg);
+    if (body->flow_kind > ARB_FLOW_PIPE) {
+        snprintf (why, size, "flow_kind: %u is not 1 (dag), 2 (group) or 3 (pipe)",
+                  body->flow_kind);
+        return -1;
+    }
+    bool linked = false;
+    for (size_t i = 0; i < body->tasks.n; i++) {
+        const arb_task_spec_t *spec = &body->tasks.v[i];
+        linked |= spec->ref || spec->after.n;
+        if (spec->input > ARB_INPUT_PARENT) {
+            snprintf (why, size, "tasks[%zu].input: %u is not 0 (payload) or 1 (parent)", i,
+                      spec->input);
+            return -1;
+        }
+        if (spec->input == ARB_INPUT_PARENT && (spec->after.n != 1 || spec->after.v[0].when != 0)) {
+            snprintf (why, size,
+                      "tasks[%zu].input: taking its parent's result needs exactly one "
+                      "on_success dependency",
+                      i);
+            return -1;
+        }
+        if (s_check_endpoints (verbs, spec, i, why, size))
+            return -1;
+    }
+    if (!linked)
+        return 0;
+    return arb_dag_check (dag, s_task_exists, (void *) verbs, why, size);
+}
+
+void
+arb_verbs_submit (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_submit_body_t *body = arb_msg_submit (msg);
+    size_t n = body->tasks.n;
+    char why[ARB_TEXT_MAX];
+    for (size_t i = 0; i < n; i++)
+        if (s_check_spec (verbs, &body->tasks.v[i], i, why, sizeof (why))) {
+            arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID, "%s", why);
+            return;
+        }
+    arb_dag_t *dag = arb_dag_new (body->tasks.v, n);
+    if (s_check_flow (verbs, msg, dag, why, sizeof (why))) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID, "%s", why);
+        arb_dag_destroy (&dag);
+        return;
+    }
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_SUBMITTED);
+    if (arb_life_submit (verbs->life, msg, dag, reply)) {
+        arb_msg_destroy (&reply);
+        arb_life_halt (verbs->life, "submit");
+    }
+    else
+        arb_outbox_reply (verbs->outbox, &reply);
+    arb_dag_destroy (&dag);
+}
+
+//  ---------------------------------------------------------------------
+//  STATUS, LIST
+
+//  Overlays what only memory knows (a lease, attempts not yet journaled).
+static void
+s_overlay (arb_msg_t *reply, arb_task_info_t *info, arb_task_t *task)
+{
+    info->state = task->state;
+    info->attempts = task->attempts;
+    info->lost = task->lost;
+    info->not_before_ms = task->not_before_ms;
+    if (task->state == ARB_STATE_RUNNING) {
+        info->started_ms = task->started_ms;
+        info->worker = arb_msg_strdup (reply, arb_session_name (task->session));
+    }
+}
+
+//  The history in the journal holds the attempts that did not succeed; the
+//  one going on now, or the one that succeeded, is added from the task.
+static void
+s_current_attempt (arb_msg_t *reply, arb_task_info_t *info)
+{
+    bool running = info->state == ARB_STATE_RUNNING;
+    if (!running && info->state != ARB_STATE_SUCCEEDED)
+        return;
+    arb_attempt_info_t *a =
+        (arb_attempt_info_t *) arb_msg_grow (reply, &info->history, sizeof (*a), 1);
+    a->attempt = info->attempts;
+    a->started_ms = info->started_ms;
+    a->ended_ms = running ? 0 : info->finished_ms;
+    a->worker = info->worker;
+    a->outcome = running ? ARB_ATTEMPT_RUNNING : ARB_OUTCOME_OK;
+}
+
+void
+arb_verbs_status (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_status_body_t *body = arb_msg_status (msg);
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_STATUS_REPLY);
+    arb_status_reply_body_t *out = arb_msg_status_reply (reply);
+    arb_task_info_t *infos = (arb_task_info_t *) arb_msg_grow (
+        reply, &out->tasks, sizeof (arb_task_info_t), body->ids.n);
+    for (size_t i = 0; i < body->ids.n; i++) {
+        if (arb_journal_task_info (verbs->journal, body->ids.v[i], true, reply, &infos[i])) {
+            arb_msg_destroy (&reply);
+            arb_life_halt (verbs->life, "status");
+            return;
+        }
+        arb_task_t *task = arb_sched_find (arb_life_sched (verbs->life), body->ids.v[i]);
+        if (task)
+            s_overlay (reply, &infos[i], task);
+        s_current_attempt (reply, &infos[i]);
+    }
+    arb_outbox_reply (verbs->outbox, &reply);
+}
+
+static int
+s_compare_info (const void *a, const void *b)
+{
+    uint64_t x = ((const arb_task_info_t *) a)->id, y = ((const arb_task_info_t *) b)->id;
+    return x < y ? -1 : x > y;
+}
+
+//  LIST pages by id through unfinished tasks (memory) and final ones
+//  (journal) alike: both sources give their first matches after after_id,
+//  and the smallest ids win.
+void
+arb_verbs_list (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_list_body_t *body = arb_msg_list (msg);
+    if (body->state > ARB_STATE_MAX || body->state == ARB_STATE_FAILED) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
+                           "state: %u is not a state a task rests in", body->state);
+        return;
+    }
+    uint32_t limit = body->limit ? body->limit : ARB_LIST_DEFAULT;
+    if (limit > ARB_LIST_MAX / 2)
+        limit = ARB_LIST_MAX / 2;
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_LIST_REPLY);
+    arb_list_reply_body_t *out = arb_msg_list_reply (reply);
+    if ((body->state == 0 || arb_state_is_final ((int) body->state))
+        && arb_journal_list_final (verbs->journal, (int) body->state, body->queue, body->flow,
+                                   body->after_id, limit, reply, out)) {
+        arb_msg_destroy (&reply);
+        arb_life_halt (verbs->life, "list");
+        return;
+    }
+    if (body->state == 0 || !arb_state_is_final ((int) body->state)) {
+        zhashx_t *tasks = arb_sched_tasks (arb_life_sched (verbs->life));
+        for (arb_task_t *task = (arb_task_t *) zhashx_first (tasks); task;
+             task = (arb_task_t *) zhashx_next (tasks)) {
+            if (task->id <= body->after_id || (body->state && task->state != body->state)
+                || (body->flow && task->flow != body->flow)
+                || (body->queue && !streq (body->queue, arb_queue_name (task->queue))))
+                continue;
+            arb_task_info_t *info =
+                (arb_task_info_t *) arb_msg_grow (reply, &out->tasks, sizeof (*info), 1);
+            if (arb_journal_task_info (verbs->journal, task->id, false, reply, info)) {
+                arb_msg_destroy (&reply);
+                arb_life_halt (verbs->life, "list");
+                return;
+            }
+            s_overlay (reply, info, task);
+        }
+    }
+    if (out->tasks.n > 1)
+        qsort (out->tasks.v, out->tasks.n, sizeof (arb_task_info_t), s_compare_info);
+    if (out->tasks.n > limit) {
+        out->tasks.n = limit;
+        out->more = true;
+    }
+    arb_outbox_reply (verbs->outbox, &reply);
+}
+
+//  ---------------------------------------------------------------------
+//  WATCH
+
+void
+arb_verbs_watch (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_watch_body_t *body = arb_msg_watch (msg);
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_WATCHING);
+    arb_watching_body_t *out = arb_msg_watching (reply);
+    for (size_t i = 0; i < body->ids.n; i++) {
+        bool found;
+        if (arb_life_watch (verbs->life, body->ids.v[i], arb_msg_routing_id (msg), &found)) {
+            arb_msg_destroy (&reply);
+            arb_life_halt (verbs->life, "watch");
+            return;
+        }
+        if (found)
+            out->watching++;
+        else
+            *(uint64_t *) arb_msg_grow (reply, &out->unknown, sizeof (uint64_t), 1) =
+                body->ids.v[i];
+    }
+    arb_outbox_reply (verbs->outbox, &reply);
+}
+
+//  ---------------------------------------------------------------------
+//  CANCEL, RETRY
+
+//  Answers for one id of a CANCEL or RETRY that found nothing to do in
+//  memory: 404 if unknown, else 409 with its state.
+static int
+s_outcome_from_journal (const arb_verbs_t *verbs, uint64_t id, arb_outcome_info_t *outcome)
+{
+    int state;
+    if (arb_journal_state (verbs->journal, id, &state, NULL, 0))
+        return -1;
+    outcome->id = id;
+    outcome->code = state ? ARB_ERR_CONFLICT : ARB_ERR_NOT_FOUND;
+    outcome->state = (uint32_t) state;
+    return 0;
+}
+
+void
+arb_verbs_cancel (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_cancel_body_t *body = arb_msg_cancel (msg);
+    if (!body->ids.n && !body->queue && !body->group && !body->flow) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_BAD_REQUEST,
+                           "give ids, a queue, a group or a flow");
+        return;
+    }
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_CANCEL_REPLY);
+    arb_cancel_reply_body_t *out = arb_msg_cancel_reply (reply);
+    uint64_t cancelled_before =
+        arb_life_cancelled (verbs->life);  //  count: what this request cancelled
+    for (size_t i = 0; i < body->ids.n; i++) {
+        arb_outcome_info_t *outcome =
+            (arb_outcome_info_t *) arb_msg_grow (reply, &out->tasks, sizeof (*outcome), 1);
+        arb_task_t *task = arb_sched_find (arb_life_sched (verbs->life), body->ids.v[i]);
+        if (task) {
+            outcome->id = body->ids.v[i];
+            outcome->state = (uint32_t) arb_life_cancel_tree (verbs->life, &task, "cancelled");
+        }
+        else if (s_outcome_from_journal (verbs, body->ids.v[i], outcome))
+            goto failed;
+    }
+    if (body->queue)
+        arb_life_cancel_queue (verbs->life, body->queue);
+    if (body->flow) {
+        int kind = 0;
+        if (arb_journal_flow_kind (verbs->journal, body->flow, &kind))
+            goto failed;
+        arb_life_cancel_flow (verbs->life, body->flow, kind == ARB_FLOW_GROUP);
+    }
+    if (body->group) {
+        zlistx_t *flows = arb_journal_flows_named (verbs->journal, body->group, ARB_FLOW_GROUP);
+        if (!flows)
+            goto failed;
+        for (void *f = zlistx_first (flows); f && !arb_life_is_halted (verbs->life);
+             f = zlistx_next (flows))
+            arb_life_cancel_flow (verbs->life, (uint64_t) (uintptr_t) f, true);
+        zlistx_destroy (&flows);
+    }
+    if (arb_life_is_halted (verbs->life))
+        goto failed;
+    out->count = (uint32_t) (arb_life_cancelled (verbs->life) - cancelled_before);
+    arb_outbox_reply (verbs->outbox, &reply);
+    return;
+failed:
+    arb_msg_destroy (&reply);
+    arb_life_halt (verbs->life, "cancel");
+}
+
+//  Revives one task by id: fills its outcome. -1 on journal failure.
+static int
+s_retry_one (const arb_verbs_t *verbs, uint64_t id, arb_outcome_info_t *outcome)
+{
+    outcome->id = id;
+    arb_task_t *task = arb_sched_find (arb_life_sched (verbs->life), id);
+    if (task) {
+        outcome->code = ARB_ERR_CONFLICT;
+        outcome->state = task->state;
+        return 0;
+    }
+    bool revived;
+    if (arb_life_revive (verbs->life, id, &revived) || arb_life_is_halted (verbs->life))
+        return -1;
+    if (revived) {
+        outcome->state = ARB_STATE_READY;
+        return 0;
+    }
+    return s_outcome_from_journal (verbs, id, outcome);
+}
+
+void
+arb_verbs_retry (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_retry_body_t *body = arb_msg_retry (msg);
+    if (!body->ids.n && !(body->queue && body->all)) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_BAD_REQUEST, "give ids, or a queue and all");
+        return;
+    }
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_RETRY_REPLY);
+    arb_retry_reply_body_t *out = arb_msg_retry_reply (reply);
+    zlistx_t *ids = NULL;
+    for (size_t i = 0; i < body->ids.n; i++) {
+        arb_outcome_info_t *outcome =
+            (arb_outcome_info_t *) arb_msg_grow (reply, &out->tasks, sizeof (*outcome), 1);
+        if (s_retry_one (verbs, body->ids.v[i], outcome))
+            goto failed;
+        if (outcome->code == 0)
+            out->count++;
+    }
+    if (body->queue && body->all) {
+        ids = arb_journal_dead_ids (verbs->journal, body->queue);
+        if (!ids)
+            goto failed;
+        for (void *id = zlistx_first (ids); id; id = zlistx_next (ids)) {
+            arb_outcome_info_t outcome = {0};
+            if (s_retry_one (verbs, (uint64_t) (uintptr_t) id, &outcome))
+                goto failed;
+            if (outcome.code == 0)
+                out->count++;
+        }
+        zlistx_destroy (&ids);
+    }
+    arb_outbox_reply (verbs->outbox, &reply);
+    return;
+failed:
+    zlistx_destroy (&ids);
+    arb_msg_destroy (&reply);
+    arb_life_halt (verbs->life, "retry");
+}

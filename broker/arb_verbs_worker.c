@@ -1,0 +1,89 @@
+/*  arb_verbs_worker.c — the worker verbs: REGISTER, CREDIT, TAKE, RESULT,
+    EMIT, HEARTBEAT, BYE. See arb_verbs.h for what a handler may do, and
+    arb_life.h for what becomes of a task's attempt.
+
+    Every verb but REGISTER comes from a registered session; the table in
+    arb_verbs.c finds it (and renews its leases) before the handler runs.
+*/
+
+#include "arb_verbs_priv.h"
+
+void
+arb_verbs_register (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_WELCOME);
+    arb_welcome_body_t *out = arb_msg_welcome (reply);
+    out->heartbeat_ms = verbs->heartbeat_ms;
+    out->liveness_ms = verbs->liveness_ms;
+    out->epoch = arb_life_epoch (verbs->life);
+    arb_session_t *session = arb_life_register (verbs->life, arb_msg_routing_id (msg),
+                                                arb_msg_reqid (msg), arb_msg_register (msg), reply);
+    arb_outbox_reply (verbs->outbox, &reply);
+    arb_session_sent (session, verbs->clock->mono_ms);
+}
+
+void
+arb_verbs_credit (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *msg)
+{
+    arb_credit_body_t *body = arb_msg_credit (msg);
+    for (size_t i = 0; i < body->queues.n; i++)
+        if (!*body->queues.v[i]) {
+            arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
+                               "queues[%zu]: must not be empty", i);
+            return;
+        }
+    if (arb_life_credit (verbs->life, session, body))
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_BAD_REQUEST,
+                           "queues: subscription %u is new and names no queue", body->sub);
+}
+
+void
+arb_verbs_take (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *msg)
+{
+    arb_take_body_t *body = arb_msg_take (msg);
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_DISPATCH);
+    arb_life_take (verbs->life, session, body->queue, body->max ? body->max : 1, reply);
+    arb_outbox_reply (verbs->outbox, &reply);
+}
+
+void
+arb_verbs_result (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *msg)
+{
+    arb_result_body_t *body = arb_msg_result (msg);
+    for (size_t i = 0; i < body->results.n && !arb_life_is_halted (verbs->life); i++) {
+        arb_result_item_t *item = &body->results.v[i];
+        arb_task_t *task = arb_life_leased (verbs->life, session, item);
+        if (!task)
+            continue;  //  late: its lease had ended
+        if (item->outcome == ARB_OUTCOME_OK)
+            arb_life_succeed (verbs->life, &task, &item->result);
+        else if (item->outcome == ARB_OUTCOME_RELEASE)
+            arb_life_release (verbs->life, task);
+        else {
+            const char *error = item->error && *item->error ? item->error : "failed";
+            if (item->outcome != ARB_OUTCOME_FAIL)
+                error = "worker sent an unknown outcome";
+            arb_life_attempt_failed (verbs->life, &task, error);
+        }
+    }
+}
+
+void
+arb_verbs_emit (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *msg)
+{
+    arb_life_emit (verbs->life, session, arb_msg_emit (msg));
+}
+
+void
+arb_verbs_heartbeat (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *msg)
+{
+    (void) verbs;
+    arb_session_set_busy (session, arb_msg_heartbeat (msg)->busy);
+}
+
+void
+arb_verbs_bye (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *msg)
+{
+    (void) msg;
+    arb_life_end_session (verbs->life, session, false);
+}
