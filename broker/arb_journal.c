@@ -311,9 +311,9 @@ s_prepare_all (arb_journal_t *self)
         {&self->meta_del, "DELETE FROM meta WHERE key = ?1"},
         {&self->meta_list,
          "SELECT key, value FROM meta WHERE substr (key, 1, length (?1)) = ?1 ORDER BY key"},
-        {&self->schedule_add,
-         "INSERT INTO schedules (" SCHEDULE_COLUMNS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-         "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"},
+        {&self->schedule_add, "INSERT OR REPLACE INTO schedules (" SCHEDULE_COLUMNS
+                              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                              "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"},
         {&self->schedule_remove, "DELETE FROM schedules WHERE name = ?1"},
         {&self->schedule_state, "UPDATE schedules SET paused = ?2, cursor_ms = ?3 WHERE name = ?1"},
         {&self->schedule_fired,

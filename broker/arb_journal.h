@@ -204,7 +204,8 @@ int arb_journal_next_epoch (arb_journal_t *self, uint64_t *epoch);
 //  next_offset_s) are not stored; the rest are, NULL zone as "UTC", NULL
 //  catch_up as "one", NULL queue as "default".
 
-//  Stores a new schedule (its name must be new), with its cursor. 0 or -1.
+//  Stores a new schedule with its cursor, replacing any of its name (one
+//  the broker could not load). 0 or -1.
 int arb_journal_schedule_add (arb_journal_t *self,
                               const arb_schedule_info_t *schedule,
                               uint64_t cursor_ms);
