@@ -17,13 +17,13 @@ struct _arb_schedule_t {
     arb_cron_t *cron;  //  owned
     arb_catch_up_t catch_up;
     bool paused;
-    uint64_t created_ms;           //  Unix ms
-    uint64_t cursor_ms;            //  Unix ms: every slot at or before it is done with
-    uint64_t next_ms;              //  Unix ms: the first slot after the cursor; 0 paused or none
-    uint64_t last_slot_ms;         //  Unix ms: the last slot fired; 0 none
-    uint64_t last_id;              //  the task it made
-    arb_schedule_info_t template;  //  queue .. retention_ms; strings owned, the rest unused
-    zframe_t *payload;             //  owned
+    uint64_t created_ms;       //  Unix ms
+    uint64_t cursor_ms;        //  Unix ms: every slot at or before it is done with
+    uint64_t next_ms;          //  Unix ms: the first slot after the cursor; 0 paused or none
+    uint64_t last_slot_ms;     //  Unix ms: the last slot fired; 0 none
+    uint64_t last_id;          //  the task it made
+    arb_task_spec_t template;  //  the task of a slot but its key and payload; queue, name owned
+    zframe_t *payload;         //  owned
 };
 
 static void
@@ -89,18 +89,9 @@ arb_schedule_new (const arb_schedule_info_t *info, uint64_t cursor_ms, char *why
     self->cursor_ms = cursor_ms;
     self->last_slot_ms = info->last_slot_ms;
     self->last_id = info->last_id;
-    self->template = (arb_schedule_info_t){
-        .queue = strdup (info->queue ? info->queue : "default"),
-        .task = strdup (info->task),
-        .priority = info->priority,
-        .retries = info->retries,
-        .backoff = info->backoff,
-        .backoff_ms = info->backoff_ms,
-        .backoff_cap_ms = info->backoff_cap_ms,
-        .no_jitter = info->no_jitter,
-        .timeout_ms = info->timeout_ms,
-        .retention_ms = info->retention_ms,
-    };
+    arb_schedule_info_to_spec (info, &self->template);
+    self->template.queue = strdup (info->queue ? info->queue : "default");
+    self->template.name = strdup (info->task);
     self->payload = info->payload ? zframe_dup (info->payload) : zframe_new_empty ();
     s_update_next (self);
     return self;
@@ -117,7 +108,7 @@ arb_schedule_destroy (arb_schedule_t **self_p)
     free (self->expr);
     arb_cron_destroy (&self->cron);
     free ((char *) self->template.queue);
-    free ((char *) self->template.task);
+    free ((char *) self->template.name);
     zframe_destroy (&self->payload);
     free (self);
     *self_p = NULL;
@@ -209,39 +200,29 @@ arb_schedule_skip (arb_schedule_t *self, uint64_t cursor_ms)
 void
 arb_schedule_info (arb_schedule_t *self, arb_schedule_info_t *info)
 {
-    *info = self->template;
-    info->name = self->name;
-    info->cron = self->expr;
-    info->zone = arb_tz_name (arb_cron_zone (self->cron));
-    info->catch_up = s_catch_up_names[self->catch_up];
-    info->paused = self->paused;
-    info->created_ms = self->created_ms;
-    info->next_ms = self->next_ms;
-    info->next_offset_s =
-        self->next_ms ? arb_tz_offset (arb_cron_zone (self->cron), (int64_t) (self->next_ms / 1000))
-                      : 0;
-    info->last_slot_ms = self->last_slot_ms;
-    info->last_id = self->last_id;
-    info->payload = zframe_dup (self->payload);
+    *info = (arb_schedule_info_t){
+        .name = self->name,
+        .cron = self->expr,
+        .zone = arb_tz_name (arb_cron_zone (self->cron)),
+        .catch_up = s_catch_up_names[self->catch_up],
+        .paused = self->paused,
+        .created_ms = self->created_ms,
+        .next_ms = self->next_ms,
+        .last_slot_ms = self->last_slot_ms,
+        .last_id = self->last_id,
+        .payload = zframe_dup (self->payload),
+    };
+    if (self->next_ms)
+        info->next_offset_s =
+            arb_tz_offset (arb_cron_zone (self->cron), (int64_t) (self->next_ms / 1000));
+    arb_schedule_info_from_spec (info, &self->template);
 }
 
 void
 arb_schedule_task (arb_schedule_t *self, uint64_t slot_ms, arb_task_spec_t *spec, char *key)
 {
-    const arb_schedule_info_t *t = &self->template;
     snprintf (key, ARB_SCHEDULE_KEY_SIZE, "schedule:%s:%" PRIu64, self->name, slot_ms);
-    *spec = (arb_task_spec_t){
-        .queue = t->queue,
-        .name = t->task,
-        .key = key,
-        .priority = t->priority,
-        .retries = t->retries,
-        .backoff = t->backoff,
-        .backoff_ms = t->backoff_ms,
-        .backoff_cap_ms = t->backoff_cap_ms,
-        .no_jitter = t->no_jitter,
-        .timeout_ms = t->timeout_ms,
-        .retention_ms = t->retention_ms,
-        .payload = zframe_dup (self->payload),
-    };
+    *spec = self->template;
+    spec->key = key;
+    spec->payload = zframe_dup (self->payload);
 }

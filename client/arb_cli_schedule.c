@@ -189,19 +189,11 @@ s_print (arb_cli_t *cli, const char *op, arb_schedule_reply_body_t *body)
 static void
 s_template (arb_schedule_body_t *body, s_schedule_t *self, const char *name)
 {
+    arb_schedule_info_from_spec (body, &self->spec);
     body->cron = self->cron;
     body->zone = self->zone;
     body->catch_up = self->catch_up;
     body->task = self->task ? self->task : name;
-    body->queue = self->spec.queue;
-    body->priority = self->spec.priority;
-    body->retries = self->spec.retries;
-    body->backoff = self->spec.backoff;
-    body->backoff_ms = self->spec.backoff_ms;
-    body->backoff_cap_ms = self->spec.backoff_cap_ms;
-    body->no_jitter = self->spec.no_jitter;
-    body->timeout_ms = self->spec.timeout_ms;
-    body->retention_ms = self->spec.retention_ms;
 }
 
 //  The operation's arguments: NAME for all but list (where it is

@@ -572,6 +572,36 @@ arb_state_is_final (int state)
            || state == ARB_STATE_SKIPPED;
 }
 
+void
+arb_schedule_info_to_spec (const arb_schedule_info_t *info, arb_task_spec_t *spec)
+{
+    spec->queue = info->queue;
+    spec->name = info->task;
+    spec->priority = info->priority;
+    spec->retries = info->retries;
+    spec->backoff = info->backoff;
+    spec->backoff_ms = info->backoff_ms;
+    spec->backoff_cap_ms = info->backoff_cap_ms;
+    spec->no_jitter = info->no_jitter;
+    spec->timeout_ms = info->timeout_ms;
+    spec->retention_ms = info->retention_ms;
+}
+
+void
+arb_schedule_info_from_spec (arb_schedule_info_t *info, const arb_task_spec_t *spec)
+{
+    info->queue = spec->queue;
+    info->task = spec->name;
+    info->priority = spec->priority;
+    info->retries = spec->retries;
+    info->backoff = spec->backoff;
+    info->backoff_ms = spec->backoff_ms;
+    info->backoff_cap_ms = spec->backoff_cap_ms;
+    info->no_jitter = spec->no_jitter;
+    info->timeout_ms = spec->timeout_ms;
+    info->retention_ms = spec->retention_ms;
+}
+
 //  ---------------------------------------------------------------------
 //  Messages and their arena.
 

@@ -788,6 +788,14 @@ int arb_state_parse (const char *name);
 //  Whether a state is final (succeeded, dead, cancelled).
 bool arb_state_is_final (int state);
 
+//  A schedule's template is the task_spec options a periodic task takes:
+//  queue, name (the schedule's task), priority, retries, backoff,
+//  backoff_ms, backoff_cap_ms, no_jitter, timeout_ms, retention_ms. These
+//  copy them from one record to the other (strings borrowed as they are;
+//  the payload frame is left alone).
+void arb_schedule_info_to_spec (const arb_schedule_info_t *info, arb_task_spec_t *spec);
+void arb_schedule_info_from_spec (arb_schedule_info_t *info, const arb_task_spec_t *spec);
+
 //  Typed body accessors: arb_msg_submit (msg) returns arb_submit_body_t *.
 #define ARB_X(NAME, NUM, lower) arb_##lower##_body_t *arb_msg_##lower (arb_msg_t *self);
 ARB_MSG_LIST (ARB_X)
