@@ -154,8 +154,7 @@ arb_schedule_due (arb_schedule_t *self, uint64_t now_ms, bool at_start, arb_vec_
         return self->cursor_ms;
     uint64_t slot = self->next_ms, after;
     if (self->catch_up == ARB_CATCH_UP_ALL) {
-        size_t count = 0;
-        for (; count < ARB_SCHEDULE_CATCH_UP_MAX; count++) {
+        for (size_t count = 0; count < ARB_SCHEDULE_CATCH_UP_MAX; count++) {
             arb_vec_push (slots, slot);
             if (arb_cron_next (self->cron, slot, &after) || after > now_ms)
                 return slot;

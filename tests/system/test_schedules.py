@@ -20,7 +20,8 @@ from helpers import status
 
 def cli(broker, *args, timeout=30):
     return subprocess.run([binary('client', 'arbiter'), '--broker', broker.endpoint] + list(args),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=timeout)
 
 
 def add(broker, name, cron, *options, payload='tick'):
