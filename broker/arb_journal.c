@@ -1,6 +1,7 @@
 /*  arb_journal.c — the SQLite journal; see arb_journal.h.
 
-    Schema, version 2 (PRAGMA user_version):
+    Schema, version 3 (PRAGMA user_version; version 2 added
+    tasks.soft_timeout_ms, version 3 the schedules table):
 
       tasks     one row per task, final or not, until the retention sweep
                 removes it. `state` holds only logical states (waiting,
@@ -14,7 +15,7 @@
       flows     DAGs, groups and pipes: tasks submitted as one (tasks.flow).
       meta      small key/value settings (queue settings, the broker's
                 start count, the gateway's exchanges later).
-      schedules (version 2) periodic schedules, by name: the expression,
+      schedules (version 3) periodic schedules, by name: the expression,
                 zone and catch-up policy, the template of their tasks, and
                 their state: paused, cursor_ms (every slot at or before it
                 is done with: fired or skipped) and the last slot fired.
@@ -24,13 +25,13 @@
     (final tasks by purge time, for the retention sweep), tasks_ckey
     (client keys, only for tasks that have one).
 
-    Changing the schema: bump ARB_SCHEMA_VERSION, add s_migrate_<old>_<new>
-    (the SQL, or a function when SQL alone cannot do it) that changes a
-    version-<old> database in place, and run it in s_migrate's chain,
-    which a new journal also walks from version 1; never edit s_create_v1
-    or an existing migration, because journals made by them exist. The
-    chain runs in one transaction: a journal is at one version or the
-    next, never between. A journal newer than this broker is refused, not
+    Changing the schema: bump ARB_SCHEMA_VERSION, add a function
+    s_migrate_<old>_<new> that changes a version-<old> database in place
+    (ALTER, CREATE), and call it from s_migrate's chain, which a new
+    journal also walks from version 1; never edit s_create_v1 or an
+    existing migration, because journals made by them exist. The chain
+    runs in one transaction: a journal is at one version or the last,
+    never between. A journal newer than this broker is refused, not
     guessed at.
 */
 
@@ -40,7 +41,7 @@
 #include <sqlite3.h>
 #include <sys/file.h>
 
-#define ARB_SCHEMA_VERSION 2
+#define ARB_SCHEMA_VERSION 3
 
 struct _arb_journal_t {
     sqlite3 *db;                  //  owned
@@ -125,29 +126,6 @@ static const char *s_create_v1 =
     "CREATE INDEX deps_parent ON deps (parent);"
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID;";
 
-//  Version 1 to 2: periodic schedules.
-static const char *s_migrate_1_2 = "CREATE TABLE schedules ("
-                                   " name TEXT PRIMARY KEY,"
-                                   " cron TEXT NOT NULL,"
-                                   " zone TEXT NOT NULL,"
-                                   " catch_up TEXT NOT NULL,"
-                                   " paused INTEGER NOT NULL DEFAULT 0,"
-                                   " created_ms INTEGER NOT NULL,"
-                                   " cursor_ms INTEGER NOT NULL,"
-                                   " last_slot_ms INTEGER NOT NULL DEFAULT 0,"
-                                   " last_id INTEGER NOT NULL DEFAULT 0,"
-                                   " queue TEXT NOT NULL,"
-                                   " task TEXT NOT NULL,"
-                                   " priority INTEGER NOT NULL DEFAULT 0,"
-                                   " retries INTEGER NOT NULL DEFAULT 0,"
-                                   " backoff INTEGER NOT NULL DEFAULT 0,"
-                                   " backoff_ms INTEGER NOT NULL DEFAULT 0,"
-                                   " backoff_cap_ms INTEGER NOT NULL DEFAULT 0,"
-                                   " no_jitter INTEGER NOT NULL DEFAULT 0,"
-                                   " timeout_ms INTEGER NOT NULL DEFAULT 0,"
-                                   " retention_ms INTEGER NOT NULL DEFAULT 0,"
-                                   " payload BLOB NOT NULL) WITHOUT ROWID;";
-
 static int
 s_exec (arb_journal_t *self, const char *sql)
 {
@@ -159,6 +137,41 @@ s_exec (arb_journal_t *self, const char *sql)
         return -1;
     }
     return 0;
+}
+
+//  Version 2: a task's soft timeout (the worker warns its handler).
+static int
+s_migrate_1_2 (arb_journal_t *self)
+{
+    return s_exec (self, "ALTER TABLE tasks ADD COLUMN soft_timeout_ms INTEGER NOT NULL DEFAULT 0");
+}
+
+//  Version 3: periodic schedules.
+static int
+s_migrate_2_3 (arb_journal_t *self)
+{
+    return s_exec (self, "CREATE TABLE schedules ("
+                         " name TEXT PRIMARY KEY,"
+                         " cron TEXT NOT NULL,"
+                         " zone TEXT NOT NULL,"
+                         " catch_up TEXT NOT NULL,"
+                         " paused INTEGER NOT NULL DEFAULT 0,"
+                         " created_ms INTEGER NOT NULL,"
+                         " cursor_ms INTEGER NOT NULL,"
+                         " last_slot_ms INTEGER NOT NULL DEFAULT 0,"
+                         " last_id INTEGER NOT NULL DEFAULT 0,"
+                         " queue TEXT NOT NULL,"
+                         " task TEXT NOT NULL,"
+                         " priority INTEGER NOT NULL DEFAULT 0,"
+                         " retries INTEGER NOT NULL DEFAULT 0,"
+                         " backoff INTEGER NOT NULL DEFAULT 0,"
+                         " backoff_ms INTEGER NOT NULL DEFAULT 0,"
+                         " backoff_cap_ms INTEGER NOT NULL DEFAULT 0,"
+                         " no_jitter INTEGER NOT NULL DEFAULT 0,"
+                         " timeout_ms INTEGER NOT NULL DEFAULT 0,"
+                         " soft_timeout_ms INTEGER NOT NULL DEFAULT 0,"
+                         " retention_ms INTEGER NOT NULL DEFAULT 0,"
+                         " payload BLOB NOT NULL) WITHOUT ROWID;");
 }
 
 static int
@@ -192,8 +205,9 @@ s_migrate (arb_journal_t *self)
     if (version == 0)
         rc = s_exec (self, s_create_v1);
     if (rc == 0 && version <= 1)
-        rc = s_exec (self, s_migrate_1_2);
-    //  later: if (rc == 0 && version <= 2) rc = s_exec (self, s_migrate_2_3); ...
+        rc = s_migrate_1_2 (self);
+    if (rc == 0 && version <= 2)
+        rc = s_migrate_2_3 (self);
     char sql[64];
     snprintf (sql, sizeof (sql), "PRAGMA user_version = %d", ARB_SCHEMA_VERSION);
     if (rc == 0)
@@ -227,9 +241,10 @@ s_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *sql)
 #define TASK_COLUMNS                                                                            \
     "id, queue, name, state, priority, max_attempts, attempts, lost, backoff, backoff_ms, "     \
     "backoff_cap_ms, jitter, timeout_ms, not_before_ms, expires_ms, retention_ms, created_ms, " \
-    "flow, input, origin, parents, copies, has_children, args IS NOT NULL"
+    "flow, input, origin, parents, copies, has_children, args IS NOT NULL, soft_timeout_ms"
 
-//  TASK_COLUMNS without the computed last one, for INSERT.
+//  TASK_COLUMNS up to has_children, for INSERT (which sets soft_timeout_ms
+//  after the columns it takes from the row).
 #define INSERT_COLUMNS                                                                          \
     "id, queue, name, state, priority, max_attempts, attempts, lost, backoff, backoff_ms, "     \
     "backoff_cap_ms, jitter, timeout_ms, not_before_ms, expires_ms, retention_ms, created_ms, " \
@@ -239,12 +254,12 @@ s_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *sql)
     "id, queue, name, ckey, state, priority, attempts, max_attempts, lost, created_ms, "     \
     "not_before_ms, started_ms, finished_ms, timeout_ms, worker, error, flow, ref, origin, " \
     "endpoint, (SELECT kind FROM flows WHERE id = tasks.flow), "                             \
-    "(SELECT name FROM flows WHERE id = tasks.flow)"
+    "(SELECT name FROM flows WHERE id = tasks.flow), soft_timeout_ms"
 
 #define SCHEDULE_COLUMNS                                                                        \
     "name, cron, zone, catch_up, paused, created_ms, cursor_ms, last_slot_ms, last_id, queue, " \
     "task, priority, retries, backoff, backoff_ms, backoff_cap_ms, no_jitter, timeout_ms, "     \
-    "retention_ms, payload"
+    "retention_ms, payload, soft_timeout_ms"
 
 static int
 s_prepare_all (arb_journal_t *self)
@@ -257,9 +272,10 @@ s_prepare_all (arb_journal_t *self)
         {&self->commit, "COMMIT"},
         {&self->rollback, "ROLLBACK"},
         {&self->insert,
-         "INSERT INTO tasks (" INSERT_COLUMNS ", ckey, headers, payload, ref, endpoint, args) "
+         "INSERT INTO tasks (" INSERT_COLUMNS ", ckey, headers, payload, ref, endpoint, args, "
+         "soft_timeout_ms) "
          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-         "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)"},
+         "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)"},
         {&self->find_key, "SELECT id, state FROM tasks WHERE ckey = ?1"},
         {&self->save,
          "UPDATE tasks SET state = ?2, attempts = ?3, lost = ?4, not_before_ms = ?5, "
@@ -313,7 +329,7 @@ s_prepare_all (arb_journal_t *self)
          "SELECT key, value FROM meta WHERE substr (key, 1, length (?1)) = ?1 ORDER BY key"},
         {&self->schedule_add, "INSERT OR REPLACE INTO schedules (" SCHEDULE_COLUMNS
                               ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
-                              "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)"},
+                              "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"},
         {&self->schedule_remove, "DELETE FROM schedules WHERE name = ?1"},
         {&self->schedule_state, "UPDATE schedules SET paused = ?2, cursor_ms = ?3 WHERE name = ?1"},
         {&self->schedule_fired,
@@ -590,6 +606,7 @@ arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journ
     s_bind_text (stmt, 27, row->ref);
     s_bind_text (stmt, 28, row->endpoint);
     s_bind_frame (stmt, 29, row->args);
+    s_bind_u64 (stmt, 30, task->soft_timeout_ms);
     return s_run (self, stmt, "insert");
 }
 
@@ -705,6 +722,7 @@ s_read_task (sqlite3_stmt *stmt, arb_journal_task_fn *fn, void *arg)
     task.copies = (uint32_t) sqlite3_column_int64 (stmt, 21);
     task.has_children = sqlite3_column_int (stmt, 22) != 0;
     task.has_args = sqlite3_column_int (stmt, 23) != 0;
+    task.soft_timeout_ms = s_u64 (stmt, 24);
     return fn (arg, &task, (const char *) sqlite3_column_text (stmt, 1),
                (const char *) sqlite3_column_text (stmt, 2));
 }
@@ -768,6 +786,7 @@ s_read_info (sqlite3_stmt *stmt, arb_msg_t *msg, arb_task_info_t *info)
     info->endpoint = s_text (stmt, 19, msg);
     info->flow_kind = (uint32_t) sqlite3_column_int (stmt, 20);
     info->flow_name = s_text (stmt, 21, msg);
+    info->soft_timeout_ms = s_u64 (stmt, 22);
 }
 
 //  A copy of a blob column in the message's arena.
@@ -837,8 +856,8 @@ arb_journal_task_info (
     if (rc == SQLITE_ROW) {
         s_read_info (stmt, msg, info);
         if (with_detail) {
-            info->result = s_bin (stmt, 22, msg);
-            info->args = s_bin (stmt, 23, msg);
+            info->result = s_bin (stmt, 23, msg);
+            info->args = s_bin (stmt, 24, msg);
         }
     }
     if (s_read_end (self, stmt, rc, "task", id))
@@ -1173,6 +1192,7 @@ arb_journal_schedule_add (arb_journal_t *self,
         s_bind_frame (stmt, 20, schedule->payload);
     else
         sqlite3_bind_zeroblob (stmt, 20, 0);
+    s_bind_u64 (stmt, 21, schedule->soft_timeout_ms);
     return s_run (self, stmt, "add schedule");
 }
 
@@ -1230,6 +1250,7 @@ arb_journal_schedules (arb_journal_t *self, arb_journal_schedule_fn *fn, void *a
             .timeout_ms = s_u64 (stmt, 17),
             .retention_ms = s_u64 (stmt, 18),
             .payload = s_frame (stmt, 19),
+            .soft_timeout_ms = s_u64 (stmt, 20),
         };
         int stop = fn (arg, &schedule, s_u64 (stmt, 6));
         zframe_destroy (&schedule.payload);

@@ -76,13 +76,17 @@ extern const arb_cli_cmd_t arb_cli_cmd_schedule;
 //  (arb_cli_submit.c): the getopt entries, their help lines, and their
 //  parser, which applies one to spec and returns 0, -1 after printing why,
 //  or 1 if c is not one of them.
-#define ARB_CLI_TASK_OPTIONS                                                                  \
-    {"queue", required_argument, NULL, 'q'}, {"priority", required_argument, NULL, 'p'},      \
-        {"retries", required_argument, NULL, 'r'}, {"backoff", required_argument, NULL, 'b'}, \
-        {"no-jitter", no_argument, NULL, 'J'}, {"timeout", required_argument, NULL, 't'},     \
-    {                                                                                         \
-        "retention", required_argument, NULL, 'R'                                             \
-    }
+// clang-format off
+#define ARB_CLI_TASK_OPTIONS                        \
+    {"queue", required_argument, NULL, 'q'},        \
+    {"priority", required_argument, NULL, 'p'},     \
+    {"retries", required_argument, NULL, 'r'},      \
+    {"backoff", required_argument, NULL, 'b'},      \
+    {"no-jitter", no_argument, NULL, 'J'},          \
+    {"timeout", required_argument, NULL, 't'},      \
+    {"soft-timeout", required_argument, NULL, 'S'}, \
+    {"retention", required_argument, NULL, 'R'}
+// clang-format on
 #define ARB_CLI_TASK_OPTIONS_HELP                                                     \
     "  --queue Q            queue (default: default)\n"                               \
     "  --priority P         higher runs first (-2147483648..2147483647; default 0)\n" \
@@ -92,8 +96,15 @@ extern const arb_cli_cmd_t arb_cli_cmd_schedule;
     "                       per attempt up to CAP, with random jitter\n"              \
     "  --no-jitter          exp: backoff without jitter\n"                            \
     "  --timeout SECONDS    limit of one attempt (up to 30 days; default none)\n"     \
+    "  --soft-timeout SECONDS  warn the handler this long into an attempt, below\n"   \
+    "                       --timeout (an --exec command gets SIGUSR1; a C handler\n" \
+    "                       sees arb_job_is_soft_timed_out); default none\n"          \
     "  --retention SECONDS  keep the finished task this long (default: the queue's)\n"
 int arb_cli_task_option (arb_task_spec_t *spec, int c, const char *value);
+
+//  The rules between a task's own options (--no-jitter goes with exp:
+//  backoff, --soft-timeout below --timeout). 0, or -1 after printing why.
+int arb_cli_task_check (const arb_task_spec_t *spec);
 
 //  A task's payload (arb_cli_submit.c): the argument, stdin for "-", or
 //  stdin when none is given and stdin is not a terminal; up to 16 MiB. NULL

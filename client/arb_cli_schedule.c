@@ -100,6 +100,7 @@ s_json (arb_schedule_info_t *s)
     json_object_set_new (obj, "backoff_cap_ms", json_integer ((json_int_t) s->backoff_cap_ms));
     json_object_set_new (obj, "no_jitter", json_boolean (s->no_jitter));
     json_object_set_new (obj, "timeout_ms", json_integer ((json_int_t) s->timeout_ms));
+    json_object_set_new (obj, "soft_timeout_ms", json_integer ((json_int_t) s->soft_timeout_ms));
     json_object_set_new (obj, "retention_ms", json_integer ((json_int_t) s->retention_ms));
     arb_cli_json_bytes (obj, "payload", s->payload ? zframe_data (s->payload) : NULL,
                         s->payload ? zframe_size (s->payload) : 0);
@@ -209,6 +210,8 @@ s_check (const arb_cli_cmd_t *cmd, s_schedule_t *self, const char *op, int left)
                                    "with add");
     if (add && !self->cron)
         return arb_cli_usage (cmd, "add: when? give --cron EXPR");
+    if (arb_cli_task_check (&self->spec))
+        return ARB_EXIT_USAGE;
     int most = add ? 2 : 1, least = list ? 0 : 1;
     if (left < least || left > most)
         return arb_cli_usage (cmd, left < least ? "which schedule? give its NAME"
@@ -258,10 +261,6 @@ s_run (arb_cli_t *cli, int argc, char **argv)
     arb_msg_t *reply = arb_client_request (cli->client, &request);
     if (!reply)
         return arb_cli_client_fail (cli, what);
-    if (arb_msg_type (reply) != ARB_MSG_SCHEDULE_REPLY) {
-        arb_msg_destroy (&reply);
-        return arb_cli_say (ARB_EXIT_FAILED, "%s: the broker answered with something else", what);
-    }
     s_print (cli, op, arb_msg_schedule_reply (reply));
     arb_msg_destroy (&reply);
     return ARB_EXIT_OK;

@@ -84,6 +84,8 @@ s_task_json (arb_task_info_t *task, bool full)
     arb_cli_json_time (obj, "started", task->started_ms);
     arb_cli_json_time (obj, "finished", task->finished_ms);
     json_object_set_new (obj, "timeout_ms", json_integer ((json_int_t) task->timeout_ms));
+    json_object_set_new (obj, "soft_timeout_ms", json_integer ((json_int_t) task->soft_timeout_ms));
+    json_object_set_new (obj, "no_handler", json_boolean (task->no_handler));
     arb_cli_json_str (obj, "worker", task->worker);
     arb_cli_json_str (obj, "error", task->error);
     s_place_json (obj, task);
@@ -200,7 +202,9 @@ s_print_status (arb_task_info_t *task)
 {
     char text[64];
     printf ("task %" PRIu64 "\n", task->id);
-    s_field ("state", arb_state_name ((int) task->state));
+    snprintf (text, sizeof (text), "%s%s", arb_state_name ((int) task->state),
+              task->no_handler ? " (waiting for a handler)" : "");
+    s_field ("state", text);
     s_field ("queue", task->queue);
     s_field ("name", task->name);
     s_field ("key", task->key);
@@ -218,6 +222,10 @@ s_print_status (arb_task_info_t *task)
     if (task->timeout_ms) {
         arb_cli_format_duration (task->timeout_ms, text, sizeof (text));
         s_field ("timeout", text);
+    }
+    if (task->soft_timeout_ms) {
+        arb_cli_format_duration (task->soft_timeout_ms, text, sizeof (text));
+        s_field ("soft timeout", text);
     }
     s_field ("worker", task->worker);
     s_print_place (task);
@@ -242,8 +250,9 @@ s_print_row (arb_task_info_t *task)
     char created[40] = "-";
     if (task->created_ms)
         arb_cli_format_time (task->created_ms, created, sizeof (created));
-    char *error = arb_cli_escape ((const uint8_t *) (task->error ? task->error : ""),
-                                  task->error ? strlen (task->error) : 0);
+    //  a task waiting for a handler has had no error yet: say why it waits
+    const char *note = task->no_handler && !task->error ? "waiting for a handler" : task->error;
+    char *error = arb_cli_escape ((const uint8_t *) (note ? note : ""), note ? strlen (note) : 0);
     if (strlen (error) > 60)
         strcpy (error + 57, "...");
     printf ("%-10" PRIu64 " %-9s %-16s %-20s %4u/%-4u %s  %s\n", task->id,
@@ -331,18 +340,21 @@ const arb_cli_cmd_t arb_cli_cmd_status = {
     .summary = "show a task: state, times, worker, result, attempts",
     .usage = "usage: arbiter status [--json] ID...\n"
              "\n"
-             "Shows what the broker knows about each task: state, queue, name, priority,\n"
-             "attempts, created/started/finished times, worker, the flow it belongs to (and\n"
-             "its name there), error, result, each attempt's start, end, worker, outcome and\n"
-             "error, and for a fan-out task each endpoint's answer (state, time, result or\n"
-             "error). Results and errors are escaped onto one line (\\n, \\xNN).\n"
+             "Shows what the broker knows about each task: state (\"ready (waiting for a\n"
+             "handler)\" when workers serve its queue but none runs its name), queue, name,\n"
+             "priority, attempts, created/started/finished times, timeout, soft timeout,\n"
+             "worker, the flow it belongs to (and its name there), error, result, each\n"
+             "attempt's start, end, worker, outcome and error, and for a fan-out task each\n"
+             "endpoint's answer (state, time, result or error). Results and errors are\n"
+             "escaped onto one line (\\n, \\xNN).\n"
              "\n"
              "  --json  one object per task: state names as strings, each time as NAME_ms\n"
              "          (Unix ms) and NAME (RFC 3339), \"result\" (or \"result_base64\" when\n"
              "          it is not UTF-8), \"history\" (the attempts), \"flow\" and \"ref\"\n"
              "          (its flow and name there), \"origin\" and \"endpoint\" (a fan-out\n"
              "          copy), \"responses\" ([{\"endpoint\", \"id\", \"state\", \"finished\",\n"
-             "          \"result\", \"error\"}] of a fan-out task)\n"
+             "          \"result\", \"error\"}] of a fan-out task), \"no_handler\" (true:\n"
+             "          waiting for a handler)\n"
              "\n"
              "Exit: 0; 2 if a task is not found; 1 if the broker is unreachable.\n",
     .options = NULL,
@@ -425,7 +437,9 @@ const arb_cli_cmd_t arb_cli_cmd_list = {
     .summary = "list tasks by state and queue",
     .usage = "usage: arbiter list [--state S] [--queue Q] [--limit N] [--json]\n"
              "\n"
-             "Lists tasks in id order, asking the broker page by page.\n"
+             "Lists tasks in id order, asking the broker page by page. A ready task that\n"
+             "none of its queue's workers runs says \"waiting for a handler\" in place of\n"
+             "an error.\n"
              "\n"
              "  --state S  waiting, scheduled, ready, running, succeeded, dead, cancelled or\n"
              "             skipped (default: any)\n"

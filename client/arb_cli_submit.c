@@ -104,11 +104,28 @@ arb_cli_task_option (arb_task_spec_t *spec, int c, const char *value)
             return 0;
         case 't':
             return arb_cli_opt_seconds ("timeout", value, ARB_TIMEOUT_MAX_MS, &spec->timeout_ms);
+        case 'S':
+            if (arb_cli_opt_seconds ("soft-timeout", value, ARB_TIMEOUT_MAX_MS,
+                                     &spec->soft_timeout_ms))
+                return -1;
+            if (spec->soft_timeout_ms == 0)
+                return arb_cli_say (-1, "--soft-timeout: must be more than 0 s");
+            return 0;
         case 'R':
             return arb_cli_opt_seconds ("retention", value, ARB_RETENTION_MAX_MS,
                                         &spec->retention_ms);
     }
     return 1;
+}
+
+int
+arb_cli_task_check (const arb_task_spec_t *spec)
+{
+    if (spec->no_jitter && spec->backoff != ARB_BACKOFF_EXP)
+        return arb_cli_say (-1, "--no-jitter: only exp: backoff is jittered");
+    if (spec->soft_timeout_ms && spec->timeout_ms && spec->soft_timeout_ms >= spec->timeout_ms)
+        return arb_cli_say (-1, "--soft-timeout: must be below --timeout");
+    return 0;
 }
 
 //  Applies one option. Returns 0, or -1 after printing why.
@@ -185,8 +202,8 @@ s_check (s_submit_t *self)
     arb_task_spec_t *spec = &self->spec;
     if (self->have_delay && self->have_at)
         return arb_cli_say (-1, "--delay and --at both say when; give one");
-    if (spec->no_jitter && spec->backoff != ARB_BACKOFF_EXP)
-        return arb_cli_say (-1, "--no-jitter: only exp: backoff is jittered");
+    if (arb_cli_task_check (spec))
+        return -1;
     if (spec->endpoints.n && spec->broadcast)
         return arb_cli_say (-1, "--endpoint and --broadcast both say where; give one");
     if (self->fan_out_options && !spec->endpoints.n && !spec->broadcast)

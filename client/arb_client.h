@@ -45,27 +45,24 @@
 #ifndef ARB_CLIENT_H
 #define ARB_CLIENT_H
 
+#include "arb_dealer.h"
 #include "arb_proto.h"
+#include "arb_watchlist.h"
 
-#define ARB_CLIENT_ENDPOINT   "tcp://127.0.0.1:7700"  //  without an endpoint or $ARBITER_BROKER
-#define ARB_CLIENT_TIMEOUT_MS 5000                    //  default request timeout
-#define ARB_CLIENT_REWATCH_MS 2000                    //  default keep-alive interval of watches
+#define ARB_CLIENT_ENDPOINT   ARB_DEALER_ENDPOINT        //  without an endpoint or $ARBITER_BROKER
+#define ARB_CLIENT_TIMEOUT_MS 5000                       //  default request timeout
+#define ARB_CLIENT_REWATCH_MS ARB_WATCHLIST_INTERVAL_MS  //  default keep-alive interval of watches
 
 //  The most endpoints one fan-out task may name: the codec's limit on
-//  task_spec.endpoints (proto/arb_proto.c, which has no constant for it).
-#define ARB_CLIENT_ENDPOINTS_MAX 1000
-
-//  arb_done_t.state of a watched id the broker knows nothing about (it
-//  never existed, or its retention ran out): reported so that a waiter
-//  never waits for it forever.
-#define ARB_DONE_UNKNOWN 0
+//  task_spec.endpoints.
+#define ARB_CLIENT_ENDPOINTS_MAX ARB_ENDPOINTS_MAX
 
 typedef struct _arb_client_t arb_client_t;
 
 //  One finished task, from arb_client_next. Owned by the caller.
 typedef struct {
     uint64_t id;
-    int state;          //  ARB_STATE_SUCCEEDED, _DEAD, _CANCELLED, or ARB_DONE_UNKNOWN
+    int state;  //  ARB_STATE_SUCCEEDED, _DEAD, _CANCELLED, or ARB_DONE_UNKNOWN (arb_watchlist.h)
     uint32_t attempts;  //  attempts started
     char *error;        //  owned; NULL when there is none
     zframe_t *result;   //  owned; the result bytes (empty unless succeeded); NULL if unknown

@@ -75,6 +75,7 @@ static const arb_field_t s_task_spec_fields[] = {
     FLD (arb_task_spec_t, delay_ms, ARB_F_U64, false, 0),
     FLD (arb_task_spec_t, at_ms, ARB_F_U64, false, 0),
     FLD (arb_task_spec_t, timeout_ms, ARB_F_U64, false, 0),
+    FLD (arb_task_spec_t, soft_timeout_ms, ARB_F_U64, false, 0),
     FLD (arb_task_spec_t, retention_ms, ARB_F_U64, false, 0),
     FLD (arb_task_spec_t, expires_ms, ARB_F_U64, false, 0),
     FLD (arb_task_spec_t, headers, ARB_F_BIN, false, ARB_HEADERS_MAX),
@@ -167,6 +168,7 @@ static const arb_field_t s_task_info_fields[] = {
     FLD (arb_task_info_t, started_ms, ARB_F_U64, false, 0),
     FLD (arb_task_info_t, finished_ms, ARB_F_U64, false, 0),
     FLD (arb_task_info_t, timeout_ms, ARB_F_U64, false, 0),
+    FLD (arb_task_info_t, soft_timeout_ms, ARB_F_U64, false, 0),
     FLD (arb_task_info_t, worker, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_task_info_t, error, ARB_F_STR, false, ARB_TEXT_MAX),
     FLD (arb_task_info_t, result, ARB_F_BIN, false, 0),
@@ -179,6 +181,7 @@ static const arb_field_t s_task_info_fields[] = {
     FLD (arb_task_info_t, args, ARB_F_BIN, false, ARB_ARGS_MAX),
     FLD (arb_task_info_t, flow_kind, ARB_F_U32, false, 0),
     FLD (arb_task_info_t, flow_name, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_task_info_t, no_handler, ARB_F_BOOL, false, 0),
 };
 SCHEMA (s_task_info_schema, arb_task_info_t, s_task_info_fields);
 
@@ -358,6 +361,7 @@ static const arb_field_t s_dispatch_task_fields[] = {
     FLD (arb_dispatch_task_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_dispatch_task_t, name, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_dispatch_task_t, timeout_ms, ARB_F_U64, false, 0),
+    FLD (arb_dispatch_task_t, soft_timeout_ms, ARB_F_U64, false, 0),
     FLD (arb_dispatch_task_t, created_ms, ARB_F_U64, false, 0),
     FLD (arb_dispatch_task_t, headers, ARB_F_BIN, false, ARB_HEADERS_MAX),
     LST (arb_dispatch_task_t, parents, false, ARB_LIST_MAX, s_parent_info_schema),
@@ -405,6 +409,7 @@ SCHEMA (s_meta_reply_schema, arb_meta_reply_body_t, s_meta_reply_fields);
         FLD (arb_schedule_info_t, backoff_cap_ms, ARB_F_U64, false, 0),       \
         FLD (arb_schedule_info_t, no_jitter, ARB_F_BOOL, false, 0),           \
         FLD (arb_schedule_info_t, timeout_ms, ARB_F_U64, false, 0),           \
+        FLD (arb_schedule_info_t, soft_timeout_ms, ARB_F_U64, false, 0),      \
         FLD (arb_schedule_info_t, retention_ms, ARB_F_U64, false, 0),         \
         FLD (arb_schedule_info_t, payload, ARB_F_FRAME, true, 0)
 
@@ -443,6 +448,7 @@ static const arb_field_t s_register_fields[] = {
     FLD (arb_register_body_t, pid, ARB_F_U32, false, 0),
     FLD (arb_register_body_t, host, ARB_F_STR, false, ARB_NAME_MAX),
     LST (arb_register_body_t, held, false, ARB_LIST_MAX, s_held_schema),
+    FLD (arb_register_body_t, handles, ARB_F_STRS, false, ARB_HANDLES_MAX),
 };
 SCHEMA (s_register_schema, arb_register_body_t, s_register_fields);
 
@@ -451,12 +457,13 @@ static const arb_field_t s_welcome_fields[] = {
     FLD (arb_welcome_body_t, liveness_ms, ARB_F_U32, true, 0),
     FLD (arb_welcome_body_t, epoch, ARB_F_U64, false, 0),
     LST (arb_welcome_body_t, adopted, false, ARB_LIST_MAX, s_held_schema),
+    FLD (arb_welcome_body_t, max_payload, ARB_F_U64, false, 0),
 };
 SCHEMA (s_welcome_schema, arb_welcome_body_t, s_welcome_fields);
 
 static const arb_field_t s_credit_fields[] = {
     FLD (arb_credit_body_t, sub, ARB_F_U32, false, 0),
-    FLD (arb_credit_body_t, queues, ARB_F_STRS, false, 64),
+    FLD (arb_credit_body_t, queues, ARB_F_STRS, false, ARB_CREDIT_QUEUES_MAX),
     FLD (arb_credit_body_t, credit, ARB_F_I32, false, 0),
     FLD (arb_credit_body_t, cancel, ARB_F_BOOL, false, 0),
 };
@@ -543,6 +550,90 @@ arb_msg_type_name (int type)
     return s_types[type].name;
 }
 
+//  A byte that does not start a well-formed character (overlong,
+//  surrogate, beyond U+10FFFF) becomes '?', and a character cut short at
+//  the end (by truncation) is dropped. Errors go to the journal, logs and
+//  JSON; a stray byte must not break them.
+void
+arb_text_clean (char *text)
+{
+    uint8_t *p = (uint8_t *) text;
+    while (*p) {
+        size_t need = *p < 0x80   ? 0
+                      : *p < 0xc2 ? 4
+                      : *p < 0xe0 ? 1
+                      : *p < 0xf0 ? 2
+                      : *p < 0xf5 ? 3
+                                  : 4;
+        size_t k = 1;
+        while (need < 4 && k <= need && (p[k] & 0xc0) == 0x80)
+            k++;
+        bool bad = need == 4 || k <= need || (p[0] == 0xe0 && p[1] < 0xa0)
+                   || (p[0] == 0xed && p[1] >= 0xa0) || (p[0] == 0xf0 && p[1] < 0x90)
+                   || (p[0] == 0xf4 && p[1] >= 0x90);
+        if (bad && need < 4 && k <= need && p[k] == 0) {
+            *p = 0;  //  cut short at the end
+            return;
+        }
+        if (bad) {
+            *p++ = '?';
+            continue;
+        }
+        p += need + 1;
+    }
+}
+
+void
+arb_text_copy (char *dest, const char *text, size_t len)
+{
+    if (len > ARB_TEXT_MAX)
+        len = ARB_TEXT_MAX;
+    //  an error is a wire string: no NUL inside
+    for (size_t i = 0; i < len; i++)
+        dest[i] = text[i] ? text[i] : '.';
+    dest[len] = '\0';
+    arb_text_clean (dest);
+}
+
+arb_msg_type_t
+arb_msg_reply_type (arb_msg_type_t request)
+{
+    switch (request) {
+        case ARB_MSG_PING:
+            return ARB_MSG_PONG;
+        case ARB_MSG_SUBMIT:
+            return ARB_MSG_SUBMITTED;
+        case ARB_MSG_STATUS:
+            return ARB_MSG_STATUS_REPLY;
+        case ARB_MSG_LIST:
+            return ARB_MSG_LIST_REPLY;
+        case ARB_MSG_WATCH:
+            return ARB_MSG_WATCHING;
+        case ARB_MSG_CANCEL:
+            return ARB_MSG_CANCEL_REPLY;
+        case ARB_MSG_RETRY:
+            return ARB_MSG_RETRY_REPLY;
+        case ARB_MSG_STATS:
+            return ARB_MSG_STATS_REPLY;
+        case ARB_MSG_QUEUE:
+        case ARB_MSG_LIMIT:
+        case ARB_MSG_EVENTS:
+            return ARB_MSG_OK;
+        case ARB_MSG_PEEK:
+            return ARB_MSG_PEEK_REPLY;
+        case ARB_MSG_META:
+            return ARB_MSG_META_REPLY;
+        case ARB_MSG_SCHEDULE:
+            return ARB_MSG_SCHEDULE_REPLY;
+        case ARB_MSG_REGISTER:
+            return ARB_MSG_WELCOME;
+        case ARB_MSG_TAKE:
+            return ARB_MSG_DISPATCH;
+        default:
+            return (arb_msg_type_t) 0;
+    }
+}
+
 static const char *s_state_names[ARB_STATE_MAX + 1] = {
     NULL,        "waiting", "scheduled", "ready",     "running",
     "succeeded", "failed",  "dead",      "cancelled", "skipped",
@@ -584,6 +675,7 @@ arb_schedule_info_to_spec (const arb_schedule_info_t *info, arb_task_spec_t *spe
     spec->backoff_cap_ms = info->backoff_cap_ms;
     spec->no_jitter = info->no_jitter;
     spec->timeout_ms = info->timeout_ms;
+    spec->soft_timeout_ms = info->soft_timeout_ms;
     spec->retention_ms = info->retention_ms;
 }
 
@@ -599,6 +691,7 @@ arb_schedule_info_from_spec (arb_schedule_info_t *info, const arb_task_spec_t *s
     info->backoff_cap_ms = spec->backoff_cap_ms;
     info->no_jitter = spec->no_jitter;
     info->timeout_ms = spec->timeout_ms;
+    info->soft_timeout_ms = spec->soft_timeout_ms;
     info->retention_ms = spec->retention_ms;
 }
 
@@ -1538,6 +1631,8 @@ arb_msg_decode (zmsg_t **zmsg_p, bool routed, const arb_limits_t *limits, arb_ms
                      arb_msg_type_name (self->type));
         goto cleanup;
     }
+    if (self->type == ARB_MSG_RESULT && limits && limits->max_result)
+        max_frame = limits->max_result;
     if (s_decode_body (self, body, zmsg, max_frame) == 0)
         rc = 0;
 

@@ -62,6 +62,8 @@
 #define ARB_META_VALUE_MAX      (1u << 20)   //  one metadata value
 #define ARB_ARGS_MAX            (1u << 20)   //  a task's persistent arguments
 #define ARB_ENDPOINTS_MAX       1000         //  endpoints of one fan-out task
+#define ARB_HANDLES_MAX         1000         //  task names one worker declares it handles
+#define ARB_CREDIT_QUEUES_MAX   64           //  queues of one CREDIT subscription
 #define ARB_SCHEDULE_NAME_MAX   160          //  so that "schedule:NAME:SLOT_MS" fits ARB_NAME_MAX
 
 //  Bounds of task options: beyond them a value is a mistake, refused with
@@ -209,22 +211,24 @@ typedef struct {
 
 //  One task in SUBMIT.
 typedef struct {
-    const char *queue;        //  default "default"
-    const char *name;         //  required: the handler name
-    const char *key;          //  client key: a re-submit with the same key returns the first task
-    int32_t priority;         //  higher runs first
-    uint32_t retries;         //  extra attempts after the first
-    uint32_t backoff;         //  arb_backoff_t
-    uint64_t backoff_ms;      //  fixed delay, or exponential base
-    uint64_t backoff_cap_ms;  //  exponential cap
-    bool no_jitter;           //  exponential backoff is jittered unless set
-    uint64_t delay_ms;        //  earliest start: now + delay
-    uint64_t at_ms;           //  earliest start: Unix time in ms
-    uint64_t timeout_ms;      //  hard limit of one attempt; 0 none
-    uint64_t retention_ms;    //  keep the finished task this long; 0 queue default
-    uint64_t expires_ms;      //  Unix ms after which a not-started task is dropped (Kestrel TTL)
-    arb_bin_t headers;        //  opaque, given back on dispatch (AMQP properties, Kestrel flags)
-    const char *ref;          //  name of this task within the batch (DAG node, pipe step)
+    const char *queue;         //  default "default"
+    const char *name;          //  required: the handler name
+    const char *key;           //  client key: a re-submit with the same key returns the first task
+    int32_t priority;          //  higher runs first
+    uint32_t retries;          //  extra attempts after the first
+    uint32_t backoff;          //  arb_backoff_t
+    uint64_t backoff_ms;       //  fixed delay, or exponential base
+    uint64_t backoff_cap_ms;   //  exponential cap
+    bool no_jitter;            //  exponential backoff is jittered unless set
+    uint64_t delay_ms;         //  earliest start: now + delay
+    uint64_t at_ms;            //  earliest start: Unix time in ms
+    uint64_t timeout_ms;       //  hard limit of one attempt; 0 none
+    uint64_t soft_timeout_ms;  //  the handler is warned this long into an attempt; 0 never;
+                               //  below timeout_ms when both are set
+    uint64_t retention_ms;     //  keep the finished task this long; 0 queue default
+    uint64_t expires_ms;       //  Unix ms after which a not-started task is dropped (Kestrel TTL)
+    arb_bin_t headers;         //  opaque, given back on dispatch (AMQP properties, Kestrel flags)
+    const char *ref;           //  name of this task within the batch (DAG node, pipe step)
     struct {
         arb_dep_t *v;
         size_t n;
@@ -337,6 +341,7 @@ typedef struct {
     uint64_t started_ms;
     uint64_t finished_ms;
     uint64_t timeout_ms;
+    uint64_t soft_timeout_ms;
     const char *worker;  //  last or current worker
     const char *error;   //  last error
     arb_bin_t result;    //  STATUS only
@@ -355,6 +360,7 @@ typedef struct {
     arb_bin_t args;         //  its persistent arguments (STATUS only)
     uint32_t flow_kind;     //  arb_flow_kind_t of its flow
     const char *flow_name;  //  its flow's name
+    bool no_handler;        //  ready, and none of the workers serving its queue handles its name
 } arb_task_info_t;
 
 typedef struct {
@@ -540,6 +546,7 @@ typedef struct {
     const char *queue;
     const char *name;
     uint64_t timeout_ms;
+    uint64_t soft_timeout_ms;  //  warn the handler this long after it starts; 0 never
     uint64_t created_ms;
     arb_bin_t headers;
     struct {
@@ -582,29 +589,30 @@ typedef struct {
 //  are made from the template (queue .. payload) and carry the client key
 //  "schedule:NAME:SLOT_MS", so a slot never makes two tasks.
 typedef struct {
-    const char *op;           //  "add" "list" "remove" "pause" "resume" (SCHEDULE only)
-    const char *name;         //  1..ARB_SCHEDULE_NAME_MAX bytes; list: NULL for all
-    const char *cron;         //  the cron expression (5 or 6 fields, or @daily ...)
-    const char *zone;         //  IANA time zone of the expression; NULL: UTC
-    const char *catch_up;     //  slots missed while the broker was down: "none", "one"
-                              //  (default: the latest once), "all" (each once, bounded)
-    bool paused;              //  reply: paused (no slot fires)
-    uint64_t created_ms;      //  reply: when it was added
-    uint64_t next_ms;         //  reply: its next slot (Unix ms); 0 when paused or never
-    int32_t next_offset_s;    //  reply: the zone's offset from UTC at next_ms, seconds east
-    uint64_t last_slot_ms;    //  reply: the last slot that fired (0: none yet)
-    uint64_t last_id;         //  reply: the task that slot made
-    const char *queue;        //  template: default "default"
-    const char *task;         //  template: the task's (handler's) name; add: required
-    int32_t priority;         //  template
-    uint32_t retries;         //  template
-    uint32_t backoff;         //  template: arb_backoff_t
-    uint64_t backoff_ms;      //  template
-    uint64_t backoff_cap_ms;  //  template
-    bool no_jitter;           //  template
-    uint64_t timeout_ms;      //  template
-    uint64_t retention_ms;    //  template
-    zframe_t *payload;        //  FRAME: template (empty unless add, or in a reply)
+    const char *op;            //  "add" "list" "remove" "pause" "resume" (SCHEDULE only)
+    const char *name;          //  1..ARB_SCHEDULE_NAME_MAX bytes; list: NULL for all
+    const char *cron;          //  the cron expression (5 or 6 fields, or @daily ...)
+    const char *zone;          //  IANA time zone of the expression; NULL: UTC
+    const char *catch_up;      //  slots missed while the broker was down: "none", "one"
+                               //  (default: the latest once), "all" (each once, bounded)
+    bool paused;               //  reply: paused (no slot fires)
+    uint64_t created_ms;       //  reply: when it was added
+    uint64_t next_ms;          //  reply: its next slot (Unix ms); 0 when paused or never
+    int32_t next_offset_s;     //  reply: the zone's offset from UTC at next_ms, seconds east
+    uint64_t last_slot_ms;     //  reply: the last slot that fired (0: none yet)
+    uint64_t last_id;          //  reply: the task that slot made
+    const char *queue;         //  template: default "default"
+    const char *task;          //  template: the task's (handler's) name; add: required
+    int32_t priority;          //  template
+    uint32_t retries;          //  template
+    uint32_t backoff;          //  template: arb_backoff_t
+    uint64_t backoff_ms;       //  template
+    uint64_t backoff_cap_ms;   //  template
+    bool no_jitter;            //  template
+    uint64_t timeout_ms;       //  template
+    uint64_t soft_timeout_ms;  //  template
+    uint64_t retention_ms;     //  template
+    zframe_t *payload;         //  FRAME: template (empty unless add, or in a reply)
 } arb_schedule_info_t;
 
 typedef arb_schedule_info_t arb_schedule_body_t;
@@ -633,6 +641,7 @@ typedef struct {
         arb_held_t *v;  //  tasks still running from an earlier session
         size_t n;
     } held;
+    arb_strs_t handles;  //  the task names it runs; empty: every name
 } arb_register_body_t;
 
 typedef struct {
@@ -643,6 +652,7 @@ typedef struct {
         arb_held_t *v;  //  held tasks leased again, each with its new lease
         size_t n;
     } adopted;
+    uint64_t max_payload;  //  largest result or item the broker keeps, in bytes
 } arb_welcome_body_t;
 
 typedef struct {
@@ -717,6 +727,10 @@ typedef struct _arb_msg_t arb_msg_t;
 //  Limits the decoder applies beyond the fixed ones above.
 typedef struct {
     size_t max_frame;  //  largest payload/result frame; 0: ARB_PAYLOAD_DEFAULT_MAX
+    //  Largest frame of a RESULT; 0: max_frame. The broker takes results
+    //  beyond its payload limit and fails only their tasks, rather than
+    //  refusing a whole batch of results.
+    size_t max_result;
 } arb_limits_t;
 
 //  Creates a message of the given type with a zeroed body.
@@ -781,16 +795,34 @@ arb_msg_t *arb_msg_new_reply (arb_msg_t *request, arb_msg_type_t type);
 //  Name of a message type ("SUBMIT"), or NULL if unknown.
 const char *arb_msg_type_name (int type);
 
+//  The type of the broker's reply to a request of the given type (besides
+//  ERROR, which may answer any request): SUBMITTED for SUBMIT, DISPATCH for
+//  TAKE, ... Returns 0 for a type the broker does not answer (DONE,
+//  RESULT, HEARTBEAT, ...; a worker verb from an unknown peer still gets
+//  ERROR 410).
+arb_msg_type_t arb_msg_reply_type (arb_msg_type_t request);
+
 //  Name of a state ("ready"), or "?"; and back (-1 if unknown).
 const char *arb_state_name (int state);
 int arb_state_parse (const char *name);
+
+//  Copies an error text of len bytes into dest (room for ARB_TEXT_MAX + 1
+//  bytes) as a wire string: cut to ARB_TEXT_MAX bytes, a NUL inside
+//  becomes '.', and it is made valid UTF-8 as arb_text_clean does.
+void arb_text_copy (char *dest, const char *text, size_t len);
+
+//  Makes a text valid UTF-8 in place: a byte that does not start a
+//  well-formed character becomes '?', and a character cut short at the end
+//  is dropped.
+void arb_text_clean (char *text);
 
 //  Whether a state is final (succeeded, dead, cancelled).
 bool arb_state_is_final (int state);
 
 //  A schedule's template is the task_spec options a periodic task takes:
 //  queue, name (the schedule's task), priority, retries, backoff,
-//  backoff_ms, backoff_cap_ms, no_jitter, timeout_ms, retention_ms. These
+//  backoff_ms, backoff_cap_ms, no_jitter, timeout_ms, soft_timeout_ms,
+//  retention_ms. These
 //  copy them from one record to the other (strings borrowed as they are;
 //  the payload frame is left alone).
 void arb_schedule_info_to_spec (const arb_schedule_info_t *info, arb_task_spec_t *spec);

@@ -72,14 +72,14 @@ def test_per_second_schedule_fires_each_slot(broker, peer_factory):
     peer = peer_factory(broker.endpoint)
     before = int(time.time() * 1000)
     add(broker, 'tick', '* * * * * *', '--task', 'job', '--priority', '5', '--retries', '2',
-        '--timeout', '30', '--retention', '600', payload='payload-x')
+        '--timeout', '30', '--soft-timeout', '20', '--retention', '600', payload='payload-x')
     slots = wait_until(lambda: len(tasks_of(peer, 'tick')) >= 3 and tasks_of(peer, 'tick'),
                        what='three slots')
     assert contiguous(slots) and min(slots) > before and all(s % 1000 == 0 for s in slots)
     for slot, info in slots.items():
         assert info['name'] == 'job' and info['queue'] == 'tick'
         assert info['priority'] == 5 and info['max_attempts'] == 3
-        assert info['timeout_ms'] == 30000
+        assert info['timeout_ms'] == 30000 and info['soft_timeout_ms'] == 20000
         assert info['created_ms'] >= slot  # never early
     kind, _, body, frames = peer.request('PEEK', {'queue': 'tick', 'max': 2})
     assert kind == 'PEEK_REPLY' and frames == [b'payload-x', b'payload-x']
@@ -195,6 +195,8 @@ def test_bad_input_is_refused(broker, peer_factory):
              'cron: field 1 (minute): 61 is out of range 0-59'),
             ({'op': 'add', 'name': 'bad', 'cron': '@daily', 'task': 't', 'retries': 5000}, 422,
              'retries: 5000 is over the limit of 1000'),
+            ({'op': 'add', 'name': 'bad', 'cron': '@daily', 'task': 't', 'timeout_ms': 1000,
+              'soft_timeout_ms': 2000}, 422, 'soft_timeout_ms: 2000 is not below timeout_ms'),
             ({'op': 'add', 'name': 'bad', 'cron': '@daily', 'task': 't', 'catch_up': 'some'}, 422,
              "catch_up: 'some' is not none, one or all"),
             ({'op': 'add', 'name': 'bad', 'cron': '@daily'}, 422,

@@ -97,7 +97,8 @@ def test_usage_and_exit_statuses():
     assert out.returncode == 0 and 'usage: arbiter-worker' in out.stdout
     for bad in (['--slots', '0', '--exec', 'true'], ['--mode', 'medium', '--exec', 'true'],
                 ['--queue', 'q'], ['--exec', 'true', '--bogus'], ['--exec', 'true', 'extra'],
-                ['--exec', 'true', '--grace-ms', '-1'], ['--exec', 'true', '--log-level', 'loud']):
+                ['--exec', 'true', '--grace-ms', '-1'], ['--exec', 'true', '--log-level', 'loud'],
+                ['--exec', 'true', '--task', '']):
         out = subprocess.run([worker] + bad, capture_output=True, text=True, timeout=10)
         assert out.returncode == 2, bad
         assert 'usage: arbiter-worker' in out.stderr, bad

@@ -32,6 +32,29 @@ s_run (const char *command, const void *payload, size_t size, arb_job_t **job_p)
     return rc;
 }
 
+//  What a job brings beyond its command.
+typedef struct {
+    bool route;                //  the runner routes
+    size_t max_payload;        //  the job's limit (the broker's, in a worker); 0: default
+    uint64_t soft_timeout_ms;  //  0: none
+} s_job_opts_t;
+
+//  Runs command for a job with an empty payload and these options; returns
+//  the handler's rc, the job in *job_p.
+static int
+s_run_opts (const char *command, s_job_opts_t opts, arb_job_t **job_p)
+{
+    arb_exec_t *exec = arb_exec_new (command);
+    arb_exec_set_route (exec, opts.route);
+    *job_p = arb_job_new (7, "t", NULL, "", 0);
+    if (opts.max_payload)
+        arb_job_set_max_payload (*job_p, opts.max_payload);
+    arb_job_set_soft_timeout (*job_p, opts.soft_timeout_ms);
+    int rc = arb_exec_run (exec, *job_p);
+    arb_exec_destroy (&exec);
+    return rc;
+}
+
 static void
 s_assert_result (arb_job_t *job, const char *expected)
 {
@@ -174,13 +197,52 @@ static void
 test_result_too_large (void **state)
 {
     (void) state;
-    arb_exec_t *exec = arb_exec_new ("yes");  //  endless output
+    arb_exec_t *exec = arb_exec_new ("yes");  //  endless output: stopped
     arb_exec_set_max_output (exec, 100000);
     arb_job_t *job = arb_job_new (1, "t", NULL, "", 0);
     assert_int_equal (arb_exec_run (exec, job), -1);
-    assert_string_equal (arb_job_error (job), "result too large (over 100000 bytes)");
+    assert_non_null (strstr (arb_job_error (job), "result of more than "));
+    assert_non_null (strstr (arb_job_error (job), " bytes is over the 100000-byte limit"));
     arb_job_destroy (&job);
     arb_exec_destroy (&exec);
+    //  a little too much is counted to its end; the job's smaller limit (the
+    //  broker's, in a worker) wins over the runner's
+    assert_int_equal (s_run_opts ("head -c 5000 /dev/zero; echo done >&2",
+                                  (s_job_opts_t){.max_payload = 1024}, &job),
+                      -1);
+    assert_string_equal (arb_job_error (job), "result of 5000 bytes is over the 1024-byte limit");
+    arb_job_destroy (&job);
+    //  routing: a line that long cannot be an item
+    assert_int_equal (
+        s_run_opts ("printf 'q\\tok\\n'; head -c 3000 /dev/zero | tr '\\0' x; sleep 30",
+                    (s_job_opts_t){.route = true, .max_payload = 1024}, &job),
+        -1);
+    assert_string_equal (arb_job_error (job), "route: line 2 is over the 1024-byte limit");
+    assert_int_equal (arb_job_emitted (job), 1);
+    arb_job_destroy (&job);
+}
+
+//  The soft timeout: SIGUSR1 to the command's group, which a command may
+//  trap to wrap up; without a trap it ends the command.
+static void
+test_soft_timeout_warns_the_command (void **state)
+{
+    (void) state;
+    arb_job_t *job = arb_job_new (1, "t", NULL, "", 0);
+    arb_job_set_soft_timeout (job, 60000);
+    assert_false (arb_job_is_soft_timed_out (job));
+    arb_job_set_soft_timeout (job, 0);
+    assert_false (arb_job_is_soft_timed_out (job));
+    arb_job_destroy (&job);
+    s_job_opts_t soft = {.soft_timeout_ms = 200};
+    assert_int_equal (s_run_opts ("trap 'echo warned; exit 0' USR1; sleep 30 & wait", soft, &job),
+                      0);
+    s_assert_result (job, "warned\n");
+    assert_true (arb_job_is_soft_timed_out (job));
+    arb_job_destroy (&job);
+    assert_int_equal (s_run_opts ("sleep 30", soft, &job), -1);
+    assert_string_equal (arb_job_error (job), "ended by its soft timeout (SIGUSR1 after 0.2 s)");
+    arb_job_destroy (&job);
 }
 
 static void
@@ -374,6 +436,7 @@ main (void)
         cmocka_unit_test (test_stderr_tail_is_bounded),
         cmocka_unit_test (test_big_payload_through_cat),
         cmocka_unit_test (test_result_too_large),
+        cmocka_unit_test (test_soft_timeout_warns_the_command),
         cmocka_unit_test (test_environment),
         cmocka_unit_test (test_parents_file),
         cmocka_unit_test (test_args_file),

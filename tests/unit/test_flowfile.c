@@ -80,7 +80,8 @@ test_dag_fields (void **state)
         ARB_FLOW_DAG,
         "{\"name\": \"nightly\", \"tasks\": ["
         " {\"name\": \"a\", \"payload\": \"text\", \"queue\": \"q1\", \"retries\": 2,"
-        "  \"timeout\": 1.5, \"priority\": -3, \"delay\": 0.25, \"backoff\": \"exp:1,60\","
+        "  \"timeout\": 1.5, \"soft_timeout\": 1.25, \"priority\": -3, \"delay\": 0.25,"
+        "  \"backoff\": \"exp:1,60\","
         "  \"no_jitter\": true, \"key\": \"k-a\", \"retention\": 60},"
         " {\"name\": \"b\", \"task\": \"resize\", \"payload\": {\"w\": 2, \"tags\": [1, \"x\"]},"
         "  \"args\": 1, \"after\": [\"a\"]},"
@@ -104,6 +105,7 @@ test_dag_fields (void **state)
     s_payload_is (&t[0], "text");
     assert_int_equal (t[0].retries, 2);
     assert_int_equal (t[0].timeout_ms, 1500);
+    assert_int_equal (t[0].soft_timeout_ms, 1250);
     assert_int_equal (t[0].priority, -3);
     assert_int_equal (t[0].delay_ms, 250);
     assert_int_equal (t[0].backoff, ARB_BACKOFF_EXP);
@@ -383,6 +385,10 @@ test_task_errors (void **state)
          "dag.json: tasks[1] ('b').timeout: must be a number of seconds, like 30 or 0.25"},
         {"{\"name\": \"b\", \"timeout\": 2592000.5}",
          "dag.json: tasks[1] ('b').timeout: 2592000.5 s is over the limit of 30 days"},
+        {"{\"name\": \"b\", \"timeout\": 2, \"soft_timeout\": 2}",
+         "dag.json: tasks[1] ('b').soft_timeout: must be below 'timeout'"},
+        {"{\"name\": \"b\", \"soft_timeout\": 0}",
+         "dag.json: tasks[1] ('b').soft_timeout: must be more than 0 s"},
         {"{\"name\": \"b\", \"delay\": 31622401}",
          "dag.json: tasks[1] ('b').delay: 31622401 s is over the limit of 366 days"},
         {"{\"name\": \"b\", \"priority\": 2147483648}",

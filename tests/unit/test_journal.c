@@ -352,6 +352,7 @@ test_schedules (void **state)
                                    .backoff_cap_ms = 900,
                                    .no_jitter = true,
                                    .timeout_ms = 60000,
+                                   .soft_timeout_ms = 30000,
                                    .retention_ms = 3600000,
                                    .payload = payload};
     arb_schedule_info_t minutely = {
@@ -374,8 +375,9 @@ test_schedules (void **state)
     arb_schedule_info_t *row = &seen.rows[1];
     assert_true (row->priority == -3 && row->retries == 2 && row->backoff == ARB_BACKOFF_EXP
                  && row->backoff_ms == 100 && row->backoff_cap_ms == 900 && row->no_jitter
-                 && row->timeout_ms == 60000 && row->retention_ms == 3600000
-                 && row->created_ms == 1000 && !row->paused && row->last_slot_ms == 0);
+                 && row->timeout_ms == 60000 && row->soft_timeout_ms == 30000
+                 && row->retention_ms == 3600000 && row->created_ms == 1000 && !row->paused
+                 && row->last_slot_ms == 0);
     assert_string_equal (seen.payloads[1], "{\"a\":1}");
     assert_string_equal (seen.payloads[0], "");
 
@@ -408,10 +410,65 @@ test_schedules (void **state)
     arb_journal_destroy (&j);
 }
 
-//  A version-1 journal (no schedules table) is brought to version 2 in
+static int
+s_collect_soft (void *arg, arb_task_t *task, const char *queue, const char *name)
+{
+    (void) queue;
+    (void) name;
+    ((uint64_t *) arg)[task->id] = task->soft_timeout_ms;
+    return 0;
+}
+
+//  A version-1 journal (before soft timeouts) is migrated in place: its
+//  tasks load, with no soft timeout, and new ones keep theirs.
+static void
+test_version_1_is_migrated (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *queue = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_task_t *old = s_task (queue, 1, ARB_STATE_READY);
+    arb_journal_row_t row = {0};
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_insert (j, old, &row), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    arb_journal_destroy (&j);
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
+    assert_int_equal (
+        sqlite3_exec (db,
+                      "ALTER TABLE tasks DROP COLUMN soft_timeout_ms; DROP TABLE schedules;"
+                      "PRAGMA user_version = 1",
+                      NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close (db);
+
+    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_non_null (j);
+    arb_task_t *young = s_task (queue, 2, ARB_STATE_READY);
+    young->soft_timeout_ms = 1500;
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_insert (j, young, &row), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    uint64_t soft[3] = {7, 7, 7};
+    assert_int_equal (arb_journal_load_open (j, s_collect_soft, soft), 0);
+    assert_int_equal (soft[1], 0);
+    assert_int_equal (soft[2], 1500);
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
+    arb_task_info_t info = {0};
+    assert_int_equal (arb_journal_task_info (j, 2, true, msg, &info), 0);
+    assert_int_equal (info.soft_timeout_ms, 1500);
+    arb_msg_destroy (&msg);
+    arb_journal_destroy (&j);
+    s_task_free (&old);
+    s_task_free (&young);
+    arb_queue_destroy (&queue);
+}
+
+//  A version-2 journal (no schedules table) is brought to version 3 in
 //  place: its tasks stay, and schedules can be stored.
 static void
-test_migrates_version_1 (void **state)
+test_version_2_is_migrated (void **state)
 {
     s_fixture_t *fx = (s_fixture_t *) *state;
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
@@ -425,7 +482,7 @@ test_migrates_version_1 (void **state)
     sqlite3 *db;
     assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
     assert_int_equal (
-        sqlite3_exec (db, "DROP TABLE schedules; PRAGMA user_version = 1", NULL, NULL, NULL),
+        sqlite3_exec (db, "DROP TABLE schedules; PRAGMA user_version = 2", NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close (db);
 
@@ -445,7 +502,7 @@ test_migrates_version_1 (void **state)
     sqlite3_stmt *stmt;
     assert_int_equal (sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &stmt, NULL), SQLITE_OK);
     assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
-    assert_int_equal (sqlite3_column_int (stmt, 0), 2);
+    assert_int_equal (sqlite3_column_int (stmt, 0), 3);
     sqlite3_finalize (stmt);
     sqlite3_close (db);
     s_task_free (&task);
@@ -465,7 +522,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_second_broker_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_newer_schema_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_schedules, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_migrates_version_1, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_version_1_is_migrated, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_version_2_is_migrated, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name ("journal", tests, NULL, NULL);
 }

@@ -190,6 +190,7 @@ test_info_and_task (void **state)
                               .backoff_ms = 1000,
                               .no_jitter = true,
                               .timeout_ms = 60000,
+                              .soft_timeout_ms = 50000,
                               .retention_ms = 3600000,
                               .payload = payload};
     char why[256];
@@ -209,7 +210,8 @@ test_info_and_task (void **state)
     assert_int_equal (out.next_offset_s, 7200);
     assert_true (out.priority == 7 && out.retries == 3 && out.backoff == ARB_BACKOFF_FIXED
                  && out.backoff_ms == 1000 && out.no_jitter && out.timeout_ms == 60000
-                 && out.retention_ms == 3600000 && out.created_ms == T0 && !out.paused);
+                 && out.soft_timeout_ms == 50000 && out.retention_ms == 3600000
+                 && out.created_ms == T0 && !out.paused);
     assert_int_equal (zframe_size (out.payload), 2);
     zframe_destroy (&out.payload);
 
@@ -220,7 +222,8 @@ test_info_and_task (void **state)
     assert_string_equal (spec.name, "report");
     assert_string_equal (spec.queue, "reports");
     assert_true (spec.priority == 7 && spec.retries == 3 && spec.no_jitter
-                 && spec.timeout_ms == 60000 && spec.retention_ms == 3600000);
+                 && spec.timeout_ms == 60000 && spec.soft_timeout_ms == 50000
+                 && spec.retention_ms == 3600000);
     assert_memory_equal (zframe_data (spec.payload), "{}", 2);
     zframe_destroy (&spec.payload);
 
