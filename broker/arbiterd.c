@@ -37,7 +37,7 @@ s_usage (FILE *out)
              "  --recovery-ms MS       after a start, tasks found ready wait this long for the\n"
              "                         workers still running them to claim them back\n"
              "                         (default: heartbeat + 2500; 0: run them again at once)\n"
-             "  --help                 this text\n"
+             "  -h, --help             this text\n"
              "  --version              the version\n");
 }
 
@@ -107,7 +107,7 @@ main (int argc, char *argv[])
     };
     int opt;
     uint64_t value;
-    while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
+    while ((opt = getopt_long (argc, argv, "h", options, NULL)) != -1) {
         const char *name = argv[optind - 1];
         switch (opt) {
             case 'b':

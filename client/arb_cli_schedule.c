@@ -12,6 +12,7 @@
 #include "arb_cli.h"
 
 typedef struct {
+    arb_cli_t *cli;        //  borrowed
     arb_task_spec_t spec;  //  template options (strings borrowed from argv)
     const char *cron;      //  borrowed from argv
     const char *zone;      //  borrowed from argv
@@ -32,28 +33,29 @@ static const struct option s_options[] = {
 static int
 s_option (s_schedule_t *self, int c, const char *value)
 {
+    arb_cli_t *cli = self->cli;
     self->add_options = true;
-    int rc = arb_cli_task_option (&self->spec, c, value);
+    int rc = arb_cli_task_option (cli, &self->spec, c, value);
     if (rc <= 0)
         return rc;
     switch (c) {
         case 'c':
             self->cron = value;
             if (!*value || strlen (value) > ARB_NAME_MAX)
-                return arb_cli_say (-1, "--cron: 1 to %d bytes, not %zu", ARB_NAME_MAX,
+                return arb_cli_say (cli, -1, "--cron: 1 to %d bytes, not %zu", ARB_NAME_MAX,
                                     strlen (value));
             return 0;
         case 'z':
             self->zone = value;
-            return arb_cli_opt_name ("tz", value);
+            return arb_cli_opt_name (cli, "tz", value);
         case 'u':
             self->catch_up = value;
             if (!streq (value, "none") && !streq (value, "one") && !streq (value, "all"))
-                return arb_cli_say (-1, "--catch-up: '%s' is not none, one or all", value);
+                return arb_cli_say (cli, -1, "--catch-up: '%s' is not none, one or all", value);
             return 0;
         case 'n':
             self->task = value;
-            return arb_cli_opt_name ("task", value);
+            return arb_cli_opt_name (cli, "task", value);
     }
     return -1;
 }
@@ -202,20 +204,22 @@ s_template (arb_schedule_body_t *body, s_schedule_t *self, const char *name)
 static int
 s_check (const arb_cli_cmd_t *cmd, s_schedule_t *self, const char *op, int left)
 {
+    arb_cli_t *cli = self->cli;
     bool add = streq (op, "add"), list = streq (op, "list");
     if (!add && !list && !streq (op, "remove") && !streq (op, "pause") && !streq (op, "resume"))
-        return arb_cli_usage (cmd, "'%s' is not add, list, remove, pause or resume", op);
+        return arb_cli_usage (cli, cmd, "'%s' is not add, list, remove, pause or resume", op);
     if (!add && self->add_options)
-        return arb_cli_usage (cmd, "--cron, --tz, --catch-up, --task and the task's options go "
-                                   "with add");
+        return arb_cli_usage (cli, cmd,
+                              "--cron, --tz, --catch-up, --task and the task's options go "
+                              "with add");
     if (add && !self->cron)
-        return arb_cli_usage (cmd, "add: when? give --cron EXPR");
-    if (arb_cli_task_check (&self->spec))
+        return arb_cli_usage (cli, cmd, "add: when? give --cron EXPR");
+    if (arb_cli_task_check (cli, &self->spec))
         return ARB_EXIT_USAGE;
     int most = add ? 2 : 1, least = list ? 0 : 1;
     if (left < least || left > most)
-        return arb_cli_usage (cmd, left < least ? "which schedule? give its NAME"
-                                                : "too many arguments");
+        return arb_cli_usage (
+            cli, cmd, left < least ? "which schedule? give its NAME" : "too many arguments");
     return 0;
 }
 
@@ -223,7 +227,7 @@ static int
 s_run (arb_cli_t *cli, int argc, char **argv)
 {
     const arb_cli_cmd_t *cmd = &arb_cli_cmd_schedule;
-    s_schedule_t self = {.cron = NULL};
+    s_schedule_t self = {.cli = cli};
     int c;
     while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
         if (c < 0)
@@ -232,18 +236,20 @@ s_run (arb_cli_t *cli, int argc, char **argv)
             return ARB_EXIT_USAGE;
     }
     if (optind >= argc)
-        return arb_cli_usage (cmd, "give an operation: add, list, remove, pause or resume");
+        return arb_cli_usage (cli, cmd, "give an operation: add, list, remove, pause or resume");
     const char *op = argv[optind++];
     int status = s_check (cmd, &self, op, argc - optind);
     if (status)
         return status;
     const char *name = optind < argc ? argv[optind] : NULL;
-    if (name && (!*name || strlen (name) > ARB_SCHEDULE_NAME_MAX))
-        return arb_cli_say (ARB_EXIT_USAGE, "NAME: 1 to %d bytes, not %zu", ARB_SCHEDULE_NAME_MAX,
-                            strlen (name));
+    if (name && arb_cli_opt_name (cli, "NAME", name))
+        return ARB_EXIT_USAGE;
+    if (name && strlen (name) > ARB_SCHEDULE_NAME_MAX)
+        return arb_cli_say (cli, ARB_EXIT_USAGE, "NAME: %zu bytes, over the %d-byte limit",
+                            strlen (name), ARB_SCHEDULE_NAME_MAX);
     zframe_t *payload = NULL;
     if (streq (op, "add")
-        && !(payload = arb_cli_payload (optind + 1 < argc ? argv[optind + 1] : NULL)))
+        && !(payload = arb_cli_payload (cli, optind + 1 < argc ? argv[optind + 1] : NULL)))
         return ARB_EXIT_USAGE;
     if (!arb_cli_client (cli)) {
         zframe_destroy (&payload);
@@ -279,8 +285,8 @@ const arb_cli_cmd_t arb_cli_cmd_schedule = {
              "schedule:NAME:SLOT_MS (the slot in Unix ms), so a slot never makes two tasks.\n"
              "\n"
              "  add      a schedule called NAME (1 to 160 bytes); its tasks are TASK (default:\n"
-             "           NAME) with the payload PAYLOAD (with '-', or with none while stdin is\n"
-             "           not a terminal, stdin; up to 16 MiB); prints when it fires next\n"
+             "           NAME) with the payload PAYLOAD, or stdin (up to 16 MiB) for '-', or\n"
+             "           none; prints when it fires next\n"
              "  list     every schedule (or NAME's), with when it fires next in its zone:\n"
              "           NAME CRON ZONE NEXT CATCH-UP QUEUE TASK LAST (the last task it made)\n"
              "  remove   delete the schedule (the tasks it made stay)\n"

@@ -515,6 +515,9 @@ s_check_task (arb_flowfile_ctx_t *ctx, arb_task_spec_t *spec)
         return arb_flowfile_fail (ctx, "no_jitter", "only an exp: backoff is jittered");
     if (spec->soft_timeout_ms && spec->timeout_ms && spec->soft_timeout_ms >= spec->timeout_ms)
         return arb_flowfile_fail (ctx, "soft_timeout", "must be below 'timeout'");
+    if (spec->backoff != ARB_BACKOFF_NONE && spec->retries == 0)
+        return arb_flowfile_fail (ctx, "backoff",
+                                  "it delays retries, and there are none: give 'retries'");
     if (spec->input == ARB_INPUT_PARENT && (spec->after.n != 1 || spec->after.v[0].when != 0))
         return arb_flowfile_fail (ctx, "input",
                                   "\"parent\" needs exactly one dependency, on_success");

@@ -53,7 +53,7 @@
 //  Limits. Every string and list on the wire has one; the decoder refuses
 //  anything beyond it.
 
-#define ARB_NAME_MAX            200          //  queue, task name, worker name, client key
+#define ARB_NAME_MAX            200          //  names (arb_name_check): queue, task, worker, key
 #define ARB_TEXT_MAX            4096         //  error texts, reasons
 #define ARB_HEADERS_MAX         65536        //  opaque per-task headers (gateway properties)
 #define ARB_LIST_MAX            100000       //  records in one list (a 10,000-node DAG fits)
@@ -816,7 +816,7 @@ void arb_text_copy (char *dest, const char *text, size_t len);
 //  is dropped.
 void arb_text_clean (char *text);
 
-//  Whether a state is final (succeeded, dead, cancelled).
+//  Whether a state is final (succeeded, dead, cancelled, skipped).
 bool arb_state_is_final (int state);
 
 //  A schedule's template is the task_spec options a periodic task takes:
@@ -827,6 +827,25 @@ bool arb_state_is_final (int state);
 //  the payload frame is left alone).
 void arb_schedule_info_to_spec (const arb_schedule_info_t *info, arb_task_spec_t *spec);
 void arb_schedule_info_from_spec (arb_schedule_info_t *info, const arb_task_spec_t *spec);
+
+//  Whether a task can rest in the state: every state but failed, which
+//  only events tell (a failed attempt leaves its task scheduled, for a
+//  retry, or dead). LIST and the counts of STATS know these states only.
+bool arb_state_is_resting (int state);
+
+//  Names — queues, task names, client keys, worker names, refs, endpoints,
+//  flow and group names — are printable UTF-8: valid UTF-8 without
+//  control characters (C0, DEL, C1), so that they stay on their line in
+//  listings, logs and JSON. The decoder refuses such a name in what a peer
+//  sends the broker (400, naming the field); senders check before sending.
+//  Checks len bytes of text. Returns 0, or -1 with the reason in why
+//  ("control character 0x0a at byte 2", "invalid UTF-8 at byte 5").
+int arb_name_check (const char *text, size_t len, char *why, size_t size);
+
+//  Length (1..4) of the valid UTF-8 character at p, of at most left bytes;
+//  0 if none starts there (a stray byte, an overlong form, a surrogate, a
+//  code point beyond U+10FFFF, a character cut short). left must be > 0.
+size_t arb_utf8_len (const uint8_t *p, size_t left);
 
 //  Typed body accessors: arb_msg_submit (msg) returns arb_submit_body_t *.
 #define ARB_X(NAME, NUM, lower) arb_##lower##_body_t *arb_msg_##lower (arb_msg_t *self);

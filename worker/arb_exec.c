@@ -127,16 +127,14 @@ arb_exec_set_max_output (arb_exec_t *self, size_t max_output)
 //  ---------------------------------------------------------------------
 //  ARBITER_PARENTS.
 
-//  A result as a JSON value: parsed if it is JSON, else a string.
+//  Bytes as a JSON string: as they are if UTF-8, else one character per
+//  byte (Latin-1), so that no byte is lost.
 static json_t *
-s_parent_value (const uint8_t *data, size_t size)
+s_string_value (const uint8_t *data, size_t size)
 {
-    json_t *value = json_loadb ((const char *) data, size, JSON_DECODE_ANY, NULL);
-    if (!value)
-        value = json_stringn ((const char *) data, size);
+    json_t *value = json_stringn ((const char *) data, size);
     if (value)
         return value;
-    //  not UTF-8: one character per byte, so that no byte is lost
     char *latin1 = (char *) malloc (2 * size + 1);
     assert (latin1);
     size_t len = 0;
@@ -151,6 +149,14 @@ s_parent_value (const uint8_t *data, size_t size)
     value = json_stringn (latin1, len);
     free (latin1);
     return value;
+}
+
+//  A result as a JSON value: parsed if it is JSON, else a string.
+static json_t *
+s_parent_value (const uint8_t *data, size_t size)
+{
+    json_t *value = json_loadb ((const char *) data, size, JSON_DECODE_ANY, NULL);
+    return value ? value : s_string_value (data, size);
 }
 
 //  A new temporary file for the command to read, named after what it
@@ -190,7 +196,27 @@ s_temp_ready (int fd, int rc)
     return -1;
 }
 
-//  The parents' results as JSON, in a new temporary file: its descriptor.
+//  One parent's outcome, as the C API tells it (arb_job_parent_*): {"id",
+//  "state", "result" (null unless it succeeded), "error" (null if none)}.
+static json_t *
+s_parent_json (arb_job_t *job, size_t i)
+{
+    uint32_t state = arb_job_parent_state (job, i);
+    const char *error = arb_job_parent_error (job, i);
+    size_t size;
+    const uint8_t *result = arb_job_parent_result (job, i, &size);
+    json_t *obj = json_object ();
+    json_object_set_new (obj, "id", json_integer ((json_int_t) arb_job_parent_id (job, i)));
+    json_object_set_new (obj, "state", json_string (arb_state_name ((int) state)));
+    json_object_set_new (
+        obj, "result", state == ARB_STATE_SUCCEEDED ? s_parent_value (result, size) : json_null ());
+    json_object_set_new (obj, "error",
+                         error && *error ? s_string_value ((const uint8_t *) error, strlen (error))
+                                         : json_null ());
+    return obj;
+}
+
+//  The parents' outcomes as JSON, in a new temporary file: its descriptor.
 static int
 s_write_parents (arb_job_t *job)
 {
@@ -199,15 +225,13 @@ s_write_parents (arb_job_t *job)
         return -1;
     json_t *parents = json_object ();
     for (size_t i = 0; i < arb_job_parent_count (job); i++) {
-        size_t size;
-        const uint8_t *result = arb_job_parent_result (job, i, &size);
         char key[32];
         const char *name = arb_job_parent_name (job, i);
         if (!*name) {
             snprintf (key, sizeof (key), "%" PRIu64, arb_job_parent_id (job, i));
             name = key;
         }
-        json_object_set_new (parents, name, s_parent_value (result, size));
+        json_object_set_new (parents, name, s_parent_json (job, i));
     }
     errno = 0;
     int rc = json_dumpfd (parents, fd, JSON_COMPACT);

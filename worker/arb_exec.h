@@ -17,11 +17,16 @@
       env      the worker's environment plus ARBITER_TASK_ID,
                ARBITER_ATTEMPT, ARBITER_TASK_NAME, ARBITER_QUEUE, and two
                paths to read from:
-               ARBITER_PARENTS (/dev/fd/3): a JSON object {parent name:
-               result}, where a result that is valid JSON appears parsed,
-               any other valid UTF-8 as a string, and other bytes as a
-               string of one character per byte (U+0000..U+00FF: Latin-1);
-               a parent without a name is keyed by its decimal id.
+               ARBITER_PARENTS (/dev/fd/3): a JSON object with each
+               parent's outcome, as the C API gives it (arb_job_parent_*),
+               by its name: {"id", "state" (succeeded; or dead, cancelled,
+               skipped for a task that runs on its parents' failure),
+               "result", "error"}. A result that is valid JSON appears
+               parsed, any other valid UTF-8 as a string, and other bytes
+               as a string of one character per byte (U+0000..U+00FF:
+               Latin-1); it is null unless the parent succeeded. The error
+               (why it did not succeed) is a string, or null. A parent
+               without a name is keyed by its decimal id.
                ARBITER_ARGS (/dev/fd/4): the task's persistent arguments as
                bytes (empty if none; pipe steps get theirs here, their input
                on stdin).

@@ -319,7 +319,9 @@ arb_job_emit (arb_job_t *self, const char *queue, const void *data, size_t size)
 {
     assert (self);
     size_t qlen = queue ? strlen (queue) : 0;
-    if (qlen == 0 || qlen > ARB_NAME_MAX || size > self->max_payload || (size && !data))
+    char why[80];
+    if (qlen == 0 || qlen > ARB_NAME_MAX || arb_name_check (queue, qlen, why, sizeof (why))
+        || size > self->max_payload || (size && !data))
         return -1;
     if (self->report_fd >= 0) {
         uint8_t head[1 + 4 + 8];

@@ -99,8 +99,10 @@ bool arb_job_is_heavy (arb_job_t *self);
 //  task). The broker enqueues staged items in the same transaction that
 //  stores this task's success, and drops them if the attempt ends any other
 //  way. Items may go out before the handler returns, so a handler can emit
-//  more than fits in memory. Returns 0, or -1 for an empty or too long queue
-//  name, a size over the max payload, or a broken report pipe.
+//  more than fits in memory. Returns 0, or -1 for a queue name that is
+//  empty, too long or not printable UTF-8 (arb_name_check: the broker would
+//  refuse the whole EMIT), a size over the max payload, or a broken report
+//  pipe.
 int arb_job_emit (arb_job_t *self, const char *queue, const void *data, size_t size);
 
 //  ---------------------------------------------------------------------

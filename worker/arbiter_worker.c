@@ -67,10 +67,12 @@ s_usage (FILE *out)
              "                      QUEUE<TAB>DATA becomes a task of QUEUE, enqueued when the\n"
              "                      command succeeds; no output makes it a sink\n"
              "  --log-level LEVEL   error, warning, notice, info or debug (default info)\n"
-             "  --help              this text\n"
+             "  -h, --help          this text\n"
+             "  --version           the version\n"
              "\n"
              "The command sees ARBITER_TASK_ID, ARBITER_ATTEMPT, ARBITER_TASK_NAME,\n"
-             "ARBITER_QUEUE, ARBITER_PARENTS (a path to the DAG parents' results as JSON)\n"
+             "ARBITER_QUEUE, ARBITER_PARENTS (a path to the DAG parents' outcomes as JSON:\n"
+             "{NAME: {\"id\", \"state\", \"result\", \"error\"}})\n"
              "and ARBITER_ARGS (a path to the task's persistent arguments).\n"
              "SIGINT/SIGTERM stop taking tasks and let running ones finish; a second\n"
              "signal stops them at once.\n"
@@ -102,6 +104,15 @@ s_number (const char *text, long min, long max, long *value)
         return -1;
     *value = n;
     return 0;
+}
+
+//  A name the broker takes (arb_name_check).
+static bool
+s_is_name (const char *text)
+{
+    char why[80];
+    size_t len = strlen (text);
+    return len > 0 && len <= ARB_NAME_MAX && arb_name_check (text, len, why, sizeof (why)) == 0;
 }
 
 static int
@@ -136,6 +147,7 @@ enum {
     S_OPT_LOG_LEVEL,
     S_OPT_ROUTE,
     S_OPT_HELP,
+    S_OPT_VERSION,
 };
 
 //  One option's value into opts. Returns 0, or 2 (usage printed).
@@ -148,8 +160,8 @@ s_option (s_options_t *opts, int opt, const char *arg)
             opts->broker = arg;
             return 0;
         case S_OPT_QUEUE:
-            if (!*arg || strlen (arg) > ARB_NAME_MAX)
-                return s_bad ("--queue: '%s' is not a queue name", arg);
+            if (!s_is_name (arg))
+                return s_bad ("--queue: %s", "not a queue name (1..200 bytes of printable UTF-8)");
             if (opts->queue_count == S_QUEUES_MAX)
                 return s_bad ("--queue: more than %s queues", "64");
             opts->queues[opts->queue_count++] = arg;
@@ -175,8 +187,8 @@ s_option (s_options_t *opts, int opt, const char *arg)
             opts->exec = arg;
             return 0;
         case S_OPT_NAME:
-            if (!*arg || strlen (arg) > ARB_NAME_MAX)
-                return s_bad ("--name: '%s' is not a worker name", arg);
+            if (!s_is_name (arg))
+                return s_bad ("--name: %s", "not a worker name (1..200 bytes of printable UTF-8)");
             opts->name = arg;
             return 0;
         case S_OPT_GRACE:
@@ -213,7 +225,7 @@ s_option (s_options_t *opts, int opt, const char *arg)
     }
 }
 
-//  Returns 0 to run, 1 for --help (done), 2 for bad arguments.
+//  Returns 0 to run, 1 for --help or --version (done), 2 for bad arguments.
 static int
 s_parse (int argc, char **argv, s_options_t *opts)
 {
@@ -232,13 +244,18 @@ s_parse (int argc, char **argv, s_options_t *opts)
         {"log-level", required_argument, NULL, S_OPT_LOG_LEVEL},
         {"route", no_argument, NULL, S_OPT_ROUTE},
         {"help", no_argument, NULL, S_OPT_HELP},
+        {"version", no_argument, NULL, S_OPT_VERSION},
         {NULL, 0, NULL, 0},
     };
     opterr = 0;  //  we explain bad options ourselves
     int opt;
-    while ((opt = getopt_long (argc, argv, "", longopts, NULL)) != -1) {
-        if (opt == S_OPT_HELP) {
+    while ((opt = getopt_long (argc, argv, "h", longopts, NULL)) != -1) {
+        if (opt == S_OPT_HELP || opt == 'h') {
             s_usage (stdout);
+            return 1;
+        }
+        if (opt == S_OPT_VERSION) {
+            printf ("arbiter-worker %s (protocol %d)\n", ARB_VERSION, ARB_PROTO_VERSION);
             return 1;
         }
         if (opt == '?' || opt == ':')

@@ -128,7 +128,10 @@ def test_parents_reach_the_command(broker, processes, client, tmp_path):
     ])
     state, error, result = wait_done(client, ids)[ids[2]]
     assert state == SUCCEEDED, error
-    assert json.loads(result) == {'first': {'x': 1}, 'second': 'TEXT'}
+    parents = json.loads(result)
+    assert parents == {
+        'first': {'id': ids[0], 'state': 'succeeded', 'result': {'x': 1}, 'error': None},
+        'second': {'id': ids[1], 'state': 'succeeded', 'result': 'TEXT', 'error': None}}
 
 
 @pytest.mark.parametrize('mode', ['light', 'heavy'])

@@ -291,13 +291,19 @@ test_parents_file (void **state)
         fprintf (stderr, "json: %s in %s\n", error.text, text);
     assert_non_null (parents);
     assert_int_equal (json_object_size (parents), 4);
-    assert_int_equal (json_integer_value (json_object_get (json_object_get (parents, "a"), "x")),
-                      1);
-    assert_string_equal (json_string_value (json_object_get (parents, "b")), "plain text");
-    json_t *bytes = json_object_get (parents, "77");
+    json_t *a = json_object_get (parents, "a");
+    assert_int_equal (json_integer_value (json_object_get (a, "id")), 1);
+    assert_string_equal (json_string_value (json_object_get (a, "state")), "succeeded");
+    assert_int_equal (json_integer_value (json_object_get (json_object_get (a, "result"), "x")), 1);
+    assert_true (json_is_null (json_object_get (a, "error")));
+    assert_string_equal (
+        json_string_value (json_object_get (json_object_get (parents, "b"), "result")),
+        "plain text");
+    json_t *bytes = json_object_get (json_object_get (parents, "77"), "result");
     assert_int_equal (json_string_length (bytes), 3);  //  U+00FF (2 bytes) and U+0000
     assert_memory_equal (json_string_value (bytes), "\xc3\xbf\x00", 3);
-    assert_int_equal (json_integer_value (json_object_get (parents, "n")), 42);
+    assert_int_equal (
+        json_integer_value (json_object_get (json_object_get (parents, "n"), "result")), 42);
     json_decref (parents);
 
     //  a descriptor of a file that is already deleted
@@ -311,6 +317,47 @@ test_parents_file (void **state)
     assert_int_equal (s_run ("cat \"$ARBITER_PARENTS\"", "", 0, &job), 0);
     s_assert_result (job, "{}");
     arb_job_destroy (&job);
+}
+
+//  A parent that did not succeed, as a task that runs on its failure sees
+//  it: its state and error, and no result.
+static void
+test_parents_file_tells_failure (void **state)
+{
+    (void) state;
+    arb_msg_t *dispatch = arb_msg_new (ARB_MSG_DISPATCH, 0);
+    arb_dispatch_body_t *body = arb_msg_dispatch (dispatch);
+    arb_dispatch_task_t *task =
+        (arb_dispatch_task_t *) arb_msg_grow (dispatch, &body->tasks, sizeof (*task), 1);
+    task->id = 30;
+    task->name = "alert";
+    task->payload = zframe_new_empty ();
+    arb_parent_info_t *parents =
+        (arb_parent_info_t *) arb_msg_grow (dispatch, &task->parents, sizeof (*parents), 2);
+    parents[0] = (arb_parent_info_t){
+        .name = "load", .id = 28, .state = ARB_STATE_DEAD, .error = "disk full\nat row 7"};
+    parents[1] = (arb_parent_info_t){.name = "gone", .id = 29, .state = ARB_STATE_CANCELLED};
+    arb_job_t *job = arb_job_new_idle ();
+    arb_job_start (job, task);  //  borrows the parents: dispatch stays until the job is done
+    arb_exec_t *exec = arb_exec_new ("cat \"$ARBITER_PARENTS\"");
+    assert_int_equal (arb_exec_run (exec, job), 0);
+    size_t size;
+    const char *out = (const char *) arb_job_result (job, &size);
+    json_t *got = json_loadb (out, size, 0, NULL);
+    assert_non_null (got);
+    json_t *load = json_object_get (got, "load");
+    assert_int_equal (json_integer_value (json_object_get (load, "id")), 28);
+    assert_string_equal (json_string_value (json_object_get (load, "state")), "dead");
+    assert_string_equal (json_string_value (json_object_get (load, "error")),
+                         "disk full\nat row 7");
+    assert_true (json_is_null (json_object_get (load, "result")));
+    json_t *gone = json_object_get (got, "gone");
+    assert_string_equal (json_string_value (json_object_get (gone, "state")), "cancelled");
+    assert_true (json_is_null (json_object_get (gone, "error")));
+    json_decref (got);
+    arb_job_destroy (&job);
+    arb_msg_destroy (&dispatch);
+    arb_exec_destroy (&exec);
 }
 
 static void
@@ -439,6 +486,7 @@ main (void)
         cmocka_unit_test (test_soft_timeout_warns_the_command),
         cmocka_unit_test (test_environment),
         cmocka_unit_test (test_parents_file),
+        cmocka_unit_test (test_parents_file_tells_failure),
         cmocka_unit_test (test_args_file),
         cmocka_unit_test (test_leftovers_are_killed),
         cmocka_unit_test (test_cancel_kills_process_group),

@@ -342,6 +342,8 @@ test_document_errors (void **state)
                "dag.json:1:21: duplicate object key near '\"tasks\"'");
     s_refused (ARB_FLOW_DAG, "[1]", "dag.json: must be a JSON object");
     s_refused (ARB_FLOW_DAG, "{}", "dag.json: tasks: is required: the list of tasks");
+    s_refused (ARB_FLOW_DAG, "{\"name\": \"x\\u0001\", \"tasks\": [{\"name\": \"a\"}]}",
+               "dag.json: name: control character 0x01 at byte 2 (names are printable UTF-8)");
     s_refused (ARB_FLOW_DAG, "{\"tasks\": []}",
                "dag.json: tasks: must be a list of one or more task objects");
     s_refused (ARB_FLOW_DAG, "{\"tasks\": {\"name\": \"a\"}}",
@@ -370,6 +372,11 @@ test_task_errors (void **state)
          "dag.json: tasks[1]: 'name' is required (the task's name in the flow)"},
         {"{\"name\": 5}", "dag.json: tasks[1].name: must be a string"},
         {"{\"name\": \"b\\u0000c\"}", "dag.json: tasks[1].name: must not contain NUL"},
+        {"{\"name\": \"b\\nc\"}",
+         "dag.json: tasks[1].name: control character 0x0a at byte 2 (names are printable UTF-8)"},
+        {"{\"name\": \"b\", \"queue\": \"q\\u0085\"}",
+         "dag.json: tasks[1] ('b').queue: control character U+0085 at byte 2 (names are "
+         "printable UTF-8)"},
         {"{\"name\": \"b\", \"retry\": 3}", "dag.json: tasks[1] ('b'): unknown field 'retry'"},
         {"{\"name\": \"b\", \"retries\": 1001}",
          "dag.json: tasks[1] ('b').retries: 1001 is over the limit of 1000"},
@@ -399,6 +406,12 @@ test_task_errors (void **state)
          "not 'lin:1'"},
         {"{\"name\": \"b\", \"backoff\": \"fixed:1\", \"no_jitter\": true}",
          "dag.json: tasks[1] ('b').no_jitter: only an exp: backoff is jittered"},
+        {"{\"name\": \"b\", \"backoff\": \"fixed:1\"}",
+         "dag.json: tasks[1] ('b').backoff: it delays retries, and there are none: give "
+         "'retries'"},
+        {"{\"name\": \"b\", \"backoff\": \"exp:1,2\", \"retries\": 0}",
+         "dag.json: tasks[1] ('b').backoff: it delays retries, and there are none: give "
+         "'retries'"},
         {"{\"name\": \"b\", \"no_jitter\": 1}",
          "dag.json: tasks[1] ('b').no_jitter: must be true or false"},
         {"{\"name\": \"b\", \"delay\": 1, \"at\": 1577836800}",

@@ -420,7 +420,8 @@ s_emit (arb_job_t *job, void *arg)
     (void) arg;
     if (arb_job_emit (job, "out", "a", 1) || arb_job_emit (job, "out2", "bb", 2))
         return arb_job_fail (job, "emit failed");
-    assert_int_equal (arb_job_emit (job, "", "x", 1), -1);  //  refused: no queue
+    assert_int_equal (arb_job_emit (job, "", "x", 1), -1);       //  refused: no queue
+    assert_int_equal (arb_job_emit (job, "o\nut", "x", 1), -1);  //  refused: not a name
     return arb_job_set_result (job, "emitted", 7);
 }
 
