@@ -1,7 +1,7 @@
 /*  arb_journal.c — the SQLite journal; see arb_journal.h.
 
-    Schema, version 2 (PRAGMA user_version; version 2 added
-    tasks.soft_timeout_ms):
+    Schema, version 3 (PRAGMA user_version; version 2 added
+    tasks.soft_timeout_ms, version 3 attempts.seq):
 
       tasks     one row per task, final or not, until the retention sweep
                 removes it. `state` holds only logical states (waiting,
@@ -9,7 +9,15 @@
                 `ready` here, so a restart gives it back. `purge_at_ms` is
                 set when the task becomes final.
       attempts  one row per attempt that ended other than by success:
-                the task's history (the successful attempt is in `tasks`).
+                the task's history (the successful attempt is in `tasks`),
+                in the order they ended (`seq`, from 1 per task; `attempt`
+                is the attempt's number, which starts again at 1 when a
+                dead task is retried). Bounded: a task keeps its first
+                ARB_HISTORY_FIRST and its last ARB_HISTORY_LAST rows, and
+                each new row past them removes the oldest of the last ones,
+                so a task that fails for ever costs a fixed number of rows;
+                the dropped ones are counted as the gap between the rows
+                kept and the highest seq.
       deps      DAG edges: child waits for parent; kind 0 on success,
                 1 on failure, 2 always.
       flows     DAGs, groups and pipes: tasks submitted as one (tasks.flow).
@@ -34,7 +42,7 @@
 #include <sqlite3.h>
 #include <sys/file.h>
 
-#define ARB_SCHEMA_VERSION 2
+#define ARB_SCHEMA_VERSION 3
 
 struct _arb_journal_t {
     sqlite3 *db;                  //  owned
@@ -44,10 +52,10 @@ struct _arb_journal_t {
     sqlite3_stmt **prepared[48];  //  every statement slot below, for finalize
     size_t prepared_count;
     sqlite3_stmt *begin, *commit, *rollback, *insert, *find_key, *save, *add_attempt, *load_payload,
-        *load_open, *load_task, *dead_ids, *task_info, *history, *done, *state, *list_final,
-        *count_final, *purge_due, *add_dep, *set_has_children, *parents, *children, *copies,
-        *insert_flow, *flows_named, *flow_kind, *purge_task, *purge_attempts, *purge_deps, *max_id,
-        *meta_get, *meta_set, *meta_del, *meta_list;
+        *trim_attempts, *load_open, *load_task, *dead_ids, *task_info, *history, *done, *state,
+        *list_final, *count_final, *purge_due, *add_dep, *set_has_children, *parents, *children,
+        *copies, *insert_flow, *flows_named, *flow_kind, *purge_task, *purge_attempts, *purge_deps,
+        *max_id, *meta_get, *meta_set, *meta_del, *meta_list;
 };
 
 //  ---------------------------------------------------------------------
@@ -138,6 +146,36 @@ s_migrate_1_2 (arb_journal_t *self)
     return s_exec (self, "ALTER TABLE tasks ADD COLUMN soft_timeout_ms INTEGER NOT NULL DEFAULT 0");
 }
 
+//  Version 3: attempts in the order they ended (seq), so that none
+//  overwrites another of the same number (a lost lease and the attempt
+//  after it; the rounds of a retried task), and the history bounded
+//  (see the schema above), old histories trimmed to the bound.
+static int
+s_migrate_2_3 (arb_journal_t *self)
+{
+    char trim[256];
+    snprintf (trim, sizeof (trim),
+              "DELETE FROM attempts WHERE seq > %d AND seq <= (SELECT max (seq) FROM attempts a "
+              "WHERE a.task_id = attempts.task_id) - %d;",
+              ARB_HISTORY_FIRST, ARB_HISTORY_LAST);
+    if (s_exec (self, "CREATE TABLE attempts_v3 ("
+                      " task_id INTEGER NOT NULL,"
+                      " seq INTEGER NOT NULL,"
+                      " attempt INTEGER NOT NULL,"
+                      " started_ms INTEGER NOT NULL,"
+                      " ended_ms INTEGER NOT NULL,"
+                      " worker TEXT,"
+                      " outcome INTEGER NOT NULL,"
+                      " error TEXT,"
+                      " PRIMARY KEY (task_id, seq)) WITHOUT ROWID;"
+                      "INSERT INTO attempts_v3 SELECT task_id, attempt, attempt, started_ms, "
+                      "ended_ms, worker, outcome, error FROM attempts;"
+                      "DROP TABLE attempts;"
+                      "ALTER TABLE attempts_v3 RENAME TO attempts;"))
+        return -1;
+    return s_exec (self, trim);
+}
+
 static int
 s_user_version (arb_journal_t *self, int *version)
 {
@@ -170,6 +208,8 @@ s_migrate (arb_journal_t *self)
         rc = s_exec (self, s_create_v1);
     if (rc == 0 && version <= 1)
         rc = s_migrate_1_2 (self);
+    if (rc == 0 && version <= 2)
+        rc = s_migrate_2_3 (self);
     char sql[64];
     snprintf (sql, sizeof (sql), "PRAGMA user_version = %d", ARB_SCHEMA_VERSION);
     if (rc == 0)
@@ -236,8 +276,12 @@ s_prepare_all (arb_journal_t *self)
          "error = CASE WHEN ?9 IS NULL THEN error WHEN ?9 = '' THEN NULL ELSE ?9 END, "
          "result = coalesce (?10, result), purge_at_ms = ?11 WHERE id = ?1"},
         {&self->add_attempt,
-         "INSERT OR REPLACE INTO attempts (task_id, attempt, started_ms, ended_ms, worker, "
-         "outcome, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+         "INSERT INTO attempts (task_id, seq, attempt, started_ms, ended_ms, worker, outcome, "
+         "error) VALUES (?1, (SELECT coalesce (max (seq), 0) + 1 FROM attempts WHERE task_id = "
+         "?1), ?2, ?3, ?4, ?5, ?6, ?7)"},
+        {&self->trim_attempts,
+         "DELETE FROM attempts WHERE task_id = ?1 AND seq > ?2 AND seq <= (SELECT max (seq) "
+         "FROM attempts WHERE task_id = ?1) - ?3"},
         {&self->load_payload, "SELECT payload, headers, args FROM tasks WHERE id = ?1"},
         {&self->load_open, "SELECT " TASK_COLUMNS " FROM tasks WHERE state < 5 ORDER BY id"},
         {&self->load_task, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1"},
@@ -256,8 +300,8 @@ s_prepare_all (arb_journal_t *self)
         {&self->flow_kind, "SELECT kind FROM flows WHERE id = ?1"},
         {&self->flows_named, "SELECT id FROM flows WHERE name = ?1 AND kind = ?2 ORDER BY id"},
         {&self->history,
-         "SELECT attempt, started_ms, ended_ms, worker, outcome, error FROM attempts "
-         "WHERE task_id = ?1 ORDER BY attempt"},
+         "SELECT attempt, started_ms, ended_ms, worker, outcome, error, seq FROM attempts "
+         "WHERE task_id = ?1 ORDER BY seq"},
         {&self->done, "SELECT state, attempts, error, result FROM tasks WHERE id = ?1"},
         {&self->state, "SELECT state, ref FROM tasks WHERE id = ?1"},
         {&self->list_final, "SELECT " INFO_COLUMNS " FROM tasks WHERE id > ?1 AND state >= 5 "
@@ -609,7 +653,14 @@ arb_journal_add_attempt (arb_journal_t *self, uint64_t id, const arb_attempt_inf
     s_bind_text (stmt, 5, attempt->worker);
     sqlite3_bind_int (stmt, 6, (int) attempt->outcome);
     s_bind_text (stmt, 7, attempt->error);
-    return s_run (self, stmt, "add attempt");
+    if (s_run (self, stmt, "add attempt"))
+        return -1;
+    //  past the bound, the oldest of the last rows goes
+    stmt = self->trim_attempts;
+    s_bind_u64 (stmt, 1, id);
+    sqlite3_bind_int (stmt, 2, ARB_HISTORY_FIRST);
+    sqlite3_bind_int (stmt, 3, ARB_HISTORY_LAST);
+    return s_run (self, stmt, "trim attempts");
 }
 
 int
@@ -775,9 +826,11 @@ s_read_history (arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_task_info_
     sqlite3_stmt *stmt = self->history;
     s_bind_u64 (stmt, 1, id);
     int rc;
+    uint64_t seq = 0;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         arb_attempt_info_t *a =
             (arb_attempt_info_t *) arb_msg_grow (msg, &info->history, sizeof (*a), 1);
+        seq = s_u64 (stmt, 6);
         a->attempt = (uint32_t) sqlite3_column_int64 (stmt, 0);
         a->started_ms = s_u64 (stmt, 1);
         a->ended_ms = s_u64 (stmt, 2);
@@ -785,6 +838,8 @@ s_read_history (arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_task_info_
         a->outcome = (uint32_t) sqlite3_column_int (stmt, 4);
         a->error = s_text (stmt, 5, msg);
     }
+    //  seq counts every row ever written: what is not here was dropped
+    info->history_dropped = (uint32_t) (seq - info->history.n);
     s_done (stmt);
     return rc == SQLITE_DONE ? 0 : -1;
 }

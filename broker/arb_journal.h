@@ -113,7 +113,8 @@ int arb_journal_save (arb_journal_t *self,
                       zframe_t *result,
                       uint64_t purge_at_ms);
 
-//  Appends one attempt to a task's history.
+//  Appends one attempt to a task's history, keeping it within its bound
+//  (the first ARB_HISTORY_FIRST and the last ARB_HISTORY_LAST). 0 or -1.
 int arb_journal_add_attempt (arb_journal_t *self, uint64_t id, const arb_attempt_info_t *attempt);
 
 //  Reads a task's payload, headers and (if args is not NULL) args; each
@@ -141,7 +142,8 @@ zlistx_t *arb_journal_dead_ids (arb_journal_t *self, const char *queue);
 int arb_journal_load_open (arb_journal_t *self, arb_journal_task_fn *fn, void *arg);
 
 //  Fills info from the journal, strings and result allocated in msg.
-//  with_detail adds the result and the attempt history. info->found is
+//  with_detail adds the result and the attempt history (in the order the
+//  attempts ended, with history_dropped). info->found is
 //  false if there is no such task. 0 or -1.
 int arb_journal_task_info (
     arb_journal_t *self, uint64_t id, bool with_detail, arb_msg_t *msg, arb_task_info_t *info);

@@ -173,6 +173,7 @@ static const arb_field_t s_task_info_fields[] = {
     FLD (arb_task_info_t, error, ARB_F_STR, false, ARB_TEXT_MAX),
     FLD (arb_task_info_t, result, ARB_F_BIN, false, 0),
     LST (arb_task_info_t, history, false, ARB_LIST_MAX, s_attempt_info_schema),
+    FLD (arb_task_info_t, history_dropped, ARB_F_U32, false, 0),
     FLD (arb_task_info_t, flow, ARB_F_U64, false, 0),
     FLD (arb_task_info_t, ref, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_task_info_t, origin, ARB_F_U64, false, 0),

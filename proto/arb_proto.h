@@ -64,6 +64,13 @@
 #define ARB_ENDPOINTS_MAX       1000         //  endpoints of one fan-out task
 #define ARB_HANDLES_MAX         1000         //  task names one worker declares it handles
 
+//  A task's history (task_info.history) keeps its first ARB_HISTORY_FIRST
+//  and its last ARB_HISTORY_LAST attempts that ended other than by
+//  success; those between are dropped and counted (history_dropped), so a
+//  task that fails for ever costs a bounded history.
+#define ARB_HISTORY_FIRST 5
+#define ARB_HISTORY_LAST  5
+
 //  Bounds of task options: beyond them a value is a mistake, refused with
 //  422 by the broker (and exit 2 by the CLI) naming the field.
 #define ARB_DAY_MS           (24ull * 3600 * 1000)
@@ -344,11 +351,12 @@ typedef struct {
     struct {
         arb_attempt_info_t *v;
         size_t n;
-    } history;             //  STATUS only
-    uint64_t flow;         //  the DAG, group or pipe it belongs to
-    const char *ref;       //  its name in the flow
-    uint64_t origin;       //  a fan-out copy: the task it copies
-    const char *endpoint;  //  a fan-out copy: the worker it is for
+    } history;                 //  STATUS only
+    uint32_t history_dropped;  //  STATUS only: attempts not kept, after the first ARB_HISTORY_FIRST
+    uint64_t flow;             //  the DAG, group or pipe it belongs to
+    const char *ref;           //  its name in the flow
+    uint64_t origin;           //  a fan-out copy: the task it copies
+    const char *endpoint;      //  a fan-out copy: the worker it is for
     struct {
         arb_response_info_t *v;
         size_t n;

@@ -6,6 +6,7 @@ quarantine, limits, aging, retention, and the CLI's view of it all."""
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import threading
 import time
@@ -77,6 +78,34 @@ def test_always_failing_task_is_dead_and_retry_revives_it(fast_broker, processes
     assert cli(fast_broker, 'retry', str(task_id)).returncode == 0
     proc = cli(fast_broker, 'wait', str(task_id))
     assert proc.returncode == 0 and proc.stdout == b'fixed\n'
+
+
+def journal_rows(broker, sql, *args):
+    """The first column of the first row of a read-only query of the
+    journal, while the broker runs (WAL lets readers in)."""
+    db = sqlite3.connect('file:%s?mode=ro' % broker.db, uri=True, timeout=10)
+    try:
+        return db.execute(sql, args).fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_history_keeps_the_first_and_last_attempts(fast_broker, processes, tmp_path):
+    start_exec_worker(fast_broker, processes, tmp_path,
+                      'echo "broken on attempt $ARBITER_ATTEMPT" >&2; exit 1')
+    task_id = int(cli(fast_broker, 'submit', '--retries', '13', 'doomed').stdout)
+    assert cli(fast_broker, 'wait', str(task_id)).returncode == 1
+    info = status_cli(fast_broker, task_id)
+    assert info['state'] == 'dead' and info['attempts'] == 14
+    # the first five and the last five, and how many between were not kept
+    assert [a['attempt'] for a in info['history']] == [1, 2, 3, 4, 5, 10, 11, 12, 13, 14]
+    assert info['history'][-1]['error'] == 'broken on attempt 14'
+    assert info['history_dropped'] == 4
+    text = cli(fast_broker, 'status', str(task_id)).stdout.decode()
+    assert '... 4 attempts not kept\n  #10 ' in text
+    # the journal holds no more than that
+    assert journal_rows(fast_broker, 'SELECT count(*) FROM attempts WHERE task_id = ?',
+                        task_id) == 10
 
 
 def test_delayed_tasks_start_on_time_across_a_broker_kill(broker, processes, peer_factory,
