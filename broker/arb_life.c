@@ -8,6 +8,12 @@
 
 #define ARB_DISPATCH_BATCH 512  //  tasks per DISPATCH message at most
 
+//  The head policy's backoff for a task without one of its own: doubling
+//  from the first to the cap, so that a failing item costs little while
+//  the others go past it.
+#define ARB_HEAD_BACKOFF_MS     100
+#define ARB_HEAD_BACKOFF_CAP_MS 30000
+
 static int s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *task);
 static void s_expired_hook (void *arg, arb_task_t *task);
 
@@ -184,16 +190,12 @@ s_record_attempt (arb_life_t *self, arb_task_t *task, int outcome, const char *e
     return 0;
 }
 
-//  Delay before the next attempt, after task->attempts failed ones.
+//  An exponential delay after task->attempts failed attempts: base,
+//  doubled for each failure after the first, up to cap.
 static uint64_t
-s_backoff_ms (arb_life_t *self, arb_task_t *task)
+s_exp_delay (arb_life_t *self, arb_task_t *task, uint64_t base, uint64_t cap)
 {
-    if (task->backoff == ARB_BACKOFF_FIXED)
-        return task->backoff_ms;
-    if (task->backoff != ARB_BACKOFF_EXP)
-        return 0;
-    uint64_t cap = task->backoff_cap_ms ? task->backoff_cap_ms : ARB_BACKOFF_MAX_MS;
-    uint64_t delay = task->backoff_ms;
+    uint64_t delay = base;
     for (uint32_t n = 1; n < task->attempts && delay < cap; n++)
         delay *= 2;
     if (delay > cap)
@@ -203,6 +205,28 @@ s_backoff_ms (arb_life_t *self, arb_task_t *task)
     if (task->jitter && delay > 1)
         delay = delay / 2 + s_random (self) % (delay - delay / 2 + 1);
     return delay;
+}
+
+//  Delay before the next attempt, after task->attempts failed ones.
+static uint64_t
+s_backoff_ms (arb_life_t *self, arb_task_t *task)
+{
+    if (task->backoff == ARB_BACKOFF_FIXED)
+        return task->backoff_ms;
+    if (task->backoff != ARB_BACKOFF_EXP)
+        return 0;
+    return s_exp_delay (self, task, task->backoff_ms,
+                        task->backoff_cap_ms ? task->backoff_cap_ms : ARB_BACKOFF_MAX_MS);
+}
+
+//  Whether a task that waited out a backoff goes back to the head of its
+//  queue: it failed (it has attempts; a lost lease gives its attempt
+//  back) in a queue whose policy is head.
+static bool
+s_back_to_head (arb_task_t *task)
+{
+    return task->attempts > 0
+           && arb_queue_settings (task->queue)->on_failure == ARB_ON_FAILURE_HEAD;
 }
 
 //  Sends STOP for a running task's current lease (after the commit).
@@ -220,7 +244,49 @@ s_stop (arb_life_t *self, arb_task_t *task, arb_stop_reason_t reason)
     arb_outbox_reply (self->outbox, &stop);
 }
 
-//  An attempt failed (the handler, or its timeout): retry or dead.
+//  A failed task waits delay_ms before its next attempt (scheduled).
+static void
+s_retry_after (arb_life_t *self, arb_task_t *task, uint64_t delay_ms, const char *error)
+{
+    arb_sched_make_scheduled (self->sched, task, self->clock->now_ms + delay_ms,
+                              self->clock->now_ms, self->clock->mono_ms);
+    if (arb_journal_save (self->journal, task, task->state, 0, NULL, error, NULL, 0)) {
+        arb_life_halt (self, "retry");
+        return;
+    }
+    arb_outbox_event (self->outbox, task, task->state, error);
+}
+
+//  Arbeiter's rule, the head policy: back to the head of its queue, but
+//  only after a backoff (the task's own, else ARB_HEAD_BACKOFF_MS doubling
+//  up to the cap), while the tasks behind it go past; and not for ever:
+//  a task with retries is dead when they are used up, any other is
+//  quarantined after max_head_failures failures in a row (every attempt
+//  counted failed: a success ends the task, a lost or released lease
+//  gives its attempt back). So a poison item neither spins nor stays.
+static void
+s_fail_to_head (arb_life_t *self, arb_task_t **task_p, const char *error)
+{
+    arb_task_t *task = *task_p;
+    if (task->max_attempts > 1 && task->attempts >= task->max_attempts) {
+        arb_life_finish (self, task_p, ARB_STATE_DEAD, error, NULL);
+        return;
+    }
+    if (task->max_attempts <= 1 && task->attempts >= self->config.max_head_failures) {
+        char why[ARB_TEXT_MAX + 128];
+        snprintf (why, sizeof (why),
+                  "quarantined: failed %u times in a row at the head of its queue (last: %s)",
+                  task->attempts, error);
+        arb_life_finish (self, task_p, ARB_STATE_DEAD, why, NULL);
+        return;
+    }
+    uint64_t delay = task->backoff != ARB_BACKOFF_NONE
+                         ? s_backoff_ms (self, task)
+                         : s_exp_delay (self, task, ARB_HEAD_BACKOFF_MS, ARB_HEAD_BACKOFF_CAP_MS);
+    s_retry_after (self, task, delay, error);
+}
+
+//  An attempt failed (the handler, or its timeout): the queue's policy.
 static void
 s_attempt_failed (arb_life_t *self, arb_task_t **task_p, int outcome, const char *error)
 {
@@ -231,26 +297,12 @@ s_attempt_failed (arb_life_t *self, arb_task_t **task_p, int outcome, const char
     if (task->lease)
         arb_sched_unlease (self->sched, task);
     int policy = arb_queue_settings (task->queue)->on_failure;
-    if (policy == ARB_ON_FAILURE_HEAD) {
-        //  Arbeiter's rule: back to the head of its queue, however often
-        arb_sched_make_ready (self->sched, task, true, self->clock->now_ms, self->clock->mono_ms);
-        if (arb_journal_save (self->journal, task, task->state, 0, NULL, error, NULL, 0))
-            arb_life_halt (self, "requeue");
-        arb_outbox_event (self->outbox, task, task->state, error);
-        return;
-    }
-    if (task->attempts >= task->max_attempts || policy == ARB_ON_FAILURE_DEAD) {
+    if (policy == ARB_ON_FAILURE_HEAD)
+        s_fail_to_head (self, task_p, error);
+    else if (task->attempts >= task->max_attempts || policy == ARB_ON_FAILURE_DEAD)
         arb_life_finish (self, task_p, ARB_STATE_DEAD, error, NULL);
-        return;
-    }
-    uint64_t not_before = self->clock->now_ms + s_backoff_ms (self, task);
-    arb_sched_make_scheduled (self->sched, task, not_before, self->clock->now_ms,
-                              self->clock->mono_ms);
-    if (arb_journal_save (self->journal, task, task->state, 0, NULL, error, NULL, 0)) {
-        arb_life_halt (self, "retry");
-        return;
-    }
-    arb_outbox_event (self->outbox, task, task->state, error);
+    else
+        s_retry_after (self, task, s_backoff_ms (self, task), error);
 }
 
 void
@@ -667,7 +719,7 @@ arb_life_fire_timers (arb_life_t *self)
             arb_sched_make_scheduled (self->sched, task, task->not_before_ms, self->clock->now_ms,
                                       self->clock->mono_ms);
         else if (task->state == ARB_STATE_SCHEDULED) {
-            arb_sched_make_ready (self->sched, task, false, self->clock->now_ms,
+            arb_sched_make_ready (self->sched, task, s_back_to_head (task), self->clock->now_ms,
                                   self->clock->mono_ms);
             arb_outbox_event (self->outbox, task, ARB_STATE_READY, NULL);
         }

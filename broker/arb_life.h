@@ -14,8 +14,15 @@
       failed      the handler said so, or the attempt timed out: counts
                   an attempt; then the queue's on_failure policy: retry
                   (after the task's backoff while attempts remain, else
-                  dead), head (back to the head of the queue) or dead;
-                  every error is kept in the task's history
+                  dead), head or dead; every error is kept in the task's
+                  bounded history (the first and the last attempts)
+                  head: back to the head of its queue once a backoff has
+                  passed (the task's own, else 100 ms doubling per
+                  failure up to 30 s, jittered), other tasks going past
+                  it meanwhile; dead after its max attempts if it has
+                  retries, else "quarantined" after max_head_failures
+                  failures in a row, so a poison item neither spins nor
+                  comes back for ever
       released    given back (Kestrel abort, AMQP nack, worker leaving):
                   to the head of its queue, no attempt counted
       lost        its worker died: not the task's fault, so no attempt is
@@ -66,6 +73,7 @@ typedef struct {
     uint32_t liveness_ms;        //  a worker silent this long is dead
     uint64_t cache_bytes;        //  payloads kept in memory for dispatch
     uint32_t max_lost;           //  leases lost before a task is quarantined
+    uint32_t max_head_failures;  //  failures in a row at the head of a queue before quarantine
     uint64_t retention_ms;       //  finished tasks kept this long by default
     uint64_t dead_retention_ms;  //  dead tasks kept this long by default
 } arb_life_config_t;

@@ -354,8 +354,13 @@ const arb_cli_cmd_t arb_cli_cmd_queue = {
              "    --rate PER_SEC       start at most PER_SEC tasks per second\n"
              "    --retention SECONDS  keep finished tasks this long\n"
              "    --on-failure retry|head|dead  what a failed attempt does: retry with the\n"
-             "                         task's backoff (default), back to the head of the queue\n"
-             "                         (Arbeiter), or dead at once\n"
+             "                         task's backoff (default); back to the head of the\n"
+             "                         queue (Arbeiter) after a backoff, the task's own or\n"
+             "                         100 ms doubling up to 30 s, the others going past it\n"
+             "                         meanwhile, and dead after the task's retries, or\n"
+             "                         without retries quarantined after the broker's\n"
+             "                         --max-head-failures failures in a row (10); or dead\n"
+             "                         at once\n"
              "  --json         print {\"queue\", \"op\", \"count\"}\n",
     .options = s_queue_options,
     .run = s_queue_run,

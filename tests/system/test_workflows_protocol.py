@@ -2,6 +2,8 @@
 failure and skip propagation, validation, cancellation, groups, pipes,
 fan-out to named endpoints and routing, against a real arbiterd."""
 
+import time
+
 import pytest
 
 from scripted import ScriptedWorker, run_until
@@ -231,7 +233,8 @@ def test_routing_enqueues_with_success_only(broker, client):
 
 
 def test_queue_failure_policies(broker, client):
-    """head: a failed item goes back to the head of its queue (Arbeiter);
+    """head: a failed item goes back to the head of its queue (Arbeiter),
+    once its backoff has passed, while the items behind it go past it;
     dead: a failed item is dead at once, whatever its retries."""
     calls = []
 
@@ -239,18 +242,23 @@ def test_queue_failure_policies(broker, client):
         calls.append(payload)
         if payload == b'bad' and calls.count(b'bad') < 3 or payload == b'never':
             raise RuntimeError('not yet')
+        if payload.startswith(b'good'):
+            time.sleep(0.5)  # much longer than the bad item's backoff
         return b'ok'
     kind, _, body, _ = client.request('QUEUE', {'queue': 'arb', 'op': 'set', 'on_failure': 'head'})
     assert kind == 'OK'
     kind, _, body, _ = client.request('QUEUE', {'queue': 'fragile', 'op': 'set',
                                                 'on_failure': 'dead'})
     w = ScriptedWorker(broker.endpoint, handler, queues=('arb', 'fragile'), credit=1)
-    kind, reply = submit(client, [{'name': 'x', 'queue': 'arb', 'payload': b'bad'},
-                                  {'name': 'x', 'queue': 'arb', 'payload': b'good'}])
+    kind, reply = submit(client, [{'name': 'x', 'queue': 'arb', 'payload': b'bad',
+                                   'backoff': 1, 'backoff_ms': 100}] +
+                         [{'name': 'x', 'queue': 'arb', 'payload': b'good%d' % i}
+                          for i in (1, 2, 3)])
     ids = [t['id'] for t in reply['tasks']]
     run_until([w], final(client, ids))
-    # the failing item was retried at the head, before the next one, without retries set
-    assert calls == [b'bad', b'bad', b'bad', b'good']
+    # while it waits out its backoff the next item runs; then it is back
+    # first, before the items behind it, without retries set
+    assert calls == [b'bad', b'good1', b'bad', b'good2', b'bad', b'good3']
     st = states(client, ids)
     assert st[ids[0]]['state'] == 5 and st[ids[0]]['attempts'] == 3
     kind, reply = submit(client, [{'name': 'x', 'queue': 'fragile', 'retries': 5,
