@@ -52,10 +52,10 @@ struct _arb_journal_t {
     sqlite3_stmt **prepared[48];  //  every statement slot below, for finalize
     size_t prepared_count;
     sqlite3_stmt *begin, *commit, *rollback, *insert, *find_key, *save, *add_attempt, *load_payload,
-        *trim_attempts, *load_open, *load_task, *dead_ids, *task_info, *history, *done, *state,
-        *list_final, *count_final, *purge_due, *add_dep, *set_has_children, *parents, *children,
-        *copies, *insert_flow, *flows_named, *flow_kind, *purge_task, *purge_attempts, *purge_deps,
-        *max_id, *meta_get, *meta_set, *meta_del, *meta_list;
+        *trim_attempts, *load_open, *load_task, *dead_ids, *flow_dead_ids, *task_info, *history,
+        *done, *state, *list_final, *count_final, *purge_due, *add_dep, *set_has_children, *parents,
+        *children, *copies, *insert_flow, *flows_named, *flow_kind, *purge_task, *purge_attempts,
+        *purge_deps, *max_id, *meta_get, *meta_set, *meta_del, *meta_list;
 };
 
 //  ---------------------------------------------------------------------
@@ -286,6 +286,8 @@ s_prepare_all (arb_journal_t *self)
         {&self->load_open, "SELECT " TASK_COLUMNS " FROM tasks WHERE state < 5 ORDER BY id"},
         {&self->load_task, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1"},
         {&self->dead_ids, "SELECT id FROM tasks WHERE state = 7 AND queue = ?1 ORDER BY id"},
+        {&self->flow_dead_ids,
+         "SELECT id FROM tasks WHERE flow = ?1 AND state = 7 AND origin IS NULL ORDER BY id"},
         {&self->task_info, "SELECT " INFO_COLUMNS ", result, args FROM tasks WHERE id = ?1"},
         {&self->add_dep, "INSERT OR REPLACE INTO deps (child, parent, kind) VALUES (?1, ?2, ?3)"},
         {&self->set_has_children, "UPDATE tasks SET has_children = 1 WHERE id = ?1"},
@@ -753,6 +755,14 @@ arb_journal_dead_ids (arb_journal_t *self, const char *queue)
     sqlite3_stmt *stmt = self->dead_ids;
     s_bind_text (stmt, 1, queue);
     return s_read_ids (self, stmt, "dead tasks");
+}
+
+zlistx_t *
+arb_journal_flow_dead_ids (arb_journal_t *self, uint64_t flow)
+{
+    sqlite3_stmt *stmt = self->flow_dead_ids;
+    s_bind_u64 (stmt, 1, flow);
+    return s_read_ids (self, stmt, "dead tasks of a flow");
 }
 
 //  Reads the INFO_COLUMNS of the current row.

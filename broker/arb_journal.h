@@ -137,6 +137,10 @@ int arb_journal_load_task (
 //  the zlistx of uint64 values cast to pointers). NULL on failure.
 zlistx_t *arb_journal_dead_ids (arb_journal_t *self, const char *queue);
 
+//  Ids of the dead tasks of a flow but its fan-out copies, for a flow-wide
+//  retry (as arb_journal_dead_ids). NULL on failure.
+zlistx_t *arb_journal_flow_dead_ids (arb_journal_t *self, uint64_t flow);
+
 //  Calls fn for every unfinished task (waiting, scheduled, ready), in id
 //  order. 0 or -1.
 int arb_journal_load_open (arb_journal_t *self, arb_journal_task_fn *fn, void *arg);

@@ -46,7 +46,7 @@
                          dispatch, queue-wide operations
       arb_life_flow.c    the flow rules: dependencies, fan-out copies,
                          cancelling trees and flows, routed (EMIT) items
-      arb_life_submit.c  tasks entering: submit, revive, load at start,
+      arb_life_submit.c  tasks entering: submit, retry, load at start,
                          watchers
     A new lifecycle rule goes into one of these, with its entry point here.
 
@@ -158,10 +158,22 @@ void arb_life_cancel_queue (arb_life_t *self, const char *queue);
 //  Tasks cancelled since start (a request counts its own by the difference).
 uint64_t arb_life_cancelled (arb_life_t *self);
 
-//  Puts a dead task back to ready with its attempts reset (its history
-//  stays); *revived says whether id was a dead task. 0, or -1 if the
-//  journal failed.
-int arb_life_revive (arb_life_t *self, uint64_t id, bool *revived);
+//  Retries dead tasks (RETRY). Each of the n ids that names a dead task
+//  (not a fan-out task; from index own_from on, not one that died of a
+//  failed dependency) gets a new round of attempts, its history kept, and
+//  revived[i] says so; it is ready, or waits for those of its parents
+//  that are not final. Then what died because of them comes back: their
+//  descendants over on_success edges that ended dead of a failed
+//  dependency wait for their parents again (and die again at once if
+//  another parent still failed them), and tasks still waiting that had
+//  counted any of these as ended wait for them again. *count: the tasks
+//  back (revived and reopened). 0, or -1 if the journal failed.
+int arb_life_retry (arb_life_t *self,
+                    const uint64_t *ids,
+                    size_t n,
+                    size_t own_from,
+                    bool *revived,
+                    uint64_t *count);
 
 //  Cancels every task of a queue (made if unknown) that is not running:
 //  running tasks finish. Returns how many were cancelled.

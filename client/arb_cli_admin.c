@@ -139,14 +139,28 @@ const arb_cli_cmd_t arb_cli_cmd_cancel = {
 static const struct option s_retry_options[] = {
     {"queue", required_argument, NULL, 'q'},
     {"all", no_argument, NULL, 'a'},
+    {"flow", required_argument, NULL, 'f'},
+    {"group", required_argument, NULL, 'g'},
     {NULL, 0, NULL, 0},
 };
+
+//  A flow id as `submit` prints it, flow:N, or N. 0, or -1 after saying why.
+static int
+s_flow_option (const char *text, uint64_t *flow)
+{
+    arb_cli_err_t err;
+    const char *number = strncmp (text, "flow:", 5) == 0 ? text + 5 : text;
+    if (arb_cli_parse_uint (number, UINT64_MAX, flow, &err) || *flow == 0)
+        return arb_cli_say (-1, "--flow: '%s' is not a flow id (flow:N, N from 1)", text);
+    return 0;
+}
 
 static int
 s_retry_run (arb_cli_t *cli, int argc, char **argv)
 {
     const arb_cli_cmd_t *cmd = &arb_cli_cmd_retry;
-    const char *queue = NULL;
+    const char *queue = NULL, *group = NULL;
+    uint64_t flow = 0;
     bool all = false;
     int c;
     while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
@@ -154,14 +168,18 @@ s_retry_run (arb_cli_t *cli, int argc, char **argv)
             return arb_cli_getopt_exit (c);
         if (c == 'a')
             all = true;
-        else if (arb_cli_opt_name ("queue", optarg))
+        else if (c == 'f' && s_flow_option (optarg, &flow))
             return ARB_EXIT_USAGE;
-        else
-            queue = optarg;
+        else if (c != 'f' && arb_cli_opt_name (c == 'q' ? "queue" : "group", optarg))
+            return ARB_EXIT_USAGE;
+        else if (c != 'f')
+            *(c == 'q' ? &queue : &group) = optarg;
     }
     bool by_id = optind < argc;
-    if (by_id == (queue || all) || (!by_id && !(queue && all)))
-        return arb_cli_usage (cmd, "give task IDs, or --queue Q --all");
+    int forms = by_id + (queue || all) + (flow != 0) + (group != NULL);
+    if (forms != 1 || (!by_id && (queue || all) && !(queue && all)))
+        return arb_cli_usage (cmd, "give task IDs, or --queue Q --all, or --flow FLOW, or "
+                                   "--group NAME (one of them)");
     uint64_t *ids = NULL;
     size_t n = 0;
     if (by_id && arb_cli_parse_ids (argc - optind, argv + optind, &ids, &n))
@@ -176,6 +194,8 @@ s_retry_run (arb_cli_t *cli, int argc, char **argv)
     body->ids.n = n;
     body->queue = queue;
     body->all = all;
+    body->flow = flow;
+    body->group = group;
     int status = s_change (cli, request, by_id);
     free (ids);
     return status;
@@ -184,14 +204,22 @@ s_retry_run (arb_cli_t *cli, int argc, char **argv)
 const arb_cli_cmd_t arb_cli_cmd_retry = {
     .name = "retry",
     .summary = "run dead tasks again",
-    .usage = "usage: arbiter retry [--json] ID... | --queue Q --all\n"
+    .usage = "usage: arbiter retry [--json] ID... | --queue Q --all | --flow FLOW | --group NAME\n"
              "\n"
-             "Gives dead (or cancelled) tasks a new round of attempts, or every dead task of\n"
-             "queue Q with --queue Q --all. Prints one line per ID, or the number retried.\n"
+             "Gives dead tasks a new round of attempts (their history stays): the given\n"
+             "tasks, every dead task of queue Q (--queue Q --all), or those of a flow\n"
+             "(--flow flow:N, as submit prints it) or of the groups named NAME (--group)\n"
+             "that died on their own. The tasks that died because one of them failed\n"
+             "(failed dependency: its children, theirs, a group's callback, the rest of a\n"
+             "pipe) wait for it again and run when it succeeds; what ran because it failed\n"
+             "(on_failure steps, a finalizer) stays as it ended. A fan-out task cannot be\n"
+             "retried. Prints one line per ID, or the number of tasks back.\n"
              "\n"
-             "  --json  {\"count\", \"tasks\": [{\"id\", \"code\", \"state\"}]}\n"
+             "  --json  {\"count\", \"tasks\": [{\"id\", \"code\", \"state\"}]} (count: tasks\n"
+             "          back, the tasks that waited for them included)\n"
              "\n"
-             "Exit: 0; 2 if an ID is unknown; 1 if a task could not be retried (not dead).\n",
+             "Exit: 0; 2 if an ID, the flow or the group is unknown; 1 if a task could not be\n"
+             "retried (not dead).\n",
     .options = s_retry_options,
     .run = s_retry_run,
 };

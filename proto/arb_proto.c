@@ -256,6 +256,8 @@ static const arb_field_t s_retry_fields[] = {
     FLD (arb_retry_body_t, ids, ARB_F_IDS, false, ARB_IDS_MAX),
     FLD (arb_retry_body_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_retry_body_t, all, ARB_F_BOOL, false, 0),
+    FLD (arb_retry_body_t, flow, ARB_F_U64, false, 0),
+    FLD (arb_retry_body_t, group, ARB_F_STR, false, ARB_NAME_MAX),
 };
 SCHEMA (s_retry_schema, arb_retry_body_t, s_retry_fields);
 

@@ -441,6 +441,8 @@ typedef struct {
     arb_ids_t ids;
     const char *queue;  //  with all: every dead task of the queue
     bool all;
+    uint64_t flow;      //  every task of this flow that died on its own, with its dependents
+    const char *group;  //  the same for every group of that name
 } arb_retry_body_t;
 
 typedef arb_cancel_reply_body_t arb_retry_reply_body_t;
