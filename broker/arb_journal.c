@@ -54,8 +54,8 @@ struct _arb_journal_t {
     sqlite3_stmt *begin, *commit, *rollback, *insert, *find_key, *save, *add_attempt, *load_payload,
         *trim_attempts, *load_open, *load_task, *dead_ids, *flow_dead_ids, *task_info, *history,
         *done, *state, *list_final, *count_final, *purge_due, *add_dep, *set_has_children, *parents,
-        *children, *copies, *insert_flow, *flows_named, *flow_kind, *purge_task, *purge_attempts,
-        *purge_deps, *max_id, *meta_get, *meta_set, *meta_del, *meta_list;
+        *children, *copies, *insert_flow, *flows_named, *flow_kind, *scan, *purge_task,
+        *purge_attempts, *purge_deps, *max_id, *meta_get, *meta_set, *meta_del, *meta_list;
 };
 
 //  ---------------------------------------------------------------------
@@ -314,6 +314,8 @@ s_prepare_all (arb_journal_t *self)
         {&self->purge_due,
          "SELECT id, queue, state FROM tasks WHERE purge_at_ms <= ?1 ORDER BY purge_at_ms "
          "LIMIT ?2"},
+        {&self->scan, "SELECT id, queue, state, finished_ms, has_children FROM tasks WHERE id > ?1 "
+                      "ORDER BY id LIMIT ?2"},
         {&self->purge_task, "DELETE FROM tasks WHERE id = ?1"},
         {&self->purge_attempts, "DELETE FROM attempts WHERE task_id = ?1"},
         {&self->purge_deps, "DELETE FROM deps WHERE child = ?1"},
@@ -1049,6 +1051,26 @@ arb_journal_count_final (arb_journal_t *self, arb_journal_count_fn *fn, void *ar
 }
 
 int
+arb_journal_remove (arb_journal_t *self, const uint64_t *ids, size_t count, uint64_t id_floor)
+{
+    if (count == 0)
+        return 0;
+    if (arb_journal_begin (self))
+        return -1;
+    for (size_t i = 0; i < count; i++) {
+        sqlite3_stmt *all[] = {self->purge_task, self->purge_attempts, self->purge_deps};
+        for (size_t k = 0; k < 3; k++) {
+            s_bind_u64 (all[k], 1, ids[i]);
+            if (s_run (self, all[k], "remove"))
+                return -1;
+        }
+    }
+    char text[32];
+    snprintf (text, sizeof (text), "%" PRIu64, id_floor);
+    return arb_journal_meta_set (self, "broker.id_floor", text, strlen (text));
+}
+
+int
 arb_journal_purge (arb_journal_t *self,
                    uint64_t now_ms,
                    size_t max,
@@ -1070,25 +1092,39 @@ arb_journal_purge (arb_journal_t *self,
             sqlite3_column_int (stmt, 2));
     }
     s_done (stmt);
-    int result = (int) count;
-    if (count && arb_journal_begin (self))
-        result = -1;
-    for (size_t i = 0; i < count && result >= 0; i++) {
-        sqlite3_stmt *all[] = {self->purge_task, self->purge_attempts, self->purge_deps};
-        for (size_t k = 0; k < 3 && result >= 0; k++) {
-            s_bind_u64 (all[k], 1, ids[i]);
-            if (s_run (self, all[k], "purge"))
-                result = -1;
-        }
-    }
-    if (count && result >= 0) {
-        char text[32];
-        snprintf (text, sizeof (text), "%" PRIu64, id_floor);
-        if (arb_journal_meta_set (self, "broker.id_floor", text, strlen (text)))
-            result = -1;
-    }
+    int result = arb_journal_remove (self, ids, count, id_floor) ? -1 : (int) count;
     free (ids);
     return result;
+}
+
+int
+arb_journal_scan (arb_journal_t *self,
+                  uint64_t after_id,
+                  size_t max,
+                  arb_journal_scan_fn *fn,
+                  void *arg,
+                  uint64_t *last_id,
+                  size_t *seen)
+{
+    sqlite3_stmt *stmt = self->scan;
+    s_bind_u64 (stmt, 1, after_id);
+    sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) max);
+    *seen = 0;
+    *last_id = after_id;
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        arb_journal_scanned_t row = {
+            .id = s_u64 (stmt, 0),
+            .queue = (const char *) sqlite3_column_text (stmt, 1),
+            .state = sqlite3_column_int (stmt, 2),
+            .finished_ms = s_u64 (stmt, 3),
+            .has_children = sqlite3_column_int (stmt, 4) != 0,
+        };
+        *last_id = row.id;
+        (*seen)++;
+        fn (arg, &row);
+    }
+    return s_read_end (self, stmt, rc, "tasks in id order", 0);
 }
 
 int

@@ -189,6 +189,33 @@ int arb_journal_purge (arb_journal_t *self,
                        arb_journal_purge_fn *fn,
                        void *arg);
 
+//  Removes tasks with their history and the edges on which they wait (the
+//  retention sweep, DELETE), and records id_floor (the largest id given
+//  out) so that no id is ever given out twice. 0 or -1.
+int arb_journal_remove (arb_journal_t *self, const uint64_t *ids, size_t count, uint64_t id_floor);
+
+//  One task row as arb_journal_scan reads it; queue borrowed until fn returns.
+typedef struct {
+    uint64_t id;
+    const char *queue;
+    int state;
+    uint64_t finished_ms;
+    bool has_children;
+} arb_journal_scanned_t;
+
+//  Reads up to max tasks (any state) with id > after_id, in id order, and
+//  calls fn with each; fn must not change the journal. *last_id: the last
+//  id read (after_id if none), *seen: how many. So a walk of the whole
+//  journal goes by bounded steps, each a range of the primary key. 0 or -1.
+typedef void (arb_journal_scan_fn) (void *arg, const arb_journal_scanned_t *row);
+int arb_journal_scan (arb_journal_t *self,
+                      uint64_t after_id,
+                      size_t max,
+                      arb_journal_scan_fn *fn,
+                      void *arg,
+                      uint64_t *last_id,
+                      size_t *seen);
+
 //  Largest task id ever used (also across purged tasks). 0 or -1.
 int arb_journal_max_id (arb_journal_t *self, uint64_t *id);
 

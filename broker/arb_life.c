@@ -731,14 +731,20 @@ arb_life_fire_timers (arb_life_t *self)
 //  ---------------------------------------------------------------------
 //  Queues: retention, and queue-wide operations
 
+//  A final task of queue leaves the journal: it is counted no more.
+static void
+s_uncount (arb_life_t *self, const char *queue, int state)
+{
+    arb_queue_t *q = queue ? arb_sched_find_queue (self->sched, queue) : NULL;
+    if (q && state > 0 && state <= ARB_STATE_MAX && arb_queue_counts (q)[state])
+        arb_queue_counts (q)[state]--;
+}
+
 static void
 s_purged (void *arg, uint64_t id, const char *queue, int state)
 {
     (void) id;
-    arb_life_t *self = (arb_life_t *) arg;
-    arb_queue_t *q = arb_sched_find_queue (self->sched, queue);
-    if (q && state > 0 && state <= ARB_STATE_MAX && arb_queue_counts (q)[state])
-        arb_queue_counts (q)[state]--;
+    s_uncount ((arb_life_t *) arg, queue, state);
 }
 
 int
@@ -753,6 +759,128 @@ arb_life_sweep (arb_life_t *self, size_t batch)
     if (purged > 0)
         s_forget_idle_queues (self);
     return purged;
+}
+
+//  ---------------------------------------------------------------------
+//  DELETE
+
+//  Whether a final task has children that have not ended: they will read
+//  its state and result (a pipe's next step, its input), so it stays.
+static int
+s_has_open_children (arb_life_t *self, uint64_t id, bool *open)
+{
+    arb_vec_t children = {0};
+    *open = false;
+    int rc = arb_journal_children (self->journal, id, &children);
+    uint64_t child, kind;
+    while (rc == 0 && !*open && arb_vec_shift (&children, &child)
+           && arb_vec_shift (&children, &kind))
+        *open = arb_sched_find (self->sched, child) != NULL;
+    arb_vec_free (&children);
+    return rc;
+}
+
+typedef struct {
+    arb_life_t *self;
+    const arb_delete_body_t *filter;  //  NULL: deleting one task by id
+    arb_vec_t ids;                    //  the tasks to remove
+    int state;                        //  by id: the task's state (0: none)
+    bool kept;                        //  by id: it has children that have not ended
+    bool failed;                      //  a journal read failed
+} s_delete_t;
+
+//  Takes a final task for removal, unless tasks that have not ended wait
+//  for it; it is counted no more.
+static void
+s_delete_row (s_delete_t *del, uint64_t id, const char *queue, int state, bool has_children)
+{
+    bool open = false;
+    if (has_children && s_has_open_children (del->self, id, &open))
+        del->failed = true;
+    else if (open)
+        del->kept = true;
+    else {
+        arb_vec_push (&del->ids, id);
+        s_uncount (del->self, queue, state);
+    }
+}
+
+static int
+s_delete_one (void *arg, arb_task_t *row, const char *queue, const char *name)
+{
+    (void) name;
+    s_delete_t *del = (s_delete_t *) arg;
+    del->state = row->state;
+    if (arb_state_is_final (row->state))
+        s_delete_row (del, row->id, queue, row->state, row->has_children);
+    return 0;
+}
+
+static void
+s_delete_match (void *arg, const arb_journal_scanned_t *row)
+{
+    s_delete_t *del = (s_delete_t *) arg;
+    const arb_delete_body_t *filter = del->filter;
+    if (!arb_state_is_final (row->state) || (filter->state && row->state != (int) filter->state)
+        || (filter->queue && !(row->queue && streq (row->queue, filter->queue)))
+        || (filter->older_than_ms
+            && row->finished_ms + filter->older_than_ms > del->self->clock->now_ms))
+        return;
+    s_delete_row (del, row->id, row->queue, row->state, row->has_children);
+}
+
+//  Removes the tasks taken, with their history and edges, as the
+//  retention sweep does. 0, or -1 (halted).
+static int
+s_delete_end (arb_life_t *self, s_delete_t *del)
+{
+    if (del->failed || arb_journal_remove (self->journal, del->ids.v, del->ids.n, self->next_id)) {
+        arb_vec_free (&del->ids);
+        arb_life_halt (self, "delete");
+        return -1;
+    }
+    if (del->ids.n)
+        s_forget_idle_queues (self);
+    arb_vec_free (&del->ids);
+    return 0;
+}
+
+int
+arb_life_delete (arb_life_t *self, uint64_t id, arb_outcome_info_t *outcome)
+{
+    outcome->id = id;
+    arb_task_t *task = arb_sched_find (self->sched, id);
+    if (task) {
+        outcome->code = ARB_ERR_CONFLICT;
+        outcome->state = task->state;
+        return 0;
+    }
+    s_delete_t del = {.self = self};
+    bool found;
+    if (arb_journal_load_task (self->journal, id, s_delete_one, &del, &found))
+        del.failed = true;
+    if (s_delete_end (self, &del))
+        return -1;
+    outcome->state = (uint32_t) del.state;
+    outcome->code = !found ? ARB_ERR_NOT_FOUND : del.kept ? ARB_ERR_CONFLICT : 0;
+    return 0;
+}
+
+int
+arb_life_delete_matching (arb_life_t *self,
+                          const arb_delete_body_t *filter,
+                          uint32_t *count,
+                          uint64_t *last_id,
+                          bool *more)
+{
+    s_delete_t del = {.self = self, .filter = filter};
+    size_t seen = 0;
+    if (arb_journal_scan (self->journal, filter->after_id, ARB_DELETE_MAX, s_delete_match, &del,
+                          last_id, &seen))
+        del.failed = true;
+    *count = (uint32_t) del.ids.n;
+    *more = seen == ARB_DELETE_MAX;
+    return s_delete_end (self, &del);
 }
 
 //  Ids of the unfinished tasks of a queue (the map must not change while walked).

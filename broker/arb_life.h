@@ -175,6 +175,24 @@ int arb_life_retry (arb_life_t *self,
                     bool *revived,
                     uint64_t *count);
 
+//  Deletes a final task from the journal with its history and edges, as
+//  the retention sweep would (DELETE), unless tasks that have not ended
+//  depend on it. Fills outcome: code 0 and the state it had; 404 if there
+//  is no such task; 409 with its state if it has not ended, or if tasks
+//  that have not ended wait for it. 0, or -1 if the journal failed.
+int arb_life_delete (arb_life_t *self, uint64_t id, arb_outcome_info_t *outcome);
+
+//  Deletes, as arb_life_delete, the final tasks that match filter's
+//  state, queue and older_than_ms among the ARB_DELETE_MAX tasks after
+//  filter->after_id in id order (so a request costs a bounded step, never
+//  a walk of the journal); *count: how many, *last_id: the last id looked
+//  at, *more: there may be more after it. 0, or -1 if the journal failed.
+int arb_life_delete_matching (arb_life_t *self,
+                              const arb_delete_body_t *filter,
+                              uint32_t *count,
+                              uint64_t *last_id,
+                              bool *more);
+
 //  Cancels every task of a queue (made if unknown) that is not running:
 //  running tasks finish. Returns how many were cancelled.
 uint64_t arb_life_purge_queue (arb_life_t *self, const char *queue);

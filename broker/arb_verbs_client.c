@@ -1,5 +1,5 @@
 /*  arb_verbs_client.c — the client verbs: SUBMIT, STATUS, LIST, WATCH,
-    CANCEL, RETRY. See arb_verbs.h for what a handler may do.
+    CANCEL, RETRY, DELETE. See arb_verbs.h for what a handler may do.
 
     Each handler validates the whole request before it changes anything:
     a refused request has no effect. Changes go through the lifecycle into
@@ -510,4 +510,51 @@ arb_verbs_retry (const arb_verbs_t *verbs, arb_msg_t *msg)
         arb_msg_destroy (&reply);
         arb_life_halt (verbs->life, "retry");
     }
+}
+
+//  ---------------------------------------------------------------------
+//  DELETE
+
+void
+arb_verbs_delete (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_delete_body_t *body = arb_msg_delete (msg);
+    bool matching = body->state || body->queue || body->older_than_ms;
+    if (body->ids.n == 0 && !matching) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_BAD_REQUEST,
+                           "give ids, or a state, a queue or older_than_ms");
+        return;
+    }
+    if (body->ids.n && (matching || body->after_id)) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_BAD_REQUEST,
+                           "give ids, or state, queue and older_than_ms, not both");
+        return;
+    }
+    if (body->state && !arb_state_is_final ((int) body->state)) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
+                           "state: %u is not a final state (5 succeeded, 7 dead, 8 cancelled, "
+                           "9 skipped)",
+                           body->state);
+        return;
+    }
+    if (body->queue && !*body->queue) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID, "queue: must not be empty");
+        return;
+    }
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_DELETE_REPLY);
+    arb_delete_reply_body_t *out = arb_msg_delete_reply (reply);
+    int rc = 0;
+    if (matching)
+        rc = arb_life_delete_matching (verbs->life, body, &out->count, &out->last_id, &out->more);
+    arb_outcome_info_t *outcomes = (arb_outcome_info_t *) arb_msg_grow (
+        reply, &out->tasks, sizeof (arb_outcome_info_t), body->ids.n);
+    for (size_t i = 0; rc == 0 && i < body->ids.n; i++) {
+        rc = arb_life_delete (verbs->life, body->ids.v[i], &outcomes[i]);
+        if (rc == 0 && outcomes[i].code == 0)
+            out->count++;
+    }
+    if (rc == 0)
+        arb_outbox_reply (verbs->outbox, &reply);
+    else
+        arb_msg_destroy (&reply);
 }

@@ -65,6 +65,7 @@ extern const arb_cli_cmd_t arb_cli_cmd_events;
 extern const arb_cli_cmd_t arb_cli_cmd_ping;
 extern const arb_cli_cmd_t arb_cli_cmd_cancel;
 extern const arb_cli_cmd_t arb_cli_cmd_retry;
+extern const arb_cli_cmd_t arb_cli_cmd_delete;
 extern const arb_cli_cmd_t arb_cli_cmd_queue;
 extern const arb_cli_cmd_t arb_cli_cmd_limit;
 extern const arb_cli_cmd_t arb_cli_cmd_dag;

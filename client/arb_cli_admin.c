@@ -1,8 +1,9 @@
 /*  arb_cli_admin.c — changing things: `arbiter cancel`, `arbiter retry`,
-    `arbiter queue pause|resume|purge|set` and `arbiter limit`.
+    `arbiter delete`, `arbiter queue pause|resume|purge|set|show` and
+    `arbiter limit`.
 
-    CANCEL and RETRY answer per id (0 done, 404 unknown, 409 not in a
-    state that allows it). The exit status follows the worst answer: 2 if
+    CANCEL, RETRY and DELETE answer per id (0 done, 404 unknown, 409 not in
+    a state that allows it). The exit status follows the worst answer: 2 if
     an id is unknown (refused input), 1 if a task could not be changed
     (409: already finished, still running, ...), else 0.
 */
@@ -15,18 +16,24 @@
 static const char *
 s_verb_done (arb_msg_type_t type)
 {
-    return type == ARB_MSG_CANCEL ? "cancelled" : "retried";
+    return type == ARB_MSG_CANCEL ? "cancelled" : type == ARB_MSG_RETRY ? "retried" : "deleted";
 }
 
-//  Prints the per-id outcomes of CANCEL_REPLY / RETRY_REPLY and returns
-//  the exit status.
+//  Prints the per-id outcomes (n of them) of CANCEL_REPLY, RETRY_REPLY or
+//  DELETE_REPLY, or with by_id false the count of tasks changed, and
+//  returns the exit status.
 static int
-s_print_outcomes (arb_cli_t *cli, arb_msg_type_t type, arb_cancel_reply_body_t *body, bool by_id)
+s_print_outcomes (arb_cli_t *cli,
+                  arb_msg_type_t type,
+                  arb_outcome_info_t *outcomes,
+                  size_t n,
+                  uint32_t count,
+                  bool by_id)
 {
     int status = ARB_EXIT_OK;
     json_t *tasks = json_array ();
-    for (size_t i = 0; i < body->tasks.n; i++) {
-        arb_outcome_info_t *outcome = &body->tasks.v[i];
+    for (size_t i = 0; i < n; i++) {
+        arb_outcome_info_t *outcome = &outcomes[i];
         const char *state = arb_state_name ((int) outcome->state);
         if (outcome->code == ARB_ERR_NOT_FOUND)
             status = ARB_EXIT_USAGE;
@@ -40,22 +47,26 @@ s_print_outcomes (arb_cli_t *cli, arb_msg_type_t type, arb_cancel_reply_body_t *
             json_array_append_new (tasks, obj);
         }
         else if (outcome->code == 0)
-            printf ("%" PRIu64 " %s (now %s)\n", outcome->id, s_verb_done (type), state);
+            printf ("%" PRIu64 " %s (%s %s)\n", outcome->id, s_verb_done (type),
+                    type == ARB_MSG_DELETE ? "it was" : "now", state);
         else if (outcome->code == ARB_ERR_NOT_FOUND)
             printf ("%" PRIu64 " not found\n", outcome->id);
+        else if (type == ARB_MSG_DELETE && arb_state_is_final ((int) outcome->state))
+            printf ("%" PRIu64 " not deleted: tasks that have not ended depend on it\n",
+                    outcome->id);
         else
             printf ("%" PRIu64 " not %s: it is %s\n", outcome->id, s_verb_done (type), state);
     }
     if (cli->json) {
         json_t *obj = json_object ();
-        json_object_set_new (obj, "count", json_integer (body->count));
+        json_object_set_new (obj, "count", json_integer (count));
         json_object_set_new (obj, "tasks", tasks);
         arb_cli_json_print (obj);
     }
     else {
         json_decref (tasks);
         if (!by_id)
-            printf ("%u task%s %s\n", body->count, body->count == 1 ? "" : "s", s_verb_done (type));
+            printf ("%u task%s %s\n", count, count == 1 ? "" : "s", s_verb_done (type));
     }
     fflush (stdout);
     return status;
@@ -72,7 +83,7 @@ s_change (arb_cli_t *cli, arb_msg_t *request, bool by_id)
     //  RETRY_REPLY has CANCEL_REPLY's body (arb_retry_reply_body_t)
     arb_cancel_reply_body_t *body =
         type == ARB_MSG_CANCEL ? arb_msg_cancel_reply (reply) : arb_msg_retry_reply (reply);
-    int status = s_print_outcomes (cli, type, body, by_id);
+    int status = s_print_outcomes (cli, type, body->tasks.v, body->tasks.n, body->count, by_id);
     arb_msg_destroy (&reply);
     return status;
 }
@@ -222,6 +233,132 @@ const arb_cli_cmd_t arb_cli_cmd_retry = {
              "retried (not dead).\n",
     .options = s_retry_options,
     .run = s_retry_run,
+};
+
+//  ---------------------------------------------------------------------
+//  delete
+
+static const struct option s_delete_options[] = {
+    {"state", required_argument, NULL, 's'},
+    {"queue", required_argument, NULL, 'q'},
+    {"older-than", required_argument, NULL, 'o'},
+    {NULL, 0, NULL, 0},
+};
+
+//  Deletes the finished tasks that match body's filters, one bounded step
+//  of the broker's journal after another, and prints how many. Returns
+//  the exit status.
+static int
+s_delete_matching (arb_cli_t *cli, const arb_delete_body_t *filter)
+{
+    uint32_t count = 0;
+    bool more = true;
+    uint64_t after_id = 0;
+    //  each step starts after the last id the broker looked at, so the
+    //  walk ends with the journal's ids
+    while (more) {
+        arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_DELETE);
+        arb_delete_body_t *body = arb_msg_delete (request);
+        *body = *filter;
+        body->after_id = after_id;
+        arb_msg_t *reply = arb_client_request (cli->client, &request);
+        if (!reply) {
+            if (count)
+                arb_cli_say (0, "delete: %u task%s deleted before this", count,
+                             count == 1 ? "" : "s");
+            return arb_cli_client_fail (cli, "delete");
+        }
+        arb_delete_reply_body_t *out = arb_msg_delete_reply (reply);
+        count += out->count;
+        more = out->more && out->last_id > after_id;
+        after_id = out->last_id;
+        arb_msg_destroy (&reply);
+    }
+    return s_print_outcomes (cli, ARB_MSG_DELETE, NULL, 0, count, false);
+}
+
+static int
+s_delete_run (arb_cli_t *cli, int argc, char **argv)
+{
+    const arb_cli_cmd_t *cmd = &arb_cli_cmd_delete;
+    arb_delete_body_t filter = {.state = 0};
+    arb_cli_err_t err;
+    int c;
+    while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
+        if (c < 0)
+            return arb_cli_getopt_exit (c);
+        if (c == 's') {
+            int state = arb_state_parse (optarg);
+            if (state < 0 || !arb_state_is_final (state))
+                return arb_cli_say (ARB_EXIT_USAGE,
+                                    "--state: '%s' is not succeeded, dead, cancelled or skipped",
+                                    optarg);
+            filter.state = (uint32_t) state;
+        }
+        else if (c == 'q') {
+            if (arb_cli_opt_name ("queue", optarg))
+                return ARB_EXIT_USAGE;
+            filter.queue = optarg;
+        }
+        else if (arb_cli_parse_duration (optarg, ARB_RETENTION_MAX_MS, &filter.older_than_ms, &err))
+            return arb_cli_say (ARB_EXIT_USAGE, "--older-than: %s", err.text);
+    }
+    bool by_id = optind < argc;
+    bool matching = filter.state || filter.queue || filter.older_than_ms;
+    if (by_id == matching)
+        return arb_cli_usage (cmd, "give task IDs, or --state, --queue or --older-than");
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    if (by_id && arb_cli_parse_ids (argc - optind, argv + optind, &ids, &n))
+        return ARB_EXIT_USAGE;
+    if (n > ARB_DELETE_MAX) {
+        free (ids);
+        return arb_cli_usage (cmd, "%zu IDs: at most %d at a time", n, ARB_DELETE_MAX);
+    }
+    if (!arb_cli_client (cli)) {
+        free (ids);
+        return ARB_EXIT_USAGE;
+    }
+    if (!by_id)
+        return s_delete_matching (cli, &filter);
+    arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_DELETE);
+    arb_msg_delete (request)->ids = (arb_ids_t){ids, n};  //  borrowed until sent
+    arb_msg_t *reply = arb_client_request (cli->client, &request);
+    free (ids);
+    if (!reply)
+        return arb_cli_client_fail (cli, "delete");
+    arb_delete_reply_body_t *out = arb_msg_delete_reply (reply);
+    int status =
+        s_print_outcomes (cli, ARB_MSG_DELETE, out->tasks.v, out->tasks.n, out->count, true);
+    arb_msg_destroy (&reply);
+    return status;
+}
+
+const arb_cli_cmd_t arb_cli_cmd_delete = {
+    .name = "delete",
+    .summary = "remove finished tasks from the journal",
+    .usage = "usage: arbiter delete [--json] ID...\n"
+             "       arbiter delete [--json] [--state STATE] [--queue Q] [--older-than AGE]\n"
+             "\n"
+             "Removes finished tasks (succeeded, dead, cancelled or skipped) from the broker's\n"
+             "journal, with their results and history, as their retention would later: the\n"
+             "given IDs (up to 1000), or every finished task that matches the options given\n"
+             "(at least one). A task that has not finished is not deleted, nor one that\n"
+             "tasks that have not finished depend on. Prints one line per ID (\"ID deleted\n"
+             "(it was STATE)\", \"ID not found\", \"ID not deleted: it is running\"), or\n"
+             "the number of tasks deleted.\n"
+             "\n"
+             "  --state STATE     only tasks in this state: succeeded, dead, cancelled, skipped\n"
+             "  --queue Q         only tasks of queue Q\n"
+             "  --older-than AGE  only tasks that finished at least AGE ago: seconds, or a\n"
+             "                    number with a unit: 90s, 30m, 12h, 7d\n"
+             "  --json            {\"count\", \"tasks\": [{\"id\", \"code\", \"state\"}]} (code 0\n"
+             "                    deleted, with the state it had; 404 unknown; 409 not\n"
+             "                    finished, or finished with unfinished tasks depending on it)\n"
+             "\n"
+             "Exit: 0; 2 if an ID is unknown; 1 if a task could not be deleted.\n",
+    .options = s_delete_options,
+    .run = s_delete_run,
 };
 
 //  ---------------------------------------------------------------------

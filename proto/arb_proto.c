@@ -263,6 +263,23 @@ SCHEMA (s_retry_schema, arb_retry_body_t, s_retry_fields);
 
 SCHEMA (s_retry_reply_schema, arb_retry_reply_body_t, s_cancel_reply_fields);
 
+static const arb_field_t s_delete_fields[] = {
+    FLD (arb_delete_body_t, ids, ARB_F_IDS, false, ARB_DELETE_MAX),
+    FLD (arb_delete_body_t, state, ARB_F_U32, false, 0),
+    FLD (arb_delete_body_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_delete_body_t, older_than_ms, ARB_F_U64, false, 0),
+    FLD (arb_delete_body_t, after_id, ARB_F_U64, false, 0),
+};
+SCHEMA (s_delete_schema, arb_delete_body_t, s_delete_fields);
+
+static const arb_field_t s_delete_reply_fields[] = {
+    LST (arb_delete_reply_body_t, tasks, false, ARB_DELETE_MAX, s_outcome_info_schema),
+    FLD (arb_delete_reply_body_t, count, ARB_F_U32, false, 0),
+    FLD (arb_delete_reply_body_t, more, ARB_F_BOOL, false, 0),
+    FLD (arb_delete_reply_body_t, last_id, ARB_F_U64, false, 0),
+};
+SCHEMA (s_delete_reply_schema, arb_delete_reply_body_t, s_delete_reply_fields);
+
 EMPTY_SCHEMA (s_stats_schema, arb_stats_body_t);
 
 static const arb_field_t s_queue_info_fields[] = {

@@ -14,12 +14,12 @@
 
     Who sends what:
 
-        client  -> broker   PING SUBMIT STATUS LIST WATCH CANCEL RETRY STATS
-                            QUEUE LIMIT EVENTS PEEK META
+        client  -> broker   PING SUBMIT STATUS LIST WATCH CANCEL RETRY DELETE
+                            STATS QUEUE LIMIT EVENTS PEEK META
         broker  -> client   PONG SUBMITTED STATUS_REPLY LIST_REPLY WATCHING
                             DONE (streamed) CANCEL_REPLY RETRY_REPLY
-                            STATS_REPLY OK EVENT (streamed) PEEK_REPLY
-                            META_REPLY ERROR
+                            DELETE_REPLY STATS_REPLY OK EVENT (streamed)
+                            PEEK_REPLY META_REPLY ERROR
         worker  -> broker   REGISTER CREDIT TAKE RESULT EMIT HEARTBEAT BYE
         broker  -> worker   WELCOME DISPATCH HEARTBEAT STOP ERROR
 
@@ -63,6 +63,7 @@
 #define ARB_ARGS_MAX            (1u << 20)   //  a task's persistent arguments
 #define ARB_ENDPOINTS_MAX       1000         //  endpoints of one fan-out task
 #define ARB_HANDLES_MAX         1000         //  task names one worker declares it handles
+#define ARB_DELETE_MAX          1000         //  ids, or tasks looked at, in one DELETE
 
 //  A task's history (task_info.history) keeps its first ARB_HISTORY_FIRST
 //  and its last ARB_HISTORY_LAST attempts that ended other than by
@@ -112,6 +113,8 @@
     X (META, 25, meta)                 \
     X (META_REPLY, 26, meta_reply)     \
     X (LIMIT, 27, limit)               \
+    X (DELETE, 30, delete)             \
+    X (DELETE_REPLY, 31, delete_reply) \
     X (REGISTER, 40, register)         \
     X (WELCOME, 41, welcome)           \
     X (CREDIT, 42, credit)             \
@@ -446,6 +449,27 @@ typedef struct {
 } arb_retry_body_t;
 
 typedef arb_cancel_reply_body_t arb_retry_reply_body_t;
+
+//  Finished tasks to remove from the journal: the ids, or (all of them
+//  finished) those that match state, queue and older_than_ms, looked for
+//  among at most ARB_DELETE_MAX tasks after after_id in id order.
+typedef struct {
+    arb_ids_t ids;           //  at most ARB_DELETE_MAX
+    uint32_t state;          //  a final state; 0 any
+    const char *queue;       //  NULL any
+    uint64_t older_than_ms;  //  finished at least this long ago; 0 any
+    uint64_t after_id;       //  paging: ids greater than this
+} arb_delete_body_t;
+
+typedef struct {
+    struct {
+        arb_outcome_info_t *v;  //  per id: 0 deleted (state: the one it had), 404, 409
+        size_t n;
+    } tasks;
+    uint32_t count;    //  tasks deleted
+    bool more;         //  there may be more to look at: ask again with after_id = last_id
+    uint64_t last_id;  //  the last id looked at
+} arb_delete_reply_body_t;
 
 typedef struct {
     uint8_t unused;
