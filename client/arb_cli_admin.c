@@ -426,8 +426,9 @@ s_queue_option (s_queue_t *self, int c, const char *value)
 static int
 s_queue_check (const arb_cli_cmd_t *cmd, const char *op, const char *queue, s_queue_t *self)
 {
-    if (!streq (op, "pause") && !streq (op, "resume") && !streq (op, "purge") && !streq (op, "set"))
-        return arb_cli_usage (cmd, "'%s' is not pause, resume, purge or set", op);
+    if (!streq (op, "pause") && !streq (op, "resume") && !streq (op, "purge") && !streq (op, "set")
+        && !streq (op, "show"))
+        return arb_cli_usage (cmd, "'%s' is not pause, resume, purge, set or show", op);
     if (arb_cli_opt_name ("queue", queue))
         return ARB_EXIT_USAGE;
     if (self->settings && !streq (op, "set"))
@@ -464,6 +465,74 @@ s_queue_print (arb_cli_t *cli, const char *op, const char *queue, uint64_t count
         printf ("queue %s %sd\n", queue, op);
 }
 
+//  One line of `queue show`: "  LABEL  VALUE".
+static void
+s_show_line (const char *label, const char *value)
+{
+    printf ("  %-12s %s\n", label, value);
+}
+
+//  Prints a queue of STATS: its settings that are set, then its tasks.
+static void
+s_queue_show_text (arb_queue_info_t *queue)
+{
+    char text[64];
+    printf ("queue %s\n", queue->name);
+    s_show_line ("paused", queue->paused ? "yes" : "no");
+    if (queue->max_running) {
+        snprintf (text, sizeof (text), "%u", queue->max_running);
+        s_show_line ("max running", text);
+    }
+    if (queue->rate_per_sec) {
+        snprintf (text, sizeof (text), "%u/s", queue->rate_per_sec);
+        s_show_line ("rate", text);
+    }
+    if (queue->retention_ms) {
+        arb_cli_format_duration (queue->retention_ms, text, sizeof (text));
+        s_show_line ("retention", text);
+    }
+    if (queue->on_failure)
+        s_show_line ("on failure", queue->on_failure);
+    if (!queue->max_running && !queue->rate_per_sec && !queue->retention_ms && !queue->on_failure)
+        s_show_line ("settings",
+                     "the defaults (no limits, the broker's retention, on failure retry)");
+    printf ("  %-12s", "tasks");
+    bool any = false;
+    for (size_t state = 1; state <= ARB_STATE_MAX && state < queue->counts.n; state++)
+        if (queue->counts.v[state]) {
+            printf ("%s%s %" PRIu64, any ? ", " : " ", arb_state_name ((int) state),
+                    queue->counts.v[state]);
+            any = true;
+        }
+    printf ("%s\n", any ? "" : " none");
+}
+
+//  queue show: the queue's record in STATS. Returns the exit status.
+static int
+s_queue_show (arb_cli_t *cli, const char *name)
+{
+    arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_STATS);
+    arb_msg_t *reply = arb_client_request (cli->client, &request);
+    if (!reply)
+        return arb_cli_client_fail (cli, "queue show");
+    arb_stats_reply_body_t *stats = arb_msg_stats_reply (reply);
+    arb_queue_info_t *queue = NULL;
+    for (size_t i = 0; i < stats->queues.n && !queue; i++)
+        if (streq (stats->queues.v[i].name, name))
+            queue = &stats->queues.v[i];
+    int status = ARB_EXIT_OK;
+    if (!queue)
+        status =
+            arb_cli_say (ARB_EXIT_USAGE,
+                         "queue show: no queue named '%s' (it has no tasks and no settings)", name);
+    else if (cli->json)
+        arb_cli_json_print (arb_cli_queue_json (queue));
+    else
+        s_queue_show_text (queue);
+    arb_msg_destroy (&reply);
+    return status;
+}
+
 static int
 s_queue_run (arb_cli_t *cli, int argc, char **argv)
 {
@@ -477,13 +546,16 @@ s_queue_run (arb_cli_t *cli, int argc, char **argv)
             return ARB_EXIT_USAGE;
     }
     if (argc - optind != 2)
-        return arb_cli_usage (cmd, "give an operation and a queue: queue pause|resume|purge|set Q");
+        return arb_cli_usage (cmd,
+                              "give an operation and a queue: queue pause|resume|purge|set|show Q");
     const char *op = argv[optind], *queue = argv[optind + 1];
     int status = s_queue_check (cmd, op, queue, &self);
     if (status)
         return status;
     if (!arb_cli_client (cli))
         return ARB_EXIT_USAGE;
+    if (streq (op, "show"))
+        return s_queue_show (cli, queue);
     arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_QUEUE);
     arb_queue_body_t *body = arb_msg_queue (request);
     body->queue = queue;
@@ -504,8 +576,8 @@ s_queue_run (arb_cli_t *cli, int argc, char **argv)
 
 const arb_cli_cmd_t arb_cli_cmd_queue = {
     .name = "queue",
-    .summary = "pause, resume, purge or configure a queue",
-    .usage = "usage: arbiter queue pause Q | resume Q\n"
+    .summary = "pause, resume, purge, configure or show a queue",
+    .usage = "usage: arbiter queue pause Q | resume Q | show Q\n"
              "       arbiter queue purge Q --yes\n"
              "       arbiter queue set Q [--max-running N] [--rate PER_SEC] [--retention SECONDS]\n"
              "                           [--on-failure retry|head|dead]\n"
@@ -526,7 +598,12 @@ const arb_cli_cmd_t arb_cli_cmd_queue = {
              "                         without retries quarantined after the broker's\n"
              "                         --max-head-failures failures in a row (10); or dead\n"
              "                         at once\n"
-             "  --json         print {\"queue\", \"op\", \"count\"}\n",
+             "  show           print the queue's settings that are set (paused, max running,\n"
+             "                 rate, retention, on failure) and its tasks by state; exit 2\n"
+             "                 if the broker knows no such queue (no tasks, no settings)\n"
+             "  --json         print {\"queue\", \"op\", \"count\"}; show: the queue as\n"
+             "                 `stats --json` gives it, {\"name\", \"counts\", \"paused\",\n"
+             "                 \"settings\": {the ones set}, ...}\n",
     .options = s_queue_options,
     .run = s_queue_run,
 };

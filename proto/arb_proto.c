@@ -288,6 +288,10 @@ static const arb_field_t s_queue_info_fields[] = {
     FLD (arb_queue_info_t, paused, ARB_F_BOOL, false, 0),
     FLD (arb_queue_info_t, done_last_minute, ARB_F_U64, false, 0),
     FLD (arb_queue_info_t, oldest_ready_ms, ARB_F_U64, false, 0),
+    FLD (arb_queue_info_t, max_running, ARB_F_U32, false, 0),
+    FLD (arb_queue_info_t, rate_per_sec, ARB_F_U32, false, 0),
+    FLD (arb_queue_info_t, retention_ms, ARB_F_U64, false, 0),
+    FLD (arb_queue_info_t, on_failure, ARB_F_STR, false, ARB_NAME_MAX),
 };
 SCHEMA (s_queue_info_schema, arb_queue_info_t, s_queue_info_fields);
 

@@ -485,13 +485,18 @@ typedef struct {
     arb_strs_t queues;
 } arb_worker_stats_t;
 
-//  Per queue: counts by state as a list indexed by state number.
+//  Per queue: counts by state as a list indexed by state number, and the
+//  settings that are set (absent: the default).
 typedef struct {
     const char *name;
     arb_ids_t counts;  //  ARB_STATE_MAX + 1 numbers, index = state
     bool paused;
     uint64_t done_last_minute;
     uint64_t oldest_ready_ms;
+    uint32_t max_running;    //  0: no limit
+    uint32_t rate_per_sec;   //  0: no limit
+    uint64_t retention_ms;   //  0: the broker's retention
+    const char *on_failure;  //  "head" or "dead"; NULL: retry
 } arb_queue_info_t;
 
 typedef struct {

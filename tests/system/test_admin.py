@@ -138,3 +138,38 @@ def test_delete_refusals(broker, peer_factory):
                       (['delete'] + [str(i) for i in range(1, 1002)], b'at most 1000')]:
         proc = cli(broker, *args)
         assert proc.returncode == EXIT_USAGE and why in proc.stderr, (args, proc.stderr)
+
+
+def test_queue_show_reads_the_settings_back(broker, processes, peer_factory):
+    proc = cli(broker, 'queue', 'set', 'arb', '--max-running', '3', '--rate', '50',
+               '--retention', '3600', '--on-failure', 'head')
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert cli(broker, 'queue', 'pause', 'arb').returncode == EXIT_OK
+    client = peer_factory(broker.endpoint)
+    submit_many(client, [{'name': 'x', 'queue': 'arb'}, {'name': 'x'}])
+    proc = cli(broker, 'queue', 'show', 'arb')
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert proc.stdout.decode().splitlines() == [
+        'queue arb', '  paused       yes', '  max running  3', '  rate         50/s',
+        '  retention    1 h 00 min', '  on failure   head', '  tasks        ready 1']
+    shown = json.loads(cli(broker, '--json', 'queue', 'show', 'arb').stdout)
+    assert shown['paused'] is True and shown['counts']['ready'] == 1
+    assert shown['settings'] == {'max_running': 3, 'rate_per_sec': 50, 'retention_ms': 3600000,
+                                 'on_failure': 'head'}
+    # stats --json has them too, and only those set
+    stats = json.loads(cli(broker, '--json', 'stats').stdout)
+    queues = {q['name']: q for q in stats['queues']}
+    assert queues['arb']['settings'] == shown['settings'] and queues['default']['settings'] == {}
+    proc = cli(broker, 'queue', 'show', 'default')
+    assert '  settings     the defaults' in proc.stdout.decode()
+    # they live in the journal; 0 puts one back to its default
+    assert broker.stop() == 0
+    restarted = broker.restart()
+    processes.append(restarted)
+    assert cli(restarted, 'queue', 'set', 'arb', '--rate', '0', '--on-failure',
+               'retry').returncode == EXIT_OK
+    shown = json.loads(cli(restarted, '--json', 'queue', 'show', 'arb').stdout)
+    assert shown['settings'] == {'max_running': 3, 'retention_ms': 3600000}
+    assert shown['paused'] is True
+    proc = cli(restarted, 'queue', 'show', 'nope')
+    assert proc.returncode == EXIT_USAGE and b"no queue named 'nope'" in proc.stderr
