@@ -3,24 +3,25 @@ DELETE verb), by id and in bulk, and `arbiter queue show` (and the queue
 settings STATS carries), against a real arbiterd."""
 
 import json
-import sqlite3
 import time
 
+import pytest
+
 from conftest import wait_until
-from helpers import DEAD, SUCCEEDED, queue_counts, status, submit_many, wait_state
-from test_cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, arbiter, worker  # noqa: F401
+from helpers import (DEAD, SUCCEEDED, journal_value, queue_counts, status, submit_many,
+                     wait_state)
+from test_cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Worker, arbiter
+
+
+@pytest.fixture
+def worker(broker):
+    w = Worker(broker.endpoint)
+    yield w
+    w.stop()
 
 
 def cli(broker, *args):
     return arbiter(broker.endpoint, *args)
-
-
-def journal_count(broker, sql, *args):
-    db = sqlite3.connect('file:%s?mode=ro' % broker.db, uri=True, timeout=10)
-    try:
-        return db.execute(sql, args).fetchone()[0]
-    finally:
-        db.close()
 
 
 def cancelled_tasks(peer, queue, n):
@@ -31,13 +32,13 @@ def cancelled_tasks(peer, queue, n):
     return ids
 
 
-def test_delete_by_id(broker, processes, worker, peer_factory):  # noqa: F811
+def test_delete_by_id(broker, processes, worker, peer_factory):
     client = peer_factory(broker.endpoint)
     done, dead = submit_many(client, [{'name': 'echo'}, {'name': 'fail', 'retries': 2}])
     later, = submit_many(client, [{'name': 'echo', 'delay_ms': 60000}])
     wait_state(client, done, SUCCEEDED)
     wait_state(client, dead, DEAD)
-    assert journal_count(broker, 'SELECT count(*) FROM attempts WHERE task_id = ?', dead) == 3
+    assert journal_value(broker, 'SELECT count(*) FROM attempts WHERE task_id = ?', dead) == 3
     proc = cli(broker, 'delete', str(done), str(dead), str(later), '999999')
     assert proc.returncode == EXIT_USAGE, proc.stderr  # an unknown id
     assert proc.stdout.decode().splitlines() == [
@@ -47,7 +48,7 @@ def test_delete_by_id(broker, processes, worker, peer_factory):  # noqa: F811
     assert not info[done].get('found') and not info[dead].get('found')
     assert info[later]['state'] == 2
     # with its history, and out of the counts
-    assert journal_count(broker, 'SELECT count(*) FROM attempts WHERE task_id = ?', dead) == 0
+    assert journal_value(broker, 'SELECT count(*) FROM attempts WHERE task_id = ?', dead) == 0
     counts = queue_counts(client)
     assert counts['succeeded'] == 0 and counts['dead'] == 0 and counts['scheduled'] == 1
     # deleting it again: not found
@@ -67,7 +68,7 @@ def test_delete_by_id(broker, processes, worker, peer_factory):  # noqa: F811
     assert newer > last
 
 
-def test_delete_keeps_a_parent_that_unfinished_tasks_wait_for(broker, worker, peer_factory):  # noqa: F811,E501
+def test_delete_keeps_a_parent_that_unfinished_tasks_wait_for(broker, worker, peer_factory):
     client = peer_factory(broker.endpoint)
     kind, _, reply, _ = client.request('SUBMIT', {'flow_kind': 1, 'tasks': [
         {'name': 'echo', 'ref': 'a'},

@@ -6,7 +6,6 @@ quarantine, limits, aging, retention, and the CLI's view of it all."""
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import threading
 import time
@@ -15,8 +14,8 @@ import pytest
 
 import arbiter_proto
 from conftest import SANITIZED, Broker, binary, wait_until
-from helpers import (SUCCEEDED, queue_counts, read_pid, start_exec_worker, start_minion,
-                     status, submit_many, wait_state)
+from helpers import (SUCCEEDED, journal_value, queue_counts, read_pid, start_exec_worker,
+                     start_minion, status, submit_many, wait_state)
 
 FAST = ['--heartbeat-ms', '200', '--liveness-ms', '1000']
 
@@ -80,16 +79,6 @@ def test_always_failing_task_is_dead_and_retry_revives_it(fast_broker, processes
     assert proc.returncode == 0 and proc.stdout == b'fixed\n'
 
 
-def journal_rows(broker, sql, *args):
-    """The first column of the first row of a read-only query of the
-    journal, while the broker runs (WAL lets readers in)."""
-    db = sqlite3.connect('file:%s?mode=ro' % broker.db, uri=True, timeout=10)
-    try:
-        return db.execute(sql, args).fetchone()[0]
-    finally:
-        db.close()
-
-
 def test_history_keeps_the_first_and_last_attempts(fast_broker, processes, tmp_path):
     start_exec_worker(fast_broker, processes, tmp_path,
                       'echo "broken on attempt $ARBITER_ATTEMPT" >&2; exit 1')
@@ -104,7 +93,7 @@ def test_history_keeps_the_first_and_last_attempts(fast_broker, processes, tmp_p
     text = cli(fast_broker, 'status', str(task_id)).stdout.decode()
     assert '... 4 attempts not kept\n  #10 ' in text
     # the journal holds no more than that
-    assert journal_rows(fast_broker, 'SELECT count(*) FROM attempts WHERE task_id = ?',
+    assert journal_value(fast_broker, 'SELECT count(*) FROM attempts WHERE task_id = ?',
                         task_id) == 10
 
 

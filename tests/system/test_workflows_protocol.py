@@ -30,6 +30,16 @@ def final(peer, ids):
     return lambda: all(t.get('state') in (5, 7, 8, 9) for t in states(peer, ids).values())
 
 
+def failing(names):
+    """A handler that fails the tasks whose names are in names (a set the
+    test may change), and returns b'ok' for the others."""
+    def handler(task, payload, w):
+        if task['name'] in names:
+            raise RuntimeError('boom')
+        return b'ok'
+    return handler
+
+
 def test_diamond_passes_results_down(broker, client):
     def handler(task, payload, w):
         got = {p['name']: p.get('result', b'') for p in task.get('parents', [])}
@@ -58,11 +68,7 @@ def test_diamond_passes_results_down(broker, client):
 
 
 def test_failure_fails_exactly_its_descendants(broker, client):
-    def handler(task, payload, w):
-        if task['name'] == 'bad':
-            raise RuntimeError('boom')
-        return b'ok'
-    w = ScriptedWorker(broker.endpoint, handler)
+    w = ScriptedWorker(broker.endpoint, failing({'bad'}))
     kind, reply = submit(client, [
         {'name': 'ok', 'ref': 'root'},
         {'name': 'bad', 'ref': 'bad', 'after': [{'ref': 'root'}]},
@@ -95,12 +101,7 @@ def retry(peer, **body):
 
 def test_retried_parent_reopens_the_children_it_failed(broker, client):
     broken = {'bad'}
-
-    def handler(task, payload, w):
-        if task['name'] in broken:
-            raise RuntimeError('boom')
-        return b'ok'
-    w = ScriptedWorker(broker.endpoint, handler)
+    w = ScriptedWorker(broker.endpoint, failing(broken))
     kind, reply = submit(client, [
         {'name': 'bad', 'ref': 'bad'},
         {'name': 'ok', 'ref': 'child', 'after': [{'ref': 'bad'}]},
@@ -131,12 +132,7 @@ def test_retry_reopens_only_what_no_other_failure_holds(broker, client):
     """A child of two failed parents comes back for good only once both
     are retried; retrying one makes it dead again, naming the other."""
     broken = {'a', 'b'}
-
-    def handler(task, payload, w):
-        if task['name'] in broken:
-            raise RuntimeError('boom')
-        return b'ok'
-    w = ScriptedWorker(broker.endpoint, handler)
+    w = ScriptedWorker(broker.endpoint, failing(broken))
     kind, reply = submit(client, [
         {'name': 'a', 'ref': 'a'}, {'name': 'b', 'ref': 'b'},
         {'name': 'ok', 'ref': 'join', 'after': [{'ref': 'a'}, {'ref': 'b'}]},

@@ -361,6 +361,23 @@ s_collect_soft (void *arg, arb_task_t *task, const char *queue, const char *name
     return 0;
 }
 
+//  Makes a journal at path holding task, then turns it into an older
+//  version's by running sql on the file.
+static void
+s_downgrade (const char *path, arb_task_t *task, const char *sql)
+{
+    arb_journal_t *j = arb_journal_new (path, ARB_SYNC_NORMAL);
+    arb_journal_row_t row = {0};
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_insert (j, task, &row), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    arb_journal_destroy (&j);
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close (db);
+}
+
 //  A version-1 journal (before soft timeouts) is migrated in place: its
 //  tasks load, with no soft timeout, and new ones keep theirs.
 static void
@@ -368,23 +385,12 @@ test_version_1_is_migrated (void **state)
 {
     s_fixture_t *fx = (s_fixture_t *) *state;
     arb_queue_t *queue = arb_queue_new ("q", 0);
-    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     arb_task_t *old = s_task (queue, 1, ARB_STATE_READY);
+    s_downgrade (fx->path, old,
+                 "ALTER TABLE tasks DROP COLUMN soft_timeout_ms;"
+                 "PRAGMA user_version = 1");
     arb_journal_row_t row = {0};
-    assert_int_equal (arb_journal_begin (j), 0);
-    assert_int_equal (arb_journal_insert (j, old, &row), 0);
-    assert_int_equal (arb_journal_commit (j), 0);
-    arb_journal_destroy (&j);
-    sqlite3 *db;
-    assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
-    assert_int_equal (sqlite3_exec (db,
-                                    "ALTER TABLE tasks DROP COLUMN soft_timeout_ms;"
-                                    "PRAGMA user_version = 1",
-                                    NULL, NULL, NULL),
-                      SQLITE_OK);
-    sqlite3_close (db);
-
-    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_non_null (j);
     arb_task_t *young = s_task (queue, 2, ARB_STATE_READY);
     young->soft_timeout_ms = 1500;
@@ -414,35 +420,18 @@ test_version_2_is_migrated (void **state)
 {
     s_fixture_t *fx = (s_fixture_t *) *state;
     arb_queue_t *queue = arb_queue_new ("q", 0);
-    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     arb_task_t *t = s_task (queue, 1, ARB_STATE_READY);
-    arb_journal_row_t row = {0};
-    assert_int_equal (arb_journal_begin (j), 0);
-    assert_int_equal (arb_journal_insert (j, t, &row), 0);
-    assert_int_equal (arb_journal_commit (j), 0);
-    arb_journal_destroy (&j);
-    sqlite3 *db;
-    assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
-    assert_int_equal (sqlite3_exec (db,
-                                    "DROP TABLE attempts;"
-                                    "CREATE TABLE attempts ("
-                                    " task_id INTEGER NOT NULL,"
-                                    " attempt INTEGER NOT NULL,"
-                                    " started_ms INTEGER NOT NULL,"
-                                    " ended_ms INTEGER NOT NULL,"
-                                    " worker TEXT,"
-                                    " outcome INTEGER NOT NULL,"
-                                    " error TEXT,"
-                                    " PRIMARY KEY (task_id, attempt)) WITHOUT ROWID;"
-                                    "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 "
-                                    "FROM n WHERE i < 12) INSERT INTO attempts SELECT 1, i, i, "
-                                    "i + 1, 'w', 1, 'old ' || i FROM n;"
-                                    "PRAGMA user_version = 2",
-                                    NULL, NULL, NULL),
-                      SQLITE_OK);
-    sqlite3_close (db);
+    s_downgrade (fx->path, t,
+                 "DROP TABLE attempts;"
+                 "CREATE TABLE attempts (task_id INTEGER NOT NULL, attempt INTEGER NOT NULL,"
+                 " started_ms INTEGER NOT NULL, ended_ms INTEGER NOT NULL, worker TEXT,"
+                 " outcome INTEGER NOT NULL, error TEXT, PRIMARY KEY (task_id, attempt))"
+                 " WITHOUT ROWID;"
+                 "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12)"
+                 " INSERT INTO attempts SELECT 1, i, i, i + 1, 'w', 1, 'old ' || i FROM n;"
+                 "PRAGMA user_version = 2");
 
-    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_non_null (j);
     assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 3);
     arb_msg_t *msg = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
