@@ -397,6 +397,14 @@ failed:
     arb_life_halt (verbs->life, "cancel");
 }
 
+//  n zeroed per-id answers at the end of a reply's list (NULL for none).
+static arb_outcome_info_t *
+s_outcomes (arb_msg_t *reply, void *list, size_t n)
+{
+    return n ? (arb_outcome_info_t *) arb_msg_grow (reply, list, sizeof (arb_outcome_info_t), n)
+             : NULL;
+}
+
 //  Appends the ids of a list (NULL: the journal failed) to ids. 0 or -1.
 static int
 s_append_ids (arb_vec_t *ids, zlistx_t **list_p)
@@ -478,8 +486,7 @@ arb_verbs_retry (const arb_verbs_t *verbs, arb_msg_t *msg)
     //  the ids asked for by name come first, retried whatever they died of
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_RETRY_REPLY);
     arb_retry_reply_body_t *out = arb_msg_retry_reply (reply);
-    arb_outcome_info_t *outcomes = (arb_outcome_info_t *) arb_msg_grow (
-        reply, &out->tasks, sizeof (arb_outcome_info_t), body->ids.n);
+    arb_outcome_info_t *outcomes = s_outcomes (reply, &out->tasks, body->ids.n);
     arb_vec_t all = {0};
     for (size_t i = 0; i < body->ids.n; i++)
         arb_vec_push (&all, body->ids.v[i]);
@@ -546,8 +553,7 @@ arb_verbs_delete (const arb_verbs_t *verbs, arb_msg_t *msg)
     int rc = 0;
     if (matching)
         rc = arb_life_delete_matching (verbs->life, body, &out->count, &out->last_id, &out->more);
-    arb_outcome_info_t *outcomes = (arb_outcome_info_t *) arb_msg_grow (
-        reply, &out->tasks, sizeof (arb_outcome_info_t), body->ids.n);
+    arb_outcome_info_t *outcomes = s_outcomes (reply, &out->tasks, body->ids.n);
     for (size_t i = 0; rc == 0 && i < body->ids.n; i++) {
         rc = arb_life_delete (verbs->life, body->ids.v[i], &outcomes[i]);
         if (rc == 0 && outcomes[i].code == 0)
