@@ -244,12 +244,17 @@ s_stop (arb_life_t *self, arb_task_t *task, arb_stop_reason_t reason)
     arb_outbox_reply (self->outbox, &stop);
 }
 
-//  A failed task waits delay_ms before its next attempt (scheduled).
+//  A failed task waits delay_ms before its next attempt (scheduled), or
+//  with none is ready at once (at the head under the head policy).
 static void
 s_retry_after (arb_life_t *self, arb_task_t *task, uint64_t delay_ms, const char *error)
 {
-    arb_sched_make_scheduled (self->sched, task, self->clock->now_ms + delay_ms,
-                              self->clock->now_ms, self->clock->mono_ms);
+    if (delay_ms)
+        arb_sched_make_scheduled (self->sched, task, self->clock->now_ms + delay_ms,
+                                  self->clock->now_ms, self->clock->mono_ms);
+    else
+        arb_sched_make_ready (self->sched, task, s_back_to_head (task), self->clock->now_ms,
+                              self->clock->mono_ms);
     if (arb_journal_save (self->journal, task, task->state, 0, NULL, error, NULL, 0)) {
         arb_life_halt (self, "retry");
         return;
@@ -862,7 +867,9 @@ arb_life_delete (arb_life_t *self, uint64_t id, arb_outcome_info_t *outcome)
     if (s_delete_end (self, &del))
         return -1;
     outcome->state = (uint32_t) del.state;
-    outcome->code = !found ? ARB_ERR_NOT_FOUND : del.kept ? ARB_ERR_CONFLICT : 0;
+    outcome->code = !found                                        ? ARB_ERR_NOT_FOUND
+                    : del.kept || !arb_state_is_final (del.state) ? ARB_ERR_CONFLICT
+                                                                  : 0;
     return 0;
 }
 
