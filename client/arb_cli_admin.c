@@ -32,13 +32,8 @@ s_print_outcomes (arb_cli_t *cli, arb_msg_type_t type, arb_cancel_reply_body_t *
             status = ARB_EXIT_USAGE;
         else if (outcome->code && status == ARB_EXIT_OK)
             status = arb_cli_exit_for ((int) outcome->code);
-        if (cli->json) {
-            json_t *obj = json_object ();
-            json_object_set_new (obj, "id", json_integer ((json_int_t) outcome->id));
-            json_object_set_new (obj, "code", json_integer (outcome->code));
-            json_object_set_new (obj, "state", outcome->state ? json_string (state) : json_null ());
-            json_array_append_new (tasks, obj);
-        }
+        if (cli->json)
+            json_array_append_new (tasks, arb_json_outcome (outcome));
         else if (outcome->code == 0)
             printf ("%" PRIu64 " %s (now %s)\n", outcome->id, s_verb_done (type), state);
         else if (outcome->code == ARB_ERR_NOT_FOUND)
