@@ -58,6 +58,7 @@
 #include "arb_journal.h"
 #include "arb_outbox.h"
 #include "arb_sched.h"
+#include "arb_tally.h"
 
 typedef struct _arb_life_t arb_life_t;
 
@@ -149,6 +150,9 @@ void arb_life_cancel_queue (arb_life_t *self, const char *queue);
 
 //  Tasks cancelled since start (a request counts its own by the difference).
 uint64_t arb_life_cancelled (arb_life_t *self);
+
+//  The broker's counters since start (borrowed; the loop adds its commits).
+arb_tally_t *arb_life_tally (arb_life_t *self);
 
 //  Puts a dead task back to ready with its attempts reset (its history
 //  stays); *revived says whether id was a dead task. 0, or -1 if the
