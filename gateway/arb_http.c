@@ -342,7 +342,8 @@ s_admit (arb_http_t *self, arb_http_req_t *req, const char *url, const char *met
                               self->max_body);
 }
 
-//  Appends body bytes. 0, or -1 past max_body (answered 413).
+//  Appends body bytes. 0, or -1 past max_body (then answered 413, and
+//  the body is not kept).
 static int
 s_read (arb_http_req_t *req, const char *data, size_t size)
 {
@@ -398,15 +399,17 @@ s_access (void *cls,
         //  an early refusal goes out without reading the body
         return req->response ? s_queue (req) : MHD_YES;
     }
-    if (req->response)
-        return s_queue (req);
     if (*upload_data_size) {
+        //  past the limit the rest is read and dropped: libmicrohttpd
+        //  takes a response only once the body is in
         size_t size = *upload_data_size;
         *upload_data_size = 0;
-        if (s_read (req, upload_data, size))
-            return s_queue (req);
+        if (!req->response)
+            s_read (req, upload_data, size);
         return MHD_YES;
     }
+    if (req->response)
+        return s_queue (req);
     if (!req->handled) {
         req->handled = true;
         req->handler->fn (req, req->handler->arg);
