@@ -186,10 +186,11 @@ s_on_change (arb_http_req_t *req, arb_msg_t *reply, void *arg)
     if (!outcome || outcome->code == ARB_ERR_NOT_FOUND)
         arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "no task %.32s", id);
     else if (outcome->code)
-        arb_http_reply_error (
-            req, outcome->code == ARB_ERR_CONFLICT ? MHD_HTTP_CONFLICT : outcome->code,
-            "task %.32s is %s: it cannot be %s", id, arb_state_name ((int) outcome->state),
-            cancel ? "cancelled" : "retried (only a dead task can)");
+        arb_http_reply_error (req,
+                              outcome->code == ARB_ERR_CONFLICT ? MHD_HTTP_CONFLICT : outcome->code,
+                              "task %.32s cannot be %s (state: %s)", id,
+                              cancel ? "cancelled" : "retried: only a dead task can",
+                              arb_state_name ((int) outcome->state));
     else {
         json_t *obj = arb_json_outcome (outcome);
         arb_http_reply_json (req, MHD_HTTP_OK, &obj);
