@@ -111,10 +111,17 @@ s_list (arb_http_req_t *req, void *arg)
                               state_text);
         return;
     }
+    const char *order = arb_http_req_query (req, "order");
+    if (order && !streq (order, "oldest") && !streq (order, "newest")) {
+        arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST, "order: '%.32s' is not oldest or newest",
+                              order);
+        return;
+    }
     const char *queue = NULL;
-    uint64_t flow = 0, after = 0, limit = ARB_ADMIN_PAGE;
+    uint64_t flow = 0, after = 0, before = 0, limit = ARB_ADMIN_PAGE;
     if (s_query_queue (req, &queue) || s_query_number (req, "flow", INT64_MAX, &flow)
         || s_query_number (req, "after", INT64_MAX, &after)
+        || s_query_number (req, "before", INT64_MAX, &before)
         || s_query_number (req, "limit", ARB_ADMIN_PAGE_MAX, &limit))
         return;
     if (limit == 0) {
@@ -127,6 +134,8 @@ s_list (arb_http_req_t *req, void *arg)
     body->queue = queue ? arb_msg_strdup (request, queue) : NULL;
     body->flow = flow;
     body->after_id = after;
+    body->before_id = before;
+    body->newest = order && streq (order, "newest");
     body->limit = (uint32_t) limit;
     arb_http_send (req, &request, s_on_list, arg);
 }
@@ -227,12 +236,24 @@ s_consumers (arb_stats_reply_body_t *body, const char *queue)
     return count;
 }
 
+//  What the admin API adds to a queue's JSON: its consumers, and its
+//  finished tasks per second over the last minute (the dashboard's rate).
+static void
+s_queue_extra (arb_stats_reply_body_t *body, arb_queue_info_t *queue, json_t *obj)
+{
+    json_object_set_new (obj, "consumers",
+                         json_integer ((json_int_t) s_consumers (body, queue->name)));
+    json_t *seconds = json_array ();
+    for (size_t i = 0; i < queue->done_seconds.n; i++)
+        json_array_append_new (seconds, json_integer ((json_int_t) queue->done_seconds.v[i]));
+    json_object_set_new (obj, "done_per_second", seconds);
+}
+
 static json_t *
 s_queue_json (arb_stats_reply_body_t *body, arb_queue_info_t *queue)
 {
     json_t *obj = arb_json_queue (queue);
-    json_object_set_new (obj, "consumers",
-                         json_integer ((json_int_t) s_consumers (body, queue->name)));
+    s_queue_extra (body, queue, obj);
     return obj;
 }
 
@@ -300,9 +321,7 @@ s_on_stats (arb_http_req_t *req, arb_msg_t *reply, void *arg)
     json_t *obj = arb_json_stats (body);
     json_t *queues = json_object_get (obj, "queues");
     for (size_t i = 0; i < body->queues.n; i++)
-        json_object_set_new (
-            json_array_get (queues, i), "consumers",
-            json_integer ((json_int_t) s_consumers (body, body->queues.v[i].name)));
+        s_queue_extra (body, &body->queues.v[i], json_array_get (queues, i));
     arb_http_reply_json (req, MHD_HTTP_OK, &obj);
 }
 
@@ -393,10 +412,16 @@ s_flow_destroy (void *arg)
 
 static void s_flow_page (arb_http_req_t *req, s_flow_t *flow, uint64_t after);
 
+static const char *
+s_flow_word (arb_flow_kind_t kind)
+{
+    return kind == ARB_FLOW_DAG ? "dag" : kind == ARB_FLOW_GROUP ? "group" : "pipe";
+}
+
 static void
 s_flow_answer (arb_http_req_t *req, s_flow_t *flow)
 {
-    const char *word = flow->kind == ARB_FLOW_DAG ? "dag" : "group";
+    const char *word = s_flow_word (flow->kind);
     json_t *obj = json_object ();
     json_object_set_new (obj, "flow", json_integer ((json_int_t) flow->flow));
     json_object_set_new (obj, "kind", json_string (word));
@@ -421,7 +446,7 @@ s_on_flow_page (arb_http_req_t *req, arb_msg_t *reply, void *arg)
             continue;  //  an endpoint's copy, not a step of the flow
         if (json_array_size (flow->tasks) == 0 && task->flow_kind != (uint32_t) flow->kind) {
             arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "flow %" PRIu64 " is not a %s",
-                                  flow->flow, flow->kind == ARB_FLOW_DAG ? "dag" : "group");
+                                  flow->flow, s_flow_word (flow->kind));
             return;
         }
         if (!flow->name && task->flow_name)
@@ -435,8 +460,8 @@ s_on_flow_page (arb_http_req_t *req, arb_msg_t *reply, void *arg)
     if (body->more && body->tasks.n)
         s_flow_page (req, flow, body->tasks.v[body->tasks.n - 1].id);
     else if (json_array_size (flow->tasks) == 0)
-        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "no %s %" PRIu64,
-                              flow->kind == ARB_FLOW_DAG ? "dag" : "group", flow->flow);
+        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "no %s %" PRIu64, s_flow_word (flow->kind),
+                              flow->flow);
     else
         s_flow_answer (req, flow);
 }
@@ -481,6 +506,13 @@ s_group (arb_http_req_t *req, void *arg)
     s_flow (req, ARB_FLOW_GROUP);
 }
 
+static void
+s_pipe (arb_http_req_t *req, void *arg)
+{
+    (void) arg;
+    s_flow (req, ARB_FLOW_PIPE);
+}
+
 //  ---------------------------------------------------------------------
 
 arb_admin_t *
@@ -503,6 +535,7 @@ arb_admin_new (arb_http_t *http)
         {"GET", "/api/v1/stats", s_stats_route},
         {"GET", "/api/v1/dags/{}", s_dag},
         {"GET", "/api/v1/groups/{}", s_group},
+        {"GET", "/api/v1/pipes/{}", s_pipe},
     };
     for (size_t i = 0; i < sizeof (routes) / sizeof (routes[0]); i++)
         arb_http_route (http, routes[i].method, routes[i].pattern, flags, routes[i].fn, self);

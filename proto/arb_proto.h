@@ -63,6 +63,7 @@
 #define ARB_ARGS_MAX            (1u << 20)   //  a task's persistent arguments
 #define ARB_ENDPOINTS_MAX       1000         //  endpoints of one fan-out task
 #define ARB_CREDIT_QUEUES_MAX   64           //  queues of one CREDIT subscription
+#define ARB_DONE_SECONDS        60           //  a queue's finished tasks per second, in STATS
 
 //  Bounds of task options: beyond them a value is a mistake, refused with
 //  422 by the broker (and exit 2 by the CLI) naming the field.
@@ -353,6 +354,10 @@ typedef struct {
     arb_bin_t args;         //  its persistent arguments (STATUS only)
     uint32_t flow_kind;     //  arb_flow_kind_t of its flow
     const char *flow_name;  //  its flow's name
+    struct {
+        arb_dep_t *v;
+        size_t n;
+    } parents;  //  its dependencies: id, ref (the parent's name in its flow), when
 } arb_task_info_t;
 
 typedef struct {
@@ -365,9 +370,11 @@ typedef struct {
 typedef struct {
     uint32_t state;  //  0 any
     const char *queue;
-    uint64_t after_id;  //  paging: ids greater than this
-    uint32_t limit;     //  0: broker default (1000)
-    uint64_t flow;      //  only the tasks of this flow
+    uint64_t after_id;   //  paging: ids greater than this
+    uint32_t limit;      //  0: broker default (1000)
+    uint64_t flow;       //  only the tasks of this flow
+    uint64_t before_id;  //  paging: ids less than this (0: no bound)
+    bool newest;         //  newest first: the page holds the highest ids that match
 } arb_list_body_t;
 
 typedef struct {
@@ -454,6 +461,7 @@ typedef struct {
     bool paused;
     uint64_t done_last_minute;
     uint64_t oldest_ready_ms;
+    arb_ids_t done_seconds;  //  tasks finished in each of the last 60 seconds, oldest first
 } arb_queue_info_t;
 
 //  Journal commits are counted by time in ARB_COMMIT_BUCKETS buckets: bucket
