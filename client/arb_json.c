@@ -23,7 +23,8 @@ void
 arb_json_bytes (json_t *obj, const char *key, const uint8_t *data, size_t size)
 {
     if (arb_cli_is_utf8 (data, size)) {
-        json_object_set_new (obj, key, json_stringn ((const char *) data, size));
+        //  empty bytes may come as NULL, which json_stringn refuses
+        json_object_set_new (obj, key, json_stringn (size ? (const char *) data : "", size));
         return;
     }
     char name[64];
