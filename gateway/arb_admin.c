@@ -195,10 +195,11 @@ s_on_change (arb_http_req_t *req, arb_msg_t *reply, void *arg)
     if (!outcome || outcome->code == ARB_ERR_NOT_FOUND)
         arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "no task %.32s", id);
     else if (outcome->code)
-        arb_http_reply_error (
-            req, outcome->code == ARB_ERR_CONFLICT ? MHD_HTTP_CONFLICT : outcome->code,
-            "task %.32s is %s: it cannot be %s", id, arb_state_name ((int) outcome->state),
-            cancel ? "cancelled" : "retried (only a dead task can)");
+        arb_http_reply_error (req,
+                              outcome->code == ARB_ERR_CONFLICT ? MHD_HTTP_CONFLICT : outcome->code,
+                              "task %.32s cannot be %s (state: %s)", id,
+                              cancel ? "cancelled" : "retried: only a dead task can",
+                              arb_state_name ((int) outcome->state));
     else {
         json_t *obj = arb_json_outcome (outcome);
         arb_http_reply_json (req, MHD_HTTP_OK, &obj);
@@ -236,124 +237,97 @@ s_consumers (arb_stats_reply_body_t *body, const char *queue)
     return count;
 }
 
-//  What the admin API adds to a queue's JSON: its consumers, and its
-//  finished tasks per second over the last minute (the dashboard's rate).
-static void
-s_queue_extra (arb_stats_reply_body_t *body, arb_queue_info_t *queue, json_t *obj)
-{
-    json_object_set_new (obj, "consumers",
-                         json_integer ((json_int_t) s_consumers (body, queue->name)));
-    json_t *seconds = json_array ();
-    for (size_t i = 0; i < queue->done_seconds.n; i++)
-        json_array_append_new (seconds, json_integer ((json_int_t) queue->done_seconds.v[i]));
-    json_object_set_new (obj, "done_per_second", seconds);
-}
-
+//  STATS as arb_json_stats shows it, each queue with its consumers and
+//  its finished tasks per second over the last minute (the dashboard's
+//  rate); or NULL after answering an ERROR.
 static json_t *
-s_queue_json (arb_stats_reply_body_t *body, arb_queue_info_t *queue)
+s_stats_json (arb_http_req_t *req, arb_msg_t *reply)
 {
-    json_t *obj = arb_json_queue (queue);
-    s_queue_extra (body, queue, obj);
+    if (s_refused (req, reply, "stats"))
+        return NULL;
+    arb_stats_reply_body_t *body = arb_msg_stats_reply (reply);
+    json_t *obj = arb_json_stats (body);
+    json_t *queues = json_object_get (obj, "queues");
+    for (size_t i = 0; i < body->queues.n; i++) {
+        arb_queue_info_t *queue = &body->queues.v[i];
+        json_t *member = json_array_get (queues, i);
+        json_object_set_new (member, "consumers",
+                             json_integer ((json_int_t) s_consumers (body, queue->name)));
+        json_t *seconds = json_array ();
+        for (size_t k = 0; k < queue->done_seconds.n; k++)
+            json_array_append_new (seconds, json_integer ((json_int_t) queue->done_seconds.v[k]));
+        json_object_set_new (member, "done_per_second", seconds);
+    }
     return obj;
 }
 
-static arb_stats_reply_body_t *
-s_stats (arb_http_req_t *req, arb_msg_t *reply)
+//  {"queues": [...]} or {"workers": [...]}: one member of the stats.
+static void
+s_on_member (arb_http_req_t *req, arb_msg_t *reply, const char *member)
 {
-    return s_refused (req, reply, "stats") ? NULL : arb_msg_stats_reply (reply);
+    json_t *stats = s_stats_json (req, reply);
+    if (!stats)
+        return;
+    json_t *obj = json_object ();
+    json_object_set (obj, member, json_object_get (stats, member));
+    json_decref (stats);
+    arb_http_reply_json (req, MHD_HTTP_OK, &obj);
 }
 
 static void
 s_on_queues (arb_http_req_t *req, arb_msg_t *reply, void *arg)
 {
     (void) arg;
-    arb_stats_reply_body_t *body = s_stats (req, reply);
-    if (!body)
-        return;
-    json_t *queues = json_array ();
-    for (size_t i = 0; i < body->queues.n; i++)
-        json_array_append_new (queues, s_queue_json (body, &body->queues.v[i]));
-    json_t *obj = json_object ();
-    json_object_set_new (obj, "queues", queues);
-    arb_http_reply_json (req, MHD_HTTP_OK, &obj);
-}
-
-static void
-s_on_queue (arb_http_req_t *req, arb_msg_t *reply, void *arg)
-{
-    (void) arg;
-    arb_stats_reply_body_t *body = s_stats (req, reply);
-    if (!body)
-        return;
-    const char *name = arb_http_req_segment (req, 3);
-    for (size_t i = 0; i < body->queues.n; i++)
-        if (streq (body->queues.v[i].name, name)) {
-            json_t *obj = s_queue_json (body, &body->queues.v[i]);
-            arb_http_reply_json (req, MHD_HTTP_OK, &obj);
-            return;
-        }
-    arb_http_reply_error (req, MHD_HTTP_NOT_FOUND,
-                          "no queue '%.64s' (a queue with no tasks is not kept)", name);
+    s_on_member (req, reply, "queues");
 }
 
 static void
 s_on_workers (arb_http_req_t *req, arb_msg_t *reply, void *arg)
 {
     (void) arg;
-    arb_stats_reply_body_t *body = s_stats (req, reply);
-    if (!body)
+    s_on_member (req, reply, "workers");
+}
+
+static void
+s_on_queue (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+{
+    (void) arg;
+    json_t *stats = s_stats_json (req, reply);
+    if (!stats)
         return;
-    json_t *workers = json_array ();
-    for (size_t i = 0; i < body->workers.n; i++)
-        json_array_append_new (workers, arb_json_worker (&body->workers.v[i], body->now_ms));
-    json_t *obj = json_object ();
-    json_object_set_new (obj, "workers", workers);
-    arb_http_reply_json (req, MHD_HTTP_OK, &obj);
+    const char *name = arb_http_req_segment (req, 3);
+    size_t i;
+    json_t *queue, *found = NULL;
+    json_array_foreach (json_object_get (stats, "queues"), i,
+                        queue) if (streq (json_string_value (json_object_get (queue, "name")),
+                                          name)) found = json_incref (queue);
+    json_decref (stats);
+    if (found)
+        arb_http_reply_json (req, MHD_HTTP_OK, &found);
+    else
+        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND,
+                              "no queue '%.64s' (a queue with no tasks is not kept)", name);
 }
 
 static void
 s_on_stats (arb_http_req_t *req, arb_msg_t *reply, void *arg)
 {
     (void) arg;
-    arb_stats_reply_body_t *body = s_stats (req, reply);
-    if (!body)
-        return;
-    json_t *obj = arb_json_stats (body);
-    json_t *queues = json_object_get (obj, "queues");
-    for (size_t i = 0; i < body->queues.n; i++)
-        s_queue_extra (body, &body->queues.v[i], json_array_get (queues, i));
-    arb_http_reply_json (req, MHD_HTTP_OK, &obj);
+    json_t *stats = s_stats_json (req, reply);
+    if (stats)
+        arb_http_reply_json (req, MHD_HTTP_OK, &stats);
 }
 
+//  A route that shows a view of STATS: arg is its answer function.
+typedef struct {
+    arb_http_answer_fn *fn;
+} s_view_t;
+
 static void
-s_ask_stats (arb_http_req_t *req, arb_http_answer_fn *fn, void *arg)
+s_stats_view (arb_http_req_t *req, void *arg)
 {
     arb_msg_t *request = s_request (req, ARB_MSG_STATS);
-    arb_http_send (req, &request, fn, arg);
-}
-
-static void
-s_queues (arb_http_req_t *req, void *arg)
-{
-    s_ask_stats (req, s_on_queues, arg);
-}
-
-static void
-s_queue (arb_http_req_t *req, void *arg)
-{
-    s_ask_stats (req, s_on_queue, arg);
-}
-
-static void
-s_workers (arb_http_req_t *req, void *arg)
-{
-    s_ask_stats (req, s_on_workers, arg);
-}
-
-static void
-s_stats_route (arb_http_req_t *req, void *arg)
-{
-    s_ask_stats (req, s_on_stats, arg);
+    arb_http_send (req, &request, ((const s_view_t *) arg)->fn, NULL);
 }
 
 static void
@@ -390,7 +364,7 @@ s_queue_op (arb_http_req_t *req, void *arg)
 }
 
 //  ---------------------------------------------------------------------
-//  Flows: every task of a DAG or group, page after page
+//  Flows: every task of a DAG, group or pipe, page after page
 
 typedef struct {
     arb_flow_kind_t kind;  //  what the path asked for
@@ -520,25 +494,29 @@ arb_admin_new (arb_http_t *http)
 {
     arb_admin_t *self = (arb_admin_t *) zmalloc (sizeof (arb_admin_t));
     const unsigned flags = ARB_HTTP_AUTH | ARB_HTTP_BROKER;
+    static const s_view_t queues = {s_on_queues}, queue = {s_on_queue}, workers = {s_on_workers},
+                          stats = {s_on_stats};
     const struct {
         const char *method, *pattern;
         arb_http_handler_fn *fn;
+        const s_view_t *view;
     } routes[] = {
-        {"GET", "/api/v1/tasks", s_list},
-        {"GET", "/api/v1/tasks/{}", s_task},
-        {"DELETE", "/api/v1/tasks/{}", s_cancel},
-        {"POST", "/api/v1/tasks/{}/retry", s_retry},
-        {"GET", "/api/v1/queues", s_queues},
-        {"GET", "/api/v1/queues/{}", s_queue},
-        {"POST", "/api/v1/queues/{}/{}", s_queue_op},
-        {"GET", "/api/v1/workers", s_workers},
-        {"GET", "/api/v1/stats", s_stats_route},
-        {"GET", "/api/v1/dags/{}", s_dag},
-        {"GET", "/api/v1/groups/{}", s_group},
-        {"GET", "/api/v1/pipes/{}", s_pipe},
+        {"GET", "/api/v1/tasks", s_list, NULL},
+        {"GET", "/api/v1/tasks/{}", s_task, NULL},
+        {"DELETE", "/api/v1/tasks/{}", s_cancel, NULL},
+        {"POST", "/api/v1/tasks/{}/retry", s_retry, NULL},
+        {"GET", "/api/v1/queues", s_stats_view, &queues},
+        {"GET", "/api/v1/queues/{}", s_stats_view, &queue},
+        {"POST", "/api/v1/queues/{}/{}", s_queue_op, NULL},
+        {"GET", "/api/v1/workers", s_stats_view, &workers},
+        {"GET", "/api/v1/stats", s_stats_view, &stats},
+        {"GET", "/api/v1/dags/{}", s_dag, NULL},
+        {"GET", "/api/v1/groups/{}", s_group, NULL},
+        {"GET", "/api/v1/pipes/{}", s_pipe, NULL},
     };
     for (size_t i = 0; i < sizeof (routes) / sizeof (routes[0]); i++)
-        arb_http_route (http, routes[i].method, routes[i].pattern, flags, routes[i].fn, self);
+        arb_http_route (http, routes[i].method, routes[i].pattern, flags, routes[i].fn,
+                        routes[i].view ? (void *) routes[i].view : self);
     return self;
 }
 

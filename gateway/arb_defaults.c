@@ -54,23 +54,6 @@ s_refuse (char *why, size_t size, const char *text)
     return -1;
 }
 
-//  A number of seconds (or a count) into *value, within max.
-static int
-s_value (arb_opt_type_t type,
-         const char *text,
-         uint64_t max,
-         uint64_t *value,
-         bool *given,
-         char *why,
-         size_t size)
-{
-    arb_option_t option = {.type = type, .max = max};
-    if (arb_options_value (&option, text, value, why, size))
-        return -1;
-    *given = true;
-    return 0;
-}
-
 static int
 s_priority (const char *text, s_settings_t *settings, char *why, size_t size)
 {
@@ -117,26 +100,37 @@ arb_defaults_section (
     }
     if (streq (key, "priority"))
         return s_priority (value, settings, why, size);
-    if (streq (key, "retries"))
-        return s_value (ARB_OPT_UINT, value, ARB_RETRIES_MAX, &settings->retries,
-                        &settings->has_retries, why, size);
-    if (streq (key, "timeout"))
-        return s_value (ARB_OPT_SECONDS, value, ARB_TIMEOUT_MAX_MS, &settings->timeout_ms,
-                        &settings->has_timeout, why, size);
-    if (streq (key, "retention"))
-        return s_value (ARB_OPT_SECONDS, value, ARB_RETENTION_MAX_MS, &settings->retention_ms,
-                        &settings->has_retention, why, size);
     if (streq (key, "backoff"))
         return s_backoff (value, settings, why, size);
-    if (streq (key, "backoff-delay"))
-        return s_value (ARB_OPT_SECONDS, value, ARB_BACKOFF_MAX_MS, &settings->backoff_ms,
-                        &settings->has_backoff_ms, why, size);
-    if (streq (key, "backoff-cap"))
-        return s_value (ARB_OPT_SECONDS, value, ARB_BACKOFF_MAX_MS, &settings->backoff_cap_ms,
-                        &settings->has_backoff_cap, why, size);
-    if (streq (key, "wait-for-endpoints-timeout"))
-        return s_value (ARB_OPT_SECONDS, value, ARB_TIMEOUT_MAX_MS, &settings->endpoint_timeout_ms,
-                        &settings->has_endpoint_timeout, why, size);
+    //  the numbers: a count or seconds each, and the flag that says it was given
+    const struct {
+        const char *key;
+        arb_opt_type_t type;
+        uint64_t max;
+        uint64_t *value;
+        bool *given;
+    } numbers[] = {
+        {"retries", ARB_OPT_UINT, ARB_RETRIES_MAX, &settings->retries, &settings->has_retries},
+        {"timeout", ARB_OPT_SECONDS, ARB_TIMEOUT_MAX_MS, &settings->timeout_ms,
+         &settings->has_timeout},
+        {"retention", ARB_OPT_SECONDS, ARB_RETENTION_MAX_MS, &settings->retention_ms,
+         &settings->has_retention},
+        {"backoff-delay", ARB_OPT_SECONDS, ARB_BACKOFF_MAX_MS, &settings->backoff_ms,
+         &settings->has_backoff_ms},
+        {"backoff-cap", ARB_OPT_SECONDS, ARB_BACKOFF_MAX_MS, &settings->backoff_cap_ms,
+         &settings->has_backoff_cap},
+        {"wait-for-endpoints-timeout", ARB_OPT_SECONDS, ARB_TIMEOUT_MAX_MS,
+         &settings->endpoint_timeout_ms, &settings->has_endpoint_timeout},
+    };
+    for (size_t i = 0; i < sizeof (numbers) / sizeof (numbers[0]); i++) {
+        if (!streq (key, numbers[i].key))
+            continue;
+        arb_option_t option = {.type = numbers[i].type, .max = numbers[i].max};
+        if (arb_options_value (&option, value, numbers[i].value, why, size))
+            return -1;
+        *numbers[i].given = true;
+        return 0;
+    }
     return s_refuse (why, size,
                      "unknown key (priority, retries, timeout, retention, backoff, "
                      "backoff-delay, backoff-cap, wait-for-endpoints-timeout)");

@@ -113,24 +113,31 @@ arb_http_reply_error (arb_http_req_t *req, unsigned status, const char *fmt, ...
     arb_http_reply_json (req, status, &body);
 }
 
+static void
+s_reply_bytes (arb_http_req_t *req,
+               unsigned status,
+               const char *content_type,
+               const void *data,
+               size_t size,
+               enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *response = MHD_create_response_from_buffer (size, (void *) data, mode);
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    s_set_response (req, status, response);
+}
+
 void
 arb_http_reply_static (
     arb_http_req_t *req, unsigned status, const char *content_type, const void *data, size_t size)
 {
-    struct MHD_Response *response =
-        MHD_create_response_from_buffer (size, (void *) data, MHD_RESPMEM_PERSISTENT);
-    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    s_set_response (req, status, response);
+    s_reply_bytes (req, status, content_type, data, size, MHD_RESPMEM_PERSISTENT);
 }
 
 void
 arb_http_reply_text (
     arb_http_req_t *req, unsigned status, const char *content_type, const char *text, size_t size)
 {
-    struct MHD_Response *response =
-        MHD_create_response_from_buffer (size, (void *) text, MHD_RESPMEM_MUST_COPY);
-    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    s_set_response (req, status, response);
+    s_reply_bytes (req, status, content_type, text, size, MHD_RESPMEM_MUST_COPY);
 }
 
 void

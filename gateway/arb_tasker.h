@@ -25,29 +25,12 @@
 
 #include "arb_defaults.h"
 #include "arb_http.h"
+#include "arb_tasker_body.h"
 
 typedef struct _arb_tasker_t arb_tasker_t;
 
 //  Adds the routes to http (both borrowed, as defaults).
 arb_tasker_t *arb_tasker_new (arb_http_t *http, arb_defaults_t *defaults);
 void arb_tasker_destroy (arb_tasker_t **self_p);
-
-//  A POST body, checked.
-typedef struct {
-    json_t *root;            //  owned: the parsed body
-    const char *identifier;  //  borrowed from root
-    json_t *payload;         //  borrowed from root, or NULL
-    arb_strs_t endpoints;    //  owned array of names borrowed from root
-} arb_tasker_post_t;
-
-//  Parses and checks a POST body (size bytes). Returns a new post, or
-//  NULL with why filled (a message for a 400 answer).
-arb_tasker_post_t *arb_tasker_parse (const char *body, size_t size, char *why, size_t why_size);
-void arb_tasker_post_destroy (arb_tasker_post_t **post_p);
-
-//  Whether name is a usable type name before the config is asked: 1 to
-//  ARB_NAME_MAX bytes, no '@' (the broker's endpoint queues), not a name
-//  another route uses.
-bool arb_tasker_is_type_name (const char *name);
 
 #endif
