@@ -240,12 +240,11 @@ def test_dashboard_live_cancel_retry_and_views(broker, gateway_factory, processe
                        flow_kind=1, flow_name='nightly')
     browser.execute_script('location.hash = "#/flow/dag/%d"' % flow)
     node = 'svg.dag g.node[data-id="%d"]'
-    wait_until(lambda: 's-dead' in (attr(browser, node % ids[3], 'class') or ''), timeout=20,
-               what='DAG drawn to its end')
+    ends = ['succeeded', 'dead', 'succeeded', 'dead']
+    wait_until(lambda: all('s-' + end in (attr(browser, node % i, 'class') or '').split()
+                           for i, end in zip(ids, ends)), timeout=20,
+               what='DAG drawn to its end, each node in its state')
     assert len(css(browser, 'svg.dag g.node')) == 4
-    assert 's-succeeded' in attr(browser, node % ids[0], 'class')
-    assert 's-dead' in attr(browser, node % ids[1], 'class')
-    assert 's-succeeded' in attr(browser, node % ids[2], 'class')
     assert len(css(browser, 'svg.dag path.edge')) == 4
     assert len(css(browser, 'svg.dag path.edge.e-on_failure')) == 1
     assert len(css(browser, 'svg.dag path.edge.e-always')) == 1

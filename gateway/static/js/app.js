@@ -59,7 +59,7 @@ function onRoute() {
       h('section#summary.tiles', {'aria-label': 'Summary'}),
       section('queues', 'Queues', h('span.hint', `finished per 10 s, last ${HISTORY_S / 60} minutes`)),
       h('div.cols', section('workers', 'Workers'), section('running', 'Running tasks')),
-      h('div.cols', section('failures', 'Recent failures'), section('recent', 'Recent tasks')));
+      section('failures', 'Recent failures'), section('recent', 'Recent tasks'));
   } else if (app.route.view === 'task') {
     document.title = `task ${app.route.id} · arbiter`;
     view.replaceChildren(h('div#task.detail', h('p.muted', 'Loading…')));
@@ -266,11 +266,11 @@ function renderQueues(stats) {
         fmtNumber(q.counts[s]))),
       h('td.num', q.counts.ready ? fmtDuration(q.oldest_ready_age_ms) : '–'),
       h('td.num', fmtNumber(q.consumers)),
-      h('td.rate', sparkline(bins, `${q.name}: ${q.done_last_minute} finished in the last minute`),
-        h('span.num', `${fmtNumber(q.done_last_minute)}/min`)),
+      h('td', h('div.rate', sparkline(bins, `${q.name}: ${q.done_last_minute} finished in the last minute`),
+        h('span.num', `${fmtNumber(q.done_last_minute)}/min`))),
       queueButtons(q));
   });
-  patch($('queues'), h('div', h('table',
+  patch($('queues'), h('div', h('table.queues',
     h('thead', h('tr', h('th', {scope: 'col'}, 'Queue'),
       shown.map((s) => h('th.num', {scope: 'col'}, s)),
       h('th.num', {scope: 'col', title: 'age of the oldest ready task'}, 'oldest ready'),

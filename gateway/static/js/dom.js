@@ -99,10 +99,15 @@ export function brokerNow() {
   return Date.now() + skewMs;
 }
 
+// How long ago, coarser as it gets older: "4.2 s ago", "3 min ago".
 export function fmtAgo(ms) {
   if (!ms) return '–';
-  const age = brokerNow() - ms;
-  return age < 1500 ? 'just now' : fmtDuration(age) + ' ago';
+  const s = (brokerNow() - ms) / 1000;
+  if (s < 1.5) return 'just now';
+  if (s < 60) return fmtDuration(s * 1000) + ' ago';
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 48 * 3600) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
 }
 
 // A <time> that says how long ago ms was; refreshAges() keeps it current.

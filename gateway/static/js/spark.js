@@ -51,7 +51,7 @@ export class Rates {
 }
 
 // An area chart of values (nulls left blank), width x height pixels.
-export function sparkline(values, label, width = 120, height = 28) {
+export function sparkline(values, label, width = 100, height = 26) {
   const max = Math.max(1, ...values.filter((v) => v !== null));
   const step = width / Math.max(1, values.length - 1);
   const y = (v) => (height - 2 - (v / max) * (height - 4)).toFixed(1);
