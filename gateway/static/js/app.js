@@ -2,8 +2,10 @@
 //
 // Views (the URL's hash): the overview (#/), a task (#/task/ID) and a
 // flow (#/flow/dag|group|pipe/ID). The page polls the API every
-// POLL_MS (more slowly while hidden) and patches each section only when
-// its content changed, so that focus and selection survive a refresh.
+// POLL_MS (more slowly while hidden; while the broker is unreachable or
+// a token is missing, one request every RETRY_MS until that is over) and
+// patches each section only when its content changed, so that focus and
+// selection survive a refresh.
 // Actions (cancel, retry, pause, resume, purge) report in toasts and
 // refresh at once. A 401 or 403 opens the token panel; a 503 (the broker
 // is unreachable) or no answer shows a banner while the page keeps trying.
@@ -16,6 +18,7 @@ import {drawDag} from './dag.js';
 
 const POLL_MS = 1500;
 const HIDDEN_POLL_MS = 10000;
+const RETRY_MS = 3000;  // while the broker is down or a token is missing
 const LIST = {running: 50, failures: 10, recent: 15};
 
 const $ = (id) => document.getElementById(id);
@@ -45,7 +48,7 @@ function parseRoute() {
 function section(id, title, extra) {
   return h('section.card', {'aria-labelledby': `h-${id}`},
     h('div.card-head', h('h2', {id: `h-${id}`}, title), extra),
-    h('div.scroll', {id}));
+    h('div.scroll', {id}, h('p.muted', 'Loading…')));
 }
 
 function onRoute() {
@@ -84,7 +87,8 @@ async function refresh() {
     await tick();
   } finally {
     app.ticking = false;
-    app.timer = setTimeout(refresh, document.hidden ? HIDDEN_POLL_MS : POLL_MS);
+    const wait = document.hidden ? HIDDEN_POLL_MS : app.conn === 'ok' ? POLL_MS : RETRY_MS;
+    app.timer = setTimeout(refresh, wait);
     if (app.again) {
       app.again = false;
       refresh();
@@ -95,6 +99,15 @@ async function refresh() {
 async function tick() {
   const route = app.route;
   app.ticks++;
+  if (app.conn !== 'ok' && app.conn !== 'connecting') {
+    // one request to learn whether it is over, rather than a page of refusals
+    const probe = await api.stats();
+    if (route !== app.route) return;
+    if (!probe.ok) {
+      connection([probe]);
+      return;
+    }
+  }
   let answers;
   if (route.view === 'overview') {
     answers = await Promise.all([
