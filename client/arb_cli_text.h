@@ -31,6 +31,9 @@ char *arb_cli_escape (const uint8_t *data, size_t size);
 //  "running"), or "?".
 const char *arb_cli_outcome_name (uint32_t outcome);
 
+//  arb_cli_escape of a C string; NULL is the empty string. Caller frees.
+char *arb_cli_escape_str (const char *text);
+
 //  Standard base64 (RFC 4648, with padding). Caller frees.
 char *arb_cli_base64 (const uint8_t *data, size_t size);
 

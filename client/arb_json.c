@@ -44,7 +44,7 @@ arb_json_str (json_t *obj, const char *key, const char *value)
     //  the wire does not promise UTF-8: escape what jansson would refuse
     json_t *string = json_string (value);
     if (!string) {
-        char *escaped = arb_cli_escape ((const uint8_t *) value, strlen (value));
+        char *escaped = arb_cli_escape_str (value);
         string = json_string (escaped);
         free (escaped);
     }
@@ -55,7 +55,7 @@ arb_json_str (json_t *obj, const char *key, const char *value)
 //  Tasks
 
 static json_t *
-s_attempt_json (arb_attempt_info_t *attempt)
+s_attempt_json (const arb_attempt_info_t *attempt)
 {
     json_t *obj = json_object ();
     json_object_set_new (obj, "attempt", json_integer (attempt->attempt));
@@ -68,7 +68,7 @@ s_attempt_json (arb_attempt_info_t *attempt)
 }
 
 json_t *
-arb_json_response (arb_response_info_t *response)
+arb_json_response (const arb_response_info_t *response)
 {
     json_t *obj = json_object ();
     arb_json_str (obj, "endpoint", response->endpoint);
@@ -91,7 +91,7 @@ s_json_id (json_t *obj, const char *key, uint64_t id)
 }
 
 json_t *
-arb_json_task (arb_task_info_t *task, bool full)
+arb_json_task (const arb_task_info_t *task, bool full)
 {
     json_t *obj = json_object ();
     json_object_set_new (obj, "id", json_integer ((json_int_t) task->id));
@@ -108,6 +108,8 @@ arb_json_task (arb_task_info_t *task, bool full)
     arb_json_time (obj, "started", task->started_ms);
     arb_json_time (obj, "finished", task->finished_ms);
     json_object_set_new (obj, "timeout_ms", json_integer ((json_int_t) task->timeout_ms));
+    json_object_set_new (obj, "soft_timeout_ms", json_integer ((json_int_t) task->soft_timeout_ms));
+    json_object_set_new (obj, "no_handler", json_boolean (task->no_handler));
     arb_json_str (obj, "worker", task->worker);
     arb_json_str (obj, "error", task->error);
     //  where it belongs: its flow and name there, or the fan-out task it copies
@@ -148,7 +150,7 @@ arb_json_task (arb_task_info_t *task, bool full)
 }
 
 json_t *
-arb_json_outcome (arb_outcome_info_t *outcome)
+arb_json_outcome (const arb_outcome_info_t *outcome)
 {
     json_t *obj = json_object ();
     json_object_set_new (obj, "id", json_integer ((json_int_t) outcome->id));
@@ -163,15 +165,16 @@ arb_json_outcome (arb_outcome_info_t *outcome)
 //  Queues and workers
 
 json_t *
-arb_json_queue (arb_queue_info_t *queue)
+arb_json_queue (const arb_queue_info_t *queue)
 {
     json_t *obj = json_object ();
     arb_json_str (obj, "name", queue->name);
     json_t *counts = json_object ();
     for (size_t state = 1; state <= ARB_STATE_MAX; state++)
-        json_object_set_new (
-            counts, arb_state_name ((int) state),
-            json_integer (state < queue->counts.n ? (json_int_t) queue->counts.v[state] : 0));
+        if (arb_state_is_resting ((int) state))
+            json_object_set_new (
+                counts, arb_state_name ((int) state),
+                json_integer (state < queue->counts.n ? (json_int_t) queue->counts.v[state] : 0));
     json_object_set_new (obj, "counts", counts);
     json_object_set_new (obj, "done_last_minute",
                          json_integer ((json_int_t) queue->done_last_minute));
@@ -182,7 +185,7 @@ arb_json_queue (arb_queue_info_t *queue)
 }
 
 json_t *
-arb_json_worker (arb_worker_stats_t *worker, uint64_t now_ms)
+arb_json_worker (const arb_worker_stats_t *worker, uint64_t now_ms)
 {
     //  last_seen_ms is the broker's wall-clock time of the last message
     uint64_t then = worker->last_seen_ms;
@@ -202,7 +205,7 @@ arb_json_worker (arb_worker_stats_t *worker, uint64_t now_ms)
 }
 
 json_t *
-arb_json_stats (arb_stats_reply_body_t *body)
+arb_json_stats (const arb_stats_reply_body_t *body)
 {
     json_t *obj = json_object ();
     arb_json_time (obj, "now", body->now_ms);

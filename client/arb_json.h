@@ -37,25 +37,25 @@ void arb_json_str (json_t *obj, const char *key, const char *value);
 //  on_success, on_failure or always)}, and when full "result" (or "result_base64"),
 //  "history" [{"attempt", "started", "ended", "worker", "outcome",
 //  "error"}] and "responses" (arb_json_response each).
-json_t *arb_json_task (arb_task_info_t *task, bool full);
+json_t *arb_json_task (const arb_task_info_t *task, bool full);
 
 //  One endpoint's answer to a fan-out task: {"endpoint", "id", "state",
 //  "finished", "result", "error"}.
-json_t *arb_json_response (arb_response_info_t *response);
+json_t *arb_json_response (const arb_response_info_t *response);
 
 //  A queue from STATS: {"name", "counts": {STATE: N}, "done_last_minute",
 //  "oldest_ready_age_ms", "paused"}.
-json_t *arb_json_queue (arb_queue_info_t *queue);
+json_t *arb_json_queue (const arb_queue_info_t *queue);
 
 //  A worker from STATS (now_ms: the reply's): {"name", "identity",
 //  "slots", "busy", "credit", "last_seen_age_ms", "queues"}.
-json_t *arb_json_worker (arb_worker_stats_t *worker, uint64_t now_ms);
+json_t *arb_json_worker (const arb_worker_stats_t *worker, uint64_t now_ms);
 
 //  STATS_REPLY: {"now", "uptime_ms", "queues": [...], "workers": [...]}.
-json_t *arb_json_stats (arb_stats_reply_body_t *body);
+json_t *arb_json_stats (const arb_stats_reply_body_t *body);
 
 //  One answer of CANCEL_REPLY / RETRY_REPLY: {"id", "code", "state"}
 //  (code 0 done, 404 unknown, 409 not in a state that allows it).
-json_t *arb_json_outcome (arb_outcome_info_t *outcome);
+json_t *arb_json_outcome (const arb_outcome_info_t *outcome);
 
 #endif

@@ -12,10 +12,6 @@
 
 #include <microhttpd.h>
 
-struct _arb_admin_t {
-    int unused;  //  the routes keep no state; an object keeps the API alike
-};
-
 //  ---------------------------------------------------------------------
 //  Helpers
 
@@ -489,10 +485,9 @@ s_pipe (arb_http_req_t *req, void *arg)
 
 //  ---------------------------------------------------------------------
 
-arb_admin_t *
-arb_admin_new (arb_http_t *http)
+int
+arb_admin_serve (arb_http_t *http)
 {
-    arb_admin_t *self = (arb_admin_t *) zmalloc (sizeof (arb_admin_t));
     const unsigned flags = ARB_HTTP_AUTH | ARB_HTTP_BROKER;
     static const s_view_t queues = {s_on_queues}, queue = {s_on_queue}, workers = {s_on_workers},
                           stats = {s_on_stats};
@@ -514,18 +509,9 @@ arb_admin_new (arb_http_t *http)
         {"GET", "/api/v1/groups/{}", s_group, NULL},
         {"GET", "/api/v1/pipes/{}", s_pipe, NULL},
     };
+    int rc = 0;
     for (size_t i = 0; i < sizeof (routes) / sizeof (routes[0]); i++)
-        arb_http_route (http, routes[i].method, routes[i].pattern, flags, routes[i].fn,
-                        routes[i].view ? (void *) routes[i].view : self);
-    return self;
-}
-
-void
-arb_admin_destroy (arb_admin_t **self_p)
-{
-    arb_admin_t *self = *self_p;
-    if (!self)
-        return;
-    free (self);
-    *self_p = NULL;
+        rc |= arb_http_route (http, routes[i].method, routes[i].pattern, flags, routes[i].fn,
+                              (void *) routes[i].view);
+    return rc ? -1 : 0;
 }

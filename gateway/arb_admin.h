@@ -15,11 +15,8 @@
 
 #include "arb_http.h"
 
-typedef struct _arb_admin_t arb_admin_t;
-
-//  Adds the routes to http (borrowed).
-arb_admin_t *arb_admin_new (arb_http_t *http);
-void arb_admin_destroy (arb_admin_t **self_p);
+//  Adds the routes to http. 0, or -1 if its route table is full.
+int arb_admin_serve (arb_http_t *http);
 
 //  Tasks a list page holds by default and at most.
 #define ARB_ADMIN_PAGE     100

@@ -313,7 +313,7 @@ s_admit (arb_http_t *self, arb_http_req_t *req, const char *url, const char *met
         return;
     }
     if (rc == ARB_ROUTE_METHOD) {
-        arb_http_reply_error (req, MHD_HTTP_METHOD_NOT_ALLOWED, "%s is not allowed here (%s)",
+        arb_http_reply_error (req, MHD_HTTP_METHOD_NOT_ALLOWED, "%.32s is not allowed here (%s)",
                               method, allow);
         MHD_add_response_header (req->response, MHD_HTTP_HEADER_ALLOW, allow);
         return;

@@ -7,10 +7,6 @@
 
 #define ARB_METRICS_TYPE "text/plain; version=0.0.4; charset=utf-8"
 
-struct _arb_metrics_t {
-    int unused;  //  no state: each page is built from one STATS
-};
-
 //  A label value, escaped as the format wants (\\ \" \n).
 static void
 s_label (FILE *out, const char *value)
@@ -171,20 +167,8 @@ s_metrics (arb_http_req_t *req, void *arg)
     arb_http_send (req, &request, s_on_stats, arg);
 }
 
-arb_metrics_t *
-arb_metrics_new (arb_http_t *http)
+int
+arb_metrics_serve (arb_http_t *http)
 {
-    arb_metrics_t *self = (arb_metrics_t *) zmalloc (sizeof (arb_metrics_t));
-    arb_http_route (http, "GET", "/metrics", 0, s_metrics, self);
-    return self;
-}
-
-void
-arb_metrics_destroy (arb_metrics_t **self_p)
-{
-    arb_metrics_t *self = *self_p;
-    if (!self)
-        return;
-    free (self);
-    *self_p = NULL;
+    return arb_http_route (http, "GET", "/metrics", 0, s_metrics, NULL);
 }

@@ -17,11 +17,8 @@
 
 #include "arb_http.h"
 
-typedef struct _arb_metrics_t arb_metrics_t;
-
-//  Adds GET /metrics to http (borrowed).
-arb_metrics_t *arb_metrics_new (arb_http_t *http);
-void arb_metrics_destroy (arb_metrics_t **self_p);
+//  Adds GET /metrics to http. 0, or -1 if its route table is full.
+int arb_metrics_serve (arb_http_t *http);
 
 //  What the gateway adds to the broker's numbers.
 typedef struct {

@@ -31,8 +31,6 @@ typedef struct {
 typedef struct {
     arb_http_t *http;
     arb_tasker_t *tasker;
-    arb_admin_t *admin;
-    arb_metrics_t *metrics;
 } s_web_t;
 
 //  Starts the HTTP server, unless its address is "off". 0, or -1.
@@ -54,10 +52,9 @@ s_web_start (s_web_t *web,
     web->http = arb_http_new (gateway, &config);
     if (!web->http)
         return -1;
-    web->admin = arb_admin_new (web->http);
-    web->metrics = arb_metrics_new (web->http);
+    arb_admin_serve (web->http);
+    arb_metrics_serve (web->http);
     arb_static_serve (web->http);
-    //  last: its routes are the catch-all "/{}" ones
     web->tasker = arb_tasker_new (web->http, defaults);
     return 0;
 }
@@ -67,8 +64,6 @@ s_web_stop (s_web_t *web)
 {
     arb_http_destroy (&web->http);
     arb_tasker_destroy (&web->tasker);
-    arb_admin_destroy (&web->admin);
-    arb_metrics_destroy (&web->metrics);
 }
 
 int
