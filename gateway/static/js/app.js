@@ -11,7 +11,7 @@
 // is unreachable) or no answer shows a banner while the page keeps trying.
 
 import {api, setToken, token} from './api.js';
-import {FINAL, STATES, ago, badge, brokerNow, emptyRow, flowLabel, flowLink, fmtDuration,
+import {FINAL, STATES, ago, badge, brokerNow, emptyRow, flowLabel, fmtDuration,
   fmtNumber, h, patch, refreshAges, setBrokerNow, taskLink, taskName} from './dom.js';
 import {Rates, HISTORY_S, sparkline} from './spark.js';
 import {drawDag} from './dag.js';
