@@ -5,7 +5,10 @@
 */
 
 #include "arb_gateway.h"
+#include "arb_kestrel.h"
 #include "arb_options.h"
+
+#include <sys/resource.h>
 
 #define ARB_GATEWAY_CONFIG "/etc/arbiter/arbiter-gateway.conf"
 
@@ -14,7 +17,23 @@ typedef struct {
     const char *name;
     uint64_t rpc_timeout_ms;
     uint64_t max_payload;
+    const char *kestrel;
+    uint64_t kestrel_max_item;
+    uint64_t kestrel_max_connections;
+    bool kestrel_allow_shutdown;
+    bool kestrel_bare_value_key;
 } s_settings_t;
+
+//  Every connection is a descriptor: take all the process may have.
+static void
+s_raise_fd_limit (void)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit (RLIMIT_NOFILE, &limit);
+    }
+}
 
 int
 main (int argc, char **argv)
@@ -26,6 +45,9 @@ main (int argc, char **argv)
         .name = NULL,
         .rpc_timeout_ms = 5000,
         .max_payload = ARB_PAYLOAD_DEFAULT_MAX,
+        .kestrel = "127.0.0.1:22133",
+        .kestrel_max_item = 1u << 20,
+        .kestrel_max_connections = 10000,
     };
     arb_option_t table[] = {
         {"broker", 'b', ARB_OPT_STR, &settings.broker, 0, 0, "EP",
@@ -36,6 +58,16 @@ main (int argc, char **argv)
          "a request the broker has not answered by then fails (default 5)"},
         {"max-payload", 0, ARB_OPT_BYTES, &settings.max_payload, 1, 1ull << 30, "BYTES",
          "largest item, as the broker's --max-payload (default 16M)"},
+        {"kestrel", 0, ARB_OPT_STR, &settings.kestrel, 0, 0, "ADDR",
+         "the Kestrel (memcache) server's HOST:PORT, or off (default 127.0.0.1:22133)"},
+        {"kestrel-max-item", 0, ARB_OPT_BYTES, &settings.kestrel_max_item, 1, 1ull << 30, "BYTES",
+         "largest Kestrel item, at most --max-payload (default 1M)"},
+        {"kestrel-max-connections", 0, ARB_OPT_UINT, &settings.kestrel_max_connections, 1, 1000000,
+         "N", "Kestrel clients at once; more are refused (default 10000)"},
+        {"kestrel-allow-shutdown", 0, ARB_OPT_BOOL, &settings.kestrel_allow_shutdown, 0, 0, NULL,
+         "the Kestrel shutdown command stops the gateway (default: refused)"},
+        {"kestrel-bare-value-key", 0, ARB_OPT_BOOL, &settings.kestrel_bare_value_key, 0, 0, NULL,
+         "VALUE lines name the queue, as Kestrel does, not the key asked (default: the key)"},
     };
     arb_options_t *options = arb_options_new (
         "arbiter-gateway", table, sizeof (table) / sizeof (table[0]), ARB_GATEWAY_CONFIG);
@@ -58,15 +90,29 @@ main (int argc, char **argv)
             .request_timeout_ms = settings.rpc_timeout_ms,
             .max_payload = (size_t) settings.max_payload,
         };
+        s_raise_fd_limit ();
         arb_gateway_t *gateway = arb_gateway_new (&config);
-        if (!gateway)
+        arb_kestrel_t *kestrel = NULL;
+        arb_kestrel_config_t kconfig = {
+            .bind = settings.kestrel,
+            .max_item = (size_t) (settings.kestrel_max_item < settings.max_payload
+                                      ? settings.kestrel_max_item
+                                      : settings.max_payload),
+            .max_connections = (size_t) settings.kestrel_max_connections,
+            .allow_shutdown = settings.kestrel_allow_shutdown,
+            .bare_value_key = settings.kestrel_bare_value_key,
+        };
+        if (gateway && !streq (settings.kestrel, "off"))
+            kestrel = arb_kestrel_new (gateway, &kconfig);
+        if (!gateway || (!kestrel && !streq (settings.kestrel, "off")))
             status = 1;
         else {
             zsys_info ("gateway: started broker=%s version=%s", settings.broker, ARB_VERSION);
             status = arb_gateway_run (gateway) == 0 ? 0 : 1;
             zsys_info ("gateway: stopping");
-            arb_gateway_destroy (&gateway);
         }
+        arb_kestrel_destroy (&kestrel);
+        arb_gateway_destroy (&gateway);
     }
     arb_options_destroy (&options);
     return status;
