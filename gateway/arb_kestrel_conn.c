@@ -9,8 +9,9 @@
 
     Re-entry. The handler may answer from inside its command callback
     (the processing loop goes on) or later, from the broker's reply
-    (then the connection only queues and writes, and arms its kick timer
-    to take the next commands in the same turn): so no handler code ever
+    (then the connection only queues the answer and arms its kick timer,
+    which writes every answer of the turn at once and takes the next
+    commands, later in the same turn): so no handler code ever
     runs inside another handler call, and a connection is freed only by
     its own entry points (events, timers) once nothing of it is on the
     stack.
@@ -60,9 +61,10 @@ struct _arb_kestrel_conn_t {
     void *user;  //  borrowed, the handler's record
 
     s_state_t state;
-    char *in;       //  owned input not yet taken (NULL when none)
-    size_t in_off;  //  bytes of in taken
-    size_t in_len;  //  bytes of in filled
+    char *in;         //  input not yet taken: owned, or the shared scratch, or NULL
+    bool in_scratch;  //  in is io->scratch (during one read's processing)
+    size_t in_off;    //  bytes of in taken
+    size_t in_len;    //  bytes of in filled
     size_t in_cap;
     zframe_t *item;              //  owned: the set being read
     size_t item_got;             //  bytes of it read
@@ -184,7 +186,6 @@ s_drain_slots (arb_kestrel_conn_t *self)
         }
         free (slot);
     }
-    s_flush (self);
 }
 
 static s_slot_t *
@@ -228,7 +229,9 @@ s_answer (arb_kestrel_conn_t *self, s_slot_t *slot, zframe_t **frames, size_t n,
         self->set_bytes -= slot->set_bytes;
     }
     s_drain_slots (self);
-    if (self->depth == 0 && !self->dead)
+    //  written (and the next commands taken) once this turn's answers are
+    //  all in: one write for many
+    if (self->depth == 0 && !self->dead && !self->kick.armed)
         arb_reactor_arm (self->reactor, &self->kick, 0, s_on_timer, self);
 }
 
@@ -405,12 +408,22 @@ s_compact (arb_kestrel_conn_t *self)
 {
     size_t left = self->in_len - self->in_off;
     if (left == 0) {
-        free (self->in);
+        if (!self->in_scratch)
+            free (self->in);
         self->in = NULL;
         self->in_cap = 0;
     }
+    else if (self->in_scratch) {
+        //  what this connection cannot take yet leaves the shared buffer
+        char *own = (char *) malloc (left + ARB_KESTREL_CONN_READ);
+        assert (own);
+        memcpy (own, self->in + self->in_off, left);
+        self->in = own;
+        self->in_cap = left + ARB_KESTREL_CONN_READ;
+    }
     else if (self->in_off)
         memmove (self->in, self->in + self->in_off, left);
+    self->in_scratch = false;
     self->in_off = 0;
     self->in_len = left;
 }
@@ -429,6 +442,12 @@ s_read (arb_kestrel_conn_t *self)
             self->item_got += (size_t) n;
     }
     else {
+        if (!self->in) {
+            self->in = self->io->scratch;
+            self->in_scratch = true;
+            self->in_cap = ARB_KESTREL_CONN_READ;
+            self->in_len = self->in_off = 0;
+        }
         size_t need = self->in_len + ARB_KESTREL_CONN_READ;
         if (self->in_cap < need) {
             self->in = (char *) realloc (self->in, need);
@@ -462,7 +481,8 @@ s_free (arb_kestrel_conn_t *self)
     s_pieces_free (self->out);
     zframe_destroy (&self->item);
     zstr_free (&self->item_key);
-    free (self->in);
+    if (!self->in_scratch)
+        free (self->in);
     free (self);
 }
 
@@ -531,6 +551,7 @@ s_on_io (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
         //  take what came before the end, then close: the client cannot
         //  read answers any more, and its open items go back
         s_process (self);
+        s_compact (self);  //  nothing may stay in the shared buffer
         arb_kestrel_conn_close (self);
     }
     else
@@ -611,6 +632,7 @@ arb_kestrel_conn_answer_value (arb_kestrel_conn_t *self,
                                const char *key,
                                size_t key_len,
                                uint32_t flags,
+                               uint64_t cas,
                                zframe_t **item_p)
 {
     s_slot_t *slot = s_slot_find (self, slot_seq);
@@ -618,8 +640,11 @@ arb_kestrel_conn_answer_value (arb_kestrel_conn_t *self,
     zframe_t *item = *item_p ? *item_p : zframe_new_empty ();
     *item_p = NULL;
     char line[ARB_KESTREL_KEY_MAX + 64];
-    int len = snprintf (line, sizeof (line), "VALUE %.*s %u %zu\r\n", (int) key_len, key, flags,
+    int len = snprintf (line, sizeof (line), "VALUE %.*s %u %zu", (int) key_len, key, flags,
                         zframe_size (item));
+    if (cas)
+        len += snprintf (line + len, sizeof (line) - (size_t) len, " %" PRIu64, cas);
+    len += snprintf (line + len, sizeof (line) - (size_t) len, "\r\n");
     zframe_t *frames[3] = {zframe_new (line, (size_t) len), item, zframe_new ("\r\nEND\r\n", 7)};
     s_answer (self, slot, frames, 3, false);
 }

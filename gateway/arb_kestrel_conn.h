@@ -23,7 +23,8 @@
     Bounds. Input is read only while the connection can take a command;
     what is read and not yet taken stays in a buffer of at most
     ARB_KESTREL_CONN_READ + ARB_KESTREL_LINE_MAX bytes, and an idle
-    connection holds no buffer at all. An item is read into its own frame
+    connection holds no buffer at all (reads go to the server's scratch
+    buffer first). An item is read into its own frame
     of its announced size (at most the configured item size). Past
     ARB_KESTREL_CONN_HWM bytes of answers not yet written, the connection
     stops reading and taking commands until the client reads: a slow or
@@ -48,10 +49,13 @@
 
 typedef struct _arb_kestrel_conn_t arb_kestrel_conn_t;
 
-//  Byte counts shared by every connection of a server (borrowed).
+//  What every connection of a server (one thread) shares: byte counts,
+//  and the buffer a read goes to first (only what a connection cannot
+//  take yet is copied to a buffer of its own).
 typedef struct {
     uint64_t bytes_read;
     uint64_t bytes_written;
+    char scratch[ARB_KESTREL_CONN_READ];
 } arb_kestrel_io_t;
 
 typedef struct {
@@ -93,13 +97,14 @@ void arb_kestrel_conn_answer (
 void arb_kestrel_conn_answerf (arb_kestrel_conn_t *self, uint64_t slot, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
-//  Answers a slot with `VALUE <key> <flags> <bytes>`, the item (taken)
-//  and END.
+//  Answers a slot with `VALUE <key> <flags> <bytes>` (and ` <cas>` if cas
+//  is not 0: a gets), the item (taken) and END.
 void arb_kestrel_conn_answer_value (arb_kestrel_conn_t *self,
                                     uint64_t slot,
                                     const char *key,
                                     size_t key_len,
                                     uint32_t flags,
+                                    uint64_t cas,
                                     zframe_t **item_p);
 
 //  The handler's record of this connection (borrowed), as set.
