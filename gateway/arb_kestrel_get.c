@@ -644,8 +644,11 @@ s_on_peek (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     arb_msg_t *reply = *reply_p;
     if (arb_msg_type (reply) != ARB_MSG_PEEK_REPLY)
         arb_kestrel_answer_error (client, arb_kestrel_reason (reply));
-    else if (arb_msg_peek_reply (reply)->tasks.n == 0)
-        s_answer_end (client, true);
+    else if (arb_msg_peek_reply (reply)->tasks.n == 0) {
+        //  the head may have come to the consumer ahead of this answer
+        if (!s_fetch_item (client, true))
+            s_answer_end (client, true);
+    }
     else {
         arb_dispatch_task_t *task = &arb_msg_peek_reply (reply)->tasks.v[0];
         zframe_t *payload = task->payload;
@@ -715,6 +718,8 @@ s_fetch (arb_kestrel_client_t *client, const arb_kestrel_cmd_t *cmd)
     if (cmd->wait && cmd->wait_ms > 0)
         s_wait_join (client, cmd->wait_ms);
     else if (cmd->peek) {
+        //  what this turn gave back (an /abort) reaches the broker first
+        arb_link_flush (self->link);
         op->kind = ARB_KESTREL_OP_PEEK;
         op->reqid = arb_gateway_peek (self->gateway, queue->name, 1, s_on_peek, client);
         if (!op->reqid)

@@ -163,3 +163,32 @@ def peer_factory():
     yield make
     for p in peers:
         p.close()
+
+
+class Gateway(Process):
+    """arbiter-gateway on free loopback ports, with extra arguments. Its
+    Kestrel server listens on kestrel_port (a free one unless given)."""
+
+    def __init__(self, tmp_path, broker, extra=(), kestrel_port=None):
+        self.tmp_path = tmp_path
+        self.broker = broker
+        self.extra = list(extra)
+        self.kestrel_port = kestrel_port or free_port()
+        args = [binary('gateway', 'arbiter-gateway'), '--broker', broker.endpoint,
+                '--kestrel', '127.0.0.1:%d' % self.kestrel_port] + self.extra
+        super().__init__(args, str(tmp_path / ('gateway-%d.log' % self.kestrel_port)))
+
+    def restart(self):
+        """A new gateway process with the same arguments and ports."""
+        return Gateway(self.tmp_path, self.broker, self.extra, self.kestrel_port)
+
+
+@pytest.fixture
+def gateway(tmp_path, processes, broker):
+    """Starts arbiter-gateway on the test's broker: gateway(*extra_args);
+    gateway(..., broker=other) for another broker."""
+    def start(*extra, **kwargs):
+        g = Gateway(tmp_path, kwargs.get('broker', broker), extra)
+        processes.append(g)
+        return g
+    return start
