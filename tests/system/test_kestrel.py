@@ -4,8 +4,8 @@ reliable reads, waits, fan-out, stats, kill -9 of the broker and of the
 gateway, and every kind of bad input."""
 
 import os
-import pickle
 import socket
+import subprocess
 import threading
 import time
 
@@ -458,3 +458,14 @@ def test_kill9_gateway_loses_nothing(tmp_path, processes):
     wanted = {b'%d' % i for i in range(300)}
     got = collect(gw2, 'kept', wanted)
     assert set(got) == wanted
+
+
+def test_the_example_config_is_valid():
+    from conftest import ROOT, binary
+    example = os.path.join(ROOT, 'examples', 'arbiter-gateway.conf')
+    out = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', example,
+                          '--check-config'], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    for key in ('kestrel', 'kestrel-max-item', 'kestrel-max-connections',
+                'kestrel-allow-shutdown', 'kestrel-bare-value-key'):
+        assert '\n%s = ' % key in out.stdout
