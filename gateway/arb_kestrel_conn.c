@@ -326,8 +326,12 @@ s_take_line (arb_kestrel_conn_t *self, const char *line, size_t len)
         cmd.skip = true;
     }
     if (rc != ARB_KESTREL_OK) {
-        zsys_debug ("kestrel: refused line=\"%.*s\" reason=\"%s\"", len > 64 ? 64 : (int) len, line,
-                    why);
+        char quoted[65];  //  at most 64 bytes of a peer's input, non-printables as '.'
+        size_t n = len < 64 ? len : 64;
+        for (size_t k = 0; k < n; k++)
+            quoted[k] = line[k] >= 0x20 && line[k] < 0x7f ? line[k] : '.';
+        quoted[n] = 0;
+        zsys_debug ("kestrel: refused line=\"%s\" reason=\"%s\"", quoted, why);
         s_refuse (self, why, cmd.noreply, rc == ARB_KESTREL_FATAL);
         if (rc == ARB_KESTREL_BAD && cmd.skip) {
             self->state = S_SKIP;
