@@ -33,8 +33,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define ARB_ACCEPT_BATCH   256  //  connections accepted per turn at most
-#define ARB_ACCEPT_BACKOFF 100  //  ms without accepting after running out of descriptors
+#define ARB_ACCEPT_BATCH      256   //  connections accepted per turn at most
+#define ARB_ACCEPT_BACKOFF    100   //  ms without accepting after running out of descriptors
+#define ARB_CHILDREN_RETRY_MS 1000  //  loading the fan-out children failed: again after this
 
 
 //  ---------------------------------------------------------------------
@@ -189,6 +190,8 @@ arb_kestrel_child_delete (arb_kestrel_t *self, const arb_kestrel_cmd_t *cmd)
     }
 }
 
+static void s_on_children_retry (arb_reactor_t *reactor, arb_timer_t *timer, void *arg);
+
 static void
 s_on_children (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 {
@@ -196,9 +199,10 @@ s_on_children (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     arb_kestrel_t *self = (arb_kestrel_t *) arg;
     self->children_reqid = 0;
     if (arb_msg_type (*reply_p) != ARB_MSG_META_REPLY) {
-        zsys_warning ("kestrel: fan-out children not loaded, again when the session is up "
-                      "reason=\"%s\"",
-                      arb_msg_error (*reply_p)->reason);
+        zsys_warning ("kestrel: fan-out children not loaded, again in %d ms reason=\"%s\"",
+                      ARB_CHILDREN_RETRY_MS, arb_msg_error (*reply_p)->reason);
+        arb_reactor_arm (self->reactor, &self->children_timer, ARB_CHILDREN_RETRY_MS,
+                         s_on_children_retry, self);
         return;
     }
     arb_meta_reply_body_t *body = arb_msg_meta_reply (*reply_p);
@@ -216,6 +220,16 @@ s_on_children (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     }
     self->children_loaded = true;
     zsys_info ("kestrel: fan-out children loaded count=%zu", self->child_count);
+}
+
+static void
+s_on_children_retry (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) reactor;
+    (void) timer;
+    arb_kestrel_t *self = (arb_kestrel_t *) arg;
+    if (!self->children_loaded && !self->children_reqid && arb_gateway_is_up (self->gateway))
+        self->children_reqid = s_meta (self, "list", NULL, s_on_children, self);
 }
 
 //  The session is up: load the children once, store those not stored.
@@ -598,6 +612,7 @@ arb_kestrel_destroy (arb_kestrel_t **self_p)
     arb_idmap_destroy (&self->opens);
     arb_idmap_destroy (&self->items);
     arb_reactor_disarm (self->reactor, &self->accept_timer);
+    arb_reactor_disarm (self->reactor, &self->children_timer);
     arb_reactor_remove_fd (self->reactor, self->listen_fd);
     close (self->listen_fd);
     free (self->bind);

@@ -162,7 +162,8 @@ struct _arb_kestrel_t {
     zlistx_t *takes;     //  owned arb_kestrel_take_t in flight
     size_t prefetching;  //  queues with prefetch on
     bool children_loaded;
-    uint32_t children_reqid;  //  the META list in flight, or 0
+    uint32_t children_reqid;     //  the META list in flight, or 0
+    arb_timer_t children_timer;  //  loading them again after a failure
     size_t child_count;
     arb_kestrel_io_t io;
     uint64_t started_ms;  //  wall clock
