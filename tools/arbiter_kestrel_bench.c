@@ -19,6 +19,7 @@
     this tool is how BENCHMARKS.md gets its figures.
 */
 
+#include "arb_benchproc.h"
 #include "arb_client.h"
 #include "arb_link.h"
 
@@ -28,7 +29,6 @@
 #include <sys/epoll.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 typedef struct {
@@ -41,63 +41,11 @@ typedef struct {
     int conns;
     int window;
     int idle;
-    char dir[64];
-    char endpoint[64];
-    int kport;
-    pid_t broker;
+    char endpoint[64];  //  the broker's
+    arb_benchproc_broker_t broker;
+    int kport;  //  the gateway's Kestrel port
     pid_t gw;
 } s_bench_t;
-
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-    socklen_t len = sizeof (addr);
-    int port = -1;
-    if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) == 0
-        && getsockname (fd, (struct sockaddr *) &addr, &len) == 0)
-        port = ntohs (addr.sin_port);
-    close (fd);
-    return port;
-}
-
-static pid_t
-s_spawn (char *const argv[])
-{
-    pid_t pid = fork ();
-    if (pid == 0) {
-        execv (argv[0], argv);
-        fprintf (stderr, "arbiter-kestrel-bench: cannot run %s: %s\n", argv[0], strerror (errno));
-        _exit (127);
-    }
-    return pid;
-}
-
-static void
-s_stop (pid_t pid)
-{
-    if (pid <= 0)
-        return;
-    kill (pid, SIGTERM);
-    waitpid (pid, NULL, 0);
-}
-
-static long
-s_rss_kb (pid_t pid, const char *field)
-{
-    char path[64], line[256], format[64];
-    snprintf (path, sizeof (path), "/proc/%d/status", (int) pid);
-    snprintf (format, sizeof (format), "%s %%ld kB", field);
-    FILE *file = fopen (path, "r");
-    long kb = -1;
-    while (file && fgets (line, sizeof (line), file))
-        if (sscanf (line, format, &kb) == 1)
-            break;
-    if (file)
-        fclose (file);
-    return kb;
-}
 
 //  ---------------------------------------------------------------------
 //  A Kestrel connection: blocking writes, reads through poll
@@ -165,20 +113,15 @@ s_ask (int port, const char *request, char *answer, size_t size)
 static int
 s_start (s_bench_t *self)
 {
-    snprintf (self->dir, sizeof (self->dir), "/tmp/arbiter-kbench-XXXXXX");
-    if (!mkdtemp (self->dir))
+    if (arb_benchproc_start_broker (&self->broker, self->arbiterd, self->sync))
         return -1;
-    snprintf (self->endpoint, sizeof (self->endpoint), "tcp://127.0.0.1:%d", s_free_port ());
-    self->kport = s_free_port ();
-    char db[128], kestrel[64];
-    snprintf (db, sizeof (db), "%s/bench.db", self->dir);
+    snprintf (self->endpoint, sizeof (self->endpoint), "%s", self->broker.endpoint);
+    self->kport = arb_benchproc_free_port ();
+    char kestrel[64];
     snprintf (kestrel, sizeof (kestrel), "127.0.0.1:%d", self->kport);
-    char *broker[] = {(char *) self->arbiterd, "--bind", self->endpoint, "--db", db, "--sync",
-                      (char *) self->sync,     NULL};
-    self->broker = s_spawn (broker);
     char *gateway[] = {
         (char *) self->gateway, "--broker", self->endpoint, "--kestrel", kestrel, NULL};
-    self->gw = s_spawn (gateway);
+    self->gw = arb_benchproc_spawn (gateway);
     //  ready once a set is stored (session up, fan-out children loaded)
     char answer[256];
     for (int tries = 0; tries < 100; tries++) {
@@ -193,22 +136,8 @@ s_start (s_bench_t *self)
 static void
 s_cleanup (s_bench_t *self)
 {
-    s_stop (self->gw);
-    s_stop (self->broker);
-    char cmd[128];
-    snprintf (cmd, sizeof (cmd), "rm -rf %s", self->dir);
-    if (system (cmd) != 0)
-        fprintf (stderr, "arbiter-kestrel-bench: could not remove %s\n", self->dir);
-}
-
-static char *
-s_payload (s_bench_t *self)
-{
-    char *payload = (char *) malloc ((size_t) self->payload + 1);
-    for (int i = 0; i < self->payload; i++)
-        payload[i] = (char) ('a' + i % 26);
-    payload[self->payload] = 0;
-    return payload;
+    arb_benchproc_stop (self->gw);
+    arb_benchproc_stop_broker (&self->broker);
 }
 
 static void
@@ -230,7 +159,7 @@ static void
 s_b1 (s_bench_t *self)
 {
     arb_client_t *client = arb_client_new (self->endpoint);
-    char *payload = s_payload (self);
+    char *payload = arb_benchproc_payload (self->payload);
     arb_task_spec_t specs[500];
     uint64_t ids[500];
     int done = 0, rc = 0;
@@ -364,7 +293,7 @@ static void
 s_k1 (s_bench_t *self)
 {
     s_kconn_t *conns = s_kconns (self, self->conns);
-    char *payload = s_payload (self);
+    char *payload = arb_benchproc_payload (self->payload);
     char head[64];
     int head_len = snprintf (head, sizeof (head), "set k 0 0 %d\r\n", self->payload);
     size_t one = (size_t) head_len + (size_t) self->payload + 2;
@@ -487,7 +416,7 @@ s_k2 (s_bench_t *self)
 static void
 s_k3 (s_bench_t *self)
 {
-    long before = s_rss_kb (self->gw, "VmRSS:");
+    long before = arb_benchproc_kb (self->gw, "VmRSS:");
     int *fds = (int *) calloc ((size_t) self->idle, sizeof (int));
     int open = 0;
     char answer[64];
@@ -502,11 +431,11 @@ s_k3 (s_bench_t *self)
         if (fds[i] >= 0 && s_send_all (fds[i], "version\r\n", 9) == 0
             && recv (fds[i], answer, sizeof (answer), 0) > 0)
             served++;
-    long after = s_rss_kb (self->gw, "VmRSS:");
+    long after = arb_benchproc_kb (self->gw, "VmRSS:");
     printf ("{\"workload\": \"K3\", \"what\": \"gateway RSS with idle connections\", "
             "\"connections\": %d, \"served\": %d, \"rss_before_kb\": %ld, \"rss_kb\": %ld, "
             "\"peak_rss_kb\": %ld}\n",
-            open, served, before, after, s_rss_kb (self->gw, "VmHWM:"));
+            open, served, before, after, arb_benchproc_kb (self->gw, "VmHWM:"));
     fflush (stdout);
     for (int i = 0; i < self->idle; i++)
         if (fds[i] >= 0)
