@@ -275,6 +275,24 @@ s_kpoll (s_kconn_t *conns, int n)
     return ep;
 }
 
+//  Waits for answers (5 s at most) and hands each connection that has
+//  some, read, to fn. Returns -1 if nothing came, a connection ended, or
+//  fn failed.
+static int
+s_kturn (int ep, s_kconn_t *conns, int (*fn) (s_kconn_t *conn, void *arg), void *arg)
+{
+    struct epoll_event events[128];
+    int n = epoll_wait (ep, events, 128, 5000);
+    if (n <= 0)
+        return -1;
+    for (int e = 0; e < n; e++) {
+        s_kconn_t *conn = &conns[events[e].data.u32];
+        if (s_kread (conn) || fn (conn, arg))
+            return -1;
+    }
+    return 0;
+}
+
 //  Sends a connection's next sets, up to its window.
 static int
 s_k1_send (s_bench_t *self, s_kconn_t *conn, int per, const char *burst, size_t one)
@@ -287,6 +305,32 @@ s_k1_send (s_bench_t *self, s_kconn_t *conn, int per, const char *burst, size_t 
     conn->sent += room;
     conn->outstanding += room;
     return s_send_all (conn->fd, burst, one * (size_t) room);
+}
+
+typedef struct {
+    s_bench_t *self;
+    int per;  //  sets per connection
+    const char *burst;
+    size_t one;  //  bytes of one set
+    int stored;
+} s_k1_t;
+
+//  STORED answers: counted, and as many sets sent again.
+static int
+s_k1_answers (s_kconn_t *conn, void *arg)
+{
+    s_k1_t *k1 = (s_k1_t *) arg;
+    while (conn->len >= 8 && memcmp (conn->in, "STORED\r\n", 8) == 0) {
+        s_consume (conn, 8);
+        conn->outstanding--;
+        k1->stored++;
+    }
+    if (conn->len >= 8 || (conn->len && conn->in[0] != 'S')) {
+        fprintf (stderr, "arbiter-kestrel-bench: K1: unexpected answer: %.*s\n",
+                 (int) (conn->len > 80 ? 80 : conn->len), conn->in);
+        return -1;
+    }
+    return s_k1_send (k1->self, conn, k1->per, k1->burst, k1->one);
 }
 
 static void
@@ -310,31 +354,10 @@ s_k1 (s_bench_t *self)
     int64_t started = zclock_usecs ();
     for (int i = 0; i < self->conns && !failed; i++)
         failed = s_k1_send (self, &conns[i], per, burst, one);
-    while (stored < total && !failed) {
-        struct epoll_event events[128];
-        int n = epoll_wait (ep, events, 128, 5000);
-        if (n <= 0)
-            failed = 1;
-        for (int e = 0; e < n && !failed; e++) {
-            s_kconn_t *conn = &conns[events[e].data.u32];
-            if (s_kread (conn)) {
-                failed = 1;
-                break;
-            }
-            while (conn->len >= 8 && memcmp (conn->in, "STORED\r\n", 8) == 0) {
-                s_consume (conn, 8);
-                conn->outstanding--;
-                stored++;
-            }
-            if (conn->len >= 8 || (conn->len && conn->in[0] != 'S')) {
-                fprintf (stderr, "arbiter-kestrel-bench: K1: unexpected answer: %.*s\n",
-                         (int) (conn->len > 80 ? 80 : conn->len), conn->in);
-                failed = 1;
-            }
-            else
-                failed = s_k1_send (self, conn, per, burst, one);
-        }
-    }
+    s_k1_t k1 = {self, per, burst, one, 0};
+    while (k1.stored < total && !failed)
+        failed = s_kturn (ep, conns, s_k1_answers, &k1);
+    stored = k1.stored;
     s_report ("K1", "Kestrel set, STORED after the broker's commit", self, stored,
               (double) (zclock_usecs () - started) / 1e6, !failed && stored == total);
     close (ep);
@@ -367,46 +390,50 @@ s_kvalue (s_kconn_t *conn)
     return 1;
 }
 
+typedef struct {
+    int ep;
+    int got;     //  items
+    int active;  //  connections not at the end
+} s_k2_t;
+
+//  A get's answer: the next get, or the end of this connection's loop.
+static int
+s_k2_answer (s_kconn_t *conn, void *arg)
+{
+    s_k2_t *k2 = (s_k2_t *) arg;
+    int rc = s_kvalue (conn);
+    if (rc == -2) {
+        fprintf (stderr, "arbiter-kestrel-bench: K2: unexpected answer: %.*s\n",
+                 (int) (conn->len > 80 ? 80 : conn->len), conn->in);
+        return -1;
+    }
+    if (rc == 1) {
+        k2->got++;
+        return s_send_all (conn->fd, "get k/close/open\r\n", 18);
+    }
+    if (rc == 0) {
+        //  empty: the last item was closed by this get already
+        epoll_ctl (k2->ep, EPOLL_CTL_DEL, conn->fd, NULL);
+        k2->active--;
+    }
+    return 0;
+}
+
 static void
 s_k2 (s_bench_t *self)
 {
     s_kconn_t *conns = s_kconns (self, self->conns);
     int ep = s_kpoll (conns, self->conns);
-    int got = 0, failed = 0, active = self->conns;
+    int got = 0, failed = 0;
     int expected = (self->items / self->conns) * self->conns;
     int64_t started = zclock_usecs ();
     for (int i = 0; i < self->conns; i++)
         if (s_send_all (conns[i].fd, "get k/open\r\n", 12))
             failed = 1;
-    while (active > 0 && !failed) {
-        struct epoll_event events[128];
-        int n = epoll_wait (ep, events, 128, 5000);
-        if (n <= 0)
-            failed = 1;
-        for (int e = 0; e < n && !failed; e++) {
-            s_kconn_t *conn = &conns[events[e].data.u32];
-            if (s_kread (conn)) {
-                failed = 1;
-                break;
-            }
-            int rc = s_kvalue (conn);
-            if (rc == -2) {
-                fprintf (stderr, "arbiter-kestrel-bench: K2: unexpected answer: %.*s\n",
-                         (int) (conn->len > 80 ? 80 : conn->len), conn->in);
-                failed = 1;
-            }
-            else if (rc == 1) {
-                got++;
-                if (s_send_all (conn->fd, "get k/close/open\r\n", 18))
-                    failed = 1;
-            }
-            else if (rc == 0) {
-                //  empty: the last item was closed by this get already
-                epoll_ctl (ep, EPOLL_CTL_DEL, conn->fd, NULL);
-                active--;
-            }
-        }
-    }
+    s_k2_t k2 = {ep, 0, self->conns};
+    while (k2.active > 0 && !failed)
+        failed = s_kturn (ep, conns, s_k2_answer, &k2);
+    got = k2.got;
     s_report ("K2", "Kestrel get/open + close, one item at a time per connection", self, got,
               (double) (zclock_usecs () - started) / 1e6, !failed && got == expected);
     close (ep);

@@ -410,12 +410,18 @@ def test_shutdown_when_allowed(gateway):
     assert gw.proc.returncode == 0
 
 
-def test_kill9_broker_loses_nothing(tmp_path, processes):
+def quick_pair(tmp_path, processes):
+    """A broker that gives a silent session up in 1.5 s, and a gateway."""
     broker = Broker(tmp_path, extra=['--heartbeat-ms', '200', '--liveness-ms', '1500'])
     processes.append(broker)
     gw = Gateway(tmp_path, broker)
     processes.append(gw)
     ready(gw)
+    return broker, gw
+
+
+def test_kill9_broker_loses_nothing(tmp_path, processes):
+    broker, gw = quick_pair(tmp_path, processes)
     c = client(gw)
     for i in range(200):
         assert c.set('durable', b'%d' % i)
@@ -439,11 +445,7 @@ def test_kill9_broker_loses_nothing(tmp_path, processes):
 
 
 def test_kill9_gateway_loses_nothing(tmp_path, processes):
-    broker = Broker(tmp_path, extra=['--heartbeat-ms', '200', '--liveness-ms', '1500'])
-    processes.append(broker)
-    gw = Gateway(tmp_path, broker)
-    processes.append(gw)
-    ready(gw)
+    broker, gw = quick_pair(tmp_path, processes)
     c = client(gw)
     for i in range(300):
         assert c.set('kept', b'%d' % i)
