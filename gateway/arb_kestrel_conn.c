@@ -351,7 +351,8 @@ static bool
 s_process (arb_kestrel_conn_t *self)
 {
     while (!self->closing && !self->dead && !self->broken) {
-        char *p = self->in + self->in_off;
+        //  no buffer at all while an item is read into directly
+        char *p = self->in ? self->in + self->in_off : NULL;
         size_t avail = self->in_len - self->in_off;
         if (self->state == S_LINE) {
             if (self->out_bytes >= ARB_KESTREL_CONN_HWM)
@@ -373,11 +374,13 @@ s_process (arb_kestrel_conn_t *self)
         else if (self->state == S_DATA) {
             size_t want = zframe_size (self->item) - self->item_got;
             size_t n = avail < want ? avail : want;
-            memcpy (zframe_data (self->item) + self->item_got, p, n);
-            self->item_got += n;
-            p += n;
-            avail -= n;
-            self->in_off += n;
+            if (n) {
+                memcpy (zframe_data (self->item) + self->item_got, p, n);
+                self->item_got += n;
+                p += n;
+                avail -= n;
+                self->in_off += n;
+            }
             bool ok = true;
             while (self->item_got == zframe_size (self->item) && self->crlf_got < 2 && avail) {
                 ok = ok && *p == "\r\n"[self->crlf_got];
