@@ -9,6 +9,8 @@
           acknowledged after its journal commit): items/s
       B2  libarbiter: one link consumer (credit 1000) drains those N
           items, completing each: items/s
+      B3  libarbiter: B1 again, then C consumers of credit 1 each (one item
+          at a time, as a Kestrel connection takes them) drain it: items/s
       K1  Kestrel: C connections `set` N items, each connection with up to
           --window sets in flight, every STORED counted: items/s
       K2  Kestrel: C connections drain those N items with the reliable
@@ -153,7 +155,7 @@ s_report (
 }
 
 //  ---------------------------------------------------------------------
-//  B1, B2: the broker's own client path
+//  B1, B2, B3: the broker's own client path
 
 static void
 s_b1 (s_bench_t *self)
@@ -183,7 +185,6 @@ s_b1 (s_bench_t *self)
 
 typedef struct {
     int done;
-    uint32_t sub;
 } s_drain_t;
 
 static void
@@ -195,14 +196,17 @@ s_on_task (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *arg)
     drain->done++;
 }
 
+//  Drains queue b with n consumers of the given credit each, completing
+//  every task and giving its credit back at once.
 static void
-s_b2 (s_bench_t *self)
+s_drain (s_bench_t *self, const char *workload, const char *what, int consumers, int credit)
 {
     s_drain_t drain = {0};
     arb_link_callbacks_t callbacks = {0};
     arb_link_t *link = arb_link_new (self->endpoint, "bench-drain", &callbacks, NULL);
     const char *queues[] = {"b"};
-    drain.sub = arb_link_subscribe (link, queues, 1, 1000, s_on_task, &drain);
+    for (int i = 0; i < consumers; i++)
+        arb_link_subscribe (link, queues, 1, credit, s_on_task, &drain);
     int64_t started = zclock_usecs ();
     int64_t last = zclock_mono ();
     int seen = 0;
@@ -218,8 +222,7 @@ s_b2 (s_bench_t *self)
     }
     double seconds = (double) (zclock_usecs () - started) / 1e6;
     arb_link_flush (link);
-    s_report ("B2", "libarbiter link consumer drains, credit 1000", self, drain.done, seconds,
-              drain.done == self->items);
+    s_report (workload, what, self, drain.done, seconds, drain.done == self->items);
     arb_link_destroy (&link);
 }
 
@@ -479,12 +482,13 @@ s_usage (FILE *out)
              "usage: arbiter-kestrel-bench [options]\n"
              "\n"
              "Starts its own arbiterd and arbiter-gateway and measures, in one run: B1/B2 the\n"
-             "broker's own client path (submit, drain), K1/K2 the same through Kestrel\n"
+             "broker's own client path (submit; drain, pipelined and one at a time), K1/K2 the "
+             "same through Kestrel\n"
              "(set; get/open + close), K3 the gateway's RSS with idle connections.\n"
              "\n"
              "  --arbiterd PATH   broker binary (default: build/broker/arbiterd)\n"
              "  --gateway PATH    gateway binary (default: build/gateway/arbiter-gateway)\n"
-             "  --workloads LIST  B1,B2,K1,K2,K3 or all (default all)\n"
+             "  --workloads LIST  B1,B2,B3,K1,K2,K3 or all (default all)\n"
              "  --items N         items per workload (default 200000)\n"
              "  --payload BYTES   item size (default 100)\n"
              "  --connections N   Kestrel connections (default 100)\n"
@@ -580,7 +584,12 @@ main (int argc, char *argv[])
     if (s_wants (&self, "B1"))
         s_b1 (&self);
     if (s_wants (&self, "B2"))
-        s_b2 (&self);
+        s_drain (&self, "B2", "libarbiter link consumer drains, credit 1000", 1, 1000);
+    if (s_wants (&self, "B3")) {
+        s_b1 (&self);  //  the items again
+        s_drain (&self, "B3", "libarbiter link, one consumer of credit 1 per connection",
+                 self.conns, 1);
+    }
     if (s_wants (&self, "K1"))
         s_k1 (&self);
     if (s_wants (&self, "K2"))
