@@ -6,16 +6,19 @@
       1. the queue's prefetched items: a queue that is read keeps up to
          ARB_KESTREL_PREFETCH tasks leased ahead of its gets (the head of
          the queue, in order), so a busy consumer loop costs no round trip
-         to the broker per item. Queues of large items (over
-         ARB_KESTREL_PREFETCH_ITEM bytes) prefetch none, and a queue
-         without gets for ARB_KESTREL_IDLE_MS gives its items back to the
-         head of the queue, in order;
+         to the broker per item. It starts ARB_KESTREL_PREFETCH_FIRST deep
+         until its items are seen to be small; an item over
+         ARB_KESTREL_PREFETCH_ITEM bytes stops it; and a queue without gets
+         for ARB_KESTREL_IDLE_MS gives its items back to the head of the
+         queue, in order;
       2. with t=MS, the queue's waiters: a FIFO served by the queue's
          consumer;
       3. otherwise one TAKE per queue and turn for all the gets of the
-         turn (its tasks go to them in order, the others get END): a get
-         that finds nothing ahead asks the broker, whose answer is the
-         truth about an empty queue.
+         turn: a get that finds nothing ahead asks the broker, whose answer
+         is the truth about an empty queue. Tasks come from the broker in
+         the queue's order, whether by the consumer or a TAKE, so a TAKE's
+         tasks join the prefetched ones at the back, and the waiters, then
+         the takers, are served from the front (the others get END).
 
     One consumer per queue serves both 1 and 2: its credit is kept so that
     credit at the broker + prefetched items = waiters + prefetch depth
@@ -37,6 +40,7 @@
 
 static void s_on_idle (arb_reactor_t *reactor, arb_timer_t *timer, void *arg);
 static bool s_fetch_item (arb_kestrel_client_t *client, bool peek);
+static void s_wait_unlink (arb_kestrel_client_t *client);
 static void s_on_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *arg);
 
 //  ---------------------------------------------------------------------
@@ -188,7 +192,9 @@ s_prefetch_on (arb_kestrel_queue_t *queue)
     if (queue->prefetch || queue->largest > ARB_KESTREL_PREFETCH_ITEM
         || self->prefetching >= ARB_KESTREL_PREFETCH_QUEUES)
         return;
-    queue->prefetch = ARB_KESTREL_PREFETCH;
+    //  shallow until its items are seen to be small: a queue of large
+    //  items costs at most ARB_KESTREL_PREFETCH_FIRST of them, once
+    queue->prefetch = queue->largest ? ARB_KESTREL_PREFETCH : ARB_KESTREL_PREFETCH_FIRST;
     self->prefetching++;
     arb_reactor_arm (self->reactor, &queue->idle, ARB_KESTREL_IDLE_MS, s_on_idle, queue);
     s_queue_credit (queue);
@@ -208,6 +214,28 @@ s_item_unlink (arb_kestrel_item_t *item)
         queue->items_tail = item->prev;
     queue->item_count--;
     arb_idmap_remove (queue->server->items, item->id);
+}
+
+//  Adds a task the server now holds after the queue's prefetched items
+//  (tasks come from the broker in the queue's order, whether by the
+//  consumer or a TAKE).
+static void
+s_item_push (arb_kestrel_queue_t *queue, arb_dispatch_task_t *task)
+{
+    arb_kestrel_item_t *item = (arb_kestrel_item_t *) zmalloc (sizeof (arb_kestrel_item_t));
+    item->queue = queue;
+    item->id = task->id;
+    item->flags = s_headers_flags (task->headers);
+    item->payload = task->payload;
+    task->payload = NULL;
+    item->prev = queue->items_tail;
+    if (queue->items_tail)
+        queue->items_tail->next = item;
+    else
+        queue->items = item;
+    queue->items_tail = item;
+    queue->item_count++;
+    arb_idmap_insert (queue->server->items, item->id, item);
 }
 
 //  Gives every prefetched item back to the head of the queue, in order
@@ -434,32 +462,33 @@ s_on_take (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     arb_kestrel_t *self = take->queue->server;
     arb_msg_t *reply = *reply_p;
     bool ok = arb_msg_type (reply) == ARB_MSG_DISPATCH;
-    size_t got = 0;
+    arb_kestrel_queue_t *queue = take->queue;
+    //  After the items the consumer brought ahead of this answer, if any:
+    //  the takers get them all in the queue's order.
     if (ok) {
         arb_dispatch_body_t *body = arb_msg_dispatch (reply);
-        got = body->tasks.n;
-        for (size_t i = 0; i < body->tasks.n; i++) {
-            arb_kestrel_client_t *client = i < take->n ? take->clients[i] : NULL;
-            if (client) {
-                client->op.take = NULL;
-                s_deliver_task (client, &body->tasks.v[i]);
-            }
-            else
-                arb_link_release (self->link, body->tasks.v[i].id);
+        for (size_t i = 0; i < body->tasks.n; i++)
+            s_item_push (queue, &body->tasks.v[i]);
+        //  the waiters came first
+        while (queue->wait_head && queue->items) {
+            arb_kestrel_client_t *waiter = queue->wait_head;
+            s_wait_unlink (waiter);
+            s_fetch_item (waiter, waiter->op.peek);
         }
     }
-    for (size_t i = got; i < take->n; i++) {
+    for (size_t i = 0; i < take->n; i++) {
         arb_kestrel_client_t *client = take->clients[i];
         if (!client)
             continue;
         client->op.take = NULL;
-        //  the consumer's credit may have brought the queue's items ahead
-        //  of this TAKE's answer
-        if (ok && !s_fetch_item (client, false))
-            s_answer_end (client, true);
-        else if (!ok)
+        if (!ok)
             arb_kestrel_answer_error (client, arb_kestrel_reason (reply));
+        else if (!s_fetch_item (client, false))
+            s_answer_end (client, true);
     }
+    if (queue->prefetch == 0)
+        s_items_return (queue);  //  taken for takers that left
+    s_queue_credit (queue);
     zlistx_delete (self->takes, take->handle);
 }
 
@@ -594,22 +623,15 @@ s_on_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *
         arb_kestrel_queue_check (queue);
         return;
     }
-    arb_kestrel_item_t *item = (arb_kestrel_item_t *) zmalloc (sizeof (arb_kestrel_item_t));
-    item->queue = queue;
-    item->id = task->id;
-    item->flags = s_headers_flags (task->headers);
-    item->payload = task->payload;
-    task->payload = NULL;
-    item->prev = queue->items_tail;
-    if (queue->items_tail)
-        queue->items_tail->next = item;
-    else
-        queue->items = item;
-    queue->items_tail = item;
-    queue->item_count++;
-    arb_idmap_insert (queue->server->items, item->id, item);
-    if (size > ARB_KESTREL_PREFETCH_ITEM)
+    s_item_push (queue, task);
+    if (size > ARB_KESTREL_PREFETCH_ITEM) {
         s_prefetch_off (queue);  //  large items: one get, one item
+        s_queue_credit (queue);
+    }
+    else if (queue->prefetch && queue->prefetch < ARB_KESTREL_PREFETCH) {
+        queue->prefetch = ARB_KESTREL_PREFETCH;  //  small ones: deep
+        s_queue_credit (queue);
+    }
 }
 
 static void

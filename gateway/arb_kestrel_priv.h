@@ -27,6 +27,7 @@
 #include "arb_kestrel_conn.h"
 
 #define ARB_KESTREL_PREFETCH        256   //  items a busy queue keeps leased ahead of its gets
+#define ARB_KESTREL_PREFETCH_FIRST  16    //  items ahead until the queue's items are seen
 #define ARB_KESTREL_PREFETCH_ITEM   4096  //  bytes: a queue with larger items prefetches none
 #define ARB_KESTREL_PREFETCH_QUEUES 32  //  queues prefetching at once (8,192 items, 32 MiB at most)
 #define ARB_KESTREL_IDLE_MS         500  //  a queue without gets this long gives its items back
@@ -62,7 +63,7 @@ struct _arb_kestrel_queue_t {
     arb_kestrel_client_t *wait_tail;
     size_t waiters;
     uint32_t sub;               //  the consumer serving waiters and prefetch, or 0
-    size_t prefetch;            //  items to keep leased ahead (0 or ARB_KESTREL_PREFETCH)
+    size_t prefetch;            //  items to keep leased ahead (0, _PREFETCH_FIRST or _PREFETCH)
     arb_kestrel_item_t *items;  //  owned, prefetched, oldest first
     arb_kestrel_item_t *items_tail;
     size_t item_count;
