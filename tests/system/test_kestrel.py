@@ -184,6 +184,19 @@ def test_order_flags_and_pymemcache_noreply(kgw):
     assert value == b'v' and int(cas) > 0
 
 
+def test_large_items_in_order(kgw):
+    """Items over the prefetch size come in order, one at a time."""
+    c = client(kgw)
+    items = [(b'%03d' % i) * 3000 for i in range(30)]
+    for item in items:
+        assert c.set('large', item)
+    got = [c.get('large/open')]
+    got += [c.get('large/close/open') for _ in range(29)]
+    assert got == items
+    assert c.get('large/close') is None
+    assert int(c.stats()[b'queue_large_items']) == 0
+
+
 def test_open_then_disconnect_gives_the_item_back(kgw):
     c = client(kgw)
     assert c.set('rel', b'first') and c.set('rel', b'second')
