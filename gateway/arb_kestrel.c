@@ -1,24 +1,19 @@
-/*  arb_kestrel.c — the Kestrel server; see arb_kestrel.h.
+/*  arb_kestrel.c — the Kestrel server: its listener, its clients, the
+    commands they send, sets and fan-out children; see arb_kestrel.h.
+    Gets and the queue records are in arb_kestrel_get.c, delete, flush,
+    flush_all and stats in arb_kestrel_admin.c (arb_kestrel_priv.h says
+    what each record holds).
 
-    Records. A client (arb_kestrel_client_t) is the server's side of one
-    connection: the items it holds open, its sets in flight, and its one
-    other command in flight (arb_kestrel_op_t: a get being served, or an admin
-    command waiting for the broker). A queue record (arb_kestrel_queue_t) exists
-    while something uses it: waiters, a consumer, gets of this turn or a
-    TAKE in flight, open items, fan-out children. Each use is a pin;
-    the record goes when the last pin does and it has no children, so the
-    server's memory follows its clients' activity, not the number of
-    queue names ever seen.
+    Sets. A set is one task for its queue and one per fan-out child of the
+    queue, all added to the turn's SUBMIT (arb_gateway_submit_one); the
+    set's answer goes when every one of them is answered: STORED if all
+    were stored, else SERVER_ERROR with the first reason. A client that
+    goes forgets its sets' tickets: the tasks are stored all the same.
 
-    Gets. A get without a wait joins its queue's takers of the turn; the
-    prepare hook sends one TAKE per queue for all of them, and the tasks
-    of its DISPATCH go to the takers in order (the others get END). A get
-    with t=MS joins the queue's waiters, a FIFO served by the queue's
-    consumer, which has one credit per waiter: a waiter that leaves
-    (timeout, disconnect) takes its credit back, and a task that comes
-    when no waiter is left goes back to the head of the queue. A plain
-    get completes its task at once; /open keeps it leased to the
-    connection (the task id is in `opens`, for the broker's STOP).
+    Fan-out children are kept in the broker's metadata, one key each, so
+    recording one is an idempotent META set sent before any SUBMIT that
+    copies to it (the broker takes a connection's messages in order); the
+    gateway loads them all (META list) when its session first comes up.
 */
 
 #include "arb_kestrel_priv.h"
@@ -36,7 +31,6 @@
 #define ARB_ACCEPT_BATCH      256   //  connections accepted per turn at most
 #define ARB_ACCEPT_BACKOFF    100   //  ms without accepting after running out of descriptors
 #define ARB_CHILDREN_RETRY_MS 1000  //  loading the fan-out children failed: again after this
-
 
 //  ---------------------------------------------------------------------
 //  Flags travel in the task's headers: a msgpack map shared by the
