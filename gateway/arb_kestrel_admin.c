@@ -2,7 +2,7 @@
     stats; see arb_kestrel_priv.h.
 
     delete and flush purge the queue at the broker (QUEUE purge: every
-    task not yet running goes) after cancelling the items this server
+    task not yet running goes), then cancel the items this server had
     prefetched from it; delete of a fan-out child also forgets the child.
     flush_all does that to every queue the broker's STATS names, one after
     the other. stats answers with the server's counters and, per queue the
@@ -23,12 +23,7 @@ static uint32_t
 s_purge (arb_kestrel_client_t *client, const char *queue, arb_gateway_reply_fn *fn)
 {
     arb_kestrel_t *self = client->server;
-    arb_kestrel_queue_t *record = (arb_kestrel_queue_t *) zhashx_lookup (self->queues, queue);
-    if (record) {
-        record->pins++;
-        arb_kestrel_queue_drop_items (record);
-        arb_kestrel_queue_unpin (&record);
-    }
+    snprintf (client->op.purging, sizeof (client->op.purging), "%s", queue);
     arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_QUEUE);
     arb_msg_queue (request)->queue = arb_msg_strdup (request, queue);
     arb_msg_queue (request)->op = "purge";
@@ -45,6 +40,16 @@ s_on_purged (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     if (arb_msg_type (*reply_p) != ARB_MSG_OK) {
         arb_kestrel_answer_error (client, arb_kestrel_reason (*reply_p));
         return;
+    }
+    //  The purge leaves leased tasks alone: the items this server had
+    //  prefetched from the queue go too. Every one the broker sent before
+    //  the purge is here by now (its answer came after them).
+    arb_kestrel_queue_t *queue =
+        (arb_kestrel_queue_t *) zhashx_lookup (client->server->queues, op->purging);
+    if (queue) {
+        queue->pins++;
+        arb_kestrel_queue_drop_items (queue);
+        arb_kestrel_queue_unpin (&queue);
     }
     if (op->verb == ARB_KESTREL_FLUSH_ALL) {
         s_flush_next (client);

@@ -131,9 +131,10 @@ typedef struct {
     arb_kestrel_client_t *wait_prev;
     arb_kestrel_take_t *take;  //  the TAKE it is in (in flight), or NULL
     size_t take_index;
-    uint32_t reqid;     //  PEEK or admin request in flight
-    arb_msg_t *stats;   //  owned: flush_all's list of queues
-    size_t next_queue;  //  flush_all: the next queue to purge
+    uint32_t reqid;                  //  PEEK or admin request in flight
+    char purging[ARB_NAME_MAX + 1];  //  delete, flush, flush_all: the queue being purged
+    arb_msg_t *stats;                //  owned: flush_all's list of queues
+    size_t next_queue;               //  flush_all: the next queue to purge
 } arb_kestrel_op_t;
 
 struct _arb_kestrel_client_t {
