@@ -1,6 +1,7 @@
 /*  arb_journal.c — the SQLite journal; see arb_journal.h.
 
-    Schema, version 1 (PRAGMA user_version):
+    Schema, version 2 (PRAGMA user_version; version 2 added
+    tasks.soft_timeout_ms):
 
       tasks     one row per task, final or not, until the retention sweep
                 removes it. `state` holds only logical states (waiting,
@@ -33,7 +34,7 @@
 #include <sqlite3.h>
 #include <sys/file.h>
 
-#define ARB_SCHEMA_VERSION 1
+#define ARB_SCHEMA_VERSION 2
 
 struct _arb_journal_t {
     sqlite3 *db;                  //  owned
@@ -130,6 +131,13 @@ s_exec (arb_journal_t *self, const char *sql)
     return 0;
 }
 
+//  Version 2: a task's soft timeout (the worker warns its handler).
+static int
+s_migrate_1_2 (arb_journal_t *self)
+{
+    return s_exec (self, "ALTER TABLE tasks ADD COLUMN soft_timeout_ms INTEGER NOT NULL DEFAULT 0");
+}
+
 static int
 s_user_version (arb_journal_t *self, int *version)
 {
@@ -160,7 +168,8 @@ s_migrate (arb_journal_t *self)
     int rc = 0;
     if (version == 0)
         rc = s_exec (self, s_create_v1);
-    //  later: if (rc == 0 && version <= 1) rc = s_migrate_1_2 (self); ...
+    if (rc == 0 && version <= 1)
+        rc = s_migrate_1_2 (self);
     char sql[64];
     snprintf (sql, sizeof (sql), "PRAGMA user_version = %d", ARB_SCHEMA_VERSION);
     if (rc == 0)
@@ -190,9 +199,10 @@ s_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *sql)
 #define TASK_COLUMNS                                                                            \
     "id, queue, name, state, priority, max_attempts, attempts, lost, backoff, backoff_ms, "     \
     "backoff_cap_ms, jitter, timeout_ms, not_before_ms, expires_ms, retention_ms, created_ms, " \
-    "flow, input, origin, parents, copies, has_children, args IS NOT NULL"
+    "flow, input, origin, parents, copies, has_children, args IS NOT NULL, soft_timeout_ms"
 
-//  TASK_COLUMNS without the computed last one, for INSERT.
+//  TASK_COLUMNS up to has_children, for INSERT (which sets soft_timeout_ms
+//  after the columns it takes from the row).
 #define INSERT_COLUMNS                                                                          \
     "id, queue, name, state, priority, max_attempts, attempts, lost, backoff, backoff_ms, "     \
     "backoff_cap_ms, jitter, timeout_ms, not_before_ms, expires_ms, retention_ms, created_ms, " \
@@ -202,7 +212,7 @@ s_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *sql)
     "id, queue, name, ckey, state, priority, attempts, max_attempts, lost, created_ms, "     \
     "not_before_ms, started_ms, finished_ms, timeout_ms, worker, error, flow, ref, origin, " \
     "endpoint, (SELECT kind FROM flows WHERE id = tasks.flow), "                             \
-    "(SELECT name FROM flows WHERE id = tasks.flow)"
+    "(SELECT name FROM flows WHERE id = tasks.flow), soft_timeout_ms"
 
 static int
 s_prepare_all (arb_journal_t *self)
@@ -215,9 +225,10 @@ s_prepare_all (arb_journal_t *self)
         {&self->commit, "COMMIT"},
         {&self->rollback, "ROLLBACK"},
         {&self->insert,
-         "INSERT INTO tasks (" INSERT_COLUMNS ", ckey, headers, payload, ref, endpoint, args) "
+         "INSERT INTO tasks (" INSERT_COLUMNS ", ckey, headers, payload, ref, endpoint, args, "
+         "soft_timeout_ms) "
          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-         "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29)"},
+         "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)"},
         {&self->find_key, "SELECT id, state FROM tasks WHERE ckey = ?1"},
         {&self->save,
          "UPDATE tasks SET state = ?2, attempts = ?3, lost = ?4, not_before_ms = ?5, "
@@ -540,6 +551,7 @@ arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journ
     s_bind_text (stmt, 27, row->ref);
     s_bind_text (stmt, 28, row->endpoint);
     s_bind_frame (stmt, 29, row->args);
+    s_bind_u64 (stmt, 30, task->soft_timeout_ms);
     return s_run (self, stmt, "insert");
 }
 
@@ -655,6 +667,7 @@ s_read_task (sqlite3_stmt *stmt, arb_journal_task_fn *fn, void *arg)
     task.copies = (uint32_t) sqlite3_column_int64 (stmt, 21);
     task.has_children = sqlite3_column_int (stmt, 22) != 0;
     task.has_args = sqlite3_column_int (stmt, 23) != 0;
+    task.soft_timeout_ms = s_u64 (stmt, 24);
     return fn (arg, &task, (const char *) sqlite3_column_text (stmt, 1),
                (const char *) sqlite3_column_text (stmt, 2));
 }
@@ -718,6 +731,7 @@ s_read_info (sqlite3_stmt *stmt, arb_msg_t *msg, arb_task_info_t *info)
     info->endpoint = s_text (stmt, 19, msg);
     info->flow_kind = (uint32_t) sqlite3_column_int (stmt, 20);
     info->flow_name = s_text (stmt, 21, msg);
+    info->soft_timeout_ms = s_u64 (stmt, 22);
 }
 
 //  A copy of a blob column in the message's arena.
@@ -787,8 +801,8 @@ arb_journal_task_info (
     if (rc == SQLITE_ROW) {
         s_read_info (stmt, msg, info);
         if (with_detail) {
-            info->result = s_bin (stmt, 22, msg);
-            info->args = s_bin (stmt, 23, msg);
+            info->result = s_bin (stmt, 23, msg);
+            info->args = s_bin (stmt, 24, msg);
         }
     }
     if (s_read_end (self, stmt, rc, "task", id))

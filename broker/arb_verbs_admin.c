@@ -201,6 +201,7 @@ arb_verbs_peek (const arb_verbs_t *verbs, arb_msg_t *msg)
         d->queue = arb_msg_strdup (reply, arb_queue_name (task->queue));
         d->name = arb_msg_strdup (reply, task->name);
         d->timeout_ms = task->timeout_ms;
+        d->soft_timeout_ms = task->soft_timeout_ms;
         d->created_ms = task->created_ms;
         if (task->cached)
             d->payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();

@@ -47,6 +47,12 @@ s_check_spec (
     if (spec->timeout_ms > ARB_TIMEOUT_MAX_MS)
         REFUSE ("timeout_ms: %" PRIu64 " is over the limit of %llu", spec->timeout_ms,
                 ARB_TIMEOUT_MAX_MS);
+    if (spec->soft_timeout_ms > ARB_TIMEOUT_MAX_MS)
+        REFUSE ("soft_timeout_ms: %" PRIu64 " is over the limit of %llu", spec->soft_timeout_ms,
+                ARB_TIMEOUT_MAX_MS);
+    if (spec->timeout_ms && spec->soft_timeout_ms >= spec->timeout_ms)
+        REFUSE ("soft_timeout_ms: %" PRIu64 " is not below timeout_ms (%" PRIu64 ")",
+                spec->soft_timeout_ms, spec->timeout_ms);
     if (spec->retention_ms > ARB_RETENTION_MAX_MS)
         REFUSE ("retention_ms: %" PRIu64 " is over the limit of %llu", spec->retention_ms,
                 ARB_RETENTION_MAX_MS);
@@ -185,10 +191,12 @@ arb_verbs_submit (const arb_verbs_t *verbs, arb_msg_t *msg)
 //  ---------------------------------------------------------------------
 //  STATUS, LIST
 
-//  Overlays what only memory knows (a lease, attempts not yet journaled).
+//  Overlays what only memory knows (a lease, attempts not yet journaled,
+//  whether a worker runs it).
 static void
-s_overlay (arb_msg_t *reply, arb_task_info_t *info, arb_task_t *task)
+s_overlay (const arb_verbs_t *verbs, arb_msg_t *reply, arb_task_info_t *info, arb_task_t *task)
 {
+    info->no_handler = arb_sched_is_unhandled (arb_life_sched (verbs->life), task);
     info->state = task->state;
     info->attempts = task->attempts;
     info->lost = task->lost;
@@ -232,7 +240,7 @@ arb_verbs_status (const arb_verbs_t *verbs, arb_msg_t *msg)
         }
         arb_task_t *task = arb_sched_find (arb_life_sched (verbs->life), body->ids.v[i]);
         if (task)
-            s_overlay (reply, &infos[i], task);
+            s_overlay (verbs, reply, &infos[i], task);
         s_current_attempt (reply, &infos[i]);
     }
     arb_outbox_reply (verbs->outbox, &reply);
@@ -284,7 +292,7 @@ arb_verbs_list (const arb_verbs_t *verbs, arb_msg_t *msg)
                 arb_life_halt (verbs->life, "list");
                 return;
             }
-            s_overlay (reply, info, task);
+            s_overlay (verbs, reply, info, task);
         }
     }
     if (out->tasks.n > 1)

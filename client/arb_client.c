@@ -19,7 +19,7 @@
     arb_client_next report the broker unreachable rather than hang.
 */
 
-#include "arb_client.h"
+#include "arb_client_priv.h"
 #include "arb_dealer.h"
 #include "arb_idset.h"
 #include "arb_spec.h"
@@ -60,14 +60,30 @@ static void s_fail (arb_client_t *self, int code, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
 
 static void
+s_vfail (arb_client_t *self, int code, const char *fmt, va_list args)
+{
+    vsnprintf (self->error, sizeof (self->error), fmt, args);
+    self->error_code = code;
+    self->failed = true;
+}
+
+static void
 s_fail (arb_client_t *self, int code, const char *fmt, ...)
 {
     va_list args;
     va_start (args, fmt);
-    vsnprintf (self->error, sizeof (self->error), fmt, args);
+    s_vfail (self, code, fmt, args);
     va_end (args);
-    self->error_code = code;
-    self->failed = true;
+}
+
+void
+arb_client_fail (arb_client_t *self, int code, const char *fmt, ...)
+{
+    assert (self && self->tag == ARB_CLIENT_TAG);
+    va_list args;
+    va_start (args, fmt);
+    s_vfail (self, code, fmt, args);
+    va_end (args);
 }
 
 static void

@@ -4,7 +4,7 @@
     (never wait), and arb_link_handle receives, runs the timers and sends
     what a turn produced. The link owns one DEALER socket (arb_dealer), the
     tasks it holds (arb_leases), the watched tasks (arb_watchlist), its
-    consumers and its pending requests.
+    consumers (arb_consumers) and its pending requests (arb_requests).
 
     The session is a small state machine:
 
@@ -34,15 +34,14 @@
 
     Request ids: the caller's run 1 .. 2^31 - 1; the link's own messages
     (REGISTER, HEARTBEAT, CREDIT, RESULT, BYE, and the watchlist's PING and
-    WATCH) have the top bit set. Every caller's request waits in
-    `requests` (by id) and in `order` (by time sent); with one timeout for
-    all, `order` is also the order of their deadlines.
+    WATCH) have the top bit set.
 */
 
 #include "arb_link.h"
+#include "arb_consumers.h"
 #include "arb_dealer.h"
-#include "arb_idmap.h"
 #include "arb_leases.h"
+#include "arb_requests.h"
 #include "arb_spec.h"
 
 #include <inttypes.h>
@@ -62,42 +61,20 @@ typedef enum {
     S_READY,
 } s_session_t;
 
-//  A caller's request awaiting its reply.
-typedef struct {
-    uint32_t reqid;
-    arb_msg_type_t type;
-    int64_t sent_at;    //  ms, zclock_mono
-    uint32_t reserved;  //  TAKE: the tasks it may bring, counted against ARB_LINK_HELD_MAX
-    void *handle;       //  in order
-} s_request_t;
-
-//  A consumer: one CREDIT subscription.
-typedef struct {
-    uint32_t sub;
-    char **queues;  //  owned strings
-    size_t queue_count;
-    int64_t credit;  //  what the broker holds: given minus dispatched
-    int64_t owed;    //  given since the last CREDIT (negative: taken back)
-    bool announced;  //  its first CREDIT (with the queues) went out in this session
-    void *dirty;     //  handle in dirty: a CREDIT is to go out
-    arb_link_dispatch_fn *fn;
-    void *arg;  //  borrowed
-} s_consumer_t;
-
 struct _arb_link_t {
-    uint32_t tag;     //  ARB_LINK_TAG
-    zsock_t *dealer;  //  owned
-    char *endpoint;   //  owned
-    char name[ARB_NAME_MAX + 1];
-    char host[ARB_NAME_MAX + 1];
-    arb_link_callbacks_t callbacks;
-    void *arg;  //  borrowed: given to every callback
-    int timeout_ms;
-    size_t max_payload;   //  bytes, outgoing payloads
-    arb_limits_t limits;  //  decoding of what the broker sends
-    uint32_t reqid;       //  last request id given to the caller
-    uint32_t own_reqid;   //  last id of our own messages (without the top bit)
-    bool failed;          //  the last call failed: error holds why
+    uint32_t tag;                    //  ARB_LINK_TAG
+    zsock_t *dealer;                 //  owned
+    char *endpoint;                  //  owned
+    char name[ARB_NAME_MAX + 1];     //  the worker name REGISTER gives
+    char host[ARB_NAME_MAX + 1];     //  this host's name, for REGISTER
+    arb_link_callbacks_t callbacks;  //  copied; the functions are the caller's
+    void *arg;                       //  borrowed: given to every callback
+    int timeout_ms;                  //  ms a request may wait for its reply
+    size_t max_payload;              //  bytes, outgoing payloads
+    arb_limits_t limits;             //  decoding of what the broker sends
+    uint32_t reqid;                  //  last request id given to the caller
+    uint32_t own_reqid;              //  last id of our own messages (without the top bit)
+    bool failed;                     //  the last call failed: error holds why
     char error[ARB_TEXT_MAX + 256];
     bool in_handle;  //  arb_link_handle is running (callbacks are allowed)
 
@@ -106,22 +83,16 @@ struct _arb_link_t {
     uint32_t register_reqid;  //  of the REGISTER being answered
     int register_wait_ms;     //  current REGISTER retry interval
     int64_t register_at;      //  ms: REGISTER again (and reset) if no WELCOME by then
-    uint32_t heartbeat_ms;
-    uint32_t liveness_ms;
-    int64_t last_rx;       //  ms: last message from the broker
-    int64_t heartbeat_at;  //  ms: next HEARTBEAT
-    bool up;               //  the state callback last said up
+    uint32_t heartbeat_ms;    //  from WELCOME: send a HEARTBEAT this often
+    uint32_t liveness_ms;     //  from WELCOME: a broker silent this long is gone
+    int64_t last_rx;          //  ms: last message from the broker
+    int64_t heartbeat_at;     //  ms: next HEARTBEAT
+    bool up;                  //  the state callback last said up
 
     //  Requests, tasks, consumers.
-    arb_idmap_t *requests;       //  owned: reqid -> owned s_request_t
-    zlistx_t *order;             //  owned list of borrowed s_request_t, oldest first
+    arb_requests_t *requests;    //  owned: the caller's requests awaiting replies
     arb_leases_t *leases;        //  owned: the tasks held
-    int64_t credit_given;        //  sum of the consumers' positive credit
-    int64_t reserved;            //  tasks pending TAKEs may bring
-    arb_idmap_t *consumers;      //  owned: sub -> owned s_consumer_t
-    uint32_t last_sub;           //  last subscription number given
-    zlistx_t *dirty;             //  owned list of borrowed s_consumer_t with a CREDIT to send
-    zlistx_t *cancels;           //  owned list of subscription numbers (as pointers) to cancel
+    arb_consumers_t *consumers;  //  owned
     arb_watchlist_t *watchlist;  //  owned
     zlistx_t *reports;           //  owned DONE messages reported outside a handle
 };
@@ -181,7 +152,8 @@ s_send (arb_link_t *self, arb_msg_t **msg_p)
 static int64_t
 s_committed (arb_link_t *self)
 {
-    return (int64_t) arb_leases_size (self->leases) + self->credit_given + self->reserved;
+    return (int64_t) arb_leases_size (self->leases) + arb_consumers_given (self->consumers)
+           + arb_requests_reserved (self->requests);
 }
 
 //  ---------------------------------------------------------------------
@@ -227,26 +199,6 @@ s_report_destroy (void **item)
 //  ---------------------------------------------------------------------
 //  Construction.
 
-static void
-s_request_destroy (s_request_t **request_p)
-{
-    free (*request_p);
-    *request_p = NULL;
-}
-
-static void
-s_consumer_destroy (s_consumer_t **consumer_p)
-{
-    s_consumer_t *consumer = *consumer_p;
-    if (!consumer)
-        return;
-    for (size_t i = 0; i < consumer->queue_count; i++)
-        free (consumer->queues[i]);
-    free (consumer->queues);
-    free (consumer);
-    *consumer_p = NULL;
-}
-
 static void s_register (arb_link_t *self);
 
 arb_link_t *
@@ -286,12 +238,9 @@ arb_link_new (const char *endpoint,
     //  to every payload and result, and a DISPATCH refused here would
     //  strand its tasks.
     self->limits.max_frame = SIZE_MAX;
-    self->requests = arb_idmap_new ();
-    self->order = zlistx_new ();
+    self->requests = arb_requests_new ();
     self->leases = arb_leases_new ();
-    self->consumers = arb_idmap_new ();
-    self->dirty = zlistx_new ();
-    self->cancels = zlistx_new ();
+    self->consumers = arb_consumers_new ();
     self->reports = zlistx_new ();
     zlistx_set_destructor (self->reports, s_report_destroy);
     self->watchlist = arb_watchlist_new (s_watchlist_send, s_watchlist_report, self);
@@ -319,23 +268,8 @@ arb_link_destroy (arb_link_t **self_p)
     }
     zsock_destroy (&self->dealer);
     free (self->endpoint);
-    size_t cursor = 0;
-    uint64_t id;
-    void *value;
-    while (arb_idmap_next (self->requests, &cursor, &id, &value)) {
-        s_request_t *request = (s_request_t *) value;
-        s_request_destroy (&request);
-    }
-    arb_idmap_destroy (&self->requests);
-    zlistx_destroy (&self->order);
-    cursor = 0;
-    while (arb_idmap_next (self->consumers, &cursor, &id, &value)) {
-        s_consumer_t *consumer = (s_consumer_t *) value;
-        s_consumer_destroy (&consumer);
-    }
-    arb_idmap_destroy (&self->consumers);
-    zlistx_destroy (&self->dirty);
-    zlistx_destroy (&self->cancels);
+    arb_requests_destroy (&self->requests);
+    arb_consumers_destroy (&self->consumers);
     zlistx_destroy (&self->reports);
     arb_leases_destroy (&self->leases);
     arb_watchlist_destroy (&self->watchlist);
@@ -421,20 +355,6 @@ s_is_client_verb (arb_msg_type_t type)
     return arb_msg_reply_type (type) != 0 && type != ARB_MSG_REGISTER;
 }
 
-//  Forgets a pending request (out of the table and the order) and gives
-//  back what a TAKE reserved. Returns its type.
-static arb_msg_type_t
-s_request_end (arb_link_t *self, s_request_t **request_p)
-{
-    s_request_t *request = *request_p;
-    arb_msg_type_t type = request->type;
-    self->reserved -= request->reserved;
-    zlistx_delete (self->order, request->handle);
-    arb_idmap_remove (self->requests, request->reqid);
-    s_request_destroy (request_p);
-    return type;
-}
-
 uint32_t
 arb_link_send (arb_link_t *self, arb_msg_t **request_p)
 {
@@ -448,11 +368,11 @@ arb_link_send (arb_link_t *self, arb_msg_t **request_p)
     if (!s_is_client_verb (type))
         s_fail (self, "%s is not a request the caller sends (the link runs the session)",
                 arb_msg_type_name (type));
-    else if (reqid == 0 || (reqid & ARB_REQID_OWN) || arb_idmap_contains (self->requests, reqid))
+    else if (reqid == 0 || (reqid & ARB_REQID_OWN) || arb_requests_contains (self->requests, reqid))
         s_fail (self, "request id %u was not made by arb_link_request_new", reqid);
-    else if (arb_idmap_size (self->requests) >= ARB_LINK_PENDING_MAX)
+    else if (arb_requests_size (self->requests) >= ARB_LINK_PENDING_MAX)
         s_fail (self, "%d requests await replies: try again later", ARB_LINK_PENDING_MAX);
-    else if (s_committed (self) + reserved > ARB_LINK_HELD_MAX)
+    else if (reserved > 0 && s_committed (self) + reserved > ARB_LINK_HELD_MAX)
         s_fail (self, "TAKE of %u: the link would hold more than %d tasks", reserved,
                 ARB_LINK_HELD_MAX);
     if (self->failed) {
@@ -465,14 +385,7 @@ arb_link_send (arb_link_t *self, arb_msg_t **request_p)
         s_fail (self, "the queue to broker %s is full: try again later", self->endpoint);
         return 0;
     }
-    s_request_t *request = (s_request_t *) zmalloc (sizeof (s_request_t));
-    request->reqid = reqid;
-    request->type = type;
-    request->sent_at = zclock_mono ();
-    request->reserved = reserved;
-    request->handle = zlistx_add_end (self->order, request);
-    arb_idmap_insert (self->requests, reqid, request);
-    self->reserved += reserved;
+    arb_requests_add (self->requests, reqid, type, reserved, zclock_mono ());
     return reqid;
 }
 
@@ -525,32 +438,32 @@ s_check_queue (arb_link_t *self, const char *queue)
     return -1;
 }
 
-uint32_t
-arb_link_peek (arb_link_t *self, const char *queue, uint32_t max)
+//  PEEK and TAKE: a queue and a number of tasks.
+static uint32_t
+s_send_queue_request (arb_link_t *self, arb_msg_type_t type, const char *queue, uint32_t max)
 {
     assert (self && self->tag == ARB_LINK_TAG);
     s_clear (self);
     if (s_check_queue (self, queue))
         return 0;
-    arb_msg_t *request = arb_link_request_new (self, ARB_MSG_PEEK);
-    arb_peek_body_t *body = arb_msg_peek (request);
-    body->queue = queue;
-    body->max = max;
+    arb_msg_t *request = arb_link_request_new (self, type);
+    if (type == ARB_MSG_PEEK)
+        *arb_msg_peek (request) = (arb_peek_body_t){.queue = queue, .max = max};
+    else
+        *arb_msg_take (request) = (arb_take_body_t){.queue = queue, .max = max};
     return arb_link_send (self, &request);
+}
+
+uint32_t
+arb_link_peek (arb_link_t *self, const char *queue, uint32_t max)
+{
+    return s_send_queue_request (self, ARB_MSG_PEEK, queue, max);
 }
 
 uint32_t
 arb_link_take (arb_link_t *self, const char *queue, uint32_t max)
 {
-    assert (self && self->tag == ARB_LINK_TAG);
-    s_clear (self);
-    if (s_check_queue (self, queue))
-        return 0;
-    arb_msg_t *request = arb_link_request_new (self, ARB_MSG_TAKE);
-    arb_take_body_t *body = arb_msg_take (request);
-    body->queue = queue;
-    body->max = max;
-    return arb_link_send (self, &request);
+    return s_send_queue_request (self, ARB_MSG_TAKE, queue, max);
 }
 
 //  Answers a caller's request with a local ERROR (code 0).
@@ -567,10 +480,9 @@ s_answer_locally (arb_link_t *self, uint32_t reqid, const char *reason)
 //  Fails a pending request locally: its reply will never come, or come
 //  too late to count.
 static void
-s_request_fail (arb_link_t *self, s_request_t **request_p, const char *why)
+s_request_fail (arb_link_t *self, uint32_t reqid, const char *why)
 {
-    uint32_t reqid = (*request_p)->reqid;
-    arb_msg_type_t type = s_request_end (self, request_p);
+    arb_msg_type_t type = arb_requests_end (self->requests, reqid);
     arb_watchlist_untrack (self->watchlist, reqid);
     char reason[256];
     snprintf (reason, sizeof (reason), "%s %s (broker %s): outcome unknown",
@@ -581,40 +493,13 @@ s_request_fail (arb_link_t *self, s_request_t **request_p, const char *why)
 //  ---------------------------------------------------------------------
 //  Consumers.
 
-static s_consumer_t *
-s_consumer (arb_link_t *self, uint32_t sub)
-{
-    return (s_consumer_t *) arb_idmap_lookup (self->consumers, sub);
-}
-
-//  Changes what the broker holds for a consumer, keeping the sum of the
-//  positive credit (what ARB_LINK_HELD_MAX counts) in step.
-static void
-s_set_credit (arb_link_t *self, s_consumer_t *consumer, int64_t credit)
-{
-    self->credit_given -= consumer->credit > 0 ? consumer->credit : 0;
-    consumer->credit = credit;
-    self->credit_given += credit > 0 ? credit : 0;
-}
-
-static void
-s_mark_dirty (arb_link_t *self, s_consumer_t *consumer)
-{
-    if (!consumer->dirty)
-        consumer->dirty = zlistx_add_end (self->dirty, consumer);
-}
-
 static int
-s_check_queues (arb_link_t *self, const char **queues, size_t n)
+s_check_credit (arb_link_t *self, int credit)
 {
-    if (n == 0 || n > ARB_CREDIT_QUEUES_MAX) {
-        s_fail (self, "a consumer has 1 to %d queues, not %zu", ARB_CREDIT_QUEUES_MAX, n);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++)
-        if (s_check_queue (self, queues[i]))
-            return -1;
-    return 0;
+    if (credit <= 0 || s_committed (self) + credit <= ARB_LINK_HELD_MAX)
+        return 0;
+    s_fail (self, "credit %d: the link would hold more than %d tasks", credit, ARB_LINK_HELD_MAX);
+    return -1;
 }
 
 uint32_t
@@ -625,35 +510,18 @@ arb_link_subscribe (arb_link_t *self,
                     arb_link_dispatch_fn *fn,
                     void *arg)
 {
-    assert (self && self->tag == ARB_LINK_TAG && (queues || n == 0) && fn);
+    assert (self && self->tag == ARB_LINK_TAG && fn);
     s_clear (self);
-    if (s_check_queues (self, queues, n))
-        return 0;
-    if (arb_idmap_size (self->consumers) >= ARB_LINK_CONSUMERS_MAX) {
-        s_fail (self, "%d consumers already", ARB_LINK_CONSUMERS_MAX);
+    if (credit < 0) {
+        s_fail (self, "credit %d: a consumer starts with none or more", credit);
         return 0;
     }
-    if (credit < 0 || s_committed (self) + credit > ARB_LINK_HELD_MAX) {
-        s_fail (self, "credit %d: the link would hold more than %d tasks", credit,
-                ARB_LINK_HELD_MAX);
+    if (s_check_credit (self, credit))
         return 0;
-    }
-    //  a number not in use, never 0 (TAKE's tasks come with sub 0)
-    do
-        self->last_sub = self->last_sub == UINT32_MAX ? 1 : self->last_sub + 1;
-    while (arb_idmap_contains (self->consumers, self->last_sub));
-    s_consumer_t *consumer = (s_consumer_t *) zmalloc (sizeof (s_consumer_t));
-    consumer->sub = self->last_sub;
-    consumer->queues = (char **) zmalloc (n * sizeof (char *));
-    for (size_t i = 0; i < n; i++)
-        consumer->queues[i] = strdup (queues[i]);
-    consumer->queue_count = n;
-    consumer->fn = fn;
-    consumer->arg = arg;
-    arb_idmap_insert (self->consumers, consumer->sub, consumer);
-    s_set_credit (self, consumer, credit);
-    s_mark_dirty (self, consumer);
-    return consumer->sub;
+    uint32_t sub = arb_consumers_add (self->consumers, queues, n, credit, fn, arg, self->error,
+                                      sizeof (self->error));
+    self->failed = sub == 0;
+    return sub;
 }
 
 int
@@ -661,28 +529,19 @@ arb_link_add_credit (arb_link_t *self, uint32_t sub, int credit)
 {
     assert (self && self->tag == ARB_LINK_TAG);
     s_clear (self);
-    s_consumer_t *consumer = s_consumer (self, sub);
-    if (!consumer) {
-        s_fail (self, "no consumer %u", sub);
+    if (s_check_credit (self, credit))
         return -1;
-    }
-    if (credit > 0 && s_committed (self) + credit > ARB_LINK_HELD_MAX) {
-        s_fail (self, "credit %d: the link would hold more than %d tasks", credit,
-                ARB_LINK_HELD_MAX);
-        return -1;
-    }
-    s_set_credit (self, consumer, consumer->credit + credit);
-    consumer->owed += credit;
-    s_mark_dirty (self, consumer);
-    return 0;
+    if (arb_consumers_add_credit (self->consumers, sub, credit) == 0)
+        return 0;
+    s_fail (self, "no consumer %u", sub);
+    return -1;
 }
 
 int64_t
 arb_link_credit (arb_link_t *self, uint32_t sub)
 {
     assert (self && self->tag == ARB_LINK_TAG);
-    s_consumer_t *consumer = s_consumer (self, sub);
-    return consumer ? consumer->credit : 0;
+    return arb_consumers_credit (self->consumers, sub);
 }
 
 int
@@ -690,20 +549,10 @@ arb_link_unsubscribe (arb_link_t *self, uint32_t sub)
 {
     assert (self && self->tag == ARB_LINK_TAG);
     s_clear (self);
-    s_consumer_t *consumer = s_consumer (self, sub);
-    if (!consumer) {
-        s_fail (self, "no consumer %u", sub);
-        return -1;
-    }
-    //  the broker knows it only once its first CREDIT went out
-    if (consumer->announced)
-        zlistx_add_end (self->cancels, (void *) (uintptr_t) sub);
-    if (consumer->dirty)
-        zlistx_delete (self->dirty, consumer->dirty);
-    s_set_credit (self, consumer, 0);
-    arb_idmap_remove (self->consumers, sub);
-    s_consumer_destroy (&consumer);
-    return 0;
+    if (arb_consumers_remove (self->consumers, sub) == 0)
+        return 0;
+    s_fail (self, "no consumer %u", sub);
+    return -1;
 }
 
 //  ---------------------------------------------------------------------
@@ -742,48 +591,19 @@ arb_link_release (arb_link_t *self, uint64_t id)
 //  ---------------------------------------------------------------------
 //  What a turn sends.
 
-static void
-s_send_credit (arb_link_t *self, s_consumer_t *consumer)
-{
-    arb_msg_t *msg = arb_msg_new (ARB_MSG_CREDIT, s_own_reqid (self));
-    arb_credit_body_t *body = arb_msg_credit (msg);
-    body->sub = consumer->sub;
-    if (!consumer->announced) {
-        //  the first CREDIT of a session names the queues and gives all
-        //  the credit the consumer has left
-        body->queues.v = (const char **) consumer->queues;
-        body->queues.n = consumer->queue_count;
-        body->credit = (int32_t) consumer->credit;
-    }
-    else
-        body->credit = (int32_t) consumer->owed;
-    consumer->announced = true;
-    consumer->owed = 0;
-    s_send (self, &msg);
-}
-
 void
 arb_link_flush (arb_link_t *self)
 {
     assert (self && self->tag == ARB_LINK_TAG);
     if (self->session != S_READY)
         return;  //  outcomes and credit wait for the WELCOME
-    arb_msg_t *results;
+    arb_msg_t *msg;
     while (arb_leases_has_results (self->leases) && s_writable (self)
-           && (results = arb_leases_results (self->leases, s_own_reqid (self))))
-        s_send (self, &results);
-    s_consumer_t *consumer;
-    while (s_writable (self) && (consumer = (s_consumer_t *) zlistx_first (self->dirty))) {
-        zlistx_delete (self->dirty, consumer->dirty);
-        consumer->dirty = NULL;
-        s_send_credit (self, consumer);
-    }
-    while (zlistx_size (self->cancels) > 0 && s_writable (self)) {
-        arb_msg_t *msg = arb_msg_new (ARB_MSG_CREDIT, s_own_reqid (self));
-        arb_msg_credit (msg)->sub = (uint32_t) (uintptr_t) zlistx_detach (self->cancels, NULL);
-        arb_msg_credit (msg)->cancel = true;
+           && (msg = arb_leases_results (self->leases, s_own_reqid (self))))
         s_send (self, &msg);
-    }
+    while (arb_consumers_has_credit (self->consumers) && s_writable (self)
+           && (msg = arb_consumers_next_credit (self->consumers, s_own_reqid (self))))
+        s_send (self, &msg);
 }
 
 //  Whether the flush has anything it could send now.
@@ -791,8 +611,7 @@ static bool
 s_flush_due (arb_link_t *self)
 {
     return self->session == S_READY
-           && (arb_leases_has_results (self->leases) || zlistx_size (self->dirty) > 0
-               || zlistx_size (self->cancels) > 0);
+           && (arb_leases_has_results (self->leases) || arb_consumers_has_credit (self->consumers));
 }
 
 //  ---------------------------------------------------------------------
@@ -822,13 +641,7 @@ s_register (arb_link_t *self)
     self->register_reqid = arb_msg_reqid (msg);
     self->session = S_REGISTERING;
     self->register_at = zclock_mono () + self->register_wait_ms;
-    //  the new session knows none of our subscriptions yet
-    zlistx_purge (self->cancels);
-    size_t cursor = 0;
-    uint64_t sub;
-    void *value;
-    while (arb_idmap_next (self->consumers, &cursor, &sub, &value))
-        ((s_consumer_t *) value)->announced = false;
+    arb_consumers_restart (self->consumers);
     s_send (self, &msg);
 }
 
@@ -839,24 +652,19 @@ static void
 s_reset (arb_link_t *self, const char *why)
 {
     zsys_warning ("link: %s, connecting again endpoint=%s held=%zu pending=%zu", why,
-                  self->endpoint, arb_leases_size (self->leases), arb_idmap_size (self->requests));
+                  self->endpoint, arb_leases_size (self->leases),
+                  arb_requests_size (self->requests));
     if (arb_dealer_reconnect (self->dealer, self->endpoint) != 0)
         zsys_error ("link: cannot reconnect endpoint=%s errno=%d", self->endpoint, zmq_errno ());
     //  what went out on the old connection
-    size_t count = arb_idmap_size (self->requests);
-    uint32_t *lost = (uint32_t *) zmalloc ((count + 1) * sizeof (uint32_t));
-    size_t n = 0;
-    for (s_request_t *request = (s_request_t *) zlistx_first (self->order); request;
-         request = (s_request_t *) zlistx_next (self->order))
-        lost[n++] = request->reqid;
+    size_t n;
+    uint32_t *lost = arb_requests_ids (self->requests, &n);
     s_register (self);
     arb_watchlist_rewatch (self->watchlist);
     s_state (self, false);
-    for (size_t i = 0; i < n; i++) {
-        s_request_t *request = (s_request_t *) arb_idmap_lookup (self->requests, lost[i]);
-        if (request)
-            s_request_fail (self, &request, "lost with the connection");
-    }
+    for (size_t i = 0; i < n; i++)
+        if (arb_requests_contains (self->requests, lost[i]))
+            s_request_fail (self, lost[i], "lost with the connection");
     free (lost);
 }
 
@@ -894,14 +702,7 @@ s_on_welcome (arb_link_t *self, arb_msg_t *msg)
     zsys_info ("link: registered endpoint=%s name=%s epoch=%" PRIu64 " held=%zu taken_back=%zu",
                self->endpoint, self->name, body->epoch, held, body->adopted.n);
     //  every consumer's CREDIT goes again, with the credit it has left
-    size_t cursor = 0;
-    uint64_t sub;
-    void *value;
-    while (arb_idmap_next (self->consumers, &cursor, &sub, &value)) {
-        s_consumer_t *consumer = (s_consumer_t *) value;
-        consumer->owed = 0;
-        s_mark_dirty (self, consumer);
-    }
+    arb_consumers_announce (self->consumers);
     arb_leases_adopt (self->leases, body, s_on_lost_task, self);
     s_state (self, true);
 }
@@ -925,18 +726,14 @@ s_on_dispatch (arb_link_t *self, arb_msg_t *msg)
     arb_dispatch_body_t *body = arb_msg_dispatch (msg);
     for (size_t i = 0; i < body->tasks.n; i++) {
         arb_dispatch_task_t *task = &body->tasks.v[i];
-        s_consumer_t *consumer = s_consumer (self, task->sub);
-        if (!consumer) {
+        arb_link_dispatch_fn *fn;
+        void *arg;
+        if (!arb_consumers_dispatched (self->consumers, task->sub, &fn, &arg))
             s_release_unseen (self, task, "no such consumer");
-            continue;
-        }
-        if (arb_leases_add (self->leases, task->id, task->lease, task->sub)) {
+        else if (arb_leases_add (self->leases, task->id, task->lease, task->sub))
             zsys_error ("link: dispatch of a task held already id=%" PRIu64, task->id);
-            continue;
-        }
-        s_set_credit (self, consumer, consumer->credit - 1);
-        //  the callback may end this consumer: not used after it
-        consumer->fn (self, task->sub, task, consumer->arg);
+        else
+            fn (self, task->sub, task, arg);
     }
 }
 
@@ -947,15 +744,14 @@ s_on_reply (arb_link_t *self, arb_msg_t **msg_p)
     arb_msg_t *msg = *msg_p;
     uint32_t reqid = arb_msg_reqid (msg);
     arb_msg_type_t got = arb_msg_type (msg);
-    s_request_t *request = (s_request_t *) arb_idmap_lookup (self->requests, reqid);
-    if (!request) {
+    arb_msg_type_t type = arb_requests_end (self->requests, reqid);
+    if (!type) {
         //  late: its request failed locally. Tasks a late TAKE brought
         //  were never the caller's to see.
         for (size_t i = 0; got == ARB_MSG_DISPATCH && i < arb_msg_dispatch (msg)->tasks.n; i++)
             s_release_unseen (self, &arb_msg_dispatch (msg)->tasks.v[i], "late TAKE reply");
         return;
     }
-    arb_msg_type_t type = s_request_end (self, &request);
     if (got != ARB_MSG_ERROR && got != arb_msg_reply_type (type)) {
         char reason[128];
         snprintf (reason, sizeof (reason), "broker answered %s with %s", arb_msg_type_name (type),
@@ -1049,9 +845,8 @@ s_on_malformed (arb_link_t *self, arb_msg_t *msg)
     const char *why = msg ? arb_msg_decode_error (msg) : "no header";
     zsys_error ("link: malformed message from broker reqid=%u reason=%s", reqid, why ? why : "?");
     arb_watchlist_learn (self->watchlist, NULL, (reqid & ARB_REQID_OWN) != 0);
-    s_request_t *request = (s_request_t *) arb_idmap_lookup (self->requests, reqid);
-    if (request)
-        s_request_fail (self, &request, "answered with a malformed message");
+    if (reqid && !(reqid & ARB_REQID_OWN) && arb_requests_contains (self->requests, reqid))
+        s_request_fail (self, reqid, "answered with a malformed message");
 }
 
 static void
@@ -1085,12 +880,13 @@ static void
 s_timers (arb_link_t *self)
 {
     int64_t now = zclock_mono ();
-    s_request_t *request;
-    while ((request = (s_request_t *) zlistx_first (self->order))
-           && now - request->sent_at >= self->timeout_ms) {
+    uint32_t reqid;
+    int64_t sent_at;
+    while ((reqid = arb_requests_oldest (self->requests, &sent_at))
+           && now - sent_at >= self->timeout_ms) {
         char why[64];
         snprintf (why, sizeof (why), "not answered within %.1f s", self->timeout_ms / 1000.0);
-        s_request_fail (self, &request, why);
+        s_request_fail (self, reqid, why);
     }
     if (self->session == S_READY && now - self->last_rx >= self->liveness_ms)
         s_reset (self, "broker silent past its liveness window");
@@ -1136,9 +932,9 @@ arb_link_timeout (arb_link_t *self)
         return (events & ZMQ_POLLOUT) ? 0 : ARB_OUTPUT_RETRY_MS;
     int64_t now = zclock_mono ();
     int64_t next = arb_watchlist_tick_at (self->watchlist);
-    s_request_t *oldest = (s_request_t *) zlistx_first (self->order);
-    if (oldest && oldest->sent_at + self->timeout_ms < next)
-        next = oldest->sent_at + self->timeout_ms;
+    int64_t sent_at;
+    if (arb_requests_oldest (self->requests, &sent_at) && sent_at + self->timeout_ms < next)
+        next = sent_at + self->timeout_ms;
     if (self->session == S_READY) {
         if (self->heartbeat_at < next)
             next = self->heartbeat_at;

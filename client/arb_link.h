@@ -205,8 +205,11 @@ arb_msg_t *arb_link_request_new (arb_link_t *self, arb_msg_type_t type);
 //  Sends a request made by arb_link_request_new: any client verb (PING,
 //  SUBMIT, STATUS, LIST, WATCH, CANCEL, RETRY, STATS, QUEUE, LIMIT, EVENTS,
 //  PEEK, META) or TAKE; takes it (nulls *request_p, even on failure). The
-//  ids of a SUBMIT with watch and of a WATCH are watched (done callback).
-//  Refuses worker verbs (the link runs the session), more than
+//  ids of a SUBMIT with watch and of a WATCH are watched (done callback);
+//  the ids of a WATCH stay watched even if the request fails (the link
+//  watches them again whenever the broker may have forgotten them: a new
+//  epoch, a new connection, a silent interval). Refuses
+//  worker verbs (the link runs the session), more than
 //  ARB_LINK_PENDING_MAX pending requests, a full queue to the broker.
 uint32_t arb_link_send (arb_link_t *self, arb_msg_t **request_p);
 

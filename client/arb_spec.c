@@ -2,15 +2,31 @@
 
 #include "arb_spec.h"
 
+//  A name the broker would refuse (over its limit, or not printable
+//  UTF-8), refused here naming it as the broker would (what:
+//  "tasks[0].name").
+static int
+s_check_what (const char *what, const char *value, char *error, size_t size)
+{
+    size_t len = value ? strlen (value) : 0;
+    char why[80];
+    if (len > ARB_NAME_MAX)
+        snprintf (why, sizeof (why), "%zu bytes, over the %d-byte limit", len, ARB_NAME_MAX);
+    else if (len && arb_name_check (value, len, why, sizeof (why)))
+        strcat (why, " (names are printable UTF-8)");
+    else
+        return 0;
+    snprintf (error, size, "%s: %s", what, why);
+    return -1;
+}
+
+//  s_check_what of a task spec's field: "tasks[3].queue".
 static int
 s_check_name (size_t i, const char *field, const char *value, char *error, size_t size)
 {
-    size_t len = value ? strlen (value) : 0;
-    if (len <= ARB_NAME_MAX)
-        return 0;
-    snprintf (error, size, "tasks[%zu].%s: %zu bytes, over the %d-byte limit", i, field, len,
-              ARB_NAME_MAX);
-    return -1;
+    char what[96];
+    snprintf (what, sizeof (what), "tasks[%zu].%s", i, field);
+    return s_check_what (what, value, error, size);
 }
 
 //  Sizes the codec would refuse, named here rather than in a 413.
@@ -52,9 +68,17 @@ s_check_spec (size_t i, const arb_task_spec_t *spec, size_t max_payload, char *e
         || s_check_name (i, "key", spec->key, error, size)
         || s_check_name (i, "ref", spec->ref, error, size))
         return -1;
-    for (size_t e = 0; e < spec->endpoints.n; e++)
-        if (s_check_name (i, "endpoints[]", spec->endpoints.v[e], error, size))
+    char field[48];
+    for (size_t k = 0; k < spec->after.n; k++) {
+        snprintf (field, sizeof (field), "after[%zu].ref", k);
+        if (s_check_name (i, field, spec->after.v[k].ref, error, size))
             return -1;
+    }
+    for (size_t e = 0; e < spec->endpoints.n; e++) {
+        snprintf (field, sizeof (field), "endpoints[%zu]", e);
+        if (s_check_name (i, field, spec->endpoints.v[e], error, size))
+            return -1;
+    }
     return 0;
 }
 
@@ -69,12 +93,7 @@ s_check_flow (arb_flow_kind_t kind, const char *name, char *error, size_t size)
         snprintf (error, size, "flow name '%.64s': a batch that is no flow has no name", name);
         return -1;
     }
-    size_t len = name ? strlen (name) : 0;
-    if (len > ARB_NAME_MAX) {
-        snprintf (error, size, "flow name: %zu bytes, over the %d-byte limit", len, ARB_NAME_MAX);
-        return -1;
-    }
-    return 0;
+    return s_check_what ("flow name", name, error, size);
 }
 
 int

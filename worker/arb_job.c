@@ -59,6 +59,8 @@ struct _arb_job_t {
     size_t emits_bytes;             //  payload bytes staged in emits
     size_t emitted;                 //  items emitted by this task
     atomic_bool cancelled;          //  set by the run thread on STOP
+    uint64_t soft_timeout_ms;       //  0: none
+    int64_t soft_at;                //  ms (zclock_mono) the soft timeout passes; 0 none
     arb_job_flush_fn *flush;        //  light: hands a full EMIT on; NULL: keep staging
     void *flush_arg;                //  borrowed
     int report_fd;                  //  heavy child: pipe to the parent; else -1
@@ -180,6 +182,36 @@ arb_job_is_cancelled (arb_job_t *self)
 }
 
 bool
+arb_job_is_soft_timed_out (arb_job_t *self)
+{
+    assert (self);
+    return self->soft_at && zclock_mono () >= self->soft_at;
+}
+
+uint64_t
+arb_job_soft_timeout_ms (arb_job_t *self)
+{
+    assert (self);
+    return self->soft_timeout_ms;
+}
+
+int64_t
+arb_job_soft_at (arb_job_t *self)
+{
+    assert (self);
+    return self->soft_at;
+}
+
+void
+arb_job_set_soft_timeout (arb_job_t *self, uint64_t soft_timeout_ms)
+{
+    assert (self);
+    //  the clock starts now: in a worker, when the task takes its slot
+    self->soft_timeout_ms = soft_timeout_ms;
+    self->soft_at = soft_timeout_ms ? zclock_mono () + (int64_t) soft_timeout_ms : 0;
+}
+
+bool
 arb_job_is_heavy (arb_job_t *self)
 {
     assert (self);
@@ -201,7 +233,7 @@ arb_job_set_result (arb_job_t *self, const void *data, size_t size)
     assert (self);
     zframe_destroy (&self->result);
     if (size > self->max_payload)
-        return arb_job_fail (self, "result too large (%zu bytes, over the %zu-byte limit)", size,
+        return arb_job_fail (self, "result of %zu bytes is over the %zu-byte limit", size,
                              self->max_payload);
     self->result = zframe_new (data, size);
     return 0;
@@ -287,7 +319,9 @@ arb_job_emit (arb_job_t *self, const char *queue, const void *data, size_t size)
 {
     assert (self);
     size_t qlen = queue ? strlen (queue) : 0;
-    if (qlen == 0 || qlen > ARB_NAME_MAX || size > self->max_payload || (size && !data))
+    char why[80];
+    if (qlen == 0 || qlen > ARB_NAME_MAX || arb_name_check (queue, qlen, why, sizeof (why))
+        || size > self->max_payload || (size && !data))
         return -1;
     if (self->report_fd >= 0) {
         uint8_t head[1 + 4 + 8];
@@ -355,6 +389,7 @@ arb_job_start (arb_job_t *self, arb_dispatch_task_t *task)
     self->parents = task->parents.v;
     self->parent_count = task->parents.n;
     self->args = task->args;
+    arb_job_set_soft_timeout (self, task->soft_timeout_ms);
 }
 
 void
@@ -377,6 +412,8 @@ arb_job_finish (arb_job_t *self)
     self->args = (arb_bin_t){NULL, 0};
     self->has_outcome = false;
     self->outcome = 0;
+    self->soft_timeout_ms = 0;
+    self->soft_at = 0;
     self->report_size = 0;
     if (self->report_cap > S_KEEP) {
         free (self->report);
@@ -468,6 +505,13 @@ arb_job_lease (arb_job_t *self)
 {
     assert (self);
     return self->lease;
+}
+
+size_t
+arb_job_max_payload (arb_job_t *self)
+{
+    assert (self);
+    return self->max_payload;
 }
 
 void

@@ -290,6 +290,60 @@ test_newer_schema_is_refused (void **state)
     assert_null (arb_journal_new (fx->path, ARB_SYNC_NORMAL));
 }
 
+static int
+s_collect_soft (void *arg, arb_task_t *task, const char *queue, const char *name)
+{
+    (void) queue;
+    (void) name;
+    ((uint64_t *) arg)[task->id] = task->soft_timeout_ms;
+    return 0;
+}
+
+//  A version-1 journal (before soft timeouts) is migrated in place: its
+//  tasks load, with no soft timeout, and new ones keep theirs.
+static void
+test_version_1_is_migrated (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *queue = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_task_t *old = s_task (queue, 1, ARB_STATE_READY);
+    arb_journal_row_t row = {0};
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_insert (j, old, &row), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    arb_journal_destroy (&j);
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db,
+                                    "ALTER TABLE tasks DROP COLUMN soft_timeout_ms;"
+                                    "PRAGMA user_version = 1",
+                                    NULL, NULL, NULL),
+                      SQLITE_OK);
+    sqlite3_close (db);
+
+    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_non_null (j);
+    arb_task_t *young = s_task (queue, 2, ARB_STATE_READY);
+    young->soft_timeout_ms = 1500;
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_insert (j, young, &row), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    uint64_t soft[3] = {7, 7, 7};
+    assert_int_equal (arb_journal_load_open (j, s_collect_soft, soft), 0);
+    assert_int_equal (soft[1], 0);
+    assert_int_equal (soft[2], 1500);
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
+    arb_task_info_t info = {0};
+    assert_int_equal (arb_journal_task_info (j, 2, true, msg, &info), 0);
+    assert_int_equal (info.soft_timeout_ms, 1500);
+    arb_msg_destroy (&msg);
+    arb_journal_destroy (&j);
+    s_task_free (&old);
+    s_task_free (&young);
+    arb_queue_destroy (&queue);
+}
+
 int
 main (void)
 {
@@ -302,6 +356,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_meta_and_epoch, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_second_broker_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_newer_schema_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_version_1_is_migrated, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name ("journal", tests, NULL, NULL);
 }

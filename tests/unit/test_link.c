@@ -12,14 +12,13 @@
 
 #include "arb_client.h"
 #include "arb_link.h"
+#include "../bench/bench_proc.h"
 
-#include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <libgen.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,21 +39,6 @@ typedef struct {
     char endpoint[64];
     char binary[PATH_MAX];
 } s_broker_t;
-
-static int
-s_free_port (void)
-{
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl (INADDR_LOOPBACK)};
-    socklen_t len = sizeof (addr);
-    int port = -1;
-    if (fd >= 0 && bind (fd, (struct sockaddr *) &addr, len) == 0
-        && getsockname (fd, (struct sockaddr *) &addr, &len) == 0)
-        port = ntohs (addr.sin_port);
-    if (fd >= 0)
-        close (fd);
-    return port;
-}
 
 //  Starts arbiterd on the broker's endpoint and journal, with extra
 //  arguments (NULL-terminated, may be NULL), and waits until it answers.
@@ -98,7 +82,7 @@ s_broker_new (const char *const *extra)
     snprintf (self->dir, sizeof (self->dir), "/tmp/test-link-XXXXXX");
     assert_non_null (mkdtemp (self->dir));
     snprintf (self->db, sizeof (self->db), "%s/arbiter.db", self->dir);
-    snprintf (self->endpoint, sizeof (self->endpoint), "tcp://127.0.0.1:%d", s_free_port ());
+    snprintf (self->endpoint, sizeof (self->endpoint), "tcp://127.0.0.1:%d", bench_free_port ());
     //  this binary is <variant>/tests/unit/test_link
     char exe[PATH_MAX] = "";
     ssize_t len = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
@@ -136,13 +120,18 @@ s_broker_destroy (s_broker_t **self_p)
 {
     s_broker_t *self = *self_p;
     s_broker_kill (self, SIGTERM);
-    const char *files[] = {"arbiter.db", "arbiter.db-wal", "arbiter.db-shm", "broker.log"};
-    for (size_t i = 0; i < sizeof (files) / sizeof (files[0]); i++) {
-        char path[160];
-        snprintf (path, sizeof (path), "%s/%s", self->dir, files[i]);
-        unlink (path);
-    }
-    rmdir (self->dir);
+    //  the journal, its WAL and lock files, the log
+    DIR *dir = opendir (self->dir);
+    struct dirent *entry;
+    while (dir && (entry = readdir (dir)))
+        if (entry->d_type == DT_REG) {
+            char path[PATH_MAX];
+            snprintf (path, sizeof (path), "%s/%s", self->dir, entry->d_name);
+            unlink (path);
+        }
+    if (dir)
+        closedir (dir);
+    assert_int_equal (rmdir (self->dir), 0);
     free (self);
     *self_p = NULL;
 }
@@ -176,6 +165,7 @@ struct _s_ctx_t {
     int stop_reasons[S_MAX_IDS];
     size_t stop_count;
     int ups, downs;
+    size_t events;  //  state changes seen in EVENT messages
 };
 
 static void
@@ -215,6 +205,14 @@ s_on_stop (arb_link_t *link, uint64_t id, int reason, void *arg)
 }
 
 static void
+s_on_event (arb_link_t *link, arb_event_body_t *event, void *arg)
+{
+    (void) link;
+    s_ctx_t *ctx = (s_ctx_t *) arg;
+    ctx->events += event->events.n;
+}
+
+static void
 s_on_state (arb_link_t *link, bool up, void *arg)
 {
     s_ctx_t *ctx = (s_ctx_t *) arg;
@@ -243,7 +241,7 @@ s_ctx_new (s_broker_t *broker, const char *name)
 {
     s_ctx_t *ctx = (s_ctx_t *) zmalloc (sizeof (s_ctx_t));
     ctx->replies = zlistx_new ();
-    arb_link_callbacks_t callbacks = {s_on_reply, s_on_done, s_on_stop, NULL, s_on_state};
+    arb_link_callbacks_t callbacks = {s_on_reply, s_on_done, s_on_stop, s_on_event, s_on_state};
     ctx->link = arb_link_new (broker->endpoint, name, &callbacks, ctx);
     assert_non_null (ctx->link);
     return ctx;
@@ -435,8 +433,7 @@ s_round_trip (s_ctx_t *ctx)
 static void
 test_requests (void **state)
 {
-    (void) state;
-    s_broker_t *broker = s_broker_new (NULL);
+    s_broker_t *broker = (s_broker_t *) *state;
     s_ctx_t *ctx = s_ctx_new (broker, "link-requests");
     ctx->use_fd = true;
     assert_true (arb_link_fd (ctx->link) >= 0);
@@ -495,18 +492,29 @@ test_requests (void **state)
     assert_int_equal (arb_msg_error (reply)->code, ARB_ERR_INVALID);
     arb_msg_destroy (&reply);
 
+    //  events of a queue, after EVENTS
+    request = arb_link_request_new (ctx->link, ARB_MSG_EVENTS);
+    arb_msg_events (request)->queue = "q1";
+    reply = s_expect (ctx, arb_link_send (ctx->link, &request), ARB_MSG_OK);
+    arb_msg_destroy (&reply);
+
     //  cancel
     reply = s_expect (ctx, arb_link_cancel (ctx->link, &ids[1], 1), ARB_MSG_CANCEL_REPLY);
     assert_int_equal (arb_msg_cancel_reply (reply)->tasks.v[0].code, 0);
     assert_int_equal (arb_msg_cancel_reply (reply)->tasks.v[0].state, ARB_STATE_CANCELLED);
     arb_msg_destroy (&reply);
     assert_int_equal (s_status (broker, ids[1]).state, ARB_STATE_CANCELLED);
+    S_UNTIL (ctx, ctx->events >= 1);  //  the cancel, as an event
 
     //  refused locally, at once, with a reason
     arb_task_spec_t nameless = {.queue = "q1", .payload = zframe_new ("x", 1)};
     assert_int_equal (arb_link_submit (ctx->link, &nameless, 1, false), 0);
     assert_null (nameless.payload);
     assert_non_null (strstr (arb_link_error (ctx->link), "name"));
+    arb_link_set_max_payload (ctx->link, 4);
+    arb_task_spec_t big = {.queue = "q1", .name = "big", .payload = zframe_new ("12345", 5)};
+    assert_int_equal (arb_link_submit (ctx->link, &big, 1, false), 0);
+    assert_non_null (strstr (arb_link_error (ctx->link), "payload"));
     request = arb_link_request_new (ctx->link, ARB_MSG_HEARTBEAT);
     assert_int_equal (arb_link_send (ctx->link, &request), 0);
     assert_null (request);
@@ -520,7 +528,6 @@ test_requests (void **state)
     assert_int_equal (ctx->downs, 0);
 
     s_ctx_destroy (&ctx);
-    s_broker_destroy (&broker);
 }
 
 //  Consumers on one queue each get exactly their own credit, then what is
@@ -528,8 +535,7 @@ test_requests (void **state)
 static void
 test_consumers_have_separate_credit (void **state)
 {
-    (void) state;
-    s_broker_t *broker = s_broker_new (NULL);
+    s_broker_t *broker = (s_broker_t *) *state;
     s_ctx_t *ctx = s_ctx_new (broker, "link-consumers");
     const char *cq[] = {"cq"};
     const char *both[] = {"other", "cq"};
@@ -585,7 +591,6 @@ test_consumers_have_separate_credit (void **state)
     free (a);
     free (b);
     free (c);
-    s_broker_destroy (&broker);
 }
 
 //  TAKE, then complete, fail and release: the released task is at the
@@ -593,8 +598,7 @@ test_consumers_have_separate_credit (void **state)
 static void
 test_take_complete_fail_release (void **state)
 {
-    (void) state;
-    s_broker_t *broker = s_broker_new (NULL);
+    s_broker_t *broker = (s_broker_t *) *state;
     s_ctx_t *ctx = s_ctx_new (broker, "link-take");
     S_UNTIL (ctx, ctx->ups == 1);
     const char *payloads[] = {"t1", "t2", "t3", "t4"};
@@ -641,7 +645,6 @@ test_take_complete_fail_release (void **state)
     arb_msg_destroy (&reply);
     assert_int_equal (s_status (broker, ids[2]).state, ARB_STATE_SUCCEEDED);
     s_ctx_destroy (&ctx);
-    s_broker_destroy (&broker);
 }
 
 //  A submit with watch: its DONE comes once, with the result; an unknown
@@ -649,8 +652,7 @@ test_take_complete_fail_release (void **state)
 static void
 test_submit_with_watch (void **state)
 {
-    (void) state;
-    s_broker_t *broker = s_broker_new (NULL);
+    s_broker_t *broker = (s_broker_t *) *state;
     s_ctx_t *ctx = s_ctx_new (broker, "link-watch");
     const char *wq[] = {"wq"};
     s_consumer_t *consumer = s_subscribe (ctx, wq, 1, 2);
@@ -681,7 +683,6 @@ test_submit_with_watch (void **state)
     assert_int_equal (ctx->done_count, 3);  //  each once
     s_ctx_destroy (&ctx);
     free (consumer);
-    s_broker_destroy (&broker);
 }
 
 //  A running task of ours that is cancelled, or whose timeout passes,
@@ -689,8 +690,7 @@ test_submit_with_watch (void **state)
 static void
 test_cancel_and_timeout_stop (void **state)
 {
-    (void) state;
-    s_broker_t *broker = s_broker_new (NULL);
+    s_broker_t *broker = (s_broker_t *) *state;
     s_ctx_t *ctx = s_ctx_new (broker, "link-stop");
     const char *sq[] = {"sq"};
     s_consumer_t *consumer = s_subscribe (ctx, sq, 1, 2);
@@ -719,7 +719,6 @@ test_cancel_and_timeout_stop (void **state)
     assert_int_equal (s_status (broker, slow).state, ARB_STATE_DEAD);
     s_ctx_destroy (&ctx);
     free (consumer);
-    s_broker_destroy (&broker);
 }
 
 //  The broker stops: a request comes back with a local error after the
@@ -728,8 +727,7 @@ test_cancel_and_timeout_stop (void **state)
 static void
 test_request_timeout_while_broker_stopped (void **state)
 {
-    (void) state;
-    s_broker_t *broker = s_broker_new (NULL);
+    s_broker_t *broker = (s_broker_t *) *state;
     s_ctx_t *ctx = s_ctx_new (broker, "link-timeout");
     S_UNTIL (ctx, ctx->ups == 1);
     arb_link_set_timeout (ctx->link, 300);
@@ -758,7 +756,6 @@ test_request_timeout_while_broker_stopped (void **state)
     arb_link_set_timeout (ctx->link, S_WAIT_MS);
     s_round_trip (ctx);
     s_ctx_destroy (&ctx);
-    s_broker_destroy (&broker);
 }
 
 //  kill -9 of the broker with tasks held, one settled while it is away:
@@ -768,9 +765,9 @@ test_request_timeout_while_broker_stopped (void **state)
 static void
 test_broker_kill_and_restart (void **state)
 {
-    (void) state;
-    s_broker_t *broker = s_broker_new (NULL);
+    s_broker_t *broker = (s_broker_t *) *state;
     s_ctx_t *ctx = s_ctx_new (broker, "link-restart");
+    arb_link_set_rewatch (ctx->link, 500);  //  the keep-alive runs during the test too
     const char *rq[] = {"rq"};
     s_consumer_t *a = s_subscribe (ctx, rq, 1, 2);
     s_consumer_t *b = s_subscribe (ctx, rq, 1, 1);
@@ -821,7 +818,6 @@ test_broker_kill_and_restart (void **state)
     s_ctx_destroy (&ctx);
     free (a);
     free (b);
-    s_broker_destroy (&broker);
 }
 
 //  A held task the broker gave to someone else while our link was away
@@ -830,8 +826,7 @@ test_broker_kill_and_restart (void **state)
 static void
 test_task_not_taken_back_is_lost (void **state)
 {
-    (void) state;
-    s_broker_t *broker = s_broker_new (NULL);
+    s_broker_t *broker = (s_broker_t *) *state;
     s_ctx_t *first = s_ctx_new (broker, "link-first");
     const char *lq[] = {"lq"};
     s_consumer_t *a = s_subscribe (first, lq, 1, 1);
@@ -866,7 +861,22 @@ test_task_not_taken_back_is_lost (void **state)
     s_ctx_destroy (&second);
     free (a);
     free (b);
-    s_broker_destroy (&broker);
+}
+
+//  Every test gets its own broker, stopped and cleaned up even when the
+//  test fails.
+static int
+s_setup (void **state)
+{
+    *state = s_broker_new (NULL);
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    s_broker_destroy ((s_broker_t **) state);
+    return 0;
 }
 
 int
@@ -875,14 +885,15 @@ main (void)
     zsys_init ();
     zsys_set_logstream (stderr);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_requests),
-        cmocka_unit_test (test_consumers_have_separate_credit),
-        cmocka_unit_test (test_take_complete_fail_release),
-        cmocka_unit_test (test_submit_with_watch),
-        cmocka_unit_test (test_cancel_and_timeout_stop),
-        cmocka_unit_test (test_request_timeout_while_broker_stopped),
-        cmocka_unit_test (test_broker_kill_and_restart),
-        cmocka_unit_test (test_task_not_taken_back_is_lost),
+        cmocka_unit_test_setup_teardown (test_requests, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_consumers_have_separate_credit, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_take_complete_fail_release, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_submit_with_watch, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_cancel_and_timeout_stop, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_request_timeout_while_broker_stopped, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_broker_kill_and_restart, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_task_not_taken_back_is_lost, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name ("link", tests, NULL, NULL);
 }
