@@ -400,10 +400,14 @@ s_prepare_all (arb_journal_t *self)
     return 0;
 }
 
-//  Runs a statement that returns no rows, and resets it.
+//  Runs a statement that returns no rows, and resets it. Every write is
+//  part of a turn's transaction (arb_journal_begin): a write outside one
+//  would commit on its own, before the turn's replies are decided, and a
+//  crash before the turn's commit would then keep half a turn.
 static int
 s_run (arb_journal_t *self, sqlite3_stmt *stmt, const char *what)
 {
+    assert (self->in_txn || stmt == self->begin || stmt == self->commit || stmt == self->rollback);
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
     sqlite3_clear_bindings (stmt);
