@@ -299,6 +299,7 @@ arb_amqp_conn_gone (arb_amqp_t *self, arb_amqp_conn_t *conn)
     if (conn->handle) {
         zlistx_delete (self->conns, conn->handle);
         conn->handle = NULL;
+        arb_gateway_connected (self->gateway, ARB_GATEWAY_AMQP, -1);
     }
 }
 
@@ -319,8 +320,10 @@ s_on_accept (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
         int one = 1;
         setsockopt (client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof (one));
         arb_amqp_conn_t *conn = arb_amqp_conn_new (self, client);
-        if (conn)
+        if (conn) {
             conn->handle = zlistx_add_end (self->conns, conn);
+            arb_gateway_connected (self->gateway, ARB_GATEWAY_AMQP, 1);
+        }
     }
 }
 

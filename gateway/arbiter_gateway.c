@@ -4,9 +4,18 @@
     table), then the gateway's loop until SIGINT/SIGTERM.
 */
 
+#include "arb_admin.h"
 #include "arb_amqp.h"
+#include "arb_defaults.h"
 #include "arb_gateway.h"
+#include "arb_http.h"
+#include "arb_metrics.h"
+#include "arb_kestrel.h"
 #include "arb_options.h"
+#include "arb_static.h"
+#include "arb_tasker.h"
+
+#include <sys/resource.h>
 
 #define ARB_GATEWAY_CONFIG "/etc/arbiter/arbiter-gateway.conf"
 
@@ -15,22 +24,36 @@ typedef struct {
     const char *name;
     uint64_t rpc_timeout_ms;
     uint64_t max_payload;
+    const char *http;
+    const char *http_token;
+    uint64_t http_max_body;
+    uint64_t http_connections;
+    uint64_t http_idle_ms;
+    const char *kestrel;
+    uint64_t kestrel_max_item;
+    uint64_t kestrel_max_connections;
+    bool kestrel_allow_shutdown;
+    bool kestrel_bare_value_key;
     const char *amqp;
     uint64_t amqp_frame_max;
     uint64_t amqp_channel_max;
     uint64_t amqp_heartbeat_ms;
     const char *amqp_vhosts;
-    zhashx_t *users;  //  [user.NAME] sections: NAME -> owned zhashx of key -> value
+    zhashx_t *users;            //  [user.NAME] sections: NAME -> owned zhashx of key -> value
+    arb_defaults_t *defaults;   //  [queue.NAME] and [type.NAME] sections, owned
 } s_settings_t;
 
-//  A [user.NAME] section: password, vhosts.
+//  A config section: [user.NAME] (an AMQP user: password, vhosts) here,
+//  [queue.NAME] and [type.NAME] in the defaults.
 static int
 s_section (
     void *arg, const char *section, const char *key, const char *value, char *why, size_t size)
 {
     s_settings_t *settings = (s_settings_t *) arg;
-    if (strncmp (section, "user.", 5) != 0 || !section[5]) {
-        snprintf (why, size, "unknown section [%s] (sections are [user.NAME])", section);
+    if (strncmp (section, "user.", 5) != 0)
+        return arb_defaults_section (settings->defaults, section, key, value, why, size);
+    if (!section[5]) {
+        snprintf (why, size, "a user section is [user.NAME]");
         return -1;
     }
     if (!streq (key, "password") && !streq (key, "vhosts")) {
@@ -54,6 +77,82 @@ s_user_table_free (void **item)
     zhashx_destroy ((zhashx_t **) item);
 }
 
+//  Starts the AMQP server, unless its address is "off": 0, or -1.
+static int
+s_amqp_start (arb_amqp_t **amqp_p, arb_gateway_t *gateway, const s_settings_t *settings)
+{
+    if (streq (settings->amqp, "off"))
+        return 0;
+    arb_amqp_config_t config = {
+        .listen = settings->amqp,
+        .frame_max = (uint32_t) settings->amqp_frame_max,
+        .channel_max = (uint16_t) settings->amqp_channel_max,
+        .heartbeat = (uint16_t) (settings->amqp_heartbeat_ms / 1000),
+        .max_payload = (size_t) settings->max_payload,
+        .vhosts = settings->amqp_vhosts,
+    };
+    arb_amqp_t *amqp = arb_amqp_new (gateway, &config);
+    if (!amqp)
+        return -1;
+    for (zhashx_t *user = (zhashx_t *) zhashx_first (settings->users); user;
+         user = (zhashx_t *) zhashx_next (settings->users))
+        arb_amqp_add_user (amqp, (const char *) zhashx_cursor (settings->users),
+                           (const char *) zhashx_lookup (user, "password"),
+                           (const char *) zhashx_lookup (user, "vhosts"));
+    *amqp_p = amqp;
+    return 0;
+}
+
+//  The HTTP server and what it serves.
+typedef struct {
+    arb_http_t *http;
+    arb_tasker_t *tasker;
+} s_web_t;
+
+//  Starts the HTTP server, unless its address is "off". 0, or -1.
+static int
+s_web_start (s_web_t *web,
+             arb_gateway_t *gateway,
+             const s_settings_t *settings,
+             arb_defaults_t *defaults)
+{
+    if (streq (settings->http, "off"))
+        return 0;
+    arb_http_config_t config = {
+        .address = settings->http,
+        .token = settings->http_token,
+        .max_body = (size_t) settings->http_max_body,
+        .max_connections = (unsigned) settings->http_connections,
+        .idle_timeout_s = (unsigned) ((settings->http_idle_ms + 999) / 1000),
+    };
+    web->http = arb_http_new (gateway, &config);
+    if (!web->http)
+        return -1;
+    arb_admin_serve (web->http);
+    arb_metrics_serve (web->http);
+    arb_static_serve (web->http);
+    web->tasker = arb_tasker_new (web->http, defaults);
+    return 0;
+}
+
+static void
+s_web_stop (s_web_t *web)
+{
+    arb_http_destroy (&web->http);
+    arb_tasker_destroy (&web->tasker);
+}
+
+//  Every connection is a descriptor: take all the process may have.
+static void
+s_raise_fd_limit (void)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit (RLIMIT_NOFILE, &limit);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -64,12 +163,21 @@ main (int argc, char **argv)
         .name = NULL,
         .rpc_timeout_ms = 5000,
         .max_payload = ARB_PAYLOAD_DEFAULT_MAX,
+        .http = "127.0.0.1:7780",
+        .http_token = NULL,
+        .http_max_body = 1u << 20,
+        .http_connections = 1000,
+        .http_idle_ms = 60000,
+        .kestrel = "127.0.0.1:22133",
+        .kestrel_max_item = 1u << 20,
+        .kestrel_max_connections = 10000,
         .amqp = "127.0.0.1:5672",
         .amqp_frame_max = 131072,
         .amqp_channel_max = 2047,
         .amqp_heartbeat_ms = 60000,
         .amqp_vhosts = "/",
         .users = zhashx_new (),
+        .defaults = arb_defaults_new (),
     };
     zhashx_set_destructor (settings.users, s_user_table_free);
     arb_option_t table[] = {
@@ -81,8 +189,29 @@ main (int argc, char **argv)
          "a request the broker has not answered by then fails (default 5)"},
         {"max-payload", 0, ARB_OPT_BYTES, &settings.max_payload, 1, 1ull << 30, "BYTES",
          "largest item, as the broker's --max-payload (default 16M)"},
+        {"http", 0, ARB_OPT_STR, &settings.http, 0, 0, "ADDR",
+         "HTTP server address HOST:PORT, or off (default 127.0.0.1:7780)"},
+        {"http-token", 0, ARB_OPT_STR, &settings.http_token, 0, 0, "TOKEN",
+         "bearer token for the admin API and every change; without one the HTTP server "
+         "listens on loopback only"},
+        {"http-max-body", 0, ARB_OPT_BYTES, &settings.http_max_body, 1, 1ull << 30, "BYTES",
+         "largest HTTP request body; larger ones get 413 (default 1M)"},
+        {"http-connections", 0, ARB_OPT_UINT, &settings.http_connections, 1, 100000, "N",
+         "HTTP connections at once (default 1000)"},
+        {"http-idle-timeout", 0, ARB_OPT_SECONDS, &settings.http_idle_ms, 1000, 3600 * 1000, "S",
+         "an idle HTTP connection is closed after this long (default 60)"},
+        {"kestrel", 0, ARB_OPT_STR, &settings.kestrel, 0, 0, "ADDR",
+         "the Kestrel (memcache) server's HOST:PORT, or off (default 127.0.0.1:22133)"},
+        {"kestrel-max-item", 0, ARB_OPT_BYTES, &settings.kestrel_max_item, 1, 1ull << 30, "BYTES",
+         "largest Kestrel item, at most --max-payload (default 1M)"},
+        {"kestrel-max-connections", 0, ARB_OPT_UINT, &settings.kestrel_max_connections, 1, 1000000,
+         "N", "Kestrel clients at once; more are refused (default 10000)"},
+        {"kestrel-allow-shutdown", 0, ARB_OPT_BOOL, &settings.kestrel_allow_shutdown, 0, 0, NULL,
+         "the Kestrel shutdown command stops the gateway (default: refused)"},
+        {"kestrel-bare-value-key", 0, ARB_OPT_BOOL, &settings.kestrel_bare_value_key, 0, 0, NULL,
+         "VALUE lines name the queue, as Kestrel does, not the key asked (default: the key)"},
         {"amqp", 0, ARB_OPT_STR, &settings.amqp, 0, 0, "ADDR",
-         "AMQP 0-9-1 listener, IPv4 HOST:PORT (default 127.0.0.1:5672; \"off\": none)"},
+         "the AMQP 0-9-1 server's HOST:PORT (IPv4), or off (default 127.0.0.1:5672)"},
         {"amqp-frame-max", 0, ARB_OPT_BYTES, &settings.amqp_frame_max, 4096, 1u << 20, "BYTES",
          "AMQP frame_max proposed to clients (default 131072)"},
         {"amqp-channel-max", 0, ARB_OPT_UINT, &settings.amqp_channel_max, 1, 65535, "N",
@@ -96,9 +225,16 @@ main (int argc, char **argv)
         "arbiter-gateway", table, sizeof (table) / sizeof (table[0]), ARB_GATEWAY_CONFIG);
     arb_options_set_about (
         options, "[OPTIONS]",
-        "Serves AMQP 0-9-1 clients from an arbiter broker. AMQP users are [user.NAME] sections of "
-        "the config file (password = ..., vhosts = a,b); without any, guest/guest from loopback "
-        "addresses only.");
+        "Serves Kestrel, HTTP and AMQP 0-9-1 clients from an arbiter broker.\n"
+        "\n"
+        "The config file may also hold [queue.NAME] sections (defaults of the tasks the\n"
+        "gateway submits to queue NAME) and [type.NAME] sections (tasker task types; with\n"
+        "none, any type is accepted), with the keys priority, retries, timeout, retention,\n"
+        "backoff (none, fixed, exponential), backoff-delay, backoff-cap and\n"
+        "wait-for-endpoints-timeout (seconds an endpoint has to receive its copy of a\n"
+        "fan-out task), and [user.NAME] sections (AMQP users: password = ..., vhosts =\n"
+        "a,b; without any, guest/guest from loopback addresses only).\n"
+        "See examples/arbiter-gateway.conf.");
     arb_options_set_sections (options, s_section, &settings);
     int first = argc;
     arb_options_rc_t rc = arb_options_parse (options, argc, argv, &first);
@@ -117,37 +253,38 @@ main (int argc, char **argv)
             .request_timeout_ms = settings.rpc_timeout_ms,
             .max_payload = (size_t) settings.max_payload,
         };
+        s_raise_fd_limit ();
         arb_gateway_t *gateway = arb_gateway_new (&config);
+        s_web_t web = {0};
+        arb_kestrel_t *kestrel = NULL;
         arb_amqp_t *amqp = NULL;
-        if (gateway && !streq (settings.amqp, "off")) {
-            arb_amqp_config_t aconfig = {
-                .listen = settings.amqp,
-                .frame_max = (uint32_t) settings.amqp_frame_max,
-                .channel_max = (uint16_t) settings.amqp_channel_max,
-                .heartbeat = (uint16_t) (settings.amqp_heartbeat_ms / 1000),
-                .max_payload = (size_t) settings.max_payload,
-                .vhosts = settings.amqp_vhosts,
-            };
-            amqp = arb_amqp_new (gateway, &aconfig);
-            for (zhashx_t *user = (zhashx_t *) zhashx_first (settings.users); amqp && user;
-                 user = (zhashx_t *) zhashx_next (settings.users))
-                arb_amqp_add_user (amqp, (const char *) zhashx_cursor (settings.users),
-                                   (const char *) zhashx_lookup (user, "password"),
-                                   (const char *) zhashx_lookup (user, "vhosts"));
-            if (!amqp)
-                arb_gateway_destroy (&gateway);
-        }
-        if (!gateway)
+        arb_kestrel_config_t kconfig = {
+            .bind = settings.kestrel,
+            .max_item = (size_t) (settings.kestrel_max_item < settings.max_payload
+                                      ? settings.kestrel_max_item
+                                      : settings.max_payload),
+            .max_connections = (size_t) settings.kestrel_max_connections,
+            .allow_shutdown = settings.kestrel_allow_shutdown,
+            .bare_value_key = settings.kestrel_bare_value_key,
+        };
+        if (gateway && !streq (settings.kestrel, "off"))
+            kestrel = arb_kestrel_new (gateway, &kconfig);
+        if (!gateway || (!kestrel && !streq (settings.kestrel, "off"))
+            || s_web_start (&web, gateway, &settings, settings.defaults)
+            || s_amqp_start (&amqp, gateway, &settings))
             status = 1;
         else {
             zsys_info ("gateway: started broker=%s version=%s", settings.broker, ARB_VERSION);
             status = arb_gateway_run (gateway) == 0 ? 0 : 1;
             zsys_info ("gateway: stopping");
-            arb_amqp_destroy (&amqp);
-            arb_gateway_destroy (&gateway);
         }
+        arb_amqp_destroy (&amqp);
+        s_web_stop (&web);
+        arb_kestrel_destroy (&kestrel);
+        arb_gateway_destroy (&gateway);
     }
     arb_options_destroy (&options);
+    arb_defaults_destroy (&settings.defaults);
     zhashx_destroy (&settings.users);
     return status;
 }

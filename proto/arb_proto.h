@@ -14,12 +14,12 @@
 
     Who sends what:
 
-        client  -> broker   PING SUBMIT STATUS LIST WATCH CANCEL RETRY STATS
-                            QUEUE LIMIT EVENTS PEEK META SCHEDULE
+        client  -> broker   PING SUBMIT STATUS LIST WATCH CANCEL RETRY DELETE
+                            STATS QUEUE LIMIT EVENTS PEEK META SCHEDULE
         broker  -> client   PONG SUBMITTED STATUS_REPLY LIST_REPLY WATCHING
                             DONE (streamed) CANCEL_REPLY RETRY_REPLY
-                            STATS_REPLY OK EVENT (streamed) PEEK_REPLY
-                            META_REPLY SCHEDULE_REPLY ERROR
+                            DELETE_REPLY STATS_REPLY OK EVENT (streamed)
+                            PEEK_REPLY META_REPLY SCHEDULE_REPLY ERROR
         worker  -> broker   REGISTER CREDIT TAKE RESULT EMIT HEARTBEAT BYE
         broker  -> worker   WELCOME DISPATCH HEARTBEAT STOP ERROR
 
@@ -65,6 +65,15 @@
 #define ARB_HANDLES_MAX         1000         //  task names one worker declares it handles
 #define ARB_CREDIT_QUEUES_MAX   64           //  queues of one CREDIT subscription
 #define ARB_SCHEDULE_NAME_MAX   160          //  so that "schedule:NAME:SLOT_MS" fits ARB_NAME_MAX
+#define ARB_DELETE_MAX          1000         //  ids, or tasks looked at, in one DELETE
+
+//  A task's history (task_info.history) keeps its first ARB_HISTORY_FIRST
+//  and its last ARB_HISTORY_LAST attempts that ended other than by
+//  success; those between are dropped and counted (history_dropped), so a
+//  task that fails for ever costs a bounded history.
+#define ARB_HISTORY_FIRST 5
+#define ARB_HISTORY_LAST  5
+#define ARB_DONE_SECONDS  60  //  a queue's finished tasks per second, in STATS
 
 //  Bounds of task options: beyond them a value is a mistake, refused with
 //  422 by the broker (and exit 2 by the CLI) naming the field.
@@ -109,6 +118,8 @@
     X (LIMIT, 27, limit)                   \
     X (SCHEDULE, 28, schedule)             \
     X (SCHEDULE_REPLY, 29, schedule_reply) \
+    X (DELETE, 30, delete)                 \
+    X (DELETE_REPLY, 31, delete_reply)     \
     X (REGISTER, 40, register)             \
     X (WELCOME, 41, welcome)               \
     X (CREDIT, 42, credit)                 \
@@ -348,11 +359,12 @@ typedef struct {
     struct {
         arb_attempt_info_t *v;
         size_t n;
-    } history;             //  STATUS only
-    uint64_t flow;         //  the DAG, group or pipe it belongs to
-    const char *ref;       //  its name in the flow
-    uint64_t origin;       //  a fan-out copy: the task it copies
-    const char *endpoint;  //  a fan-out copy: the worker it is for
+    } history;                 //  STATUS only
+    uint32_t history_dropped;  //  STATUS only: attempts not kept, after the first ARB_HISTORY_FIRST
+    uint64_t flow;             //  the DAG, group or pipe it belongs to
+    const char *ref;           //  its name in the flow
+    uint64_t origin;           //  a fan-out copy: the task it copies
+    const char *endpoint;      //  a fan-out copy: the worker it is for
     struct {
         arb_response_info_t *v;
         size_t n;
@@ -361,6 +373,10 @@ typedef struct {
     uint32_t flow_kind;     //  arb_flow_kind_t of its flow
     const char *flow_name;  //  its flow's name
     bool no_handler;        //  ready, and none of the workers serving its queue handles its name
+    struct {
+        arb_dep_t *v;
+        size_t n;
+    } parents;  //  its dependencies: id, ref (the parent's name in its flow), when
 } arb_task_info_t;
 
 typedef struct {
@@ -373,9 +389,11 @@ typedef struct {
 typedef struct {
     uint32_t state;  //  0 any
     const char *queue;
-    uint64_t after_id;  //  paging: ids greater than this
-    uint32_t limit;     //  0: broker default (1000)
-    uint64_t flow;      //  only the tasks of this flow
+    uint64_t after_id;   //  paging: ids greater than this
+    uint32_t limit;      //  0: broker default (1000)
+    uint64_t flow;       //  only the tasks of this flow
+    uint64_t before_id;  //  paging: ids less than this (0: no bound)
+    bool newest;         //  newest first: the page holds the highest ids that match
 } arb_list_body_t;
 
 typedef struct {
@@ -437,9 +455,32 @@ typedef struct {
     arb_ids_t ids;
     const char *queue;  //  with all: every dead task of the queue
     bool all;
+    uint64_t flow;      //  every task of this flow that died on its own, with its dependents
+    const char *group;  //  the same for every group of that name
 } arb_retry_body_t;
 
 typedef arb_cancel_reply_body_t arb_retry_reply_body_t;
+
+//  Finished tasks to remove from the journal: the ids, or (all of them
+//  finished) those that match state, queue and older_than_ms, looked for
+//  among at most ARB_DELETE_MAX tasks after after_id in id order.
+typedef struct {
+    arb_ids_t ids;           //  at most ARB_DELETE_MAX
+    uint32_t state;          //  a final state; 0 any
+    const char *queue;       //  NULL any
+    uint64_t older_than_ms;  //  finished at least this long ago; 0 any
+    uint64_t after_id;       //  paging: ids greater than this
+} arb_delete_body_t;
+
+typedef struct {
+    struct {
+        arb_outcome_info_t *v;  //  per id: 0 deleted (state: the one it had), 404, 409
+        size_t n;
+    } tasks;
+    uint32_t count;    //  tasks deleted
+    bool more;         //  there may be more to look at: ask again with after_id = last_id
+    uint64_t last_id;  //  the last id looked at
+} arb_delete_reply_body_t;
 
 typedef struct {
     uint8_t unused;
@@ -455,14 +496,25 @@ typedef struct {
     arb_strs_t queues;
 } arb_worker_stats_t;
 
-//  Per queue: counts by state as a list indexed by state number.
+//  Per queue: counts by state as a list indexed by state number, and the
+//  settings that are set (absent: the default).
 typedef struct {
     const char *name;
     arb_ids_t counts;  //  ARB_STATE_MAX + 1 numbers, index = state
     bool paused;
     uint64_t done_last_minute;
     uint64_t oldest_ready_ms;
+    uint32_t max_running;    //  0: no limit
+    uint32_t rate_per_sec;   //  0: no limit
+    uint64_t retention_ms;   //  0: the broker's retention
+    const char *on_failure;  //  "head" or "dead"; NULL: retry
+    arb_ids_t done_seconds;  //  tasks finished in each of the last 60 seconds, oldest first
 } arb_queue_info_t;
+
+//  Journal commits are counted by time in ARB_COMMIT_BUCKETS buckets: bucket
+//  i holds the commits that took more than bound i - 1 and at most bound
+//  i microseconds (arb_commit_bound_us); the last one, the slower ones.
+#define ARB_COMMIT_BUCKETS 13
 
 typedef struct {
     uint64_t now_ms;
@@ -475,6 +527,13 @@ typedef struct {
         arb_worker_stats_t *v;
         size_t n;
     } workers;
+    //  since the broker started:
+    uint64_t submitted;        //  tasks created by SUBMIT
+    uint64_t dispatched;       //  attempts handed to workers
+    arb_ids_t finished;        //  tasks ended, ARB_STATE_MAX + 1 numbers, index = state
+    uint64_t commits;          //  journal commits that wrote something
+    uint64_t commit_us;        //  their summed time, µs
+    arb_ids_t commit_buckets;  //  ARB_COMMIT_BUCKETS numbers: commits by time
 } arb_stats_reply_body_t;
 
 typedef struct {
@@ -815,6 +874,9 @@ void arb_text_copy (char *dest, const char *text, size_t len);
 //  well-formed character becomes '?', and a character cut short at the end
 //  is dropped.
 void arb_text_clean (char *text);
+
+//  Upper bound in µs of journal-commit bucket i (UINT64_MAX for the last).
+uint64_t arb_commit_bound_us (size_t bucket);
 
 //  Whether a state is final (succeeded, dead, cancelled, skipped).
 bool arb_state_is_final (int state);

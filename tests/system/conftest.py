@@ -163,3 +163,67 @@ def peer_factory():
     yield make
     for p in peers:
         p.close()
+
+
+class Gateway(Process):
+    """arbiter-gateway on free loopback ports (Kestrel, HTTP and AMQP),
+    connected to a broker; extra arguments (a --config FILE, --http-token,
+    --amqp off, ...) go on its command line, after the ports, so they may
+    override them."""
+
+    def __init__(self, tmp_path, broker, extra=(), ports=None, wait=False):
+        self.tmp_path = tmp_path
+        self.broker = broker
+        self.extra = list(extra)
+        self.kestrel_port, self.http_port, self.amqp_port = ports or (
+            free_port(), free_port(), free_port())
+        self.url = 'http://127.0.0.1:%d' % self.http_port
+        args = [binary('gateway', 'arbiter-gateway'), '--config', os.devnull,
+                '--broker', broker.endpoint, '--kestrel', '127.0.0.1:%d' % self.kestrel_port,
+                '--http', '127.0.0.1:%d' % self.http_port,
+                '--amqp', '127.0.0.1:%d' % self.amqp_port] + self.extra
+        super().__init__(args, str(tmp_path / ('gateway-%d.log' % self.kestrel_port)))
+        if wait:
+            wait_until(self.ready, timeout=20, what='gateway up')
+
+    def serves(self, protocol):
+        """Whether the gateway was started with that server on (not "off")."""
+        args = ['--' + protocol] + self.extra
+        values = [args[i + 1] for i in range(len(args) - 1) if args[i] == '--' + protocol]
+        return values[-1] != 'off'
+
+    def ready(self):
+        """Up: the broker session, the HTTP listener and, unless it is off,
+        the AMQP server with its records loaded."""
+        assert self.alive(), 'arbiter-gateway exited:\n' + self.output()
+        out = self.output()
+        return ('broker session up' in out and 'http: listening' in out
+                and ('amqp: loaded' in out or not self.serves('amqp')))
+
+    def restart(self, wait=False):
+        """A new gateway process with the same arguments and ports."""
+        return Gateway(self.tmp_path, self.broker, self.extra,
+                       (self.kestrel_port, self.http_port, self.amqp_port), wait)
+
+
+@pytest.fixture
+def gateway_factory(tmp_path, processes):
+    """gateway_factory(broker, *extra) starts a gateway and waits until it
+    serves; stopped by PID at the end."""
+
+    def start(broker, *extra):
+        gateway = Gateway(tmp_path, broker, extra, wait=True)
+        processes.append(gateway)
+        return gateway
+    return start
+
+
+@pytest.fixture
+def gateway(tmp_path, processes, broker):
+    """Starts arbiter-gateway on the test's broker without waiting for it:
+    gateway(*extra_args); gateway(..., broker=other) for another broker."""
+    def start(*extra, **kwargs):
+        g = Gateway(tmp_path, kwargs.get('broker', broker), extra)
+        processes.append(g)
+        return g
+    return start

@@ -14,39 +14,19 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROOT, Process, binary, free_port, wait_until
+from conftest import BUILD, ROOT, Gateway, wait_until
 
 pika = pytest.importorskip('pika')
 
 
-class Gateway(Process):
-    def __init__(self, tmp_path, broker, extra=(), port=None):
-        self.port = port or free_port()
-        self.broker = broker
-        self.tmp_path = tmp_path
-        self.extra = list(extra)
-        args = [binary('gateway', 'arbiter-gateway'), '--broker', broker.endpoint,
-                '--amqp', '127.0.0.1:%d' % self.port] + self.extra
-        super().__init__(args, str(tmp_path / ('gateway-%d.log' % self.port)))
-        wait_until(self.ready, timeout=20, what='the gateway serves AMQP')
-
-    def ready(self):
-        assert self.alive(), 'arbiter-gateway exited:\n' + self.output()
-        return 'amqp: loaded' in self.output()
-
-    def restart(self):
-        return Gateway(self.tmp_path, self.broker, self.extra, port=self.port)
-
-
 @pytest.fixture
-def gateway(tmp_path, broker, processes):
-    g = Gateway(tmp_path, broker)
-    processes.append(g)
-    return g
+def gateway(gateway_factory, broker):
+    """The test's gateway, serving AMQP (every test here uses its amqp_port)."""
+    return gateway_factory(broker)
 
 
 def connect(gateway, **kw):
-    params = pika.ConnectionParameters('127.0.0.1', gateway.port, connection_attempts=3,
+    params = pika.ConnectionParameters('127.0.0.1', gateway.amqp_port, connection_attempts=3,
                                        retry_delay=0.2, **kw)
     return pika.BlockingConnection(params)
 
@@ -318,7 +298,7 @@ def test_pika_heartbeats_kept(gateway):
 
 
 def test_records_survive_gateway_and_broker_restart(tmp_path, broker, processes):
-    g = Gateway(tmp_path, broker)
+    g = Gateway(tmp_path, broker, wait=True)
     processes.append(g)
     c = connect(g)
     ch = c.channel()
@@ -333,7 +313,7 @@ def test_records_survive_gateway_and_broker_restart(tmp_path, broker, processes)
     b2 = broker.restart()
     processes.append(b2)
     g.broker = b2
-    g2 = g.restart()
+    g2 = g.restart(wait=True)
     processes.append(g2)
     c = connect(g2)
     ch = c.channel()
@@ -346,7 +326,7 @@ def test_records_survive_gateway_and_broker_restart(tmp_path, broker, processes)
 
 
 def test_gateway_kill9_unacked_redelivered(tmp_path, broker, processes):
-    g = Gateway(tmp_path, broker)
+    g = Gateway(tmp_path, broker, wait=True)
     processes.append(g)
     c = connect(g)
     ch = c.channel()
@@ -357,7 +337,7 @@ def test_gateway_kill9_unacked_redelivered(tmp_path, broker, processes):
     got = drain(ch, 'k9', 5, ack=False)
     assert len(got) == 5
     g.kill9()
-    g2 = g.restart()
+    g2 = g.restart(wait=True)
     processes.append(g2)
     c2 = connect(g2)
     ch2 = c2.channel()
@@ -369,7 +349,7 @@ def test_gateway_kill9_unacked_redelivered(tmp_path, broker, processes):
 
 def test_bad_input_gets_its_exception(gateway):
     def raw(data, read=4096, timeout=5):
-        s = socket.create_connection(('127.0.0.1', gateway.port), timeout=timeout)
+        s = socket.create_connection(('127.0.0.1', gateway.amqp_port), timeout=timeout)
         s.sendall(data)
         out = b''
         try:
@@ -397,7 +377,7 @@ def test_bad_input_gets_its_exception(gateway):
     # wrong credentials: 403 ACCESS_REFUSED
     with pytest.raises(pika.exceptions.ProbableAuthenticationError) as e:
         pika.BlockingConnection(pika.ConnectionParameters(
-            '127.0.0.1', gateway.port, credentials=pika.PlainCredentials('guest', 'wrong')))
+            '127.0.0.1', gateway.amqp_port, credentials=pika.PlainCredentials('guest', 'wrong')))
     assert 'ACCESS_REFUSED' in str(e.value)
     # a method on a channel not open: 504, and other connections go on
     c = connect(gateway)
@@ -444,7 +424,7 @@ def tool(name):
 
 
 def test_amqp_tools(gateway):
-    url = 'amqp://guest:guest@127.0.0.1:%d' % gateway.port
+    url = 'amqp://guest:guest@127.0.0.1:%d' % gateway.amqp_port
     r = subprocess.run([tool('amqp-declare-queue'), '--url', url, '-q', 'tools', '-d'],
                        capture_output=True, text=True, timeout=20)
     assert r.returncode == 0 and r.stdout.strip() == 'tools'
@@ -524,7 +504,7 @@ const amqp = require(%r);
   console.log('done', n, got === false);
   await conn.close();
 })().catch((e) => { console.error(e); process.exit(1); });
-''' % (AMQPLIB, gateway.port))
+''' % (AMQPLIB, gateway.amqp_port))
     r = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == 'done 51 true'
