@@ -647,7 +647,7 @@ arb_amqp_conn_new (arb_amqp_t *server, int fd)
     init_amqp_pool (&self->pool, 4096);
     arb_stream_handler_t handler = {s_on_input, s_on_drained, s_on_closed};
     self->stream = arb_stream_new (server->reactor, fd, ARB_AMQP_FRAME_MIN + ARB_AMQP_FRAME_FUDGE,
-                                   &handler, self);
+                                   &server->io, &handler, self);
     if (!self->stream) {
         empty_amqp_pool (&self->pool);
         free (self);

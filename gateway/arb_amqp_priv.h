@@ -52,6 +52,7 @@ struct _arb_amqp_t {
     bool loading;            //  a load is under way
     arb_timer_t load_timer;  //  loading again after a failure
     uint64_t started_ms;     //  monotonic ms at start
+    arb_stream_io_t io;      //  the connections' shared read buffer and byte counts
 };
 
 typedef enum {

@@ -167,7 +167,7 @@ struct _arb_kestrel_t {
     uint32_t children_reqid;     //  the META list in flight, or 0
     arb_timer_t children_timer;  //  loading them again after a failure
     size_t child_count;
-    arb_kestrel_io_t io;
+    arb_stream_io_t io;
     uint64_t started_ms;  //  wall clock
     uint64_t total_connections, cmd_get, cmd_set, cmd_peek, get_hits, get_misses, total_items,
         queue_deletes;

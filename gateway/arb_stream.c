@@ -5,6 +5,12 @@
     owns it, the last of its slices). The list is written with sendmsg
     (MSG_NOSIGNAL: a peer gone is an error to handle, not a signal).
 
+    Input lives in the server's scratch buffer while the handler runs
+    after a read into it, else in the stream's own buffer (which holds only
+    what the handler left); s_keep moves what is left from the one to the
+    other before the entry point returns, so nothing stays in the scratch
+    buffer between two events.
+
     Re-entry: the entry points (socket events, timers) count themselves on
     the stack (depth); arb_stream_close inside a handler only marks the
     stream dead, and the last entry point to leave frees it.
@@ -32,14 +38,20 @@ typedef struct _s_piece_t {
 struct _arb_stream_t {
     arb_reactor_t *reactor;  //  borrowed
     int fd;                  //  owned
+    arb_stream_io_t *io;     //  borrowed: the server's scratch buffer and counts
     arb_stream_handler_t handler;
     void *arg;  //  borrowed, for the handler
 
-    uint8_t *in;       //  owned input buffer
-    size_t in_off;     //  bytes consumed
-    size_t in_len;     //  bytes filled
-    size_t in_cap;     //  bytes allocated
-    size_t input_max;  //  bytes waiting at most before reading stops
+    uint8_t *in;        //  the input: own (owned), or io->scratch (borrowed), or NULL
+    bool in_scratch;    //  in is io->scratch
+    size_t in_off;      //  bytes consumed
+    size_t in_len;      //  bytes filled
+    size_t in_cap;      //  bytes allocated (own buffer)
+    size_t input_max;   //  bytes waiting at most before reading stops
+    size_t output_max;  //  output bytes pending before reading stops
+    uint8_t *sink;      //  borrowed: where reads go while no input is buffered, or NULL
+    size_t sink_left;   //  bytes the sink still takes
+    size_t sunk;        //  bytes put in it since arb_stream_sunk
 
     s_piece_t *out;  //  owned output, oldest first
     s_piece_t *out_tail;
@@ -143,7 +155,7 @@ arb_stream_pending (arb_stream_t *self)
 bool
 arb_stream_is_full (arb_stream_t *self)
 {
-    return self->out_bytes >= ARB_STREAM_HWM;
+    return self->out_bytes >= self->output_max;
 }
 
 //  Writes what the socket takes now.
@@ -175,6 +187,7 @@ s_flush (arb_stream_t *self)
             }
         }
         self->bytes_written += (uint64_t) sent;
+        self->io->bytes_written += (uint64_t) sent;
         self->out_bytes -= (size_t) sent;
         size_t left = (size_t) sent;
         while (self->out && left >= self->out->size - self->out_off) {
@@ -227,6 +240,27 @@ arb_stream_set_input_max (arb_stream_t *self, size_t input_max)
 }
 
 void
+arb_stream_set_output_max (arb_stream_t *self, size_t output_max)
+{
+    self->output_max = output_max;
+}
+
+void
+arb_stream_sink (arb_stream_t *self, uint8_t *dest, size_t size)
+{
+    self->sink = size ? dest : NULL;
+    self->sink_left = dest ? size : 0;
+}
+
+size_t
+arb_stream_sunk (arb_stream_t *self)
+{
+    size_t sunk = self->sunk;
+    self->sunk = 0;
+    return sunk;
+}
+
+void
 arb_stream_hold (arb_stream_t *self, bool hold)
 {
     if (self->held == hold)
@@ -245,46 +279,86 @@ static bool
 s_wants_input (arb_stream_t *self)
 {
     return !self->held && !self->closing && !self->broken && !self->dead
-           && self->in_len - self->in_off < self->input_max && self->out_bytes < ARB_STREAM_HWM;
+           && self->in_len - self->in_off < self->input_max && self->out_bytes < self->output_max;
 }
 
-//  Reads once. Returns -1 if the stream ended.
+//  Reads once: into the sink, the scratch buffer (nothing is buffered) or
+//  after what the own buffer holds. Returns -1 if the stream ended.
 static int
 s_read (arb_stream_t *self)
 {
-    if (self->in_off && self->in_off == self->in_len)
+    ssize_t n;
+    size_t buffered = self->in_len - self->in_off;
+    if (self->sink && !buffered) {
+        n = read (self->fd, self->sink, self->sink_left);
+        if (n > 0) {
+            self->sink += n;
+            self->sink_left -= (size_t) n;
+            self->sunk += (size_t) n;
+            if (!self->sink_left)
+                self->sink = NULL;
+        }
+    }
+    else if (!buffered) {
+        self->in_scratch = true;
+        self->in = self->io->scratch;
         self->in_off = self->in_len = 0;
-    if (self->in_off && self->in_cap - self->in_len < ARB_STREAM_READ / 4) {
-        memmove (self->in, self->in + self->in_off, self->in_len - self->in_off);
-        self->in_len -= self->in_off;
-        self->in_off = 0;
+        size_t room = self->input_max < ARB_STREAM_READ ? self->input_max : ARB_STREAM_READ;
+        n = read (self->fd, self->in, room);
+        if (n > 0)
+            self->in_len = (size_t) n;
     }
-    size_t room = self->input_max - (self->in_len - self->in_off);
-    if (room > ARB_STREAM_READ)
-        room = ARB_STREAM_READ;
-    if (self->in_cap < self->in_len + room) {
-        self->in_cap = self->in_len + room;
-        self->in = (uint8_t *) realloc (self->in, self->in_cap);
-        assert (self->in);
+    else {
+        if (self->in_off) {
+            memmove (self->in, self->in + self->in_off, buffered);
+            self->in_len = buffered;
+            self->in_off = 0;
+        }
+        size_t room = self->input_max - buffered;
+        if (room > ARB_STREAM_READ)
+            room = ARB_STREAM_READ;
+        if (self->in_cap < self->in_len + room) {
+            self->in_cap = self->in_len + room;
+            self->in = (uint8_t *) realloc (self->in, self->in_cap);
+            assert (self->in);
+        }
+        n = read (self->fd, self->in + self->in_len, room);
+        if (n > 0)
+            self->in_len += (size_t) n;
     }
-    ssize_t n = read (self->fd, self->in + self->in_len, room);
     if (n == 0)
         return -1;
     if (n < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
-    self->in_len += (size_t) n;
     self->bytes_read += (uint64_t) n;
+    self->io->bytes_read += (uint64_t) n;
     return 0;
 }
 
-//  Frees an idle input buffer: an idle connection holds none.
+//  Keeps what the handler left of the input in the stream's own buffer
+//  (the scratch buffer is the next stream's), and frees that buffer once
+//  it is empty: an idle connection holds none.
 static void
-s_trim (arb_stream_t *self)
+s_keep (arb_stream_t *self)
 {
-    if (self->in_off == self->in_len && self->in_cap > ARB_STREAM_READ) {
+    size_t left = self->in_len - self->in_off;
+    if (self->in_scratch) {
+        self->in_scratch = false;
+        self->in = NULL;
+        self->in_cap = 0;
+        if (left) {
+            self->in_cap = left + ARB_STREAM_READ;
+            self->in = (uint8_t *) malloc (self->in_cap);
+            assert (self->in);
+            memcpy (self->in, self->io->scratch + self->in_off, left);
+        }
+        self->in_off = 0;
+        self->in_len = left;
+    }
+    else if (!left && self->in) {
         free (self->in);
         self->in = NULL;
-        self->in_cap = self->in_len = self->in_off = 0;
+        self->in_cap = self->in_off = self->in_len = 0;
     }
 }
 
@@ -299,7 +373,8 @@ s_free (arb_stream_t *self)
         s_piece_free (self->out);
         self->out = next;
     }
-    free (self->in);
+    if (!self->in_scratch)
+        free (self->in);
     free (self);
 }
 
@@ -339,14 +414,14 @@ s_update (arb_stream_t *self)
         arb_stream_close (self);
         return;
     }
-    if (self->was_full && self->out_bytes < ARB_STREAM_HWM / 2) {
+    if (self->was_full && self->out_bytes < self->output_max / 2) {
         self->was_full = false;
         if (self->handler.drained)
             self->handler.drained (self->arg, self);
         if (self->dead)
             return;
     }
-    if (self->out_bytes >= ARB_STREAM_HWM)
+    if (self->out_bytes >= self->output_max)
         self->was_full = true;
     unsigned events =
         (s_wants_input (self) ? ARB_REACTOR_READ : 0) | (self->out ? ARB_REACTOR_WRITE : 0);
@@ -357,7 +432,7 @@ s_update (arb_stream_t *self)
 static void
 s_handle_input (arb_stream_t *self)
 {
-    if (self->in_len > self->in_off && !self->held && !self->dead && !self->closing)
+    if ((self->in_len > self->in_off || self->sunk) && !self->held && !self->dead && !self->closing)
         self->handler.input (self->arg, self);
 }
 
@@ -381,7 +456,8 @@ s_on_io (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
     }
     else if (events & ARB_REACTOR_HUP)
         self->broken = true;
-    s_trim (self);
+    if (!self->dead)
+        s_keep (self);
     s_update (self);
     if (--self->depth == 0 && self->dead)
         s_free (self);
@@ -400,7 +476,10 @@ s_on_timer (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
             self->rerun = false;
             s_handle_input (self);
         }
-        s_flush (self);
+        if (!self->dead) {
+            s_keep (self);
+            s_flush (self);
+        }
         s_update (self);
     }
     if (--self->depth == 0 && self->dead)
@@ -411,6 +490,7 @@ arb_stream_t *
 arb_stream_new (arb_reactor_t *reactor,
                 int fd,
                 size_t input_max,
+                arb_stream_io_t *io,
                 const arb_stream_handler_t *handler,
                 void *arg)
 {
@@ -425,6 +505,8 @@ arb_stream_new (arb_reactor_t *reactor,
     self->handler = *handler;
     self->arg = arg;
     self->input_max = input_max;
+    self->output_max = ARB_STREAM_HWM;
+    self->io = io;
     self->watching = ARB_REACTOR_READ;
     if (arb_reactor_add_fd (reactor, fd, ARB_REACTOR_READ, s_on_io, self)) {
         close (fd);

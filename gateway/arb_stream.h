@@ -1,8 +1,9 @@
 /*  arb_stream.h — one client's TCP byte stream in the gateway: a
     non-blocking socket in the reactor, its input buffered and bounded, its
-    output queued and written with one sendmsg per turn.
+    output queued and written with one sendmsg per turn. Both byte-stream
+    servers (AMQP, Kestrel) sit on it.
 
-    The protocol connection on top (AMQP, ...) reads what came in with
+    The protocol connection on top reads what came in with
     arb_stream_input and says how much it took with arb_stream_consume;
     it writes with arb_stream_write (small pieces, copied into a shared
     chunk) and arb_stream_write_frame (a payload frame, written from where
@@ -10,9 +11,17 @@
     sendmsg before the loop sleeps (a zero-delay timer), so the answers to
     many frames read together go out together.
 
+    Buffers. A read goes first to the scratch buffer that every stream of
+    a server shares (arb_stream_io_t, one per thread); only what the
+    connection leaves there (a partial frame or line, input it cannot take
+    yet) is copied to a buffer of its own, freed once it is taken, so an
+    idle connection holds no input buffer. A large item can be read
+    straight into its own memory (arb_stream_sink), never through a buffer.
+
     Bounds. Input is read only while less than the input limit (set by the
     owner: the protocol's largest frame) waits, and only while the output
-    not yet written is below the high-water mark: a client that does not
+    not yet written is below the high-water mark (ARB_STREAM_HWM, or the
+    owner's): a client that does not
     read stops being read, and what it sent waits in its kernel buffer
     (TCP back-pressure). The owner can also stop reading
     (arb_stream_hold), e.g. while it waits for the broker.
@@ -36,6 +45,14 @@
 
 typedef struct _arb_stream_t arb_stream_t;
 
+//  What every stream of a server (one thread) shares: byte counts, and
+//  the buffer a read goes to first.
+typedef struct {
+    uint64_t bytes_read;
+    uint64_t bytes_written;
+    uint8_t scratch[ARB_STREAM_READ];
+} arb_stream_io_t;
+
 typedef struct {
     //  Input came (arb_stream_input). Take what can be taken.
     void (*input) (void *arg, arb_stream_t *stream);
@@ -47,16 +64,21 @@ typedef struct {
 } arb_stream_handler_t;
 
 //  Takes a connected socket fd (made non-blocking here) and starts reading
-//  it, at most input_max bytes buffered. handler is copied; reactor and
-//  arg are borrowed. Returns NULL (fd closed) if the reactor refuses it.
+//  it, at most input_max bytes buffered. handler is copied; reactor, io
+//  (the server's shared buffer and counts) and arg are borrowed. Returns
+//  NULL (fd closed) if the reactor refuses it.
 arb_stream_t *arb_stream_new (arb_reactor_t *reactor,
                               int fd,
                               size_t input_max,
+                              arb_stream_io_t *io,
                               const arb_stream_handler_t *handler,
                               void *arg);
 
 //  Changes the input bound (a protocol's frame size after negotiation).
 void arb_stream_set_input_max (arb_stream_t *self, size_t input_max);
+
+//  Changes the output's high-water mark (default ARB_STREAM_HWM).
+void arb_stream_set_output_max (arb_stream_t *self, size_t output_max);
 
 //  The input not yet consumed (borrowed, valid until the next call of the
 //  stream); *size its length.
@@ -64,6 +86,17 @@ const uint8_t *arb_stream_input (arb_stream_t *self, size_t *size);
 
 //  Drops the first n bytes of the input.
 void arb_stream_consume (arb_stream_t *self, size_t n);
+
+//  While no input is buffered, the next reads go straight to dest (size
+//  bytes at most, borrowed: it must live until the sink is full, set
+//  again, or cleared with dest NULL), and the handler's input runs after
+//  each; arb_stream_sunk says how many came. For an item whose size is
+//  known, so that its bytes are never copied.
+void arb_stream_sink (arb_stream_t *self, uint8_t *dest, size_t size);
+
+//  Bytes put in the sink since the last call (the sink's dest moves on
+//  past each read's bytes by itself).
+size_t arb_stream_sunk (arb_stream_t *self);
 
 //  Stops (true) or resumes (false) reading. Resuming hands the input
 //  already buffered to the handler again (from a timer, not inside this

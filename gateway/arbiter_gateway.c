@@ -39,8 +39,8 @@ typedef struct {
     uint64_t amqp_channel_max;
     uint64_t amqp_heartbeat_ms;
     const char *amqp_vhosts;
-    zhashx_t *users;            //  [user.NAME] sections: NAME -> owned zhashx of key -> value
-    arb_defaults_t *defaults;   //  [queue.NAME] and [type.NAME] sections, owned
+    zhashx_t *users;           //  [user.NAME] sections: NAME -> owned zhashx of key -> value
+    arb_defaults_t *defaults;  //  [queue.NAME] and [type.NAME] sections, owned
 } s_settings_t;
 
 //  A config section: [user.NAME] (an AMQP user: password, vhosts) here,
