@@ -188,6 +188,66 @@ arb_amqp_delete_queue (arb_amqp_t *self,
 }
 
 //  ---------------------------------------------------------------------
+//  x-expires
+
+static void s_expire_arm (arb_amqp_t *self, uint64_t at);
+
+typedef struct {
+    arb_amqp_t *server;
+    uint64_t now;
+    uint64_t next;  //  the earliest deadline left (0: none)
+} s_sweep_t;
+
+static void
+s_sweep_queue (void *arg, arb_amqp_queue_t *queue)
+{
+    s_sweep_t *sweep = (s_sweep_t *) arg;
+    if (!queue->settings.expires_ms || queue->consumers)
+        return;
+    uint64_t deadline = queue->last_used_ms + queue->settings.expires_ms;
+    if (deadline <= sweep->now) {
+        zsys_info ("amqp: unused queue expired queue=%s", queue->broker);
+        arb_amqp_delete_queue (sweep->server, queue, NULL, NULL);
+    }
+    else if (!sweep->next || deadline < sweep->next)
+        sweep->next = deadline;
+}
+
+static void
+s_on_expire (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) reactor;
+    (void) timer;
+    arb_amqp_t *self = (arb_amqp_t *) arg;
+    self->expire_at = 0;
+    s_sweep_t sweep = {self, (uint64_t) zclock_mono (), 0};
+    arb_amqp_model_each_queue (self->model, s_sweep_queue, &sweep);
+    if (sweep.next)
+        s_expire_arm (self, sweep.next);
+}
+
+//  Arms the sweep for at, unless it is armed sooner.
+static void
+s_expire_arm (arb_amqp_t *self, uint64_t at)
+{
+    if (self->expire_at && self->expire_at <= at)
+        return;
+    uint64_t now = (uint64_t) zclock_mono ();
+    arb_reactor_disarm (self->reactor, &self->expire_timer);
+    arb_reactor_arm (self->reactor, &self->expire_timer, at > now ? at - now : 0, s_on_expire,
+                     self);
+    self->expire_at = at;
+}
+
+void
+arb_amqp_queue_used (arb_amqp_t *self, arb_amqp_queue_t *queue)
+{
+    queue->last_used_ms = (uint64_t) zclock_mono ();
+    if (queue->settings.expires_ms)
+        s_expire_arm (self, queue->last_used_ms + queue->settings.expires_ms);
+}
+
+//  ---------------------------------------------------------------------
 //  Loading the model
 
 static void s_load (arb_amqp_t *self);
@@ -200,14 +260,18 @@ s_on_reload (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
     s_load ((arb_amqp_t *) arg);
 }
 
+//  A queue read back: an exclusive one's connection is gone; an expiring
+//  one counts its time from now.
 static void
-s_clean_exclusive (void *arg, arb_amqp_queue_t *queue)
+s_loaded_queue (void *arg, arb_amqp_queue_t *queue)
 {
     arb_amqp_t *self = (arb_amqp_t *) arg;
     if (queue->exclusive) {
         zsys_info ("amqp: deleting exclusive queue of a connection gone queue=%s", queue->broker);
         arb_amqp_delete_queue (self, queue, NULL, NULL);
     }
+    else
+        arb_amqp_queue_used (self, queue);
 }
 
 static void
@@ -230,7 +294,7 @@ s_on_loaded (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
                                  body->items.v[i].value.size))
             bad++;
     size_t dropped = arb_amqp_model_load_done (self->model);
-    arb_amqp_model_each_queue (self->model, s_clean_exclusive, self);
+    arb_amqp_model_each_queue (self->model, s_loaded_queue, self);
     self->loaded = true;
     zsys_info ("amqp: loaded records=%zu bad=%zu dangling_bindings=%zu", body->items.n, bad,
                dropped);
@@ -415,6 +479,7 @@ arb_amqp_destroy (arb_amqp_t **self_p)
         close (self->listen_fd);
     }
     arb_reactor_disarm (self->reactor, &self->load_timer);
+    arb_reactor_disarm (self->reactor, &self->expire_timer);
     arb_amqp_conn_t *conn;
     while ((conn = (arb_amqp_conn_t *) zlistx_first (self->conns))) {
         arb_amqp_conn_fail (conn, AMQP_CONNECTION_FORCED,

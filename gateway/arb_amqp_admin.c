@@ -470,6 +470,8 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
         s_store (op, arb_amqp_model_queue_key (queue, key, sizeof (key)),
                  arb_amqp_model_queue_record (queue));
     }
+    if (!m->passive)
+        arb_amqp_queue_used (conn->server, queue);  //  a redeclare renews the lease
     op->queue = strdup (name);
     op->consumers = (uint32_t) queue->consumers;
     arb_amqp_channel_set_last_queue (channel, name);

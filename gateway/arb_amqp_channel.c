@@ -456,6 +456,8 @@ s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer)
     zlistx_delete (self->consumers, consumer->handle);
     if (queue->auto_delete && queue->had_consumer && queue->consumers == 0)
         arb_amqp_delete_queue (server, queue, NULL, NULL);
+    else
+        arb_amqp_queue_used (server, queue);
 }
 
 static arb_amqp_consumer_t *
@@ -584,6 +586,7 @@ s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
     consumer->handle = zlistx_add_end (self->consumers, consumer);
     queue->consumers++;
     queue->had_consumer = true;
+    arb_amqp_queue_used (self->conn->server, queue);
     if (m->exclusive)
         queue->exclusive_consumer = true;
     return 0;
@@ -713,6 +716,7 @@ s_on_get (arb_amqp_channel_t *self, amqp_basic_get_t *m)
     if (!queue)
         return -1;
     arb_amqp_t *server = self->conn->server;
+    arb_amqp_queue_used (server, queue);
     self->get_queue = queue;
     self->get_no_ack = m->no_ack;
     self->get_answered = false;

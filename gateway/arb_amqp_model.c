@@ -413,9 +413,18 @@ arb_amqp_model_parse_qargs (amqp_table_t *args, arb_amqp_qargs_t *settings, char
         snprintf (why, size, "invalid arg 'x-expires' for queue: 0 is out of range");
         goto bad;
     }
-    if ((rc = s_arg_uint (args, "x-max-length", UINT32_MAX, &settings->max_length, why, size)) < 0)
-        goto bad;
-    settings->has_max_length = rc == 1;
+    //  a bound on a queue's length needs its count where the publish is
+    //  stored: the broker keeps none, and other protocols feed the same
+    //  queue, so the gateway cannot enforce it and says so
+    static const char *unbounded[] = {"x-max-length", "x-max-length-bytes", "x-overflow"};
+    for (size_t i = 0; i < sizeof (unbounded) / sizeof (unbounded[0]); i++)
+        if (arb_amqp_table_get (args, unbounded[i])) {
+            snprintf (why, size,
+                      "invalid arg '%s' for queue: not supported (arbiter does not bound a "
+                      "queue's length)",
+                      unbounded[i]);
+            goto bad;
+        }
     if (s_arg_uint (args, "x-max-priority", 255, &priority, why, size) < 0)
         goto bad;
     settings->max_priority = (uint8_t) priority;

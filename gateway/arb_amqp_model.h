@@ -52,9 +52,7 @@ typedef enum {
 typedef struct {
     uint64_t message_ttl_ms;  //  x-message-ttl (set: has_ttl)
     bool has_ttl;
-    uint64_t expires_ms;  //  x-expires
-    uint64_t max_length;  //  x-max-length (set: has_max_length)
-    bool has_max_length;
+    uint64_t expires_ms;   //  x-expires: deleted once unused this long
     uint8_t max_priority;  //  x-max-priority (0: no priorities)
     char *dlx;             //  owned x-dead-letter-exchange, or NULL
     char *dlrk;            //  owned x-dead-letter-routing-key, or NULL
@@ -74,7 +72,7 @@ struct _arb_amqp_queue_t {
     size_t consumers;         //  the gateway's consumers on it now (callers count)
     bool had_consumer;        //  auto-delete: it had one (callers set)
     bool exclusive_consumer;  //  a consumer holds it exclusively (callers set)
-    uint64_t last_used_ms;    //  x-expires: monotonic ms of its last use (callers set)
+    uint64_t last_used_ms;    //  x-expires: monotonic ms of its last use (arb_amqp_queue_used)
 };
 
 struct _arb_amqp_exchange_t {

@@ -43,16 +43,18 @@ struct _arb_amqp_t {
     arb_amqp_config_t config;  //  strings borrowed from the caller
     int listen_fd;             //  owned
     int port;
-    zlistx_t *users;         //  owned arb_amqp_user_t
-    zlistx_t *conns;         //  owned connections (their handles are in conn->handle)
-    arb_idmap_t *held;       //  task id -> borrowed delivery (unacked, or being dead-lettered)
-    arb_idmap_t *released;   //  task ids released by the gateway: redelivered (value unused)
-    uint64_t next_conn;      //  connection numbers
-    bool loaded;             //  the model was read from the broker
-    bool loading;            //  a load is under way
-    arb_timer_t load_timer;  //  loading again after a failure
-    uint64_t started_ms;     //  monotonic ms at start
-    arb_stream_io_t io;      //  the connections' shared read buffer and byte counts
+    zlistx_t *users;           //  owned arb_amqp_user_t
+    zlistx_t *conns;           //  owned connections (their handles are in conn->handle)
+    arb_idmap_t *held;         //  task id -> borrowed delivery (unacked, or being dead-lettered)
+    arb_idmap_t *released;     //  task ids released by the gateway: redelivered (value unused)
+    uint64_t next_conn;        //  connection numbers
+    bool loaded;               //  the model was read from the broker
+    bool loading;              //  a load is under way
+    arb_timer_t load_timer;    //  loading again after a failure
+    arb_timer_t expire_timer;  //  x-expires: the next unused queue's deadline
+    uint64_t expire_at;        //  monotonic ms it is armed for (0: not armed)
+    uint64_t started_ms;       //  monotonic ms at start
+    arb_stream_io_t io;        //  the connections' shared read buffer and byte counts
 };
 
 typedef enum {
@@ -221,6 +223,11 @@ uint32_t arb_amqp_delete_queue (arb_amqp_t *self,
                                 arb_amqp_queue_t *queue,
                                 arb_gateway_reply_fn *fn,
                                 void *arg);
+
+//  x-expires: queue is used now (declared, consumed from, read with
+//  basic.get, or its last consumer went). A queue with x-expires is
+//  deleted once it has had no consumer and no such use for that long.
+void arb_amqp_queue_used (arb_amqp_t *self, arb_amqp_queue_t *queue);
 
 //  Writes a metadata key (value taken; NULL deletes it). Returns the
 //  request id (0 if refused); fn may be NULL.

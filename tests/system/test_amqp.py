@@ -206,6 +206,44 @@ def test_pika_passive_equivalence_and_errors(gateway):
     c2.close()
 
 
+def test_pika_max_length_refused_and_expires_enforced(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    # a bound on a queue's length cannot be kept: refused, never ignored
+    for args in ({'x-max-length': 10}, {'x-max-length-bytes': 1000}, {'x-overflow': 'drop-head'}):
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+            ch.queue_declare('bounded', arguments=args)
+        assert e.value.reply_code == 406 and 'not supported' in e.value.reply_text
+        ch = c.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker):
+        ch.queue_declare('bounded', passive=True)
+    ch = c.channel()
+    # x-expires: deleted, with its messages, once unused that long
+    ch.queue_declare('fleeting', arguments={'x-expires': 600})
+    ch.basic_publish('', 'fleeting', b'gone with it')
+    # a consumer keeps it, however long it stays
+    held = c.channel()
+    held.queue_declare('kept-alive', arguments={'x-expires': 300})
+    held.basic_consume('kept-alive', lambda *a: None)
+
+    def expired():
+        probe = c.channel()
+        try:
+            probe.queue_declare('fleeting', passive=True)
+            probe.close()
+            return False
+        except pika.exceptions.ChannelClosedByBroker as e:
+            assert e.reply_code == 404
+            return True
+    wait_until(expired, timeout=10, what='the unused queue expired')
+    c.sleep(0.6)
+    assert c.channel().queue_declare('kept-alive', passive=True).method.queue == 'kept-alive'
+    # a new queue of the same name is empty
+    ch = c.channel()
+    assert ch.queue_declare('fleeting').method.message_count == 0
+    c.close()
+
+
 def test_pika_server_named_and_exclusive_queues(gateway):
     c1 = connect(gateway)
     ch1 = c1.channel()
