@@ -603,26 +603,35 @@ s_split (const char *text, s_words_t *words)
     }
 }
 
+//  Whether pattern p matches key k: one pass over the pattern's words,
+//  keeping which prefixes of the key the words so far match (at[j]: the
+//  first j words), so that '#'s never backtrack (a run of them against a
+//  long key would take exponential time, in the loop's only thread).
 static bool
-s_words_match (const s_words_t *p, size_t pi, const s_words_t *k, size_t ki)
+s_words_match (const s_words_t *p, const s_words_t *k)
 {
-    while (pi < p->n) {
-        if (p->len[pi] == 1 && p->at[pi][0] == '#') {
-            //  '#' takes zero words, or one and stays: try the shortest first
-            for (size_t skip = ki; skip <= k->n; skip++)
-                if (s_words_match (p, pi + 1, k, skip))
-                    return true;
-            return false;
-        }
-        if (ki == k->n)
-            return false;
+    bool at[ARB_AMQP_NAME_MAX + 2];
+    memset (at, 0, sizeof (at));
+    at[0] = true;
+    for (size_t pi = 0; pi < p->n; pi++) {
+        bool hash = p->len[pi] == 1 && p->at[pi][0] == '#';
         bool star = p->len[pi] == 1 && p->at[pi][0] == '*';
-        if (!star && (p->len[pi] != k->len[ki] || memcmp (p->at[pi], k->at[ki], k->len[ki]) != 0))
-            return false;
-        pi++;
-        ki++;
+        if (hash) {
+            //  zero or more words: every prefix from the first reached on
+            for (size_t j = 1; j <= k->n; j++)
+                at[j] = at[j] || at[j - 1];
+            continue;
+        }
+        //  exactly one word: from the longest prefix down, so that each
+        //  reads the state before this word
+        for (size_t j = k->n; j > 0; j--)
+            at[j] = at[j - 1]
+                    && (star
+                        || (p->len[pi] == k->len[j - 1]
+                            && memcmp (p->at[pi], k->at[j - 1], k->len[j - 1]) == 0));
+        at[0] = false;
     }
-    return ki == k->n;
+    return at[k->n];
 }
 
 bool
@@ -631,7 +640,7 @@ arb_amqp_model_topic_match (const char *pattern, const char *key)
     s_words_t p, k;
     s_split (pattern, &p);
     s_split (key, &k);
-    return s_words_match (&p, 0, &k, 0);
+    return s_words_match (&p, &k);
 }
 
 static bool
