@@ -441,6 +441,7 @@ arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
     self->users = zlistx_new ();
     zlistx_set_destructor (self->users, s_user_destructor);
     self->conns = zlistx_new ();
+    self->route = zlistx_new ();
     self->held = arb_idmap_new ();
     self->released = arb_idmap_new ();
     char *vhosts = strdup (config->vhosts && *config->vhosts ? config->vhosts : "/");
@@ -491,6 +492,7 @@ arb_amqp_destroy (arb_amqp_t **self_p)
         arb_amqp_conn_close (conn);
     }
     zlistx_destroy (&self->conns);
+    zlistx_destroy (&self->route);
     zlistx_destroy (&self->users);
     arb_idmap_destroy (&self->held);
     arb_idmap_destroy (&self->released);

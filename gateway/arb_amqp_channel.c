@@ -751,7 +751,8 @@ s_publish_destructor (void **item)
     arb_amqp_publish_t *publish = (arb_amqp_publish_t *) *item;
     if (!publish)
         return;
-    free (publish->tickets);
+    if (publish->tickets != &publish->ticket)
+        free (publish->tickets);
     free (publish);
     *item = NULL;
 }
@@ -856,14 +857,14 @@ s_publish (arb_amqp_channel_t *self)
     amqp_basic_properties_t *props = NULL;
     arb_amqp_frame_properties (zchunk_data (self->pub_props), zchunk_size (self->pub_props),
                                &conn->pool, &props);
-    zlistx_t *queues = zlistx_new ();
+    zlistx_t *queues = server->route;
     const amqp_table_t *headers =
         props && (props->_flags & AMQP_BASIC_HEADERS_FLAG) ? &props->headers : NULL;
     size_t n = arb_amqp_model_route (exchange, self->pub_key, headers, queues);
     arb_amqp_publish_t *publish = (arb_amqp_publish_t *) zmalloc (sizeof (arb_amqp_publish_t));
     publish->channel = self;
     publish->seq = self->confirm ? ++self->next_seq : 0;
-    publish->tickets = n ? (uint64_t *) zmalloc (n * sizeof (uint64_t)) : NULL;
+    publish->tickets = n > 1 ? (uint64_t *) zmalloc (n * sizeof (uint64_t)) : &publish->ticket;
     publish->handle = zlistx_add_end (self->publishes, publish);
     if (n == 0 && self->pub_mandatory) {
         amqp_basic_return_t ret = {
@@ -892,7 +893,8 @@ s_publish (arb_amqp_channel_t *self)
     }
     size_t hsize =
         5 + strlen (self->pub_exchange) + strlen (self->pub_key) + zchunk_size (self->pub_props);
-    uint8_t *record = (uint8_t *) malloc (hsize);
+    uint8_t small[1024];
+    uint8_t *record = hsize <= sizeof (small) ? small : (uint8_t *) malloc (hsize);
     assert (record);
     s_record (record, self->pub_exchange, self->pub_key, self->pub_props);
     size_t i = 0;
@@ -928,8 +930,9 @@ s_publish (arb_amqp_channel_t *self)
                           arb_gateway_error (server->gateway));
         }
     }
-    free (record);
-    zlistx_destroy (&queues);
+    if (record != small)
+        free (record);
+    zlistx_purge (queues);
     s_reset_content (self);
     s_confirm_progress (self);
 }

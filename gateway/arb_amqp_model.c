@@ -685,16 +685,15 @@ s_headers_match (zchunk_t *args, const amqp_table_t *headers)
     return matched;
 }
 
+//  seen: the exchanges visited, made at the first exchange-to-exchange
+//  binding followed (most messages never need it).
 static void
 s_route (arb_amqp_exchange_t *exchange,
          const char *key,
          const amqp_table_t *headers,
          zlistx_t *queues,
-         zlistx_t *seen)
+         zlistx_t **seen)
 {
-    if (zlistx_find (seen, exchange))
-        return;
-    zlistx_add_end (seen, exchange);
     arb_amqp_vhost_t *vhost = exchange->vhost;
     if (exchange->builtin && !*exchange->name) {
         arb_amqp_queue_t *queue = arb_amqp_model_queue (vhost, key);
@@ -723,8 +722,14 @@ s_route (arb_amqp_exchange_t *exchange,
             continue;
         if (b->dest_exchange) {
             arb_amqp_exchange_t *next = arb_amqp_model_exchange (vhost, b->dest);
-            if (next)
+            if (!*seen) {
+                *seen = zlistx_new ();
+                zlistx_add_end (*seen, exchange);
+            }
+            if (next && !zlistx_find (*seen, next)) {
+                zlistx_add_end (*seen, next);
                 s_route (next, key, headers, queues, seen);
+            }
         }
         else {
             arb_amqp_queue_t *queue = arb_amqp_model_queue (vhost, b->dest);
@@ -740,8 +745,8 @@ arb_amqp_model_route (arb_amqp_exchange_t *exchange,
                       const amqp_table_t *headers,
                       zlistx_t *queues)
 {
-    zlistx_t *seen = zlistx_new ();
-    s_route (exchange, key, headers, queues, seen);
+    zlistx_t *seen = NULL;
+    s_route (exchange, key, headers, queues, &seen);
     zlistx_destroy (&seen);
     return zlistx_size (queues);
 }

@@ -55,6 +55,7 @@ struct _arb_amqp_t {
     uint64_t expire_at;        //  monotonic ms it is armed for (0: not armed)
     uint64_t started_ms;       //  monotonic ms at start
     arb_stream_io_t io;        //  the connections' shared read buffer and byte counts
+    zlistx_t *route;           //  owned: a publish's queues while it is routed (kept empty)
 };
 
 typedef enum {
@@ -128,7 +129,8 @@ typedef struct {
     uint64_t seq;                 //  publisher confirm number, 0 without confirms
     size_t left;                  //  tasks not yet SUBMITTED
     bool failed;                  //  one was refused: nack
-    uint64_t *tickets;            //  owned, one per task
+    uint64_t *tickets;            //  one per task: owned, or &ticket
+    uint64_t ticket;              //  the one ticket of a message routed to one queue
     size_t n;
     void *handle;  //  in the channel's publish list
 } arb_amqp_publish_t;

@@ -53,7 +53,8 @@ typedef struct {
     const char *rabbitmq;
     const char *epmd;
     const char *sync;
-    const char *only;  //  "gateway", "rabbitmq" or NULL: both
+    const char *only;       //  "gateway", "rabbitmq" or NULL: both
+    const char *workloads;  //  comma list of A1..A4
     int items;
     int payload;
     int producers;
@@ -396,25 +397,34 @@ s_report (const char *workload,
     fflush (stdout);
 }
 
+static bool
+s_wants (s_bench_t *bench, const char *workload)
+{
+    return strstr (bench->workloads, workload) != NULL;
+}
+
 //  A1-A3 on one target.
 static void
 s_measure (s_bench_t *bench, s_target_t *t)
 {
     double p50, p99, max;
     int failed;
-    char queue[64];
-    snprintf (queue, sizeof (queue), "bench-a1");
-    s_declare (t->port, queue);
-    t->publish = s_run (bench, t->port, queue, true, false, 0, &p50, &p99, &max, &failed);
-    s_report ("A1", t, t->publish, 0, 0, 0, failed, "durable publish with confirms");
-    t->consume = s_run (bench, t->port, queue, false, true, 0, &p50, &p99, &max, &failed);
-    s_report ("A2", t, t->consume, 0, 0, 0, failed, "consume with ack");
-    snprintf (queue, sizeof (queue), "bench-a3");
-    s_declare (t->port, queue);
-    t->e2e = s_run (bench, t->port, queue, true, true, 0, &t->e2e_p50_ms, &t->e2e_p99_ms,
-                    &t->e2e_max_ms, &failed);
-    s_report ("A3", t, t->e2e, t->e2e_p50_ms, t->e2e_p99_ms, t->e2e_max_ms, failed,
-              "publish and consume at once, end to end");
+    s_declare (t->port, "bench-a1");
+    if (s_wants (bench, "A1") || s_wants (bench, "A2")) {
+        t->publish = s_run (bench, t->port, "bench-a1", true, false, 0, &p50, &p99, &max, &failed);
+        s_report ("A1", t, t->publish, 0, 0, 0, failed, "durable publish with confirms");
+    }
+    if (s_wants (bench, "A2")) {
+        t->consume = s_run (bench, t->port, "bench-a1", false, true, 0, &p50, &p99, &max, &failed);
+        s_report ("A2", t, t->consume, 0, 0, 0, failed, "consume with ack");
+    }
+    if (s_wants (bench, "A3") || (s_wants (bench, "A4") && !bench->rate)) {
+        s_declare (t->port, "bench-a3");
+        t->e2e = s_run (bench, t->port, "bench-a3", true, true, 0, &t->e2e_p50_ms, &t->e2e_p99_ms,
+                        &t->e2e_max_ms, &failed);
+        s_report ("A3", t, t->e2e, t->e2e_p50_ms, t->e2e_p99_ms, t->e2e_max_ms, failed,
+                  "publish and consume at once, end to end");
+    }
 }
 
 //  A4 on one target at rate.
@@ -571,6 +581,8 @@ s_usage (void)
              "  --prefetch Q      basic.qos per consumer (default 100)\n"
              "  --rate R          A4's total messages/s (default: half of RabbitMQ's A3)\n"
              "  --only T          gateway or rabbitmq\n"
+             "  --workloads LIST  a comma list of A1, A2, A3, A4 (default all; A2 runs A1\n"
+             "                    first, A4 without --rate runs A3 first)\n"
              "  --sync MODE       the broker's --sync (default full)\n"
              "  --arbiterd PATH   (default build/broker/arbiterd)\n"
              "  --gateway PATH    (default build/gateway/arbiter-gateway)\n"
@@ -586,6 +598,7 @@ main (int argc, char **argv)
                       .rabbitmq = "/usr/lib/rabbitmq/bin/rabbitmq-server",
                       .epmd = "/usr/bin/epmd",
                       .sync = "full",
+                      .workloads = "A1,A2,A3,A4",
                       .items = 100000,
                       .payload = 100,
                       .producers = 4,
@@ -605,6 +618,7 @@ main (int argc, char **argv)
                                {"gateway", required_argument, 0, 'g'},
                                {"rabbitmq", required_argument, 0, 'R'},
                                {"epmd", required_argument, 0, 'e'},
+                               {"workloads", required_argument, 0, 'W'},
                                {"help", no_argument, 0, 'h'},
                                {0, 0, 0, 0}};
     int opt;
@@ -649,6 +663,9 @@ main (int argc, char **argv)
             case 'e':
                 self.epmd = optarg;
                 break;
+            case 'W':
+                self.workloads = optarg;
+                break;
             case 'h':
                 s_usage ();
                 return 0;
@@ -679,9 +696,11 @@ main (int argc, char **argv)
     if (gateway)
         s_measure (&self, &gw);
     double rate = self.rate ? self.rate : (rabbitmq ? rmq.e2e : gw.e2e) / 2;
-    if (rabbitmq)
+    if (rate < 1)
+        rate = 1;
+    if (rabbitmq && s_wants (&self, "A4"))
         s_measure_half (&self, &rmq, rate);
-    if (gateway)
+    if (gateway && s_wants (&self, "A4"))
         s_measure_half (&self, &gw, rate);
     if (gateway && rabbitmq && rmq.publish > 0 && rmq.consume > 0 && rmq.e2e > 0
         && rmq.half_p99_ms > 0)

@@ -188,9 +188,9 @@ class Gateway(Process):
 
     def serves(self, protocol):
         """Whether the gateway was started with that server on (not "off")."""
-        args = ['--' + protocol] + self.extra
-        values = [args[i + 1] for i in range(len(args) - 1) if args[i] == '--' + protocol]
-        return values[-1] != 'off'
+        values = [self.extra[i + 1] for i in range(len(self.extra) - 1)
+                  if self.extra[i] == '--' + protocol]
+        return not values or values[-1] != 'off'
 
     def ready(self):
         """Up: the broker session, the HTTP listener and, unless it is off,
