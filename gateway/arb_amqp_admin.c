@@ -27,15 +27,6 @@ typedef struct {
     bool want_count;
 } s_op_t;
 
-static char *
-s_str (amqp_bytes_t bytes)
-{
-    char *text = (char *) zmalloc (bytes.len + 1);
-    if (bytes.len)
-        memcpy (text, bytes.bytes, bytes.len);
-    return text;
-}
-
 static void
 s_op_done (s_op_t *op)
 {
@@ -182,8 +173,8 @@ s_exchange_declare (arb_amqp_channel_t *channel, amqp_exchange_declare_t *m)
     arb_amqp_vhost_t *vhost = conn->vhost;
     const char *vname = arb_amqp_vhost_name (vhost);
     amqp_method_number_t id = AMQP_EXCHANGE_DECLARE_METHOD;
-    char *name = s_str (m->exchange);
-    char *tname = s_str (m->type);
+    char *name = arb_amqp_frame_str (m->exchange);
+    char *tname = arb_amqp_frame_str (m->type);
     int rc = -1;
     char why[256];
     arb_amqp_type_t type = ARB_AMQP_DIRECT;
@@ -260,7 +251,7 @@ s_exchange_delete (arb_amqp_channel_t *channel, amqp_exchange_delete_t *m)
 {
     arb_amqp_conn_t *conn = arb_amqp_channel_conn (channel);
     amqp_method_number_t id = AMQP_EXCHANGE_DELETE_METHOD;
-    char *name = s_str (m->exchange);
+    char *name = arb_amqp_frame_str (m->exchange);
     arb_amqp_exchange_t *exchange = arb_amqp_model_exchange (conn->vhost, name);
     int rc = -1;
     if (!*name || (exchange && exchange->builtin))
@@ -318,9 +309,9 @@ s_bind (arb_amqp_channel_t *channel,
     arb_amqp_conn_t *conn = arb_amqp_channel_conn (channel);
     arb_amqp_vhost_t *vhost = conn->vhost;
     const char *vname = arb_amqp_vhost_name (vhost);
-    char *dest = s_str (dest_bytes);
-    char *source = s_str (source_bytes);
-    char *key = s_str (key_bytes);
+    char *dest = arb_amqp_frame_str (dest_bytes);
+    char *source = arb_amqp_frame_str (source_bytes);
+    char *key = arb_amqp_frame_str (key_bytes);
     int rc = -1;
     if (!dest_exchange && !*dest && arb_amqp_channel_last_queue (channel)) {
         free (dest);
@@ -386,7 +377,7 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
     arb_amqp_vhost_t *vhost = conn->vhost;
     const char *vname = arb_amqp_vhost_name (vhost);
     amqp_method_number_t id = AMQP_QUEUE_DECLARE_METHOD;
-    char *name = s_str (m->queue);
+    char *name = arb_amqp_frame_str (m->queue);
     int rc = -1;
     char why[256];
     if (!*name && m->passive && arb_amqp_channel_last_queue (channel)) {
@@ -483,36 +474,10 @@ cleanup:
     return rc;
 }
 
-static arb_amqp_queue_t *
-s_queue_named (arb_amqp_channel_t *channel, amqp_bytes_t bytes, amqp_method_number_t id)
-{
-    arb_amqp_conn_t *conn = arb_amqp_channel_conn (channel);
-    char *name = s_str (bytes);
-    if (!*name && arb_amqp_channel_last_queue (channel)) {
-        free (name);
-        name = strdup (arb_amqp_channel_last_queue (channel));
-    }
-    arb_amqp_queue_t *queue = arb_amqp_model_queue (conn->vhost, name);
-    if (!*name)
-        s_fail (channel, AMQP_NOT_FOUND, id, "NOT_FOUND - no previously declared queue");
-    else if (!queue)
-        s_fail (channel, AMQP_NOT_FOUND, id, "NOT_FOUND - no queue '%.200s' in vhost '%.60s'", name,
-                arb_amqp_vhost_name (conn->vhost));
-    else if (queue->exclusive && queue->owner != conn->number) {
-        s_fail (channel, AMQP_RESOURCE_LOCKED, id,
-                "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%.200s' in "
-                "vhost '%.60s'",
-                name, arb_amqp_vhost_name (conn->vhost));
-        queue = NULL;
-    }
-    free (name);
-    return queue;
-}
-
 static int
 s_queue_purge (arb_amqp_channel_t *channel, amqp_queue_purge_t *m)
 {
-    arb_amqp_queue_t *queue = s_queue_named (channel, m->queue, AMQP_QUEUE_PURGE_METHOD);
+    arb_amqp_queue_t *queue = arb_amqp_channel_queue (channel, m->queue, AMQP_QUEUE_PURGE_METHOD);
     if (!queue)
         return -1;
     arb_amqp_t *server = arb_amqp_channel_conn (channel)->server;
@@ -531,7 +496,7 @@ s_queue_delete (arb_amqp_channel_t *channel, amqp_queue_delete_t *m)
 {
     amqp_method_number_t id = AMQP_QUEUE_DELETE_METHOD;
     arb_amqp_conn_t *conn = arb_amqp_channel_conn (channel);
-    char *name = s_str (m->queue);
+    char *name = arb_amqp_frame_str (m->queue);
     bool missing = *name && !arb_amqp_model_queue (conn->vhost, name);
     free (name);
     if (missing) {
@@ -539,7 +504,7 @@ s_queue_delete (arb_amqp_channel_t *channel, amqp_queue_delete_t *m)
         s_op_go (s_op_new (channel, id, m->nowait));
         return 0;
     }
-    arb_amqp_queue_t *queue = s_queue_named (channel, m->queue, id);
+    arb_amqp_queue_t *queue = arb_amqp_channel_queue (channel, m->queue, id);
     if (!queue)
         return -1;
     if (m->if_unused && queue->consumers)

@@ -106,15 +106,6 @@ s_send (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
     arb_amqp_conn_send (self->conn, self->number, id, m);
 }
 
-static char *
-s_str (amqp_bytes_t bytes)
-{
-    char *text = (char *) zmalloc (bytes.len + 1);
-    if (bytes.len)
-        memcpy (text, bytes.bytes, bytes.len);
-    return text;
-}
-
 static void s_reset_content (arb_amqp_channel_t *self);
 static void s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer);
 static void s_release_all (arb_amqp_channel_t *self);
@@ -494,12 +485,10 @@ arb_amqp_channel_queue_gone (arb_amqp_channel_t *self, arb_amqp_queue_t *queue)
             d->queue = NULL;
 }
 
-//  Finds the queue a basic method names ("" the last declared). NULL after
-//  failing the channel.
-static arb_amqp_queue_t *
-s_queue_for (arb_amqp_channel_t *self, amqp_bytes_t name, amqp_method_number_t id)
+arb_amqp_queue_t *
+arb_amqp_channel_queue (arb_amqp_channel_t *self, amqp_bytes_t name, amqp_method_number_t id)
 {
-    char *qname = s_str (name);
+    char *qname = arb_amqp_frame_str (name);
     if (!*qname && self->last_queue) {
         free (qname);
         qname = strdup (self->last_queue);
@@ -529,7 +518,7 @@ s_queue_for (arb_amqp_channel_t *self, amqp_bytes_t name, amqp_method_number_t i
 static int
 s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
 {
-    arb_amqp_queue_t *queue = s_queue_for (self, m->queue, AMQP_BASIC_CONSUME_METHOD);
+    arb_amqp_queue_t *queue = arb_amqp_channel_queue (self, m->queue, AMQP_BASIC_CONSUME_METHOD);
     if (!queue)
         return -1;
     char text[400];
@@ -540,7 +529,7 @@ s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
         arb_amqp_channel_fail (self, AMQP_ACCESS_REFUSED, text, AMQP_BASIC_CONSUME_METHOD);
         return -1;
     }
-    char *tag = s_str (m->consumer_tag);
+    char *tag = arb_amqp_frame_str (m->consumer_tag);
     if (!*tag) {
         free (tag);
         tag = zsys_sprintf ("amq.ctag-%" PRIu64 ".%u.%" PRIu64, self->conn->number, self->number,
@@ -595,7 +584,7 @@ s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
 static int
 s_on_cancel (arb_amqp_channel_t *self, amqp_basic_cancel_t *m)
 {
-    char *tag = s_str (m->consumer_tag);
+    char *tag = arb_amqp_frame_str (m->consumer_tag);
     arb_amqp_consumer_t *consumer = s_consumer_find (self, tag);
     //  Cancel-Ok even for a tag we do not know (RabbitMQ does; pika asks)
     if (!m->nowait) {
@@ -712,7 +701,7 @@ s_on_get_take (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 static int
 s_on_get (arb_amqp_channel_t *self, amqp_basic_get_t *m)
 {
-    arb_amqp_queue_t *queue = s_queue_for (self, m->queue, AMQP_BASIC_GET_METHOD);
+    arb_amqp_queue_t *queue = arb_amqp_channel_queue (self, m->queue, AMQP_BASIC_GET_METHOD);
     if (!queue)
         return -1;
     arb_amqp_t *server = self->conn->server;
@@ -945,8 +934,8 @@ s_on_publish (arb_amqp_channel_t *self, amqp_basic_publish_t *m)
                             AMQP_BASIC_PUBLISH_METHOD);
         return -1;
     }
-    self->pub_exchange = s_str (m->exchange);
-    self->pub_key = s_str (m->routing_key);
+    self->pub_exchange = arb_amqp_frame_str (m->exchange);
+    self->pub_key = arb_amqp_frame_str (m->routing_key);
     self->pub_mandatory = m->mandatory;
     self->content = S_HEADER;
     return 0;

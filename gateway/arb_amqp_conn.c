@@ -210,21 +210,12 @@ s_refuse_login (arb_amqp_conn_t *self, const char *mechanism)
         arb_amqp_conn_close (self);
 }
 
-static char *
-s_bytes_str (amqp_bytes_t bytes)
-{
-    char *text = (char *) zmalloc (bytes.len + 1);
-    if (bytes.len)
-        memcpy (text, bytes.bytes, bytes.len);
-    return text;
-}
-
 static void
 s_on_start_ok (arb_amqp_conn_t *self, amqp_connection_start_ok_t *ok)
 {
     self->cancel_notify = s_cap (&ok->client_properties, "consumer_cancel_notify");
     self->failure_close = s_cap (&ok->client_properties, "authentication_failure_close");
-    char *mechanism = s_bytes_str (ok->mechanism);
+    char *mechanism = arb_amqp_frame_str (ok->mechanism);
     char *user = NULL, *password = NULL;
     const uint8_t *resp = (const uint8_t *) ok->response.bytes;
     size_t len = ok->response.len;
@@ -246,8 +237,8 @@ s_on_start_ok (arb_amqp_conn_t *self, amqp_connection_start_ok_t *ok)
             const amqp_field_value_t *pass = arb_amqp_table_get (&table, "PASSWORD");
             if (login && pass && login->kind == AMQP_FIELD_KIND_UTF8
                 && pass->kind == AMQP_FIELD_KIND_UTF8) {
-                user = s_bytes_str (login->value.bytes);
-                password = s_bytes_str (pass->value.bytes);
+                user = arb_amqp_frame_str (login->value.bytes);
+                password = arb_amqp_frame_str (pass->value.bytes);
             }
         }
     }
@@ -311,7 +302,7 @@ s_open_ok (arb_amqp_conn_t *self)
 static void
 s_on_open (arb_amqp_conn_t *self, amqp_connection_open_t *open)
 {
-    char *name = s_bytes_str (open->virtual_host);
+    char *name = arb_amqp_frame_str (open->virtual_host);
     self->vhost = arb_amqp_model_vhost (self->server->model, name);
     if (!self->vhost || !arb_amqp_user_may (self->server, self->user, name)) {
         char text[300];

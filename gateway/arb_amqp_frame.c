@@ -9,7 +9,9 @@
 
 #include "arb_amqp_frame.h"
 
+#include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 const uint8_t arb_amqp_protocol_header[ARB_AMQP_HEADER_SIZE] = {'A', 'M', 'Q', 'P', 0, 0, 9, 1};
@@ -35,6 +37,16 @@ arb_amqp_frame_is_protocol_header (const uint8_t *data)
     static const uint8_t zero_nine[ARB_AMQP_HEADER_SIZE] = {'A', 'M', 'Q', 'P', 1, 1, 0, 9};
     return memcmp (data, arb_amqp_protocol_header, ARB_AMQP_HEADER_SIZE) == 0
            || memcmp (data, zero_nine, ARB_AMQP_HEADER_SIZE) == 0;
+}
+
+char *
+arb_amqp_frame_str (amqp_bytes_t bytes)
+{
+    char *text = (char *) calloc (1, bytes.len + 1);
+    assert (text);
+    if (bytes.len)
+        memcpy (text, bytes.bytes, bytes.len);
+    return text;
 }
 
 arb_amqp_frame_rc_t

@@ -46,6 +46,10 @@ typedef enum {
     ARB_AMQP_FRAME_ERROR = -1,  //  a connection error (code 501 or 505, text)
 } arb_amqp_frame_rc_t;
 
+//  A short string's bytes as a C string (owned by the caller; a NUL in
+//  them ends it early).
+char *arb_amqp_frame_str (amqp_bytes_t bytes);
+
 //  Reads the frame at the start of data (size bytes). A frame longer than
 //  frame_max + ARB_AMQP_FRAME_FUDGE, a bad end octet, an unknown type, or
 //  a heartbeat on a channel other than 0 is an error: *code and why (at

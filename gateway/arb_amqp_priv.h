@@ -209,6 +209,12 @@ int arb_amqp_admin_method (arb_amqp_channel_t *channel, amqp_method_number_t id,
 
 //  The last queue declared on the channel (borrowed), or NULL.
 const char *arb_amqp_channel_last_queue (arb_amqp_channel_t *self);
+
+//  The queue a method names ("": the last declared on the channel), if
+//  it exists and this connection may use it; else NULL after failing the
+//  channel (404, or 405 for another connection's exclusive queue).
+arb_amqp_queue_t *
+arb_amqp_channel_queue (arb_amqp_channel_t *self, amqp_bytes_t name, amqp_method_number_t id);
 void arb_amqp_channel_set_last_queue (arb_amqp_channel_t *self, const char *name);
 arb_amqp_conn_t *arb_amqp_channel_conn (arb_amqp_channel_t *self);
 uint16_t arb_amqp_channel_number (arb_amqp_channel_t *self);
