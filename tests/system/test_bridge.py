@@ -21,7 +21,7 @@ import uuid
 import pytest
 
 import arbiter_proto
-from conftest import Process, binary, free_port, wait_until
+from conftest import ROOT, Process, binary, free_port, wait_until
 from helpers import start_exec_worker
 
 pika = pytest.importorskip('pika', reason='python3-pika is not installed')
@@ -386,3 +386,20 @@ def test_bad_url_and_wrong_credentials_leave_the_rest_running(broker, processes,
     assert 'cannot consume bridge=missing' in out and '404 NOT_FOUND' in out, out
     assert 'guest:wrong' not in out and ':wrong@' not in out
     assert gateway.alive()
+
+
+def test_the_documented_example_config_is_valid(tmp_path):
+    example = os.path.join(ROOT, 'examples', 'arbiter-gateway.conf')
+    proc = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', example,
+                           '--check-config'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert b'upstream = amqp://' in proc.stdout
+    # and a section's mistake is named with its line
+    bad = tmp_path / 'bad.conf'
+    bad.write_text('[bridge.jobs]\nprefetch = 0\n')
+    proc = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', str(bad),
+                           '--check-config'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=30)
+    assert proc.returncode == 2
+    assert b'bad.conf:2: bridge.jobs.prefetch: 0 is out of range (1 to 65535)' in proc.stderr
