@@ -44,6 +44,7 @@ arb_broker_config_defaults (arb_broker_config_t *config)
         .aging_ms = 0,
         .cache_bytes = 256u << 20,
         .max_lost = 3,
+        .max_head_failures = 10,
         .retention_ms = ARB_DAY_MS,
         .dead_retention_ms = 7 * ARB_DAY_MS,
         .recovery_ms = ARB_RECOVERY_AUTO,
@@ -61,6 +62,7 @@ s_rebuild (arb_broker_t *self)
         .liveness_ms = self->config.liveness_ms,
         .cache_bytes = self->config.cache_bytes,
         .max_lost = self->config.max_lost,
+        .max_head_failures = self->config.max_head_failures,
         .retention_ms = self->config.retention_ms,
         .dead_retention_ms = self->config.dead_retention_ms,
     };

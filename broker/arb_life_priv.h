@@ -42,6 +42,26 @@ void arb_life_finish (
 //  worker). Returns its state after.
 int arb_life_cancel_task (arb_life_t *self, arb_task_t **task_p, const char *why);
 
+//  arb_life_submit.c
+
+//  Whether a dead task died of a failed dependency rather than on its
+//  own: it has parents and never ran (a started attempt or a lost lease
+//  would count; a retry puts both back to 0).
+bool arb_life_died_of_dependency (const arb_task_t *task);
+
+//  What arb_life_bring_back takes.
+typedef enum {
+    ARB_BACK_ANY,         //  any dead task
+    ARB_BACK_OWN,         //  one that died on its own
+    ARB_BACK_DEPENDENCY,  //  one that died of a failed dependency
+} arb_back_t;
+
+//  Brings task id back from the journal if it is dead (no fan-out task)
+//  and of the kind asked: waiting, its attempts reset (its history kept),
+//  with all its parents counted as pending until it is counted again
+//  (arb_life_recount). *task is it, or NULL. 0, or -1 if the journal failed.
+int arb_life_bring_back (arb_life_t *self, uint64_t id, arb_back_t which, arb_task_t **task);
+
 //  arb_life_flow.c
 
 //  Makes and stores the endpoint copies of a fan-out task. 0 or -1.
@@ -69,6 +89,14 @@ arb_life_fill_parents (arb_life_t *self, arb_task_t *task, arb_msg_t *msg, arb_d
 
 //  Enqueues a succeeding task's staged EMIT items. 0, or -1 (halted).
 int arb_life_commit_emits (arb_life_t *self, arb_task_t *task);
+
+//  After a retry brought back the first `roots` tasks of batch (ids;
+//  arb_life_bring_back): appends and brings back their descendants that
+//  died of a failed dependency, makes the waiting tasks that counted any
+//  of them as ended wait again, then counts every one of them: a root
+//  waits for its parents that are not final, or is ready; a descendant
+//  follows its edges (arb_life_recount).
+void arb_life_reopen (arb_life_t *self, arb_vec_t *batch, size_t roots);
 
 //  arb_life_schedule.c
 

@@ -7,6 +7,11 @@
 
 #define ARB_PEEK_MAX 1000  //  tasks a PEEK shows at most
 
+//  The on_failure policies by their ARB_ON_FAILURE_* number, as QUEUE and
+//  STATS name them.
+static const char *s_on_failure_names[] = {"retry", "head", "dead"};
+#define ARB_ON_FAILURE_COUNT (sizeof (s_on_failure_names) / sizeof (s_on_failure_names[0]))
+
 //  ---------------------------------------------------------------------
 //  STATS
 
@@ -17,6 +22,20 @@ s_queue_is_empty (arb_queue_t *queue)
         if (arb_queue_counts (queue)[state])
             return false;
     return true;
+}
+
+//  The settings of a queue that are set, in its STATS record.
+static void
+s_queue_settings (arb_queue_t *queue, arb_queue_info_t *info)
+{
+    arb_queue_settings_t *settings = arb_queue_settings (queue);
+    info->paused = settings->paused;
+    info->max_running = arb_queue_limit (queue)->max_running;
+    info->rate_per_sec = arb_queue_limit (queue)->rate_per_sec;
+    info->retention_ms = settings->retention_ms;
+    if (settings->on_failure != ARB_ON_FAILURE_RETRY
+        && (size_t) settings->on_failure < ARB_ON_FAILURE_COUNT)
+        info->on_failure = s_on_failure_names[settings->on_failure];
 }
 
 void
@@ -38,7 +57,7 @@ arb_verbs_stats (const arb_verbs_t *verbs, arb_msg_t *msg)
         info->counts.n = ARB_STATE_MAX + 1;
         info->counts.v = (uint64_t *) arb_msg_alloc (reply, info->counts.n * sizeof (uint64_t));
         memcpy (info->counts.v, arb_queue_counts (queue), info->counts.n * sizeof (uint64_t));
-        info->paused = arb_queue_settings (queue)->paused;
+        s_queue_settings (queue, info);
         info->done_last_minute = arb_queue_done_last_minute (queue, verbs->clock->now_ms);
         info->oldest_ready_ms = arb_queue_oldest_ms (queue, verbs->clock->now_ms);
     }
@@ -75,10 +94,9 @@ s_queue_change (const arb_verbs_t *verbs, arb_msg_t *msg, arb_queue_change_t *ch
 {
     arb_queue_body_t *body = arb_msg_queue (msg);
     if (body->on_failure) {
-        const char *names[] = {"retry", "head", "dead"};
-        for (int i = 0; i < 3; i++)
-            if (streq (body->on_failure, names[i]))
-                change->on_failure = i;
+        for (size_t i = 0; i < ARB_ON_FAILURE_COUNT; i++)
+            if (streq (body->on_failure, s_on_failure_names[i]))
+                change->on_failure = (int) i;
         if (change->on_failure < 0) {
             arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
                                "on_failure: '%s' is not retry, head or dead", body->on_failure);

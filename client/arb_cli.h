@@ -79,6 +79,7 @@ extern const arb_cli_cmd_t arb_cli_cmd_events;
 extern const arb_cli_cmd_t arb_cli_cmd_ping;
 extern const arb_cli_cmd_t arb_cli_cmd_cancel;
 extern const arb_cli_cmd_t arb_cli_cmd_retry;
+extern const arb_cli_cmd_t arb_cli_cmd_delete;
 extern const arb_cli_cmd_t arb_cli_cmd_queue;
 extern const arb_cli_cmd_t arb_cli_cmd_limit;
 extern const arb_cli_cmd_t arb_cli_cmd_dag;
@@ -211,6 +212,11 @@ void arb_cli_json_bytes (json_t *obj, const char *key, const uint8_t *data, size
 
 //  A string member, or null for NULL.
 void arb_cli_json_str (json_t *obj, const char *key, const char *value);
+
+//  A queue of STATS as JSON: {"name", "counts": {STATE: N}, "done_last_minute",
+//  "oldest_ready_age_ms", "paused", "settings": {the ones set}} (stats and
+//  queue show).
+json_t *arb_cli_queue_json (arb_queue_info_t *queue);
 
 //  Waits for the given tasks and prints each one as it finishes (the
 //  body of `wait`, also used by `submit --watch`). timeout_ms -1: none.

@@ -16,8 +16,8 @@
 //  ---------------------------------------------------------------------
 //  stats
 
-static json_t *
-s_queue_json (arb_queue_info_t *queue)
+json_t *
+arb_cli_queue_json (arb_queue_info_t *queue)
 {
     json_t *obj = json_object ();
     arb_cli_json_str (obj, "name", queue->name);
@@ -33,6 +33,17 @@ s_queue_json (arb_queue_info_t *queue)
     json_object_set_new (obj, "oldest_ready_age_ms",
                          json_integer ((json_int_t) queue->oldest_ready_ms));
     json_object_set_new (obj, "paused", json_boolean (queue->paused));
+    json_t *settings = json_object ();
+    if (queue->max_running)
+        json_object_set_new (settings, "max_running", json_integer (queue->max_running));
+    if (queue->rate_per_sec)
+        json_object_set_new (settings, "rate_per_sec", json_integer (queue->rate_per_sec));
+    if (queue->retention_ms)
+        json_object_set_new (settings, "retention_ms",
+                             json_integer ((json_int_t) queue->retention_ms));
+    if (queue->on_failure)
+        json_object_set_new (settings, "on_failure", json_string (queue->on_failure));
+    json_object_set_new (obj, "settings", settings);
     return obj;
 }
 
@@ -69,7 +80,7 @@ s_stats_json (arb_stats_reply_body_t *body)
     json_object_set_new (obj, "uptime_ms", json_integer ((json_int_t) body->uptime_ms));
     json_t *queues = json_array ();
     for (size_t i = 0; i < body->queues.n; i++)
-        json_array_append_new (queues, s_queue_json (&body->queues.v[i]));
+        json_array_append_new (queues, arb_cli_queue_json (&body->queues.v[i]));
     json_object_set_new (obj, "queues", queues);
     json_t *workers = json_array ();
     for (size_t i = 0; i < body->workers.n; i++)
@@ -163,7 +174,9 @@ const arb_cli_cmd_t arb_cli_cmd_stats = {
         "\n"
         "  --json  one object: {\"now\", \"uptime_ms\", \"queues\": [{\"name\", \"counts\": "
         "{STATE:\n"
-        "          N}, \"done_last_minute\", \"oldest_ready_age_ms\", \"paused\"}], \"workers\":\n"
+        "          N}, \"done_last_minute\", \"oldest_ready_age_ms\", \"paused\", \"settings\":\n"
+        "          {the settings set: \"max_running\", \"rate_per_sec\", \"retention_ms\",\n"
+        "          \"on_failure\"}}], \"workers\":\n"
         "          [{\"name\", \"slots\", \"busy\", \"credit\", \"last_seen_age_ms\", "
         "\"queues\"}]}\n",
     .options = NULL,

@@ -100,6 +100,7 @@ s_task_json (arb_task_info_t *task, bool full)
     for (size_t i = 0; i < task->history.n; i++)
         json_array_append_new (history, s_attempt_json (&task->history.v[i]));
     json_object_set_new (obj, "history", history);
+    json_object_set_new (obj, "history_dropped", json_integer (task->history_dropped));
     json_t *responses = json_array ();
     for (size_t i = 0; i < task->responses.n; i++)
         json_array_append_new (responses, s_response_json (&task->responses.v[i]));
@@ -240,8 +241,13 @@ s_print_status (arb_task_info_t *task)
         s_escaped_field ("result", task->result.data, task->result.size);
     if (task->history.n)
         printf ("history\n");
-    for (size_t i = 0; i < task->history.n; i++)
+    for (size_t i = 0; i < task->history.n; i++) {
+        //  the attempts not kept were those after the first ones
+        if (i == ARB_HISTORY_FIRST && task->history_dropped)
+            printf ("  ... %u attempt%s not kept\n", task->history_dropped,
+                    task->history_dropped == 1 ? "" : "s");
         s_print_attempt (&task->history.v[i]);
+    }
     if (task->responses.n)
         printf ("responses (%zu endpoint%s)\n", task->responses.n,
                 task->responses.n == 1 ? "" : "s");
@@ -361,14 +367,17 @@ const arb_cli_cmd_t arb_cli_cmd_status = {
              "handler)\" when workers serve its queue but none runs its name), queue, name,\n"
              "priority, attempts, created/started/finished times, timeout, soft timeout,\n"
              "worker, the flow it belongs to (and its name there), error, result, each\n"
-             "attempt's start, end, worker, outcome and error, and for a fan-out task each\n"
-             "endpoint's answer (state, time, result or error). Results and errors are\n"
-             "escaped onto one line (\\n, \\xNN). A flow (flow:ID, as `dag submit` and\n"
-             "`group submit` print it) is shown as `arbiter dag status` shows it.\n"
+             "attempt's start, end, worker, outcome and error (the first 5 and the last 5\n"
+             "that did not succeed, and how many between were not kept), and for a fan-out\n"
+             "task each endpoint's answer (state, time, result or error). Results and\n"
+             "errors are escaped onto one line (\\n, \\xNN). A flow (flow:ID, as `dag\n"
+             "submit` and `group submit` print it) is shown as `arbiter dag status` shows\n"
+             "it.\n"
              "\n"
              "  --json  one object per task: state names as strings, each time as NAME_ms\n"
              "          (Unix ms) and NAME (RFC 3339), \"result\" (or \"result_base64\" when\n"
-             "          it is not UTF-8), \"history\" (the attempts), \"flow\" and \"ref\"\n"
+             "          it is not UTF-8), \"history\" (the attempts kept),\n"
+             "          \"history_dropped\" (attempts not kept), \"flow\" and \"ref\"\n"
              "          (its flow and name there), \"origin\" and \"endpoint\" (a fan-out\n"
              "          copy), \"responses\" ([{\"endpoint\", \"id\", \"state\", \"finished\",\n"
              "          \"result\", \"error\"}] of a fan-out task), \"no_handler\" (true:\n"
