@@ -89,7 +89,8 @@ typedef struct {
 arb_bridge_t *arb_bridge_new (arb_gateway_t *gateway, const arb_bridge_config_t *config);
 
 //  Stops the bridge: the thread closes its connection (RabbitMQ takes back
-//  what was not acked). Accepts NULL; nulls *self_p.
+//  what was not acked; see arb_upstream_destroy for how long it may take).
+//  Accepts NULL; nulls *self_p.
 void arb_bridge_destroy (arb_bridge_t **self_p);
 
 //  Whether the upstream connection is consuming now.

@@ -25,6 +25,7 @@
 #define S_FRAME_MAX    131072  //  RabbitMQ's default
 #define S_CONNECT_S    5       //  TCP connect timeout
 #define S_RPC_S        10      //  login and channel setup, each
+#define S_CLOSE_S      2       //  channel.close and connection.close, each
 #define S_POLL_MS      1000    //  at least this often the connection is looked at
 #define S_BACKOFF_MS   500     //  first delay before trying again
 #define S_FRAMES_BATCH 1000    //  frames read before the commands are looked at again
@@ -304,6 +305,9 @@ s_close (s_thread_t *self)
 {
     if (!self->conn)
         return;
+    //  a RabbitMQ that does not answer holds the gateway's exit this long
+    struct timeval quick = {S_CLOSE_S, 0};
+    amqp_set_rpc_timeout (self->conn, &quick);
     amqp_channel_close (self->conn, S_CHANNEL, AMQP_REPLY_SUCCESS);
     amqp_connection_close (self->conn, AMQP_REPLY_SUCCESS);
     amqp_destroy_connection (self->conn);

@@ -60,7 +60,10 @@ typedef struct {
 arb_upstream_t *arb_upstream_new (const arb_upstream_config_t *config);
 
 //  Closes the connection (unacked deliveries go back to the queue) and
-//  ends the thread. Accepts NULL; nulls *self_p.
+//  ends the thread. Blocks until the thread is done: an attempt to connect
+//  in progress ends first (its connect and login time out after 5 and 10
+//  s), and closing waits for RabbitMQ 2 s at most. Accepts NULL; nulls
+//  *self_p.
 void arb_upstream_destroy (arb_upstream_t **self_p);
 
 //  The socket the loop polls for events (borrowed).

@@ -403,3 +403,21 @@ def test_the_documented_example_config_is_valid(tmp_path):
                           timeout=30)
     assert proc.returncode == 2
     assert b'bad.conf:2: bridge.jobs.prefetch: 0 is out of range (1 to 65535)' in proc.stderr
+
+
+def test_broker_kill9_mid_stream_loses_nothing(broker, processes, tmp_path, rabbit):
+    jobs, replies = names('brokerkill')
+    declare(rabbit, jobs, replies)
+    start_exec_worker(broker, processes, tmp_path, 'sleep 0.05; tr a-z A-Z', '--queue',
+                      'brokerkill', '--slots', '2')
+    start_gateway(broker, processes, tmp_path, rabbit, {
+        'brokerkill': {'upstream-queue': jobs, 'prefetch': 10}})
+    n = 40
+    publish(rabbit, jobs, replies, [b'message %d' % i for i in range(n)])
+    got = Replies(rabbit, replies).wait(5)
+    broker.kill9()
+    time.sleep(1)
+    processes.append(broker.restart())
+    got.wait(n, timeout=90)
+    check_all_answered(got, n, broker, 'brokerkill', rabbit, jobs)
+    assert task_count(broker, 'brokerkill') == n
