@@ -2,10 +2,10 @@
     side; see arb_bridge.h.
 
     Two kinds of record. A job is one delivery of the current upstream
-    connection, by delivery tag, until it is acked or rejected:
-
-        HELD -> SUBMITTING -> (RECORDING, with reply_to) -> acked
-                     \______________\______> RETRY (timer) -> again
+    connection, by delivery tag, until it is acked or rejected: held (in
+    bridge->held) while there is no room, then submitting (its ticket),
+    then, with reply_to, recording (its META set's reqid); a failure that
+    may pass arms its timer, which submits or records again.
 
     A reply is one task whose result is owed to a reply_to, by task id,
     from its SUBMITTED (or from the records listed at start) until its
@@ -20,6 +20,7 @@
 */
 
 #include "arb_bridge.h"
+#include "arb_envelope.h"
 #include "arb_idmap.h"
 #include "arb_upstream.h"
 
@@ -31,20 +32,12 @@
 #define S_EVENTS_BATCH 1000   //  events from the thread handled per turn
 #define S_WATCH_BATCH  10000  //  ids per WATCH
 
-typedef enum {
-    S_JOB_HELD,        //  waiting for room (max_pending)
-    S_JOB_SUBMITTING,  //  in the turn's SUBMIT
-    S_JOB_RECORDING,   //  its reply's record being written
-    S_JOB_RETRY,       //  waiting to submit or record again
-} s_job_state_t;
-
 typedef struct {
     arb_bridge_t *bridge;  //  borrowed
     uint64_t tag;          //  delivery tag on the connection bridge->gen
-    s_job_state_t state;
-    bool redelivered;  //  RabbitMQ may have delivered it before
-    bool digest;       //  the key is a digest of the content
-    bool keyless;      //  a distinct copy of an earlier message: submitted without a key
+    bool redelivered;      //  RabbitMQ may have delivered it before
+    bool digest;           //  the key is a digest of the content
+    bool keyless;          //  a distinct copy of an earlier message: submitted without a key
     char key[ARB_NAME_MAX + 1];
     zframe_t *headers;  //  owned task headers, or NULL
     zframe_t *address;  //  owned reply address, or NULL: no reply wanted
@@ -402,7 +395,6 @@ s_job_retry (s_job_t *job, const char *what, const char *why)
     uint64_t delay = s_backoff (&job->delay_ms);
     zsys_debug ("bridge: %s failed, again in %" PRIu64 " ms bridge=%s key=%s reason=\"%s\"", what,
                 delay, self->name, job->key, why ? why : "?");
-    job->state = S_JOB_RETRY;
     arb_reactor_arm (self->reactor, &job->timer, delay, s_on_job_timer, job);
 }
 
@@ -431,7 +423,6 @@ s_record (s_job_t *job)
         return;
     }
     arb_msg_t *request = s_meta (self, "set", job->id, job->address);
-    job->state = S_JOB_RECORDING;
     job->reqid = arb_gateway_send (self->gateway, &request, s_on_recorded, job);
     if (!job->reqid)
         s_job_retry (job, "record", arb_gateway_error (self->gateway));
@@ -493,7 +484,6 @@ s_submit (s_job_t *job)
     if (job->headers)
         spec.headers = (arb_bin_t){zframe_data (job->headers), zframe_size (job->headers)};
     spec.payload = zframe_dup (job->body);
-    job->state = S_JOB_SUBMITTING;
     job->ticket = arb_gateway_submit_one (self->gateway, &spec, s_on_submitted, job);
     if (!job->ticket)
         s_job_refuse (job, ARB_ERR_INVALID, arb_gateway_error (self->gateway));
@@ -552,7 +542,7 @@ static void
 s_on_deliver (arb_bridge_t *self, arb_upstream_event_t *event)
 {
     if (event->gen != self->gen)
-        return;  //  the UP of its connection comes first: never happens
+        return;  //  of a connection already gone: RabbitMQ delivers it again
     s_job_t *job = (s_job_t *) zmalloc (sizeof (s_job_t));
     job->bridge = self;
     job->tag = event->tag;
@@ -569,7 +559,6 @@ s_on_deliver (arb_bridge_t *self, arb_upstream_event_t *event)
         s_job_refuse (job, ARB_ERR_TOO_LARGE, "body over the gateway's --max-payload");
         return;
     }
-    job->state = S_JOB_HELD;
     job->held = zlistx_add_end (self->held, job);
     s_pump (self);
 }
@@ -658,6 +647,8 @@ s_on_listed (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     }
     arb_meta_reply_body_t *body = arb_msg_meta_reply (*reply_p);
     size_t prefix = strlen (self->prefix), found = 0;
+    amqp_pool_t pool;
+    init_amqp_pool (&pool, 512);
     for (size_t i = 0; i < body->items.n; i++) {
         const char *digits = body->items.v[i].key + prefix;
         char *end = NULL;
@@ -666,11 +657,21 @@ s_on_listed (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
         if (!*digits || *end || id == 0 || arb_idmap_lookup (self->replies, id))
             continue;
         arb_bin_t value = body->items.v[i].value;
+        amqp_bytes_t reply_to, correlation_id;
+        int rc =
+            arb_envelope_read_address (value.data, value.size, &pool, &reply_to, &correlation_id);
+        recycle_amqp_pool (&pool);
+        if (rc) {
+            zsys_warning ("bridge: record is no reply address, left alone bridge=%s task=%" PRIu64,
+                          self->name, id);
+            continue;
+        }
         zframe_t *address = zframe_new (value.data, value.size);
         s_reply_new (self, id, &address);
         self->unwatched = true;
         found++;
     }
+    empty_amqp_pool (&pool);
     self->loaded = true;
     zsys_info ("bridge: tasks awaiting their reply bridge=%s tasks=%zu", self->name, found);
     if (self->unwatched)

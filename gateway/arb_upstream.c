@@ -418,10 +418,11 @@ s_confirm (s_thread_t *self, uint64_t tag, bool multiple, bool ok)
 static void
 s_returned (s_thread_t *self, const amqp_basic_return_t *ret)
 {
+    //  the reply_to is the publisher's: 64 bytes of it at most
+    int shown = ret->routing_key.len < 64 ? (int) ret->routing_key.len : 64;
     zsys_warning ("upstream: reply not routed bridge=%s reply_to=%.*s reason=\"%u %.*s\"",
-                  self->args->bridge, (int) ret->routing_key.len,
-                  (const char *) ret->routing_key.bytes, ret->reply_code, (int) ret->reply_text.len,
-                  (const char *) ret->reply_text.bytes);
+                  self->args->bridge, shown, (const char *) ret->routing_key.bytes, ret->reply_code,
+                  (int) ret->reply_text.len, (const char *) ret->reply_text.bytes);
     amqp_frame_t header;
     if (s_content_frame (self, &header, AMQP_FRAME_HEADER) == 0)
         s_content_body (self, header.payload.properties.body_size, NULL);
@@ -517,18 +518,15 @@ s_publish (s_thread_t *self, zmsg_t *msg)
     amqp_pool_t pool;
     init_amqp_pool (&pool, 512);
     amqp_bytes_t reply_to, correlation_id;
-    if (arb_envelope_read_address (zframe_data (address), zframe_size (address), &pool, &reply_to,
-                                   &correlation_id)) {
-        //  the loop only sends addresses the thread made
-        zsys_error ("upstream: not a reply address bridge=%s task=%" PRIu64, self->args->bridge,
-                    id);
-        goto cleanup;
-    }
+    int rc = arb_envelope_read_address (zframe_data (address), zframe_size (address), &pool,
+                                        &reply_to, &correlation_id);
+    //  the loop sends only addresses the thread made, or records it checked
+    assert (rc == 0);
     amqp_table_entry_t entries[3];
     amqp_basic_properties_t props;
     arb_envelope_reply (correlation_id, id, state, error, entries, &props);
-    int rc = amqp_basic_publish (self->conn, S_CHANNEL, amqp_empty_bytes, reply_to, 1, 0, &props,
-                                 (amqp_bytes_t){zframe_size (result), zframe_data (result)});
+    rc = amqp_basic_publish (self->conn, S_CHANNEL, amqp_empty_bytes, reply_to, 1, 0, &props,
+                             (amqp_bytes_t){zframe_size (result), zframe_data (result)});
     if (rc != AMQP_STATUS_OK) {
         s_lost (self, amqp_error_string2 (rc));
         goto cleanup;
@@ -596,6 +594,9 @@ s_actor (zsock_t *pipe, void *arg)
     zsock_set_sndhwm (self->data, 0);
     zsock_set_rcvhwm (self->data, 0);
     int rc = zsock_connect (self->data, "%s", self->args->endpoint);
+    if (rc)
+        zsys_error ("upstream: cannot reach the loop bridge=%s endpoint=%s", self->args->bridge,
+                    self->args->endpoint);
     zsock_signal (pipe, rc == 0 ? 0 : 1);
     while (rc == 0 && !self->stopped) {
         if (!self->conn && zclock_mono () >= self->retry_at)

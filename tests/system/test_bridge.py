@@ -295,14 +295,15 @@ def test_dead_and_cancelled_tasks_answer_with_their_error(broker, processes, tmp
     assert props.headers['x-arbiter-task-id'] == task_id
 
 
-def check_all_answered(got, n, broker, bridge, rabbit, jobs):
+def check_all_answered(got, n, broker, bridge, rabbit, jobs, kept=()):
     """Every message 0..n-1 answered with its upper-cased body, nothing
-    left upstream, no record left."""
+    left upstream, no record left but kept."""
     for i in range(n):
         props, body = got.got['c%d' % i]
         assert body == b'MESSAGE %d' % i, (i, body)
         assert props.headers['x-arbiter-state'] == 'succeeded'
-    wait_until(lambda: upstream_depth(rabbit, jobs) == 0 and not records(broker, bridge),
+    wait_until(lambda: upstream_depth(rabbit, jobs) == 0
+               and records(broker, bridge) == list(kept),
                what='upstream queue drained and records deleted')
 
 
@@ -351,12 +352,17 @@ def test_gateway_kill9_mid_stream_loses_nothing(broker, processes, tmp_path, rab
         counts = next((q['counts'] for q in body.get('queues', []) if q['name'] == 'kill'), [])
         return counts and sum(counts[1:5]) == 0
     wait_until(settled, timeout=30, what='the kill queue settled')
+    # a record that is no reply address is left alone
+    kind, _, body, _ = peer.request('META', {'op': 'set', 'key': 'gw.bridge.kill.999999',
+                                             'value': b'junk'})
+    assert kind == 'META_REPLY', body
     peer.close()
     assert len(got.drain().got) < n
     gateway = start_gateway(broker, processes, tmp_path, rabbit, sections, name='gateway2')
     got.wait(n, timeout=60)
-    check_all_answered(got, n, broker, 'kill', rabbit, jobs)
+    check_all_answered(got, n, broker, 'kill', rabbit, jobs, kept=['gw.bridge.kill.999999'])
     assert task_count(broker, 'kill') == n
+    assert 'record is no reply address, left alone bridge=kill task=999999' in gateway.output()
     awaited = int(gateway.output().split('bridge: tasks awaiting their reply bridge=kill tasks=')[1]
                   .split()[0])
     assert awaited > 0
