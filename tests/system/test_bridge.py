@@ -184,6 +184,19 @@ def start_gateway(broker, processes, tmp_path, rabbit, sections, name='gateway')
     return gateway
 
 
+def bridge_queue(broker, processes, tmp_path, rabbit, name, command, *worker_args, **keys):
+    """An upstream queue and a reply queue of the test's own, an exec worker
+    of arbiter queue name running command, and a gateway whose
+    [bridge.name] bridges the one into the other (keys: the section's
+    other keys). Returns the two queues, the gateway and its sections."""
+    jobs, replies = names(name)
+    declare(rabbit, jobs, replies)
+    start_exec_worker(broker, processes, tmp_path, command, '--queue', name, *worker_args)
+    sections = {name: dict(keys, **{'upstream-queue': jobs})}
+    gateway = start_gateway(broker, processes, tmp_path, rabbit, sections)
+    return jobs, replies, gateway, sections
+
+
 def records(broker, bridge):
     """The bridge's records in the broker's metadata (replies owed)."""
     peer = arbiter_proto.Peer(broker.endpoint)
@@ -211,12 +224,9 @@ def upstream_depth(rabbit, queue):
 
 
 def test_replies_arrive_once_on_reply_to(broker, processes, tmp_path, rabbit):
-    jobs, replies = names('jobs')
-    declare(rabbit, jobs, replies)
-    start_exec_worker(broker, processes, tmp_path, 'tr a-z A-Z', '--queue', 'upper',
-                      '--slots', '4')
-    gateway = start_gateway(broker, processes, tmp_path, rabbit, {
-        'upper': {'upstream-queue': jobs, 'queue': 'upper', 'task': 'upper', 'prefetch': 10}})
+    jobs, replies, gateway, _ = bridge_queue(broker, processes, tmp_path, rabbit, 'upper',
+                                             'tr a-z A-Z', '--slots', '4', prefetch=10,
+                                             task='upcase')
     n = 40
     publish(rabbit, jobs, replies, [b'hello %d' % i for i in range(n)])
     got = Replies(rabbit, replies).wait(n)
@@ -232,6 +242,12 @@ def test_replies_arrive_once_on_reply_to(broker, processes, tmp_path, rabbit):
     time.sleep(1)
     assert all(len(r) == 1 for r in got.drain().all.values()), got.all
     assert task_count(broker, 'upper') == n
+    peer = arbiter_proto.Peer(broker.endpoint)
+    kind, _, body, _ = peer.request('STATUS', {'ids': [got.got['c7'][0].headers[
+        'x-arbiter-task-id']]})
+    peer.close()
+    task = body['tasks'][0]
+    assert (task['queue'], task['name'], task['key']) == ('upper', 'upcase', 'bridge:upper:id:m7')
     # the same message again (same message_id), as RabbitMQ would deliver a
     # message whose ack was lost: its task, answered again
     publish(rabbit, jobs, replies, [b'hello 0'])
@@ -243,10 +259,7 @@ def test_replies_arrive_once_on_reply_to(broker, processes, tmp_path, rabbit):
 
 
 def test_same_content_without_message_id_is_two_tasks(broker, processes, tmp_path, rabbit):
-    jobs, replies = names('twins')
-    declare(rabbit, jobs, replies)
-    start_exec_worker(broker, processes, tmp_path, 'cat', '--queue', 'twins')
-    start_gateway(broker, processes, tmp_path, rabbit, {'twins': {'upstream-queue': jobs}})
+    jobs, replies, _, _ = bridge_queue(broker, processes, tmp_path, rabbit, 'twins', 'cat')
     # one correlation id for both: the messages are alike in every byte
     with rabbit.connect() as conn:
         channel = conn.channel()
@@ -308,12 +321,8 @@ def check_all_answered(got, n, broker, bridge, rabbit, jobs, kept=()):
 
 
 def test_upstream_restart_mid_stream_loses_nothing(broker, processes, tmp_path, rabbit):
-    jobs, replies = names('restart')
-    declare(rabbit, jobs, replies)
-    start_exec_worker(broker, processes, tmp_path, 'sleep 0.1; tr a-z A-Z', '--queue', 'restart',
-                      '--slots', '2')
-    gateway = start_gateway(broker, processes, tmp_path, rabbit, {
-        'restart': {'upstream-queue': jobs, 'prefetch': 8}})
+    jobs, replies, gateway, _ = bridge_queue(broker, processes, tmp_path, rabbit, 'restart',
+                                             'sleep 0.1; tr a-z A-Z', '--slots', '2', prefetch=8)
     n = 60
     publish(rabbit, jobs, replies, [b'message %d' % i for i in range(30)])
     got = Replies(rabbit, replies).wait(5)
@@ -331,14 +340,11 @@ def test_upstream_restart_mid_stream_loses_nothing(broker, processes, tmp_path, 
 
 
 def test_gateway_kill9_mid_stream_loses_nothing(broker, processes, tmp_path, rabbit):
-    jobs, replies = names('kill')
-    declare(rabbit, jobs, replies)
-    start_exec_worker(broker, processes, tmp_path, 'sleep 0.05; tr a-z A-Z', '--queue', 'kill',
-                      '--slots', '2')
     # few tasks awaiting replies at once: most messages wait unacked in
     # RabbitMQ, which delivers them again to the next gateway
-    sections = {'kill': {'upstream-queue': jobs, 'prefetch': 20, 'max-pending': 10}}
-    gateway = start_gateway(broker, processes, tmp_path, rabbit, sections)
+    jobs, replies, gateway, sections = bridge_queue(
+        broker, processes, tmp_path, rabbit, 'kill', 'sleep 0.05; tr a-z A-Z', '--slots', '2',
+        prefetch=20, **{'max-pending': 10})
     n = 50
     # no message_id: the tasks are keyed by the content's digest
     publish(rabbit, jobs, replies, [b'message %d' % i for i in range(n)], message_ids=False)
@@ -412,12 +418,8 @@ def test_the_documented_example_config_is_valid(tmp_path):
 
 
 def test_broker_kill9_mid_stream_loses_nothing(broker, processes, tmp_path, rabbit):
-    jobs, replies = names('brokerkill')
-    declare(rabbit, jobs, replies)
-    start_exec_worker(broker, processes, tmp_path, 'sleep 0.05; tr a-z A-Z', '--queue',
-                      'brokerkill', '--slots', '2')
-    start_gateway(broker, processes, tmp_path, rabbit, {
-        'brokerkill': {'upstream-queue': jobs, 'prefetch': 10}})
+    jobs, replies, _, _ = bridge_queue(broker, processes, tmp_path, rabbit, 'brokerkill',
+                                       'sleep 0.05; tr a-z A-Z', '--slots', '2', prefetch=10)
     n = 40
     publish(rabbit, jobs, replies, [b'message %d' % i for i in range(n)])
     got = Replies(rabbit, replies).wait(5)
