@@ -255,6 +255,18 @@ def test_replies_arrive_once_on_reply_to(broker, processes, tmp_path, rabbit):
     first, again = (props.headers['x-arbiter-task-id'] for props, _ in got.all['c0'])
     assert first == again
     assert task_count(broker, 'upper') == n
+    # RabbitMQ's direct reply-to, as RPC clients use it
+    with rabbit.connect() as conn:
+        channel = conn.channel()
+        direct = []
+        channel.basic_consume('amq.rabbitmq.reply-to', auto_ack=True,
+                              on_message_callback=lambda c, m, p, b: direct.append((p, b)))
+        channel.basic_publish('', jobs, b'direct', pika.BasicProperties(
+            reply_to='amq.rabbitmq.reply-to', correlation_id='d1'))
+        deadline = time.time() + 30
+        while not direct and time.time() < deadline:
+            conn.process_data_events(time_limit=0.2)
+    assert [(p.correlation_id, b) for p, b in direct] == [('d1', b'DIRECT')]
     assert gateway.alive()
 
 
