@@ -239,6 +239,18 @@ s_sweep (arb_broker_t *self)
         self->clock.mono_ms + (purged == ARB_SWEEP_BATCH ? 0 : ARB_SWEEP_EVERY_MS);
 }
 
+//  Commits the turn's transaction, timed for STATS when it wrote anything.
+static void
+s_commit (arb_broker_t *self)
+{
+    bool writing = arb_journal_in_txn (self->journal);
+    int64_t started = zclock_usecs ();
+    if (arb_journal_commit (self->journal))
+        arb_life_halt (self->life, "commit");
+    else if (writing)
+        arb_tally_commit (arb_life_tally (self->life), (uint64_t) (zclock_usecs () - started));
+}
+
 static void
 s_turn (arb_broker_t *self)
 {
@@ -251,8 +263,8 @@ s_turn (arb_broker_t *self)
         s_check_workers (self);
     if (!arb_life_is_halted (self->life))
         s_sweep (self);
-    if (!arb_life_is_halted (self->life) && arb_journal_commit (self->journal))
-        arb_life_halt (self->life, "commit");
+    if (!arb_life_is_halted (self->life))
+        s_commit (self);
     if (arb_life_is_halted (self->life)) {
         arb_outbox_abandon (self->outbox);
         return;

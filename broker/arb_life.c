@@ -98,6 +98,12 @@ arb_life_cancelled (arb_life_t *self)
     return self->cancelled;
 }
 
+arb_tally_t *
+arb_life_tally (arb_life_t *self)
+{
+    return &self->tally;
+}
+
 void
 arb_life_halt (arb_life_t *self, const char *what)
 {
@@ -166,6 +172,7 @@ arb_life_finish (
                          copy ? &copy : result_p);
     }
     arb_outbox_event (self->outbox, task, state, error);
+    self->tally.finished[state]++;
     uint64_t id = task->id, origin = task->origin;
     bool has_children = task->has_children;
     arb_sched_finish (self->sched, task_p, state, self->clock->now_ms);
@@ -665,6 +672,7 @@ s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *
     if (task->origin)
         task->expires_ms = 0;
     task->started_ms = self->clock->now_ms;
+    self->tally.dispatched++;
     arb_outbox_event (self->outbox, task, ARB_STATE_RUNNING, NULL);
     if (!self->take_reply && body->tasks.n >= ARB_DISPATCH_BATCH)
         s_send_outgoing (self, session);

@@ -69,6 +69,7 @@
 #include "arb_outbox.h"
 #include "arb_schedule.h"
 #include "arb_sched.h"
+#include "arb_tally.h"
 
 typedef struct _arb_life_t arb_life_t;
 
@@ -166,6 +167,9 @@ void arb_life_cancel_queue (arb_life_t *self, const char *queue);
 
 //  Tasks cancelled since start (a request counts its own by the difference).
 uint64_t arb_life_cancelled (arb_life_t *self);
+
+//  The broker's counters since start (borrowed; the loop adds its commits).
+arb_tally_t *arb_life_tally (arb_life_t *self);
 
 //  Retries dead tasks (RETRY). Each of the n ids that names a dead task
 //  (not a fan-out task; from index own_from on, not one that died of a

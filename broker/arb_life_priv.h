@@ -21,6 +21,7 @@ struct _arb_life_t {
     uint64_t next_id;          //  last task id given out
     uint64_t rng;              //  xorshift state, for backoff jitter
     uint64_t cancelled;        //  tasks cancelled since start
+    arb_tally_t tally;         //  tasks submitted, dispatched, finished since start (STATS)
     arb_msg_t *take_reply;     //  borrowed: the DISPATCH answering a TAKE, while one runs
     arb_vec_t settle;          //  (id, state) pairs of ended tasks whose dependents must hear;
                                //  state 0: a fan-out copy of task id ended

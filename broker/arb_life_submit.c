@@ -304,6 +304,7 @@ arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *re
     for (size_t i = 0; i < n; i++) {
         results[i].id = ids[i];
         results[i].state = (uint32_t) s_state_of (self, ids[i]);
+        self->tally.submitted += !results[i].existing;
         bool found;
         if (body->watch && arb_life_watch (self, ids[i], arb_msg_routing_id (msg), &found))
             goto cleanup;

@@ -38,6 +38,28 @@ s_queue_settings (arb_queue_t *queue, arb_queue_info_t *info)
         info->on_failure = s_on_failure_names[settings->on_failure];
 }
 
+//  Copies n numbers into a list owned by the reply.
+static void
+s_numbers (arb_msg_t *reply, arb_ids_t *list, const uint64_t *numbers, size_t n)
+{
+    list->n = n;
+    list->v = (uint64_t *) arb_msg_alloc (reply, n * sizeof (uint64_t));
+    memcpy (list->v, numbers, n * sizeof (uint64_t));
+}
+
+//  The broker's counters since start.
+static void
+s_tally (arb_msg_t *reply, const arb_tally_t *tally)
+{
+    arb_stats_reply_body_t *out = arb_msg_stats_reply (reply);
+    out->submitted = tally->submitted;
+    out->dispatched = tally->dispatched;
+    s_numbers (reply, &out->finished, tally->finished, ARB_STATE_MAX + 1);
+    out->commits = tally->commits;
+    out->commit_us = tally->commit_us;
+    s_numbers (reply, &out->commit_buckets, tally->commit_buckets, ARB_COMMIT_BUCKETS);
+}
+
 void
 arb_verbs_stats (const arb_verbs_t *verbs, arb_msg_t *msg)
 {
@@ -54,9 +76,7 @@ arb_verbs_stats (const arb_verbs_t *verbs, arb_msg_t *msg)
         arb_queue_info_t *info =
             (arb_queue_info_t *) arb_msg_grow (reply, &out->queues, sizeof (*info), 1);
         info->name = arb_msg_strdup (reply, arb_queue_name (queue));
-        info->counts.n = ARB_STATE_MAX + 1;
-        info->counts.v = (uint64_t *) arb_msg_alloc (reply, info->counts.n * sizeof (uint64_t));
-        memcpy (info->counts.v, arb_queue_counts (queue), info->counts.n * sizeof (uint64_t));
+        s_numbers (reply, &info->counts, arb_queue_counts (queue), ARB_STATE_MAX + 1);
         s_queue_settings (queue, info);
         info->done_last_minute = arb_queue_done_last_minute (queue, verbs->clock->now_ms);
         info->oldest_ready_ms = arb_queue_oldest_ms (queue, verbs->clock->now_ms);
@@ -81,6 +101,7 @@ arb_verbs_stats (const arb_verbs_t *verbs, arb_msg_t *msg)
                     arb_msg_strdup (reply, sub->queues[q]);
         }
     }
+    s_tally (reply, arb_life_tally (verbs->life));
     arb_outbox_reply (verbs->outbox, &reply);
 }
 

@@ -35,6 +35,7 @@
 
 #include "arb_cli_args.h"
 #include "arb_cli_text.h"
+#include "arb_json.h"
 #include "arb_client.h"
 
 #include <getopt.h>
@@ -203,20 +204,6 @@ int arb_cli_exit_for (int code);
 //  JSON output: prints the value compactly on one line of stdout and
 //  releases it.
 void arb_cli_json_print (json_t *value);
-
-//  A time as {key_ms: ms, key: "RFC 3339"} members of obj (both null for 0).
-void arb_cli_json_time (json_t *obj, const char *key, uint64_t ms);
-
-//  Bytes as obj[key] (a string when they are UTF-8) or obj[key_base64].
-void arb_cli_json_bytes (json_t *obj, const char *key, const uint8_t *data, size_t size);
-
-//  A string member, or null for NULL.
-void arb_cli_json_str (json_t *obj, const char *key, const char *value);
-
-//  A queue of STATS as JSON: {"name", "counts": {STATE: N}, "done_last_minute",
-//  "oldest_ready_age_ms", "paused", "settings": {the ones set}} (stats and
-//  queue show).
-json_t *arb_cli_queue_json (arb_queue_info_t *queue);
 
 //  Waits for the given tasks and prints each one as it finishes (the
 //  body of `wait`, also used by `submit --watch`). timeout_ms -1: none.

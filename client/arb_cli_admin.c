@@ -40,13 +40,8 @@ s_print_outcomes (arb_cli_t *cli,
             status = ARB_EXIT_USAGE;
         else if (outcome->code && status == ARB_EXIT_OK)
             status = arb_cli_exit_for ((int) outcome->code);
-        if (cli->json) {
-            json_t *obj = json_object ();
-            json_object_set_new (obj, "id", json_integer ((json_int_t) outcome->id));
-            json_object_set_new (obj, "code", json_integer (outcome->code));
-            json_object_set_new (obj, "state", outcome->state ? json_string (state) : json_null ());
-            json_array_append_new (tasks, obj);
-        }
+        if (cli->json)
+            json_array_append_new (tasks, arb_json_outcome (outcome));
         else if (outcome->code == 0)
             printf ("%" PRIu64 " %s (%s %s)\n", outcome->id, s_verb_done (type),
                     type == ARB_MSG_DELETE ? "it was" : "now", state);
@@ -525,7 +520,7 @@ s_queue_show (arb_cli_t *cli, const char *name)
             arb_cli_say (cli, ARB_EXIT_USAGE,
                          "queue show: no queue named '%s' (it has no tasks and no settings)", name);
     else if (cli->json)
-        arb_cli_json_print (arb_cli_queue_json (queue));
+        arb_cli_json_print (arb_json_queue (queue));
     else
         s_queue_show_text (queue);
     arb_msg_destroy (&reply);

@@ -4,6 +4,7 @@
 
 #include "arb_bridges.h"
 #include "arb_bridge.h"
+#include "arb_defaults.h"
 #include "arb_envelope.h"
 #include "arb_options.h"
 
@@ -19,13 +20,12 @@ typedef struct {
     char *task_name;       //  NULL: name
     uint64_t prefetch;
     uint64_t max_pending;
-    uint64_t retries;
-    arb_task_spec_t task;  //  the other options (queue, name and retries unset)
     arb_bridge_t *bridge;  //  owned, once started
 } s_section_t;
 
 struct _arb_bridges_t {
-    zlistx_t *sections;  //  owned list of owned s_section_t, in file order
+    zlistx_t *sections;       //  owned list of owned s_section_t, in file order
+    arb_defaults_t *options;  //  owned: the tasks' options of each section, as [queue.NAME]
 };
 
 static void
@@ -50,6 +50,7 @@ arb_bridges_new (void)
     arb_bridges_t *self = (arb_bridges_t *) zmalloc (sizeof (arb_bridges_t));
     self->sections = zlistx_new ();
     zlistx_set_destructor (self->sections, (zlistx_destructor_fn *) s_section_destroy);
+    self->options = arb_defaults_new ();
     return self;
 }
 
@@ -61,6 +62,7 @@ arb_bridges_destroy (arb_bridges_t **self_p)
     if (!self)
         return;
     zlistx_destroy (&self->sections);
+    arb_defaults_destroy (&self->options);
     free (self);
     *self_p = NULL;
 }
@@ -134,30 +136,6 @@ s_name (const char *key, const char *value, bool arbiter, char **out, char *why,
     return 0;
 }
 
-static int
-s_priority (const char *value, int32_t *priority, char *why, size_t size)
-{
-    char *end = NULL;
-    errno = 0;
-    long number = strtol (value, &end, 10);
-    if (errno || end == value || *end || number < INT32_MIN || number > INT32_MAX)
-        return s_refuse (why, size, "expected a whole number, like 5 or -2");
-    *priority = (int32_t) number;
-    return 0;
-}
-
-static int
-s_backoff (const char *value, uint32_t *backoff, char *why, size_t size)
-{
-    const char *names[] = {"none", "fixed", "exponential"};
-    for (uint32_t i = 0; i < 3; i++)
-        if (streq (value, names[i])) {
-            *backoff = i;
-            return 0;
-        }
-    return s_refuse (why, size, "expected none, fixed or exponential");
-}
-
 int
 arb_bridges_section (
     void *arg, const char *section_name, const char *key, const char *value, char *why, size_t size)
@@ -187,35 +165,31 @@ arb_bridges_section (
         return s_name (key, value, true, &section->queue, why, size);
     if (streq (key, "task"))
         return s_name (key, value, true, &section->task_name, why, size);
-    if (streq (key, "priority"))
-        return s_priority (value, &section->task.priority, why, size);
-    if (streq (key, "backoff"))
-        return s_backoff (value, &section->task.backoff, why, size);
-    //  the numbers: a count or seconds each, within the broker's bounds
+    //  the numbers of the bridge's own
     const struct {
         const char *key;
-        arb_opt_type_t type;
-        uint64_t min, max;
+        uint64_t max;
         uint64_t *value;
     } numbers[] = {
-        {"prefetch", ARB_OPT_UINT, 1, 65535, &section->prefetch},
-        {"max-pending", ARB_OPT_UINT, 1, 100000, &section->max_pending},
-        {"retries", ARB_OPT_UINT, 0, ARB_RETRIES_MAX, &section->retries},
-        {"timeout", ARB_OPT_SECONDS, 0, ARB_TIMEOUT_MAX_MS, &section->task.timeout_ms},
-        {"retention", ARB_OPT_SECONDS, 0, ARB_RETENTION_MAX_MS, &section->task.retention_ms},
-        {"backoff-delay", ARB_OPT_SECONDS, 0, ARB_BACKOFF_MAX_MS, &section->task.backoff_ms},
-        {"backoff-cap", ARB_OPT_SECONDS, 0, ARB_BACKOFF_MAX_MS, &section->task.backoff_cap_ms},
+        {"prefetch", 65535, &section->prefetch},
+        {"max-pending", 100000, &section->max_pending},
     };
-    for (size_t i = 0; i < sizeof (numbers) / sizeof (numbers[0]); i++) {
-        if (!streq (key, numbers[i].key))
-            continue;
-        arb_option_t option = {
-            .type = numbers[i].type, .min = numbers[i].min, .max = numbers[i].max};
-        return arb_options_value (&option, value, numbers[i].value, why, size);
-    }
-    return s_refuse (why, size,
-                     "unknown key (upstream, upstream-queue, queue, task, prefetch, max-pending, "
-                     "priority, retries, timeout, retention, backoff, backoff-delay, backoff-cap)");
+    for (size_t i = 0; i < sizeof (numbers) / sizeof (numbers[0]); i++)
+        if (streq (key, numbers[i].key)) {
+            arb_option_t option = {.type = ARB_OPT_UINT, .min = 1, .max = numbers[i].max};
+            return arb_options_value (&option, value, numbers[i].value, why, size);
+        }
+    //  the tasks' options: the keys of a [queue.NAME] section
+    char queue_section[16 + ARB_ENVELOPE_NAME_MAX];
+    snprintf (queue_section, sizeof (queue_section), "queue.%s", name);
+    if (arb_defaults_section (self->options, queue_section, key, value, why, size) == 0)
+        return 0;
+    if (strncmp (why, "unknown key", 11) == 0)
+        return s_refuse (why, size,
+                         "unknown key (upstream, upstream-queue, queue, task, prefetch, "
+                         "max-pending, and the tasks' priority, retries, timeout, retention, "
+                         "backoff, backoff-delay, backoff-cap, wait-for-endpoints-timeout)");
+    return -1;
 }
 
 size_t
@@ -241,11 +215,13 @@ arb_bridges_start (arb_bridges_t *self,
             .max_pending = (uint32_t) section->max_pending,
             .reconnect_max_ms = settings->reconnect_max_ms,
             .max_payload = settings->max_payload,
-            .task = section->task,
         };
         config.task.queue = section->queue ? section->queue : section->name;
         config.task.name = section->task_name ? section->task_name : section->name;
-        config.task.retries = (uint32_t) section->retries;
+        //  the [queue.NAME] of its queue, then its own
+        if (settings->defaults)
+            arb_defaults_apply (settings->defaults, config.task.queue, NULL, &config.task);
+        arb_defaults_apply (self->options, section->name, NULL, &config.task);
         section->bridge = arb_bridge_new (gateway, &config);
         if (section->bridge)
             started++;

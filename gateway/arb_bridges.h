@@ -18,10 +18,11 @@
         max-pending     tasks whose reply is not published yet, at most;
                         past it the bridge takes no more messages (1 to
                         100000; default 10000)
-        priority, retries, timeout, retention, backoff (none, fixed,
-        exponential), backoff-delay, backoff-cap
-                        the tasks' options: a whole number; a count; seconds
-                        (timeout, retention, backoff-delay and backoff-cap)
+        priority, retries, timeout, retention, backoff, backoff-delay,
+        backoff-cap, wait-for-endpoints-timeout
+                        the tasks' options, as in a [queue.NAME] section
+                        (arb_defaults.h); they override those of the
+                        [queue.NAME] of the bridge's arbiter queue
 
     Loaded with the config file, in the loop's thread, before the gateway
     runs; started once the gateway is made.
@@ -30,6 +31,7 @@
 #ifndef ARB_BRIDGES_H
 #define ARB_BRIDGES_H
 
+#include "arb_defaults.h"
 #include "arb_gateway.h"
 
 #define ARB_BRIDGES_MAX 32  //  [bridge.NAME] sections at most
@@ -41,6 +43,7 @@ typedef struct {
     const char *upstream;       //  the URL of a section without one (NULL: none)
     uint64_t reconnect_max_ms;  //  cap of the delay between upstream attempts
     size_t max_payload;         //  largest message body taken
+    arb_defaults_t *defaults;   //  borrowed [queue.NAME] settings, or NULL
 } arb_bridges_settings_t;
 
 arb_bridges_t *arb_bridges_new (void);

@@ -5,9 +5,15 @@
     table), then the gateway's loop until SIGINT/SIGTERM.
 */
 
+#include "arb_admin.h"
 #include "arb_bridges.h"
+#include "arb_defaults.h"
 #include "arb_gateway.h"
+#include "arb_http.h"
+#include "arb_metrics.h"
 #include "arb_options.h"
+#include "arb_static.h"
+#include "arb_tasker.h"
 
 #define ARB_GATEWAY_CONFIG "/etc/arbiter/arbiter-gateway.conf"
 
@@ -16,22 +22,41 @@ typedef struct {
     const char *name;
     uint64_t rpc_timeout_ms;
     uint64_t max_payload;
+    const char *http;
+    const char *http_token;
+    uint64_t http_max_body;
+    uint64_t http_connections;
+    uint64_t http_idle_ms;
     const char *upstream;
     uint64_t upstream_reconnect_max_ms;
 } s_settings_t;
 
-//  The config file's sections: [bridge.NAME] (arg: the arb_bridges_t).
+//  What the config file's sections fill.
+typedef struct {
+    arb_defaults_t *defaults;  //  [queue.NAME], [type.NAME]
+    arb_bridges_t *bridges;    //  [bridge.NAME]
+} s_sections_t;
+
 static int
 s_section (
     void *arg, const char *section, const char *key, const char *value, char *why, size_t size)
 {
-    return arb_bridges_section (arg, section, key, value, why, size);
+    s_sections_t *sections = (s_sections_t *) arg;
+    if (strncmp (section, "bridge.", 7) == 0)
+        return arb_bridges_section (sections->bridges, section, key, value, why, size);
+    if (strncmp (section, "queue.", 6) == 0 || strncmp (section, "type.", 5) == 0)
+        return arb_defaults_section (sections->defaults, section, key, value, why, size);
+    snprintf (why, size, "unknown section (expected [queue.NAME], [type.NAME] or [bridge.NAME])");
+    return -1;
 }
 
 //  Starts the bridges the config names; a gateway without any says so if
 //  it was given an upstream.
 static void
-s_bridges_start (arb_bridges_t *bridges, arb_gateway_t *gateway, const s_settings_t *settings)
+s_bridges_start (arb_bridges_t *bridges,
+                 arb_gateway_t *gateway,
+                 const s_settings_t *settings,
+                 arb_defaults_t *defaults)
 {
     if (arb_bridges_size (bridges) == 0) {
         if (settings->upstream)
@@ -43,8 +68,48 @@ s_bridges_start (arb_bridges_t *bridges, arb_gateway_t *gateway, const s_setting
         .upstream = settings->upstream,
         .reconnect_max_ms = settings->upstream_reconnect_max_ms,
         .max_payload = (size_t) settings->max_payload,
+        .defaults = defaults,
     };
     arb_bridges_start (bridges, gateway, &shared);
+}
+
+//  The HTTP server and what it serves.
+typedef struct {
+    arb_http_t *http;
+    arb_tasker_t *tasker;
+} s_web_t;
+
+//  Starts the HTTP server, unless its address is "off". 0, or -1.
+static int
+s_web_start (s_web_t *web,
+             arb_gateway_t *gateway,
+             const s_settings_t *settings,
+             arb_defaults_t *defaults)
+{
+    if (streq (settings->http, "off"))
+        return 0;
+    arb_http_config_t config = {
+        .address = settings->http,
+        .token = settings->http_token,
+        .max_body = (size_t) settings->http_max_body,
+        .max_connections = (unsigned) settings->http_connections,
+        .idle_timeout_s = (unsigned) ((settings->http_idle_ms + 999) / 1000),
+    };
+    web->http = arb_http_new (gateway, &config);
+    if (!web->http)
+        return -1;
+    arb_admin_serve (web->http);
+    arb_metrics_serve (web->http);
+    arb_static_serve (web->http);
+    web->tasker = arb_tasker_new (web->http, defaults);
+    return 0;
+}
+
+static void
+s_web_stop (s_web_t *web)
+{
+    arb_http_destroy (&web->http);
+    arb_tasker_destroy (&web->tasker);
 }
 
 int
@@ -57,6 +122,11 @@ main (int argc, char **argv)
         .name = NULL,
         .rpc_timeout_ms = 5000,
         .max_payload = ARB_PAYLOAD_DEFAULT_MAX,
+        .http = "127.0.0.1:7780",
+        .http_token = NULL,
+        .http_max_body = 1u << 20,
+        .http_connections = 1000,
+        .http_idle_ms = 60000,
         .upstream = NULL,
         .upstream_reconnect_max_ms = 30000,
     };
@@ -69,6 +139,17 @@ main (int argc, char **argv)
          "a request the broker has not answered by then fails (default 5)"},
         {"max-payload", 0, ARB_OPT_BYTES, &settings.max_payload, 1, 1ull << 30, "BYTES",
          "largest item, as the broker's --max-payload (default 16M)"},
+        {"http", 0, ARB_OPT_STR, &settings.http, 0, 0, "ADDR",
+         "HTTP server address HOST:PORT, or off (default 127.0.0.1:7780)"},
+        {"http-token", 0, ARB_OPT_STR, &settings.http_token, 0, 0, "TOKEN",
+         "bearer token for the admin API and every change; without one the HTTP server "
+         "listens on loopback only"},
+        {"http-max-body", 0, ARB_OPT_BYTES, &settings.http_max_body, 1, 1ull << 30, "BYTES",
+         "largest HTTP request body; larger ones get 413 (default 1M)"},
+        {"http-connections", 0, ARB_OPT_UINT, &settings.http_connections, 1, 100000, "N",
+         "HTTP connections at once (default 1000)"},
+        {"http-idle-timeout", 0, ARB_OPT_SECONDS, &settings.http_idle_ms, 1000, 3600 * 1000, "S",
+         "an idle HTTP connection is closed after this long (default 60)"},
         {"upstream", 0, ARB_OPT_STR, &settings.upstream, 0, 0, "URL",
          "the RabbitMQ whose queues [bridge.NAME] sections bridge: "
          "amqp://user:password@host:port/vhost"},
@@ -82,15 +163,22 @@ main (int argc, char **argv)
         options, "[OPTIONS]",
         "Serves Kestrel and HTTP clients from an arbiter broker.\n"
         "\n"
-        "The config file may also hold [bridge.NAME] sections: each bridges one queue of\n"
-        "an upstream RabbitMQ into arbiter (its messages become tasks, and each task's\n"
-        "result is published to the message's reply_to), with the keys upstream (a URL;\n"
-        "default --upstream), upstream-queue, queue, task (each default NAME), prefetch\n"
-        "(default 100), max-pending (default 10000), and the tasks' priority, retries,\n"
-        "timeout, retention, backoff (none, fixed, exponential), backoff-delay and\n"
-        "backoff-cap. See docs/gateway.md and examples/arbiter-gateway.conf.");
-    arb_bridges_t *bridges = arb_bridges_new ();
-    arb_options_set_sections (options, s_section, bridges);
+        "The config file may also hold [queue.NAME] sections (defaults of the tasks the\n"
+        "gateway submits to queue NAME) and [type.NAME] sections (tasker task types; with\n"
+        "none, any type is accepted), with the keys priority, retries, timeout, retention,\n"
+        "backoff (none, fixed, exponential), backoff-delay, backoff-cap and\n"
+        "wait-for-endpoints-timeout (seconds an endpoint has to receive its copy of a\n"
+        "fan-out task).\n"
+        "\n"
+        "[bridge.NAME] sections each bridge one queue of an upstream RabbitMQ into\n"
+        "arbiter (its messages become tasks, and each task's result is published to the\n"
+        "message's reply_to), with the keys upstream (a URL; default --upstream),\n"
+        "upstream-queue, queue, task (each default NAME), prefetch (default 100),\n"
+        "max-pending (default 10000), and the keys above for the bridge's tasks (over\n"
+        "their queue's). See docs/gateway.md and examples/arbiter-gateway.conf.");
+    s_sections_t sections = {arb_defaults_new (), arb_bridges_new ()};
+    arb_defaults_t *defaults = sections.defaults;
+    arb_options_set_sections (options, s_section, &sections);
     int first = argc;
     arb_options_rc_t rc = arb_options_parse (options, argc, argv, &first);
     int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
@@ -109,18 +197,21 @@ main (int argc, char **argv)
             .max_payload = (size_t) settings.max_payload,
         };
         arb_gateway_t *gateway = arb_gateway_new (&config);
-        if (!gateway)
+        s_web_t web = {0};
+        if (!gateway || s_web_start (&web, gateway, &settings, defaults))
             status = 1;
         else {
-            s_bridges_start (bridges, gateway, &settings);
+            s_bridges_start (sections.bridges, gateway, &settings, defaults);
             zsys_info ("gateway: started broker=%s version=%s", settings.broker, ARB_VERSION);
             status = arb_gateway_run (gateway) == 0 ? 0 : 1;
             zsys_info ("gateway: stopping");
-            arb_bridges_destroy (&bridges);
-            arb_gateway_destroy (&gateway);
         }
+        arb_bridges_destroy (&sections.bridges);
+        s_web_stop (&web);
+        arb_gateway_destroy (&gateway);
     }
-    arb_bridges_destroy (&bridges);
     arb_options_destroy (&options);
+    arb_bridges_destroy (&sections.bridges);
+    arb_defaults_destroy (&sections.defaults);
     return status;
 }

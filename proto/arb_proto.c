@@ -317,6 +317,12 @@ static const arb_field_t s_stats_reply_fields[] = {
     FLD (arb_stats_reply_body_t, uptime_ms, ARB_F_U64, false, 0),
     LST (arb_stats_reply_body_t, queues, false, ARB_LIST_MAX, s_queue_info_schema),
     LST (arb_stats_reply_body_t, workers, false, ARB_LIST_MAX, s_worker_stats_schema),
+    FLD (arb_stats_reply_body_t, submitted, ARB_F_U64, false, 0),
+    FLD (arb_stats_reply_body_t, dispatched, ARB_F_U64, false, 0),
+    FLD (arb_stats_reply_body_t, finished, ARB_F_IDS, false, ARB_STATE_MAX + 1),
+    FLD (arb_stats_reply_body_t, commits, ARB_F_U64, false, 0),
+    FLD (arb_stats_reply_body_t, commit_us, ARB_F_U64, false, 0),
+    FLD (arb_stats_reply_body_t, commit_buckets, ARB_F_IDS, false, ARB_COMMIT_BUCKETS),
 };
 SCHEMA (s_stats_reply_schema, arb_stats_reply_body_t, s_stats_reply_fields);
 
@@ -684,6 +690,14 @@ arb_state_parse (const char *name)
         if (streq (name, s_state_names[state]))
             return state;
     return -1;
+}
+
+uint64_t
+arb_commit_bound_us (size_t bucket)
+{
+    static const uint64_t bounds[ARB_COMMIT_BUCKETS - 1] = {
+        100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000};
+    return bucket < ARB_COMMIT_BUCKETS - 1 ? bounds[bucket] : UINT64_MAX;
 }
 
 bool

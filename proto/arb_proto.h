@@ -503,6 +503,11 @@ typedef struct {
     const char *on_failure;  //  "head" or "dead"; NULL: retry
 } arb_queue_info_t;
 
+//  Journal commits are counted by time in ARB_COMMIT_BUCKETS buckets: bucket
+//  i holds the commits that took more than bound i - 1 and at most bound
+//  i microseconds (arb_commit_bound_us); the last one, the slower ones.
+#define ARB_COMMIT_BUCKETS 13
+
 typedef struct {
     uint64_t now_ms;
     uint64_t uptime_ms;
@@ -514,6 +519,13 @@ typedef struct {
         arb_worker_stats_t *v;
         size_t n;
     } workers;
+    //  since the broker started:
+    uint64_t submitted;        //  tasks created by SUBMIT
+    uint64_t dispatched;       //  attempts handed to workers
+    arb_ids_t finished;        //  tasks ended, ARB_STATE_MAX + 1 numbers, index = state
+    uint64_t commits;          //  journal commits that wrote something
+    uint64_t commit_us;        //  their summed time, µs
+    arb_ids_t commit_buckets;  //  ARB_COMMIT_BUCKETS numbers: commits by time
 } arb_stats_reply_body_t;
 
 typedef struct {
@@ -854,6 +866,9 @@ void arb_text_copy (char *dest, const char *text, size_t len);
 //  well-formed character becomes '?', and a character cut short at the end
 //  is dropped.
 void arb_text_clean (char *text);
+
+//  Upper bound in µs of journal-commit bucket i (UINT64_MAX for the last).
+uint64_t arb_commit_bound_us (size_t bucket);
 
 //  Whether a state is final (succeeded, dead, cancelled, skipped).
 bool arb_state_is_final (int state);

@@ -19,9 +19,10 @@ import time
 import uuid
 
 import pytest
+import requests
 
 import arbiter_proto
-from conftest import ROOT, Process, binary, free_port, wait_until
+from conftest import ROOT, Gateway, binary, free_port, wait_until
 from helpers import start_exec_worker
 
 pika = pytest.importorskip('pika', reason='python3-pika is not installed')
@@ -103,12 +104,21 @@ class Rabbit:
 
 
 @pytest.fixture(scope='module')
-def rabbit(tmp_path_factory):
+def rabbit_server(tmp_path_factory):
     if not os.access(RABBITMQ_SERVER, os.X_OK) or not shutil.which('epmd'):
         pytest.skip('rabbitmq-server is not installed (Debian package rabbitmq-server)')
     server = Rabbit(str(tmp_path_factory.mktemp('rabbitmq')))
     yield server
     server.close()
+
+
+@pytest.fixture
+def rabbit(rabbit_server):
+    """The module's RabbitMQ, running (a test that failed while it was
+    stopped leaves it stopped)."""
+    if rabbit_server.proc is None:
+        rabbit_server.start()
+    return rabbit_server
 
 
 def names(prefix):
@@ -168,18 +178,17 @@ class Replies:
         return self
 
 
-def start_gateway(broker, processes, tmp_path, rabbit, sections, name='gateway'):
-    """A gateway with the [bridge.NAME] sections given as {name: {key: value}}."""
-    config = tmp_path / ('%s.conf' % name)
+def start_gateway(broker, processes, tmp_path, rabbit, sections):
+    """A gateway (HTTP on a free port) with the [bridge.NAME] sections given
+    as {name: {key: value}}."""
+    config = tmp_path / ('bridges-%d.conf' % len(processes))
     lines = []
     for bridge, keys in sections.items():
         lines.append('[bridge.%s]' % bridge)
         lines += ['%s = %s' % item for item in keys.items()]
     config.write_text('\n'.join(lines) + '\n')
-    args = [binary('gateway', 'arbiter-gateway'), '--broker', broker.endpoint,
-            '--config', str(config), '--upstream', rabbit.url(),
-            '--upstream-reconnect-max', '1']
-    gateway = Process(args, str(tmp_path / ('%s.log' % name)))
+    gateway = Gateway(tmp_path, broker, ['--config', str(config), '--upstream', rabbit.url(),
+                                         '--upstream-reconnect-max', '1'])
     processes.append(gateway)
     return gateway
 
@@ -195,6 +204,16 @@ def bridge_queue(broker, processes, tmp_path, rabbit, name, command, *worker_arg
     sections = {name: dict(keys, **{'upstream-queue': jobs})}
     gateway = start_gateway(broker, processes, tmp_path, rabbit, sections)
     return jobs, replies, gateway, sections
+
+
+def http_serves(gateway, queue):
+    """The gateway's HTTP server takes a task (tasker's POST) and shows the
+    queue: the other servers go on whatever the upstream does."""
+    reply = requests.post('%s/%s' % (gateway.url, queue),
+                          json={'identifier': uuid.uuid4().hex, 'payload': 'ping'}, timeout=10)
+    assert reply.status_code == 201, reply.text
+    reply = requests.get('%s/api/v1/queues/%s' % (gateway.url, queue), timeout=10)
+    assert reply.status_code == 200, reply.text
 
 
 def records(broker, bridge):
@@ -339,10 +358,11 @@ def test_upstream_restart_mid_stream_loses_nothing(broker, processes, tmp_path, 
     publish(rabbit, jobs, replies, [b'message %d' % i for i in range(30)])
     got = Replies(rabbit, replies).wait(5)
     rabbit.stop()
-    # the bridge sees the upstream go, and keeps trying
+    # the bridge sees the upstream go, and keeps trying; HTTP goes on
     wait_until(lambda: 'upstream: connection lost bridge=restart' in gateway.output()
                or 'upstream: cannot consume bridge=restart' in gateway.output(),
                what='the bridge noticing the upstream is gone')
+    http_serves(gateway, 'while-rabbitmq-is-down')
     rabbit.start()
     publish(rabbit, jobs, replies, [b'message %d' % i for i in range(30, n)], start=30)
     got.wait(n, timeout=90)
@@ -376,7 +396,7 @@ def test_gateway_kill9_mid_stream_loses_nothing(broker, processes, tmp_path, rab
     assert kind == 'META_REPLY', body
     peer.close()
     assert len(got.drain().got) < n
-    gateway = start_gateway(broker, processes, tmp_path, rabbit, sections, name='gateway2')
+    gateway = start_gateway(broker, processes, tmp_path, rabbit, sections)
     got.wait(n, timeout=60)
     check_all_answered(got, n, broker, 'kill', rabbit, jobs, kept=['gw.bridge.kill.999999'])
     assert task_count(broker, 'kill') == n
@@ -409,6 +429,7 @@ def test_bad_url_and_wrong_credentials_leave_the_rest_running(broker, processes,
     assert "login as 'guest' to vhost '/' refused: 403 ACCESS_REFUSED" in out, out
     assert 'cannot consume bridge=missing' in out and '404 NOT_FOUND' in out, out
     assert 'guest:wrong' not in out and ':wrong@' not in out
+    http_serves(gateway, 'beside-bad-bridges')
     assert gateway.alive()
 
 
