@@ -178,14 +178,15 @@ class Replies:
         return self
 
 
-def start_gateway(broker, processes, tmp_path, rabbit, sections):
+def start_gateway(broker, processes, tmp_path, rabbit, sections, queues=None):
     """A gateway (HTTP on a free port) with the [bridge.NAME] sections given
-    as {name: {key: value}}."""
+    as {name: {key: value}}, and [queue.NAME] sections as queues."""
     config = tmp_path / ('bridges-%d.conf' % len(processes))
     lines = []
-    for bridge, keys in sections.items():
-        lines.append('[bridge.%s]' % bridge)
-        lines += ['%s = %s' % item for item in keys.items()]
+    for kind, named in (('bridge', sections), ('queue', queues or {})):
+        for name, keys in named.items():
+            lines.append('[%s.%s]' % (kind, name))
+            lines += ['%s = %s' % item for item in keys.items()]
     config.write_text('\n'.join(lines) + '\n')
     gateway = Gateway(tmp_path, broker, ['--config', str(config), '--upstream', rabbit.url(),
                                          '--upstream-reconnect-max', '1'])
@@ -311,21 +312,21 @@ def test_dead_and_cancelled_tasks_answer_with_their_error(broker, processes, tmp
     declare(rabbit, jobs, idle, replies)
     start_exec_worker(broker, processes, tmp_path, 'echo "no such file" >&2; exit 3',
                       '--queue', 'failing')
+    # the queue's retries, and the bridge's own backoff
     start_gateway(broker, processes, tmp_path, rabbit, {
-        'failing': {'upstream-queue': jobs, 'retries': 1, 'backoff': 'fixed',
-                    'backoff-delay': 0.1},
-        'idle': {'upstream-queue': idle}})
+        'failing': {'upstream-queue': jobs, 'backoff': 'fixed', 'backoff-delay': 0.1},
+        'idle': {'upstream-queue': idle}}, queues={'failing': {'retries': 1, 'priority': 3}})
     publish(rabbit, jobs, replies, [b'x', b'y'])
     got = Replies(rabbit, replies).wait(2)
     for cid in ('c0', 'c1'):
         props, body = got.got[cid]
         assert props.headers['x-arbiter-state'] == 'dead'
         assert 'no such file' in props.headers['x-arbiter-error']
-    # the bridge's options reached the task: two attempts each
+    # the options reached the task: two attempts each
     peer = arbiter_proto.Peer(broker.endpoint)
     task_id = got.got['c0'][0].headers['x-arbiter-task-id']
     kind, _, body, _ = peer.request('STATUS', {'ids': [task_id]})
-    assert body['tasks'][0]['attempts'] == 2
+    assert body['tasks'][0]['attempts'] == 2 and body['tasks'][0]['priority'] == 3
     assert body['tasks'][0]['queue'] == 'failing' and body['tasks'][0]['name'] == 'failing'
     # no worker serves idle: a task cancelled there answers too
     publish(rabbit, idle, replies, [b'z'], start=2)

@@ -37,6 +37,7 @@ test_keys_are_taken (void **state)
         {"backoff", "exponential"},
         {"backoff-delay", "0.5"},
         {"backoff-cap", "60"},
+        {"wait-for-endpoints-timeout", "5"},
     };
     for (size_t i = 0; i < sizeof (keys) / sizeof (keys[0]); i++)
         assert_int_equal (s_key (bridges, "bridge.images", keys[i][0], keys[i][1], why), 0);
@@ -58,7 +59,7 @@ test_mistakes_are_refused (void **state)
         {"queue.jobs", "priority", "1", "unknown section"},
         {"bridge.", "queue", "q", "a bridge's name"},
         {"bridge.a.b", "queue", "q", "a bridge's name"},
-        {"bridge.jobs", "colour", "blue", "unknown key"},
+        {"bridge.jobs", "colour", "blue", "unknown key (upstream, upstream-queue, queue"},
         {"bridge.jobs", "queue", "", "must not be empty"},
         {"bridge.jobs", "queue", "a@b", "'@' is reserved"},
         {"bridge.jobs", "task", "line\nbreak", "printable UTF-8"},
