@@ -13,13 +13,13 @@
 
 //  One section: its settings (strings owned) and its bridge once started.
 typedef struct {
-    char *name;
+    char *name;            //  the section's NAME
     char *url;             //  NULL: the gateway's --upstream
     char *upstream_queue;  //  NULL: name
     char *queue;           //  NULL: name
     char *task_name;       //  NULL: name
-    uint64_t prefetch;
-    uint64_t max_pending;
+    uint64_t prefetch;     //  unacked upstream messages at once
+    uint64_t max_pending;  //  tasks whose reply is not published yet, at most
     arb_bridge_t *bridge;  //  owned, once started
 } s_section_t;
 
