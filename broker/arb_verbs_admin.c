@@ -80,6 +80,9 @@ arb_verbs_stats (const arb_verbs_t *verbs, arb_msg_t *msg)
         s_queue_settings (queue, info);
         info->done_last_minute = arb_queue_done_last_minute (queue, verbs->clock->now_ms);
         info->oldest_ready_ms = arb_queue_oldest_ms (queue, verbs->clock->now_ms);
+        uint64_t seconds[ARB_DONE_SECONDS];
+        arb_queue_done_seconds (queue, verbs->clock->now_ms, seconds);
+        s_numbers (reply, &info->done_seconds, seconds, ARB_DONE_SECONDS);
     }
     zhashx_t *sessions = arb_sched_sessions (arb_life_sched (verbs->life));
     for (arb_session_t *session = (arb_session_t *) zhashx_first (sessions); session;

@@ -257,9 +257,72 @@ s_compare_info (const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int
+s_compare_info_newest (const void *a, const void *b)
+{
+    return s_compare_info (b, a);
+}
+
+static int
+s_compare_task (const void *a, const void *b)
+{
+    uint64_t x = (*(arb_task_t *const *) a)->id, y = (*(arb_task_t *const *) b)->id;
+    return x < y ? -1 : x > y;
+}
+
+static int
+s_compare_task_newest (const void *a, const void *b)
+{
+    return s_compare_task (b, a);
+}
+
+static bool
+s_list_matches (const arb_list_body_t *body, arb_task_t *task)
+{
+    return task->id > body->after_id && (!body->before_id || task->id < body->before_id)
+           && (!body->state || task->state == body->state)
+           && (!body->flow || task->flow == body->flow)
+           && (!body->queue || streq (body->queue, arb_queue_name (task->queue)));
+}
+
+//  Appends the first limit unfinished tasks that match (memory), in the
+//  page's order; only those are read from the journal, so that a page
+//  costs little however many tasks wait. Sets out->more if more match.
+static int
+s_list_open (const arb_verbs_t *verbs,
+             const arb_list_body_t *body,
+             uint32_t limit,
+             arb_msg_t *reply,
+             arb_list_reply_body_t *out)
+{
+    zhashx_t *tasks = arb_sched_tasks (arb_life_sched (verbs->life));
+    arb_task_t **found = (arb_task_t **) malloc ((zhashx_size (tasks) + 1) * sizeof (arb_task_t *));
+    assert (found);
+    size_t n = 0;
+    for (arb_task_t *task = (arb_task_t *) zhashx_first (tasks); task;
+         task = (arb_task_t *) zhashx_next (tasks))
+        if (s_list_matches (body, task))
+            found[n++] = task;
+    qsort (found, n, sizeof (arb_task_t *), body->newest ? s_compare_task_newest : s_compare_task);
+    if (n > limit) {
+        n = limit;
+        out->more = true;
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        arb_task_info_t *info =
+            (arb_task_info_t *) arb_msg_grow (reply, &out->tasks, sizeof (*info), 1);
+        rc = arb_journal_task_info (verbs->journal, found[i]->id, false, reply, info);
+        s_overlay (verbs, reply, info, found[i]);
+    }
+    free (found);
+    return rc;
+}
+
 //  LIST pages by id through unfinished tasks (memory) and final ones
-//  (journal) alike: both sources give their first matches after after_id,
-//  and the smallest ids win.
+//  (journal) alike: both sources give their first matches in the page's
+//  order (lowest ids first, or highest with newest), and the first of
+//  both win.
 void
 arb_verbs_list (const arb_verbs_t *verbs, arb_msg_t *msg)
 {
@@ -274,33 +337,17 @@ arb_verbs_list (const arb_verbs_t *verbs, arb_msg_t *msg)
         limit = ARB_LIST_MAX / 2;
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_LIST_REPLY);
     arb_list_reply_body_t *out = arb_msg_list_reply (reply);
-    if ((body->state == 0 || arb_state_is_final ((int) body->state))
-        && arb_journal_list_final (verbs->journal, (int) body->state, body->queue, body->flow,
-                                   body->after_id, limit, reply, out)) {
+    if (((body->state == 0 || arb_state_is_final ((int) body->state))
+         && arb_journal_list_final (verbs->journal, body, limit, reply, out))
+        || ((body->state == 0 || !arb_state_is_final ((int) body->state))
+            && s_list_open (verbs, body, limit, reply, out))) {
         arb_msg_destroy (&reply);
         arb_life_halt (verbs->life, "list");
         return;
     }
-    if (body->state == 0 || !arb_state_is_final ((int) body->state)) {
-        zhashx_t *tasks = arb_sched_tasks (arb_life_sched (verbs->life));
-        for (arb_task_t *task = (arb_task_t *) zhashx_first (tasks); task;
-             task = (arb_task_t *) zhashx_next (tasks)) {
-            if (task->id <= body->after_id || (body->state && task->state != body->state)
-                || (body->flow && task->flow != body->flow)
-                || (body->queue && !streq (body->queue, arb_queue_name (task->queue))))
-                continue;
-            arb_task_info_t *info =
-                (arb_task_info_t *) arb_msg_grow (reply, &out->tasks, sizeof (*info), 1);
-            if (arb_journal_task_info (verbs->journal, task->id, false, reply, info)) {
-                arb_msg_destroy (&reply);
-                arb_life_halt (verbs->life, "list");
-                return;
-            }
-            s_overlay (verbs, reply, info, task);
-        }
-    }
     if (out->tasks.n > 1)
-        qsort (out->tasks.v, out->tasks.n, sizeof (arb_task_info_t), s_compare_info);
+        qsort (out->tasks.v, out->tasks.n, sizeof (arb_task_info_t),
+               body->newest ? s_compare_info_newest : s_compare_info);
     if (out->tasks.n > limit) {
         out->tasks.n = limit;
         out->more = true;

@@ -14,6 +14,7 @@ machine. Each test uses queues of its own.
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -189,7 +190,7 @@ def start_gateway(broker, processes, tmp_path, rabbit, sections, queues=None):
             lines += ['%s = %s' % item for item in keys.items()]
     config.write_text('\n'.join(lines) + '\n')
     gateway = Gateway(tmp_path, broker, ['--config', str(config), '--upstream', rabbit.url(),
-                                         '--upstream-reconnect-max', '1'])
+                                         '--upstream-reconnect-max', '1'], wait=True)
     processes.append(gateway)
     return gateway
 
@@ -207,14 +208,24 @@ def bridge_queue(broker, processes, tmp_path, rabbit, name, command, *worker_arg
     return jobs, replies, gateway, sections
 
 
-def http_serves(gateway, queue):
-    """The gateway's HTTP server takes a task (tasker's POST) and shows the
-    queue: the other servers go on whatever the upstream does."""
+def others_serve(gateway, queue):
+    """The gateway's other servers go on whatever the upstream does: HTTP
+    takes a task (tasker's POST) and shows its queue, Kestrel stores an
+    item and gives it back."""
     reply = requests.post('%s/%s' % (gateway.url, queue),
                           json={'identifier': uuid.uuid4().hex, 'payload': 'ping'}, timeout=10)
     assert reply.status_code == 201, reply.text
     reply = requests.get('%s/api/v1/queues/%s' % (gateway.url, queue), timeout=10)
     assert reply.status_code == 200, reply.text
+    with socket.create_connection(('127.0.0.1', gateway.kestrel_port), timeout=10) as conn:
+        conn.sendall(b'set %s-k 0 0 4\r\npong\r\nget %s-k\r\n' % (queue.encode(), queue.encode()))
+        expected = b'STORED\r\nVALUE %s-k 0 4\r\npong\r\nEND\r\n' % queue.encode()
+        got = b''
+        while len(got) < len(expected):
+            part = conn.recv(4096)
+            assert part, got
+            got += part
+        assert got == expected
 
 
 def records(broker, bridge):
@@ -363,7 +374,7 @@ def test_upstream_restart_mid_stream_loses_nothing(broker, processes, tmp_path, 
     wait_until(lambda: 'upstream: connection lost bridge=restart' in gateway.output()
                or 'upstream: cannot consume bridge=restart' in gateway.output(),
                what='the bridge noticing the upstream is gone')
-    http_serves(gateway, 'while-rabbitmq-is-down')
+    others_serve(gateway, 'while-rabbitmq-is-down')
     rabbit.start()
     publish(rabbit, jobs, replies, [b'message %d' % i for i in range(30, n)], start=30)
     got.wait(n, timeout=90)
@@ -430,7 +441,7 @@ def test_bad_url_and_wrong_credentials_leave_the_rest_running(broker, processes,
     assert "login as 'guest' to vhost '/' refused: 403 ACCESS_REFUSED" in out, out
     assert 'cannot consume bridge=missing' in out and '404 NOT_FOUND' in out, out
     assert 'guest:wrong' not in out and ':wrong@' not in out
-    http_serves(gateway, 'beside-bad-bridges')
+    others_serve(gateway, 'beside-bad-bridges')
     assert gateway.alive()
 
 
