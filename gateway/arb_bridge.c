@@ -35,7 +35,6 @@
 typedef struct {
     arb_bridge_t *bridge;  //  borrowed
     uint64_t tag;          //  delivery tag on the connection bridge->gen
-    bool redelivered;      //  RabbitMQ may have delivered it before
     bool digest;           //  the key is a digest of the content
     bool keyless;          //  a distinct copy of an earlier message: submitted without a key
     char key[ARB_NAME_MAX + 1];
@@ -446,9 +445,12 @@ s_on_submitted (arb_gateway_t *gateway,
             s_job_refuse (job, code, error);
         return;
     }
-    if (job->digest && task->existing && !job->redelivered && !job->keyless) {
-        //  never delivered before, yet its content's key is taken: another
-        //  message with the same content, which gets a task of its own
+    if (job->digest && task->existing && !job->keyless) {
+        //  its content's key is taken: another message with the same
+        //  content, or this one delivered again after its submit. The two
+        //  cannot be told apart without a message_id, and taking it for the
+        //  earlier task could lose it: it gets a task of its own (at least
+        //  once: a message delivered again may then run twice)
         zsys_debug ("bridge: same content as task %" PRIu64 ", submitted apart bridge=%s key=%s",
                     task->id, self->name, job->key);
         job->keyless = true;
@@ -546,7 +548,6 @@ s_on_deliver (arb_bridge_t *self, arb_upstream_event_t *event)
     s_job_t *job = (s_job_t *) zmalloc (sizeof (s_job_t));
     job->bridge = self;
     job->tag = event->tag;
-    job->redelivered = event->redelivered;
     job->digest = event->digest;
     memcpy (job->key, event->key, sizeof (job->key));
     job->headers = event->headers;

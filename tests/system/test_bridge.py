@@ -390,7 +390,7 @@ def test_gateway_kill9_mid_stream_loses_nothing(broker, processes, tmp_path, rab
         broker, processes, tmp_path, rabbit, 'kill', 'sleep 0.05; tr a-z A-Z', '--slots', '2',
         prefetch=20, **{'max-pending': 10})
     n = 50
-    # no message_id: the tasks are keyed by the content's digest
+    # no message_id: nothing tells a message delivered again from a new one
     publish(rabbit, jobs, replies, [b'message %d' % i for i in range(n)], message_ids=False)
     got = Replies(rabbit, replies).wait(5)
     gateway.kill9()
@@ -411,7 +411,9 @@ def test_gateway_kill9_mid_stream_loses_nothing(broker, processes, tmp_path, rab
     gateway = start_gateway(broker, processes, tmp_path, rabbit, sections)
     got.wait(n, timeout=60)
     check_all_answered(got, n, broker, 'kill', rabbit, jobs, kept=['gw.bridge.kill.999999'])
-    assert task_count(broker, 'kill') == n
+    # without a message_id, a message delivered again after its submit gets
+    # a task of its own (nothing lost; it may run twice)
+    assert task_count(broker, 'kill') >= n
     assert 'record is no reply address, left alone bridge=kill task=999999' in gateway.output()
     awaited = int(gateway.output().split('bridge: tasks awaiting their reply bridge=kill tasks=')[1]
                   .split()[0])
