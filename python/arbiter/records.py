@@ -81,6 +81,9 @@ class Submitted(int):
     def __repr__(self) -> str:
         return 'Submitted(%d, existing=%s, state=%s)' % (self, self.existing, self.state)
 
+    def __str__(self) -> str:
+        return int.__repr__(self)  # print(task) shows the id, as `arbiter submit` does
+
 
 @dataclass(frozen=True)
 class Done:

@@ -21,6 +21,7 @@ def test_five_lines(fast_broker, processes, tmp_path, monkeypatch):
     c = Client()
     t = c.submit("resize", b"cat.png", retries=3)
     assert c.wait(t).result == b'CAT.PNG'
+    assert str(t) == '%d' % t and '%s' % t == str(int(t))  # prints as the CLI prints it
     c.close()
 
 
