@@ -34,7 +34,7 @@ from .errors import ArbiterError, NotFound, Timeout, Unreachable, WaitTimeout
 from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Peeked, Pong, Stats,
                       Submitted, TaskInfo)
 from .session import Session, endpoint_of, routing_id
-from .spec import Data, Seconds, When, task_spec
+from .spec import Data, Seconds, When, refuse, task_spec
 
 T = TypeVar('T')
 
@@ -207,12 +207,12 @@ class AsyncClient:
         for i, task in enumerate(tasks):
             options = dict(task)
             if 'name' not in options:
-                raise calls.refuse('tasks[%d].name' % i, 'a task needs a name')
+                raise refuse('tasks[%d].name' % i, 'a task needs a name')
             specs.append(task_spec(options.pop('name'), options.pop('payload', None),
                                    max_payload=self.max_payload, what='tasks[%d]' % i,
                                    **options))
         submitted, _ = await self._drive(calls.submit(specs, watch))
-        return cast(List[Submitted], submitted)
+        return submitted
 
     async def submit_flow(self, flow: flows.Flow, *, watch: bool = False) -> FlowSubmitted:
         return await self._drive(calls.submit_flow(flow.kind, flow.name,
@@ -296,7 +296,7 @@ class AsyncClient:
                    newest: bool = False) -> 'List[TaskInfo]':
         tasks, _ = await self._drive(calls.list_tasks(state, queue, flow_id(flow) if flow else 0,
                                                       limit, newest))
-        return cast('List[TaskInfo]', tasks)
+        return tasks
 
     async def flow_tasks(self, flow: FlowId) -> 'List[TaskInfo]':
         return await self._drive(calls.flow_tasks(flow_id(flow)))

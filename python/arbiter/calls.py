@@ -130,7 +130,7 @@ def _change(type_: MsgType, body: Body, asked: int) -> Generator[Request, Body, 
     return Change(reply['count'], outcomes(reply['tasks']))
 
 
-def _ids(ids: Optional[Iterable[int]]) -> List[int]:
+def _ids(ids: Union[int, Iterable[int], None]) -> List[int]:
     if ids is None:
         return []
     if isinstance(ids, int):
@@ -138,7 +138,7 @@ def _ids(ids: Optional[Iterable[int]]) -> List[int]:
     return [int(i) for i in ids]
 
 
-def cancel(ids: Optional[Iterable[int]], queue: Optional[str], group: Optional[str],
+def cancel(ids: Union[int, Iterable[int], None], queue: Optional[str], group: Optional[str],
            flow: int) -> Generator[Request, Body, Change]:
     ids = _ids(ids)
     if sum((bool(ids), queue is not None, group is not None, bool(flow))) != 1:
@@ -147,7 +147,7 @@ def cancel(ids: Optional[Iterable[int]], queue: Optional[str], group: Optional[s
                                                 'flow': flow}, len(ids)))
 
 
-def retry(ids: Optional[Iterable[int]], queue: Optional[str], flow: int,
+def retry(ids: Union[int, Iterable[int], None], queue: Optional[str], flow: int,
           group: Optional[str]) -> Generator[Request, Body, Change]:
     ids = _ids(ids)
     if sum((bool(ids), queue is not None, group is not None, bool(flow))) != 1:
@@ -157,7 +157,7 @@ def retry(ids: Optional[Iterable[int]], queue: Optional[str], flow: int,
     return (yield from _change(MsgType.RETRY, body, len(ids)))
 
 
-def delete(ids: Optional[Iterable[int]], state: Union[State, int, str, None],
+def delete(ids: Union[int, Iterable[int], None], state: Union[State, int, str, None],
            queue: Optional[str],
            older_than: Optional[float]) -> Generator[Request, Body, Change]:
     """DELETE by ids (in chunks of 1000), or in bounded steps over every

@@ -45,7 +45,7 @@ from .errors import (ArbiterError, NotFound, ProtocolError, Timeout, Unreachable
 from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Peeked, Pong,
                       Schedule, State, Stats, Submitted, TaskInfo)
 from .session import Session, endpoint_of, routing_id
-from .spec import Data, Seconds, When, task_spec
+from .spec import Data, Seconds, When, refuse, task_spec
 
 T = TypeVar('T')
 F = TypeVar('F', bound=Callable[..., Any])
@@ -296,12 +296,12 @@ class Client:
         for i, task in enumerate(tasks):
             options = dict(task)
             if 'name' not in options:
-                raise calls.refuse('tasks[%d].name' % i, 'a task needs a name')
+                raise refuse('tasks[%d].name' % i, 'a task needs a name')
             specs.append(task_spec(options.pop('name'), options.pop('payload', None),
                                    max_payload=self.max_payload, what='tasks[%d]' % i,
                                    **options))
         submitted, _ = self._drive(calls.submit(specs, watch))
-        return cast(List[Submitted], submitted)
+        return submitted
 
     @_exclusive
     def submit_flow(self, flow: flows.Flow, *, watch: bool = False) -> FlowSubmitted:
@@ -393,17 +393,23 @@ class Client:
             reports[done.id] = done
         return [reports[i] for i in ids]
 
+    @_exclusive
+    def _watch_exclusive(self, ids: List[int]) -> None:
+        self._watch_missing(ids)
+
+    @_exclusive
+    def _next_exclusive(self, wanted: Dict[int, Any], deadline: float) -> Done:
+        return self._next_report(wanted, deadline)
+
     def as_done(self, tasks: Iterable[int], *,
                 timeout: Optional[float] = None) -> Iterator[Done]:
         """Yields each task's report as it ends, in the order they end."""
         ids = [int(t) for t in tasks]
         deadline = self._deadline(timeout)
-        with_lock = _exclusive(lambda self, ids: self._watch_missing(ids))
-        with_lock(self, ids)
-        wanted = dict.fromkeys(ids)
-        next_of = _exclusive(lambda self: self._next_report(wanted, deadline))
+        self._watch_exclusive(ids)
+        wanted: Dict[int, Any] = dict.fromkeys(ids)
         while wanted:
-            done = next_of(self)
+            done = self._next_exclusive(wanted, deadline)
             del wanted[done.id]
             yield done
 
@@ -456,7 +462,7 @@ class Client:
         from the broker. Without result and history (``status`` has them)."""
         tasks, _ = self._drive(calls.list_tasks(state, queue, flow_id(flow) if flow else 0,
                                                 limit, newest))
-        return cast('List[TaskInfo]', tasks)
+        return tasks
 
     @_exclusive
     def stats(self) -> Stats:

@@ -64,7 +64,7 @@ import zmq
 
 from . import codec
 from .codec import Message, MsgType
-from .errors import Unreachable
+from .errors import ProtocolError, Unreachable
 from .job import (Emitted, Fail, Job, Outcome, Report, run_handler, write_item, write_outcome)
 from .session import endpoint_of, routing_id
 
@@ -489,6 +489,11 @@ class _Run:
         self.notes.append((slot, kind, data))
         self.w._wake()
 
+    def _emitter(self, slot: _Slot) -> Callable[[Emitted], None]:
+        def emit(item: Emitted) -> None:
+            self._note(slot, 'emit', item)
+        return emit
+
     def _take_notes(self) -> None:
         while self.notes:
             slot, kind, data = self.notes.popleft()
@@ -738,7 +743,7 @@ class _Run:
             if self.heavy:
                 self._launch(slot)
             else:
-                job._emit = lambda item, slot=slot: self._note(slot, 'emit', item)
+                job._emit = self._emitter(slot)
                 self.jobs.put(slot)
 
     def _on_stop(self, msg: Message) -> None:
@@ -763,7 +768,7 @@ class _Run:
             self.last_rx = time.monotonic()
             try:
                 msg = codec.decode(parts, limit)
-            except codec.ProtocolError as e:
+            except ProtocolError as e:
                 log.warning('worker: malformed message from broker reason=%s', e)
                 continue
             if msg.type is MsgType.DISPATCH:
@@ -897,7 +902,7 @@ class _Run:
                     items.append((fd, zmq.POLLIN))
                     fds[fd] = slot
         try:
-            ready = dict(zmq.zmq_poll(items, int(self._timeout() * 1000) + 1))
+            ready: Dict[Any, int] = dict(zmq.zmq_poll(items, int(self._timeout() * 1000) + 1))
         except zmq.ZMQError as e:
             if e.errno != errno.EINTR:
                 raise
