@@ -64,7 +64,7 @@ import zmq
 
 from . import codec
 from .codec import Message, MsgType
-from .errors import ProtocolError, Unreachable
+from .errors import BrokerError, ProtocolError, Unreachable
 from .job import (Emitted, Fail, Job, Outcome, Report, run_handler, write_item, write_outcome)
 from .session import endpoint_of, routing_id
 
@@ -312,8 +312,8 @@ class _Run:
             self.sock.close(BYE_LINGER_MS)  # the BYE may still be on its way
             self.sock = None
         self._signals_off()
-        os.close(self.w._wake_w)
-        self.w._wake_w = -1
+        wake_w, self.w._wake_w = self.w._wake_w, -1  # an abandoned thread must not write to it
+        os.close(wake_w)
         os.close(self.wake_r)
 
     def _signals_on(self) -> None:
@@ -354,8 +354,13 @@ class _Run:
     def _send(self, msg: Message) -> None:
         assert self.sock is not None
         try:
-            self.sock.send_multipart(codec.encode(msg, max(self._limit(), codec.PAYLOAD_DEFAULT_MAX)),
-                                     flags=zmq.NOBLOCK)
+            frames = codec.encode(msg, max(self._limit(), codec.PAYLOAD_DEFAULT_MAX))
+        except BrokerError as e:
+            # only a process slot's child that broke its own checks gets here
+            log.error('worker: not sent type=%s reason=%s', msg.type.name, e)
+            return
+        try:
+            self.sock.send_multipart(frames, flags=zmq.NOBLOCK)
         except zmq.Again:
             log.warning('worker: send failed type=%s (broker not reading)', msg.type.name)
 
