@@ -28,9 +28,9 @@
 
     Order. /abort, and a connection that ends with an open item, put the
     item back at the head of its queue: the prefetched items of that queue
-    are given back right after it, so that the broker's order is the
-    queue's order again (released tasks go to the head in the order they
-    were released), and the consumer gets them again.
+    are given back too, so that the broker's order is the queue's order
+    again (released tasks go back to the head, each in its own place, in
+    whatever order they are released), and the consumer gets them again.
 */
 
 #include "arb_kestrel_priv.h"
