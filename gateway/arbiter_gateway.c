@@ -1,11 +1,13 @@
-/*  arbiter_gateway.c — arbiter-gateway: lets programs written for Kestrel
-    and tasker's REST API (and, next, AMQP) use arbiter unchanged, and shows
-    the system in a browser. Settings (command line and config file, one
+/*  arbiter_gateway.c — arbiter-gateway: lets programs written for Kestrel,
+    tasker's REST API and RabbitMQ (AMQP 0-9-1) use arbiter unchanged, shows
+    the system in a browser, and bridges the queues of an upstream
+    RabbitMQ into arbiter. Settings (command line and config file, one
     table), then the gateway's loop until SIGINT/SIGTERM.
 */
 
 #include "arb_admin.h"
 #include "arb_amqp.h"
+#include "arb_bridges.h"
 #include "arb_defaults.h"
 #include "arb_gateway.h"
 #include "arb_http.h"
@@ -34,24 +36,31 @@ typedef struct {
     uint64_t kestrel_max_connections;
     bool kestrel_allow_shutdown;
     bool kestrel_bare_value_key;
+    const char *upstream;
+    uint64_t upstream_reconnect_max_ms;
     const char *amqp;
     uint64_t amqp_frame_max;
     uint64_t amqp_channel_max;
     uint64_t amqp_heartbeat_ms;
     const char *amqp_vhosts;
-    zhashx_t *users;           //  [user.NAME] sections: NAME -> owned zhashx of key -> value
-    arb_defaults_t *defaults;  //  [queue.NAME] and [type.NAME] sections, owned
 } s_settings_t;
 
-//  A config section: [user.NAME] (an AMQP user: password, vhosts) here,
-//  [queue.NAME] and [type.NAME] in the defaults.
+//  What the config file's sections fill.
+typedef struct {
+    arb_defaults_t *defaults;  //  [queue.NAME], [type.NAME]
+    arb_bridges_t *bridges;    //  [bridge.NAME]
+    zhashx_t *users;           //  [user.NAME]: NAME -> owned zhashx of key -> value
+} s_sections_t;
+
+//  An AMQP user: password, vhosts.
 static int
-s_section (
-    void *arg, const char *section, const char *key, const char *value, char *why, size_t size)
+s_user_section (zhashx_t *users,
+                const char *section,
+                const char *key,
+                const char *value,
+                char *why,
+                size_t size)
 {
-    s_settings_t *settings = (s_settings_t *) arg;
-    if (strncmp (section, "user.", 5) != 0)
-        return arb_defaults_section (settings->defaults, section, key, value, why, size);
     if (!section[5]) {
         snprintf (why, size, "a user section is [user.NAME]");
         return -1;
@@ -60,12 +69,12 @@ s_section (
         snprintf (why, size, "unknown key (a user has password and vhosts)");
         return -1;
     }
-    zhashx_t *user = (zhashx_t *) zhashx_lookup (settings->users, section + 5);
+    zhashx_t *user = (zhashx_t *) zhashx_lookup (users, section + 5);
     if (!user) {
         user = zhashx_new ();
         zhashx_set_destructor (user, (zhashx_destructor_fn *) zstr_free);
         zhashx_set_duplicator (user, (zhashx_duplicator_fn *) strdup);
-        zhashx_insert (settings->users, section + 5, user);
+        zhashx_insert (users, section + 5, user);
     }
     zhashx_update (user, key, (void *) value);
     return 0;
@@ -77,9 +86,28 @@ s_user_table_free (void **item)
     zhashx_destroy ((zhashx_t **) item);
 }
 
+static int
+s_section (
+    void *arg, const char *section, const char *key, const char *value, char *why, size_t size)
+{
+    s_sections_t *sections = (s_sections_t *) arg;
+    if (strncmp (section, "bridge.", 7) == 0)
+        return arb_bridges_section (sections->bridges, section, key, value, why, size);
+    if (strncmp (section, "queue.", 6) == 0 || strncmp (section, "type.", 5) == 0)
+        return arb_defaults_section (sections->defaults, section, key, value, why, size);
+    if (strncmp (section, "user.", 5) == 0)
+        return s_user_section (sections->users, section, key, value, why, size);
+    snprintf (why, size,
+              "unknown section (expected [queue.NAME], [type.NAME], [bridge.NAME] or [user.NAME])");
+    return -1;
+}
+
 //  Starts the AMQP server, unless its address is "off": 0, or -1.
 static int
-s_amqp_start (arb_amqp_t **amqp_p, arb_gateway_t *gateway, const s_settings_t *settings)
+s_amqp_start (arb_amqp_t **amqp_p,
+              arb_gateway_t *gateway,
+              const s_settings_t *settings,
+              zhashx_t *users)
 {
     if (streq (settings->amqp, "off"))
         return 0;
@@ -94,13 +122,36 @@ s_amqp_start (arb_amqp_t **amqp_p, arb_gateway_t *gateway, const s_settings_t *s
     arb_amqp_t *amqp = arb_amqp_new (gateway, &config);
     if (!amqp)
         return -1;
-    for (zhashx_t *user = (zhashx_t *) zhashx_first (settings->users); user;
-         user = (zhashx_t *) zhashx_next (settings->users))
-        arb_amqp_add_user (amqp, (const char *) zhashx_cursor (settings->users),
+    for (zhashx_t *user = (zhashx_t *) zhashx_first (users); user;
+         user = (zhashx_t *) zhashx_next (users))
+        arb_amqp_add_user (amqp, (const char *) zhashx_cursor (users),
                            (const char *) zhashx_lookup (user, "password"),
                            (const char *) zhashx_lookup (user, "vhosts"));
     *amqp_p = amqp;
     return 0;
+}
+
+//  Starts the bridges the config names; a gateway without any says so if
+//  it was given an upstream.
+static void
+s_bridges_start (arb_bridges_t *bridges,
+                 arb_gateway_t *gateway,
+                 const s_settings_t *settings,
+                 arb_defaults_t *defaults)
+{
+    if (arb_bridges_size (bridges) == 0) {
+        if (settings->upstream)
+            zsys_warning ("gateway: --upstream is set but no [bridge.NAME] section names a queue: "
+                          "nothing is bridged");
+        return;
+    }
+    arb_bridges_settings_t shared = {
+        .upstream = settings->upstream,
+        .reconnect_max_ms = settings->upstream_reconnect_max_ms,
+        .max_payload = (size_t) settings->max_payload,
+        .defaults = defaults,
+    };
+    arb_bridges_start (bridges, gateway, &shared);
 }
 
 //  The HTTP server and what it serves.
@@ -171,15 +222,14 @@ main (int argc, char **argv)
         .kestrel = "127.0.0.1:22133",
         .kestrel_max_item = 1u << 20,
         .kestrel_max_connections = 10000,
+        .upstream = NULL,
+        .upstream_reconnect_max_ms = 30000,
         .amqp = "127.0.0.1:5672",
         .amqp_frame_max = 131072,
         .amqp_channel_max = 2047,
         .amqp_heartbeat_ms = 60000,
         .amqp_vhosts = "/",
-        .users = zhashx_new (),
-        .defaults = arb_defaults_new (),
     };
-    zhashx_set_destructor (settings.users, s_user_table_free);
     arb_option_t table[] = {
         {"broker", 'b', ARB_OPT_STR, &settings.broker, 0, 0, "EP",
          "the broker's endpoint (default $ARBITER_BROKER, else tcp://127.0.0.1:7700)"},
@@ -210,6 +260,12 @@ main (int argc, char **argv)
          "the Kestrel shutdown command stops the gateway (default: refused)"},
         {"kestrel-bare-value-key", 0, ARB_OPT_BOOL, &settings.kestrel_bare_value_key, 0, 0, NULL,
          "VALUE lines name the queue, as Kestrel does, not the key asked (default: the key)"},
+        {"upstream", 0, ARB_OPT_STR, &settings.upstream, 0, 0, "URL",
+         "the RabbitMQ whose queues [bridge.NAME] sections bridge: "
+         "amqp://user:password@host:port/vhost"},
+        {"upstream-reconnect-max", 0, ARB_OPT_SECONDS, &settings.upstream_reconnect_max_ms, 500,
+         3600 * 1000, "S",
+         "longest wait between attempts to reach the upstream (from 0.5, doubling; default 30)"},
         {"amqp", 0, ARB_OPT_STR, &settings.amqp, 0, 0, "ADDR",
          "the AMQP 0-9-1 server's HOST:PORT (IPv4), or off (default 127.0.0.1:5672)"},
         {"amqp-frame-max", 0, ARB_OPT_BYTES, &settings.amqp_frame_max, 4096, 1u << 20, "BYTES",
@@ -225,17 +281,30 @@ main (int argc, char **argv)
         "arbiter-gateway", table, sizeof (table) / sizeof (table[0]), ARB_GATEWAY_CONFIG);
     arb_options_set_about (
         options, "[OPTIONS]",
-        "Serves Kestrel, HTTP and AMQP 0-9-1 clients from an arbiter broker.\n"
+        "Serves Kestrel, HTTP and AMQP 0-9-1 clients from an arbiter broker, and bridges\n"
+        "the queues of an upstream RabbitMQ into it.\n"
         "\n"
         "The config file may also hold [queue.NAME] sections (defaults of the tasks the\n"
         "gateway submits to queue NAME) and [type.NAME] sections (tasker task types; with\n"
         "none, any type is accepted), with the keys priority, retries, timeout, retention,\n"
         "backoff (none, fixed, exponential), backoff-delay, backoff-cap and\n"
         "wait-for-endpoints-timeout (seconds an endpoint has to receive its copy of a\n"
-        "fan-out task), and [user.NAME] sections (AMQP users: password = ..., vhosts =\n"
-        "a,b; without any, guest/guest from loopback addresses only).\n"
-        "See examples/arbiter-gateway.conf.");
-    arb_options_set_sections (options, s_section, &settings);
+        "fan-out task).\n"
+        "\n"
+        "[bridge.NAME] sections each bridge one queue of an upstream RabbitMQ into\n"
+        "arbiter (its messages become tasks, and each task's result is published to the\n"
+        "message's reply_to), with the keys upstream (a URL; default --upstream),\n"
+        "upstream-queue, queue, task (each default NAME), prefetch (default 100),\n"
+        "max-pending (default 10000), and the keys above for the bridge's tasks (over\n"
+        "their queue's).\n"
+        "\n"
+        "[user.NAME] sections are AMQP users (password = ..., vhosts = a,b); without any,\n"
+        "guest/guest from loopback addresses only. See docs/gateway.md and\n"
+        "examples/arbiter-gateway.conf.");
+    s_sections_t sections = {arb_defaults_new (), arb_bridges_new (), zhashx_new ()};
+    zhashx_set_destructor (sections.users, s_user_table_free);
+    arb_defaults_t *defaults = sections.defaults;
+    arb_options_set_sections (options, s_section, &sections);
     int first = argc;
     arb_options_rc_t rc = arb_options_parse (options, argc, argv, &first);
     int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
@@ -270,21 +339,24 @@ main (int argc, char **argv)
         if (gateway && !streq (settings.kestrel, "off"))
             kestrel = arb_kestrel_new (gateway, &kconfig);
         if (!gateway || (!kestrel && !streq (settings.kestrel, "off"))
-            || s_web_start (&web, gateway, &settings, settings.defaults)
-            || s_amqp_start (&amqp, gateway, &settings))
+            || s_web_start (&web, gateway, &settings, defaults)
+            || s_amqp_start (&amqp, gateway, &settings, sections.users))
             status = 1;
         else {
+            s_bridges_start (sections.bridges, gateway, &settings, defaults);
             zsys_info ("gateway: started broker=%s version=%s", settings.broker, ARB_VERSION);
             status = arb_gateway_run (gateway) == 0 ? 0 : 1;
             zsys_info ("gateway: stopping");
         }
+        arb_bridges_destroy (&sections.bridges);
         arb_amqp_destroy (&amqp);
         s_web_stop (&web);
         arb_kestrel_destroy (&kestrel);
         arb_gateway_destroy (&gateway);
     }
     arb_options_destroy (&options);
-    arb_defaults_destroy (&settings.defaults);
-    zhashx_destroy (&settings.users);
+    arb_bridges_destroy (&sections.bridges);
+    arb_defaults_destroy (&sections.defaults);
+    zhashx_destroy (&sections.users);
     return status;
 }

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROOT, Gateway, wait_until
+from conftest import BUILD, ROOT, Gateway, binary, wait_until
 
 pika = pytest.importorskip('pika')
 
@@ -383,6 +383,20 @@ def test_gateway_kill9_unacked_redelivered(tmp_path, broker, processes):
     got = drain(ch2, 'k9', 5, timeout=30)
     assert sorted(b for _, _, b in got) == [b'%d' % i for i in range(5)]
     c2.close()
+
+
+def test_the_example_config_is_valid():
+    example = os.path.join(ROOT, 'examples', 'arbiter-gateway.conf')
+    out = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', example,
+                          '--check-config'], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    for key in ('amqp', 'amqp-frame-max', 'amqp-channel-max', 'amqp-heartbeat', 'amqp-vhosts'):
+        assert '\n%s = ' % key in out.stdout
+    # a user section takes password and vhosts, nothing else
+    bad = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', '/dev/stdin',
+                          '--check-config'], input='[user.app]\nrole = admin\n',
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and 'a user has password and vhosts' in bad.stderr
 
 
 def test_bad_input_gets_its_exception(gateway):
