@@ -23,10 +23,6 @@
 
 #include <inttypes.h>
 
-#define S_MAGIC0 'A'
-#define S_MAGIC1 'Q'
-#define S_RECORD 1
-
 typedef enum {
     S_NONE,
     S_HEADER,
@@ -162,30 +158,21 @@ arb_amqp_channel_drained (arb_amqp_channel_t *self)
         }
 }
 
-//  Reads a task's headers record: 0, or -1 if it is not one.
+//  Reads a task's headers record (arb_amqp_frame.h), its exchange and
+//  key copied as C strings: 0, or -1 if it is not one.
 static int
 s_parse_record (
     const arb_bin_t *headers, char *exchange, char *key, const uint8_t **raw, size_t *raw_size)
 {
-    const uint8_t *p = headers->data;
-    size_t size = headers->size;
-    if (size < 5 || p[0] != S_MAGIC0 || p[1] != S_MAGIC1 || p[2] != S_RECORD)
+    amqp_bytes_t x, k, r;
+    if (arb_amqp_frame_read_record (headers->data, headers->size, &x, &k, &r))
         return -1;
-    size_t off = 3;
-    size_t xlen = p[off++];
-    if (off + xlen + 1 > size)
-        return -1;
-    memcpy (exchange, p + off, xlen);
-    exchange[xlen] = 0;
-    off += xlen;
-    size_t klen = p[off++];
-    if (off + klen > size)
-        return -1;
-    memcpy (key, p + off, klen);
-    key[klen] = 0;
-    off += klen;
-    *raw = p + off;
-    *raw_size = size - off;
+    memcpy (exchange, x.bytes, x.len);
+    exchange[x.len] = 0;
+    memcpy (key, k.bytes, k.len);
+    key[k.len] = 0;
+    *raw = (const uint8_t *) r.bytes;
+    *raw_size = r.len;
     return 0;
 }
 
@@ -811,22 +798,6 @@ s_on_submitted (arb_gateway_t *gateway,
     s_confirm_progress (self);
 }
 
-//  Encodes the headers record of a message.
-static size_t
-s_record (uint8_t *buf, const char *exchange, const char *key, zchunk_t *props)
-{
-    size_t xlen = strlen (exchange), klen = strlen (key);
-    buf[0] = S_MAGIC0;
-    buf[1] = S_MAGIC1;
-    buf[2] = S_RECORD;
-    buf[3] = (uint8_t) xlen;
-    memcpy (buf + 4, exchange, xlen);
-    buf[4 + xlen] = (uint8_t) klen;
-    memcpy (buf + 5 + xlen, key, klen);
-    memcpy (buf + 5 + xlen + klen, zchunk_data (props), zchunk_size (props));
-    return 5 + xlen + klen + zchunk_size (props);
-}
-
 //  The whole message is in: route it and submit one task per queue.
 static void
 s_publish (arb_amqp_channel_t *self)
@@ -880,12 +851,14 @@ s_publish (arb_amqp_channel_t *self)
         if (*end == 0 && v >= 0)
             message_ttl = v;
     }
+    amqp_bytes_t raw = {zchunk_size (self->pub_props), zchunk_data (self->pub_props)};
     size_t hsize =
-        5 + strlen (self->pub_exchange) + strlen (self->pub_key) + zchunk_size (self->pub_props);
+        ARB_AMQP_RECORD_OVERHEAD + strlen (self->pub_exchange) + strlen (self->pub_key) + raw.len;
     uint8_t small[1024];
     uint8_t *record = hsize <= sizeof (small) ? small : (uint8_t *) malloc (hsize);
     assert (record);
-    s_record (record, self->pub_exchange, self->pub_key, self->pub_props);
+    arb_amqp_frame_record (record, hsize, amqp_cstring_bytes (self->pub_exchange),
+                           amqp_cstring_bytes (self->pub_key), raw);
     size_t i = 0;
     for (arb_amqp_queue_t *q = (arb_amqp_queue_t *) zlistx_first (queues); q;
          q = (arb_amqp_queue_t *) zlistx_next (queues), i++) {

@@ -39,6 +39,55 @@ arb_amqp_frame_is_protocol_header (const uint8_t *data)
            || memcmp (data, zero_nine, ARB_AMQP_HEADER_SIZE) == 0;
 }
 
+size_t
+arb_amqp_frame_record (
+    uint8_t *buf, size_t size, amqp_bytes_t exchange, amqp_bytes_t routing_key, amqp_bytes_t raw)
+{
+    size_t need = ARB_AMQP_RECORD_OVERHEAD + exchange.len + routing_key.len + raw.len;
+    if (need > size || exchange.len > 255 || routing_key.len > 255)
+        return 0;
+    uint8_t *p = buf;
+    *p++ = 'A';
+    *p++ = 'Q';
+    *p++ = 1;
+    *p++ = (uint8_t) exchange.len;
+    if (exchange.len)
+        memcpy (p, exchange.bytes, exchange.len);
+    p += exchange.len;
+    *p++ = (uint8_t) routing_key.len;
+    if (routing_key.len)
+        memcpy (p, routing_key.bytes, routing_key.len);
+    p += routing_key.len;
+    if (raw.len)
+        memcpy (p, raw.bytes, raw.len);
+    return need;
+}
+
+int
+arb_amqp_frame_read_record (const uint8_t *data,
+                            size_t size,
+                            amqp_bytes_t *exchange,
+                            amqp_bytes_t *routing_key,
+                            amqp_bytes_t *raw)
+{
+    if (size < ARB_AMQP_RECORD_OVERHEAD || data[0] != 'A' || data[1] != 'Q' || data[2] != 1)
+        return -1;
+    size_t off = 3;
+    exchange->len = data[off++];
+    exchange->bytes = (void *) (data + off);
+    off += exchange->len;
+    if (off + 1 > size)
+        return -1;
+    routing_key->len = data[off++];
+    routing_key->bytes = (void *) (data + off);
+    off += routing_key->len;
+    if (off > size)
+        return -1;
+    raw->len = size - off;
+    raw->bytes = (void *) (data + off);
+    return 0;
+}
+
 char *
 arb_amqp_frame_str (amqp_bytes_t bytes)
 {

@@ -46,6 +46,28 @@ typedef enum {
     ARB_AMQP_FRAME_ERROR = -1,  //  a connection error (code 501 or 505, text)
 } arb_amqp_frame_rc_t;
 
+//  The headers record of a message: what a task made of an AMQP message
+//  keeps in its headers (the AMQP server's publishes, the bridge's
+//  upstream messages), so that an AMQP consumer gets the delivery's
+//  exchange and routing key and every property as published:
+//
+//      "AQ" 0x01, exchange (shortstr), routing key (shortstr), then the
+//      content header's property flags and values as the publisher sent them
+#define ARB_AMQP_RECORD_OVERHEAD 5
+
+//  Writes a record into buf (size bytes). Returns its length, or 0 if it
+//  does not fit or a name is over 255 bytes.
+size_t arb_amqp_frame_record (
+    uint8_t *buf, size_t size, amqp_bytes_t exchange, amqp_bytes_t routing_key, amqp_bytes_t raw);
+
+//  Reads a record: exchange, routing_key and raw point into data. 0, or -1
+//  if the bytes are not one.
+int arb_amqp_frame_read_record (const uint8_t *data,
+                                size_t size,
+                                amqp_bytes_t *exchange,
+                                amqp_bytes_t *routing_key,
+                                amqp_bytes_t *raw);
+
 //  A short string's bytes as a C string (owned by the caller; a NUL in
 //  them ends it early).
 char *arb_amqp_frame_str (amqp_bytes_t bytes);

@@ -4,6 +4,7 @@
     the queue arguments refused or kept.
 */
 
+#include "arb_amqp_frame.h"
 #include "arb_amqp_model.h"
 
 #include <setjmp.h>
@@ -296,6 +297,43 @@ test_exchange_to_exchange_and_loops (void **state)
 }
 
 static void
+test_headers_record (void **state)
+{
+    (void) state;
+    uint8_t buf[64];
+    amqp_bytes_t raw = {3, "\x80\x00\x01"};
+    size_t n = arb_amqp_frame_record (buf, sizeof (buf), amqp_cstring_bytes ("x"),
+                                      amqp_cstring_bytes ("a.b"), raw);
+    assert_int_equal (n, ARB_AMQP_RECORD_OVERHEAD + 1 + 3 + 3);
+    assert_memory_equal (buf,
+                         "AQ\x01\x01"
+                         "x\x03"
+                         "a.b\x80\x00\x01",
+                         n);
+    amqp_bytes_t x, k, r;
+    assert_int_equal (arb_amqp_frame_read_record (buf, n, &x, &k, &r), 0);
+    assert_int_equal (x.len, 1);
+    assert_int_equal (k.len, 3);
+    assert_memory_equal (k.bytes, "a.b", 3);
+    assert_int_equal (r.len, 3);
+    //  empty names, no properties
+    n = arb_amqp_frame_record (buf, sizeof (buf), amqp_empty_bytes, amqp_empty_bytes,
+                               amqp_empty_bytes);
+    assert_int_equal (n, ARB_AMQP_RECORD_OVERHEAD);
+    assert_int_equal (arb_amqp_frame_read_record (buf, n, &x, &k, &r), 0);
+    assert_int_equal (x.len + k.len + r.len, 0);
+    //  too small a buffer; cut or foreign bytes
+    assert_int_equal (arb_amqp_frame_record (buf, 6, amqp_cstring_bytes ("xy"), amqp_empty_bytes,
+                                             amqp_empty_bytes),
+                      0);
+    assert_int_equal (arb_amqp_frame_read_record ((const uint8_t *) "AQ\x01\x05"
+                                                                    "ab",
+                                                  6, &x, &k, &r),
+                      -1);
+    assert_int_equal (arb_amqp_frame_read_record ((const uint8_t *) "flags", 5, &x, &k, &r), -1);
+}
+
+static void
 test_queue_arguments (void **state)
 {
     (void) state;
@@ -345,6 +383,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_direct_fanout_topic, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_headers_all_and_any, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_exchange_to_exchange_and_loops, s_setup, s_teardown),
+        cmocka_unit_test (test_headers_record),
         cmocka_unit_test (test_queue_arguments),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
