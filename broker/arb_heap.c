@@ -142,3 +142,79 @@ arb_heap_at (arb_heap_t *self, size_t index)
 {
     return index < self->size ? self->items[index] : NULL;
 }
+
+//  arb_heap_first walks the heap's tree in order with a second, small
+//  heap of positions: the next item in order is always the best of the
+//  children of those already seen.
+typedef struct {
+    arb_heap_t *heap;
+    size_t *at;  //  owned: positions in heap, a binary heap of its own
+    size_t count;
+} s_walk_t;
+
+static bool
+s_walk_before (s_walk_t *walk, size_t a, size_t b)
+{
+    return walk->heap->before (walk->heap->items[walk->at[a]], walk->heap->items[walk->at[b]],
+                               walk->heap->arg);
+}
+
+static void
+s_walk_swap (s_walk_t *walk, size_t a, size_t b)
+{
+    size_t tmp = walk->at[a];
+    walk->at[a] = walk->at[b];
+    walk->at[b] = tmp;
+}
+
+static void
+s_walk_push (s_walk_t *walk, size_t position)
+{
+    if (position >= walk->heap->size)
+        return;
+    size_t index = walk->count++;
+    walk->at[index] = position;
+    while (index > 0 && s_walk_before (walk, index, (index - 1) / 2)) {
+        s_walk_swap (walk, index, (index - 1) / 2);
+        index = (index - 1) / 2;
+    }
+}
+
+static size_t
+s_walk_pop (s_walk_t *walk)
+{
+    size_t first = walk->at[0];
+    walk->at[0] = walk->at[--walk->count];
+    for (size_t index = 0;;) {
+        size_t child = 2 * index + 1;
+        if (child >= walk->count)
+            break;
+        if (child + 1 < walk->count && s_walk_before (walk, child + 1, child))
+            child++;
+        if (!s_walk_before (walk, child, index))
+            break;
+        s_walk_swap (walk, index, child);
+        index = child;
+    }
+    return first;
+}
+
+size_t
+arb_heap_first (
+    arb_heap_t *self, void **items, size_t max, size_t scan, arb_heap_keep_fn *keep, void *arg)
+{
+    //  each item seen adds at most two positions and removes one
+    s_walk_t walk = {self, (size_t *) malloc ((2 * scan + 1) * sizeof (size_t)), 0};
+    assert (walk.at);
+    size_t count = 0;
+    s_walk_push (&walk, 0);
+    for (size_t seen = 0; count < max && seen < scan && walk.count > 0; seen++) {
+        size_t position = s_walk_pop (&walk);
+        if (!keep || keep (self->items[position], arg))
+            items[count++] = self->items[position];
+        s_walk_push (&walk, 2 * position + 1);
+        s_walk_push (&walk, 2 * position + 2);
+    }
+    free (walk.at);
+    return count;
+}
