@@ -257,7 +257,13 @@ SCHEMA (s_retry_schema, arb_retry_body_t, s_retry_fields);
 
 SCHEMA (s_retry_reply_schema, arb_retry_reply_body_t, s_cancel_reply_fields);
 
-EMPTY_SCHEMA (s_stats_schema, arb_stats_body_t);
+static const arb_field_t s_stats_fields[] = {
+    FLD (arb_stats_body_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_stats_body_t, after, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_stats_body_t, after_worker, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_stats_body_t, limit, ARB_F_U32, false, 0),
+};
+SCHEMA (s_stats_schema, arb_stats_body_t, s_stats_fields);
 
 static const arb_field_t s_queue_info_fields[] = {
     FLD (arb_queue_info_t, name, ARB_F_STR, true, ARB_NAME_MAX),
@@ -265,6 +271,8 @@ static const arb_field_t s_queue_info_fields[] = {
     FLD (arb_queue_info_t, paused, ARB_F_BOOL, false, 0),
     FLD (arb_queue_info_t, done_last_minute, ARB_F_U64, false, 0),
     FLD (arb_queue_info_t, oldest_ready_ms, ARB_F_U64, false, 0),
+    FLD (arb_queue_info_t, consumers, ARB_F_U32, false, 0),
+    FLD (arb_queue_info_t, declared, ARB_F_BOOL, false, 0),
 };
 SCHEMA (s_queue_info_schema, arb_queue_info_t, s_queue_info_fields);
 
@@ -284,6 +292,8 @@ static const arb_field_t s_stats_reply_fields[] = {
     FLD (arb_stats_reply_body_t, uptime_ms, ARB_F_U64, false, 0),
     LST (arb_stats_reply_body_t, queues, false, ARB_LIST_MAX, s_queue_info_schema),
     LST (arb_stats_reply_body_t, workers, false, ARB_LIST_MAX, s_worker_stats_schema),
+    FLD (arb_stats_reply_body_t, more, ARB_F_BOOL, false, 0),
+    FLD (arb_stats_reply_body_t, more_workers, ARB_F_BOOL, false, 0),
 };
 SCHEMA (s_stats_reply_schema, arb_stats_reply_body_t, s_stats_reply_fields);
 
@@ -354,6 +364,7 @@ static const arb_field_t s_dispatch_task_fields[] = {
     FLD (arb_dispatch_task_t, id, ARB_F_U64, true, 0),
     FLD (arb_dispatch_task_t, lease, ARB_F_U64, false, 0),
     FLD (arb_dispatch_task_t, attempt, ARB_F_U32, false, 0),
+    FLD (arb_dispatch_task_t, delivered, ARB_F_U32, false, 0),
     FLD (arb_dispatch_task_t, sub, ARB_F_U32, false, 0),
     FLD (arb_dispatch_task_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_dispatch_task_t, name, ARB_F_STR, false, ARB_NAME_MAX),
@@ -376,6 +387,11 @@ static const arb_field_t s_meta_fields[] = {
     FLD (arb_meta_body_t, op, ARB_F_STR, true, ARB_NAME_MAX),
     FLD (arb_meta_body_t, key, ARB_F_STR, false, ARB_TEXT_MAX),
     FLD (arb_meta_body_t, value, ARB_F_BIN, false, ARB_META_VALUE_MAX),
+    FLD (arb_meta_body_t, expect, ARB_F_BIN, false, ARB_META_VALUE_MAX),
+    FLD (arb_meta_body_t, absent, ARB_F_BOOL, false, 0),
+    FLD (arb_meta_body_t, remove, ARB_F_BOOL, false, 0),
+    FLD (arb_meta_body_t, after, ARB_F_STR, false, ARB_TEXT_MAX),
+    FLD (arb_meta_body_t, limit, ARB_F_U32, false, 0),
 };
 SCHEMA (s_meta_schema, arb_meta_body_t, s_meta_fields);
 
@@ -387,6 +403,8 @@ SCHEMA (s_meta_item_schema, arb_meta_item_t, s_meta_item_fields);
 
 static const arb_field_t s_meta_reply_fields[] = {
     LST (arb_meta_reply_body_t, items, false, ARB_LIST_MAX, s_meta_item_schema),
+    FLD (arb_meta_reply_body_t, matched, ARB_F_BOOL, false, 0),
+    FLD (arb_meta_reply_body_t, more, ARB_F_BOOL, false, 0),
 };
 SCHEMA (s_meta_reply_schema, arb_meta_reply_body_t, s_meta_reply_fields);
 
@@ -416,7 +434,7 @@ SCHEMA (s_welcome_schema, arb_welcome_body_t, s_welcome_fields);
 
 static const arb_field_t s_credit_fields[] = {
     FLD (arb_credit_body_t, sub, ARB_F_U32, false, 0),
-    FLD (arb_credit_body_t, queues, ARB_F_STRS, false, 64),
+    FLD (arb_credit_body_t, queues, ARB_F_STRS, false, ARB_SUB_QUEUES_MAX),
     FLD (arb_credit_body_t, credit, ARB_F_I32, false, 0),
     FLD (arb_credit_body_t, cancel, ARB_F_BOOL, false, 0),
 };
@@ -919,7 +937,9 @@ arb_msg_send (arb_msg_t **self_p, void *sock)
 {
     zmsg_t *zmsg = arb_msg_encode (self_p);
     int rc = zmsg_send (&zmsg, sock);
+    int error = errno;
     zmsg_destroy (&zmsg);  //  left to us when the send failed
+    errno = error;         //  the caller may want to know why
     return rc == 0 ? 0 : -1;
 }
 
