@@ -119,6 +119,9 @@ arb_broker_new (const arb_broker_config_t *config)
         .started_ms = self->clock.now_ms,
     };
     zsock_set_router_handover (self->router, 1);
+    //  a send to a peer that is gone fails (EHOSTUNREACH) instead of
+    //  vanishing: the outbox forgets such event subscribers
+    zsock_set_router_mandatory (self->router, 1);
     zsock_set_rcvtimeo (self->router, 0);
     zsock_set_sndtimeo (self->router, 0);
     zsock_set_linger (self->router, 1000);
