@@ -67,13 +67,19 @@ s_rebuild (arb_broker_t *self)
     self->life = arb_life_new (&config, self->journal, self->outbox, &self->clock);
     if (!self->life)
         return -1;
-    size_t count = 0;
+    size_t count = 0, maybe_running = 0;
     if (arb_settings_load (arb_life_sched (self->life), self->journal)
-        || arb_life_load (self->life, &count) || arb_journal_commit (self->journal))
+        || arb_life_load (self->life, &count)
+        || arb_life_count_stop_deliveries (self->life, &maybe_running)
+        || arb_journal_commit (self->journal))
         return -1;
     zsys_info ("broker: journal loaded path=%s epoch=%" PRIu64 " open_tasks=%zu next_id=%" PRIu64,
                self->config.db_path, arb_life_epoch (self->life), count,
                arb_life_last_id (self->life) + 1);
+    if (maybe_running)
+        zsys_notice ("broker: the last run did not stop cleanly; ready tasks count one delivery "
+                     "more (any of them may have been running) tasks=%zu",
+                     maybe_running);
     return 0;
 }
 
@@ -290,6 +296,11 @@ arb_broker_run (arb_broker_t *self)
     }
     if (arb_life_is_halted (self->life))
         return -1;
+    if (arb_life_stop (self->life) || arb_journal_commit (self->journal)) {
+        zsys_error ("broker: could not record the running leases at stop; the next start counts "
+                    "as after a crash");
+        return -1;
+    }
     zsys_info ("broker: stopping");
     return 0;
 }

@@ -10,6 +10,7 @@
 #include "arb_verbs_priv.h"
 
 #define ARB_LIST_DEFAULT 1000
+#define ARB_LIST_PAGE    10000  //  tasks one LIST_REPLY holds at most
 
 //  ---------------------------------------------------------------------
 //  SUBMIT: checking a batch
@@ -245,6 +246,45 @@ s_compare_info (const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+static int
+s_compare_id (const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+//  Adds to a LIST_REPLY the first limit unfinished tasks that match
+//  (by id, after after_id): their ids are found in memory (the queue's
+//  own tasks when a queue is given), and only those are read from the
+//  journal. 0, or -1 if the journal failed.
+static int
+s_list_open (const arb_verbs_t *verbs, arb_list_body_t *body, uint32_t limit, arb_msg_t *reply)
+{
+    arb_sched_t *sched = arb_life_sched (verbs->life);
+    arb_vec_t ids = {0};
+    arb_queue_t *queue = body->queue ? arb_sched_find_queue (sched, body->queue) : NULL;
+    zhashx_t *all = arb_sched_tasks (sched);
+    arb_task_t *task = body->queue ? (queue ? arb_queue_first_task (queue) : NULL)
+                                   : (arb_task_t *) zhashx_first (all);
+    for (; task; task = body->queue ? task->queue_next : (arb_task_t *) zhashx_next (all))
+        if (task->id > body->after_id && (!body->state || task->state == body->state)
+            && (!body->flow || task->flow == body->flow))
+            arb_vec_push (&ids, task->id);
+    if (ids.n > 1)
+        qsort (ids.v, ids.n, sizeof (uint64_t), s_compare_id);
+    arb_list_reply_body_t *out = arb_msg_list_reply (reply);
+    int rc = 0;
+    for (size_t i = 0; i < ids.n && i <= limit && rc == 0; i++) {
+        arb_task_info_t *info =
+            (arb_task_info_t *) arb_msg_grow (reply, &out->tasks, sizeof (*info), 1);
+        rc = arb_journal_task_info (verbs->journal, ids.v[i], false, reply, info);
+        if (rc == 0)
+            s_overlay (reply, info, arb_sched_find (sched, ids.v[i]));
+    }
+    arb_vec_free (&ids);
+    return rc;
+}
+
 //  LIST pages by id through unfinished tasks (memory) and final ones
 //  (journal) alike: both sources give their first matches after after_id,
 //  and the smallest ids win.
@@ -258,8 +298,8 @@ arb_verbs_list (const arb_verbs_t *verbs, arb_msg_t *msg)
         return;
     }
     uint32_t limit = body->limit ? body->limit : ARB_LIST_DEFAULT;
-    if (limit > ARB_LIST_MAX / 2)
-        limit = ARB_LIST_MAX / 2;
+    if (limit > ARB_LIST_PAGE)
+        limit = ARB_LIST_PAGE;
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_LIST_REPLY);
     arb_list_reply_body_t *out = arb_msg_list_reply (reply);
     if ((body->state == 0 || arb_state_is_final ((int) body->state))
@@ -269,23 +309,11 @@ arb_verbs_list (const arb_verbs_t *verbs, arb_msg_t *msg)
         arb_life_halt (verbs->life, "list");
         return;
     }
-    if (body->state == 0 || !arb_state_is_final ((int) body->state)) {
-        zhashx_t *tasks = arb_sched_tasks (arb_life_sched (verbs->life));
-        for (arb_task_t *task = (arb_task_t *) zhashx_first (tasks); task;
-             task = (arb_task_t *) zhashx_next (tasks)) {
-            if (task->id <= body->after_id || (body->state && task->state != body->state)
-                || (body->flow && task->flow != body->flow)
-                || (body->queue && !streq (body->queue, arb_queue_name (task->queue))))
-                continue;
-            arb_task_info_t *info =
-                (arb_task_info_t *) arb_msg_grow (reply, &out->tasks, sizeof (*info), 1);
-            if (arb_journal_task_info (verbs->journal, task->id, false, reply, info)) {
-                arb_msg_destroy (&reply);
-                arb_life_halt (verbs->life, "list");
-                return;
-            }
-            s_overlay (reply, info, task);
-        }
+    if ((body->state == 0 || !arb_state_is_final ((int) body->state))
+        && s_list_open (verbs, body, limit, reply)) {
+        arb_msg_destroy (&reply);
+        arb_life_halt (verbs->life, "list");
+        return;
     }
     if (out->tasks.n > 1)
         qsort (out->tasks.v, out->tasks.n, sizeof (arb_task_info_t), s_compare_info);
