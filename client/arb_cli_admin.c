@@ -1,5 +1,5 @@
 /*  arb_cli_admin.c — changing things: `arbiter cancel`, `arbiter retry`,
-    `arbiter queue pause|resume|purge|set` and `arbiter limit`.
+    `arbiter queue pause|resume|purge|set|declare|delete` and `arbiter limit`.
 
     CANCEL and RETRY answer per id (0 done, 404 unknown, 409 not in a
     state that allows it). The exit status follows the worst answer: 2 if
@@ -261,8 +261,12 @@ s_queue_option (s_queue_t *self, int c, const char *value)
 static int
 s_queue_check (const arb_cli_cmd_t *cmd, const char *op, const char *queue, s_queue_t *self)
 {
-    if (!streq (op, "pause") && !streq (op, "resume") && !streq (op, "purge") && !streq (op, "set"))
-        return arb_cli_usage (cmd, "'%s' is not pause, resume, purge or set", op);
+    const char *ops[] = {"pause", "resume", "purge", "set", "declare", "delete"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof (ops) / sizeof (ops[0]); i++)
+        known |= streq (op, ops[i]);
+    if (!known)
+        return arb_cli_usage (cmd, "'%s' is not pause, resume, purge, set, declare or delete", op);
     if (arb_cli_opt_name ("queue", queue))
         return ARB_EXIT_USAGE;
     if (self->settings && !streq (op, "set"))
@@ -271,12 +275,19 @@ s_queue_check (const arb_cli_cmd_t *cmd, const char *op, const char *queue, s_qu
     if (streq (op, "set") && !self->settings)
         return arb_cli_usage (cmd,
                               "set what? give --max-running, --rate, --retention or --on-failure");
-    if (self->yes && !streq (op, "purge"))
-        return arb_cli_usage (cmd, "--yes goes with purge");
+    bool destroys = streq (op, "purge") || streq (op, "delete");
+    if (self->yes && !destroys)
+        return arb_cli_usage (cmd, "--yes goes with purge and delete");
     if (streq (op, "purge") && !self->yes)
         return arb_cli_say (ARB_EXIT_USAGE,
                             "queue purge: this cancels every task of queue '%s' that is not "
                             "running; add --yes to do it",
+                            queue);
+    if (streq (op, "delete") && !self->yes)
+        return arb_cli_say (ARB_EXIT_USAGE,
+                            "queue delete: this cancels every task of queue '%s', running ones "
+                            "too, and forgets the queue, its finished tasks and its settings; "
+                            "add --yes to do it",
                             queue);
     return 0;
 }
@@ -293,6 +304,11 @@ s_queue_print (arb_cli_t *cli, const char *op, const char *queue, uint64_t count
     }
     else if (streq (op, "purge"))
         printf ("queue %s: %" PRIu64 " task%s purged\n", queue, count, count == 1 ? "" : "s");
+    else if (streq (op, "delete"))
+        printf ("queue %s deleted: %" PRIu64 " task%s cancelled\n", queue, count,
+                count == 1 ? "" : "s");
+    else if (streq (op, "declare"))
+        printf ("queue %s %s\n", queue, count ? "declared" : "was declared already");
     else if (streq (op, "set"))
         printf ("queue %s: settings stored\n", queue);
     else
@@ -312,7 +328,8 @@ s_queue_run (arb_cli_t *cli, int argc, char **argv)
             return ARB_EXIT_USAGE;
     }
     if (argc - optind != 2)
-        return arb_cli_usage (cmd, "give an operation and a queue: queue pause|resume|purge|set Q");
+        return arb_cli_usage (
+            cmd, "give an operation and a queue: queue pause|resume|purge|set|declare|delete Q");
     const char *op = argv[optind], *queue = argv[optind + 1];
     int status = s_queue_check (cmd, op, queue, &self);
     if (status)
@@ -339,14 +356,19 @@ s_queue_run (arb_cli_t *cli, int argc, char **argv)
 
 const arb_cli_cmd_t arb_cli_cmd_queue = {
     .name = "queue",
-    .summary = "pause, resume, purge or configure a queue",
-    .usage = "usage: arbiter queue pause Q | resume Q\n"
-             "       arbiter queue purge Q --yes\n"
+    .summary = "pause, resume, purge, configure, declare or delete a queue",
+    .usage = "usage: arbiter queue pause Q | resume Q | declare Q\n"
+             "       arbiter queue purge Q --yes | delete Q --yes\n"
              "       arbiter queue set Q [--max-running N] [--rate PER_SEC] [--retention SECONDS]\n"
              "                           [--on-failure retry|head|dead]\n"
              "\n"
              "  pause, resume  stop / start handing out the queue's tasks (running ones go on)\n"
              "  purge          cancel every task of the queue that is not running; refused\n"
+             "                 without --yes (exit 2)\n"
+             "  declare        make the queue known: listed by stats while empty, kept across\n"
+             "                 restarts until deleted\n"
+             "  delete         cancel every task of the queue, running ones too, and forget\n"
+             "                 the queue: its finished tasks, settings and metadata; refused\n"
              "                 without --yes (exit 2)\n"
              "  set            change the settings given (the others stay); 0 puts a setting\n"
              "                 back to its default (no limit, the broker's retention)\n"

@@ -12,6 +12,7 @@
 #include "arb_cli.h"
 
 #define ARB_EVENTS_QUIET_MS 2000  //  ping after this long without events
+#define ARB_STATS_PAGES_MAX 1000  //  STATS pages read at most (a million queues)
 
 //  ---------------------------------------------------------------------
 //  stats
@@ -32,6 +33,8 @@ s_queue_json (arb_queue_info_t *queue)
     json_object_set_new (obj, "oldest_ready_age_ms",
                          json_integer ((json_int_t) queue->oldest_ready_ms));
     json_object_set_new (obj, "paused", json_boolean (queue->paused));
+    json_object_set_new (obj, "declared", json_boolean (queue->declared));
+    json_object_set_new (obj, "consumers", json_integer (queue->consumers));
     return obj;
 }
 
@@ -60,54 +63,84 @@ s_worker_json (arb_worker_stats_t *worker, uint64_t now_ms)
     return obj;
 }
 
+//  The STATS replies are pages (queues by name, workers by identity): the
+//  output is every page's, with the time of the first.
 static void
-s_stats_json (arb_stats_reply_body_t *body)
+s_stats_json (zlist_t *pages)
 {
+    arb_stats_reply_body_t *first = arb_msg_stats_reply ((arb_msg_t *) zlist_first (pages));
     json_t *obj = json_object ();
-    arb_cli_json_time (obj, "now", body->now_ms);
-    json_object_set_new (obj, "uptime_ms", json_integer ((json_int_t) body->uptime_ms));
+    arb_cli_json_time (obj, "now", first->now_ms);
+    json_object_set_new (obj, "uptime_ms", json_integer ((json_int_t) first->uptime_ms));
     json_t *queues = json_array ();
-    for (size_t i = 0; i < body->queues.n; i++)
-        json_array_append_new (queues, s_queue_json (&body->queues.v[i]));
-    json_object_set_new (obj, "queues", queues);
     json_t *workers = json_array ();
-    for (size_t i = 0; i < body->workers.n; i++)
-        json_array_append_new (workers, s_worker_json (&body->workers.v[i], body->now_ms));
+    for (arb_msg_t *page = (arb_msg_t *) zlist_first (pages); page;
+         page = (arb_msg_t *) zlist_next (pages)) {
+        arb_stats_reply_body_t *body = arb_msg_stats_reply (page);
+        for (size_t i = 0; i < body->queues.n; i++)
+            json_array_append_new (queues, s_queue_json (&body->queues.v[i]));
+        for (size_t i = 0; i < body->workers.n; i++)
+            json_array_append_new (workers, s_worker_json (&body->workers.v[i], first->now_ms));
+    }
+    json_object_set_new (obj, "queues", queues);
     json_object_set_new (obj, "workers", workers);
     arb_cli_json_print (obj);
 }
 
 static void
-s_stats_text (arb_stats_reply_body_t *body)
+s_stats_text (zlist_t *pages)
 {
+    arb_stats_reply_body_t *first = arb_msg_stats_reply ((arb_msg_t *) zlist_first (pages));
     char uptime[32], age[32];
-    arb_cli_format_duration (body->uptime_ms, uptime, sizeof (uptime));
+    arb_cli_format_duration (first->uptime_ms, uptime, sizeof (uptime));
     printf ("broker up %s\n\n%-20s", uptime, "QUEUE");
     for (int state = 1; state <= ARB_STATE_MAX; state++)
         printf (" %9s", arb_state_name (state));
-    printf (" %9s %13s %s\n", "done/min", "oldest ready", "paused");
-    for (size_t i = 0; i < body->queues.n; i++) {
-        arb_queue_info_t *queue = &body->queues.v[i];
-        printf ("%-20s", queue->name);
-        for (size_t state = 1; state <= ARB_STATE_MAX; state++)
-            printf (" %9" PRIu64, state < queue->counts.n ? queue->counts.v[state] : 0);
-        snprintf (age, sizeof (age), "-");
-        if (queue->oldest_ready_ms)
-            arb_cli_format_duration (queue->oldest_ready_ms, age, sizeof (age));
-        printf (" %9" PRIu64 " %13s %s\n", queue->done_last_minute, age,
-                queue->paused ? "paused" : "no");
+    printf (" %9s %13s %9s %s\n", "done/min", "oldest ready", "consumers", "paused");
+    for (arb_msg_t *page = (arb_msg_t *) zlist_first (pages); page;
+         page = (arb_msg_t *) zlist_next (pages)) {
+        arb_stats_reply_body_t *body = arb_msg_stats_reply (page);
+        for (size_t i = 0; i < body->queues.n; i++) {
+            arb_queue_info_t *queue = &body->queues.v[i];
+            printf ("%-20s", queue->name);
+            for (size_t state = 1; state <= ARB_STATE_MAX; state++)
+                printf (" %9" PRIu64, state < queue->counts.n ? queue->counts.v[state] : 0);
+            snprintf (age, sizeof (age), "-");
+            if (queue->oldest_ready_ms)
+                arb_cli_format_duration (queue->oldest_ready_ms, age, sizeof (age));
+            printf (" %9" PRIu64 " %13s %9u %s\n", queue->done_last_minute, age, queue->consumers,
+                    queue->paused ? "paused" : "no");
+        }
     }
     printf ("\n%-24s %6s %6s %6s %15s  %s\n", "WORKER", "SLOTS", "BUSY", "CREDIT", "LAST HEARD",
             "QUEUES");
-    for (size_t i = 0; i < body->workers.n; i++) {
-        arb_worker_stats_t *worker = &body->workers.v[i];
-        arb_cli_format_duration (s_age (body->now_ms, worker->last_seen_ms), age, sizeof (age));
-        printf ("%-24s %6u %6u %6u %11s ago  ", worker->name ? worker->name : "-", worker->slots,
-                worker->busy, worker->credit, age);
-        for (size_t q = 0; q < worker->queues.n; q++)
-            printf ("%s%s", q ? "," : "", worker->queues.v[q]);
-        putchar ('\n');
+    for (arb_msg_t *page = (arb_msg_t *) zlist_first (pages); page;
+         page = (arb_msg_t *) zlist_next (pages)) {
+        arb_stats_reply_body_t *body = arb_msg_stats_reply (page);
+        for (size_t i = 0; i < body->workers.n; i++) {
+            arb_worker_stats_t *worker = &body->workers.v[i];
+            arb_cli_format_duration (s_age (first->now_ms, worker->last_seen_ms), age,
+                                     sizeof (age));
+            printf ("%-24s %6u %6u %6u %11s ago  ", worker->name ? worker->name : "-",
+                    worker->slots, worker->busy, worker->credit, age);
+            for (size_t q = 0; q < worker->queues.n; q++)
+                printf ("%s%s", q ? "," : "", worker->queues.v[q]);
+            putchar ('\n');
+        }
     }
+}
+
+//  For a command without arguments of its own: checks that none were given
+//  and opens the client. 0, or the exit status.
+static int
+s_no_arguments (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int argc, char **argv)
+{
+    int c = arb_cli_getopt (cli, cmd, argc, argv);
+    if (c != ARB_CLI_END)
+        return arb_cli_getopt_exit (c);
+    if (optind < argc)
+        return arb_cli_usage (cmd, "unexpected argument '%s'", argv[optind]);
+    return arb_cli_client (cli) ? ARB_EXIT_OK : ARB_EXIT_USAGE;
 }
 
 //  For a command without arguments of its own: the broker's reply to an
@@ -122,36 +155,63 @@ s_ask (arb_cli_t *cli,
        int *status,
        int64_t *sent_us)
 {
-    int c = arb_cli_getopt (cli, cmd, argc, argv);
-    *status = ARB_EXIT_USAGE;
-    if (c != ARB_CLI_END)
-        *status = arb_cli_getopt_exit (c);
-    else if (optind < argc)
-        arb_cli_usage (cmd, "unexpected argument '%s'", argv[optind]);
-    else if (arb_cli_client (cli)) {
-        arb_msg_t *request = arb_client_request_new (cli->client, type);
-        *sent_us = zclock_usecs ();
-        arb_msg_t *reply = arb_client_request (cli->client, &request);
-        if (reply)
-            return reply;
+    *status = s_no_arguments (cli, cmd, argc, argv);
+    if (*status)
+        return NULL;
+    arb_msg_t *request = arb_client_request_new (cli->client, type);
+    *sent_us = zclock_usecs ();
+    arb_msg_t *reply = arb_client_request (cli->client, &request);
+    if (!reply)
         *status = arb_cli_client_fail (cli, cmd->name);
+    return reply;
+}
+
+//  Every STATS page, until the broker has no more queues or workers to
+//  show: a list of replies (caller destroys them), or NULL with *status.
+static zlist_t *
+s_stats_pages (arb_cli_t *cli, int *status)
+{
+    zlist_t *pages = zlist_new ();
+    const char *after = NULL, *after_worker = NULL;  //  borrowed from the pages
+    bool more = true;
+    for (int n = 0; more && n < ARB_STATS_PAGES_MAX; n++) {
+        arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_STATS);
+        arb_msg_stats (request)->after = after;
+        arb_msg_stats (request)->after_worker = after_worker;
+        arb_msg_t *reply = arb_client_request (cli->client, &request);
+        if (!reply) {
+            *status = arb_cli_client_fail (cli, "stats");
+            while ((reply = (arb_msg_t *) zlist_pop (pages)))
+                arb_msg_destroy (&reply);
+            zlist_destroy (&pages);
+            return NULL;
+        }
+        zlist_append (pages, reply);
+        arb_stats_reply_body_t *body = arb_msg_stats_reply (reply);
+        if (body->queues.n)
+            after = body->queues.v[body->queues.n - 1].name;
+        if (body->workers.n)
+            after_worker = body->workers.v[body->workers.n - 1].identity;
+        more = body->more || body->more_workers;
     }
-    return NULL;
+    return pages;
 }
 
 static int
 s_stats_run (arb_cli_t *cli, int argc, char **argv)
 {
-    int status;
-    int64_t sent;
-    arb_msg_t *reply = s_ask (cli, &arb_cli_cmd_stats, ARB_MSG_STATS, argc, argv, &status, &sent);
-    if (!reply)
+    int status = s_no_arguments (cli, &arb_cli_cmd_stats, argc, argv);
+    zlist_t *pages = status ? NULL : s_stats_pages (cli, &status);
+    if (!pages)
         return status;
     if (cli->json)
-        s_stats_json (arb_msg_stats_reply (reply));
+        s_stats_json (pages);
     else
-        s_stats_text (arb_msg_stats_reply (reply));
-    arb_msg_destroy (&reply);
+        s_stats_text (pages);
+    arb_msg_t *page;
+    while ((page = (arb_msg_t *) zlist_pop (pages)))
+        arb_msg_destroy (&page);
+    zlist_destroy (&pages);
     return ARB_EXIT_OK;
 }
 
@@ -161,16 +221,17 @@ const arb_cli_cmd_t arb_cli_cmd_stats = {
     .usage =
         "usage: arbiter stats [--json]\n"
         "\n"
-        "Per queue: tasks in each state, tasks finished in the last minute, age of the\n"
-        "oldest ready task, whether it is paused. Per worker: name, slots, busy slots,\n"
+        "Per queue (declared, configured, or holding tasks): tasks in each state, tasks\n"
+        "finished in the last minute, age of the oldest ready task, consumers (workers\n"
+        "with credit on it), whether it is paused. Per worker: name, slots, busy slots,\n"
         "credit (slots the broker may still fill), time since it was last heard of,\n"
         "queues.\n"
         "\n"
         "  --json  one object: {\"now\", \"uptime_ms\", \"queues\": [{\"name\", \"counts\": "
         "{STATE:\n"
-        "          N}, \"done_last_minute\", \"oldest_ready_age_ms\", \"paused\"}], \"workers\":\n"
-        "          [{\"name\", \"slots\", \"busy\", \"credit\", \"last_seen_age_ms\", "
-        "\"queues\"}]}\n",
+        "          N}, \"done_last_minute\", \"oldest_ready_age_ms\", \"paused\", \"declared\",\n"
+        "          \"consumers\"}], \"workers\": [{\"name\", \"slots\", \"busy\", \"credit\",\n"
+        "          \"last_seen_age_ms\", \"queues\"}]}\n",
     .options = NULL,
     .run = s_stats_run,
 };

@@ -3,14 +3,16 @@ handed out (across broker stops too), PEEK with headers, declared queues
 and queue delete, purge in bulk, the queue listing with consumers,
 metadata compare-and-set and pages, and the bounds one peer meets."""
 
+import json
 import os
+import subprocess
 import threading
 import time
 
 import pytest
 
 import arbiter_proto
-from conftest import Broker, wait_until
+from conftest import Broker, binary, wait_until
 from helpers import status, submit_many, wait_state
 
 FAST = ['--heartbeat-ms', '200', '--liveness-ms', '1000']
@@ -74,6 +76,11 @@ def listed(peer, limit=0):
 def meta(peer, **body):
     kind, _, reply, _ = peer.request('META', body)
     return kind, reply
+
+
+def cli(broker, *args):
+    return subprocess.run([binary('client', 'arbiter'), '--broker', broker.endpoint] + list(args),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
 
 
 @pytest.fixture
@@ -445,3 +452,26 @@ def test_an_event_subscriber_that_is_gone_is_forgotten(broker, peer_factory):
     wait_until(forgotten, what='the subscriber forgotten')
     assert broker.output().count('event subscriber forgotten') == 1
     assert stays.next_of('EVENT')[2]['events']
+
+
+# ---------------------------------------------------------------------------
+# CLI
+
+
+def test_cli_declares_deletes_and_shows_consumers(broker, peer_factory):
+    proc = cli(broker, 'queue', 'declare', 'orders')
+    assert proc.returncode == 0 and b'queue orders declared' in proc.stdout
+    worker = peer_factory(broker.endpoint)
+    register(worker, queues=('orders',), credit=2)
+    peer = peer_factory(broker.endpoint)
+    wait_until(lambda: queue_info(peer, 'orders').get('consumers') == 1)
+    stats = json.loads(cli(broker, '--json', 'stats').stdout)
+    [orders] = [q for q in stats['queues'] if q['name'] == 'orders']
+    assert orders['declared'] is True and orders['consumers'] == 1
+    assert b'consumers' in cli(broker, 'stats').stdout
+    proc = cli(broker, 'queue', 'delete', 'orders')
+    assert proc.returncode == 2 and b'--yes' in proc.stderr
+    proc = cli(broker, 'queue', 'delete', 'orders', '--yes')
+    assert proc.returncode == 0 and b'queue orders deleted: 0 tasks cancelled' in proc.stdout
+    stats = json.loads(cli(broker, '--json', 'stats').stdout)
+    assert 'orders' not in [q['name'] for q in stats['queues']]
