@@ -126,26 +126,32 @@ def test_delivered_before_survives_a_broker_kill(tmp_path, processes, peer_facto
     broker = Broker(tmp_path, extra=FAST + ['--recovery-ms', '0'])
     processes.append(broker)
     client = peer_factory(broker.endpoint)
-    [running, waiting] = submit_many(client, [{'name': 'job', 'queue': 'a'},
-                                              {'name': 'job', 'queue': 'b'}])
+    [running, waiting, released] = submit_many(client, [{'name': 'job', 'queue': 'a'},
+                                                        {'name': 'job', 'queue': 'b'},
+                                                        {'name': 'job', 'queue': 'r'}])
     worker = arbiter_proto.Peer(broker.endpoint)
     register(worker, queues=('a',), credit=1)
     [task], _ = dispatched(worker)
     assert task['id'] == running and task.get('delivered', 0) == 0
+    # a release writes its count: it is not lost with the broker
+    [task] = worker.request('TAKE', {'queue': 'r'})[2]['tasks']
+    report(worker, task, outcome=2)
+    wait_state(client, released, 3)
     worker.close()  # gone with the broker: it claims nothing back
     broker.kill9()
     broker = broker.restart()
     processes.append(broker)
     # dispatch wrote nothing; the task was running when the broker died
     again = peer_factory(broker.endpoint)
-    register(again, queues=('a', 'b'), credit=2, name='again')
+    register(again, queues=('a', 'b', 'r'), credit=3, name='again')
     tasks = {}
-    while len(tasks) < 2:
+    while len(tasks) < 3:
         tasks.update({t['id']: t for t in dispatched(again)[0]})
     assert tasks[running]['delivered'] == 1
     # the broker cannot tell it from a task that never left: it errs
     # towards "delivered before", as RabbitMQ does after a crash
     assert tasks[waiting]['delivered'] == 1
+    assert tasks[released]['delivered'] == 2
     # a clean stop records its running leases: counts stay exact
     [fresh] = submit_many(peer_factory(broker.endpoint), [{'name': 'job', 'queue': 'c'}])
     wait_until(lambda: status(peer_factory(broker.endpoint), [running])[running]['state'] == 4)
