@@ -105,6 +105,10 @@ arb_broker_new (const arb_broker_config_t *config)
     arb_broker_t *self = (arb_broker_t *) zmalloc (sizeof (arb_broker_t));
     self->config = *config;
     self->limits.max_frame = config->max_payload;
+    //  A result over the limit fails its task only (arb_verbs_worker.c),
+    //  so RESULT frames are read up to the socket's own limit below.
+    size_t max_message = config->max_payload * 2 + (1 << 20);
+    self->limits.max_result = max_message;
     self->clock.now_ms = (uint64_t) zclock_time ();
     self->clock.mono_ms = (uint64_t) zclock_mono ();
     self->router = zsock_new (ZMQ_ROUTER);
@@ -122,6 +126,7 @@ arb_broker_new (const arb_broker_config_t *config)
         .clock = &self->clock,
         .heartbeat_ms = config->heartbeat_ms,
         .liveness_ms = config->liveness_ms,
+        .max_payload = config->max_payload,
         .started_ms = self->clock.now_ms,
     };
     zsock_set_router_handover (self->router, 1);
@@ -133,7 +138,7 @@ arb_broker_new (const arb_broker_config_t *config)
     zsock_set_linger (self->router, 1000);
     //  A frame far over the payload limit is cut at the socket; one just
     //  over it gets a clear 413 from the codec.
-    zsock_set_maxmsgsize (self->router, (int64_t) config->max_payload * 2 + (1 << 20));
+    zsock_set_maxmsgsize (self->router, (int64_t) max_message);
     zsock_set_rcvhwm (self->router, 100000);
     zsock_set_sndhwm (self->router, 100000);
     if (zsock_bind (self->router, "%s", config->endpoint) < 0) {

@@ -1,6 +1,7 @@
 /*  arb_journal.c — the SQLite journal; see arb_journal.h.
 
-    Schema, version 2 (PRAGMA user_version):
+    Schema, version 3 (PRAGMA user_version; version 2 added
+    tasks.soft_timeout_ms, version 3 tasks.delivered and tasks_queue):
 
       tasks     one row per task, final or not, until the retention sweep
                 removes it. `state` holds only logical states (waiting,
@@ -25,7 +26,7 @@
     retention sweep), tasks_ckey (client keys, only for tasks that have
     one).
 
-    Version 2 (from 1): tasks.delivered (a version-1 journal counts the
+    Version 3 (from 2): tasks.delivered (an older journal counts the
     attempts and lost leases it recorded), and tasks_queue in place of
     tasks_open (state) WHERE state < 5.
 
@@ -42,7 +43,7 @@
 #include <sqlite3.h>
 #include <sys/file.h>
 
-#define ARB_SCHEMA_VERSION 2
+#define ARB_SCHEMA_VERSION 3
 
 struct _arb_journal_t {
     sqlite3 *db;                  //  owned
@@ -127,12 +128,6 @@ static const char *s_create_v1 =
     "CREATE INDEX deps_parent ON deps (parent);"
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID;";
 
-//  Version 1 to 2: the delivery count, and an index of tasks by queue.
-static const char *s_migrate_1_2 =
-    "ALTER TABLE tasks ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0;"
-    "UPDATE tasks SET delivered = attempts + lost WHERE state < 5;"
-    "DROP INDEX tasks_open;"
-    "CREATE INDEX tasks_queue ON tasks (queue, state);";
 
 static int
 s_exec (arb_journal_t *self, const char *sql)
@@ -145,6 +140,23 @@ s_exec (arb_journal_t *self, const char *sql)
         return -1;
     }
     return 0;
+}
+
+//  Version 2: a task's soft timeout (the worker warns its handler).
+static int
+s_migrate_1_2 (arb_journal_t *self)
+{
+    return s_exec (self, "ALTER TABLE tasks ADD COLUMN soft_timeout_ms INTEGER NOT NULL DEFAULT 0");
+}
+
+//  Version 3: the delivery count, and an index of tasks by queue.
+static int
+s_migrate_2_3 (arb_journal_t *self)
+{
+    return s_exec (self, "ALTER TABLE tasks ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0;"
+                         "UPDATE tasks SET delivered = attempts + lost WHERE state < 5;"
+                         "DROP INDEX tasks_open;"
+                         "CREATE INDEX tasks_queue ON tasks (queue, state);");
 }
 
 static int
@@ -178,8 +190,9 @@ s_migrate (arb_journal_t *self)
     if (version == 0)
         rc = s_exec (self, s_create_v1);
     if (rc == 0 && version <= 1)
-        rc = s_exec (self, s_migrate_1_2);
-    //  later: if (rc == 0 && version <= 2) rc = s_exec (self, s_migrate_2_3); ...
+        rc = s_migrate_1_2 (self);
+    if (rc == 0 && version <= 2)
+        rc = s_migrate_2_3 (self);
     char sql[64];
     snprintf (sql, sizeof (sql), "PRAGMA user_version = %d", ARB_SCHEMA_VERSION);
     if (rc == 0)
@@ -209,19 +222,21 @@ s_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *sql)
 #define TASK_COLUMNS                                                                            \
     "id, queue, name, state, priority, max_attempts, attempts, lost, backoff, backoff_ms, "     \
     "backoff_cap_ms, jitter, timeout_ms, not_before_ms, expires_ms, retention_ms, created_ms, " \
-    "flow, input, origin, parents, copies, has_children, delivered, args IS NOT NULL"
+    "flow, input, origin, parents, copies, has_children, args IS NOT NULL, soft_timeout_ms, "   \
+    "delivered"
 
-//  TASK_COLUMNS without the computed last one, for INSERT.
+//  TASK_COLUMNS up to has_children, for INSERT (which sets soft_timeout_ms
+//  and delivered after the columns it takes from the row).
 #define INSERT_COLUMNS                                                                          \
     "id, queue, name, state, priority, max_attempts, attempts, lost, backoff, backoff_ms, "     \
     "backoff_cap_ms, jitter, timeout_ms, not_before_ms, expires_ms, retention_ms, created_ms, " \
-    "flow, input, origin, parents, copies, has_children, delivered"
+    "flow, input, origin, parents, copies, has_children"
 
 #define INFO_COLUMNS                                                                         \
     "id, queue, name, ckey, state, priority, attempts, max_attempts, lost, created_ms, "     \
     "not_before_ms, started_ms, finished_ms, timeout_ms, worker, error, flow, ref, origin, " \
     "endpoint, (SELECT kind FROM flows WHERE id = tasks.flow), "                             \
-    "(SELECT name FROM flows WHERE id = tasks.flow)"
+    "(SELECT name FROM flows WHERE id = tasks.flow), soft_timeout_ms"
 
 static int
 s_prepare_all (arb_journal_t *self)
@@ -234,9 +249,10 @@ s_prepare_all (arb_journal_t *self)
         {&self->commit, "COMMIT"},
         {&self->rollback, "ROLLBACK"},
         {&self->insert,
-         "INSERT INTO tasks (" INSERT_COLUMNS ", ckey, headers, payload, ref, endpoint, args) "
+         "INSERT INTO tasks (" INSERT_COLUMNS ", ckey, headers, payload, ref, endpoint, args, "
+         "soft_timeout_ms, delivered) "
          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-         "?18, ?19, ?20, ?21, ?22, ?23, ?30, ?24, ?25, ?26, ?27, ?28, ?29)"},
+         "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)"},
         {&self->find_key, "SELECT id, state FROM tasks WHERE ckey = ?1"},
         {&self->save,
          "UPDATE tasks SET state = ?2, attempts = ?3, lost = ?4, not_before_ms = ?5, "
@@ -580,7 +596,8 @@ arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journ
     s_bind_text (stmt, 27, row->ref);
     s_bind_text (stmt, 28, row->endpoint);
     s_bind_frame (stmt, 29, row->args);
-    sqlite3_bind_int64 (stmt, 30, task->delivered);
+    s_bind_u64 (stmt, 30, task->soft_timeout_ms);
+    sqlite3_bind_int64 (stmt, 31, task->delivered);
     return s_run (self, stmt, "insert");
 }
 
@@ -696,8 +713,9 @@ s_read_task (sqlite3_stmt *stmt, arb_journal_task_fn *fn, void *arg)
     task.parents = (uint32_t) sqlite3_column_int64 (stmt, 20);
     task.copies = (uint32_t) sqlite3_column_int64 (stmt, 21);
     task.has_children = sqlite3_column_int (stmt, 22) != 0;
-    task.delivered = (uint32_t) sqlite3_column_int64 (stmt, 23);
-    task.has_args = sqlite3_column_int (stmt, 24) != 0;
+    task.has_args = sqlite3_column_int (stmt, 23) != 0;
+    task.soft_timeout_ms = s_u64 (stmt, 24);
+    task.delivered = (uint32_t) sqlite3_column_int64 (stmt, 25);
     return fn (arg, &task, (const char *) sqlite3_column_text (stmt, 1),
                (const char *) sqlite3_column_text (stmt, 2));
 }
@@ -761,6 +779,7 @@ s_read_info (sqlite3_stmt *stmt, arb_msg_t *msg, arb_task_info_t *info)
     info->endpoint = s_text (stmt, 19, msg);
     info->flow_kind = (uint32_t) sqlite3_column_int (stmt, 20);
     info->flow_name = s_text (stmt, 21, msg);
+    info->soft_timeout_ms = s_u64 (stmt, 22);
 }
 
 //  A copy of a blob column in the message's arena.
@@ -830,8 +849,8 @@ arb_journal_task_info (
     if (rc == SQLITE_ROW) {
         s_read_info (stmt, msg, info);
         if (with_detail) {
-            info->result = s_bin (stmt, 22, msg);
-            info->args = s_bin (stmt, 23, msg);
+            info->result = s_bin (stmt, 23, msg);
+            info->args = s_bin (stmt, 24, msg);
         }
     }
     if (s_read_end (self, stmt, rc, "task", id))

@@ -457,6 +457,7 @@ arb_life_register (arb_life_t *self,
     else
         session = arb_sched_open_session (self->sched, identity, self->clock->mono_ms);
     arb_session_set_info (session, body->name, body->mode, body->slots, body->pid, body->host);
+    arb_session_set_handles (session, body->handles.v, body->handles.n);
     arb_session_set_register_id (session, reqid);
     zsys_info ("broker: worker registered name=%s mode=%s slots=%u pid=%u host=%s",
                arb_session_name (session), arb_session_mode (session), body->slots, body->pid,
@@ -667,6 +668,7 @@ s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *
     d->queue = arb_msg_strdup (msg, arb_queue_name (task->queue));
     d->name = arb_msg_strdup (msg, task->name);
     d->timeout_ms = task->timeout_ms;
+    d->soft_timeout_ms = task->soft_timeout_ms;
     d->created_ms = task->created_ms;
     d->payload = payload;
     if (headers) {

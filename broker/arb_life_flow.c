@@ -50,9 +50,10 @@ s_serves (arb_session_t *session, const char *queue)
     return false;
 }
 
-//  Names of the workers a broadcast goes to: those serving the queue now.
+//  Names of the workers a broadcast goes to: those serving the queue now
+//  that run tasks of this name.
 static zlistx_t *
-s_broadcast_targets (arb_life_t *self, const char *queue)
+s_broadcast_targets (arb_life_t *self, const char *queue, const char *name)
 {
     zlistx_t *names = zlistx_new ();
     zlistx_set_duplicator (names, (zlistx_duplicator_fn *) strdup);
@@ -61,7 +62,8 @@ s_broadcast_targets (arb_life_t *self, const char *queue)
     zhashx_t *sessions = arb_sched_sessions (self->sched);
     for (arb_session_t *s = (arb_session_t *) zhashx_first (sessions); s;
          s = (arb_session_t *) zhashx_next (sessions))
-        if (s_serves (s, queue) && !zlistx_find (names, (void *) arb_session_name (s)))
+        if (s_serves (s, queue) && arb_session_handles (s, name)
+            && !zlistx_find (names, (void *) arb_session_name (s)))
             zlistx_add_end (names, (void *) arb_session_name (s));
     return names;
 }
@@ -86,6 +88,7 @@ s_make_copy (arb_life_t *self,
     copy->backoff_cap_ms = origin->backoff_cap_ms;
     copy->jitter = origin->jitter;
     copy->timeout_ms = origin->timeout_ms;
+    copy->soft_timeout_ms = origin->soft_timeout_ms;
     copy->retention_ms = origin->retention_ms;
     copy->created_ms = self->clock->now_ms;
     copy->origin = origin->id;
@@ -111,7 +114,7 @@ arb_life_fan_out (arb_life_t *self,
 {
     zlistx_t *names = NULL;
     if (spec->broadcast)
-        names = s_broadcast_targets (self, arb_queue_name (origin->queue));
+        names = s_broadcast_targets (self, arb_queue_name (origin->queue), origin->name);
     size_t count = names ? zlistx_size (names) : spec->endpoints.n;
     uint64_t timeout =
         spec->endpoint_timeout_ms ? spec->endpoint_timeout_ms : ARB_ENDPOINT_TIMEOUT_DEFAULT_MS;

@@ -110,6 +110,7 @@ s_make_task (arb_life_t *self, arb_task_spec_t *spec)
     task->backoff_cap_ms = spec->backoff_cap_ms;
     task->jitter = !spec->no_jitter;
     task->timeout_ms = spec->timeout_ms;
+    task->soft_timeout_ms = spec->soft_timeout_ms;
     task->expires_ms = spec->expires_ms;
     task->retention_ms = spec->retention_ms;
     task->created_ms = self->clock->now_ms;

@@ -6,9 +6,11 @@
 #define ARB_DONE_RING 60
 
 struct _arb_queue_t {
-    char *name;         //  owned
-    uint64_t aging_ms;  //  ms of waiting worth one priority level; 0 strict
-    arb_heap_t *ready;  //  owned heap of borrowed tasks
+    char *name;          //  owned
+    uint64_t aging_ms;   //  ms of waiting worth one priority level; 0 strict
+    arb_heap_t *ready;   //  owned heap of borrowed tasks
+    zhashx_t *aside;     //  owned, or NULL: task name -> owned heap of borrowed tasks set aside
+    size_t aside_count;  //  tasks in those heaps
     arb_queue_settings_t settings;
     uint64_t counts[ARB_STATE_MAX + 1];
     arb_limit_t limit;                 //  running cap, rate limit, running count
@@ -69,6 +71,12 @@ arb_queue_destroy (arb_queue_t **self_p)
     if (!self)
         return;
     arb_heap_destroy (&self->ready);
+    if (self->aside) {
+        for (arb_heap_t *heap = (arb_heap_t *) zhashx_first (self->aside); heap;
+             heap = (arb_heap_t *) zhashx_next (self->aside))
+            arb_heap_destroy (&heap);
+        zhashx_destroy (&self->aside);
+    }
     free (self->consumers);
     free (self->name);
     free (self);
@@ -84,37 +92,114 @@ arb_queue_name (const arb_queue_t *self)
 void
 arb_queue_push (arb_queue_t *self, arb_task_t *task)
 {
+    task->aside = false;
     arb_heap_push (self->ready, task);
 }
 
-arb_task_t *
-arb_queue_peek (arb_queue_t *self)
+static void
+s_set_aside (arb_queue_t *self, arb_task_t *task)
 {
-    return (arb_task_t *) arb_heap_peek (self->ready);
+    if (!self->aside)
+        self->aside = zhashx_new ();
+    arb_heap_t *heap = (arb_heap_t *) zhashx_lookup (self->aside, task->name);
+    if (!heap) {
+        heap = arb_heap_new (s_before, s_slot, self);
+        zhashx_insert (self->aside, task->name, heap);
+    }
+    arb_heap_push (heap, task);
+    task->aside = true;
+    self->aside_count++;
+}
+
+//  Takes a task out of its name's heap; an empty heap goes, so that memory
+//  follows the names set aside now.
+static void
+s_take_aside (arb_queue_t *self, arb_heap_t *heap, arb_task_t *task)
+{
+    arb_heap_remove (heap, task);
+    task->aside = false;
+    self->aside_count--;
+    if (arb_heap_size (heap) == 0) {
+        zhashx_delete (self->aside, task->name);
+        arb_heap_destroy (&heap);
+    }
+}
+
+//  Of the first tasks of the names set aside that accept takes (NULL: any
+//  name), the first; its heap in *from.
+static arb_task_t *
+s_first_aside (arb_queue_t *self, arb_queue_accept_fn *accept, void *arg, arb_heap_t **from)
+{
+    arb_task_t *best = NULL;
+    *from = NULL;
+    if (self->aside_count == 0)
+        return NULL;
+    for (arb_heap_t *heap = (arb_heap_t *) zhashx_first (self->aside); heap;
+         heap = (arb_heap_t *) zhashx_next (self->aside)) {
+        if (accept && !accept (arg, (const char *) zhashx_cursor (self->aside)))
+            continue;
+        arb_task_t *first = (arb_task_t *) arb_heap_peek (heap);
+        if (!best || s_before (first, best, self)) {
+            best = first;
+            *from = heap;
+        }
+    }
+    return best;
 }
 
 arb_task_t *
 arb_queue_pop (arb_queue_t *self)
 {
-    return (arb_task_t *) arb_heap_pop (self->ready);
+    if (self->aside_count == 0)
+        return (arb_task_t *) arb_heap_pop (self->ready);
+    arb_heap_t *from;
+    arb_task_t *aside = s_first_aside (self, NULL, NULL, &from);
+    arb_task_t *first = (arb_task_t *) arb_heap_peek (self->ready);
+    if (!aside || (first && s_before (first, aside, self)))
+        return (arb_task_t *) arb_heap_pop (self->ready);
+    s_take_aside (self, from, aside);
+    return aside;
+}
+
+arb_task_t *
+arb_queue_pop_for (arb_queue_t *self, arb_queue_accept_fn *accept, void *arg)
+{
+    arb_heap_t *from;
+    arb_task_t *aside = s_first_aside (self, accept, arg, &from);
+    arb_task_t *first;
+    //  a task set aside here goes to a name accept refuses: the first of
+    //  the accepted names stays what it was
+    while ((first = (arb_task_t *) arb_heap_peek (self->ready))
+           && (!aside || s_before (first, aside, self))) {
+        arb_heap_pop (self->ready);
+        if (accept (arg, first->name))
+            return first;
+        s_set_aside (self, first);
+    }
+    if (aside)
+        s_take_aside (self, from, aside);
+    return aside;
 }
 
 void
 arb_queue_remove (arb_queue_t *self, arb_task_t *task)
 {
-    arb_heap_remove (self->ready, task);
+    if (task->aside)
+        s_take_aside (self, (arb_heap_t *) zhashx_lookup (self->aside, task->name), task);
+    else
+        arb_heap_remove (self->ready, task);
 }
 
 size_t
 arb_queue_size (arb_queue_t *self)
 {
-    return arb_heap_size (self->ready);
+    return arb_heap_size (self->ready) + self->aside_count;
 }
 
-arb_task_t *
-arb_queue_at (arb_queue_t *self, size_t index)
+size_t
+arb_queue_aside_count (arb_queue_t *self)
 {
-    return (arb_task_t *) arb_heap_at (self->ready, index);
+    return self->aside_count;
 }
 
 size_t
@@ -125,7 +210,17 @@ arb_queue_first (arb_queue_t *self,
                  bool (*keep) (void *task, void *arg),
                  void *arg)
 {
-    return arb_heap_first (self->ready, (void **) tasks, max, scan, keep, arg);
+    //  the tasks set aside are in their names' heaps, in the same order
+    size_t count = 1 + (self->aside ? zhashx_size (self->aside) : 0);
+    arb_heap_t **heaps = (arb_heap_t **) malloc (count * sizeof (arb_heap_t *));
+    heaps[0] = self->ready;
+    count = 1;
+    for (arb_heap_t *heap = self->aside ? (arb_heap_t *) zhashx_first (self->aside) : NULL; heap;
+         heap = (arb_heap_t *) zhashx_next (self->aside))
+        heaps[count++] = heap;
+    size_t found = arb_heap_first (heaps, count, (void **) tasks, max, scan, keep, arg);
+    free (heaps);
+    return found;
 }
 
 uint64_t
@@ -215,7 +310,7 @@ arb_queue_is_idle (arb_queue_t *self)
     for (int state = 0; state <= ARB_STATE_MAX; state++)
         if (self->counts[state])
             return false;
-    return arb_heap_size (self->ready) == 0 && self->consumer_count == 0 && !self->dirty
+    return arb_queue_size (self) == 0 && self->consumer_count == 0 && !self->dirty
            && !self->settings.paused && !self->settings.retention_ms && !self->settings.on_failure
            && !self->settings.declared && !self->tasks && !arb_limit_is_set (&self->limit)
            && self->limit.running == 0;

@@ -46,13 +46,27 @@ void arb_queue_destroy (arb_queue_t **self_p);
 
 const char *arb_queue_name (const arb_queue_t *self);
 
-//  Ready tasks.
+//  Ready tasks. They wait in one heap, in dispatch order, except those
+//  set aside: a consumer that does not run their task name came to them
+//  before any consumer that does (workers may declare the names they run).
+//  Those wait in a heap of their name, in the same order, where a consumer
+//  that runs the name finds them in their place (arb_queue_pop_for). A
+//  task is set aside at most once on its way out of the queue, and while
+//  nothing is aside (every consumer runs every name) popping costs what it
+//  always did.
 void arb_queue_push (arb_queue_t *self, arb_task_t *task);
-arb_task_t *arb_queue_peek (arb_queue_t *self);
+//  The first ready task of any name, or NULL.
 arb_task_t *arb_queue_pop (arb_queue_t *self);
+//  Whether a consumer runs tasks of this name.
+typedef bool (arb_queue_accept_fn) (void *arg, const char *name);
+//  The first ready task whose name accept takes, or NULL; the tasks ahead
+//  of it that accept refuses are set aside on the way. Costs a look at
+//  the first task of each name set aside, not a walk through the tasks.
+arb_task_t *arb_queue_pop_for (arb_queue_t *self, arb_queue_accept_fn *accept, void *arg);
 void arb_queue_remove (arb_queue_t *self, arb_task_t *task);
+//  Ready tasks, set aside or not; and those set aside.
 size_t arb_queue_size (arb_queue_t *self);
-arb_task_t *arb_queue_at (arb_queue_t *self, size_t index);  //  any order, for walks
+size_t arb_queue_aside_count (arb_queue_t *self);
 
 //  Fills tasks with up to max ready tasks in dispatch order, without
 //  taking them: those keep (NULL: all) says yes to, of at most scan

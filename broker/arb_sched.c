@@ -666,13 +666,22 @@ arb_sched_unlease (arb_sched_t *self, arb_task_t *task)
     }
 }
 
-//  Pops the next ready task of a queue that has not expired; expired ones
-//  are given to the broker to end.
+//  Whether a session runs tasks of this name (arb_queue_accept_fn).
+static bool
+s_accepts (void *arg, const char *name)
+{
+    return arb_session_handles ((arb_session_t *) arg, name);
+}
+
+//  Pops the next ready task of a queue that session runs and that has not
+//  expired; expired ones are given to the broker to end.
 static arb_task_t *
-s_pop_live (arb_sched_t *self, arb_queue_t *queue, uint64_t now_ms)
+s_pop_live (arb_sched_t *self, arb_queue_t *queue, arb_session_t *session, uint64_t now_ms)
 {
     arb_task_t *task;
-    while ((task = arb_queue_pop (queue))) {
+    while ((task = arb_session_handles_all (session)
+                       ? arb_queue_pop (queue)
+                       : arb_queue_pop_for (queue, s_accepts, session))) {
         if (task->expires_ms == 0 || task->expires_ms > now_ms)
             return task;
         self->hooks.expired (self->hooks.arg, task);
@@ -715,12 +724,21 @@ s_unpark (arb_sched_t *self, s_name_t *entry)
     }
 }
 
-//  The next task a queue may hand out now, with its limits (and its task
-//  name's) charged; or NULL. Tasks over their name's limit are parked on
-//  the way; rate limits register a wake-up.
+//  The next task a queue may hand to session now, with its limits (and its
+//  task name's) charged; or NULL. Tasks over their name's limit are parked
+//  on the way, and tasks of names the session does not run are set aside
+//  (arb_queue.h); rate limits register a wake-up. *blocked says whether
+//  NULL means that the queue hands out nothing now (paused, held, at a
+//  limit), rather than nothing to this session.
 static arb_task_t *
-s_next_task (arb_sched_t *self, arb_queue_t *queue, uint64_t now_ms, uint64_t mono_ms)
+s_next_task (arb_sched_t *self,
+             arb_queue_t *queue,
+             arb_session_t *session,
+             uint64_t now_ms,
+             uint64_t mono_ms,
+             bool *blocked)
 {
+    *blocked = true;
     if (arb_queue_settings (queue)->paused)
         return NULL;
     uint64_t held_until = arb_queue_held_until (queue);
@@ -736,9 +754,11 @@ s_next_task (arb_sched_t *self, arb_queue_t *queue, uint64_t now_ms, uint64_t mo
                 s_add_wake (self, queue, NULL, mono_ms + retry_ms);
             return NULL;
         }
-        arb_task_t *task = s_pop_live (self, queue, now_ms);
-        if (!task)
+        arb_task_t *task = s_pop_live (self, queue, session, now_ms);
+        if (!task) {
+            *blocked = false;
             return NULL;
+        }
         s_name_t *entry = s_name_of (self, task->name);
         if (entry && !arb_limit_check (&entry->limit, mono_ms, &retry_ms)) {
             task->parked = zlistx_add_end (entry->parked, task);
@@ -867,9 +887,14 @@ s_dispatch_queue (arb_sched_t *self, arb_queue_t *queue, uint64_t now_ms, uint64
             idle++;
             continue;
         }
-        arb_task_t *task = s_next_task (self, queue, now_ms, mono_ms);
-        if (!task)
+        bool blocked;
+        arb_task_t *task = s_next_task (self, queue, sub->session, now_ms, mono_ms, &blocked);
+        if (!task && blocked)
             return;
+        if (!task) {
+            idle++;  //  nothing it runs
+            continue;
+        }
         if (!s_hand_out (self, task, sub->session, sub, now_ms, mono_ms))
             return;
         idle = 0;
@@ -903,12 +928,29 @@ arb_sched_take (arb_sched_t *self,
     arb_queue_t *queue = arb_sched_queue (self, queue_name);
     size_t taken = 0;
     while (taken < max) {
-        arb_task_t *task = s_next_task (self, queue, now_ms, mono_ms);
+        bool blocked;
+        arb_task_t *task = s_next_task (self, queue, session, now_ms, mono_ms, &blocked);
         if (!task || !s_hand_out (self, task, session, NULL, now_ms, mono_ms))
             break;
         taken++;
     }
     return taken;
+}
+
+bool
+arb_sched_is_unhandled (arb_sched_t *self, arb_task_t *task)
+{
+    (void) self;
+    arb_queue_t *queue = task->queue;
+    size_t count = arb_queue_consumer_count (queue);
+    if (task->state != ARB_STATE_READY || count == 0)
+        return false;
+    for (size_t i = 0; i < count; i++) {
+        arb_sub_t *sub = (arb_sub_t *) arb_queue_consumer_at (queue, i);
+        if (arb_session_handles (sub->session, task->name))
+            return false;
+    }
+    return true;
 }
 
 //  ---------------------------------------------------------------------

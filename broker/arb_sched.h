@@ -15,6 +15,18 @@
     workers share a queue fairly and a turn's dispatches to one worker
     still leave in one message.
 
+    Task names: a worker may say which task names it runs (its session's
+    handles); a subscription gets only tasks of those names. When such a
+    subscription's turn comes, the tasks ahead that it does not run are set
+    aside in their queue, by name, keeping their order (arb_queue.h); a
+    subscription that runs a name takes from those in their place. So a
+    task whose workers are busy, or that no worker of its queue runs (it
+    waits for a handler: arb_sched_is_unhandled), holds back no other; each
+    task is set aside at most once, and a subscription's turn costs a look
+    at the first task of each name set aside, never a walk through the
+    queue. While every consumer runs every name nothing is set aside and
+    dispatch costs what it did without names.
+
     Timers: one heap, keyed by monotonic ms, holds scheduled tasks (their
     start) and running tasks with a timeout (their deadline); a task is in
     it for at most one reason at a time.
@@ -216,6 +228,11 @@ typedef enum {
 //  the task is in a slot already.
 arb_adopt_t arb_sched_adopt (
     arb_sched_t *self, arb_task_t *task, arb_session_t *session, uint64_t lease, uint64_t mono_ms);
+
+//  Whether a ready task waits for a handler: workers serve its queue, and
+//  none of them runs its name. Costs a look at each of the queue's
+//  consumers.
+bool arb_sched_is_unhandled (arb_sched_t *self, arb_task_t *task);
 
 //  Sets the timer of a task that has none (just popped) to mono_ms.
 void arb_sched_rearm (arb_sched_t *self, arb_task_t *task, uint64_t mono_ms);

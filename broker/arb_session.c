@@ -10,6 +10,7 @@ struct _arb_session_t {
     uint32_t slots;
     uint32_t pid;
     char *host;             //  owned
+    zhashx_t *handles;      //  owned set of the task names it runs; NULL: every name
     uint32_t busy;          //  as its last heartbeat said
     uint64_t last_seen_ms;  //  monotonic
     uint64_t last_sent_ms;  //  monotonic
@@ -64,6 +65,7 @@ arb_session_destroy (arb_session_t **self_p)
     free (self->name);
     free (self->mode);
     free (self->host);
+    zhashx_destroy (&self->handles);
     free (self);
     *self_p = NULL;
 }
@@ -109,6 +111,30 @@ bool
 arb_session_registered (arb_session_t *self)
 {
     return self->registered;
+}
+
+void
+arb_session_set_handles (arb_session_t *self, const char **names, size_t count)
+{
+    assert (self->sub_count == 0);  //  its subscriptions' queues count on the names
+    zhashx_destroy (&self->handles);
+    if (count == 0)
+        return;
+    self->handles = zhashx_new ();
+    for (size_t i = 0; i < count; i++)
+        zhashx_update (self->handles, names[i], (void *) 1);
+}
+
+bool
+arb_session_handles (arb_session_t *self, const char *name)
+{
+    return !self->handles || zhashx_lookup (self->handles, name);
+}
+
+bool
+arb_session_handles_all (arb_session_t *self)
+{
+    return !self->handles;
 }
 
 void

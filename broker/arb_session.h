@@ -44,6 +44,13 @@ void arb_session_set_info (arb_session_t *self,
                            const char *host);
 bool arb_session_registered (arb_session_t *self);  //  set_info was called
 
+//  The task names the worker runs (REGISTER's handles; copied); none: every
+//  name, as before it said (the default). Set before it subscribes.
+void arb_session_set_handles (arb_session_t *self, const char **names, size_t count);
+//  Whether the worker runs tasks of this name; and whether it runs all.
+bool arb_session_handles (arb_session_t *self, const char *name);
+bool arb_session_handles_all (arb_session_t *self);
+
 //  The request id of the session's REGISTER, and whether self is a later
 //  session of the same worker process as other (same name, pid and host:
 //  it registered again from a new socket, after other did).

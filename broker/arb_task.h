@@ -46,21 +46,23 @@ struct _arb_task_t {
     uint32_t delivered;  //  times handed out to a worker (dispatch, TAKE), this lease included
     uint64_t backoff_ms;
     uint64_t backoff_cap_ms;
-    uint64_t timeout_ms;     //  0: none
-    uint64_t not_before_ms;  //  Unix ms: earliest start (scheduled)
-    uint64_t expires_ms;     //  Unix ms: dropped if not started by then; 0 never
-    uint64_t retention_ms;   //  0: queue or broker default
-    uint64_t created_ms;     //  Unix ms
-    uint64_t ready_ms;       //  Unix ms it last became ready (aging, oldest age)
-    uint64_t seq;            //  order of arrival in its queue, for FIFO ties
-    size_t ready_slot;       //  position in its queue's heap, or ARB_HEAP_NONE
-    size_t timer_slot;       //  position in the timer heap, or ARB_HEAP_NONE
-    void *parked;            //  handle in its name's list of tasks held back by the name's
-                             //  limit, or NULL
-    uint64_t timer_ms;       //  monotonic ms the timer fires (start, or timeout)
-    zframe_t *payload;       //  owned cache of the payload; NULL: read it from the journal
-    zframe_t *headers;       //  owned cache of the headers; NULL: none, or in the journal
-    bool cached;             //  payload and headers are in memory (they may be NULL/empty)
+    uint64_t timeout_ms;       //  0: none
+    uint64_t soft_timeout_ms;  //  0: none; the worker warns the handler this long into an attempt
+    uint64_t not_before_ms;    //  Unix ms: earliest start (scheduled)
+    uint64_t expires_ms;       //  Unix ms: dropped if not started by then; 0 never
+    uint64_t retention_ms;     //  0: queue or broker default
+    uint64_t created_ms;       //  Unix ms
+    uint64_t ready_ms;         //  Unix ms it last became ready (aging, oldest age)
+    uint64_t seq;              //  order of arrival in its queue, for FIFO ties
+    size_t ready_slot;         //  position in its queue's heap, or ARB_HEAP_NONE
+    bool aside;                //  ready_slot is in its queue's heap of its name (arb_queue.h)
+    size_t timer_slot;         //  position in the timer heap, or ARB_HEAP_NONE
+    void *parked;              //  handle in its name's list of tasks held back by the name's
+                               //  limit, or NULL
+    uint64_t timer_ms;         //  monotonic ms the timer fires (start, or timeout)
+    zframe_t *payload;         //  owned cache of the payload; NULL: read it from the journal
+    zframe_t *headers;         //  owned cache of the headers; NULL: none, or in the journal
+    bool cached;               //  payload and headers are in memory (they may be NULL/empty)
 
     //  while running
     uint64_t lease;          //  current lease; 0 when not leased

@@ -35,6 +35,7 @@ typedef struct {
     const arb_clock_t *clock;  //  the turn's time
     uint32_t heartbeat_ms;     //  told to workers in WELCOME
     uint32_t liveness_ms;      //  told to workers in WELCOME
+    size_t max_payload;        //  told to workers in WELCOME; a larger result fails its task
     uint64_t started_ms;       //  Unix ms the broker started (STATS)
 } arb_verbs_t;
 

@@ -327,6 +327,7 @@ arb_verbs_peek (const arb_verbs_t *verbs, arb_msg_t *msg)
         d->queue = arb_msg_strdup (reply, arb_queue_name (task->queue));
         d->name = arb_msg_strdup (reply, task->name);
         d->timeout_ms = task->timeout_ms;
+        d->soft_timeout_ms = task->soft_timeout_ms;
         d->created_ms = task->created_ms;
         zframe_t *headers = NULL;
         if (task->cached) {

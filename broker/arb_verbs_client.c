@@ -48,6 +48,12 @@ s_check_spec (
     if (spec->timeout_ms > ARB_TIMEOUT_MAX_MS)
         REFUSE ("timeout_ms: %" PRIu64 " is over the limit of %llu", spec->timeout_ms,
                 ARB_TIMEOUT_MAX_MS);
+    if (spec->soft_timeout_ms > ARB_TIMEOUT_MAX_MS)
+        REFUSE ("soft_timeout_ms: %" PRIu64 " is over the limit of %llu", spec->soft_timeout_ms,
+                ARB_TIMEOUT_MAX_MS);
+    if (spec->timeout_ms && spec->soft_timeout_ms >= spec->timeout_ms)
+        REFUSE ("soft_timeout_ms: %" PRIu64 " is not below timeout_ms (%" PRIu64 ")",
+                spec->soft_timeout_ms, spec->timeout_ms);
     if (spec->retention_ms > ARB_RETENTION_MAX_MS)
         REFUSE ("retention_ms: %" PRIu64 " is over the limit of %llu", spec->retention_ms,
                 ARB_RETENTION_MAX_MS);
@@ -186,10 +192,12 @@ arb_verbs_submit (const arb_verbs_t *verbs, arb_msg_t *msg)
 //  ---------------------------------------------------------------------
 //  STATUS, LIST
 
-//  Overlays what only memory knows (a lease, attempts not yet journaled).
+//  Overlays what only memory knows (a lease, attempts not yet journaled,
+//  whether a worker runs it).
 static void
-s_overlay (arb_msg_t *reply, arb_task_info_t *info, arb_task_t *task)
+s_overlay (const arb_verbs_t *verbs, arb_msg_t *reply, arb_task_info_t *info, arb_task_t *task)
 {
+    info->no_handler = arb_sched_is_unhandled (arb_life_sched (verbs->life), task);
     info->state = task->state;
     info->attempts = task->attempts;
     info->lost = task->lost;
@@ -233,7 +241,7 @@ arb_verbs_status (const arb_verbs_t *verbs, arb_msg_t *msg)
         }
         arb_task_t *task = arb_sched_find (arb_life_sched (verbs->life), body->ids.v[i]);
         if (task)
-            s_overlay (reply, &infos[i], task);
+            s_overlay (verbs, reply, &infos[i], task);
         s_current_attempt (reply, &infos[i]);
     }
     arb_outbox_reply (verbs->outbox, &reply);
@@ -279,7 +287,7 @@ s_list_open (const arb_verbs_t *verbs, arb_list_body_t *body, uint32_t limit, ar
             (arb_task_info_t *) arb_msg_grow (reply, &out->tasks, sizeof (*info), 1);
         rc = arb_journal_task_info (verbs->journal, ids.v[i], false, reply, info);
         if (rc == 0)
-            s_overlay (reply, info, arb_sched_find (sched, ids.v[i]));
+            s_overlay (verbs, reply, info, arb_sched_find (sched, ids.v[i]));
     }
     arb_vec_free (&ids);
     return rc;

@@ -11,13 +11,21 @@
 void
 arb_verbs_register (const arb_verbs_t *verbs, arb_msg_t *msg)
 {
+    arb_register_body_t *body = arb_msg_register (msg);
+    for (size_t i = 0; i < body->handles.n; i++)
+        if (!*body->handles.v[i]) {
+            arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
+                               "handles[%zu]: must not be empty", i);
+            return;
+        }
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_WELCOME);
     arb_welcome_body_t *out = arb_msg_welcome (reply);
     out->heartbeat_ms = verbs->heartbeat_ms;
     out->liveness_ms = verbs->liveness_ms;
     out->epoch = arb_life_epoch (verbs->life);
-    arb_session_t *session = arb_life_register (verbs->life, arb_msg_routing_id (msg),
-                                                arb_msg_reqid (msg), arb_msg_register (msg), reply);
+    out->max_payload = verbs->max_payload;
+    arb_session_t *session =
+        arb_life_register (verbs->life, arb_msg_routing_id (msg), arb_msg_reqid (msg), body, reply);
     arb_outbox_reply (verbs->outbox, &reply);
     arb_session_sent (session, verbs->clock->mono_ms);
 }
@@ -91,7 +99,16 @@ arb_verbs_result (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *m
         arb_task_t *task = arb_life_leased (verbs->life, session, item);
         if (!task)
             continue;  //  late: its lease had ended
-        if (item->outcome == ARB_OUTCOME_OK)
+        size_t size = item->result ? zframe_size (item->result) : 0;
+        if (item->outcome == ARB_OUTCOME_OK && size > verbs->max_payload) {
+            //  read past the payload limit (the codec's max_result) so that
+            //  only this task fails, not the whole RESULT
+            char why[128];
+            snprintf (why, sizeof (why), "result of %zu bytes is over the %zu-byte limit", size,
+                      verbs->max_payload);
+            arb_life_attempt_failed (verbs->life, &task, why);
+        }
+        else if (item->outcome == ARB_OUTCOME_OK)
             arb_life_succeed (verbs->life, &task, &item->result);
         else if (item->outcome == ARB_OUTCOME_RELEASE)
             arb_life_release (verbs->life, task);

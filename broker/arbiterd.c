@@ -24,7 +24,8 @@ s_usage (FILE *out)
              "                         cut; normal: survives a crash of arbiterd, but a power cut\n"
              "                         may lose the last transactions (the journal stays\n"
              "                         consistent)\n"
-             "  --max-payload BYTES    largest payload or result (default 16M; K, M, G suffixes)\n"
+             "  --max-payload BYTES    largest payload or result (default 16M; K, M, G suffixes);\n"
+             "                         a bigger result fails its task\n"
              "  --heartbeat-ms MS      heartbeat interval told to workers (default 1000)\n"
              "  --liveness-ms MS       a worker silent this long is dead (default 5000)\n"
              "  --aging SECONDS        waiting this long is worth one priority level\n"
@@ -36,7 +37,7 @@ s_usage (FILE *out)
              "  --recovery-ms MS       after a start, tasks found ready wait this long for the\n"
              "                         workers still running them to claim them back\n"
              "                         (default: heartbeat + 2500; 0: run them again at once)\n"
-             "  --help                 this text\n"
+             "  -h, --help             this text\n"
              "  --version              the version\n");
 }
 
@@ -106,7 +107,7 @@ main (int argc, char *argv[])
     };
     int opt;
     uint64_t value;
-    while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
+    while ((opt = getopt_long (argc, argv, "h", options, NULL)) != -1) {
         const char *name = argv[optind - 1];
         switch (opt) {
             case 'b':

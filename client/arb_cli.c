@@ -1,5 +1,6 @@
-/*  arb_cli.c — the helpers every `arbiter` command uses: option parsing,
-    messages and exit statuses, the lazily connected client, JSON output.
+/*  arb_cli.c — the helpers every `arbiter` command uses: option parsing
+    (the common options anywhere on the line), messages and exit statuses
+    (as JSON objects with --json), the lazily connected client, JSON output.
 */
 
 #include "arb_cli.h"
@@ -8,34 +9,83 @@
 #include <errno.h>
 #include <stdarg.h>
 
-#define ARB_CLI_OPT_JSON    0x1001
+//  Values of the common options that have no letter.
+enum {
+    ARB_CLI_OPT_JSON = 0x1001,
+    ARB_CLI_OPT_BROKER,
+    ARB_CLI_OPT_RPC_TIMEOUT,
+    ARB_CLI_OPT_VERSION,
+};
+
 #define ARB_CLI_OPT_HELP    'h'
-#define ARB_CLI_OPTIONS_MAX 32
+#define ARB_CLI_OPTIONS_MAX 40
+#define ARB_CLI_TEXT_MAX    2048  //  bytes of one message
 
 //  ---------------------------------------------------------------------
 //  Messages.
 
+//  One line on stderr: "arbiter: TEXT", or with --json {key: TEXT} and,
+//  for an error, "code" (the broker's, null for none).
+static void
+s_emit (arb_cli_t *cli, const char *key, int code, const char *fmt, va_list args)
+{
+    char text[ARB_CLI_TEXT_MAX];
+    vsnprintf (text, sizeof (text), fmt, args);
+    if (!cli->json) {
+        fprintf (stderr, "arbiter: %s\n", text);
+        return;
+    }
+    json_t *obj = json_object ();
+    arb_cli_json_str (obj, key, text);
+    if (streq (key, "error"))
+        json_object_set_new (obj, "code", code ? json_integer (code) : json_null ());
+    json_dumpf (obj, stderr, JSON_COMPACT);
+    fputc ('\n', stderr);
+    json_decref (obj);
+}
+
 int
-arb_cli_say (int status, const char *fmt, ...)
+arb_cli_say_code (arb_cli_t *cli, int status, int code, const char *fmt, ...)
 {
     va_list args;
     va_start (args, fmt);
-    fputs ("arbiter: ", stderr);
-    vfprintf (stderr, fmt, args);
-    fputc ('\n', stderr);
+    s_emit (cli, "error", code, fmt, args);
     va_end (args);
     return status;
 }
 
 int
-arb_cli_usage (const arb_cli_cmd_t *cmd, const char *fmt, ...)
+arb_cli_say (arb_cli_t *cli, int status, const char *fmt, ...)
 {
     va_list args;
     va_start (args, fmt);
-    fprintf (stderr, "arbiter %s: ", cmd->name);
-    vfprintf (stderr, fmt, args);
-    fprintf (stderr, "\n\n%s", cmd->usage);
+    s_emit (cli, "error", 0, fmt, args);
     va_end (args);
+    return status;
+}
+
+void
+arb_cli_note (arb_cli_t *cli, const char *fmt, ...)
+{
+    va_list args;
+    va_start (args, fmt);
+    s_emit (cli, "notice", 0, fmt, args);
+    va_end (args);
+}
+
+int
+arb_cli_usage (arb_cli_t *cli, const arb_cli_cmd_t *cmd, const char *fmt, ...)
+{
+    char text[ARB_CLI_TEXT_MAX];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (text, sizeof (text), fmt, args);
+    va_end (args);
+    const char *name = cmd->name ? cmd->name : "";
+    const char *space = cmd->name ? " " : "";
+    if (cli->json)
+        return arb_cli_say (cli, ARB_EXIT_USAGE, "%s%s%s", name, cmd->name ? ": " : "", text);
+    fprintf (stderr, "arbiter%s%s: %s\nsee arbiter%s%s --help\n", space, name, text, space, name);
     return ARB_EXIT_USAGE;
 }
 
@@ -58,7 +108,7 @@ arb_cli_client_fail (arb_cli_t *cli, const char *what)
 {
     const char *error = arb_client_error (cli->client);
     int code = arb_client_error_code (cli->client);
-    arb_cli_say (0, "%s: %s", what, error ? error : "failed");
+    arb_cli_say_code (cli, 0, code, "%s: %s", what, error ? error : "failed");
     if (code == 0 && error && streq (error, "interrupted"))
         return ARB_EXIT_INTERRUPTED;
     return arb_cli_exit_for (code);
@@ -67,41 +117,144 @@ arb_cli_client_fail (arb_cli_t *cli, const char *what)
 //  ---------------------------------------------------------------------
 //  Options.
 
+static const struct option s_common[] = {
+    {"json", no_argument, NULL, ARB_CLI_OPT_JSON},
+    {"broker", required_argument, NULL, ARB_CLI_OPT_BROKER},
+    {"rpc-timeout", required_argument, NULL, ARB_CLI_OPT_RPC_TIMEOUT},
+    {"help", no_argument, NULL, ARB_CLI_OPT_HELP},
+    {"version", no_argument, NULL, ARB_CLI_OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
+
+//  The command's options and the common ones, into options (NULL-ended),
+//  and their letters into optstring: '+' when stop (the first argument
+//  ends the options), ':' (missing values are ours to say), then "h".
+static void
+s_option_table (const arb_cli_cmd_t *cmd,
+                bool stop,
+                struct option options[ARB_CLI_OPTIONS_MAX],
+                char *optstring,
+                size_t size)
+{
+    size_t n = 0;
+    for (const struct option *o = cmd->options; o && o->name; o++) {
+        assert (n < ARB_CLI_OPTIONS_MAX - 6);
+        options[n++] = *o;
+    }
+    for (const struct option *o = s_common; o->name; o++)
+        options[n++] = *o;
+    options[n] = (struct option){NULL, 0, NULL, 0};
+    snprintf (optstring, size, "%s:h%s", stop ? "+" : "",
+              cmd->short_options ? cmd->short_options : "");
+}
+
+//  Applies a common option. Returns 0 (applied), ARB_CLI_HELP,
+//  ARB_CLI_USAGE, or 1 if c is none of them.
+static int
+s_common_option (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int c, const char *value)
+{
+    uint64_t ms;
+    switch (c) {
+        case ARB_CLI_OPT_JSON:
+            cli->json = true;
+            return 0;
+        case ARB_CLI_OPT_BROKER:
+            cli->broker = value;
+            return 0;
+        case ARB_CLI_OPT_RPC_TIMEOUT:
+            if (arb_cli_opt_uint (cli, "rpc-timeout", value, 24 * 3600 * 1000, &ms))
+                return ARB_CLI_USAGE;
+            if (ms == 0)
+                return arb_cli_say (cli, ARB_CLI_USAGE, "--rpc-timeout: must be at least 1 ms");
+            cli->rpc_timeout_ms = (int) ms;
+            return 0;
+        case ARB_CLI_OPT_HELP:
+            fputs (cmd->usage, stdout);
+            return ARB_CLI_HELP;
+        case ARB_CLI_OPT_VERSION:
+            printf ("arbiter %s (protocol %d)\n", ARB_VERSION, ARB_PROTO_VERSION);
+            return ARB_CLI_HELP;
+        default:
+            return 1;
+    }
+}
+
+//  Whether --json is among the options: a silent pass of getopt itself
+//  (so that in "--key --json" it stays a key), before anything is said,
+//  so that even a mistake in front of --json is said as JSON. GNU getopt
+//  permutes argv as it goes: the pass runs on a copy of the pointers.
+static void
+s_find_json (arb_cli_t *cli, int argc, char **argv, struct option *options, const char *optstring)
+{
+    char **copy = (char **) malloc (((size_t) argc + 1) * sizeof (char *));
+    assert (copy);
+    memcpy (copy, argv, ((size_t) argc + 1) * sizeof (char *));
+    int c;
+    while ((c = getopt_long (argc, copy, optstring, options, NULL)) != -1)
+        if (c == ARB_CLI_OPT_JSON)
+            cli->json = true;
+    free (copy);
+    optind = 0;
+}
+
+//  The bad option getopt stopped at: "-x" for a letter, else the argument.
+static const char *
+s_bad_option (char **argv, char *letter)
+{
+    const char *arg = argv[optind - 1];
+    if (arg[0] == '-' && arg[1] != '-' && optopt > 0 && optopt < 0x80) {
+        snprintf (letter, 3, "-%c", optopt);
+        return letter;
+    }
+    return arg;
+}
+
+//  One getopt_long step over the command's and the common options. With
+//  stop (the options in front of a command or verb), it reads them all and
+//  leaves optind at the command; a --json further on, which only the
+//  command can tell from an option's value, counts for the messages said
+//  meanwhile.
+static int
+s_getopt (arb_cli_t *cli, const arb_cli_cmd_t *cmd, bool stop, int argc, char **argv)
+{
+    struct option options[ARB_CLI_OPTIONS_MAX];
+    char optstring[32];
+    s_option_table (cmd, stop, options, optstring, sizeof (optstring));
+    if (optind == 0) {
+        cli->json = cli->json_early;
+        s_find_json (cli, argc, argv, options, optstring + stop);  //  without '+': the whole line
+    }
+    while (true) {
+        int c = getopt_long (argc, argv, optstring, options, NULL);
+        if (c == ARB_CLI_OPT_JSON && stop)
+            cli->json_early = true;
+        if (c == -1)
+            return ARB_CLI_END;
+        if (c == '?' || c == ':') {
+            char letter[3];
+            const char *arg = s_bad_option (argv, letter);
+            arb_cli_usage (cli, cmd, c == ':' ? "%s needs a value" : "unknown option %s", arg);
+            return ARB_CLI_USAGE;
+        }
+        int rc = s_common_option (cli, cmd, c, optarg);
+        if (rc < 0)
+            return rc;
+        if (rc == 1)
+            return c;  //  an option of the command
+    }
+}
+
 int
 arb_cli_getopt (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int argc, char **argv)
 {
-    //  The command's options plus the two every command has.
-    struct option options[ARB_CLI_OPTIONS_MAX];
-    size_t n = 0;
-    for (const struct option *o = cmd->options; o && o->name; o++) {
-        assert (n < ARB_CLI_OPTIONS_MAX - 3);
-        options[n++] = *o;
-    }
-    options[n++] = (struct option){"json", no_argument, NULL, ARB_CLI_OPT_JSON};
-    options[n++] = (struct option){"help", no_argument, NULL, ARB_CLI_OPT_HELP};
-    options[n] = (struct option){NULL, 0, NULL, 0};
+    return s_getopt (cli, cmd, false, argc, argv);
+}
 
-    while (true) {
-        int index = -1;
-        int c = getopt_long (argc, argv, ":h", options, &index);
-        if (c == ARB_CLI_OPT_JSON) {
-            cli->json = true;
-            continue;
-        }
-        if (c == ARB_CLI_OPT_HELP) {
-            fputs (cmd->usage, stdout);
-            return ARB_CLI_HELP;
-        }
-        if (c == '?' || c == ':') {
-            const char *arg = argv[optind - 1];
-            if (c == ':')
-                arb_cli_usage (cmd, "%s needs a value", arg);
-            else
-                arb_cli_usage (cmd, "unknown option %s", arg);
-            return ARB_CLI_USAGE;
-        }
-        return c;  //  an option of the command, or -1 at the end
-    }
+int
+arb_cli_common_options (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int argc, char **argv)
+{
+    assert (!cmd->options);  //  only the common options come before a command or verb
+    return s_getopt (cli, cmd, true, argc, argv);
 }
 
 int
@@ -110,38 +263,46 @@ arb_cli_getopt_exit (int rc)
     return rc == ARB_CLI_HELP ? ARB_EXIT_OK : ARB_EXIT_USAGE;
 }
 
+//  How an option is written: "-n", "--delay"; an argument's name ("NAME")
+//  as it is.
+static const char *
+s_dashes (const char *name)
+{
+    if (name[0] < 'a' || name[0] > 'z')
+        return "";
+    return name[1] ? "--" : "-";
+}
+
 int
-arb_cli_opt_seconds (const char *name, const char *text, uint64_t max_ms, uint64_t *ms)
+arb_cli_opt_seconds (
+    arb_cli_t *cli, const char *name, const char *text, uint64_t max_ms, uint64_t *ms)
 {
     arb_cli_err_t err;
     if (arb_cli_parse_seconds (text, max_ms, ms, &err) == 0)
         return 0;
-    arb_cli_say (0, "--%s: %s", name, err.text);
-    return -1;
+    return arb_cli_say (cli, -1, "%s%s: %s", s_dashes (name), name, err.text);
 }
 
 int
-arb_cli_opt_uint (const char *name, const char *text, uint64_t max, uint64_t *value)
+arb_cli_opt_uint (arb_cli_t *cli, const char *name, const char *text, uint64_t max, uint64_t *value)
 {
     arb_cli_err_t err;
     if (arb_cli_parse_uint (text, max, value, &err) == 0)
         return 0;
-    arb_cli_say (0, "--%s: %s", name, err.text);
-    return -1;
+    return arb_cli_say (cli, -1, "%s%s: %s", s_dashes (name), name, err.text);
 }
 
 int
-arb_cli_opt_name (const char *name, const char *text)
+arb_cli_opt_name (arb_cli_t *cli, const char *name, const char *text)
 {
     arb_cli_err_t err;
     if (arb_cli_parse_name (text, &err) == 0)
         return 0;
-    arb_cli_say (0, "--%s: %s", name, err.text);
-    return -1;
+    return arb_cli_say (cli, -1, "%s%s: %s", s_dashes (name), name, err.text);
 }
 
 int
-arb_cli_parse_ids (int argc, char **argv, uint64_t **ids_p, size_t *n_p)
+arb_cli_parse_ids (arb_cli_t *cli, int argc, char **argv, uint64_t **ids_p, size_t *n_p)
 {
     uint64_t *ids = (uint64_t *) calloc ((size_t) argc + 1, sizeof (uint64_t));
     arb_idset_t *seen = arb_idset_new ();
@@ -150,8 +311,14 @@ arb_cli_parse_ids (int argc, char **argv, uint64_t **ids_p, size_t *n_p)
     for (int i = 0; i < argc && rc == 0; i++) {
         arb_cli_err_t err;
         uint64_t id;
-        if (arb_cli_parse_uint (argv[i], UINT64_MAX, &id, &err) || id == 0)
-            rc = arb_cli_say (-1, "'%s' is not a task id (a number from 1)", argv[i]);
+        if (arb_cli_parse_uint (argv[i], UINT64_MAX, &id, &err) || id == 0) {
+            char *quoted = arb_cli_escape_str (argv[i]);
+            rc = arb_cli_say (cli, -1, "'%.64s' is not a task id (a number from 1)%s", quoted,
+                              strncmp (argv[i], ARB_CLI_FLOW_PREFIX, strlen (ARB_CLI_FLOW_PREFIX))
+                                  ? ""
+                                  : ": it names a flow");
+            free (quoted);
+        }
         else if (arb_idset_insert (seen, id))
             ids[n++] = id;
     }
@@ -169,7 +336,7 @@ arb_cli_parse_ids (int argc, char **argv, uint64_t **ids_p, size_t *n_p)
 //  Input.
 
 zframe_t *
-arb_cli_read_stdin (const char *what, size_t max)
+arb_cli_read_stdin (arb_cli_t *cli, const char *what, size_t max)
 {
     size_t size = 0, capacity = 65536;
     uint8_t *data = (uint8_t *) malloc (capacity);
@@ -179,7 +346,7 @@ arb_cli_read_stdin (const char *what, size_t max)
         size += got;
         if (size > max) {
             free (data);
-            arb_cli_say (0, "%s: more than %zu bytes on stdin, over the limit", what, max);
+            arb_cli_say (cli, 0, "%s: more than %zu bytes on stdin, over the limit", what, max);
             return NULL;
         }
         if (size == capacity) {
@@ -190,7 +357,7 @@ arb_cli_read_stdin (const char *what, size_t max)
     }
     zframe_t *frame = NULL;
     if (ferror (stdin))
-        arb_cli_say (0, "%s: cannot read stdin: %s", what, strerror (errno));
+        arb_cli_say (cli, 0, "%s: cannot read stdin: %s", what, strerror (errno));
     else
         frame = zframe_new (data, size);
     free (data);
@@ -207,7 +374,7 @@ arb_cli_client (arb_cli_t *cli)
         return cli->client;
     cli->client = arb_client_new (cli->broker);
     if (!cli->client) {
-        arb_cli_say (0, "cannot use broker endpoint '%s': %s",
+        arb_cli_say (cli, 0, "cannot use broker endpoint '%s': %s",
                      cli->broker ? cli->broker : getenv ("ARBITER_BROKER"),
                      zmq_strerror (zmq_errno ()));
         return NULL;
@@ -267,7 +434,7 @@ arb_cli_json_str (json_t *obj, const char *key, const char *value)
     //  the wire does not promise UTF-8: escape what jansson would refuse
     json_t *string = json_string (value);
     if (!string) {
-        char *escaped = arb_cli_escape ((const uint8_t *) value, strlen (value));
+        char *escaped = arb_cli_escape_str (value);
         string = json_string (escaped);
         free (escaped);
     }

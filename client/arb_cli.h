@@ -1,22 +1,33 @@
 /*  arb_cli.h — what the commands of the `arbiter` CLI share.
 
-    arbiter.c parses the global options into an arb_cli_t and calls one
-    command function with the command's own arguments (argv[0] is the
-    command's name). A command returns the process's exit status:
+    arbiter.c reads the common options before the command into an arb_cli_t
+    and calls one command function with the command's own arguments
+    (argv[0] is the command's name). A command returns the process's exit
+    status:
 
         0    done
         1    a runtime failure: a task failed, was dead or cancelled; the
              broker is unreachable (said within the rpc timeout); the broker
              answered 409, 500, 503 (or any code not listed under 2)
-        2    usage errors and refused input: bad arguments (usage on
-             stderr), option values out of bounds ("arbiter: --delay: ..."),
-             nothing sent; the broker answered 400, 404, 413 or 422
+        2    usage errors and refused input: bad arguments (one line on
+             stderr and a hint: "see arbiter CMD --help"), option values
+             out of bounds ("arbiter: --delay: ..."), nothing sent; the
+             broker answered 400, 404, 413 or 422
         3    wait: --timeout passed before every task finished
         130  interrupted (SIGINT) while waiting
 
+    The common options (--broker, --json, --rpc-timeout, -h/--help,
+    --version) are taken anywhere on the line: before the command, between
+    a command and its verb, among the command's own arguments.
+
     Library code stays quiet; the CLI is where things get printed: results
     on stdout, everything else on stderr, one "arbiter: ..." line per
-    problem.
+    problem. With --json every line on stderr is a JSON object instead:
+    {"error": TEXT, "code": CODE} for an error (CODE the broker's arb_err_t
+    when the broker refused, 404 as well when it knows no such task or
+    flow, null when the CLI found the fault itself or the broker did not
+    answer; the exit status is the same as without --json), {"notice":
+    TEXT} for anything else worth saying.
 */
 
 #ifndef ARB_CLI_H
@@ -41,18 +52,20 @@ typedef struct {
     const char *broker;    //  endpoint (borrowed from argv); NULL: $ARBITER_BROKER or the default
     int rpc_timeout_ms;    //  per request
     bool json;             //  --json: machine-readable output
+    bool json_early;       //  --json came among the options in front of the command
     const char *command;   //  the command's name, for messages (borrowed)
     arb_client_t *client;  //  owned; created on first use by arb_cli_client
 } arb_cli_t;
 
 //  A command: its name, one-line summary, full help and options (each
-//  command also takes --json and --help, added by arb_cli_getopt).
+//  command also takes the common options, added by arb_cli_getopt).
 typedef struct {
     const char *name;
     const char *summary;
-    const char *usage;             //  printed by --help and after a usage error
-    const struct option *options;  //  NULL-terminated; long options only
+    const char *usage;             //  printed by --help
+    const struct option *options;  //  NULL-terminated; long options
     int (*run) (arb_cli_t *cli, int argc, char **argv);
+    const char *short_options;  //  getopt letters besides -h ("n:"), NULL none
 } arb_cli_cmd_t;
 
 //  The commands, each in the arb_cli_*.c file of its area.
@@ -60,6 +73,7 @@ extern const arb_cli_cmd_t arb_cli_cmd_submit;
 extern const arb_cli_cmd_t arb_cli_cmd_wait;
 extern const arb_cli_cmd_t arb_cli_cmd_status;
 extern const arb_cli_cmd_t arb_cli_cmd_list;
+extern const arb_cli_cmd_t arb_cli_cmd_peek;
 extern const arb_cli_cmd_t arb_cli_cmd_stats;
 extern const arb_cli_cmd_t arb_cli_cmd_events;
 extern const arb_cli_cmd_t arb_cli_cmd_ping;
@@ -71,47 +85,74 @@ extern const arb_cli_cmd_t arb_cli_cmd_dag;
 extern const arb_cli_cmd_t arb_cli_cmd_group;
 extern const arb_cli_cmd_t arb_cli_cmd_pipe;
 
+//  How a flow id is written, so that it is never taken for a task id:
+//  printf (ARB_CLI_FLOW_PREFIX "%" PRIu64, id) prints "flow:7".
+#define ARB_CLI_FLOW_PREFIX "flow:"
+
 //  Returned by arb_cli_getopt besides option values.
 #define ARB_CLI_END   -1  //  no more options; positional arguments start at optind
-#define ARB_CLI_HELP  -2  //  --help: usage printed on stdout, exit 0
-#define ARB_CLI_USAGE -3  //  bad option: message and usage printed on stderr, exit 2
+#define ARB_CLI_HELP  -2  //  --help or --version: printed on stdout, exit 0
+#define ARB_CLI_USAGE -3  //  bad option: said on stderr, exit 2
 
-//  getopt_long over a command's arguments, with --json and --help handled
+//  getopt_long over a command's arguments, with the common options handled
 //  here. Options may come before, between or after the positional
-//  arguments; "--" ends them.
+//  arguments; "--" ends them. Call it until it returns ARB_CLI_END (or
+//  another negative value), starting with optind 0.
 int arb_cli_getopt (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int argc, char **argv);
+
+//  The common options in front of argv[optind]: reads them up to the first
+//  argument that is not one (a command, a verb), where it leaves optind.
+//  Returns ARB_CLI_END there, or ARB_CLI_HELP / ARB_CLI_USAGE (cmd's usage
+//  for --help; cmd->name NULL is `arbiter` itself).
+int arb_cli_common_options (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int argc, char **argv);
 
 //  Exit status for the outcome of arb_cli_getopt (HELP or USAGE).
 int arb_cli_getopt_exit (int rc);
 
-//  Prints "arbiter CMD: message" and the command's usage on stderr;
-//  returns ARB_EXIT_USAGE.
-int arb_cli_usage (const arb_cli_cmd_t *cmd, const char *fmt, ...)
-    __attribute__ ((format (printf, 2, 3)));
+//  Says "arbiter CMD: message" and the hint "see arbiter CMD --help" on
+//  stderr (--json: an error object); returns ARB_EXIT_USAGE.
+int arb_cli_usage (arb_cli_t *cli, const arb_cli_cmd_t *cmd, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
 
-//  Prints "arbiter: message" on stderr and returns status.
-int arb_cli_say (int status, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+//  Says the error "arbiter: message" on stderr and returns status.
+int arb_cli_say (arb_cli_t *cli, int status, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
 
-//  Parse an option value, printing "arbiter: --NAME: reason" when refused.
-//  Return 0 or -1 (then exit ARB_EXIT_USAGE).
-int arb_cli_opt_seconds (const char *name, const char *text, uint64_t max_ms, uint64_t *ms);
-int arb_cli_opt_uint (const char *name, const char *text, uint64_t max, uint64_t *value);
-int arb_cli_opt_name (const char *name, const char *text);  //  queue, key: 1..ARB_NAME_MAX bytes
+//  The same for an error the broker answered with code (an arb_err_t; 0:
+//  none), which --json shows.
+int arb_cli_say_code (arb_cli_t *cli, int status, int code, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+//  Says "arbiter: message" on stderr, not an error (--json: a notice).
+void arb_cli_note (arb_cli_t *cli, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+//  Parse an option value, saying "arbiter: --NAME: reason" when refused
+//  ("-n" for a letter). Return 0 or -1 (then exit ARB_EXIT_USAGE).
+int arb_cli_opt_seconds (
+    arb_cli_t *cli, const char *name, const char *text, uint64_t max_ms, uint64_t *ms);
+int arb_cli_opt_uint (
+    arb_cli_t *cli, const char *name, const char *text, uint64_t max, uint64_t *value);
+
+//  A name (arb_cli_parse_name) given to option name ("queue": said as
+//  "--queue: reason"), or as the argument name stands for ("NAME": said as
+//  "NAME: reason").
+int arb_cli_opt_name (arb_cli_t *cli, const char *name, const char *text);
 
 //  Parses task ids (positive integers). Stores a malloc'd array the caller
-//  frees; drops repeated ids. Returns 0, or -1 after printing why.
-int arb_cli_parse_ids (int argc, char **argv, uint64_t **ids, size_t *n);
+//  frees; drops repeated ids. Returns 0, or -1 after saying why.
+int arb_cli_parse_ids (arb_cli_t *cli, int argc, char **argv, uint64_t **ids, size_t *n);
 
 //  Reads all of stdin, refusing more than max bytes. Returns the bytes as
-//  a frame (the caller owns it), or NULL after printing "arbiter: WHAT: why".
-zframe_t *arb_cli_read_stdin (const char *what, size_t max);
+//  a frame (the caller owns it), or NULL after saying "arbiter: WHAT: why".
+zframe_t *arb_cli_read_stdin (arb_cli_t *cli, const char *what, size_t max);
 
 //  The client, connected on first use. NULL after printing why (a
 //  malformed --broker endpoint: the caller exits ARB_EXIT_USAGE).
 arb_client_t *arb_cli_client (arb_cli_t *cli);
 
-//  Prints "arbiter: WHAT: <the client's error>" and returns the exit status
-//  its code calls for (2 for 400/404/413/422, 130 if interrupted, else 1).
+//  Says "arbiter: WHAT: <the client's error>" (--json: with the broker's
+//  code) and returns the exit status its code calls for (2 for
+//  400/404/413/422, 130 if interrupted, else 1).
 int arb_cli_client_fail (arb_cli_t *cli, const char *what);
 
 //  Exit status for a broker code (0 means a local failure: 1).

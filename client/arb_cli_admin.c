@@ -7,26 +7,22 @@
     (409: already finished, still running, ...), else 0.
 */
 
-#include "arb_cli.h"
+#include "arb_cli_flow.h"
 
 //  ---------------------------------------------------------------------
 //  cancel and retry
 
-static const char *
-s_verb_done (arb_msg_type_t type)
-{
-    return type == ARB_MSG_CANCEL ? "cancelled" : "retried";
-}
-
-//  Prints the per-id outcomes of CANCEL_REPLY / RETRY_REPLY and returns
-//  the exit status.
+//  Prints the per-id outcomes of a cancel (cancel true) or retry, or the
+//  count of a queue- or group-wide one, and returns the exit status.
 static int
-s_print_outcomes (arb_cli_t *cli, arb_msg_type_t type, arb_cancel_reply_body_t *body, bool by_id)
+s_print_outcomes (
+    arb_cli_t *cli, bool cancel, const arb_outcome_info_t *outcomes, size_t n, uint32_t count)
 {
+    const char *done = cancel ? "cancelled" : "retried";
     int status = ARB_EXIT_OK;
     json_t *tasks = json_array ();
-    for (size_t i = 0; i < body->tasks.n; i++) {
-        arb_outcome_info_t *outcome = &body->tasks.v[i];
+    for (size_t i = 0; i < n; i++) {
+        const arb_outcome_info_t *outcome = &outcomes[i];
         const char *state = arb_state_name ((int) outcome->state);
         if (outcome->code == ARB_ERR_NOT_FOUND)
             status = ARB_EXIT_USAGE;
@@ -40,40 +36,50 @@ s_print_outcomes (arb_cli_t *cli, arb_msg_type_t type, arb_cancel_reply_body_t *
             json_array_append_new (tasks, obj);
         }
         else if (outcome->code == 0)
-            printf ("%" PRIu64 " %s (now %s)\n", outcome->id, s_verb_done (type), state);
+            printf ("%" PRIu64 " %s (now %s)\n", outcome->id, done, state);
         else if (outcome->code == ARB_ERR_NOT_FOUND)
             printf ("%" PRIu64 " not found\n", outcome->id);
         else
-            printf ("%" PRIu64 " not %s: it is %s\n", outcome->id, s_verb_done (type), state);
+            printf ("%" PRIu64 " not %s: it is %s\n", outcome->id, done, state);
     }
     if (cli->json) {
         json_t *obj = json_object ();
-        json_object_set_new (obj, "count", json_integer (body->count));
+        json_object_set_new (obj, "count", json_integer (count));
         json_object_set_new (obj, "tasks", tasks);
         arb_cli_json_print (obj);
     }
     else {
         json_decref (tasks);
-        if (!by_id)
-            printf ("%u task%s %s\n", body->count, body->count == 1 ? "" : "s", s_verb_done (type));
+        if (n == 0)
+            printf ("%u task%s %s\n", count, count == 1 ? "" : "s", done);
     }
     fflush (stdout);
     return status;
 }
 
-//  Sends a built CANCEL or RETRY and prints the answer.
+//  Cancels what cancel names, or retries what retry names (the other is
+//  NULL), and prints the answer. Takes ids (malloc'd: the request's).
 static int
-s_change (arb_cli_t *cli, arb_msg_t *request, bool by_id)
+s_change (arb_cli_t *cli,
+          const arb_cancel_body_t *cancel,
+          const arb_retry_body_t *retry,
+          uint64_t *ids,
+          size_t n)
 {
-    arb_msg_type_t type = arb_msg_type (request);
-    arb_msg_t *reply = arb_client_request (cli->client, &request);
-    if (!reply)
-        return arb_cli_client_fail (cli, type == ARB_MSG_CANCEL ? "cancel" : "retry");
-    //  RETRY_REPLY has CANCEL_REPLY's body (arb_retry_reply_body_t)
-    arb_cancel_reply_body_t *body =
-        type == ARB_MSG_CANCEL ? arb_msg_cancel_reply (reply) : arb_msg_retry_reply (reply);
-    int status = s_print_outcomes (cli, type, body, by_id);
-    arb_msg_destroy (&reply);
+    arb_outcome_info_t *outcomes =
+        (arb_outcome_info_t *) calloc (n ? n : 1, sizeof (arb_outcome_info_t));
+    assert (outcomes);
+    uint32_t count = 0;
+    int status;
+    if (!arb_cli_client (cli))
+        status = ARB_EXIT_USAGE;
+    else if (cancel ? arb_client_cancel (cli->client, cancel, outcomes, &count)
+                    : arb_client_retry (cli->client, retry, outcomes, &count))
+        status = arb_cli_client_fail (cli, cancel ? "cancel" : "retry");
+    else
+        status = s_print_outcomes (cli, cancel != NULL, outcomes, n, count);
+    free (outcomes);
+    free (ids);
     return status;
 }
 
@@ -92,41 +98,37 @@ s_cancel_run (arb_cli_t *cli, int argc, char **argv)
     while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
         if (c < 0)
             return arb_cli_getopt_exit (c);
-        if (arb_cli_opt_name (c == 'q' ? "queue" : "group", optarg))
+        if (arb_cli_opt_name (cli, c == 'q' ? "queue" : "group", optarg))
             return ARB_EXIT_USAGE;
         *(c == 'q' ? &queue : &group) = optarg;
     }
     int forms = (optind < argc) + (queue != NULL) + (group != NULL);
     if (forms != 1)
-        return arb_cli_usage (cmd, "give task IDs, or --queue Q, or --group G (one of them)");
+        return arb_cli_usage (cli, cmd,
+                              "give task IDs, or a flow:ID, or --queue Q, or --group G (one of "
+                              "them)");
+    uint64_t flow;
+    int status = optind < argc ? arb_cli_flow_arg (cli, cmd, argc, argv, &flow) : -1;
+    if (status >= 0)
+        return status ? status : arb_cli_flow_cancel (cli, ARB_FLOW_NONE, flow);
     uint64_t *ids = NULL;
     size_t n = 0;
-    if (optind < argc && arb_cli_parse_ids (argc - optind, argv + optind, &ids, &n))
+    if (optind < argc && arb_cli_parse_ids (cli, argc - optind, argv + optind, &ids, &n))
         return ARB_EXIT_USAGE;
-    if (!arb_cli_client (cli)) {
-        free (ids);
-        return ARB_EXIT_USAGE;
-    }
-    arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_CANCEL);
-    arb_cancel_body_t *body = arb_msg_cancel (request);
-    body->ids.v = ids;  //  borrowed until sent
-    body->ids.n = n;
-    body->queue = queue;
-    body->group = group;
-    int status = s_change (cli, request, n > 0);
-    free (ids);
-    return status;
+    arb_cancel_body_t what = {.ids = {ids, n}, .queue = queue, .group = group};
+    return s_change (cli, &what, NULL, ids, n);
 }
 
 const arb_cli_cmd_t arb_cli_cmd_cancel = {
     .name = "cancel",
     .summary = "cancel tasks by id, queue or group",
-    .usage = "usage: arbiter cancel [--json] ID... | --queue Q | --group G\n"
+    .usage = "usage: arbiter cancel [--json] ID... | flow:ID | --queue Q | --group G\n"
              "\n"
              "Cancels the given tasks, or every unfinished task of queue Q or of group G.\n"
              "A running task is stopped on its worker. Prints one line per ID (\"ID\n"
              "cancelled\", \"ID not found\", \"ID not cancelled: it is succeeded\"), or the\n"
-             "number of tasks cancelled.\n"
+             "number of tasks cancelled. A flow (flow:ID) is cancelled as `arbiter dag\n"
+             "cancel` does.\n"
              "\n"
              "  --json  {\"count\", \"tasks\": [{\"id\", \"code\", \"state\"}]} (code 0 done, 404\n"
              "          unknown, 409 not in a state that allows it)\n"
@@ -154,31 +156,20 @@ s_retry_run (arb_cli_t *cli, int argc, char **argv)
             return arb_cli_getopt_exit (c);
         if (c == 'a')
             all = true;
-        else if (arb_cli_opt_name ("queue", optarg))
+        else if (arb_cli_opt_name (cli, "queue", optarg))
             return ARB_EXIT_USAGE;
         else
             queue = optarg;
     }
     bool by_id = optind < argc;
     if (by_id == (queue || all) || (!by_id && !(queue && all)))
-        return arb_cli_usage (cmd, "give task IDs, or --queue Q --all");
+        return arb_cli_usage (cli, cmd, "give task IDs, or --queue Q --all");
     uint64_t *ids = NULL;
     size_t n = 0;
-    if (by_id && arb_cli_parse_ids (argc - optind, argv + optind, &ids, &n))
+    if (by_id && arb_cli_parse_ids (cli, argc - optind, argv + optind, &ids, &n))
         return ARB_EXIT_USAGE;
-    if (!arb_cli_client (cli)) {
-        free (ids);
-        return ARB_EXIT_USAGE;
-    }
-    arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_RETRY);
-    arb_retry_body_t *body = arb_msg_retry (request);
-    body->ids.v = ids;
-    body->ids.n = n;
-    body->queue = queue;
-    body->all = all;
-    int status = s_change (cli, request, by_id);
-    free (ids);
-    return status;
+    arb_retry_body_t what = {.ids = {ids, n}, .queue = queue, .all = all};
+    return s_change (cli, NULL, &what, ids, n);
 }
 
 const arb_cli_cmd_t arb_cli_cmd_retry = {
@@ -228,7 +219,7 @@ s_clear_if_zero (const char **clear, size_t *count, uint64_t value, const char *
 }
 
 static int
-s_queue_option (s_queue_t *self, int c, const char *value)
+s_queue_option (arb_cli_t *cli, s_queue_t *self, int c, const char *value)
 {
     if (c == 'y') {
         self->yes = true;
@@ -237,21 +228,22 @@ s_queue_option (s_queue_t *self, int c, const char *value)
     self->settings = true;
     int rc = 0;
     if (c == 'm') {
-        rc = arb_cli_opt_uint ("max-running", value, UINT32_MAX, &self->max_running);
+        rc = arb_cli_opt_uint (cli, "max-running", value, UINT32_MAX, &self->max_running);
         s_clear_if_zero (self->clear, &self->clear_count, self->max_running, "max_running");
     }
     else if (c == 'r') {
-        rc = arb_cli_opt_uint ("rate", value, UINT32_MAX, &self->rate);
+        rc = arb_cli_opt_uint (cli, "rate", value, UINT32_MAX, &self->rate);
         s_clear_if_zero (self->clear, &self->clear_count, self->rate, "rate_per_sec");
     }
     else if (c == 'R') {
-        rc = arb_cli_opt_seconds ("retention", value, ARB_RETENTION_MAX_MS, &self->retention_ms);
+        rc = arb_cli_opt_seconds (cli, "retention", value, ARB_RETENTION_MAX_MS,
+                                  &self->retention_ms);
         s_clear_if_zero (self->clear, &self->clear_count, self->retention_ms, "retention_ms");
     }
     else {
         if (!streq (value, "retry") && !streq (value, "head") && !streq (value, "dead"))
-            return arb_cli_say (ARB_EXIT_USAGE, "--on-failure: '%s' is not retry, head or dead",
-                                value);
+            return arb_cli_say (cli, ARB_EXIT_USAGE,
+                                "--on-failure: '%s' is not retry, head or dead", value);
         self->on_failure = value;
     }
     return rc;
@@ -259,32 +251,34 @@ s_queue_option (s_queue_t *self, int c, const char *value)
 
 //  Checks the operation against the options given. Returns 0 or an exit status.
 static int
-s_queue_check (const arb_cli_cmd_t *cmd, const char *op, const char *queue, s_queue_t *self)
+s_queue_check (
+    arb_cli_t *cli, const arb_cli_cmd_t *cmd, const char *op, const char *queue, s_queue_t *self)
 {
     const char *ops[] = {"pause", "resume", "purge", "set", "declare", "delete"};
     bool known = false;
     for (size_t i = 0; i < sizeof (ops) / sizeof (ops[0]); i++)
         known |= streq (op, ops[i]);
     if (!known)
-        return arb_cli_usage (cmd, "'%s' is not pause, resume, purge, set, declare or delete", op);
-    if (arb_cli_opt_name ("queue", queue))
+        return arb_cli_usage (cli, cmd, "'%s' is not pause, resume, purge, set, declare or delete",
+                              op);
+    if (arb_cli_opt_name (cli, "Q", queue))
         return ARB_EXIT_USAGE;
     if (self->settings && !streq (op, "set"))
-        return arb_cli_usage (cmd,
+        return arb_cli_usage (cli, cmd,
                               "--max-running, --rate, --retention and --on-failure go with set");
     if (streq (op, "set") && !self->settings)
-        return arb_cli_usage (cmd,
+        return arb_cli_usage (cli, cmd,
                               "set what? give --max-running, --rate, --retention or --on-failure");
     bool destroys = streq (op, "purge") || streq (op, "delete");
     if (self->yes && !destroys)
-        return arb_cli_usage (cmd, "--yes goes with purge and delete");
+        return arb_cli_usage (cli, cmd, "--yes goes with purge and delete");
     if (streq (op, "purge") && !self->yes)
-        return arb_cli_say (ARB_EXIT_USAGE,
+        return arb_cli_say (cli, ARB_EXIT_USAGE,
                             "queue purge: this cancels every task of queue '%s' that is not "
                             "running; add --yes to do it",
                             queue);
     if (streq (op, "delete") && !self->yes)
-        return arb_cli_say (ARB_EXIT_USAGE,
+        return arb_cli_say (cli, ARB_EXIT_USAGE,
                             "queue delete: this cancels every task of queue '%s', running ones "
                             "too, and forgets the queue, its finished tasks and its settings; "
                             "add --yes to do it",
@@ -324,14 +318,15 @@ s_queue_run (arb_cli_t *cli, int argc, char **argv)
     while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
         if (c < 0)
             return arb_cli_getopt_exit (c);
-        if (s_queue_option (&self, c, optarg))
+        if (s_queue_option (cli, &self, c, optarg))
             return ARB_EXIT_USAGE;
     }
     if (argc - optind != 2)
         return arb_cli_usage (
-            cmd, "give an operation and a queue: queue pause|resume|purge|set|declare|delete Q");
+            cli, cmd,
+            "give an operation and a queue: queue pause|resume|purge|set|declare|delete Q");
     const char *op = argv[optind], *queue = argv[optind + 1];
-    int status = s_queue_check (cmd, op, queue, &self);
+    int status = s_queue_check (cli, cmd, op, queue, &self);
     if (status)
         return status;
     if (!arb_cli_client (cli))
@@ -405,18 +400,18 @@ s_limit_run (arb_cli_t *cli, int argc, char **argv)
         if (c < 0)
             return arb_cli_getopt_exit (c);
         given = true;
-        if (arb_cli_opt_uint (c == 'm' ? "max-running" : "rate", optarg, UINT32_MAX,
+        if (arb_cli_opt_uint (cli, c == 'm' ? "max-running" : "rate", optarg, UINT32_MAX,
                               c == 'm' ? &max_running : &rate))
             return ARB_EXIT_USAGE;
         s_clear_if_zero (clear, &clear_count, c == 'm' ? max_running : rate,
                          c == 'm' ? "max_running" : "rate_per_sec");
     }
     if (!given)
-        return arb_cli_usage (cmd, "limit what? give --max-running or --rate");
+        return arb_cli_usage (cli, cmd, "limit what? give --max-running or --rate");
     if (argc - optind != 1)
-        return arb_cli_usage (cmd, "give one task NAME");
+        return arb_cli_usage (cli, cmd, "give one task NAME");
     const char *name = argv[optind];
-    if (arb_cli_opt_name ("NAME", name))
+    if (arb_cli_opt_name (cli, "NAME", name))
         return ARB_EXIT_USAGE;
     if (!arb_cli_client (cli))
         return ARB_EXIT_USAGE;

@@ -310,5 +310,8 @@ arb_cli_parse_name (const char *text, arb_cli_err_t *err)
         return s_fail (err, "must not be empty");
     if (len > ARB_NAME_MAX)
         return s_fail (err, "%zu bytes, over the %d-byte limit", len, ARB_NAME_MAX);
+    char why[80];
+    if (arb_name_check (text, len, why, sizeof (why)))
+        return s_fail (err, "%s (names are printable UTF-8)", why);
     return 0;
 }

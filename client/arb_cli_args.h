@@ -48,7 +48,8 @@ int arb_cli_parse_time (const char *text, uint64_t now_ms, uint64_t *at_ms, arb_
 int arb_cli_parse_backoff (
     const char *text, uint32_t *kind, uint64_t *ms, uint64_t *cap_ms, arb_cli_err_t *err);
 
-//  A name (queue, key, task, worker): 1 to ARB_NAME_MAX bytes.
+//  A name (queue, key, task, worker): 1 to ARB_NAME_MAX bytes of printable
+//  UTF-8 (arb_name_check).
 int arb_cli_parse_name (const char *text, arb_cli_err_t *err);
 
 #endif

@@ -27,11 +27,11 @@ s_submit (arb_cli_t *cli, const arb_cli_cmd_t *cmd, arb_flow_kind_t kind, int ar
         watch = true;
     }
     if (argc - optind != 1)
-        return arb_cli_usage (cmd, "give one FILE (- for stdin)");
+        return arb_cli_usage (cli, cmd, "give one FILE (- for stdin)");
     arb_flowfile_err_t err;
     arb_flowfile_t *file = arb_flowfile_read (argv[optind], kind, &err);
     if (!file)
-        return arb_cli_say (ARB_EXIT_USAGE, "%s", err.text);
+        return arb_cli_say (cli, ARB_EXIT_USAGE, "%s", err.text);
     return arb_cli_flow_submit (cli, &file, watch);
 }
 
@@ -73,7 +73,7 @@ static const arb_cli_cmd_t s_dag_submit_cmd = {
         "usage: arbiter dag submit [--watch] [--json] FILE\n"
         "\n"
         "Submits the DAG described by the JSON file FILE (- for stdin) as one flow and\n"
-        "prints its id. docs/workflows.md describes the file:\n"
+        "prints its id, flow:ID. docs/workflows.md describes the file:\n"
         "\n"
         "  {\"name\": \"nightly\", \"tasks\": [\n"
         "    {\"name\": \"fetch\", \"payload\": \"http://...\"},\n"
@@ -88,7 +88,7 @@ static const arb_cli_cmd_t s_dag_submit_cmd = {
         "field, a dependency cycle naming the tasks on it (exit 2).\n"
         "\n"
         "  --watch  then wait for every task, as `arbiter dag wait`\n"
-        "  --json   print {\"flow\", \"tasks\": {NAME: ID}}\n",
+        "  --json   print {\"flow\": N, \"tasks\": {NAME: ID}}\n",
     .options = s_submit_options,
     .run = s_dag_submit,
 };
@@ -96,7 +96,7 @@ static const arb_cli_cmd_t s_dag_submit_cmd = {
 static const arb_cli_cmd_t s_dag_status_cmd = {
     .name = "dag status",
     .usage =
-        "usage: arbiter dag status [--json] ID\n"
+        "usage: arbiter dag status [--json] flow:ID\n"
         "\n"
         "Shows the DAG's counts by state and each task: its name, state, attempts, id\n"
         "and error.\n"
@@ -110,7 +110,7 @@ static const arb_cli_cmd_t s_dag_status_cmd = {
 
 static const arb_cli_cmd_t s_dag_wait_cmd = {
     .name = "dag wait",
-    .usage = "usage: arbiter dag wait [--timeout SECONDS] [--json] ID\n"
+    .usage = "usage: arbiter dag wait [--timeout SECONDS] [--json] flow:ID\n"
              "\n"
              "Waits for every task of the DAG and prints each as it ends: \"NAME STATE: RESULT\"\n"
              "or \"NAME STATE: ERROR\" (escaped onto one line). --json: one object per task,\n"
@@ -127,7 +127,7 @@ static const arb_cli_cmd_t s_dag_wait_cmd = {
 
 static const arb_cli_cmd_t s_dag_cancel_cmd = {
     .name = "dag cancel",
-    .usage = "usage: arbiter dag cancel [--json] ID\n"
+    .usage = "usage: arbiter dag cancel [--json] flow:ID\n"
              "\n"
              "Cancels every unfinished task of the DAG (running ones are stopped on their\n"
              "workers) and prints each task it cancelled.\n"
@@ -156,14 +156,16 @@ const arb_cli_cmd_t arb_cli_cmd_dag = {
     .name = "dag",
     .summary = "submit a DAG of tasks from a file; its status, wait, cancel",
     .usage = "usage: arbiter dag submit [--watch] FILE\n"
-             "       arbiter dag status ID\n"
-             "       arbiter dag wait [--timeout SECONDS] ID\n"
-             "       arbiter dag cancel ID\n"
+             "       arbiter dag status flow:ID\n"
+             "       arbiter dag wait [--timeout SECONDS] flow:ID\n"
+             "       arbiter dag cancel flow:ID\n"
              "\n"
              "A DAG is tasks that wait for each other and get their results, submitted as\n"
              "one flow from a JSON file (docs/workflows.md). Each verb takes --json and --help.\n"
+             "A flow's id is written flow:ID (flow:7), never to be taken for a task's; the\n"
+             "verbs take the number alone too.\n"
              "\n"
-             "  submit  submit the file's tasks and print the flow's ID\n"
+             "  submit  submit the file's tasks and print the flow's id, flow:ID\n"
              "  status  counts by state, and each task's name, state, attempts and error\n"
              "  wait    print each task as it ends; exit 0 if all succeeded or were skipped,\n"
              "          1 if any ended dead or cancelled, 3 on --timeout\n"
@@ -209,7 +211,7 @@ static const arb_cli_cmd_t s_group_submit_cmd = {
         "usage: arbiter group submit [--watch] [--json] FILE\n"
         "\n"
         "Submits the group described by the JSON file FILE (- for stdin) and prints its\n"
-        "id. The members run independently; the callback runs once all of them\n"
+        "id, flow:ID. The members run independently; the callback runs once all of them\n"
         "succeeded, with their results (if one fails it is dead); the finalizer runs\n"
         "after all of them and the callback, however they ended:\n"
         "\n"
@@ -222,7 +224,7 @@ static const arb_cli_cmd_t s_group_submit_cmd = {
         "members of every group of that name (the finalizer still runs).\n"
         "\n"
         "  --watch  then wait for every task, as `arbiter group wait`\n"
-        "  --json   print {\"flow\", \"tasks\": {NAME: ID}}\n",
+        "  --json   print {\"flow\": N, \"tasks\": {NAME: ID}}\n",
     .options = s_submit_options,
     .run = s_group_submit,
 };
@@ -230,7 +232,7 @@ static const arb_cli_cmd_t s_group_submit_cmd = {
 static const arb_cli_cmd_t s_group_status_cmd = {
     .name = "group status",
     .usage =
-        "usage: arbiter group status [--json] ID\n"
+        "usage: arbiter group status [--json] flow:ID\n"
         "\n"
         "Shows how many members are done and failed out of how many, the counts by\n"
         "state, and each task (members, callback, finalizer): name, state, attempts,\n"
@@ -244,7 +246,7 @@ static const arb_cli_cmd_t s_group_status_cmd = {
 
 static const arb_cli_cmd_t s_group_wait_cmd = {
     .name = "group wait",
-    .usage = "usage: arbiter group wait [--timeout SECONDS] [--json] ID\n"
+    .usage = "usage: arbiter group wait [--timeout SECONDS] [--json] flow:ID\n"
              "\n"
              "Waits for every task of the group and prints each as it ends, as `dag wait`.\n"
              "\n"
@@ -258,7 +260,7 @@ static const arb_cli_cmd_t s_group_wait_cmd = {
 
 static const arb_cli_cmd_t s_group_cancel_cmd = {
     .name = "group cancel",
-    .usage = "usage: arbiter group cancel [--json] ID\n"
+    .usage = "usage: arbiter group cancel [--json] flow:ID\n"
              "\n"
              "Cancels the group's unfinished members and what waits on them, but its\n"
              "finalizer, which still runs. Prints each task it cancelled.\n"
@@ -287,9 +289,9 @@ const arb_cli_cmd_t arb_cli_cmd_group = {
     .name = "group",
     .summary = "submit a group with callback and finalizer; its status, wait, cancel",
     .usage = "usage: arbiter group submit [--watch] FILE\n"
-             "       arbiter group status ID\n"
-             "       arbiter group wait [--timeout SECONDS] ID\n"
-             "       arbiter group cancel ID\n"
+             "       arbiter group status flow:ID\n"
+             "       arbiter group wait [--timeout SECONDS] flow:ID\n"
+             "       arbiter group cancel flow:ID\n"
              "\n"
              "A group is independent members, an optional callback that runs when all of\n"
              "them succeeded (with their results), and an optional finalizer that runs when\n"

@@ -2,8 +2,10 @@
     (loaded from the broker, or named by the file just submitted), submit,
     status and cancel. Waiting is in arb_cli_flow_wait.c.
 
-    The broker tells no flow's kind or name: `dag status` of a group's id
-    shows the group as a DAG. The kind only chooses the words.
+    A flow's id is written flow:7, so that it is never taken for a task's.
+    `dag status` of a group's id shows the group as a DAG: the command's
+    kind only chooses the words; `arbiter status flow:7` takes the kind
+    the broker keeps.
 */
 
 #include "arb_cli_flow.h"
@@ -49,7 +51,29 @@ arb_cli_flow_destroy (arb_cli_flow_t **self_p)
 const char *
 arb_cli_flow_word (arb_flow_kind_t kind)
 {
-    return kind == ARB_FLOW_GROUP ? "group" : kind == ARB_FLOW_PIPE ? "pipe" : "dag";
+    return kind == ARB_FLOW_GROUP  ? "group"
+           : kind == ARB_FLOW_PIPE ? "pipe"
+           : kind == ARB_FLOW_DAG  ? "dag"
+                                   : "flow";
+}
+
+bool
+arb_cli_is_flow_id (const char *text)
+{
+    return strncmp (text, ARB_CLI_FLOW_PREFIX, strlen (ARB_CLI_FLOW_PREFIX)) == 0;
+}
+
+int
+arb_cli_parse_flow_id (arb_cli_t *cli, const char *text, uint64_t *id)
+{
+    const char *digits = arb_cli_is_flow_id (text) ? text + strlen (ARB_CLI_FLOW_PREFIX) : text;
+    arb_cli_err_t err;
+    if (arb_cli_parse_uint (digits, UINT64_MAX, id, &err) == 0 && *id > 0)
+        return 0;
+    char *quoted = arb_cli_escape_str (text);
+    arb_cli_say (cli, 0, "'%.64s' is not a flow id (flow:N, N a number from 1)", quoted);
+    free (quoted);
+    return -1;
 }
 
 //  A new task at the end of the flow.
@@ -77,6 +101,8 @@ s_load_task (void *arg, arb_task_info_t *task)
     arb_cli_flow_t *self = (arb_cli_flow_t *) arg;
     if (task->origin || !task->ref)
         return 0;
+    if (self->kind == ARB_FLOW_NONE && task->flow_kind <= ARB_FLOW_PIPE)
+        self->kind = (arb_flow_kind_t) task->flow_kind;
     arb_cli_node_t *node = s_add (self, task->id, task->ref, task->name);
     node->state = (int) task->state;
     node->attempts = task->attempts;
@@ -97,8 +123,9 @@ arb_cli_flow_load (arb_cli_t *cli, arb_cli_flow_t *self)
     if (arb_client_flow_each (cli->client, self->id, s_load_task, self) < 0)
         return arb_cli_client_fail (cli, arb_cli_flow_word (self->kind));
     if (self->n == 0)
-        return arb_cli_say (ARB_EXIT_USAGE, "%s %" PRIu64 ": no such flow (or its tasks are gone)",
-                            arb_cli_flow_word (self->kind), self->id);
+        return arb_cli_say_code (
+            cli, ARB_EXIT_USAGE, ARB_ERR_NOT_FOUND,
+            ARB_CLI_FLOW_PREFIX "%" PRIu64 ": no such flow (or its tasks are gone)", self->id);
     return 0;
 }
 
@@ -109,7 +136,7 @@ static void
 s_print_submitted (arb_cli_t *cli, arb_flowfile_t *file, uint64_t flow, const uint64_t *ids)
 {
     if (!cli->json) {
-        printf ("%" PRIu64 "\n", flow);
+        printf (ARB_CLI_FLOW_PREFIX "%" PRIu64 "\n", flow);
         fflush (stdout);
         return;
     }
@@ -258,8 +285,7 @@ s_print_node (arb_cli_node_t *node, int width)
 {
     char attempts[32];
     snprintf (attempts, sizeof (attempts), "%u/%u", node->attempts, node->max_attempts);
-    char *error = arb_cli_escape ((const uint8_t *) (node->error ? node->error : ""),
-                                  node->error ? strlen (node->error) : 0);
+    char *error = arb_cli_escape_str (node->error);
     if (*error)
         printf ("%-*s %-9s %-8s %-10" PRIu64 " %s\n", width, node->ref,
                 arb_state_name (node->state), attempts, node->id, error);
@@ -276,8 +302,8 @@ s_status_text (arb_cli_flow_t *self)
     json_t *unused = json_object ();
     s_counts (self, counts, sizeof (counts), unused);
     json_decref (unused);
-    printf ("%s %" PRIu64 ": %zu task%s: %s\n", arb_cli_flow_word (self->kind), self->id, self->n,
-            self->n == 1 ? "" : "s", counts);
+    printf (ARB_CLI_FLOW_PREFIX "%" PRIu64 " (%s): %zu task%s: %s\n", self->id,
+            arb_cli_flow_word (self->kind), self->n, self->n == 1 ? "" : "s", counts);
     if (self->kind == ARB_FLOW_GROUP) {
         size_t total, done, failed;
         s_members (self, &total, &done, &failed);
@@ -297,31 +323,34 @@ s_status_text (arb_cli_flow_t *self)
 //  ---------------------------------------------------------------------
 //  The verbs on a flow id.
 
-//  Reads the verb's one FLOW id. Returns 0, or the exit status.
+//  Reads the verb's one flow id ("flow:7" or "7"). Returns 0, or the exit
+//  status.
 static int
-s_flow_id (const arb_cli_cmd_t *cmd, int argc, char **argv, uint64_t *id)
+s_flow_id (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int argc, char **argv, uint64_t *id)
 {
     if (argc - optind != 1)
-        return arb_cli_usage (cmd, argc - optind < 1 ? "which one? give its ID" : "give one ID");
-    arb_cli_err_t err;
-    if (arb_cli_parse_uint (argv[optind], UINT64_MAX, id, &err) || *id == 0)
-        return arb_cli_say (ARB_EXIT_USAGE, "'%s' is not a flow id (a number from 1)",
-                            argv[optind]);
-    return 0;
+        return arb_cli_usage (cli, cmd,
+                              argc - optind < 1 ? "which one? give its ID" : "give one ID");
+    return arb_cli_parse_flow_id (cli, argv[optind], id) ? ARB_EXIT_USAGE : 0;
 }
 
-//  A flow of kind, loaded by the id argv names; NULL with *status set.
-static arb_cli_flow_t *
-s_load (arb_cli_t *cli,
-        const arb_cli_cmd_t *cmd,
-        arb_flow_kind_t kind,
-        int argc,
-        char **argv,
-        int *status)
+int
+arb_cli_flow_arg (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int argc, char **argv, uint64_t *id)
 {
-    uint64_t id;
-    if ((*status = s_flow_id (cmd, argc, argv, &id)))
-        return NULL;
+    bool any = false;
+    for (int i = optind; i < argc; i++)
+        any = any || arb_cli_is_flow_id (argv[i]);
+    if (!any)
+        return -1;
+    if (argc - optind != 1)
+        return arb_cli_usage (cli, cmd, "give task IDs, or one flow:ID");
+    return arb_cli_parse_flow_id (cli, argv[optind], id) ? ARB_EXIT_USAGE : 0;
+}
+
+//  The flow id of kind, loaded; NULL with *status set.
+static arb_cli_flow_t *
+s_load (arb_cli_t *cli, arb_flow_kind_t kind, uint64_t id, int *status)
+{
     if (!arb_cli_client (cli)) {
         *status = ARB_EXIT_USAGE;
         return NULL;
@@ -333,14 +362,10 @@ s_load (arb_cli_t *cli,
 }
 
 int
-arb_cli_flow_status_run (
-    arb_cli_t *cli, const arb_cli_cmd_t *cmd, arb_flow_kind_t kind, int argc, char **argv)
+arb_cli_flow_status (arb_cli_t *cli, arb_flow_kind_t kind, uint64_t id)
 {
-    int c = arb_cli_getopt (cli, cmd, argc, argv);
-    if (c != ARB_CLI_END)
-        return arb_cli_getopt_exit (c);
     int status;
-    arb_cli_flow_t *self = s_load (cli, cmd, kind, argc, argv, &status);
+    arb_cli_flow_t *self = s_load (cli, kind, id, &status);
     if (!self)
         return status;
     if (cli->json)
@@ -349,6 +374,42 @@ arb_cli_flow_status_run (
         s_status_text (self);
     arb_cli_flow_destroy (&self);
     return ARB_EXIT_OK;
+}
+
+int
+arb_cli_flow_wait_id (arb_cli_t *cli, arb_flow_kind_t kind, uint64_t id, int64_t timeout_ms)
+{
+    int status;
+    arb_cli_flow_t *self = s_load (cli, kind, id, &status);
+    if (!self)
+        return status;
+    status = arb_cli_flow_wait (cli, self, false, timeout_ms);
+    arb_cli_flow_destroy (&self);
+    return status;
+}
+
+//  A verb without options of its own: fn on its one flow id.
+static int
+s_run_on_id (arb_cli_t *cli,
+             const arb_cli_cmd_t *cmd,
+             arb_flow_kind_t kind,
+             int argc,
+             char **argv,
+             int (*fn) (arb_cli_t *, arb_flow_kind_t, uint64_t))
+{
+    int c = arb_cli_getopt (cli, cmd, argc, argv);
+    if (c != ARB_CLI_END)
+        return arb_cli_getopt_exit (c);
+    uint64_t id;
+    int status = s_flow_id (cli, cmd, argc, argv, &id);
+    return status ? status : fn (cli, kind, id);
+}
+
+int
+arb_cli_flow_status_run (
+    arb_cli_t *cli, const arb_cli_cmd_t *cmd, arb_flow_kind_t kind, int argc, char **argv)
+{
+    return s_run_on_id (cli, cmd, kind, argc, argv, arb_cli_flow_status);
 }
 
 int
@@ -361,17 +422,13 @@ arb_cli_flow_wait_run (
         uint64_t ms;
         if (c != 't')
             return arb_cli_getopt_exit (c);
-        if (arb_cli_opt_seconds ("timeout", optarg, ARB_DELAY_MAX_MS, &ms))
+        if (arb_cli_opt_seconds (cli, "timeout", optarg, ARB_DELAY_MAX_MS, &ms))
             return ARB_EXIT_USAGE;
         timeout_ms = (int64_t) ms;
     }
-    int status;
-    arb_cli_flow_t *self = s_load (cli, cmd, kind, argc, argv, &status);
-    if (!self)
-        return status;
-    status = arb_cli_flow_wait (cli, self, false, timeout_ms);
-    arb_cli_flow_destroy (&self);
-    return status;
+    uint64_t id;
+    int status = s_flow_id (cli, cmd, argc, argv, &id);
+    return status ? status : arb_cli_flow_wait_id (cli, kind, id, timeout_ms);
 }
 
 //  ---------------------------------------------------------------------
@@ -408,8 +465,8 @@ s_print_cancelled (arb_cli_t *cli, arb_cli_flow_t *before, arb_cli_flow_t *after
     }
     json_decref (cancelled);
     json_decref (left);
-    printf ("%s %" PRIu64 ": %zu task%s cancelled\n", arb_cli_flow_word (before->kind), before->id,
-            count, count == 1 ? "" : "s");
+    printf (ARB_CLI_FLOW_PREFIX "%" PRIu64 ": %zu task%s cancelled\n", before->id, count,
+            count == 1 ? "" : "s");
     fflush (stdout);
 }
 
@@ -424,37 +481,35 @@ s_unfinished (arb_cli_flow_t *self)
 }
 
 int
-arb_cli_flow_cancel_run (
-    arb_cli_t *cli, const arb_cli_cmd_t *cmd, arb_flow_kind_t kind, int argc, char **argv)
+arb_cli_flow_cancel (arb_cli_t *cli, arb_flow_kind_t kind, uint64_t id)
 {
-    int c = arb_cli_getopt (cli, cmd, argc, argv);
-    if (c != ARB_CLI_END)
-        return arb_cli_getopt_exit (c);
     int status;
-    arb_cli_flow_t *before = s_load (cli, cmd, kind, argc, argv, &status);
+    arb_cli_flow_t *before = s_load (cli, kind, id, &status);
     if (!before)
         return status;
-    const char *word = arb_cli_flow_word (kind);
     if (s_unfinished (before) == 0) {
-        status = arb_cli_say (ARB_EXIT_FAILED,
-                              "%s %" PRIu64 ": nothing to cancel, every task has "
-                              "finished",
-                              word, before->id);
+        status = arb_cli_say (
+            cli, ARB_EXIT_FAILED,
+            ARB_CLI_FLOW_PREFIX "%" PRIu64 ": nothing to cancel, every task has finished", id);
         arb_cli_flow_destroy (&before);
         return status;
     }
-    arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_CANCEL);
-    arb_msg_cancel (request)->flow = before->id;
-    arb_msg_t *reply = arb_client_request (cli->client, &request);
-    arb_cli_flow_t *after = arb_cli_flow_new (kind, before->id);
-    if (!reply)
+    arb_cancel_body_t what = {.flow = id};
+    arb_cli_flow_t *after = arb_cli_flow_new (before->kind, id);
+    if (arb_client_cancel (cli->client, &what, NULL, NULL))
         status = arb_cli_client_fail (cli, "cancel");
     else if (!(status = arb_cli_flow_load (cli, after)))
         s_print_cancelled (cli, before, after);
-    arb_msg_destroy (&reply);
     arb_cli_flow_destroy (&before);
     arb_cli_flow_destroy (&after);
     return status;
+}
+
+int
+arb_cli_flow_cancel_run (
+    arb_cli_t *cli, const arb_cli_cmd_t *cmd, arb_flow_kind_t kind, int argc, char **argv)
+{
+    return s_run_on_id (cli, cmd, kind, argc, argv, arb_cli_flow_cancel);
 }
 
 //  ---------------------------------------------------------------------
@@ -468,21 +523,22 @@ arb_cli_run_verb (arb_cli_t *cli,
                   int argc,
                   char **argv)
 {
-    //  `arbiter dag --json status 7` as `arbiter --json dag status 7`
-    while (argc >= 2 && streq (argv[1], "--json")) {
-        cli->json = true;
-        argc--;
-        argv++;
-    }
-    if (argc < 2)
-        return arb_cli_usage (cmd, "what? give a verb");
-    if (streq (argv[1], "--help") || streq (argv[1], "-h")) {
-        fputs (cmd->usage, stdout);
-        return ARB_EXIT_OK;
-    }
+    //  common options between the command and its verb: `dag --json status 7`
+    optind = 0;
+    int rc = arb_cli_common_options (cli, cmd, argc, argv);
+    if (rc != ARB_CLI_END)
+        return arb_cli_getopt_exit (rc);
+    if (optind >= argc)
+        return arb_cli_usage (cli, cmd, "what? give a verb");
+    const char *verb = argv[optind];
+    int first = optind;
+    optind = 0;                              //  the verb's options are read afresh
     size_t prefix = strlen (cmd->name) + 1;  //  "dag "
     for (size_t i = 0; i < count; i++)
-        if (streq (verbs[i]->name + prefix, argv[1]))
-            return verbs[i]->run (cli, argc - 1, argv + 1);
-    return arb_cli_usage (cmd, "'%s' is not a verb of %s", argv[1], cmd->name);
+        if (streq (verbs[i]->name + prefix, verb))
+            return verbs[i]->run (cli, argc - first, argv + first);
+    char *quoted = arb_cli_escape_str (verb);
+    arb_cli_usage (cli, cmd, "'%.64s' is not a verb of %s", quoted, cmd->name);
+    free (quoted);
+    return ARB_EXIT_USAGE;
 }

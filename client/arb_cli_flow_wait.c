@@ -203,10 +203,10 @@ s_timed_out (s_waiter_t *self, int64_t timeout_ms)
                                        listed ? ", " : "", self->flow->v[i].ref);
             listed++;
         }
-    arb_cli_say (0, "%s %" PRIu64 ": %zu of %zu task%s unfinished after %.1f s: %s%s",
-                 arb_cli_flow_word (self->flow->kind), self->flow->id, self->left, self->flow->n,
-                 self->flow->n == 1 ? "" : "s", timeout_ms / 1000.0, names,
-                 self->left > listed ? ", ..." : "");
+    arb_cli_say (self->cli, 0,
+                 ARB_CLI_FLOW_PREFIX "%" PRIu64 ": %zu of %zu task%s unfinished after %.1f s: %s%s",
+                 self->flow->id, self->left, self->flow->n, self->flow->n == 1 ? "" : "s",
+                 timeout_ms / 1000.0, names, self->left > listed ? ", ..." : "");
     return ARB_EXIT_TIMEOUT;
 }
 
@@ -257,9 +257,9 @@ arb_cli_flow_wait (arb_cli_t *cli, arb_cli_flow_t *flow, bool watching, int64_t 
         s_print_pipe_result (&self);
     if (status < 0 && self.failed)
         status =
-            arb_cli_say (ARB_EXIT_FAILED, "%s %" PRIu64 ": %zu of %zu task%s dead or cancelled",
-                         arb_cli_flow_word (flow->kind), flow->id, self.failed, flow->n,
-                         flow->n == 1 ? "" : "s");
+            arb_cli_say (cli, ARB_EXIT_FAILED,
+                         ARB_CLI_FLOW_PREFIX "%" PRIu64 ": %zu of %zu task%s dead or cancelled",
+                         flow->id, self.failed, flow->n, flow->n == 1 ? "" : "s");
     s_waiter_destroy (&self);
     return status < 0 ? ARB_EXIT_OK : status;
 }

@@ -24,9 +24,10 @@ s_queue_json (arb_queue_info_t *queue)
     arb_cli_json_str (obj, "name", queue->name);
     json_t *counts = json_object ();
     for (size_t state = 1; state <= ARB_STATE_MAX; state++)
-        json_object_set_new (
-            counts, arb_state_name ((int) state),
-            json_integer (state < queue->counts.n ? (json_int_t) queue->counts.v[state] : 0));
+        if (arb_state_is_resting ((int) state))
+            json_object_set_new (
+                counts, arb_state_name ((int) state),
+                json_integer (state < queue->counts.n ? (json_int_t) queue->counts.v[state] : 0));
     json_object_set_new (obj, "counts", counts);
     json_object_set_new (obj, "done_last_minute",
                          json_integer ((json_int_t) queue->done_last_minute));
@@ -95,7 +96,8 @@ s_stats_text (zlist_t *pages)
     arb_cli_format_duration (first->uptime_ms, uptime, sizeof (uptime));
     printf ("broker up %s\n\n%-20s", uptime, "QUEUE");
     for (int state = 1; state <= ARB_STATE_MAX; state++)
-        printf (" %9s", arb_state_name (state));
+        if (arb_state_is_resting (state))
+            printf (" %9s", arb_state_name (state));
     printf (" %9s %13s %9s %s\n", "done/min", "oldest ready", "consumers", "paused");
     for (arb_msg_t *page = (arb_msg_t *) zlist_first (pages); page;
          page = (arb_msg_t *) zlist_next (pages)) {
@@ -104,7 +106,8 @@ s_stats_text (zlist_t *pages)
             arb_queue_info_t *queue = &body->queues.v[i];
             printf ("%-20s", queue->name);
             for (size_t state = 1; state <= ARB_STATE_MAX; state++)
-                printf (" %9" PRIu64, state < queue->counts.n ? queue->counts.v[state] : 0);
+                if (arb_state_is_resting ((int) state))
+                    printf (" %9" PRIu64, state < queue->counts.n ? queue->counts.v[state] : 0);
             snprintf (age, sizeof (age), "-");
             if (queue->oldest_ready_ms)
                 arb_cli_format_duration (queue->oldest_ready_ms, age, sizeof (age));
@@ -130,8 +133,8 @@ s_stats_text (zlist_t *pages)
     }
 }
 
-//  For a command without arguments of its own: checks that none were given
-//  and opens the client. 0, or the exit status.
+//  A command without arguments of its own: its options, then the client.
+//  Returns -1 to go on, else the exit status (0 after --help).
 static int
 s_no_arguments (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int argc, char **argv)
 {
@@ -139,37 +142,26 @@ s_no_arguments (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int argc, char **argv)
     if (c != ARB_CLI_END)
         return arb_cli_getopt_exit (c);
     if (optind < argc)
-        return arb_cli_usage (cmd, "unexpected argument '%s'", argv[optind]);
-    return arb_cli_client (cli) ? ARB_EXIT_OK : ARB_EXIT_USAGE;
+        return arb_cli_usage (cli, cmd, "unexpected argument '%s'", argv[optind]);
+    if (!arb_cli_client (cli))
+        return ARB_EXIT_USAGE;
+    return -1;
 }
 
-//  For a command without arguments of its own: the broker's reply to an
-//  empty request of type, or NULL with *status the exit status. *sent_us:
-//  when the request went out.
-static arb_msg_t *
-s_ask (arb_cli_t *cli,
-       const arb_cli_cmd_t *cmd,
-       arb_msg_type_t type,
-       int argc,
-       char **argv,
-       int *status,
-       int64_t *sent_us)
+static void
+s_destroy_pages (zlist_t **pages_p)
 {
-    *status = s_no_arguments (cli, cmd, argc, argv);
-    if (*status)
-        return NULL;
-    arb_msg_t *request = arb_client_request_new (cli->client, type);
-    *sent_us = zclock_usecs ();
-    arb_msg_t *reply = arb_client_request (cli->client, &request);
-    if (!reply)
-        *status = arb_cli_client_fail (cli, cmd->name);
-    return reply;
+    arb_msg_t *page;
+    while ((page = (arb_msg_t *) zlist_pop (*pages_p)))
+        arb_msg_destroy (&page);
+    zlist_destroy (pages_p);
 }
 
 //  Every STATS page, until the broker has no more queues or workers to
-//  show: a list of replies (caller destroys them), or NULL with *status.
+//  show: a list of replies (caller destroys it), or NULL if a request
+//  failed.
 static zlist_t *
-s_stats_pages (arb_cli_t *cli, int *status)
+s_stats_pages (arb_cli_t *cli)
 {
     zlist_t *pages = zlist_new ();
     const char *after = NULL, *after_worker = NULL;  //  borrowed from the pages
@@ -180,10 +172,7 @@ s_stats_pages (arb_cli_t *cli, int *status)
         arb_msg_stats (request)->after_worker = after_worker;
         arb_msg_t *reply = arb_client_request (cli->client, &request);
         if (!reply) {
-            *status = arb_cli_client_fail (cli, "stats");
-            while ((reply = (arb_msg_t *) zlist_pop (pages)))
-                arb_msg_destroy (&reply);
-            zlist_destroy (&pages);
+            s_destroy_pages (&pages);
             return NULL;
         }
         zlist_append (pages, reply);
@@ -201,17 +190,16 @@ static int
 s_stats_run (arb_cli_t *cli, int argc, char **argv)
 {
     int status = s_no_arguments (cli, &arb_cli_cmd_stats, argc, argv);
-    zlist_t *pages = status ? NULL : s_stats_pages (cli, &status);
-    if (!pages)
+    if (status >= 0)
         return status;
+    zlist_t *pages = s_stats_pages (cli);
+    if (!pages)
+        return arb_cli_client_fail (cli, "stats");
     if (cli->json)
         s_stats_json (pages);
     else
         s_stats_text (pages);
-    arb_msg_t *page;
-    while ((page = (arb_msg_t *) zlist_pop (pages)))
-        arb_msg_destroy (&page);
-    zlist_destroy (&pages);
+    s_destroy_pages (&pages);
     return ARB_EXIT_OK;
 }
 
@@ -221,11 +209,12 @@ const arb_cli_cmd_t arb_cli_cmd_stats = {
     .usage =
         "usage: arbiter stats [--json]\n"
         "\n"
-        "Per queue (declared, configured, or holding tasks): tasks in each state, tasks\n"
-        "finished in the last minute, age of the oldest ready task, consumers (workers\n"
-        "with credit on it), whether it is paused. Per worker: name, slots, busy slots,\n"
-        "credit (slots the broker may still fill), time since it was last heard of,\n"
-        "queues.\n"
+        "Per queue (declared, configured, or holding tasks): tasks in each state a task\n"
+        "can be in (waiting, scheduled, ready, running, succeeded, dead, cancelled,\n"
+        "skipped: each one `arbiter list --state` takes), tasks finished in the last\n"
+        "minute, age of the oldest ready task, consumers (workers with credit on it),\n"
+        "whether it is paused. Per worker: name, slots, busy slots, credit (slots the\n"
+        "broker may still fill), time since it was last heard of, queues.\n"
         "\n"
         "  --json  one object: {\"now\", \"uptime_ms\", \"queues\": [{\"name\", \"counts\": "
         "{STATE:\n"
@@ -242,12 +231,15 @@ const arb_cli_cmd_t arb_cli_cmd_stats = {
 static int
 s_ping_run (arb_cli_t *cli, int argc, char **argv)
 {
-    int status;
-    int64_t started;
-    arb_msg_t *reply = s_ask (cli, &arb_cli_cmd_ping, ARB_MSG_PING, argc, argv, &status, &started);
-    if (!reply)
+    int status = s_no_arguments (cli, &arb_cli_cmd_ping, argc, argv);
+    if (status >= 0)
         return status;
     arb_client_t *client = cli->client;
+    arb_msg_t *request = arb_client_request_new (client, ARB_MSG_PING);
+    int64_t started = zclock_usecs ();
+    arb_msg_t *reply = arb_client_request (client, &request);
+    if (!reply)
+        return arb_cli_client_fail (cli, "ping");
     double rtt_ms = (zclock_usecs () - started) / 1000.0;
     arb_pong_body_t *pong = arb_msg_pong (reply);
     if (cli->json) {
@@ -309,14 +301,19 @@ s_print_event (arb_cli_t *cli, arb_event_info_t *event)
     }
     char at[40];
     arb_cli_format_time (event->at_ms, at, sizeof (at));
-    printf ("%s %" PRIu64 " %s/%s %s", at, event->id, event->queue ? event->queue : "-",
-            event->name ? event->name : "-", arb_state_name ((int) event->state));
+    //  names escaped as errors are: one from an old journal may hold a newline
+    char *queue = arb_cli_escape_str (event->queue ? event->queue : "-");
+    char *name = arb_cli_escape_str (event->name ? event->name : "-");
+    printf ("%s %" PRIu64 " %s/%s %s", at, event->id, queue, name,
+            arb_state_name ((int) event->state));
+    free (queue);
+    free (name);
     if (event->attempt)
         printf (" attempt=%u", event->attempt);
     if (event->worker && *event->worker)
         printf (" worker=%s", event->worker);
     if (event->error && *event->error) {
-        char *text = arb_cli_escape ((const uint8_t *) event->error, strlen (event->error));
+        char *text = arb_cli_escape_str (event->error);
         printf (" error=%s", text);
         free (text);
     }
@@ -339,13 +336,14 @@ s_on_pong (s_events_t *self, arb_msg_t *pong)
     uint64_t epoch = arb_msg_pong (pong)->epoch;
     self->ping = 0;
     if (self->silent)
-        arb_cli_say (0, "events: broker %s answers again", arb_client_endpoint (self->cli->client));
+        arb_cli_note (self->cli, "events: broker %s answers again",
+                      arb_client_endpoint (self->cli->client));
     self->silent = false;
     if (epoch != self->epoch) {
-        arb_cli_say (0,
-                     "events: broker restarted (epoch %" PRIu64 "); subscribing again, events "
-                     "of the restart are missing",
-                     epoch);
+        arb_cli_note (self->cli,
+                      "events: broker restarted (epoch %" PRIu64 "); subscribing again, events "
+                      "of the restart are missing",
+                      epoch);
         arb_msg_t *request = s_subscription (self->cli->client, self->queue, false);
         arb_client_send (self->cli->client, &request);
         self->epoch = epoch;
@@ -361,8 +359,8 @@ s_on_quiet (s_events_t *self)
     if (self->ping && now - self->ping_at < self->cli->rpc_timeout_ms)
         return;
     if (self->ping && !self->silent) {
-        arb_cli_say (0, "events: broker %s has not answered for %.1f s; still waiting",
-                     arb_client_endpoint (self->cli->client), self->cli->rpc_timeout_ms / 1000.0);
+        arb_cli_note (self->cli, "events: broker %s has not answered for %.1f s; still waiting",
+                      arb_client_endpoint (self->cli->client), self->cli->rpc_timeout_ms / 1000.0);
         self->silent = true;
     }
     arb_msg_t *ping = arb_client_request_new (self->cli->client, ARB_MSG_PING);
@@ -383,8 +381,9 @@ s_tail (s_events_t *self)
         else if (arb_msg_type (msg) == ARB_MSG_EVENT) {
             arb_event_body_t *body = arb_msg_event (msg);
             if (body->dropped)
-                arb_cli_say (0, "events: %" PRIu64 " events dropped (not read fast enough)",
-                             body->dropped);
+                arb_cli_note (self->cli,
+                              "events: %" PRIu64 " events dropped (not read fast enough)",
+                              body->dropped);
             for (size_t i = 0; i < body->events.n; i++)
                 s_print_event (self->cli, &body->events.v[i]);
             fflush (stdout);
@@ -413,12 +412,12 @@ s_events_run (arb_cli_t *cli, int argc, char **argv)
     while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
         if (c < 0)
             return arb_cli_getopt_exit (c);
-        if (arb_cli_opt_name ("queue", optarg))
+        if (arb_cli_opt_name (cli, "queue", optarg))
             return ARB_EXIT_USAGE;
         self.queue = optarg;
     }
     if (optind < argc)
-        return arb_cli_usage (cmd, "unexpected argument '%s'", argv[optind]);
+        return arb_cli_usage (cli, cmd, "unexpected argument '%s'", argv[optind]);
     arb_client_t *client = arb_cli_client (cli);
     if (!client || arb_client_ping (client, &self.epoch))
         return client ? arb_cli_client_fail (cli, "events") : ARB_EXIT_USAGE;

@@ -26,7 +26,7 @@ static const struct option s_wait_options[] = {
 };
 
 static int
-s_option (s_pipe_t *self, int c, const char *value)
+s_option (arb_cli_t *cli, s_pipe_t *self, int c, const char *value)
 {
     if (c == 'w')
         self->watch = true;
@@ -34,7 +34,7 @@ s_option (s_pipe_t *self, int c, const char *value)
         self->input = value;
     else if (c == 'a')
         self->args = value;
-    else if (arb_cli_opt_name ("queue", value))
+    else if (arb_cli_opt_name (cli, "queue", value))
         return -1;
     else
         self->queue = value;
@@ -52,11 +52,11 @@ s_is_file (int count, char **names)
 //  The pipe from the handlers named on the command line. NULL after
 //  printing why.
 static arb_flowfile_t *
-s_from_handlers (s_pipe_t *self, int count, char **handlers)
+s_from_handlers (arb_cli_t *cli, s_pipe_t *self, int count, char **handlers)
 {
     zframe_t *input = NULL;
     if (self->input && streq (self->input, "-"))
-        input = arb_cli_read_stdin ("--input", ARB_PAYLOAD_DEFAULT_MAX);
+        input = arb_cli_read_stdin (cli, "--input", ARB_PAYLOAD_DEFAULT_MAX);
     else if (self->input)
         input = zframe_new (self->input, strlen (self->input));
     else
@@ -69,7 +69,7 @@ s_from_handlers (s_pipe_t *self, int count, char **handlers)
         arb_flowfile_new_pipe ((const char *const *) handlers, (size_t) count, self->queue, &input,
                                (const uint8_t *) self->args, args_size, &err);
     if (!file)
-        arb_cli_say (0, "%s", err.text);
+        arb_cli_say (cli, 0, "%s", err.text);
     return file;
 }
 
@@ -86,22 +86,24 @@ s_submit (arb_cli_t *cli, int argc, char **argv)
     while ((c = arb_cli_getopt (cli, &s_submit_cmd, argc, argv)) != ARB_CLI_END) {
         if (c < 0)
             return arb_cli_getopt_exit (c);
-        if (s_option (&self, c, optarg))
+        if (s_option (cli, &self, c, optarg))
             return ARB_EXIT_USAGE;
     }
     int count = argc - optind;
     if (count < 1)
-        return arb_cli_usage (&s_submit_cmd, "which steps? give HANDLER names, or a FILE.json");
+        return arb_cli_usage (cli, &s_submit_cmd,
+                              "which steps? give HANDLER names, or a FILE.json");
     arb_flowfile_t *file = NULL;
     if (!s_is_file (count, argv + optind))
-        file = s_from_handlers (&self, count, argv + optind);
+        file = s_from_handlers (cli, &self, count, argv + optind);
     else if (self.input || self.args || self.queue)
-        return arb_cli_usage (&s_submit_cmd, "a pipe file gives its own input, args and queues");
+        return arb_cli_usage (cli, &s_submit_cmd,
+                              "a pipe file gives its own input, args and queues");
     else {
         arb_flowfile_err_t err;
         file = arb_flowfile_read (argv[optind], ARB_FLOW_PIPE, &err);
         if (!file)
-            arb_cli_say (0, "%s", err.text);
+            arb_cli_say (cli, 0, "%s", err.text);
     }
     if (!file)
         return ARB_EXIT_USAGE;
@@ -133,14 +135,14 @@ static const arb_cli_cmd_t s_submit_cmd = {
              "\n"
              "Submits a pipe: one step per HANDLER, in order; the first step's input is\n"
              "--input, each next step's input is the result of the step before. Prints the\n"
-             "pipe's id. If a step fails, the steps after it are dead.\n"
+             "pipe's id, flow:ID. If a step fails, the steps after it are dead.\n"
              "\n"
              "  --input DATA | -  the first step's input (-: stdin; default: empty)\n"
              "  --args DATA       persistent arguments every step gets beside its input\n"
              "  --queue Q         every step's queue (default: default)\n"
              "  --watch           then print each step's result as it finishes, in order, and\n"
              "                    the pipe's result, as `arbiter pipe wait`\n"
-             "  --json            print {\"flow\", \"tasks\": {NAME: ID}}\n"
+             "  --json            print {\"flow\": N, \"tasks\": {NAME: ID}}\n"
              "\n"
              "One argument ending in .json is a pipe file (- is not), which gives each step\n"
              "its own args and options (docs/workflows.md):\n"
@@ -154,7 +156,7 @@ static const arb_cli_cmd_t s_submit_cmd = {
 
 static const arb_cli_cmd_t s_status_cmd = {
     .name = "pipe status",
-    .usage = "usage: arbiter pipe status [--json] ID\n"
+    .usage = "usage: arbiter pipe status [--json] flow:ID\n"
              "\n"
              "Shows the pipe's counts by state and each step (step1, step2, ... unless the\n"
              "file named them): state, attempts, id and error. --json as `dag status --json`.\n"
@@ -165,7 +167,7 @@ static const arb_cli_cmd_t s_status_cmd = {
 
 static const arb_cli_cmd_t s_wait_cmd = {
     .name = "pipe wait",
-    .usage = "usage: arbiter pipe wait [--timeout SECONDS] [--json] ID\n"
+    .usage = "usage: arbiter pipe wait [--timeout SECONDS] [--json] flow:ID\n"
              "\n"
              "Waits for the pipe and prints each step as it finishes, in order (\"step1\n"
              "succeeded: RESULT\", \"step2 dead: ERROR\"), then \"result: RESULT\", the last\n"
@@ -182,7 +184,7 @@ static const arb_cli_cmd_t s_wait_cmd = {
 
 static const arb_cli_cmd_t s_cancel_cmd = {
     .name = "pipe cancel",
-    .usage = "usage: arbiter pipe cancel [--json] ID\n"
+    .usage = "usage: arbiter pipe cancel [--json] flow:ID\n"
              "\n"
              "Cancels every step of the pipe that has not finished.\n"
              "\n"
@@ -210,9 +212,9 @@ const arb_cli_cmd_t arb_cli_cmd_pipe = {
     .usage = "usage: arbiter pipe submit [--input DATA|-] [--args DATA] [--queue Q] [--watch]\n"
              "                           HANDLER [HANDLER...]\n"
              "       arbiter pipe submit [--watch] FILE.json\n"
-             "       arbiter pipe status ID\n"
-             "       arbiter pipe wait [--timeout SECONDS] ID\n"
-             "       arbiter pipe cancel ID\n"
+             "       arbiter pipe status flow:ID\n"
+             "       arbiter pipe wait [--timeout SECONDS] flow:ID\n"
+             "       arbiter pipe cancel flow:ID\n"
              "\n"
              "A pipe runs its steps one after the other, each with the result of the one\n"
              "before as its input. Each verb takes --json and --help.\n",

@@ -1,9 +1,10 @@
-/*  arb_cli_show.c — `arbiter status` and `arbiter list`: what the broker
-    knows about tasks, for people (aligned text) and for programs (--json,
-    with state names as strings and times both as ms and as RFC 3339).
+/*  arb_cli_show.c — `arbiter status`, `arbiter list` and `arbiter peek`:
+    what the broker knows about tasks, for people (aligned text) and for
+    programs (--json, with state names as strings and times both as ms and
+    as RFC 3339).
 */
 
-#include "arb_cli.h"
+#include "arb_cli_flow.h"
 
 //  Indexed by outcome: ARB_OUTCOME_* then ARB_ATTEMPT_*.
 static const char *s_outcomes[] = {"ok",        "failed",    "released", "lease lost",
@@ -84,6 +85,8 @@ s_task_json (arb_task_info_t *task, bool full)
     arb_cli_json_time (obj, "started", task->started_ms);
     arb_cli_json_time (obj, "finished", task->finished_ms);
     json_object_set_new (obj, "timeout_ms", json_integer ((json_int_t) task->timeout_ms));
+    json_object_set_new (obj, "soft_timeout_ms", json_integer ((json_int_t) task->soft_timeout_ms));
+    json_object_set_new (obj, "no_handler", json_boolean (task->no_handler));
     arb_cli_json_str (obj, "worker", task->worker);
     arb_cli_json_str (obj, "error", task->error);
     s_place_json (obj, task);
@@ -107,11 +110,23 @@ s_task_json (arb_task_info_t *task, bool full)
 //  ---------------------------------------------------------------------
 //  Text.
 
+//  "  LABEL  VALUE", the value escaped onto its line: names out of a journal
+//  older than the name rule may hold a newline (PROTOCOL.md).
+static void
+s_escaped_field (const char *label, const uint8_t *data, size_t size)
+{
+    if (size == 0)
+        return;
+    char *text = arb_cli_escape (data, size);
+    printf ("  %-11s %s\n", label, text);
+    free (text);
+}
+
 static void
 s_field (const char *label, const char *value)
 {
-    if (value && *value)
-        printf ("  %-11s %s\n", label, value);
+    if (value)
+        s_escaped_field (label, (const uint8_t *) value, strlen (value));
 }
 
 static void
@@ -122,14 +137,6 @@ s_time_field (const char *label, uint64_t ms)
         arb_cli_format_time (ms, text, sizeof (text));
         s_field (label, text);
     }
-}
-
-static void
-s_escaped_field (const char *label, const uint8_t *data, size_t size)
-{
-    char *text = arb_cli_escape (data, size);
-    s_field (label, text);
-    free (text);
 }
 
 static void
@@ -150,7 +157,7 @@ s_print_attempt (arb_attempt_info_t *attempt)
             attempt->worker && *attempt->worker ? attempt->worker : "-",
             attempt->ended_ms ? s_outcome_name (attempt->outcome) : "running");
     if (attempt->error && *attempt->error) {
-        char *text = arb_cli_escape ((const uint8_t *) attempt->error, strlen (attempt->error));
+        char *text = arb_cli_escape_str (attempt->error);
         printf (": %s", text);
         free (text);
     }
@@ -184,8 +191,8 @@ s_print_place (arb_task_info_t *task)
 {
     char text[ARB_NAME_MAX + 64];
     if (task->flow) {
-        snprintf (text, sizeof (text), "%" PRIu64 "%s%s%s", task->flow, task->ref ? ", as '" : "",
-                  task->ref ? task->ref : "", task->ref ? "'" : "");
+        snprintf (text, sizeof (text), ARB_CLI_FLOW_PREFIX "%" PRIu64 "%s%s%s", task->flow,
+                  task->ref ? ", as '" : "", task->ref ? task->ref : "", task->ref ? "'" : "");
         s_field ("flow", text);
     }
     if (task->origin) {
@@ -200,7 +207,9 @@ s_print_status (arb_task_info_t *task)
 {
     char text[64];
     printf ("task %" PRIu64 "\n", task->id);
-    s_field ("state", arb_state_name ((int) task->state));
+    snprintf (text, sizeof (text), "%s%s", arb_state_name ((int) task->state),
+              task->no_handler ? " (waiting for a handler)" : "");
+    s_field ("state", text);
     s_field ("queue", task->queue);
     s_field ("name", task->name);
     s_field ("key", task->key);
@@ -218,6 +227,10 @@ s_print_status (arb_task_info_t *task)
     if (task->timeout_ms) {
         arb_cli_format_duration (task->timeout_ms, text, sizeof (text));
         s_field ("timeout", text);
+    }
+    if (task->soft_timeout_ms) {
+        arb_cli_format_duration (task->soft_timeout_ms, text, sizeof (text));
+        s_field ("soft timeout", text);
     }
     s_field ("worker", task->worker);
     s_print_place (task);
@@ -242,18 +255,44 @@ s_print_row (arb_task_info_t *task)
     char created[40] = "-";
     if (task->created_ms)
         arb_cli_format_time (task->created_ms, created, sizeof (created));
-    char *error = arb_cli_escape ((const uint8_t *) (task->error ? task->error : ""),
-                                  task->error ? strlen (task->error) : 0);
+    //  a task waiting for a handler has had no error yet: say why it waits
+    const char *note = task->no_handler && !task->error ? "waiting for a handler" : task->error;
+    char *error = arb_cli_escape_str (note);
     if (strlen (error) > 60)
         strcpy (error + 57, "...");
+    //  names escaped too: one from an old journal may hold a newline
+    char *queue = arb_cli_escape_str (task->queue);
+    char *name = arb_cli_escape_str (task->name);
     printf ("%-10" PRIu64 " %-9s %-16s %-20s %4u/%-4u %s  %s\n", task->id,
-            arb_state_name ((int) task->state), task->queue ? task->queue : "",
-            task->name ? task->name : "", task->attempts, task->max_attempts, created, error);
+            arb_state_name ((int) task->state), queue, name, task->attempts, task->max_attempts,
+            created, error);
+    free (queue);
+    free (name);
     free (error);
 }
 
 //  ---------------------------------------------------------------------
 //  status
+
+typedef struct {
+    arb_cli_t *cli;
+    int status;  //  exit status so far
+} s_shown_t;
+
+//  Shows one task of `status`.
+static int
+s_show_one (void *arg, arb_task_info_t *task)
+{
+    s_shown_t *self = (s_shown_t *) arg;
+    if (!task->found)
+        self->status = arb_cli_say_code (self->cli, ARB_EXIT_USAGE, ARB_ERR_NOT_FOUND,
+                                         "task %" PRIu64 " not found", task->id);
+    else if (self->cli->json)
+        arb_cli_json_print (s_task_json (task, true));
+    else
+        s_print_status (task);
+    return 0;
+}
 
 static int
 s_status_run (arb_cli_t *cli, int argc, char **argv)
@@ -263,86 +302,77 @@ s_status_run (arb_cli_t *cli, int argc, char **argv)
     if (c != ARB_CLI_END)
         return arb_cli_getopt_exit (c);
     if (optind >= argc)
-        return arb_cli_usage (cmd, "which task? give its ID");
+        return arb_cli_usage (cli, cmd, "which task? give its ID");
+    uint64_t flow;
+    int status = arb_cli_flow_arg (cli, cmd, argc, argv, &flow);
+    if (status >= 0)
+        return status ? status : arb_cli_flow_status (cli, ARB_FLOW_NONE, flow);
     uint64_t *ids;
     size_t n;
-    if (arb_cli_parse_ids (argc - optind, argv + optind, &ids, &n))
+    if (arb_cli_parse_ids (cli, argc - optind, argv + optind, &ids, &n))
         return ARB_EXIT_USAGE;
-    arb_client_t *client = arb_cli_client (cli);
-    if (!client) {
-        free (ids);
-        return ARB_EXIT_USAGE;
-    }
-    arb_msg_t *request = arb_client_request_new (client, ARB_MSG_STATUS);
-    arb_status_body_t *body = arb_msg_status (request);
-    body->ids.v = ids;  //  borrowed until sent
-    body->ids.n = n;
-    arb_msg_t *reply = arb_client_request (client, &request);
+    s_shown_t shown = {.cli = cli, .status = ARB_EXIT_OK};
+    if (!arb_cli_client (cli))
+        shown.status = ARB_EXIT_USAGE;
+    else if (arb_client_status (cli->client, ids, n, s_show_one, &shown) < 0)
+        shown.status = arb_cli_client_fail (cli, "status");
     free (ids);
-    if (!reply)
-        return arb_cli_client_fail (cli, "status");
-    int status = ARB_EXIT_OK;
-    arb_status_reply_body_t *tasks = arb_msg_status_reply (reply);
-    for (size_t i = 0; i < tasks->tasks.n; i++) {
-        arb_task_info_t *task = &tasks->tasks.v[i];
-        if (!task->found)
-            status = arb_cli_say (ARB_EXIT_USAGE, "task %" PRIu64 " not found", task->id);
-        else if (cli->json)
-            arb_cli_json_print (s_task_json (task, true));
-        else
-            s_print_status (task);
-    }
-    arb_msg_destroy (&reply);
-    return status;
+    return shown.status;
 }
 
-int
-arb_cli_show_responses (arb_cli_t *cli, uint64_t id)
+//  Shows the answers of one fan-out task: its status is the exit status.
+static int
+s_show_responses (void *arg, arb_task_info_t *task)
 {
-    arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_STATUS);
-    arb_status_body_t *body = arb_msg_status (request);
-    body->ids.v = &id;  //  borrowed until sent
-    body->ids.n = 1;
-    arb_msg_t *reply = arb_client_request (cli->client, &request);
-    if (!reply)
-        return arb_cli_client_fail (cli, "status");
-    arb_status_reply_body_t *tasks = arb_msg_status_reply (reply);
-    arb_task_info_t *task = tasks->tasks.n ? &tasks->tasks.v[0] : NULL;
-    int status = task && task->state == ARB_STATE_SUCCEEDED ? ARB_EXIT_OK : ARB_EXIT_FAILED;
-    for (size_t i = 0; task && i < task->responses.n; i++) {
+    s_shown_t *self = (s_shown_t *) arg;
+    self->status = task->state == ARB_STATE_SUCCEEDED ? ARB_EXIT_OK : ARB_EXIT_FAILED;
+    for (size_t i = 0; i < task->responses.n; i++) {
         arb_response_info_t *response = &task->responses.v[i];
         if (response->state != ARB_STATE_SUCCEEDED)
-            status = ARB_EXIT_FAILED;
-        if (cli->json)
+            self->status = ARB_EXIT_FAILED;
+        if (self->cli->json)
             arb_cli_json_print (s_response_json (response));
         else
             s_print_response (response, "");
     }
     fflush (stdout);
-    if (task && task->state != ARB_STATE_SUCCEEDED)
-        arb_cli_say (0, "task %" PRIu64 " %s%s%s", id, arb_state_name ((int) task->state),
-                     task->error ? ": " : "", task->error ? task->error : "");
-    arb_msg_destroy (&reply);
-    return status;
+    if (task->state != ARB_STATE_SUCCEEDED)
+        arb_cli_say (self->cli, 0, "task %" PRIu64 " %s%s%s", task->id,
+                     arb_state_name ((int) task->state), task->error ? ": " : "",
+                     task->error ? task->error : "");
+    return 0;
+}
+
+int
+arb_cli_show_responses (arb_cli_t *cli, uint64_t id)
+{
+    s_shown_t shown = {.cli = cli, .status = ARB_EXIT_FAILED};
+    if (arb_client_status (cli->client, &id, 1, s_show_responses, &shown) < 0)
+        return arb_cli_client_fail (cli, "status");
+    return shown.status;
 }
 
 const arb_cli_cmd_t arb_cli_cmd_status = {
     .name = "status",
     .summary = "show a task: state, times, worker, result, attempts",
-    .usage = "usage: arbiter status [--json] ID...\n"
+    .usage = "usage: arbiter status [--json] ID... | flow:ID\n"
              "\n"
-             "Shows what the broker knows about each task: state, queue, name, priority,\n"
-             "attempts, created/started/finished times, worker, the flow it belongs to (and\n"
-             "its name there), error, result, each attempt's start, end, worker, outcome and\n"
-             "error, and for a fan-out task each endpoint's answer (state, time, result or\n"
-             "error). Results and errors are escaped onto one line (\\n, \\xNN).\n"
+             "Shows what the broker knows about each task: state (\"ready (waiting for a\n"
+             "handler)\" when workers serve its queue but none runs its name), queue, name,\n"
+             "priority, attempts, created/started/finished times, timeout, soft timeout,\n"
+             "worker, the flow it belongs to (and its name there), error, result, each\n"
+             "attempt's start, end, worker, outcome and error, and for a fan-out task each\n"
+             "endpoint's answer (state, time, result or error). Results and errors are\n"
+             "escaped onto one line (\\n, \\xNN). A flow (flow:ID, as `dag submit` and\n"
+             "`group submit` print it) is shown as `arbiter dag status` shows it.\n"
              "\n"
              "  --json  one object per task: state names as strings, each time as NAME_ms\n"
              "          (Unix ms) and NAME (RFC 3339), \"result\" (or \"result_base64\" when\n"
              "          it is not UTF-8), \"history\" (the attempts), \"flow\" and \"ref\"\n"
              "          (its flow and name there), \"origin\" and \"endpoint\" (a fan-out\n"
              "          copy), \"responses\" ([{\"endpoint\", \"id\", \"state\", \"finished\",\n"
-             "          \"result\", \"error\"}] of a fan-out task)\n"
+             "          \"result\", \"error\"}] of a fan-out task), \"no_handler\" (true:\n"
+             "          waiting for a handler)\n"
              "\n"
              "Exit: 0; 2 if a task is not found; 1 if the broker is unreachable.\n",
     .options = NULL,
@@ -379,8 +409,34 @@ s_list_pages (arb_cli_t *cli, uint32_t state, const char *queue, uint64_t limit)
     if (rc < 0)
         return arb_cli_client_fail (cli, "list");
     if (rc > 0)
-        arb_cli_say (0, "list: more tasks match; --limit %" PRIu64 " reached (0: no limit)", limit);
+        arb_cli_note (cli, "list: more tasks match; --limit %" PRIu64 " reached (0: no limit)",
+                      limit);
     return ARB_EXIT_OK;
+}
+
+//  The state of --state: one a task can rest in. Returns 0, or -1 after
+//  saying which there are.
+static int
+s_list_state (arb_cli_t *cli, const char *text, int *state)
+{
+    *state = arb_state_parse (text);
+    if (arb_state_is_resting (*state))
+        return 0;
+    char states[160] = "";
+    for (int s = 1, used = 0; s <= ARB_STATE_MAX; s++)
+        if (arb_state_is_resting (s))
+            used += snprintf (states + used, sizeof (states) - (size_t) used, "%s%s",
+                              used ? ", " : "", arb_state_name (s));
+    char *quoted = arb_cli_escape_str (text);
+    if (*state == ARB_STATE_FAILED)
+        arb_cli_say (cli, 0,
+                     "--state: no task rests in failed (a failed attempt leaves its task "
+                     "scheduled for a retry, or dead); give one of %s",
+                     states);
+    else
+        arb_cli_say (cli, 0, "--state: '%.64s' is not one of %s", quoted, states);
+    free (quoted);
+    return -1;
 }
 
 static const struct option s_list_options[] = {
@@ -399,14 +455,11 @@ s_list_run (arb_cli_t *cli, int argc, char **argv)
     uint64_t limit = ARB_LIST_DEFAULT_LIMIT;
     int c;
     while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
-        if (c == 's' && (state = arb_state_parse (optarg)) < 0)
-            return arb_cli_say (ARB_EXIT_USAGE,
-                                "--state: '%s' is not one of waiting, scheduled, ready, running, "
-                                "succeeded, dead, cancelled, skipped",
-                                optarg);
-        else if (c == 'q' && arb_cli_opt_name ("queue", optarg))
+        if (c == 's' && s_list_state (cli, optarg, &state))
             return ARB_EXIT_USAGE;
-        else if (c == 'l' && arb_cli_opt_uint ("limit", optarg, UINT32_MAX, &limit))
+        else if (c == 'q' && arb_cli_opt_name (cli, "queue", optarg))
+            return ARB_EXIT_USAGE;
+        else if (c == 'l' && arb_cli_opt_uint (cli, "limit", optarg, UINT32_MAX, &limit))
             return ARB_EXIT_USAGE;
         else if (c < 0)
             return arb_cli_getopt_exit (c);
@@ -414,7 +467,7 @@ s_list_run (arb_cli_t *cli, int argc, char **argv)
             queue = optarg;
     }
     if (optind < argc)
-        return arb_cli_usage (cmd, "unexpected argument '%s'", argv[optind]);
+        return arb_cli_usage (cli, cmd, "unexpected argument '%s'", argv[optind]);
     if (!arb_cli_client (cli))
         return ARB_EXIT_USAGE;
     return s_list_pages (cli, (uint32_t) state, queue, limit);
@@ -425,13 +478,106 @@ const arb_cli_cmd_t arb_cli_cmd_list = {
     .summary = "list tasks by state and queue",
     .usage = "usage: arbiter list [--state S] [--queue Q] [--limit N] [--json]\n"
              "\n"
-             "Lists tasks in id order, asking the broker page by page.\n"
+             "Lists tasks in id order, asking the broker page by page. A ready task that\n"
+             "none of its queue's workers runs says \"waiting for a handler\" in place of\n"
+             "an error.\n"
              "\n"
              "  --state S  waiting, scheduled, ready, running, succeeded, dead, cancelled or\n"
-             "             skipped (default: any)\n"
+             "             skipped (default: any); a failed attempt leaves its task\n"
+             "             scheduled (for a retry) or dead\n"
              "  --queue Q  only this queue\n"
              "  --limit N  at most N tasks (default 1000; 0: no limit)\n"
              "  --json     one object per task and line\n",
     .options = s_list_options,
     .run = s_list_run,
+};
+
+//  ---------------------------------------------------------------------
+//  peek
+
+#define ARB_PEEK_DEFAULT 10    //  tasks `peek` shows without -n
+#define ARB_PEEK_MAX     1000  //  the broker shows no more at once
+
+static int
+s_peek_one (void *arg, arb_dispatch_task_t *task)
+{
+    arb_cli_t *cli = (arb_cli_t *) arg;
+    const uint8_t *data = task->payload ? zframe_data (task->payload) : NULL;
+    size_t size = task->payload ? zframe_size (task->payload) : 0;
+    if (cli->json) {
+        json_t *obj = json_object ();
+        json_object_set_new (obj, "id", json_integer ((json_int_t) task->id));
+        arb_cli_json_str (obj, "queue", task->queue);
+        arb_cli_json_str (obj, "name", task->name);
+        json_object_set_new (obj, "attempt", json_integer (task->attempt));
+        arb_cli_json_time (obj, "created", task->created_ms);
+        json_object_set_new (obj, "timeout_ms", json_integer ((json_int_t) task->timeout_ms));
+        arb_cli_json_bytes (obj, "payload", data ? data : (const uint8_t *) "", size);
+        arb_cli_json_print (obj);
+        return 0;
+    }
+    char created[40] = "-";
+    if (task->created_ms)
+        arb_cli_format_time (task->created_ms, created, sizeof (created));
+    char *name = arb_cli_escape_str (task->name);
+    char *payload = arb_cli_escape (data, size);
+    if (strlen (payload) > 60)
+        strcpy (payload + 57, "...");
+    printf ("%-10" PRIu64 " %-20s %7u %-24s  %s\n", task->id, name, task->attempt, created,
+            payload);
+    free (name);
+    free (payload);
+    return 0;
+}
+
+static const struct option s_peek_options[] = {
+    {NULL, 0, NULL, 0},
+};
+
+static int
+s_peek_run (arb_cli_t *cli, int argc, char **argv)
+{
+    const arb_cli_cmd_t *cmd = &arb_cli_cmd_peek;
+    uint64_t max = ARB_PEEK_DEFAULT;
+    int c;
+    while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
+        if (c < 0)
+            return arb_cli_getopt_exit (c);
+        if (arb_cli_opt_uint (cli, "n", optarg, ARB_PEEK_MAX, &max))
+            return ARB_EXIT_USAGE;
+        if (max == 0)
+            return arb_cli_say (cli, ARB_EXIT_USAGE, "-n: must be 1 or more");
+    }
+    if (argc - optind != 1)
+        return arb_cli_usage (cli, cmd, optind < argc ? "give one QUEUE" : "which queue? give it");
+    const char *queue = argv[optind];
+    if (arb_cli_opt_name (cli, "QUEUE", queue) || !arb_cli_client (cli))
+        return ARB_EXIT_USAGE;
+    if (!cli->json)
+        printf ("%-10s %-20s %7s %-24s  %s\n", "ID", "NAME", "ATTEMPT", "CREATED", "PAYLOAD");
+    int rc = arb_client_peek (cli->client, queue, (uint32_t) max, s_peek_one, cli);
+    fflush (stdout);
+    if (rc < 0)
+        return arb_cli_client_fail (cli, "peek");
+    return ARB_EXIT_OK;
+}
+
+const arb_cli_cmd_t arb_cli_cmd_peek = {
+    .name = "peek",
+    .summary = "show the next tasks of a queue without taking them",
+    .usage = "usage: arbiter peek [-n N] [--json] QUEUE\n"
+             "\n"
+             "Shows the next ready tasks of QUEUE in the order workers would get them\n"
+             "(priority, then age), without taking them: id, name, the attempt it would be,\n"
+             "created time and payload (escaped onto one line, cut at 60 characters).\n"
+             "Tasks that are scheduled, waiting or running are not shown; a paused queue\n"
+             "shows what it would hand out.\n"
+             "\n"
+             "  -n N    at most N tasks (1..1000; default 10)\n"
+             "  --json  one object per task: {\"id\", \"queue\", \"name\", \"attempt\",\n"
+             "          \"created\", \"created_ms\", \"timeout_ms\", \"payload\" (or\n"
+             "          \"payload_base64\" when it is not UTF-8)}\n",
+    .options = s_peek_options,
+    .run = s_peek_run,
+    .short_options = "n:",
 };

@@ -7,9 +7,8 @@
 
 #include "arb_cli.h"
 
-#include <unistd.h>
-
 typedef struct {
+    arb_cli_t *cli;        //  borrowed
     arb_task_spec_t spec;  //  strings borrowed from argv
     bool watch;
     bool have_delay;
@@ -28,6 +27,7 @@ static const struct option s_options[] = {
     {"delay", required_argument, NULL, 'd'},
     {"at", required_argument, NULL, 'a'},
     {"timeout", required_argument, NULL, 't'},
+    {"soft-timeout", required_argument, NULL, 'S'},
     {"retention", required_argument, NULL, 'R'},
     {"watch", no_argument, NULL, 'w'},
     {"endpoint", required_argument, NULL, 'e'},
@@ -41,16 +41,19 @@ static const struct option s_options[] = {
 static int
 s_endpoint (s_submit_t *self, const char *name)
 {
+    arb_cli_t *cli = self->cli;
     arb_strs_t *endpoints = &self->spec.endpoints;
-    if (arb_cli_opt_name ("endpoint", name))
+    if (arb_cli_opt_name (cli, "endpoint", name))
         return -1;
     if (strchr (name, '@'))
-        return arb_cli_say (-1, "--endpoint: '%s' is not a worker name ('@' is reserved)", name);
+        return arb_cli_say (cli, -1, "--endpoint: '%s' is not a worker name ('@' is reserved)",
+                            name);
     for (size_t e = 0; e < endpoints->n; e++)
         if (streq (endpoints->v[e], name))
-            return arb_cli_say (-1, "--endpoint: '%s' is given twice", name);
+            return arb_cli_say (cli, -1, "--endpoint: '%s' is given twice", name);
     if (endpoints->n == ARB_CLIENT_ENDPOINTS_MAX)
-        return arb_cli_say (-1, "--endpoint: more than %d endpoints", ARB_CLIENT_ENDPOINTS_MAX);
+        return arb_cli_say (cli, -1, "--endpoint: more than %d endpoints",
+                            ARB_CLIENT_ENDPOINTS_MAX);
     endpoints->v = self->endpoints;
     endpoints->v[endpoints->n++] = name;
     return 0;
@@ -60,6 +63,7 @@ s_endpoint (s_submit_t *self, const char *name)
 static int
 s_fan_out_option (s_submit_t *self, int c, const char *value)
 {
+    arb_cli_t *cli = self->cli;
     arb_task_spec_t *spec = &self->spec;
     if (c == 'e')
         return s_endpoint (self, value);
@@ -72,11 +76,11 @@ s_fan_out_option (s_submit_t *self, int c, const char *value)
         spec->allow_unknown = true;
         return 0;
     }
-    if (arb_cli_opt_seconds ("endpoint-timeout", value, ARB_TIMEOUT_MAX_MS,
+    if (arb_cli_opt_seconds (cli, "endpoint-timeout", value, ARB_TIMEOUT_MAX_MS,
                              &spec->endpoint_timeout_ms))
         return -1;
     if (spec->endpoint_timeout_ms == 0)
-        return arb_cli_say (-1, "--endpoint-timeout: must be more than 0 s");
+        return arb_cli_say (cli, -1, "--endpoint-timeout: must be more than 0 s");
     return 0;
 }
 
@@ -84,6 +88,7 @@ s_fan_out_option (s_submit_t *self, int c, const char *value)
 static int
 s_option (s_submit_t *self, int c, const char *value)
 {
+    arb_cli_t *cli = self->cli;
     arb_task_spec_t *spec = &self->spec;
     arb_cli_err_t err;
     uint64_t number;
@@ -91,40 +96,48 @@ s_option (s_submit_t *self, int c, const char *value)
     switch (c) {
         case 'q':
             spec->queue = value;
-            return arb_cli_opt_name ("queue", value);
+            return arb_cli_opt_name (cli, "queue", value);
         case 'k':
             spec->key = value;
-            return arb_cli_opt_name ("key", value);
+            return arb_cli_opt_name (cli, "key", value);
         case 'p':
             if (arb_cli_parse_int (value, INT32_MIN, INT32_MAX, &priority, &err))
-                return arb_cli_say (-1, "--priority: %s", err.text);
+                return arb_cli_say (cli, -1, "--priority: %s", err.text);
             spec->priority = (int32_t) priority;
             return 0;
         case 'r':
-            if (arb_cli_opt_uint ("retries", value, ARB_RETRIES_MAX, &number))
+            if (arb_cli_opt_uint (cli, "retries", value, ARB_RETRIES_MAX, &number))
                 return -1;
             spec->retries = (uint32_t) number;
             return 0;
         case 'b':
             if (arb_cli_parse_backoff (value, &spec->backoff, &spec->backoff_ms,
                                        &spec->backoff_cap_ms, &err))
-                return arb_cli_say (-1, "--backoff: %s", err.text);
+                return arb_cli_say (cli, -1, "--backoff: %s", err.text);
             return 0;
         case 'J':
             spec->no_jitter = true;
             return 0;
         case 'd':
             self->have_delay = true;
-            return arb_cli_opt_seconds ("delay", value, ARB_DELAY_MAX_MS, &spec->delay_ms);
+            return arb_cli_opt_seconds (cli, "delay", value, ARB_DELAY_MAX_MS, &spec->delay_ms);
         case 'a':
             self->have_at = true;
             if (arb_cli_parse_time (value, (uint64_t) zclock_time (), &spec->at_ms, &err))
-                return arb_cli_say (-1, "--at: %s", err.text);
+                return arb_cli_say (cli, -1, "--at: %s", err.text);
             return 0;
         case 't':
-            return arb_cli_opt_seconds ("timeout", value, ARB_TIMEOUT_MAX_MS, &spec->timeout_ms);
+            return arb_cli_opt_seconds (cli, "timeout", value, ARB_TIMEOUT_MAX_MS,
+                                        &spec->timeout_ms);
+        case 'S':
+            if (arb_cli_opt_seconds (cli, "soft-timeout", value, ARB_TIMEOUT_MAX_MS,
+                                     &spec->soft_timeout_ms))
+                return -1;
+            if (spec->soft_timeout_ms == 0)
+                return arb_cli_say (cli, -1, "--soft-timeout: must be more than 0 s");
+            return 0;
         case 'R':
-            return arb_cli_opt_seconds ("retention", value, ARB_RETENTION_MAX_MS,
+            return arb_cli_opt_seconds (cli, "retention", value, ARB_RETENTION_MAX_MS,
                                         &spec->retention_ms);
         case 'w':
             self->watch = true;
@@ -138,23 +151,24 @@ s_option (s_submit_t *self, int c, const char *value)
     return -1;
 }
 
-//  The payload: the argument, stdin for "-", or stdin when none is given
-//  and stdin is not a terminal. NULL after printing why.
+//  The payload: the argument, stdin for "-" only (so that a loop reading
+//  its own stdin can submit), empty when none is given. NULL after saying
+//  why.
 static zframe_t *
-s_payload (const char *arg)
+s_payload (arb_cli_t *cli, const char *arg)
 {
-    if (arg && !streq (arg, "-")) {
+    if (!arg)
+        return zframe_new_empty ();
+    if (!streq (arg, "-")) {
         size_t size = strlen (arg);
         if (size > ARB_PAYLOAD_DEFAULT_MAX) {
-            arb_cli_say (0, "payload: %zu bytes, over the %u-byte limit", size,
+            arb_cli_say (cli, 0, "payload: %zu bytes, over the %u-byte limit", size,
                          ARB_PAYLOAD_DEFAULT_MAX);
             return NULL;
         }
         return zframe_new (arg, size);
     }
-    if (!arg && isatty (STDIN_FILENO))
-        return zframe_new_empty ();
-    return arb_cli_read_stdin ("payload", ARB_PAYLOAD_DEFAULT_MAX);
+    return arb_cli_read_stdin (cli, "payload", ARB_PAYLOAD_DEFAULT_MAX);
 }
 
 static void
@@ -170,24 +184,31 @@ s_print (arb_cli_t *cli, s_submit_t *self, uint64_t id, bool existing)
     printf ("%" PRIu64 "\n", id);
     fflush (stdout);
     if (existing)
-        arb_cli_say (0, "key '%s' was known already: %" PRIu64 " is the task it named",
-                     self->spec.key, id);
+        arb_cli_note (cli, "key '%s' was known already: %" PRIu64 " is the task it named",
+                      self->spec.key, id);
 }
 
 //  The rules between options. Returns 0, or -1 after printing why.
 static int
 s_check (s_submit_t *self)
 {
+    arb_cli_t *cli = self->cli;
     arb_task_spec_t *spec = &self->spec;
     if (self->have_delay && self->have_at)
-        return arb_cli_say (-1, "--delay and --at both say when; give one");
+        return arb_cli_say (cli, -1, "--delay and --at both say when; give one");
     if (spec->no_jitter && spec->backoff != ARB_BACKOFF_EXP)
-        return arb_cli_say (-1, "--no-jitter: only exp: backoff is jittered");
+        return arb_cli_say (cli, -1, "--no-jitter: only exp: backoff is jittered");
+    if (spec->backoff != ARB_BACKOFF_NONE && spec->retries == 0)
+        return arb_cli_say (cli, -1,
+                            "--backoff: it delays retries, and there are none: add --retries N");
+    if (spec->soft_timeout_ms && spec->timeout_ms && spec->soft_timeout_ms >= spec->timeout_ms)
+        return arb_cli_say (cli, -1, "--soft-timeout: must be below --timeout");
     if (spec->endpoints.n && spec->broadcast)
-        return arb_cli_say (-1, "--endpoint and --broadcast both say where; give one");
+        return arb_cli_say (cli, -1, "--endpoint and --broadcast both say where; give one");
     if (self->fan_out_options && !spec->endpoints.n && !spec->broadcast)
-        return arb_cli_say (-1, "--allow-unknown-endpoints and --endpoint-timeout go with "
-                                "--endpoint or --broadcast");
+        return arb_cli_say (cli, -1,
+                            "--allow-unknown-endpoints and --endpoint-timeout go with "
+                            "--endpoint or --broadcast");
     return 0;
 }
 
@@ -210,7 +231,7 @@ static int
 s_run (arb_cli_t *cli, int argc, char **argv)
 {
     const arb_cli_cmd_t *cmd = &arb_cli_cmd_submit;
-    s_submit_t self = {.spec = {.name = NULL}};
+    s_submit_t self = {.cli = cli};
     int c;
     while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
         if (c < 0)
@@ -220,14 +241,15 @@ s_run (arb_cli_t *cli, int argc, char **argv)
     }
     int left = argc - optind;
     if (left < 1 || left > 2)
-        return arb_cli_usage (cmd, left < 1 ? "which task? give its NAME" : "too many arguments");
+        return arb_cli_usage (cli, cmd,
+                              left < 1 ? "which task? give its NAME" : "too many arguments");
     if (s_check (&self))
         return ARB_EXIT_USAGE;
     self.spec.name = argv[optind];
-    if (!*self.spec.name || strlen (self.spec.name) > ARB_NAME_MAX)
-        return arb_cli_say (ARB_EXIT_USAGE, "NAME: 1 to %d bytes, not %zu", ARB_NAME_MAX,
-                            strlen (self.spec.name));
-    self.spec.payload = s_payload (left == 2 ? argv[optind + 1] : NULL);
+    arb_cli_err_t err;
+    if (arb_cli_parse_name (self.spec.name, &err))
+        return arb_cli_say (cli, ARB_EXIT_USAGE, "NAME: %s", err.text);
+    self.spec.payload = s_payload (cli, left == 2 ? argv[optind + 1] : NULL);
     if (!self.spec.payload)
         return ARB_EXIT_USAGE;
 
@@ -255,8 +277,8 @@ const arb_cli_cmd_t arb_cli_cmd_submit = {
         "usage: arbiter submit [options] NAME [PAYLOAD | -]\n"
         "\n"
         "Submits one task for the handler NAME and prints its id. The payload is\n"
-        "PAYLOAD; with '-', or with none while stdin is not a terminal, stdin (up to\n"
-        "16 MiB). A PAYLOAD that starts with '-' goes after '--'.\n"
+        "PAYLOAD, or stdin (up to 16 MiB) for '-'; without one it is empty and stdin\n"
+        "is left alone. A PAYLOAD that starts with '-' goes after '--'.\n"
         "\n"
         "  --queue Q            queue (default: default)\n"
         "  --key K              client key: submitting a known key again returns the\n"
@@ -265,12 +287,15 @@ const arb_cli_cmd_t arb_cli_cmd_submit = {
         "  --retries N          extra attempts after a failure (0..1000; default 0)\n"
         "  --backoff fixed:SECONDS | exp:BASE,CAP\n"
         "                       delay before a retry: always SECONDS, or BASE doubling\n"
-        "                       per attempt up to CAP, with random jitter\n"
+        "                       per attempt up to CAP, with random jitter (needs --retries)\n"
         "  --no-jitter          exp: backoff without jitter\n"
         "  --delay SECONDS      start no earlier than SECONDS from now (up to 366 days)\n"
         "  --at TIME            start no earlier than TIME: RFC 3339 (2026-11-23T10:00:00Z,\n"
         "                       or with an offset like +01:00) or Unix seconds\n"
         "  --timeout SECONDS    limit of one attempt (up to 30 days; default none)\n"
+        "  --soft-timeout SECONDS  warn the handler this long into an attempt, below\n"
+        "                       --timeout (an --exec command gets SIGUSR1; a C handler\n"
+        "                       sees arb_job_is_soft_timed_out); default none\n"
         "  --retention SECONDS  keep the finished task this long (default: the queue's)\n"
         "  --watch              then wait for the task and print its result, as `wait ID`\n"
         "  --json               print {\"id\", \"existing\"}\n"

@@ -5,6 +5,7 @@
 */
 
 #include "arb_cli_text.h"
+#include "arb_proto.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,37 +51,11 @@ arb_cli_format_duration (uint64_t ms, char *buf, size_t size)
         snprintf (buf, size, "%llu d %02llu h", s / 86400, s % 86400 / 3600);
 }
 
-//  Length of the valid UTF-8 sequence at p (1..4), or 0 if there is none.
-static size_t
-s_utf8_len (const uint8_t *p, size_t left)
-{
-    uint8_t b = p[0];
-    if (b < 0x80)
-        return 1;
-    //  lead byte ranges exclude overlong 2-byte forms and code points past U+10FFFF
-    size_t len = b >= 0xc2 && b <= 0xdf   ? 2
-                 : b >= 0xe0 && b <= 0xef ? 3
-                 : b >= 0xf0 && b <= 0xf4 ? 4
-                                          : 0;
-    if (len == 0 || left < len)
-        return 0;
-    uint32_t cp = b & (0x7f >> len);
-    for (size_t i = 1; i < len; i++) {
-        if ((p[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (p[i] & 0x3f);
-    }
-    static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
 bool
 arb_cli_is_utf8 (const uint8_t *data, size_t size)
 {
     for (size_t i = 0; i < size;) {
-        size_t len = s_utf8_len (data + i, size - i);
+        size_t len = arb_utf8_len (data + i, size - i);
         if (!len)
             return false;
         i += len;
@@ -103,7 +78,7 @@ arb_cli_escape (const uint8_t *data, size_t size)
     size_t used = 0;
     for (size_t i = 0; i < size;) {
         uint8_t b = data[i];
-        size_t len = s_utf8_len (data + i, size - i);
+        size_t len = arb_utf8_len (data + i, size - i);
         const char *named = b == '\n'   ? "\\n"
                             : b == '\r' ? "\\r"
                             : b == '\t' ? "\\t"
@@ -126,6 +101,12 @@ arb_cli_escape (const uint8_t *data, size_t size)
     }
     out[used] = 0;
     return out;
+}
+
+char *
+arb_cli_escape_str (const char *text)
+{
+    return arb_cli_escape ((const uint8_t *) (text ? text : ""), text ? strlen (text) : 0);
 }
 
 char *

@@ -26,6 +26,9 @@ bool arb_cli_is_utf8 (const uint8_t *data, size_t size);
 //  they are; \n \r \t \\ escaped; any other byte as \xNN. Caller frees.
 char *arb_cli_escape (const uint8_t *data, size_t size);
 
+//  arb_cli_escape of a C string; NULL is the empty string. Caller frees.
+char *arb_cli_escape_str (const char *text);
+
 //  Standard base64 (RFC 4648, with padding). Caller frees.
 char *arb_cli_base64 (const uint8_t *data, size_t size);
 

@@ -13,7 +13,7 @@
     wiped before each result is printed so the two never mix on screen.
 */
 
-#include "arb_cli.h"
+#include "arb_cli_flow.h"
 #include "arb_idset.h"
 
 #include <unistd.h>
@@ -113,7 +113,7 @@ s_print_line (arb_done_t *done)
         free (text);
     }
     else if (done->state != ARB_STATE_SUCCEEDED && done->error && *done->error) {
-        char *text = arb_cli_escape ((const uint8_t *) done->error, strlen (done->error));
+        char *text = arb_cli_escape_str (done->error);
         printf (": %s", text);
         free (text);
     }
@@ -122,7 +122,7 @@ s_print_line (arb_done_t *done)
 }
 
 static void
-s_print_raw (arb_done_t *done)
+s_print_raw (arb_cli_t *cli, arb_done_t *done)
 {
     if (done->state == ARB_STATE_SUCCEEDED) {
         size_t size = done->result ? zframe_size (done->result) : 0;
@@ -134,9 +134,9 @@ s_print_raw (arb_done_t *done)
         fflush (stdout);
     }
     else if (done->state == ARB_DONE_UNKNOWN)
-        arb_cli_say (0, "task %" PRIu64 ": no such task", done->id);
+        arb_cli_say_code (cli, 0, ARB_ERR_NOT_FOUND, "task %" PRIu64 ": no such task", done->id);
     else
-        arb_cli_say (0, "task %" PRIu64 " %s after %u attempt%s%s%s", done->id,
+        arb_cli_say (cli, 0, "task %" PRIu64 " %s after %u attempt%s%s%s", done->id,
                      arb_state_name (done->state), done->attempts, done->attempts == 1 ? "" : "s",
                      done->error && *done->error ? ": " : "", done->error ? done->error : "");
 }
@@ -158,7 +158,7 @@ s_report (s_wait_t *self, arb_done_t *done)
     if (self->cli->json)
         s_print_json (done);
     else if (self->raw)
-        s_print_raw (done);
+        s_print_raw (self->cli, done);
     else
         s_print_line (done);
 }
@@ -178,7 +178,7 @@ s_timed_out (s_wait_t *self, const uint64_t *ids, size_t n, int64_t timeout_ms)
             listed++;
         }
     size_t left = arb_idset_size (self->waiting);
-    arb_cli_say (0, "wait: %zu of %zu task%s unfinished after %.1f s: %s%s", left, n,
+    arb_cli_say (self->cli, 0, "wait: %zu of %zu task%s unfinished after %.1f s: %s%s", left, n,
                  n == 1 ? "" : "s", timeout_ms / 1000.0, list, left > listed ? ", ..." : "");
     return ARB_EXIT_TIMEOUT;
 }
@@ -253,7 +253,7 @@ s_run (arb_cli_t *cli, int argc, char **argv)
     while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
         uint64_t ms;
         if (c == 't') {
-            if (arb_cli_opt_seconds ("timeout", optarg, ARB_DELAY_MAX_MS, &ms))
+            if (arb_cli_opt_seconds (cli, "timeout", optarg, ARB_DELAY_MAX_MS, &ms))
                 return ARB_EXIT_USAGE;
             timeout_ms = (int64_t) ms;
         }
@@ -261,12 +261,16 @@ s_run (arb_cli_t *cli, int argc, char **argv)
             return arb_cli_getopt_exit (c);
     }
     if (optind >= argc)
-        return arb_cli_usage (cmd, "which tasks? give one or more IDs");
+        return arb_cli_usage (cli, cmd, "which tasks? give one or more IDs");
+    uint64_t flow;
+    int status = arb_cli_flow_arg (cli, cmd, argc, argv, &flow);
+    if (status >= 0)
+        return status ? status : arb_cli_flow_wait_id (cli, ARB_FLOW_NONE, flow, timeout_ms);
     uint64_t *ids;
     size_t n;
-    if (arb_cli_parse_ids (argc - optind, argv + optind, &ids, &n))
+    if (arb_cli_parse_ids (cli, argc - optind, argv + optind, &ids, &n))
         return ARB_EXIT_USAGE;
-    int status = arb_cli_wait_for (cli, ids, n, timeout_ms, true);
+    status = arb_cli_wait_for (cli, ids, n, timeout_ms, true);
     free (ids);
     return status;
 }
@@ -274,7 +278,7 @@ s_run (arb_cli_t *cli, int argc, char **argv)
 const arb_cli_cmd_t arb_cli_cmd_wait = {
     .name = "wait",
     .summary = "wait for tasks to finish and print their results",
-    .usage = "usage: arbiter wait [--timeout SECONDS] [--json] ID...\n"
+    .usage = "usage: arbiter wait [--timeout SECONDS] [--json] ID... | flow:ID\n"
              "\n"
              "Waits until every task has finished and prints each one as it finishes.\n"
              "  one ID      the result's bytes as they are on stdout (a newline is added on a\n"
@@ -284,6 +288,7 @@ const arb_cli_cmd_t arb_cli_cmd_wait = {
              "\\xNN)\n"
              "  --json      one object per task and line: {\"id\", \"state\", \"attempts\",\n"
              "              \"result\" (or \"result_base64\" if not UTF-8), \"error\"}\n"
+             "  flow:ID     each task of the flow, as `arbiter dag wait` prints them\n"
              "When stderr is a terminal, a progress line (done/failed/total, rate, ETA) is\n"
              "drawn on it. The wait survives a broker restart.\n"
              "\n"

@@ -8,9 +8,12 @@
 
     Two ways to talk:
 
-    - Synchronous calls (ping, submit, watch, request) send one request and
-      wait for the reply with the same request id, at most the request
-      timeout (default 5 s). A reply that arrives after its request timed
+    - Synchronous calls send one request (or a few, paging) and wait for
+      each reply with the same request id, at most the request timeout
+      (default 5 s): a call for each verb a program needs (ping, submit,
+      watch, status, list, a flow's tasks, cancel, retry, stats, peek), so
+      that it never builds or reads a message itself, and arb_client_request
+      for any other. A reply that arrives after its request timed
       out is dropped. Anything else that arrives meanwhile (DONE, EVENT,
       replies to asynchronous requests) is kept for arb_client_next and
       arb_client_recv.
@@ -45,27 +48,24 @@
 #ifndef ARB_CLIENT_H
 #define ARB_CLIENT_H
 
+#include "arb_dealer.h"
 #include "arb_proto.h"
+#include "arb_watchlist.h"
 
-#define ARB_CLIENT_ENDPOINT   "tcp://127.0.0.1:7700"  //  without an endpoint or $ARBITER_BROKER
-#define ARB_CLIENT_TIMEOUT_MS 5000                    //  default request timeout
-#define ARB_CLIENT_REWATCH_MS 2000                    //  default keep-alive interval of watches
+#define ARB_CLIENT_ENDPOINT   ARB_DEALER_ENDPOINT        //  without an endpoint or $ARBITER_BROKER
+#define ARB_CLIENT_TIMEOUT_MS 5000                       //  default request timeout
+#define ARB_CLIENT_REWATCH_MS ARB_WATCHLIST_INTERVAL_MS  //  default keep-alive interval of watches
 
 //  The most endpoints one fan-out task may name: the codec's limit on
-//  task_spec.endpoints (proto/arb_proto.c, which has no constant for it).
-#define ARB_CLIENT_ENDPOINTS_MAX 1000
-
-//  arb_done_t.state of a watched id the broker knows nothing about (it
-//  never existed, or its retention ran out): reported so that a waiter
-//  never waits for it forever.
-#define ARB_DONE_UNKNOWN 0
+//  task_spec.endpoints.
+#define ARB_CLIENT_ENDPOINTS_MAX ARB_ENDPOINTS_MAX
 
 typedef struct _arb_client_t arb_client_t;
 
 //  One finished task, from arb_client_next. Owned by the caller.
 typedef struct {
     uint64_t id;
-    int state;          //  ARB_STATE_SUCCEEDED, _DEAD, _CANCELLED, or ARB_DONE_UNKNOWN
+    int state;  //  ARB_STATE_SUCCEEDED, _DEAD, _CANCELLED, or ARB_DONE_UNKNOWN (arb_watchlist.h)
     uint32_t attempts;  //  attempts started
     char *error;        //  owned; NULL when there is none
     zframe_t *result;   //  owned; the result bytes (empty unless succeeded); NULL if unknown
@@ -118,10 +118,11 @@ int arb_client_ping (arb_client_t *self, uint64_t *epoch);
 //  whether its key was known already (ids[i] is then the first task's).
 //  With watch, the tasks are also watched (the broker watches them as part
 //  of the submit; arb_client_next reports them). Returns 0, or -1: refused
-//  locally before sending (a payload over the limit, a missing name; code
-//  0), refused by the broker (its code and reason), or not acknowledged in
-//  time — then the outcome is unknown, and submitting again with the same
-//  keys is the safe way to find out.
+//  locally before sending (a payload over the limit, a missing name, a name
+//  over ARB_NAME_MAX or not printable UTF-8 (arb_name_check); code 0),
+//  refused by the broker (its code and reason), or not acknowledged in time
+//  — then the outcome is unknown, and submitting again with the same keys
+//  is the safe way to find out.
 int arb_client_submit (arb_client_t *self,
                        arb_task_spec_t *specs,
                        size_t n,
@@ -166,14 +167,67 @@ int arb_client_list (arb_client_t *self,
                      arb_client_task_fn *fn,
                      void *arg);
 
-//  Calls fn for each task of a flow, in id order, as STATUS tells it (ref,
-//  origin, endpoint, error, result, history, fan-out responses): LIST by
-//  flow finds the ids, STATUS in chunks tells the rest. The flow's tasks
+//  Calls fn for each of the n tasks ids names, in that order, as STATUS
+//  tells them: state, times, worker, error, result, every attempt, a
+//  fan-out task's responses, its flow and name there. A task the broker
+//  does not know (never was, or past its retention) comes with found
+//  false and only its id set. Asks in chunks of a few hundred ids (each
+//  result may be 16 MiB). Returns 0, 1 if fn stopped, or -1 on failure.
+int arb_client_status (
+    arb_client_t *self, const uint64_t *ids, size_t n, arb_client_task_fn *fn, void *arg);
+
+//  Calls fn for each task of a flow, in id order, as arb_client_status
+//  tells it: LIST by flow finds the ids, STATUS the rest. The flow's tasks
 //  include the copies of its fan-out tasks (origin set) and the tasks its
 //  tasks emitted (no ref). A flow nobody knows has no tasks; so has one
 //  whose tasks all passed their retention. Returns 0, 1 if fn stopped, or
 //  -1 on failure.
 int arb_client_flow_each (arb_client_t *self, uint64_t flow, arb_client_task_fn *fn, void *arg);
+
+//  Cancels the tasks what->ids (at most ARB_IDS_MAX), or every unfinished
+//  task of the queue what->queue, of the groups named what->group, or of
+//  the flow what->flow (one of them). A running task is stopped on its
+//  worker; a group's finalizer and a task that waits `always` still run.
+//  With ids, outcomes (room for what->ids.n, or NULL) gets each id's
+//  answer in the same order: code 0 (cancelled), ARB_ERR_NOT_FOUND, or
+//  ARB_ERR_CONFLICT (it had finished: a no-op), and the state it is in
+//  now. *count (if not NULL) gets the number of tasks cancelled. Returns 0
+//  once the broker answered, whatever the outcomes, or -1.
+int arb_client_cancel (arb_client_t *self,
+                       const arb_cancel_body_t *what,
+                       arb_outcome_info_t *outcomes,
+                       uint32_t *count);
+
+//  Gives dead (or cancelled) tasks a new round of attempts: what->ids, or
+//  with what->all every dead task of what->queue. Answers as
+//  arb_client_cancel (ARB_ERR_CONFLICT: not dead or cancelled).
+int arb_client_retry (arb_client_t *self,
+                      const arb_retry_body_t *what,
+                      arb_outcome_info_t *outcomes,
+                      uint32_t *count);
+
+//  Called with the broker's statistics: per queue the counts by state
+//  (counts.v[state]), tasks done in the last minute, the oldest ready
+//  task's age, whether it is paused; per worker its slots, busy slots,
+//  credit and queues. Borrowed for the call only.
+typedef void (arb_client_stats_fn) (void *arg, arb_stats_reply_body_t *stats);
+
+//  Asks the broker for its statistics and calls fn with them. Returns 0,
+//  or -1 (fn not called).
+int arb_client_stats (arb_client_t *self, arb_client_stats_fn *fn, void *arg);
+
+//  Called with each task at the head of a queue: id, attempt it would
+//  be, name, timeout, created time, payload (task->payload, a frame); no
+//  lease (0): nothing is taken. Borrowed for the call only. Returns 0 to
+//  go on, else stops.
+typedef int (arb_client_peek_fn) (void *arg, arb_dispatch_task_t *task);
+
+//  Calls fn for each of the next max ready tasks of queue (0 means 1; the
+//  broker shows at most 1000), in the order they would be handed out,
+//  without taking them. Returns 0, 1 if fn stopped, or -1 on failure (an
+//  unknown queue has no tasks).
+int arb_client_peek (
+    arb_client_t *self, const char *queue, uint32_t max, arb_client_peek_fn *fn, void *arg);
 
 //  Watches n tasks: each is reported once by arb_client_next when it ends
 //  (at once if it has ended already). Ids the broker does not know come out

@@ -9,7 +9,7 @@
 
     where a TASK is {"name", "task", "queue", "payload", "args", "after",
     "input", "key", "priority", "retries", "backoff", "no_jitter",
-    "timeout", "delay", "at", "retention", "endpoints", "broadcast",
+    "timeout", "soft_timeout", "delay", "at", "retention", "endpoints", "broadcast",
     "allow_unknown_endpoints", "endpoint_timeout"}, each allowed where it
     makes sense (no "after" in a group member or a pipe step). What this
     module adds to the file: a group's callback waits on_success for every

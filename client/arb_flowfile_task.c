@@ -223,6 +223,16 @@ s_f_timeout (arb_flowfile_ctx_t *ctx, const char *key, json_t *value, arb_task_s
 }
 
 static int
+s_f_soft_timeout (arb_flowfile_ctx_t *ctx, const char *key, json_t *value, arb_task_spec_t *spec)
+{
+    if (s_seconds_value (ctx, key, value, ARB_TIMEOUT_MAX_MS, &spec->soft_timeout_ms))
+        return -1;
+    if (spec->soft_timeout_ms == 0)
+        return arb_flowfile_fail (ctx, key, "must be more than 0 s");
+    return 0;
+}
+
+static int
 s_f_delay (arb_flowfile_ctx_t *ctx, const char *key, json_t *value, arb_task_spec_t *spec)
 {
     ctx->seen.delay = true;
@@ -434,6 +444,9 @@ static const struct {
     {"timeout", s_f_timeout,
      ARB_FLOWFILE_ROLE_NODE | ARB_FLOWFILE_ROLE_MEMBER | ARB_FLOWFILE_ROLE_HOOK
          | ARB_FLOWFILE_ROLE_STEP},
+    {"soft_timeout", s_f_soft_timeout,
+     ARB_FLOWFILE_ROLE_NODE | ARB_FLOWFILE_ROLE_MEMBER | ARB_FLOWFILE_ROLE_HOOK
+         | ARB_FLOWFILE_ROLE_STEP},
     {"delay", s_f_delay,
      ARB_FLOWFILE_ROLE_NODE | ARB_FLOWFILE_ROLE_MEMBER | ARB_FLOWFILE_ROLE_HOOK
          | ARB_FLOWFILE_ROLE_STEP},
@@ -500,6 +513,11 @@ s_check_task (arb_flowfile_ctx_t *ctx, arb_task_spec_t *spec)
         return arb_flowfile_fail (ctx, NULL, "'delay' and 'at' both say when; give one");
     if (spec->no_jitter && spec->backoff != ARB_BACKOFF_EXP)
         return arb_flowfile_fail (ctx, "no_jitter", "only an exp: backoff is jittered");
+    if (spec->soft_timeout_ms && spec->timeout_ms && spec->soft_timeout_ms >= spec->timeout_ms)
+        return arb_flowfile_fail (ctx, "soft_timeout", "must be below 'timeout'");
+    if (spec->backoff != ARB_BACKOFF_NONE && spec->retries == 0)
+        return arb_flowfile_fail (ctx, "backoff",
+                                  "it delays retries, and there are none: give 'retries'");
     if (spec->input == ARB_INPUT_PARENT && (spec->after.n != 1 || spec->after.v[0].when != 0))
         return arb_flowfile_fail (ctx, "input",
                                   "\"parent\" needs exactly one dependency, on_success");

@@ -2,9 +2,10 @@
 
     The client tracks which task ids it watches and which request ids it
     awaits; at 100,000 tasks a second that is one insert and one removal
-    per task, so the set is an open-addressing hash table (linear probing,
-    deletion by backward shift: no tombstones) that allocates only when it
-    grows, never per id. Not thread-safe; owned by one client.
+    per task, so the set is arb_idmap's open-addressing hash table (linear
+    probing, deletion by backward shift: no tombstones) without values,
+    which allocates only when it grows, never per id. Not thread-safe;
+    owned by one client.
 */
 
 #ifndef ARB_IDSET_H

@@ -53,16 +53,13 @@ main (int argc, char *argv[])
     int queue_count = 0, slots = 4;
     arb_worker_mode_t mode = ARB_WORKER_LIGHT;
     static struct option options[] = {
-        {"broker", required_argument, 0, 'b'},
-        {"queue", required_argument, 0, 'q'},
-        {"slots", required_argument, 0, 's'},
-        {"mode", required_argument, 0, 'm'},
-        {"name", required_argument, 0, 'n'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"broker", required_argument, 0, 'b'}, {"queue", required_argument, 0, 'q'},
+        {"slots", required_argument, 0, 's'},  {"mode", required_argument, 0, 'm'},
+        {"name", required_argument, 0, 'n'},   {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},      {0, 0, 0, 0},
     };
     int opt;
-    while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
+    while ((opt = getopt_long (argc, argv, "h", options, NULL)) != -1) {
         if (opt == 'b')
             broker = optarg;
         else if (opt == 'q' && queue_count < 8)
@@ -73,10 +70,14 @@ main (int argc, char *argv[])
             mode = streq (optarg, "heavy") ? ARB_WORKER_HEAVY : ARB_WORKER_LIGHT;
         else if (opt == 'n')
             name = optarg;
+        else if (opt == 'V') {
+            printf ("minion %s (protocol %d)\n", ARB_VERSION, ARB_PROTO_VERSION);
+            return 0;
+        }
         else {
             fprintf (opt == 'h' ? stdout : stderr,
                      "usage: minion [--broker EP] [--queue Q]... [--slots N] "
-                     "[--mode light|heavy] [--name NAME]\n"
+                     "[--mode light|heavy] [--name NAME] | --version\n"
                      "handlers: simple_add (\"X Y\" -> X+Y), sleep (\"MS\")\n");
             return opt == 'h' ? 0 : 2;
         }

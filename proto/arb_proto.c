@@ -54,18 +54,24 @@ struct _arb_msg_t {
 
 //  max 0 on a BIN field means "the frame limit" (results travel inline
 //  in STATUS and DISPATCH parents).
+//
+//  Names (ARB_F_NAME, and every string of an ARB_F_STRS list) are printable
+//  UTF-8. Single names are typed so in what peers send the broker, where
+//  names enter the system; records the broker sends keep ARB_F_STR, since
+//  they carry names out of a journal that may predate the rule, and a
+//  worker that refused such a DISPATCH could never run the task.
 
 static const arb_field_t s_dep_fields[] = {
-    FLD (arb_dep_t, ref, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_dep_t, ref, ARB_F_NAME, false, ARB_NAME_MAX),
     FLD (arb_dep_t, id, ARB_F_U64, false, 0),
     FLD (arb_dep_t, when, ARB_F_U32, false, 0),
 };
 SCHEMA (s_dep_schema, arb_dep_t, s_dep_fields);
 
 static const arb_field_t s_task_spec_fields[] = {
-    FLD (arb_task_spec_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
-    FLD (arb_task_spec_t, name, ARB_F_STR, true, ARB_NAME_MAX),
-    FLD (arb_task_spec_t, key, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_task_spec_t, queue, ARB_F_NAME, false, ARB_NAME_MAX),
+    FLD (arb_task_spec_t, name, ARB_F_NAME, true, ARB_NAME_MAX),
+    FLD (arb_task_spec_t, key, ARB_F_NAME, false, ARB_NAME_MAX),
     FLD (arb_task_spec_t, priority, ARB_F_I32, false, 0),
     FLD (arb_task_spec_t, retries, ARB_F_U32, false, 0),
     FLD (arb_task_spec_t, backoff, ARB_F_U32, false, 0),
@@ -75,10 +81,11 @@ static const arb_field_t s_task_spec_fields[] = {
     FLD (arb_task_spec_t, delay_ms, ARB_F_U64, false, 0),
     FLD (arb_task_spec_t, at_ms, ARB_F_U64, false, 0),
     FLD (arb_task_spec_t, timeout_ms, ARB_F_U64, false, 0),
+    FLD (arb_task_spec_t, soft_timeout_ms, ARB_F_U64, false, 0),
     FLD (arb_task_spec_t, retention_ms, ARB_F_U64, false, 0),
     FLD (arb_task_spec_t, expires_ms, ARB_F_U64, false, 0),
     FLD (arb_task_spec_t, headers, ARB_F_BIN, false, ARB_HEADERS_MAX),
-    FLD (arb_task_spec_t, ref, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_task_spec_t, ref, ARB_F_NAME, false, ARB_NAME_MAX),
     LST (arb_task_spec_t, after, false, ARB_LIST_MAX, s_dep_schema),
     FLD (arb_task_spec_t, endpoints, ARB_F_STRS, false, ARB_ENDPOINTS_MAX),
     FLD (arb_task_spec_t, broadcast, ARB_F_BOOL, false, 0),
@@ -108,7 +115,7 @@ SCHEMA (s_pong_schema, arb_pong_body_t, s_pong_fields);
 static const arb_field_t s_submit_fields[] = {
     FLD (arb_submit_body_t, watch, ARB_F_BOOL, false, 0),
     FLD (arb_submit_body_t, flow_kind, ARB_F_U32, false, 0),
-    FLD (arb_submit_body_t, flow_name, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_submit_body_t, flow_name, ARB_F_NAME, false, ARB_NAME_MAX),
     LST (arb_submit_body_t, tasks, true, ARB_LIST_MAX, s_task_spec_schema),
 };
 SCHEMA (s_submit_schema, arb_submit_body_t, s_submit_fields);
@@ -167,6 +174,7 @@ static const arb_field_t s_task_info_fields[] = {
     FLD (arb_task_info_t, started_ms, ARB_F_U64, false, 0),
     FLD (arb_task_info_t, finished_ms, ARB_F_U64, false, 0),
     FLD (arb_task_info_t, timeout_ms, ARB_F_U64, false, 0),
+    FLD (arb_task_info_t, soft_timeout_ms, ARB_F_U64, false, 0),
     FLD (arb_task_info_t, worker, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_task_info_t, error, ARB_F_STR, false, ARB_TEXT_MAX),
     FLD (arb_task_info_t, result, ARB_F_BIN, false, 0),
@@ -179,6 +187,7 @@ static const arb_field_t s_task_info_fields[] = {
     FLD (arb_task_info_t, args, ARB_F_BIN, false, ARB_ARGS_MAX),
     FLD (arb_task_info_t, flow_kind, ARB_F_U32, false, 0),
     FLD (arb_task_info_t, flow_name, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_task_info_t, no_handler, ARB_F_BOOL, false, 0),
 };
 SCHEMA (s_task_info_schema, arb_task_info_t, s_task_info_fields);
 
@@ -189,7 +198,7 @@ SCHEMA (s_status_reply_schema, arb_status_reply_body_t, s_status_reply_fields);
 
 static const arb_field_t s_list_fields[] = {
     FLD (arb_list_body_t, state, ARB_F_U32, false, 0),
-    FLD (arb_list_body_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_list_body_t, queue, ARB_F_NAME, false, ARB_NAME_MAX),
     FLD (arb_list_body_t, after_id, ARB_F_U64, false, 0),
     FLD (arb_list_body_t, limit, ARB_F_U32, false, 0),
     FLD (arb_list_body_t, flow, ARB_F_U64, false, 0),
@@ -229,8 +238,8 @@ SCHEMA (s_done_schema, arb_done_body_t, s_done_fields);
 
 static const arb_field_t s_cancel_fields[] = {
     FLD (arb_cancel_body_t, ids, ARB_F_IDS, false, ARB_IDS_MAX),
-    FLD (arb_cancel_body_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
-    FLD (arb_cancel_body_t, group, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_cancel_body_t, queue, ARB_F_NAME, false, ARB_NAME_MAX),
+    FLD (arb_cancel_body_t, group, ARB_F_NAME, false, ARB_NAME_MAX),
     FLD (arb_cancel_body_t, flow, ARB_F_U64, false, 0),
 };
 SCHEMA (s_cancel_schema, arb_cancel_body_t, s_cancel_fields);
@@ -250,7 +259,7 @@ SCHEMA (s_cancel_reply_schema, arb_cancel_reply_body_t, s_cancel_reply_fields);
 
 static const arb_field_t s_retry_fields[] = {
     FLD (arb_retry_body_t, ids, ARB_F_IDS, false, ARB_IDS_MAX),
-    FLD (arb_retry_body_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_retry_body_t, queue, ARB_F_NAME, false, ARB_NAME_MAX),
     FLD (arb_retry_body_t, all, ARB_F_BOOL, false, 0),
 };
 SCHEMA (s_retry_schema, arb_retry_body_t, s_retry_fields);
@@ -298,7 +307,7 @@ static const arb_field_t s_stats_reply_fields[] = {
 SCHEMA (s_stats_reply_schema, arb_stats_reply_body_t, s_stats_reply_fields);
 
 static const arb_field_t s_queue_fields[] = {
-    FLD (arb_queue_body_t, queue, ARB_F_STR, true, ARB_NAME_MAX),
+    FLD (arb_queue_body_t, queue, ARB_F_NAME, true, ARB_NAME_MAX),
     FLD (arb_queue_body_t, op, ARB_F_STR, true, ARB_NAME_MAX),
     FLD (arb_queue_body_t, max_running, ARB_F_U32, false, 0),
     FLD (arb_queue_body_t, rate_per_sec, ARB_F_U32, false, 0),
@@ -314,7 +323,7 @@ static const arb_field_t s_ok_fields[] = {
 SCHEMA (s_ok_schema, arb_ok_body_t, s_ok_fields);
 
 static const arb_field_t s_limit_fields[] = {
-    FLD (arb_limit_body_t, name, ARB_F_STR, true, ARB_NAME_MAX),
+    FLD (arb_limit_body_t, name, ARB_F_NAME, true, ARB_NAME_MAX),
     FLD (arb_limit_body_t, max_running, ARB_F_U32, false, 0),
     FLD (arb_limit_body_t, rate_per_sec, ARB_F_U32, false, 0),
     FLD (arb_limit_body_t, clear, ARB_F_STRS, false, 8),
@@ -322,7 +331,7 @@ static const arb_field_t s_limit_fields[] = {
 SCHEMA (s_limit_schema, arb_limit_body_t, s_limit_fields);
 
 static const arb_field_t s_events_fields[] = {
-    FLD (arb_events_body_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_events_body_t, queue, ARB_F_NAME, false, ARB_NAME_MAX),
     FLD (arb_events_body_t, off, ARB_F_BOOL, false, 0),
 };
 SCHEMA (s_events_schema, arb_events_body_t, s_events_fields);
@@ -346,7 +355,7 @@ static const arb_field_t s_event_fields[] = {
 SCHEMA (s_event_schema, arb_event_body_t, s_event_fields);
 
 static const arb_field_t s_peek_fields[] = {
-    FLD (arb_peek_body_t, queue, ARB_F_STR, true, ARB_NAME_MAX),
+    FLD (arb_peek_body_t, queue, ARB_F_NAME, true, ARB_NAME_MAX),
     FLD (arb_peek_body_t, max, ARB_F_U32, false, 0),
 };
 SCHEMA (s_peek_schema, arb_peek_body_t, s_peek_fields);
@@ -369,6 +378,7 @@ static const arb_field_t s_dispatch_task_fields[] = {
     FLD (arb_dispatch_task_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_dispatch_task_t, name, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_dispatch_task_t, timeout_ms, ARB_F_U64, false, 0),
+    FLD (arb_dispatch_task_t, soft_timeout_ms, ARB_F_U64, false, 0),
     FLD (arb_dispatch_task_t, created_ms, ARB_F_U64, false, 0),
     FLD (arb_dispatch_task_t, headers, ARB_F_BIN, false, ARB_HEADERS_MAX),
     LST (arb_dispatch_task_t, parents, false, ARB_LIST_MAX, s_parent_info_schema),
@@ -415,12 +425,13 @@ static const arb_field_t s_held_fields[] = {
 SCHEMA (s_held_schema, arb_held_t, s_held_fields);
 
 static const arb_field_t s_register_fields[] = {
-    FLD (arb_register_body_t, name, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_register_body_t, name, ARB_F_NAME, false, ARB_NAME_MAX),
     FLD (arb_register_body_t, mode, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_register_body_t, slots, ARB_F_U32, false, 0),
     FLD (arb_register_body_t, pid, ARB_F_U32, false, 0),
-    FLD (arb_register_body_t, host, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_register_body_t, host, ARB_F_NAME, false, ARB_NAME_MAX),
     LST (arb_register_body_t, held, false, ARB_LIST_MAX, s_held_schema),
+    FLD (arb_register_body_t, handles, ARB_F_STRS, false, ARB_HANDLES_MAX),
 };
 SCHEMA (s_register_schema, arb_register_body_t, s_register_fields);
 
@@ -429,19 +440,20 @@ static const arb_field_t s_welcome_fields[] = {
     FLD (arb_welcome_body_t, liveness_ms, ARB_F_U32, true, 0),
     FLD (arb_welcome_body_t, epoch, ARB_F_U64, false, 0),
     LST (arb_welcome_body_t, adopted, false, ARB_LIST_MAX, s_held_schema),
+    FLD (arb_welcome_body_t, max_payload, ARB_F_U64, false, 0),
 };
 SCHEMA (s_welcome_schema, arb_welcome_body_t, s_welcome_fields);
 
 static const arb_field_t s_credit_fields[] = {
     FLD (arb_credit_body_t, sub, ARB_F_U32, false, 0),
-    FLD (arb_credit_body_t, queues, ARB_F_STRS, false, ARB_SUB_QUEUES_MAX),
+    FLD (arb_credit_body_t, queues, ARB_F_STRS, false, ARB_CREDIT_QUEUES_MAX),
     FLD (arb_credit_body_t, credit, ARB_F_I32, false, 0),
     FLD (arb_credit_body_t, cancel, ARB_F_BOOL, false, 0),
 };
 SCHEMA (s_credit_schema, arb_credit_body_t, s_credit_fields);
 
 static const arb_field_t s_take_fields[] = {
-    FLD (arb_take_body_t, queue, ARB_F_STR, true, ARB_NAME_MAX),
+    FLD (arb_take_body_t, queue, ARB_F_NAME, true, ARB_NAME_MAX),
     FLD (arb_take_body_t, max, ARB_F_U32, false, 0),
 };
 SCHEMA (s_take_schema, arb_take_body_t, s_take_fields);
@@ -464,8 +476,8 @@ SCHEMA (s_result_schema, arb_result_body_t, s_result_fields);
 static const arb_field_t s_emit_item_fields[] = {
     FLD (arb_emit_item_t, id, ARB_F_U64, true, 0),
     FLD (arb_emit_item_t, lease, ARB_F_U64, true, 0),
-    FLD (arb_emit_item_t, queue, ARB_F_STR, true, ARB_NAME_MAX),
-    FLD (arb_emit_item_t, name, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_emit_item_t, queue, ARB_F_NAME, true, ARB_NAME_MAX),
+    FLD (arb_emit_item_t, name, ARB_F_NAME, false, ARB_NAME_MAX),
     FLD (arb_emit_item_t, payload, ARB_F_FRAME, true, 0),
 };
 SCHEMA (s_emit_item_schema, arb_emit_item_t, s_emit_item_fields);
@@ -521,6 +533,88 @@ arb_msg_type_name (int type)
     return s_types[type].name;
 }
 
+//  A byte that does not start a well-formed character (overlong,
+//  surrogate, beyond U+10FFFF) becomes '?', and a character cut short at
+//  the end (by truncation) is dropped. Errors go to the journal, logs and
+//  JSON; a stray byte must not break them.
+void
+arb_text_clean (char *text)
+{
+    uint8_t *p = (uint8_t *) text;
+    while (*p) {
+        size_t need = *p < 0x80   ? 0
+                      : *p < 0xc2 ? 4
+                      : *p < 0xe0 ? 1
+                      : *p < 0xf0 ? 2
+                      : *p < 0xf5 ? 3
+                                  : 4;
+        size_t k = 1;
+        while (need < 4 && k <= need && (p[k] & 0xc0) == 0x80)
+            k++;
+        bool bad = need == 4 || k <= need || (p[0] == 0xe0 && p[1] < 0xa0)
+                   || (p[0] == 0xed && p[1] >= 0xa0) || (p[0] == 0xf0 && p[1] < 0x90)
+                   || (p[0] == 0xf4 && p[1] >= 0x90);
+        if (bad && need < 4 && k <= need && p[k] == 0) {
+            *p = 0;  //  cut short at the end
+            return;
+        }
+        if (bad) {
+            *p++ = '?';
+            continue;
+        }
+        p += need + 1;
+    }
+}
+
+void
+arb_text_copy (char *dest, const char *text, size_t len)
+{
+    if (len > ARB_TEXT_MAX)
+        len = ARB_TEXT_MAX;
+    //  an error is a wire string: no NUL inside
+    for (size_t i = 0; i < len; i++)
+        dest[i] = text[i] ? text[i] : '.';
+    dest[len] = '\0';
+    arb_text_clean (dest);
+}
+
+arb_msg_type_t
+arb_msg_reply_type (arb_msg_type_t request)
+{
+    switch (request) {
+        case ARB_MSG_PING:
+            return ARB_MSG_PONG;
+        case ARB_MSG_SUBMIT:
+            return ARB_MSG_SUBMITTED;
+        case ARB_MSG_STATUS:
+            return ARB_MSG_STATUS_REPLY;
+        case ARB_MSG_LIST:
+            return ARB_MSG_LIST_REPLY;
+        case ARB_MSG_WATCH:
+            return ARB_MSG_WATCHING;
+        case ARB_MSG_CANCEL:
+            return ARB_MSG_CANCEL_REPLY;
+        case ARB_MSG_RETRY:
+            return ARB_MSG_RETRY_REPLY;
+        case ARB_MSG_STATS:
+            return ARB_MSG_STATS_REPLY;
+        case ARB_MSG_QUEUE:
+        case ARB_MSG_LIMIT:
+        case ARB_MSG_EVENTS:
+            return ARB_MSG_OK;
+        case ARB_MSG_PEEK:
+            return ARB_MSG_PEEK_REPLY;
+        case ARB_MSG_META:
+            return ARB_MSG_META_REPLY;
+        case ARB_MSG_REGISTER:
+            return ARB_MSG_WELCOME;
+        case ARB_MSG_TAKE:
+            return ARB_MSG_DISPATCH;
+        default:
+            return (arb_msg_type_t) 0;
+    }
+}
+
 static const char *s_state_names[ARB_STATE_MAX + 1] = {
     NULL,        "waiting", "scheduled", "ready",     "running",
     "succeeded", "failed",  "dead",      "cancelled", "skipped",
@@ -548,6 +642,63 @@ arb_state_is_final (int state)
 {
     return state == ARB_STATE_SUCCEEDED || state == ARB_STATE_DEAD || state == ARB_STATE_CANCELLED
            || state == ARB_STATE_SKIPPED;
+}
+
+bool
+arb_state_is_resting (int state)
+{
+    return state > 0 && state <= ARB_STATE_MAX && state != ARB_STATE_FAILED;
+}
+
+//  ---------------------------------------------------------------------
+//  Names.
+
+size_t
+arb_utf8_len (const uint8_t *p, size_t left)
+{
+    uint8_t b = p[0];
+    if (b < 0x80)
+        return 1;
+    //  lead byte ranges exclude overlong 2-byte forms and code points past U+10FFFF
+    size_t len = b >= 0xc2 && b <= 0xdf   ? 2
+                 : b >= 0xe0 && b <= 0xef ? 3
+                 : b >= 0xf0 && b <= 0xf4 ? 4
+                                          : 0;
+    if (len == 0 || left < len)
+        return 0;
+    uint32_t cp = b & (0x7f >> len);
+    for (size_t i = 1; i < len; i++) {
+        if ((p[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3f);
+    }
+    static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+int
+arb_name_check (const char *text, size_t len, char *why, size_t size)
+{
+    const uint8_t *p = (const uint8_t *) text;
+    for (size_t i = 0; i < len;) {
+        size_t n = arb_utf8_len (p + i, len - i);
+        if (n == 0) {
+            snprintf (why, size, "invalid UTF-8 at byte %zu", i + 1);
+            return -1;
+        }
+        //  C1 controls (U+0080..U+009F) are \xc2\x80..\xc2\x9f
+        if (p[i] < 0x20 || p[i] == 0x7f || (n == 2 && p[i] == 0xc2 && p[i + 1] < 0xa0)) {
+            if (n == 2)
+                snprintf (why, size, "control character U+%04X at byte %zu", p[i + 1], i + 1);
+            else
+                snprintf (why, size, "control character 0x%02x at byte %zu", p[i], i + 1);
+            return -1;
+        }
+        i += n;
+    }
+    return 0;
 }
 
 //  ---------------------------------------------------------------------
@@ -784,6 +935,7 @@ s_present (const arb_field_t *f, const char *at)
         case ARB_F_BOOL:
             return *(const bool *) at;
         case ARB_F_STR:
+        case ARB_F_NAME:
             return *(const char *const *) at != NULL;
         case ARB_F_BIN:
             return ((const arb_bin_t *) at)->size > 0;
@@ -848,6 +1000,7 @@ s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, zmsg
                     msgpack_pack_false (pk);
                 break;
             case ARB_F_STR:
+            case ARB_F_NAME:
                 s_pack_str (pk, *(const char **) at);
                 break;
             case ARB_F_BIN: {
@@ -1197,6 +1350,19 @@ s_read_str (s_dec_t *dec, size_t max, const char **str)
     return 0;
 }
 
+//  A string that is a name: refused, naming the field, unless printable
+//  UTF-8 (arb_name_check).
+static int
+s_read_name (s_dec_t *dec, size_t max, const char **str)
+{
+    if (s_read_str (dec, max, str))
+        return -1;
+    char why[80];
+    if (arb_name_check (*str, strlen (*str), why, sizeof (why)))
+        return s_fail (dec, ARB_ERR_BAD_REQUEST, "%s (names are printable UTF-8)", why);
+    return 0;
+}
+
 static int
 s_read_bin (s_dec_t *dec, size_t max, arb_bin_t *bin)
 {
@@ -1280,6 +1446,8 @@ s_decode_value (s_dec_t *dec, const arb_field_t *f, char *at)
             return s_read_bool (dec, (bool *) at);
         case ARB_F_STR:
             return s_read_str (dec, f->max, (const char **) at);
+        case ARB_F_NAME:
+            return s_read_name (dec, f->max, (const char **) at);
         case ARB_F_BIN:
             return s_read_bin (dec, f->max ? f->max : dec->max_frame, (arb_bin_t *) at);
         case ARB_F_STRS: {
@@ -1289,9 +1457,12 @@ s_decode_value (s_dec_t *dec, const arb_field_t *f, char *at)
                 return -1;
             strs->v = (const char **) arb_msg_alloc (dec->msg, n * sizeof (char *));
             strs->n = n;
-            for (size_t k = 0; k < n; k++)
-                if (s_read_str (dec, ARB_NAME_MAX, &strs->v[k]))
+            for (size_t k = 0; k < n; k++) {
+                dec->path[dec->depth - 1].index = (long) k;
+                if (s_read_name (dec, ARB_NAME_MAX, &strs->v[k]))
                     return -1;
+            }
+            dec->path[dec->depth - 1].index = -1;
             return 0;
         }
         case ARB_F_IDS: {
@@ -1488,6 +1659,8 @@ arb_msg_decode (zmsg_t **zmsg_p, bool routed, const arb_limits_t *limits, arb_ms
                      arb_msg_type_name (self->type));
         goto cleanup;
     }
+    if (self->type == ARB_MSG_RESULT && limits && limits->max_result)
+        max_frame = limits->max_result;
     if (s_decode_body (self, body, zmsg, max_frame) == 0)
         rc = 0;
 

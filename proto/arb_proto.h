@@ -53,7 +53,7 @@
 //  Limits. Every string and list on the wire has one; the decoder refuses
 //  anything beyond it.
 
-#define ARB_NAME_MAX            200          //  queue, task name, worker name, client key
+#define ARB_NAME_MAX            200          //  names (arb_name_check): queue, task, worker, key
 #define ARB_TEXT_MAX            4096         //  error texts, reasons
 #define ARB_HEADERS_MAX         65536        //  opaque per-task headers (gateway properties)
 #define ARB_LIST_MAX            100000       //  records in one list (a 10,000-node DAG fits)
@@ -62,12 +62,13 @@
 #define ARB_META_VALUE_MAX      (1u << 20)   //  one metadata value
 #define ARB_ARGS_MAX            (1u << 20)   //  a task's persistent arguments
 #define ARB_ENDPOINTS_MAX       1000         //  endpoints of one fan-out task
+#define ARB_HANDLES_MAX         1000         //  task names one worker declares it handles
+#define ARB_CREDIT_QUEUES_MAX   64           //  queues of one CREDIT subscription
 
 //  Bounds of what one peer may hold at the broker, and of the messages it
 //  sends (PROTOCOL.md, Bounds). ARB_REPLY_BYTES: payloads, results and
 //  values in one broker message beyond its first record.
 #define ARB_REPLY_BYTES        (16u << 20)
-#define ARB_SUB_QUEUES_MAX     64      //  queues named by one subscription (CREDIT)
 #define ARB_SESSION_SUBS_MAX   10000   //  subscriptions of one worker session
 #define ARB_SESSION_QUEUES_MAX 10000   //  queue names over all of a session's subscriptions
 #define ARB_CREDIT_MAX         100000  //  credit of one subscription; more is not counted
@@ -217,22 +218,24 @@ typedef struct {
 
 //  One task in SUBMIT.
 typedef struct {
-    const char *queue;        //  default "default"
-    const char *name;         //  required: the handler name
-    const char *key;          //  client key: a re-submit with the same key returns the first task
-    int32_t priority;         //  higher runs first
-    uint32_t retries;         //  extra attempts after the first
-    uint32_t backoff;         //  arb_backoff_t
-    uint64_t backoff_ms;      //  fixed delay, or exponential base
-    uint64_t backoff_cap_ms;  //  exponential cap
-    bool no_jitter;           //  exponential backoff is jittered unless set
-    uint64_t delay_ms;        //  earliest start: now + delay
-    uint64_t at_ms;           //  earliest start: Unix time in ms
-    uint64_t timeout_ms;      //  hard limit of one attempt; 0 none
-    uint64_t retention_ms;    //  keep the finished task this long; 0 queue default
-    uint64_t expires_ms;      //  Unix ms after which a not-started task is dropped (Kestrel TTL)
-    arb_bin_t headers;        //  opaque, given back on dispatch (AMQP properties, Kestrel flags)
-    const char *ref;          //  name of this task within the batch (DAG node, pipe step)
+    const char *queue;         //  default "default"
+    const char *name;          //  required: the handler name
+    const char *key;           //  client key: a re-submit with the same key returns the first task
+    int32_t priority;          //  higher runs first
+    uint32_t retries;          //  extra attempts after the first
+    uint32_t backoff;          //  arb_backoff_t
+    uint64_t backoff_ms;       //  fixed delay, or exponential base
+    uint64_t backoff_cap_ms;   //  exponential cap
+    bool no_jitter;            //  exponential backoff is jittered unless set
+    uint64_t delay_ms;         //  earliest start: now + delay
+    uint64_t at_ms;            //  earliest start: Unix time in ms
+    uint64_t timeout_ms;       //  hard limit of one attempt; 0 none
+    uint64_t soft_timeout_ms;  //  the handler is warned this long into an attempt; 0 never;
+                               //  below timeout_ms when both are set
+    uint64_t retention_ms;     //  keep the finished task this long; 0 queue default
+    uint64_t expires_ms;       //  Unix ms after which a not-started task is dropped (Kestrel TTL)
+    arb_bin_t headers;         //  opaque, given back on dispatch (AMQP properties, Kestrel flags)
+    const char *ref;           //  name of this task within the batch (DAG node, pipe step)
     struct {
         arb_dep_t *v;
         size_t n;
@@ -345,6 +348,7 @@ typedef struct {
     uint64_t started_ms;
     uint64_t finished_ms;
     uint64_t timeout_ms;
+    uint64_t soft_timeout_ms;
     const char *worker;  //  last or current worker
     const char *error;   //  last error
     arb_bin_t result;    //  STATUS only
@@ -363,6 +367,7 @@ typedef struct {
     arb_bin_t args;         //  its persistent arguments (STATUS only)
     uint32_t flow_kind;     //  arb_flow_kind_t of its flow
     const char *flow_name;  //  its flow's name
+    bool no_handler;        //  ready, and none of the workers serving its queue handles its name
 } arb_task_info_t;
 
 typedef struct {
@@ -560,6 +565,7 @@ typedef struct {
     const char *queue;
     const char *name;
     uint64_t timeout_ms;
+    uint64_t soft_timeout_ms;  //  warn the handler this long after it starts; 0 never
     uint64_t created_ms;
     arb_bin_t headers;
     struct {
@@ -623,6 +629,7 @@ typedef struct {
         arb_held_t *v;  //  tasks still running from an earlier session
         size_t n;
     } held;
+    arb_strs_t handles;  //  the task names it runs; empty: every name
 } arb_register_body_t;
 
 typedef struct {
@@ -633,6 +640,7 @@ typedef struct {
         arb_held_t *v;  //  held tasks leased again, each with its new lease
         size_t n;
     } adopted;
+    uint64_t max_payload;  //  largest result or item the broker keeps, in bytes
 } arb_welcome_body_t;
 
 typedef struct {
@@ -707,6 +715,10 @@ typedef struct _arb_msg_t arb_msg_t;
 //  Limits the decoder applies beyond the fixed ones above.
 typedef struct {
     size_t max_frame;  //  largest payload/result frame; 0: ARB_PAYLOAD_DEFAULT_MAX
+    //  Largest frame of a RESULT; 0: max_frame. The broker takes results
+    //  beyond its payload limit and fails only their tasks, rather than
+    //  refusing a whole batch of results.
+    size_t max_result;
 } arb_limits_t;
 
 //  Creates a message of the given type with a zeroed body.
@@ -773,12 +785,48 @@ arb_msg_t *arb_msg_new_reply (arb_msg_t *request, arb_msg_type_t type);
 //  Name of a message type ("SUBMIT"), or NULL if unknown.
 const char *arb_msg_type_name (int type);
 
+//  The type of the broker's reply to a request of the given type (besides
+//  ERROR, which may answer any request): SUBMITTED for SUBMIT, DISPATCH for
+//  TAKE, ... Returns 0 for a type the broker does not answer (DONE,
+//  RESULT, HEARTBEAT, ...; a worker verb from an unknown peer still gets
+//  ERROR 410).
+arb_msg_type_t arb_msg_reply_type (arb_msg_type_t request);
+
 //  Name of a state ("ready"), or "?"; and back (-1 if unknown).
 const char *arb_state_name (int state);
 int arb_state_parse (const char *name);
 
-//  Whether a state is final (succeeded, dead, cancelled).
+//  Copies an error text of len bytes into dest (room for ARB_TEXT_MAX + 1
+//  bytes) as a wire string: cut to ARB_TEXT_MAX bytes, a NUL inside
+//  becomes '.', and it is made valid UTF-8 as arb_text_clean does.
+void arb_text_copy (char *dest, const char *text, size_t len);
+
+//  Makes a text valid UTF-8 in place: a byte that does not start a
+//  well-formed character becomes '?', and a character cut short at the end
+//  is dropped.
+void arb_text_clean (char *text);
+
+//  Whether a state is final (succeeded, dead, cancelled, skipped).
 bool arb_state_is_final (int state);
+
+//  Whether a task can rest in the state: every state but failed, which
+//  only events tell (a failed attempt leaves its task scheduled, for a
+//  retry, or dead). LIST and the counts of STATS know these states only.
+bool arb_state_is_resting (int state);
+
+//  Names — queues, task names, client keys, worker names, refs, endpoints,
+//  flow and group names — are printable UTF-8: valid UTF-8 without
+//  control characters (C0, DEL, C1), so that they stay on their line in
+//  listings, logs and JSON. The decoder refuses such a name in what a peer
+//  sends the broker (400, naming the field); senders check before sending.
+//  Checks len bytes of text. Returns 0, or -1 with the reason in why
+//  ("control character 0x0a at byte 2", "invalid UTF-8 at byte 5").
+int arb_name_check (const char *text, size_t len, char *why, size_t size);
+
+//  Length (1..4) of the valid UTF-8 character at p, of at most left bytes;
+//  0 if none starts there (a stray byte, an overlong form, a surrogate, a
+//  code point beyond U+10FFFF, a character cut short). left must be > 0.
+size_t arb_utf8_len (const uint8_t *p, size_t left);
 
 //  Typed body accessors: arb_msg_submit (msg) returns arb_submit_body_t *.
 #define ARB_X(NAME, NUM, lower) arb_##lower##_body_t *arb_msg_##lower (arb_msg_t *self);

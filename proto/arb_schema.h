@@ -18,8 +18,9 @@ typedef enum {
     ARB_F_I32,      //  int32_t
     ARB_F_BOOL,     //  bool
     ARB_F_STR,      //  const char *, at most max bytes, no NUL inside
+    ARB_F_NAME,     //  ARB_F_STR that is also a name: printable UTF-8 (arb_name_check)
     ARB_F_BIN,      //  arb_bin_t, at most max bytes
-    ARB_F_STRS,     //  arb_strs_t, at most max strings of ARB_NAME_MAX
+    ARB_F_STRS,     //  arb_strs_t, at most max names of ARB_NAME_MAX bytes each
     ARB_F_IDS,      //  arb_ids_t, at most max numbers
     ARB_F_LIST,     //  {T *v; size_t n}, at most max records of schema sub
     ARB_F_FRAME,    //  zframe_t *: not in the map, the record's own frame

@@ -383,7 +383,8 @@ s_usage (FILE *out)
              "  --slots N         W2: light slots per worker (default 64)\n"
              "  --dag-nodes N     W4: nodes (default 10000)\n"
              "  --sync full|normal  the broker's durability (default full)\n"
-             "  --help\n");
+             "  -h, --help        this text\n"
+             "  --version         the version\n");
 }
 
 static int
@@ -401,10 +402,11 @@ s_parse (s_bench_t *self, int argc, char *argv[])
         {"dag-nodes", required_argument, 0, 'd'},
         {"sync", required_argument, 0, 'S'},
         {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
     };
     int opt;
-    while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
+    while ((opt = getopt_long (argc, argv, "h", options, NULL)) != -1) {
         int value = optarg ? atoi (optarg) : 0;
         switch (opt) {
             case 'a':
@@ -439,6 +441,9 @@ s_parse (s_bench_t *self, int argc, char *argv[])
                 break;
             case 'h':
                 s_usage (stdout);
+                exit (0);
+            case 'V':
+                printf ("arbiter-bench %s (protocol %d)\n", ARB_VERSION, ARB_PROTO_VERSION);
                 exit (0);
             default:
                 s_usage (stderr);

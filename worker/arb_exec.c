@@ -62,8 +62,10 @@ typedef struct {
     uint8_t *out;  //  owned: stdout so far
     size_t out_size;
     size_t out_cap;
-    size_t max_output;
-    bool too_large;
+    size_t max_output;         //  bytes: the smaller of the runner's and the job's limits
+    size_t out_total;          //  bytes of stdout seen, kept or not
+    bool too_large;            //  stdout passed max_output: only counted from then on
+    bool overrun;              //  ... and passed it by ARB_EXEC_OVERRUN: the command was killed
     char tail[ARB_EXEC_TAIL];  //  ring of the last stderr bytes
     size_t tail_total;         //  stderr bytes seen
     arb_job_t *job;            //  borrowed: the job being run (routing emits to it)
@@ -74,6 +76,8 @@ typedef struct {
     int status;
     int64_t kill_at;  //  ms: SIGKILL then; 0 none
     bool cancelled;
+    int64_t warn_at;  //  ms (zclock_mono): SIGUSR1 then, the soft timeout; 0 none or sent
+    bool warned;      //  SIGUSR1 went out
 } s_run_t;
 
 arb_exec_t *
@@ -123,16 +127,14 @@ arb_exec_set_max_output (arb_exec_t *self, size_t max_output)
 //  ---------------------------------------------------------------------
 //  ARBITER_PARENTS.
 
-//  A result as a JSON value: parsed if it is JSON, else a string.
+//  Bytes as a JSON string: as they are if UTF-8, else one character per
+//  byte (Latin-1), so that no byte is lost.
 static json_t *
-s_parent_value (const uint8_t *data, size_t size)
+s_string_value (const uint8_t *data, size_t size)
 {
-    json_t *value = json_loadb ((const char *) data, size, JSON_DECODE_ANY, NULL);
-    if (!value)
-        value = json_stringn ((const char *) data, size);
+    json_t *value = json_stringn ((const char *) data, size);
     if (value)
         return value;
-    //  not UTF-8: one character per byte, so that no byte is lost
     char *latin1 = (char *) malloc (2 * size + 1);
     assert (latin1);
     size_t len = 0;
@@ -147,6 +149,14 @@ s_parent_value (const uint8_t *data, size_t size)
     value = json_stringn (latin1, len);
     free (latin1);
     return value;
+}
+
+//  A result as a JSON value: parsed if it is JSON, else a string.
+static json_t *
+s_parent_value (const uint8_t *data, size_t size)
+{
+    json_t *value = json_loadb ((const char *) data, size, JSON_DECODE_ANY, NULL);
+    return value ? value : s_string_value (data, size);
 }
 
 //  A new temporary file for the command to read, named after what it
@@ -186,7 +196,27 @@ s_temp_ready (int fd, int rc)
     return -1;
 }
 
-//  The parents' results as JSON, in a new temporary file: its descriptor.
+//  One parent's outcome, as the C API tells it (arb_job_parent_*): {"id",
+//  "state", "result" (null unless it succeeded), "error" (null if none)}.
+static json_t *
+s_parent_json (arb_job_t *job, size_t i)
+{
+    uint32_t state = arb_job_parent_state (job, i);
+    const char *error = arb_job_parent_error (job, i);
+    size_t size;
+    const uint8_t *result = arb_job_parent_result (job, i, &size);
+    json_t *obj = json_object ();
+    json_object_set_new (obj, "id", json_integer ((json_int_t) arb_job_parent_id (job, i)));
+    json_object_set_new (obj, "state", json_string (arb_state_name ((int) state)));
+    json_object_set_new (
+        obj, "result", state == ARB_STATE_SUCCEEDED ? s_parent_value (result, size) : json_null ());
+    json_object_set_new (obj, "error",
+                         error && *error ? s_string_value ((const uint8_t *) error, strlen (error))
+                                         : json_null ());
+    return obj;
+}
+
+//  The parents' outcomes as JSON, in a new temporary file: its descriptor.
 static int
 s_write_parents (arb_job_t *job)
 {
@@ -195,15 +225,13 @@ s_write_parents (arb_job_t *job)
         return -1;
     json_t *parents = json_object ();
     for (size_t i = 0; i < arb_job_parent_count (job); i++) {
-        size_t size;
-        const uint8_t *result = arb_job_parent_result (job, i, &size);
         char key[32];
         const char *name = arb_job_parent_name (job, i);
         if (!*name) {
             snprintf (key, sizeof (key), "%" PRIu64, arb_job_parent_id (job, i));
             name = key;
         }
-        json_object_set_new (parents, name, s_parent_value (result, size));
+        json_object_set_new (parents, name, s_parent_json (job, i));
     }
     errno = 0;
     int rc = json_dumpfd (parents, fd, JSON_COMPACT);
@@ -332,9 +360,10 @@ s_spawn (arb_exec_t *self, s_run_t *run, char **envp)
     sigset_t none, defaults;
     sigemptyset (&none);
     sigemptyset (&defaults);
-    //  a light slot's thread blocks SIGINT/SIGTERM, and the worker may
-    //  ignore SIGPIPE: the command must start with neither
-    int signals[] = {SIGINT, SIGTERM, SIGPIPE, SIGQUIT, SIGCHLD};
+    //  a light slot's thread blocks SIGINT/SIGTERM, the worker may ignore
+    //  SIGPIPE, and a heavy slot's process ignores SIGUSR1 (arb_exec_run):
+    //  the command must start with none of that
+    int signals[] = {SIGINT, SIGTERM, SIGPIPE, SIGQUIT, SIGCHLD, SIGUSR1};
     for (size_t i = 0; i < sizeof (signals) / sizeof (signals[0]); i++)
         sigaddset (&defaults, signals[i]);
     posix_spawnattr_setsigmask (&attr, &none);
@@ -403,12 +432,17 @@ static void s_route_lines (s_run_t *run, bool last);
 static void
 s_keep_stdout (s_run_t *run, const uint8_t *data, size_t size)
 {
-    if (run->too_large)
-        return;
-    if (run->out_size + size > run->max_output) {
-        //  no point in reading on: the task has failed, stop the command
-        run->too_large = true;
-        s_signal (run, SIGKILL);
+    run->out_total += size;
+    if (!run->too_large && run->out_size + size > run->max_output)
+        run->too_large = true;  //  the task has failed; what follows is only counted
+    if (run->too_large) {
+        //  A result a little too large is read to its end, so that the
+        //  error can say its size; one that goes on is stopped. A routed
+        //  line that long cannot be an item at all.
+        if (!run->overrun && (run->route || run->out_total - run->max_output > ARB_EXEC_OVERRUN)) {
+            run->overrun = true;
+            s_signal (run, SIGKILL);
+        }
         return;
     }
     if (run->out_size + size > run->out_cap) {
@@ -536,15 +570,33 @@ s_check_cancel (arb_exec_t *self, s_run_t *run, arb_job_t *job)
     }
 }
 
+//  The soft timeout has passed: SIGUSR1 to the command's process group (a
+//  light slot's command leads its own; a heavy slot's is the slot's, whose
+//  process ignores it meanwhile).
+static void
+s_check_soft_timeout (s_run_t *run)
+{
+    if (!run->warn_at || zclock_mono () < run->warn_at)
+        return;
+    kill (run->own_group ? -run->pid : 0, SIGUSR1);
+    run->warn_at = 0;
+    run->warned = true;
+}
+
+//  ms until the next check: a kill, the soft timeout, or (light) a cancel.
 static int
 s_poll_timeout (s_run_t *run)
 {
-    if (!run->own_group && run->pidfd >= 0)
-        return -1;  //  nothing to check: the pidfd or a stream wakes us
-    int timeout = ARB_EXEC_CHECK_MS;
-    if (run->kill_at) {
-        int64_t left = run->kill_at - zclock_mono ();
-        timeout = left < 0 ? 0 : left < timeout ? (int) left : timeout;
+    //  heavy with a pidfd: only time wakes us, the pidfd or a stream does
+    int timeout = !run->own_group && run->pidfd >= 0 ? -1 : ARB_EXEC_CHECK_MS;
+    int64_t deadlines[] = {run->kill_at, run->warn_at};
+    for (size_t i = 0; i < sizeof (deadlines) / sizeof (deadlines[0]); i++) {
+        if (!deadlines[i])
+            continue;
+        int64_t left = deadlines[i] - zclock_mono ();
+        left = left < 0 ? 0 : left;
+        if (timeout < 0 || left < timeout)
+            timeout = (int) (left > INT_MAX ? INT_MAX : left);
     }
     return timeout;
 }
@@ -584,6 +636,8 @@ s_pump (arb_exec_t *self, s_run_t *run, arb_job_t *job)
         if (exit_seen)
             s_check_exit (run);
         s_check_cancel (self, run, job);
+        if (!run->exited)
+            s_check_soft_timeout (run);
     }
     //  whatever the command left behind in its group goes with it
     if (run->own_group)
@@ -617,7 +671,7 @@ s_stderr_tail (s_run_t *run, char *text, size_t size)
 }
 
 static int
-s_outcome (arb_exec_t *self, s_run_t *run, arb_job_t *job)
+s_outcome (s_run_t *run, arb_job_t *job)
 {
     if (run->cancelled)
         return arb_job_fail (job, "cancelled");
@@ -626,8 +680,15 @@ s_outcome (arb_exec_t *self, s_run_t *run, arb_job_t *job)
         s_route_lines (run, true);
     if (*run->route_error)
         return arb_job_fail (job, "%s", run->route_error);
+    if (run->too_large && run->route)
+        return arb_job_fail (job, "route: line %zu is over the %zu-byte limit", run->lines + 1,
+                             run->max_output);
     if (run->too_large)
-        return arb_job_fail (job, "result too large (over %zu bytes)", self->max_output);
+        return arb_job_fail (job, "result of %s%zu bytes is over the %zu-byte limit",
+                             run->overrun ? "more than " : "", run->out_total, run->max_output);
+    if (WIFSIGNALED (run->status) && WTERMSIG (run->status) == SIGUSR1 && run->warned)
+        return arb_job_fail (job, "ended by its soft timeout (SIGUSR1 after %.3g s)",
+                             (double) arb_job_soft_timeout_ms (job) / 1000.0);
     if (WIFSIGNALED (run->status))
         return arb_job_fail (job, "killed by signal %d", WTERMSIG (run->status));
     int code = WEXITSTATUS (run->status);
@@ -664,16 +725,26 @@ arb_exec_run (arb_exec_t *self, arb_job_t *job)
     run->payload = arb_job_payload (job);
     run->payload_size = arb_job_payload_size (job);
     run->max_output = self->max_output;
+    if (arb_job_max_payload (job) < run->max_output)
+        run->max_output = arb_job_max_payload (job);
     run->job = job;
     run->route = self->route;
     run->pidfd = -1;
+    run->warn_at = arb_job_soft_at (job);
+    //  A heavy slot's command is warned through the slot's process group,
+    //  which holds this process too: it ignores the warning meanwhile.
+    struct sigaction ignore = {.sa_handler = SIG_IGN}, before;
+    if (!run->own_group)
+        sigaction (SIGUSR1, &ignore, &before);
     int rc;
     if (s_spawn (self, run, env.envp) != 0)
         rc = arb_job_fail (job, "cannot start /bin/sh: %s", strerror (errno));
     else {
         s_pump (self, run, job);
-        rc = s_outcome (self, run, job);
+        rc = s_outcome (run, job);
     }
+    if (!run->own_group)
+        sigaction (SIGUSR1, &before, NULL);
     s_close (&run->in_fd);
     s_close (&run->out_fd);
     s_close (&run->err_fd);

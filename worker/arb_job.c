@@ -59,6 +59,8 @@ struct _arb_job_t {
     size_t emits_bytes;             //  payload bytes staged in emits
     size_t emitted;                 //  items emitted by this task
     atomic_bool cancelled;          //  set by the run thread on STOP
+    uint64_t soft_timeout_ms;       //  0: none
+    int64_t soft_at;                //  ms (zclock_mono) the soft timeout passes; 0 none
     arb_job_flush_fn *flush;        //  light: hands a full EMIT on; NULL: keep staging
     void *flush_arg;                //  borrowed
     int report_fd;                  //  heavy child: pipe to the parent; else -1
@@ -180,6 +182,36 @@ arb_job_is_cancelled (arb_job_t *self)
 }
 
 bool
+arb_job_is_soft_timed_out (arb_job_t *self)
+{
+    assert (self);
+    return self->soft_at && zclock_mono () >= self->soft_at;
+}
+
+uint64_t
+arb_job_soft_timeout_ms (arb_job_t *self)
+{
+    assert (self);
+    return self->soft_timeout_ms;
+}
+
+int64_t
+arb_job_soft_at (arb_job_t *self)
+{
+    assert (self);
+    return self->soft_at;
+}
+
+void
+arb_job_set_soft_timeout (arb_job_t *self, uint64_t soft_timeout_ms)
+{
+    assert (self);
+    //  the clock starts now: in a worker, when the task takes its slot
+    self->soft_timeout_ms = soft_timeout_ms;
+    self->soft_at = soft_timeout_ms ? zclock_mono () + (int64_t) soft_timeout_ms : 0;
+}
+
+bool
 arb_job_is_heavy (arb_job_t *self)
 {
     assert (self);
@@ -189,49 +221,10 @@ arb_job_is_heavy (arb_job_t *self)
 //  ---------------------------------------------------------------------
 //  What the handler leaves.
 
-//  Makes an error text valid UTF-8 in place: a byte that does not start a
-//  well-formed character (overlong, surrogate, beyond U+10FFFF) becomes
-//  '?', and a character cut short at the end (by truncation) is dropped.
-//  Errors go to the journal, logs and JSON; a stray byte must not break them.
-static void
-s_clean_text (char *text)
-{
-    uint8_t *p = (uint8_t *) text;
-    while (*p) {
-        size_t need = *p < 0x80   ? 0
-                      : *p < 0xc2 ? 4
-                      : *p < 0xe0 ? 1
-                      : *p < 0xf0 ? 2
-                      : *p < 0xf5 ? 3
-                                  : 4;
-        size_t k = 1;
-        while (need < 4 && k <= need && (p[k] & 0xc0) == 0x80)
-            k++;
-        bool bad = need == 4 || k <= need || (p[0] == 0xe0 && p[1] < 0xa0)
-                   || (p[0] == 0xed && p[1] >= 0xa0) || (p[0] == 0xf0 && p[1] < 0x90)
-                   || (p[0] == 0xf4 && p[1] >= 0x90);
-        if (bad && need < 4 && k <= need && p[k] == 0) {
-            *p = 0;  //  cut short at the end
-            return;
-        }
-        if (bad) {
-            *p++ = '?';
-            continue;
-        }
-        p += need + 1;
-    }
-}
-
 static void
 s_set_error (arb_job_t *self, const char *text, size_t len)
 {
-    if (len > ARB_TEXT_MAX)
-        len = ARB_TEXT_MAX;
-    //  an error is a wire string: no NUL inside
-    for (size_t i = 0; i < len; i++)
-        self->error[i] = text[i] ? text[i] : '.';
-    self->error[len] = '\0';
-    s_clean_text (self->error);
+    arb_text_copy (self->error, text, len);
 }
 
 int
@@ -240,7 +233,7 @@ arb_job_set_result (arb_job_t *self, const void *data, size_t size)
     assert (self);
     zframe_destroy (&self->result);
     if (size > self->max_payload)
-        return arb_job_fail (self, "result too large (%zu bytes, over the %zu-byte limit)", size,
+        return arb_job_fail (self, "result of %zu bytes is over the %zu-byte limit", size,
                              self->max_payload);
     self->result = zframe_new (data, size);
     return 0;
@@ -254,7 +247,7 @@ arb_job_fail (arb_job_t *self, const char *format, ...)
     va_start (args, format);
     vsnprintf (self->error, sizeof (self->error), format, args);
     va_end (args);
-    s_clean_text (self->error);
+    arb_text_clean (self->error);
     return -1;
 }
 
@@ -326,7 +319,9 @@ arb_job_emit (arb_job_t *self, const char *queue, const void *data, size_t size)
 {
     assert (self);
     size_t qlen = queue ? strlen (queue) : 0;
-    if (qlen == 0 || qlen > ARB_NAME_MAX || size > self->max_payload || (size && !data))
+    char why[80];
+    if (qlen == 0 || qlen > ARB_NAME_MAX || arb_name_check (queue, qlen, why, sizeof (why))
+        || size > self->max_payload || (size && !data))
         return -1;
     if (self->report_fd >= 0) {
         uint8_t head[1 + 4 + 8];
@@ -394,6 +389,7 @@ arb_job_start (arb_job_t *self, arb_dispatch_task_t *task)
     self->parents = task->parents.v;
     self->parent_count = task->parents.n;
     self->args = task->args;
+    arb_job_set_soft_timeout (self, task->soft_timeout_ms);
 }
 
 void
@@ -416,6 +412,8 @@ arb_job_finish (arb_job_t *self)
     self->args = (arb_bin_t){NULL, 0};
     self->has_outcome = false;
     self->outcome = 0;
+    self->soft_timeout_ms = 0;
+    self->soft_at = 0;
     self->report_size = 0;
     if (self->report_cap > S_KEEP) {
         free (self->report);
@@ -507,6 +505,13 @@ arb_job_lease (arb_job_t *self)
 {
     assert (self);
     return self->lease;
+}
+
+size_t
+arb_job_max_payload (arb_job_t *self)
+{
+    assert (self);
+    return self->max_payload;
 }
 
 void

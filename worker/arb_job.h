@@ -60,9 +60,14 @@ uint32_t arb_job_parent_state (arb_job_t *self, size_t index);
 const char *arb_job_parent_error (arb_job_t *self, size_t index);
 const uint8_t *arb_job_parent_result (arb_job_t *self, size_t index, size_t *size);
 
+//  The largest result (or emitted item) the task may leave, in bytes: the
+//  smaller of the worker's max payload and the broker's.
+size_t arb_job_max_payload (arb_job_t *self);
+
 //  Sets the task's result (a copy; replaces an earlier one). Returns 0, or
-//  -1 if size is over the worker's max payload: the error text is then
-//  "result too large", so `return arb_job_set_result (...)` fails the task.
+//  -1 if size is over arb_job_max_payload: the error text is then "result
+//  of N bytes is over the M-byte limit", so `return arb_job_set_result
+//  (...)` fails the task.
 int arb_job_set_result (arb_job_t *self, const void *data, size_t size);
 
 //  Sets the error text of a failing task (truncated to ARB_TEXT_MAX bytes).
@@ -74,6 +79,17 @@ int arb_job_fail (arb_job_t *self, const char *format, ...) __attribute__ ((form
 //  Heavy mode: a stop kills the process instead, so this stays false.
 bool arb_job_is_cancelled (arb_job_t *self);
 
+//  Whether the task's soft timeout has passed (DISPATCH's soft_timeout_ms,
+//  `arbiter submit --soft-timeout`, counted from when the task took its
+//  slot): a warning, before the hard timeout stops it, that the handler
+//  should wrap up. Polled like arb_job_is_cancelled, in light and heavy
+//  slots alike; false for a task without one. An --exec command gets
+//  SIGUSR1 instead (arb_exec.h).
+bool arb_job_is_soft_timed_out (arb_job_t *self);
+
+//  The task's soft timeout in ms (0: none).
+uint64_t arb_job_soft_timeout_ms (arb_job_t *self);
+
 //  Whether the handler runs in a heavy slot's own process, whose process
 //  group the worker kills on a stop (so a command it starts should stay in
 //  that group rather than make its own).
@@ -83,8 +99,10 @@ bool arb_job_is_heavy (arb_job_t *self);
 //  task). The broker enqueues staged items in the same transaction that
 //  stores this task's success, and drops them if the attempt ends any other
 //  way. Items may go out before the handler returns, so a handler can emit
-//  more than fits in memory. Returns 0, or -1 for an empty or too long queue
-//  name, a size over the max payload, or a broken report pipe.
+//  more than fits in memory. Returns 0, or -1 for a queue name that is
+//  empty, too long or not printable UTF-8 (arb_name_check: the broker would
+//  refuse the whole EMIT), a size over the max payload, or a broken report
+//  pipe.
 int arb_job_emit (arb_job_t *self, const char *queue, const void *data, size_t size);
 
 //  ---------------------------------------------------------------------
@@ -108,6 +126,9 @@ void arb_job_set_args (arb_job_t *self, const void *args, size_t size);
 void arb_job_add_parent (
     arb_job_t *self, const char *name, uint64_t id, const void *result, size_t size);
 
+//  Sets the soft timeout, to pass soft_timeout_ms from now (0: none).
+void arb_job_set_soft_timeout (arb_job_t *self, uint64_t soft_timeout_ms);
+
 //  Sets the cancelled flag, as a STOP does. Thread-safe.
 void arb_job_cancel (arb_job_t *self);
 
@@ -129,7 +150,7 @@ typedef void (arb_job_flush_fn) (arb_msg_t **emit_p, void *arg);
 
 //  Readies the job for a dispatched task. Borrows task's strings and
 //  parents (the caller keeps the DISPATCH alive), takes task->payload.
-//  Clears what the previous task left.
+//  Clears what the previous task left; starts the soft timeout's clock.
 void arb_job_start (arb_job_t *self, arb_dispatch_task_t *task);
 
 //  Drops what the task left (payload, result, staged items): the slot is
@@ -138,6 +159,9 @@ void arb_job_finish (arb_job_t *self);
 
 //  The lease the task was dispatched under.
 uint64_t arb_job_lease (arb_job_t *self);
+
+//  The monotonic time (zclock_mono, ms) the soft timeout passes; 0: none.
+int64_t arb_job_soft_at (arb_job_t *self);
 
 void arb_job_set_max_payload (arb_job_t *self, size_t max_payload);
 void arb_job_set_flush (arb_job_t *self, arb_job_flush_fn *fn, void *arg);

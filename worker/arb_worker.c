@@ -61,6 +61,8 @@
 #define S_REGISTER_MAX    2000         //  ms, up to this (within the broker's recovery window)
 #define S_REAP_POLL_MS    100          //  heavy children without a pidfd are checked this often
 #define S_FORCE_SLACK_MS  1000         //  forced stop: extra wait for cancelled light handlers
+#define S_UNREACHABLE_MS  2000         //  REGISTER unanswered this long: "cannot reach" is logged
+#define S_UNREACHABLE_LOG 5000         //  ms, and again this often while it lasts
 
 #define S_LOG(self, level, fn, ...)       \
     do {                                  \
@@ -141,8 +143,9 @@ struct _arb_worker_t {
     arb_worker_mode_t mode;
     int grace_ms;
     int drain_ms;
-    size_t max_payload;  //  bytes
-    int log_level;       //  syslog level
+    int connect_timeout_ms;  //  the first REGISTER unanswered this long ends run; 0 never
+    size_t max_payload;      //  bytes: what the worker was told (arb_worker_set_max_payload)
+    int log_level;           //  syslog level
 
     //  Stop requests, from any thread or a signal handler.
     atomic_int stop_requests;
@@ -163,13 +166,18 @@ struct _arb_worker_t {
     s_slot_t **item_slot;   //  owned, which slot a poll item belongs to
     int signals;            //  SIGINT/SIGTERM seen
     s_session_t session;
-    uint32_t reqid;             //  last request id used
-    uint32_t register_reqid;    //  of the REGISTER being answered
-    int register_wait_ms;       //  current REGISTER retry interval
-    int64_t register_retry_at;  //  ms
+    uint32_t reqid;              //  last request id used
+    uint32_t register_reqid;     //  of the REGISTER being answered
+    int register_wait_ms;        //  current REGISTER retry interval
+    int64_t register_retry_at;   //  ms
+    int64_t unanswered_since;    //  ms: the first REGISTER of those not answered yet; 0 none
+    int64_t unreachable_log_at;  //  ms: next "cannot reach the broker"
+    bool welcomed;               //  this run has had a WELCOME
+    bool gave_up;                //  the broker could not be reached in connect_timeout_ms
     uint32_t heartbeat_ms;
     uint32_t liveness_ms;
-    int64_t last_rx;  //  ms: last message from the broker
+    size_t broker_max_payload;  //  bytes: the broker's limit, from its WELCOME; 0 not known
+    int64_t last_rx;            //  ms: last message from the broker
     int64_t heartbeat_at;
     s_phase_t phase;
     int64_t phase_deadline;  //  ms: end of drain, or of the forced stop
@@ -246,7 +254,7 @@ int
 arb_worker_handle (arb_worker_t *self, const char *task_name, arb_handler_fn *fn, void *arg)
 {
     assert (self && task_name && fn);
-    if (strlen (task_name) > ARB_NAME_MAX)
+    if (!*task_name || strlen (task_name) > ARB_NAME_MAX)
         return -1;
     s_handler_t *handler;
     if (streq (task_name, "*"))
@@ -255,6 +263,8 @@ arb_worker_handle (arb_worker_t *self, const char *task_name, arb_handler_fn *fn
         for (size_t i = 0; i < self->handler_count; i++)
             if (streq (self->handlers[i].name, task_name))
                 return -1;
+        if (self->handler_count == ARB_HANDLES_MAX)
+            return -1;
         self->handlers = (s_handler_t *) realloc (self->handlers,
                                                   (self->handler_count + 1) * sizeof (s_handler_t));
         assert (self->handlers);
@@ -302,6 +312,13 @@ arb_worker_set_drain (arb_worker_t *self, int drain_ms)
 {
     assert (self);
     self->drain_ms = drain_ms < 0 ? 0 : drain_ms;
+}
+
+void
+arb_worker_set_connect_timeout (arb_worker_t *self, int timeout_ms)
+{
+    assert (self);
+    self->connect_timeout_ms = timeout_ms < 0 ? 0 : timeout_ms;
 }
 
 void
@@ -947,6 +964,14 @@ s_register (arb_worker_t *self, bool new_socket)
     body->slots = (uint32_t) self->slot_count;
     body->pid = (uint32_t) getpid ();
     body->host = self->host;
+    if (!self->fallback.fn) {
+        //  the broker then sends only these names; a "*" handler runs any
+        body->handles.v =
+            (const char **) arb_msg_alloc (msg, self->handler_count * sizeof (char *));
+        for (size_t i = 0; i < self->handler_count; i++)
+            body->handles.v[i] = self->handlers[i].name;
+        body->handles.n = self->handler_count;
+    }
     for (int i = 0; i < self->slot_count; i++) {
         s_slot_t *slot = &self->slots[i];
         if (!slot->busy || slot->quiet)
@@ -963,6 +988,10 @@ s_register (arb_worker_t *self, bool new_socket)
     self->register_reqid = self->reqid;
     self->session = S_SESSION_REGISTERING;
     self->register_retry_at = s_now () + self->register_wait_ms;
+    if (!self->unanswered_since) {
+        self->unanswered_since = s_now ();
+        self->unreachable_log_at = self->unanswered_since + S_UNREACHABLE_MS;
+    }
     s_send (self, &msg);
 }
 
@@ -1009,8 +1038,11 @@ s_on_welcome (arb_worker_t *self, arb_msg_t *msg)
     self->heartbeat_ms = body->heartbeat_ms < 10 ? 10 : body->heartbeat_ms;
     self->liveness_ms =
         body->liveness_ms > self->heartbeat_ms ? body->liveness_ms : 3 * self->heartbeat_ms;
+    self->broker_max_payload = (size_t) body->max_payload;
     self->session = S_SESSION_READY;
     self->register_wait_ms = S_REGISTER_FIRST;
+    self->unanswered_since = 0;
+    self->welcomed = true;
     self->heartbeat_at = s_now () + self->heartbeat_ms;
     S_INFO (self,
             "worker: registered endpoint=%s name=%s slots=%d epoch=%" PRIu64 " taken_back=%zu",
@@ -1036,6 +1068,15 @@ s_on_error (arb_worker_t *self, arb_msg_t *msg)
     }
     S_WARNING (self, "worker: broker error code=%u reqid=%u reason=%s", body->code, reqid,
                body->reason);
+}
+
+//  The largest result or item a task may leave: the broker keeps nothing
+//  bigger (it says its limit in WELCOME), and the worker may be told less.
+static size_t
+s_result_limit (arb_worker_t *self)
+{
+    size_t broker = self->broker_max_payload;
+    return broker && broker < self->max_payload ? broker : self->max_payload;
 }
 
 //  Answers a dispatched task that will not run here: back to the head of
@@ -1074,6 +1115,7 @@ s_on_dispatch (arb_worker_t *self, arb_msg_t **msg_p)
         slot->lease = task->lease;
         slot->batch = batch;
         batch->refs++;
+        arb_job_set_max_payload (slot->job, s_result_limit (self));
         arb_job_start (slot->job, task);
         S_DEBUG (self, "worker: task start id=%" PRIu64 " name=%s slot=%d", task->id,
                  arb_job_name (slot->job), slot->index);
@@ -1130,7 +1172,10 @@ s_on_message (arb_worker_t *self, arb_msg_t **msg_p)
 static void
 s_recv_broker (arb_worker_t *self)
 {
-    arb_limits_t limits = {self->max_payload};
+    //  the broker sends nothing over its own limit, whatever ours says
+    size_t max =
+        self->broker_max_payload > self->max_payload ? self->broker_max_payload : self->max_payload;
+    arb_limits_t limits = {.max_frame = max};
     for (int i = 0; i < S_RECV_BURST; i++) {
         arb_msg_t *msg = NULL;
         int rc = arb_msg_recv (zsock_resolve (self->dealer), &limits, &msg);
@@ -1241,10 +1286,36 @@ s_give_up_orphans (arb_worker_t *self)
     }
 }
 
+//  A broker that does not answer: said, every few seconds while it lasts,
+//  and the end of the run if it never answered within the connect timeout.
+static void
+s_unreachable (arb_worker_t *self, int64_t now)
+{
+    int64_t waited = now - self->unanswered_since;
+    if (!self->welcomed && self->connect_timeout_ms && waited >= self->connect_timeout_ms) {
+        S_ERROR (self,
+                 "worker: cannot reach the broker endpoint=%s, giving up connect_timeout_ms=%d",
+                 self->endpoint, self->connect_timeout_ms);
+        self->gave_up = true;
+        self->phase = S_PHASE_DONE;
+    }
+    else if (now >= self->unreachable_log_at) {
+        S_WARNING (self,
+                   "worker: cannot reach the broker endpoint=%s waited_ms=%" PRId64
+                   " (still trying)",
+                   self->endpoint, waited);
+        self->unreachable_log_at = now + S_UNREACHABLE_LOG;
+    }
+}
+
 static void
 s_timers (arb_worker_t *self)
 {
     int64_t now = s_now ();
+    if (self->session == S_SESSION_REGISTERING && self->unanswered_since)
+        s_unreachable (self, now);
+    if (self->phase == S_PHASE_DONE)
+        return;
     if (self->session == S_SESSION_READY && now >= self->last_rx + self->liveness_ms) {
         S_WARNING (self, "worker: broker silent for %u ms, registering again", self->liveness_ms);
         s_register (self, true);
@@ -1286,8 +1357,13 @@ s_timeout (arb_worker_t *self)
         int64_t dead_at = self->last_rx + self->liveness_ms;
         next = dead_at < next ? dead_at : next;
     }
-    else if (self->register_retry_at < next)
-        next = self->register_retry_at;
+    else {
+        next = self->register_retry_at < next ? self->register_retry_at : next;
+        next = self->unreachable_log_at < next ? self->unreachable_log_at : next;
+        int64_t give_up_at = self->unanswered_since + self->connect_timeout_ms;
+        if (self->connect_timeout_ms && !self->welcomed && give_up_at < next)
+            next = give_up_at;
+    }
     if (self->phase != S_PHASE_RUN && self->phase_deadline < next)
         next = self->phase_deadline;
     for (int i = 0; self->mode == ARB_WORKER_HEAVY && i < self->slot_count; i++) {
@@ -1372,6 +1448,11 @@ s_run_setup (arb_worker_t *self)
     self->busy = 0;
     self->signals = 0;
     self->register_wait_ms = S_REGISTER_FIRST;
+    self->session = S_SESSION_REGISTERING;
+    self->unanswered_since = 0;
+    self->welcomed = false;
+    self->gave_up = false;
+    self->broker_max_payload = 0;
     self->free_count = 0;
     for (int i = count - 1; i >= 0; i--) {
         s_slot_t *slot = &self->slots[i];
@@ -1452,12 +1533,15 @@ arb_worker_run (arb_worker_t *self)
     s_register (self, false);
     while (self->phase != S_PHASE_DONE)
         s_turn (self);
-    s_flush (self);
-    arb_msg_t *bye = arb_msg_new (ARB_MSG_BYE, s_next_reqid (self));
-    s_send (self, &bye);
-    S_INFO (self, "worker: stopped name=%s", self->name);
+    bool gave_up = self->gave_up;
+    if (!gave_up) {
+        s_flush (self);
+        arb_msg_t *bye = arb_msg_new (ARB_MSG_BYE, s_next_reqid (self));
+        s_send (self, &bye);
+        S_INFO (self, "worker: stopped name=%s", self->name);
+    }
     s_run_teardown (self);
     //  a later run starts afresh
     atomic_store (&self->stop_requests, 0);
-    return 0;
+    return gave_up ? -1 : 0;
 }

@@ -2,7 +2,9 @@
     them in handler functions.
 
     A worker owns one DEALER socket to the broker, used only by the thread
-    that calls arb_worker_run(). It registers (REGISTER -> WELCOME), gives
+    that calls arb_worker_run(). It registers (REGISTER -> WELCOME) with
+    the names of its handlers, so that the broker sends it only tasks it can
+    run (a "*" handler: any), and learns the broker's payload limit; gives
     the broker one credit per free slot on the queues it listens to, runs
     every dispatched task in a free slot, and answers with RESULT. Results
     that finish in one loop turn travel in one RESULT message and the slots
@@ -76,8 +78,11 @@ arb_worker_t *arb_worker_new (const char *endpoint, const char *name);
 void arb_worker_destroy (arb_worker_t **self_p);
 
 //  Registers the handler for tasks called task_name ("*": every name that
-//  has no handler of its own). Returns 0, or -1 if task_name is too long or
-//  already has a handler.
+//  has no handler of its own). The worker tells the broker these names
+//  when it registers, and the broker sends it only tasks of those names;
+//  with a "*" handler, tasks of any name. Returns 0, or -1 if task_name is
+//  empty, too long or already has a handler, or if the worker has
+//  ARB_HANDLES_MAX named handlers already.
 int arb_worker_handle (arb_worker_t *self, const char *task_name, arb_handler_fn *fn, void *arg);
 
 //  Takes tasks from queue (may be called several times; no call at all
@@ -95,10 +100,17 @@ void arb_worker_set_grace (arb_worker_t *self, int grace_ms);
 //  Shutdown: how long running tasks may still run after a stop request.
 void arb_worker_set_drain (arb_worker_t *self, int drain_ms);
 
-//  Largest payload, result or emitted item in bytes; must match the
-//  broker's --max-payload (default ARB_PAYLOAD_DEFAULT_MAX). A bigger result
-//  fails its task ("result too large") rather than making the broker refuse
-//  a whole RESULT batch.
+//  How long arb_worker_run waits for the broker's first answer (WELCOME)
+//  before it gives up and returns -1; 0 (the default) waits for ever. While
+//  the broker does not answer, at start or after losing it, the worker
+//  logs so every few seconds; once registered, it never gives up.
+void arb_worker_set_connect_timeout (arb_worker_t *self, int timeout_ms);
+
+//  Largest result or emitted item in bytes (default ARB_PAYLOAD_DEFAULT_MAX).
+//  The worker also learns the broker's --max-payload when it registers, and
+//  the smaller of the two holds: a bigger result fails its task here
+//  ("result of N bytes is over the M-byte limit"), as the broker would fail
+//  it. Payloads are taken up to the larger of the two.
 void arb_worker_set_max_payload (arb_worker_t *self, size_t max_payload);
 
 //  What the worker logs, as a syslog level (LOG_ERR .. LOG_DEBUG; default
@@ -108,7 +120,8 @@ void arb_worker_set_log_level (arb_worker_t *self, int level);
 //  Runs until arb_worker_stop() or SIGINT/SIGTERM (czmq's zsys_interrupted,
 //  which it resets to 0 on the first signal so that it can see a second
 //  one). Blocks the calling thread, which owns the broker socket. Returns 0
-//  once stopped, or -1 if it could not start (bad endpoint, no handler).
+//  once stopped, or -1 if it could not start (bad endpoint, no handler) or
+//  could not reach the broker within the connect timeout.
 int arb_worker_run (arb_worker_t *self);
 
 //  Asks a running worker to stop, as SIGTERM would (a second call forces

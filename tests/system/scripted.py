@@ -8,11 +8,15 @@ import arbiter_proto
 
 
 class ScriptedWorker:
-    def __init__(self, endpoint, handler, queues=('default',), name='scripted', credit=10):
+    def __init__(self, endpoint, handler, queues=('default',), name='scripted', credit=10,
+                 handles=()):
         self.peer = arbiter_proto.Peer(endpoint)
         self.handler = handler  # handler(task dict, payload bytes, worker) -> result | Exception
         self.name = name
-        kind, _, body, _ = self.peer.request('REGISTER', {'name': name, 'slots': credit})
+        register = {'name': name, 'slots': credit}
+        if handles:  # the task names it runs; none: every name
+            register['handles'] = list(handles)
+        kind, _, body, _ = self.peer.request('REGISTER', register)
         assert kind == 'WELCOME', body
         self.peer.send('CREDIT', {'queues': list(queues), 'credit': credit})
         self.seen = []  # (task dict, payload) of every dispatch

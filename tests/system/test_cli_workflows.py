@@ -87,7 +87,9 @@ def test_dag_diamond_submit_status_wait(broker, workers, tmp_path):
     path = write(tmp_path, 'dag.json', DIAMOND)
     proc = cli(broker, 'dag', 'submit', path)
     assert proc.returncode == EXIT_OK, proc.stderr
-    flow = int(proc.stdout)
+    text = proc.stdout.decode().strip()
+    assert text.startswith('flow:'), text  # never taken for a task id
+    flow = int(text[len('flow:'):])
 
     # before any worker: every task is there with its name, waiting or ready
     proc = cli(broker, '--json', 'dag', 'status', str(flow))
@@ -108,7 +110,7 @@ def test_dag_diamond_submit_status_wait(broker, workers, tmp_path):
     proc = cli(broker, 'dag', 'status', str(flow))
     assert proc.returncode == EXIT_OK, proc.stderr
     out = lines(proc)
-    assert out[0] == 'dag %d: 4 tasks: 4 succeeded' % flow
+    assert out[0] == 'flow:%d (dag): 4 tasks: 4 succeeded' % flow
     assert out[2].split()[:3] == ['a', 'succeeded', '1/1']
     status = json.loads(cli(broker, '--json', 'dag', 'status', str(flow)).stdout)
     assert status['tasks'][3]['result'] == 'd:b=b:a=a:,c=c:a=a:'
@@ -116,7 +118,7 @@ def test_dag_diamond_submit_status_wait(broker, workers, tmp_path):
     # a node's own status names its flow and its name there
     node = status['tasks'][1]['id']
     proc = cli(broker, 'status', str(node))
-    assert ('flow        %d, as \'b\'' % flow) in proc.stdout.decode()
+    assert ('flow        flow:%d, as \'b\'' % flow) in proc.stdout.decode()
     mine = json.loads(cli(broker, 'status', '--json', str(node)).stdout)
     assert mine['flow'] == flow and mine['ref'] == 'b' and mine['origin'] is None
 
@@ -209,7 +211,7 @@ def test_cycle_and_missing_dependency_are_refused(broker, tmp_path):
     proc = cli(broker, '--json', 'list')
     assert proc.returncode == EXIT_OK and proc.stdout == b''  # nothing was submitted
     proc = cli(broker, 'dag', 'status', '999')
-    assert proc.returncode == EXIT_USAGE and b'dag 999: no such flow' in proc.stderr
+    assert proc.returncode == EXIT_USAGE and b'flow:999: no such flow' in proc.stderr
 
 
 def test_dag_wait_timeout_and_cancel(broker, tmp_path):
@@ -223,7 +225,7 @@ def test_dag_wait_timeout_and_cancel(broker, tmp_path):
 
     proc = cli(broker, 'dag', 'cancel', flow)
     assert proc.returncode == EXIT_OK, proc.stderr
-    assert lines(proc)[-1] == 'dag %s: 3 tasks cancelled' % flow
+    assert lines(proc)[-1] == '%s: 3 tasks cancelled' % flow
     proc = cli(broker, 'dag', 'wait', flow)
     assert proc.returncode == EXIT_FAILED
     assert sorted(x.split(':')[0] for x in lines(proc)) == [
@@ -258,7 +260,7 @@ def test_group_callback_sees_every_result(broker, workers, tmp_path):
 
     proc = cli(broker, 'group', 'status', flow)
     assert proc.returncode == EXIT_OK, proc.stderr
-    assert lines(proc)[:2] == ['group %s: 7 tasks: 7 succeeded' % flow,
+    assert lines(proc)[:2] == ['%s (group): 7 tasks: 7 succeeded' % flow,
                                'members: 5/5 done, 0 failed']
     status = json.loads(cli(broker, '--json', 'group', 'status', flow).stdout)
     assert status['members'] == {'total': 5, 'done': 5, 'failed': 0}
@@ -308,7 +310,7 @@ def test_pipe_running_sum_of_twenty_steps(broker, workers, tmp_path):
     assert proc.returncode == EXIT_OK, proc.stderr
     objs = [json.loads(x) for x in lines(proc)]
     assert [o['name'] for o in objs[:-1]] == ['step%d' % k for k in range(1, 21)]
-    assert objs[-1] == {'pipe': int(flow), 'state': 'succeeded', 'result': '210'}
+    assert objs[-1] == {'pipe': int(flow[len('flow:'):]), 'state': 'succeeded', 'result': '210'}
 
 
 def test_pipe_from_the_command_line(broker, workers):

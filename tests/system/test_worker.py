@@ -97,7 +97,8 @@ def test_usage_and_exit_statuses():
     assert out.returncode == 0 and 'usage: arbiter-worker' in out.stdout
     for bad in (['--slots', '0', '--exec', 'true'], ['--mode', 'medium', '--exec', 'true'],
                 ['--queue', 'q'], ['--exec', 'true', '--bogus'], ['--exec', 'true', 'extra'],
-                ['--exec', 'true', '--grace-ms', '-1'], ['--exec', 'true', '--log-level', 'loud']):
+                ['--exec', 'true', '--grace-ms', '-1'], ['--exec', 'true', '--log-level', 'loud'],
+                ['--exec', 'true', '--task', '']):
         out = subprocess.run([worker] + bad, capture_output=True, text=True, timeout=10)
         assert out.returncode == 2, bad
         assert 'usage: arbiter-worker' in out.stderr, bad
@@ -127,7 +128,10 @@ def test_parents_reach_the_command(broker, processes, client, tmp_path):
     ])
     state, error, result = wait_done(client, ids)[ids[2]]
     assert state == SUCCEEDED, error
-    assert json.loads(result) == {'first': {'x': 1}, 'second': 'TEXT'}
+    parents = json.loads(result)
+    assert parents == {
+        'first': {'id': ids[0], 'state': 'succeeded', 'result': {'x': 1}, 'error': None},
+        'second': {'id': ids[1], 'state': 'succeeded', 'result': 'TEXT', 'error': None}}
 
 
 @pytest.mark.parametrize('mode', ['light', 'heavy'])

@@ -274,3 +274,18 @@ def test_broadcast_reaches_every_worker_of_the_queue(broker, client):
     assert st['state'] == 5
     assert sorted(r['endpoint'] for r in st['responses']) == ['w1', 'w2']
     assert other.seen == []
+
+
+def test_broadcast_reaches_the_workers_that_run_its_name(broker, client):
+    runs = ScriptedWorker(broker.endpoint, lambda t, p, w: b'pong', name='runs',
+                          queues=('fleet',), handles=('ping',))
+    not_it = ScriptedWorker(broker.endpoint, lambda t, p, w: b'', name='not-it',
+                            queues=('fleet',), handles=('other',))
+    kind, reply = submit(client, [{'name': 'ping', 'queue': 'fleet', 'broadcast': True}])
+    assert kind == 'SUBMITTED', reply
+    tid = reply['tasks'][0]['id']
+    run_until([runs, not_it], final(client, [tid]))
+    st = states(client, [tid])[tid]
+    assert st['state'] == 5
+    assert [r['endpoint'] for r in st['responses']] == ['runs']
+    assert not_it.seen == []

@@ -203,6 +203,9 @@ test_names (void **state)
     assert_string_equal (err.text, "201 bytes, over the 200-byte limit");
     assert_int_equal (arb_cli_parse_name ("", &err), -1);
     assert_string_equal (err.text, "must not be empty");
+    assert_int_equal (arb_cli_parse_name ("two\nlines", &err), -1);
+    assert_string_equal (err.text, "control character 0x0a at byte 4 (names are printable UTF-8)");
+    assert_int_equal (arb_cli_parse_name ("caf\xc3\xa9", &err), 0);
 }
 
 int

@@ -66,6 +66,12 @@ test_escape (void **state)
     text = arb_cli_escape ((const uint8_t *) "", 0);
     assert_string_equal (text, "");
     free (text);
+    text = arb_cli_escape_str ("two\nlines");
+    assert_string_equal (text, "two\\nlines");
+    free (text);
+    text = arb_cli_escape_str (NULL);
+    assert_string_equal (text, "");
+    free (text);
 }
 
 static void

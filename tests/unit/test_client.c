@@ -814,6 +814,43 @@ test_oversized_payload_is_refused_locally (void **state)
     assert_int_equal (s_fake_count (test, "SUBMIT"), 0);
 }
 
+//  Names are printable UTF-8: the library refuses others before sending,
+//  naming the field as the broker would.
+static void
+test_bad_names_are_refused_locally (void **state)
+{
+    s_test_t *test = (s_test_t *) *state;
+    uint64_t ids[2], flow;
+    arb_task_spec_t spec = s_spec ("two\nlines", NULL, "a");
+    assert_int_equal (arb_client_submit (test->client, &spec, 1, false, ids, NULL), -1);
+    assert_string_equal (arb_client_error (test->client),
+                         "tasks[0].name: control character 0x0a at byte 4 (names are printable "
+                         "UTF-8)");
+    assert_int_equal (arb_client_error_code (test->client), 0);
+    assert_null (spec.payload);
+
+    arb_task_spec_t specs[2] = {s_spec ("a", NULL, ""), s_spec ("b", NULL, "")};
+    specs[1].queue = "q\xff";
+    assert_int_equal (arb_client_submit (test->client, specs, 2, false, ids, NULL), -1);
+    assert_string_equal (arb_client_error (test->client),
+                         "tasks[1].queue: invalid UTF-8 at byte 2 (names are printable UTF-8)");
+
+    const char *endpoints[] = {"w1", "w\t2"};
+    spec = s_spec ("a", NULL, "");
+    spec.endpoints = (arb_strs_t){endpoints, 2};
+    assert_int_equal (arb_client_submit (test->client, &spec, 1, false, ids, NULL), -1);
+    assert_non_null (strstr (arb_client_error (test->client), "tasks[0].endpoints[1]: control"));
+
+    spec = s_spec ("a", NULL, "");
+    assert_int_equal (
+        arb_client_submit_flow (test->client, ARB_FLOW_GROUP, "g\r", &spec, 1, false, ids, &flow),
+        -1);
+    assert_non_null (strstr (arb_client_error (test->client), "flow name: control character 0x0d"));
+
+    assert_int_equal (arb_client_ping (test->client, NULL), 0);
+    assert_int_equal (s_fake_count (test, "SUBMIT"), 0);
+}
+
 int
 main (void)
 {
@@ -835,6 +872,7 @@ main (void)
         cmocka_unit_test (test_unreachable_broker_fails_in_time),
         cmocka_unit_test_setup_teardown (test_oversized_payload_is_refused_locally, s_setup,
                                          s_teardown),
+        cmocka_unit_test_setup_teardown (test_bad_names_are_refused_locally, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name ("client", tests, NULL, NULL);
 }

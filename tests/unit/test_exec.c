@@ -32,6 +32,29 @@ s_run (const char *command, const void *payload, size_t size, arb_job_t **job_p)
     return rc;
 }
 
+//  What a job brings beyond its command.
+typedef struct {
+    bool route;                //  the runner routes
+    size_t max_payload;        //  the job's limit (the broker's, in a worker); 0: default
+    uint64_t soft_timeout_ms;  //  0: none
+} s_job_opts_t;
+
+//  Runs command for a job with an empty payload and these options; returns
+//  the handler's rc, the job in *job_p.
+static int
+s_run_opts (const char *command, s_job_opts_t opts, arb_job_t **job_p)
+{
+    arb_exec_t *exec = arb_exec_new (command);
+    arb_exec_set_route (exec, opts.route);
+    *job_p = arb_job_new (7, "t", NULL, "", 0);
+    if (opts.max_payload)
+        arb_job_set_max_payload (*job_p, opts.max_payload);
+    arb_job_set_soft_timeout (*job_p, opts.soft_timeout_ms);
+    int rc = arb_exec_run (exec, *job_p);
+    arb_exec_destroy (&exec);
+    return rc;
+}
+
 static void
 s_assert_result (arb_job_t *job, const char *expected)
 {
@@ -174,13 +197,52 @@ static void
 test_result_too_large (void **state)
 {
     (void) state;
-    arb_exec_t *exec = arb_exec_new ("yes");  //  endless output
+    arb_exec_t *exec = arb_exec_new ("yes");  //  endless output: stopped
     arb_exec_set_max_output (exec, 100000);
     arb_job_t *job = arb_job_new (1, "t", NULL, "", 0);
     assert_int_equal (arb_exec_run (exec, job), -1);
-    assert_string_equal (arb_job_error (job), "result too large (over 100000 bytes)");
+    assert_non_null (strstr (arb_job_error (job), "result of more than "));
+    assert_non_null (strstr (arb_job_error (job), " bytes is over the 100000-byte limit"));
     arb_job_destroy (&job);
     arb_exec_destroy (&exec);
+    //  a little too much is counted to its end; the job's smaller limit (the
+    //  broker's, in a worker) wins over the runner's
+    assert_int_equal (s_run_opts ("head -c 5000 /dev/zero; echo done >&2",
+                                  (s_job_opts_t){.max_payload = 1024}, &job),
+                      -1);
+    assert_string_equal (arb_job_error (job), "result of 5000 bytes is over the 1024-byte limit");
+    arb_job_destroy (&job);
+    //  routing: a line that long cannot be an item
+    assert_int_equal (
+        s_run_opts ("printf 'q\\tok\\n'; head -c 3000 /dev/zero | tr '\\0' x; sleep 30",
+                    (s_job_opts_t){.route = true, .max_payload = 1024}, &job),
+        -1);
+    assert_string_equal (arb_job_error (job), "route: line 2 is over the 1024-byte limit");
+    assert_int_equal (arb_job_emitted (job), 1);
+    arb_job_destroy (&job);
+}
+
+//  The soft timeout: SIGUSR1 to the command's group, which a command may
+//  trap to wrap up; without a trap it ends the command.
+static void
+test_soft_timeout_warns_the_command (void **state)
+{
+    (void) state;
+    arb_job_t *job = arb_job_new (1, "t", NULL, "", 0);
+    arb_job_set_soft_timeout (job, 60000);
+    assert_false (arb_job_is_soft_timed_out (job));
+    arb_job_set_soft_timeout (job, 0);
+    assert_false (arb_job_is_soft_timed_out (job));
+    arb_job_destroy (&job);
+    s_job_opts_t soft = {.soft_timeout_ms = 200};
+    assert_int_equal (s_run_opts ("trap 'echo warned; exit 0' USR1; sleep 30 & wait", soft, &job),
+                      0);
+    s_assert_result (job, "warned\n");
+    assert_true (arb_job_is_soft_timed_out (job));
+    arb_job_destroy (&job);
+    assert_int_equal (s_run_opts ("sleep 30", soft, &job), -1);
+    assert_string_equal (arb_job_error (job), "ended by its soft timeout (SIGUSR1 after 0.2 s)");
+    arb_job_destroy (&job);
 }
 
 static void
@@ -229,13 +291,19 @@ test_parents_file (void **state)
         fprintf (stderr, "json: %s in %s\n", error.text, text);
     assert_non_null (parents);
     assert_int_equal (json_object_size (parents), 4);
-    assert_int_equal (json_integer_value (json_object_get (json_object_get (parents, "a"), "x")),
-                      1);
-    assert_string_equal (json_string_value (json_object_get (parents, "b")), "plain text");
-    json_t *bytes = json_object_get (parents, "77");
+    json_t *a = json_object_get (parents, "a");
+    assert_int_equal (json_integer_value (json_object_get (a, "id")), 1);
+    assert_string_equal (json_string_value (json_object_get (a, "state")), "succeeded");
+    assert_int_equal (json_integer_value (json_object_get (json_object_get (a, "result"), "x")), 1);
+    assert_true (json_is_null (json_object_get (a, "error")));
+    assert_string_equal (
+        json_string_value (json_object_get (json_object_get (parents, "b"), "result")),
+        "plain text");
+    json_t *bytes = json_object_get (json_object_get (parents, "77"), "result");
     assert_int_equal (json_string_length (bytes), 3);  //  U+00FF (2 bytes) and U+0000
     assert_memory_equal (json_string_value (bytes), "\xc3\xbf\x00", 3);
-    assert_int_equal (json_integer_value (json_object_get (parents, "n")), 42);
+    assert_int_equal (
+        json_integer_value (json_object_get (json_object_get (parents, "n"), "result")), 42);
     json_decref (parents);
 
     //  a descriptor of a file that is already deleted
@@ -249,6 +317,47 @@ test_parents_file (void **state)
     assert_int_equal (s_run ("cat \"$ARBITER_PARENTS\"", "", 0, &job), 0);
     s_assert_result (job, "{}");
     arb_job_destroy (&job);
+}
+
+//  A parent that did not succeed, as a task that runs on its failure sees
+//  it: its state and error, and no result.
+static void
+test_parents_file_tells_failure (void **state)
+{
+    (void) state;
+    arb_msg_t *dispatch = arb_msg_new (ARB_MSG_DISPATCH, 0);
+    arb_dispatch_body_t *body = arb_msg_dispatch (dispatch);
+    arb_dispatch_task_t *task =
+        (arb_dispatch_task_t *) arb_msg_grow (dispatch, &body->tasks, sizeof (*task), 1);
+    task->id = 30;
+    task->name = "alert";
+    task->payload = zframe_new_empty ();
+    arb_parent_info_t *parents =
+        (arb_parent_info_t *) arb_msg_grow (dispatch, &task->parents, sizeof (*parents), 2);
+    parents[0] = (arb_parent_info_t){
+        .name = "load", .id = 28, .state = ARB_STATE_DEAD, .error = "disk full\nat row 7"};
+    parents[1] = (arb_parent_info_t){.name = "gone", .id = 29, .state = ARB_STATE_CANCELLED};
+    arb_job_t *job = arb_job_new_idle ();
+    arb_job_start (job, task);  //  borrows the parents: dispatch stays until the job is done
+    arb_exec_t *exec = arb_exec_new ("cat \"$ARBITER_PARENTS\"");
+    assert_int_equal (arb_exec_run (exec, job), 0);
+    size_t size;
+    const char *out = (const char *) arb_job_result (job, &size);
+    json_t *got = json_loadb (out, size, 0, NULL);
+    assert_non_null (got);
+    json_t *load = json_object_get (got, "load");
+    assert_int_equal (json_integer_value (json_object_get (load, "id")), 28);
+    assert_string_equal (json_string_value (json_object_get (load, "state")), "dead");
+    assert_string_equal (json_string_value (json_object_get (load, "error")),
+                         "disk full\nat row 7");
+    assert_true (json_is_null (json_object_get (load, "result")));
+    json_t *gone = json_object_get (got, "gone");
+    assert_string_equal (json_string_value (json_object_get (gone, "state")), "cancelled");
+    assert_true (json_is_null (json_object_get (gone, "error")));
+    json_decref (got);
+    arb_job_destroy (&job);
+    arb_msg_destroy (&dispatch);
+    arb_exec_destroy (&exec);
 }
 
 static void
@@ -374,8 +483,10 @@ main (void)
         cmocka_unit_test (test_stderr_tail_is_bounded),
         cmocka_unit_test (test_big_payload_through_cat),
         cmocka_unit_test (test_result_too_large),
+        cmocka_unit_test (test_soft_timeout_warns_the_command),
         cmocka_unit_test (test_environment),
         cmocka_unit_test (test_parents_file),
+        cmocka_unit_test (test_parents_file_tells_failure),
         cmocka_unit_test (test_args_file),
         cmocka_unit_test (test_leftovers_are_killed),
         cmocka_unit_test (test_cancel_kills_process_group),

@@ -80,7 +80,8 @@ test_dag_fields (void **state)
         ARB_FLOW_DAG,
         "{\"name\": \"nightly\", \"tasks\": ["
         " {\"name\": \"a\", \"payload\": \"text\", \"queue\": \"q1\", \"retries\": 2,"
-        "  \"timeout\": 1.5, \"priority\": -3, \"delay\": 0.25, \"backoff\": \"exp:1,60\","
+        "  \"timeout\": 1.5, \"soft_timeout\": 1.25, \"priority\": -3, \"delay\": 0.25,"
+        "  \"backoff\": \"exp:1,60\","
         "  \"no_jitter\": true, \"key\": \"k-a\", \"retention\": 60},"
         " {\"name\": \"b\", \"task\": \"resize\", \"payload\": {\"w\": 2, \"tags\": [1, \"x\"]},"
         "  \"args\": 1, \"after\": [\"a\"]},"
@@ -104,6 +105,7 @@ test_dag_fields (void **state)
     s_payload_is (&t[0], "text");
     assert_int_equal (t[0].retries, 2);
     assert_int_equal (t[0].timeout_ms, 1500);
+    assert_int_equal (t[0].soft_timeout_ms, 1250);
     assert_int_equal (t[0].priority, -3);
     assert_int_equal (t[0].delay_ms, 250);
     assert_int_equal (t[0].backoff, ARB_BACKOFF_EXP);
@@ -340,6 +342,8 @@ test_document_errors (void **state)
                "dag.json:1:21: duplicate object key near '\"tasks\"'");
     s_refused (ARB_FLOW_DAG, "[1]", "dag.json: must be a JSON object");
     s_refused (ARB_FLOW_DAG, "{}", "dag.json: tasks: is required: the list of tasks");
+    s_refused (ARB_FLOW_DAG, "{\"name\": \"x\\u0001\", \"tasks\": [{\"name\": \"a\"}]}",
+               "dag.json: name: control character 0x01 at byte 2 (names are printable UTF-8)");
     s_refused (ARB_FLOW_DAG, "{\"tasks\": []}",
                "dag.json: tasks: must be a list of one or more task objects");
     s_refused (ARB_FLOW_DAG, "{\"tasks\": {\"name\": \"a\"}}",
@@ -368,6 +372,11 @@ test_task_errors (void **state)
          "dag.json: tasks[1]: 'name' is required (the task's name in the flow)"},
         {"{\"name\": 5}", "dag.json: tasks[1].name: must be a string"},
         {"{\"name\": \"b\\u0000c\"}", "dag.json: tasks[1].name: must not contain NUL"},
+        {"{\"name\": \"b\\nc\"}",
+         "dag.json: tasks[1].name: control character 0x0a at byte 2 (names are printable UTF-8)"},
+        {"{\"name\": \"b\", \"queue\": \"q\\u0085\"}",
+         "dag.json: tasks[1] ('b').queue: control character U+0085 at byte 2 (names are "
+         "printable UTF-8)"},
         {"{\"name\": \"b\", \"retry\": 3}", "dag.json: tasks[1] ('b'): unknown field 'retry'"},
         {"{\"name\": \"b\", \"retries\": 1001}",
          "dag.json: tasks[1] ('b').retries: 1001 is over the limit of 1000"},
@@ -383,6 +392,10 @@ test_task_errors (void **state)
          "dag.json: tasks[1] ('b').timeout: must be a number of seconds, like 30 or 0.25"},
         {"{\"name\": \"b\", \"timeout\": 2592000.5}",
          "dag.json: tasks[1] ('b').timeout: 2592000.5 s is over the limit of 30 days"},
+        {"{\"name\": \"b\", \"timeout\": 2, \"soft_timeout\": 2}",
+         "dag.json: tasks[1] ('b').soft_timeout: must be below 'timeout'"},
+        {"{\"name\": \"b\", \"soft_timeout\": 0}",
+         "dag.json: tasks[1] ('b').soft_timeout: must be more than 0 s"},
         {"{\"name\": \"b\", \"delay\": 31622401}",
          "dag.json: tasks[1] ('b').delay: 31622401 s is over the limit of 366 days"},
         {"{\"name\": \"b\", \"priority\": 2147483648}",
@@ -393,6 +406,12 @@ test_task_errors (void **state)
          "not 'lin:1'"},
         {"{\"name\": \"b\", \"backoff\": \"fixed:1\", \"no_jitter\": true}",
          "dag.json: tasks[1] ('b').no_jitter: only an exp: backoff is jittered"},
+        {"{\"name\": \"b\", \"backoff\": \"fixed:1\"}",
+         "dag.json: tasks[1] ('b').backoff: it delays retries, and there are none: give "
+         "'retries'"},
+        {"{\"name\": \"b\", \"backoff\": \"exp:1,2\", \"retries\": 0}",
+         "dag.json: tasks[1] ('b').backoff: it delays retries, and there are none: give "
+         "'retries'"},
         {"{\"name\": \"b\", \"no_jitter\": 1}",
          "dag.json: tasks[1] ('b').no_jitter: must be true or false"},
         {"{\"name\": \"b\", \"delay\": 1, \"at\": 1577836800}",

@@ -1,10 +1,12 @@
-/*  test_idset.c — the client's id set against a plain array of flags.
+/*  test_idset.c — the client's id set and id map against plain arrays.
 
     Random inserts and removals over a small id range force long probe
     runs, wrap-around at the table's end and many backward shifts; after
-    every step the set must agree with the reference.
+    every step the set must agree with the reference, and every value of
+    the map must still belong to its id.
 */
 
+#include "arb_idmap.h"
 #include "arb_idset.h"
 
 #include <setjmp.h>
@@ -74,12 +76,53 @@ test_large_ids_and_growth (void **state)
     arb_idset_destroy (&set);
 }
 
+//  Values travel with their ids through growth and backward shifts.
+static void
+test_map_values_follow_their_ids (void **state)
+{
+    (void) state;
+    arb_idmap_t *map = arb_idmap_new ();
+    static int values[RANGE];
+    static bool present[RANGE];
+    srand (7);
+    for (int step = 0; step < 100000; step++) {
+        uint64_t id = (uint64_t) (rand () % RANGE);
+        if (rand () % 100 < 55) {
+            assert_int_equal (arb_idmap_insert (map, id, &values[id]), !present[id]);
+            present[id] = true;
+        }
+        else {
+            assert_int_equal (arb_idmap_remove (map, id), present[id]);
+            present[id] = false;
+        }
+        if (step % 1009 == 0)
+            for (uint64_t k = 0; k < RANGE; k++)
+                assert_ptr_equal (arb_idmap_lookup (map, k), present[k] ? &values[k] : NULL);
+    }
+    size_t cursor = 0, seen = 0;
+    uint64_t id;
+    void *value;
+    while (arb_idmap_next (map, &cursor, &id, &value)) {
+        assert_true (present[id]);
+        assert_ptr_equal (value, &values[id]);
+        seen++;
+    }
+    assert_int_equal (seen, arb_idmap_size (map));
+    //  an id already there keeps its value
+    assert_true (arb_idmap_insert (map, RANGE + 1, &values[1]));
+    assert_false (arb_idmap_insert (map, RANGE + 1, &values[2]));
+    assert_ptr_equal (arb_idmap_lookup (map, RANGE + 1), &values[1]);
+    arb_idmap_destroy (&map);
+    assert_null (map);
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_agrees_with_reference),
         cmocka_unit_test (test_large_ids_and_growth),
+        cmocka_unit_test (test_map_values_follow_their_ids),
     };
     return cmocka_run_group_tests_name ("idset", tests, NULL, NULL);
 }

@@ -79,6 +79,13 @@ s_collect (void *arg, arb_task_t *task, const char *queue, const char *name)
     return 0;
 }
 
+//  Takes a journal of this version back to version 2 (the migration to 3
+//  undone), for the migration tests.
+static const char *s_to_version_2 =
+    "DROP INDEX tasks_queue; ALTER TABLE tasks DROP COLUMN delivered;"
+    "CREATE INDEX tasks_open ON tasks (state) WHERE state < 5;"
+    "PRAGMA user_version = 2;";
+
 //  As s_collect, with each task's delivery count where its priority goes.
 static int
 s_collect_delivered (void *arg, arb_task_t *task, const char *queue, const char *name)
@@ -549,22 +556,20 @@ test_meta_compare_and_set (void **state)
     arb_journal_destroy (&j);
 }
 
-//  A version-1 journal is brought to version 2: its open tasks count the
+//  A version-2 journal is brought to version 3: its open tasks count the
 //  deliveries it recorded (attempts and lost leases).
 static void
-test_migration_from_version_1 (void **state)
+test_version_2_counts_deliveries (void **state)
 {
     s_fixture_t *fx = (s_fixture_t *) *state;
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     arb_journal_destroy (&j);
     sqlite3 *db;
     assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
-    const char *to_v1 = "DROP INDEX tasks_queue; ALTER TABLE tasks DROP COLUMN delivered;"
-                        "CREATE INDEX tasks_open ON tasks (state) WHERE state < 5;"
-                        "INSERT INTO tasks (id, queue, name, state, attempts, lost, created_ms) "
-                        "VALUES (1, 'q', 'job', 3, 2, 1, 1), (2, 'q', 'job', 5, 1, 0, 1);"
-                        "PRAGMA user_version = 1;";
-    assert_int_equal (sqlite3_exec (db, to_v1, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, s_to_version_2, NULL, NULL, NULL), SQLITE_OK);
+    const char *rows = "INSERT INTO tasks (id, queue, name, state, attempts, lost, created_ms) "
+                       "VALUES (1, 'q', 'job', 3, 2, 1, 1), (2, 'q', 'job', 5, 1, 0, 1);";
+    assert_int_equal (sqlite3_exec (db, rows, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close (db);
     j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_non_null (j);
@@ -573,6 +578,61 @@ test_migration_from_version_1 (void **state)
     assert_int_equal (seen.count, 1);
     assert_int_equal (seen.priorities[0], 3);  //  2 attempts + 1 lost
     arb_journal_destroy (&j);
+}
+
+static int
+s_collect_soft (void *arg, arb_task_t *task, const char *queue, const char *name)
+{
+    (void) queue;
+    (void) name;
+    ((uint64_t *) arg)[task->id] = task->soft_timeout_ms;
+    return 0;
+}
+
+//  A version-1 journal (before soft timeouts) is migrated in place: its
+//  tasks load, with no soft timeout, and new ones keep theirs.
+static void
+test_version_1_is_migrated (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *queue = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_task_t *old = s_task (queue, 1, ARB_STATE_READY);
+    arb_journal_row_t row = {0};
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_insert (j, old, &row), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    arb_journal_destroy (&j);
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, s_to_version_2, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db,
+                                    "ALTER TABLE tasks DROP COLUMN soft_timeout_ms;"
+                                    "PRAGMA user_version = 1",
+                                    NULL, NULL, NULL),
+                      SQLITE_OK);
+    sqlite3_close (db);
+
+    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_non_null (j);
+    arb_task_t *young = s_task (queue, 2, ARB_STATE_READY);
+    young->soft_timeout_ms = 1500;
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_insert (j, young, &row), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    uint64_t soft[3] = {7, 7, 7};
+    assert_int_equal (arb_journal_load_open (j, s_collect_soft, soft), 0);
+    assert_int_equal (soft[1], 0);
+    assert_int_equal (soft[2], 1500);
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
+    arb_task_info_t info = {0};
+    assert_int_equal (arb_journal_task_info (j, 2, true, msg, &info), 0);
+    assert_int_equal (info.soft_timeout_ms, 1500);
+    arb_msg_destroy (&msg);
+    arb_journal_destroy (&j);
+    s_task_free (&old);
+    s_task_free (&young);
+    arb_queue_destroy (&queue);
 }
 
 int
@@ -590,7 +650,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_queue_in_bulk, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_meta_pages, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_meta_compare_and_set, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_migration_from_version_1, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_version_2_counts_deliveries, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_version_1_is_migrated, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name ("journal", tests, NULL, NULL);
 }

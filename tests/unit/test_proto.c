@@ -39,6 +39,7 @@ s_fill_field (arb_msg_t *msg, const arb_field_t *f, char *at, int seed, int dept
             *(bool *) at = true;
             break;
         case ARB_F_STR:
+        case ARB_F_NAME:
             snprintf (text, sizeof (text), "%s-%d-\xc3\xa9", f->key, seed);
             *(const char **) at = arb_msg_strdup (msg, text);
             break;
@@ -117,6 +118,7 @@ s_compare (const arb_schema_t *schema, void *a, void *b)
                 assert_int_equal (*(bool *) x, *(bool *) y);
                 break;
             case ARB_F_STR:
+            case ARB_F_NAME:
                 assert_string_equal (*(const char **) x, *(const char **) y);
                 break;
             case ARB_F_BIN:
@@ -493,6 +495,41 @@ s_nul_name (msgpack_packer *pk)
     msgpack_pack_str (pk, 3);
     msgpack_pack_str_body (pk, "a\0b", 3);
 }
+//  {"tasks": [{"name": name, "endpoints": ["ok", endpoint]}]}
+static void
+s_named_task (msgpack_packer *pk, const char *name, const char *endpoint)
+{
+    msgpack_pack_map (pk, 1);
+    s_key (pk, "tasks");
+    msgpack_pack_array (pk, 1);
+    msgpack_pack_map (pk, 2);
+    s_key (pk, "name");
+    s_key (pk, name);
+    s_key (pk, "endpoints");
+    msgpack_pack_array (pk, 2);
+    s_key (pk, "ok");
+    s_key (pk, endpoint);
+}
+static void
+s_newline_name (msgpack_packer *pk)
+{
+    s_named_task (pk, "a\nb", "w1");
+}
+static void
+s_c1_name (msgpack_packer *pk)
+{
+    s_named_task (pk, "a\xc2\x85", "w1");
+}
+static void
+s_bad_utf8_name (msgpack_packer *pk)
+{
+    s_named_task (pk, "caf\xe9", "w1");
+}
+static void
+s_del_endpoint (msgpack_packer *pk)
+{
+    s_named_task (pk, "a", "w\x7f");
+}
 static void
 s_nil_value (msgpack_packer *pk)
 {
@@ -530,6 +567,13 @@ test_refuses_bad_bodies (void **state)
     REFUSE (s_long_name, 1, ARB_ERR_TOO_LARGE, "tasks[0].name: string of 201 bytes");
     REFUSE (s_nul_name, 1, ARB_ERR_BAD_REQUEST, "tasks[0].name: string holds a NUL byte");
     REFUSE (s_nil_value, 0, ARB_ERR_BAD_REQUEST, "tasks: expected array, got nil");
+    //  names are printable UTF-8
+    REFUSE (s_newline_name, 1, ARB_ERR_BAD_REQUEST,
+            "tasks[0].name: control character 0x0a at byte 2 (names are printable UTF-8)");
+    REFUSE (s_c1_name, 1, ARB_ERR_BAD_REQUEST, "tasks[0].name: control character U+0085 at byte 2");
+    REFUSE (s_bad_utf8_name, 1, ARB_ERR_BAD_REQUEST, "tasks[0].name: invalid UTF-8 at byte 4");
+    REFUSE (s_del_endpoint, 1, ARB_ERR_BAD_REQUEST,
+            "tasks[0].endpoints[1]: control character 0x7f at byte 2");
     //  frames: one task owns exactly one frame
     REFUSE (s_one_task, 0, ARB_ERR_BAD_REQUEST, "tasks[0]: its frame is missing");
     REFUSE (s_one_task, 2, ARB_ERR_BAD_REQUEST, "1 frames more than");
@@ -604,6 +648,94 @@ test_refuses_oversized_payload (void **state)
     arb_msg_destroy (&back);
 }
 
+//  A RESULT's frames have a limit of their own (the broker takes results
+//  beyond its payload limit and fails their tasks, not the whole batch);
+//  every other message keeps max_frame.
+static void
+test_result_frames_have_their_own_limit (void **state)
+{
+    (void) state;
+    char big[1500];
+    memset (big, 'x', sizeof (big));
+    arb_limits_t limits = {.max_frame = 1000, .max_result = 2000};
+    for (int type = 0; type < 2; type++) {
+        arb_msg_t *msg;
+        if (type == 0) {
+            msg = arb_msg_new (ARB_MSG_RESULT, 4);
+            arb_result_body_t *body = arb_msg_result (msg);
+            arb_result_item_t *item =
+                (arb_result_item_t *) arb_msg_grow (msg, &body->results, sizeof (*item), 1);
+            item->id = 1;
+            item->lease = 2;
+            item->result = zframe_new (big, sizeof (big));
+        }
+        else {
+            msg = arb_msg_new (ARB_MSG_SUBMIT, 4);
+            arb_submit_body_t *body = arb_msg_submit (msg);
+            arb_task_spec_t *task =
+                (arb_task_spec_t *) arb_msg_grow (msg, &body->tasks, sizeof (*task), 1);
+            task->name = "t";
+            task->payload = zframe_new (big, sizeof (big));
+        }
+        zmsg_t *zmsg = arb_msg_encode (&msg);
+        arb_msg_t *back;
+        assert_int_equal (arb_msg_decode (&zmsg, false, &limits, &back), type == 0 ? 0 : -2);
+        if (type == 0)
+            assert_int_equal (zframe_size (arb_msg_result (back)->results.v[0].result), 1500);
+        arb_msg_destroy (&back);
+    }
+}
+
+static void
+test_name_rule (void **state)
+{
+    (void) state;
+    char why[80];
+    const char *good[] = {"default",  "caf\xc3\xa9 au lait", "a b", "\xe2\x82\xac",
+                          "\xc2\xa0", "\xf0\x9f\x98\x80",    ""};
+    for (size_t i = 0; i < sizeof (good) / sizeof (good[0]); i++)
+        assert_int_equal (arb_name_check (good[i], strlen (good[i]), why, sizeof (why)), 0);
+    struct {
+        const char *text;
+        const char *why;
+    } bad[] = {
+        {"a\tb", "control character 0x09 at byte 2"},
+        {"\r", "control character 0x0d at byte 1"},
+        {"x\x7f", "control character 0x7f at byte 2"},
+        {"\xc2\x9f", "control character U+009F at byte 1"},
+        {"ab\xff", "invalid UTF-8 at byte 3"},
+        {"\xc0\xaf", "invalid UTF-8 at byte 1"},          //  overlong '/'
+        {"\xed\xa0\x80", "invalid UTF-8 at byte 1"},      //  a surrogate
+        {"\xe2\x82", "invalid UTF-8 at byte 1"},          //  cut short
+        {"\xf4\x90\x80\x80", "invalid UTF-8 at byte 1"},  //  beyond U+10FFFF
+    };
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+        assert_int_equal (arb_name_check (bad[i].text, strlen (bad[i].text), why, sizeof (why)),
+                          -1);
+        assert_string_equal (why, bad[i].why);
+    }
+    //  a NUL counts as a control character when it is within len
+    assert_int_equal (arb_name_check ("a\0b", 3, why, sizeof (why)), -1);
+}
+
+//  The broker's own records may carry names from a journal older than the
+//  rule: a reader takes them (to show them escaped), never refuses them.
+static void
+test_replies_keep_old_names (void **state)
+{
+    (void) state;
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_LIST_REPLY, 5);
+    arb_list_reply_body_t *body = arb_msg_list_reply (msg);
+    arb_task_info_t *task = (arb_task_info_t *) arb_msg_grow (msg, &body->tasks, sizeof (*task), 1);
+    task->id = 1;
+    task->name = "two\nlines";
+    zmsg_t *zmsg = arb_msg_encode (&msg);
+    arb_msg_t *back;
+    assert_int_equal (arb_msg_decode (&zmsg, false, NULL, &back), 0);
+    assert_string_equal (arb_msg_list_reply (back)->tasks.v[0].name, "two\nlines");
+    arb_msg_destroy (&back);
+}
+
 static void
 test_names (void **state)
 {
@@ -615,6 +747,10 @@ test_names (void **state)
     assert_int_equal (arb_state_parse ("nope"), -1);
     assert_true (arb_state_is_final (ARB_STATE_DEAD));
     assert_false (arb_state_is_final (ARB_STATE_RUNNING));
+    assert_true (arb_state_is_resting (ARB_STATE_SKIPPED));
+    assert_false (arb_state_is_resting (ARB_STATE_FAILED));
+    assert_false (arb_state_is_resting (0));
+    assert_false (arb_state_is_resting (ARB_STATE_MAX + 1));
 }
 
 int
@@ -630,6 +766,9 @@ main (void)
         cmocka_unit_test (test_refuses_lying_counts),
         cmocka_unit_test (test_refuses_every_truncation),
         cmocka_unit_test (test_refuses_oversized_payload),
+        cmocka_unit_test (test_result_frames_have_their_own_limit),
+        cmocka_unit_test (test_name_rule),
+        cmocka_unit_test (test_replies_keep_old_names),
         cmocka_unit_test (test_names),
     };
     return cmocka_run_group_tests_name ("proto", tests, NULL, NULL);

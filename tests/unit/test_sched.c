@@ -74,6 +74,45 @@ s_worker (arb_sched_t *sched, const char *id, const char *queue, int32_t credit)
     return session;
 }
 
+//  A worker that runs only the task names given (NULL-terminated).
+static arb_session_t *
+s_picky_worker (arb_sched_t *sched, const char *id, const char *queue, int32_t credit, ...)
+{
+    zframe_t *identity = zframe_new (id, strlen (id));
+    arb_session_t *session = arb_sched_open_session (sched, identity, MONO);
+    zframe_destroy (&identity);
+    const char *names[8];
+    size_t count = 0;
+    va_list args;
+    va_start (args, credit);
+    const char *name;
+    while (count < 8 && (name = va_arg (args, const char *)))
+        names[count++] = name;
+    va_end (args);
+    arb_session_set_handles (session, names, count);
+    const char *queues[] = {queue};
+    assert_int_equal (arb_sched_credit (sched, session, 0, queues, 1, credit, false), 0);
+    return session;
+}
+
+static arb_task_t *
+s_add_named (arb_sched_t *sched, const char *queue, uint64_t id, const char *name, int32_t priority)
+{
+    arb_task_t *task = arb_sched_new_task (sched, queue, name);
+    task->id = id;
+    task->priority = priority;
+    task->state = ARB_STATE_READY;
+    arb_sched_add (sched, task, NOW, MONO);
+    return task;
+}
+
+static void
+s_give_credit (arb_sched_t *sched, arb_session_t *session, const char *queue, int32_t credit)
+{
+    const char *queues[] = {queue};
+    arb_sched_credit (sched, session, 0, queues, 1, credit, false);
+}
+
 //  Finishes everything handed out so far (the task records are freed).
 static void
 s_finish_sent (arb_sched_t *sched, s_log_t *log)
@@ -506,6 +545,172 @@ test_name_limit (void **state)
     arb_sched_destroy (&sched);
 }
 
+//  The case: two workers on one queue, one running simple_add and
+//  sleep, the other add. Every task goes to a worker that runs its name.
+static void
+test_names_reach_a_worker_that_runs_them (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_session_t *minion = s_picky_worker (sched, "m", "q", 4, "simple_add", "sleep", NULL);
+    arb_session_t *adder = s_picky_worker (sched, "a", "q", 4, "add", NULL);
+    for (uint64_t id = 1; id <= 6; id++)
+        s_add_named (sched, "q", id, "add", 0);
+    s_add_named (sched, "q", 7, "simple_add", 0);
+    arb_sched_dispatch (sched, NOW, MONO);
+    //  four adds (its credit) and the simple_add; two adds wait
+    assert_int_equal (log.count, 5);
+    for (size_t i = 0; i < log.count; i++)
+        assert_ptr_equal (log.to[i], streq (log.sent[i]->name, "add") ? adder : minion);
+    assert_int_equal (arb_session_lease_count (adder), 4);
+    assert_int_equal (arb_queue_size (arb_sched_queue (sched, "q")), 2);
+    //  the minion's free slots never take them
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 5);
+    //  the adder's next slots do, in their order
+    s_give_credit (sched, adder, "q", 2);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 7);
+    assert_int_equal (log.sent[5]->id, 5);
+    assert_int_equal (log.sent[6]->id, 6);
+    assert_ptr_equal (log.to[6], adder);
+    arb_sched_destroy (&sched);
+}
+
+//  A task that no worker of its queue runs waits for a handler without
+//  holding back the tasks behind it, and goes first once a worker that
+//  runs it comes; a catch-all worker runs every name.
+static void
+test_unhandled_task_waits_for_a_handler (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_task_t *orphan = s_add_named (sched, "q", 1, "resize", 9);
+    s_add_named (sched, "q", 2, "add", 0);
+    s_add_named (sched, "q", 3, "add", 0);
+    assert_false (arb_sched_is_unhandled (sched, orphan));  //  no worker at all yet
+    s_picky_worker (sched, "a", "q", 5, "add", NULL);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 2);
+    assert_int_equal (orphan->state, ARB_STATE_READY);
+    assert_true (arb_sched_is_unhandled (sched, orphan));
+    //  it keeps its place: it goes before a task that came after it
+    s_add_named (sched, "q", 4, "other", 0);
+    arb_session_t *any = s_worker (sched, "any", "q", 1);
+    assert_false (arb_sched_is_unhandled (sched, orphan));
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 3);
+    assert_ptr_equal (log.sent[2], orphan);
+    assert_ptr_equal (log.to[2], any);
+    s_give_credit (sched, any, "q", 1);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 4);
+    assert_int_equal (log.sent[3]->id, 4);
+    arb_sched_destroy (&sched);
+}
+
+//  Tasks whose only workers are busy let the other workers take the tasks
+//  behind them, and are set aside once: later passes do not walk them again.
+static void
+test_busy_names_hold_back_nothing (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_session_t *slow = s_picky_worker (sched, "s", "q", 0, "slow", NULL);
+    arb_session_t *fast = s_picky_worker (sched, "f", "q", 1, "fast", NULL);
+    for (uint64_t id = 1; id <= 100; id++)
+        s_add_named (sched, "q", id, "slow", 0);
+    s_add_named (sched, "q", 101, "fast", 0);
+    s_add_named (sched, "q", 102, "fast", 0);
+    arb_queue_t *q = arb_sched_queue (sched, "q");
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 1);
+    assert_int_equal (log.sent[0]->id, 101);
+    assert_int_equal (arb_queue_aside_count (q), 100);
+    s_give_credit (sched, fast, "q", 1);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 2);
+    assert_int_equal (log.sent[1]->id, 102);
+    assert_int_equal (arb_queue_aside_count (q), 100);
+    //  the slow worker frees up: its tasks in order, out of their heap
+    s_give_credit (sched, slow, "q", 3);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 5);
+    for (size_t i = 2; i < 5; i++) {
+        assert_int_equal (log.sent[i]->id, i - 1);
+        assert_ptr_equal (log.to[i], slow);
+    }
+    assert_int_equal (arb_queue_aside_count (q), 97);
+    arb_sched_destroy (&sched);
+}
+
+//  Set aside or not, tasks go out in the queue's order: priority, then
+//  arrival; and a queue whose workers all run every name sets nothing
+//  aside.
+static void
+test_set_aside_tasks_keep_their_place (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_queue_t *q = arb_sched_queue (sched, "q");
+    s_add_named (sched, "q", 1, "a", 0);
+    s_add_named (sched, "q", 2, "b", 0);
+    s_add_named (sched, "q", 3, "b", 0);
+    arb_session_t *b = s_picky_worker (sched, "b", "q", 1, "b", NULL);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 1);
+    assert_int_equal (log.sent[0]->id, 2);
+    assert_int_equal (arb_queue_aside_count (q), 1);
+    s_add_named (sched, "q", 4, "a", 5);
+    s_add_named (sched, "q", 5, "b", 0);
+    //  the picky worker leaves; a catch-all one takes all, in order
+    arb_sched_credit (sched, b, 0, NULL, 0, 0, true);
+    s_worker (sched, "any", "q", 10);
+    arb_sched_dispatch (sched, NOW, MONO);
+    uint64_t expect[] = {4, 1, 3, 5};
+    assert_int_equal (log.count, 5);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal (log.sent[1 + i]->id, expect[i]);
+    assert_int_equal (arb_queue_size (q), 0);
+    //  only catch-all workers: nothing is ever set aside
+    for (uint64_t id = 6; id <= 9; id++)
+        s_add_named (sched, "q", id, id % 2 ? "a" : "b", 0);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 9);
+    assert_int_equal (arb_queue_aside_count (q), 0);
+    arb_sched_destroy (&sched);
+}
+
+//  TAKE gives a worker only tasks it runs; a task removed while set aside
+//  (cancelled, expired) leaves its name's heap.
+static void
+test_take_and_remove_respect_names (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_queue_t *q = arb_sched_queue (sched, "q");
+    arb_task_t *x = s_add_named (sched, "q", 1, "x", 0);
+    s_add_named (sched, "q", 2, "y", 0);
+    s_add_named (sched, "q", 3, "x", 0);
+    arb_session_t *w = s_picky_worker (sched, "w", "other", 0, "y", NULL);
+    assert_int_equal (arb_sched_take (sched, w, "q", 5, NOW, MONO), 1);
+    assert_int_equal (log.sent[0]->id, 2);
+    assert_int_equal (arb_queue_aside_count (q), 2);
+    arb_sched_finish (sched, &x, ARB_STATE_CANCELLED, NOW);
+    assert_int_equal (arb_queue_aside_count (q), 1);
+    assert_int_equal (arb_queue_size (q), 1);
+    arb_session_t *any = s_worker (sched, "any", "other", 0);
+    assert_int_equal (arb_sched_take (sched, any, "q", 5, NOW, MONO), 1);
+    assert_int_equal (log.sent[1]->id, 3);
+    assert_int_equal (arb_queue_size (q), 0);
+    arb_sched_destroy (&sched);
+}
+
 //  The heap against a sorted reference, through random pushes and removals.
 static bool
 s_int_before (const void *a, const void *b, void *arg)
@@ -707,6 +912,11 @@ main (void)
         cmocka_unit_test (test_max_running_and_pause),
         cmocka_unit_test (test_rate_limit),
         cmocka_unit_test (test_name_limit),
+        cmocka_unit_test (test_names_reach_a_worker_that_runs_them),
+        cmocka_unit_test (test_unhandled_task_waits_for_a_handler),
+        cmocka_unit_test (test_busy_names_hold_back_nothing),
+        cmocka_unit_test (test_set_aside_tasks_keep_their_place),
+        cmocka_unit_test (test_take_and_remove_respect_names),
         cmocka_unit_test (test_expired_tasks_are_not_dispatched),
         cmocka_unit_test (test_failed_send_puts_task_back),
         cmocka_unit_test (test_counts_follow_states),

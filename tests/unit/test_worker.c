@@ -7,6 +7,7 @@
     fixed sleeps.
 */
 
+#include "arb_exec.h"
 #include "arb_worker.h"
 
 #include <errno.h>
@@ -97,22 +98,35 @@ s_send (s_broker_t *self, arb_msg_t **msg_p)
     assert_int_equal (arb_msg_send (msg_p, zsock_resolve (self->router)), 0);
 }
 
+//  A WELCOME, saying the broker's payload limit (0: none).
 static void
-s_welcome (s_broker_t *self, uint32_t reqid, uint32_t heartbeat_ms, uint32_t liveness_ms)
+s_welcome_max (s_broker_t *self,
+               uint32_t reqid,
+               uint32_t heartbeat_ms,
+               uint32_t liveness_ms,
+               uint64_t max_payload)
 {
     arb_msg_t *msg = arb_msg_new (ARB_MSG_WELCOME, reqid);
     arb_msg_welcome (msg)->heartbeat_ms = heartbeat_ms;
     arb_msg_welcome (msg)->liveness_ms = liveness_ms;
     arb_msg_welcome (msg)->epoch = 1;
+    arb_msg_welcome (msg)->max_payload = max_payload;
     s_send (self, &msg);
 }
 
-//  REGISTER -> WELCOME -> CREDIT; returns the credit given.
+static void
+s_welcome (s_broker_t *self, uint32_t reqid, uint32_t heartbeat_ms, uint32_t liveness_ms)
+{
+    s_welcome_max (self, reqid, heartbeat_ms, liveness_ms, 0);
+}
+
+//  REGISTER -> WELCOME (saying the broker's payload limit, 0: none) ->
+//  CREDIT; returns the credit given.
 static int
-s_session (s_broker_t *self)
+s_session_with (s_broker_t *self, uint64_t max_payload)
 {
     arb_msg_t *msg = s_expect (self, ARB_MSG_REGISTER);
-    s_welcome (self, arb_msg_reqid (msg), 1000, 60000);
+    s_welcome_max (self, arb_msg_reqid (msg), 1000, 60000, max_payload);
     arb_msg_destroy (&msg);
     msg = s_expect (self, ARB_MSG_CREDIT);
     arb_credit_body_t *credit = arb_msg_credit (msg);
@@ -122,6 +136,12 @@ s_session (s_broker_t *self)
     int given = credit->credit;
     arb_msg_destroy (&msg);
     return given;
+}
+
+static int
+s_session (s_broker_t *self)
+{
+    return s_session_with (self, 0);
 }
 
 typedef struct {
@@ -136,8 +156,9 @@ s_lease_of (uint64_t id)
     return id * 1000 + 7;
 }
 
+//  Dispatches tasks, each with this soft timeout (0: none).
 static void
-s_dispatch (s_broker_t *self, const s_task_t *tasks, size_t n)
+s_dispatch_soft (s_broker_t *self, const s_task_t *tasks, size_t n, uint64_t soft_timeout_ms)
 {
     arb_msg_t *msg = arb_msg_new (ARB_MSG_DISPATCH, 0);
     arb_dispatch_body_t *body = arb_msg_dispatch (msg);
@@ -151,8 +172,15 @@ s_dispatch (s_broker_t *self, const s_task_t *tasks, size_t n)
         task->name = tasks[i].name;
         const char *payload = tasks[i].payload ? tasks[i].payload : "";
         task->payload = zframe_new (payload, strlen (payload));
+        task->soft_timeout_ms = soft_timeout_ms;
     }
     s_send (self, &msg);
+}
+
+static void
+s_dispatch (s_broker_t *self, const s_task_t *tasks, size_t n)
+{
+    s_dispatch_soft (self, tasks, n, 0);
 }
 
 static void
@@ -262,6 +290,17 @@ s_collect (s_broker_t *self, s_seen_t *seen, size_t results, int credit, int qui
     assert_int_equal (seen->credit, credit);
 }
 
+//  Dispatches tasks (each with this soft timeout, 0: none) and collects a
+//  result and a credit for each; the caller frees what it returns.
+static s_seen_t *
+s_run_tasks (s_broker_t *self, const s_task_t *tasks, size_t n, uint64_t soft_timeout_ms)
+{
+    s_dispatch_soft (self, tasks, n, soft_timeout_ms);
+    s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
+    s_collect (self, seen, n, (int) n, 100);
+    return seen;
+}
+
 static s_result_t *
 s_result_of (s_seen_t *seen, uint64_t id)
 {
@@ -289,14 +328,14 @@ s_expect_goodbye (s_broker_t *self)
 typedef struct {
     arb_worker_t *worker;
     pthread_t thread;
-    int rc;
+    atomic_int rc;  //  -2 while running
 } s_runner_t;
 
 static void *
 s_runner_main (void *arg)
 {
     s_runner_t *runner = (s_runner_t *) arg;
-    runner->rc = arb_worker_run (runner->worker);
+    atomic_store (&runner->rc, arb_worker_run (runner->worker));
     return NULL;
 }
 
@@ -304,7 +343,7 @@ static void
 s_runner_start (s_runner_t *runner, arb_worker_t *worker)
 {
     runner->worker = worker;
-    runner->rc = -2;
+    atomic_init (&runner->rc, -2);
     assert_int_equal (pthread_create (&runner->thread, NULL, s_runner_main, runner), 0);
 }
 
@@ -312,7 +351,7 @@ static void
 s_runner_join (s_runner_t *runner)
 {
     pthread_join (runner->thread, NULL);
-    assert_int_equal (runner->rc, 0);
+    assert_int_equal (atomic_load (&runner->rc), 0);
 }
 
 static arb_worker_t *
@@ -381,7 +420,8 @@ s_emit (arb_job_t *job, void *arg)
     (void) arg;
     if (arb_job_emit (job, "out", "a", 1) || arb_job_emit (job, "out2", "bb", 2))
         return arb_job_fail (job, "emit failed");
-    assert_int_equal (arb_job_emit (job, "", "x", 1), -1);  //  refused: no queue
+    assert_int_equal (arb_job_emit (job, "", "x", 1), -1);       //  refused: no queue
+    assert_int_equal (arb_job_emit (job, "o\nut", "x", 1), -1);  //  refused: not a name
     return arb_job_set_result (job, "emitted", 7);
 }
 
@@ -550,7 +590,10 @@ test_register_then_credit (void **state)
     (void) state;
     s_broker_t *broker = s_broker_new ();
     arb_worker_t *worker = s_worker_new (broker, 3, ARB_WORKER_LIGHT);
-    arb_worker_handle (worker, "echo", s_echo, NULL);
+    assert_int_equal (arb_worker_handle (worker, "echo", s_echo, NULL), 0);
+    assert_int_equal (arb_worker_handle (worker, "sum", s_sum, NULL), 0);
+    assert_int_equal (arb_worker_handle (worker, "", s_sum, NULL), -1);
+    assert_int_equal (arb_worker_handle (worker, "sum", s_sum, NULL), -1);
     assert_int_equal (arb_worker_listen (worker, "q1"), 0);
     assert_int_equal (arb_worker_listen (worker, "q2"), 0);
     assert_int_equal (arb_worker_listen (worker, ""), -1);
@@ -564,6 +607,10 @@ test_register_then_credit (void **state)
     assert_int_equal (reg->slots, 3);
     assert_int_equal (reg->pid, getpid ());
     assert_true (reg->host && *reg->host);
+    //  the broker sends it only the names it has handlers for
+    assert_int_equal (reg->handles.n, 2);
+    assert_string_equal (reg->handles.v[0], "echo");
+    assert_string_equal (reg->handles.v[1], "sum");
     assert_true (arb_msg_reqid (msg) != 0);
     //  a WELCOME to some other request is not ours: no CREDIT may follow it
     s_welcome (broker, arb_msg_reqid (msg) + 100, 1000, 60000);
@@ -595,6 +642,7 @@ test_default_queue_and_heartbeat (void **state)
     s_runner_t runner;
     s_runner_start (&runner, worker);
     arb_msg_t *msg = s_expect (broker, ARB_MSG_REGISTER);
+    assert_int_equal (arb_msg_register (msg)->handles.n, 0);  //  "*": every name
     s_welcome (broker, arb_msg_reqid (msg), 50, 60000);
     arb_msg_destroy (&msg);
     msg = s_expect (broker, ARB_MSG_CREDIT);
@@ -678,9 +726,7 @@ test_failures_have_their_text (void **state)
 
     s_task_t tasks[] = {
         {1, "fail", NULL}, {2, "quiet", NULL}, {3, "nope", NULL}, {4, "sum", "2 40"}};
-    s_dispatch (broker, tasks, 4);
-    s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
-    s_collect (broker, seen, 4, 4, 100);
+    s_seen_t *seen = s_run_tasks (broker, tasks, 4, 0);
     assert_string_equal (s_result_of (seen, 4)->result, "42");
     assert_int_equal (s_result_of (seen, 1)->outcome, ARB_OUTCOME_FAIL);
     assert_string_equal (s_result_of (seen, 1)->error, "boom 7");
@@ -692,6 +738,70 @@ test_failures_have_their_text (void **state)
 
     s_stop_worker (broker, &worker, &runner);
     s_broker_destroy (&broker);
+}
+
+//  The broker's WELCOME says its payload limit: a bigger result fails its
+//  task here, in both kinds of slot, and the slot frees up as usual.
+static void
+test_result_limit_comes_from_the_broker (void **state)
+{
+    (void) state;
+    for (int mode = ARB_WORKER_LIGHT; mode <= ARB_WORKER_HEAVY; mode++) {
+        s_broker_t *broker = s_broker_new ();
+        arb_worker_t *worker = s_worker_new (broker, 2, (arb_worker_mode_t) mode);
+        arb_worker_handle (worker, "echo", s_echo, NULL);
+        arb_worker_handle (worker, "sum", s_sum, NULL);
+        s_runner_t runner;
+        s_runner_start (&runner, worker);
+        assert_int_equal (s_session_with (broker, 3), 2);
+        s_task_t tasks[] = {{1, "echo", "ab"}, {2, "sum", "1 1"}};
+        s_seen_t *seen = s_run_tasks (broker, tasks, 2, 0);
+        assert_int_equal (s_result_of (seen, 1)->outcome, ARB_OUTCOME_FAIL);
+        assert_string_equal (s_result_of (seen, 1)->error,
+                             "result of 7 bytes is over the 3-byte limit");
+        assert_int_equal (s_result_of (seen, 2)->outcome, ARB_OUTCOME_OK);
+        assert_string_equal (s_result_of (seen, 2)->result, "2");
+        free (seen);
+        s_stop_worker (broker, &worker, &runner);
+        s_broker_destroy (&broker);
+    }
+}
+
+//  Waits for its soft timeout, as a handler that polls the flag would.
+static int
+s_until_soft_timeout (arb_job_t *job, void *arg)
+{
+    (void) arg;
+    for (int64_t end = zclock_mono () + S_WAIT; zclock_mono () < end; zclock_sleep (5))
+        if (arb_job_is_soft_timed_out (job))
+            return arb_job_set_result (job, "soft", 4);
+    return arb_job_fail (job, "no soft timeout");
+}
+
+//  DISPATCH's soft_timeout_ms reaches a C handler (the flag) and an --exec
+//  command (SIGUSR1), in light and heavy slots.
+static void
+test_soft_timeout (void **state)
+{
+    (void) state;
+    arb_exec_t *exec = arb_exec_new ("trap 'echo warned; exit 0' USR1; sleep 30 & wait");
+    for (int mode = ARB_WORKER_LIGHT; mode <= ARB_WORKER_HEAVY; mode++) {
+        s_broker_t *broker = s_broker_new ();
+        arb_worker_t *worker = s_worker_new (broker, 2, (arb_worker_mode_t) mode);
+        arb_worker_handle (worker, "poll", s_until_soft_timeout, NULL);
+        arb_worker_handle (worker, "command", arb_exec_handler, exec);
+        s_runner_t runner;
+        s_runner_start (&runner, worker);
+        assert_int_equal (s_session (broker), 2);
+        s_task_t tasks[] = {{1, "poll", NULL}, {2, "command", NULL}};
+        s_seen_t *seen = s_run_tasks (broker, tasks, 2, 100);
+        assert_string_equal (s_result_of (seen, 1)->result, "soft");
+        assert_string_equal (s_result_of (seen, 2)->result, "warned\n");
+        free (seen);
+        s_stop_worker (broker, &worker, &runner);
+        s_broker_destroy (&broker);
+    }
+    arb_exec_destroy (&exec);
 }
 
 static void
@@ -876,6 +986,49 @@ test_register_is_repeated (void **state)
     assert_int_equal (arb_msg_credit (msg)->credit, 1);
     arb_msg_destroy (&msg);
 
+    s_stop_worker (broker, &worker, &runner);
+    s_broker_destroy (&broker);
+}
+
+//  A broker that never answers: with a connect timeout, run gives up and
+//  says so (-1); without, it keeps trying (the other tests).
+static void
+test_connect_timeout (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 1, ARB_WORKER_LIGHT);
+    arb_worker_handle (worker, "*", s_echo, NULL);
+    arb_worker_set_connect_timeout (worker, 300);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    arb_msg_t *msg = s_expect (broker, ARB_MSG_REGISTER);
+    arb_msg_destroy (&msg);
+    for (int64_t end = zclock_mono () + S_WAIT; atomic_load (&runner.rc) == -2;) {
+        if (zclock_mono () > end)
+            fail_msg ("the worker did not give up within %d ms", S_WAIT);
+        zclock_sleep (10);
+    }
+    pthread_join (runner.thread, NULL);
+    assert_int_equal (atomic_load (&runner.rc), -1);
+    //  once registered, a run never gives up for want of a broker: it
+    //  registers again, well past the connect timeout
+    s_runner_start (&runner, worker);
+    msg = s_expect (broker, ARB_MSG_REGISTER);
+    s_welcome (broker, arb_msg_reqid (msg), 50, 200);
+    arb_msg_destroy (&msg);
+    msg = s_expect (broker, ARB_MSG_CREDIT);
+    arb_msg_destroy (&msg);
+    for (int i = 0; i < 3; i++) {
+        msg = s_expect (broker, ARB_MSG_REGISTER);
+        if (i < 2)
+            arb_msg_destroy (&msg);
+    }
+    assert_int_equal (atomic_load (&runner.rc), -2);  //  still running
+    s_welcome (broker, arb_msg_reqid (msg), 1000, 60000);
+    arb_msg_destroy (&msg);
+    msg = s_expect (broker, ARB_MSG_CREDIT);
+    arb_msg_destroy (&msg);
     s_stop_worker (broker, &worker, &runner);
     s_broker_destroy (&broker);
 }
@@ -1236,11 +1389,14 @@ main (void)
         cmocka_unit_test (test_default_queue_and_heartbeat),
         cmocka_unit_test (test_results_are_batched),
         cmocka_unit_test (test_failures_have_their_text),
+        cmocka_unit_test (test_result_limit_comes_from_the_broker),
+        cmocka_unit_test (test_soft_timeout),
         cmocka_unit_test (test_emit_goes_before_result),
         cmocka_unit_test (test_dispatch_reaches_the_job),
         cmocka_unit_test (test_beyond_credit_is_released),
         cmocka_unit_test (test_unknown_worker_registers_again),
         cmocka_unit_test (test_register_is_repeated),
+        cmocka_unit_test (test_connect_timeout),
         cmocka_unit_test (test_silent_broker_means_new_session),
         cmocka_unit_test (test_light_stop_sets_cancelled),
         cmocka_unit_test (test_heavy_results),

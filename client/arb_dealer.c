@@ -1,0 +1,60 @@
+/*  arb_dealer.c — a DEALER socket to the broker (see arb_dealer.h). */
+
+#include "arb_dealer.h"
+
+#include <errno.h>
+
+#define ARB_ROUTING_ID_LEN 16
+
+const char *
+arb_dealer_endpoint (const char *endpoint)
+{
+    if (!endpoint || !*endpoint)
+        endpoint = getenv ("ARBITER_BROKER");
+    if (!endpoint || !*endpoint)
+        endpoint = ARB_DEALER_ENDPOINT;
+    return endpoint;
+}
+
+//  The routing id applies to the connections made after it is set.
+static void
+s_set_routing_id (zsock_t *sock)
+{
+    uint8_t id[ARB_ROUTING_ID_LEN];
+    zuuid_t *uuid = zuuid_new ();
+    memcpy (id + 1, zuuid_data (uuid), sizeof (id) - 1);
+    zuuid_destroy (&uuid);
+    id[0] = 'c';  //  ids starting with a zero byte are reserved to ZeroMQ
+    zmq_setsockopt (zsock_resolve (sock), ZMQ_ROUTING_ID, id, sizeof (id));
+}
+
+zsock_t *
+arb_dealer_new (const char *endpoint)
+{
+    assert (endpoint);
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    if (!dealer)
+        return NULL;
+    s_set_routing_id (dealer);
+    zsock_set_linger (dealer, 0);
+    zsock_set_rcvhwm (dealer, 0);
+    if (zsock_connect (dealer, "%s", endpoint) != 0) {
+        int err = zmq_errno ();
+        zsock_destroy (&dealer);
+        errno = err;
+        return NULL;
+    }
+    return dealer;
+}
+
+int
+arb_dealer_reconnect (zsock_t *dealer, const char *endpoint)
+{
+    assert (dealer && endpoint);
+    //  With linger 0 the old pipe goes at once, with what it still holds:
+    //  nothing queued for a broker that stopped answering pours out later.
+    if (zsock_disconnect (dealer, "%s", endpoint) != 0)
+        return -1;
+    s_set_routing_id (dealer);
+    return zsock_connect (dealer, "%s", endpoint) == 0 ? 0 : -1;
+}

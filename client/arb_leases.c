@@ -1,0 +1,271 @@
+/*  arb_leases.c — the tasks a session holds (see arb_leases.h).
+
+    Each task is one record in `tasks` (by id). A settled record of an
+    unclaimed task also sits in `outbox`, in the order it was settled, so
+    that a RESULT takes the oldest outcomes first and never walks the
+    whole table. A claimed record is never in the outbox: its lease is one
+    the broker may no longer know until the WELCOME says.
+*/
+
+#include "arb_leases.h"
+#include "arb_idmap.h"
+
+#define ARB_LEASES_TAG  0x0c1e0003u  //  a live arb_leases_t
+#define ARB_LEASES_DEAD 0xdeadc1e3u  //  written on destroy, to catch use after it
+
+typedef struct {
+    uint64_t id;
+    uint64_t lease;  //  current lease: the dispatch's, or the one a WELCOME gave back
+    uint32_t sub;    //  subscription it came on; 0 for a TAKE
+    bool claimed;    //  listed in the REGISTER awaiting its WELCOME
+    bool settled;
+    arb_outcome_t outcome;
+    char *error;       //  owned, or NULL
+    zframe_t *result;  //  owned, or NULL
+    void *queued;      //  handle in the outbox, or NULL
+} s_task_t;
+
+struct _arb_leases_t {
+    uint32_t tag;        //  ARB_LEASES_TAG
+    arb_idmap_t *tasks;  //  owned: id -> owned s_task_t
+    zlistx_t *outbox;    //  owned list of borrowed s_task_t: settled, unclaimed, oldest first
+};
+
+arb_leases_t *
+arb_leases_new (void)
+{
+    arb_leases_t *self = (arb_leases_t *) zmalloc (sizeof (arb_leases_t));
+    self->tag = ARB_LEASES_TAG;
+    self->tasks = arb_idmap_new ();
+    self->outbox = zlistx_new ();
+    return self;
+}
+
+static void
+s_task_destroy (s_task_t **task_p)
+{
+    s_task_t *task = *task_p;
+    if (!task)
+        return;
+    free (task->error);
+    zframe_destroy (&task->result);
+    free (task);
+    *task_p = NULL;
+}
+
+void
+arb_leases_destroy (arb_leases_t **self_p)
+{
+    assert (self_p);
+    arb_leases_t *self = *self_p;
+    if (!self)
+        return;
+    assert (self->tag == ARB_LEASES_TAG);
+    size_t cursor = 0;
+    uint64_t id;
+    void *value;
+    while (arb_idmap_next (self->tasks, &cursor, &id, &value)) {
+        s_task_t *task = (s_task_t *) value;
+        s_task_destroy (&task);
+    }
+    arb_idmap_destroy (&self->tasks);
+    zlistx_destroy (&self->outbox);
+    self->tag = ARB_LEASES_DEAD;
+    free (self);
+    *self_p = NULL;
+}
+
+//  Forgets a task: out of the table and the outbox, and freed.
+static void
+s_forget (arb_leases_t *self, s_task_t **task_p)
+{
+    s_task_t *task = *task_p;
+    if (task->queued)
+        zlistx_delete (self->outbox, task->queued);
+    arb_idmap_remove (self->tasks, task->id);
+    s_task_destroy (task_p);
+}
+
+int
+arb_leases_add (arb_leases_t *self, uint64_t id, uint64_t lease, uint32_t sub)
+{
+    assert (self && self->tag == ARB_LEASES_TAG);
+    if (arb_idmap_size (self->tasks) >= ARB_LEASES_MAX || arb_idmap_contains (self->tasks, id))
+        return -1;
+    s_task_t *task = (s_task_t *) zmalloc (sizeof (s_task_t));
+    task->id = id;
+    task->lease = lease;
+    task->sub = sub;
+    arb_idmap_insert (self->tasks, id, task);
+    return 0;
+}
+
+size_t
+arb_leases_size (arb_leases_t *self)
+{
+    assert (self && self->tag == ARB_LEASES_TAG);
+    return arb_idmap_size (self->tasks);
+}
+
+bool
+arb_leases_is_open (arb_leases_t *self, uint64_t id)
+{
+    assert (self && self->tag == ARB_LEASES_TAG);
+    s_task_t *task = (s_task_t *) arb_idmap_lookup (self->tasks, id);
+    return task && !task->settled;
+}
+
+//  A settled task's outcome waits in the outbox, unless the task is
+//  claimed: then it waits for the WELCOME.
+static void
+s_queue (arb_leases_t *self, s_task_t *task)
+{
+    if (!task->claimed && !task->queued)
+        task->queued = zlistx_add_end (self->outbox, task);
+}
+
+int
+arb_leases_settle (
+    arb_leases_t *self, uint64_t id, arb_outcome_t outcome, const char *error, zframe_t **result_p)
+{
+    assert (self && self->tag == ARB_LEASES_TAG);
+    zframe_t *result = result_p ? *result_p : NULL;
+    if (result_p)
+        *result_p = NULL;
+    s_task_t *task = (s_task_t *) arb_idmap_lookup (self->tasks, id);
+    if (!task || task->settled) {
+        zframe_destroy (&result);
+        return -1;
+    }
+    task->settled = true;
+    task->outcome = outcome;
+    if (outcome == ARB_OUTCOME_OK)
+        task->result = result;
+    else
+        zframe_destroy (&result);
+    if (outcome == ARB_OUTCOME_FAIL) {
+        if (!error || !*error)
+            error = "failed";
+        task->error = (char *) zmalloc (ARB_TEXT_MAX + 1);
+        arb_text_copy (task->error, error, strlen (error));
+    }
+    s_queue (self, task);
+    return 0;
+}
+
+int
+arb_leases_release (arb_leases_t *self, uint64_t id, uint64_t lease)
+{
+    if (arb_leases_add (self, id, lease, 0))
+        return -1;
+    return arb_leases_settle (self, id, ARB_OUTCOME_RELEASE, NULL, NULL);
+}
+
+bool
+arb_leases_drop (arb_leases_t *self, uint64_t id, uint64_t lease)
+{
+    assert (self && self->tag == ARB_LEASES_TAG);
+    s_task_t *task = (s_task_t *) arb_idmap_lookup (self->tasks, id);
+    if (!task || task->lease != lease)
+        return false;
+    s_forget (self, &task);
+    return true;
+}
+
+bool
+arb_leases_has_results (arb_leases_t *self)
+{
+    assert (self && self->tag == ARB_LEASES_TAG);
+    return zlistx_size (self->outbox) > 0;
+}
+
+arb_msg_t *
+arb_leases_results (arb_leases_t *self, uint32_t reqid)
+{
+    assert (self && self->tag == ARB_LEASES_TAG);
+    if (zlistx_size (self->outbox) == 0)
+        return NULL;
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_RESULT, reqid);
+    arb_result_body_t *body = arb_msg_result (msg);
+    size_t bytes = 0;
+    s_task_t *task;
+    while (body->results.n < ARB_LEASES_RESULT_ITEMS && bytes < ARB_LEASES_RESULT_BYTES
+           && (task = (s_task_t *) zlistx_first (self->outbox))) {
+        arb_result_item_t *item =
+            (arb_result_item_t *) arb_msg_grow (msg, &body->results, sizeof (*item), 1);
+        item->id = task->id;
+        item->lease = task->lease;
+        item->outcome = task->outcome;
+        item->error = task->error ? arb_msg_strdup (msg, task->error) : NULL;
+        item->result = task->result;
+        task->result = NULL;
+        bytes += item->result ? zframe_size (item->result) : 0;
+        s_forget (self, &task);
+    }
+    return msg;
+}
+
+void
+arb_leases_claim (arb_leases_t *self, arb_msg_t *reg)
+{
+    assert (self && self->tag == ARB_LEASES_TAG && reg);
+    arb_register_body_t *body = arb_msg_register (reg);
+    size_t count = arb_idmap_size (self->tasks);
+    if (count == 0)
+        return;
+    body->held.v = (arb_held_t *) arb_msg_alloc (reg, count * sizeof (arb_held_t));
+    size_t cursor = 0;
+    uint64_t id;
+    void *value;
+    while (arb_idmap_next (self->tasks, &cursor, &id, &value)) {
+        s_task_t *task = (s_task_t *) value;
+        task->claimed = true;
+        if (task->queued) {
+            //  its lease may be gone: the outcome waits for the WELCOME
+            zlistx_delete (self->outbox, task->queued);
+            task->queued = NULL;
+        }
+        body->held.v[body->held.n++] = (arb_held_t){task->id, task->lease};
+    }
+}
+
+void
+arb_leases_adopt (arb_leases_t *self,
+                  arb_welcome_body_t *welcome,
+                  arb_leases_lost_fn *lost,
+                  void *arg)
+{
+    assert (self && self->tag == ARB_LEASES_TAG && welcome);
+    for (size_t i = 0; i < welcome->adopted.n; i++) {
+        arb_held_t *item = &welcome->adopted.v[i];
+        s_task_t *task = (s_task_t *) arb_idmap_lookup (self->tasks, item->id);
+        if (!task) {
+            //  ended here meanwhile (a STOP of the old lease): back to its
+            //  queue, to run again
+            arb_leases_release (self, item->id, item->lease);
+            continue;
+        }
+        if (!task->claimed)
+            continue;
+        task->claimed = false;
+        task->lease = item->lease;
+        if (task->settled)
+            s_queue (self, task);
+    }
+    //  the rest the broker gave to someone else, or ended: all forgotten
+    //  before the holder hears of any, so that it finds the table settled
+    size_t count = 0, cursor = 0;
+    uint64_t *gone = (uint64_t *) zmalloc ((arb_idmap_size (self->tasks) + 1) * sizeof (uint64_t));
+    uint64_t id;
+    void *value;
+    while (arb_idmap_next (self->tasks, &cursor, &id, &value))
+        if (((s_task_t *) value)->claimed)
+            gone[count++] = id;
+    for (size_t i = 0; i < count; i++) {
+        s_task_t *task = (s_task_t *) arb_idmap_lookup (self->tasks, gone[i]);
+        s_forget (self, &task);
+    }
+    for (size_t i = 0; lost && i < count; i++)
+        lost (arg, gone[i]);
+    free (gone);
+}

@@ -1,0 +1,949 @@
+/*  arb_link.c — a non-blocking session with the broker (see arb_link.h).
+
+    Everything runs on the caller's thread: the calls only queue or send
+    (never wait), and arb_link_handle receives, runs the timers and sends
+    what a turn produced. The link owns one DEALER socket (arb_dealer), the
+    tasks it holds (arb_leases), the watched tasks (arb_watchlist), its
+    consumers (arb_consumers) and its pending requests (arb_requests).
+
+    The session is a small state machine:
+
+        REGISTERING --WELCOME to the last REGISTER--> READY
+        READY --ERROR 410--> REGISTERING          (same connection: s_lost)
+        READY --silent for liveness_ms--> REGISTERING      (s_reset)
+        REGISTERING --no WELCOME in time--> REGISTERING    (s_reset)
+
+    s_reset drops the connection with whatever still waits in it to go out
+    (REGISTERs, requests queued for a broker that is gone must not pour out
+    when it comes back) and connects again under a fresh identity: the
+    socket and its descriptor stay the caller's. Replies to the old
+    identity can never come, so its pending requests fail at once, and
+    watches are sent again (DONE would go to the old identity). Every
+    REGISTER claims the tasks held (arb_leases_claim); only the WELCOME
+    with the last REGISTER's request id counts, so the WELCOMEs of
+    repeated REGISTERs that arrive late change nothing. A 410 counts only
+    while READY: the broker answers in order, so a 410 to a message sent
+    before the current REGISTER arrives before its WELCOME.
+
+    Worker verbs (RESULT, CREDIT, HEARTBEAT) go out only while READY:
+    before the WELCOME, the broker may not know the leases or the
+    subscriptions they name. A turn sends the RESULTs first, then the
+    CREDITs, and only while ZeroMQ takes them at once (POLLOUT); what it
+    does not take waits in the leases and the consumers, never in a queue
+    of the link's own.
+
+    Request ids: the caller's run 1 .. 2^31 - 1; the link's own messages
+    (REGISTER, HEARTBEAT, CREDIT, RESULT, BYE, and the watchlist's PING and
+    WATCH) have the top bit set.
+*/
+
+#include "arb_link.h"
+#include "arb_consumers.h"
+#include "arb_dealer.h"
+#include "arb_leases.h"
+#include "arb_requests.h"
+#include "arb_spec.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <unistd.h>
+
+#define ARB_LINK_TAG        0x0c1e0004u  //  a live arb_link_t
+#define ARB_LINK_DEAD       0xdeadc1e4u  //  written on destroy, to catch use after it
+#define ARB_REQID_OWN       0x80000000u  //  top bit: the link's own messages
+#define ARB_REGISTER_FIRST  500          //  ms before a REGISTER is sent again; doubles
+#define ARB_REGISTER_MAX    2000         //  ms, up to this (within the broker's recovery window)
+#define ARB_OUTPUT_RETRY_MS 10           //  ZeroMQ's queue was full: look again this soon
+#define ARB_LINK_LINGER_MS  200          //  destroy: time the last RESULT and BYE have to leave
+
+typedef enum {
+    S_REGISTERING,
+    S_READY,
+} s_session_t;
+
+struct _arb_link_t {
+    uint32_t tag;                    //  ARB_LINK_TAG
+    zsock_t *dealer;                 //  owned
+    char *endpoint;                  //  owned
+    char name[ARB_NAME_MAX + 1];     //  the worker name REGISTER gives
+    char host[ARB_NAME_MAX + 1];     //  this host's name, for REGISTER
+    arb_link_callbacks_t callbacks;  //  copied; the functions are the caller's
+    void *arg;                       //  borrowed: given to every callback
+    int timeout_ms;                  //  ms a request may wait for its reply
+    size_t max_payload;              //  bytes, outgoing payloads
+    arb_limits_t limits;             //  decoding of what the broker sends
+    uint32_t reqid;                  //  last request id given to the caller
+    uint32_t own_reqid;              //  last id of our own messages (without the top bit)
+    bool failed;                     //  the last call failed: error holds why
+    char error[ARB_TEXT_MAX + 256];
+    bool in_handle;  //  arb_link_handle is running (callbacks are allowed)
+
+    //  The session.
+    s_session_t session;
+    uint32_t register_reqid;  //  of the REGISTER being answered
+    int register_wait_ms;     //  current REGISTER retry interval
+    int64_t register_at;      //  ms: REGISTER again (and reset) if no WELCOME by then
+    uint32_t heartbeat_ms;    //  from WELCOME: send a HEARTBEAT this often
+    uint32_t liveness_ms;     //  from WELCOME: a broker silent this long is gone
+    int64_t last_rx;          //  ms: last message from the broker
+    int64_t heartbeat_at;     //  ms: next HEARTBEAT
+    bool up;                  //  the state callback last said up
+
+    //  Requests, tasks, consumers.
+    arb_requests_t *requests;    //  owned: the caller's requests awaiting replies
+    arb_leases_t *leases;        //  owned: the tasks held
+    arb_consumers_t *consumers;  //  owned
+    arb_watchlist_t *watchlist;  //  owned
+    zlistx_t *reports;           //  owned DONE messages reported outside a handle
+};
+
+static void s_deliver_reports (arb_link_t *self, arb_msg_t **done_p);
+
+//  ---------------------------------------------------------------------
+//  Errors and small helpers.
+
+static void s_fail (arb_link_t *self, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
+
+static void
+s_fail (arb_link_t *self, const char *fmt, ...)
+{
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (self->error, sizeof (self->error), fmt, args);
+    va_end (args);
+    self->failed = true;
+}
+
+static void
+s_clear (arb_link_t *self)
+{
+    self->failed = false;
+    self->error[0] = 0;
+}
+
+static uint32_t
+s_own_reqid (arb_link_t *self)
+{
+    self->own_reqid = (self->own_reqid + 1) & ~ARB_REQID_OWN;
+    if (self->own_reqid == 0)
+        self->own_reqid = 1;
+    return ARB_REQID_OWN | self->own_reqid;
+}
+
+static bool
+s_writable (arb_link_t *self)
+{
+    return (zsock_events (self->dealer) & ZMQ_POLLOUT) != 0;
+}
+
+//  Sends one message of ours; a failure is logged and the message lost
+//  (a full queue: the timers or the next turn send what matters again).
+static int
+s_send (arb_link_t *self, arb_msg_t **msg_p)
+{
+    arb_msg_type_t type = arb_msg_type (*msg_p);
+    if (arb_msg_send (msg_p, zsock_resolve (self->dealer)) == 0)
+        return 0;
+    zsys_warning ("link: send failed type=%s errno=%d", arb_msg_type_name (type), zmq_errno ());
+    return -1;
+}
+
+//  The commitments ARB_LINK_HELD_MAX bounds.
+static int64_t
+s_committed (arb_link_t *self)
+{
+    return (int64_t) arb_leases_size (self->leases) + arb_consumers_given (self->consumers)
+           + arb_requests_reserved (self->requests);
+}
+
+//  ---------------------------------------------------------------------
+//  The watchlist's requests and reports.
+
+static int
+s_watchlist_send (void *arg, arb_msg_t **request_p)
+{
+    arb_link_t *self = (arb_link_t *) arg;
+    arb_msg_set_reqid (*request_p, s_own_reqid (self));
+    return s_send (self, request_p);
+}
+
+//  Reports go to the done callback, inside a handle only: one that comes
+//  out of a call (a request refused before it left) waits for it.
+static void
+s_watchlist_report (void *arg, arb_msg_t **done_p)
+{
+    arb_link_t *self = (arb_link_t *) arg;
+    if (self->in_handle)
+        s_deliver_reports (self, done_p);
+    else {
+        zlistx_add_end (self->reports, *done_p);
+        *done_p = NULL;
+    }
+}
+
+static void
+s_deliver_reports (arb_link_t *self, arb_msg_t **done_p)
+{
+    arb_done_body_t *body = arb_msg_done (*done_p);
+    for (size_t i = 0; i < body->tasks.n && self->callbacks.done; i++)
+        self->callbacks.done (self, &body->tasks.v[i], self->arg);
+    arb_msg_destroy (done_p);
+}
+
+static void
+s_report_destroy (void **item)
+{
+    arb_msg_destroy ((arb_msg_t **) item);
+}
+
+//  ---------------------------------------------------------------------
+//  Construction.
+
+static void s_register (arb_link_t *self);
+
+arb_link_t *
+arb_link_new (const char *endpoint,
+              const char *name,
+              const arb_link_callbacks_t *callbacks,
+              void *arg)
+{
+    if (name && strlen (name) > ARB_NAME_MAX)
+        return NULL;
+    endpoint = arb_dealer_endpoint (endpoint);
+    zsock_t *dealer = arb_dealer_new (endpoint);
+    if (!dealer)
+        return NULL;
+    //  never block the caller's loop: a full queue refuses at once
+    zsock_set_sndtimeo (dealer, 0);
+    zsock_set_rcvtimeo (dealer, 0);
+    zsock_set_sndhwm (dealer, ARB_LINK_SNDHWM);
+    arb_link_t *self = (arb_link_t *) zmalloc (sizeof (arb_link_t));
+    self->tag = ARB_LINK_TAG;
+    self->dealer = dealer;
+    self->endpoint = strdup (endpoint);
+    if (gethostname (self->host, sizeof (self->host)) != 0)
+        strcpy (self->host, "localhost");
+    self->host[ARB_NAME_MAX] = '\0';
+    if (name && *name)
+        snprintf (self->name, sizeof (self->name), "%s", name);
+    else  //  keep room for ".pid" inside the name limit
+        snprintf (self->name, sizeof (self->name), "%.*s.%d", ARB_NAME_MAX - 12, self->host,
+                  (int) getpid ());
+    if (callbacks)
+        self->callbacks = *callbacks;
+    self->arg = arg;
+    self->timeout_ms = ARB_LINK_TIMEOUT_MS;
+    self->max_payload = ARB_PAYLOAD_DEFAULT_MAX;
+    //  What the broker sends is trusted to fit: it applied its own limit
+    //  to every payload and result, and a DISPATCH refused here would
+    //  strand its tasks.
+    self->limits.max_frame = SIZE_MAX;
+    self->requests = arb_requests_new ();
+    self->leases = arb_leases_new ();
+    self->consumers = arb_consumers_new ();
+    self->reports = zlistx_new ();
+    zlistx_set_destructor (self->reports, s_report_destroy);
+    self->watchlist = arb_watchlist_new (s_watchlist_send, s_watchlist_report, self);
+    self->register_wait_ms = ARB_REGISTER_FIRST;
+    self->last_rx = zclock_mono ();
+    s_register (self);
+    return self;
+}
+
+void
+arb_link_destroy (arb_link_t **self_p)
+{
+    assert (self_p);
+    arb_link_t *self = *self_p;
+    if (!self)
+        return;
+    assert (self->tag == ARB_LINK_TAG && !self->in_handle);
+    if (self->session == S_READY) {
+        arb_link_flush (self);
+        arb_msg_t *bye = arb_msg_new (ARB_MSG_BYE, s_own_reqid (self));
+        s_send (self, &bye);
+        //  a moment for them to leave; it holds up only the program's exit
+        //  (ZeroMQ's context end), never this call
+        zsock_set_linger (self->dealer, ARB_LINK_LINGER_MS);
+    }
+    zsock_destroy (&self->dealer);
+    free (self->endpoint);
+    arb_requests_destroy (&self->requests);
+    arb_consumers_destroy (&self->consumers);
+    zlistx_destroy (&self->reports);
+    arb_leases_destroy (&self->leases);
+    arb_watchlist_destroy (&self->watchlist);
+    self->tag = ARB_LINK_DEAD;
+    free (self);
+    *self_p = NULL;
+}
+
+zsock_t *
+arb_link_sock (arb_link_t *self)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    return self->dealer;
+}
+
+int
+arb_link_fd (arb_link_t *self)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    return zsock_fd (self->dealer);
+}
+
+bool
+arb_link_is_up (arb_link_t *self)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    return self->session == S_READY;
+}
+
+const char *
+arb_link_error (arb_link_t *self)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    return self->failed ? self->error : NULL;
+}
+
+void
+arb_link_set_timeout (arb_link_t *self, int timeout_ms)
+{
+    assert (self && self->tag == ARB_LINK_TAG && timeout_ms > 0);
+    self->timeout_ms = timeout_ms;
+}
+
+void
+arb_link_set_max_payload (arb_link_t *self, size_t bytes)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    self->max_payload = bytes;
+}
+
+void
+arb_link_set_rewatch (arb_link_t *self, int interval_ms)
+{
+    assert (self && self->tag == ARB_LINK_TAG && interval_ms > 0);
+    arb_watchlist_set_interval (self->watchlist, interval_ms);
+}
+
+size_t
+arb_link_held (arb_link_t *self)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    return arb_leases_size (self->leases);
+}
+
+//  ---------------------------------------------------------------------
+//  Requests.
+
+arb_msg_t *
+arb_link_request_new (arb_link_t *self, arb_msg_type_t type)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    //  1 .. 2^31 - 1, then around again: 0 is for streamed messages and
+    //  the top bit for our own
+    self->reqid = self->reqid % (ARB_REQID_OWN - 1) + 1;
+    return arb_msg_new (type, self->reqid);
+}
+
+//  What the caller may send: whatever the broker answers (client verbs and
+//  TAKE), but REGISTER, which is the link's.
+static bool
+s_is_client_verb (arb_msg_type_t type)
+{
+    return arb_msg_reply_type (type) != 0 && type != ARB_MSG_REGISTER;
+}
+
+uint32_t
+arb_link_send (arb_link_t *self, arb_msg_t **request_p)
+{
+    assert (self && self->tag == ARB_LINK_TAG && request_p && *request_p);
+    s_clear (self);
+    arb_msg_type_t type = arb_msg_type (*request_p);
+    uint32_t reqid = arb_msg_reqid (*request_p);
+    uint32_t reserved = 0;
+    if (type == ARB_MSG_TAKE)
+        reserved = arb_msg_take (*request_p)->max ? arb_msg_take (*request_p)->max : 1;
+    if (!s_is_client_verb (type))
+        s_fail (self, "%s is not a request the caller sends (the link runs the session)",
+                arb_msg_type_name (type));
+    else if (reqid == 0 || (reqid & ARB_REQID_OWN) || arb_requests_contains (self->requests, reqid))
+        s_fail (self, "request id %u was not made by arb_link_request_new", reqid);
+    else if (arb_requests_size (self->requests) >= ARB_LINK_PENDING_MAX)
+        s_fail (self, "%d requests await replies: try again later", ARB_LINK_PENDING_MAX);
+    else if (reserved > 0 && s_committed (self) + reserved > ARB_LINK_HELD_MAX)
+        s_fail (self, "TAKE of %u: the link would hold more than %d tasks", reserved,
+                ARB_LINK_HELD_MAX);
+    if (self->failed) {
+        arb_msg_destroy (request_p);
+        return 0;
+    }
+    arb_watchlist_track (self->watchlist, *request_p);
+    if (arb_msg_send (request_p, zsock_resolve (self->dealer)) != 0) {
+        arb_watchlist_untrack (self->watchlist, reqid);
+        s_fail (self, "the queue to broker %s is full: try again later", self->endpoint);
+        return 0;
+    }
+    arb_requests_add (self->requests, reqid, type, reserved, zclock_mono ());
+    return reqid;
+}
+
+uint32_t
+arb_link_submit (arb_link_t *self, arb_task_spec_t *specs, size_t n, bool watch)
+{
+    assert (self && self->tag == ARB_LINK_TAG && (specs || n == 0));
+    s_clear (self);
+    if (arb_spec_check (specs, n, ARB_FLOW_NONE, NULL, self->max_payload, self->error,
+                        sizeof (self->error))) {
+        self->failed = true;
+        for (size_t i = 0; i < n; i++)
+            zframe_destroy (&specs[i].payload);
+        return 0;
+    }
+    arb_msg_t *request = arb_link_request_new (self, ARB_MSG_SUBMIT);
+    arb_submit_body_t *body = arb_msg_submit (request);
+    body->watch = watch;
+    //  The caller's array, not a copy: sending moves each payload frame
+    //  out of it (and a refused send destroys them), as promised.
+    body->tasks.v = specs;
+    body->tasks.n = n;
+    return arb_link_send (self, &request);
+}
+
+uint32_t
+arb_link_cancel (arb_link_t *self, const uint64_t *ids, size_t n)
+{
+    assert (self && self->tag == ARB_LINK_TAG && (ids || n == 0));
+    s_clear (self);
+    if (n == 0 || n > ARB_IDS_MAX) {
+        s_fail (self, "a cancel names 1 to %d tasks, not %zu", ARB_IDS_MAX, n);
+        return 0;
+    }
+    arb_msg_t *request = arb_link_request_new (self, ARB_MSG_CANCEL);
+    arb_cancel_body_t *body = arb_msg_cancel (request);
+    body->ids.v = (uint64_t *) arb_msg_alloc (request, n * sizeof (uint64_t));
+    memcpy (body->ids.v, ids, n * sizeof (uint64_t));
+    body->ids.n = n;
+    return arb_link_send (self, &request);
+}
+
+static int
+s_check_queue (arb_link_t *self, const char *queue)
+{
+    size_t len = queue ? strlen (queue) : 0;
+    if (len > 0 && len <= ARB_NAME_MAX)
+        return 0;
+    s_fail (self, "a queue name has 1 to %d bytes, not %zu", ARB_NAME_MAX, len);
+    return -1;
+}
+
+//  PEEK and TAKE: a queue and a number of tasks.
+static uint32_t
+s_send_queue_request (arb_link_t *self, arb_msg_type_t type, const char *queue, uint32_t max)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    s_clear (self);
+    if (s_check_queue (self, queue))
+        return 0;
+    arb_msg_t *request = arb_link_request_new (self, type);
+    if (type == ARB_MSG_PEEK)
+        *arb_msg_peek (request) = (arb_peek_body_t){.queue = queue, .max = max};
+    else
+        *arb_msg_take (request) = (arb_take_body_t){.queue = queue, .max = max};
+    return arb_link_send (self, &request);
+}
+
+uint32_t
+arb_link_peek (arb_link_t *self, const char *queue, uint32_t max)
+{
+    return s_send_queue_request (self, ARB_MSG_PEEK, queue, max);
+}
+
+uint32_t
+arb_link_take (arb_link_t *self, const char *queue, uint32_t max)
+{
+    return s_send_queue_request (self, ARB_MSG_TAKE, queue, max);
+}
+
+//  Answers a caller's request with a local ERROR (code 0).
+static void
+s_answer_locally (arb_link_t *self, uint32_t reqid, const char *reason)
+{
+    arb_msg_t *error = arb_msg_new (ARB_MSG_ERROR, reqid);
+    arb_msg_error (error)->reason = arb_msg_strdup (error, reason);
+    if (self->callbacks.reply)
+        self->callbacks.reply (self, reqid, &error, self->arg);
+    arb_msg_destroy (&error);
+}
+
+//  Fails a pending request locally: its reply will never come, or come
+//  too late to count.
+static void
+s_request_fail (arb_link_t *self, uint32_t reqid, const char *why)
+{
+    arb_msg_type_t type = arb_requests_end (self->requests, reqid);
+    arb_watchlist_untrack (self->watchlist, reqid);
+    char reason[256];
+    snprintf (reason, sizeof (reason), "%s %s (broker %s): outcome unknown",
+              arb_msg_type_name (type), why, self->endpoint);
+    s_answer_locally (self, reqid, reason);
+}
+
+//  ---------------------------------------------------------------------
+//  Consumers.
+
+static int
+s_check_credit (arb_link_t *self, int credit)
+{
+    if (credit <= 0 || s_committed (self) + credit <= ARB_LINK_HELD_MAX)
+        return 0;
+    s_fail (self, "credit %d: the link would hold more than %d tasks", credit, ARB_LINK_HELD_MAX);
+    return -1;
+}
+
+uint32_t
+arb_link_subscribe (arb_link_t *self,
+                    const char **queues,
+                    size_t n,
+                    int credit,
+                    arb_link_dispatch_fn *fn,
+                    void *arg)
+{
+    assert (self && self->tag == ARB_LINK_TAG && fn);
+    s_clear (self);
+    if (credit < 0) {
+        s_fail (self, "credit %d: a consumer starts with none or more", credit);
+        return 0;
+    }
+    if (s_check_credit (self, credit))
+        return 0;
+    uint32_t sub = arb_consumers_add (self->consumers, queues, n, credit, fn, arg, self->error,
+                                      sizeof (self->error));
+    self->failed = sub == 0;
+    return sub;
+}
+
+int
+arb_link_add_credit (arb_link_t *self, uint32_t sub, int credit)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    s_clear (self);
+    if (s_check_credit (self, credit))
+        return -1;
+    if (arb_consumers_add_credit (self->consumers, sub, credit) == 0)
+        return 0;
+    s_fail (self, "no consumer %u", sub);
+    return -1;
+}
+
+int64_t
+arb_link_credit (arb_link_t *self, uint32_t sub)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    return arb_consumers_credit (self->consumers, sub);
+}
+
+int
+arb_link_unsubscribe (arb_link_t *self, uint32_t sub)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    s_clear (self);
+    if (arb_consumers_remove (self->consumers, sub) == 0)
+        return 0;
+    s_fail (self, "no consumer %u", sub);
+    return -1;
+}
+
+//  ---------------------------------------------------------------------
+//  Held tasks.
+
+static int
+s_settle (
+    arb_link_t *self, uint64_t id, arb_outcome_t outcome, const char *error, zframe_t **result)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    s_clear (self);
+    if (arb_leases_settle (self->leases, id, outcome, error, result) == 0)
+        return 0;
+    s_fail (self, "task %" PRIu64 " is not held (never was, settled already, or stopped)", id);
+    return -1;
+}
+
+int
+arb_link_complete (arb_link_t *self, uint64_t id, zframe_t **result_p)
+{
+    return s_settle (self, id, ARB_OUTCOME_OK, NULL, result_p);
+}
+
+int
+arb_link_fail (arb_link_t *self, uint64_t id, const char *error)
+{
+    return s_settle (self, id, ARB_OUTCOME_FAIL, error, NULL);
+}
+
+int
+arb_link_release (arb_link_t *self, uint64_t id)
+{
+    return s_settle (self, id, ARB_OUTCOME_RELEASE, NULL, NULL);
+}
+
+//  ---------------------------------------------------------------------
+//  What a turn sends.
+
+void
+arb_link_flush (arb_link_t *self)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    if (self->session != S_READY)
+        return;  //  outcomes and credit wait for the WELCOME
+    arb_msg_t *msg;
+    while (arb_leases_has_results (self->leases) && s_writable (self)
+           && (msg = arb_leases_results (self->leases, s_own_reqid (self))))
+        s_send (self, &msg);
+    while (arb_consumers_has_credit (self->consumers) && s_writable (self)
+           && (msg = arb_consumers_next_credit (self->consumers, s_own_reqid (self))))
+        s_send (self, &msg);
+}
+
+//  Whether the flush has anything it could send now.
+static bool
+s_flush_due (arb_link_t *self)
+{
+    return self->session == S_READY
+           && (arb_leases_has_results (self->leases) || arb_consumers_has_credit (self->consumers));
+}
+
+//  ---------------------------------------------------------------------
+//  The session.
+
+static void
+s_state (arb_link_t *self, bool up)
+{
+    if (self->up == up)
+        return;
+    self->up = up;
+    if (self->callbacks.state)
+        self->callbacks.state (self, up, self->arg);
+}
+
+//  Starts a new session: sends REGISTER, claiming every task held.
+static void
+s_register (arb_link_t *self)
+{
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_REGISTER, s_own_reqid (self));
+    arb_register_body_t *body = arb_msg_register (msg);
+    body->name = self->name;
+    body->mode = "link";
+    body->pid = (uint32_t) getpid ();
+    body->host = self->host;
+    arb_leases_claim (self->leases, msg);
+    self->register_reqid = arb_msg_reqid (msg);
+    self->session = S_REGISTERING;
+    self->register_at = zclock_mono () + self->register_wait_ms;
+    arb_consumers_restart (self->consumers);
+    s_send (self, &msg);
+}
+
+//  The broker stopped answering (silence, or no WELCOME in time): a new
+//  connection, a new session, the watches again, and every request that
+//  went out on the old connection failed.
+static void
+s_reset (arb_link_t *self, const char *why)
+{
+    zsys_warning ("link: %s, connecting again endpoint=%s held=%zu pending=%zu", why,
+                  self->endpoint, arb_leases_size (self->leases),
+                  arb_requests_size (self->requests));
+    if (arb_dealer_reconnect (self->dealer, self->endpoint) != 0)
+        zsys_error ("link: cannot reconnect endpoint=%s errno=%d", self->endpoint, zmq_errno ());
+    //  what went out on the old connection
+    size_t n;
+    uint32_t *lost = arb_requests_ids (self->requests, &n);
+    s_register (self);
+    arb_watchlist_rewatch (self->watchlist);
+    s_state (self, false);
+    for (size_t i = 0; i < n; i++)
+        if (arb_requests_contains (self->requests, lost[i]))
+            s_request_fail (self, lost[i], "lost with the connection");
+    free (lost);
+}
+
+//  The broker does not know us (410): it restarted, or gave us up.
+static void
+s_lost (arb_link_t *self)
+{
+    zsys_info ("link: broker does not know us, registering again endpoint=%s held=%zu",
+               self->endpoint, arb_leases_size (self->leases));
+    s_register (self);
+    s_state (self, false);
+}
+
+static void
+s_on_lost_task (void *arg, uint64_t id)
+{
+    arb_link_t *self = (arb_link_t *) arg;
+    if (self->callbacks.stop)
+        self->callbacks.stop (self, id, ARB_LINK_LOST, self->arg);
+}
+
+static void
+s_on_welcome (arb_link_t *self, arb_msg_t *msg)
+{
+    if (self->session != S_REGISTERING || arb_msg_reqid (msg) != self->register_reqid)
+        return;  //  answers an earlier REGISTER
+    arb_welcome_body_t *body = arb_msg_welcome (msg);
+    self->heartbeat_ms = body->heartbeat_ms < 10 ? 10 : body->heartbeat_ms;
+    self->liveness_ms =
+        body->liveness_ms > self->heartbeat_ms ? body->liveness_ms : 3 * self->heartbeat_ms;
+    self->session = S_READY;
+    self->register_wait_ms = ARB_REGISTER_FIRST;
+    self->heartbeat_at = zclock_mono () + self->heartbeat_ms;
+    size_t held = arb_leases_size (self->leases);
+    zsys_info ("link: registered endpoint=%s name=%s epoch=%" PRIu64 " held=%zu taken_back=%zu",
+               self->endpoint, self->name, body->epoch, held, body->adopted.n);
+    //  every consumer's CREDIT goes again, with the credit it has left
+    arb_consumers_announce (self->consumers);
+    arb_leases_adopt (self->leases, body, s_on_lost_task, self);
+    s_state (self, true);
+}
+
+//  ---------------------------------------------------------------------
+//  What arrives.
+
+//  A dispatched task nobody will see goes back to the head of its queue.
+static void
+s_release_unseen (arb_link_t *self, arb_dispatch_task_t *task, const char *why)
+{
+    zsys_debug ("link: dispatch released id=%" PRIu64 " sub=%u (%s)", task->id, task->sub, why);
+    if (arb_leases_release (self->leases, task->id, task->lease))
+        zsys_error ("link: dispatch neither held nor released id=%" PRIu64 " (held=%zu)", task->id,
+                    arb_leases_size (self->leases));
+}
+
+static void
+s_on_dispatch (arb_link_t *self, arb_msg_t *msg)
+{
+    arb_dispatch_body_t *body = arb_msg_dispatch (msg);
+    for (size_t i = 0; i < body->tasks.n; i++) {
+        arb_dispatch_task_t *task = &body->tasks.v[i];
+        arb_link_dispatch_fn *fn;
+        void *arg;
+        if (!arb_consumers_dispatched (self->consumers, task->sub, &fn, &arg))
+            s_release_unseen (self, task, "no such consumer");
+        else if (arb_leases_add (self->leases, task->id, task->lease, task->sub))
+            zsys_error ("link: dispatch of a task held already id=%" PRIu64, task->id);
+        else
+            fn (self, task->sub, task, arg);
+    }
+}
+
+//  A reply to one of the caller's requests.
+static void
+s_on_reply (arb_link_t *self, arb_msg_t **msg_p)
+{
+    arb_msg_t *msg = *msg_p;
+    uint32_t reqid = arb_msg_reqid (msg);
+    arb_msg_type_t got = arb_msg_type (msg);
+    arb_msg_type_t type = arb_requests_end (self->requests, reqid);
+    if (!type) {
+        //  late: its request failed locally. Tasks a late TAKE brought
+        //  were never the caller's to see.
+        for (size_t i = 0; got == ARB_MSG_DISPATCH && i < arb_msg_dispatch (msg)->tasks.n; i++)
+            s_release_unseen (self, &arb_msg_dispatch (msg)->tasks.v[i], "late TAKE reply");
+        return;
+    }
+    if (got != ARB_MSG_ERROR && got != arb_msg_reply_type (type)) {
+        char reason[128];
+        snprintf (reason, sizeof (reason), "broker answered %s with %s", arb_msg_type_name (type),
+                  arb_msg_type_name (got));
+        s_answer_locally (self, reqid, reason);
+        return;
+    }
+    if (got == ARB_MSG_DISPATCH) {
+        arb_dispatch_body_t *body = arb_msg_dispatch (msg);
+        for (size_t i = 0; i < body->tasks.n; i++)
+            if (arb_leases_add (self->leases, body->tasks.v[i].id, body->tasks.v[i].lease, 0))
+                zsys_error ("link: taken task held already id=%" PRIu64, body->tasks.v[i].id);
+    }
+    bool unknown = got == ARB_MSG_ERROR && arb_msg_error (msg)->code == ARB_ERR_UNKNOWN_WORKER;
+    if (self->callbacks.reply)
+        self->callbacks.reply (self, reqid, msg_p, self->arg);
+    if (unknown && self->session == S_READY)
+        s_lost (self);  //  a TAKE the broker did not take from us
+}
+
+static void
+s_on_error (arb_link_t *self, arb_msg_t **msg_p)
+{
+    arb_msg_t *msg = *msg_p;
+    uint32_t reqid = arb_msg_reqid (msg);
+    arb_error_body_t *body = arb_msg_error (msg);
+    if (reqid != 0 && !(reqid & ARB_REQID_OWN)) {
+        s_on_reply (self, msg_p);
+        return;
+    }
+    if (body->code == ARB_ERR_UNKNOWN_WORKER) {
+        //  only while READY: a 410 to a message sent before the current
+        //  REGISTER arrives before its WELCOME
+        if (self->session == S_READY)
+            s_lost (self);
+        return;
+    }
+    zsys_warning ("link: broker error code=%u reqid=%u reason=%s", body->code, reqid,
+                  body->reason ? body->reason : "");
+}
+
+static void
+s_on_stop (arb_link_t *self, arb_msg_t *msg)
+{
+    arb_stop_body_t *body = arb_msg_stop (msg);
+    for (size_t i = 0; i < body->tasks.n; i++) {
+        arb_stop_item_t *item = &body->tasks.v[i];
+        if (arb_leases_drop (self->leases, item->id, item->lease) && self->callbacks.stop)
+            self->callbacks.stop (self, item->id, (int) item->reason, self->arg);
+    }
+}
+
+static void
+s_on_message (arb_link_t *self, arb_msg_t **msg_p)
+{
+    uint32_t reqid = arb_msg_reqid (*msg_p);
+    switch (arb_msg_type (*msg_p)) {
+        case ARB_MSG_WELCOME:
+            s_on_welcome (self, *msg_p);
+            break;
+        case ARB_MSG_ERROR:
+            s_on_error (self, msg_p);
+            break;
+        case ARB_MSG_DISPATCH:
+            if (reqid == 0)
+                s_on_dispatch (self, *msg_p);
+            else
+                s_on_reply (self, msg_p);
+            break;
+        case ARB_MSG_STOP:
+            s_on_stop (self, *msg_p);
+            break;
+        case ARB_MSG_EVENT:
+            if (self->callbacks.event)
+                self->callbacks.event (self, arb_msg_event (*msg_p), self->arg);
+            break;
+        case ARB_MSG_HEARTBEAT:
+            break;  //  its arrival is what counts
+        default:
+            if (reqid != 0 && !(reqid & ARB_REQID_OWN))
+                s_on_reply (self, msg_p);
+            break;  //  else an answer to the watchlist's keep-alive
+    }
+}
+
+//  A message we cannot read: its request, if it is a caller's, fails.
+static void
+s_on_malformed (arb_link_t *self, arb_msg_t *msg)
+{
+    uint32_t reqid = msg ? arb_msg_reqid (msg) : 0;
+    const char *why = msg ? arb_msg_decode_error (msg) : "no header";
+    zsys_error ("link: malformed message from broker reqid=%u reason=%s", reqid, why ? why : "?");
+    arb_watchlist_learn (self->watchlist, NULL, (reqid & ARB_REQID_OWN) != 0);
+    if (reqid && !(reqid & ARB_REQID_OWN) && arb_requests_contains (self->requests, reqid))
+        s_request_fail (self, reqid, "answered with a malformed message");
+}
+
+static void
+s_receive (arb_link_t *self)
+{
+    for (int k = 0; k < ARB_LINK_RECV_BATCH; k++) {
+        if (!(zsock_events (self->dealer) & ZMQ_POLLIN))
+            break;
+        arb_msg_t *msg = NULL;
+        int rc = arb_msg_recv (zsock_resolve (self->dealer), &self->limits, &msg);
+        if (rc == -1)
+            break;
+        self->last_rx = zclock_mono ();
+        if (rc != 0)
+            s_on_malformed (self, msg);
+        else {
+            arb_watchlist_learn (self->watchlist, &msg, (arb_msg_reqid (msg) & ARB_REQID_OWN) != 0);
+            if (msg)  //  else a DONE the watchlist reported
+                s_on_message (self, &msg);
+            //  reports a SUBMITTED made reportable follow the reply
+            arb_watchlist_settle (self->watchlist);
+        }
+        arb_msg_destroy (&msg);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Timers and the turn.
+
+static void
+s_timers (arb_link_t *self)
+{
+    int64_t now = zclock_mono ();
+    uint32_t reqid;
+    int64_t sent_at;
+    while ((reqid = arb_requests_oldest (self->requests, &sent_at))
+           && now - sent_at >= self->timeout_ms) {
+        char why[64];
+        snprintf (why, sizeof (why), "not answered within %.1f s", self->timeout_ms / 1000.0);
+        s_request_fail (self, reqid, why);
+    }
+    if (self->session == S_READY && now - self->last_rx >= self->liveness_ms)
+        s_reset (self, "broker silent past its liveness window");
+    else if (self->session == S_READY && now >= self->heartbeat_at) {
+        arb_msg_t *beat = arb_msg_new (ARB_MSG_HEARTBEAT, s_own_reqid (self));
+        arb_msg_heartbeat (beat)->busy = (uint32_t) arb_leases_size (self->leases);
+        //  one refused (a full queue) is not tried again before the next:
+        //  a broker that does not read soon counts as silent anyway
+        s_send (self, &beat);
+        self->heartbeat_at = now + self->heartbeat_ms;
+    }
+    else if (self->session == S_REGISTERING && now >= self->register_at) {
+        self->register_wait_ms *= 2;
+        if (self->register_wait_ms > ARB_REGISTER_MAX)
+            self->register_wait_ms = ARB_REGISTER_MAX;
+        s_reset (self, "no WELCOME");
+    }
+    arb_watchlist_tick (self->watchlist, now, self->timeout_ms);
+}
+
+void
+arb_link_handle (arb_link_t *self)
+{
+    assert (self && self->tag == ARB_LINK_TAG && !self->in_handle);
+    self->in_handle = true;
+    arb_msg_t *done;
+    while ((done = (arb_msg_t *) zlistx_detach (self->reports, NULL)))
+        s_deliver_reports (self, &done);
+    s_receive (self);
+    s_timers (self);
+    arb_link_flush (self);
+    self->in_handle = false;
+}
+
+int
+arb_link_timeout (arb_link_t *self)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    int events = zsock_events (self->dealer);
+    if ((events & ZMQ_POLLIN) || zlistx_size (self->reports) > 0)
+        return 0;
+    if (s_flush_due (self))
+        return (events & ZMQ_POLLOUT) ? 0 : ARB_OUTPUT_RETRY_MS;
+    int64_t now = zclock_mono ();
+    int64_t next = arb_watchlist_tick_at (self->watchlist);
+    int64_t sent_at;
+    if (arb_requests_oldest (self->requests, &sent_at) && sent_at + self->timeout_ms < next)
+        next = sent_at + self->timeout_ms;
+    if (self->session == S_READY) {
+        if (self->heartbeat_at < next)
+            next = self->heartbeat_at;
+        if (self->last_rx + self->liveness_ms < next)
+            next = self->last_rx + self->liveness_ms;
+    }
+    else if (self->register_at < next)
+        next = self->register_at;
+    if (next <= now)
+        return 0;
+    return next - now > INT32_MAX ? INT32_MAX : (int) (next - now);
+}

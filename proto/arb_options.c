@@ -1,0 +1,441 @@
+/*  arb_options.c — settings from one table; see arb_options.h. */
+
+#include "arb_options.h"
+#include "arb_proto.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <ini.h>
+#include <unistd.h>
+
+#define ARB_OPTION_TEXT 256  //  longest reason
+
+struct _arb_options_t {
+    const char *program;
+    const arb_option_t *table;  //  borrowed
+    size_t n;
+    const char *default_config;
+    char *config_path;  //  owned: the file read, or NULL
+    zlist_t *strings;   //  owned copies of string values
+    arb_options_section_fn *section_fn;
+    void *section_arg;
+    const char *usage;
+    const char *about;
+    //  while a file loads
+    char why[ARB_OPTION_TEXT];
+    char key[ARB_NAME_MAX];
+};
+
+arb_options_t *
+arb_options_new (const char *program,
+                 const arb_option_t *table,
+                 size_t n,
+                 const char *default_config)
+{
+    arb_options_t *self = (arb_options_t *) zmalloc (sizeof (arb_options_t));
+    self->program = program;
+    self->table = table;
+    self->n = n;
+    self->default_config = default_config;
+    self->strings = zlist_new ();
+    zlist_autofree (self->strings);
+    return self;
+}
+
+void
+arb_options_destroy (arb_options_t **self_p)
+{
+    assert (self_p);
+    arb_options_t *self = *self_p;
+    if (!self)
+        return;
+    zlist_destroy (&self->strings);
+    free (self->config_path);
+    free (self);
+    *self_p = NULL;
+}
+
+void
+arb_options_set_sections (arb_options_t *self, arb_options_section_fn *fn, void *arg)
+{
+    self->section_fn = fn;
+    self->section_arg = arg;
+}
+
+void
+arb_options_set_about (arb_options_t *self, const char *usage, const char *about)
+{
+    self->usage = usage;
+    self->about = about;
+}
+
+const char *
+arb_options_config_path (arb_options_t *self)
+{
+    return self->config_path;
+}
+
+//  ---------------------------------------------------------------------
+//  Values
+
+static int
+s_refuse (char *why, size_t size, const char *fmt, const char *text)
+{
+    snprintf (why, size, fmt, text);
+    return -1;
+}
+
+//  A decimal number with an optional fraction of up to 3 digits, times
+//  unit (1000 for seconds into ms). -1 if malformed or too large.
+static int
+s_decimal (const char *text, uint64_t unit, uint64_t *out)
+{
+    const char *p = text;
+    uint64_t whole = 0, frac = 0, scale = 1;
+    if (*p < '0' || *p > '9')
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (whole > UINT64_MAX / 10 / (unit ? unit : 1))
+            return -1;
+        whole = whole * 10 + (uint64_t) (*p - '0');
+    }
+    if (*p == '.' && unit > 1) {
+        p++;
+        if (*p < '0' || *p > '9')
+            return -1;
+        for (; *p >= '0' && *p <= '9'; p++)
+            if (scale < unit) {
+                frac = frac * 10 + (uint64_t) (*p - '0');
+                scale *= 10;
+            }
+    }
+    if (*p)
+        return -1;
+    *out = whole * unit + frac * (unit / scale);
+    return 0;
+}
+
+static int
+s_bytes (const char *text, uint64_t *out)
+{
+    size_t len = strlen (text);
+    uint64_t unit = 1;
+    char number[32];
+    if (len == 0 || len >= sizeof (number))
+        return -1;
+    memcpy (number, text, len + 1);
+    char last = number[len - 1];
+    if (last == 'K' || last == 'k')
+        unit = 1ull << 10;
+    else if (last == 'M' || last == 'm')
+        unit = 1ull << 20;
+    else if (last == 'G' || last == 'g')
+        unit = 1ull << 30;
+    if (unit > 1)
+        number[len - 1] = 0;
+    uint64_t value;
+    if (s_decimal (number, 1, &value) || value > UINT64_MAX / unit)
+        return -1;
+    *out = value * unit;
+    return 0;
+}
+
+static int
+s_bool (const char *text, bool *out)
+{
+    static const char *yes[] = {"true", "yes", "on", "1"}, *no[] = {"false", "no", "off", "0"};
+    for (size_t i = 0; i < 4; i++) {
+        if (strcasecmp (text, yes[i]) == 0)
+            return *out = true, 0;
+        if (strcasecmp (text, no[i]) == 0)
+            return *out = false, 0;
+    }
+    return -1;
+}
+
+int
+arb_options_value (
+    const arb_option_t *option, const char *text, void *value, char *why, size_t size)
+{
+    uint64_t number = 0;
+    switch (option->type) {
+        case ARB_OPT_STR:
+            *(const char **) value = text;
+            return 0;
+        case ARB_OPT_BOOL:
+            if (s_bool (text, (bool *) value))
+                return s_refuse (why, size, "expected true or false, not '%.64s'", text);
+            return 0;
+        case ARB_OPT_UINT:
+            if (s_decimal (text, 1, &number))
+                return s_refuse (why, size, "expected a whole number, not '%.64s'", text);
+            break;
+        case ARB_OPT_SECONDS:
+            if (s_decimal (text, 1000, &number))
+                return s_refuse (why, size, "expected seconds, like 30 or 0.25, not '%.64s'", text);
+            break;
+        case ARB_OPT_BYTES:
+            if (s_bytes (text, &number))
+                return s_refuse (why, size, "expected a size, like 512, 64K or 16M, not '%.64s'",
+                                 text);
+            break;
+    }
+    if (number < option->min || number > option->max) {
+        if (option->type == ARB_OPT_SECONDS)
+            snprintf (why, size, "%.64s is out of range (%g to %g seconds)", text,
+                      (double) option->min / 1000.0, (double) option->max / 1000.0);
+        else
+            snprintf (why, size, "%.64s is out of range (%" PRIu64 " to %" PRIu64 ")", text,
+                      option->min, option->max);
+        return -1;
+    }
+    *(uint64_t *) value = number;
+    return 0;
+}
+
+static const arb_option_t *
+s_find (arb_options_t *self, const char *name)
+{
+    for (size_t i = 0; i < self->n; i++)
+        if (streq (self->table[i].name, name))
+            return &self->table[i];
+    return NULL;
+}
+
+//  Stores text into an option, keeping a copy of a string.
+static int
+s_apply (arb_options_t *self, const arb_option_t *option, const char *text)
+{
+    if (arb_options_value (option, text, option->value, self->why, sizeof (self->why)))
+        return -1;
+    if (option->type == ARB_OPT_STR) {
+        zlist_append (self->strings, (void *) text);  //  autofree: the list keeps a copy
+        *(const char **) option->value = (const char *) zlist_last (self->strings);
+    }
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  The config file
+
+static int
+s_ini_key (void *user, const char *section, const char *name, const char *value)
+{
+    arb_options_t *self = (arb_options_t *) user;
+    if (self->why[0])
+        return 0;  //  inih reads on after an error; the first one is reported
+    snprintf (self->key, sizeof (self->key), "%s%s%s", *section ? section : "", *section ? "." : "",
+              name);
+    if (*section) {
+        if (!self->section_fn) {
+            snprintf (self->why, sizeof (self->why), "no sections are known here");
+            return 0;
+        }
+        return self->section_fn (self->section_arg, section, name, value, self->why,
+                                 sizeof (self->why))
+                   ? 0
+                   : 1;
+    }
+    const arb_option_t *option = s_find (self, name);
+    if (!option) {
+        snprintf (self->why, sizeof (self->why), "not a setting of %s", self->program);
+        return 0;
+    }
+    return s_apply (self, option, value) ? 0 : 1;
+}
+
+static int
+s_load (arb_options_t *self, const char *path)
+{
+    self->why[0] = 0;
+    //  Debian's inih takes its build options at run time (library-wide
+    //  settings, the same for every caller): report the first error only,
+    //  and allow lines longer than its 200-byte default (lists of users,
+    //  tokens).
+    ini_stop_on_first_error = true;
+    ini_use_stack = false;
+    ini_allow_realloc = true;
+    ini_max_line = 16384;
+    int rc = ini_parse (path, s_ini_key, self);
+    if (rc == -1) {
+        fprintf (stderr, "%s: %s: cannot read: %s\n", self->program, path, strerror (errno));
+        return -1;
+    }
+    if (rc == -2) {
+        fprintf (stderr, "%s: %s: out of memory\n", self->program, path);
+        return -1;
+    }
+    if (rc > 0) {
+        if (self->why[0])
+            fprintf (stderr, "%s: %s:%d: %s: %s\n", self->program, path, rc, self->key, self->why);
+        else
+            fprintf (stderr, "%s: %s:%d: not a `name = value` line or a [section]\n", self->program,
+                     path, rc);
+        return -1;
+    }
+    self->config_path = strdup (path);
+    return 0;
+}
+
+//  --config FILE (or --config=FILE) on the command line, else the default
+//  file if it exists, else none.
+static int
+s_load_config (arb_options_t *self, int argc, char **argv)
+{
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (streq (argv[i], "--"))
+            break;
+        if (streq (argv[i], "--config")) {
+            if (i + 1 >= argc) {
+                fprintf (stderr, "%s: --config needs a file\n", self->program);
+                return -1;
+            }
+            path = argv[i + 1];
+        }
+        else if (strncmp (argv[i], "--config=", 9) == 0)
+            path = argv[i] + 9;
+    }
+    if (!path && self->default_config && access (self->default_config, F_OK) == 0)
+        path = self->default_config;
+    return path ? s_load (self, path) : 0;
+}
+
+//  ---------------------------------------------------------------------
+//  The command line
+
+static void
+s_help (arb_options_t *self)
+{
+    printf ("usage: %s %s\n\n", self->program, self->usage ? self->usage : "[OPTIONS]");
+    if (self->about)
+        printf ("%s\n\n", self->about);
+    printf ("Options (each is also a key of the config file: `name = value`):\n");
+    for (size_t i = 0; i < self->n; i++) {
+        const arb_option_t *o = &self->table[i];
+        char left[64];
+        if (o->short_name)
+            snprintf (left, sizeof (left), "-%c, --%s%s%s", o->short_name, o->name,
+                      o->meta ? " " : "", o->meta ? o->meta : "");
+        else
+            snprintf (left, sizeof (left), "    --%s%s%s", o->name, o->meta ? " " : "",
+                      o->meta ? o->meta : "");
+        printf ("  %-28s %s\n", left, o->help);
+    }
+    printf ("  %-28s %s\n", "    --config FILE",
+            "read settings from FILE first (flags override it)");
+    if (self->default_config)
+        printf ("  %-28s (default: %s, if it exists)\n", "", self->default_config);
+    printf ("  %-28s %s\n", "    --check-config", "check the settings, print them, and exit");
+    printf ("  %-28s %s\n", "-h, --help", "print this help and exit");
+    printf ("  %-28s %s\n", "    --version", "print the version and exit");
+}
+
+#define ARB_OPT_CONFIG  1000
+#define ARB_OPT_CHECK   1001
+#define ARB_OPT_VERSION 1002
+#define ARB_OPT_HELP    'h'
+
+arb_options_rc_t
+arb_options_parse (arb_options_t *self, int argc, char **argv, int *first)
+{
+    struct option *longs = (struct option *) zmalloc ((self->n + 5) * sizeof (struct option));
+    char shorts[128] = "+:h";
+    size_t k = 0;
+    for (size_t i = 0; i < self->n; i++) {
+        const arb_option_t *o = &self->table[i];
+        int has_arg = o->type == ARB_OPT_BOOL ? no_argument : required_argument;
+        longs[k++] = (struct option){o->name, has_arg, NULL, (int) (2000 + i)};
+        if (o->short_name && strlen (shorts) + 3 < sizeof (shorts)) {
+            size_t len = strlen (shorts);
+            shorts[len] = o->short_name;
+            shorts[len + 1] = has_arg == no_argument ? 0 : ':';
+            shorts[len + 2] = 0;
+        }
+    }
+    longs[k++] = (struct option){"config", required_argument, NULL, ARB_OPT_CONFIG};
+    longs[k++] = (struct option){"check-config", no_argument, NULL, ARB_OPT_CHECK};
+    longs[k++] = (struct option){"help", no_argument, NULL, ARB_OPT_HELP};
+    longs[k++] = (struct option){"version", no_argument, NULL, ARB_OPT_VERSION};
+
+    arb_options_rc_t rc = ARB_OPTIONS_RUN;
+    //  --help and --version answer even when the file is bad
+    for (int i = 1; i < argc && !streq (argv[i], "--"); i++)
+        if (streq (argv[i], "--help") || streq (argv[i], "-h")) {
+            s_help (self);
+            rc = ARB_OPTIONS_EXIT;
+            goto done;
+        }
+        else if (streq (argv[i], "--version")) {
+            printf ("%s %s (protocol %d)\n", self->program, ARB_VERSION, ARB_PROTO_VERSION);
+            rc = ARB_OPTIONS_EXIT;
+            goto done;
+        }
+    if (s_load_config (self, argc, argv)) {
+        rc = ARB_OPTIONS_BAD;
+        goto done;
+    }
+    optind = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long (argc, argv, shorts, longs, NULL)) != -1) {
+        if (c == ARB_OPT_CONFIG)
+            continue;  //  read above
+        if (c == ARB_OPT_CHECK) {
+            rc = ARB_OPTIONS_CHECK;
+            continue;
+        }
+        if (c == ':' || c == '?') {
+            fprintf (stderr, "%s: %s %s (see %s --help)\n", self->program, argv[optind - 1],
+                     c == ':' ? "needs a value" : "is not an option", self->program);
+            rc = ARB_OPTIONS_BAD;
+            goto done;
+        }
+        const arb_option_t *o = NULL;
+        if (c >= 2000 && (size_t) (c - 2000) < self->n)
+            o = &self->table[c - 2000];
+        for (size_t i = 0; !o && i < self->n; i++)
+            if (self->table[i].short_name == c)
+                o = &self->table[i];
+        assert (o);
+        if (o->type == ARB_OPT_BOOL && !optarg)
+            *(bool *) o->value = true;
+        else if (s_apply (self, o, optarg)) {
+            fprintf (stderr, "%s: --%s: %s\n", self->program, o->name, self->why);
+            rc = ARB_OPTIONS_BAD;
+            goto done;
+        }
+    }
+    *first = optind;
+done:
+    free (longs);
+    return rc;
+}
+
+void
+arb_options_print (arb_options_t *self, FILE *out)
+{
+    fprintf (out, "# %s settings%s%s\n", self->program, self->config_path ? " from " : "",
+             self->config_path ? self->config_path : " (no config file)");
+    for (size_t i = 0; i < self->n; i++) {
+        const arb_option_t *o = &self->table[i];
+        switch (o->type) {
+            case ARB_OPT_STR: {
+                const char *s = *(const char **) o->value;
+                fprintf (out, "%s = %s\n", o->name, s ? s : "");
+                break;
+            }
+            case ARB_OPT_BOOL:
+                fprintf (out, "%s = %s\n", o->name, *(bool *) o->value ? "true" : "false");
+                break;
+            case ARB_OPT_SECONDS: {
+                uint64_t ms = *(uint64_t *) o->value;
+                fprintf (out, "%s = %" PRIu64 ".%03" PRIu64 "\n", o->name, ms / 1000, ms % 1000);
+                break;
+            }
+            default:
+                fprintf (out, "%s = %" PRIu64 "\n", o->name, *(uint64_t *) o->value);
+                break;
+        }
+    }
+}

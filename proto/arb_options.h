@@ -1,0 +1,105 @@
+/*  arb_options.h — a program's settings from one table: its command-line
+    options, its config file's keys, its --help text and the effective
+    settings --check-config prints.
+
+    Each setting has one name, used as `--name VALUE` on the command line
+    and as `name = value` in the config file, so that every option has a
+    key and every key an option by construction. Settings are applied in
+    this order: the defaults already in the variables, the config file
+    (`--config FILE`, else the program's default path if that file
+    exists), then the command line: a flag overrides the file.
+
+    The file is INI, read by inih (Debian's libinih): `name = value` lines,
+    `#` or `;` comments, and `[section]` headers. The program's own
+    settings stand before any section; a section (`[queue.images]`, ...)
+    goes to the caller's section callback, so a program can take settings
+    per queue or per user without this module knowing them. A bad key or
+    value stops the load with "FILE:LINE: KEY: reason".
+
+    Values: strings; unsigned integers within bounds; seconds with an
+    optional fraction ("30", "0.25"), stored as ms; sizes ("512", "64K",
+    "16M", "1G"), stored as bytes; booleans (true/false, yes/no, on/off,
+    1/0; on the command line a flag without a value sets true).
+
+    Pure C, no global state; strings it stores are owned by the option
+    set and freed by arb_options_destroy.
+*/
+
+#ifndef ARB_OPTIONS_H
+#define ARB_OPTIONS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef enum {
+    ARB_OPT_STR,      //  const char *: a copy owned by the option set
+    ARB_OPT_UINT,     //  uint64_t in [min, max]
+    ARB_OPT_SECONDS,  //  uint64_t ms in [min, max] (ms), written in seconds
+    ARB_OPT_BYTES,    //  uint64_t bytes in [min, max]
+    ARB_OPT_BOOL,     //  bool
+} arb_opt_type_t;
+
+typedef struct {
+    const char *name;  //  --name and the file's key
+    char short_name;   //  a one-letter option, or 0
+    arb_opt_type_t type;
+    void *value;   //  where the value goes (its type's C type); holds the default
+    uint64_t min;  //  bounds of numbers (ms for SECONDS)
+    uint64_t max;
+    const char *meta;  //  the value's name in --help ("ADDR"); NULL for a bool
+    const char *help;  //  one line
+} arb_option_t;
+
+//  A [section] key: store it or refuse it (why filled, the load stops).
+//  Returns 0 or -1.
+typedef int (arb_options_section_fn) (
+    void *arg, const char *section, const char *key, const char *value, char *why, size_t size);
+
+typedef struct _arb_options_t arb_options_t;
+
+//  An option set over a table of n options (borrowed: it must outlive the
+//  set). program names the program in messages; default_config is the
+//  file read when --config is not given and it exists (NULL: none).
+arb_options_t *arb_options_new (const char *program,
+                                const arb_option_t *table,
+                                size_t n,
+                                const char *default_config);
+
+//  Frees the set and the strings it stored. Accepts NULL; nulls *self_p.
+void arb_options_destroy (arb_options_t **self_p);
+
+//  Sends config file sections to fn (without it a section is refused).
+void arb_options_set_sections (arb_options_t *self, arb_options_section_fn *fn, void *arg);
+
+//  A paragraph printed by --help between the usage line and the options.
+void arb_options_set_about (arb_options_t *self, const char *usage, const char *about);
+
+//  What arb_options_parse found.
+typedef enum {
+    ARB_OPTIONS_RUN = 0,    //  settings applied: run the program
+    ARB_OPTIONS_EXIT = 1,   //  --help or --version printed: exit 0
+    ARB_OPTIONS_CHECK = 2,  //  --check-config: the settings were checked; print them and exit 0
+    ARB_OPTIONS_BAD = -1,   //  a message was printed on stderr: exit 2
+} arb_options_rc_t;
+
+//  Applies the config file, then argv (besides the table's options it
+//  takes --config FILE, --check-config, -h/--help and --version). The
+//  positional arguments left start at *first (argc if none). Messages go to
+//  stderr, --help and --version to stdout.
+arb_options_rc_t arb_options_parse (arb_options_t *self, int argc, char **argv, int *first);
+
+//  The config file that was read, or NULL if none.
+const char *arb_options_config_path (arb_options_t *self);
+
+//  Prints every setting as `name = value` in the file's format (the
+//  effective settings, for --check-config).
+void arb_options_print (arb_options_t *self, FILE *out);
+
+//  Parses a value of the given type for name (used for section keys too).
+//  Returns 0, or -1 with why filled.
+int arb_options_value (
+    const arb_option_t *option, const char *text, void *value, char *why, size_t size);
+
+#endif

@@ -1,0 +1,49 @@
+"""tools/arbiter-dev up takes a port and a directory (or ARBITER_PORT and
+ARBITER_DIR), so that two run side by side, each broker with its own
+journal and its worker on it."""
+
+import os
+import subprocess
+
+import arbiter_proto
+from conftest import BUILD, ROOT, Process, binary, free_port, wait_until
+
+
+def answers(endpoint):
+    peer = arbiter_proto.Peer(endpoint)
+    try:
+        return peer.request('PING', {}, timeout=0.5)[0] == 'PONG'
+    except TimeoutError:
+        return False
+    finally:
+        peer.close()
+
+
+def test_two_dev_setups_side_by_side(processes, tmp_path):
+    binary('broker', 'arbiterd')
+    setups = []
+    for i, how in enumerate(['options', 'environment']):
+        port, folder = free_port(), tmp_path / ('dev%d' % i)
+        args = [os.path.join(ROOT, 'tools', 'arbiter-dev'), 'up', '--no-build']
+        env = dict(os.environ, ARBITER_BUILD=BUILD)
+        if how == 'options':
+            args += ['--port', str(port), '--dir', str(folder)]
+        else:
+            env.update(ARBITER_PORT=str(port), ARBITER_DIR=str(folder))
+        proc = Process(args, str(tmp_path / ('dev%d.log' % i)), env=env)
+        processes.append(proc)
+        setups.append((proc, 'tcp://127.0.0.1:%d' % port, folder))
+    for proc, endpoint, folder in setups:
+        wait_until(lambda: answers(endpoint), timeout=20, what='broker of ' + str(folder))
+        assert (folder / 'arbiter.db').exists()
+        submit = subprocess.run([binary('client', 'arbiter'), '--broker', endpoint, 'submit',
+                                 '--watch', 'upper', folder.name], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, timeout=60)
+        assert submit.returncode == 0, (submit.stderr, proc.output())
+        assert submit.stdout.split(b'\n', 1)[1] == folder.name.upper().encode()
+    for proc, endpoint, folder in setups:
+        assert proc.stop() == 0, proc.output()  # Ctrl-C or SIGTERM: a clean stop
+        assert not answers(endpoint)  # and the broker went with it
+    bad = subprocess.run([os.path.join(ROOT, 'tools', 'arbiter-dev'), 'up', '--port', 'x'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert bad.returncode == 2 and b"--port: 'x' is not a port" in bad.stderr

@@ -1,0 +1,187 @@
+/*  test_options.c — settings from one table: defaults, then the config
+    file, then the command line; every kind of value; sections; and the
+    refusals, which name the file, the line and the key.
+*/
+
+#include "arb_options.h"
+
+#include <czmq.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+typedef struct {
+    const char *addr;
+    uint64_t count;
+    uint64_t timeout_ms;
+    uint64_t size;
+    bool verbose;
+    char section_seen[128];
+} s_settings_t;
+
+static int
+s_section (
+    void *arg, const char *section, const char *key, const char *value, char *why, size_t size)
+{
+    s_settings_t *settings = (s_settings_t *) arg;
+    if (strncmp (section, "queue.", 6) || !streq (key, "priority")) {
+        snprintf (why, size, "not a setting of a queue");
+        return -1;
+    }
+    snprintf (settings->section_seen, sizeof (settings->section_seen), "%s:%s", section + 6, value);
+    return 0;
+}
+
+//  A config file with the given text; returns its path (static buffer).
+static const char *
+s_file (const char *text)
+{
+    static char path[64];
+    snprintf (path, sizeof (path), "/tmp/arb-options-%d.conf", (int) getpid ());
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    fputs (text, file);
+    fclose (file);
+    return path;
+}
+
+static arb_options_rc_t
+s_parse (s_settings_t *settings, const char *config_text, int argc, char **argv)
+{
+    arb_option_t table[] = {
+        {"addr", 'a', ARB_OPT_STR, &settings->addr, 0, 0, "ADDR", "an address"},
+        {"count", 0, ARB_OPT_UINT, &settings->count, 1, 100, "N", "a count"},
+        {"timeout", 0, ARB_OPT_SECONDS, &settings->timeout_ms, 0, 60000, "S", "a time"},
+        {"size", 0, ARB_OPT_BYTES, &settings->size, 0, 1u << 30, "BYTES", "a size"},
+        {"verbose", 'v', ARB_OPT_BOOL, &settings->verbose, 0, 0, NULL, "a flag"},
+    };
+    arb_options_t *options = arb_options_new ("test", table, 5, NULL);
+    arb_options_set_sections (options, s_section, settings);
+    char config[128];
+    char *args[16] = {"test"};
+    int n = 1;
+    if (config_text) {
+        snprintf (config, sizeof (config), "--config=%s", s_file (config_text));
+        args[n++] = config;
+    }
+    for (int i = 0; i < argc; i++)
+        args[n++] = argv[i];
+    int first = 0;
+    arb_options_rc_t rc = arb_options_parse (options, n, args, &first);
+    //  strings are owned by the set: keep what the test looks at
+    static char addr[64];
+    if (settings->addr) {
+        snprintf (addr, sizeof (addr), "%s", settings->addr);
+        settings->addr = addr;
+    }
+    arb_options_destroy (&options);
+    return rc;
+}
+
+static void
+test_file_then_flags (void **state)
+{
+    (void) state;
+    s_settings_t settings = {.addr = "default", .count = 5};
+    char *argv[] = {"--count", "7", "-v"};
+    assert_int_equal (s_parse (&settings,
+                               "# a comment\n"
+                               "addr = 127.0.0.1:1\n"
+                               "count = 3\n"
+                               "timeout = 1.5\n"
+                               "size = 16M\n"
+                               "[queue.images]\n"
+                               "priority = 4\n",
+                               3, argv),
+                      ARB_OPTIONS_RUN);
+    assert_string_equal (settings.addr, "127.0.0.1:1");
+    assert_int_equal (settings.count, 7);  //  the flag wins over the file
+    assert_int_equal (settings.timeout_ms, 1500);
+    assert_int_equal (settings.size, 16u << 20);
+    assert_true (settings.verbose);
+    assert_string_equal (settings.section_seen, "images:4");
+}
+
+static void
+test_defaults_stay (void **state)
+{
+    (void) state;
+    s_settings_t settings = {.addr = "default", .count = 5, .timeout_ms = 250};
+    assert_int_equal (s_parse (&settings, NULL, 0, NULL), ARB_OPTIONS_RUN);
+    assert_string_equal (settings.addr, "default");
+    assert_int_equal (settings.count, 5);
+    assert_int_equal (settings.timeout_ms, 250);
+    assert_false (settings.verbose);
+}
+
+static void
+test_refusals (void **state)
+{
+    (void) state;
+    s_settings_t settings = {0};
+    assert_int_equal (s_parse (&settings, "count = 3\nnope = 1\n", 0, NULL), ARB_OPTIONS_BAD);
+    assert_int_equal (s_parse (&settings, "count = 0\n", 0, NULL), ARB_OPTIONS_BAD);
+    assert_int_equal (s_parse (&settings, "count = 3x\n", 0, NULL), ARB_OPTIONS_BAD);
+    assert_int_equal (s_parse (&settings, "timeout = 61\n", 0, NULL), ARB_OPTIONS_BAD);
+    assert_int_equal (s_parse (&settings, "size = 2G\n", 0, NULL), ARB_OPTIONS_BAD);
+    assert_int_equal (s_parse (&settings, "verbose = maybe\n", 0, NULL), ARB_OPTIONS_BAD);
+    assert_int_equal (s_parse (&settings, "[queue.x]\ncolour = red\n", 0, NULL), ARB_OPTIONS_BAD);
+    assert_int_equal (s_parse (&settings, "just words\n", 0, NULL), ARB_OPTIONS_BAD);
+    char *bad_flag[] = {"--count", "200"};
+    assert_int_equal (s_parse (&settings, NULL, 2, bad_flag), ARB_OPTIONS_BAD);
+    char *unknown[] = {"--colour", "red"};
+    assert_int_equal (s_parse (&settings, NULL, 2, unknown), ARB_OPTIONS_BAD);
+    char *missing[] = {"--config", "/nonexistent/arb.conf"};
+    assert_int_equal (s_parse (&settings, NULL, 2, missing), ARB_OPTIONS_BAD);
+}
+
+static void
+test_check_and_help (void **state)
+{
+    (void) state;
+    s_settings_t settings = {0};
+    char *check[] = {"--check-config"};
+    assert_int_equal (s_parse (&settings, "count = 2\n", 1, check), ARB_OPTIONS_CHECK);
+    assert_int_equal (settings.count, 2);
+    char *version[] = {"--version"};
+    assert_int_equal (s_parse (&settings, "nope = 1\n", 1, version), ARB_OPTIONS_EXIT);
+}
+
+static void
+test_values (void **state)
+{
+    (void) state;
+    arb_option_t seconds = {"t", 0, ARB_OPT_SECONDS, NULL, 0, UINT64_MAX / 2, "S", ""};
+    uint64_t ms;
+    char why[128];
+    assert_int_equal (arb_options_value (&seconds, "0.25", &ms, why, sizeof (why)), 0);
+    assert_int_equal (ms, 250);
+    assert_int_equal (arb_options_value (&seconds, "2.0005", &ms, why, sizeof (why)), 0);
+    assert_int_equal (ms, 2000);
+    assert_int_equal (arb_options_value (&seconds, "-1", &ms, why, sizeof (why)), -1);
+    assert_int_equal (arb_options_value (&seconds, "1.", &ms, why, sizeof (why)), -1);
+    assert_int_equal (arb_options_value (&seconds, "99999999999999999999", &ms, why, sizeof (why)),
+                      -1);
+    arb_option_t bytes = {"b", 0, ARB_OPT_BYTES, NULL, 0, UINT64_MAX, "B", ""};
+    assert_int_equal (arb_options_value (&bytes, "64k", &ms, why, sizeof (why)), 0);
+    assert_int_equal (ms, 65536);
+    assert_int_equal (arb_options_value (&bytes, "K", &ms, why, sizeof (why)), -1);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_file_then_flags), cmocka_unit_test (test_defaults_stay),
+        cmocka_unit_test (test_refusals),        cmocka_unit_test (test_check_and_help),
+        cmocka_unit_test (test_values),
+    };
+    int rc = cmocka_run_group_tests (tests, NULL, NULL);
+    char path[64];
+    snprintf (path, sizeof (path), "/tmp/arb-options-%d.conf", (int) getpid ());
+    unlink (path);
+    return rc;
+}

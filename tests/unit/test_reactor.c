@@ -1,0 +1,184 @@
+/*  test_reactor.c — the gateway's event loop: timers in order, moved and
+    disarmed; descriptors that become readable and writable; a descriptor
+    removed by an earlier handler of the same batch gets no event; the
+    prepare hooks bound the sleep and can stop the loop.
+*/
+
+#include "arb_reactor.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+typedef struct {
+    int fired[8];
+    int count;
+} s_log_t;
+
+static s_log_t s_log_of;
+
+static void
+s_note (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) timer;
+    s_log_t *log = &s_log_of;
+    log->fired[log->count++] = (int) (intptr_t) arg;
+    if (log->count == 3)
+        arb_reactor_stop (reactor);
+}
+
+static void
+test_timers_fire_in_order (void **state)
+{
+    (void) state;
+    memset (&s_log_of, 0, sizeof (s_log_of));
+    arb_reactor_t *reactor = arb_reactor_new ();
+    arb_timer_t a = {0}, b = {0}, c = {0}, gone = {0};
+    arb_reactor_arm (reactor, &a, 30, s_note, (void *) 1);
+    arb_reactor_arm (reactor, &b, 10, s_note, (void *) 2);
+    arb_reactor_arm (reactor, &c, 50, s_note, (void *) 3);
+    arb_reactor_arm (reactor, &gone, 5, s_note, (void *) 9);
+    arb_reactor_disarm (reactor, &gone);
+    arb_reactor_arm (reactor, &b, 40, s_note, (void *) 2);  //  moved after a
+    uint64_t start = (uint64_t) zclock_mono ();
+    assert_int_equal (arb_reactor_run (reactor), 0);
+    assert_true ((uint64_t) zclock_mono () - start >= 50);
+    assert_int_equal (s_log_of.count, 3);
+    assert_int_equal (s_log_of.fired[0], 1);
+    assert_int_equal (s_log_of.fired[1], 2);
+    assert_int_equal (s_log_of.fired[2], 3);
+    assert_false (a.armed || b.armed || c.armed || gone.armed);
+    arb_reactor_destroy (&reactor);
+}
+
+typedef struct {
+    int pipes[2][2];  //  two pipes: [i][0] read end
+    int events;       //  handler calls
+    bool wrote;
+} s_io_state_t;
+
+//  Reads pipe 0 and removes pipe 1, whose event may be in the same batch.
+static void
+s_on_read (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
+{
+    s_io_state_t *io = (s_io_state_t *) arg;
+    assert_true (events & ARB_REACTOR_READ);
+    char byte;
+    assert_int_equal (read (fd, &byte, 1), 1);
+    io->events++;
+    int other = fd == io->pipes[0][0] ? io->pipes[1][0] : io->pipes[0][0];
+    arb_reactor_remove_fd (reactor, other);
+    arb_reactor_stop (reactor);
+}
+
+static void
+test_removed_descriptor_gets_no_event (void **state)
+{
+    (void) state;
+    s_io_state_t io = {0};
+    assert_int_equal (pipe (io.pipes[0]), 0);
+    assert_int_equal (pipe (io.pipes[1]), 0);
+    arb_reactor_t *reactor = arb_reactor_new ();
+    assert_int_equal (
+        arb_reactor_add_fd (reactor, io.pipes[0][0], ARB_REACTOR_READ, s_on_read, &io), 0);
+    assert_int_equal (
+        arb_reactor_add_fd (reactor, io.pipes[1][0], ARB_REACTOR_READ, s_on_read, &io), 0);
+    //  both readable before the turn: one batch holds both events
+    assert_int_equal (write (io.pipes[0][1], "x", 1), 1);
+    assert_int_equal (write (io.pipes[1][1], "y", 1), 1);
+    assert_int_equal (arb_reactor_run (reactor), 0);
+    assert_int_equal (io.events, 1);
+    arb_reactor_remove_fd (reactor, io.pipes[0][0]);
+    arb_reactor_remove_fd (reactor, io.pipes[1][0]);
+    arb_reactor_destroy (&reactor);
+    for (int i = 0; i < 2; i++) {
+        close (io.pipes[i][0]);
+        close (io.pipes[i][1]);
+    }
+}
+
+static void
+s_on_write (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
+{
+    s_io_state_t *io = (s_io_state_t *) arg;
+    if (events & ARB_REACTOR_WRITE) {
+        assert_int_equal (write (fd, "z", 1), 1);
+        io->wrote = true;
+        //  now wait for the byte to come back on the read end
+        assert_int_equal (arb_reactor_watch_fd (reactor, fd, 0), 0);
+    }
+}
+
+static void
+s_on_echo (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
+{
+    s_io_state_t *io = (s_io_state_t *) arg;
+    (void) events;
+    char byte;
+    assert_int_equal (read (fd, &byte, 1), 1);
+    assert_int_equal (byte, 'z');
+    io->events++;
+    arb_reactor_stop (reactor);
+}
+
+static void
+test_write_interest (void **state)
+{
+    (void) state;
+    s_io_state_t io = {0};
+    assert_int_equal (pipe (io.pipes[0]), 0);
+    arb_reactor_t *reactor = arb_reactor_new ();
+    assert_int_equal (
+        arb_reactor_add_fd (reactor, io.pipes[0][1], ARB_REACTOR_WRITE, s_on_write, &io), 0);
+    assert_int_equal (
+        arb_reactor_add_fd (reactor, io.pipes[0][0], ARB_REACTOR_READ, s_on_echo, &io), 0);
+    assert_int_equal (arb_reactor_run (reactor), 0);
+    assert_true (io.wrote);
+    assert_int_equal (io.events, 1);
+    arb_reactor_destroy (&reactor);
+    close (io.pipes[0][0]);
+    close (io.pipes[0][1]);
+}
+
+typedef struct {
+    int turns;
+} s_hook_state_t;
+
+//  Asks for an immediate turn three times, then stops the loop.
+static int
+s_prepare (arb_reactor_t *reactor, void *arg)
+{
+    s_hook_state_t *hook = (s_hook_state_t *) arg;
+    if (++hook->turns == 3)
+        arb_reactor_stop (reactor);
+    return 0;
+}
+
+static void
+test_prepare_hook_runs_every_turn (void **state)
+{
+    (void) state;
+    s_hook_state_t hook = {0};
+    arb_reactor_t *reactor = arb_reactor_new ();
+    assert_int_equal (arb_reactor_add_prepare (reactor, s_prepare, &hook), 0);
+    uint64_t start = (uint64_t) zclock_mono ();
+    assert_int_equal (arb_reactor_run (reactor), 0);
+    assert_int_equal (hook.turns, 3);
+    //  it asked not to sleep: nowhere near a default poll wait
+    assert_true ((uint64_t) zclock_mono () - start < 1000);
+    arb_reactor_destroy (&reactor);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_timers_fire_in_order),
+        cmocka_unit_test (test_removed_descriptor_gets_no_event),
+        cmocka_unit_test (test_write_interest),
+        cmocka_unit_test (test_prepare_hook_runs_every_turn),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
