@@ -67,15 +67,17 @@ s_rebuild (arb_broker_t *self)
     self->life = arb_life_new (&config, self->journal, self->outbox, &self->clock);
     if (!self->life)
         return -1;
-    size_t count = 0, maybe_running = 0;
+    size_t count = 0, maybe_running = 0, schedules = 0;
+    //  the deliveries before the schedules: a task they fire now is new
     if (arb_settings_load (arb_life_sched (self->life), self->journal)
         || arb_life_load (self->life, &count)
         || arb_life_count_stop_deliveries (self->life, &maybe_running)
-        || arb_journal_commit (self->journal))
+        || arb_life_load_schedules (self->life, &schedules) || arb_journal_commit (self->journal))
         return -1;
-    zsys_info ("broker: journal loaded path=%s epoch=%" PRIu64 " open_tasks=%zu next_id=%" PRIu64,
+    zsys_info ("broker: journal loaded path=%s epoch=%" PRIu64 " open_tasks=%zu next_id=%" PRIu64
+               " schedules=%zu",
                self->config.db_path, arb_life_epoch (self->life), count,
-               arb_life_last_id (self->life) + 1);
+               arb_life_last_id (self->life) + 1, schedules);
     if (maybe_running)
         zsys_notice ("broker: the last run did not stop cleanly; ready tasks count one delivery "
                      "more (any of them may have been running) tasks=%zu",
@@ -274,7 +276,7 @@ s_poll_timeout (arb_broker_t *self)
     if (arb_journal_in_txn (self->journal) || !arb_outbox_is_empty (self->outbox))
         return 0;
     uint64_t mono = (uint64_t) zclock_mono ();
-    uint64_t next = arb_sched_next_timer (arb_life_sched (self->life));
+    uint64_t next = arb_life_next_timer (self->life);
     if (self->next_liveness_ms < next)
         next = self->next_liveness_ms;
     if (self->next_sweep_ms < next)

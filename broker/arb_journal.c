@@ -1,7 +1,8 @@
 /*  arb_journal.c — the SQLite journal; see arb_journal.h.
 
-    Schema, version 3 (PRAGMA user_version; version 2 added
-    tasks.soft_timeout_ms, version 3 tasks.delivered and tasks_queue):
+    Schema, version 4 (PRAGMA user_version; version 2 added
+    tasks.soft_timeout_ms, version 3 the schedules table, version 4
+    tasks.delivered and tasks_queue):
 
       tasks     one row per task, final or not, until the retention sweep
                 removes it. `state` holds only logical states (waiting,
@@ -18,6 +19,10 @@
       flows     DAGs, groups and pipes: tasks submitted as one (tasks.flow).
       meta      small key/value settings (queue settings, the broker's
                 start count, the gateway's exchanges later).
+      schedules (version 3) periodic schedules, by name: the expression,
+                zone and catch-up policy, the template of their tasks, and
+                their state: paused, cursor_ms (every slot at or before it
+                is done with: fired or skipped) and the last slot fired.
 
     Indexes are partial where they can be, because every index is paid on
     the hot path: tasks_queue (every task by queue and state: the open
@@ -26,15 +31,18 @@
     retention sweep), tasks_ckey (client keys, only for tasks that have
     one).
 
-    Version 3 (from 2): tasks.delivered (an older journal counts the
+    Version 4 (from 3): tasks.delivered (an older journal counts the
     attempts and lost leases it recorded), and tasks_queue in place of
     tasks_open (state) WHERE state < 5.
 
     Changing the schema: bump ARB_SCHEMA_VERSION, add a function
-    s_migrate_<old>_<new> that ALTERs a version-<old> database in place,
-    and call it from s_migrate's chain; never edit s_create_v1 for an
-    existing version, because journals made by it exist. A journal newer
-    than this broker is refused, not guessed at.
+    s_migrate_<old>_<new> that changes a version-<old> database in place
+    (ALTER, CREATE), and call it from s_migrate's chain, which a new
+    journal also walks from version 1; never edit s_create_v1 or an
+    existing migration, because journals made by them exist. The chain
+    runs in one transaction: a journal is at one version or the last,
+    never between. A journal newer than this broker is refused, not
+    guessed at.
 */
 
 #include "arb_journal.h"
@@ -43,20 +51,21 @@
 #include <sqlite3.h>
 #include <sys/file.h>
 
-#define ARB_SCHEMA_VERSION 3
+#define ARB_SCHEMA_VERSION 4
 
 struct _arb_journal_t {
     sqlite3 *db;                  //  owned
     int lock_fd;                  //  owned: flock'ed, so two brokers never share a journal
     bool in_txn;                  //  a turn's transaction is open
     char *path;                   //  owned
-    sqlite3_stmt **prepared[48];  //  every statement slot below, for finalize
+    sqlite3_stmt **prepared[64];  //  every statement slot below, for finalize
     size_t prepared_count;
     sqlite3_stmt *begin, *commit, *rollback, *insert, *find_key, *save, *add_attempt, *load_payload,
         *load_open, *load_task, *dead_ids, *task_info, *history, *done, *state, *list_final,
         *count_final, *purge_due, *add_dep, *set_has_children, *parents, *children, *copies,
         *insert_flow, *flows_named, *flow_kind, *purge_task, *purge_attempts, *purge_deps, *max_id,
-        *meta_get, *meta_set, *meta_del, *meta_list, *meta_page, *meta_del_range, *set_delivered,
+        *meta_get, *meta_set, *meta_del, *meta_list, *schedule_add, *schedule_remove,
+        *schedule_state, *schedule_fired, *schedules, *meta_page, *meta_del_range, *set_delivered,
         *cancel_open, *forget_attempts, *forget_deps, *forget_tasks, *deliver_ready;
 };
 
@@ -149,9 +158,37 @@ s_migrate_1_2 (arb_journal_t *self)
     return s_exec (self, "ALTER TABLE tasks ADD COLUMN soft_timeout_ms INTEGER NOT NULL DEFAULT 0");
 }
 
-//  Version 3: the delivery count, and an index of tasks by queue.
+//  Version 3: periodic schedules.
 static int
 s_migrate_2_3 (arb_journal_t *self)
+{
+    return s_exec (self, "CREATE TABLE schedules ("
+                         " name TEXT PRIMARY KEY,"
+                         " cron TEXT NOT NULL,"
+                         " zone TEXT NOT NULL,"
+                         " catch_up TEXT NOT NULL,"
+                         " paused INTEGER NOT NULL DEFAULT 0,"
+                         " created_ms INTEGER NOT NULL,"
+                         " cursor_ms INTEGER NOT NULL,"
+                         " last_slot_ms INTEGER NOT NULL DEFAULT 0,"
+                         " last_id INTEGER NOT NULL DEFAULT 0,"
+                         " queue TEXT NOT NULL,"
+                         " task TEXT NOT NULL,"
+                         " priority INTEGER NOT NULL DEFAULT 0,"
+                         " retries INTEGER NOT NULL DEFAULT 0,"
+                         " backoff INTEGER NOT NULL DEFAULT 0,"
+                         " backoff_ms INTEGER NOT NULL DEFAULT 0,"
+                         " backoff_cap_ms INTEGER NOT NULL DEFAULT 0,"
+                         " no_jitter INTEGER NOT NULL DEFAULT 0,"
+                         " timeout_ms INTEGER NOT NULL DEFAULT 0,"
+                         " soft_timeout_ms INTEGER NOT NULL DEFAULT 0,"
+                         " retention_ms INTEGER NOT NULL DEFAULT 0,"
+                         " payload BLOB NOT NULL) WITHOUT ROWID;");
+}
+
+//  Version 4: the delivery count, and an index of tasks by queue.
+static int
+s_migrate_3_4 (arb_journal_t *self)
 {
     return s_exec (self, "ALTER TABLE tasks ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0;"
                          "UPDATE tasks SET delivered = attempts + lost WHERE state < 5;"
@@ -193,12 +230,18 @@ s_migrate (arb_journal_t *self)
         rc = s_migrate_1_2 (self);
     if (rc == 0 && version <= 2)
         rc = s_migrate_2_3 (self);
+    if (rc == 0 && version <= 3)
+        rc = s_migrate_3_4 (self);
     char sql[64];
     snprintf (sql, sizeof (sql), "PRAGMA user_version = %d", ARB_SCHEMA_VERSION);
     if (rc == 0)
         rc = s_exec (self, sql);
-    if (rc == 0)
-        return s_exec (self, "COMMIT");
+    if (rc == 0 && s_exec (self, "COMMIT") == 0) {
+        if (version > 0)
+            zsys_notice ("journal: schema migrated path=%s from=%d to=%d", self->path, version,
+                         ARB_SCHEMA_VERSION);
+        return 0;
+    }
     s_exec (self, "ROLLBACK");
     return -1;
 }
@@ -237,6 +280,11 @@ s_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *sql)
     "not_before_ms, started_ms, finished_ms, timeout_ms, worker, error, flow, ref, origin, " \
     "endpoint, (SELECT kind FROM flows WHERE id = tasks.flow), "                             \
     "(SELECT name FROM flows WHERE id = tasks.flow), soft_timeout_ms"
+
+#define SCHEDULE_COLUMNS                                                                        \
+    "name, cron, zone, catch_up, paused, created_ms, cursor_ms, last_slot_ms, last_id, queue, " \
+    "task, priority, retries, backoff, backoff_ms, backoff_cap_ms, no_jitter, timeout_ms, "     \
+    "retention_ms, payload, soft_timeout_ms"
 
 static int
 s_prepare_all (arb_journal_t *self)
@@ -307,6 +355,14 @@ s_prepare_all (arb_journal_t *self)
         {&self->meta_del, "DELETE FROM meta WHERE key = ?1"},
         {&self->meta_list,
          "SELECT key, value FROM meta WHERE substr (key, 1, length (?1)) = ?1 ORDER BY key"},
+        {&self->schedule_add, "INSERT OR REPLACE INTO schedules (" SCHEDULE_COLUMNS
+                              ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+                              "?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)"},
+        {&self->schedule_remove, "DELETE FROM schedules WHERE name = ?1"},
+        {&self->schedule_state, "UPDATE schedules SET paused = ?2, cursor_ms = ?3 WHERE name = ?1"},
+        {&self->schedule_fired,
+         "UPDATE schedules SET cursor_ms = ?2, last_slot_ms = ?2, last_id = ?3 WHERE name = ?1"},
+        {&self->schedules, "SELECT " SCHEDULE_COLUMNS " FROM schedules ORDER BY name"},
         //  ?1 .. ?2: the keys that begin with a prefix (?2 NULL: no end)
         {&self->meta_page,
          "SELECT key, value FROM meta WHERE key >= ?1 AND (?2 IS NULL OR key < ?2) AND key > ?3 "
@@ -1295,4 +1351,104 @@ arb_journal_next_epoch (arb_journal_t *self, uint64_t *epoch)
         || arb_journal_commit (self))
         return -1;
     return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Schedules
+
+int
+arb_journal_schedule_add (arb_journal_t *self,
+                          const arb_schedule_info_t *schedule,
+                          uint64_t cursor_ms)
+{
+    sqlite3_stmt *stmt = self->schedule_add;
+    s_bind_text (stmt, 1, schedule->name);
+    s_bind_text (stmt, 2, schedule->cron);
+    s_bind_text (stmt, 3, schedule->zone ? schedule->zone : "UTC");
+    s_bind_text (stmt, 4, schedule->catch_up ? schedule->catch_up : "one");
+    sqlite3_bind_int (stmt, 5, schedule->paused);
+    s_bind_u64 (stmt, 6, schedule->created_ms);
+    s_bind_u64 (stmt, 7, cursor_ms);
+    s_bind_u64 (stmt, 8, schedule->last_slot_ms);
+    s_bind_u64 (stmt, 9, schedule->last_id);
+    s_bind_text (stmt, 10, schedule->queue ? schedule->queue : "default");
+    s_bind_text (stmt, 11, schedule->task);
+    sqlite3_bind_int (stmt, 12, schedule->priority);
+    sqlite3_bind_int64 (stmt, 13, schedule->retries);
+    sqlite3_bind_int64 (stmt, 14, schedule->backoff);
+    s_bind_u64 (stmt, 15, schedule->backoff_ms);
+    s_bind_u64 (stmt, 16, schedule->backoff_cap_ms);
+    sqlite3_bind_int (stmt, 17, schedule->no_jitter);
+    s_bind_u64 (stmt, 18, schedule->timeout_ms);
+    s_bind_u64 (stmt, 19, schedule->retention_ms);
+    if (schedule->payload)
+        s_bind_frame (stmt, 20, schedule->payload);
+    else
+        sqlite3_bind_zeroblob (stmt, 20, 0);
+    s_bind_u64 (stmt, 21, schedule->soft_timeout_ms);
+    return s_run (self, stmt, "add schedule");
+}
+
+int
+arb_journal_schedule_remove (arb_journal_t *self, const char *name)
+{
+    sqlite3_stmt *stmt = self->schedule_remove;
+    s_bind_text (stmt, 1, name);
+    return s_run (self, stmt, "remove schedule");
+}
+
+int
+arb_journal_schedule_state (arb_journal_t *self, const char *name, bool paused, uint64_t cursor_ms)
+{
+    sqlite3_stmt *stmt = self->schedule_state;
+    s_bind_text (stmt, 1, name);
+    sqlite3_bind_int (stmt, 2, paused);
+    s_bind_u64 (stmt, 3, cursor_ms);
+    return s_run (self, stmt, "schedule state");
+}
+
+int
+arb_journal_schedule_fired (arb_journal_t *self, const char *name, uint64_t slot_ms, uint64_t id)
+{
+    sqlite3_stmt *stmt = self->schedule_fired;
+    s_bind_text (stmt, 1, name);
+    s_bind_u64 (stmt, 2, slot_ms);
+    s_bind_u64 (stmt, 3, id);
+    return s_run (self, stmt, "schedule fired");
+}
+
+int
+arb_journal_schedules (arb_journal_t *self, arb_journal_schedule_fn *fn, void *arg)
+{
+    sqlite3_stmt *stmt = self->schedules;
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        arb_schedule_info_t schedule = {
+            .name = (const char *) sqlite3_column_text (stmt, 0),
+            .cron = (const char *) sqlite3_column_text (stmt, 1),
+            .zone = (const char *) sqlite3_column_text (stmt, 2),
+            .catch_up = (const char *) sqlite3_column_text (stmt, 3),
+            .paused = sqlite3_column_int (stmt, 4) != 0,
+            .created_ms = s_u64 (stmt, 5),
+            .last_slot_ms = s_u64 (stmt, 7),
+            .last_id = s_u64 (stmt, 8),
+            .queue = (const char *) sqlite3_column_text (stmt, 9),
+            .task = (const char *) sqlite3_column_text (stmt, 10),
+            .priority = sqlite3_column_int (stmt, 11),
+            .retries = (uint32_t) sqlite3_column_int64 (stmt, 12),
+            .backoff = (uint32_t) sqlite3_column_int64 (stmt, 13),
+            .backoff_ms = s_u64 (stmt, 14),
+            .backoff_cap_ms = s_u64 (stmt, 15),
+            .no_jitter = sqlite3_column_int (stmt, 16) != 0,
+            .timeout_ms = s_u64 (stmt, 17),
+            .retention_ms = s_u64 (stmt, 18),
+            .payload = s_frame (stmt, 19),
+            .soft_timeout_ms = s_u64 (stmt, 20),
+        };
+        int stop = fn (arg, &schedule, s_u64 (stmt, 6));
+        zframe_destroy (&schedule.payload);
+        if (stop)
+            break;
+    }
+    return s_read_end (self, stmt, rc, "schedules", 0);
 }

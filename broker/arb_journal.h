@@ -248,4 +248,38 @@ int arb_journal_set_number (arb_journal_t *self, const char *key, uint64_t numbe
 //  Bumps and returns the broker start count. 0 or -1.
 int arb_journal_next_epoch (arb_journal_t *self, uint64_t *epoch);
 
+//  Periodic schedules. A schedule's cursor_ms is the time up to which its
+//  slots are done with (fired or skipped): its next slot is the first
+//  after it. The reply-only fields of arb_schedule_info_t (next_ms,
+//  next_offset_s) are not stored; the rest are, NULL zone as "UTC", NULL
+//  catch_up as "one", NULL queue as "default".
+
+//  Stores a new schedule with its cursor, replacing any of its name (one
+//  the broker could not load). 0 or -1.
+int arb_journal_schedule_add (arb_journal_t *self,
+                              const arb_schedule_info_t *schedule,
+                              uint64_t cursor_ms);
+
+//  Removes a schedule (the tasks it made stay). 0 or -1.
+int arb_journal_schedule_remove (arb_journal_t *self, const char *name);
+
+//  Pauses or resumes a schedule and sets its cursor (resuming, or slots
+//  skipped). 0 or -1.
+int
+arb_journal_schedule_state (arb_journal_t *self, const char *name, bool paused, uint64_t cursor_ms);
+
+//  Records that the slot slot_ms fired and made task id: it is the last
+//  slot fired, and the cursor. 0 or -1.
+int
+arb_journal_schedule_fired (arb_journal_t *self, const char *name, uint64_t slot_ms, uint64_t id);
+
+//  Calls fn for every schedule, by name, with its cursor; fn returns 0 to
+//  go on. The schedule's strings are borrowed for the call; its payload
+//  frame (never NULL) is fn's to take (set it NULL), else freed after. 0
+//  or -1.
+typedef int (arb_journal_schedule_fn) (void *arg,
+                                       arb_schedule_info_t *schedule,
+                                       uint64_t cursor_ms);
+int arb_journal_schedules (arb_journal_t *self, arb_journal_schedule_fn *fn, void *arg);
+
 #endif

@@ -48,6 +48,8 @@ arb_life_new (const arb_life_config_t *config,
         .arg = self,
     };
     self->sched = arb_sched_new (&sched_config, &hooks);
+    self->schedules = zhashx_new ();
+    zhashx_set_destructor (self->schedules, (zhashx_destructor_fn *) arb_schedule_destroy);
     return self;
 }
 
@@ -60,6 +62,7 @@ arb_life_destroy (arb_life_t **self_p)
         return;
     arb_vec_free (&self->settle);
     arb_sched_destroy (&self->sched);
+    zhashx_destroy (&self->schedules);
     free (self);
     *self_p = NULL;
 }
@@ -761,6 +764,7 @@ arb_life_fire_timers (arb_life_t *self)
         else if (task->state == ARB_STATE_RUNNING)
             s_timed_out (self, task);
     }
+    arb_life_fire_schedules (self);
 }
 
 //  ---------------------------------------------------------------------

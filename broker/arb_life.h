@@ -34,13 +34,16 @@
     When a task ends, its flow hears of it: its dependents (edges, groups,
     pipes) and its fan-out origin; see arb_life_flow.c for the rules.
 
-    The module is three files over one private struct (arb_life_priv.h):
+    The module is four files over one private struct (arb_life_priv.h):
       arb_life.c         attempts and leases, worker sessions, timers,
                          dispatch, queue-wide operations
       arb_life_flow.c    the flow rules: dependencies, fan-out copies,
                          cancelling trees and flows, routed (EMIT) items
       arb_life_submit.c  tasks entering: submit, revive, load at start,
                          watchers
+      arb_life_schedule.c  tasks entering on time: periodic schedules,
+                         each slot submitted as SUBMIT would, with the
+                         slot recorded in the same transaction
     A new lifecycle rule goes into one of these, with its entry point here.
 
     If the journal fails, the lifecycle halts (arb_life_halt): it changes
@@ -57,6 +60,7 @@
 #include "arb_dag.h"
 #include "arb_journal.h"
 #include "arb_outbox.h"
+#include "arb_schedule.h"
 #include "arb_sched.h"
 
 typedef struct _arb_life_t arb_life_t;
@@ -125,8 +129,13 @@ bool arb_life_is_halted (arb_life_t *self);
 //  The turn (called by the loop)
 
 //  Acts on every due timer: starts scheduled tasks, times out running
-//  ones, expires ready ones that no worker took in time.
+//  ones, expires ready ones that no worker took in time, fires the
+//  schedules' due slots.
 void arb_life_fire_timers (arb_life_t *self);
+
+//  Monotonic ms of the next timer: a task's, or a schedule's next slot;
+//  UINT64_MAX if none.
+uint64_t arb_life_next_timer (arb_life_t *self);
 
 //  Ends a worker session: with lost (the worker fell silent) its leases
 //  are lost; else (BYE) they are released. Closes the session.
@@ -243,5 +252,35 @@ void arb_life_emit (arb_life_t *self, arb_session_t *session, arb_emit_body_t *b
 //  Closes a session that holds no lease (a peer that sent results before
 //  registering: nothing is left to keep it for).
 void arb_life_close_idle_session (arb_life_t *self, arb_session_t **session_p);
+
+//  ---------------------------------------------------------------------
+//  Periodic schedules (arb_life_schedule.c; called by the loop at start
+//  and by the admin verbs). Each change is journaled in the turn's
+//  transaction; on a journal failure the lifecycle halts and -1 is
+//  returned.
+
+//  Loads every schedule from the journal, then fires the slots missed
+//  while the broker was down, by each one's catch-up policy (a schedule
+//  that cannot be loaded, its zone gone, is logged and left in the
+//  journal, where adding one of its name replaces it). Sets *count to the
+//  schedules loaded. 0 or -1.
+int arb_life_load_schedules (arb_life_t *self, size_t *count);
+
+//  The schedule called name (borrowed), or NULL.
+arb_schedule_t *arb_life_schedule (arb_life_t *self, const char *name);
+
+//  Every schedule, name -> arb_schedule_t (borrowed, for walks only).
+zhashx_t *arb_life_schedules (arb_life_t *self);
+
+//  Stores a new schedule, whose name no schedule has, and takes it (nulls
+//  *schedule_p). Its first slot is the first after its cursor. 0 or -1.
+int arb_life_add_schedule (arb_life_t *self, arb_schedule_t **schedule_p);
+
+//  Removes the schedule called name (its tasks stay). 0 or -1.
+int arb_life_remove_schedule (arb_life_t *self, const char *name);
+
+//  Pauses a schedule, or resumes it from its first slot after now; at once.
+//  0 or -1.
+int arb_life_pause_schedule (arb_life_t *self, arb_schedule_t *schedule, bool paused);
 
 #endif

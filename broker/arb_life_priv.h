@@ -1,5 +1,6 @@
-/*  arb_life_priv.h — the task lifecycle's state, shared by its three
-    files (arb_life.c, arb_life_flow.c, arb_life_submit.c; see arb_life.h).
+/*  arb_life_priv.h — the task lifecycle's state, shared by its four
+    files (arb_life.c, arb_life_flow.c, arb_life_submit.c,
+    arb_life_schedule.c; see arb_life.h).
 
     Not for use outside them: the layers above see only arb_life.h.
 */
@@ -27,6 +28,8 @@ struct _arb_life_t {
                                //  state 0: a fan-out copy of task id ended
     bool settling;             //  draining settle now
     bool halted;               //  the journal failed: change nothing more
+    zhashx_t *schedules;       //  owned: schedule name -> arb_schedule_t (owned)
+    uint64_t next_slot_ms;     //  Unix ms: the earliest next slot of a schedule; 0 none
 };
 
 //  arb_life.c
@@ -68,5 +71,10 @@ arb_life_fill_parents (arb_life_t *self, arb_task_t *task, arb_msg_t *msg, arb_d
 
 //  Enqueues a succeeding task's staged EMIT items. 0, or -1 (halted).
 int arb_life_commit_emits (arb_life_t *self, arb_task_t *task);
+
+//  arb_life_schedule.c
+
+//  Fires the schedules' slots that are due (with arb_life_fire_timers).
+void arb_life_fire_schedules (arb_life_t *self);
 
 #endif

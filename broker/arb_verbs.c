@@ -32,6 +32,7 @@ static const s_verb_t s_verbs[] = {
     {ARB_MSG_PEEK, arb_verbs_peek, NULL},
     {ARB_MSG_META, arb_verbs_meta, NULL},
     {ARB_MSG_PING, arb_verbs_ping, NULL},
+    {ARB_MSG_SCHEDULE, arb_verbs_schedule, NULL},
     //  workers
     {ARB_MSG_REGISTER, arb_verbs_register, NULL},
     {ARB_MSG_CREDIT, NULL, arb_verbs_credit},

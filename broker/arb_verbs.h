@@ -14,7 +14,8 @@
 
     The handlers are grouped by caller:
       arb_verbs_client.c  SUBMIT, STATUS, LIST, WATCH, CANCEL, RETRY
-      arb_verbs_admin.c   STATS, QUEUE, LIMIT, EVENTS, PEEK, META, PING
+      arb_verbs_admin.c   STATS, QUEUE, LIMIT, EVENTS, PEEK, META, PING,
+                          SCHEDULE
       arb_verbs_worker.c  REGISTER, CREDIT, TAKE, RESULT, EMIT, HEARTBEAT, BYE
     A new verb is a handler in the file of its caller, declared in
     arb_verbs_priv.h, and a row in the table.

@@ -1,5 +1,5 @@
 /*  arb_verbs_admin.c — the admin verbs: STATS, QUEUE, LIMIT, EVENTS,
-    PEEK, META, PING. See arb_verbs.h for what a handler may do.
+    PEEK, META, PING, SCHEDULE. See arb_verbs.h for what a handler may do.
 */
 
 #include "arb_verbs_priv.h"
@@ -450,4 +450,145 @@ arb_verbs_ping (const arb_verbs_t *verbs, arb_msg_t *msg)
     out->epoch = arb_life_epoch (verbs->life);
     out->now_ms = verbs->clock->now_ms;
     arb_outbox_reply (verbs->outbox, &reply);
+}
+
+//  ---------------------------------------------------------------------
+//  SCHEDULE
+
+//  Whether a request gives anything but its op, name and an empty payload
+//  (what every op but add takes).
+static bool
+s_gives_template (const arb_schedule_body_t *body)
+{
+    return body->cron || body->zone || body->catch_up || body->queue || body->task || body->priority
+           || body->retries || body->backoff || body->backoff_ms || body->backoff_cap_ms
+           || body->no_jitter || body->timeout_ms || body->retention_ms
+           || zframe_size (body->payload);
+}
+
+//  Adds a schedule's record to a SCHEDULE_REPLY.
+static void
+s_schedule_record (arb_msg_t *reply, arb_schedule_t *schedule)
+{
+    arb_schedule_reply_body_t *out = arb_msg_schedule_reply (reply);
+    arb_schedule_info_t *info =
+        (arb_schedule_info_t *) arb_msg_grow (reply, &out->schedules, sizeof (*info), 1);
+    arb_schedule_info (schedule, info);
+    //  the reply outlives the schedule (remove): its strings are its own
+    info->name = arb_msg_strdup (reply, info->name);
+    info->cron = arb_msg_strdup (reply, info->cron);
+    info->zone = arb_msg_strdup (reply, info->zone);
+    info->queue = arb_msg_strdup (reply, info->queue);
+    info->task = arb_msg_strdup (reply, info->task);
+}
+
+static int
+s_by_name (const void *a, const void *b)
+{
+    return strcmp (arb_schedule_name (*(arb_schedule_t *const *) a),
+                   arb_schedule_name (*(arb_schedule_t *const *) b));
+}
+
+//  list: every schedule by name, or the one named.
+static void
+s_schedule_list (const arb_verbs_t *verbs, arb_msg_t *msg, arb_msg_t *reply)
+{
+    zhashx_t *all = arb_life_schedules (verbs->life);
+    size_t n = 0;
+    arb_schedule_t **sorted = (arb_schedule_t **) calloc (zhashx_size (all) + 1, sizeof (void *));
+    for (arb_schedule_t *schedule = (arb_schedule_t *) zhashx_first (all); schedule;
+         schedule = (arb_schedule_t *) zhashx_next (all))
+        sorted[n++] = schedule;
+    qsort (sorted, n, sizeof (sorted[0]), s_by_name);
+    const char *name = arb_msg_schedule (msg)->name;
+    for (size_t i = 0; i < n; i++)
+        if (!name || streq (name, arb_schedule_name (sorted[i])))
+            s_schedule_record (reply, sorted[i]);
+    free (sorted);
+}
+
+//  add: the new schedule, checked whole (expression, zone, policy,
+//  template, a new name); or NULL after refusing the request.
+static arb_schedule_t *
+s_schedule_new (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_schedule_info_t info = *arb_msg_schedule (msg);
+    info.created_ms = verbs->clock->now_ms;
+    char why[ARB_TEXT_MAX];
+    arb_schedule_t *schedule = arb_schedule_new (&info, verbs->clock->now_ms, why, sizeof (why));
+    char key[ARB_SCHEDULE_KEY_SIZE];
+    arb_task_spec_t spec = {0};
+    if (schedule)
+        arb_schedule_task (schedule, verbs->clock->now_ms, &spec, key);
+    zframe_destroy (&spec.payload);
+    if (schedule && arb_verbs_check_spec (verbs, &spec, "", why, sizeof (why)))
+        arb_schedule_destroy (&schedule);
+    if (!schedule)
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID, "%s", why);
+    else if (arb_life_schedule (verbs->life, info.name)) {
+        arb_schedule_destroy (&schedule);
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_CONFLICT, "schedule '%s' exists already",
+                           info.name);
+    }
+    return schedule;
+}
+
+//  The schedule an op other than add names, in *schedule (NULL for a
+//  list of all). 0, or -1 after refusing the request.
+static int
+s_schedule_named (const arb_verbs_t *verbs, arb_msg_t *msg, arb_schedule_t **schedule)
+{
+    arb_schedule_body_t *body = arb_msg_schedule (msg);
+    bool list = streq (body->op, "list");
+    *schedule = body->name ? arb_life_schedule (verbs->life, body->name) : NULL;
+    if (s_gives_template (body))
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
+                           "op: %s takes a name only (add takes the rest)", body->op);
+    else if (!list && !body->name)
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID, "name: 1 to %d bytes",
+                           ARB_SCHEDULE_NAME_MAX);
+    else if (body->name && !*schedule)
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_NOT_FOUND, "no schedule '%s'", body->name);
+    else
+        return 0;
+    return -1;
+}
+
+void
+arb_verbs_schedule (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_schedule_body_t *body = arb_msg_schedule (msg);
+    const char *op = body->op;
+    bool add = streq (op, "add"), list = streq (op, "list"), remove = streq (op, "remove");
+    if (!add && !list && !remove && !streq (op, "pause") && !streq (op, "resume")) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
+                           "op: '%s' is not add, list, remove, pause or resume", op);
+        return;
+    }
+    arb_schedule_t *schedule = NULL;
+    if (add && !(schedule = s_schedule_new (verbs, msg)))
+        return;
+    if (!add && s_schedule_named (verbs, msg, &schedule))
+        return;
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_SCHEDULE_REPLY);
+    if (list) {
+        s_schedule_list (verbs, msg, reply);
+        arb_outbox_reply (verbs->outbox, &reply);
+        return;
+    }
+    //  The record shows the schedule as the change leaves it; the reply
+    //  leaves after the commit.
+    int rc = 0;
+    if (!add && !remove)
+        rc = arb_life_pause_schedule (verbs->life, schedule, streq (op, "pause"));
+    s_schedule_record (reply, schedule);
+    if (add)
+        rc = arb_life_add_schedule (verbs->life, &schedule);
+    else if (remove)
+        rc = arb_life_remove_schedule (verbs->life, body->name);
+    if (rc == 0) {
+        zsys_info ("schedule: %s name=%s", op, body->name);
+        arb_outbox_reply (verbs->outbox, &reply);
+    }
+    arb_msg_destroy (&reply);
 }

@@ -15,14 +15,16 @@
 //  ---------------------------------------------------------------------
 //  SUBMIT: checking a batch
 
-//  Checks one task spec; on refusal writes the reason (naming the field).
-static int
-s_check_spec (
-    const arb_verbs_t *verbs, const arb_task_spec_t *spec, size_t index, char *why, size_t size)
+int
+arb_verbs_check_spec (const arb_verbs_t *verbs,
+                      const arb_task_spec_t *spec,
+                      const char *prefix,
+                      char *why,
+                      size_t size)
 {
 #define REFUSE(...)                                         \
     do {                                                    \
-        int n = snprintf (why, size, "tasks[%zu].", index); \
+        int n = snprintf (why, size, "%s", prefix);         \
         snprintf (why + n, size - (size_t) n, __VA_ARGS__); \
         return -1;                                          \
     } while (0)
@@ -167,12 +169,14 @@ arb_verbs_submit (const arb_verbs_t *verbs, arb_msg_t *msg)
 {
     arb_submit_body_t *body = arb_msg_submit (msg);
     size_t n = body->tasks.n;
-    char why[ARB_TEXT_MAX];
-    for (size_t i = 0; i < n; i++)
-        if (s_check_spec (verbs, &body->tasks.v[i], i, why, sizeof (why))) {
+    char why[ARB_TEXT_MAX], prefix[32];
+    for (size_t i = 0; i < n; i++) {
+        snprintf (prefix, sizeof (prefix), "tasks[%zu].", i);
+        if (arb_verbs_check_spec (verbs, &body->tasks.v[i], prefix, why, sizeof (why))) {
             arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID, "%s", why);
             return;
         }
+    }
     arb_dag_t *dag = arb_dag_new (body->tasks.v, n);
     if (s_check_flow (verbs, msg, dag, why, sizeof (why))) {
         arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID, "%s", why);

@@ -12,6 +12,16 @@
 
 //  arb_verbs_client.c
 void arb_verbs_submit (const arb_verbs_t *verbs, arb_msg_t *msg);
+
+//  Checks the options of a task spec against their bounds (SUBMIT, and a
+//  schedule's template). Returns 0, or -1 with the reason in why: prefix
+//  (as "tasks[3].") and the field ("retries: 5000 is over the limit of
+//  1000").
+int arb_verbs_check_spec (const arb_verbs_t *verbs,
+                          const arb_task_spec_t *spec,
+                          const char *prefix,
+                          char *why,
+                          size_t size);
 void arb_verbs_status (const arb_verbs_t *verbs, arb_msg_t *msg);
 void arb_verbs_list (const arb_verbs_t *verbs, arb_msg_t *msg);
 void arb_verbs_watch (const arb_verbs_t *verbs, arb_msg_t *msg);
@@ -26,6 +36,7 @@ void arb_verbs_events (const arb_verbs_t *verbs, arb_msg_t *msg);
 void arb_verbs_peek (const arb_verbs_t *verbs, arb_msg_t *msg);
 void arb_verbs_meta (const arb_verbs_t *verbs, arb_msg_t *msg);
 void arb_verbs_ping (const arb_verbs_t *verbs, arb_msg_t *msg);
+void arb_verbs_schedule (const arb_verbs_t *verbs, arb_msg_t *msg);
 
 //  arb_verbs_worker.c (REGISTER opens the session the others need)
 void arb_verbs_register (const arb_verbs_t *verbs, arb_msg_t *msg);

@@ -84,6 +84,47 @@ extern const arb_cli_cmd_t arb_cli_cmd_limit;
 extern const arb_cli_cmd_t arb_cli_cmd_dag;
 extern const arb_cli_cmd_t arb_cli_cmd_group;
 extern const arb_cli_cmd_t arb_cli_cmd_pipe;
+extern const arb_cli_cmd_t arb_cli_cmd_schedule;
+
+//  A task's own options, shared by `submit` and `schedule add`
+//  (arb_cli_submit.c): the getopt entries, their help lines, and their
+//  parser, which applies one to spec and returns 0, -1 after saying why,
+//  or 1 if c is not one of them.
+// clang-format off
+#define ARB_CLI_TASK_OPTIONS                        \
+    {"queue", required_argument, NULL, 'q'},        \
+    {"priority", required_argument, NULL, 'p'},     \
+    {"retries", required_argument, NULL, 'r'},      \
+    {"backoff", required_argument, NULL, 'b'},      \
+    {"no-jitter", no_argument, NULL, 'J'},          \
+    {"timeout", required_argument, NULL, 't'},      \
+    {"soft-timeout", required_argument, NULL, 'S'}, \
+    {"retention", required_argument, NULL, 'R'}
+// clang-format on
+#define ARB_CLI_TASK_OPTIONS_HELP                                                          \
+    "  --queue Q            queue (default: default)\n"                                    \
+    "  --priority P         higher runs first (-2147483648..2147483647; default 0)\n"      \
+    "  --retries N          extra attempts after a failure (0..1000; default 0)\n"         \
+    "  --backoff fixed:SECONDS | exp:BASE,CAP\n"                                           \
+    "                       delay before a retry: always SECONDS, or BASE doubling\n"      \
+    "                       per attempt up to CAP, with random jitter (needs --retries)\n" \
+    "  --no-jitter          exp: backoff without jitter\n"                                 \
+    "  --timeout SECONDS    limit of one attempt (up to 30 days; default none)\n"          \
+    "  --soft-timeout SECONDS  warn the handler this long into an attempt, below\n"        \
+    "                       --timeout (an --exec command gets SIGUSR1; a C handler\n"      \
+    "                       sees arb_job_is_soft_timed_out); default none\n"               \
+    "  --retention SECONDS  keep the finished task this long (default: the queue's)\n"
+int arb_cli_task_option (arb_cli_t *cli, arb_task_spec_t *spec, int c, const char *value);
+
+//  The rules between a task's own options (--no-jitter goes with exp:
+//  backoff, --backoff with --retries, --soft-timeout below --timeout). 0,
+//  or -1 after saying why.
+int arb_cli_task_check (arb_cli_t *cli, const arb_task_spec_t *spec);
+
+//  A task's payload (arb_cli_submit.c): the argument, stdin (up to 16 MiB)
+//  for "-" only (so that a loop reading its own stdin can submit), empty
+//  when none is given. NULL after saying why.
+zframe_t *arb_cli_payload (arb_cli_t *cli, const char *arg);
 
 //  How a flow id is written, so that it is never taken for a task id:
 //  printf (ARB_CLI_FLOW_PREFIX "%" PRIu64, id) prints "flow:7".

@@ -18,17 +18,10 @@ typedef struct {
 } s_submit_t;
 
 static const struct option s_options[] = {
-    {"queue", required_argument, NULL, 'q'},
+    ARB_CLI_TASK_OPTIONS,
     {"key", required_argument, NULL, 'k'},
-    {"priority", required_argument, NULL, 'p'},
-    {"retries", required_argument, NULL, 'r'},
-    {"backoff", required_argument, NULL, 'b'},
-    {"no-jitter", no_argument, NULL, 'J'},
     {"delay", required_argument, NULL, 'd'},
     {"at", required_argument, NULL, 'a'},
-    {"timeout", required_argument, NULL, 't'},
-    {"soft-timeout", required_argument, NULL, 'S'},
-    {"retention", required_argument, NULL, 'R'},
     {"watch", no_argument, NULL, 'w'},
     {"endpoint", required_argument, NULL, 'e'},
     {"broadcast", no_argument, NULL, 'B'},
@@ -84,12 +77,9 @@ s_fan_out_option (s_submit_t *self, int c, const char *value)
     return 0;
 }
 
-//  Applies one option. Returns 0, or -1 after printing why.
-static int
-s_option (s_submit_t *self, int c, const char *value)
+int
+arb_cli_task_option (arb_cli_t *cli, arb_task_spec_t *spec, int c, const char *value)
 {
-    arb_cli_t *cli = self->cli;
-    arb_task_spec_t *spec = &self->spec;
     arb_cli_err_t err;
     uint64_t number;
     int64_t priority;
@@ -97,9 +87,6 @@ s_option (s_submit_t *self, int c, const char *value)
         case 'q':
             spec->queue = value;
             return arb_cli_opt_name (cli, "queue", value);
-        case 'k':
-            spec->key = value;
-            return arb_cli_opt_name (cli, "key", value);
         case 'p':
             if (arb_cli_parse_int (value, INT32_MIN, INT32_MAX, &priority, &err))
                 return arb_cli_say (cli, -1, "--priority: %s", err.text);
@@ -118,14 +105,6 @@ s_option (s_submit_t *self, int c, const char *value)
         case 'J':
             spec->no_jitter = true;
             return 0;
-        case 'd':
-            self->have_delay = true;
-            return arb_cli_opt_seconds (cli, "delay", value, ARB_DELAY_MAX_MS, &spec->delay_ms);
-        case 'a':
-            self->have_at = true;
-            if (arb_cli_parse_time (value, (uint64_t) zclock_time (), &spec->at_ms, &err))
-                return arb_cli_say (cli, -1, "--at: %s", err.text);
-            return 0;
         case 't':
             return arb_cli_opt_seconds (cli, "timeout", value, ARB_TIMEOUT_MAX_MS,
                                         &spec->timeout_ms);
@@ -139,6 +118,45 @@ s_option (s_submit_t *self, int c, const char *value)
         case 'R':
             return arb_cli_opt_seconds (cli, "retention", value, ARB_RETENTION_MAX_MS,
                                         &spec->retention_ms);
+    }
+    return 1;
+}
+
+int
+arb_cli_task_check (arb_cli_t *cli, const arb_task_spec_t *spec)
+{
+    if (spec->no_jitter && spec->backoff != ARB_BACKOFF_EXP)
+        return arb_cli_say (cli, -1, "--no-jitter: only exp: backoff is jittered");
+    if (spec->backoff != ARB_BACKOFF_NONE && spec->retries == 0)
+        return arb_cli_say (cli, -1,
+                            "--backoff: it delays retries, and there are none: add --retries N");
+    if (spec->soft_timeout_ms && spec->timeout_ms && spec->soft_timeout_ms >= spec->timeout_ms)
+        return arb_cli_say (cli, -1, "--soft-timeout: must be below --timeout");
+    return 0;
+}
+
+//  Applies one option. Returns 0, or -1 after printing why.
+static int
+s_option (s_submit_t *self, int c, const char *value)
+{
+    arb_cli_t *cli = self->cli;
+    arb_task_spec_t *spec = &self->spec;
+    arb_cli_err_t err;
+    int rc = arb_cli_task_option (cli, spec, c, value);
+    if (rc <= 0)
+        return rc;
+    switch (c) {
+        case 'k':
+            spec->key = value;
+            return arb_cli_opt_name (cli, "key", value);
+        case 'd':
+            self->have_delay = true;
+            return arb_cli_opt_seconds (cli, "delay", value, ARB_DELAY_MAX_MS, &spec->delay_ms);
+        case 'a':
+            self->have_at = true;
+            if (arb_cli_parse_time (value, (uint64_t) zclock_time (), &spec->at_ms, &err))
+                return arb_cli_say (cli, -1, "--at: %s", err.text);
+            return 0;
         case 'w':
             self->watch = true;
             return 0;
@@ -151,11 +169,8 @@ s_option (s_submit_t *self, int c, const char *value)
     return -1;
 }
 
-//  The payload: the argument, stdin for "-" only (so that a loop reading
-//  its own stdin can submit), empty when none is given. NULL after saying
-//  why.
-static zframe_t *
-s_payload (arb_cli_t *cli, const char *arg)
+zframe_t *
+arb_cli_payload (arb_cli_t *cli, const char *arg)
 {
     if (!arg)
         return zframe_new_empty ();
@@ -196,13 +211,8 @@ s_check (s_submit_t *self)
     arb_task_spec_t *spec = &self->spec;
     if (self->have_delay && self->have_at)
         return arb_cli_say (cli, -1, "--delay and --at both say when; give one");
-    if (spec->no_jitter && spec->backoff != ARB_BACKOFF_EXP)
-        return arb_cli_say (cli, -1, "--no-jitter: only exp: backoff is jittered");
-    if (spec->backoff != ARB_BACKOFF_NONE && spec->retries == 0)
-        return arb_cli_say (cli, -1,
-                            "--backoff: it delays retries, and there are none: add --retries N");
-    if (spec->soft_timeout_ms && spec->timeout_ms && spec->soft_timeout_ms >= spec->timeout_ms)
-        return arb_cli_say (cli, -1, "--soft-timeout: must be below --timeout");
+    if (arb_cli_task_check (cli, spec))
+        return -1;
     if (spec->endpoints.n && spec->broadcast)
         return arb_cli_say (cli, -1, "--endpoint and --broadcast both say where; give one");
     if (self->fan_out_options && !spec->endpoints.n && !spec->broadcast)
@@ -249,7 +259,7 @@ s_run (arb_cli_t *cli, int argc, char **argv)
     arb_cli_err_t err;
     if (arb_cli_parse_name (self.spec.name, &err))
         return arb_cli_say (cli, ARB_EXIT_USAGE, "NAME: %s", err.text);
-    self.spec.payload = s_payload (cli, left == 2 ? argv[optind + 1] : NULL);
+    self.spec.payload = arb_cli_payload (cli, left == 2 ? argv[optind + 1] : NULL);
     if (!self.spec.payload)
         return ARB_EXIT_USAGE;
 
@@ -280,23 +290,12 @@ const arb_cli_cmd_t arb_cli_cmd_submit = {
         "PAYLOAD, or stdin (up to 16 MiB) for '-'; without one it is empty and stdin\n"
         "is left alone. A PAYLOAD that starts with '-' goes after '--'.\n"
         "\n"
-        "  --queue Q            queue (default: default)\n"
         "  --key K              client key: submitting a known key again returns the\n"
         "                       first task's id and submits nothing (safe retries)\n"
-        "  --priority P         higher runs first (-2147483648..2147483647; default 0)\n"
-        "  --retries N          extra attempts after a failure (0..1000; default 0)\n"
-        "  --backoff fixed:SECONDS | exp:BASE,CAP\n"
-        "                       delay before a retry: always SECONDS, or BASE doubling\n"
-        "                       per attempt up to CAP, with random jitter (needs --retries)\n"
-        "  --no-jitter          exp: backoff without jitter\n"
+    /* the options a schedule's tasks take too */ ARB_CLI_TASK_OPTIONS_HELP
         "  --delay SECONDS      start no earlier than SECONDS from now (up to 366 days)\n"
         "  --at TIME            start no earlier than TIME: RFC 3339 (2026-11-23T10:00:00Z,\n"
         "                       or with an offset like +01:00) or Unix seconds\n"
-        "  --timeout SECONDS    limit of one attempt (up to 30 days; default none)\n"
-        "  --soft-timeout SECONDS  warn the handler this long into an attempt, below\n"
-        "                       --timeout (an --exec command gets SIGUSR1; a C handler\n"
-        "                       sees arb_job_is_soft_timed_out); default none\n"
-        "  --retention SECONDS  keep the finished task this long (default: the queue's)\n"
         "  --watch              then wait for the task and print its result, as `wait ID`\n"
         "  --json               print {\"id\", \"existing\"}\n"
         "\n"

@@ -418,6 +418,47 @@ static const arb_field_t s_meta_reply_fields[] = {
 };
 SCHEMA (s_meta_reply_schema, arb_meta_reply_body_t, s_meta_reply_fields);
 
+//  The fields SCHEDULE and its reply's records share (arb_proto.h).
+#define SCHEDULE_FIELDS                                                        \
+    FLD (arb_schedule_info_t, name, ARB_F_NAME, false, ARB_SCHEDULE_NAME_MAX), \
+        FLD (arb_schedule_info_t, cron, ARB_F_STR, false, ARB_NAME_MAX),       \
+        FLD (arb_schedule_info_t, zone, ARB_F_STR, false, ARB_NAME_MAX),       \
+        FLD (arb_schedule_info_t, catch_up, ARB_F_STR, false, ARB_NAME_MAX),   \
+        FLD (arb_schedule_info_t, queue, ARB_F_NAME, false, ARB_NAME_MAX),     \
+        FLD (arb_schedule_info_t, task, ARB_F_NAME, false, ARB_NAME_MAX),      \
+        FLD (arb_schedule_info_t, priority, ARB_F_I32, false, 0),              \
+        FLD (arb_schedule_info_t, retries, ARB_F_U32, false, 0),               \
+        FLD (arb_schedule_info_t, backoff, ARB_F_U32, false, 0),               \
+        FLD (arb_schedule_info_t, backoff_ms, ARB_F_U64, false, 0),            \
+        FLD (arb_schedule_info_t, backoff_cap_ms, ARB_F_U64, false, 0),        \
+        FLD (arb_schedule_info_t, no_jitter, ARB_F_BOOL, false, 0),            \
+        FLD (arb_schedule_info_t, timeout_ms, ARB_F_U64, false, 0),            \
+        FLD (arb_schedule_info_t, soft_timeout_ms, ARB_F_U64, false, 0),       \
+        FLD (arb_schedule_info_t, retention_ms, ARB_F_U64, false, 0),          \
+        FLD (arb_schedule_info_t, payload, ARB_F_FRAME, true, 0)
+
+static const arb_field_t s_schedule_fields[] = {
+    FLD (arb_schedule_info_t, op, ARB_F_STR, true, ARB_NAME_MAX),
+    SCHEDULE_FIELDS,
+};
+SCHEMA (s_schedule_schema, arb_schedule_body_t, s_schedule_fields);
+
+static const arb_field_t s_schedule_info_fields[] = {
+    SCHEDULE_FIELDS,
+    FLD (arb_schedule_info_t, paused, ARB_F_BOOL, false, 0),
+    FLD (arb_schedule_info_t, created_ms, ARB_F_U64, false, 0),
+    FLD (arb_schedule_info_t, next_ms, ARB_F_U64, false, 0),
+    FLD (arb_schedule_info_t, next_offset_s, ARB_F_I32, false, 0),
+    FLD (arb_schedule_info_t, last_slot_ms, ARB_F_U64, false, 0),
+    FLD (arb_schedule_info_t, last_id, ARB_F_U64, false, 0),
+};
+SCHEMA (s_schedule_info_schema, arb_schedule_info_t, s_schedule_info_fields);
+
+static const arb_field_t s_schedule_reply_fields[] = {
+    LST (arb_schedule_reply_body_t, schedules, false, ARB_LIST_MAX, s_schedule_info_schema),
+};
+SCHEMA (s_schedule_reply_schema, arb_schedule_reply_body_t, s_schedule_reply_fields);
+
 static const arb_field_t s_held_fields[] = {
     FLD (arb_held_t, id, ARB_F_U64, true, 0),
     FLD (arb_held_t, lease, ARB_F_U64, true, 0),
@@ -606,6 +647,8 @@ arb_msg_reply_type (arb_msg_type_t request)
             return ARB_MSG_PEEK_REPLY;
         case ARB_MSG_META:
             return ARB_MSG_META_REPLY;
+        case ARB_MSG_SCHEDULE:
+            return ARB_MSG_SCHEDULE_REPLY;
         case ARB_MSG_REGISTER:
             return ARB_MSG_WELCOME;
         case ARB_MSG_TAKE:
@@ -642,6 +685,38 @@ arb_state_is_final (int state)
 {
     return state == ARB_STATE_SUCCEEDED || state == ARB_STATE_DEAD || state == ARB_STATE_CANCELLED
            || state == ARB_STATE_SKIPPED;
+}
+
+void
+arb_schedule_info_to_spec (const arb_schedule_info_t *info, arb_task_spec_t *spec)
+{
+    spec->queue = info->queue;
+    spec->name = info->task;
+    spec->priority = info->priority;
+    spec->retries = info->retries;
+    spec->backoff = info->backoff;
+    spec->backoff_ms = info->backoff_ms;
+    spec->backoff_cap_ms = info->backoff_cap_ms;
+    spec->no_jitter = info->no_jitter;
+    spec->timeout_ms = info->timeout_ms;
+    spec->soft_timeout_ms = info->soft_timeout_ms;
+    spec->retention_ms = info->retention_ms;
+}
+
+void
+arb_schedule_info_from_spec (arb_schedule_info_t *info, const arb_task_spec_t *spec)
+{
+    info->queue = spec->queue;
+    info->task = spec->name;
+    info->priority = spec->priority;
+    info->retries = spec->retries;
+    info->backoff = spec->backoff;
+    info->backoff_ms = spec->backoff_ms;
+    info->backoff_cap_ms = spec->backoff_cap_ms;
+    info->no_jitter = spec->no_jitter;
+    info->timeout_ms = spec->timeout_ms;
+    info->soft_timeout_ms = spec->soft_timeout_ms;
+    info->retention_ms = spec->retention_ms;
 }
 
 bool

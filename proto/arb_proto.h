@@ -15,11 +15,11 @@
     Who sends what:
 
         client  -> broker   PING SUBMIT STATUS LIST WATCH CANCEL RETRY STATS
-                            QUEUE LIMIT EVENTS PEEK META
+                            QUEUE LIMIT EVENTS PEEK META SCHEDULE
         broker  -> client   PONG SUBMITTED STATUS_REPLY LIST_REPLY WATCHING
                             DONE (streamed) CANCEL_REPLY RETRY_REPLY
                             STATS_REPLY OK EVENT (streamed) PEEK_REPLY
-                            META_REPLY ERROR
+                            META_REPLY SCHEDULE_REPLY ERROR
         worker  -> broker   REGISTER CREDIT TAKE RESULT EMIT HEARTBEAT BYE
         broker  -> worker   WELCOME DISPATCH HEARTBEAT STOP ERROR
 
@@ -64,6 +64,7 @@
 #define ARB_ENDPOINTS_MAX       1000         //  endpoints of one fan-out task
 #define ARB_HANDLES_MAX         1000         //  task names one worker declares it handles
 #define ARB_CREDIT_QUEUES_MAX   64           //  queues of one CREDIT subscription
+#define ARB_SCHEDULE_NAME_MAX   160          //  so that "schedule:NAME:SLOT_MS" fits ARB_NAME_MAX
 
 //  Bounds of what one peer may hold at the broker, and of the messages it
 //  sends (PROTOCOL.md, Bounds). ARB_REPLY_BYTES: payloads, results and
@@ -88,43 +89,45 @@
 //  Message types. The list is the single source for the enum, the names
 //  and the schema table in arb_proto.c.
 
-#define ARB_MSG_LIST(X)                \
-    X (ERROR, 1, error)                \
-    X (PING, 2, ping)                  \
-    X (PONG, 3, pong)                  \
-    X (SUBMIT, 4, submit)              \
-    X (SUBMITTED, 5, submitted)        \
-    X (STATUS, 6, status)              \
-    X (STATUS_REPLY, 7, status_reply)  \
-    X (LIST, 8, list)                  \
-    X (LIST_REPLY, 9, list_reply)      \
-    X (WATCH, 10, watch)               \
-    X (WATCHING, 11, watching)         \
-    X (DONE, 12, done)                 \
-    X (CANCEL, 13, cancel)             \
-    X (CANCEL_REPLY, 14, cancel_reply) \
-    X (RETRY, 15, retry)               \
-    X (RETRY_REPLY, 16, retry_reply)   \
-    X (STATS, 17, stats)               \
-    X (STATS_REPLY, 18, stats_reply)   \
-    X (QUEUE, 19, queue)               \
-    X (OK, 20, ok)                     \
-    X (EVENTS, 21, events)             \
-    X (EVENT, 22, event)               \
-    X (PEEK, 23, peek)                 \
-    X (PEEK_REPLY, 24, peek_reply)     \
-    X (META, 25, meta)                 \
-    X (META_REPLY, 26, meta_reply)     \
-    X (LIMIT, 27, limit)               \
-    X (REGISTER, 40, register)         \
-    X (WELCOME, 41, welcome)           \
-    X (CREDIT, 42, credit)             \
-    X (TAKE, 43, take)                 \
-    X (DISPATCH, 44, dispatch)         \
-    X (RESULT, 45, result)             \
-    X (EMIT, 46, emit)                 \
-    X (HEARTBEAT, 47, heartbeat)       \
-    X (STOP, 48, stop)                 \
+#define ARB_MSG_LIST(X)                    \
+    X (ERROR, 1, error)                    \
+    X (PING, 2, ping)                      \
+    X (PONG, 3, pong)                      \
+    X (SUBMIT, 4, submit)                  \
+    X (SUBMITTED, 5, submitted)            \
+    X (STATUS, 6, status)                  \
+    X (STATUS_REPLY, 7, status_reply)      \
+    X (LIST, 8, list)                      \
+    X (LIST_REPLY, 9, list_reply)          \
+    X (WATCH, 10, watch)                   \
+    X (WATCHING, 11, watching)             \
+    X (DONE, 12, done)                     \
+    X (CANCEL, 13, cancel)                 \
+    X (CANCEL_REPLY, 14, cancel_reply)     \
+    X (RETRY, 15, retry)                   \
+    X (RETRY_REPLY, 16, retry_reply)       \
+    X (STATS, 17, stats)                   \
+    X (STATS_REPLY, 18, stats_reply)       \
+    X (QUEUE, 19, queue)                   \
+    X (OK, 20, ok)                         \
+    X (EVENTS, 21, events)                 \
+    X (EVENT, 22, event)                   \
+    X (PEEK, 23, peek)                     \
+    X (PEEK_REPLY, 24, peek_reply)         \
+    X (META, 25, meta)                     \
+    X (META_REPLY, 26, meta_reply)         \
+    X (LIMIT, 27, limit)                   \
+    X (SCHEDULE, 28, schedule)             \
+    X (SCHEDULE_REPLY, 29, schedule_reply) \
+    X (REGISTER, 40, register)             \
+    X (WELCOME, 41, welcome)               \
+    X (CREDIT, 42, credit)                 \
+    X (TAKE, 43, take)                     \
+    X (DISPATCH, 44, dispatch)             \
+    X (RESULT, 45, result)                 \
+    X (EMIT, 46, emit)                     \
+    X (HEARTBEAT, 47, heartbeat)           \
+    X (STOP, 48, stop)                     \
     X (BYE, 49, bye)
 
 typedef enum {
@@ -612,6 +615,46 @@ typedef struct {
     bool more;     //  list: more keys match; ask again with after = the last key
 } arb_meta_reply_body_t;
 
+//  A periodic schedule: the body of SCHEDULE (op, and the fields that op
+//  takes) and a record of SCHEDULE_REPLY (every field but op). Its tasks
+//  are made from the template (queue .. payload) and carry the client key
+//  "schedule:NAME:SLOT_MS", so a slot never makes two tasks.
+typedef struct {
+    const char *op;            //  "add" "list" "remove" "pause" "resume" (SCHEDULE only)
+    const char *name;          //  1..ARB_SCHEDULE_NAME_MAX bytes; list: NULL for all
+    const char *cron;          //  the cron expression (5 or 6 fields, or @daily ...)
+    const char *zone;          //  IANA time zone of the expression; NULL: UTC
+    const char *catch_up;      //  slots missed while the broker was down: "none", "one"
+                               //  (default: the latest once), "all" (each once, bounded)
+    bool paused;               //  reply: paused (no slot fires)
+    uint64_t created_ms;       //  reply: when it was added
+    uint64_t next_ms;          //  reply: its next slot (Unix ms); 0 when paused or never
+    int32_t next_offset_s;     //  reply: the zone's offset from UTC at next_ms, seconds east
+    uint64_t last_slot_ms;     //  reply: the last slot that fired (0: none yet)
+    uint64_t last_id;          //  reply: the task that slot made
+    const char *queue;         //  template: default "default"
+    const char *task;          //  template: the task's (handler's) name; add: required
+    int32_t priority;          //  template
+    uint32_t retries;          //  template
+    uint32_t backoff;          //  template: arb_backoff_t
+    uint64_t backoff_ms;       //  template
+    uint64_t backoff_cap_ms;   //  template
+    bool no_jitter;            //  template
+    uint64_t timeout_ms;       //  template
+    uint64_t soft_timeout_ms;  //  template
+    uint64_t retention_ms;     //  template
+    zframe_t *payload;         //  FRAME: template (empty unless add, or in a reply)
+} arb_schedule_info_t;
+
+typedef arb_schedule_info_t arb_schedule_body_t;
+
+typedef struct {
+    struct {
+        arb_schedule_info_t *v;
+        size_t n;
+    } schedules;  //  list: all (by name) or the one named; other ops: the one changed
+} arb_schedule_reply_body_t;
+
 //  A task a worker still runs under a lease of an earlier session, and the
 //  lease the broker gives it when it takes the task back.
 typedef struct {
@@ -808,6 +851,15 @@ void arb_text_clean (char *text);
 
 //  Whether a state is final (succeeded, dead, cancelled, skipped).
 bool arb_state_is_final (int state);
+
+//  A schedule's template is the task_spec options a periodic task takes:
+//  queue, name (the schedule's task), priority, retries, backoff,
+//  backoff_ms, backoff_cap_ms, no_jitter, timeout_ms, soft_timeout_ms,
+//  retention_ms. These
+//  copy them from one record to the other (strings borrowed as they are;
+//  the payload frame is left alone).
+void arb_schedule_info_to_spec (const arb_schedule_info_t *info, arb_task_spec_t *spec);
+void arb_schedule_info_from_spec (arb_schedule_info_t *info, const arb_task_spec_t *spec);
 
 //  Whether a task can rest in the state: every state but failed, which
 //  only events tell (a failed attempt leaves its task scheduled, for a

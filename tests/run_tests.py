@@ -69,7 +69,11 @@ def run_fuzz(seconds, results):
             continue
         work = tempfile.mkdtemp(prefix='arbiter-fuzz-')
         corpus = os.path.join(work, 'corpus')
-        shutil.copytree(os.path.join(ROOT, 'tests', 'fuzz', 'corpus'), corpus)
+        #  seeds: tests/fuzz/corpus_<name> (fuzz_<name>), else tests/fuzz/corpus
+        seeds = os.path.join(ROOT, 'tests', 'fuzz', 'corpus_' + os.path.basename(target)[5:])
+        if not os.path.isdir(seeds):
+            seeds = os.path.join(ROOT, 'tests', 'fuzz', 'corpus')
+        shutil.copytree(seeds, corpus)
         started = time.time()
         proc = subprocess.run([target, '-max_total_time=%d' % seconds, '-timeout=10',
                                '-artifact_prefix=%s/' % work, corpus], cwd=work,

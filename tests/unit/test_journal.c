@@ -79,12 +79,12 @@ s_collect (void *arg, arb_task_t *task, const char *queue, const char *name)
     return 0;
 }
 
-//  Takes a journal of this version back to version 2 (the migration to 3
+//  Takes a journal of this version back to version 3 (the migration to 4
 //  undone), for the migration tests.
-static const char *s_to_version_2 =
+static const char *s_to_version_3 =
     "DROP INDEX tasks_queue; ALTER TABLE tasks DROP COLUMN delivered;"
     "CREATE INDEX tasks_open ON tasks (state) WHERE state < 5;"
-    "PRAGMA user_version = 2;";
+    "PRAGMA user_version = 3;";
 
 //  As s_collect, with each task's delivery count where its priority goes.
 static int
@@ -556,17 +556,17 @@ test_meta_compare_and_set (void **state)
     arb_journal_destroy (&j);
 }
 
-//  A version-2 journal is brought to version 3: its open tasks count the
+//  A version-3 journal is brought to version 4: its open tasks count the
 //  deliveries it recorded (attempts and lost leases).
 static void
-test_version_2_counts_deliveries (void **state)
+test_version_3_counts_deliveries (void **state)
 {
     s_fixture_t *fx = (s_fixture_t *) *state;
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     arb_journal_destroy (&j);
     sqlite3 *db;
     assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
-    assert_int_equal (sqlite3_exec (db, s_to_version_2, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, s_to_version_3, NULL, NULL, NULL), SQLITE_OK);
     const char *rows = "INSERT INTO tasks (id, queue, name, state, attempts, lost, created_ms) "
                        "VALUES (1, 'q', 'job', 3, 2, 1, 1), (2, 'q', 'job', 5, 1, 0, 1);";
     assert_int_equal (sqlite3_exec (db, rows, NULL, NULL, NULL), SQLITE_OK);
@@ -577,6 +577,126 @@ test_version_2_counts_deliveries (void **state)
     assert_int_equal (arb_journal_load_open (j, s_collect_delivered, &seen), 0);
     assert_int_equal (seen.count, 1);
     assert_int_equal (seen.priorities[0], 3);  //  2 attempts + 1 lost
+    arb_journal_destroy (&j);
+}
+
+typedef struct {
+    char names[8][32];
+    uint64_t cursors[8];
+    arb_schedule_info_t rows[8];
+    char payloads[8][32];
+    size_t count;
+} s_schedules_t;
+
+static int
+s_collect_schedule (void *arg, arb_schedule_info_t *schedule, uint64_t cursor_ms)
+{
+    s_schedules_t *seen = (s_schedules_t *) arg;
+    size_t i = seen->count++;
+    snprintf (seen->names[i], sizeof (seen->names[i]), "%s", schedule->name);
+    seen->cursors[i] = cursor_ms;
+    seen->rows[i] = *schedule;
+    assert_non_null (schedule->payload);
+    snprintf (seen->payloads[i], sizeof (seen->payloads[i]), "%.*s",
+              (int) zframe_size (schedule->payload), (char *) zframe_data (schedule->payload));
+    //  strings are the journal's: keep copies of those the test reads
+    seen->rows[i].name = seen->names[i];
+    seen->rows[i].cron = seen->rows[i].zone = seen->rows[i].catch_up = seen->rows[i].queue =
+        seen->rows[i].task = NULL;
+    assert_string_equal (schedule->queue,
+                         streq (schedule->name, "nightly") ? "reports" : "default");
+    assert_string_equal (schedule->zone,
+                         streq (schedule->name, "nightly") ? "Europe/Berlin" : "UTC");
+    assert_string_equal (schedule->catch_up, streq (schedule->name, "nightly") ? "all" : "one");
+    assert_string_equal (schedule->task, "report");
+    seen->rows[i].payload = NULL;
+    return 0;
+}
+
+static s_schedules_t
+s_schedules (arb_journal_t *j)
+{
+    s_schedules_t seen = {.count = 0};
+    assert_int_equal (arb_journal_schedules (j, s_collect_schedule, &seen), 0);
+    return seen;
+}
+
+static void
+test_schedules (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_non_null (j);
+    zframe_t *payload = zframe_new ("{\"a\":1}", 7);
+    arb_schedule_info_t nightly = {.name = "nightly",
+                                   .cron = "30 2 * * *",
+                                   .zone = "Europe/Berlin",
+                                   .catch_up = "all",
+                                   .created_ms = 1000,
+                                   .queue = "reports",
+                                   .task = "report",
+                                   .priority = -3,
+                                   .retries = 2,
+                                   .backoff = ARB_BACKOFF_EXP,
+                                   .backoff_ms = 100,
+                                   .backoff_cap_ms = 900,
+                                   .no_jitter = true,
+                                   .timeout_ms = 60000,
+                                   .soft_timeout_ms = 30000,
+                                   .retention_ms = 3600000,
+                                   .payload = payload};
+    arb_schedule_info_t minutely = {
+        .name = "minutely", .cron = "* * * * *", .created_ms = 2000, .task = "report"};
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_schedule_add (j, &nightly, 1000), 0);
+    assert_int_equal (arb_journal_schedule_add (j, &minutely, 2000), 0);
+    assert_int_equal (arb_journal_schedule_add (j, &minutely, 2000), 0);  //  replaced: one per name
+    assert_int_equal (arb_journal_commit (j), 0);
+    zframe_destroy (&payload);
+
+    //  the same after a reopen, in name order, with the defaults filled in
+    arb_journal_destroy (&j);
+    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    s_schedules_t seen = s_schedules (j);
+    assert_int_equal (seen.count, 2);
+    assert_string_equal (seen.names[0], "minutely");
+    assert_string_equal (seen.names[1], "nightly");
+    assert_int_equal (seen.cursors[1], 1000);
+    arb_schedule_info_t *row = &seen.rows[1];
+    assert_true (row->priority == -3 && row->retries == 2 && row->backoff == ARB_BACKOFF_EXP
+                 && row->backoff_ms == 100 && row->backoff_cap_ms == 900 && row->no_jitter
+                 && row->timeout_ms == 60000 && row->soft_timeout_ms == 30000
+                 && row->retention_ms == 3600000 && row->created_ms == 1000 && !row->paused
+                 && row->last_slot_ms == 0);
+    assert_string_equal (seen.payloads[1], "{\"a\":1}");
+    assert_string_equal (seen.payloads[0], "");
+
+    //  a fired slot, a pause: committed, they stay; not committed, they go
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_schedule_fired (j, "nightly", 86400000, 42), 0);
+    assert_int_equal (arb_journal_schedule_state (j, "minutely", true, 2000), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_schedule_fired (j, "nightly", 2 * 86400000, 43), 0);
+    assert_int_equal (arb_journal_schedule_remove (j, "minutely"), 0);
+    arb_journal_destroy (&j);  //  the open transaction is rolled back
+    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    seen = s_schedules (j);
+    assert_int_equal (seen.count, 2);
+    assert_true (seen.rows[0].paused);
+    assert_int_equal (seen.cursors[1], 86400000);
+    assert_int_equal (seen.rows[1].last_slot_ms, 86400000);
+    assert_int_equal (seen.rows[1].last_id, 42);
+
+    //  resumed, its cursor moves; removed, it is gone
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_schedule_state (j, "minutely", false, 5000), 0);
+    assert_int_equal (arb_journal_schedule_remove (j, "nightly"), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    seen = s_schedules (j);
+    assert_int_equal (seen.count, 1);
+    assert_false (seen.rows[0].paused);
+    assert_int_equal (seen.cursors[0], 5000);
     arb_journal_destroy (&j);
 }
 
@@ -605,12 +725,13 @@ test_version_1_is_migrated (void **state)
     arb_journal_destroy (&j);
     sqlite3 *db;
     assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
-    assert_int_equal (sqlite3_exec (db, s_to_version_2, NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal (sqlite3_exec (db,
-                                    "ALTER TABLE tasks DROP COLUMN soft_timeout_ms;"
-                                    "PRAGMA user_version = 1",
-                                    NULL, NULL, NULL),
-                      SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, s_to_version_3, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal (
+        sqlite3_exec (db,
+                      "ALTER TABLE tasks DROP COLUMN soft_timeout_ms; DROP TABLE schedules;"
+                      "PRAGMA user_version = 1",
+                      NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close (db);
 
     j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
@@ -635,6 +756,51 @@ test_version_1_is_migrated (void **state)
     arb_queue_destroy (&queue);
 }
 
+//  A version-2 journal (no schedules table) is brought to version 3 in
+//  place: its tasks stay, and schedules can be stored.
+static void
+test_version_2_is_migrated (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_queue_t *queue = arb_queue_new ("q", 0);
+    arb_task_t *task = s_task (queue, 1, ARB_STATE_READY);
+    arb_journal_row_t row = {.key = "k1"};
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_insert (j, task, &row), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    arb_journal_destroy (&j);
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, s_to_version_3, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal (
+        sqlite3_exec (db, "DROP TABLE schedules; PRAGMA user_version = 2", NULL, NULL, NULL),
+        SQLITE_OK);
+    sqlite3_close (db);
+
+    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_non_null (j);
+    uint64_t id;
+    int task_state;
+    assert_int_equal (arb_journal_find_key (j, "k1", &id, &task_state), 0);
+    assert_int_equal (id, 1);
+    arb_schedule_info_t hourly = {.name = "hourly", .cron = "@hourly", .task = "report"};
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_schedule_add (j, &hourly, 0), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_schedules (j).count, 1);
+    arb_journal_destroy (&j);
+    assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
+    sqlite3_stmt *stmt;
+    assert_int_equal (sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    assert_int_equal (sqlite3_column_int (stmt, 0), 4);
+    sqlite3_finalize (stmt);
+    sqlite3_close (db);
+    s_task_free (&task);
+    arb_queue_destroy (&queue);
+}
+
 int
 main (void)
 {
@@ -650,8 +816,10 @@ main (void)
         cmocka_unit_test_setup_teardown (test_queue_in_bulk, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_meta_pages, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_meta_compare_and_set, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_version_2_counts_deliveries, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_version_3_counts_deliveries, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_schedules, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_1_is_migrated, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_version_2_is_migrated, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name ("journal", tests, NULL, NULL);
 }
