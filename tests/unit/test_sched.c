@@ -825,6 +825,30 @@ test_peek (void **state)
     arb_sched_destroy (&sched);
 }
 
+//  PEEK sees the tasks set aside by name too, in their places among the
+//  others, as a worker that runs every name would take them.
+static void
+test_peek_sees_tasks_set_aside (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_queue_t *q = arb_sched_queue (sched, "q");
+    for (uint64_t id = 1; id <= 6; id++)
+        s_add_named (sched, "q", id, id % 2 ? "resize" : "add", 0);
+    s_picky_worker (sched, "a", "q", 1, "add", NULL);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.sent[0]->id, 2);
+    assert_true (arb_queue_aside_count (q) > 0);  //  task 1 went past, set aside
+    arb_task_t *seen[6];
+    assert_int_equal (arb_sched_peek (sched, q, seen, 6, NOW, MONO), 5);
+    uint64_t expect[] = {1, 3, 4, 5, 6};
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal (seen[i]->id, expect[i]);
+    assert_int_equal (arb_queue_oldest_ms (q, NOW + 50), 50);
+    arb_sched_destroy (&sched);
+}
+
 //  A queue knows its unfinished tasks and its oldest ready one without a
 //  walk of its backlog.
 static void
@@ -923,6 +947,7 @@ main (void)
         cmocka_unit_test (test_deliveries),
         cmocka_unit_test (test_consumer_counts),
         cmocka_unit_test (test_peek),
+        cmocka_unit_test (test_peek_sees_tasks_set_aside),
         cmocka_unit_test (test_queue_lists),
         cmocka_unit_test (test_heap_random),
     };
