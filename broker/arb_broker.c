@@ -44,6 +44,7 @@ arb_broker_config_defaults (arb_broker_config_t *config)
         .aging_ms = 0,
         .cache_bytes = 256u << 20,
         .max_lost = 3,
+        .max_head_failures = 10,
         .retention_ms = ARB_DAY_MS,
         .dead_retention_ms = 7 * ARB_DAY_MS,
         .recovery_ms = ARB_RECOVERY_AUTO,
@@ -61,6 +62,7 @@ s_rebuild (arb_broker_t *self)
         .liveness_ms = self->config.liveness_ms,
         .cache_bytes = self->config.cache_bytes,
         .max_lost = self->config.max_lost,
+        .max_head_failures = self->config.max_head_failures,
         .retention_ms = self->config.retention_ms,
         .dead_retention_ms = self->config.dead_retention_ms,
     };
@@ -246,6 +248,18 @@ s_sweep (arb_broker_t *self)
         self->clock.mono_ms + (purged == ARB_SWEEP_BATCH ? 0 : ARB_SWEEP_EVERY_MS);
 }
 
+//  Commits the turn's transaction, timed for STATS when it wrote anything.
+static void
+s_commit (arb_broker_t *self)
+{
+    bool writing = arb_journal_in_txn (self->journal);
+    int64_t started = zclock_usecs ();
+    if (arb_journal_commit (self->journal))
+        arb_life_halt (self->life, "commit");
+    else if (writing)
+        arb_tally_commit (arb_life_tally (self->life), (uint64_t) (zclock_usecs () - started));
+}
+
 static void
 s_turn (arb_broker_t *self)
 {
@@ -258,8 +272,8 @@ s_turn (arb_broker_t *self)
         s_check_workers (self);
     if (!arb_life_is_halted (self->life))
         s_sweep (self);
-    if (!arb_life_is_halted (self->life) && arb_journal_commit (self->journal))
-        arb_life_halt (self->life, "commit");
+    if (!arb_life_is_halted (self->life))
+        s_commit (self);
     if (arb_life_is_halted (self->life)) {
         arb_outbox_abandon (self->outbox);
         return;

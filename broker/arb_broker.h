@@ -39,6 +39,7 @@ typedef struct {
     uint64_t aging_ms;           //  ms of waiting worth one priority level; 0 strict
     uint64_t cache_bytes;        //  payloads kept in memory for dispatch
     uint32_t max_lost;           //  leases lost before a task is quarantined
+    uint32_t max_head_failures;  //  failures under the head policy before quarantine
     uint64_t retention_ms;       //  finished tasks kept this long by default
     uint64_t dead_retention_ms;  //  dead tasks kept this long by default
     uint32_t recovery_ms;        //  after start, workers have this long to claim running tasks

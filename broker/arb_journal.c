@@ -1,8 +1,8 @@
 /*  arb_journal.c — the SQLite journal; see arb_journal.h.
 
-    Schema, version 4 (PRAGMA user_version; version 2 added
+    Schema, version 5 (PRAGMA user_version; version 2 added
     tasks.soft_timeout_ms, version 3 the schedules table, version 4
-    tasks.delivered and tasks_queue):
+    attempts.seq, version 5 tasks.delivered and tasks_queue):
 
       tasks     one row per task, final or not, until the retention sweep
                 removes it. `state` holds only logical states (waiting,
@@ -13,7 +13,15 @@
                 writes nothing; the end of the lease, or a clean stop,
                 writes the count).
       attempts  one row per attempt that ended other than by success:
-                the task's history (the successful attempt is in `tasks`).
+                the task's history (the successful attempt is in `tasks`),
+                in the order they ended (`seq`, from 1 per task; `attempt`
+                is the attempt's number, which starts again at 1 when a
+                dead task is retried). Bounded: a task keeps its first
+                ARB_HISTORY_FIRST and its last ARB_HISTORY_LAST rows, and
+                each new row past them removes the oldest of the last ones,
+                so a task that fails for ever costs a fixed number of rows;
+                the dropped ones are counted as the gap between the rows
+                kept and the highest seq.
       deps      DAG edges: child waits for parent; kind 0 on success,
                 1 on failure, 2 always.
       flows     DAGs, groups and pipes: tasks submitted as one (tasks.flow).
@@ -31,7 +39,7 @@
     retention sweep), tasks_ckey (client keys, only for tasks that have
     one).
 
-    Version 4 (from 3): tasks.delivered (an older journal counts the
+    Version 5 (from 4): tasks.delivered (an older journal counts the
     attempts and lost leases it recorded), and tasks_queue in place of
     tasks_open (state) WHERE state < 5.
 
@@ -51,7 +59,7 @@
 #include <sqlite3.h>
 #include <sys/file.h>
 
-#define ARB_SCHEMA_VERSION 4
+#define ARB_SCHEMA_VERSION 5
 
 struct _arb_journal_t {
     sqlite3 *db;                  //  owned
@@ -61,12 +69,13 @@ struct _arb_journal_t {
     sqlite3_stmt **prepared[64];  //  every statement slot below, for finalize
     size_t prepared_count;
     sqlite3_stmt *begin, *commit, *rollback, *insert, *find_key, *save, *add_attempt, *load_payload,
-        *load_open, *load_task, *dead_ids, *task_info, *history, *done, *state, *list_final,
-        *count_final, *purge_due, *add_dep, *set_has_children, *parents, *children, *copies,
-        *insert_flow, *flows_named, *flow_kind, *purge_task, *purge_attempts, *purge_deps, *max_id,
-        *meta_get, *meta_set, *meta_del, *meta_list, *schedule_add, *schedule_remove,
-        *schedule_state, *schedule_fired, *schedules, *meta_page, *meta_del_range, *set_delivered,
-        *cancel_open, *forget_attempts, *forget_deps, *forget_tasks, *deliver_ready;
+        *trim_attempts, *load_open, *load_task, *dead_ids, *flow_dead_ids, *task_info, *history,
+        *done, *state, *list_final, *count_final, *purge_due, *add_dep, *set_has_children, *parents,
+        *children, *copies, *insert_flow, *flows_named, *flow_kind, *scan, *purge_task,
+        *purge_attempts, *purge_deps, *max_id, *meta_get, *meta_set, *meta_del, *meta_list,
+        *schedule_add, *schedule_remove, *schedule_state, *schedule_fired, *schedules, *meta_page,
+        *meta_del_range, *set_delivered, *cancel_open, *forget_attempts, *forget_deps,
+        *forget_tasks, *deliver_ready;
 };
 
 //  ---------------------------------------------------------------------
@@ -186,9 +195,39 @@ s_migrate_2_3 (arb_journal_t *self)
                          " payload BLOB NOT NULL) WITHOUT ROWID;");
 }
 
-//  Version 4: the delivery count, and an index of tasks by queue.
+//  Version 4: attempts in the order they ended (seq), so that none
+//  overwrites another of the same number (a lost lease and the attempt
+//  after it; the rounds of a retried task), and the history bounded
+//  (see the schema above), old histories trimmed to the bound.
 static int
 s_migrate_3_4 (arb_journal_t *self)
+{
+    char trim[256];
+    snprintf (trim, sizeof (trim),
+              "DELETE FROM attempts WHERE seq > %d AND seq <= (SELECT max (seq) FROM attempts a "
+              "WHERE a.task_id = attempts.task_id) - %d;",
+              ARB_HISTORY_FIRST, ARB_HISTORY_LAST);
+    if (s_exec (self, "CREATE TABLE attempts_v4 ("
+                      " task_id INTEGER NOT NULL,"
+                      " seq INTEGER NOT NULL,"
+                      " attempt INTEGER NOT NULL,"
+                      " started_ms INTEGER NOT NULL,"
+                      " ended_ms INTEGER NOT NULL,"
+                      " worker TEXT,"
+                      " outcome INTEGER NOT NULL,"
+                      " error TEXT,"
+                      " PRIMARY KEY (task_id, seq)) WITHOUT ROWID;"
+                      "INSERT INTO attempts_v4 SELECT task_id, attempt, attempt, started_ms, "
+                      "ended_ms, worker, outcome, error FROM attempts;"
+                      "DROP TABLE attempts;"
+                      "ALTER TABLE attempts_v4 RENAME TO attempts;"))
+        return -1;
+    return s_exec (self, trim);
+}
+
+//  Version 5: the delivery count, and an index of tasks by queue.
+static int
+s_migrate_4_5 (arb_journal_t *self)
 {
     return s_exec (self, "ALTER TABLE tasks ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0;"
                          "UPDATE tasks SET delivered = attempts + lost WHERE state < 5;"
@@ -232,6 +271,8 @@ s_migrate (arb_journal_t *self)
         rc = s_migrate_2_3 (self);
     if (rc == 0 && version <= 3)
         rc = s_migrate_3_4 (self);
+    if (rc == 0 && version <= 4)
+        rc = s_migrate_4_5 (self);
     char sql[64];
     snprintf (sql, sizeof (sql), "PRAGMA user_version = %d", ARB_SCHEMA_VERSION);
     if (rc == 0)
@@ -309,14 +350,20 @@ s_prepare_all (arb_journal_t *self)
          "error = CASE WHEN ?9 IS NULL THEN error WHEN ?9 = '' THEN NULL ELSE ?9 END, "
          "result = coalesce (?10, result), purge_at_ms = ?11 WHERE id = ?1"},
         {&self->add_attempt,
-         "INSERT OR REPLACE INTO attempts (task_id, attempt, started_ms, ended_ms, worker, "
-         "outcome, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+         "INSERT INTO attempts (task_id, seq, attempt, started_ms, ended_ms, worker, outcome, "
+         "error) VALUES (?1, (SELECT coalesce (max (seq), 0) + 1 FROM attempts WHERE task_id = "
+         "?1), ?2, ?3, ?4, ?5, ?6, ?7)"},
+        {&self->trim_attempts,
+         "DELETE FROM attempts WHERE task_id = ?1 AND seq > ?2 AND seq <= (SELECT max (seq) "
+         "FROM attempts WHERE task_id = ?1) - ?3"},
         {&self->load_payload, "SELECT payload, headers, args FROM tasks WHERE id = ?1"},
         //  by queue (tasks_queue): each queue's tasks in the order they came
         {&self->load_open,
          "SELECT " TASK_COLUMNS " FROM tasks WHERE state < 5 ORDER BY queue, state, id"},
         {&self->load_task, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1"},
         {&self->dead_ids, "SELECT id FROM tasks WHERE state = 7 AND queue = ?1 ORDER BY id"},
+        {&self->flow_dead_ids,
+         "SELECT id FROM tasks WHERE flow = ?1 AND state = 7 AND origin IS NULL ORDER BY id"},
         {&self->task_info, "SELECT " INFO_COLUMNS ", result, args FROM tasks WHERE id = ?1"},
         {&self->add_dep, "INSERT OR REPLACE INTO deps (child, parent, kind) VALUES (?1, ?2, ?3)"},
         {&self->set_has_children, "UPDATE tasks SET has_children = 1 WHERE id = ?1"},
@@ -331,8 +378,8 @@ s_prepare_all (arb_journal_t *self)
         {&self->flow_kind, "SELECT kind FROM flows WHERE id = ?1"},
         {&self->flows_named, "SELECT id FROM flows WHERE name = ?1 AND kind = ?2 ORDER BY id"},
         {&self->history,
-         "SELECT attempt, started_ms, ended_ms, worker, outcome, error FROM attempts "
-         "WHERE task_id = ?1 ORDER BY attempt"},
+         "SELECT attempt, started_ms, ended_ms, worker, outcome, error, seq FROM attempts "
+         "WHERE task_id = ?1 ORDER BY seq"},
         {&self->done, "SELECT state, attempts, error, result FROM tasks WHERE id = ?1"},
         {&self->state, "SELECT state, ref FROM tasks WHERE id = ?1"},
         {&self->list_final, "SELECT " INFO_COLUMNS " FROM tasks WHERE id > ?1 AND state >= 5 "
@@ -343,6 +390,8 @@ s_prepare_all (arb_journal_t *self)
         {&self->purge_due,
          "SELECT id, queue, state FROM tasks WHERE purge_at_ms <= ?1 ORDER BY purge_at_ms "
          "LIMIT ?2"},
+        {&self->scan, "SELECT id, queue, state, finished_ms, has_children FROM tasks WHERE id > ?1 "
+                      "ORDER BY id LIMIT ?2"},
         {&self->purge_task, "DELETE FROM tasks WHERE id = ?1"},
         {&self->purge_attempts, "DELETE FROM attempts WHERE task_id = ?1"},
         {&self->purge_deps, "DELETE FROM deps WHERE child = ?1"},
@@ -712,7 +761,14 @@ arb_journal_add_attempt (arb_journal_t *self, uint64_t id, const arb_attempt_inf
     s_bind_text (stmt, 5, attempt->worker);
     sqlite3_bind_int (stmt, 6, (int) attempt->outcome);
     s_bind_text (stmt, 7, attempt->error);
-    return s_run (self, stmt, "add attempt");
+    if (s_run (self, stmt, "add attempt"))
+        return -1;
+    //  past the bound, the oldest of the last rows goes
+    stmt = self->trim_attempts;
+    s_bind_u64 (stmt, 1, id);
+    sqlite3_bind_int (stmt, 2, ARB_HISTORY_FIRST);
+    sqlite3_bind_int (stmt, 3, ARB_HISTORY_LAST);
+    return s_run (self, stmt, "trim attempts");
 }
 
 int
@@ -808,6 +864,14 @@ arb_journal_dead_ids (arb_journal_t *self, const char *queue)
     return s_read_ids (self, stmt, "dead tasks");
 }
 
+zlistx_t *
+arb_journal_flow_dead_ids (arb_journal_t *self, uint64_t flow)
+{
+    sqlite3_stmt *stmt = self->flow_dead_ids;
+    s_bind_u64 (stmt, 1, flow);
+    return s_read_ids (self, stmt, "dead tasks of a flow");
+}
+
 //  Reads the INFO_COLUMNS of the current row.
 static void
 s_read_info (sqlite3_stmt *stmt, arb_msg_t *msg, arb_task_info_t *info)
@@ -879,9 +943,11 @@ s_read_history (arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_task_info_
     sqlite3_stmt *stmt = self->history;
     s_bind_u64 (stmt, 1, id);
     int rc;
+    uint64_t seq = 0;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         arb_attempt_info_t *a =
             (arb_attempt_info_t *) arb_msg_grow (msg, &info->history, sizeof (*a), 1);
+        seq = s_u64 (stmt, 6);
         a->attempt = (uint32_t) sqlite3_column_int64 (stmt, 0);
         a->started_ms = s_u64 (stmt, 1);
         a->ended_ms = s_u64 (stmt, 2);
@@ -889,6 +955,8 @@ s_read_history (arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_task_info_
         a->outcome = (uint32_t) sqlite3_column_int (stmt, 4);
         a->error = s_text (stmt, 5, msg);
     }
+    //  seq counts every row ever written: what is not here was dropped
+    info->history_dropped = (uint32_t) (seq - info->history.n);
     s_done (stmt);
     return rc == SQLITE_DONE ? 0 : -1;
 }
@@ -1095,6 +1163,24 @@ s_set_id_floor (arb_journal_t *self, uint64_t id_floor)
 }
 
 int
+arb_journal_remove (arb_journal_t *self, const uint64_t *ids, size_t count, uint64_t id_floor)
+{
+    if (count == 0)
+        return 0;
+    if (arb_journal_begin (self))
+        return -1;
+    for (size_t i = 0; i < count; i++) {
+        sqlite3_stmt *all[] = {self->purge_task, self->purge_attempts, self->purge_deps};
+        for (size_t k = 0; k < 3; k++) {
+            s_bind_u64 (all[k], 1, ids[i]);
+            if (s_run (self, all[k], "remove"))
+                return -1;
+        }
+    }
+    return s_set_id_floor (self, id_floor);
+}
+
+int
 arb_journal_purge (arb_journal_t *self,
                    uint64_t now_ms,
                    size_t max,
@@ -1116,19 +1202,7 @@ arb_journal_purge (arb_journal_t *self,
             sqlite3_column_int (stmt, 2));
     }
     s_done (stmt);
-    int result = (int) count;
-    if (count && arb_journal_begin (self))
-        result = -1;
-    for (size_t i = 0; i < count && result >= 0; i++) {
-        sqlite3_stmt *all[] = {self->purge_task, self->purge_attempts, self->purge_deps};
-        for (size_t k = 0; k < 3 && result >= 0; k++) {
-            s_bind_u64 (all[k], 1, ids[i]);
-            if (s_run (self, all[k], "purge"))
-                result = -1;
-        }
-    }
-    if (count && result >= 0 && s_set_id_floor (self, id_floor))
-        result = -1;
+    int result = arb_journal_remove (self, ids, count, id_floor) ? -1 : (int) count;
     free (ids);
     return result;
 }
@@ -1196,6 +1270,36 @@ arb_journal_forget_queue (arb_journal_t *self, const char *queue, uint64_t id_fl
             return -1;
     }
     return s_set_id_floor (self, id_floor);
+}
+
+int
+arb_journal_scan (arb_journal_t *self,
+                  uint64_t after_id,
+                  size_t max,
+                  arb_journal_scan_fn *fn,
+                  void *arg,
+                  uint64_t *last_id,
+                  size_t *seen)
+{
+    sqlite3_stmt *stmt = self->scan;
+    s_bind_u64 (stmt, 1, after_id);
+    sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) max);
+    *seen = 0;
+    *last_id = after_id;
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        arb_journal_scanned_t row = {
+            .id = s_u64 (stmt, 0),
+            .queue = (const char *) sqlite3_column_text (stmt, 1),
+            .state = sqlite3_column_int (stmt, 2),
+            .finished_ms = s_u64 (stmt, 3),
+            .has_children = sqlite3_column_int (stmt, 4) != 0,
+        };
+        *last_id = row.id;
+        (*seen)++;
+        fn (arg, &row);
+    }
+    return s_read_end (self, stmt, rc, "tasks in id order", 0);
 }
 
 int

@@ -113,7 +113,8 @@ int arb_journal_save (arb_journal_t *self,
                       zframe_t *result,
                       uint64_t purge_at_ms);
 
-//  Appends one attempt to a task's history.
+//  Appends one attempt to a task's history, keeping it within its bound
+//  (the first ARB_HISTORY_FIRST and the last ARB_HISTORY_LAST). 0 or -1.
 int arb_journal_add_attempt (arb_journal_t *self, uint64_t id, const arb_attempt_info_t *attempt);
 
 //  Reads a task's payload, headers and (if args is not NULL) args; each
@@ -136,12 +137,17 @@ int arb_journal_load_task (
 //  the zlistx of uint64 values cast to pointers). NULL on failure.
 zlistx_t *arb_journal_dead_ids (arb_journal_t *self, const char *queue);
 
+//  Ids of the dead tasks of a flow but its fan-out copies, for a flow-wide
+//  retry (as arb_journal_dead_ids). NULL on failure.
+zlistx_t *arb_journal_flow_dead_ids (arb_journal_t *self, uint64_t flow);
+
 //  Calls fn for every unfinished task (waiting, scheduled, ready), in id
 //  order. 0 or -1.
 int arb_journal_load_open (arb_journal_t *self, arb_journal_task_fn *fn, void *arg);
 
 //  Fills info from the journal, strings and result allocated in msg.
-//  with_detail adds the result and the attempt history. info->found is
+//  with_detail adds the result and the attempt history (in the order the
+//  attempts ended, with history_dropped). info->found is
 //  false if there is no such task. 0 or -1.
 int arb_journal_task_info (
     arb_journal_t *self, uint64_t id, bool with_detail, arb_msg_t *msg, arb_task_info_t *info);
@@ -182,6 +188,33 @@ int arb_journal_purge (arb_journal_t *self,
                        uint64_t id_floor,
                        arb_journal_purge_fn *fn,
                        void *arg);
+
+//  Removes tasks with their history and the edges on which they wait (the
+//  retention sweep, DELETE), and records id_floor (the largest id given
+//  out) so that no id is ever given out twice. 0 or -1.
+int arb_journal_remove (arb_journal_t *self, const uint64_t *ids, size_t count, uint64_t id_floor);
+
+//  One task row as arb_journal_scan reads it; queue borrowed until fn returns.
+typedef struct {
+    uint64_t id;
+    const char *queue;
+    int state;
+    uint64_t finished_ms;
+    bool has_children;
+} arb_journal_scanned_t;
+
+//  Reads up to max tasks (any state) with id > after_id, in id order, and
+//  calls fn with each; fn must not change the journal. *last_id: the last
+//  id read (after_id if none), *seen: how many. So a walk of the whole
+//  journal goes by bounded steps, each a range of the primary key. 0 or -1.
+typedef void (arb_journal_scan_fn) (void *arg, const arb_journal_scanned_t *row);
+int arb_journal_scan (arb_journal_t *self,
+                      uint64_t after_id,
+                      size_t max,
+                      arb_journal_scan_fn *fn,
+                      void *arg,
+                      uint64_t *last_id,
+                      size_t *seen);
 
 //  Stores a task's delivery count alone (a clean stop records the leases
 //  it ends this way: their attempts go on, so nothing else changes). 0 or -1.

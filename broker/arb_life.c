@@ -9,6 +9,12 @@
 #define ARB_DISPATCH_BATCH 512               //  tasks per DISPATCH message at most
 #define ARB_STOPPED_KEY    "broker.stopped"  //  the epoch of the last run that stopped cleanly
 
+//  The head policy's backoff for a task without one of its own: doubling
+//  from the first to the cap, so that a failing item costs little while
+//  the others go past it.
+#define ARB_HEAD_BACKOFF_MS     100
+#define ARB_HEAD_BACKOFF_CAP_MS 30000
+
 static int s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *task);
 static void s_expired_hook (void *arg, arb_task_t *task);
 
@@ -142,6 +148,12 @@ arb_life_cancelled (arb_life_t *self)
     return self->cancelled;
 }
 
+arb_tally_t *
+arb_life_tally (arb_life_t *self)
+{
+    return &self->tally;
+}
+
 void
 arb_life_halt (arb_life_t *self, const char *what)
 {
@@ -204,6 +216,7 @@ s_ended (arb_life_t *self, arb_task_t **task_p, int state, const char *error, zf
                          copy ? &copy : result_p);
     }
     arb_outbox_event (self->outbox, task, state, error);
+    self->tally.finished[state]++;
     uint64_t id = task->id, origin = task->origin;
     bool has_children = task->has_children;
     arb_sched_finish (self->sched, task_p, state, self->clock->now_ms);
@@ -246,16 +259,12 @@ s_record_attempt (arb_life_t *self, arb_task_t *task, int outcome, const char *e
     return 0;
 }
 
-//  Delay before the next attempt, after task->attempts failed ones.
+//  An exponential delay after task->attempts failed attempts: base,
+//  doubled for each failure after the first, up to cap.
 static uint64_t
-s_backoff_ms (arb_life_t *self, arb_task_t *task)
+s_exp_delay (arb_life_t *self, arb_task_t *task, uint64_t base, uint64_t cap)
 {
-    if (task->backoff == ARB_BACKOFF_FIXED)
-        return task->backoff_ms;
-    if (task->backoff != ARB_BACKOFF_EXP)
-        return 0;
-    uint64_t cap = task->backoff_cap_ms ? task->backoff_cap_ms : ARB_BACKOFF_MAX_MS;
-    uint64_t delay = task->backoff_ms;
+    uint64_t delay = base;
     for (uint32_t n = 1; n < task->attempts && delay < cap; n++)
         delay *= 2;
     if (delay > cap)
@@ -265,6 +274,28 @@ s_backoff_ms (arb_life_t *self, arb_task_t *task)
     if (task->jitter && delay > 1)
         delay = delay / 2 + s_random (self) % (delay - delay / 2 + 1);
     return delay;
+}
+
+//  Delay before the next attempt, after task->attempts failed ones.
+static uint64_t
+s_backoff_ms (arb_life_t *self, arb_task_t *task)
+{
+    if (task->backoff == ARB_BACKOFF_FIXED)
+        return task->backoff_ms;
+    if (task->backoff != ARB_BACKOFF_EXP)
+        return 0;
+    return s_exp_delay (self, task, task->backoff_ms,
+                        task->backoff_cap_ms ? task->backoff_cap_ms : ARB_BACKOFF_MAX_MS);
+}
+
+//  Whether a task that waited out a backoff goes back to the head of its
+//  queue: it failed (it has attempts; a lost lease gives its attempt
+//  back) in a queue whose policy is head.
+static bool
+s_back_to_head (arb_task_t *task)
+{
+    return task->attempts > 0
+           && arb_queue_settings (task->queue)->on_failure == ARB_ON_FAILURE_HEAD;
 }
 
 //  Sends STOP for a running task's current lease (after the commit).
@@ -282,7 +313,54 @@ s_stop (arb_life_t *self, arb_task_t *task, arb_stop_reason_t reason)
     arb_outbox_reply (self->outbox, &stop);
 }
 
-//  An attempt failed (the handler, or its timeout): retry or dead.
+//  A failed task waits delay_ms before its next attempt (scheduled), or
+//  with none is ready at once (at the head under the head policy).
+static void
+s_retry_after (arb_life_t *self, arb_task_t *task, uint64_t delay_ms, const char *error)
+{
+    if (delay_ms)
+        arb_sched_make_scheduled (self->sched, task, self->clock->now_ms + delay_ms,
+                                  self->clock->now_ms, self->clock->mono_ms);
+    else
+        arb_sched_make_ready (self->sched, task, s_back_to_head (task), self->clock->now_ms,
+                              self->clock->mono_ms);
+    if (arb_journal_save (self->journal, task, task->state, 0, NULL, error, NULL, 0)) {
+        arb_life_halt (self, "retry");
+        return;
+    }
+    arb_outbox_event (self->outbox, task, task->state, error);
+}
+
+//  Arbeiter's rule, the head policy: back to the head of its queue, but
+//  only after a backoff (the task's own, else ARB_HEAD_BACKOFF_MS doubling
+//  up to the cap), while the tasks behind it go past; and not for ever:
+//  a task with retries is dead when they are used up, any other is
+//  quarantined after max_head_failures failures in a row (every attempt
+//  counted failed: a success ends the task, a lost or released lease
+//  gives its attempt back). So a poison item neither spins nor stays.
+static void
+s_fail_to_head (arb_life_t *self, arb_task_t **task_p, const char *error)
+{
+    arb_task_t *task = *task_p;
+    if (task->max_attempts > 1 && task->attempts >= task->max_attempts) {
+        arb_life_finish (self, task_p, ARB_STATE_DEAD, error, NULL);
+        return;
+    }
+    if (task->max_attempts <= 1 && task->attempts >= self->config.max_head_failures) {
+        char why[ARB_TEXT_MAX + 128];
+        snprintf (why, sizeof (why),
+                  "quarantined: failed %u times in a row at the head of its queue (last: %s)",
+                  task->attempts, error);
+        arb_life_finish (self, task_p, ARB_STATE_DEAD, why, NULL);
+        return;
+    }
+    uint64_t delay = task->backoff != ARB_BACKOFF_NONE
+                         ? s_backoff_ms (self, task)
+                         : s_exp_delay (self, task, ARB_HEAD_BACKOFF_MS, ARB_HEAD_BACKOFF_CAP_MS);
+    s_retry_after (self, task, delay, error);
+}
+
+//  An attempt failed (the handler, or its timeout): the queue's policy.
 static void
 s_attempt_failed (arb_life_t *self, arb_task_t **task_p, int outcome, const char *error)
 {
@@ -293,26 +371,12 @@ s_attempt_failed (arb_life_t *self, arb_task_t **task_p, int outcome, const char
     if (task->lease)
         arb_sched_unlease (self->sched, task);
     int policy = arb_queue_settings (task->queue)->on_failure;
-    if (policy == ARB_ON_FAILURE_HEAD) {
-        //  Arbeiter's rule: back to the head of its queue, however often
-        arb_sched_make_ready (self->sched, task, true, self->clock->now_ms, self->clock->mono_ms);
-        if (arb_journal_save (self->journal, task, task->state, 0, NULL, error, NULL, 0))
-            arb_life_halt (self, "requeue");
-        arb_outbox_event (self->outbox, task, task->state, error);
-        return;
-    }
-    if (task->attempts >= task->max_attempts || policy == ARB_ON_FAILURE_DEAD) {
+    if (policy == ARB_ON_FAILURE_HEAD)
+        s_fail_to_head (self, task_p, error);
+    else if (task->attempts >= task->max_attempts || policy == ARB_ON_FAILURE_DEAD)
         arb_life_finish (self, task_p, ARB_STATE_DEAD, error, NULL);
-        return;
-    }
-    uint64_t not_before = self->clock->now_ms + s_backoff_ms (self, task);
-    arb_sched_make_scheduled (self->sched, task, not_before, self->clock->now_ms,
-                              self->clock->mono_ms);
-    if (arb_journal_save (self->journal, task, task->state, 0, NULL, error, NULL, 0)) {
-        arb_life_halt (self, "retry");
-        return;
-    }
-    arb_outbox_event (self->outbox, task, task->state, error);
+    else
+        s_retry_after (self, task, s_backoff_ms (self, task), error);
 }
 
 void
@@ -692,6 +756,7 @@ s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *
     if (task->origin)
         task->expires_ms = 0;
     task->started_ms = self->clock->now_ms;
+    self->tally.dispatched++;
     arb_outbox_event (self->outbox, task, ARB_STATE_RUNNING, NULL);
     if (self->take_reply)
         self->take_bytes += s_dispatch_bytes (d);
@@ -757,7 +822,7 @@ arb_life_fire_timers (arb_life_t *self)
             arb_sched_make_scheduled (self->sched, task, task->not_before_ms, self->clock->now_ms,
                                       self->clock->mono_ms);
         else if (task->state == ARB_STATE_SCHEDULED) {
-            arb_sched_make_ready (self->sched, task, false, self->clock->now_ms,
+            arb_sched_make_ready (self->sched, task, s_back_to_head (task), self->clock->now_ms,
                                   self->clock->mono_ms);
             arb_outbox_event (self->outbox, task, ARB_STATE_READY, NULL);
         }
@@ -770,14 +835,20 @@ arb_life_fire_timers (arb_life_t *self)
 //  ---------------------------------------------------------------------
 //  Queues: retention, and queue-wide operations
 
+//  A final task of queue leaves the journal: it is counted no more.
+static void
+s_uncount (arb_life_t *self, const char *queue, int state)
+{
+    arb_queue_t *q = queue ? arb_sched_find_queue (self->sched, queue) : NULL;
+    if (q && state > 0 && state <= ARB_STATE_MAX && arb_queue_counts (q)[state])
+        arb_queue_counts (q)[state]--;
+}
+
 static void
 s_purged (void *arg, uint64_t id, const char *queue, int state)
 {
     (void) id;
-    arb_life_t *self = (arb_life_t *) arg;
-    arb_queue_t *q = arb_sched_find_queue (self->sched, queue);
-    if (q && state > 0 && state <= ARB_STATE_MAX && arb_queue_counts (q)[state])
-        arb_queue_counts (q)[state]--;
+    s_uncount ((arb_life_t *) arg, queue, state);
 }
 
 int
@@ -793,6 +864,133 @@ arb_life_sweep (arb_life_t *self, size_t batch)
         s_forget_idle_queues (self);
     return purged;
 }
+
+//  ---------------------------------------------------------------------
+//  DELETE
+
+//  Whether a final task has children that have not ended: they will read
+//  its state and result (a pipe's next step, its input), so it stays.
+static int
+s_has_open_children (arb_life_t *self, uint64_t id, bool *open)
+{
+    arb_vec_t children = {0};
+    *open = false;
+    int rc = arb_journal_children (self->journal, id, &children);
+    uint64_t child, kind;
+    while (rc == 0 && !*open && arb_vec_shift (&children, &child)
+           && arb_vec_shift (&children, &kind))
+        *open = arb_sched_find (self->sched, child) != NULL;
+    arb_vec_free (&children);
+    return rc;
+}
+
+typedef struct {
+    arb_life_t *self;
+    const arb_delete_body_t *filter;  //  NULL: deleting one task by id
+    arb_vec_t ids;                    //  the tasks to remove
+    int state;                        //  by id: the task's state (0: none)
+    bool kept;                        //  by id: it has children that have not ended
+    bool failed;                      //  a journal read failed
+} s_delete_t;
+
+//  Takes a final task for removal, unless tasks that have not ended wait
+//  for it; it is counted no more.
+static void
+s_delete_row (s_delete_t *del, uint64_t id, const char *queue, int state, bool has_children)
+{
+    bool open = false;
+    if (has_children && s_has_open_children (del->self, id, &open))
+        del->failed = true;
+    else if (open)
+        del->kept = true;
+    else {
+        arb_vec_push (&del->ids, id);
+        s_uncount (del->self, queue, state);
+    }
+}
+
+static int
+s_delete_one (void *arg, arb_task_t *row, const char *queue, const char *name)
+{
+    (void) name;
+    s_delete_t *del = (s_delete_t *) arg;
+    del->state = row->state;
+    if (arb_state_is_final (row->state))
+        s_delete_row (del, row->id, queue, row->state, row->has_children);
+    return 0;
+}
+
+static void
+s_delete_match (void *arg, const arb_journal_scanned_t *row)
+{
+    s_delete_t *del = (s_delete_t *) arg;
+    const arb_delete_body_t *filter = del->filter;
+    if (!arb_state_is_final (row->state) || (filter->state && row->state != (int) filter->state)
+        || (filter->queue && !(row->queue && streq (row->queue, filter->queue)))
+        || (filter->older_than_ms
+            && row->finished_ms + filter->older_than_ms > del->self->clock->now_ms))
+        return;
+    s_delete_row (del, row->id, row->queue, row->state, row->has_children);
+}
+
+//  Removes the tasks taken, with their history and edges, as the
+//  retention sweep does. 0, or -1 (halted).
+static int
+s_delete_end (arb_life_t *self, s_delete_t *del)
+{
+    if (del->failed || arb_journal_remove (self->journal, del->ids.v, del->ids.n, self->next_id)) {
+        arb_vec_free (&del->ids);
+        arb_life_halt (self, "delete");
+        return -1;
+    }
+    if (del->ids.n)
+        s_forget_idle_queues (self);
+    arb_vec_free (&del->ids);
+    return 0;
+}
+
+int
+arb_life_delete (arb_life_t *self, uint64_t id, arb_outcome_info_t *outcome)
+{
+    outcome->id = id;
+    arb_task_t *task = arb_sched_find (self->sched, id);
+    if (task) {
+        outcome->code = ARB_ERR_CONFLICT;
+        outcome->state = task->state;
+        return 0;
+    }
+    s_delete_t del = {.self = self};
+    bool found;
+    if (arb_journal_load_task (self->journal, id, s_delete_one, &del, &found))
+        del.failed = true;
+    if (s_delete_end (self, &del))
+        return -1;
+    outcome->state = (uint32_t) del.state;
+    outcome->code = !found                                        ? ARB_ERR_NOT_FOUND
+                    : del.kept || !arb_state_is_final (del.state) ? ARB_ERR_CONFLICT
+                                                                  : 0;
+    return 0;
+}
+
+int
+arb_life_delete_matching (arb_life_t *self,
+                          const arb_delete_body_t *filter,
+                          uint32_t *count,
+                          uint64_t *last_id,
+                          bool *more)
+{
+    s_delete_t del = {.self = self, .filter = filter};
+    size_t seen = 0;
+    if (arb_journal_scan (self->journal, filter->after_id, ARB_DELETE_MAX, s_delete_match, &del,
+                          last_id, &seen))
+        del.failed = true;
+    *count = (uint32_t) del.ids.n;
+    *more = seen == ARB_DELETE_MAX;
+    return s_delete_end (self, &del);
+}
+
+//  ---------------------------------------------------------------------
+//  Queue-wide operations
 
 //  Ends the unfinished tasks of a queue as cancelled (why says how), and
 //  the running ones too if asked (they are stopped on their workers);

@@ -14,8 +14,15 @@
       failed      the handler said so, or the attempt timed out: counts
                   an attempt; then the queue's on_failure policy: retry
                   (after the task's backoff while attempts remain, else
-                  dead), head (back to the head of the queue) or dead;
-                  every error is kept in the task's history
+                  dead), head or dead; every error is kept in the task's
+                  bounded history (the first and the last attempts)
+                  head: back to the head of its queue once a backoff has
+                  passed (the task's own, else 100 ms doubling per
+                  failure up to 30 s, jittered), other tasks going past
+                  it meanwhile; dead after its max attempts if it has
+                  retries, else "quarantined" after max_head_failures
+                  failures in a row, so a poison item neither spins nor
+                  comes back for ever
       released    given back (Kestrel abort, AMQP nack, worker leaving):
                   to the head of its queue, no attempt counted
       lost        its worker died: not the task's fault, so no attempt is
@@ -39,7 +46,7 @@
                          dispatch, queue-wide operations
       arb_life_flow.c    the flow rules: dependencies, fan-out copies,
                          cancelling trees and flows, routed (EMIT) items
-      arb_life_submit.c  tasks entering: submit, revive, load at start,
+      arb_life_submit.c  tasks entering: submit, retry, load at start,
                          watchers
       arb_life_schedule.c  tasks entering on time: periodic schedules,
                          each slot submitted as SUBMIT would, with the
@@ -62,6 +69,7 @@
 #include "arb_outbox.h"
 #include "arb_schedule.h"
 #include "arb_sched.h"
+#include "arb_tally.h"
 
 typedef struct _arb_life_t arb_life_t;
 
@@ -70,6 +78,7 @@ typedef struct {
     uint32_t liveness_ms;        //  a worker silent this long is dead
     uint64_t cache_bytes;        //  payloads kept in memory for dispatch
     uint32_t max_lost;           //  leases lost before a task is quarantined
+    uint32_t max_head_failures;  //  failures in a row at the head of a queue before quarantine
     uint64_t retention_ms;       //  finished tasks kept this long by default
     uint64_t dead_retention_ms;  //  dead tasks kept this long by default
 } arb_life_config_t;
@@ -178,10 +187,43 @@ void arb_life_cancel_queue (arb_life_t *self, const char *queue);
 //  Tasks cancelled since start (a request counts its own by the difference).
 uint64_t arb_life_cancelled (arb_life_t *self);
 
-//  Puts a dead task back to ready with its attempts reset (its history
-//  stays); *revived says whether id was a dead task. 0, or -1 if the
-//  journal failed.
-int arb_life_revive (arb_life_t *self, uint64_t id, bool *revived);
+//  The broker's counters since start (borrowed; the loop adds its commits).
+arb_tally_t *arb_life_tally (arb_life_t *self);
+
+//  Retries dead tasks (RETRY). Each of the n ids that names a dead task
+//  (not a fan-out task; from index own_from on, not one that died of a
+//  failed dependency) gets a new round of attempts, its history kept, and
+//  revived[i] says so; it is ready, or waits for those of its parents
+//  that are not final. Then what died because of them comes back: their
+//  descendants over on_success edges that ended dead of a failed
+//  dependency wait for their parents again (and die again at once if
+//  another parent still failed them), and tasks still waiting that had
+//  counted any of these as ended wait for them again. *count: the tasks
+//  back (revived and reopened). 0, or -1 if the journal failed.
+int arb_life_retry (arb_life_t *self,
+                    const uint64_t *ids,
+                    size_t n,
+                    size_t own_from,
+                    bool *revived,
+                    uint64_t *count);
+
+//  Deletes a final task from the journal with its history and edges, as
+//  the retention sweep would (DELETE), unless tasks that have not ended
+//  depend on it. Fills outcome: code 0 and the state it had; 404 if there
+//  is no such task; 409 with its state if it has not ended, or if tasks
+//  that have not ended wait for it. 0, or -1 if the journal failed.
+int arb_life_delete (arb_life_t *self, uint64_t id, arb_outcome_info_t *outcome);
+
+//  Deletes, as arb_life_delete, the final tasks that match filter's
+//  state, queue and older_than_ms among the ARB_DELETE_MAX tasks after
+//  filter->after_id in id order (so a request costs a bounded step, never
+//  a walk of the journal); *count: how many, *last_id: the last id looked
+//  at, *more: there may be more after it. 0, or -1 if the journal failed.
+int arb_life_delete_matching (arb_life_t *self,
+                              const arb_delete_body_t *filter,
+                              uint32_t *count,
+                              uint64_t *last_id,
+                              bool *more);
 
 //  Cancels every task of a queue that is not running (running tasks
 //  finish), in memory and in one journal statement; visits only the

@@ -15,6 +15,14 @@
     Cancelling a task on request also cancels its descendants reached over
     on_success and on_failure edges; `always` edges (finalizers) still run.
 
+    Retrying a dead task undoes what its failure did to the tasks that
+    could not run without it: its descendants over on_success edges that
+    ended dead of a failed dependency (never ran: no attempt, no lost
+    lease) come back as waiting and are counted again from their parents
+    in the journal, so one that another failed parent still holds dies
+    again; and a task still waiting that had counted the failed one as
+    ended waits for it again. What ran because it failed stays as it ended.
+
     Fan-out. A task with endpoints waits for one copy per endpoint. A copy
     lives in the hidden queue "<queue>@<endpoint>", which only that named
     worker consumes; if it is still there when the endpoint timeout passes,
@@ -354,6 +362,109 @@ arb_life_resume_waiting (arb_life_t *self)
             arb_life_recount (self, &task);
     }
     zlistx_destroy (&waiting);
+}
+
+//  ---------------------------------------------------------------------
+//  Retrying: what died because a retried task failed comes back
+
+//  A retried task with parents waits for those that are not final (a
+//  parent retried with it); the others, failed or not, were final when
+//  it ran and are not asked again: it was retried by name.
+static void
+s_wait_for_parents (arb_life_t *self, arb_task_t **task_p)
+{
+    arb_task_t *task = *task_p;
+    s_recount_t rc = {0, 0, 0, "", false};
+    if (task->parents && arb_journal_parents (self->journal, task->id, s_recount_parent, &rc)) {
+        arb_life_halt (self, "retry");
+        return;
+    }
+    task->pending = rc.pending;
+    task->skip = false;
+    if (task->pending)
+        arb_outbox_event (self->outbox, task, ARB_STATE_WAITING, NULL);
+    else
+        s_settle (self, task_p);
+}
+
+//  Ids as keys of a set.
+static const char *
+s_id_key (uint64_t id, char *key, size_t size)
+{
+    snprintf (key, size, "%" PRIu64, id);
+    return key;
+}
+
+//  Looks at the children of batch task `at`: brings back those that died
+//  of a failed dependency over an on_success edge (appended to batch),
+//  and lists in others the tasks waiting outside the batch, which had
+//  counted `at` as ended. seen holds the ids of both. 0 or -1.
+static int
+s_reopen_children (
+    arb_life_t *self, uint64_t at, arb_vec_t *batch, arb_vec_t *others, zhashx_t *seen)
+{
+    arb_vec_t children = {0};
+    if (arb_journal_children (self->journal, at, &children)) {
+        arb_life_halt (self, "retry");
+        arb_vec_free (&children);
+        return -1;
+    }
+    char key[24];
+    uint64_t child, kind;
+    int rc = 0;
+    while (rc == 0 && arb_vec_shift (&children, &child) && arb_vec_shift (&children, &kind)) {
+        if (zhashx_lookup (seen, s_id_key (child, key, sizeof (key))))
+            continue;
+        arb_task_t *task = arb_sched_find (self->sched, child);
+        if (task && task->state == ARB_STATE_WAITING) {
+            arb_vec_push (others, child);
+            zhashx_insert (seen, key, (void *) 1);
+        }
+        else if (!task && kind == 0) {
+            //  only an on_success edge passes a failure down
+            rc = arb_life_bring_back (self, child, ARB_BACK_DEPENDENCY, &task);
+            if (task) {
+                arb_vec_push (batch, child);
+                zhashx_insert (seen, key, (void *) 1);
+                arb_outbox_event (self->outbox, task, ARB_STATE_WAITING, NULL);
+            }
+        }
+    }
+    arb_vec_free (&children);
+    return rc;
+}
+
+void
+arb_life_reopen (arb_life_t *self, arb_vec_t *batch, size_t roots)
+{
+    zhashx_t *seen = zhashx_new ();
+    arb_vec_t others = {0};
+    char key[24];
+    for (size_t i = 0; i < batch->n; i++)
+        zhashx_insert (seen, s_id_key (batch->v[i], key, sizeof (key)), (void *) 1);
+    //  breadth first: batch grows while it is walked, each task once
+    for (size_t i = 0; i < batch->n && !self->halted; i++)
+        s_reopen_children (self, batch->v[i], batch, &others, seen);
+    zhashx_destroy (&seen);
+    //  Every task is counted only once all are back, so that none sees
+    //  another as ended; until then each counts all its parents (more
+    //  than the truth), so an end heard meanwhile cannot free it early.
+    //  The waiting tasks outside come first: they count the returned as
+    //  not ended before any of those can end again.
+    uint64_t id;
+    arb_task_t *task;
+    while (!self->halted && arb_vec_shift (&others, &id))
+        if ((task = arb_sched_find (self->sched, id)) && task->state == ARB_STATE_WAITING)
+            arb_life_recount (self, &task);
+    arb_vec_free (&others);
+    for (size_t i = 0; i < batch->n && !self->halted; i++)
+        if ((task = arb_sched_find (self->sched, batch->v[i]))
+            && task->state == ARB_STATE_WAITING) {
+            if (i < roots)
+                s_wait_for_parents (self, &task);
+            else
+                arb_life_recount (self, &task);
+        }
 }
 
 //  ---------------------------------------------------------------------

@@ -21,6 +21,7 @@ struct _arb_life_t {
     uint64_t next_id;          //  last task id given out
     uint64_t rng;              //  xorshift state, for backoff jitter
     uint64_t cancelled;        //  tasks cancelled since start
+    arb_tally_t tally;         //  tasks submitted, dispatched, finished since start (STATS)
     arb_msg_t *take_reply;     //  borrowed: the DISPATCH answering a TAKE, while one runs
     size_t take_bytes;         //  bytes of payloads and results in take_reply
     bool clean_start;          //  the previous run stopped cleanly and wrote its leases
@@ -43,6 +44,26 @@ void arb_life_finish (
 //  Cancels a task in any unfinished state (a running one is stopped on its
 //  worker). Returns its state after.
 int arb_life_cancel_task (arb_life_t *self, arb_task_t **task_p, const char *why);
+
+//  arb_life_submit.c
+
+//  Whether a dead task died of a failed dependency rather than on its
+//  own: it has parents and never ran (a started attempt or a lost lease
+//  would count; a retry puts both back to 0).
+bool arb_life_died_of_dependency (const arb_task_t *task);
+
+//  What arb_life_bring_back takes.
+typedef enum {
+    ARB_BACK_ANY,         //  any dead task
+    ARB_BACK_OWN,         //  one that died on its own
+    ARB_BACK_DEPENDENCY,  //  one that died of a failed dependency
+} arb_back_t;
+
+//  Brings task id back from the journal if it is dead (no fan-out task)
+//  and of the kind asked: waiting, its attempts reset (its history kept),
+//  with all its parents counted as pending until it is counted again
+//  (arb_life_recount). *task is it, or NULL. 0, or -1 if the journal failed.
+int arb_life_bring_back (arb_life_t *self, uint64_t id, arb_back_t which, arb_task_t **task);
 
 //  arb_life_flow.c
 
@@ -71,6 +92,14 @@ arb_life_fill_parents (arb_life_t *self, arb_task_t *task, arb_msg_t *msg, arb_d
 
 //  Enqueues a succeeding task's staged EMIT items. 0, or -1 (halted).
 int arb_life_commit_emits (arb_life_t *self, arb_task_t *task);
+
+//  After a retry brought back the first `roots` tasks of batch (ids;
+//  arb_life_bring_back): appends and brings back their descendants that
+//  died of a failed dependency, makes the waiting tasks that counted any
+//  of them as ended wait again, then counts every one of them: a root
+//  waits for its parents that are not final, or is ready; a descendant
+//  follows its edges (arb_life_recount).
+void arb_life_reopen (arb_life_t *self, arb_vec_t *batch, size_t roots);
 
 //  arb_life_schedule.c
 

@@ -1,6 +1,7 @@
 /*  arb_life_submit.c — the task lifecycle's entrances: a submitted batch
-    is stored, a dead task revived, the unfinished tasks loaded at start,
-    and a peer made a task's watcher. See arb_life.h.
+    is stored, dead tasks retried (what died of them is brought back by
+    the flow rules, arb_life_reopen), the unfinished tasks loaded at
+    start, and a peer made a task's watcher. See arb_life.h.
 
     A batch is stored whole inside the turn's transaction: ids first (a
     known client key gives the first task's id, so a retried submit is
@@ -303,6 +304,7 @@ arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *re
     for (size_t i = 0; i < n; i++) {
         results[i].id = ids[i];
         results[i].state = (uint32_t) s_state_of (self, ids[i]);
+        self->tally.submitted += !results[i].existing;
         bool found;
         if (body->watch && arb_life_watch (self, ids[i], arb_msg_routing_id (msg), &found))
             goto cleanup;
@@ -314,45 +316,91 @@ cleanup:
 }
 
 //  ---------------------------------------------------------------------
-//  RETRY of a dead task
+//  RETRY of dead tasks
+
+bool
+arb_life_died_of_dependency (const arb_task_t *task)
+{
+    return task->state == ARB_STATE_DEAD && task->parents > 0 && task->attempts == 0
+           && task->lost == 0;
+}
 
 typedef struct {
     arb_life_t *self;
-    arb_task_t *task;  //  the revived task, owned by the scheduler once added
-} s_revive_t;
+    arb_back_t which;
+    arb_task_t *task;  //  the task brought back, owned by the scheduler once added
+} s_back_t;
 
-//  Puts a dead task back to ready with its attempts reset; its history stays.
 static int
-s_revive_row (void *arg, arb_task_t *row, const char *queue, const char *name)
+s_back_row (void *arg, arb_task_t *row, const char *queue, const char *name)
 {
-    s_revive_t *revive = (s_revive_t *) arg;
-    arb_life_t *self = revive->self;
-    if (row->state != ARB_STATE_DEAD)
+    s_back_t *back = (s_back_t *) arg;
+    arb_life_t *self = back->self;
+    //  a fan-out task is the sum of its copies' answers: it never runs itself
+    if (row->state != ARB_STATE_DEAD || row->copies)
+        return 0;
+    bool of_dependency = arb_life_died_of_dependency (row);
+    if ((back->which == ARB_BACK_OWN && of_dependency)
+        || (back->which == ARB_BACK_DEPENDENCY && !of_dependency))
         return 0;
     arb_task_t *task = arb_sched_task_from_row (self->sched, row, queue, name);
     task->attempts = 0;
     task->lost = 0;
-    task->not_before_ms = 0;
-    task->state = ARB_STATE_READY;
-    if (arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, "", NULL, 0)) {
+    task->state = ARB_STATE_WAITING;
+    task->pending = task->parents;  //  no less than the truth, until counted
+    if (back->which != ARB_BACK_DEPENDENCY)
+        task->not_before_ms = 0;  //  a retry starts now; a reopened task keeps its delay
+    if (arb_journal_save (self->journal, task, ARB_STATE_WAITING, 0, NULL, "", NULL, 0)) {
         arb_sched_discard_task (self->sched, &task);
         return -1;
     }
     arb_queue_counts (task->queue)[ARB_STATE_DEAD]--;
     arb_sched_add (self->sched, task, self->clock->now_ms, self->clock->mono_ms);
-    arb_outbox_event (self->outbox, task, ARB_STATE_READY, NULL);
-    revive->task = task;
+    back->task = task;
     return 0;
 }
 
 int
-arb_life_revive (arb_life_t *self, uint64_t id, bool *revived)
+arb_life_bring_back (arb_life_t *self, uint64_t id, arb_back_t which, arb_task_t **task)
 {
-    s_revive_t revive = {self, NULL};
+    s_back_t back = {self, which, NULL};
     bool found;
+    *task = NULL;
     if (arb_journal_begin (self->journal)
-        || arb_journal_load_task (self->journal, id, s_revive_row, &revive, &found))
+        || arb_journal_load_task (self->journal, id, s_back_row, &back, &found)) {
+        arb_life_halt (self, "retry");
         return -1;
-    *revived = revive.task != NULL;
+    }
+    *task = back.task;
     return 0;
+}
+
+int
+arb_life_retry (arb_life_t *self,
+                const uint64_t *ids,
+                size_t n,
+                size_t own_from,
+                bool *revived,
+                uint64_t *count)
+{
+    arb_vec_t batch = {0};
+    for (size_t i = 0; i < n && !self->halted; i++) {
+        arb_task_t *task = NULL;
+        revived[i] = false;
+        if (!arb_sched_find (self->sched, ids[i])
+            && arb_life_bring_back (self, ids[i], i < own_from ? ARB_BACK_ANY : ARB_BACK_OWN,
+                                    &task))
+            break;
+        if (task) {
+            revived[i] = true;
+            arb_vec_push (&batch, ids[i]);
+        }
+    }
+    arb_life_reopen (self, &batch, batch.n);
+    *count = 0;
+    for (size_t i = 0; i < batch.n; i++)
+        if (arb_sched_find (self->sched, batch.v[i]))
+            (*count)++;
+    arb_vec_free (&batch);
+    return self->halted ? -1 : 0;
 }

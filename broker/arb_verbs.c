@@ -24,6 +24,7 @@ static const s_verb_t s_verbs[] = {
     {ARB_MSG_WATCH, arb_verbs_watch, NULL},
     {ARB_MSG_CANCEL, arb_verbs_cancel, NULL},
     {ARB_MSG_RETRY, arb_verbs_retry, NULL},
+    {ARB_MSG_DELETE, arb_verbs_delete, NULL},
     //  admin
     {ARB_MSG_STATS, arb_verbs_stats, NULL},
     {ARB_MSG_QUEUE, arb_verbs_queue, NULL},

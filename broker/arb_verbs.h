@@ -13,7 +13,7 @@
     never call each other.
 
     The handlers are grouped by caller:
-      arb_verbs_client.c  SUBMIT, STATUS, LIST, WATCH, CANCEL, RETRY
+      arb_verbs_client.c  SUBMIT, STATUS, LIST, WATCH, CANCEL, RETRY, DELETE
       arb_verbs_admin.c   STATS, QUEUE, LIMIT, EVENTS, PEEK, META, PING,
                           SCHEDULE
       arb_verbs_worker.c  REGISTER, CREDIT, TAKE, RESULT, EMIT, HEARTBEAT, BYE

@@ -7,6 +7,11 @@
 
 #define ARB_WORKER_QUEUES_SHOWN 100  //  distinct queue names STATS shows per worker
 
+//  The on_failure policies by their ARB_ON_FAILURE_* number, as QUEUE and
+//  STATS name them.
+static const char *s_on_failure_names[] = {"retry", "head", "dead"};
+#define ARB_ON_FAILURE_COUNT (sizeof (s_on_failure_names) / sizeof (s_on_failure_names[0]))
+
 //  ---------------------------------------------------------------------
 //  STATS: queues and workers, a page of each, in name (identity) order.
 //  It walks the queues and sessions, never a queue's tasks.
@@ -28,6 +33,43 @@ s_queue_is_listed (arb_queue_t *queue)
     return false;
 }
 
+//  The settings of a queue that are set, in its STATS record.
+static void
+s_queue_settings (arb_queue_t *queue, arb_queue_info_t *info)
+{
+    arb_queue_settings_t *settings = arb_queue_settings (queue);
+    info->paused = settings->paused;
+    info->declared = settings->declared;
+    info->max_running = arb_queue_limit (queue)->max_running;
+    info->rate_per_sec = arb_queue_limit (queue)->rate_per_sec;
+    info->retention_ms = settings->retention_ms;
+    if (settings->on_failure != ARB_ON_FAILURE_RETRY
+        && (size_t) settings->on_failure < ARB_ON_FAILURE_COUNT)
+        info->on_failure = s_on_failure_names[settings->on_failure];
+}
+
+//  Copies n numbers into a list owned by the reply.
+static void
+s_numbers (arb_msg_t *reply, arb_ids_t *list, const uint64_t *numbers, size_t n)
+{
+    list->n = n;
+    list->v = (uint64_t *) arb_msg_alloc (reply, n * sizeof (uint64_t));
+    memcpy (list->v, numbers, n * sizeof (uint64_t));
+}
+
+//  The broker's counters since start.
+static void
+s_tally (arb_msg_t *reply, const arb_tally_t *tally)
+{
+    arb_stats_reply_body_t *out = arb_msg_stats_reply (reply);
+    out->submitted = tally->submitted;
+    out->dispatched = tally->dispatched;
+    s_numbers (reply, &out->finished, tally->finished, ARB_STATE_MAX + 1);
+    out->commits = tally->commits;
+    out->commit_us = tally->commit_us;
+    s_numbers (reply, &out->commit_buckets, tally->commit_buckets, ARB_COMMIT_BUCKETS);
+}
+
 static void
 s_add_queue (const arb_verbs_t *verbs, arb_msg_t *reply, arb_queue_t *queue)
 {
@@ -35,11 +77,8 @@ s_add_queue (const arb_verbs_t *verbs, arb_msg_t *reply, arb_queue_t *queue)
     arb_queue_info_t *info =
         (arb_queue_info_t *) arb_msg_grow (reply, &out->queues, sizeof (*info), 1);
     info->name = arb_msg_strdup (reply, arb_queue_name (queue));
-    info->counts.n = ARB_STATE_MAX + 1;
-    info->counts.v = (uint64_t *) arb_msg_alloc (reply, info->counts.n * sizeof (uint64_t));
-    memcpy (info->counts.v, arb_queue_counts (queue), info->counts.n * sizeof (uint64_t));
-    info->paused = arb_queue_settings (queue)->paused;
-    info->declared = arb_queue_settings (queue)->declared;
+    s_numbers (reply, &info->counts, arb_queue_counts (queue), ARB_STATE_MAX + 1);
+    s_queue_settings (queue, info);
     info->done_last_minute = arb_queue_done_last_minute (queue, verbs->clock->now_ms);
     info->oldest_ready_ms = arb_queue_oldest_ms (queue, verbs->clock->now_ms);
     info->consumers = (uint32_t) arb_sched_consumers (arb_life_sched (verbs->life), queue);
@@ -141,6 +180,7 @@ arb_verbs_stats (const arb_verbs_t *verbs, arb_msg_t *msg)
         arb_queue_t *queue = arb_sched_find_queue (sched, body->queue);
         if (queue)
             s_add_queue (verbs, reply, queue);
+        s_tally (reply, arb_life_tally (verbs->life));
         arb_outbox_reply (verbs->outbox, &reply);
         return;
     }
@@ -155,6 +195,7 @@ arb_verbs_stats (const arb_verbs_t *verbs, arb_msg_t *msg)
     for (size_t i = 0; i < count; i++)
         s_add_worker (verbs, reply, (arb_session_t *) page[i].item);
     free (page);
+    s_tally (reply, arb_life_tally (verbs->life));
     arb_outbox_reply (verbs->outbox, &reply);
 }
 
@@ -168,10 +209,9 @@ s_queue_change (const arb_verbs_t *verbs, arb_msg_t *msg, arb_queue_change_t *ch
 {
     arb_queue_body_t *body = arb_msg_queue (msg);
     if (body->on_failure) {
-        const char *names[] = {"retry", "head", "dead"};
-        for (int i = 0; i < 3; i++)
-            if (streq (body->on_failure, names[i]))
-                change->on_failure = i;
+        for (size_t i = 0; i < ARB_ON_FAILURE_COUNT; i++)
+            if (streq (body->on_failure, s_on_failure_names[i]))
+                change->on_failure = (int) i;
         if (change->on_failure < 0) {
             arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
                                "on_failure: '%s' is not retry, head or dead", body->on_failure);

@@ -1,5 +1,5 @@
 /*  arb_verbs_client.c — the client verbs: SUBMIT, STATUS, LIST, WATCH,
-    CANCEL, RETRY. See arb_verbs.h for what a handler may do.
+    CANCEL, RETRY, DELETE. See arb_verbs.h for what a handler may do.
 
     Each handler validates the whole request before it changes anything:
     a refused request has no effect. Changes go through the lifecycle into
@@ -429,63 +429,170 @@ failed:
     arb_life_halt (verbs->life, "cancel");
 }
 
-//  Revives one task by id: fills its outcome. -1 on journal failure.
-static int
-s_retry_one (const arb_verbs_t *verbs, uint64_t id, arb_outcome_info_t *outcome)
+//  n zeroed per-id answers at the end of a reply's list (NULL for none).
+static arb_outcome_info_t *
+s_outcomes (arb_msg_t *reply, void *list, size_t n)
 {
-    outcome->id = id;
-    arb_task_t *task = arb_sched_find (arb_life_sched (verbs->life), id);
-    if (task) {
-        outcome->code = ARB_ERR_CONFLICT;
-        outcome->state = task->state;
-        return 0;
-    }
-    bool revived;
-    if (arb_life_revive (verbs->life, id, &revived) || arb_life_is_halted (verbs->life))
+    return n ? (arb_outcome_info_t *) arb_msg_grow (reply, list, sizeof (arb_outcome_info_t), n)
+             : NULL;
+}
+
+//  Appends the ids of a list (NULL: the journal failed) to ids. 0 or -1.
+static int
+s_append_ids (arb_vec_t *ids, zlistx_t **list_p)
+{
+    if (!*list_p)
         return -1;
-    if (revived) {
-        outcome->state = ARB_STATE_READY;
-        return 0;
+    for (void *id = zlistx_first (*list_p); id; id = zlistx_next (*list_p))
+        arb_vec_push (ids, (uint64_t) (uintptr_t) id);
+    zlistx_destroy (list_p);
+    return 0;
+}
+
+//  The tasks a RETRY names besides its ids, appended to ids: every dead
+//  task of a queue (all), then (from *own_from on) the dead tasks of a
+//  flow or of the groups of a name, of which only those that died on
+//  their own are retried: their dependents follow them. 0, or -1 after
+//  refusing the request (an unknown flow or group), or with the journal
+//  failed (*failed).
+static int
+s_retry_targets (
+    const arb_verbs_t *verbs, arb_msg_t *msg, arb_vec_t *ids, size_t *own_from, bool *failed)
+{
+    arb_retry_body_t *body = arb_msg_retry (msg);
+    int kind = 0;
+    zlistx_t *flows = NULL;
+    if (body->flow && (*failed = arb_journal_flow_kind (verbs->journal, body->flow, &kind)))
+        return -1;
+    if (body->flow && !kind) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_NOT_FOUND, "flow: no flow %" PRIu64,
+                           body->flow);
+        return -1;
     }
-    return s_outcome_from_journal (verbs, id, outcome);
+    if (body->group
+        && (*failed =
+                !(flows = arb_journal_flows_named (verbs->journal, body->group, ARB_FLOW_GROUP))))
+        return -1;
+    if (flows && zlistx_size (flows) == 0) {
+        zlistx_destroy (&flows);
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_NOT_FOUND, "group: no group named '%s'",
+                           body->group);
+        return -1;
+    }
+    zlistx_t *list = NULL;
+    if (body->queue && body->all)
+        list = arb_journal_dead_ids (verbs->journal, body->queue);
+    if (body->queue && body->all && (*failed = s_append_ids (ids, &list)))
+        return -1;
+    *own_from = ids->n;
+    if (body->flow)
+        list = arb_journal_flow_dead_ids (verbs->journal, body->flow);
+    if (body->flow && (*failed = s_append_ids (ids, &list)))
+        return -1;
+    for (void *f = flows ? zlistx_first (flows) : NULL; f && !*failed; f = zlistx_next (flows)) {
+        list = arb_journal_flow_dead_ids (verbs->journal, (uint64_t) (uintptr_t) f);
+        *failed = s_append_ids (ids, &list) != 0;
+    }
+    zlistx_destroy (&flows);
+    return *failed ? -1 : 0;
 }
 
 void
 arb_verbs_retry (const arb_verbs_t *verbs, arb_msg_t *msg)
 {
     arb_retry_body_t *body = arb_msg_retry (msg);
-    if (!body->ids.n && !(body->queue && body->all)) {
-        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_BAD_REQUEST, "give ids, or a queue and all");
+    if (!body->ids.n && !(body->queue && body->all) && !body->flow && !body->group) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_BAD_REQUEST,
+                           "give ids, a queue and all, a flow or a group");
         return;
     }
+    arb_vec_t ids = {0};
+    size_t own_from = 0;
+    bool failed = false;
+    if (s_retry_targets (verbs, msg, &ids, &own_from, &failed)) {
+        arb_vec_free (&ids);
+        if (failed)
+            arb_life_halt (verbs->life, "retry");
+        return;
+    }
+    //  the ids asked for by name come first, retried whatever they died of
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_RETRY_REPLY);
     arb_retry_reply_body_t *out = arb_msg_retry_reply (reply);
-    zlistx_t *ids = NULL;
-    for (size_t i = 0; i < body->ids.n; i++) {
-        arb_outcome_info_t *outcome =
-            (arb_outcome_info_t *) arb_msg_grow (reply, &out->tasks, sizeof (*outcome), 1);
-        if (s_retry_one (verbs, body->ids.v[i], outcome))
-            goto failed;
-        if (outcome->code == 0)
+    arb_outcome_info_t *outcomes = s_outcomes (reply, &out->tasks, body->ids.n);
+    arb_vec_t all = {0};
+    for (size_t i = 0; i < body->ids.n; i++)
+        arb_vec_push (&all, body->ids.v[i]);
+    for (size_t i = 0; i < ids.n; i++)
+        arb_vec_push (&all, ids.v[i]);
+    arb_vec_free (&ids);
+    bool *revived = (bool *) calloc (all.n ? all.n : 1, sizeof (bool));
+    uint64_t count = 0;
+    int rc = arb_life_retry (verbs->life, all.v, all.n, body->ids.n + own_from, revived, &count);
+    for (size_t i = 0; rc == 0 && i < body->ids.n; i++) {
+        arb_task_t *task = arb_sched_find (arb_life_sched (verbs->life), body->ids.v[i]);
+        outcomes[i].id = body->ids.v[i];
+        if (revived[i])
+            outcomes[i].state = task ? task->state : ARB_STATE_DEAD;
+        else if (task) {
+            outcomes[i].code = ARB_ERR_CONFLICT;
+            outcomes[i].state = task->state;
+        }
+        else
+            rc = s_outcome_from_journal (verbs, body->ids.v[i], &outcomes[i]);
+    }
+    out->count = (uint32_t) count;
+    free (revived);
+    arb_vec_free (&all);
+    if (rc == 0 && !arb_life_is_halted (verbs->life))
+        arb_outbox_reply (verbs->outbox, &reply);
+    else {
+        arb_msg_destroy (&reply);
+        arb_life_halt (verbs->life, "retry");
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  DELETE
+
+void
+arb_verbs_delete (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_delete_body_t *body = arb_msg_delete (msg);
+    bool matching = body->state || body->queue || body->older_than_ms;
+    if (body->ids.n == 0 && !matching) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_BAD_REQUEST,
+                           "give ids, or a state, a queue or older_than_ms");
+        return;
+    }
+    if (body->ids.n && (matching || body->after_id)) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_BAD_REQUEST,
+                           "give ids, or state, queue and older_than_ms, not both");
+        return;
+    }
+    if (body->state && !arb_state_is_final ((int) body->state)) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
+                           "state: %u is not a final state (5 succeeded, 7 dead, 8 cancelled, "
+                           "9 skipped)",
+                           body->state);
+        return;
+    }
+    if (body->queue && !*body->queue) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID, "queue: must not be empty");
+        return;
+    }
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_DELETE_REPLY);
+    arb_delete_reply_body_t *out = arb_msg_delete_reply (reply);
+    int rc = 0;
+    if (matching)
+        rc = arb_life_delete_matching (verbs->life, body, &out->count, &out->last_id, &out->more);
+    arb_outcome_info_t *outcomes = s_outcomes (reply, &out->tasks, body->ids.n);
+    for (size_t i = 0; rc == 0 && i < body->ids.n; i++) {
+        rc = arb_life_delete (verbs->life, body->ids.v[i], &outcomes[i]);
+        if (rc == 0 && outcomes[i].code == 0)
             out->count++;
     }
-    if (body->queue && body->all) {
-        ids = arb_journal_dead_ids (verbs->journal, body->queue);
-        if (!ids)
-            goto failed;
-        for (void *id = zlistx_first (ids); id; id = zlistx_next (ids)) {
-            arb_outcome_info_t outcome = {0};
-            if (s_retry_one (verbs, (uint64_t) (uintptr_t) id, &outcome))
-                goto failed;
-            if (outcome.code == 0)
-                out->count++;
-        }
-        zlistx_destroy (&ids);
-    }
-    arb_outbox_reply (verbs->outbox, &reply);
-    return;
-failed:
-    zlistx_destroy (&ids);
-    arb_msg_destroy (&reply);
-    arb_life_halt (verbs->life, "retry");
+    if (rc == 0)
+        arb_outbox_reply (verbs->outbox, &reply);
+    else
+        arb_msg_destroy (&reply);
 }

@@ -27,6 +27,7 @@ void arb_verbs_list (const arb_verbs_t *verbs, arb_msg_t *msg);
 void arb_verbs_watch (const arb_verbs_t *verbs, arb_msg_t *msg);
 void arb_verbs_cancel (const arb_verbs_t *verbs, arb_msg_t *msg);
 void arb_verbs_retry (const arb_verbs_t *verbs, arb_msg_t *msg);
+void arb_verbs_delete (const arb_verbs_t *verbs, arb_msg_t *msg);
 
 //  arb_verbs_admin.c
 void arb_verbs_stats (const arb_verbs_t *verbs, arb_msg_t *msg);

@@ -32,6 +32,8 @@ s_usage (FILE *out)
              "                         (default 0: strict priorities)\n"
              "  --cache-mb MB          payloads kept in memory for dispatch (default 256)\n"
              "  --max-lost N           lost leases before a task is quarantined (default 3)\n"
+             "  --max-head-failures N  failures in a row before a task without retries in a\n"
+             "                         queue whose policy is head is quarantined (default 10)\n"
              "  --retention SECONDS    finished tasks are kept this long (default 86400)\n"
              "  --dead-retention SECONDS  dead tasks are kept this long (default 604800)\n"
              "  --recovery-ms MS       after a start, tasks found ready wait this long for the\n"
@@ -98,6 +100,7 @@ main (int argc, char *argv[])
         {"aging", required_argument, 0, 'a'},
         {"cache-mb", required_argument, 0, 'c'},
         {"max-lost", required_argument, 0, 'l'},
+        {"max-head-failures", required_argument, 0, 'f'},
         {"retention", required_argument, 0, 'r'},
         {"dead-retention", required_argument, 0, 'R'},
         {"recovery-ms", required_argument, 0, 'C'},
@@ -148,9 +151,13 @@ main (int argc, char *argv[])
                 config.cache_bytes = value << 20;
                 break;
             case 'l':
+            case 'f':
                 if (s_parse_size (optarg, &value) || value < 1 || value > 1000)
-                    return s_bad ("--max-lost", optarg);
-                config.max_lost = (uint32_t) value;
+                    return s_bad (opt == 'l' ? "--max-lost" : "--max-head-failures", optarg);
+                if (opt == 'l')
+                    config.max_lost = (uint32_t) value;
+                else
+                    config.max_head_failures = (uint32_t) value;
                 break;
             case 'r':
                 if (s_parse_seconds (optarg, &config.retention_ms))

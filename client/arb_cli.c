@@ -36,7 +36,7 @@ s_emit (arb_cli_t *cli, const char *key, int code, const char *fmt, va_list args
         return;
     }
     json_t *obj = json_object ();
-    arb_cli_json_str (obj, key, text);
+    arb_json_str (obj, key, text);
     if (streq (key, "error"))
         json_object_set_new (obj, "code", code ? json_integer (code) : json_null ());
     json_dumpf (obj, stderr, JSON_COMPACT);
@@ -393,50 +393,4 @@ arb_cli_json_print (json_t *value)
     fputc ('\n', stdout);
     fflush (stdout);
     json_decref (value);
-}
-
-void
-arb_cli_json_time (json_t *obj, const char *key, uint64_t ms)
-{
-    char name[64], text[40];
-    snprintf (name, sizeof (name), "%s_ms", key);
-    if (ms == 0) {
-        json_object_set_new (obj, name, json_null ());
-        json_object_set_new (obj, key, json_null ());
-        return;
-    }
-    arb_cli_format_time (ms, text, sizeof (text));
-    json_object_set_new (obj, name, json_integer ((json_int_t) ms));
-    json_object_set_new (obj, key, json_string (text));
-}
-
-void
-arb_cli_json_bytes (json_t *obj, const char *key, const uint8_t *data, size_t size)
-{
-    if (arb_cli_is_utf8 (data, size)) {
-        json_object_set_new (obj, key, json_stringn ((const char *) data, size));
-        return;
-    }
-    char name[64];
-    snprintf (name, sizeof (name), "%s_base64", key);
-    char *base64 = arb_cli_base64 (data, size);
-    json_object_set_new (obj, name, json_string (base64));
-    free (base64);
-}
-
-void
-arb_cli_json_str (json_t *obj, const char *key, const char *value)
-{
-    if (!value) {
-        json_object_set_new (obj, key, json_null ());
-        return;
-    }
-    //  the wire does not promise UTF-8: escape what jansson would refuse
-    json_t *string = json_string (value);
-    if (!string) {
-        char *escaped = arb_cli_escape_str (value);
-        string = json_string (escaped);
-        free (escaped);
-    }
-    json_object_set_new (obj, key, string);
 }

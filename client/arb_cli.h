@@ -35,6 +35,7 @@
 
 #include "arb_cli_args.h"
 #include "arb_cli_text.h"
+#include "arb_json.h"
 #include "arb_client.h"
 
 #include <getopt.h>
@@ -79,6 +80,7 @@ extern const arb_cli_cmd_t arb_cli_cmd_events;
 extern const arb_cli_cmd_t arb_cli_cmd_ping;
 extern const arb_cli_cmd_t arb_cli_cmd_cancel;
 extern const arb_cli_cmd_t arb_cli_cmd_retry;
+extern const arb_cli_cmd_t arb_cli_cmd_delete;
 extern const arb_cli_cmd_t arb_cli_cmd_queue;
 extern const arb_cli_cmd_t arb_cli_cmd_limit;
 extern const arb_cli_cmd_t arb_cli_cmd_dag;
@@ -202,15 +204,6 @@ int arb_cli_exit_for (int code);
 //  JSON output: prints the value compactly on one line of stdout and
 //  releases it.
 void arb_cli_json_print (json_t *value);
-
-//  A time as {key_ms: ms, key: "RFC 3339"} members of obj (both null for 0).
-void arb_cli_json_time (json_t *obj, const char *key, uint64_t ms);
-
-//  Bytes as obj[key] (a string when they are UTF-8) or obj[key_base64].
-void arb_cli_json_bytes (json_t *obj, const char *key, const uint8_t *data, size_t size);
-
-//  A string member, or null for NULL.
-void arb_cli_json_str (json_t *obj, const char *key, const char *value);
 
 //  Waits for the given tasks and prints each one as it finishes (the
 //  body of `wait`, also used by `submit --watch`). timeout_ms -1: none.

@@ -1,8 +1,9 @@
 /*  arb_cli_admin.c — changing things: `arbiter cancel`, `arbiter retry`,
-    `arbiter queue pause|resume|purge|set|declare|delete` and `arbiter limit`.
+    `arbiter delete`, `arbiter queue pause|resume|purge|set|show|declare|delete`
+    and `arbiter limit`.
 
-    CANCEL and RETRY answer per id (0 done, 404 unknown, 409 not in a
-    state that allows it). The exit status follows the worst answer: 2 if
+    CANCEL, RETRY and DELETE answer per id (0 done, 404 unknown, 409 not in
+    a state that allows it). The exit status follows the worst answer: 2 if
     an id is unknown (refused input), 1 if a task could not be changed
     (409: already finished, still running, ...), else 0.
 */
@@ -12,13 +13,24 @@
 //  ---------------------------------------------------------------------
 //  cancel and retry
 
-//  Prints the per-id outcomes of a cancel (cancel true) or retry, or the
-//  count of a queue- or group-wide one, and returns the exit status.
-static int
-s_print_outcomes (
-    arb_cli_t *cli, bool cancel, const arb_outcome_info_t *outcomes, size_t n, uint32_t count)
+static const char *
+s_verb_done (arb_msg_type_t type)
 {
-    const char *done = cancel ? "cancelled" : "retried";
+    return type == ARB_MSG_CANCEL ? "cancelled" : type == ARB_MSG_RETRY ? "retried" : "deleted";
+}
+
+//  Prints the per-id outcomes (n of them) of CANCEL_REPLY, RETRY_REPLY or
+//  DELETE_REPLY, or with by_id false the count of tasks changed, and
+//  returns the exit status.
+static int
+s_print_outcomes (arb_cli_t *cli,
+                  arb_msg_type_t type,
+                  arb_outcome_info_t *outcomes,
+                  size_t n,
+                  uint32_t count,
+                  bool by_id)
+{
+    const char *done = s_verb_done (type);
     int status = ARB_EXIT_OK;
     json_t *tasks = json_array ();
     for (size_t i = 0; i < n; i++) {
@@ -28,17 +40,16 @@ s_print_outcomes (
             status = ARB_EXIT_USAGE;
         else if (outcome->code && status == ARB_EXIT_OK)
             status = arb_cli_exit_for ((int) outcome->code);
-        if (cli->json) {
-            json_t *obj = json_object ();
-            json_object_set_new (obj, "id", json_integer ((json_int_t) outcome->id));
-            json_object_set_new (obj, "code", json_integer (outcome->code));
-            json_object_set_new (obj, "state", outcome->state ? json_string (state) : json_null ());
-            json_array_append_new (tasks, obj);
-        }
+        if (cli->json)
+            json_array_append_new (tasks, arb_json_outcome (outcome));
         else if (outcome->code == 0)
-            printf ("%" PRIu64 " %s (now %s)\n", outcome->id, done, state);
+            printf ("%" PRIu64 " %s (%s %s)\n", outcome->id, s_verb_done (type),
+                    type == ARB_MSG_DELETE ? "it was" : "now", state);
         else if (outcome->code == ARB_ERR_NOT_FOUND)
             printf ("%" PRIu64 " not found\n", outcome->id);
+        else if (type == ARB_MSG_DELETE && arb_state_is_final ((int) outcome->state))
+            printf ("%" PRIu64 " not deleted: tasks that have not ended depend on it\n",
+                    outcome->id);
         else
             printf ("%" PRIu64 " not %s: it is %s\n", outcome->id, done, state);
     }
@@ -50,8 +61,8 @@ s_print_outcomes (
     }
     else {
         json_decref (tasks);
-        if (n == 0)
-            printf ("%u task%s %s\n", count, count == 1 ? "" : "s", done);
+        if (!by_id)
+            printf ("%u task%s %s\n", count, count == 1 ? "" : "s", s_verb_done (type));
     }
     fflush (stdout);
     return status;
@@ -77,7 +88,8 @@ s_change (arb_cli_t *cli,
                     : arb_client_retry (cli->client, retry, outcomes, &count))
         status = arb_cli_client_fail (cli, cancel ? "cancel" : "retry");
     else
-        status = s_print_outcomes (cli, cancel != NULL, outcomes, n, count);
+        status = s_print_outcomes (cli, cancel ? ARB_MSG_CANCEL : ARB_MSG_RETRY, outcomes, n, count,
+                                   n > 0);
     free (outcomes);
     free (ids);
     return status;
@@ -141,14 +153,28 @@ const arb_cli_cmd_t arb_cli_cmd_cancel = {
 static const struct option s_retry_options[] = {
     {"queue", required_argument, NULL, 'q'},
     {"all", no_argument, NULL, 'a'},
+    {"flow", required_argument, NULL, 'f'},
+    {"group", required_argument, NULL, 'g'},
     {NULL, 0, NULL, 0},
 };
+
+//  A flow id as `submit` prints it, flow:N, or N. 0, or -1 after saying why.
+static int
+s_flow_option (arb_cli_t *cli, const char *text, uint64_t *flow)
+{
+    arb_cli_err_t err;
+    const char *number = strncmp (text, "flow:", 5) == 0 ? text + 5 : text;
+    if (arb_cli_parse_uint (number, UINT64_MAX, flow, &err) || *flow == 0)
+        return arb_cli_say (cli, -1, "--flow: '%s' is not a flow id (flow:N, N from 1)", text);
+    return 0;
+}
 
 static int
 s_retry_run (arb_cli_t *cli, int argc, char **argv)
 {
     const arb_cli_cmd_t *cmd = &arb_cli_cmd_retry;
-    const char *queue = NULL;
+    const char *queue = NULL, *group = NULL;
+    uint64_t flow = 0;
     bool all = false;
     int c;
     while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
@@ -156,35 +182,175 @@ s_retry_run (arb_cli_t *cli, int argc, char **argv)
             return arb_cli_getopt_exit (c);
         if (c == 'a')
             all = true;
-        else if (arb_cli_opt_name (cli, "queue", optarg))
+        else if (c == 'f' && s_flow_option (cli, optarg, &flow))
             return ARB_EXIT_USAGE;
-        else
-            queue = optarg;
+        else if (c != 'f' && arb_cli_opt_name (cli, c == 'q' ? "queue" : "group", optarg))
+            return ARB_EXIT_USAGE;
+        else if (c != 'f')
+            *(c == 'q' ? &queue : &group) = optarg;
     }
     bool by_id = optind < argc;
-    if (by_id == (queue || all) || (!by_id && !(queue && all)))
-        return arb_cli_usage (cli, cmd, "give task IDs, or --queue Q --all");
+    int forms = by_id + (queue || all) + (flow != 0) + (group != NULL);
+    if (forms != 1 || (!by_id && (queue || all) && !(queue && all)))
+        return arb_cli_usage (cli, cmd,
+                              "give task IDs, or --queue Q --all, or --flow FLOW, or "
+                              "--group NAME (one of them)");
     uint64_t *ids = NULL;
     size_t n = 0;
     if (by_id && arb_cli_parse_ids (cli, argc - optind, argv + optind, &ids, &n))
         return ARB_EXIT_USAGE;
-    arb_retry_body_t what = {.ids = {ids, n}, .queue = queue, .all = all};
+    arb_retry_body_t what = {
+        .ids = {ids, n}, .queue = queue, .all = all, .flow = flow, .group = group};
     return s_change (cli, NULL, &what, ids, n);
 }
 
 const arb_cli_cmd_t arb_cli_cmd_retry = {
     .name = "retry",
     .summary = "run dead tasks again",
-    .usage = "usage: arbiter retry [--json] ID... | --queue Q --all\n"
+    .usage = "usage: arbiter retry [--json] ID... | --queue Q --all | --flow FLOW | --group NAME\n"
              "\n"
-             "Gives dead (or cancelled) tasks a new round of attempts, or every dead task of\n"
-             "queue Q with --queue Q --all. Prints one line per ID, or the number retried.\n"
+             "Gives dead tasks a new round of attempts (their history stays): the given\n"
+             "tasks, every dead task of queue Q (--queue Q --all), or those of a flow\n"
+             "(--flow flow:N, as submit prints it) or of the groups named NAME (--group)\n"
+             "that died on their own. The tasks that died because one of them failed\n"
+             "(failed dependency: its children, theirs, a group's callback, the rest of a\n"
+             "pipe) wait for it again and run when it succeeds; what ran because it failed\n"
+             "(on_failure steps, a finalizer) stays as it ended. A fan-out task cannot be\n"
+             "retried. Prints one line per ID, or the number of tasks back.\n"
              "\n"
-             "  --json  {\"count\", \"tasks\": [{\"id\", \"code\", \"state\"}]}\n"
+             "  --json  {\"count\", \"tasks\": [{\"id\", \"code\", \"state\"}]} (count: tasks\n"
+             "          back, the tasks that waited for them included)\n"
              "\n"
-             "Exit: 0; 2 if an ID is unknown; 1 if a task could not be retried (not dead).\n",
+             "Exit: 0; 2 if an ID, the flow or the group is unknown; 1 if a task could not be\n"
+             "retried (not dead).\n",
     .options = s_retry_options,
     .run = s_retry_run,
+};
+
+//  ---------------------------------------------------------------------
+//  delete
+
+static const struct option s_delete_options[] = {
+    {"state", required_argument, NULL, 's'},
+    {"queue", required_argument, NULL, 'q'},
+    {"older-than", required_argument, NULL, 'o'},
+    {NULL, 0, NULL, 0},
+};
+
+//  Deletes the finished tasks that match body's filters, one bounded step
+//  of the broker's journal after another, and prints how many. Returns
+//  the exit status.
+static int
+s_delete_matching (arb_cli_t *cli, const arb_delete_body_t *filter)
+{
+    uint32_t count = 0;
+    bool more = true;
+    uint64_t after_id = 0;
+    //  each step starts after the last id the broker looked at, so the
+    //  walk ends with the journal's ids
+    while (more) {
+        arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_DELETE);
+        arb_delete_body_t *body = arb_msg_delete (request);
+        *body = *filter;
+        body->after_id = after_id;
+        arb_msg_t *reply = arb_client_request (cli->client, &request);
+        if (!reply) {
+            if (count)
+                arb_cli_say (cli, 0, "delete: %u task%s deleted before this", count,
+                             count == 1 ? "" : "s");
+            return arb_cli_client_fail (cli, "delete");
+        }
+        arb_delete_reply_body_t *out = arb_msg_delete_reply (reply);
+        count += out->count;
+        more = out->more && out->last_id > after_id;
+        after_id = out->last_id;
+        arb_msg_destroy (&reply);
+    }
+    return s_print_outcomes (cli, ARB_MSG_DELETE, NULL, 0, count, false);
+}
+
+static int
+s_delete_run (arb_cli_t *cli, int argc, char **argv)
+{
+    const arb_cli_cmd_t *cmd = &arb_cli_cmd_delete;
+    arb_delete_body_t filter = {.state = 0};
+    arb_cli_err_t err;
+    int c;
+    while ((c = arb_cli_getopt (cli, cmd, argc, argv)) != ARB_CLI_END) {
+        if (c < 0)
+            return arb_cli_getopt_exit (c);
+        if (c == 's') {
+            int state = arb_state_parse (optarg);
+            if (state < 0 || !arb_state_is_final (state))
+                return arb_cli_say (cli, ARB_EXIT_USAGE,
+                                    "--state: '%s' is not succeeded, dead, cancelled or skipped",
+                                    optarg);
+            filter.state = (uint32_t) state;
+        }
+        else if (c == 'q') {
+            if (arb_cli_opt_name (cli, "queue", optarg))
+                return ARB_EXIT_USAGE;
+            filter.queue = optarg;
+        }
+        else if (arb_cli_parse_duration (optarg, ARB_RETENTION_MAX_MS, &filter.older_than_ms, &err))
+            return arb_cli_say (cli, ARB_EXIT_USAGE, "--older-than: %s", err.text);
+    }
+    bool by_id = optind < argc;
+    bool matching = filter.state || filter.queue || filter.older_than_ms;
+    if (by_id == matching)
+        return arb_cli_usage (cli, cmd, "give task IDs, or --state, --queue or --older-than");
+    uint64_t *ids = NULL;
+    size_t n = 0;
+    if (by_id && arb_cli_parse_ids (cli, argc - optind, argv + optind, &ids, &n))
+        return ARB_EXIT_USAGE;
+    if (n > ARB_DELETE_MAX) {
+        free (ids);
+        return arb_cli_usage (cli, cmd, "%zu IDs: at most %d at a time", n, ARB_DELETE_MAX);
+    }
+    if (!arb_cli_client (cli)) {
+        free (ids);
+        return ARB_EXIT_USAGE;
+    }
+    if (!by_id)
+        return s_delete_matching (cli, &filter);
+    arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_DELETE);
+    arb_msg_delete (request)->ids = (arb_ids_t){ids, n};  //  borrowed until sent
+    arb_msg_t *reply = arb_client_request (cli->client, &request);
+    free (ids);
+    if (!reply)
+        return arb_cli_client_fail (cli, "delete");
+    arb_delete_reply_body_t *out = arb_msg_delete_reply (reply);
+    int status =
+        s_print_outcomes (cli, ARB_MSG_DELETE, out->tasks.v, out->tasks.n, out->count, true);
+    arb_msg_destroy (&reply);
+    return status;
+}
+
+const arb_cli_cmd_t arb_cli_cmd_delete = {
+    .name = "delete",
+    .summary = "remove finished tasks from the journal",
+    .usage = "usage: arbiter delete [--json] ID...\n"
+             "       arbiter delete [--json] [--state STATE] [--queue Q] [--older-than AGE]\n"
+             "\n"
+             "Removes finished tasks (succeeded, dead, cancelled or skipped) from the broker's\n"
+             "journal, with their results and history, as their retention would later: the\n"
+             "given IDs (up to 1000), or every finished task that matches the options given\n"
+             "(at least one). A task that has not finished is not deleted, nor one that\n"
+             "tasks that have not finished depend on. Prints one line per ID (\"ID deleted\n"
+             "(it was STATE)\", \"ID not found\", \"ID not deleted: it is running\"), or\n"
+             "the number of tasks deleted.\n"
+             "\n"
+             "  --state STATE     only tasks in this state: succeeded, dead, cancelled, skipped\n"
+             "  --queue Q         only tasks of queue Q\n"
+             "  --older-than AGE  only tasks that finished at least AGE ago: seconds, or a\n"
+             "                    number with a unit: 90s, 30m, 12h, 7d\n"
+             "  --json            {\"count\", \"tasks\": [{\"id\", \"code\", \"state\"}]} (code 0\n"
+             "                    deleted, with the state it had; 404 unknown; 409 not\n"
+             "                    finished, or finished with unfinished tasks depending on it)\n"
+             "\n"
+             "Exit: 0; 2 if an ID is unknown; 1 if a task could not be deleted.\n",
+    .options = s_delete_options,
+    .run = s_delete_run,
 };
 
 //  ---------------------------------------------------------------------
@@ -254,13 +420,13 @@ static int
 s_queue_check (
     arb_cli_t *cli, const arb_cli_cmd_t *cmd, const char *op, const char *queue, s_queue_t *self)
 {
-    const char *ops[] = {"pause", "resume", "purge", "set", "declare", "delete"};
+    const char *ops[] = {"pause", "resume", "purge", "set", "show", "declare", "delete"};
     bool known = false;
     for (size_t i = 0; i < sizeof (ops) / sizeof (ops[0]); i++)
         known |= streq (op, ops[i]);
     if (!known)
-        return arb_cli_usage (cli, cmd, "'%s' is not pause, resume, purge, set, declare or delete",
-                              op);
+        return arb_cli_usage (cli, cmd,
+                              "'%s' is not pause, resume, purge, set, show, declare or delete", op);
     if (arb_cli_opt_name (cli, "Q", queue))
         return ARB_EXIT_USAGE;
     if (self->settings && !streq (op, "set"))
@@ -309,6 +475,75 @@ s_queue_print (arb_cli_t *cli, const char *op, const char *queue, uint64_t count
         printf ("queue %s %sd\n", queue, op);
 }
 
+//  One line of `queue show`: "  LABEL  VALUE".
+static void
+s_show_line (const char *label, const char *value)
+{
+    printf ("  %-12s %s\n", label, value);
+}
+
+//  Prints a queue of STATS: its settings that are set, then its tasks.
+static void
+s_queue_show_text (arb_queue_info_t *queue)
+{
+    char text[64];
+    printf ("queue %s\n", queue->name);
+    s_show_line ("paused", queue->paused ? "yes" : "no");
+    if (queue->max_running) {
+        snprintf (text, sizeof (text), "%u", queue->max_running);
+        s_show_line ("max running", text);
+    }
+    if (queue->rate_per_sec) {
+        snprintf (text, sizeof (text), "%u/s", queue->rate_per_sec);
+        s_show_line ("rate", text);
+    }
+    if (queue->retention_ms) {
+        arb_cli_format_duration (queue->retention_ms, text, sizeof (text));
+        s_show_line ("retention", text);
+    }
+    if (queue->on_failure)
+        s_show_line ("on failure", queue->on_failure);
+    if (!queue->max_running && !queue->rate_per_sec && !queue->retention_ms && !queue->on_failure)
+        s_show_line ("settings",
+                     "the defaults (no limits, the broker's retention, on failure retry)");
+    printf ("  %-12s", "tasks");
+    bool any = false;
+    for (size_t state = 1; state <= ARB_STATE_MAX && state < queue->counts.n; state++)
+        if (queue->counts.v[state]) {
+            printf ("%s%s %" PRIu64, any ? ", " : " ", arb_state_name ((int) state),
+                    queue->counts.v[state]);
+            any = true;
+        }
+    printf ("%s\n", any ? "" : " none");
+}
+
+//  queue show: the queue's record in STATS. Returns the exit status.
+static int
+s_queue_show (arb_cli_t *cli, const char *name)
+{
+    arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_STATS);
+    arb_msg_stats (request)->queue = name;  //  that queue alone, whatever page it is on
+    arb_msg_t *reply = arb_client_request (cli->client, &request);
+    if (!reply)
+        return arb_cli_client_fail (cli, "queue show");
+    arb_stats_reply_body_t *stats = arb_msg_stats_reply (reply);
+    arb_queue_info_t *queue = NULL;
+    for (size_t i = 0; i < stats->queues.n && !queue; i++)
+        if (streq (stats->queues.v[i].name, name))
+            queue = &stats->queues.v[i];
+    int status = ARB_EXIT_OK;
+    if (!queue)
+        status =
+            arb_cli_say (cli, ARB_EXIT_USAGE,
+                         "queue show: no queue named '%s' (it has no tasks and no settings)", name);
+    else if (cli->json)
+        arb_cli_json_print (arb_json_queue (queue));
+    else
+        s_queue_show_text (queue);
+    arb_msg_destroy (&reply);
+    return status;
+}
+
 static int
 s_queue_run (arb_cli_t *cli, int argc, char **argv)
 {
@@ -324,13 +559,15 @@ s_queue_run (arb_cli_t *cli, int argc, char **argv)
     if (argc - optind != 2)
         return arb_cli_usage (
             cli, cmd,
-            "give an operation and a queue: queue pause|resume|purge|set|declare|delete Q");
+            "give an operation and a queue: queue pause|resume|purge|set|show|declare|delete Q");
     const char *op = argv[optind], *queue = argv[optind + 1];
     int status = s_queue_check (cli, cmd, op, queue, &self);
     if (status)
         return status;
     if (!arb_cli_client (cli))
         return ARB_EXIT_USAGE;
+    if (streq (op, "show"))
+        return s_queue_show (cli, queue);
     arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_QUEUE);
     arb_queue_body_t *body = arb_msg_queue (request);
     body->queue = queue;
@@ -351,8 +588,8 @@ s_queue_run (arb_cli_t *cli, int argc, char **argv)
 
 const arb_cli_cmd_t arb_cli_cmd_queue = {
     .name = "queue",
-    .summary = "pause, resume, purge, configure, declare or delete a queue",
-    .usage = "usage: arbiter queue pause Q | resume Q | declare Q\n"
+    .summary = "pause, resume, purge, configure, show, declare or delete a queue",
+    .usage = "usage: arbiter queue pause Q | resume Q | show Q | declare Q\n"
              "       arbiter queue purge Q --yes | delete Q --yes\n"
              "       arbiter queue set Q [--max-running N] [--rate PER_SEC] [--retention SECONDS]\n"
              "                           [--on-failure retry|head|dead]\n"
@@ -371,9 +608,19 @@ const arb_cli_cmd_t arb_cli_cmd_queue = {
              "    --rate PER_SEC       start at most PER_SEC tasks per second\n"
              "    --retention SECONDS  keep finished tasks this long\n"
              "    --on-failure retry|head|dead  what a failed attempt does: retry with the\n"
-             "                         task's backoff (default), back to the head of the queue\n"
-             "                         (Arbeiter), or dead at once\n"
-             "  --json         print {\"queue\", \"op\", \"count\"}\n",
+             "                         task's backoff (default); back to the head of the\n"
+             "                         queue (Arbeiter) after a backoff, the task's own or\n"
+             "                         100 ms doubling up to 30 s, the others going past it\n"
+             "                         meanwhile, and dead after the task's retries, or\n"
+             "                         without retries quarantined after the broker's\n"
+             "                         --max-head-failures failures in a row (10); or dead\n"
+             "                         at once\n"
+             "  show           print the queue's settings that are set (paused, max running,\n"
+             "                 rate, retention, on failure) and its tasks by state; exit 2\n"
+             "                 if the broker knows no such queue (no tasks, no settings)\n"
+             "  --json         print {\"queue\", \"op\", \"count\"}; show: the queue as\n"
+             "                 `stats --json` gives it, {\"name\", \"counts\", \"paused\",\n"
+             "                 \"settings\": {the ones set}, ...}\n",
     .options = s_queue_options,
     .run = s_queue_run,
 };

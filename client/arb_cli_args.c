@@ -101,6 +101,36 @@ arb_cli_parse_seconds (const char *text, uint64_t max_ms, uint64_t *ms, arb_cli_
     return 0;
 }
 
+int
+arb_cli_parse_duration (const char *text, uint64_t max_ms, uint64_t *ms, arb_cli_err_t *err)
+{
+    static const struct {
+        char unit;
+        uint64_t seconds;
+    } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+    size_t length = strlen (text);
+    char number[48], quoted[48], limit[48];
+    uint64_t seconds = 0;
+    for (size_t i = 0; length && i < sizeof (units) / sizeof (units[0]); i++)
+        if (text[length - 1] == units[i].unit)
+            seconds = units[i].seconds;
+    if (!seconds)
+        return arb_cli_parse_seconds (text, max_ms, ms, err);
+    snprintf (number, sizeof (number), "%.*s", (int) length - 1, text);
+    bool over;
+    //  the number, in ms of its unit, may be up to max_ms / seconds
+    if (length > sizeof (number) || s_seconds (number, max_ms / seconds + 1, ms, &over))
+        return s_fail (err, "expected a duration, like 30, 1.5h or 7d (s, m, h, d), not '%s'",
+                       s_quote (text, quoted, sizeof (quoted)));
+    if (over || *ms > max_ms / seconds) {
+        s_limit_text (max_ms, limit, sizeof (limit));
+        return s_fail (err, "%s is over the limit of %s", s_quote (text, quoted, sizeof (quoted)),
+                       limit);
+    }
+    *ms *= seconds;
+    return 0;
+}
+
 //  Digits only into *value; *over when beyond max.
 static int
 s_digits (const char *p, uint64_t max, uint64_t *value, bool *over)

@@ -241,14 +241,14 @@ s_node_json (arb_cli_node_t *node)
 {
     json_t *obj = json_object ();
     json_object_set_new (obj, "id", json_integer ((json_int_t) node->id));
-    arb_cli_json_str (obj, "name", node->ref);
-    arb_cli_json_str (obj, "task", node->name);
+    arb_json_str (obj, "name", node->ref);
+    arb_json_str (obj, "task", node->name);
     json_object_set_new (obj, "state", json_string (arb_state_name (node->state)));
     json_object_set_new (obj, "attempts", json_integer (node->attempts));
     json_object_set_new (obj, "max_attempts", json_integer (node->max_attempts));
-    arb_cli_json_str (obj, "error", node->error);
+    arb_json_str (obj, "error", node->error);
     if (node->state == ARB_STATE_SUCCEEDED)
-        arb_cli_json_bytes (obj, "result", node->result, node->result_size);
+        arb_json_bytes (obj, "result", node->result, node->result_size);
     else
         json_object_set_new (obj, "result", json_null ());
     return obj;

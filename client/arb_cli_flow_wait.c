@@ -76,13 +76,13 @@ s_print_json (arb_cli_node_t *node, arb_done_t *done)
 {
     json_t *obj = json_object ();
     json_object_set_new (obj, "id", json_integer ((json_int_t) done->id));
-    arb_cli_json_str (obj, "name", node->ref);
-    arb_cli_json_str (obj, "task", node->name);
+    arb_json_str (obj, "name", node->ref);
+    arb_json_str (obj, "task", node->name);
     json_object_set_new (obj, "state", json_string (s_state_word (done->state)));
     json_object_set_new (obj, "attempts", json_integer (done->attempts));
     if (done->state == ARB_STATE_SUCCEEDED && done->result)
-        arb_cli_json_bytes (obj, "result", zframe_data (done->result), zframe_size (done->result));
-    arb_cli_json_str (obj, "error", done->error);
+        arb_json_bytes (obj, "result", zframe_data (done->result), zframe_size (done->result));
+    arb_json_str (obj, "error", done->error);
     arb_cli_json_print (obj);
 }
 
@@ -141,7 +141,7 @@ s_print_pipe_result (s_waiter_t *self)
         json_object_set_new (obj, "pipe", json_integer ((json_int_t) self->flow->id));
         json_object_set_new (obj, "state", json_string (s_state_word (last->state)));
         if (ok)
-            arb_cli_json_bytes (obj, "result", data ? data : (const uint8_t *) "", size);
+            arb_json_bytes (obj, "result", data ? data : (const uint8_t *) "", size);
         else
             json_object_set_new (obj, "result", json_null ());
         arb_cli_json_print (obj);

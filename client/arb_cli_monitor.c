@@ -17,28 +17,6 @@
 //  ---------------------------------------------------------------------
 //  stats
 
-static json_t *
-s_queue_json (arb_queue_info_t *queue)
-{
-    json_t *obj = json_object ();
-    arb_cli_json_str (obj, "name", queue->name);
-    json_t *counts = json_object ();
-    for (size_t state = 1; state <= ARB_STATE_MAX; state++)
-        if (arb_state_is_resting ((int) state))
-            json_object_set_new (
-                counts, arb_state_name ((int) state),
-                json_integer (state < queue->counts.n ? (json_int_t) queue->counts.v[state] : 0));
-    json_object_set_new (obj, "counts", counts);
-    json_object_set_new (obj, "done_last_minute",
-                         json_integer ((json_int_t) queue->done_last_minute));
-    json_object_set_new (obj, "oldest_ready_age_ms",
-                         json_integer ((json_int_t) queue->oldest_ready_ms));
-    json_object_set_new (obj, "paused", json_boolean (queue->paused));
-    json_object_set_new (obj, "declared", json_boolean (queue->declared));
-    json_object_set_new (obj, "consumers", json_integer (queue->consumers));
-    return obj;
-}
-
 //  last_seen_ms is the broker's wall-clock time of the last message.
 static uint64_t
 s_age (uint64_t now_ms, uint64_t then_ms)
@@ -46,45 +24,23 @@ s_age (uint64_t now_ms, uint64_t then_ms)
     return then_ms && now_ms > then_ms ? now_ms - then_ms : 0;
 }
 
-static json_t *
-s_worker_json (arb_worker_stats_t *worker, uint64_t now_ms)
-{
-    json_t *obj = json_object ();
-    arb_cli_json_str (obj, "name", worker->name);
-    arb_cli_json_str (obj, "identity", worker->identity);
-    json_object_set_new (obj, "slots", json_integer (worker->slots));
-    json_object_set_new (obj, "busy", json_integer (worker->busy));
-    json_object_set_new (obj, "credit", json_integer (worker->credit));
-    json_object_set_new (obj, "last_seen_age_ms",
-                         json_integer ((json_int_t) s_age (now_ms, worker->last_seen_ms)));
-    json_t *queues = json_array ();
-    for (size_t i = 0; i < worker->queues.n; i++)
-        json_array_append_new (queues, json_string (worker->queues.v[i]));
-    json_object_set_new (obj, "queues", queues);
-    return obj;
-}
-
 //  The STATS replies are pages (queues by name, workers by identity): the
-//  output is every page's, with the time of the first.
+//  output is every page's, with the time and counters of the first.
 static void
 s_stats_json (zlist_t *pages)
 {
-    arb_stats_reply_body_t *first = arb_msg_stats_reply ((arb_msg_t *) zlist_first (pages));
-    json_t *obj = json_object ();
-    arb_cli_json_time (obj, "now", first->now_ms);
-    json_object_set_new (obj, "uptime_ms", json_integer ((json_int_t) first->uptime_ms));
-    json_t *queues = json_array ();
-    json_t *workers = json_array ();
-    for (arb_msg_t *page = (arb_msg_t *) zlist_first (pages); page;
+    json_t *obj = arb_json_stats (arb_msg_stats_reply ((arb_msg_t *) zlist_first (pages)));
+    json_t *queues = json_object_get (obj, "queues");
+    json_t *workers = json_object_get (obj, "workers");
+    uint64_t now_ms = arb_msg_stats_reply ((arb_msg_t *) zlist_first (pages))->now_ms;
+    for (arb_msg_t *page = (arb_msg_t *) zlist_next (pages); page;
          page = (arb_msg_t *) zlist_next (pages)) {
         arb_stats_reply_body_t *body = arb_msg_stats_reply (page);
         for (size_t i = 0; i < body->queues.n; i++)
-            json_array_append_new (queues, s_queue_json (&body->queues.v[i]));
+            json_array_append_new (queues, arb_json_queue (&body->queues.v[i]));
         for (size_t i = 0; i < body->workers.n; i++)
-            json_array_append_new (workers, s_worker_json (&body->workers.v[i], first->now_ms));
+            json_array_append_new (workers, arb_json_worker (&body->workers.v[i], now_ms));
     }
-    json_object_set_new (obj, "queues", queues);
-    json_object_set_new (obj, "workers", workers);
     arb_cli_json_print (obj);
 }
 
@@ -219,8 +175,11 @@ const arb_cli_cmd_t arb_cli_cmd_stats = {
         "  --json  one object: {\"now\", \"uptime_ms\", \"queues\": [{\"name\", \"counts\": "
         "{STATE:\n"
         "          N}, \"done_last_minute\", \"oldest_ready_age_ms\", \"paused\", \"declared\",\n"
-        "          \"consumers\"}], \"workers\": [{\"name\", \"slots\", \"busy\", \"credit\",\n"
-        "          \"last_seen_age_ms\", \"queues\"}]}\n",
+        "          \"consumers\", \"settings\":\n"
+        "          {the settings set: \"max_running\", \"rate_per_sec\", \"retention_ms\",\n"
+        "          \"on_failure\"}}], \"workers\":\n"
+        "          [{\"name\", \"slots\", \"busy\", \"credit\", \"last_seen_age_ms\", "
+        "\"queues\"}]}\n",
     .options = NULL,
     .run = s_stats_run,
 };
@@ -245,9 +204,9 @@ s_ping_run (arb_cli_t *cli, int argc, char **argv)
     if (cli->json) {
         json_t *obj = json_object ();
         json_object_set_new (obj, "broker", json_string (arb_client_endpoint (client)));
-        arb_cli_json_str (obj, "version", pong->version);
+        arb_json_str (obj, "version", pong->version);
         json_object_set_new (obj, "epoch", json_integer ((json_int_t) pong->epoch));
-        arb_cli_json_time (obj, "now", pong->now_ms);
+        arb_json_time (obj, "now", pong->now_ms);
         json_object_set_new (obj, "rtt_ms", json_real (rtt_ms));
         arb_cli_json_print (obj);
     }
@@ -289,13 +248,13 @@ s_print_event (arb_cli_t *cli, arb_event_info_t *event)
     if (cli->json) {
         json_t *obj = json_object ();
         json_object_set_new (obj, "id", json_integer ((json_int_t) event->id));
-        arb_cli_json_time (obj, "at", event->at_ms);
-        arb_cli_json_str (obj, "queue", event->queue);
-        arb_cli_json_str (obj, "name", event->name);
+        arb_json_time (obj, "at", event->at_ms);
+        arb_json_str (obj, "queue", event->queue);
+        arb_json_str (obj, "name", event->name);
         json_object_set_new (obj, "state", json_string (arb_state_name ((int) event->state)));
         json_object_set_new (obj, "attempt", json_integer (event->attempt));
-        arb_cli_json_str (obj, "worker", event->worker);
-        arb_cli_json_str (obj, "error", event->error);
+        arb_json_str (obj, "worker", event->worker);
+        arb_json_str (obj, "error", event->error);
         arb_cli_json_print (obj);
         return;
     }

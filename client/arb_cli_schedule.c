@@ -81,20 +81,20 @@ s_json (arb_schedule_info_t *s)
 {
     json_t *obj = json_object ();
     char text[48];
-    arb_cli_json_str (obj, "name", s->name);
-    arb_cli_json_str (obj, "cron", s->cron);
-    arb_cli_json_str (obj, "zone", s->zone);
-    arb_cli_json_str (obj, "catch_up", s->catch_up);
+    arb_json_str (obj, "name", s->name);
+    arb_json_str (obj, "cron", s->cron);
+    arb_json_str (obj, "zone", s->zone);
+    arb_json_str (obj, "catch_up", s->catch_up);
     json_object_set_new (obj, "paused", json_boolean (s->paused));
-    arb_cli_json_time (obj, "created", s->created_ms);
-    arb_cli_json_time (obj, "next", s->next_ms);
+    arb_json_time (obj, "created", s->created_ms);
+    arb_json_time (obj, "next", s->next_ms);
     s_format_local (s->next_ms, s->next_offset_s, text, sizeof (text));
     json_object_set_new (obj, "next_local", s->next_ms ? json_string (text) : json_null ());
-    arb_cli_json_time (obj, "last_slot", s->last_slot_ms);
+    arb_json_time (obj, "last_slot", s->last_slot_ms);
     json_object_set_new (obj, "last_id",
                          s->last_id ? json_integer ((json_int_t) s->last_id) : json_null ());
-    arb_cli_json_str (obj, "queue", s->queue);
-    arb_cli_json_str (obj, "task", s->task);
+    arb_json_str (obj, "queue", s->queue);
+    arb_json_str (obj, "task", s->task);
     json_object_set_new (obj, "priority", json_integer (s->priority));
     json_object_set_new (obj, "retries", json_integer (s->retries));
     json_object_set_new (obj, "backoff", json_integer (s->backoff));
@@ -104,8 +104,8 @@ s_json (arb_schedule_info_t *s)
     json_object_set_new (obj, "timeout_ms", json_integer ((json_int_t) s->timeout_ms));
     json_object_set_new (obj, "soft_timeout_ms", json_integer ((json_int_t) s->soft_timeout_ms));
     json_object_set_new (obj, "retention_ms", json_integer ((json_int_t) s->retention_ms));
-    arb_cli_json_bytes (obj, "payload", s->payload ? zframe_data (s->payload) : NULL,
-                        s->payload ? zframe_size (s->payload) : 0);
+    arb_json_bytes (obj, "payload", s->payload ? zframe_data (s->payload) : NULL,
+                    s->payload ? zframe_size (s->payload) : 0);
     return obj;
 }
 

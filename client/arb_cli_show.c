@@ -6,107 +6,6 @@
 
 #include "arb_cli_flow.h"
 
-//  Indexed by outcome: ARB_OUTCOME_* then ARB_ATTEMPT_*.
-static const char *s_outcomes[] = {"ok",        "failed",    "released", "lease lost",
-                                   "timed out", "cancelled", "running"};
-
-static const char *
-s_outcome_name (uint32_t outcome)
-{
-    return outcome < sizeof (s_outcomes) / sizeof (s_outcomes[0]) ? s_outcomes[outcome] : "?";
-}
-
-//  ---------------------------------------------------------------------
-//  JSON.
-
-static json_t *
-s_attempt_json (arb_attempt_info_t *attempt)
-{
-    json_t *obj = json_object ();
-    json_object_set_new (obj, "attempt", json_integer (attempt->attempt));
-    arb_cli_json_time (obj, "started", attempt->started_ms);
-    arb_cli_json_time (obj, "ended", attempt->ended_ms);
-    arb_cli_json_str (obj, "worker", attempt->worker);
-    json_object_set_new (obj, "outcome", json_string (s_outcome_name (attempt->outcome)));
-    arb_cli_json_str (obj, "error", attempt->error);
-    return obj;
-}
-
-static json_t *
-s_response_json (arb_response_info_t *response)
-{
-    json_t *obj = json_object ();
-    arb_cli_json_str (obj, "endpoint", response->endpoint);
-    json_object_set_new (obj, "id", json_integer ((json_int_t) response->id));
-    json_object_set_new (obj, "state", json_string (arb_state_name ((int) response->state)));
-    arb_cli_json_time (obj, "finished", response->finished_ms);
-    if (response->state == ARB_STATE_SUCCEEDED)
-        arb_cli_json_bytes (obj, "result", response->result.data, response->result.size);
-    else
-        json_object_set_new (obj, "result", json_null ());
-    arb_cli_json_str (obj, "error", response->error);
-    return obj;
-}
-
-//  An id member, or null for 0.
-static void
-s_json_id (json_t *obj, const char *key, uint64_t id)
-{
-    json_object_set_new (obj, key, id ? json_integer ((json_int_t) id) : json_null ());
-}
-
-//  Where a task belongs: its flow and name in it, or the fan-out task it
-//  is a copy of and its endpoint.
-static void
-s_place_json (json_t *obj, arb_task_info_t *task)
-{
-    s_json_id (obj, "flow", task->flow);
-    arb_cli_json_str (obj, "ref", task->ref);
-    s_json_id (obj, "origin", task->origin);
-    arb_cli_json_str (obj, "endpoint", task->endpoint);
-}
-
-//  full: STATUS (with result, history and responses); else LIST.
-static json_t *
-s_task_json (arb_task_info_t *task, bool full)
-{
-    json_t *obj = json_object ();
-    json_object_set_new (obj, "id", json_integer ((json_int_t) task->id));
-    json_object_set_new (obj, "state", json_string (arb_state_name ((int) task->state)));
-    arb_cli_json_str (obj, "queue", task->queue);
-    arb_cli_json_str (obj, "name", task->name);
-    arb_cli_json_str (obj, "key", task->key);
-    json_object_set_new (obj, "priority", json_integer (task->priority));
-    json_object_set_new (obj, "attempts", json_integer (task->attempts));
-    json_object_set_new (obj, "max_attempts", json_integer (task->max_attempts));
-    json_object_set_new (obj, "lost", json_integer (task->lost));
-    arb_cli_json_time (obj, "created", task->created_ms);
-    arb_cli_json_time (obj, "not_before", task->not_before_ms);
-    arb_cli_json_time (obj, "started", task->started_ms);
-    arb_cli_json_time (obj, "finished", task->finished_ms);
-    json_object_set_new (obj, "timeout_ms", json_integer ((json_int_t) task->timeout_ms));
-    json_object_set_new (obj, "soft_timeout_ms", json_integer ((json_int_t) task->soft_timeout_ms));
-    json_object_set_new (obj, "no_handler", json_boolean (task->no_handler));
-    arb_cli_json_str (obj, "worker", task->worker);
-    arb_cli_json_str (obj, "error", task->error);
-    s_place_json (obj, task);
-    if (!full)
-        return obj;
-    if (task->state == ARB_STATE_SUCCEEDED)
-        arb_cli_json_bytes (obj, "result", task->result.data, task->result.size);
-    else
-        json_object_set_new (obj, "result", json_null ());
-    json_t *history = json_array ();
-    for (size_t i = 0; i < task->history.n; i++)
-        json_array_append_new (history, s_attempt_json (&task->history.v[i]));
-    json_object_set_new (obj, "history", history);
-    json_t *responses = json_array ();
-    for (size_t i = 0; i < task->responses.n; i++)
-        json_array_append_new (responses, s_response_json (&task->responses.v[i]));
-    json_object_set_new (obj, "responses", responses);
-    return obj;
-}
-
 //  ---------------------------------------------------------------------
 //  Text.
 
@@ -155,7 +54,7 @@ s_print_attempt (arb_attempt_info_t *attempt)
     }
     printf ("  #%-3u %s .. %s%s  %s  %s", attempt->attempt, started, ended, took,
             attempt->worker && *attempt->worker ? attempt->worker : "-",
-            attempt->ended_ms ? s_outcome_name (attempt->outcome) : "running");
+            attempt->ended_ms ? arb_cli_outcome_name (attempt->outcome) : "running");
     if (attempt->error && *attempt->error) {
         char *text = arb_cli_escape_str (attempt->error);
         printf (": %s", text);
@@ -240,8 +139,13 @@ s_print_status (arb_task_info_t *task)
         s_escaped_field ("result", task->result.data, task->result.size);
     if (task->history.n)
         printf ("history\n");
-    for (size_t i = 0; i < task->history.n; i++)
+    for (size_t i = 0; i < task->history.n; i++) {
+        //  the attempts not kept were those after the first ones
+        if (i == ARB_HISTORY_FIRST && task->history_dropped)
+            printf ("  ... %u attempt%s not kept\n", task->history_dropped,
+                    task->history_dropped == 1 ? "" : "s");
         s_print_attempt (&task->history.v[i]);
+    }
     if (task->responses.n)
         printf ("responses (%zu endpoint%s)\n", task->responses.n,
                 task->responses.n == 1 ? "" : "s");
@@ -288,7 +192,7 @@ s_show_one (void *arg, arb_task_info_t *task)
         self->status = arb_cli_say_code (self->cli, ARB_EXIT_USAGE, ARB_ERR_NOT_FOUND,
                                          "task %" PRIu64 " not found", task->id);
     else if (self->cli->json)
-        arb_cli_json_print (s_task_json (task, true));
+        arb_cli_json_print (arb_json_task (task, true));
     else
         s_print_status (task);
     return 0;
@@ -331,7 +235,7 @@ s_show_responses (void *arg, arb_task_info_t *task)
         if (response->state != ARB_STATE_SUCCEEDED)
             self->status = ARB_EXIT_FAILED;
         if (self->cli->json)
-            arb_cli_json_print (s_response_json (response));
+            arb_cli_json_print (arb_json_response (response));
         else
             s_print_response (response, "");
     }
@@ -361,14 +265,17 @@ const arb_cli_cmd_t arb_cli_cmd_status = {
              "handler)\" when workers serve its queue but none runs its name), queue, name,\n"
              "priority, attempts, created/started/finished times, timeout, soft timeout,\n"
              "worker, the flow it belongs to (and its name there), error, result, each\n"
-             "attempt's start, end, worker, outcome and error, and for a fan-out task each\n"
-             "endpoint's answer (state, time, result or error). Results and errors are\n"
-             "escaped onto one line (\\n, \\xNN). A flow (flow:ID, as `dag submit` and\n"
-             "`group submit` print it) is shown as `arbiter dag status` shows it.\n"
+             "attempt's start, end, worker, outcome and error (the first 5 and the last 5\n"
+             "that did not succeed, and how many between were not kept), and for a fan-out\n"
+             "task each endpoint's answer (state, time, result or error). Results and\n"
+             "errors are escaped onto one line (\\n, \\xNN). A flow (flow:ID, as `dag\n"
+             "submit` and `group submit` print it) is shown as `arbiter dag status` shows\n"
+             "it.\n"
              "\n"
              "  --json  one object per task: state names as strings, each time as NAME_ms\n"
              "          (Unix ms) and NAME (RFC 3339), \"result\" (or \"result_base64\" when\n"
-             "          it is not UTF-8), \"history\" (the attempts), \"flow\" and \"ref\"\n"
+             "          it is not UTF-8), \"history\" (the attempts kept),\n"
+             "          \"history_dropped\" (attempts not kept), \"flow\" and \"ref\"\n"
              "          (its flow and name there), \"origin\" and \"endpoint\" (a fan-out\n"
              "          copy), \"responses\" ([{\"endpoint\", \"id\", \"state\", \"finished\",\n"
              "          \"result\", \"error\"}] of a fan-out task), \"no_handler\" (true:\n"
@@ -390,7 +297,7 @@ s_list_one (void *arg, arb_task_info_t *task)
 {
     arb_cli_t *cli = (arb_cli_t *) arg;
     if (cli->json)
-        arb_cli_json_print (s_task_json (task, false));
+        arb_cli_json_print (arb_json_task (task, false));
     else
         s_print_row (task);
     return 0;
@@ -507,12 +414,12 @@ s_peek_one (void *arg, arb_dispatch_task_t *task)
     if (cli->json) {
         json_t *obj = json_object ();
         json_object_set_new (obj, "id", json_integer ((json_int_t) task->id));
-        arb_cli_json_str (obj, "queue", task->queue);
-        arb_cli_json_str (obj, "name", task->name);
+        arb_json_str (obj, "queue", task->queue);
+        arb_json_str (obj, "name", task->name);
         json_object_set_new (obj, "attempt", json_integer (task->attempt));
-        arb_cli_json_time (obj, "created", task->created_ms);
+        arb_json_time (obj, "created", task->created_ms);
         json_object_set_new (obj, "timeout_ms", json_integer ((json_int_t) task->timeout_ms));
-        arb_cli_json_bytes (obj, "payload", data ? data : (const uint8_t *) "", size);
+        arb_json_bytes (obj, "payload", data ? data : (const uint8_t *) "", size);
         arb_cli_json_print (obj);
         return 0;
     }

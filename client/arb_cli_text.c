@@ -35,6 +35,16 @@ arb_cli_format_time (uint64_t ms, char *buf, size_t size)
     snprintf (buf, size, "%s.%03uZ", date, (unsigned) (ms % 1000));
 }
 
+//  Indexed by outcome: ARB_OUTCOME_* then ARB_ATTEMPT_*.
+static const char *s_outcomes[] = {"ok",        "failed",    "released", "lease lost",
+                                   "timed out", "cancelled", "running"};
+
+const char *
+arb_cli_outcome_name (uint32_t outcome)
+{
+    return outcome < sizeof (s_outcomes) / sizeof (s_outcomes[0]) ? s_outcomes[outcome] : "?";
+}
+
 void
 arb_cli_format_duration (uint64_t ms, char *buf, size_t size)
 {

@@ -26,6 +26,11 @@ bool arb_cli_is_utf8 (const uint8_t *data, size_t size);
 //  they are; \n \r \t \\ escaped; any other byte as \xNN. Caller frees.
 char *arb_cli_escape (const uint8_t *data, size_t size);
 
+//  Name of an attempt's outcome (ARB_OUTCOME_* then ARB_ATTEMPT_*: "ok",
+//  "failed", "released", "lease lost", "timed out", "cancelled",
+//  "running"), or "?".
+const char *arb_cli_outcome_name (uint32_t outcome);
+
 //  arb_cli_escape of a C string; NULL is the empty string. Caller frees.
 char *arb_cli_escape_str (const char *text);
 

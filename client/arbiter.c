@@ -10,10 +10,11 @@
 #include "arb_cli.h"
 
 static const arb_cli_cmd_t *s_commands[] = {
-    &arb_cli_cmd_submit, &arb_cli_cmd_wait,  &arb_cli_cmd_status, &arb_cli_cmd_list,
-    &arb_cli_cmd_dag,    &arb_cli_cmd_group, &arb_cli_cmd_pipe,   &arb_cli_cmd_cancel,
-    &arb_cli_cmd_retry,  &arb_cli_cmd_queue, &arb_cli_cmd_limit,  &arb_cli_cmd_stats,
-    &arb_cli_cmd_events, &arb_cli_cmd_ping,  &arb_cli_cmd_peek,   &arb_cli_cmd_schedule,
+    &arb_cli_cmd_submit,   &arb_cli_cmd_wait,   &arb_cli_cmd_status, &arb_cli_cmd_list,
+    &arb_cli_cmd_dag,      &arb_cli_cmd_group,  &arb_cli_cmd_pipe,   &arb_cli_cmd_cancel,
+    &arb_cli_cmd_retry,    &arb_cli_cmd_delete, &arb_cli_cmd_queue,  &arb_cli_cmd_limit,
+    &arb_cli_cmd_stats,    &arb_cli_cmd_events, &arb_cli_cmd_ping,   &arb_cli_cmd_peek,
+    &arb_cli_cmd_schedule,
 };
 
 #define ARB_COMMANDS (sizeof (s_commands) / sizeof (s_commands[0]))

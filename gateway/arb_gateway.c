@@ -43,7 +43,8 @@ struct _arb_gateway_t {
     size_t max_payload;
     arb_gateway_listener_t listeners[ARB_GATEWAY_LISTENERS];
     size_t listener_count;
-    char error[ARB_TEXT_MAX];  //  why the last call failed
+    uint64_t connections[ARB_GATEWAY_PROTOCOLS];  //  open now, by protocol
+    char error[ARB_TEXT_MAX];                     //  why the last call failed
     bool failed;
 };
 
@@ -344,6 +345,25 @@ s_on_state (arb_link_t *link, bool up, void *arg)
     for (size_t i = 0; i < self->listener_count; i++)
         if (self->listeners[i].state)
             self->listeners[i].state (self->listeners[i].arg, up);
+}
+
+void
+arb_gateway_connected (arb_gateway_t *self, arb_gateway_protocol_t protocol, int delta)
+{
+    self->connections[protocol] += (uint64_t) (int64_t) delta;
+}
+
+uint64_t
+arb_gateway_connections (arb_gateway_t *self, arb_gateway_protocol_t protocol)
+{
+    return self->connections[protocol];
+}
+
+const char *
+arb_gateway_protocol_name (arb_gateway_protocol_t protocol)
+{
+    static const char *names[ARB_GATEWAY_PROTOCOLS] = {"http", "kestrel", "amqp"};
+    return names[protocol];
 }
 
 int

@@ -117,6 +117,25 @@ void arb_gateway_forget_submit (arb_gateway_t *self, uint64_t ticket);
 const char *arb_gateway_error (arb_gateway_t *self);
 
 //  ---------------------------------------------------------------------
+//  Connections, counted by protocol for the metrics
+
+typedef enum {
+    ARB_GATEWAY_HTTP = 0,
+    ARB_GATEWAY_KESTREL = 1,
+    ARB_GATEWAY_AMQP = 2,
+} arb_gateway_protocol_t;
+
+#define ARB_GATEWAY_PROTOCOLS 3
+
+//  A server's connection opened (delta 1) or closed (-1).
+void arb_gateway_connected (arb_gateway_t *self, arb_gateway_protocol_t protocol, int delta);
+
+//  Connections open now, and the protocol's name ("http", "kestrel",
+//  "amqp").
+uint64_t arb_gateway_connections (arb_gateway_t *self, arb_gateway_protocol_t protocol);
+const char *arb_gateway_protocol_name (arb_gateway_protocol_t protocol);
+
+//  ---------------------------------------------------------------------
 //  Listeners
 
 typedef struct {

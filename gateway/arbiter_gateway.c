@@ -4,8 +4,14 @@
     table), then the gateway's loop until SIGINT/SIGTERM.
 */
 
+#include "arb_admin.h"
+#include "arb_defaults.h"
 #include "arb_gateway.h"
+#include "arb_http.h"
+#include "arb_metrics.h"
 #include "arb_options.h"
+#include "arb_static.h"
+#include "arb_tasker.h"
 
 #define ARB_GATEWAY_CONFIG "/etc/arbiter/arbiter-gateway.conf"
 
@@ -14,7 +20,51 @@ typedef struct {
     const char *name;
     uint64_t rpc_timeout_ms;
     uint64_t max_payload;
+    const char *http;
+    const char *http_token;
+    uint64_t http_max_body;
+    uint64_t http_connections;
+    uint64_t http_idle_ms;
 } s_settings_t;
+
+//  The HTTP server and what it serves.
+typedef struct {
+    arb_http_t *http;
+    arb_tasker_t *tasker;
+} s_web_t;
+
+//  Starts the HTTP server, unless its address is "off". 0, or -1.
+static int
+s_web_start (s_web_t *web,
+             arb_gateway_t *gateway,
+             const s_settings_t *settings,
+             arb_defaults_t *defaults)
+{
+    if (streq (settings->http, "off"))
+        return 0;
+    arb_http_config_t config = {
+        .address = settings->http,
+        .token = settings->http_token,
+        .max_body = (size_t) settings->http_max_body,
+        .max_connections = (unsigned) settings->http_connections,
+        .idle_timeout_s = (unsigned) ((settings->http_idle_ms + 999) / 1000),
+    };
+    web->http = arb_http_new (gateway, &config);
+    if (!web->http)
+        return -1;
+    arb_admin_serve (web->http);
+    arb_metrics_serve (web->http);
+    arb_static_serve (web->http);
+    web->tasker = arb_tasker_new (web->http, defaults);
+    return 0;
+}
+
+static void
+s_web_stop (s_web_t *web)
+{
+    arb_http_destroy (&web->http);
+    arb_tasker_destroy (&web->tasker);
+}
 
 int
 main (int argc, char **argv)
@@ -26,6 +76,11 @@ main (int argc, char **argv)
         .name = NULL,
         .rpc_timeout_ms = 5000,
         .max_payload = ARB_PAYLOAD_DEFAULT_MAX,
+        .http = "127.0.0.1:7780",
+        .http_token = NULL,
+        .http_max_body = 1u << 20,
+        .http_connections = 1000,
+        .http_idle_ms = 60000,
     };
     arb_option_t table[] = {
         {"broker", 'b', ARB_OPT_STR, &settings.broker, 0, 0, "EP",
@@ -36,11 +91,32 @@ main (int argc, char **argv)
          "a request the broker has not answered by then fails (default 5)"},
         {"max-payload", 0, ARB_OPT_BYTES, &settings.max_payload, 1, 1ull << 30, "BYTES",
          "largest item, as the broker's --max-payload (default 16M)"},
+        {"http", 0, ARB_OPT_STR, &settings.http, 0, 0, "ADDR",
+         "HTTP server address HOST:PORT, or off (default 127.0.0.1:7780)"},
+        {"http-token", 0, ARB_OPT_STR, &settings.http_token, 0, 0, "TOKEN",
+         "bearer token for the admin API and every change; without one the HTTP server "
+         "listens on loopback only"},
+        {"http-max-body", 0, ARB_OPT_BYTES, &settings.http_max_body, 1, 1ull << 30, "BYTES",
+         "largest HTTP request body; larger ones get 413 (default 1M)"},
+        {"http-connections", 0, ARB_OPT_UINT, &settings.http_connections, 1, 100000, "N",
+         "HTTP connections at once (default 1000)"},
+        {"http-idle-timeout", 0, ARB_OPT_SECONDS, &settings.http_idle_ms, 1000, 3600 * 1000, "S",
+         "an idle HTTP connection is closed after this long (default 60)"},
     };
     arb_options_t *options = arb_options_new (
         "arbiter-gateway", table, sizeof (table) / sizeof (table[0]), ARB_GATEWAY_CONFIG);
-    arb_options_set_about (options, "[OPTIONS]",
-                           "Serves Kestrel and HTTP clients from an arbiter broker.");
+    arb_options_set_about (
+        options, "[OPTIONS]",
+        "Serves Kestrel and HTTP clients from an arbiter broker.\n"
+        "\n"
+        "The config file may also hold [queue.NAME] sections (defaults of the tasks the\n"
+        "gateway submits to queue NAME) and [type.NAME] sections (tasker task types; with\n"
+        "none, any type is accepted), with the keys priority, retries, timeout, retention,\n"
+        "backoff (none, fixed, exponential), backoff-delay, backoff-cap and\n"
+        "wait-for-endpoints-timeout (seconds an endpoint has to receive its copy of a\n"
+        "fan-out task). See examples/arbiter-gateway.conf.");
+    arb_defaults_t *defaults = arb_defaults_new ();
+    arb_options_set_sections (options, arb_defaults_section, defaults);
     int first = argc;
     arb_options_rc_t rc = arb_options_parse (options, argc, argv, &first);
     int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
@@ -59,15 +135,18 @@ main (int argc, char **argv)
             .max_payload = (size_t) settings.max_payload,
         };
         arb_gateway_t *gateway = arb_gateway_new (&config);
-        if (!gateway)
+        s_web_t web = {0};
+        if (!gateway || s_web_start (&web, gateway, &settings, defaults))
             status = 1;
         else {
             zsys_info ("gateway: started broker=%s version=%s", settings.broker, ARB_VERSION);
             status = arb_gateway_run (gateway) == 0 ? 0 : 1;
             zsys_info ("gateway: stopping");
-            arb_gateway_destroy (&gateway);
         }
+        s_web_stop (&web);
+        arb_gateway_destroy (&gateway);
     }
     arb_options_destroy (&options);
+    arb_defaults_destroy (&defaults);
     return status;
 }

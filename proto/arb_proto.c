@@ -179,6 +179,7 @@ static const arb_field_t s_task_info_fields[] = {
     FLD (arb_task_info_t, error, ARB_F_STR, false, ARB_TEXT_MAX),
     FLD (arb_task_info_t, result, ARB_F_BIN, false, 0),
     LST (arb_task_info_t, history, false, ARB_LIST_MAX, s_attempt_info_schema),
+    FLD (arb_task_info_t, history_dropped, ARB_F_U32, false, 0),
     FLD (arb_task_info_t, flow, ARB_F_U64, false, 0),
     FLD (arb_task_info_t, ref, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_task_info_t, origin, ARB_F_U64, false, 0),
@@ -261,13 +262,33 @@ static const arb_field_t s_retry_fields[] = {
     FLD (arb_retry_body_t, ids, ARB_F_IDS, false, ARB_IDS_MAX),
     FLD (arb_retry_body_t, queue, ARB_F_NAME, false, ARB_NAME_MAX),
     FLD (arb_retry_body_t, all, ARB_F_BOOL, false, 0),
+    FLD (arb_retry_body_t, flow, ARB_F_U64, false, 0),
+    FLD (arb_retry_body_t, group, ARB_F_STR, false, ARB_NAME_MAX),
 };
 SCHEMA (s_retry_schema, arb_retry_body_t, s_retry_fields);
 
 SCHEMA (s_retry_reply_schema, arb_retry_reply_body_t, s_cancel_reply_fields);
 
+static const arb_field_t s_delete_fields[] = {
+    FLD (arb_delete_body_t, ids, ARB_F_IDS, false, ARB_DELETE_MAX),
+    FLD (arb_delete_body_t, state, ARB_F_U32, false, 0),
+    FLD (arb_delete_body_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_delete_body_t, older_than_ms, ARB_F_U64, false, 0),
+    FLD (arb_delete_body_t, after_id, ARB_F_U64, false, 0),
+};
+SCHEMA (s_delete_schema, arb_delete_body_t, s_delete_fields);
+
+static const arb_field_t s_delete_reply_fields[] = {
+    LST (arb_delete_reply_body_t, tasks, false, ARB_DELETE_MAX, s_outcome_info_schema),
+    FLD (arb_delete_reply_body_t, count, ARB_F_U32, false, 0),
+    FLD (arb_delete_reply_body_t, more, ARB_F_BOOL, false, 0),
+    FLD (arb_delete_reply_body_t, last_id, ARB_F_U64, false, 0),
+};
+SCHEMA (s_delete_reply_schema, arb_delete_reply_body_t, s_delete_reply_fields);
+
+
 static const arb_field_t s_stats_fields[] = {
-    FLD (arb_stats_body_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_stats_body_t, queue, ARB_F_NAME, false, ARB_NAME_MAX),
     FLD (arb_stats_body_t, after, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_stats_body_t, after_worker, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_stats_body_t, limit, ARB_F_U32, false, 0),
@@ -280,6 +301,10 @@ static const arb_field_t s_queue_info_fields[] = {
     FLD (arb_queue_info_t, paused, ARB_F_BOOL, false, 0),
     FLD (arb_queue_info_t, done_last_minute, ARB_F_U64, false, 0),
     FLD (arb_queue_info_t, oldest_ready_ms, ARB_F_U64, false, 0),
+    FLD (arb_queue_info_t, max_running, ARB_F_U32, false, 0),
+    FLD (arb_queue_info_t, rate_per_sec, ARB_F_U32, false, 0),
+    FLD (arb_queue_info_t, retention_ms, ARB_F_U64, false, 0),
+    FLD (arb_queue_info_t, on_failure, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_queue_info_t, consumers, ARB_F_U32, false, 0),
     FLD (arb_queue_info_t, declared, ARB_F_BOOL, false, 0),
 };
@@ -301,6 +326,12 @@ static const arb_field_t s_stats_reply_fields[] = {
     FLD (arb_stats_reply_body_t, uptime_ms, ARB_F_U64, false, 0),
     LST (arb_stats_reply_body_t, queues, false, ARB_LIST_MAX, s_queue_info_schema),
     LST (arb_stats_reply_body_t, workers, false, ARB_LIST_MAX, s_worker_stats_schema),
+    FLD (arb_stats_reply_body_t, submitted, ARB_F_U64, false, 0),
+    FLD (arb_stats_reply_body_t, dispatched, ARB_F_U64, false, 0),
+    FLD (arb_stats_reply_body_t, finished, ARB_F_IDS, false, ARB_STATE_MAX + 1),
+    FLD (arb_stats_reply_body_t, commits, ARB_F_U64, false, 0),
+    FLD (arb_stats_reply_body_t, commit_us, ARB_F_U64, false, 0),
+    FLD (arb_stats_reply_body_t, commit_buckets, ARB_F_IDS, false, ARB_COMMIT_BUCKETS),
     FLD (arb_stats_reply_body_t, more, ARB_F_BOOL, false, 0),
     FLD (arb_stats_reply_body_t, more_workers, ARB_F_BOOL, false, 0),
 };
@@ -678,6 +709,14 @@ arb_state_parse (const char *name)
         if (streq (name, s_state_names[state]))
             return state;
     return -1;
+}
+
+uint64_t
+arb_commit_bound_us (size_t bucket)
+{
+    static const uint64_t bounds[ARB_COMMIT_BUCKETS - 1] = {
+        100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000};
+    return bucket < ARB_COMMIT_BUCKETS - 1 ? bounds[bucket] : UINT64_MAX;
 }
 
 bool

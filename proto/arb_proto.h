@@ -14,12 +14,12 @@
 
     Who sends what:
 
-        client  -> broker   PING SUBMIT STATUS LIST WATCH CANCEL RETRY STATS
-                            QUEUE LIMIT EVENTS PEEK META SCHEDULE
+        client  -> broker   PING SUBMIT STATUS LIST WATCH CANCEL RETRY DELETE
+                            STATS QUEUE LIMIT EVENTS PEEK META SCHEDULE
         broker  -> client   PONG SUBMITTED STATUS_REPLY LIST_REPLY WATCHING
                             DONE (streamed) CANCEL_REPLY RETRY_REPLY
-                            STATS_REPLY OK EVENT (streamed) PEEK_REPLY
-                            META_REPLY SCHEDULE_REPLY ERROR
+                            DELETE_REPLY STATS_REPLY OK EVENT (streamed)
+                            PEEK_REPLY META_REPLY SCHEDULE_REPLY ERROR
         worker  -> broker   REGISTER CREDIT TAKE RESULT EMIT HEARTBEAT BYE
         broker  -> worker   WELCOME DISPATCH HEARTBEAT STOP ERROR
 
@@ -65,6 +65,14 @@
 #define ARB_HANDLES_MAX         1000         //  task names one worker declares it handles
 #define ARB_CREDIT_QUEUES_MAX   64           //  queues of one CREDIT subscription
 #define ARB_SCHEDULE_NAME_MAX   160          //  so that "schedule:NAME:SLOT_MS" fits ARB_NAME_MAX
+#define ARB_DELETE_MAX          1000         //  ids, or tasks looked at, in one DELETE
+
+//  A task's history (task_info.history) keeps its first ARB_HISTORY_FIRST
+//  and its last ARB_HISTORY_LAST attempts that ended other than by
+//  success; those between are dropped and counted (history_dropped), so a
+//  task that fails for ever costs a bounded history.
+#define ARB_HISTORY_FIRST 5
+#define ARB_HISTORY_LAST  5
 
 //  Bounds of what one peer may hold at the broker, and of the messages it
 //  sends (PROTOCOL.md, Bounds). ARB_REPLY_BYTES: payloads, results and
@@ -119,6 +127,8 @@
     X (LIMIT, 27, limit)                   \
     X (SCHEDULE, 28, schedule)             \
     X (SCHEDULE_REPLY, 29, schedule_reply) \
+    X (DELETE, 30, delete)                 \
+    X (DELETE_REPLY, 31, delete_reply)     \
     X (REGISTER, 40, register)             \
     X (WELCOME, 41, welcome)               \
     X (CREDIT, 42, credit)                 \
@@ -358,11 +368,12 @@ typedef struct {
     struct {
         arb_attempt_info_t *v;
         size_t n;
-    } history;             //  STATUS only
-    uint64_t flow;         //  the DAG, group or pipe it belongs to
-    const char *ref;       //  its name in the flow
-    uint64_t origin;       //  a fan-out copy: the task it copies
-    const char *endpoint;  //  a fan-out copy: the worker it is for
+    } history;                 //  STATUS only
+    uint32_t history_dropped;  //  STATUS only: attempts not kept, after the first ARB_HISTORY_FIRST
+    uint64_t flow;             //  the DAG, group or pipe it belongs to
+    const char *ref;           //  its name in the flow
+    uint64_t origin;           //  a fan-out copy: the task it copies
+    const char *endpoint;      //  a fan-out copy: the worker it is for
     struct {
         arb_response_info_t *v;
         size_t n;
@@ -447,9 +458,32 @@ typedef struct {
     arb_ids_t ids;
     const char *queue;  //  with all: every dead task of the queue
     bool all;
+    uint64_t flow;      //  every task of this flow that died on its own, with its dependents
+    const char *group;  //  the same for every group of that name
 } arb_retry_body_t;
 
 typedef arb_cancel_reply_body_t arb_retry_reply_body_t;
+
+//  Finished tasks to remove from the journal: the ids, or (all of them
+//  finished) those that match state, queue and older_than_ms, looked for
+//  among at most ARB_DELETE_MAX tasks after after_id in id order.
+typedef struct {
+    arb_ids_t ids;           //  at most ARB_DELETE_MAX
+    uint32_t state;          //  a final state; 0 any
+    const char *queue;       //  NULL any
+    uint64_t older_than_ms;  //  finished at least this long ago; 0 any
+    uint64_t after_id;       //  paging: ids greater than this
+} arb_delete_body_t;
+
+typedef struct {
+    struct {
+        arb_outcome_info_t *v;  //  per id: 0 deleted (state: the one it had), 404, 409
+        size_t n;
+    } tasks;
+    uint32_t count;    //  tasks deleted
+    bool more;         //  there may be more to look at: ask again with after_id = last_id
+    uint64_t last_id;  //  the last id looked at
+} arb_delete_reply_body_t;
 
 //  STATS pages through the queues (by name) and the workers (by
 //  identity); each list of a reply holds at most ARB_STATS_PAGE records.
@@ -472,16 +506,26 @@ typedef struct {
     arb_strs_t queues;
 } arb_worker_stats_t;
 
-//  Per queue: counts by state as a list indexed by state number.
+//  Per queue: counts by state as a list indexed by state number, and the
+//  settings that are set (absent: the default).
 typedef struct {
     const char *name;
     arb_ids_t counts;  //  ARB_STATE_MAX + 1 numbers, index = state
     bool paused;
     uint64_t done_last_minute;
     uint64_t oldest_ready_ms;
-    uint32_t consumers;  //  sessions with credit on the queue now
-    bool declared;       //  QUEUE declare: listed while empty, until deleted
+    uint32_t max_running;    //  0: no limit
+    uint32_t rate_per_sec;   //  0: no limit
+    uint64_t retention_ms;   //  0: the broker's retention
+    const char *on_failure;  //  "head" or "dead"; NULL: retry
+    uint32_t consumers;      //  sessions with credit on the queue now
+    bool declared;           //  QUEUE declare: listed while empty, until deleted
 } arb_queue_info_t;
+
+//  Journal commits are counted by time in ARB_COMMIT_BUCKETS buckets: bucket
+//  i holds the commits that took more than bound i - 1 and at most bound
+//  i microseconds (arb_commit_bound_us); the last one, the slower ones.
+#define ARB_COMMIT_BUCKETS 13
 
 typedef struct {
     uint64_t now_ms;
@@ -494,8 +538,15 @@ typedef struct {
         arb_worker_stats_t *v;
         size_t n;
     } workers;
-    bool more;          //  more queues: ask again with after = the last name
-    bool more_workers;  //  more workers: ask again with after_worker = the last identity
+    //  since the broker started:
+    uint64_t submitted;        //  tasks created by SUBMIT
+    uint64_t dispatched;       //  attempts handed to workers
+    arb_ids_t finished;        //  tasks ended, ARB_STATE_MAX + 1 numbers, index = state
+    uint64_t commits;          //  journal commits that wrote something
+    uint64_t commit_us;        //  their summed time, µs
+    arb_ids_t commit_buckets;  //  ARB_COMMIT_BUCKETS numbers: commits by time
+    bool more;                 //  more queues: ask again with after = the last name
+    bool more_workers;         //  more workers: ask again with after_worker = the last identity
 } arb_stats_reply_body_t;
 
 typedef struct {
@@ -848,6 +899,9 @@ void arb_text_copy (char *dest, const char *text, size_t len);
 //  well-formed character becomes '?', and a character cut short at the end
 //  is dropped.
 void arb_text_clean (char *text);
+
+//  Upper bound in µs of journal-commit bucket i (UINT64_MAX for the last).
+uint64_t arb_commit_bound_us (size_t bucket);
 
 //  Whether a state is final (succeeded, dead, cancelled, skipped).
 bool arb_state_is_final (int state);

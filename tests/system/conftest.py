@@ -163,3 +163,32 @@ def peer_factory():
     yield make
     for p in peers:
         p.close()
+
+
+class Gateway(Process):
+    """arbiter-gateway on free loopback ports, connected to a broker; extra
+    arguments (a --config FILE, --http-token, ...) go on its command line."""
+
+    def __init__(self, tmp_path, broker, extra=()):
+        self.http_port = free_port()
+        self.url = 'http://127.0.0.1:%d' % self.http_port
+        args = [binary('gateway', 'arbiter-gateway'), '--config', os.devnull,
+                '--broker', broker.endpoint, '--http', '127.0.0.1:%d' % self.http_port]
+        super().__init__(args + list(extra),
+                         str(tmp_path / ('gateway-%d.log' % self.http_port)))
+        wait_until(self.ready, timeout=20, what='gateway up')
+
+    def ready(self):
+        assert self.alive(), 'arbiter-gateway exited:\n' + self.output()
+        return 'broker session up' in self.output() and 'http: listening' in self.output()
+
+
+@pytest.fixture
+def gateway_factory(tmp_path, processes):
+    """gateway_factory(broker, *extra) starts a gateway, stopped by PID at the end."""
+
+    def start(broker, *extra):
+        gateway = Gateway(tmp_path, broker, extra)
+        processes.append(gateway)
+        return gateway
+    return start

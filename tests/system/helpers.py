@@ -2,6 +2,7 @@
 wire protocol, reading task states, starting the real worker binaries."""
 
 import os
+import sqlite3
 
 import arbiter_proto
 from conftest import Process, binary, wait_until
@@ -77,3 +78,13 @@ def read_pid(path):
 def wait_state(peer, task_id, state, timeout=20):
     return wait_until(lambda: status(peer, [task_id])[task_id].get('state') == state,
                       timeout=timeout, what='task %d %s' % (task_id, arbiter_proto.STATES[state]))
+
+
+def journal_value(broker, sql, *args):
+    """The first column of the first row of a read-only query of a broker's
+    journal, while it runs (WAL lets readers in)."""
+    db = sqlite3.connect('file:%s?mode=ro' % broker.db, uri=True, timeout=10)
+    try:
+        return db.execute(sql, args).fetchone()[0]
+    finally:
+        db.close()

@@ -38,6 +38,27 @@ def test_submit_dispatch_result_done(broker, peer_factory):
     assert frames == [b'HELLO']
 
 
+def test_stats_counts_submits_dispatches_finishes_and_commits(broker, peer_factory):
+    client = peer_factory(broker.endpoint)
+    worker = peer_factory(broker.endpoint)
+    register(worker)
+    ids = submit(client, [{'name': 'a', 'key': 'k1'}, {'name': 'b'}], watch=True)
+    assert submit(client, [{'name': 'a', 'key': 'k1'}]) == ids[:1]  # a known key adds nothing
+    dispatched = []
+    while len(dispatched) < 2:
+        dispatched += worker.next_of('DISPATCH')[2]['tasks']
+    worker.send('RESULT', {'results': [{'id': t['id'], 'lease': t['lease']} for t in dispatched]},
+                [b'', b''])
+    client.next_of('DONE')
+    kind, _, body, _ = client.request('STATS', {})
+    assert kind == 'STATS_REPLY'
+    assert body['submitted'] == 2 and body['dispatched'] == 2
+    assert body['finished'][5] == 2 and sum(body['finished']) == 2
+    assert len(body['commit_buckets']) == 13
+    assert body['commits'] == sum(body['commit_buckets']) >= 2
+    assert body['commit_us'] > 0
+
+
 def test_credit_bounds_tasks_in_flight(broker, peer_factory):
     client = peer_factory(broker.endpoint)
     worker = peer_factory(broker.endpoint)

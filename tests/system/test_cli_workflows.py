@@ -248,6 +248,47 @@ def group_handler(task, payload, w):
     return b'final'
 
 
+def test_retry_of_a_failed_flow_or_group_runs_what_died_of_it(broker, workers, tmp_path):
+    broken = {'bad'}
+
+    def handler(task, payload, w):
+        if task['name'] in broken:
+            raise RuntimeError('boom')
+        return task['name'].encode()
+    workers(broker.endpoint, handler)
+    path = write(tmp_path, 'dag.json', {'tasks': [
+        {'name': 'bad'},
+        {'name': 'child', 'task': 'ok', 'after': ['bad']},
+        {'name': 'grandchild', 'task': 'ok', 'after': ['child']},
+    ]})
+    proc = cli(broker, 'dag', 'submit', '--watch', path)
+    assert proc.returncode == EXIT_FAILED
+    flow = lines(proc)[0]
+    assert flow.startswith('flow:'), flow
+    broken.clear()
+    proc = cli(broker, 'retry', '--flow', flow)
+    assert proc.returncode == EXIT_OK and lines(proc) == ['3 tasks retried'], proc.stderr
+    proc = cli(broker, 'dag', 'wait', '--timeout', '10', flow)
+    assert proc.returncode == EXIT_OK, proc.stdout
+    assert sorted(lines(proc)) == ['bad succeeded: bad', 'child succeeded: ok',
+                                   'grandchild succeeded: ok']
+    # nothing dead is left in it: a second retry has nothing to do
+    proc = cli(broker, '--json', 'retry', '--flow', flow)
+    assert proc.returncode == EXIT_OK and json.loads(proc.stdout)['count'] == 0
+
+    broken.add('member')
+    group = write(tmp_path, 'group.json', {'name': 'thumbs', 'tasks': [
+        {'task': 'member'}, {'task': 'ok'}], 'callback': {'task': 'zip'}})
+    assert cli(broker, 'group', 'submit', '--watch', group).returncode == EXIT_FAILED
+    broken.clear()
+    proc = cli(broker, 'retry', '--group', 'thumbs')
+    assert proc.returncode == EXIT_OK and lines(proc) == ['2 tasks retried'], proc.stderr
+    proc = cli(broker, 'retry', '--group', 'nope')
+    assert proc.returncode == EXIT_USAGE and b"no group named 'nope'" in proc.stderr
+    proc = cli(broker, 'retry', '--flow', 'flow:x')
+    assert proc.returncode == EXIT_USAGE and b'not a flow id' in proc.stderr
+
+
 def test_group_callback_sees_every_result(broker, workers, tmp_path):
     workers(broker.endpoint, group_handler)
     path = write(tmp_path, 'group.json', GROUP)

@@ -14,8 +14,8 @@ import pytest
 
 import arbiter_proto
 from conftest import SANITIZED, Broker, binary, wait_until
-from helpers import (SUCCEEDED, queue_counts, read_pid, start_exec_worker, start_minion,
-                     status, submit_many, wait_state)
+from helpers import (SUCCEEDED, journal_value, queue_counts, read_pid, start_exec_worker,
+                     start_minion, status, submit_many, wait_state)
 
 FAST = ['--heartbeat-ms', '200', '--liveness-ms', '1000']
 
@@ -77,6 +77,70 @@ def test_always_failing_task_is_dead_and_retry_revives_it(fast_broker, processes
     assert cli(fast_broker, 'retry', str(task_id)).returncode == 0
     proc = cli(fast_broker, 'wait', str(task_id))
     assert proc.returncode == 0 and proc.stdout == b'fixed\n'
+
+
+def test_history_keeps_the_first_and_last_attempts(fast_broker, processes, tmp_path):
+    start_exec_worker(fast_broker, processes, tmp_path,
+                      'echo "broken on attempt $ARBITER_ATTEMPT" >&2; exit 1')
+    task_id = int(cli(fast_broker, 'submit', '--retries', '13', 'doomed').stdout)
+    assert cli(fast_broker, 'wait', str(task_id)).returncode == 1
+    info = status_cli(fast_broker, task_id)
+    assert info['state'] == 'dead' and info['attempts'] == 14
+    # the first five and the last five, and how many between were not kept
+    assert [a['attempt'] for a in info['history']] == [1, 2, 3, 4, 5, 10, 11, 12, 13, 14]
+    assert info['history'][-1]['error'] == 'broken on attempt 14'
+    assert info['history_dropped'] == 4
+    text = cli(fast_broker, 'status', str(task_id)).stdout.decode()
+    assert '... 4 attempts not kept\n  #10 ' in text
+    # the journal holds no more than that
+    assert journal_value(fast_broker, 'SELECT count(*) FROM attempts WHERE task_id = ?',
+                        task_id) == 10
+
+
+HEAD_ITEM = ('case "$(cat)" in poison) date +%s.%N >> "$RUNS"; echo "bad item" >&2; exit 1;; '
+             '*) echo fine;; esac')
+
+
+def run_times(path):
+    return [float(x) for x in path.read_text().split()]
+
+
+def test_head_policy_backs_off_and_quarantines_a_poison_item(tmp_path, processes):
+    b = Broker(tmp_path, extra=FAST + ['--max-head-failures', '4'])
+    processes.append(b)
+    assert cli(b, 'queue', 'set', 'arb', '--on-failure', 'head').returncode == 0
+    runs = tmp_path / 'runs'
+    start_exec_worker(b, processes, tmp_path, HEAD_ITEM, '--queue', 'arb',
+                      env={'RUNS': str(runs)})
+    poison = int(cli(b, 'submit', '--queue', 'arb', 'item', 'poison').stdout)
+    fine = int(cli(b, 'submit', '--queue', 'arb', 'item', 'fine').stdout)
+    # the item behind it goes past it while it waits
+    assert cli(b, 'wait', '--timeout', '20', str(fine)).returncode == 0
+    assert cli(b, 'wait', '--timeout', '20', str(poison)).returncode == 1
+    info = status_cli(b, poison)
+    assert info['state'] == 'dead' and info['attempts'] == 4, info
+    assert info['error'] == ('quarantined: failed 4 times in a row at the head of its queue '
+                             '(last: bad item)')
+    starts = run_times(runs)
+    assert len(starts) == 4
+    # 100 ms, doubling, each jittered down to no less than half
+    for gap, least in zip([b - a for a, b in zip(starts, starts[1:])], (0.05, 0.1, 0.2)):
+        assert gap >= least, starts
+
+
+def test_head_policy_keeps_a_tasks_own_backoff_and_retries(fast_broker, processes, tmp_path):
+    assert cli(fast_broker, 'queue', 'set', 'arb', '--on-failure', 'head').returncode == 0
+    runs = tmp_path / 'runs'
+    start_exec_worker(fast_broker, processes, tmp_path, HEAD_ITEM, '--queue', 'arb',
+                      env={'RUNS': str(runs)})
+    task_id = int(cli(fast_broker, 'submit', '--queue', 'arb', '--retries', '2',
+                      '--backoff', 'fixed:0.3', 'item', 'poison').stdout)
+    assert cli(fast_broker, 'wait', '--timeout', '20', str(task_id)).returncode == 1
+    info = status_cli(fast_broker, task_id)
+    assert info['state'] == 'dead' and info['attempts'] == 3 and info['error'] == 'bad item'
+    starts = run_times(runs)
+    assert len(starts) == 3
+    assert all(b - a >= 0.3 for a, b in zip(starts, starts[1:])), starts
 
 
 def test_delayed_tasks_start_on_time_across_a_broker_kill(broker, processes, peer_factory,

@@ -2,6 +2,8 @@
 failure and skip propagation, validation, cancellation, groups, pipes,
 fan-out to named endpoints and routing, against a real arbiterd."""
 
+import time
+
 import pytest
 
 from scripted import ScriptedWorker, run_until
@@ -26,6 +28,16 @@ def client(broker, peer_factory):
 
 def final(peer, ids):
     return lambda: all(t.get('state') in (5, 7, 8, 9) for t in states(peer, ids).values())
+
+
+def failing(names):
+    """A handler that fails the tasks whose names are in names (a set the
+    test may change), and returns b'ok' for the others."""
+    def handler(task, payload, w):
+        if task['name'] in names:
+            raise RuntimeError('boom')
+        return b'ok'
+    return handler
 
 
 def test_diamond_passes_results_down(broker, client):
@@ -56,11 +68,7 @@ def test_diamond_passes_results_down(broker, client):
 
 
 def test_failure_fails_exactly_its_descendants(broker, client):
-    def handler(task, payload, w):
-        if task['name'] == 'bad':
-            raise RuntimeError('boom')
-        return b'ok'
-    w = ScriptedWorker(broker.endpoint, handler)
+    w = ScriptedWorker(broker.endpoint, failing({'bad'}))
     kind, reply = submit(client, [
         {'name': 'ok', 'ref': 'root'},
         {'name': 'bad', 'ref': 'bad', 'after': [{'ref': 'root'}]},
@@ -83,6 +91,128 @@ def test_failure_fails_exactly_its_descendants(broker, client):
     # the dead descendants never ran
     ran = {t['name'] for t, _ in w.seen}
     assert len(w.seen) == 5 and 'bad' in ran
+
+
+def retry(peer, **body):
+    kind, _, reply, _ = peer.request('RETRY', body)
+    assert kind == 'RETRY_REPLY', reply
+    return reply
+
+
+def test_retried_parent_reopens_the_children_it_failed(broker, client):
+    broken = {'bad'}
+    w = ScriptedWorker(broker.endpoint, failing(broken))
+    kind, reply = submit(client, [
+        {'name': 'bad', 'ref': 'bad'},
+        {'name': 'ok', 'ref': 'child', 'after': [{'ref': 'bad'}]},
+        {'name': 'ok', 'ref': 'grandchild', 'after': [{'ref': 'child'}]},
+        {'name': 'ok', 'ref': 'compensate', 'after': [{'ref': 'bad', 'when': 1}]},
+        {'name': 'ok', 'ref': 'cleanup', 'after': [{'ref': 'grandchild', 'when': 2}]},
+    ], flow_kind=1)
+    ids = [t['id'] for t in reply['tasks']]
+    bad, child, grandchild, compensate, cleanup = ids
+    run_until([w], final(client, ids))
+    assert [states(client, ids)[i]['state'] for i in ids] == [7, 7, 7, 5, 5]
+    broken.clear()
+    body = retry(client, ids=[bad])
+    assert body['tasks'] == [{'id': bad, 'state': 3}] and body['count'] == 3
+    # the two that died of it wait for it again; what ran because it failed stays
+    st = states(client, ids)
+    assert st[bad]['state'] in (3, 4)  # ready, or already sent to the worker
+    assert [st[i]['state'] for i in ids[1:]] == [1, 1, 5, 5]
+    assert 'error' not in st[child] and 'finished_ms' not in st[child]
+    run_until([w], final(client, ids))
+    st = states(client, ids)
+    assert [st[i]['state'] for i in ids] == [5, 5, 5, 5, 5]
+    ran = [t['name'] for t, _ in w.seen]
+    assert ran.count('bad') == 2 and ran.count('ok') == 4  # each of the others once
+
+
+def test_retry_reopens_only_what_no_other_failure_holds(broker, client):
+    """A child of two failed parents comes back for good only once both
+    are retried; retrying one makes it dead again, naming the other."""
+    broken = {'a', 'b'}
+    w = ScriptedWorker(broker.endpoint, failing(broken))
+    kind, reply = submit(client, [
+        {'name': 'a', 'ref': 'a'}, {'name': 'b', 'ref': 'b'},
+        {'name': 'ok', 'ref': 'join', 'after': [{'ref': 'a'}, {'ref': 'b'}]},
+    ], flow_kind=1)
+    ids = [t['id'] for t in reply['tasks']]
+    flow = reply['flow']
+    run_until([w], final(client, ids))
+    broken.clear()
+    body = retry(client, ids=[ids[0]])
+    assert body['count'] == 1
+    st = states(client, ids)
+    assert st[ids[2]]['state'] == 7 and "failed dependency: 'b'" in st[ids[2]]['error']
+    run_until([w], final(client, ids))
+    # the flow: b died on its own and comes back, and with it the join
+    body = retry(client, flow=flow)
+    assert body['count'] == 2 and body.get('tasks', []) == []
+    run_until([w], final(client, ids))
+    assert [states(client, ids)[i]['state'] for i in ids] == [5, 5, 5]
+    assert [t['name'] for t, _ in w.seen].count('ok') == 1
+
+
+def test_group_retry_brings_back_members_and_callback_before_the_finalizer(broker, client):
+    broken = {'m1'}
+
+    def handler(task, payload, w):
+        if task['name'] in broken:
+            raise RuntimeError('boom')
+        return task['name'].encode()
+    w = ScriptedWorker(broker.endpoint, handler)
+    kind, reply = submit(client, [
+        {'name': 'm1', 'ref': 'm1'},
+        {'name': 'm2', 'ref': 'm2', 'queue': 'later'},
+        {'name': 'callback', 'ref': 'callback', 'after': [{'ref': 'm1'}, {'ref': 'm2'}]},
+        {'name': 'finalizer', 'ref': 'finalizer',
+         'after': [{'ref': 'm1', 'when': 2}, {'ref': 'm2', 'when': 2},
+                   {'ref': 'callback', 'when': 2}]},
+    ], flow_kind=2, flow_name='thumbs')
+    ids = [t['id'] for t in reply['tasks']]
+    m1, m2, callback, finalizer = ids
+    run_until([w], lambda: states(client, [callback])[callback]['state'] == 7)
+    # the finalizer still waits for m2; the group comes back under it
+    assert states(client, [finalizer])[finalizer]['state'] == 1
+    broken.clear()
+    kind, _, body, _ = client.request('RETRY', {'group': 'nope'})
+    assert kind == 'ERROR' and body['code'] == 404
+    body = retry(client, group='thumbs')
+    assert body['count'] == 2
+    run_until([w], lambda: states(client, [m1])[m1]['state'] == 5)
+    # m1 is done again, but the callback waits for m2, and the finalizer for both
+    assert [states(client, ids)[i]['state'] for i in ids] == [5, 3, 1, 1]
+    slow = ScriptedWorker(broker.endpoint, handler, name='slow', queues=('later',))
+    run_until([w, slow], final(client, ids))
+    assert [states(client, ids)[i]['state'] for i in ids] == [5, 5, 5, 5]
+    ran = [t['name'] for t, _ in w.seen]
+    assert ran.count('finalizer') == 1 and ran.index('callback') < ran.index('finalizer')
+
+
+def test_pipe_retry_by_flow_runs_the_rest_of_the_pipe(broker, client):
+    broken = {'step2'}
+
+    def handler(task, payload, w):
+        if task['name'] in broken:
+            raise RuntimeError('boom')
+        return payload + task['name'][-1:].encode()
+    w = ScriptedWorker(broker.endpoint, handler)
+    kind, reply = submit(client, [
+        {'name': 'step1', 'ref': 'step1', 'payload': b'>'},
+        {'name': 'step2', 'ref': 'step2', 'after': [{'ref': 'step1'}], 'input': 1},
+        {'name': 'step3', 'ref': 'step3', 'after': [{'ref': 'step2'}], 'input': 1},
+    ], flow_kind=3)
+    ids = [t['id'] for t in reply['tasks']]
+    run_until([w], final(client, ids))
+    assert [states(client, ids)[i]['state'] for i in ids] == [5, 7, 7]
+    broken.clear()
+    kind, _, body, _ = client.request('RETRY', {'flow': reply['flow'] + 100})
+    assert kind == 'ERROR' and body['code'] == 404
+    assert retry(client, flow=reply['flow'])['count'] == 2
+    run_until([w], final(client, ids))
+    st = states(client, ids)
+    assert [st[i]['state'] for i in ids] == [5, 5, 5] and st[ids[2]]['result'] == b'>123'
 
 
 def test_cycle_and_missing_are_refused_with_names(broker, client):
@@ -231,7 +361,8 @@ def test_routing_enqueues_with_success_only(broker, client):
 
 
 def test_queue_failure_policies(broker, client):
-    """head: a failed item goes back to the head of its queue (Arbeiter);
+    """head: a failed item goes back to the head of its queue (Arbeiter),
+    once its backoff has passed, while the items behind it go past it;
     dead: a failed item is dead at once, whatever its retries."""
     calls = []
 
@@ -239,18 +370,23 @@ def test_queue_failure_policies(broker, client):
         calls.append(payload)
         if payload == b'bad' and calls.count(b'bad') < 3 or payload == b'never':
             raise RuntimeError('not yet')
+        if payload.startswith(b'good'):
+            time.sleep(0.5)  # much longer than the bad item's backoff
         return b'ok'
     kind, _, body, _ = client.request('QUEUE', {'queue': 'arb', 'op': 'set', 'on_failure': 'head'})
     assert kind == 'OK'
     kind, _, body, _ = client.request('QUEUE', {'queue': 'fragile', 'op': 'set',
                                                 'on_failure': 'dead'})
     w = ScriptedWorker(broker.endpoint, handler, queues=('arb', 'fragile'), credit=1)
-    kind, reply = submit(client, [{'name': 'x', 'queue': 'arb', 'payload': b'bad'},
-                                  {'name': 'x', 'queue': 'arb', 'payload': b'good'}])
+    kind, reply = submit(client, [{'name': 'x', 'queue': 'arb', 'payload': b'bad',
+                                   'backoff': 1, 'backoff_ms': 100}] +
+                         [{'name': 'x', 'queue': 'arb', 'payload': b'good%d' % i}
+                          for i in (1, 2, 3)])
     ids = [t['id'] for t in reply['tasks']]
     run_until([w], final(client, ids))
-    # the failing item was retried at the head, before the next one, without retries set
-    assert calls == [b'bad', b'bad', b'bad', b'good']
+    # while it waits out its backoff the next item runs; then it is back
+    # first, before the items behind it, without retries set
+    assert calls == [b'bad', b'good1', b'bad', b'good2', b'bad', b'good3']
     st = states(client, ids)
     assert st[ids[0]]['state'] == 5 and st[ids[0]]['attempts'] == 3
     kind, reply = submit(client, [{'name': 'x', 'queue': 'fragile', 'retries': 5,

@@ -188,6 +188,39 @@ test_backoff (void **state)
 }
 
 static void
+test_durations (void **state)
+{
+    (void) state;
+    uint64_t ms = 0;
+    arb_cli_err_t err;
+    const struct {
+        const char *text;
+        uint64_t ms;
+    } good[] = {{"90", 90000},
+                {"0.5", 500},
+                {"90s", 90000},
+                {"2m", 120000},
+                {"1.5h", 5400000},
+                {"1d", ARB_DAY_MS},
+                {"366d", ARB_DELAY_MAX_MS}};
+    for (size_t i = 0; i < sizeof (good) / sizeof (good[0]); i++) {
+        if (arb_cli_parse_duration (good[i].text, ARB_DELAY_MAX_MS, &ms, &err))
+            fail_msg ("'%s' refused: %s", good[i].text, err.text);
+        assert_int_equal (ms, good[i].ms);
+    }
+    const char *bad[][2] = {
+        {"d", "expected a duration"},           {"1x", "expected seconds"},
+        {"-1d", "expected a duration"},         {"1e3d", "expected a duration"},
+        {"367d", "over the limit of 366 days"}, {"9999999999999999999999h", "over the limit"},
+    };
+    for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
+        assert_int_equal (arb_cli_parse_duration (bad[i][0], ARB_DELAY_MAX_MS, &ms, &err), -1);
+        if (!strstr (err.text, bad[i][1]))
+            fail_msg ("'%s': expected '%s' in '%s'", bad[i][0], bad[i][1], err.text);
+    }
+}
+
+static void
 test_names (void **state)
 {
     (void) state;
@@ -214,7 +247,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_seconds), cmocka_unit_test (test_integers),
         cmocka_unit_test (test_times),   cmocka_unit_test (test_backoff),
-        cmocka_unit_test (test_names),
+        cmocka_unit_test (test_names),   cmocka_unit_test (test_durations),
     };
     return cmocka_run_group_tests_name ("cli_args", tests, NULL, NULL);
 }

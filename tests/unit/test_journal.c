@@ -79,12 +79,12 @@ s_collect (void *arg, arb_task_t *task, const char *queue, const char *name)
     return 0;
 }
 
-//  Takes a journal of this version back to version 3 (the migration to 4
+//  Takes a journal of this version back to version 4 (the migration to 5
 //  undone), for the migration tests.
-static const char *s_to_version_3 =
+static const char *s_to_version_4 =
     "DROP INDEX tasks_queue; ALTER TABLE tasks DROP COLUMN delivered;"
     "CREATE INDEX tasks_open ON tasks (state) WHERE state < 5;"
-    "PRAGMA user_version = 3;";
+    "PRAGMA user_version = 4;";
 
 //  As s_collect, with each task's delivery count where its priority goes.
 static int
@@ -196,6 +196,68 @@ test_final_states_and_history (void **state)
     assert_int_equal (st, ARB_STATE_SUCCEEDED);
     assert_int_equal (arb_journal_find_key (j, "nope", &id, &st), 0);
     assert_int_equal (id, 0);
+    s_task_free (&t);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
+//  Adds attempt number `number` to task 1's history.
+static void
+s_add_attempt (arb_journal_t *j, uint32_t number, const char *error)
+{
+    arb_attempt_info_t attempt = {number, 1000 * number,    1000 * number + 10,
+                                  "w",    ARB_OUTCOME_FAIL, error};
+    assert_int_equal (arb_journal_add_attempt (j, 1, &attempt), 0);
+}
+
+static int
+s_count_rows (const char *path, const char *sql)
+{
+    sqlite3 *db;
+    sqlite3_stmt *stmt;
+    assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    int count = sqlite3_column_int (stmt, 0);
+    sqlite3_finalize (stmt);
+    sqlite3_close (db);
+    return count;
+}
+
+//  A task that fails for ever keeps its first and last attempts, the
+//  count of those between, and a fixed number of rows; attempts of the
+//  same number (a lost lease and the one after it) are both kept.
+static void
+test_history_is_bounded (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_task_t *t = s_task (q, 1, ARB_STATE_READY);
+    arb_journal_row_t row = {0};
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_insert (j, t, &row), 0);
+    s_add_attempt (j, 1, "lost");
+    for (uint32_t n = 1; n <= 40; n++)
+        s_add_attempt (j, n, "boom");
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count (*) FROM attempts"),
+                      ARB_HISTORY_FIRST + ARB_HISTORY_LAST);
+
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
+    arb_task_info_t info = {0};
+    assert_int_equal (arb_journal_task_info (j, 1, true, msg, &info), 0);
+    assert_int_equal (info.history.n, ARB_HISTORY_FIRST + ARB_HISTORY_LAST);
+    assert_int_equal (info.history_dropped, 41 - ARB_HISTORY_FIRST - ARB_HISTORY_LAST);
+    //  the first rows in the order they ended: the lost attempt 1, then 1, 2, ...
+    assert_string_equal (info.history.v[0].error, "lost");
+    assert_int_equal (info.history.v[0].attempt, 1);
+    assert_int_equal (info.history.v[1].attempt, 1);
+    assert_int_equal (info.history.v[ARB_HISTORY_FIRST - 1].attempt, ARB_HISTORY_FIRST - 1);
+    //  then the last ones, the latest last
+    assert_int_equal (info.history.v[ARB_HISTORY_FIRST].attempt, 40 - ARB_HISTORY_LAST + 1);
+    assert_int_equal (info.history.v[info.history.n - 1].attempt, 40);
+    arb_msg_destroy (&msg);
     s_task_free (&t);
     arb_journal_destroy (&j);
     arb_queue_destroy (&q);
@@ -556,17 +618,17 @@ test_meta_compare_and_set (void **state)
     arb_journal_destroy (&j);
 }
 
-//  A version-3 journal is brought to version 4: its open tasks count the
+//  A version-4 journal is brought to version 5: its open tasks count the
 //  deliveries it recorded (attempts and lost leases).
 static void
-test_version_3_counts_deliveries (void **state)
+test_version_4_counts_deliveries (void **state)
 {
     s_fixture_t *fx = (s_fixture_t *) *state;
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     arb_journal_destroy (&j);
     sqlite3 *db;
     assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
-    assert_int_equal (sqlite3_exec (db, s_to_version_3, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, s_to_version_4, NULL, NULL, NULL), SQLITE_OK);
     const char *rows = "INSERT INTO tasks (id, queue, name, state, attempts, lost, created_ms) "
                        "VALUES (1, 'q', 'job', 3, 2, 1, 1), (2, 'q', 'job', 5, 1, 0, 1);";
     assert_int_equal (sqlite3_exec (db, rows, NULL, NULL, NULL), SQLITE_OK);
@@ -709,6 +771,24 @@ s_collect_soft (void *arg, arb_task_t *task, const char *queue, const char *name
     return 0;
 }
 
+//  Makes a journal at path holding task, then turns it into an older
+//  version's by running sql on the file (after the way back to version 4).
+static void
+s_downgrade (const char *path, arb_task_t *task, const char *sql)
+{
+    arb_journal_t *j = arb_journal_new (path, ARB_SYNC_NORMAL);
+    arb_journal_row_t row = {0};
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_insert (j, task, &row), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    arb_journal_destroy (&j);
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, s_to_version_4, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close (db);
+}
+
 //  A version-1 journal (before soft timeouts) is migrated in place: its
 //  tasks load, with no soft timeout, and new ones keep theirs.
 static void
@@ -716,25 +796,17 @@ test_version_1_is_migrated (void **state)
 {
     s_fixture_t *fx = (s_fixture_t *) *state;
     arb_queue_t *queue = arb_queue_new ("q", 0);
-    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     arb_task_t *old = s_task (queue, 1, ARB_STATE_READY);
+    s_downgrade (fx->path, old,
+                 "ALTER TABLE tasks DROP COLUMN soft_timeout_ms; DROP TABLE schedules;"
+                 "DROP TABLE attempts;"
+                 "CREATE TABLE attempts (task_id INTEGER NOT NULL, attempt INTEGER NOT NULL,"
+                 " started_ms INTEGER NOT NULL, ended_ms INTEGER NOT NULL, worker TEXT,"
+                 " outcome INTEGER NOT NULL, error TEXT, PRIMARY KEY (task_id, attempt))"
+                 " WITHOUT ROWID;"
+                 "PRAGMA user_version = 1");
     arb_journal_row_t row = {0};
-    assert_int_equal (arb_journal_begin (j), 0);
-    assert_int_equal (arb_journal_insert (j, old, &row), 0);
-    assert_int_equal (arb_journal_commit (j), 0);
-    arb_journal_destroy (&j);
-    sqlite3 *db;
-    assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
-    assert_int_equal (sqlite3_exec (db, s_to_version_3, NULL, NULL, NULL), SQLITE_OK);
-    assert_int_equal (
-        sqlite3_exec (db,
-                      "ALTER TABLE tasks DROP COLUMN soft_timeout_ms; DROP TABLE schedules;"
-                      "PRAGMA user_version = 1",
-                      NULL, NULL, NULL),
-        SQLITE_OK);
-    sqlite3_close (db);
-
-    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_non_null (j);
     arb_task_t *young = s_task (queue, 2, ARB_STATE_READY);
     young->soft_timeout_ms = 1500;
@@ -756,8 +828,8 @@ test_version_1_is_migrated (void **state)
     arb_queue_destroy (&queue);
 }
 
-//  A version-2 journal (no schedules table) is brought to version 3 in
-//  place: its tasks stay, and schedules can be stored.
+//  A version-2 journal (no schedules table) is brought to the current
+//  version in place: its tasks stay, and schedules can be stored.
 static void
 test_version_2_is_migrated (void **state)
 {
@@ -772,9 +844,17 @@ test_version_2_is_migrated (void **state)
     arb_journal_destroy (&j);
     sqlite3 *db;
     assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
-    assert_int_equal (sqlite3_exec (db, s_to_version_3, NULL, NULL, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, s_to_version_4, NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal (
-        sqlite3_exec (db, "DROP TABLE schedules; PRAGMA user_version = 2", NULL, NULL, NULL),
+        sqlite3_exec (db,
+                      "DROP TABLE schedules;"
+                      "DROP TABLE attempts;"
+                      "CREATE TABLE attempts (task_id INTEGER NOT NULL, attempt INTEGER NOT NULL,"
+                      " started_ms INTEGER NOT NULL, ended_ms INTEGER NOT NULL, worker TEXT,"
+                      " outcome INTEGER NOT NULL, error TEXT, PRIMARY KEY (task_id, attempt))"
+                      " WITHOUT ROWID;"
+                      "PRAGMA user_version = 2",
+                      NULL, NULL, NULL),
         SQLITE_OK);
     sqlite3_close (db);
 
@@ -794,10 +874,52 @@ test_version_2_is_migrated (void **state)
     sqlite3_stmt *stmt;
     assert_int_equal (sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &stmt, NULL), SQLITE_OK);
     assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
-    assert_int_equal (sqlite3_column_int (stmt, 0), 4);
+    assert_int_equal (sqlite3_column_int (stmt, 0), 5);
     sqlite3_finalize (stmt);
     sqlite3_close (db);
     s_task_free (&task);
+    arb_queue_destroy (&queue);
+}
+
+//  A version-3 journal (attempts keyed by their number, unbounded) is
+//  migrated in place: its histories are kept in order, trimmed to the
+//  bound with the dropped ones counted, and new attempts follow them.
+static void
+test_version_3_is_migrated (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *queue = arb_queue_new ("q", 0);
+    arb_task_t *t = s_task (queue, 1, ARB_STATE_READY);
+    s_downgrade (fx->path, t,
+                 "DROP TABLE attempts;"
+                 "CREATE TABLE attempts (task_id INTEGER NOT NULL, attempt INTEGER NOT NULL,"
+                 " started_ms INTEGER NOT NULL, ended_ms INTEGER NOT NULL, worker TEXT,"
+                 " outcome INTEGER NOT NULL, error TEXT, PRIMARY KEY (task_id, attempt))"
+                 " WITHOUT ROWID;"
+                 "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 12)"
+                 " INSERT INTO attempts SELECT 1, i, i, i + 1, 'w', 1, 'old ' || i FROM n;"
+                 "PRAGMA user_version = 3");
+
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_non_null (j);
+    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 5);
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
+    arb_task_info_t info = {0};
+    assert_int_equal (arb_journal_task_info (j, 1, true, msg, &info), 0);
+    assert_int_equal (info.history.n, ARB_HISTORY_FIRST + ARB_HISTORY_LAST);
+    assert_int_equal (info.history_dropped, 2);
+    assert_string_equal (info.history.v[0].error, "old 1");
+    assert_string_equal (info.history.v[info.history.n - 1].error, "old 12");
+    assert_int_equal (arb_journal_begin (j), 0);
+    s_add_attempt (j, 1, "new");
+    assert_int_equal (arb_journal_commit (j), 0);
+    arb_task_info_t after = {0};
+    assert_int_equal (arb_journal_task_info (j, 1, true, msg, &after), 0);
+    assert_int_equal (after.history_dropped, 3);
+    assert_string_equal (after.history.v[after.history.n - 1].error, "new");
+    arb_msg_destroy (&msg);
+    arb_journal_destroy (&j);
+    s_task_free (&t);
     arb_queue_destroy (&queue);
 }
 
@@ -816,10 +938,12 @@ main (void)
         cmocka_unit_test_setup_teardown (test_queue_in_bulk, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_meta_pages, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_meta_compare_and_set, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_version_3_counts_deliveries, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_version_4_counts_deliveries, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_schedules, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_1_is_migrated, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_history_is_bounded, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_2_is_migrated, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_version_3_is_migrated, s_setup, s_teardown),
     };
     return cmocka_run_group_tests_name ("journal", tests, NULL, NULL);
 }

@@ -1,0 +1,487 @@
+/*  arb_admin.c — the admin API; see arb_admin.h.
+
+    Each route is one broker request (LIST, STATUS, CANCEL, RETRY, STATS,
+    QUEUE), except a flow's tasks, which are LIST pages asked one after
+    the other until the flow is complete (the request keeps the tasks
+    gathered so far).
+*/
+
+#include "arb_admin.h"
+#include "arb_json.h"
+#include "arb_route.h"
+
+#include <microhttpd.h>
+
+//  ---------------------------------------------------------------------
+//  Helpers
+
+static arb_msg_t *
+s_request (arb_http_req_t *req, arb_msg_type_t type)
+{
+    return arb_link_request_new (arb_gateway_link (arb_http_req_gateway (req)), type);
+}
+
+//  Answers an ERROR reply. Returns whether reply was one.
+static bool
+s_refused (arb_http_req_t *req, arb_msg_t *reply, const char *what)
+{
+    if (arb_msg_type (reply) != ARB_MSG_ERROR)
+        return false;
+    arb_http_reply_refusal (req, (int) arb_msg_error (reply)->code, arb_msg_error (reply)->reason,
+                            what);
+    return true;
+}
+
+//  The task id in path segment i, or 0 after answering 404.
+static uint64_t
+s_task_id (arb_http_req_t *req, size_t i)
+{
+    uint64_t id;
+    const char *text = arb_http_req_segment (req, i);
+    if (arb_route_number (text, INT64_MAX, &id) || id == 0) {
+        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "'%.32s' is not a task id", text);
+        return 0;
+    }
+    return id;
+}
+
+//  A query number (absent: *value unchanged). 0, or -1 after answering 400.
+static int
+s_query_number (arb_http_req_t *req, const char *key, uint64_t max, uint64_t *value)
+{
+    const char *text = arb_http_req_query (req, key);
+    if (!text)
+        return 0;
+    if (arb_route_number (text, max, value) == 0)
+        return 0;
+    arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST,
+                          "%s: expected a number up to %" PRIu64 ", not '%.32s'", key, max, text);
+    return -1;
+}
+
+static int
+s_query_queue (arb_http_req_t *req, const char **queue)
+{
+    const char *text = arb_http_req_query (req, "queue");
+    if (text && (!*text || strlen (text) > ARB_NAME_MAX)) {
+        arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST, "queue: a name of 1 to %d bytes",
+                              ARB_NAME_MAX);
+        return -1;
+    }
+    *queue = text;
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Tasks
+
+static void
+s_on_list (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+{
+    (void) arg;
+    if (s_refused (req, reply, "list"))
+        return;
+    arb_list_reply_body_t *body = arb_msg_list_reply (reply);
+    json_t *tasks = json_array ();
+    for (size_t i = 0; i < body->tasks.n; i++)
+        json_array_append_new (tasks, arb_json_task (&body->tasks.v[i], false));
+    json_t *obj = json_object ();
+    json_object_set_new (obj, "tasks", tasks);
+    json_object_set_new (obj, "more", json_boolean (body->more));
+    json_object_set_new (obj, "next",
+                         body->more && body->tasks.n
+                             ? json_integer ((json_int_t) body->tasks.v[body->tasks.n - 1].id)
+                             : json_null ());
+    arb_http_reply_json (req, MHD_HTTP_OK, &obj);
+}
+
+static void
+s_list (arb_http_req_t *req, void *arg)
+{
+    int state = 0;
+    const char *state_text = arb_http_req_query (req, "state");
+    if (state_text && ((state = arb_state_parse (state_text)) < 0 || state == ARB_STATE_FAILED)) {
+        arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST,
+                              "state: '%.32s' is not one of waiting, scheduled, ready, running, "
+                              "succeeded, dead, cancelled, skipped",
+                              state_text);
+        return;
+    }
+    const char *queue = NULL;
+    uint64_t flow = 0, after = 0, limit = ARB_ADMIN_PAGE;
+    if (s_query_queue (req, &queue) || s_query_number (req, "flow", INT64_MAX, &flow)
+        || s_query_number (req, "after", INT64_MAX, &after)
+        || s_query_number (req, "limit", ARB_ADMIN_PAGE_MAX, &limit))
+        return;
+    if (limit == 0) {
+        arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST, "limit: 1 to %d", ARB_ADMIN_PAGE_MAX);
+        return;
+    }
+    arb_msg_t *request = s_request (req, ARB_MSG_LIST);
+    arb_list_body_t *body = arb_msg_list (request);
+    body->state = (uint32_t) state;
+    body->queue = queue ? arb_msg_strdup (request, queue) : NULL;
+    body->flow = flow;
+    body->after_id = after;
+    body->limit = (uint32_t) limit;
+    arb_http_send (req, &request, s_on_list, arg);
+}
+
+static void
+s_on_task (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+{
+    (void) arg;
+    if (s_refused (req, reply, "status"))
+        return;
+    arb_status_reply_body_t *body = arb_msg_status_reply (reply);
+    if (!body->tasks.n || !body->tasks.v[0].found) {
+        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "no task %.32s",
+                              arb_http_req_segment (req, 3));
+        return;
+    }
+    json_t *obj = arb_json_task (&body->tasks.v[0], true);
+    arb_http_reply_json (req, MHD_HTTP_OK, &obj);
+}
+
+//  A request about one task (STATUS, CANCEL, RETRY), its id from the path.
+static void
+s_one_task (arb_http_req_t *req, arb_msg_type_t type, arb_http_answer_fn *fn, void *arg)
+{
+    uint64_t id = s_task_id (req, 3);
+    if (!id)
+        return;
+    arb_msg_t *request = s_request (req, type);
+    arb_ids_t *ids = type == ARB_MSG_STATUS   ? &arb_msg_status (request)->ids
+                     : type == ARB_MSG_CANCEL ? &arb_msg_cancel (request)->ids
+                                              : &arb_msg_retry (request)->ids;
+    ids->v = (uint64_t *) arb_msg_alloc (request, sizeof (uint64_t));
+    ids->v[0] = id;
+    ids->n = 1;
+    arb_http_send (req, &request, fn, arg);
+}
+
+static void
+s_task (arb_http_req_t *req, void *arg)
+{
+    s_one_task (req, ARB_MSG_STATUS, s_on_task, arg);
+}
+
+//  CANCEL_REPLY or RETRY_REPLY for one id: 200 with the outcome, or 404 /
+//  409 saying why.
+static void
+s_on_change (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+{
+    (void) arg;
+    bool cancel = arb_msg_type (reply) == ARB_MSG_CANCEL_REPLY;
+    if (s_refused (req, reply, "change"))
+        return;
+    arb_cancel_reply_body_t *body =
+        cancel ? arb_msg_cancel_reply (reply) : arb_msg_retry_reply (reply);
+    arb_outcome_info_t *outcome = body->tasks.n ? &body->tasks.v[0] : NULL;
+    const char *id = arb_http_req_segment (req, 3);
+    if (!outcome || outcome->code == ARB_ERR_NOT_FOUND)
+        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "no task %.32s", id);
+    else if (outcome->code)
+        arb_http_reply_error (req,
+                              outcome->code == ARB_ERR_CONFLICT ? MHD_HTTP_CONFLICT : outcome->code,
+                              "task %.32s cannot be %s (state: %s)", id,
+                              cancel ? "cancelled" : "retried: only a dead task can",
+                              arb_state_name ((int) outcome->state));
+    else {
+        json_t *obj = arb_json_outcome (outcome);
+        arb_http_reply_json (req, MHD_HTTP_OK, &obj);
+    }
+}
+
+static void
+s_cancel (arb_http_req_t *req, void *arg)
+{
+    s_one_task (req, ARB_MSG_CANCEL, s_on_change, arg);
+}
+
+static void
+s_retry (arb_http_req_t *req, void *arg)
+{
+    s_one_task (req, ARB_MSG_RETRY, s_on_change, arg);
+}
+
+//  ---------------------------------------------------------------------
+//  Queues, workers, stats: views of one STATS
+
+//  Sessions serving a queue (each counted once).
+static size_t
+s_consumers (arb_stats_reply_body_t *body, const char *queue)
+{
+    size_t count = 0;
+    for (size_t w = 0; w < body->workers.n; w++) {
+        arb_strs_t *queues = &body->workers.v[w].queues;
+        for (size_t q = 0; q < queues->n; q++)
+            if (streq (queues->v[q], queue)) {
+                count++;
+                break;
+            }
+    }
+    return count;
+}
+
+//  STATS as arb_json_stats shows it, each queue with its consumers; or
+//  NULL after answering an ERROR.
+static json_t *
+s_stats_json (arb_http_req_t *req, arb_msg_t *reply)
+{
+    if (s_refused (req, reply, "stats"))
+        return NULL;
+    arb_stats_reply_body_t *body = arb_msg_stats_reply (reply);
+    json_t *obj = arb_json_stats (body);
+    json_t *queues = json_object_get (obj, "queues");
+    for (size_t i = 0; i < body->queues.n; i++)
+        json_object_set_new (
+            json_array_get (queues, i), "consumers",
+            json_integer ((json_int_t) s_consumers (body, body->queues.v[i].name)));
+    return obj;
+}
+
+//  {"queues": [...]} or {"workers": [...]}: one member of the stats.
+static void
+s_on_member (arb_http_req_t *req, arb_msg_t *reply, const char *member)
+{
+    json_t *stats = s_stats_json (req, reply);
+    if (!stats)
+        return;
+    json_t *obj = json_object ();
+    json_object_set (obj, member, json_object_get (stats, member));
+    json_decref (stats);
+    arb_http_reply_json (req, MHD_HTTP_OK, &obj);
+}
+
+static void
+s_on_queues (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+{
+    (void) arg;
+    s_on_member (req, reply, "queues");
+}
+
+static void
+s_on_workers (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+{
+    (void) arg;
+    s_on_member (req, reply, "workers");
+}
+
+static void
+s_on_queue (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+{
+    (void) arg;
+    json_t *stats = s_stats_json (req, reply);
+    if (!stats)
+        return;
+    const char *name = arb_http_req_segment (req, 3);
+    size_t i;
+    json_t *queue, *found = NULL;
+    json_array_foreach (json_object_get (stats, "queues"), i,
+                        queue) if (streq (json_string_value (json_object_get (queue, "name")),
+                                          name)) found = json_incref (queue);
+    json_decref (stats);
+    if (found)
+        arb_http_reply_json (req, MHD_HTTP_OK, &found);
+    else
+        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND,
+                              "no queue '%.64s' (a queue with no tasks is not kept)", name);
+}
+
+static void
+s_on_stats (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+{
+    (void) arg;
+    json_t *stats = s_stats_json (req, reply);
+    if (stats)
+        arb_http_reply_json (req, MHD_HTTP_OK, &stats);
+}
+
+//  A route that shows a view of STATS: arg is its answer function.
+typedef struct {
+    arb_http_answer_fn *fn;
+} s_view_t;
+
+static void
+s_stats_view (arb_http_req_t *req, void *arg)
+{
+    arb_msg_t *request = s_request (req, ARB_MSG_STATS);
+    arb_http_send (req, &request, ((const s_view_t *) arg)->fn, NULL);
+}
+
+static void
+s_on_queue_op (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+{
+    (void) arg;
+    if (s_refused (req, reply, arb_http_req_segment (req, 4)))
+        return;
+    json_t *obj = json_object ();
+    json_object_set_new (obj, "queue", json_string (arb_http_req_segment (req, 3)));
+    json_object_set_new (obj, "op", json_string (arb_http_req_segment (req, 4)));
+    json_object_set_new (obj, "count", json_integer ((json_int_t) arb_msg_ok (reply)->count));
+    arb_http_reply_json (req, MHD_HTTP_OK, &obj);
+}
+
+static void
+s_queue_op (arb_http_req_t *req, void *arg)
+{
+    const char *queue = arb_http_req_segment (req, 3), *op = arb_http_req_segment (req, 4);
+    if (!streq (op, "pause") && !streq (op, "resume") && !streq (op, "purge")) {
+        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND,
+                              "'%.32s' is not a queue operation (pause, resume, purge)", op);
+        return;
+    }
+    if (strlen (queue) > ARB_NAME_MAX) {
+        arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST, "queue: a name of 1 to %d bytes",
+                              ARB_NAME_MAX);
+        return;
+    }
+    arb_msg_t *request = s_request (req, ARB_MSG_QUEUE);
+    arb_msg_queue (request)->queue = arb_msg_strdup (request, queue);
+    arb_msg_queue (request)->op = arb_msg_strdup (request, op);
+    arb_http_send (req, &request, s_on_queue_op, arg);
+}
+
+//  ---------------------------------------------------------------------
+//  Flows: every task of a DAG or group, page after page
+
+typedef struct {
+    arb_flow_kind_t kind;  //  what the path asked for
+    uint64_t flow;
+    json_t *tasks;   //  owned: gathered so far
+    json_t *counts;  //  owned: by state
+    char *name;      //  owned: the flow's name, or NULL
+} s_flow_t;
+
+static void
+s_flow_destroy (void *arg)
+{
+    s_flow_t *flow = (s_flow_t *) arg;
+    json_decref (flow->tasks);
+    json_decref (flow->counts);
+    free (flow->name);
+    free (flow);
+}
+
+static void s_flow_page (arb_http_req_t *req, s_flow_t *flow, uint64_t after);
+
+static void
+s_flow_answer (arb_http_req_t *req, s_flow_t *flow)
+{
+    const char *word = flow->kind == ARB_FLOW_DAG ? "dag" : "group";
+    json_t *obj = json_object ();
+    json_object_set_new (obj, "flow", json_integer ((json_int_t) flow->flow));
+    json_object_set_new (obj, "kind", json_string (word));
+    arb_json_str (obj, "name", flow->name);
+    json_object_set_new (obj, "total", json_integer ((json_int_t) json_array_size (flow->tasks)));
+    json_object_set_new (obj, "counts", json_incref (flow->counts));
+    json_object_set_new (obj, "tasks", json_incref (flow->tasks));
+    arb_http_reply_json (req, MHD_HTTP_OK, &obj);
+}
+
+static void
+s_on_flow_page (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+{
+    (void) arg;
+    s_flow_t *flow = (s_flow_t *) arb_http_req_data (req);
+    if (s_refused (req, reply, "list"))
+        return;
+    arb_list_reply_body_t *body = arb_msg_list_reply (reply);
+    for (size_t i = 0; i < body->tasks.n; i++) {
+        arb_task_info_t *task = &body->tasks.v[i];
+        if (task->origin)
+            continue;  //  an endpoint's copy, not a step of the flow
+        if (json_array_size (flow->tasks) == 0 && task->flow_kind != (uint32_t) flow->kind) {
+            arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "flow %" PRIu64 " is not a %s",
+                                  flow->flow, flow->kind == ARB_FLOW_DAG ? "dag" : "group");
+            return;
+        }
+        if (!flow->name && task->flow_name)
+            flow->name = strdup (task->flow_name);
+        const char *state = arb_state_name ((int) task->state);
+        json_object_set_new (
+            flow->counts, state,
+            json_integer (json_integer_value (json_object_get (flow->counts, state)) + 1));
+        json_array_append_new (flow->tasks, arb_json_task (task, false));
+    }
+    if (body->more && body->tasks.n)
+        s_flow_page (req, flow, body->tasks.v[body->tasks.n - 1].id);
+    else if (json_array_size (flow->tasks) == 0)
+        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "no %s %" PRIu64,
+                              flow->kind == ARB_FLOW_DAG ? "dag" : "group", flow->flow);
+    else
+        s_flow_answer (req, flow);
+}
+
+static void
+s_flow_page (arb_http_req_t *req, s_flow_t *flow, uint64_t after)
+{
+    arb_msg_t *request = s_request (req, ARB_MSG_LIST);
+    arb_list_body_t *body = arb_msg_list (request);
+    body->flow = flow->flow;
+    body->after_id = after;
+    body->limit = ARB_ADMIN_PAGE_MAX;
+    arb_http_send (req, &request, s_on_flow_page, NULL);
+}
+
+static void
+s_flow (arb_http_req_t *req, arb_flow_kind_t kind)
+{
+    uint64_t id = s_task_id (req, 3);
+    if (!id)
+        return;
+    s_flow_t *flow = (s_flow_t *) zmalloc (sizeof (s_flow_t));
+    flow->kind = kind;
+    flow->flow = id;
+    flow->tasks = json_array ();
+    flow->counts = json_object ();
+    arb_http_req_set_data (req, flow, s_flow_destroy);
+    s_flow_page (req, flow, 0);
+}
+
+static void
+s_dag (arb_http_req_t *req, void *arg)
+{
+    (void) arg;
+    s_flow (req, ARB_FLOW_DAG);
+}
+
+static void
+s_group (arb_http_req_t *req, void *arg)
+{
+    (void) arg;
+    s_flow (req, ARB_FLOW_GROUP);
+}
+
+//  ---------------------------------------------------------------------
+
+int
+arb_admin_serve (arb_http_t *http)
+{
+    const unsigned flags = ARB_HTTP_AUTH | ARB_HTTP_BROKER;
+    static const s_view_t queues = {s_on_queues}, queue = {s_on_queue}, workers = {s_on_workers},
+                          stats = {s_on_stats};
+    const struct {
+        const char *method, *pattern;
+        arb_http_handler_fn *fn;
+        const s_view_t *view;
+    } routes[] = {
+        {"GET", "/api/v1/tasks", s_list, NULL},
+        {"GET", "/api/v1/tasks/{}", s_task, NULL},
+        {"DELETE", "/api/v1/tasks/{}", s_cancel, NULL},
+        {"POST", "/api/v1/tasks/{}/retry", s_retry, NULL},
+        {"GET", "/api/v1/queues", s_stats_view, &queues},
+        {"GET", "/api/v1/queues/{}", s_stats_view, &queue},
+        {"POST", "/api/v1/queues/{}/{}", s_queue_op, NULL},
+        {"GET", "/api/v1/workers", s_stats_view, &workers},
+        {"GET", "/api/v1/stats", s_stats_view, &stats},
+        {"GET", "/api/v1/dags/{}", s_dag, NULL},
+        {"GET", "/api/v1/groups/{}", s_group, NULL},
+    };
+    int rc = 0;
+    for (size_t i = 0; i < sizeof (routes) / sizeof (routes[0]); i++)
+        rc |= arb_http_route (http, routes[i].method, routes[i].pattern, flags, routes[i].fn,
+                              (void *) routes[i].view);
+    return rc ? -1 : 0;
+}

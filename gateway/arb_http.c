@@ -1,0 +1,632 @@
+/*  arb_http.c — the gateway's HTTP server; see arb_http.h.
+
+    A request's record (arb_http_req_t) is made at libmicrohttpd's first
+    call for it and freed by its completion callback. Its states:
+
+        reading     the body arrives (bounded by max_body)
+        handling    the handler runs; it may answer at once
+        waiting     suspended: a question is out to the broker
+        answered    a response is ready: queued on the next call
+
+    A request answered while waiting is resumed; libmicrohttpd then calls
+    the access handler again, which queues the response. Every live
+    request is on a list, so that stopping the server can answer and
+    resume the waiting ones (libmicrohttpd refuses to stop with suspended
+    connections).
+*/
+
+#include "arb_http.h"
+#include "arb_route.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+
+#define ARB_HTTP_ROUTE_TEXT 128  //  an Allow header
+
+typedef struct {
+    unsigned flags;
+    arb_http_handler_fn *fn;
+    void *arg;
+} s_handler_t;
+
+struct _arb_http_t {
+    arb_gateway_t *gateway;  //  borrowed
+    arb_reactor_t *reactor;  //  borrowed: the gateway's
+    struct MHD_Daemon *daemon;
+    int epoll_fd;               //  the daemon's, watched by the reactor
+    arb_route_table_t *routes;  //  owned
+    s_handler_t handlers[ARB_ROUTE_MAX];
+    char *token;      //  owned, or NULL
+    size_t max_body;  //  bytes
+    uint16_t port;
+    zlistx_t *live;  //  borrowed arb_http_req_t: every request not yet complete
+    bool resumed;    //  a request was resumed since the last MHD_run
+};
+
+struct _arb_http_req_t {
+    arb_http_t *server;  //  borrowed
+    struct MHD_Connection *connection;
+    void *handle;           //  its place on server->live
+    arb_route_path_t path;  //  owned segments
+    const s_handler_t *handler;
+    char *body;   //  owned, NUL-terminated
+    size_t size;  //  body bytes
+    size_t capacity;
+    bool handled;  //  the handler ran
+    bool suspended;
+    struct MHD_Response *response;  //  owned until queued
+    unsigned status;
+    //  the one question out to the broker
+    uint32_t reqid;   //  a request's id, or 0
+    uint64_t ticket;  //  a submit's ticket, or 0
+    arb_http_answer_fn *answer_fn;
+    arb_http_submitted_fn *submitted_fn;
+    void *answer_arg;
+    void *data;  //  the handler's, owned through destructor
+    void (*destructor) (void *);
+};
+
+//  ---------------------------------------------------------------------
+//  Answers
+
+//  Sets the response and, if the request waits, resumes it.
+static void
+s_set_response (arb_http_req_t *req, unsigned status, struct MHD_Response *response)
+{
+    assert (!req->response);  //  one answer per request
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    req->response = response;
+    req->status = status;
+    if (req->suspended) {
+        req->suspended = false;
+        MHD_resume_connection (req->connection);
+        req->server->resumed = true;
+    }
+}
+
+void
+arb_http_reply_json (arb_http_req_t *req, unsigned status, json_t **body_p)
+{
+    char *text = json_dumps (*body_p, JSON_COMPACT);
+    json_decref (*body_p);
+    *body_p = NULL;
+    assert (text);  //  only a value without a valid string fails, and ours are built valid
+    struct MHD_Response *response =
+        MHD_create_response_from_buffer (strlen (text), text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+    s_set_response (req, status, response);
+}
+
+void
+arb_http_reply_error (arb_http_req_t *req, unsigned status, const char *fmt, ...)
+{
+    char why[ARB_TEXT_MAX];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (why, sizeof (why), fmt, args);
+    va_end (args);
+    arb_text_clean (why);
+    json_t *body = json_object ();
+    json_object_set_new (body, "error", json_string (why));
+    json_object_set_new (body, "status", json_integer (status));
+    arb_http_reply_json (req, status, &body);
+}
+
+static void
+s_reply_bytes (arb_http_req_t *req,
+               unsigned status,
+               const char *content_type,
+               const void *data,
+               size_t size,
+               enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *response = MHD_create_response_from_buffer (size, (void *) data, mode);
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    s_set_response (req, status, response);
+}
+
+void
+arb_http_reply_static (
+    arb_http_req_t *req, unsigned status, const char *content_type, const void *data, size_t size)
+{
+    s_reply_bytes (req, status, content_type, data, size, MHD_RESPMEM_PERSISTENT);
+}
+
+void
+arb_http_reply_text (
+    arb_http_req_t *req, unsigned status, const char *content_type, const char *text, size_t size)
+{
+    s_reply_bytes (req, status, content_type, text, size, MHD_RESPMEM_MUST_COPY);
+}
+
+void
+arb_http_reply_refusal (arb_http_req_t *req, int code, const char *reason, const char *what)
+{
+    //  the broker's codes are HTTP's; what it means by the others:
+    //  410 (it forgot our session) and a local error (it did not
+    //  answer) both say the broker cannot be reached now
+    unsigned status = (unsigned) code;
+    if (code == 0 || code == ARB_ERR_UNKNOWN_WORKER || code == ARB_ERR_UNAVAILABLE)
+        status = MHD_HTTP_SERVICE_UNAVAILABLE;
+    else if (code < 400 || code > 599)
+        status = MHD_HTTP_BAD_GATEWAY;
+    if (code == 0)
+        arb_http_reply_error (req, status, "%s: the broker is unreachable (%s)", what,
+                              reason ? reason : "no answer");
+    else
+        arb_http_reply_error (req, status, "%s: %s", what, reason ? reason : "refused");
+}
+
+//  ---------------------------------------------------------------------
+//  Asking the broker
+
+static void
+s_on_answer (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    arb_http_req_t *req = (arb_http_req_t *) arg;
+    req->reqid = 0;
+    req->answer_fn (req, *reply_p, req->answer_arg);
+}
+
+int
+arb_http_send (arb_http_req_t *req, arb_msg_t **request_p, arb_http_answer_fn *fn, void *arg)
+{
+    assert (!req->reqid && !req->ticket);
+    req->answer_fn = fn;
+    req->answer_arg = arg;
+    req->reqid = arb_gateway_send (req->server->gateway, request_p, s_on_answer, req);
+    if (req->reqid)
+        return 0;
+    arb_http_reply_error (req, MHD_HTTP_SERVICE_UNAVAILABLE, "the broker is unreachable (%s)",
+                          arb_gateway_error (req->server->gateway));
+    return -1;
+}
+
+static void
+s_on_submitted (arb_gateway_t *gateway,
+                const arb_submitted_task_t *task,
+                int code,
+                const char *error,
+                void *arg)
+{
+    (void) gateway;
+    arb_http_req_t *req = (arb_http_req_t *) arg;
+    req->ticket = 0;
+    req->submitted_fn (req, task, code, error, req->answer_arg);
+}
+
+int
+arb_http_submit (arb_http_req_t *req, arb_task_spec_t *spec, arb_http_submitted_fn *fn, void *arg)
+{
+    assert (!req->reqid && !req->ticket);
+    req->submitted_fn = fn;
+    req->answer_arg = arg;
+    req->ticket = arb_gateway_submit_one (req->server->gateway, spec, s_on_submitted, req);
+    if (req->ticket)
+        return 0;
+    const char *why = arb_gateway_error (req->server->gateway);
+    bool large = why && strstr (why, ".payload:") && strstr (why, "limit");
+    arb_http_reply_error (req, large ? MHD_HTTP_CONTENT_TOO_LARGE : MHD_HTTP_BAD_REQUEST, "%s",
+                          why ? why : "refused");
+    return -1;
+}
+
+//  ---------------------------------------------------------------------
+//  A request
+
+size_t
+arb_http_req_segments (arb_http_req_t *req)
+{
+    return req->path.n;
+}
+
+const char *
+arb_http_req_segment (arb_http_req_t *req, size_t i)
+{
+    return i < req->path.n ? req->path.v[i] : NULL;
+}
+
+const char *
+arb_http_req_query (arb_http_req_t *req, const char *key)
+{
+    return MHD_lookup_connection_value (req->connection, MHD_GET_ARGUMENT_KIND, key);
+}
+
+const char *
+arb_http_req_body (arb_http_req_t *req, size_t *size)
+{
+    *size = req->size;
+    return req->body ? req->body : "";
+}
+
+arb_gateway_t *
+arb_http_req_gateway (arb_http_req_t *req)
+{
+    return req->server->gateway;
+}
+
+void
+arb_http_req_set_data (arb_http_req_t *req, void *data, void (*destructor) (void *))
+{
+    if (req->data && req->destructor)
+        req->destructor (req->data);
+    req->data = data;
+    req->destructor = destructor;
+}
+
+void *
+arb_http_req_data (arb_http_req_t *req)
+{
+    return req->data;
+}
+
+static void
+s_req_destroy (arb_http_req_t **req_p)
+{
+    arb_http_req_t *req = *req_p;
+    if (!req)
+        return;
+    //  the client is gone before the broker answered: drop the answer
+    if (req->reqid)
+        arb_gateway_forget (req->server->gateway, req->reqid);
+    if (req->ticket)
+        arb_gateway_forget_submit (req->server->gateway, req->ticket);
+    arb_http_req_set_data (req, NULL, NULL);
+    zlistx_delete (req->server->live, req->handle);
+    if (req->response)
+        MHD_destroy_response (req->response);
+    arb_route_path_clear (&req->path);
+    free (req->body);
+    free (req);
+    *req_p = NULL;
+}
+
+//  Constant-time comparison, so the token cannot be guessed byte by byte
+//  from answer times.
+static bool
+s_same_token (const char *given, const char *token)
+{
+    size_t a = strlen (given), b = strlen (token);
+    unsigned char diff = a != b;
+    for (size_t i = 0; i < b; i++)
+        diff |= (unsigned char) (given[i < a ? i : 0] ^ token[i]);
+    return diff == 0;
+}
+
+//  Checks what can be checked before the body: route, method, token,
+//  broker, declared length. Answers the request if it fails.
+static void
+s_admit (arb_http_t *self, arb_http_req_t *req, const char *url, const char *method)
+{
+    if (arb_route_split (url, &req->path)) {
+        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "no such path");
+        return;
+    }
+    char allow[ARB_HTTP_ROUTE_TEXT];
+    int route = -1;
+    arb_route_rc_t rc =
+        arb_route_find (self->routes, method, &req->path, &route, allow, sizeof (allow));
+    if (rc == ARB_ROUTE_NOT_FOUND) {
+        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "no such path");
+        return;
+    }
+    if (rc == ARB_ROUTE_METHOD) {
+        arb_http_reply_error (req, MHD_HTTP_METHOD_NOT_ALLOWED, "%.32s is not allowed here (%s)",
+                              method, allow);
+        MHD_add_response_header (req->response, MHD_HTTP_HEADER_ALLOW, allow);
+        return;
+    }
+    req->handler = &self->handlers[route];
+    if (self->token && (req->handler->flags & ARB_HTTP_AUTH)) {
+        const char *auth = MHD_lookup_connection_value (req->connection, MHD_HEADER_KIND,
+                                                        MHD_HTTP_HEADER_AUTHORIZATION);
+        if (!auth || strncasecmp (auth, "Bearer ", 7) != 0) {
+            arb_http_reply_error (req, MHD_HTTP_UNAUTHORIZED,
+                                  "this route needs an \"Authorization: Bearer TOKEN\" header");
+            MHD_add_response_header (req->response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                     "Bearer realm=\"arbiter\"");
+            return;
+        }
+        if (!s_same_token (auth + 7, self->token)) {
+            arb_http_reply_error (req, MHD_HTTP_FORBIDDEN, "wrong token");
+            return;
+        }
+    }
+    if ((req->handler->flags & ARB_HTTP_BROKER) && !arb_gateway_is_up (self->gateway)) {
+        arb_http_reply_error (req, MHD_HTTP_SERVICE_UNAVAILABLE,
+                              "the broker is unreachable; try again later");
+        return;
+    }
+    const char *length = MHD_lookup_connection_value (req->connection, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
+    uint64_t declared = 0;
+    if (length && arb_route_number (length, UINT64_MAX, &declared) == 0
+        && declared > self->max_body)
+        arb_http_reply_error (req, MHD_HTTP_CONTENT_TOO_LARGE,
+                              "body of %" PRIu64 " bytes, over the %zu-byte limit", declared,
+                              self->max_body);
+}
+
+//  Appends body bytes. 0, or -1 past max_body (then answered 413, and
+//  the body is not kept).
+static int
+s_read (arb_http_req_t *req, const char *data, size_t size)
+{
+    size_t max = req->server->max_body;
+    if (size > max - req->size) {
+        arb_http_reply_error (req, MHD_HTTP_CONTENT_TOO_LARGE, "body over the %zu-byte limit", max);
+        return -1;
+    }
+    if (req->size + size + 1 > req->capacity) {
+        size_t capacity = req->capacity ? req->capacity : 1024;
+        while (capacity < req->size + size + 1)
+            capacity *= 2;
+        req->body = (char *) realloc (req->body, capacity);
+        assert (req->body);
+        req->capacity = capacity;
+    }
+    memcpy (req->body + req->size, data, size);
+    req->size += size;
+    req->body[req->size] = '\0';
+    return 0;
+}
+
+static enum MHD_Result
+s_queue (arb_http_req_t *req)
+{
+    struct MHD_Response *response = req->response;
+    req->response = NULL;
+    enum MHD_Result rc = MHD_queue_response (req->connection, req->status, response);
+    MHD_destroy_response (response);
+    return rc;
+}
+
+static enum MHD_Result
+s_access (void *cls,
+          struct MHD_Connection *connection,
+          const char *url,
+          const char *method,
+          const char *version,
+          const char *upload_data,
+          size_t *upload_data_size,
+          void **con_cls)
+{
+    (void) version;
+    arb_http_t *self = (arb_http_t *) cls;
+    arb_http_req_t *req = (arb_http_req_t *) *con_cls;
+    if (!req) {
+        req = (arb_http_req_t *) zmalloc (sizeof (arb_http_req_t));
+        req->server = self;
+        req->connection = connection;
+        req->handle = zlistx_add_end (self->live, req);
+        *con_cls = req;
+        s_admit (self, req, url, method);
+        //  an early refusal goes out without reading the body
+        return req->response ? s_queue (req) : MHD_YES;
+    }
+    if (*upload_data_size) {
+        //  past the limit the rest is read and dropped: libmicrohttpd
+        //  takes a response only once the body is in
+        size_t size = *upload_data_size;
+        *upload_data_size = 0;
+        if (!req->response)
+            s_read (req, upload_data, size);
+        return MHD_YES;
+    }
+    if (req->response)
+        return s_queue (req);
+    if (!req->handled) {
+        req->handled = true;
+        req->handler->fn (req, req->handler->arg);
+    }
+    if (req->response)
+        return s_queue (req);
+    //  waiting for the broker: no thread waits, the connection sleeps
+    req->suspended = true;
+    MHD_suspend_connection (connection);
+    return MHD_YES;
+}
+
+static void
+s_completed (void *cls,
+             struct MHD_Connection *connection,
+             void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    (void) cls;
+    (void) connection;
+    (void) toe;
+    arb_http_req_t *req = (arb_http_req_t *) *con_cls;
+    s_req_destroy (&req);
+    *con_cls = NULL;
+}
+
+static void
+s_connection (void *cls,
+              struct MHD_Connection *connection,
+              void **socket_context,
+              enum MHD_ConnectionNotificationCode toe)
+{
+    (void) connection;
+    (void) socket_context;
+    arb_http_t *self = (arb_http_t *) cls;
+    arb_gateway_connected (self->gateway, ARB_GATEWAY_HTTP,
+                           toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+}
+
+//  ---------------------------------------------------------------------
+//  The server in the loop
+
+static void
+s_on_epoll (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
+{
+    (void) reactor;
+    (void) fd;
+    (void) events;
+    arb_http_t *self = (arb_http_t *) arg;
+    self->resumed = false;
+    MHD_run (self->daemon);
+}
+
+static int
+s_prepare (arb_reactor_t *reactor, void *arg)
+{
+    (void) reactor;
+    arb_http_t *self = (arb_http_t *) arg;
+    //  In this mode libmicrohttpd neither signals resumed connections
+    //  nor counts them in its timeout, and data it left to read does not
+    //  show on its descriptor: run it for them now. What it produces
+    //  (submits) leaves with the next turn, at once.
+    MHD_UNSIGNED_LONG_LONG timeout = 0;
+    bool timed = MHD_get_timeout (self->daemon, &timeout) == MHD_YES;
+    if (self->resumed || (timed && timeout == 0)) {
+        self->resumed = false;
+        MHD_run (self->daemon);
+        return 0;
+    }
+    if (!timed)
+        return -1;
+    return timeout > INT_MAX ? INT_MAX : (int) timeout;
+}
+
+static void
+s_mhd_log (void *cls, const char *fmt, va_list ap)
+{
+    (void) cls;
+    char text[512];
+    vsnprintf (text, sizeof (text), fmt, ap);
+    text[strcspn (text, "\n")] = '\0';
+    zsys_warning ("http: %s", text);
+}
+
+//  Parses "HOST:PORT" (IPv4, [IPv6] or localhost) into addr. 0, or -1.
+static int
+s_address (const char *text, struct sockaddr_storage *addr, bool *loopback)
+{
+    const char *colon = strrchr (text, ':');
+    uint64_t port;
+    if (!colon || arb_route_number (colon + 1, 65535, &port))
+        return -1;
+    char host[64];
+    size_t len = (size_t) (colon - text);
+    if (len >= sizeof (host))
+        return -1;
+    memcpy (host, text, len);
+    host[len] = '\0';
+    memset (addr, 0, sizeof (*addr));
+    if (streq (host, "localhost"))
+        strcpy (host, "127.0.0.1");
+    if (host[0] == '[' && len > 2 && host[len - 1] == ']') {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) addr;
+        host[len - 1] = '\0';
+        if (inet_pton (AF_INET6, host + 1, &in6->sin6_addr) != 1)
+            return -1;
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons ((uint16_t) port);
+        *loopback = IN6_IS_ADDR_LOOPBACK (&in6->sin6_addr);
+        return 0;
+    }
+    struct sockaddr_in *in = (struct sockaddr_in *) addr;
+    if (inet_pton (AF_INET, host, &in->sin_addr) != 1)
+        return -1;
+    in->sin_family = AF_INET;
+    in->sin_port = htons ((uint16_t) port);
+    *loopback = (ntohl (in->sin_addr.s_addr) >> 24) == 127;
+    return 0;
+}
+
+arb_http_t *
+arb_http_new (arb_gateway_t *gateway, const arb_http_config_t *config)
+{
+    struct sockaddr_storage addr;
+    bool loopback = false;
+    if (s_address (config->address, &addr, &loopback)) {
+        zsys_error ("http: bad address '%s' (expected HOST:PORT, [IPv6]:PORT)", config->address);
+        return NULL;
+    }
+    bool token = config->token && *config->token;
+    if (!token && !loopback) {
+        zsys_error ("http: no token is configured, so the server listens on loopback only, not "
+                    "on %s: set http-token in the config file, or use 127.0.0.1",
+                    config->address);
+        return NULL;
+    }
+    arb_http_t *self = (arb_http_t *) zmalloc (sizeof (arb_http_t));
+    self->gateway = gateway;
+    self->reactor = arb_gateway_reactor (gateway);
+    self->routes = arb_route_table_new ();
+    self->live = zlistx_new ();
+    self->token = token ? strdup (config->token) : NULL;
+    self->max_body = config->max_body;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG
+                     | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    self->daemon = MHD_start_daemon (
+        flags, 0, NULL, NULL, s_access, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_NOTIFY_COMPLETED, s_completed,
+        self, MHD_OPTION_NOTIFY_CONNECTION, s_connection, self, MHD_OPTION_CONNECTION_LIMIT,
+        config->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, config->idle_timeout_s,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+    if (!self->daemon) {
+        zsys_error ("http: cannot listen on %s: %s", config->address, strerror (errno));
+        arb_http_destroy (&self);
+        return NULL;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    self->epoll_fd = info->epoll_fd;
+    info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    self->port = info ? info->port : 0;
+    arb_reactor_add_fd (self->reactor, self->epoll_fd, ARB_REACTOR_READ, s_on_epoll, self);
+    arb_reactor_add_prepare (self->reactor, s_prepare, self);
+    zsys_info ("http: listening address=%s port=%u auth=%s", config->address, self->port,
+               token ? "token" : "none");
+    if (!token)
+        zsys_notice ("http: no http-token configured: every route is open, so the server "
+                     "listens on loopback only");
+    return self;
+}
+
+void
+arb_http_destroy (arb_http_t **self_p)
+{
+    arb_http_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->daemon) {
+        //  libmicrohttpd stops only with no connection suspended
+        for (arb_http_req_t *req = (arb_http_req_t *) zlistx_first (self->live); req;
+             req = (arb_http_req_t *) zlistx_next (self->live))
+            if (req->suspended)
+                arb_http_reply_error (req, MHD_HTTP_SERVICE_UNAVAILABLE, "the gateway is stopping");
+        MHD_run (self->daemon);
+        arb_reactor_remove_fd (self->reactor, self->epoll_fd);
+        MHD_stop_daemon (self->daemon);
+    }
+    arb_route_table_destroy (&self->routes);
+    zlistx_destroy (&self->live);
+    free (self->token);
+    free (self);
+    *self_p = NULL;
+}
+
+uint16_t
+arb_http_port (arb_http_t *self)
+{
+    return self->port;
+}
+
+int
+arb_http_route (arb_http_t *self,
+                const char *method,
+                const char *pattern,
+                unsigned flags,
+                arb_http_handler_fn *fn,
+                void *arg)
+{
+    int route = arb_route_add (self->routes, method, pattern);
+    if (route < 0)
+        return -1;
+    self->handlers[route] = (s_handler_t){flags, fn, arg};
+    return 0;
+}

@@ -1,0 +1,71 @@
+/*  arb_route.h — the HTTP server's route table: which handler serves a
+    request's method and path, and the path's parts it gets.
+
+    A pattern is a path of segments: a literal ("api"), "{}" (any one
+    segment, given to the handler) or, last, "**" (one or more segments,
+    the rest of the path). A path matches a pattern when every segment
+    does; among the patterns a path matches, those with the most literal
+    segments win (so "GET /metrics" beats "POST /{}"), and among them the
+    first with the request's method serves it. A path that the winners
+    match only under other methods is answered 405 with those methods.
+
+    Paths come as libmicrohttpd gives them (percent-decoded); they are
+    split on '/', empty segments dropped ("/a//b/" is a/b). Segments are
+    copied, at most ARB_ROUTE_SEGMENTS of at most ARB_ROUTE_SEGMENT_MAX
+    bytes: a longer path matches nothing.
+
+    Pure; parsing only, no I/O (fuzzed by tests/fuzz/fuzz_http.c).
+*/
+
+#ifndef ARB_ROUTE_H
+#define ARB_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARB_ROUTE_MAX         64    //  routes in a table
+#define ARB_ROUTE_SEGMENTS    16    //  segments of a path
+#define ARB_ROUTE_SEGMENT_MAX 1024  //  bytes of one segment
+
+typedef struct _arb_route_table_t arb_route_table_t;
+
+//  A path split into its segments (owned copies).
+typedef struct {
+    char *v[ARB_ROUTE_SEGMENTS];
+    size_t n;
+} arb_route_path_t;
+
+//  What a lookup found.
+typedef enum {
+    ARB_ROUTE_FOUND = 0,      //  *route is the index of the route
+    ARB_ROUTE_NOT_FOUND = 1,  //  no pattern matches the path
+    ARB_ROUTE_METHOD = 2,     //  matched under other methods only (allow says which)
+} arb_route_rc_t;
+
+arb_route_table_t *arb_route_table_new (void);
+void arb_route_table_destroy (arb_route_table_t **self_p);
+
+//  Adds a route (method and pattern are copied). Returns its index, or -1
+//  for a malformed pattern or a full table.
+int arb_route_add (arb_route_table_t *self, const char *method, const char *pattern);
+
+//  Splits path into out (free with arb_route_path_clear). Returns 0, or -1
+//  if it has too many or too long segments (out is then empty).
+int arb_route_split (const char *path, arb_route_path_t *out);
+void arb_route_path_clear (arb_route_path_t *path);
+
+//  Finds the route of method and a split path. On ARB_ROUTE_METHOD, allow
+//  (size bytes) lists the methods that would match ("GET, POST").
+arb_route_rc_t arb_route_find (arb_route_table_t *self,
+                               const char *method,
+                               const arb_route_path_t *path,
+                               int *route,
+                               char *allow,
+                               size_t size);
+
+//  Parses a decimal number of 1..20 digits, no sign, no spaces, at most
+//  max. Returns 0, or -1.
+int arb_route_number (const char *text, uint64_t max, uint64_t *value);
+
+#endif

@@ -1,0 +1,111 @@
+/*  arb_tasker_body.c — tasker's POST body; see arb_tasker_body.h.
+*/
+
+#include "arb_tasker_body.h"
+
+void
+arb_tasker_post_destroy (arb_tasker_post_t **post_p)
+{
+    arb_tasker_post_t *post = *post_p;
+    if (!post)
+        return;
+    json_decref (post->root);
+    free (post->endpoints.v);
+    free (post);
+    *post_p = NULL;
+}
+
+static arb_tasker_post_t *
+s_refuse (arb_tasker_post_t **post_p, char *why, size_t size, const char *fmt, ...)
+{
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (why, size, fmt, args);
+    va_end (args);
+    arb_tasker_post_destroy (post_p);
+    return NULL;
+}
+
+//  A name (identifier, endpoint): a string of 1..ARB_NAME_MAX bytes.
+static const char *
+s_name (json_t *value)
+{
+    if (!json_is_string (value))
+        return NULL;
+    size_t len = json_string_length (value);
+    const char *text = json_string_value (value);
+    if (len == 0 || len > ARB_NAME_MAX || strlen (text) != len)
+        return NULL;
+    return text;
+}
+
+static arb_tasker_post_t *
+s_endpoints (arb_tasker_post_t *post, json_t *list, char *why, size_t size)
+{
+    if (!json_is_array (list))
+        return s_refuse (&post, why, size, "endpoints: expected a list of worker names");
+    size_t n = json_array_size (list);
+    if (n > ARB_ENDPOINTS_MAX)
+        return s_refuse (&post, why, size, "endpoints: %zu names, over the limit of %d", n,
+                         ARB_ENDPOINTS_MAX);
+    post->endpoints.v = (const char **) calloc (n ? n : 1, sizeof (char *));
+    for (size_t i = 0; i < n; i++) {
+        const char *name = s_name (json_array_get (list, i));
+        if (!name)
+            return s_refuse (&post, why, size,
+                             "endpoints[%zu]: expected a worker name of 1 to %d bytes", i,
+                             ARB_NAME_MAX);
+        for (size_t k = 0; k < i; k++)
+            if (streq (post->endpoints.v[k], name))
+                return s_refuse (&post, why, size, "endpoints[%zu]: '%.64s' is named twice", i,
+                                 name);
+        post->endpoints.v[post->endpoints.n++] = name;
+    }
+    return post;
+}
+
+arb_tasker_post_t *
+arb_tasker_parse (const char *body, size_t size, char *why, size_t why_size)
+{
+    json_error_t error;
+    arb_tasker_post_t *post = (arb_tasker_post_t *) zmalloc (sizeof (arb_tasker_post_t));
+    post->root = json_loadb (body, size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
+    if (!post->root)
+        return s_refuse (&post, why, why_size, "the body is not JSON: %s (line %d, column %d)",
+                         error.text, error.line, error.column);
+    if (!json_is_object (post->root))
+        return s_refuse (&post, why, why_size,
+                         "the body must be a JSON object: {\"identifier\", \"payload\", "
+                         "\"endpoints\"}");
+    const char *key;
+    json_t *value;
+    json_object_foreach (post->root, key, value)
+    {
+        if (streq (key, "identifier")) {
+            post->identifier = s_name (value);
+            if (!post->identifier)
+                return s_refuse (&post, why, why_size,
+                                 "identifier: expected a string of 1 to %d bytes", ARB_NAME_MAX);
+        }
+        else if (streq (key, "payload"))
+            post->payload = value;
+        else if (streq (key, "endpoints")) {
+            if (!s_endpoints (post, value, why, why_size))
+                return NULL;
+        }
+        else
+            return s_refuse (&post, why, why_size,
+                             "'%.64s' is not a field (identifier, payload, endpoints)", key);
+    }
+    if (!post->identifier)
+        return s_refuse (&post, why, why_size, "identifier: required");
+    return post;
+}
+
+bool
+arb_tasker_is_type_name (const char *name)
+{
+    size_t len = strlen (name);
+    return len > 0 && len <= ARB_NAME_MAX && !strchr (name, '@') && !streq (name, "api")
+           && !streq (name, "metrics") && !streq (name, "static");
+}

@@ -1,0 +1,378 @@
+"""arbiter-gateway's HTTP server with real HTTP clients (python3-requests,
+curl): tasker's API, the admin API, /metrics (read back with
+python3-prometheus-client's parser), the static files, the token, and every
+kind of bad input."""
+
+import json
+import os
+import socket
+import subprocess
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+import arbiter_proto
+from conftest import Broker, binary, wait_until
+from helpers import start_exec_worker, status
+
+TOKEN = 'sesame-1234'
+AUTH = {'Authorization': 'Bearer ' + TOKEN}
+
+
+def write_config(tmp_path, text):
+    path = tmp_path / 'gateway.conf'
+    path.write_text(text)
+    return str(path)
+
+
+def metrics(gateway):
+    reply = requests.get(gateway.url + '/metrics', timeout=10)
+    assert reply.status_code == 200
+    assert reply.headers['Content-Type'].startswith('text/plain; version=0.0.4')
+    samples = {}
+    for family in text_string_to_metric_families(reply.text):
+        for s in family.samples:
+            samples[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return samples
+
+
+def error_of(reply, status_code):
+    assert reply.status_code == status_code, reply.text
+    assert reply.headers['Content-Type'] == 'application/json'
+    body = reply.json()
+    assert body['status'] == status_code and body['error']
+    return body['error']
+
+
+# ---------------------------------------------------------------------------
+# tasker
+
+
+def test_tasker_post_get_with_endpoints_complete_and_incomplete(broker, gateway_factory,
+                                                                processes, tmp_path):
+    config = write_config(tmp_path, '[type.deploy]\nwait-for-endpoints-timeout = 1.5\n'
+                                    'retries = 2\n')
+    gateway = gateway_factory(broker, '--config', config)
+    start_exec_worker(broker, processes, tmp_path, 'tr a-z A-Z', '--queue', 'deploy',
+                      '--name', 'lb-1')
+    wait_until(lambda: any(w['name'] == 'lb-1' for w in requests.get(
+        gateway.url + '/api/v1/workers', timeout=5).json()['workers']), what='worker lb-1')
+
+    body = {'identifier': 'e7bd91d0', 'payload': {'foo': 'bar'}, 'endpoints': ['lb-1']}
+    created = requests.post(gateway.url + '/deploy', json=body, timeout=10)
+    assert created.status_code == 201, created.text
+    task = created.json()
+    assert task['identifier'] == 'e7bd91d0' and task['type'] == 'deploy'
+    assert task['payload'] == {'foo': 'bar'} and task['endpoints'] == ['lb-1']
+    assert task['existing'] is False
+
+    # the same identifier again is the same task (a safe retry)
+    again = requests.post(gateway.url + '/deploy', json=body, timeout=10)
+    assert again.status_code == 200 and again.json()['id'] == task['id']
+    assert again.json()['existing'] is True
+
+    url = '%s/deploy/%d' % (gateway.url, task['id'])
+    done = wait_until(lambda: (lambda t: t if t['state'] == 'succeeded' else None)(
+        requests.get(url, timeout=5).json()), what='fan-out task succeeded')
+    assert done['status'] == 'complete' and done['identifier'] == 'e7bd91d0'
+    assert done['endpoints'] == ['lb-1']
+    [response] = done['responses']
+    assert response['endpoint'] == 'lb-1' and response['state'] == 'succeeded'
+    assert response['received'] is True
+    assert response['result'] == '{"FOO":"BAR"}'
+
+    # lb-2 never connects: its copy is missing after the type's timeout
+    body = {'identifier': 'second', 'payload': [1, 2], 'endpoints': ['lb-1', 'lb-2']}
+    task = requests.post(gateway.url + '/deploy', json=body, timeout=10).json()
+    url = '%s/deploy/%d' % (gateway.url, task['id'])
+    first = requests.get(url, timeout=5).json()
+    assert first['status'] in ('pending', 'incomplete')
+    done = wait_until(lambda: (lambda t: t if t['status'] == 'incomplete' else None)(
+        requests.get(url, timeout=5).json()), timeout=15, what='task incomplete')
+    by_endpoint = {r['endpoint']: r for r in done['responses']}
+    assert by_endpoint['lb-2']['received'] is False
+    assert by_endpoint['lb-2']['state'] == 'cancelled'
+    final = wait_until(lambda: (lambda t: t if t['state'] == 'dead' else None)(
+        requests.get(url, timeout=5).json()), timeout=15, what='task dead')
+    assert 'incomplete' in final['error'] and 'lb-2' in final['error']
+    assert by_endpoint['lb-1']['state'] in ('ready', 'running', 'succeeded')
+
+    # a task without endpoints: complete once a worker received it
+    task = requests.post(gateway.url + '/deploy', json={'identifier': 'plain'},
+                         timeout=10).json()
+    assert task['payload'] is None and task['endpoints'] == []
+
+
+def test_tasker_types_come_from_the_config(broker, gateway_factory, tmp_path):
+    config = write_config(tmp_path, '[type.deploy]\n[type.backup]\npriority = 5\n'
+                                    '[queue.other]\nretries = 1\n')
+    gateway = gateway_factory(broker, '--config', config)
+    reply = requests.post(gateway.url + '/backup', json={'identifier': 'b1'}, timeout=10)
+    assert reply.status_code == 201
+    task = requests.get(gateway.url + '/api/v1/tasks/%d' % reply.json()['id'], timeout=5).json()
+    assert task['priority'] == 5 and task['queue'] == 'backup' and task['key'] == 'b1'
+    assert 'not a task type' in error_of(
+        requests.post(gateway.url + '/other', json={'identifier': 'x'}, timeout=10), 404)
+    assert 'not a task type' in error_of(
+        requests.get(gateway.url + '/other/1', timeout=10), 404)
+
+
+def test_tasker_any_type_without_config_but_reserved_names(broker, gateway_factory):
+    gateway = gateway_factory(broker)
+    reply = requests.post(gateway.url + '/anything', json={'identifier': 'a'}, timeout=10)
+    assert reply.status_code == 201
+    for name in ('api', 'static'):
+        error_of(requests.post(gateway.url + '/' + name, json={'identifier': 'a'}, timeout=10),
+                 404)
+    # another type's task is not found under this one
+    error_of(requests.get(gateway.url + '/other/%d' % reply.json()['id'], timeout=10), 404)
+    error_of(requests.get(gateway.url + '/anything/999999', timeout=10), 404)
+    error_of(requests.get(gateway.url + '/anything/abc', timeout=10), 404)
+
+
+def test_bad_input_gets_json_errors_and_changes_nothing(broker, gateway_factory, tmp_path):
+    gateway = gateway_factory(broker, '--http-max-body', '4K')
+    url = gateway.url + '/jobs'
+    cases = [
+        ('{"identifier": ', 'not JSON'),
+        ('[1, 2]', 'JSON object'),
+        ('{"payload": 1}', 'identifier: required'),
+        ('{"identifier": 5}', 'identifier: expected a string'),
+        ('{"identifier": ""}', 'identifier: expected a string'),
+        ('{"identifier": "%s"}' % ('k' * 201), 'identifier: expected a string'),
+        ('{"identifier": "a", "endpoints": "lb"}', 'endpoints: expected a list'),
+        ('{"identifier": "a", "endpoints": [1]}', 'endpoints[0]'),
+        ('{"identifier": "a", "endpoints": ["x", "x"]}', 'named twice'),
+        ('{"identifier": "a", "extra": 1}', "'extra' is not a field"),
+        ('{"identifier": "a", "identifier": "b"}', 'not JSON'),
+        ('', 'not JSON'),
+    ]
+    for body, why in cases:
+        reply = requests.post(url, data=body, headers={'Content-Type': 'application/json'},
+                              timeout=10)
+        assert why in error_of(reply, 400), (body, reply.text)
+    # over the body limit: declared, and chunked without a length
+    assert 'limit' in error_of(requests.post(url, data='x' * 5000, timeout=10), 413)
+
+    def chunks():
+        for _ in range(10):
+            yield b'y' * 1000
+    assert 'limit' in error_of(requests.post(url, data=chunks(), timeout=10), 413)
+    # curl as another real client: its bad JSON is refused alike
+    out = subprocess.run(['curl', '-s', '-w', '\n%{http_code}', '-X', 'POST', '-d', '{oops',
+                          url], capture_output=True, text=True, timeout=20).stdout
+    text, code = out.rsplit('\n', 1)
+    assert code == '400' and 'not JSON' in json.loads(text)['error']
+    # wrong method, unknown path, unknown task
+    assert 'not allowed' in error_of(requests.delete(url + '/1', timeout=10), 405)
+    assert requests.put(gateway.url + '/metrics', timeout=10).headers['Allow'] == 'GET'
+    error_of(requests.get(gateway.url + '/api/v1/nothing', timeout=10), 404)
+    error_of(requests.get(gateway.url + '/api/v1/tasks/999999', timeout=10), 404)
+    error_of(requests.get(gateway.url + '/api/v1/tasks/-1', timeout=10), 404)
+    error_of(requests.get(gateway.url + '/api/v1/tasks?state=bogus', timeout=10), 400)
+    error_of(requests.get(gateway.url + '/api/v1/tasks?limit=5000', timeout=10), 400)
+    error_of(requests.get(gateway.url + '/api/v1/tasks?after=x', timeout=10), 400)
+    error_of(requests.post(gateway.url + '/api/v1/queues/q/explode', timeout=10), 404)
+    # bytes that are not HTTP at all: the connection is closed, the server goes on
+    with socket.create_connection(('127.0.0.1', gateway.http_port), timeout=10) as s:
+        s.sendall(b'GARBAGE\r\n\r\n')
+        assert s.recv(100) in (b'', ) or s.recv(100).startswith(b'HTTP/1.1 400')
+    # nothing was submitted by any of it
+    samples = metrics(gateway)
+    assert samples[('arbiter_tasks_submitted_total', ())] == 0
+    assert requests.get(gateway.url + '/api/v1/tasks', timeout=10).json()['tasks'] == []
+
+
+def test_token_guards_changes_and_admin_api(broker, gateway_factory, tmp_path):
+    config = write_config(tmp_path, 'http-token = %s\n' % TOKEN)
+    gateway = gateway_factory(broker, '--config', config)
+    url = gateway.url
+    reply = requests.get(url + '/api/v1/queues', timeout=10)
+    assert 'Bearer' in error_of(reply, 401) and 'Bearer' in reply.headers['WWW-Authenticate']
+    error_of(requests.get(url + '/api/v1/queues', headers={'Authorization': 'Bearer nope'},
+                          timeout=10), 403)
+    error_of(requests.post(url + '/jobs', json={'identifier': 'a'}, timeout=10), 401)
+    created = requests.post(url + '/jobs', json={'identifier': 'a'}, headers=AUTH, timeout=10)
+    assert created.status_code == 201
+    # reading a task through tasker's API and the metrics stay open
+    assert requests.get('%s/jobs/%d' % (url, created.json()['id']), timeout=10).ok
+    assert requests.get(url + '/metrics', timeout=10).ok
+    assert requests.get(url + '/api/v1/queues', headers=AUTH, timeout=10).ok
+    error_of(requests.delete('%s/api/v1/tasks/%d' % (url, created.json()['id']), timeout=10),
+             401)
+
+
+def test_no_token_means_loopback_only(broker, tmp_path):
+    args = [binary('gateway', 'arbiter-gateway'), '--config', os.devnull,
+            '--broker', broker.endpoint, '--http', '0.0.0.0:0']
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=20)
+    assert proc.returncode == 1
+    assert 'loopback only' in proc.stderr
+
+
+def test_gateway_started_without_token_says_so(broker, gateway_factory):
+    gateway = gateway_factory(broker)
+    assert 'no http-token configured' in gateway.output()
+
+
+# ---------------------------------------------------------------------------
+# admin API
+
+
+def test_admin_tasks_list_get_cancel_retry(broker, gateway_factory, processes, tmp_path):
+    gateway = gateway_factory(broker)
+    api = gateway.url + '/api/v1'
+    ids = [requests.post(gateway.url + '/work', json={'identifier': 'k%d' % i, 'payload': i},
+                         timeout=10).json()['id'] for i in range(5)]
+    page = requests.get(api + '/tasks?queue=work&limit=2', timeout=10).json()
+    assert [t['id'] for t in page['tasks']] == ids[:2] and page['more'] is True
+    page = requests.get(api + '/tasks?queue=work&limit=2&after=%d' % page['next'],
+                        timeout=10).json()
+    assert [t['id'] for t in page['tasks']] == ids[2:4]
+    assert requests.get(api + '/tasks?state=ready', timeout=10).json()['tasks'][0]['id'] == ids[0]
+    assert requests.get(api + '/tasks?queue=none', timeout=10).json() == {
+        'tasks': [], 'more': False, 'next': None}
+
+    cancelled = requests.delete('%s/tasks/%d' % (api, ids[0]), timeout=10)
+    assert cancelled.json() == {'id': ids[0], 'code': 0, 'state': 'cancelled'}
+    assert 'cancelled' in error_of(requests.delete('%s/tasks/%d' % (api, ids[0]), timeout=10),
+                                   409)
+    error_of(requests.delete('%s/tasks/999999' % api, timeout=10), 404)
+
+    # a failing worker makes the others dead; one is retried by hand
+    start_exec_worker(broker, processes, tmp_path, 'echo broken >&2; exit 3', '--queue', 'work')
+    wait_until(lambda: requests.get(api + '/tasks?state=dead', timeout=5).json()['tasks'],
+               what='a dead task')
+    dead = requests.get('%s/tasks/%d' % (api, ids[1]), timeout=10)
+    dead = wait_until(lambda: (lambda t: t if t['state'] == 'dead' else None)(
+        requests.get('%s/tasks/%d' % (api, ids[1]), timeout=5).json()), what='task dead')
+    assert dead['history'][0]['outcome'] == 'failed' and 'broken' in dead['history'][0]['error']
+    assert dead['result'] is None and dead['responses'] == []
+    retried = requests.post('%s/tasks/%d/retry' % (api, ids[1]), timeout=10)
+    assert retried.status_code == 200 and retried.json()['code'] == 0
+    error_of(requests.post('%s/tasks/%d/retry' % (api, ids[0]), timeout=10), 409)
+
+
+def test_admin_queues_workers_and_flows(broker, gateway_factory, processes, tmp_path):
+    gateway = gateway_factory(broker)
+    api = gateway.url + '/api/v1'
+    for i in range(3):
+        requests.post(gateway.url + '/imgs', json={'identifier': str(i)}, timeout=10)
+    queue = requests.get(api + '/queues/imgs', timeout=10).json()
+    assert queue['counts']['ready'] == 3 and queue['paused'] is False
+    assert queue['consumers'] == 0
+    assert requests.post(api + '/queues/imgs/pause', timeout=10).json() == {
+        'queue': 'imgs', 'op': 'pause', 'count': 0}
+    assert requests.get(api + '/queues/imgs', timeout=10).json()['paused'] is True
+    start_exec_worker(broker, processes, tmp_path, 'cat', '--queue', 'imgs', '--name', 'w-imgs')
+    wait_until(lambda: requests.get(api + '/queues/imgs', timeout=5).json()['consumers'] == 1,
+               what='a consumer')
+    assert requests.post(api + '/queues/imgs/purge', timeout=10).json()['count'] == 3
+    requests.post(api + '/queues/imgs/resume', timeout=10)
+    assert requests.get(api + '/queues/imgs', timeout=10).json()['paused'] is False
+    names = [q['name'] for q in requests.get(api + '/queues', timeout=10).json()['queues']]
+    assert 'imgs' in names
+    workers = requests.get(api + '/workers', timeout=10).json()['workers']
+    assert any(w['name'] == 'w-imgs' and w['queues'] == ['imgs'] for w in workers)
+    stats = requests.get(api + '/stats', timeout=10).json()
+    assert {'now', 'uptime_ms', 'queues', 'workers'} <= set(stats)
+    error_of(requests.get(api + '/queues/nothing', timeout=10), 404)
+
+    # a DAG and a group, submitted with the CLI, seen with their tasks
+    dag = tmp_path / 'dag.json'
+    dag.write_text(json.dumps({'name': 'nightly', 'tasks': [
+        {'name': 'a', 'task': 't', 'queue': 'flows'},
+        {'name': 'b', 'task': 't', 'queue': 'flows', 'after': ['a']}]}))
+    group = tmp_path / 'group.json'
+    group.write_text(json.dumps({'name': 'thumbs', 'tasks': [
+        {'task': 'resize', 'queue': 'flows'}, {'task': 'resize', 'queue': 'flows'}]}))
+    cli = binary('client', 'arbiter')
+    dag_id = json.loads(subprocess.run([cli, '--broker', broker.endpoint, 'dag', 'submit',
+                                        '--json', str(dag)], capture_output=True, text=True,
+                                       timeout=20).stdout)['flow']
+    group_id = json.loads(subprocess.run([cli, '--broker', broker.endpoint, 'group', 'submit',
+                                          '--json', str(group)], capture_output=True, text=True,
+                                         timeout=20).stdout)['flow']
+    seen = requests.get('%s/dags/%d' % (api, dag_id), timeout=10).json()
+    assert seen['kind'] == 'dag' and seen['name'] == 'nightly' and seen['total'] == 2
+    assert [t['ref'] for t in seen['tasks']] == ['a', 'b']
+    assert seen['counts'] == {'ready': 1, 'waiting': 1}
+    seen = requests.get('%s/groups/%d' % (api, group_id), timeout=10).json()
+    assert seen['kind'] == 'group' and seen['total'] == 2
+    assert 'not a dag' in error_of(requests.get('%s/dags/%d' % (api, group_id), timeout=10),
+                                   404)
+    error_of(requests.get('%s/groups/999999' % api, timeout=10), 404)
+
+
+# ---------------------------------------------------------------------------
+# metrics, static files
+
+
+def test_metrics_parse_as_prometheus_text(broker, gateway_factory, processes, tmp_path):
+    gateway = gateway_factory(broker)
+    start_exec_worker(broker, processes, tmp_path, 'cat', '--queue', 'm', '--slots', '2')
+    ids = [requests.post(gateway.url + '/m', json={'identifier': str(i)}, timeout=10).json()['id']
+           for i in range(4)]
+    wait_until(lambda: metrics(gateway).get(
+        ('arbiter_tasks_finished_total', (('state', 'succeeded'),))) == 4, what='4 finished')
+    samples = metrics(gateway)
+    assert samples[('arbiter_tasks_submitted_total', ())] == 4
+    assert samples[('arbiter_tasks_dispatched_total', ())] == 4
+    assert samples[('arbiter_tasks', (('queue', 'm'), ('state', 'succeeded')))] == 4
+    assert samples[('arbiter_workers', ())] >= 2  # the exec worker and the gateway itself
+    assert samples[('arbiter_worker_slots', ())] >= 2
+    count = samples[('arbiter_journal_commit_seconds_count', ())]
+    assert count >= 1
+    assert samples[('arbiter_journal_commit_seconds_bucket', (('le', '+Inf'),))] == count
+    assert samples[('arbiter_journal_commit_seconds_sum', ())] > 0
+    assert samples[('arbiter_gateway_broker_up', ())] == 1
+    assert samples[('arbiter_gateway_connections', (('protocol', 'http'),))] >= 1
+    assert samples[('arbiter_gateway_connections', (('protocol', 'kestrel'),))] == 0
+    assert len(ids) == 4
+
+
+def test_static_files(broker, gateway_factory):
+    gateway = gateway_factory(broker)
+    index = requests.get(gateway.url + '/', timeout=10)
+    assert index.status_code == 200 and index.headers['Content-Type'].startswith('text/html')
+    assert '<title>arbiter</title>' in index.text
+    css = requests.get(gateway.url + '/static/style.css', timeout=10)
+    assert css.ok and css.headers['Content-Type'].startswith('text/css')
+    error_of(requests.get(gateway.url + '/static/nothing.js', timeout=10), 404)
+    # the files are in the binary: a path out of the folder finds nothing
+    out = subprocess.run(['curl', '-s', '--path-as-is', '-w', '\n%{http_code}',
+                          gateway.url + '/static/../../gateway/arb_http.c'],
+                         capture_output=True, text=True, timeout=20).stdout
+    assert out.endswith('\n404')
+
+
+# ---------------------------------------------------------------------------
+# the broker goes away, and comes back
+
+
+def test_broker_down_gives_503_then_created_tasks_survive(tmp_path, processes, gateway_factory):
+    broker = Broker(tmp_path)
+    processes.append(broker)
+    gateway = gateway_factory(broker, '--rpc-timeout', '1')
+    ids = [requests.post(gateway.url + '/durable', json={'identifier': 'd%d' % i},
+                         timeout=10).json()['id'] for i in range(20)]
+    broker.kill9()
+    # until the gateway notices, a request fails after the rpc timeout;
+    # then at once: 503 either way, and a metrics page that says so
+    error_of(requests.post(gateway.url + '/durable', json={'identifier': 'late'}, timeout=20),
+             503)
+    wait_until(lambda: metrics(gateway)[('arbiter_gateway_broker_up', ())] == 0, timeout=20,
+               what='gateway sees the broker down')
+    error_of(requests.get(gateway.url + '/api/v1/queues', timeout=10), 503)
+    restarted = broker.restart()
+    processes.append(restarted)
+    wait_until(lambda: requests.post(gateway.url + '/durable', json={'identifier': 'again'},
+                                     timeout=10).status_code == 201, timeout=30,
+               what='gateway back')
+    peer = arbiter_proto.Peer(restarted.endpoint)
+    try:
+        found = status(peer, ids)
+        assert all(found[i]['found'] for i in ids)
+    finally:
+        peer.close()
