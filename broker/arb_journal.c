@@ -73,9 +73,9 @@ struct _arb_journal_t {
         *done, *state, *list_final, *count_final, *purge_due, *add_dep, *set_has_children, *parents,
         *children, *copies, *insert_flow, *flows_named, *flow_kind, *scan, *purge_task,
         *purge_attempts, *purge_deps, *max_id, *meta_get, *meta_set, *meta_del, *meta_list,
-        *schedule_add, *schedule_remove, *schedule_state, *schedule_fired, *schedules, *meta_page,
-        *meta_del_range, *set_delivered, *cancel_open, *forget_attempts, *forget_deps,
-        *forget_tasks, *deliver_ready;
+        *schedule_add, *schedule_remove, *schedule_state, *schedule_fired, *schedules,
+        *list_final_newest, *deps_of, *meta_page, *meta_del_range, *set_delivered, *cancel_open,
+        *forget_attempts, *forget_deps, *forget_tasks, *deliver_ready;
 };
 
 //  ---------------------------------------------------------------------
@@ -384,7 +384,15 @@ s_prepare_all (arb_journal_t *self)
         {&self->state, "SELECT state, ref FROM tasks WHERE id = ?1"},
         {&self->list_final, "SELECT " INFO_COLUMNS " FROM tasks WHERE id > ?1 AND state >= 5 "
                             "AND (?2 = 0 OR state = ?2) AND (?3 IS NULL OR queue = ?3) "
-                            "AND (?5 = 0 OR flow = ?5) ORDER BY id LIMIT ?4"},
+                            "AND (?5 = 0 OR flow = ?5) AND (?6 = 0 OR id < ?6) "
+                            "ORDER BY id LIMIT ?4"},
+        {&self->list_final_newest,
+         "SELECT " INFO_COLUMNS " FROM tasks WHERE id > ?1 AND state >= 5 "
+         "AND (?2 = 0 OR state = ?2) AND (?3 IS NULL OR queue = ?3) "
+         "AND (?5 = 0 OR flow = ?5) AND (?6 = 0 OR id < ?6) ORDER BY id DESC LIMIT ?4"},
+        {&self->deps_of,
+         "SELECT d.parent, d.kind, t.ref FROM deps d LEFT JOIN tasks t ON t.id = d.parent "
+         "WHERE d.child = ?1 ORDER BY d.parent"},
         {&self->count_final,
          "SELECT queue, state, count(*) FROM tasks WHERE state >= 5 GROUP BY queue, state"},
         {&self->purge_due,
@@ -437,10 +445,14 @@ s_prepare_all (arb_journal_t *self)
     return 0;
 }
 
-//  Runs a statement that returns no rows, and resets it.
+//  Runs a statement that returns no rows, and resets it. Every write is
+//  part of a turn's transaction (arb_journal_begin): a write outside one
+//  would commit on its own, before the turn's replies are decided, and a
+//  crash before the turn's commit would then keep half a turn.
 static int
 s_run (arb_journal_t *self, sqlite3_stmt *stmt, const char *what)
 {
+    assert (self->in_txn || stmt == self->begin || stmt == self->commit || stmt == self->rollback);
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
     sqlite3_clear_bindings (stmt);
@@ -937,6 +949,22 @@ s_read_responses (arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_task_inf
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+//  The task's dependencies (a parent already purged keeps its id, without a ref).
+static int
+s_read_parents (arb_journal_t *self, arb_msg_t *msg, arb_task_info_t *info)
+{
+    sqlite3_stmt *stmt = self->deps_of;
+    s_bind_u64 (stmt, 1, info->id);
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        arb_dep_t *dep = (arb_dep_t *) arb_msg_grow (msg, &info->parents, sizeof (*dep), 1);
+        dep->id = s_u64 (stmt, 0);
+        dep->when = (uint32_t) sqlite3_column_int (stmt, 1);
+        dep->ref = s_text (stmt, 2, msg);
+    }
+    return s_read_end (self, stmt, rc, "dependencies", info->id);
+}
+
 static int
 s_read_history (arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_task_info_t *info)
 {
@@ -977,7 +1005,8 @@ arb_journal_task_info (
             info->args = s_bin (stmt, 24, msg);
         }
     }
-    if (s_read_end (self, stmt, rc, "task", id))
+    if (s_read_end (self, stmt, rc, "task", id)
+        || (info->found && s_read_parents (self, msg, info)))
         return -1;
     if (info->found && with_detail
         && (s_read_history (self, id, msg, info) || s_read_responses (self, id, msg, info))) {
@@ -1022,20 +1051,19 @@ arb_journal_done (
 
 int
 arb_journal_list_final (arb_journal_t *self,
-                        int state,
-                        const char *queue,
-                        uint64_t flow,
-                        uint64_t after_id,
+                        const arb_list_body_t *filter,
                         uint32_t limit,
                         arb_msg_t *msg,
                         arb_list_reply_body_t *list)
 {
-    sqlite3_stmt *stmt = self->list_final;
-    s_bind_u64 (stmt, 1, after_id);
-    sqlite3_bind_int (stmt, 2, state);
-    s_bind_text (stmt, 3, queue);
+    sqlite3_stmt *stmt = filter->newest ? self->list_final_newest : self->list_final;
+    s_bind_u64 (stmt, 1, filter->after_id);
+    sqlite3_bind_int (stmt, 2, (int) filter->state);
+    s_bind_text (stmt, 3, filter->queue);
     sqlite3_bind_int64 (stmt, 4, (sqlite3_int64) limit + 1);
-    s_bind_u64 (stmt, 5, flow);
+    s_bind_u64 (stmt, 5, filter->flow);
+    s_bind_u64 (stmt, 6, filter->before_id);
+    size_t first = list->tasks.n;
     int rc;
     uint32_t count = 0;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
@@ -1047,7 +1075,13 @@ arb_journal_list_final (arb_journal_t *self,
             (arb_task_info_t *) arb_msg_grow (msg, &list->tasks, sizeof (*info), 1);
         s_read_info (stmt, msg, info);
     }
-    return s_read_end (self, stmt, rc, "task list", 0);
+    if (s_read_end (self, stmt, rc, "task list", 0))
+        return -1;
+    //  read once the list's statement is done with
+    for (size_t i = first; i < list->tasks.n; i++)
+        if (s_read_parents (self, msg, &list->tasks.v[i]))
+            return -1;
+    return 0;
 }
 
 int

@@ -145,9 +145,10 @@ zlistx_t *arb_journal_flow_dead_ids (arb_journal_t *self, uint64_t flow);
 //  order. 0 or -1.
 int arb_journal_load_open (arb_journal_t *self, arb_journal_task_fn *fn, void *arg);
 
-//  Fills info from the journal, strings and result allocated in msg.
-//  with_detail adds the result and the attempt history (in the order the
-//  attempts ended, with history_dropped). info->found is
+//  Fills info from the journal, with its parents, strings and result
+//  allocated in msg. with_detail adds the result, the attempt history (in
+//  the order the attempts ended, with history_dropped) and the fan-out
+//  responses. info->found is
 //  false if there is no such task. 0 or -1.
 int arb_journal_task_info (
     arb_journal_t *self, uint64_t id, bool with_detail, arb_msg_t *msg, arb_task_info_t *info);
@@ -161,14 +162,13 @@ int arb_journal_state (arb_journal_t *self, uint64_t id, int *state, char *ref, 
 int arb_journal_done (
     arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_done_task_t *done, bool *found);
 
-//  Appends to list up to limit tasks with id > after_id, of a final state
-//  (or any final state if 0), queue (NULL: any) and flow (0: any). *more tells whether
-//  more match. 0 or -1.
+//  Appends to list up to limit final tasks that pass filter: ids between
+//  after_id and before_id (0: no bound), of its state (0: any final
+//  state), queue (NULL: any) and flow (0: any); lowest ids first, or
+//  highest with filter->newest. Each with its parents. *more tells
+//  whether more match. 0 or -1.
 int arb_journal_list_final (arb_journal_t *self,
-                            int state,
-                            const char *queue,
-                            uint64_t flow,
-                            uint64_t after_id,
+                            const arb_list_body_t *filter,
                             uint32_t limit,
                             arb_msg_t *msg,
                             arb_list_reply_body_t *list);

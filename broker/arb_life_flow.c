@@ -660,6 +660,12 @@ arb_life_commit_emits (arb_life_t *self, arb_task_t *task)
 {
     if (!task->emits)
         return 0;
+    //  the items enter in the transaction that stores the task's success:
+    //  the RESULT may be the turn's first write
+    if (arb_journal_begin (self->journal)) {
+        arb_life_halt (self, "emit");
+        return -1;
+    }
     arb_emit_t *emit;
     while ((emit = (arb_emit_t *) zlist_pop (task->emits))) {
         arb_task_t *item = arb_sched_new_task (self->sched, emit->queue, emit->name);

@@ -3,7 +3,7 @@
 #include "arb_queue.h"
 #include "arb_heap.h"
 
-#define ARB_DONE_RING 60
+#define ARB_DONE_RING ARB_DONE_SECONDS
 
 struct _arb_queue_t {
     char *name;          //  owned
@@ -337,6 +337,17 @@ arb_queue_done_last_minute (arb_queue_t *self, uint64_t now_ms)
         if (self->done_sec[i] + ARB_DONE_RING > sec)
             total += self->done[i];
     return total;
+}
+
+void
+arb_queue_done_seconds (arb_queue_t *self, uint64_t now_ms, uint64_t *counts)
+{
+    uint64_t sec = now_ms / 1000;
+    for (size_t i = 0; i < ARB_DONE_RING; i++) {
+        uint64_t at = sec + 1 + i - ARB_DONE_RING;  //  oldest first, now last
+        size_t slot = at % ARB_DONE_RING;
+        counts[i] = self->done_sec[slot] == at ? self->done[slot] : 0;
+    }
 }
 
 void

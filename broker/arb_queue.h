@@ -110,6 +110,11 @@ bool arb_queue_is_idle (arb_queue_t *self);
 void arb_queue_count_done (arb_queue_t *self, uint64_t now_ms);
 uint64_t arb_queue_done_last_minute (arb_queue_t *self, uint64_t now_ms);
 
+//  Fills counts (ARB_DONE_SECONDS numbers) with the tasks finished in each
+//  of the last ARB_DONE_SECONDS seconds, oldest first, the current second
+//  (still counting) last.
+void arb_queue_done_seconds (arb_queue_t *self, uint64_t now_ms, uint64_t *counts);
+
 //  Consumers: borrowed opaque pointers (the scheduler's subscriptions).
 void arb_queue_add_consumer (arb_queue_t *self, void *consumer);
 void arb_queue_remove_consumer (arb_queue_t *self, void *consumer);

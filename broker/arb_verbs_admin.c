@@ -16,19 +16,25 @@ static const char *s_on_failure_names[] = {"retry", "head", "dead"};
 //  STATS: queues and workers, a page of each, in name (identity) order.
 //  It walks the queues and sessions, never a queue's tasks.
 
-//  Whether a queue shows in the listing: it is declared, has settings or
-//  has tasks (unfinished, or finished and kept). One that only has
-//  consumers does not (a deleted queue that workers still name), nor a
-//  worker's empty endpoint queue.
+//  Whether a queue shows in the listing: it is declared, has settings,
+//  has tasks (unfinished, or finished and kept), or has consumers (a
+//  subscription with credit on it: someone waits for its tasks). One whose
+//  subscriptions have no credit does not (a deleted queue that busy
+//  workers still name), nor a worker's empty endpoint queue.
 static bool
 s_queue_is_listed (arb_queue_t *queue)
 {
+    bool holds = false;
+    for (int state = 1; state <= ARB_STATE_MAX && !holds; state++)
+        holds = arb_queue_counts (queue)[state] != 0;
+    if (holds || strchr (arb_queue_name (queue), '@'))
+        return holds;
     arb_queue_settings_t *settings = arb_queue_settings (queue);
     if (settings->declared || settings->paused || settings->retention_ms || settings->on_failure
         || arb_limit_is_set (arb_queue_limit (queue)))
         return true;
-    for (int state = 1; state <= ARB_STATE_MAX; state++)
-        if (arb_queue_counts (queue)[state])
+    for (size_t i = 0; i < arb_queue_consumer_count (queue); i++)
+        if (((arb_sub_t *) arb_queue_consumer_at (queue, i))->credit > 0)
             return true;
     return false;
 }
@@ -81,6 +87,9 @@ s_add_queue (const arb_verbs_t *verbs, arb_msg_t *reply, arb_queue_t *queue)
     s_queue_settings (queue, info);
     info->done_last_minute = arb_queue_done_last_minute (queue, verbs->clock->now_ms);
     info->oldest_ready_ms = arb_queue_oldest_ms (queue, verbs->clock->now_ms);
+    uint64_t seconds[ARB_DONE_SECONDS];
+    arb_queue_done_seconds (queue, verbs->clock->now_ms, seconds);
+    s_numbers (reply, &info->done_seconds, seconds, ARB_DONE_SECONDS);
     info->consumers = (uint32_t) arb_sched_consumers (arb_life_sched (verbs->life), queue);
 }
 

@@ -259,47 +259,75 @@ s_compare_info (const void *a, const void *b)
 }
 
 static int
-s_compare_id (const void *a, const void *b)
+s_compare_info_newest (const void *a, const void *b)
 {
-    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return s_compare_info (b, a);
+}
+
+static int
+s_compare_task (const void *a, const void *b)
+{
+    uint64_t x = (*(arb_task_t *const *) a)->id, y = (*(arb_task_t *const *) b)->id;
     return x < y ? -1 : x > y;
 }
 
-//  Adds to a LIST_REPLY the first limit unfinished tasks that match
-//  (by id, after after_id): their ids are found in memory (the queue's
-//  own tasks when a queue is given), and only those are read from the
-//  journal. 0, or -1 if the journal failed.
 static int
-s_list_open (const arb_verbs_t *verbs, arb_list_body_t *body, uint32_t limit, arb_msg_t *reply)
+s_compare_task_newest (const void *a, const void *b)
+{
+    return s_compare_task (b, a);
+}
+
+static bool
+s_list_matches (const arb_list_body_t *body, arb_task_t *task)
+{
+    return task->id > body->after_id && (!body->before_id || task->id < body->before_id)
+           && (!body->state || task->state == body->state)
+           && (!body->flow || task->flow == body->flow)
+           && (!body->queue || streq (body->queue, arb_queue_name (task->queue)));
+}
+
+//  Appends the first limit unfinished tasks that match (memory), in the
+//  page's order; only those are read from the journal, so that a page
+//  costs little however many tasks wait. Sets out->more if more match.
+static int
+s_list_open (const arb_verbs_t *verbs,
+             const arb_list_body_t *body,
+             uint32_t limit,
+             arb_msg_t *reply,
+             arb_list_reply_body_t *out)
 {
     arb_sched_t *sched = arb_life_sched (verbs->life);
-    arb_vec_t ids = {0};
+    zhashx_t *tasks = arb_sched_tasks (sched);
+    arb_task_t **found = (arb_task_t **) malloc ((zhashx_size (tasks) + 1) * sizeof (arb_task_t *));
+    assert (found);
+    size_t n = 0;
+    //  a queue's own tasks when it is given, else every unfinished task
     arb_queue_t *queue = body->queue ? arb_sched_find_queue (sched, body->queue) : NULL;
-    zhashx_t *all = arb_sched_tasks (sched);
     arb_task_t *task = body->queue ? (queue ? arb_queue_first_task (queue) : NULL)
-                                   : (arb_task_t *) zhashx_first (all);
-    for (; task; task = body->queue ? task->queue_next : (arb_task_t *) zhashx_next (all))
-        if (task->id > body->after_id && (!body->state || task->state == body->state)
-            && (!body->flow || task->flow == body->flow))
-            arb_vec_push (&ids, task->id);
-    if (ids.n > 1)
-        qsort (ids.v, ids.n, sizeof (uint64_t), s_compare_id);
-    arb_list_reply_body_t *out = arb_msg_list_reply (reply);
+                                   : (arb_task_t *) zhashx_first (tasks);
+    for (; task; task = body->queue ? task->queue_next : (arb_task_t *) zhashx_next (tasks))
+        if (s_list_matches (body, task))
+            found[n++] = task;
+    qsort (found, n, sizeof (arb_task_t *), body->newest ? s_compare_task_newest : s_compare_task);
+    if (n > limit) {
+        n = limit;
+        out->more = true;
+    }
     int rc = 0;
-    for (size_t i = 0; i < ids.n && i <= limit && rc == 0; i++) {
+    for (size_t i = 0; i < n && rc == 0; i++) {
         arb_task_info_t *info =
             (arb_task_info_t *) arb_msg_grow (reply, &out->tasks, sizeof (*info), 1);
-        rc = arb_journal_task_info (verbs->journal, ids.v[i], false, reply, info);
-        if (rc == 0)
-            s_overlay (verbs, reply, info, arb_sched_find (sched, ids.v[i]));
+        rc = arb_journal_task_info (verbs->journal, found[i]->id, false, reply, info);
+        s_overlay (verbs, reply, info, found[i]);
     }
-    arb_vec_free (&ids);
+    free (found);
     return rc;
 }
 
 //  LIST pages by id through unfinished tasks (memory) and final ones
-//  (journal) alike: both sources give their first matches after after_id,
-//  and the smallest ids win.
+//  (journal) alike: both sources give their first matches in the page's
+//  order (lowest ids first, or highest with newest), and the first of
+//  both win.
 void
 arb_verbs_list (const arb_verbs_t *verbs, arb_msg_t *msg)
 {
@@ -314,21 +342,17 @@ arb_verbs_list (const arb_verbs_t *verbs, arb_msg_t *msg)
         limit = ARB_LIST_PAGE;
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_LIST_REPLY);
     arb_list_reply_body_t *out = arb_msg_list_reply (reply);
-    if ((body->state == 0 || arb_state_is_final ((int) body->state))
-        && arb_journal_list_final (verbs->journal, (int) body->state, body->queue, body->flow,
-                                   body->after_id, limit, reply, out)) {
-        arb_msg_destroy (&reply);
-        arb_life_halt (verbs->life, "list");
-        return;
-    }
-    if ((body->state == 0 || !arb_state_is_final ((int) body->state))
-        && s_list_open (verbs, body, limit, reply)) {
+    if (((body->state == 0 || arb_state_is_final ((int) body->state))
+         && arb_journal_list_final (verbs->journal, body, limit, reply, out))
+        || ((body->state == 0 || !arb_state_is_final ((int) body->state))
+            && s_list_open (verbs, body, limit, reply, out))) {
         arb_msg_destroy (&reply);
         arb_life_halt (verbs->life, "list");
         return;
     }
     if (out->tasks.n > 1)
-        qsort (out->tasks.v, out->tasks.n, sizeof (arb_task_info_t), s_compare_info);
+        qsort (out->tasks.v, out->tasks.n, sizeof (arb_task_info_t),
+               body->newest ? s_compare_info_newest : s_compare_info);
     if (out->tasks.n > limit) {
         out->tasks.n = limit;
         out->more = true;

@@ -23,7 +23,8 @@ void
 arb_json_bytes (json_t *obj, const char *key, const uint8_t *data, size_t size)
 {
     if (arb_cli_is_utf8 (data, size)) {
-        json_object_set_new (obj, key, json_stringn ((const char *) data, size));
+        //  empty bytes may come as NULL, which json_stringn refuses
+        json_object_set_new (obj, key, json_stringn (size ? (const char *) data : "", size));
         return;
     }
     char name[64];
@@ -112,10 +113,25 @@ arb_json_task (const arb_task_info_t *task, bool full)
     arb_json_str (obj, "worker", task->worker);
     arb_json_str (obj, "error", task->error);
     //  where it belongs: its flow and name there, or the fan-out task it copies
+    static const char *kinds[] = {NULL, "dag", "group", "pipe"};
     s_json_id (obj, "flow", task->flow);
+    arb_json_str (obj, "flow_kind", task->flow_kind < 4 ? kinds[task->flow_kind] : NULL);
+    arb_json_str (obj, "flow_name", task->flow_name);
     arb_json_str (obj, "ref", task->ref);
     s_json_id (obj, "origin", task->origin);
     arb_json_str (obj, "endpoint", task->endpoint);
+    //  its dependencies, named as in a flow file
+    static const char *whens[] = {"on_success", "on_failure", "always"};
+    json_t *parents = json_array ();
+    for (size_t i = 0; i < task->parents.n; i++) {
+        arb_dep_t *dep = &task->parents.v[i];
+        json_t *parent = json_object ();
+        json_object_set_new (parent, "id", json_integer ((json_int_t) dep->id));
+        arb_json_str (parent, "ref", dep->ref);
+        json_object_set_new (parent, "when", json_string (dep->when < 3 ? whens[dep->when] : "?"));
+        json_array_append_new (parents, parent);
+    }
+    json_object_set_new (obj, "parents", parents);
     if (!full)
         return obj;
     if (task->state == ARB_STATE_SUCCEEDED)

@@ -31,8 +31,10 @@ void arb_json_str (json_t *obj, const char *key, const char *value);
 //  A task from STATUS (full: with result, history and responses) or LIST:
 //  {"id", "state", "queue", "name", "key", "priority", "attempts",
 //  "max_attempts", "lost", "created", "not_before", "started", "finished"
-//  (each with _ms), "timeout_ms", "worker", "error", "flow", "ref",
-//  "origin", "endpoint"}, and when full "result" (or "result_base64"),
+//  (each with _ms), "timeout_ms", "worker", "error", "flow", "flow_kind"
+//  (dag, group, pipe), "flow_name", "ref",
+//  "origin", "endpoint", "parents" [{"id", "ref", "when"}] (when:
+//  on_success, on_failure or always)}, and when full "result" (or "result_base64"),
 //  "history" [{"attempt", "started", "ended", "worker", "outcome",
 //  "error"}] and "responses" (arb_json_response each).
 json_t *arb_json_task (const arb_task_info_t *task, bool full);

@@ -107,10 +107,17 @@ s_list (arb_http_req_t *req, void *arg)
                               state_text);
         return;
     }
+    const char *order = arb_http_req_query (req, "order");
+    if (order && !streq (order, "oldest") && !streq (order, "newest")) {
+        arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST, "order: '%.32s' is not oldest or newest",
+                              order);
+        return;
+    }
     const char *queue = NULL;
-    uint64_t flow = 0, after = 0, limit = ARB_ADMIN_PAGE;
+    uint64_t flow = 0, after = 0, before = 0, limit = ARB_ADMIN_PAGE;
     if (s_query_queue (req, &queue) || s_query_number (req, "flow", INT64_MAX, &flow)
         || s_query_number (req, "after", INT64_MAX, &after)
+        || s_query_number (req, "before", INT64_MAX, &before)
         || s_query_number (req, "limit", ARB_ADMIN_PAGE_MAX, &limit))
         return;
     if (limit == 0) {
@@ -123,6 +130,8 @@ s_list (arb_http_req_t *req, void *arg)
     body->queue = queue ? arb_msg_strdup (request, queue) : NULL;
     body->flow = flow;
     body->after_id = after;
+    body->before_id = before;
+    body->newest = order && streq (order, "newest");
     body->limit = (uint32_t) limit;
     arb_http_send (req, &request, s_on_list, arg);
 }
@@ -224,8 +233,9 @@ s_consumers (arb_stats_reply_body_t *body, const char *queue)
     return count;
 }
 
-//  STATS as arb_json_stats shows it, each queue with its consumers; or
-//  NULL after answering an ERROR.
+//  STATS as arb_json_stats shows it, each queue with its consumers and
+//  its finished tasks per second over the last minute (the dashboard's
+//  rate); or NULL after answering an ERROR.
 static json_t *
 s_stats_json (arb_http_req_t *req, arb_msg_t *reply)
 {
@@ -234,10 +244,16 @@ s_stats_json (arb_http_req_t *req, arb_msg_t *reply)
     arb_stats_reply_body_t *body = arb_msg_stats_reply (reply);
     json_t *obj = arb_json_stats (body);
     json_t *queues = json_object_get (obj, "queues");
-    for (size_t i = 0; i < body->queues.n; i++)
-        json_object_set_new (
-            json_array_get (queues, i), "consumers",
-            json_integer ((json_int_t) s_consumers (body, body->queues.v[i].name)));
+    for (size_t i = 0; i < body->queues.n; i++) {
+        arb_queue_info_t *queue = &body->queues.v[i];
+        json_t *member = json_array_get (queues, i);
+        json_object_set_new (member, "consumers",
+                             json_integer ((json_int_t) s_consumers (body, queue->name)));
+        json_t *seconds = json_array ();
+        for (size_t k = 0; k < queue->done_seconds.n; k++)
+            json_array_append_new (seconds, json_integer ((json_int_t) queue->done_seconds.v[k]));
+        json_object_set_new (member, "done_per_second", seconds);
+    }
     return obj;
 }
 
@@ -344,7 +360,7 @@ s_queue_op (arb_http_req_t *req, void *arg)
 }
 
 //  ---------------------------------------------------------------------
-//  Flows: every task of a DAG or group, page after page
+//  Flows: every task of a DAG, group or pipe, page after page
 
 typedef struct {
     arb_flow_kind_t kind;  //  what the path asked for
@@ -366,10 +382,16 @@ s_flow_destroy (void *arg)
 
 static void s_flow_page (arb_http_req_t *req, s_flow_t *flow, uint64_t after);
 
+static const char *
+s_flow_word (arb_flow_kind_t kind)
+{
+    return kind == ARB_FLOW_DAG ? "dag" : kind == ARB_FLOW_GROUP ? "group" : "pipe";
+}
+
 static void
 s_flow_answer (arb_http_req_t *req, s_flow_t *flow)
 {
-    const char *word = flow->kind == ARB_FLOW_DAG ? "dag" : "group";
+    const char *word = s_flow_word (flow->kind);
     json_t *obj = json_object ();
     json_object_set_new (obj, "flow", json_integer ((json_int_t) flow->flow));
     json_object_set_new (obj, "kind", json_string (word));
@@ -394,7 +416,7 @@ s_on_flow_page (arb_http_req_t *req, arb_msg_t *reply, void *arg)
             continue;  //  an endpoint's copy, not a step of the flow
         if (json_array_size (flow->tasks) == 0 && task->flow_kind != (uint32_t) flow->kind) {
             arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "flow %" PRIu64 " is not a %s",
-                                  flow->flow, flow->kind == ARB_FLOW_DAG ? "dag" : "group");
+                                  flow->flow, s_flow_word (flow->kind));
             return;
         }
         if (!flow->name && task->flow_name)
@@ -408,8 +430,8 @@ s_on_flow_page (arb_http_req_t *req, arb_msg_t *reply, void *arg)
     if (body->more && body->tasks.n)
         s_flow_page (req, flow, body->tasks.v[body->tasks.n - 1].id);
     else if (json_array_size (flow->tasks) == 0)
-        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "no %s %" PRIu64,
-                              flow->kind == ARB_FLOW_DAG ? "dag" : "group", flow->flow);
+        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "no %s %" PRIu64, s_flow_word (flow->kind),
+                              flow->flow);
     else
         s_flow_answer (req, flow);
 }
@@ -454,6 +476,13 @@ s_group (arb_http_req_t *req, void *arg)
     s_flow (req, ARB_FLOW_GROUP);
 }
 
+static void
+s_pipe (arb_http_req_t *req, void *arg)
+{
+    (void) arg;
+    s_flow (req, ARB_FLOW_PIPE);
+}
+
 //  ---------------------------------------------------------------------
 
 int
@@ -478,6 +507,7 @@ arb_admin_serve (arb_http_t *http)
         {"GET", "/api/v1/stats", s_stats_view, &stats},
         {"GET", "/api/v1/dags/{}", s_dag, NULL},
         {"GET", "/api/v1/groups/{}", s_group, NULL},
+        {"GET", "/api/v1/pipes/{}", s_pipe, NULL},
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof (routes) / sizeof (routes[0]); i++)

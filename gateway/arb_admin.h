@@ -1,8 +1,8 @@
 /*  arb_admin.h — the admin API under /api/v1/, in the spirit of
     guillotina_amqp's: tasks (list with filters and pages, one with its
     history and result, cancel, retry), queues (counts, consumers, paused;
-    pause, resume, purge), workers, the broker's stats, and DAGs and
-    groups with their tasks. Every route needs the token when one is
+    pause, resume, purge), workers, the broker's stats, and DAGs, groups
+    and pipes with their tasks. Every route needs the token when one is
     configured. The JSON of tasks, queues and workers is the CLI's
     (arb_json.h); docs/http.md shows each route with an example, and the
     dashboard is built on them.

@@ -202,7 +202,9 @@ arb_reactor_arm (
     arb_reactor_t *self, arb_timer_t *timer, uint64_t delay_ms, arb_reactor_timer_fn *fn, void *arg)
 {
     arb_reactor_disarm (self, timer);
-    timer->due_ms = self->now_ms + delay_ms;
+    //  from now, not from the turn's start: a timer armed before the loop
+    //  runs, or late in a long turn, still waits its whole delay
+    timer->due_ms = (uint64_t) zclock_mono () + delay_ms;
     timer->fn = fn;
     timer->arg = arg;
     timer->armed = true;

@@ -84,8 +84,8 @@ void arb_reactor_remove_sock (arb_reactor_t *self, zsock_t *sock);
 #define ARB_REACTOR_HOOKS_MAX 8
 int arb_reactor_add_prepare (arb_reactor_t *self, arb_reactor_prepare_fn *fn, void *arg);
 
-//  Arms timer to fire once, delay_ms from now (re-arming an armed timer
-//  moves it). Disarming an idle timer does nothing.
+//  Arms timer to fire once, delay_ms from now (the monotonic clock read
+//  at the call; re-arming an armed timer moves it). Disarming an idle timer does nothing.
 void arb_reactor_arm (arb_reactor_t *self,
                       arb_timer_t *timer,
                       uint64_t delay_ms,

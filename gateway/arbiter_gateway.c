@@ -9,9 +9,12 @@
 #include "arb_gateway.h"
 #include "arb_http.h"
 #include "arb_metrics.h"
+#include "arb_kestrel.h"
 #include "arb_options.h"
 #include "arb_static.h"
 #include "arb_tasker.h"
+
+#include <sys/resource.h>
 
 #define ARB_GATEWAY_CONFIG "/etc/arbiter/arbiter-gateway.conf"
 
@@ -25,6 +28,11 @@ typedef struct {
     uint64_t http_max_body;
     uint64_t http_connections;
     uint64_t http_idle_ms;
+    const char *kestrel;
+    uint64_t kestrel_max_item;
+    uint64_t kestrel_max_connections;
+    bool kestrel_allow_shutdown;
+    bool kestrel_bare_value_key;
 } s_settings_t;
 
 //  The HTTP server and what it serves.
@@ -66,6 +74,17 @@ s_web_stop (s_web_t *web)
     arb_tasker_destroy (&web->tasker);
 }
 
+//  Every connection is a descriptor: take all the process may have.
+static void
+s_raise_fd_limit (void)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit (RLIMIT_NOFILE, &limit);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -81,6 +100,9 @@ main (int argc, char **argv)
         .http_max_body = 1u << 20,
         .http_connections = 1000,
         .http_idle_ms = 60000,
+        .kestrel = "127.0.0.1:22133",
+        .kestrel_max_item = 1u << 20,
+        .kestrel_max_connections = 10000,
     };
     arb_option_t table[] = {
         {"broker", 'b', ARB_OPT_STR, &settings.broker, 0, 0, "EP",
@@ -102,6 +124,16 @@ main (int argc, char **argv)
          "HTTP connections at once (default 1000)"},
         {"http-idle-timeout", 0, ARB_OPT_SECONDS, &settings.http_idle_ms, 1000, 3600 * 1000, "S",
          "an idle HTTP connection is closed after this long (default 60)"},
+        {"kestrel", 0, ARB_OPT_STR, &settings.kestrel, 0, 0, "ADDR",
+         "the Kestrel (memcache) server's HOST:PORT, or off (default 127.0.0.1:22133)"},
+        {"kestrel-max-item", 0, ARB_OPT_BYTES, &settings.kestrel_max_item, 1, 1ull << 30, "BYTES",
+         "largest Kestrel item, at most --max-payload (default 1M)"},
+        {"kestrel-max-connections", 0, ARB_OPT_UINT, &settings.kestrel_max_connections, 1, 1000000,
+         "N", "Kestrel clients at once; more are refused (default 10000)"},
+        {"kestrel-allow-shutdown", 0, ARB_OPT_BOOL, &settings.kestrel_allow_shutdown, 0, 0, NULL,
+         "the Kestrel shutdown command stops the gateway (default: refused)"},
+        {"kestrel-bare-value-key", 0, ARB_OPT_BOOL, &settings.kestrel_bare_value_key, 0, 0, NULL,
+         "VALUE lines name the queue, as Kestrel does, not the key asked (default: the key)"},
     };
     arb_options_t *options = arb_options_new (
         "arbiter-gateway", table, sizeof (table) / sizeof (table[0]), ARB_GATEWAY_CONFIG);
@@ -134,9 +166,23 @@ main (int argc, char **argv)
             .request_timeout_ms = settings.rpc_timeout_ms,
             .max_payload = (size_t) settings.max_payload,
         };
+        s_raise_fd_limit ();
         arb_gateway_t *gateway = arb_gateway_new (&config);
         s_web_t web = {0};
-        if (!gateway || s_web_start (&web, gateway, &settings, defaults))
+        arb_kestrel_t *kestrel = NULL;
+        arb_kestrel_config_t kconfig = {
+            .bind = settings.kestrel,
+            .max_item = (size_t) (settings.kestrel_max_item < settings.max_payload
+                                      ? settings.kestrel_max_item
+                                      : settings.max_payload),
+            .max_connections = (size_t) settings.kestrel_max_connections,
+            .allow_shutdown = settings.kestrel_allow_shutdown,
+            .bare_value_key = settings.kestrel_bare_value_key,
+        };
+        if (gateway && !streq (settings.kestrel, "off"))
+            kestrel = arb_kestrel_new (gateway, &kconfig);
+        if (!gateway || (!kestrel && !streq (settings.kestrel, "off"))
+            || s_web_start (&web, gateway, &settings, defaults))
             status = 1;
         else {
             zsys_info ("gateway: started broker=%s version=%s", settings.broker, ARB_VERSION);
@@ -144,6 +190,7 @@ main (int argc, char **argv)
             zsys_info ("gateway: stopping");
         }
         s_web_stop (&web);
+        arb_kestrel_destroy (&kestrel);
         arb_gateway_destroy (&gateway);
     }
     arb_options_destroy (&options);

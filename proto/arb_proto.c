@@ -189,6 +189,7 @@ static const arb_field_t s_task_info_fields[] = {
     FLD (arb_task_info_t, flow_kind, ARB_F_U32, false, 0),
     FLD (arb_task_info_t, flow_name, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_task_info_t, no_handler, ARB_F_BOOL, false, 0),
+    LST (arb_task_info_t, parents, false, ARB_LIST_MAX, s_dep_schema),
 };
 SCHEMA (s_task_info_schema, arb_task_info_t, s_task_info_fields);
 
@@ -203,6 +204,8 @@ static const arb_field_t s_list_fields[] = {
     FLD (arb_list_body_t, after_id, ARB_F_U64, false, 0),
     FLD (arb_list_body_t, limit, ARB_F_U32, false, 0),
     FLD (arb_list_body_t, flow, ARB_F_U64, false, 0),
+    FLD (arb_list_body_t, before_id, ARB_F_U64, false, 0),
+    FLD (arb_list_body_t, newest, ARB_F_BOOL, false, 0),
 };
 SCHEMA (s_list_schema, arb_list_body_t, s_list_fields);
 
@@ -305,6 +308,7 @@ static const arb_field_t s_queue_info_fields[] = {
     FLD (arb_queue_info_t, rate_per_sec, ARB_F_U32, false, 0),
     FLD (arb_queue_info_t, retention_ms, ARB_F_U64, false, 0),
     FLD (arb_queue_info_t, on_failure, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_queue_info_t, done_seconds, ARB_F_IDS, false, ARB_DONE_SECONDS),
     FLD (arb_queue_info_t, consumers, ARB_F_U32, false, 0),
     FLD (arb_queue_info_t, declared, ARB_F_BOOL, false, 0),
 };

@@ -73,6 +73,7 @@
 //  task that fails for ever costs a bounded history.
 #define ARB_HISTORY_FIRST 5
 #define ARB_HISTORY_LAST  5
+#define ARB_DONE_SECONDS  60  //  a queue's finished tasks per second, in STATS
 
 //  Bounds of what one peer may hold at the broker, and of the messages it
 //  sends (PROTOCOL.md, Bounds). ARB_REPLY_BYTES: payloads, results and
@@ -382,6 +383,10 @@ typedef struct {
     uint32_t flow_kind;     //  arb_flow_kind_t of its flow
     const char *flow_name;  //  its flow's name
     bool no_handler;        //  ready, and none of the workers serving its queue handles its name
+    struct {
+        arb_dep_t *v;
+        size_t n;
+    } parents;  //  its dependencies: id, ref (the parent's name in its flow), when
 } arb_task_info_t;
 
 typedef struct {
@@ -394,9 +399,11 @@ typedef struct {
 typedef struct {
     uint32_t state;  //  0 any
     const char *queue;
-    uint64_t after_id;  //  paging: ids greater than this
-    uint32_t limit;     //  0: broker default (1000)
-    uint64_t flow;      //  only the tasks of this flow
+    uint64_t after_id;   //  paging: ids greater than this
+    uint32_t limit;      //  0: broker default (1000)
+    uint64_t flow;       //  only the tasks of this flow
+    uint64_t before_id;  //  paging: ids less than this (0: no bound)
+    bool newest;         //  newest first: the page holds the highest ids that match
 } arb_list_body_t;
 
 typedef struct {
@@ -518,6 +525,7 @@ typedef struct {
     uint32_t rate_per_sec;   //  0: no limit
     uint64_t retention_ms;   //  0: the broker's retention
     const char *on_failure;  //  "head" or "dead"; NULL: retry
+    arb_ids_t done_seconds;  //  tasks finished in each of the last 60 seconds, oldest first
     uint32_t consumers;      //  sessions with credit on the queue now
     bool declared;           //  QUEUE declare: listed while empty, until deleted
 } arb_queue_info_t;

@@ -61,7 +61,8 @@ def run_system(variant, pytest_args, results):
 
 
 def run_fuzz(seconds, results):
-    """Each fuzz target for a bounded time, from a copy of its seed corpus."""
+    """Each fuzz target for a bounded time, from a copy of its own seed
+    corpus: tests/fuzz/corpus/<target name without fuzz_>."""
     import shutil
     import tempfile
     for target in sorted(glob.glob(os.path.join(ROOT, 'build', 'fuzz', 'fuzz_*'))):
@@ -69,11 +70,8 @@ def run_fuzz(seconds, results):
             continue
         work = tempfile.mkdtemp(prefix='arbiter-fuzz-')
         corpus = os.path.join(work, 'corpus')
-        #  seeds: tests/fuzz/corpus_<name> (fuzz_<name>), else tests/fuzz/corpus
-        seeds = os.path.join(ROOT, 'tests', 'fuzz', 'corpus_' + os.path.basename(target)[5:])
-        if not os.path.isdir(seeds):
-            seeds = os.path.join(ROOT, 'tests', 'fuzz', 'corpus')
-        shutil.copytree(seeds, corpus)
+        seeds = os.path.basename(target)[len('fuzz_'):]
+        shutil.copytree(os.path.join(ROOT, 'tests', 'fuzz', 'corpus', seeds), corpus)
         started = time.time()
         proc = subprocess.run([target, '-max_total_time=%d' % seconds, '-timeout=10',
                                '-artifact_prefix=%s/' % work, corpus], cwd=work,

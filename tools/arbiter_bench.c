@@ -18,6 +18,7 @@
     tests; this tool is how BENCHMARKS.md gets its figures.
 */
 
+#include "arb_benchproc.h"
 #include "arb_client.h"
 #include "arb_worker.h"
 
@@ -38,8 +39,7 @@ typedef struct {
     int slots;              //  W2: light slots per worker
     int dag_nodes;          //  W4
     char endpoint[64];      //  the broker's
-    char dir[64];           //  temporary directory (journal)
-    pid_t broker;
+    arb_benchproc_broker_t broker;
     char self[PATH_MAX];  //  this binary, to start workers
 } s_bench_t;
 
@@ -69,85 +69,6 @@ s_percentile_ms (int64_t *sorted, size_t n, double p)
 
 //  ---------------------------------------------------------------------
 //  Processes
-
-static int
-s_free_port (void)
-{
-    zsock_t *probe = zsock_new (ZMQ_REP);
-    int port = zsock_bind (probe, "tcp://127.0.0.1:*");
-    zsock_destroy (&probe);
-    return port;
-}
-
-static pid_t
-s_spawn (char *const argv[])
-{
-    pid_t pid = fork ();
-    if (pid == 0) {
-        execv (argv[0], argv);
-        fprintf (stderr, "arbiter-bench: cannot run %s: %s\n", argv[0], strerror (errno));
-        _exit (127);
-    }
-    return pid;
-}
-
-static int
-s_start_broker (s_bench_t *self)
-{
-    snprintf (self->dir, sizeof (self->dir), "/tmp/arbiter-bench-XXXXXX");
-    if (!mkdtemp (self->dir))
-        return -1;
-    snprintf (self->endpoint, sizeof (self->endpoint), "tcp://127.0.0.1:%d", s_free_port ());
-    char db[128];
-    snprintf (db, sizeof (db), "%s/bench.db", self->dir);
-    char *argv[] = {(char *) self->arbiterd, "--bind", self->endpoint, "--db", db, "--sync",
-                    (char *) self->sync,     NULL};
-    self->broker = s_spawn (argv);
-    //  ready when it answers a ping
-    arb_client_t *client = arb_client_new (self->endpoint);
-    arb_client_set_timeout (client, 500);
-    int rc = -1;
-    for (int tries = 0; tries < 40 && rc != 0; tries++)
-        rc = arb_client_ping (client, NULL);
-    arb_client_destroy (&client);
-    return rc;
-}
-
-static void
-s_stop (pid_t pid)
-{
-    if (pid <= 0)
-        return;
-    kill (pid, SIGTERM);
-    waitpid (pid, NULL, 0);
-}
-
-static void
-s_cleanup (s_bench_t *self)
-{
-    s_stop (self->broker);
-    self->broker = 0;
-    char cmd[128];
-    snprintf (cmd, sizeof (cmd), "rm -rf %s", self->dir);
-    if (system (cmd) != 0)
-        fprintf (stderr, "arbiter-bench: could not remove %s\n", self->dir);
-}
-
-//  Peak resident memory of a process, in KiB (VmHWM), or -1.
-static long
-s_peak_rss_kb (pid_t pid)
-{
-    char path[64], line[256];
-    snprintf (path, sizeof (path), "/proc/%d/status", (int) pid);
-    FILE *file = fopen (path, "r");
-    long kb = -1;
-    while (file && fgets (line, sizeof (line), file))
-        if (sscanf (line, "VmHWM: %ld kB", &kb) == 1)
-            break;
-    if (file)
-        fclose (file);
-    return kb;
-}
 
 //  ---------------------------------------------------------------------
 //  The worker side of W2: echo the payload back
@@ -204,21 +125,11 @@ s_submit_batch (arb_client_t *client,
     return rc;
 }
 
-static char *
-s_payload (s_bench_t *self)
-{
-    char *payload = (char *) malloc ((size_t) self->payload + 1);
-    for (int i = 0; i < self->payload; i++)
-        payload[i] = (char) ('a' + i % 26);
-    payload[self->payload] = 0;
-    return payload;
-}
-
 static void
 s_w1 (s_bench_t *self)
 {
     arb_client_t *client = arb_client_new (self->endpoint);
-    char *payload = s_payload (self);
+    char *payload = arb_benchproc_payload (self->payload);
     int64_t started = s_now_us ();
     int done = 0, rc = 0;
     while (done < self->tasks && rc == 0) {
@@ -267,10 +178,10 @@ s_w2 (s_bench_t *self, pid_t *workers)
     snprintf (slots, sizeof (slots), "%d", self->slots);
     for (int i = 0; i < self->workers; i++) {
         char *argv[] = {self->self, "--worker", self->endpoint, "--slots", slots, NULL};
-        workers[i] = s_spawn (argv);
+        workers[i] = arb_benchproc_spawn (argv);
     }
     arb_client_t *client = arb_client_new (self->endpoint);
-    char *payload = s_payload (self);
+    char *payload = arb_benchproc_payload (self->payload);
     zhashx_t *sent_at = zhashx_new ();
     int64_t *latency = (int64_t *) calloc ((size_t) self->tasks, sizeof (int64_t));
     int submitted = 0, finished = 0, rc = 0;
@@ -311,7 +222,7 @@ s_w3 (s_bench_t *self)
 {
     printf ("{\"workload\": \"W3\", \"what\": \"broker peak RSS after W2\", \"peak_rss_kb\": "
             "%ld}\n",
-            s_peak_rss_kb (self->broker));
+            arb_benchproc_kb (self->broker.pid, "VmHWM:"));
     fflush (stdout);
 }
 
@@ -474,20 +385,20 @@ s_w2_w3 (s_bench_t *self)
     if (s_wants (self, "W3"))
         s_w3 (self);
     for (int i = 0; i < self->workers; i++)
-        s_stop (workers[i]);
+        arb_benchproc_stop (workers[i]);
 }
 
 //  Runs a workload against a broker of its own. Returns 0 or -1.
 static int
 s_with_broker (s_bench_t *self, void (*workload) (s_bench_t *))
 {
-    if (s_start_broker (self)) {
+    if (arb_benchproc_start_broker (&self->broker, self->arbiterd, self->sync)) {
         fprintf (stderr, "arbiter-bench: the broker (%s) did not start\n", self->arbiterd);
-        s_cleanup (self);
         return -1;
     }
+    snprintf (self->endpoint, sizeof (self->endpoint), "%s", self->broker.endpoint);
     workload (self);
-    s_cleanup (self);
+    arb_benchproc_stop_broker (&self->broker);
     return 0;
 }
 

@@ -8,7 +8,7 @@
     bounds; in UTC each must match the expression, and the last one
     before a later time must be the last; or they are refused with a
     reason. Anything else (a crash, a sanitizer report,
-    a leak, a hang) is a finding. Seeds: tests/fuzz/corpus_cron.
+    a leak, a hang) is a finding. Seeds: tests/fuzz/corpus/cron.
 
         scons fuzz && build/fuzz/fuzz_cron -max_total_time=60 tests/fuzz/corpus_cron
 */

@@ -7,7 +7,7 @@
     or be refused with a reason; anything else (a crash, a sanitizer
     report, a leak) is a finding.
 
-        scons fuzz && build/fuzz/fuzz_proto -max_total_time=60 tests/fuzz/corpus
+        scons fuzz && build/fuzz/fuzz_proto -max_total_time=60 tests/fuzz/corpus/proto
 */
 
 #include "arb_proto.h"

@@ -166,29 +166,51 @@ def peer_factory():
 
 
 class Gateway(Process):
-    """arbiter-gateway on free loopback ports, connected to a broker; extra
-    arguments (a --config FILE, --http-token, ...) go on its command line."""
+    """arbiter-gateway on free loopback ports (Kestrel and HTTP), connected
+    to a broker; extra arguments (a --config FILE, --http-token, ...) go on
+    its command line, after the ports, so they may override them."""
 
-    def __init__(self, tmp_path, broker, extra=()):
-        self.http_port = free_port()
+    def __init__(self, tmp_path, broker, extra=(), kestrel_port=None, http_port=None, wait=False):
+        self.tmp_path = tmp_path
+        self.broker = broker
+        self.extra = list(extra)
+        self.kestrel_port = kestrel_port or free_port()
+        self.http_port = http_port or free_port()
         self.url = 'http://127.0.0.1:%d' % self.http_port
         args = [binary('gateway', 'arbiter-gateway'), '--config', os.devnull,
-                '--broker', broker.endpoint, '--http', '127.0.0.1:%d' % self.http_port]
-        super().__init__(args + list(extra),
-                         str(tmp_path / ('gateway-%d.log' % self.http_port)))
-        wait_until(self.ready, timeout=20, what='gateway up')
+                '--broker', broker.endpoint, '--kestrel', '127.0.0.1:%d' % self.kestrel_port,
+                '--http', '127.0.0.1:%d' % self.http_port] + self.extra
+        super().__init__(args, str(tmp_path / ('gateway-%d.log' % self.kestrel_port)))
+        if wait:
+            wait_until(self.ready, timeout=20, what='gateway up')
 
     def ready(self):
         assert self.alive(), 'arbiter-gateway exited:\n' + self.output()
         return 'broker session up' in self.output() and 'http: listening' in self.output()
 
+    def restart(self):
+        """A new gateway process with the same arguments and ports."""
+        return Gateway(self.tmp_path, self.broker, self.extra, self.kestrel_port, self.http_port)
+
 
 @pytest.fixture
 def gateway_factory(tmp_path, processes):
-    """gateway_factory(broker, *extra) starts a gateway, stopped by PID at the end."""
+    """gateway_factory(broker, *extra) starts a gateway and waits until it
+    serves; stopped by PID at the end."""
 
     def start(broker, *extra):
-        gateway = Gateway(tmp_path, broker, extra)
+        gateway = Gateway(tmp_path, broker, extra, wait=True)
         processes.append(gateway)
         return gateway
+    return start
+
+
+@pytest.fixture
+def gateway(tmp_path, processes, broker):
+    """Starts arbiter-gateway on the test's broker without waiting for it:
+    gateway(*extra_args); gateway(..., broker=other) for another broker."""
+    def start(*extra, **kwargs):
+        g = Gateway(tmp_path, kwargs.get('broker', broker), extra)
+        processes.append(g)
+        return g
     return start

@@ -214,17 +214,20 @@ def test_declared_queues_are_listed_with_their_consumers(broker, processes, peer
     for sub in (1, 2, 3):
         gateway.send('CREDIT', {'sub': sub, 'queues': ['inbox'], 'credit': 5})
     idle = peer_factory(broker.endpoint)
-    register(idle, queues=('inbox',), credit=0, name='idle')
+    register(idle, queues=('inbox', 'lonely'), credit=0, name='idle')
     worker = peer_factory(broker.endpoint)
-    register(worker, queues=('inbox', 'lonely'), credit=1, name='worker')
+    register(worker, queues=('inbox', 'wanted'), credit=1, name='worker')
     wait_until(lambda: queue_info(client, 'inbox').get('consumers') == 2)
-    # a queue that only has consumers is not listed
-    assert 'lonely' not in dict(listed(client)[0])
+    # a queue whose only consumers have no credit is not listed; one that
+    # a consumer waits on is (a worker's endpoint queue is not, empty)
+    names = dict(listed(client)[0])
+    assert 'lonely' not in names and names['wanted']['consumers'] == 1
+    assert not [n for n in names if '@' in n]
     # pages, in name order
     for name in ('p1', 'p2', 'p3', 'p4'):
         client.request('QUEUE', {'queue': name, 'op': 'declare'})
     names, pages = listed(client, limit=2)
-    assert [n for n, _ in names] == ['inbox', 'p1', 'p2', 'p3', 'p4'] and pages == 3
+    assert [n for n, _ in names] == ['inbox', 'p1', 'p2', 'p3', 'p4', 'wanted'] and pages == 3
     # declared queues survive a restart
     assert broker.stop() == 0
     restarted = broker.restart()
@@ -477,6 +480,8 @@ def test_cli_declares_deletes_and_shows_consumers(broker, peer_factory):
     assert b'consumers' in cli(broker, 'stats').stdout
     proc = cli(broker, 'queue', 'delete', 'orders')
     assert proc.returncode == 2 and b'--yes' in proc.stderr
+    worker.send('BYE', {})  # a queue someone waits on is listed, deleted or not
+    wait_until(lambda: queue_info(peer, 'orders').get('consumers', 0) == 0)
     proc = cli(broker, 'queue', 'delete', 'orders', '--yes')
     assert proc.returncode == 0 and b'queue orders deleted: 0 tasks cancelled' in proc.stdout
     stats = json.loads(cli(broker, '--json', 'stats').stdout)

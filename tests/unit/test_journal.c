@@ -178,9 +178,27 @@ test_final_states_and_history (void **state)
     assert_int_equal (info.history.n, 1);
     assert_string_equal (info.history.v[0].error, "boom");
     assert_string_equal (info.history.v[0].worker, "w1");
+    assert_int_equal (info.parents.n, 0);
     arb_task_info_t none = {0};
     assert_int_equal (arb_journal_task_info (j, 77, true, msg, &none), 0);
     assert_false (none.found);
+    //  a child's parents: the task above (on failure) and one purged (77)
+    arb_task_t *child = s_task (q, 2, ARB_STATE_WAITING);
+    assert_int_equal (arb_journal_begin (j), 0);
+    arb_journal_row_t row = {.ref = "child"};
+    assert_int_equal (arb_journal_insert (j, child, &row), 0);
+    assert_int_equal (arb_journal_add_dep (j, 2, 1, 1), 0);
+    assert_int_equal (arb_journal_add_dep (j, 2, 77, 2), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    arb_task_info_t kid = {0};
+    assert_int_equal (arb_journal_task_info (j, 2, false, msg, &kid), 0);
+    assert_int_equal (kid.parents.n, 2);
+    assert_int_equal (kid.parents.v[0].id, 1);
+    assert_int_equal (kid.parents.v[0].when, 1);
+    assert_int_equal (kid.parents.v[1].id, 77);
+    assert_int_equal (kid.parents.v[1].when, 2);
+    assert_null (kid.parents.v[1].ref);
+    s_task_free (&child);
     arb_done_task_t done = {0};
     bool found;
     assert_int_equal (arb_journal_done (j, 1, msg, &done, &found), 0);
@@ -282,17 +300,29 @@ test_list_final_pages (void **state)
     arb_journal_commit (j);
     arb_msg_t *msg = arb_msg_new (ARB_MSG_LIST_REPLY, 0);
     arb_list_reply_body_t *list = arb_msg_list_reply (msg);
-    assert_int_equal (arb_journal_list_final (j, 0, "q", 0, 0, 4, msg, list), 0);
+    arb_list_body_t filter = {.queue = "q"};
+    assert_int_equal (arb_journal_list_final (j, &filter, 4, msg, list), 0);
     assert_int_equal (list->tasks.n, 4);
     assert_true (list->more);
     assert_int_equal (list->tasks.v[3].id, 4);
     arb_msg_destroy (&msg);
     msg = arb_msg_new (ARB_MSG_LIST_REPLY, 0);
     list = arb_msg_list_reply (msg);
-    assert_int_equal (arb_journal_list_final (j, ARB_STATE_DEAD, NULL, 0, 4, 100, msg, list), 0);
+    filter = (arb_list_body_t){.state = ARB_STATE_DEAD, .after_id = 4};
+    assert_int_equal (arb_journal_list_final (j, &filter, 100, msg, list), 0);
     assert_int_equal (list->tasks.n, 2);  //  6 and 8 (10 is not final)
     assert_false (list->more);
     assert_int_equal (list->tasks.v[0].id, 6);
+    arb_msg_destroy (&msg);
+    //  newest first, below a bound
+    msg = arb_msg_new (ARB_MSG_LIST_REPLY, 0);
+    list = arb_msg_list_reply (msg);
+    filter = (arb_list_body_t){.newest = true, .before_id = 9};
+    assert_int_equal (arb_journal_list_final (j, &filter, 3, msg, list), 0);
+    assert_int_equal (list->tasks.n, 3);  //  8, 7, 6
+    assert_true (list->more);
+    assert_int_equal (list->tasks.v[0].id, 8);
+    assert_int_equal (list->tasks.v[2].id, 6);
     arb_msg_destroy (&msg);
     zlistx_t *dead = arb_journal_dead_ids (j, "q");
     assert_int_equal (zlistx_size (dead), 4);

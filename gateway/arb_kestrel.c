@@ -1,0 +1,623 @@
+/*  arb_kestrel.c — the Kestrel server: its listener, its clients, the
+    commands they send, sets and fan-out children; see arb_kestrel.h.
+    Gets and the queue records are in arb_kestrel_get.c, delete, flush,
+    flush_all and stats in arb_kestrel_admin.c (arb_kestrel_priv.h says
+    what each record holds).
+
+    Sets. A set is one task for its queue and one per fan-out child of the
+    queue, all added to the turn's SUBMIT (arb_gateway_submit_one); the
+    set's answer goes when every one of them is answered: STORED if all
+    were stored, else SERVER_ERROR with the first reason. A client that
+    goes forgets its sets' tickets: the tasks are stored all the same.
+
+    Fan-out children are kept in the broker's metadata, one key each, so
+    recording one is an idempotent META set sent before any SUBMIT that
+    copies to it (the broker takes a connection's messages in order); the
+    gateway loads them all (META list) when its session first comes up.
+*/
+
+#include "arb_kestrel_priv.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <msgpack.h>
+#include <netinet/in.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define ARB_ACCEPT_BATCH      256   //  connections accepted per turn at most
+#define ARB_ACCEPT_BACKOFF    100   //  ms without accepting after running out of descriptors
+#define ARB_CHILDREN_RETRY_MS 1000  //  loading the fan-out children failed: again after this
+
+//  ---------------------------------------------------------------------
+//  Flags travel in the task's headers: a msgpack map shared by the
+//  gateway's protocols, where Kestrel's key is "flags" (absent: 0).
+
+static arb_bin_t
+s_headers_encode (msgpack_sbuffer *buffer, uint32_t flags)
+{
+    if (flags == 0)
+        return (arb_bin_t){NULL, 0};
+    msgpack_packer packer;
+    msgpack_packer_init (&packer, buffer, msgpack_sbuffer_write);
+    msgpack_pack_map (&packer, 1);
+    msgpack_pack_str (&packer, 5);
+    msgpack_pack_str_body (&packer, "flags", 5);
+    msgpack_pack_uint32 (&packer, flags);
+    return (arb_bin_t){(const uint8_t *) buffer->data, buffer->size};
+}
+
+//  ---------------------------------------------------------------------
+//  Fan-out children
+
+static void
+s_child_free (void **item)
+{
+    arb_kestrel_child_t *child = (arb_kestrel_child_t *) *item;
+    if (!child)
+        return;
+    free (child->name);
+    free (child);
+    *item = NULL;
+}
+
+static arb_kestrel_child_t *
+s_child_find (arb_kestrel_queue_t *parent, const char *name, size_t len)
+{
+    if (!parent->children)
+        return NULL;
+    for (arb_kestrel_child_t *child = (arb_kestrel_child_t *) zlistx_first (parent->children);
+         child; child = (arb_kestrel_child_t *) zlistx_next (parent->children))
+        if (strlen (child->name) == len && memcmp (child->name, name, len) == 0)
+            return child;
+    return NULL;
+}
+
+static void
+s_on_child_stored (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    arb_kestrel_child_t *child = (arb_kestrel_child_t *) arg;
+    child->reqid = 0;
+    child->stored = arb_msg_type (*reply_p) == ARB_MSG_META_REPLY;
+    if (!child->stored)
+        zsys_warning ("kestrel: fan-out child not recorded (again when the broker is back) "
+                      "queue=%s reason=\"%s\"",
+                      child->name, arb_msg_error (*reply_p)->reason);
+}
+
+static uint32_t
+s_meta (arb_kestrel_t *self, const char *op, const char *name, arb_gateway_reply_fn *fn, void *arg)
+{
+    arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_META);
+    arb_meta_body_t *body = arb_msg_meta (request);
+    body->op = op;
+    body->key = arb_msg_strdup (request, ARB_KESTREL_META_PREFIX);
+    if (name) {
+        char *key =
+            (char *) arb_msg_alloc (request, strlen (ARB_KESTREL_META_PREFIX) + strlen (name) + 1);
+        sprintf (key, "%s%s", ARB_KESTREL_META_PREFIX, name);
+        body->key = key;
+    }
+    return arb_gateway_send (self->gateway, &request, fn, arg);
+}
+
+static void
+s_child_store (arb_kestrel_t *self, arb_kestrel_child_t *child)
+{
+    if (child->stored || child->reqid)
+        return;
+    child->reqid = s_meta (self, "set", child->name, s_on_child_stored, child);
+}
+
+//  Adds a child to its parent (pinned by the children list). Returns it,
+//  or NULL past ARB_KESTREL_CHILDREN_MAX.
+static arb_kestrel_child_t *
+s_child_add (arb_kestrel_t *self, const char *name, size_t len, size_t parent_len, bool stored)
+{
+    arb_kestrel_queue_t *parent = arb_kestrel_queue_pin (self, name, parent_len);
+    arb_kestrel_child_t *child = s_child_find (parent, name, len);
+    if (!child && self->child_count < ARB_KESTREL_CHILDREN_MAX) {
+        child = (arb_kestrel_child_t *) zmalloc (sizeof (arb_kestrel_child_t));
+        child->name = strndup (name, len);
+        child->parent = parent;
+        child->stored = stored;
+        if (!parent->children) {
+            parent->children = zlistx_new ();
+            zlistx_set_destructor (parent->children, s_child_free);
+        }
+        zlistx_add_end (parent->children, child);
+        self->child_count++;
+        zsys_info ("kestrel: fan-out child queue=%.*s parent=%s", (int) len, name, parent->name);
+    }
+    arb_kestrel_queue_unpin (&parent);
+    return child;
+}
+
+//  A command named name: a child is known from its first use on. Returns
+//  0, or -1 if there are too many.
+int
+arb_kestrel_child_note (arb_kestrel_t *self, const arb_kestrel_cmd_t *cmd)
+{
+    if (cmd->parent_len == 0)
+        return 0;
+    arb_kestrel_child_t *child =
+        s_child_add (self, cmd->queue, cmd->queue_len, cmd->parent_len, false);
+    if (!child)
+        return -1;
+    s_child_store (self, child);
+    return 0;
+}
+
+static void
+s_on_child_deleted (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    (void) arg;
+    if (arb_msg_type (*reply_p) != ARB_MSG_META_REPLY)
+        zsys_warning ("kestrel: fan-out child not forgotten by the broker reason=\"%s\"",
+                      arb_msg_error (*reply_p)->reason);
+}
+
+void
+arb_kestrel_child_delete (arb_kestrel_t *self, const arb_kestrel_cmd_t *cmd)
+{
+    char parent_name[ARB_NAME_MAX + 1];
+    snprintf (parent_name, sizeof (parent_name), "%.*s", (int) cmd->parent_len, cmd->queue);
+    arb_kestrel_queue_t *parent = (arb_kestrel_queue_t *) zhashx_lookup (self->queues, parent_name);
+    arb_kestrel_child_t *child = parent ? s_child_find (parent, cmd->queue, cmd->queue_len) : NULL;
+    if (child) {
+        s_meta (self, "del", child->name, s_on_child_deleted, self);
+        if (child->reqid)
+            arb_gateway_forget (self->gateway, child->reqid);
+        void *handle = zlistx_find (parent->children, child);
+        zlistx_delete (parent->children, handle);
+        self->child_count--;
+        if (zlistx_size (parent->children) == 0) {
+            zlistx_destroy (&parent->children);
+            parent->pins++;
+            arb_kestrel_queue_unpin (&parent);
+        }
+    }
+}
+
+static void s_on_children_retry (arb_reactor_t *reactor, arb_timer_t *timer, void *arg);
+
+static void
+s_on_children (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    arb_kestrel_t *self = (arb_kestrel_t *) arg;
+    self->children_reqid = 0;
+    if (arb_msg_type (*reply_p) != ARB_MSG_META_REPLY) {
+        zsys_warning ("kestrel: fan-out children not loaded, again in %d ms reason=\"%s\"",
+                      ARB_CHILDREN_RETRY_MS, arb_msg_error (*reply_p)->reason);
+        arb_reactor_arm (self->reactor, &self->children_timer, ARB_CHILDREN_RETRY_MS,
+                         s_on_children_retry, self);
+        return;
+    }
+    arb_meta_reply_body_t *body = arb_msg_meta_reply (*reply_p);
+    size_t prefix = strlen (ARB_KESTREL_META_PREFIX);
+    for (size_t i = 0; i < body->items.n; i++) {
+        const char *name = body->items.v[i].key + prefix;
+        size_t parent_len;
+        char why[128];
+        if (arb_kestrel_cmd_check_queue (name, strlen (name), &parent_len, why, sizeof (why))
+            || parent_len == 0)
+            zsys_warning ("kestrel: metadata key ignored key=%s reason=\"%s\"",
+                          body->items.v[i].key, parent_len ? why : "not a fan-out child");
+        else
+            s_child_add (self, name, strlen (name), parent_len, true);
+    }
+    self->children_loaded = true;
+    zsys_info ("kestrel: fan-out children loaded count=%zu", self->child_count);
+}
+
+static void
+s_on_children_retry (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) reactor;
+    (void) timer;
+    arb_kestrel_t *self = (arb_kestrel_t *) arg;
+    if (!self->children_loaded && !self->children_reqid && arb_gateway_is_up (self->gateway))
+        self->children_reqid = s_meta (self, "list", NULL, s_on_children, self);
+}
+
+//  The session is up: load the children once, store those not stored.
+static void
+s_on_state (void *arg, bool up)
+{
+    arb_kestrel_t *self = (arb_kestrel_t *) arg;
+    if (!up)
+        return;
+    if (!self->children_loaded && !self->children_reqid)
+        self->children_reqid = s_meta (self, "list", NULL, s_on_children, self);
+    for (arb_kestrel_queue_t *queue = (arb_kestrel_queue_t *) zhashx_first (self->queues); queue;
+         queue = (arb_kestrel_queue_t *) zhashx_next (self->queues))
+        for (arb_kestrel_child_t *child =
+                 queue->children ? (arb_kestrel_child_t *) zlistx_first (queue->children) : NULL;
+             child; child = (arb_kestrel_child_t *) zlistx_next (queue->children))
+            s_child_store (self, child);
+}
+
+//  ---------------------------------------------------------------------
+//  Sets
+
+static void
+s_set_unlink (arb_kestrel_set_t *set)
+{
+    arb_kestrel_client_t *client = set->client;
+    if (set->prev)
+        set->prev->next = set->next;
+    else
+        client->sets = set->next;
+    if (set->next)
+        set->next->prev = set->prev;
+    free (set->tickets);
+    free (set);
+}
+
+static void
+s_set_answer (arb_kestrel_set_t *set)
+{
+    arb_kestrel_client_t *client = set->client;
+    uint64_t slot = set->slot;
+    bool ok = set->why[0] == 0;
+    char why[sizeof (set->why)];
+    snprintf (why, sizeof (why), "%s", set->why);
+    s_set_unlink (set);
+    if (ok)
+        arb_kestrel_conn_answer (client->conn, slot, "STORED\r\n", 8, false);
+    else {
+        zsys_warning ("kestrel: set not stored reason=\"%s\"", why);
+        arb_kestrel_conn_answerf (client->conn, slot, "SERVER_ERROR %s", why);
+    }
+}
+
+static void
+s_on_submitted (arb_gateway_t *gateway,
+                const arb_submitted_task_t *task,
+                int code,
+                const char *error,
+                void *arg)
+{
+    (void) gateway;
+    (void) code;
+    arb_kestrel_set_t *set = (arb_kestrel_set_t *) arg;
+    if (task)
+        set->client->server->total_items++;
+    else if (!set->why[0])
+        snprintf (set->why, sizeof (set->why), "%s", error && *error ? error : "not stored");
+    if (--set->outstanding == 0)
+        s_set_answer (set);
+}
+
+static void
+s_on_set (arb_kestrel_client_t *client,
+          const arb_kestrel_cmd_t *cmd,
+          zframe_t **item_p,
+          uint64_t slot)
+{
+    arb_kestrel_t *self = client->server;
+    self->cmd_set++;
+    const char *refusal = NULL;
+    if (!arb_gateway_is_up (self->gateway))
+        refusal = "SERVER_ERROR the broker is unavailable";
+    else if (!self->children_loaded)
+        refusal = "SERVER_ERROR starting: fan-out queues not loaded yet";
+    else if (arb_kestrel_child_note (self, cmd))
+        refusal = "CLIENT_ERROR too many fan-out queues";
+    if (refusal) {
+        arb_kestrel_conn_answerf (client->conn, slot, "%s", refusal);
+        return;
+    }
+    arb_kestrel_queue_t *queue = (arb_kestrel_queue_t *) zhashx_lookup (self->queues, cmd->queue);
+    size_t copies = queue && queue->children ? zlistx_size (queue->children) : 0;
+    arb_kestrel_set_t *set = (arb_kestrel_set_t *) zmalloc (sizeof (arb_kestrel_set_t));
+    set->client = client;
+    set->slot = slot;
+    set->n = 1 + copies;
+    set->outstanding = set->n;
+    set->tickets = (uint64_t *) zmalloc (set->n * sizeof (uint64_t));
+    set->next = client->sets;
+    if (client->sets)
+        client->sets->prev = set;
+    client->sets = set;
+    msgpack_sbuffer headers;
+    msgpack_sbuffer_init (&headers);
+    arb_task_spec_t spec = {
+        .queue = cmd->queue,
+        .name = cmd->queue,
+        .expires_ms = arb_kestrel_cmd_expires_ms (cmd->exptime, (uint64_t) zclock_time ()),
+        .headers = s_headers_encode (&headers, cmd->flags),
+    };
+    //  The copies first: each its own frame (the parent's is taken).
+    arb_kestrel_child_t *child =
+        copies ? (arb_kestrel_child_t *) zlistx_first (queue->children) : NULL;
+    for (size_t i = 0; i <= copies; i++) {
+        bool last = i == copies;
+        spec.queue = spec.name = last ? cmd->queue : child->name;
+        spec.payload = last ? *item_p : zframe_dup (*item_p);
+        if (last)
+            *item_p = NULL;
+        set->tickets[i] = arb_gateway_submit_one (self->gateway, &spec, s_on_submitted, set);
+        if (!set->tickets[i]) {
+            const char *why = arb_gateway_error (self->gateway);
+            if (!set->why[0])
+                snprintf (set->why, sizeof (set->why), "%s", why ? why : "refused");
+            set->outstanding--;
+        }
+        if (!last)
+            child = (arb_kestrel_child_t *) zlistx_next (queue->children);
+    }
+    msgpack_sbuffer_destroy (&headers);
+    if (set->outstanding == 0)
+        s_set_answer (set);
+}
+
+//  ---------------------------------------------------------------------
+//  Connections
+
+static void
+s_on_command (void *arg,
+              arb_kestrel_conn_t *conn,
+              const arb_kestrel_cmd_t *cmd,
+              zframe_t **item_p,
+              uint64_t slot)
+{
+    arb_kestrel_t *self = (arb_kestrel_t *) arg;
+    arb_kestrel_client_t *client = (arb_kestrel_client_t *) arb_kestrel_conn_user (conn);
+    switch (cmd->verb) {
+        case ARB_KESTREL_SET:
+            s_on_set (client, cmd, item_p, slot);
+            break;
+        case ARB_KESTREL_GET:
+            arb_kestrel_get (client, cmd, slot);
+            break;
+        case ARB_KESTREL_DELETE:
+        case ARB_KESTREL_FLUSH:
+        case ARB_KESTREL_FLUSH_ALL:
+        case ARB_KESTREL_STATS:
+            arb_kestrel_admin (client, cmd, slot);
+            break;
+        case ARB_KESTREL_VERSION:
+            arb_kestrel_conn_answerf (conn, slot, "VERSION %s", ARB_VERSION);
+            break;
+        case ARB_KESTREL_QUIT:
+            arb_kestrel_conn_answer (conn, slot, NULL, 0, true);
+            break;
+        case ARB_KESTREL_SHUTDOWN:
+            if (!self->config.allow_shutdown) {
+                arb_kestrel_conn_answerf (
+                    conn, slot, "CLIENT_ERROR shutdown is not allowed (kestrel-allow-shutdown)");
+                break;
+            }
+            zsys_notice ("kestrel: shutdown asked by a client: stopping");
+            arb_kestrel_conn_answer (conn, slot, NULL, 0, true);
+            arb_reactor_stop (self->reactor);
+            break;
+    }
+}
+
+static void
+s_on_closed (void *arg, arb_kestrel_conn_t *conn)
+{
+    arb_kestrel_t *self = (arb_kestrel_t *) arg;
+    arb_kestrel_client_t *client = (arb_kestrel_client_t *) arb_kestrel_conn_user (conn);
+    arb_kestrel_op_end (client);
+    //  its open items go back to the head of their queues
+    arb_kestrel_release_opens (client);
+    //  its sets are stored all the same; nobody waits for the answer
+    while (client->sets) {
+        for (size_t i = 0; i < client->sets->n; i++)
+            if (client->sets->tickets[i])
+                arb_gateway_forget_submit (self->gateway, client->sets->tickets[i]);
+        s_set_unlink (client->sets);
+    }
+    zlistx_delete (self->clients, client->handle);
+    arb_gateway_connected (self->gateway, ARB_GATEWAY_KESTREL, -1);
+}
+
+static void
+s_client_free (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+static void s_on_accept_again (arb_reactor_t *reactor, arb_timer_t *timer, void *arg);
+
+static void
+s_accept (arb_kestrel_t *self)
+{
+    arb_kestrel_conn_handler_t handler = {s_on_command, s_on_closed};
+    for (int i = 0; i < ARB_ACCEPT_BATCH; i++) {
+        int fd = accept4 (self->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                //  out of descriptors: wait for some to close
+                zsys_warning ("kestrel: out of file descriptors, not accepting for %d ms",
+                              ARB_ACCEPT_BACKOFF);
+                arb_reactor_watch_fd (self->reactor, self->listen_fd, 0);
+                arb_reactor_arm (self->reactor, &self->accept_timer, ARB_ACCEPT_BACKOFF,
+                                 s_on_accept_again, self);
+            }
+            return;
+        }
+        if (zlistx_size (self->clients) >= self->config.max_connections) {
+            const char *line = "SERVER_ERROR too many connections\r\n";
+            ssize_t rc = send (fd, line, strlen (line), MSG_NOSIGNAL | MSG_DONTWAIT);
+            (void) rc;
+            close (fd);
+            continue;
+        }
+        int one = 1;
+        setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof (one));
+        arb_kestrel_conn_t *conn = arb_kestrel_conn_new (self->reactor, fd, self->config.max_item,
+                                                         &self->io, &handler, self);
+        if (!conn)
+            continue;
+        arb_kestrel_client_t *client =
+            (arb_kestrel_client_t *) zmalloc (sizeof (arb_kestrel_client_t));
+        client->server = self;
+        client->conn = conn;
+        client->handle = zlistx_add_end (self->clients, client);
+        arb_kestrel_conn_set_user (conn, client);
+        self->total_connections++;
+        arb_gateway_connected (self->gateway, ARB_GATEWAY_KESTREL, 1);
+    }
+}
+
+static void
+s_on_listen (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
+{
+    (void) reactor;
+    (void) fd;
+    (void) events;
+    s_accept ((arb_kestrel_t *) arg);
+}
+
+static void
+s_on_accept_again (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) timer;
+    arb_kestrel_t *self = (arb_kestrel_t *) arg;
+    arb_reactor_watch_fd (reactor, self->listen_fd, ARB_REACTOR_READ);
+    s_accept (self);
+}
+
+//  A listening socket on "HOST:PORT" ("[v6]:PORT" too). Returns it, or -1
+//  after logging why.
+static int
+s_listen (const char *bind_to, int *port)
+{
+    char host[256];
+    const char *colon = strrchr (bind_to, ':');
+    size_t host_len = colon ? (size_t) (colon - bind_to) : 0;
+    if (!colon || host_len == 0 || host_len >= sizeof (host) || !colon[1]) {
+        zsys_error ("kestrel: bad address '%s' (HOST:PORT)", bind_to);
+        return -1;
+    }
+    memcpy (host, bind_to, host_len);
+    host[host_len] = 0;
+    char *name = host;
+    if (host[0] == '[' && host[host_len - 1] == ']') {
+        host[host_len - 1] = 0;
+        name = host + 1;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *found = NULL;
+    int rc = getaddrinfo (name, colon + 1, &hints, &found);
+    if (rc) {
+        zsys_error ("kestrel: bad address '%s': %s", bind_to, gai_strerror (rc));
+        return -1;
+    }
+    int fd = socket (found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    if (fd >= 0)
+        setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one));
+    if (fd < 0 || bind (fd, found->ai_addr, found->ai_addrlen) || listen (fd, 1024)) {
+        zsys_error ("kestrel: cannot listen on %s: %s", bind_to, strerror (errno));
+        if (fd >= 0)
+            close (fd);
+        freeaddrinfo (found);
+        return -1;
+    }
+    freeaddrinfo (found);
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof (addr);
+    getsockname (fd, (struct sockaddr *) &addr, &len);
+    *port = ntohs (addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &addr)->sin6_port
+                                              : ((struct sockaddr_in *) &addr)->sin_port);
+    return fd;
+}
+
+arb_kestrel_t *
+arb_kestrel_new (arb_gateway_t *gateway, const arb_kestrel_config_t *config)
+{
+    int port = 0;
+    int fd = s_listen (config->bind, &port);
+    if (fd < 0)
+        return NULL;
+    arb_kestrel_t *self = (arb_kestrel_t *) zmalloc (sizeof (arb_kestrel_t));
+    self->gateway = gateway;
+    self->reactor = arb_gateway_reactor (gateway);
+    self->link = arb_gateway_link (gateway);
+    self->config = *config;
+    self->bind = strdup (config->bind);
+    self->config.bind = self->bind;
+    self->listen_fd = fd;
+    self->port = port;
+    self->clients = zlistx_new ();
+    zlistx_set_destructor (self->clients, s_client_free);
+    self->queues = zhashx_new ();
+    zhashx_set_destructor (self->queues, arb_kestrel_queue_free);
+    self->opens = arb_idmap_new ();
+    self->items = arb_idmap_new ();
+    self->dirty = zlistx_new ();
+    self->takes = zlistx_new ();
+    zlistx_set_destructor (self->takes, arb_kestrel_take_free);
+    self->started_ms = (uint64_t) zclock_time ();
+    if (arb_reactor_add_fd (self->reactor, fd, ARB_REACTOR_READ, s_on_listen, self)
+        || arb_reactor_add_prepare (self->reactor, arb_kestrel_prepare, self)) {
+        zsys_error ("kestrel: cannot join the event loop");
+        arb_kestrel_destroy (&self);
+        return NULL;
+    }
+    arb_gateway_listener_t listener = {
+        .stop = arb_kestrel_on_stop, .state = s_on_state, .arg = self};
+    arb_gateway_listen (gateway, &listener);
+    if (arb_gateway_is_up (gateway))
+        s_on_state (self, true);
+    zsys_info ("kestrel: listening on %s port=%d max_item=%zu", config->bind, port,
+               config->max_item);
+    return self;
+}
+
+void
+arb_kestrel_destroy (arb_kestrel_t **self_p)
+{
+    assert (self_p);
+    arb_kestrel_t *self = *self_p;
+    if (!self)
+        return;
+    arb_kestrel_client_t *client;
+    while ((client = (arb_kestrel_client_t *) zlistx_first (self->clients)))
+        arb_kestrel_conn_close (client->conn);
+    for (arb_kestrel_take_t *take = (arb_kestrel_take_t *) zlistx_first (self->takes); take;
+         take = (arb_kestrel_take_t *) zlistx_next (self->takes))
+        arb_gateway_forget (self->gateway, take->reqid);
+    zlistx_destroy (&self->takes);
+    if (self->children_reqid)
+        arb_gateway_forget (self->gateway, self->children_reqid);
+    for (arb_kestrel_queue_t *queue = (arb_kestrel_queue_t *) zhashx_first (self->queues); queue;
+         queue = (arb_kestrel_queue_t *) zhashx_next (self->queues))
+        for (arb_kestrel_child_t *child =
+                 queue->children ? (arb_kestrel_child_t *) zlistx_first (queue->children) : NULL;
+             child; child = (arb_kestrel_child_t *) zlistx_next (queue->children))
+            if (child->reqid)
+                arb_gateway_forget (self->gateway, child->reqid);
+    zhashx_destroy (&self->queues);
+    zlistx_destroy (&self->dirty);
+    zlistx_destroy (&self->clients);
+    arb_idmap_destroy (&self->opens);
+    arb_idmap_destroy (&self->items);
+    arb_reactor_disarm (self->reactor, &self->accept_timer);
+    arb_reactor_disarm (self->reactor, &self->children_timer);
+    arb_reactor_remove_fd (self->reactor, self->listen_fd);
+    close (self->listen_fd);
+    free (self->bind);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+arb_kestrel_port (arb_kestrel_t *self)
+{
+    return self->port;
+}

@@ -1,0 +1,114 @@
+/*  arb_kestrel_conn.h — one Kestrel client connection: the memcache byte
+    stream cut into commands, and the answers put back in order, with
+    bounded buffers.
+
+    A connection is a state machine over its input:
+
+        LINE  --set line-->            DATA   (the item's bytes, then CR LF)
+        LINE  --refused storage line--> SKIP  (a block to throw away)
+        LINE  --other command-->       LINE   (the command is handed over)
+        DATA  --bytes and CR LF-->     LINE   (the set is handed over)
+        SKIP  --bytes and CR LF-->     LINE
+        any   --fatal error, quit-->   CLOSING (the answers go out, then close)
+
+    Each command goes to the handler with a slot number, and the handler
+    answers that slot when it can (at once, or when the broker replied):
+    answers leave in the order of their commands. Sets may overlap (up to
+    ARB_KESTREL_CONN_SETS, or ARB_KESTREL_CONN_SET_BYTES of items, in
+    flight): a client that sends many without waiting has them all in the
+    turn's SUBMIT. Any other command waits until every earlier one is
+    answered, and runs alone, so that a `get` sees the items its own
+    earlier `set`s stored.
+
+    Bounds. Input is read only while the connection can take a command;
+    what is read and not yet taken stays in a buffer of at most
+    ARB_KESTREL_CONN_READ + ARB_KESTREL_LINE_MAX bytes, and an idle
+    connection holds no buffer at all (reads go to the server's scratch
+    buffer first). An item is read into its own frame
+    of its announced size (at most the configured item size). Past
+    ARB_KESTREL_CONN_HWM bytes of answers not yet written, the connection
+    stops reading and taking commands until the client reads: a slow or
+    stuck client holds back only itself. A connection told to close after
+    its last answer is closed anyway ARB_KESTREL_CONN_LINGER_MS later.
+
+    The handler learns of the end of a connection (closed) before it is
+    freed, and must then forget it. Runs in the reactor's thread.
+*/
+
+#ifndef ARB_KESTREL_CONN_H
+#define ARB_KESTREL_CONN_H
+
+#include "arb_kestrel_cmd.h"
+#include "arb_reactor.h"
+
+#define ARB_KESTREL_CONN_READ      16384       //  bytes read at once
+#define ARB_KESTREL_CONN_HWM       65536       //  answer bytes pending before reading stops
+#define ARB_KESTREL_CONN_SETS      256         //  sets in flight at most
+#define ARB_KESTREL_CONN_SET_BYTES (4u << 20)  //  item bytes in flight at most (one more may start)
+#define ARB_KESTREL_CONN_LINGER_MS 2000        //  closing: time the last answers have to leave
+
+typedef struct _arb_kestrel_conn_t arb_kestrel_conn_t;
+
+//  What every connection of a server (one thread) shares: byte counts,
+//  and the buffer a read goes to first (only what a connection cannot
+//  take yet is copied to a buffer of its own).
+typedef struct {
+    uint64_t bytes_read;
+    uint64_t bytes_written;
+    char scratch[ARB_KESTREL_CONN_READ];
+} arb_kestrel_io_t;
+
+typedef struct {
+    //  A command, with its answer's slot. A set's item comes in *item_p
+    //  (take it and null the pointer; else it is destroyed after).
+    void (*command) (void *arg,
+                     arb_kestrel_conn_t *conn,
+                     const arb_kestrel_cmd_t *cmd,
+                     zframe_t **item_p,
+                     uint64_t slot);
+    //  The connection ends; it is freed after this returns. Every slot
+    //  not yet answered is dropped.
+    void (*closed) (void *arg, arb_kestrel_conn_t *conn);
+} arb_kestrel_conn_handler_t;
+
+//  Takes a connected, non-blocking socket fd and starts reading it. Items
+//  over max_item bytes are refused (their block skipped). handler is
+//  copied; arg, io and reactor are borrowed. Returns NULL (fd closed) if
+//  the reactor refuses it.
+arb_kestrel_conn_t *arb_kestrel_conn_new (arb_reactor_t *reactor,
+                                          int fd,
+                                          size_t max_item,
+                                          arb_kestrel_io_t *io,
+                                          const arb_kestrel_conn_handler_t *handler,
+                                          void *arg);
+
+//  Closes at once: the handler's closed runs, then the connection is
+//  freed (at once, or when the handler that is running returns).
+void arb_kestrel_conn_close (arb_kestrel_conn_t *self);
+
+//  Answers a slot with text (len bytes, line ends included), or with
+//  nothing (text NULL: a noreply). close_after: the connection closes
+//  once this answer is written. Answering a slot twice is a programming
+//  error.
+void arb_kestrel_conn_answer (
+    arb_kestrel_conn_t *self, uint64_t slot, const char *text, size_t len, bool close_after);
+
+//  Answers a slot with one line (CR LF added), printf-style.
+void arb_kestrel_conn_answerf (arb_kestrel_conn_t *self, uint64_t slot, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+//  Answers a slot with `VALUE <key> <flags> <bytes>` (and ` <cas>` if cas
+//  is not 0: a gets), the item (taken) and END.
+void arb_kestrel_conn_answer_value (arb_kestrel_conn_t *self,
+                                    uint64_t slot,
+                                    const char *key,
+                                    size_t key_len,
+                                    uint32_t flags,
+                                    uint64_t cas,
+                                    zframe_t **item_p);
+
+//  The handler's record of this connection (borrowed), as set.
+void *arb_kestrel_conn_user (arb_kestrel_conn_t *self);
+void arb_kestrel_conn_set_user (arb_kestrel_conn_t *self, void *user);
+
+#endif

@@ -1,0 +1,43 @@
+/*  arb_benchproc.h — the processes a benchmark of tools/ starts and
+    looks at (arbiter-bench, arbiter-kestrel-bench): a broker on a fresh
+    journal in a temporary directory, other programs, their memory.
+*/
+
+#ifndef ARB_BENCHPROC_H
+#define ARB_BENCHPROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+//  A broker started on a fresh journal.
+typedef struct {
+    pid_t pid;
+    char endpoint[64];  //  tcp://127.0.0.1:PORT
+    char dir[64];       //  its temporary directory (the journal)
+} arb_benchproc_broker_t;
+
+//  A free loopback port, or -1.
+int arb_benchproc_free_port (void);
+
+//  Runs argv (argv[0] a path) in a child process. Returns its pid.
+pid_t arb_benchproc_spawn (char *const argv[]);
+
+//  SIGTERM, then waits for the process. Accepts pid <= 0.
+void arb_benchproc_stop (pid_t pid);
+
+//  Starts arbiterd (path) with --sync sync on a journal of its own, and
+//  waits until it answers a ping. Returns 0, or -1 (then stopped and
+//  cleaned up).
+int arb_benchproc_start_broker (arb_benchproc_broker_t *broker, const char *path, const char *sync);
+
+//  Stops the broker and removes its directory.
+void arb_benchproc_stop_broker (arb_benchproc_broker_t *broker);
+
+//  A /proc/PID/status figure in KiB ("VmHWM:", "VmRSS:"), or -1.
+long arb_benchproc_kb (pid_t pid, const char *field);
+
+//  A payload of size bytes (letters; NUL after them), to free.
+char *arb_benchproc_payload (int size);
+
+#endif
