@@ -658,7 +658,7 @@ typedef struct {
     uint32_t limit;     //  list: items at most; 0 or over the page: ARB_META_PAGE
 } arb_meta_body_t;
 
-#define ARB_META_PAGE 1000
+#define ARB_META_PAGE 10000  //  a Kestrel gateway's fan-out children (10,000) in one page
 
 typedef struct {
     const char *key;
