@@ -42,7 +42,8 @@ struct _arb_task_t {
     int32_t priority;
     uint32_t attempts;  //  attempts started
     uint32_t max_attempts;
-    uint32_t lost;  //  leases lost with their worker
+    uint32_t lost;       //  leases lost with their worker
+    uint32_t delivered;  //  times handed out to a worker (dispatch, TAKE), this lease included
     uint64_t backoff_ms;
     uint64_t backoff_cap_ms;
     uint64_t timeout_ms;       //  0: none
@@ -73,6 +74,13 @@ struct _arb_task_t {
     arb_task_t *lease_next;
 
     zlist_t *watchers;  //  owned list of owned routing-id frames; NULL if none
+
+    //  its queue's lists (arb_queue): every unfinished task, and the ready
+    //  ones in the order they became ready
+    arb_task_t *queue_prev;  //  borrowed, NULL at either end
+    arb_task_t *queue_next;
+    arb_task_t *ready_prev;  //  borrowed, NULL at either end or when not ready
+    arb_task_t *ready_next;
 
     //  workflows
     uint64_t flow;      //  the DAG, group or pipe it belongs to; 0 none
