@@ -227,7 +227,7 @@ uint64_t
 arb_queue_oldest_ms (arb_queue_t *self, uint64_t now_ms)
 {
     arb_task_t *oldest = self->ready_first;
-    return oldest && oldest->ready_ms < now_ms ? now_ms - oldest->ready_ms : 0;
+    return oldest && oldest->listed_ms < now_ms ? now_ms - oldest->listed_ms : 0;
 }
 
 void

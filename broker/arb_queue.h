@@ -79,7 +79,9 @@ size_t arb_queue_first (arb_queue_t *self,
                         bool (*keep) (void *task, void *arg),
                         void *arg);
 
-//  Age of the oldest ready task, in ms at now_ms (Unix), or 0. O(1).
+//  How long the ready task that joined the ready list first has waited
+//  since it last became ready (a task given back starts again), in ms at
+//  now_ms (Unix), or 0. O(1).
 uint64_t arb_queue_oldest_ms (arb_queue_t *self, uint64_t now_ms);
 
 //  The queue's unfinished tasks: a task joins when the scheduler takes

@@ -427,6 +427,9 @@ arb_sched_make_ready (
         task->seq = ++self->arrival_seq;
     }
     arb_queue_push (task->queue, task);
+    //  the ready list is in order of joining: a task back at the head
+    //  joins it anew, so the oldest stays first without a sorted insert
+    task->listed_ms = now_ms;
     arb_queue_link_ready (task->queue, task);
     s_mark_dirty (self, task->queue);
     //  a task that may expire leaves at its expiry even if no worker
