@@ -21,8 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define ARB_AMQP_RELOAD_MS    1000     //  a failed load is tried again after this
-#define ARB_AMQP_RELEASED_MAX 1000000  //  task ids remembered as given back
+#define ARB_AMQP_RELOAD_MS 1000  //  a failed load is tried again after this
 
 //  ---------------------------------------------------------------------
 //  Users
@@ -114,23 +113,6 @@ arb_amqp_user_may (arb_amqp_t *self, const char *user, const char *vhost)
 }
 
 //  ---------------------------------------------------------------------
-//  Tasks given back, deliveries
-
-bool
-arb_amqp_redelivered (arb_amqp_t *self, const arb_dispatch_task_t *task)
-{
-    return task->attempt > 1 || arb_idmap_contains (self->released, task->id);
-}
-
-void
-arb_amqp_note_released (arb_amqp_t *self, uint64_t task)
-{
-    if (arb_idmap_size (self->released) >= ARB_AMQP_RELEASED_MAX)
-        arb_idmap_clear (self->released);
-    arb_idmap_insert (self->released, task, self);
-}
-
-//  ---------------------------------------------------------------------
 //  The store
 
 uint32_t
@@ -157,6 +139,27 @@ arb_amqp_store (
     return reqid;
 }
 
+arb_msg_t *
+arb_amqp_count_request (arb_amqp_t *self, const char *broker_queue)
+{
+    arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_STATS);
+    arb_msg_stats (request)->queue = arb_msg_strdup (request, broker_queue);
+    return request;
+}
+
+uint64_t
+arb_amqp_ready_count (arb_msg_t *reply, const char *broker_queue)
+{
+    if (!reply || arb_msg_type (reply) != ARB_MSG_STATS_REPLY)
+        return 0;
+    arb_stats_reply_body_t *stats = arb_msg_stats_reply (reply);
+    for (size_t i = 0; i < stats->queues.n; i++)
+        if (streq (stats->queues.v[i].name, broker_queue)
+            && stats->queues.v[i].counts.n > ARB_STATE_READY)
+            return stats->queues.v[i].counts.v[ARB_STATE_READY];
+    return 0;
+}
+
 static void
 s_forget_key (void *arg, const char *key)
 {
@@ -178,10 +181,11 @@ arb_amqp_delete_queue (arb_amqp_t *self,
     char key[600];
     arb_amqp_store (self, arb_amqp_model_queue_key (queue, key, sizeof (key)), NULL, NULL, NULL);
     arb_amqp_model_binding_keys (queue->vhost, queue->name, false, s_forget_key, self);
-    //  its messages go: every task not running is cancelled
+    //  the broker's queue goes, with every task of it, running ones too
+    //  (as RabbitMQ drops a deleted queue's unacked messages)
     arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_QUEUE);
     arb_msg_queue (request)->queue = arb_msg_strdup (request, queue->broker);
-    arb_msg_queue (request)->op = "purge";
+    arb_msg_queue (request)->op = "delete";
     zsys_debug ("amqp: queue deleted queue=%s", queue->broker);
     arb_amqp_model_remove_queue (queue);
     return arb_gateway_send (self->gateway, &request, fn, arg);
@@ -288,16 +292,24 @@ s_on_loaded (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
         return;
     }
     arb_meta_reply_body_t *body = arb_msg_meta_reply (reply);
-    size_t bad = 0;
     for (size_t i = 0; i < body->items.n; i++)
         if (arb_amqp_model_load (self->model, body->items.v[i].key, body->items.v[i].value.data,
                                  body->items.v[i].value.size))
-            bad++;
+            self->load_bad++;
+    self->load_records += body->items.n;
+    if (body->more && body->items.n) {
+        //  the next page, after the last key of this one
+        zstr_free (&self->load_after);
+        self->load_after = strdup (body->items.v[body->items.n - 1].key);
+        s_load (self);
+        return;
+    }
     size_t dropped = arb_amqp_model_load_done (self->model);
     arb_amqp_model_each_queue (self->model, s_loaded_queue, self);
     self->loaded = true;
-    zsys_info ("amqp: loaded records=%zu bad=%zu dangling_bindings=%zu", body->items.n, bad,
-               dropped);
+    zstr_free (&self->load_after);
+    zsys_info ("amqp: loaded records=%zu bad=%zu dangling_bindings=%zu", self->load_records,
+               self->load_bad, dropped);
     for (arb_amqp_conn_t *c = (arb_amqp_conn_t *) zlistx_first (self->conns); c;
          c = (arb_amqp_conn_t *) zlistx_next (self->conns))
         arb_amqp_conn_loaded (c);
@@ -311,6 +323,8 @@ s_load (arb_amqp_t *self)
     arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_META);
     arb_msg_meta (request)->op = "list";
     arb_msg_meta (request)->key = ARB_AMQP_META_PREFIX;
+    if (self->load_after)
+        arb_msg_meta (request)->after = arb_msg_strdup (request, self->load_after);
     if (arb_gateway_send (self->gateway, &request, s_on_loaded, self))
         self->loading = true;
     else
@@ -443,7 +457,6 @@ arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
     self->conns = zlistx_new ();
     self->route = zlistx_new ();
     self->held = arb_idmap_new ();
-    self->released = arb_idmap_new ();
     char *vhosts = strdup (config->vhosts && *config->vhosts ? config->vhosts : "/");
     char *save = NULL;
     bool ok = true;
@@ -481,6 +494,7 @@ arb_amqp_destroy (arb_amqp_t **self_p)
     }
     arb_reactor_disarm (self->reactor, &self->load_timer);
     arb_reactor_disarm (self->reactor, &self->expire_timer);
+    zstr_free (&self->load_after);
     arb_amqp_conn_t *conn;
     while ((conn = (arb_amqp_conn_t *) zlistx_first (self->conns))) {
         arb_amqp_conn_fail (conn, AMQP_CONNECTION_FORCED,
@@ -495,7 +509,6 @@ arb_amqp_destroy (arb_amqp_t **self_p)
     zlistx_destroy (&self->route);
     zlistx_destroy (&self->users);
     arb_idmap_destroy (&self->held);
-    arb_idmap_destroy (&self->released);
     arb_amqp_model_destroy (&self->model);
     free (self);
     *self_p = NULL;

@@ -80,13 +80,8 @@ s_on_answer (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     if (arb_msg_type (reply) == ARB_MSG_ERROR)
         zsys_warning ("amqp: broker refused a change conn=%" PRIu64 " reason=\"%s\"", conn->number,
                       arb_msg_error (reply)->reason);
-    else if (arb_msg_type (reply) == ARB_MSG_STATS_REPLY && op->want_count) {
-        arb_stats_reply_body_t *stats = arb_msg_stats_reply (reply);
-        for (size_t i = 0; i < stats->queues.n; i++)
-            if (streq (stats->queues.v[i].name, op->broker_queue)
-                && stats->queues.v[i].counts.n > ARB_STATE_READY)
-                op->count = stats->queues.v[i].counts.v[ARB_STATE_READY];
-    }
+    else if (arb_msg_type (reply) == ARB_MSG_STATS_REPLY && op->want_count)
+        op->count = arb_amqp_ready_count (reply, op->broker_queue);
     else if (arb_msg_type (reply) == ARB_MSG_OK && op->want_count)
         op->count = arb_msg_ok (reply)->count;
     if (--op->left == 0)
@@ -139,7 +134,7 @@ s_count (s_op_t *op, const char *broker_queue)
     op->want_count = true;
     //  the turn's publishes count
     arb_gateway_flush (server->gateway);
-    arb_msg_t *stats = arb_link_request_new (server->link, ARB_MSG_STATS);
+    arb_msg_t *stats = arb_amqp_count_request (server, broker_queue);
     s_op_wait (op, arb_gateway_send (server->gateway, &stats, s_on_answer, op));
 }
 
@@ -460,6 +455,12 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
         char key[600];
         s_store (op, arb_amqp_model_queue_key (queue, key, sizeof (key)),
                  arb_amqp_model_queue_record (queue));
+        //  the broker knows it too: an empty queue is listed (the CLI, the
+        //  dashboard) until it is deleted
+        arb_msg_t *declare = arb_link_request_new (conn->server->link, ARB_MSG_QUEUE);
+        arb_msg_queue (declare)->queue = arb_msg_strdup (declare, queue->broker);
+        arb_msg_queue (declare)->op = "declare";
+        s_op_wait (op, arb_gateway_send (conn->server->gateway, &declare, s_on_answer, op));
     }
     if (!m->passive)
         arb_amqp_queue_used (conn->server, queue);  //  a redeclare renews the lease

@@ -193,7 +193,7 @@ s_on_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *
         raw_size = 2;
     }
     uint64_t tag = ++self->next_tag;
-    bool redelivered = arb_amqp_redelivered (server, task);
+    bool redelivered = task->delivered > 0;
     if (consumer->no_ack) {
         arb_link_complete (link, task->id, NULL);
         s_credit_back (self, consumer);
@@ -269,7 +269,6 @@ s_release_all (arb_amqp_channel_t *self)
     while ((d = (arb_amqp_delivery_t *) zlistx_first (self->deliveries))) {
         if (!d->settling) {
             arb_link_release (server->link, d->task);
-            arb_amqp_note_released (server, d->task);
         }
         s_delivery_free (self, d);
     }
@@ -362,7 +361,6 @@ s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how)
     arb_amqp_consumer_t *consumer = delivery->consumer;
     if (how == 1) {
         arb_link_release (server->link, delivery->task);
-        arb_amqp_note_released (server, delivery->task);
     }
     else if (how == 2 && s_deadletter (self, delivery) == 0)
         ;  //  completed once its copy is in
@@ -615,7 +613,7 @@ s_get_finish (arb_amqp_channel_t *self)
         raw_size = 2;
     }
     uint64_t tag = ++self->next_tag;
-    bool redelivered = arb_amqp_redelivered (server, task);
+    bool redelivered = task->delivered > 0;
     if (self->get_no_ack)
         arb_link_complete (server->link, task->id, NULL);
     else {
@@ -645,25 +643,12 @@ s_get_finish (arb_amqp_channel_t *self)
 }
 
 //  The ready count of a broker queue in a STATS reply.
-static uint64_t
-s_ready_count (arb_msg_t *reply, const char *broker)
-{
-    if (!reply || arb_msg_type (reply) != ARB_MSG_STATS_REPLY)
-        return 0;
-    arb_stats_reply_body_t *stats = arb_msg_stats_reply (reply);
-    for (size_t i = 0; i < stats->queues.n; i++)
-        if (streq (stats->queues.v[i].name, broker)
-            && stats->queues.v[i].counts.n > ARB_STATE_READY)
-            return stats->queues.v[i].counts.v[ARB_STATE_READY];
-    return 0;
-}
-
 static void
 s_on_get_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 {
     (void) gateway;
     arb_amqp_channel_t *self = (arb_amqp_channel_t *) arg;
-    self->get_count = s_ready_count (*reply_p, self->get_queue->broker);
+    self->get_count = arb_amqp_ready_count (*reply_p, self->get_queue->broker);
     uint32_t reqid = arb_msg_reqid (*reply_p);
     if (self->get_answered)
         s_get_finish (self);
@@ -709,7 +694,7 @@ s_on_get (arb_amqp_channel_t *self, amqp_basic_get_t *m)
         return -1;
     }
     arb_amqp_conn_wait (self->conn, take);
-    arb_msg_t *stats = arb_link_request_new (server->link, ARB_MSG_STATS);
+    arb_msg_t *stats = arb_amqp_count_request (server, queue->broker);
     uint32_t count = arb_gateway_send (server->gateway, &stats, s_on_get_count, self);
     if (count)
         arb_amqp_conn_wait (self->conn, count);

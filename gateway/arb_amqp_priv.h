@@ -46,10 +46,12 @@ struct _arb_amqp_t {
     zlistx_t *users;           //  owned arb_amqp_user_t
     zlistx_t *conns;           //  owned connections (their handles are in conn->handle)
     arb_idmap_t *held;         //  task id -> borrowed delivery (unacked, or being dead-lettered)
-    arb_idmap_t *released;     //  task ids released by the gateway: redelivered (value unused)
     uint64_t next_conn;        //  connection numbers
     bool loaded;               //  the model was read from the broker
     bool loading;              //  a load is under way
+    char *load_after;          //  owned: the last key of the pages read so far, or NULL
+    size_t load_records;       //  records read so far
+    size_t load_bad;           //  of them, not records
     arb_timer_t load_timer;    //  loading again after a failure
     arb_timer_t expire_timer;  //  x-expires: the next unused queue's deadline
     uint64_t expire_at;        //  monotonic ms it is armed for (0: not armed)
@@ -237,6 +239,14 @@ uint32_t arb_amqp_delete_queue (arb_amqp_t *self,
 //  deleted once it has had no consumer and no such use for that long.
 void arb_amqp_queue_used (arb_amqp_t *self, arb_amqp_queue_t *queue);
 
+//  A STATS request for one broker queue (its record only, never a scan
+//  of every queue), to send.
+arb_msg_t *arb_amqp_count_request (arb_amqp_t *self, const char *broker_queue);
+
+//  The ready count of broker_queue in a STATS reply (0 if reply is NULL,
+//  not a STATS reply, or does not list it).
+uint64_t arb_amqp_ready_count (arb_msg_t *reply, const char *broker_queue);
+
 //  Writes a metadata key (value taken; NULL deletes it). Returns the
 //  request id (0 if refused); fn may be NULL.
 uint32_t arb_amqp_store (
@@ -252,11 +262,5 @@ bool arb_amqp_user_may (arb_amqp_t *self, const char *user, const char *vhost);
 //  The connection is gone.
 void arb_amqp_conn_gone (arb_amqp_t *self, arb_amqp_conn_t *conn);
 
-//  Whether a task was delivered before (the broker's count, or the
-//  gateway's own record of tasks it gave back).
-bool arb_amqp_redelivered (arb_amqp_t *self, const arb_dispatch_task_t *task);
-
-//  A task was released by the gateway (it comes back redelivered).
-void arb_amqp_note_released (arb_amqp_t *self, uint64_t task);
 
 #endif

@@ -206,6 +206,27 @@ def test_pika_passive_equivalence_and_errors(gateway):
     c2.close()
 
 
+def test_queues_are_the_brokers(gateway):
+    """A declared queue is the broker's (listed while empty); queue.delete
+    deletes it there, with its messages; a get's count is its own queue's."""
+    import requests
+    c = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('listed')
+    reply = requests.get('%s/api/v1/queues/listed' % gateway.url, timeout=10)
+    assert reply.status_code == 200, reply.text
+    ch.confirm_delivery()
+    for i in range(3):
+        ch.basic_publish('', 'listed', b'%d' % i)
+    method, _, body = ch.basic_get('listed', auto_ack=True)
+    assert body == b'0' and method.message_count == 2 and not method.redelivered
+    assert ch.queue_delete('listed').method.message_count == 2
+    reply = requests.get('%s/api/v1/queues/listed' % gateway.url, timeout=10)
+    assert reply.status_code == 404, reply.text
+    assert ch.queue_declare('listed').method.message_count == 0
+    c.close()
+
+
 def test_pika_max_length_refused_and_expires_enforced(gateway):
     c = connect(gateway)
     ch = c.channel()
@@ -382,6 +403,8 @@ def test_gateway_kill9_unacked_redelivered(tmp_path, broker, processes):
     # back once the broker sees the old session gone (its liveness window)
     got = drain(ch2, 'k9', 5, timeout=30)
     assert sorted(b for _, _, b in got) == [b'%d' % i for i in range(5)]
+    # the broker counted their first delivery: they come back flagged
+    assert all(method.redelivered for method, _, _ in got)
     c2.close()
 
 
