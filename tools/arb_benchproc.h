@@ -31,6 +31,20 @@ void arb_benchproc_stop (pid_t pid);
 //  cleaned up).
 int arb_benchproc_start_broker (arb_benchproc_broker_t *broker, const char *path, const char *sync);
 
+//  The same with more arguments for arbiterd (extra: NULL-terminated, or
+//  NULL). With reuse, broker->dir (set by an earlier start) is kept and its
+//  journal opened again, on a new port. The broker counts as ready when its
+//  port takes a TCP connection and it then answers a ping (checked every
+//  millisecond, so that a start-up can be timed); waits at most
+//  timeout_ms. Returns 0, or -1 (then stopped; the directory is removed
+//  unless reuse).
+int arb_benchproc_start_broker_with (arb_benchproc_broker_t *broker,
+                                     const char *path,
+                                     const char *sync,
+                                     char *const *extra,
+                                     bool reuse,
+                                     int timeout_ms);
+
 //  Stops the broker and removes its directory.
 void arb_benchproc_stop_broker (arb_benchproc_broker_t *broker);
 
