@@ -3,6 +3,7 @@
 #include "arb_benchproc.h"
 #include "arb_client.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -27,8 +28,22 @@ arb_benchproc_free_port (void)
 pid_t
 arb_benchproc_spawn (char *const argv[])
 {
+    return arb_benchproc_spawn_log (argv, NULL);
+}
+
+pid_t
+arb_benchproc_spawn_log (char *const argv[], const char *log)
+{
+    fflush (stdout);
+    fflush (stderr);
     pid_t pid = fork ();
     if (pid == 0) {
+        int fd = log ? open (log, O_WRONLY | O_CREAT | O_APPEND, 0644) : -1;
+        if (fd >= 0) {
+            dup2 (fd, 1);
+            dup2 (fd, 2);
+            close (fd);
+        }
         execv (argv[0], argv);
         fprintf (stderr, "benchmark: cannot run %s: %s\n", argv[0], strerror (errno));
         _exit (127);
@@ -89,7 +104,9 @@ arb_benchproc_start_broker_with (arb_benchproc_broker_t *broker,
     for (int i = 0; extra && extra[i] && argc < 31; i++)
         argv[argc++] = extra[i];
     argv[argc] = NULL;
-    broker->pid = arb_benchproc_spawn (argv);
+    char log[128];
+    snprintf (log, sizeof (log), "%s/arbiterd.log", broker->dir);
+    broker->pid = arb_benchproc_spawn_log (argv, log);
     int64_t deadline = zclock_mono () + timeout_ms;
     while (!s_port_open (port) && zclock_mono () < deadline
            && waitpid (broker->pid, NULL, WNOHANG) == 0)

@@ -372,7 +372,9 @@ s_start_consumers (s_bench_t *self, pid_t *pids, int n, int credit)
     snprintf (text, sizeof (text), "%d", credit);
     for (int i = 0; i < n; i++) {
         char *argv[] = {self->self, "--consumer", self->endpoint, "--credit", text, NULL};
-        pids[i] = arb_benchproc_spawn (argv);
+        char log[128];
+        snprintf (log, sizeof (log), "%s/arbiterd.log", self->broker.dir);
+        pids[i] = arb_benchproc_spawn_log (argv, log);
     }
     int64_t deadline = arb_benchkit_now_us () + 10000000;
     s_counts_t counts = {0};
@@ -698,7 +700,9 @@ s_b2 (s_bench_t *self)
     snprintf (slots, sizeof (slots), "%d", self->b_slots);
     for (int i = 0; i < self->b_workers; i++) {
         char *argv[] = {self->self, "--worker", self->endpoint, "--slots", slots, NULL};
-        workers[i] = arb_benchproc_spawn (argv);
+        char log[128];
+        snprintf (log, sizeof (log), "%s/arbiterd.log", self->broker.dir);
+        workers[i] = arb_benchproc_spawn_log (argv, log);
     }
     arb_client_t *client = arb_client_new (self->endpoint);
     char *payload = arb_benchproc_payload (self->payload);

@@ -139,6 +139,16 @@ s_new_dir (s_server_t *server)
     return 0;
 }
 
+//  Copies the end of the server's log to stderr.
+static void
+s_show_log (s_server_t *server)
+{
+    char cmd[256];
+    snprintf (cmd, sizeof (cmd), "tail -n 20 %s >&2", server->log);
+    if (system (cmd) != 0)
+        fprintf (stderr, "arbiter-peers: no log\n");
+}
+
 //  Waits until ready (server) says yes, the process is gone, or timeout.
 static int
 s_wait_ready (s_server_t *server, bool (*ready) (s_server_t *), int timeout_ms)
@@ -146,7 +156,8 @@ s_wait_ready (s_server_t *server, bool (*ready) (s_server_t *), int timeout_ms)
     int64_t deadline = arb_benchkit_now_us () + (int64_t) timeout_ms * 1000;
     while (arb_benchkit_now_us () < deadline) {
         if (waitpid (server->pid, NULL, WNOHANG) != 0) {
-            fprintf (stderr, "arbiter-peers: the server exited; see %s\n", server->log);
+            fprintf (stderr, "arbiter-peers: the server exited; its log:\n");
+            s_show_log (server);
             server->pid = 0;
             return -1;
         }
@@ -154,7 +165,8 @@ s_wait_ready (s_server_t *server, bool (*ready) (s_server_t *), int timeout_ms)
             return 0;
         usleep (20000);
     }
-    fprintf (stderr, "arbiter-peers: the server did not start; see %s\n", server->log);
+    fprintf (stderr, "arbiter-peers: the server did not start; its log:\n");
+    s_show_log (server);
     return -1;
 }
 
@@ -576,7 +588,7 @@ s_rabbit_start (s_server_t *server)
     char vars[16][256];
     int n = 0;
     snprintf (vars[n++], 256, "HOME=%s/home", server->dir);
-    snprintf (vars[n++], 256, "PATH=%s", getenv ("PATH") ? getenv ("PATH") : "/usr/bin:/bin");
+    snprintf (vars[n++], 256, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     snprintf (vars[n++], 256, "ERL_EPMD_PORT=%d", epmd_port);
     snprintf (vars[n++], 256, "ERL_EPMD_ADDRESS=127.0.0.1");
     snprintf (vars[n++], 256, "RABBITMQ_NODENAME=arbpeers%d_%d@localhost", (int) getpid (),
