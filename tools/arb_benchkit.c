@@ -198,6 +198,27 @@ arb_benchkit_tree_rss_kb (pid_t pid)
 }
 
 double
+arb_benchkit_cpu_s (pid_t pid)
+{
+    char path[64], line[1024];
+    snprintf (path, sizeof (path), "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    double seconds = -1;
+    if (file && fgets (line, sizeof (line), file)) {
+        char *close = strrchr (line, ')');
+        unsigned long utime, stime;
+        if (close
+            && sscanf (close + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+                       &stime)
+                   == 2)
+            seconds = (double) (utime + stime) / (double) sysconf (_SC_CLK_TCK);
+    }
+    if (file)
+        fclose (file);
+    return seconds;
+}
+
+double
 arb_benchkit_load (void)
 {
     double load = -1;

@@ -67,6 +67,10 @@ int arb_benchkit_fsync_probe (
 //  -1 if pid is gone.
 long arb_benchkit_tree_rss_kb (pid_t pid);
 
+//  CPU time pid has used so far (user + system, all its threads), in
+//  seconds, or -1.
+double arb_benchkit_cpu_s (pid_t pid);
+
 //  The 1-minute load average now.
 double arb_benchkit_load (void);
 

@@ -339,6 +339,8 @@ s_stop (s_bench_t *self)
 typedef struct {
     size_t workers;
     uint64_t ready;
+    uint64_t commits;    //  journal commits that wrote something
+    uint64_t commit_us;  //  their time
 } s_counts_t;
 
 static void
@@ -346,6 +348,8 @@ s_on_stats (void *arg, arb_stats_reply_body_t *stats)
 {
     s_counts_t *counts = (s_counts_t *) arg;
     counts->workers = stats->workers.n;
+    counts->commits = stats->commits;
+    counts->commit_us = stats->commit_us;
     for (size_t i = 0; i < stats->queues.n; i++)
         if (stats->queues.v[i].counts.n > ARB_STATE_READY)
             counts->ready += stats->queues.v[i].counts.v[ARB_STATE_READY];
@@ -437,11 +441,15 @@ s_shape (s_bench_t *self,
     producer->ack_lat = (int64_t *) calloc ((size_t) self->tasks, sizeof (int64_t));
     producer->done_lat = (int64_t *) calloc ((size_t) self->tasks, sizeof (int64_t));
     int64_t started = 0, behind = 0;
+    double cpu_before = arb_benchkit_cpu_s (self->broker.pid);
     if (ok)
         ok = s_produce (producer, window, rate, &started, &behind) == 0;
     int64_t ended = consumers ? producer->last_done_us : producer->last_ack_us;
     double seconds = (double) (ended - started) / 1e6;
     int count = consumers ? producer->finished : producer->acked;
+    double cpu = arb_benchkit_cpu_s (self->broker.pid) - cpu_before;
+    s_counts_t counts = {0};
+    s_counts (self, &counts);
     long rss = arb_benchproc_kb (self->broker.pid, "VmRSS:");
     long hwm = arb_benchproc_kb (self->broker.pid, "VmHWM:");
     s_head (workload, what);
@@ -455,6 +463,11 @@ s_shape (s_bench_t *self,
     s_print_lat ("ack_latency", arb_benchkit_latency (producer->ack_lat, producer->n_ack));
     if (consumers)
         s_print_lat ("result_latency", arb_benchkit_latency (producer->done_lat, producer->n_done));
+    //  the broker's CPU time and journal commits over the workload
+    printf (", \"broker_cpu_s\": %.2f, \"broker_cpu_us_per_task\": %.1f, \"commits\": %" PRIu64
+            ", \"commit_ms\": %.1f, \"tasks_per_commit\": %.1f",
+            cpu, count ? cpu * 1e6 / count : 0.0, counts.commits, counts.commit_us / 1000.0,
+            counts.commits ? (double) count / (double) counts.commits : 0.0);
     printf (", \"broker_rss_kb\": %ld, \"broker_peak_rss_kb\": %ld", rss, hwm);
     s_end (ok && count == self->tasks);
     if (ok && streq (workload, "P2") && self->batch == 1)
