@@ -50,8 +50,6 @@
 typedef struct {
     const char *arbiterd;
     const char *gateway;
-    const char *rabbitmq;
-    const char *epmd;
     const char *sync;
     const char *only;       //  "gateway", "rabbitmq" or NULL: both
     const char *workloads;  //  comma list of A1..A4
@@ -65,10 +63,7 @@ typedef struct {
     arb_benchproc_broker_t broker;
     pid_t gw;
     int gw_port;
-    pid_t epmd_pid;
-    pid_t rmq_pid;  //  the rabbitmq-server script
-    int rmq_port;
-    char rmq_dir[64];
+    arb_benchproc_rabbit_t rabbit;
 } s_bench_t;
 
 //  One target's figures.
@@ -468,100 +463,14 @@ s_start_gateway (s_bench_t *self)
     return s_wait_up (self->gw_port, 30);
 }
 
-static void
-s_setenv_int (const char *name, int value)
+static bool
+s_rabbit_ready (int port, void *arg)
 {
-    char text[32];
-    snprintf (text, sizeof (text), "%d", value);
-    setenv (name, text, 1);
-}
-
-//  A rabbitmq-server of our own: its epmd first (in the foreground, so
-//  that it is our child and stops by PID), then the node.
-static int
-s_start_rabbitmq (s_bench_t *self)
-{
-    snprintf (self->rmq_dir, sizeof (self->rmq_dir), "/tmp/arbiter-amqp-bench.XXXXXX");
-    if (!mkdtemp (self->rmq_dir))
-        return -1;
-    char path[128];
-    snprintf (path, sizeof (path), "%s/enabled_plugins", self->rmq_dir);
-    FILE *f = fopen (path, "w");
-    if (!f)
-        return -1;
-    fputs ("[].\n", f);
-    fclose (f);
-    int epmd_port = arb_benchproc_free_port ();
-    self->rmq_port = arb_benchproc_free_port ();
-    int dist_port = arb_benchproc_free_port ();
-    char port[16];
-    snprintf (port, sizeof (port), "%d", epmd_port);
-    char *epmd[] = {(char *) self->epmd, "-port", port, "-address", "127.0.0.1", NULL};
-    self->epmd_pid = arb_benchproc_spawn (epmd);
-    usleep (300 * 1000);
-    char node[64], value[160];
-    snprintf (node, sizeof (node), "arbbench%d@localhost", (int) getpid ());
-    setenv ("HOME", self->rmq_dir, 1);
-    setenv ("RABBITMQ_NODENAME", node, 1);
-    setenv ("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1", 1);
-    s_setenv_int ("RABBITMQ_NODE_PORT", self->rmq_port);
-    s_setenv_int ("RABBITMQ_DIST_PORT", dist_port);
-    s_setenv_int ("ERL_EPMD_PORT", epmd_port);
-    snprintf (value, sizeof (value), "%s/mnesia", self->rmq_dir);
-    setenv ("RABBITMQ_MNESIA_BASE", value, 1);
-    snprintf (value, sizeof (value), "%s/log", self->rmq_dir);
-    setenv ("RABBITMQ_LOG_BASE", value, 1);
-    snprintf (value, sizeof (value), "%s/enabled_plugins", self->rmq_dir);
-    setenv ("RABBITMQ_ENABLED_PLUGINS_FILE", value, 1);
-    snprintf (value, sizeof (value), "%s/rabbitmq", self->rmq_dir);
-    setenv ("RABBITMQ_CONFIG_FILE", value, 1);
-    snprintf (value, sizeof (value), "%s/advanced.config", self->rmq_dir);
-    setenv ("RABBITMQ_ADVANCED_CONFIG_FILE", value, 1);
-    snprintf (value, sizeof (value), "%s/pid", self->rmq_dir);
-    setenv ("RABBITMQ_PID_FILE", value, 1);
-    snprintf (value, sizeof (value), "%s/rabbitmq.out", self->rmq_dir);
-    pid_t pid = fork ();
-    if (pid == 0) {
-        int fd = open (value, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        if (fd >= 0) {
-            dup2 (fd, 1);
-            dup2 (fd, 2);
-            close (fd);
-        }
-        execl (self->rabbitmq, self->rabbitmq, (char *) NULL);
-        _exit (127);
-    }
-    self->rmq_pid = pid;
-    return s_wait_up (self->rmq_port, 90);
-}
-
-//  The node's own PID is in its pid file (the script is its parent).
-static void
-s_stop_rabbitmq (s_bench_t *self)
-{
-    if (self->rmq_pid > 0) {
-        char path[128];
-        snprintf (path, sizeof (path), "%s/pid", self->rmq_dir);
-        FILE *f = fopen (path, "r");
-        int node = 0;
-        if (f) {
-            if (fscanf (f, "%d", &node) != 1)
-                node = 0;
-            fclose (f);
-        }
-        if (node > 0)
-            kill ((pid_t) node, SIGTERM);
-        else
-            kill (self->rmq_pid, SIGTERM);
-        waitpid (self->rmq_pid, NULL, 0);
-    }
-    arb_benchproc_stop (self->epmd_pid);
-    if (self->rmq_dir[0]) {
-        char command[128];
-        snprintf (command, sizeof (command), "rm -rf '%s'", self->rmq_dir);
-        if (system (command) != 0)
-            fprintf (stderr, "arbiter-amqp-bench: could not remove %s\n", self->rmq_dir);
-    }
+    (void) arg;
+    amqp_connection_state_t conn = s_connect (port);
+    if (conn)
+        s_disconnect (conn);
+    return conn != NULL;
 }
 
 static void
@@ -586,8 +495,7 @@ s_usage (void)
              "  --sync MODE       the broker's --sync (default full)\n"
              "  --arbiterd PATH   (default build/broker/arbiterd)\n"
              "  --gateway PATH    (default build/gateway/arbiter-gateway)\n"
-             "  --rabbitmq PATH   (default /usr/lib/rabbitmq/bin/rabbitmq-server)\n"
-             "  --epmd PATH       (default /usr/bin/epmd)\n");
+             "RabbitMQ is Debian's rabbitmq-server package (and its /usr/bin/epmd).\n");
 }
 
 int
@@ -595,8 +503,6 @@ main (int argc, char **argv)
 {
     s_bench_t self = {.arbiterd = "build/broker/arbiterd",
                       .gateway = "build/gateway/arbiter-gateway",
-                      .rabbitmq = "/usr/lib/rabbitmq/bin/rabbitmq-server",
-                      .epmd = "/usr/bin/epmd",
                       .sync = "full",
                       .workloads = "A1,A2,A3,A4",
                       .items = 100000,
@@ -616,8 +522,6 @@ main (int argc, char **argv)
                                {"sync", required_argument, 0, 'y'},
                                {"arbiterd", required_argument, 0, 'a'},
                                {"gateway", required_argument, 0, 'g'},
-                               {"rabbitmq", required_argument, 0, 'R'},
-                               {"epmd", required_argument, 0, 'e'},
                                {"workloads", required_argument, 0, 'W'},
                                {"help", no_argument, 0, 'h'},
                                {0, 0, 0, 0}};
@@ -657,12 +561,6 @@ main (int argc, char **argv)
             case 'g':
                 self.gateway = optarg;
                 break;
-            case 'R':
-                self.rabbitmq = optarg;
-                break;
-            case 'e':
-                self.epmd = optarg;
-                break;
             case 'W':
                 self.workloads = optarg;
                 break;
@@ -684,12 +582,14 @@ main (int argc, char **argv)
     bool gateway = !self.only || !strcmp (self.only, "gateway");
     bool rabbitmq = !self.only || !strcmp (self.only, "rabbitmq");
     int status = 0;
-    if ((gateway && s_start_gateway (&self)) || (rabbitmq && s_start_rabbitmq (&self))) {
+    if ((gateway && s_start_gateway (&self))
+        || (rabbitmq
+            && arb_benchproc_start_rabbit (&self.rabbit, "arbbench", s_rabbit_ready, NULL))) {
         fprintf (stderr, "arbiter-amqp-bench: a server did not start\n");
         status = 1;
         goto cleanup;
     }
-    s_target_t rmq = {.name = "rabbitmq", .port = self.rmq_port};
+    s_target_t rmq = {.name = "rabbitmq", .port = self.rabbit.port};
     s_target_t gw = {.name = "gateway", .port = self.gw_port};
     if (rabbitmq)
         s_measure (&self, &rmq);
@@ -711,7 +611,6 @@ main (int argc, char **argv)
 cleanup:
     arb_benchproc_stop (self.gw);
     arb_benchproc_stop_broker (&self.broker);
-    if (rabbitmq)
-        s_stop_rabbitmq (&self);
+    arb_benchproc_stop_rabbit (&self.rabbit);
     return status;
 }
