@@ -177,10 +177,8 @@ arb_benchproc_payload (int size)
 #define S_EPMD          "/usr/bin/epmd"
 #define S_RABBIT_WAIT_S 120
 
-//  Runs argv in dir with env, its output appended to log, in a session
-//  of its own. Returns its pid.
-static pid_t
-s_spawn_in (char *const argv[], const char *dir, const char *log, char *const env[])
+pid_t
+arb_benchproc_spawn_logged (char *const argv[], const char *dir, const char *log, char *const env[])
 {
     fflush (stdout);
     fflush (stderr);
@@ -193,8 +191,12 @@ s_spawn_in (char *const argv[], const char *dir, const char *log, char *const en
             dup2 (fd, 2);
             close (fd);
         }
-        if (chdir (dir) == 0)
-            execve (argv[0], argv, env);
+        if (!dir || chdir (dir) == 0) {
+            if (env)
+                execve (argv[0], argv, env);
+            else
+                execv (argv[0], argv);
+        }
         fprintf (stderr, "benchmark: cannot run %s: %s\n", argv[0], strerror (errno));
         _exit (127);
     }
@@ -265,9 +267,9 @@ arb_benchproc_start_rabbit (arb_benchproc_rabbit_t *rabbit,
     char epmd_text[16];
     snprintf (epmd_text, sizeof (epmd_text), "%d", epmd_port);
     char *epmd_argv[] = {S_EPMD, "-port", epmd_text, "-address", "127.0.0.1", NULL};
-    rabbit->epmd = s_spawn_in (epmd_argv, dir, rabbit->log, env);
+    rabbit->epmd = arb_benchproc_spawn_logged (epmd_argv, dir, rabbit->log, env);
     char *argv[] = {S_RABBIT_SERVER, NULL};
-    rabbit->pid = s_spawn_in (argv, dir, rabbit->log, env);
+    rabbit->pid = arb_benchproc_spawn_logged (argv, dir, rabbit->log, env);
     for (int i = 0; i < S_RABBIT_WAIT_S * 50; i++) {
         if (waitpid (rabbit->pid, NULL, WNOHANG) != 0) {
             rabbit->pid = 0;

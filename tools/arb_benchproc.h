@@ -27,6 +27,13 @@ pid_t arb_benchproc_spawn (char *const argv[]);
 //  (NULL: inherited).
 pid_t arb_benchproc_spawn_log (char *const argv[], const char *log);
 
+//  Runs argv (argv[0] a path) in a session of its own, in dir (NULL: this
+//  one), with env (NULL: ours), its output appended to log. Returns its pid.
+pid_t arb_benchproc_spawn_logged (char *const argv[],
+                                  const char *dir,
+                                  const char *log,
+                                  char *const env[]);
+
 //  SIGTERM, then waits for the process. Accepts pid <= 0.
 void arb_benchproc_stop (pid_t pid);
 

@@ -91,31 +91,6 @@ typedef struct {
 //  ---------------------------------------------------------------------
 //  Servers
 
-//  Runs argv with its output to log, in a session of its own.
-static pid_t
-s_spawn (char *const argv[], const char *log, char *const *env)
-{
-    fflush (stdout);
-    fflush (stderr);
-    pid_t pid = fork ();
-    if (pid == 0) {
-        setsid ();
-        int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2 (fd, 1);
-            dup2 (fd, 2);
-            close (fd);
-        }
-        if (env)
-            execve (argv[0], argv, env);
-        else
-            execv (argv[0], argv);
-        fprintf (stderr, "arbiter-peers: cannot run %s: %s\n", argv[0], strerror (errno));
-        _exit (127);
-    }
-    return pid;
-}
-
 static bool
 s_port_open (int port)
 {
@@ -216,7 +191,8 @@ s_beanstalkd_start_with (s_server_t *server, bool fsync_each)
         "/usr/bin/beanstalkd", "-l", "127.0.0.1", "-p", port, "-b", binlog, "-f0", NULL};
     char *default_argv[] = {
         "/usr/bin/beanstalkd", "-l", "127.0.0.1", "-p", port, "-b", binlog, NULL};
-    server->pid = s_spawn (fsync_each ? fsync_argv : default_argv, server->log, NULL);
+    server->pid = arb_benchproc_spawn_logged (fsync_each ? fsync_argv : default_argv, NULL,
+                                              server->log, NULL);
     return s_wait_ready (server, s_port_ready, 10000);
 }
 
@@ -377,7 +353,7 @@ s_redis_start_with (s_server_t *server, const char *fsync)
                     "--protected-mode",
                     "no",
                     NULL};
-    server->pid = s_spawn (argv, server->log, NULL);
+    server->pid = arb_benchproc_spawn_logged (argv, NULL, server->log, NULL);
     if (s_wait_ready (server, s_redis_ready, 20000))
         return -1;
     redisContext *c = redisConnect ("127.0.0.1", server->port);
