@@ -67,15 +67,20 @@ arb_amqp_conn_send_content (arb_amqp_conn_t *self,
     //  no body frame for an empty body: pika and amqplib break on one
     size_t chunk = self->frame_max - ARB_AMQP_OVERHEAD;
     const uint8_t *data = payload ? zframe_data (payload) : NULL;
+    bool sliced = false;  //  a slice points into payload: the stream must own it
     for (size_t off = 0; off < size; off += chunk) {
         size_t len = size - off < chunk ? size - off : chunk;
         bool last = off + len == size;
         uint8_t *head = arb_stream_reserve (self->stream, 7);
         arb_amqp_frame_write_head (head, AMQP_FRAME_BODY, channel, (uint32_t) len);
-        if (len <= 2048)
+        //  small pieces are copied, larger ones written from the frame;
+        //  the last piece hands the frame over if any slice needs it
+        if (len <= 2048 && !(last && sliced))
             arb_stream_write (self->stream, data + off, len);
-        else
+        else {
             arb_stream_write_slice (self->stream, data + off, len, last ? &payload : NULL);
+            sliced = true;
+        }
         uint8_t end = AMQP_FRAME_END;
         arb_stream_write (self->stream, &end, 1);
     }

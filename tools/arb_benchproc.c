@@ -215,11 +215,14 @@ s_write_file (const char *dir, const char *name, const char *text)
     }
 }
 
-int
-arb_benchproc_start_rabbit (arb_benchproc_rabbit_t *rabbit,
-                            const char *prefix,
-                            bool (*ready) (int port, void *arg),
-                            void *arg)
+//  One try: 0, 1 if it did not start (the log shown if last), -1 if it
+//  could not be tried.
+static int
+s_try_rabbit (arb_benchproc_rabbit_t *rabbit,
+              const char *prefix,
+              bool (*ready) (int port, void *arg),
+              void *arg,
+              bool last)
 {
     static int serial;
     memset (rabbit, 0, sizeof (*rabbit));
@@ -279,13 +282,29 @@ arb_benchproc_start_rabbit (arb_benchproc_rabbit_t *rabbit,
             return 0;
         usleep (20000);
     }
-    fprintf (stderr, "benchmark: rabbitmq-server did not start; its log:\n");
-    char cmd[256];
-    snprintf (cmd, sizeof (cmd), "tail -n 20 %s >&2", rabbit->log);
-    if (system (cmd) != 0)
-        fprintf (stderr, "benchmark: no log\n");
+    if (last) {
+        fprintf (stderr, "benchmark: rabbitmq-server did not start; its log:\n");
+        char cmd[256];
+        snprintf (cmd, sizeof (cmd), "tail -n 20 %s >&2", rabbit->log);
+        if (system (cmd) != 0)
+            fprintf (stderr, "benchmark: no log\n");
+    }
     arb_benchproc_stop_rabbit (rabbit);
-    return -1;
+    return 1;
+}
+
+int
+arb_benchproc_start_rabbit (arb_benchproc_rabbit_t *rabbit,
+                            const char *prefix,
+                            bool (*ready) (int port, void *arg),
+                            void *arg)
+{
+    //  a free port can be taken by another program before the node binds
+    //  it (its AMQP, distribution or epmd port): then once more, on others
+    int rc = 1;
+    for (int attempt = 0; attempt < 3 && rc == 1; attempt++)
+        rc = s_try_rabbit (rabbit, prefix, ready, arg, attempt == 2);
+    return rc ? -1 : 0;
 }
 
 void
