@@ -143,6 +143,7 @@ typedef enum {
 //  they read well in logs and map directly onto the gateway's REST API.
 typedef enum {
     ARB_ERR_BAD_REQUEST = 400,     //  malformed message, missing or bad field
+    ARB_ERR_FORBIDDEN = 403,       //  the peer's certificate has no role that may do this
     ARB_ERR_NOT_FOUND = 404,       //  unknown task, queue or key
     ARB_ERR_CONFLICT = 409,        //  state does not allow the operation
     ARB_ERR_UNKNOWN_WORKER = 410,  //  worker verb from an unregistered peer: register again
