@@ -24,6 +24,10 @@
         broker  -> worker   WELCOME DISPATCH HEARTBEAT STOP ERROR
 
     One connection may be a client and a worker at once (the gateway is).
+    A broker started with --curve lets each peer send only what the role
+    of its certificate permits, and answers anything else with ERROR
+    ARB_ERR_FORBIDDEN (PROTOCOL.md, "Authentication and roles"; the roles
+    of each type are in the broker's verb table, broker/arb_verbs.c).
     A request carries a request id chosen by the sender; the reply carries
     the same id. Streamed messages (DONE, EVENT, DISPATCH after CREDIT,
     STOP, HEARTBEAT) carry request id 0.
