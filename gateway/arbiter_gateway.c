@@ -160,8 +160,8 @@ main (int argc, char **argv)
         {"broker", 'b', ARB_OPT_STR, &settings.broker, 0, 0, "EP",
          "the broker's endpoint (default $ARBITER_BROKER, else tcp://127.0.0.1:7700)"},
         {"cert", 0, ARB_OPT_STR, &settings.cert, 0, 0, "FILE",
-         "the gateway's secret certificate, for a broker that runs with --curve (arbiter keygen "
-         "NAME --role admin writes NAME.cert_secret; default $ARBITER_CERT)"},
+         "the gateway's secret certificate for a broker with --curve, role admin (default "
+         "$ARBITER_CERT)"},
         {"broker-key", 0, ARB_OPT_STR, &settings.broker_key, 0, 0, "KEY|FILE",
          "the broker's public key, or its broker.cert file (default $ARBITER_BROKER_KEY)"},
         {"name", 0, ARB_OPT_STR, &settings.name, 0, 0, "NAME",
