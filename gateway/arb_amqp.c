@@ -252,6 +252,230 @@ arb_amqp_queue_used (arb_amqp_t *self, arb_amqp_queue_t *queue)
 }
 
 //  ---------------------------------------------------------------------
+//  Dead-lettering
+
+//  One message being dead-lettered: its task is settled once every copy
+//  has an answer.
+typedef struct {
+    arb_amqp_t *server;  //  borrowed
+    uint64_t task;       //  the task dead-lettered
+    size_t left;         //  copies not yet answered
+    bool failed;         //  a copy was not stored
+    void *handle;        //  in server->deadletters
+} s_deadletter_t;
+
+static void
+s_on_deadlettered (arb_gateway_t *gateway,
+                   const arb_submitted_task_t *task,
+                   int code,
+                   const char *error,
+                   void *arg)
+{
+    (void) gateway;
+    s_deadletter_t *dl = (s_deadletter_t *) arg;
+    arb_amqp_t *self = dl->server;
+    if (!task) {
+        zsys_warning ("amqp: dead-lettering failed task=%" PRIu64 " code=%d reason=\"%s\"",
+                      dl->task, code, error ? error : "");
+        dl->failed = true;
+    }
+    if (--dl->left)
+        return;
+    //  a copy not stored: the message stays in its queue (the copies
+    //  that were stored stay too: at least once)
+    if (dl->failed)
+        arb_link_release (self->link, dl->task);
+    else
+        arb_link_complete (self->link, dl->task, NULL);
+    zlistx_delete (self->deadletters, dl->handle);
+}
+
+static void
+s_deadletter_destructor (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+int
+arb_amqp_deadletter (
+    arb_amqp_t *self, arb_amqp_queue_t *queue, uint64_t task, arb_bin_t headers, zframe_t *payload)
+{
+    if (!queue->settings.dlx)
+        return -1;
+    arb_amqp_exchange_t *exchange = arb_amqp_model_exchange (queue->vhost, queue->settings.dlx);
+    if (!exchange)
+        return -1;
+    //  the routing key it was published with, unless the queue names one
+    char key[ARB_AMQP_NAME_MAX + 1];
+    amqp_bytes_t x, k, raw;
+    if (arb_amqp_frame_read_record (headers.data, headers.size, &x, &k, &raw) == 0) {
+        memcpy (key, k.bytes, k.len);
+        key[k.len] = 0;
+    }
+    else
+        snprintf (key, sizeof (key), "%s", queue->name);
+    zlistx_t *targets = self->route;
+    size_t n = arb_amqp_model_route (exchange, queue->settings.dlrk ? queue->settings.dlrk : key,
+                                     NULL, targets);
+    if (n == 0)
+        return -1;
+    s_deadletter_t *dl = (s_deadletter_t *) zmalloc (sizeof (s_deadletter_t));
+    dl->server = self;
+    dl->task = task;
+    dl->left = n;
+    dl->handle = zlistx_add_end (self->deadletters, dl);
+    for (arb_amqp_queue_t *q = (arb_amqp_queue_t *) zlistx_first (targets); q;
+         q = (arb_amqp_queue_t *) zlistx_next (targets)) {
+        arb_task_spec_t spec = {
+            .queue = q->broker,
+            .name = ARB_AMQP_TASK_NAME,
+            .headers = headers,
+            .payload = payload ? zframe_dup (payload) : NULL,
+        };
+        if (arb_gateway_submit_one (self->gateway, &spec, s_on_deadlettered, dl))
+            arb_amqp_queue_grew (self, q);
+        else
+            s_on_deadlettered (self->gateway, NULL, 0, arb_gateway_error (self->gateway), dl);
+    }
+    zlistx_purge (targets);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  x-max-length
+
+//  A queue's trim under way: count its ready messages (STATS), take the
+//  ones over the bound from the head (TAKE) and drop or dead-letter them;
+//  again while publishes came meanwhile. One per queue at a time, found
+//  through queue->trim; the queue is looked up by name at each answer
+//  (it may be gone).
+typedef struct {
+    arb_amqp_t *server;       //  borrowed
+    arb_amqp_vhost_t *vhost;  //  borrowed (vhosts last as long as the model)
+    char *name;               //  owned: the queue's AMQP name
+    bool again;               //  the queue grew after the count was asked
+    void *handle;             //  in server->trims
+} s_trim_t;
+
+#define ARB_AMQP_TRIM_MAX 256  //  messages taken by one TAKE at most
+
+static void
+s_trim_destructor (void **item)
+{
+    s_trim_t *trim = (s_trim_t *) *item;
+    if (!trim)
+        return;
+    free (trim->name);
+    free (trim);
+    *item = NULL;
+}
+
+static arb_amqp_queue_t *
+s_trim_queue (s_trim_t *trim)
+{
+    arb_amqp_queue_t *queue = arb_amqp_model_queue (trim->vhost, trim->name);
+    return queue && queue->trim == trim ? queue : NULL;
+}
+
+static void
+s_trim_end (s_trim_t *trim)
+{
+    arb_amqp_queue_t *queue = s_trim_queue (trim);
+    if (queue)
+        queue->trim = NULL;
+    zlistx_delete (trim->server->trims, trim->handle);
+}
+
+static void s_on_trim_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg);
+
+//  Asks for the queue's ready count, after the turn's publishes.
+static void
+s_trim_count (s_trim_t *trim, arb_amqp_queue_t *queue)
+{
+    arb_amqp_t *self = trim->server;
+    trim->again = false;
+    arb_gateway_flush (self->gateway);
+    arb_msg_t *stats = arb_amqp_count_request (self, queue->broker);
+    if (!arb_gateway_send (self->gateway, &stats, s_on_trim_count, trim))
+        s_trim_end (trim);  //  the next publish tries again
+}
+
+static void
+s_on_trim_take (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    s_trim_t *trim = (s_trim_t *) arg;
+    arb_amqp_t *self = trim->server;
+    arb_amqp_queue_t *queue = s_trim_queue (trim);
+    arb_msg_t *reply = *reply_p;
+    size_t taken = 0;
+    if (arb_msg_type (reply) == ARB_MSG_DISPATCH) {
+        arb_dispatch_body_t *body = arb_msg_dispatch (reply);
+        taken = body->tasks.n;
+        for (size_t i = 0; i < taken; i++) {
+            arb_dispatch_task_t *task = &body->tasks.v[i];
+            if (!queue
+                || arb_amqp_deadletter (self, queue, task->id, task->headers, task->payload) != 0)
+                arb_link_complete (self->link, task->id, NULL);
+        }
+        if (taken)
+            zsys_debug ("amqp: queue over x-max-length queue=%s dropped=%zu", trim->name, taken);
+    }
+    //  count again: more may be over (a take is bounded, publishes came);
+    //  nothing taken (a paused queue, the broker's recovery window) ends it
+    if (queue && (taken || trim->again))
+        s_trim_count (trim, queue);
+    else
+        s_trim_end (trim);
+}
+
+static void
+s_on_trim_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    s_trim_t *trim = (s_trim_t *) arg;
+    arb_amqp_t *self = trim->server;
+    arb_amqp_queue_t *queue = s_trim_queue (trim);
+    if (!queue || arb_msg_type (*reply_p) != ARB_MSG_STATS_REPLY) {
+        s_trim_end (trim);
+        return;
+    }
+    uint64_t ready = arb_amqp_ready_count (*reply_p, queue->broker);
+    if (ready > queue->settings.max_length) {
+        uint64_t over = ready - queue->settings.max_length;
+        uint32_t max = over > ARB_AMQP_TRIM_MAX ? ARB_AMQP_TRIM_MAX : (uint32_t) over;
+        if (arb_gateway_take (self->gateway, queue->broker, max, s_on_trim_take, trim))
+            return;
+        zsys_warning ("amqp: cannot trim queue=%s reason=\"%s\"", queue->broker,
+                      arb_gateway_error (self->gateway));
+    }
+    else if (trim->again) {
+        s_trim_count (trim, queue);
+        return;
+    }
+    s_trim_end (trim);
+}
+
+void
+arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue)
+{
+    if (!queue->settings.has_max_length)
+        return;
+    if (queue->trim) {
+        ((s_trim_t *) queue->trim)->again = true;
+        return;
+    }
+    s_trim_t *trim = (s_trim_t *) zmalloc (sizeof (s_trim_t));
+    trim->server = self;
+    trim->vhost = queue->vhost;
+    trim->name = strdup (queue->name);
+    trim->handle = zlistx_add_end (self->trims, trim);
+    queue->trim = trim;
+    s_trim_count (trim, queue);
+}
+
+//  ---------------------------------------------------------------------
 //  Loading the model
 
 static void s_load (arb_amqp_t *self);
@@ -456,6 +680,10 @@ arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
     zlistx_set_destructor (self->users, s_user_destructor);
     self->conns = zlistx_new ();
     self->route = zlistx_new ();
+    self->trims = zlistx_new ();
+    zlistx_set_destructor (self->trims, s_trim_destructor);
+    self->deadletters = zlistx_new ();
+    zlistx_set_destructor (self->deadletters, s_deadletter_destructor);
     self->held = arb_idmap_new ();
     char *vhosts = strdup (config->vhosts && *config->vhosts ? config->vhosts : "/");
     char *save = NULL;
@@ -507,6 +735,8 @@ arb_amqp_destroy (arb_amqp_t **self_p)
     }
     zlistx_destroy (&self->conns);
     zlistx_destroy (&self->route);
+    zlistx_destroy (&self->trims);
+    zlistx_destroy (&self->deadletters);
     zlistx_destroy (&self->users);
     arb_idmap_destroy (&self->held);
     arb_amqp_model_destroy (&self->model);

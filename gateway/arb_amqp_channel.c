@@ -267,90 +267,9 @@ s_release_all (arb_amqp_channel_t *self)
     arb_amqp_t *server = self->conn->server;
     arb_amqp_delivery_t *d;
     while ((d = (arb_amqp_delivery_t *) zlistx_first (self->deliveries))) {
-        if (!d->settling) {
-            arb_link_release (server->link, d->task);
-        }
+        arb_link_release (server->link, d->task);
         s_delivery_free (self, d);
     }
-}
-
-//  ---------------------------------------------------------------------
-//  Dead-lettering
-
-typedef struct {
-    arb_amqp_t *server;  //  borrowed
-    uint64_t task;       //  the rejected task, completed once every copy is in
-    size_t left;
-} s_deadletter_t;
-
-static void
-s_on_deadlettered (arb_gateway_t *gateway,
-                   const arb_submitted_task_t *task,
-                   int code,
-                   const char *error,
-                   void *arg)
-{
-    (void) gateway;
-    s_deadletter_t *dl = (s_deadletter_t *) arg;
-    if (!task) {
-        //  the copy was not stored: the message stays where it was
-        zsys_warning ("amqp: dead-lettering failed task=%" PRIu64 " code=%d reason=\"%s\"",
-                      dl->task, code, error ? error : "");
-        arb_link_release (dl->server->link, dl->task);
-        dl->left = 1;
-    }
-    if (--dl->left == 0) {
-        if (task)
-            arb_link_complete (dl->server->link, dl->task, NULL);
-        free (dl);
-    }
-}
-
-//  Publishes a rejected delivery's copy to its queue's dead-letter
-//  exchange; the original is completed once the copies are stored (kept
-//  if not). Returns 0, or -1 if there was nowhere to send it.
-static int
-s_deadletter (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
-{
-    arb_amqp_queue_t *queue = delivery->queue;
-    if (!delivery->headers || !queue->settings.dlx)
-        return -1;
-    arb_amqp_exchange_t *exchange = arb_amqp_model_exchange (queue->vhost, queue->settings.dlx);
-    if (!exchange)
-        return -1;
-    char xname[256], key[256];
-    const uint8_t *raw;
-    size_t raw_size;
-    arb_bin_t bin = {zchunk_data (delivery->headers), zchunk_size (delivery->headers)};
-    if (s_parse_record (&bin, xname, key, &raw, &raw_size) != 0) {
-        xname[0] = 0;
-        snprintf (key, sizeof (key), "%s", queue->name);
-    }
-    const char *rk = queue->settings.dlrk ? queue->settings.dlrk : key;
-    zlistx_t *targets = zlistx_new ();
-    arb_amqp_model_route (exchange, rk, NULL, targets);
-    size_t n = zlistx_size (targets);
-    if (n == 0) {
-        zlistx_destroy (&targets);
-        return -1;
-    }
-    s_deadletter_t *dl = (s_deadletter_t *) zmalloc (sizeof (s_deadletter_t));
-    dl->server = self->conn->server;
-    dl->task = delivery->task;
-    dl->left = n;
-    for (arb_amqp_queue_t *q = (arb_amqp_queue_t *) zlistx_first (targets); q;
-         q = (arb_amqp_queue_t *) zlistx_next (targets)) {
-        arb_task_spec_t spec = {
-            .queue = q->broker,
-            .name = ARB_AMQP_TASK_NAME,
-            .headers = {zchunk_data (delivery->headers), zchunk_size (delivery->headers)},
-            .payload = zframe_dup (delivery->payload),
-        };
-        if (!arb_gateway_submit_one (self->conn->server->gateway, &spec, s_on_deadlettered, dl))
-            s_on_deadlettered (self->conn->server->gateway, NULL, 0, "refused", dl);
-    }
-    zlistx_destroy (&targets);
-    return 0;
 }
 
 //  how: 0 ack, 1 requeue, 2 reject without requeue
@@ -362,8 +281,13 @@ s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how)
     if (how == 1) {
         arb_link_release (server->link, delivery->task);
     }
-    else if (how == 2 && s_deadletter (self, delivery) == 0)
-        ;  //  completed once its copy is in
+    else if (how == 2 && delivery->queue && delivery->headers
+             && arb_amqp_deadletter (
+                    server, delivery->queue, delivery->task,
+                    (arb_bin_t){zchunk_data (delivery->headers), zchunk_size (delivery->headers)},
+                    delivery->payload)
+                    == 0)
+        ;  //  completed once its copies are in
     else
         arb_link_complete (server->link, delivery->task, NULL);
     s_delivery_free (self, delivery);
@@ -811,6 +735,9 @@ s_publish (arb_amqp_channel_t *self)
     publish->seq = self->confirm ? ++self->next_seq : 0;
     publish->tickets = n > 1 ? (uint64_t *) zmalloc (n * sizeof (uint64_t)) : &publish->ticket;
     publish->handle = zlistx_add_end (self->publishes, publish);
+    //  held until every task is handed over: a batch refused on the way
+    //  answers the tasks before, and must not end the publish under us
+    publish->left = 1;
     if (n == 0 && self->pub_mandatory) {
         amqp_basic_return_t ret = {
             .reply_code = AMQP_NO_ROUTE,
@@ -879,8 +806,13 @@ s_publish (arb_amqp_channel_t *self)
     }
     if (record != small)
         free (record);
+    //  x-max-length: the bounded queues are trimmed once these are out
+    for (arb_amqp_queue_t *q = (arb_amqp_queue_t *) zlistx_first (queues); q;
+         q = (arb_amqp_queue_t *) zlistx_next (queues))
+        arb_amqp_queue_grew (server, q);
     zlistx_purge (queues);
     s_reset_content (self);
+    publish->left--;
     s_confirm_progress (self);
 }
 

@@ -413,18 +413,31 @@ arb_amqp_model_parse_qargs (amqp_table_t *args, arb_amqp_qargs_t *settings, char
         snprintf (why, size, "invalid arg 'x-expires' for queue: 0 is out of range");
         goto bad;
     }
-    //  a bound on a queue's length needs its count where the publish is
-    //  stored: the broker keeps none, and other protocols feed the same
-    //  queue, so the gateway cannot enforce it and says so
-    static const char *unbounded[] = {"x-max-length", "x-max-length-bytes", "x-overflow"};
-    for (size_t i = 0; i < sizeof (unbounded) / sizeof (unbounded[0]); i++)
-        if (arb_amqp_table_get (args, unbounded[i])) {
-            snprintf (why, size,
-                      "invalid arg '%s' for queue: not supported (arbiter does not bound a "
-                      "queue's length)",
-                      unbounded[i]);
-            goto bad;
-        }
+    //  x-max-length is kept by dropping the head (arb_amqp.c, as
+    //  RabbitMQ's default overflow); the other overflows decide a publish
+    //  before it is stored, and a byte bound needs the queue's bytes: the
+    //  broker keeps neither, so they are refused, never ignored
+    if ((rc = s_arg_uint (args, "x-max-length", UINT32_MAX, &settings->max_length, why, size)) < 0)
+        goto bad;
+    settings->has_max_length = rc == 1;
+    char *overflow = NULL;
+    if (s_arg_str (args, "x-overflow", &overflow, why, size) < 0)
+        goto bad;
+    if (overflow && !streq (overflow, "drop-head")) {
+        snprintf (why, size,
+                  "invalid arg 'x-overflow' for queue: '%.60s' is not supported (only "
+                  "drop-head)",
+                  overflow);
+        zstr_free (&overflow);
+        goto bad;
+    }
+    zstr_free (&overflow);
+    if (arb_amqp_table_get (args, "x-max-length-bytes")) {
+        snprintf (why, size,
+                  "invalid arg 'x-max-length-bytes' for queue: not supported (arbiter counts "
+                  "a queue's messages, not its bytes)");
+        goto bad;
+    }
     if (s_arg_uint (args, "x-max-priority", 255, &priority, why, size) < 0)
         goto bad;
     settings->max_priority = (uint8_t) priority;

@@ -54,8 +54,10 @@ typedef struct {
     bool has_ttl;
     uint64_t expires_ms;   //  x-expires: deleted once unused this long
     uint8_t max_priority;  //  x-max-priority (0: no priorities)
-    char *dlx;             //  owned x-dead-letter-exchange, or NULL
-    char *dlrk;            //  owned x-dead-letter-routing-key, or NULL
+    uint64_t max_length;   //  x-max-length: ready messages kept at most (set: has_max_length)
+    bool has_max_length;
+    char *dlx;   //  owned x-dead-letter-exchange, or NULL
+    char *dlrk;  //  owned x-dead-letter-routing-key, or NULL
 } arb_amqp_qargs_t;
 
 //  A queue (fields read-only for callers but the counters marked so).
@@ -73,6 +75,7 @@ struct _arb_amqp_queue_t {
     bool had_consumer;        //  auto-delete: it had one (callers set)
     bool exclusive_consumer;  //  a consumer holds it exclusively (callers set)
     uint64_t last_used_ms;    //  x-expires: monotonic ms of its last use (arb_amqp_queue_used)
+    void *trim;               //  x-max-length: the server's trim under way, or NULL (callers set)
 };
 
 struct _arb_amqp_exchange_t {

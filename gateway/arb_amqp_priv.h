@@ -58,6 +58,8 @@ struct _arb_amqp_t {
     uint64_t started_ms;       //  monotonic ms at start
     arb_stream_io_t io;        //  the connections' shared read buffer and byte counts
     zlistx_t *route;           //  owned: a publish's queues while it is routed (kept empty)
+    zlistx_t *trims;           //  owned: x-max-length trims under way (arb_amqp.c)
+    zlistx_t *deadletters;     //  owned: messages being dead-lettered (arb_amqp.c)
 };
 
 typedef enum {
@@ -118,12 +120,10 @@ typedef struct {
     uint64_t task;                  //  the broker task id
     arb_amqp_channel_t *channel;    //  borrowed
     arb_amqp_consumer_t *consumer;  //  borrowed, NULL after basic.get or a cancel
-    arb_amqp_queue_t *queue;        //  borrowed: for dead-lettering
+    arb_amqp_queue_t *queue;        //  borrowed: for dead-lettering; NULL once it is deleted
     zframe_t *payload;              //  owned copy when the queue dead-letters, else NULL
     zchunk_t *headers;              //  owned copy when the queue dead-letters, else NULL
     void *handle;                   //  in the channel's delivery list
-    bool settling;                  //  dead-lettering: waits for the broker
-    size_t dl_left;                 //  dead-letter copies not yet SUBMITTED
 } arb_amqp_delivery_t;
 
 typedef struct {
@@ -238,6 +238,22 @@ uint32_t arb_amqp_delete_queue (arb_amqp_t *self,
 //  basic.get, or its last consumer went). A queue with x-expires is
 //  deleted once it has had no consumer and no such use for that long.
 void arb_amqp_queue_used (arb_amqp_t *self, arb_amqp_queue_t *queue);
+
+//  x-max-length: messages were published to queue. Once the turn's
+//  publishes are out, its ready messages are counted and those over the
+//  bound are taken from the head and dropped, or dead-lettered if the
+//  queue says where (as RabbitMQ's drop-head). One trim per queue at a
+//  time; growth meanwhile makes it count again.
+void arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue);
+
+//  Dead-letters a message of queue: a copy of it (its task's headers
+//  record and payload, both borrowed) goes to every queue its dead-letter
+//  exchange routes it to, and task is completed once every copy is stored
+//  (released back if one is not). Returns 0, or -1 if the queue has no
+//  dead-letter exchange or it routes nowhere: task is the caller's to
+//  settle.
+int arb_amqp_deadletter (
+    arb_amqp_t *self, arb_amqp_queue_t *queue, uint64_t task, arb_bin_t headers, zframe_t *payload);
 
 //  A STATS request for one broker queue (its record only, never a scan
 //  of every queue), to send.

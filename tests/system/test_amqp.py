@@ -46,6 +46,16 @@ def drain(ch, queue, n, timeout=10, ack=True):
     return got
 
 
+def bodies_of(ch, queue):
+    """Every message of queue, with basic.get (acked)."""
+    out = []
+    while True:
+        m, _, b = ch.basic_get(queue, auto_ack=True)
+        if not m:
+            return out
+        out.append(b)
+
+
 # ---------------------------------------------------------------------------
 # pika
 
@@ -145,12 +155,7 @@ def test_pika_exchanges_of_each_type(gateway):
     ch.basic_publish('amq.direct', 'blue', b'amq')
 
     def bodies(q):
-        out = []
-        while True:
-            m, _, b = ch.basic_get(q, auto_ack=True)
-            if not m:
-                return out
-            out.append(b)
+        return bodies_of(ch, q)
     assert bodies('q1') == [b'direct', b'fanout', b'amq']
     assert bodies('q2') == [b'fanout', b'topic3']
     assert bodies('q3') == [b'topic3', b'topic1', b'headers']
@@ -227,11 +232,48 @@ def test_queues_are_the_brokers(gateway):
     c.close()
 
 
-def test_pika_max_length_refused_and_expires_enforced(gateway):
+def test_pika_max_length_drops_the_head(gateway):
+    """x-max-length as RabbitMQ's default overflow: the oldest ready messages
+    go, dead-lettered when the queue says where; unacked ones do not count."""
     c = connect(gateway)
     ch = c.channel()
-    # a bound on a queue's length cannot be kept: refused, never ignored
-    for args in ({'x-max-length': 10}, {'x-max-length-bytes': 1000}, {'x-overflow': 'drop-head'}):
+    ch.exchange_declare('ml-dlx', 'fanout')
+    ch.queue_declare('ml-dropped')
+    ch.queue_bind('ml-dropped', 'ml-dlx')
+    ch.queue_declare('bounded', arguments={'x-max-length': 3, 'x-overflow': 'drop-head'})
+    ch.queue_declare('bounded-dl', arguments={'x-max-length': 2,
+                                              'x-dead-letter-exchange': 'ml-dlx'})
+    ch.confirm_delivery()
+    for i in range(10):
+        ch.basic_publish('', 'bounded', b'%d' % i)
+        ch.basic_publish('', 'bounded-dl', b'dl%d' % i)
+
+    def count(queue):
+        return ch.queue_declare(queue, passive=True).method.message_count
+    wait_until(lambda: (count('bounded'), count('bounded-dl'), count('ml-dropped')) == (3, 2, 8),
+               timeout=10, what='the bounded queues trimmed')
+    assert bodies_of(ch, 'bounded-dl') == [b'dl8', b'dl9']
+    assert bodies_of(ch, 'ml-dropped') == [b'dl%d' % i for i in range(8)]
+    # two of the three taken unacked: they are not counted, so one more
+    # publish drops only the one ready message left over
+    m7, _, b7 = ch.basic_get('bounded')
+    m8, _, b8 = ch.basic_get('bounded')
+    assert (b7, b8) == (b'7', b'8')
+    for b in (b'a', b'b', b'c'):
+        ch.basic_publish('', 'bounded', b)
+    wait_until(lambda: count('bounded') == 3, timeout=10, what='trimmed to 3 ready')
+    ch.basic_ack(m8.delivery_tag, multiple=True)
+    assert bodies_of(ch, 'bounded') == [b'a', b'b', b'c']
+    c.close()
+
+
+def test_pika_unkept_bounds_refused_and_expires_enforced(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    # a bound the gateway cannot keep is refused, never ignored
+    for args in ({'x-max-length-bytes': 1000},
+                 {'x-max-length': 10, 'x-overflow': 'reject-publish'},
+                 {'x-max-length': 10, 'x-overflow': 'reject-publish-dlx'}):
         with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
             ch.queue_declare('bounded', arguments=args)
         assert e.value.reply_code == 406 and 'not supported' in e.value.reply_text

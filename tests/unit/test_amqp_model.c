@@ -350,19 +350,41 @@ test_queue_arguments (void **state)
     assert_int_equal (settings.max_priority, 9);
     assert_string_equal (settings.dlx, "dlx");
     arb_amqp_model_free_qargs (&settings);
-    //  a bound on the length is refused, never ignored
-    const char *refused[] = {"x-max-length", "x-max-length-bytes"};
-    for (size_t i = 0; i < 2; i++) {
-        amqp_table_entry_t bound[] = {s_int (refused[i], 10)};
-        amqp_table_t bound_args = {1, bound};
-        assert_int_equal (arb_amqp_model_parse_qargs (&bound_args, &settings, why, sizeof (why)),
-                          -1);
-        assert_non_null (strstr (why, refused[i]));
-    }
-    amqp_table_entry_t overflow[] = {s_str ("x-overflow", "reject-publish")};
-    amqp_table_t overflow_args = {1, overflow};
-    assert_int_equal (arb_amqp_model_parse_qargs (&overflow_args, &settings, why, sizeof (why)),
+    //  x-max-length is kept (drop-head, the only overflow taken); a bound
+    //  in bytes and the other overflows are refused, never ignored
+    amqp_table_entry_t bound[] = {s_int ("x-max-length", 10), s_str ("x-overflow", "drop-head")};
+    amqp_table_t bound_args = {2, bound};
+    assert_int_equal (arb_amqp_model_parse_qargs (&bound_args, &settings, why, sizeof (why)), 0);
+    assert_true (settings.has_max_length);
+    assert_int_equal (settings.max_length, 10);
+    arb_amqp_model_free_qargs (&settings);
+    amqp_table_entry_t zero_bound[] = {s_int ("x-max-length", 0)};
+    amqp_table_t zero_bound_args = {1, zero_bound};
+    assert_int_equal (arb_amqp_model_parse_qargs (&zero_bound_args, &settings, why, sizeof (why)),
+                      0);
+    assert_true (settings.has_max_length);
+    assert_int_equal (settings.max_length, 0);
+    arb_amqp_model_free_qargs (&settings);
+    assert_int_equal (arb_amqp_model_parse_qargs (&kept_args, &settings, why, sizeof (why)), 0);
+    assert_false (settings.has_max_length);
+    arb_amqp_model_free_qargs (&settings);
+    amqp_table_entry_t negative[] = {s_int ("x-max-length", -1)};
+    amqp_table_t negative_args = {1, negative};
+    assert_int_equal (arb_amqp_model_parse_qargs (&negative_args, &settings, why, sizeof (why)),
                       -1);
+    amqp_table_entry_t bytes[] = {s_int ("x-max-length-bytes", 1000)};
+    amqp_table_t bytes_args = {1, bytes};
+    assert_int_equal (arb_amqp_model_parse_qargs (&bytes_args, &settings, why, sizeof (why)), -1);
+    assert_non_null (strstr (why, "x-max-length-bytes"));
+    const char *overflows[] = {"reject-publish", "reject-publish-dlx"};
+    for (size_t i = 0; i < 2; i++) {
+        amqp_table_entry_t overflow[] = {s_int ("x-max-length", 5),
+                                         s_str ("x-overflow", overflows[i])};
+        amqp_table_t overflow_args = {2, overflow};
+        assert_int_equal (arb_amqp_model_parse_qargs (&overflow_args, &settings, why, sizeof (why)),
+                          -1);
+        assert_non_null (strstr (why, overflows[i]));
+    }
     //  x-expires 0 and a routing key without its exchange are wrong
     amqp_table_entry_t zero[] = {s_int ("x-expires", 0)};
     amqp_table_t zero_args = {1, zero};
