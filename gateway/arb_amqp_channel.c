@@ -44,9 +44,17 @@ struct _arb_amqp_channel_t {
     //  consumers and deliveries
     uint16_t prefetch;          //  per new consumer (global=false), 0: none
     uint16_t prefetch_channel;  //  global=true, 0: none
-    zlistx_t *consumers;        //  owned arb_amqp_consumer_t
-    zlistx_t *deliveries;       //  owned arb_amqp_delivery_t, in tag order
-    arb_idmap_t *by_tag;        //  tag -> borrowed delivery
+    //  the channel's prefetch: one link consumer for every ack-mode
+    //  consumer made under a global basic.qos, over all of their queues
+    uint32_t shared_sub;    //  its subscription, 0: none
+    uint32_t shared_limit;  //  the credit it was made with + changes (prefetch_channel)
+    uint32_t shared_owed;   //  credit to give back once the client reads
+    size_t shared_unacked;  //  unacked deliveries of shared consumers
+    uint64_t shared_turn;   //  round robin among the consumers of one queue
+    bool ending;            //  every consumer ends (close): no subscription is remade
+    zlistx_t *consumers;    //  owned arb_amqp_consumer_t
+    zlistx_t *deliveries;   //  owned arb_amqp_delivery_t, in tag order
+    arb_idmap_t *by_tag;    //  tag -> borrowed delivery
     uint64_t next_tag;
     uint64_t next_ctag;
     //  publishes awaiting the broker, in order
@@ -58,8 +66,9 @@ struct _arb_amqp_channel_t {
     arb_msg_t *get_reply;  //  owned DISPATCH
     bool get_no_ack;
     bool get_answered;
-    uint64_t get_count;           //  messages ready after it
-    arb_amqp_queue_t *get_queue;  //  borrowed
+    uint64_t get_count;  //  messages ready after it
+    char *get_queue;     //  owned: the queue's name (it may be deleted meanwhile)
+    char *get_broker;    //  owned: its broker queue's name
 };
 
 //  ---------------------------------------------------------------------
@@ -104,6 +113,7 @@ s_send (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
 
 static void s_reset_content (arb_amqp_channel_t *self);
 static void s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer);
+static void s_end_consumers (arb_amqp_channel_t *self);
 static void s_release_all (arb_amqp_channel_t *self);
 
 void
@@ -124,8 +134,7 @@ arb_amqp_channel_fail (arb_amqp_channel_t *self, int code, const char *text, uin
     s_send (self, AMQP_CHANNEL_CLOSE_METHOD, &close);
     self->closing = true;
     //  as on any close: consumers end, unacked deliveries go back
-    while (zlistx_first (self->consumers))
-        s_consumer_end (self, (arb_amqp_consumer_t *) zlistx_first (self->consumers));
+    s_end_consumers (self);
     s_release_all (self);
     s_reset_content (self);
 }
@@ -135,27 +144,34 @@ arb_amqp_channel_fail (arb_amqp_channel_t *self, int code, const char *text, uin
 
 static void s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery);
 
-//  Gives consumer one credit back now, or once the client reads.
+//  Gives one credit back now, or once the client reads: to the channel's
+//  shared subscription if shared (a delivery of a shared consumer, which
+//  may have ended since), else to consumer's own (none if it ended).
 static void
-s_credit_back (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer)
+s_credit_back (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, bool shared)
 {
-    if (!consumer)
+    uint32_t sub = shared ? self->shared_sub : consumer ? consumer->sub : 0;
+    if (!sub)
         return;
     if (arb_stream_is_full (self->conn->stream) || self->closing)
-        consumer->owed++;
+        (*(shared ? &self->shared_owed : &consumer->owed))++;
     else
-        arb_link_add_credit (self->conn->server->link, consumer->sub, 1);
+        arb_link_add_credit (self->conn->server->link, sub, 1);
 }
 
 void
 arb_amqp_channel_drained (arb_amqp_channel_t *self)
 {
+    arb_link_t *link = self->conn->server->link;
     for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
          c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
         if (c->owed) {
-            arb_link_add_credit (self->conn->server->link, c->sub, (int) c->owed);
+            arb_link_add_credit (link, c->sub, (int) c->owed);
             c->owed = 0;
         }
+    if (self->shared_owed && self->shared_sub)
+        arb_link_add_credit (link, self->shared_sub, (int) self->shared_owed);
+    self->shared_owed = 0;
 }
 
 //  Reads a task's headers record (arb_amqp_frame.h), its exchange and
@@ -176,53 +192,113 @@ s_parse_record (
     return 0;
 }
 
+//  Holds a task delivered unacked under tag: its delivery (of consumer,
+//  or of basic.get if NULL) waits for the client's ack, nack or reject.
+//  queue (NULL: deleted already) is where a reject dead-letters from.
 static void
-s_on_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *arg)
+s_hold (arb_amqp_channel_t *self,
+        arb_amqp_consumer_t *consumer,
+        arb_amqp_queue_t *queue,
+        arb_dispatch_task_t *task,
+        uint64_t tag)
 {
-    (void) sub;
-    arb_amqp_consumer_t *consumer = (arb_amqp_consumer_t *) arg;
-    arb_amqp_channel_t *self = consumer->channel;
-    arb_amqp_t *server = self->conn->server;
-    char exchange[256], key[256];
-    const uint8_t *raw = (const uint8_t *) "\0\0";
-    size_t raw_size = 2;
-    if (s_parse_record (&task->headers, exchange, key, &raw, &raw_size) != 0) {
+    arb_amqp_delivery_t *delivery = (arb_amqp_delivery_t *) zmalloc (sizeof (arb_amqp_delivery_t));
+    delivery->tag = tag;
+    delivery->task = task->id;
+    delivery->channel = self;
+    delivery->consumer = consumer;
+    delivery->queue = queue;
+    delivery->shared = consumer && consumer->shared;
+    if (delivery->shared)
+        self->shared_unacked++;
+    if (queue && queue->settings.dlx) {
+        //  kept for dead-lettering: the task's copy is gone once sent
+        delivery->payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();
+        delivery->headers = zchunk_new (task->headers.data, task->headers.size);
+    }
+    delivery->handle = zlistx_add_end (self->deliveries, delivery);
+    arb_idmap_insert (self->by_tag, tag, delivery);
+    arb_idmap_insert (self->conn->server->held, task->id, delivery);
+}
+
+//  The exchange, routing key and property bytes a task is delivered with:
+//  from its headers record, else (a task not published over AMQP) exchange
+//  "", the queue's name and no properties.
+static void
+s_delivery_fields (arb_dispatch_task_t *task,
+                   const char *queue,
+                   char *exchange,
+                   char *key,
+                   const uint8_t **raw,
+                   size_t *raw_size)
+{
+    if (s_parse_record (&task->headers, exchange, key, raw, raw_size) != 0) {
         exchange[0] = 0;
-        snprintf (key, sizeof (key), "%s", consumer->queue->name);
-        raw = (const uint8_t *) "\0\0";
-        raw_size = 2;
+        snprintf (key, ARB_AMQP_NAME_MAX + 1, "%s", queue);
+        *raw = (const uint8_t *) "\0\0";
+        *raw_size = 2;
     }
+}
+
+//  Sends a task to consumer (basic.deliver).
+static void
+s_deliver (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, arb_dispatch_task_t *task)
+{
+    char exchange[ARB_AMQP_NAME_MAX + 1], key[ARB_AMQP_NAME_MAX + 1];
+    const uint8_t *raw;
+    size_t raw_size;
+    s_delivery_fields (task, consumer->queue->name, exchange, key, &raw, &raw_size);
     uint64_t tag = ++self->next_tag;
-    bool redelivered = task->delivered > 0;
     if (consumer->no_ack) {
-        arb_link_complete (link, task->id, NULL);
-        s_credit_back (self, consumer);
+        arb_link_complete (self->conn->server->link, task->id, NULL);
+        s_credit_back (self, consumer, false);
     }
-    else {
-        arb_amqp_delivery_t *delivery =
-            (arb_amqp_delivery_t *) zmalloc (sizeof (arb_amqp_delivery_t));
-        delivery->tag = tag;
-        delivery->task = task->id;
-        delivery->channel = self;
-        delivery->consumer = consumer;
-        delivery->queue = consumer->queue;
-        if (consumer->queue->settings.dlx) {
-            delivery->payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();
-            delivery->headers = zchunk_new (task->headers.data, task->headers.size);
-        }
-        delivery->handle = zlistx_add_end (self->deliveries, delivery);
-        arb_idmap_insert (self->by_tag, tag, delivery);
-        arb_idmap_insert (server->held, task->id, delivery);
-    }
+    else
+        s_hold (self, consumer, consumer->queue, task, tag);
     amqp_basic_deliver_t deliver = {
         .consumer_tag = amqp_cstring_bytes (consumer->tag),
         .delivery_tag = tag,
-        .redelivered = redelivered,
+        .redelivered = task->delivered > 0,
         .exchange = amqp_cstring_bytes (exchange),
         .routing_key = amqp_cstring_bytes (key),
     };
     arb_amqp_conn_send_content (self->conn, self->number, AMQP_BASIC_DELIVER_METHOD, &deliver, raw,
                                 raw_size, &task->payload);
+}
+
+static void
+s_on_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *arg)
+{
+    (void) link;
+    (void) sub;
+    arb_amqp_consumer_t *consumer = (arb_amqp_consumer_t *) arg;
+    s_deliver (consumer->channel, consumer, task);
+}
+
+//  A task of the channel's shared subscription: to a shared consumer of
+//  its queue, in turn when there are several.
+static void
+s_on_shared_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *arg)
+{
+    (void) sub;
+    arb_amqp_channel_t *self = (arb_amqp_channel_t *) arg;
+    size_t count = 0;
+    for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
+         c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
+        count += c->shared && streq (c->queue->broker, task->queue);
+    arb_amqp_consumer_t *pick = NULL;
+    size_t turn = count ? (size_t) (self->shared_turn++ % count) : 0;
+    for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers);
+         c && !pick; c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
+        if (c->shared && streq (c->queue->broker, task->queue) && turn-- == 0)
+            pick = c;
+    if (!pick) {
+        //  its consumer ended while it was on its way
+        arb_link_release (link, task->id);
+        s_credit_back (self, NULL, true);
+        return;
+    }
+    s_deliver (self, pick, task);
 }
 
 //  Settles a delivery: ack (complete), requeue (release to the head) or
@@ -235,13 +311,16 @@ arb_amqp_channel_stopped (arb_amqp_channel_t *self, arb_amqp_delivery_t *deliver
     //  the broker took it back (cancelled, or lost across a restart): an
     //  ack of it later is still accepted, as the client cannot know
     arb_amqp_consumer_t *consumer = delivery->consumer;
+    bool shared = delivery->shared;
     s_delivery_free (self, delivery);
-    s_credit_back (self, consumer);
+    s_credit_back (self, consumer, shared);
 }
 
 static void
 s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
 {
+    if (delivery->shared)
+        self->shared_unacked--;
     arb_idmap_remove (self->by_tag, delivery->tag);
     if (arb_idmap_lookup (self->conn->server->held, delivery->task) == delivery)
         arb_idmap_remove (self->conn->server->held, delivery->task);
@@ -278,6 +357,7 @@ s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how)
 {
     arb_amqp_t *server = self->conn->server;
     arb_amqp_consumer_t *consumer = delivery->consumer;
+    bool shared = delivery->shared;
     if (how == 1) {
         arb_link_release (server->link, delivery->task);
     }
@@ -291,7 +371,7 @@ s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how)
     else
         arb_link_complete (server->link, delivery->task, NULL);
     s_delivery_free (self, delivery);
-    s_credit_back (self, consumer);
+    s_credit_back (self, consumer, shared);
 }
 
 //  basic.ack, nack, reject. Returns -1 if the channel failed.
@@ -338,12 +418,78 @@ s_consumer_destructor (void **item)
     *item = NULL;
 }
 
+//  Whether a shared consumer of the channel consumes queue.
+static bool
+s_shared_has (arb_amqp_channel_t *self, arb_amqp_queue_t *queue)
+{
+    for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
+         c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
+        if (c->shared && c->queue == queue)
+            return true;
+    return false;
+}
+
+//  Makes the shared subscription again over the shared consumers' queues
+//  (a subscription's queues are fixed once made), with the credit the
+//  channel's prefetch leaves, and ends the old one (a task on its way on
+//  it goes back to its queue). 0, or -1 if the link refused it (more than
+//  ARB_CREDIT_QUEUES_MAX queues, too much credit).
+static int
+s_shared_remake (arb_amqp_channel_t *self)
+{
+    arb_link_t *link = self->conn->server->link;
+    const char *queues[ARB_CREDIT_QUEUES_MAX];
+    size_t n = 0;
+    bool fits = true;
+    for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
+         c = (arb_amqp_consumer_t *) zlistx_next (self->consumers)) {
+        if (!c->shared)
+            continue;
+        bool seen = false;
+        for (size_t i = 0; i < n && !seen; i++)
+            seen = streq (queues[i], c->queue->broker);
+        if (seen)
+            continue;
+        if (n == ARB_CREDIT_QUEUES_MAX)
+            fits = false;
+        else
+            queues[n++] = c->queue->broker;
+    }
+    uint32_t sub = 0;
+    if (n && fits) {
+        int64_t credit = (int64_t) self->shared_limit - (int64_t) self->shared_unacked;
+        sub = arb_link_subscribe (link, queues, n, credit > 0 ? (int) credit : 0,
+                                  s_on_shared_dispatch, self);
+    }
+    if (n && !sub)
+        return -1;  //  the old one stays
+    if (self->shared_sub)
+        arb_link_unsubscribe (link, self->shared_sub);
+    self->shared_sub = sub;
+    self->shared_owed = 0;  //  the new credit counts it
+    return 0;
+}
+
+//  Ends every consumer (the channel closes): the shared subscription once.
+static void
+s_end_consumers (arb_amqp_channel_t *self)
+{
+    if (self->shared_sub)
+        arb_link_unsubscribe (self->conn->server->link, self->shared_sub);
+    self->shared_sub = 0;
+    self->ending = true;
+    while (zlistx_first (self->consumers))
+        s_consumer_end (self, (arb_amqp_consumer_t *) zlistx_first (self->consumers));
+    self->ending = false;
+}
+
 //  Ends a consumer: no more deliveries; the unacked ones stay ackable.
 static void
 s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer)
 {
     arb_amqp_t *server = self->conn->server;
-    arb_link_unsubscribe (server->link, consumer->sub);
+    if (!consumer->shared)
+        arb_link_unsubscribe (server->link, consumer->sub);
     for (arb_amqp_delivery_t *d = (arb_amqp_delivery_t *) zlistx_first (self->deliveries); d;
          d = (arb_amqp_delivery_t *) zlistx_next (self->deliveries))
         if (d->consumer == consumer)
@@ -353,7 +499,10 @@ s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer)
         queue->consumers--;
     if (consumer->exclusive)
         queue->exclusive_consumer = false;
+    bool shared = consumer->shared;
     zlistx_delete (self->consumers, consumer->handle);
+    if (shared && !self->ending && !s_shared_has (self, queue))
+        s_shared_remake (self);  //  fewer queues: cannot fail
     if (queue->auto_delete && queue->had_consumer && queue->consumers == 0)
         arb_amqp_delete_queue (server, queue, NULL, NULL);
     else
@@ -456,32 +605,47 @@ s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
     consumer->queue = queue;
     consumer->no_ack = m->no_ack;
     consumer->exclusive = m->exclusive;
+    //  under the channel's prefetch, one subscription for all (its own
+    //  prefetch is not applied then); else its own, with its prefetch as
+    //  credit (none for no_ack, as RabbitMQ)
+    consumer->shared = !m->no_ack && self->prefetch_channel;
     uint32_t window = ARB_AMQP_WINDOW;
-    if (!m->no_ack) {
-        if (self->prefetch && self->prefetch < window)
-            window = self->prefetch;
-        if (self->prefetch_channel && self->prefetch_channel < window)
-            window = self->prefetch_channel;
-    }
+    if (!m->no_ack && self->prefetch && self->prefetch < window)
+        window = self->prefetch;
     consumer->window = window;
+    bool subscribed;
+    if (consumer->shared) {
+        if (!self->shared_sub)
+            self->shared_limit = self->prefetch_channel;
+        bool new_queue = !s_shared_has (self, queue);
+        consumer->handle = zlistx_add_end (self->consumers, consumer);
+        subscribed = !new_queue || s_shared_remake (self) == 0;
+        if (!subscribed)
+            zlistx_detach (self->consumers, consumer->handle);
+    }
+    else {
+        const char *queues[1] = {queue->broker};
+        consumer->sub = arb_link_subscribe (self->conn->server->link, queues, 1, (int) window,
+                                            s_on_dispatch, consumer);
+        subscribed = consumer->sub != 0;
+        if (subscribed)
+            consumer->handle = zlistx_add_end (self->consumers, consumer);
+    }
+    if (!subscribed) {
+        free (consumer->tag);
+        free (consumer);
+        arb_amqp_channel_fail (self, AMQP_RESOURCE_ERROR,
+                               "RESOURCE_ERROR - the gateway has too many consumers, or the "
+                               "channel too many queues under its prefetch",
+                               AMQP_BASIC_CONSUME_METHOD);
+        return -1;
+    }
     //  Consume-Ok goes out before any delivery can: the link hands tasks
     //  over only in a later turn, behind it in the stream
     if (!m->nowait) {
         amqp_basic_consume_ok_t ok = {.consumer_tag = amqp_cstring_bytes (tag)};
         s_send (self, AMQP_BASIC_CONSUME_OK_METHOD, &ok);
     }
-    const char *queues[1] = {queue->broker};
-    consumer->sub = arb_link_subscribe (self->conn->server->link, queues, 1, (int) window,
-                                        s_on_dispatch, consumer);
-    if (!consumer->sub) {
-        free (consumer->tag);
-        free (consumer);
-        arb_amqp_channel_fail (self, AMQP_RESOURCE_ERROR,
-                               "RESOURCE_ERROR - the gateway has too many consumers",
-                               AMQP_BASIC_CONSUME_METHOD);
-        return -1;
-    }
-    consumer->handle = zlistx_add_end (self->consumers, consumer);
     queue->consumers++;
     queue->had_consumer = true;
     arb_amqp_queue_used (self->conn->server, queue);
@@ -518,42 +682,26 @@ s_get_finish (arb_amqp_channel_t *self)
         reply && arb_msg_type (reply) == ARB_MSG_DISPATCH ? arb_msg_dispatch (reply) : NULL;
     if (!body || body->tasks.n == 0) {
         if (reply && arb_msg_type (reply) == ARB_MSG_ERROR)
-            zsys_warning ("amqp: basic.get failed queue=%s reason=\"%s\"", self->get_queue->broker,
+            zsys_warning ("amqp: basic.get failed queue=%s reason=\"%s\"", self->get_broker,
                           arb_msg_error (reply)->reason);
         amqp_basic_get_empty_t empty = {.cluster_id = amqp_empty_bytes};
         s_send (self, AMQP_BASIC_GET_EMPTY_METHOD, &empty);
         arb_msg_destroy (&reply);
         return;
     }
-    arb_amqp_t *server = self->conn->server;
     arb_dispatch_task_t *task = &body->tasks.v[0];
-    char exchange[256], key[256];
+    char exchange[ARB_AMQP_NAME_MAX + 1], key[ARB_AMQP_NAME_MAX + 1];
     const uint8_t *raw;
     size_t raw_size;
-    if (s_parse_record (&task->headers, exchange, key, &raw, &raw_size) != 0) {
-        exchange[0] = 0;
-        snprintf (key, sizeof (key), "%s", self->get_queue->name);
-        raw = (const uint8_t *) "\0\0";
-        raw_size = 2;
-    }
+    s_delivery_fields (task, self->get_queue, exchange, key, &raw, &raw_size);
+    //  NULL if deleted since: no dead-lettering then
+    arb_amqp_queue_t *queue = arb_amqp_model_queue (self->conn->vhost, self->get_queue);
     uint64_t tag = ++self->next_tag;
     bool redelivered = task->delivered > 0;
     if (self->get_no_ack)
-        arb_link_complete (server->link, task->id, NULL);
-    else {
-        arb_amqp_delivery_t *d = (arb_amqp_delivery_t *) zmalloc (sizeof (arb_amqp_delivery_t));
-        d->tag = tag;
-        d->task = task->id;
-        d->channel = self;
-        d->queue = self->get_queue;
-        if (self->get_queue->settings.dlx) {
-            d->payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();
-            d->headers = zchunk_new (task->headers.data, task->headers.size);
-        }
-        d->handle = zlistx_add_end (self->deliveries, d);
-        arb_idmap_insert (self->by_tag, tag, d);
-        arb_idmap_insert (server->held, task->id, d);
-    }
+        arb_link_complete (self->conn->server->link, task->id, NULL);
+    else
+        s_hold (self, NULL, queue, task, tag);
     amqp_basic_get_ok_t ok = {
         .delivery_tag = tag,
         .redelivered = redelivered,
@@ -572,7 +720,7 @@ s_on_get_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 {
     (void) gateway;
     arb_amqp_channel_t *self = (arb_amqp_channel_t *) arg;
-    self->get_count = arb_amqp_ready_count (*reply_p, self->get_queue->broker);
+    self->get_count = arb_amqp_ready_count (*reply_p, self->get_broker);
     uint32_t reqid = arb_msg_reqid (*reply_p);
     if (self->get_answered)
         s_get_finish (self);
@@ -602,7 +750,10 @@ s_on_get (arb_amqp_channel_t *self, amqp_basic_get_t *m)
         return -1;
     arb_amqp_t *server = self->conn->server;
     arb_amqp_queue_used (server, queue);
-    self->get_queue = queue;
+    free (self->get_queue);
+    free (self->get_broker);
+    self->get_queue = strdup (queue->name);
+    self->get_broker = strdup (queue->broker);
     self->get_no_ack = m->no_ack;
     self->get_answered = false;
     self->get_count = 0;
@@ -922,8 +1073,16 @@ s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
         }
         case AMQP_BASIC_QOS_METHOD: {
             amqp_basic_qos_t *qos = (amqp_basic_qos_t *) m;
-            if (qos->global)
+            if (qos->global) {
                 self->prefetch_channel = qos->prefetch_count;
+                //  the shared consumers take the new limit now (their
+                //  credit taken back if it is lower, as the link allows)
+                uint32_t limit = qos->prefetch_count ? qos->prefetch_count : ARB_AMQP_WINDOW;
+                if (self->shared_sub && limit != self->shared_limit)
+                    arb_link_add_credit (self->conn->server->link, self->shared_sub,
+                                         (int) limit - (int) self->shared_limit);
+                self->shared_limit = limit;
+            }
             else
                 self->prefetch = qos->prefetch_count;
             amqp_basic_qos_ok_t ok = {0};
@@ -1071,8 +1230,7 @@ arb_amqp_channel_destroy (arb_amqp_channel_t **self_p)
         if (conn->stream)
             arb_stream_hold (conn->stream, false);
     }
-    while (zlistx_first (self->consumers))
-        s_consumer_end (self, (arb_amqp_consumer_t *) zlistx_first (self->consumers));
+    s_end_consumers (self);
     s_release_all (self);
     //  the tasks of publishes not yet confirmed are stored all the same
     for (arb_amqp_publish_t *p = (arb_amqp_publish_t *) zlistx_first (self->publishes); p;
@@ -1086,6 +1244,8 @@ arb_amqp_channel_destroy (arb_amqp_channel_t **self_p)
     zlistx_destroy (&self->deliveries);
     arb_idmap_destroy (&self->by_tag);
     arb_msg_destroy (&self->get_reply);
+    free (self->get_queue);
+    free (self->get_broker);
     s_reset_content (self);
     free (self->last_queue);
     free (self);

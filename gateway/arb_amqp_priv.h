@@ -110,6 +110,7 @@ typedef struct {
     uint32_t sub;                 //  the link's subscription
     bool no_ack;
     bool exclusive;
+    bool shared;      //  under the channel's prefetch: the channel's subscription, not sub
     uint32_t window;  //  credit given at most (its prefetch)
     uint32_t owed;    //  credit to give back once the client reads
     void *handle;     //  in the channel's consumer list
@@ -120,6 +121,7 @@ typedef struct {
     uint64_t task;                  //  the broker task id
     arb_amqp_channel_t *channel;    //  borrowed
     arb_amqp_consumer_t *consumer;  //  borrowed, NULL after basic.get or a cancel
+    bool shared;                    //  of a shared consumer: its credit is the channel's
     arb_amqp_queue_t *queue;        //  borrowed: for dead-lettering; NULL once it is deleted
     zframe_t *payload;              //  owned copy when the queue dead-letters, else NULL
     zchunk_t *headers;              //  owned copy when the queue dead-letters, else NULL

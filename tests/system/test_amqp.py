@@ -113,6 +113,55 @@ def test_pika_nack_reject_requeue_redelivered(gateway):
     c.close()
 
 
+def test_pika_prefetch_per_consumer_and_per_channel(gateway):
+    """basic.qos global=False bounds each consumer; global=True bounds the
+    channel, its consumers together; neither starves a consumer."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.confirm_delivery()
+    for q in ('pq1', 'pq2', 'pq3'):
+        ch.queue_declare(q)
+        for i in range(10):
+            ch.basic_publish('', q, b'%s-%d' % (q.encode(), i))
+    ch.queue_declare('pq-empty')
+
+    def settle(seconds=1.0):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            c.process_data_events(time_limit=0.1)
+    shared, own = [], []
+    channel_wide = c.channel()
+    channel_wide.basic_qos(prefetch_count=4, global_qos=True)
+    for q in ('pq1', 'pq2'):
+        channel_wide.basic_consume(q, lambda _c, m, _p, b: shared.append((m, b)))
+    per_consumer = c.channel()
+    per_consumer.basic_qos(prefetch_count=2)
+    for _ in range(2):
+        per_consumer.basic_consume('pq3', lambda _c, m, _p, b: own.append((m, b)))
+    settle()
+    assert len(shared) == 4  # the channel's 4, not 4 a consumer
+    assert len(own) == 4     # 2 a consumer
+    # an ack gives back one credit, to the channel
+    channel_wide.basic_ack(shared[0][0].delivery_tag)
+    settle(0.5)
+    assert len(shared) == 5
+    # acking as they come, every message of both queues comes through
+    for m, _ in shared[1:]:
+        channel_wide.basic_ack(m.delivery_tag)
+    channel_wide.close()
+    got = {b for _, b in shared}
+    one = c.channel()
+    one.basic_qos(prefetch_count=1, global_qos=True)
+    # a consumer of an empty queue beside them holds nothing back
+    one.basic_consume('pq-empty', lambda *a: None)
+    for q in ('pq1', 'pq2'):
+        one.basic_consume(q, lambda _c, m, _p, b: (got.add(b), _c.basic_ack(m.delivery_tag)))
+    wait_until(lambda: c.process_data_events(time_limit=0.1) or len(got) == 20, timeout=15,
+               what='every message through a channel prefetch of 1')
+    assert got == {b'pq%d-%d' % (q, i) for q in (1, 2) for i in range(10)}
+    c.close()
+
+
 def test_pika_unacked_come_back_redelivered_on_close(gateway):
     c = connect(gateway)
     ch = c.channel()
