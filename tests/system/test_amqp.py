@@ -475,6 +475,79 @@ def test_records_survive_gateway_and_broker_restart(tmp_path, broker, processes)
     c.close()
 
 
+@pytest.mark.parametrize('victim', ['broker', 'gateway'])
+def test_kill9_mid_stream_loses_no_confirmed_message(tmp_path, broker, processes, victim):
+    """A publisher with confirms streams while the broker or the gateway is
+    killed -9 and started again: every message confirmed before, during or
+    after is there; unacked deliveries held across it come back flagged."""
+    g = Gateway(tmp_path, broker, wait=True)
+    processes.append(g)
+    c = connect(g)
+    ch = c.channel()
+    ch.queue_declare('k9s', durable=True)
+    ch.queue_declare('k9u', durable=True)
+    ch.confirm_delivery()
+    for i in range(5):
+        ch.basic_publish('', 'k9u', b'u%d' % i)
+    held = drain(ch, 'k9u', 5, ack=False)  # unacked while the victim dies
+    assert len(held) == 5
+    confirmed = []
+    stop = threading.Event()
+
+    def publish():
+        i = 0
+        while not stop.is_set() and i < 20000:
+            try:
+                pc = connect(g)
+                pch = pc.channel()
+                pch.confirm_delivery()
+                while not stop.is_set() and i < 20000:
+                    body = b'm%d' % i
+                    i += 1
+                    try:
+                        pch.basic_publish('', 'k9s', body, pika.BasicProperties(delivery_mode=2))
+                        confirmed.append(body)
+                    except pika.exceptions.NackError:
+                        pass  # not stored (the broker away): not confirmed
+            except (pika.exceptions.AMQPError, OSError):
+                time.sleep(0.1)  # the gateway away: connect again
+    t = threading.Thread(target=publish, daemon=True)
+    t.start()
+    try:
+        wait_until(lambda: len(confirmed) >= 200, timeout=30, what='a stream of confirms')
+        if victim == 'broker':
+            broker.kill9()
+            processes.append(broker.restart())
+        else:
+            g.kill9()
+            g = g.restart(wait=True)
+            processes.append(g)
+        at_restart = len(confirmed)
+        wait_until(lambda: len(confirmed) >= at_restart + 200, timeout=60,
+                   what='confirms again after the restart')
+    finally:
+        stop.set()
+        t.join(30)
+    assert not t.is_alive()
+    try:
+        c.close()
+    except pika.exceptions.AMQPError:
+        pass  # its gateway was the one killed
+    c = connect(g)
+    ch = c.channel()
+    want = set(confirmed)
+    got = set()
+    deadline = time.time() + 60
+    while not want <= got and time.time() < deadline:
+        got.update(b for _, _, b in drain(ch, 'k9s', len(want), timeout=5))
+    missing = want - got
+    assert not missing, '%d confirmed messages lost, e.g. %r' % (len(missing), sorted(missing)[:5])
+    back = drain(ch, 'k9u', 5, timeout=30)
+    assert sorted(b for _, _, b in back) == [b'u%d' % i for i in range(5)]
+    assert all(m.redelivered for m, _, _ in back)
+    c.close()
+
+
 def test_gateway_kill9_unacked_redelivered(tmp_path, broker, processes):
     g = Gateway(tmp_path, broker, wait=True)
     processes.append(g)
