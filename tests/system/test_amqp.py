@@ -6,6 +6,7 @@ skipped when absent), plus raw sockets for bad input.
 
 import os
 import shutil
+import signal
 import socket
 import struct
 import subprocess
@@ -630,6 +631,229 @@ def test_bad_input_gets_its_exception(gateway):
     assert e.value.reply_code == 504
     assert ok.channel().queue_declare('fine', passive=True)
     ok.close()
+
+
+class RawAmqp:
+    """A bare AMQP client for what real clients never send: frames built
+    and read with pika's codec, on a plain socket."""
+
+    def __init__(self, port, heartbeat=0, frame_max=131072, channel_max=2047, vhost='/',
+                 handshake=True):
+        self.sock = socket.create_connection(('127.0.0.1', port), timeout=10)
+        self.buf = b''
+        self.closed = False
+        if not handshake:
+            return
+        self.sock.sendall(b'AMQP\x00\x00\x09\x01')
+        self.start = self.expect(pika.spec.Connection.Start)
+        caps = {'authentication_failure_close': True, 'consumer_cancel_notify': True}
+        self.send(0, pika.spec.Connection.StartOk(
+            client_properties={'capabilities': caps}, mechanism='PLAIN',
+            response=b'\0guest\0guest', locale='en_US'))
+        self.tune = self.expect(pika.spec.Connection.Tune)
+        self.send(0, pika.spec.Connection.TuneOk(channel_max=channel_max, frame_max=frame_max,
+                                                 heartbeat=heartbeat))
+        self.send(0, pika.spec.Connection.Open(virtual_host=vhost))
+
+    def send(self, channel, method):
+        self.sock.sendall(pika.frame.Method(channel, method).marshal())
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def frame(self, timeout=5):
+        """The next frame, or None once the socket is closed (or at timeout)."""
+        deadline = time.time() + timeout
+        while True:
+            used, frame = pika.frame.decode_frame(self.buf)
+            if frame:
+                self.buf = self.buf[used:]
+                return frame
+            left = deadline - time.time()
+            if left <= 0 or self.closed:
+                return None
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                return None
+            except ConnectionResetError:
+                data = b''
+            if not data:
+                self.closed = True
+            self.buf += data
+
+    def expect(self, cls, timeout=5):
+        """Skips frames (heartbeats, ...) until a method of class cls."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            frame = self.frame(deadline - time.time())
+            if frame is None:
+                break
+            if isinstance(frame, pika.frame.Method) and isinstance(frame.method, cls):
+                return frame.method
+        raise AssertionError('no %s (closed=%s)' % (cls.NAME, self.closed))
+
+    def open_channel(self, number):
+        self.send(number, pika.spec.Channel.Open())
+        self.expect(pika.spec.Channel.OpenOk)
+
+    def close(self):
+        self.sock.close()
+
+
+def connection_error(raw, code, timeout=5):
+    """Reads until Connection.Close, checks its code, answers Close-Ok and
+    sees the socket closed."""
+    close = raw.expect(pika.spec.Connection.Close, timeout)
+    assert close.reply_code == code, close
+    raw.send(0, pika.spec.Connection.CloseOk())
+    while raw.frame(timeout) is not None:
+        pass
+    assert raw.closed
+    return close
+
+
+def test_server_properties_advertise_what_is_implemented(gateway):
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    props = raw.start.server_properties
+    caps = props[b'capabilities'] if b'capabilities' in props else props['capabilities']
+    caps = {k.decode() if isinstance(k, bytes) else k: v for k, v in caps.items()}
+    # exactly these: no connection.blocked, consumer_priorities or
+    # direct_reply_to, which the gateway does not do
+    assert caps == {'publisher_confirms': True, 'exchange_exchange_bindings': True,
+                    'basic.nack': True, 'consumer_cancel_notify': True,
+                    'authentication_failure_close': True, 'per_consumer_qos': True}
+    assert raw.start.mechanisms.split() == [b'PLAIN', b'AMQPLAIN']
+    assert (raw.start.version_major, raw.start.version_minor) == (0, 9)
+    assert raw.tune.frame_max >= 4096 and raw.tune.heartbeat > 0
+    raw.close()
+
+
+def test_connection_and_channel_exceptions_by_code(gateway):
+    """Each bad input gets its reply code (the spec's, as RabbitMQ sends);
+    the other connections go on."""
+    witness = connect(gateway)
+    wch = witness.channel()
+    wch.queue_declare('codes')
+
+    # 530: a channel over the channel_max agreed in tune
+    raw = RawAmqp(gateway.amqp_port, channel_max=4)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.send(5, pika.spec.Channel.Open())
+    assert 'channel_max' in connection_error(raw, 530).reply_text
+
+    # 530: a vhost that does not exist
+    raw = RawAmqp(gateway.amqp_port, vhost='/nowhere')
+    connection_error(raw, 530)
+
+    # 505: a content header with no method before it; a heartbeat on a
+    # channel; a method in the middle of a message's frames
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    raw.send_raw(pika.frame.Header(1, 3, pika.spec.BasicProperties()).marshal())
+    connection_error(raw, 505)
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.send_raw(b'\x08\x00\x01\x00\x00\x00\x00\xce')
+    connection_error(raw, 505)
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    raw.send(1, pika.spec.Basic.Publish(routing_key='codes'))
+    raw.send(1, pika.spec.Queue.Declare(queue='codes', passive=True))
+    connection_error(raw, 505)
+
+    # 501: a body longer than its header said; a frame over frame_max
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    raw.send(1, pika.spec.Basic.Publish(routing_key='codes'))
+    raw.send_raw(pika.frame.Header(1, 3, pika.spec.BasicProperties()).marshal())
+    raw.send_raw(pika.frame.Body(1, b'12345').marshal())
+    connection_error(raw, 501)
+    raw = RawAmqp(gateway.amqp_port, frame_max=4096)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    raw.send(1, pika.spec.Basic.Publish(routing_key='codes'))
+    raw.send_raw(pika.frame.Header(1, 6000, pika.spec.BasicProperties()).marshal())
+    raw.send_raw(pika.frame.Body(1, b'x' * 6000).marshal())
+    connection_error(raw, 501)
+
+    # 540: a method no one defined; tx.select is not done
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    payload = struct.pack('>HH', 99, 10)
+    raw.send_raw(struct.pack('>BHI', 1, 1, len(payload)) + payload + b'\xce')
+    connection_error(raw, 540)
+
+    # 504: a second channel.open on an open channel
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    raw.send(1, pika.spec.Channel.Open())
+    connection_error(raw, 504)
+
+    # 406, 404, 403, 405 are channel errors: the connection stays
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    raw.send(1, pika.spec.Basic.Ack(delivery_tag=77))
+    close = raw.expect(pika.spec.Channel.Close)
+    assert close.reply_code == 406 and (close.class_id, close.method_id) == (60, 80)
+    raw.send(1, pika.spec.Channel.CloseOk())
+    raw.open_channel(1)  # the number is free again
+    raw.send(1, pika.spec.Basic.Publish(exchange='no-such', routing_key='k'))
+    raw.send_raw(pika.frame.Header(1, 0, pika.spec.BasicProperties()).marshal())
+    assert raw.expect(pika.spec.Channel.Close).reply_code == 404
+    raw.send(1, pika.spec.Channel.CloseOk())
+    raw.open_channel(2)
+    raw.send(2, pika.spec.Exchange.Declare(exchange='amq.mine', type='direct'))
+    assert raw.expect(pika.spec.Channel.Close).reply_code == 403
+    raw.close()
+
+    # the witness saw none of it
+    wch.basic_publish('', 'codes', b'still here')
+    assert wch.basic_get('codes', auto_ack=True)[2] == b'still here'
+    witness.close()
+
+
+def test_heartbeats_sent_and_a_silent_client_dropped(gateway):
+    """With heartbeat 1 the gateway sends heartbeats and drops a client that
+    sends nothing for three intervals; with heartbeat 0 (amqp-tools) a
+    silent client stays."""
+    quiet = RawAmqp(gateway.amqp_port, heartbeat=0)
+    quiet.expect(pika.spec.Connection.OpenOk)
+    silent = RawAmqp(gateway.amqp_port, heartbeat=1)
+    silent.expect(pika.spec.Connection.OpenOk)
+    began = time.time()
+    beats = 0
+    while True:
+        frame = silent.frame(timeout=10)
+        if frame is None:
+            break
+        beats += isinstance(frame, pika.frame.Heartbeat)
+    waited = time.time() - began
+    assert silent.closed and beats >= 2 and 2.5 <= waited <= 6, (beats, waited)
+    # the one that negotiated none is still served
+    quiet.open_channel(1)
+    quiet.send(1, pika.spec.Queue.Declare(queue='', exclusive=True))
+    assert quiet.expect(pika.spec.Queue.DeclareOk).queue.startswith('amq.gen-')
+    quiet.close()
+
+
+def test_shutdown_closes_connections_with_320(tmp_path, broker, processes):
+    g = Gateway(tmp_path, broker, wait=True)
+    processes.append(g)
+    raw = RawAmqp(g.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    os.kill(g.pid, signal.SIGTERM)
+    close = connection_error(raw, 320)
+    assert close.reply_text.startswith('CONNECTION_FORCED')
+    assert g.stop() == 0
 
 
 def test_slow_consumer_held_by_prefetch(gateway):
