@@ -1,46 +1,29 @@
-/*  arb_amqp_channel.c — one AMQP channel: its state, the messages it
-    publishes (content assembly, routing, one broker task per queue
-    reached, publisher confirms), its consumers (a link consumer each,
-    credit following prefetch), its deliveries and their acks, and
-    basic.get.
+/*  arb_amqp_channel.c — one AMQP channel: its state, its consumers (a
+    link consumer each, or one for all under the channel's prefetch,
+    credit following prefetch), its deliveries and their acks, basic.get,
+    and the dispatch of its methods; its publishing side (messages,
+    confirms, transactions) is its publisher (arb_amqp_publisher.c).
 
     States: OPEN, or CLOSING (we sent Channel.Close: every frame but Close
     and Close-Ok is dropped until Close-Ok comes, then the number is free).
-    Inside OPEN, a publish is METHOD -> HEADER -> BODY* as the spec says;
-    any other method in between is 505 UNEXPECTED_FRAME.
+    While the publisher reads a message's frames, every frame goes to it.
 
-    A message's task carries in its headers a small record: the magic
-    "AQ", a version byte, the exchange and routing key it was published
-    with (shortstrs), then the content header's property bytes as the
-    publisher sent them, replayed verbatim on delivery (never re-encoded:
-    amqplib cannot read some table types other clients write). A task
-    without that record (submitted by Kestrel, REST or the CLI) is
-    delivered with no properties, from exchange "" with its queue's name as
-    routing key.
+    A delivery carries what the message's headers record
+    (arb_amqp_frame_record) says: its exchange, routing key and property
+    bytes as published. A task without that record (submitted by Kestrel,
+    REST or the CLI) is delivered with no properties, from exchange ""
+    with its queue's name as routing key.
 */
 
 #include "arb_amqp_priv.h"
 
 #include <inttypes.h>
 
-typedef enum {
-    S_NONE,
-    S_HEADER,
-    S_BODY
-} s_content_t;
-
 struct _arb_amqp_channel_t {
     arb_amqp_conn_t *conn;  //  borrowed
     uint16_t number;
     bool closing;
-    //  the message being published
-    s_content_t content;
-    char *pub_exchange;  //  owned
-    char *pub_key;       //  owned
-    bool pub_mandatory;
-    zchunk_t *pub_props;  //  owned raw property bytes
-    zframe_t *pub_body;   //  owned
-    size_t pub_got;
+    arb_amqp_publisher_t *publisher;  //  owned: the publishing side
     //  consumers and deliveries
     uint16_t prefetch;          //  per new consumer (global=false), 0: none
     uint16_t prefetch_channel;  //  global=true, 0: none
@@ -57,11 +40,7 @@ struct _arb_amqp_channel_t {
     arb_idmap_t *by_tag;    //  tag -> borrowed delivery
     uint64_t next_tag;
     uint64_t next_ctag;
-    //  publishes awaiting the broker, in order
-    bool confirm;
-    uint64_t next_seq;
-    zlistx_t *publishes;  //  owned arb_amqp_publish_t
-    char *last_queue;     //  owned
+    char *last_queue;  //  owned
     //  basic.get in progress
     arb_msg_t *get_reply;  //  owned DISPATCH
     bool get_no_ack;
@@ -111,7 +90,6 @@ s_send (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
     arb_amqp_conn_send (self->conn, self->number, id, m);
 }
 
-static void s_reset_content (arb_amqp_channel_t *self);
 static void s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer);
 static void s_end_consumers (arb_amqp_channel_t *self);
 static void s_release_all (arb_amqp_channel_t *self);
@@ -136,7 +114,7 @@ arb_amqp_channel_fail (arb_amqp_channel_t *self, int code, const char *text, uin
     //  as on any close: consumers end, unacked deliveries go back
     s_end_consumers (self);
     s_release_all (self);
-    s_reset_content (self);
+    arb_amqp_publisher_reset (self->publisher);
 }
 
 //  ---------------------------------------------------------------------
@@ -374,9 +352,8 @@ s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how)
     s_credit_back (self, consumer, shared);
 }
 
-//  basic.ack, nack, reject. Returns -1 if the channel failed.
-static int
-s_on_settle (
+int
+arb_amqp_channel_settle (
     arb_amqp_channel_t *self, amqp_method_number_t id, uint64_t tag, bool multiple, int how)
 {
     if (!multiple) {
@@ -779,260 +756,19 @@ s_on_get (arb_amqp_channel_t *self, amqp_basic_get_t *m)
 }
 
 //  ---------------------------------------------------------------------
-//  Publishing
-
-static void
-s_publish_destructor (void **item)
-{
-    arb_amqp_publish_t *publish = (arb_amqp_publish_t *) *item;
-    if (!publish)
-        return;
-    if (publish->tickets != &publish->ticket)
-        free (publish->tickets);
-    free (publish);
-    *item = NULL;
-}
-
-static void
-s_reset_content (arb_amqp_channel_t *self)
-{
-    self->content = S_NONE;
-    zstr_free (&self->pub_exchange);
-    zstr_free (&self->pub_key);
-    zchunk_destroy (&self->pub_props);
-    zframe_destroy (&self->pub_body);
-    self->pub_got = 0;
-}
-
-//  Sends the confirms of the publishes done, in order: one ack (multiple
-//  when it covers several) for each run, a nack for each one refused.
-static void
-s_confirm_progress (arb_amqp_channel_t *self)
-{
-    uint64_t run_last = 0;
-    size_t run = 0;
-    arb_amqp_publish_t *p;
-    while ((p = (arb_amqp_publish_t *) zlistx_first (self->publishes)) && p->left == 0) {
-        if (p->seq) {
-            if (p->failed) {
-                if (run) {
-                    amqp_basic_ack_t ack = {.delivery_tag = run_last, .multiple = run > 1};
-                    s_send (self, AMQP_BASIC_ACK_METHOD, &ack);
-                    run = 0;
-                }
-                amqp_basic_nack_t nack = {.delivery_tag = p->seq, .multiple = 0, .requeue = 0};
-                s_send (self, AMQP_BASIC_NACK_METHOD, &nack);
-            }
-            else {
-                run_last = p->seq;
-                run++;
-            }
-        }
-        zlistx_delete (self->publishes, p->handle);
-    }
-    if (run) {
-        amqp_basic_ack_t ack = {.delivery_tag = run_last, .multiple = run > 1};
-        s_send (self, AMQP_BASIC_ACK_METHOD, &ack);
-    }
-}
-
-static void
-s_on_submitted (arb_gateway_t *gateway,
-                const arb_submitted_task_t *task,
-                int code,
-                const char *error,
-                void *arg)
-{
-    (void) gateway;
-    arb_amqp_publish_t *publish = (arb_amqp_publish_t *) arg;
-    arb_amqp_channel_t *self = publish->channel;
-    if (!task) {
-        publish->failed = true;
-        zsys_warning ("amqp: publish not stored conn=%" PRIu64 " code=%d reason=\"%s\"",
-                      self->conn->number, code, error ? error : "");
-    }
-    publish->left--;
-    arb_amqp_conn_t *conn = self->conn;
-    if (conn->inflight-- == ARB_AMQP_INFLIGHT_MAX && !conn->waiting)
-        arb_stream_hold (conn->stream, false);
-    s_confirm_progress (self);
-}
-
-//  The whole message is in: route it and submit one task per queue.
-static void
-s_publish (arb_amqp_channel_t *self)
-{
-    arb_amqp_conn_t *conn = self->conn;
-    arb_amqp_t *server = conn->server;
-    arb_amqp_exchange_t *exchange = arb_amqp_model_exchange (conn->vhost, self->pub_exchange);
-    char text[400];
-    if (!exchange || exchange->internal) {
-        snprintf (text, sizeof (text), "%s exchange '%.200s' in vhost '%.60s'",
-                  exchange ? "ACCESS_REFUSED - cannot publish to internal" : "NOT_FOUND - no",
-                  self->pub_exchange, arb_amqp_vhost_name (conn->vhost));
-        arb_amqp_channel_fail (self, exchange ? AMQP_ACCESS_REFUSED : AMQP_NOT_FOUND, text,
-                               AMQP_BASIC_PUBLISH_METHOD);
-        return;
-    }
-    amqp_basic_properties_t *props = NULL;
-    arb_amqp_frame_properties (zchunk_data (self->pub_props), zchunk_size (self->pub_props),
-                               &conn->pool, &props);
-    zlistx_t *queues = server->route;
-    const amqp_table_t *headers =
-        props && (props->_flags & AMQP_BASIC_HEADERS_FLAG) ? &props->headers : NULL;
-    size_t n = arb_amqp_model_route (exchange, self->pub_key, headers, queues);
-    arb_amqp_publish_t *publish = (arb_amqp_publish_t *) zmalloc (sizeof (arb_amqp_publish_t));
-    publish->channel = self;
-    publish->seq = self->confirm ? ++self->next_seq : 0;
-    publish->tickets = n > 1 ? (uint64_t *) zmalloc (n * sizeof (uint64_t)) : &publish->ticket;
-    publish->handle = zlistx_add_end (self->publishes, publish);
-    //  held until every task is handed over: a batch refused on the way
-    //  answers the tasks before, and must not end the publish under us
-    publish->left = 1;
-    if (n == 0 && self->pub_mandatory) {
-        amqp_basic_return_t ret = {
-            .reply_code = AMQP_NO_ROUTE,
-            .reply_text = amqp_cstring_bytes ("NO_ROUTE"),
-            .exchange = amqp_cstring_bytes (self->pub_exchange),
-            .routing_key = amqp_cstring_bytes (self->pub_key),
-        };
-        zframe_t *body = self->pub_body;
-        self->pub_body = NULL;
-        arb_amqp_conn_send_content (conn, self->number, AMQP_BASIC_RETURN_METHOD, &ret,
-                                    zchunk_data (self->pub_props), zchunk_size (self->pub_props),
-                                    &body);
-    }
-    //  expiry: the queue's TTL or the message's, whichever is sooner
-    int64_t message_ttl = -1;
-    if (props && (props->_flags & AMQP_BASIC_EXPIRATION_FLAG) && props->expiration.len
-        && props->expiration.len < 20) {
-        char digits[24];
-        memcpy (digits, props->expiration.bytes, props->expiration.len);
-        digits[props->expiration.len] = 0;
-        char *end;
-        long long v = strtoll (digits, &end, 10);
-        if (*end == 0 && v >= 0)
-            message_ttl = v;
-    }
-    amqp_bytes_t raw = {zchunk_size (self->pub_props), zchunk_data (self->pub_props)};
-    size_t hsize =
-        ARB_AMQP_RECORD_OVERHEAD + strlen (self->pub_exchange) + strlen (self->pub_key) + raw.len;
-    uint8_t small[1024];
-    uint8_t *record = hsize <= sizeof (small) ? small : (uint8_t *) malloc (hsize);
-    assert (record);
-    arb_amqp_frame_record (record, hsize, amqp_cstring_bytes (self->pub_exchange),
-                           amqp_cstring_bytes (self->pub_key), raw);
-    size_t i = 0;
-    for (arb_amqp_queue_t *q = (arb_amqp_queue_t *) zlistx_first (queues); q;
-         q = (arb_amqp_queue_t *) zlistx_next (queues), i++) {
-        int64_t ttl = message_ttl;
-        if (q->settings.has_ttl && (ttl < 0 || (uint64_t) ttl > q->settings.message_ttl_ms))
-            ttl = (int64_t) q->settings.message_ttl_ms;
-        arb_task_spec_t spec = {
-            .queue = q->broker,
-            .name = ARB_AMQP_TASK_NAME,
-            .headers = {record, hsize},
-            .expires_ms = ttl >= 0 ? (uint64_t) zclock_time () + (uint64_t) (ttl ? ttl : 1) : 0,
-        };
-        if (q->settings.max_priority && props && (props->_flags & AMQP_BASIC_PRIORITY_FLAG))
-            spec.priority = props->priority < q->settings.max_priority ? props->priority
-                                                                       : q->settings.max_priority;
-        if (i + 1 == n) {
-            spec.payload = self->pub_body;
-            self->pub_body = NULL;
-        }
-        else
-            spec.payload = zframe_dup (self->pub_body);
-        uint64_t ticket = arb_gateway_submit_one (server->gateway, &spec, s_on_submitted, publish);
-        if (ticket) {
-            publish->tickets[publish->n++] = ticket;
-            publish->left++;
-            conn->inflight++;
-        }
-        else {
-            publish->failed = true;
-            zsys_warning ("amqp: publish refused queue=%s reason=\"%s\"", q->broker,
-                          arb_gateway_error (server->gateway));
-        }
-    }
-    if (record != small)
-        free (record);
-    //  x-max-length: the bounded queues are trimmed once these are out
-    for (arb_amqp_queue_t *q = (arb_amqp_queue_t *) zlistx_first (queues); q;
-         q = (arb_amqp_queue_t *) zlistx_next (queues))
-        arb_amqp_queue_grew (server, q);
-    zlistx_purge (queues);
-    s_reset_content (self);
-    publish->left--;
-    s_confirm_progress (self);
-}
-
-static int
-s_on_publish (arb_amqp_channel_t *self, amqp_basic_publish_t *m)
-{
-    if (m->immediate) {
-        arb_amqp_conn_fail (self->conn, AMQP_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - immediate=true",
-                            AMQP_BASIC_PUBLISH_METHOD);
-        return -1;
-    }
-    self->pub_exchange = arb_amqp_frame_str (m->exchange);
-    self->pub_key = arb_amqp_frame_str (m->routing_key);
-    self->pub_mandatory = m->mandatory;
-    self->content = S_HEADER;
-    return 0;
-}
-
-static int
-s_on_header (arb_amqp_channel_t *self, const arb_amqp_frame_t *frame)
-{
-    arb_amqp_content_t content;
-    char why[256];
-    int code = arb_amqp_frame_content (frame, &self->conn->pool, &content, why, sizeof (why));
-    if (code) {
-        arb_amqp_conn_fail (self->conn, code, why, AMQP_BASIC_PUBLISH_METHOD);
-        return -1;
-    }
-    size_t max = self->conn->server->config.max_payload;
-    if (content.body_size > max) {
-        char text[200];
-        snprintf (text, sizeof (text),
-                  "PRECONDITION_FAILED - message size %" PRIu64 " is larger than max size %zu",
-                  content.body_size, max);
-        s_reset_content (self);
-        //  its body frames still come: the closing channel drops them
-        arb_amqp_channel_fail (self, AMQP_PRECONDITION_FAILED, text, AMQP_BASIC_PUBLISH_METHOD);
-        return -1;
-    }
-    self->pub_props = zchunk_new (content.raw, content.raw_size);
-    self->pub_body = zframe_new (NULL, (size_t) content.body_size);
-    self->pub_got = 0;
-    self->content = S_BODY;
-    if (content.body_size == 0)
-        s_publish (self);
-    return 0;
-}
-
-static int
-s_on_body (arb_amqp_channel_t *self, const arb_amqp_frame_t *frame)
-{
-    size_t size = zframe_size (self->pub_body);
-    if (self->pub_got + frame->size > size) {
-        char text[200];
-        snprintf (text, sizeof (text),
-                  "FRAME_ERROR - body of %zu bytes or more, over the %zu the header said",
-                  self->pub_got + frame->size, size);
-        arb_amqp_conn_fail (self->conn, AMQP_FRAME_ERROR, text, AMQP_BASIC_PUBLISH_METHOD);
-        return -1;
-    }
-    memcpy (zframe_data (self->pub_body) + self->pub_got, frame->payload, frame->size);
-    self->pub_got += frame->size;
-    if (self->pub_got == size)
-        s_publish (self);
-    return 0;
-}
-
-//  ---------------------------------------------------------------------
 //  Methods
+
+//  basic.ack, nack, reject: settled now, or at the commit of the
+//  channel's transaction (an unknown tag is refused at once all the same,
+//  as RabbitMQ does). Returns -1 if the channel failed.
+static int
+s_on_ack (arb_amqp_channel_t *self, amqp_method_number_t id, uint64_t tag, bool multiple, int how)
+{
+    bool known = multiple ? tag <= self->next_tag : arb_idmap_lookup (self->by_tag, tag) != NULL;
+    if (known && arb_amqp_publisher_keep_ack (self->publisher, id, tag, multiple, how))
+        return self->closing ? -1 : 0;
+    return arb_amqp_channel_settle (self, id, tag, multiple, how);
+}
 
 static int
 s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
@@ -1090,7 +826,11 @@ s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
             return 0;
         }
         case AMQP_BASIC_PUBLISH_METHOD:
-            return s_on_publish (self, (amqp_basic_publish_t *) m);
+        case AMQP_CONFIRM_SELECT_METHOD:
+        case AMQP_TX_SELECT_METHOD:
+        case AMQP_TX_COMMIT_METHOD:
+        case AMQP_TX_ROLLBACK_METHOD:
+            return arb_amqp_publisher_method (self->publisher, id, m);
         case AMQP_BASIC_CONSUME_METHOD:
             return s_on_consume (self, (amqp_basic_consume_t *) m);
         case AMQP_BASIC_CANCEL_METHOD:
@@ -1099,33 +839,24 @@ s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
             return s_on_get (self, (amqp_basic_get_t *) m);
         case AMQP_BASIC_ACK_METHOD: {
             amqp_basic_ack_t *a = (amqp_basic_ack_t *) m;
-            return s_on_settle (self, id, a->delivery_tag, a->multiple, 0);
+            return s_on_ack (self, id, a->delivery_tag, a->multiple, 0);
         }
         case AMQP_BASIC_NACK_METHOD: {
             amqp_basic_nack_t *a = (amqp_basic_nack_t *) m;
-            return s_on_settle (self, id, a->delivery_tag, a->multiple, a->requeue ? 1 : 2);
+            return s_on_ack (self, id, a->delivery_tag, a->multiple, a->requeue ? 1 : 2);
         }
         case AMQP_BASIC_REJECT_METHOD: {
             amqp_basic_reject_t *a = (amqp_basic_reject_t *) m;
-            return s_on_settle (self, id, a->delivery_tag, false, a->requeue ? 1 : 2);
+            return s_on_ack (self, id, a->delivery_tag, false, a->requeue ? 1 : 2);
         }
         case AMQP_BASIC_RECOVER_ASYNC_METHOD:
         case AMQP_BASIC_RECOVER_METHOD: {
             //  every unacked delivery goes back to its queue, to come again
             //  with redelivered set (requeue=false is treated as true)
-            s_on_settle (self, id, 0, true, 1);
+            arb_amqp_channel_settle (self, id, 0, true, 1);
             if (id == AMQP_BASIC_RECOVER_METHOD) {
                 amqp_basic_recover_ok_t ok = {0};
                 s_send (self, AMQP_BASIC_RECOVER_OK_METHOD, &ok);
-            }
-            return 0;
-        }
-        case AMQP_CONFIRM_SELECT_METHOD: {
-            amqp_confirm_select_t *select = (amqp_confirm_select_t *) m;
-            self->confirm = true;
-            if (!select->nowait) {
-                amqp_confirm_select_ok_t ok = {0};
-                s_send (self, AMQP_CONFIRM_SELECT_OK_METHOD, &ok);
             }
             return 0;
         }
@@ -1169,22 +900,8 @@ arb_amqp_channel_frame (arb_amqp_channel_t *self, const arb_amqp_frame_t *frame)
         }
         return 0;
     }
-    if (self->content == S_HEADER) {
-        if (frame->type != AMQP_FRAME_HEADER) {
-            arb_amqp_conn_fail (conn, AMQP_UNEXPECTED_FRAME,
-                                "UNEXPECTED_FRAME - expected content header for class 60", id);
-            return -1;
-        }
-        return s_on_header (self, frame);
-    }
-    if (self->content == S_BODY) {
-        if (frame->type != AMQP_FRAME_BODY) {
-            arb_amqp_conn_fail (conn, AMQP_UNEXPECTED_FRAME,
-                                "UNEXPECTED_FRAME - expected content body", id);
-            return -1;
-        }
-        return s_on_body (self, frame);
-    }
+    if (arb_amqp_publisher_in_content (self->publisher))
+        return arb_amqp_publisher_content (self->publisher, frame);
     if (frame->type != AMQP_FRAME_METHOD) {
         arb_amqp_conn_fail (conn, AMQP_UNEXPECTED_FRAME,
                             "UNEXPECTED_FRAME - content frame without a method", 0);
@@ -1207,8 +924,7 @@ arb_amqp_channel_new (arb_amqp_conn_t *conn, uint16_t number)
     self->deliveries = zlistx_new ();
     zlistx_set_destructor (self->deliveries, s_delivery_destructor);
     self->by_tag = arb_idmap_new ();
-    self->publishes = zlistx_new ();
-    zlistx_set_destructor (self->publishes, s_publish_destructor);
+    self->publisher = arb_amqp_publisher_new (self);
     return self;
 }
 
@@ -1232,21 +948,13 @@ arb_amqp_channel_destroy (arb_amqp_channel_t **self_p)
     }
     s_end_consumers (self);
     s_release_all (self);
-    //  the tasks of publishes not yet confirmed are stored all the same
-    for (arb_amqp_publish_t *p = (arb_amqp_publish_t *) zlistx_first (self->publishes); p;
-         p = (arb_amqp_publish_t *) zlistx_next (self->publishes)) {
-        for (size_t i = 0; i < p->n; i++)
-            arb_gateway_forget_submit (server->gateway, p->tickets[i]);
-        conn->inflight -= p->left;
-    }
-    zlistx_destroy (&self->publishes);
+    arb_amqp_publisher_destroy (&self->publisher);
     zlistx_destroy (&self->consumers);
     zlistx_destroy (&self->deliveries);
     arb_idmap_destroy (&self->by_tag);
     arb_msg_destroy (&self->get_reply);
     free (self->get_queue);
     free (self->get_broker);
-    s_reset_content (self);
     free (self->last_queue);
     free (self);
     *self_p = NULL;

@@ -4,7 +4,7 @@
 
     Ownership: the server owns its connections; a connection owns its
     channels (by number); a channel owns its consumers, its unacked
-    deliveries and its publishes awaiting the broker. A delivery is also
+    deliveries and its publisher (the publishes awaiting the broker). A delivery is also
     found by task id through the server's map (STOP from the broker), and a
     consumer is the link's dispatch argument until it unsubscribes.
 */
@@ -28,6 +28,7 @@
 
 typedef struct _arb_amqp_conn_t arb_amqp_conn_t;
 typedef struct _arb_amqp_channel_t arb_amqp_channel_t;
+typedef struct _arb_amqp_publisher_t arb_amqp_publisher_t;
 
 typedef struct {
     char *name;      //  owned
@@ -128,17 +129,6 @@ typedef struct {
     void *handle;                   //  in the channel's delivery list
 } arb_amqp_delivery_t;
 
-typedef struct {
-    arb_amqp_channel_t *channel;  //  borrowed; NULL once the channel is gone
-    uint64_t seq;                 //  publisher confirm number, 0 without confirms
-    size_t left;                  //  tasks not yet SUBMITTED
-    bool failed;                  //  one was refused: nack
-    uint64_t *tickets;            //  one per task: owned, or &ticket
-    uint64_t ticket;              //  the one ticket of a message routed to one queue
-    size_t n;
-    void *handle;  //  in the channel's publish list
-} arb_amqp_publish_t;
-
 //  ---------------------------------------------------------------------
 //  Connection (arb_amqp_conn.c)
 
@@ -207,6 +197,12 @@ void arb_amqp_channel_queue_gone (arb_amqp_channel_t *self, arb_amqp_queue_t *qu
 //  A held task is no longer ours (the broker stopped it).
 void arb_amqp_channel_stopped (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery);
 
+//  basic.ack (how 0), basic.nack or reject with requeue (1) or without
+//  (2) of tag (multiple: every one up to it; 0: all). Returns 0, or -1 if
+//  the channel failed (406 for an unknown tag).
+int arb_amqp_channel_settle (
+    arb_amqp_channel_t *self, amqp_method_number_t id, uint64_t tag, bool multiple, int how);
+
 //  Queue and exchange methods (arb_amqp_admin.c). Each returns 0, or -1
 //  if the connection failed.
 int arb_amqp_admin_method (arb_amqp_channel_t *channel, amqp_method_number_t id, void *method);
@@ -222,6 +218,36 @@ arb_amqp_channel_queue (arb_amqp_channel_t *self, amqp_bytes_t name, amqp_method
 void arb_amqp_channel_set_last_queue (arb_amqp_channel_t *self, const char *name);
 arb_amqp_conn_t *arb_amqp_channel_conn (arb_amqp_channel_t *self);
 uint16_t arb_amqp_channel_number (arb_amqp_channel_t *self);
+
+//  ---------------------------------------------------------------------
+//  A channel's publishing side (arb_amqp_publisher.c): content, routing,
+//  confirms, transactions. Owned by its channel.
+
+arb_amqp_publisher_t *arb_amqp_publisher_new (arb_amqp_channel_t *channel);
+
+//  Forgets the publishes awaiting the broker (their tasks are stored all
+//  the same), a transaction's messages and acks, and a message half read.
+void arb_amqp_publisher_destroy (arb_amqp_publisher_t **self_p);
+
+//  basic.publish, confirm.select, tx.select, tx.commit, tx.rollback.
+//  Returns 0, or -1 if the channel or the connection failed.
+int arb_amqp_publisher_method (arb_amqp_publisher_t *self, amqp_method_number_t id, void *m);
+
+//  Whether the frames of a message (its header, its body) are due.
+bool arb_amqp_publisher_in_content (arb_amqp_publisher_t *self);
+
+//  A frame while in content. Returns 0, or -1 if the channel or the
+//  connection failed (505 for a frame that is not the one due).
+int arb_amqp_publisher_content (arb_amqp_publisher_t *self, const arb_amqp_frame_t *frame);
+
+//  In a transaction, keeps an ack, nack or reject (as
+//  arb_amqp_channel_settle's) until the commit and returns true (the
+//  channel may have failed: too many kept); else false.
+bool arb_amqp_publisher_keep_ack (
+    arb_amqp_publisher_t *self, amqp_method_number_t id, uint64_t tag, bool multiple, int how);
+
+//  The channel closes: the message half read and the transaction go.
+void arb_amqp_publisher_reset (arb_amqp_publisher_t *self);
 
 //  ---------------------------------------------------------------------
 //  Server (arb_amqp.c)

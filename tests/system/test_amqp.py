@@ -163,6 +163,58 @@ def test_pika_prefetch_per_consumer_and_per_channel(gateway):
     c.close()
 
 
+def test_pika_transactions(gateway):
+    """tx.select: publishes and acks take effect at tx.commit (whose -Ok
+    follows the broker's answers), and a rollback forgets them."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('txq')
+    look = c.channel()
+
+    def ready():
+        return look.queue_declare('txq', passive=True).method.message_count
+    ch.tx_select()
+    ch.basic_publish('', 'txq', b'rolled-back')
+    ch.tx_rollback()
+    ch.basic_publish('', 'txq', b'a')
+    ch.basic_publish('', 'txq', b'b')
+    assert ready() == 0  # kept until the commit
+    ch.tx_commit()
+    assert ready() == 2  # stored when Commit-Ok came
+    m, _, body = ch.basic_get('txq')
+    assert body == b'a'
+    ch.basic_ack(m.delivery_tag)
+    ch.tx_rollback()  # the ack is forgotten: still unacked
+    ch.basic_ack(m.delivery_tag)
+    ch.tx_commit()
+    m, _, body = ch.basic_get('txq')
+    assert body == b'b'
+    ch.basic_reject(m.delivery_tag, requeue=True)
+    ch.tx_commit()
+    ch.close()  # nothing unacked is left to go back
+    assert ready() == 1
+    m, _, body = look.basic_get('txq', auto_ack=True)
+    assert body == b'b' and m.redelivered
+    # an unknown tag is refused at once, in a transaction too
+    ch = c.channel()
+    ch.tx_select()
+    ch.basic_ack(42)
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.tx_commit()
+    assert e.value.reply_code == 406
+    # confirms and transactions do not mix; commit needs select
+    ch = c.channel()
+    ch.confirm_delivery()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.tx_select()
+    assert e.value.reply_code == 406
+    ch = c.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.tx_commit()
+    assert e.value.reply_code == 406
+    c.close()
+
+
 def test_pika_unacked_come_back_redelivered_on_close(gateway):
     c = connect(gateway)
     ch = c.channel()
@@ -782,7 +834,7 @@ def test_connection_and_channel_exceptions_by_code(gateway):
     raw.send_raw(pika.frame.Body(1, b'x' * 6000).marshal())
     connection_error(raw, 501)
 
-    # 540: a method no one defined; tx.select is not done
+    # 540: a method no one defined
     raw = RawAmqp(gateway.amqp_port)
     raw.expect(pika.spec.Connection.OpenOk)
     raw.open_channel(1)
