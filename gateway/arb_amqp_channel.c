@@ -31,7 +31,6 @@ struct _arb_amqp_channel_t {
     //  consumer made under a global basic.qos, over all of their queues
     uint32_t shared_sub;    //  its subscription, 0: none
     uint32_t shared_limit;  //  the credit it was made with + changes (prefetch_channel)
-    uint32_t shared_owed;   //  credit to give back once the client reads
     size_t shared_unacked;  //  unacked deliveries of shared consumers
     uint64_t shared_turn;   //  round robin among the consumers of one queue
     bool ending;            //  every consumer ends (close): no subscription is remade
@@ -122,34 +121,50 @@ arb_amqp_channel_fail (arb_amqp_channel_t *self, int code, const char *text, uin
 
 static void s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery);
 
-//  Gives one credit back now, or once the client reads: to the channel's
-//  shared subscription if shared (a delivery of a shared consumer, which
-//  may have ended since), else to consumer's own (none if it ended).
+//  Tops up the credit of a link consumer (sub: a consumer's own, or the
+//  channel's shared one) that has unacked deliveries and window (its
+//  prefetch, or ARB_AMQP_WINDOW): the broker may send at most
+//  ARB_AMQP_BURST more, and no more than the window leaves; nothing more
+//  while the client's output is full (topped up again once it drains).
+//  So a client that does not read holds at most ARB_AMQP_BURST messages
+//  in the gateway past its socket's buffers, whatever its prefetch, and
+//  one that does gets them as fast as credit comes back, one per message.
+//  A window lowered below what is out takes the excess back.
 static void
-s_credit_back (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, bool shared)
+s_topup (arb_amqp_channel_t *self, uint32_t sub, size_t unacked, uint32_t window)
 {
-    uint32_t sub = shared ? self->shared_sub : consumer ? consumer->sub : 0;
     if (!sub)
         return;
-    if (arb_stream_is_full (self->conn->stream) || self->closing)
-        (*(shared ? &self->shared_owed : &consumer->owed))++;
-    else
-        arb_link_add_credit (self->conn->server->link, sub, 1);
+    arb_link_t *link = self->conn->server->link;
+    int64_t credit = arb_link_credit (link, sub);
+    int64_t room = (int64_t) window - (int64_t) unacked - credit;
+    int64_t burst = ARB_AMQP_BURST - credit;
+    int64_t add = room < burst ? room : burst;
+    if (room < 0)
+        arb_link_add_credit (link, sub, (int) room);
+    else if (add > 0 && !self->closing && !arb_stream_is_full (self->conn->stream))
+        arb_link_add_credit (link, sub, (int) add);
+}
+
+//  Tops up the consumer's credit (NULL: ended), or the channel's shared
+//  subscription's if shared.
+static void
+s_credit (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, bool shared)
+{
+    if (shared)
+        s_topup (self, self->shared_sub, self->shared_unacked, self->shared_limit);
+    else if (consumer)
+        s_topup (self, consumer->sub, consumer->unacked, consumer->window);
 }
 
 void
 arb_amqp_channel_drained (arb_amqp_channel_t *self)
 {
-    arb_link_t *link = self->conn->server->link;
     for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
          c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
-        if (c->owed) {
-            arb_link_add_credit (link, c->sub, (int) c->owed);
-            c->owed = 0;
-        }
-    if (self->shared_owed && self->shared_sub)
-        arb_link_add_credit (link, self->shared_sub, (int) self->shared_owed);
-    self->shared_owed = 0;
+        if (!c->shared)
+            s_credit (self, c, false);
+    s_credit (self, NULL, true);
 }
 
 //  Reads a task's headers record (arb_amqp_frame.h), its exchange and
@@ -189,6 +204,8 @@ s_hold (arb_amqp_channel_t *self,
     delivery->shared = consumer && consumer->shared;
     if (delivery->shared)
         self->shared_unacked++;
+    else if (consumer)
+        consumer->unacked++;
     if (queue && queue->settings.dlx) {
         //  kept for dead-lettering: the task's copy is gone once sent
         delivery->payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();
@@ -227,10 +244,8 @@ s_deliver (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, arb_dispatch
     size_t raw_size;
     s_delivery_fields (task, consumer->queue->name, exchange, key, &raw, &raw_size);
     uint64_t tag = ++self->next_tag;
-    if (consumer->no_ack) {
+    if (consumer->no_ack)
         arb_link_complete (self->conn->server->link, task->id, NULL);
-        s_credit_back (self, consumer, false);
-    }
     else
         s_hold (self, consumer, consumer->queue, task, tag);
     amqp_basic_deliver_t deliver = {
@@ -242,6 +257,7 @@ s_deliver (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, arb_dispatch
     };
     arb_amqp_conn_send_content (self->conn, self->number, AMQP_BASIC_DELIVER_METHOD, &deliver, raw,
                                 raw_size, &task->payload);
+    s_credit (self, consumer, consumer->shared);
 }
 
 static void
@@ -273,7 +289,7 @@ s_on_shared_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task,
     if (!pick) {
         //  its consumer ended while it was on its way
         arb_link_release (link, task->id);
-        s_credit_back (self, NULL, true);
+        s_credit (self, NULL, true);
         return;
     }
     s_deliver (self, pick, task);
@@ -291,7 +307,7 @@ arb_amqp_channel_stopped (arb_amqp_channel_t *self, arb_amqp_delivery_t *deliver
     arb_amqp_consumer_t *consumer = delivery->consumer;
     bool shared = delivery->shared;
     s_delivery_free (self, delivery);
-    s_credit_back (self, consumer, shared);
+    s_credit (self, consumer, shared);
 }
 
 static void
@@ -299,6 +315,8 @@ s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
 {
     if (delivery->shared)
         self->shared_unacked--;
+    else if (delivery->consumer)
+        delivery->consumer->unacked--;
     arb_idmap_remove (self->by_tag, delivery->tag);
     if (arb_idmap_lookup (self->conn->server->held, delivery->task) == delivery)
         arb_idmap_remove (self->conn->server->held, delivery->task);
@@ -349,7 +367,7 @@ s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how)
     else
         arb_link_complete (server->link, delivery->task, NULL);
     s_delivery_free (self, delivery);
-    s_credit_back (self, consumer, shared);
+    s_credit (self, consumer, shared);
 }
 
 int
@@ -435,6 +453,8 @@ s_shared_remake (arb_amqp_channel_t *self)
     uint32_t sub = 0;
     if (n && fits) {
         int64_t credit = (int64_t) self->shared_limit - (int64_t) self->shared_unacked;
+        if (credit > ARB_AMQP_BURST)
+            credit = ARB_AMQP_BURST;
         sub = arb_link_subscribe (link, queues, n, credit > 0 ? (int) credit : 0,
                                   s_on_shared_dispatch, self);
     }
@@ -443,7 +463,6 @@ s_shared_remake (arb_amqp_channel_t *self)
     if (self->shared_sub)
         arb_link_unsubscribe (link, self->shared_sub);
     self->shared_sub = sub;
-    self->shared_owed = 0;  //  the new credit counts it
     return 0;
 }
 
@@ -602,8 +621,9 @@ s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
     }
     else {
         const char *queues[1] = {queue->broker};
-        consumer->sub = arb_link_subscribe (self->conn->server->link, queues, 1, (int) window,
-                                            s_on_dispatch, consumer);
+        consumer->sub = arb_link_subscribe (
+            self->conn->server->link, queues, 1,
+            (int) (window < ARB_AMQP_BURST ? window : ARB_AMQP_BURST), s_on_dispatch, consumer);
         subscribed = consumer->sub != 0;
         if (subscribed)
             consumer->handle = zlistx_add_end (self->consumers, consumer);
@@ -813,11 +833,8 @@ s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
                 self->prefetch_channel = qos->prefetch_count;
                 //  the shared consumers take the new limit now (their
                 //  credit taken back if it is lower, as the link allows)
-                uint32_t limit = qos->prefetch_count ? qos->prefetch_count : ARB_AMQP_WINDOW;
-                if (self->shared_sub && limit != self->shared_limit)
-                    arb_link_add_credit (self->conn->server->link, self->shared_sub,
-                                         (int) limit - (int) self->shared_limit);
-                self->shared_limit = limit;
+                self->shared_limit = qos->prefetch_count ? qos->prefetch_count : ARB_AMQP_WINDOW;
+                s_credit (self, NULL, true);
             }
             else
                 self->prefetch = qos->prefetch_count;

@@ -18,7 +18,8 @@
 #include "arb_idmap.h"
 #include "arb_stream.h"
 
-#define ARB_AMQP_WINDOW 1000  //  credit of a consumer without a prefetch limit
+#define ARB_AMQP_WINDOW 1000  //  unacked deliveries of a consumer without a prefetch, at most
+#define ARB_AMQP_BURST  32    //  credit a consumer's link consumer holds at most (see s_topup)
 #define ARB_AMQP_INFLIGHT_MAX \
     10000  //  publishes awaiting the broker before a connection stops reading
 #define ARB_AMQP_PENDING_MAX  16      //  broker requests one connection method waits for at once
@@ -112,8 +113,8 @@ typedef struct {
     bool no_ack;
     bool exclusive;
     bool shared;      //  under the channel's prefetch: the channel's subscription, not sub
-    uint32_t window;  //  credit given at most (its prefetch)
-    uint32_t owed;    //  credit to give back once the client reads
+    uint32_t window;  //  unacked deliveries at most (its prefetch, or ARB_AMQP_WINDOW)
+    size_t unacked;   //  its unacked deliveries (not shared)
     void *handle;     //  in the channel's consumer list
 } arb_amqp_consumer_t;
 
@@ -165,7 +166,7 @@ void arb_amqp_conn_answered (arb_amqp_conn_t *self, uint32_t reqid);
 //  The model is loaded: connections waiting at open go on.
 void arb_amqp_conn_loaded (arb_amqp_conn_t *self);
 
-//  Credit owed by consumers is given back once the client reads.
+//  The client read its output: consumers' credit is topped up.
 void arb_amqp_conn_drained (arb_amqp_conn_t *self);
 
 //  ---------------------------------------------------------------------
@@ -187,7 +188,7 @@ void arb_amqp_channel_fail (arb_amqp_channel_t *self, int code, const char *text
 //  Whether the channel waits for the client's Close-Ok.
 bool arb_amqp_channel_is_closing (arb_amqp_channel_t *self);
 
-//  Gives back the credit consumers owe (the client read its output).
+//  The client read its output: its consumers' credit is topped up.
 void arb_amqp_channel_drained (arb_amqp_channel_t *self);
 
 //  The queue was deleted: its consumers on this channel are cancelled

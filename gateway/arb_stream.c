@@ -155,7 +155,12 @@ arb_stream_pending (arb_stream_t *self)
 bool
 arb_stream_is_full (arb_stream_t *self)
 {
-    return self->out_bytes >= self->output_max;
+    //  whoever held back for it is told when it drains: the flush that
+    //  follows may empty it before s_update looks
+    bool full = self->out_bytes >= self->output_max;
+    if (full)
+        self->was_full = true;
+    return full;
 }
 
 //  Writes what the socket takes now.

@@ -120,7 +120,9 @@ arb_stream_write_slice (arb_stream_t *self, const uint8_t *data, size_t size, zf
 //  Output bytes not yet written.
 size_t arb_stream_pending (arb_stream_t *self);
 
-//  Whether the output is past the high-water mark.
+//  Whether the output is past the high-water mark. A caller told so gets
+//  the drained callback once it falls below half of it, even if the
+//  turn's write takes it all at once.
 bool arb_stream_is_full (arb_stream_t *self);
 
 //  Writes what is queued now, without waiting for the turn's end.

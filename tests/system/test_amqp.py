@@ -927,6 +927,56 @@ def test_slow_consumer_held_by_prefetch(gateway):
     c.close()
 
 
+def rss_mib(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS'):
+                return int(line.split()[1]) // 1024
+
+
+def test_client_that_never_reads_holds_little(gateway):
+    """Consumers whose client never reads (no_ack, and acks without a
+    prefetch) get a few dozen messages into the gateway, then nothing more
+    until it reads: the rest stays in the broker, the gateway's memory
+    does not grow with the queue."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.confirm_delivery()
+    body = os.urandom(100_000)
+    for q in ('unread-noack', 'unread-ack'):
+        ch.queue_declare(q)
+        for _ in range(400):
+            ch.basic_publish('', q, body)
+    before = rss_mib(gateway.pid)
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    raw.send(1, pika.spec.Basic.Consume(queue='unread-noack', no_ack=True))
+    raw.send(1, pika.spec.Basic.Consume(queue='unread-ack'))
+
+    def left(q):
+        return ch.queue_declare(q, passive=True).method.message_count
+    wait_until(lambda: left('unread-noack') < 400 and left('unread-ack') < 400, timeout=10,
+               what='deliveries under way')
+    time.sleep(1)  # (what would come, comes now)
+    assert left('unread-noack') >= 300 and left('unread-ack') >= 300, (
+        left('unread-noack'), left('unread-ack'))
+    assert rss_mib(gateway.pid) - before < 40
+    # once it reads (and acks), everything comes
+    got = 0
+    deadline = time.time() + 30
+    while got < 800 and time.time() < deadline:
+        frame = raw.frame(timeout=1)
+        if isinstance(frame, pika.frame.Method) and isinstance(frame.method,
+                                                               pika.spec.Basic.Deliver):
+            got += 1
+            if frame.method.routing_key == 'unread-ack':
+                raw.send(1, pika.spec.Basic.Ack(delivery_tag=frame.method.delivery_tag))
+    assert got == 800
+    raw.close()
+    c.close()
+
+
 # ---------------------------------------------------------------------------
 # amqp-tools (rabbitmq-c)
 
@@ -1023,3 +1073,4 @@ const amqp = require(%r);
     r = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == 'done 51 true'
+
