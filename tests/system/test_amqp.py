@@ -766,6 +766,63 @@ def connection_error(raw, code, timeout=5):
     return close
 
 
+def test_users_vhosts_plain_and_amqplain(gateway_factory, broker, tmp_path):
+    """Users of the config file log in with PLAIN (pika) and AMQPLAIN, to
+    the vhosts they may use; vhosts keep their queues apart."""
+    conf = tmp_path / 'users.conf'
+    conf.write_text('amqp-vhosts = /,staging,prod\n'
+                    '[user.app]\npassword = s3cret\nvhosts = /,staging\n'
+                    '[user.ops]\npassword = other\n')
+    g = gateway_factory(broker, '--config', str(conf))
+
+    def login(user, password, vhost='/'):
+        return connect(g, credentials=pika.PlainCredentials(user, password), virtual_host=vhost)
+    root = login('app', 's3cret')
+    staging = login('app', 's3cret', 'staging')
+    for c, body in ((root, b'root'), (staging, b'staging')):
+        ch = c.channel()
+        ch.queue_declare('same-name')
+        ch.confirm_delivery()
+        ch.basic_publish('', 'same-name', body)
+    assert bodies_of(root.channel(), 'same-name') == [b'root']
+    assert bodies_of(staging.channel(), 'same-name') == [b'staging']
+    # a vhost the user may not open, or that does not exist: 530
+    for user, password, vhost in (('app', 's3cret', 'prod'), ('ops', 'other', 'nowhere')):
+        with pytest.raises(pika.exceptions.ProbableAccessDeniedError) as e:
+            login(user, password, vhost)
+        assert '(530) "NOT_ALLOWED' in str(e.value)
+    assert login('ops', 'other', 'prod').channel().queue_declare('', exclusive=True)
+    # guest is no user once users are configured; a wrong password: 403
+    for user, password in (('guest', 'guest'), ('app', 'wrong')):
+        with pytest.raises(pika.exceptions.ProbableAuthenticationError) as e:
+            login(user, password)
+        assert 'ACCESS_REFUSED' in str(e.value)
+    # AMQPLAIN: a field table without its length (as amqplib and py-amqp send)
+    for password, ok in (('s3cret', True), ('wrong', False)):
+        raw = RawAmqp(g.amqp_port, handshake=False)
+        raw.send_raw(b'AMQP\x00\x00\x09\x01')
+        raw.expect(pika.spec.Connection.Start)
+        table = []
+        pika.data.encode_table(table, {'LOGIN': 'app', 'PASSWORD': password})
+        caps = {'capabilities': {'authentication_failure_close': True}}
+        raw.send(0, pika.spec.Connection.StartOk(client_properties=caps, mechanism='AMQPLAIN',
+                                                 response=b''.join(table)[4:], locale='en_US'))
+        if ok:
+            raw.expect(pika.spec.Connection.Tune)
+        else:
+            connection_error(raw, 403)
+        raw.close()
+    # a mechanism not offered: the socket closes (the spec), nothing more
+    raw = RawAmqp(g.amqp_port, handshake=False)
+    raw.send_raw(b'AMQP\x00\x00\x09\x01')
+    raw.expect(pika.spec.Connection.Start)
+    raw.send(0, pika.spec.Connection.StartOk(client_properties={}, mechanism='EXTERNAL',
+                                             response=b'', locale='en_US'))
+    assert raw.frame(timeout=5) is None and raw.closed
+    root.close()
+    staging.close()
+
+
 def test_server_properties_advertise_what_is_implemented(gateway):
     raw = RawAmqp(gateway.amqp_port)
     raw.expect(pika.spec.Connection.OpenOk)
