@@ -187,8 +187,25 @@ arb_amqp_delete_queue (arb_amqp_t *self,
     arb_msg_queue (request)->queue = arb_msg_strdup (request, queue->broker);
     arb_msg_queue (request)->op = "delete";
     zsys_debug ("amqp: queue deleted queue=%s", queue->broker);
+    arb_amqp_vhost_t *vhost = queue->vhost;
     arb_amqp_model_remove_queue (queue);
+    arb_amqp_exchanges_spent (self, vhost);
     return arb_gateway_send (self->gateway, &request, fn, arg);
+}
+
+void
+arb_amqp_exchanges_spent (arb_amqp_t *self, arb_amqp_vhost_t *vhost)
+{
+    //  one at a time: a deletion may leave another exchange unused
+    arb_amqp_exchange_t *exchange;
+    while ((exchange = arb_amqp_model_spent_exchange (vhost))) {
+        zsys_debug ("amqp: auto-delete exchange deleted exchange=%s", exchange->name);
+        char key[600];
+        arb_amqp_store (self, arb_amqp_model_exchange_key (exchange, key, sizeof (key)), NULL, NULL,
+                        NULL);
+        arb_amqp_model_binding_keys (vhost, exchange->name, true, s_forget_key, self);
+        arb_amqp_model_remove_exchange (exchange);
+    }
 }
 
 //  ---------------------------------------------------------------------

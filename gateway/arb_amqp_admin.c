@@ -20,12 +20,31 @@ typedef struct {
     amqp_method_number_t id;      //  the method
     char *queue;                  //  owned: a queue's name for Declare-Ok
     bool nowait;
-    uint64_t count;            //  messages (Declare-Ok, Purge-Ok, Delete-Ok)
-    uint32_t consumers;        //  Declare-Ok
-    const char *broker_queue;  //  borrowed from the queue: STATS looks for it
-    size_t left;               //  answers still to come
+    uint64_t count;      //  messages (Declare-Ok, Purge-Ok, Delete-Ok)
+    uint32_t consumers;  //  Declare-Ok
+    char *broker_queue;  //  owned: the queue STATS looks for (it may go meanwhile)
+    size_t left;         //  answers still to come
     bool want_count;
+    bool empty_check;  //  queue.delete if_empty: the count decides
+    bool if_unused;    //  queue.delete if_unused, checked again after the count
+    bool failed;       //  the channel failed: no -Ok
 } s_op_t;
+
+static void
+s_op_free (s_op_t *op)
+{
+    free (op->queue);
+    free (op->broker_queue);
+    free (op);
+}
+
+void
+arb_amqp_admin_forget (arb_amqp_conn_t *conn)
+{
+    if (conn->op)
+        s_op_free ((s_op_t *) conn->op);
+    conn->op = NULL;
+}
 
 static void
 s_op_done (s_op_t *op)
@@ -33,7 +52,9 @@ s_op_done (s_op_t *op)
     arb_amqp_channel_t *channel = op->channel;
     arb_amqp_conn_t *conn = arb_amqp_channel_conn (channel);
     uint16_t number = arb_amqp_channel_number (channel);
-    if (!op->nowait) {
+    if (conn->op == op)
+        conn->op = NULL;
+    if (!op->nowait && !op->failed && !arb_amqp_channel_is_closing (channel)) {
         switch (op->id) {
             case AMQP_QUEUE_DECLARE_METHOD: {
                 amqp_queue_declare_ok_t ok = {
@@ -65,9 +86,10 @@ s_op_done (s_op_t *op)
             }
         }
     }
-    free (op->queue);
-    free (op);
+    s_op_free (op);
 }
+
+static void s_queue_delete_counted (s_op_t *op);
 
 static void
 s_on_answer (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
@@ -84,6 +106,8 @@ s_on_answer (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
         op->count = arb_amqp_ready_count (reply, op->broker_queue);
     else if (arb_msg_type (reply) == ARB_MSG_OK && op->want_count)
         op->count = arb_msg_ok (reply)->count;
+    if (op->empty_check && arb_msg_type (reply) == ARB_MSG_STATS_REPLY)
+        s_queue_delete_counted (op);
     if (--op->left == 0)
         s_op_done (op);
     arb_amqp_conn_answered (conn, reqid);
@@ -107,7 +131,10 @@ s_op_wait (s_op_t *op, uint32_t reqid)
     if (!reqid)
         return;  //  refused by the link: answered as if done
     op->left++;
-    arb_amqp_conn_wait (arb_amqp_channel_conn (op->channel), reqid);
+    arb_amqp_conn_t *conn = arb_amqp_channel_conn (op->channel);
+    //  the connection holds it while it waits: freed if the connection goes
+    conn->op = op;
+    arb_amqp_conn_wait (conn, reqid);
 }
 
 //  Every request of op is out: answer now if none is pending.
@@ -130,7 +157,8 @@ static void
 s_count (s_op_t *op, const char *broker_queue)
 {
     arb_amqp_t *server = arb_amqp_channel_conn (op->channel)->server;
-    op->broker_queue = broker_queue;
+    free (op->broker_queue);
+    op->broker_queue = strdup (broker_queue);
     op->want_count = true;
     //  the turn's publishes count
     arb_gateway_flush (server->gateway);
@@ -267,6 +295,7 @@ s_exchange_delete (arb_amqp_channel_t *channel, amqp_exchange_delete_t *m)
         s_store (op, arb_amqp_model_exchange_key (exchange, key, sizeof (key)), NULL);
         s_forget_bindings_of (op, conn->vhost, name, true);
         arb_amqp_model_remove_exchange (exchange);
+        arb_amqp_exchanges_spent (conn->server, conn->vhost);
         s_op_go (op);
         rc = 0;
     }
@@ -349,6 +378,7 @@ s_bind (arb_amqp_channel_t *channel,
     if (unbind) {
         if (arb_amqp_model_unbind (exchange, dest, dest_exchange, key, args))
             s_store (op, mkey, NULL);
+        arb_amqp_exchanges_spent (conn->server, vhost);
     }
     else if (arb_amqp_model_bind (exchange, dest, dest_exchange, key, args))
         s_store (op, mkey,
@@ -513,10 +543,43 @@ s_queue_delete (arb_amqp_channel_t *channel, amqp_queue_delete_t *m)
                        "PRECONDITION_FAILED - queue '%.200s' in vhost '%.60s' in use", queue->name,
                        arb_amqp_vhost_name (conn->vhost));
     s_op_t *op = s_op_new (channel, id, m->nowait);
-    op->want_count = true;
-    s_op_wait (op, arb_amqp_delete_queue (conn->server, queue, s_on_answer, op));
+    op->queue = strdup (queue->name);
+    if (m->if_empty) {
+        //  its count first (s_queue_delete_counted)
+        op->empty_check = true;
+        op->if_unused = m->if_unused;
+        s_count (op, queue->broker);
+    }
+    else {
+        op->want_count = true;
+        s_op_wait (op, arb_amqp_delete_queue (conn->server, queue, s_on_answer, op));
+    }
     s_op_go (op);
     return 0;
+}
+
+//  queue.delete if_empty: the queue's ready count came; deleted if none
+//  (and, if_unused, still without consumers), else 406.
+static void
+s_queue_delete_counted (s_op_t *op)
+{
+    op->empty_check = false;
+    arb_amqp_channel_t *channel = op->channel;
+    arb_amqp_conn_t *conn = arb_amqp_channel_conn (channel);
+    const char *vname = arb_amqp_vhost_name (conn->vhost);
+    arb_amqp_queue_t *queue = arb_amqp_model_queue (conn->vhost, op->queue);
+    if (!queue) {
+        op->count = 0;  //  gone meanwhile: deleted all the same
+        return;
+    }
+    if (op->count || (op->if_unused && queue->consumers)) {
+        op->failed = true;
+        s_fail (channel, AMQP_PRECONDITION_FAILED, AMQP_QUEUE_DELETE_METHOD,
+                "PRECONDITION_FAILED - queue '%.200s' in vhost '%.60s' %s", op->queue, vname,
+                op->count ? "not empty" : "in use");
+        return;
+    }
+    s_op_wait (op, arb_amqp_delete_queue (conn->server, queue, s_on_answer, op));
 }
 
 int

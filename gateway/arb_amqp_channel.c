@@ -958,6 +958,7 @@ arb_amqp_channel_destroy (arb_amqp_channel_t **self_p)
     for (size_t i = 0; i < conn->npending; i++)
         arb_gateway_forget (server->gateway, conn->pending[i]);
     conn->npending = 0;
+    arb_amqp_admin_forget (conn);
     if (conn->waiting) {
         conn->waiting = false;
         if (conn->stream)

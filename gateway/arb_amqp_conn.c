@@ -568,6 +568,7 @@ s_on_closed (void *arg, arb_stream_t *stream)
     for (size_t i = 0; i < self->npending; i++)
         arb_gateway_forget (self->server->gateway, self->pending[i]);
     self->npending = 0;
+    arb_amqp_admin_forget (self);
     zsys_debug ("amqp: closed conn=%" PRIu64 " peer=%s", self->number, self->peer);
     arb_amqp_conn_gone (self->server, self);
     self->stream = NULL;

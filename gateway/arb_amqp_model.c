@@ -354,6 +354,16 @@ arb_amqp_model_exchange_in_use (arb_amqp_exchange_t *exchange)
     return zlistx_size (exchange->bindings) > 0;
 }
 
+arb_amqp_exchange_t *
+arb_amqp_model_spent_exchange (arb_amqp_vhost_t *vhost)
+{
+    for (arb_amqp_exchange_t *x = (arb_amqp_exchange_t *) zhashx_first (vhost->exchanges); x;
+         x = (arb_amqp_exchange_t *) zhashx_next (vhost->exchanges))
+        if (x->auto_delete && !x->builtin && x->had_binding && zlistx_size (x->bindings) == 0)
+            return x;
+    return NULL;
+}
+
 //  ---------------------------------------------------------------------
 //  Queues
 
@@ -536,6 +546,7 @@ arb_amqp_model_bind (arb_amqp_exchange_t *source,
 {
     if (s_binding_find (source, dest, dest_exchange, key, args))
         return 0;
+    source->had_binding = true;
     zlistx_add_end (source->bindings,
                     s_binding_new (dest, dest_exchange, key, s_encode_args (args)));
     return 1;
@@ -1003,6 +1014,7 @@ arb_amqp_model_load_done (arb_amqp_model_t *self)
             continue;
         }
         zlistx_add_end (source->bindings, p->binding);
+        source->had_binding = true;
         p->binding = NULL;
     }
     zlistx_purge (self->pending);

@@ -86,6 +86,7 @@ struct _arb_amqp_exchange_t {
     bool auto_delete;
     bool internal;
     bool builtin;        //  "" and amq.*: never deleted
+    bool had_binding;    //  auto-delete: a binding from it was made (or read back)
     zchunk_t *args;      //  owned encoded arguments table
     zlistx_t *bindings;  //  owned arb binding records (private)
 };
@@ -177,6 +178,10 @@ void arb_amqp_model_binding_keys (arb_amqp_vhost_t *vhost,
 
 //  Whether exchange has bindings from it (if_unused of exchange.delete).
 bool arb_amqp_model_exchange_in_use (arb_amqp_exchange_t *exchange);
+
+//  An auto-delete exchange of vhost that had bindings from it and has
+//  none left (to delete, as RabbitMQ does), or NULL. Borrowed.
+arb_amqp_exchange_t *arb_amqp_model_spent_exchange (arb_amqp_vhost_t *vhost);
 
 //  Routes a message published to exchange with routing key and headers
 //  (NULL: none): adds each queue it reaches, once, to queues (borrowed

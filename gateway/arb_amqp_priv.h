@@ -97,6 +97,7 @@ struct _arb_amqp_conn_t {
     uint32_t pending[ARB_AMQP_PENDING_MAX];  //  broker requests the held method waits for
     size_t npending;
     bool waiting;           //  a method waits for the broker: input is held
+    void *op;               //  owned: the admin method waiting (arb_amqp_admin.c), or NULL
     uint64_t read_mark;     //  stream bytes read at the last heartbeat tick
     uint64_t written_mark;  //  stream bytes written at the last heartbeat tick
     uint32_t silent_ticks;  //  heartbeat ticks without a byte from the client
@@ -205,8 +206,12 @@ int arb_amqp_channel_settle (
     arb_amqp_channel_t *self, amqp_method_number_t id, uint64_t tag, bool multiple, int how);
 
 //  Queue and exchange methods (arb_amqp_admin.c). Each returns 0, or -1
-//  if the connection failed.
+//  if the channel or the connection failed.
 int arb_amqp_admin_method (arb_amqp_channel_t *channel, amqp_method_number_t id, void *method);
+
+//  The connection's method waiting for the broker will not be answered
+//  (its requests are forgotten): its state is freed.
+void arb_amqp_admin_forget (arb_amqp_conn_t *conn);
 
 //  The last queue declared on the channel (borrowed), or NULL.
 const char *arb_amqp_channel_last_queue (arb_amqp_channel_t *self);
@@ -262,6 +267,10 @@ uint32_t arb_amqp_delete_queue (arb_amqp_t *self,
                                 arb_amqp_queue_t *queue,
                                 arb_gateway_reply_fn *fn,
                                 void *arg);
+
+//  Deletes the auto-delete exchanges of vhost whose last binding went
+//  (records too), and those that this leaves so in turn.
+void arb_amqp_exchanges_spent (arb_amqp_t *self, arb_amqp_vhost_t *vhost);
 
 //  x-expires: queue is used now (declared, consumed from, read with
 //  basic.get, or its last consumer went). A queue with x-expires is

@@ -215,6 +215,84 @@ def test_pika_transactions(gateway):
     c.close()
 
 
+def test_pika_deletes_purges_cancels_and_recover(gateway):
+    """queue.delete if_empty/if_unused, exchange.delete if_unused,
+    auto-delete queues and exchanges, purge counts, a consumer cancelled by
+    the server when its queue goes, exclusive consumers, basic.recover."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.confirm_delivery()
+    ch.queue_declare('full')
+    ch.basic_publish('', 'full', b'x')
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.queue_delete('full', if_empty=True)
+    assert e.value.reply_code == 406 and 'not empty' in e.value.reply_text
+    ch = c.channel()
+    ch.confirm_delivery()
+    assert ch.queue_purge('full').method.message_count == 1
+    assert ch.queue_delete('full', if_empty=True).method.message_count == 0
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.queue_declare('full', passive=True)
+    assert e.value.reply_code == 404
+    # if_unused: a consumer holds it
+    ch = c.channel()
+    ch.queue_declare('used')
+    held = c.channel()
+    cancelled = []
+    held.add_on_cancel_callback(lambda frame: cancelled.append(frame.method.consumer_tag))
+    tag = held.basic_consume('used', lambda *a: None)
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.queue_delete('used', if_unused=True)
+    assert e.value.reply_code == 406
+    # an exclusive consumer: another one is refused (403)
+    other = c.channel()
+    other.queue_declare('solo')
+    other.basic_consume('solo', lambda *a: None, exclusive=True)
+    third = c.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        third.basic_consume('solo', lambda *a: None)
+    assert e.value.reply_code == 403
+    # deleting a consumed queue cancels its consumer (basic.cancel to pika)
+    ch = c.channel()
+    ch.queue_delete('used')
+    wait_until(lambda: c.process_data_events(time_limit=0.1) or cancelled == [tag],
+               timeout=10, what='basic.cancel from the server')
+    # auto-delete: a queue with its last consumer, an exchange with its
+    # last binding
+    ch.exchange_declare('fleeting-x', 'fanout', auto_delete=True)
+    ch.exchange_declare('keeper', 'fanout')
+    ch.queue_declare('ad-q', auto_delete=True)
+    ch.queue_bind('ad-q', 'fleeting-x')
+    ch.queue_bind('ad-q', 'keeper')
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.exchange_delete('keeper', if_unused=True)
+    assert e.value.reply_code == 406
+    ch = c.channel()
+    consumer = c.channel()
+    consumer.basic_consume('ad-q', lambda *a: None)
+    consumer.close()  # its last consumer: the queue goes, then the exchange
+    for what, declare in (('ad-q', lambda x: x.queue_declare('ad-q', passive=True)),
+                          ('fleeting-x', lambda x: x.exchange_declare('fleeting-x',
+                                                                      passive=True))):
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+            declare(ch)
+        assert e.value.reply_code == 404, what
+        ch = c.channel()
+    ch.exchange_declare('keeper', passive=True)  # not auto-delete: kept
+    ch.exchange_delete('keeper', if_unused=True)
+    # basic.recover: the unacked come again, flagged
+    ch.queue_declare('again')
+    ch.confirm_delivery()
+    for b in (b'1', b'2'):
+        ch.basic_publish('', 'again', b)
+    first = [ch.basic_get('again')[0] for _ in range(2)]
+    assert not any(m.redelivered for m in first)
+    ch.basic_recover(requeue=True)
+    back = [ch.basic_get('again') for _ in range(2)]
+    assert [b for _, _, b in back] == [b'1', b'2'] and all(m.redelivered for m, _, _ in back)
+    c.close()
+
+
 def test_pika_unacked_come_back_redelivered_on_close(gateway):
     c = connect(gateway)
     ch = c.channel()
