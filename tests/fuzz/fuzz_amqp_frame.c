@@ -1,7 +1,9 @@
 /*  fuzz_amqp_frame.c — libFuzzer target for the gateway's AMQP frame
     reader: arbitrary bytes cut into frames, each method, content header
-    and table decoded with rabbitmq-c's codec as the connection does. Must
-    never crash, leak or read out of bounds.
+    and table decoded with rabbitmq-c's codec as the connection does; and
+    the same bytes read as a task's headers record, whose property bytes
+    are decoded as a publish's are (a task's headers may come from any
+    client of the broker). Must never crash, leak or read out of bounds.
 */
 
 #include "arb_amqp_frame.h"
@@ -21,6 +23,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     amqp_table_t table;
     (void) arb_amqp_frame_table (data, size, &pool, &table);
     recycle_amqp_pool (&pool);
+    amqp_bytes_t exchange, key, raw;
+    if (arb_amqp_frame_read_record (data, size, &exchange, &key, &raw) == 0) {
+        amqp_basic_properties_t *props = NULL;
+        (void) arb_amqp_frame_properties ((const uint8_t *) raw.bytes, raw.len, &pool, &props);
+        recycle_amqp_pool (&pool);
+    }
     size_t off = 0;
     for (int n = 0; n < 1000 && off < size; n++) {
         arb_amqp_frame_t frame;
