@@ -121,15 +121,25 @@ arb_amqp_channel_fail (arb_amqp_channel_t *self, int code, const char *text, uin
 
 static void s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery);
 
+//  The credit a link consumer with window may hold at once: its window
+//  if the client set a prefetch under ARB_AMQP_WINDOW (the client chose
+//  to take that many at once, as from RabbitMQ), else ARB_AMQP_BURST.
+static uint32_t
+s_burst (uint32_t window)
+{
+    return window < ARB_AMQP_WINDOW ? window : ARB_AMQP_BURST;
+}
+
 //  Tops up the credit of a link consumer (sub: a consumer's own, or the
 //  channel's shared one) that has unacked deliveries and window (its
-//  prefetch, or ARB_AMQP_WINDOW): the broker may send at most
-//  ARB_AMQP_BURST more, and no more than the window leaves; nothing more
-//  while the client's output is full (topped up again once it drains).
-//  So a client that does not read holds at most ARB_AMQP_BURST messages
-//  in the gateway past its socket's buffers, whatever its prefetch, and
-//  one that does gets them as fast as credit comes back, one per message.
-//  A window lowered below what is out takes the excess back.
+//  prefetch, or ARB_AMQP_WINDOW): the broker may send at most s_burst
+//  more, and no more than the window leaves; nothing more while the
+//  client's output is full (topped up again once it drains). So a client
+//  that does not read holds at most its prefetch, or ARB_AMQP_BURST
+//  messages without one (no_ack too), in the gateway past its socket's
+//  buffers, and one that does gets them as fast as credit comes back,
+//  one per message. A window lowered below what is out takes the excess
+//  back.
 static void
 s_topup (arb_amqp_channel_t *self, uint32_t sub, size_t unacked, uint32_t window)
 {
@@ -138,7 +148,7 @@ s_topup (arb_amqp_channel_t *self, uint32_t sub, size_t unacked, uint32_t window
     arb_link_t *link = self->conn->server->link;
     int64_t credit = arb_link_credit (link, sub);
     int64_t room = (int64_t) window - (int64_t) unacked - credit;
-    int64_t burst = ARB_AMQP_BURST - credit;
+    int64_t burst = (int64_t) s_burst (window) - credit;
     int64_t add = room < burst ? room : burst;
     if (room < 0)
         arb_link_add_credit (link, sub, (int) room);
@@ -453,8 +463,8 @@ s_shared_remake (arb_amqp_channel_t *self)
     uint32_t sub = 0;
     if (n && fits) {
         int64_t credit = (int64_t) self->shared_limit - (int64_t) self->shared_unacked;
-        if (credit > ARB_AMQP_BURST)
-            credit = ARB_AMQP_BURST;
+        if (credit > s_burst (self->shared_limit))
+            credit = s_burst (self->shared_limit);
         sub = arb_link_subscribe (link, queues, n, credit > 0 ? (int) credit : 0,
                                   s_on_shared_dispatch, self);
     }
@@ -621,9 +631,8 @@ s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
     }
     else {
         const char *queues[1] = {queue->broker};
-        consumer->sub = arb_link_subscribe (
-            self->conn->server->link, queues, 1,
-            (int) (window < ARB_AMQP_BURST ? window : ARB_AMQP_BURST), s_on_dispatch, consumer);
+        consumer->sub = arb_link_subscribe (self->conn->server->link, queues, 1,
+                                            (int) s_burst (window), s_on_dispatch, consumer);
         subscribed = consumer->sub != 0;
         if (subscribed)
             consumer->handle = zlistx_add_end (self->consumers, consumer);
