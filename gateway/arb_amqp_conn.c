@@ -125,7 +125,11 @@ arb_amqp_conn_wait (arb_amqp_conn_t *self, uint32_t reqid)
 {
     if (!reqid)
         return 0;
-    assert (self->npending < ARB_AMQP_PENDING_MAX);
+    if (self->npending == self->pending_max) {
+        self->pending_max = self->pending_max ? 2 * self->pending_max : 8;
+        self->pending = (uint32_t *) realloc (self->pending, self->pending_max * sizeof (uint32_t));
+        assert (self->pending);
+    }
     self->pending[self->npending++] = reqid;
     if (!self->waiting) {
         self->waiting = true;
@@ -550,6 +554,7 @@ static void
 s_free (arb_amqp_conn_t *self)
 {
     empty_amqp_pool (&self->pool);
+    free (self->pending);
     free (self->channels);
     free (self->user);
     free (self);

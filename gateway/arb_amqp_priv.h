@@ -22,7 +22,6 @@
 #define ARB_AMQP_BURST  32    //  credit a consumer's link consumer holds at most (see s_topup)
 #define ARB_AMQP_INFLIGHT_MAX \
     10000  //  publishes awaiting the broker before a connection stops reading
-#define ARB_AMQP_PENDING_MAX  16      //  broker requests one connection method waits for at once
 #define ARB_AMQP_HANDSHAKE_MS 10000   //  the handshake must end by then (as RabbitMQ)
 #define ARB_AMQP_CLOSE_MS     3000    //  a Close sent: its Close-Ok's time to come
 #define ARB_AMQP_TASK_NAME    "amqp"  //  the broker task name of every message
@@ -92,10 +91,12 @@ struct _arb_amqp_conn_t {
     bool failure_close;             //  the client takes Close on a failed login
     arb_amqp_channel_t **channels;  //  owned, indexed by number (channel_max + 1)
     size_t open_channels;
-    amqp_pool_t pool;                        //  decoded frames, recycled per frame
-    size_t inflight;                         //  publishes awaiting the broker
-    uint32_t pending[ARB_AMQP_PENDING_MAX];  //  broker requests the held method waits for
+    amqp_pool_t pool;   //  decoded frames, recycled per frame
+    size_t inflight;    //  publishes awaiting the broker
+    uint32_t *pending;  //  owned: broker requests the held method waits for (one a
+                        //  binding record of an exchange deleted: as many as it has)
     size_t npending;
+    size_t pending_max;     //  room in pending
     bool waiting;           //  a method waits for the broker: input is held
     void *op;               //  owned: the admin method waiting (arb_amqp_admin.c), or NULL
     uint64_t read_mark;     //  stream bytes read at the last heartbeat tick

@@ -293,6 +293,28 @@ def test_pika_deletes_purges_cancels_and_recover(gateway):
     c.close()
 
 
+def test_deletes_with_many_bindings(gateway):
+    """An exchange or a queue with many bindings deleted: one method waits
+    for a record per binding (it once crashed the gateway past 16)."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.exchange_declare('many', 'direct')
+    ch.exchange_declare('fan', 'fanout')
+    for i in range(40):
+        ch.queue_declare('mb%d' % i)
+        ch.queue_bind('mb%d' % i, 'many', 'k%d' % i)
+        ch.queue_bind('mb0', 'fan', 'f%d' % i)
+    ch.exchange_delete('many')
+    ch.queue_delete('mb0')
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.exchange_declare('many', passive=True)
+    assert e.value.reply_code == 404
+    c.close()
+    c = connect(gateway)  # the gateway still serves
+    c.channel().exchange_declare('fan', passive=True)
+    c.close()
+
+
 def test_pika_unacked_come_back_redelivered_on_close(gateway):
     c = connect(gateway)
     ch = c.channel()
@@ -1208,4 +1230,5 @@ const amqp = require(%r);
     r = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == 'done 51 true'
+
 
