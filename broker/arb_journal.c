@@ -51,6 +51,13 @@
     runs in one transaction: a journal is at one version or the last,
     never between. A journal newer than this broker is refused, not
     guessed at.
+
+    Whose file it is: PRAGMA application_id holds ARB_APPLICATION_ID in
+    every journal made or migrated since it was introduced (schema 5); an
+    older one is known by its user_version and its tasks and meta tables.
+    A file with another application id, or with tables but no version, or
+    with a version but not those tables, is another program's and is
+    refused whole: the broker never adds its tables to it.
 */
 
 #include "arb_journal.h"
@@ -59,12 +66,26 @@
 #include <sqlite3.h>
 #include <sys/file.h>
 
+//  A test build opens the journal through a VFS that fails the writes it
+//  is told to (arb_journal_faults.c); arbiterd itself is built without it.
+#ifdef ARB_JOURNAL_FAULTS
+#include "arb_journal_faults.h"
+#define S_VFS arb_journal_faults_vfs ()
+#else
+#define S_VFS NULL
+#endif
+
 #define ARB_SCHEMA_VERSION 5
+#define ARB_APPLICATION_ID 0x41524254  //  "ARBT": PRAGMA application_id of a journal
+#define ARB_EPOCH_KEY      "broker.epoch"
+#define ARB_PROBE_KEY      "broker.probe"
 
 struct _arb_journal_t {
     sqlite3 *db;                  //  owned
     int lock_fd;                  //  owned: flock'ed, so two brokers never share a journal
     bool in_txn;                  //  a turn's transaction is open
+    arb_journal_fault_t fault;    //  the first failure since open or the last rollback
+    bool probing;                 //  a probe runs: its failures are expected, logged at debug
     char *path;                   //  owned
     sqlite3_stmt **prepared[64];  //  every statement slot below, for finalize
     size_t prepared_count;
@@ -75,7 +96,7 @@ struct _arb_journal_t {
         *purge_attempts, *purge_deps, *max_id, *meta_get, *meta_set, *meta_del, *meta_list,
         *schedule_add, *schedule_remove, *schedule_state, *schedule_fired, *schedules,
         *list_final_newest, *deps_of, *meta_page, *meta_del_range, *set_delivered, *cancel_open,
-        *forget_attempts, *forget_deps, *forget_tasks, *deliver_ready;
+        *forget_attempts, *forget_deps, *forget_tasks, *deliver_ready, *probe_set, *probe_del;
 };
 
 //  ---------------------------------------------------------------------
@@ -147,11 +168,48 @@ static const char *s_create_v1 =
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID;";
 
 
+//  What a failure of SQLite says about the journal: the disk (no space,
+//  or an I/O error writing or syncing it: a write may work again later)
+//  or anything else (a damaged file, a read error: it will not).
+static arb_journal_fault_t
+s_classify (int code)
+{
+    if ((code & 0xff) == SQLITE_FULL)
+        return ARB_JOURNAL_FULL;
+    switch (code) {
+        case SQLITE_IOERR:  //  unspecified: SQLite says this of a failed write or commit
+        case SQLITE_IOERR_WRITE:
+        case SQLITE_IOERR_FSYNC:
+        case SQLITE_IOERR_DIR_FSYNC:
+        case SQLITE_IOERR_TRUNCATE:
+        case SQLITE_IOERR_SHMSIZE:  //  the -shm file could not grow
+            return ARB_JOURNAL_FULL;
+        default:
+            return ARB_JOURNAL_BROKEN;
+    }
+}
+
+//  Notes the failure SQLite just reported, if it is the first since the
+//  last rollback; a damaged file says so once, naming it.
+static void
+s_fault (arb_journal_t *self)
+{
+    int code = sqlite3_extended_errcode (self->db);
+    if (self->fault != ARB_JOURNAL_SOUND || code == SQLITE_OK)
+        return;
+    self->fault = s_classify (code);
+    if ((code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB)
+        zsys_error ("journal: %s is damaged (%s); arbiterd will not guess at its contents: "
+                    "restore it from a backup",
+                    self->path, sqlite3_errmsg (self->db));
+}
+
 static int
 s_exec (arb_journal_t *self, const char *sql)
 {
     char *err = NULL;
     if (sqlite3_exec (self->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        s_fault (self);
         zsys_error ("journal: statement failed path=%s error=\"%s\"", self->path,
                     err ? err : sqlite3_errmsg (self->db));
         sqlite3_free (err);
@@ -235,29 +293,71 @@ s_migrate_4_5 (arb_journal_t *self)
                          "CREATE INDEX tasks_queue ON tasks (queue, state);");
 }
 
+//  The first column of the first row of sql, an integer (a PRAGMA, a
+//  count). 0 or -1.
 static int
-s_user_version (arb_journal_t *self, int *version)
+s_number (arb_journal_t *self, const char *sql, int *number)
 {
     sqlite3_stmt *stmt;
-    if (sqlite3_prepare_v2 (self->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK)
-        return -1;
-    int rc = sqlite3_step (stmt) == SQLITE_ROW ? 0 : -1;
-    *version = sqlite3_column_int (stmt, 0);
-    sqlite3_finalize (stmt);
-    return rc;
-}
-
-static int
-s_migrate (arb_journal_t *self)
-{
-    int version;
-    if (s_user_version (self, &version))
-        return -1;
-    if (version > ARB_SCHEMA_VERSION) {
-        zsys_error ("journal: schema version %d is newer than this broker's %d path=%s", version,
-                    ARB_SCHEMA_VERSION, self->path);
+    if (sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        s_fault (self);
+        zsys_error ("journal: cannot read %s: %s", self->path, sqlite3_errmsg (self->db));
         return -1;
     }
+    int rc = sqlite3_step (stmt);
+    *number = sqlite3_column_int (stmt, 0);
+    if (rc != SQLITE_ROW) {
+        s_fault (self);
+        zsys_error ("journal: cannot read %s: %s", self->path, sqlite3_errmsg (self->db));
+    }
+    sqlite3_finalize (stmt);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+//  Refuses a file that is not an arbiter journal this broker can use,
+//  saying which file and why: another program's database (its application
+//  id; tables without a schema version; a schema version without the
+//  journal's tables), or a newer schema. Sets *version. 0 or -1.
+static int
+s_check_owner (arb_journal_t *self, int *version)
+{
+    int application, objects, ours;
+    if (s_number (self, "PRAGMA user_version", version)
+        || s_number (self, "PRAGMA application_id", &application)
+        || s_number (self, "SELECT count(*) FROM sqlite_master", &objects)
+        || s_number (self,
+                     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+                     "('tasks', 'meta')",
+                     &ours))
+        return -1;
+    const char *advice = "arbiterd will not change it: give --db the path of an arbiter "
+                         "journal, or of a file that does not exist yet";
+    if (application != 0 && application != ARB_APPLICATION_ID)
+        zsys_error ("journal: %s is another program's SQLite database (application id 0x%08x, "
+                    "not arbiter's 0x%08x); %s",
+                    self->path, (unsigned) application, ARB_APPLICATION_ID, advice);
+    else if (*version == 0 && objects > 0)
+        zsys_error ("journal: %s is another program's SQLite database (it has tables of its "
+                    "own and no arbiter schema version); %s",
+                    self->path, advice);
+    else if (*version > 0 && ours < 2)
+        zsys_error ("journal: %s is another program's SQLite database (schema version %d, but "
+                    "not the tables of an arbiter journal); %s",
+                    self->path, *version, advice);
+    else if (*version > ARB_SCHEMA_VERSION)
+        zsys_error ("journal: %s has schema version %d, newer than this arbiterd's %d: run the "
+                    "arbiterd that wrote it, or a newer one (a journal is never taken back to "
+                    "an older schema)",
+                    self->path, *version, ARB_SCHEMA_VERSION);
+    else
+        return 0;
+    return -1;
+}
+
+//  Brings a journal of schema version (s_check_owner) up to date.
+static int
+s_migrate (arb_journal_t *self, int version)
+{
     if (version == ARB_SCHEMA_VERSION)
         return 0;
     if (s_exec (self, "BEGIN IMMEDIATE"))
@@ -273,8 +373,9 @@ s_migrate (arb_journal_t *self)
         rc = s_migrate_3_4 (self);
     if (rc == 0 && version <= 4)
         rc = s_migrate_4_5 (self);
-    char sql[64];
-    snprintf (sql, sizeof (sql), "PRAGMA user_version = %d", ARB_SCHEMA_VERSION);
+    char sql[128];
+    snprintf (sql, sizeof (sql), "PRAGMA user_version = %d; PRAGMA application_id = %d",
+              ARB_SCHEMA_VERSION, ARB_APPLICATION_ID);
     if (rc == 0)
         rc = s_exec (self, sql);
     if (rc == 0 && s_exec (self, "COMMIT") == 0) {
@@ -438,6 +539,9 @@ s_prepare_all (arb_journal_t *self)
         {&self->forget_deps,
          "DELETE FROM deps WHERE child IN (SELECT id FROM tasks WHERE queue = ?1)"},
         {&self->forget_tasks, "DELETE FROM tasks WHERE queue = ?1"},
+        {&self->probe_set,
+         "INSERT OR REPLACE INTO meta (key, value) VALUES ('" ARB_PROBE_KEY "', zeroblob (?1))"},
+        {&self->probe_del, "DELETE FROM meta WHERE key = '" ARB_PROBE_KEY "'"},
     };
     for (size_t i = 0; i < sizeof (all) / sizeof (all[0]); i++)
         if (s_prepare (self, all[i].stmt, all[i].sql))
@@ -448,16 +552,26 @@ s_prepare_all (arb_journal_t *self)
 //  Runs a statement that returns no rows, and resets it. Every write is
 //  part of a turn's transaction (arb_journal_begin): a write outside one
 //  would commit on its own, before the turn's replies are decided, and a
-//  crash before the turn's commit would then keep half a turn.
+//  crash before the turn's commit would then keep half a turn. For the
+//  same reason nothing but a rollback runs after a failure, until
+//  arb_journal_rollback: SQLite may have rolled the transaction back by
+//  itself (SQLITE_FULL, an I/O error), and what followed would commit
+//  alone.
 static int
 s_run (arb_journal_t *self, sqlite3_stmt *stmt, const char *what)
 {
     assert (self->in_txn || stmt == self->begin || stmt == self->commit || stmt == self->rollback);
+    if (self->fault != ARB_JOURNAL_SOUND && stmt != self->rollback)
+        return -1;
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
     sqlite3_clear_bindings (stmt);
     if (rc != SQLITE_DONE) {
-        zsys_error ("journal: %s failed: %s", what, sqlite3_errmsg (self->db));
+        s_fault (self);
+        if (self->probing)
+            zsys_debug ("journal: probe %s failed: %s", what, sqlite3_errmsg (self->db));
+        else
+            zsys_error ("journal: %s failed: %s", what, sqlite3_errmsg (self->db));
         return -1;
     }
     return 0;
@@ -478,6 +592,7 @@ s_read_end (arb_journal_t *self, sqlite3_stmt *stmt, int rc, const char *what, u
     s_done (stmt);
     if (rc == SQLITE_ROW || rc == SQLITE_DONE)
         return 0;
+    s_fault (self);
     if (id)
         zsys_error ("journal: %s %" PRIu64 " unreadable: %s", what, id, sqlite3_errmsg (self->db));
     else
@@ -570,6 +685,59 @@ s_lock (arb_journal_t *self)
     return rc;
 }
 
+static uint32_t
+s_be32 (const uint8_t *at)
+{
+    return (uint32_t) at[0] << 24 | (uint32_t) at[1] << 16 | (uint32_t) at[2] << 8 | at[3];
+}
+
+//  Looks at an existing file before SQLite does (SQLite reads a header
+//  only when it first needs a page, and takes an empty file for a new
+//  database): refuses, naming it, a file that does not begin with
+//  SQLite's header, and one cut short, whose header counts more pages
+//  than it holds while no WAL file holds frames that could fill them (a
+//  checkpoint writes page 1 first, so a crash in one leaves the file short
+//  of its header's count, and the WAL that completes it). 0 or -1.
+static int
+s_check_file (arb_journal_t *self)
+{
+    int fd = open (self->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;  //  none yet; or SQLite will say why it cannot open it
+    struct stat file;
+    uint8_t header[100];
+    ssize_t got = fstat (fd, &file) == 0 ? pread (fd, header, sizeof (header), 0) : -1;
+    close (fd);
+    if (got < 0 || file.st_size == 0)
+        return 0;  //  SQLite says why; an empty file is a new journal
+    if (got < (ssize_t) sizeof (header) || memcmp (header, "SQLite format 3", 16) != 0) {
+        zsys_error ("journal: %s is not an SQLite database (it does not begin with SQLite's "
+                    "header); arbiterd never replaces a file it cannot read: move it away, or "
+                    "give --db another path",
+                    self->path);
+        return -1;
+    }
+    uint64_t page_size = (uint64_t) header[16] << 8 | header[17];
+    if (page_size == 1)
+        page_size = 65536;
+    //  SQLite's rule: the page count at 28 holds when the change counter
+    //  (24) equals the version-valid-for number (92)
+    uint32_t pages = s_be32 (header + 28);
+    bool counted = pages && s_be32 (header + 24) == s_be32 (header + 92);
+    char *wal_path = zsys_sprintf ("%s-wal", self->path);
+    struct stat wal;
+    bool wal_frames = stat (wal_path, &wal) == 0 && wal.st_size > 32;  //  more than its header
+    zstr_free (&wal_path);
+    if (counted && !wal_frames && (uint64_t) file.st_size < pages * page_size) {
+        zsys_error ("journal: %s is cut short: its header counts %u pages of %" PRIu64
+                    " bytes, the file holds %" PRIu64 " bytes; arbiterd will not start on a "
+                    "journal that lost its end: restore it from a backup",
+                    self->path, pages, page_size, (uint64_t) file.st_size);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 s_open (arb_journal_t *self, arb_sync_t sync)
 {
@@ -580,16 +748,20 @@ s_open (arb_journal_t *self, arb_sync_t sync)
         zsys_dir_create ("%s", dir);
     }
     free (dir);
-    if (s_lock (self))
+    if (s_lock (self) || s_check_file (self))
         return -1;
     if (sqlite3_open_v2 (self->path, &self->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, S_VFS)
         != SQLITE_OK) {
         zsys_error ("journal: cannot open %s: %s", self->path,
                     self->db ? sqlite3_errmsg (self->db) : "out of memory");
         return -1;
     }
     sqlite3_busy_timeout (self->db, 5000);
+    //  whose file it is, before anything writes to it (WAL mode does)
+    int version;
+    if (s_check_owner (self, &version))
+        return -1;
     //  WAL: a commit appends to the log, one fsync per group commit.
     //  cache_size is in KiB when negative.
     const char *pragmas = sync == ARB_SYNC_FULL
@@ -599,7 +771,7 @@ s_open (arb_journal_t *self, arb_sync_t sync)
                               : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
                                 "PRAGMA cache_size = -8192; PRAGMA foreign_keys = OFF;"
                                 "PRAGMA journal_size_limit = 67108864;";
-    if (s_exec (self, pragmas) || s_migrate (self) || s_prepare_all (self))
+    if (s_exec (self, pragmas) || s_migrate (self, version) || s_prepare_all (self))
         return -1;
     return 0;
 }
@@ -670,6 +842,49 @@ bool
 arb_journal_in_txn (arb_journal_t *self)
 {
     return self->in_txn;
+}
+
+arb_journal_fault_t
+arb_journal_fault (arb_journal_t *self)
+{
+    return self->fault;
+}
+
+int
+arb_journal_rollback (arb_journal_t *self)
+{
+    self->in_txn = false;
+    if (!sqlite3_get_autocommit (self->db) && s_run (self, self->rollback, "rollback"))
+        return -1;
+    self->fault = ARB_JOURNAL_SOUND;
+    return 0;
+}
+
+int
+arb_journal_probe (arb_journal_t *self)
+{
+    assert (!self->in_txn);
+    if (arb_journal_rollback (self))
+        return -1;
+    //  Two transactions: pages written and freed in one are never
+    //  written at all. The second leaves them free in the file, for the
+    //  writes that follow.
+    self->probing = true;
+    sqlite3_bind_int (self->probe_set, 1, ARB_JOURNAL_PROBE_BYTES);
+    int rc = arb_journal_begin (self) || s_run (self, self->probe_set, "write")
+                     || arb_journal_commit (self) || arb_journal_begin (self)
+                     || s_run (self, self->probe_del, "removal") || arb_journal_commit (self)
+                 ? -1
+                 : 0;
+    sqlite3_clear_bindings (self->probe_set);
+    self->probing = false;
+    if (rc) {
+        //  keep the failure for the caller; leave no transaction open
+        arb_journal_fault_t fault = self->fault;
+        arb_journal_rollback (self);
+        self->fault = fault;
+    }
+    return rc;
 }
 
 //  ---------------------------------------------------------------------
@@ -1341,8 +1556,7 @@ arb_journal_max_id (arb_journal_t *self, uint64_t *id)
 {
     int rc = sqlite3_step (self->max_id);
     *id = rc == SQLITE_ROW ? s_u64 (self->max_id, 0) : 0;
-    s_done (self->max_id);
-    return rc == SQLITE_ROW ? 0 : -1;
+    return s_read_end (self, self->max_id, rc == SQLITE_DONE ? SQLITE_ERROR : rc, "max id", 0);
 }
 
 //  ---------------------------------------------------------------------
@@ -1358,8 +1572,7 @@ arb_journal_meta_get (arb_journal_t *self, const char *key, zchunk_t **value)
     if (rc == SQLITE_ROW)
         *value =
             zchunk_new (sqlite3_column_blob (stmt, 0), (size_t) sqlite3_column_bytes (stmt, 0));
-    s_done (stmt);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+    return s_read_end (self, stmt, rc, "meta", 0);
 }
 
 int
@@ -1482,13 +1695,25 @@ arb_journal_set_number (arb_journal_t *self, const char *key, uint64_t number)
 int
 arb_journal_next_epoch (arb_journal_t *self, uint64_t *epoch)
 {
-    if (arb_journal_meta_number (self, "broker.epoch", epoch))
+    if (arb_journal_meta_number (self, ARB_EPOCH_KEY, epoch))
         return -1;
     ++*epoch;
-    if (arb_journal_begin (self) || arb_journal_set_number (self, "broker.epoch", *epoch)
+    if (arb_journal_begin (self) || arb_journal_set_number (self, ARB_EPOCH_KEY, *epoch)
         || arb_journal_commit (self))
         return -1;
     return 0;
+}
+
+int
+arb_journal_epoch (arb_journal_t *self, uint64_t *epoch)
+{
+    return arb_journal_meta_number (self, ARB_EPOCH_KEY, epoch);
+}
+
+int
+arb_journal_set_epoch (arb_journal_t *self, uint64_t epoch)
+{
+    return arb_journal_begin (self) || arb_journal_set_number (self, ARB_EPOCH_KEY, epoch) ? -1 : 0;
 }
 
 //  ---------------------------------------------------------------------

@@ -12,6 +12,20 @@
     broker's memory, and a restart gives every leased task back), so the hot
     path is one INSERT per submitted task and one UPDATE per finished one.
 
+    Faults. Every failure is classified (arb_journal_fault): the disk
+    (SQLITE_FULL, or an I/O error writing or syncing) or anything else (a
+    damaged file, a read error). After a failure every write fails until
+    arb_journal_rollback: a statement that fails with SQLITE_FULL may roll
+    the whole transaction back by itself, and a write after it would then
+    commit on its own, half a turn. arb_journal_probe tells when the disk
+    takes writes again.
+
+    Files it refuses at open, naming the file and why, never replacing or
+    repairing it: one that is not an SQLite database, one cut short (its
+    header counts more pages than it holds, with no WAL to fill them), an
+    SQLite database of another program (another application id, or tables
+    without arbiter's schema version), and a journal of a newer schema.
+
     Owned by the broker's loop thread; not thread-safe.
 */
 
@@ -43,6 +57,35 @@ int arb_journal_begin (arb_journal_t *self);
 int arb_journal_commit (arb_journal_t *self);
 
 bool arb_journal_in_txn (arb_journal_t *self);
+
+//  What the journal's first failure since it opened, or since the last
+//  arb_journal_rollback, was.
+typedef enum {
+    ARB_JOURNAL_SOUND,   //  none
+    ARB_JOURNAL_FULL,    //  the disk: no space (SQLITE_FULL), or an I/O error writing or syncing
+    ARB_JOURNAL_BROKEN,  //  anything else: a damaged file, a read error
+} arb_journal_fault_t;
+
+arb_journal_fault_t arb_journal_fault (arb_journal_t *self);
+
+//  Ends the open transaction, if any, leaving none of its changes, and
+//  forgets the last failure: writes are tried again. 0 or -1.
+int arb_journal_rollback (arb_journal_t *self);
+
+//  Whether the disk takes writes again, after a failure of
+//  ARB_JOURNAL_FULL: stores a test record of ARB_JOURNAL_PROBE_BYTES and
+//  removes it, each in a transaction of its own (none may be open). 0 if
+//  both committed; -1 if not, with arb_journal_fault saying why and
+//  nothing of the probe left. The record's pages stay in the file, free
+//  for the next writes.
+#define ARB_JOURNAL_PROBE_BYTES (256 * 1024)
+int arb_journal_probe (arb_journal_t *self);
+
+//  The broker's start count as stored (0 if none), and storing it, in the
+//  turn's transaction (a start that could not write it stores it later).
+//  0 or -1.
+int arb_journal_epoch (arb_journal_t *self, uint64_t *epoch);
+int arb_journal_set_epoch (arb_journal_t *self, uint64_t epoch);
 
 //  What a new task has besides its record; any field may be NULL.
 typedef struct {
