@@ -34,7 +34,10 @@ arb_life_new (const arb_life_config_t *config,
     self->clock = clock;
     self->rng = clock->now_ms ^ ((uint64_t) getpid () << 32) ^ 0x9e3779b97f4a7c15ull;
     uint64_t stopped = 0;
-    if (arb_journal_next_epoch (journal, &self->epoch)
+    //  an epoch given is one the journal cannot take now (arb_life_take_over)
+    self->epoch = config->epoch;
+    self->epoch_unsaved = config->epoch != 0;
+    if ((!config->epoch && arb_journal_next_epoch (journal, &self->epoch))
         || arb_journal_max_id (journal, &self->next_id)
         || arb_journal_meta_number (journal, ARB_STOPPED_KEY, &stopped)) {
         arb_life_destroy (&self);
@@ -67,6 +70,7 @@ arb_life_destroy (arb_life_t **self_p)
     if (!self)
         return;
     arb_vec_free (&self->settle);
+    arb_vec_free (&self->unsaved);
     arb_sched_destroy (&self->sched);
     zhashx_destroy (&self->schedules);
     free (self);
@@ -96,7 +100,11 @@ arb_life_count_stop_deliveries (arb_life_t *self, size_t *count)
         if (task->state == ARB_STATE_READY) {
             task->delivered++;
             ++*count;
+            if (self->journal_full)
+                arb_vec_push (&self->unsaved, task->id);
         }
+    if (self->journal_full)
+        return 0;  //  written with arb_life_save_deferred
     uint64_t changed;
     if (arb_journal_deliver_ready (self->journal, self->clock->now_ms, &changed))
         return -1;
@@ -112,8 +120,9 @@ arb_life_stop (arb_life_t *self)
 {
     //  The only deliveries the journal does not hold are the leases
     //  running now: write them, and that this run stopped cleanly, so the
-    //  next one knows every count is exact.
-    if (arb_journal_begin (self->journal))
+    //  next one knows every count is exact; and what waited for a full
+    //  journal, should it take writes now.
+    if (arb_journal_begin (self->journal) || arb_life_save_deferred (self))
         return -1;
     zhashx_t *sessions = arb_sched_sessions (self->sched);
     for (arb_session_t *session = (arb_session_t *) zhashx_first (sessions); session;
@@ -158,9 +167,7 @@ void
 arb_life_halt (arb_life_t *self, const char *what)
 {
     if (!self->halted)
-        zsys_error ("broker: journal failed during %s; stopping (a restart recovers from the "
-                    "journal)",
-                    what);
+        zsys_error ("broker: journal failed during %s; the turn is abandoned", what);
     self->halted = true;
 }
 
@@ -168,6 +175,70 @@ bool
 arb_life_is_halted (arb_life_t *self)
 {
     return self->halted;
+}
+
+//  ---------------------------------------------------------------------
+//  The journal full
+
+void
+arb_life_take_over (arb_life_t *self, arb_life_t **old_p)
+{
+    arb_life_t *old = *old_p;
+    zhashx_t *tasks = arb_sched_tasks (self->sched);
+    for (arb_task_t *task = (arb_task_t *) zhashx_first (tasks); task;
+         task = (arb_task_t *) zhashx_next (tasks)) {
+        arb_task_t *was = arb_sched_find (old->sched, task->id);
+        //  dispatches are not journaled: old's count is the true one; a
+        //  task old had ended in the failed turn may have been handed out
+        uint32_t delivered =
+            was ? was->delivered : task->delivered + (task->state == ARB_STATE_READY);
+        if (delivered > task->delivered) {
+            task->delivered = delivered;
+            arb_vec_push (&self->unsaved, task->id);
+        }
+    }
+    tasks = arb_sched_tasks (old->sched);
+    for (arb_task_t *was = (arb_task_t *) zhashx_first (tasks); was && !self->halted;
+         was = (arb_task_t *) zhashx_next (tasks))
+        for (zframe_t *w = was->watchers ? (zframe_t *) zlist_first (was->watchers) : NULL;
+             w && !self->halted; w = (zframe_t *) zlist_next (was->watchers)) {
+            bool found;
+            if (arb_life_watch (self, was->id, w, &found))
+                arb_life_halt (self, "watch");
+        }
+    uint64_t id;
+    while (arb_vec_shift (&old->unsaved, &id))
+        arb_vec_push (&self->unsaved, id);
+    self->tally = old->tally;
+    self->cancelled = old->cancelled;
+    arb_life_destroy (old_p);
+}
+
+void
+arb_life_set_journal_full (arb_life_t *self, bool full)
+{
+    self->journal_full = full;
+}
+
+int
+arb_life_save_deferred (arb_life_t *self)
+{
+    if (arb_journal_begin (self->journal)
+        || (self->epoch_unsaved && arb_journal_set_epoch (self->journal, self->epoch))) {
+        arb_life_halt (self, "epoch");
+        return -1;
+    }
+    self->epoch_unsaved = false;
+    uint64_t id;
+    while (arb_vec_shift (&self->unsaved, &id)) {
+        arb_task_t *task = arb_sched_find (self->sched, id);
+        //  a task that ended since has its count in its last write
+        if (task && arb_journal_set_delivered (self->journal, id, task->delivered)) {
+            arb_life_halt (self, "deliveries");
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static uint64_t
@@ -418,9 +489,12 @@ arb_life_release (arb_life_t *self, arb_task_t *task)
     arb_sched_unlease (self->sched, task);
     task->attempts--;
     arb_sched_make_ready (self->sched, task, true, self->clock->now_ms, self->clock->mono_ms);
-    //  one UPDATE, as for a result: the delivery it had counts after a crash
-    if (arb_journal_begin (self->journal)
-        || arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
+    //  one UPDATE, as for a result: the delivery it had counts after a
+    //  crash (later, if the journal is full now)
+    if (self->journal_full)
+        arb_vec_push (&self->unsaved, task->id);
+    else if (arb_journal_begin (self->journal)
+             || arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
         arb_life_halt (self, "release");
         return;
     }

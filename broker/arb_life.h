@@ -54,7 +54,11 @@
     A new lifecycle rule goes into one of these, with its entry point here.
 
     If the journal fails, the lifecycle halts (arb_life_halt): it changes
-    nothing more, and the loop abandons the turn and stops.
+    nothing more, and the loop abandons the turn. If the disk was at fault
+    (no space, an I/O error writing), the loop replaces the lifecycle with
+    one rebuilt from the journal (arb_life_take_over) and goes on without
+    writes until the disk takes them again (arb_life_set_journal_full);
+    else it stops.
 
     Callers may read the scheduler (arb_life_sched: lookups and walks) but
     change it only through the functions below. Runs in the loop thread.
@@ -81,14 +85,17 @@ typedef struct {
     uint32_t max_head_failures;  //  failures in a row at the head of a queue before quarantine
     uint64_t retention_ms;       //  finished tasks kept this long by default
     uint64_t dead_retention_ms;  //  dead tasks kept this long by default
+    uint64_t epoch;              //  0: count this start in the journal; else this run's epoch,
+                                 //  which the journal learns later (arb_life_save_deferred)
 } arb_life_config_t;
 
 //  ---------------------------------------------------------------------
 //  Start-up
 
-//  Starts the lifecycle over a journal: counts this start (the epoch),
-//  finds the last task id given out and makes an empty scheduler. The
-//  journal, outbox and clock are borrowed. NULL if the journal failed.
+//  Starts the lifecycle over a journal: counts this start (the epoch; or
+//  takes config->epoch, writing nothing), finds the last task id given out
+//  and makes an empty scheduler. The journal, outbox and clock are
+//  borrowed. NULL if the journal failed.
 arb_life_t *arb_life_new (const arb_life_config_t *config,
                           arb_journal_t *journal,
                           arb_outbox_t *outbox,
@@ -130,9 +137,38 @@ uint64_t arb_life_epoch (arb_life_t *self);
 uint64_t arb_life_last_id (arb_life_t *self);
 
 //  The journal failed during what: logs it once and halts; nothing more
-//  changes, and the loop stops after the turn.
+//  changes, and the loop abandons the turn.
 void arb_life_halt (arb_life_t *self, const char *what);
 bool arb_life_is_halted (arb_life_t *self);
+
+//  ---------------------------------------------------------------------
+//  The journal full (docs/broker.md, "Disk full")
+
+//  Takes over from old, a lifecycle whose memory may say more than the
+//  journal (a turn whose commit failed), what the journal does not hold
+//  and is still true; self was just loaded from the journal. Watchers
+//  watch again (a task that is final in the journal is told at once; one
+//  the journal does not know was never acknowledged: its watch goes).
+//  Delivery counts never go down: a task keeps old's count, and a ready
+//  task that old no longer had (its lease ended in the failed turn) counts
+//  one more, as after a crash; both are journaled with
+//  arb_life_save_deferred. The counters since start go on. Sessions and
+//  leases do not: their workers register again (410) and claim what they
+//  run, as after a restart, since self's epoch is old's plus one. Destroys
+//  old.
+void arb_life_take_over (arb_life_t *self, arb_life_t **old_p);
+
+//  While the journal is full (the loop takes no request that writes, fires
+//  no timer and dispatches nothing), what must still change changes in
+//  memory only: a task given back (BYE, a RESULT that cannot be stored)
+//  is ready again, and its delivery count waits for
+//  arb_life_save_deferred.
+void arb_life_set_journal_full (arb_life_t *self, bool full);
+
+//  Once the journal takes writes again: journals what waited, this run's
+//  epoch if it was never written and the delivery counts kept in memory
+//  only, in the turn's transaction. 0, or -1 (halted).
+int arb_life_save_deferred (arb_life_t *self);
 
 //  ---------------------------------------------------------------------
 //  The turn (called by the loop)
@@ -301,12 +337,13 @@ void arb_life_close_idle_session (arb_life_t *self, arb_session_t **session_p);
 //  transaction; on a journal failure the lifecycle halts and -1 is
 //  returned.
 
-//  Loads every schedule from the journal, then fires the slots missed
-//  while the broker was down, by each one's catch-up policy (a schedule
-//  that cannot be loaded, its zone gone, is logged and left in the
-//  journal, where adding one of its name replaces it). Sets *count to the
-//  schedules loaded. 0 or -1.
-int arb_life_load_schedules (arb_life_t *self, size_t *count);
+//  Loads every schedule from the journal, then (with catch_up) fires the
+//  slots missed while the broker was down, by each one's catch-up policy
+//  (a schedule that cannot be loaded, its zone gone, is logged and left in
+//  the journal, where adding one of its name replaces it). Without, they
+//  fire when the timers next run, as slots that came together do. Sets
+//  *count to the schedules loaded. 0 or -1.
+int arb_life_load_schedules (arb_life_t *self, bool catch_up, size_t *count);
 
 //  The schedule called name (borrowed), or NULL.
 arb_schedule_t *arb_life_schedule (arb_life_t *self, const char *name);

@@ -339,3 +339,28 @@ arb_outbox_abandon (arb_outbox_t *self)
          sub = (s_subscriber_t *) zlist_next (self->subscribers))
         s_subscriber_drop (sub);
 }
+
+void
+arb_outbox_refuse_all (arb_outbox_t *self, arb_err_t code, const char *reason)
+{
+    zlist_t *replies = self->replies;
+    self->replies = zlist_new ();
+    arb_outbox_abandon (self);
+    arb_msg_t *msg;
+    size_t refused = 0;
+    while ((msg = (arb_msg_t *) zlist_pop (replies))) {
+        arb_msg_type_t type = arb_msg_type (msg);
+        if (type == ARB_MSG_ERROR)
+            arb_outbox_reply (self, &msg);  //  a refusal changed nothing: it stands
+        else if (type != ARB_MSG_HEARTBEAT && type != ARB_MSG_STOP) {
+            arb_msg_t *error = arb_msg_new_error (msg, code, "%s", reason);
+            arb_outbox_reply (self, &error);
+            refused++;
+        }
+        arb_msg_destroy (&msg);
+    }
+    zlist_destroy (&replies);
+    if (refused)
+        zsys_notice ("outbox: the turn's replies refused code=%d requests=%zu", (int) code,
+                     refused);
+}

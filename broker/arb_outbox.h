@@ -89,4 +89,12 @@ void arb_outbox_flush (arb_outbox_t *self);
 //  After a failed commit: drops everything waiting, unsent.
 void arb_outbox_abandon (arb_outbox_t *self);
 
+//  After a failed commit the broker goes on from: every request of the
+//  turn is answered with an ERROR of code and reason (same routing id and
+//  request id) in place of its reply, since nothing it did stayed; an
+//  ERROR the turn made stands (a refusal changed nothing). Everything else
+//  waiting (DONE, EVENT, STOP, HEARTBEAT) is dropped, unsent. The ERRORs
+//  go with the next flush.
+void arb_outbox_refuse_all (arb_outbox_t *self, arb_err_t code, const char *reason);
+
 #endif

@@ -90,10 +90,35 @@ arb_verbs_take (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *msg
     arb_outbox_reply (verbs->outbox, &reply);
 }
 
+//  The journal is full: no outcome can be stored, and the worker (one
+//  that does not keep its results) forgets them once sent. So each task
+//  goes back to the head of its queue, no attempt counted, and runs again
+//  once space returns (at least once).
+static void
+s_result_unstored (const arb_verbs_t *verbs, arb_session_t *session, arb_result_body_t *body)
+{
+    size_t given_back = 0;
+    for (size_t i = 0; i < body->results.n; i++) {
+        arb_task_t *task = arb_life_leased (verbs->life, session, &body->results.v[i]);
+        if (task) {
+            arb_life_release (verbs->life, task);
+            given_back++;
+        }
+    }
+    if (given_back)
+        zsys_notice ("broker: results not stored (journal full); their tasks run again later "
+                     "worker=%s tasks=%zu",
+                     arb_session_name (session), given_back);
+}
+
 void
 arb_verbs_result (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *msg)
 {
     arb_result_body_t *body = arb_msg_result (msg);
+    if (verbs->journal_full) {
+        s_result_unstored (verbs, session, body);
+        return;
+    }
     for (size_t i = 0; i < body->results.n && !arb_life_is_halted (verbs->life); i++) {
         arb_result_item_t *item = &body->results.v[i];
         arb_task_t *task = arb_life_leased (verbs->life, session, item);

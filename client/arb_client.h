@@ -39,7 +39,10 @@
     Errors: calls that can fail return -1 or NULL and leave a sentence in
     arb_client_error (the broker's reason for an ERROR reply, or a local
     one: timeout, refused input) and the broker's code in
-    arb_client_error_code (0 for local failures). The library never prints;
+    arb_client_error_code (0 for local failures). ARB_ERR_JOURNAL_FULL
+    (507) says the broker's disk is full: it changed nothing and serves
+    reads; the same call works again once space is freed (the broker
+    finds out by itself). The library never prints;
     it logs only the unusual (a broker restart, a malformed message) through
     zsys_*, which writes to stdout unless the program calls
     zsys_set_logstream (the arbiter CLI sends it to stderr).

@@ -166,6 +166,7 @@ typedef enum {
     ARB_ERR_INTERNAL = 500,        //  journal failure; nothing was changed
     ARB_ERR_UNAVAILABLE = 503,     //  broker shutting down
     ARB_ERR_VERSION = 505,         //  protocol version not spoken
+    ARB_ERR_JOURNAL_FULL = 507,    //  the journal's disk is full: no writes until space returns
 } arb_err_t;
 
 //  Task states. Numbers are part of the protocol and the journal.
