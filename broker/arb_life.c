@@ -416,19 +416,27 @@ s_lease_lost (arb_life_t *self, arb_task_t **task_p, const char *error)
     arb_outbox_event (self->outbox, task, ARB_STATE_READY, error);
 }
 
+//  A task given back to its queue (released, taken back): one UPDATE, as
+//  for a result, so that the delivery it had counts after a crash; and
+//  its subscribers hear of it. what names it if the journal fails.
+static void
+s_given_back (arb_life_t *self, arb_task_t *task, const char *what)
+{
+    if (arb_journal_begin (self->journal)
+        || arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
+        arb_life_halt (self, what);
+        return;
+    }
+    arb_outbox_event (self->outbox, task, ARB_STATE_READY, NULL);
+}
+
 void
 arb_life_release (arb_life_t *self, arb_task_t *task)
 {
     arb_sched_unlease (self->sched, task);
     task->attempts--;
     arb_sched_make_ready (self->sched, task, true, self->clock->now_ms, self->clock->mono_ms);
-    //  one UPDATE, as for a result: the delivery it had counts after a crash
-    if (arb_journal_begin (self->journal)
-        || arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
-        arb_life_halt (self, "release");
-        return;
-    }
-    arb_outbox_event (self->outbox, task, ARB_STATE_READY, NULL);
+    s_given_back (self, task, "release");
 }
 
 int
@@ -593,17 +601,12 @@ s_forget_idle_queues (arb_life_t *self)
 
 //  A lease taken back from a session out of step with its worker: to the
 //  head of its queue, no attempt counted (it may never have started), the
-//  lease left for the same worker to claim. One UPDATE, as a release.
+//  lease left for the same worker to claim.
 static void
 s_take_back (arb_life_t *self, arb_task_t *task)
 {
     arb_sched_give_back (self->sched, task, true, self->clock->now_ms, self->clock->mono_ms);
-    if (arb_journal_begin (self->journal)
-        || arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
-        arb_life_halt (self, "take back");
-        return;
-    }
-    arb_outbox_event (self->outbox, task, ARB_STATE_READY, NULL);
+    s_given_back (self, task, "take back");
 }
 
 void

@@ -75,14 +75,20 @@ def registered(worker):
     return worker.output().count('registered')
 
 
-@pytest.mark.parametrize('kind', KINDS)
-def test_result_read_but_not_committed(tmp_path, processes, kind):
+def start_nap(kind, tmp_path, processes):
+    """A broker, a worker of that kind, and a task of 0.3 s started on it."""
     broker = Broker(tmp_path, extra=FAST)
     processes.append(broker)
     worker = start_worker(kind, broker, processes, tmp_path)
     wait_until(lambda: registered(worker) == 1, what='worker registered')
     task_id = submit_nap(broker, 0.3)
     wait_until(lambda: runs(tmp_path, task_id), what='task started')
+    return broker, worker, task_id
+
+
+@pytest.mark.parametrize('kind', KINDS)
+def test_result_read_but_not_committed(tmp_path, processes, kind):
+    broker, worker, task_id = start_nap(kind, tmp_path, processes)
     # the broker stops reading: the RESULT goes into its socket, and is
     # lost with it
     os.kill(broker.pid, signal.SIGSTOP)
@@ -98,12 +104,7 @@ def test_result_read_but_not_committed(tmp_path, processes, kind):
 
 @pytest.mark.parametrize('kind', KINDS)
 def test_result_of_a_task_that_ended_in_a_long_outage(tmp_path, processes, kind):
-    broker = Broker(tmp_path, extra=FAST)
-    processes.append(broker)
-    worker = start_worker(kind, broker, processes, tmp_path)
-    wait_until(lambda: registered(worker) == 1, what='worker registered')
-    task_id = submit_nap(broker, 0.3)
-    wait_until(lambda: runs(tmp_path, task_id), what='task started')
+    broker, worker, task_id = start_nap(kind, tmp_path, processes)
     broker.kill9()
     # it ends before the worker counts the broker gone (its RESULT waits in
     # the socket), and the broker stays down past the worker's liveness
