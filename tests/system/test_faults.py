@@ -216,3 +216,26 @@ def test_dag_submitted_again_is_the_same_flow(broker, peer_factory, tmp_path):
     proc = arbiter(broker.endpoint, '--json', 'dag', 'status', printed[1])
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads(proc.stdout)['tasks']) == 2
+
+
+def test_replies_a_peer_does_not_read_are_bounded(broker, peer_factory):
+    """What the broker holds for a peer that sends and never reads is
+    bounded: 10,000 messages wait for it at most (the rest are dropped, as
+    a ROUTER does at its high-water mark), beside what the kernel and the
+    peer's own socket buffer. Before: 100,000 messages, each up to 33 MB."""
+    client = peer_factory(broker.endpoint)
+    submit_many(client, [{'name': 'x', 'queue': 'nobody', 'payload': b'p' * 10000}])
+    sent = 30000
+    deaf = peer_factory(broker.endpoint)
+    for _ in range(sent):
+        deaf.send('PEEK', {'queue': 'nobody'})  # 10 kB replies
+    # every request was handled (one more round trip through the loop)
+    kind, _, _, _ = client.request('PING', {}, timeout=120)
+    assert kind == 'PONG'
+    received = 0
+    while deaf.sock.poll(2000):
+        deaf.sock.recv_multipart()
+        received += 1
+    # 10,000 in the broker, 1,000 in the peer's socket, a few thousand in
+    # the kernel's buffers (32 MB at most here)
+    assert 10000 <= received < 20000, received
