@@ -56,15 +56,19 @@ arb_stats_pages_request (arb_stats_pages_t *self, arb_msg_t *request)
             arb_msg_strdup (request, merged->workers.v[merged->workers.n - 1].identity);
 }
 
-//  Grows an array of records of size bytes to hold at least want of them.
+//  Appends count records of size bytes at src to an array of *n records
+//  with room for *cap. Returns the array (it may move).
 static void *
-s_reserve (void *array, size_t *cap, size_t want, size_t size)
+s_append (void *array, size_t *n, size_t *cap, const void *src, size_t count, size_t size)
 {
-    if (want <= *cap)
-        return array;
-    *cap = want > *cap * 2 ? want : *cap * 2;
-    array = realloc (array, *cap * size);
-    assert (array);
+    if (*n + count > *cap) {
+        *cap = *n + count > *cap * 2 ? *n + count : *cap * 2;
+        array = realloc (array, *cap * size);
+        assert (array);
+    }
+    if (count)
+        memcpy ((char *) array + *n * size, src, count * size);
+    *n += count;
     return array;
 }
 
@@ -78,9 +82,8 @@ arb_stats_pages_add (arb_stats_pages_t *self, arb_msg_t **reply_p)
         arb_msg_destroy (&reply);
         return -1;
     }
-    self->pages =
-        (arb_msg_t **) s_reserve (self->pages, &self->cap, self->count + 1, sizeof (arb_msg_t *));
-    self->pages[self->count++] = reply;
+    self->pages = (arb_msg_t **) s_append (self->pages, &self->count, &self->cap, &reply, 1,
+                                           sizeof (arb_msg_t *));
     arb_stats_reply_body_t *page = arb_msg_stats_reply (reply);
     arb_stats_reply_body_t *merged = &self->merged;
     if (self->count == 1) {
@@ -94,20 +97,12 @@ arb_stats_pages_add (arb_stats_pages_t *self, arb_msg_t **reply_p)
         merged->workers.n = 0;
         merged->more = merged->more_workers = false;
     }
-    merged->queues.v = (arb_queue_info_t *) s_reserve (merged->queues.v, &self->queue_cap,
-                                                       merged->queues.n + page->queues.n,
-                                                       sizeof (arb_queue_info_t));
-    if (page->queues.n)
-        memcpy (merged->queues.v + merged->queues.n, page->queues.v,
-                page->queues.n * sizeof (arb_queue_info_t));
-    merged->queues.n += page->queues.n;
-    merged->workers.v = (arb_worker_stats_t *) s_reserve (merged->workers.v, &self->worker_cap,
-                                                          merged->workers.n + page->workers.n,
-                                                          sizeof (arb_worker_stats_t));
-    if (page->workers.n)
-        memcpy (merged->workers.v + merged->workers.n, page->workers.v,
-                page->workers.n * sizeof (arb_worker_stats_t));
-    merged->workers.n += page->workers.n;
+    merged->queues.v =
+        (arb_queue_info_t *) s_append (merged->queues.v, &merged->queues.n, &self->queue_cap,
+                                       page->queues.v, page->queues.n, sizeof (arb_queue_info_t));
+    merged->workers.v = (arb_worker_stats_t *) s_append (
+        merged->workers.v, &merged->workers.n, &self->worker_cap, page->workers.v, page->workers.n,
+        sizeof (arb_worker_stats_t));
     //  a list that says more but brought none cannot move its cursor on:
     //  stop rather than ask the same page forever
     bool more = (page->more && page->queues.n) || (page->more_workers && page->workers.n);

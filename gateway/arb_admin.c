@@ -371,22 +371,13 @@ s_queue_op (arb_http_req_t *req, void *arg)
                           "'%.32s' is not a queue operation (pause, resume, purge)", op);
 }
 
-//  POST /api/v1/queues/NAME: the queue is declared (listed while empty,
-//  until it is deleted).
+//  POST /api/v1/queues/NAME declares the queue (listed while empty, until
+//  it is deleted); DELETE deletes it (its tasks cancelled, running ones
+//  too, its settings and metadata gone). arg: the op.
 static void
-s_queue_declare (arb_http_req_t *req, void *arg)
+s_queue_named (arb_http_req_t *req, void *arg)
 {
-    (void) arg;
-    s_queue_send (req, "declare");
-}
-
-//  DELETE /api/v1/queues/NAME: its tasks cancelled, running ones too, its
-//  settings and metadata gone.
-static void
-s_queue_delete (arb_http_req_t *req, void *arg)
-{
-    (void) arg;
-    s_queue_send (req, "delete");
+    s_queue_send (req, (const char *) arg);
 }
 
 //  ---------------------------------------------------------------------
@@ -524,7 +515,7 @@ arb_admin_serve (arb_http_t *http)
     const struct {
         const char *method, *pattern;
         arb_http_handler_fn *fn;
-        const s_view_t *view;
+        const void *arg;  //  a view of STATS, a QUEUE op, or NULL
     } routes[] = {
         {"GET", "/api/v1/tasks", s_list, NULL},
         {"GET", "/api/v1/tasks/{}", s_task, NULL},
@@ -532,8 +523,8 @@ arb_admin_serve (arb_http_t *http)
         {"POST", "/api/v1/tasks/{}/retry", s_retry, NULL},
         {"GET", "/api/v1/queues", s_stats_view, &queues},
         {"GET", "/api/v1/queues/{}", s_stats_view, &queue},
-        {"POST", "/api/v1/queues/{}", s_queue_declare, NULL},
-        {"DELETE", "/api/v1/queues/{}", s_queue_delete, NULL},
+        {"POST", "/api/v1/queues/{}", s_queue_named, "declare"},
+        {"DELETE", "/api/v1/queues/{}", s_queue_named, "delete"},
         {"POST", "/api/v1/queues/{}/{}", s_queue_op, NULL},
         {"GET", "/api/v1/workers", s_stats_view, &workers},
         {"GET", "/api/v1/stats", s_stats_view, &stats},
@@ -544,6 +535,6 @@ arb_admin_serve (arb_http_t *http)
     int rc = 0;
     for (size_t i = 0; i < sizeof (routes) / sizeof (routes[0]); i++)
         rc |= arb_http_route (http, routes[i].method, routes[i].pattern, flags, routes[i].fn,
-                              (void *) routes[i].view);
+                              (void *) routes[i].arg);
     return rc ? -1 : 0;
 }
