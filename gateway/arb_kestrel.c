@@ -397,9 +397,10 @@ s_on_declared (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
         self->queue_creates += arb_msg_ok (*reply_p)->count;
         return;
     }
-    //  which one is not told: every queue is declared again when named
-    zsys_warning ("kestrel: queue not declared reason=\"%s\"", arb_kestrel_reason (*reply_p));
-    zhashx_purge (self->declared);
+    //  not again in this session (a refusal would come back for every
+    //  command): the next session declares the queues named anew
+    zsys_warning ("kestrel: queue not declared (again in the next session) reason=\"%s\"",
+                  arb_kestrel_reason (*reply_p));
 }
 
 void
