@@ -239,41 +239,34 @@ static void s_on_children_retry (arb_reactor_t *reactor, arb_timer_t *timer, voi
 static void
 s_children_check (arb_kestrel_t *self)
 {
-    if (self->children_phase == ARB_LOAD_DONE && self->claims == 0 && !self->children_loaded) {
+    if (self->children_phase == ARB_LOAD_DONE && self->moves == 0 && !self->children_loaded) {
         self->children_loaded = true;
         zsys_info ("kestrel: fan-out children loaded count=%zu", self->child_count);
     }
 }
 
-//  The answer to the claim of an old record (cas: removed if it still
-//  holds what was listed). The gateway that removed it records the child
-//  the new way; a gateway that lost the claim leaves that to the winner.
+//  The answer to the removal of an old record.
 static void
-s_on_claimed (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+s_on_moved (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 {
     (void) gateway;
-    arb_kestrel_child_t *child = (arb_kestrel_child_t *) arg;
-    arb_kestrel_t *self = child->parent->server;
-    child->reqid = 0;
-    self->claims--;
-    bool ok = arb_msg_type (*reply_p) == ARB_MSG_META_REPLY;
-    if (!ok)
-        zsys_warning ("kestrel: old fan-out record not moved (again at the next start) "
-                      "queue=%s reason=\"%s\"",
-                      child->name, arb_msg_error (*reply_p)->reason);
-    if (!ok || arb_msg_meta_reply (*reply_p)->matched) {
-        child->stored = false;
-        s_child_store (self, child);
-    }
+    arb_kestrel_t *self = (arb_kestrel_t *) arg;
+    self->moves--;
+    if (arb_msg_type (*reply_p) != ARB_MSG_META_REPLY)
+        zsys_warning ("kestrel: old fan-out record not removed (again at the next start) "
+                      "reason=\"%s\"",
+                      arb_msg_error (*reply_p)->reason);
     s_children_check (self);
 }
 
 //  An old record (gw.kestrel.fanout.CHILD): the child is known, and its
 //  record moves under its parent's metadata, so that deleting the parent
-//  removes it. Two gateways may start at once: the claim (cas) lets one
-//  of them move it.
+//  removes it. The new record is written before the old one goes (both
+//  on this connection, taken in order), so that another gateway listing
+//  the records meanwhile finds one or the other; two gateways that start
+//  at once both write it (an idempotent set) and both remove the old.
 static void
-s_child_old (arb_kestrel_t *self, const char *key, arb_bin_t value, const char *name)
+s_child_old (arb_kestrel_t *self, const char *key, const char *name)
 {
     size_t parent_len;
     char why[128];
@@ -283,27 +276,14 @@ s_child_old (arb_kestrel_t *self, const char *key, arb_bin_t value, const char *
                       parent_len ? why : "not a fan-out child");
         return;
     }
-    arb_msg_t *request = s_meta_new (self, "cas");
-    arb_meta_body_t *body = arb_msg_meta (request);
-    body->key = arb_msg_strdup (request, key);
-    body->remove = true;
-    if (value.size) {
-        uint8_t *copy = (uint8_t *) arb_msg_alloc (request, value.size);
-        memcpy (copy, value.data, value.size);
-        body->expect = (arb_bin_t){copy, value.size};
-    }
-    arb_kestrel_child_t *child = s_child_add (self, name, strlen (name), parent_len, true);
-    if (!child || child->reqid) {
-        //  too many, or recorded already: the old record only goes
-        body->op = "del";
-        body->remove = false;
-        body->expect = (arb_bin_t){NULL, 0};
-        arb_gateway_send (self->gateway, &request, s_on_meta_done, self);
-        return;
-    }
-    child->reqid = arb_gateway_send (self->gateway, &request, s_on_claimed, child);
-    if (child->reqid)
-        self->claims++;
+    arb_kestrel_child_t *child = s_child_add (self, name, strlen (name), parent_len, false);
+    if (!child)
+        return;  //  too many: the old record stays, and says so at each start
+    s_child_store (self, child);
+    arb_msg_t *request = s_meta_new (self, "del");
+    arb_msg_meta (request)->key = arb_msg_strdup (request, key);
+    if (arb_gateway_send (self->gateway, &request, s_on_moved, self))
+        self->moves++;
 }
 
 //  A record under a queue's metadata: queue@PARENT@gw.kestrel.fanout.CHILD
@@ -345,7 +325,7 @@ s_on_children (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     for (size_t i = 0; i < body->items.n; i++) {
         const char *key = body->items.v[i].key;
         if (self->children_phase == ARB_LOAD_OLD)
-            s_child_old (self, key, body->items.v[i].value, key + strlen (ARB_KESTREL_OLD_PREFIX));
+            s_child_old (self, key, key + strlen (ARB_KESTREL_OLD_PREFIX));
         else
             s_child_new (self, key);
     }

@@ -175,7 +175,7 @@ struct _arb_kestrel_t {
     uint32_t children_reqid;     //  the META list in flight, or 0
     arb_timer_t children_timer;  //  loading them again after a failure
     size_t child_count;
-    size_t claims;       //  old records being moved (META cas in flight)
+    size_t moves;        //  old records being removed (META del in flight)
     zhashx_t *declared;  //  queue names declared in this session (values unused)
     arb_kestrel_io_t io;
     uint64_t started_ms;  //  wall clock
