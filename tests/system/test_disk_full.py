@@ -1,7 +1,7 @@
 """A broker whose journal's disk fills up or fails (docs/broker.md, "Disk
 full"): submits refused with 507 (the CLI's exit status 4, the Python
 client's JournalFull), status, list and stats served, a worker that keeps
-its session, tasks whose results could not be stored run again, space
+its session and keeps the results it could not store until then, space
 freed and submits taken again without a restart, every task acknowledged
 before the disk filled completed. Once through the test build's VFS that
 fails writes (build/tests/arbiterd-faults), once on a real tmpfs that runs
@@ -97,8 +97,9 @@ def check_full_and_serving(broker, peer, ids):
 
 def run_through_full_disk(broker, processes, tmp_path, fill, free):
     """Tasks acknowledged, then the disk fills (fill()), then is freed
-    (free()): every acknowledged task completes, once more than once
-    only if its result came while the disk was full."""
+    (free()): every acknowledged task completes, and runs once: a result
+    that came while the disk was full stays with the worker, which keeps
+    it until the broker acknowledges it after a commit."""
     runs = tmp_path / 'runs'
     start_exec_worker(broker, processes, tmp_path,
                       'echo "$ARBITER_TASK_ID" >> "$RUNS"; sleep 0.3; tr a-z A-Z',
@@ -122,6 +123,8 @@ def run_through_full_disk(broker, processes, tmp_path, fill, free):
         for i, task_id in enumerate(ids[:-1]):
             assert infos[task_id]['result'] == ('TASK %d' % i).encode()
         assert infos[late]['result'] == b'LATE'
+        ran = [int(line) for line in runs.read_text().split()]
+        assert sorted(ran) == sorted(ids), 'each task runs once'
     finally:
         peer.close()
     assert 'journal takes writes again' in broker.output()
