@@ -109,8 +109,8 @@ s_check_spec (arb_flow_kind_t kind, arb_task_spec_t *specs, size_t n, size_t i, 
         arb_dep_t *dep = &spec->after.v[k];
         if (dep->when > 2 || (dep->ref != NULL) == (dep->id != 0))
             s_fail (kind, i, "a dependency of no known kind, or with both ref and id");
-        long at = dep->ref ? s_find (specs, n, dep->ref) : 0;
-        if (at < 0 || at == (long) i)
+        long at = dep->ref ? s_find (specs, n, dep->ref) : -2;  //  -2: an existing task
+        if (at == -1 || at == (long) i)
             s_fail (kind, i, "a dependency on nothing, or on itself");
         for (size_t j = 0; j < k; j++)
             if (dep->ref ? spec->after.v[j].ref && streq (spec->after.v[j].ref, dep->ref)
