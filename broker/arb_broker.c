@@ -10,6 +10,7 @@
 */
 
 #include "arb_broker.h"
+#include "arb_auth.h"
 #include "arb_settings.h"
 #include "arb_verbs.h"
 
@@ -22,6 +23,7 @@ struct _arb_broker_t {
     arb_broker_config_t config;
     arb_limits_t limits;        //  the codec's limits for requests
     zsock_t *router;            //  owned
+    arb_auth_t *auth;           //  owned: CURVE and roles (--curve); NULL: every peer is admin
     arb_journal_t *journal;     //  owned
     arb_clock_t clock;          //  the current turn's time, lent to the layers
     arb_outbox_t *outbox;       //  owned: layer 1
@@ -69,15 +71,21 @@ s_rebuild (arb_broker_t *self)
     self->life = arb_life_new (&config, self->journal, self->outbox, &self->clock);
     if (!self->life)
         return -1;
-    size_t count = 0, schedules = 0;
+    size_t count = 0, maybe_running = 0, schedules = 0;
+    //  the deliveries before the schedules: a task they fire now is new
     if (arb_settings_load (arb_life_sched (self->life), self->journal)
-        || arb_life_load (self->life, &count) || arb_life_load_schedules (self->life, &schedules)
-        || arb_journal_commit (self->journal))
+        || arb_life_load (self->life, &count)
+        || arb_life_count_stop_deliveries (self->life, &maybe_running)
+        || arb_life_load_schedules (self->life, &schedules) || arb_journal_commit (self->journal))
         return -1;
     zsys_info ("broker: journal loaded path=%s epoch=%" PRIu64 " open_tasks=%zu next_id=%" PRIu64
                " schedules=%zu",
                self->config.db_path, arb_life_epoch (self->life), count,
                arb_life_last_id (self->life) + 1, schedules);
+    if (maybe_running)
+        zsys_notice ("broker: the last run did not stop cleanly; ready tasks count one delivery "
+                     "more (any of them may have been running) tasks=%zu",
+                     maybe_running);
     return 0;
 }
 
@@ -97,9 +105,33 @@ s_hold_for_claims (arb_broker_t *self)
         arb_life_hold_ready (self->life, (uint64_t) zclock_mono () + window);
 }
 
+//  Without --curve anyone who reaches the socket may do anything: only an
+//  endpoint this host alone can reach is bound, unless --insecure says
+//  otherwise. 0, or -1 after saying why.
+static int
+s_check_exposure (const arb_broker_config_t *config)
+{
+    if (config->curve_dir || arb_auth_endpoint_is_local (config->endpoint))
+        return 0;
+    if (!config->insecure) {
+        zsys_error ("broker: refusing to bind %s without authentication: any host that reaches "
+                    "it could do anything. Give --curve DIR (certificates and roles; see "
+                    "README.md, \"Securing the broker\"), bind a loopback address, or give "
+                    "--insecure to bind it open",
+                    config->endpoint);
+        return -1;
+    }
+    zsys_warning ("broker: --insecure: %s is bound without authentication; any host that "
+                  "reaches it can do anything",
+                  config->endpoint);
+    return 0;
+}
+
 arb_broker_t *
 arb_broker_new (const arb_broker_config_t *config)
 {
+    if (s_check_exposure (config))
+        return NULL;
     arb_broker_t *self = (arb_broker_t *) zmalloc (sizeof (arb_broker_t));
     self->config = *config;
     self->limits.max_frame = config->max_payload;
@@ -128,6 +160,9 @@ arb_broker_new (const arb_broker_config_t *config)
         .started_ms = self->clock.now_ms,
     };
     zsock_set_router_handover (self->router, 1);
+    //  a send to a peer that is gone fails (EHOSTUNREACH) instead of
+    //  vanishing: the outbox forgets such event subscribers
+    zsock_set_router_mandatory (self->router, 1);
     zsock_set_rcvtimeo (self->router, 0);
     zsock_set_sndtimeo (self->router, 0);
     zsock_set_linger (self->router, 1000);
@@ -136,13 +171,18 @@ arb_broker_new (const arb_broker_config_t *config)
     zsock_set_maxmsgsize (self->router, (int64_t) max_message);
     zsock_set_rcvhwm (self->router, 100000);
     zsock_set_sndhwm (self->router, 100000);
+    if (config->curve_dir && !(self->auth = arb_auth_new (config->curve_dir, self->router))) {
+        arb_broker_destroy (&self);
+        return NULL;
+    }
     if (zsock_bind (self->router, "%s", config->endpoint) < 0) {
         zsys_error ("broker: cannot bind %s: %s", config->endpoint, zmq_strerror (zmq_errno ()));
         arb_broker_destroy (&self);
         return NULL;
     }
-    zsys_info ("broker: listening endpoint=%s sync=%s version=%s", config->endpoint,
-               config->sync == ARB_SYNC_FULL ? "full" : "normal", ARB_VERSION);
+    zsys_info ("broker: listening endpoint=%s sync=%s version=%s curve=%s", config->endpoint,
+               config->sync == ARB_SYNC_FULL ? "full" : "normal", ARB_VERSION,
+               self->auth ? arb_auth_public_key (self->auth) : "off");
     s_hold_for_claims (self);
     return self;
 }
@@ -158,6 +198,7 @@ arb_broker_destroy (arb_broker_t **self_p)
     arb_life_destroy (&self->life);
     arb_journal_destroy (&self->journal);
     zsock_destroy (&self->router);
+    arb_auth_destroy (&self->auth);  //  after the socket it admits peers to
     free (self);
     *self_p = NULL;
 }
@@ -168,6 +209,9 @@ arb_broker_destroy (arb_broker_t **self_p)
 static void
 s_handle (arb_broker_t *self, zmsg_t **zmsg_p)
 {
+    //  the role before decoding, which takes the frames: they carry the
+    //  connection's User-Id
+    arb_role_t role = self->auth ? arb_auth_role (self->auth, *zmsg_p) : ARB_ROLE_ADMIN;
     arb_msg_t *msg = NULL;
     int rc = arb_msg_decode (zmsg_p, true, &self->limits, &msg);
     if (rc == -2) {
@@ -178,7 +222,7 @@ s_handle (arb_broker_t *self, zmsg_t **zmsg_p)
             arb_outbox_log_refusal (self->outbox, NULL, "?", "message without a routing id");
     }
     else
-        arb_verbs_handle (&self->verbs, msg);
+        arb_verbs_handle (&self->verbs, msg, role);
     arb_msg_destroy (&msg);
 }
 
@@ -256,6 +300,8 @@ s_turn (arb_broker_t *self)
 {
     self->clock.now_ms = (uint64_t) zclock_time ();
     self->clock.mono_ms = (uint64_t) zclock_mono ();
+    if (self->auth)
+        arb_auth_refresh (self->auth, self->clock.mono_ms);
     s_read_messages (self);
     if (!arb_life_is_halted (self->life))
         arb_life_fire_timers (self->life);
@@ -308,6 +354,11 @@ arb_broker_run (arb_broker_t *self)
     }
     if (arb_life_is_halted (self->life))
         return -1;
+    if (arb_life_stop (self->life) || arb_journal_commit (self->journal)) {
+        zsys_error ("broker: could not record the running leases at stop; the next start counts "
+                    "as after a crash");
+        return -1;
+    }
     zsys_info ("broker: stopping");
     return 0;
 }

@@ -375,6 +375,16 @@ arb_gateway_listen (arb_gateway_t *self, const arb_gateway_listener_t *listener)
     return 0;
 }
 
+void
+arb_gateway_unlisten (arb_gateway_t *self, void *arg)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->listener_count; i++)
+        if (self->listeners[i].arg != arg)
+            self->listeners[kept++] = self->listeners[i];
+    self->listener_count = kept;
+}
+
 //  ---------------------------------------------------------------------
 //  The loop
 
@@ -420,7 +430,9 @@ arb_gateway_new (const arb_gateway_config_t *config)
         .event = s_on_event,
         .state = s_on_state,
     };
-    self->link = arb_link_new (config->broker, config->name, &callbacks, self);
+    self->link = config->curve ? arb_link_new_curve (config->broker, config->name, &callbacks, self,
+                                                     config->curve)
+                               : arb_link_new (config->broker, config->name, &callbacks, self);
     if (!self->reactor || !self->link) {
         zsys_error ("gateway: cannot start: %s",
                     self->reactor ? "bad broker endpoint or worker name" : "no event loop");
