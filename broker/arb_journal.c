@@ -1537,14 +1537,24 @@ arb_journal_meta_page (arb_journal_t *self,
     char *end = strdup (prefix);
     s_bind_prefix (stmt, prefix, end);
     s_bind_text (stmt, 3, after ? after : "");
-    sqlite3_bind_int64 (stmt, 4, (sqlite3_int64) limit + 1);
+    //  no LIMIT: a row too long for a reply is skipped, and must not take
+    //  the place of one after it (*more would be wrong)
+    sqlite3_bind_int64 (stmt, 4, -1);
     *more = false;
     uint32_t count = 0;
     int rc;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
-        if (count++ == limit
-            || fn (arg, (const char *) sqlite3_column_text (stmt, 0), sqlite3_column_blob (stmt, 1),
-                   (size_t) sqlite3_column_bytes (stmt, 1))) {
+        const char *key = (const char *) sqlite3_column_text (stmt, 0);
+        size_t key_size = (size_t) sqlite3_column_bytes (stmt, 0);
+        const void *data = sqlite3_column_blob (stmt, 1);
+        size_t size = (size_t) sqlite3_column_bytes (stmt, 1);
+        if (!key || key_size > ARB_TEXT_MAX || size > ARB_META_VALUE_MAX) {
+            zsys_error ("journal: meta key of %zu bytes skipped: key or value of %zu bytes over "
+                        "its limit",
+                        key_size, size);
+            continue;
+        }
+        if (count++ == limit || fn (arg, key, data ? data : "", size)) {
             *more = true;
             break;
         }

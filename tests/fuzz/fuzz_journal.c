@@ -11,7 +11,7 @@
 
     The input: a byte of flags (0xa0 and, or'ed in, 1: reopen the
     journal with arb_journal_new over the rows; 2: bump the start count;
-    4: run the retention sweep), then rows: a table byte, a count of columns to set
+    4: run the retention sweep and the queue-wide writes), then rows: a table byte, a count of columns to set
     and, for each, a column byte and a value (a tag byte, then its bytes:
     NULL, a small or 8-byte integer, a real, a text or blob with its
     length, a text from a list of meaningful ones, a long text or blob,
@@ -240,8 +240,8 @@ typedef struct {
 static const s_table_t s_tables[] = {
     {"INSERT OR REPLACE INTO tasks VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
      "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, "
-     "?32, ?33, ?34, ?35, ?36)",
-     36},
+     "?32, ?33, ?34, ?35, ?36, ?37)",
+     37},
     {"INSERT OR REPLACE INTO attempts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", 8},
     {"INSERT OR REPLACE INTO deps VALUES (?1, ?2, ?3)", 3},
     {"INSERT OR REPLACE INTO flows VALUES (?1, ?2, ?3, ?4)", 4},
@@ -263,7 +263,7 @@ s_defaults (sqlite3_stmt *stmt, size_t table, int64_t n)
             //  not_before_ms, expires_ms, retention_ms, created_ms, started_ms,
             //  finished_ms, purge_at_ms, worker, error, headers, payload,
             //  result, flow, ref, input, origin, endpoint, parents, copies,
-            //  has_children, args, soft_timeout_ms
+            //  has_children, args, soft_timeout_ms, delivered
             static const int64_t numbers[] = {0, 0, 0, 0, 3, 0, 1, 0, 0,
                                               0, 0, 0, 1, 0, 0, 0, 0, (int64_t) NOW_MS};
             sqlite3_bind_int64 (stmt, 1, n);
@@ -279,6 +279,7 @@ s_defaults (sqlite3_stmt *stmt, size_t table, int64_t n)
             sqlite3_bind_int64 (stmt, 33, 0);
             sqlite3_bind_int64 (stmt, 34, 0);
             sqlite3_bind_int64 (stmt, 36, 0);
+            sqlite3_bind_int64 (stmt, 37, 0);
             break;
         }
         case 1:
@@ -493,6 +494,25 @@ s_meta (void *arg, const char *key, const void *data, size_t size)
         s_fail ("a setting without a key, or a value without its bytes");
 }
 
+//  As the broker's META list does (arb_verbs_admin.c): each key and value
+//  into the reply.
+static int
+s_meta_take (void *arg, const char *key, const void *data, size_t size)
+{
+    arb_msg_t *reply = (arb_msg_t *) arg;
+    if (!key || (size && !data))
+        s_fail ("a setting without a key, or a value without its bytes");
+    arb_meta_reply_body_t *out = arb_msg_meta_reply (reply);
+    arb_meta_item_t *item =
+        (arb_meta_item_t *) arb_msg_grow (reply, &out->items, sizeof (arb_meta_item_t), 1);
+    item->key = arb_msg_strdup (reply, key);
+    uint8_t *copy = (uint8_t *) arb_msg_alloc (reply, size);
+    if (size)
+        memcpy (copy, data, size);
+    item->value = (arb_bin_t){copy, size};
+    return 0;
+}
+
 static void
 s_scanned (void *arg, const arb_journal_scanned_t *row)
 {
@@ -636,10 +656,26 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     zchunk_t *value;
     if (arb_journal_meta_get (journal, "queue.default", &value) == 0)
         zchunk_destroy (&value);
+    const char *prefixes[] = {"", "queue.", "\xff"};
+    for (size_t i = 0; i < 3; i++) {
+        arb_msg_t *reply = arb_msg_new (ARB_MSG_META_REPLY, 1);
+        bool more;
+        if (arb_journal_meta_page (journal, prefixes[i], NULL, 10, s_meta_take, reply, &more) == 0)
+            s_round_trip (&reply, "META_REPLY");
+        arb_msg_destroy (&reply);
+    }
+    uint64_t number;
+    arb_journal_meta_number (journal, "broker.epoch", &number);
 
-    //  the retention sweep removes what is due
-    if (flags & 4)
+    //  the retention sweep removes what is due; a start after a crash
+    //  counts deliveries; a queue's tasks are cancelled, then forgotten
+    if (flags & 4) {
         arb_journal_purge (journal, NOW_MS + ARB_RETENTION_MAX_MS, 16, max_id, s_purged, NULL);
+        uint64_t changed, keep[] = {1, 2};
+        arb_journal_deliver_ready (journal, NOW_MS, &changed);
+        arb_journal_cancel_open (journal, "default", keep, 2, NOW_MS, "cancelled", 1000, &changed);
+        arb_journal_forget_queue (journal, "job", max_id);
+    }
     arb_journal_commit (journal);
     return 0;
 }
