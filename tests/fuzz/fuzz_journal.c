@@ -652,7 +652,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     zlistx_destroy (&list);
     uint64_t key_id;
     int key_state;
-    arb_journal_find_key (journal, "k-a", &key_id, &key_state);
+    uint64_t key_flow;
+    arb_journal_find_key (journal, "k-a", &key_id, &key_state, &key_flow);
     zchunk_t *value;
     if (arb_journal_meta_get (journal, "queue.default", &value) == 0)
         zchunk_destroy (&value);
