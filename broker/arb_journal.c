@@ -639,19 +639,61 @@ s_read_ids (arb_journal_t *self, sqlite3_stmt *stmt, const char *what)
 {
     zlistx_t *ids = zlistx_new ();
     int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-        zlistx_add_end (ids, (void *) (uintptr_t) s_u64 (stmt, 0));
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        //  an id cast to a pointer: 0 would be no item
+        if (sqlite3_column_int64 (stmt, 0) > 0)
+            zlistx_add_end (ids, (void *) (uintptr_t) s_u64 (stmt, 0));
+        else
+            zsys_error ("journal: %s: id %" PRId64 " skipped: ids are from 1", what,
+                        (int64_t) sqlite3_column_int64 (stmt, 0));
+    }
     if (s_read_end (self, stmt, rc, what, 0))
         zlistx_destroy (&ids);
     return ids;
 }
 
-//  A copy of a text column in the message's arena, or NULL.
+//  A copy of a text column in the message's arena, cut to max bytes (the
+//  field's limit on the wire: a longer text, which only a damaged journal
+//  holds, would make the whole reply one no client decodes), or NULL.
 static const char *
-s_text (sqlite3_stmt *stmt, int column, arb_msg_t *msg)
+s_text (sqlite3_stmt *stmt, int column, size_t max, arb_msg_t *msg)
 {
     const char *text = (const char *) sqlite3_column_text (stmt, column);
-    return text ? arb_msg_strdup (msg, text) : NULL;
+    if (!text)
+        return NULL;
+    size_t len = strnlen (text, max);
+    char *copy = (char *) arb_msg_alloc (msg, len + 1);
+    memcpy (copy, text, len);
+    return copy;
+}
+
+//  ---------------------------------------------------------------------
+//  What a row must hold for the broker to use it. The journal is only
+//  ever written by the broker, but a damaged or hand-edited one can hold
+//  anything a column can (the schema's types are not enforced): a row the
+//  broker cannot use is skipped, or read as absent, with a log line,
+//  never handed on to index an array or be sent where a peer refuses it.
+
+//  Whether a column holds a name (arb_name_check): text, 1 to ARB_NAME_MAX
+//  bytes, no NUL.
+static bool
+s_is_name (sqlite3_stmt *stmt, int column)
+{
+    const char *text = (const char *) sqlite3_column_text (stmt, column);
+    int len = sqlite3_column_bytes (stmt, column);
+    char why[80];
+    return text && len > 0 && len <= ARB_NAME_MAX && strlen (text) == (size_t) len
+           && arb_name_check (text, (size_t) len, why, sizeof (why)) == 0;
+}
+
+//  A column's value if it is an integer in [low, high]; else -1.
+static int
+s_small (sqlite3_stmt *stmt, int column, int low, int high)
+{
+    if (sqlite3_column_type (stmt, column) != SQLITE_INTEGER)
+        return -1;
+    sqlite3_int64 value = sqlite3_column_int64 (stmt, column);
+    return value >= low && value <= high ? (int) value : -1;
 }
 
 static zframe_t *
@@ -1031,6 +1073,23 @@ arb_journal_load_payload (
     return 0;
 }
 
+//  Whether the TASK_COLUMNS of the current row make a task the broker can
+//  hold: an id from 1 (0 is no id: the scheduler keys tasks by id), a
+//  queue and a name, a state from waiting to max_state (the scheduler
+//  counts tasks in arrays indexed by state). Logs why not.
+static bool
+s_task_usable (sqlite3_stmt *stmt, int max_state)
+{
+    const char *why =
+        sqlite3_column_int64 (stmt, 0) <= 0                   ? "its id is not from 1"
+        : s_small (stmt, 3, ARB_STATE_WAITING, max_state) < 0 ? "its state is not one it can be in"
+        : !s_is_name (stmt, 1) || !s_is_name (stmt, 2)        ? "its queue or name is no name"
+                                                              : NULL;
+    if (why)
+        zsys_error ("journal: task %" PRIu64 " skipped: %s", s_u64 (stmt, 0), why);
+    return why == NULL;
+}
+
 //  Reads the TASK_COLUMNS of the current row and hands them to fn.
 static int
 s_read_task (sqlite3_stmt *stmt, arb_journal_task_fn *fn, void *arg)
@@ -1070,7 +1129,7 @@ arb_journal_load_open (arb_journal_t *self, arb_journal_task_fn *fn, void *arg)
     sqlite3_stmt *stmt = self->load_open;
     int rc;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-        if (s_read_task (stmt, fn, arg))
+        if (s_task_usable (stmt, ARB_STATE_READY) && s_read_task (stmt, fn, arg))
             break;
     return s_read_end (self, stmt, rc, "open tasks", 0);
 }
@@ -1082,7 +1141,7 @@ arb_journal_load_task (
     sqlite3_stmt *stmt = self->load_task;
     s_bind_u64 (stmt, 1, id);
     int rc = sqlite3_step (stmt);
-    *found = rc == SQLITE_ROW;
+    *found = rc == SQLITE_ROW && s_task_usable (stmt, ARB_STATE_MAX);
     if (*found)
         s_read_task (stmt, fn, arg);
     return s_read_end (self, stmt, rc, "task", id);
@@ -1110,9 +1169,9 @@ s_read_info (sqlite3_stmt *stmt, arb_msg_t *msg, arb_task_info_t *info)
 {
     info->found = true;
     info->id = s_u64 (stmt, 0);
-    info->queue = s_text (stmt, 1, msg);
-    info->name = s_text (stmt, 2, msg);
-    info->key = s_text (stmt, 3, msg);
+    info->queue = s_text (stmt, 1, ARB_NAME_MAX, msg);
+    info->name = s_text (stmt, 2, ARB_NAME_MAX, msg);
+    info->key = s_text (stmt, 3, ARB_NAME_MAX, msg);
     info->state = (uint32_t) sqlite3_column_int (stmt, 4);
     info->priority = sqlite3_column_int (stmt, 5);
     info->attempts = (uint32_t) sqlite3_column_int64 (stmt, 6);
@@ -1123,23 +1182,25 @@ s_read_info (sqlite3_stmt *stmt, arb_msg_t *msg, arb_task_info_t *info)
     info->started_ms = s_u64 (stmt, 11);
     info->finished_ms = s_u64 (stmt, 12);
     info->timeout_ms = s_u64 (stmt, 13);
-    info->worker = s_text (stmt, 14, msg);
-    info->error = s_text (stmt, 15, msg);
+    info->worker = s_text (stmt, 14, ARB_NAME_MAX, msg);
+    info->error = s_text (stmt, 15, ARB_TEXT_MAX, msg);
     info->flow = s_u64 (stmt, 16);
-    info->ref = s_text (stmt, 17, msg);
+    info->ref = s_text (stmt, 17, ARB_NAME_MAX, msg);
     info->origin = s_u64 (stmt, 18);
-    info->endpoint = s_text (stmt, 19, msg);
+    info->endpoint = s_text (stmt, 19, ARB_NAME_MAX, msg);
     info->flow_kind = (uint32_t) sqlite3_column_int (stmt, 20);
-    info->flow_name = s_text (stmt, 21, msg);
+    info->flow_name = s_text (stmt, 21, ARB_NAME_MAX, msg);
     info->soft_timeout_ms = s_u64 (stmt, 22);
 }
 
-//  A copy of a blob column in the message's arena.
+//  A copy of a blob column in the message's arena; left out when over max
+//  bytes (0: no bound).
 static arb_bin_t
-s_bin (sqlite3_stmt *stmt, int column, arb_msg_t *msg)
+s_bin (sqlite3_stmt *stmt, int column, size_t max, arb_msg_t *msg)
 {
     arb_bin_t bin = {NULL, 0};
-    if (sqlite3_column_type (stmt, column) != SQLITE_NULL) {
+    if (sqlite3_column_type (stmt, column) != SQLITE_NULL
+        && (!max || (size_t) sqlite3_column_bytes (stmt, column) <= max)) {
         bin.size = (size_t) sqlite3_column_bytes (stmt, column);
         uint8_t *data = (uint8_t *) arb_msg_alloc (msg, bin.size);
         if (bin.size)  //  an empty blob's pointer is NULL
@@ -1154,19 +1215,20 @@ s_read_responses (arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_task_inf
 {
     sqlite3_stmt *stmt = self->copies;
     s_bind_u64 (stmt, 1, id);
-    int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+    int rc = SQLITE_DONE;
+    //  at most a fan-out's endpoints: a reply holds no more
+    while (info->responses.n < ARB_ENDPOINTS_MAX && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         arb_response_info_t *r =
             (arb_response_info_t *) arb_msg_grow (msg, &info->responses, sizeof (*r), 1);
-        r->endpoint = s_text (stmt, 0, msg);
+        r->endpoint = s_text (stmt, 0, ARB_NAME_MAX, msg);
         r->id = s_u64 (stmt, 1);
         r->state = (uint32_t) sqlite3_column_int (stmt, 2);
-        r->error = s_text (stmt, 3, msg);
+        r->error = s_text (stmt, 3, ARB_TEXT_MAX, msg);
         r->finished_ms = s_u64 (stmt, 4);
-        r->result = s_bin (stmt, 5, msg);
+        r->result = s_bin (stmt, 5, 0, msg);
     }
     s_done (stmt);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return info->responses.n == ARB_ENDPOINTS_MAX || rc == SQLITE_DONE ? 0 : -1;
 }
 
 //  The task's dependencies (a parent already purged keeps its id, without a ref).
@@ -1180,7 +1242,8 @@ s_read_parents (arb_journal_t *self, arb_msg_t *msg, arb_task_info_t *info)
         arb_dep_t *dep = (arb_dep_t *) arb_msg_grow (msg, &info->parents, sizeof (*dep), 1);
         dep->id = s_u64 (stmt, 0);
         dep->when = (uint32_t) sqlite3_column_int (stmt, 1);
-        dep->ref = s_text (stmt, 2, msg);
+        //  a dependency's ref is a name on the wire (it is one in SUBMIT)
+        dep->ref = s_is_name (stmt, 2) ? s_text (stmt, 2, ARB_NAME_MAX, msg) : NULL;
     }
     return s_read_end (self, stmt, rc, "dependencies", info->id);
 }
@@ -1199,9 +1262,9 @@ s_read_history (arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_task_info_
         a->attempt = (uint32_t) sqlite3_column_int64 (stmt, 0);
         a->started_ms = s_u64 (stmt, 1);
         a->ended_ms = s_u64 (stmt, 2);
-        a->worker = s_text (stmt, 3, msg);
+        a->worker = s_text (stmt, 3, ARB_NAME_MAX, msg);
         a->outcome = (uint32_t) sqlite3_column_int (stmt, 4);
-        a->error = s_text (stmt, 5, msg);
+        a->error = s_text (stmt, 5, ARB_TEXT_MAX, msg);
     }
     //  seq counts every row ever written: what is not here was dropped
     info->history_dropped = (uint32_t) (seq - info->history.n);
@@ -1221,8 +1284,8 @@ arb_journal_task_info (
     if (rc == SQLITE_ROW) {
         s_read_info (stmt, msg, info);
         if (with_detail) {
-            info->result = s_bin (stmt, 23, msg);
-            info->args = s_bin (stmt, 24, msg);
+            info->result = s_bin (stmt, 23, 0, msg);
+            info->args = s_bin (stmt, 24, ARB_ARGS_MAX, msg);
         }
     }
     if (s_read_end (self, stmt, rc, "task", id)
@@ -1258,12 +1321,15 @@ arb_journal_done (
     sqlite3_stmt *stmt = self->done;
     s_bind_u64 (stmt, 1, id);
     int rc = sqlite3_step (stmt);
-    *found = rc == SQLITE_ROW;
+    int state = rc == SQLITE_ROW ? s_small (stmt, 0, ARB_STATE_WAITING, ARB_STATE_MAX) : 0;
+    if (state < 0)
+        zsys_error ("journal: task %" PRIu64 " skipped: its state is not one it can be in", id);
+    *found = rc == SQLITE_ROW && state > 0;
     if (*found) {
         done->id = id;
-        done->state = (uint32_t) sqlite3_column_int (stmt, 0);
+        done->state = (uint32_t) state;
         done->attempts = (uint32_t) sqlite3_column_int64 (stmt, 1);
-        done->error = s_text (stmt, 2, msg);
+        done->error = s_text (stmt, 2, ARB_TEXT_MAX, msg);
         done->result = s_frame (stmt, 3);
     }
     return s_read_end (self, stmt, rc, "task", id);
@@ -1322,23 +1388,57 @@ arb_journal_set_has_children (arb_journal_t *self, uint64_t id)
     return s_run (self, stmt, "mark parent");
 }
 
+//  A text column cut to max bytes in buf (size max + 1) when longer, as
+//  s_text does; NULL if none.
+static const char *
+s_text_in (sqlite3_stmt *stmt, int column, char *buf, size_t max)
+{
+    const char *text = (const char *) sqlite3_column_text (stmt, column);
+    if (!text || strnlen (text, max + 1) <= max)
+        return text;
+    memcpy (buf, text, max);
+    buf[max] = 0;
+    return buf;
+}
+
+//  The kind of the edge in a column, or -1 (logged) if it is no kind.
+static int
+s_edge_kind (sqlite3_stmt *stmt, int column, uint64_t child, uint64_t parent)
+{
+    int kind = s_small (stmt, column, 0, 2);
+    if (kind < 0)
+        zsys_error ("journal: edge %" PRIu64 " -> %" PRIu64 " skipped: its kind is no kind", child,
+                    parent);
+    return kind;
+}
+
 int
 arb_journal_parents (arb_journal_t *self, uint64_t child, arb_journal_parent_fn *fn, void *arg)
 {
     sqlite3_stmt *stmt = self->parents;
     s_bind_u64 (stmt, 1, child);
     int rc;
+    char ref[ARB_NAME_MAX + 1], error[ARB_TEXT_MAX + 1];
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
-        arb_journal_parent_t parent = {
-            .id = s_u64 (stmt, 0),
-            .kind = sqlite3_column_int (stmt, 1),
-            .state =
-                sqlite3_column_type (stmt, 2) == SQLITE_NULL ? 0 : sqlite3_column_int (stmt, 2),
-            .ref = (const char *) sqlite3_column_text (stmt, 3),
-            .result = sqlite3_column_blob (stmt, 4),
-            .result_size = (size_t) sqlite3_column_bytes (stmt, 4),
-            .error = (const char *) sqlite3_column_text (stmt, 5),
-        };
+        uint64_t id = s_u64 (stmt, 0);
+        int kind = s_edge_kind (stmt, 1, child, id);
+        if (kind < 0)
+            continue;
+        arb_journal_parent_t parent = {.id = id, .kind = kind};
+        //  a parent whose row is unusable is read as gone, as a purged one
+        int state = sqlite3_column_type (stmt, 2) == SQLITE_NULL
+                        ? 0
+                        : s_small (stmt, 2, ARB_STATE_WAITING, ARB_STATE_MAX);
+        if (state < 0)
+            zsys_error ("journal: task %" PRIu64 " read as gone: its state is not one it can be in",
+                        id);
+        if (state > 0) {
+            parent.state = state;
+            parent.ref = s_text_in (stmt, 3, ref, ARB_NAME_MAX);
+            parent.result = sqlite3_column_blob (stmt, 4);
+            parent.result_size = (size_t) sqlite3_column_bytes (stmt, 4);
+            parent.error = s_text_in (stmt, 5, error, ARB_TEXT_MAX);
+        }
         if (fn (arg, &parent))
             break;
     }
@@ -1352,8 +1452,11 @@ arb_journal_children (arb_journal_t *self, uint64_t parent, arb_vec_t *children)
     s_bind_u64 (stmt, 1, parent);
     int rc;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        int kind = s_edge_kind (stmt, 1, s_u64 (stmt, 0), parent);
+        if (kind < 0)
+            continue;
         arb_vec_push (children, s_u64 (stmt, 0));
-        arb_vec_push (children, (uint64_t) sqlite3_column_int (stmt, 1));
+        arb_vec_push (children, (uint64_t) kind);
     }
     return s_read_end (self, stmt, rc, "children of task", parent);
 }
@@ -1402,9 +1505,15 @@ arb_journal_count_final (arb_journal_t *self, arb_journal_count_fn *fn, void *ar
 {
     sqlite3_stmt *stmt = self->count_final;
     int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-        fn (arg, (const char *) sqlite3_column_text (stmt, 0), sqlite3_column_int (stmt, 1),
-            s_u64 (stmt, 2));
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        int state = s_small (stmt, 1, ARB_STATE_SUCCEEDED, ARB_STATE_MAX);
+        if (state > 0 && arb_state_is_final (state) && s_is_name (stmt, 0))
+            fn (arg, (const char *) sqlite3_column_text (stmt, 0), state, s_u64 (stmt, 2));
+        else
+            zsys_error ("journal: %" PRIu64 " final tasks not counted: their queue or state is "
+                        "unusable",
+                        s_u64 (stmt, 2));
+    }
     s_done (stmt);
     return rc == SQLITE_DONE ? 0 : -1;
 }
@@ -1603,9 +1712,12 @@ arb_journal_meta_list (arb_journal_t *self, const char *prefix, arb_journal_meta
     sqlite3_stmt *stmt = self->meta_list;
     s_bind_text (stmt, 1, prefix ? prefix : "");
     int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-        fn (arg, (const char *) sqlite3_column_text (stmt, 0), sqlite3_column_blob (stmt, 1),
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        //  an empty or NULL value's blob pointer is NULL: fn gets "" instead
+        const void *data = sqlite3_column_blob (stmt, 1);
+        fn (arg, (const char *) sqlite3_column_text (stmt, 0), data ? data : "",
             (size_t) sqlite3_column_bytes (stmt, 1));
+    }
     s_done (stmt);
     return rc == SQLITE_DONE ? 0 : -1;
 }
@@ -1643,14 +1755,24 @@ arb_journal_meta_page (arb_journal_t *self,
     char *end = strdup (prefix);
     s_bind_prefix (stmt, prefix, end);
     s_bind_text (stmt, 3, after ? after : "");
-    sqlite3_bind_int64 (stmt, 4, (sqlite3_int64) limit + 1);
+    //  no LIMIT: a row too long for a reply is skipped, and must not take
+    //  the place of one after it (*more would be wrong)
+    sqlite3_bind_int64 (stmt, 4, -1);
     *more = false;
     uint32_t count = 0;
     int rc;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
-        if (count++ == limit
-            || fn (arg, (const char *) sqlite3_column_text (stmt, 0), sqlite3_column_blob (stmt, 1),
-                   (size_t) sqlite3_column_bytes (stmt, 1))) {
+        const char *key = (const char *) sqlite3_column_text (stmt, 0);
+        size_t key_size = (size_t) sqlite3_column_bytes (stmt, 0);
+        const void *data = sqlite3_column_blob (stmt, 1);
+        size_t size = (size_t) sqlite3_column_bytes (stmt, 1);
+        if (!key || key_size > ARB_TEXT_MAX || size > ARB_META_VALUE_MAX) {
+            zsys_error ("journal: meta key of %zu bytes skipped: key or value of %zu bytes over "
+                        "its limit",
+                        key_size, size);
+            continue;
+        }
+        if (count++ == limit || fn (arg, key, data ? data : "", size)) {
             *more = true;
             break;
         }
@@ -1813,6 +1935,8 @@ arb_journal_schedules (arb_journal_t *self, arb_journal_schedule_fn *fn, void *a
             .payload = s_frame (stmt, 19),
             .soft_timeout_ms = s_u64 (stmt, 20),
         };
+        if (!schedule.payload)
+            schedule.payload = zframe_new_empty ();  //  never NULL, as promised
         int stop = fn (arg, &schedule, s_u64 (stmt, 6));
         zframe_destroy (&schedule.payload);
         if (stop)

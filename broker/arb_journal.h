@@ -26,6 +26,13 @@
     SQLite database of another program (another application id, or tables
     without arbiter's schema version), and a journal of a newer schema.
 
+    Reads trust no row: the journal is only ever written by the broker,
+    but a damaged or hand-edited one can hold anything a column can. A
+    row the broker cannot use (a task without a valid queue or name, in a
+    state it cannot be in, of id 0; an edge of no kind) is skipped, or read
+    as absent, with a log line; texts read into replies are cut to their
+    limits on the wire (tests/fuzz/fuzz_journal.c).
+
     Owned by the broker's loop thread; not thread-safe.
 */
 
@@ -106,7 +113,9 @@ int arb_journal_add_dep (arb_journal_t *self, uint64_t child, uint64_t parent, i
 int arb_journal_set_has_children (arb_journal_t *self, uint64_t id);
 
 //  One dependency of a task, with its parent's outcome (state 0 if the
-//  parent is gone). Pointers borrow from the journal until fn returns.
+//  parent is gone, or its row unusable); kind 0, 1 or 2 (an edge of
+//  another kind is skipped). Pointers borrow from the journal until fn
+//  returns.
 typedef struct {
     uint64_t id;
     int kind;
@@ -168,13 +177,14 @@ int arb_journal_load_payload (
     arb_journal_t *self, uint64_t id, zframe_t **payload, zframe_t **headers, zframe_t **args);
 
 //  A task row read back: a record whose queue and name are NULL, and the
-//  names beside it. fn returns 0 to go on.
+//  names beside it (valid names, never NULL). fn returns 0 to go on.
 typedef int (arb_journal_task_fn) (void *arg,
                                    arb_task_t *task,
                                    const char *queue,
                                    const char *name);
 
-//  Calls fn for the task id (any state; *found false if none). 0 or -1.
+//  Calls fn for the task id (any state; *found false if none, or if its
+//  row is unusable). 0 or -1.
 int arb_journal_load_task (
     arb_journal_t *self, uint64_t id, arb_journal_task_fn *fn, void *arg, bool *found);
 
@@ -187,7 +197,7 @@ zlistx_t *arb_journal_dead_ids (arb_journal_t *self, const char *queue);
 zlistx_t *arb_journal_flow_dead_ids (arb_journal_t *self, uint64_t flow);
 
 //  Calls fn for every unfinished task (waiting, scheduled, ready), in id
-//  order. 0 or -1.
+//  order; an unusable row is skipped. 0 or -1.
 int arb_journal_load_open (arb_journal_t *self, arb_journal_task_fn *fn, void *arg);
 
 //  Fills info from the journal, with its parents, strings and result
@@ -218,7 +228,8 @@ int arb_journal_list_final (arb_journal_t *self,
                             arb_msg_t *msg,
                             arb_list_reply_body_t *list);
 
-//  Counts final tasks by queue and state, for stats after a restart.
+//  Counts final tasks by queue and state, for stats after a restart (a
+//  valid queue name, a final state; other rows are not counted).
 typedef void (arb_journal_count_fn) (void *arg, const char *queue, int state, uint64_t count);
 int arb_journal_count_final (arb_journal_t *self, arb_journal_count_fn *fn, void *arg);
 
@@ -298,6 +309,7 @@ int arb_journal_max_id (arb_journal_t *self, uint64_t *id);
 int arb_journal_meta_get (arb_journal_t *self, const char *key, zchunk_t **value);
 int arb_journal_meta_set (arb_journal_t *self, const char *key, const void *data, size_t size);
 int arb_journal_meta_del (arb_journal_t *self, const char *key);
+//  list: data is never NULL (an empty or NULL value is 0 bytes).
 typedef void (arb_journal_meta_fn) (void *arg, const char *key, const void *data, size_t size);
 int
 arb_journal_meta_list (arb_journal_t *self, const char *prefix, arb_journal_meta_fn *fn, void *arg);

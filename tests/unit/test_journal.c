@@ -1259,6 +1259,217 @@ test_version_3_is_migrated (void **state)
     arb_queue_destroy (&queue);
 }
 
+//  ---------------------------------------------------------------------
+//  Corrupted rows (fuzz_journal found each): a row the broker cannot use
+//  is skipped or read as absent, and what is read makes replies a client
+//  decodes.
+
+//  A journal whose rows were written behind its back, NOT NULLs and all
+//  taken out of its schema first: what a damaged or hand-edited one holds.
+static arb_journal_t *
+s_corrupted (const char *path, const char *sql)
+{
+    arb_journal_t *j = arb_journal_new (path, ARB_SYNC_NORMAL);
+    assert_non_null (j);
+    arb_journal_destroy (&j);
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db,
+                                    "PRAGMA writable_schema = ON;"
+                                    "UPDATE sqlite_master SET sql = replace (sql, 'NOT NULL', '')"
+                                    " WHERE type = 'table'; PRAGMA writable_schema = OFF;",
+                                    NULL, NULL, NULL),
+                      SQLITE_OK);
+    sqlite3_close (db);
+    assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+    char *err = NULL;
+    if (sqlite3_exec (db, sql, NULL, NULL, &err) != SQLITE_OK)
+        fail_msg ("%s", err);
+    sqlite3_close (db);
+    j = arb_journal_new (path, ARB_SYNC_NORMAL);
+    assert_non_null (j);
+    return j;
+}
+
+#define S_TASK_ROW(id, queue, name, state)                                                   \
+    "INSERT INTO tasks (id, queue, name, state, created_ms, payload) VALUES (" id ", " queue \
+    ", " name ", " state ", 1, x'');"
+
+static int
+s_count_parent (void *arg, const arb_journal_parent_t *parent)
+{
+    arb_journal_parent_t *seen = (arb_journal_parent_t *) arg;
+    assert_true (parent->kind >= 0 && parent->kind <= 2);
+    seen[0].id++;  //  how many
+    seen[parent->id] = *parent;
+    return 0;
+}
+
+static void
+s_count_final (void *arg, const char *queue, int state, uint64_t count)
+{
+    assert_non_null (queue);
+    assert_true (arb_state_is_final (state));
+    *(uint64_t *) arg += count;
+}
+
+static int
+s_schedule_payload (void *arg, arb_schedule_info_t *schedule, uint64_t cursor_ms)
+{
+    (void) cursor_ms;
+    assert_non_null (schedule->payload);
+    (*(int *) arg)++;
+    return 0;
+}
+
+static void
+s_meta_value (void *arg, const char *key, const void *data, size_t size)
+{
+    (void) key;
+    assert_non_null (data);  //  a NULL value reads as 0 bytes at ""
+    *(size_t *) arg += size + 1;
+}
+
+static void
+test_corrupted_rows_are_not_trusted (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_journal_t *j = s_corrupted (
+        fx->path,
+        //  usable: 1 ready, 2 waiting on 1 (on_success) and 8 (edge of kind 99)
+        S_TASK_ROW ("1", "'q'", "'job'", "3") S_TASK_ROW ("2", "'q'", "'job'", "1")
+        //  unusable open tasks: each would crash or corrupt the scheduler
+        S_TASK_ROW ("3", "'q'", "'job'", "-1")       //  counts[255]
+        S_TASK_ROW ("4", "NULL", "'job'", "3")       //  no queue
+        S_TASK_ROW ("5", "'q'", "x'6100'", "3")      //  a blob name with a NUL
+        S_TASK_ROW ("6", "'q'", "'job'", "4")        //  running is never stored
+        S_TASK_ROW ("0", "'q'", "'job'", "3")        //  id 0 is no key
+        S_TASK_ROW ("7", "'q'", "'job'", "'ready'")  //  a state that is text
+        S_TASK_ROW ("8", "'q'", "'job'", "77")       //  a parent of no state
+        S_TASK_ROW ("9", "NULL", "'job'", "5")       //  final, no queue
+        S_TASK_ROW ("10", "'q'", "'job'", "42")      //  final? no such state
+        S_TASK_ROW ("11", "'q'", "'job'", "7")       //  dead, with long texts
+        S_TASK_ROW ("12", "'q'", "'job'", "5")       //  succeeded, a bad ref
+        "INSERT INTO tasks (id, queue, name, state, created_ms, payload) VALUES"
+        " (13, printf ('%.300c', 'q'), 'job', 3, 1, x'');"
+        "UPDATE tasks SET worker = printf ('%.300c', 'w'), error = printf ('%.5000c', 'e'),"
+        " endpoint = printf ('%.300c', 'n'), args = zeroblob (1048577) WHERE id = 11;"
+        "UPDATE tasks SET ref = 'a' || char (1) WHERE id = 12;"
+        "UPDATE tasks SET ref = printf ('%.300c', 'r') WHERE id = 8;"
+        "INSERT INTO deps VALUES (2, 1, 0), (2, 8, 99), (11, 12, 0), (11, 8, 2);"
+        "INSERT INTO meta VALUES ('queue.q', NULL);"
+        "INSERT INTO schedules (name, cron, zone, catch_up, created_ms, cursor_ms, queue, task,"
+        " payload) VALUES ('nightly', '0 3 * * *', 'UTC', 'one', 1, 1, 'q', 'report', NULL);");
+
+    //  the broker's start loads the usable open tasks only
+    s_seen_t seen = {.count = 0};
+    assert_int_equal (arb_journal_load_open (j, s_collect, &seen), 0);
+    assert_int_equal (seen.count, 2);
+    assert_int_equal (seen.ids[0] + seen.ids[1], 3);  //  1 and 2, in either order
+    uint64_t final = 0;
+    assert_int_equal (arb_journal_count_final (j, s_count_final, &final), 0);
+    assert_int_equal (final, 2);  //  11 and 12; not 9 (no queue) nor 10 (no state)
+
+    //  an unusable task reads as none
+    bool found;
+    s_seen_t one = {.count = 0};
+    for (uint64_t id = 0; id <= 10; id++) {
+        assert_int_equal (arb_journal_load_task (j, id, s_collect, &one, &found), 0);
+        assert_true (found == (id == 1 || id == 2 || id == 6));  //  6 is in a state
+    }
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_DONE, 0);
+    arb_done_task_t done = {0};
+    assert_int_equal (arb_journal_done (j, 10, msg, &done, &found), 0);
+    assert_false (found);
+    arb_msg_destroy (&msg);
+
+    //  edges: one of no kind is skipped, a parent of no state is gone
+    arb_journal_parent_t parents[16] = {{0}};
+    assert_int_equal (arb_journal_parents (j, 2, s_count_parent, parents), 0);
+    assert_int_equal (parents[0].id, 1);
+    assert_int_equal (arb_journal_parents (j, 11, s_count_parent, parents), 0);
+    assert_int_equal (parents[8].state, 0);
+    assert_null (parents[8].ref);
+    arb_vec_t children = {0};
+    assert_int_equal (arb_journal_children (j, 8, &children), 0);
+    assert_int_equal (children.n, 2);  //  (11, always), not (2, 99)
+    assert_int_equal (children.v[0], 11);
+    arb_vec_free (&children);
+
+    //  a STATUS of the task with long texts still decodes
+    msg = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
+    arb_status_reply_body_t *body = arb_msg_status_reply (msg);
+    arb_task_info_t *info =
+        (arb_task_info_t *) arb_msg_grow (msg, &body->tasks, sizeof (arb_task_info_t), 1);
+    assert_int_equal (arb_journal_task_info (j, 11, true, msg, info), 0);
+    assert_int_equal (strlen (info->worker), ARB_NAME_MAX);
+    assert_int_equal (strlen (info->error), ARB_TEXT_MAX);
+    assert_null (info->args.data);  //  over ARB_ARGS_MAX: left out
+    assert_int_equal (info->parents.n, 2);
+    assert_null (info->parents.v[1].ref);  //  'a\x01' is no name
+    zmsg_t *zmsg = arb_msg_encode (&msg);
+    arb_limits_t limits = {.max_frame = 1 << 24};
+    arb_msg_t *back = NULL;
+    assert_int_equal (arb_msg_decode (&zmsg, false, &limits, &back), 0);
+    arb_msg_destroy (&back);
+
+    //  ids lists skip id 0; a NULL setting is 0 bytes; a schedule has a payload
+    zlistx_t *ids = arb_journal_flows_named (j, "x", 1);
+    zlistx_destroy (&ids);
+    size_t meta = 0;
+    assert_int_equal (arb_journal_meta_list (j, "queue.", s_meta_value, &meta), 0);
+    assert_int_equal (meta, 1);
+    int schedules = 0;
+    assert_int_equal (arb_journal_schedules (j, s_schedule_payload, &schedules), 0);
+    assert_int_equal (schedules, 1);
+    arb_journal_destroy (&j);
+}
+
+static int
+s_meta_key (void *arg, const char *key, const void *data, size_t size)
+{
+    assert_non_null (data);
+    (void) size;
+    snprintf ((char *) arg, 16, "%s", key);
+    return 0;
+}
+
+//  A META list page skips a key no reply can hold (over ARB_TEXT_MAX
+//  bytes), and still tells rightly whether keys are left.
+static void
+test_corrupted_meta_keys_are_skipped (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_journal_t *j =
+        s_corrupted (fx->path, "INSERT INTO meta VALUES ('a1', 'x'),"
+                               " ('a2' || printf ('%.5000c', 'k'), 'y'), ('a3', NULL);");
+    char key[16] = "";
+    bool more;
+    assert_int_equal (arb_journal_meta_page (j, "a", NULL, 1, s_meta_key, key, &more), 0);
+    assert_string_equal (key, "a1");
+    assert_true (more);
+    assert_int_equal (arb_journal_meta_page (j, "a", "a1", 1, s_meta_key, key, &more), 0);
+    assert_string_equal (key, "a3");
+    assert_false (more);
+    arb_journal_destroy (&j);
+}
+
+//  Ids cast to list items: a row of id 0 would be no item (zlistx asserts).
+static void
+test_corrupted_ids_are_skipped (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_journal_t *j = s_corrupted (fx->path, S_TASK_ROW ("0", "'q'", "'job'", "7")
+                                                  S_TASK_ROW ("-5", "'q'", "'job'", "7")
+                                                      S_TASK_ROW ("6", "'q'", "'job'", "7"));
+    zlistx_t *ids = arb_journal_dead_ids (j, "q");
+    assert_non_null (ids);
+    assert_int_equal (zlistx_size (ids), 1);
+    assert_int_equal ((uintptr_t) zlistx_first (ids), 6);
+    zlistx_destroy (&ids);
+    arb_journal_destroy (&j);
+}
+
 int
 main (void)
 {
@@ -1287,6 +1498,9 @@ main (void)
         cmocka_unit_test_setup_teardown (test_history_is_bounded, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_2_is_migrated, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_3_is_migrated, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_corrupted_rows_are_not_trusted, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_corrupted_ids_are_skipped, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_corrupted_meta_keys_are_skipped, s_setup, s_teardown),
     };
     int rc = cmocka_run_group_tests_name ("journal", tests, NULL, NULL);
     unlink (control);
