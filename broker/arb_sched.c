@@ -378,8 +378,15 @@ arb_sched_make_ready (
     s_detach (self, task);
     s_set_state (task, ARB_STATE_READY);
     task->head = head;
-    task->ready_ms = now_ms;
-    task->seq = ++self->arrival_seq;
+    //  A task back at the head (released, or failed under the head policy)
+    //  keeps its place among the others back there: its arrival and ready
+    //  time, not those of its return. Holders give tasks back in any order
+    //  (a Kestrel item aborted after the items behind it were given back,
+    //  two consumers nacking), and the queue's order must survive that.
+    if (!head || task->seq == 0) {
+        task->ready_ms = now_ms;
+        task->seq = ++self->arrival_seq;
+    }
     arb_queue_push (task->queue, task);
     s_mark_dirty (self, task->queue);
     //  a task that may expire leaves at its expiry even if no worker

@@ -92,7 +92,8 @@ size_t arb_sched_task_count (arb_sched_t *self);
 //  zhashx of id -> arb_task_t).
 zhashx_t *arb_sched_tasks (arb_sched_t *self);
 
-//  Moves a task to its queue (head: before everything of its priority).
+//  Moves a task to its queue (head: before everything of its priority,
+//  in its old place among the other tasks back at the head).
 void arb_sched_make_ready (
     arb_sched_t *self, arb_task_t *task, bool head, uint64_t now_ms, uint64_t mono_ms);
 

@@ -51,8 +51,8 @@ struct _arb_task_t {
     uint64_t expires_ms;       //  Unix ms: dropped if not started by then; 0 never
     uint64_t retention_ms;     //  0: queue or broker default
     uint64_t created_ms;       //  Unix ms
-    uint64_t ready_ms;         //  Unix ms it last became ready (aging, oldest age)
-    uint64_t seq;              //  order of arrival in its queue, for FIFO ties
+    uint64_t ready_ms;         //  Unix ms it became ready (aging, oldest age); kept at the head
+    uint64_t seq;              //  order of arrival in its queue, for FIFO ties; kept at the head
     size_t ready_slot;         //  position in its queue's heap, or ARB_HEAP_NONE
     bool aside;                //  ready_slot is in its queue's heap of its name (arb_queue.h)
     size_t timer_slot;         //  position in the timer heap, or ARB_HEAP_NONE

@@ -166,6 +166,39 @@ test_released_task_goes_first (void **state)
     arb_sched_destroy (&sched);
 }
 
+//  Tasks back at the head keep their places there, whatever the order
+//  they came back in (a Kestrel item aborted after the ones behind it were
+//  given back), with aging or without.
+static void
+test_released_tasks_keep_their_order (void **state)
+{
+    (void) state;
+    for (int aging = 0; aging < 2; aging++) {
+        s_log_t log;
+        arb_sched_t *sched = s_sched (&log, aging ? 1000 : 0);
+        arb_session_t *w = s_worker (sched, "w", "q", 3);
+        for (uint64_t id = 1; id <= 4; id++)
+            s_add (sched, "q", id, 0, NOW + id);
+        arb_sched_dispatch (sched, NOW + 10, MONO);
+        assert_int_equal (log.count, 3);
+        arb_task_t *sent[3] = {log.sent[0], log.sent[1], log.sent[2]};
+        uint64_t back[] = {2, 3, 1};
+        for (size_t i = 0; i < 3; i++) {
+            arb_task_t *task = sent[back[i] - 1];
+            arb_sched_unlease (sched, task);
+            arb_sched_make_ready (sched, task, true, NOW + 20 + i, MONO);
+        }
+        s_give_credit (sched, w, "q", 4);
+        log.count = 0;
+        arb_sched_dispatch (sched, NOW + 30, MONO + 30);
+        assert_int_equal (log.count, 4);
+        for (size_t i = 0; i < 4; i++)
+            assert_int_equal (log.sent[i]->id, i + 1);
+        s_finish_sent (sched, &log);
+        arb_sched_destroy (&sched);
+    }
+}
+
 //  With aging, waiting long enough outranks priority; without, never.
 static void
 test_aging (void **state)
@@ -757,6 +790,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_priority_then_fifo),
         cmocka_unit_test (test_released_task_goes_first),
+        cmocka_unit_test (test_released_tasks_keep_their_order),
         cmocka_unit_test (test_aging),
         cmocka_unit_test (test_credit_is_never_exceeded),
         cmocka_unit_test (test_workers_share_round_robin),
