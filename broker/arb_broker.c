@@ -14,9 +14,11 @@
 #include "arb_settings.h"
 #include "arb_verbs.h"
 
-#define ARB_TURN_MESSAGES  2000  //  messages read per turn at most
-#define ARB_TURN_BUDGET_MS 50    //  and for at most this long
-#define ARB_SWEEP_BATCH    500   //  final tasks removed per retention sweep
+#define ARB_TURN_MESSAGES  2000   //  messages read per turn at most
+#define ARB_PEER_RCVHWM    1000   //  messages of one peer read ahead of the loop
+#define ARB_PEER_SNDHWM    10000  //  messages waiting for one peer to read them
+#define ARB_TURN_BUDGET_MS 50     //  and for at most this long
+#define ARB_SWEEP_BATCH    500    //  final tasks removed per retention sweep
 #define ARB_SWEEP_EVERY_MS 1000
 
 struct _arb_broker_t {
@@ -169,8 +171,14 @@ arb_broker_new (const arb_broker_config_t *config)
     //  A frame far over the payload limit is cut at the socket; one just
     //  over it gets a clear 413 from the codec.
     zsock_set_maxmsgsize (self->router, (int64_t) max_message);
-    zsock_set_rcvhwm (self->router, 100000);
-    zsock_set_sndhwm (self->router, 100000);
+    //  What one peer may leave in the broker's memory (docs/broker.md,
+    //  "Bounds"): messages read ahead of the loop stop at ARB_PEER_RCVHWM
+    //  (TCP then holds the rest back at the peer); messages for a peer
+    //  that does not read stop at ARB_PEER_SNDHWM, room for several turns
+    //  of replies (a turn reads ARB_TURN_MESSAGES at most), and beyond
+    //  it are dropped (a DISPATCH's tasks go back).
+    zsock_set_rcvhwm (self->router, ARB_PEER_RCVHWM);
+    zsock_set_sndhwm (self->router, ARB_PEER_SNDHWM);
     if (config->curve_dir && !(self->auth = arb_auth_new (config->curve_dir, self->router))) {
         arb_broker_destroy (&self);
         return NULL;
@@ -255,7 +263,7 @@ s_check_workers (arb_broker_t *self)
     arb_session_t *session;
     while (!arb_life_is_halted (self->life)
            && (session = arb_sched_silent_session (sched, mono_ms)))
-        arb_life_end_session (self->life, session, true);
+        arb_life_end_session (self->life, session, ARB_END_LOST);
     zhashx_t *sessions = arb_sched_sessions (sched);
     for (session = (arb_session_t *) zhashx_first (sessions); session;
          session = (arb_session_t *) zhashx_next (sessions)) {
@@ -316,6 +324,16 @@ s_turn (arb_broker_t *self)
         return;
     }
     arb_outbox_flush (self->outbox);
+    //  TAKE replies the socket did not take: their tasks go back
+    zframe_t *identity;
+    arb_held_t *leases;
+    size_t n;
+    while (arb_outbox_next_undelivered (self->outbox, &identity, &leases, &n)) {
+        if (!arb_life_is_halted (self->life))
+            arb_life_undelivered (self->life, identity, leases, n);
+        zframe_destroy (&identity);
+        free (leases);
+    }
     arb_life_dispatch (self->life);
 }
 

@@ -342,7 +342,7 @@ s_prepare_all (arb_journal_t *self)
          "soft_timeout_ms, delivered) "
          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
          "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)"},
-        {&self->find_key, "SELECT id, state FROM tasks WHERE ckey = ?1"},
+        {&self->find_key, "SELECT id, state, flow FROM tasks WHERE ckey = ?1"},
         {&self->save,
          "UPDATE tasks SET state = ?2, attempts = ?3, lost = ?4, not_before_ms = ?5, "
          "started_ms = ?6, finished_ms = ?7, worker = coalesce (?8, worker), expires_ms = ?12, "
@@ -719,15 +719,20 @@ arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journ
 }
 
 int
-arb_journal_find_key (arb_journal_t *self, const char *key, uint64_t *id, int *state)
+arb_journal_find_key (
+    arb_journal_t *self, const char *key, uint64_t *id, int *state, uint64_t *flow)
 {
     sqlite3_stmt *stmt = self->find_key;
     s_bind_text (stmt, 1, key);
     int rc = sqlite3_step (stmt);
     *id = 0;
+    if (flow)
+        *flow = 0;
     if (rc == SQLITE_ROW) {
         *id = s_u64 (stmt, 0);
         *state = sqlite3_column_int (stmt, 1);
+        if (flow)
+            *flow = s_u64 (stmt, 2);
     }
     return s_read_end (self, stmt, rc, "key", 0);
 }

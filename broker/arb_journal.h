@@ -97,8 +97,10 @@ int arb_journal_flow_kind (arb_journal_t *self, uint64_t id, int *kind);
 //  ids cast to pointers). NULL on failure.
 zlistx_t *arb_journal_flows_named (arb_journal_t *self, const char *name, int kind);
 
-//  Looks up a client key: *id 0 if unknown. 0 or -1.
-int arb_journal_find_key (arb_journal_t *self, const char *key, uint64_t *id, int *state);
+//  Looks up a client key: *id 0 if unknown; else its task's state, and
+//  its flow (0 none) if flow is not NULL. 0 or -1.
+int arb_journal_find_key (
+    arb_journal_t *self, const char *key, uint64_t *id, int *state, uint64_t *flow);
 
 //  Writes a task's changing columns: state (running is stored as ready),
 //  and from the record attempts, lost, not_before, started; finished_ms. worker, error and result, when not NULL, replace

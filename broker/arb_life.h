@@ -34,9 +34,10 @@
     Whatever ends an attempt, the lease ends with it, so a result that
     arrives later quotes a lease that is no longer current and is refused,
     with one exception: a worker that still runs a task nobody else has
-    taken since (the broker restarted, or had given the worker up) may
-    claim it back, and the attempt goes on (arb_life_register,
-    arb_life_leased).
+    taken since (the broker restarted, or had given the worker up), or
+    still keeps its result, may claim it back in its REGISTER, and the
+    attempt goes on under a new lease (arb_life_register,
+    arb_sched_can_adopt).
 
     When a task ends, its flow hears of it: its dependents (edges, groups,
     pipes) and its fan-out origin; see arb_life_flow.c for the rules.
@@ -146,9 +147,16 @@ void arb_life_fire_timers (arb_life_t *self);
 //  UINT64_MAX if none.
 uint64_t arb_life_next_timer (arb_life_t *self);
 
-//  Ends a worker session: with lost (the worker fell silent) its leases
-//  are lost; else (BYE) they are released. Closes the session.
-void arb_life_end_session (arb_life_t *self, arb_session_t *session, bool lost);
+//  How a worker session ends, and what becomes of its leases.
+typedef enum {
+    ARB_END_BYE,          //  the worker said BYE: released, no attempt counted
+    ARB_END_LOST,         //  it fell silent: lost (counted in lost, not as attempts)
+    ARB_END_OUT_OF_STEP,  //  the broker and the worker disagree on its leases: back to
+                          //  the head, no attempt counted, claimable by the same worker
+} arb_end_t;
+
+//  Ends a worker session, its leases going as how says. Closes the session.
+void arb_life_end_session (arb_life_t *self, arb_session_t *session, arb_end_t how);
 
 //  Removes up to batch final tasks past their retention from the journal.
 //  Returns how many, or -1 (halted) if the journal failed.
@@ -266,16 +274,12 @@ int arb_life_credit (arb_life_t *self, arb_session_t *session, const arb_credit_
 void arb_life_take (
     arb_life_t *self, arb_session_t *session, const char *queue, size_t max, arb_msg_t *reply);
 
-//  A peer without a session sent results that would be kept (their tasks
-//  wait to be claimed back): a session is opened for it, and its REGISTER
-//  comes next. Else NULL.
-arb_session_t *
-arb_life_result_session (arb_life_t *self, zframe_t *identity, const arb_result_body_t *body);
-
-//  The running task of a result item under session: its current lease,
-//  or one it may claim back (then item->lease becomes the new lease).
-//  NULL, logged, for a late result whose lease has ended.
-arb_task_t *arb_life_leased (arb_life_t *self, arb_session_t *session, arb_result_item_t *item);
+//  The running task of a result item under session: its current lease
+//  there. NULL, logged, for a late result whose lease has ended (a
+//  worker that still holds a result of a lease it lost claims the task
+//  again in its REGISTER instead).
+arb_task_t *
+arb_life_leased (arb_life_t *self, arb_session_t *session, const arb_result_item_t *item);
 
 //  The attempt succeeded: enqueues its routed items and ends the task,
 //  taking the result frame; or fails the attempt if an item was refused.
@@ -291,9 +295,20 @@ void arb_life_release (arb_life_t *self, arb_task_t *task);
 //  (taking their payloads); they are enqueued when the attempt succeeds.
 void arb_life_emit (arb_life_t *self, arb_session_t *session, arb_emit_body_t *body);
 
-//  Closes a session that holds no lease (a peer that sent results before
-//  registering: nothing is left to keep it for).
-void arb_life_close_idle_session (arb_life_t *self, arb_session_t **session_p);
+//  A HEARTBEAT of session said busy (the tasks its worker holds). For a
+//  worker registered with acks, the leases handed out before the heartbeat
+//  before last must be among them; if they outnumber busy in two
+//  heartbeats in a row, a DISPATCH went missing on its way (a connection
+//  that broke and came back): the session ends out of step
+//  (ARB_END_OUT_OF_STEP) and true is returned; the caller answers 410, and
+//  the worker registers again, claiming what it does hold. Else false.
+bool arb_life_check_busy (arb_life_t *self, arb_session_t *session, uint32_t busy);
+
+//  The socket did not take a DISPATCH (a TAKE's reply) for identity: its
+//  n tasks were not delivered, and the session ends out of step with its
+//  worker (see arb_life_check_busy).
+void
+arb_life_undelivered (arb_life_t *self, zframe_t *identity, const arb_held_t *leases, size_t n);
 
 //  ---------------------------------------------------------------------
 //  Periodic schedules (arb_life_schedule.c; called by the loop at start

@@ -97,23 +97,16 @@ s_permitted (const arb_verbs_t *verbs, const s_verb_t *verb, arb_msg_t *msg, arb
 
 //  The registered session a worker's verb comes from, renewed; or NULL
 //  after refusing the request (410: the worker must REGISTER again). A
-//  RESULT from a peer not registered yet is still kept if its tasks wait
-//  to be claimed back (the broker restarted while the worker ran them).
+//  RESULT from a peer that has not registered is refused like any other
+//  verb, whatever lease it names: a worker that kept the result of a task
+//  it ran before the broker restarted claims the task in its REGISTER
+//  (arb_sched_can_adopt) and sends the result again.
 static arb_session_t *
 s_session (const arb_verbs_t *verbs, arb_msg_t *msg)
 {
     arb_sched_t *sched = arb_life_sched (verbs->life);
-    bool result = arb_msg_type (msg) == ARB_MSG_RESULT;
     arb_session_t *session = arb_sched_session (sched, arb_msg_routing_id (msg));
-    if (!session && result)
-        session =
-            arb_life_result_session (verbs->life, arb_msg_routing_id (msg), arb_msg_result (msg));
     if (!session || !arb_session_registered (session)) {
-        if (session && result) {
-            arb_verbs_result (verbs, session, msg);
-            //  nothing left to keep it for: its REGISTER opens another
-            arb_life_close_idle_session (verbs->life, &session);
-        }
         arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_UNKNOWN_WORKER,
                            "unknown worker: send REGISTER again");
         return NULL;

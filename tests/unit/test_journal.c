@@ -209,10 +209,10 @@ test_final_states_and_history (void **state)
 
     uint64_t id;
     int st;
-    assert_int_equal (arb_journal_find_key (j, "key-1", &id, &st), 0);
+    assert_int_equal (arb_journal_find_key (j, "key-1", &id, &st, NULL), 0);
     assert_int_equal (id, 1);
     assert_int_equal (st, ARB_STATE_SUCCEEDED);
-    assert_int_equal (arb_journal_find_key (j, "nope", &id, &st), 0);
+    assert_int_equal (arb_journal_find_key (j, "nope", &id, &st, NULL), 0);
     assert_int_equal (id, 0);
     s_task_free (&t);
     arb_journal_destroy (&j);
@@ -892,7 +892,7 @@ test_version_2_is_migrated (void **state)
     assert_non_null (j);
     uint64_t id;
     int task_state;
-    assert_int_equal (arb_journal_find_key (j, "k1", &id, &task_state), 0);
+    assert_int_equal (arb_journal_find_key (j, "k1", &id, &task_state, NULL), 0);
     assert_int_equal (id, 1);
     arb_schedule_info_t hourly = {.name = "hourly", .cron = "@hourly", .task = "report"};
     assert_int_equal (arb_journal_begin (j), 0);
