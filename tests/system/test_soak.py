@@ -7,11 +7,9 @@ keys. One soak, two verdicts:
   as quarantine explains), no DAG child ran early, no delayed task started
   early, nothing crashed: this must always pass;
 - no task ran twice but for a worker that died or was declared dead while
-  running it. Expected to fail now and then until the worker keeps its
-  results until the broker acknowledges them and registers again after a
-  long silence before starting what it received meanwhile (issue 10):
-  xfail, not strict, so that it passes when it happens to pass and a loss
-  still fails the run.
+  running it (workers keep their results until the broker acknowledges
+  them after its commit, and register again after a long silence before
+  starting what they received meanwhile).
 
 ARBITER_SOAK_SEED=X repeats a soak's schedule (the seed is in every
 failure's message); the records stay in pytest's temporary directory.
@@ -64,9 +62,6 @@ def test_soak_keeps_every_promise_but_once(soak):
     assert soak['succeeded'] + soak['dead_explained'] == soak['tasks_acknowledged'], soak['text']
 
 
-@pytest.mark.xfail(strict=False, reason='issue 10: the worker does not yet keep results until '
-                   'the broker has committed them, nor register again before starting '
-                   'DISPATCHes that waited through a long stop')
 def test_soak_runs_each_task_once_unless_its_worker_died(soak):
     assert soak['unexcused_duplicates'] == 0, soak['text']
 
