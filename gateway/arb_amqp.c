@@ -1,6 +1,8 @@
 /*  arb_amqp.c — the AMQP server: the listener, the users, the model's
     load from the broker's metadata store, queue deletion across
-    connections, and what the broker tells every server (a held task
+    connections (and the auto-delete exchanges it leaves unused), the
+    queue arguments kept over time (x-expires, x-max-length's trims),
+    dead-lettering, and what the broker tells every server (a held task
     stopped, the session up or down); see arb_amqp.h.
 
     Start-up: when the broker session first comes up, every record under
