@@ -348,6 +348,9 @@ arb_sched_add (arb_sched_t *self, arb_task_t *task, uint64_t now_ms, uint64_t mo
 arb_task_t *
 arb_sched_find (arb_sched_t *self, uint64_t id)
 {
+    //  ids start at 1; a zero key is a NULL one, which zhashx asserts on
+    if (id == 0)
+        return NULL;
     return (arb_task_t *) zhashx_lookup (self->tasks, s_id_key (id));
 }
 
@@ -750,7 +753,10 @@ arb_sched_can_adopt (arb_sched_t *self, arb_task_t *task, arb_session_t *session
         return session && (task->session == session || arb_session_newer (session, task->session));
     if (task->state != ARB_STATE_READY)
         return false;
-    return lease >> ARB_LEASE_BITS < self->config.epoch || lease == task->last_lease;
+    //  epochs start at 1: a lease of epoch 0 was never given out (a made-up
+    //  one, such as 1, must not finish a task nobody ran)
+    uint64_t epoch = lease >> ARB_LEASE_BITS;
+    return (epoch > 0 && epoch < self->config.epoch) || lease == task->last_lease;
 }
 
 arb_adopt_t

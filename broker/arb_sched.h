@@ -187,7 +187,8 @@ void arb_sched_hold_ready (arb_sched_t *self, uint64_t until_ms);
 
 //  Whether session, whose worker still runs task under lease, may have it
 //  back: the task is ready (nobody else has it) and the lease is one from
-//  before the broker started (which the journal does not keep) or the one
+//  before the broker started (an earlier epoch's, which the journal does
+//  not keep; epoch 0 was never given out) or the one
 //  it lost with its worker; or the task runs under this session already, or
 //  under another one of the same worker (a REGISTER whose WELCOME the
 //  worker never saw).

@@ -92,7 +92,8 @@ arb_verbs_stats (const arb_verbs_t *verbs, arb_msg_t *msg)
         w->name = arb_msg_strdup (reply, arb_session_name (session));
         w->identity = arb_msg_strdup (reply, arb_session_key (session));
         w->slots = arb_session_slots (session);
-        w->credit = (uint32_t) arb_session_credit (session);
+        int64_t credit = arb_session_credit (session);  //  may sum past 2^32
+        w->credit = credit > UINT32_MAX ? UINT32_MAX : (uint32_t) credit;
         w->busy = (uint32_t) arb_session_lease_count (session);
         //  last heartbeat as Unix ms (the session keeps monotonic time)
         w->last_seen_ms =
@@ -163,6 +164,10 @@ arb_verbs_queue (const arb_verbs_t *verbs, arb_msg_t *msg)
     if (!pause && !resume && !purge && !set) {
         arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
                            "op: '%s' is not pause, resume, purge or set", body->op);
+        return;
+    }
+    if (!*body->queue) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID, "queue: must not be empty");
         return;
     }
     arb_queue_change_t change = {.paused = pause ? 1 : resume ? 0 : -1, .on_failure = -1};
@@ -294,6 +299,14 @@ arb_verbs_meta (const arb_verbs_t *verbs, arb_msg_t *msg)
                            body->op);
         return;
     }
+    //  keys go back to every client that lists them: they are UTF-8
+    //  (control characters allowed: META keys are not names)
+    for (size_t i = 0, n = body->key ? strlen (body->key) : 0, len; i < n; i += len)
+        if (!(len = arb_utf8_len ((const uint8_t *) body->key + i, n - i))) {
+            arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_BAD_REQUEST,
+                               "key: invalid UTF-8 at byte %zu", i + 1);
+            return;
+        }
     if ((set || del) && strncmp (body->key, "broker.", 7) == 0) {
         arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
                            "key: 'broker.' keys are the broker's own");
