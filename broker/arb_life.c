@@ -6,7 +6,8 @@
 
 #include "arb_life_priv.h"
 
-#define ARB_DISPATCH_BATCH 512  //  tasks per DISPATCH message at most
+#define ARB_DISPATCH_BATCH 512               //  tasks per DISPATCH message at most
+#define ARB_STOPPED_KEY    "broker.stopped"  //  the epoch of the last run that stopped cleanly
 
 //  The head policy's backoff for a task without one of its own: doubling
 //  from the first to the cap, so that a failing item costs little while
@@ -32,11 +33,18 @@ arb_life_new (const arb_life_config_t *config,
     self->outbox = outbox;
     self->clock = clock;
     self->rng = clock->now_ms ^ ((uint64_t) getpid () << 32) ^ 0x9e3779b97f4a7c15ull;
-    if (arb_journal_next_epoch (journal, &self->epoch)
-        || arb_journal_max_id (journal, &self->next_id)) {
+    uint64_t stopped = 0;
+    //  an epoch given is one the journal cannot take now (arb_life_take_over)
+    self->epoch = config->epoch;
+    self->epoch_unsaved = config->epoch != 0;
+    if ((!config->epoch && arb_journal_next_epoch (journal, &self->epoch))
+        || arb_journal_max_id (journal, &self->next_id)
+        || arb_journal_meta_number (journal, ARB_STOPPED_KEY, &stopped)) {
         arb_life_destroy (&self);
         return NULL;
     }
+    //  the run just before this one wrote its leases as it stopped
+    self->clean_start = stopped && stopped + 1 == self->epoch;
     arb_sched_config_t sched_config = {
         .aging_ms = config->aging_ms,
         .liveness_ms = config->liveness_ms,
@@ -62,6 +70,7 @@ arb_life_destroy (arb_life_t **self_p)
     if (!self)
         return;
     arb_vec_free (&self->settle);
+    arb_vec_free (&self->unsaved);
     arb_sched_destroy (&self->sched);
     zhashx_destroy (&self->schedules);
     free (self);
@@ -72,6 +81,56 @@ void
 arb_life_hold_ready (arb_life_t *self, uint64_t until_ms)
 {
     arb_sched_hold_ready (self->sched, until_ms);
+}
+
+int
+arb_life_count_stop_deliveries (arb_life_t *self, size_t *count)
+{
+    *count = 0;
+    if (self->clean_start)
+        return 0;
+    //  Dispatch writes nothing, so after a crash the journal cannot tell a
+    //  ready task that was running from one that never left: each ready
+    //  one may have been handed out once more than the journal knows
+    //  (once, as a task has one lease at most), and counts so, in the
+    //  journal too, so that no later crash can lose that delivery.
+    zhashx_t *tasks = arb_sched_tasks (self->sched);
+    for (arb_task_t *task = (arb_task_t *) zhashx_first (tasks); task;
+         task = (arb_task_t *) zhashx_next (tasks))
+        if (task->state == ARB_STATE_READY) {
+            task->delivered++;
+            ++*count;
+            if (self->journal_full)
+                arb_vec_push (&self->unsaved, task->id);
+        }
+    if (self->journal_full)
+        return 0;  //  written with arb_life_save_deferred
+    uint64_t changed;
+    if (arb_journal_deliver_ready (self->journal, self->clock->now_ms, &changed))
+        return -1;
+    if (changed != *count)
+        zsys_warning ("broker: deliveries counted for %zu ready tasks in memory, %" PRIu64
+                      " in the journal",
+                      *count, changed);
+    return 0;
+}
+
+int
+arb_life_stop (arb_life_t *self)
+{
+    //  The only deliveries the journal does not hold are the leases
+    //  running now: write them, and that this run stopped cleanly, so the
+    //  next one knows every count is exact; and what waited for a full
+    //  journal, should it take writes now.
+    if (arb_journal_begin (self->journal) || arb_life_save_deferred (self))
+        return -1;
+    zhashx_t *sessions = arb_sched_sessions (self->sched);
+    for (arb_session_t *session = (arb_session_t *) zhashx_first (sessions); session;
+         session = (arb_session_t *) zhashx_next (sessions))
+        for (arb_task_t *task = arb_session_first_lease (session); task; task = task->lease_next)
+            if (arb_journal_set_delivered (self->journal, task->id, task->delivered))
+                return -1;
+    return arb_journal_set_number (self->journal, ARB_STOPPED_KEY, self->epoch);
 }
 
 arb_sched_t *
@@ -108,9 +167,7 @@ void
 arb_life_halt (arb_life_t *self, const char *what)
 {
     if (!self->halted)
-        zsys_error ("broker: journal failed during %s; stopping (a restart recovers from the "
-                    "journal)",
-                    what);
+        zsys_error ("broker: journal failed during %s; the turn is abandoned", what);
     self->halted = true;
 }
 
@@ -118,6 +175,70 @@ bool
 arb_life_is_halted (arb_life_t *self)
 {
     return self->halted;
+}
+
+//  ---------------------------------------------------------------------
+//  The journal full
+
+void
+arb_life_take_over (arb_life_t *self, arb_life_t **old_p)
+{
+    arb_life_t *old = *old_p;
+    zhashx_t *tasks = arb_sched_tasks (self->sched);
+    for (arb_task_t *task = (arb_task_t *) zhashx_first (tasks); task;
+         task = (arb_task_t *) zhashx_next (tasks)) {
+        arb_task_t *was = arb_sched_find (old->sched, task->id);
+        //  dispatches are not journaled: old's count is the true one; a
+        //  task old had ended in the failed turn may have been handed out
+        uint32_t delivered =
+            was ? was->delivered : task->delivered + (task->state == ARB_STATE_READY);
+        if (delivered > task->delivered) {
+            task->delivered = delivered;
+            arb_vec_push (&self->unsaved, task->id);
+        }
+    }
+    tasks = arb_sched_tasks (old->sched);
+    for (arb_task_t *was = (arb_task_t *) zhashx_first (tasks); was && !self->halted;
+         was = (arb_task_t *) zhashx_next (tasks))
+        for (zframe_t *w = was->watchers ? (zframe_t *) zlist_first (was->watchers) : NULL;
+             w && !self->halted; w = (zframe_t *) zlist_next (was->watchers)) {
+            bool found;
+            if (arb_life_watch (self, was->id, w, &found))
+                arb_life_halt (self, "watch");
+        }
+    uint64_t id;
+    while (arb_vec_shift (&old->unsaved, &id))
+        arb_vec_push (&self->unsaved, id);
+    self->tally = old->tally;
+    self->cancelled = old->cancelled;
+    arb_life_destroy (old_p);
+}
+
+void
+arb_life_set_journal_full (arb_life_t *self, bool full)
+{
+    self->journal_full = full;
+}
+
+int
+arb_life_save_deferred (arb_life_t *self)
+{
+    if (arb_journal_begin (self->journal)
+        || (self->epoch_unsaved && arb_journal_set_epoch (self->journal, self->epoch))) {
+        arb_life_halt (self, "epoch");
+        return -1;
+    }
+    self->epoch_unsaved = false;
+    uint64_t id;
+    while (arb_vec_shift (&self->unsaved, &id)) {
+        arb_task_t *task = arb_sched_find (self->sched, id);
+        //  a task that ended since has its count in its last write
+        if (task && arb_journal_set_delivered (self->journal, id, task->delivered)) {
+            arb_life_halt (self, "deliveries");
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static uint64_t
@@ -150,18 +271,12 @@ s_worker_name (arb_task_t *task)
     return task->session ? arb_session_name (task->session) : NULL;
 }
 
-void
-arb_life_finish (
-    arb_life_t *self, arb_task_t **task_p, int state, const char *error, zframe_t **result_p)
+//  A task has ended (its journal row says so): tells its watchers and
+//  subscribers, frees it, then lets its flow hear of it.
+static void
+s_ended (arb_life_t *self, arb_task_t **task_p, int state, const char *error, zframe_t **result_p)
 {
     arb_task_t *task = *task_p;
-    if (arb_journal_begin (self->journal)
-        || arb_journal_save (self->journal, task, state, self->clock->now_ms, s_worker_name (task),
-                             error ? error : "", result_p ? *result_p : NULL,
-                             s_purge_at (self, task, state))) {
-        arb_life_halt (self, "finish");
-        return;
-    }
     //  Every watcher but the last gets a copy of the result; the last, the
     //  frame itself (most tasks have one watcher: no copy at all).
     size_t left = task->watchers ? zlist_size (task->watchers) : 0;
@@ -178,6 +293,21 @@ arb_life_finish (
     arb_sched_finish (self->sched, task_p, state, self->clock->now_ms);
     if (has_children || origin)
         arb_life_after_finish (self, id, state, has_children, origin);
+}
+
+void
+arb_life_finish (
+    arb_life_t *self, arb_task_t **task_p, int state, const char *error, zframe_t **result_p)
+{
+    arb_task_t *task = *task_p;
+    if (arb_journal_begin (self->journal)
+        || arb_journal_save (self->journal, task, state, self->clock->now_ms, s_worker_name (task),
+                             error ? error : "", result_p ? *result_p : NULL,
+                             s_purge_at (self, task, state))) {
+        arb_life_halt (self, "finish");
+        return;
+    }
+    s_ended (self, task_p, state, error, result_p);
 }
 
 //  Writes an attempt that did not succeed into the task's history.
@@ -334,6 +464,7 @@ s_lease_lost (arb_life_t *self, arb_task_t **task_p, const char *error)
     if (s_record_attempt (self, task, ARB_ATTEMPT_LOST, error))
         return;
     uint64_t lease = task->lease;
+    uint64_t worker = arb_session_worker (task->session);
     arb_sched_unlease (self->sched, task);
     task->attempts--;
     task->lost++;
@@ -345,12 +476,31 @@ s_lease_lost (arb_life_t *self, arb_task_t **task_p, const char *error)
         return;
     }
     arb_sched_make_ready (self->sched, task, false, self->clock->now_ms, self->clock->mono_ms);
-    task->last_lease = lease;  //  its worker may come back with it (arb_sched_can_adopt)
+    //  its worker may come back with it (arb_sched_can_adopt)
+    task->last_lease = lease;
+    task->last_worker = worker;
+    task->last_lost = true;
     if (arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
         arb_life_halt (self, "lost lease");
         return;
     }
     arb_outbox_event (self->outbox, task, ARB_STATE_READY, error);
+}
+
+//  A task given back to its queue (released, taken back): one UPDATE, as
+//  for a result, so that the delivery it had counts after a crash; and
+//  its subscribers hear of it. what names it if the journal fails.
+static void
+s_given_back (arb_life_t *self, arb_task_t *task, const char *what)
+{
+    if (self->journal_full)
+        arb_vec_push (&self->unsaved, task->id);  //  journaled when it takes writes again
+    else if (arb_journal_begin (self->journal)
+             || arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
+        arb_life_halt (self, what);
+        return;
+    }
+    arb_outbox_event (self->outbox, task, ARB_STATE_READY, NULL);
 }
 
 void
@@ -359,7 +509,7 @@ arb_life_release (arb_life_t *self, arb_task_t *task)
     arb_sched_unlease (self->sched, task);
     task->attempts--;
     arb_sched_make_ready (self->sched, task, true, self->clock->now_ms, self->clock->mono_ms);
-    arb_outbox_event (self->outbox, task, ARB_STATE_READY, NULL);
+    s_given_back (self, task, "release");
 }
 
 int
@@ -461,6 +611,7 @@ arb_life_register (arb_life_t *self,
     arb_session_set_info (session, body->name, body->mode, body->slots, body->pid, body->host);
     arb_session_set_handles (session, body->handles.v, body->handles.n);
     arb_session_set_register_id (session, reqid);
+    arb_session_set_acks (session, body->acks);
     zsys_info ("broker: worker registered name=%s mode=%s slots=%u pid=%u host=%s",
                arb_session_name (session), arb_session_mode (session), body->slots, body->pid,
                body->host ? body->host : "");
@@ -479,55 +630,24 @@ void
 arb_life_take (
     arb_life_t *self, arb_session_t *session, const char *queue, size_t max, arb_msg_t *reply)
 {
+    //  one task at a time, so that the reply stops at its bound
     self->take_reply = reply;
-    arb_sched_take (self->sched, session, queue, max, self->clock->now_ms, self->clock->mono_ms);
+    self->take_bytes = 0;
+    for (size_t taken = 0; taken < max && self->take_bytes < ARB_REPLY_BYTES; taken++)
+        if (!arb_sched_take (self->sched, session, queue, 1, self->clock->now_ms,
+                             self->clock->mono_ms))
+            break;
     self->take_reply = NULL;
 }
 
-//  The task of a result under an ended lease that its worker may still
-//  deliver, or NULL: the result was sent while the broker restarted (it
-//  waited in the worker's socket), or before the worker was declared dead,
-//  and the task is still ready (arb_sched_can_adopt).
-static arb_task_t *
-s_adoptable (arb_life_t *self, const arb_result_item_t *item)
-{
-    if (item->routed)
-        return NULL;  //  its items went to a lease that is gone: it must run again
-    arb_task_t *task = arb_sched_find (self->sched, item->id);
-    if (!task || task->state != ARB_STATE_READY
-        || !arb_sched_can_adopt (self->sched, task, NULL, item->lease))
-        return NULL;
-    return task;
-}
-
-//  Leases an adoptable result's task to the session again, so that the
-//  result is kept: the task ran once. Else NULL.
-static arb_task_t *
-s_adopt_result (arb_life_t *self, arb_session_t *session, arb_result_item_t *item)
-{
-    arb_task_t *task = s_adoptable (self, item);
-    if (!task)
-        return NULL;
-    s_adopt_task (self, task, session, item->lease);
-    item->lease = task->lease;
-    return task;
-}
-
-arb_session_t *
-arb_life_result_session (arb_life_t *self, zframe_t *identity, const arb_result_body_t *body)
-{
-    for (size_t i = 0; i < body->results.n; i++)
-        if (s_adoptable (self, &body->results.v[i]))
-            return arb_sched_open_session (self->sched, identity, self->clock->mono_ms);
-    return NULL;
-}
-
 arb_task_t *
-arb_life_leased (arb_life_t *self, arb_session_t *session, arb_result_item_t *item)
+arb_life_leased (arb_life_t *self, arb_session_t *session, const arb_result_item_t *item)
 {
+    //  A result of an ended lease is never taken here, whoever sends it:
+    //  a worker that still holds the outcome of a task it lost (the broker
+    //  restarted, or gave it up) claims the task in its REGISTER, and sends
+    //  the outcome again under the lease the WELCOME gives back.
     arb_task_t *task = arb_sched_leased (self->sched, item->id, item->lease);
-    if (!task)
-        task = s_adopt_result (self, session, item);
     if (!task || task->session != session) {
         zsys_notice ("broker: late result refused id=%" PRIu64 " lease=%" PRIx64
                      " worker=%s (its lease had ended)",
@@ -552,21 +672,37 @@ s_forget_idle_queues (arb_life_t *self)
     zlistx_destroy (&idle);
 }
 
+//  A lease taken back from a session out of step with its worker: to the
+//  head of its queue, no attempt counted (it may never have started), the
+//  lease left for the same worker to claim.
+static void
+s_take_back (arb_life_t *self, arb_task_t *task)
+{
+    arb_sched_give_back (self->sched, task, true, self->clock->now_ms, self->clock->mono_ms);
+    s_given_back (self, task, "take back");
+}
+
 void
-arb_life_end_session (arb_life_t *self, arb_session_t *session, bool lost)
+arb_life_end_session (arb_life_t *self, arb_session_t *session, arb_end_t how)
 {
     char why[ARB_NAME_MAX + 64];
     snprintf (why, sizeof (why), "worker %s went silent", arb_session_name (session));
-    if (lost)
+    if (how == ARB_END_LOST)
         zsys_warning ("broker: worker lost name=%s leases=%zu", arb_session_name (session),
                       arb_session_lease_count (session));
+    else if (how == ARB_END_OUT_OF_STEP)
+        zsys_warning ("broker: worker out of step, its leases go back until it registers again "
+                      "name=%s leases=%zu",
+                      arb_session_name (session), arb_session_lease_count (session));
     else
         zsys_info ("broker: worker left name=%s leases=%zu", arb_session_name (session),
                    arb_session_lease_count (session));
     arb_task_t *task;
     while (!self->halted && (task = arb_session_first_lease (session))) {
-        if (lost)
+        if (how == ARB_END_LOST)
             s_lease_lost (self, &task, why);
+        else if (how == ARB_END_OUT_OF_STEP)
+            s_take_back (self, task);
         else
             arb_life_release (self, task);
     }
@@ -576,24 +712,88 @@ arb_life_end_session (arb_life_t *self, arb_session_t *session, bool lost)
     }
 }
 
-void
-arb_life_close_idle_session (arb_life_t *self, arb_session_t **session_p)
+bool
+arb_life_check_busy (arb_life_t *self, arb_session_t *session, uint32_t busy)
 {
-    if (!self->halted && arb_session_lease_count (*session_p) == 0)
-        arb_sched_close_session (self->sched, session_p);
+    uint64_t known_by = arb_session_beat (session, self->clock->now_ms);
+    if (!arb_session_acks (session) || !known_by)
+        return false;
+    //  The leases handed out before the heartbeat before last came: the
+    //  worker had them at least a heartbeat before it sent this one.
+    size_t old = 0;
+    for (arb_task_t *task = arb_session_first_lease (session); task; task = task->lease_next)
+        old += task->started_ms <= known_by;
+    if (arb_session_out_of_step (session, busy < old) < 2)
+        return false;
+    zsys_warning ("broker: worker holds fewer tasks than its leases name=%s busy=%u leases=%zu",
+                  arb_session_name (session), busy, old);
+    arb_life_end_session (self, session, ARB_END_OUT_OF_STEP);
+    return true;
 }
 
 //  ---------------------------------------------------------------------
 //  Dispatch
+
+//  A DISPATCH the socket did not take (the peer is gone, or its queue is
+//  full): its tasks were not delivered, and the session is out of step
+//  with its worker, which will never report them and counts credit the
+//  broker has used. The session ends after the dispatch pass
+//  (arb_life_dispatch): its leases go back, no attempt counted, and its
+//  worker's next message is answered 410, so it registers again, claiming
+//  what it does run.
+static void
+s_undelivered (arb_life_t *self, arb_session_t *session, const arb_held_t *leases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        arb_task_t *task = arb_sched_leased (self->sched, leases[i].id, leases[i].lease);
+        if (task && task->session == session && task->delivered)
+            task->delivered--;  //  it never left
+    }
+    if (!arb_session_is_broken (session))
+        zsys_warning ("broker: dispatch not delivered name=%s tasks=%zu errno=%d",
+                      arb_session_name (session), n, errno);
+    arb_session_set_broken (session);
+}
+
+//  The (id, lease) of every task of a DISPATCH, for s_undelivered; NULL if
+//  it holds none. The caller frees it.
+static arb_held_t *
+s_dispatch_leases (arb_msg_t *msg, size_t *n)
+{
+    arb_dispatch_body_t *body = arb_msg_dispatch (msg);
+    *n = body->tasks.n;
+    if (!*n)
+        return NULL;
+    arb_held_t *leases = (arb_held_t *) malloc (*n * sizeof (arb_held_t));
+    assert (leases);
+    for (size_t i = 0; i < *n; i++)
+        leases[i] = (arb_held_t){body->tasks.v[i].id, body->tasks.v[i].lease};
+    return leases;
+}
 
 static void
 s_send_outgoing (arb_life_t *self, arb_session_t *session)
 {
     arb_msg_t **outgoing = arb_session_outgoing (session);
     if (*outgoing) {
-        arb_outbox_send (self->outbox, outgoing);
+        size_t n;
+        arb_held_t *leases = s_dispatch_leases (*outgoing, &n);
+        if (arb_outbox_send (self->outbox, outgoing))
+            s_undelivered (self, session, leases, n);
+        free (leases);
         arb_session_sent (session, self->clock->mono_ms);
     }
+    *arb_session_outgoing_bytes (session) = 0;
+}
+
+void
+arb_life_undelivered (arb_life_t *self, zframe_t *identity, const arb_held_t *leases, size_t n)
+{
+    arb_session_t *session = arb_sched_session (self->sched, identity);
+    if (!session)
+        return;  //  gone already: its leases went with it
+    s_undelivered (self, session, leases, n);
+    arb_life_end_session (self, session, ARB_END_OUT_OF_STEP);
 }
 
 //  Adds a task's persistent arguments (kept in the journal only).
@@ -613,13 +813,27 @@ s_add_args (arb_life_t *self, arb_task_t *task, arb_msg_t *msg, arb_dispatch_tas
     return rc;
 }
 
+//  Bytes a dispatched task adds to its message: payload, headers, args
+//  and its parents' results.
+static size_t
+s_dispatch_bytes (const arb_dispatch_task_t *d)
+{
+    size_t bytes = zframe_size (d->payload) + d->headers.size + d->args.size;
+    for (size_t i = 0; i < d->parents.n; i++)
+        bytes += d->parents.v[i].result.size;
+    return bytes;
+}
+
 //  The scheduler hands task to a worker: it goes into the DISPATCH being
-//  filled for it (or answering its TAKE).
+//  filled for it (or answering its TAKE). A DISPATCH leaves once it holds
+//  ARB_DISPATCH_BATCH tasks or ARB_REPLY_BYTES of them.
 static int
 s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *task)
 {
     (void) sub;
     arb_life_t *self = (arb_life_t *) arg;
+    if (arb_session_is_broken (session))
+        return -1;  //  it ends after this pass: the task stays where it was
     arb_msg_t *msg = self->take_reply;
     if (!msg) {
         arb_msg_t **outgoing = arb_session_outgoing (session);
@@ -647,6 +861,7 @@ s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *
     d->id = task->id;
     d->lease = task->lease;
     d->attempt = task->attempts;
+    d->delivered = task->delivered;
     d->sub = task->sub;
     d->queue = arb_msg_strdup (msg, arb_queue_name (task->queue));
     d->name = arb_msg_strdup (msg, task->name);
@@ -674,7 +889,10 @@ s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *
     task->started_ms = self->clock->now_ms;
     self->tally.dispatched++;
     arb_outbox_event (self->outbox, task, ARB_STATE_RUNNING, NULL);
-    if (!self->take_reply && body->tasks.n >= ARB_DISPATCH_BATCH)
+    if (self->take_reply)
+        self->take_bytes += s_dispatch_bytes (d);
+    else if (body->tasks.n >= ARB_DISPATCH_BATCH
+             || (*arb_session_outgoing_bytes (session) += s_dispatch_bytes (d)) >= ARB_REPLY_BYTES)
         s_send_outgoing (self, session);
     return 0;
 }
@@ -691,9 +909,18 @@ arb_life_dispatch (arb_life_t *self)
 {
     arb_sched_dispatch (self->sched, self->clock->now_ms, self->clock->mono_ms);
     zhashx_t *sessions = arb_sched_sessions (self->sched);
+    zlistx_t *broken = zlistx_new ();
     for (arb_session_t *session = (arb_session_t *) zhashx_first (sessions); session;
-         session = (arb_session_t *) zhashx_next (sessions))
+         session = (arb_session_t *) zhashx_next (sessions)) {
         s_send_outgoing (self, session);
+        if (arb_session_is_broken (session))
+            zlistx_add_end (broken, session);
+    }
+    //  out of step with their workers: ended now, their leases back
+    for (void *session = zlistx_first (broken); session && !self->halted;
+         session = zlistx_next (broken))
+        arb_life_end_session (self, (arb_session_t *) session, ARB_END_OUT_OF_STEP);
+    zlistx_destroy (&broken);
 }
 
 //  ---------------------------------------------------------------------
@@ -904,59 +1131,114 @@ arb_life_delete_matching (arb_life_t *self,
     return s_delete_end (self, &del);
 }
 
-//  Ids of the unfinished tasks of a queue (the map must not change while walked).
-static zlistx_t *
-s_queue_task_ids (arb_life_t *self, const char *queue)
+//  ---------------------------------------------------------------------
+//  Queue-wide operations
+
+//  Ends the unfinished tasks of a queue as cancelled (why says how), and
+//  the running ones too if asked (they are stopped on their workers);
+//  returns how many. A task that runs, or whose end others must hear of
+//  (a parent, a fan-out copy), goes one by one (arb_life_cancel_task);
+//  the others, usually all of them (*bulk counts them), end here in
+//  memory only, and the caller ends their journal rows in one statement.
+//  keep gets the running tasks left alone. Visits the queue's own tasks.
+static uint64_t
+s_end_queue_tasks (arb_life_t *self,
+                   arb_queue_t *queue,
+                   bool running,
+                   const char *why,
+                   arb_vec_t *keep,
+                   uint64_t *bulk)
 {
-    zlistx_t *ids = zlistx_new ();
-    zhashx_t *tasks = arb_sched_tasks (self->sched);
-    for (arb_task_t *task = (arb_task_t *) zhashx_first (tasks); task;
-         task = (arb_task_t *) zhashx_next (tasks))
-        if (streq (arb_queue_name (task->queue), queue))
-            zlistx_add_end (ids, (void *) (uintptr_t) task->id);
-    return ids;
+    arb_vec_t ids = {0};
+    for (arb_task_t *task = arb_queue_first_task (queue); task; task = task->queue_next)
+        arb_vec_push (&ids, task->id);
+    uint64_t count = 0, id;
+    *bulk = 0;
+    while (!self->halted && arb_vec_shift (&ids, &id)) {
+        arb_task_t *task = arb_sched_find (self->sched, id);
+        if (!task)
+            continue;  //  ended meanwhile, by a parent's end
+        if (task->state == ARB_STATE_RUNNING && !running) {
+            arb_vec_push (keep, id);
+            continue;
+        }
+        count++;
+        if (task->state == ARB_STATE_RUNNING || task->has_children || task->origin)
+            arb_life_cancel_task (self, &task, why);
+        else {
+            self->cancelled++;
+            (*bulk)++;
+            s_ended (self, &task, ARB_STATE_CANCELLED, why, NULL);
+        }
+    }
+    arb_vec_free (&ids);
+    return count;
+}
+
+//  Cancels the unfinished tasks of a queue: in memory, then the journal
+//  rows of those ended in memory in one statement. Returns how many, or
+//  -1 if the journal failed (halted).
+static int64_t
+s_cancel_queue (arb_life_t *self, const char *name, bool running, const char *why)
+{
+    arb_queue_t *queue = arb_sched_find_queue (self->sched, name);
+    if (!queue)
+        return 0;
+    uint64_t keep_ms = arb_queue_settings (queue)->retention_ms;
+    arb_vec_t keep = {0};
+    uint64_t bulk, changed = 0;
+    uint64_t count = s_end_queue_tasks (self, queue, running, why, &keep, &bulk);
+    if (!self->halted
+        && arb_journal_cancel_open (self->journal, name, keep.v ? keep.v + keep.head : NULL,
+                                    arb_vec_size (&keep), self->clock->now_ms, why,
+                                    keep_ms ? keep_ms : self->config.retention_ms, &changed))
+        arb_life_halt (self, "cancel queue");
+    arb_vec_free (&keep);
+    if (self->halted)
+        return -1;
+    if (changed != bulk)
+        zsys_warning ("broker: queue cancel ended %" PRIu64 " tasks in memory, %" PRIu64
+                      " in the journal queue=%s",
+                      bulk, changed, name);
+    return (int64_t) count;
 }
 
 void
 arb_life_cancel_queue (arb_life_t *self, const char *queue)
 {
-    zlistx_t *ids = s_queue_task_ids (self, queue);
-    for (void *id = zlistx_first (ids); id; id = zlistx_next (ids)) {
-        arb_task_t *task = arb_sched_find (self->sched, (uint64_t) (uintptr_t) id);
-        if (task)
-            arb_life_cancel_task (self, &task, "cancelled with its queue");
-    }
-    zlistx_destroy (&ids);
+    s_cancel_queue (self, queue, true, "cancelled with its queue");
 }
 
 uint64_t
 arb_life_purge_queue (arb_life_t *self, const char *name)
 {
-    arb_queue_t *queue = arb_sched_queue (self->sched, name);
-    uint64_t count = 0;
-    zlistx_t *ids = s_queue_task_ids (self, name);
-    for (void *id = zlistx_first (ids); id; id = zlistx_next (ids)) {
-        arb_task_t *task = arb_sched_find (self->sched, (uint64_t) (uintptr_t) id);
-        if (task && task->state != ARB_STATE_RUNNING) {
-            arb_life_cancel_task (self, &task, "purged");
-            count++;
-        }
+    int64_t count = s_cancel_queue (self, name, false, "purged");
+    return count > 0 ? (uint64_t) count : 0;
+}
+
+uint64_t
+arb_life_delete_queue (arb_life_t *self, const char *name)
+{
+    int64_t count = s_cancel_queue (self, name, true, "its queue was deleted");
+    if (count < 0)
+        return 0;
+    if (arb_journal_forget_queue (self->journal, name, self->next_id)) {
+        arb_life_halt (self, "delete queue");
+        return 0;
     }
-    zlistx_destroy (&ids);
-    arb_sched_touch_queue (self->sched, queue);
-    return count;
+    arb_queue_t *queue = arb_sched_find_queue (self->sched, name);
+    if (queue)
+        arb_sched_clear_queue (self->sched, queue);
+    zsys_info ("broker: queue deleted queue=%s cancelled=%" PRId64, name, count);
+    return (uint64_t) count;
 }
 
 size_t
-arb_life_queue_head (arb_life_t *self, const char *name, arb_task_t **tasks, size_t max)
+arb_life_peek (arb_life_t *self, const char *name, arb_task_t **tasks, size_t max)
 {
     arb_queue_t *queue = arb_sched_find_queue (self->sched, name);
-    //  Take the first tasks off the heap to see them in order, then put
-    //  them back: their keys are unchanged, so the order is too.
-    size_t count = 0;
-    while (queue && count < max && (tasks[count] = arb_queue_pop (queue)))
-        count++;
-    for (size_t i = 0; i < count; i++)
-        arb_queue_push (queue, tasks[i]);
-    return count;
+    if (!queue)
+        return 0;
+    return arb_sched_peek (self->sched, queue, tasks, max, self->clock->now_ms,
+                           self->clock->mono_ms);
 }

@@ -23,10 +23,15 @@ struct _arb_life_t {
     uint64_t cancelled;        //  tasks cancelled since start
     arb_tally_t tally;         //  tasks submitted, dispatched, finished since start (STATS)
     arb_msg_t *take_reply;     //  borrowed: the DISPATCH answering a TAKE, while one runs
+    size_t take_bytes;         //  bytes of payloads and results in take_reply
+    bool clean_start;          //  the previous run stopped cleanly and wrote its leases
     arb_vec_t settle;          //  (id, state) pairs of ended tasks whose dependents must hear;
                                //  state 0: a fan-out copy of task id ended
     bool settling;             //  draining settle now
     bool halted;               //  the journal failed: change nothing more
+    bool journal_full;         //  the journal takes no writes: what must change, memory only
+    bool epoch_unsaved;        //  the journal has not stored this run's epoch yet
+    arb_vec_t unsaved;         //  ids of tasks whose delivery count only memory holds
     zhashx_t *schedules;       //  owned: schedule name -> arb_schedule_t (owned)
     uint64_t next_slot_ms;     //  Unix ms: the earliest next slot of a schedule; 0 none
 };

@@ -19,6 +19,14 @@ s_usage (FILE *out)
              "serves clients and workers over ZeroMQ.\n"
              "\n"
              "  --bind ENDPOINT        ZeroMQ endpoint to bind (default tcp://127.0.0.1:7700)\n"
+             "  --curve DIR            CURVE encryption and authentication: DIR/broker.cert is\n"
+             "                         the broker's certificate (made at the first start; peers\n"
+             "                         need it, or its key: --broker-key), DIR/allowed/ holds the\n"
+             "                         certificates of the peers it admits (arbiter keygen), each\n"
+             "                         with its role (client, worker or admin); read again when\n"
+             "                         it changes\n"
+             "  --insecure             without --curve, bind an address other hosts can reach\n"
+             "                         anyway (refused otherwise: anyone could do anything)\n"
              "  --db PATH              journal file (default ./var/arbiter.db)\n"
              "  --sync full|normal     full (default): every acknowledged task survives a power\n"
              "                         cut; normal: survives a crash of arbiterd, but a power cut\n"
@@ -104,6 +112,8 @@ main (int argc, char *argv[])
         {"retention", required_argument, 0, 'r'},
         {"dead-retention", required_argument, 0, 'R'},
         {"recovery-ms", required_argument, 0, 'C'},
+        {"curve", required_argument, 0, 'K'},
+        {"insecure", no_argument, 0, 'I'},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, 'V'},
         {0, 0, 0, 0},
@@ -171,6 +181,14 @@ main (int argc, char *argv[])
                 if (s_parse_size (optarg, &value) || value > 600000)
                     return s_bad ("--recovery-ms", optarg);
                 config.recovery_ms = (uint32_t) value;
+                break;
+            case 'K':
+                if (!*optarg)
+                    return s_bad ("--curve", optarg);
+                config.curve_dir = optarg;
+                break;
+            case 'I':
+                config.insecure = true;
                 break;
             case 'h':
                 s_usage (stdout);

@@ -24,17 +24,25 @@ s_age (uint64_t now_ms, uint64_t then_ms)
 }
 
 static void
-s_stats_text (arb_stats_reply_body_t *body)
+s_stats_json (void *arg, arb_stats_reply_body_t *stats)
 {
+    (void) arg;
+    arb_cli_json_print (arb_json_stats (stats));
+}
+
+static void
+s_stats_text (void *arg, arb_stats_reply_body_t *stats)
+{
+    (void) arg;
     char uptime[32], age[32];
-    arb_cli_format_duration (body->uptime_ms, uptime, sizeof (uptime));
+    arb_cli_format_duration (stats->uptime_ms, uptime, sizeof (uptime));
     printf ("broker up %s\n\n%-20s", uptime, "QUEUE");
     for (int state = 1; state <= ARB_STATE_MAX; state++)
         if (arb_state_is_resting (state))
             printf (" %9s", arb_state_name (state));
-    printf (" %9s %13s %s\n", "done/min", "oldest ready", "paused");
-    for (size_t i = 0; i < body->queues.n; i++) {
-        arb_queue_info_t *queue = &body->queues.v[i];
+    printf (" %9s %13s %9s %s\n", "done/min", "oldest ready", "consumers", "paused");
+    for (size_t i = 0; i < stats->queues.n; i++) {
+        arb_queue_info_t *queue = &stats->queues.v[i];
         printf ("%-20s", queue->name);
         for (size_t state = 1; state <= ARB_STATE_MAX; state++)
             if (arb_state_is_resting ((int) state))
@@ -42,14 +50,14 @@ s_stats_text (arb_stats_reply_body_t *body)
         snprintf (age, sizeof (age), "-");
         if (queue->oldest_ready_ms)
             arb_cli_format_duration (queue->oldest_ready_ms, age, sizeof (age));
-        printf (" %9" PRIu64 " %13s %s\n", queue->done_last_minute, age,
+        printf (" %9" PRIu64 " %13s %9u %s\n", queue->done_last_minute, age, queue->consumers,
                 queue->paused ? "paused" : "no");
     }
     printf ("\n%-24s %6s %6s %6s %15s  %s\n", "WORKER", "SLOTS", "BUSY", "CREDIT", "LAST HEARD",
             "QUEUES");
-    for (size_t i = 0; i < body->workers.n; i++) {
-        arb_worker_stats_t *worker = &body->workers.v[i];
-        arb_cli_format_duration (s_age (body->now_ms, worker->last_seen_ms), age, sizeof (age));
+    for (size_t i = 0; i < stats->workers.n; i++) {
+        arb_worker_stats_t *worker = &stats->workers.v[i];
+        arb_cli_format_duration (s_age (stats->now_ms, worker->last_seen_ms), age, sizeof (age));
         printf ("%-24s %6u %6u %6u %11s ago  ", worker->name ? worker->name : "-", worker->slots,
                 worker->busy, worker->credit, age);
         for (size_t q = 0; q < worker->queues.n; q++)
@@ -73,23 +81,14 @@ s_no_arguments (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int argc, char **argv)
     return -1;
 }
 
-static void
-s_show_stats (void *arg, arb_stats_reply_body_t *stats)
-{
-    arb_cli_t *cli = (arb_cli_t *) arg;
-    if (cli->json)
-        arb_cli_json_print (arb_json_stats (stats));
-    else
-        s_stats_text (stats);
-}
-
 static int
 s_stats_run (arb_cli_t *cli, int argc, char **argv)
 {
     int status = s_no_arguments (cli, &arb_cli_cmd_stats, argc, argv);
     if (status >= 0)
         return status;
-    if (arb_client_stats (cli->client, s_show_stats, cli))
+    //  every page (arb_client_stats asks them all), shown at once
+    if (arb_client_stats (cli->client, cli->json ? s_stats_json : s_stats_text, NULL))
         return arb_cli_client_fail (cli, "stats");
     return ARB_EXIT_OK;
 }
@@ -100,15 +99,17 @@ const arb_cli_cmd_t arb_cli_cmd_stats = {
     .usage =
         "usage: arbiter stats [--json]\n"
         "\n"
-        "Per queue: tasks in each state a task can be in (waiting, scheduled, ready,\n"
-        "running, succeeded, dead, cancelled, skipped: each one `arbiter list --state`\n"
-        "takes), tasks finished in the last minute, age of the oldest ready task,\n"
+        "Per queue (declared, configured, or holding tasks): tasks in each state a task\n"
+        "can be in (waiting, scheduled, ready, running, succeeded, dead, cancelled,\n"
+        "skipped: each one `arbiter list --state` takes), tasks finished in the last\n"
+        "minute, age of the oldest ready task, consumers (workers with credit on it),\n"
         "whether it is paused. Per worker: name, slots, busy slots, credit (slots the\n"
         "broker may still fill), time since it was last heard of, queues.\n"
         "\n"
         "  --json  one object: {\"now\", \"uptime_ms\", \"queues\": [{\"name\", \"counts\": "
         "{STATE:\n"
-        "          N}, \"done_last_minute\", \"oldest_ready_age_ms\", \"paused\", \"settings\":\n"
+        "          N}, \"done_last_minute\", \"oldest_ready_age_ms\", \"paused\", \"declared\",\n"
+        "          \"consumers\", \"settings\":\n"
         "          {the settings set: \"max_running\", \"rate_per_sec\", \"retention_ms\",\n"
         "          \"on_failure\"}}], \"workers\":\n"
         "          [{\"name\", \"slots\", \"busy\", \"credit\", \"last_seen_age_ms\", "

@@ -27,10 +27,17 @@
     to the head of the queue.
 
     Order. /abort, and a connection that ends with an open item, put the
-    item back at the head of its queue: the prefetched items of that queue
-    are given back right after it, so that the broker's order is the
-    queue's order again (released tasks go to the head in the order they
-    were released), and the consumer gets them again.
+    item back at the head of its queue. While the queue prefetches, the
+    tasks behind the item are leased here or on their way (the consumer's
+    credit): given back to the broker, it would come after those on their
+    way, which the next gets take first. So it stays here, first in line
+    (an open item keeps a copy of its payload for this, see s_deliver):
+    the oldest waiter's, else in front of the prefetched items (several
+    aborted: the last one first, as in Kestrel). Otherwise (no prefetching
+    and no waiter, or a large item) it goes back to the broker, the
+    prefetched items too, so that the broker's order is the queue's order
+    again (released tasks go back to the head, each in its own place, in
+    whatever order they are released), and the consumer gets them again.
 */
 
 #include "arb_kestrel_priv.h"
@@ -216,26 +223,62 @@ s_item_unlink (arb_kestrel_item_t *item)
     arb_idmap_remove (queue->server->items, item->id);
 }
 
-//  Adds a task the server now holds after the queue's prefetched items
-//  (tasks come from the broker in the queue's order, whether by the
-//  consumer or a TAKE).
+//  Adds a task the server holds to the queue's prefetched items, at the
+//  back, or in front (an aborted item). Takes the payload.
 static void
-s_item_push (arb_kestrel_queue_t *queue, arb_dispatch_task_t *task)
+s_item_add (arb_kestrel_queue_t *queue,
+            uint64_t id,
+            uint32_t flags,
+            uint64_t created_ms,
+            zframe_t **payload_p,
+            bool front)
 {
     arb_kestrel_item_t *item = (arb_kestrel_item_t *) zmalloc (sizeof (arb_kestrel_item_t));
     item->queue = queue;
-    item->id = task->id;
-    item->flags = s_headers_flags (task->headers);
-    item->payload = task->payload;
-    task->payload = NULL;
-    item->prev = queue->items_tail;
-    if (queue->items_tail)
-        queue->items_tail->next = item;
-    else
+    item->id = id;
+    item->flags = flags;
+    item->created_ms = created_ms;
+    item->payload = *payload_p;
+    *payload_p = NULL;
+    if (front) {
+        item->next = queue->items;
+        if (queue->items)
+            queue->items->prev = item;
+        else
+            queue->items_tail = item;
         queue->items = item;
-    queue->items_tail = item;
+    }
+    else {
+        item->prev = queue->items_tail;
+        if (queue->items_tail)
+            queue->items_tail->next = item;
+        else
+            queue->items = item;
+        queue->items_tail = item;
+    }
     queue->item_count++;
     arb_idmap_insert (queue->server->items, item->id, item);
+}
+
+//  Notes the size of a task that came for the queue, by the consumer or a
+//  TAKE: a queue that had a large one does not prefetch. Returns it.
+static size_t
+s_item_seen (arb_kestrel_queue_t *queue, arb_dispatch_task_t *task)
+{
+    size_t size = task->payload ? zframe_size (task->payload) : 0;
+    if (size > queue->largest)
+        queue->largest = size;
+    return size;
+}
+
+//  Adds a task that came from the broker after the queue's prefetched
+//  items (tasks come in the queue's order, whether by the consumer or a
+//  TAKE).
+static void
+s_item_push (arb_kestrel_queue_t *queue, arb_dispatch_task_t *task)
+{
+    s_item_add (queue, task->id, s_headers_flags (task->headers), task->created_ms, &task->payload,
+                false);
 }
 
 //  Gives every prefetched item back to the head of the queue, in order
@@ -253,22 +296,32 @@ s_items_return (arb_kestrel_queue_t *queue)
 }
 
 void
-arb_kestrel_queue_drop_items (arb_kestrel_queue_t *queue)
+arb_kestrel_queue_emptied (arb_kestrel_queue_t *queue, bool deleted)
 {
-    if (!queue->items)
-        return;
-    //  purge leaves leased tasks alone: these are cancelled, as it would
     arb_kestrel_t *self = queue->server;
-    arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_CANCEL);
-    arb_cancel_body_t *body = arb_msg_cancel (request);
-    body->ids.v = (uint64_t *) arb_msg_alloc (request, queue->item_count * sizeof (uint64_t));
-    while (queue->items) {
-        arb_kestrel_item_t *item = queue->items;
-        body->ids.v[body->ids.n++] = item->id;
-        s_item_unlink (item);
-        s_item_free (item);
+    if (deleted) {
+        //  the broker cancelled them (their STOPs come, or came, apart),
+        //  and a consumer with credit would keep the queue listed
+        s_prefetch_off (queue);
+        while (queue->items) {
+            arb_kestrel_item_t *item = queue->items;
+            s_item_unlink (item);
+            s_item_free (item);
+        }
     }
-    arb_gateway_send (self->gateway, &request, NULL, NULL);
+    else if (queue->items) {
+        //  purge leaves leased tasks alone: these are cancelled, as it would
+        arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_CANCEL);
+        arb_cancel_body_t *body = arb_msg_cancel (request);
+        body->ids.v = (uint64_t *) arb_msg_alloc (request, queue->item_count * sizeof (uint64_t));
+        while (queue->items) {
+            arb_kestrel_item_t *item = queue->items;
+            body->ids.v[body->ids.n++] = item->id;
+            s_item_unlink (item);
+            s_item_free (item);
+        }
+        arb_gateway_send (self->gateway, &request, NULL, NULL);
+    }
     s_queue_credit (queue);
 }
 
@@ -314,22 +367,44 @@ s_open_drop (arb_kestrel_open_t *open)
     open->queue->opens--;
     arb_idmap_remove (client->server->opens, open->id);
     arb_kestrel_queue_unpin (&open->queue);
+    zframe_destroy (&open->payload);
     free (open);
 }
 
-//  An open item goes back to the head of its queue, the prefetched ones
-//  right after it.
+//  An open item goes back to the head of its queue: with its copy, it
+//  stays here, first in line (the waiters', else while the queue
+//  prefetches the first prefetched item), since the tasks behind it that
+//  the consumer has on their way would come before it from the broker;
+//  otherwise it goes back to the broker, the prefetched ones too (see the
+//  top).
 static void
 s_open_release (arb_kestrel_open_t *open)
 {
     arb_kestrel_queue_t *queue = open->queue;
     queue->pins++;
-    arb_link_release (queue->server->link, open->id);
-    bool reorder = queue->items != NULL;
-    s_items_return (queue);
+    uint64_t id = open->id;
+    uint32_t flags = open->flags;
+    uint64_t created_ms = open->created_ms;
+    zframe_t *payload = open->payload;
+    open->payload = NULL;
     s_open_drop (open);
-    if (reorder)
-        s_queue_credit (queue);
+    if (payload && (queue->prefetch || queue->wait_head)) {
+        s_item_add (queue, id, flags, created_ms, &payload, true);
+        //  the waiters first, as in s_on_take
+        while (queue->wait_head && queue->items) {
+            arb_kestrel_client_t *waiter = queue->wait_head;
+            s_wait_unlink (waiter);
+            s_fetch_item (waiter, waiter->op.peek);
+        }
+        if (queue->prefetch == 0)
+            s_items_return (queue);
+    }
+    else {
+        zframe_destroy (&payload);
+        arb_link_release (queue->server->link, id);
+        s_items_return (queue);
+    }
+    s_queue_credit (queue);
     arb_kestrel_queue_unpin (&queue);
 }
 
@@ -383,7 +458,11 @@ s_answer_value (arb_kestrel_client_t *client, uint64_t id, uint32_t flags, zfram
 
 //  Hands a task the server holds to the client whose get it answers.
 static void
-s_deliver (arb_kestrel_client_t *client, uint64_t id, uint32_t flags, zframe_t **payload_p)
+s_deliver (arb_kestrel_client_t *client,
+           uint64_t id,
+           uint32_t flags,
+           uint64_t created_ms,
+           zframe_t **payload_p)
 {
     arb_kestrel_t *self = client->server;
     arb_kestrel_op_t *op = &client->op;
@@ -395,6 +474,15 @@ s_deliver (arb_kestrel_client_t *client, uint64_t id, uint32_t flags, zframe_t *
         open->queue->pins++;
         open->queue->opens++;
         open->id = id;
+        open->flags = flags;
+        open->created_ms = created_ms;
+        //  a copy, so that an abort can put it back here (s_open_release):
+        //  of a small item, or of any while the queue prefetches (at most
+        //  the few that came by TAKE before its first large one stopped
+        //  it); a queue never prefetches once it has had a large one
+        size_t size = *payload_p ? zframe_size (*payload_p) : 0;
+        if (size <= ARB_KESTREL_PREFETCH_ITEM || open->queue->prefetch)
+            open->payload = *payload_p ? zframe_dup (*payload_p) : zframe_new_empty ();
         open->client = client;
         open->next = client->opens;
         client->opens = open;
@@ -411,7 +499,7 @@ s_deliver_task (arb_kestrel_client_t *client, arb_dispatch_task_t *task)
 {
     zframe_t *payload = task->payload;
     task->payload = NULL;
-    s_deliver (client, task->id, s_headers_flags (task->headers), &payload);
+    s_deliver (client, task->id, s_headers_flags (task->headers), task->created_ms, &payload);
 }
 
 static void
@@ -467,8 +555,10 @@ s_on_take (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     //  the takers get them all in the queue's order.
     if (ok) {
         arb_dispatch_body_t *body = arb_msg_dispatch (reply);
-        for (size_t i = 0; i < body->tasks.n; i++)
+        for (size_t i = 0; i < body->tasks.n; i++) {
+            s_item_seen (queue, &body->tasks.v[i]);
             s_item_push (queue, &body->tasks.v[i]);
+        }
         //  the waiters came first
         while (queue->wait_head && queue->items) {
             arb_kestrel_client_t *waiter = queue->wait_head;
@@ -604,9 +694,7 @@ s_on_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *
 {
     (void) sub;
     arb_kestrel_queue_t *queue = (arb_kestrel_queue_t *) arg;
-    size_t size = task->payload ? zframe_size (task->payload) : 0;
-    if (size > queue->largest)
-        queue->largest = size;
+    size_t size = s_item_seen (queue, task);
     arb_kestrel_client_t *client = queue->wait_head;
     if (client) {
         s_wait_unlink (client);
@@ -695,7 +783,7 @@ arb_kestrel_op_end (arb_kestrel_client_t *client)
     }
     if (op->reqid)
         arb_gateway_forget (client->server->gateway, op->reqid);
-    arb_msg_destroy (&op->stats);
+    arb_stats_pages_destroy (&op->stats);
     arb_reactor_disarm (client->server->reactor, &op->timer);
     arb_kestrel_queue_unpin (&op->queue);
     op->kind = ARB_KESTREL_OP_NONE;
@@ -719,7 +807,7 @@ s_fetch_item (arb_kestrel_client_t *client, bool peek)
     }
     queue->pins++;  //  the answer ends the get's own pin
     s_item_unlink (item);
-    s_deliver (client, item->id, item->flags, &item->payload);
+    s_deliver (client, item->id, item->flags, item->created_ms, &item->payload);
     s_item_free (item);
     s_queue_credit (queue);
     arb_kestrel_queue_unpin (&queue);
@@ -808,5 +896,6 @@ arb_kestrel_get (arb_kestrel_client_t *client, const arb_kestrel_cmd_t *cmd, uin
         arb_kestrel_answer_error (client, "the broker is unavailable");
         return;
     }
+    arb_kestrel_declare (self, cmd->queue, cmd->queue_len);
     s_fetch (client, cmd);
 }

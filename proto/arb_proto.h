@@ -21,9 +21,13 @@
                             DELETE_REPLY STATS_REPLY OK EVENT (streamed)
                             PEEK_REPLY META_REPLY SCHEDULE_REPLY ERROR
         worker  -> broker   REGISTER CREDIT TAKE RESULT EMIT HEARTBEAT BYE
-        broker  -> worker   WELCOME DISPATCH HEARTBEAT STOP ERROR
+        broker  -> worker   WELCOME DISPATCH HEARTBEAT STOP RESULT_OK ERROR
 
     One connection may be a client and a worker at once (the gateway is).
+    A broker started with --curve lets each peer send only what the role
+    of its certificate permits, and answers anything else with ERROR
+    ARB_ERR_FORBIDDEN (PROTOCOL.md, "Authentication and roles"; the roles
+    of each type are in the broker's verb table, broker/arb_verbs.c).
     A request carries a request id chosen by the sender; the reply carries
     the same id. Streamed messages (DONE, EVENT, DISPATCH after CREDIT,
     STOP, HEARTBEAT) carry request id 0.
@@ -31,6 +35,10 @@
     Worker session: REGISTER -> WELCOME, then CREDIT/RESULT/EMIT/HEARTBEAT
     in any order; any worker message from an identity the broker does not
     know gets ERROR ARB_ERR_UNKNOWN_WORKER, and the worker registers again.
+    A worker that registers with `acks` keeps each result until the
+    RESULT_OK that answers its RESULT (after the broker's commit) says it
+    was stored or refused, and claims the results it still keeps when it
+    registers again (PROTOCOL.md, "Results kept until acknowledged").
 
     Decoding is strict: exact types, no unknown or duplicate keys, every
     required key present, length limits on every string and list, integer
@@ -74,6 +82,16 @@
 #define ARB_HISTORY_FIRST 5
 #define ARB_HISTORY_LAST  5
 #define ARB_DONE_SECONDS  60  //  a queue's finished tasks per second, in STATS
+
+//  Bounds of what one peer may hold at the broker, and of the messages it
+//  sends (PROTOCOL.md, Bounds). ARB_REPLY_BYTES: payloads, results and
+//  values in one broker message beyond its first record.
+#define ARB_REPLY_BYTES        (16u << 20)
+#define ARB_SESSION_SUBS_MAX   10000   //  subscriptions of one worker session
+#define ARB_SESSION_QUEUES_MAX 10000   //  queue names over all of a session's subscriptions
+#define ARB_CREDIT_MAX         100000  //  credit of one subscription; more is not counted
+#define ARB_TAKE_MAX           1000    //  tasks one TAKE leases at most
+#define ARB_PEEK_MAX           1000    //  tasks one PEEK shows at most
 
 //  Bounds of task options: beyond them a value is a mistake, refused with
 //  422 by the broker (and exit 2 by the CLI) naming the field.
@@ -129,7 +147,8 @@
     X (EMIT, 46, emit)                     \
     X (HEARTBEAT, 47, heartbeat)           \
     X (STOP, 48, stop)                     \
-    X (BYE, 49, bye)
+    X (BYE, 49, bye)                       \
+    X (RESULT_OK, 50, result_ok)
 
 typedef enum {
 #define ARB_X(NAME, NUM, lower) ARB_MSG_##NAME = NUM,
@@ -143,6 +162,7 @@ typedef enum {
 //  they read well in logs and map directly onto the gateway's REST API.
 typedef enum {
     ARB_ERR_BAD_REQUEST = 400,     //  malformed message, missing or bad field
+    ARB_ERR_FORBIDDEN = 403,       //  the peer's certificate has no role that may do this
     ARB_ERR_NOT_FOUND = 404,       //  unknown task, queue or key
     ARB_ERR_CONFLICT = 409,        //  state does not allow the operation
     ARB_ERR_UNKNOWN_WORKER = 410,  //  worker verb from an unregistered peer: register again
@@ -151,6 +171,7 @@ typedef enum {
     ARB_ERR_INTERNAL = 500,        //  journal failure; nothing was changed
     ARB_ERR_UNAVAILABLE = 503,     //  broker shutting down
     ARB_ERR_VERSION = 505,         //  protocol version not spoken
+    ARB_ERR_JOURNAL_FULL = 507,    //  the journal's disk is full: no writes until space returns
 } arb_err_t;
 
 //  Task states. Numbers are part of the protocol and the journal.
@@ -482,9 +503,16 @@ typedef struct {
     uint64_t last_id;  //  the last id looked at
 } arb_delete_reply_body_t;
 
+//  STATS pages through the queues (by name) and the workers (by
+//  identity); each list of a reply holds at most ARB_STATS_PAGE records.
 typedef struct {
-    uint8_t unused;
+    const char *queue;         //  only this queue (and no workers)
+    const char *after;         //  queues whose names sort after this one
+    const char *after_worker;  //  workers whose identities sort after this one
+    uint32_t limit;            //  records per list; 0 or over the page: ARB_STATS_PAGE
 } arb_stats_body_t;
+
+#define ARB_STATS_PAGE 1000
 
 typedef struct {
     const char *name;
@@ -509,6 +537,8 @@ typedef struct {
     uint64_t retention_ms;   //  0: the broker's retention
     const char *on_failure;  //  "head" or "dead"; NULL: retry
     arb_ids_t done_seconds;  //  tasks finished in each of the last 60 seconds, oldest first
+    uint32_t consumers;      //  sessions with credit on the queue now
+    bool declared;           //  QUEUE declare: listed while empty, until deleted
 } arb_queue_info_t;
 
 //  Journal commits are counted by time in ARB_COMMIT_BUCKETS buckets: bucket
@@ -534,11 +564,13 @@ typedef struct {
     uint64_t commits;          //  journal commits that wrote something
     uint64_t commit_us;        //  their summed time, µs
     arb_ids_t commit_buckets;  //  ARB_COMMIT_BUCKETS numbers: commits by time
+    bool more;                 //  more queues: ask again with after = the last name
+    bool more_workers;         //  more workers: ask again with after_worker = the last identity
 } arb_stats_reply_body_t;
 
 typedef struct {
     const char *queue;
-    const char *op;          //  "pause" "resume" "purge" "set"
+    const char *op;          //  "pause" "resume" "purge" "set" "declare" "delete"
     uint32_t max_running;    //  "set": 0 no limit
     uint32_t rate_per_sec;   //  "set": 0 no limit
     uint64_t retention_ms;   //  "set": 0 keep the default
@@ -599,9 +631,10 @@ typedef struct {
 
 typedef struct {
     uint64_t id;
-    uint64_t lease;    //  this attempt's lease; RESULT must quote it
-    uint32_t attempt;  //  1 for the first
-    uint32_t sub;      //  the CREDIT subscription it was sent for
+    uint64_t lease;      //  this attempt's lease; RESULT must quote it
+    uint32_t attempt;    //  1 for the first
+    uint32_t delivered;  //  times handed out before this one (releases, lost leases count)
+    uint32_t sub;        //  the CREDIT subscription it was sent for
     const char *queue;
     const char *name;
     uint64_t timeout_ms;
@@ -626,10 +659,17 @@ typedef struct {
 typedef arb_dispatch_body_t arb_peek_reply_body_t;
 
 typedef struct {
-    const char *op;  //  "get" "set" "del" "list"
-    const char *key;
+    const char *op;   //  "get" "set" "del" "list" "cas"
+    const char *key;  //  list: the prefix
     arb_bin_t value;
+    arb_bin_t expect;   //  cas: the value the key must hold now
+    bool absent;        //  cas: the key must not exist now (expect is then ignored)
+    bool remove;        //  cas: on a match, delete the key instead of setting value
+    const char *after;  //  list: keys that sort after this one
+    uint32_t limit;     //  list: items at most; 0 or over the page: ARB_META_PAGE
 } arb_meta_body_t;
+
+#define ARB_META_PAGE 10000  //  a Kestrel gateway's fan-out children (10,000) in one page
 
 typedef struct {
     const char *key;
@@ -641,6 +681,8 @@ typedef struct {
         arb_meta_item_t *v;
         size_t n;
     } items;
+    bool matched;  //  cas: the key held what was expected, and was changed
+    bool more;     //  list: more keys match; ask again with after = the last key
 } arb_meta_reply_body_t;
 
 //  A periodic schedule: the body of SCHEDULE (op, and the fields that op
@@ -701,6 +743,8 @@ typedef struct {
         size_t n;
     } held;
     arb_strs_t handles;  //  the task names it runs; empty: every name
+    bool acks;           //  it keeps results until RESULT_OK, and its HEARTBEAT busy
+                         //  counts every task it holds (results not acknowledged too)
 } arb_register_body_t;
 
 typedef struct {
@@ -758,7 +802,7 @@ typedef struct {
 } arb_emit_body_t;
 
 typedef struct {
-    uint32_t busy;  //  worker: tasks running now (for stats)
+    uint32_t busy;  //  worker: tasks running now; with acks, every task it holds
 } arb_heartbeat_body_t;
 
 typedef struct {
@@ -777,6 +821,15 @@ typedef struct {
 typedef struct {
     uint8_t unused;
 } arb_bye_body_t;
+
+//  The answer to a RESULT of a session registered with acks, after the
+//  broker's commit: the tasks whose outcome it stored, and those whose
+//  outcome it refused (the lease had ended). Either way the worker may
+//  forget them.
+typedef struct {
+    arb_ids_t stored;
+    arb_ids_t refused;
+} arb_result_ok_body_t;
 
 //  ---------------------------------------------------------------------
 //  Messages.
@@ -829,7 +882,9 @@ arb_err_t arb_msg_decode_code (arb_msg_t *self);
 zmsg_t *arb_msg_encode (arb_msg_t **self_p);
 
 //  Sends the message and destroys it. Returns 0, or -1 if the socket
-//  refused it (message lost: a ROUTER peer gone or over its high-water mark).
+//  refused it (message lost), with errno saying why: on a ROUTER with
+//  ZMQ_ROUTER_MANDATORY, EHOSTUNREACH (no such peer: it is gone) or
+//  EAGAIN (its queue is at the high-water mark).
 int arb_msg_send (arb_msg_t **self_p, void *sock);
 
 //  Decodes a received multipart message; takes ownership of it. routed is

@@ -28,10 +28,15 @@
               A heavy handler must return, not call exit(): exit() would run
               the parent's atexit handlers (czmq's) in the child.
 
-    The worker re-registers when the broker answers ERROR 410 (it restarted
-    or declared this worker dead) or has been silent for its liveness
-    window; results of tasks leased before are then dropped, since the
-    broker has already given those tasks back.
+    Each result stays with the worker until the broker acknowledges it
+    after its commit (RESULT_OK): sent again when no answer comes, claimed
+    when the worker registers again. The worker re-registers when the
+    broker answers ERROR 410 (it restarted or declared this worker dead)
+    or when it finds itself silent for the liveness window (nothing from
+    the broker, or stopped): then before it starts anything that came
+    meanwhile. Its REGISTER claims the tasks it still runs and the results
+    it keeps; the broker gives back those nobody else has had, so each runs
+    once, and the worker drops the rest.
 
     Shutdown (SIGINT/SIGTERM, seen through czmq's zsys_interrupted, or
     arb_worker_stop): the worker cancels its credit, lets running tasks
@@ -44,6 +49,7 @@
 #ifndef ARB_WORKER_H
 #define ARB_WORKER_H
 
+#include "arb_curve.h"
 #include "arb_job.h"
 
 typedef struct _arb_worker_t arb_worker_t;
@@ -113,6 +119,15 @@ void arb_worker_set_connect_timeout (arb_worker_t *self, int timeout_ms);
 //  it. Payloads are taken up to the larger of the two.
 void arb_worker_set_max_payload (arb_worker_t *self, size_t max_payload);
 
+//  Connects with this certificate and broker key (borrowed; the worker
+//  keeps a copy), for a broker that runs with --curve (arb_curve.h).
+//  Without it, ARBITER_CERT and ARBITER_BROKER_KEY from the environment
+//  count if they are set. A broker whose handshake refuses the worker
+//  never answers: the worker logs why with its "cannot reach the broker";
+//  one that refuses its REGISTER (403: the certificate is not a worker's
+//  or an admin's) ends the run.
+void arb_worker_set_curve (arb_worker_t *self, const arb_curve_t *curve);
+
 //  What the worker logs, as a syslog level (LOG_ERR .. LOG_DEBUG; default
 //  LOG_INFO). LOG_DEBUG logs every task.
 void arb_worker_set_log_level (arb_worker_t *self, int level);
@@ -120,8 +135,10 @@ void arb_worker_set_log_level (arb_worker_t *self, int level);
 //  Runs until arb_worker_stop() or SIGINT/SIGTERM (czmq's zsys_interrupted,
 //  which it resets to 0 on the first signal so that it can see a second
 //  one). Blocks the calling thread, which owns the broker socket. Returns 0
-//  once stopped, or -1 if it could not start (bad endpoint, no handler) or
-//  could not reach the broker within the connect timeout.
+//  once stopped, or -1 if it could not start (bad endpoint, no handler,
+//  ARBITER_CERT or ARBITER_BROKER_KEY that name no usable certificate and
+//  key), could not reach the broker within the connect timeout, or the
+//  broker refused to register it (403).
 int arb_worker_run (arb_worker_t *self);
 
 //  Asks a running worker to stop, as SIGTERM would (a second call forces

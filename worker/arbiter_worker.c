@@ -21,7 +21,9 @@
 #define S_QUEUES_MAX ARB_WORKER_QUEUES_MAX
 
 typedef struct {
-    const char *broker;  //  NULL: $ARBITER_BROKER or the default
+    const char *broker;      //  NULL: $ARBITER_BROKER or the default
+    const char *cert;        //  secret certificate; NULL: $ARBITER_CERT
+    const char *broker_key;  //  the broker's public key or its file; NULL: $ARBITER_BROKER_KEY
     const char *queues[S_QUEUES_MAX];
     int queue_count;
     const char *tasks[ARB_HANDLES_MAX];  //  task names it runs; none: every name
@@ -48,6 +50,11 @@ s_usage (FILE *out)
              "the payload on stdin, the result from stdout, the error from stderr's end.\n"
              "\n"
              "  --broker EP         broker endpoint (default $ARBITER_BROKER, else %s)\n"
+             "  --cert FILE         this worker's secret certificate (arbiter keygen NAME\n"
+             "                      --role worker writes NAME.cert_secret), for a broker that\n"
+             "                      runs with --curve (default $ARBITER_CERT)\n"
+             "  --broker-key KEY|FILE  the broker's public key, or its broker.cert file\n"
+             "                      (default $ARBITER_BROKER_KEY)\n"
              "  --queue Q           queue to take tasks from; repeat for more (default: default)\n"
              "  --task NAME         run only tasks of this name; repeat for more (default: every\n"
              "                      name). The broker sends the worker no other task\n"
@@ -134,6 +141,8 @@ s_log_level (const char *name)
 
 enum {
     S_OPT_BROKER = 1,
+    S_OPT_CERT,
+    S_OPT_BROKER_KEY,
     S_OPT_QUEUE,
     S_OPT_TASK,
     S_OPT_SLOTS,
@@ -158,6 +167,12 @@ s_option (s_options_t *opts, int opt, const char *arg)
     switch (opt) {
         case S_OPT_BROKER:
             opts->broker = arg;
+            return 0;
+        case S_OPT_CERT:
+            opts->cert = arg;
+            return 0;
+        case S_OPT_BROKER_KEY:
+            opts->broker_key = arg;
             return 0;
         case S_OPT_QUEUE:
             if (!s_is_name (arg))
@@ -231,6 +246,8 @@ s_parse (int argc, char **argv, s_options_t *opts)
 {
     static const struct option longopts[] = {
         {"broker", required_argument, NULL, S_OPT_BROKER},
+        {"cert", required_argument, NULL, S_OPT_CERT},
+        {"broker-key", required_argument, NULL, S_OPT_BROKER_KEY},
         {"queue", required_argument, NULL, S_OPT_QUEUE},
         {"task", required_argument, NULL, S_OPT_TASK},
         {"slots", required_argument, NULL, S_OPT_SLOTS},
@@ -304,6 +321,12 @@ main (int argc, char **argv)
     zsys_init ();
     zsys_set_logident ("arbiter-worker");
     zsys_set_logstream (stderr);
+    char why[512];
+    arb_curve_t *curve = arb_curve_resolve (opts.cert, opts.broker_key, why, sizeof (why));
+    if (!curve && *why) {
+        fprintf (stderr, "arbiter-worker: %s\n", why);
+        return 2;
+    }
 
     arb_worker_t *worker = arb_worker_new (opts.broker, opts.name);
     arb_exec_t *exec = arb_exec_new (opts.exec);
@@ -324,6 +347,9 @@ main (int argc, char **argv)
     arb_worker_set_connect_timeout (worker, opts.connect_timeout_ms);
     arb_worker_set_max_payload (worker, (size_t) opts.max_payload);
     arb_worker_set_log_level (worker, opts.log_level);
+    if (curve)
+        arb_worker_set_curve (worker, curve);
+    arb_curve_destroy (&curve);
     rc = arb_worker_run (worker);
     arb_worker_destroy (&worker);
     arb_exec_destroy (&exec);

@@ -186,14 +186,30 @@ def delete(ids: Union[int, Iterable[int], None], state: Union[State, int, str, N
         body['after_id'] = reply['last_id']
 
 
+STATS_PAGES_MAX = 1000  # pages of 1,000 queues and workers each: bounds a runaway loop
+
+
 def stats() -> Generator[Request, Body, Stats]:
-    reply = yield Request(MsgType.STATS, {})
-    return Stats.from_wire(reply)
+    """Every page of STATS, until the broker has no more queues or
+    workers to show."""
+    pages: List[Body] = []
+    body: Body = {}
+    while len(pages) < STATS_PAGES_MAX:
+        reply = yield Request(MsgType.STATS, dict(body))
+        pages.append(reply)
+        if reply['queues']:
+            body['after'] = reply['queues'][-1]['name']
+        if reply['workers']:
+            body['after_worker'] = reply['workers'][-1]['identity']
+        if not (reply['more'] or reply['more_workers']):
+            break
+    return Stats.from_wire(pages)
 
 
 def peek(queue: str, max: int) -> Generator[Request, Body, List[Peeked]]:
     reply = yield Request(MsgType.PEEK, {'queue': check_name('queue', queue), 'max': max})
-    return [Peeked(t['id'], t['attempt'], t['queue'], t['name'], t['timeout_ms'],
+    return [Peeked(t['id'], t['attempt'], t['delivered'], t['queue'], t['name'],
+                   t['timeout_ms'],
                    t['soft_timeout_ms'], t['created_ms'], t['headers'], parents(t['parents']),
                    t['args'], t['payload']) for t in reply['tasks']]
 

@@ -117,6 +117,7 @@ class MsgType(enum.IntEnum):
     HEARTBEAT = 47
     STOP = 48
     BYE = 49
+    RESULT_OK = 50
 
 
 # The reply type of each request the broker answers (besides ERROR).
@@ -233,7 +234,8 @@ QUEUE_INFO = _schema(
     'queue_info', _f('name', K.STR, True, NAME_MAX), _f('counts', K.IDS, max=STATE_MAX + 1),
     _f('paused', K.BOOL), _f('done_last_minute', K.U64), _f('oldest_ready_ms', K.U64),
     _f('max_running', K.U32), _f('rate_per_sec', K.U32), _f('retention_ms', K.U64),
-    _f('on_failure', K.STR, max=NAME_MAX), _f('done_seconds', K.IDS, max=DONE_SECONDS))
+    _f('on_failure', K.STR, max=NAME_MAX), _f('done_seconds', K.IDS, max=DONE_SECONDS),
+    _f('consumers', K.U32), _f('declared', K.BOOL))
 
 WORKER_STATS = _schema(
     'worker_stats', _f('name', K.STR, max=NAME_MAX), _f('identity', K.STR, max=NAME_MAX),
@@ -251,7 +253,7 @@ PARENT_INFO = _schema(
 
 DISPATCH_TASK = _schema(
     'dispatch_task', _f('id', K.U64, True), _f('lease', K.U64), _f('attempt', K.U32),
-    _f('sub', K.U32), _f('queue', K.STR, max=NAME_MAX), _f('name', K.STR, max=NAME_MAX),
+    _f('delivered', K.U32), _f('sub', K.U32), _f('queue', K.STR, max=NAME_MAX), _f('name', K.STR, max=NAME_MAX),
     _f('timeout_ms', K.U64), _f('soft_timeout_ms', K.U64), _f('created_ms', K.U64),
     _f('headers', K.BIN, max=HEADERS_MAX), _lst('parents', PARENT_INFO), _f('args', K.BIN),
     _f('payload', K.FRAME, True))
@@ -324,12 +326,15 @@ BODIES: Dict[MsgType, Schema] = {
                            _f('queue', K.NAME, max=NAME_MAX), _f('all', K.BOOL),
                            _f('flow', K.U64), _f('group', K.STR, max=NAME_MAX)),
     MsgType.RETRY_REPLY: _schema('retry_reply', *_CANCEL_REPLY),
-    MsgType.STATS: _schema('stats'),
+    MsgType.STATS: _schema('stats', _f('queue', K.NAME, max=NAME_MAX),
+                           _f('after', K.STR, max=NAME_MAX), _f('after_worker', K.STR, max=NAME_MAX),
+                           _f('limit', K.U32)),
     MsgType.STATS_REPLY: _schema(
         'stats_reply', _f('now_ms', K.U64), _f('uptime_ms', K.U64), _lst('queues', QUEUE_INFO),
         _lst('workers', WORKER_STATS), _f('submitted', K.U64), _f('dispatched', K.U64),
         _f('finished', K.IDS, max=STATE_MAX + 1), _f('commits', K.U64), _f('commit_us', K.U64),
-        _f('commit_buckets', K.IDS, max=COMMIT_BUCKETS)),
+        _f('commit_buckets', K.IDS, max=COMMIT_BUCKETS), _f('more', K.BOOL),
+        _f('more_workers', K.BOOL)),
     MsgType.QUEUE: _schema('queue', _f('queue', K.NAME, True, NAME_MAX),
                            _f('op', K.STR, True, NAME_MAX), _f('max_running', K.U32),
                            _f('rate_per_sec', K.U32), _f('retention_ms', K.U64),
@@ -340,8 +345,12 @@ BODIES: Dict[MsgType, Schema] = {
     MsgType.PEEK: _schema('peek', _f('queue', K.NAME, True, NAME_MAX), _f('max', K.U32)),
     MsgType.PEEK_REPLY: _schema('peek_reply', *_DISPATCH),
     MsgType.META: _schema('meta', _f('op', K.STR, True, NAME_MAX),
-                          _f('key', K.STR, max=TEXT_MAX), _f('value', K.BIN, max=META_VALUE_MAX)),
-    MsgType.META_REPLY: _schema('meta_reply', _lst('items', META_ITEM)),
+                          _f('key', K.STR, max=TEXT_MAX), _f('value', K.BIN, max=META_VALUE_MAX),
+                          _f('expect', K.BIN, max=META_VALUE_MAX), _f('absent', K.BOOL),
+                          _f('remove', K.BOOL), _f('after', K.STR, max=TEXT_MAX),
+                          _f('limit', K.U32)),
+    MsgType.META_REPLY: _schema('meta_reply', _lst('items', META_ITEM), _f('matched', K.BOOL),
+                                _f('more', K.BOOL)),
     MsgType.LIMIT: _schema('limit', _f('name', K.NAME, True, NAME_MAX), _f('max_running', K.U32),
                            _f('rate_per_sec', K.U32), _f('clear', K.STRS, max=8)),
     MsgType.SCHEDULE: _schema('schedule', _f('op', K.STR, True, NAME_MAX), *_SCHEDULE_FIELDS),
@@ -354,7 +363,7 @@ BODIES: Dict[MsgType, Schema] = {
     MsgType.REGISTER: _schema(
         'register', _f('name', K.NAME, max=NAME_MAX), _f('mode', K.STR, max=NAME_MAX),
         _f('slots', K.U32), _f('pid', K.U32), _f('host', K.NAME, max=NAME_MAX),
-        _lst('held', HELD), _f('handles', K.STRS, max=HANDLES_MAX)),
+        _lst('held', HELD), _f('handles', K.STRS, max=HANDLES_MAX), _f('acks', K.BOOL)),
     MsgType.WELCOME: _schema('welcome', _f('heartbeat_ms', K.U32, True),
                              _f('liveness_ms', K.U32, True), _f('epoch', K.U64),
                              _lst('adopted', HELD), _f('max_payload', K.U64)),
@@ -368,6 +377,8 @@ BODIES: Dict[MsgType, Schema] = {
     MsgType.HEARTBEAT: _schema('heartbeat', _f('busy', K.U32)),
     MsgType.STOP: _schema('stop', _lst('tasks', STOP_ITEM, required=True)),
     MsgType.BYE: _schema('bye'),
+    MsgType.RESULT_OK: _schema('result_ok', _f('stored', K.IDS, max=LIST_MAX),
+                               _f('refused', K.IDS, max=LIST_MAX)),
 }
 
 

@@ -83,6 +83,9 @@ class Job:
         self.id: int = task['id']
         self.lease: int = task['lease']
         self.attempt: int = task['attempt']
+        #  how many times the task was handed out before (releases, lost
+        #  workers, a broker restart while it ran): AMQP's redelivered
+        self.delivered: int = task['delivered']
         self.name: str = task['name'] or ''
         self.queue: str = task['queue'] or 'default'
         self.payload: bytes = task['payload']

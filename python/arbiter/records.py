@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 from .errors import TaskFailed
 
@@ -230,7 +230,8 @@ def outcomes(tasks: List[Mapping[str, Any]]) -> List[Outcome]:
 class QueueStats:
     """A queue in STATS: tasks per state (``counts[State.READY]``), whether
     paused, tasks done in the last minute (and per second, oldest first),
-    the age of its oldest ready task, and its settings (0 / None: default)."""
+    the age of its oldest ready task, its settings (0 / None: default),
+    the worker sessions with credit on it, and whether it was declared."""
 
     name: str
     counts: Dict[State, int]
@@ -242,6 +243,8 @@ class QueueStats:
     retention_ms: int
     on_failure: Optional[str]
     done_seconds: List[int]
+    consumers: int
+    declared: bool
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> 'QueueStats':
@@ -285,10 +288,14 @@ class Stats:
         return next((q for q in self.queues if q.name == name), None)
 
     @classmethod
-    def from_wire(cls, d: Mapping[str, Any]) -> 'Stats':
-        values = dict(d)
-        values['queues'] = [QueueStats.from_wire(q) for q in d['queues']]
-        values['workers'] = [WorkerStats(**w) for w in d['workers']]
+    def from_wire(cls, pages: Sequence[Mapping[str, Any]]) -> 'Stats':
+        """Stats from the pages of STATS_REPLY the broker sent (its counters
+        from the last page, its queues and workers from them all)."""
+        values = dict(pages[-1])
+        values.pop('more')
+        values.pop('more_workers')
+        values['queues'] = [QueueStats.from_wire(q) for page in pages for q in page['queues']]
+        values['workers'] = [WorkerStats(**w) for page in pages for w in page['workers']]
         return cls(**values)
 
 
@@ -315,6 +322,7 @@ class Peeked:
 
     id: int
     attempt: int
+    delivered: int  # how many times it was handed out before
     queue: Optional[str]
     name: Optional[str]
     timeout_ms: int

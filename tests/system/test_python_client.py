@@ -36,8 +36,12 @@ def test_submit_with_every_option(client, fast_broker):
     assert (info.queue, info.name, info.key, info.priority) == ('opts', 'job', 'k-1', 7)
     assert (info.max_attempts, info.timeout_ms, info.soft_timeout_ms) == (3, 60000, 30000)
     assert info.args == b'{"a":1}' and info.state is State.READY
+    # a paused queue shows nothing at its head: nothing would come from it
+    assert client.peek('opts', 5) == []
+    client.resume('opts')  # no worker takes from it
     head = client.peek('opts', 5)
-    assert [(p.id, p.payload, p.name) for p in head] == [(t, 'payload é'.encode(), 'job')]
+    assert [(p.id, p.payload, p.name, p.delivered) for p in head] == \
+        [(t, 'payload é'.encode(), 'job', 0)]
     later = client.submit('job', queue='opts', delay=60)
     at = client.submit('job', queue='opts', at=time.time() + 120)
     assert client.status(later).state is State.SCHEDULED

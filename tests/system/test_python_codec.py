@@ -3,6 +3,8 @@ broker: every message survives a round trip, malformed input is refused
 naming the field (as the C decoder names it), and what the broker would
 refuse is refused before sending, in the broker's and the CLI's words."""
 
+import os
+import re
 import struct
 import time
 
@@ -277,3 +279,60 @@ def test_workflow_files_become_specs_with_their_edges():
     with pytest.raises(Invalid) as e:
         flows.parse('{"tasks": [], "tasks": []}', 'dag', 'x.json')
     assert "duplicate object key 'tasks'" in e.value.reason
+
+
+# ---------------------------------------------------------------------
+# The Python codec speaks the C codec's schemas, field for field: a field
+# the broker adds and the Python codec does not know makes it refuse the
+# broker's replies (a strict decoder refuses unknown keys).
+
+C_CODEC = os.path.join(os.path.dirname(__file__), '..', '..', 'proto', 'arb_proto.c')
+
+
+def c_schemas():
+    """The schemas of proto/arb_proto.c: {'s_NAME_schema': [(key, kind, required, sub)]}."""
+    src = open(C_CODEC).read()
+    macros = {}
+    for m in re.finditer(r'#define (\w+)\s*\\\n((?:.*\\\n)*.*\n)', src):
+        body = m.group(2).replace('\\\n', ' ')
+        if 'FLD' in body or 'LST' in body:
+            macros[m.group(1)] = body
+    arrays = {}
+    for m in re.finditer(r'static const arb_field_t (\w+)\[\] = \{(.*?)\};', src, re.S):
+        text = m.group(2)
+        for name, body in macros.items():
+            text = re.sub(r'\b%s\b' % name, body, text)
+        fields = []
+        for f in re.finditer(r'\b(FLD|LST)\s*\(([^()]*)\)', text):
+            args = [a.strip() for a in f.group(2).split(',')]
+            if f.group(1) == 'FLD':
+                fields.append((args[1], args[2].replace('ARB_F_', ''), args[3] == 'true', None))
+            else:
+                fields.append((args[1], 'LIST', args[2] == 'true', args[4]))
+        arrays[m.group(1)] = fields
+    schemas = {}
+    for m in re.finditer(r'\b(?:SCHEMA|EMPTY_SCHEMA)\s*\((\w+),\s*\w+(?:,\s*(\w+))?\)', src):
+        schemas[m.group(1)] = arrays.get(m.group(2), []) if m.group(2) else []
+    return schemas
+
+
+def test_schemas_match_the_c_codec():
+    c = c_schemas()
+    seen = set()
+
+    def compare(schema, c_name):
+        if c_name in seen:
+            return
+        seen.add(c_name)
+        assert c_name in c, 'the C codec has no %s (Python schema %s)' % (c_name, schema.name)
+        c_fields = c[c_name]
+        py = [(f.key, f.kind.name, f.required) for f in schema.fields]
+        assert py == [(k, kind, req) for k, kind, req, _ in c_fields], \
+            'schema %s differs from the C codec' % schema.name
+        for f, (_, _, _, sub) in zip(schema.fields, c_fields):
+            if f.kind is codec.Kind.LIST:
+                compare(f.sub, sub)
+
+    for schema in codec.BODIES.values():
+        compare(schema, 's_%s_schema' % schema.name)
+    assert len(codec.BODIES) == len([t for t in MsgType])

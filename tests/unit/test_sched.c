@@ -16,6 +16,7 @@
 typedef struct {
     arb_task_t *sent[256];
     arb_session_t *to[256];
+    uint32_t delivered[256];  //  what each task's count said as it went (times before)
     size_t count;
     arb_task_t *expired[16];
     size_t expired_count;
@@ -30,6 +31,7 @@ s_dispatch (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *task)
     if (log->refuse)
         return -1;
     log->to[log->count] = session;
+    log->delivered[log->count] = task->delivered;
     log->sent[log->count++] = task;
     return 0;
 }
@@ -167,6 +169,39 @@ test_released_task_goes_first (void **state)
     arb_sched_destroy (&sched);
 }
 
+//  Tasks back at the head keep their places there, whatever the order
+//  they came back in (a Kestrel item aborted after the ones behind it were
+//  given back), with aging or without.
+static void
+test_released_tasks_keep_their_order (void **state)
+{
+    (void) state;
+    for (int aging = 0; aging < 2; aging++) {
+        s_log_t log;
+        arb_sched_t *sched = s_sched (&log, aging ? 1000 : 0);
+        arb_session_t *w = s_worker (sched, "w", "q", 3);
+        for (uint64_t id = 1; id <= 4; id++)
+            s_add (sched, "q", id, 0, NOW + id);
+        arb_sched_dispatch (sched, NOW + 10, MONO);
+        assert_int_equal (log.count, 3);
+        arb_task_t *sent[3] = {log.sent[0], log.sent[1], log.sent[2]};
+        uint64_t back[] = {2, 3, 1};
+        for (size_t i = 0; i < 3; i++) {
+            arb_task_t *task = sent[back[i] - 1];
+            arb_sched_unlease (sched, task);
+            arb_sched_make_ready (sched, task, true, NOW + 20 + i, MONO);
+        }
+        s_give_credit (sched, w, "q", 4);
+        log.count = 0;
+        arb_sched_dispatch (sched, NOW + 30, MONO + 30);
+        assert_int_equal (log.count, 4);
+        for (size_t i = 0; i < 4; i++)
+            assert_int_equal (log.sent[i]->id, i + 1);
+        s_finish_sent (sched, &log);
+        arb_sched_destroy (&sched);
+    }
+}
+
 //  With aging, waiting long enough outranks priority; without, never.
 static void
 test_aging (void **state)
@@ -251,9 +286,6 @@ test_leases (void **state)
     arb_sched_destroy (&sched);
 }
 
-//  A worker that still runs a task may have it back while nobody else has
-//  it: under a lease from before the broker's start, or the lease it lost;
-//  or from another session of the same worker process.
 //  The first place of each id of a list a peer sends, repeats found in
 //  O(n log n).
 static void
@@ -278,6 +310,9 @@ test_ids_first (void **state)
     free (many);
 }
 
+//  A worker that still runs a task may have it back while nobody else has
+//  it: under a lease from before the broker's start, or the lease it lost;
+//  or from another session of the same worker process.
 static void
 test_adopt_and_recovery_hold (void **state)
 {
@@ -347,12 +382,78 @@ test_adopt_and_recovery_hold (void **state)
     arb_sched_make_ready (sched, task, false, NOW, MONO + 3000);
     assert_false (arb_sched_can_adopt (sched, task, w, lost));
     task->last_lease = lost;
+    task->last_worker = arb_session_worker (w);
+    task->last_lost = true;
     task->lost = 1;
     assert_true (arb_sched_can_adopt (sched, task, w, lost));
     assert_false (arb_sched_can_adopt (sched, task, w, lost + 1));
     arb_sched_adopt (sched, task, w, lost, MONO + 3100);
     assert_int_equal (task->lost, 0);
     assert_int_equal (task->last_lease, 0);
+    arb_sched_destroy (&sched);
+}
+
+//  Who may take a task back, and under which lease (issue 10): only a
+//  registered worker, only the lease it held (a lease of an earlier run
+//  for a task this run has not leased; the lease it lost itself; the lease
+//  a running task has, or an earlier claim named), never a lease made up.
+static void
+test_adopt_only_what_was_held (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);  //  epoch 7
+    arb_task_t *task = s_add (sched, "q", 1, 0, NOW);
+    arb_task_t *other = s_add (sched, "q", 2, 0, NOW);
+    uint64_t before = (6ull << ARB_LEASE_BITS) | 3;
+    //  a peer that never registered takes nothing, whatever the lease
+    zframe_t *identity = zframe_new ("p", 1);
+    arb_session_t *peer = arb_sched_open_session (sched, identity, MONO);
+    zframe_destroy (&identity);
+    assert_false (arb_sched_can_adopt (sched, task, peer, before));
+    assert_false (arb_sched_can_adopt (sched, task, NULL, before));
+    arb_session_t *w = s_worker (sched, "w", "q", 0);
+    arb_session_set_info (w, "w", "light", 1, 42, "host");
+    arb_session_set_register_id (w, 5);
+    //  lease 1 is of epoch 0, which no run ever had
+    assert_false (arb_sched_can_adopt (sched, task, w, 1));
+    assert_true (arb_sched_can_adopt (sched, task, w, before));
+    //  a task this run has leased is no longer an earlier run's
+    arb_session_t *x = s_worker (sched, "x", "q", 1);
+    arb_session_set_info (x, "x", "light", 1, 43, "host");
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 1);
+    arb_task_t *sent = log.sent[0];
+    uint64_t lease = sent->lease;
+    //  running: only under its lease, and only the same worker
+    assert_false (arb_sched_can_adopt (sched, sent, w, lease));
+    assert_false (arb_sched_can_adopt (sched, sent, w, before));
+    arb_session_t *x2 = s_worker (sched, "x2", "q", 0);
+    arb_session_set_info (x2, "x", "light", 1, 43, "host");
+    arb_session_set_register_id (x2, 1);
+    assert_false (arb_sched_can_adopt (sched, sent, x2, lease + 1));
+    assert_true (arb_sched_can_adopt (sched, sent, x2, lease));
+    //  taken back out of step: claimable by its worker, as not lost
+    arb_sched_give_back (sched, sent, true, NOW, MONO);
+    assert_int_equal (sent->state, ARB_STATE_READY);
+    assert_int_equal (sent->attempts, 0);
+    assert_int_equal (sent->lost, 0);
+    assert_false (arb_sched_can_adopt (sched, sent, w, lease));
+    assert_false (arb_sched_can_adopt (sched, sent, x2, before));
+    assert_true (arb_sched_can_adopt (sched, sent, x2, lease));
+    assert_int_equal (arb_sched_adopt (sched, sent, x2, lease, MONO), ARB_ADOPT_LEASED);
+    assert_int_equal (sent->lost, 0);
+    assert_int_equal (sent->claimed_lease, lease);
+    //  a later REGISTER of that worker that never saw the WELCOME names
+    //  the lease it claimed, not the new one
+    arb_session_t *x3 = s_worker (sched, "x3", "q", 0);
+    arb_session_set_info (x3, "x", "light", 1, 43, "host");
+    arb_session_set_register_id (x3, 2);
+    assert_true (arb_sched_can_adopt (sched, sent, x3, lease));
+    assert_int_equal (arb_sched_adopt (sched, sent, x3, lease, MONO), ARB_ADOPT_MOVED);
+    assert_true (arb_sched_can_adopt (sched, sent, x3, sent->lease));
+    //  the other task, never leased in this run: an earlier run's lease
+    assert_true (arb_sched_can_adopt (sched, other, w, before));
     arb_sched_destroy (&sched);
 }
 
@@ -754,6 +855,173 @@ s_int_slot (void *item)
     return &((arb_task_t *) item)->ready_slot;
 }
 
+//  A task counts every time it is handed out, releases and lost leases
+//  included; a dispatch that could not be sent, or a task taken back by
+//  its worker (the same delivery going on), does not count.
+static void
+test_deliveries (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_session_t *w = s_worker (sched, "w", "q", 1);
+    arb_task_t *task = s_add (sched, "q", 1, 0, NOW);
+    log.refuse = true;
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (task->delivered, 0);
+    log.refuse = false;
+    arb_sched_touch_queue (sched, task->queue);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 1);
+    assert_int_equal (log.delivered[0], 0);  //  the first time
+    assert_int_equal (task->delivered, 1);
+    //  released: back at the head, the next dispatch says once before
+    arb_sched_unlease (sched, task);
+    arb_sched_make_ready (sched, task, true, NOW, MONO);
+    arb_sched_credit (sched, w, 0, NULL, 0, 1, false);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 2);
+    assert_int_equal (log.delivered[1], 1);
+    //  its lease lost, then claimed back by the worker: still two
+    uint64_t lease = task->lease;
+    arb_sched_unlease (sched, task);
+    arb_sched_make_ready (sched, task, false, NOW, MONO);
+    task->last_lease = lease;
+    assert_int_equal (arb_sched_adopt (sched, task, w, lease, MONO), ARB_ADOPT_LEASED);
+    assert_int_equal (task->delivered, 2);
+    //  TAKE counts too
+    arb_task_t *other = s_add (sched, "q", 2, 0, NOW);
+    assert_int_equal (arb_sched_take (sched, w, "q", 5, NOW, MONO), 1);
+    assert_int_equal (other->delivered, 1);
+    arb_sched_destroy (&sched);
+}
+
+//  Consumers of a queue are the sessions with credit on it, each once.
+static void
+test_consumer_counts (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_queue_t *q = arb_sched_queue (sched, "q");
+    assert_int_equal (arb_sched_consumers (sched, q), 0);
+    arb_session_t *gateway = s_worker (sched, "g", "q", 1);
+    const char *queues[] = {"q"};
+    for (uint32_t sub = 1; sub <= 3; sub++)
+        arb_sched_credit (sched, gateway, sub, queues, 1, 5, false);
+    s_worker (sched, "idle", "q", 0);
+    arb_session_t *busy = s_worker (sched, "busy", "q", 1);
+    s_worker (sched, "elsewhere", "r", 4);
+    assert_int_equal (arb_sched_consumers (sched, q), 2);
+    //  credit used up: no longer a consumer
+    s_add (sched, "q", 1, 0, NOW);
+    arb_sched_credit (sched, busy, 0, NULL, 0, 0, true);
+    assert_int_equal (arb_sched_consumers (sched, q), 1);
+    arb_sched_destroy (&sched);
+}
+
+//  PEEK sees the ready tasks in dispatch order and takes none; it skips
+//  expired tasks and sees nothing of a paused or held queue.
+static void
+test_peek (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_queue_t *q = arb_sched_queue (sched, "q");
+    for (uint64_t id = 1; id <= 20; id++)
+        s_add (sched, "q", id, (int32_t) (id % 4), NOW);
+    arb_sched_find (sched, 3)->expires_ms = NOW + 5;
+    arb_task_t *seen[20];
+    size_t count = arb_sched_peek (sched, q, seen, 6, NOW + 10, MONO);
+    assert_int_equal (count, 6);
+    uint64_t expect[] = {7, 11, 15, 19, 2, 6};  //  priority 3 (but 3, expired), then 2
+    for (size_t i = 0; i < count; i++)
+        assert_int_equal (seen[i]->id, expect[i]);
+    assert_int_equal (arb_queue_size (q), 20);
+    count = arb_sched_peek (sched, q, seen, 20, NOW + 10, MONO);
+    assert_int_equal (count, 19);
+    //  the order a worker then gets is the same
+    s_worker (sched, "w", "q", 4);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.sent[0]->id, 3);  //  not expired at NOW
+    assert_int_equal (log.sent[1]->id, 7);
+    arb_queue_settings (q)->paused = true;
+    assert_int_equal (arb_sched_peek (sched, q, seen, 6, NOW, MONO), 0);
+    arb_queue_settings (q)->paused = false;
+    arb_sched_hold_ready (sched, MONO + 100);
+    assert_int_equal (arb_sched_peek (sched, q, seen, 6, NOW, MONO), 0);
+    assert_int_equal (arb_sched_peek (sched, q, seen, 6, NOW, MONO + 100), 6);
+    arb_sched_destroy (&sched);
+}
+
+//  PEEK sees the tasks set aside by name too, in their places among the
+//  others, as a worker that runs every name would take them.
+static void
+test_peek_sees_tasks_set_aside (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_queue_t *q = arb_sched_queue (sched, "q");
+    for (uint64_t id = 1; id <= 6; id++)
+        s_add_named (sched, "q", id, id % 2 ? "resize" : "add", 0);
+    s_picky_worker (sched, "a", "q", 1, "add", NULL);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.sent[0]->id, 2);
+    assert_true (arb_queue_aside_count (q) > 0);  //  task 1 went past, set aside
+    arb_task_t *seen[6];
+    assert_int_equal (arb_sched_peek (sched, q, seen, 6, NOW, MONO), 5);
+    uint64_t expect[] = {1, 3, 4, 5, 6};
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal (seen[i]->id, expect[i]);
+    assert_int_equal (arb_queue_oldest_ms (q, NOW + 50), 50);
+    arb_sched_destroy (&sched);
+}
+
+//  A queue knows its unfinished tasks and its oldest ready one without a
+//  walk of its backlog.
+static void
+test_queue_lists (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_queue_t *q = arb_sched_queue (sched, "q");
+    s_add (sched, "q", 1, 0, NOW);
+    s_add (sched, "q", 2, 5, NOW + 100);
+    s_add (sched, "other", 3, 0, NOW);
+    arb_task_t *waiting = arb_sched_new_task (sched, "q", "job");
+    waiting->id = 4;
+    waiting->state = ARB_STATE_WAITING;
+    arb_sched_add (sched, waiting, NOW, MONO);
+    size_t members = 0;
+    for (arb_task_t *t = arb_queue_first_task (q); t; t = t->queue_next)
+        members++;
+    assert_int_equal (members, 3);
+    assert_int_equal (arb_queue_oldest_ms (q, NOW + 1000), 1000);
+    //  the higher priority goes first; the oldest stays
+    arb_session_t *w = s_worker (sched, "w", "q", 1);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.sent[0]->id, 2);
+    assert_int_equal (arb_queue_oldest_ms (q, NOW + 1000), 1000);
+    //  the oldest goes: only the running and the waiting one are left, none ready
+    arb_sched_credit (sched, w, 0, NULL, 0, 1, false);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (arb_queue_oldest_ms (q, NOW + 1000), 0);
+    //  released, it is ready again, and the youngest
+    arb_sched_unlease (sched, log.sent[1]);
+    arb_sched_make_ready (sched, log.sent[1], true, NOW + 900, MONO);
+    assert_int_equal (arb_queue_oldest_ms (q, NOW + 1000), 100);
+    s_finish_sent (sched, &log);
+    members = 0;
+    for (arb_task_t *t = arb_queue_first_task (q); t; t = t->queue_next)
+        members++;
+    assert_int_equal (members, 1);
+    assert_int_equal (arb_queue_first_task (q)->id, 4);
+    arb_sched_destroy (&sched);
+}
+
 static void
 test_heap_random (void **state)
 {
@@ -788,12 +1056,14 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_priority_then_fifo),
         cmocka_unit_test (test_released_task_goes_first),
+        cmocka_unit_test (test_released_tasks_keep_their_order),
         cmocka_unit_test (test_aging),
         cmocka_unit_test (test_credit_is_never_exceeded),
         cmocka_unit_test (test_workers_share_round_robin),
         cmocka_unit_test (test_leases),
         cmocka_unit_test (test_ids_first),
         cmocka_unit_test (test_adopt_and_recovery_hold),
+        cmocka_unit_test (test_adopt_only_what_was_held),
         cmocka_unit_test (test_lease_expiry_by_liveness),
         cmocka_unit_test (test_timers),
         cmocka_unit_test (test_max_running_and_pause),
@@ -807,6 +1077,11 @@ main (void)
         cmocka_unit_test (test_expired_tasks_are_not_dispatched),
         cmocka_unit_test (test_failed_send_puts_task_back),
         cmocka_unit_test (test_counts_follow_states),
+        cmocka_unit_test (test_deliveries),
+        cmocka_unit_test (test_consumer_counts),
+        cmocka_unit_test (test_peek),
+        cmocka_unit_test (test_peek_sees_tasks_set_aside),
+        cmocka_unit_test (test_queue_lists),
         cmocka_unit_test (test_heap_random),
     };
     return cmocka_run_group_tests_name ("sched", tests, NULL, NULL);
