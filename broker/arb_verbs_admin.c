@@ -102,8 +102,7 @@ s_add_worker (const arb_verbs_t *verbs, arb_msg_t *reply, arb_session_t *session
     w->name = arb_msg_strdup (reply, arb_session_name (session));
     w->identity = arb_msg_strdup (reply, arb_session_key (session));
     w->slots = arb_session_slots (session);
-    int64_t credit = arb_session_credit (session);  //  may sum past 2^32
-    w->credit = credit > UINT32_MAX ? UINT32_MAX : (uint32_t) credit;
+    w->credit = (uint32_t) arb_session_credit (session);
     w->busy = (uint32_t) arb_session_lease_count (session);
     //  last heartbeat as Unix ms (the session keeps monotonic time)
     w->last_seen_ms =
