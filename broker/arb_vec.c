@@ -5,14 +5,21 @@
 #include <assert.h>
 #include <stdlib.h>
 
+void *
+arb_array_grow (void *array, size_t count, size_t *capacity, size_t size)
+{
+    if (count < *capacity)
+        return array;
+    *capacity = *capacity ? *capacity * 2 : 16;
+    array = realloc (array, *capacity * size);
+    assert (array);
+    return array;
+}
+
 void
 arb_vec_push (arb_vec_t *self, uint64_t value)
 {
-    if (self->n == self->capacity) {
-        self->capacity = self->capacity ? self->capacity * 2 : 16;
-        self->v = (uint64_t *) realloc (self->v, self->capacity * sizeof (uint64_t));
-        assert (self->v);
-    }
+    self->v = (uint64_t *) arb_array_grow (self->v, self->n, &self->capacity, sizeof (uint64_t));
     self->v[self->n++] = value;
 }
 

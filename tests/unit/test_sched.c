@@ -310,6 +310,27 @@ test_ids_first (void **state)
     free (many);
 }
 
+//  Arrays a peer grows one element at a time (a session's subscriptions,
+//  a queue's consumers) double their allocation: 100,000 additions
+//  reallocate 14 times, keeping every element.
+static void
+test_array_grow (void **state)
+{
+    (void) state;
+    size_t *array = NULL, count = 0, capacity = 0, grown = 0;
+    for (; count < 100000; count++) {
+        size_t before = capacity;
+        array = (size_t *) arb_array_grow (array, count, &capacity, sizeof (size_t));
+        grown += capacity != before;
+        array[count] = count;
+    }
+    assert_int_equal (grown, 14);  //  16, 32, ..., 131072
+    assert_int_equal (capacity, 131072);
+    for (size_t i = 0; i < count; i++)
+        assert_int_equal (array[i], i);
+    free (array);
+}
+
 //  A worker that still runs a task may have it back while nobody else has
 //  it: under a lease from before the broker's start, or the lease it lost;
 //  or from another session of the same worker process.
@@ -1062,6 +1083,7 @@ main (void)
         cmocka_unit_test (test_workers_share_round_robin),
         cmocka_unit_test (test_leases),
         cmocka_unit_test (test_ids_first),
+        cmocka_unit_test (test_array_grow),
         cmocka_unit_test (test_adopt_and_recovery_hold),
         cmocka_unit_test (test_adopt_only_what_was_held),
         cmocka_unit_test (test_lease_expiry_by_liveness),
