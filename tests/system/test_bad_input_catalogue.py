@@ -12,13 +12,18 @@ broker's memory does not grow with what it is sent.
 
 The cases are generated where that is the honest way to cover a rule
 (every field of every request with a wrong type, every limit just over,
-a valid message cut at every byte, counts that lie) and written by hand
-for the hostile conversations (results for another worker's lease, EMIT
-for a task not leased, absurd credit, floods, ...).
+a valid message cut at every byte, counts that lie, every request from
+every role that may not send it) and written by hand for the hostile
+conversations (results for another worker's lease, EMIT for a task not
+leased, heartbeats that lie, absurd credit, floods, ...). A RESULT that
+takes nothing is sent twice: by a worker without acks, which gets no
+reply, and by one with acks, whose RESULT_OK refuses it.
+
+The roles' cases run last, on a second broker started with --curve,
+whose healthy client is an admin.
 """
 
 import copy
-import os
 import random
 import struct
 import time
@@ -27,13 +32,14 @@ import msgpack
 import pytest
 import zmq
 
-import arbiter_proto
 from arbiter_proto import TYPES, Peer, decode, header
 from conftest import SANITIZED, SANITIZER_MARKS, Broker, wait_until
+from test_auth import Certs, CurveBroker
 
 MAX_PAYLOAD = 64 * 1024                     # the broker's --max-payload here
 MAX_MESSAGE = 2 * MAX_PAYLOAD + (1 << 20)   # what its socket takes at most
 REQID = 7                                   # every bad message's request id
+PING_REQIDS = 1 << 31                       # the PINGs after them: from here up
 DAY_MS = 24 * 3600 * 1000
 GHOST = 999999999                           # an id no task has (the healthy ones are low)
 
@@ -61,7 +67,7 @@ RESULT_FIELDS = [('id', U64, None), ('lease', U64, None), ('outcome', U32, None)
 EMIT_FIELDS = [('id', U64, None), ('lease', U64, None), ('queue', NAME, 200),
                ('name', NAME, 200)]
 
-# type: (a valid body whose fields the cases spoil, frames it carries, fields
+# a type name: (a valid body whose fields the cases spoil, frames it carries, fields
 # by path). A path is the keys and indexes down to the field.
 REQUESTS = {
     'SUBMIT': ({'tasks': [{'name': 'cat', 'queue': 'cat-submit'}]}, 1,
@@ -196,7 +202,12 @@ CASES = []
 
 
 class Case:
-    """One entry of the catalogue. kind groups the cases in the report."""
+    """One entry of the catalogue. kind groups the cases in the report;
+    role (client, worker, admin, none, stranger, anonymous) sends it, as a
+    peer of that certificate, to the broker with --curve (None: to the
+    broker without, where every peer may send everything)."""
+
+    role = None
 
     def __init__(self, kind, name):
         self.kind = kind
@@ -212,13 +223,14 @@ class Refused(Case):
     holding each of the given texts) and changing nothing. A worker verb
     is sent by a registered peer when registered is set."""
 
-    def __init__(self, kind, name, parts, code, *reason, registered=False, reqid=REQID):
+    def __init__(self, kind, name, parts, code, *reason, registered=False, reqid=REQID,
+                 role=None):
         super().__init__(kind, name)
         self.parts, self.code, self.reason = parts, code, reason
-        self.registered, self.reqid = registered, reqid
+        self.registered, self.reqid, self.role = registered, reqid, role
 
     def run(self, arena):
-        peer = arena.peer()
+        peer = arena.peer(self.role)
         if self.registered:
             arena.register(peer, 'cat-' + self.kind)
         before = arena.snapshot(peer)
@@ -236,21 +248,67 @@ class Refused(Case):
 
 
 class Dropped(Case):
-    """One message the protocol drops without a reply (a worker's RESULT or
-    EMIT that quotes no lease of its own): no answer, nothing changed."""
+    """One message of a registered worker that the protocol takes without
+    a reply (a RESULT or EMIT that quotes no lease of its own, a HEARTBEAT):
+    no answer, nothing changed. With refused (a list of ids) the worker
+    registers with acks, and its RESULT is answered RESULT_OK refusing
+    those ids, storing none."""
 
-    def __init__(self, kind, name, parts):
+    def __init__(self, kind, name, parts, refused=None):
         super().__init__(kind, name)
-        self.parts = parts
+        self.parts, self.refused = parts, refused
 
     def run(self, arena):
         peer = arena.peer()
-        arena.register(peer, 'cat-' + self.kind)
+        acks = self.refused is not None
+        arena.register(peer, 'cat-' + self.kind, acks=acks)
         before = arena.snapshot(peer)
-        replies = arena.send_then_ping(peer, self.parts)
-        assert replies == [], 'expected no reply, got %r' % (replies,)
+        arena.late(peer, self.parts, self.refused if acks else None)
         assert arena.snapshot(peer) == before, 'a dropped message changed something'
         peer.send('BYE', {})
+
+
+def late_result(kind, name, body, frames):
+    """A RESULT that quotes no lease of the sender's, twice: from a worker
+    without acks (no reply) and from one with acks (RESULT_OK refusing
+    every id, in order)."""
+    parts = msg('RESULT', body, frames)
+    Dropped(kind, name + ' -> dropped without a reply', parts)
+    Dropped(kind, name + ' from a worker with acks -> RESULT_OK refusing it', parts,
+            refused=[r['id'] for r in body['results']])
+
+
+class Permitted(Case):
+    """A request that a certificate's role may send (the positive control
+    of the roles table): whatever the broker answers, it is not 403."""
+
+    def __init__(self, kind, name, parts, role):
+        super().__init__(kind, name)
+        self.parts, self.role = parts, role
+
+    def run(self, arena):
+        peer = arena.peer(self.role)
+        replies = arena.send_then_ping(peer, self.parts)
+        assert not [r for r in replies if r[0] == 'ERROR' and r[2]['code'] == 403], replies
+        if self.parts[0][3] == TYPES['REGISTER']:
+            peer.send('BYE', {})
+
+
+class Unheard(Case):
+    """A peer whose CURVE handshake the broker refuses (a certificate not
+    in allowed/, or none): it never sees a message, and the broker goes on
+    serving the others."""
+
+    def __init__(self, kind, name, role):
+        super().__init__(kind, name)
+        self.role = role
+
+    def run(self, arena):
+        peer = arena.peer(self.role)
+        peer.send('PING', {})
+        peer.send('SUBMIT', {'tasks': [{'name': 'x', 'queue': 'cat-unheard'}]}, [b''])
+        # silence is all there is to see: a bounded wait, a healthy PING after it
+        assert not peer.sock.poll(500), 'a refused peer got %r' % (peer.sock.recv_multipart(),)
 
 
 class Answered(Case):
@@ -692,12 +750,15 @@ Refused('wrong state', 'CREDIT of a new subscription naming no queue -> 400',
 Refused('wrong state', 'CREDIT naming an empty queue -> 422',
         msg('CREDIT', {'queues': ['ok', ''], 'credit': 5}), 422, 'queues[1]: must not be empty',
         registered=True)
+for body, frames in [
+        ({'results': [{'id': 999999999, 'lease': 1}]}, 1),
+        ({'results': [{'id': GHOST, 'lease': 0}]}, 1),
+        ({'results': [{'id': (1 << 64) - 1, 'lease': (1 << 64) - 1, 'outcome': 1,
+                       'error': 'x'}]}, 1),
+        ({'results': [{'id': GHOST, 'lease': 1, 'outcome': 2}] * 50}, 50)]:
+    late_result('wrong state', 'RESULT %s quoting no lease of its own' % short(body), body,
+                frames)
 for type_name, body, frames in [
-        ('RESULT', {'results': [{'id': 999999999, 'lease': 1}]}, 1),
-        ('RESULT', {'results': [{'id': GHOST, 'lease': 0}]}, 1),
-        ('RESULT', {'results': [{'id': (1 << 64) - 1, 'lease': (1 << 64) - 1, 'outcome': 1,
-                                 'error': 'x'}]}, 1),
-        ('RESULT', {'results': [{'id': GHOST, 'lease': 1, 'outcome': 2}] * 50}, 50),
         ('EMIT', {'items': [{'id': 999999999, 'lease': 1, 'queue': 'cat-state'}]}, 1),
         ('EMIT', {'items': [{'id': GHOST, 'lease': 0, 'queue': 'cat-state'}] * 50}, 50),
         ('HEARTBEAT', {'busy': (1 << 32) - 1}, 0)]:
@@ -722,8 +783,8 @@ for ghost in (0, 999999999, 1 << 63, (1 << 64) - 1):
     Answered('no such id', 'REGISTER holding id %d -> welcome, nothing adopted' % ghost,
              msg('REGISTER', {'name': 'cat-ghost', 'held': [{'id': ghost, 'lease': 1 << 40}]}),
              'WELCOME', lambda b: not b.get('adopted'), registered='cat-ghost')
-    Dropped('no such id', 'RESULT for id %d -> dropped without a reply' % ghost,
-            msg('RESULT', {'results': [{'id': ghost, 'lease': 1}]}, 1))
+    late_result('no such id', 'RESULT for id %d' % ghost,
+                {'results': [{'id': ghost, 'lease': 1}]}, 1)
     Dropped('no such id', 'EMIT for id %d -> dropped without a reply' % ghost,
             msg('EMIT', {'items': [{'id': ghost, 'lease': 1, 'queue': 'cat-ghost'}]}, 1))
     if ghost:
@@ -750,10 +811,16 @@ Refused('no such id', 'SUBMIT after id 0 -> 422 give a ref or an id',
 # The arena: one broker for the whole catalogue, a healthy client beside it.
 
 class Arena:
-    def __init__(self, broker):
+    """A broker, the healthy client beside it, and what the cases left.
+    certs: the certificates of a broker with --curve (the healthy client
+    is then an admin)."""
+
+    def __init__(self, broker, certs=None):
         self.broker = broker
+        self.certs = certs
         self.context = zmq.Context()
-        self.healthy = Peer(broker.endpoint, self.context)
+        self.healthy = Peer(broker.endpoint, self.context,
+                            curve=certs.peer_keys(CURVE_NAMES['admin']) if certs else None)
         self.healthy_ids = {}   # client key -> task id
         self.peers = []
         self.rss = {}           # label -> RSS in KiB
@@ -776,11 +843,31 @@ class Arena:
         self.broker = self.broker.restart()
         self.rss['start'] = self.rss_kib()
 
-    def peer(self):
-        """A fresh DEALER: its own connection and routing id."""
-        p = Peer(self.broker.endpoint, self.context)
+    def peer(self, role=None):
+        """A fresh DEALER: its own connection and routing id; on the broker
+        with --curve, with the certificate of role (admin if None)."""
+        curve = None
+        if self.certs and role != 'anonymous':
+            curve = self.certs.peer_keys(CURVE_NAMES[role or 'admin'])
+        elif role and not self.certs:
+            raise AssertionError('a case with a role runs on the broker with --curve')
+        p = Peer(self.broker.endpoint, self.context, curve=curve)
+        p.role = role
         self.peers.append(p)
         return p
+
+    def late(self, peer, parts, refused=None):
+        """Sends a RESULT (or EMIT, HEARTBEAT) that takes nothing: a worker
+        registered with acks gets RESULT_OK refusing the ids refused, and
+        storing none; any other no reply at all."""
+        replies = self.send_then_ping(peer, parts)
+        if refused is None:
+            assert replies == [], 'expected no reply, got %r' % (replies,)
+            return
+        reqid = struct.unpack('>I', parts[0][4:8])[0]
+        assert [(r[0], r[1]) for r in replies] == [('RESULT_OK', reqid)], replies
+        assert replies[0][2].get('refused') == refused, replies[0][2]
+        assert not replies[0][2].get('stored'), replies[0][2]
 
     def drop_peers(self):
         for p in self.peers:
@@ -798,16 +885,22 @@ class Arena:
     def send_then_ping(self, peer, parts, timeout=10.0):
         """Sends parts, then a PING on the same connection; returns the
         replies (ERROR or other) that came before the PONG, leaving out
-        what the broker streams on its own (reqid 0 but ERROR)."""
+        what the broker streams on its own (reqid 0 but ERROR). A peer
+        whose certificate has no role gets 403 for its PING instead."""
         peer.send_raw(parts)
-        ping = peer.send('PING', {})
+        # a reqid of its own, apart from the cases' (REQID) and the peer's
+        peer.reqid += 1
+        ping = PING_REQIDS + peer.reqid
+        peer.send_raw(msg('PING', {}, reqid=ping))
+        pong = ('ERROR', 403) if getattr(peer, 'role', None) == 'none' else ('PONG', None)
         replies = []
         deadline = time.time() + timeout
         while True:
             left = deadline - time.time()
             assert left > 0 and peer.sock.poll(int(left * 1000)), 'no PONG: the broker hangs'
             m = decode(peer.sock.recv_multipart())
-            if m[0] == 'PONG' and m[1] == ping:
+            if m[1] == ping:
+                assert (m[0], m[2].get('code')) == pong, m
                 return replies
             if m[1] != 0 or m[0] == 'ERROR':
                 replies.append(m)
@@ -908,7 +1001,8 @@ class Arena:
         got = []
         deadline = time.time() + timeout
         while len(got) < want:
-            kind, _, body, frames = peer.next_of('DISPATCH', timeout=max(0.1, deadline - time.time()))
+            left = max(0.1, deadline - time.time())
+            kind, _, body, frames = peer.next_of('DISPATCH', timeout=left)
             for t, f in zip(body.get('tasks', []), frames):
                 got.append(dict(t, payload=f))
         return got
@@ -931,20 +1025,36 @@ class Arena:
 # Hostile conversations
 
 
-@hostile('RESULT for another worker\'s lease -> dropped; the task stays with its owner')
-def _(arena):
-    q = 'cat-h-steal'
+def hostile_acks(name, kind='hostile'):
+    """A conversation whose worker sends RESULTs that take nothing, run
+    twice: fn(arena, acks) by a worker without acks (no reply) and by one
+    with acks (RESULT_OK refusing them)."""
+    def wrap(fn):
+        Hostile(name + ' [worker without acks: no reply]', lambda arena: fn(arena, False), kind)
+        Hostile(name + ' [worker with acks: RESULT_OK refused]', lambda arena: fn(arena, True),
+                kind)
+        return fn
+    return wrap
+
+
+def refused_if(acks, ids):
+    """What Arena.late expects: the ids refused, for a worker with acks."""
+    return list(ids) if acks else None
+
+
+@hostile_acks('RESULT for another worker\'s lease -> refused; the task stays with its owner')
+def _(arena, acks):
+    q = 'cat-h-steal-%d' % acks
     [tid] = arena.submit([{'name': 't', 'queue': q, 'payload': b'p'}])
     owner, thief = arena.peer(), arena.peer()
     arena.register(owner, q, 1, name='owner')
     [task] = arena.dispatched(owner, 1)
-    arena.register(thief, name='thief')
+    arena.register(thief, name='thief', acks=acks)
     before = arena.snapshot(owner, thief)
     for outcome in (0, 1, 2):
-        replies = arena.send_then_ping(thief, msg('RESULT', {'results': [
+        arena.late(thief, msg('RESULT', {'results': [
             {'id': tid, 'lease': task['lease'], 'outcome': outcome, 'error': 'stolen'}]},
-            [b'stolen']))
-        assert replies == []
+            [b'stolen']), refused_if(acks, [tid]))
     assert arena.snapshot(owner, thief) == before
     info = arena.status([tid])[tid]
     assert info['state'] == 4 and info['worker'] == 'owner', info
@@ -955,13 +1065,13 @@ def _(arena):
     thief.send('BYE', {})
 
 
-@hostile('RESULT and REGISTER held quoting a made-up lease for a ready task -> '
-         'nothing taken, nothing finished')
-def _(arena):
-    q = 'cat-h-madeup'
+@hostile_acks('RESULT and REGISTER held quoting a made-up lease for a ready task -> '
+              'nothing taken, nothing finished')
+def _(arena, acks):
+    q = 'cat-h-madeup-%d' % acks
     [tid] = arena.submit([{'name': 't', 'queue': q}])
     stranger, worker = arena.peer(), arena.peer()
-    arena.register(worker, name='madeup')
+    arena.register(worker, name='madeup', acks=acks)
     before = arena.snapshot(stranger, worker)
     # not registered: 410, and the result is not kept
     replies = arena.send_then_ping(stranger, msg('RESULT', {'results': [
@@ -970,10 +1080,11 @@ def _(arena):
     epoch = arena.broker.epoch
     for lease in (1, (1 << 40) - 1, (epoch << 40) | 999999, ((epoch + 1) << 40) | 1):
         for outcome in (0, 1, 2):
-            assert arena.send_then_ping(worker, msg('RESULT', {'results': [
-                {'id': tid, 'lease': lease, 'outcome': outcome}]}, [b'forged'])) == []
+            arena.late(worker, msg('RESULT', {'results': [
+                {'id': tid, 'lease': lease, 'outcome': outcome}]}, [b'forged']),
+                refused_if(acks, [tid]))
         kind, _, welcome, _ = worker.request('REGISTER', {
-            'name': 'madeup', 'held': [{'id': tid, 'lease': lease}]})
+            'name': 'madeup', 'held': [{'id': tid, 'lease': lease}], 'acks': acks})
         assert kind == 'WELCOME' and not welcome.get('adopted'), (lease, welcome)
     assert arena.snapshot(stranger, worker) == before
     info = arena.status([tid])[tid]
@@ -982,19 +1093,20 @@ def _(arena):
     worker.send('BYE', {})
 
 
-@hostile('RESULT with a lease of an ended attempt (released) -> dropped; the new one counts')
-def _(arena):
-    q = 'cat-h-stale'
+@hostile_acks('RESULT with a lease of an ended attempt (released) -> refused; the new one '
+              'counts')
+def _(arena, acks):
+    q = 'cat-h-stale-%d' % acks
     [tid] = arena.submit([{'name': 't', 'queue': q}])
     w = arena.peer()
-    arena.register(w, q, 1)
+    arena.register(w, q, 1, acks=acks)
     [first] = arena.dispatched(w, 1)
     w.send('RESULT', {'results': [{'id': tid, 'lease': first['lease'], 'outcome': 2}]}, [b''])
     w.send('CREDIT', {'credit': 1})
     [second] = arena.dispatched(w, 1)
     assert second['lease'] != first['lease']
-    assert arena.send_then_ping(w, msg('RESULT', {'results': [
-        {'id': tid, 'lease': first['lease']}]}, [b'old'])) == []
+    arena.late(w, msg('RESULT', {'results': [{'id': tid, 'lease': first['lease']}]}, [b'old']),
+               refused_if(acks, [tid]))
     assert arena.status([tid])[tid]['state'] == 4
     w.send('RESULT', {'results': [{'id': tid, 'lease': second['lease']}]}, [b'new'])
     wait_until(lambda: arena.status([tid])[tid].get('state') == 5, what='new lease kept')
@@ -1002,36 +1114,95 @@ def _(arena):
     w.send('BYE', {})
 
 
-@hostile('RESULT after the task was cancelled (STOP sent) -> dropped; it stays cancelled')
-def _(arena):
-    q = 'cat-h-stop'
+@hostile_acks('RESULT after the task was cancelled (STOP sent) -> refused; it stays cancelled')
+def _(arena, acks):
+    q = 'cat-h-stop-%d' % acks
     [tid] = arena.submit([{'name': 't', 'queue': q}])
     w = arena.peer()
-    arena.register(w, q, 1)
+    arena.register(w, q, 1, acks=acks)
     [task] = arena.dispatched(w, 1)
     kind, _, body, _ = arena.healthy.request('CANCEL', {'ids': [tid]})
     assert body['tasks'][0]['state'] == 8
     kind, _, stop, _ = w.next_of('STOP')
     assert stop['tasks'][0]['id'] == tid and stop['tasks'][0]['reason'] == 2
-    assert arena.send_then_ping(w, msg('RESULT', {'results': [
-        {'id': tid, 'lease': task['lease']}]}, [b'late'])) == []
+    arena.late(w, msg('RESULT', {'results': [{'id': tid, 'lease': task['lease']}]}, [b'late']),
+               refused_if(acks, [tid]))
     info = arena.status([tid])[tid]
     assert info['state'] == 8 and not info.get('result'), info
     w.send('BYE', {})
 
 
-@hostile('RESULT naming the same task twice -> the first counts, the second is dropped')
+@hostile_acks('RESULT naming the same task twice, then again -> the first counts, the others '
+              'are refused')
+def _(arena, acks):
+    q = 'cat-h-twice-%d' % acks
+    [tid] = arena.submit([{'name': 't', 'queue': q}])
+    w = arena.peer()
+    arena.register(w, q, 1, acks=acks)
+    [task] = arena.dispatched(w, 1)
+    r = {'id': tid, 'lease': task['lease']}
+    replies = arena.send_then_ping(w, msg('RESULT', {'results': [r, dict(r, outcome=1)]},
+                                          [b'first', b'']))
+    if acks:
+        assert [(m[0], m[2].get('stored'), m[2].get('refused')) for m in replies] == [
+            ('RESULT_OK', [tid], [tid])], replies
+    else:
+        assert replies == []
+    info = arena.status([tid])[tid]
+    assert info['state'] == 5 and info['result'] == b'first', info
+    # the same RESULT again: its lease ended with the first outcome
+    arena.late(w, msg('RESULT', {'results': [r]}, [b'again']), refused_if(acks, [tid]))
+    assert arena.status([tid])[tid]['result'] == b'first'
+    w.send('BYE', {})
+
+
+@hostile('HEARTBEAT busy 0 twice in a row from a worker with acks that holds a lease -> '
+         '410; the task back in its queue, claimed again by the same worker')
 def _(arena):
-    q = 'cat-h-twice'
+    q = 'cat-h-busy'
+    [tid] = arena.submit([{'name': 't', 'queue': q}])
+    w = arena.peer()
+    who = {'name': 'cat-busy', 'pid': 4242, 'host': 'cat-host'}
+    arena.register(w, q, 1, acks=True, **who)
+    [task] = arena.dispatched(w, 1)
+    # honest heartbeats (the lease is older than the heartbeat before last
+    # after the third), then one lie is let pass, the second in a row is not
+    for _ in range(3):
+        arena.late(w, msg('HEARTBEAT', {'busy': 1}))
+    arena.late(w, msg('HEARTBEAT', {'busy': 0}))
+    replies = arena.send_then_ping(w, msg('HEARTBEAT', {'busy': 0}))
+    assert [(r[0], r[2]['code']) for r in replies] == [('ERROR', 410)], replies
+    assert 'your leases are out of step' in replies[0][2]['reason']
+    info = arena.status([tid])[tid]
+    assert info['state'] == 3 and not info.get('lost'), info
+    # the session is gone: its next verb is 410 too
+    replies = arena.send_then_ping(w, msg('CREDIT', {'credit': 1}))
+    assert [(r[0], r[2]['code']) for r in replies] == [('ERROR', 410)], replies
+    # the same worker claims its lease, and its result under the new one is stored
+    welcome = arena.register(w, acks=True, held=[{'id': tid, 'lease': task['lease']}], **who)
+    [adopted] = welcome['adopted']
+    assert adopted['id'] == tid and adopted['lease'] != task['lease'], welcome
+    kind, _, ok, _ = w.request('RESULT', {'results': [{'id': tid, 'lease': adopted['lease']}]},
+                               [b'kept'])
+    assert kind == 'RESULT_OK' and ok.get('stored') == [tid], ok
+    info = arena.status([tid])[tid]
+    assert info['state'] == 5 and info['result'] == b'kept', info
+    w.send('BYE', {})
+
+
+@hostile('HEARTBEAT busy 0 from a worker without acks that holds a lease -> not checked: '
+         'no reply, the lease stays')
+def _(arena):
+    q = 'cat-h-busy-old'
     [tid] = arena.submit([{'name': 't', 'queue': q}])
     w = arena.peer()
     arena.register(w, q, 1)
     [task] = arena.dispatched(w, 1)
-    r = {'id': tid, 'lease': task['lease']}
-    assert arena.send_then_ping(w, msg('RESULT', {'results': [r, dict(r, outcome=1)]},
-                                       [b'first', b''])) == []
-    info = arena.status([tid])[tid]
-    assert info['state'] == 5 and info['result'] == b'first', info
+    for _ in range(6):
+        arena.late(w, msg('HEARTBEAT', {'busy': 0}))
+    assert arena.status([tid])[tid]['state'] == 4
+    w.send('RESULT', {'results': [{'id': tid, 'lease': task['lease']}]}, [b''])
+    wait_until(lambda: arena.status([tid])[tid].get('state') == 5, what='done')
     w.send('BYE', {})
 
 
@@ -1431,6 +1602,29 @@ def _(arena):
     w.send('BYE', {})
 
 
+@hostile('CREDIT flood: 10,001 subscriptions of one queue -> 413 for the one past 10,000 '
+         '(its credit not counted)', kind='flood')
+def _(arena):
+    q = 'cat-h-subs'
+    w = arena.peer()
+    arena.register(w)
+    limit = 10000
+    for sub in range(limit + 1):
+        w.send('CREDIT', {'sub': sub + 1, 'credit': 1, 'queues': [q]})
+    replies = arena.send_then_ping(w, msg('HEARTBEAT', {}), timeout=60)
+    assert [(r[0], r[1], r[2]['code'], r[2]['reason']) for r in replies] == [
+        ('ERROR', limit + 2, 413, 'sub: this session holds %d subscriptions, the limit' % limit)]
+    me = identity(w)
+    [worker] = [x for x in arena.stats()['workers'] if x['identity'] == me]
+    assert worker['credit'] == limit and worker['queues'] == [q], worker
+    [info] = arena.healthy.request('STATS', {'queue': q})[2]['queues']
+    assert info['consumers'] == 1, info
+    # the subscriptions go with the session
+    w.send('BYE', {})
+    wait_until(lambda: not arena.knows_queue(q), timeout=4, interval=0.2,
+               what='the queue forgotten')
+
+
 @hostile('a peer that floods STATUS and never reads its replies does not stall the others',
          kind='flood')
 def _(arena):
@@ -1559,25 +1753,99 @@ def _(arena):
 
 
 # ---------------------------------------------------------------------------
+# Roles: the same broker's verbs, on a second broker with --curve, from
+# peers whose certificates may not send them (PROTOCOL.md, "Authentication
+# and roles"). These cases come last: that broker starts when the first
+# of them runs.
+
+# role -> the certificate its peers use (none: allowed, without a role;
+# stranger: not in allowed/; a peer of role anonymous has no certificate)
+CURVE_NAMES = {'admin': 'root', 'client': 'alice', 'worker': 'wendy', 'none': 'nobody',
+               'stranger': 'stranger'}
+
+# (what a refusal names, type, body, the roles besides admin that may send it)
+ROLE_TABLE = [('PING', 'PING', {}, ('client', 'worker'))]
+for type_name in ('SUBMIT', 'STATUS', 'LIST', 'WATCH', 'STATS', 'EVENTS'):
+    ROLE_TABLE.append((type_name, type_name, REQUESTS[type_name][0], ('client',)))
+ROLE_TABLE += [
+    ('CANCEL', 'CANCEL', {'ids': [GHOST]}, ('client',)),
+    ('CANCEL', 'CANCEL', {'flow': GHOST}, ('client',)),
+    ('CANCEL by queue or group', 'CANCEL', {'queue': 'cat-roles'}, ()),
+    ('CANCEL by queue or group', 'CANCEL', {'group': 'cat-roles'}, ()),
+    ('CANCEL by queue or group', 'CANCEL', {'ids': [GHOST], 'queue': 'cat-roles'}, ())]
+for type_name in ('RETRY', 'DELETE', 'QUEUE', 'LIMIT', 'PEEK', 'META', 'SCHEDULE'):
+    ROLE_TABLE.append((type_name, type_name, REQUESTS[type_name][0], ()))
+for type_name in ('REGISTER', 'CREDIT', 'TAKE', 'RESULT', 'EMIT', 'HEARTBEAT'):
+    ROLE_TABLE.append((type_name, type_name, REQUESTS[type_name][0], ('worker',)))
+ROLE_TABLE.append(('BYE', 'BYE', {}, ('worker',)))
+NEEDS = {('client', 'worker'): 'a client, worker or admin', ('client',): 'a client or admin',
+         ('worker',): 'a worker or admin', (): 'an admin'}
+
+for what, type_name, body, roles in ROLE_TABLE:
+    frames = REQUESTS.get(type_name, ({}, 0))[1]
+    for role in ('client', 'worker', 'none'):
+        parts = msg(type_name, body, frames)
+        if role in roles:
+            Permitted('roles', '%s %s from a %s certificate -> served, not 403'
+                      % (type_name, short(body), role), parts, role)
+            continue
+        has = ("has no role the broker knows" if role == 'none'
+               else "has the role %s" % role)
+        Refused('roles', '%s %s from a %s certificate -> 403 needs %s'
+                % (type_name, short(body), role if role != 'none' else 'role-less',
+                   NEEDS[roles]),
+                parts, 403, "%s needs %s certificate; this peer's certificate %s"
+                % (what, NEEDS[roles], has), role=role)
+Unheard('roles', 'a certificate not in allowed/ -> its handshake fails: no reply at all',
+        'stranger')
+Unheard('roles', 'a peer without a certificate -> its handshake fails: no reply at all',
+        'anonymous')
+
+
+# ---------------------------------------------------------------------------
 # The test
 
 
-@pytest.fixture(scope='module')
-def arena(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp('catalogue')
-    broker = Broker(tmp, extra=['--max-payload', str(MAX_PAYLOAD), '--liveness-ms', '5000'])
-    a = Arena(broker)
-    a.rss['start'] = a.rss_kib()
-    yield a
-    a.close()
-    rc = a.broker.stop(timeout=30)
-    out = a.broker.output()
+BROKER_ARGS = ['--max-payload', str(MAX_PAYLOAD), '--liveness-ms', '5000']
+
+
+def stopped(arena):
+    """Stops an arena's broker: it must exit 0 on SIGTERM, without a
+    sanitizer's report."""
+    arena.close()
+    rc = arena.broker.stop(timeout=30)
+    out = arena.broker.output()
     assert not any(mark in out for mark in SANITIZER_MARKS), out[-4000:]
     assert rc == 0, 'arbiterd exited with %s on SIGTERM' % rc
 
 
+@pytest.fixture(scope='module')
+def arena(tmp_path_factory):
+    a = Arena(Broker(tmp_path_factory.mktemp('catalogue'), extra=BROKER_ARGS))
+    a.rss['start'] = a.rss_kib()
+    yield a
+    stopped(a)
+
+
+@pytest.fixture(scope='module')
+def curve_arena(tmp_path_factory):
+    """A broker with --curve, and a certificate for each role (and one
+    without a role, and one it does not allow)."""
+    tmp = tmp_path_factory.mktemp('catalogue-curve')
+    certs = Certs(tmp)
+    for role, name in CURVE_NAMES.items():
+        certs.make(name, 'client' if role in ('none', 'stranger') else role,
+                   allow=role != 'stranger')
+    allowed = certs.curve / 'allowed' / 'nobody.cert'
+    allowed.write_text(allowed.read_text().replace('    role = "client"\n', ''))
+    a = Arena(CurveBroker(tmp, certs, extra=BROKER_ARGS), certs)
+    yield a
+    stopped(a)
+
+
 @pytest.mark.parametrize('case', CASES, ids=['%s: %s' % (c.kind, c.name) for c in CASES])
-def test_case(arena, case):
+def test_case(request, case):
+    arena = request.getfixturevalue('curve_arena' if case.role else 'arena')
     arena.ensure_broker()
     try:
         case.run(arena)
@@ -1599,6 +1867,21 @@ def test_nothing_lost_and_memory_bounded(arena):
     """Every task the healthy client submitted during the run is there,
     its key still known, and runs to success; the broker's memory did not
     grow with what it was sent; and it never died."""
+    nothing_lost(arena)
+    rss = arena.rss_kib()
+    print('RSS KiB:', arena.rss['start'], '->', rss, arena.rss)
+    # generous: what floods leave is freed for reuse, not given back, and
+    # AddressSanitizer keeps up to 256 MiB of freed memory in quarantine
+    bound = 768 * 1024 if SANITIZED else 256 * 1024
+    assert rss - arena.rss['start'] < bound, (arena.rss, rss)
+
+
+def test_nothing_lost_under_curve(curve_arena):
+    """The same on the broker with --curve, whose cases were the roles'."""
+    nothing_lost(curve_arena)
+
+
+def nothing_lost(arena):
     assert not arena.crashes, 'the broker died after: %s\n%s' % (
         [case for case, _ in arena.crashes], arena.crashes[0][1])
     assert arena.healthy_ids, 'no case ran'
@@ -1638,9 +1921,3 @@ def test_nothing_lost_and_memory_bounded(arena):
     for tid, (state, result) in done.items():
         assert state == 5 and result == by_id[tid].upper().encode(), (tid, state, result)
     worker.send('BYE', {})
-    rss = arena.rss_kib()
-    print('RSS KiB:', arena.rss['start'], '->', rss, arena.rss)
-    # generous: what floods leave is freed for reuse, not given back, and
-    # AddressSanitizer keeps up to 256 MiB of freed memory in quarantine
-    bound = 768 * 1024 if SANITIZED else 256 * 1024
-    assert rss - arena.rss['start'] < bound, (arena.rss, rss)
