@@ -984,6 +984,16 @@ class Arena:
         assert kind == 'SUBMITTED', reply
         return [t['id'] for t in reply['tasks']]
 
+    def one_leased(self, queue, **register):
+        """A task submitted to queue and leased to a fresh worker (register:
+        more of its REGISTER): (the task's id, the worker, its DISPATCH
+        record)."""
+        [tid] = self.submit([{'name': 't', 'queue': queue}])
+        w = self.peer()
+        self.register(w, queue, 1, **register)
+        [task] = self.dispatched(w, 1)
+        return tid, w, task
+
     def status(self, ids):
         kind, _, body, _ = self.healthy.request('STATUS', {'ids': list(ids)}, timeout=10)
         assert kind == 'STATUS_REPLY', body
@@ -1097,10 +1107,7 @@ def _(arena, acks):
               'counts')
 def _(arena, acks):
     q = 'cat-h-stale-%d' % acks
-    [tid] = arena.submit([{'name': 't', 'queue': q}])
-    w = arena.peer()
-    arena.register(w, q, 1, acks=acks)
-    [first] = arena.dispatched(w, 1)
+    tid, w, first = arena.one_leased(q, acks=acks)
     w.send('RESULT', {'results': [{'id': tid, 'lease': first['lease'], 'outcome': 2}]}, [b''])
     w.send('CREDIT', {'credit': 1})
     [second] = arena.dispatched(w, 1)
@@ -1117,10 +1124,7 @@ def _(arena, acks):
 @hostile_acks('RESULT after the task was cancelled (STOP sent) -> refused; it stays cancelled')
 def _(arena, acks):
     q = 'cat-h-stop-%d' % acks
-    [tid] = arena.submit([{'name': 't', 'queue': q}])
-    w = arena.peer()
-    arena.register(w, q, 1, acks=acks)
-    [task] = arena.dispatched(w, 1)
+    tid, w, task = arena.one_leased(q, acks=acks)
     kind, _, body, _ = arena.healthy.request('CANCEL', {'ids': [tid]})
     assert body['tasks'][0]['state'] == 8
     kind, _, stop, _ = w.next_of('STOP')
@@ -1136,10 +1140,7 @@ def _(arena, acks):
               'are refused')
 def _(arena, acks):
     q = 'cat-h-twice-%d' % acks
-    [tid] = arena.submit([{'name': 't', 'queue': q}])
-    w = arena.peer()
-    arena.register(w, q, 1, acks=acks)
-    [task] = arena.dispatched(w, 1)
+    tid, w, task = arena.one_leased(q, acks=acks)
     r = {'id': tid, 'lease': task['lease']}
     replies = arena.send_then_ping(w, msg('RESULT', {'results': [r, dict(r, outcome=1)]},
                                           [b'first', b'']))
@@ -1160,11 +1161,8 @@ def _(arena, acks):
          '410; the task back in its queue, claimed again by the same worker')
 def _(arena):
     q = 'cat-h-busy'
-    [tid] = arena.submit([{'name': 't', 'queue': q}])
-    w = arena.peer()
     who = {'name': 'cat-busy', 'pid': 4242, 'host': 'cat-host'}
-    arena.register(w, q, 1, acks=True, **who)
-    [task] = arena.dispatched(w, 1)
+    tid, w, task = arena.one_leased(q, acks=True, **who)
     # honest heartbeats (the lease is older than the heartbeat before last
     # after the third), then one lie is let pass, the second in a row is not
     for _ in range(3):
@@ -1194,10 +1192,7 @@ def _(arena):
          'no reply, the lease stays')
 def _(arena):
     q = 'cat-h-busy-old'
-    [tid] = arena.submit([{'name': 't', 'queue': q}])
-    w = arena.peer()
-    arena.register(w, q, 1)
-    [task] = arena.dispatched(w, 1)
+    tid, w, task = arena.one_leased(q)
     for _ in range(6):
         arena.late(w, msg('HEARTBEAT', {'busy': 0}))
     assert arena.status([tid])[tid]['state'] == 4
@@ -1209,10 +1204,7 @@ def _(arena):
 @hostile('RESULT with an unknown outcome 7 -> the attempt fails, nothing else')
 def _(arena):
     q = 'cat-h-outcome'
-    [tid] = arena.submit([{'name': 't', 'queue': q}])
-    w = arena.peer()
-    arena.register(w, q, 1)
-    [task] = arena.dispatched(w, 1)
+    tid, w, task = arena.one_leased(q)
     assert arena.send_then_ping(w, msg('RESULT', {'results': [
         {'id': tid, 'lease': task['lease'], 'outcome': 7}]}, [b''])) == []
     info = arena.status([tid])[tid]
@@ -1296,10 +1288,7 @@ def _(arena):
 @hostile('EMIT to an empty queue or an endpoint queue -> the success is refused as a failure')
 def _(arena):
     q = 'cat-h-emit-bad'
-    [tid] = arena.submit([{'name': 't', 'queue': q}])
-    w = arena.peer()
-    arena.register(w, q, 1)
-    [task] = arena.dispatched(w, 1)
+    tid, w, task = arena.one_leased(q)
     w.send('EMIT', {'items': [{'id': tid, 'lease': task['lease'], 'queue': 'x@y'}]}, [b''])
     w.send('RESULT', {'results': [{'id': tid, 'lease': task['lease']}]}, [b''])
     wait_until(lambda: arena.status([tid])[tid].get('state') == 7, what='refused routing')
