@@ -984,6 +984,20 @@ class Arena:
         assert kind == 'SUBMITTED', reply
         return [t['id'] for t in reply['tasks']]
 
+    def ended(self, ids, state=5, what='done'):
+        """Waits until every task of ids is in state (succeeded by default);
+        returns their STATUS records by id."""
+        def reached():
+            records = self.status(ids)
+            return records if all(t.get('state') == state for t in records.values()) else None
+        return wait_until(reached, what=what)
+
+    def worker(self, **register):
+        """A fresh peer, registered (register: its REGISTER's fields)."""
+        w = self.peer()
+        self.register(w, **register)
+        return w
+
     def one_leased(self, queue, **register):
         """A task submitted to queue and leased to a fresh worker (register:
         more of its REGISTER): (the task's id, the worker, its DISPATCH
@@ -1069,7 +1083,7 @@ def _(arena, acks):
     info = arena.status([tid])[tid]
     assert info['state'] == 4 and info['worker'] == 'owner', info
     owner.send('RESULT', {'results': [{'id': tid, 'lease': task['lease']}]}, [b'mine'])
-    wait_until(lambda: arena.status([tid])[tid].get('state') == 5, what='owner result kept')
+    arena.ended([tid], what='owner result kept')
     assert arena.status([tid])[tid]['result'] == b'mine'
     owner.send('BYE', {})
     thief.send('BYE', {})
@@ -1116,7 +1130,7 @@ def _(arena, acks):
                refused_if(acks, [tid]))
     assert arena.status([tid])[tid]['state'] == 4
     w.send('RESULT', {'results': [{'id': tid, 'lease': second['lease']}]}, [b'new'])
-    wait_until(lambda: arena.status([tid])[tid].get('state') == 5, what='new lease kept')
+    arena.ended([tid], what='new lease kept')
     assert arena.status([tid])[tid]['result'] == b'new'
     w.send('BYE', {})
 
@@ -1197,7 +1211,7 @@ def _(arena):
         arena.late(w, msg('HEARTBEAT', {'busy': 0}))
     assert arena.status([tid])[tid]['state'] == 4
     w.send('RESULT', {'results': [{'id': tid, 'lease': task['lease']}]}, [b''])
-    wait_until(lambda: arena.status([tid])[tid].get('state') == 5, what='done')
+    arena.ended([tid])
     w.send('BYE', {})
 
 
@@ -1274,7 +1288,7 @@ def _(arena):
     # the owner's own item is the only one that enters, with its success
     owner.send('EMIT', {'items': [{'id': tid, 'lease': task['lease'], 'queue': out}]}, [b'good'])
     owner.send('RESULT', {'results': [{'id': tid, 'lease': task['lease']}]}, [b''])
-    wait_until(lambda: arena.status([tid])[tid].get('state') == 5, what='emitting task done')
+    arena.ended([tid], what='emitting task done')
     counts = arena.counts(out)
     assert counts and counts[3] == 1 and sum(counts) == 1, counts
     kind, _, body, frames = arena.healthy.request('PEEK', {'queue': out, 'max': 10})
@@ -1291,7 +1305,7 @@ def _(arena):
     tid, w, task = arena.one_leased(q)
     w.send('EMIT', {'items': [{'id': tid, 'lease': task['lease'], 'queue': 'x@y'}]}, [b''])
     w.send('RESULT', {'results': [{'id': tid, 'lease': task['lease']}]}, [b''])
-    wait_until(lambda: arena.status([tid])[tid].get('state') == 7, what='refused routing')
+    arena.ended([tid], 7, what='refused routing')
     assert 'routed items were refused' in arena.status([tid])[tid]['error']
     w.send('BYE', {})
 
@@ -1300,8 +1314,7 @@ def _(arena):
 def _(arena):
     q = 'cat-h-credit'
     ids = arena.submit([{'name': 't', 'queue': q} for _ in range(3)])
-    w = arena.peer()
-    arena.register(w)
+    w = arena.worker()
     w.send('CREDIT', {'queues': [q], 'credit': -(1 << 31)})
     assert arena.quiet(w)
     w.send('CREDIT', {'credit': (1 << 31) - 1})    # -1 in all
@@ -1322,7 +1335,7 @@ def _(arena):
     assert worker['credit'] == 100000, worker  # one subscription's credit is capped
     w.send('RESULT', {'results': [{'id': t['id'], 'lease': t['lease']} for t in got]},
            [b''] * 3)
-    wait_until(lambda: all(t['state'] == 5 for t in arena.status(ids).values()), what='done')
+    arena.ended(ids)
     w.send('CREDIT', {'sub': (1 << 32) - 1, 'cancel': True})
     w.send('CREDIT', {'sub': 0, 'cancel': True})
     w.send('CREDIT', {'sub': 12345, 'cancel': True})  # a subscription it never had
@@ -1334,8 +1347,7 @@ def _(arena):
 def _(arena):
     q = 'cat-h-take'
     ids = arena.submit([{'name': 't', 'queue': q} for _ in range(5)])
-    w = arena.peer()
-    arena.register(w)
+    w = arena.worker()
     started = time.time()
     kind, _, body, frames = w.request('TAKE', {'queue': q, 'max': (1 << 32) - 1})
     assert kind == 'DISPATCH' and len(body['tasks']) == 5 and len(frames) == 5
@@ -1344,7 +1356,7 @@ def _(arena):
     assert time.time() - started < 5
     w.send('RESULT', {'results': [{'id': t['id'], 'lease': t['lease']} for t in body['tasks']]},
            [b''] * 5)
-    wait_until(lambda: all(t['state'] == 5 for t in arena.status(ids).values()), what='done')
+    arena.ended(ids)
     w.send('BYE', {})
 
 
@@ -1387,7 +1399,7 @@ def _(arena):
     arena.register(w, q, 1, handles=['a'])
     [task] = arena.dispatched(w, 1)
     w.send('RESULT', {'results': [{'id': done, 'lease': task['lease']}]}, [b''])
-    wait_until(lambda: arena.status([done])[done].get('state') == 5, what='a done')
+    arena.ended([done], what='a done')
     w.send('BYE', {})
     w2 = arena.peer()
     arena.register(w2, q, 1, handles=['b'])
@@ -1399,7 +1411,7 @@ def _(arena):
         assert (body['tasks'][0]['code'], body['tasks'][0]['state']) == (code, state), (verb, body)
     assert arena.snapshot(w2) == before
     w2.send('RESULT', {'results': [{'id': running, 'lease': task2['lease']}]}, [b''])
-    wait_until(lambda: arena.status([running])[running].get('state') == 5, what='b done')
+    arena.ended([running], what='b done')
     w2.send('BYE', {})
 
 
@@ -1420,8 +1432,7 @@ def _(arena):
 
 @hostile('BYE twice -> the second gets 410; a REGISTER after it is welcome again')
 def _(arena):
-    w = arena.peer()
-    arena.register(w)
+    w = arena.worker()
     assert arena.send_then_ping(w, msg('BYE', {})) == []
     replies = arena.send_then_ping(w, msg('BYE', {}))
     assert [(r[0], r[2]['code']) for r in replies] == [('ERROR', 410)]
@@ -1500,8 +1511,7 @@ def _(arena):
 
 @hostile('TAKE of 2000 queues that do not exist leaves none of them behind', kind='flood')
 def _(arena):
-    w = arena.peer()
-    arena.register(w)
+    w = arena.worker()
     n = 2000
     for i in range(n):
         w.send('TAKE', {'queue': 'cat-h-ghost-take-%d' % i, 'max': 1})
@@ -1562,8 +1572,7 @@ def _(arena):
 @hostile('CREDIT flood: new subscriptions of 64 new queues each -> 413 past 10,000 names; '
          'the queues forgotten when cancelled', kind='flood')
 def _(arena):
-    w = arena.peer()
-    arena.register(w)
+    w = arena.worker()
     before = arena.rss_kib()
     started = time.time()
     subs = 300
@@ -1595,8 +1604,7 @@ def _(arena):
          '(its credit not counted)', kind='flood')
 def _(arena):
     q = 'cat-h-subs'
-    w = arena.peer()
-    arena.register(w)
+    w = arena.worker()
     limit = 10000
     for sub in range(limit + 1):
         w.send('CREDIT', {'sub': sub + 1, 'credit': 1, 'queues': [q]})
@@ -1696,7 +1704,7 @@ def finished_with_big_result(arena, q, key=None):
     arena.register(w, q, 1)
     [task] = arena.dispatched(w, 1)
     w.send('RESULT', {'results': [{'id': tid, 'lease': task['lease']}]}, [b'r' * MAX_PAYLOAD])
-    wait_until(lambda: arena.status([tid])[tid].get('state') == 5, what='done')
+    arena.ended([tid])
     w.send('BYE', {})
     return tid
 
