@@ -3,6 +3,7 @@ ARBITER_DIR), so that two run side by side, each broker with its own
 journal, its worker and its gateway (HTTP on the port + 80) on it."""
 
 import os
+import socket
 import subprocess
 import urllib.error
 import urllib.request
@@ -21,6 +22,25 @@ def answers(endpoint):
         peer.close()
 
 
+def dev_port(taken):
+    """A port N such that N, N+1, N+2 and N+80 (the broker and the
+    gateway's AMQP, Kestrel and HTTP ports) are free now and none is
+    another setup's."""
+    while True:
+        port = free_port()
+        ports = {port, port + 1, port + 2, port + 80}
+        if max(ports) > 65535 or ports & taken:
+            continue
+        try:
+            for p in ports - {port}:
+                with socket.socket() as s:
+                    s.bind(('127.0.0.1', p))
+        except OSError:
+            continue
+        taken |= ports
+        return port
+
+
 def dashboard(port):
     try:
         with urllib.request.urlopen('http://127.0.0.1:%d/' % (port + 80), timeout=2) as page:
@@ -31,9 +51,9 @@ def dashboard(port):
 
 def test_two_dev_setups_side_by_side(processes, tmp_path):
     binary('broker', 'arbiterd')
-    setups = []
+    setups, taken = [], set()
     for i, how in enumerate(['options', 'environment']):
-        port, folder = free_port(), tmp_path / ('dev%d' % i)
+        port, folder = dev_port(taken), tmp_path / ('dev%d' % i)
         args = [os.path.join(ROOT, 'tools', 'arbiter-dev'), 'up', '--no-build']
         env = dict(os.environ, ARBITER_BUILD=BUILD)
         if how == 'options':
