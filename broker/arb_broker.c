@@ -10,6 +10,7 @@
 */
 
 #include "arb_broker.h"
+#include "arb_service.h"
 #include "arb_settings.h"
 #include "arb_verbs.h"
 
@@ -29,6 +30,7 @@ struct _arb_broker_t {
     arb_verbs_t verbs;          //  layer 3: what the handlers work with
     uint64_t next_liveness_ms;  //  monotonic: next check of silent workers
     uint64_t next_sweep_ms;     //  monotonic: next retention sweep
+    arb_service_t *service;     //  owned: sd_notify (ready, watchdog, stopping)
 };
 
 void
@@ -110,6 +112,7 @@ arb_broker_new (const arb_broker_config_t *config)
     self->clock.now_ms = (uint64_t) zclock_time ();
     self->clock.mono_ms = (uint64_t) zclock_mono ();
     self->router = zsock_new (ZMQ_ROUTER);
+    self->service = arb_service_new ();
     self->outbox = arb_outbox_new (self->router, &self->clock);
 
     self->journal = arb_journal_new (config->db_path, config->sync);
@@ -158,6 +161,7 @@ arb_broker_destroy (arb_broker_t **self_p)
     arb_life_destroy (&self->life);
     arb_journal_destroy (&self->journal);
     zsock_destroy (&self->router);
+    arb_service_destroy (&self->service);
     free (self);
     *self_p = NULL;
 }
@@ -286,16 +290,35 @@ s_poll_timeout (arb_broker_t *self)
         next = self->next_liveness_ms;
     if (self->next_sweep_ms < next)
         next = self->next_sweep_ms;
+    if (arb_service_next_ms (self->service) < next)
+        next = arb_service_next_ms (self->service);
     if (next <= mono)
         return 0;
     uint64_t wait = next - mono;
     return wait > 1000 ? 1000 : (int) wait;
 }
 
+//  A stop (SIGTERM, SIGINT) reads nothing more, but what the turns did
+//  goes out: the transaction a dispatch pass opened is committed and the
+//  outbox flushed; the socket's linger then gives the replies a second.
+static void
+s_stop (arb_broker_t *self)
+{
+    arb_service_stopping (self->service);
+    self->clock.now_ms = (uint64_t) zclock_time ();
+    self->clock.mono_ms = (uint64_t) zclock_mono ();
+    s_commit (self);
+    if (!arb_life_is_halted (self->life))
+        arb_outbox_flush (self->outbox);
+}
+
 int
 arb_broker_run (arb_broker_t *self)
 {
     zmq_pollitem_t item = {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
+    char status[256];
+    snprintf (status, sizeof (status), "listening on %s", self->config.endpoint);
+    arb_service_ready (self->service, status);
     while (!zsys_interrupted && !arb_life_is_halted (self->life)) {
         int rc = zmq_poll (&item, 1, s_poll_timeout (self));
         if (rc < 0 && zmq_errno () != EINTR) {
@@ -305,7 +328,11 @@ arb_broker_run (arb_broker_t *self)
         if (zsys_interrupted)
             break;
         s_turn (self);
+        //  from the loop itself, so a loop that hangs misses its pings
+        arb_service_tick (self->service, (uint64_t) zclock_mono ());
     }
+    if (!arb_life_is_halted (self->life))
+        s_stop (self);
     if (arb_life_is_halted (self->life))
         return -1;
     zsys_info ("broker: stopping");

@@ -10,13 +10,19 @@
 #include "arb_http.h"
 #include "arb_metrics.h"
 #include "arb_kestrel.h"
+#include "arb_log.h"
 #include "arb_options.h"
 #include "arb_static.h"
 #include "arb_tasker.h"
 
 #include <sys/resource.h>
 
-#define ARB_GATEWAY_CONFIG "/etc/arbiter/arbiter-gateway.conf"
+//  The installed binary's default config file (see broker/arbiterd.c).
+#ifdef ARB_CONFIG_DIR
+#define ARB_GATEWAY_CONFIG ARB_CONFIG_DIR "/arbiter-gateway.conf"
+#else
+#define ARB_GATEWAY_CONFIG NULL
+#endif
 
 typedef struct {
     const char *broker;
@@ -88,8 +94,7 @@ s_raise_fd_limit (void)
 int
 main (int argc, char **argv)
 {
-    zsys_init ();
-    zsys_set_logstream (stderr);
+    arb_log_t *log = arb_log_new ("arbiter-gateway");
     s_settings_t settings = {
         .broker = getenv ("ARBITER_BROKER") ? getenv ("ARBITER_BROKER") : "tcp://127.0.0.1:7700",
         .name = NULL,
@@ -153,8 +158,7 @@ main (int argc, char **argv)
     arb_options_rc_t rc = arb_options_parse (options, argc, argv, &first);
     int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
     if (rc == ARB_OPTIONS_RUN && first < argc) {
-        fprintf (stderr, "arbiter-gateway: '%s' is not an option (see arbiter-gateway --help)\n",
-                 argv[first]);
+        arb_options_refuse (options, "unexpected argument '%s'", argv[first]);
         status = 2;
     }
     else if (rc == ARB_OPTIONS_CHECK)
@@ -195,5 +199,6 @@ main (int argc, char **argv)
     }
     arb_options_destroy (&options);
     arb_defaults_destroy (&defaults);
+    arb_log_destroy (&log);
     return status;
 }
