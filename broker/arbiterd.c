@@ -21,6 +21,13 @@
 #else
 #define ARB_BROKER_CONFIG NULL
 #endif
+//  and keeps its journal in ARB_STATE_DIR (/var/lib/arbiter, its unit's
+//  StateDirectory=) unless told otherwise
+#ifdef ARB_STATE_DIR
+#define ARB_BROKER_DB ARB_STATE_DIR "/arbiter.db"
+#else
+#define ARB_BROKER_DB "./var/arbiter.db"
+#endif
 
 //  The settings as the option table stores them; copied into the
 //  broker's config once read.
@@ -58,6 +65,7 @@ main (int argc, char *argv[])
 {
     arb_broker_config_t config;
     arb_broker_config_defaults (&config);
+    config.db_path = ARB_BROKER_DB;
     s_settings_t settings = {
         .bind = config.endpoint,
         .db = config.db_path,
@@ -77,7 +85,7 @@ main (int argc, char *argv[])
         {"bind", 0, ARB_OPT_STR, &settings.bind, 0, 0, "ENDPOINT",
          "ZeroMQ endpoint to bind (default tcp://127.0.0.1:7700)"},
         {"db", 0, ARB_OPT_STR, &settings.db, 0, 0, "PATH",
-         "the journal file (default ./var/arbiter.db)"},
+         "the journal file (default " ARB_BROKER_DB ")"},
         {"sync", 0, ARB_OPT_CHOICE, &settings.sync, 0, 0, "full|normal",
          "fsync every commit (full, the default), or survive crashes only"},
         {"max-payload", 0, ARB_OPT_BYTES, &settings.max_payload, 1024, 1ull << 30, "BYTES",

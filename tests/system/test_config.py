@@ -217,3 +217,26 @@ def test_broker_and_worker_from_their_files(tmp_path, processes):
                          capture_output=True, timeout=60)
     assert out.returncode == 0, out
     assert out.stdout == b'1\nFROM THE FILES', out.stdout
+
+
+@pytest.mark.parametrize('name', ['arbiterd', 'arbiter-worker'])
+def test_the_example_config_has_every_key(name, tmp_path):
+    """examples/NAME.conf (installed as /etc/arbiter/arbiterd.conf and as the
+    workers' example) names every setting, and its commented-out values
+    are the defaults."""
+    from conftest import ROOT
+    text = open(os.path.join(ROOT, 'examples', name + '.conf')).read()
+    out = run(name, '--config', write(tmp_path, text), '--check-config')
+    assert out.returncode == 0, out.stderr
+    # every key, commented or not, is a setting
+    keys = set(re.findall(r'^#? ?([a-z][a-z-]*) = ', text, re.M))
+    assert keys == help_options(name) - COMMON
+    if name == 'arbiterd':
+        uncommented = re.sub(r'^# ([a-z][a-z-]*) = ', r'\1 = ', text, flags=re.M)
+        out = run(name, '--config', write(tmp_path, uncommented, 'all.conf'), '--check-config')
+        assert out.returncode == 0, out.stderr
+        defaults = settings(run(name, '--check-config').stdout)
+        shown = settings(out.stdout)
+        assert shown.pop('db') == ['/var/lib/arbiter/arbiter.db']  # the installed default
+        defaults.pop('db')
+        assert shown == defaults
