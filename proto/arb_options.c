@@ -20,8 +20,8 @@ struct _arb_options_t {
     zlist_t *strings;   //  owned copies of string values
     arb_options_section_fn *section_fn;
     void *section_arg;
-    arb_options_check_fn *check_fn;
-    void *check_arg;
+    arb_options_check_fn *check_fn;  //  the program's own rules for values, or NULL
+    void *check_arg;                 //  borrowed: check_fn's argument
     bool *replaced;  //  owned, one per option: a LIST the command line has started anew
     const char *usage;
     const char *about;
@@ -204,18 +204,32 @@ s_choice_word (const char *words, int index, char *buffer, size_t size)
     return buffer;
 }
 
+//  At most 64 bytes of text for a message, control characters as '.'.
+static const char *
+s_quote (const char *text, char *buffer, size_t size)
+{
+    size_t i = 0;
+    for (; text[i] && i < 64 && i + 1 < size; i++)
+        buffer[i] = (unsigned char) text[i] < 0x20 || text[i] == 0x7f ? '.' : text[i];
+    buffer[i] = 0;
+    return buffer;
+}
+
 int
 arb_options_value (
-    const arb_option_t *option, const char *text, void *value, char *why, size_t size)
+    const arb_option_t *option, const char *value_text, void *value, char *why, size_t size)
 {
     uint64_t number = 0;
+    char quoted[72];
+    //  what the messages quote; the value itself is parsed from value_text
+    const char *text = s_quote (value_text, quoted, sizeof (quoted));
     switch (option->type) {
         case ARB_OPT_STR:
         case ARB_OPT_LIST:
-            *(const char **) value = text;
+            *(const char **) value = value_text;
             return 0;
         case ARB_OPT_CHOICE: {
-            int index = s_choice (option->meta ? option->meta : "", text);
+            int index = s_choice (option->meta ? option->meta : "", value_text);
             if (index < 0) {
                 //  "a|b|c" reads "a, b or c"
                 char words[ARB_OPTION_TEXT] = "", word[ARB_OPTION_TEXT];
@@ -238,19 +252,19 @@ arb_options_value (
             return 0;
         }
         case ARB_OPT_BOOL:
-            if (s_bool (text, (bool *) value))
+            if (s_bool (value_text, (bool *) value))
                 return s_refuse (why, size, "expected true or false, not '%.64s'", text);
             return 0;
         case ARB_OPT_UINT:
-            if (s_decimal (text, 1, &number))
+            if (s_decimal (value_text, 1, &number))
                 return s_refuse (why, size, "expected a whole number, not '%.64s'", text);
             break;
         case ARB_OPT_SECONDS:
-            if (s_decimal (text, 1000, &number))
+            if (s_decimal (value_text, 1000, &number))
                 return s_refuse (why, size, "expected seconds, like 30 or 0.25, not '%.64s'", text);
             break;
         case ARB_OPT_BYTES:
-            if (s_bytes (text, &number))
+            if (s_bytes (value_text, &number))
                 return s_refuse (why, size, "expected a size, like 512, 64K or 16M, not '%.64s'",
                                  text);
             break;

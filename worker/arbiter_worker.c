@@ -72,11 +72,12 @@ static int
 s_check (void *arg, const arb_option_t *option, const char *text, char *why, size_t size)
 {
     (void) arg;
+    //  the name itself is not quoted: it may hold anything but printable text
     if ((streq (option->name, "queue") || streq (option->name, "name")) && !s_is_name (text))
-        snprintf (why, size, "'%.64s' is not a %s name (1..200 bytes of printable UTF-8)", text,
+        snprintf (why, size, "not a %s name (1..200 bytes of printable UTF-8)",
                   streq (option->name, "queue") ? "queue" : "worker");
     else if (streq (option->name, "task") && (!*text || strlen (text) > ARB_NAME_MAX))
-        snprintf (why, size, "'%.64s' is not a task name", text);
+        snprintf (why, size, "not a task name (1..200 bytes)");
     else if (streq (option->name, "exec") && !*text)
         snprintf (why, size, "the command is empty");
     else
