@@ -71,15 +71,21 @@ s_rebuild (arb_broker_t *self)
     self->life = arb_life_new (&config, self->journal, self->outbox, &self->clock);
     if (!self->life)
         return -1;
-    size_t count = 0, schedules = 0;
+    size_t count = 0, maybe_running = 0, schedules = 0;
+    //  the deliveries before the schedules: a task they fire now is new
     if (arb_settings_load (arb_life_sched (self->life), self->journal)
-        || arb_life_load (self->life, &count) || arb_life_load_schedules (self->life, &schedules)
-        || arb_journal_commit (self->journal))
+        || arb_life_load (self->life, &count)
+        || arb_life_count_stop_deliveries (self->life, &maybe_running)
+        || arb_life_load_schedules (self->life, &schedules) || arb_journal_commit (self->journal))
         return -1;
     zsys_info ("broker: journal loaded path=%s epoch=%" PRIu64 " open_tasks=%zu next_id=%" PRIu64
                " schedules=%zu",
                self->config.db_path, arb_life_epoch (self->life), count,
                arb_life_last_id (self->life) + 1, schedules);
+    if (maybe_running)
+        zsys_notice ("broker: the last run did not stop cleanly; ready tasks count one delivery "
+                     "more (any of them may have been running) tasks=%zu",
+                     maybe_running);
     return 0;
 }
 
@@ -131,6 +137,9 @@ arb_broker_new (const arb_broker_config_t *config)
         .started_ms = self->clock.now_ms,
     };
     zsock_set_router_handover (self->router, 1);
+    //  a send to a peer that is gone fails (EHOSTUNREACH) instead of
+    //  vanishing: the outbox forgets such event subscribers
+    zsock_set_router_mandatory (self->router, 1);
     zsock_set_rcvtimeo (self->router, 0);
     zsock_set_sndtimeo (self->router, 0);
     zsock_set_linger (self->router, 1000);
@@ -335,6 +344,11 @@ arb_broker_run (arb_broker_t *self)
         s_stop (self);
     if (arb_life_is_halted (self->life))
         return -1;
+    if (arb_life_stop (self->life) || arb_journal_commit (self->journal)) {
+        zsys_error ("broker: could not record the running leases at stop; the next start counts "
+                    "as after a crash");
+        return -1;
+    }
     zsys_info ("broker: stopping");
     return 0;
 }

@@ -1,14 +1,17 @@
 /*  arb_journal.c — the SQLite journal; see arb_journal.h.
 
-    Schema, version 3 (PRAGMA user_version; version 2 added
+    Schema, version 5 (PRAGMA user_version; version 2 added
     tasks.soft_timeout_ms, version 3 the schedules table, version 4
-    attempts.seq):
+    attempts.seq, version 5 tasks.delivered and tasks_queue):
 
       tasks     one row per task, final or not, until the retention sweep
                 removes it. `state` holds only logical states (waiting,
                 scheduled, ready, and the final ones): a running task is
                 `ready` here, so a restart gives it back. `purge_at_ms` is
-                set when the task becomes final.
+                set when the task becomes final. `delivered` counts the
+                times it was handed out, as of its last write (a dispatch
+                writes nothing; the end of the lease, or a clean stop,
+                writes the count).
       attempts  one row per attempt that ended other than by success:
                 the task's history (the successful attempt is in `tasks`),
                 in the order they ended (`seq`, from 1 per task; `attempt`
@@ -30,9 +33,15 @@
                 is done with: fired or skipped) and the last slot fired.
 
     Indexes are partial where they can be, because every index is paid on
-    the hot path: tasks_open (unfinished tasks, read at start), tasks_purge
-    (final tasks by purge time, for the retention sweep), tasks_ckey
-    (client keys, only for tasks that have one).
+    the hot path: tasks_queue (every task by queue and state: the open
+    tasks read at start, and a queue's tasks for queue-wide operations in
+    one statement), tasks_purge (final tasks by purge time, for the
+    retention sweep), tasks_ckey (client keys, only for tasks that have
+    one).
+
+    Version 5 (from 4): tasks.delivered (an older journal counts the
+    attempts and lost leases it recorded), and tasks_queue in place of
+    tasks_open (state) WHERE state < 5.
 
     Changing the schema: bump ARB_SCHEMA_VERSION, add a function
     s_migrate_<old>_<new> that changes a version-<old> database in place
@@ -50,7 +59,7 @@
 #include <sqlite3.h>
 #include <sys/file.h>
 
-#define ARB_SCHEMA_VERSION 4
+#define ARB_SCHEMA_VERSION 5
 
 struct _arb_journal_t {
     sqlite3 *db;                  //  owned
@@ -65,7 +74,8 @@ struct _arb_journal_t {
         *children, *copies, *insert_flow, *flows_named, *flow_kind, *scan, *purge_task,
         *purge_attempts, *purge_deps, *max_id, *meta_get, *meta_set, *meta_del, *meta_list,
         *schedule_add, *schedule_remove, *schedule_state, *schedule_fired, *schedules,
-        *list_final_newest, *deps_of;
+        *list_final_newest, *deps_of, *meta_page, *meta_del_range, *set_delivered, *cancel_open,
+        *forget_attempts, *forget_deps, *forget_tasks, *deliver_ready;
 };
 
 //  ---------------------------------------------------------------------
@@ -135,6 +145,7 @@ static const char *s_create_v1 =
     " PRIMARY KEY (child, parent)) WITHOUT ROWID;"
     "CREATE INDEX deps_parent ON deps (parent);"
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID;";
+
 
 static int
 s_exec (arb_journal_t *self, const char *sql)
@@ -214,6 +225,16 @@ s_migrate_3_4 (arb_journal_t *self)
     return s_exec (self, trim);
 }
 
+//  Version 5: the delivery count, and an index of tasks by queue.
+static int
+s_migrate_4_5 (arb_journal_t *self)
+{
+    return s_exec (self, "ALTER TABLE tasks ADD COLUMN delivered INTEGER NOT NULL DEFAULT 0;"
+                         "UPDATE tasks SET delivered = attempts + lost WHERE state < 5;"
+                         "DROP INDEX tasks_open;"
+                         "CREATE INDEX tasks_queue ON tasks (queue, state);");
+}
+
 static int
 s_user_version (arb_journal_t *self, int *version)
 {
@@ -250,6 +271,8 @@ s_migrate (arb_journal_t *self)
         rc = s_migrate_2_3 (self);
     if (rc == 0 && version <= 3)
         rc = s_migrate_3_4 (self);
+    if (rc == 0 && version <= 4)
+        rc = s_migrate_4_5 (self);
     char sql[64];
     snprintf (sql, sizeof (sql), "PRAGMA user_version = %d", ARB_SCHEMA_VERSION);
     if (rc == 0)
@@ -283,10 +306,11 @@ s_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *sql)
 #define TASK_COLUMNS                                                                            \
     "id, queue, name, state, priority, max_attempts, attempts, lost, backoff, backoff_ms, "     \
     "backoff_cap_ms, jitter, timeout_ms, not_before_ms, expires_ms, retention_ms, created_ms, " \
-    "flow, input, origin, parents, copies, has_children, args IS NOT NULL, soft_timeout_ms"
+    "flow, input, origin, parents, copies, has_children, args IS NOT NULL, soft_timeout_ms, "   \
+    "delivered"
 
 //  TASK_COLUMNS up to has_children, for INSERT (which sets soft_timeout_ms
-//  after the columns it takes from the row).
+//  and delivered after the columns it takes from the row).
 #define INSERT_COLUMNS                                                                          \
     "id, queue, name, state, priority, max_attempts, attempts, lost, backoff, backoff_ms, "     \
     "backoff_cap_ms, jitter, timeout_ms, not_before_ms, expires_ms, retention_ms, created_ms, " \
@@ -315,13 +339,14 @@ s_prepare_all (arb_journal_t *self)
         {&self->rollback, "ROLLBACK"},
         {&self->insert,
          "INSERT INTO tasks (" INSERT_COLUMNS ", ckey, headers, payload, ref, endpoint, args, "
-         "soft_timeout_ms) "
+         "soft_timeout_ms, delivered) "
          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-         "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30)"},
+         "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)"},
         {&self->find_key, "SELECT id, state FROM tasks WHERE ckey = ?1"},
         {&self->save,
          "UPDATE tasks SET state = ?2, attempts = ?3, lost = ?4, not_before_ms = ?5, "
          "started_ms = ?6, finished_ms = ?7, worker = coalesce (?8, worker), expires_ms = ?12, "
+         "delivered = ?13, "
          "error = CASE WHEN ?9 IS NULL THEN error WHEN ?9 = '' THEN NULL ELSE ?9 END, "
          "result = coalesce (?10, result), purge_at_ms = ?11 WHERE id = ?1"},
         {&self->add_attempt,
@@ -332,7 +357,9 @@ s_prepare_all (arb_journal_t *self)
          "DELETE FROM attempts WHERE task_id = ?1 AND seq > ?2 AND seq <= (SELECT max (seq) "
          "FROM attempts WHERE task_id = ?1) - ?3"},
         {&self->load_payload, "SELECT payload, headers, args FROM tasks WHERE id = ?1"},
-        {&self->load_open, "SELECT " TASK_COLUMNS " FROM tasks WHERE state < 5 ORDER BY id"},
+        //  by queue (tasks_queue): each queue's tasks in the order they came
+        {&self->load_open,
+         "SELECT " TASK_COLUMNS " FROM tasks WHERE state < 5 ORDER BY queue, state, id"},
         {&self->load_task, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1"},
         {&self->dead_ids, "SELECT id FROM tasks WHERE state = 7 AND queue = ?1 ORDER BY id"},
         {&self->flow_dead_ids,
@@ -393,6 +420,24 @@ s_prepare_all (arb_journal_t *self)
         {&self->schedule_fired,
          "UPDATE schedules SET cursor_ms = ?2, last_slot_ms = ?2, last_id = ?3 WHERE name = ?1"},
         {&self->schedules, "SELECT " SCHEDULE_COLUMNS " FROM schedules ORDER BY name"},
+        //  ?1 .. ?2: the keys that begin with a prefix (?2 NULL: no end)
+        {&self->meta_page,
+         "SELECT key, value FROM meta WHERE key >= ?1 AND (?2 IS NULL OR key < ?2) AND key > ?3 "
+         "ORDER BY key LIMIT ?4"},
+        {&self->meta_del_range, "DELETE FROM meta WHERE key >= ?1 AND (?2 IS NULL OR key < ?2)"},
+        {&self->set_delivered, "UPDATE tasks SET delivered = ?2 WHERE id = ?1"},
+        //  the open rows that load as ready (a scheduled one whose time has come)
+        {&self->deliver_ready, "UPDATE tasks SET delivered = delivered + 1 "
+                               "WHERE state IN (2, 3) AND (state = 3 OR not_before_ms <= ?1)"},
+        {&self->cancel_open,
+         "UPDATE tasks SET state = 8, finished_ms = ?2, error = ?3, "
+         "purge_at_ms = ?2 + CASE WHEN retention_ms > 0 THEN retention_ms ELSE ?4 END "
+         "WHERE queue = ?1 AND state < 5 AND id NOT IN (SELECT value FROM json_each (?5))"},
+        {&self->forget_attempts,
+         "DELETE FROM attempts WHERE task_id IN (SELECT id FROM tasks WHERE queue = ?1)"},
+        {&self->forget_deps,
+         "DELETE FROM deps WHERE child IN (SELECT id FROM tasks WHERE queue = ?1)"},
+        {&self->forget_tasks, "DELETE FROM tasks WHERE queue = ?1"},
     };
     for (size_t i = 0; i < sizeof (all) / sizeof (all[0]); i++)
         if (s_prepare (self, all[i].stmt, all[i].sql))
@@ -669,6 +714,7 @@ arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journ
     s_bind_text (stmt, 28, row->endpoint);
     s_bind_frame (stmt, 29, row->args);
     s_bind_u64 (stmt, 30, task->soft_timeout_ms);
+    sqlite3_bind_int64 (stmt, 31, task->delivered);
     return s_run (self, stmt, "insert");
 }
 
@@ -712,6 +758,7 @@ arb_journal_save (arb_journal_t *self,
     else
         sqlite3_bind_null (stmt, 11);
     s_bind_u64 (stmt, 12, task->expires_ms);
+    sqlite3_bind_int64 (stmt, 13, task->delivered);
     return s_run (self, stmt, "save");
 }
 
@@ -792,6 +839,7 @@ s_read_task (sqlite3_stmt *stmt, arb_journal_task_fn *fn, void *arg)
     task.has_children = sqlite3_column_int (stmt, 22) != 0;
     task.has_args = sqlite3_column_int (stmt, 23) != 0;
     task.soft_timeout_ms = s_u64 (stmt, 24);
+    task.delivered = (uint32_t) sqlite3_column_int64 (stmt, 25);
     return fn (arg, &task, (const char *) sqlite3_column_text (stmt, 1),
                (const char *) sqlite3_column_text (stmt, 2));
 }
@@ -1141,6 +1189,13 @@ arb_journal_count_final (arb_journal_t *self, arb_journal_count_fn *fn, void *ar
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+//  Records the largest id given out, before rows that held it may go.
+static int
+s_set_id_floor (arb_journal_t *self, uint64_t id_floor)
+{
+    return arb_journal_set_number (self, "broker.id_floor", id_floor);
+}
+
 int
 arb_journal_remove (arb_journal_t *self, const uint64_t *ids, size_t count, uint64_t id_floor)
 {
@@ -1156,9 +1211,7 @@ arb_journal_remove (arb_journal_t *self, const uint64_t *ids, size_t count, uint
                 return -1;
         }
     }
-    char text[32];
-    snprintf (text, sizeof (text), "%" PRIu64, id_floor);
-    return arb_journal_meta_set (self, "broker.id_floor", text, strlen (text));
+    return s_set_id_floor (self, id_floor);
 }
 
 int
@@ -1186,6 +1239,71 @@ arb_journal_purge (arb_journal_t *self,
     int result = arb_journal_remove (self, ids, count, id_floor) ? -1 : (int) count;
     free (ids);
     return result;
+}
+
+int
+arb_journal_set_delivered (arb_journal_t *self, uint64_t id, uint32_t delivered)
+{
+    sqlite3_stmt *stmt = self->set_delivered;
+    s_bind_u64 (stmt, 1, id);
+    sqlite3_bind_int64 (stmt, 2, delivered);
+    return s_run (self, stmt, "delivered");
+}
+
+int
+arb_journal_deliver_ready (arb_journal_t *self, uint64_t now_ms, uint64_t *changed)
+{
+    sqlite3_stmt *stmt = self->deliver_ready;
+    s_bind_u64 (stmt, 1, now_ms);
+    int rc = arb_journal_begin (self) || s_run (self, stmt, "count deliveries") ? -1 : 0;
+    *changed = rc == 0 ? (uint64_t) sqlite3_changes (self->db) : 0;
+    return rc;
+}
+
+int
+arb_journal_cancel_open (arb_journal_t *self,
+                         const char *queue,
+                         const uint64_t *keep,
+                         size_t keep_count,
+                         uint64_t now_ms,
+                         const char *error,
+                         uint64_t retention_ms,
+                         uint64_t *changed)
+{
+    //  The ids to keep go in as one JSON array (json_each), so that the
+    //  statement is one, whatever their number.
+    size_t size = 3 + keep_count * 21;
+    char *json = (char *) malloc (size);
+    size_t used = 0;
+    json[used++] = '[';
+    for (size_t i = 0; i < keep_count; i++)
+        used += (size_t) snprintf (json + used, size - used, "%s%" PRIu64, i ? "," : "", keep[i]);
+    json[used++] = ']';
+    json[used] = 0;
+    sqlite3_stmt *stmt = self->cancel_open;
+    s_bind_text (stmt, 1, queue);
+    s_bind_u64 (stmt, 2, now_ms);
+    s_bind_text (stmt, 3, error);
+    s_bind_u64 (stmt, 4, retention_ms);
+    s_bind_text (stmt, 5, json);
+    int rc = arb_journal_begin (self) || s_run (self, stmt, "cancel queue") ? -1 : 0;
+    *changed = rc == 0 ? (uint64_t) sqlite3_changes (self->db) : 0;
+    free (json);
+    return rc;
+}
+
+int
+arb_journal_forget_queue (arb_journal_t *self, const char *queue, uint64_t id_floor)
+{
+    if (arb_journal_begin (self))
+        return -1;
+    sqlite3_stmt *all[] = {self->forget_attempts, self->forget_deps, self->forget_tasks};
+    for (size_t k = 0; k < 3; k++) {
+        s_bind_text (all[k], 1, queue);
+        if (s_run (self, all[k], "forget queue"))
+            return -1;
+    }
+    return s_set_id_floor (self, id_floor);
 }
 
 int
@@ -1274,24 +1392,100 @@ arb_journal_meta_list (arb_journal_t *self, const char *prefix, arb_journal_meta
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
+//  Binds the range of keys that begin with prefix to ?1 and ?2: from the
+//  prefix itself to the first string after every key that begins with it
+//  (the prefix with its last byte raised; a byte 0xff is dropped and the
+//  one before raised). end is scratch of strlen (prefix) + 1 bytes.
+static void
+s_bind_prefix (sqlite3_stmt *stmt, const char *prefix, char *end)
+{
+    size_t len = strlen (prefix);
+    memcpy (end, prefix, len + 1);
+    while (len > 0 && (uint8_t) end[len - 1] == 0xff)
+        len--;
+    sqlite3_bind_text (stmt, 1, prefix, -1, SQLITE_STATIC);
+    if (len == 0) {
+        sqlite3_bind_null (stmt, 2);  //  every key
+        return;
+    }
+    end[len - 1] = (char) ((uint8_t) end[len - 1] + 1);
+    sqlite3_bind_text (stmt, 2, end, (int) len, SQLITE_STATIC);
+}
+
 int
-arb_journal_next_epoch (arb_journal_t *self, uint64_t *epoch)
+arb_journal_meta_page (arb_journal_t *self,
+                       const char *prefix,
+                       const char *after,
+                       uint32_t limit,
+                       arb_journal_meta_take_fn *fn,
+                       void *arg,
+                       bool *more)
+{
+    sqlite3_stmt *stmt = self->meta_page;
+    char *end = strdup (prefix);
+    s_bind_prefix (stmt, prefix, end);
+    s_bind_text (stmt, 3, after ? after : "");
+    sqlite3_bind_int64 (stmt, 4, (sqlite3_int64) limit + 1);
+    *more = false;
+    uint32_t count = 0;
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        if (count++ == limit
+            || fn (arg, (const char *) sqlite3_column_text (stmt, 0), sqlite3_column_blob (stmt, 1),
+                   (size_t) sqlite3_column_bytes (stmt, 1))) {
+            *more = true;
+            break;
+        }
+    }
+    rc = s_read_end (self, stmt, rc, "meta page", 0);
+    free (end);
+    return rc;
+}
+
+int
+arb_journal_meta_del_prefix (arb_journal_t *self, const char *prefix)
+{
+    sqlite3_stmt *stmt = self->meta_del_range;
+    char *end = strdup (prefix);
+    s_bind_prefix (stmt, prefix, end);
+    int rc = s_run (self, stmt, "meta delete prefix");
+    free (end);
+    return rc;
+}
+
+int
+arb_journal_meta_number (arb_journal_t *self, const char *key, uint64_t *number)
 {
     zchunk_t *value;
-    if (arb_journal_meta_get (self, "broker.epoch", &value))
+    if (arb_journal_meta_get (self, key, &value))
         return -1;
-    *epoch = 1;
+    *number = 0;
     if (value) {
         char text[32] = "";
         size_t size =
             zchunk_size (value) < sizeof (text) - 1 ? zchunk_size (value) : sizeof (text) - 1;
         memcpy (text, zchunk_data (value), size);
-        *epoch = strtoull (text, NULL, 10) + 1;
+        *number = strtoull (text, NULL, 10);
         zchunk_destroy (&value);
     }
+    return 0;
+}
+
+int
+arb_journal_set_number (arb_journal_t *self, const char *key, uint64_t number)
+{
     char text[32];
-    snprintf (text, sizeof (text), "%" PRIu64, *epoch);
-    if (arb_journal_begin (self) || arb_journal_meta_set (self, "broker.epoch", text, strlen (text))
+    snprintf (text, sizeof (text), "%" PRIu64, number);
+    return arb_journal_meta_set (self, key, text, strlen (text));
+}
+
+int
+arb_journal_next_epoch (arb_journal_t *self, uint64_t *epoch)
+{
+    if (arb_journal_meta_number (self, "broker.epoch", epoch))
+        return -1;
+    ++*epoch;
+    if (arb_journal_begin (self) || arb_journal_set_number (self, "broker.epoch", *epoch)
         || arb_journal_commit (self))
         return -1;
     return 0;

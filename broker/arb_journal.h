@@ -216,6 +216,35 @@ int arb_journal_scan (arb_journal_t *self,
                       uint64_t *last_id,
                       size_t *seen);
 
+//  Stores a task's delivery count alone (a clean stop records the leases
+//  it ends this way: their attempts go on, so nothing else changes). 0 or -1.
+int arb_journal_set_delivered (arb_journal_t *self, uint64_t id, uint32_t delivered);
+
+//  Counts one more delivery for every task that loads as ready at now_ms
+//  (state ready, or scheduled with its time come), in one statement; sets
+//  *changed to how many. For a start after a crash (arb_life.h). Opens
+//  the turn's transaction. 0 or -1.
+int arb_journal_deliver_ready (arb_journal_t *self, uint64_t now_ms, uint64_t *changed);
+
+//  Cancels, in one statement, every unfinished task of a queue but the
+//  keep_count ids in keep (running tasks): state cancelled, error, finished
+//  now, removed after the task's own retention, else retention_ms. Sets
+//  *changed to the tasks cancelled. Opens the turn's transaction. 0 or -1.
+int arb_journal_cancel_open (arb_journal_t *self,
+                             const char *queue,
+                             const uint64_t *keep,
+                             size_t keep_count,
+                             uint64_t now_ms,
+                             const char *error,
+                             uint64_t retention_ms,
+                             uint64_t *changed);
+
+//  Removes every task of a queue, with its history and the edges to its
+//  parents, in one statement a table; the caller has ended its unfinished
+//  tasks first. Records id_floor as arb_journal_purge does. Opens the
+//  turn's transaction. 0 or -1.
+int arb_journal_forget_queue (arb_journal_t *self, const char *queue, uint64_t id_floor);
+
 //  Largest task id ever used (also across purged tasks). 0 or -1.
 int arb_journal_max_id (arb_journal_t *self, uint64_t *id);
 
@@ -227,6 +256,27 @@ int arb_journal_meta_del (arb_journal_t *self, const char *key);
 typedef void (arb_journal_meta_fn) (void *arg, const char *key, const void *data, size_t size);
 int
 arb_journal_meta_list (arb_journal_t *self, const char *prefix, arb_journal_meta_fn *fn, void *arg);
+
+//  One page of the keys that begin with prefix and sort after after (NULL
+//  or "": from the first), in key order: fn is called for each of at most
+//  limit keys; it returns 0 to take the key, or non-zero to stop before it
+//  (a reply that is full). *more tells whether keys were left. 0 or -1.
+typedef int (arb_journal_meta_take_fn) (void *arg, const char *key, const void *data, size_t size);
+int arb_journal_meta_page (arb_journal_t *self,
+                           const char *prefix,
+                           const char *after,
+                           uint32_t limit,
+                           arb_journal_meta_take_fn *fn,
+                           void *arg,
+                           bool *more);
+
+//  Deletes every key that begins with prefix, in one statement. 0 or -1.
+int arb_journal_meta_del_prefix (arb_journal_t *self, const char *prefix);
+
+//  A key holding a decimal number (the broker's own: `broker.epoch`):
+//  read (0 if absent) and written. 0 or -1.
+int arb_journal_meta_number (arb_journal_t *self, const char *key, uint64_t *number);
+int arb_journal_set_number (arb_journal_t *self, const char *key, uint64_t number);
 
 //  Bumps and returns the broker start count. 0 or -1.
 int arb_journal_next_epoch (arb_journal_t *self, uint64_t *epoch);

@@ -6,7 +6,8 @@
 
 #include "arb_life_priv.h"
 
-#define ARB_DISPATCH_BATCH 512  //  tasks per DISPATCH message at most
+#define ARB_DISPATCH_BATCH 512               //  tasks per DISPATCH message at most
+#define ARB_STOPPED_KEY    "broker.stopped"  //  the epoch of the last run that stopped cleanly
 
 //  The head policy's backoff for a task without one of its own: doubling
 //  from the first to the cap, so that a failing item costs little while
@@ -32,11 +33,15 @@ arb_life_new (const arb_life_config_t *config,
     self->outbox = outbox;
     self->clock = clock;
     self->rng = clock->now_ms ^ ((uint64_t) getpid () << 32) ^ 0x9e3779b97f4a7c15ull;
+    uint64_t stopped = 0;
     if (arb_journal_next_epoch (journal, &self->epoch)
-        || arb_journal_max_id (journal, &self->next_id)) {
+        || arb_journal_max_id (journal, &self->next_id)
+        || arb_journal_meta_number (journal, ARB_STOPPED_KEY, &stopped)) {
         arb_life_destroy (&self);
         return NULL;
     }
+    //  the run just before this one wrote its leases as it stopped
+    self->clean_start = stopped && stopped + 1 == self->epoch;
     arb_sched_config_t sched_config = {
         .aging_ms = config->aging_ms,
         .liveness_ms = config->liveness_ms,
@@ -72,6 +77,51 @@ void
 arb_life_hold_ready (arb_life_t *self, uint64_t until_ms)
 {
     arb_sched_hold_ready (self->sched, until_ms);
+}
+
+int
+arb_life_count_stop_deliveries (arb_life_t *self, size_t *count)
+{
+    *count = 0;
+    if (self->clean_start)
+        return 0;
+    //  Dispatch writes nothing, so after a crash the journal cannot tell a
+    //  ready task that was running from one that never left: each ready
+    //  one may have been handed out once more than the journal knows
+    //  (once, as a task has one lease at most), and counts so, in the
+    //  journal too, so that no later crash can lose that delivery.
+    zhashx_t *tasks = arb_sched_tasks (self->sched);
+    for (arb_task_t *task = (arb_task_t *) zhashx_first (tasks); task;
+         task = (arb_task_t *) zhashx_next (tasks))
+        if (task->state == ARB_STATE_READY) {
+            task->delivered++;
+            ++*count;
+        }
+    uint64_t changed;
+    if (arb_journal_deliver_ready (self->journal, self->clock->now_ms, &changed))
+        return -1;
+    if (changed != *count)
+        zsys_warning ("broker: deliveries counted for %zu ready tasks in memory, %" PRIu64
+                      " in the journal",
+                      *count, changed);
+    return 0;
+}
+
+int
+arb_life_stop (arb_life_t *self)
+{
+    //  The only deliveries the journal does not hold are the leases
+    //  running now: write them, and that this run stopped cleanly, so the
+    //  next one knows every count is exact.
+    if (arb_journal_begin (self->journal))
+        return -1;
+    zhashx_t *sessions = arb_sched_sessions (self->sched);
+    for (arb_session_t *session = (arb_session_t *) zhashx_first (sessions); session;
+         session = (arb_session_t *) zhashx_next (sessions))
+        for (arb_task_t *task = arb_session_first_lease (session); task; task = task->lease_next)
+            if (arb_journal_set_delivered (self->journal, task->id, task->delivered))
+                return -1;
+    return arb_journal_set_number (self->journal, ARB_STOPPED_KEY, self->epoch);
 }
 
 arb_sched_t *
@@ -150,18 +200,12 @@ s_worker_name (arb_task_t *task)
     return task->session ? arb_session_name (task->session) : NULL;
 }
 
-void
-arb_life_finish (
-    arb_life_t *self, arb_task_t **task_p, int state, const char *error, zframe_t **result_p)
+//  A task has ended (its journal row says so): tells its watchers and
+//  subscribers, frees it, then lets its flow hear of it.
+static void
+s_ended (arb_life_t *self, arb_task_t **task_p, int state, const char *error, zframe_t **result_p)
 {
     arb_task_t *task = *task_p;
-    if (arb_journal_begin (self->journal)
-        || arb_journal_save (self->journal, task, state, self->clock->now_ms, s_worker_name (task),
-                             error ? error : "", result_p ? *result_p : NULL,
-                             s_purge_at (self, task, state))) {
-        arb_life_halt (self, "finish");
-        return;
-    }
     //  Every watcher but the last gets a copy of the result; the last, the
     //  frame itself (most tasks have one watcher: no copy at all).
     size_t left = task->watchers ? zlist_size (task->watchers) : 0;
@@ -178,6 +222,21 @@ arb_life_finish (
     arb_sched_finish (self->sched, task_p, state, self->clock->now_ms);
     if (has_children || origin)
         arb_life_after_finish (self, id, state, has_children, origin);
+}
+
+void
+arb_life_finish (
+    arb_life_t *self, arb_task_t **task_p, int state, const char *error, zframe_t **result_p)
+{
+    arb_task_t *task = *task_p;
+    if (arb_journal_begin (self->journal)
+        || arb_journal_save (self->journal, task, state, self->clock->now_ms, s_worker_name (task),
+                             error ? error : "", result_p ? *result_p : NULL,
+                             s_purge_at (self, task, state))) {
+        arb_life_halt (self, "finish");
+        return;
+    }
+    s_ended (self, task_p, state, error, result_p);
 }
 
 //  Writes an attempt that did not succeed into the task's history.
@@ -359,6 +418,12 @@ arb_life_release (arb_life_t *self, arb_task_t *task)
     arb_sched_unlease (self->sched, task);
     task->attempts--;
     arb_sched_make_ready (self->sched, task, true, self->clock->now_ms, self->clock->mono_ms);
+    //  one UPDATE, as for a result: the delivery it had counts after a crash
+    if (arb_journal_begin (self->journal)
+        || arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
+        arb_life_halt (self, "release");
+        return;
+    }
     arb_outbox_event (self->outbox, task, ARB_STATE_READY, NULL);
 }
 
@@ -479,8 +544,13 @@ void
 arb_life_take (
     arb_life_t *self, arb_session_t *session, const char *queue, size_t max, arb_msg_t *reply)
 {
+    //  one task at a time, so that the reply stops at its bound
     self->take_reply = reply;
-    arb_sched_take (self->sched, session, queue, max, self->clock->now_ms, self->clock->mono_ms);
+    self->take_bytes = 0;
+    for (size_t taken = 0; taken < max && self->take_bytes < ARB_REPLY_BYTES; taken++)
+        if (!arb_sched_take (self->sched, session, queue, 1, self->clock->now_ms,
+                             self->clock->mono_ms))
+            break;
     self->take_reply = NULL;
 }
 
@@ -594,6 +664,7 @@ s_send_outgoing (arb_life_t *self, arb_session_t *session)
         arb_outbox_send (self->outbox, outgoing);
         arb_session_sent (session, self->clock->mono_ms);
     }
+    *arb_session_outgoing_bytes (session) = 0;
 }
 
 //  Adds a task's persistent arguments (kept in the journal only).
@@ -613,8 +684,20 @@ s_add_args (arb_life_t *self, arb_task_t *task, arb_msg_t *msg, arb_dispatch_tas
     return rc;
 }
 
+//  Bytes a dispatched task adds to its message: payload, headers, args
+//  and its parents' results.
+static size_t
+s_dispatch_bytes (const arb_dispatch_task_t *d)
+{
+    size_t bytes = zframe_size (d->payload) + d->headers.size + d->args.size;
+    for (size_t i = 0; i < d->parents.n; i++)
+        bytes += d->parents.v[i].result.size;
+    return bytes;
+}
+
 //  The scheduler hands task to a worker: it goes into the DISPATCH being
-//  filled for it (or answering its TAKE).
+//  filled for it (or answering its TAKE). A DISPATCH leaves once it holds
+//  ARB_DISPATCH_BATCH tasks or ARB_REPLY_BYTES of them.
 static int
 s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *task)
 {
@@ -647,6 +730,7 @@ s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *
     d->id = task->id;
     d->lease = task->lease;
     d->attempt = task->attempts;
+    d->delivered = task->delivered;
     d->sub = task->sub;
     d->queue = arb_msg_strdup (msg, arb_queue_name (task->queue));
     d->name = arb_msg_strdup (msg, task->name);
@@ -674,7 +758,10 @@ s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *
     task->started_ms = self->clock->now_ms;
     self->tally.dispatched++;
     arb_outbox_event (self->outbox, task, ARB_STATE_RUNNING, NULL);
-    if (!self->take_reply && body->tasks.n >= ARB_DISPATCH_BATCH)
+    if (self->take_reply)
+        self->take_bytes += s_dispatch_bytes (d);
+    else if (body->tasks.n >= ARB_DISPATCH_BATCH
+             || (*arb_session_outgoing_bytes (session) += s_dispatch_bytes (d)) >= ARB_REPLY_BYTES)
         s_send_outgoing (self, session);
     return 0;
 }
@@ -902,59 +989,114 @@ arb_life_delete_matching (arb_life_t *self,
     return s_delete_end (self, &del);
 }
 
-//  Ids of the unfinished tasks of a queue (the map must not change while walked).
-static zlistx_t *
-s_queue_task_ids (arb_life_t *self, const char *queue)
+//  ---------------------------------------------------------------------
+//  Queue-wide operations
+
+//  Ends the unfinished tasks of a queue as cancelled (why says how), and
+//  the running ones too if asked (they are stopped on their workers);
+//  returns how many. A task that runs, or whose end others must hear of
+//  (a parent, a fan-out copy), goes one by one (arb_life_cancel_task);
+//  the others, usually all of them (*bulk counts them), end here in
+//  memory only, and the caller ends their journal rows in one statement.
+//  keep gets the running tasks left alone. Visits the queue's own tasks.
+static uint64_t
+s_end_queue_tasks (arb_life_t *self,
+                   arb_queue_t *queue,
+                   bool running,
+                   const char *why,
+                   arb_vec_t *keep,
+                   uint64_t *bulk)
 {
-    zlistx_t *ids = zlistx_new ();
-    zhashx_t *tasks = arb_sched_tasks (self->sched);
-    for (arb_task_t *task = (arb_task_t *) zhashx_first (tasks); task;
-         task = (arb_task_t *) zhashx_next (tasks))
-        if (streq (arb_queue_name (task->queue), queue))
-            zlistx_add_end (ids, (void *) (uintptr_t) task->id);
-    return ids;
+    arb_vec_t ids = {0};
+    for (arb_task_t *task = arb_queue_first_task (queue); task; task = task->queue_next)
+        arb_vec_push (&ids, task->id);
+    uint64_t count = 0, id;
+    *bulk = 0;
+    while (!self->halted && arb_vec_shift (&ids, &id)) {
+        arb_task_t *task = arb_sched_find (self->sched, id);
+        if (!task)
+            continue;  //  ended meanwhile, by a parent's end
+        if (task->state == ARB_STATE_RUNNING && !running) {
+            arb_vec_push (keep, id);
+            continue;
+        }
+        count++;
+        if (task->state == ARB_STATE_RUNNING || task->has_children || task->origin)
+            arb_life_cancel_task (self, &task, why);
+        else {
+            self->cancelled++;
+            (*bulk)++;
+            s_ended (self, &task, ARB_STATE_CANCELLED, why, NULL);
+        }
+    }
+    arb_vec_free (&ids);
+    return count;
+}
+
+//  Cancels the unfinished tasks of a queue: in memory, then the journal
+//  rows of those ended in memory in one statement. Returns how many, or
+//  -1 if the journal failed (halted).
+static int64_t
+s_cancel_queue (arb_life_t *self, const char *name, bool running, const char *why)
+{
+    arb_queue_t *queue = arb_sched_find_queue (self->sched, name);
+    if (!queue)
+        return 0;
+    uint64_t keep_ms = arb_queue_settings (queue)->retention_ms;
+    arb_vec_t keep = {0};
+    uint64_t bulk, changed = 0;
+    uint64_t count = s_end_queue_tasks (self, queue, running, why, &keep, &bulk);
+    if (!self->halted
+        && arb_journal_cancel_open (self->journal, name, keep.v ? keep.v + keep.head : NULL,
+                                    arb_vec_size (&keep), self->clock->now_ms, why,
+                                    keep_ms ? keep_ms : self->config.retention_ms, &changed))
+        arb_life_halt (self, "cancel queue");
+    arb_vec_free (&keep);
+    if (self->halted)
+        return -1;
+    if (changed != bulk)
+        zsys_warning ("broker: queue cancel ended %" PRIu64 " tasks in memory, %" PRIu64
+                      " in the journal queue=%s",
+                      bulk, changed, name);
+    return (int64_t) count;
 }
 
 void
 arb_life_cancel_queue (arb_life_t *self, const char *queue)
 {
-    zlistx_t *ids = s_queue_task_ids (self, queue);
-    for (void *id = zlistx_first (ids); id; id = zlistx_next (ids)) {
-        arb_task_t *task = arb_sched_find (self->sched, (uint64_t) (uintptr_t) id);
-        if (task)
-            arb_life_cancel_task (self, &task, "cancelled with its queue");
-    }
-    zlistx_destroy (&ids);
+    s_cancel_queue (self, queue, true, "cancelled with its queue");
 }
 
 uint64_t
 arb_life_purge_queue (arb_life_t *self, const char *name)
 {
-    arb_queue_t *queue = arb_sched_queue (self->sched, name);
-    uint64_t count = 0;
-    zlistx_t *ids = s_queue_task_ids (self, name);
-    for (void *id = zlistx_first (ids); id; id = zlistx_next (ids)) {
-        arb_task_t *task = arb_sched_find (self->sched, (uint64_t) (uintptr_t) id);
-        if (task && task->state != ARB_STATE_RUNNING) {
-            arb_life_cancel_task (self, &task, "purged");
-            count++;
-        }
+    int64_t count = s_cancel_queue (self, name, false, "purged");
+    return count > 0 ? (uint64_t) count : 0;
+}
+
+uint64_t
+arb_life_delete_queue (arb_life_t *self, const char *name)
+{
+    int64_t count = s_cancel_queue (self, name, true, "its queue was deleted");
+    if (count < 0)
+        return 0;
+    if (arb_journal_forget_queue (self->journal, name, self->next_id)) {
+        arb_life_halt (self, "delete queue");
+        return 0;
     }
-    zlistx_destroy (&ids);
-    arb_sched_touch_queue (self->sched, queue);
-    return count;
+    arb_queue_t *queue = arb_sched_find_queue (self->sched, name);
+    if (queue)
+        arb_sched_clear_queue (self->sched, queue);
+    zsys_info ("broker: queue deleted queue=%s cancelled=%" PRId64, name, count);
+    return (uint64_t) count;
 }
 
 size_t
-arb_life_queue_head (arb_life_t *self, const char *name, arb_task_t **tasks, size_t max)
+arb_life_peek (arb_life_t *self, const char *name, arb_task_t **tasks, size_t max)
 {
     arb_queue_t *queue = arb_sched_find_queue (self->sched, name);
-    //  Take the first tasks off the heap to see them in order, then put
-    //  them back: their keys are unchanged, so the order is too.
-    size_t count = 0;
-    while (queue && count < max && (tasks[count] = arb_queue_pop (queue)))
-        count++;
-    for (size_t i = 0; i < count; i++)
-        arb_queue_push (queue, tasks[i]);
-    return count;
+    if (!queue)
+        return 0;
+    return arb_sched_peek (self->sched, queue, tasks, max, self->clock->now_ms,
+                           self->clock->mono_ms);
 }

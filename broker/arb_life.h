@@ -106,6 +106,24 @@ int arb_life_load (arb_life_t *self, size_t *count);
 //  may claim back what they still run (arb_sched_hold_ready).
 void arb_life_hold_ready (arb_life_t *self, uint64_t until_ms);
 
+//  Deliveries. Dispatch writes nothing, so the journal's count of a
+//  task's deliveries (tasks.delivered) is as of its last write: the end
+//  of a lease (result, release, loss, timeout) writes it, and so does a
+//  clean stop for the leases still running (arb_life_stop). After a
+//  crash, the journal cannot tell a ready task that was running from one
+//  that never left: arb_life_count_stop_deliveries, at start after
+//  arb_life_load, counts one more delivery for each ready task (a task
+//  has one lease at most), in memory and the journal, erring towards
+//  "delivered before" as RabbitMQ does: a count is never below the true
+//  one. Sets *count to how many it counted (0 after a clean stop). 0, or
+//  -1 if the journal failed.
+int arb_life_count_stop_deliveries (arb_life_t *self, size_t *count);
+
+//  At a clean stop (the loop commits after): journals the delivery count
+//  of every running task and that this run stopped cleanly. 0, or -1 if
+//  the journal failed.
+int arb_life_stop (arb_life_t *self);
+
 //  The scheduler, borrowed, for lookups and walks only.
 arb_sched_t *arb_life_sched (arb_life_t *self);
 uint64_t arb_life_epoch (arb_life_t *self);
@@ -162,7 +180,8 @@ int arb_life_cancel_tree (arb_life_t *self, arb_task_t **task_p, const char *why
 //  members (and what waits on them, but its finalizer).
 void arb_life_cancel_flow (arb_life_t *self, uint64_t flow, bool group);
 
-//  Cancels every unfinished task of a queue, running ones too.
+//  Cancels every unfinished task of a queue, running ones too. The tasks
+//  whose end nobody else waits for are journaled in one statement.
 void arb_life_cancel_queue (arb_life_t *self, const char *queue);
 
 //  Tasks cancelled since start (a request counts its own by the difference).
@@ -206,13 +225,24 @@ int arb_life_delete_matching (arb_life_t *self,
                               uint64_t *last_id,
                               bool *more);
 
-//  Cancels every task of a queue (made if unknown) that is not running:
-//  running tasks finish. Returns how many were cancelled.
+//  Cancels every task of a queue that is not running (running tasks
+//  finish), in memory and in one journal statement; visits only the
+//  queue's own tasks. Returns how many were cancelled.
 uint64_t arb_life_purge_queue (arb_life_t *self, const char *queue);
 
+//  Deletes a queue: cancels its tasks as arb_life_cancel_queue does, then
+//  removes every task of the queue from the journal (final ones too, with
+//  their history) and forgets the queue in memory (settings, limits,
+//  counts; it stays only while subscriptions name it). Its stored
+//  settings and metadata are arb_settings_forget_queue's. Returns how
+//  many tasks were cancelled.
+uint64_t arb_life_delete_queue (arb_life_t *self, const char *queue);
+
 //  Fills tasks with up to max ready tasks of a queue, borrowed, in the
-//  order they would be dispatched, without taking them. Returns how many.
-size_t arb_life_queue_head (arb_life_t *self, const char *queue, arb_task_t **tasks, size_t max);
+//  order they would be handed out, without taking them: none from a
+//  paused or held queue, none that has expired (arb_sched_peek). Returns
+//  how many.
+size_t arb_life_peek (arb_life_t *self, const char *queue, arb_task_t **tasks, size_t max);
 
 //  ---------------------------------------------------------------------
 //  Workers (called by the worker verbs)
@@ -232,7 +262,7 @@ arb_session_t *arb_life_register (arb_life_t *self,
 int arb_life_credit (arb_life_t *self, arb_session_t *session, const arb_credit_body_t *body);
 
 //  Leases up to max ready tasks of queue to session outside its credit,
-//  into reply (a DISPATCH).
+//  into reply (a DISPATCH), stopping once the reply holds ARB_REPLY_BYTES.
 void arb_life_take (
     arb_life_t *self, arb_session_t *session, const char *queue, size_t max, arb_msg_t *reply);
 

@@ -23,6 +23,8 @@ struct _arb_life_t {
     uint64_t cancelled;        //  tasks cancelled since start
     arb_tally_t tally;         //  tasks submitted, dispatched, finished since start (STATS)
     arb_msg_t *take_reply;     //  borrowed: the DISPATCH answering a TAKE, while one runs
+    size_t take_bytes;         //  bytes of payloads and results in take_reply
+    bool clean_start;          //  the previous run stopped cleanly and wrote its leases
     arb_vec_t settle;          //  (id, state) pairs of ended tasks whose dependents must hear;
                                //  state 0: a fan-out copy of task id ended
     bool settling;             //  draining settle now

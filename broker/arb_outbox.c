@@ -7,22 +7,35 @@
 
 #include <stdarg.h>
 
-#define ARB_REFUSALS_LOGGED 20  //  refusals logged per second; the rest are counted
+#define ARB_REFUSALS_LOGGED  20     //  refusals logged per second; the rest are counted
+#define ARB_OUTBOX_BATCH     1000   //  records per DONE or EVENT message at most
+#define ARB_SUBSCRIBER_STALL 60000  //  ms a subscriber may refuse every EVENT before it goes
 
-//  An event subscriber: a routing id and an optional queue filter.
+//  An event subscriber: a routing id, an optional queue filter, and its
+//  EVENT messages of this turn.
 typedef struct {
-    zframe_t *identity;  //  owned
-    char *queue;         //  owned; NULL: every queue
+    zframe_t *identity;   //  owned
+    char *queue;          //  owned; NULL: every queue
+    arb_msg_t *pending;   //  owned EVENT being filled, or NULL
+    zlist_t *full;        //  owned EVENT messages full already (arb_msg_t *), in order
+    uint64_t dropped;     //  events it has not been sent since its last EVENT that went
+    uint64_t stalled_ms;  //  Unix ms its EVENTs began to be refused (queue full); 0 if not
 } s_subscriber_t;
+
+//  A DONE being filled for one peer, and the bytes of results in it.
+typedef struct {
+    arb_msg_t *msg;  //  owned
+    size_t bytes;
+} s_done_t;
 
 struct _arb_outbox_t {
     zsock_t *router;           //  borrowed: the loop's socket
     const arb_clock_t *clock;  //  borrowed: the turn's clock
     //  Sent after the turn's commit, in this order:
     zlist_t *replies;        //  owned replies (arb_msg_t *)
-    zhashx_t *done;          //  routing id hex -> owned DONE being filled
-    zhashx_t *events;        //  routing id hex -> owned EVENT being filled
-    zlist_t *subscribers;    //  owned event subscribers (s_subscriber_t *)
+    zlist_t *done_full;      //  owned DONE messages full already (arb_msg_t *), in order
+    zhashx_t *done;          //  routing id hex -> owned s_done_t being filled
+    zlist_t *subscribers;    //  owned event subscribers (s_subscriber_t *), with their EVENTs
     uint64_t refused_sec;    //  Unix second of the refusal log counter
     uint32_t refused_count;  //  refusals logged in that second
 };
@@ -34,25 +47,34 @@ arb_outbox_new (zsock_t *router, const arb_clock_t *clock)
     self->router = router;
     self->clock = clock;
     self->replies = zlist_new ();
+    self->done_full = zlist_new ();
     self->done = zhashx_new ();
-    self->events = zhashx_new ();
     self->subscribers = zlist_new ();
     return self;
 }
 
-//  Destroys the messages being filled in a map (routing id -> message).
+//  Destroys the messages of a list.
 static void
-s_drop_msgs (zhashx_t *map)
+s_drop_list (zlist_t *list)
 {
-    for (arb_msg_t *msg = (arb_msg_t *) zhashx_first (map); msg;
-         msg = (arb_msg_t *) zhashx_next (map))
+    arb_msg_t *msg;
+    while ((msg = (arb_msg_t *) zlist_pop (list)))
         arb_msg_destroy (&msg);
-    zhashx_purge (map);
+}
+
+//  Drops a subscriber's EVENTs of this turn, unsent.
+static void
+s_subscriber_drop (s_subscriber_t *sub)
+{
+    arb_msg_destroy (&sub->pending);
+    s_drop_list (sub->full);
 }
 
 static void
 s_subscriber_destroy (s_subscriber_t **sub_p)
 {
+    s_subscriber_drop (*sub_p);
+    zlist_destroy (&(*sub_p)->full);
     zframe_destroy (&(*sub_p)->identity);
     free ((*sub_p)->queue);
     free (*sub_p);
@@ -68,8 +90,8 @@ arb_outbox_destroy (arb_outbox_t **self_p)
         return;
     arb_outbox_abandon (self);
     zlist_destroy (&self->replies);
+    zlist_destroy (&self->done_full);
     zhashx_destroy (&self->done);
-    zhashx_destroy (&self->events);
     s_subscriber_t *sub;
     while ((sub = (s_subscriber_t *) zlist_pop (self->subscribers)))
         s_subscriber_destroy (&sub);
@@ -120,21 +142,6 @@ arb_outbox_refuse (arb_outbox_t *self, arb_msg_t *request, arb_err_t code, const
     arb_outbox_reply (self, &reply);
 }
 
-//  The message of a given type being filled for a peer in this turn.
-static arb_msg_t *
-s_pending (zhashx_t *map, zframe_t *identity, arb_msg_type_t type)
-{
-    char *key = zframe_strhex (identity);
-    arb_msg_t *msg = (arb_msg_t *) zhashx_lookup (map, key);
-    if (!msg) {
-        msg = arb_msg_new (type, 0);
-        arb_msg_set_routing_id (msg, identity);
-        zhashx_insert (map, key, msg);
-    }
-    free (key);
-    return msg;
-}
-
 void
 arb_outbox_done (arb_outbox_t *self,
                  zframe_t *identity,
@@ -144,16 +151,32 @@ arb_outbox_done (arb_outbox_t *self,
                  const char *error,
                  zframe_t **result_p)
 {
-    arb_msg_t *msg = s_pending (self->done, identity, ARB_MSG_DONE);
-    arb_done_body_t *body = arb_msg_done (msg);
-    arb_done_task_t *done = (arb_done_task_t *) arb_msg_grow (msg, &body->tasks, sizeof (*done), 1);
+    char *key = zframe_strhex (identity);
+    s_done_t *pending = (s_done_t *) zhashx_lookup (self->done, key);
+    if (!pending) {
+        pending = (s_done_t *) zmalloc (sizeof (s_done_t));
+        pending->msg = arb_msg_new (ARB_MSG_DONE, 0);
+        arb_msg_set_routing_id (pending->msg, identity);
+        zhashx_insert (self->done, key, pending);
+    }
+    arb_done_body_t *body = arb_msg_done (pending->msg);
+    arb_done_task_t *done =
+        (arb_done_task_t *) arb_msg_grow (pending->msg, &body->tasks, sizeof (*done), 1);
     done->id = id;
     done->state = (uint32_t) state;
     done->attempts = attempts;
-    done->error = arb_msg_strdup (msg, error);
+    done->error = arb_msg_strdup (pending->msg, error);
     done->result = result_p && *result_p ? *result_p : zframe_new_empty ();
     if (result_p)
         *result_p = NULL;
+    pending->bytes += zframe_size (done->result);
+    //  a full DONE waits its turn whole; the next records start another
+    if (body->tasks.n >= ARB_OUTBOX_BATCH || pending->bytes >= ARB_REPLY_BYTES) {
+        zlist_append (self->done_full, pending->msg);
+        free (pending);
+        zhashx_delete (self->done, key);
+    }
+    free (key);
 }
 
 void
@@ -166,7 +189,15 @@ arb_outbox_event (arb_outbox_t *self, arb_task_t *task, int state, const char *e
          sub = (s_subscriber_t *) zlist_next (self->subscribers)) {
         if (sub->queue && !streq (sub->queue, queue))
             continue;
-        arb_msg_t *msg = s_pending (self->events, sub->identity, ARB_MSG_EVENT);
+        if (sub->pending && arb_msg_event (sub->pending)->events.n >= ARB_OUTBOX_BATCH) {
+            zlist_append (sub->full, sub->pending);
+            sub->pending = NULL;
+        }
+        if (!sub->pending) {
+            sub->pending = arb_msg_new (ARB_MSG_EVENT, 0);
+            arb_msg_set_routing_id (sub->pending, sub->identity);
+        }
+        arb_msg_t *msg = sub->pending;
         arb_event_body_t *body = arb_msg_event (msg);
         arb_event_info_t *event =
             (arb_event_info_t *) arb_msg_grow (msg, &body->events, sizeof (*event), 1);
@@ -185,19 +216,23 @@ arb_outbox_event (arb_outbox_t *self, arb_task_t *task, int state, const char *e
 void
 arb_outbox_subscribe (arb_outbox_t *self, zframe_t *identity, const char *queue, bool on)
 {
-    for (s_subscriber_t *sub = (s_subscriber_t *) zlist_first (self->subscribers); sub;
-         sub = (s_subscriber_t *) zlist_next (self->subscribers))
-        if (zframe_eq (sub->identity, identity)) {
-            zlist_remove (self->subscribers, sub);
-            s_subscriber_destroy (&sub);
-            break;
-        }
-    if (on) {
-        s_subscriber_t *sub = (s_subscriber_t *) zmalloc (sizeof (s_subscriber_t));
+    s_subscriber_t *sub = (s_subscriber_t *) zlist_first (self->subscribers);
+    while (sub && !zframe_eq (sub->identity, identity))
+        sub = (s_subscriber_t *) zlist_next (self->subscribers);
+    if (sub && !on) {
+        zlist_remove (self->subscribers, sub);
+        s_subscriber_destroy (&sub);
+    }
+    if (!on)
+        return;
+    if (!sub) {
+        sub = (s_subscriber_t *) zmalloc (sizeof (s_subscriber_t));
         sub->identity = zframe_dup (identity);
-        sub->queue = queue ? strdup (queue) : NULL;
+        sub->full = zlist_new ();
         zlist_append (self->subscribers, sub);
     }
+    free (sub->queue);  //  a new filter replaces the old
+    sub->queue = queue ? strdup (queue) : NULL;
 }
 
 void
@@ -208,22 +243,68 @@ arb_outbox_send (arb_outbox_t *self, arb_msg_t **msg_p)
     arb_msg_send (msg_p, self->router);
 }
 
-static void
-s_send_all (arb_outbox_t *self, zhashx_t *map)
-{
-    arb_msg_t *msg = (arb_msg_t *) zhashx_first (map);
-    while (msg) {
-        arb_outbox_send (self, &msg);
-        msg = (arb_msg_t *) zhashx_next (map);
-    }
-    zhashx_purge (map);
-}
-
 bool
 arb_outbox_is_empty (arb_outbox_t *self)
 {
-    return zlist_size (self->replies) == 0 && zhashx_size (self->done) == 0
-           && zhashx_size (self->events) == 0;
+    if (zlist_size (self->replies) || zlist_size (self->done_full) || zhashx_size (self->done))
+        return false;
+    for (s_subscriber_t *sub = (s_subscriber_t *) zlist_first (self->subscribers); sub;
+         sub = (s_subscriber_t *) zlist_next (self->subscribers))
+        if (sub->pending || zlist_size (sub->full))
+            return false;
+    return true;
+}
+
+//  Sends one EVENT to its subscriber, saying how many events it missed
+//  before it. Returns false if the subscriber is gone: the ROUTER knows no
+//  such peer, or has refused its EVENTs (its queue full) for
+//  ARB_SUBSCRIBER_STALL ms; else its refused events count as dropped.
+static bool
+s_send_event (arb_outbox_t *self, s_subscriber_t *sub, arb_msg_t **msg_p)
+{
+    arb_event_body_t *body = arb_msg_event (*msg_p);
+    uint64_t count = body->events.n;
+    body->dropped = sub->dropped;
+    if (arb_msg_send (msg_p, self->router) == 0) {
+        sub->dropped = 0;
+        sub->stalled_ms = 0;
+        return true;
+    }
+    if (errno == EHOSTUNREACH)
+        return false;
+    sub->dropped += count;
+    if (!sub->stalled_ms)
+        sub->stalled_ms = self->clock->now_ms;
+    return self->clock->now_ms - sub->stalled_ms < ARB_SUBSCRIBER_STALL;
+}
+
+//  Sends every subscriber its EVENTs of the turn, and forgets those gone.
+static void
+s_flush_events (arb_outbox_t *self)
+{
+    zlist_t *gone = zlist_new ();
+    for (s_subscriber_t *sub = (s_subscriber_t *) zlist_first (self->subscribers); sub;
+         sub = (s_subscriber_t *) zlist_next (self->subscribers)) {
+        if (sub->pending)
+            zlist_append (sub->full, sub->pending);
+        sub->pending = NULL;
+        arb_msg_t *msg;
+        bool alive = true;
+        while (alive && (msg = (arb_msg_t *) zlist_pop (sub->full)))
+            alive = s_send_event (self, sub, &msg);
+        if (!alive)
+            zlist_append (gone, sub);
+    }
+    s_subscriber_t *sub;
+    while ((sub = (s_subscriber_t *) zlist_pop (gone))) {
+        char *peer = zframe_strhex (sub->identity);
+        zsys_notice ("outbox: event subscriber forgotten peer=%s reason=%s", peer,
+                     sub->stalled_ms ? "stalled" : "gone");
+        free (peer);
+        zlist_remove (self->subscribers, sub);
+        s_subscriber_destroy (&sub);
+    }
+    zlist_destroy (&gone);
 }
 
 void
@@ -232,16 +313,29 @@ arb_outbox_flush (arb_outbox_t *self)
     arb_msg_t *msg;
     while ((msg = (arb_msg_t *) zlist_pop (self->replies)))
         arb_outbox_send (self, &msg);
-    s_send_all (self, self->done);
-    s_send_all (self, self->events);
+    while ((msg = (arb_msg_t *) zlist_pop (self->done_full)))
+        arb_outbox_send (self, &msg);
+    for (s_done_t *pending = (s_done_t *) zhashx_first (self->done); pending;
+         pending = (s_done_t *) zhashx_next (self->done)) {
+        arb_outbox_send (self, &pending->msg);
+        free (pending);
+    }
+    zhashx_purge (self->done);
+    s_flush_events (self);
 }
 
 void
 arb_outbox_abandon (arb_outbox_t *self)
 {
-    arb_msg_t *msg;
-    while ((msg = (arb_msg_t *) zlist_pop (self->replies)))
-        arb_msg_destroy (&msg);
-    s_drop_msgs (self->done);
-    s_drop_msgs (self->events);
+    s_drop_list (self->replies);
+    s_drop_list (self->done_full);
+    for (s_done_t *pending = (s_done_t *) zhashx_first (self->done); pending;
+         pending = (s_done_t *) zhashx_next (self->done)) {
+        arb_msg_destroy (&pending->msg);
+        free (pending);
+    }
+    zhashx_purge (self->done);
+    for (s_subscriber_t *sub = (s_subscriber_t *) zlist_first (self->subscribers); sub;
+         sub = (s_subscriber_t *) zlist_next (self->subscribers))
+        s_subscriber_drop (sub);
 }

@@ -12,6 +12,14 @@
     queue filter each) and the refusal-log limiter: at most 20 refusals
     are logged a second, so a peer spraying garbage cannot flood the log.
 
+    Bounds: a DONE or EVENT message holds at most 1,000 records (and a
+    DONE at most ARB_REPLY_BYTES of results beyond its first); a turn's
+    records for one peer go in as many messages as they need. A
+    subscriber the ROUTER knows no more (its peer is gone: the loop's
+    ROUTER is ZMQ_ROUTER_MANDATORY), or whose EVENTs it has refused for
+    60 s (its queue full: the peer stopped reading), is forgotten; events
+    refused before that are counted in the next EVENT's `dropped`.
+
     It calls nothing of the broker above it. It borrows the loop's ROUTER
     socket (it never blocks on it: a ROUTER drops what it cannot deliver)
     and the turn's clock (events carry its time). Runs in the loop thread.
@@ -64,7 +72,7 @@ void arb_outbox_done (arb_outbox_t *self,
 void arb_outbox_event (arb_outbox_t *self, arb_task_t *task, int state, const char *error);
 
 //  Subscribes a peer to the events of a queue (NULL: all), replacing its
-//  earlier subscription; with on false, unsubscribes it.
+//  earlier filter; with on false, unsubscribes it.
 void arb_outbox_subscribe (arb_outbox_t *self, zframe_t *identity, const char *queue, bool on);
 
 //  Sends a message at once, outside the commit's order: for DISPATCH,
@@ -75,7 +83,7 @@ void arb_outbox_send (arb_outbox_t *self, arb_msg_t **msg_p);
 bool arb_outbox_is_empty (arb_outbox_t *self);
 
 //  After the commit: sends the replies, then the DONE, then the EVENT
-//  messages, and empties the outbox.
+//  messages, and empties the outbox; forgets the subscribers gone.
 void arb_outbox_flush (arb_outbox_t *self);
 
 //  After a failed commit: drops everything waiting, unsent.

@@ -20,7 +20,10 @@ struct _arb_queue_t {
     size_t consumer_count;
     size_t consumer_next;  //  round-robin cursor
     bool dirty;
-    uint64_t held_until;  //  ms (monotonic): hands out nothing before
+    uint64_t held_until;      //  ms (monotonic): hands out nothing before
+    arb_task_t *tasks;        //  borrowed: first of its unfinished tasks
+    arb_task_t *ready_first;  //  borrowed: the ready task that became ready first
+    arb_task_t *ready_last;   //  borrowed: and last
 };
 
 static bool
@@ -199,26 +202,88 @@ arb_queue_aside_count (arb_queue_t *self)
     return self->aside_count;
 }
 
-//  The heaps' order is not arrival order; a walk is fine for stats.
-static uint64_t
-s_oldest_in (arb_heap_t *heap, uint64_t oldest)
+size_t
+arb_queue_first (arb_queue_t *self,
+                 arb_task_t **tasks,
+                 size_t max,
+                 size_t scan,
+                 bool (*keep) (void *task, void *arg),
+                 void *arg)
 {
-    for (size_t i = 0; i < arb_heap_size (heap); i++) {
-        arb_task_t *task = (arb_task_t *) arb_heap_at (heap, i);
-        if (task->ready_ms < oldest)
-            oldest = task->ready_ms;
-    }
-    return oldest;
+    //  the tasks set aside are in their names' heaps, in the same order
+    size_t count = 1 + (self->aside ? zhashx_size (self->aside) : 0);
+    arb_heap_t **heaps = (arb_heap_t **) malloc (count * sizeof (arb_heap_t *));
+    heaps[0] = self->ready;
+    count = 1;
+    for (arb_heap_t *heap = self->aside ? (arb_heap_t *) zhashx_first (self->aside) : NULL; heap;
+         heap = (arb_heap_t *) zhashx_next (self->aside))
+        heaps[count++] = heap;
+    size_t found = arb_heap_first (heaps, count, (void **) tasks, max, scan, keep, arg);
+    free (heaps);
+    return found;
 }
 
 uint64_t
 arb_queue_oldest_ms (arb_queue_t *self, uint64_t now_ms)
 {
-    uint64_t oldest = s_oldest_in (self->ready, now_ms);
-    for (arb_heap_t *heap = self->aside ? (arb_heap_t *) zhashx_first (self->aside) : NULL; heap;
-         heap = (arb_heap_t *) zhashx_next (self->aside))
-        oldest = s_oldest_in (heap, oldest);
-    return now_ms - oldest;
+    arb_task_t *oldest = self->ready_first;
+    return oldest && oldest->listed_ms < now_ms ? now_ms - oldest->listed_ms : 0;
+}
+
+void
+arb_queue_link_task (arb_queue_t *self, arb_task_t *task)
+{
+    task->queue_prev = NULL;
+    task->queue_next = self->tasks;
+    if (self->tasks)
+        self->tasks->queue_prev = task;
+    self->tasks = task;
+}
+
+void
+arb_queue_unlink_task (arb_queue_t *self, arb_task_t *task)
+{
+    if (task->queue_prev)
+        task->queue_prev->queue_next = task->queue_next;
+    else if (self->tasks == task)
+        self->tasks = task->queue_next;
+    if (task->queue_next)
+        task->queue_next->queue_prev = task->queue_prev;
+    task->queue_prev = task->queue_next = NULL;
+}
+
+arb_task_t *
+arb_queue_first_task (arb_queue_t *self)
+{
+    return self->tasks;
+}
+
+void
+arb_queue_link_ready (arb_queue_t *self, arb_task_t *task)
+{
+    task->ready_prev = self->ready_last;
+    task->ready_next = NULL;
+    if (self->ready_last)
+        self->ready_last->ready_next = task;
+    else
+        self->ready_first = task;
+    self->ready_last = task;
+}
+
+void
+arb_queue_unlink_ready (arb_queue_t *self, arb_task_t *task)
+{
+    if (!task->ready_prev && self->ready_first != task)
+        return;  //  not linked
+    if (task->ready_prev)
+        task->ready_prev->ready_next = task->ready_next;
+    else
+        self->ready_first = task->ready_next;
+    if (task->ready_next)
+        task->ready_next->ready_prev = task->ready_prev;
+    else
+        self->ready_last = task->ready_prev;
+    task->ready_prev = task->ready_next = NULL;
 }
 
 arb_queue_settings_t *
@@ -247,7 +312,8 @@ arb_queue_is_idle (arb_queue_t *self)
             return false;
     return arb_queue_size (self) == 0 && self->consumer_count == 0 && !self->dirty
            && !self->settings.paused && !self->settings.retention_ms && !self->settings.on_failure
-           && !arb_limit_is_set (&self->limit) && self->limit.running == 0;
+           && !self->settings.declared && !self->tasks && !arb_limit_is_set (&self->limit)
+           && self->limit.running == 0;
 }
 
 void

@@ -1,8 +1,9 @@
 /*  arb_queue.h — one named queue: its ready tasks in dispatch order, its
     settings and its counters.
 
-    Dispatch order: released tasks first (they go back to the head), then
-    by priority, highest first, then first come first served. With aging
+    Dispatch order: released tasks first (they go back to the head, each
+    in its own place: it keeps its arrival), then by priority, highest
+    first, then first come first served. With aging
     (aging_ms > 0) a task gains one priority level for every aging_ms it
     waits, so a steady stream of high-priority work cannot starve the rest
     forever. Because every waiting task ages at the same rate, the order
@@ -12,6 +13,11 @@
 
     The queue also keeps the consumers (worker subscriptions) that take
     from it, as borrowed opaque pointers the scheduler hands round-robin.
+
+    Two intrusive lists through the tasks (O(1) to join or leave) let a
+    queue answer without a walk of the whole backlog: its unfinished tasks
+    (queue-wide operations visit only the queue's own), and its ready
+    tasks in the order they became ready (the oldest is the first).
 
     Owned by the scheduler, in the broker's loop thread.
 */
@@ -29,6 +35,7 @@ typedef struct {
     bool paused;
     uint64_t retention_ms;  //  0: broker default
     int on_failure;         //  ARB_ON_FAILURE_*: what a failed attempt does
+    bool declared;          //  QUEUE declare: kept (and listed) while empty, until deleted
 } arb_queue_settings_t;
 
 #define ARB_ON_FAILURE_RETRY 0  //  retry with the task's backoff, dead when attempts run out
@@ -62,8 +69,33 @@ void arb_queue_remove (arb_queue_t *self, arb_task_t *task);
 size_t arb_queue_size (arb_queue_t *self);
 size_t arb_queue_aside_count (arb_queue_t *self);
 
-//  Age of the oldest ready task, in ms at now_ms (Unix), or 0.
+//  Fills tasks with up to max ready tasks in dispatch order, without
+//  taking them: those keep (NULL: all) says yes to, of at most scan
+//  looked at. Returns how many.
+size_t arb_queue_first (arb_queue_t *self,
+                        arb_task_t **tasks,
+                        size_t max,
+                        size_t scan,
+                        bool (*keep) (void *task, void *arg),
+                        void *arg);
+
+//  How long the ready task that joined the ready list first has waited
+//  since it last became ready (a task given back starts again), in ms at
+//  now_ms (Unix), or 0. O(1).
 uint64_t arb_queue_oldest_ms (arb_queue_t *self, uint64_t now_ms);
+
+//  The queue's unfinished tasks: a task joins when the scheduler takes
+//  it and leaves when it ends. Walk from first through task->queue_next.
+void arb_queue_link_task (arb_queue_t *self, arb_task_t *task);
+void arb_queue_unlink_task (arb_queue_t *self, arb_task_t *task);
+arb_task_t *arb_queue_first_task (arb_queue_t *self);
+
+//  The ready tasks in the order they became ready: link when a task
+//  becomes ready (it goes last), unlink when it stops being ready (a
+//  task not linked is left alone). A task held back by its name's limit
+//  stays linked: it is still ready.
+void arb_queue_link_ready (arb_queue_t *self, arb_task_t *task);
+void arb_queue_unlink_ready (arb_queue_t *self, arb_task_t *task);
 
 arb_queue_settings_t *arb_queue_settings (arb_queue_t *self);
 

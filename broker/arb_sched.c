@@ -222,6 +222,43 @@ arb_sched_forget_queue (arb_sched_t *self, arb_queue_t *queue)
     arb_queue_destroy (&queue);
 }
 
+void
+arb_sched_clear_queue (arb_sched_t *self, arb_queue_t *queue)
+{
+    assert (!arb_queue_first_task (queue));
+    *arb_queue_settings (queue) = (arb_queue_settings_t){0};
+    *arb_queue_limit (queue) = (arb_limit_t){0};
+    memset (arb_queue_counts (queue), 0, (ARB_STATE_MAX + 1) * sizeof (uint64_t));
+    arb_sched_forget_queue (self, queue);
+}
+
+static int
+s_compare_ptr (const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (void *const *) a, y = (uintptr_t) * (void *const *) b;
+    return x < y ? -1 : x > y;
+}
+
+size_t
+arb_sched_consumers (arb_sched_t *self, arb_queue_t *queue)
+{
+    (void) self;
+    //  a session may hold many subscriptions on one queue (the gateway
+    //  holds one per consumer of its own): count each session once
+    size_t count = 0, distinct = 0;
+    void **sessions = (void **) malloc ((arb_queue_consumer_count (queue) + 1) * sizeof (void *));
+    for (size_t i = 0; i < arb_queue_consumer_count (queue); i++) {
+        arb_sub_t *sub = (arb_sub_t *) arb_queue_consumer_at (queue, i);
+        if (sub->credit > 0)
+            sessions[count++] = sub->session;
+    }
+    qsort (sessions, count, sizeof (void *), s_compare_ptr);
+    for (size_t i = 0; i < count; i++)
+        distinct += i == 0 || sessions[i] != sessions[i - 1];
+    free (sessions);
+    return distinct;
+}
+
 
 arb_limit_t *
 arb_sched_name_limit (arb_sched_t *self, const char *name)
@@ -329,6 +366,7 @@ s_detach (arb_sched_t *self, arb_task_t *task)
     }
     if (task->ready_slot != ARB_HEAP_NONE)
         arb_queue_remove (task->queue, task);
+    arb_queue_unlink_ready (task->queue, task);
     if (task->timer_slot != ARB_HEAP_NONE)
         arb_heap_remove (self->timers, task);
 }
@@ -337,6 +375,7 @@ void
 arb_sched_add (arb_sched_t *self, arb_task_t *task, uint64_t now_ms, uint64_t mono_ms)
 {
     zhashx_insert (self->tasks, s_id_key (task->id), task);
+    arb_queue_link_task (task->queue, task);
     int state = task->state;
     arb_queue_counts (task->queue)[state]++;
     if (state == ARB_STATE_SCHEDULED)
@@ -378,9 +417,20 @@ arb_sched_make_ready (
     s_detach (self, task);
     s_set_state (task, ARB_STATE_READY);
     task->head = head;
-    task->ready_ms = now_ms;
-    task->seq = ++self->arrival_seq;
+    //  A task back at the head (released, or failed under the head policy)
+    //  keeps its place among the others back there: its arrival and ready
+    //  time, not those of its return. Holders give tasks back in any order
+    //  (a Kestrel item aborted after the items behind it were given back,
+    //  two consumers nacking), and the queue's order must survive that.
+    if (!head || task->seq == 0) {
+        task->ready_ms = now_ms;
+        task->seq = ++self->arrival_seq;
+    }
     arb_queue_push (task->queue, task);
+    //  the ready list is in order of joining: a task back at the head
+    //  joins it anew, so the oldest stays first without a sorted insert
+    task->listed_ms = now_ms;
+    arb_queue_link_ready (task->queue, task);
     s_mark_dirty (self, task->queue);
     //  a task that may expire leaves at its expiry even if no worker
     //  ever looks at its queue (a fan-out copy for an absent endpoint)
@@ -423,6 +473,7 @@ arb_sched_finish (arb_sched_t *self, arb_task_t **task_p, int final_state, uint6
     s_detach (self, task);
     s_set_state (task, final_state);
     arb_queue_count_done (task->queue, now_ms);
+    arb_queue_unlink_task (task->queue, task);
     zhashx_delete (self->tasks, s_id_key (task->id));
     s_task_free (self, task_p);
 }
@@ -585,6 +636,7 @@ s_lease (
 {
     if (task->timer_slot != ARB_HEAP_NONE)
         arb_heap_remove (self->timers, task);  //  its expiry: it has started
+    arb_queue_unlink_ready (task->queue, task);
     s_set_state (task, ARB_STATE_RUNNING);
     task->lease = (self->config.epoch << ARB_LEASE_BITS) | ++self->lease_seq;
     task->last_lease = 0;
@@ -732,6 +784,29 @@ s_next_task (arb_sched_t *self,
     return NULL;
 }
 
+//  Whether a task seen by arb_sched_peek has not expired.
+static bool
+s_is_live (void *task, void *now_ms)
+{
+    uint64_t expires_ms = ((arb_task_t *) task)->expires_ms;
+    return expires_ms == 0 || expires_ms > *(uint64_t *) now_ms;
+}
+
+size_t
+arb_sched_peek (arb_sched_t *self,
+                arb_queue_t *queue,
+                arb_task_t **tasks,
+                size_t max,
+                uint64_t now_ms,
+                uint64_t mono_ms)
+{
+    (void) self;
+    if (arb_queue_settings (queue)->paused || arb_queue_held_until (queue) > mono_ms)
+        return 0;
+    //  expired tasks leave at their timer, within a turn: few to skip
+    return arb_queue_first (queue, tasks, max, max + ARB_PEEK_SKIP_MAX, s_is_live, &now_ms);
+}
+
 void
 arb_sched_hold_ready (arb_sched_t *self, uint64_t until_ms)
 {
@@ -800,8 +875,10 @@ s_hand_out (arb_sched_t *self,
     s_lease (self, task, session, sub ? sub->id : 0, mono_ms);
     if (sub)
         sub->credit--;
-    if (self->hooks.dispatch (self->hooks.arg, session, sub, task) == 0)
+    if (self->hooks.dispatch (self->hooks.arg, session, sub, task) == 0) {
+        task->delivered++;  //  after the hook, which tells how often before
         return true;
+    }
     if (sub)
         sub->credit++;
     task->attempts--;

@@ -92,7 +92,8 @@ size_t arb_sched_task_count (arb_sched_t *self);
 //  zhashx of id -> arb_task_t).
 zhashx_t *arb_sched_tasks (arb_sched_t *self);
 
-//  Moves a task to its queue (head: before everything of its priority).
+//  Moves a task to its queue (head: before everything of its priority,
+//  in its old place among the other tasks back at the head).
 void arb_sched_make_ready (
     arb_sched_t *self, arb_task_t *task, bool head, uint64_t now_ms, uint64_t mono_ms);
 
@@ -131,6 +132,27 @@ void arb_sched_touch_queue (arb_sched_t *self, arb_queue_t *queue);
 //  Frees a queue that holds nothing (arb_queue_is_idle), so that memory
 //  follows the queues in use, not every name ever seen.
 void arb_sched_forget_queue (arb_sched_t *self, arb_queue_t *queue);
+
+//  Forgets a queue whose tasks have all ended: its settings, limits and
+//  counts go back to nothing, and it is freed unless it has consumers.
+//  The queue pointer is invalid after.
+void arb_sched_clear_queue (arb_sched_t *self, arb_queue_t *queue);
+
+//  The sessions that have credit on a queue now (a session with many
+//  subscriptions on it counts once). O(consumers of the queue).
+size_t arb_sched_consumers (arb_sched_t *self, arb_queue_t *queue);
+
+//  Fills tasks with up to max ready tasks of queue, borrowed, in the order
+//  they would be handed out, without taking them: none from a paused or
+//  held queue, and none that has expired (at most ARB_PEEK_SKIP_MAX of
+//  those are looked past). Returns how many.
+#define ARB_PEEK_SKIP_MAX 10000
+size_t arb_sched_peek (arb_sched_t *self,
+                       arb_queue_t *queue,
+                       arb_task_t **tasks,
+                       size_t max,
+                       uint64_t now_ms,
+                       uint64_t mono_ms);
 
 //  The limit of a task name (created unset, with its running count).
 //  After changing it, call arb_sched_touch_name.

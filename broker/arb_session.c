@@ -18,9 +18,10 @@ struct _arb_session_t {
     size_t sub_count;
     arb_task_t *leases;  //  first of the intrusive list of borrowed tasks
     size_t lease_count;
-    arb_msg_t *outgoing;   //  owned DISPATCH being built, or NULL
-    bool registered;       //  its REGISTER came (else opened by a RESULT after a restart)
-    uint32_t register_id;  //  that REGISTER's request id: the worker's later ones are higher
+    arb_msg_t *outgoing;    //  owned DISPATCH being built, or NULL
+    size_t outgoing_bytes;  //  its payload bytes
+    bool registered;        //  its REGISTER came (else opened by a RESULT after a restart)
+    uint32_t register_id;   //  that REGISTER's request id: the worker's later ones are higher
 };
 
 arb_session_t *
@@ -317,4 +318,10 @@ arb_msg_t **
 arb_session_outgoing (arb_session_t *self)
 {
     return &self->outgoing;
+}
+
+size_t *
+arb_session_outgoing_bytes (arb_session_t *self)
+{
+    return &self->outgoing_bytes;
 }

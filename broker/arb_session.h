@@ -89,7 +89,9 @@ arb_task_t *arb_session_first_lease (arb_session_t *self);
 size_t arb_session_lease_count (arb_session_t *self);
 
 //  The DISPATCH being filled for this worker in the current loop turn
-//  (the broker sends it after the turn's dispatch pass). Borrowed slot.
+//  (the broker sends it after the turn's dispatch pass). Borrowed slot;
+//  and the bytes of payloads it holds, kept by the broker (a slot too).
 arb_msg_t **arb_session_outgoing (arb_session_t *self);
+size_t *arb_session_outgoing_bytes (arb_session_t *self);
 
 #endif

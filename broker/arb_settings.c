@@ -11,15 +11,17 @@ s_load_setting (void *arg, const char *key, const void *data, size_t size)
     size = size < sizeof (text) - 1 ? size : sizeof (text) - 1;
     memcpy (text, data, size);
     text[size] = 0;
-    unsigned paused = 0, max_running = 0, rate = 0;
+    unsigned paused = 0, max_running = 0, rate = 0, declared = 0;
     unsigned long long retention = 0;
     if (strncmp (key, "queue.", 6) == 0) {
         arb_queue_t *queue = arb_sched_queue (sched, key + 6);
         int on_failure = 0;
-        sscanf (text, "paused=%u max_running=%u rate=%u retention_ms=%llu on_failure=%d", &paused,
-                &max_running, &rate, &retention, &on_failure);
+        sscanf (text,
+                "paused=%u max_running=%u rate=%u retention_ms=%llu on_failure=%d declared=%u",
+                &paused, &max_running, &rate, &retention, &on_failure, &declared);
         arb_queue_settings (queue)->on_failure = on_failure;
         arb_queue_settings (queue)->paused = paused != 0;
+        arb_queue_settings (queue)->declared = declared != 0;
         arb_queue_settings (queue)->retention_ms = retention;
         arb_queue_limit (queue)->max_running = max_running;
         arb_queue_limit (queue)->rate_per_sec = rate;
@@ -51,9 +53,9 @@ s_store_queue (arb_journal_t *journal, arb_queue_t *queue)
     snprintf (key, sizeof (key), "queue.%s", arb_queue_name (queue));
     char value[256];
     snprintf (value, sizeof (value),
-              "paused=%u max_running=%u rate=%u retention_ms=%" PRIu64 " on_failure=%d",
+              "paused=%u max_running=%u rate=%u retention_ms=%" PRIu64 " on_failure=%d declared=%u",
               settings->paused, limit->max_running, limit->rate_per_sec, settings->retention_ms,
-              settings->on_failure);
+              settings->on_failure, settings->declared);
     return arb_settings_set_key (journal, key, value, strlen (value));
 }
 
@@ -68,6 +70,8 @@ arb_settings_change_queue (arb_sched_t *sched,
     arb_limit_t *limit = arb_queue_limit (queue);
     if (change->paused >= 0)
         settings->paused = change->paused != 0;
+    if (change->declare)
+        settings->declared = true;
     if (change->max_running)
         limit->max_running = change->max_running;
     if (change->rate_per_sec)
@@ -134,4 +138,52 @@ arb_settings_del_key (arb_journal_t *journal, const char *key)
     if (arb_journal_begin (journal) || arb_journal_meta_del (journal, key))
         return -1;
     return 0;
+}
+
+int
+arb_settings_forget_queue (arb_journal_t *journal, const char *queue)
+{
+    char key[ARB_NAME_MAX + 16];
+    snprintf (key, sizeof (key), "queue.%s", queue);
+    char prefix[ARB_NAME_MAX + 16];
+    snprintf (prefix, sizeof (prefix), "queue@%s@", queue);
+    if (arb_settings_del_key (journal, key) || arb_journal_meta_del_prefix (journal, prefix))
+        return -1;
+    return 0;
+}
+
+bool
+arb_settings_key_is_reserved (const char *key)
+{
+    return strncmp (key, "broker.", 7) == 0 || strncmp (key, "queue.", 6) == 0
+           || strncmp (key, "limit.", 6) == 0;
+}
+
+int
+arb_settings_cas_key (arb_journal_t *journal,
+                      const char *key,
+                      bool absent,
+                      const void *expect,
+                      size_t expect_size,
+                      bool remove,
+                      const void *value,
+                      size_t value_size,
+                      bool *matched,
+                      zchunk_t **now)
+{
+    *matched = false;
+    if (arb_journal_meta_get (journal, key, now))
+        return -1;
+    if (absent)
+        *matched = *now == NULL;
+    else
+        *matched = *now && zchunk_size (*now) == expect_size
+                   && (expect_size == 0 || memcmp (zchunk_data (*now), expect, expect_size) == 0);
+    if (!*matched)
+        return 0;
+    zchunk_destroy (now);
+    if (remove)
+        return arb_settings_del_key (journal, key);
+    *now = zchunk_new (value, value_size);
+    return arb_settings_set_key (journal, key, value, value_size);
 }

@@ -42,7 +42,8 @@ struct _arb_task_t {
     int32_t priority;
     uint32_t attempts;  //  attempts started
     uint32_t max_attempts;
-    uint32_t lost;  //  leases lost with their worker
+    uint32_t lost;       //  leases lost with their worker
+    uint32_t delivered;  //  times handed out to a worker (dispatch, TAKE), this lease included
     uint64_t backoff_ms;
     uint64_t backoff_cap_ms;
     uint64_t timeout_ms;       //  0: none
@@ -51,8 +52,9 @@ struct _arb_task_t {
     uint64_t expires_ms;       //  Unix ms: dropped if not started by then; 0 never
     uint64_t retention_ms;     //  0: queue or broker default
     uint64_t created_ms;       //  Unix ms
-    uint64_t ready_ms;         //  Unix ms it last became ready (aging, oldest age)
-    uint64_t seq;              //  order of arrival in its queue, for FIFO ties
+    uint64_t ready_ms;         //  Unix ms it became ready (aging); kept at the head
+    uint64_t listed_ms;        //  Unix ms it last joined its queue's ready list (oldest age)
+    uint64_t seq;              //  order of arrival in its queue, for FIFO ties; kept at the head
     size_t ready_slot;         //  position in its queue's heap, or ARB_HEAP_NONE
     bool aside;                //  ready_slot is in its queue's heap of its name (arb_queue.h)
     size_t timer_slot;         //  position in the timer heap, or ARB_HEAP_NONE
@@ -73,6 +75,13 @@ struct _arb_task_t {
     arb_task_t *lease_next;
 
     zlist_t *watchers;  //  owned list of owned routing-id frames; NULL if none
+
+    //  its queue's lists (arb_queue): every unfinished task, and the ready
+    //  ones in the order they became ready
+    arb_task_t *queue_prev;  //  borrowed, NULL at either end
+    arb_task_t *queue_next;
+    arb_task_t *ready_prev;  //  borrowed, NULL at either end or when not ready
+    arb_task_t *ready_next;
 
     //  workflows
     uint64_t flow;      //  the DAG, group or pipe it belongs to; 0 none

@@ -5,7 +5,7 @@
 #include "arb_verbs_priv.h"
 #include "arb_settings.h"
 
-#define ARB_PEEK_MAX 1000  //  tasks a PEEK shows at most
+#define ARB_WORKER_QUEUES_SHOWN 100  //  distinct queue names STATS shows per worker
 
 //  The on_failure policies by their ARB_ON_FAILURE_* number, as QUEUE and
 //  STATS name them.
@@ -13,15 +13,30 @@ static const char *s_on_failure_names[] = {"retry", "head", "dead"};
 #define ARB_ON_FAILURE_COUNT (sizeof (s_on_failure_names) / sizeof (s_on_failure_names[0]))
 
 //  ---------------------------------------------------------------------
-//  STATS
+//  STATS: queues and workers, a page of each, in name (identity) order.
+//  It walks the queues and sessions, never a queue's tasks.
 
+//  Whether a queue shows in the listing: it is declared, has settings,
+//  has tasks (unfinished, or finished and kept), or has consumers (a
+//  subscription with credit on it: someone waits for its tasks). One whose
+//  subscriptions have no credit does not (a deleted queue that busy
+//  workers still name), nor a worker's empty endpoint queue.
 static bool
-s_queue_is_empty (arb_queue_t *queue)
+s_queue_is_listed (arb_queue_t *queue)
 {
-    for (int state = 1; state <= ARB_STATE_MAX; state++)
-        if (arb_queue_counts (queue)[state])
-            return false;
-    return true;
+    bool holds = false;
+    for (int state = 1; state <= ARB_STATE_MAX && !holds; state++)
+        holds = arb_queue_counts (queue)[state] != 0;
+    if (holds || strchr (arb_queue_name (queue), '@'))
+        return holds;
+    arb_queue_settings_t *settings = arb_queue_settings (queue);
+    if (settings->declared || settings->paused || settings->retention_ms || settings->on_failure
+        || arb_limit_is_set (arb_queue_limit (queue)))
+        return true;
+    for (size_t i = 0; i < arb_queue_consumer_count (queue); i++)
+        if (((arb_sub_t *) arb_queue_consumer_at (queue, i))->credit > 0)
+            return true;
+    return false;
 }
 
 //  The settings of a queue that are set, in its STATS record.
@@ -30,6 +45,7 @@ s_queue_settings (arb_queue_t *queue, arb_queue_info_t *info)
 {
     arb_queue_settings_t *settings = arb_queue_settings (queue);
     info->paused = settings->paused;
+    info->declared = settings->declared;
     info->max_running = arb_queue_limit (queue)->max_running;
     info->rate_per_sec = arb_queue_limit (queue)->rate_per_sec;
     info->retention_ms = settings->retention_ms;
@@ -60,50 +76,134 @@ s_tally (arb_msg_t *reply, const arb_tally_t *tally)
     s_numbers (reply, &out->commit_buckets, tally->commit_buckets, ARB_COMMIT_BUCKETS);
 }
 
-void
-arb_verbs_stats (const arb_verbs_t *verbs, arb_msg_t *msg)
+static void
+s_add_queue (const arb_verbs_t *verbs, arb_msg_t *reply, arb_queue_t *queue)
 {
-    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_STATS_REPLY);
     arb_stats_reply_body_t *out = arb_msg_stats_reply (reply);
-    out->now_ms = verbs->clock->now_ms;
-    out->uptime_ms = verbs->clock->now_ms - verbs->started_ms;
-    zhashx_t *queues = arb_sched_queues (arb_life_sched (verbs->life));
-    for (arb_queue_t *queue = (arb_queue_t *) zhashx_first (queues); queue;
-         queue = (arb_queue_t *) zhashx_next (queues)) {
-        //  a worker's endpoint queue is worth showing only when it holds something
-        if (strchr (arb_queue_name (queue), '@') && s_queue_is_empty (queue))
-            continue;
-        arb_queue_info_t *info =
-            (arb_queue_info_t *) arb_msg_grow (reply, &out->queues, sizeof (*info), 1);
-        info->name = arb_msg_strdup (reply, arb_queue_name (queue));
-        s_numbers (reply, &info->counts, arb_queue_counts (queue), ARB_STATE_MAX + 1);
-        s_queue_settings (queue, info);
-        info->done_last_minute = arb_queue_done_last_minute (queue, verbs->clock->now_ms);
-        info->oldest_ready_ms = arb_queue_oldest_ms (queue, verbs->clock->now_ms);
-        uint64_t seconds[ARB_DONE_SECONDS];
-        arb_queue_done_seconds (queue, verbs->clock->now_ms, seconds);
-        s_numbers (reply, &info->done_seconds, seconds, ARB_DONE_SECONDS);
-    }
-    zhashx_t *sessions = arb_sched_sessions (arb_life_sched (verbs->life));
-    for (arb_session_t *session = (arb_session_t *) zhashx_first (sessions); session;
-         session = (arb_session_t *) zhashx_next (sessions)) {
-        arb_worker_stats_t *w =
-            (arb_worker_stats_t *) arb_msg_grow (reply, &out->workers, sizeof (*w), 1);
-        w->name = arb_msg_strdup (reply, arb_session_name (session));
-        w->identity = arb_msg_strdup (reply, arb_session_key (session));
-        w->slots = arb_session_slots (session);
-        w->credit = (uint32_t) arb_session_credit (session);
-        w->busy = (uint32_t) arb_session_lease_count (session);
-        //  last heartbeat as Unix ms (the session keeps monotonic time)
-        w->last_seen_ms =
-            verbs->clock->now_ms - (verbs->clock->mono_ms - arb_session_last_seen (session));
-        for (size_t s = 0; s < arb_session_sub_count (session); s++) {
-            arb_sub_t *sub = arb_session_sub_at (session, s);
-            for (size_t q = 0; q < sub->queue_count; q++)
+    arb_queue_info_t *info =
+        (arb_queue_info_t *) arb_msg_grow (reply, &out->queues, sizeof (*info), 1);
+    info->name = arb_msg_strdup (reply, arb_queue_name (queue));
+    s_numbers (reply, &info->counts, arb_queue_counts (queue), ARB_STATE_MAX + 1);
+    s_queue_settings (queue, info);
+    info->done_last_minute = arb_queue_done_last_minute (queue, verbs->clock->now_ms);
+    info->oldest_ready_ms = arb_queue_oldest_ms (queue, verbs->clock->now_ms);
+    uint64_t seconds[ARB_DONE_SECONDS];
+    arb_queue_done_seconds (queue, verbs->clock->now_ms, seconds);
+    s_numbers (reply, &info->done_seconds, seconds, ARB_DONE_SECONDS);
+    info->consumers = (uint32_t) arb_sched_consumers (arb_life_sched (verbs->life), queue);
+}
+
+static void
+s_add_worker (const arb_verbs_t *verbs, arb_msg_t *reply, arb_session_t *session)
+{
+    arb_stats_reply_body_t *out = arb_msg_stats_reply (reply);
+    arb_worker_stats_t *w =
+        (arb_worker_stats_t *) arb_msg_grow (reply, &out->workers, sizeof (*w), 1);
+    w->name = arb_msg_strdup (reply, arb_session_name (session));
+    w->identity = arb_msg_strdup (reply, arb_session_key (session));
+    w->slots = arb_session_slots (session);
+    w->credit = (uint32_t) arb_session_credit (session);
+    w->busy = (uint32_t) arb_session_lease_count (session);
+    //  last heartbeat as Unix ms (the session keeps monotonic time)
+    w->last_seen_ms =
+        verbs->clock->now_ms - (verbs->clock->mono_ms - arb_session_last_seen (session));
+    //  each queue once (the gateway names one many times), and a few
+    for (size_t s = 0; s < arb_session_sub_count (session); s++) {
+        arb_sub_t *sub = arb_session_sub_at (session, s);
+        for (size_t q = 0; q < sub->queue_count && w->queues.n < ARB_WORKER_QUEUES_SHOWN; q++) {
+            bool shown = false;
+            for (size_t k = 0; k < w->queues.n && !shown; k++)
+                shown = streq (w->queues.v[k], sub->queues[q]);
+            if (!shown)
                 *(const char **) arb_msg_grow (reply, &w->queues, sizeof (char *), 1) =
                     arb_msg_strdup (reply, sub->queues[q]);
         }
     }
+}
+
+typedef struct {
+    const char *name;
+    void *item;
+} s_named_t;
+
+static int
+s_compare_named (const void *a, const void *b)
+{
+    return strcmp (((const s_named_t *) a)->name, ((const s_named_t *) b)->name);
+}
+
+//  The items of a map whose names sort after `after`, sorted, at most
+//  limit of them into page (count returned); *more if some were left.
+//  name_of gives an item's name; keep (if not NULL) says which count.
+static size_t
+s_page (zhashx_t *map,
+        const char *(*name_of) (void *item),
+        bool (*keep) (void *item),
+        const char *after,
+        size_t limit,
+        s_named_t *page,
+        bool *more)
+{
+    s_named_t *all = (s_named_t *) malloc ((zhashx_size (map) + 1) * sizeof (s_named_t));
+    size_t count = 0;
+    for (void *item = zhashx_first (map); item; item = zhashx_next (map))
+        if ((!keep || keep (item)) && (!after || strcmp (name_of (item), after) > 0))
+            all[count++] = (s_named_t){name_of (item), item};
+    qsort (all, count, sizeof (s_named_t), s_compare_named);
+    *more = count > limit;
+    count = count < limit ? count : limit;
+    memcpy (page, all, count * sizeof (s_named_t));
+    free (all);
+    return count;
+}
+
+static const char *
+s_queue_name (void *queue)
+{
+    return arb_queue_name ((arb_queue_t *) queue);
+}
+
+static bool
+s_queue_listed (void *queue)
+{
+    return s_queue_is_listed ((arb_queue_t *) queue);
+}
+
+static const char *
+s_session_key (void *session)
+{
+    return arb_session_key ((arb_session_t *) session);
+}
+
+void
+arb_verbs_stats (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_stats_body_t *body = arb_msg_stats (msg);
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_STATS_REPLY);
+    arb_stats_reply_body_t *out = arb_msg_stats_reply (reply);
+    out->now_ms = verbs->clock->now_ms;
+    out->uptime_ms = verbs->clock->now_ms - verbs->started_ms;
+    arb_sched_t *sched = arb_life_sched (verbs->life);
+    if (body->queue) {
+        //  one queue, by name, listed or not: what the gateway asks of one
+        arb_queue_t *queue = arb_sched_find_queue (sched, body->queue);
+        if (queue)
+            s_add_queue (verbs, reply, queue);
+        s_tally (reply, arb_life_tally (verbs->life));
+        arb_outbox_reply (verbs->outbox, &reply);
+        return;
+    }
+    size_t limit = body->limit && body->limit < ARB_STATS_PAGE ? body->limit : ARB_STATS_PAGE;
+    s_named_t *page = (s_named_t *) malloc (limit * sizeof (s_named_t));
+    size_t count = s_page (arb_sched_queues (sched), s_queue_name, s_queue_listed, body->after,
+                           limit, page, &out->more);
+    for (size_t i = 0; i < count; i++)
+        s_add_queue (verbs, reply, (arb_queue_t *) page[i].item);
+    count = s_page (arb_sched_sessions (sched), s_session_key, NULL, body->after_worker, limit,
+                    page, &out->more_workers);
+    for (size_t i = 0; i < count; i++)
+        s_add_worker (verbs, reply, (arb_session_t *) page[i].item);
+    free (page);
     s_tally (reply, arb_life_tally (verbs->life));
     arb_outbox_reply (verbs->outbox, &reply);
 }
@@ -154,31 +254,59 @@ s_queue_change (const arb_verbs_t *verbs, arb_msg_t *msg, arb_queue_change_t *ch
     return 0;
 }
 
+//  Deletes a queue: its tasks (as CANCEL does), its journal rows, its
+//  settings and metadata. Returns the tasks cancelled; the caller checks
+//  for a halt.
+static uint64_t
+s_delete_queue (const arb_verbs_t *verbs, const char *queue)
+{
+    uint64_t count = arb_life_delete_queue (verbs->life, queue);
+    if (!arb_life_is_halted (verbs->life) && arb_settings_forget_queue (verbs->journal, queue))
+        arb_life_halt (verbs->life, "delete queue");
+    return count;
+}
+
 void
 arb_verbs_queue (const arb_verbs_t *verbs, arb_msg_t *msg)
 {
     arb_queue_body_t *body = arb_msg_queue (msg);
     bool pause = streq (body->op, "pause"), resume = streq (body->op, "resume");
     bool purge = streq (body->op, "purge"), set = streq (body->op, "set");
-    if (!pause && !resume && !purge && !set) {
+    bool declare = streq (body->op, "declare"), delete = streq (body->op, "delete");
+    if (!pause && !resume && !purge && !set && !declare && !delete) {
         arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
-                           "op: '%s' is not pause, resume, purge or set", body->op);
+                           "op: '%s' is not pause, resume, purge, set, declare or delete",
+                           body->op);
         return;
     }
-    arb_queue_change_t change = {.paused = pause ? 1 : resume ? 0 : -1, .on_failure = -1};
+    if ((declare || delete) && (!*body->queue || strchr (body->queue, '@'))) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
+                           "queue: '%s' is not a queue name (empty, or holds '@')", body->queue);
+        return;
+    }
+    arb_queue_change_t change = {.paused = -1, .declare = declare, .on_failure = -1};
+    if (pause || resume)
+        change.paused = pause;
     if (set && s_queue_change (verbs, msg, &change))
         return;
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_OK);
+    arb_queue_t *known = arb_sched_find_queue (arb_life_sched (verbs->life), body->queue);
     if (purge)
         //  everything not yet running goes; running tasks finish
         arb_msg_ok (reply)->count = arb_life_purge_queue (verbs->life, body->queue);
-    else if (arb_settings_change_queue (arb_life_sched (verbs->life), verbs->journal, body->queue,
-                                        &change)) {
-        arb_msg_destroy (&reply);
-        arb_life_halt (verbs->life, "queue settings");
-        return;
+    else if (delete)
+        arb_msg_ok (reply)->count = s_delete_queue (verbs, body->queue);
+    else {
+        //  declare: 1 if the queue was not declared before
+        arb_msg_ok (reply)->count = declare && !(known && arb_queue_settings (known)->declared);
+        if (arb_settings_change_queue (arb_life_sched (verbs->life), verbs->journal, body->queue,
+                                       &change))
+            arb_life_halt (verbs->life, "queue settings");
     }
-    arb_outbox_reply (verbs->outbox, &reply);
+    if (arb_life_is_halted (verbs->life))
+        arb_msg_destroy (&reply);
+    else
+        arb_outbox_reply (verbs->outbox, &reply);
 }
 
 void
@@ -223,6 +351,9 @@ arb_verbs_events (const arb_verbs_t *verbs, arb_msg_t *msg)
     arb_outbox_reply (verbs->outbox, &reply);
 }
 
+//  PEEK shows what a TAKE would hand out next, without leasing it: the
+//  first ready tasks in order, with their payloads and headers, as far
+//  as ARB_REPLY_BYTES of them (one at least).
 void
 arb_verbs_peek (const arb_verbs_t *verbs, arb_msg_t *msg)
 {
@@ -233,26 +364,36 @@ arb_verbs_peek (const arb_verbs_t *verbs, arb_msg_t *msg)
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_PEEK_REPLY);
     arb_peek_reply_body_t *out = arb_msg_peek_reply (reply);
     arb_task_t *seen[ARB_PEEK_MAX];
-    size_t count = arb_life_queue_head (verbs->life, body->queue, seen, max);
-    for (size_t i = 0; i < count; i++) {
+    size_t count = arb_life_peek (verbs->life, body->queue, seen, max);
+    size_t bytes = 0;
+    for (size_t i = 0; i < count && bytes < ARB_REPLY_BYTES; i++) {
         arb_task_t *task = seen[i];
         arb_dispatch_task_t *d =
             (arb_dispatch_task_t *) arb_msg_grow (reply, &out->tasks, sizeof (*d), 1);
         d->id = task->id;
         d->attempt = task->attempts + 1;
+        d->delivered = task->delivered;
         d->queue = arb_msg_strdup (reply, arb_queue_name (task->queue));
         d->name = arb_msg_strdup (reply, task->name);
         d->timeout_ms = task->timeout_ms;
         d->soft_timeout_ms = task->soft_timeout_ms;
         d->created_ms = task->created_ms;
-        if (task->cached)
+        zframe_t *headers = NULL;
+        if (task->cached) {
             d->payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();
-        else {
-            zframe_t *headers = NULL;
-            if (arb_journal_load_payload (verbs->journal, task->id, &d->payload, &headers, NULL))
-                arb_life_halt (verbs->life, "peek");
+            headers = task->headers ? zframe_dup (task->headers) : NULL;
+        }
+        else if (arb_journal_load_payload (verbs->journal, task->id, &d->payload, &headers, NULL)) {
+            arb_life_halt (verbs->life, "peek");
+            break;
+        }
+        if (headers) {
+            uint8_t *copy = (uint8_t *) arb_msg_alloc (reply, zframe_size (headers));
+            memcpy (copy, zframe_data (headers), zframe_size (headers));
+            d->headers = (arb_bin_t){copy, zframe_size (headers)};
             zframe_destroy (&headers);
         }
+        bytes += zframe_size (d->payload) + d->headers.size;
     }
     if (arb_life_is_halted (verbs->life))
         arb_msg_destroy (&reply);
@@ -263,12 +404,18 @@ arb_verbs_peek (const arb_verbs_t *verbs, arb_msg_t *msg)
 typedef struct {
     arb_msg_t *reply;
     arb_meta_reply_body_t *out;
+    size_t bytes;  //  of keys and values in the reply
 } s_meta_list_t;
 
-static void
+//  Adds an item to a META_REPLY; refuses it (non-zero) once the reply
+//  holds ARB_REPLY_BYTES, so that a list pages on.
+static int
 s_meta_item (void *arg, const char *key, const void *data, size_t size)
 {
     s_meta_list_t *list = (s_meta_list_t *) arg;
+    if (list->out->items.n && list->bytes + size + strlen (key) > ARB_REPLY_BYTES)
+        return -1;
+    list->bytes += size + strlen (key);
     arb_meta_item_t *item =
         (arb_meta_item_t *) arb_msg_grow (list->reply, &list->out->items, sizeof (*item), 1);
     item->key = arb_msg_strdup (list->reply, key);
@@ -276,6 +423,15 @@ s_meta_item (void *arg, const char *key, const void *data, size_t size)
     if (size)  //  an empty value's pointer may be NULL
         memcpy (copy, data, size);
     item->value = (arb_bin_t){copy, size};
+    return 0;
+}
+
+//  Adds a key's value (if it has one) to the reply.
+static void
+s_meta_value (s_meta_list_t *items, const char *key, zchunk_t *value)
+{
+    if (value)
+        s_meta_item (items, key, zchunk_data (value), zchunk_size (value));
 }
 
 void
@@ -284,9 +440,10 @@ arb_verbs_meta (const arb_verbs_t *verbs, arb_msg_t *msg)
     arb_meta_body_t *body = arb_msg_meta (msg);
     bool get = streq (body->op, "get"), set = streq (body->op, "set");
     bool del = streq (body->op, "del"), list = streq (body->op, "list");
-    if (!get && !set && !del && !list) {
+    bool cas = streq (body->op, "cas");
+    if (!get && !set && !del && !list && !cas) {
         arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
-                           "op: '%s' is not get, set, del or list", body->op);
+                           "op: '%s' is not get, set, del, list or cas", body->op);
         return;
     }
     if (!list && (!body->key || !*body->key)) {
@@ -294,27 +451,37 @@ arb_verbs_meta (const arb_verbs_t *verbs, arb_msg_t *msg)
                            body->op);
         return;
     }
-    if ((set || del) && strncmp (body->key, "broker.", 7) == 0) {
+    if ((set || del || cas) && arb_settings_key_is_reserved (body->key)) {
         arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
-                           "key: 'broker.' keys are the broker's own");
+                           "key: 'broker.', 'queue.' and 'limit.' keys are the broker's own "
+                           "(QUEUE and LIMIT change them)");
         return;
     }
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_META_REPLY);
-    s_meta_list_t items = {reply, arb_msg_meta_reply (reply)};
+    arb_meta_reply_body_t *out = arb_msg_meta_reply (reply);
+    s_meta_list_t items = {reply, out, 0};
+    zchunk_t *value = NULL;
     int rc = 0;
     if (get) {
-        zchunk_t *value = NULL;
         rc = arb_journal_meta_get (verbs->journal, body->key, &value);
-        if (rc == 0 && value)
-            s_meta_item (&items, body->key, zchunk_data (value), zchunk_size (value));
-        zchunk_destroy (&value);
+        s_meta_value (&items, body->key, value);
     }
-    else if (list)
-        rc = arb_journal_meta_list (verbs->journal, body->key, s_meta_item, &items);
+    else if (list) {
+        uint32_t limit = body->limit && body->limit < ARB_META_PAGE ? body->limit : ARB_META_PAGE;
+        rc = arb_journal_meta_page (verbs->journal, body->key ? body->key : "", body->after, limit,
+                                    s_meta_item, &items, &out->more);
+    }
+    else if (cas) {
+        rc = arb_settings_cas_key (verbs->journal, body->key, body->absent, body->expect.data,
+                                   body->expect.size, body->remove, body->value.data,
+                                   body->value.size, &out->matched, &value);
+        s_meta_value (&items, body->key, value);
+    }
     else if (set)
         rc = arb_settings_set_key (verbs->journal, body->key, body->value.data, body->value.size);
     else
         rc = arb_settings_del_key (verbs->journal, body->key);
+    zchunk_destroy (&value);
     if (rc) {
         arb_msg_destroy (&reply);
         arb_life_halt (verbs->life, "meta");

@@ -10,6 +10,7 @@
 #include "arb_verbs_priv.h"
 
 #define ARB_LIST_DEFAULT 1000
+#define ARB_LIST_PAGE    10000  //  tasks one LIST_REPLY holds at most
 
 //  ---------------------------------------------------------------------
 //  SUBMIT: checking a batch
@@ -295,12 +296,16 @@ s_list_open (const arb_verbs_t *verbs,
              arb_msg_t *reply,
              arb_list_reply_body_t *out)
 {
-    zhashx_t *tasks = arb_sched_tasks (arb_life_sched (verbs->life));
+    arb_sched_t *sched = arb_life_sched (verbs->life);
+    zhashx_t *tasks = arb_sched_tasks (sched);
     arb_task_t **found = (arb_task_t **) malloc ((zhashx_size (tasks) + 1) * sizeof (arb_task_t *));
     assert (found);
     size_t n = 0;
-    for (arb_task_t *task = (arb_task_t *) zhashx_first (tasks); task;
-         task = (arb_task_t *) zhashx_next (tasks))
+    //  a queue's own tasks when it is given, else every unfinished task
+    arb_queue_t *queue = body->queue ? arb_sched_find_queue (sched, body->queue) : NULL;
+    arb_task_t *task = body->queue ? (queue ? arb_queue_first_task (queue) : NULL)
+                                   : (arb_task_t *) zhashx_first (tasks);
+    for (; task; task = body->queue ? task->queue_next : (arb_task_t *) zhashx_next (tasks))
         if (s_list_matches (body, task))
             found[n++] = task;
     qsort (found, n, sizeof (arb_task_t *), body->newest ? s_compare_task_newest : s_compare_task);
@@ -333,8 +338,8 @@ arb_verbs_list (const arb_verbs_t *verbs, arb_msg_t *msg)
         return;
     }
     uint32_t limit = body->limit ? body->limit : ARB_LIST_DEFAULT;
-    if (limit > ARB_LIST_MAX / 2)
-        limit = ARB_LIST_MAX / 2;
+    if (limit > ARB_LIST_PAGE)
+        limit = ARB_LIST_PAGE;
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_LIST_REPLY);
     arb_list_reply_body_t *out = arb_msg_list_reply (reply);
     if (((body->state == 0 || arb_state_is_final ((int) body->state))

@@ -30,6 +30,30 @@ arb_verbs_register (const arb_verbs_t *verbs, arb_msg_t *msg)
     arb_session_sent (session, verbs->clock->mono_ms);
 }
 
+//  Whether a session may open one more subscription naming count queues:
+//  one peer holds at most ARB_SESSION_SUBS_MAX subscriptions naming
+//  ARB_SESSION_QUEUES_MAX queues in all. 0, or -1 after refusing msg.
+static int
+s_check_new_sub (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *msg, size_t count)
+{
+    size_t subs = arb_session_sub_count (session), names = count;
+    for (size_t i = 0; i < subs; i++)
+        names += arb_session_sub_at (session, i)->queue_count;
+    if (subs >= ARB_SESSION_SUBS_MAX) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_TOO_LARGE,
+                           "sub: this session holds %zu subscriptions, the limit", subs);
+        return -1;
+    }
+    if (names > ARB_SESSION_QUEUES_MAX) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_TOO_LARGE,
+                           "queues: this session's subscriptions would name %zu queues, over the "
+                           "limit of %d",
+                           names, ARB_SESSION_QUEUES_MAX);
+        return -1;
+    }
+    return 0;
+}
+
 void
 arb_verbs_credit (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *msg)
 {
@@ -40,6 +64,16 @@ arb_verbs_credit (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *m
                                "queues[%zu]: must not be empty", i);
             return;
         }
+    arb_sub_t *sub = arb_session_sub (session, body->sub);
+    if (!sub && !body->cancel && body->queues.n
+        && s_check_new_sub (verbs, session, msg, body->queues.n))
+        return;
+    //  credit past the cap is not counted: it would only let one peer
+    //  take the whole backlog into its socket at once
+    int64_t credit = sub ? sub->credit : 0;
+    if (credit + body->credit > ARB_CREDIT_MAX)
+        body->credit =
+            (int32_t) (ARB_CREDIT_MAX - (credit < ARB_CREDIT_MAX ? credit : ARB_CREDIT_MAX));
     if (arb_life_credit (verbs->life, session, body))
         arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_BAD_REQUEST,
                            "queues: subscription %u is new and names no queue", body->sub);
@@ -50,7 +84,9 @@ arb_verbs_take (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *msg
 {
     arb_take_body_t *body = arb_msg_take (msg);
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_DISPATCH);
-    arb_life_take (verbs->life, session, body->queue, body->max ? body->max : 1, reply);
+    uint32_t max = body->max ? body->max : 1;
+    arb_life_take (verbs->life, session, body->queue, max < ARB_TAKE_MAX ? max : ARB_TAKE_MAX,
+                   reply);
     arb_outbox_reply (verbs->outbox, &reply);
 }
 

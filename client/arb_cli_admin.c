@@ -1,6 +1,6 @@
 /*  arb_cli_admin.c — changing things: `arbiter cancel`, `arbiter retry`,
-    `arbiter delete`, `arbiter queue pause|resume|purge|set|show` and
-    `arbiter limit`.
+    `arbiter delete`, `arbiter queue pause|resume|purge|set|show|declare|delete`
+    and `arbiter limit`.
 
     CANCEL, RETRY and DELETE answer per id (0 done, 404 unknown, 409 not in
     a state that allows it). The exit status follows the worst answer: 2 if
@@ -420,9 +420,13 @@ static int
 s_queue_check (
     arb_cli_t *cli, const arb_cli_cmd_t *cmd, const char *op, const char *queue, s_queue_t *self)
 {
-    if (!streq (op, "pause") && !streq (op, "resume") && !streq (op, "purge") && !streq (op, "set")
-        && !streq (op, "show"))
-        return arb_cli_usage (cli, cmd, "'%s' is not pause, resume, purge, set or show", op);
+    const char *ops[] = {"pause", "resume", "purge", "set", "show", "declare", "delete"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof (ops) / sizeof (ops[0]); i++)
+        known |= streq (op, ops[i]);
+    if (!known)
+        return arb_cli_usage (cli, cmd,
+                              "'%s' is not pause, resume, purge, set, show, declare or delete", op);
     if (arb_cli_opt_name (cli, "Q", queue))
         return ARB_EXIT_USAGE;
     if (self->settings && !streq (op, "set"))
@@ -431,12 +435,19 @@ s_queue_check (
     if (streq (op, "set") && !self->settings)
         return arb_cli_usage (cli, cmd,
                               "set what? give --max-running, --rate, --retention or --on-failure");
-    if (self->yes && !streq (op, "purge"))
-        return arb_cli_usage (cli, cmd, "--yes goes with purge");
+    bool destroys = streq (op, "purge") || streq (op, "delete");
+    if (self->yes && !destroys)
+        return arb_cli_usage (cli, cmd, "--yes goes with purge and delete");
     if (streq (op, "purge") && !self->yes)
         return arb_cli_say (cli, ARB_EXIT_USAGE,
                             "queue purge: this cancels every task of queue '%s' that is not "
                             "running; add --yes to do it",
+                            queue);
+    if (streq (op, "delete") && !self->yes)
+        return arb_cli_say (cli, ARB_EXIT_USAGE,
+                            "queue delete: this cancels every task of queue '%s', running ones "
+                            "too, and forgets the queue, its finished tasks and its settings; "
+                            "add --yes to do it",
                             queue);
     return 0;
 }
@@ -453,6 +464,11 @@ s_queue_print (arb_cli_t *cli, const char *op, const char *queue, uint64_t count
     }
     else if (streq (op, "purge"))
         printf ("queue %s: %" PRIu64 " task%s purged\n", queue, count, count == 1 ? "" : "s");
+    else if (streq (op, "delete"))
+        printf ("queue %s deleted: %" PRIu64 " task%s cancelled\n", queue, count,
+                count == 1 ? "" : "s");
+    else if (streq (op, "declare"))
+        printf ("queue %s %s\n", queue, count ? "declared" : "was declared already");
     else if (streq (op, "set"))
         printf ("queue %s: settings stored\n", queue);
     else
@@ -506,6 +522,7 @@ static int
 s_queue_show (arb_cli_t *cli, const char *name)
 {
     arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_STATS);
+    arb_msg_stats (request)->queue = name;  //  that queue alone, whatever page it is on
     arb_msg_t *reply = arb_client_request (cli->client, &request);
     if (!reply)
         return arb_cli_client_fail (cli, "queue show");
@@ -540,8 +557,9 @@ s_queue_run (arb_cli_t *cli, int argc, char **argv)
             return ARB_EXIT_USAGE;
     }
     if (argc - optind != 2)
-        return arb_cli_usage (cli, cmd,
-                              "give an operation and a queue: queue pause|resume|purge|set|show Q");
+        return arb_cli_usage (
+            cli, cmd,
+            "give an operation and a queue: queue pause|resume|purge|set|show|declare|delete Q");
     const char *op = argv[optind], *queue = argv[optind + 1];
     int status = s_queue_check (cli, cmd, op, queue, &self);
     if (status)
@@ -570,14 +588,19 @@ s_queue_run (arb_cli_t *cli, int argc, char **argv)
 
 const arb_cli_cmd_t arb_cli_cmd_queue = {
     .name = "queue",
-    .summary = "pause, resume, purge, configure or show a queue",
-    .usage = "usage: arbiter queue pause Q | resume Q | show Q\n"
-             "       arbiter queue purge Q --yes\n"
+    .summary = "pause, resume, purge, configure, show, declare or delete a queue",
+    .usage = "usage: arbiter queue pause Q | resume Q | show Q | declare Q\n"
+             "       arbiter queue purge Q --yes | delete Q --yes\n"
              "       arbiter queue set Q [--max-running N] [--rate PER_SEC] [--retention SECONDS]\n"
              "                           [--on-failure retry|head|dead]\n"
              "\n"
              "  pause, resume  stop / start handing out the queue's tasks (running ones go on)\n"
              "  purge          cancel every task of the queue that is not running; refused\n"
+             "                 without --yes (exit 2)\n"
+             "  declare        make the queue known: listed by stats while empty, kept across\n"
+             "                 restarts until deleted\n"
+             "  delete         cancel every task of the queue, running ones too, and forget\n"
+             "                 the queue: its finished tasks, settings and metadata; refused\n"
              "                 without --yes (exit 2)\n"
              "  set            change the settings given (the others stay); 0 puts a setting\n"
              "                 back to its default (no limit, the broker's retention)\n"

@@ -44,7 +44,8 @@ json_t *arb_json_task (const arb_task_info_t *task, bool full);
 json_t *arb_json_response (const arb_response_info_t *response);
 
 //  A queue from STATS: {"name", "counts": {STATE: N}, "done_last_minute",
-//  "oldest_ready_age_ms", "paused", "settings": {the ones set}}.
+//  "oldest_ready_age_ms", "paused", "declared", "consumers", "settings":
+//  {the ones set}}.
 json_t *arb_json_queue (const arb_queue_info_t *queue);
 
 //  A worker from STATS (now_ms: the reply's): {"name", "identity",

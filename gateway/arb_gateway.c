@@ -375,6 +375,16 @@ arb_gateway_listen (arb_gateway_t *self, const arb_gateway_listener_t *listener)
     return 0;
 }
 
+void
+arb_gateway_unlisten (arb_gateway_t *self, void *arg)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->listener_count; i++)
+        if (self->listeners[i].arg != arg)
+            self->listeners[kept++] = self->listeners[i];
+    self->listener_count = kept;
+}
+
 //  ---------------------------------------------------------------------
 //  The loop
 

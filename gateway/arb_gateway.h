@@ -41,7 +41,7 @@ typedef struct {
 
 #define ARB_GATEWAY_BATCH_MAX   1000        //  tasks in one SUBMIT at most
 #define ARB_GATEWAY_BATCH_BYTES (8u << 20)  //  payload bytes in one SUBMIT at most
-#define ARB_GATEWAY_LISTENERS   8
+#define ARB_GATEWAY_LISTENERS   40          //  servers, and a bridge per upstream queue
 
 //  Creates the reactor and the link (connecting at once, never waiting).
 //  NULL after logging why (a malformed endpoint).
@@ -149,5 +149,9 @@ typedef struct {
 //  Adds a listener (copied; any callback may be NULL). 0, or -1 past
 //  ARB_GATEWAY_LISTENERS.
 int arb_gateway_listen (arb_gateway_t *self, const arb_gateway_listener_t *listener);
+
+//  Removes the listeners whose arg is arg (a server that stops before the
+//  gateway).
+void arb_gateway_unlisten (arb_gateway_t *self, void *arg);
 
 #endif

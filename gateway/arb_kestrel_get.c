@@ -27,10 +27,17 @@
     to the head of the queue.
 
     Order. /abort, and a connection that ends with an open item, put the
-    item back at the head of its queue: the prefetched items of that queue
-    are given back right after it, so that the broker's order is the
-    queue's order again (released tasks go to the head in the order they
-    were released), and the consumer gets them again.
+    item back at the head of its queue. While the queue prefetches, the
+    tasks behind the item are leased here or on their way (the consumer's
+    credit): given back to the broker, it would come after those on their
+    way, which the next gets take first. So it stays here, first in line
+    (an open item keeps a copy of its payload for this, see s_deliver):
+    the oldest waiter's, else in front of the prefetched items (several
+    aborted: the last one first, as in Kestrel). Otherwise (no prefetching
+    and no waiter, or a large item) it goes back to the broker, the
+    prefetched items too, so that the broker's order is the queue's order
+    again (released tasks go back to the head, each in its own place, in
+    whatever order they are released), and the consumer gets them again.
 */
 
 #include "arb_kestrel_priv.h"
@@ -216,26 +223,56 @@ s_item_unlink (arb_kestrel_item_t *item)
     arb_idmap_remove (queue->server->items, item->id);
 }
 
-//  Adds a task the server now holds after the queue's prefetched items
-//  (tasks come from the broker in the queue's order, whether by the
-//  consumer or a TAKE).
+//  Adds a task the server holds to the queue's prefetched items, at the
+//  back, or in front (an aborted item). Takes the payload.
 static void
-s_item_push (arb_kestrel_queue_t *queue, arb_dispatch_task_t *task)
+s_item_add (
+    arb_kestrel_queue_t *queue, uint64_t id, uint32_t flags, zframe_t **payload_p, bool front)
 {
     arb_kestrel_item_t *item = (arb_kestrel_item_t *) zmalloc (sizeof (arb_kestrel_item_t));
     item->queue = queue;
-    item->id = task->id;
-    item->flags = s_headers_flags (task->headers);
-    item->payload = task->payload;
-    task->payload = NULL;
-    item->prev = queue->items_tail;
-    if (queue->items_tail)
-        queue->items_tail->next = item;
-    else
+    item->id = id;
+    item->flags = flags;
+    item->payload = *payload_p;
+    *payload_p = NULL;
+    if (front) {
+        item->next = queue->items;
+        if (queue->items)
+            queue->items->prev = item;
+        else
+            queue->items_tail = item;
         queue->items = item;
-    queue->items_tail = item;
+    }
+    else {
+        item->prev = queue->items_tail;
+        if (queue->items_tail)
+            queue->items_tail->next = item;
+        else
+            queue->items = item;
+        queue->items_tail = item;
+    }
     queue->item_count++;
     arb_idmap_insert (queue->server->items, item->id, item);
+}
+
+//  Notes the size of a task that came for the queue, by the consumer or a
+//  TAKE: a queue that had a large one does not prefetch. Returns it.
+static size_t
+s_item_seen (arb_kestrel_queue_t *queue, arb_dispatch_task_t *task)
+{
+    size_t size = task->payload ? zframe_size (task->payload) : 0;
+    if (size > queue->largest)
+        queue->largest = size;
+    return size;
+}
+
+//  Adds a task that came from the broker after the queue's prefetched
+//  items (tasks come in the queue's order, whether by the consumer or a
+//  TAKE).
+static void
+s_item_push (arb_kestrel_queue_t *queue, arb_dispatch_task_t *task)
+{
+    s_item_add (queue, task->id, s_headers_flags (task->headers), &task->payload, false);
 }
 
 //  Gives every prefetched item back to the head of the queue, in order
@@ -314,22 +351,43 @@ s_open_drop (arb_kestrel_open_t *open)
     open->queue->opens--;
     arb_idmap_remove (client->server->opens, open->id);
     arb_kestrel_queue_unpin (&open->queue);
+    zframe_destroy (&open->payload);
     free (open);
 }
 
-//  An open item goes back to the head of its queue, the prefetched ones
-//  right after it.
+//  An open item goes back to the head of its queue: with its copy, it
+//  stays here, first in line (the waiters', else while the queue
+//  prefetches the first prefetched item), since the tasks behind it that
+//  the consumer has on their way would come before it from the broker;
+//  otherwise it goes back to the broker, the prefetched ones too (see the
+//  top).
 static void
 s_open_release (arb_kestrel_open_t *open)
 {
     arb_kestrel_queue_t *queue = open->queue;
     queue->pins++;
-    arb_link_release (queue->server->link, open->id);
-    bool reorder = queue->items != NULL;
-    s_items_return (queue);
+    uint64_t id = open->id;
+    uint32_t flags = open->flags;
+    zframe_t *payload = open->payload;
+    open->payload = NULL;
     s_open_drop (open);
-    if (reorder)
-        s_queue_credit (queue);
+    if (payload && (queue->prefetch || queue->wait_head)) {
+        s_item_add (queue, id, flags, &payload, true);
+        //  the waiters first, as in s_on_take
+        while (queue->wait_head && queue->items) {
+            arb_kestrel_client_t *waiter = queue->wait_head;
+            s_wait_unlink (waiter);
+            s_fetch_item (waiter, waiter->op.peek);
+        }
+        if (queue->prefetch == 0)
+            s_items_return (queue);
+    }
+    else {
+        zframe_destroy (&payload);
+        arb_link_release (queue->server->link, id);
+        s_items_return (queue);
+    }
+    s_queue_credit (queue);
     arb_kestrel_queue_unpin (&queue);
 }
 
@@ -395,6 +453,14 @@ s_deliver (arb_kestrel_client_t *client, uint64_t id, uint32_t flags, zframe_t *
         open->queue->pins++;
         open->queue->opens++;
         open->id = id;
+        open->flags = flags;
+        //  a copy, so that an abort can put it back here (s_open_release):
+        //  of a small item, or of any while the queue prefetches (at most
+        //  the few that came by TAKE before its first large one stopped
+        //  it); a queue never prefetches once it has had a large one
+        size_t size = *payload_p ? zframe_size (*payload_p) : 0;
+        if (size <= ARB_KESTREL_PREFETCH_ITEM || open->queue->prefetch)
+            open->payload = *payload_p ? zframe_dup (*payload_p) : zframe_new_empty ();
         open->client = client;
         open->next = client->opens;
         client->opens = open;
@@ -467,8 +533,10 @@ s_on_take (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     //  the takers get them all in the queue's order.
     if (ok) {
         arb_dispatch_body_t *body = arb_msg_dispatch (reply);
-        for (size_t i = 0; i < body->tasks.n; i++)
+        for (size_t i = 0; i < body->tasks.n; i++) {
+            s_item_seen (queue, &body->tasks.v[i]);
             s_item_push (queue, &body->tasks.v[i]);
+        }
         //  the waiters came first
         while (queue->wait_head && queue->items) {
             arb_kestrel_client_t *waiter = queue->wait_head;
@@ -604,9 +672,7 @@ s_on_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *
 {
     (void) sub;
     arb_kestrel_queue_t *queue = (arb_kestrel_queue_t *) arg;
-    size_t size = task->payload ? zframe_size (task->payload) : 0;
-    if (size > queue->largest)
-        queue->largest = size;
+    size_t size = s_item_seen (queue, task);
     arb_kestrel_client_t *client = queue->wait_head;
     if (client) {
         s_wait_unlink (client);

@@ -91,6 +91,8 @@ typedef struct _arb_kestrel_open_t {
     arb_kestrel_client_t *client;  //  borrowed: its holder
     arb_kestrel_queue_t *queue;    //  pinned
     uint64_t id;                   //  the task
+    uint32_t flags;
+    zframe_t *payload;  //  owned copy for an abort (see s_deliver), or NULL
 } arb_kestrel_open_t;
 
 //  A set in flight: its task and its fan-out copies.

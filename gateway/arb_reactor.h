@@ -75,8 +75,9 @@ int arb_reactor_watch_fd (arb_reactor_t *self, int fd, unsigned events);
 void arb_reactor_remove_fd (arb_reactor_t *self, int fd);
 
 //  Calls fn when sock is readable (ZeroMQ sockets: level-triggered through
-//  zmq_poll). At most ARB_REACTOR_SOCKS_MAX sockets.
-#define ARB_REACTOR_SOCKS_MAX 8
+//  zmq_poll). At most ARB_REACTOR_SOCKS_MAX sockets (the link, and one per
+//  upstream bridge).
+#define ARB_REACTOR_SOCKS_MAX 40
 int arb_reactor_add_sock (arb_reactor_t *self, zsock_t *sock, arb_reactor_sock_fn *fn, void *arg);
 void arb_reactor_remove_sock (arb_reactor_t *self, zsock_t *sock);
 

@@ -1,10 +1,12 @@
 /*  arbiter_gateway.c — arbiter-gateway: lets programs written for Kestrel
-    and tasker's REST API (and, next, AMQP) use arbiter unchanged, and shows
-    the system in a browser. Settings (command line and config file, one
+    and tasker's REST API (and, next, AMQP) use arbiter unchanged, shows
+    the system in a browser, and bridges the queues of an upstream
+    RabbitMQ into arbiter. Settings (command line and config file, one
     table), then the gateway's loop until SIGINT/SIGTERM.
 */
 
 #include "arb_admin.h"
+#include "arb_bridges.h"
 #include "arb_defaults.h"
 #include "arb_gateway.h"
 #include "arb_http.h"
@@ -39,7 +41,51 @@ typedef struct {
     uint64_t kestrel_max_connections;
     bool kestrel_allow_shutdown;
     bool kestrel_bare_value_key;
+    const char *upstream;
+    uint64_t upstream_reconnect_max_ms;
 } s_settings_t;
+
+//  What the config file's sections fill.
+typedef struct {
+    arb_defaults_t *defaults;  //  [queue.NAME], [type.NAME]
+    arb_bridges_t *bridges;    //  [bridge.NAME]
+} s_sections_t;
+
+static int
+s_section (
+    void *arg, const char *section, const char *key, const char *value, char *why, size_t size)
+{
+    s_sections_t *sections = (s_sections_t *) arg;
+    if (strncmp (section, "bridge.", 7) == 0)
+        return arb_bridges_section (sections->bridges, section, key, value, why, size);
+    if (strncmp (section, "queue.", 6) == 0 || strncmp (section, "type.", 5) == 0)
+        return arb_defaults_section (sections->defaults, section, key, value, why, size);
+    snprintf (why, size, "unknown section (expected [queue.NAME], [type.NAME] or [bridge.NAME])");
+    return -1;
+}
+
+//  Starts the bridges the config names; a gateway without any says so if
+//  it was given an upstream.
+static void
+s_bridges_start (arb_bridges_t *bridges,
+                 arb_gateway_t *gateway,
+                 const s_settings_t *settings,
+                 arb_defaults_t *defaults)
+{
+    if (arb_bridges_size (bridges) == 0) {
+        if (settings->upstream)
+            zsys_warning ("gateway: --upstream is set but no [bridge.NAME] section names a queue: "
+                          "nothing is bridged");
+        return;
+    }
+    arb_bridges_settings_t shared = {
+        .upstream = settings->upstream,
+        .reconnect_max_ms = settings->upstream_reconnect_max_ms,
+        .max_payload = (size_t) settings->max_payload,
+        .defaults = defaults,
+    };
+    arb_bridges_start (bridges, gateway, &shared);
+}
 
 //  The HTTP server and what it serves.
 typedef struct {
@@ -108,6 +154,8 @@ main (int argc, char **argv)
         .kestrel = "127.0.0.1:22133",
         .kestrel_max_item = 1u << 20,
         .kestrel_max_connections = 10000,
+        .upstream = NULL,
+        .upstream_reconnect_max_ms = 30000,
     };
     arb_option_t table[] = {
         {"broker", 'b', ARB_OPT_STR, &settings.broker, 0, 0, "EP",
@@ -139,21 +187,36 @@ main (int argc, char **argv)
          "the Kestrel shutdown command stops the gateway (default: refused)"},
         {"kestrel-bare-value-key", 0, ARB_OPT_BOOL, &settings.kestrel_bare_value_key, 0, 0, NULL,
          "VALUE lines name the queue, as Kestrel does, not the key asked (default: the key)"},
+        {"upstream", 0, ARB_OPT_STR, &settings.upstream, 0, 0, "URL",
+         "the RabbitMQ whose queues [bridge.NAME] sections bridge: "
+         "amqp://user:password@host:port/vhost"},
+        {"upstream-reconnect-max", 0, ARB_OPT_SECONDS, &settings.upstream_reconnect_max_ms, 500,
+         3600 * 1000, "S",
+         "longest wait between attempts to reach the upstream (from 0.5, doubling; default 30)"},
     };
     arb_options_t *options = arb_options_new (
         "arbiter-gateway", table, sizeof (table) / sizeof (table[0]), ARB_GATEWAY_CONFIG);
     arb_options_set_about (
         options, "[OPTIONS]",
-        "Serves Kestrel and HTTP clients from an arbiter broker.\n"
+        "Serves Kestrel and HTTP clients from an arbiter broker, and bridges the queues of\n"
+        "an upstream RabbitMQ into it.\n"
         "\n"
         "The config file may also hold [queue.NAME] sections (defaults of the tasks the\n"
         "gateway submits to queue NAME) and [type.NAME] sections (tasker task types; with\n"
         "none, any type is accepted), with the keys priority, retries, timeout, retention,\n"
         "backoff (none, fixed, exponential), backoff-delay, backoff-cap and\n"
         "wait-for-endpoints-timeout (seconds an endpoint has to receive its copy of a\n"
-        "fan-out task). See examples/arbiter-gateway.conf.");
-    arb_defaults_t *defaults = arb_defaults_new ();
-    arb_options_set_sections (options, arb_defaults_section, defaults);
+        "fan-out task).\n"
+        "\n"
+        "[bridge.NAME] sections each bridge one queue of an upstream RabbitMQ into\n"
+        "arbiter (its messages become tasks, and each task's result is published to the\n"
+        "message's reply_to), with the keys upstream (a URL; default --upstream),\n"
+        "upstream-queue, queue, task (each default NAME), prefetch (default 100),\n"
+        "max-pending (default 10000), and the keys above for the bridge's tasks (over\n"
+        "their queue's). See docs/gateway.md and examples/arbiter-gateway.conf.");
+    s_sections_t sections = {arb_defaults_new (), arb_bridges_new ()};
+    arb_defaults_t *defaults = sections.defaults;
+    arb_options_set_sections (options, s_section, &sections);
     int first = argc;
     arb_options_rc_t rc = arb_options_parse (options, argc, argv, &first);
     int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
@@ -189,16 +252,19 @@ main (int argc, char **argv)
             || s_web_start (&web, gateway, &settings, defaults))
             status = 1;
         else {
+            s_bridges_start (sections.bridges, gateway, &settings, defaults);
             zsys_info ("gateway: started broker=%s version=%s", settings.broker, ARB_VERSION);
             status = arb_gateway_run (gateway) == 0 ? 0 : 1;
             zsys_info ("gateway: stopping");
         }
+        arb_bridges_destroy (&sections.bridges);
         s_web_stop (&web);
         arb_kestrel_destroy (&kestrel);
         arb_gateway_destroy (&gateway);
     }
     arb_options_destroy (&options);
-    arb_defaults_destroy (&defaults);
+    arb_bridges_destroy (&sections.bridges);
+    arb_defaults_destroy (&sections.defaults);
     arb_log_destroy (&log);
     return status;
 }

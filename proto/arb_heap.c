@@ -142,3 +142,97 @@ arb_heap_at (arb_heap_t *self, size_t index)
 {
     return index < self->size ? self->items[index] : NULL;
 }
+
+//  arb_heap_first walks the heaps' trees in order with a small heap of
+//  places (a heap and a position in it): the next item in order is always
+//  the best of the roots and of the children of those already seen.
+typedef struct {
+    size_t heap;      //  which of the heaps
+    size_t position;  //  where in it
+} s_place_t;
+
+typedef struct {
+    arb_heap_t **heaps;  //  borrowed
+    s_place_t *at;       //  owned: a binary heap of places
+    size_t count;
+} s_walk_t;
+
+static void *
+s_walk_item (s_walk_t *walk, size_t index)
+{
+    return walk->heaps[walk->at[index].heap]->items[walk->at[index].position];
+}
+
+static bool
+s_walk_before (s_walk_t *walk, size_t a, size_t b)
+{
+    arb_heap_t *heap = walk->heaps[0];
+    return heap->before (s_walk_item (walk, a), s_walk_item (walk, b), heap->arg);
+}
+
+static void
+s_walk_swap (s_walk_t *walk, size_t a, size_t b)
+{
+    s_place_t tmp = walk->at[a];
+    walk->at[a] = walk->at[b];
+    walk->at[b] = tmp;
+}
+
+static void
+s_walk_push (s_walk_t *walk, size_t heap, size_t position)
+{
+    if (position >= walk->heaps[heap]->size)
+        return;
+    size_t index = walk->count++;
+    walk->at[index] = (s_place_t){heap, position};
+    while (index > 0 && s_walk_before (walk, index, (index - 1) / 2)) {
+        s_walk_swap (walk, index, (index - 1) / 2);
+        index = (index - 1) / 2;
+    }
+}
+
+static s_place_t
+s_walk_pop (s_walk_t *walk)
+{
+    s_place_t first = walk->at[0];
+    walk->at[0] = walk->at[--walk->count];
+    for (size_t index = 0;;) {
+        size_t child = 2 * index + 1;
+        if (child >= walk->count)
+            break;
+        if (child + 1 < walk->count && s_walk_before (walk, child + 1, child))
+            child++;
+        if (!s_walk_before (walk, child, index))
+            break;
+        s_walk_swap (walk, index, child);
+        index = child;
+    }
+    return first;
+}
+
+size_t
+arb_heap_first (arb_heap_t **heaps,
+                size_t count,
+                void **items,
+                size_t max,
+                size_t scan,
+                arb_heap_keep_fn *keep,
+                void *arg)
+{
+    //  the roots, then each item seen adds at most two places and removes one
+    s_walk_t walk = {heaps, (s_place_t *) malloc ((count + 2 * scan + 1) * sizeof (s_place_t)), 0};
+    assert (walk.at);
+    for (size_t heap = 0; heap < count; heap++)
+        s_walk_push (&walk, heap, 0);
+    size_t found = 0;
+    for (size_t seen = 0; found < max && seen < scan && walk.count > 0; seen++) {
+        s_place_t place = s_walk_pop (&walk);
+        void *item = heaps[place.heap]->items[place.position];
+        if (!keep || keep (item, arg))
+            items[found++] = item;
+        s_walk_push (&walk, place.heap, 2 * place.position + 1);
+        s_walk_push (&walk, place.heap, 2 * place.position + 2);
+    }
+    free (walk.at);
+    return found;
+}

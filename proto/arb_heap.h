@@ -47,4 +47,19 @@ size_t arb_heap_size (arb_heap_t *self);
 //  The item at a position (0 .. size-1), in no particular order: for walks.
 void *arb_heap_at (arb_heap_t *self, size_t index);
 
+//  Whether an item seen by arb_heap_first is one to show.
+typedef bool (arb_heap_keep_fn) (void *item, void *arg);
+
+//  Fills items with the first items of count heaps that share one order,
+//  in that order, without taking them out: up to max of those keep (NULL:
+//  all) says yes to, looking at no more than scan items in all. Returns
+//  how many it wrote. O((count + scan) log (count + scan)).
+size_t arb_heap_first (arb_heap_t **heaps,
+                       size_t count,
+                       void **items,
+                       size_t max,
+                       size_t scan,
+                       arb_heap_keep_fn *keep,
+                       void *arg);
+
 #endif

@@ -289,7 +289,14 @@ static const arb_field_t s_delete_reply_fields[] = {
 };
 SCHEMA (s_delete_reply_schema, arb_delete_reply_body_t, s_delete_reply_fields);
 
-EMPTY_SCHEMA (s_stats_schema, arb_stats_body_t);
+
+static const arb_field_t s_stats_fields[] = {
+    FLD (arb_stats_body_t, queue, ARB_F_NAME, false, ARB_NAME_MAX),
+    FLD (arb_stats_body_t, after, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_stats_body_t, after_worker, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_stats_body_t, limit, ARB_F_U32, false, 0),
+};
+SCHEMA (s_stats_schema, arb_stats_body_t, s_stats_fields);
 
 static const arb_field_t s_queue_info_fields[] = {
     FLD (arb_queue_info_t, name, ARB_F_STR, true, ARB_NAME_MAX),
@@ -302,6 +309,8 @@ static const arb_field_t s_queue_info_fields[] = {
     FLD (arb_queue_info_t, retention_ms, ARB_F_U64, false, 0),
     FLD (arb_queue_info_t, on_failure, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_queue_info_t, done_seconds, ARB_F_IDS, false, ARB_DONE_SECONDS),
+    FLD (arb_queue_info_t, consumers, ARB_F_U32, false, 0),
+    FLD (arb_queue_info_t, declared, ARB_F_BOOL, false, 0),
 };
 SCHEMA (s_queue_info_schema, arb_queue_info_t, s_queue_info_fields);
 
@@ -327,6 +336,8 @@ static const arb_field_t s_stats_reply_fields[] = {
     FLD (arb_stats_reply_body_t, commits, ARB_F_U64, false, 0),
     FLD (arb_stats_reply_body_t, commit_us, ARB_F_U64, false, 0),
     FLD (arb_stats_reply_body_t, commit_buckets, ARB_F_IDS, false, ARB_COMMIT_BUCKETS),
+    FLD (arb_stats_reply_body_t, more, ARB_F_BOOL, false, 0),
+    FLD (arb_stats_reply_body_t, more_workers, ARB_F_BOOL, false, 0),
 };
 SCHEMA (s_stats_reply_schema, arb_stats_reply_body_t, s_stats_reply_fields);
 
@@ -397,6 +408,7 @@ static const arb_field_t s_dispatch_task_fields[] = {
     FLD (arb_dispatch_task_t, id, ARB_F_U64, true, 0),
     FLD (arb_dispatch_task_t, lease, ARB_F_U64, false, 0),
     FLD (arb_dispatch_task_t, attempt, ARB_F_U32, false, 0),
+    FLD (arb_dispatch_task_t, delivered, ARB_F_U32, false, 0),
     FLD (arb_dispatch_task_t, sub, ARB_F_U32, false, 0),
     FLD (arb_dispatch_task_t, queue, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_dispatch_task_t, name, ARB_F_STR, false, ARB_NAME_MAX),
@@ -420,6 +432,11 @@ static const arb_field_t s_meta_fields[] = {
     FLD (arb_meta_body_t, op, ARB_F_STR, true, ARB_NAME_MAX),
     FLD (arb_meta_body_t, key, ARB_F_STR, false, ARB_TEXT_MAX),
     FLD (arb_meta_body_t, value, ARB_F_BIN, false, ARB_META_VALUE_MAX),
+    FLD (arb_meta_body_t, expect, ARB_F_BIN, false, ARB_META_VALUE_MAX),
+    FLD (arb_meta_body_t, absent, ARB_F_BOOL, false, 0),
+    FLD (arb_meta_body_t, remove, ARB_F_BOOL, false, 0),
+    FLD (arb_meta_body_t, after, ARB_F_STR, false, ARB_TEXT_MAX),
+    FLD (arb_meta_body_t, limit, ARB_F_U32, false, 0),
 };
 SCHEMA (s_meta_schema, arb_meta_body_t, s_meta_fields);
 
@@ -431,6 +448,8 @@ SCHEMA (s_meta_item_schema, arb_meta_item_t, s_meta_item_fields);
 
 static const arb_field_t s_meta_reply_fields[] = {
     LST (arb_meta_reply_body_t, items, false, ARB_LIST_MAX, s_meta_item_schema),
+    FLD (arb_meta_reply_body_t, matched, ARB_F_BOOL, false, 0),
+    FLD (arb_meta_reply_body_t, more, ARB_F_BOOL, false, 0),
 };
 SCHEMA (s_meta_reply_schema, arb_meta_reply_body_t, s_meta_reply_fields);
 
@@ -1189,7 +1208,9 @@ arb_msg_send (arb_msg_t **self_p, void *sock)
 {
     zmsg_t *zmsg = arb_msg_encode (self_p);
     int rc = zmsg_send (&zmsg, sock);
+    int error = errno;
     zmsg_destroy (&zmsg);  //  left to us when the send failed
+    errno = error;         //  the caller may want to know why
     return rc == 0 ? 0 : -1;
 }
 

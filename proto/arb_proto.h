@@ -75,6 +75,16 @@
 #define ARB_HISTORY_LAST  5
 #define ARB_DONE_SECONDS  60  //  a queue's finished tasks per second, in STATS
 
+//  Bounds of what one peer may hold at the broker, and of the messages it
+//  sends (PROTOCOL.md, Bounds). ARB_REPLY_BYTES: payloads, results and
+//  values in one broker message beyond its first record.
+#define ARB_REPLY_BYTES        (16u << 20)
+#define ARB_SESSION_SUBS_MAX   10000   //  subscriptions of one worker session
+#define ARB_SESSION_QUEUES_MAX 10000   //  queue names over all of a session's subscriptions
+#define ARB_CREDIT_MAX         100000  //  credit of one subscription; more is not counted
+#define ARB_TAKE_MAX           1000    //  tasks one TAKE leases at most
+#define ARB_PEEK_MAX           1000    //  tasks one PEEK shows at most
+
 //  Bounds of task options: beyond them a value is a mistake, refused with
 //  422 by the broker (and exit 2 by the CLI) naming the field.
 #define ARB_DAY_MS           (24ull * 3600 * 1000)
@@ -482,9 +492,16 @@ typedef struct {
     uint64_t last_id;  //  the last id looked at
 } arb_delete_reply_body_t;
 
+//  STATS pages through the queues (by name) and the workers (by
+//  identity); each list of a reply holds at most ARB_STATS_PAGE records.
 typedef struct {
-    uint8_t unused;
+    const char *queue;         //  only this queue (and no workers)
+    const char *after;         //  queues whose names sort after this one
+    const char *after_worker;  //  workers whose identities sort after this one
+    uint32_t limit;            //  records per list; 0 or over the page: ARB_STATS_PAGE
 } arb_stats_body_t;
+
+#define ARB_STATS_PAGE 1000
 
 typedef struct {
     const char *name;
@@ -509,6 +526,8 @@ typedef struct {
     uint64_t retention_ms;   //  0: the broker's retention
     const char *on_failure;  //  "head" or "dead"; NULL: retry
     arb_ids_t done_seconds;  //  tasks finished in each of the last 60 seconds, oldest first
+    uint32_t consumers;      //  sessions with credit on the queue now
+    bool declared;           //  QUEUE declare: listed while empty, until deleted
 } arb_queue_info_t;
 
 //  Journal commits are counted by time in ARB_COMMIT_BUCKETS buckets: bucket
@@ -534,11 +553,13 @@ typedef struct {
     uint64_t commits;          //  journal commits that wrote something
     uint64_t commit_us;        //  their summed time, µs
     arb_ids_t commit_buckets;  //  ARB_COMMIT_BUCKETS numbers: commits by time
+    bool more;                 //  more queues: ask again with after = the last name
+    bool more_workers;         //  more workers: ask again with after_worker = the last identity
 } arb_stats_reply_body_t;
 
 typedef struct {
     const char *queue;
-    const char *op;          //  "pause" "resume" "purge" "set"
+    const char *op;          //  "pause" "resume" "purge" "set" "declare" "delete"
     uint32_t max_running;    //  "set": 0 no limit
     uint32_t rate_per_sec;   //  "set": 0 no limit
     uint64_t retention_ms;   //  "set": 0 keep the default
@@ -599,9 +620,10 @@ typedef struct {
 
 typedef struct {
     uint64_t id;
-    uint64_t lease;    //  this attempt's lease; RESULT must quote it
-    uint32_t attempt;  //  1 for the first
-    uint32_t sub;      //  the CREDIT subscription it was sent for
+    uint64_t lease;      //  this attempt's lease; RESULT must quote it
+    uint32_t attempt;    //  1 for the first
+    uint32_t delivered;  //  times handed out before this one (releases, lost leases count)
+    uint32_t sub;        //  the CREDIT subscription it was sent for
     const char *queue;
     const char *name;
     uint64_t timeout_ms;
@@ -626,10 +648,17 @@ typedef struct {
 typedef arb_dispatch_body_t arb_peek_reply_body_t;
 
 typedef struct {
-    const char *op;  //  "get" "set" "del" "list"
-    const char *key;
+    const char *op;   //  "get" "set" "del" "list" "cas"
+    const char *key;  //  list: the prefix
     arb_bin_t value;
+    arb_bin_t expect;   //  cas: the value the key must hold now
+    bool absent;        //  cas: the key must not exist now (expect is then ignored)
+    bool remove;        //  cas: on a match, delete the key instead of setting value
+    const char *after;  //  list: keys that sort after this one
+    uint32_t limit;     //  list: items at most; 0 or over the page: ARB_META_PAGE
 } arb_meta_body_t;
+
+#define ARB_META_PAGE 10000  //  a Kestrel gateway's fan-out children (10,000) in one page
 
 typedef struct {
     const char *key;
@@ -641,6 +670,8 @@ typedef struct {
         arb_meta_item_t *v;
         size_t n;
     } items;
+    bool matched;  //  cas: the key held what was expected, and was changed
+    bool more;     //  list: more keys match; ask again with after = the last key
 } arb_meta_reply_body_t;
 
 //  A periodic schedule: the body of SCHEDULE (op, and the fields that op
@@ -829,7 +860,9 @@ arb_err_t arb_msg_decode_code (arb_msg_t *self);
 zmsg_t *arb_msg_encode (arb_msg_t **self_p);
 
 //  Sends the message and destroys it. Returns 0, or -1 if the socket
-//  refused it (message lost: a ROUTER peer gone or over its high-water mark).
+//  refused it (message lost), with errno saying why: on a ROUTER with
+//  ZMQ_ROUTER_MANDATORY, EHOSTUNREACH (no such peer: it is gone) or
+//  EAGAIN (its queue is at the high-water mark).
 int arb_msg_send (arb_msg_t **self_p, void *sock);
 
 //  Decodes a received multipart message; takes ownership of it. routed is

@@ -3,6 +3,7 @@
 #include "arb_benchproc.h"
 #include "arb_client.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -27,8 +28,22 @@ arb_benchproc_free_port (void)
 pid_t
 arb_benchproc_spawn (char *const argv[])
 {
+    return arb_benchproc_spawn_log (argv, NULL);
+}
+
+pid_t
+arb_benchproc_spawn_log (char *const argv[], const char *log)
+{
+    fflush (stdout);
+    fflush (stderr);
     pid_t pid = fork ();
     if (pid == 0) {
+        int fd = log ? open (log, O_WRONLY | O_CREAT | O_APPEND, 0644) : -1;
+        if (fd >= 0) {
+            dup2 (fd, 1);
+            dup2 (fd, 2);
+            close (fd);
+        }
         execv (argv[0], argv);
         fprintf (stderr, "benchmark: cannot run %s: %s\n", argv[0], strerror (errno));
         _exit (127);
@@ -48,26 +63,69 @@ arb_benchproc_stop (pid_t pid)
 int
 arb_benchproc_start_broker (arb_benchproc_broker_t *broker, const char *path, const char *sync)
 {
-    memset (broker, 0, sizeof (*broker));
-    snprintf (broker->dir, sizeof (broker->dir), "/tmp/arbiter-bench-XXXXXX");
-    if (!mkdtemp (broker->dir))
-        return -1;
-    snprintf (broker->endpoint, sizeof (broker->endpoint), "tcp://127.0.0.1:%d",
-              arb_benchproc_free_port ());
+    return arb_benchproc_start_broker_with (broker, path, sync, NULL, false, 20000);
+}
+
+//  Whether a TCP connection to 127.0.0.1:port is taken.
+static bool
+s_port_open (int port)
+{
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_addr.s_addr = htonl (INADDR_LOOPBACK),
+                               .sin_port = htons ((uint16_t) port)};
+    bool open = fd >= 0 && connect (fd, (struct sockaddr *) &addr, sizeof (addr)) == 0;
+    if (fd >= 0)
+        close (fd);
+    return open;
+}
+
+int
+arb_benchproc_start_broker_with (arb_benchproc_broker_t *broker,
+                                 const char *path,
+                                 const char *sync,
+                                 char *const *extra,
+                                 bool reuse,
+                                 int timeout_ms)
+{
+    if (!reuse) {
+        memset (broker, 0, sizeof (*broker));
+        snprintf (broker->dir, sizeof (broker->dir), "/tmp/arbiter-bench-XXXXXX");
+        if (!mkdtemp (broker->dir))
+            return -1;
+    }
+    int port = arb_benchproc_free_port ();
+    snprintf (broker->endpoint, sizeof (broker->endpoint), "tcp://127.0.0.1:%d", port);
     char db[128];
     snprintf (db, sizeof (db), "%s/bench.db", broker->dir);
-    char *argv[] = {(char *) path, "--bind", broker->endpoint, "--db", db, "--sync",
-                    (char *) sync, NULL};
-    broker->pid = arb_benchproc_spawn (argv);
+    char *argv[32] = {(char *) path, "--bind",     broker->endpoint, "--db", db,
+                      "--sync",      (char *) sync};
+    int argc = 7;
+    for (int i = 0; extra && extra[i] && argc < 31; i++)
+        argv[argc++] = extra[i];
+    argv[argc] = NULL;
+    char log[128];
+    snprintf (log, sizeof (log), "%s/arbiterd.log", broker->dir);
+    broker->pid = arb_benchproc_spawn_log (argv, log);
+    int64_t deadline = zclock_mono () + timeout_ms;
+    while (!s_port_open (port) && zclock_mono () < deadline
+           && waitpid (broker->pid, NULL, WNOHANG) == 0)
+        usleep (1000);
     //  ready when it answers a ping
     arb_client_t *client = arb_client_new (broker->endpoint);
-    arb_client_set_timeout (client, 500);
+    arb_client_set_timeout (client, 200);
     int rc = -1;
-    for (int tries = 0; tries < 40 && rc != 0; tries++)
+    while (rc != 0 && zclock_mono () < deadline)
         rc = arb_client_ping (client, NULL);
     arb_client_destroy (&client);
-    if (rc)
-        arb_benchproc_stop_broker (broker);
+    if (rc) {
+        if (reuse) {
+            arb_benchproc_stop (broker->pid);
+            broker->pid = 0;
+        }
+        else
+            arb_benchproc_stop_broker (broker);
+    }
     return rc;
 }
 

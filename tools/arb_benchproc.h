@@ -23,13 +23,32 @@ int arb_benchproc_free_port (void);
 //  Runs argv (argv[0] a path) in a child process. Returns its pid.
 pid_t arb_benchproc_spawn (char *const argv[]);
 
+//  The same with its output (stdout and stderr) appended to the file log
+//  (NULL: inherited).
+pid_t arb_benchproc_spawn_log (char *const argv[], const char *log);
+
 //  SIGTERM, then waits for the process. Accepts pid <= 0.
 void arb_benchproc_stop (pid_t pid);
 
 //  Starts arbiterd (path) with --sync sync on a journal of its own, and
-//  waits until it answers a ping. Returns 0, or -1 (then stopped and
+//  waits until it answers a ping; its output goes to arbiterd.log in its
+//  directory. Returns 0, or -1 (then stopped and
 //  cleaned up).
 int arb_benchproc_start_broker (arb_benchproc_broker_t *broker, const char *path, const char *sync);
+
+//  The same with more arguments for arbiterd (extra: NULL-terminated, or
+//  NULL). With reuse, broker->dir (set by an earlier start) is kept and its
+//  journal opened again, on a new port. The broker counts as ready when its
+//  port takes a TCP connection and it then answers a ping (checked every
+//  millisecond, so that a start-up can be timed); waits at most
+//  timeout_ms. Returns 0, or -1 (then stopped; the directory is removed
+//  unless reuse).
+int arb_benchproc_start_broker_with (arb_benchproc_broker_t *broker,
+                                     const char *path,
+                                     const char *sync,
+                                     char *const *extra,
+                                     bool reuse,
+                                     int timeout_ms);
 
 //  Stops the broker and removes its directory.
 void arb_benchproc_stop_broker (arb_benchproc_broker_t *broker);

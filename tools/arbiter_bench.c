@@ -1,78 +1,155 @@
 /*  arbiter-bench — measures arbiter with libarbiter, as a user would.
 
     Each workload gets its own arbiterd, started on a fresh journal in a
-    temporary directory (--sync full unless told otherwise), and W2 two
-    worker processes (itself, re-run with --worker), so that every figure
-    comes from a clean start and no workload sees another's tasks.
-    Workloads:
+    temporary directory under /tmp (--sync full unless told otherwise, and
+    --retention short enough that finished tasks leave the journal during
+    the run), so that every figure comes from a clean start. Consumers are
+    processes of their own (this binary, run again with --consumer).
 
-      W1  one producer submits N tasks (100-byte payloads) in batches; every
-          batch is acknowledged only after its journal commit: tasks/s
-      W2  one producer and two worker processes, from the first submit to
-          the last result: tasks/s and p50/p99 submit-to-result latency
-      W3  the broker's peak resident memory after W2
-      W4  one 10,000-node DAG submitted at once: seconds until accepted
-          (validation, cycle check and journal inserts included)
+    The shapes every queue is measured with (arbiter-peers runs the same
+    ones against beanstalkd, redis and RabbitMQ; BENCHMARKS.md):
+
+      F1  fdatasync probe: a small write + fdatasync in the journals'
+          directory, again and again: the floor W1 is compared with
+      W1  one producer submits one task at a time (100-byte payloads), each
+          acknowledged only after its commit: tasks/s and ack latency
+      W2  W1's producer (watching its tasks) + consumer processes holding
+          one task each, from the first submit to the last result: tasks/s
+          and submit-to-result latency
+      P1  one task per SUBMIT, up to --window SUBMITs awaiting their
+          acknowledgement: tasks/s counted at the acknowledgements
+      P2  P1's producer (watching) + consumers with up to --prefetch tasks
+          of credit each, end to end; then the broker's RSS (M1)
+      L1  P2 with the producer paced at --rate tasks/s (default: half of
+          the P2 just measured): submit-to-result latency
+      M2  --queued tasks (batches of 500) and no workers: the broker's RSS
+          and bytes per queued task; then S1, the broker started again on
+          that journal: seconds until it answers
+      M3  the same with --queued-big tasks (10,000,000; not in "all")
+
+    --batch N puts N tasks in each SUBMIT of W1..L1 (default 1). Latency
+    comes from a timestamp in the payload (the worker echoes the payload as
+    its result). The older batched workloads stay under their own names:
+
+      B1  durable submits in batches of --b-batch (500), one producer
+      B2  end to end with --b-window (20,000) tasks in flight and two
+          arb_worker processes of --b-slots (64) light slots
+      B3  the broker's peak RSS after B2
+      B4  one 10,000-node DAG submitted at once: seconds until accepted
 
     It prints one JSON line per workload. Speed thresholds never belong in
     tests; this tool is how BENCHMARKS.md gets its figures.
 */
 
+#include "arb_benchkit.h"
 #include "arb_benchproc.h"
 #include "arb_client.h"
+#include "arb_link.h"
 #include "arb_worker.h"
 
 #include <getopt.h>
 #include <math.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+
+#define S_CONSUMERS_MAX 16
+#define S_RING          65536  //  submit times by request id (larger than any window)
+#define S_STALL_MS      15000  //  no progress this long: the workload failed
 
 typedef struct {
     const char *arbiterd;   //  path of the broker binary
     const char *sync;       //  full | normal
     const char *workloads;  //  comma list, or "all"
+    const char *retention;  //  the broker's --retention, seconds
     int tasks;              //  per workload
     int payload;            //  bytes per task
-    int batch;              //  tasks per SUBMIT
-    int window;             //  W2: tasks submitted but not finished, at most
-    int workers;            //  W2: worker processes
-    int slots;              //  W2: light slots per worker
-    int dag_nodes;          //  W4
+    int batch;              //  tasks per SUBMIT (W1..L1)
+    int window;             //  SUBMITs awaiting acknowledgement (P1, P2, L1)
+    int consumers;          //  W2, P2, L1: consumer processes
+    int prefetch;           //  P2, L1: credit per consumer
+    double rate;            //  L1: tasks/s (0: half of P2's)
+    int queued;             //  M2
+    int queued_big;         //  M3
+    int probe;              //  F1: writes
+    int b_batch;            //  B1, B2
+    int b_window;           //  B2: tasks
+    int b_workers;          //  B2
+    int b_slots;            //  B2
+    int dag_nodes;          //  B4
+    double p2_per_s;        //  P2's figure in this run, for L1
     char endpoint[64];      //  the broker's
     arb_benchproc_broker_t broker;
-    char self[PATH_MAX];  //  this binary, to start workers
+    char self[PATH_MAX];  //  this binary, to start consumers
 } s_bench_t;
 
-static int64_t
-s_now_us (void)
+static void
+s_print_lat (const char *name, arb_benchkit_lat_t lat)
 {
-    return zclock_usecs ();
+    printf (", \"%s_ms\": {\"n\": %zu, \"p50\": %.3f, \"p90\": %.3f, \"p99\": %.3f, \"max\": %.3f, "
+            "\"mean\": %.3f}",
+            name, lat.n, lat.p50, lat.p90, lat.p99, lat.max, lat.mean);
+}
+
+static void
+s_head (const char *workload, const char *what)
+{
+    arb_benchkit_json_head (stdout, "arbiter", workload, what);
+}
+
+static int s_failures;  //  workloads that did not end well: the exit code
+
+static void
+s_end (bool ok)
+{
+    if (!ok)
+        s_failures++;
+    printf (", \"ok\": %s}\n", ok ? "true" : "false");
+    fflush (stdout);
+}
+
+//  ---------------------------------------------------------------------
+//  The consumer process (W2, P2, L1): one link consumer with `credit`
+//  tasks of credit on queue "default"; each task is completed at once
+//  with its payload as result, and gives its credit back.
+
+typedef struct {
+    arb_link_t *link;
+    uint32_t sub;
+} s_consumer_t;
+
+static void
+s_consumer_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *arg)
+{
+    (void) arg;
+    zframe_t *result = task->payload;
+    task->payload = NULL;
+    arb_link_complete (link, task->id, &result);
+    arb_link_add_credit (link, sub, 1);
 }
 
 static int
-s_compare_i64 (const void *a, const void *b)
+s_run_consumer (const char *endpoint, int credit)
 {
-    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
-    return x < y ? -1 : x > y;
+    arb_link_callbacks_t callbacks = {0};
+    arb_link_t *link = arb_link_new (endpoint, NULL, &callbacks, NULL);
+    const char *queues[] = {"default"};
+    if (!link || !arb_link_subscribe (link, queues, 1, credit, s_consumer_dispatch, NULL)) {
+        fprintf (stderr, "arbiter-bench: consumer: cannot start\n");
+        return 1;
+    }
+    zmq_pollitem_t item = {zsock_resolve (arb_link_sock (link)), 0, ZMQ_POLLIN, 0};
+    while (!zsys_interrupted) {
+        int wait = arb_link_timeout (link);
+        if (wait != 0)
+            zmq_poll (&item, 1, wait < 0 || wait > 200 ? 200 : wait);
+        arb_link_handle (link);
+    }
+    arb_link_destroy (&link);
+    return 0;
 }
 
-//  The p-th percentile of n sorted values, in ms.
-static double
-s_percentile_ms (int64_t *sorted, size_t n, double p)
-{
-    if (n == 0)
-        return 0;
-    size_t at = (size_t) ceil (p / 100.0 * (double) n);
-    at = at ? at - 1 : 0;
-    return (double) sorted[at < n ? at : n - 1] / 1000.0;
-}
-
-//  ---------------------------------------------------------------------
-//  Processes
-
-//  ---------------------------------------------------------------------
-//  The worker side of W2: echo the payload back
-
+//  The arb_worker process of B2: echoes the payload back.
 static int
 s_echo (arb_job_t *job, void *arg)
 {
@@ -92,25 +169,478 @@ s_run_worker (const char *endpoint, int slots)
 }
 
 //  ---------------------------------------------------------------------
-//  Producing
+//  The producer of W1..L1, on a link: one task per SUBMIT (or --batch),
+//  at most `window` SUBMITs awaiting their reply, paced at `rate` tasks/s
+//  if rate > 0; with watch, every result comes back to it (DONE).
 
-//  Fills a batch of specs for task number first.. and submits it; records
-//  the submit time of each id (for latency). Returns 0 or -1.
+typedef struct {
+    s_bench_t *bench;
+    arb_link_t *link;
+    bool watch;
+    int total, submitted, acked, finished, inflight;
+    int errors;
+    int64_t sent_at[S_RING];  //  by request id
+    int64_t *ack_lat;         //  µs, per task: submit to SUBMITTED
+    int64_t *done_lat;        //  µs, per task: payload stamp to DONE
+    size_t n_ack, n_done;
+    int64_t last_ack_us, last_done_us;
+    int64_t progress_us;  //  last time anything came back
+} s_producer_t;
+
+static void
+s_producer_reply (arb_link_t *link, uint32_t reqid, arb_msg_t **reply_p, void *arg)
+{
+    (void) link;
+    s_producer_t *self = (s_producer_t *) arg;
+    int64_t now = arb_benchkit_now_us ();
+    self->inflight--;
+    self->progress_us = now;
+    if (arb_msg_type (*reply_p) != ARB_MSG_SUBMITTED) {
+        if (self->errors++ == 0) {
+            const char *why = arb_msg_type (*reply_p) == ARB_MSG_ERROR
+                                  ? arb_msg_error (*reply_p)->reason
+                                  : "unexpected reply";
+            fprintf (stderr, "arbiter-bench: SUBMIT failed: %s\n", why ? why : "?");
+        }
+        return;
+    }
+    size_t n = arb_msg_submitted (*reply_p)->tasks.n;
+    for (size_t i = 0; i < n && self->n_ack < (size_t) self->total; i++)
+        self->ack_lat[self->n_ack++] = now - self->sent_at[reqid % S_RING];
+    self->acked += (int) n;
+    self->last_ack_us = now;
+}
+
+static void
+s_producer_done (arb_link_t *link, arb_done_task_t *task, void *arg)
+{
+    (void) link;
+    s_producer_t *self = (s_producer_t *) arg;
+    int64_t now = arb_benchkit_now_us ();
+    self->progress_us = now;
+    if (task->state != ARB_STATE_SUCCEEDED) {
+        if (self->errors++ == 0)
+            fprintf (stderr, "arbiter-bench: task %" PRIu64 " ended in state %u\n", task->id,
+                     task->state);
+        return;
+    }
+    int64_t at = task->result ? arb_benchkit_stamp_of (zframe_data (task->result),
+                                                       zframe_size (task->result))
+                              : -1;
+    if (at >= 0 && self->n_done < (size_t) self->total)
+        self->done_lat[self->n_done++] = now - at;
+    self->finished++;
+    self->last_done_us = now;
+}
+
+//  Submits the next SUBMIT (batch tasks, or what is left).
 static int
-s_submit_batch (arb_client_t *client,
-                s_bench_t *self,
-                int count,
-                bool watch,
-                const char *payload,
-                zhashx_t *sent_at)
+s_producer_submit (s_producer_t *self, char *payload)
+{
+    int batch = self->bench->batch;
+    int count = self->total - self->submitted < batch ? self->total - self->submitted : batch;
+    arb_task_spec_t specs[count];
+    memset (specs, 0, sizeof (specs));
+    int64_t now = arb_benchkit_stamp (payload, (size_t) self->bench->payload);
+    for (int i = 0; i < count; i++) {
+        specs[i].name = "bench";
+        specs[i].payload = zframe_new (payload, (size_t) self->bench->payload);
+    }
+    uint32_t reqid = arb_link_submit (self->link, specs, (size_t) count, self->watch);
+    if (!reqid) {
+        fprintf (stderr, "arbiter-bench: submit refused: %s\n", arb_link_error (self->link));
+        return -1;
+    }
+    self->sent_at[reqid % S_RING] = now;
+    self->submitted += count;
+    self->inflight++;
+    return 0;
+}
+
+//  Runs the producer to the end. Fills *started and returns 0, or -1.
+static int
+s_produce (s_producer_t *self, int window, double rate, int64_t *started, int64_t *behind_max)
+{
+    arb_link_callbacks_t callbacks = {.reply = s_producer_reply, .done = s_producer_done};
+    self->link = arb_link_new (self->bench->endpoint, NULL, &callbacks, self);
+    arb_link_set_timeout (self->link, 60000);
+    char *payload = arb_benchproc_payload (self->bench->payload);
+    zmq_pollitem_t item = {zsock_resolve (arb_link_sock (self->link)), 0, ZMQ_POLLIN, 0};
+    int rc = 0;
+    *started = arb_benchkit_now_us ();
+    *behind_max = 0;
+    self->progress_us = *started;
+    double interval_us = rate > 0 ? 1e6 / rate : 0;
+    while (rc == 0) {
+        bool over = self->acked + self->errors >= self->total
+                    && (!self->watch || self->finished + self->errors >= self->total);
+        if (over || zsys_interrupted)
+            break;
+        int64_t now = arb_benchkit_now_us ();
+        int64_t next_at = 0;
+        while (rc == 0 && self->submitted < self->total && self->inflight < window) {
+            if (interval_us > 0) {
+                next_at = *started + (int64_t) (self->submitted * interval_us);
+                if (next_at > now)
+                    break;
+                if (now - next_at > *behind_max)
+                    *behind_max = now - next_at;
+            }
+            rc = s_producer_submit (self, payload);
+        }
+        int wait = arb_link_timeout (self->link);
+        if (wait < 0 || wait > 100)
+            wait = 100;
+        if (interval_us > 0 && self->submitted < self->total && self->inflight < window) {
+            int64_t until = (next_at - arb_benchkit_now_us ()) / 1000;
+            if (until < wait)
+                wait = until < 0 ? 0 : (int) until;
+        }
+        if (wait > 0)
+            zmq_poll (&item, 1, wait);
+        arb_link_handle (self->link);
+        if (arb_benchkit_now_us () - self->progress_us > (int64_t) S_STALL_MS * 1000) {
+            fprintf (stderr,
+                     "arbiter-bench: nothing came back for %d s (%d submitted, %d acknowledged, "
+                     "%d finished)\n",
+                     S_STALL_MS / 1000, self->submitted, self->acked, self->finished);
+            rc = -1;
+        }
+    }
+    free (payload);
+    arb_link_destroy (&self->link);
+    return rc || self->errors || zsys_interrupted ? -1 : 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Brokers and consumers
+
+//  Starts a broker on a fresh journal with the run's retention.
+static int
+s_start (s_bench_t *self)
+{
+    char *extra[] = {"--retention", (char *) self->retention, NULL};
+    if (arb_benchproc_start_broker_with (&self->broker, self->arbiterd, self->sync, extra, false,
+                                         20000)) {
+        fprintf (stderr, "arbiter-bench: the broker (%s) did not start\n", self->arbiterd);
+        s_failures++;
+        return -1;
+    }
+    snprintf (self->endpoint, sizeof (self->endpoint), "%s", self->broker.endpoint);
+    return 0;
+}
+
+static void
+s_stop (s_bench_t *self)
+{
+    arb_benchproc_stop_broker (&self->broker);
+}
+
+typedef struct {
+    size_t workers;
+    uint64_t ready;
+    uint64_t commits;    //  journal commits that wrote something
+    uint64_t commit_us;  //  their time
+} s_counts_t;
+
+static void
+s_on_stats (void *arg, arb_stats_reply_body_t *stats)
+{
+    s_counts_t *counts = (s_counts_t *) arg;
+    counts->workers = stats->workers.n;
+    counts->commits = stats->commits;
+    counts->commit_us = stats->commit_us;
+    for (size_t i = 0; i < stats->queues.n; i++)
+        if (stats->queues.v[i].counts.n > ARB_STATE_READY)
+            counts->ready += stats->queues.v[i].counts.v[ARB_STATE_READY];
+}
+
+//  The broker's counts now (workers connected, tasks ready). 0 or -1.
+static int
+s_counts (s_bench_t *self, s_counts_t *counts)
+{
+    memset (counts, 0, sizeof (*counts));
+    arb_client_t *client = arb_client_new (self->endpoint);
+    arb_client_set_timeout (client, 60000);
+    int rc = arb_client_stats (client, s_on_stats, counts);
+    arb_client_destroy (&client);
+    return rc;
+}
+
+//  Starts n consumer processes of `credit` each and waits until the
+//  broker sees them all (at most 10 s).
+static int
+s_start_consumers (s_bench_t *self, pid_t *pids, int n, int credit)
+{
+    char text[16];
+    snprintf (text, sizeof (text), "%d", credit);
+    for (int i = 0; i < n; i++) {
+        char *argv[] = {self->self, "--consumer", self->endpoint, "--credit", text, NULL};
+        char log[128];
+        snprintf (log, sizeof (log), "%s/arbiterd.log", self->broker.dir);
+        pids[i] = arb_benchproc_spawn_log (argv, log);
+    }
+    int64_t deadline = arb_benchkit_now_us () + 10000000;
+    s_counts_t counts = {0};
+    while (arb_benchkit_now_us () < deadline) {
+        if (s_counts (self, &counts) == 0 && counts.workers >= (size_t) n)
+            return 0;
+        usleep (20000);
+    }
+    fprintf (stderr, "arbiter-bench: the consumers did not register\n");
+    return -1;
+}
+
+static void
+s_stop_consumers (pid_t *pids, int n)
+{
+    for (int i = 0; i < n; i++)
+        arb_benchproc_stop (pids[i]);
+}
+
+//  ---------------------------------------------------------------------
+//  F1, W1, W2, P1, P2 (+ M1), L1
+
+static void
+s_f1 (s_bench_t *self)
+{
+    arb_benchkit_sync_t append, overwrite;
+    char dir[] = "/tmp/arbiter-bench-XXXXXX";
+    bool ok = mkdtemp (dir) && arb_benchkit_fsync_probe (dir, self->probe, 100, false, &append) == 0
+              && arb_benchkit_fsync_probe (dir, self->probe, 100, true, &overwrite) == 0;
+    rmdir (dir);
+    s_head ("F1", "fdatasync of a 100-byte write, in the journals' directory (/tmp)");
+    if (ok)
+        printf (", \"writes\": %d, \"append_per_s\": %.0f, \"append_p50_us\": %.1f, "
+                "\"append_p99_us\": %.1f, \"overwrite_per_s\": %.0f, \"overwrite_p50_us\": %.1f, "
+                "\"overwrite_p99_us\": %.1f",
+                self->probe, append.per_s, append.p50_us, append.p99_us, overwrite.per_s,
+                overwrite.p50_us, overwrite.p99_us);
+    s_end (ok);
+}
+
+//  One shape: consumers (0 for W1, P1) of credit each, the producer with
+//  window SUBMITs in flight, paced at rate (0: not).
+static void
+s_shape (s_bench_t *self,
+         const char *workload,
+         const char *what,
+         int window,
+         int consumers,
+         int credit,
+         double rate)
+{
+    if (s_start (self))
+        return;
+    pid_t pids[S_CONSUMERS_MAX] = {0};
+    bool ok = consumers == 0 || s_start_consumers (self, pids, consumers, credit) == 0;
+    s_producer_t *producer = (s_producer_t *) zmalloc (sizeof (s_producer_t));
+    producer->bench = self;
+    producer->watch = consumers > 0;
+    producer->total = self->tasks;
+    producer->ack_lat = (int64_t *) calloc ((size_t) self->tasks, sizeof (int64_t));
+    producer->done_lat = (int64_t *) calloc ((size_t) self->tasks, sizeof (int64_t));
+    int64_t started = 0, behind = 0;
+    double cpu_before = arb_benchkit_cpu_s (self->broker.pid);
+    if (ok)
+        ok = s_produce (producer, window, rate, &started, &behind) == 0;
+    int64_t ended = consumers ? producer->last_done_us : producer->last_ack_us;
+    double seconds = (double) (ended - started) / 1e6;
+    int count = consumers ? producer->finished : producer->acked;
+    double cpu = arb_benchkit_cpu_s (self->broker.pid) - cpu_before;
+    s_counts_t counts = {0};
+    s_counts (self, &counts);
+    long rss = arb_benchproc_kb (self->broker.pid, "VmRSS:");
+    long hwm = arb_benchproc_kb (self->broker.pid, "VmHWM:");
+    s_head (workload, what);
+    printf (", \"tasks\": %d, \"payload_bytes\": %d, \"batch\": %d, \"window\": %d, "
+            "\"consumers\": %d, \"credit\": %d, \"sync\": \"%s\", \"retention_s\": %s, "
+            "\"seconds\": %.3f, \"tasks_per_s\": %.0f",
+            count, self->payload, self->batch, window, consumers, credit, self->sync,
+            self->retention, seconds, seconds > 0 ? count / seconds : 0.0);
+    if (rate > 0)
+        printf (", \"rate\": %.0f, \"behind_schedule_max_ms\": %.2f", rate, behind / 1000.0);
+    s_print_lat ("ack_latency", arb_benchkit_latency (producer->ack_lat, producer->n_ack));
+    if (consumers)
+        s_print_lat ("result_latency", arb_benchkit_latency (producer->done_lat, producer->n_done));
+    //  the broker's CPU time and journal commits over the workload
+    printf (", \"broker_cpu_s\": %.2f, \"broker_cpu_us_per_task\": %.1f, \"commits\": %" PRIu64
+            ", \"commit_ms\": %.1f, \"tasks_per_commit\": %.1f",
+            cpu, count ? cpu * 1e6 / count : 0.0, counts.commits, counts.commit_us / 1000.0,
+            counts.commits ? (double) count / (double) counts.commits : 0.0);
+    printf (", \"broker_rss_kb\": %ld, \"broker_peak_rss_kb\": %ld", rss, hwm);
+    s_end (ok && count == self->tasks);
+    if (ok && streq (workload, "P2") && self->batch == 1)
+        self->p2_per_s = count / seconds;
+    if (streq (workload, "P2")) {
+        s_head ("M1", "broker RSS after P2");
+        printf (", \"batch\": %d, \"rss_kb\": %ld, \"peak_rss_kb\": %ld", self->batch, rss, hwm);
+        s_end (ok && rss > 0);
+    }
+    s_stop_consumers (pids, consumers);
+    s_stop (self);
+    free (producer->ack_lat);
+    free (producer->done_lat);
+    free (producer);
+}
+
+static void
+s_w1 (s_bench_t *self)
+{
+    s_shape (self, "W1", "submit one at a time, each acknowledged after its commit", 1, 0, 0, 0);
+}
+
+static void
+s_w2 (s_bench_t *self)
+{
+    s_shape (self, "W2", "W1's producer + consumers of one slot each, end to end", 1,
+             self->consumers, 1, 0);
+}
+
+static void
+s_p1 (s_bench_t *self)
+{
+    s_shape (self, "P1", "one task per request, a window of requests, counted at the ack",
+             self->window, 0, 0, 0);
+}
+
+static void
+s_p2 (s_bench_t *self)
+{
+    s_shape (self, "P2", "P1's producer + consumers with prefetch credit, end to end", self->window,
+             self->consumers, self->prefetch, 0);
+}
+
+static void
+s_l1 (s_bench_t *self)
+{
+    double rate = self->rate > 0 ? self->rate : self->p2_per_s / 2;
+    if (rate <= 0) {
+        fprintf (stderr, "arbiter-bench: L1 needs --rate, or P2 in the same run\n");
+        s_head ("L1", "P2 paced");
+        s_end (false);
+        return;
+    }
+    s_shape (self, "L1", "P2 with the producer paced, submit-to-result latency", self->window,
+             self->consumers, self->prefetch, rate);
+}
+
+//  ---------------------------------------------------------------------
+//  M2 + S1, M3: many tasks queued, no workers; the start-up on them
+
+//  Submits n tasks in SUBMITs of 500, 64 in flight, unwatched. 0 or -1.
+static int
+s_fill (s_bench_t *self, int n, double *seconds)
+{
+    s_producer_t *producer = (s_producer_t *) zmalloc (sizeof (s_producer_t));
+    s_bench_t copy = *self;
+    copy.batch = 500;
+    producer->bench = &copy;
+    producer->total = n;
+    producer->ack_lat = (int64_t *) calloc ((size_t) n, sizeof (int64_t));
+    producer->done_lat = NULL;
+    int64_t started = 0, behind = 0;
+    int rc = s_produce (producer, 64, 0, &started, &behind);
+    *seconds = (double) (producer->last_ack_us - started) / 1e6;
+    free (producer->ack_lat);
+    free (producer);
+    return rc;
+}
+
+//  Bytes of the journal's files (the database, its WAL).
+static long long
+s_journal_bytes (s_bench_t *self)
+{
+    long long total = 0;
+    const char *suffixes[] = {"", "-wal", "-shm"};
+    for (int i = 0; i < 3; i++) {
+        char path[160];
+        struct stat st;
+        snprintf (path, sizeof (path), "%s/bench.db%s", self->broker.dir, suffixes[i]);
+        if (stat (path, &st) == 0)
+            total += st.st_size;
+    }
+    return total;
+}
+
+static void
+s_queued (s_bench_t *self, const char *workload, int n, bool startup)
+{
+    if (s_start (self))
+        return;
+    usleep (200000);
+    long base = arb_benchproc_kb (self->broker.pid, "VmRSS:");
+    double fill_s = 0;
+    bool ok = s_fill (self, n, &fill_s) == 0;
+    s_counts_t counts = {0};
+    ok = ok && s_counts (self, &counts) == 0 && counts.ready == (uint64_t) n;
+    long rss = arb_benchproc_kb (self->broker.pid, "VmRSS:");
+    long hwm = arb_benchproc_kb (self->broker.pid, "VmHWM:");
+    long long journal = s_journal_bytes (self);
+    s_head (workload, "tasks queued, no workers: broker RSS");
+    printf (", \"queued\": %d, \"ready_counted\": %" PRIu64 ", \"payload_bytes\": %d, "
+            "\"fill_seconds\": %.2f, \"fill_tasks_per_s\": %.0f, \"rss_idle_kb\": %ld, "
+            "\"rss_kb\": %ld, \"peak_rss_kb\": %ld, \"bytes_per_queued_task\": %.0f, "
+            "\"journal_bytes\": %lld",
+            n, counts.ready, self->payload, fill_s, fill_s > 0 ? n / fill_s : 0.0, base, rss, hwm,
+            (double) (rss - base) * 1024.0 / n, journal);
+    s_end (ok);
+    //  S1: the broker started again on that journal
+    arb_benchproc_stop (self->broker.pid);
+    self->broker.pid = 0;
+    int64_t t0 = arb_benchkit_now_us ();
+    char *extra[] = {"--retention", (char *) self->retention, NULL};
+    bool up = arb_benchproc_start_broker_with (&self->broker, self->arbiterd, self->sync, extra,
+                                               true, 600000)
+              == 0;
+    double start_s = (double) (arb_benchkit_now_us () - t0) / 1e6;
+    if (up)
+        snprintf (self->endpoint, sizeof (self->endpoint), "%s", self->broker.endpoint);
+    s_counts_t after = {0};
+    up = up && s_counts (self, &after) == 0;
+    s_head (startup ? "S1" : "S3", "start-up on the journal just filled: spawn to first answer");
+    printf (", \"open_tasks\": %d, \"ready_counted\": %" PRIu64 ", \"seconds\": %.3f, "
+            "\"rss_kb\": %ld",
+            n, after.ready, start_s, up ? arb_benchproc_kb (self->broker.pid, "VmRSS:") : -1L);
+    s_end (up && after.ready == (uint64_t) n);
+    if (up)
+        s_stop (self);
+    else {
+        char cmd[128];
+        snprintf (cmd, sizeof (cmd), "rm -rf %s", self->broker.dir);
+        if (system (cmd) != 0)
+            fprintf (stderr, "arbiter-bench: could not remove %s\n", self->broker.dir);
+    }
+}
+
+static void
+s_m2 (s_bench_t *self)
+{
+    s_queued (self, "M2", self->queued, true);
+}
+
+static void
+s_m3 (s_bench_t *self)
+{
+    s_queued (self, "M3", self->queued_big, false);
+}
+
+//  ---------------------------------------------------------------------
+//  B1..B4: the older batched workloads (arb_client, arb_worker)
+
+//  Submits count tasks in one SUBMIT; records the submit time of each id
+//  (for latency). Returns 0 or -1.
+static int
+s_submit_batch (
+    arb_client_t *client, s_bench_t *self, int count, bool watch, char *payload, zhashx_t *sent_at)
 {
     arb_task_spec_t *specs = (arb_task_spec_t *) calloc ((size_t) count, sizeof (arb_task_spec_t));
     uint64_t *ids = (uint64_t *) calloc ((size_t) count, sizeof (uint64_t));
+    int64_t now = arb_benchkit_stamp (payload, (size_t) self->payload);
     for (int i = 0; i < count; i++) {
         specs[i].name = "bench";
         specs[i].payload = zframe_new (payload, (size_t) self->payload);
     }
-    int64_t now = s_now_us ();
     int rc = arb_client_submit (client, specs, (size_t) count, watch, ids, NULL);
     for (int i = 0; i < count; i++)
         zframe_destroy (&specs[i].payload);
@@ -126,28 +656,30 @@ s_submit_batch (arb_client_t *client,
 }
 
 static void
-s_w1 (s_bench_t *self)
+s_b1 (s_bench_t *self)
 {
+    if (s_start (self))
+        return;
     arb_client_t *client = arb_client_new (self->endpoint);
     char *payload = arb_benchproc_payload (self->payload);
-    int64_t started = s_now_us ();
+    int64_t started = arb_benchkit_now_us ();
     int done = 0, rc = 0;
     while (done < self->tasks && rc == 0) {
-        int count = self->tasks - done < self->batch ? self->tasks - done : self->batch;
+        int count = self->tasks - done < self->b_batch ? self->tasks - done : self->b_batch;
         rc = s_submit_batch (client, self, count, false, payload, NULL);
         done += count;
     }
-    double seconds = (double) (s_now_us () - started) / 1e6;
+    double seconds = (double) (arb_benchkit_now_us () - started) / 1e6;
     if (rc)
-        fprintf (stderr, "arbiter-bench: W1: %s\n", arb_client_error (client));
-    printf ("{\"workload\": \"W1\", \"what\": \"durable submits, one producer\", \"tasks\": %d, "
-            "\"payload_bytes\": %d, \"batch\": %d, \"sync\": \"%s\", \"seconds\": %.3f, "
-            "\"tasks_per_s\": %.0f, \"ok\": %s}\n",
-            done, self->payload, self->batch, self->sync, seconds, done / seconds,
-            rc ? "false" : "true");
-    fflush (stdout);
+        fprintf (stderr, "arbiter-bench: B1: %s\n", arb_client_error (client));
+    s_head ("B1", "durable submits in batches, one producer");
+    printf (", \"tasks\": %d, \"payload_bytes\": %d, \"batch\": %d, \"sync\": \"%s\", "
+            "\"seconds\": %.3f, \"tasks_per_s\": %.0f",
+            done, self->payload, self->b_batch, self->sync, seconds, done / seconds);
+    s_end (rc == 0);
     free (payload);
     arb_client_destroy (&client);
+    s_stop (self);
 }
 
 //  Takes every result that is there; records latencies. Returns how many.
@@ -157,7 +689,7 @@ s_collect (arb_client_t *client, zhashx_t *sent_at, int64_t *latency, int *count
     int got = 0;
     arb_done_t *done;
     while ((done = arb_client_next (client, got ? 0 : timeout_ms))) {
-        int64_t now = s_now_us ();
+        int64_t now = arb_benchkit_now_us ();
         char key[24];
         snprintf (key, sizeof (key), "%" PRIu64, done->id);
         intptr_t at = (intptr_t) zhashx_lookup (sent_at, key);
@@ -172,64 +704,68 @@ s_collect (arb_client_t *client, zhashx_t *sent_at, int64_t *latency, int *count
 }
 
 static void
-s_w2 (s_bench_t *self, pid_t *workers)
+s_b2 (s_bench_t *self)
 {
+    if (s_start (self))
+        return;
+    pid_t workers[S_CONSUMERS_MAX] = {0};
     char slots[16];
-    snprintf (slots, sizeof (slots), "%d", self->slots);
-    for (int i = 0; i < self->workers; i++) {
+    snprintf (slots, sizeof (slots), "%d", self->b_slots);
+    for (int i = 0; i < self->b_workers; i++) {
         char *argv[] = {self->self, "--worker", self->endpoint, "--slots", slots, NULL};
-        workers[i] = arb_benchproc_spawn (argv);
+        char log[128];
+        snprintf (log, sizeof (log), "%s/arbiterd.log", self->broker.dir);
+        workers[i] = arb_benchproc_spawn_log (argv, log);
     }
     arb_client_t *client = arb_client_new (self->endpoint);
     char *payload = arb_benchproc_payload (self->payload);
     zhashx_t *sent_at = zhashx_new ();
     int64_t *latency = (int64_t *) calloc ((size_t) self->tasks, sizeof (int64_t));
     int submitted = 0, finished = 0, rc = 0;
-    int64_t started = s_now_us ();
+    int64_t started = arb_benchkit_now_us ();
     while (finished < self->tasks && rc == 0) {
-        while (submitted < self->tasks && submitted - finished < self->window && rc == 0) {
+        while (submitted < self->tasks && submitted - finished < self->b_window && rc == 0) {
             int count =
-                self->tasks - submitted < self->batch ? self->tasks - submitted : self->batch;
+                self->tasks - submitted < self->b_batch ? self->tasks - submitted : self->b_batch;
             rc = s_submit_batch (client, self, count, true, payload, sent_at);
             submitted += count;
             s_collect (client, sent_at, latency, &finished, 0);
         }
         if (s_collect (client, sent_at, latency, &finished, 5000) == 0 && finished < self->tasks) {
-            fprintf (stderr, "arbiter-bench: W2: no result for 5 s (%d of %d finished)\n", finished,
+            fprintf (stderr, "arbiter-bench: B2: no result for 5 s (%d of %d finished)\n", finished,
                      self->tasks);
             rc = -1;
         }
     }
-    double seconds = (double) (s_now_us () - started) / 1e6;
-    qsort (latency, (size_t) finished, sizeof (int64_t), s_compare_i64);
-    printf ("{\"workload\": \"W2\", \"what\": \"end to end, 1 producer, %d worker processes\", "
-            "\"tasks\": %d, \"payload_bytes\": %d, \"batch\": %d, \"window\": %d, "
-            "\"slots_per_worker\": %d, \"sync\": \"%s\", \"seconds\": %.3f, \"tasks_per_s\": %.0f, "
-            "\"latency_p50_ms\": %.2f, \"latency_p99_ms\": %.2f, \"ok\": %s}\n",
-            self->workers, finished, self->payload, self->batch, self->window, self->slots,
-            self->sync, seconds, finished / seconds,
-            s_percentile_ms (latency, (size_t) finished, 50),
-            s_percentile_ms (latency, (size_t) finished, 99), rc ? "false" : "true");
-    fflush (stdout);
+    double seconds = (double) (arb_benchkit_now_us () - started) / 1e6;
+    s_head ("B2", "end to end, batches, arb_worker processes");
+    printf (", \"tasks\": %d, \"payload_bytes\": %d, \"batch\": %d, \"window_tasks\": %d, "
+            "\"workers\": %d, \"slots_per_worker\": %d, \"sync\": \"%s\", \"seconds\": %.3f, "
+            "\"tasks_per_s\": %.0f",
+            finished, self->payload, self->b_batch, self->b_window, self->b_workers, self->b_slots,
+            self->sync, seconds, finished / seconds);
+    s_print_lat ("result_latency", arb_benchkit_latency (latency, (size_t) finished));
+    s_end (rc == 0);
+    s_head ("B3", "broker peak RSS after B2");
+    printf (", \"peak_rss_kb\": %ld, \"rss_kb\": %ld",
+            arb_benchproc_kb (self->broker.pid, "VmHWM:"),
+            arb_benchproc_kb (self->broker.pid, "VmRSS:"));
+    s_end (true);
     free (latency);
     free (payload);
     zhashx_destroy (&sent_at);
     arb_client_destroy (&client);
-}
-
-static void
-s_w3 (s_bench_t *self)
-{
-    printf ("{\"workload\": \"W3\", \"what\": \"broker peak RSS after W2\", \"peak_rss_kb\": "
-            "%ld}\n",
-            arb_benchproc_kb (self->broker.pid, "VmHWM:"));
-    fflush (stdout);
+    for (int i = 0; i < self->b_workers; i++)
+        arb_benchproc_stop (workers[i]);
+    s_stop (self);
 }
 
 //  A random DAG: each node waits for up to two earlier nodes.
 static void
-s_w4 (s_bench_t *self)
+s_b4 (s_bench_t *self)
 {
+    if (s_start (self))
+        return;
     int n = self->dag_nodes;
     arb_client_t *client = arb_client_new (self->endpoint);
     arb_client_set_timeout (client, 60000);
@@ -253,16 +789,15 @@ s_w4 (s_bench_t *self)
         }
     }
     uint64_t flow = 0;
-    int64_t started = s_now_us ();
+    int64_t started = arb_benchkit_now_us ();
     int rc = arb_client_submit_flow (client, ARB_FLOW_DAG, "bench", specs, (size_t) n, false, ids,
                                      &flow);
-    double seconds = (double) (s_now_us () - started) / 1e6;
+    double seconds = (double) (arb_benchkit_now_us () - started) / 1e6;
     if (rc)
-        fprintf (stderr, "arbiter-bench: W4: %s\n", arb_client_error (client));
-    printf ("{\"workload\": \"W4\", \"what\": \"one DAG submitted and accepted\", \"nodes\": %d, "
-            "\"seconds\": %.3f, \"ok\": %s}\n",
-            n, seconds, rc ? "false" : "true");
-    fflush (stdout);
+        fprintf (stderr, "arbiter-bench: B4: %s\n", arb_client_error (client));
+    s_head ("B4", "one DAG submitted and accepted");
+    printf (", \"nodes\": %d, \"seconds\": %.3f", n, seconds);
+    s_end (rc == 0);
     for (int i = 0; i < n; i++)
         zframe_destroy (&specs[i].payload);
     free (specs);
@@ -270,6 +805,7 @@ s_w4 (s_bench_t *self)
     free (names);
     free (ids);
     arb_client_destroy (&client);
+    s_stop (self);
 }
 
 //  ---------------------------------------------------------------------
@@ -280,19 +816,37 @@ s_usage (FILE *out)
     fprintf (out,
              "usage: arbiter-bench [options]\n"
              "\n"
-             "Starts its own arbiterd on a fresh journal and measures it (one JSON line per\n"
-             "workload): W1 durable submits, W2 end to end with worker processes, W3 the\n"
-             "broker's peak RSS after W2, W4 a DAG submitted at once.\n"
+             "Starts its own arbiterd on a fresh journal for each workload and measures it\n"
+             "(one JSON line per workload). The shapes every queue is measured with:\n"
+             "  F1  fdatasync of a small write in the journals' directory (W1's floor)\n"
+             "  W1  submit one task at a time, each acknowledged after its commit\n"
+             "  W2  W1's producer + consumers holding one task each, end to end\n"
+             "  P1  one task per SUBMIT, --window SUBMITs in flight, counted at the ack\n"
+             "  P2  P1's producer + consumers with --prefetch credit, end to end (+ M1, RSS)\n"
+             "  L1  P2 paced at --rate (default half of P2's): submit-to-result latency\n"
+             "  M2  --queued tasks queued, no workers: RSS, bytes per task (+ S1, start-up)\n"
+             "  M3  the same with --queued-big tasks (not in all)\n"
+             "The older batched workloads: B1 durable submits in batches, B2 end to end\n"
+             "with arb_worker processes (+ B3, peak RSS), B4 a DAG submitted at once.\n"
              "\n"
              "  --arbiterd PATH   broker binary (default: build/broker/arbiterd)\n"
-             "  --workloads LIST  W1,W2,W3,W4 or all (default all)\n"
+             "  --workloads LIST  comma list, or all: F1,W1,W2,P1,P2,L1,M2,B1,B2,B4 (default)\n"
              "  --tasks N         tasks per workload (default 100000)\n"
-             "  --payload BYTES   payload size (default 100)\n"
-             "  --batch N         tasks per submit (default 500)\n"
-             "  --window N        W2: at most N tasks submitted and not finished (default 20000)\n"
-             "  --workers N       W2: worker processes (default 2)\n"
-             "  --slots N         W2: light slots per worker (default 64)\n"
-             "  --dag-nodes N     W4: nodes (default 10000)\n"
+             "  --payload BYTES   payload size (default 100, at least 16)\n"
+             "  --batch N         W1..L1: tasks per SUBMIT (default 1)\n"
+             "  --window N        P1, P2, L1: SUBMITs awaiting their ack, at most (default 256)\n"
+             "  --consumers N     W2, P2, L1: consumer processes (default 2)\n"
+             "  --prefetch N      P2, L1: credit per consumer (default 50)\n"
+             "  --rate R          L1: tasks/s (default: half of P2's in this run)\n"
+             "  --retention S     the broker's --retention in seconds (default 1)\n"
+             "  --queued N        M2: tasks queued (default 1000000)\n"
+             "  --queued-big N    M3: tasks queued (default 10000000)\n"
+             "  --probe N         F1: writes (default 2000)\n"
+             "  --b-batch N       B1, B2: tasks per submit (default 500)\n"
+             "  --b-window N      B2: tasks submitted and not finished (default 20000)\n"
+             "  --b-workers N     B2: worker processes (default 2)\n"
+             "  --b-slots N       B2: light slots per worker (default 64)\n"
+             "  --dag-nodes N     B4: nodes (default 10000)\n"
              "  --sync full|normal  the broker's durability (default full)\n"
              "  -h, --help        this text\n"
              "  --version         the version\n");
@@ -302,19 +856,17 @@ static int
 s_parse (s_bench_t *self, int argc, char *argv[])
 {
     static struct option options[] = {
-        {"arbiterd", required_argument, 0, 'a'},
-        {"workloads", required_argument, 0, 'w'},
-        {"tasks", required_argument, 0, 't'},
-        {"payload", required_argument, 0, 'p'},
-        {"batch", required_argument, 0, 'b'},
-        {"window", required_argument, 0, 'W'},
-        {"workers", required_argument, 0, 'k'},
-        {"slots", required_argument, 0, 's'},
-        {"dag-nodes", required_argument, 0, 'd'},
-        {"sync", required_argument, 0, 'S'},
-        {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},
-        {0, 0, 0, 0},
+        {"arbiterd", required_argument, 0, 'a'},  {"workloads", required_argument, 0, 'w'},
+        {"tasks", required_argument, 0, 't'},     {"payload", required_argument, 0, 'p'},
+        {"batch", required_argument, 0, 'b'},     {"window", required_argument, 0, 'W'},
+        {"consumers", required_argument, 0, 'c'}, {"prefetch", required_argument, 0, 'f'},
+        {"rate", required_argument, 0, 'r'},      {"retention", required_argument, 0, 'R'},
+        {"queued", required_argument, 0, 'q'},    {"queued-big", required_argument, 0, 'Q'},
+        {"probe", required_argument, 0, 'P'},     {"b-batch", required_argument, 0, '1'},
+        {"b-window", required_argument, 0, '2'},  {"b-workers", required_argument, 0, '3'},
+        {"b-slots", required_argument, 0, '4'},   {"dag-nodes", required_argument, 0, 'd'},
+        {"sync", required_argument, 0, 'S'},      {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},         {0, 0, 0, 0},
     };
     int opt;
     while ((opt = getopt_long (argc, argv, "h", options, NULL)) != -1) {
@@ -338,11 +890,38 @@ s_parse (s_bench_t *self, int argc, char *argv[])
             case 'W':
                 self->window = value;
                 break;
-            case 'k':
-                self->workers = value;
+            case 'c':
+                self->consumers = value;
                 break;
-            case 's':
-                self->slots = value;
+            case 'f':
+                self->prefetch = value;
+                break;
+            case 'r':
+                self->rate = atof (optarg);
+                break;
+            case 'R':
+                self->retention = optarg;
+                break;
+            case 'q':
+                self->queued = value;
+                break;
+            case 'Q':
+                self->queued_big = value;
+                break;
+            case 'P':
+                self->probe = value;
+                break;
+            case '1':
+                self->b_batch = value;
+                break;
+            case '2':
+                self->b_window = value;
+                break;
+            case '3':
+                self->b_workers = value;
+                break;
+            case '4':
+                self->b_slots = value;
                 break;
             case 'd':
                 self->dag_nodes = value;
@@ -361,8 +940,12 @@ s_parse (s_bench_t *self, int argc, char *argv[])
                 return -1;
         }
     }
-    if (optind < argc || self->tasks < 1 || self->payload < 0 || self->batch < 1
-        || self->window < self->batch || self->workers < 1 || self->workers > 16 || self->slots < 1
+    if (optind < argc || self->tasks < 1 || self->payload < ARB_BENCHKIT_STAMP || self->batch < 1
+        || self->batch > 10000 || self->window < 1 || self->window > 10000 || self->consumers < 1
+        || self->consumers > S_CONSUMERS_MAX || self->prefetch < 1 || self->prefetch > 10000
+        || self->rate < 0 || atof (self->retention) < 0 || self->queued < 1 || self->queued_big < 1
+        || self->probe < 1 || self->b_batch < 1 || self->b_window < self->b_batch
+        || self->b_workers < 1 || self->b_workers > S_CONSUMERS_MAX || self->b_slots < 1
         || self->dag_nodes < 1 || (!streq (self->sync, "full") && !streq (self->sync, "normal"))) {
         fprintf (stderr, "arbiter-bench: bad arguments\n");
         s_usage (stderr);
@@ -371,40 +954,27 @@ s_parse (s_bench_t *self, int argc, char *argv[])
     return 0;
 }
 
+//  Whether the run includes workload (a whole item of the comma list).
 static bool
 s_wants (s_bench_t *self, const char *workload)
 {
-    return streq (self->workloads, "all") || strstr (self->workloads, workload);
-}
-
-static void
-s_w2_w3 (s_bench_t *self)
-{
-    pid_t workers[16] = {0};
-    s_w2 (self, workers);
-    if (s_wants (self, "W3"))
-        s_w3 (self);
-    for (int i = 0; i < self->workers; i++)
-        arb_benchproc_stop (workers[i]);
-}
-
-//  Runs a workload against a broker of its own. Returns 0 or -1.
-static int
-s_with_broker (s_bench_t *self, void (*workload) (s_bench_t *))
-{
-    if (arb_benchproc_start_broker (&self->broker, self->arbiterd, self->sync)) {
-        fprintf (stderr, "arbiter-bench: the broker (%s) did not start\n", self->arbiterd);
-        return -1;
-    }
-    snprintf (self->endpoint, sizeof (self->endpoint), "%s", self->broker.endpoint);
-    workload (self);
-    arb_benchproc_stop_broker (&self->broker);
-    return 0;
+    if (streq (self->workloads, "all") && !streq (workload, "M3"))
+        return true;
+    size_t len = strlen (workload);
+    for (const char *at = self->workloads; (at = strstr (at, workload)); at += len)
+        if ((at == self->workloads || at[-1] == ',') && (at[len] == 0 || at[len] == ','))
+            return true;
+    return false;
 }
 
 int
 main (int argc, char *argv[])
 {
+    if (argc == 5 && streq (argv[1], "--consumer") && streq (argv[3], "--credit")) {
+        zsys_init ();
+        zsys_set_logstream (stderr);
+        return s_run_consumer (argv[2], atoi (argv[4]));
+    }
     zsys_init ();
     zsys_set_logstream (stderr);  //  stdout is for the JSON lines
     if (argc == 5 && streq (argv[1], "--worker") && streq (argv[3], "--slots"))
@@ -412,12 +982,20 @@ main (int argc, char *argv[])
     s_bench_t self = {.arbiterd = "build/broker/arbiterd",
                       .sync = "full",
                       .workloads = "all",
+                      .retention = "1",
                       .tasks = 100000,
                       .payload = 100,
-                      .batch = 500,
-                      .window = 20000,
-                      .workers = 2,
-                      .slots = 64,
+                      .batch = 1,
+                      .window = 256,
+                      .consumers = 2,
+                      .prefetch = 50,
+                      .queued = 1000000,
+                      .queued_big = 10000000,
+                      .probe = 2000,
+                      .b_batch = 500,
+                      .b_window = 20000,
+                      .b_workers = 2,
+                      .b_slots = 64,
                       .dag_nodes = 10000};
     if (s_parse (&self, argc, argv))
         return 2;
@@ -425,12 +1003,33 @@ main (int argc, char *argv[])
         fprintf (stderr, "arbiter-bench: cannot find itself\n");
         return 1;
     }
-    int rc = 0;
-    if (s_wants (&self, "W1"))
-        rc |= s_with_broker (&self, s_w1);
-    if (s_wants (&self, "W2") || s_wants (&self, "W3"))
-        rc |= s_with_broker (&self, s_w2_w3);
-    if (s_wants (&self, "W4"))
-        rc |= s_with_broker (&self, s_w4);
-    return rc ? 1 : 0;
+    struct {
+        const char *name;
+        void (*run) (s_bench_t *);
+    } workloads[] = {{"F1", s_f1}, {"W1", s_w1}, {"W2", s_w2}, {"P1", s_p1},
+                     {"P2", s_p2}, {"L1", s_l1}, {"M2", s_m2}, {"M3", s_m3},
+                     {"B1", s_b1}, {"B2", s_b2}, {"B4", s_b4}};
+    //  every name asked for must be known (M1, S1, B3 come with P2, M2, B2)
+    char *names = strdup (self.workloads);
+    for (char *name = strtok (names, ","); name; name = strtok (NULL, ",")) {
+        bool known =
+            streq (name, "all") || streq (name, "M1") || streq (name, "S1") || streq (name, "B3");
+        for (size_t i = 0; i < sizeof (workloads) / sizeof (workloads[0]); i++)
+            known = known || streq (name, workloads[i].name);
+        if (!known) {
+            fprintf (stderr, "arbiter-bench: unknown workload %s\n", name);
+            free (names);
+            return 2;
+        }
+    }
+    free (names);
+    for (size_t i = 0; i < sizeof (workloads) / sizeof (workloads[0]) && !zsys_interrupted; i++) {
+        const char *name = workloads[i].name;
+        bool wanted = s_wants (&self, name) || (streq (name, "P2") && s_wants (&self, "M1"))
+                      || (streq (name, "M2") && s_wants (&self, "S1"))
+                      || (streq (name, "B2") && s_wants (&self, "B3"));
+        if (wanted)
+            workloads[i].run (&self);
+    }
+    return s_failures || zsys_interrupted ? 1 : 0;
 }

@@ -197,6 +197,85 @@ def test_large_items_in_order(kgw):
     assert int(c.stats()[b'queue_large_items']) == 0
 
 
+# Longer than the gateway's ARB_KESTREL_IDLE_MS (0.5 s): a queue without gets
+# for this long gives its prefetched items back to the broker.
+IDLE_PAUSE = 0.8
+
+
+def test_large_items_in_order_across_idle_pauses(kgw):
+    """The first get turns prefetching on; the first large item the
+    consumer brings turns it off, so the gateway keeps that item and gives
+    the ones behind it back. A pause over the idle time then gives the kept
+    item back too: it must come out before them, not after."""
+    c = client(kgw)
+    items = [(b'%03d' % i) * 3000 for i in range(20)]
+    for item in items:
+        assert c.set('idlelarge', item)
+    got = [c.get('idlelarge/open')]
+    for i in range(1, 20):
+        if i <= 2:
+            time.sleep(IDLE_PAUSE)
+        got.append(c.get('idlelarge/close/open'))
+    assert [g[:3] if g else None for g in got] == [item[:3] for item in items]
+    assert c.get('idlelarge/close') is None
+
+
+def test_abort_after_an_idle_pause_goes_first(kgw):
+    """Arbeiter's abort-to-head: an item held open for longer than the idle
+    time, while the items prefetched behind it went back, then aborted, is
+    the next one out."""
+    c = client(kgw)
+    for i in range(20):
+        assert c.set('idleabort', b'%02d' % i)
+    assert c.get('idleabort/open') == b'00'
+    time.sleep(IDLE_PAUSE)
+    assert c.get('idleabort/abort') is None
+    assert [c.get('idleabort') for _ in range(20)] == [b'%02d' % i for i in range(20)]
+
+
+def test_abort_while_prefetching_goes_first(kgw):
+    """/abort while the queue prefetches: the tasks behind the item are
+    prefetched or on their way to the gateway (the consumer's credit), yet
+    the aborted item is the next one out, round after round, whether the
+    commands come one by one or pipelined; two clients' aborted items come
+    back in the queue's order; and an item open on a connection that ends
+    is the next one out."""
+    c = client(kgw)
+    for i in range(400):
+        assert c.set('abq', b'%03d' % i)
+    k = KSock(kgw.kestrel_port)
+    expect = 0
+    for _ in range(30):
+        assert k.get(b'abq/open') == (b'%03d' % expect, 0)
+        assert k.get(b'abq/abort') is None
+        assert k.get(b'abq/open') == (b'%03d' % expect, 0)
+        assert k.get(b'abq/close') is None
+        expect += 1
+    for _ in range(30):
+        k.send(b'get abq/open\r\nget abq/abort\r\nget abq/open\r\nget abq/close\r\n')
+        for answer in (b'%03d' % expect, None, b'%03d' % expect, None):
+            head = k.line()
+            if answer is not None:
+                assert head.startswith(b'VALUE abq/open 0 '), head
+                assert k.exact(int(head.split()[3]) + 2)[:-2] == answer
+                head = k.line()
+            assert head == b'END'
+        expect += 1
+    a, b = client(kgw), client(kgw)
+    assert a.get('abq/open') == b'%03d' % expect
+    assert b.get('abq/open') == b'%03d' % (expect + 1)
+    assert b.get('abq/abort') is None
+    assert a.get('abq/abort') is None
+    assert [c.get('abq') for _ in range(2)] == [b'%03d' % expect, b'%03d' % (expect + 1)]
+    expect += 2
+    assert k.get(b'abq/open') == (b'%03d' % expect, 0)
+    k.close()
+    wait_until(lambda: int(c.stats()[b'queue_abq_open_transactions']) == 0,
+               what='the gateway to see the disconnect')
+    assert [c.get('abq') for _ in range(400 - expect)] == [b'%03d' % i for i in range(expect, 400)]
+    assert c.get('abq') is None
+
+
 def test_open_then_disconnect_gives_the_item_back(kgw):
     c = client(kgw)
     assert c.set('rel', b'first') and c.set('rel', b'second')

@@ -3,6 +3,7 @@
 
 #include "arb_journal.h"
 #include "arb_queue.h"
+#include "arb_settings.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -76,6 +77,21 @@ s_collect (void *arg, arb_task_t *task, const char *queue, const char *name)
     seen->states[seen->count] = task->state;
     seen->priorities[seen->count++] = task->priority;
     return 0;
+}
+
+//  Takes a journal of this version back to version 4 (the migration to 5
+//  undone), for the migration tests.
+static const char *s_to_version_4 =
+    "DROP INDEX tasks_queue; ALTER TABLE tasks DROP COLUMN delivered;"
+    "CREATE INDEX tasks_open ON tasks (state) WHERE state < 5;"
+    "PRAGMA user_version = 4;";
+
+//  As s_collect, with each task's delivery count where its priority goes.
+static int
+s_collect_delivered (void *arg, arb_task_t *task, const char *queue, const char *name)
+{
+    task->priority = (int32_t) task->delivered;
+    return s_collect (arg, task, queue, name);
 }
 
 static void
@@ -382,6 +398,280 @@ test_newer_schema_is_refused (void **state)
     assert_null (arb_journal_new (fx->path, ARB_SYNC_NORMAL));
 }
 
+//  Stores a task of queue q in state (a final one purged after purge_at).
+static void
+s_store (arb_journal_t *j, arb_queue_t *q, uint64_t id, int state, uint64_t purge_at)
+{
+    arb_task_t *t = s_task (q, id, state < ARB_STATE_SUCCEEDED ? state : ARB_STATE_READY);
+    arb_journal_row_t row = {0};
+    assert_int_equal (arb_journal_insert (j, t, &row), 0);
+    if (state >= ARB_STATE_SUCCEEDED)
+        assert_int_equal (arb_journal_save (j, t, state, 500, NULL, NULL, NULL, purge_at), 0);
+    s_task_free (&t);
+}
+
+static int
+s_state_of (arb_journal_t *j, uint64_t id)
+{
+    int state;
+    assert_int_equal (arb_journal_state (j, id, &state, NULL, 0), 0);
+    return state;
+}
+
+static void
+s_count_purged (void *arg, uint64_t id, const char *queue, int state)
+{
+    (void) id;
+    (void) queue;
+    (void) state;
+    (*(int *) arg)++;
+}
+
+//  A queue's unfinished tasks are cancelled in one statement, but those
+//  to keep (running); deleting a queue removes every row it had.
+static void
+test_queue_in_bulk (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_queue_t *r = arb_queue_new ("r", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_journal_begin (j);
+    for (uint64_t id = 1; id <= 4; id++)
+        s_store (j, q, id, ARB_STATE_READY, 0);
+    //  task 5 has a retention of its own
+    arb_task_t *t = s_task (q, 5, ARB_STATE_READY);
+    t->retention_ms = 100;
+    arb_journal_row_t row = {0};
+    assert_int_equal (arb_journal_insert (j, t, &row), 0);
+    s_task_free (&t);
+    s_store (j, q, 6, ARB_STATE_SCHEDULED, 0);
+    s_store (j, q, 7, ARB_STATE_WAITING, 0);
+    s_store (j, q, 8, ARB_STATE_SUCCEEDED, 99999);
+    s_store (j, r, 9, ARB_STATE_READY, 0);
+    arb_attempt_info_t attempt = {1, 100, 200, "w", ARB_OUTCOME_FAIL, "boom"};
+    assert_int_equal (arb_journal_add_attempt (j, 8, &attempt), 0);
+    assert_int_equal (arb_journal_add_dep (j, 7, 9, 0), 0);
+    arb_journal_commit (j);
+
+    uint64_t keep[] = {2}, changed;
+    assert_int_equal (arb_journal_cancel_open (j, "q", keep, 1, 10000, "purged", 500, &changed), 0);
+    assert_int_equal (changed, 6);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_state_of (j, 1), ARB_STATE_CANCELLED);
+    assert_int_equal (s_state_of (j, 2), ARB_STATE_READY);
+    assert_int_equal (s_state_of (j, 7), ARB_STATE_CANCELLED);
+    assert_int_equal (s_state_of (j, 8), ARB_STATE_SUCCEEDED);
+    assert_int_equal (s_state_of (j, 9), ARB_STATE_READY);
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
+    arb_task_info_t info = {0};
+    assert_int_equal (arb_journal_task_info (j, 6, false, msg, &info), 0);
+    assert_string_equal (info.error, "purged");
+    assert_int_equal (info.finished_ms, 10000);
+    arb_msg_destroy (&msg);
+    //  each goes after its retention: the task's own, else the one given
+    int purged = 0;
+    assert_int_equal (arb_journal_purge (j, 10100, 100, 9, s_count_purged, &purged), 1);
+    assert_int_equal (s_state_of (j, 5), 0);
+    assert_int_equal (arb_journal_purge (j, 10499, 100, 9, s_count_purged, &purged), 0);
+    assert_int_equal (arb_journal_purge (j, 10500, 100, 9, s_count_purged, &purged), 5);
+    arb_journal_commit (j);
+    //  no keep list: every unfinished one
+    assert_int_equal (arb_journal_cancel_open (j, "q", NULL, 0, 20000, "x", 500, &changed), 0);
+    assert_int_equal (changed, 1);
+    arb_journal_commit (j);
+
+    //  deleting the queue leaves nothing of it, nor of its history
+    assert_int_equal (arb_journal_forget_queue (j, "q", 77), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    for (uint64_t id = 1; id <= 8; id++)
+        assert_int_equal (s_state_of (j, id), 0);
+    assert_int_equal (s_state_of (j, 9), ARB_STATE_READY);
+    uint64_t max;
+    assert_int_equal (arb_journal_max_id (j, &max), 0);
+    assert_int_equal (max, 77);
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
+    sqlite3_stmt *stmt;
+    sqlite3_prepare_v2 (db, "SELECT (SELECT count(*) FROM attempts) + (SELECT count(*) FROM deps)",
+                        -1, &stmt, NULL);
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    assert_int_equal (sqlite3_column_int (stmt, 0), 0);
+    sqlite3_finalize (stmt);
+    sqlite3_close (db);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+    arb_queue_destroy (&r);
+}
+
+typedef struct {
+    char keys[16][32];
+    size_t count;
+    size_t refuse_at;  //  refuse the key at this count (a full reply); 0 never
+} s_page_t;
+
+static int
+s_take_key (void *arg, const char *key, const void *data, size_t size)
+{
+    (void) data;
+    (void) size;
+    s_page_t *page = (s_page_t *) arg;
+    if (page->refuse_at && page->count == page->refuse_at)
+        return -1;
+    snprintf (page->keys[page->count++], 32, "%s", key);
+    return 0;
+}
+
+//  Keys page by prefix, after a key, with a limit; the taker may stop a
+//  page early.
+static void
+test_meta_pages (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_journal_begin (j);
+    const char *keys[] = {"a.1",
+                          "a.2",
+                          "a.3",
+                          "a.4",
+                          "a.5",
+                          "a/x",
+                          "b",
+                          "\xff\xff"
+                          "1",
+                          "\xff"
+                          "2"};
+    for (size_t i = 0; i < sizeof (keys) / sizeof (keys[0]); i++)
+        arb_journal_meta_set (j, keys[i], "v", 1);
+    arb_journal_commit (j);
+    s_page_t page = {0};
+    bool more;
+    assert_int_equal (arb_journal_meta_page (j, "a.", NULL, 2, s_take_key, &page, &more), 0);
+    assert_int_equal (page.count, 2);
+    assert_true (more);
+    assert_string_equal (page.keys[1], "a.2");
+    page.count = 0;
+    assert_int_equal (arb_journal_meta_page (j, "a.", "a.4", 2, s_take_key, &page, &more), 0);
+    assert_int_equal (page.count, 1);
+    assert_false (more);
+    assert_string_equal (page.keys[0], "a.5");
+    page = (s_page_t){.refuse_at = 3};
+    assert_int_equal (arb_journal_meta_page (j, "", NULL, 100, s_take_key, &page, &more), 0);
+    assert_int_equal (page.count, 3);
+    assert_true (more);
+    //  a prefix that ends in 0xff bytes
+    page = (s_page_t){0};
+    assert_int_equal (arb_journal_meta_page (j, "\xff\xff", NULL, 10, s_take_key, &page, &more), 0);
+    assert_int_equal (page.count, 1);
+    page = (s_page_t){0};
+    assert_int_equal (arb_journal_meta_page (j, "\xff", "", 10, s_take_key, &page, &more), 0);
+    assert_int_equal (page.count, 2);
+    //  a prefix removed in one statement
+    arb_journal_begin (j);
+    assert_int_equal (arb_journal_meta_del_prefix (j, "a."), 0);
+    arb_journal_commit (j);
+    page = (s_page_t){0};
+    assert_int_equal (arb_journal_meta_page (j, "a", NULL, 10, s_take_key, &page, &more), 0);
+    assert_int_equal (page.count, 1);
+    assert_string_equal (page.keys[0], "a/x");
+    arb_journal_destroy (&j);
+}
+
+//  A compare-and-set changes a key only if it holds what is expected (or
+//  is absent, when that is expected), and says what it holds after.
+static void
+test_meta_compare_and_set (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    bool matched;
+    zchunk_t *now;
+    assert_int_equal (arb_settings_cas_key (j, "k", true, NULL, 0, false, "one", 3, &matched, &now),
+                      0);
+    assert_true (matched);
+    assert_true (zchunk_streq (now, "one"));
+    zchunk_destroy (&now);
+    //  absent expected, but it exists now
+    assert_int_equal (arb_settings_cas_key (j, "k", true, NULL, 0, false, "two", 3, &matched, &now),
+                      0);
+    assert_false (matched);
+    assert_true (zchunk_streq (now, "one"));
+    zchunk_destroy (&now);
+    //  a wrong value, a shorter one, and the right one
+    assert_int_equal (
+        arb_settings_cas_key (j, "k", false, "uno", 3, false, "two", 3, &matched, &now), 0);
+    assert_false (matched);
+    zchunk_destroy (&now);
+    assert_int_equal (
+        arb_settings_cas_key (j, "k", false, "on", 2, false, "two", 3, &matched, &now), 0);
+    assert_false (matched);
+    zchunk_destroy (&now);
+    assert_int_equal (
+        arb_settings_cas_key (j, "k", false, "one", 3, false, "two", 3, &matched, &now), 0);
+    assert_true (matched);
+    assert_true (zchunk_streq (now, "two"));
+    zchunk_destroy (&now);
+    //  an empty value is a value, not an absence
+    assert_int_equal (arb_settings_cas_key (j, "e", false, NULL, 0, false, "x", 1, &matched, &now),
+                      0);
+    assert_false (matched);
+    assert_null (now);
+    assert_int_equal (arb_settings_set_key (j, "e", NULL, 0), 0);
+    assert_int_equal (arb_settings_cas_key (j, "e", false, NULL, 0, false, "x", 1, &matched, &now),
+                      0);
+    assert_true (matched);
+    zchunk_destroy (&now);
+    //  remove on a match
+    assert_int_equal (arb_settings_cas_key (j, "k", false, "two", 3, true, NULL, 0, &matched, &now),
+                      0);
+    assert_true (matched);
+    assert_null (now);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (arb_journal_meta_get (j, "k", &now), 0);
+    assert_null (now);
+    //  a queue's settings and metadata go with it, another queue's stay
+    arb_journal_begin (j);
+    const char *keys[] = {"queue.q", "queue@q@fanout", "queue@q@x", "queue@qq@x", "queue.qq"};
+    for (size_t i = 0; i < 5; i++)
+        arb_journal_meta_set (j, keys[i], "v", 1);
+    assert_int_equal (arb_settings_forget_queue (j, "q"), 0);
+    arb_journal_commit (j);
+    for (size_t i = 0; i < 5; i++) {
+        assert_int_equal (arb_journal_meta_get (j, keys[i], &now), 0);
+        assert_true ((now != NULL) == (i >= 3));
+        zchunk_destroy (&now);
+    }
+    assert_true (arb_settings_key_is_reserved ("queue.q"));
+    assert_true (arb_settings_key_is_reserved ("limit.x"));
+    assert_true (arb_settings_key_is_reserved ("broker.epoch"));
+    assert_false (arb_settings_key_is_reserved ("queue@q@fanout"));
+    arb_journal_destroy (&j);
+}
+
+//  A version-4 journal is brought to version 5: its open tasks count the
+//  deliveries it recorded (attempts and lost leases).
+static void
+test_version_4_counts_deliveries (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_journal_destroy (&j);
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, s_to_version_4, NULL, NULL, NULL), SQLITE_OK);
+    const char *rows = "INSERT INTO tasks (id, queue, name, state, attempts, lost, created_ms) "
+                       "VALUES (1, 'q', 'job', 3, 2, 1, 1), (2, 'q', 'job', 5, 1, 0, 1);";
+    assert_int_equal (sqlite3_exec (db, rows, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close (db);
+    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_non_null (j);
+    s_seen_t seen = {0};
+    assert_int_equal (arb_journal_load_open (j, s_collect_delivered, &seen), 0);
+    assert_int_equal (seen.count, 1);
+    assert_int_equal (seen.priorities[0], 3);  //  2 attempts + 1 lost
+    arb_journal_destroy (&j);
+}
+
 typedef struct {
     char names[8][32];
     uint64_t cursors[8];
@@ -512,7 +802,7 @@ s_collect_soft (void *arg, arb_task_t *task, const char *queue, const char *name
 }
 
 //  Makes a journal at path holding task, then turns it into an older
-//  version's by running sql on the file.
+//  version's by running sql on the file (after the way back to version 4).
 static void
 s_downgrade (const char *path, arb_task_t *task, const char *sql)
 {
@@ -524,6 +814,7 @@ s_downgrade (const char *path, arb_task_t *task, const char *sql)
     arb_journal_destroy (&j);
     sqlite3 *db;
     assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, s_to_version_4, NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal (sqlite3_exec (db, sql, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close (db);
 }
@@ -583,6 +874,7 @@ test_version_2_is_migrated (void **state)
     arb_journal_destroy (&j);
     sqlite3 *db;
     assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, s_to_version_4, NULL, NULL, NULL), SQLITE_OK);
     assert_int_equal (
         sqlite3_exec (db,
                       "DROP TABLE schedules;"
@@ -612,7 +904,7 @@ test_version_2_is_migrated (void **state)
     sqlite3_stmt *stmt;
     assert_int_equal (sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &stmt, NULL), SQLITE_OK);
     assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
-    assert_int_equal (sqlite3_column_int (stmt, 0), 4);
+    assert_int_equal (sqlite3_column_int (stmt, 0), 5);
     sqlite3_finalize (stmt);
     sqlite3_close (db);
     s_task_free (&task);
@@ -640,7 +932,7 @@ test_version_3_is_migrated (void **state)
 
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_non_null (j);
-    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 4);
+    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 5);
     arb_msg_t *msg = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
     arb_task_info_t info = {0};
     assert_int_equal (arb_journal_task_info (j, 1, true, msg, &info), 0);
@@ -673,6 +965,10 @@ main (void)
         cmocka_unit_test_setup_teardown (test_meta_and_epoch, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_second_broker_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_newer_schema_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_queue_in_bulk, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_meta_pages, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_meta_compare_and_set, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_version_4_counts_deliveries, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_schedules, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_1_is_migrated, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_history_is_bounded, s_setup, s_teardown),

@@ -15,6 +15,7 @@
 typedef struct {
     arb_task_t *sent[256];
     arb_session_t *to[256];
+    uint32_t delivered[256];  //  what each task's count said as it went (times before)
     size_t count;
     arb_task_t *expired[16];
     size_t expired_count;
@@ -29,6 +30,7 @@ s_dispatch (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *task)
     if (log->refuse)
         return -1;
     log->to[log->count] = session;
+    log->delivered[log->count] = task->delivered;
     log->sent[log->count++] = task;
     return 0;
 }
@@ -164,6 +166,39 @@ test_released_task_goes_first (void **state)
     assert_int_equal (log.count, 1);
     assert_int_equal (log.sent[0]->id, 1);
     arb_sched_destroy (&sched);
+}
+
+//  Tasks back at the head keep their places there, whatever the order
+//  they came back in (a Kestrel item aborted after the ones behind it were
+//  given back), with aging or without.
+static void
+test_released_tasks_keep_their_order (void **state)
+{
+    (void) state;
+    for (int aging = 0; aging < 2; aging++) {
+        s_log_t log;
+        arb_sched_t *sched = s_sched (&log, aging ? 1000 : 0);
+        arb_session_t *w = s_worker (sched, "w", "q", 3);
+        for (uint64_t id = 1; id <= 4; id++)
+            s_add (sched, "q", id, 0, NOW + id);
+        arb_sched_dispatch (sched, NOW + 10, MONO);
+        assert_int_equal (log.count, 3);
+        arb_task_t *sent[3] = {log.sent[0], log.sent[1], log.sent[2]};
+        uint64_t back[] = {2, 3, 1};
+        for (size_t i = 0; i < 3; i++) {
+            arb_task_t *task = sent[back[i] - 1];
+            arb_sched_unlease (sched, task);
+            arb_sched_make_ready (sched, task, true, NOW + 20 + i, MONO);
+        }
+        s_give_credit (sched, w, "q", 4);
+        log.count = 0;
+        arb_sched_dispatch (sched, NOW + 30, MONO + 30);
+        assert_int_equal (log.count, 4);
+        for (size_t i = 0; i < 4; i++)
+            assert_int_equal (log.sent[i]->id, i + 1);
+        s_finish_sent (sched, &log);
+        arb_sched_destroy (&sched);
+    }
 }
 
 //  With aging, waiting long enough outranks priority; without, never.
@@ -723,6 +758,173 @@ s_int_slot (void *item)
     return &((arb_task_t *) item)->ready_slot;
 }
 
+//  A task counts every time it is handed out, releases and lost leases
+//  included; a dispatch that could not be sent, or a task taken back by
+//  its worker (the same delivery going on), does not count.
+static void
+test_deliveries (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_session_t *w = s_worker (sched, "w", "q", 1);
+    arb_task_t *task = s_add (sched, "q", 1, 0, NOW);
+    log.refuse = true;
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (task->delivered, 0);
+    log.refuse = false;
+    arb_sched_touch_queue (sched, task->queue);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 1);
+    assert_int_equal (log.delivered[0], 0);  //  the first time
+    assert_int_equal (task->delivered, 1);
+    //  released: back at the head, the next dispatch says once before
+    arb_sched_unlease (sched, task);
+    arb_sched_make_ready (sched, task, true, NOW, MONO);
+    arb_sched_credit (sched, w, 0, NULL, 0, 1, false);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 2);
+    assert_int_equal (log.delivered[1], 1);
+    //  its lease lost, then claimed back by the worker: still two
+    uint64_t lease = task->lease;
+    arb_sched_unlease (sched, task);
+    arb_sched_make_ready (sched, task, false, NOW, MONO);
+    task->last_lease = lease;
+    assert_int_equal (arb_sched_adopt (sched, task, w, lease, MONO), ARB_ADOPT_LEASED);
+    assert_int_equal (task->delivered, 2);
+    //  TAKE counts too
+    arb_task_t *other = s_add (sched, "q", 2, 0, NOW);
+    assert_int_equal (arb_sched_take (sched, w, "q", 5, NOW, MONO), 1);
+    assert_int_equal (other->delivered, 1);
+    arb_sched_destroy (&sched);
+}
+
+//  Consumers of a queue are the sessions with credit on it, each once.
+static void
+test_consumer_counts (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_queue_t *q = arb_sched_queue (sched, "q");
+    assert_int_equal (arb_sched_consumers (sched, q), 0);
+    arb_session_t *gateway = s_worker (sched, "g", "q", 1);
+    const char *queues[] = {"q"};
+    for (uint32_t sub = 1; sub <= 3; sub++)
+        arb_sched_credit (sched, gateway, sub, queues, 1, 5, false);
+    s_worker (sched, "idle", "q", 0);
+    arb_session_t *busy = s_worker (sched, "busy", "q", 1);
+    s_worker (sched, "elsewhere", "r", 4);
+    assert_int_equal (arb_sched_consumers (sched, q), 2);
+    //  credit used up: no longer a consumer
+    s_add (sched, "q", 1, 0, NOW);
+    arb_sched_credit (sched, busy, 0, NULL, 0, 0, true);
+    assert_int_equal (arb_sched_consumers (sched, q), 1);
+    arb_sched_destroy (&sched);
+}
+
+//  PEEK sees the ready tasks in dispatch order and takes none; it skips
+//  expired tasks and sees nothing of a paused or held queue.
+static void
+test_peek (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_queue_t *q = arb_sched_queue (sched, "q");
+    for (uint64_t id = 1; id <= 20; id++)
+        s_add (sched, "q", id, (int32_t) (id % 4), NOW);
+    arb_sched_find (sched, 3)->expires_ms = NOW + 5;
+    arb_task_t *seen[20];
+    size_t count = arb_sched_peek (sched, q, seen, 6, NOW + 10, MONO);
+    assert_int_equal (count, 6);
+    uint64_t expect[] = {7, 11, 15, 19, 2, 6};  //  priority 3 (but 3, expired), then 2
+    for (size_t i = 0; i < count; i++)
+        assert_int_equal (seen[i]->id, expect[i]);
+    assert_int_equal (arb_queue_size (q), 20);
+    count = arb_sched_peek (sched, q, seen, 20, NOW + 10, MONO);
+    assert_int_equal (count, 19);
+    //  the order a worker then gets is the same
+    s_worker (sched, "w", "q", 4);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.sent[0]->id, 3);  //  not expired at NOW
+    assert_int_equal (log.sent[1]->id, 7);
+    arb_queue_settings (q)->paused = true;
+    assert_int_equal (arb_sched_peek (sched, q, seen, 6, NOW, MONO), 0);
+    arb_queue_settings (q)->paused = false;
+    arb_sched_hold_ready (sched, MONO + 100);
+    assert_int_equal (arb_sched_peek (sched, q, seen, 6, NOW, MONO), 0);
+    assert_int_equal (arb_sched_peek (sched, q, seen, 6, NOW, MONO + 100), 6);
+    arb_sched_destroy (&sched);
+}
+
+//  PEEK sees the tasks set aside by name too, in their places among the
+//  others, as a worker that runs every name would take them.
+static void
+test_peek_sees_tasks_set_aside (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_queue_t *q = arb_sched_queue (sched, "q");
+    for (uint64_t id = 1; id <= 6; id++)
+        s_add_named (sched, "q", id, id % 2 ? "resize" : "add", 0);
+    s_picky_worker (sched, "a", "q", 1, "add", NULL);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.sent[0]->id, 2);
+    assert_true (arb_queue_aside_count (q) > 0);  //  task 1 went past, set aside
+    arb_task_t *seen[6];
+    assert_int_equal (arb_sched_peek (sched, q, seen, 6, NOW, MONO), 5);
+    uint64_t expect[] = {1, 3, 4, 5, 6};
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal (seen[i]->id, expect[i]);
+    assert_int_equal (arb_queue_oldest_ms (q, NOW + 50), 50);
+    arb_sched_destroy (&sched);
+}
+
+//  A queue knows its unfinished tasks and its oldest ready one without a
+//  walk of its backlog.
+static void
+test_queue_lists (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_queue_t *q = arb_sched_queue (sched, "q");
+    s_add (sched, "q", 1, 0, NOW);
+    s_add (sched, "q", 2, 5, NOW + 100);
+    s_add (sched, "other", 3, 0, NOW);
+    arb_task_t *waiting = arb_sched_new_task (sched, "q", "job");
+    waiting->id = 4;
+    waiting->state = ARB_STATE_WAITING;
+    arb_sched_add (sched, waiting, NOW, MONO);
+    size_t members = 0;
+    for (arb_task_t *t = arb_queue_first_task (q); t; t = t->queue_next)
+        members++;
+    assert_int_equal (members, 3);
+    assert_int_equal (arb_queue_oldest_ms (q, NOW + 1000), 1000);
+    //  the higher priority goes first; the oldest stays
+    arb_session_t *w = s_worker (sched, "w", "q", 1);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.sent[0]->id, 2);
+    assert_int_equal (arb_queue_oldest_ms (q, NOW + 1000), 1000);
+    //  the oldest goes: only the running and the waiting one are left, none ready
+    arb_sched_credit (sched, w, 0, NULL, 0, 1, false);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (arb_queue_oldest_ms (q, NOW + 1000), 0);
+    //  released, it is ready again, and the youngest
+    arb_sched_unlease (sched, log.sent[1]);
+    arb_sched_make_ready (sched, log.sent[1], true, NOW + 900, MONO);
+    assert_int_equal (arb_queue_oldest_ms (q, NOW + 1000), 100);
+    s_finish_sent (sched, &log);
+    members = 0;
+    for (arb_task_t *t = arb_queue_first_task (q); t; t = t->queue_next)
+        members++;
+    assert_int_equal (members, 1);
+    assert_int_equal (arb_queue_first_task (q)->id, 4);
+    arb_sched_destroy (&sched);
+}
+
 static void
 test_heap_random (void **state)
 {
@@ -757,6 +959,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_priority_then_fifo),
         cmocka_unit_test (test_released_task_goes_first),
+        cmocka_unit_test (test_released_tasks_keep_their_order),
         cmocka_unit_test (test_aging),
         cmocka_unit_test (test_credit_is_never_exceeded),
         cmocka_unit_test (test_workers_share_round_robin),
@@ -775,6 +978,11 @@ main (void)
         cmocka_unit_test (test_expired_tasks_are_not_dispatched),
         cmocka_unit_test (test_failed_send_puts_task_back),
         cmocka_unit_test (test_counts_follow_states),
+        cmocka_unit_test (test_deliveries),
+        cmocka_unit_test (test_consumer_counts),
+        cmocka_unit_test (test_peek),
+        cmocka_unit_test (test_peek_sees_tasks_set_aside),
+        cmocka_unit_test (test_queue_lists),
         cmocka_unit_test (test_heap_random),
     };
     return cmocka_run_group_tests_name ("sched", tests, NULL, NULL);

@@ -1,0 +1,781 @@
+/*  arb_upstream.c — one connection to an upstream RabbitMQ, in a thread of
+    its own; see arb_upstream.h.
+
+    The thread polls the actor's pipe ($TERM), the PAIR socket to the loop
+    (commands) and, while connected, the connection's socket. rabbitmq-c
+    buffers what it reads and queues frames it read while sending, so the
+    thread polls the socket only when neither holds a frame, and reads
+    frames with a zero timeout: that call also sends heartbeats when they
+    are due and notices a silent peer. The content of a delivery (its
+    header and body frames) follows its method on the channel, so it is
+    read at once, blocking, as rabbitmq-c's own amqp_read_message does.
+
+    Messages between the loop and the thread: a first frame with the
+    command's letter, then one frame per field (numbers as 8 native bytes:
+    the two ends are one process).
+*/
+
+#include "arb_upstream.h"
+#include "arb_envelope.h"
+
+#include <amqp_tcp_socket.h>
+#include <inttypes.h>
+
+#define S_CHANNEL      1
+#define S_FRAME_MAX    131072  //  RabbitMQ's default
+#define S_CONNECT_S    5       //  TCP connect timeout
+#define S_RPC_S        10      //  login and channel setup, each
+#define S_CLOSE_S      2       //  channel.close and connection.close, each
+#define S_POLL_MS      1000    //  at least this often the connection is looked at
+#define S_BACKOFF_MS   500     //  first delay before trying again
+#define S_FRAMES_BATCH 1000    //  frames read before the commands are looked at again
+#define S_REPLY_MAX    320     //  a server's reply: its code and text (a shortstr)
+
+//  Commands (loop -> thread) and events (thread -> loop).
+#define S_ACK       'A'
+#define S_REJECT    'R'
+#define S_PUBLISH   'P'
+#define S_UP        'U'
+#define S_DOWN      'D'
+#define S_DELIVER   'M'
+#define S_CONFIRMED 'C'
+#define S_NACKED    'N'
+
+//  DELIVER flags
+#define S_REDELIVERED 1
+#define S_DIGEST      2
+#define S_TOO_LARGE   4
+#define S_HEADERS     8
+#define S_ADDRESS     16
+
+struct _arb_upstream_t {
+    zactor_t *actor;  //  owned: the thread
+    zsock_t *data;    //  owned: PAIR to the thread
+};
+
+//  What the thread is given (owned by the thread once it runs).
+typedef struct {
+    char *bridge;
+    char *url;  //  parsed in place: host, user, ... point into it
+    struct amqp_connection_info info;
+    char *shown;  //  the URL without its password, for logs
+    char *queue;
+    char *endpoint;  //  of the loop's PAIR socket
+    uint16_t prefetch;
+    uint64_t reconnect_max_ms;
+    size_t max_payload;
+} s_args_t;
+
+//  A publish waiting for RabbitMQ's confirm.
+typedef struct {
+    uint64_t seq;  //  its number on the channel (from 1)
+    uint64_t id;   //  the task whose reply it is
+} s_unconfirmed_t;
+
+typedef struct {
+    s_args_t *args;                //  owned
+    zsock_t *pipe;                 //  borrowed: the actor's pipe
+    zsock_t *data;                 //  owned: PAIR to the loop
+    amqp_connection_state_t conn;  //  owned while connected, else NULL
+    uint64_t gen;                  //  number of the last connection made
+    uint64_t seq;                  //  publishes on this connection's channel
+    s_unconfirmed_t *unconfirmed;  //  owned array, in seq order
+    size_t unconfirmed_n, unconfirmed_cap;
+    int64_t retry_at;     //  mono ms of the next attempt
+    uint64_t backoff_ms;  //  the delay after the next failure
+    bool stopped;
+} s_thread_t;
+
+//  ---------------------------------------------------------------------
+//  URLs
+
+static void
+s_args_destroy (s_args_t **args_p)
+{
+    s_args_t *args = *args_p;
+    if (!args)
+        return;
+    free (args->bridge);
+    free (args->url);
+    free (args->shown);
+    free (args->queue);
+    free (args->endpoint);
+    free (args);
+    *args_p = NULL;
+}
+
+//  Parses url into args (url copied). 0, or -1 with why.
+static int
+s_parse (s_args_t *args, const char *url, char *why, size_t size)
+{
+    if (strncmp (url, "amqp://", 7) != 0 && strncmp (url, "amqps://", 8) != 0) {
+        //  not quoted: it may hold a password
+        snprintf (why, size, "not an amqp:// URL");
+        return -1;
+    }
+    args->url = strdup (url);
+    amqp_default_connection_info (&args->info);
+    if (amqp_parse_url (args->url, &args->info) != AMQP_STATUS_OK) {
+        snprintf (why, size, "malformed URL (expected amqp://user:password@host:port/vhost)");
+        return -1;
+    }
+    if (args->info.ssl) {
+        snprintf (why, size, "amqps:// is not supported (the bridge speaks plain AMQP)");
+        return -1;
+    }
+    //  the vhost as a URL writes it ("/" is %2f), the password left out
+    char vhost[3 * 256 + 1] = "";
+    size_t len = 0;
+    for (const char *p = args->info.vhost; *p && len + 4 < sizeof (vhost); p++) {
+        if (isalnum ((unsigned char) *p) || strchr ("-._~", *p))
+            vhost[len++] = *p;
+        else
+            len += (size_t) snprintf (vhost + len, 4, "%%%02x", (unsigned char) *p);
+    }
+    vhost[len] = 0;
+    args->shown = zsys_sprintf ("amqp://%s@%s:%d/%s", args->info.user, args->info.host,
+                                args->info.port, vhost);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  The thread: talking to the loop
+
+static void
+s_add_u64 (zmsg_t *msg, uint64_t value)
+{
+    zmsg_addmem (msg, &value, sizeof (value));
+}
+
+static zmsg_t *
+s_event (char type, uint64_t gen)
+{
+    zmsg_t *msg = zmsg_new ();
+    zmsg_addmem (msg, &type, 1);
+    s_add_u64 (msg, gen);
+    return msg;
+}
+
+static void
+s_tell (s_thread_t *self, zmsg_t **msg_p)
+{
+    //  no high-water mark: this never blocks nor drops
+    zmsg_send (msg_p, self->data);
+}
+
+static void
+s_tell_id (s_thread_t *self, char type, uint64_t id)
+{
+    zmsg_t *msg = s_event (type, self->gen);
+    s_add_u64 (msg, id);
+    s_tell (self, &msg);
+}
+
+//  ---------------------------------------------------------------------
+//  The thread: the connection
+
+//  Describes a failed RPC in text.
+static void
+s_reply_text (amqp_rpc_reply_t reply, char *text, size_t size)
+{
+    if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
+        snprintf (text, size, "%s", amqp_error_string2 (reply.library_error));
+    else if (reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION
+             && reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+        amqp_connection_close_t *m = (amqp_connection_close_t *) reply.reply.decoded;
+        snprintf (text, size, "%u %.*s", m->reply_code, (int) m->reply_text.len,
+                  (const char *) m->reply_text.bytes);
+    }
+    else if (reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION
+             && reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        amqp_channel_close_t *m = (amqp_channel_close_t *) reply.reply.decoded;
+        snprintf (text, size, "%u %.*s", m->reply_code, (int) m->reply_text.len,
+                  (const char *) m->reply_text.bytes);
+    }
+    else
+        snprintf (text, size, "no answer");
+}
+
+//  Whether the last RPC succeeded; else why, with what failed.
+static bool
+s_rpc_ok (s_thread_t *self, const char *what, char *why, size_t size)
+{
+    amqp_rpc_reply_t reply = amqp_get_rpc_reply (self->conn);
+    if (reply.reply_type == AMQP_RESPONSE_NORMAL)
+        return true;
+    char text[S_REPLY_MAX];
+    s_reply_text (reply, text, sizeof (text));
+    snprintf (why, size, "%s: %s", what, text);
+    return false;
+}
+
+//  Connects, logs in and starts consuming. 0, or -1 with why (and no
+//  connection).
+static int
+s_open (s_thread_t *self, char *why, size_t size)
+{
+    s_args_t *args = self->args;
+    self->conn = amqp_new_connection ();
+    amqp_socket_t *socket = amqp_tcp_socket_new (self->conn);
+    struct timeval connect = {S_CONNECT_S, 0}, rpc = {S_RPC_S, 0};
+    int rc = socket ? amqp_socket_open_noblock (socket, args->info.host, args->info.port, &connect)
+                    : AMQP_STATUS_NO_MEMORY;
+    if (rc != AMQP_STATUS_OK) {
+        snprintf (why, size, "cannot connect to %.255s:%d: %s", args->info.host, args->info.port,
+                  amqp_error_string2 (rc));
+        goto failed;
+    }
+    amqp_set_handshake_timeout (self->conn, &rpc);
+    amqp_set_rpc_timeout (self->conn, &rpc);
+    amqp_rpc_reply_t login =
+        amqp_login (self->conn, args->info.vhost, 0, S_FRAME_MAX, ARB_UPSTREAM_HEARTBEAT_S,
+                    AMQP_SASL_METHOD_PLAIN, args->info.user, args->info.password);
+    if (login.reply_type != AMQP_RESPONSE_NORMAL) {
+        char text[S_REPLY_MAX];
+        s_reply_text (login, text, sizeof (text));
+        snprintf (why, size, "login as '%.64s' to vhost '%.64s' refused: %s", args->info.user,
+                  args->info.vhost, text);
+        goto failed;
+    }
+    amqp_channel_open (self->conn, S_CHANNEL);
+    if (!s_rpc_ok (self, "channel.open", why, size))
+        goto failed;
+    amqp_confirm_select (self->conn, S_CHANNEL);
+    if (!s_rpc_ok (self, "confirm.select", why, size))
+        goto failed;
+    amqp_basic_qos (self->conn, S_CHANNEL, 0, args->prefetch, 0);
+    if (!s_rpc_ok (self, "basic.qos", why, size))
+        goto failed;
+    amqp_basic_consume (self->conn, S_CHANNEL, amqp_cstring_bytes (args->queue), amqp_empty_bytes,
+                        0, 0, 0, amqp_empty_table);
+    if (!s_rpc_ok (self, "basic.consume", why, size))
+        goto failed;
+    return 0;
+failed:
+    amqp_destroy_connection (self->conn);
+    self->conn = NULL;
+    return -1;
+}
+
+//  Drops the connection (its socket is dead or it broke the protocol) and
+//  tells the loop; the next attempt follows after the first delay.
+static void
+s_lost (s_thread_t *self, const char *reason)
+{
+    zsys_warning ("upstream: connection lost bridge=%s url=%s reason=\"%s\"", self->args->bridge,
+                  self->args->shown, reason);
+    amqp_destroy_connection (self->conn);
+    self->conn = NULL;
+    self->unconfirmed_n = 0;
+    zmsg_t *msg = s_event (S_DOWN, self->gen);
+    zmsg_addstr (msg, reason);
+    s_tell (self, &msg);
+    self->backoff_ms = S_BACKOFF_MS;
+    self->retry_at = zclock_mono () + S_BACKOFF_MS;
+}
+
+static void
+s_connect (s_thread_t *self)
+{
+    char why[ARB_TEXT_MAX];
+    if (s_open (self, why, sizeof (why))) {
+        zsys_warning ("upstream: cannot consume bridge=%s url=%s queue=%s reason=\"%s\" "
+                      "retry_in_ms=%" PRIu64,
+                      self->args->bridge, self->args->shown, self->args->queue, why,
+                      self->backoff_ms);
+        self->retry_at = zclock_mono () + (int64_t) self->backoff_ms;
+        self->backoff_ms = self->backoff_ms * 2 < self->args->reconnect_max_ms
+                               ? self->backoff_ms * 2
+                               : self->args->reconnect_max_ms;
+        return;
+    }
+    self->gen++;
+    self->seq = 0;
+    self->backoff_ms = S_BACKOFF_MS;
+    zsys_info ("upstream: consuming bridge=%s url=%s queue=%s prefetch=%u connection=%" PRIu64,
+               self->args->bridge, self->args->shown, self->args->queue, self->args->prefetch,
+               self->gen);
+    zmsg_t *msg = s_event (S_UP, self->gen);
+    s_tell (self, &msg);
+}
+
+//  Closes the connection politely (the thread is stopping).
+static void
+s_close (s_thread_t *self)
+{
+    if (!self->conn)
+        return;
+    //  a RabbitMQ that does not answer holds the gateway's exit this long
+    struct timeval quick = {S_CLOSE_S, 0};
+    amqp_set_rpc_timeout (self->conn, &quick);
+    amqp_channel_close (self->conn, S_CHANNEL, AMQP_REPLY_SUCCESS);
+    amqp_connection_close (self->conn, AMQP_REPLY_SUCCESS);
+    amqp_destroy_connection (self->conn);
+    self->conn = NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  The thread: frames from RabbitMQ
+
+//  Reads the next frame of a content on the channel. 0, or -1 after the
+//  connection was lost.
+static int
+s_content_frame (s_thread_t *self, amqp_frame_t *frame, uint8_t type)
+{
+    int rc = amqp_simple_wait_frame (self->conn, frame);
+    if (rc != AMQP_STATUS_OK) {
+        s_lost (self, amqp_error_string2 (rc));
+        return -1;
+    }
+    if (frame->frame_type != type || frame->channel != S_CHANNEL) {
+        s_lost (self, "a content frame was expected");
+        return -1;
+    }
+    return 0;
+}
+
+//  Reads a content of size bytes into data (NULL: drops it). 0 or -1.
+static int
+s_content_body (s_thread_t *self, uint64_t size, uint8_t *data)
+{
+    uint64_t got = 0;
+    while (got < size) {
+        amqp_frame_t frame;
+        if (s_content_frame (self, &frame, AMQP_FRAME_BODY))
+            return -1;
+        amqp_bytes_t part = frame.payload.body_fragment;
+        if (part.len > size - got) {
+            s_lost (self, "a content longer than its header said");
+            return -1;
+        }
+        if (data)
+            memcpy (data + got, part.bytes, part.len);
+        got += part.len;
+    }
+    return 0;
+}
+
+static void
+s_deliver (s_thread_t *self, const amqp_basic_deliver_t *deliver)
+{
+    amqp_frame_t header;
+    if (s_content_frame (self, &header, AMQP_FRAME_HEADER))
+        return;
+    uint64_t size = header.payload.properties.body_size;
+    const amqp_basic_properties_t *props =
+        (const amqp_basic_properties_t *) header.payload.properties.decoded;
+    bool too_large = size > self->args->max_payload;
+    zframe_t *body = too_large ? NULL : zframe_new (NULL, (size_t) size);
+    if (s_content_body (self, size, body ? zframe_data (body) : NULL)) {
+        zframe_destroy (&body);
+        return;
+    }
+    //  the content came in the channel's pool, with the method: all of it
+    //  is still there
+    char key[ARB_NAME_MAX + 1];
+    bool digest = arb_envelope_key (
+        self->args->bridge, props,
+        body ? (amqp_bytes_t){zframe_size (body), zframe_data (body)} : amqp_empty_bytes, key);
+    zframe_t *headers = arb_envelope_headers (deliver->exchange, deliver->routing_key,
+                                              header.payload.properties.raw);
+    if (!headers)
+        zsys_warning ("upstream: properties over %u bytes, not kept in the task bridge=%s "
+                      "key=%s",
+                      ARB_HEADERS_MAX, self->args->bridge, key);
+    zframe_t *address = arb_envelope_address (props);
+    uint8_t flags = (deliver->redelivered ? S_REDELIVERED : 0) | (digest ? S_DIGEST : 0)
+                    | (too_large ? S_TOO_LARGE : 0) | (headers ? S_HEADERS : 0)
+                    | (address ? S_ADDRESS : 0);
+    zmsg_t *msg = s_event (S_DELIVER, self->gen);
+    s_add_u64 (msg, deliver->delivery_tag);
+    zmsg_addmem (msg, &flags, 1);
+    zmsg_addstr (msg, key);
+    if (headers)
+        zmsg_append (msg, &headers);
+    if (address)
+        zmsg_append (msg, &address);
+    if (body)
+        zmsg_append (msg, &body);
+    s_tell (self, &msg);
+}
+
+//  RabbitMQ's confirm of publish tag (and of all before it if multiple).
+static void
+s_confirm (s_thread_t *self, uint64_t tag, bool multiple, bool ok)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < self->unconfirmed_n; i++) {
+        s_unconfirmed_t *one = &self->unconfirmed[i];
+        if (one->seq == tag || (multiple && one->seq < tag))
+            s_tell_id (self, ok ? S_CONFIRMED : S_NACKED, one->id);
+        else
+            self->unconfirmed[kept++] = *one;
+    }
+    self->unconfirmed_n = kept;
+}
+
+//  A reply RabbitMQ could not route comes back before its confirm.
+static void
+s_returned (s_thread_t *self, const amqp_basic_return_t *ret)
+{
+    //  the reply_to is the publisher's: 64 bytes of it at most
+    int shown = ret->routing_key.len < 64 ? (int) ret->routing_key.len : 64;
+    zsys_warning ("upstream: reply not routed bridge=%s reply_to=%.*s reason=\"%u %.*s\"",
+                  self->args->bridge, shown, (const char *) ret->routing_key.bytes, ret->reply_code,
+                  (int) ret->reply_text.len, (const char *) ret->reply_text.bytes);
+    amqp_frame_t header;
+    if (s_content_frame (self, &header, AMQP_FRAME_HEADER) == 0)
+        s_content_body (self, header.payload.properties.body_size, NULL);
+}
+
+static void
+s_method (s_thread_t *self, amqp_method_t *method)
+{
+    char why[S_REPLY_MAX];
+    switch (method->id) {
+        case AMQP_BASIC_DELIVER_METHOD:
+            s_deliver (self, (amqp_basic_deliver_t *) method->decoded);
+            break;
+        case AMQP_BASIC_ACK_METHOD: {
+            amqp_basic_ack_t *ack = (amqp_basic_ack_t *) method->decoded;
+            s_confirm (self, ack->delivery_tag, ack->multiple, true);
+            break;
+        }
+        case AMQP_BASIC_NACK_METHOD: {
+            amqp_basic_nack_t *nack = (amqp_basic_nack_t *) method->decoded;
+            s_confirm (self, nack->delivery_tag, nack->multiple, false);
+            break;
+        }
+        case AMQP_BASIC_RETURN_METHOD:
+            s_returned (self, (amqp_basic_return_t *) method->decoded);
+            break;
+        case AMQP_BASIC_CANCEL_METHOD:
+            s_lost (self, "RabbitMQ cancelled the consumer (queue deleted?)");
+            break;
+        case AMQP_CHANNEL_CLOSE_METHOD: {
+            amqp_rpc_reply_t reply = {AMQP_RESPONSE_SERVER_EXCEPTION, *method, 0};
+            s_reply_text (reply, why, sizeof (why));
+            s_lost (self, why);
+            break;
+        }
+        case AMQP_CONNECTION_CLOSE_METHOD: {
+            amqp_rpc_reply_t reply = {AMQP_RESPONSE_SERVER_EXCEPTION, *method, 0};
+            s_reply_text (reply, why, sizeof (why));
+            amqp_connection_close_ok_t ok = {0};
+            amqp_send_method (self->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+            s_lost (self, why);
+            break;
+        }
+        default:
+            break;  //  nothing else is expected on a consuming channel
+    }
+}
+
+//  Reads what RabbitMQ sent, without waiting (and sends a heartbeat when
+//  one is due).
+static void
+s_read (s_thread_t *self)
+{
+    for (int i = 0; self->conn && i < S_FRAMES_BATCH; i++) {
+        amqp_frame_t frame;
+        struct timeval now = {0, 0};
+        int rc = amqp_simple_wait_frame_noblock (self->conn, &frame, &now);
+        if (rc == AMQP_STATUS_TIMEOUT)
+            break;
+        if (rc != AMQP_STATUS_OK) {
+            s_lost (self, amqp_error_string2 (rc));
+            break;
+        }
+        if (frame.frame_type == AMQP_FRAME_METHOD)
+            s_method (self, &frame.payload.method);
+        if (self->conn)
+            amqp_maybe_release_buffers (self->conn);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  The thread: commands from the loop
+
+static uint64_t
+s_pop_u64 (zmsg_t *msg)
+{
+    uint64_t value = 0;
+    zframe_t *frame = zmsg_pop (msg);
+    if (frame && zframe_size (frame) == sizeof (value))
+        memcpy (&value, zframe_data (frame), sizeof (value));
+    zframe_destroy (&frame);
+    return value;
+}
+
+static void
+s_publish (s_thread_t *self, zmsg_t *msg)
+{
+    uint64_t id = s_pop_u64 (msg);
+    zframe_t *address = zmsg_pop (msg);
+    char *state = zmsg_popstr (msg);
+    char *error = zmsg_popstr (msg);
+    zframe_t *result = zmsg_pop (msg);
+    amqp_pool_t pool;
+    init_amqp_pool (&pool, 512);
+    amqp_bytes_t reply_to, correlation_id;
+    int rc = arb_envelope_read_address (zframe_data (address), zframe_size (address), &pool,
+                                        &reply_to, &correlation_id);
+    //  the loop sends only addresses the thread made, or records it checked
+    assert (rc == 0);
+    amqp_table_entry_t entries[3];
+    amqp_basic_properties_t props;
+    arb_envelope_reply (correlation_id, id, state, error, entries, &props);
+    rc = amqp_basic_publish (self->conn, S_CHANNEL, amqp_empty_bytes, reply_to, 1, 0, &props,
+                             (amqp_bytes_t){zframe_size (result), zframe_data (result)});
+    if (rc != AMQP_STATUS_OK) {
+        s_lost (self, amqp_error_string2 (rc));
+        goto cleanup;
+    }
+    if (self->unconfirmed_n == self->unconfirmed_cap) {
+        self->unconfirmed_cap = self->unconfirmed_cap ? self->unconfirmed_cap * 2 : 64;
+        self->unconfirmed = (s_unconfirmed_t *) realloc (
+            self->unconfirmed, self->unconfirmed_cap * sizeof (s_unconfirmed_t));
+        assert (self->unconfirmed);
+    }
+    self->unconfirmed[self->unconfirmed_n++] = (s_unconfirmed_t){++self->seq, id};
+cleanup:
+    empty_amqp_pool (&pool);
+    zframe_destroy (&address);
+    zstr_free (&state);
+    zstr_free (&error);
+    zframe_destroy (&result);
+}
+
+static void
+s_command (s_thread_t *self, zmsg_t *msg)
+{
+    zframe_t *kind = zmsg_pop (msg);
+    char type = kind && zframe_size (kind) == 1 ? (char) zframe_data (kind)[0] : 0;
+    zframe_destroy (&kind);
+    uint64_t gen = s_pop_u64 (msg);
+    if (!self->conn || gen != self->gen)
+        return;  //  meant for a connection that is gone
+    int rc = AMQP_STATUS_OK;
+    if (type == S_ACK)
+        rc = amqp_basic_ack (self->conn, S_CHANNEL, s_pop_u64 (msg), 0);
+    else if (type == S_REJECT) {
+        uint64_t tag = s_pop_u64 (msg);
+        rc = amqp_basic_reject (self->conn, S_CHANNEL, tag, s_pop_u64 (msg) != 0);
+    }
+    else if (type == S_PUBLISH)
+        s_publish (self, msg);
+    if (rc != AMQP_STATUS_OK)
+        s_lost (self, amqp_error_string2 (rc));
+}
+
+//  The next message waiting on sock, or NULL (without waiting).
+static zmsg_t *
+s_recv_ready (zsock_t *sock)
+{
+    return (zsock_events (sock) & ZMQ_POLLIN) ? zmsg_recv (sock) : NULL;
+}
+
+static void
+s_commands (s_thread_t *self)
+{
+    zmsg_t *msg;
+    while ((msg = s_recv_ready (self->data))) {
+        s_command (self, msg);
+        zmsg_destroy (&msg);
+    }
+}
+
+static void
+s_actor (zsock_t *pipe, void *arg)
+{
+    s_thread_t thread = {.args = (s_args_t *) arg, .pipe = pipe, .backoff_ms = S_BACKOFF_MS};
+    s_thread_t *self = &thread;
+    self->data = zsock_new (ZMQ_PAIR);
+    zsock_set_sndhwm (self->data, 0);
+    zsock_set_rcvhwm (self->data, 0);
+    int rc = zsock_connect (self->data, "%s", self->args->endpoint);
+    if (rc)
+        zsys_error ("upstream: cannot reach the loop bridge=%s endpoint=%s", self->args->bridge,
+                    self->args->endpoint);
+    zsock_signal (pipe, rc == 0 ? 0 : 1);
+    while (rc == 0 && !self->stopped) {
+        if (!self->conn && zclock_mono () >= self->retry_at)
+            s_connect (self);
+        long timeout = S_POLL_MS;
+        if (self->conn && (amqp_frames_enqueued (self->conn) || amqp_data_in_buffer (self->conn)))
+            timeout = 0;
+        else if (!self->conn)
+            timeout = (long) (self->retry_at - zclock_mono ());
+        zmq_pollitem_t items[] = {
+            {zsock_resolve (pipe), 0, ZMQ_POLLIN, 0},
+            {zsock_resolve (self->data), 0, ZMQ_POLLIN, 0},
+            {NULL, self->conn ? amqp_get_sockfd (self->conn) : -1, ZMQ_POLLIN, 0},
+        };
+        if (zmq_poll (items, self->conn ? 3 : 2, timeout < 0 ? 0 : timeout) < 0 && errno != EINTR)
+            break;
+        if (items[0].revents & ZMQ_POLLIN) {
+            char *command = zstr_recv (pipe);
+            self->stopped = !command || streq (command, "$TERM");
+            zstr_free (&command);
+        }
+        if (!self->stopped)
+            s_commands (self);
+        if (self->conn && !self->stopped)
+            s_read (self);
+    }
+    s_close (self);
+    free (self->unconfirmed);
+    zsock_destroy (&self->data);
+    s_args_destroy (&self->args);
+}
+
+//  ---------------------------------------------------------------------
+//  The loop's side
+
+arb_upstream_t *
+arb_upstream_new (const arb_upstream_config_t *config)
+{
+    s_args_t *args = (s_args_t *) zmalloc (sizeof (s_args_t));
+    char why[ARB_TEXT_MAX];
+    if (s_parse (args, config->url, why, sizeof (why))) {
+        zsys_error ("upstream: bad URL bridge=%s reason=\"%s\"", config->bridge, why);
+        s_args_destroy (&args);
+        return NULL;
+    }
+    args->bridge = strdup (config->bridge);
+    args->queue = strdup (config->queue);
+    args->prefetch = config->prefetch;
+    args->reconnect_max_ms =
+        config->reconnect_max_ms > S_BACKOFF_MS ? config->reconnect_max_ms : S_BACKOFF_MS;
+    args->max_payload = config->max_payload;
+    arb_upstream_t *self = (arb_upstream_t *) zmalloc (sizeof (arb_upstream_t));
+    args->endpoint = zsys_sprintf ("inproc://arb-upstream-%p", (void *) self);
+    self->data = zsock_new (ZMQ_PAIR);
+    zsock_set_sndhwm (self->data, 0);
+    zsock_set_rcvhwm (self->data, 0);
+    if (zsock_bind (self->data, "%s", args->endpoint) != 0) {
+        zsys_error ("upstream: cannot bind %s bridge=%s", args->endpoint, config->bridge);
+        s_args_destroy (&args);
+        arb_upstream_destroy (&self);
+        return NULL;
+    }
+    self->actor = zactor_new (s_actor, args);
+    return self;
+}
+
+void
+arb_upstream_destroy (arb_upstream_t **self_p)
+{
+    assert (self_p);
+    arb_upstream_t *self = *self_p;
+    if (!self)
+        return;
+    zactor_destroy (&self->actor);
+    zsock_destroy (&self->data);
+    free (self);
+    *self_p = NULL;
+}
+
+zsock_t *
+arb_upstream_sock (arb_upstream_t *self)
+{
+    return self->data;
+}
+
+static void
+s_send (arb_upstream_t *self, zmsg_t **msg_p)
+{
+    //  no high-water mark: never blocks, never drops
+    zmsg_send (msg_p, self->data);
+}
+
+void
+arb_upstream_ack (arb_upstream_t *self, uint64_t gen, uint64_t tag)
+{
+    zmsg_t *msg = s_event (S_ACK, gen);
+    s_add_u64 (msg, tag);
+    s_send (self, &msg);
+}
+
+void
+arb_upstream_reject (arb_upstream_t *self, uint64_t gen, uint64_t tag, bool requeue)
+{
+    zmsg_t *msg = s_event (S_REJECT, gen);
+    s_add_u64 (msg, tag);
+    s_add_u64 (msg, requeue);
+    s_send (self, &msg);
+}
+
+void
+arb_upstream_publish (arb_upstream_t *self,
+                      uint64_t gen,
+                      uint64_t id,
+                      zframe_t *address,
+                      const char *state,
+                      const char *error,
+                      zframe_t **result_p)
+{
+    zmsg_t *msg = s_event (S_PUBLISH, gen);
+    s_add_u64 (msg, id);
+    zmsg_addmem (msg, zframe_data (address), zframe_size (address));
+    zmsg_addstr (msg, state);
+    zmsg_addstr (msg, error ? error : "");
+    zframe_t *result = *result_p ? *result_p : zframe_new_empty ();
+    *result_p = NULL;
+    zmsg_append (msg, &result);
+    s_send (self, &msg);
+}
+
+void
+arb_upstream_event_clear (arb_upstream_event_t *event)
+{
+    zframe_destroy (&event->headers);
+    zframe_destroy (&event->address);
+    zframe_destroy (&event->body);
+}
+
+int
+arb_upstream_recv (arb_upstream_t *self, arb_upstream_event_t *event)
+{
+    zmsg_t *msg = s_recv_ready (self->data);
+    if (!msg)
+        return -1;
+    memset (event, 0, sizeof (*event));
+    zframe_t *kind = zmsg_pop (msg);
+    char type = zframe_data (kind)[0];
+    zframe_destroy (&kind);
+    event->gen = s_pop_u64 (msg);
+    if (type == S_UP)
+        event->type = ARB_UPSTREAM_UP;
+    else if (type == S_DOWN) {
+        event->type = ARB_UPSTREAM_DOWN;
+        char *reason = zmsg_popstr (msg);
+        snprintf (event->reason, sizeof (event->reason), "%s", reason ? reason : "?");
+        zstr_free (&reason);
+    }
+    else if (type == S_CONFIRMED || type == S_NACKED) {
+        event->type = type == S_CONFIRMED ? ARB_UPSTREAM_CONFIRMED : ARB_UPSTREAM_NACKED;
+        event->id = s_pop_u64 (msg);
+    }
+    else {
+        event->type = ARB_UPSTREAM_DELIVER;
+        event->tag = s_pop_u64 (msg);
+        zframe_t *flags_frame = zmsg_pop (msg);
+        uint8_t flags = zframe_data (flags_frame)[0];
+        zframe_destroy (&flags_frame);
+        event->redelivered = flags & S_REDELIVERED;
+        event->digest = flags & S_DIGEST;
+        event->too_large = flags & S_TOO_LARGE;
+        char *key = zmsg_popstr (msg);
+        snprintf (event->key, sizeof (event->key), "%s", key);
+        zstr_free (&key);
+        if (flags & S_HEADERS)
+            event->headers = zmsg_pop (msg);
+        if (flags & S_ADDRESS)
+            event->address = zmsg_pop (msg);
+        if (!(flags & S_TOO_LARGE))
+            event->body = zmsg_pop (msg);
+    }
+    zmsg_destroy (&msg);
+    return 0;
+}

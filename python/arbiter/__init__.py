@@ -1,0 +1,45 @@
+"""arbiter: the Python client and worker of the arbiter task queue.
+
+A pure-Python speaker of arbiter's wire protocol (proto/PROTOCOL.md) over
+pyzmq and msgpack. Submit and wait in a few lines:
+
+    from arbiter import Client
+    c = Client()                                  # $ARBITER_BROKER or tcp://127.0.0.1:7700
+    t = c.submit("resize", b"cat.png", retries=3)
+    print(c.wait(t).result)
+
+and run tasks:
+
+    from arbiter import Worker
+    w = Worker(queues=["images"])
+
+    @w.task("resize")
+    def resize(job):
+        return shrink(job.payload)
+
+    w.run()                                       # until SIGTERM / SIGINT
+
+Modules: ``client`` (Client), ``aio`` (AsyncClient, asyncio), ``worker``
+(Worker, Job), ``flows`` (DAG, group and pipe files), ``records`` (what the
+broker tells), ``errors`` (the exceptions), ``codec`` (the wire format).
+"""
+
+from . import codec, errors, flows
+from .client import Client
+from .errors import (ArbiterError, BadRequest, BrokerError, Conflict, Invalid, JournalFailed,
+                     NotFound, ProtocolError, TaskFailed, Timeout, TooLarge, Unavailable,
+                     UnknownWorker, Unreachable, VersionNotSpoken, WaitTimeout)
+from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Outcome, Peeked, Pong,
+                      Schedule, State, Stats, Submitted, TaskInfo)
+from .worker import Fail, Job, Worker
+
+__version__ = '0.1.0'
+
+__all__ = [
+    'Client', 'Worker', 'Job', 'Fail', 'flows', 'codec', 'errors',
+    'ArbiterError', 'BrokerError', 'BadRequest', 'NotFound', 'Conflict', 'UnknownWorker',
+    'TooLarge', 'Invalid', 'JournalFailed', 'Unavailable', 'VersionNotSpoken', 'Unreachable',
+    'Timeout', 'WaitTimeout', 'ProtocolError', 'TaskFailed',
+    'State', 'Submitted', 'Done', 'TaskInfo', 'Change', 'Outcome', 'Stats', 'Peeked',
+    'Schedule', 'Pong', 'FlowSubmitted', 'FlowResult', 'FlowTask',
+]

@@ -1,0 +1,158 @@
+"""What a client connection keeps, whichever way it waits on its socket
+(``Client`` blocks, ``AsyncClient`` awaits): request ids, the requests
+waiting for their replies, the watchlist (``watchlist.py``: exactly-once
+reports, the keep-alive of watches) and the reports not handed out yet.
+No I/O here: the owner receives, and files every message through
+``file``; it sends through the ``send`` callable it gives.
+
+Every incoming message first lets the watchlist learn from it (an epoch in
+PONG, the ids of a SUBMIT with watch, ids the broker does not know in
+WATCHING; it takes DONE and reports what is to be reported), then goes to
+whoever waits for its request id, to the events (EVENT), or to the bin (a
+reply that came after its request timed out, an answer to one of our own
+keep-alive requests).
+
+Request ids: the caller's from 1 to 2^31 - 1, then around again; the
+watchlist's own requests have the top bit set, so that their answers are
+known for ours (they are no news from the broker).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+from typing import Callable, Deque, Dict, List, Optional, Sequence
+
+from . import codec
+from .codec import Message, MsgType
+from .errors import ArbiterError, ProtocolError, broker_error
+from .records import Done
+from .watchlist import Watchlist
+
+log = logging.getLogger('arbiter.client')
+
+INTERNAL = 0x80000000  # top bit: the session's own requests
+DEFAULT_ENDPOINT = 'tcp://127.0.0.1:7700'
+
+
+def endpoint_of(endpoint: Optional[str]) -> str:
+    """The broker's endpoint: the one given, else $ARBITER_BROKER, else
+    tcp://127.0.0.1:7700."""
+    return endpoint or os.environ.get('ARBITER_BROKER') or DEFAULT_ENDPOINT
+
+
+def routing_id(first: bytes) -> bytes:
+    """A fresh random 16-byte routing id (ZeroMQ reserves ids that start
+    with a zero byte)."""
+    return first + os.urandom(15)
+
+
+class Session:
+    def __init__(self, send: Callable[[Message], bool], rewatch: float) -> None:
+        self._send = send
+        self.reqid = 0
+        self.internal = 0
+        self.replies: Dict[int, Optional[Message]] = {}  # reqid -> reply, None until it comes
+        self.errors: Dict[int, ArbiterError] = {}  # reqid -> a reply we could not read
+        self.reports: 'collections.OrderedDict[int, Deque[Done]]' = collections.OrderedDict()
+        self.events: Deque[Message] = collections.deque()
+        self.watchlist = Watchlist(self._send_own, self._report, rewatch)
+
+    # -- sending --
+
+    def next_reqid(self) -> int:
+        self.reqid = self.reqid % (INTERNAL - 1) + 1
+        return self.reqid
+
+    def _send_own(self, msg: Message) -> bool:
+        self.internal = (self.internal + 1) & ~INTERNAL or 1
+        msg.reqid = INTERNAL | self.internal
+        return self._send(msg)
+
+    def expect(self, msg: Message) -> None:
+        """Notes a request of the caller's (its id from ``next_reqid``) as
+        waiting for a reply, and tells the watchlist what it means: call it
+        right before the request goes out."""
+        self.replies[msg.reqid] = None
+        self.watchlist.track(msg)
+
+    def abandon(self, reqid: int) -> None:
+        """A request whose reply will not be waited for any more (not sent,
+        timed out): its late reply goes to the bin."""
+        self.replies.pop(reqid, None)
+        self.errors.pop(reqid, None)
+        self.watchlist.untrack(reqid)
+
+    def take_reply(self, reqid: int, request: MsgType) -> Optional[Message]:
+        """The reply to reqid if it came (ERROR raised as its exception, a
+        reply of the wrong type or unreadable as ProtocolError), else None."""
+        error = self.errors.pop(reqid, None)
+        if error is not None:
+            self.replies.pop(reqid, None)
+            raise error
+        reply = self.replies.get(reqid)
+        if reply is None:
+            return None
+        del self.replies[reqid]
+        if reply.type is MsgType.ERROR:
+            raise broker_error(reply.body['code'], reply.body['reason'])
+        want = codec.REPLY_TYPE.get(request)
+        if want is not None and reply.type is not want:
+            raise ProtocolError('broker answered %s with %s' % (request.name, reply.type.name))
+        return reply
+
+    # -- receiving --
+
+    def _report(self, done: Done) -> None:
+        self.reports.setdefault(done.id, collections.deque()).append(done)
+
+    def file(self, parts: Sequence[bytes]) -> None:
+        """Decodes and files one message from the broker."""
+        try:
+            msg: Optional[Message] = codec.decode(parts)
+        except ProtocolError as e:
+            self._file_malformed(parts, e)
+            return
+        assert msg is not None
+        ours = bool(msg.reqid & INTERNAL)
+        if self.watchlist.learn(msg, ours):
+            return  # a DONE: the watchlist reported what is to be reported
+        if ours and msg.type is MsgType.ERROR:
+            log.warning('client: broker refused a keep-alive reason=%s', msg.body['reason'])
+        if msg.reqid and msg.reqid in self.replies:
+            self.replies[msg.reqid] = msg
+        elif msg.reqid == 0 and msg.type is MsgType.EVENT:
+            self.events.append(msg)
+        # else: a late reply to a timed-out request, or our own keep-alive's
+        # reports a SUBMITTED made reportable follow the reply that named them
+        self.watchlist.settle()
+
+    def _file_malformed(self, parts: Sequence[bytes], error: ProtocolError) -> None:
+        head = bytes(parts[0]) if parts else b''
+        reqid = int.from_bytes(head[4:8], 'big') if len(head) == 8 else 0
+        log.warning('client: malformed message from broker reqid=%d reason=%s', reqid, error)
+        self.watchlist.learn(None, bool(reqid & INTERNAL))
+        self.watchlist.untrack(reqid)  # its SUBMITTED will never be read
+        if reqid and reqid in self.replies:
+            self.errors[reqid] = ProtocolError('malformed reply from the broker: %s' % error)
+
+    # -- reports --
+
+    def take_report(self, id: Optional[int] = None) -> Optional[Done]:
+        """The report of task id (None: the first one that came), if it
+        came and was not handed out yet."""
+        if id is None:
+            if not self.reports:
+                return None
+            id = next(iter(self.reports))
+        queue = self.reports.get(id)
+        if not queue:
+            return None
+        done = queue.popleft()
+        if not queue:
+            del self.reports[id]
+        return done
+
+    def reported(self) -> List[int]:
+        return list(self.reports)

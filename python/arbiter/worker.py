@@ -1,0 +1,933 @@
+"""The worker: takes tasks from the broker and runs them in handler
+functions, in thread slots or process slots (a port of worker/arb_worker.c).
+
+    w = Worker(queues=["images"], slots=4)
+
+    @w.task("resize")
+    def resize(job):
+        return shrink(job.payload)          # bytes, str or None; raise to fail
+
+    w.run()                                 # until SIGTERM / SIGINT or w.stop()
+
+Threads. ``run`` runs the loop on the calling thread (the "run thread"),
+which alone owns the broker socket, the session and the slots. Thread
+slots are a pool of ``slots`` threads taking jobs from one queue and
+leaving notes for the run thread ("done", "here is an emitted item"),
+which it is woken for through a pipe; the run thread and a pool thread
+never touch one job at once, except for its cancelled flag. Process slots
+fork one child per task, in its own process group: the child runs the
+handler, writes its items and outcome to a pipe (job.py) and ``_exit``s,
+never touching ZeroMQ; the parent reads the pipe as it fills and watches a
+pidfd. A handler in a process slot must return (or raise), not exit.
+
+One loop turn: wait for the broker, the notes, a child, a stop request or
+the next timer; take everything that is ready; then send what the turn
+produced: EMIT first (the broker must have the items before the RESULT
+that commits them), one RESULT for every finished task, one CREDIT for
+every freed slot.
+
+Session. REGISTERING (REGISTER sent, with the names of the handlers, so
+that the broker sends only tasks this worker runs; a "*" handler takes
+any) -> READY (CREDIT: one per free slot). An ERROR 410, or a broker
+silent for its liveness window, starts a new session; the tasks still
+running belong to the old one: the REGISTER claims them ("held") and they
+are orphans until the WELCOME says which ones the broker gave back under a
+new lease ("adopted"). Those carry on and report as usual, so a broker
+restart does not run them twice; the others are stopped and report
+nothing. A task that emitted items under its old lease is not claimed
+(those items died with the lease). After silence, and when a REGISTER goes
+unanswered, the socket is replaced, so that stale messages queued for a
+broker that is gone do not pour out when it comes back.
+
+Stopping (SIGINT/SIGTERM when ``run`` is on the main thread, or
+``stop()``): the credit is cancelled, running tasks finish and report for
+at most ``drain`` seconds, then they are stopped (threads: cancelled flag;
+processes: SIGTERM, SIGKILL after ``grace``); a second signal stops them
+at once (processes: SIGKILL). Then BYE: the broker gives the unfinished
+leases back, no attempt counted, and ``run`` returns.
+"""
+
+from __future__ import annotations
+
+import collections
+import errno
+import logging
+import os
+import queue as queue_module
+import signal
+import socket as socket_module
+import threading
+import time
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+
+import zmq
+
+from . import codec
+from .codec import Message, MsgType
+from .errors import BrokerError, ProtocolError, Unreachable
+from .job import (Emitted, Fail, Job, Outcome, Report, run_handler, write_item, write_outcome)
+from .session import endpoint_of, routing_id
+
+log = logging.getLogger('arbiter.worker')
+
+Handler = Callable[[Job], Any]
+
+RECV_BURST = 256  # broker messages taken per loop turn
+RESULT_ITEMS = 1000  # a RESULT message goes out at this many results
+RESULT_BYTES = 32 << 20  # ... or this many result bytes
+REGISTER_FIRST = 0.5  # seconds before a REGISTER is sent again; doubles
+REGISTER_MAX = 2.0  # up to this (within the broker's recovery window)
+FORCE_SLACK = 1.0  # forced stop: extra wait for cancelled thread handlers
+UNREACHABLE_AFTER = 2.0  # REGISTER unanswered this long: "cannot reach" is logged
+UNREACHABLE_EVERY = 5.0  # and again this often while it lasts
+BYE_LINGER_MS = 500  # how long the BYE may take to leave
+
+REGISTERING, READY = 'registering', 'ready'
+RUN, DRAIN, FORCE, DONE = 'run', 'drain', 'force', 'done'
+MODES = {'thread': 'light', 'process': 'heavy'}
+
+__all__ = ['Worker', 'Job', 'Fail']
+
+
+class _Slot:
+    """One slot: the task it runs and where its lease stands."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.job: Optional[Job] = None
+        self.busy = False
+        self.quiet = False  # the lease is over (STOP, forced stop, not taken back): report nothing
+        self.orphan = False  # from an earlier session, claimed in the REGISTER being answered
+        self.held: Optional[Outcome] = None  # an orphan that finished: waits for the answer
+        self.emitted = False  # items went out under this lease: a new session cannot take it
+        self.lease = 0  # the dispatch's, or the one a WELCOME gave back
+        # process slots
+        self.pid = 0
+        self.report_fd = -1
+        self.pidfd = -1
+        self.kill_at = 0.0  # time.monotonic(): SIGKILL then; 0 none
+        self.report: Optional[Report] = None
+
+
+class Worker:
+    """A worker for the broker at endpoint (default $ARBITER_BROKER, else
+    tcp://127.0.0.1:7700).
+
+    queues: the queues it takes tasks from. name: the name fan-out tasks
+    address it by (default "host.pid"). slots: how many tasks run at once;
+    mode "thread" (a thread per slot) or "process" (a forked process per
+    task, killed on a timeout or cancel). drain: seconds running tasks get
+    to finish when it stops; grace: seconds between SIGTERM and SIGKILL of
+    a stopped process slot (thread slots: how long a forced stop waits).
+    max_payload: the largest result or item in bytes (the broker's limit,
+    learnt when registering, applies too). connect_timeout: seconds ``run``
+    waits for the broker's first answer before it raises Unreachable (None:
+    for ever; once registered, a worker never gives up).
+    """
+
+    def __init__(self, queues: Sequence[str] = ('default',), *, endpoint: Optional[str] = None,
+                 name: Optional[str] = None, slots: int = 1, mode: str = 'thread',
+                 drain: float = 30.0, grace: float = 5.0,
+                 max_payload: int = codec.PAYLOAD_DEFAULT_MAX,
+                 connect_timeout: Optional[float] = None) -> None:
+        if isinstance(queues, str):
+            queues = [queues]
+        if not queues or len(queues) > codec.CREDIT_QUEUES_MAX:
+            raise ValueError('a worker takes tasks from 1 to %d queues' % codec.CREDIT_QUEUES_MAX)
+        for q in queues:
+            _check_name('queue', q)
+        if mode not in MODES:
+            raise ValueError('mode is "thread" or "process", not %r' % (mode,))
+        if not 1 <= slots <= 1024:
+            raise ValueError('slots: 1 to 1024, not %r' % (slots,))
+        self.endpoint = endpoint_of(endpoint)
+        self.queues = list(dict.fromkeys(queues))
+        self.host = (socket_module.gethostname() or 'localhost')[:codec.NAME_MAX]
+        self.name = name or '%s.%d' % (self.host[:codec.NAME_MAX - 12], os.getpid())
+        _check_name('name', self.name)
+        self.slots = slots
+        self.mode = mode
+        self.drain = drain
+        self.grace = grace
+        self.max_payload = max_payload
+        self.connect_timeout = connect_timeout
+        self.handlers: Dict[str, Handler] = {}
+        self._stop_requests = 0
+        self._lock = threading.Lock()
+        self._wake_w = -1
+        self._running = False
+
+    # -- configuration --
+
+    def task(self, name: str) -> Callable[[Handler], Handler]:
+        """Decorator: registers the function as the handler of tasks called
+        name ("*": every name without a handler of its own)."""
+        def register(fn: Handler) -> Handler:
+            self.handle(name, fn)
+            return fn
+        return register
+
+    def handle(self, name: str, fn: Handler) -> None:
+        """Registers fn as the handler of tasks called name ("*": any)."""
+        if name != '*':
+            _check_name('task name', name)
+        if name in self.handlers:
+            raise ValueError('task %r has a handler already' % name)
+        if name != '*' and len([n for n in self.handlers if n != '*']) >= codec.HANDLES_MAX:
+            raise ValueError('a worker has at most %d named handlers' % codec.HANDLES_MAX)
+        self.handlers[name] = fn
+
+    def stop(self) -> None:
+        """Asks a running worker to stop, as SIGTERM would (a second call
+        forces it, as a second signal would). Thread-safe; callable from a
+        handler or a signal handler."""
+        with self._lock:
+            self._stop_requests += 1
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._wake_w >= 0:
+            try:
+                os.write(self._wake_w, b'!')
+            except OSError:
+                pass  # a full pipe wakes the loop already
+
+    # -- running --
+
+    def run(self) -> None:
+        """Runs until ``stop()`` or SIGINT/SIGTERM (handled so when run on
+        the main thread). Raises Unreachable if the broker did not answer
+        within ``connect_timeout``."""
+        if not self.handlers:
+            raise ValueError('no handler: register one with @worker.task(name)')
+        if self._running:
+            raise RuntimeError('the worker is running already')
+        run = _Run(self)
+        self._running = True
+        try:
+            run.main()
+        finally:
+            self._running = False
+            with self._lock:
+                self._stop_requests = 0
+
+
+def _check_name(what: str, value: object) -> None:
+    why = None
+    if not isinstance(value, str) or not value:
+        why = 'must be a name (1 to %d bytes)' % codec.NAME_MAX
+    elif len(value.encode('utf-8', 'surrogatepass')) > codec.NAME_MAX:
+        why = 'over the %d-byte limit' % codec.NAME_MAX
+    else:
+        why = codec.check_name(value)
+    if why:
+        raise ValueError('%s %r: %s' % (what, value, why))
+
+
+class _Run:
+    """One run of a worker: the loop and everything it owns."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.w = worker
+        self.heavy = worker.mode == 'process'
+        self.slots = [_Slot(i) for i in range(worker.slots)]
+        self.free: List[int] = list(range(worker.slots - 1, -1, -1))
+        self.busy = 0
+        self.sock: Optional[zmq.Socket] = None  # type: ignore[type-arg]
+        self.context = zmq.Context.instance()
+        self.signals = 0
+        self.session = REGISTERING
+        self.reqid = 0
+        self.register_reqid = 0
+        self.register_wait = REGISTER_FIRST
+        self.register_retry_at = 0.0
+        self.unanswered_since = 0.0
+        self.unreachable_log_at = 0.0
+        self.welcomed = False
+        self.gave_up = False
+        self.heartbeat = 1.0
+        self.liveness = 5.0
+        self.broker_max_payload = 0
+        self.last_rx = 0.0
+        self.heartbeat_at = 0.0
+        self.phase = RUN
+        self.phase_deadline = 0.0
+        self.force_sig = 0
+        self.abandoned = False
+        # what this turn sends
+        self.out_emits: List[Message] = []
+        self.out_result: Optional[Message] = None
+        self.out_result_bytes = 0
+        self.credit_owed = 0
+        # thread slots
+        self.jobs: 'queue_module.SimpleQueue[Optional[_Slot]]' = queue_module.SimpleQueue()
+        self.notes: Deque[Tuple[_Slot, str, Any]] = collections.deque()
+        self.threads: List[threading.Thread] = []
+        self.wake_r = -1
+        self.old_handlers: Dict[int, Any] = {}
+
+    # -- setup and teardown --
+
+    def main(self) -> None:
+        self.wake_r, self.w._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            self._signals_on()
+            self._connect()
+            if not self.heavy:
+                for i in range(len(self.slots)):
+                    t = threading.Thread(target=self._pool_thread, name='arbiter-slot-%d' % i,
+                                         daemon=True)
+                    t.start()
+                    self.threads.append(t)
+            self._register(new_socket=False)
+            while self.phase != DONE:
+                self._turn()
+            if self.gave_up:
+                raise Unreachable('cannot reach the broker at %s within %.1f s'
+                                  % (self.w.endpoint, self.w.connect_timeout or 0))
+            self._flush()
+            self._send(Message(MsgType.BYE, self._next_reqid(), {}))
+            log.info('worker: stopped name=%s', self.w.name)
+        finally:
+            self._teardown()
+
+    def _teardown(self) -> None:
+        for _ in self.threads:
+            self.jobs.put(None)
+        if not self.abandoned:
+            for t in self.threads:
+                t.join(timeout=1.0)
+        for slot in self.slots:
+            if slot.pid and not self.abandoned:
+                try:
+                    os.killpg(slot.pid, signal.SIGKILL)
+                    os.waitpid(slot.pid, 0)
+                except OSError:
+                    pass
+            for fd in (slot.report_fd, slot.pidfd):
+                if fd >= 0:
+                    os.close(fd)
+            slot.report_fd = slot.pidfd = -1
+        if self.sock is not None:
+            self.sock.close(BYE_LINGER_MS)  # the BYE may still be on its way
+            self.sock = None
+        self._signals_off()
+        wake_w, self.w._wake_w = self.w._wake_w, -1  # an abandoned thread must not write to it
+        os.close(wake_w)
+        os.close(self.wake_r)
+
+    def _signals_on(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may handle signals; stop() still works
+
+        def on_signal(signum: int, frame: object) -> None:
+            self.signals += 1
+            self.w._wake()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.old_handlers[sig] = signal.signal(sig, on_signal)
+
+    def _signals_off(self) -> None:
+        for sig, handler in self.old_handlers.items():
+            signal.signal(sig, handler)
+        self.old_handlers.clear()
+
+    # -- the socket --
+
+    def _connect(self) -> None:
+        sock = self.context.socket(zmq.DEALER)
+        # a fresh random identity per socket: the broker must never take a
+        # new session for an old one
+        sock.setsockopt(zmq.ROUTING_ID, routing_id(bytes((os.urandom(1)[0] | 0x80,))))
+        sock.setsockopt(zmq.LINGER, 0)
+        # never block the loop: a broker that does not read loses messages
+        # (and is soon declared dead) rather than freezing every slot
+        sock.setsockopt(zmq.SNDTIMEO, 0)
+        sock.connect(self.w.endpoint)
+        if self.sock is not None:
+            self.sock.close(0)
+        self.sock = sock
+
+    def _next_reqid(self) -> int:
+        self.reqid = self.reqid % 0xFFFFFFFF + 1  # 0 is for messages nobody asked for
+        return self.reqid
+
+    def _send(self, msg: Message) -> None:
+        assert self.sock is not None
+        try:
+            frames = codec.encode(msg, max(self._limit(), codec.PAYLOAD_DEFAULT_MAX))
+        except BrokerError as e:
+            # only a process slot's child that broke its own checks gets here
+            log.error('worker: not sent type=%s reason=%s', msg.type.name, e)
+            return
+        try:
+            self.sock.send_multipart(frames, flags=zmq.NOBLOCK)
+        except zmq.Again:
+            log.warning('worker: send failed type=%s (broker not reading)', msg.type.name)
+
+    def _limit(self) -> int:
+        """The largest result or item a task may leave: the broker keeps
+        nothing bigger (WELCOME tells its limit), and the worker may be
+        told less."""
+        broker = self.broker_max_payload
+        return broker if broker and broker < self.w.max_payload else self.w.max_payload
+
+    # -- what a turn sends --
+
+    def _credit(self, credit: int, with_queues: bool = False, cancel: bool = False) -> None:
+        body: Dict[str, Any] = {'sub': 0, 'credit': credit, 'cancel': cancel}
+        if with_queues:
+            # the first CREDIT of a session names the queues; later ones add credit
+            body['queues'] = self.w.queues
+        self._send(Message(MsgType.CREDIT, self._next_reqid(), body))
+
+    def _flush(self) -> None:
+        """Items before the results that commit them, results before the
+        credit, so that a task never finds a slot that is still reporting."""
+        for msg in self.out_emits:
+            self._send(msg)
+        self.out_emits = []
+        if self.out_result is not None:
+            self._send(self.out_result)
+            self.out_result = None
+            self.out_result_bytes = 0
+        if self.credit_owed > 0:
+            self._credit(self.credit_owed)
+            self.credit_owed = 0
+
+    def _discard(self) -> None:
+        """A new session begins: the broker no longer knows the leases of
+        what this turn would have sent."""
+        self.out_emits = []
+        self.out_result = None
+        self.out_result_bytes = 0
+        self.credit_owed = 0
+
+    def _out_result(self, id: int, lease: int, outcome: int, error: Optional[str] = None,
+                    routed: bool = False, result: bytes = b'') -> None:
+        if self.out_result is None:
+            self.out_result = Message(MsgType.RESULT, self._next_reqid(), {'results': []})
+        results = self.out_result.body['results']
+        results.append({'id': id, 'lease': lease, 'outcome': outcome, 'error': error,
+                        'routed': routed, 'result': result})
+        self.out_result_bytes += len(result)
+        if len(results) >= RESULT_ITEMS or self.out_result_bytes >= RESULT_BYTES:
+            self._flush()
+
+    # -- slots --
+
+    def _slot_emits(self, slot: _Slot, items: List[Emitted]) -> None:
+        """Items a running task staged go out under the slot's current
+        lease. An orphan's have no lease the broker knows: they are dropped,
+        and the task, no longer complete, is not the broker's to take back."""
+        if not items:
+            return
+        if slot.quiet or slot.orphan or self.session != READY:
+            if slot.orphan:
+                slot.orphan = False
+                slot.quiet = True
+            return
+        assert slot.job is not None
+        slot.emitted = True
+        self.out_emits.append(Message(MsgType.EMIT, self._next_reqid(), {'items': [
+            dict(item, id=slot.job.id, lease=slot.lease) for item in items]}))
+
+    def _slot_done(self, slot: _Slot, outcome: Outcome) -> None:
+        """A task ended in its slot: report it unless its lease is over, and
+        free the slot (its credit goes back with the turn's CREDIT)."""
+        if slot.orphan:
+            slot.held = outcome  # reported, or not, once the broker has answered
+            return
+        job = slot.job
+        assert job is not None
+        if not slot.quiet and self.session == READY:
+            ok, value = outcome
+            if ok:
+                assert isinstance(value, bytes)
+                self._out_result(job.id, slot.lease, 0, routed=slot.emitted, result=value)
+            else:
+                self._out_result(job.id, slot.lease, 1, error=str(value) or 'handler failed',
+                                 routed=slot.emitted)
+        log.debug('worker: task done id=%d ok=%s quiet=%s', job.id, outcome[0], slot.quiet)
+        slot.job = None
+        slot.busy = slot.quiet = slot.emitted = False
+        slot.held = None
+        slot.report = None
+        self.free.append(slot.index)
+        self.busy -= 1
+        if self.session == READY and self.phase == RUN:
+            self.credit_owed += 1
+
+    def _slot_stop(self, slot: _Slot, sig: int) -> None:
+        """Ends a running task's lease on this side: nothing is reported for
+        it, and it is asked to stop (thread: flag; process: a signal to its
+        group)."""
+        slot.quiet = True
+        slot.orphan = False
+        if slot.held is not None:
+            self._slot_done(slot, slot.held)  # it has finished: free the slot
+            return
+        if not self.heavy:
+            assert slot.job is not None
+            slot.job.cancel()
+        elif sig == signal.SIGKILL or not slot.kill_at:
+            self._kill(slot, sig)
+
+    def _find(self, id: int, lease: int) -> Optional[_Slot]:
+        for slot in self.slots:
+            if slot.busy and slot.job is not None and slot.job.id == id and slot.lease == lease:
+                return slot
+        return None
+
+    # -- thread slots --
+
+    def _pool_thread(self) -> None:
+        while True:
+            slot = self.jobs.get()
+            if slot is None:
+                return
+            job = slot.job
+            assert job is not None
+            outcome = run_handler(self._handler(job.name), job)
+            self._note(slot, 'done', outcome)
+
+    def _note(self, slot: _Slot, kind: str, data: Any) -> None:
+        self.notes.append((slot, kind, data))
+        self.w._wake()
+
+    def _emitter(self, slot: _Slot) -> Callable[[Emitted], None]:
+        def emit(item: Emitted) -> None:
+            self._note(slot, 'emit', item)
+        return emit
+
+    def _take_notes(self) -> None:
+        while self.notes:
+            slot, kind, data = self.notes.popleft()
+            if kind == 'done':
+                self._slot_done(slot, data)
+            else:
+                self._slot_emits(slot, [data])
+
+    def _handler(self, name: str) -> Handler:
+        fn = self.w.handlers.get(name) or self.w.handlers.get('*')
+        if fn is None:
+            def missing(job: Job) -> None:
+                raise Fail("no handler for task '%s'" % name)
+            return missing
+        return fn
+
+    # -- process slots --
+
+    def _launch(self, slot: _Slot) -> None:
+        job = slot.job
+        assert job is not None
+        fn = self._handler(job.name)
+        try:
+            r, w = os.pipe2(os.O_CLOEXEC)
+        except OSError as e:
+            self._slot_done(slot, (False, 'worker could not start the task: pipe: %s' % e))
+            return
+        try:
+            pid = os.fork()
+        except OSError as e:
+            os.close(r)
+            os.close(w)
+            self._slot_done(slot, (False, 'worker could not start the task: fork: %s' % e))
+            return
+        if pid == 0:
+            self._child(fn, job, r, w)
+        os.close(w)
+        # the child does the same; doing it here too means the group exists
+        # before any STOP can try to kill it
+        try:
+            os.setpgid(pid, pid)
+        except OSError:
+            pass
+        os.set_blocking(r, False)
+        slot.pid = pid
+        slot.report_fd = r
+        slot.report = Report(self._limit())
+        try:
+            slot.pidfd = os.pidfd_open(pid)
+        except OSError:
+            slot.pidfd = -1  # checked every turn instead
+        slot.kill_at = 0.0
+
+    def _child(self, fn: Handler, job: Job, r: int, w: int) -> None:
+        """The forked child: its own process group (the unit a stop kills),
+        default signal actions, the handler, the report, _exit. It never
+        touches the parent's ZeroMQ sockets or runs its exit handlers."""
+        code = 3
+        try:
+            os.close(r)
+            os.setpgid(0, 0)
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
+                signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, [])
+            job._emit = lambda item: write_item(w, item)
+            write_outcome(w, run_handler(fn, job))
+            code = 0
+        except BaseException:  # noqa: B036 - nothing may escape into the parent's code
+            code = 3
+        finally:
+            os._exit(code)
+
+    def _kill(self, slot: _Slot, sig: int) -> None:
+        if slot.pid <= 0:
+            return
+        try:
+            os.killpg(slot.pid, sig)
+        except OSError:
+            pass
+        slot.kill_at = 0.0 if sig == signal.SIGKILL else time.monotonic() + self.w.grace
+
+    def _read_report(self, slot: _Slot) -> None:
+        if slot.report_fd < 0 or slot.report is None:
+            return
+        while True:
+            try:
+                data = os.read(slot.report_fd, 1 << 20)
+            except BlockingIOError:
+                break
+            except OSError:
+                data = b''
+            if not data:
+                os.close(slot.report_fd)
+                slot.report_fd = -1
+                break
+            slot.report.feed(data)
+            if slot.report.bad:
+                log.warning('worker: bad report from child pid=%d', slot.pid)
+                self._kill(slot, signal.SIGKILL)
+                os.close(slot.report_fd)
+                slot.report_fd = -1
+                break
+        self._slot_emits(slot, slot.report.take_items())
+
+    def _exited(self, slot: _Slot) -> bool:
+        try:
+            info = os.waitid(os.P_PID, slot.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return True
+        return info is not None and info.si_pid != 0
+
+    def _reap(self, slot: _Slot) -> None:
+        """The child has exited: kill what it left in its group while the
+        zombie still holds the group id, reap it, read the rest of its
+        report and finish the task."""
+        try:
+            os.killpg(slot.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        status = 0
+        while True:
+            try:
+                _, status = os.waitpid(slot.pid, 0)
+                break
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                break
+        self._read_report(slot)
+        for fd in (slot.report_fd, slot.pidfd):
+            if fd >= 0:
+                os.close(fd)
+        slot.report_fd = slot.pidfd = -1
+        slot.pid = 0
+        slot.kill_at = 0.0
+        report = slot.report
+        outcome: Outcome
+        if report is not None and report.bad:
+            outcome = (False, 'bad report from the task\'s process')
+        elif report is not None and report.outcome is not None:
+            outcome = report.outcome
+        elif os.WIFSIGNALED(status):
+            outcome = (False, 'killed by signal %d' % os.WTERMSIG(status))
+        else:
+            outcome = (False, 'exited with status %d without a result'
+                       % os.waitstatus_to_exitcode(status))
+        self._slot_done(slot, outcome)
+
+    # -- the session --
+
+    def _register(self, new_socket: bool) -> None:
+        """Starts a new session: whatever runs now belongs to the old one."""
+        self._discard()
+        if new_socket:
+            self._connect()
+        body: Dict[str, Any] = {
+            'name': self.w.name, 'mode': MODES[self.w.mode], 'slots': len(self.slots),
+            'pid': os.getpid(), 'host': self.w.host, 'held': []}
+        if '*' not in self.w.handlers:
+            # the broker then sends only these names; a "*" handler runs any
+            body['handles'] = list(self.w.handlers)
+        for slot in self.slots:
+            if not slot.busy or slot.quiet:
+                continue
+            if slot.emitted:
+                slot.quiet = True
+                continue
+            assert slot.job is not None
+            slot.orphan = True
+            body['held'].append({'id': slot.job.id, 'lease': slot.lease})
+        self.register_reqid = self._next_reqid()
+        self.session = REGISTERING
+        now = time.monotonic()
+        self.register_retry_at = now + self.register_wait
+        if not self.unanswered_since:
+            self.unanswered_since = now
+            self.unreachable_log_at = now + UNREACHABLE_AFTER
+        self._send(Message(MsgType.REGISTER, self.register_reqid, body))
+
+    def _on_welcome(self, msg: Message) -> None:
+        if self.session != REGISTERING or msg.reqid != self.register_reqid:
+            return  # answers an earlier REGISTER
+        body = msg.body
+        self.heartbeat = max(body['heartbeat_ms'], 10) / 1000.0
+        liveness = body['liveness_ms'] / 1000.0
+        self.liveness = liveness if liveness > self.heartbeat else 3 * self.heartbeat
+        self.broker_max_payload = body['max_payload']
+        self.session = READY
+        self.register_wait = REGISTER_FIRST
+        self.unanswered_since = 0.0
+        self.welcomed = True
+        self.heartbeat_at = time.monotonic() + self.heartbeat
+        log.info('worker: registered endpoint=%s name=%s slots=%d epoch=%d taken_back=%d',
+                 self.w.endpoint, self.w.name, len(self.slots), body['epoch'],
+                 len(body['adopted']))
+        if self.phase == RUN:
+            self._credit(len(self.free), with_queues=True)
+        # the broker's answer to the claim: adopted orphans go on under their
+        # new lease (a finished one reports now); the rest are no longer ours
+        for item in body['adopted']:
+            slot = next((s for s in self.slots if s.orphan and s.job is not None
+                         and s.job.id == item['id']), None)
+            if slot is None:
+                # it stopped being complete meanwhile (its items were lost):
+                # back to the head of its queue, to run again
+                self._out_result(item['id'], item['lease'], 2)
+                continue
+            slot.orphan = False
+            slot.lease = item['lease']
+            if slot.held is not None:
+                self._slot_done(slot, slot.held)
+        for slot in self.slots:
+            if slot.orphan:
+                self._slot_stop(slot, signal.SIGTERM)
+
+    def _on_error(self, msg: Message) -> None:
+        code, reqid = msg.body['code'], msg.reqid
+        if code == 410:
+            # only the first 410 of a session counts; later ones answer
+            # messages sent before the REGISTER already on its way
+            if self.session != READY or (reqid != 0 and reqid < self.register_reqid):
+                return
+            log.info('worker: broker does not know us, registering again')
+            self._register(new_socket=False)
+            return
+        log.warning('worker: broker error code=%d reqid=%d reason=%s', code, reqid,
+                    msg.body['reason'])
+
+    def _on_dispatch(self, msg: Message) -> None:
+        tasks = msg.body['tasks']
+        if self.session != READY:
+            log.warning('worker: dispatch outside a session dropped tasks=%d', len(tasks))
+            return
+        for task in tasks:
+            if self.phase != RUN or not self.free:
+                if self.phase == RUN:
+                    log.warning('worker: dispatch beyond credit id=%d', task['id'])
+                self._out_result(task['id'], task['lease'], 2)  # release: no attempt counted
+                continue
+            slot = self.slots[self.free.pop()]
+            slot.busy = True
+            self.busy += 1
+            slot.lease = task['lease']
+            job = Job(task, self._limit(), self.heavy)
+            slot.job = job
+            log.debug('worker: task start id=%d name=%s slot=%d', job.id, job.name, slot.index)
+            if self.heavy:
+                self._launch(slot)
+            else:
+                job._emit = self._emitter(slot)
+                self.jobs.put(slot)
+
+    def _on_stop(self, msg: Message) -> None:
+        for item in msg.body['tasks']:
+            slot = self._find(item['id'], item['lease'])
+            log.debug('worker: stop id=%d reason=%d running=%s', item['id'], item['reason'],
+                      slot is not None)
+            if slot is not None:
+                self._slot_stop(slot, signal.SIGTERM)
+
+    def _recv_broker(self) -> None:
+        """Takes up to a burst, so that results and timers still get their
+        turn under a flood."""
+        assert self.sock is not None
+        # the broker sends nothing over its own limit, whatever ours says
+        limit = max(self.broker_max_payload, self.w.max_payload)
+        for _ in range(RECV_BURST):
+            try:
+                parts = self.sock.recv_multipart(flags=zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            self.last_rx = time.monotonic()
+            try:
+                msg = codec.decode(parts, limit)
+            except ProtocolError as e:
+                log.warning('worker: malformed message from broker reason=%s', e)
+                continue
+            if msg.type is MsgType.DISPATCH:
+                self._on_dispatch(msg)
+            elif msg.type is MsgType.STOP:
+                self._on_stop(msg)
+            elif msg.type is MsgType.WELCOME:
+                self._on_welcome(msg)
+            elif msg.type is MsgType.ERROR:
+                self._on_error(msg)
+            elif msg.type is not MsgType.HEARTBEAT:  # a heartbeat's arrival is what counts
+                log.warning('worker: unexpected message type=%s', msg.type.name)
+
+    # -- stopping --
+
+    def _begin_drain(self) -> None:
+        log.info('worker: stopping busy=%d drain_s=%.1f', self.busy, self.w.drain)
+        self.phase = DRAIN
+        self.phase_deadline = time.monotonic() + self.w.drain
+        self.credit_owed = 0
+        if self.session == READY:
+            self._credit(0, cancel=True)
+
+    def _begin_force(self, sig: int) -> None:
+        """Stops every running task: SIGTERM (SIGKILL after the grace) when
+        the drain time is over, SIGKILL at once on a second request."""
+        if self.phase != FORCE:
+            log.warning('worker: stopping running tasks busy=%d', self.busy)
+            self.phase = FORCE
+            self.phase_deadline = time.monotonic() + self.w.grace + FORCE_SLACK
+        for slot in self.slots:
+            if slot.busy:
+                self._slot_stop(slot, sig)
+
+    def _check_stop(self) -> None:
+        with self.w._lock:
+            requests = self.signals + self.w._stop_requests
+        if requests >= 1 and self.phase == RUN:
+            self._begin_drain()
+        if requests >= 2 and self.force_sig != signal.SIGKILL:
+            self.force_sig = signal.SIGKILL
+            self._begin_force(signal.SIGKILL)
+        if self.phase in (RUN, DONE):
+            return
+        if self.busy == 0:
+            self.phase = DONE
+        elif time.monotonic() < self.phase_deadline:
+            return
+        elif self.phase == DRAIN:
+            self.force_sig = signal.SIGTERM
+            self._begin_force(signal.SIGTERM)
+        else:
+            log.error('worker: handlers ignore the stop, leaving them busy=%d', self.busy)
+            self.abandoned = True
+            self.phase = DONE
+
+    # -- the loop --
+
+    def _give_up_orphans(self) -> None:
+        """A stopping worker whose REGISTER goes unanswered stops waiting for
+        the broker's answer about its orphans: they finish, or are freed,
+        without a report (the broker will run them again)."""
+        for slot in self.slots:
+            if slot.held is not None:
+                self._slot_stop(slot, signal.SIGTERM)
+            elif slot.orphan:
+                slot.orphan = False
+                slot.quiet = True
+
+    def _timers(self) -> None:
+        now = time.monotonic()
+        if self.session == REGISTERING and self.unanswered_since:
+            waited = now - self.unanswered_since
+            timeout = self.w.connect_timeout
+            if not self.welcomed and timeout is not None and waited >= timeout:
+                log.error('worker: cannot reach the broker endpoint=%s, giving up', self.w.endpoint)
+                self.gave_up = True
+                self.phase = DONE
+            elif now >= self.unreachable_log_at:
+                log.warning('worker: cannot reach the broker endpoint=%s waited_s=%.1f '
+                            '(still trying)', self.w.endpoint, waited)
+                self.unreachable_log_at = now + UNREACHABLE_EVERY
+        if self.phase == DONE:
+            return
+        if self.session == READY and now >= self.last_rx + self.liveness:
+            log.warning('worker: broker silent for %.1f s, registering again', self.liveness)
+            self._register(new_socket=True)
+        elif self.session == READY and now >= self.heartbeat_at:
+            self._send(Message(MsgType.HEARTBEAT, self._next_reqid(), {'busy': self.busy}))
+            self.heartbeat_at = now + self.heartbeat
+        elif self.session == REGISTERING and now >= self.register_retry_at:
+            if self.phase != RUN:
+                self._give_up_orphans()
+            self.register_wait = min(self.register_wait * 2, REGISTER_MAX)
+            log.debug('worker: no welcome yet, registering again')
+            self._register(new_socket=True)
+        for slot in self.slots:
+            if not self.heavy or not slot.busy or slot.pid <= 0:
+                continue
+            if slot.kill_at and now >= slot.kill_at:
+                self._kill(slot, signal.SIGKILL)
+            if slot.pidfd < 0 and self._exited(slot):
+                self._reap(slot)
+
+    def _timeout(self) -> float:
+        """Seconds until the next timer is due."""
+        now = time.monotonic()
+        nxt = now + 3600.0
+        if self.session == READY:
+            nxt = min(nxt, self.heartbeat_at, self.last_rx + self.liveness)
+        else:
+            nxt = min(nxt, self.register_retry_at, self.unreachable_log_at)
+            if self.w.connect_timeout is not None and not self.welcomed:
+                nxt = min(nxt, self.unanswered_since + self.w.connect_timeout)
+        if self.phase != RUN:
+            nxt = min(nxt, self.phase_deadline)
+        for slot in self.slots:
+            if slot.busy and slot.kill_at:
+                nxt = min(nxt, slot.kill_at)
+            if slot.busy and slot.pid > 0 and slot.pidfd < 0:
+                nxt = min(nxt, now + 0.1)
+        return max(0.0, nxt - now)
+
+    def _turn(self) -> None:
+        assert self.sock is not None
+        items: List[Tuple[Any, int]] = [(self.sock, zmq.POLLIN), (self.wake_r, zmq.POLLIN)]
+        fds: Dict[int, _Slot] = {}
+        for slot in self.slots:
+            for fd in (slot.report_fd, slot.pidfd):
+                if slot.busy and fd >= 0:
+                    items.append((fd, zmq.POLLIN))
+                    fds[fd] = slot
+        try:
+            ready: Dict[Any, int] = dict(zmq.zmq_poll(items, int(self._timeout() * 1000) + 1))
+        except zmq.ZMQError as e:
+            if e.errno != errno.EINTR:
+                raise
+            ready = {}
+        if ready.get(self.sock):
+            self._recv_broker()
+        if ready.get(self.wake_r):
+            try:
+                while os.read(self.wake_r, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+        self._take_notes()
+        for fd, slot in fds.items():
+            if not ready.get(fd) or not slot.busy:
+                continue
+            if fd == slot.report_fd:
+                self._read_report(slot)
+            elif fd == slot.pidfd:
+                self._reap(slot)
+        self._timers()
+        self._check_stop()
+        self._flush()

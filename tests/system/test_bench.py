@@ -1,0 +1,109 @@
+"""arbiter-bench, arbiter-peers and arbiter-bench-run run every workload to
+the end on a few tasks and print well-formed figures. Nothing here judges a
+speed: figures belong in BENCHMARKS.md, never in a test."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import BUILD, ROOT, binary
+
+
+def run_json(cmd, timeout=300):
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          timeout=timeout, cwd=ROOT)
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith('{')]
+    return proc, {rec['workload']: rec for rec in lines}
+
+
+def test_every_arbiter_workload_ends_well():
+    bench = binary('tools', 'arbiter-bench')
+    proc, recs = run_json([bench, '--arbiterd', binary('broker', 'arbiterd'), '--workloads',
+                           'F1,W1,W2,P1,P2,L1,M2,B1,B2,B4', '--tasks', '300', '--queued', '2000',
+                           '--probe', '20', '--dag-nodes', '100', '--b-batch', '50',
+                           '--b-window', '500', '--b-slots', '4'])
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(recs) == ['B1', 'B2', 'B3', 'B4', 'F1', 'L1', 'M1', 'M2', 'P1', 'P2', 'S1',
+                            'W1', 'W2']
+    for name, rec in recs.items():
+        assert rec['ok'] is True, rec
+        assert rec['system'] == 'arbiter' and rec['load'] >= 0
+    assert recs['F1']['append_per_s'] > 0 and recs['F1']['overwrite_p50_us'] > 0
+    for name in ['W1', 'W2', 'P1', 'P2', 'L1']:
+        rec = recs[name]
+        assert rec['tasks'] == 300 and rec['batch'] == 1 and rec['sync'] == 'full'
+        assert rec['ack_latency_ms']['n'] == 300
+    assert recs['W1']['window'] == 1 and recs['P1']['window'] == 256
+    assert recs['W2']['credit'] == 1 and recs['P2']['credit'] == 50
+    for name in ['W2', 'P2', 'L1']:
+        # every result came back with the timestamp its payload carried
+        assert recs[name]['result_latency_ms']['n'] == 300
+        assert recs[name]['consumers'] == 2
+    assert recs['L1']['rate'] > 0
+    assert recs['M1']['rss_kb'] > 0
+    assert recs['M2']['queued'] == 2000 and recs['M2']['ready_counted'] == 2000
+    assert recs['M2']['journal_bytes'] > 2000 * 100
+    assert recs['S1']['open_tasks'] == 2000 and recs['S1']['ready_counted'] == 2000
+    assert recs['S1']['seconds'] > 0
+
+
+def test_batches_and_a_rate():
+    bench = binary('tools', 'arbiter-bench')
+    proc, recs = run_json([bench, '--arbiterd', binary('broker', 'arbiterd'), '--workloads',
+                           'P2,L1', '--tasks', '250', '--batch', '100', '--rate', '2000'])
+    assert proc.returncode == 0, proc.stderr
+    assert recs['P2']['ok'] and recs['P2']['batch'] == 100 and recs['P2']['tasks'] == 250
+    assert recs['L1']['ok'] and recs['L1']['rate'] == 2000
+    assert recs['L1']['result_latency_ms']['n'] == 250
+
+
+def test_bad_arguments_are_refused():
+    bench = binary('tools', 'arbiter-bench')
+    for args in (['--workloads', 'W9'], ['--payload', '8'], ['--window', '0'], ['--sync', 'x']):
+        proc = subprocess.run([bench] + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=30)
+        assert proc.returncode == 2, args
+
+
+PEERS = [('beanstalkd-fsync', '/usr/bin/beanstalkd'), ('beanstalkd', '/usr/bin/beanstalkd'),
+         ('redis-always', '/usr/bin/redis-server'), ('redis-everysec', '/usr/bin/redis-server'),
+         ('rabbitmq', '/usr/lib/rabbitmq/bin/rabbitmq-server')]
+
+
+@pytest.mark.parametrize('system,server', PEERS, ids=[p[0] for p in PEERS])
+def test_peers_run_every_shape(system, server):
+    if not os.access(server, os.X_OK) or (system == 'rabbitmq' and not shutil.which('epmd')):
+        pytest.skip('%s is not installed (tools/arbiter-dev installs it)' % server)
+    peers = binary('tools', 'arbiter-peers')
+    proc, recs = run_json([peers, '--systems', system, '--tasks', '200'])
+    assert proc.returncode == 0, proc.stderr
+    assert sorted(recs) == ['M1', 'P1', 'P2', 'W1', 'W2']
+    for name in ['W1', 'W2', 'P1', 'P2']:
+        rec = recs[name]
+        assert rec['ok'] is True and rec['system'] == system, rec
+        assert rec['tasks'] == 200 and rec['ack_latency_ms']['n'] == 200
+    assert recs['W2']['result_latency_ms']['n'] == 200
+    assert recs['P2']['result_latency_ms']['n'] == 200 and recs['P2']['credit'] == 50
+    assert recs['M1']['rss_kb'] > 0
+
+
+def test_run_prints_the_tables(tmp_path):
+    binary('tools', 'arbiter-bench')
+    out = tmp_path / 'run.jsonl'
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'arbiter-bench-run'),
+                           '--rounds', '1', '--tasks', '200', '--queued', '1000', '--skip-peers',
+                           '--build', BUILD, '--out', str(out)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=600,
+                          cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert '| W1: submit one at a time' in proc.stdout
+    assert '| P2, batches of 100 per SUBMIT |' in proc.stdout
+    assert '| S1: start-up on that journal' in proc.stdout
+    assert 'Not ok' not in proc.stdout, proc.stdout
+    again = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'arbiter-bench-run'),
+                            '--table', str(out)], stdout=subprocess.PIPE, text=True, timeout=60)
+    assert again.stdout == proc.stdout

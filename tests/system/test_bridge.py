@@ -1,0 +1,478 @@
+"""The gateway's bridge to an upstream RabbitMQ (docs/gateway.md, "Bridge"),
+against a real rabbitmq-server: messages published upstream with pika run
+as arbiter tasks on a worker, and their results come back on reply_to with
+their correlation_id; a restart of RabbitMQ or a kill -9 of the gateway
+mid-stream loses no reply; a bad URL or wrong credentials are logged and
+the gateway goes on.
+
+One RabbitMQ serves every test of the file (it takes seconds to start): its
+own node name, Erlang distribution port and epmd on free loopback ports,
+and a temporary data directory, so it never meets another node of the
+machine. Each test uses queues of its own.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+
+import pytest
+import requests
+
+import arbiter_proto
+from conftest import ROOT, Gateway, binary, free_port, wait_until
+from helpers import start_exec_worker
+
+pika = pytest.importorskip('pika', reason='python3-pika is not installed')
+
+RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server'
+
+
+class Rabbit:
+    """A rabbitmq-server of the test's own, started and stopped by PID."""
+
+    def __init__(self, root):
+        self.root = root
+        self.port = free_port()
+        self.dist_port = free_port()
+        self.epmd_port = free_port()
+        for sub in ('home', 'mnesia', 'log'):
+            os.makedirs(os.path.join(root, sub), exist_ok=True)
+        with open(os.path.join(root, 'enabled_plugins'), 'w') as f:
+            f.write('[].\n')
+        open(os.path.join(root, 'rabbitmq-env.conf'), 'w').close()
+        with open(os.path.join(root, 'rabbitmq.conf'), 'w') as f:
+            f.write('listeners.tcp.1 = 127.0.0.1:%d\n' % self.port)
+        self.env = dict(
+            os.environ, HOME=os.path.join(root, 'home'), ERL_EPMD_PORT=str(self.epmd_port),
+            ERL_EPMD_ADDRESS='127.0.0.1', RABBITMQ_NODENAME='arbtest%d@localhost' % os.getpid(),
+            RABBITMQ_NODE_IP_ADDRESS='127.0.0.1', RABBITMQ_NODE_PORT=str(self.port),
+            RABBITMQ_DIST_PORT=str(self.dist_port),
+            RABBITMQ_MNESIA_BASE=os.path.join(root, 'mnesia'),
+            RABBITMQ_LOG_BASE=os.path.join(root, 'log'), RABBITMQ_LOGS='-',
+            RABBITMQ_ENABLED_PLUGINS_FILE=os.path.join(root, 'enabled_plugins'),
+            RABBITMQ_CONF_ENV_FILE=os.path.join(root, 'rabbitmq-env.conf'),
+            RABBITMQ_CONFIG_FILE=os.path.join(root, 'rabbitmq'),
+            RABBITMQ_PID_FILE=os.path.join(root, 'rabbitmq.pid'))
+        self.log = open(os.path.join(root, 'rabbitmq.log'), 'ab')
+        self.epmd = subprocess.Popen(['epmd', '-port', str(self.epmd_port), '-address',
+                                      '127.0.0.1'], stdout=self.log, stderr=subprocess.STDOUT,
+                                     env=self.env, start_new_session=True)
+        self.proc = None
+        self.start()
+
+    def url(self, user='guest', password='guest'):
+        return 'amqp://%s:%s@127.0.0.1:%d/%%2f' % (user, password, self.port)
+
+    def connect(self):
+        return pika.BlockingConnection(pika.ConnectionParameters(
+            '127.0.0.1', self.port, connection_attempts=1, socket_timeout=5,
+            blocked_connection_timeout=30))
+
+    def start(self, timeout=90):
+        self.proc = subprocess.Popen([RABBITMQ_SERVER], stdout=self.log,
+                                     stderr=subprocess.STDOUT, env=self.env,
+                                     start_new_session=True, cwd=self.root)
+
+        def ready():
+            assert self.proc.poll() is None, 'rabbitmq-server exited; see %s' % self.root
+            try:
+                self.connect().close()
+                return True
+            except pika.exceptions.AMQPError:
+                return False
+        wait_until(ready, timeout=timeout, interval=0.25, what='rabbitmq-server on %d' % self.port)
+
+    def stop(self, timeout=60):
+        """A clean stop (SIGTERM to the server's script, which stops the
+        node and waits for it)."""
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout)
+        self.proc = None
+
+    def close(self):
+        try:
+            self.stop()
+        finally:
+            if self.epmd.poll() is None:
+                os.kill(self.epmd.pid, signal.SIGTERM)
+                self.epmd.wait(10)
+            self.log.close()
+
+
+@pytest.fixture(scope='module')
+def rabbit_server(tmp_path_factory):
+    if not os.access(RABBITMQ_SERVER, os.X_OK) or not shutil.which('epmd'):
+        pytest.skip('rabbitmq-server is not installed (Debian package rabbitmq-server)')
+    server = Rabbit(str(tmp_path_factory.mktemp('rabbitmq')))
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def rabbit(rabbit_server):
+    """The module's RabbitMQ, running (a test that failed while it was
+    stopped leaves it stopped)."""
+    if rabbit_server.proc is None:
+        rabbit_server.start()
+    return rabbit_server
+
+
+def names(prefix):
+    """Queue names of one test."""
+    tag = uuid.uuid4().hex[:8]
+    return '%s-%s' % (prefix, tag), 'replies-%s-%s' % (prefix, tag)
+
+
+def declare(rabbit, *queues):
+    with rabbit.connect() as conn:
+        channel = conn.channel()
+        for queue in queues:
+            channel.queue_declare(queue, durable=True)
+
+
+def publish(rabbit, queue, reply_to, bodies, start=0, message_ids=True):
+    """Publishes bodies to queue with confirms (each is persisted when this
+    returns); correlation ids are 'c<N>', N counting from start."""
+    with rabbit.connect() as conn:
+        channel = conn.channel()
+        channel.confirm_delivery()
+        for i, body in enumerate(bodies, start):
+            props = pika.BasicProperties(reply_to=reply_to, correlation_id='c%d' % i,
+                                         delivery_mode=2,
+                                         message_id='m%d' % i if message_ids else None)
+            channel.basic_publish('', queue, body, props)
+
+
+class Replies:
+    """Every reply read from a queue, by correlation id."""
+
+    def __init__(self, rabbit, queue):
+        self.rabbit = rabbit
+        self.queue = queue
+        self.got = {}   # correlation id -> (properties, body) of the first
+        self.all = {}   # correlation id -> every (properties, body)
+
+    def drain(self):
+        """Takes what is in the queue now (a fresh connection each time:
+        RabbitMQ may have restarted)."""
+        try:
+            with self.rabbit.connect() as conn:
+                channel = conn.channel()
+                while True:
+                    method, props, body = channel.basic_get(self.queue, auto_ack=True)
+                    if method is None:
+                        break
+                    self.all.setdefault(props.correlation_id, []).append((props, body))
+                    self.got.setdefault(props.correlation_id, (props, body))
+        except pika.exceptions.AMQPError:
+            pass
+        return self
+
+    def wait(self, n, timeout=60):
+        wait_until(lambda: len(self.drain().got) >= n, timeout=timeout, interval=0.2,
+                   what='%d replies on %s (got %d)' % (n, self.queue, len(self.got)))
+        return self
+
+
+def start_gateway(broker, processes, tmp_path, rabbit, sections, queues=None):
+    """A gateway (HTTP on a free port) with the [bridge.NAME] sections given
+    as {name: {key: value}}, and [queue.NAME] sections as queues."""
+    config = tmp_path / ('bridges-%d.conf' % len(processes))
+    lines = []
+    for kind, named in (('bridge', sections), ('queue', queues or {})):
+        for name, keys in named.items():
+            lines.append('[%s.%s]' % (kind, name))
+            lines += ['%s = %s' % item for item in keys.items()]
+    config.write_text('\n'.join(lines) + '\n')
+    gateway = Gateway(tmp_path, broker, ['--config', str(config), '--upstream', rabbit.url(),
+                                         '--upstream-reconnect-max', '1'], wait=True)
+    processes.append(gateway)
+    return gateway
+
+
+def bridge_queue(broker, processes, tmp_path, rabbit, name, command, *worker_args, **keys):
+    """An upstream queue and a reply queue of the test's own, an exec worker
+    of arbiter queue name running command, and a gateway whose
+    [bridge.name] bridges the one into the other (keys: the section's
+    other keys). Returns the two queues, the gateway and its sections."""
+    jobs, replies = names(name)
+    declare(rabbit, jobs, replies)
+    start_exec_worker(broker, processes, tmp_path, command, '--queue', name, *worker_args)
+    sections = {name: dict(keys, **{'upstream-queue': jobs})}
+    gateway = start_gateway(broker, processes, tmp_path, rabbit, sections)
+    return jobs, replies, gateway, sections
+
+
+def others_serve(gateway, queue):
+    """The gateway's other servers go on whatever the upstream does: HTTP
+    takes a task (tasker's POST) and shows its queue, Kestrel stores an
+    item and gives it back."""
+    reply = requests.post('%s/%s' % (gateway.url, queue),
+                          json={'identifier': uuid.uuid4().hex, 'payload': 'ping'}, timeout=10)
+    assert reply.status_code == 201, reply.text
+    reply = requests.get('%s/api/v1/queues/%s' % (gateway.url, queue), timeout=10)
+    assert reply.status_code == 200, reply.text
+    with socket.create_connection(('127.0.0.1', gateway.kestrel_port), timeout=10) as conn:
+        conn.sendall(b'set %s-k 0 0 4\r\npong\r\nget %s-k\r\n' % (queue.encode(), queue.encode()))
+        expected = b'STORED\r\nVALUE %s-k 0 4\r\npong\r\nEND\r\n' % queue.encode()
+        got = b''
+        while len(got) < len(expected):
+            part = conn.recv(4096)
+            assert part, got
+            got += part
+        assert got == expected
+
+
+def records(broker, bridge):
+    """The bridge's records in the broker's metadata (replies owed)."""
+    peer = arbiter_proto.Peer(broker.endpoint)
+    try:
+        kind, _, body, _ = peer.request('META', {'op': 'list', 'key': 'gw.bridge.%s.' % bridge})
+        assert kind == 'META_REPLY', body
+        return [item['key'] for item in body.get('items', [])]
+    finally:
+        peer.close()
+
+
+def task_count(broker, queue):
+    """Tasks of an arbiter queue, in any state."""
+    peer = arbiter_proto.Peer(broker.endpoint)
+    try:
+        kind, _, body, _ = peer.request('STATS', {})
+        return sum(next((q['counts'] for q in body.get('queues', []) if q['name'] == queue), []))
+    finally:
+        peer.close()
+
+
+def upstream_depth(rabbit, queue):
+    with rabbit.connect() as conn:
+        return conn.channel().queue_declare(queue, passive=True).method.message_count
+
+
+def test_replies_arrive_once_on_reply_to(broker, processes, tmp_path, rabbit):
+    jobs, replies, gateway, _ = bridge_queue(broker, processes, tmp_path, rabbit, 'upper',
+                                             'tr a-z A-Z', '--slots', '4', prefetch=10,
+                                             task='upcase')
+    n = 40
+    publish(rabbit, jobs, replies, [b'hello %d' % i for i in range(n)])
+    got = Replies(rabbit, replies).wait(n)
+    for i in range(n):
+        props, body = got.got['c%d' % i]
+        assert body == b'HELLO %d' % i
+        assert props.headers['x-arbiter-state'] == 'succeeded'
+        assert props.headers['x-arbiter-task-id'] > 0
+        assert 'x-arbiter-error' not in props.headers
+    # every message acked upstream, every record deleted, and no reply twice
+    wait_until(lambda: upstream_depth(rabbit, jobs) == 0 and not records(broker, 'upper'),
+               what='upstream queue drained and records deleted')
+    time.sleep(1)
+    assert all(len(r) == 1 for r in got.drain().all.values()), got.all
+    assert task_count(broker, 'upper') == n
+    peer = arbiter_proto.Peer(broker.endpoint)
+    kind, _, body, _ = peer.request('STATUS', {'ids': [got.got['c7'][0].headers[
+        'x-arbiter-task-id']]})
+    peer.close()
+    task = body['tasks'][0]
+    assert (task['queue'], task['name'], task['key']) == ('upper', 'upcase', 'bridge:upper:id:m7')
+    # the same message again (same message_id), as RabbitMQ would deliver a
+    # message whose ack was lost: its task, answered again
+    publish(rabbit, jobs, replies, [b'hello 0'])
+    wait_until(lambda: len(got.drain().all['c0']) == 2, what="the repeated message's reply")
+    first, again = (props.headers['x-arbiter-task-id'] for props, _ in got.all['c0'])
+    assert first == again
+    assert task_count(broker, 'upper') == n
+    # RabbitMQ's direct reply-to, as RPC clients use it
+    with rabbit.connect() as conn:
+        channel = conn.channel()
+        direct = []
+        channel.basic_consume('amq.rabbitmq.reply-to', auto_ack=True,
+                              on_message_callback=lambda c, m, p, b: direct.append((p, b)))
+        channel.basic_publish('', jobs, b'direct', pika.BasicProperties(
+            reply_to='amq.rabbitmq.reply-to', correlation_id='d1'))
+        deadline = time.time() + 30
+        while not direct and time.time() < deadline:
+            conn.process_data_events(time_limit=0.2)
+    assert [(p.correlation_id, b) for p, b in direct] == [('d1', b'DIRECT')]
+    assert gateway.alive()
+
+
+def test_same_content_without_message_id_is_two_tasks(broker, processes, tmp_path, rabbit):
+    jobs, replies, _, _ = bridge_queue(broker, processes, tmp_path, rabbit, 'twins', 'cat')
+    # one correlation id for both: the messages are alike in every byte
+    with rabbit.connect() as conn:
+        channel = conn.channel()
+        channel.confirm_delivery()
+        props = pika.BasicProperties(reply_to=replies, correlation_id='same', delivery_mode=2)
+        for _ in range(2):
+            channel.basic_publish('', jobs, b'tick', props)
+    got = Replies(rabbit, replies)
+    wait_until(lambda: len(got.drain().all.get('same', [])) == 2, what='two replies')
+    ids = {props.headers['x-arbiter-task-id'] for props, _ in got.all['same']}
+    assert len(ids) == 2
+    assert task_count(broker, 'twins') == 2
+
+
+def test_dead_and_cancelled_tasks_answer_with_their_error(broker, processes, tmp_path, rabbit):
+    jobs, replies = names('failing')
+    idle, _ = names('idle')
+    declare(rabbit, jobs, idle, replies)
+    start_exec_worker(broker, processes, tmp_path, 'echo "no such file" >&2; exit 3',
+                      '--queue', 'failing')
+    # the queue's retries, and the bridge's own backoff
+    start_gateway(broker, processes, tmp_path, rabbit, {
+        'failing': {'upstream-queue': jobs, 'backoff': 'fixed', 'backoff-delay': 0.1},
+        'idle': {'upstream-queue': idle}}, queues={'failing': {'retries': 1, 'priority': 3}})
+    publish(rabbit, jobs, replies, [b'x', b'y'])
+    got = Replies(rabbit, replies).wait(2)
+    for cid in ('c0', 'c1'):
+        props, body = got.got[cid]
+        assert props.headers['x-arbiter-state'] == 'dead'
+        assert 'no such file' in props.headers['x-arbiter-error']
+    # the options reached the task: two attempts each
+    peer = arbiter_proto.Peer(broker.endpoint)
+    task_id = got.got['c0'][0].headers['x-arbiter-task-id']
+    kind, _, body, _ = peer.request('STATUS', {'ids': [task_id]})
+    assert body['tasks'][0]['attempts'] == 2 and body['tasks'][0]['priority'] == 3
+    assert body['tasks'][0]['queue'] == 'failing' and body['tasks'][0]['name'] == 'failing'
+    # no worker serves idle: a task cancelled there answers too
+    publish(rabbit, idle, replies, [b'z'], start=2)
+    wait_until(lambda: records(broker, 'idle'), what='the idle task recorded')
+    task_id = int(records(broker, 'idle')[0].rsplit('.', 1)[1])
+    kind, _, body, _ = peer.request('CANCEL', {'ids': [task_id]})
+    peer.close()
+    assert kind == 'CANCEL_REPLY', body
+    props, body = got.wait(3).got['c2']
+    assert props.headers['x-arbiter-state'] == 'cancelled'
+    assert props.headers['x-arbiter-task-id'] == task_id
+
+
+def check_all_answered(got, n, broker, bridge, rabbit, jobs, kept=()):
+    """Every message 0..n-1 answered with its upper-cased body, nothing
+    left upstream, no record left but kept."""
+    for i in range(n):
+        props, body = got.got['c%d' % i]
+        assert body == b'MESSAGE %d' % i, (i, body)
+        assert props.headers['x-arbiter-state'] == 'succeeded'
+    wait_until(lambda: upstream_depth(rabbit, jobs) == 0
+               and records(broker, bridge) == list(kept),
+               what='upstream queue drained and records deleted')
+
+
+def test_upstream_restart_mid_stream_loses_nothing(broker, processes, tmp_path, rabbit):
+    jobs, replies, gateway, _ = bridge_queue(broker, processes, tmp_path, rabbit, 'restart',
+                                             'sleep 0.1; tr a-z A-Z', '--slots', '2', prefetch=8)
+    n = 60
+    publish(rabbit, jobs, replies, [b'message %d' % i for i in range(30)])
+    got = Replies(rabbit, replies).wait(5)
+    rabbit.stop()
+    # the bridge sees the upstream go, and keeps trying; HTTP goes on
+    wait_until(lambda: 'upstream: connection lost bridge=restart' in gateway.output()
+               or 'upstream: cannot consume bridge=restart' in gateway.output(),
+               what='the bridge noticing the upstream is gone')
+    others_serve(gateway, 'while-rabbitmq-is-down')
+    rabbit.start()
+    publish(rabbit, jobs, replies, [b'message %d' % i for i in range(30, n)], start=30)
+    got.wait(n, timeout=90)
+    check_all_answered(got, n, broker, 'restart', rabbit, jobs)
+    assert task_count(broker, 'restart') == n
+    assert gateway.output().count('upstream: consuming bridge=restart') >= 2
+
+
+def test_gateway_kill9_mid_stream_loses_nothing(broker, processes, tmp_path, rabbit):
+    # few tasks awaiting replies at once: most messages wait unacked in
+    # RabbitMQ, which delivers them again to the next gateway
+    jobs, replies, gateway, sections = bridge_queue(
+        broker, processes, tmp_path, rabbit, 'kill', 'sleep 0.05; tr a-z A-Z', '--slots', '2',
+        prefetch=20, **{'max-pending': 10})
+    n = 50
+    # no message_id: nothing tells a message delivered again from a new one
+    publish(rabbit, jobs, replies, [b'message %d' % i for i in range(n)], message_ids=False)
+    got = Replies(rabbit, replies).wait(5)
+    gateway.kill9()
+    # the tasks it had submitted end while it is away
+    peer = arbiter_proto.Peer(broker.endpoint)
+
+    def settled():
+        kind, _, body, _ = peer.request('STATS', {})
+        counts = next((q['counts'] for q in body.get('queues', []) if q['name'] == 'kill'), [])
+        return counts and sum(counts[1:5]) == 0
+    wait_until(settled, timeout=30, what='the kill queue settled')
+    # a record that is no reply address is left alone
+    kind, _, body, _ = peer.request('META', {'op': 'set', 'key': 'gw.bridge.kill.999999',
+                                             'value': b'junk'})
+    assert kind == 'META_REPLY', body
+    peer.close()
+    assert len(got.drain().got) < n
+    gateway = start_gateway(broker, processes, tmp_path, rabbit, sections)
+    got.wait(n, timeout=60)
+    check_all_answered(got, n, broker, 'kill', rabbit, jobs, kept=['gw.bridge.kill.999999'])
+    # without a message_id, a message delivered again after its submit gets
+    # a task of its own (nothing lost; it may run twice)
+    assert task_count(broker, 'kill') >= n
+    assert 'record is no reply address, left alone bridge=kill task=999999' in gateway.output()
+    awaited = int(gateway.output().split('bridge: tasks awaiting their reply bridge=kill tasks=')[1]
+                  .split()[0])
+    assert awaited > 0
+
+
+def test_bad_url_and_wrong_credentials_leave_the_rest_running(broker, processes, tmp_path,
+                                                               rabbit):
+    jobs, replies = names('good')
+    declare(rabbit, jobs, replies)
+    start_exec_worker(broker, processes, tmp_path, 'tr a-z A-Z', '--queue', 'good')
+    gateway = start_gateway(broker, processes, tmp_path, rabbit, {
+        'bad': {'upstream': 'amqp://guest:guest@127.0.0.1:notaport/%2f'},
+        'denied': {'upstream': rabbit.url(password='wrong')},
+        'missing': {'upstream-queue': 'no-such-queue-%s' % uuid.uuid4().hex[:8]},
+        'good': {'upstream-queue': jobs}})
+    publish(rabbit, jobs, replies, [b'message %d' % i for i in range(3)])
+    got = Replies(rabbit, replies).wait(3)
+    check_all_answered(got, 3, broker, 'good', rabbit, jobs)
+    out = gateway.output()
+    assert 'upstream: bad URL bridge=bad reason="malformed URL' in out
+    assert 'bridge: not started bridge=bad' in out
+    # wrong credentials and a missing queue are tried again, each time said
+    wait_until(lambda: gateway.output().count('cannot consume bridge=denied') >= 2,
+               what='a second attempt of the denied bridge')
+    out = gateway.output()
+    assert "login as 'guest' to vhost '/' refused: 403 ACCESS_REFUSED" in out, out
+    assert 'cannot consume bridge=missing' in out and '404 NOT_FOUND' in out, out
+    assert 'guest:wrong' not in out and ':wrong@' not in out
+    others_serve(gateway, 'beside-bad-bridges')
+    assert gateway.alive()
+
+
+def test_the_documented_example_config_is_valid(tmp_path):
+    example = os.path.join(ROOT, 'examples', 'arbiter-gateway.conf')
+    proc = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', example,
+                           '--check-config'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert b'upstream = amqp://' in proc.stdout
+    # and a section's mistake is named with its line
+    bad = tmp_path / 'bad.conf'
+    bad.write_text('[bridge.jobs]\nprefetch = 0\n')
+    proc = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', str(bad),
+                           '--check-config'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=30)
+    assert proc.returncode == 2
+    assert b'bad.conf:2: bridge.jobs.prefetch: 0 is out of range (1 to 65535)' in proc.stderr
+
+
+def test_broker_kill9_mid_stream_loses_nothing(broker, processes, tmp_path, rabbit):
+    jobs, replies, _, _ = bridge_queue(broker, processes, tmp_path, rabbit, 'brokerkill',
+                                       'sleep 0.05; tr a-z A-Z', '--slots', '2', prefetch=10)
+    n = 40
+    publish(rabbit, jobs, replies, [b'message %d' % i for i in range(n)])
+    got = Replies(rabbit, replies).wait(5)
+    broker.kill9()
+    time.sleep(1)
+    processes.append(broker.restart())
+    got.wait(n, timeout=90)
+    check_all_answered(got, n, broker, 'brokerkill', rabbit, jobs)
+    assert task_count(broker, 'brokerkill') == n

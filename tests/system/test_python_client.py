@@ -1,0 +1,255 @@
+"""The Python client against a real arbiterd: every call, keys, errors in
+the broker's words, an unreachable broker, and waits that survive a broker
+kill -9 with each task reported exactly once."""
+
+import threading
+import time
+
+import pytest
+
+from python_support import FAST, arbiter, client, fast_broker, start_py_worker  # noqa: F401
+from arbiter import (ArbiterError, Client, Conflict, Invalid, NotFound, State, Timeout,
+                     Unreachable, WaitTimeout)
+from conftest import Broker, free_port, wait_until
+from helpers import start_exec_worker
+
+
+def test_five_lines(fast_broker, processes, tmp_path, monkeypatch):
+    start_exec_worker(fast_broker, processes, tmp_path, 'tr a-z A-Z')
+    monkeypatch.setenv('ARBITER_BROKER', fast_broker.endpoint)
+    from arbiter import Client
+    c = Client()
+    t = c.submit("resize", b"cat.png", retries=3)
+    assert c.wait(t).result == b'CAT.PNG'
+    assert str(t) == '%d' % t and '%s' % t == str(int(t))  # prints as the CLI prints it
+    c.close()
+
+
+def test_submit_with_every_option(client, fast_broker):
+    client.pause('opts')
+    t = client.submit('job', 'payload é', queue='opts', key='k-1', priority=7, retries=2,
+                      backoff='exp:1,30', no_jitter=True, timeout=60, soft_timeout=30,
+                      retention=3600, expires=time.time() + 3600, headers=b'\x01h',
+                      args=b'{"a":1}')
+    assert t.existing is False and t.state is State.READY
+    info = client.status(t)
+    assert (info.queue, info.name, info.key, info.priority) == ('opts', 'job', 'k-1', 7)
+    assert (info.max_attempts, info.timeout_ms, info.soft_timeout_ms) == (3, 60000, 30000)
+    assert info.args == b'{"a":1}' and info.state is State.READY
+    # a paused queue shows nothing at its head: nothing would come from it
+    assert client.peek('opts', 5) == []
+    client.resume('opts')  # no worker takes from it
+    head = client.peek('opts', 5)
+    assert [(p.id, p.payload, p.name, p.delivered) for p in head] == \
+        [(t, 'payload é'.encode(), 'job', 0)]
+    later = client.submit('job', queue='opts', delay=60)
+    at = client.submit('job', queue='opts', at=time.time() + 120)
+    assert client.status(later).state is State.SCHEDULED
+    assert client.status(at).not_before_ms >= (time.time() + 110) * 1000
+    # fan-out needs the endpoints connected, unless told otherwise
+    with pytest.raises(Invalid) as e:
+        client.submit('deploy', endpoints=['nobody'])
+    assert 'nobody' in e.value.reason and not e.value.local
+    fan = client.submit('deploy', endpoints=['w9'], allow_unknown_endpoints=True,
+                        endpoint_timeout=0.5)
+    done = client.wait(fan, timeout=20)
+    assert done.state is State.DEAD and 'missing endpoints: w9' in done.error
+
+
+def test_a_known_key_returns_the_first_task(client):
+    first = client.submit('job', 'one', key='same', delay=60)
+    again = client.submit('job', 'two', key='same', delay=60)
+    assert again == first and again.existing and not first.existing
+    many = client.submit_many([{'name': 'job', 'key': 'same'}, {'name': 'job', 'key': 'other'}])
+    assert many[0] == first and many[0].existing and not many[1].existing
+
+
+def test_wait_status_list_and_failures(client, fast_broker, processes, tmp_path):
+    start_py_worker(fast_broker, processes, tmp_path)
+    ok = client.submit('upper', 'abc')
+    bad = client.submit('fail', 'why', retries=1)
+    done = client.wait(ok, timeout=20)
+    assert done.ok and done.result == b'ABC' and done.check() == b'ABC' and done.attempts == 1
+    failed = client.wait(bad, timeout=20)
+    assert failed.state is State.DEAD and failed.error == 'it broke: why' and failed.attempts == 2
+    with pytest.raises(arbiter.TaskFailed) as e:
+        failed.check()
+    assert e.value.done is failed
+    info = client.status(bad)
+    assert [a.error for a in info.history] == ['it broke: why', 'it broke: why']
+    assert client.wait(ok, timeout=5).result == b'ABC'  # a new watch reports it again
+    unknown = client.wait(999999, timeout=5)
+    assert unknown.state is State.UNKNOWN and unknown.error == 'no such task'
+    with pytest.raises(NotFound):
+        client.status(999999)
+    assert [t.found for t in client.status_many([ok, 999999])] == [True, False]
+    ids = client.submit_many([{'name': 'upper', 'payload': str(i)} for i in range(30)],
+                             watch=True)
+    assert [d.result for d in client.wait_all(ids, timeout=20)] == \
+        [str(i).encode() for i in range(30)]
+    listed = client.list(state='succeeded')
+    assert [t.id for t in listed] == sorted([ok] + ids)
+    assert [t.id for t in client.list(limit=3, newest=True)] == sorted(ids)[-3:][::-1]
+    assert client.list(queue='nowhere') == []
+
+
+def test_as_done_next_done_and_wait_timeouts(client, fast_broker, processes, tmp_path):
+    start_py_worker(fast_broker, processes, tmp_path, '--slots', '3')
+    slow = client.submit('sleep', '1.0')
+    fast = client.submit('sleep', '0.1')
+    order = [d.id for d in client.as_done([slow, fast], timeout=20)]
+    assert order == [fast, slow]
+    with pytest.raises(ArbiterError):
+        client.next_done(timeout=0.1)  # nothing is watched
+    parked = client.submit('sleep', '0.5', queue='idle')
+    with pytest.raises(WaitTimeout):
+        client.wait(parked, timeout=0.3)
+    assert client.watching == 1
+    client.cancel(parked)
+    done = client.next_done(timeout=10)  # the watch lived on: reported once, here
+    assert done.id == parked and done.state is State.CANCELLED
+    with pytest.raises(ArbiterError):
+        client.next_done(timeout=0.3)
+
+
+def test_cancel_retry_delete(client, fast_broker, processes, tmp_path):
+    queued = client.submit_many([{'name': 'upper', 'queue': 'held'} for _ in range(3)])
+    change = client.cancel([queued[0], 999999])
+    assert [(o.id, o.code, o.state) for o in change.outcomes] == \
+        [(queued[0], 0, State.CANCELLED), (999999, 404, State.UNKNOWN)]
+    assert client.cancel(queue='held').count == 2
+    again = client.cancel(queued[0])
+    assert again.outcomes[0].code == 409 and again.outcomes[0].state is State.CANCELLED
+    start_py_worker(fast_broker, processes, tmp_path)
+    dead = client.submit('fail', 'x')
+    assert client.wait(dead, timeout=20).state is State.DEAD
+    change = client.retry(dead)
+    assert change.outcomes[0].ok and change.count == 1
+    assert client.wait(dead, timeout=20).state is State.DEAD
+    assert len(client.status(dead).history) == 2  # a new round of attempts ran
+    assert client.retry(queue='default').count == 1
+    client.wait(dead, timeout=20)
+    deleted = client.delete([queued[0], dead, 999999])
+    assert [o.code for o in deleted.outcomes] == [0, 0, 404]
+    assert [t.found for t in client.status_many([queued[0], dead])] == [False, False]
+    assert client.delete(state='cancelled', queue='held').count == 2
+    with pytest.raises(Invalid):
+        client.delete()
+    with pytest.raises(NotFound):
+        client.retry(flow=424242)
+
+
+def test_queues_limits_stats_and_schedules(client, fast_broker):
+    client.configure_queue('q', max_running=2, rate_per_sec=10, retention=60,
+                           on_failure='head')
+    client.submit_many([{'name': 'job', 'queue': 'q'} for _ in range(4)])
+    client.pause('q')
+    stats = client.stats()
+    q = stats.queue('q')
+    assert q.paused and q.counts[State.READY] == 4 and q.max_running == 2
+    assert (q.rate_per_sec, q.retention_ms, q.on_failure) == (10, 60000, 'head')
+    assert stats.submitted >= 4 and stats.uptime_ms > 0
+    client.configure_queue('q', max_running=0)
+    assert client.stats().queue('q').max_running == 0
+    client.resume('q')
+    assert not client.stats().queue('q').paused
+    assert client.purge('q') == 4
+    client.limit('job', max_running=1, rate_per_sec=0)
+    with pytest.raises(Invalid):
+        client.configure_queue('q', on_failure='sometimes')
+    added = client.add_schedule('nightly', '30 2 * * *', b'report', zone='Europe/Berlin',
+                                task='upper', retries=2, catch_up='all')
+    assert (added.name, added.task, added.zone, added.retries) == \
+        ('nightly', 'upper', 'Europe/Berlin', 2)
+    assert added.next_ms > time.time() * 1000 and added.payload == b'report'
+    with pytest.raises(Conflict):
+        client.add_schedule('nightly', '@daily')
+    with pytest.raises(Invalid) as e:
+        client.add_schedule('bad', '0 25 * * *')
+    assert 'hour' in e.value.reason
+    assert client.pause_schedule('nightly').paused
+    assert not client.resume_schedule('nightly').paused
+    assert [s.name for s in client.schedules()] == ['nightly']
+    client.remove_schedule('nightly')
+    assert client.schedules() == []
+    with pytest.raises(NotFound):
+        client.remove_schedule('nightly')
+
+
+def test_an_unreachable_broker(tmp_path):
+    c = Client('tcp://127.0.0.1:%d' % free_port(), timeout=0.3)
+    with pytest.raises(Unreachable) as e:
+        c.ping()
+    assert not isinstance(e.value, Timeout)
+    with pytest.raises(Timeout) as e:
+        c.submit('job', key='safe')
+    assert 'outcome unknown' in str(e.value)
+    with pytest.raises(Unreachable):
+        c.wait(5)
+    assert c.watching == 1  # still watched: a later wait goes on
+    c.close()
+    with pytest.raises(ArbiterError):
+        c.ping()
+
+
+def test_one_thread_at_a_time(client):
+    errors = []
+    inside = threading.Event()
+
+    def other():
+        inside.wait(5)
+        time.sleep(0.2)  # the main thread is in its wait by then
+        try:
+            client.ping()
+        except RuntimeError as e:
+            errors.append(e)
+    t = threading.Thread(target=other)
+    t.start()
+    parked = client.submit('job', queue='idle')
+    inside.set()
+    with pytest.raises(WaitTimeout):
+        client.wait(parked, timeout=0.5)
+    t.join()
+    assert errors and 'one thread at a time' in str(errors[0])
+
+
+def test_wait_across_a_broker_kill_reports_each_task_once(fast_broker, processes, tmp_path):
+    c = Client(fast_broker.endpoint, timeout=10, rewatch=0.2)
+    ids = c.submit_many([{'name': 'upper', 'payload': 't%d' % i} for i in range(40)],
+                        watch=True)
+    finished = c.submit_many([{'name': 'job', 'queue': 'none'}])
+    c.cancel(finished)  # ended before the restart, watched after it
+    c.watch(finished)
+    early = c.next_done(timeout=5)
+    assert early.id == finished[0] and early.state is State.CANCELLED
+    fast_broker.kill9()
+    again = fast_broker.restart()
+    processes.append(again)
+    start_py_worker(again, processes, tmp_path, '--slots', '4')
+    reports = []
+    while len(reports) < len(ids):
+        reports.append(c.next_done(timeout=30))
+    assert sorted(d.id for d in reports) == sorted(ids)
+    assert all(d.ok and d.result == b'T%d' % ids.index(d.id) for d in reports)
+    # the keep-alive re-watched every 0.2 s: the duplicates never came out
+    time.sleep(0.6)
+    with pytest.raises(ArbiterError):
+        c.next_done(timeout=0.5)
+    c.close()
+
+
+def test_a_wait_outlives_a_restart_in_the_middle(fast_broker, processes, tmp_path):
+    start_py_worker(fast_broker, processes, tmp_path)
+    c = Client(fast_broker.endpoint, timeout=10)
+    task = c.submit('sleep', '2')
+    box = {}
+    waiter = threading.Thread(target=lambda: box.update(done=c.wait(task, timeout=60)))
+    waiter.start()
+    wait_until(lambda: c.watching, what='the wait watches')
+    time.sleep(0.3)
+    fast_broker.kill9()
+    again = Broker(fast_broker.tmp_path, port=fast_broker.port, db=fast_broker.db, extra=FAST)
+    processes.append(again)
+    waiter.join(60)
+    assert box['done'].ok and box['done'].result == b'slept'
+    c.close()

@@ -1,0 +1,149 @@
+"""The Python worker (python_worker_app.py, its own process) against a real
+arbiterd, in thread and process slots: tasks run and fail with their
+errors, timeouts and cancels stop them (a process slot is killed), soft
+timeouts warn the handler, running tasks are claimed back across a broker
+kill -9 and run once, SIGTERM drains, items are routed."""
+
+import os
+import signal
+import time
+
+import pytest
+
+from python_support import (FAST, arbiter, client, fast_broker, runs,  # noqa: F401
+                            start_py_worker)
+from arbiter import State
+from conftest import Broker, wait_until
+
+MODES = ['thread', 'process']
+
+
+def gone(pid):
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().split(')')[-1].split()[0] == 'Z'
+    except FileNotFoundError:
+        return True
+
+
+def pid_of(tmp_path, task):
+    path = tmp_path / 'runs' / ('%d.pid' % task)
+    return int(wait_until(lambda: path.exists() and path.read_text().endswith('\n')
+                          and path.read_text().strip(), what='pid of task %d' % task))
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_tasks_run_and_fail(client, fast_broker, processes, tmp_path, mode):
+    start_py_worker(fast_broker, processes, tmp_path, '--mode', mode, '--slots', '3')
+    ids = client.submit_many([{'name': 'upper', 'payload': 'p%d' % i} for i in range(12)]
+                             + [{'name': 'fail', 'payload': 'oops'}, {'name': 'crash'},
+                                {'name': 'info', 'queue': 'default', 'retries': 1},
+                                {'name': 'nobody-runs-this', 'queue': 'default'}],
+                             watch=True)
+    done = {d.id: d for d in client.wait_all(ids[:15], timeout=30)}
+    assert [done[i].result for i in ids[:12]] == [b'P%d' % i for i in range(12)]
+    assert done[ids[12]].state is State.DEAD and done[ids[12]].error == 'it broke: oops'
+    assert done[ids[13]].error == "KeyError: 'missing'"
+    assert done[ids[14]].result == b'info|default|1|%s' % str(mode == 'process').encode()
+    # the worker said which names it runs: the broker holds the rest back
+    assert wait_until(lambda: client.status(ids[15]).no_handler, what='no handler')
+    assert all(runs(tmp_path, i) == 1 for i in ids[:15])
+    pids = {pid_of(tmp_path, i) for i in ids[:12]}
+    assert (os.getpid() not in pids) and (len(pids) > 1) == (mode == 'process')
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_timeouts_and_cancels_stop_tasks(client, fast_broker, processes, tmp_path, mode):
+    start_py_worker(fast_broker, processes, tmp_path, '--mode', mode, '--grace', '0.5')
+    timed = client.submit('sleep', '30', timeout=0.5)
+    done = client.wait(timed, timeout=20)
+    assert done.state is State.DEAD
+    assert client.status(timed).history[0].outcome == 4  # timed out
+    cancelled = client.submit('sleep', '30')
+    pid = pid_of(tmp_path, cancelled)
+    wait_until(lambda: client.status(cancelled).state is State.RUNNING, what='running')
+    client.cancel(cancelled)
+    assert client.wait(cancelled, timeout=10).state is State.CANCELLED
+    if mode == 'process':
+        wait_until(lambda: gone(pid), what='the stopped process is gone')
+    # the slot is free again: the next task runs
+    after = client.submit('upper', 'next')
+    assert client.wait(after, timeout=20).result == b'NEXT'
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_soft_timeout_warns_the_handler(client, fast_broker, processes, tmp_path, mode):
+    start_py_worker(fast_broker, processes, tmp_path, '--mode', mode)
+    task = client.submit('soft', timeout=10, soft_timeout=0.4)
+    done = client.wait(task, timeout=20)
+    assert done.ok and done.result.startswith(b'wrapped up after 0.')
+    assert 0.35 <= float(done.result.split()[-2]) < 2
+
+
+def test_results_over_the_brokers_limit_fail_here(tmp_path, processes):
+    broker = Broker(tmp_path, extra=FAST + ['--max-payload', '1K'])
+    processes.append(broker)
+    start_py_worker(broker, processes, tmp_path, '--mode', 'process')
+    with arbiter.Client(broker.endpoint) as c:
+        small, big = c.submit('big', '1024'), c.submit('big', '1025')
+        assert c.wait(small, timeout=20).result == b'x' * 1024
+        done = c.wait(big, timeout=20)
+        assert done.state is State.DEAD
+        assert done.error == 'result of 1025 bytes is over the 1024-byte limit'
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_running_tasks_are_claimed_back_across_a_broker_kill(fast_broker, processes, tmp_path,
+                                                              mode):
+    start_py_worker(fast_broker, processes, tmp_path, '--mode', mode, '--slots', '2')
+    c = arbiter.Client(fast_broker.endpoint, timeout=10)
+    tasks = c.submit_many([{'name': 'sleep', 'payload': '2.5'}, {'name': 'sleep',
+                                                               'payload': '2.5'}])
+    wait_until(lambda: all(runs(tmp_path, t) for t in tasks), what='both running')
+    fast_broker.kill9()
+    again = Broker(fast_broker.tmp_path, port=fast_broker.port, db=fast_broker.db, extra=FAST)
+    processes.append(again)
+    for done in c.wait_all(tasks, timeout=30):
+        assert done.ok and done.result == b'slept' and done.attempts == 1
+    assert [runs(tmp_path, t) for t in tasks] == [1, 1]  # each ran once
+    c.close()
+
+
+@pytest.mark.parametrize('mode', MODES)
+def test_sigterm_drains_then_says_bye(client, fast_broker, processes, tmp_path, mode):
+    worker = start_py_worker(fast_broker, processes, tmp_path, '--mode', mode)
+    task = client.submit('sleep', '1')
+    wait_until(lambda: runs(tmp_path, task), what='running')
+    os.kill(worker.pid, signal.SIGTERM)
+    assert worker.proc.wait(20) == 0
+    done = client.wait(task, timeout=10)
+    assert done.ok and done.result == b'slept'
+    assert 'worker: stopped' in worker.output()
+    # BYE: the broker forgot the session at once
+    assert wait_until(lambda: not client.stats().workers, timeout=5, what='no workers')
+
+
+def test_a_second_sigterm_stops_at_once_and_the_task_runs_again(client, fast_broker, processes,
+                                                                 tmp_path):
+    worker = start_py_worker(fast_broker, processes, tmp_path, '--mode', 'process')
+    task = client.submit('sleep', '30')
+    pid = pid_of(tmp_path, task)
+    os.kill(worker.pid, signal.SIGTERM)
+    time.sleep(0.3)
+    os.kill(worker.pid, signal.SIGTERM)
+    assert worker.proc.wait(10) == 0
+    wait_until(lambda: gone(pid), what='the task process is gone')
+    # its lease went back with the BYE, no attempt counted
+    info = wait_until(lambda: (lambda i: i if i.state is State.READY else None)(
+        client.status(task)), what='ready again')
+    assert info.attempts <= 1 and info.state is State.READY
+
+
+def test_items_routed_with_the_success(client, fast_broker, processes, tmp_path):
+    start_py_worker(fast_broker, processes, tmp_path, '--queue', 'default', '--queue', 'routed',
+                    '--mode', 'process')
+    task = client.submit('route', 'cat')
+    assert client.wait(task, timeout=20).result == b'routed'
+    routed = wait_until(lambda: client.list(queue='routed', state='succeeded'),
+                        what='the routed task ran')
+    assert client.status(routed[0].id).result == b'FROM CAT'

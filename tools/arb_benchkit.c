@@ -1,0 +1,305 @@
+/*  arb_benchkit.c — shared by the benchmarks; see arb_benchkit.h. */
+
+#include "arb_benchkit.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+int64_t
+arb_benchkit_now_us (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t
+arb_benchkit_stamp (char *payload, size_t size)
+{
+    int64_t now = arb_benchkit_now_us ();
+    char head[ARB_BENCHKIT_STAMP + 1];
+    snprintf (head, sizeof (head), "%016" PRIx64, (uint64_t) now);
+    memcpy (payload, head, size < ARB_BENCHKIT_STAMP ? size : ARB_BENCHKIT_STAMP);
+    for (size_t i = ARB_BENCHKIT_STAMP; i < size; i++)
+        payload[i] = (char) ('a' + i % 26);
+    return now;
+}
+
+int64_t
+arb_benchkit_stamp_of (const void *payload, size_t size)
+{
+    if (!payload || size < ARB_BENCHKIT_STAMP)
+        return -1;
+    char head[ARB_BENCHKIT_STAMP + 1];
+    memcpy (head, payload, ARB_BENCHKIT_STAMP);
+    head[ARB_BENCHKIT_STAMP] = 0;
+    char *end;
+    uint64_t at = strtoull (head, &end, 16);
+    return *end ? -1 : (int64_t) at;
+}
+
+void
+arb_benchkit_sleep_until (int64_t at_us)
+{
+    struct timespec ts = {.tv_sec = at_us / 1000000, .tv_nsec = (at_us % 1000000) * 1000};
+    while (clock_nanosleep (CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+        ;
+}
+
+static int
+s_compare_i64 (const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *) a, y = *(const int64_t *) b;
+    return x < y ? -1 : x > y;
+}
+
+//  The p-th percentile of n sorted values (nearest rank).
+static double
+s_rank (const int64_t *sorted, size_t n, double p)
+{
+    if (n == 0)
+        return 0;
+    size_t at = (size_t) (p / 100.0 * (double) n + 0.999999);
+    at = at ? at - 1 : 0;
+    return (double) sorted[at < n ? at : n - 1];
+}
+
+arb_benchkit_lat_t
+arb_benchkit_latency (int64_t *values, size_t n)
+{
+    arb_benchkit_lat_t lat = {.n = n};
+    if (n == 0)
+        return lat;
+    qsort (values, n, sizeof (int64_t), s_compare_i64);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += (double) values[i];
+    lat.p50 = s_rank (values, n, 50) / 1000.0;
+    lat.p90 = s_rank (values, n, 90) / 1000.0;
+    lat.p99 = s_rank (values, n, 99) / 1000.0;
+    lat.max = (double) values[n - 1] / 1000.0;
+    lat.mean = sum / (double) n / 1000.0;
+    return lat;
+}
+
+int
+arb_benchkit_fsync_probe (
+    const char *dir, int count, size_t bytes, bool overwrite, arb_benchkit_sync_t *out)
+{
+    memset (out, 0, sizeof (*out));
+    char path[4096];
+    snprintf (path, sizeof (path), "%s/fsync-probe-%d", dir, (int) getpid ());
+    int fd = open (path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    if (fd < 0)
+        return -1;
+    char *block = (char *) malloc (bytes ? bytes : 1);
+    memset (block, 'x', bytes);
+    int64_t *times = (int64_t *) calloc ((size_t) count, sizeof (int64_t));
+    int rc = 0;
+    //  one write + sync first, so that the file exists on disk
+    if (pwrite (fd, block, bytes, 0) != (ssize_t) bytes || fsync (fd))
+        rc = -1;
+    int64_t started = arb_benchkit_now_us ();
+    for (int i = 0; i < count && rc == 0; i++) {
+        int64_t t0 = arb_benchkit_now_us ();
+        off_t at = overwrite ? 0 : (off_t) bytes * (i + 1);
+        if (pwrite (fd, block, bytes, at) != (ssize_t) bytes || fdatasync (fd))
+            rc = -1;
+        times[i] = arb_benchkit_now_us () - t0;
+    }
+    if (rc == 0) {
+        out->count = count;
+        out->seconds = (double) (arb_benchkit_now_us () - started) / 1e6;
+        out->per_s = count / out->seconds;
+        arb_benchkit_lat_t lat = arb_benchkit_latency (times, (size_t) count);
+        out->p50_us = lat.p50 * 1000.0;
+        out->p99_us = lat.p99 * 1000.0;
+    }
+    close (fd);
+    unlink (path);
+    free (times);
+    free (block);
+    return rc;
+}
+
+//  The parent of pid, from /proc/PID/stat, or -1.
+static pid_t
+s_parent (pid_t pid)
+{
+    char path[64], line[512];
+    snprintf (path, sizeof (path), "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return -1;
+    pid_t parent = -1;
+    if (fgets (line, sizeof (line), file)) {
+        char *close = strrchr (line, ')');  //  the name may hold spaces
+        int ppid;
+        if (close && sscanf (close + 1, " %*c %d", &ppid) == 1)
+            parent = ppid;
+    }
+    fclose (file);
+    return parent;
+}
+
+static long
+s_rss_kb (pid_t pid)
+{
+    char path[64], line[256];
+    snprintf (path, sizeof (path), "/proc/%d/status", (int) pid);
+    FILE *file = fopen (path, "r");
+    long kb = -1;
+    while (file && fgets (line, sizeof (line), file))
+        if (sscanf (line, "VmRSS: %ld kB", &kb) == 1)
+            break;
+    if (file)
+        fclose (file);
+    return kb;
+}
+
+//  Whether pid descends from root.
+static bool
+s_descends (pid_t pid, pid_t root)
+{
+    for (int depth = 0; depth < 64 && pid > 1; depth++) {
+        pid = s_parent (pid);
+        if (pid == root)
+            return true;
+    }
+    return false;
+}
+
+long
+arb_benchkit_tree_rss_kb (pid_t pid)
+{
+    long total = s_rss_kb (pid);
+    if (total < 0)
+        return -1;
+    DIR *proc = opendir ("/proc");
+    struct dirent *entry;
+    while (proc && (entry = readdir (proc))) {
+        pid_t other = (pid_t) atoi (entry->d_name);
+        if (other > 0 && other != pid && s_descends (other, pid)) {
+            long kb = s_rss_kb (other);
+            if (kb > 0)
+                total += kb;
+        }
+    }
+    if (proc)
+        closedir (proc);
+    return total;
+}
+
+double
+arb_benchkit_cpu_s (pid_t pid)
+{
+    char path[64], line[1024];
+    snprintf (path, sizeof (path), "/proc/%d/stat", (int) pid);
+    FILE *file = fopen (path, "r");
+    double seconds = -1;
+    if (file && fgets (line, sizeof (line), file)) {
+        char *close = strrchr (line, ')');
+        unsigned long utime, stime;
+        if (close
+            && sscanf (close + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+                       &stime)
+                   == 2)
+            seconds = (double) (utime + stime) / (double) sysconf (_SC_CLK_TCK);
+    }
+    if (file)
+        fclose (file);
+    return seconds;
+}
+
+double
+arb_benchkit_load (void)
+{
+    double load = -1;
+    FILE *file = fopen ("/proc/loadavg", "r");
+    if (file && fscanf (file, "%lf", &load) != 1)
+        load = -1;
+    if (file)
+        fclose (file);
+    return load;
+}
+
+arb_benchkit_shared_t *
+arb_benchkit_shared_new (int64_t capacity)
+{
+    size_t size = sizeof (arb_benchkit_shared_t) + (size_t) capacity * sizeof (int64_t);
+    void *block = mmap (NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (block == MAP_FAILED)
+        return NULL;
+    arb_benchkit_shared_t *shared = (arb_benchkit_shared_t *) block;
+    shared->capacity = capacity;
+    return shared;
+}
+
+void
+arb_benchkit_shared_reset (arb_benchkit_shared_t *shared, int64_t expect)
+{
+    atomic_store (&shared->done, 0);
+    atomic_store (&shared->end_us, 0);
+    atomic_store (&shared->stop, 0);
+    shared->expect = expect;
+}
+
+void
+arb_benchkit_shared_free (arb_benchkit_shared_t **shared_p)
+{
+    arb_benchkit_shared_t *shared = *shared_p;
+    if (!shared)
+        return;
+    munmap (shared, sizeof (arb_benchkit_shared_t) + (size_t) shared->capacity * sizeof (int64_t));
+    *shared_p = NULL;
+}
+
+void
+arb_benchkit_shared_done (arb_benchkit_shared_t *shared, const void *payload, size_t size)
+{
+    int64_t now = arb_benchkit_now_us ();
+    int64_t at = arb_benchkit_stamp_of (payload, size);
+    int64_t slot = atomic_fetch_add (&shared->done, 1);
+    if (slot < shared->capacity)
+        shared->lat[slot] = at >= 0 ? now - at : 0;
+    if (slot + 1 == shared->expect)
+        atomic_store (&shared->end_us, now);
+}
+
+bool
+arb_benchkit_shared_wait (arb_benchkit_shared_t *shared, int stall_ms)
+{
+    int64_t last = atomic_load (&shared->done), since = arb_benchkit_now_us ();
+    while (last < shared->expect) {
+        usleep (500);
+        int64_t now_done = atomic_load (&shared->done);
+        if (now_done != last) {
+            last = now_done;
+            since = arb_benchkit_now_us ();
+        }
+        else if (arb_benchkit_now_us () - since > (int64_t) stall_ms * 1000)
+            return false;
+    }
+    return true;
+}
+
+void
+arb_benchkit_json_head (FILE *out, const char *system, const char *workload, const char *what)
+{
+    time_t now = time (NULL);
+    struct tm tm;
+    gmtime_r (&now, &tm);
+    char at[32];
+    strftime (at, sizeof (at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    fprintf (out,
+             "{\"system\": \"%s\", \"workload\": \"%s\", \"what\": \"%s\", \"at\": \"%s\", "
+             "\"load\": %.2f",
+             system, workload, what, at, arb_benchkit_load ());
+}

@@ -1,0 +1,107 @@
+/*  arb_benchkit.h — what arbiter-bench and arbiter-peers share: the clock,
+    100-byte payloads that carry their submit time, latency figures, the
+    fdatasync probe, a process tree's memory, the load average, and the
+    results consumer processes write into shared memory.
+
+    Both tools measure the same shapes (BENCHMARKS.md):
+
+      W1  submit one task at a time, each acknowledged after it is durable
+      W2  W1's producer + consumers of one slot each, end to end
+      P1  one task per request, up to a window of requests in flight,
+          counted at the durable acknowledgement
+      P2  P1's producer + consumers of up to `prefetch` tasks each, end to end
+
+    Latency always comes from the timestamp in the payload (CLOCK_MONOTONIC,
+    which every process of the machine shares).
+*/
+
+#ifndef ARB_BENCHKIT_H
+#define ARB_BENCHKIT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define ARB_BENCHKIT_STAMP 16  //  hex digits of the submit time at the head of a payload
+
+//  Monotonic microseconds (shared by every process on the machine).
+int64_t arb_benchkit_now_us (void);
+
+//  Fills payload (size bytes, size >= ARB_BENCHKIT_STAMP) with the time
+//  now and letters after it. Returns the time written.
+int64_t arb_benchkit_stamp (char *payload, size_t size);
+
+//  The time a payload carries, or -1 if it carries none.
+int64_t arb_benchkit_stamp_of (const void *payload, size_t size);
+
+//  Sleeps until the monotonic time at_us (returns at once if past).
+void arb_benchkit_sleep_until (int64_t at_us);
+
+//  Latency figures of n values in µs (sorted in place), in ms.
+typedef struct {
+    size_t n;
+    double p50, p90, p99, max, mean;
+} arb_benchkit_lat_t;
+
+arb_benchkit_lat_t arb_benchkit_latency (int64_t *values, size_t n);
+
+//  The fdatasync probe: count writes of `bytes` bytes, each followed by
+//  fdatasync, in a new file in dir (appended, as a journal commit does;
+//  overwrite: the same offset again and again). Fills the mean rate and
+//  the median and p99 time of one write + fdatasync. Returns 0 or -1.
+typedef struct {
+    int count;
+    double seconds;
+    double per_s;   //  count / seconds
+    double p50_us;  //  one write + fdatasync
+    double p99_us;
+} arb_benchkit_sync_t;
+
+int arb_benchkit_fsync_probe (
+    const char *dir, int count, size_t bytes, bool overwrite, arb_benchkit_sync_t *out);
+
+//  Resident memory of pid and all its descendants, in KiB ("VmRSS:"), or
+//  -1 if pid is gone.
+long arb_benchkit_tree_rss_kb (pid_t pid);
+
+//  CPU time pid has used so far (user + system, all its threads), in
+//  seconds, or -1.
+double arb_benchkit_cpu_s (pid_t pid);
+
+//  The 1-minute load average now.
+double arb_benchkit_load (void);
+
+//  Results that consumer processes (forked) write, in shared memory:
+//  each finished task takes the next slot of lat; the one that makes
+//  done reach `expect` writes end_us.
+typedef struct {
+    _Atomic int64_t done;
+    _Atomic int64_t end_us;
+    _Atomic int stop;  //  set by the parent: consumers return
+    int64_t expect;
+    int64_t capacity;
+    int64_t lat[];  //  µs, submit (payload stamp) to the consumer's ack
+} arb_benchkit_shared_t;
+
+//  Maps a shared block for capacity latencies (MAP_SHARED | MAP_ANONYMOUS:
+//  children forked after see it). NULL on failure.
+arb_benchkit_shared_t *arb_benchkit_shared_new (int64_t capacity);
+void arb_benchkit_shared_reset (arb_benchkit_shared_t *shared, int64_t expect);
+void arb_benchkit_shared_free (arb_benchkit_shared_t **shared_p);
+
+//  A consumer finished the task whose payload is given: its latency goes
+//  into the shared block (at its ack, now).
+void arb_benchkit_shared_done (arb_benchkit_shared_t *shared, const void *payload, size_t size);
+
+//  Waits until the consumers have finished `expect` tasks, or nothing was
+//  finished for stall_ms. Returns true if all were.
+bool arb_benchkit_shared_wait (arb_benchkit_shared_t *shared, int stall_ms);
+
+//  Prints the head of a JSON line: {"system": ..., "workload": ..., "load": ...
+//  (no closing brace): the caller adds its fields and ends with "}\n".
+void arb_benchkit_json_head (FILE *out, const char *system, const char *workload, const char *what);
+
+#endif
