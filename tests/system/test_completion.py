@@ -39,7 +39,8 @@ def test_bash():
     assert bash('arbiter', 'st') == ['stats', 'status']
     assert 'schedule' in bash('arbiter', '')
     assert bash('arbiter', '--broker', 'tcp://127.0.0.1:1', 'que') == ['queue']
-    assert bash('arbiter', 'queue', '') == ['pause', 'purge', 'resume', 'set', 'show']
+    assert bash('arbiter', 'queue', '') == ['declare', 'delete', 'pause', 'purge', 'resume', 'set',
+                                            'show']
     assert bash('arbiter', 'schedule', '') == ['add', 'list', 'pause', 'remove', 'resume']
     assert bash('arbiter', 'dag', 's') == ['status', 'submit']
     assert bash('arbiter', 'submit', '--re') == ['--retention', '--retries']
@@ -68,7 +69,7 @@ def test_zsh():
 
     assert 'submit' in zsh('arbiter', 'su') and 'schedule' in zsh('arbiter', 'su')
     assert zsh('arbiter', '--broker', 'tcp://127.0.0.1:1', 'queue', '') == [
-        'pause', 'purge', 'resume', 'set', 'show']
+        'declare', 'delete', 'pause', 'purge', 'resume', 'set', 'show']
     assert '--watch' in zsh('arbiter', 'submit', '--w')
     assert zsh('arbiter', 'submit', '--queue', '') == ['(files)']
     assert zsh('arbiter', 'dag', 'wait', '--') == ['--broker', '--help', '--json',
