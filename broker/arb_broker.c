@@ -10,6 +10,7 @@
 */
 
 #include "arb_broker.h"
+#include "arb_auth.h"
 #include "arb_service.h"
 #include "arb_settings.h"
 #include "arb_verbs.h"
@@ -23,6 +24,7 @@ struct _arb_broker_t {
     arb_broker_config_t config;
     arb_limits_t limits;        //  the codec's limits for requests
     zsock_t *router;            //  owned
+    arb_auth_t *auth;           //  owned: CURVE and roles (--curve); NULL: every peer is admin
     arb_journal_t *journal;     //  owned
     arb_clock_t clock;          //  the current turn's time, lent to the layers
     arb_outbox_t *outbox;       //  owned: layer 1
@@ -105,9 +107,33 @@ s_hold_for_claims (arb_broker_t *self)
         arb_life_hold_ready (self->life, (uint64_t) zclock_mono () + window);
 }
 
+//  Without --curve anyone who reaches the socket may do anything: only an
+//  endpoint this host alone can reach is bound, unless --insecure says
+//  otherwise. 0, or -1 after saying why.
+static int
+s_check_exposure (const arb_broker_config_t *config)
+{
+    if (config->curve_dir || arb_auth_endpoint_is_local (config->endpoint))
+        return 0;
+    if (!config->insecure) {
+        zsys_error ("broker: refusing to bind %s without authentication: any host that reaches "
+                    "it could do anything. Give --curve DIR (certificates and roles; see "
+                    "README.md, \"Securing the broker\"), bind a loopback address, or give "
+                    "--insecure to bind it open",
+                    config->endpoint);
+        return -1;
+    }
+    zsys_warning ("broker: --insecure: %s is bound without authentication; any host that "
+                  "reaches it can do anything",
+                  config->endpoint);
+    return 0;
+}
+
 arb_broker_t *
 arb_broker_new (const arb_broker_config_t *config)
 {
+    if (s_check_exposure (config))
+        return NULL;
     arb_broker_t *self = (arb_broker_t *) zmalloc (sizeof (arb_broker_t));
     self->config = *config;
     self->limits.max_frame = config->max_payload;
@@ -148,13 +174,18 @@ arb_broker_new (const arb_broker_config_t *config)
     zsock_set_maxmsgsize (self->router, (int64_t) max_message);
     zsock_set_rcvhwm (self->router, 100000);
     zsock_set_sndhwm (self->router, 100000);
+    if (config->curve_dir && !(self->auth = arb_auth_new (config->curve_dir, self->router))) {
+        arb_broker_destroy (&self);
+        return NULL;
+    }
     if (zsock_bind (self->router, "%s", config->endpoint) < 0) {
         zsys_error ("broker: cannot bind %s: %s", config->endpoint, zmq_strerror (zmq_errno ()));
         arb_broker_destroy (&self);
         return NULL;
     }
-    zsys_info ("broker: listening endpoint=%s sync=%s version=%s", config->endpoint,
-               config->sync == ARB_SYNC_FULL ? "full" : "normal", ARB_VERSION);
+    zsys_info ("broker: listening endpoint=%s sync=%s version=%s curve=%s", config->endpoint,
+               config->sync == ARB_SYNC_FULL ? "full" : "normal", ARB_VERSION,
+               self->auth ? arb_auth_public_key (self->auth) : "off");
     s_hold_for_claims (self);
     return self;
 }
@@ -170,6 +201,7 @@ arb_broker_destroy (arb_broker_t **self_p)
     arb_life_destroy (&self->life);
     arb_journal_destroy (&self->journal);
     zsock_destroy (&self->router);
+    arb_auth_destroy (&self->auth);  //  after the socket it admits peers to
     arb_service_destroy (&self->service);
     free (self);
     *self_p = NULL;
@@ -181,6 +213,9 @@ arb_broker_destroy (arb_broker_t **self_p)
 static void
 s_handle (arb_broker_t *self, zmsg_t **zmsg_p)
 {
+    //  the role before decoding, which takes the frames: they carry the
+    //  connection's User-Id
+    arb_role_t role = self->auth ? arb_auth_role (self->auth, *zmsg_p) : ARB_ROLE_ADMIN;
     arb_msg_t *msg = NULL;
     int rc = arb_msg_decode (zmsg_p, true, &self->limits, &msg);
     if (rc == -2) {
@@ -191,7 +226,7 @@ s_handle (arb_broker_t *self, zmsg_t **zmsg_p)
             arb_outbox_log_refusal (self->outbox, NULL, "?", "message without a routing id");
     }
     else
-        arb_verbs_handle (&self->verbs, msg);
+        arb_verbs_handle (&self->verbs, msg, role);
     arb_msg_destroy (&msg);
 }
 
@@ -269,6 +304,8 @@ s_turn (arb_broker_t *self)
 {
     self->clock.now_ms = (uint64_t) zclock_time ();
     self->clock.mono_ms = (uint64_t) zclock_mono ();
+    if (self->auth)
+        arb_auth_refresh (self->auth, self->clock.mono_ms);
     s_read_messages (self);
     if (!arb_life_is_halted (self->life))
         arb_life_fire_timers (self->life);

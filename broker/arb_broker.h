@@ -43,6 +43,8 @@ typedef struct {
     uint64_t retention_ms;       //  finished tasks kept this long by default
     uint64_t dead_retention_ms;  //  dead tasks kept this long by default
     uint32_t recovery_ms;        //  after start, workers have this long to claim running tasks
+    const char *curve_dir;       //  CURVE and roles (arb_auth.h): key pair and allowed/; NULL: off
+    bool insecure;               //  without curve_dir, bind an endpoint others can reach anyway
 } arb_broker_config_t;
 
 #define ARB_RECOVERY_AUTO UINT32_MAX  //  recovery_ms: heartbeat_ms + 2.5 s
@@ -50,8 +52,10 @@ typedef struct {
 //  Fills config with the defaults.
 void arb_broker_config_defaults (arb_broker_config_t *config);
 
-//  Opens the journal, rebuilds the scheduler from it, binds the socket.
-//  Returns NULL after logging why.
+//  Opens the journal, rebuilds the scheduler from it, binds the socket
+//  (with CURVE and roles when config->curve_dir is set). Without
+//  curve_dir, an endpoint that other hosts can reach is refused unless
+//  config->insecure. Returns NULL after logging why.
 arb_broker_t *arb_broker_new (const arb_broker_config_t *config);
 
 void arb_broker_destroy (arb_broker_t **self_p);

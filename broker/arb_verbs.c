@@ -1,5 +1,6 @@
-/*  arb_verbs.c — the table from message type to handler, and the gate
-    before a worker's verbs; see arb_verbs.h.
+/*  arb_verbs.c — the table from message type to handler and to the roles
+    that may send it, and the gates before a handler: the peer's role,
+    then a worker's session; see arb_verbs.h.
 */
 
 #include "arb_verbs_priv.h"
@@ -9,40 +10,90 @@ typedef void (s_worker_fn) (const arb_verbs_t *verbs, arb_session_t *session, ar
 
 //  One row per request the broker takes: a worker's verbs (worker set)
 //  run only for a registered session; the others (request set) for any
-//  peer.
+//  peer. roles: the roles whose peers may send it (PROTOCOL.md,
+//  "Authentication and roles"); admin may send everything. Without
+//  --curve every peer counts as admin.
 typedef struct {
     arb_msg_type_t type;
     s_request_fn *request;
     s_worker_fn *worker;
+    unsigned roles;  //  arb_role_t bits
 } s_verb_t;
+
+#define S_CLIENT ARB_ROLE_CLIENT
+#define S_WORKER ARB_ROLE_WORKER
+#define S_ADMIN  ARB_ROLE_ADMIN
 
 static const s_verb_t s_verbs[] = {
     //  clients
-    {ARB_MSG_SUBMIT, arb_verbs_submit, NULL},
-    {ARB_MSG_STATUS, arb_verbs_status, NULL},
-    {ARB_MSG_LIST, arb_verbs_list, NULL},
-    {ARB_MSG_WATCH, arb_verbs_watch, NULL},
-    {ARB_MSG_CANCEL, arb_verbs_cancel, NULL},
-    {ARB_MSG_RETRY, arb_verbs_retry, NULL},
-    {ARB_MSG_DELETE, arb_verbs_delete, NULL},
+    {ARB_MSG_SUBMIT, arb_verbs_submit, NULL, S_CLIENT},
+    {ARB_MSG_STATUS, arb_verbs_status, NULL, S_CLIENT},
+    {ARB_MSG_LIST, arb_verbs_list, NULL, S_CLIENT},
+    {ARB_MSG_WATCH, arb_verbs_watch, NULL, S_CLIENT},
+    {ARB_MSG_CANCEL, arb_verbs_cancel, NULL, S_CLIENT},  //  by ids; by queue or group: admin
+    {ARB_MSG_RETRY, arb_verbs_retry, NULL, S_ADMIN},
+    {ARB_MSG_DELETE, arb_verbs_delete, NULL, S_ADMIN},
     //  admin
-    {ARB_MSG_STATS, arb_verbs_stats, NULL},
-    {ARB_MSG_QUEUE, arb_verbs_queue, NULL},
-    {ARB_MSG_LIMIT, arb_verbs_limit, NULL},
-    {ARB_MSG_EVENTS, arb_verbs_events, NULL},
-    {ARB_MSG_PEEK, arb_verbs_peek, NULL},
-    {ARB_MSG_META, arb_verbs_meta, NULL},
-    {ARB_MSG_PING, arb_verbs_ping, NULL},
-    {ARB_MSG_SCHEDULE, arb_verbs_schedule, NULL},
+    {ARB_MSG_STATS, arb_verbs_stats, NULL, S_CLIENT},
+    {ARB_MSG_QUEUE, arb_verbs_queue, NULL, S_ADMIN},
+    {ARB_MSG_LIMIT, arb_verbs_limit, NULL, S_ADMIN},
+    {ARB_MSG_EVENTS, arb_verbs_events, NULL, S_CLIENT},
+    {ARB_MSG_PEEK, arb_verbs_peek, NULL, S_ADMIN},
+    {ARB_MSG_META, arb_verbs_meta, NULL, S_ADMIN},
+    {ARB_MSG_PING, arb_verbs_ping, NULL, S_CLIENT | S_WORKER},
+    {ARB_MSG_SCHEDULE, arb_verbs_schedule, NULL, S_ADMIN},
     //  workers
-    {ARB_MSG_REGISTER, arb_verbs_register, NULL},
-    {ARB_MSG_CREDIT, NULL, arb_verbs_credit},
-    {ARB_MSG_TAKE, NULL, arb_verbs_take},
-    {ARB_MSG_RESULT, NULL, arb_verbs_result},
-    {ARB_MSG_EMIT, NULL, arb_verbs_emit},
-    {ARB_MSG_HEARTBEAT, NULL, arb_verbs_heartbeat},
-    {ARB_MSG_BYE, NULL, arb_verbs_bye},
+    {ARB_MSG_REGISTER, arb_verbs_register, NULL, S_WORKER},
+    {ARB_MSG_CREDIT, NULL, arb_verbs_credit, S_WORKER},
+    {ARB_MSG_TAKE, NULL, arb_verbs_take, S_WORKER},
+    {ARB_MSG_RESULT, NULL, arb_verbs_result, S_WORKER},
+    {ARB_MSG_EMIT, NULL, arb_verbs_emit, S_WORKER},
+    {ARB_MSG_HEARTBEAT, NULL, arb_verbs_heartbeat, S_WORKER},
+    {ARB_MSG_BYE, NULL, arb_verbs_bye, S_WORKER},
 };
+
+//  The roles that may send this request: its row's, narrowed by what it
+//  asks (a CANCEL of a whole queue or group is the admin's, as a purge
+//  is); what names the request in a refusal.
+static unsigned
+s_roles (const s_verb_t *verb, arb_msg_t *msg, const char **what)
+{
+    *what = arb_msg_type_name (verb->type);
+    if (verb->type == ARB_MSG_CANCEL) {
+        arb_cancel_body_t *body = arb_msg_cancel (msg);
+        if ((body->queue && *body->queue) || (body->group && *body->group)) {
+            *what = "CANCEL by queue or group";
+            return S_ADMIN;
+        }
+    }
+    return verb->roles;
+}
+
+//  Whether role may send msg; if not, refuses it (403) with a reason that
+//  says what it needs and what the peer has.
+static bool
+s_permitted (const arb_verbs_t *verbs, const s_verb_t *verb, arb_msg_t *msg, arb_role_t role)
+{
+    const char *what;
+    unsigned roles = s_roles (verb, msg, &what) | S_ADMIN;
+    if (roles & (unsigned) role)
+        return true;
+    const char *need = (roles & S_CLIENT) && (roles & S_WORKER) ? "a client, worker or admin"
+                       : roles & S_CLIENT                       ? "a client or admin"
+                       : roles & S_WORKER                       ? "a worker or admin"
+                                                                : "an admin";
+    if (role == ARB_ROLE_NONE)
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_FORBIDDEN,
+                           "%s needs %s certificate; this peer's certificate has no role the "
+                           "broker knows (role = client, worker or admin in its metadata), or "
+                           "is no longer among the broker's allowed certificates",
+                           what, need);
+    else
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_FORBIDDEN,
+                           "%s needs %s certificate; this peer's certificate has the role %s", what,
+                           need, arb_role_name (role));
+    return false;
+}
 
 //  The registered session a worker's verb comes from, renewed; or NULL
 //  after refusing the request (410: the worker must REGISTER again). A
@@ -72,12 +123,14 @@ s_session (const arb_verbs_t *verbs, arb_msg_t *msg)
 }
 
 void
-arb_verbs_handle (const arb_verbs_t *verbs, arb_msg_t *msg)
+arb_verbs_handle (const arb_verbs_t *verbs, arb_msg_t *msg, arb_role_t role)
 {
     const s_verb_t *verb = NULL;
     for (size_t i = 0; i < sizeof (s_verbs) / sizeof (s_verbs[0]) && !verb; i++)
         if (s_verbs[i].type == arb_msg_type (msg))
             verb = &s_verbs[i];
+    if (verb && !s_permitted (verbs, verb, msg, role))
+        return;
     if (verb && verb->request)
         verb->request (verbs, msg);
     else if (verb) {

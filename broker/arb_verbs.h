@@ -1,8 +1,12 @@
 /*  arb_verbs.h — the broker's verbs: one handler per request type.
 
     The broker's third layer (docs/broker.md, "Layers"). The loop hands
-    every decoded request to arb_verbs_handle, which finds its handler in
-    one table (arb_verbs.c) by message type. A handler parses and checks
+    every decoded request to arb_verbs_handle with the role of the peer
+    that sent it (arb_auth.h), which finds its handler in one table
+    (arb_verbs.c) by message type. The same table says which roles may
+    send each request (PROTOCOL.md, "Authentication and roles"); a peer
+    without one of them gets 403 and its request changes nothing. A
+    handler parses and checks
     its whole request first, refusing it with a reason naming the field,
     so a refused request changes nothing; then it acts through the layers
     below: the task lifecycle (arb_life) for every change of a task, a
@@ -18,7 +22,8 @@
                           SCHEDULE
       arb_verbs_worker.c  REGISTER, CREDIT, TAKE, RESULT, EMIT, HEARTBEAT, BYE
     A new verb is a handler in the file of its caller, declared in
-    arb_verbs_priv.h, and a row in the table.
+    arb_verbs_priv.h, and a row in the table, with the roles that may
+    send it.
 
     Runs in the loop thread.
 */
@@ -26,6 +31,7 @@
 #ifndef ARB_VERBS_H
 #define ARB_VERBS_H
 
+#include "arb_curve.h"
 #include "arb_life.h"
 
 //  What the handlers work with; made by the loop, all borrowed.
@@ -40,9 +46,11 @@ typedef struct {
     uint64_t started_ms;       //  Unix ms the broker started (STATS)
 } arb_verbs_t;
 
-//  Handles one decoded request (borrowed): a worker's verbs need its
+//  Handles one decoded request (borrowed) from a peer of the given role
+//  (ARB_ROLE_ADMIN for every peer of a broker without --curve): a request
+//  its role may not send is refused (403); a worker's verbs need its
 //  registered session (else 410, unknown worker); a type the broker does
 //  not take is refused.
-void arb_verbs_handle (const arb_verbs_t *verbs, arb_msg_t *msg);
+void arb_verbs_handle (const arb_verbs_t *verbs, arb_msg_t *msg, arb_role_t role);
 
 #endif

@@ -33,6 +33,8 @@
 //  broker's config once read.
 typedef struct {
     const char *bind;
+    const char *curve;  //  NULL: no CURVE
+    bool insecure;
     const char *db;
     int sync;  //  index in "full|normal"
     uint64_t max_payload;
@@ -60,6 +62,24 @@ static const char *s_about =
     "Exit status: 0 after a clean stop, 1 if the broker could not start or its\n"
     "journal failed, 2 for bad arguments or settings.";
 
+//  Values the table's types take but the broker does not: the refusal
+//  names the file, line and key when the value came from the file.
+static int
+s_check (void *arg, const arb_option_t *option, const char *text, char *why, size_t size)
+{
+    (void) arg;
+    if ((streq (option->name, "curve") || streq (option->name, "bind")
+         || streq (option->name, "db"))
+        && !*text) {
+        snprintf (why, size, "expected a %s, not an empty value",
+                  streq (option->name, "curve") ? "folder"
+                  : streq (option->name, "db")  ? "file"
+                                                : "ZeroMQ endpoint");
+        return -1;
+    }
+    return 0;
+}
+
 int
 main (int argc, char *argv[])
 {
@@ -68,6 +88,8 @@ main (int argc, char *argv[])
     config.db_path = ARB_BROKER_DB;
     s_settings_t settings = {
         .bind = config.endpoint,
+        .curve = NULL,
+        .insecure = false,
         .db = config.db_path,
         .sync = config.sync == ARB_SYNC_FULL ? 0 : 1,
         .max_payload = config.max_payload,
@@ -84,6 +106,13 @@ main (int argc, char *argv[])
     arb_option_t table[] = {
         {"bind", 0, ARB_OPT_STR, &settings.bind, 0, 0, "ENDPOINT",
          "ZeroMQ endpoint to bind (default tcp://127.0.0.1:7700)"},
+        {"curve", 0, ARB_OPT_STR, &settings.curve, 0, 0, "DIR",
+         "CURVE encryption and authentication: DIR/broker.cert is the broker's certificate "
+         "(made at the first start), DIR/allowed/ the certificates of the peers it admits, each "
+         "with its role (client, worker or admin); read again when it changes"},
+        {"insecure", 0, ARB_OPT_BOOL, &settings.insecure, 0, 0, NULL,
+         "without curve, bind an address other hosts can reach anyway (refused otherwise: "
+         "anyone could do anything)"},
         {"db", 0, ARB_OPT_STR, &settings.db, 0, 0, "PATH",
          "the journal file (default " ARB_BROKER_DB ")"},
         {"sync", 0, ARB_OPT_CHOICE, &settings.sync, 0, 0, "full|normal",
@@ -114,6 +143,7 @@ main (int argc, char *argv[])
     arb_options_t *options =
         arb_options_new ("arbiterd", table, sizeof (table) / sizeof (table[0]), ARB_BROKER_CONFIG);
     arb_options_set_about (options, "[OPTIONS]", s_about);
+    arb_options_set_check (options, s_check, NULL);
     int first = argc;
     arb_options_rc_t rc = arb_options_parse (options, argc, argv, &first);
     int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
@@ -143,6 +173,8 @@ main (int argc, char *argv[])
         return 0;
     }
     config.endpoint = settings.bind;
+    config.curve_dir = settings.curve;
+    config.insecure = settings.insecure;
     config.db_path = settings.db;
     config.sync = settings.sync == 0 ? ARB_SYNC_FULL : ARB_SYNC_NORMAL;
     config.max_payload = (size_t) settings.max_payload;

@@ -15,6 +15,8 @@ enum {
     ARB_CLI_OPT_BROKER,
     ARB_CLI_OPT_RPC_TIMEOUT,
     ARB_CLI_OPT_VERSION,
+    ARB_CLI_OPT_CERT,
+    ARB_CLI_OPT_BROKER_KEY,
 };
 
 #define ARB_CLI_OPT_HELP    'h'
@@ -121,6 +123,8 @@ static const struct option s_common[] = {
     {"json", no_argument, NULL, ARB_CLI_OPT_JSON},
     {"broker", required_argument, NULL, ARB_CLI_OPT_BROKER},
     {"rpc-timeout", required_argument, NULL, ARB_CLI_OPT_RPC_TIMEOUT},
+    {"cert", required_argument, NULL, ARB_CLI_OPT_CERT},
+    {"broker-key", required_argument, NULL, ARB_CLI_OPT_BROKER_KEY},
     {"help", no_argument, NULL, ARB_CLI_OPT_HELP},
     {"version", no_argument, NULL, ARB_CLI_OPT_VERSION},
     {NULL, 0, NULL, 0},
@@ -138,7 +142,7 @@ s_option_table (const arb_cli_cmd_t *cmd,
 {
     size_t n = 0;
     for (const struct option *o = cmd->options; o && o->name; o++) {
-        assert (n < ARB_CLI_OPTIONS_MAX - 6);
+        assert (n < ARB_CLI_OPTIONS_MAX - 8);
         options[n++] = *o;
     }
     for (const struct option *o = s_common; o->name; o++)
@@ -160,6 +164,12 @@ s_common_option (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int c, const char *va
             return 0;
         case ARB_CLI_OPT_BROKER:
             cli->broker = value;
+            return 0;
+        case ARB_CLI_OPT_CERT:
+            cli->cert = value;
+            return 0;
+        case ARB_CLI_OPT_BROKER_KEY:
+            cli->broker_key = value;
             return 0;
         case ARB_CLI_OPT_RPC_TIMEOUT:
             if (arb_cli_opt_uint (cli, "rpc-timeout", value, 24 * 3600 * 1000, &ms))
@@ -372,7 +382,16 @@ arb_cli_client (arb_cli_t *cli)
 {
     if (cli->client)
         return cli->client;
-    cli->client = arb_client_new (cli->broker);
+    //  the options and variables first, so that a mistake in them is said
+    //  as such, not as an endpoint the client could not use
+    char why[512];
+    arb_curve_t *curve = arb_curve_resolve (cli->cert, cli->broker_key, why, sizeof (why));
+    if (!curve && *why) {
+        arb_cli_say (cli, 0, "%s", why);
+        return NULL;
+    }
+    cli->client = arb_client_new_curve (cli->broker, curve);
+    arb_curve_destroy (&curve);
     if (!cli->client) {
         arb_cli_say (cli, 0, "cannot use broker endpoint '%s': %s",
                      cli->broker ? cli->broker : getenv ("ARBITER_BROKER"),

@@ -7,8 +7,10 @@
 
         0    done
         1    a runtime failure: a task failed, was dead or cancelled; the
-             broker is unreachable (said within the rpc timeout); the broker
-             answered 409, 500, 503 (or any code not listed under 2)
+             broker is unreachable (said within the rpc timeout, with why
+             when its handshake refused us); the broker answered 403 (the
+             certificate's role may not do that), 409, 500, 503 (or any
+             code not listed under 2)
         2    usage errors and refused input: bad arguments (one line on
              stderr and a hint: "see arbiter CMD --help"), option values
              out of bounds ("arbiter: --delay: ..."), nothing sent; the
@@ -16,8 +18,8 @@
         3    wait: --timeout passed before every task finished
         130  interrupted (SIGINT) while waiting
 
-    The common options (--broker, --json, --rpc-timeout, -h/--help,
-    --version) are taken anywhere on the line: before the command, between
+    The common options (--broker, --cert, --broker-key, --json,
+    --rpc-timeout, -h/--help, --version) are taken anywhere on the line: before the command, between
     a command and its verb, among the command's own arguments.
 
     Library code stays quiet; the CLI is where things get printed: results
@@ -50,12 +52,14 @@ enum {
 };
 
 typedef struct {
-    const char *broker;    //  endpoint (borrowed from argv); NULL: $ARBITER_BROKER or the default
-    int rpc_timeout_ms;    //  per request
-    bool json;             //  --json: machine-readable output
-    bool json_early;       //  --json came among the options in front of the command
-    const char *command;   //  the command's name, for messages (borrowed)
-    arb_client_t *client;  //  owned; created on first use by arb_cli_client
+    const char *broker;      //  endpoint (borrowed from argv); NULL: $ARBITER_BROKER or the default
+    const char *cert;        //  --cert (borrowed); NULL: $ARBITER_CERT, else no CURVE
+    const char *broker_key;  //  --broker-key (borrowed); NULL: $ARBITER_BROKER_KEY
+    int rpc_timeout_ms;      //  per request
+    bool json;               //  --json: machine-readable output
+    bool json_early;         //  --json came among the options in front of the command
+    const char *command;     //  the command's name, for messages (borrowed)
+    arb_client_t *client;    //  owned; created on first use by arb_cli_client
 } arb_cli_t;
 
 //  A command: its name, one-line summary, full help and options (each
@@ -87,6 +91,7 @@ extern const arb_cli_cmd_t arb_cli_cmd_dag;
 extern const arb_cli_cmd_t arb_cli_cmd_group;
 extern const arb_cli_cmd_t arb_cli_cmd_pipe;
 extern const arb_cli_cmd_t arb_cli_cmd_schedule;
+extern const arb_cli_cmd_t arb_cli_cmd_keygen;
 
 //  A task's own options, shared by `submit` and `schedule add`
 //  (arb_cli_submit.c): the getopt entries, their help lines, and their

@@ -24,6 +24,7 @@
 #include "arb_idset.h"
 #include "arb_spec.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 
@@ -33,16 +34,18 @@
 #define ARB_CLIENT_DEAD    0xdeadc1e0u  //  written on destroy, to catch use after it
 
 struct _arb_client_t {
-    uint32_t tag;             //  ARB_CLIENT_TAG
-    zsock_t *dealer;          //  owned
-    char *endpoint;           //  owned
-    int timeout_ms;           //  per request
-    size_t max_payload;       //  bytes, outgoing payloads
-    arb_limits_t limits;      //  decoding of replies
-    uint32_t reqid;           //  last request id given to the caller
-    uint32_t internal_reqid;  //  last id of our own requests (without the top bit)
-    int error_code;           //  arb_err_t of the last failure, 0 local
-    bool failed;              //  the last call failed: error holds why
+    uint32_t tag;                //  ARB_CLIENT_TAG
+    zsock_t *dealer;             //  owned
+    char *endpoint;              //  owned
+    bool secured;                //  a CURVE client (arb_client_new_curve)
+    arb_handshake_t *handshake;  //  owned: why a broker may not answer; NULL if not watched
+    int timeout_ms;              //  per request
+    size_t max_payload;          //  bytes, outgoing payloads
+    arb_limits_t limits;         //  decoding of replies
+    uint32_t reqid;              //  last request id given to the caller
+    uint32_t internal_reqid;     //  last id of our own requests (without the top bit)
+    int error_code;              //  arb_err_t of the last failure, 0 local
+    bool failed;                 //  the last call failed: error holds why
     char error[ARB_TEXT_MAX + 256];
     arb_watchlist_t *watchlist;  //  owned: watched tasks and their keep-alive
     arb_idset_t *pending;        //  owned: request ids of arb_client_send awaiting a reply
@@ -138,8 +141,24 @@ s_watchlist_report (void *arg, arb_msg_t **done_p)
 arb_client_t *
 arb_client_new (const char *endpoint)
 {
+    char why[512];
+    arb_curve_t *curve = arb_curve_resolve (NULL, NULL, why, sizeof (why));
+    if (!curve && *why) {
+        zsys_error ("client: %s", why);
+        errno = EINVAL;
+        return NULL;
+    }
+    arb_client_t *self = arb_client_new_curve (endpoint, curve);
+    arb_curve_destroy (&curve);
+    return self;
+}
+
+arb_client_t *
+arb_client_new_curve (const char *endpoint, const arb_curve_t *curve)
+{
     endpoint = arb_dealer_endpoint (endpoint);
-    zsock_t *dealer = arb_dealer_new (endpoint);
+    arb_handshake_t *handshake = NULL;
+    zsock_t *dealer = arb_dealer_new (endpoint, curve, &handshake);
     if (!dealer)
         return NULL;
     zsock_set_sndtimeo (dealer, ARB_CLIENT_TIMEOUT_MS);
@@ -147,6 +166,8 @@ arb_client_new (const char *endpoint)
     self->tag = ARB_CLIENT_TAG;
     self->dealer = dealer;
     self->endpoint = strdup (endpoint);
+    self->secured = curve != NULL;
+    self->handshake = handshake;
     self->timeout_ms = ARB_CLIENT_TIMEOUT_MS;
     self->max_payload = ARB_PAYLOAD_DEFAULT_MAX;
     //  Replies are trusted to fit: the broker applied its own limit to
@@ -167,6 +188,7 @@ arb_client_destroy (arb_client_t **self_p)
     arb_client_t *self = *self_p;
     if (!self)
         return;
+    arb_handshake_destroy (&self->handshake);
     zsock_destroy (&self->dealer);
     free (self->endpoint);
     arb_watchlist_destroy (&self->watchlist);
@@ -338,11 +360,22 @@ s_check_reply (arb_client_t *self, arb_msg_t *reply, arb_msg_type_t type)
     return reply;
 }
 
+//  A broker that does not answer: said, with why when its handshake
+//  refused us (no certificate, or one it does not allow, a wrong key).
+static void
+s_fail_silent (arb_client_t *self)
+{
+    const char *refused = arb_handshake_failure (self->handshake, self->secured);
+    s_fail (self, 0, "broker %s did not answer within %.1f s%s%s", self->endpoint,
+            self->timeout_ms / 1000.0, refused ? ": " : "", refused ? refused : "");
+}
+
 static void
 s_fail_timeout (arb_client_t *self, arb_msg_type_t type, uint32_t reqid)
 {
     double seconds = self->timeout_ms / 1000.0;
-    if (type == ARB_MSG_SUBMIT) {
+    const char *refused = arb_handshake_failure (self->handshake, self->secured);
+    if (type == ARB_MSG_SUBMIT && !refused) {
         //  its late SUBMITTED will be dropped, so it names no ids to watch
         arb_watchlist_untrack (self->watchlist, reqid);
         s_fail (self, 0,
@@ -350,8 +383,11 @@ s_fail_timeout (arb_client_t *self, arb_msg_type_t type, uint32_t reqid)
                 "re-submit with the same --key to be safe",
                 seconds, self->endpoint);
     }
-    else
-        s_fail (self, 0, "broker %s did not answer within %.1f s", self->endpoint, seconds);
+    else {
+        if (type == ARB_MSG_SUBMIT)  //  never reached the broker
+            arb_watchlist_untrack (self->watchlist, reqid);
+        s_fail_silent (self);
+    }
 }
 
 //  Waits for the reply to reqid; see arb_client_request.
@@ -513,8 +549,7 @@ arb_client_next (arb_client_t *self, int timeout_ms)
         int64_t probe_at = arb_watchlist_probe_at (self->watchlist);
         if (probe_at && now - probe_at >= self->timeout_ms) {
             arb_watchlist_forget_probe (self->watchlist);  //  a later call probes again
-            s_fail (self, 0, "broker %s did not answer within %.1f s", self->endpoint,
-                    self->timeout_ms / 1000.0);
+            s_fail_silent (self);
             return NULL;
         }
         if (now >= deadline)

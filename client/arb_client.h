@@ -72,10 +72,23 @@ typedef struct {
 } arb_done_t;
 
 //  Creates a client and starts connecting to endpoint (NULL: the
-//  environment variable ARBITER_BROKER, else ARB_CLIENT_ENDPOINT). Never
-//  blocks and never waits for the broker. Returns NULL only if the endpoint
-//  is malformed (zmq_strerror (zmq_errno ()) says how).
+//  environment variable ARBITER_BROKER, else ARB_CLIENT_ENDPOINT). With
+//  ARBITER_CERT and ARBITER_BROKER_KEY in the environment it is a CURVE
+//  client of a broker that runs with --curve, as arb_client_new_curve
+//  makes it. Never blocks and never waits for the broker. Returns NULL
+//  only if the endpoint is malformed (zmq_strerror (zmq_errno ()) says
+//  how) or those variables name no usable certificate and key (logged;
+//  errno EINVAL).
 arb_client_t *arb_client_new (const char *endpoint);
+
+//  Creates a client as arb_client_new does, with this certificate and
+//  broker key (borrowed; arb_curve.h) for a broker that runs with
+//  --curve, or without CURVE if curve is NULL; the environment's
+//  ARBITER_CERT and ARBITER_BROKER_KEY do not count. A broker whose
+//  handshake refuses the client never answers; the timeout's error then
+//  says why (no certificate, one the broker does not allow, a wrong key).
+//  Returns NULL only if the endpoint is malformed.
+arb_client_t *arb_client_new_curve (const char *endpoint, const arb_curve_t *curve);
 
 //  Destroys the client and its socket at once: messages still queued for
 //  the broker are dropped, so wait for the replies you need first. Accepts

@@ -29,7 +29,7 @@ s_set_routing_id (zsock_t *sock)
 }
 
 zsock_t *
-arb_dealer_new (const char *endpoint)
+arb_dealer_new (const char *endpoint, const arb_curve_t *curve, arb_handshake_t **handshake_p)
 {
     assert (endpoint);
     zsock_t *dealer = zsock_new (ZMQ_DEALER);
@@ -38,12 +38,18 @@ arb_dealer_new (const char *endpoint)
     s_set_routing_id (dealer);
     zsock_set_linger (dealer, 0);
     zsock_set_rcvhwm (dealer, 0);
+    if (curve)
+        arb_curve_apply (curve, dealer);
+    arb_handshake_t *handshake = handshake_p ? arb_handshake_new (dealer) : NULL;
     if (zsock_connect (dealer, "%s", endpoint) != 0) {
         int err = zmq_errno ();
+        arb_handshake_destroy (&handshake);
         zsock_destroy (&dealer);
         errno = err;
         return NULL;
     }
+    if (handshake_p)
+        *handshake_p = handshake;
     return dealer;
 }
 

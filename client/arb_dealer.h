@@ -8,11 +8,17 @@
     hold up the program's exit) and buffers what it receives without limit
     (a full queue would make the broker's ROUTER drop DONE and DISPATCH
     messages silently; what comes in is bounded by what the owner asked
-    for). Used by one thread, the owner's.
+    for). With an arb_curve_t it is a CURVE client of a broker that runs
+    with --curve, and a watcher of its handshakes (arb_handshake.h) can
+    say why such a broker does not answer. Used by one thread, the
+    owner's.
 */
 
 #ifndef ARB_DEALER_H
 #define ARB_DEALER_H
+
+#include "arb_curve.h"
+#include "arb_handshake.h"
 
 #include <czmq.h>
 
@@ -23,10 +29,14 @@
 //  Borrowed.
 const char *arb_dealer_endpoint (const char *endpoint);
 
-//  Creates a DEALER with a fresh routing id and starts connecting it to
-//  endpoint (never waits for the broker). Returns NULL if the endpoint is
-//  malformed (errno says how).
-zsock_t *arb_dealer_new (const char *endpoint);
+//  Creates a DEALER with a fresh routing id, a CURVE client with curve
+//  (borrowed; NULL: no security), and starts connecting it to endpoint
+//  (never waits for the broker). If handshake_p is not NULL, *handshake_p
+//  gets a watcher of its handshakes (owned by the caller; NULL if libzmq
+//  cannot watch), started before it connects. Returns NULL if the
+//  endpoint is malformed (errno says how).
+zsock_t *
+arb_dealer_new (const char *endpoint, const arb_curve_t *curve, arb_handshake_t **handshake_p);
 
 //  Drops the dealer's connection to endpoint, with every message still
 //  waiting in it to go out, and connects again under a fresh routing id:

@@ -65,6 +65,8 @@ struct _arb_link_t {
     uint32_t tag;                    //  ARB_LINK_TAG
     zsock_t *dealer;                 //  owned
     char *endpoint;                  //  owned
+    bool secured;                    //  a CURVE client (arb_link_new_curve)
+    arb_handshake_t *handshake;      //  owned: why a broker may not answer; NULL if not watched
     char name[ARB_NAME_MAX + 1];     //  the worker name REGISTER gives
     char host[ARB_NAME_MAX + 1];     //  this host's name, for REGISTER
     arb_link_callbacks_t callbacks;  //  copied; the functions are the caller's
@@ -207,10 +209,29 @@ arb_link_new (const char *endpoint,
               const arb_link_callbacks_t *callbacks,
               void *arg)
 {
+    char why[512];
+    arb_curve_t *curve = arb_curve_resolve (NULL, NULL, why, sizeof (why));
+    if (!curve && *why) {
+        zsys_error ("link: %s", why);
+        return NULL;
+    }
+    arb_link_t *self = arb_link_new_curve (endpoint, name, callbacks, arg, curve);
+    arb_curve_destroy (&curve);
+    return self;
+}
+
+arb_link_t *
+arb_link_new_curve (const char *endpoint,
+                    const char *name,
+                    const arb_link_callbacks_t *callbacks,
+                    void *arg,
+                    const arb_curve_t *curve)
+{
     if (name && strlen (name) > ARB_NAME_MAX)
         return NULL;
     endpoint = arb_dealer_endpoint (endpoint);
-    zsock_t *dealer = arb_dealer_new (endpoint);
+    arb_handshake_t *handshake = NULL;
+    zsock_t *dealer = arb_dealer_new (endpoint, curve, &handshake);
     if (!dealer)
         return NULL;
     //  never block the caller's loop: a full queue refuses at once
@@ -221,6 +242,8 @@ arb_link_new (const char *endpoint,
     self->tag = ARB_LINK_TAG;
     self->dealer = dealer;
     self->endpoint = strdup (endpoint);
+    self->secured = curve != NULL;
+    self->handshake = handshake;
     if (gethostname (self->host, sizeof (self->host)) != 0)
         strcpy (self->host, "localhost");
     self->host[ARB_NAME_MAX] = '\0';
@@ -266,6 +289,7 @@ arb_link_destroy (arb_link_t **self_p)
         //  (ZeroMQ's context end), never this call
         zsock_set_linger (self->dealer, ARB_LINK_LINGER_MS);
     }
+    arb_handshake_destroy (&self->handshake);
     zsock_destroy (&self->dealer);
     free (self->endpoint);
     arb_requests_destroy (&self->requests);
@@ -651,9 +675,11 @@ s_register (arb_link_t *self)
 static void
 s_reset (arb_link_t *self, const char *why)
 {
-    zsys_warning ("link: %s, connecting again endpoint=%s held=%zu pending=%zu", why,
+    const char *refused = arb_handshake_failure (self->handshake, self->secured);
+    zsys_warning ("link: %s, connecting again endpoint=%s held=%zu pending=%zu%s%s%s", why,
                   self->endpoint, arb_leases_size (self->leases),
-                  arb_requests_size (self->requests));
+                  arb_requests_size (self->requests), refused ? " handshake=\"" : "",
+                  refused ? refused : "", refused ? "\"" : "");
     if (arb_dealer_reconnect (self->dealer, self->endpoint) != 0)
         zsys_error ("link: cannot reconnect endpoint=%s errno=%d", self->endpoint, zmq_errno ());
     //  what went out on the old connection

@@ -75,6 +75,7 @@
 #ifndef ARB_LINK_H
 #define ARB_LINK_H
 
+#include "arb_curve.h"
 #include "arb_proto.h"
 #include "arb_watchlist.h"
 
@@ -142,12 +143,27 @@ typedef struct {
 //  Creates a link to endpoint (NULL: $ARBITER_BROKER, else
 //  ARB_DEALER_ENDPOINT) that registers as worker name (NULL: "host.pid";
 //  the name fan-out tasks use) and calls the callbacks (copied) with arg.
-//  It starts connecting and registering at once and never waits. Returns
-//  NULL if the endpoint is malformed or name is longer than ARB_NAME_MAX.
+//  It starts connecting and registering at once and never waits. With
+//  ARBITER_CERT and ARBITER_BROKER_KEY in the environment it is a CURVE
+//  client of a broker that runs with --curve, as arb_link_new_curve makes
+//  it. Returns NULL if the endpoint is malformed, name is longer than
+//  ARB_NAME_MAX, or those variables name no usable certificate and key
+//  (logged).
 arb_link_t *arb_link_new (const char *endpoint,
                           const char *name,
                           const arb_link_callbacks_t *callbacks,
                           void *arg);
+
+//  Creates a link as arb_link_new does, with this certificate and broker
+//  key (borrowed; arb_curve.h) for a broker that runs with --curve, or
+//  without CURVE if curve is NULL; the environment's ARBITER_CERT and
+//  ARBITER_BROKER_KEY do not count. A link whose handshake the broker
+//  refuses logs why each time it connects again.
+arb_link_t *arb_link_new_curve (const char *endpoint,
+                                const char *name,
+                                const arb_link_callbacks_t *callbacks,
+                                void *arg,
+                                const arb_curve_t *curve);
 
 //  Destroys the link: sends the outcomes that wait and a BYE (the broker
 //  then puts the tasks still held back at the head of their queues, no

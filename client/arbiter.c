@@ -2,7 +2,8 @@
     command (client/arb_cli_*.c), whose return value is the exit status
     (see arb_cli.h for what each status means).
 
-        arbiter [--broker EP] [--json] [--rpc-timeout MS] COMMAND [ARGS]
+        arbiter [--broker EP] [--cert FILE --broker-key KEY] [--json]
+                [--rpc-timeout MS] COMMAND [ARGS]
 
     The common options may also come anywhere after the command.
 */
@@ -14,7 +15,7 @@ static const arb_cli_cmd_t *s_commands[] = {
     &arb_cli_cmd_dag,      &arb_cli_cmd_group,  &arb_cli_cmd_pipe,   &arb_cli_cmd_cancel,
     &arb_cli_cmd_retry,    &arb_cli_cmd_delete, &arb_cli_cmd_queue,  &arb_cli_cmd_limit,
     &arb_cli_cmd_stats,    &arb_cli_cmd_events, &arb_cli_cmd_ping,   &arb_cli_cmd_peek,
-    &arb_cli_cmd_schedule,
+    &arb_cli_cmd_schedule, &arb_cli_cmd_keygen,
 };
 
 #define ARB_COMMANDS (sizeof (s_commands) / sizeof (s_commands[0]))
@@ -39,6 +40,11 @@ s_usage (char *text, size_t size)
             "Options (anywhere on the line, before or after the command):\n"
             "  --broker EP        broker endpoint (default: $ARBITER_BROKER, else\n"
             "                     " ARB_CLIENT_ENDPOINT ")\n"
+            "  --cert FILE        this peer's secret certificate (arbiter keygen writes\n"
+            "                     NAME.cert_secret), for a broker that runs with --curve\n"
+            "                     (default: $ARBITER_CERT)\n"
+            "  --broker-key KEY|FILE  the broker's public key, or its broker.cert file\n"
+            "                     (default: $ARBITER_BROKER_KEY)\n"
             "  --json             machine-readable output (JSON, one value per line); errors\n"
             "                     and notices on stderr become {\"error\", \"code\"} and\n"
             "                     {\"notice\"} objects\n"
@@ -49,7 +55,7 @@ s_usage (char *text, size_t size)
             "Task ids are numbers (7); flow ids (DAGs, groups, pipes) are written flow:7.\n"
             "\n"
             "Exit status: 0 done; 1 failed (a task failed, the broker is unreachable or\n"
-            "answered 409/500/503); 2 usage error or refused input (bad option values,\n"
+            "answered 403/409/500/503); 2 usage error or refused input (bad option values,\n"
             "unknown ids, broker 400/404/413/422); 3 wait --timeout passed; 130 interrupted.\n",
             ARB_CLIENT_TIMEOUT_MS);
 }

@@ -430,7 +430,9 @@ arb_gateway_new (const arb_gateway_config_t *config)
         .event = s_on_event,
         .state = s_on_state,
     };
-    self->link = arb_link_new (config->broker, config->name, &callbacks, self);
+    self->link = config->curve ? arb_link_new_curve (config->broker, config->name, &callbacks, self,
+                                                     config->curve)
+                               : arb_link_new (config->broker, config->name, &callbacks, self);
     if (!self->reactor || !self->link) {
         zsys_error ("gateway: cannot start: %s",
                     self->reactor ? "bad broker endpoint or worker name" : "no event loop");

@@ -34,6 +34,8 @@ typedef struct _arb_gateway_t arb_gateway_t;
 
 typedef struct {
     const char *broker;           //  endpoint; NULL: $ARBITER_BROKER, else the default
+    const arb_curve_t *curve;     //  borrowed: CURVE towards the broker; NULL: the environment's
+                                  //  (ARBITER_CERT, ARBITER_BROKER_KEY), else none
     const char *name;             //  worker name; NULL: host.pid
     uint64_t request_timeout_ms;  //  a request unanswered this long fails locally
     size_t max_payload;           //  bytes per item (the broker's --max-payload)

@@ -28,6 +28,8 @@
 
 typedef struct {
     const char *broker;
+    const char *cert;
+    const char *broker_key;
     const char *name;
     uint64_t rpc_timeout_ms;
     uint64_t max_payload;
@@ -143,6 +145,8 @@ main (int argc, char **argv)
     arb_log_t *log = arb_log_new ("arbiter-gateway");
     s_settings_t settings = {
         .broker = getenv ("ARBITER_BROKER") ? getenv ("ARBITER_BROKER") : "tcp://127.0.0.1:7700",
+        .cert = getenv (ARB_CURVE_ENV_CERT),
+        .broker_key = getenv (ARB_CURVE_ENV_KEY),
         .name = NULL,
         .rpc_timeout_ms = 5000,
         .max_payload = ARB_PAYLOAD_DEFAULT_MAX,
@@ -160,6 +164,11 @@ main (int argc, char **argv)
     arb_option_t table[] = {
         {"broker", 'b', ARB_OPT_STR, &settings.broker, 0, 0, "EP",
          "the broker's endpoint (default $ARBITER_BROKER, else tcp://127.0.0.1:7700)"},
+        {"cert", 0, ARB_OPT_STR, &settings.cert, 0, 0, "FILE",
+         "the gateway's secret certificate for a broker with --curve, role admin (default "
+         "$ARBITER_CERT)"},
+        {"broker-key", 0, ARB_OPT_STR, &settings.broker_key, 0, 0, "KEY|FILE",
+         "the broker's public key, or its broker.cert file (default $ARBITER_BROKER_KEY)"},
         {"name", 0, ARB_OPT_STR, &settings.name, 0, 0, "NAME",
          "the gateway's worker name at the broker (default host.pid)"},
         {"rpc-timeout", 0, ARB_OPT_SECONDS, &settings.rpc_timeout_ms, 100, 3600 * 1000, "S",
@@ -220,15 +229,24 @@ main (int argc, char **argv)
     int first = argc;
     arb_options_rc_t rc = arb_options_parse (options, argc, argv, &first);
     int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
+    char why[512] = "";
+    arb_curve_t *curve = NULL;  //  CURVE towards the broker; NULL: none
     if (rc == ARB_OPTIONS_RUN && first < argc) {
         arb_options_refuse (options, "unexpected argument '%s'", argv[first]);
         status = 2;
     }
     else if (rc == ARB_OPTIONS_CHECK)
         arb_options_print (options, stdout);
+    else if (rc == ARB_OPTIONS_RUN
+             && !(curve = arb_curve_resolve (settings.cert, settings.broker_key, why, sizeof (why)))
+             && *why) {
+        fprintf (stderr, "arbiter-gateway: %s\n", why);
+        status = 2;
+    }
     else if (rc == ARB_OPTIONS_RUN) {
         arb_gateway_config_t config = {
             .broker = settings.broker,
+            .curve = curve,
             .name = settings.name,
             .request_timeout_ms = settings.rpc_timeout_ms,
             .max_payload = (size_t) settings.max_payload,
@@ -262,6 +280,7 @@ main (int argc, char **argv)
         arb_kestrel_destroy (&kestrel);
         arb_gateway_destroy (&gateway);
     }
+    arb_curve_destroy (&curve);
     arb_options_destroy (&options);
     arb_bridges_destroy (&sections.bridges);
     arb_defaults_destroy (&sections.defaults);

@@ -24,6 +24,10 @@
         broker  -> worker   WELCOME DISPATCH HEARTBEAT STOP ERROR
 
     One connection may be a client and a worker at once (the gateway is).
+    A broker started with --curve lets each peer send only what the role
+    of its certificate permits, and answers anything else with ERROR
+    ARB_ERR_FORBIDDEN (PROTOCOL.md, "Authentication and roles"; the roles
+    of each type are in the broker's verb table, broker/arb_verbs.c).
     A request carries a request id chosen by the sender; the reply carries
     the same id. Streamed messages (DONE, EVENT, DISPATCH after CREDIT,
     STOP, HEARTBEAT) carry request id 0.
@@ -153,6 +157,7 @@ typedef enum {
 //  they read well in logs and map directly onto the gateway's REST API.
 typedef enum {
     ARB_ERR_BAD_REQUEST = 400,     //  malformed message, missing or bad field
+    ARB_ERR_FORBIDDEN = 403,       //  the peer's certificate has no role that may do this
     ARB_ERR_NOT_FOUND = 404,       //  unknown task, queue or key
     ARB_ERR_CONFLICT = 409,        //  state does not allow the operation
     ARB_ERR_UNKNOWN_WORKER = 410,  //  worker verb from an unregistered peer: register again

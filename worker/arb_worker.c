@@ -39,6 +39,7 @@
 */
 
 #include "arb_worker.h"
+#include "arb_handshake.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -146,15 +147,18 @@ struct _arb_worker_t {
     int connect_timeout_ms;  //  the first REGISTER unanswered this long ends run; 0 never
     size_t max_payload;      //  bytes: what the worker was told (arb_worker_set_max_payload)
     int log_level;           //  syslog level
+    arb_curve_t *curve;      //  owned: certificate and broker key; NULL: the environment's
 
     //  Stop requests, from any thread or a signal handler.
     atomic_int stop_requests;
     int wake_fd;  //  owned eventfd: wakes the loop on a stop request
 
     //  Run state: the run thread only.
-    zsock_t *dealer;  //  owned
-    s_pool_t *pool;   //  owned: light mode's threads
-    s_note_t *notes;  //  owned: notes taken from the pool, being handled
+    zsock_t *dealer;             //  owned
+    arb_curve_t *run_curve;      //  owned: what this run connects with; NULL: no CURVE
+    arb_handshake_t *handshake;  //  owned: the dealer's handshakes, to say why a broker is silent
+    s_pool_t *pool;              //  owned: light mode's threads
+    s_note_t *notes;             //  owned: notes taken from the pool, being handled
     size_t note_cap;
     s_slot_t **launch;  //  owned, slot_count: light jobs of this turn, for the pool
     size_t launch_count;
@@ -173,7 +177,8 @@ struct _arb_worker_t {
     int64_t unanswered_since;    //  ms: the first REGISTER of those not answered yet; 0 none
     int64_t unreachable_log_at;  //  ms: next "cannot reach the broker"
     bool welcomed;               //  this run has had a WELCOME
-    bool gave_up;                //  the broker could not be reached in connect_timeout_ms
+    bool gave_up;                //  the broker could not be reached in connect_timeout_ms,
+                                 //  or refused to register the worker (403)
     uint32_t heartbeat_ms;
     uint32_t liveness_ms;
     size_t broker_max_payload;  //  bytes: the broker's limit, from its WELCOME; 0 not known
@@ -242,6 +247,7 @@ arb_worker_destroy (arb_worker_t **self_p)
     if (!self)
         return;
     free (self->endpoint);
+    arb_curve_destroy (&self->curve);
     free (self->handlers);
     for (size_t i = 0; i < self->queue_count; i++)
         free (self->queues[i]);
@@ -319,6 +325,14 @@ arb_worker_set_connect_timeout (arb_worker_t *self, int timeout_ms)
 {
     assert (self);
     self->connect_timeout_ms = timeout_ms < 0 ? 0 : timeout_ms;
+}
+
+void
+arb_worker_set_curve (arb_worker_t *self, const arb_curve_t *curve)
+{
+    assert (self && curve);
+    arb_curve_destroy (&self->curve);
+    self->curve = arb_curve_dup (curve);
 }
 
 void
@@ -932,6 +946,9 @@ s_connect (arb_worker_t *self)
             id[i] = (uint8_t) (random () >> 8);
     id[0] |= 0x80;
     zmq_setsockopt (zsock_resolve (dealer), ZMQ_ROUTING_ID, id, sizeof (id));
+    if (self->run_curve)
+        arb_curve_apply (self->run_curve, dealer);
+    arb_handshake_t *handshake = arb_handshake_new (dealer);
     zsock_set_linger (dealer, 0);
     //  never block the loop: a broker that does not read loses messages
     //  (and is soon declared dead) rather than freezing every slot
@@ -939,13 +956,16 @@ s_connect (arb_worker_t *self)
     zsock_set_rcvtimeo (dealer, 0);
     if (zsock_connect (dealer, "%s", self->endpoint) != 0) {
         S_ERROR (self, "worker: cannot connect endpoint=%s", self->endpoint);
+        arb_handshake_destroy (&handshake);
         zsock_destroy (&dealer);
         return -1;
     }
     //  only a working socket replaces the old one, which the loop can keep
     //  using (and try again to replace) if anything above failed
+    arb_handshake_destroy (&self->handshake);
     zsock_destroy (&self->dealer);
     self->dealer = dealer;
+    self->handshake = handshake;
     return 0;
 }
 
@@ -1064,6 +1084,13 @@ s_on_error (arb_worker_t *self, arb_msg_t *msg)
             return;
         S_INFO (self, "worker: broker does not know us, registering again");
         s_register (self, false);
+        return;
+    }
+    if (body->code == ARB_ERR_FORBIDDEN && reqid == self->register_reqid) {
+        //  its certificate is not a worker's: asking again changes nothing
+        S_ERROR (self, "worker: the broker refused to register this worker: %s", body->reason);
+        self->gave_up = true;
+        self->phase = S_PHASE_DONE;
         return;
     }
     S_WARNING (self, "worker: broker error code=%u reqid=%u reason=%s", body->code, reqid,
@@ -1293,17 +1320,22 @@ s_unreachable (arb_worker_t *self, int64_t now)
 {
     int64_t waited = now - self->unanswered_since;
     if (!self->welcomed && self->connect_timeout_ms && waited >= self->connect_timeout_ms) {
-        S_ERROR (self,
-                 "worker: cannot reach the broker endpoint=%s, giving up connect_timeout_ms=%d",
-                 self->endpoint, self->connect_timeout_ms);
+        const char *refused = arb_handshake_failure (self->handshake, self->run_curve != NULL);
+        S_ERROR (
+            self,
+            "worker: cannot reach the broker endpoint=%s, giving up connect_timeout_ms=%d%s%s%s",
+            self->endpoint, self->connect_timeout_ms, refused ? " handshake=\"" : "",
+            refused ? refused : "", refused ? "\"" : "");
         self->gave_up = true;
         self->phase = S_PHASE_DONE;
     }
     else if (now >= self->unreachable_log_at) {
+        const char *refused = arb_handshake_failure (self->handshake, self->run_curve != NULL);
         S_WARNING (self,
                    "worker: cannot reach the broker endpoint=%s waited_ms=%" PRId64
-                   " (still trying)",
-                   self->endpoint, waited);
+                   " (still trying)%s%s%s",
+                   self->endpoint, waited, refused ? " handshake=\"" : "", refused ? refused : "",
+                   refused ? "\"" : "");
         self->unreachable_log_at = now + S_UNREACHABLE_LOG;
     }
 }
@@ -1454,6 +1486,16 @@ s_run_setup (arb_worker_t *self)
     self->gave_up = false;
     self->broker_max_payload = 0;
     self->free_count = 0;
+    if (self->curve)
+        self->run_curve = arb_curve_dup (self->curve);
+    else {
+        char why[512];
+        self->run_curve = arb_curve_resolve (NULL, NULL, why, sizeof (why));
+        if (!self->run_curve && *why) {
+            S_ERROR (self, "worker: %s", why);
+            return -1;
+        }
+    }
     for (int i = count - 1; i >= 0; i--) {
         s_slot_t *slot = &self->slots[i];
         slot->index = i;
@@ -1513,7 +1555,9 @@ s_run_teardown (arb_worker_t *self)
     self->free = NULL;
     self->items = NULL;
     self->item_slot = NULL;
+    arb_handshake_destroy (&self->handshake);
     zsock_destroy (&self->dealer);
+    arb_curve_destroy (&self->run_curve);
 }
 
 int

@@ -44,6 +44,7 @@
 #ifndef ARB_WORKER_H
 #define ARB_WORKER_H
 
+#include "arb_curve.h"
 #include "arb_job.h"
 
 typedef struct _arb_worker_t arb_worker_t;
@@ -113,6 +114,15 @@ void arb_worker_set_connect_timeout (arb_worker_t *self, int timeout_ms);
 //  it. Payloads are taken up to the larger of the two.
 void arb_worker_set_max_payload (arb_worker_t *self, size_t max_payload);
 
+//  Connects with this certificate and broker key (borrowed; the worker
+//  keeps a copy), for a broker that runs with --curve (arb_curve.h).
+//  Without it, ARBITER_CERT and ARBITER_BROKER_KEY from the environment
+//  count if they are set. A broker whose handshake refuses the worker
+//  never answers: the worker logs why with its "cannot reach the broker";
+//  one that refuses its REGISTER (403: the certificate is not a worker's
+//  or an admin's) ends the run.
+void arb_worker_set_curve (arb_worker_t *self, const arb_curve_t *curve);
+
 //  What the worker logs, as a syslog level (LOG_ERR .. LOG_DEBUG; default
 //  LOG_INFO). LOG_DEBUG logs every task.
 void arb_worker_set_log_level (arb_worker_t *self, int level);
@@ -120,8 +130,10 @@ void arb_worker_set_log_level (arb_worker_t *self, int level);
 //  Runs until arb_worker_stop() or SIGINT/SIGTERM (czmq's zsys_interrupted,
 //  which it resets to 0 on the first signal so that it can see a second
 //  one). Blocks the calling thread, which owns the broker socket. Returns 0
-//  once stopped, or -1 if it could not start (bad endpoint, no handler) or
-//  could not reach the broker within the connect timeout.
+//  once stopped, or -1 if it could not start (bad endpoint, no handler,
+//  ARBITER_CERT or ARBITER_BROKER_KEY that name no usable certificate and
+//  key), could not reach the broker within the connect timeout, or the
+//  broker refused to register it (403).
 int arb_worker_run (arb_worker_t *self);
 
 //  Asks a running worker to stop, as SIGTERM would (a second call forces

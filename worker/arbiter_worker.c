@@ -26,6 +26,8 @@
 //  The settings as the option table stores them.
 typedef struct {
     const char *broker;
+    const char *cert;        //  secret certificate; NULL: none (no CURVE)
+    const char *broker_key;  //  the broker's public key or its file
     arb_opt_list_t queues;
     arb_opt_list_t tasks;  //  task names it runs; none: every name
     uint64_t slots;
@@ -80,6 +82,13 @@ s_check (void *arg, const arb_option_t *option, const char *text, char *why, siz
         snprintf (why, size, "not a task name (1..200 bytes)");
     else if (streq (option->name, "exec") && !*text)
         snprintf (why, size, "the command is empty");
+    //  a certificate file this user cannot read, here rather than as the
+    //  certificate's own error without the file's line (its content is
+    //  read with the broker key, once both are known)
+    else if ((streq (option->name, "cert")
+              || (streq (option->name, "broker-key") && !arb_curve_is_key (text)))
+             && *text && access (text, R_OK) != 0)
+        snprintf (why, size, "cannot read the file: %s", strerror (errno));
     else
         return 0;
     return -1;
@@ -105,6 +114,8 @@ main (int argc, char **argv)
 {
     s_settings_t settings = {
         .broker = getenv ("ARBITER_BROKER") ? getenv ("ARBITER_BROKER") : ARB_WORKER_ENDPOINT,
+        .cert = getenv (ARB_CURVE_ENV_CERT),
+        .broker_key = getenv (ARB_CURVE_ENV_KEY),
         .slots = 1,
         .grace_ms = ARB_WORKER_GRACE_MS,
         .drain_ms = ARB_WORKER_DRAIN_MS,
@@ -114,6 +125,11 @@ main (int argc, char **argv)
     arb_option_t table[] = {
         {"broker", 0, ARB_OPT_STR, &settings.broker, 0, 0, "EP",
          "broker endpoint (default $ARBITER_BROKER, else " ARB_WORKER_ENDPOINT ")"},
+        {"cert", 0, ARB_OPT_STR, &settings.cert, 0, 0, "FILE",
+         "this worker's secret certificate (arbiter keygen NAME --role worker writes "
+         "NAME.cert_secret), for a broker that runs with --curve (default $ARBITER_CERT)"},
+        {"broker-key", 0, ARB_OPT_STR, &settings.broker_key, 0, 0, "KEY|FILE",
+         "the broker's public key, or its broker.cert file (default $ARBITER_BROKER_KEY)"},
         {"queue", 0, ARB_OPT_LIST, &settings.queues, 0, ARB_WORKER_QUEUES_MAX, "Q",
          "queue to take tasks from; repeat for more (default: default)"},
         {"task", 0, ARB_OPT_LIST, &settings.tasks, 0, ARB_HANDLES_MAX, "NAME",
@@ -158,10 +174,21 @@ main (int argc, char **argv)
             arb_options_refuse (options, "--exec CMD (exec = CMD in the config file) is required");
             status = 2;
         }
-        else if (rc == ARB_OPTIONS_CHECK)
-            arb_options_print (options, stdout);
     }
+    //  the certificate is loaded by --check-config too: a file the worker
+    //  cannot read is a bad setting
+    char why[512] = "";
+    arb_curve_t *curve = NULL;  //  CURVE towards the broker; NULL: none
+    if (!status && (rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK)
+        && !(curve = arb_curve_resolve (settings.cert, settings.broker_key, why, sizeof (why)))
+        && *why) {
+        fprintf (stderr, "arbiter-worker: %s\n", why);
+        status = 2;
+    }
+    if (!status && rc == ARB_OPTIONS_CHECK)
+        arb_options_print (options, stdout);
     if (status || rc != ARB_OPTIONS_RUN) {
+        arb_curve_destroy (&curve);
         arb_options_destroy (&options);
         return status;
     }
@@ -188,6 +215,9 @@ main (int argc, char **argv)
     arb_worker_set_connect_timeout (worker, (int) settings.connect_timeout_ms);
     arb_worker_set_max_payload (worker, (size_t) settings.max_payload);
     arb_worker_set_log_level (worker, s_log_levels[settings.log_level]);
+    if (curve)
+        arb_worker_set_curve (worker, curve);
+    arb_curve_destroy (&curve);
     int run = arb_worker_run (worker);
     arb_worker_destroy (&worker);
     arb_exec_destroy (&exec);

@@ -33,7 +33,7 @@ from .codec import Message, MsgType
 from .errors import ArbiterError, NotFound, Timeout, Unreachable, WaitTimeout
 from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Peeked, Pong, Stats,
                       Submitted, TaskInfo)
-from .session import Session, endpoint_of, routing_id
+from .session import Session, endpoint_of, routing_id, curve_keys, secure
 from .spec import Data, Seconds, When, refuse, task_spec
 
 T = TypeVar('T')
@@ -49,18 +49,21 @@ class AsyncClient:
 
     def __init__(self, endpoint: Optional[str] = None, *, timeout: float = 5.0,
                  rewatch: float = 2.0, max_payload: int = codec.PAYLOAD_DEFAULT_MAX,
-                 context: Optional[zmq.asyncio.Context] = None) -> None:
+                 context: Optional[zmq.asyncio.Context] = None,
+                 cert: Optional[str] = None, broker_key: Optional[str] = None) -> None:
         if timeout <= 0 or rewatch <= 0:
             raise ValueError('timeout and rewatch are seconds, above 0')
         self.endpoint = endpoint_of(endpoint)
         self.timeout = float(timeout)
         self.max_payload = max_payload
+        keys = curve_keys(cert, broker_key)  # ValueError before anything is made
         self._context = context or zmq.asyncio.Context.instance()
         sock = self._context.socket(zmq.DEALER)
         sock.setsockopt(zmq.ROUTING_ID, routing_id(b'c'))
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, 0)
         try:
+            secure(sock, keys)
             sock.connect(self.endpoint)
         except zmq.ZMQError as e:
             sock.close(0)

@@ -44,7 +44,7 @@ from .codec import Message, MsgType
 from .errors import (ArbiterError, NotFound, ProtocolError, Timeout, Unreachable, WaitTimeout)
 from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Peeked, Pong,
                       Schedule, State, Stats, Submitted, TaskInfo)
-from .session import Session, endpoint_of, routing_id
+from .session import Session, endpoint_of, routing_id, curve_keys, secure
 from .spec import Data, Seconds, When, refuse, task_spec
 
 T = TypeVar('T')
@@ -98,7 +98,10 @@ class Client:
     tcp://127.0.0.1:7700). timeout: seconds each request waits for its
     reply (also how long a wait tolerates a silent broker). rewatch:
     seconds between keep-alives of watches. max_payload: the largest
-    payload ``submit`` takes (match the broker's --max-payload).
+    payload ``submit`` takes (match the broker's --max-payload). cert and
+    broker_key: for a broker that runs with --curve, this peer's secret
+    certificate and the broker's public key or broker.cert file (default
+    $ARBITER_CERT and $ARBITER_BROKER_KEY; ``session.curve_keys``).
 
     Never blocks on construction and never waits for the broker until a
     call needs it. Use it as a context manager, or ``close`` it.
@@ -106,7 +109,8 @@ class Client:
 
     def __init__(self, endpoint: Optional[str] = None, *, timeout: float = 5.0,
                  rewatch: float = 2.0, max_payload: int = codec.PAYLOAD_DEFAULT_MAX,
-                 context: Optional[zmq.Context] = None) -> None:  # type: ignore[type-arg]
+                 context: Optional[zmq.Context] = None,  # type: ignore[type-arg]
+                 cert: Optional[str] = None, broker_key: Optional[str] = None) -> None:
         if timeout <= 0 or rewatch <= 0:
             raise ValueError('timeout and rewatch are seconds, above 0')
         self.endpoint = endpoint_of(endpoint)
@@ -114,6 +118,7 @@ class Client:
         self.max_payload = max_payload
         self._pid = os.getpid()
         self._lock = threading.Lock()
+        keys = curve_keys(cert, broker_key)  # ValueError before anything is made
         self._context = context or zmq.Context.instance()
         sock = self._context.socket(zmq.DEALER)
         sock.setsockopt(zmq.ROUTING_ID, routing_id(b'c'))
@@ -121,6 +126,7 @@ class Client:
         sock.setsockopt(zmq.RCVHWM, 0)
         sock.setsockopt(zmq.SNDTIMEO, int(self.timeout * 1000))
         try:
+            secure(sock, keys)
             sock.connect(self.endpoint)
         except zmq.ZMQError as e:
             sock.close(0)

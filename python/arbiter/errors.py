@@ -65,6 +65,14 @@ class BadRequest(BrokerError):
     code = 400
 
 
+class Forbidden(BrokerError):
+    """403: the certificate this peer connected with (a broker that runs
+    with --curve) has no role that may do this: a client's cannot purge,
+    a worker's cannot submit."""
+
+    code = 403
+
+
 class NotFound(BrokerError):
     """404: an unknown task, queue, flow, group, schedule or key."""
 
@@ -117,7 +125,7 @@ class VersionNotSpoken(BrokerError):
 
 _BY_CODE: Dict[int, Type[BrokerError]] = {
     cls.code: cls
-    for cls in (BadRequest, NotFound, Conflict, UnknownWorker, TooLarge, Invalid,
+    for cls in (BadRequest, Forbidden, NotFound, Conflict, UnknownWorker, TooLarge, Invalid,
                 JournalFailed, Unavailable, VersionNotSpoken)
 }
 

@@ -15,6 +15,10 @@ keep-alive requests).
 Request ids: the caller's from 1 to 2^31 - 1, then around again; the
 watchlist's own requests have the top bit set, so that their answers are
 known for ours (they are no news from the broker).
+
+``curve_keys`` and ``secure`` make a socket a CURVE client of a broker
+that runs with --curve (README.md, "Securing the broker"), as the C
+library does.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ from __future__ import annotations
 import collections
 import logging
 import os
-from typing import Callable, Deque, Dict, List, Optional, Sequence
+from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
+
+import zmq
+import zmq.auth
 
 from . import codec
 from .codec import Message, MsgType
@@ -40,6 +47,66 @@ def endpoint_of(endpoint: Optional[str]) -> str:
     """The broker's endpoint: the one given, else $ARBITER_BROKER, else
     tcp://127.0.0.1:7700."""
     return endpoint or os.environ.get('ARBITER_BROKER') or DEFAULT_ENDPOINT
+
+
+_Z85 = frozenset('0123456789abcdefghijklmnopqrstuvwxyz'
+                 'ABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#')
+
+
+def _z85_key(text: str) -> bool:
+    return len(text) == 40 and all(c in _Z85 for c in text)
+
+
+CurveKeys = Tuple[bytes, bytes, bytes]  # this peer's public and secret key, the broker's key
+
+
+def curve_keys(cert: Optional[str] = None,
+               broker_key: Optional[str] = None) -> Optional[CurveKeys]:
+    """The keys to reach a broker that runs with --curve. cert: this
+    peer's secret certificate (``arbiter keygen NAME --role R`` writes
+    NAME.cert_secret; NAME.cert finds the secret beside it), else
+    $ARBITER_CERT. broker_key: the broker's public key (40 Z85
+    characters) or its broker.cert file, else $ARBITER_BROKER_KEY.
+    Neither given: None (no CURVE). Only one, or files that hold no key:
+    ValueError naming it."""
+    cert_what, key_what = 'cert', 'broker_key'
+    if not cert:
+        cert, cert_what = os.environ.get('ARBITER_CERT'), '$ARBITER_CERT'
+    if not broker_key:
+        broker_key, key_what = os.environ.get('ARBITER_BROKER_KEY'), '$ARBITER_BROKER_KEY'
+    if not cert and not broker_key:
+        return None
+    if not cert or not broker_key:
+        raise ValueError('%s is given but not the %s: CURVE needs both'
+                         % (cert_what if cert else key_what,
+                            "broker's key" if cert else 'certificate'))
+    path = cert + '_secret' if os.path.exists(cert + '_secret') else cert
+    try:
+        public, secret = zmq.auth.load_certificate(path)
+    except (OSError, ValueError) as e:
+        raise ValueError('%s: cannot read a certificate from %r: %s'
+                         % (cert_what, cert, e)) from None
+    if not secret:
+        raise ValueError('%s: %r holds no secret key (give the NAME.cert_secret file that '
+                         '`arbiter keygen` wrote)' % (cert_what, cert))
+    if _z85_key(broker_key):
+        return public, secret, broker_key.encode()
+    try:
+        server, _ = zmq.auth.load_certificate(broker_key)
+    except (OSError, ValueError) as e:
+        raise ValueError("%s: %r is neither the broker's public key (40 Z85 characters) "
+                         'nor a certificate file holding it: %s'
+                         % (key_what, broker_key[:64], e)) from None
+    return public, secret, server
+
+
+def secure(sock: 'zmq.Socket[Any]', keys: Optional[CurveKeys]) -> None:
+    """Makes sock, before it connects, a CURVE client with keys
+    (``curve_keys``; None: nothing is done)."""
+    if keys is not None:
+        sock.setsockopt(zmq.CURVE_PUBLICKEY, keys[0])
+        sock.setsockopt(zmq.CURVE_SECRETKEY, keys[1])
+        sock.setsockopt(zmq.CURVE_SERVERKEY, keys[2])
 
 
 def routing_id(first: bytes) -> bytes:

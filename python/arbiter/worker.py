@@ -64,9 +64,9 @@ import zmq
 
 from . import codec
 from .codec import Message, MsgType
-from .errors import BrokerError, ProtocolError, Unreachable
+from .errors import BrokerError, ProtocolError, Unreachable, broker_error
 from .job import (Emitted, Fail, Job, Outcome, Report, run_handler, write_item, write_outcome)
-from .session import endpoint_of, routing_id
+from .session import endpoint_of, routing_id, curve_keys, secure
 
 log = logging.getLogger('arbiter.worker')
 
@@ -122,14 +122,19 @@ class Worker:
     max_payload: the largest result or item in bytes (the broker's limit,
     learnt when registering, applies too). connect_timeout: seconds ``run``
     waits for the broker's first answer before it raises Unreachable (None:
-    for ever; once registered, a worker never gives up).
+    for ever; once registered, a worker never gives up). cert and
+    broker_key: for a broker that runs with --curve, the worker's secret
+    certificate (role worker) and the broker's public key or broker.cert
+    file (default $ARBITER_CERT and $ARBITER_BROKER_KEY;
+    ``session.curve_keys``); checked here, ValueError if unusable.
     """
 
     def __init__(self, queues: Sequence[str] = ('default',), *, endpoint: Optional[str] = None,
                  name: Optional[str] = None, slots: int = 1, mode: str = 'thread',
                  drain: float = 30.0, grace: float = 5.0,
                  max_payload: int = codec.PAYLOAD_DEFAULT_MAX,
-                 connect_timeout: Optional[float] = None) -> None:
+                 connect_timeout: Optional[float] = None,
+                 cert: Optional[str] = None, broker_key: Optional[str] = None) -> None:
         if isinstance(queues, str):
             queues = [queues]
         if not queues or len(queues) > codec.CREDIT_QUEUES_MAX:
@@ -151,6 +156,7 @@ class Worker:
         self.grace = grace
         self.max_payload = max_payload
         self.connect_timeout = connect_timeout
+        self.curve = curve_keys(cert, broker_key)  # a mistake is said now, not in run
         self.handlers: Dict[str, Handler] = {}
         self._stop_requests = 0
         self._lock = threading.Lock()
@@ -197,7 +203,8 @@ class Worker:
     def run(self) -> None:
         """Runs until ``stop()`` or SIGINT/SIGTERM (handled so when run on
         the main thread). Raises Unreachable if the broker did not answer
-        within ``connect_timeout``."""
+        within ``connect_timeout``, Forbidden if it refused to register
+        the worker (its certificate's role is not worker or admin)."""
         if not self.handlers:
             raise ValueError('no handler: register one with @worker.task(name)')
         if self._running:
@@ -245,6 +252,7 @@ class _Run:
         self.unreachable_log_at = 0.0
         self.welcomed = False
         self.gave_up = False
+        self.refused: Optional[BrokerError] = None  # the broker's 403 to REGISTER
         self.heartbeat = 1.0
         self.liveness = 5.0
         self.broker_max_payload = 0
@@ -282,6 +290,8 @@ class _Run:
             self._register(new_socket=False)
             while self.phase != DONE:
                 self._turn()
+            if self.refused is not None:
+                raise self.refused
             if self.gave_up:
                 raise Unreachable('cannot reach the broker at %s within %.1f s'
                                   % (self.w.endpoint, self.w.connect_timeout or 0))
@@ -342,6 +352,7 @@ class _Run:
         # never block the loop: a broker that does not read loses messages
         # (and is soon declared dead) rather than freezing every slot
         sock.setsockopt(zmq.SNDTIMEO, 0)
+        secure(sock, self.w.curve)
         sock.connect(self.w.endpoint)
         if self.sock is not None:
             self.sock.close(0)
@@ -723,6 +734,13 @@ class _Run:
                 return
             log.info('worker: broker does not know us, registering again')
             self._register(new_socket=False)
+            return
+        if code == 403 and reqid == self.register_reqid:
+            # its certificate is not a worker's: asking again changes nothing
+            log.error('worker: the broker refused to register this worker: %s',
+                      msg.body['reason'])
+            self.refused = broker_error(code, msg.body['reason'])
+            self.phase = DONE
             return
         log.warning('worker: broker error code=%d reqid=%d reason=%s', code, reqid,
                     msg.body['reason'])

@@ -47,13 +47,19 @@ def decode(parts):
 
 
 class Peer:
-    """A DEALER connected to the broker: sends requests, reads replies."""
+    """A DEALER connected to the broker: sends requests, reads replies.
+    curve: (public key, secret key, broker's key), Z85, for a broker that
+    runs with --curve."""
 
-    def __init__(self, endpoint, context=None):
+    def __init__(self, endpoint, context=None, curve=None):
         self.context = context or zmq.Context.instance()
         self.sock = self.context.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.IDENTITY, os.urandom(16))
+        if curve:
+            self.sock.setsockopt(zmq.CURVE_PUBLICKEY, curve[0])
+            self.sock.setsockopt(zmq.CURVE_SECRETKEY, curve[1])
+            self.sock.setsockopt(zmq.CURVE_SERVERKEY, curve[2])
         self.sock.connect(endpoint)
         self.reqid = 0
         self.pending = []  # streamed messages read while waiting for a reply

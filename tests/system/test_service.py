@@ -107,12 +107,16 @@ def test_log_lines_carry_priorities_on_the_journal_stream(tmp_path, processes):
     bad = tmp_path / 'bad.log'
     bad.write_bytes(b'')
     env = dict(os.environ, JOURNAL_STREAM=journal_stream(bad))
-    proc = Process([binary('broker', 'arbiterd'), '--bind', 'tcp://nowhere:x', '--db',
-                    str(tmp_path / 'b.db')], str(bad), env=env)
+    # (--insecure: a broker without --curve binds no other host's address;
+    # its warning is priority 4)
+    proc = Process([binary('broker', 'arbiterd'), '--bind', 'tcp://nowhere:x', '--insecure',
+                    '--db', str(tmp_path / 'b.db')], str(bad), env=env)
     proc.proc.wait(30)
     assert proc.stop() == 1
-    assert any(line.startswith('<3>broker: cannot bind tcp://nowhere:x')
-               for line in proc.output().splitlines()), proc.output()
+    lines = proc.output().splitlines()
+    assert any(line.startswith('<4>broker: --insecure: tcp://nowhere:x is bound without')
+               for line in lines), lines
+    assert any(line.startswith('<3>broker: cannot bind tcp://nowhere:x') for line in lines), lines
 
 
 def test_plain_lines_when_stderr_is_not_the_journal(tmp_path, processes):

@@ -1,0 +1,81 @@
+/*  arb_auth.h — who may talk to the broker, and in which role.
+
+    Without --curve the broker authenticates nobody: every peer may do
+    everything, so the broker binds only addresses this host alone can
+    reach (loopback tcp, ipc, inproc) unless told --insecure
+    (arb_auth_endpoint_is_local).
+
+    With --curve DIR its ROUTER socket is a ZeroMQ CURVE server. DIR holds
+
+        broker.cert, broker.cert_secret   its key pair, made at its first
+                                          start (peers need broker.cert,
+                                          or the key in it: --broker-key)
+        allowed/                          the public certificates of the
+                                          peers it admits (`arbiter keygen`
+                                          writes them), each with its role
+                                          in its metadata: role = client,
+                                          worker or admin
+
+    Admission is czmq's zauth (the ZAP handler, an actor thread of its
+    own): a connection whose key is not in allowed/ never gets through
+    its handshake. zauth's certificate store reads the folder again at a
+    new connection whenever its files changed.
+
+    The role is decided per message, since one ROUTER serves many peers:
+    the message's User-Id, which only the ZAP handler sets (zauth sets the
+    peer's public key, Z85), is looked up in the broker's own copy of
+    allowed/: key -> the role in that certificate's metadata. The loop
+    calls arb_auth_refresh every turn; it looks at the folder once a
+    second and reads it again when a file was added, removed or changed,
+    and a message from a key the copy does not hold (a certificate added
+    a moment ago) makes it look at once (once per key until the folder
+    changes: a removed certificate's peer that stays connected costs no
+    more looks). So a
+    certificate removed from allowed/, or given another role, counts
+    within a second, for peers already connected too, and no signal is
+    needed. (Why not the role zauth copies into the connection's metadata:
+    a peer may send properties of its own in its handshake, and its own
+    "role" would stand in for a certificate that has none. The User-Id is
+    ZAP's alone.)
+
+    Runs in the loop thread; zauth runs in its own. Only one broker with
+    --curve per process (ZAP has one handler per ZeroMQ context).
+*/
+
+#ifndef ARB_AUTH_H
+#define ARB_AUTH_H
+
+#include "arb_curve.h"
+
+#define ARB_AUTH_CERT    "broker.cert"  //  in DIR: the broker's public certificate
+#define ARB_AUTH_ALLOWED "allowed"      //  in DIR: the peers' public certificates
+#define ARB_AUTH_DOMAIN  "arbiter"      //  the router's ZAP domain
+
+typedef struct _arb_auth_t arb_auth_t;
+
+//  Makes router (borrowed; not bound yet) a CURVE server with the key
+//  pair in dir (made, with dir and dir/allowed, if missing) and starts
+//  zauth over dir/allowed. Returns NULL after logging why.
+arb_auth_t *arb_auth_new (const char *dir, zsock_t *router);
+
+//  Stops zauth. Destroy it after the router. Accepts NULL; nulls *self_p.
+void arb_auth_destroy (arb_auth_t **self_p);
+
+//  The broker's public key, Z85 (borrowed).
+const char *arb_auth_public_key (arb_auth_t *self);
+
+//  The role of the peer a message came from (borrowed, as received from
+//  the ROUTER: its frames' metadata hold the User-Id): the role of its
+//  certificate, or ARB_ROLE_NONE if its certificate has no role the
+//  broker knows or is no longer in allowed/.
+arb_role_t arb_auth_role (arb_auth_t *self, zmsg_t *zmsg);
+
+//  Reads allowed/ again if it changed; looks at most once a second.
+void arb_auth_refresh (arb_auth_t *self, uint64_t mono_ms);
+
+//  Whether a bind endpoint can be reached from this host only: tcp on a
+//  loopback address (127.0.0.0/8, ::1, localhost, the interface lo),
+//  ipc or inproc.
+bool arb_auth_endpoint_is_local (const char *endpoint);
+
+#endif

@@ -1,0 +1,149 @@
+/*  arb_handshake.c — a socket's handshake outcomes; see arb_handshake.h.
+
+    libzmq publishes a monitored socket's events on an inproc PAIR it
+    binds; each event is two frames: 6 bytes (event u16, value u32, host
+    order) and the endpoint. Only handshake outcomes are asked for.
+*/
+
+#include "arb_handshake.h"
+
+#define S_EVENTS                                                          \
+    (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL \
+     | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+
+//  The failures seen since the last success, as bits: which side of a
+//  failed handshake notices first is a race (the broker may close before
+//  the peer reads its greeting), so the most telling one seen counts.
+#define S_AUTH     1  //  ZAP refused the key
+#define S_MISMATCH 2  //  one side CURVE, the other not
+#define S_PROTOCOL 4  //  another ZMTP error
+#define S_NODETAIL 8  //  the connection went during the handshake
+
+struct _arb_handshake_t {
+    void *sock;         //  borrowed: the socket watched (its libzmq handle)
+    zsock_t *events;    //  owned: the PAIR the events arrive on
+    unsigned failures;  //  S_* bits since the last success
+    uint32_t status;    //  the last ZAP status code (S_AUTH)
+    uint32_t error;     //  the last other ZMTP protocol error (S_PROTOCOL)
+    char text[256];     //  the sentence last handed out
+};
+
+arb_handshake_t *
+arb_handshake_new (zsock_t *sock)
+{
+    assert (sock);
+    //  a name of its own: a closed socket's endpoint may linger a moment
+    zuuid_t *uuid = zuuid_new ();
+    char endpoint[64];
+    snprintf (endpoint, sizeof (endpoint), "inproc://arb-handshake-%s", zuuid_str (uuid));
+    zuuid_destroy (&uuid);
+    if (zmq_socket_monitor (zsock_resolve (sock), endpoint, S_EVENTS) != 0)
+        return NULL;
+    //  libzmq sends events from its I/O thread and blocks while they
+    //  cannot go: with no room (so no limit here; they are few, one per
+    //  connection attempt, and read at every question) or no one on this
+    //  end (so this end goes only after the monitor is stopped)
+    zsock_t *events = zsock_new (ZMQ_PAIR);
+    if (events) {
+        zsock_set_rcvhwm (events, 0);
+        zsock_set_linger (events, 0);
+    }
+    if (!events || zsock_connect (events, "%s", endpoint) != 0) {
+        zmq_socket_monitor (zsock_resolve (sock), NULL, 0);
+        zsock_destroy (&events);
+        return NULL;
+    }
+    arb_handshake_t *self = (arb_handshake_t *) zmalloc (sizeof (arb_handshake_t));
+    self->sock = zsock_resolve (sock);
+    self->events = events;
+    return self;
+}
+
+void
+arb_handshake_destroy (arb_handshake_t **self_p)
+{
+    assert (self_p);
+    arb_handshake_t *self = *self_p;
+    if (!self)
+        return;
+    zmq_socket_monitor (self->sock, NULL, 0);  //  no more events, before no one reads them
+    zsock_destroy (&self->events);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Reads the events waiting, keeping the last outcome.
+static void
+s_drain (arb_handshake_t *self)
+{
+    void *sock = zsock_resolve (self->events);
+    while (true) {
+        zmq_msg_t head;
+        zmq_msg_init (&head);
+        if (zmq_msg_recv (&head, sock, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close (&head);
+            return;
+        }
+        if (zmq_msg_size (&head) >= 6) {
+            uint16_t event;
+            uint32_t value;
+            memcpy (&event, zmq_msg_data (&head), 2);
+            memcpy (&value, (uint8_t *) zmq_msg_data (&head) + 2, 4);
+            if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+                self->failures = 0;
+            else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
+                self->failures |= S_AUTH;
+                self->status = value;
+            }
+            else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL
+                     && value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
+                self->failures |= S_MISMATCH;
+            else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL) {
+                self->failures |= S_PROTOCOL;
+                self->error = value;
+            }
+            else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+                self->failures |= S_NODETAIL;
+        }
+        bool more = zmq_msg_more (&head);
+        zmq_msg_close (&head);
+        while (more) {  //  the endpoint
+            zmq_msg_t part;
+            zmq_msg_init (&part);
+            more = zmq_msg_recv (&part, sock, ZMQ_DONTWAIT) >= 0 && zmq_msg_more (&part);
+            zmq_msg_close (&part);
+        }
+    }
+}
+
+const char *
+arb_handshake_failure (arb_handshake_t *self, bool secured)
+{
+    if (!self)
+        return NULL;
+    s_drain (self);
+    unsigned failures = self->failures;
+    if (!failures)
+        return NULL;
+    if (!secured)  //  a peer without CURVE fails only at a broker that wants it
+        snprintf (self->text, sizeof (self->text),
+                  "the broker requires CURVE: give a certificate and the broker's key (--cert and "
+                  "--broker-key, or ARBITER_CERT and ARBITER_BROKER_KEY)");
+    else if (failures & S_AUTH)
+        snprintf (self->text, sizeof (self->text),
+                  "the broker refused this peer's certificate (ZAP %u): its public key is not "
+                  "among the broker's allowed certificates",
+                  self->status);
+    else if (failures & S_MISMATCH)
+        snprintf (self->text, sizeof (self->text),
+                  "the broker does not use CURVE (it runs without --curve): connect without a "
+                  "certificate");
+    else if (failures & S_PROTOCOL)
+        snprintf (self->text, sizeof (self->text),
+                  "the handshake with the broker failed (ZMTP protocol error 0x%x)", self->error);
+    else
+        snprintf (self->text, sizeof (self->text),
+                  "the CURVE handshake with the broker failed: is the broker key this broker's "
+                  "public key, and does the broker run with --curve?");
+    return self->text;
+}

@@ -1,0 +1,424 @@
+"""Authentication and roles (README.md, "Securing the broker"; PROTOCOL.md,
+"Authentication and roles"): a broker started with --curve admits only the
+certificates of its allowed folder and lets each do what its role permits;
+every peer (the CLI, arbiter-worker, arbiter-gateway, the Python client and
+worker, a raw protocol peer) connects with a certificate; a peer that
+cannot connect says why; without --curve only loopback is bound unless
+--insecure."""
+
+import json
+import os
+import re
+import socket
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+import zmq.auth
+
+import arbiter_proto
+from conftest import Broker, Gateway, Process, binary, free_port, wait_until
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
+                                'python'))
+import arbiter  # noqa: E402
+
+ROLES = {'alice': 'client', 'wendy': 'worker', 'root': 'admin'}
+
+
+class Certs:
+    """Certificates made with `arbiter keygen` in tmp/keys; the broker's
+    folder is tmp/curve (its allowed/ gets the public halves)."""
+
+    def __init__(self, tmp_path):
+        self.keys = tmp_path / 'keys'
+        self.keys.mkdir()
+        self.curve = tmp_path / 'curve'
+        (self.curve / 'allowed').mkdir(parents=True)
+
+    def make(self, name, role, allow=True):
+        proc = cli('keygen', name, '--role', role, '--dir', str(self.keys))
+        assert proc.returncode == 0, proc.stderr
+        if allow:
+            self.allow(name)
+        return str(self.keys / (name + '.cert_secret'))
+
+    def allow(self, name):
+        target = self.curve / 'allowed' / (name + '.cert')
+        target.write_bytes((self.keys / (name + '.cert')).read_bytes())
+
+    def secret(self, name):
+        return str(self.keys / (name + '.cert_secret'))
+
+    @property
+    def broker_cert(self):
+        return str(self.curve / 'broker.cert')
+
+    def broker_key(self):
+        return zmq.auth.load_certificate(self.broker_cert)[0].decode()
+
+    def peer_keys(self, name):
+        public, secret = zmq.auth.load_certificate(self.secret(name))
+        return public, secret, self.broker_key().encode()
+
+
+class CurveBroker(Broker):
+    """arbiterd --curve; ready once an admin's PING is answered."""
+
+    def __init__(self, tmp_path, certs, extra=()):
+        self.certs = certs
+        super().__init__(tmp_path, extra=['--curve', str(certs.curve)] + list(extra))
+
+    def wait_ready(self, timeout=20):
+        # its key is written (at the first start) before it listens
+        wait_until(lambda: 'broker: listening' in self.output() or not self.alive(),
+                   timeout=timeout, what='the broker listening')
+        assert self.alive(), 'arbiterd exited:\n' + self.output()
+        peer = self.peer('root')
+        try:
+            kind, _, body, _ = peer.request('PING', {}, timeout=timeout)
+            assert kind == 'PONG'
+            self.epoch = body['epoch']
+        finally:
+            peer.close()
+
+    def peer(self, name):
+        return arbiter_proto.Peer(self.endpoint, curve=self.certs.peer_keys(name))
+
+
+def cli(*args, env=None, timeout=60):
+    return subprocess.run([binary('client', 'arbiter')] + list(args), capture_output=True,
+                          text=True, timeout=timeout, env=dict(os.environ, **(env or {})))
+
+
+@pytest.fixture
+def certs(tmp_path):
+    c = Certs(tmp_path)
+    for name, role in ROLES.items():
+        c.make(name, role)
+    return c
+
+
+@pytest.fixture
+def curve_broker(tmp_path, processes, certs):
+    b = CurveBroker(tmp_path, certs, extra=['--heartbeat-ms', '200', '--liveness-ms', '1000'])
+    processes.append(b)
+    return b
+
+
+def as_peer(broker, name, *args, timeout=60):
+    """The CLI as the peer of that certificate."""
+    return cli('--broker', broker.endpoint, '--cert', broker.certs.secret(name), '--broker-key',
+               broker.certs.broker_cert, *args, timeout=timeout)
+
+
+def refused(peer, kind, body, frames=()):
+    """The broker's 403 to a request, its reason."""
+    got, _, reply, _ = peer.request(kind, body, frames)
+    assert got == 'ERROR' and reply['code'] == 403, (got, reply)
+    return reply['reason']
+
+
+def start_worker(broker, processes, tmp_path, name, command='tr a-z A-Z', *extra):
+    args = [binary('worker', 'arbiter-worker'), '--broker', broker.endpoint, '--cert',
+            broker.certs.secret(name), '--broker-key', broker.certs.broker_key(),
+            '--exec', command] + list(extra)
+    worker = Process(args, str(tmp_path / ('worker-%s-%d.log' % (name, len(processes)))))
+    processes.append(worker)
+    return worker
+
+
+# ---------------------------------------------------------------------------
+# Who gets in
+
+
+def test_a_client_without_a_certificate_gets_no_service_and_is_told_why(curve_broker):
+    proc = cli('--broker', curve_broker.endpoint, '--rpc-timeout', '1000', 'ping')
+    assert proc.returncode == 1
+    assert 'did not answer within 1.0 s: the broker requires CURVE' in proc.stderr, proc.stderr
+    assert '--cert and --broker-key' in proc.stderr
+    peer = arbiter_proto.Peer(curve_broker.endpoint)  # a raw peer hears nothing at all
+    try:
+        with pytest.raises(TimeoutError):
+            peer.request('STATS', {}, timeout=1)
+    finally:
+        peer.close()
+
+
+def test_a_certificate_not_allowed_and_a_wrong_broker_key_are_said(curve_broker, certs):
+    certs.make('eve', 'admin', allow=False)
+    proc = as_peer(curve_broker, 'eve', '--rpc-timeout', '1000', 'ping')
+    assert proc.returncode == 1
+    assert "the broker refused this peer's certificate" in proc.stderr, proc.stderr
+    # the key of another certificate instead of the broker's
+    other = zmq.auth.load_certificate(certs.secret('alice'))[0].decode()
+    proc = cli('--broker', curve_broker.endpoint, '--cert', certs.secret('root'), '--broker-key',
+               other, '--rpc-timeout', '1000', 'ping')
+    assert proc.returncode == 1
+    assert "is the broker key this broker's public key" in proc.stderr, proc.stderr
+    # a certificate for a broker that runs without --curve
+    plain = Broker(curve_broker.tmp_path, db=str(curve_broker.tmp_path / 'plain.db'))
+    try:
+        proc = cli('--broker', plain.endpoint, '--cert', certs.secret('root'), '--broker-key',
+                   certs.broker_cert, '--rpc-timeout', '1000', 'ping')
+        assert proc.returncode == 1
+        # which side notices first is a race: either is said
+        assert ('the broker does not use CURVE' in proc.stderr
+                or 'does the broker run with --curve?' in proc.stderr), proc.stderr
+    finally:
+        plain.stop()
+
+
+def test_cert_options_and_variables_are_checked_before_anything_is_sent(curve_broker, certs):
+    proc = as_peer(curve_broker, 'alice', 'ping')
+    assert proc.returncode == 0, proc.stderr
+    # the same from the environment, the key given as its text
+    env = {'ARBITER_CERT': certs.secret('alice'), 'ARBITER_BROKER_KEY': certs.broker_key()}
+    proc = cli('--broker', curve_broker.endpoint, 'ping', env=env)
+    assert proc.returncode == 0, proc.stderr
+    proc = cli('--broker', curve_broker.endpoint, '--cert', certs.secret('alice'), 'ping')
+    assert proc.returncode == 2
+    assert "--cert is given but not the broker's key" in proc.stderr
+    proc = cli('--broker', curve_broker.endpoint, '--cert', str(certs.keys / 'alice.cert'),
+               '--broker-key', 'not-a-key', 'ping')
+    assert proc.returncode == 2
+    assert "--broker-key: 'not-a-key' is neither the broker's public key" in proc.stderr
+    # a public certificate alone is no certificate to connect with
+    (certs.keys / 'lonely.cert').write_bytes((certs.keys / 'alice.cert').read_bytes())
+    proc = cli('--broker', curve_broker.endpoint, '--cert', str(certs.keys / 'lonely.cert'),
+               '--broker-key', certs.broker_cert, 'ping')
+    assert proc.returncode == 2 and 'holds no secret key' in proc.stderr, proc.stderr
+
+
+# ---------------------------------------------------------------------------
+# What each role may do
+
+
+def test_a_client_submits_and_waits_but_cannot_purge(curve_broker, processes, tmp_path):
+    start_worker(curve_broker, processes, tmp_path, 'wendy')
+    proc = as_peer(curve_broker, 'alice', 'submit', 'upper', 'hello')
+    assert proc.returncode == 0, proc.stderr
+    task = proc.stdout.strip()
+    proc = as_peer(curve_broker, 'alice', 'wait', task)
+    assert proc.returncode == 0 and proc.stdout == 'HELLO', proc.stderr
+    proc = as_peer(curve_broker, 'alice', 'status', task)
+    assert proc.returncode == 0, proc.stderr
+    proc = as_peer(curve_broker, 'alice', '--json', 'queue', 'purge', 'default', '--yes')
+    assert proc.returncode == 1
+    error = json.loads(proc.stderr.splitlines()[-1])
+    assert error['code'] == 403
+    assert error['error'] == ('queue: QUEUE needs an admin certificate; this peer\'s '
+                              'certificate has the role client')
+    # a task by its id, yes; a whole queue, no
+    proc = as_peer(curve_broker, 'alice', 'cancel', '--queue', 'default')
+    assert proc.returncode == 1 and 'CANCEL by queue or group needs an admin' in proc.stderr
+    for verb in (['retry', task], ['delete', task], ['peek', 'default'],
+                 ['schedule', 'list'], ['limit', 'upper', '--max-running', '2']):
+        proc = as_peer(curve_broker, 'alice', *verb)
+        assert proc.returncode == 1 and '403' not in proc.stdout, (verb, proc.stderr)
+        assert 'needs an admin certificate' in proc.stderr, (verb, proc.stderr)
+
+
+def test_a_client_cannot_register_or_send_results(curve_broker, processes, tmp_path):
+    peer = curve_broker.peer('alice')
+    try:
+        assert 'REGISTER needs a worker or admin certificate' in refused(
+            peer, 'REGISTER', {'name': 'sneaky', 'slots': 1})
+        assert 'has the role client' in refused(
+            peer, 'RESULT', {'results': [{'id': 1, 'lease': 1, 'outcome': 0}]}, [b'forged'])
+        assert 'needs a worker or admin' in refused(peer, 'TAKE', {'queue': 'default'})
+    finally:
+        peer.close()
+    # arbiter-worker with a client's certificate stops, saying why
+    worker = start_worker(curve_broker, processes, tmp_path, 'alice')
+    assert worker.proc.wait(20) == 1
+    assert 'the broker refused to register this worker: REGISTER needs a worker or admin' \
+        in worker.output()
+
+
+def test_a_worker_runs_tasks_but_cannot_purge_or_submit(curve_broker, processes, tmp_path):
+    start_worker(curve_broker, processes, tmp_path, 'wendy', 'rev')
+    admin = curve_broker.peer('root')
+    peer = curve_broker.peer('wendy')
+    try:
+        kind, _, body, _ = admin.request('SUBMIT', {'watch': True, 'tasks': [{'name': 'r'}]},
+                                         [b'abc'])
+        assert kind == 'SUBMITTED'
+        done = admin.next_of('DONE', timeout=20)
+        assert done[2]['tasks'][0]['state'] == 5 and done[3] == [b'cba']
+        assert 'QUEUE needs an admin certificate; this peer\'s certificate has the role ' \
+               'worker' == refused(peer, 'QUEUE', {'queue': 'default', 'op': 'purge'})
+        assert 'SUBMIT needs a client or admin' in refused(
+            peer, 'SUBMIT', {'tasks': [{'name': 'x'}]}, [b''])
+        kind, _, _, _ = peer.request('PING', {})
+        assert kind == 'PONG'
+    finally:
+        admin.close()
+        peer.close()
+
+
+def test_an_admin_can_do_everything(curve_broker):
+    admin = curve_broker.peer('root')
+    try:
+        kind, _, welcome, _ = admin.request('REGISTER', {'name': 'admin-worker', 'slots': 1})
+        assert kind == 'WELCOME'
+        kind, _, body, _ = admin.request('SUBMIT', {'tasks': [{'name': 'a', 'queue': 'q'}]},
+                                         [b'x'])
+        assert kind == 'SUBMITTED'
+        task = body['tasks'][0]['id']
+        for kind, body, want in [
+                ('STATUS', {'ids': [task]}, 'STATUS_REPLY'),
+                ('PEEK', {'queue': 'q'}, 'PEEK_REPLY'),
+                ('QUEUE', {'queue': 'q', 'op': 'pause'}, 'OK'),
+                ('QUEUE', {'queue': 'q', 'op': 'resume'}, 'OK'),
+                ('META', {'op': 'set', 'key': 'k', 'value': b'v'}, 'META_REPLY'),
+                ('LIMIT', {'name': 'a', 'max_running': 3}, 'OK'),
+                ('CANCEL', {'queue': 'q'}, 'CANCEL_REPLY'),
+                ('RETRY', {'ids': [task]}, 'RETRY_REPLY'),
+                ('DELETE', {'ids': [task]}, 'DELETE_REPLY'),
+                ('QUEUE', {'queue': 'q', 'op': 'purge'}, 'OK'),
+                ('SCHEDULE', {'op': 'list'}, 'SCHEDULE_REPLY'),
+                ('STATS', {}, 'STATS_REPLY')]:
+            got, _, reply, _ = admin.request(kind, body, [b''] if kind == 'SCHEDULE' else [])
+            assert got == want, (kind, reply)
+    finally:
+        admin.close()
+
+
+def test_roles_follow_the_allowed_folder_for_connected_peers_too(curve_broker, certs):
+    peer = curve_broker.peer('alice')
+    try:
+        assert 'has the role client' in refused(peer, 'QUEUE', {'queue': 'q', 'op': 'pause'})
+        # promoted: the same connection may now
+        allowed = certs.curve / 'allowed' / 'alice.cert'
+        allowed.write_text(allowed.read_text().replace('role = "client"', 'role = "admin"'))
+        wait_until(lambda: peer.request('QUEUE', {'queue': 'q', 'op': 'pause'})[0] == 'OK',
+                   what='the new role counted')
+        # removed: the same connection may do nothing any more
+        allowed.unlink()
+        wait_until(lambda: peer.request('PING', {})[0] == 'ERROR', what='the removal counted')
+        assert 'no longer among the broker\'s allowed certificates' in refused(peer, 'PING', {})
+    finally:
+        peer.close()
+    # a certificate added now gets in at once
+    certs.make('newcomer', 'client')
+    proc = as_peer(curve_broker, 'newcomer', 'ping')
+    assert proc.returncode == 0, proc.stderr
+    # one without a role may do nothing, and the broker says so
+    certs.make('nobody', 'client', allow=False)
+    text = (certs.keys / 'nobody.cert').read_text().replace('    role = "client"\n', '')
+    (certs.curve / 'allowed' / 'nobody.cert').write_text(text)
+    proc = as_peer(curve_broker, 'nobody', 'ping')
+    assert proc.returncode == 1
+    assert "this peer's certificate has no role the broker knows" in proc.stderr
+    wait_until(lambda: 'certificate without a role the broker knows' in curve_broker.output(),
+               what='the log about it')
+
+
+# ---------------------------------------------------------------------------
+# The other peers
+
+
+def test_the_gateway_connects_with_a_certificate(curve_broker, certs, processes, tmp_path):
+    certs.make('gw', 'admin')
+    gw = Gateway(tmp_path, curve_broker, ['--cert', certs.secret('gw'), '--broker-key',
+                                          certs.broker_cert], wait=False)
+    processes.append(gw)
+    wait_until(gw.ready, timeout=20, what='gateway up')
+    with socket.create_connection(('127.0.0.1', gw.kestrel_port), timeout=10) as k:
+        k.sendall(b'set jobs 0 0 5\r\nhello\r\n')
+        assert k.recv(100) == b'STORED\r\n'
+    # without one it never gets up, and says why
+    bare = Gateway(tmp_path, curve_broker, ['--kestrel', 'off', '--http', 'off'])
+    processes.append(bare)
+    wait_until(lambda: 'the broker requires CURVE' in bare.output(), timeout=30,
+               what='the gateway saying why')
+    assert 'broker session up' not in bare.output()
+
+
+def test_python_client_and_worker_connect_with_certificates(curve_broker, certs, processes,
+                                                             tmp_path):
+    app = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'python_worker_app.py')
+    env = dict(os.environ, PYTHONPATH=os.path.join(os.path.dirname(arbiter.__file__), '..'),
+               RUNS=str(tmp_path), ARBITER_CERT=certs.secret('wendy'),
+               ARBITER_BROKER_KEY=certs.broker_cert)
+    processes.append(Process([sys.executable, app, curve_broker.endpoint],
+                             str(tmp_path / 'pyworker.log'), env=env))
+    c = arbiter.Client(curve_broker.endpoint, cert=certs.secret('alice'),
+                       broker_key=certs.broker_key())
+    try:
+        t = c.submit('upper', b'hi')
+        assert c.wait(t, timeout=30).state is arbiter.State.SUCCEEDED
+        with pytest.raises(arbiter.Forbidden) as refusal:
+            c.purge('default')
+        assert refusal.value.code == 403 and 'has the role client' in str(refusal.value)
+    finally:
+        c.close()
+    bare = arbiter.Client(curve_broker.endpoint, timeout=1.0)
+    try:
+        with pytest.raises(arbiter.Unreachable):
+            bare.ping()
+    finally:
+        bare.close()
+    with pytest.raises(ValueError, match="cert is given but not the broker's key"):
+        arbiter.Client(curve_broker.endpoint, cert=certs.secret('alice'))
+
+
+# ---------------------------------------------------------------------------
+# The certificates and the broker's key
+
+
+def test_keygen_writes_a_pair_with_its_role_and_overwrites_nothing(tmp_path):
+    proc = cli('--json', 'keygen', 'w1', '--role', 'worker', '--dir', str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out['role'] == 'worker' and len(out['public_key']) == 40
+    public = tmp_path / 'w1.cert'
+    secret = tmp_path / 'w1.cert_secret'
+    assert 'role = "worker"' in public.read_text() and 'secret-key' not in public.read_text()
+    assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
+    assert zmq.auth.load_certificate(str(secret))[0].decode() == out['public_key']
+    before = secret.read_bytes()
+    proc = cli('keygen', 'w1', '--role', 'worker', '--dir', str(tmp_path))
+    assert proc.returncode == 1 and 'exists already' in proc.stderr
+    assert secret.read_bytes() == before
+    proc = cli('keygen', 'w2', '--role', 'boss', '--dir', str(tmp_path))
+    assert proc.returncode == 2 and "'boss' is not client, worker or admin" in proc.stderr
+    proc = cli('keygen', '../w3', '--role', 'admin', '--dir', str(tmp_path))
+    assert proc.returncode == 2 and 'is not a certificate name' in proc.stderr
+
+
+def test_the_broker_makes_its_key_once_and_keeps_it(tmp_path, processes, certs):
+    b = CurveBroker(tmp_path, certs)
+    processes.append(b)
+    key = certs.broker_key()
+    secret = certs.curve / 'broker.cert_secret'
+    assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
+    assert 'curve=%s' % key in b.output()
+    assert b.stop() == 0
+    again = CurveBroker(tmp_path, certs)
+    processes.append(again)
+    assert certs.broker_key() == key
+
+
+# ---------------------------------------------------------------------------
+# Without --curve
+
+
+def test_without_curve_only_loopback_is_bound_unless_insecure(tmp_path, processes):
+    port = free_port()
+    args = [binary('broker', 'arbiterd'), '--bind', 'tcp://0.0.0.0:%d' % port, '--db',
+            str(tmp_path / 'open.db')]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 1
+    assert 'refusing to bind tcp://0.0.0.0:%d without authentication' % port in proc.stderr
+    assert '--insecure' in proc.stderr and not os.path.exists(tmp_path / 'open.db')
+    b = Process(args + ['--insecure'], str(tmp_path / 'insecure.log'))
+    processes.append(b)
+    wait_until(lambda: 'listening endpoint=tcp://0.0.0.0:%d' % port in b.output()
+               or not b.alive(), what='the open broker')
+    assert b.alive() and 'is bound without authentication' in b.output()
+    assert b.stop() == 0  # closed at once
+    assert re.search(r'curve=off', b.output())
