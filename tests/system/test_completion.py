@@ -47,8 +47,15 @@ def test_bash():
     assert bash('arbiter', 'submit', '--queue', 'q', '--wa') == ['--watch']
     assert bash('arbiter', 'submit', '--queue', '') == []  # a value: anything
     assert bash('arbiter', 'dag', 'wait', '--t') == ['--timeout']
-    assert bash('arbiter', 'peek', '-') == ['--broker', '--help', '--json', '--rpc-timeout',
-                                            '--version', '-h', '-n']
+    assert bash('arbiter', 'peek', '-') == ['--broker', '--broker-key', '--cert', '--help',
+                                            '--json', '--rpc-timeout', '--version', '-h', '-n']
+    # authentication (arbiter keygen, --cert, --broker-key)
+    assert bash('arbiter', 'ke') == ['keygen']
+    assert bash('arbiter', 'keygen', 'alice', '--') == sorted([
+        '--broker', '--broker-key', '--cert', '--dir', '--help', '--json', '--role',
+        '--rpc-timeout', '--version'])
+    assert bash('arbiter', '--cert', '') == []  # a file name
+    assert bash('arbiter', '--cert', 'a.cert_secret', '--broker-key', 'k', 'sub') == ['submit']
     assert bash('arbiter', '--js') == ['--json']
 
 
@@ -72,8 +79,11 @@ def test_zsh():
         'declare', 'delete', 'pause', 'purge', 'resume', 'set', 'show']
     assert '--watch' in zsh('arbiter', 'submit', '--w')
     assert zsh('arbiter', 'submit', '--queue', '') == ['(files)']
-    assert zsh('arbiter', 'dag', 'wait', '--') == ['--broker', '--help', '--json',
-                                                    '--rpc-timeout', '--timeout', '--version',
-                                                    '-h']
+    assert zsh('arbiter', 'dag', 'wait', '--') == ['--broker', '--broker-key', '--cert',
+                                                    '--help', '--json', '--rpc-timeout',
+                                                    '--timeout', '--version', '-h']
+    assert 'keygen' in zsh('arbiter', 'ke')
+    assert '--role' in zsh('arbiter', 'keygen', 'alice', '--')
+    assert zsh('arbiter', '--cert', '') == ['(files)']
     out = subprocess.run(['zsh', '-n', ZSH], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
