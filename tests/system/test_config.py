@@ -20,6 +20,8 @@ COMMON = {'config', 'check-config', 'help', 'version'}
 VALUES = {
     'arbiterd': {
         'bind': ('tcp://127.0.0.1:7999', 'tcp://127.0.0.1:7999'),
+        'curve': ('/tmp/somewhere/curve', '/tmp/somewhere/curve'),
+        'insecure': ('on', 'true'),
         'db': ('/tmp/somewhere/arbiter.db', '/tmp/somewhere/arbiter.db'),
         'sync': ('normal', 'normal'),
         'max-payload': ('2M', '2097152'),
@@ -35,6 +37,9 @@ VALUES = {
     },
     'arbiter-worker': {
         'broker': ('tcp://127.0.0.1:7998', 'tcp://127.0.0.1:7998'),
+        # made by arbiter keygen into {keys}: --check-config reads them
+        'cert': ('{keys}/w.cert_secret', '{keys}/w.cert_secret'),
+        'broker-key': ('{keys}/b.cert', '{keys}/b.cert'),
         'queue': ('images', 'images'),
         'task': ('resize', 'resize'),
         'slots': ('3', '3'),
@@ -76,6 +81,17 @@ def settings(text):
     return found
 
 
+def keys(tmp_path):
+    """A worker's and a broker's certificates in tmp_path/keys."""
+    folder = tmp_path / 'keys'
+    folder.mkdir()
+    for name, role in (('w', 'worker'), ('b', 'admin')):
+        out = subprocess.run([binary('client', 'arbiter'), 'keygen', name, '--role', role,
+                              '--dir', str(folder)], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+    return str(folder)
+
+
 def write(tmp_path, text, name='settings.conf'):
     path = tmp_path / name
     path.write_text(text)
@@ -84,7 +100,8 @@ def write(tmp_path, text, name='settings.conf'):
 
 @pytest.mark.parametrize('name', ['arbiterd', 'arbiter-worker'])
 def test_every_option_is_a_key(name, tmp_path):
-    values = VALUES[name]
+    folder = keys(tmp_path)
+    values = {k: tuple(x.format(keys=folder) for x in v) for k, v in VALUES[name].items()}
     assert help_options(name) - COMMON == set(values), 'an option this test does not know'
     path = write(tmp_path, ''.join('%s = %s\n' % (k, v[0]) for k, v in values.items()))
     out = run(name, '--config', path, '--check-config')
@@ -145,6 +162,13 @@ BAD = [
     ('arbiter-worker', 'mode = medium\n', 1, 'mode', "expected light or heavy, not 'medium'"),
     ('arbiter-worker', 'route = perhaps\n', 1, 'route', "expected true or false, not 'perhaps'"),
     ('arbiter-worker', '[queue.x]\nslots = 1\n', 2, 'queue.x.slots', 'no sections are known here'),
+    ('arbiterd', 'insecure = maybe\n', 1, 'insecure', "expected true or false, not 'maybe'"),
+    ('arbiterd', 'sync = full\ncurve =\n', 2, 'curve', 'expected a folder, not an empty value'),
+    ('arbiterd', 'bind =\n', 1, 'bind', 'expected a ZeroMQ endpoint, not an empty value'),
+    ('arbiter-worker', 'exec = cat\ncert = /nonexistent/w.cert_secret\n', 2, 'cert',
+     'cannot read the file: No such file or directory'),
+    ('arbiter-worker', 'exec = cat\nbroker-key = /nonexistent/broker.cert\n', 2, 'broker-key',
+     'cannot read the file: No such file or directory'),
 ]
 
 
@@ -219,6 +243,55 @@ def test_broker_and_worker_from_their_files(tmp_path, processes):
     assert out.stdout == b'1\nFROM THE FILES', out.stdout
 
 
+def test_the_worker_checks_its_certificate(tmp_path):
+    folder = keys(tmp_path)
+    # both halves are needed; a public certificate is not a secret one
+    out = run('arbiter-worker', '--exec', 'cat', '--cert', folder + '/w.cert_secret',
+              '--check-config')
+    assert out.returncode == 2 and out.stdout == ''
+    assert out.stderr == ("arbiter-worker: --cert is given but not the broker's key "
+                          "(--broker-key or $ARBITER_BROKER_KEY): CURVE needs both\n")
+    # the public half alone (NAME.cert finds NAME.cert_secret beside it)
+    write(tmp_path, open(folder + '/w.cert').read(), 'public.cert')
+    path = write(tmp_path, 'exec = cat\ncert = %s/public.cert\nbroker-key = %s/b.cert\n' % (
+        tmp_path, folder))
+    out = run('arbiter-worker', '--config', path, '--check-config')
+    assert out.returncode == 2 and 'holds no secret key' in out.stderr, out.stderr
+    # a key written out is a key, not a file name
+    key = re.search(r'public-key = "(.*)"', open(folder + '/b.cert').read()).group(1)
+    out = run('arbiter-worker', '--exec', 'cat', '--cert', folder + '/w.cert_secret',
+              '--broker-key', key, '--check-config')
+    assert out.returncode == 0, out.stderr
+    assert settings(out.stdout)['broker-key'] == [key]
+
+
+def test_curve_from_the_files(tmp_path, processes):
+    """A broker with curve in its file admits the worker whose file names
+    its certificate, and refuses the client that has none."""
+    folder = keys(tmp_path)
+    endpoint = 'tcp://127.0.0.1:%d' % free_port()
+    curve = tmp_path / 'curve'
+    (curve / 'allowed').mkdir(parents=True)
+    (curve / 'allowed' / 'w.cert').write_text(open(folder + '/w.cert').read())
+    broker = Process([binary('broker', 'arbiterd'), '--config', write(
+        tmp_path, 'bind = %s\ndb = %s\ncurve = %s\n' % (endpoint, tmp_path / 'j.db', curve),
+        'arbiterd.conf')], str(tmp_path / 'broker.log'))
+    processes.append(broker)
+    wait_until(lambda: 'broker: listening' in broker.output(), what='the broker listens')
+    assert 'curve=off' not in broker.output()
+    worker = Process([binary('worker', 'arbiter-worker'), '--config', write(
+        tmp_path, 'broker = %s\nexec = tr a-z A-Z\ncert = %s/w.cert_secret\n'
+        'broker-key = %s/broker.cert\n' % (endpoint, folder, curve), 'w.conf')],
+        str(tmp_path / 'worker.log'))
+    processes.append(worker)
+    wait_until(lambda: 'registered' in worker.output() or not worker.alive(), timeout=20,
+               what='the worker registers')
+    assert worker.alive(), worker.output()
+    out = subprocess.run([binary('client', 'arbiter'), '--broker', endpoint, '--rpc-timeout',
+                          '1000', 'ping'], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1, out
+
+
 @pytest.mark.parametrize('name', ['arbiterd', 'arbiter-worker'])
 def test_the_example_config_has_every_key(name, tmp_path):
     """examples/NAME.conf (installed as /etc/arbiter/arbiterd.conf and as the
@@ -239,4 +312,6 @@ def test_the_example_config_has_every_key(name, tmp_path):
         shown = settings(out.stdout)
         assert shown.pop('db') == ['/var/lib/arbiter/arbiter.db']  # the installed default
         defaults.pop('db')
+        # a suggestion where the installed broker may write, not a default
+        assert shown.pop('curve') == ['/var/lib/arbiter/curve'] and 'curve' not in defaults
         assert shown == defaults
