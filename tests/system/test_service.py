@@ -4,6 +4,7 @@ own as $NOTIFY_SOCKET; and its log on a journal stream (JOURNAL_STREAM),
 where every line carries its priority as "<N>"."""
 
 import os
+import re
 import signal
 import socket
 import time
@@ -132,3 +133,24 @@ def test_plain_lines_when_stderr_is_not_the_journal(tmp_path, processes):
     wait_until(lambda: 'broker: listening' in broker.output(), what='the broker listens')
     assert broker.stop() == 0
     assert broker.output().startswith('I: (arbiterd) '), broker.output()
+
+
+def test_worker_and_gateway_log_to_the_journal_too(tmp_path, processes, broker):
+    """arbiter-worker@.service and arbiter-gateway.service write to the
+    journal as the broker does: every line with its priority."""
+    for name, args, ready in [
+            ('worker', [binary('worker', 'arbiter-worker'), '--broker', broker.endpoint,
+                        '--exec', 'cat'], 'worker: registered'),
+            ('gateway', [binary('gateway', 'arbiter-gateway'), '--config', os.devnull,
+                         '--broker', broker.endpoint, '--kestrel', '127.0.0.1:%d' % free_port(),
+                         '--http', 'off'], 'broker session up')]:
+        log = tmp_path / (name + '.log')
+        log.write_bytes(b'')
+        proc = Process(args, str(log), env=dict(os.environ, JOURNAL_STREAM=journal_stream(log)))
+        processes.append(proc)
+        wait_until(lambda: ready in proc.output() or not proc.alive(), timeout=20,
+                   what='the %s starts' % name)
+        assert proc.stop() == 0, proc.output()
+        lines = [line for line in proc.output().splitlines() if line]
+        assert any(line.startswith('<6>') and ready in line for line in lines), lines
+        assert all(re.match(r'<[0-7]>', line) for line in lines), lines
