@@ -144,21 +144,15 @@ main (int argc, char *argv[])
         arb_options_new ("arbiterd", table, sizeof (table) / sizeof (table[0]), ARB_BROKER_CONFIG);
     arb_options_set_about (options, "[OPTIONS]", s_about);
     arb_options_set_check (options, s_check, NULL);
-    int first = argc;
-    arb_options_rc_t rc = arb_options_parse (options, argc, argv, &first);
+    arb_options_rc_t rc = arb_options_parse (options, argc, argv, NULL);
     int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
-    if (rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK) {
-        if (first < argc) {
-            arb_options_refuse (options, "unexpected argument '%s'", argv[first]);
-            status = 2;
-        }
-        else if (settings.liveness_ms <= settings.heartbeat_ms) {
-            arb_options_refuse (options,
-                                "liveness-ms (%" PRIu64 ") must be longer than heartbeat-ms "
-                                "(%" PRIu64 ")",
-                                settings.liveness_ms, settings.heartbeat_ms);
-            status = 2;
-        }
+    if ((rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK)
+        && settings.liveness_ms <= settings.heartbeat_ms) {
+        arb_options_refuse (options,
+                            "liveness-ms (%" PRIu64 ") must be longer than heartbeat-ms "
+                            "(%" PRIu64 ")",
+                            settings.liveness_ms, settings.heartbeat_ms);
+        status = 2;
     }
     if (status || rc == ARB_OPTIONS_EXIT || rc == ARB_OPTIONS_BAD) {
         arb_options_destroy (&options);

@@ -226,16 +226,11 @@ main (int argc, char **argv)
     s_sections_t sections = {arb_defaults_new (), arb_bridges_new ()};
     arb_defaults_t *defaults = sections.defaults;
     arb_options_set_sections (options, s_section, &sections);
-    int first = argc;
-    arb_options_rc_t rc = arb_options_parse (options, argc, argv, &first);
+    arb_options_rc_t rc = arb_options_parse (options, argc, argv, NULL);
     int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
     char why[512] = "";
     arb_curve_t *curve = NULL;  //  CURVE towards the broker; NULL: none
-    if (rc == ARB_OPTIONS_RUN && first < argc) {
-        arb_options_refuse (options, "unexpected argument '%s'", argv[first]);
-        status = 2;
-    }
-    else if (rc == ARB_OPTIONS_CHECK)
+    if (rc == ARB_OPTIONS_CHECK)
         arb_options_print (options, stdout);
     else if (rc == ARB_OPTIONS_RUN
              && !(curve = arb_curve_resolve (settings.cert, settings.broker_key, why, sizeof (why)))

@@ -570,7 +570,12 @@ arb_options_parse (arb_options_t *self, int argc, char **argv, int *first)
             goto done;
         }
     }
-    *first = optind;
+    if (first)
+        *first = optind;
+    else if (optind < argc) {
+        arb_options_refuse (self, "unexpected argument '%s'", argv[optind]);
+        rc = ARB_OPTIONS_BAD;
+    }
 done:
     free (longs);
     return rc;

@@ -113,8 +113,9 @@ typedef enum {
 
 //  Applies the config file, then argv (besides the table's options it
 //  takes --config FILE, --check-config, -h/--help and --version). The
-//  positional arguments left start at *first (argc if none). Messages go to
-//  stderr, --help and --version to stdout.
+//  positional arguments left start at *first (argc if none); with first
+//  NULL the program takes none, and one left over is refused as a bad
+//  option is. Messages go to stderr, --help and --version to stdout.
 arb_options_rc_t arb_options_parse (arb_options_t *self, int argc, char **argv, int *first);
 
 //  Prints a usage error found after arb_options_parse (a setting that

@@ -162,18 +162,11 @@ main (int argc, char **argv)
         arb_options_new ("arbiter-worker", table, sizeof (table) / sizeof (table[0]), NULL);
     arb_options_set_about (options, "--exec CMD [OPTIONS]", s_about);
     arb_options_set_check (options, s_check, NULL);
-    int first = argc;
-    arb_options_rc_t rc = arb_options_parse (options, argc, argv, &first);
+    arb_options_rc_t rc = arb_options_parse (options, argc, argv, NULL);
     int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
-    if (rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK) {
-        if (first < argc) {
-            arb_options_refuse (options, "unexpected argument '%s'", argv[first]);
-            status = 2;
-        }
-        else if (!settings.exec) {
-            arb_options_refuse (options, "--exec CMD (exec = CMD in the config file) is required");
-            status = 2;
-        }
+    if ((rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK) && !settings.exec) {
+        arb_options_refuse (options, "--exec CMD (exec = CMD in the config file) is required");
+        status = 2;
     }
     //  the certificate is loaded by --check-config too: a file the worker
     //  cannot read is a bad setting

@@ -138,6 +138,31 @@ test_refusals (void **state)
     assert_int_equal (s_parse (&settings, NULL, 2, missing), ARB_OPTIONS_BAD);
 }
 
+//  first NULL: a program without positional arguments, which are refused
+static void
+test_no_positional_arguments (void **state)
+{
+    (void) state;
+    uint64_t count = 1;
+    arb_option_t table[] = {{"count", 0, ARB_OPT_UINT, &count, 1, 100, "N", "a count"}};
+    char *stray[] = {"test", "--count", "3", "stray"};
+    arb_options_t *options = arb_options_new ("test", table, 1, NULL);
+    assert_int_equal (arb_options_parse (options, 4, stray, NULL), ARB_OPTIONS_BAD);
+    arb_options_destroy (&options);
+    char *check[] = {"test", "stray", "--check-config"};
+    options = arb_options_new ("test", table, 1, NULL);
+    assert_int_equal (arb_options_parse (options, 3, check, NULL), ARB_OPTIONS_BAD);
+    arb_options_destroy (&options);
+    char *fine[] = {"test", "--count", "3"};
+    options = arb_options_new ("test", table, 1, NULL);
+    assert_int_equal (arb_options_parse (options, 3, fine, NULL), ARB_OPTIONS_RUN);
+    assert_int_equal (count, 3);
+    int first = 0;
+    assert_int_equal (arb_options_parse (options, 4, stray, &first), ARB_OPTIONS_RUN);
+    assert_int_equal (first, 3);
+    arb_options_destroy (&options);
+}
+
 static void
 test_check_and_help (void **state)
 {
@@ -278,9 +303,13 @@ int
 main (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_file_then_flags), cmocka_unit_test (test_defaults_stay),
-        cmocka_unit_test (test_refusals),        cmocka_unit_test (test_check_and_help),
-        cmocka_unit_test (test_values),          cmocka_unit_test (test_choices_lists_and_checks),
+        cmocka_unit_test (test_file_then_flags),
+        cmocka_unit_test (test_defaults_stay),
+        cmocka_unit_test (test_refusals),
+        cmocka_unit_test (test_no_positional_arguments),
+        cmocka_unit_test (test_check_and_help),
+        cmocka_unit_test (test_values),
+        cmocka_unit_test (test_choices_lists_and_checks),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     char path[64];
