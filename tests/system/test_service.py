@@ -80,14 +80,24 @@ def journal_stream(path):
     return '%d:%d' % (st.st_dev, st.st_ino)
 
 
-def test_log_lines_carry_priorities_on_the_journal_stream(tmp_path, processes):
-    log = tmp_path / 'broker.log'
+def on_journal(tmp_path, processes, args, name, stream=None):
+    """args started with their output in tmp_path/name.log and
+    JOURNAL_STREAM naming that file, as systemd names the journal's stream
+    to a service; or naming the file stream, as when stderr went elsewhere
+    since."""
+    log = tmp_path / (name + '.log')
     log.write_bytes(b'')
+    stream = tmp_path / stream if stream else log
+    stream.write_bytes(b'')
+    proc = Process(args, str(log), env=dict(os.environ, JOURNAL_STREAM=journal_stream(stream)))
+    processes.append(proc)
+    return proc
+
+
+def test_log_lines_carry_priorities_on_the_journal_stream(tmp_path, processes):
     endpoint = 'tcp://127.0.0.1:%d' % free_port()
-    env = dict(os.environ, JOURNAL_STREAM=journal_stream(log))
-    broker = Process([binary('broker', 'arbiterd'), '--bind', endpoint, '--db',
-                      str(tmp_path / 'a.db')], str(log), env=env)
-    processes.append(broker)
+    broker = on_journal(tmp_path, processes, [binary('broker', 'arbiterd'), '--bind', endpoint,
+                                              '--db', str(tmp_path / 'a.db')], 'broker')
     peer = arbiter_proto.Peer(endpoint)
     try:
         for _ in range(100):
@@ -105,13 +115,11 @@ def test_log_lines_carry_priorities_on_the_journal_stream(tmp_path, processes):
     assert all(line.startswith('<') for line in lines if line), lines
 
     # an error is priority 3
-    bad = tmp_path / 'bad.log'
-    bad.write_bytes(b'')
-    env = dict(os.environ, JOURNAL_STREAM=journal_stream(bad))
     # (--insecure: a broker without --curve binds no other host's address;
     # its warning is priority 4)
-    proc = Process([binary('broker', 'arbiterd'), '--bind', 'tcp://nowhere:x', '--insecure',
-                    '--db', str(tmp_path / 'b.db')], str(bad), env=env)
+    proc = on_journal(tmp_path, processes, [binary('broker', 'arbiterd'), '--bind',
+                                            'tcp://nowhere:x', '--insecure', '--db',
+                                            str(tmp_path / 'b.db')], 'bad')
     proc.proc.wait(30)
     assert proc.stop() == 1
     lines = proc.output().splitlines()
@@ -121,15 +129,10 @@ def test_log_lines_carry_priorities_on_the_journal_stream(tmp_path, processes):
 
 
 def test_plain_lines_when_stderr_is_not_the_journal(tmp_path, processes):
-    log = tmp_path / 'broker.log'
-    other = tmp_path / 'other'
-    other.write_bytes(b'')
     endpoint = 'tcp://127.0.0.1:%d' % free_port()
     # systemd set it, but stderr went elsewhere since
-    env = dict(os.environ, JOURNAL_STREAM=journal_stream(other))
-    broker = Process([binary('broker', 'arbiterd'), '--bind', endpoint, '--db',
-                      str(tmp_path / 'a.db')], str(log), env=env)
-    processes.append(broker)
+    broker = on_journal(tmp_path, processes, [binary('broker', 'arbiterd'), '--bind', endpoint,
+                                              '--db', str(tmp_path / 'a.db')], 'broker', 'other')
     wait_until(lambda: 'broker: listening' in broker.output(), what='the broker listens')
     assert broker.stop() == 0
     assert broker.output().startswith('I: (arbiterd) '), broker.output()
@@ -144,10 +147,7 @@ def test_worker_and_gateway_log_to_the_journal_too(tmp_path, processes, broker):
             ('gateway', [binary('gateway', 'arbiter-gateway'), '--config', os.devnull,
                          '--broker', broker.endpoint, '--kestrel', '127.0.0.1:%d' % free_port(),
                          '--http', 'off'], 'broker session up')]:
-        log = tmp_path / (name + '.log')
-        log.write_bytes(b'')
-        proc = Process(args, str(log), env=dict(os.environ, JOURNAL_STREAM=journal_stream(log)))
-        processes.append(proc)
+        proc = on_journal(tmp_path, processes, args, name)
         wait_until(lambda: ready in proc.output() or not proc.alive(), timeout=20,
                    what='the %s starts' % name)
         assert proc.stop() == 0, proc.output()
