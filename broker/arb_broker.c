@@ -7,6 +7,13 @@
     (through the lifecycle and the settings); each turn it reads requests
     (handed to the verbs), fires timers, checks worker liveness, sweeps
     expired results, commits, flushes the outbox and dispatches.
+
+    When the disk fails the journal (a commit, or a write within the
+    turn: no space, an I/O error) it falls back rather than stop: the turn
+    is rolled back, memory rebuilt from the journal as at a start, the
+    turn's requests answered 507, and it serves what needs no write until
+    a test write (a probe, with backoff) says the disk takes writes again;
+    see "The journal full" below and docs/broker.md, "Disk full".
 */
 
 #include "arb_broker.h"
@@ -15,10 +22,15 @@
 #include "arb_settings.h"
 #include "arb_verbs.h"
 
-#define ARB_TURN_MESSAGES  2000  //  messages read per turn at most
-#define ARB_TURN_BUDGET_MS 50    //  and for at most this long
-#define ARB_SWEEP_BATCH    500   //  final tasks removed per retention sweep
+#define ARB_TURN_MESSAGES  2000   //  messages read per turn at most
+#define ARB_PEER_RCVHWM    1000   //  messages of one peer read ahead of the loop
+#define ARB_PEER_SNDHWM    10000  //  messages waiting for one peer to read them
+#define ARB_TURN_BUDGET_MS 50     //  and for at most this long
+#define ARB_SWEEP_BATCH    500    //  final tasks removed per retention sweep
 #define ARB_SWEEP_EVERY_MS 1000
+#define ARB_PROBE_FIRST_MS 250    //  first wait before a full journal is tried again
+#define ARB_PROBE_MAX_MS   5000   //  the wait doubles up to this
+#define ARB_PROBE_CALM_MS  60000  //  full again sooner than this after recovering: waits go on
 
 struct _arb_broker_t {
     arb_broker_config_t config;
@@ -32,6 +44,10 @@ struct _arb_broker_t {
     arb_verbs_t verbs;          //  layer 3: what the handlers work with
     uint64_t next_liveness_ms;  //  monotonic: next check of silent workers
     uint64_t next_sweep_ms;     //  monotonic: next retention sweep
+    bool journal_full;          //  the disk failed the journal: nothing writes until a probe works
+    uint64_t next_probe_ms;     //  monotonic: the next probe, while full
+    uint32_t probe_wait_ms;     //  the wait before it (doubling to ARB_PROBE_MAX_MS)
+    uint64_t recovered_ms;      //  monotonic: when the journal last took writes again; 0 never
     arb_service_t *service;     //  owned: sd_notify (ready, watchdog, stopping)
 };
 
@@ -58,8 +74,12 @@ arb_broker_config_defaults (arb_broker_config_t *config)
 //  ---------------------------------------------------------------------
 //  Start-up: the journal is the truth; memory is rebuilt from it.
 
-static int
-s_rebuild (arb_broker_t *self)
+static void s_enter_full (arb_broker_t *self);
+
+//  A lifecycle over the journal: epoch 0 counts this start in the journal;
+//  another is taken as it is, and the journal learns it later.
+static arb_life_t *
+s_life_new (arb_broker_t *self, uint64_t epoch)
 {
     arb_life_config_t config = {
         .aging_ms = self->config.aging_ms,
@@ -69,16 +89,60 @@ s_rebuild (arb_broker_t *self)
         .max_head_failures = self->config.max_head_failures,
         .retention_ms = self->config.retention_ms,
         .dead_retention_ms = self->config.dead_retention_ms,
+        .epoch = epoch,
     };
-    self->life = arb_life_new (&config, self->journal, self->outbox, &self->clock);
-    if (!self->life)
+    return arb_life_new (&config, self->journal, self->outbox, &self->clock);
+}
+
+//  Loads a lifecycle made to write nothing (the journal is full): what
+//  loading derives from the journal anyway (a task whose parents are all
+//  done made ready) stays in memory and is not written, since a turn
+//  that tried would fail, and so would every turn after it; a restart
+//  derives it again. 0 or -1.
+static int
+s_load_full (arb_broker_t *self, arb_life_t *life, size_t *count, size_t *schedules)
+{
+    arb_life_set_journal_full (life, true);
+    if (arb_settings_load (arb_life_sched (life), self->journal) || arb_life_load (life, count)
+        || arb_life_load_schedules (life, false, schedules))
         return -1;
+    if (arb_journal_in_txn (self->journal))
+        return arb_journal_rollback (self->journal);
+    return 0;
+}
+
+static int
+s_rebuild (arb_broker_t *self)
+{
     size_t count = 0, maybe_running = 0, schedules = 0;
+    self->life = s_life_new (self, 0);
     //  the deliveries before the schedules: a task they fire now is new
-    if (arb_settings_load (arb_life_sched (self->life), self->journal)
-        || arb_life_load (self->life, &count)
-        || arb_life_count_stop_deliveries (self->life, &maybe_running)
-        || arb_life_load_schedules (self->life, &schedules) || arb_journal_commit (self->journal))
+    int rc = !self->life || arb_settings_load (arb_life_sched (self->life), self->journal)
+                     || arb_life_load (self->life, &count)
+                     || arb_life_count_stop_deliveries (self->life, &maybe_running)
+                     || arb_life_load_schedules (self->life, true, &schedules)
+                     || arb_journal_commit (self->journal)
+                 ? -1
+                 : 0;
+    uint64_t stored = 0;
+    if (rc && arb_journal_fault (self->journal) == ARB_JOURNAL_FULL) {
+        //  The disk is full already: start without writing, the start
+        //  counted in memory until the journal takes it.
+        zsys_warning ("broker: the journal cannot be written at start (disk full); starting "
+                      "without writes path=%s",
+                      self->config.db_path);
+        arb_life_destroy (&self->life);
+        count = maybe_running = schedules = 0;
+        rc = arb_journal_rollback (self->journal) || arb_journal_epoch (self->journal, &stored)
+                     || !(self->life = s_life_new (self, stored + 1))
+                     || s_load_full (self, self->life, &count, &schedules)
+                     || arb_life_count_stop_deliveries (self->life, &maybe_running)
+                 ? -1
+                 : 0;
+        if (rc == 0)
+            s_enter_full (self);
+    }
+    if (rc)
         return -1;
     zsys_info ("broker: journal loaded path=%s epoch=%" PRIu64 " open_tasks=%zu next_id=%" PRIu64
                " schedules=%zu",
@@ -143,6 +207,7 @@ arb_broker_new (const arb_broker_config_t *config)
     self->limits.max_result = max_message;
     self->clock.now_ms = (uint64_t) zclock_time ();
     self->clock.mono_ms = (uint64_t) zclock_mono ();
+    self->probe_wait_ms = ARB_PROBE_FIRST_MS;
     self->router = zsock_new (ZMQ_ROUTER);
     self->service = arb_service_new ();
     self->outbox = arb_outbox_new (self->router, &self->clock);
@@ -161,6 +226,7 @@ arb_broker_new (const arb_broker_config_t *config)
         .liveness_ms = config->liveness_ms,
         .max_payload = config->max_payload,
         .started_ms = self->clock.now_ms,
+        .journal_full = self->journal_full,
     };
     zsock_set_router_handover (self->router, 1);
     //  a send to a peer that is gone fails (EHOSTUNREACH) instead of
@@ -172,8 +238,14 @@ arb_broker_new (const arb_broker_config_t *config)
     //  A frame far over the payload limit is cut at the socket; one just
     //  over it gets a clear 413 from the codec.
     zsock_set_maxmsgsize (self->router, (int64_t) max_message);
-    zsock_set_rcvhwm (self->router, 100000);
-    zsock_set_sndhwm (self->router, 100000);
+    //  What one peer may leave in the broker's memory (docs/broker.md,
+    //  "Bounds"): messages read ahead of the loop stop at ARB_PEER_RCVHWM
+    //  (TCP then holds the rest back at the peer); messages for a peer
+    //  that does not read stop at ARB_PEER_SNDHWM, room for several turns
+    //  of replies (a turn reads ARB_TURN_MESSAGES at most), and beyond
+    //  it are dropped (a DISPATCH's tasks go back).
+    zsock_set_rcvhwm (self->router, ARB_PEER_RCVHWM);
+    zsock_set_sndhwm (self->router, ARB_PEER_SNDHWM);
     if (config->curve_dir && !(self->auth = arb_auth_new (config->curve_dir, self->router))) {
         arb_broker_destroy (&self);
         return NULL;
@@ -210,6 +282,19 @@ arb_broker_destroy (arb_broker_t **self_p)
 //  ---------------------------------------------------------------------
 //  The turn
 
+//  Answers a request whose handling the journal failed: 507 if the disk
+//  was at fault (the turn falls back, and its other requests get the same),
+//  else 500 (the broker stops; the answer may not leave).
+static void
+s_refuse_failed (arb_broker_t *self, arb_msg_t *msg)
+{
+    if (arb_journal_fault (self->journal) == ARB_JOURNAL_FULL)
+        arb_outbox_refuse (self->outbox, msg, ARB_ERR_JOURNAL_FULL, ARB_JOURNAL_FULL_REASON);
+    else
+        arb_outbox_refuse (self->outbox, msg, ARB_ERR_INTERNAL,
+                           "journal: failed; nothing was changed");
+}
+
 static void
 s_handle (arb_broker_t *self, zmsg_t **zmsg_p)
 {
@@ -225,8 +310,12 @@ s_handle (arb_broker_t *self, zmsg_t **zmsg_p)
         else
             arb_outbox_log_refusal (self->outbox, NULL, "?", "message without a routing id");
     }
-    else
+    else {
         arb_verbs_handle (&self->verbs, msg, role);
+        //  the journal failed under it: its handler answered nothing
+        if (arb_life_is_halted (self->life) && arb_msg_reply_type (arb_msg_type (msg)))
+            s_refuse_failed (self, msg);
+    }
     arb_msg_destroy (&msg);
 }
 
@@ -257,9 +346,11 @@ s_check_workers (arb_broker_t *self)
     self->next_liveness_ms = mono_ms + (tick > 50 ? tick : 50);
     arb_sched_t *sched = arb_life_sched (self->life);
     arb_session_t *session;
-    while (!arb_life_is_halted (self->life)
+    //  while the journal is full a lost lease could not be recorded: a
+    //  silent worker keeps its leases until the journal takes writes
+    while (!self->journal_full && !arb_life_is_halted (self->life)
            && (session = arb_sched_silent_session (sched, mono_ms)))
-        arb_life_end_session (self->life, session, true);
+        arb_life_end_session (self->life, session, ARB_END_LOST);
     zhashx_t *sessions = arb_sched_sessions (sched);
     for (session = (arb_session_t *) zhashx_first (sessions); session;
          session = (arb_session_t *) zhashx_next (sessions)) {
@@ -299,6 +390,26 @@ s_commit (arb_broker_t *self)
         arb_tally_commit (arb_life_tally (self->life), (uint64_t) (zclock_usecs () - started));
 }
 
+static int s_fall_back (arb_broker_t *self);
+static void s_probe (arb_broker_t *self);
+
+//  Sends the replies the turn left; the tasks of TAKE replies the socket
+//  did not take go back.
+static void
+s_flush (arb_broker_t *self)
+{
+    arb_outbox_flush (self->outbox);
+    zframe_t *identity;
+    arb_held_t *leases;
+    size_t n;
+    while (arb_outbox_next_undelivered (self->outbox, &identity, &leases, &n)) {
+        if (!arb_life_is_halted (self->life))
+            arb_life_undelivered (self->life, identity, leases, n);
+        zframe_destroy (&identity);
+        free (leases);
+    }
+}
+
 static void
 s_turn (arb_broker_t *self)
 {
@@ -306,21 +417,27 @@ s_turn (arb_broker_t *self)
     self->clock.mono_ms = (uint64_t) zclock_mono ();
     if (self->auth)
         arb_auth_refresh (self->auth, self->clock.mono_ms);
-    s_read_messages (self);
+    if (self->journal_full)
+        s_probe (self);
     if (!arb_life_is_halted (self->life))
+        s_read_messages (self);
+    //  while the journal is full, timers (timeouts, expiries, slots) and
+    //  sweeps wait: what they do needs writes
+    if (!self->journal_full && !arb_life_is_halted (self->life))
         arb_life_fire_timers (self->life);
     if (!arb_life_is_halted (self->life))
         s_check_workers (self);
-    if (!arb_life_is_halted (self->life))
+    if (!self->journal_full && !arb_life_is_halted (self->life))
         s_sweep (self);
     if (!arb_life_is_halted (self->life))
         s_commit (self);
-    if (arb_life_is_halted (self->life)) {
+    if (arb_life_is_halted (self->life) && s_fall_back (self)) {
         arb_outbox_abandon (self->outbox);
         return;
     }
-    arb_outbox_flush (self->outbox);
-    arb_life_dispatch (self->life);
+    s_flush (self);
+    if (!self->journal_full)
+        arb_life_dispatch (self->life);
 }
 
 static int
@@ -331,10 +448,11 @@ s_poll_timeout (arb_broker_t *self)
     if (arb_journal_in_txn (self->journal) || !arb_outbox_is_empty (self->outbox))
         return 0;
     uint64_t mono = (uint64_t) zclock_mono ();
-    uint64_t next = arb_life_next_timer (self->life);
+    //  while the journal is full, timers and sweeps wait for the probe
+    uint64_t next = self->journal_full ? self->next_probe_ms : arb_life_next_timer (self->life);
     if (self->next_liveness_ms < next)
         next = self->next_liveness_ms;
-    if (self->next_sweep_ms < next)
+    if (!self->journal_full && self->next_sweep_ms < next)
         next = self->next_sweep_ms;
     if (arb_service_next_ms (self->service) < next)
         next = arb_service_next_ms (self->service);
@@ -354,8 +472,11 @@ s_stop (arb_broker_t *self)
     self->clock.now_ms = (uint64_t) zclock_time ();
     self->clock.mono_ms = (uint64_t) zclock_mono ();
     s_commit (self);
-    if (!arb_life_is_halted (self->life))
-        arb_outbox_flush (self->outbox);
+    if (arb_life_is_halted (self->life) && s_fall_back (self)) {
+        arb_outbox_abandon (self->outbox);
+        return;
+    }
+    s_flush (self);
 }
 
 int
@@ -379,8 +500,20 @@ arb_broker_run (arb_broker_t *self)
     }
     if (!arb_life_is_halted (self->life))
         s_stop (self);
-    if (arb_life_is_halted (self->life))
+    if (arb_life_is_halted (self->life)) {
+        zsys_error ("broker: stopping: the journal failed (a restart recovers from it)");
         return -1;
+    }
+    if (self->journal_full && arb_journal_probe (self->journal)) {
+        if (arb_journal_fault (self->journal) != ARB_JOURNAL_FULL) {
+            zsys_error ("broker: stopping: the journal failed (a restart recovers from it)");
+            return -1;
+        }
+        //  That is all a full disk costs a stop: the journal is sound.
+        zsys_notice ("broker: stopping with the journal full: the running leases are not "
+                     "recorded, so the next start counts deliveries as after a crash");
+        return 0;
+    }
     if (arb_life_stop (self->life) || arb_journal_commit (self->journal)) {
         zsys_error ("broker: could not record the running leases at stop; the next start counts "
                     "as after a crash");
@@ -388,4 +521,110 @@ arb_broker_run (arb_broker_t *self)
     }
     zsys_info ("broker: stopping");
     return 0;
+}
+
+int
+arb_broker_step (arb_broker_t *self, int timeout_ms)
+{
+    zmq_pollitem_t item = {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
+    int wait = s_poll_timeout (self);
+    if (zmq_poll (&item, 1, wait < timeout_ms ? wait : timeout_ms) < 0 && zmq_errno () != EINTR)
+        return -1;
+    s_turn (self);
+    return arb_life_is_halted (self->life) ? -1 : 0;
+}
+
+bool
+arb_broker_is_journal_full (arb_broker_t *self)
+{
+    return self->journal_full;
+}
+
+//  ---------------------------------------------------------------------
+//  The journal full (docs/broker.md, "Disk full")
+//
+//  A turn whose commit failed acknowledged nothing: its replies wait in
+//  the outbox. So the loop can go on from the journal's state, as a
+//  restart would, without exiting: the turn is rolled back, memory rebuilt
+//  from the journal (what it still knows and the journal does not, its
+//  watchers and delivery counts, carried over), the turn's requests
+//  answered 507. Then, until a probe works, it takes no request that
+//  writes (507), fires no timer, sweeps and dispatches nothing; it serves
+//  reads, keeps worker sessions (heartbeats both ways; a silent worker is
+//  not declared dead), and gives back to their queues the tasks whose
+//  results cannot be stored.
+
+//  Enters the mode: the first probe after ARB_PROBE_FIRST_MS, or, if the
+//  journal took writes again only a moment ago, after twice the last wait,
+//  so that a disk at the edge does not swing the broker in and out.
+static void
+s_enter_full (arb_broker_t *self)
+{
+    uint64_t mono = (uint64_t) zclock_mono ();
+    if (!self->recovered_ms || mono > self->recovered_ms + ARB_PROBE_CALM_MS)
+        self->probe_wait_ms = ARB_PROBE_FIRST_MS;
+    else if (self->probe_wait_ms * 2 < ARB_PROBE_MAX_MS)
+        self->probe_wait_ms *= 2;
+    else
+        self->probe_wait_ms = ARB_PROBE_MAX_MS;
+    self->journal_full = true;
+    self->verbs.journal_full = true;
+    arb_life_set_journal_full (self->life, true);
+    self->next_probe_ms = mono + self->probe_wait_ms;
+}
+
+//  After a halt: a failure of the disk falls back to the journal's state
+//  and the mode above (0); anything else stops the broker (-1).
+static int
+s_fall_back (arb_broker_t *self)
+{
+    if (arb_journal_fault (self->journal) != ARB_JOURNAL_FULL)
+        return -1;
+    arb_outbox_refuse_all (self->outbox, ARB_ERR_JOURNAL_FULL, ARB_JOURNAL_FULL_REASON);
+    if (arb_journal_rollback (self->journal))
+        return -1;
+    arb_life_t *old = self->life;
+    arb_life_t *life = s_life_new (self, arb_life_epoch (old) + 1);
+    size_t count = 0, schedules = 0;
+    if (!life || s_load_full (self, life, &count, &schedules)) {
+        arb_life_destroy (&life);
+        return -1;
+    }
+    arb_life_take_over (life, &old);
+    self->life = life;
+    self->verbs.life = life;
+    s_hold_for_claims (self);
+    s_enter_full (self);
+    zsys_warning ("broker: journal full: the turn was rolled back and memory rebuilt from the "
+                  "journal; requests that write get 507 until a write works again "
+                  "epoch=%" PRIu64 " open_tasks=%zu next_probe_ms=%u",
+                  arb_life_epoch (life), count, self->probe_wait_ms);
+    return 0;
+}
+
+//  Tries a write, when its time has come; if it works the broker takes
+//  writes again from this turn on, and journals first what waited.
+static void
+s_probe (arb_broker_t *self)
+{
+    if (self->clock.mono_ms < self->next_probe_ms)
+        return;
+    if (arb_journal_probe (self->journal) == 0) {
+        self->journal_full = false;
+        self->verbs.journal_full = false;
+        arb_life_set_journal_full (self->life, false);
+        self->recovered_ms = self->clock.mono_ms;
+        zsys_notice ("broker: journal takes writes again; requests that write are taken");
+        arb_life_save_deferred (self->life);  //  a failure halts: the turn falls back
+        return;
+    }
+    if (arb_journal_fault (self->journal) != ARB_JOURNAL_FULL) {
+        arb_life_halt (self->life, "probe");
+        return;
+    }
+    arb_journal_rollback (self->journal);
+    self->probe_wait_ms =
+        self->probe_wait_ms * 2 < ARB_PROBE_MAX_MS ? self->probe_wait_ms * 2 : ARB_PROBE_MAX_MS;
+    self->next_probe_ms = self->clock.mono_ms + self->probe_wait_ms;
+    zsys_debug ("broker: journal still full; next probe in %u ms", self->probe_wait_ms);
 }

@@ -9,10 +9,15 @@
     leaves before its data is on disk. Last comes dispatch: ready tasks are
     matched with worker credit and sent, one DISPATCH per worker per turn.
 
-    If a commit fails the broker stops (arb_broker_run returns -1): its
-    memory may now say more than the journal does, and the only safe state
-    to go on from is the journal's, which a restart rebuilds. Nothing that
-    was acknowledged is lost; what was not acknowledged, callers re-send.
+    If a commit fails its memory may say more than the journal does, and
+    the only safe state to go on from is the journal's. When the disk is
+    at fault (no space, an I/O error writing) the broker rebuilds its
+    memory from the journal as a restart would, without exiting, answers
+    the turn's requests 507, and serves what needs no write until a test
+    write works again (docs/broker.md, "Disk full"); any other failure
+    stops it (arb_broker_run returns -1), and a restart rebuilds. Either
+    way nothing that was acknowledged is lost, and nothing that was not
+    stays half done; what was not acknowledged, callers send again.
 
     The code is four layers that call only downward: this loop
     (arb_broker.c), the verbs (arb_verbs.h), the task lifecycle
@@ -61,7 +66,17 @@ arb_broker_t *arb_broker_new (const arb_broker_config_t *config);
 void arb_broker_destroy (arb_broker_t **self_p);
 
 //  Runs until SIGINT/SIGTERM (zsys_interrupted). Returns 0 after a clean
-//  stop, -1 if the journal failed.
+//  stop (the journal full: its stop record may be missing), -1 if the
+//  journal failed other than by a full disk.
 int arb_broker_run (arb_broker_t *self);
+
+//  One turn of the loop, after waiting up to timeout_ms for a message or a
+//  timer: for tests, which drive the broker themselves. Returns 0, or -1
+//  once the journal failed and the broker must stop.
+int arb_broker_step (arb_broker_t *self, int timeout_ms);
+
+//  Whether the journal takes no writes now (the disk was full or failed,
+//  and no test write has worked since).
+bool arb_broker_is_journal_full (arb_broker_t *self);
 
 #endif

@@ -51,6 +51,13 @@
     runs in one transaction: a journal is at one version or the last,
     never between. A journal newer than this broker is refused, not
     guessed at.
+
+    Whose file it is: PRAGMA application_id holds ARB_APPLICATION_ID in
+    every journal made or migrated since it was introduced (schema 5); an
+    older one is known by its user_version and its tasks and meta tables.
+    A file with another application id, or with tables but no version, or
+    with a version but not those tables, is another program's and is
+    refused whole: the broker never adds its tables to it.
 */
 
 #include "arb_journal.h"
@@ -59,12 +66,26 @@
 #include <sqlite3.h>
 #include <sys/file.h>
 
+//  A test build opens the journal through a VFS that fails the writes it
+//  is told to (arb_journal_faults.c); arbiterd itself is built without it.
+#ifdef ARB_JOURNAL_FAULTS
+#include "arb_journal_faults.h"
+#define S_VFS arb_journal_faults_vfs ()
+#else
+#define S_VFS NULL
+#endif
+
 #define ARB_SCHEMA_VERSION 5
+#define ARB_APPLICATION_ID 0x41524254  //  "ARBT": PRAGMA application_id of a journal
+#define ARB_EPOCH_KEY      "broker.epoch"
+#define ARB_PROBE_KEY      "broker.probe"
 
 struct _arb_journal_t {
     sqlite3 *db;                  //  owned
     int lock_fd;                  //  owned: flock'ed, so two brokers never share a journal
     bool in_txn;                  //  a turn's transaction is open
+    arb_journal_fault_t fault;    //  the first failure since open or the last rollback
+    bool probing;                 //  a probe runs: its failures are expected, logged at debug
     char *path;                   //  owned
     sqlite3_stmt **prepared[64];  //  every statement slot below, for finalize
     size_t prepared_count;
@@ -75,7 +96,7 @@ struct _arb_journal_t {
         *purge_attempts, *purge_deps, *max_id, *meta_get, *meta_set, *meta_del, *meta_list,
         *schedule_add, *schedule_remove, *schedule_state, *schedule_fired, *schedules,
         *list_final_newest, *deps_of, *meta_page, *meta_del_range, *set_delivered, *cancel_open,
-        *forget_attempts, *forget_deps, *forget_tasks, *deliver_ready;
+        *forget_attempts, *forget_deps, *forget_tasks, *deliver_ready, *probe_set, *probe_del;
 };
 
 //  ---------------------------------------------------------------------
@@ -147,11 +168,48 @@ static const char *s_create_v1 =
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID;";
 
 
+//  What a failure of SQLite says about the journal: the disk (no space,
+//  or an I/O error writing or syncing it: a write may work again later)
+//  or anything else (a damaged file, a read error: it will not).
+static arb_journal_fault_t
+s_classify (int code)
+{
+    if ((code & 0xff) == SQLITE_FULL)
+        return ARB_JOURNAL_FULL;
+    switch (code) {
+        case SQLITE_IOERR:  //  unspecified: SQLite says this of a failed write or commit
+        case SQLITE_IOERR_WRITE:
+        case SQLITE_IOERR_FSYNC:
+        case SQLITE_IOERR_DIR_FSYNC:
+        case SQLITE_IOERR_TRUNCATE:
+        case SQLITE_IOERR_SHMSIZE:  //  the -shm file could not grow
+            return ARB_JOURNAL_FULL;
+        default:
+            return ARB_JOURNAL_BROKEN;
+    }
+}
+
+//  Notes the failure SQLite just reported, if it is the first since the
+//  last rollback; a damaged file says so once, naming it.
+static void
+s_fault (arb_journal_t *self)
+{
+    int code = sqlite3_extended_errcode (self->db);
+    if (self->fault != ARB_JOURNAL_SOUND || code == SQLITE_OK)
+        return;
+    self->fault = s_classify (code);
+    if ((code & 0xff) == SQLITE_CORRUPT || (code & 0xff) == SQLITE_NOTADB)
+        zsys_error ("journal: %s is damaged (%s); arbiterd will not guess at its contents: "
+                    "restore it from a backup",
+                    self->path, sqlite3_errmsg (self->db));
+}
+
 static int
 s_exec (arb_journal_t *self, const char *sql)
 {
     char *err = NULL;
     if (sqlite3_exec (self->db, sql, NULL, NULL, &err) != SQLITE_OK) {
+        s_fault (self);
         zsys_error ("journal: statement failed path=%s error=\"%s\"", self->path,
                     err ? err : sqlite3_errmsg (self->db));
         sqlite3_free (err);
@@ -235,29 +293,71 @@ s_migrate_4_5 (arb_journal_t *self)
                          "CREATE INDEX tasks_queue ON tasks (queue, state);");
 }
 
+//  The first column of the first row of sql, an integer (a PRAGMA, a
+//  count). 0 or -1.
 static int
-s_user_version (arb_journal_t *self, int *version)
+s_number (arb_journal_t *self, const char *sql, int *number)
 {
     sqlite3_stmt *stmt;
-    if (sqlite3_prepare_v2 (self->db, "PRAGMA user_version", -1, &stmt, NULL) != SQLITE_OK)
-        return -1;
-    int rc = sqlite3_step (stmt) == SQLITE_ROW ? 0 : -1;
-    *version = sqlite3_column_int (stmt, 0);
-    sqlite3_finalize (stmt);
-    return rc;
-}
-
-static int
-s_migrate (arb_journal_t *self)
-{
-    int version;
-    if (s_user_version (self, &version))
-        return -1;
-    if (version > ARB_SCHEMA_VERSION) {
-        zsys_error ("journal: schema version %d is newer than this broker's %d path=%s", version,
-                    ARB_SCHEMA_VERSION, self->path);
+    if (sqlite3_prepare_v2 (self->db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        s_fault (self);
+        zsys_error ("journal: cannot read %s: %s", self->path, sqlite3_errmsg (self->db));
         return -1;
     }
+    int rc = sqlite3_step (stmt);
+    *number = sqlite3_column_int (stmt, 0);
+    if (rc != SQLITE_ROW) {
+        s_fault (self);
+        zsys_error ("journal: cannot read %s: %s", self->path, sqlite3_errmsg (self->db));
+    }
+    sqlite3_finalize (stmt);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+//  Refuses a file that is not an arbiter journal this broker can use,
+//  saying which file and why: another program's database (its application
+//  id; tables without a schema version; a schema version without the
+//  journal's tables), or a newer schema. Sets *version. 0 or -1.
+static int
+s_check_owner (arb_journal_t *self, int *version)
+{
+    int application, objects, ours;
+    if (s_number (self, "PRAGMA user_version", version)
+        || s_number (self, "PRAGMA application_id", &application)
+        || s_number (self, "SELECT count(*) FROM sqlite_master", &objects)
+        || s_number (self,
+                     "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+                     "('tasks', 'meta')",
+                     &ours))
+        return -1;
+    const char *advice = "arbiterd will not change it: give --db the path of an arbiter "
+                         "journal, or of a file that does not exist yet";
+    if (application != 0 && application != ARB_APPLICATION_ID)
+        zsys_error ("journal: %s is another program's SQLite database (application id 0x%08x, "
+                    "not arbiter's 0x%08x); %s",
+                    self->path, (unsigned) application, ARB_APPLICATION_ID, advice);
+    else if (*version == 0 && objects > 0)
+        zsys_error ("journal: %s is another program's SQLite database (it has tables of its "
+                    "own and no arbiter schema version); %s",
+                    self->path, advice);
+    else if (*version > 0 && ours < 2)
+        zsys_error ("journal: %s is another program's SQLite database (schema version %d, but "
+                    "not the tables of an arbiter journal); %s",
+                    self->path, *version, advice);
+    else if (*version > ARB_SCHEMA_VERSION)
+        zsys_error ("journal: %s has schema version %d, newer than this arbiterd's %d: run the "
+                    "arbiterd that wrote it, or a newer one (a journal is never taken back to "
+                    "an older schema)",
+                    self->path, *version, ARB_SCHEMA_VERSION);
+    else
+        return 0;
+    return -1;
+}
+
+//  Brings a journal of schema version (s_check_owner) up to date.
+static int
+s_migrate (arb_journal_t *self, int version)
+{
     if (version == ARB_SCHEMA_VERSION)
         return 0;
     if (s_exec (self, "BEGIN IMMEDIATE"))
@@ -273,8 +373,9 @@ s_migrate (arb_journal_t *self)
         rc = s_migrate_3_4 (self);
     if (rc == 0 && version <= 4)
         rc = s_migrate_4_5 (self);
-    char sql[64];
-    snprintf (sql, sizeof (sql), "PRAGMA user_version = %d", ARB_SCHEMA_VERSION);
+    char sql[128];
+    snprintf (sql, sizeof (sql), "PRAGMA user_version = %d; PRAGMA application_id = %d",
+              ARB_SCHEMA_VERSION, ARB_APPLICATION_ID);
     if (rc == 0)
         rc = s_exec (self, sql);
     if (rc == 0 && s_exec (self, "COMMIT") == 0) {
@@ -342,7 +443,7 @@ s_prepare_all (arb_journal_t *self)
          "soft_timeout_ms, delivered) "
          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
          "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)"},
-        {&self->find_key, "SELECT id, state FROM tasks WHERE ckey = ?1"},
+        {&self->find_key, "SELECT id, state, flow FROM tasks WHERE ckey = ?1"},
         {&self->save,
          "UPDATE tasks SET state = ?2, attempts = ?3, lost = ?4, not_before_ms = ?5, "
          "started_ms = ?6, finished_ms = ?7, worker = coalesce (?8, worker), expires_ms = ?12, "
@@ -438,6 +539,9 @@ s_prepare_all (arb_journal_t *self)
         {&self->forget_deps,
          "DELETE FROM deps WHERE child IN (SELECT id FROM tasks WHERE queue = ?1)"},
         {&self->forget_tasks, "DELETE FROM tasks WHERE queue = ?1"},
+        {&self->probe_set,
+         "INSERT OR REPLACE INTO meta (key, value) VALUES ('" ARB_PROBE_KEY "', zeroblob (?1))"},
+        {&self->probe_del, "DELETE FROM meta WHERE key = '" ARB_PROBE_KEY "'"},
     };
     for (size_t i = 0; i < sizeof (all) / sizeof (all[0]); i++)
         if (s_prepare (self, all[i].stmt, all[i].sql))
@@ -448,16 +552,26 @@ s_prepare_all (arb_journal_t *self)
 //  Runs a statement that returns no rows, and resets it. Every write is
 //  part of a turn's transaction (arb_journal_begin): a write outside one
 //  would commit on its own, before the turn's replies are decided, and a
-//  crash before the turn's commit would then keep half a turn.
+//  crash before the turn's commit would then keep half a turn. For the
+//  same reason nothing but a rollback runs after a failure, until
+//  arb_journal_rollback: SQLite may have rolled the transaction back by
+//  itself (SQLITE_FULL, an I/O error), and what followed would commit
+//  alone.
 static int
 s_run (arb_journal_t *self, sqlite3_stmt *stmt, const char *what)
 {
     assert (self->in_txn || stmt == self->begin || stmt == self->commit || stmt == self->rollback);
+    if (self->fault != ARB_JOURNAL_SOUND && stmt != self->rollback)
+        return -1;
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
     sqlite3_clear_bindings (stmt);
     if (rc != SQLITE_DONE) {
-        zsys_error ("journal: %s failed: %s", what, sqlite3_errmsg (self->db));
+        s_fault (self);
+        if (self->probing)
+            zsys_debug ("journal: probe %s failed: %s", what, sqlite3_errmsg (self->db));
+        else
+            zsys_error ("journal: %s failed: %s", what, sqlite3_errmsg (self->db));
         return -1;
     }
     return 0;
@@ -478,6 +592,7 @@ s_read_end (arb_journal_t *self, sqlite3_stmt *stmt, int rc, const char *what, u
     s_done (stmt);
     if (rc == SQLITE_ROW || rc == SQLITE_DONE)
         return 0;
+    s_fault (self);
     if (id)
         zsys_error ("journal: %s %" PRIu64 " unreadable: %s", what, id, sqlite3_errmsg (self->db));
     else
@@ -524,19 +639,61 @@ s_read_ids (arb_journal_t *self, sqlite3_stmt *stmt, const char *what)
 {
     zlistx_t *ids = zlistx_new ();
     int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-        zlistx_add_end (ids, (void *) (uintptr_t) s_u64 (stmt, 0));
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        //  an id cast to a pointer: 0 would be no item
+        if (sqlite3_column_int64 (stmt, 0) > 0)
+            zlistx_add_end (ids, (void *) (uintptr_t) s_u64 (stmt, 0));
+        else
+            zsys_error ("journal: %s: id %" PRId64 " skipped: ids are from 1", what,
+                        (int64_t) sqlite3_column_int64 (stmt, 0));
+    }
     if (s_read_end (self, stmt, rc, what, 0))
         zlistx_destroy (&ids);
     return ids;
 }
 
-//  A copy of a text column in the message's arena, or NULL.
+//  A copy of a text column in the message's arena, cut to max bytes (the
+//  field's limit on the wire: a longer text, which only a damaged journal
+//  holds, would make the whole reply one no client decodes), or NULL.
 static const char *
-s_text (sqlite3_stmt *stmt, int column, arb_msg_t *msg)
+s_text (sqlite3_stmt *stmt, int column, size_t max, arb_msg_t *msg)
 {
     const char *text = (const char *) sqlite3_column_text (stmt, column);
-    return text ? arb_msg_strdup (msg, text) : NULL;
+    if (!text)
+        return NULL;
+    size_t len = strnlen (text, max);
+    char *copy = (char *) arb_msg_alloc (msg, len + 1);
+    memcpy (copy, text, len);
+    return copy;
+}
+
+//  ---------------------------------------------------------------------
+//  What a row must hold for the broker to use it. The journal is only
+//  ever written by the broker, but a damaged or hand-edited one can hold
+//  anything a column can (the schema's types are not enforced): a row the
+//  broker cannot use is skipped, or read as absent, with a log line,
+//  never handed on to index an array or be sent where a peer refuses it.
+
+//  Whether a column holds a name (arb_name_check): text, 1 to ARB_NAME_MAX
+//  bytes, no NUL.
+static bool
+s_is_name (sqlite3_stmt *stmt, int column)
+{
+    const char *text = (const char *) sqlite3_column_text (stmt, column);
+    int len = sqlite3_column_bytes (stmt, column);
+    char why[80];
+    return text && len > 0 && len <= ARB_NAME_MAX && strlen (text) == (size_t) len
+           && arb_name_check (text, (size_t) len, why, sizeof (why)) == 0;
+}
+
+//  A column's value if it is an integer in [low, high]; else -1.
+static int
+s_small (sqlite3_stmt *stmt, int column, int low, int high)
+{
+    if (sqlite3_column_type (stmt, column) != SQLITE_INTEGER)
+        return -1;
+    sqlite3_int64 value = sqlite3_column_int64 (stmt, column);
+    return value >= low && value <= high ? (int) value : -1;
 }
 
 static zframe_t *
@@ -570,6 +727,59 @@ s_lock (arb_journal_t *self)
     return rc;
 }
 
+static uint32_t
+s_be32 (const uint8_t *at)
+{
+    return (uint32_t) at[0] << 24 | (uint32_t) at[1] << 16 | (uint32_t) at[2] << 8 | at[3];
+}
+
+//  Looks at an existing file before SQLite does (SQLite reads a header
+//  only when it first needs a page, and takes an empty file for a new
+//  database): refuses, naming it, a file that does not begin with
+//  SQLite's header, and one cut short, whose header counts more pages
+//  than it holds while no WAL file holds frames that could fill them (a
+//  checkpoint writes page 1 first, so a crash in one leaves the file short
+//  of its header's count, and the WAL that completes it). 0 or -1.
+static int
+s_check_file (arb_journal_t *self)
+{
+    int fd = open (self->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;  //  none yet; or SQLite will say why it cannot open it
+    struct stat file;
+    uint8_t header[100];
+    ssize_t got = fstat (fd, &file) == 0 ? pread (fd, header, sizeof (header), 0) : -1;
+    close (fd);
+    if (got < 0 || file.st_size == 0)
+        return 0;  //  SQLite says why; an empty file is a new journal
+    if (got < (ssize_t) sizeof (header) || memcmp (header, "SQLite format 3", 16) != 0) {
+        zsys_error ("journal: %s is not an SQLite database (it does not begin with SQLite's "
+                    "header); arbiterd never replaces a file it cannot read: move it away, or "
+                    "give --db another path",
+                    self->path);
+        return -1;
+    }
+    uint64_t page_size = (uint64_t) header[16] << 8 | header[17];
+    if (page_size == 1)
+        page_size = 65536;
+    //  SQLite's rule: the page count at 28 holds when the change counter
+    //  (24) equals the version-valid-for number (92)
+    uint32_t pages = s_be32 (header + 28);
+    bool counted = pages && s_be32 (header + 24) == s_be32 (header + 92);
+    char *wal_path = zsys_sprintf ("%s-wal", self->path);
+    struct stat wal;
+    bool wal_frames = stat (wal_path, &wal) == 0 && wal.st_size > 32;  //  more than its header
+    zstr_free (&wal_path);
+    if (counted && !wal_frames && (uint64_t) file.st_size < pages * page_size) {
+        zsys_error ("journal: %s is cut short: its header counts %u pages of %" PRIu64
+                    " bytes, the file holds %" PRIu64 " bytes; arbiterd will not start on a "
+                    "journal that lost its end: restore it from a backup",
+                    self->path, pages, page_size, (uint64_t) file.st_size);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 s_open (arb_journal_t *self, arb_sync_t sync)
 {
@@ -580,16 +790,20 @@ s_open (arb_journal_t *self, arb_sync_t sync)
         zsys_dir_create ("%s", dir);
     }
     free (dir);
-    if (s_lock (self))
+    if (s_lock (self) || s_check_file (self))
         return -1;
     if (sqlite3_open_v2 (self->path, &self->db,
-                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL)
+                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, S_VFS)
         != SQLITE_OK) {
         zsys_error ("journal: cannot open %s: %s", self->path,
                     self->db ? sqlite3_errmsg (self->db) : "out of memory");
         return -1;
     }
     sqlite3_busy_timeout (self->db, 5000);
+    //  whose file it is, before anything writes to it (WAL mode does)
+    int version;
+    if (s_check_owner (self, &version))
+        return -1;
     //  WAL: a commit appends to the log, one fsync per group commit.
     //  cache_size is in KiB when negative.
     const char *pragmas = sync == ARB_SYNC_FULL
@@ -599,7 +813,7 @@ s_open (arb_journal_t *self, arb_sync_t sync)
                               : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
                                 "PRAGMA cache_size = -8192; PRAGMA foreign_keys = OFF;"
                                 "PRAGMA journal_size_limit = 67108864;";
-    if (s_exec (self, pragmas) || s_migrate (self) || s_prepare_all (self))
+    if (s_exec (self, pragmas) || s_migrate (self, version) || s_prepare_all (self))
         return -1;
     return 0;
 }
@@ -672,6 +886,49 @@ arb_journal_in_txn (arb_journal_t *self)
     return self->in_txn;
 }
 
+arb_journal_fault_t
+arb_journal_fault (arb_journal_t *self)
+{
+    return self->fault;
+}
+
+int
+arb_journal_rollback (arb_journal_t *self)
+{
+    self->in_txn = false;
+    if (!sqlite3_get_autocommit (self->db) && s_run (self, self->rollback, "rollback"))
+        return -1;
+    self->fault = ARB_JOURNAL_SOUND;
+    return 0;
+}
+
+int
+arb_journal_probe (arb_journal_t *self)
+{
+    assert (!self->in_txn);
+    if (arb_journal_rollback (self))
+        return -1;
+    //  Two transactions: pages written and freed in one are never
+    //  written at all. The second leaves them free in the file, for the
+    //  writes that follow.
+    self->probing = true;
+    sqlite3_bind_int (self->probe_set, 1, ARB_JOURNAL_PROBE_BYTES);
+    int rc = arb_journal_begin (self) || s_run (self, self->probe_set, "write")
+                     || arb_journal_commit (self) || arb_journal_begin (self)
+                     || s_run (self, self->probe_del, "removal") || arb_journal_commit (self)
+                 ? -1
+                 : 0;
+    sqlite3_clear_bindings (self->probe_set);
+    self->probing = false;
+    if (rc) {
+        //  keep the failure for the caller; leave no transaction open
+        arb_journal_fault_t fault = self->fault;
+        arb_journal_rollback (self);
+        self->fault = fault;
+    }
+    return rc;
+}
+
 //  ---------------------------------------------------------------------
 //  Tasks
 
@@ -719,15 +976,20 @@ arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journ
 }
 
 int
-arb_journal_find_key (arb_journal_t *self, const char *key, uint64_t *id, int *state)
+arb_journal_find_key (
+    arb_journal_t *self, const char *key, uint64_t *id, int *state, uint64_t *flow)
 {
     sqlite3_stmt *stmt = self->find_key;
     s_bind_text (stmt, 1, key);
     int rc = sqlite3_step (stmt);
     *id = 0;
+    if (flow)
+        *flow = 0;
     if (rc == SQLITE_ROW) {
         *id = s_u64 (stmt, 0);
         *state = sqlite3_column_int (stmt, 1);
+        if (flow)
+            *flow = s_u64 (stmt, 2);
     }
     return s_read_end (self, stmt, rc, "key", 0);
 }
@@ -811,6 +1073,23 @@ arb_journal_load_payload (
     return 0;
 }
 
+//  Whether the TASK_COLUMNS of the current row make a task the broker can
+//  hold: an id from 1 (0 is no id: the scheduler keys tasks by id), a
+//  queue and a name, a state from waiting to max_state (the scheduler
+//  counts tasks in arrays indexed by state). Logs why not.
+static bool
+s_task_usable (sqlite3_stmt *stmt, int max_state)
+{
+    const char *why =
+        sqlite3_column_int64 (stmt, 0) <= 0                   ? "its id is not from 1"
+        : s_small (stmt, 3, ARB_STATE_WAITING, max_state) < 0 ? "its state is not one it can be in"
+        : !s_is_name (stmt, 1) || !s_is_name (stmt, 2)        ? "its queue or name is no name"
+                                                              : NULL;
+    if (why)
+        zsys_error ("journal: task %" PRIu64 " skipped: %s", s_u64 (stmt, 0), why);
+    return why == NULL;
+}
+
 //  Reads the TASK_COLUMNS of the current row and hands them to fn.
 static int
 s_read_task (sqlite3_stmt *stmt, arb_journal_task_fn *fn, void *arg)
@@ -850,7 +1129,7 @@ arb_journal_load_open (arb_journal_t *self, arb_journal_task_fn *fn, void *arg)
     sqlite3_stmt *stmt = self->load_open;
     int rc;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-        if (s_read_task (stmt, fn, arg))
+        if (s_task_usable (stmt, ARB_STATE_READY) && s_read_task (stmt, fn, arg))
             break;
     return s_read_end (self, stmt, rc, "open tasks", 0);
 }
@@ -862,7 +1141,7 @@ arb_journal_load_task (
     sqlite3_stmt *stmt = self->load_task;
     s_bind_u64 (stmt, 1, id);
     int rc = sqlite3_step (stmt);
-    *found = rc == SQLITE_ROW;
+    *found = rc == SQLITE_ROW && s_task_usable (stmt, ARB_STATE_MAX);
     if (*found)
         s_read_task (stmt, fn, arg);
     return s_read_end (self, stmt, rc, "task", id);
@@ -890,9 +1169,9 @@ s_read_info (sqlite3_stmt *stmt, arb_msg_t *msg, arb_task_info_t *info)
 {
     info->found = true;
     info->id = s_u64 (stmt, 0);
-    info->queue = s_text (stmt, 1, msg);
-    info->name = s_text (stmt, 2, msg);
-    info->key = s_text (stmt, 3, msg);
+    info->queue = s_text (stmt, 1, ARB_NAME_MAX, msg);
+    info->name = s_text (stmt, 2, ARB_NAME_MAX, msg);
+    info->key = s_text (stmt, 3, ARB_NAME_MAX, msg);
     info->state = (uint32_t) sqlite3_column_int (stmt, 4);
     info->priority = sqlite3_column_int (stmt, 5);
     info->attempts = (uint32_t) sqlite3_column_int64 (stmt, 6);
@@ -903,23 +1182,25 @@ s_read_info (sqlite3_stmt *stmt, arb_msg_t *msg, arb_task_info_t *info)
     info->started_ms = s_u64 (stmt, 11);
     info->finished_ms = s_u64 (stmt, 12);
     info->timeout_ms = s_u64 (stmt, 13);
-    info->worker = s_text (stmt, 14, msg);
-    info->error = s_text (stmt, 15, msg);
+    info->worker = s_text (stmt, 14, ARB_NAME_MAX, msg);
+    info->error = s_text (stmt, 15, ARB_TEXT_MAX, msg);
     info->flow = s_u64 (stmt, 16);
-    info->ref = s_text (stmt, 17, msg);
+    info->ref = s_text (stmt, 17, ARB_NAME_MAX, msg);
     info->origin = s_u64 (stmt, 18);
-    info->endpoint = s_text (stmt, 19, msg);
+    info->endpoint = s_text (stmt, 19, ARB_NAME_MAX, msg);
     info->flow_kind = (uint32_t) sqlite3_column_int (stmt, 20);
-    info->flow_name = s_text (stmt, 21, msg);
+    info->flow_name = s_text (stmt, 21, ARB_NAME_MAX, msg);
     info->soft_timeout_ms = s_u64 (stmt, 22);
 }
 
-//  A copy of a blob column in the message's arena.
+//  A copy of a blob column in the message's arena; left out when over max
+//  bytes (0: no bound).
 static arb_bin_t
-s_bin (sqlite3_stmt *stmt, int column, arb_msg_t *msg)
+s_bin (sqlite3_stmt *stmt, int column, size_t max, arb_msg_t *msg)
 {
     arb_bin_t bin = {NULL, 0};
-    if (sqlite3_column_type (stmt, column) != SQLITE_NULL) {
+    if (sqlite3_column_type (stmt, column) != SQLITE_NULL
+        && (!max || (size_t) sqlite3_column_bytes (stmt, column) <= max)) {
         bin.size = (size_t) sqlite3_column_bytes (stmt, column);
         uint8_t *data = (uint8_t *) arb_msg_alloc (msg, bin.size);
         if (bin.size)  //  an empty blob's pointer is NULL
@@ -934,19 +1215,20 @@ s_read_responses (arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_task_inf
 {
     sqlite3_stmt *stmt = self->copies;
     s_bind_u64 (stmt, 1, id);
-    int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+    int rc = SQLITE_DONE;
+    //  at most a fan-out's endpoints: a reply holds no more
+    while (info->responses.n < ARB_ENDPOINTS_MAX && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         arb_response_info_t *r =
             (arb_response_info_t *) arb_msg_grow (msg, &info->responses, sizeof (*r), 1);
-        r->endpoint = s_text (stmt, 0, msg);
+        r->endpoint = s_text (stmt, 0, ARB_NAME_MAX, msg);
         r->id = s_u64 (stmt, 1);
         r->state = (uint32_t) sqlite3_column_int (stmt, 2);
-        r->error = s_text (stmt, 3, msg);
+        r->error = s_text (stmt, 3, ARB_TEXT_MAX, msg);
         r->finished_ms = s_u64 (stmt, 4);
-        r->result = s_bin (stmt, 5, msg);
+        r->result = s_bin (stmt, 5, 0, msg);
     }
     s_done (stmt);
-    return rc == SQLITE_DONE ? 0 : -1;
+    return info->responses.n == ARB_ENDPOINTS_MAX || rc == SQLITE_DONE ? 0 : -1;
 }
 
 //  The task's dependencies (a parent already purged keeps its id, without a ref).
@@ -960,7 +1242,8 @@ s_read_parents (arb_journal_t *self, arb_msg_t *msg, arb_task_info_t *info)
         arb_dep_t *dep = (arb_dep_t *) arb_msg_grow (msg, &info->parents, sizeof (*dep), 1);
         dep->id = s_u64 (stmt, 0);
         dep->when = (uint32_t) sqlite3_column_int (stmt, 1);
-        dep->ref = s_text (stmt, 2, msg);
+        //  a dependency's ref is a name on the wire (it is one in SUBMIT)
+        dep->ref = s_is_name (stmt, 2) ? s_text (stmt, 2, ARB_NAME_MAX, msg) : NULL;
     }
     return s_read_end (self, stmt, rc, "dependencies", info->id);
 }
@@ -979,9 +1262,9 @@ s_read_history (arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_task_info_
         a->attempt = (uint32_t) sqlite3_column_int64 (stmt, 0);
         a->started_ms = s_u64 (stmt, 1);
         a->ended_ms = s_u64 (stmt, 2);
-        a->worker = s_text (stmt, 3, msg);
+        a->worker = s_text (stmt, 3, ARB_NAME_MAX, msg);
         a->outcome = (uint32_t) sqlite3_column_int (stmt, 4);
-        a->error = s_text (stmt, 5, msg);
+        a->error = s_text (stmt, 5, ARB_TEXT_MAX, msg);
     }
     //  seq counts every row ever written: what is not here was dropped
     info->history_dropped = (uint32_t) (seq - info->history.n);
@@ -1001,8 +1284,8 @@ arb_journal_task_info (
     if (rc == SQLITE_ROW) {
         s_read_info (stmt, msg, info);
         if (with_detail) {
-            info->result = s_bin (stmt, 23, msg);
-            info->args = s_bin (stmt, 24, msg);
+            info->result = s_bin (stmt, 23, 0, msg);
+            info->args = s_bin (stmt, 24, ARB_ARGS_MAX, msg);
         }
     }
     if (s_read_end (self, stmt, rc, "task", id)
@@ -1038,12 +1321,15 @@ arb_journal_done (
     sqlite3_stmt *stmt = self->done;
     s_bind_u64 (stmt, 1, id);
     int rc = sqlite3_step (stmt);
-    *found = rc == SQLITE_ROW;
+    int state = rc == SQLITE_ROW ? s_small (stmt, 0, ARB_STATE_WAITING, ARB_STATE_MAX) : 0;
+    if (state < 0)
+        zsys_error ("journal: task %" PRIu64 " skipped: its state is not one it can be in", id);
+    *found = rc == SQLITE_ROW && state > 0;
     if (*found) {
         done->id = id;
-        done->state = (uint32_t) sqlite3_column_int (stmt, 0);
+        done->state = (uint32_t) state;
         done->attempts = (uint32_t) sqlite3_column_int64 (stmt, 1);
-        done->error = s_text (stmt, 2, msg);
+        done->error = s_text (stmt, 2, ARB_TEXT_MAX, msg);
         done->result = s_frame (stmt, 3);
     }
     return s_read_end (self, stmt, rc, "task", id);
@@ -1102,23 +1388,57 @@ arb_journal_set_has_children (arb_journal_t *self, uint64_t id)
     return s_run (self, stmt, "mark parent");
 }
 
+//  A text column cut to max bytes in buf (size max + 1) when longer, as
+//  s_text does; NULL if none.
+static const char *
+s_text_in (sqlite3_stmt *stmt, int column, char *buf, size_t max)
+{
+    const char *text = (const char *) sqlite3_column_text (stmt, column);
+    if (!text || strnlen (text, max + 1) <= max)
+        return text;
+    memcpy (buf, text, max);
+    buf[max] = 0;
+    return buf;
+}
+
+//  The kind of the edge in a column, or -1 (logged) if it is no kind.
+static int
+s_edge_kind (sqlite3_stmt *stmt, int column, uint64_t child, uint64_t parent)
+{
+    int kind = s_small (stmt, column, 0, 2);
+    if (kind < 0)
+        zsys_error ("journal: edge %" PRIu64 " -> %" PRIu64 " skipped: its kind is no kind", child,
+                    parent);
+    return kind;
+}
+
 int
 arb_journal_parents (arb_journal_t *self, uint64_t child, arb_journal_parent_fn *fn, void *arg)
 {
     sqlite3_stmt *stmt = self->parents;
     s_bind_u64 (stmt, 1, child);
     int rc;
+    char ref[ARB_NAME_MAX + 1], error[ARB_TEXT_MAX + 1];
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
-        arb_journal_parent_t parent = {
-            .id = s_u64 (stmt, 0),
-            .kind = sqlite3_column_int (stmt, 1),
-            .state =
-                sqlite3_column_type (stmt, 2) == SQLITE_NULL ? 0 : sqlite3_column_int (stmt, 2),
-            .ref = (const char *) sqlite3_column_text (stmt, 3),
-            .result = sqlite3_column_blob (stmt, 4),
-            .result_size = (size_t) sqlite3_column_bytes (stmt, 4),
-            .error = (const char *) sqlite3_column_text (stmt, 5),
-        };
+        uint64_t id = s_u64 (stmt, 0);
+        int kind = s_edge_kind (stmt, 1, child, id);
+        if (kind < 0)
+            continue;
+        arb_journal_parent_t parent = {.id = id, .kind = kind};
+        //  a parent whose row is unusable is read as gone, as a purged one
+        int state = sqlite3_column_type (stmt, 2) == SQLITE_NULL
+                        ? 0
+                        : s_small (stmt, 2, ARB_STATE_WAITING, ARB_STATE_MAX);
+        if (state < 0)
+            zsys_error ("journal: task %" PRIu64 " read as gone: its state is not one it can be in",
+                        id);
+        if (state > 0) {
+            parent.state = state;
+            parent.ref = s_text_in (stmt, 3, ref, ARB_NAME_MAX);
+            parent.result = sqlite3_column_blob (stmt, 4);
+            parent.result_size = (size_t) sqlite3_column_bytes (stmt, 4);
+            parent.error = s_text_in (stmt, 5, error, ARB_TEXT_MAX);
+        }
         if (fn (arg, &parent))
             break;
     }
@@ -1132,8 +1452,11 @@ arb_journal_children (arb_journal_t *self, uint64_t parent, arb_vec_t *children)
     s_bind_u64 (stmt, 1, parent);
     int rc;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        int kind = s_edge_kind (stmt, 1, s_u64 (stmt, 0), parent);
+        if (kind < 0)
+            continue;
         arb_vec_push (children, s_u64 (stmt, 0));
-        arb_vec_push (children, (uint64_t) sqlite3_column_int (stmt, 1));
+        arb_vec_push (children, (uint64_t) kind);
     }
     return s_read_end (self, stmt, rc, "children of task", parent);
 }
@@ -1182,9 +1505,15 @@ arb_journal_count_final (arb_journal_t *self, arb_journal_count_fn *fn, void *ar
 {
     sqlite3_stmt *stmt = self->count_final;
     int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-        fn (arg, (const char *) sqlite3_column_text (stmt, 0), sqlite3_column_int (stmt, 1),
-            s_u64 (stmt, 2));
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        int state = s_small (stmt, 1, ARB_STATE_SUCCEEDED, ARB_STATE_MAX);
+        if (state > 0 && arb_state_is_final (state) && s_is_name (stmt, 0))
+            fn (arg, (const char *) sqlite3_column_text (stmt, 0), state, s_u64 (stmt, 2));
+        else
+            zsys_error ("journal: %" PRIu64 " final tasks not counted: their queue or state is "
+                        "unusable",
+                        s_u64 (stmt, 2));
+    }
     s_done (stmt);
     return rc == SQLITE_DONE ? 0 : -1;
 }
@@ -1341,8 +1670,7 @@ arb_journal_max_id (arb_journal_t *self, uint64_t *id)
 {
     int rc = sqlite3_step (self->max_id);
     *id = rc == SQLITE_ROW ? s_u64 (self->max_id, 0) : 0;
-    s_done (self->max_id);
-    return rc == SQLITE_ROW ? 0 : -1;
+    return s_read_end (self, self->max_id, rc == SQLITE_DONE ? SQLITE_ERROR : rc, "max id", 0);
 }
 
 //  ---------------------------------------------------------------------
@@ -1358,8 +1686,7 @@ arb_journal_meta_get (arb_journal_t *self, const char *key, zchunk_t **value)
     if (rc == SQLITE_ROW)
         *value =
             zchunk_new (sqlite3_column_blob (stmt, 0), (size_t) sqlite3_column_bytes (stmt, 0));
-    s_done (stmt);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+    return s_read_end (self, stmt, rc, "meta", 0);
 }
 
 int
@@ -1385,9 +1712,12 @@ arb_journal_meta_list (arb_journal_t *self, const char *prefix, arb_journal_meta
     sqlite3_stmt *stmt = self->meta_list;
     s_bind_text (stmt, 1, prefix ? prefix : "");
     int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
-        fn (arg, (const char *) sqlite3_column_text (stmt, 0), sqlite3_column_blob (stmt, 1),
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        //  an empty or NULL value's blob pointer is NULL: fn gets "" instead
+        const void *data = sqlite3_column_blob (stmt, 1);
+        fn (arg, (const char *) sqlite3_column_text (stmt, 0), data ? data : "",
             (size_t) sqlite3_column_bytes (stmt, 1));
+    }
     s_done (stmt);
     return rc == SQLITE_DONE ? 0 : -1;
 }
@@ -1425,14 +1755,24 @@ arb_journal_meta_page (arb_journal_t *self,
     char *end = strdup (prefix);
     s_bind_prefix (stmt, prefix, end);
     s_bind_text (stmt, 3, after ? after : "");
-    sqlite3_bind_int64 (stmt, 4, (sqlite3_int64) limit + 1);
+    //  no LIMIT: a row too long for a reply is skipped, and must not take
+    //  the place of one after it (*more would be wrong)
+    sqlite3_bind_int64 (stmt, 4, -1);
     *more = false;
     uint32_t count = 0;
     int rc;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
-        if (count++ == limit
-            || fn (arg, (const char *) sqlite3_column_text (stmt, 0), sqlite3_column_blob (stmt, 1),
-                   (size_t) sqlite3_column_bytes (stmt, 1))) {
+        const char *key = (const char *) sqlite3_column_text (stmt, 0);
+        size_t key_size = (size_t) sqlite3_column_bytes (stmt, 0);
+        const void *data = sqlite3_column_blob (stmt, 1);
+        size_t size = (size_t) sqlite3_column_bytes (stmt, 1);
+        if (!key || key_size > ARB_TEXT_MAX || size > ARB_META_VALUE_MAX) {
+            zsys_error ("journal: meta key of %zu bytes skipped: key or value of %zu bytes over "
+                        "its limit",
+                        key_size, size);
+            continue;
+        }
+        if (count++ == limit || fn (arg, key, data ? data : "", size)) {
             *more = true;
             break;
         }
@@ -1482,13 +1822,25 @@ arb_journal_set_number (arb_journal_t *self, const char *key, uint64_t number)
 int
 arb_journal_next_epoch (arb_journal_t *self, uint64_t *epoch)
 {
-    if (arb_journal_meta_number (self, "broker.epoch", epoch))
+    if (arb_journal_meta_number (self, ARB_EPOCH_KEY, epoch))
         return -1;
     ++*epoch;
-    if (arb_journal_begin (self) || arb_journal_set_number (self, "broker.epoch", *epoch)
+    if (arb_journal_begin (self) || arb_journal_set_number (self, ARB_EPOCH_KEY, *epoch)
         || arb_journal_commit (self))
         return -1;
     return 0;
+}
+
+int
+arb_journal_epoch (arb_journal_t *self, uint64_t *epoch)
+{
+    return arb_journal_meta_number (self, ARB_EPOCH_KEY, epoch);
+}
+
+int
+arb_journal_set_epoch (arb_journal_t *self, uint64_t epoch)
+{
+    return arb_journal_begin (self) || arb_journal_set_number (self, ARB_EPOCH_KEY, epoch) ? -1 : 0;
 }
 
 //  ---------------------------------------------------------------------
@@ -1583,6 +1935,8 @@ arb_journal_schedules (arb_journal_t *self, arb_journal_schedule_fn *fn, void *a
             .payload = s_frame (stmt, 19),
             .soft_timeout_ms = s_u64 (stmt, 20),
         };
+        if (!schedule.payload)
+            schedule.payload = zframe_new_empty ();  //  never NULL, as promised
         int stop = fn (arg, &schedule, s_u64 (stmt, 6));
         zframe_destroy (&schedule.payload);
         if (stop)

@@ -12,6 +12,27 @@
     broker's memory, and a restart gives every leased task back), so the hot
     path is one INSERT per submitted task and one UPDATE per finished one.
 
+    Faults. Every failure is classified (arb_journal_fault): the disk
+    (SQLITE_FULL, or an I/O error writing or syncing) or anything else (a
+    damaged file, a read error). After a failure every write fails until
+    arb_journal_rollback: a statement that fails with SQLITE_FULL may roll
+    the whole transaction back by itself, and a write after it would then
+    commit on its own, half a turn. arb_journal_probe tells when the disk
+    takes writes again.
+
+    Files it refuses at open, naming the file and why, never replacing or
+    repairing it: one that is not an SQLite database, one cut short (its
+    header counts more pages than it holds, with no WAL to fill them), an
+    SQLite database of another program (another application id, or tables
+    without arbiter's schema version), and a journal of a newer schema.
+
+    Reads trust no row: the journal is only ever written by the broker,
+    but a damaged or hand-edited one can hold anything a column can. A
+    row the broker cannot use (a task without a valid queue or name, in a
+    state it cannot be in, of id 0; an edge of no kind) is skipped, or read
+    as absent, with a log line; texts read into replies are cut to their
+    limits on the wire (tests/fuzz/fuzz_journal.c).
+
     Owned by the broker's loop thread; not thread-safe.
 */
 
@@ -44,6 +65,35 @@ int arb_journal_commit (arb_journal_t *self);
 
 bool arb_journal_in_txn (arb_journal_t *self);
 
+//  What the journal's first failure since it opened, or since the last
+//  arb_journal_rollback, was.
+typedef enum {
+    ARB_JOURNAL_SOUND,   //  none
+    ARB_JOURNAL_FULL,    //  the disk: no space (SQLITE_FULL), or an I/O error writing or syncing
+    ARB_JOURNAL_BROKEN,  //  anything else: a damaged file, a read error
+} arb_journal_fault_t;
+
+arb_journal_fault_t arb_journal_fault (arb_journal_t *self);
+
+//  Ends the open transaction, if any, leaving none of its changes, and
+//  forgets the last failure: writes are tried again. 0 or -1.
+int arb_journal_rollback (arb_journal_t *self);
+
+//  Whether the disk takes writes again, after a failure of
+//  ARB_JOURNAL_FULL: stores a test record of ARB_JOURNAL_PROBE_BYTES and
+//  removes it, each in a transaction of its own (none may be open). 0 if
+//  both committed; -1 if not, with arb_journal_fault saying why and
+//  nothing of the probe left. The record's pages stay in the file, free
+//  for the next writes.
+#define ARB_JOURNAL_PROBE_BYTES (256 * 1024)
+int arb_journal_probe (arb_journal_t *self);
+
+//  The broker's start count as stored (0 if none), and storing it, in the
+//  turn's transaction (a start that could not write it stores it later).
+//  0 or -1.
+int arb_journal_epoch (arb_journal_t *self, uint64_t *epoch);
+int arb_journal_set_epoch (arb_journal_t *self, uint64_t epoch);
+
 //  What a new task has besides its record; any field may be NULL.
 typedef struct {
     const char *key;       //  client key
@@ -63,7 +113,9 @@ int arb_journal_add_dep (arb_journal_t *self, uint64_t child, uint64_t parent, i
 int arb_journal_set_has_children (arb_journal_t *self, uint64_t id);
 
 //  One dependency of a task, with its parent's outcome (state 0 if the
-//  parent is gone). Pointers borrow from the journal until fn returns.
+//  parent is gone, or its row unusable); kind 0, 1 or 2 (an edge of
+//  another kind is skipped). Pointers borrow from the journal until fn
+//  returns.
 typedef struct {
     uint64_t id;
     int kind;
@@ -97,8 +149,10 @@ int arb_journal_flow_kind (arb_journal_t *self, uint64_t id, int *kind);
 //  ids cast to pointers). NULL on failure.
 zlistx_t *arb_journal_flows_named (arb_journal_t *self, const char *name, int kind);
 
-//  Looks up a client key: *id 0 if unknown. 0 or -1.
-int arb_journal_find_key (arb_journal_t *self, const char *key, uint64_t *id, int *state);
+//  Looks up a client key: *id 0 if unknown; else its task's state, and
+//  its flow (0 none) if flow is not NULL. 0 or -1.
+int arb_journal_find_key (
+    arb_journal_t *self, const char *key, uint64_t *id, int *state, uint64_t *flow);
 
 //  Writes a task's changing columns: state (running is stored as ready),
 //  and from the record attempts, lost, not_before, started; finished_ms. worker, error and result, when not NULL, replace
@@ -123,13 +177,14 @@ int arb_journal_load_payload (
     arb_journal_t *self, uint64_t id, zframe_t **payload, zframe_t **headers, zframe_t **args);
 
 //  A task row read back: a record whose queue and name are NULL, and the
-//  names beside it. fn returns 0 to go on.
+//  names beside it (valid names, never NULL). fn returns 0 to go on.
 typedef int (arb_journal_task_fn) (void *arg,
                                    arb_task_t *task,
                                    const char *queue,
                                    const char *name);
 
-//  Calls fn for the task id (any state; *found false if none). 0 or -1.
+//  Calls fn for the task id (any state; *found false if none, or if its
+//  row is unusable). 0 or -1.
 int arb_journal_load_task (
     arb_journal_t *self, uint64_t id, arb_journal_task_fn *fn, void *arg, bool *found);
 
@@ -142,7 +197,7 @@ zlistx_t *arb_journal_dead_ids (arb_journal_t *self, const char *queue);
 zlistx_t *arb_journal_flow_dead_ids (arb_journal_t *self, uint64_t flow);
 
 //  Calls fn for every unfinished task (waiting, scheduled, ready), in id
-//  order. 0 or -1.
+//  order; an unusable row is skipped. 0 or -1.
 int arb_journal_load_open (arb_journal_t *self, arb_journal_task_fn *fn, void *arg);
 
 //  Fills info from the journal, with its parents, strings and result
@@ -173,7 +228,8 @@ int arb_journal_list_final (arb_journal_t *self,
                             arb_msg_t *msg,
                             arb_list_reply_body_t *list);
 
-//  Counts final tasks by queue and state, for stats after a restart.
+//  Counts final tasks by queue and state, for stats after a restart (a
+//  valid queue name, a final state; other rows are not counted).
 typedef void (arb_journal_count_fn) (void *arg, const char *queue, int state, uint64_t count);
 int arb_journal_count_final (arb_journal_t *self, arb_journal_count_fn *fn, void *arg);
 
@@ -253,6 +309,7 @@ int arb_journal_max_id (arb_journal_t *self, uint64_t *id);
 int arb_journal_meta_get (arb_journal_t *self, const char *key, zchunk_t **value);
 int arb_journal_meta_set (arb_journal_t *self, const char *key, const void *data, size_t size);
 int arb_journal_meta_del (arb_journal_t *self, const char *key);
+//  list: data is never NULL (an empty or NULL value is 0 bytes).
 typedef void (arb_journal_meta_fn) (void *arg, const char *key, const void *data, size_t size);
 int
 arb_journal_meta_list (arb_journal_t *self, const char *prefix, arb_journal_meta_fn *fn, void *arg);

@@ -34,7 +34,10 @@ arb_life_new (const arb_life_config_t *config,
     self->clock = clock;
     self->rng = clock->now_ms ^ ((uint64_t) getpid () << 32) ^ 0x9e3779b97f4a7c15ull;
     uint64_t stopped = 0;
-    if (arb_journal_next_epoch (journal, &self->epoch)
+    //  an epoch given is one the journal cannot take now (arb_life_take_over)
+    self->epoch = config->epoch;
+    self->epoch_unsaved = config->epoch != 0;
+    if ((!config->epoch && arb_journal_next_epoch (journal, &self->epoch))
         || arb_journal_max_id (journal, &self->next_id)
         || arb_journal_meta_number (journal, ARB_STOPPED_KEY, &stopped)) {
         arb_life_destroy (&self);
@@ -67,6 +70,7 @@ arb_life_destroy (arb_life_t **self_p)
     if (!self)
         return;
     arb_vec_free (&self->settle);
+    arb_vec_free (&self->unsaved);
     arb_sched_destroy (&self->sched);
     zhashx_destroy (&self->schedules);
     free (self);
@@ -96,7 +100,11 @@ arb_life_count_stop_deliveries (arb_life_t *self, size_t *count)
         if (task->state == ARB_STATE_READY) {
             task->delivered++;
             ++*count;
+            if (self->journal_full)
+                arb_vec_push (&self->unsaved, task->id);
         }
+    if (self->journal_full)
+        return 0;  //  written with arb_life_save_deferred
     uint64_t changed;
     if (arb_journal_deliver_ready (self->journal, self->clock->now_ms, &changed))
         return -1;
@@ -112,8 +120,9 @@ arb_life_stop (arb_life_t *self)
 {
     //  The only deliveries the journal does not hold are the leases
     //  running now: write them, and that this run stopped cleanly, so the
-    //  next one knows every count is exact.
-    if (arb_journal_begin (self->journal))
+    //  next one knows every count is exact; and what waited for a full
+    //  journal, should it take writes now.
+    if (arb_journal_begin (self->journal) || arb_life_save_deferred (self))
         return -1;
     zhashx_t *sessions = arb_sched_sessions (self->sched);
     for (arb_session_t *session = (arb_session_t *) zhashx_first (sessions); session;
@@ -158,9 +167,7 @@ void
 arb_life_halt (arb_life_t *self, const char *what)
 {
     if (!self->halted)
-        zsys_error ("broker: journal failed during %s; stopping (a restart recovers from the "
-                    "journal)",
-                    what);
+        zsys_error ("broker: journal failed during %s; the turn is abandoned", what);
     self->halted = true;
 }
 
@@ -168,6 +175,70 @@ bool
 arb_life_is_halted (arb_life_t *self)
 {
     return self->halted;
+}
+
+//  ---------------------------------------------------------------------
+//  The journal full
+
+void
+arb_life_take_over (arb_life_t *self, arb_life_t **old_p)
+{
+    arb_life_t *old = *old_p;
+    zhashx_t *tasks = arb_sched_tasks (self->sched);
+    for (arb_task_t *task = (arb_task_t *) zhashx_first (tasks); task;
+         task = (arb_task_t *) zhashx_next (tasks)) {
+        arb_task_t *was = arb_sched_find (old->sched, task->id);
+        //  dispatches are not journaled: old's count is the true one; a
+        //  task old had ended in the failed turn may have been handed out
+        uint32_t delivered =
+            was ? was->delivered : task->delivered + (task->state == ARB_STATE_READY);
+        if (delivered > task->delivered) {
+            task->delivered = delivered;
+            arb_vec_push (&self->unsaved, task->id);
+        }
+    }
+    tasks = arb_sched_tasks (old->sched);
+    for (arb_task_t *was = (arb_task_t *) zhashx_first (tasks); was && !self->halted;
+         was = (arb_task_t *) zhashx_next (tasks))
+        for (zframe_t *w = was->watchers ? (zframe_t *) zlist_first (was->watchers) : NULL;
+             w && !self->halted; w = (zframe_t *) zlist_next (was->watchers)) {
+            bool found;
+            if (arb_life_watch (self, was->id, w, &found))
+                arb_life_halt (self, "watch");
+        }
+    uint64_t id;
+    while (arb_vec_shift (&old->unsaved, &id))
+        arb_vec_push (&self->unsaved, id);
+    self->tally = old->tally;
+    self->cancelled = old->cancelled;
+    arb_life_destroy (old_p);
+}
+
+void
+arb_life_set_journal_full (arb_life_t *self, bool full)
+{
+    self->journal_full = full;
+}
+
+int
+arb_life_save_deferred (arb_life_t *self)
+{
+    if (arb_journal_begin (self->journal)
+        || (self->epoch_unsaved && arb_journal_set_epoch (self->journal, self->epoch))) {
+        arb_life_halt (self, "epoch");
+        return -1;
+    }
+    self->epoch_unsaved = false;
+    uint64_t id;
+    while (arb_vec_shift (&self->unsaved, &id)) {
+        arb_task_t *task = arb_sched_find (self->sched, id);
+        //  a task that ended since has its count in its last write
+        if (task && arb_journal_set_delivered (self->journal, id, task->delivered)) {
+            arb_life_halt (self, "deliveries");
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static uint64_t
@@ -393,6 +464,7 @@ s_lease_lost (arb_life_t *self, arb_task_t **task_p, const char *error)
     if (s_record_attempt (self, task, ARB_ATTEMPT_LOST, error))
         return;
     uint64_t lease = task->lease;
+    uint64_t worker = arb_session_worker (task->session);
     arb_sched_unlease (self->sched, task);
     task->attempts--;
     task->lost++;
@@ -404,12 +476,31 @@ s_lease_lost (arb_life_t *self, arb_task_t **task_p, const char *error)
         return;
     }
     arb_sched_make_ready (self->sched, task, false, self->clock->now_ms, self->clock->mono_ms);
-    task->last_lease = lease;  //  its worker may come back with it (arb_sched_can_adopt)
+    //  its worker may come back with it (arb_sched_can_adopt)
+    task->last_lease = lease;
+    task->last_worker = worker;
+    task->last_lost = true;
     if (arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
         arb_life_halt (self, "lost lease");
         return;
     }
     arb_outbox_event (self->outbox, task, ARB_STATE_READY, error);
+}
+
+//  A task given back to its queue (released, taken back): one UPDATE, as
+//  for a result, so that the delivery it had counts after a crash; and
+//  its subscribers hear of it. what names it if the journal fails.
+static void
+s_given_back (arb_life_t *self, arb_task_t *task, const char *what)
+{
+    if (self->journal_full)
+        arb_vec_push (&self->unsaved, task->id);  //  journaled when it takes writes again
+    else if (arb_journal_begin (self->journal)
+             || arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
+        arb_life_halt (self, what);
+        return;
+    }
+    arb_outbox_event (self->outbox, task, ARB_STATE_READY, NULL);
 }
 
 void
@@ -418,13 +509,7 @@ arb_life_release (arb_life_t *self, arb_task_t *task)
     arb_sched_unlease (self->sched, task);
     task->attempts--;
     arb_sched_make_ready (self->sched, task, true, self->clock->now_ms, self->clock->mono_ms);
-    //  one UPDATE, as for a result: the delivery it had counts after a crash
-    if (arb_journal_begin (self->journal)
-        || arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
-        arb_life_halt (self, "release");
-        return;
-    }
-    arb_outbox_event (self->outbox, task, ARB_STATE_READY, NULL);
+    s_given_back (self, task, "release");
 }
 
 int
@@ -526,6 +611,7 @@ arb_life_register (arb_life_t *self,
     arb_session_set_info (session, body->name, body->mode, body->slots, body->pid, body->host);
     arb_session_set_handles (session, body->handles.v, body->handles.n);
     arb_session_set_register_id (session, reqid);
+    arb_session_set_acks (session, body->acks);
     zsys_info ("broker: worker registered name=%s mode=%s slots=%u pid=%u host=%s",
                arb_session_name (session), arb_session_mode (session), body->slots, body->pid,
                body->host ? body->host : "");
@@ -554,50 +640,14 @@ arb_life_take (
     self->take_reply = NULL;
 }
 
-//  The task of a result under an ended lease that its worker may still
-//  deliver, or NULL: the result was sent while the broker restarted (it
-//  waited in the worker's socket), or before the worker was declared dead,
-//  and the task is still ready (arb_sched_can_adopt).
-static arb_task_t *
-s_adoptable (arb_life_t *self, const arb_result_item_t *item)
-{
-    if (item->routed)
-        return NULL;  //  its items went to a lease that is gone: it must run again
-    arb_task_t *task = arb_sched_find (self->sched, item->id);
-    if (!task || task->state != ARB_STATE_READY
-        || !arb_sched_can_adopt (self->sched, task, NULL, item->lease))
-        return NULL;
-    return task;
-}
-
-//  Leases an adoptable result's task to the session again, so that the
-//  result is kept: the task ran once. Else NULL.
-static arb_task_t *
-s_adopt_result (arb_life_t *self, arb_session_t *session, arb_result_item_t *item)
-{
-    arb_task_t *task = s_adoptable (self, item);
-    if (!task)
-        return NULL;
-    s_adopt_task (self, task, session, item->lease);
-    item->lease = task->lease;
-    return task;
-}
-
-arb_session_t *
-arb_life_result_session (arb_life_t *self, zframe_t *identity, const arb_result_body_t *body)
-{
-    for (size_t i = 0; i < body->results.n; i++)
-        if (s_adoptable (self, &body->results.v[i]))
-            return arb_sched_open_session (self->sched, identity, self->clock->mono_ms);
-    return NULL;
-}
-
 arb_task_t *
-arb_life_leased (arb_life_t *self, arb_session_t *session, arb_result_item_t *item)
+arb_life_leased (arb_life_t *self, arb_session_t *session, const arb_result_item_t *item)
 {
+    //  A result of an ended lease is never taken here, whoever sends it:
+    //  a worker that still holds the outcome of a task it lost (the broker
+    //  restarted, or gave it up) claims the task in its REGISTER, and sends
+    //  the outcome again under the lease the WELCOME gives back.
     arb_task_t *task = arb_sched_leased (self->sched, item->id, item->lease);
-    if (!task)
-        task = s_adopt_result (self, session, item);
     if (!task || task->session != session) {
         zsys_notice ("broker: late result refused id=%" PRIu64 " lease=%" PRIx64
                      " worker=%s (its lease had ended)",
@@ -622,21 +672,37 @@ s_forget_idle_queues (arb_life_t *self)
     zlistx_destroy (&idle);
 }
 
+//  A lease taken back from a session out of step with its worker: to the
+//  head of its queue, no attempt counted (it may never have started), the
+//  lease left for the same worker to claim.
+static void
+s_take_back (arb_life_t *self, arb_task_t *task)
+{
+    arb_sched_give_back (self->sched, task, true, self->clock->now_ms, self->clock->mono_ms);
+    s_given_back (self, task, "take back");
+}
+
 void
-arb_life_end_session (arb_life_t *self, arb_session_t *session, bool lost)
+arb_life_end_session (arb_life_t *self, arb_session_t *session, arb_end_t how)
 {
     char why[ARB_NAME_MAX + 64];
     snprintf (why, sizeof (why), "worker %s went silent", arb_session_name (session));
-    if (lost)
+    if (how == ARB_END_LOST)
         zsys_warning ("broker: worker lost name=%s leases=%zu", arb_session_name (session),
                       arb_session_lease_count (session));
+    else if (how == ARB_END_OUT_OF_STEP)
+        zsys_warning ("broker: worker out of step, its leases go back until it registers again "
+                      "name=%s leases=%zu",
+                      arb_session_name (session), arb_session_lease_count (session));
     else
         zsys_info ("broker: worker left name=%s leases=%zu", arb_session_name (session),
                    arb_session_lease_count (session));
     arb_task_t *task;
     while (!self->halted && (task = arb_session_first_lease (session))) {
-        if (lost)
+        if (how == ARB_END_LOST)
             s_lease_lost (self, &task, why);
+        else if (how == ARB_END_OUT_OF_STEP)
+            s_take_back (self, task);
         else
             arb_life_release (self, task);
     }
@@ -646,25 +712,88 @@ arb_life_end_session (arb_life_t *self, arb_session_t *session, bool lost)
     }
 }
 
-void
-arb_life_close_idle_session (arb_life_t *self, arb_session_t **session_p)
+bool
+arb_life_check_busy (arb_life_t *self, arb_session_t *session, uint32_t busy)
 {
-    if (!self->halted && arb_session_lease_count (*session_p) == 0)
-        arb_sched_close_session (self->sched, session_p);
+    uint64_t known_by = arb_session_beat (session, self->clock->now_ms);
+    if (!arb_session_acks (session) || !known_by)
+        return false;
+    //  The leases handed out before the heartbeat before last came: the
+    //  worker had them at least a heartbeat before it sent this one.
+    size_t old = 0;
+    for (arb_task_t *task = arb_session_first_lease (session); task; task = task->lease_next)
+        old += task->started_ms <= known_by;
+    if (arb_session_out_of_step (session, busy < old) < 2)
+        return false;
+    zsys_warning ("broker: worker holds fewer tasks than its leases name=%s busy=%u leases=%zu",
+                  arb_session_name (session), busy, old);
+    arb_life_end_session (self, session, ARB_END_OUT_OF_STEP);
+    return true;
 }
 
 //  ---------------------------------------------------------------------
 //  Dispatch
+
+//  A DISPATCH the socket did not take (the peer is gone, or its queue is
+//  full): its tasks were not delivered, and the session is out of step
+//  with its worker, which will never report them and counts credit the
+//  broker has used. The session ends after the dispatch pass
+//  (arb_life_dispatch): its leases go back, no attempt counted, and its
+//  worker's next message is answered 410, so it registers again, claiming
+//  what it does run.
+static void
+s_undelivered (arb_life_t *self, arb_session_t *session, const arb_held_t *leases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        arb_task_t *task = arb_sched_leased (self->sched, leases[i].id, leases[i].lease);
+        if (task && task->session == session && task->delivered)
+            task->delivered--;  //  it never left
+    }
+    if (!arb_session_is_broken (session))
+        zsys_warning ("broker: dispatch not delivered name=%s tasks=%zu errno=%d",
+                      arb_session_name (session), n, errno);
+    arb_session_set_broken (session);
+}
+
+//  The (id, lease) of every task of a DISPATCH, for s_undelivered; NULL if
+//  it holds none. The caller frees it.
+static arb_held_t *
+s_dispatch_leases (arb_msg_t *msg, size_t *n)
+{
+    arb_dispatch_body_t *body = arb_msg_dispatch (msg);
+    *n = body->tasks.n;
+    if (!*n)
+        return NULL;
+    arb_held_t *leases = (arb_held_t *) malloc (*n * sizeof (arb_held_t));
+    assert (leases);
+    for (size_t i = 0; i < *n; i++)
+        leases[i] = (arb_held_t){body->tasks.v[i].id, body->tasks.v[i].lease};
+    return leases;
+}
 
 static void
 s_send_outgoing (arb_life_t *self, arb_session_t *session)
 {
     arb_msg_t **outgoing = arb_session_outgoing (session);
     if (*outgoing) {
-        arb_outbox_send (self->outbox, outgoing);
+        size_t n;
+        arb_held_t *leases = s_dispatch_leases (*outgoing, &n);
+        if (arb_outbox_send (self->outbox, outgoing))
+            s_undelivered (self, session, leases, n);
+        free (leases);
         arb_session_sent (session, self->clock->mono_ms);
     }
     *arb_session_outgoing_bytes (session) = 0;
+}
+
+void
+arb_life_undelivered (arb_life_t *self, zframe_t *identity, const arb_held_t *leases, size_t n)
+{
+    arb_session_t *session = arb_sched_session (self->sched, identity);
+    if (!session)
+        return;  //  gone already: its leases went with it
+    s_undelivered (self, session, leases, n);
+    arb_life_end_session (self, session, ARB_END_OUT_OF_STEP);
 }
 
 //  Adds a task's persistent arguments (kept in the journal only).
@@ -703,6 +832,8 @@ s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *
 {
     (void) sub;
     arb_life_t *self = (arb_life_t *) arg;
+    if (arb_session_is_broken (session))
+        return -1;  //  it ends after this pass: the task stays where it was
     arb_msg_t *msg = self->take_reply;
     if (!msg) {
         arb_msg_t **outgoing = arb_session_outgoing (session);
@@ -778,9 +909,18 @@ arb_life_dispatch (arb_life_t *self)
 {
     arb_sched_dispatch (self->sched, self->clock->now_ms, self->clock->mono_ms);
     zhashx_t *sessions = arb_sched_sessions (self->sched);
+    zlistx_t *broken = zlistx_new ();
     for (arb_session_t *session = (arb_session_t *) zhashx_first (sessions); session;
-         session = (arb_session_t *) zhashx_next (sessions))
+         session = (arb_session_t *) zhashx_next (sessions)) {
         s_send_outgoing (self, session);
+        if (arb_session_is_broken (session))
+            zlistx_add_end (broken, session);
+    }
+    //  out of step with their workers: ended now, their leases back
+    for (void *session = zlistx_first (broken); session && !self->halted;
+         session = zlistx_next (broken))
+        arb_life_end_session (self, (arb_session_t *) session, ARB_END_OUT_OF_STEP);
+    zlistx_destroy (&broken);
 }
 
 //  ---------------------------------------------------------------------

@@ -34,9 +34,10 @@
     Whatever ends an attempt, the lease ends with it, so a result that
     arrives later quotes a lease that is no longer current and is refused,
     with one exception: a worker that still runs a task nobody else has
-    taken since (the broker restarted, or had given the worker up) may
-    claim it back, and the attempt goes on (arb_life_register,
-    arb_life_leased).
+    taken since (the broker restarted, or had given the worker up), or
+    still keeps its result, may claim it back in its REGISTER, and the
+    attempt goes on under a new lease (arb_life_register,
+    arb_sched_can_adopt).
 
     When a task ends, its flow hears of it: its dependents (edges, groups,
     pipes) and its fan-out origin; see arb_life_flow.c for the rules.
@@ -54,7 +55,11 @@
     A new lifecycle rule goes into one of these, with its entry point here.
 
     If the journal fails, the lifecycle halts (arb_life_halt): it changes
-    nothing more, and the loop abandons the turn and stops.
+    nothing more, and the loop abandons the turn. If the disk was at fault
+    (no space, an I/O error writing), the loop replaces the lifecycle with
+    one rebuilt from the journal (arb_life_take_over) and goes on without
+    writes until the disk takes them again (arb_life_set_journal_full);
+    else it stops.
 
     Callers may read the scheduler (arb_life_sched: lookups and walks) but
     change it only through the functions below. Runs in the loop thread.
@@ -81,14 +86,17 @@ typedef struct {
     uint32_t max_head_failures;  //  failures in a row at the head of a queue before quarantine
     uint64_t retention_ms;       //  finished tasks kept this long by default
     uint64_t dead_retention_ms;  //  dead tasks kept this long by default
+    uint64_t epoch;              //  0: count this start in the journal; else this run's epoch,
+                                 //  which the journal learns later (arb_life_save_deferred)
 } arb_life_config_t;
 
 //  ---------------------------------------------------------------------
 //  Start-up
 
-//  Starts the lifecycle over a journal: counts this start (the epoch),
-//  finds the last task id given out and makes an empty scheduler. The
-//  journal, outbox and clock are borrowed. NULL if the journal failed.
+//  Starts the lifecycle over a journal: counts this start (the epoch; or
+//  takes config->epoch, writing nothing), finds the last task id given out
+//  and makes an empty scheduler. The journal, outbox and clock are
+//  borrowed. NULL if the journal failed.
 arb_life_t *arb_life_new (const arb_life_config_t *config,
                           arb_journal_t *journal,
                           arb_outbox_t *outbox,
@@ -130,9 +138,38 @@ uint64_t arb_life_epoch (arb_life_t *self);
 uint64_t arb_life_last_id (arb_life_t *self);
 
 //  The journal failed during what: logs it once and halts; nothing more
-//  changes, and the loop stops after the turn.
+//  changes, and the loop abandons the turn.
 void arb_life_halt (arb_life_t *self, const char *what);
 bool arb_life_is_halted (arb_life_t *self);
+
+//  ---------------------------------------------------------------------
+//  The journal full (docs/broker.md, "Disk full")
+
+//  Takes over from old, a lifecycle whose memory may say more than the
+//  journal (a turn whose commit failed), what the journal does not hold
+//  and is still true; self was just loaded from the journal. Watchers
+//  watch again (a task that is final in the journal is told at once; one
+//  the journal does not know was never acknowledged: its watch goes).
+//  Delivery counts never go down: a task keeps old's count, and a ready
+//  task that old no longer had (its lease ended in the failed turn) counts
+//  one more, as after a crash; both are journaled with
+//  arb_life_save_deferred. The counters since start go on. Sessions and
+//  leases do not: their workers register again (410) and claim what they
+//  run, as after a restart, since self's epoch is old's plus one. Destroys
+//  old.
+void arb_life_take_over (arb_life_t *self, arb_life_t **old_p);
+
+//  While the journal is full (the loop takes no request that writes, fires
+//  no timer and dispatches nothing), what must still change changes in
+//  memory only: a task given back (BYE, a RESULT that cannot be stored)
+//  is ready again, and its delivery count waits for
+//  arb_life_save_deferred.
+void arb_life_set_journal_full (arb_life_t *self, bool full);
+
+//  Once the journal takes writes again: journals what waited, this run's
+//  epoch if it was never written and the delivery counts kept in memory
+//  only, in the turn's transaction. 0, or -1 (halted).
+int arb_life_save_deferred (arb_life_t *self);
 
 //  ---------------------------------------------------------------------
 //  The turn (called by the loop)
@@ -146,9 +183,16 @@ void arb_life_fire_timers (arb_life_t *self);
 //  UINT64_MAX if none.
 uint64_t arb_life_next_timer (arb_life_t *self);
 
-//  Ends a worker session: with lost (the worker fell silent) its leases
-//  are lost; else (BYE) they are released. Closes the session.
-void arb_life_end_session (arb_life_t *self, arb_session_t *session, bool lost);
+//  How a worker session ends, and what becomes of its leases.
+typedef enum {
+    ARB_END_BYE,          //  the worker said BYE: released, no attempt counted
+    ARB_END_LOST,         //  it fell silent: lost (counted in lost, not as attempts)
+    ARB_END_OUT_OF_STEP,  //  the broker and the worker disagree on its leases: back to
+                          //  the head, no attempt counted, claimable by the same worker
+} arb_end_t;
+
+//  Ends a worker session, its leases going as how says. Closes the session.
+void arb_life_end_session (arb_life_t *self, arb_session_t *session, arb_end_t how);
 
 //  Removes up to batch final tasks past their retention from the journal.
 //  Returns how many, or -1 (halted) if the journal failed.
@@ -266,16 +310,12 @@ int arb_life_credit (arb_life_t *self, arb_session_t *session, const arb_credit_
 void arb_life_take (
     arb_life_t *self, arb_session_t *session, const char *queue, size_t max, arb_msg_t *reply);
 
-//  A peer without a session sent results that would be kept (their tasks
-//  wait to be claimed back): a session is opened for it, and its REGISTER
-//  comes next. Else NULL.
-arb_session_t *
-arb_life_result_session (arb_life_t *self, zframe_t *identity, const arb_result_body_t *body);
-
-//  The running task of a result item under session: its current lease,
-//  or one it may claim back (then item->lease becomes the new lease).
-//  NULL, logged, for a late result whose lease has ended.
-arb_task_t *arb_life_leased (arb_life_t *self, arb_session_t *session, arb_result_item_t *item);
+//  The running task of a result item under session: its current lease
+//  there. NULL, logged, for a late result whose lease has ended (a
+//  worker that still holds a result of a lease it lost claims the task
+//  again in its REGISTER instead).
+arb_task_t *
+arb_life_leased (arb_life_t *self, arb_session_t *session, const arb_result_item_t *item);
 
 //  The attempt succeeded: enqueues its routed items and ends the task,
 //  taking the result frame; or fails the attempt if an item was refused.
@@ -291,9 +331,20 @@ void arb_life_release (arb_life_t *self, arb_task_t *task);
 //  (taking their payloads); they are enqueued when the attempt succeeds.
 void arb_life_emit (arb_life_t *self, arb_session_t *session, arb_emit_body_t *body);
 
-//  Closes a session that holds no lease (a peer that sent results before
-//  registering: nothing is left to keep it for).
-void arb_life_close_idle_session (arb_life_t *self, arb_session_t **session_p);
+//  A HEARTBEAT of session said busy (the tasks its worker holds). For a
+//  worker registered with acks, the leases handed out before the heartbeat
+//  before last must be among them; if they outnumber busy in two
+//  heartbeats in a row, a DISPATCH went missing on its way (a connection
+//  that broke and came back): the session ends out of step
+//  (ARB_END_OUT_OF_STEP) and true is returned; the caller answers 410, and
+//  the worker registers again, claiming what it does hold. Else false.
+bool arb_life_check_busy (arb_life_t *self, arb_session_t *session, uint32_t busy);
+
+//  The socket did not take a DISPATCH (a TAKE's reply) for identity: its
+//  n tasks were not delivered, and the session ends out of step with its
+//  worker (see arb_life_check_busy).
+void
+arb_life_undelivered (arb_life_t *self, zframe_t *identity, const arb_held_t *leases, size_t n);
 
 //  ---------------------------------------------------------------------
 //  Periodic schedules (arb_life_schedule.c; called by the loop at start
@@ -301,12 +352,13 @@ void arb_life_close_idle_session (arb_life_t *self, arb_session_t **session_p);
 //  transaction; on a journal failure the lifecycle halts and -1 is
 //  returned.
 
-//  Loads every schedule from the journal, then fires the slots missed
-//  while the broker was down, by each one's catch-up policy (a schedule
-//  that cannot be loaded, its zone gone, is logged and left in the
-//  journal, where adding one of its name replaces it). Sets *count to the
-//  schedules loaded. 0 or -1.
-int arb_life_load_schedules (arb_life_t *self, size_t *count);
+//  Loads every schedule from the journal, then (with catch_up) fires the
+//  slots missed while the broker was down, by each one's catch-up policy
+//  (a schedule that cannot be loaded, its zone gone, is logged and left in
+//  the journal, where adding one of its name replaces it). Without, they
+//  fire when the timers next run, as slots that came together do. Sets
+//  *count to the schedules loaded. 0 or -1.
+int arb_life_load_schedules (arb_life_t *self, bool catch_up, size_t *count);
 
 //  The schedule called name (borrowed), or NULL.
 arb_schedule_t *arb_life_schedule (arb_life_t *self, const char *name);

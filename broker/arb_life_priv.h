@@ -29,6 +29,9 @@ struct _arb_life_t {
                                //  state 0: a fan-out copy of task id ended
     bool settling;             //  draining settle now
     bool halted;               //  the journal failed: change nothing more
+    bool journal_full;         //  the journal takes no writes: what must change, memory only
+    bool epoch_unsaved;        //  the journal has not stored this run's epoch yet
+    arb_vec_t unsaved;         //  ids of tasks whose delivery count only memory holds
     zhashx_t *schedules;       //  owned: schedule name -> arb_schedule_t (owned)
     uint64_t next_slot_ms;     //  Unix ms: the earliest next slot of a schedule; 0 none
 };

@@ -97,12 +97,13 @@ s_load_one (void *arg, arb_schedule_info_t *info, uint64_t cursor_ms)
 }
 
 int
-arb_life_load_schedules (arb_life_t *self, size_t *count)
+arb_life_load_schedules (arb_life_t *self, bool catch_up, size_t *count)
 {
     if (arb_journal_schedules (self->journal, s_load_one, self))
         return -1;
     for (arb_schedule_t *schedule = (arb_schedule_t *) zhashx_first (self->schedules);
-         schedule && !self->halted; schedule = (arb_schedule_t *) zhashx_next (self->schedules))
+         schedule && catch_up && !self->halted;
+         schedule = (arb_schedule_t *) zhashx_next (self->schedules))
         if (s_fire_due (self, schedule, true))
             arb_life_halt (self, "schedule catch-up");
     s_update_next (self);

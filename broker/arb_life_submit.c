@@ -198,25 +198,36 @@ s_store_task (arb_life_t *self,
 }
 
 //  Gives every task of the batch its id: the first task's for a known key,
-//  a new one otherwise. Returns -1 on journal failure.
+//  a new one otherwise. *flow: the flow of the first task found by its key
+//  that belongs to one (0: none), which a batch submitted again joins.
+//  Returns -1 on journal failure. Costs one lookup per key: keys met
+//  earlier in the batch are found in a hash, not by a walk.
 static int
 s_assign_ids (arb_life_t *self,
               arb_submit_body_t *body,
               uint64_t *ids,
-              arb_submitted_task_t *results)
+              arb_submitted_task_t *results,
+              uint64_t *flow)
 {
-    for (size_t i = 0; i < body->tasks.n; i++) {
+    zhashx_t *batch_keys = zhashx_new ();  //  key -> index + 1 of its first spec
+    int rc = 0;
+    *flow = 0;
+    for (size_t i = 0; i < body->tasks.n && rc == 0; i++) {
         arb_task_spec_t *spec = &body->tasks.v[i];
-        uint64_t id = 0;
+        uint64_t id = 0, its_flow = 0;
         int state = 0;
-        if (spec->key && arb_journal_find_key (self->journal, spec->key, &id, &state))
-            return -1;
         //  two specs with one key in one batch are one task
-        for (size_t k = 0; !id && spec->key && k < i; k++)
-            if (body->tasks.v[k].key && streq (body->tasks.v[k].key, spec->key)) {
-                id = ids[k];
-                state = ARB_STATE_READY;
-            }
+        size_t first = spec->key ? (size_t) (uintptr_t) zhashx_lookup (batch_keys, spec->key) : 0;
+        if (first) {
+            id = ids[first - 1];
+            state = ARB_STATE_READY;
+        }
+        else if (spec->key) {
+            rc = arb_journal_find_key (self->journal, spec->key, &id, &state, &its_flow);
+            zhashx_insert (batch_keys, spec->key, (void *) (uintptr_t) (i + 1));
+        }
+        if (!*flow)
+            *flow = its_flow;
         if (id) {
             arb_task_t *known = arb_sched_find (self->sched, id);
             results[i] = (arb_submitted_task_t){id, true, known ? known->state : (uint32_t) state};
@@ -225,7 +236,8 @@ s_assign_ids (arb_life_t *self,
             id = ++self->next_id;
         ids[i] = id;
     }
-    return 0;
+    zhashx_destroy (&batch_keys);
+    return rc;
 }
 
 //  The state of a task now: from memory, else from the journal.
@@ -292,12 +304,17 @@ arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *re
     arb_submitted_task_t *results = (arb_submitted_task_t *) arb_msg_grow (
         reply, &out->tasks, sizeof (arb_submitted_task_t), n);
     uint64_t *ids = (uint64_t *) calloc (n ? n : 1, sizeof (uint64_t));
+    uint64_t known_flow = 0;
     int rc = -1;
-    if (arb_journal_begin (self->journal) || s_assign_ids (self, body, ids, results))
+    if (arb_journal_begin (self->journal) || s_assign_ids (self, body, ids, results, &known_flow))
         goto cleanup;
-    if (body->flow_kind
-        && arb_journal_insert_flow (self->journal, (int) body->flow_kind, body->flow_name,
-                                    self->clock->now_ms, &out->flow))
+    //  A flow submitted again with its keys (the safe retry after an
+    //  unknown outcome) is the flow its keys belong to, not a new one.
+    if (body->flow_kind && known_flow)
+        out->flow = known_flow;
+    else if (body->flow_kind
+             && arb_journal_insert_flow (self->journal, (int) body->flow_kind, body->flow_name,
+                                         self->clock->now_ms, &out->flow))
         goto cleanup;
     if (s_store_batch (self, msg, dag, ids, results, out->flow))
         goto cleanup;

@@ -28,6 +28,13 @@ typedef struct {
     size_t bytes;
 } s_done_t;
 
+//  A reply with tasks that the socket refused: whose, and which tasks.
+typedef struct {
+    zframe_t *identity;  //  owned
+    arb_held_t *leases;  //  owned array of n
+    size_t n;
+} s_undelivered_t;
+
 struct _arb_outbox_t {
     zsock_t *router;           //  borrowed: the loop's socket
     const arb_clock_t *clock;  //  borrowed: the turn's clock
@@ -36,6 +43,7 @@ struct _arb_outbox_t {
     zlist_t *done_full;      //  owned DONE messages full already (arb_msg_t *), in order
     zhashx_t *done;          //  routing id hex -> owned s_done_t being filled
     zlist_t *subscribers;    //  owned event subscribers (s_subscriber_t *), with their EVENTs
+    zlist_t *undelivered;    //  owned s_undelivered_t of the last flush
     uint64_t refused_sec;    //  Unix second of the refusal log counter
     uint32_t refused_count;  //  refusals logged in that second
 };
@@ -50,6 +58,7 @@ arb_outbox_new (zsock_t *router, const arb_clock_t *clock)
     self->done_full = zlist_new ();
     self->done = zhashx_new ();
     self->subscribers = zlist_new ();
+    self->undelivered = zlist_new ();
     return self;
 }
 
@@ -96,6 +105,14 @@ arb_outbox_destroy (arb_outbox_t **self_p)
     while ((sub = (s_subscriber_t *) zlist_pop (self->subscribers)))
         s_subscriber_destroy (&sub);
     zlist_destroy (&self->subscribers);
+    zframe_t *identity;
+    arb_held_t *leases;
+    size_t n;
+    while (arb_outbox_next_undelivered (self, &identity, &leases, &n)) {
+        zframe_destroy (&identity);
+        free (leases);
+    }
+    zlist_destroy (&self->undelivered);
     free (self);
     *self_p = NULL;
 }
@@ -235,12 +252,54 @@ arb_outbox_subscribe (arb_outbox_t *self, zframe_t *identity, const char *queue,
     sub->queue = queue ? strdup (queue) : NULL;
 }
 
-void
+int
 arb_outbox_send (arb_outbox_t *self, arb_msg_t **msg_p)
 {
     //  A ROUTER drops what it cannot deliver (peer gone, or over its
     //  high-water mark); the broker never blocks on a slow peer.
-    arb_msg_send (msg_p, self->router);
+    return arb_msg_send (msg_p, self->router);
+}
+
+//  Sends a reply; one with tasks in it that the socket refuses is noted,
+//  so that the loop gives its tasks back.
+static void
+s_send_reply (arb_outbox_t *self, arb_msg_t **msg_p)
+{
+    arb_msg_t *msg = *msg_p;
+    if (arb_msg_type (msg) != ARB_MSG_DISPATCH || arb_msg_dispatch (msg)->tasks.n == 0) {
+        arb_outbox_send (self, msg_p);
+        return;
+    }
+    arb_dispatch_body_t *body = arb_msg_dispatch (msg);
+    s_undelivered_t *undelivered = (s_undelivered_t *) zmalloc (sizeof (s_undelivered_t));
+    undelivered->identity = zframe_dup (arb_msg_routing_id (msg));
+    undelivered->n = body->tasks.n;
+    undelivered->leases = (arb_held_t *) zmalloc (body->tasks.n * sizeof (arb_held_t));
+    for (size_t i = 0; i < body->tasks.n; i++)
+        undelivered->leases[i] = (arb_held_t){body->tasks.v[i].id, body->tasks.v[i].lease};
+    if (arb_outbox_send (self, msg_p) == 0) {
+        zframe_destroy (&undelivered->identity);
+        free (undelivered->leases);
+        free (undelivered);
+    }
+    else
+        zlist_append (self->undelivered, undelivered);
+}
+
+bool
+arb_outbox_next_undelivered (arb_outbox_t *self,
+                             zframe_t **identity_p,
+                             arb_held_t **leases_p,
+                             size_t *n)
+{
+    s_undelivered_t *undelivered = (s_undelivered_t *) zlist_pop (self->undelivered);
+    if (!undelivered)
+        return false;
+    *identity_p = undelivered->identity;
+    *leases_p = undelivered->leases;
+    *n = undelivered->n;
+    free (undelivered);
+    return true;
 }
 
 bool
@@ -312,7 +371,7 @@ arb_outbox_flush (arb_outbox_t *self)
 {
     arb_msg_t *msg;
     while ((msg = (arb_msg_t *) zlist_pop (self->replies)))
-        arb_outbox_send (self, &msg);
+        s_send_reply (self, &msg);
     while ((msg = (arb_msg_t *) zlist_pop (self->done_full)))
         arb_outbox_send (self, &msg);
     for (s_done_t *pending = (s_done_t *) zhashx_first (self->done); pending;
@@ -338,4 +397,29 @@ arb_outbox_abandon (arb_outbox_t *self)
     for (s_subscriber_t *sub = (s_subscriber_t *) zlist_first (self->subscribers); sub;
          sub = (s_subscriber_t *) zlist_next (self->subscribers))
         s_subscriber_drop (sub);
+}
+
+void
+arb_outbox_refuse_all (arb_outbox_t *self, arb_err_t code, const char *reason)
+{
+    zlist_t *replies = self->replies;
+    self->replies = zlist_new ();
+    arb_outbox_abandon (self);
+    arb_msg_t *msg;
+    size_t refused = 0;
+    while ((msg = (arb_msg_t *) zlist_pop (replies))) {
+        arb_msg_type_t type = arb_msg_type (msg);
+        if (type == ARB_MSG_ERROR)
+            arb_outbox_reply (self, &msg);  //  a refusal changed nothing: it stands
+        else if (type != ARB_MSG_HEARTBEAT && type != ARB_MSG_STOP) {
+            arb_msg_t *error = arb_msg_new_error (msg, code, "%s", reason);
+            arb_outbox_reply (self, &error);
+            refused++;
+        }
+        arb_msg_destroy (&msg);
+    }
+    zlist_destroy (&replies);
+    if (refused)
+        zsys_notice ("outbox: the turn's replies refused code=%d requests=%zu", (int) code,
+                     refused);
 }

@@ -12,6 +12,10 @@
     queue filter each) and the refusal-log limiter: at most 20 refusals
     are logged a second, so a peer spraying garbage cannot flood the log.
 
+    A TAKE's reply (DISPATCH) that the socket refuses is kept aside, its
+    peer and tasks, for the loop to give the tasks back
+    (arb_outbox_next_undelivered).
+
     Bounds: a DONE or EVENT message holds at most 1,000 records (and a
     DONE at most ARB_REPLY_BYTES of results beyond its first); a turn's
     records for one peer go in as many messages as they need. A
@@ -76,8 +80,19 @@ void arb_outbox_event (arb_outbox_t *self, arb_task_t *task, int state, const ch
 void arb_outbox_subscribe (arb_outbox_t *self, zframe_t *identity, const char *queue, bool on);
 
 //  Sends a message at once, outside the commit's order: for DISPATCH,
-//  which promises nothing durable. Takes it.
-void arb_outbox_send (arb_outbox_t *self, arb_msg_t **msg_p);
+//  which promises nothing durable. Takes it. Returns 0, or -1 if the
+//  socket did not take it (errno: EHOSTUNREACH, the peer is gone; EAGAIN,
+//  its queue is full).
+int arb_outbox_send (arb_outbox_t *self, arb_msg_t **msg_p);
+
+//  A reply with tasks in it (a DISPATCH answering a TAKE) that the socket
+//  did not take at the last flush: its peer's identity and the tasks'
+//  (id, lease), both given to the caller (zframe_destroy, free); true, or
+//  false once there is none left. The tasks were never delivered.
+bool arb_outbox_next_undelivered (arb_outbox_t *self,
+                                  zframe_t **identity_p,
+                                  arb_held_t **leases_p,
+                                  size_t *n);
 
 //  Whether nothing waits to be sent.
 bool arb_outbox_is_empty (arb_outbox_t *self);
@@ -88,5 +103,13 @@ void arb_outbox_flush (arb_outbox_t *self);
 
 //  After a failed commit: drops everything waiting, unsent.
 void arb_outbox_abandon (arb_outbox_t *self);
+
+//  After a failed commit the broker goes on from: every request of the
+//  turn is answered with an ERROR of code and reason (same routing id and
+//  request id) in place of its reply, since nothing it did stayed; an
+//  ERROR the turn made stands (a refusal changed nothing). Everything else
+//  waiting (DONE, EVENT, STOP, HEARTBEAT) is dropped, unsent. The ERRORs
+//  go with the next flush.
+void arb_outbox_refuse_all (arb_outbox_t *self, arb_err_t code, const char *reason);
 
 #endif

@@ -640,6 +640,9 @@ s_lease (
     s_set_state (task, ARB_STATE_RUNNING);
     task->lease = (self->config.epoch << ARB_LEASE_BITS) | ++self->lease_seq;
     task->last_lease = 0;
+    task->last_lost = false;
+    task->claimed_lease = 0;
+    task->leased = true;
     task->session = session;
     task->sub = sub;
     task->attempts++;
@@ -819,13 +822,22 @@ arb_sched_hold_ready (arb_sched_t *self, uint64_t until_ms)
 bool
 arb_sched_can_adopt (arb_sched_t *self, arb_task_t *task, arb_session_t *session, uint64_t lease)
 {
-    if (lease == 0)
+    if (lease == 0 || !session || !arb_session_registered (session))
         return false;
     if (task->state == ARB_STATE_RUNNING)
-        return session && (task->session == session || arb_session_newer (session, task->session));
+        //  its lease now, or the one an earlier claim named (the worker
+        //  never saw that claim's WELCOME), from the same worker
+        return (lease == task->lease || lease == task->claimed_lease)
+               && (task->session == session || arb_session_newer (session, task->session));
     if (task->state != ARB_STATE_READY)
         return false;
-    return lease >> ARB_LEASE_BITS < self->config.epoch || lease == task->last_lease;
+    if (task->last_lease)
+        //  lost or taken back in this run, and nobody has had it since
+        return lease == task->last_lease && task->last_worker == arb_session_worker (session);
+    //  a lease of a run before this one (1 is the first epoch), for a task
+    //  this run has not leased yet
+    uint64_t epoch = lease >> ARB_LEASE_BITS;
+    return epoch >= 1 && epoch < self->config.epoch && !task->leased;
 }
 
 arb_adopt_t
@@ -838,20 +850,37 @@ arb_sched_adopt (
         //  the same attempt goes on: its count and its timeout stay
         bool timed = task->timer_slot != ARB_HEAP_NONE;
         uint64_t timer_ms = task->timer_ms;
+        uint64_t claimed = task->claimed_lease ? task->claimed_lease : lease;
         arb_sched_unlease (self, task);
         task->attempts--;
         s_lease (self, task, session, 0, mono_ms);
+        task->claimed_lease = claimed;
         if (timed) {
             arb_heap_remove (self->timers, task);
             arb_sched_rearm (self, task, timer_ms);
         }
         return ARB_ADOPT_MOVED;
     }
-    if (lease == task->last_lease && task->lost)
+    if (lease == task->last_lease && task->last_lost && task->lost)
         task->lost--;  //  its worker was not lost after all
     s_detach (self, task);
     s_lease (self, task, session, 0, mono_ms);
+    task->claimed_lease = lease;
     return ARB_ADOPT_LEASED;
+}
+
+void
+arb_sched_give_back (
+    arb_sched_t *self, arb_task_t *task, bool head, uint64_t now_ms, uint64_t mono_ms)
+{
+    uint64_t lease = task->lease;
+    uint64_t worker = arb_session_worker (task->session);
+    arb_sched_unlease (self, task);
+    task->attempts--;
+    arb_sched_make_ready (self, task, head, now_ms, mono_ms);
+    task->last_lease = lease;
+    task->last_worker = worker;
+    task->last_lost = false;
 }
 
 void

@@ -207,12 +207,16 @@ void arb_sched_hold_ready (arb_sched_t *self, uint64_t until_ms);
 
 #define ARB_LEASE_BITS 40  //  lease = epoch << 40 | sequence: unique across restarts
 
-//  Whether session, whose worker still runs task under lease, may have it
-//  back: the task is ready (nobody else has it) and the lease is one from
-//  before the broker started (which the journal does not keep) or the one
-//  it lost with its worker; or the task runs under this session already, or
-//  under another one of the same worker (a REGISTER whose WELCOME the
-//  worker never saw).
+//  Whether session (registered: its REGISTER claims the task in `held`),
+//  whose worker still runs task under lease or keeps its result, may have
+//  it back. Either the task is ready, nobody has had it since, and the
+//  lease is the one this worker lost or had taken back in this run
+//  (last_lease, last_worker), or, if it has none, a lease of an earlier
+//  run (which the journal does not keep) for a task this run has never
+//  leased; or the task runs under that very lease (or the one an earlier
+//  claim named) in this session or in an older session of the same worker
+//  (a REGISTER whose WELCOME the worker never saw). A peer that never
+//  registered, a lease that does not match, another worker: no.
 bool
 arb_sched_can_adopt (arb_sched_t *self, arb_task_t *task, arb_session_t *session, uint64_t lease);
 
@@ -229,6 +233,15 @@ typedef enum {
 //  the task is in a slot already.
 arb_adopt_t arb_sched_adopt (
     arb_sched_t *self, arb_task_t *task, arb_session_t *session, uint64_t lease, uint64_t mono_ms);
+
+//  Takes a running task back from its session without counting the
+//  attempt: to the head of its queue with head, else in its place. The
+//  lease it had stays claimable by the same worker (last_lease), as one
+//  not lost: the session ended out of step with its worker (a DISPATCH
+//  that was never delivered, leases the worker does not know of), and
+//  the worker may still run it.
+void arb_sched_give_back (
+    arb_sched_t *self, arb_task_t *task, bool head, uint64_t now_ms, uint64_t mono_ms);
 
 //  Whether a ready task waits for a handler: workers serve its queue, and
 //  none of them runs its name. Costs a look at each of the queue's

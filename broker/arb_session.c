@@ -20,8 +20,13 @@ struct _arb_session_t {
     size_t lease_count;
     arb_msg_t *outgoing;    //  owned DISPATCH being built, or NULL
     size_t outgoing_bytes;  //  its payload bytes
-    bool registered;        //  its REGISTER came (else opened by a RESULT after a restart)
+    bool registered;        //  its REGISTER came
     uint32_t register_id;   //  that REGISTER's request id: the worker's later ones are higher
+    uint64_t worker;        //  hash of name, pid and host (arb_session_worker)
+    bool acks;              //  the worker keeps results until RESULT_OK
+    uint64_t beats[2];      //  Unix ms its last two HEARTBEATs came, oldest first
+    uint32_t out_of_step;   //  heartbeats in a row with busy below its old leases
+    bool broken;            //  a DISPATCH to it failed: it ends after the dispatch pass
 };
 
 arb_session_t *
@@ -82,6 +87,16 @@ arb_session_key (arb_session_t *self)
     return self->key;
 }
 
+//  FNV-1a, over what tells one worker process from another.
+static uint64_t
+s_fnv (uint64_t hash, const void *data, size_t size)
+{
+    const uint8_t *p = (const uint8_t *) data;
+    for (size_t i = 0; i < size; i++)
+        hash = (hash ^ p[i]) * 0x100000001b3ull;
+    return hash;
+}
+
 static void
 s_replace (char **field, const char *value)
 {
@@ -105,6 +120,55 @@ arb_session_set_info (arb_session_t *self,
     self->slots = slots;
     self->pid = pid;
     self->registered = true;
+    uint64_t hash = s_fnv (0xcbf29ce484222325ull, self->name, strlen (self->name) + 1);
+    hash = s_fnv (hash, &self->pid, sizeof (self->pid));
+    self->worker = s_fnv (hash, self->host, strlen (self->host) + 1);
+}
+
+uint64_t
+arb_session_worker (arb_session_t *self)
+{
+    return self->worker;
+}
+
+void
+arb_session_set_acks (arb_session_t *self, bool acks)
+{
+    self->acks = acks;
+}
+
+bool
+arb_session_acks (arb_session_t *self)
+{
+    return self->acks;
+}
+
+uint64_t
+arb_session_beat (arb_session_t *self, uint64_t now_ms)
+{
+    uint64_t before = self->beats[0];
+    self->beats[0] = self->beats[1];
+    self->beats[1] = now_ms;
+    return before;
+}
+
+uint32_t
+arb_session_out_of_step (arb_session_t *self, bool out)
+{
+    self->out_of_step = out ? self->out_of_step + 1 : 0;
+    return self->out_of_step;
+}
+
+void
+arb_session_set_broken (arb_session_t *self)
+{
+    self->broken = true;
+}
+
+bool
+arb_session_is_broken (arb_session_t *self)
+{
+    return self->broken;
 }
 
 bool

@@ -56,6 +56,32 @@ bool arb_session_handles_all (arb_session_t *self);
 //  it registered again from a new socket, after other did).
 void arb_session_set_register_id (arb_session_t *self, uint32_t reqid);
 bool arb_session_newer (arb_session_t *self, arb_session_t *other);
+//  The worker process behind the session, as a number: the same for every
+//  session of one worker (name, pid and host), to tell whose lease a task
+//  lost. 0 before REGISTER.
+uint64_t arb_session_worker (arb_session_t *self);
+
+//  Whether the worker registered with acks: it keeps each result until
+//  the RESULT_OK that answers its RESULT, and its HEARTBEAT's busy counts
+//  every task it holds, so the broker can check its leases against it.
+void arb_session_set_acks (arb_session_t *self, bool acks);
+bool arb_session_acks (arb_session_t *self);
+
+//  A HEARTBEAT came at now_ms (Unix). Returns when the one before the
+//  last one came (0 if there was none): the leases handed out before then
+//  the worker must know of by now.
+uint64_t arb_session_beat (arb_session_t *self, uint64_t now_ms);
+
+//  Counts heartbeats in a row whose busy was below the leases the worker
+//  must know of: adds one (out true) or starts again; returns the count.
+uint32_t arb_session_out_of_step (arb_session_t *self, bool out);
+
+//  Marks the session as no longer in step with its worker (a DISPATCH
+//  could not be sent): the broker ends it after the dispatch pass, and
+//  sends it nothing more meanwhile.
+void arb_session_set_broken (arb_session_t *self);
+bool arb_session_is_broken (arb_session_t *self);
+
 const char *arb_session_name (arb_session_t *self);
 const char *arb_session_mode (arb_session_t *self);
 uint32_t arb_session_slots (arb_session_t *self);

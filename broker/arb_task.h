@@ -67,7 +67,14 @@ struct _arb_task_t {
 
     //  while running
     uint64_t lease;          //  current lease; 0 when not leased
-    uint64_t last_lease;     //  the lease lost with its worker, should it come back
+    uint64_t last_lease;     //  the lease its worker lost (or was taken back from it: a
+                             //  session ended out of step), should it come back; 0 none
+    uint64_t last_worker;    //  who held last_lease (arb_session_worker): only it may claim it
+    bool last_lost;          //  last_lease counted in lost (a claim gives that back)
+    uint64_t claimed_lease;  //  the lease a worker claimed it back under (REGISTER), which a
+                             //  later REGISTER of that worker may name again; 0 none
+    bool leased;             //  leased since the broker started: a lease from before no
+                             //  longer claims it
     arb_session_t *session;  //  borrowed: the worker holding the lease
     uint32_t sub;            //  the subscription it was sent on
     uint64_t started_ms;     //  Unix ms the current attempt began

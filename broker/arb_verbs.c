@@ -1,6 +1,7 @@
 /*  arb_verbs.c — the table from message type to handler and to the roles
     that may send it, and the gates before a handler: the peer's role,
-    then a worker's session; see arb_verbs.h.
+    the journal's room for a write, then a worker's session; see
+    arb_verbs.h.
 */
 
 #include "arb_verbs_priv.h"
@@ -95,25 +96,46 @@ s_permitted (const arb_verbs_t *verbs, const s_verb_t *verb, arb_msg_t *msg, arb
     return false;
 }
 
+//  Whether a request needs the journal to take a write: while the disk is
+//  full such a request is refused (507) before anything changes. The
+//  others are served from memory and reads; RESULT and BYE change memory
+//  only then (arb_verbs_result, arb_life_set_journal_full), and TAKE
+//  waits with dispatch, since the end of any lease it made would need a
+//  write.
+static bool
+s_writes (arb_msg_t *msg)
+{
+    switch (arb_msg_type (msg)) {
+        case ARB_MSG_SUBMIT:
+        case ARB_MSG_CANCEL:
+        case ARB_MSG_RETRY:
+        case ARB_MSG_DELETE:
+        case ARB_MSG_QUEUE:
+        case ARB_MSG_LIMIT:
+        case ARB_MSG_TAKE:
+            return true;
+        case ARB_MSG_META:
+            return !streq (arb_msg_meta (msg)->op, "get")
+                   && !streq (arb_msg_meta (msg)->op, "list");
+        case ARB_MSG_SCHEDULE:
+            return !streq (arb_msg_schedule (msg)->op, "list");
+        default:
+            return false;
+    }
+}
+
 //  The registered session a worker's verb comes from, renewed; or NULL
 //  after refusing the request (410: the worker must REGISTER again). A
-//  RESULT from a peer not registered yet is still kept if its tasks wait
-//  to be claimed back (the broker restarted while the worker ran them).
+//  RESULT from a peer that has not registered is refused like any other
+//  verb, whatever lease it names: a worker that kept the result of a task
+//  it ran before the broker restarted claims the task in its REGISTER
+//  (arb_sched_can_adopt) and sends the result again.
 static arb_session_t *
 s_session (const arb_verbs_t *verbs, arb_msg_t *msg)
 {
     arb_sched_t *sched = arb_life_sched (verbs->life);
-    bool result = arb_msg_type (msg) == ARB_MSG_RESULT;
     arb_session_t *session = arb_sched_session (sched, arb_msg_routing_id (msg));
-    if (!session && result)
-        session =
-            arb_life_result_session (verbs->life, arb_msg_routing_id (msg), arb_msg_result (msg));
     if (!session || !arb_session_registered (session)) {
-        if (session && result) {
-            arb_verbs_result (verbs, session, msg);
-            //  nothing left to keep it for: its REGISTER opens another
-            arb_life_close_idle_session (verbs->life, &session);
-        }
         arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_UNKNOWN_WORKER,
                            "unknown worker: send REGISTER again");
         return NULL;
@@ -131,6 +153,10 @@ arb_verbs_handle (const arb_verbs_t *verbs, arb_msg_t *msg, arb_role_t role)
             verb = &s_verbs[i];
     if (verb && !s_permitted (verbs, verb, msg, role))
         return;
+    if (verb && verbs->journal_full && s_writes (msg)) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_JOURNAL_FULL, ARB_JOURNAL_FULL_REASON);
+        return;
+    }
     if (verb && verb->request)
         verb->request (verbs, msg);
     else if (verb) {

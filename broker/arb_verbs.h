@@ -44,13 +44,20 @@ typedef struct {
     uint32_t liveness_ms;      //  told to workers in WELCOME
     size_t max_payload;        //  told to workers in WELCOME; a larger result fails its task
     uint64_t started_ms;       //  Unix ms the broker started (STATS)
+    bool journal_full;         //  the journal takes no writes: requests that write get 507
 } arb_verbs_t;
+
+//  The reason of a 507: what a client sees of a full disk.
+#define ARB_JOURNAL_FULL_REASON                                                         \
+    "journal: disk full; the broker takes no writes until space is freed (nothing was " \
+    "changed: send it again later)"
 
 //  Handles one decoded request (borrowed) from a peer of the given role
 //  (ARB_ROLE_ADMIN for every peer of a broker without --curve): a request
-//  its role may not send is refused (403); a worker's verbs need its
-//  registered session (else 410, unknown worker); a type the broker does
-//  not take is refused.
+//  its role may not send is refused (403); while the journal is full, one
+//  that writes is refused (507); a worker's verbs need its registered
+//  session (else 410, unknown worker); a type the broker does not take is
+//  refused.
 void arb_verbs_handle (const arb_verbs_t *verbs, arb_msg_t *msg, arb_role_t role);
 
 #endif

@@ -286,6 +286,45 @@ s_list_matches (const arb_list_body_t *body, arb_task_t *task)
            && (!body->queue || streq (body->queue, arb_queue_name (task->queue)));
 }
 
+//  Whether task a comes after task b in the page's order.
+static bool
+s_list_after (const arb_task_t *a, const arb_task_t *b, bool newest)
+{
+    return newest ? a->id < b->id : a->id > b->id;
+}
+
+//  Offers a matching task to the page being gathered: a heap of at most
+//  room tasks whose top is the last of them in the page's order, so that
+//  a page costs a look at each unfinished task and memory for the page,
+//  never a sort of everything that matches.
+static void
+s_list_offer (arb_task_t **page, size_t *n, size_t room, arb_task_t *task, bool newest)
+{
+    size_t at;
+    if (*n < room) {
+        at = (*n)++;
+        while (at > 0 && s_list_after (task, page[(at - 1) / 2], newest)) {
+            page[at] = page[(at - 1) / 2];
+            at = (at - 1) / 2;
+        }
+        page[at] = task;
+        return;
+    }
+    if (!s_list_after (page[0], task, newest))
+        return;
+    at = 0;  //  the new task replaces the top, sifting down
+    while (2 * at + 1 < *n) {
+        size_t child = 2 * at + 1;
+        if (child + 1 < *n && s_list_after (page[child + 1], page[child], newest))
+            child++;
+        if (!s_list_after (page[child], task, newest))
+            break;
+        page[at] = page[child];
+        at = child;
+    }
+    page[at] = task;
+}
+
 //  Appends the first limit unfinished tasks that match (memory), in the
 //  page's order; only those are read from the journal, so that a page
 //  costs little however many tasks wait. Sets out->more if more match.
@@ -298,7 +337,8 @@ s_list_open (const arb_verbs_t *verbs,
 {
     arb_sched_t *sched = arb_life_sched (verbs->life);
     zhashx_t *tasks = arb_sched_tasks (sched);
-    arb_task_t **found = (arb_task_t **) malloc ((zhashx_size (tasks) + 1) * sizeof (arb_task_t *));
+    size_t room = zhashx_size (tasks) < limit ? zhashx_size (tasks) : limit;
+    arb_task_t **found = (arb_task_t **) malloc ((room + 1) * sizeof (arb_task_t *));
     assert (found);
     size_t n = 0;
     //  a queue's own tasks when it is given, else every unfinished task
@@ -306,13 +346,11 @@ s_list_open (const arb_verbs_t *verbs,
     arb_task_t *task = body->queue ? (queue ? arb_queue_first_task (queue) : NULL)
                                    : (arb_task_t *) zhashx_first (tasks);
     for (; task; task = body->queue ? task->queue_next : (arb_task_t *) zhashx_next (tasks))
-        if (s_list_matches (body, task))
-            found[n++] = task;
+        if (s_list_matches (body, task)) {
+            out->more |= n == limit;  //  one of them stays out of the page
+            s_list_offer (found, &n, room, task, body->newest);
+        }
     qsort (found, n, sizeof (arb_task_t *), body->newest ? s_compare_task_newest : s_compare_task);
-    if (n > limit) {
-        n = limit;
-        out->more = true;
-    }
     int rc = 0;
     for (size_t i = 0; i < n && rc == 0; i++) {
         arb_task_info_t *info =

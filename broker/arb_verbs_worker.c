@@ -90,15 +90,65 @@ arb_verbs_take (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *msg
     arb_outbox_reply (verbs->outbox, &reply);
 }
 
+//  The journal is full: no outcome can be stored. A worker registered
+//  with acks keeps its results until a RESULT_OK and sends them again:
+//  its tasks stay leased to it, and no answer goes. One that forgets its
+//  results once sent has each task go back to the head of its queue, no
+//  attempt counted, to run again once space returns (at least once).
+static void
+s_result_unstored (const arb_verbs_t *verbs, arb_session_t *session, arb_result_body_t *body)
+{
+    if (arb_session_acks (session))
+        return;
+    size_t given_back = 0;
+    for (size_t i = 0; i < body->results.n; i++) {
+        arb_task_t *task = arb_life_leased (verbs->life, session, &body->results.v[i]);
+        if (task) {
+            arb_life_release (verbs->life, task);
+            given_back++;
+        }
+    }
+    if (given_back)
+        zsys_notice ("broker: results not stored (journal full); their tasks run again later "
+                     "worker=%s tasks=%zu",
+                     arb_session_name (session), given_back);
+}
+
+//  Adds an id to a RESULT_OK's list (NULL: the worker asked for none).
+static void
+s_ack (arb_msg_t *ack, arb_ids_t *list, uint64_t id)
+{
+    if (ack)
+        *(uint64_t *) arb_msg_grow (ack, list, sizeof (uint64_t), 1) = id;
+}
+
+//  A worker registered with acks keeps each result until the RESULT_OK
+//  that answers its RESULT, which goes out after the turn's commit: the
+//  outcomes it names as stored are in the journal, and those refused
+//  (their lease had ended) will never be taken, so the worker forgets
+//  both. One it does not get (the broker died before its commit, the
+//  connection broke) it sends again, claiming its task first if it
+//  registers again; the lease makes that safe, since a lease ends with
+//  the outcome it took.
 void
 arb_verbs_result (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *msg)
 {
     arb_result_body_t *body = arb_msg_result (msg);
+    if (verbs->journal_full) {
+        s_result_unstored (verbs, session, body);
+        return;
+    }
+    arb_msg_t *ack = arb_session_acks (session) ? arb_msg_new_reply (msg, ARB_MSG_RESULT_OK) : NULL;
+    arb_result_ok_body_t *acked = ack ? arb_msg_result_ok (ack) : NULL;
     for (size_t i = 0; i < body->results.n && !arb_life_is_halted (verbs->life); i++) {
         arb_result_item_t *item = &body->results.v[i];
         arb_task_t *task = arb_life_leased (verbs->life, session, item);
-        if (!task)
-            continue;  //  late: its lease had ended
+        if (!task) {
+            //  late: its lease had ended
+            s_ack (ack, acked ? &acked->refused : NULL, item->id);
+            continue;
+        }
+        s_ack (ack, acked ? &acked->stored : NULL, item->id);
         size_t size = item->result ? zframe_size (item->result) : 0;
         if (item->outcome == ARB_OUTCOME_OK && size > verbs->max_payload) {
             //  read past the payload limit (the codec's max_result) so that
@@ -119,6 +169,8 @@ arb_verbs_result (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *m
             arb_life_attempt_failed (verbs->life, &task, error);
         }
     }
+    if (ack)
+        arb_outbox_reply (verbs->outbox, &ack);
 }
 
 void
@@ -130,13 +182,16 @@ arb_verbs_emit (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *msg
 void
 arb_verbs_heartbeat (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *msg)
 {
-    (void) verbs;
-    arb_session_set_busy (session, arb_msg_heartbeat (msg)->busy);
+    uint32_t busy = arb_msg_heartbeat (msg)->busy;
+    arb_session_set_busy (session, busy);
+    if (arb_life_check_busy (verbs->life, session, busy))
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_UNKNOWN_WORKER,
+                           "your leases are out of step with the broker's: send REGISTER again");
 }
 
 void
 arb_verbs_bye (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *msg)
 {
     (void) msg;
-    arb_life_end_session (verbs->life, session, false);
+    arb_life_end_session (verbs->life, session, ARB_END_BYE);
 }

@@ -100,6 +100,8 @@ arb_cli_exit_for (int code)
         case ARB_ERR_TOO_LARGE:
         case ARB_ERR_INVALID:
             return ARB_EXIT_USAGE;  //  the request was refused as it stood
+        case ARB_ERR_JOURNAL_FULL:
+            return ARB_EXIT_JOURNAL_FULL;  //  the same command works once space is freed
         default:
             return ARB_EXIT_FAILED;
     }

@@ -16,6 +16,9 @@
              out of bounds ("arbiter: --delay: ..."), nothing sent; the
              broker answered 400, 404, 413 or 422
         3    wait: --timeout passed before every task finished
+        4    the broker's journal is full (507: its disk has no space, or
+             fails): it changed nothing and takes writes again by itself
+             once space is freed; send the same command again later
         130  interrupted (SIGINT) while waiting
 
     The common options (--broker, --cert, --broker-key, --json,
@@ -48,6 +51,7 @@ enum {
     ARB_EXIT_FAILED = 1,
     ARB_EXIT_USAGE = 2,
     ARB_EXIT_TIMEOUT = 3,
+    ARB_EXIT_JOURNAL_FULL = 4,
     ARB_EXIT_INTERRUPTED = 130,
 };
 

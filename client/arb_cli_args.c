@@ -10,8 +10,10 @@
 #include "arb_cli_args.h"
 #include "arb_proto.h"
 
+#include <assert.h>
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -28,12 +30,19 @@ s_fail (arb_cli_err_t *err, const char *fmt, ...)
     return -1;
 }
 
-//  The user's text, cut short enough to quote in a one-line message.
+//  The user's text, cut short enough to quote in a one-line message,
+//  with '.' for what would not print (a control character in a message
+//  could drive the terminal).
 static const char *
 s_quote (const char *text, char *buf, size_t size)
 {
-    snprintf (buf, size, "%s", text);
-    if (strlen (text) >= size && size > 4)
+    size_t n = 0, len = strlen (text);
+    for (; n < len && n + 1 < size; n++) {
+        unsigned char c = (unsigned char) text[n];
+        buf[n] = c < 0x20 || c == 0x7f ? '.' : (char) c;
+    }
+    buf[n] = 0;
+    if (n < len && size > 4)
         memcpy (buf + size - 4, "...", 4);
     return buf;
 }
@@ -48,37 +57,54 @@ s_limit_text (uint64_t ms, char *buf, size_t size)
         snprintf (buf, size, "%.3g s", ms / 1000.0);
 }
 
-//  Digits [. digits] into ms. Returns 0, or -1 if malformed; *over when the
-//  value exceeds max_ms.
+//  The len bytes at p, digits [. digits] with a digit at least, as a
+//  number of units of unit_ms each, into ms rounded half up to the ms.
+//  Exact: the fraction is multiplied by the unit digit by digit, from its
+//  last digit, so "0.0001d" is 8.64 s (8640 ms), not the 0.1 ms of a day
+//  rounded to 0 and then multiplied. Returns 0, or -1 if malformed;
+//  *over when the value exceeds max_ms (*ms is then not set).
 static int
-s_seconds (const char *p, uint64_t max_ms, uint64_t *ms, bool *over)
+s_number (const char *p, size_t len, uint64_t unit_ms, uint64_t max_ms, uint64_t *ms, bool *over)
 {
-    uint64_t whole = 0;
+    const char *end = p + len;
+    uint64_t whole = 0, limit = max_ms / unit_ms;
     size_t digits = 0;
     *over = false;
-    for (; isdigit ((unsigned char) *p); p++, digits++) {
-        if (whole > max_ms / 1000 + 1)
+    for (; p < end && isdigit ((unsigned char) *p); p++, digits++) {
+        if (whole > limit)
             *over = true;  //  keep scanning to tell malformed from big
         else
+            //  whole <= max_ms / 1000: cannot overflow
             whole = whole * 10 + (uint64_t) (*p - '0');
     }
-    uint64_t frac = 0;  //  four digits: ms and one to round with
-    if (*p == '.') {
-        p++;
-        int scale = 1000;
-        for (; isdigit ((unsigned char) *p); p++, digits++) {
-            frac += (uint64_t) (*p - '0') * (uint64_t) scale;
-            scale /= 10;
-        }
+    const char *frac = NULL, *frac_end = NULL;
+    if (p < end && *p == '.') {
+        frac = ++p;
+        for (; p < end && isdigit ((unsigned char) *p); p++, digits++)
+            ;
+        frac_end = p;
     }
-    if (digits == 0 || *p)
+    if (digits == 0 || p != end)
         return -1;
-    if (!*over) {
-        //  whole <= max_ms / 1000 + 1, so this cannot overflow
-        uint64_t value = whole * 1000 + (frac + 5) / 10;
-        *over = value > max_ms;
-        *ms = value;
+    if (*over || whole > limit) {
+        *over = true;
+        return 0;
     }
+    //  fraction * unit_ms: carry is its whole part, digit the first
+    //  digit of its own fraction, which rounds
+    uint64_t carry = 0, digit = 0;
+    for (const char *d = frac_end; frac && d > frac; d--) {
+        uint64_t t = (uint64_t) (d[-1] - '0') * unit_ms + carry;
+        carry = t / 10;
+        digit = t % 10;
+    }
+    uint64_t part = carry + (digit >= 5);  //  at most unit_ms
+    uint64_t value = whole * unit_ms;      //  at most max_ms
+    if (part > max_ms - value) {
+        *over = true;
+        return 0;
+    }
+    *ms = value + part;
     return 0;
 }
 
@@ -87,10 +113,11 @@ arb_cli_parse_seconds (const char *text, uint64_t max_ms, uint64_t *ms, arb_cli_
 {
     char quoted[48], limit[48];
     bool over;
-    if (*text == '-' && s_seconds (text + 1, max_ms, ms, &over) == 0)
+    uint64_t unused;
+    if (*text == '-' && s_number (text + 1, strlen (text + 1), 1000, max_ms, &unused, &over) == 0)
         return s_fail (err, "must be 0 or more seconds, not '%s'",
                        s_quote (text, quoted, sizeof (quoted)));
-    if (s_seconds (text, max_ms, ms, &over))
+    if (s_number (text, strlen (text), 1000, max_ms, ms, &over))
         return s_fail (err, "expected seconds, like 30 or 0.25, not '%s'",
                        s_quote (text, quoted, sizeof (quoted)));
     if (over) {
@@ -106,28 +133,25 @@ arb_cli_parse_duration (const char *text, uint64_t max_ms, uint64_t *ms, arb_cli
 {
     static const struct {
         char unit;
-        uint64_t seconds;
-    } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+        uint64_t ms;
+    } units[] = {{'s', 1000}, {'m', 60000}, {'h', 3600000}, {'d', 86400000}};
     size_t length = strlen (text);
-    char number[48], quoted[48], limit[48];
-    uint64_t seconds = 0;
+    char quoted[48], limit[48];
+    uint64_t unit_ms = 0;
     for (size_t i = 0; length && i < sizeof (units) / sizeof (units[0]); i++)
         if (text[length - 1] == units[i].unit)
-            seconds = units[i].seconds;
-    if (!seconds)
+            unit_ms = units[i].ms;
+    if (!unit_ms)
         return arb_cli_parse_seconds (text, max_ms, ms, err);
-    snprintf (number, sizeof (number), "%.*s", (int) length - 1, text);
     bool over;
-    //  the number, in ms of its unit, may be up to max_ms / seconds
-    if (length > sizeof (number) || s_seconds (number, max_ms / seconds + 1, ms, &over))
+    if (s_number (text, length - 1, unit_ms, max_ms, ms, &over))
         return s_fail (err, "expected a duration, like 30, 1.5h or 7d (s, m, h, d), not '%s'",
                        s_quote (text, quoted, sizeof (quoted)));
-    if (over || *ms > max_ms / seconds) {
+    if (over) {
         s_limit_text (max_ms, limit, sizeof (limit));
         return s_fail (err, "%s is over the limit of %s", s_quote (text, quoted, sizeof (quoted)),
                        limit);
     }
-    *ms *= seconds;
     return 0;
 }
 
@@ -171,11 +195,19 @@ arb_cli_parse_int (const char *text, int64_t min, int64_t max, int64_t *value, a
     const char *digits = (*text == '-' || *text == '+') ? text + 1 : text;
     uint64_t magnitude;
     bool over;
-    uint64_t bound = negative ? (uint64_t) 0 - (uint64_t) min : (uint64_t) max;
-    if ((negative && min >= 0) || s_digits (digits, bound, &magnitude, &over) || over)
+    //  the largest magnitude of the sign; each bound checked after, since
+    //  either may be on the other side of 0 ([1, 100], [-10, -5])
+    uint64_t bound = negative ? (uint64_t) 0 - (uint64_t) min : max < 0 ? 0 : (uint64_t) max;
+    int64_t number = 0;
+    bool ok = !(negative && min >= 0) && s_digits (digits, bound, &magnitude, &over) == 0 && !over;
+    if (ok) {
+        number = negative ? (int64_t) ((uint64_t) 0 - magnitude) : (int64_t) magnitude;
+        ok = number >= min && number <= max;
+    }
+    if (!ok)
         return s_fail (err, "expected a whole number from %lld to %lld, not '%s'", (long long) min,
                        (long long) max, s_quote (text, quoted, sizeof (quoted)));
-    *value = negative ? (int64_t) ((uint64_t) 0 - magnitude) : (int64_t) magnitude;
+    *value = number;
     return 0;
 }
 
@@ -272,10 +304,14 @@ arb_cli_parse_time (const char *text, uint64_t now_ms, uint64_t *at_ms, arb_cli_
 {
     char quoted[48];
     int64_t ms;
-    bool over;
+    bool over = false;
     uint64_t unix_ms;
-    if (s_seconds (text, UINT64_MAX / 2, &unix_ms, &over) == 0 && !over)
-        ms = (int64_t) unix_ms;
+    uint64_t latest =
+        now_ms < UINT64_MAX - ARB_DELAY_MAX_MS ? now_ms + ARB_DELAY_MAX_MS : UINT64_MAX;
+    if (s_number (text, strlen (text), 1000, latest < INT64_MAX ? latest : INT64_MAX, &unix_ms,
+                  &over)
+        == 0)
+        ms = over ? INT64_MAX : (int64_t) unix_ms;
     else if (!s_rfc3339 (text, &ms))
         return s_fail (err,
                        "expected an RFC 3339 time like 2026-11-23T10:00:00Z (or +01:00) or "
@@ -283,7 +319,7 @@ arb_cli_parse_time (const char *text, uint64_t now_ms, uint64_t *at_ms, arb_cli_
                        s_quote (text, quoted, sizeof (quoted)));
     if (ms < 0)
         return s_fail (err, "'%s' is before 1970", s_quote (text, quoted, sizeof (quoted)));
-    if ((uint64_t) ms > now_ms + ARB_DELAY_MAX_MS)
+    if (over || (uint64_t) ms > latest)
         return s_fail (err, "'%s' is more than %llu days ahead",
                        s_quote (text, quoted, sizeof (quoted)),
                        (unsigned long long) (ARB_DELAY_MAX_MS / ARB_DAY_MS));
@@ -316,17 +352,24 @@ arb_cli_parse_backoff (
         return s_fail (err, "expected fixed:SECONDS or exp:BASE,CAP (or none), not '%s'",
                        s_quote (text, quoted, sizeof (quoted)));
     *kind = ARB_BACKOFF_EXP;
-    char base[64];
-    snprintf (base, sizeof (base), "%.*s", (int) (comma - text - 4), text + 4);
+    //  all of BASE: a copy cut short could read as a number when the
+    //  text is none ("exp:<62 digits>x,5")
+    char *base = strndup (text + 4, (size_t) (comma - text - 4));
+    assert (base);
+    char cap_quoted[48];
+    int rc = 0;
     if (arb_cli_parse_seconds (base, ARB_BACKOFF_MAX_MS, ms, &inner))
-        return s_fail (err, "exp: BASE: %s", inner.text);
-    if (arb_cli_parse_seconds (comma + 1, ARB_BACKOFF_MAX_MS, cap_ms, &inner))
-        return s_fail (err, "exp: CAP: %s", inner.text);
-    if (*ms == 0)
-        return s_fail (err, "exp: BASE must be more than 0 s");
-    if (*cap_ms < *ms)
-        return s_fail (err, "exp: CAP (%s s) is below BASE (%s s)", comma + 1, base);
-    return 0;
+        rc = s_fail (err, "exp: BASE: %s", inner.text);
+    else if (arb_cli_parse_seconds (comma + 1, ARB_BACKOFF_MAX_MS, cap_ms, &inner))
+        rc = s_fail (err, "exp: CAP: %s", inner.text);
+    else if (*ms == 0)
+        rc = s_fail (err, "exp: BASE must be more than 0 s");
+    else if (*cap_ms < *ms)
+        rc = s_fail (err, "exp: CAP (%s s) is below BASE (%s s)",
+                     s_quote (comma + 1, cap_quoted, sizeof (cap_quoted)),
+                     s_quote (base, quoted, sizeof (quoted)));
+    free (base);
+    return rc;
 }
 
 //  ---------------------------------------------------------------------

@@ -29,14 +29,16 @@ typedef struct {
 int arb_cli_parse_seconds (const char *text, uint64_t max_ms, uint64_t *ms, arb_cli_err_t *err);
 
 //  A duration: seconds as arb_cli_parse_seconds takes them, or a number
-//  of them with a unit, s, m, h or d ("90", "1.5h", "7d"), into ms; at
-//  most max_ms.
+//  of them with a unit, s, m, h or d ("90", "1.5h", "7d"), into ms: the
+//  exact value rounded to the nearest ms ("0.0001d" is 8640); at most
+//  max_ms.
 int arb_cli_parse_duration (const char *text, uint64_t max_ms, uint64_t *ms, arb_cli_err_t *err);
 
 //  A decimal integer in [0, max].
 int arb_cli_parse_uint (const char *text, uint64_t max, uint64_t *value, arb_cli_err_t *err);
 
-//  A decimal integer in [min, max], with an optional '-' or '+'.
+//  A decimal integer in [min, max], with an optional '+', or a '-' when
+//  min is below 0.
 int
 arb_cli_parse_int (const char *text, int64_t min, int64_t max, int64_t *value, arb_cli_err_t *err);
 

@@ -12,7 +12,6 @@
 #include "arb_cli.h"
 
 #define ARB_EVENTS_QUIET_MS 2000  //  ping after this long without events
-#define ARB_STATS_PAGES_MAX 1000  //  STATS pages read at most (a million queues)
 
 //  ---------------------------------------------------------------------
 //  stats
@@ -24,68 +23,46 @@ s_age (uint64_t now_ms, uint64_t then_ms)
     return then_ms && now_ms > then_ms ? now_ms - then_ms : 0;
 }
 
-//  The STATS replies are pages (queues by name, workers by identity): the
-//  output is every page's, with the time and counters of the first.
 static void
-s_stats_json (zlist_t *pages)
+s_stats_json (void *arg, arb_stats_reply_body_t *stats)
 {
-    json_t *obj = arb_json_stats (arb_msg_stats_reply ((arb_msg_t *) zlist_first (pages)));
-    json_t *queues = json_object_get (obj, "queues");
-    json_t *workers = json_object_get (obj, "workers");
-    uint64_t now_ms = arb_msg_stats_reply ((arb_msg_t *) zlist_first (pages))->now_ms;
-    for (arb_msg_t *page = (arb_msg_t *) zlist_next (pages); page;
-         page = (arb_msg_t *) zlist_next (pages)) {
-        arb_stats_reply_body_t *body = arb_msg_stats_reply (page);
-        for (size_t i = 0; i < body->queues.n; i++)
-            json_array_append_new (queues, arb_json_queue (&body->queues.v[i]));
-        for (size_t i = 0; i < body->workers.n; i++)
-            json_array_append_new (workers, arb_json_worker (&body->workers.v[i], now_ms));
-    }
-    arb_cli_json_print (obj);
+    (void) arg;
+    arb_cli_json_print (arb_json_stats (stats));
 }
 
 static void
-s_stats_text (zlist_t *pages)
+s_stats_text (void *arg, arb_stats_reply_body_t *stats)
 {
-    arb_stats_reply_body_t *first = arb_msg_stats_reply ((arb_msg_t *) zlist_first (pages));
+    (void) arg;
     char uptime[32], age[32];
-    arb_cli_format_duration (first->uptime_ms, uptime, sizeof (uptime));
+    arb_cli_format_duration (stats->uptime_ms, uptime, sizeof (uptime));
     printf ("broker up %s\n\n%-20s", uptime, "QUEUE");
     for (int state = 1; state <= ARB_STATE_MAX; state++)
         if (arb_state_is_resting (state))
             printf (" %9s", arb_state_name (state));
     printf (" %9s %13s %9s %s\n", "done/min", "oldest ready", "consumers", "paused");
-    for (arb_msg_t *page = (arb_msg_t *) zlist_first (pages); page;
-         page = (arb_msg_t *) zlist_next (pages)) {
-        arb_stats_reply_body_t *body = arb_msg_stats_reply (page);
-        for (size_t i = 0; i < body->queues.n; i++) {
-            arb_queue_info_t *queue = &body->queues.v[i];
-            printf ("%-20s", queue->name);
-            for (size_t state = 1; state <= ARB_STATE_MAX; state++)
-                if (arb_state_is_resting ((int) state))
-                    printf (" %9" PRIu64, state < queue->counts.n ? queue->counts.v[state] : 0);
-            snprintf (age, sizeof (age), "-");
-            if (queue->oldest_ready_ms)
-                arb_cli_format_duration (queue->oldest_ready_ms, age, sizeof (age));
-            printf (" %9" PRIu64 " %13s %9u %s\n", queue->done_last_minute, age, queue->consumers,
-                    queue->paused ? "paused" : "no");
-        }
+    for (size_t i = 0; i < stats->queues.n; i++) {
+        arb_queue_info_t *queue = &stats->queues.v[i];
+        printf ("%-20s", queue->name);
+        for (size_t state = 1; state <= ARB_STATE_MAX; state++)
+            if (arb_state_is_resting ((int) state))
+                printf (" %9" PRIu64, state < queue->counts.n ? queue->counts.v[state] : 0);
+        snprintf (age, sizeof (age), "-");
+        if (queue->oldest_ready_ms)
+            arb_cli_format_duration (queue->oldest_ready_ms, age, sizeof (age));
+        printf (" %9" PRIu64 " %13s %9u %s\n", queue->done_last_minute, age, queue->consumers,
+                queue->paused ? "paused" : "no");
     }
     printf ("\n%-24s %6s %6s %6s %15s  %s\n", "WORKER", "SLOTS", "BUSY", "CREDIT", "LAST HEARD",
             "QUEUES");
-    for (arb_msg_t *page = (arb_msg_t *) zlist_first (pages); page;
-         page = (arb_msg_t *) zlist_next (pages)) {
-        arb_stats_reply_body_t *body = arb_msg_stats_reply (page);
-        for (size_t i = 0; i < body->workers.n; i++) {
-            arb_worker_stats_t *worker = &body->workers.v[i];
-            arb_cli_format_duration (s_age (first->now_ms, worker->last_seen_ms), age,
-                                     sizeof (age));
-            printf ("%-24s %6u %6u %6u %11s ago  ", worker->name ? worker->name : "-",
-                    worker->slots, worker->busy, worker->credit, age);
-            for (size_t q = 0; q < worker->queues.n; q++)
-                printf ("%s%s", q ? "," : "", worker->queues.v[q]);
-            putchar ('\n');
-        }
+    for (size_t i = 0; i < stats->workers.n; i++) {
+        arb_worker_stats_t *worker = &stats->workers.v[i];
+        arb_cli_format_duration (s_age (stats->now_ms, worker->last_seen_ms), age, sizeof (age));
+        printf ("%-24s %6u %6u %6u %11s ago  ", worker->name ? worker->name : "-", worker->slots,
+                worker->busy, worker->credit, age);
+        for (size_t q = 0; q < worker->queues.n; q++)
+            printf ("%s%s", q ? "," : "", worker->queues.v[q]);
+        putchar ('\n');
     }
 }
 
@@ -104,58 +81,15 @@ s_no_arguments (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int argc, char **argv)
     return -1;
 }
 
-static void
-s_destroy_pages (zlist_t **pages_p)
-{
-    arb_msg_t *page;
-    while ((page = (arb_msg_t *) zlist_pop (*pages_p)))
-        arb_msg_destroy (&page);
-    zlist_destroy (pages_p);
-}
-
-//  Every STATS page, until the broker has no more queues or workers to
-//  show: a list of replies (caller destroys it), or NULL if a request
-//  failed.
-static zlist_t *
-s_stats_pages (arb_cli_t *cli)
-{
-    zlist_t *pages = zlist_new ();
-    const char *after = NULL, *after_worker = NULL;  //  borrowed from the pages
-    bool more = true;
-    for (int n = 0; more && n < ARB_STATS_PAGES_MAX; n++) {
-        arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_STATS);
-        arb_msg_stats (request)->after = after;
-        arb_msg_stats (request)->after_worker = after_worker;
-        arb_msg_t *reply = arb_client_request (cli->client, &request);
-        if (!reply) {
-            s_destroy_pages (&pages);
-            return NULL;
-        }
-        zlist_append (pages, reply);
-        arb_stats_reply_body_t *body = arb_msg_stats_reply (reply);
-        if (body->queues.n)
-            after = body->queues.v[body->queues.n - 1].name;
-        if (body->workers.n)
-            after_worker = body->workers.v[body->workers.n - 1].identity;
-        more = body->more || body->more_workers;
-    }
-    return pages;
-}
-
 static int
 s_stats_run (arb_cli_t *cli, int argc, char **argv)
 {
     int status = s_no_arguments (cli, &arb_cli_cmd_stats, argc, argv);
     if (status >= 0)
         return status;
-    zlist_t *pages = s_stats_pages (cli);
-    if (!pages)
+    //  every page (arb_client_stats asks them all), shown at once
+    if (arb_client_stats (cli->client, cli->json ? s_stats_json : s_stats_text, NULL))
         return arb_cli_client_fail (cli, "stats");
-    if (cli->json)
-        s_stats_json (pages);
-    else
-        s_stats_text (pages);
-    s_destroy_pages (&pages);
     return ARB_EXIT_OK;
 }
 

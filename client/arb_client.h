@@ -39,7 +39,10 @@
     Errors: calls that can fail return -1 or NULL and leave a sentence in
     arb_client_error (the broker's reason for an ERROR reply, or a local
     one: timeout, refused input) and the broker's code in
-    arb_client_error_code (0 for local failures). The library never prints;
+    arb_client_error_code (0 for local failures). ARB_ERR_JOURNAL_FULL
+    (507) says the broker's disk is full: it changed nothing and serves
+    reads; the same call works again once space is freed (the broker
+    finds out by itself). The library never prints;
     it logs only the unusual (a broker restart, a malformed message) through
     zsys_*, which writes to stdout unless the program calls
     zsys_set_logstream (the arbiter CLI sends it to stderr).
@@ -221,12 +224,15 @@ int arb_client_retry (arb_client_t *self,
 
 //  Called with the broker's statistics: per queue the counts by state
 //  (counts.v[state]), tasks done in the last minute, the oldest ready
-//  task's age, whether it is paused; per worker its slots, busy slots,
-//  credit and queues. Borrowed for the call only.
+//  task's age, whether it is paused or declared, its consumers; per
+//  worker its slots, busy slots, credit and queues. Every queue and
+//  worker, whatever the number of pages they took. Borrowed for the call
+//  only.
 typedef void (arb_client_stats_fn) (void *arg, arb_stats_reply_body_t *stats);
 
-//  Asks the broker for its statistics and calls fn with them. Returns 0,
-//  or -1 (fn not called).
+//  Asks the broker for its statistics, page after page
+//  (arb_stats_pages.h), and calls fn once with them all. Returns 0, or -1
+//  (fn not called).
 int arb_client_stats (arb_client_t *self, arb_client_stats_fn *fn, void *arg);
 
 //  Called with each task at the head of a queue: id, attempt it would

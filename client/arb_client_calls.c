@@ -1,11 +1,12 @@
 /*  arb_client_calls.c — the client's calls for each verb, so that a C
     program never builds or reads a message itself: status, list (page by
-    page), a flow's tasks (LIST, then STATUS), cancel, retry, stats, peek.
+    page), a flow's tasks (LIST, then STATUS), cancel, retry, stats (every page), peek.
     Built on arb_client_request (and arb_client_fail for what the broker's
     answer gets wrong); part of libarbclient, declared in arb_client.h.
 */
 
 #include "arb_client_priv.h"
+#include "arb_stats_pages.h"
 
 #define ARB_LIST_PAGE   1000  //  tasks asked for per LIST
 #define ARB_STATUS_PAGE 256   //  ids per STATUS: replies carry results of up to 16 MiB each
@@ -198,13 +199,25 @@ int
 arb_client_stats (arb_client_t *self, arb_client_stats_fn *fn, void *arg)
 {
     assert (self && fn);
-    arb_msg_t *request = arb_client_request_new (self, ARB_MSG_STATS);
-    arb_msg_t *reply = arb_client_request (self, &request);
-    if (!reply)
-        return -1;
-    fn (arg, arb_msg_stats_reply (reply));
-    arb_msg_destroy (&reply);
-    return 0;
+    arb_stats_pages_t *pages = arb_stats_pages_new (NULL);
+    int more = 1;
+    while (more == 1) {
+        arb_msg_t *request = arb_client_request_new (self, ARB_MSG_STATS);
+        arb_stats_pages_request (pages, request);
+        arb_msg_t *reply = arb_client_request (self, &request);
+        if (!reply) {
+            arb_stats_pages_destroy (&pages);
+            return -1;
+        }
+        more = arb_stats_pages_add (pages, &reply);
+    }
+    if (more < 0)
+        arb_client_fail (self, 0, "broker %s: more than %d pages of STATS",
+                         arb_client_endpoint (self), ARB_STATS_PAGES_MAX);
+    else
+        fn (arg, arb_stats_pages_reply (pages));
+    arb_stats_pages_destroy (&pages);
+    return more < 0 ? -1 : 0;
 }
 
 int

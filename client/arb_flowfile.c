@@ -241,10 +241,10 @@ s_read_hook (arb_flowfile_ctx_t *ctx, json_t *root, const char *name, bool *had)
         return 0;
     ctx->role = ARB_FLOWFILE_ROLE_HOOK;
     arb_flowfile_t *self = ctx->self;
-    if (arb_flowfile_read_task (ctx, obj, NULL, 0, name, &self->specs[self->count]))
-        return -1;
+    //  counted before it is read: a payload read before a refusal is then
+    //  the flow's to free
     self->count++;
-    return 0;
+    return arb_flowfile_read_task (ctx, obj, NULL, 0, name, &self->specs[self->count - 1]);
 }
 
 //  n dependencies of the given kind on specs[0..n-1].

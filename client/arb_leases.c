@@ -3,8 +3,10 @@
     Each task is one record in `tasks` (by id). A settled record of an
     unclaimed task also sits in `outbox`, in the order it was settled, so
     that a RESULT takes the oldest outcomes first and never walks the
-    whole table. A claimed record is never in the outbox: its lease is one
-    the broker may no longer know until the WELCOME says.
+    whole table; once sent, it sits in `sent` (oldest first) until the
+    broker acknowledges it, or it is due again. A claimed record is in
+    neither: its lease is one the broker may no longer know until the
+    WELCOME says.
 */
 
 #include "arb_leases.h"
@@ -19,16 +21,22 @@ typedef struct {
     uint32_t sub;    //  subscription it came on; 0 for a TAKE
     bool claimed;    //  listed in the REGISTER awaiting its WELCOME
     bool settled;
+    bool routed;  //  EMIT items went out under the lease: never claimed
     arb_outcome_t outcome;
-    char *error;       //  owned, or NULL
-    zframe_t *result;  //  owned, or NULL
-    void *queued;      //  handle in the outbox, or NULL
+    char *error;          //  owned, or NULL
+    zframe_t *result;     //  owned, or NULL
+    void *queued;         //  handle in the outbox, or NULL
+    void *sent;           //  handle in the sent list, or NULL
+    uint32_t sent_reqid;  //  the RESULT that carried it last
+    int64_t sent_ms;      //  monotonic ms it went
 } s_task_t;
 
 struct _arb_leases_t {
     uint32_t tag;        //  ARB_LEASES_TAG
     arb_idmap_t *tasks;  //  owned: id -> owned s_task_t
     zlistx_t *outbox;    //  owned list of borrowed s_task_t: settled, unclaimed, oldest first
+    zlistx_t *sent;      //  owned list of borrowed s_task_t: sent, not acknowledged, oldest first
+    size_t bytes;        //  result bytes held
 };
 
 arb_leases_t *
@@ -38,6 +46,7 @@ arb_leases_new (void)
     self->tag = ARB_LEASES_TAG;
     self->tasks = arb_idmap_new ();
     self->outbox = zlistx_new ();
+    self->sent = zlistx_new ();
     return self;
 }
 
@@ -70,18 +79,31 @@ arb_leases_destroy (arb_leases_t **self_p)
     }
     arb_idmap_destroy (&self->tasks);
     zlistx_destroy (&self->outbox);
+    zlistx_destroy (&self->sent);
     self->tag = ARB_LEASES_DEAD;
     free (self);
     *self_p = NULL;
 }
 
-//  Forgets a task: out of the table and the outbox, and freed.
+//  Takes a task out of the outbox and the sent list.
+static void
+s_unlist (arb_leases_t *self, s_task_t *task)
+{
+    if (task->queued)
+        zlistx_delete (self->outbox, task->queued);
+    if (task->sent)
+        zlistx_delete (self->sent, task->sent);
+    task->queued = task->sent = NULL;
+}
+
+//  Forgets a task: out of the table and the lists, and freed.
 static void
 s_forget (arb_leases_t *self, s_task_t **task_p)
 {
     s_task_t *task = *task_p;
-    if (task->queued)
-        zlistx_delete (self->outbox, task->queued);
+    s_unlist (self, task);
+    if (task->result)
+        self->bytes -= zframe_size (task->result);
     arb_idmap_remove (self->tasks, task->id);
     s_task_destroy (task_p);
 }
@@ -90,6 +112,9 @@ int
 arb_leases_add (arb_leases_t *self, uint64_t id, uint64_t lease, uint32_t sub)
 {
     assert (self && self->tag == ARB_LEASES_TAG);
+    s_task_t *held = (s_task_t *) arb_idmap_lookup (self->tasks, id);
+    if (held && held->settled && !held->claimed && held->lease != lease)
+        s_forget (self, &held);  //  the broker is done with the lease it had
     if (arb_idmap_size (self->tasks) >= ARB_LEASES_MAX || arb_idmap_contains (self->tasks, id))
         return -1;
     s_task_t *task = (s_task_t *) zmalloc (sizeof (s_task_t));
@@ -139,8 +164,10 @@ arb_leases_settle (
     }
     task->settled = true;
     task->outcome = outcome;
-    if (outcome == ARB_OUTCOME_OK)
+    if (outcome == ARB_OUTCOME_OK && result) {
         task->result = result;
+        self->bytes += zframe_size (result);
+    }
     else
         zframe_destroy (&result);
     if (outcome == ARB_OUTCOME_FAIL) {
@@ -173,6 +200,26 @@ arb_leases_drop (arb_leases_t *self, uint64_t id, uint64_t lease)
 }
 
 bool
+arb_leases_forget (arb_leases_t *self, uint64_t id)
+{
+    assert (self && self->tag == ARB_LEASES_TAG);
+    s_task_t *task = (s_task_t *) arb_idmap_lookup (self->tasks, id);
+    if (!task)
+        return false;
+    s_forget (self, &task);
+    return true;
+}
+
+void
+arb_leases_set_routed (arb_leases_t *self, uint64_t id)
+{
+    assert (self && self->tag == ARB_LEASES_TAG);
+    s_task_t *task = (s_task_t *) arb_idmap_lookup (self->tasks, id);
+    if (task)
+        task->routed = true;
+}
+
+bool
 arb_leases_has_results (arb_leases_t *self)
 {
     assert (self && self->tag == ARB_LEASES_TAG);
@@ -180,7 +227,7 @@ arb_leases_has_results (arb_leases_t *self)
 }
 
 arb_msg_t *
-arb_leases_results (arb_leases_t *self, uint32_t reqid)
+arb_leases_results (arb_leases_t *self, uint32_t reqid, int64_t now_ms)
 {
     assert (self && self->tag == ARB_LEASES_TAG);
     if (zlistx_size (self->outbox) == 0)
@@ -197,12 +244,67 @@ arb_leases_results (arb_leases_t *self, uint32_t reqid)
         item->lease = task->lease;
         item->outcome = task->outcome;
         item->error = task->error ? arb_msg_strdup (msg, task->error) : NULL;
-        item->result = task->result;
-        task->result = NULL;
+        item->routed = task->routed;
+        //  a copy: the result stays until the broker says it has it
+        item->result = task->result ? zframe_dup (task->result) : NULL;
         bytes += item->result ? zframe_size (item->result) : 0;
-        s_forget (self, &task);
+        zlistx_delete (self->outbox, task->queued);
+        task->queued = NULL;
+        task->sent = zlistx_add_end (self->sent, task);
+        task->sent_reqid = reqid;
+        task->sent_ms = now_ms;
     }
     return msg;
+}
+
+size_t
+arb_leases_acked (arb_leases_t *self, uint32_t reqid)
+{
+    assert (self && self->tag == ARB_LEASES_TAG);
+    //  The outcomes of one RESULT joined the sent list together, and one
+    //  sent again leaves it first: they are one run, which answers in the
+    //  order the RESULTs went find at the head.
+    size_t count = 0;
+    s_task_t *task = (s_task_t *) zlistx_first (self->sent);
+    while (task && task->sent_reqid != reqid)
+        task = (s_task_t *) zlistx_next (self->sent);
+    while (task && task->sent_reqid == reqid) {
+        s_task_t *next = (s_task_t *) zlistx_next (self->sent);
+        s_forget (self, &task);
+        count++;
+        task = next;
+    }
+    return count;
+}
+
+size_t
+arb_leases_resend (arb_leases_t *self, int64_t now_ms, int64_t after_ms)
+{
+    assert (self && self->tag == ARB_LEASES_TAG);
+    size_t count = 0;
+    s_task_t *task;
+    while ((task = (s_task_t *) zlistx_first (self->sent)) && task->sent_ms + after_ms <= now_ms) {
+        zlistx_delete (self->sent, task->sent);
+        task->sent = NULL;
+        task->queued = zlistx_add_end (self->outbox, task);
+        count++;
+    }
+    return count;
+}
+
+int64_t
+arb_leases_resend_at (arb_leases_t *self, int64_t after_ms)
+{
+    assert (self && self->tag == ARB_LEASES_TAG);
+    s_task_t *task = (s_task_t *) zlistx_first (self->sent);
+    return task ? task->sent_ms + after_ms : INT64_MAX;
+}
+
+size_t
+arb_leases_bytes (arb_leases_t *self)
+{
+    assert (self && self->tag == ARB_LEASES_TAG);
+    return self->bytes;
 }
 
 void
@@ -213,20 +315,30 @@ arb_leases_claim (arb_leases_t *self, arb_msg_t *reg)
     size_t count = arb_idmap_size (self->tasks);
     if (count == 0)
         return;
-    body->held.v = (arb_held_t *) arb_msg_alloc (reg, count * sizeof (arb_held_t));
-    size_t cursor = 0;
+    //  routed ones are forgotten after the walk (the map must not change
+    //  during it)
+    uint64_t *routed = (uint64_t *) zmalloc (count * sizeof (uint64_t));
+    size_t routed_count = 0;
+    arb_held_t *held = (arb_held_t *) arb_msg_grow (reg, &body->held, sizeof (arb_held_t), count);
+    size_t claimed = 0, cursor = 0;
     uint64_t id;
     void *value;
     while (arb_idmap_next (self->tasks, &cursor, &id, &value)) {
         s_task_t *task = (s_task_t *) value;
-        task->claimed = true;
-        if (task->queued) {
-            //  its lease may be gone: the outcome waits for the WELCOME
-            zlistx_delete (self->outbox, task->queued);
-            task->queued = NULL;
+        if (task->routed) {
+            routed[routed_count++] = id;
+            continue;
         }
-        body->held.v[body->held.n++] = (arb_held_t){task->id, task->lease};
+        task->claimed = true;
+        //  its lease may be gone: the outcome waits for the WELCOME, and
+        //  one sent and not acknowledged goes again after it
+        s_unlist (self, task);
+        held[claimed++] = (arb_held_t){task->id, task->lease};
     }
+    body->held.n -= count - claimed;
+    for (size_t i = 0; i < routed_count; i++)
+        arb_leases_forget (self, routed[i]);
+    free (routed);
 }
 
 void

@@ -10,7 +10,9 @@
 
         REGISTERING --WELCOME to the last REGISTER--> READY
         READY --ERROR 410--> REGISTERING          (same connection: s_lost)
-        READY --silent for liveness_ms--> REGISTERING      (s_reset)
+        READY --silent for liveness_ms--> REGISTERING      (s_reset: nothing
+                                                            came, or the program
+                                                            did not let it run)
         REGISTERING --no WELCOME in time--> REGISTERING    (s_reset)
 
     s_reset drops the connection with whatever still waits in it to go out
@@ -24,6 +26,10 @@
     repeated REGISTERs that arrive late change nothing. A 410 counts only
     while READY: the broker answers in order, so a 410 to a message sent
     before the current REGISTER arrives before its WELCOME.
+
+    Outcomes stay in the leases until the broker's RESULT_OK (after its
+    commit) says it stored or refused them; one not answered within the
+    liveness window goes again, and every REGISTER claims them.
 
     Worker verbs (RESULT, CREDIT, HEARTBEAT) go out only while READY:
     before the WELCOME, the broker may not know the leases or the
@@ -88,6 +94,7 @@ struct _arb_link_t {
     uint32_t heartbeat_ms;    //  from WELCOME: send a HEARTBEAT this often
     uint32_t liveness_ms;     //  from WELCOME: a broker silent this long is gone
     int64_t last_rx;          //  ms: last message from the broker
+    int64_t handled_at;       //  ms: the end of the last arb_link_handle; 0 none yet
     int64_t heartbeat_at;     //  ms: next HEARTBEAT
     bool up;                  //  the state callback last said up
 
@@ -623,7 +630,7 @@ arb_link_flush (arb_link_t *self)
         return;  //  outcomes and credit wait for the WELCOME
     arb_msg_t *msg;
     while (arb_leases_has_results (self->leases) && s_writable (self)
-           && (msg = arb_leases_results (self->leases, s_own_reqid (self))))
+           && (msg = arb_leases_results (self->leases, s_own_reqid (self), zclock_mono ())))
         s_send (self, &msg);
     while (arb_consumers_has_credit (self->consumers) && s_writable (self)
            && (msg = arb_consumers_next_credit (self->consumers, s_own_reqid (self))))
@@ -661,6 +668,7 @@ s_register (arb_link_t *self)
     body->mode = "link";
     body->pid = (uint32_t) getpid ();
     body->host = self->host;
+    body->acks = true;  //  outcomes stay held until RESULT_OK
     arb_leases_claim (self->leases, msg);
     self->register_reqid = arb_msg_reqid (msg);
     self->session = S_REGISTERING;
@@ -815,8 +823,10 @@ s_on_error (arb_link_t *self, arb_msg_t **msg_p)
             s_lost (self);
         return;
     }
-    zsys_warning ("link: broker error code=%u reqid=%u reason=%s", body->code, reqid,
-                  body->reason ? body->reason : "");
+    //  a RESULT refused whole will never be taken: its outcomes are done
+    size_t dropped = arb_leases_acked (self->leases, reqid);
+    zsys_warning ("link: broker error code=%u reqid=%u reason=%s outcomes_dropped=%zu", body->code,
+                  reqid, body->reason ? body->reason : "", dropped);
 }
 
 static void
@@ -856,6 +866,10 @@ s_on_message (arb_link_t *self, arb_msg_t **msg_p)
             break;
         case ARB_MSG_HEARTBEAT:
             break;  //  its arrival is what counts
+        case ARB_MSG_RESULT_OK:
+            //  stored or refused after the broker's commit: done with
+            arb_leases_acked (self->leases, reqid);
+            break;
         default:
             if (reqid != 0 && !(reqid & ARB_REQID_OWN))
                 s_on_reply (self, msg_p);
@@ -875,6 +889,18 @@ s_on_malformed (arb_link_t *self, arb_msg_t *msg)
         s_request_fail (self, reqid, "answered with a malformed message");
 }
 
+//  Whether the link was silent past the liveness window by its own clock:
+//  nothing came from the broker for that long, or the program did not let
+//  it run (it was stopped, SIGSTOP): the broker has given it up, or will
+//  soon, and what waits in the socket was sent to a session that is gone.
+static bool
+s_was_silent (arb_link_t *self, int64_t now)
+{
+    return self->session == S_READY
+           && (now - self->last_rx >= self->liveness_ms
+               || (self->handled_at && now - self->handled_at >= self->liveness_ms));
+}
+
 static void
 s_receive (arb_link_t *self)
 {
@@ -885,6 +911,13 @@ s_receive (arb_link_t *self)
         int rc = arb_msg_recv (zsock_resolve (self->dealer), &self->limits, &msg);
         if (rc == -1)
             break;
+        if (s_was_silent (self, zclock_mono ())) {
+            //  stopped while reading: this message and those behind it
+            //  are the old session's
+            arb_msg_destroy (&msg);
+            s_reset (self, "silent past the liveness window");
+            break;
+        }
         self->last_rx = zclock_mono ();
         if (rc != 0)
             s_on_malformed (self, msg);
@@ -930,6 +963,9 @@ s_timers (arb_link_t *self)
             self->register_wait_ms = ARB_REGISTER_MAX;
         s_reset (self, "no WELCOME");
     }
+    //  outcomes whose RESULT, or its answer, went missing go again
+    if (self->session == S_READY)
+        arb_leases_resend (self->leases, now, self->liveness_ms);
     arb_watchlist_tick (self->watchlist, now, self->timeout_ms);
 }
 
@@ -941,9 +977,16 @@ arb_link_handle (arb_link_t *self)
     arb_msg_t *done;
     while ((done = (arb_msg_t *) zlistx_detach (self->reports, NULL)))
         s_deliver_reports (self, &done);
+    //  Before anything it received meanwhile is handed out: a link back
+    //  from a silence registers again on a new connection, and the
+    //  DISPATCHes waiting in the old one go with it (the broker gave those
+    //  tasks to others, or gives them back as lost leases).
+    if (s_was_silent (self, zclock_mono ()))
+        s_reset (self, "silent past the liveness window");
     s_receive (self);
     s_timers (self);
     arb_link_flush (self);
+    self->handled_at = zclock_mono ();
     self->in_handle = false;
 }
 
@@ -966,6 +1009,9 @@ arb_link_timeout (arb_link_t *self)
             next = self->heartbeat_at;
         if (self->last_rx + self->liveness_ms < next)
             next = self->last_rx + self->liveness_ms;
+        int64_t resend_at = arb_leases_resend_at (self->leases, self->liveness_ms);
+        if (resend_at < next)
+            next = resend_at;
     }
     else if (self->register_at < next)
         next = self->register_at;

@@ -56,7 +56,9 @@ s_usage (char *text, size_t size)
             "\n"
             "Exit status: 0 done; 1 failed (a task failed, the broker is unreachable or\n"
             "answered 403/409/500/503); 2 usage error or refused input (bad option values,\n"
-            "unknown ids, broker 400/404/413/422); 3 wait --timeout passed; 130 interrupted.\n",
+            "unknown ids, broker 400/404/413/422); 3 wait --timeout passed; 4 the broker's\n"
+            "journal is full (507: nothing was done; send it again once space is freed);\n"
+            "130 interrupted.\n",
             ARB_CLIENT_TIMEOUT_MS);
 }
 

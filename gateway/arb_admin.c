@@ -1,9 +1,10 @@
 /*  arb_admin.c — the admin API; see arb_admin.h.
 
-    Each route is one broker request (LIST, STATUS, CANCEL, RETRY, STATS,
-    QUEUE), except a flow's tasks, which are LIST pages asked one after
-    the other until the flow is complete (the request keeps the tasks
-    gathered so far).
+    Each route is one broker request (LIST, STATUS, CANCEL, RETRY, QUEUE),
+    except the views of STATS, which read every page of it
+    (arb_http_stats), and a flow's tasks, which are LIST pages asked one
+    after the other until the flow is complete (the request keeps the
+    tasks gathered so far).
 */
 
 #include "arb_admin.h"
@@ -215,53 +216,34 @@ s_retry (arb_http_req_t *req, void *arg)
 }
 
 //  ---------------------------------------------------------------------
-//  Queues, workers, stats: views of one STATS
+//  Queues, workers, stats: views of STATS, every page of it
 
-//  Sessions serving a queue (each counted once).
-static size_t
-s_consumers (arb_stats_reply_body_t *body, const char *queue)
-{
-    size_t count = 0;
-    for (size_t w = 0; w < body->workers.n; w++) {
-        arb_strs_t *queues = &body->workers.v[w].queues;
-        for (size_t q = 0; q < queues->n; q++)
-            if (streq (queues->v[q], queue)) {
-                count++;
-                break;
-            }
-    }
-    return count;
-}
-
-//  STATS as arb_json_stats shows it, each queue with its consumers and
-//  its finished tasks per second over the last minute (the dashboard's
-//  rate); or NULL after answering an ERROR.
+//  STATS as arb_json_stats shows it, each queue with its finished tasks
+//  per second over the last minute (the dashboard's rate); or NULL after
+//  answering the failure.
 static json_t *
-s_stats_json (arb_http_req_t *req, arb_msg_t *reply)
+s_stats_json (arb_http_req_t *req, arb_stats_reply_body_t *body, int code, const char *reason)
 {
-    if (s_refused (req, reply, "stats"))
+    if (!body) {
+        arb_http_reply_refusal (req, code, reason, "stats");
         return NULL;
-    arb_stats_reply_body_t *body = arb_msg_stats_reply (reply);
+    }
     json_t *obj = arb_json_stats (body);
     json_t *queues = json_object_get (obj, "queues");
     for (size_t i = 0; i < body->queues.n; i++) {
         arb_queue_info_t *queue = &body->queues.v[i];
-        json_t *member = json_array_get (queues, i);
-        json_object_set_new (member, "consumers",
-                             json_integer ((json_int_t) s_consumers (body, queue->name)));
         json_t *seconds = json_array ();
         for (size_t k = 0; k < queue->done_seconds.n; k++)
             json_array_append_new (seconds, json_integer ((json_int_t) queue->done_seconds.v[k]));
-        json_object_set_new (member, "done_per_second", seconds);
+        json_object_set_new (json_array_get (queues, i), "done_per_second", seconds);
     }
     return obj;
 }
 
 //  {"queues": [...]} or {"workers": [...]}: one member of the stats.
 static void
-s_on_member (arb_http_req_t *req, arb_msg_t *reply, const char *member)
+s_answer_member (arb_http_req_t *req, json_t *stats, const char *member)
 {
-    json_t *stats = s_stats_json (req, reply);
     if (!stats)
         return;
     json_t *obj = json_object ();
@@ -271,83 +253,98 @@ s_on_member (arb_http_req_t *req, arb_msg_t *reply, const char *member)
 }
 
 static void
-s_on_queues (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+s_on_queues (
+    arb_http_req_t *req, arb_stats_reply_body_t *body, int code, const char *reason, void *arg)
 {
     (void) arg;
-    s_on_member (req, reply, "queues");
+    s_answer_member (req, s_stats_json (req, body, code, reason), "queues");
 }
 
 static void
-s_on_workers (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+s_on_workers (
+    arb_http_req_t *req, arb_stats_reply_body_t *body, int code, const char *reason, void *arg)
 {
     (void) arg;
-    s_on_member (req, reply, "workers");
+    s_answer_member (req, s_stats_json (req, body, code, reason), "workers");
 }
 
 static void
-s_on_queue (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+s_on_stats (
+    arb_http_req_t *req, arb_stats_reply_body_t *body, int code, const char *reason, void *arg)
 {
     (void) arg;
-    json_t *stats = s_stats_json (req, reply);
+    json_t *stats = s_stats_json (req, body, code, reason);
+    if (stats)
+        arb_http_reply_json (req, MHD_HTTP_OK, &stats);
+}
+
+//  STATS of the one queue: its record, if the broker knows it.
+static void
+s_on_queue (
+    arb_http_req_t *req, arb_stats_reply_body_t *body, int code, const char *reason, void *arg)
+{
+    (void) arg;
+    json_t *stats = s_stats_json (req, body, code, reason);
     if (!stats)
         return;
     const char *name = arb_http_req_segment (req, 3);
     size_t i;
     json_t *queue, *found = NULL;
-    json_array_foreach (json_object_get (stats, "queues"), i,
-                        queue) if (streq (json_string_value (json_object_get (queue, "name")),
-                                          name)) found = json_incref (queue);
+    json_array_foreach (json_object_get (stats, "queues"), i, queue)
+    {
+        if (!found && streq (json_string_value (json_object_get (queue, "name")), name))
+            found = json_incref (queue);
+    }
     json_decref (stats);
     if (found)
         arb_http_reply_json (req, MHD_HTTP_OK, &found);
     else
         arb_http_reply_error (req, MHD_HTTP_NOT_FOUND,
-                              "no queue '%.64s' (a queue with no tasks is not kept)", name);
-}
-
-static void
-s_on_stats (arb_http_req_t *req, arb_msg_t *reply, void *arg)
-{
-    (void) arg;
-    json_t *stats = s_stats_json (req, reply);
-    if (stats)
-        arb_http_reply_json (req, MHD_HTTP_OK, &stats);
+                              "no queue '%.64s' (a queue that is not declared and holds no tasks "
+                              "is not kept)",
+                              name);
 }
 
 //  A route that shows a view of STATS: arg is its answer function.
 typedef struct {
-    arb_http_answer_fn *fn;
+    arb_http_stats_fn *fn;
+    bool one;  //  the queue in path segment 3 alone
 } s_view_t;
 
 static void
 s_stats_view (arb_http_req_t *req, void *arg)
 {
-    arb_msg_t *request = s_request (req, ARB_MSG_STATS);
-    arb_http_send (req, &request, ((const s_view_t *) arg)->fn, NULL);
+    const s_view_t *view = (const s_view_t *) arg;
+    const char *queue = view->one ? arb_http_req_segment (req, 3) : NULL;
+    if (queue && strlen (queue) > ARB_NAME_MAX) {
+        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "no queue '%.64s'", queue);
+        return;
+    }
+    arb_http_stats (req, queue, view->fn, NULL);
 }
 
+//  The answer to a QUEUE op: {"queue", "op", "count"}; a declare that
+//  made the queue known is 201.
 static void
 s_on_queue_op (arb_http_req_t *req, arb_msg_t *reply, void *arg)
 {
-    (void) arg;
-    if (s_refused (req, reply, arb_http_req_segment (req, 4)))
+    const char *op = (const char *) arg;
+    if (s_refused (req, reply, op))
         return;
+    uint64_t count = arb_msg_ok (reply)->count;
     json_t *obj = json_object ();
     json_object_set_new (obj, "queue", json_string (arb_http_req_segment (req, 3)));
-    json_object_set_new (obj, "op", json_string (arb_http_req_segment (req, 4)));
-    json_object_set_new (obj, "count", json_integer ((json_int_t) arb_msg_ok (reply)->count));
-    arb_http_reply_json (req, MHD_HTTP_OK, &obj);
+    json_object_set_new (obj, "op", json_string (op));
+    json_object_set_new (obj, "count", json_integer ((json_int_t) count));
+    arb_http_reply_json (req, streq (op, "declare") && count ? MHD_HTTP_CREATED : MHD_HTTP_OK,
+                         &obj);
 }
 
+//  Sends QUEUE op for the queue of path segment 3.
 static void
-s_queue_op (arb_http_req_t *req, void *arg)
+s_queue_send (arb_http_req_t *req, const char *op)
 {
-    const char *queue = arb_http_req_segment (req, 3), *op = arb_http_req_segment (req, 4);
-    if (!streq (op, "pause") && !streq (op, "resume") && !streq (op, "purge")) {
-        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND,
-                              "'%.32s' is not a queue operation (pause, resume, purge)", op);
-        return;
-    }
+    const char *queue = arb_http_req_segment (req, 3);
     if (strlen (queue) > ARB_NAME_MAX) {
         arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST, "queue: a name of 1 to %d bytes",
                               ARB_NAME_MAX);
@@ -355,8 +352,32 @@ s_queue_op (arb_http_req_t *req, void *arg)
     }
     arb_msg_t *request = s_request (req, ARB_MSG_QUEUE);
     arb_msg_queue (request)->queue = arb_msg_strdup (request, queue);
-    arb_msg_queue (request)->op = arb_msg_strdup (request, op);
-    arb_http_send (req, &request, s_on_queue_op, arg);
+    arb_msg_queue (request)->op = op;
+    arb_http_send (req, &request, s_on_queue_op, (void *) op);
+}
+
+static void
+s_queue_op (arb_http_req_t *req, void *arg)
+{
+    (void) arg;
+    static const char *ops[] = {"pause", "resume", "purge"};
+    const char *op = arb_http_req_segment (req, 4);
+    for (size_t i = 0; i < sizeof (ops) / sizeof (ops[0]); i++)
+        if (streq (op, ops[i])) {
+            s_queue_send (req, ops[i]);
+            return;
+        }
+    arb_http_reply_error (req, MHD_HTTP_NOT_FOUND,
+                          "'%.32s' is not a queue operation (pause, resume, purge)", op);
+}
+
+//  POST /api/v1/queues/NAME declares the queue (listed while empty, until
+//  it is deleted); DELETE deletes it (its tasks cancelled, running ones
+//  too, its settings and metadata gone). arg: the op.
+static void
+s_queue_named (arb_http_req_t *req, void *arg)
+{
+    s_queue_send (req, (const char *) arg);
 }
 
 //  ---------------------------------------------------------------------
@@ -489,12 +510,12 @@ int
 arb_admin_serve (arb_http_t *http)
 {
     const unsigned flags = ARB_HTTP_AUTH | ARB_HTTP_BROKER;
-    static const s_view_t queues = {s_on_queues}, queue = {s_on_queue}, workers = {s_on_workers},
-                          stats = {s_on_stats};
+    static const s_view_t queues = {s_on_queues, false}, queue = {s_on_queue, true},
+                          workers = {s_on_workers, false}, stats = {s_on_stats, false};
     const struct {
         const char *method, *pattern;
         arb_http_handler_fn *fn;
-        const s_view_t *view;
+        const void *arg;  //  a view of STATS, a QUEUE op, or NULL
     } routes[] = {
         {"GET", "/api/v1/tasks", s_list, NULL},
         {"GET", "/api/v1/tasks/{}", s_task, NULL},
@@ -502,6 +523,8 @@ arb_admin_serve (arb_http_t *http)
         {"POST", "/api/v1/tasks/{}/retry", s_retry, NULL},
         {"GET", "/api/v1/queues", s_stats_view, &queues},
         {"GET", "/api/v1/queues/{}", s_stats_view, &queue},
+        {"POST", "/api/v1/queues/{}", s_queue_named, "declare"},
+        {"DELETE", "/api/v1/queues/{}", s_queue_named, "delete"},
         {"POST", "/api/v1/queues/{}/{}", s_queue_op, NULL},
         {"GET", "/api/v1/workers", s_stats_view, &workers},
         {"GET", "/api/v1/stats", s_stats_view, &stats},
@@ -512,6 +535,6 @@ arb_admin_serve (arb_http_t *http)
     int rc = 0;
     for (size_t i = 0; i < sizeof (routes) / sizeof (routes[0]); i++)
         rc |= arb_http_route (http, routes[i].method, routes[i].pattern, flags, routes[i].fn,
-                              (void *) routes[i].view);
+                              (void *) routes[i].arg);
     return rc ? -1 : 0;
 }

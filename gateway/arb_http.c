@@ -62,8 +62,10 @@ struct _arb_http_req_t {
     uint64_t ticket;  //  a submit's ticket, or 0
     arb_http_answer_fn *answer_fn;
     arb_http_submitted_fn *submitted_fn;
+    arb_http_stats_fn *stats_fn;
     void *answer_arg;
-    void *data;  //  the handler's, owned through destructor
+    arb_stats_pages_t *stats;  //  owned: the pages of STATS so far, or NULL
+    void *data;                //  the handler's, owned through destructor
     void (*destructor) (void *);
 };
 
@@ -184,6 +186,50 @@ arb_http_send (arb_http_req_t *req, arb_msg_t **request_p, arb_http_answer_fn *f
     return -1;
 }
 
+static void s_stats_page (arb_http_req_t *req);
+
+static void
+s_on_stats_page (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    arb_http_req_t *req = (arb_http_req_t *) arg;
+    req->reqid = 0;
+    if (arb_msg_type (*reply_p) == ARB_MSG_ERROR) {
+        arb_error_body_t *error = arb_msg_error (*reply_p);
+        req->stats_fn (req, NULL, (int) error->code, error->reason, req->answer_arg);
+        return;
+    }
+    int more = arb_stats_pages_add (req->stats, reply_p);
+    if (more > 0)
+        s_stats_page (req);
+    else if (more < 0)
+        req->stats_fn (req, NULL, ARB_ERR_TOO_LARGE, "more queues or workers than STATS pages",
+                       req->answer_arg);
+    else
+        req->stats_fn (req, arb_stats_pages_reply (req->stats), 0, NULL, req->answer_arg);
+}
+
+static void
+s_stats_page (arb_http_req_t *req)
+{
+    arb_gateway_t *gateway = req->server->gateway;
+    arb_msg_t *request = arb_link_request_new (arb_gateway_link (gateway), ARB_MSG_STATS);
+    arb_stats_pages_request (req->stats, request);
+    req->reqid = arb_gateway_send (gateway, &request, s_on_stats_page, req);
+    if (!req->reqid)
+        req->stats_fn (req, NULL, 0, arb_gateway_error (gateway), req->answer_arg);
+}
+
+void
+arb_http_stats (arb_http_req_t *req, const char *queue, arb_http_stats_fn *fn, void *arg)
+{
+    assert (!req->reqid && !req->ticket && !req->stats);
+    req->stats_fn = fn;
+    req->answer_arg = arg;
+    req->stats = arb_stats_pages_new (queue);
+    s_stats_page (req);
+}
+
 static void
 s_on_submitted (arb_gateway_t *gateway,
                 const arb_submitted_task_t *task,
@@ -274,6 +320,7 @@ s_req_destroy (arb_http_req_t **req_p)
     if (req->ticket)
         arb_gateway_forget_submit (req->server->gateway, req->ticket);
     arb_http_req_set_data (req, NULL, NULL);
+    arb_stats_pages_destroy (&req->stats);
     zlistx_delete (req->server->live, req->handle);
     if (req->response)
         MHD_destroy_response (req->response);

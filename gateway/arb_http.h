@@ -30,6 +30,7 @@
 #define ARB_HTTP_H
 
 #include "arb_gateway.h"
+#include "arb_stats_pages.h"
 
 #include <jansson.h>
 
@@ -124,6 +125,17 @@ typedef void (arb_http_answer_fn) (arb_http_req_t *req, arb_msg_t *reply, void *
 //  Sends a request made with arb_link_request_new (takes it); fn gets the
 //  answer. 0, or -1 if the link refused it: req is then answered 503.
 int arb_http_send (arb_http_req_t *req, arb_msg_t **request_p, arb_http_answer_fn *fn, void *arg);
+
+//  The broker's STATS, every page of it (arb_stats_pages): stats is the
+//  merged reply (borrowed for the call); NULL if it could not be had,
+//  with the broker's code (0: it did not answer) and reason.
+typedef void (arb_http_stats_fn) (
+    arb_http_req_t *req, arb_stats_reply_body_t *stats, int code, const char *reason, void *arg);
+
+//  Asks for STATS page after page (queue: that queue alone; NULL: every
+//  queue and worker) and calls fn once with them all, or with the first
+//  failure.
+void arb_http_stats (arb_http_req_t *req, const char *queue, arb_http_stats_fn *fn, void *arg);
 
 //  The outcome of one submitted task (task NULL: code and error say why).
 typedef void (arb_http_submitted_fn) (

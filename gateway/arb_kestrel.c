@@ -10,10 +10,17 @@
     were stored, else SERVER_ERROR with the first reason. A client that
     goes forgets its sets' tickets: the tasks are stored all the same.
 
-    Fan-out children are kept in the broker's metadata, one key each, so
-    recording one is an idempotent META set sent before any SUBMIT that
-    copies to it (the broker takes a connection's messages in order); the
-    gateway loads them all (META list) when its session first comes up.
+    Fan-out children are kept in the broker's metadata, one key each under
+    their parent's queue metadata (queue@PARENT@gw.kestrel.fanout.CHILD),
+    so that the broker's delete of the parent removes them. Recording one
+    is an idempotent META set sent before any SUBMIT that copies to it (the
+    broker takes a connection's messages in order); the gateway loads them
+    all (META list, page after page) when its session first comes up, and
+    moves the records of the form before (gw.kestrel.fanout.CHILD) there.
+
+    Declarations. A queue a client names (set, get, flush) is declared at
+    the broker (QUEUE declare), once per queue and session, so that it is
+    listed while empty, as Kestrel creates a queue when it is referenced.
 */
 
 #include "arb_kestrel_priv.h"
@@ -53,6 +60,13 @@ s_headers_encode (msgpack_sbuffer *buffer, uint32_t flags)
 //  ---------------------------------------------------------------------
 //  Fan-out children
 
+//  What the load of the children lists, in order.
+enum {
+    ARB_LOAD_OLD,   //  records of the form before (ARB_KESTREL_OLD_PREFIX), moved
+    ARB_LOAD_NEW,   //  records under their parent's queue metadata
+    ARB_LOAD_DONE,  //  listed: loaded once no old record is being moved
+};
+
 static void
 s_child_free (void **item)
 {
@@ -76,6 +90,27 @@ s_child_find (arb_kestrel_queue_t *parent, const char *name, size_t len)
     return NULL;
 }
 
+//  A child's metadata key: queue@PARENT@gw.kestrel.fanout.PARENT+CHILD,
+//  allocated in request.
+static const char *
+s_child_key (arb_msg_t *request, const char *name)
+{
+    size_t parent_len = (size_t) (strchr (name, '+') - name);
+    size_t size =
+        strlen ("queue@") + parent_len + strlen (ARB_KESTREL_CHILD_MARK) + strlen (name) + 1;
+    char *key = (char *) arb_msg_alloc (request, size);
+    snprintf (key, size, "queue@%.*s%s%s", (int) parent_len, name, ARB_KESTREL_CHILD_MARK, name);
+    return key;
+}
+
+static arb_msg_t *
+s_meta_new (arb_kestrel_t *self, const char *op)
+{
+    arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_META);
+    arb_msg_meta (request)->op = op;
+    return request;
+}
+
 static void
 s_on_child_stored (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 {
@@ -89,28 +124,17 @@ s_on_child_stored (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
                       child->name, arb_msg_error (*reply_p)->reason);
 }
 
-static uint32_t
-s_meta (arb_kestrel_t *self, const char *op, const char *name, arb_gateway_reply_fn *fn, void *arg)
-{
-    arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_META);
-    arb_meta_body_t *body = arb_msg_meta (request);
-    body->op = op;
-    body->key = arb_msg_strdup (request, ARB_KESTREL_META_PREFIX);
-    if (name) {
-        char *key =
-            (char *) arb_msg_alloc (request, strlen (ARB_KESTREL_META_PREFIX) + strlen (name) + 1);
-        sprintf (key, "%s%s", ARB_KESTREL_META_PREFIX, name);
-        body->key = key;
-    }
-    return arb_gateway_send (self->gateway, &request, fn, arg);
-}
-
+//  Records the child under its parent's queue metadata: an idempotent
+//  META set, sent before any SUBMIT that copies to it (the broker takes a
+//  connection's messages in order).
 static void
 s_child_store (arb_kestrel_t *self, arb_kestrel_child_t *child)
 {
     if (child->stored || child->reqid)
         return;
-    child->reqid = s_meta (self, "set", child->name, s_on_child_stored, child);
+    arb_msg_t *request = s_meta_new (self, "set");
+    arb_msg_meta (request)->key = s_child_key (request, child->name);
+    child->reqid = arb_gateway_send (self->gateway, &request, s_on_child_stored, child);
 }
 
 //  Adds a child to its parent (pinned by the children list). Returns it,
@@ -153,38 +177,136 @@ arb_kestrel_child_note (arb_kestrel_t *self, const arb_kestrel_cmd_t *cmd)
 }
 
 static void
-s_on_child_deleted (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+s_on_meta_done (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 {
     (void) gateway;
     (void) arg;
     if (arb_msg_type (*reply_p) != ARB_MSG_META_REPLY)
-        zsys_warning ("kestrel: fan-out child not forgotten by the broker reason=\"%s\"",
+        zsys_warning ("kestrel: fan-out record not removed by the broker reason=\"%s\"",
                       arb_msg_error (*reply_p)->reason);
+}
+
+//  Forgets one child here; unpins its parent when it was the last.
+static void
+s_child_forget (arb_kestrel_t *self, arb_kestrel_child_t *child)
+{
+    arb_kestrel_queue_t *parent = child->parent;
+    if (child->reqid)
+        arb_gateway_forget (self->gateway, child->reqid);
+    zlistx_delete (parent->children, zlistx_find (parent->children, child));
+    self->child_count--;
+    if (zlistx_size (parent->children) == 0) {
+        zlistx_destroy (&parent->children);
+        parent->pins++;
+        arb_kestrel_queue_unpin (&parent);
+    }
 }
 
 void
 arb_kestrel_child_delete (arb_kestrel_t *self, const arb_kestrel_cmd_t *cmd)
 {
+    //  the record goes whether this server knew the child or not
+    char name[ARB_NAME_MAX + 1];
+    snprintf (name, sizeof (name), "%.*s", (int) cmd->queue_len, cmd->queue);
+    arb_msg_t *request = s_meta_new (self, "del");
+    arb_msg_meta (request)->key = s_child_key (request, name);
+    arb_gateway_send (self->gateway, &request, s_on_meta_done, self);
     char parent_name[ARB_NAME_MAX + 1];
     snprintf (parent_name, sizeof (parent_name), "%.*s", (int) cmd->parent_len, cmd->queue);
     arb_kestrel_queue_t *parent = (arb_kestrel_queue_t *) zhashx_lookup (self->queues, parent_name);
     arb_kestrel_child_t *child = parent ? s_child_find (parent, cmd->queue, cmd->queue_len) : NULL;
-    if (child) {
-        s_meta (self, "del", child->name, s_on_child_deleted, self);
-        if (child->reqid)
-            arb_gateway_forget (self->gateway, child->reqid);
-        void *handle = zlistx_find (parent->children, child);
-        zlistx_delete (parent->children, handle);
-        self->child_count--;
-        if (zlistx_size (parent->children) == 0) {
-            zlistx_destroy (&parent->children);
-            parent->pins++;
-            arb_kestrel_queue_unpin (&parent);
-        }
+    if (child)
+        s_child_forget (self, child);
+}
+
+void
+arb_kestrel_queue_deleted (arb_kestrel_t *self, const char *name)
+{
+    zhashx_delete (self->declared, name);
+    arb_kestrel_queue_t *queue = (arb_kestrel_queue_t *) zhashx_lookup (self->queues, name);
+    if (!queue || !queue->children)
+        return;
+    //  the broker removed the children's records with the queue's metadata
+    queue->pins++;
+    while (queue->children)
+        s_child_forget (self, (arb_kestrel_child_t *) zlistx_first (queue->children));
+    arb_kestrel_queue_unpin (&queue);
+}
+
+static void s_children_load (arb_kestrel_t *self);
+static void s_on_children_retry (arb_reactor_t *reactor, arb_timer_t *timer, void *arg);
+
+static void
+s_children_check (arb_kestrel_t *self)
+{
+    if (self->children_phase == ARB_LOAD_DONE && self->moves == 0 && !self->children_loaded) {
+        self->children_loaded = true;
+        zsys_info ("kestrel: fan-out children loaded count=%zu", self->child_count);
     }
 }
 
-static void s_on_children_retry (arb_reactor_t *reactor, arb_timer_t *timer, void *arg);
+//  The answer to the removal of an old record.
+static void
+s_on_moved (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    arb_kestrel_t *self = (arb_kestrel_t *) arg;
+    self->moves--;
+    if (arb_msg_type (*reply_p) != ARB_MSG_META_REPLY)
+        zsys_warning ("kestrel: old fan-out record not removed (again at the next start) "
+                      "reason=\"%s\"",
+                      arb_msg_error (*reply_p)->reason);
+    s_children_check (self);
+}
+
+//  An old record (gw.kestrel.fanout.CHILD): the child is known, and its
+//  record moves under its parent's metadata, so that deleting the parent
+//  removes it. The new record is written before the old one goes (both
+//  on this connection, taken in order), so that another gateway listing
+//  the records meanwhile finds one or the other; two gateways that start
+//  at once both write it (an idempotent set) and both remove the old.
+static void
+s_child_old (arb_kestrel_t *self, const char *key, const char *name)
+{
+    size_t parent_len;
+    char why[128];
+    if (arb_kestrel_cmd_check_queue (name, strlen (name), &parent_len, why, sizeof (why))
+        || parent_len == 0) {
+        zsys_warning ("kestrel: metadata key ignored key=%s reason=\"%s\"", key,
+                      parent_len ? why : "not a fan-out child");
+        return;
+    }
+    arb_kestrel_child_t *child = s_child_add (self, name, strlen (name), parent_len, false);
+    if (!child)
+        return;  //  too many: the old record stays, and says so at each start
+    s_child_store (self, child);
+    arb_msg_t *request = s_meta_new (self, "del");
+    arb_msg_meta (request)->key = arb_msg_strdup (request, key);
+    if (arb_gateway_send (self->gateway, &request, s_on_moved, self))
+        self->moves++;
+}
+
+//  A record under a queue's metadata: queue@PARENT@gw.kestrel.fanout.CHILD
+//  (other keys there are other programs').
+static void
+s_child_new (arb_kestrel_t *self, const char *key)
+{
+    const char *parent = key + strlen ("queue@");
+    const char *mark = strstr (parent, ARB_KESTREL_CHILD_MARK);
+    if (!mark)
+        return;
+    const char *name = mark + strlen (ARB_KESTREL_CHILD_MARK);
+    size_t parent_len;
+    char why[128];
+    if (arb_kestrel_cmd_check_queue (name, strlen (name), &parent_len, why, sizeof (why))
+        || parent_len == 0 || parent_len != (size_t) (mark - parent)
+        || memcmp (name, parent, parent_len) != 0) {
+        zsys_warning ("kestrel: metadata key ignored key=%s reason=\"%s\"", key,
+                      parent_len ? why : "not a fan-out child of its queue");
+        return;
+    }
+    s_child_add (self, name, strlen (name), parent_len, true);
+}
 
 static void
 s_on_children (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
@@ -200,20 +322,38 @@ s_on_children (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
         return;
     }
     arb_meta_reply_body_t *body = arb_msg_meta_reply (*reply_p);
-    size_t prefix = strlen (ARB_KESTREL_META_PREFIX);
     for (size_t i = 0; i < body->items.n; i++) {
-        const char *name = body->items.v[i].key + prefix;
-        size_t parent_len;
-        char why[128];
-        if (arb_kestrel_cmd_check_queue (name, strlen (name), &parent_len, why, sizeof (why))
-            || parent_len == 0)
-            zsys_warning ("kestrel: metadata key ignored key=%s reason=\"%s\"",
-                          body->items.v[i].key, parent_len ? why : "not a fan-out child");
+        const char *key = body->items.v[i].key;
+        if (self->children_phase == ARB_LOAD_OLD)
+            s_child_old (self, key, key + strlen (ARB_KESTREL_OLD_PREFIX));
         else
-            s_child_add (self, name, strlen (name), parent_len, true);
+            s_child_new (self, key);
     }
-    self->children_loaded = true;
-    zsys_info ("kestrel: fan-out children loaded count=%zu", self->child_count);
+    free (self->children_after);
+    self->children_after = NULL;
+    if (body->more && body->items.n)
+        self->children_after = strdup (body->items.v[body->items.n - 1].key);
+    else
+        self->children_phase++;
+    if (self->children_phase == ARB_LOAD_DONE)
+        s_children_check (self);
+    else
+        s_children_load (self);
+}
+
+//  Asks for the next page of records: the old ones, then those under the
+//  queues' metadata.
+static void
+s_children_load (arb_kestrel_t *self)
+{
+    if (self->children_phase == ARB_LOAD_DONE || self->children_reqid
+        || !arb_gateway_is_up (self->gateway))
+        return;
+    arb_msg_t *request = s_meta_new (self, "list");
+    arb_meta_body_t *body = arb_msg_meta (request);
+    body->key = self->children_phase == ARB_LOAD_OLD ? ARB_KESTREL_OLD_PREFIX : "queue@";
+    body->after = self->children_after ? arb_msg_strdup (request, self->children_after) : NULL;
+    self->children_reqid = arb_gateway_send (self->gateway, &request, s_on_children, self);
 }
 
 static void
@@ -221,20 +361,55 @@ s_on_children_retry (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
 {
     (void) reactor;
     (void) timer;
-    arb_kestrel_t *self = (arb_kestrel_t *) arg;
-    if (!self->children_loaded && !self->children_reqid && arb_gateway_is_up (self->gateway))
-        self->children_reqid = s_meta (self, "list", NULL, s_on_children, self);
+    s_children_load ((arb_kestrel_t *) arg);
 }
 
-//  The session is up: load the children once, store those not stored.
+//  ---------------------------------------------------------------------
+//  Declarations: a queue a client names shows in the broker's listings,
+//  empty or not, as "referencing a queue creates it" in Kestrel.
+
+static void
+s_on_declared (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    arb_kestrel_t *self = (arb_kestrel_t *) arg;
+    if (arb_msg_type (*reply_p) == ARB_MSG_OK) {
+        self->queue_creates += arb_msg_ok (*reply_p)->count;
+        return;
+    }
+    //  not again in this session (a refusal would come back for every
+    //  command): the next session declares the queues named anew
+    zsys_warning ("kestrel: queue not declared (again in the next session) reason=\"%s\"",
+                  arb_kestrel_reason (*reply_p));
+}
+
+void
+arb_kestrel_declare (arb_kestrel_t *self, const char *name, size_t len)
+{
+    char key[ARB_NAME_MAX + 1];
+    snprintf (key, sizeof (key), "%.*s", (int) len, name);
+    if (!arb_gateway_is_up (self->gateway) || zhashx_lookup (self->declared, key))
+        return;
+    if (zhashx_size (self->declared) >= ARB_KESTREL_DECLARED_MAX)
+        zhashx_purge (self->declared);  //  declaring again is harmless
+    zhashx_insert (self->declared, key, self);
+    arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_QUEUE);
+    arb_msg_queue (request)->queue = arb_msg_strdup (request, key);
+    arb_msg_queue (request)->op = "declare";
+    if (!arb_gateway_send (self->gateway, &request, s_on_declared, self))
+        zhashx_delete (self->declared, key);
+}
+
+//  The session is up: load the children once, store those not stored, and
+//  declare the queues again as clients name them.
 static void
 s_on_state (void *arg, bool up)
 {
     arb_kestrel_t *self = (arb_kestrel_t *) arg;
     if (!up)
         return;
-    if (!self->children_loaded && !self->children_reqid)
-        self->children_reqid = s_meta (self, "list", NULL, s_on_children, self);
+    zhashx_purge (self->declared);
+    s_children_load (self);
     for (arb_kestrel_queue_t *queue = (arb_kestrel_queue_t *) zhashx_first (self->queues); queue;
          queue = (arb_kestrel_queue_t *) zhashx_next (self->queues))
         for (arb_kestrel_child_t *child =
@@ -314,6 +489,7 @@ s_on_set (arb_kestrel_client_t *client,
         arb_kestrel_conn_answerf (client->conn, slot, "%s", refusal);
         return;
     }
+    arb_kestrel_declare (self, cmd->queue, cmd->queue_len);
     arb_kestrel_queue_t *queue = (arb_kestrel_queue_t *) zhashx_lookup (self->queues, cmd->queue);
     size_t copies = queue && queue->children ? zlistx_size (queue->children) : 0;
     arb_kestrel_set_t *set = (arb_kestrel_set_t *) zmalloc (sizeof (arb_kestrel_set_t));
@@ -557,6 +733,7 @@ arb_kestrel_new (arb_gateway_t *gateway, const arb_kestrel_config_t *config)
     zlistx_set_destructor (self->clients, s_client_free);
     self->queues = zhashx_new ();
     zhashx_set_destructor (self->queues, arb_kestrel_queue_free);
+    self->declared = zhashx_new ();
     self->opens = arb_idmap_new ();
     self->items = arb_idmap_new ();
     self->dirty = zlistx_new ();
@@ -603,6 +780,8 @@ arb_kestrel_destroy (arb_kestrel_t **self_p)
             if (child->reqid)
                 arb_gateway_forget (self->gateway, child->reqid);
     zhashx_destroy (&self->queues);
+    zhashx_destroy (&self->declared);
+    free (self->children_after);
     zlistx_destroy (&self->dirty);
     zlistx_destroy (&self->clients);
     arb_idmap_destroy (&self->opens);

@@ -17,12 +17,15 @@
                             credit is the number of waiters
         get q/peek          PEEK (with t=: a waiter whose task is given
                             back at once)
-        delete, flush       QUEUE purge (delete also forgets a fan-out child)
-        stats, flush_all    STATS, then per queue as above
+        delete              QUEUE delete (also forgets a fan-out child)
+        flush               QUEUE purge
+        stats, flush_all    every page of STATS, then per queue as above
+        any set, get, flush QUEUE declare of the queue, once per session
 
     Fan-out children (`parent+child`) are kept in the broker's metadata
-    under gw.kestrel.fanout.<child>, loaded when the session first comes
-    up; until then `set` answers SERVER_ERROR.
+    under queue@<parent>@gw.kestrel.fanout.<child> (so that deleting the
+    parent removes them), loaded when the session first comes up; until
+    then `set` and `delete` answer SERVER_ERROR.
 
     Runs in the reactor's thread; not thread-safe.
 */
@@ -34,7 +37,10 @@
 
 #define ARB_KESTREL_OPEN_MAX     256    //  items open on one connection (one per queue)
 #define ARB_KESTREL_CHILDREN_MAX 10000  //  fan-out children, all parents together
-#define ARB_KESTREL_META_PREFIX  "gw.kestrel.fanout."
+//  A fan-out child's record: queue@PARENT@gw.kestrel.fanout.CHILD; and the
+//  key of the form before (gw.kestrel.fanout.CHILD), moved there at start.
+#define ARB_KESTREL_CHILD_MARK "@gw.kestrel.fanout."
+#define ARB_KESTREL_OLD_PREFIX "gw.kestrel.fanout."
 
 typedef struct _arb_kestrel_t arb_kestrel_t;
 

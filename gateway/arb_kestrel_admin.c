@@ -1,13 +1,17 @@
 /*  arb_kestrel_admin.c — the Kestrel server's delete, flush, flush_all and
     stats; see arb_kestrel_priv.h.
 
-    delete and flush purge the queue at the broker (QUEUE purge: every
-    task not yet running goes), then cancel the items this server had
-    prefetched from it; delete of a fan-out child also forgets the child.
-    flush_all does that to every queue the broker's STATS names, one after
-    the other. stats answers with the server's counters and, per queue the
-    broker knows (by a name a memcache client can use), its waiting items
-    and this server's waiters and open items.
+    delete is the broker's queue delete (QUEUE delete: every task of the
+    queue cancelled, running ones too, its settings and its metadata gone,
+    the records of its fan-out children among them); delete of a fan-out
+    child also forgets the child. flush purges the queue at the broker
+    (QUEUE purge: every task not yet running goes), then cancels the items
+    this server had prefetched from it. flush_all does that to every queue
+    the broker's STATS names, one after the other. stats answers with the
+    server's counters and, per queue the broker knows (by a name a
+    memcache client can use), what the broker knows of it and this
+    server's waiters and prefetched items. STATS is read page after page
+    (arb_stats_pages).
 */
 
 #include "arb_kestrel_priv.h"
@@ -15,71 +19,77 @@
 #include <inttypes.h>
 
 //  ---------------------------------------------------------------------
-//  delete, flush, flush_all, stats
+//  delete, flush, flush_all
 
 static void s_flush_next (arb_kestrel_client_t *client);
+static void s_on_queue_op (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg);
 
+//  QUEUE op on queue, for the client's command.
 static uint32_t
-s_purge (arb_kestrel_client_t *client, const char *queue, arb_gateway_reply_fn *fn)
+s_queue_op (arb_kestrel_client_t *client, const char *queue, const char *op)
 {
     arb_kestrel_t *self = client->server;
     snprintf (client->op.purging, sizeof (client->op.purging), "%s", queue);
     arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_QUEUE);
     arb_msg_queue (request)->queue = arb_msg_strdup (request, queue);
-    arb_msg_queue (request)->op = "purge";
-    return arb_gateway_send (self->gateway, &request, fn, client);
+    arb_msg_queue (request)->op = op;
+    return arb_gateway_send (self->gateway, &request, s_on_queue_op, client);
 }
 
 static void
-s_on_purged (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+s_on_queue_op (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 {
     (void) gateway;
     arb_kestrel_client_t *client = (arb_kestrel_client_t *) arg;
+    arb_kestrel_t *self = client->server;
     arb_kestrel_op_t *op = &client->op;
     op->reqid = 0;
     if (arb_msg_type (*reply_p) != ARB_MSG_OK) {
         arb_kestrel_answer_error (client, arb_kestrel_reason (*reply_p));
         return;
     }
-    //  The purge leaves leased tasks alone: the items this server had
-    //  prefetched from the queue go too. Every one the broker sent before
-    //  the purge is here by now (its answer came after them).
-    arb_kestrel_queue_t *queue =
-        (arb_kestrel_queue_t *) zhashx_lookup (client->server->queues, op->purging);
+    bool deleted = op->verb == ARB_KESTREL_DELETE;
+    //  The items this server had prefetched from the queue go too: every
+    //  one the broker sent before the answer is here by now.
+    arb_kestrel_queue_t *queue = (arb_kestrel_queue_t *) zhashx_lookup (self->queues, op->purging);
     if (queue) {
         queue->pins++;
-        arb_kestrel_queue_drop_items (queue);
+        arb_kestrel_queue_emptied (queue, deleted);
         arb_kestrel_queue_unpin (&queue);
     }
     if (op->verb == ARB_KESTREL_FLUSH_ALL) {
         s_flush_next (client);
         return;
     }
+    if (deleted) {
+        arb_kestrel_queue_deleted (self, op->purging);
+        self->queue_deletes++;
+    }
     uint64_t slot = op->slot;
-    bool deleted = op->verb == ARB_KESTREL_DELETE;
-    if (deleted)
-        client->server->queue_deletes++;
     arb_kestrel_op_end (client);
     arb_kestrel_conn_answer (client->conn, slot, deleted ? "DELETED\r\n" : "END\r\n",
                              deleted ? 9 : 5, false);
 }
 
-//  flush_all: purges the queues of the STATS reply one after the other.
+//  flush_all: purges the queues STATS named one after the other.
 static void
 s_flush_next (arb_kestrel_client_t *client)
 {
     arb_kestrel_op_t *op = &client->op;
-    arb_stats_reply_body_t *body = arb_msg_stats_reply (op->stats);
+    arb_stats_reply_body_t *body = arb_stats_pages_reply (op->stats);
     if (op->next_queue == body->queues.n) {
         uint64_t slot = op->slot;
         arb_kestrel_op_end (client);
         arb_kestrel_conn_answer (client->conn, slot, "Flushed all queues.\r\n", 21, false);
         return;
     }
-    op->reqid = s_purge (client, body->queues.v[op->next_queue++].name, s_on_purged);
+    op->reqid = s_queue_op (client, body->queues.v[op->next_queue++].name, "purge");
     if (!op->reqid)
         arb_kestrel_answer_error (client, arb_gateway_error (client->server->gateway));
 }
+
+//  ---------------------------------------------------------------------
+//  stats
 
 //  Appends a printf-formatted line to a growing text.
 static void s_text_addf (char **text, size_t *len, size_t *cap, const char *fmt, ...)
@@ -103,9 +113,58 @@ s_text_addf (char **text, size_t *len, size_t *cap, const char *fmt, ...)
     }
 }
 
-//  The stats answer: the server's counters, then per queue the broker's
-//  count of waiting items (with those this server prefetched), and this
-//  server's waiters and open items.
+//  A count of the queue's tasks in state (0 if the reply has none).
+static uint64_t
+s_count (const arb_queue_info_t *info, int state)
+{
+    return (size_t) state < info->counts.n ? info->counts.v[state] : 0;
+}
+
+//  One queue's lines. Kestrel's keys, from what the broker knows and what
+//  this server holds (docs/gateway.md, "Stats"): items waiting (ready at
+//  the broker, and prefetched here), tasks the broker keeps, how long the
+//  oldest waiting item has waited, items handed out and not finished (the
+//  broker's running tasks, less those prefetched here), this server's
+//  waiters, and a parent's children.
+static void
+s_stats_queue (arb_kestrel_t *self,
+               const arb_queue_info_t *info,
+               uint64_t now,
+               char **text,
+               size_t *len,
+               size_t *cap)
+{
+    arb_kestrel_queue_t *queue = (arb_kestrel_queue_t *) zhashx_lookup (self->queues, info->name);
+    size_t prefetched = queue ? queue->item_count : 0;
+    uint64_t kept = 0;
+    for (int state = 1; state <= ARB_STATE_MAX; state++)
+        kept += s_count (info, state);
+    //  the prefetched items are the head of the queue: older than the
+    //  broker's oldest ready task
+    uint64_t age = info->oldest_ready_ms;
+    if (queue && queue->items && now > queue->items->created_ms
+        && now - queue->items->created_ms > age)
+        age = now - queue->items->created_ms;
+    uint64_t running = s_count (info, ARB_STATE_RUNNING);
+    const char *q = info->name;
+    s_text_addf (text, len, cap,
+                 "STAT queue_%s_items %" PRIu64 "\r\nSTAT queue_%s_total_items %" PRIu64
+                 "\r\nSTAT queue_%s_age %" PRIu64 "\r\nSTAT queue_%s_waiters %zu\r\n"
+                 "STAT queue_%s_open_transactions %" PRIu64 "\r\n",
+                 q, s_count (info, ARB_STATE_READY) + prefetched, q, kept, q, age, q,
+                 queue ? queue->waiters : 0, q, running > prefetched ? running - prefetched : 0);
+    if (queue && queue->children) {
+        s_text_addf (text, len, cap, "STAT queue_%s_children ", q);
+        const char *sep = "";
+        for (arb_kestrel_child_t *child = (arb_kestrel_child_t *) zlistx_first (queue->children);
+             child; child = (arb_kestrel_child_t *) zlistx_next (queue->children), sep = ",")
+            s_text_addf (text, len, cap, "%s%s", sep, child->name);
+        s_text_addf (text, len, cap, "\r\n");
+    }
+}
+
+//  The stats answer: the server's counters, then the lines of every queue
+//  the broker knows whose name a memcache client can use.
 static void
 s_stats_answer (arb_kestrel_client_t *client, arb_stats_reply_body_t *body)
 {
@@ -115,8 +174,7 @@ s_stats_answer (arb_kestrel_client_t *client, arb_stats_reply_body_t *body)
     assert (text);
     uint64_t items = 0;
     for (size_t i = 0; i < body->queues.n; i++)
-        if (body->queues.v[i].counts.n > ARB_STATE_READY)
-            items += body->queues.v[i].counts.v[ARB_STATE_READY];
+        items += s_count (&body->queues.v[i], ARB_STATE_READY);
     for (arb_kestrel_queue_t *queue = (arb_kestrel_queue_t *) zhashx_first (self->queues); queue;
          queue = (arb_kestrel_queue_t *) zhashx_next (self->queues))
         items += queue->item_count;
@@ -128,37 +186,19 @@ s_stats_answer (arb_kestrel_client_t *client, arb_stats_reply_body_t *body)
                  "STAT cmd_get %" PRIu64 "\r\nSTAT cmd_set %" PRIu64 "\r\nSTAT cmd_peek %" PRIu64
                  "\r\nSTAT get_hits %" PRIu64 "\r\nSTAT get_misses %" PRIu64
                  "\r\nSTAT bytes_read %" PRIu64 "\r\nSTAT bytes_written %" PRIu64
-                 "\r\nSTAT queue_deletes %" PRIu64 "\r\n",
+                 "\r\nSTAT queue_creates %" PRIu64 "\r\nSTAT queue_deletes %" PRIu64 "\r\n",
                  (now - self->started_ms) / 1000, now / 1000, ARB_VERSION, items, self->total_items,
                  zlistx_size (self->clients), self->total_connections, self->cmd_get, self->cmd_set,
                  self->cmd_peek, self->get_hits, self->get_misses, self->io.bytes_read,
-                 self->io.bytes_written, self->queue_deletes);
+                 self->io.bytes_written, self->queue_creates, self->queue_deletes);
     for (size_t i = 0; i < body->queues.n; i++) {
-        arb_queue_info_t *info = &body->queues.v[i];
+        const arb_queue_info_t *info = &body->queues.v[i];
         size_t parent_len;
         char why[128];
         if (arb_kestrel_cmd_check_queue (info->name, strlen (info->name), &parent_len, why,
-                                         sizeof (why)))
-            continue;  //  not a name a memcache client can use
-        arb_kestrel_queue_t *queue =
-            (arb_kestrel_queue_t *) zhashx_lookup (self->queues, info->name);
-        const char *q = info->name;
-        s_text_addf (&text, &len, &cap,
-                     "STAT queue_%s_items %" PRIu64 "\r\nSTAT queue_%s_waiters %zu\r\n"
-                     "STAT queue_%s_open_transactions %zu\r\n",
-                     q,
-                     (info->counts.n > ARB_STATE_READY ? info->counts.v[ARB_STATE_READY] : 0)
-                         + (queue ? queue->item_count : 0),
-                     q, queue ? queue->waiters : 0, q, queue ? queue->opens : 0);
-        if (queue && queue->children) {
-            s_text_addf (&text, &len, &cap, "STAT queue_%s_children ", q);
-            const char *sep = "";
-            for (arb_kestrel_child_t *child =
-                     (arb_kestrel_child_t *) zlistx_first (queue->children);
-                 child; child = (arb_kestrel_child_t *) zlistx_next (queue->children), sep = ",")
-                s_text_addf (&text, &len, &cap, "%s%s", sep, child->name);
-            s_text_addf (&text, &len, &cap, "\r\n");
-        }
+                                         sizeof (why))
+            == 0)
+            s_stats_queue (self, info, now, &text, &len, &cap);
     }
     s_text_addf (&text, &len, &cap, "END\r\n");
     uint64_t slot = client->op.slot;
@@ -167,24 +207,45 @@ s_stats_answer (arb_kestrel_client_t *client, arb_stats_reply_body_t *body)
     free (text);
 }
 
+static void s_on_stats (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg);
+
+//  Asks for the next page of STATS. Returns the request id, or 0.
+static uint32_t
+s_stats_page (arb_kestrel_client_t *client)
+{
+    arb_kestrel_t *self = client->server;
+    arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_STATS);
+    arb_stats_pages_request (client->op.stats, request);
+    return arb_gateway_send (self->gateway, &request, s_on_stats, client);
+}
+
 static void
 s_on_stats (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 {
-    (void) gateway;
     arb_kestrel_client_t *client = (arb_kestrel_client_t *) arg;
     arb_kestrel_op_t *op = &client->op;
     op->reqid = 0;
-    if (arb_msg_type (*reply_p) != ARB_MSG_STATS_REPLY)
+    if (arb_msg_type (*reply_p) != ARB_MSG_STATS_REPLY) {
         arb_kestrel_answer_error (client, arb_kestrel_reason (*reply_p));
+        return;
+    }
+    int more = arb_stats_pages_add (op->stats, reply_p);
+    if (more > 0) {
+        op->reqid = s_stats_page (client);
+        if (!op->reqid)
+            arb_kestrel_answer_error (client, arb_gateway_error (gateway));
+    }
+    else if (more < 0)
+        arb_kestrel_answer_error (client, "too many queues to list");
     else if (op->verb == ARB_KESTREL_STATS)
-        s_stats_answer (client, arb_msg_stats_reply (*reply_p));
+        s_stats_answer (client, arb_stats_pages_reply (op->stats));
     else {
-        op->stats = *reply_p;
-        *reply_p = NULL;
         op->next_queue = 0;
         s_flush_next (client);
     }
 }
+
+//  ---------------------------------------------------------------------
 
 void
 arb_kestrel_admin (arb_kestrel_client_t *client, const arb_kestrel_cmd_t *cmd, uint64_t slot)
@@ -198,20 +259,33 @@ arb_kestrel_admin (arb_kestrel_client_t *client, const arb_kestrel_cmd_t *cmd, u
         arb_kestrel_answer_error (client, "the broker is unavailable");
         return;
     }
-    if (cmd->verb == ARB_KESTREL_DELETE || cmd->verb == ARB_KESTREL_FLUSH) {
-        char queue[ARB_NAME_MAX + 1];
-        snprintf (queue, sizeof (queue), "%.*s", (int) cmd->queue_len, cmd->queue);
-        if (cmd->verb == ARB_KESTREL_DELETE && cmd->parent_len)
+    char queue[ARB_NAME_MAX + 1];
+    snprintf (queue, sizeof (queue), "%.*s", (int) cmd->queue_len, cmd->queue);
+    if (cmd->verb == ARB_KESTREL_DELETE) {
+        //  until the children are loaded, a delete could lose to the load
+        //  (a child forgotten here, then listed)
+        if (!self->children_loaded) {
+            arb_kestrel_answer_error (client, "starting: fan-out queues not loaded yet");
+            return;
+        }
+        if (cmd->parent_len)
             arb_kestrel_child_delete (self, cmd);
-        else if (arb_kestrel_child_note (self, cmd)) {
+        op->reqid = s_queue_op (client, queue, "delete");
+    }
+    else if (cmd->verb == ARB_KESTREL_FLUSH) {
+        if (arb_kestrel_child_note (self, cmd)) {
             arb_kestrel_answer_error (client, "too many fan-out queues");
             return;
         }
-        op->reqid = s_purge (client, queue, s_on_purged);
+        arb_kestrel_declare (self, cmd->queue, cmd->queue_len);
+        op->reqid = s_queue_op (client, queue, "purge");
     }
     else {
-        arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_STATS);
-        op->reqid = arb_gateway_send (self->gateway, &request, s_on_stats, client);
+        //  what this turn settled (a get's RESULT, an /abort) reaches the
+        //  broker first, so that the counts include it
+        arb_link_flush (self->link);
+        op->stats = arb_stats_pages_new (NULL);
+        op->reqid = s_stats_page (client);
     }
     if (!op->reqid)
         arb_kestrel_answer_error (client, arb_gateway_error (self->gateway));

@@ -112,8 +112,10 @@ arb_kestrel_cmd_check_queue (
             snprintf (why, size, "queue name is not printable UTF-8 at byte %zu", i);
             return -1;
         }
-        if (p[i] == '/' || p[i] == '~' || p[i] == '.') {
-            snprintf (why, size, "queue name has '%c' (one of / ~ . is reserved)", p[i]);
+        if (p[i] == '/' || p[i] == '~' || p[i] == '.' || p[i] == '@') {
+            //  / ~ . are Kestrel's; @ the broker's mark of a worker's
+            //  endpoint queue and of queue metadata keys
+            snprintf (why, size, "queue name has '%c' (one of / ~ . @ is reserved)", p[i]);
             return -1;
         }
         if (p[i] == '+' && *parent_len == 0)

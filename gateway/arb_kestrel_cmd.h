@@ -26,7 +26,8 @@
 
     Queue names follow Kestrel and arbiter both: 1 to ARB_NAME_MAX bytes of
     printable UTF-8, no space or control character, none of '/' (the
-    option separator), '~' and '.' (Kestrel reserves them), and '+' only as
+    option separator), '~' and '.' (Kestrel reserves them) and '@' (the
+    broker's mark of endpoint queues and queue metadata), and '+' only as
     the fan-out mark: `parent+child` with both parts non-empty. A key with
     its options has at most ARB_KESTREL_KEY_MAX bytes.
 */

@@ -226,13 +226,18 @@ s_item_unlink (arb_kestrel_item_t *item)
 //  Adds a task the server holds to the queue's prefetched items, at the
 //  back, or in front (an aborted item). Takes the payload.
 static void
-s_item_add (
-    arb_kestrel_queue_t *queue, uint64_t id, uint32_t flags, zframe_t **payload_p, bool front)
+s_item_add (arb_kestrel_queue_t *queue,
+            uint64_t id,
+            uint32_t flags,
+            uint64_t created_ms,
+            zframe_t **payload_p,
+            bool front)
 {
     arb_kestrel_item_t *item = (arb_kestrel_item_t *) zmalloc (sizeof (arb_kestrel_item_t));
     item->queue = queue;
     item->id = id;
     item->flags = flags;
+    item->created_ms = created_ms;
     item->payload = *payload_p;
     *payload_p = NULL;
     if (front) {
@@ -272,7 +277,8 @@ s_item_seen (arb_kestrel_queue_t *queue, arb_dispatch_task_t *task)
 static void
 s_item_push (arb_kestrel_queue_t *queue, arb_dispatch_task_t *task)
 {
-    s_item_add (queue, task->id, s_headers_flags (task->headers), &task->payload, false);
+    s_item_add (queue, task->id, s_headers_flags (task->headers), task->created_ms, &task->payload,
+                false);
 }
 
 //  Gives every prefetched item back to the head of the queue, in order
@@ -290,22 +296,32 @@ s_items_return (arb_kestrel_queue_t *queue)
 }
 
 void
-arb_kestrel_queue_drop_items (arb_kestrel_queue_t *queue)
+arb_kestrel_queue_emptied (arb_kestrel_queue_t *queue, bool deleted)
 {
-    if (!queue->items)
-        return;
-    //  purge leaves leased tasks alone: these are cancelled, as it would
     arb_kestrel_t *self = queue->server;
-    arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_CANCEL);
-    arb_cancel_body_t *body = arb_msg_cancel (request);
-    body->ids.v = (uint64_t *) arb_msg_alloc (request, queue->item_count * sizeof (uint64_t));
-    while (queue->items) {
-        arb_kestrel_item_t *item = queue->items;
-        body->ids.v[body->ids.n++] = item->id;
-        s_item_unlink (item);
-        s_item_free (item);
+    if (deleted) {
+        //  the broker cancelled them (their STOPs come, or came, apart),
+        //  and a consumer with credit would keep the queue listed
+        s_prefetch_off (queue);
+        while (queue->items) {
+            arb_kestrel_item_t *item = queue->items;
+            s_item_unlink (item);
+            s_item_free (item);
+        }
     }
-    arb_gateway_send (self->gateway, &request, NULL, NULL);
+    else if (queue->items) {
+        //  purge leaves leased tasks alone: these are cancelled, as it would
+        arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_CANCEL);
+        arb_cancel_body_t *body = arb_msg_cancel (request);
+        body->ids.v = (uint64_t *) arb_msg_alloc (request, queue->item_count * sizeof (uint64_t));
+        while (queue->items) {
+            arb_kestrel_item_t *item = queue->items;
+            body->ids.v[body->ids.n++] = item->id;
+            s_item_unlink (item);
+            s_item_free (item);
+        }
+        arb_gateway_send (self->gateway, &request, NULL, NULL);
+    }
     s_queue_credit (queue);
 }
 
@@ -368,11 +384,12 @@ s_open_release (arb_kestrel_open_t *open)
     queue->pins++;
     uint64_t id = open->id;
     uint32_t flags = open->flags;
+    uint64_t created_ms = open->created_ms;
     zframe_t *payload = open->payload;
     open->payload = NULL;
     s_open_drop (open);
     if (payload && (queue->prefetch || queue->wait_head)) {
-        s_item_add (queue, id, flags, &payload, true);
+        s_item_add (queue, id, flags, created_ms, &payload, true);
         //  the waiters first, as in s_on_take
         while (queue->wait_head && queue->items) {
             arb_kestrel_client_t *waiter = queue->wait_head;
@@ -441,7 +458,11 @@ s_answer_value (arb_kestrel_client_t *client, uint64_t id, uint32_t flags, zfram
 
 //  Hands a task the server holds to the client whose get it answers.
 static void
-s_deliver (arb_kestrel_client_t *client, uint64_t id, uint32_t flags, zframe_t **payload_p)
+s_deliver (arb_kestrel_client_t *client,
+           uint64_t id,
+           uint32_t flags,
+           uint64_t created_ms,
+           zframe_t **payload_p)
 {
     arb_kestrel_t *self = client->server;
     arb_kestrel_op_t *op = &client->op;
@@ -454,6 +475,7 @@ s_deliver (arb_kestrel_client_t *client, uint64_t id, uint32_t flags, zframe_t *
         open->queue->opens++;
         open->id = id;
         open->flags = flags;
+        open->created_ms = created_ms;
         //  a copy, so that an abort can put it back here (s_open_release):
         //  of a small item, or of any while the queue prefetches (at most
         //  the few that came by TAKE before its first large one stopped
@@ -477,7 +499,7 @@ s_deliver_task (arb_kestrel_client_t *client, arb_dispatch_task_t *task)
 {
     zframe_t *payload = task->payload;
     task->payload = NULL;
-    s_deliver (client, task->id, s_headers_flags (task->headers), &payload);
+    s_deliver (client, task->id, s_headers_flags (task->headers), task->created_ms, &payload);
 }
 
 static void
@@ -761,7 +783,7 @@ arb_kestrel_op_end (arb_kestrel_client_t *client)
     }
     if (op->reqid)
         arb_gateway_forget (client->server->gateway, op->reqid);
-    arb_msg_destroy (&op->stats);
+    arb_stats_pages_destroy (&op->stats);
     arb_reactor_disarm (client->server->reactor, &op->timer);
     arb_kestrel_queue_unpin (&op->queue);
     op->kind = ARB_KESTREL_OP_NONE;
@@ -785,7 +807,7 @@ s_fetch_item (arb_kestrel_client_t *client, bool peek)
     }
     queue->pins++;  //  the answer ends the get's own pin
     s_item_unlink (item);
-    s_deliver (client, item->id, item->flags, &item->payload);
+    s_deliver (client, item->id, item->flags, item->created_ms, &item->payload);
     s_item_free (item);
     s_queue_credit (queue);
     arb_kestrel_queue_unpin (&queue);
@@ -874,5 +896,6 @@ arb_kestrel_get (arb_kestrel_client_t *client, const arb_kestrel_cmd_t *cmd, uin
         arb_kestrel_answer_error (client, "the broker is unavailable");
         return;
     }
+    arb_kestrel_declare (self, cmd->queue, cmd->queue_len);
     s_fetch (client, cmd);
 }

@@ -2,7 +2,7 @@
     files and nothing else:
 
         arb_kestrel.c        the server: listener, clients, commands, sets,
-                             fan-out children
+                             fan-out children, declarations
         arb_kestrel_get.c    queue records and gets: TAKEs, waiters, the
                              prefetched items, open items, peeks
         arb_kestrel_admin.c  delete, flush, flush_all, stats
@@ -25,12 +25,14 @@
 #include "arb_idmap.h"
 #include "arb_kestrel.h"
 #include "arb_kestrel_conn.h"
+#include "arb_stats_pages.h"
 
 #define ARB_KESTREL_PREFETCH        256   //  items a busy queue keeps leased ahead of its gets
 #define ARB_KESTREL_PREFETCH_FIRST  16    //  items ahead until the queue's items are seen
 #define ARB_KESTREL_PREFETCH_ITEM   4096  //  bytes: a queue with larger items prefetches none
 #define ARB_KESTREL_PREFETCH_QUEUES 32  //  queues prefetching at once (8,192 items, 32 MiB at most)
-#define ARB_KESTREL_IDLE_MS         500  //  a queue without gets this long gives its items back
+#define ARB_KESTREL_IDLE_MS         500     //  a queue without gets this long gives its items back
+#define ARB_KESTREL_DECLARED_MAX    100000  //  queue names remembered as declared (then forgotten)
 
 typedef struct _arb_kestrel_queue_t arb_kestrel_queue_t;
 typedef struct _arb_kestrel_client_t arb_kestrel_client_t;
@@ -41,7 +43,7 @@ typedef struct {
     char *name;                   //  owned: parent+child
     arb_kestrel_queue_t *parent;  //  borrowed
     bool stored;                  //  recorded in the broker's metadata
-    uint32_t reqid;               //  its META set in flight, or 0
+    uint32_t reqid;               //  its META set, or the claim of its old record, in flight; or 0
 } arb_kestrel_child_t;
 
 //  A task leased ahead of the gets (the head of its queue, in order).
@@ -51,7 +53,8 @@ typedef struct _arb_kestrel_item_t {
     arb_kestrel_queue_t *queue;  //  borrowed
     uint64_t id;
     uint32_t flags;
-    zframe_t *payload;  //  owned
+    uint64_t created_ms;  //  the task's, broker's wall clock
+    zframe_t *payload;    //  owned
 } arb_kestrel_item_t;
 
 struct _arb_kestrel_queue_t {
@@ -92,7 +95,8 @@ typedef struct _arb_kestrel_open_t {
     arb_kestrel_queue_t *queue;    //  pinned
     uint64_t id;                   //  the task
     uint32_t flags;
-    zframe_t *payload;  //  owned copy for an abort (see s_deliver), or NULL
+    uint64_t created_ms;  //  the task's, broker's wall clock
+    zframe_t *payload;    //  owned copy for an abort (see s_deliver), or NULL
 } arb_kestrel_open_t;
 
 //  A set in flight: its task and its fan-out copies.
@@ -134,8 +138,8 @@ typedef struct {
     arb_kestrel_take_t *take;  //  the TAKE it is in (in flight), or NULL
     size_t take_index;
     uint32_t reqid;                  //  PEEK or admin request in flight
-    char purging[ARB_NAME_MAX + 1];  //  delete, flush, flush_all: the queue being purged
-    arb_msg_t *stats;                //  owned: flush_all's list of queues
+    char purging[ARB_NAME_MAX + 1];  //  delete, flush, flush_all: the queue asked about
+    arb_stats_pages_t *stats;        //  owned: stats and flush_all's pages of STATS
     size_t next_queue;               //  flush_all: the next queue to purge
 } arb_kestrel_op_t;
 
@@ -158,21 +162,25 @@ struct _arb_kestrel_t {
     int listen_fd;
     int port;
     arb_timer_t accept_timer;
-    zlistx_t *clients;   //  owned arb_kestrel_client_t
-    zhashx_t *queues;    //  name -> owned arb_kestrel_queue_t
-    arb_idmap_t *opens;  //  task id -> borrowed arb_kestrel_open_t
-    arb_idmap_t *items;  //  task id -> borrowed arb_kestrel_item_t (prefetched)
-    zlistx_t *dirty;     //  borrowed queues with takers this turn
-    zlistx_t *takes;     //  owned arb_kestrel_take_t in flight
-    size_t prefetching;  //  queues with prefetch on
-    bool children_loaded;
+    zlistx_t *clients;           //  owned arb_kestrel_client_t
+    zhashx_t *queues;            //  name -> owned arb_kestrel_queue_t
+    arb_idmap_t *opens;          //  task id -> borrowed arb_kestrel_open_t
+    arb_idmap_t *items;          //  task id -> borrowed arb_kestrel_item_t (prefetched)
+    zlistx_t *dirty;             //  borrowed queues with takers this turn
+    zlistx_t *takes;             //  owned arb_kestrel_take_t in flight
+    size_t prefetching;          //  queues with prefetch on
+    bool children_loaded;        //  both loads done, no old record being moved
+    int children_phase;          //  what is being listed (arb_kestrel.c, s_children_load)
+    char *children_after;        //  owned: the last key listed, or NULL
     uint32_t children_reqid;     //  the META list in flight, or 0
     arb_timer_t children_timer;  //  loading them again after a failure
     size_t child_count;
+    size_t moves;        //  old records being removed (META del in flight)
+    zhashx_t *declared;  //  queue names declared in this session (values unused)
     arb_kestrel_io_t io;
     uint64_t started_ms;  //  wall clock
     uint64_t total_connections, cmd_get, cmd_set, cmd_peek, get_hits, get_misses, total_items,
-        queue_deletes;
+        queue_deletes, queue_creates;
 };
 
 //  arb_kestrel.c
@@ -181,6 +189,13 @@ struct _arb_kestrel_t {
 int arb_kestrel_child_note (arb_kestrel_t *self, const arb_kestrel_cmd_t *cmd);
 //  Forgets the fan-out child named by cmd, here and in the metadata.
 void arb_kestrel_child_delete (arb_kestrel_t *self, const arb_kestrel_cmd_t *cmd);
+//  A queue named by a client (set, get, flush) is declared at the broker,
+//  once per queue and session (a no-op while the session is down).
+void arb_kestrel_declare (arb_kestrel_t *self, const char *name, size_t len);
+//  The broker deleted the queue: its fan-out children are forgotten here
+//  (the broker removed their records with it), and it is declared again
+//  when a client names it.
+void arb_kestrel_queue_deleted (arb_kestrel_t *self, const char *name);
 
 //  arb_kestrel_get.c
 arb_kestrel_queue_t *arb_kestrel_queue_pin (arb_kestrel_t *self, const char *name, size_t len);
@@ -189,8 +204,10 @@ void arb_kestrel_queue_unpin (arb_kestrel_queue_t **queue_p);
 void arb_kestrel_queue_check (arb_kestrel_queue_t *queue);
 //  zhashx destructor of the queue table.
 void arb_kestrel_queue_free (void **item);
-//  Cancels the prefetched items of a queue (flush, delete).
-void arb_kestrel_queue_drop_items (arb_kestrel_queue_t *queue);
+//  The broker purged (flush) or deleted the queue: its prefetched items
+//  go, cancelled here after a purge (which leaves leased tasks alone),
+//  and a deleted queue stops prefetching until its next get.
+void arb_kestrel_queue_emptied (arb_kestrel_queue_t *queue, bool deleted);
 void arb_kestrel_get (arb_kestrel_client_t *client, const arb_kestrel_cmd_t *cmd, uint64_t slot);
 //  Ends the client's op (answered, or the client went away).
 void arb_kestrel_op_end (arb_kestrel_client_t *client);

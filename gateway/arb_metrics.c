@@ -55,6 +55,13 @@ s_queues (FILE *out, arb_stats_reply_body_t *stats)
         s_label (out, stats->queues.v[i].name);
         fprintf (out, "\"} %.3f\n", (double) stats->queues.v[i].oldest_ready_ms / 1000.0);
     }
+    s_header (out, "arbiter_queue_consumers", "gauge",
+              "Sessions with credit on the queue (workers, gateway consumers).");
+    for (size_t i = 0; i < stats->queues.n; i++) {
+        fputs ("arbiter_queue_consumers{queue=\"", out);
+        s_label (out, stats->queues.v[i].name);
+        fprintf (out, "\"} %u\n", stats->queues.v[i].consumers);
+    }
 }
 
 static void
@@ -145,14 +152,15 @@ s_answer (arb_http_req_t *req, arb_stats_reply_body_t *stats)
     free (text);
 }
 
+//  Every page of STATS, or NULL: the gateway's part alone.
 static void
-s_on_stats (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+s_on_stats (
+    arb_http_req_t *req, arb_stats_reply_body_t *stats, int code, const char *reason, void *arg)
 {
+    (void) code;
+    (void) reason;
     (void) arg;
-    if (arb_msg_type (reply) == ARB_MSG_STATS_REPLY)
-        s_answer (req, arb_msg_stats_reply (reply));
-    else
-        s_answer (req, NULL);
+    s_answer (req, stats);
 }
 
 static void
@@ -163,8 +171,7 @@ s_metrics (arb_http_req_t *req, void *arg)
         s_answer (req, NULL);
         return;
     }
-    arb_msg_t *request = arb_link_request_new (arb_gateway_link (gateway), ARB_MSG_STATS);
-    arb_http_send (req, &request, s_on_stats, arg);
+    arb_http_stats (req, NULL, s_on_stats, arg);
 }
 
 int

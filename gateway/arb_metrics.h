@@ -1,11 +1,11 @@
 /*  arb_metrics.h — GET /metrics: the broker's and the gateway's numbers
     in Prometheus's text format (version 0.0.4).
 
-    From the broker's STATS: tasks by queue and state (gauge), queues
-    paused and the age of their oldest ready task, tasks submitted,
-    dispatched and finished by state since the broker started (counters),
-    journal commit durations (histogram), workers and their slots (total,
-    busy); from the gateway: whether its broker session is up and its
+    From the broker's STATS (every page of it): tasks by queue and state
+    (gauge), queues paused, the age of their oldest ready task and their
+    consumers, tasks submitted, dispatched and finished by state since the
+    broker started (counters), journal commit durations (histogram),
+    workers and their slots (total, busy); from the gateway: whether its broker session is up and its
     connections by protocol. While the broker cannot be reached the page
     still answers, with the gateway's numbers only, so a scraper sees
     arbiter_gateway_broker_up 0 rather than a failed scrape. Open without

@@ -508,6 +508,7 @@ static const arb_field_t s_register_fields[] = {
     FLD (arb_register_body_t, host, ARB_F_NAME, false, ARB_NAME_MAX),
     LST (arb_register_body_t, held, false, ARB_LIST_MAX, s_held_schema),
     FLD (arb_register_body_t, handles, ARB_F_STRS, false, ARB_HANDLES_MAX),
+    FLD (arb_register_body_t, acks, ARB_F_BOOL, false, 0),
 };
 SCHEMA (s_register_schema, arb_register_body_t, s_register_fields);
 
@@ -581,6 +582,12 @@ static const arb_field_t s_stop_fields[] = {
 SCHEMA (s_stop_schema, arb_stop_body_t, s_stop_fields);
 
 EMPTY_SCHEMA (s_bye_schema, arb_bye_body_t);
+
+static const arb_field_t s_result_ok_fields[] = {
+    FLD (arb_result_ok_body_t, stored, ARB_F_IDS, false, ARB_LIST_MAX),
+    FLD (arb_result_ok_body_t, refused, ARB_F_IDS, false, ARB_LIST_MAX),
+};
+SCHEMA (s_result_ok_schema, arb_result_ok_body_t, s_result_ok_fields);
 
 typedef struct {
     const char *name;

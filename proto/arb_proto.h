@@ -21,7 +21,7 @@
                             DELETE_REPLY STATS_REPLY OK EVENT (streamed)
                             PEEK_REPLY META_REPLY SCHEDULE_REPLY ERROR
         worker  -> broker   REGISTER CREDIT TAKE RESULT EMIT HEARTBEAT BYE
-        broker  -> worker   WELCOME DISPATCH HEARTBEAT STOP ERROR
+        broker  -> worker   WELCOME DISPATCH HEARTBEAT STOP RESULT_OK ERROR
 
     One connection may be a client and a worker at once (the gateway is).
     A broker started with --curve lets each peer send only what the role
@@ -35,6 +35,10 @@
     Worker session: REGISTER -> WELCOME, then CREDIT/RESULT/EMIT/HEARTBEAT
     in any order; any worker message from an identity the broker does not
     know gets ERROR ARB_ERR_UNKNOWN_WORKER, and the worker registers again.
+    A worker that registers with `acks` keeps each result until the
+    RESULT_OK that answers its RESULT (after the broker's commit) says it
+    was stored or refused, and claims the results it still keeps when it
+    registers again (PROTOCOL.md, "Results kept until acknowledged").
 
     Decoding is strict: exact types, no unknown or duplicate keys, every
     required key present, length limits on every string and list, integer
@@ -143,7 +147,8 @@
     X (EMIT, 46, emit)                     \
     X (HEARTBEAT, 47, heartbeat)           \
     X (STOP, 48, stop)                     \
-    X (BYE, 49, bye)
+    X (BYE, 49, bye)                       \
+    X (RESULT_OK, 50, result_ok)
 
 typedef enum {
 #define ARB_X(NAME, NUM, lower) ARB_MSG_##NAME = NUM,
@@ -166,6 +171,7 @@ typedef enum {
     ARB_ERR_INTERNAL = 500,        //  journal failure; nothing was changed
     ARB_ERR_UNAVAILABLE = 503,     //  broker shutting down
     ARB_ERR_VERSION = 505,         //  protocol version not spoken
+    ARB_ERR_JOURNAL_FULL = 507,    //  the journal's disk is full: no writes until space returns
 } arb_err_t;
 
 //  Task states. Numbers are part of the protocol and the journal.
@@ -737,6 +743,8 @@ typedef struct {
         size_t n;
     } held;
     arb_strs_t handles;  //  the task names it runs; empty: every name
+    bool acks;           //  it keeps results until RESULT_OK, and its HEARTBEAT busy
+                         //  counts every task it holds (results not acknowledged too)
 } arb_register_body_t;
 
 typedef struct {
@@ -794,7 +802,7 @@ typedef struct {
 } arb_emit_body_t;
 
 typedef struct {
-    uint32_t busy;  //  worker: tasks running now (for stats)
+    uint32_t busy;  //  worker: tasks running now; with acks, every task it holds
 } arb_heartbeat_body_t;
 
 typedef struct {
@@ -813,6 +821,15 @@ typedef struct {
 typedef struct {
     uint8_t unused;
 } arb_bye_body_t;
+
+//  The answer to a RESULT of a session registered with acks, after the
+//  broker's commit: the tasks whose outcome it stored, and those whose
+//  outcome it refused (the lease had ended). Either way the worker may
+//  forget them.
+typedef struct {
+    arb_ids_t stored;
+    arb_ids_t refused;
+} arb_result_ok_body_t;
 
 //  ---------------------------------------------------------------------
 //  Messages.

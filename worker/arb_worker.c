@@ -18,28 +18,40 @@
     for every finished task, one CREDIT for every freed slot.
 
     Session. REGISTERING (REGISTER sent, waiting for the WELCOME with the
-    same request id) -> READY (CREDIT sent). A 410, or a broker silent for
-    its liveness window, starts a new session: the tasks still running
-    belong to the old one. The REGISTER claims them ("held"), and they are
-    orphans until the WELCOME says which ones the broker gave back under a
-    new lease ("adopted"): those carry on and report as usual, so a broker
-    restart does not run them twice; the others become "quiet" (nothing is
-    reported for them: the broker has given them to someone else) and their
-    slots return credit only once free. An orphan that finishes meanwhile
-    keeps its outcome until the answer. A task that streamed items under its
-    old lease is not claimed: those items died with the lease. After
-    silence, and when a REGISTER goes unanswered, the socket is replaced, so
-    that stale messages queued for a broker that is gone do not pour out
-    when it comes back.
+    same request id) -> READY (CREDIT sent). A 410, or a silence past the
+    liveness window (the worker's own clock: nothing from the broker, or
+    the loop stopped; checked before each message is taken), starts a new
+    session: the tasks still running belong to the old one. The REGISTER
+    claims them ("held"), and they are orphans until the WELCOME says which
+    ones the broker gave back under a new lease ("adopted"): those carry on
+    and report as usual, so a broker restart does not run them twice; the
+    others become "quiet" (nothing is reported for them: the broker has
+    given them to someone else) and their slots return credit only once
+    free. An orphan that finishes meanwhile keeps its outcome until the
+    answer. A task that streamed items under its old lease is not claimed:
+    those items died with the lease. After silence, and when a REGISTER
+    goes unanswered, the socket is replaced, so that stale messages queued
+    for a broker that is gone do not pour out when it comes back, and a
+    worker back from a stop starts none of the DISPATCHes that waited.
+
+    Results. Every outcome is kept (arb_leases, as the link keeps its
+    own) until the RESULT_OK that answers its RESULT after the broker's
+    commit; one without an answer within the liveness window goes again,
+    and a new session's REGISTER claims the kept ones beside the orphans,
+    each adopted one going again under its new lease. So neither a broker
+    that dies before its commit nor an outage longer than the liveness
+    window makes a finished task run twice.
 
     Credit. The broker may send at most the credit given; every free slot is
-    one credit, given on WELCOME (all free slots) or when a slot frees up.
-    Invariant while READY and running: credit held by the broker + busy
-    slots = slots.
+    one credit, given on WELCOME (all free slots) or when a slot frees up,
+    unless S_KEPT_MAX results (or S_KEPT_BYTES) wait for an answer: then
+    it waits. Invariant while READY and running: credit held by the broker
+    + busy slots + credit owed = slots.
 */
 
 #include "arb_worker.h"
 #include "arb_handshake.h"
+#include "arb_leases.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -55,15 +67,17 @@
 #include <unistd.h>
 
 #define S_ROUTING_ID_SIZE 16
-#define S_RECV_BURST      256          //  broker messages taken per loop turn
-#define S_RESULT_ITEMS    1000         //  a RESULT message goes out at this many results
-#define S_RESULT_BYTES    (32u << 20)  //  ... or this many result bytes
-#define S_REGISTER_FIRST  500          //  ms before a REGISTER is sent again; doubles
-#define S_REGISTER_MAX    2000         //  ms, up to this (within the broker's recovery window)
-#define S_REAP_POLL_MS    100          //  heavy children without a pidfd are checked this often
-#define S_FORCE_SLACK_MS  1000         //  forced stop: extra wait for cancelled light handlers
-#define S_UNREACHABLE_MS  2000         //  REGISTER unanswered this long: "cannot reach" is logged
-#define S_UNREACHABLE_LOG 5000         //  ms, and again this often while it lasts
+#define S_RECV_BURST      256           //  broker messages taken per loop turn
+#define S_RESULT_ITEMS    1000          //  a RESULT message goes out at this many results
+#define S_RESULT_BYTES    (32u << 20)   //  ... or this many result bytes
+#define S_REGISTER_FIRST  500           //  ms before a REGISTER is sent again; doubles
+#define S_REGISTER_MAX    2000          //  ms, up to this (within the broker's recovery window)
+#define S_REAP_POLL_MS    100           //  heavy children without a pidfd are checked this often
+#define S_FORCE_SLACK_MS  1000          //  forced stop: extra wait for cancelled light handlers
+#define S_UNREACHABLE_MS  2000          //  REGISTER unanswered this long: "cannot reach" is logged
+#define S_UNREACHABLE_LOG 5000          //  ms, and again this often while it lasts
+#define S_KEPT_MAX        10000         //  results kept unacknowledged: beyond, no credit
+#define S_KEPT_BYTES      (256u << 20)  //  ... nor beyond this many result bytes
 
 #define S_LOG(self, level, fn, ...)       \
     do {                                  \
@@ -188,9 +202,9 @@ struct _arb_worker_t {
     int64_t phase_deadline;  //  ms: end of drain, or of the forced stop
     int force_sig;           //  signal the forced stop used on heavy tasks; 0 none yet
     bool abandoned;          //  light handlers ignored a forced stop
+    int64_t turn_at;         //  ms: the end of the last loop turn; 0 none yet
+    arb_leases_t *results;   //  owned: outcomes kept until the broker acknowledges them
     //  What this loop turn will send.
-    arb_msg_t *out_result;  //  owned RESULT being built, or NULL
-    size_t out_result_bytes;
     arb_msg_t **out_emits;  //  owned EMIT messages, in order
     size_t out_emit_count;
     size_t out_emit_cap;
@@ -609,6 +623,7 @@ s_heavy_child (arb_worker_t *self, s_slot_t *slot, int report_fd)
 }
 
 static void s_slot_done (arb_worker_t *self, s_slot_t *slot, int rc);
+static bool s_was_silent (arb_worker_t *self);
 
 static void
 s_heavy_launch (arb_worker_t *self, s_slot_t *slot)
@@ -766,61 +781,71 @@ s_credit (arb_worker_t *self, int credit, bool with_queues, bool cancel)
     s_send (self, &msg);
 }
 
+//  Whether the results kept unacknowledged leave room for more tasks:
+//  beyond S_KEPT_MAX of them (or S_KEPT_BYTES), the worker gives no credit
+//  until the broker acknowledges some, so a broker that stores nothing
+//  cannot make it hold results without end.
+static bool
+s_room_for_results (arb_worker_t *self)
+{
+    return arb_leases_size (self->results) < S_KEPT_MAX
+           && arb_leases_bytes (self->results) < S_KEPT_BYTES;
+}
+
 //  Sends what the turn produced: items before the results that commit them,
 //  results before the credit, so that a task never finds a slot that is
-//  still reporting.
+//  still reporting. Results go out only in a session: the broker knows
+//  their leases; each stays kept until the broker acknowledges it.
 static void
 s_flush (arb_worker_t *self)
 {
     for (size_t i = 0; i < self->out_emit_count; i++)
         s_send (self, &self->out_emits[i]);
     self->out_emit_count = 0;
-    if (self->out_result) {
-        s_send (self, &self->out_result);
-        self->out_result_bytes = 0;
-    }
-    if (self->credit_owed > 0) {
+    arb_msg_t *msg;
+    while (self->session == S_SESSION_READY && arb_leases_has_results (self->results)
+           && (msg = arb_leases_results (self->results, s_next_reqid (self), s_now ())))
+        s_send (self, &msg);
+    if (self->credit_owed > 0 && s_room_for_results (self)) {
         s_credit (self, self->credit_owed, false, false);
         self->credit_owed = 0;
     }
 }
 
 //  Drops what the turn would have sent: a new session begins, and the
-//  broker no longer knows the leases these belong to.
+//  broker no longer knows the leases these belong to (the results stay
+//  kept, to be claimed).
 static void
 s_discard (arb_worker_t *self)
 {
     for (size_t i = 0; i < self->out_emit_count; i++)
         arb_msg_destroy (&self->out_emits[i]);
     self->out_emit_count = 0;
-    arb_msg_destroy (&self->out_result);
-    self->out_result_bytes = 0;
     self->credit_owed = 0;
 }
 
+//  Keeps a task's outcome until the broker acknowledges it (it goes out
+//  with the turn's flush). A result is taken. Kept under the slot's lease:
+//  a result kept from an earlier lease of the same task is replaced.
 static void
-s_out_result (arb_worker_t *self,
-              uint64_t id,
-              uint64_t lease,
-              arb_outcome_t outcome,
-              const char *error,
-              bool routed,
-              zframe_t *result)
+s_keep_result (arb_worker_t *self,
+               uint64_t id,
+               uint64_t lease,
+               arb_outcome_t outcome,
+               const char *error,
+               bool routed,
+               zframe_t **result_p)
 {
-    if (!self->out_result)
-        self->out_result = arb_msg_new (ARB_MSG_RESULT, s_next_reqid (self));
-    arb_result_body_t *body = arb_msg_result (self->out_result);
-    arb_result_item_t *item = (arb_result_item_t *) arb_msg_grow (self->out_result, &body->results,
-                                                                  sizeof (arb_result_item_t), 1);
-    item->id = id;
-    item->lease = lease;
-    item->outcome = outcome;
-    item->error = error ? arb_msg_strdup (self->out_result, error) : NULL;
-    item->routed = routed;
-    item->result = result;
-    self->out_result_bytes += result ? zframe_size (result) : 0;
-    if (body->results.n >= S_RESULT_ITEMS || self->out_result_bytes >= S_RESULT_BYTES)
-        s_flush (self);
+    arb_leases_forget (self->results, id);
+    if (arb_leases_add (self->results, id, lease, 0)
+        || arb_leases_settle (self->results, id, outcome, error, result_p)) {
+        S_ERROR (self, "worker: result not kept id=%" PRIu64 " kept=%zu", id,
+                 arb_leases_size (self->results));
+        zframe_destroy (result_p);
+        return;
+    }
+    if (routed)
+        arb_leases_set_routed (self->results, id);
 }
 
 //  ---------------------------------------------------------------------
@@ -876,13 +901,14 @@ s_slot_done (arb_worker_t *self, s_slot_t *slot, int rc)
     arb_msg_t *emits = arb_job_take_emits (job);
     if (report && rc == 0) {
         s_slot_emits (self, slot, &emits);
-        s_out_result (self, arb_job_id (job), slot->lease, ARB_OUTCOME_OK, NULL, slot->emitted,
-                      arb_job_take_result (job));
+        zframe_t *result = arb_job_take_result (job);
+        s_keep_result (self, arb_job_id (job), slot->lease, ARB_OUTCOME_OK, NULL, slot->emitted,
+                       &result);
     }
     else if (report) {
         const char *error = *arb_job_error (job) ? arb_job_error (job) : "handler failed";
-        s_out_result (self, arb_job_id (job), slot->lease, ARB_OUTCOME_FAIL, error, slot->emitted,
-                      NULL);
+        s_keep_result (self, arb_job_id (job), slot->lease, ARB_OUTCOME_FAIL, error, slot->emitted,
+                       NULL);
     }
     S_DEBUG (self, "worker: task done id=%" PRIu64 " rc=%d quiet=%d", arb_job_id (job), rc,
              slot->quiet);
@@ -992,6 +1018,7 @@ s_register (arb_worker_t *self, bool new_socket)
             body->handles.v[i] = self->handlers[i].name;
         body->handles.n = self->handler_count;
     }
+    body->acks = true;  //  results stay kept until RESULT_OK
     for (int i = 0; i < self->slot_count; i++) {
         s_slot_t *slot = &self->slots[i];
         if (!slot->busy || slot->quiet)
@@ -1005,6 +1032,8 @@ s_register (arb_worker_t *self, bool new_socket)
         held->id = arb_job_id (slot->job);
         held->lease = slot->lease;
     }
+    //  and the results not acknowledged: the broker may not have them
+    arb_leases_claim (self->results, msg);
     self->register_reqid = self->reqid;
     self->session = S_SESSION_REGISTERING;
     self->register_retry_at = s_now () + self->register_wait_ms;
@@ -1025,17 +1054,20 @@ s_orphan_find (arb_worker_t *self, uint64_t id)
 }
 
 //  The broker's answer to the claim: adopted orphans carry on under their
-//  new lease (a finished one reports now); the rest are no longer ours.
+//  new lease (a finished one reports now), and adopted results go again
+//  under theirs; the rest are no longer ours.
 static void
 s_on_adopted (arb_worker_t *self, arb_welcome_body_t *body)
 {
+    //  what is not an orphan's is the kept results' (arb_leases_adopt
+    //  releases an adopted task it no longer holds)
+    arb_welcome_body_t results = {0};
+    results.adopted.v = (arb_held_t *) zmalloc ((body->adopted.n + 1) * sizeof (arb_held_t));
     for (size_t i = 0; i < body->adopted.n; i++) {
         arb_held_t *item = &body->adopted.v[i];
         s_slot_t *slot = s_orphan_find (self, item->id);
         if (!slot) {
-            //  it stopped being complete meanwhile (its items were lost):
-            //  back to the head of its queue, to run again
-            s_out_result (self, item->id, item->lease, ARB_OUTCOME_RELEASE, NULL, false, NULL);
+            results.adopted.v[results.adopted.n++] = *item;
             continue;
         }
         slot->orphan = false;
@@ -1043,6 +1075,8 @@ s_on_adopted (arb_worker_t *self, arb_welcome_body_t *body)
         if (slot->held)
             s_slot_done (self, slot, slot->held_rc);
     }
+    arb_leases_adopt (self->results, &results, NULL, NULL);
+    free (results.adopted.v);
     //  the rest the broker has given to someone else, or ended
     for (int i = 0; i < self->slot_count; i++)
         if (self->slots[i].orphan)
@@ -1093,8 +1127,10 @@ s_on_error (arb_worker_t *self, arb_msg_t *msg)
         self->phase = S_PHASE_DONE;
         return;
     }
-    S_WARNING (self, "worker: broker error code=%u reqid=%u reason=%s", body->code, reqid,
-               body->reason);
+    //  a RESULT refused whole will never be taken: its outcomes are done
+    size_t dropped = arb_leases_acked (self->results, reqid);
+    S_WARNING (self, "worker: broker error code=%u reqid=%u reason=%s results_dropped=%zu",
+               body->code, reqid, body->reason, dropped);
 }
 
 //  The largest result or item a task may leave: the broker keeps nothing
@@ -1111,7 +1147,7 @@ s_result_limit (arb_worker_t *self)
 static void
 s_release (arb_worker_t *self, arb_dispatch_task_t *task)
 {
-    s_out_result (self, task->id, task->lease, ARB_OUTCOME_RELEASE, NULL, false, NULL);
+    s_keep_result (self, task->id, task->lease, ARB_OUTCOME_RELEASE, NULL, false, NULL);
 }
 
 static void
@@ -1135,6 +1171,8 @@ s_on_dispatch (arb_worker_t *self, arb_msg_t **msg_p)
             s_release (self, task);
             continue;
         }
+        //  a result kept from an earlier lease of it is done with
+        arb_leases_forget (self->results, task->id);
         s_slot_t *slot = &self->slots[self->free[--self->free_count]];
         self->busy++;
         slot->busy = true;
@@ -1186,6 +1224,10 @@ s_on_message (arb_worker_t *self, arb_msg_t **msg_p)
             break;
         case ARB_MSG_HEARTBEAT:
             break;  //  its arrival is what counts
+        case ARB_MSG_RESULT_OK:
+            //  stored or refused after the broker's commit: done with
+            arb_leases_acked (self->results, arb_msg_reqid (*msg_p));
+            break;
         default:
             S_WARNING (self, "worker: unexpected message type=%s",
                        arb_msg_type_name (arb_msg_type (*msg_p)));
@@ -1208,6 +1250,15 @@ s_recv_broker (arb_worker_t *self)
         int rc = arb_msg_recv (zsock_resolve (self->dealer), &limits, &msg);
         if (rc == -1)
             break;
+        if (s_was_silent (self)) {
+            //  stopped while reading (SIGSTOP mid-turn): this message and
+            //  those behind it are the old session's
+            arb_msg_destroy (&msg);
+            S_WARNING (self, "worker: silent for %" PRId64 " ms, registering again",
+                       s_now () - self->last_rx);
+            s_register (self, true);
+            break;
+        }
         self->last_rx = s_now ();
         if (rc == 0)
             s_on_message (self, &msg);
@@ -1278,10 +1329,15 @@ s_check_stop (arb_worker_t *self)
     }
     if (self->phase == S_PHASE_RUN || self->phase == S_PHASE_DONE)
         return;
-    if (self->busy == 0)
+    //  done once nothing runs and the broker has acknowledged every
+    //  result (while it answers at all)
+    bool acked = arb_leases_size (self->results) == 0 || self->session != S_SESSION_READY;
+    if (self->busy == 0 && acked)
         self->phase = S_PHASE_DONE;
     else if (s_now () < self->phase_deadline)
         return;
+    else if (self->busy == 0)
+        self->phase = S_PHASE_DONE;  //  the broker has the results, or runs them again
     else if (self->phase == S_PHASE_DRAIN) {
         self->force_sig = SIGTERM;
         s_begin_force (self, SIGTERM);
@@ -1353,8 +1409,11 @@ s_timers (arb_worker_t *self)
         s_register (self, true);
     }
     else if (self->session == S_SESSION_READY && now >= self->heartbeat_at) {
+        //  every task it holds: running, or its result not acknowledged
+        //  (the broker checks its leases against it)
         arb_msg_t *msg = arb_msg_new (ARB_MSG_HEARTBEAT, s_next_reqid (self));
-        arb_msg_heartbeat (msg)->busy = (uint32_t) self->busy;
+        arb_msg_heartbeat (msg)->busy =
+            (uint32_t) (self->busy + (int) arb_leases_size (self->results));
         s_send (self, &msg);
         self->heartbeat_at = now + self->heartbeat_ms;
     }
@@ -1367,6 +1426,9 @@ s_timers (arb_worker_t *self)
         S_DEBUG (self, "worker: no welcome yet, registering again");
         s_register (self, true);
     }
+    //  results whose RESULT, or its answer, went missing go again
+    if (self->session == S_SESSION_READY)
+        arb_leases_resend (self->results, now, self->liveness_ms);
     for (int i = 0; self->mode == ARB_WORKER_HEAVY && i < self->slot_count; i++) {
         s_slot_t *slot = &self->slots[i];
         if (!slot->busy || slot->pid <= 0)
@@ -1388,6 +1450,8 @@ s_timeout (arb_worker_t *self)
         next = self->heartbeat_at < next ? self->heartbeat_at : next;
         int64_t dead_at = self->last_rx + self->liveness_ms;
         next = dead_at < next ? dead_at : next;
+        int64_t resend_at = arb_leases_resend_at (self->results, self->liveness_ms);
+        next = resend_at < next ? resend_at : next;
     }
     else {
         next = self->register_retry_at < next ? self->register_retry_at : next;
@@ -1406,6 +1470,21 @@ s_timeout (arb_worker_t *self)
             next = now + S_REAP_POLL_MS;
     }
     return next > now ? (long) (next - now) : 0;
+}
+
+//  Whether the worker was silent past the liveness window by its own
+//  clock: nothing came from the broker for that long, or the worker did
+//  not run for that long (stopped: SIGSTOP; a turn never sleeps longer
+//  than a heartbeat while in a session). The broker has given it up, or
+//  will soon, and what waits in its socket was sent to that session: the
+//  tasks it dispatched are given to others, or back as lost leases.
+static bool
+s_was_silent (arb_worker_t *self)
+{
+    int64_t now = s_now ();
+    return self->session == S_SESSION_READY && self->phase != S_PHASE_DONE
+           && (now - self->last_rx >= self->liveness_ms
+               || (self->turn_at && now - self->turn_at >= self->liveness_ms));
 }
 
 static void
@@ -1433,6 +1512,15 @@ s_turn (arb_worker_t *self)
             s_add_item (self, &n, NULL, slot->pidfd, slot);
     }
     int rc = zmq_poll (self->items, n, s_timeout (self));
+    //  Before anything received meanwhile runs: a worker back from a
+    //  silence past the liveness window registers again on a new socket,
+    //  and what waited in the old one goes with it.
+    if (s_was_silent (self)) {
+        S_WARNING (self, "worker: silent for %" PRId64 " ms, registering again",
+                   s_now () - (self->last_rx > self->turn_at ? self->turn_at : self->last_rx));
+        s_register (self, true);
+        rc = 0;
+    }
     if (rc > 0) {
         if (self->items[0].revents & ZMQ_POLLIN) {
             s_recv_broker (self);
@@ -1459,6 +1547,7 @@ s_turn (arb_worker_t *self)
     s_timers (self);
     s_check_stop (self);
     s_flush (self);
+    self->turn_at = s_now ();
 }
 
 //  ---------------------------------------------------------------------
@@ -1486,6 +1575,8 @@ s_run_setup (arb_worker_t *self)
     self->gave_up = false;
     self->broker_max_payload = 0;
     self->free_count = 0;
+    self->turn_at = 0;
+    self->results = arb_leases_new ();
     if (self->curve)
         self->run_curve = arb_curve_dup (self->curve);
     else {
@@ -1526,6 +1617,7 @@ static void
 s_run_teardown (arb_worker_t *self)
 {
     s_discard (self);
+    arb_leases_destroy (&self->results);
     free (self->out_emits);
     self->out_emits = NULL;
     self->out_emit_cap = 0;

@@ -28,10 +28,15 @@
               A heavy handler must return, not call exit(): exit() would run
               the parent's atexit handlers (czmq's) in the child.
 
-    The worker re-registers when the broker answers ERROR 410 (it restarted
-    or declared this worker dead) or has been silent for its liveness
-    window; results of tasks leased before are then dropped, since the
-    broker has already given those tasks back.
+    Each result stays with the worker until the broker acknowledges it
+    after its commit (RESULT_OK): sent again when no answer comes, claimed
+    when the worker registers again. The worker re-registers when the
+    broker answers ERROR 410 (it restarted or declared this worker dead)
+    or when it finds itself silent for the liveness window (nothing from
+    the broker, or stopped): then before it starts anything that came
+    meanwhile. Its REGISTER claims the tasks it still runs and the results
+    it keeps; the broker gives back those nobody else has had, so each runs
+    once, and the worker drops the rest.
 
     Shutdown (SIGINT/SIGTERM, seen through czmq's zsys_interrupted, or
     arb_worker_stop): the worker cancels its credit, lets running tasks

@@ -117,6 +117,7 @@ class MsgType(enum.IntEnum):
     HEARTBEAT = 47
     STOP = 48
     BYE = 49
+    RESULT_OK = 50
 
 
 # The reply type of each request the broker answers (besides ERROR).
@@ -362,7 +363,7 @@ BODIES: Dict[MsgType, Schema] = {
     MsgType.REGISTER: _schema(
         'register', _f('name', K.NAME, max=NAME_MAX), _f('mode', K.STR, max=NAME_MAX),
         _f('slots', K.U32), _f('pid', K.U32), _f('host', K.NAME, max=NAME_MAX),
-        _lst('held', HELD), _f('handles', K.STRS, max=HANDLES_MAX)),
+        _lst('held', HELD), _f('handles', K.STRS, max=HANDLES_MAX), _f('acks', K.BOOL)),
     MsgType.WELCOME: _schema('welcome', _f('heartbeat_ms', K.U32, True),
                              _f('liveness_ms', K.U32, True), _f('epoch', K.U64),
                              _lst('adopted', HELD), _f('max_payload', K.U64)),
@@ -376,6 +377,8 @@ BODIES: Dict[MsgType, Schema] = {
     MsgType.HEARTBEAT: _schema('heartbeat', _f('busy', K.U32)),
     MsgType.STOP: _schema('stop', _lst('tasks', STOP_ITEM, required=True)),
     MsgType.BYE: _schema('bye'),
+    MsgType.RESULT_OK: _schema('result_ok', _f('stored', K.IDS, max=LIST_MAX),
+                               _f('refused', K.IDS, max=LIST_MAX)),
 }
 
 

@@ -123,10 +123,20 @@ class VersionNotSpoken(BrokerError):
     code = 505
 
 
+class JournalFull(BrokerError):
+    """507: the broker's journal cannot be written (its disk is full, or
+    fails writes): it changed nothing, takes no request that writes (a
+    submit, a cancel, a retry, ...) and serves reads until space returns,
+    which it finds by itself. Send the request again later; a submit with
+    the same client keys is safe to repeat."""
+
+    code = 507
+
+
 _BY_CODE: Dict[int, Type[BrokerError]] = {
     cls.code: cls
     for cls in (BadRequest, Forbidden, NotFound, Conflict, UnknownWorker, TooLarge, Invalid,
-                JournalFailed, Unavailable, VersionNotSpoken)
+                JournalFailed, Unavailable, VersionNotSpoken, JournalFull)
 }
 
 

@@ -28,16 +28,27 @@ every freed slot.
 
 Session. REGISTERING (REGISTER sent, with the names of the handlers, so
 that the broker sends only tasks this worker runs; a "*" handler takes
-any) -> READY (CREDIT: one per free slot). An ERROR 410, or a broker
-silent for its liveness window, starts a new session; the tasks still
-running belong to the old one: the REGISTER claims them ("held") and they
-are orphans until the WELCOME says which ones the broker gave back under a
-new lease ("adopted"). Those carry on and report as usual, so a broker
-restart does not run them twice; the others are stopped and report
-nothing. A task that emitted items under its old lease is not claimed
-(those items died with the lease). After silence, and when a REGISTER goes
-unanswered, the socket is replaced, so that stale messages queued for a
-broker that is gone do not pour out when it comes back.
+any) -> READY (CREDIT: one per free slot). An ERROR 410, or a silence past
+the liveness window (the worker's own clock: nothing from the broker, or
+the loop stopped; checked before each message is taken), starts a new
+session; the tasks still running belong to the old one: the REGISTER
+claims them ("held") and they are orphans until the WELCOME says which
+ones the broker gave back under a new lease ("adopted"). Those carry on
+and report as usual, so a broker restart does not run them twice; the
+others are stopped and report nothing. A task that emitted items under its
+old lease is not claimed (those items died with the lease). After silence,
+and when a REGISTER goes unanswered, the socket is replaced, so that stale
+messages queued for a broker that is gone do not pour out when it comes
+back, and a worker back from a stop starts none of the DISPATCHes that
+waited.
+
+Results. Every outcome is kept until the RESULT_OK that answers its RESULT
+after the broker's commit (the REGISTER says ``acks``): sent again when no
+answer comes within the liveness window, claimed in the next REGISTER and
+sent again under the lease the WELCOME gives. So neither a broker that
+dies before its commit nor an outage longer than the liveness window makes
+a finished task run twice. While KEPT_MAX results (or KEPT_BYTES) wait for
+an answer, the worker gives no credit.
 
 Stopping (SIGINT/SIGTERM when ``run`` is on the main thread, or
 ``stop()``): the credit is cancelled, running tasks finish and report for
@@ -81,12 +92,34 @@ FORCE_SLACK = 1.0  # forced stop: extra wait for cancelled thread handlers
 UNREACHABLE_AFTER = 2.0  # REGISTER unanswered this long: "cannot reach" is logged
 UNREACHABLE_EVERY = 5.0  # and again this often while it lasts
 BYE_LINGER_MS = 500  # how long the BYE may take to leave
+KEPT_MAX = 10000  # results kept unacknowledged: beyond, no credit is given
+KEPT_BYTES = 256 << 20  # ... nor beyond this many result bytes
 
 REGISTERING, READY = 'registering', 'ready'
 RUN, DRAIN, FORCE, DONE = 'run', 'drain', 'force', 'done'
 MODES = {'thread': 'light', 'process': 'heavy'}
 
 __all__ = ['Worker', 'Job', 'Fail']
+
+
+class _Kept:
+    """A task's outcome, kept until the broker acknowledges it (RESULT_OK,
+    after its commit): sent (sent_reqid), or waiting to go (again)."""
+
+    __slots__ = ('id', 'lease', 'outcome', 'error', 'routed', 'result', 'sent_reqid', 'sent_at',
+                 'claimed')
+
+    def __init__(self, id: int, lease: int, outcome: int, error: Optional[str], routed: bool,
+                 result: bytes) -> None:
+        self.id = id
+        self.lease = lease  # the one it reports under (a WELCOME may give a new one)
+        self.outcome = outcome
+        self.error = error
+        self.routed = routed  # EMIT items went out under the lease: never claimed
+        self.result = result
+        self.sent_reqid = 0  # the RESULT that carried it last; 0 waiting to go
+        self.sent_at = 0.0
+        self.claimed = False  # listed in the REGISTER awaiting its WELCOME
 
 
 class _Slot:
@@ -262,10 +295,12 @@ class _Run:
         self.phase_deadline = 0.0
         self.force_sig = 0
         self.abandoned = False
+        self.turn_at = 0.0  # time.monotonic() at the end of the last turn; 0 none yet
+        # outcomes kept until the broker acknowledges them, oldest first
+        self.kept: Dict[int, _Kept] = {}
+        self.kept_bytes = 0
         # what this turn sends
         self.out_emits: List[Message] = []
-        self.out_result: Optional[Message] = None
-        self.out_result_bytes = 0
         self.credit_owed = 0
         # thread slots
         self.jobs: 'queue_module.SimpleQueue[Optional[_Slot]]' = queue_module.SimpleQueue()
@@ -393,36 +428,69 @@ class _Run:
 
     def _flush(self) -> None:
         """Items before the results that commit them, results before the
-        credit, so that a task never finds a slot that is still reporting."""
+        credit, so that a task never finds a slot that is still reporting.
+        Results go out only in a session (the broker knows their leases)
+        and stay kept until the broker acknowledges them; beyond KEPT_MAX
+        (or KEPT_BYTES) of them no credit goes, so that a broker that
+        stores nothing cannot make the worker hold results without end."""
         for msg in self.out_emits:
             self._send(msg)
         self.out_emits = []
-        if self.out_result is not None:
-            self._send(self.out_result)
-            self.out_result = None
-            self.out_result_bytes = 0
-        if self.credit_owed > 0:
+        if self.session == READY:
+            self._send_results()
+        if self.credit_owed > 0 and len(self.kept) < KEPT_MAX and self.kept_bytes < KEPT_BYTES:
             self._credit(self.credit_owed)
             self.credit_owed = 0
 
+    def _send_results(self) -> None:
+        now = time.monotonic()
+        msg: Optional[Message] = None
+        size = 0
+        for kept in self.kept.values():
+            if kept.sent_reqid or kept.claimed:
+                continue
+            if msg is None:
+                msg = Message(MsgType.RESULT, self._next_reqid(), {'results': []})
+            msg.body['results'].append({
+                'id': kept.id, 'lease': kept.lease, 'outcome': kept.outcome,
+                'error': kept.error, 'routed': kept.routed, 'result': kept.result})
+            kept.sent_reqid = msg.reqid
+            kept.sent_at = now
+            size += len(kept.result)
+            if len(msg.body['results']) >= RESULT_ITEMS or size >= RESULT_BYTES:
+                self._send(msg)
+                msg, size = None, 0
+        if msg is not None:
+            self._send(msg)
+
     def _discard(self) -> None:
         """A new session begins: the broker no longer knows the leases of
-        what this turn would have sent."""
+        what this turn would have sent (the results stay kept, to be
+        claimed)."""
         self.out_emits = []
-        self.out_result = None
-        self.out_result_bytes = 0
         self.credit_owed = 0
 
-    def _out_result(self, id: int, lease: int, outcome: int, error: Optional[str] = None,
-                    routed: bool = False, result: bytes = b'') -> None:
-        if self.out_result is None:
-            self.out_result = Message(MsgType.RESULT, self._next_reqid(), {'results': []})
-        results = self.out_result.body['results']
-        results.append({'id': id, 'lease': lease, 'outcome': outcome, 'error': error,
-                        'routed': routed, 'result': result})
-        self.out_result_bytes += len(result)
-        if len(results) >= RESULT_ITEMS or self.out_result_bytes >= RESULT_BYTES:
-            self._flush()
+    def _keep(self, id: int, lease: int, outcome: int, error: Optional[str] = None,
+              routed: bool = False, result: bytes = b'') -> None:
+        """Keeps a task's outcome until the broker acknowledges it (it goes
+        out with the turn's flush); one kept from an earlier lease of the
+        same task is replaced."""
+        self._forget(id)
+        self.kept[id] = _Kept(id, lease, outcome, error, routed, result)
+        self.kept_bytes += len(result)
+
+    def _forget(self, id: int) -> None:
+        kept = self.kept.pop(id, None)
+        if kept is not None:
+            self.kept_bytes -= len(kept.result)
+
+    def _acked(self, reqid: int) -> int:
+        """The broker answered RESULT reqid (RESULT_OK after its commit, or
+        an ERROR refusing it whole): its outcomes are done with."""
+        done = [k.id for k in self.kept.values() if k.sent_reqid == reqid]
+        for id in done:
+            self._forget(id)
+        return len(done)
 
     # -- slots --
 
@@ -454,10 +522,10 @@ class _Run:
             ok, value = outcome
             if ok:
                 assert isinstance(value, bytes)
-                self._out_result(job.id, slot.lease, 0, routed=slot.emitted, result=value)
+                self._keep(job.id, slot.lease, 0, routed=slot.emitted, result=value)
             else:
-                self._out_result(job.id, slot.lease, 1, error=str(value) or 'handler failed',
-                                 routed=slot.emitted)
+                self._keep(job.id, slot.lease, 1, error=str(value) or 'handler failed',
+                           routed=slot.emitted)
         log.debug('worker: task done id=%d ok=%s quiet=%s', job.id, outcome[0], slot.quiet)
         slot.job = None
         slot.busy = slot.quiet = slot.emitted = False
@@ -667,7 +735,8 @@ class _Run:
             self._connect()
         body: Dict[str, Any] = {
             'name': self.w.name, 'mode': MODES[self.w.mode], 'slots': len(self.slots),
-            'pid': os.getpid(), 'host': self.w.host, 'held': []}
+            'pid': os.getpid(), 'host': self.w.host, 'held': [],
+            'acks': True}  # results stay kept until RESULT_OK
         if '*' not in self.w.handlers:
             # the broker then sends only these names; a "*" handler runs any
             body['handles'] = list(self.w.handlers)
@@ -680,6 +749,15 @@ class _Run:
             assert slot.job is not None
             slot.orphan = True
             body['held'].append({'id': slot.job.id, 'lease': slot.lease})
+        # and the results not acknowledged: the broker may not have them;
+        # a routed one cannot be taken back (its items died with the lease)
+        for kept in list(self.kept.values()):
+            if kept.routed:
+                self._forget(kept.id)
+                continue
+            kept.claimed = True
+            kept.sent_reqid = 0
+            body['held'].append({'id': kept.id, 'lease': kept.lease})
         self.register_reqid = self._next_reqid()
         self.session = REGISTERING
         now = time.monotonic()
@@ -708,22 +786,30 @@ class _Run:
         if self.phase == RUN:
             self._credit(len(self.free), with_queues=True)
         # the broker's answer to the claim: adopted orphans go on under their
-        # new lease (a finished one reports now); the rest are no longer ours
+        # new lease (a finished one reports now), adopted results go again
+        # under theirs; the rest are no longer ours
         for item in body['adopted']:
             slot = next((s for s in self.slots if s.orphan and s.job is not None
                          and s.job.id == item['id']), None)
-            if slot is None:
+            kept = self.kept.get(item['id'])
+            if slot is not None:
+                slot.orphan = False
+                slot.lease = item['lease']
+                if slot.held is not None:
+                    self._slot_done(slot, slot.held)
+            elif kept is not None and kept.claimed:
+                kept.claimed = False
+                kept.lease = item['lease']
+            else:
                 # it stopped being complete meanwhile (its items were lost):
                 # back to the head of its queue, to run again
-                self._out_result(item['id'], item['lease'], 2)
-                continue
-            slot.orphan = False
-            slot.lease = item['lease']
-            if slot.held is not None:
-                self._slot_done(slot, slot.held)
+                self._keep(item['id'], item['lease'], 2)
         for slot in self.slots:
             if slot.orphan:
                 self._slot_stop(slot, signal.SIGTERM)
+        for kept in list(self.kept.values()):
+            if kept.claimed:
+                self._forget(kept.id)
 
     def _on_error(self, msg: Message) -> None:
         code, reqid = msg.body['code'], msg.reqid
@@ -742,8 +828,10 @@ class _Run:
             self.refused = broker_error(code, msg.body['reason'])
             self.phase = DONE
             return
-        log.warning('worker: broker error code=%d reqid=%d reason=%s', code, reqid,
-                    msg.body['reason'])
+        # a RESULT refused whole will never be taken: its outcomes are done
+        dropped = self._acked(reqid) if reqid else 0
+        log.warning('worker: broker error code=%d reqid=%d reason=%s results_dropped=%d', code,
+                    reqid, msg.body['reason'], dropped)
 
     def _on_dispatch(self, msg: Message) -> None:
         tasks = msg.body['tasks']
@@ -754,8 +842,9 @@ class _Run:
             if self.phase != RUN or not self.free:
                 if self.phase == RUN:
                     log.warning('worker: dispatch beyond credit id=%d', task['id'])
-                self._out_result(task['id'], task['lease'], 2)  # release: no attempt counted
+                self._keep(task['id'], task['lease'], 2)  # release: no attempt counted
                 continue
+            self._forget(task['id'])  # a result kept from an earlier lease is done with
             slot = self.slots[self.free.pop()]
             slot.busy = True
             self.busy += 1
@@ -788,6 +877,12 @@ class _Run:
                 parts = self.sock.recv_multipart(flags=zmq.NOBLOCK)
             except zmq.Again:
                 break
+            if self._was_silent():
+                # stopped while reading: this message and those behind it
+                # are the old session's
+                log.warning('worker: silent past the liveness window, registering again')
+                self._register(new_socket=True)
+                break
             self.last_rx = time.monotonic()
             try:
                 msg = codec.decode(parts, limit)
@@ -802,6 +897,8 @@ class _Run:
                 self._on_welcome(msg)
             elif msg.type is MsgType.ERROR:
                 self._on_error(msg)
+            elif msg.type is MsgType.RESULT_OK:
+                self._acked(msg.reqid)  # stored or refused after the broker's commit
             elif msg.type is not MsgType.HEARTBEAT:  # a heartbeat's arrival is what counts
                 log.warning('worker: unexpected message type=%s', msg.type.name)
 
@@ -836,10 +933,15 @@ class _Run:
             self._begin_force(signal.SIGKILL)
         if self.phase in (RUN, DONE):
             return
-        if self.busy == 0:
+        # done once nothing runs and the broker has acknowledged every
+        # result (while it answers at all)
+        acked = not self.kept or self.session != READY
+        if self.busy == 0 and acked:
             self.phase = DONE
         elif time.monotonic() < self.phase_deadline:
             return
+        elif self.busy == 0:
+            self.phase = DONE  # the broker has the results, or runs them again
         elif self.phase == DRAIN:
             self.force_sig = signal.SIGTERM
             self._begin_force(signal.SIGTERM)
@@ -880,7 +982,10 @@ class _Run:
             log.warning('worker: broker silent for %.1f s, registering again', self.liveness)
             self._register(new_socket=True)
         elif self.session == READY and now >= self.heartbeat_at:
-            self._send(Message(MsgType.HEARTBEAT, self._next_reqid(), {'busy': self.busy}))
+            # every task it holds: running, or its result not acknowledged
+            # (the broker checks its leases against it)
+            self._send(Message(MsgType.HEARTBEAT, self._next_reqid(),
+                               {'busy': self.busy + len(self.kept)}))
             self.heartbeat_at = now + self.heartbeat
         elif self.session == REGISTERING and now >= self.register_retry_at:
             if self.phase != RUN:
@@ -888,6 +993,11 @@ class _Run:
             self.register_wait = min(self.register_wait * 2, REGISTER_MAX)
             log.debug('worker: no welcome yet, registering again')
             self._register(new_socket=True)
+        if self.session == READY:
+            # results whose RESULT, or its answer, went missing go again
+            for kept in self.kept.values():
+                if kept.sent_reqid and now - kept.sent_at >= self.liveness:
+                    kept.sent_reqid = 0
         for slot in self.slots:
             if not self.heavy or not slot.busy or slot.pid <= 0:
                 continue
@@ -902,6 +1012,9 @@ class _Run:
         nxt = now + 3600.0
         if self.session == READY:
             nxt = min(nxt, self.heartbeat_at, self.last_rx + self.liveness)
+            sent = [k.sent_at for k in self.kept.values() if k.sent_reqid]
+            if sent:
+                nxt = min(nxt, min(sent) + self.liveness)
         else:
             nxt = min(nxt, self.register_retry_at, self.unreachable_log_at)
             if self.w.connect_timeout is not None and not self.welcomed:
@@ -930,6 +1043,12 @@ class _Run:
             if e.errno != errno.EINTR:
                 raise
             ready = {}
+        if self._was_silent():
+            # before anything received meanwhile runs: a new session on a new
+            # socket, and what waited in the old one goes with it
+            log.warning('worker: silent past the liveness window, registering again')
+            self._register(new_socket=True)
+            ready.pop(items[0][0], None)
         if ready.get(self.sock):
             self._recv_broker()
         if ready.get(self.wake_r):
@@ -949,3 +1068,16 @@ class _Run:
         self._timers()
         self._check_stop()
         self._flush()
+        self.turn_at = time.monotonic()
+
+    def _was_silent(self) -> bool:
+        """Whether the worker was silent past the liveness window by its own
+        clock: nothing came from the broker for that long, or the worker did
+        not run for that long (stopped; a turn never sleeps longer than a
+        heartbeat in a session). The broker has given it up, or will soon,
+        and what waits in its socket was sent to that session: the tasks it
+        dispatched go to others, or back as lost leases."""
+        now = time.monotonic()
+        return (self.session == READY and self.phase != DONE
+                and (now - self.last_rx >= self.liveness
+                     or (self.turn_at > 0 and now - self.turn_at >= self.liveness)))

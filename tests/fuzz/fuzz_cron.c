@@ -10,7 +10,7 @@
     reason. Anything else (a crash, a sanitizer report,
     a leak, a hang) is a finding. Seeds: tests/fuzz/corpus/cron.
 
-        scons fuzz && build/fuzz/fuzz_cron -max_total_time=60 tests/fuzz/corpus_cron
+        scons fuzz && build/fuzz/fuzz_cron -max_total_time=60 tests/fuzz/corpus/cron
 */
 
 #include "arb_cron.h"

@@ -21,7 +21,7 @@ TYPES = {
     'PEEK_REPLY': 24, 'META': 25, 'META_REPLY': 26, 'LIMIT': 27, 'SCHEDULE': 28,
     'SCHEDULE_REPLY': 29, 'DELETE': 30, 'DELETE_REPLY': 31, 'REGISTER': 40, 'WELCOME': 41,
     'CREDIT': 42, 'TAKE': 43, 'DISPATCH': 44, 'RESULT': 45, 'EMIT': 46, 'HEARTBEAT': 47,
-    'STOP': 48, 'BYE': 49,
+    'STOP': 48, 'BYE': 49, 'RESULT_OK': 50,
 }
 NAMES = {v: k for k, v in TYPES.items()}
 STATES = {1: 'waiting', 2: 'scheduled', 3: 'ready', 4: 'running', 5: 'succeeded',

@@ -68,6 +68,16 @@ def sleep(job):
     return 'slept'
 
 
+@worker.task('nap')
+def nap(job):
+    """Sleeps payload seconds, then notes its end in $RUNS/<task id>.end."""
+    note(job)
+    time.sleep(float(job.payload or b'1'))
+    with open(os.path.join(RUNS, '%d.end' % job.id), 'a') as f:
+        f.write('%d\n' % os.getpid())
+    return 'napped'
+
+
 @worker.task('soft')
 def soft(job):
     """Works until its soft timeout warns it, then wraps up."""

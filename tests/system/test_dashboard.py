@@ -2,7 +2,8 @@
 selenium (Debian's chromium, chromium-driver, python3-selenium), against a
 real broker, exec worker and gateway: the page loads without console
 errors, shows a submitted task and its end without a reload, cancels a
-running task and retries a dead one (checked with the broker), draws a
+running task and retries a dead one (checked with the broker), shows
+consumers and declared queues and deletes one after asking, draws a
 DAG, asks for the token when the gateway has one, and says so when the
 broker is unreachable. The admin API additions the page relies on are
 checked with plain HTTP first, so that they are tested without a browser
@@ -19,7 +20,8 @@ from helpers import CANCELLED, DEAD, start_exec_worker, status, wait_state
 
 try:
     from selenium import webdriver
-    from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+    from selenium.common.exceptions import (NoAlertPresentException,
+                                            StaleElementReferenceException, WebDriverException)
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
 except ImportError:  # checked by the browser fixture
@@ -171,6 +173,14 @@ def click(driver, selector):
     wait_until(attempt, timeout=15, what='click %s' % selector)
 
 
+def alert_of(driver):
+    """The page's open alert or confirm dialog, or None."""
+    try:
+        return driver.switch_to.alert
+    except NoAlertPresentException:
+        return None
+
+
 def open_page(driver, url):
     driver.get(url)
     driver.get_log('browser')  # what came before this page
@@ -218,6 +228,26 @@ def test_dashboard_live_cancel_retry_and_views(broker, gateway_factory, processe
         status(peer, [bad])[bad]), timeout=15,
         what='the broker ran the dead task again (and it failed again, as it must)')
     assert 'Task %d is ready again' % bad in text(browser, '#toasts')
+
+    # queues: the broker's consumers; a declared queue shows while empty,
+    # and its delete button asks first
+    consumers = '#queues tr[data-queue="default"] td:nth-of-type(10)'
+    wait_until(lambda: text(browser, consumers) == '1', timeout=15, what='default consumed')
+    assert requests.post(gateway.url + '/api/v1/queues/doomed', timeout=10).status_code == 201
+    doomed = '#queues tr[data-queue="doomed"]'
+    wait_until(lambda: 'declared' in text(browser, doomed + ' th'), timeout=15,
+               what='the declared empty queue shown')
+    submit(peer, {'name': 'never', 'queue': 'doomed', 'payload': b'x'})
+    click(browser, doomed + ' button[data-action="delete"]')
+    dialog = wait_until(lambda: alert_of(browser), timeout=15, what='the confirmation')
+    assert 'Delete queue “doomed”' in dialog.text
+    dialog.dismiss()  # changes nothing
+    assert requests.get(gateway.url + '/api/v1/queues/doomed', timeout=10).ok
+    click(browser, doomed + ' button[data-action="delete"]')
+    wait_until(lambda: alert_of(browser), timeout=15, what='the confirmation').accept()
+    wait_until(lambda: not css(browser, doomed), timeout=15, what='the queue gone from the page')
+    assert 'Queue doomed deleted: 1 tasks cancelled.' in text(browser, '#toasts')
+    assert requests.get(gateway.url + '/api/v1/queues/doomed', timeout=10).status_code == 404
 
     # the task's page: fields, result, history; reached by its link
     click(browser, '#recent a[href="#/task/%d"]' % gated)

@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import arbiter_proto
 from conftest import Broker, binary, wait_until
-from helpers import start_exec_worker, status
+from helpers import start_exec_worker, status, submit_many
 
 TOKEN = 'sesame-1234'
 AUTH = {'Authorization': 'Bearer ' + TOKEN}
@@ -201,6 +201,8 @@ def test_token_guards_changes_and_admin_api(broker, gateway_factory, tmp_path):
     assert requests.get(url + '/api/v1/queues', headers=AUTH, timeout=10).ok
     error_of(requests.delete('%s/api/v1/tasks/%d' % (url, created.json()['id']), timeout=10),
              401)
+    error_of(requests.delete(url + '/api/v1/queues/jobs', timeout=10), 401)
+    error_of(requests.post(url + '/api/v1/queues/jobs', timeout=10), 401)
 
 
 def test_no_token_means_loopback_only(broker, tmp_path):
@@ -303,6 +305,66 @@ def test_admin_queues_workers_and_flows(broker, gateway_factory, processes, tmp_
     assert 'not a dag' in error_of(requests.get('%s/dags/%d' % (api, group_id), timeout=10),
                                    404)
     error_of(requests.get('%s/groups/999999' % api, timeout=10), 404)
+
+
+def test_admin_queue_declare_and_delete(broker, gateway_factory, peer_factory):
+    gateway = gateway_factory(broker)
+    api = gateway.url + '/api/v1'
+    created = requests.post(api + '/queues/hq', timeout=10)
+    assert created.status_code == 201
+    assert created.json() == {'queue': 'hq', 'op': 'declare', 'count': 1}
+    again = requests.post(api + '/queues/hq', timeout=10)
+    assert again.status_code == 200 and again.json()['count'] == 0
+    # listed while empty
+    queue = requests.get(api + '/queues/hq', timeout=10).json()
+    assert queue['declared'] is True and queue['counts']['ready'] == 0
+    assert 'hq' in [q['name'] for q in requests.get(api + '/queues', timeout=10).json()['queues']]
+    # a delete cancels its tasks, running ones too, and forgets the queue
+    peer = peer_factory(broker.endpoint)
+    submit_many(peer, [{'name': 't', 'queue': 'hq'} for _ in range(3)])
+    kind, _, body, _ = peer.request('QUEUE', {'queue': 'hq', 'op': 'set', 'max_running': 5})
+    assert kind == 'OK', body
+    # (with a setting, which goes too: a queue with settings would be listed)
+    deleted = requests.delete(api + '/queues/hq', timeout=10)
+    assert deleted.status_code == 200
+    assert deleted.json() == {'queue': 'hq', 'op': 'delete', 'count': 3}
+    error_of(requests.get(api + '/queues/hq', timeout=10), 404)
+    assert 'hq' not in [q['name'] for q in requests.get(api + '/queues', timeout=10).json()['queues']]
+    assert requests.get(api + '/tasks?queue=hq', timeout=10).json()['tasks'] == []
+    # a queue nobody knows: nothing to do
+    assert requests.delete(api + '/queues/never', timeout=10).json()['count'] == 0
+    # the broker's own names are not queues to declare or delete
+    assert '@' in error_of(requests.post(api + '/queues/a@b', timeout=10), 422)
+    assert '@' in error_of(requests.delete(api + '/queues/a@b', timeout=10), 422)
+    error_of(requests.post(api + '/queues/' + 'q' * 201, timeout=10), 400)
+    assert requests.put(api + '/queues/hq', timeout=10).headers['Allow'] == 'GET, POST, DELETE'
+
+
+def test_admin_listings_read_every_stats_page(broker, gateway_factory, processes, tmp_path,
+                                              peer_factory):
+    """Over 1,000 queues take more than one STATS page: the listings, one
+    queue, the stats and the metrics see them all; consumers are the
+    broker's."""
+    gateway = gateway_factory(broker)
+    api = gateway.url + '/api/v1'
+    peer = peer_factory(broker.endpoint)
+    submit_many(peer, [{'name': 't', 'queue': 'pg%04d' % i} for i in range(1100)], batch=1100)
+    start_exec_worker(broker, processes, tmp_path, 'cat', '--queue', 'zz-consumed',
+                      '--name', 'w-zz')
+    queues = wait_until(lambda: (lambda qs: qs if qs.get('zz-consumed', {}).get('consumers')
+                                 else None)({q['name']: q for q in requests.get(
+                                     api + '/queues', timeout=10).json()['queues']}),
+                        what='the consumer of zz-consumed')
+    assert all(queues['pg%04d' % i]['counts']['ready'] == 1 for i in range(1100))
+    assert queues['zz-consumed']['consumers'] == 1  # the one session with credit on it
+    assert queues['zz-consumed']['declared'] is False
+    stats = requests.get(api + '/stats', timeout=10).json()
+    assert len(stats['queues']) == len(queues)
+    assert any(w['name'] == 'w-zz' for w in stats['workers'])
+    assert requests.get(api + '/queues/pg1099', timeout=10).json()['counts']['ready'] == 1
+    samples = metrics(gateway)
+    assert samples[('arbiter_tasks', (('queue', 'pg1099'), ('state', 'ready')))] == 1
+    assert samples[('arbiter_queue_consumers', (('queue', 'zz-consumed'),))] == 1
 
 
 # ---------------------------------------------------------------------------

@@ -241,13 +241,63 @@ test_names (void **state)
     assert_int_equal (arb_cli_parse_name ("caf\xc3\xa9", &err), 0);
 }
 
+//  What fuzz_cli_args found (tests/fuzz/corpus/cli_args keeps a seed of each).
+static void
+test_fuzz_findings (void **state)
+{
+    (void) state;
+    uint64_t ms;
+    int64_t i;
+    uint32_t kind;
+    uint64_t cap;
+    arb_cli_err_t err;
+    //  whole seconds * 1000 wrapped past 2^64 under a large bound
+    assert_int_equal (arb_cli_parse_seconds ("20000000000000000", UINT64_MAX, &ms, &err), -1);
+    assert_non_null (strstr (err.text, "over the limit"));
+    assert_int_equal (arb_cli_parse_seconds ("18446744073709551.615", UINT64_MAX, &ms, &err), 0);
+    assert_true (ms == UINT64_MAX);
+    assert_int_equal (arb_cli_parse_seconds ("18446744073709551.616", UINT64_MAX, &ms, &err), -1);
+    //  ... which made a time 2^64 ms away read as one in 2026
+    s_time_bad ("18446745868709552", "more than 366 days ahead");
+    s_time_bad ("99999999999999999999999999", "more than 366 days ahead");
+    //  a duration's fraction was rounded to the ms before the unit multiplied it
+    assert_int_equal (arb_cli_parse_duration ("0.0001d", ARB_DELAY_MAX_MS, &ms, &err), 0);
+    assert_int_equal (ms, 8640);
+    assert_int_equal (arb_cli_parse_duration ("99.99444m", ARB_DELAY_MAX_MS, &ms, &err), 0);
+    assert_int_equal (ms, 5999666);
+    assert_int_equal (
+        arb_cli_parse_duration ("1.0000000000000000000000000000000000000000000000001h",
+                                ARB_DELAY_MAX_MS, &ms, &err),
+        0);  //  no length limit
+    assert_int_equal (ms, 3600000);
+    //  an integer's bounds when both are on one side of 0
+    assert_int_equal (arb_cli_parse_int ("0", 1, 100, &i, &err), -1);
+    assert_int_equal (arb_cli_parse_int ("-1", -10, -5, &i, &err), -1);
+    assert_int_equal (arb_cli_parse_int ("3", -10, -5, &i, &err), -1);
+    assert_int_equal (arb_cli_parse_int ("-7", -10, -5, &i, &err), 0);
+    assert_int_equal (i, -7);
+    //  an exp: BASE cut to 63 bytes read as a number when it was none, or
+    //  as another number
+    char text[160];
+    snprintf (text, sizeof (text), "exp:%062d1x,5", 0);
+    assert_int_equal (arb_cli_parse_backoff (text, &kind, &ms, &cap, &err), -1);
+    assert_non_null (strstr (err.text, "exp: BASE: expected seconds"));
+    snprintf (text, sizeof (text), "exp:%070d2,60", 0);
+    assert_int_equal (arb_cli_parse_backoff (text, &kind, &ms, &cap, &err), 0);
+    assert_int_equal (ms, 2000);
+    //  a control character of the text is quoted as '.'
+    assert_int_equal (arb_cli_parse_seconds ("1\x1b[2J", 1000, &ms, &err), -1);
+    assert_string_equal (err.text, "expected seconds, like 30 or 0.25, not '1.[2J'");
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_seconds), cmocka_unit_test (test_integers),
-        cmocka_unit_test (test_times),   cmocka_unit_test (test_backoff),
-        cmocka_unit_test (test_names),   cmocka_unit_test (test_durations),
+        cmocka_unit_test (test_seconds),       cmocka_unit_test (test_integers),
+        cmocka_unit_test (test_times),         cmocka_unit_test (test_backoff),
+        cmocka_unit_test (test_names),         cmocka_unit_test (test_durations),
+        cmocka_unit_test (test_fuzz_findings),
     };
     return cmocka_run_group_tests_name ("cli_args", tests, NULL, NULL);
 }

@@ -9,7 +9,10 @@
         STATUS 111       no answer now; the next STATUS first answers it late
         STATUS 333       DONE {7 succeeded "r7"}, DONE {7 again}, the reply,
                          then DONE {8 dead "boom"}
-        STATS            EVENT {77 running}, then the reply
+        STATS            queues q0000 .. q2499 and workers w0000 .. w1199 in
+                         pages of 1000 (after, after_worker); the first page
+                         (no after) has submitted 11 and comes after EVENT
+                         {77 running}, the others have submitted 99
         QUEUE            PONG (a reply of the wrong type)
         WATCH  555       DONE 555 only from the second WATCH naming it on
         WATCH  556       as 555 (the re-WATCH comes from an epoch change)
@@ -28,6 +31,7 @@
 */
 
 #include "arb_client.h"
+#include "arb_stats_pages.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -135,6 +139,45 @@ s_on_list (s_fake_t *fake, arb_msg_t *request)
         task->state = ARB_STATE_SUCCEEDED;
     }
     out->more = body->flow == 77 && id <= FLOW_LAST;
+    arb_msg_send (&reply, fake->router);
+    arb_msg_destroy (&request);
+}
+
+#define STATS_QUEUES  2500
+#define STATS_WORKERS 1200
+
+//  A page of STATS: the queues (workers) whose names sort after the
+//  request's after (after_worker), at most 1000 of each.
+static void
+s_on_stats (s_fake_t *fake, arb_msg_t *request)
+{
+    arb_stats_body_t *body = arb_msg_stats (request);
+    bool first = !body->after && !body->after_worker;
+    if (first)
+        s_send_event (fake, request);
+    arb_msg_t *reply = arb_msg_new_reply (request, ARB_MSG_STATS_REPLY);
+    arb_stats_reply_body_t *out = arb_msg_stats_reply (reply);
+    out->submitted = first ? 11 : 99;
+    int q = body->after ? atoi (body->after + 1) + 1 : 0;
+    for (; q < STATS_QUEUES && out->queues.n < 1000; q++) {
+        char name[16];
+        snprintf (name, sizeof (name), "q%04d", q);
+        arb_queue_info_t *queue =
+            (arb_queue_info_t *) arb_msg_grow (reply, &out->queues, sizeof (arb_queue_info_t), 1);
+        queue->name = arb_msg_strdup (reply, name);
+        queue->consumers = (uint32_t) q % 3;
+    }
+    out->more = q < STATS_QUEUES;
+    int w = body->after_worker ? atoi (body->after_worker + 1) + 1 : 0;
+    for (; w < STATS_WORKERS && out->workers.n < 1000; w++) {
+        char name[16];
+        snprintf (name, sizeof (name), "w%04d", w);
+        arb_worker_stats_t *worker = (arb_worker_stats_t *) arb_msg_grow (
+            reply, &out->workers, sizeof (arb_worker_stats_t), 1);
+        worker->name = arb_msg_strdup (reply, name);
+        worker->identity = worker->name;
+    }
+    out->more_workers = w < STATS_WORKERS;
     arb_msg_send (&reply, fake->router);
     arb_msg_destroy (&request);
 }
@@ -248,10 +291,8 @@ s_on_request (s_fake_t *fake, arb_msg_t *request)
             s_on_list (fake, request);
             return;
         case ARB_MSG_STATS:
-            s_send_event (fake, request);
-            reply = arb_msg_new_reply (request, ARB_MSG_STATS_REPLY);
-            arb_msg_send (&reply, fake->router);
-            break;
+            s_on_stats (fake, request);
+            return;
         case ARB_MSG_QUEUE:
             reply = arb_msg_new_reply (request, ARB_MSG_PONG);  //  the wrong type
             arb_msg_send (&reply, fake->router);
@@ -629,6 +670,108 @@ test_event_during_request_is_kept (void **state)
 }
 
 static void
+s_take_stats (void *arg, arb_stats_reply_body_t *stats)
+{
+    arb_stats_reply_body_t *copy = (arb_stats_reply_body_t *) arg;
+    *copy = *stats;
+    copy->queues.v = NULL;  //  borrowed for the call only
+    copy->workers.v = NULL;
+    char name[32];
+    for (size_t i = 0; i < stats->queues.n; i++) {
+        snprintf (name, sizeof (name), "q%04zu", i);
+        assert_string_equal (stats->queues.v[i].name, name);
+        assert_int_equal (stats->queues.v[i].consumers, i % 3);
+    }
+    for (size_t i = 0; i < stats->workers.n; i++) {
+        snprintf (name, sizeof (name), "w%04zu", i);
+        assert_string_equal (stats->workers.v[i].identity, name);
+    }
+}
+
+//  arb_client_stats reads every page, and calls back once with them all.
+static void
+test_stats_reads_every_page (void **state)
+{
+    s_test_t *test = (s_test_t *) *state;
+    arb_stats_reply_body_t stats = {0};
+    assert_int_equal (arb_client_stats (test->client, s_take_stats, &stats), 0);
+    assert_int_equal (stats.queues.n, STATS_QUEUES);
+    assert_int_equal (stats.workers.n, STATS_WORKERS);
+    assert_int_equal (stats.submitted, 11);  //  the first page's counters
+    assert_false (stats.more || stats.more_workers);
+    assert_int_equal (s_fake_count (test, "STATS"), 3);
+}
+
+//  A STATS_REPLY of n queues named PREFIX0.., with more.
+static arb_msg_t *
+s_stats_page (const char *prefix, size_t n, bool more)
+{
+    arb_msg_t *reply = arb_msg_new (ARB_MSG_STATS_REPLY, 1);
+    arb_stats_reply_body_t *body = arb_msg_stats_reply (reply);
+    for (size_t i = 0; i < n; i++) {
+        char name[32];
+        snprintf (name, sizeof (name), "%s%zu", prefix, i);
+        arb_queue_info_t *queue =
+            (arb_queue_info_t *) arb_msg_grow (reply, &body->queues, sizeof (arb_queue_info_t), 1);
+        queue->name = arb_msg_strdup (reply, name);
+    }
+    body->more = more;
+    return reply;
+}
+
+static void
+test_stats_pages_edges (void **state)
+{
+    (void) state;
+    //  the next request names the last queue of the pages so far
+    arb_stats_pages_t *pages = arb_stats_pages_new (NULL);
+    arb_msg_t *request = arb_msg_new (ARB_MSG_STATS, 1);
+    arb_stats_pages_request (pages, request);
+    assert_null (arb_msg_stats (request)->after);
+    arb_msg_destroy (&request);
+    arb_msg_t *reply = s_stats_page ("a", 2, true);
+    assert_int_equal (arb_stats_pages_add (pages, &reply), 1);
+    assert_null (reply);
+    request = arb_msg_new (ARB_MSG_STATS, 2);
+    arb_stats_pages_request (pages, request);
+    assert_string_equal (arb_msg_stats (request)->after, "a1");
+    assert_null (arb_msg_stats (request)->queue);
+    arb_msg_destroy (&request);
+    //  a page that says more but brings nothing ends it
+    reply = s_stats_page ("b", 0, true);
+    assert_int_equal (arb_stats_pages_add (pages, &reply), 0);
+    assert_int_equal (arb_stats_pages_reply (pages)->queues.n, 2);
+    assert_int_equal (arb_stats_pages_count (pages), 2);
+    //  anything but a STATS_REPLY fails
+    reply = arb_msg_new (ARB_MSG_PONG, 1);
+    assert_int_equal (arb_stats_pages_add (pages, &reply), -1);
+    assert_null (reply);
+    arb_stats_pages_destroy (&pages);
+    assert_null (pages);
+
+    //  one queue asked for: one page, whatever it says
+    pages = arb_stats_pages_new ("only");
+    request = arb_msg_new (ARB_MSG_STATS, 1);
+    arb_stats_pages_request (pages, request);
+    assert_string_equal (arb_msg_stats (request)->queue, "only");
+    arb_msg_destroy (&request);
+    reply = s_stats_page ("only", 1, true);
+    assert_int_equal (arb_stats_pages_add (pages, &reply), 0);
+    arb_stats_pages_destroy (&pages);
+
+    //  at most ARB_STATS_PAGES_MAX pages
+    pages = arb_stats_pages_new (NULL);
+    for (int i = 0; i < ARB_STATS_PAGES_MAX; i++) {
+        reply = s_stats_page ("c", 1, true);
+        assert_int_equal (arb_stats_pages_add (pages, &reply), 1);
+    }
+    reply = s_stats_page ("c", 1, true);
+    assert_int_equal (arb_stats_pages_add (pages, &reply), -1);
+    assert_int_equal (arb_stats_pages_reply (pages)->queues.n, ARB_STATS_PAGES_MAX);
+    arb_stats_pages_destroy (&pages);
+}
+
+static void
 test_reply_of_wrong_type_is_refused (void **state)
 {
     s_test_t *test = (s_test_t *) *state;
@@ -870,6 +1013,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_unknown_id_is_reported, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_async_send_and_recv, s_setup, s_teardown),
         cmocka_unit_test (test_unreachable_broker_fails_in_time),
+        cmocka_unit_test_setup_teardown (test_stats_reads_every_page, s_setup, s_teardown),
+        cmocka_unit_test (test_stats_pages_edges),
         cmocka_unit_test_setup_teardown (test_oversized_payload_is_refused_locally, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_bad_names_are_refused_locally, s_setup, s_teardown),

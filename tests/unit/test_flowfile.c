@@ -548,6 +548,16 @@ test_group_and_pipe_errors (void **state)
     sprintf (text + used + big, "\", \"steps\": [{\"task\": \"a\"}]}");
     s_refused (ARB_FLOW_PIPE, text, "p.json: args: 1048577 bytes, over the 1048576-byte limit");
     free (text);
+
+    //  a callback refused after its payload was read: the payload was
+    //  leaked (fuzz_flowfile; the sanitizer build's leak check sees it)
+    s_refused (ARB_FLOW_GROUP,
+               "{\"tasks\": [{\"task\": \"m\"}], \"callback\": {\"task\": \"cb\", \"payload\": "
+               "\"x\", \"delay\": 1, \"at\": 5}}",
+               "g.json: callback: 'delay' and 'at' both say when; give one");
+    s_refused (ARB_FLOW_GROUP,
+               "{\"tasks\": [{\"task\": \"m\"}], \"finalizer\": {\"payload\": [1], \"bad\": 1}}",
+               "g.json: finalizer: unknown field 'bad'");
 }
 
 int

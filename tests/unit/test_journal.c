@@ -1,7 +1,11 @@
 /*  test_journal.c — the SQLite journal on real files: what is committed
-    survives a reopen, what is not does not, and the bookkeeping around it. */
+    survives a reopen, what is not does not, and the bookkeeping around it;
+    files it must refuse (not a database, another program's, newer, cut
+    short, damaged), and a disk that fails its writes (through the test
+    VFS, arb_journal_faults.h). */
 
 #include "arb_journal.h"
+#include "arb_journal_faults.h"
 #include "arb_queue.h"
 #include "arb_settings.h"
 
@@ -209,10 +213,10 @@ test_final_states_and_history (void **state)
 
     uint64_t id;
     int st;
-    assert_int_equal (arb_journal_find_key (j, "key-1", &id, &st), 0);
+    assert_int_equal (arb_journal_find_key (j, "key-1", &id, &st, NULL), 0);
     assert_int_equal (id, 1);
     assert_int_equal (st, ARB_STATE_SUCCEEDED);
-    assert_int_equal (arb_journal_find_key (j, "nope", &id, &st), 0);
+    assert_int_equal (arb_journal_find_key (j, "nope", &id, &st, NULL), 0);
     assert_int_equal (id, 0);
     s_task_free (&t);
     arb_journal_destroy (&j);
@@ -385,17 +389,319 @@ test_second_broker_is_refused (void **state)
     arb_journal_destroy (&second);
 }
 
+//  ---------------------------------------------------------------------
+//  Files the journal refuses
+
+//  The log, caught while a call runs (s_log_start ... s_log_end).
+typedef struct {
+    char *text;
+    size_t size;
+    FILE *stream;
+} s_log_t;
+
+static void
+s_log_start (s_log_t *log)
+{
+    memset (log, 0, sizeof (*log));
+    log->stream = open_memstream (&log->text, &log->size);
+    zsys_set_logstream (log->stream);
+}
+
+//  The text logged since s_log_start (caller frees).
+static char *
+s_log_end (s_log_t *log)
+{
+    zsys_set_logstream (stderr);
+    fclose (log->stream);
+    fputs (log->text, stderr);
+    return log->text;
+}
+
+//  A whole file's bytes (caller frees), and its size.
+static char *
+s_file (const char *path, size_t *size)
+{
+    FILE *f = fopen (path, "rb");
+    assert_non_null (f);
+    fseek (f, 0, SEEK_END);
+    *size = (size_t) ftell (f);
+    rewind (f);
+    char *data = (char *) malloc (*size + 1);
+    assert_int_equal (fread (data, 1, *size, f), *size);
+    fclose (f);
+    return data;
+}
+
+//  Opening path is refused with a message that names it and says why
+//  (said), and leaves the file as it was.
+static void
+s_refused (const char *path, const char *said)
+{
+    size_t before_size, after_size;
+    char *before = s_file (path, &before_size);
+    s_log_t log;
+    s_log_start (&log);
+    arb_journal_t *j = arb_journal_new (path, ARB_SYNC_NORMAL);
+    char *text = s_log_end (&log);
+    assert_null (j);
+    assert_non_null (strstr (text, path));
+    assert_non_null (strstr (text, said));
+    free (text);
+    char *after = s_file (path, &after_size);
+    assert_int_equal (after_size, before_size);
+    assert_memory_equal (after, before, before_size);
+    free (before);
+    free (after);
+}
+
+//  An SQLite database at path made by sql.
+static void
+s_sqlite_file (const char *path, const char *sql)
+{
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close (db);
+}
+
 static void
 test_newer_schema_is_refused (void **state)
 {
     s_fixture_t *fx = (s_fixture_t *) *state;
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     arb_journal_destroy (&j);
+    s_sqlite_file (fx->path, "PRAGMA user_version = 99");
+    s_refused (fx->path, "schema version 99, newer than this arbiterd's");
+}
+
+//  Files that are not arbiter journals are refused whole, named, and
+//  never changed: random bytes, a text file, other programs' SQLite
+//  databases (tables without a version; a version without the journal's
+//  tables; another application id). An empty file is a new journal.
+static void
+test_foreign_files_are_refused (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    char path[128];
+    snprintf (path, sizeof (path), "%s/random.db", fx->dir);
+    FILE *f = fopen (path, "wb");
+    for (int i = 0; i < 8192; i++)
+        fputc ((i * 7919 + 13) % 251, f);
+    fclose (f);
+    s_refused (path, "is not an SQLite database");
+
+    snprintf (path, sizeof (path), "%s/notes.txt", fx->dir);
+    f = fopen (path, "wb");
+    fputs ("remember the milk\n", f);
+    fclose (f);
+    s_refused (path, "is not an SQLite database");
+
+    snprintf (path, sizeof (path), "%s/app.db", fx->dir);
+    s_sqlite_file (path, "CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT);"
+                         "INSERT INTO users (name) VALUES ('ada');");
+    s_refused (path, "another program's SQLite database");
+
+    snprintf (path, sizeof (path), "%s/versioned.db", fx->dir);
+    s_sqlite_file (path, "CREATE TABLE tasks (x); PRAGMA user_version = 3;");
+    s_refused (path, "not the tables of an arbiter journal");
+
+    snprintf (path, sizeof (path), "%s/other-id.db", fx->dir);
+    s_sqlite_file (path, "PRAGMA application_id = 305419896;");
+    s_refused (path, "application id 0x12345678");
+
+    snprintf (path, sizeof (path), "%s/empty.db", fx->dir);
+    f = fopen (path, "wb");
+    fclose (f);
+    arb_journal_t *j = arb_journal_new (path, ARB_SYNC_NORMAL);
+    assert_non_null (j);
+    arb_journal_destroy (&j);
+    //  a journal made now says whose it is
     sqlite3 *db;
-    assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
-    assert_int_equal (sqlite3_exec (db, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_stmt *stmt;
+    assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_prepare_v2 (db, "PRAGMA application_id", -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    assert_int_equal (sqlite3_column_int (stmt, 0), 0x41524254);
+    sqlite3_finalize (stmt);
     sqlite3_close (db);
-    assert_null (arb_journal_new (fx->path, ARB_SYNC_NORMAL));
+}
+
+//  Stores count tasks of queue "q" (committed), each with a payload of
+//  size bytes.
+static void
+s_fill (arb_journal_t *j, arb_queue_t *queue, uint64_t first, int count, size_t size)
+{
+    char *payload = (char *) calloc (1, size);
+    assert_int_equal (arb_journal_begin (j), 0);
+    for (int i = 0; i < count; i++) {
+        arb_task_t *t = s_task (queue, first + (uint64_t) i, ARB_STATE_READY);
+        zframe_t *frame = zframe_new (payload, size);
+        arb_journal_row_t row = {.payload = frame};
+        assert_int_equal (arb_journal_insert (j, t, &row), 0);
+        zframe_destroy (&frame);
+        s_task_free (&t);
+    }
+    assert_int_equal (arb_journal_commit (j), 0);
+    free (payload);
+}
+
+//  A journal cut short (its header counts more pages than it holds, and
+//  no WAL could fill them) is refused; a damaged page is found when it is
+//  read, and said so, naming the file.
+static void
+test_short_and_damaged_journals (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *queue = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    s_fill (j, queue, 1, 50, 3000);
+    arb_journal_destroy (&j);  //  a clean close: checkpointed, no WAL left
+    char wal[128];
+    snprintf (wal, sizeof (wal), "%s-wal", fx->path);
+    assert_int_not_equal (access (wal, F_OK), 0);
+    size_t size;
+    free (s_file (fx->path, &size));
+    char saved[128];
+    snprintf (saved, sizeof (saved), "%s.whole", fx->path);
+    char cmd[512];
+    snprintf (cmd, sizeof (cmd), "cp %s %s", fx->path, saved);
+    assert_int_equal (system (cmd), 0);
+    assert_int_equal (truncate (fx->path, (off_t) size / 2), 0);
+    s_refused (fx->path, "is cut short");
+
+    //  whole again, but for pages past the schema's, overwritten
+    snprintf (cmd, sizeof (cmd), "cp %s %s", saved, fx->path);
+    assert_int_equal (system (cmd), 0);
+    FILE *f = fopen (fx->path, "r+b");
+    fseek (f, 4096, SEEK_SET);
+    for (size_t i = 4096; i < size; i++)
+        fputc (0xa5, f);
+    fclose (f);
+    s_log_t log;
+    s_log_start (&log);
+    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    int rc = j ? arb_journal_load_open (j, s_collect, &(s_seen_t){0}) : -1;
+    char *text = s_log_end (&log);
+    assert_int_equal (rc, -1);
+    assert_non_null (strstr (text, fx->path));
+    assert_non_null (strstr (text, "damaged"));
+    if (j)
+        assert_int_equal (arb_journal_fault (j), ARB_JOURNAL_BROKEN);
+    free (text);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&queue);
+}
+
+//  ---------------------------------------------------------------------
+//  A disk that fails writes
+
+static void
+s_disk (const char *mode)
+{
+    FILE *f = fopen (getenv (ARB_JOURNAL_FAULTS_ENV), "w");
+    assert_non_null (f);
+    fputs (mode, f);
+    fclose (f);
+}
+
+//  Whether task id is in the journal.
+static bool
+s_has_task (arb_journal_t *j, uint64_t id)
+{
+    s_seen_t seen = {0};
+    bool found = false;
+    assert_int_equal (arb_journal_load_task (j, id, s_collect, &seen, &found), 0);
+    return found;
+}
+
+//  A commit the disk refuses leaves nothing of its transaction; the
+//  failure is the disk's (full, or an I/O error writing or syncing), and
+//  no write is taken after it until a rollback; a probe says when the disk
+//  takes writes again and leaves nothing behind.
+static void
+test_disk_faults (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *queue = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    assert_non_null (j);
+    s_fill (j, queue, 1, 1, 10);
+    const char *modes[] = {"full", "ioerr", "fsync"};
+    for (size_t m = 0; m < 3; m++) {
+        uint64_t id = 10 + m;
+        s_disk (modes[m]);
+        assert_int_equal (arb_journal_begin (j), 0);
+        arb_task_t *t = s_task (queue, id, ARB_STATE_READY);
+        arb_journal_row_t row = {0};
+        assert_int_equal (arb_journal_insert (j, t, &row), 0);  //  in the cache yet
+        assert_int_equal (arb_journal_commit (j), -1);
+        assert_false (arb_journal_in_txn (j));
+        assert_int_equal (arb_journal_fault (j), ARB_JOURNAL_FULL);
+        //  nothing is written after the failure, not even a new transaction
+        assert_int_equal (arb_journal_begin (j), -1);
+        assert_int_equal (arb_journal_rollback (j), 0);
+        assert_int_equal (arb_journal_fault (j), ARB_JOURNAL_SOUND);
+        assert_false (s_has_task (j, id));
+        assert_true (s_has_task (j, 1));
+        //  the disk still fails: so does the probe, leaving nothing
+        assert_int_equal (arb_journal_probe (j), -1);
+        assert_int_equal (arb_journal_fault (j), ARB_JOURNAL_FULL);
+        assert_false (arb_journal_in_txn (j));
+        s_disk ("");
+        assert_int_equal (arb_journal_probe (j), 0);
+        assert_int_equal (arb_journal_fault (j), ARB_JOURNAL_SOUND);
+        zchunk_t *probe = NULL;
+        assert_int_equal (arb_journal_meta_get (j, "broker.probe", &probe), 0);
+        assert_null (probe);
+        //  and the journal takes the same write now
+        assert_int_equal (arb_journal_begin (j), 0);
+        assert_int_equal (arb_journal_insert (j, t, &row), 0);
+        assert_int_equal (arb_journal_commit (j), 0);
+        assert_true (s_has_task (j, id));
+        s_task_free (&t);
+    }
+    //  the epoch a start could not write is written later
+    uint64_t epoch = 0;
+    assert_int_equal (arb_journal_epoch (j, &epoch), 0);
+    assert_int_equal (arb_journal_set_epoch (j, epoch + 5), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    uint64_t stored = 0;
+    assert_int_equal (arb_journal_epoch (j, &stored), 0);
+    assert_int_equal (stored, epoch + 5);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&queue);
+}
+
+//  A write that fails within the transaction, before its commit (a big
+//  one spills the page cache into the WAL), fails the transaction whole.
+static void
+test_disk_fault_within_a_transaction (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *queue = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    s_disk ("full");
+    assert_int_equal (arb_journal_begin (j), 0);
+    int rc = 0;
+    char *payload = (char *) calloc (1, 1 << 20);
+    for (uint64_t id = 1; id <= 24 && rc == 0; id++) {  //  over the 8 MiB cache
+        arb_task_t *t = s_task (queue, id, ARB_STATE_READY);
+        zframe_t *frame = zframe_new (payload, 1 << 20);
+        arb_journal_row_t row = {.payload = frame};
+        rc = arb_journal_insert (j, t, &row);
+        zframe_destroy (&frame);
+        s_task_free (&t);
+    }
+    free (payload);
+    assert_int_equal (rc, -1);
+    assert_int_equal (arb_journal_fault (j), ARB_JOURNAL_FULL);
+    assert_int_equal (arb_journal_commit (j), -1);
+    assert_int_equal (arb_journal_rollback (j), 0);
+    s_disk ("");
+    for (uint64_t id = 1; id <= 24; id++)
+        assert_false (s_has_task (j, id));
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&queue);
 }
 
 //  Stores a task of queue q in state (a final one purged after purge_at).
@@ -892,7 +1198,7 @@ test_version_2_is_migrated (void **state)
     assert_non_null (j);
     uint64_t id;
     int task_state;
-    assert_int_equal (arb_journal_find_key (j, "k1", &id, &task_state), 0);
+    assert_int_equal (arb_journal_find_key (j, "k1", &id, &task_state, NULL), 0);
     assert_int_equal (id, 1);
     arb_schedule_info_t hourly = {.name = "hourly", .cron = "@hourly", .task = "report"};
     assert_int_equal (arb_journal_begin (j), 0);
@@ -953,12 +1259,230 @@ test_version_3_is_migrated (void **state)
     arb_queue_destroy (&queue);
 }
 
+//  ---------------------------------------------------------------------
+//  Corrupted rows (fuzz_journal found each): a row the broker cannot use
+//  is skipped or read as absent, and what is read makes replies a client
+//  decodes.
+
+//  A journal whose rows were written behind its back, NOT NULLs and all
+//  taken out of its schema first: what a damaged or hand-edited one holds.
+static arb_journal_t *
+s_corrupted (const char *path, const char *sql)
+{
+    arb_journal_t *j = arb_journal_new (path, ARB_SYNC_NORMAL);
+    assert_non_null (j);
+    arb_journal_destroy (&j);
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db,
+                                    "PRAGMA writable_schema = ON;"
+                                    "UPDATE sqlite_master SET sql = replace (sql, 'NOT NULL', '')"
+                                    " WHERE type = 'table'; PRAGMA writable_schema = OFF;",
+                                    NULL, NULL, NULL),
+                      SQLITE_OK);
+    sqlite3_close (db);
+    assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+    char *err = NULL;
+    if (sqlite3_exec (db, sql, NULL, NULL, &err) != SQLITE_OK)
+        fail_msg ("%s", err);
+    sqlite3_close (db);
+    j = arb_journal_new (path, ARB_SYNC_NORMAL);
+    assert_non_null (j);
+    return j;
+}
+
+#define S_TASK_ROW(id, queue, name, state)                                                   \
+    "INSERT INTO tasks (id, queue, name, state, created_ms, payload) VALUES (" id ", " queue \
+    ", " name ", " state ", 1, x'');"
+
+static int
+s_count_parent (void *arg, const arb_journal_parent_t *parent)
+{
+    arb_journal_parent_t *seen = (arb_journal_parent_t *) arg;
+    assert_true (parent->kind >= 0 && parent->kind <= 2);
+    seen[0].id++;  //  how many
+    seen[parent->id] = *parent;
+    return 0;
+}
+
+static void
+s_count_final (void *arg, const char *queue, int state, uint64_t count)
+{
+    assert_non_null (queue);
+    assert_true (arb_state_is_final (state));
+    *(uint64_t *) arg += count;
+}
+
+static int
+s_schedule_payload (void *arg, arb_schedule_info_t *schedule, uint64_t cursor_ms)
+{
+    (void) cursor_ms;
+    assert_non_null (schedule->payload);
+    (*(int *) arg)++;
+    return 0;
+}
+
+static void
+s_meta_value (void *arg, const char *key, const void *data, size_t size)
+{
+    (void) key;
+    assert_non_null (data);  //  a NULL value reads as 0 bytes at ""
+    *(size_t *) arg += size + 1;
+}
+
+static void
+test_corrupted_rows_are_not_trusted (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_journal_t *j = s_corrupted (
+        fx->path,
+        //  usable: 1 ready, 2 waiting on 1 (on_success) and 8 (edge of kind 99)
+        S_TASK_ROW ("1", "'q'", "'job'", "3") S_TASK_ROW ("2", "'q'", "'job'", "1")
+        //  unusable open tasks: each would crash or corrupt the scheduler
+        S_TASK_ROW ("3", "'q'", "'job'", "-1")       //  counts[255]
+        S_TASK_ROW ("4", "NULL", "'job'", "3")       //  no queue
+        S_TASK_ROW ("5", "'q'", "x'6100'", "3")      //  a blob name with a NUL
+        S_TASK_ROW ("6", "'q'", "'job'", "4")        //  running is never stored
+        S_TASK_ROW ("0", "'q'", "'job'", "3")        //  id 0 is no key
+        S_TASK_ROW ("7", "'q'", "'job'", "'ready'")  //  a state that is text
+        S_TASK_ROW ("8", "'q'", "'job'", "77")       //  a parent of no state
+        S_TASK_ROW ("9", "NULL", "'job'", "5")       //  final, no queue
+        S_TASK_ROW ("10", "'q'", "'job'", "42")      //  final? no such state
+        S_TASK_ROW ("11", "'q'", "'job'", "7")       //  dead, with long texts
+        S_TASK_ROW ("12", "'q'", "'job'", "5")       //  succeeded, a bad ref
+        "INSERT INTO tasks (id, queue, name, state, created_ms, payload) VALUES"
+        " (13, printf ('%.300c', 'q'), 'job', 3, 1, x'');"
+        "UPDATE tasks SET worker = printf ('%.300c', 'w'), error = printf ('%.5000c', 'e'),"
+        " endpoint = printf ('%.300c', 'n'), args = zeroblob (1048577) WHERE id = 11;"
+        "UPDATE tasks SET ref = 'a' || char (1) WHERE id = 12;"
+        "UPDATE tasks SET ref = printf ('%.300c', 'r') WHERE id = 8;"
+        "INSERT INTO deps VALUES (2, 1, 0), (2, 8, 99), (11, 12, 0), (11, 8, 2);"
+        "INSERT INTO meta VALUES ('queue.q', NULL);"
+        "INSERT INTO schedules (name, cron, zone, catch_up, created_ms, cursor_ms, queue, task,"
+        " payload) VALUES ('nightly', '0 3 * * *', 'UTC', 'one', 1, 1, 'q', 'report', NULL);");
+
+    //  the broker's start loads the usable open tasks only
+    s_seen_t seen = {.count = 0};
+    assert_int_equal (arb_journal_load_open (j, s_collect, &seen), 0);
+    assert_int_equal (seen.count, 2);
+    assert_int_equal (seen.ids[0] + seen.ids[1], 3);  //  1 and 2, in either order
+    uint64_t final = 0;
+    assert_int_equal (arb_journal_count_final (j, s_count_final, &final), 0);
+    assert_int_equal (final, 2);  //  11 and 12; not 9 (no queue) nor 10 (no state)
+
+    //  an unusable task reads as none
+    bool found;
+    s_seen_t one = {.count = 0};
+    for (uint64_t id = 0; id <= 10; id++) {
+        assert_int_equal (arb_journal_load_task (j, id, s_collect, &one, &found), 0);
+        assert_true (found == (id == 1 || id == 2 || id == 6));  //  6 is in a state
+    }
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_DONE, 0);
+    arb_done_task_t done = {0};
+    assert_int_equal (arb_journal_done (j, 10, msg, &done, &found), 0);
+    assert_false (found);
+    arb_msg_destroy (&msg);
+
+    //  edges: one of no kind is skipped, a parent of no state is gone
+    arb_journal_parent_t parents[16] = {{0}};
+    assert_int_equal (arb_journal_parents (j, 2, s_count_parent, parents), 0);
+    assert_int_equal (parents[0].id, 1);
+    assert_int_equal (arb_journal_parents (j, 11, s_count_parent, parents), 0);
+    assert_int_equal (parents[8].state, 0);
+    assert_null (parents[8].ref);
+    arb_vec_t children = {0};
+    assert_int_equal (arb_journal_children (j, 8, &children), 0);
+    assert_int_equal (children.n, 2);  //  (11, always), not (2, 99)
+    assert_int_equal (children.v[0], 11);
+    arb_vec_free (&children);
+
+    //  a STATUS of the task with long texts still decodes
+    msg = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
+    arb_status_reply_body_t *body = arb_msg_status_reply (msg);
+    arb_task_info_t *info =
+        (arb_task_info_t *) arb_msg_grow (msg, &body->tasks, sizeof (arb_task_info_t), 1);
+    assert_int_equal (arb_journal_task_info (j, 11, true, msg, info), 0);
+    assert_int_equal (strlen (info->worker), ARB_NAME_MAX);
+    assert_int_equal (strlen (info->error), ARB_TEXT_MAX);
+    assert_null (info->args.data);  //  over ARB_ARGS_MAX: left out
+    assert_int_equal (info->parents.n, 2);
+    assert_null (info->parents.v[1].ref);  //  'a\x01' is no name
+    zmsg_t *zmsg = arb_msg_encode (&msg);
+    arb_limits_t limits = {.max_frame = 1 << 24};
+    arb_msg_t *back = NULL;
+    assert_int_equal (arb_msg_decode (&zmsg, false, &limits, &back), 0);
+    arb_msg_destroy (&back);
+
+    //  ids lists skip id 0; a NULL setting is 0 bytes; a schedule has a payload
+    zlistx_t *ids = arb_journal_flows_named (j, "x", 1);
+    zlistx_destroy (&ids);
+    size_t meta = 0;
+    assert_int_equal (arb_journal_meta_list (j, "queue.", s_meta_value, &meta), 0);
+    assert_int_equal (meta, 1);
+    int schedules = 0;
+    assert_int_equal (arb_journal_schedules (j, s_schedule_payload, &schedules), 0);
+    assert_int_equal (schedules, 1);
+    arb_journal_destroy (&j);
+}
+
+static int
+s_meta_key (void *arg, const char *key, const void *data, size_t size)
+{
+    assert_non_null (data);
+    (void) size;
+    snprintf ((char *) arg, 16, "%s", key);
+    return 0;
+}
+
+//  A META list page skips a key no reply can hold (over ARB_TEXT_MAX
+//  bytes), and still tells rightly whether keys are left.
+static void
+test_corrupted_meta_keys_are_skipped (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_journal_t *j =
+        s_corrupted (fx->path, "INSERT INTO meta VALUES ('a1', 'x'),"
+                               " ('a2' || printf ('%.5000c', 'k'), 'y'), ('a3', NULL);");
+    char key[16] = "";
+    bool more;
+    assert_int_equal (arb_journal_meta_page (j, "a", NULL, 1, s_meta_key, key, &more), 0);
+    assert_string_equal (key, "a1");
+    assert_true (more);
+    assert_int_equal (arb_journal_meta_page (j, "a", "a1", 1, s_meta_key, key, &more), 0);
+    assert_string_equal (key, "a3");
+    assert_false (more);
+    arb_journal_destroy (&j);
+}
+
+//  Ids cast to list items: a row of id 0 would be no item (zlistx asserts).
+static void
+test_corrupted_ids_are_skipped (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_journal_t *j = s_corrupted (fx->path, S_TASK_ROW ("0", "'q'", "'job'", "7")
+                                                  S_TASK_ROW ("-5", "'q'", "'job'", "7")
+                                                      S_TASK_ROW ("6", "'q'", "'job'", "7"));
+    zlistx_t *ids = arb_journal_dead_ids (j, "q");
+    assert_non_null (ids);
+    assert_int_equal (zlistx_size (ids), 1);
+    assert_int_equal ((uintptr_t) zlistx_first (ids), 6);
+    zlistx_destroy (&ids);
+    arb_journal_destroy (&j);
+}
+
 int
 main (void)
 {
     zsys_init ();
     zsys_set_logstream (stderr);
+    char control[64];
+    snprintf (control, sizeof (control), "/tmp/arb-journal-faults-%d", (int) getpid ());
+    setenv (ARB_JOURNAL_FAULTS_ENV, control, 1);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown (test_foreign_files_are_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_short_and_damaged_journals, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_disk_faults, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_disk_fault_within_a_transaction, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_committed_tasks_survive_reopen, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_final_states_and_history, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_list_final_pages, s_setup, s_teardown),
@@ -974,6 +1498,11 @@ main (void)
         cmocka_unit_test_setup_teardown (test_history_is_bounded, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_2_is_migrated, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_3_is_migrated, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_corrupted_rows_are_not_trusted, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_corrupted_ids_are_skipped, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_corrupted_meta_keys_are_skipped, s_setup, s_teardown),
     };
-    return cmocka_run_group_tests_name ("journal", tests, NULL, NULL);
+    int rc = cmocka_run_group_tests_name ("journal", tests, NULL, NULL);
+    unlink (control);
+    return rc;
 }

@@ -146,8 +146,8 @@ test_queue_names (void **state)
     assert_int_equal (parent, 0);
     assert_int_equal (arb_kestrel_cmd_check_queue ("caf\xc3\xa9", 5, &parent, why, sizeof (why)),
                       0);
-    const char *bad[] = {"+a",      "a+",       "a~b", "a.b",          "a/b",  "a\x01",
-                         "caf\xc3", "\xc0\xaf", "a b", "\xed\xa0\x80", "a\x7f"};
+    const char *bad[] = {"+a",       "a+",  "a~b",          "a.b",   "a/b", "a\x01", "caf\xc3",
+                         "\xc0\xaf", "a b", "\xed\xa0\x80", "a\x7f", "q@w", "a+b@c"};
     for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++)
         assert_int_equal (
             arb_kestrel_cmd_check_queue (bad[i], strlen (bad[i]), &parent, why, sizeof (why)), -1);

@@ -351,12 +351,78 @@ test_adopt_and_recovery_hold (void **state)
     arb_sched_make_ready (sched, task, false, NOW, MONO + 3000);
     assert_false (arb_sched_can_adopt (sched, task, w, lost));
     task->last_lease = lost;
+    task->last_worker = arb_session_worker (w);
+    task->last_lost = true;
     task->lost = 1;
     assert_true (arb_sched_can_adopt (sched, task, w, lost));
     assert_false (arb_sched_can_adopt (sched, task, w, lost + 1));
     arb_sched_adopt (sched, task, w, lost, MONO + 3100);
     assert_int_equal (task->lost, 0);
     assert_int_equal (task->last_lease, 0);
+    arb_sched_destroy (&sched);
+}
+
+//  Who may take a task back, and under which lease (issue 10): only a
+//  registered worker, only the lease it held (a lease of an earlier run
+//  for a task this run has not leased; the lease it lost itself; the lease
+//  a running task has, or an earlier claim named), never a lease made up.
+static void
+test_adopt_only_what_was_held (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);  //  epoch 7
+    arb_task_t *task = s_add (sched, "q", 1, 0, NOW);
+    arb_task_t *other = s_add (sched, "q", 2, 0, NOW);
+    uint64_t before = (6ull << ARB_LEASE_BITS) | 3;
+    //  a peer that never registered takes nothing, whatever the lease
+    zframe_t *identity = zframe_new ("p", 1);
+    arb_session_t *peer = arb_sched_open_session (sched, identity, MONO);
+    zframe_destroy (&identity);
+    assert_false (arb_sched_can_adopt (sched, task, peer, before));
+    assert_false (arb_sched_can_adopt (sched, task, NULL, before));
+    arb_session_t *w = s_worker (sched, "w", "q", 0);
+    arb_session_set_info (w, "w", "light", 1, 42, "host");
+    arb_session_set_register_id (w, 5);
+    //  lease 1 is of epoch 0, which no run ever had
+    assert_false (arb_sched_can_adopt (sched, task, w, 1));
+    assert_true (arb_sched_can_adopt (sched, task, w, before));
+    //  a task this run has leased is no longer an earlier run's
+    arb_session_t *x = s_worker (sched, "x", "q", 1);
+    arb_session_set_info (x, "x", "light", 1, 43, "host");
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 1);
+    arb_task_t *sent = log.sent[0];
+    uint64_t lease = sent->lease;
+    //  running: only under its lease, and only the same worker
+    assert_false (arb_sched_can_adopt (sched, sent, w, lease));
+    assert_false (arb_sched_can_adopt (sched, sent, w, before));
+    arb_session_t *x2 = s_worker (sched, "x2", "q", 0);
+    arb_session_set_info (x2, "x", "light", 1, 43, "host");
+    arb_session_set_register_id (x2, 1);
+    assert_false (arb_sched_can_adopt (sched, sent, x2, lease + 1));
+    assert_true (arb_sched_can_adopt (sched, sent, x2, lease));
+    //  taken back out of step: claimable by its worker, as not lost
+    arb_sched_give_back (sched, sent, true, NOW, MONO);
+    assert_int_equal (sent->state, ARB_STATE_READY);
+    assert_int_equal (sent->attempts, 0);
+    assert_int_equal (sent->lost, 0);
+    assert_false (arb_sched_can_adopt (sched, sent, w, lease));
+    assert_false (arb_sched_can_adopt (sched, sent, x2, before));
+    assert_true (arb_sched_can_adopt (sched, sent, x2, lease));
+    assert_int_equal (arb_sched_adopt (sched, sent, x2, lease, MONO), ARB_ADOPT_LEASED);
+    assert_int_equal (sent->lost, 0);
+    assert_int_equal (sent->claimed_lease, lease);
+    //  a later REGISTER of that worker that never saw the WELCOME names
+    //  the lease it claimed, not the new one
+    arb_session_t *x3 = s_worker (sched, "x3", "q", 0);
+    arb_session_set_info (x3, "x", "light", 1, 43, "host");
+    arb_session_set_register_id (x3, 2);
+    assert_true (arb_sched_can_adopt (sched, sent, x3, lease));
+    assert_int_equal (arb_sched_adopt (sched, sent, x3, lease, MONO), ARB_ADOPT_MOVED);
+    assert_true (arb_sched_can_adopt (sched, sent, x3, sent->lease));
+    //  the other task, never leased in this run: an earlier run's lease
+    assert_true (arb_sched_can_adopt (sched, other, w, before));
     arb_sched_destroy (&sched);
 }
 
@@ -965,6 +1031,7 @@ main (void)
         cmocka_unit_test (test_workers_share_round_robin),
         cmocka_unit_test (test_leases),
         cmocka_unit_test (test_adopt_and_recovery_hold),
+        cmocka_unit_test (test_adopt_only_what_was_held),
         cmocka_unit_test (test_lease_expiry_by_liveness),
         cmocka_unit_test (test_timers),
         cmocka_unit_test (test_max_running_and_pause),

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <sys/ioctl.h>
 #include <syslog.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -30,6 +31,8 @@ typedef struct {
     zsock_t *router;
     char endpoint[64];
     zframe_t *peer;  //  routing id of the worker's last message
+    bool hold_acks;  //  do not answer RESULTs (a broker that died before its commit)
+    size_t acked;    //  results answered with RESULT_OK
 } s_broker_t;
 
 static s_broker_t *
@@ -66,6 +69,17 @@ s_recv (s_broker_t *self, int ms)
     assert_int_equal (rc, 0);  //  the worker never sends anything malformed
     zframe_destroy (&self->peer);
     self->peer = zframe_dup (arb_msg_routing_id (msg));
+    if (arb_msg_type (msg) == ARB_MSG_RESULT && !self->hold_acks) {
+        //  as the broker does after its commit: every outcome stored
+        arb_msg_t *ack = arb_msg_new (ARB_MSG_RESULT_OK, arb_msg_reqid (msg));
+        arb_result_body_t *body = arb_msg_result (msg);
+        for (size_t i = 0; i < body->results.n; i++)
+            *(uint64_t *) arb_msg_grow (ack, &arb_msg_result_ok (ack)->stored, sizeof (uint64_t),
+                                        1) = body->results.v[i].id;
+        self->acked += body->results.n;
+        arb_msg_set_routing_id (ack, self->peer);
+        assert_int_equal (arb_msg_send (&ack, zsock_resolve (self->router)), 0);
+    }
     return msg;
 }
 
@@ -1064,6 +1078,201 @@ test_silent_broker_means_new_session (void **state)
     s_broker_destroy (&broker);
 }
 
+//  The next HEARTBEAT's busy (CREDIT may come first; anything else fails
+//  the test).
+static uint32_t
+s_heartbeat_busy (s_broker_t *self)
+{
+    arb_msg_t *msg;
+    while ((msg = s_recv (self, S_WAIT)) && arb_msg_type (msg) == ARB_MSG_CREDIT)
+        arb_msg_destroy (&msg);
+    assert_non_null (msg);
+    assert_int_equal (arb_msg_type (msg), ARB_MSG_HEARTBEAT);
+    uint32_t busy = arb_msg_heartbeat (msg)->busy;
+    arb_msg_destroy (&msg);
+    return busy;
+}
+
+//  A result stays with the worker until the broker acknowledges it after
+//  its commit (RESULT_OK): sent again on the same session when no answer
+//  comes within the liveness window, claimed in the REGISTER of a new
+//  session and sent again under the lease the WELCOME gives back. A
+//  broker that died before its commit loses nothing: the task runs once.
+static void
+test_results_kept_until_acknowledged (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 1, ARB_WORKER_LIGHT);
+    arb_worker_handle (worker, "*", s_echo, NULL);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    arb_msg_t *msg = s_expect (broker, ARB_MSG_REGISTER);
+    assert_true (arb_msg_register (msg)->acks);
+    s_welcome (broker, arb_msg_reqid (msg), 100, 600);
+    arb_msg_destroy (&msg);
+    msg = s_expect (broker, ARB_MSG_CREDIT);
+    arb_msg_destroy (&msg);
+
+    //  the broker takes the result but does not answer: the worker holds it
+    broker->hold_acks = true;
+    s_task_t task = {1, "a", "x"};
+    s_dispatch (broker, &task, 1);
+    msg = s_expect (broker, ARB_MSG_RESULT);
+    assert_int_equal (arb_msg_result (msg)->results.v[0].lease, s_lease_of (1));
+    arb_msg_destroy (&msg);
+    assert_int_equal (s_heartbeat_busy (broker), 1);  //  a result held counts
+    //  no answer within the liveness window (the broker is alive: it
+    //  sends heartbeats): the same result again
+    msg = NULL;
+    for (int64_t end = zclock_mono () + S_WAIT; !msg && zclock_mono () < end;) {
+        arb_msg_t *beat = arb_msg_new (ARB_MSG_HEARTBEAT, 0);
+        s_send (broker, &beat);
+        msg = s_recv (broker, 100);
+        if (msg && arb_msg_type (msg) != ARB_MSG_RESULT)
+            arb_msg_destroy (&msg);
+    }
+    assert_non_null (msg);
+    assert_int_equal (arb_msg_result (msg)->results.v[0].id, 1);
+    assert_int_equal (arb_msg_result (msg)->results.v[0].lease, s_lease_of (1));
+    arb_msg_destroy (&msg);
+
+    //  the broker restarted before its commit: the REGISTER claims the
+    //  result, and it goes again under the lease given back
+    arb_msg_t *error = arb_msg_new (ARB_MSG_ERROR, 0);
+    arb_msg_error (error)->code = ARB_ERR_UNKNOWN_WORKER;
+    arb_msg_error (error)->reason = "unknown worker";
+    s_send (broker, &error);
+    msg = s_expect (broker, ARB_MSG_REGISTER);
+    arb_register_body_t *reg = arb_msg_register (msg);
+    assert_int_equal (reg->held.n, 1);
+    assert_int_equal (reg->held.v[0].id, 1);
+    assert_int_equal (reg->held.v[0].lease, s_lease_of (1));
+    arb_msg_t *welcome = arb_msg_new (ARB_MSG_WELCOME, arb_msg_reqid (msg));
+    arb_msg_welcome (welcome)->heartbeat_ms = 100;
+    arb_msg_welcome (welcome)->liveness_ms = 600;
+    arb_held_t *adopted = (arb_held_t *) arb_msg_grow (welcome, &arb_msg_welcome (welcome)->adopted,
+                                                       sizeof (arb_held_t), 1);
+    *adopted = (arb_held_t){1, 777};
+    arb_msg_destroy (&msg);
+    broker->hold_acks = false;
+    s_send (broker, &welcome);
+    s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
+    s_collect (broker, seen, 1, 1, 0);
+    assert_int_equal (s_result_of (seen, 1)->lease, 777);
+    assert_string_equal (s_result_of (seen, 1)->result, "a:x");
+    free (seen);
+    //  acknowledged: nothing held any more
+    assert_int_equal (broker->acked, 1);
+    while (s_heartbeat_busy (broker) != 0)
+        ;
+
+    s_stop_worker (broker, &worker, &runner);
+    s_broker_destroy (&broker);
+}
+
+//  Drains a pipe on a thread of its own until told to stop.
+typedef struct {
+    int fd;
+    atomic_bool stop;
+    pthread_t thread;
+} s_drain_t;
+
+static void *
+s_drain_main (void *arg)
+{
+    s_drain_t *drain = (s_drain_t *) arg;
+    char buffer[4096];
+    while (!atomic_load (&drain->stop)) {
+        struct pollfd item = {drain->fd, POLLIN, 0};
+        if (poll (&item, 1, 20) > 0 && read (drain->fd, buffer, sizeof (buffer)) <= 0)
+            break;
+    }
+    return NULL;
+}
+
+static int s_marked;  //  tasks the marking handler ran
+
+static int
+s_mark (arb_job_t *job, void *arg)
+{
+    (void) arg;
+    s_marked++;
+    return arb_job_set_result (job, "ran", 3);
+}
+
+//  A worker whose loop did not run for longer than the liveness window
+//  (SIGSTOP, or here a log line that blocks on a full pipe while messages
+//  keep arriving) registers again before it starts anything that came
+//  meanwhile: the broker has given those tasks to others by then.
+static void
+test_stalled_worker_registers_before_starting (void **state)
+{
+    (void) state;
+    int fds[2];
+    assert_int_equal (pipe (fds), 0);
+    FILE *log = fdopen (fds[1], "w");
+    assert_non_null (log);
+    zsys_set_logstream (log);
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 1, ARB_WORKER_LIGHT);
+    arb_worker_set_log_level (worker, LOG_WARNING);
+    arb_worker_handle (worker, "*", s_mark, NULL);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    arb_msg_t *msg = s_expect (broker, ARB_MSG_REGISTER);
+    zframe_t *first = zframe_dup (broker->peer);
+    s_welcome (broker, arb_msg_reqid (msg), 100, 500);
+    arb_msg_destroy (&msg);
+    msg = s_expect (broker, ARB_MSG_CREDIT);
+    arb_msg_destroy (&msg);
+
+    //  messages the worker logs as unexpected, until its log pipe is full
+    //  and its loop blocks on it
+    int queued = 0;
+    for (int64_t end = zclock_mono () + S_WAIT;;) {
+        for (int i = 0; i < 100; i++) {
+            arb_msg_t *pong = arb_msg_new (ARB_MSG_PONG, 0);
+            s_send (broker, &pong);
+        }
+        zclock_sleep (20);
+        int before = queued;
+        assert_int_equal (ioctl (fds[0], FIONREAD, &queued), 0);
+        if (queued > 60000 && queued == before)
+            break;
+        if (zclock_mono () > end)
+            fail_msg ("the worker's log did not fill (%d bytes)", queued);
+    }
+    //  a task arrives while it is stuck, and stays stuck past the window
+    s_task_t task = {9, "mark", "x"};
+    s_dispatch (broker, &task, 1);
+    zclock_sleep (800);
+    s_drain_t drain = {.fd = fds[0]};
+    atomic_init (&drain.stop, false);
+    assert_int_equal (pthread_create (&drain.thread, NULL, s_drain_main, &drain), 0);
+
+    //  back, it registers again from a new socket, claiming nothing, and
+    //  the task that waited in the old one never starts
+    msg = s_expect (broker, ARB_MSG_REGISTER);
+    assert_false (zframe_eq (first, broker->peer));
+    assert_int_equal (arb_msg_register (msg)->held.n, 0);
+    s_welcome (broker, arb_msg_reqid (msg), 1000, 60000);
+    arb_msg_destroy (&msg);
+    s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
+    s_collect (broker, seen, 0, 1, 300);
+    free (seen);
+    assert_int_equal (s_marked, 0);
+
+    s_stop_worker (broker, &worker, &runner);
+    s_broker_destroy (&broker);
+    zframe_destroy (&first);
+    zsys_set_logstream (stdout);
+    atomic_store (&drain.stop, true);
+    pthread_join (drain.thread, NULL);
+    fclose (log);
+    close (fds[0]);
+}
+
 static void
 test_light_stop_sets_cancelled (void **state)
 {
@@ -1398,6 +1607,8 @@ main (void)
         cmocka_unit_test (test_register_is_repeated),
         cmocka_unit_test (test_connect_timeout),
         cmocka_unit_test (test_silent_broker_means_new_session),
+        cmocka_unit_test (test_results_kept_until_acknowledged),
+        cmocka_unit_test (test_stalled_worker_registers_before_starting),
         cmocka_unit_test (test_light_stop_sets_cancelled),
         cmocka_unit_test (test_heavy_results),
         cmocka_unit_test (test_heavy_stop_kills_child),

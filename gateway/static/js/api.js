@@ -57,4 +57,5 @@ export const api = {
   cancel: (id) => call('DELETE', `/api/v1/tasks/${id}`),
   retry: (id) => call('POST', `/api/v1/tasks/${id}/retry`),
   queueOp: (name, op) => call('POST', `/api/v1/queues/${encodeURIComponent(name)}/${op}`),
+  deleteQueue: (name) => call('DELETE', `/api/v1/queues/${encodeURIComponent(name)}`),
 };

@@ -6,7 +6,7 @@
 // a token is missing, one request every RETRY_MS until that is over) and
 // patches each section only when its content changed, so that focus and
 // selection survive a refresh.
-// Actions (cancel, retry, pause, resume, purge) report in toasts and
+// Actions (cancel, retry, pause, resume, purge, delete) report in toasts and
 // refresh at once. A 401 or 403 opens the token panel; a 503 (the broker
 // is unreachable) or no answer shows a banner while the page keeps trying.
 
@@ -230,6 +230,7 @@ function queueButtons(q) {
   const op = q.paused ? 'resume' : 'pause';
   const key = `${op}-${q.name}`;
   const purgeKey = `purge-${q.name}`;
+  const deleteKey = `delete-${q.name}`;
   return h('td.actions',
     h('button.small', {type: 'button', dataset: {key, action: op},
       'aria-label': `${op === 'pause' ? 'Pause' : 'Resume'} queue ${q.name}`,
@@ -241,7 +242,15 @@ function queueButtons(q) {
         if (!confirm(`Purge queue “${q.name}”? Its ready tasks are removed for good.`)) return;
         act(purgeKey, {done: (d) => `Queue ${q.name}: ${d.count} tasks purged.`,
           failed: `Purge ${q.name}`}, () => api.queueOp(q.name, 'purge'));
-      }}, 'Purge'));
+      }}, 'Purge'),
+    h('button.small.danger', {type: 'button', dataset: {key: deleteKey, action: 'delete'},
+      'aria-label': `Delete queue ${q.name}`,
+      onclick: () => {
+        if (!confirm(`Delete queue “${q.name}”? Its tasks are cancelled, running ones too, ` +
+          'and removed with their history, and its settings go.')) return;
+        act(deleteKey, {done: (d) => `Queue ${q.name} deleted: ${d.count} tasks cancelled.`,
+          failed: `Delete ${q.name}`}, () => api.deleteQueue(q.name));
+      }}, 'Delete'));
 }
 
 // ---------------------------------------------------------------------
@@ -274,7 +283,9 @@ function renderQueues(stats) {
   const rows = stats.queues.slice().sort((a, b) => a.name.localeCompare(b.name)).map((q) => {
     const bins = app.rates.bins(q.name);
     return h('tr', {dataset: {queue: q.name}},
-      h('th', {scope: 'row'}, q.name, q.paused && h('span.badge.paused', 'paused')),
+      h('th', {scope: 'row'}, q.name, q.paused && h('span.badge.paused', 'paused'),
+        q.declared && h('span.badge.declared', {title: 'declared: listed while empty'},
+          'declared')),
       shown.map((s) => h('td.num', {class: q.counts[s] ? `count s-${s}` : 'zero'},
         fmtNumber(q.counts[s]))),
       h('td.num', q.counts.ready ? fmtDuration(q.oldest_ready_age_ms) : '–'),
@@ -289,7 +300,7 @@ function renderQueues(stats) {
       h('th.num', {scope: 'col', title: 'age of the oldest ready task'}, 'oldest ready'),
       h('th.num', {scope: 'col'}, 'consumers'), h('th', {scope: 'col'}, 'finished'),
       h('th', {scope: 'col'}, h('span.sr-only', 'actions')))),
-    h('tbody', rows.length ? rows : emptyRow(14, 'No queue holds a task yet.')))));
+    h('tbody', rows.length ? rows : emptyRow(14, 'No queue yet.')))));
 }
 
 function renderWorkers(stats) {

@@ -1,0 +1,251 @@
+"""A broker whose journal's disk fills up or fails (docs/broker.md, "Disk
+full"): submits refused with 507 (the CLI's exit status 4, the Python
+client's JournalFull), status, list and stats served, a worker that keeps
+its session and keeps the results it could not store until then, space
+freed and submits taken again without a restart, every task acknowledged
+before the disk filled completed. Once through the test build's VFS that
+fails writes (build/tests/arbiterd-faults), once on a real tmpfs that runs
+out of space (where this sandbox lets us mount one). And journal files
+that are not this broker's, refused at start, untouched."""
+
+import errno
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+import arbiter_proto
+from conftest import ROOT, Broker, Process, binary, free_port, wait_until
+from helpers import SUCCEEDED, start_exec_worker, status
+
+sys.path.insert(0, os.path.join(ROOT, 'python'))
+import arbiter  # noqa: E402
+
+FAST = ['--heartbeat-ms', '200', '--liveness-ms', '1500', '--recovery-ms', '1000']
+
+
+class FaultyBroker(Broker):
+    """arbiterd built with the test VFS (tests/SConscript): its journal's
+    writes fail as the file `control` says (broker/arb_journal_faults.h:
+    full, ioerr, fsync; empty: none)."""
+
+    def __init__(self, tmp_path, extra=()):
+        self.control = tmp_path / 'disk'
+        self.control.write_text('')
+        self.port = free_port()
+        self.endpoint = 'tcp://127.0.0.1:%d' % self.port
+        self.db = str(tmp_path / 'arbiter.db')
+        self.tmp_path = tmp_path
+        self.extra = list(extra)
+        args = [binary('tests', 'arbiterd-faults'), '--bind', self.endpoint,
+                '--db', self.db] + self.extra
+        env = dict(os.environ, ARBITER_JOURNAL_FAULTS=str(self.control))
+        Process.__init__(self, args, str(tmp_path / ('broker-%d.log' % self.port)), env=env)
+        self.wait_ready()
+
+
+def cli(broker, *args, timeout=30):
+    return subprocess.run([binary('client', 'arbiter'), '--broker', broker.endpoint] + list(args),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+
+
+def workers(peer):
+    kind, _, body, _ = peer.request('STATS', {})
+    assert kind == 'STATS_REPLY', body
+    return [w['name'] for w in body.get('workers', [])]
+
+
+def submit_until_accepted(broker, key, payload):
+    """Submits (the same key each time) until the broker takes it: it finds
+    out by itself that space is back. Returns the task id."""
+    def attempt():
+        proc = cli(broker, 'submit', '--key', key, 'job', payload)
+        assert proc.returncode in (0, 4), proc.stderr
+        return proc.returncode == 0 and int(proc.stdout)
+    return wait_until(attempt, timeout=30, interval=0.2, what='a submit taken again')
+
+
+def check_full_and_serving(broker, peer, ids):
+    """While the journal is full: writes refused with 507 everywhere, reads
+    served, the worker's session kept for more than its liveness window."""
+    proc = cli(broker, 'submit', 'job', 'refused')
+    assert proc.returncode == 4, (proc.returncode, proc.stderr)
+    assert b'journal: disk full' in proc.stderr
+    assert cli(broker, 'cancel', str(ids[-1])).returncode == 4
+    client = arbiter.Client(broker.endpoint, timeout=5.0)
+    try:
+        with pytest.raises(arbiter.JournalFull) as refused:
+            client.submit('job', b'refused')
+        assert refused.value.code == 507 and 'journal: disk full' in str(refused.value)
+        assert client.status(ids[0]).id == ids[0]
+    finally:
+        client.close()
+    assert cli(broker, 'status', str(ids[0])).returncode == 0
+    listing = cli(broker, 'list')
+    assert listing.returncode == 0, listing.stderr
+    assert cli(broker, 'stats').returncode == 0
+    # the worker registers again once (the broker's memory was rebuilt, as
+    # at a restart) and then keeps its session while the disk stays full
+    wait_until(lambda: 'w1' in workers(peer), timeout=10, what='the worker registered again')
+    deadline = time.time() + 2.5
+    while time.time() < deadline:
+        assert 'w1' in workers(peer)
+        assert 'worker lost' not in broker.output()
+
+
+def run_through_full_disk(broker, processes, tmp_path, fill, free):
+    """Tasks acknowledged, then the disk fills (fill()), then is freed
+    (free()): every acknowledged task completes, and runs once: a result
+    that came while the disk was full stays with the worker, which keeps
+    it until the broker acknowledges it after a commit."""
+    runs = tmp_path / 'runs'
+    start_exec_worker(broker, processes, tmp_path,
+                      'echo "$ARBITER_TASK_ID" >> "$RUNS"; sleep 0.3; tr a-z A-Z',
+                      '--slots', '2', '--name', 'w1', env={'RUNS': str(runs)})
+    ids = []
+    for i in range(12):
+        proc = cli(broker, 'submit', '--key', 'before-%d' % i, 'job', 'task %d' % i)
+        assert proc.returncode == 0, proc.stderr
+        ids.append(int(proc.stdout))
+    peer = arbiter_proto.Peer(broker.endpoint)
+    try:
+        wait_until(lambda: runs.exists(), what='a task running')
+        fill()
+        check_full_and_serving(broker, peer, ids)
+        free()
+        late = submit_until_accepted(broker, 'after', 'late')
+        ids.append(late)
+        wait_until(lambda: all(t['state'] == SUCCEEDED for t in status(peer, ids).values()),
+                   timeout=60, what='every task succeeded')
+        infos = status(peer, ids)
+        for i, task_id in enumerate(ids[:-1]):
+            assert infos[task_id]['result'] == ('TASK %d' % i).encode()
+        assert infos[late]['result'] == b'LATE'
+        ran = [int(line) for line in runs.read_text().split()]
+        assert sorted(ran) == sorted(ids), 'each task runs once'
+    finally:
+        peer.close()
+    assert 'journal takes writes again' in broker.output()
+    assert broker.alive()
+
+
+def test_full_disk_through_the_test_vfs(tmp_path, processes):
+    broker = FaultyBroker(tmp_path, extra=FAST)
+    processes.append(broker)
+
+    def fill():
+        broker.control.write_text('full')
+        # the next write fails: the turn falls back, its submit gets 507
+        proc = cli(broker, 'submit', 'job', 'first refused')
+        assert proc.returncode == 4, proc.stderr
+
+    run_through_full_disk(broker, processes, tmp_path, fill,
+                          lambda: broker.control.write_text(''))
+
+
+def test_stop_or_kill_while_full_loses_nothing_acknowledged(tmp_path, processes):
+    """SIGTERM while the journal is full exits 0 (the stop record cannot be
+    written: the next start counts as after a crash); kill -9 then too;
+    every task acknowledged before is there after each restart."""
+    broker = FaultyBroker(tmp_path, extra=FAST)
+    processes.append(broker)
+    ids = [int(cli(broker, 'submit', 'job', 'a%d' % i).stdout) for i in range(3)]
+    broker.control.write_text('full')
+    assert cli(broker, 'submit', 'job', 'refused').returncode == 4
+    assert broker.stop() == 0
+    assert 'stopping with the journal full' in broker.output()
+    broker = FaultyBroker(tmp_path, extra=FAST)
+    processes.append(broker)
+    peer = arbiter_proto.Peer(broker.endpoint)
+    try:
+        assert [t['state'] for t in status(peer, ids).values()] == [3, 3, 3]
+        ids.append(int(cli(broker, 'submit', 'job', 'b').stdout))
+        broker.control.write_text('ioerr')
+        assert cli(broker, 'submit', 'job', 'refused').returncode == 4
+    finally:
+        peer.close()
+    broker.kill9()
+    broker = FaultyBroker(tmp_path, extra=FAST)
+    processes.append(broker)
+    peer = arbiter_proto.Peer(broker.endpoint)
+    try:
+        infos = status(peer, ids + [ids[-1] + 1])
+        assert [infos[i]['state'] for i in ids] == [3, 3, 3, 3]
+        assert all(infos[i].get('found') for i in ids)
+        assert not infos[ids[-1] + 1].get('found')  # refused: never stored
+    finally:
+        peer.close()
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A 4 MiB tmpfs at tmp_path/mnt, unmounted at the end (after the
+    processes fixture has stopped the broker: a test lists it first)."""
+    if os.geteuid() != 0:
+        pytest.skip('mounting a size-limited tmpfs needs root')
+    mnt = tmp_path / 'mnt'
+    mnt.mkdir()
+    proc = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', str(mnt)],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    if proc.returncode != 0:
+        pytest.skip('cannot mount a tmpfs in this sandbox: %s' % proc.stdout.decode().strip())
+    yield mnt
+    if subprocess.run(['umount', str(mnt)]).returncode != 0:
+        subprocess.run(['umount', '-l', str(mnt)])
+
+
+def test_full_disk_on_a_real_filesystem(tmpfs, tmp_path, processes):
+    broker = Broker(tmp_path, db=str(tmpfs / 'arbiter.db'), extra=FAST)
+    processes.append(broker)
+    filler = tmpfs / 'filler'
+
+    def fill():
+        with open(filler, 'wb') as f:
+            try:
+                while True:
+                    f.write(b'\0' * 65536)
+                    f.flush()
+            except OSError as e:
+                assert e.errno == errno.ENOSPC
+        # the journal's WAL may have room left: submits with payloads go on
+        # until a commit needs more than the disk has
+        for i in range(400):
+            proc = cli(broker, 'submit', '--key', 'fill-%d' % i, 'filler', 'x' * 50000)
+            if proc.returncode == 4:
+                assert b'journal: disk full' in proc.stderr
+                return
+            assert proc.returncode == 0, proc.stderr
+        raise AssertionError('the journal never ran out of space')
+
+    run_through_full_disk(broker, processes, tmp_path, fill, filler.unlink)
+
+
+def test_journals_that_are_not_ours_are_refused_at_start(tmp_path):
+    import sqlite3
+    cases = []
+    garbage = tmp_path / 'garbage.db'
+    garbage.write_bytes(bytes((i * 7919 + 13) % 251 for i in range(16384)))
+    cases.append((garbage, 'is not an SQLite database'))
+    other = tmp_path / 'other.db'
+    db = sqlite3.connect(str(other))
+    db.execute('CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL)')
+    db.commit()
+    db.close()
+    cases.append((other, "another program's SQLite database"))
+    future = tmp_path / 'future.db'
+    Broker(tmp_path, db=str(future)).stop()
+    db = sqlite3.connect(str(future))
+    db.execute('PRAGMA user_version = 42')
+    db.close()
+    cases.append((future, 'schema version 42, newer than'))
+    for path, reason in cases:
+        before = path.read_bytes()
+        proc = subprocess.run([binary('broker', 'arbiterd'), '--bind',
+                               'tcp://127.0.0.1:%d' % free_port(), '--db', str(path)],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30)
+        out = proc.stdout.decode()
+        assert proc.returncode == 1, out
+        assert str(path) in out and reason in out, out
+        assert path.read_bytes() == before

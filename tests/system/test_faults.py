@@ -1,0 +1,241 @@
+"""Faults a review found in the broker (issue 10), each against a real
+arbiterd and raw peers speaking the wire protocol: a DISPATCH the socket
+drops, leases the worker does not know of, results from peers that never
+held the task, the acknowledgement of results after the commit, a DAG
+submitted again with its keys.
+"""
+
+import json
+import time
+
+import arbiter_proto
+from conftest import Broker, wait_until
+from helpers import status, submit_many
+from scripted import ScriptedWorker, run_until
+from test_cli import arbiter
+
+READY, RUNNING, SUCCEEDED = 3, 4, 5
+LEASE_BITS = 40
+
+
+def register(peer, name, acks=False, held=(), slots=1):
+    body = {'name': name, 'slots': slots}
+    if acks:
+        body['acks'] = True
+    if held:
+        body['held'] = list(held)
+    kind, _, welcome, _ = peer.request('REGISTER', body)
+    assert kind == 'WELCOME', welcome
+    return welcome
+
+
+def first_dispatch(peer, timeout=5.0):
+    _, _, body, _ = peer.next_of('DISPATCH', timeout=timeout)
+    return body['tasks'][0]
+
+
+def test_undelivered_dispatch_goes_back(tmp_path, processes, peer_factory):
+    """A DISPATCH to a peer the ROUTER knows no more (its connection went
+    away, its session not yet timed out) fails to send: its task goes back
+    at once, no attempt or lost lease counted, and the session ends, so
+    that its worker registers again. Before: the lease stayed with the
+    session until the liveness window ended it, and counted as lost."""
+    broker = Broker(tmp_path, extra=['--liveness-ms', '60000'])
+    processes.append(broker)
+    client = peer_factory(broker.endpoint)
+    gone = arbiter_proto.Peer(broker.endpoint)
+    register(gone, 'gone', acks=True)
+    gone.send('CREDIT', {'queues': ['q'], 'credit': 1})
+    # an event subscriber too, to learn when the ROUTER has forgotten it
+    kind, _, _, _ = gone.request('EVENTS', {'queue': 'noise'})
+    assert kind == 'OK'
+    gone.close()
+    noise = 0
+    while 'event subscriber forgotten' not in broker.output():
+        submit_many(client, [{'name': 'n', 'queue': 'noise', 'key': 'noise-%d' % noise}])
+        noise += 1
+        assert noise < 200, broker.output()
+        time.sleep(0.05)
+    [task_id] = submit_many(client, [{'name': 'job', 'queue': 'q'}])
+    wait_until(lambda: 'dispatch not delivered' in broker.output(), timeout=5,
+               what='the failed send noticed')
+    info = status(client, [task_id])[task_id]
+    assert info['state'] == READY, info
+    assert info.get('attempts', 0) == 0 and info.get('lost', 0) == 0, info
+    # another worker takes it and runs it once
+    worker = ScriptedWorker(broker.endpoint, lambda t, p, w: b'done', queues=('q',))
+    try:
+        run_until([worker], lambda: status(client, [task_id])[task_id]['state'] == SUCCEEDED)
+    finally:
+        worker.close()
+    assert len(worker.seen) == 1
+
+
+def test_leases_the_worker_does_not_hold_go_back(tmp_path, processes, peer_factory):
+    """A worker registered with acks says in every HEARTBEAT how many tasks
+    it holds; leases it cannot know of (a DISPATCH lost on a connection
+    that broke and came back) that outnumber it two heartbeats in a row end
+    the session out of step: 410, the tasks back at the head of their queue
+    (no attempt, no lost lease), and what the worker does run it claims in
+    its REGISTER. Before: such a lease stayed with the live session for
+    ever."""
+    broker = Broker(tmp_path, extra=['--heartbeat-ms', '200', '--liveness-ms', '60000'])
+    processes.append(broker)
+    client = peer_factory(broker.endpoint)
+    honest = peer_factory(broker.endpoint)
+    old = peer_factory(broker.endpoint)
+    blind = peer_factory(broker.endpoint)
+    register(honest, 'honest', acks=True)
+    register(old, 'old')  # without acks: its busy is not checked
+    register(blind, 'blind', acks=True, slots=2)
+    for peer, queue in ((honest, 'h'), (old, 'o'), (blind, 'b')):
+        peer.send('CREDIT', {'queues': [queue], 'credit': 2 if peer is blind else 1})
+    h, o, b1, b2 = submit_many(client, [{'name': 'x', 'queue': 'h'}, {'name': 'x', 'queue': 'o'},
+                                        {'name': 'x', 'queue': 'b'}, {'name': 'x', 'queue': 'b'}])
+    held = first_dispatch(honest)
+    first_dispatch(old)
+    got = blind.next_of('DISPATCH')[2]['tasks']
+    while len(got) < 2:
+        got += blind.next_of('DISPATCH')[2]['tasks']
+    runs = {t['id']: t for t in got}
+    # blind runs one of its two tasks and says so; the other DISPATCH it
+    # never saw, as far as the broker can tell
+    kept = runs[b1]
+    refused = None
+    deadline = time.time() + 10
+    while time.time() < deadline and refused is None:
+        honest.send('HEARTBEAT', {'busy': 1})
+        old.send('HEARTBEAT', {'busy': 0})
+        blind.send('HEARTBEAT', {'busy': 1})
+        try:
+            kind, _, body, _ = blind.next_of('ERROR', timeout=0.2)
+            refused = body
+        except TimeoutError:
+            pass
+    assert refused and refused['code'] == 410, refused
+    infos = status(client, [h, o, b1, b2])
+    assert infos[h]['state'] == RUNNING and infos[o]['state'] == RUNNING, infos
+    for task_id in (b1, b2):
+        assert infos[task_id]['state'] == READY, infos[task_id]
+        assert infos[task_id].get('attempts', 0) == 0, infos[task_id]
+        assert infos[task_id].get('lost', 0) == 0, infos[task_id]
+    # it claims the one it runs and gets it back, the other stays out
+    welcome = register(blind, 'blind', acks=True, slots=2,
+                       held=[{'id': b1, 'lease': kept['lease']}])
+    assert [a['id'] for a in welcome.get('adopted', [])] == [b1]
+    infos = status(client, [b1, b2])
+    assert infos[b1]['state'] == RUNNING and infos[b2]['state'] == READY, infos
+    assert held['id'] == h
+
+
+def test_a_peer_completes_only_what_it_holds(tmp_path, processes, peer_factory):
+    """Results of leases that ended are taken only through a claim: a peer
+    that never registered gets 410 whatever lease it names (ids are
+    sequential, and lease 1 was of no run at all), and a registered one
+    gets its outcome refused; a REGISTER claiming a lease no run gave out
+    gets nothing back. Before: RESULT {lease: 1} from anyone completed any
+    ready task."""
+    broker = Broker(tmp_path, extra=['--recovery-ms', '0'])
+    processes.append(broker)
+    client = arbiter_proto.Peer(broker.endpoint)
+    [task_id] = submit_many(client, [{'name': 'x', 'queue': 'nobody'}])
+    client.close()
+    broker.kill9()
+    broker = broker.restart()  # epoch 2: leases of epoch 1 are "before"
+    processes.append(broker)
+    client = peer_factory(broker.endpoint)
+    earlier = (1 << LEASE_BITS) | 1
+    stranger = peer_factory(broker.endpoint)
+    for lease in (1, earlier):
+        item = {'id': task_id, 'lease': lease, 'outcome': 0}
+        kind, _, body, _ = stranger.request('RESULT', {'results': [item]}, [b'forged'])
+        assert kind == 'ERROR' and body['code'] == 410, body
+        info = status(client, [task_id])[task_id]
+        assert info['state'] == READY, info
+    registered = peer_factory(broker.endpoint)
+    assert register(registered, 'forger', acks=True, held=[{'id': task_id, 'lease': 1}]).get(
+        'adopted', []) == []
+    item = {'id': task_id, 'lease': earlier, 'outcome': 0}
+    kind, _, body, _ = registered.request('RESULT', {'results': [item]}, [b'forged'])
+    assert kind == 'RESULT_OK' and body.get('refused') == [task_id], body
+    info = status(client, [task_id])[task_id]
+    assert info['state'] == READY, info
+
+
+def test_results_are_acknowledged_after_the_commit(broker, peer_factory):
+    """A worker registered with acks gets a RESULT_OK for each RESULT,
+    after the broker's commit: the ids it stored, and those it refused
+    (their lease had ended, as when a result is sent twice). A worker that
+    did not ask gets none."""
+    client = peer_factory(broker.endpoint)
+    worker = peer_factory(broker.endpoint)
+    register(worker, 'acked', acks=True)
+    worker.send('CREDIT', {'queues': ['a'], 'credit': 1})
+    [task_id] = submit_many(client, [{'name': 'x', 'queue': 'a'}])
+    task = first_dispatch(worker)
+    item = {'id': task_id, 'lease': task['lease'], 'outcome': 0}
+    kind, _, body, _ = worker.request('RESULT', {'results': [item]}, [b'r'])
+    assert kind == 'RESULT_OK' and body.get('stored') == [task_id], body
+    assert 'refused' not in body
+    assert status(client, [task_id])[task_id]['state'] == SUCCEEDED
+    kind, _, body, _ = worker.request('RESULT', {'results': [item]}, [b'again'])
+    assert kind == 'RESULT_OK' and body.get('refused') == [task_id], body
+    assert status(client, [task_id])[task_id]['result'] == b'r'
+    # an old worker: no answer
+    old = peer_factory(broker.endpoint)
+    register(old, 'old')
+    old.send('CREDIT', {'queues': ['o'], 'credit': 1})
+    [other] = submit_many(client, [{'name': 'x', 'queue': 'o'}])
+    task = first_dispatch(old)
+    old.send('RESULT', {'results': [{'id': other, 'lease': task['lease']}]}, [b''])
+    wait_until(lambda: status(client, [other])[other]['state'] == SUCCEEDED)
+    kind, _, body, _ = old.request('PING', {})
+    assert kind == 'PONG' and not old.pending, old.pending
+
+
+def test_dag_submitted_again_is_the_same_flow(broker, peer_factory, tmp_path):
+    """Submitting a DAG again with its keys (the safe retry after an
+    unknown outcome) answers with the flow the keys belong to, which `dag
+    status` knows. Before: a new, empty flow id, "no such flow"."""
+    client = peer_factory(broker.endpoint)
+    specs = [{'name': 'a', 'ref': 'a', 'key': 'dag-a'},
+             {'name': 'b', 'ref': 'b', 'key': 'dag-b', 'after': [{'ref': 'a'}]}]
+    flows = []
+    for _ in range(2):
+        kind, _, body, _ = client.request('SUBMIT', {'flow_kind': 1, 'tasks': specs},
+                                          [b'', b''])
+        assert kind == 'SUBMITTED', body
+        flows.append(body['flow'])
+    assert flows[0] == flows[1]
+    path = tmp_path / 'dag.json'
+    path.write_text(json.dumps({'tasks': [{'name': 'c', 'key': 'dag-c'},
+                                          {'name': 'd', 'key': 'dag-d', 'after': ['c']}]}))
+    printed = [arbiter(broker.endpoint, 'dag', 'submit', str(path)).stdout.decode().strip()
+               for _ in range(2)]
+    assert printed[0] == printed[1], printed
+    proc = arbiter(broker.endpoint, '--json', 'dag', 'status', printed[1])
+    assert proc.returncode == 0, proc.stderr
+    assert len(json.loads(proc.stdout)['tasks']) == 2
+
+
+def test_replies_a_peer_does_not_read_are_bounded(broker, peer_factory):
+    """What the broker holds for a peer that sends and never reads is
+    bounded: 10,000 messages wait for it at most (the rest are dropped, as
+    a ROUTER does at its high-water mark), beside what the kernel and the
+    peer's own socket buffer. Before: 100,000 messages, each up to 33 MB."""
+    client = peer_factory(broker.endpoint)
+    submit_many(client, [{'name': 'x', 'queue': 'nobody', 'payload': b'p' * 10000}])
+    sent = 30000
+    deaf = peer_factory(broker.endpoint)
+    for _ in range(sent):
+        deaf.send('PEEK', {'queue': 'nobody'})  # 10 kB replies
+    # every request was handled (one more round trip through the loop)
+    kind, _, _, _ = client.request('PING', {}, timeout=120)
+    assert kind == 'PONG'
+    received = 0
+    while deaf.sock.poll(2000):
+        deaf.sock.recv_multipart()
+        received += 1
+    # 10,000 in the broker, 1,000 in the peer's socket, a few thousand in
+    # the kernel's buffers (32 MB at most here)
+    assert 10000 <= received < 20000, received

@@ -1,0 +1,611 @@
+/*  test_broker.c — the broker's loop when the disk fails its journal.
+
+    The journal opens through the test VFS (arb_journal_faults.h), whose
+    control file says which writes fail; the test drives the loop turn by
+    turn (arb_broker_step) over an inproc socket, as a client and as a
+    worker, and reads the journal beside it. It checks that a turn whose
+    commit failed leaves nothing half done and every request of it
+    answered 507, that memory is the journal's again, that requests that
+    write are refused (507) and reads served, that a worker goes on, and
+    that the broker takes writes again by itself when the disk does. */
+
+#include "arb_broker.h"
+#include "arb_journal_faults.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+
+typedef struct {
+    char dir[64];
+    char db[96];
+    char endpoint[96];
+    arb_broker_t *broker;
+    zsock_t *client;  //  a DEALER to the broker
+    zsock_t *worker;  //  another, as a worker; NULL until s_worker
+    uint32_t reqid;
+} s_fx_t;
+
+//  The control file of the test VFS (the same for the whole process).
+static void
+s_disk (const char *mode)
+{
+    FILE *f = fopen (getenv (ARB_JOURNAL_FAULTS_ENV), "w");
+    assert_non_null (f);
+    fputs (mode, f);
+    fclose (f);
+}
+
+static void
+s_start (s_fx_t *fx)
+{
+    arb_broker_config_t config;
+    arb_broker_config_defaults (&config);
+    config.endpoint = fx->endpoint;
+    config.db_path = fx->db;
+    config.heartbeat_ms = 100;
+    config.liveness_ms = 2000;
+    config.recovery_ms = 0;
+    fx->broker = arb_broker_new (&config);
+    assert_non_null (fx->broker);
+    fx->client = zsock_new_dealer (fx->endpoint);
+    assert_non_null (fx->client);
+}
+
+static void
+s_stop (s_fx_t *fx)
+{
+    zsock_destroy (&fx->client);
+    zsock_destroy (&fx->worker);
+    arb_broker_destroy (&fx->broker);
+}
+
+static int
+s_setup (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) calloc (1, sizeof (s_fx_t));
+    strcpy (fx->dir, "/tmp/arb-broker-XXXXXX");
+    assert_non_null (mkdtemp (fx->dir));
+    snprintf (fx->db, sizeof (fx->db), "%s/arbiter.db", fx->dir);
+    snprintf (fx->endpoint, sizeof (fx->endpoint), "inproc://%s", fx->dir + 5);
+    s_disk ("");
+    s_start (fx);
+    *state = fx;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    s_disk ("");
+    s_stop (fx);
+    char cmd[128];
+    snprintf (cmd, sizeof (cmd), "rm -rf %s", fx->dir);
+    assert_int_equal (system (cmd), 0);
+    free (fx);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Talking to the broker
+
+//  Turns the loop until sock has a message that passes: of type (0: any
+//  type but DONE, EVENT, HEARTBEAT and STOP) with reqid (0: any).
+static arb_msg_t *
+s_receive (s_fx_t *fx, zsock_t *sock, arb_msg_type_t type, uint32_t reqid, int turns)
+{
+    for (int turn = 0; turn < turns; turn++) {
+        arb_broker_step (fx->broker, 10);
+        while (zsock_events (sock) & ZMQ_POLLIN) {
+            arb_msg_t *msg = NULL;
+            assert_int_equal (arb_msg_recv (zsock_resolve (sock), NULL, &msg), 0);
+            arb_msg_type_t got = arb_msg_type (msg);
+            bool own = got != ARB_MSG_DONE && got != ARB_MSG_EVENT && got != ARB_MSG_HEARTBEAT
+                       && got != ARB_MSG_STOP;
+            if ((type ? got == type : own) && (!reqid || arb_msg_reqid (msg) == reqid))
+                return msg;
+            arb_msg_destroy (&msg);
+        }
+    }
+    return NULL;
+}
+
+static uint32_t
+s_send (s_fx_t *fx, zsock_t *sock, arb_msg_t *msg)
+{
+    uint32_t reqid = ++fx->reqid;
+    arb_msg_set_reqid (msg, reqid);
+    assert_int_equal (arb_msg_send (&msg, sock), 0);
+    return reqid;
+}
+
+//  Sends a request and returns the broker's answer (failing the test
+//  without one).
+static arb_msg_t *
+s_call (s_fx_t *fx, zsock_t *sock, arb_msg_t *msg)
+{
+    uint32_t reqid = s_send (fx, sock, msg);
+    arb_msg_t *reply = s_receive (fx, sock, 0, reqid, 300);
+    assert_non_null (reply);
+    return reply;
+}
+
+//  The code of an ERROR, or 0 for any other answer; destroys it.
+static int
+s_code (arb_msg_t *reply)
+{
+    int code = arb_msg_type (reply) == ARB_MSG_ERROR ? (int) arb_msg_error (reply)->code : 0;
+    if (code == ARB_ERR_JOURNAL_FULL)
+        assert_non_null (strstr (arb_msg_error (reply)->reason, "journal: disk full"));
+    arb_msg_destroy (&reply);
+    return code;
+}
+
+static arb_msg_t *
+s_submit_msg (const char *payload)
+{
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_SUBMIT, 0);
+    arb_submit_body_t *body = arb_msg_submit (msg);
+    arb_task_spec_t *spec =
+        (arb_task_spec_t *) arb_msg_grow (msg, &body->tasks, sizeof (arb_task_spec_t), 1);
+    spec->name = "job";
+    spec->payload = zframe_new (payload, strlen (payload));
+    return msg;
+}
+
+//  Submits one task; returns its id, or 0 with the ERROR's code in *code.
+static uint64_t
+s_submit (s_fx_t *fx, const char *payload, int *code)
+{
+    arb_msg_t *reply = s_call (fx, fx->client, s_submit_msg (payload));
+    uint64_t id = 0;
+    *code = 0;
+    if (arb_msg_type (reply) == ARB_MSG_SUBMITTED)
+        id = arb_msg_submitted (reply)->tasks.v[0].id;
+    else
+        *code = (int) arb_msg_error (reply)->code;
+    arb_msg_destroy (&reply);
+    return id;
+}
+
+static arb_msg_t *
+s_ids_msg (arb_msg_type_t type, uint64_t id)
+{
+    arb_msg_t *msg = arb_msg_new (type, 0);
+    arb_ids_t *ids =
+        type == ARB_MSG_STATUS ? &arb_msg_status (msg)->ids : &arb_msg_cancel (msg)->ids;
+    *(uint64_t *) arb_msg_grow (msg, ids, sizeof (uint64_t), 1) = id;
+    return msg;
+}
+
+//  The state STATUS says a task is in; 0 if the broker knows no such task.
+static int
+s_state (s_fx_t *fx, uint64_t id)
+{
+    arb_msg_t *reply = s_call (fx, fx->client, s_ids_msg (ARB_MSG_STATUS, id));
+    assert_int_equal (arb_msg_type (reply), ARB_MSG_STATUS_REPLY);
+    arb_task_info_t *info = &arb_msg_status_reply (reply)->tasks.v[0];
+    int state = info->found ? (int) info->state : 0;
+    arb_msg_destroy (&reply);
+    return state;
+}
+
+static arb_msg_t *
+s_meta_msg (const char *op, const char *key)
+{
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_META, 0);
+    arb_meta_body_t *body = arb_msg_meta (msg);
+    body->op = op;
+    body->key = key;
+    body->value = (arb_bin_t){(const uint8_t *) "v", 1};
+    return msg;
+}
+
+//  Turns the loop until the journal takes writes again.
+static void
+s_wait_writable (s_fx_t *fx)
+{
+    for (int turn = 0; turn < 1000 && arb_broker_is_journal_full (fx->broker); turn++)
+        arb_broker_step (fx->broker, 10);
+    assert_false (arb_broker_is_journal_full (fx->broker));
+}
+
+//  The answer to request reqid (sent already) is a 507.
+static void
+s_expect_full (s_fx_t *fx, uint32_t reqid)
+{
+    arb_msg_t *reply = s_receive (fx, fx->client, 0, reqid, 300);
+    assert_non_null (reply);
+    assert_int_equal (s_code (reply), ARB_ERR_JOURNAL_FULL);
+}
+
+//  ---------------------------------------------------------------------
+//  The journal beside the broker
+
+static sqlite3 *
+s_open_journal (s_fx_t *fx)
+{
+    sqlite3 *db = NULL;
+    char uri[128];
+    snprintf (uri, sizeof (uri), "file:%s?mode=ro", fx->db);
+    assert_int_equal (sqlite3_open_v2 (uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL),
+                      SQLITE_OK);
+    return db;
+}
+
+//  An integer the journal answers sql with; -1 without a row.
+static int64_t
+s_journal (s_fx_t *fx, const char *sql)
+{
+    sqlite3 *db = s_open_journal (fx);
+    sqlite3_stmt *stmt;
+    assert_int_equal (sqlite3_prepare_v2 (db, sql, -1, &stmt, NULL), SQLITE_OK);
+    int64_t value = sqlite3_step (stmt) == SQLITE_ROW ? sqlite3_column_int64 (stmt, 0) : -1;
+    sqlite3_finalize (stmt);
+    sqlite3_close (db);
+    return value;
+}
+
+//  Memory is the journal: for every id up to last (and two beyond), the
+//  broker knows the task exactly when the journal has its row, in the
+//  journal's state (a running task is ready there); and STATS counts the
+//  queue's unfinished tasks as the journal does.
+static void
+s_memory_is_journal (s_fx_t *fx, uint64_t last)
+{
+    int64_t open = 0;
+    for (uint64_t id = 1; id <= last + 2; id++) {
+        char sql[96];
+        snprintf (sql, sizeof (sql), "SELECT state FROM tasks WHERE id = %" PRIu64, id);
+        int64_t stored = s_journal (fx, sql);
+        int state = s_state (fx, id);
+        if (state == ARB_STATE_RUNNING)
+            state = ARB_STATE_READY;
+        assert_int_equal (state, stored < 0 ? 0 : stored);
+        open += stored > 0 && stored < ARB_STATE_SUCCEEDED;
+    }
+    arb_msg_t *reply = s_call (fx, fx->client, arb_msg_new (ARB_MSG_STATS, 0));
+    arb_stats_reply_body_t *stats = arb_msg_stats_reply (reply);
+    int64_t counted = 0;
+    for (size_t q = 0; q < stats->queues.n; q++)
+        for (int s = 1; s < ARB_STATE_SUCCEEDED && s < (int) stats->queues.v[q].counts.n; s++)
+            counted += (int64_t) stats->queues.v[q].counts.v[s];
+    arb_msg_destroy (&reply);
+    assert_int_equal (counted, open);
+}
+
+//  After a failed turn: the journal holds only the tasks up to last, and
+//  memory is the journal; then the disk takes writes again, and so does
+//  the broker: the next task gets the id after last.
+static void
+s_undone_then_recovered (s_fx_t *fx, uint64_t last)
+{
+    char sql[64];
+    snprintf (sql, sizeof (sql), "SELECT count(*) FROM tasks WHERE id > %" PRIu64, last);
+    assert_int_equal (s_journal (fx, sql), 0);
+    s_memory_is_journal (fx, last);
+    s_disk ("");
+    s_wait_writable (fx);
+    int code;
+    assert_int_equal (s_submit (fx, "after", &code), last + 1);
+}
+
+//  ---------------------------------------------------------------------
+//  Tests
+
+//  A commit fails: the turn's requests get 507, nothing of the turn is in
+//  the journal or in memory; then writes are refused and reads served,
+//  and once the disk takes writes again the broker does too.
+static void
+test_full_disk_refuses_writes_and_recovers (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    int code;
+    uint64_t a = s_submit (fx, "a", &code), b = s_submit (fx, "b", &code);
+    assert_int_equal (code, 0);
+    assert_false (arb_broker_is_journal_full (fx->broker));
+
+    s_disk ("full");
+    assert_int_equal (s_submit (fx, "c", &code), 0);
+    assert_int_equal (code, ARB_ERR_JOURNAL_FULL);
+    assert_true (arb_broker_is_journal_full (fx->broker));
+    assert_int_equal (s_journal (fx, "SELECT count(*) FROM tasks"), 2);
+    s_memory_is_journal (fx, b);
+
+    //  writes refused before they change anything
+    assert_int_equal (s_submit (fx, "d", &code), 0);
+    assert_int_equal (code, ARB_ERR_JOURNAL_FULL);
+    assert_int_equal (s_code (s_call (fx, fx->client, s_ids_msg (ARB_MSG_CANCEL, a))),
+                      ARB_ERR_JOURNAL_FULL);
+    assert_int_equal (s_code (s_call (fx, fx->client, s_meta_msg ("set", "k"))),
+                      ARB_ERR_JOURNAL_FULL);
+    arb_msg_t *queue = arb_msg_new (ARB_MSG_QUEUE, 0);
+    arb_msg_queue (queue)->queue = "default";
+    arb_msg_queue (queue)->op = "pause";
+    assert_int_equal (s_code (s_call (fx, fx->client, queue)), ARB_ERR_JOURNAL_FULL);
+    //  reads served
+    assert_int_equal (s_state (fx, a), ARB_STATE_READY);
+    assert_int_equal (s_code (s_call (fx, fx->client, s_meta_msg ("get", "k"))), 0);
+    assert_int_equal (s_code (s_call (fx, fx->client, arb_msg_new (ARB_MSG_PING, 0))), 0);
+    assert_int_equal (s_code (s_call (fx, fx->client, arb_msg_new (ARB_MSG_LIST, 0))), 0);
+    arb_msg_t *peek = arb_msg_new (ARB_MSG_PEEK, 0);
+    arb_msg_peek (peek)->queue = "default";
+    arb_msg_peek (peek)->max = 10;
+    arb_msg_t *peeked = s_call (fx, fx->client, peek);
+    assert_int_equal (arb_msg_type (peeked), ARB_MSG_PEEK_REPLY);
+    assert_int_equal (arb_msg_peek_reply (peeked)->tasks.n, 2);
+    arb_msg_destroy (&peeked);
+    s_memory_is_journal (fx, b);
+
+    //  still full: the probes fail and the broker stays as it is
+    for (int turn = 0; turn < 60; turn++)
+        arb_broker_step (fx->broker, 10);
+    assert_true (arb_broker_is_journal_full (fx->broker));
+
+    s_disk ("");
+    s_wait_writable (fx);
+    uint64_t e = s_submit (fx, "e", &code);
+    assert_int_equal (code, 0);
+    assert_int_equal (e, b + 1);  //  the ids of refused submits were never given out
+    assert_int_equal (s_journal (fx, "SELECT count(*) FROM tasks"), 3);
+    //  this run's epoch, counted in memory while full, is in the journal now
+    assert_int_equal (s_journal (fx, "SELECT CAST (value AS INTEGER) FROM meta WHERE key = "
+                                     "'broker.epoch'"),
+                      2);
+    assert_int_equal (s_journal (fx, "SELECT count(*) FROM meta WHERE key = 'broker.probe'"), 0);
+    assert_int_equal (s_code (s_call (fx, fx->client, s_ids_msg (ARB_MSG_CANCEL, a))), 0);
+    assert_int_equal (s_state (fx, a), ARB_STATE_CANCELLED);
+    s_memory_is_journal (fx, e);
+}
+
+//  Every request of the turn whose commit failed is answered 507, reads
+//  too (their answers may have shown what the turn did); none of its
+//  changes stays, in the journal or in memory.
+static void
+test_failed_turn_is_all_or_nothing (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    int code;
+    uint64_t a = s_submit (fx, "a", &code);
+    s_disk ("full");
+    //  three requests read in one turn
+    uint32_t submit = s_send (fx, fx->client, s_submit_msg ("b"));
+    uint32_t cancel = s_send (fx, fx->client, s_ids_msg (ARB_MSG_CANCEL, a));
+    uint32_t status = s_send (fx, fx->client, s_ids_msg (ARB_MSG_STATUS, a + 1));
+    zclock_sleep (20);
+    s_expect_full (fx, submit);
+    s_expect_full (fx, cancel);
+    s_expect_full (fx, status);
+    assert_int_equal (s_state (fx, a), ARB_STATE_READY);
+    assert_int_equal (s_state (fx, a + 1), 0);
+    s_undone_then_recovered (fx, a);
+}
+
+//  A write that fails within the turn, before its commit (a payload over
+//  the page cache spills into the WAL), falls back the same way; requests
+//  behind it in the socket are read in the next turn, and refused.
+static void
+test_write_fails_within_the_turn (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    int code;
+    uint64_t a = s_submit (fx, "a", &code);
+    s_disk ("full");
+    char *big = (char *) malloc (12 << 20);
+    memset (big, 'x', 12 << 20);
+    big[(12 << 20) - 1] = 0;
+    uint32_t first = s_send (fx, fx->client, s_submit_msg (big));
+    free (big);
+    uint32_t second = s_send (fx, fx->client, s_submit_msg ("small"));
+    zclock_sleep (50);
+    s_expect_full (fx, first);
+    s_expect_full (fx, second);
+    s_undone_then_recovered (fx, a);
+}
+
+//  An I/O error writing, or syncing, is the disk's fault too.
+static void
+test_write_and_sync_errors_are_the_disk (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    const char *modes[] = {"ioerr", "fsync"};
+    int code;
+    uint64_t last = s_submit (fx, "a", &code);
+    for (size_t i = 0; i < 2; i++) {
+        s_disk (modes[i]);
+        assert_int_equal (s_submit (fx, "x", &code), 0);
+        assert_int_equal (code, ARB_ERR_JOURNAL_FULL);
+        assert_true (arb_broker_is_journal_full (fx->broker));
+        s_memory_is_journal (fx, last);
+        s_disk ("");
+        s_wait_writable (fx);
+        last = s_submit (fx, "y", &code);
+        assert_int_equal (code, 0);
+        s_memory_is_journal (fx, last);
+    }
+}
+
+//  A worker goes on: its session ends with the failed turn (410 to its
+//  next message), it registers again and claims the task it runs, as
+//  after a restart; a result that cannot be stored gives the task back,
+//  nothing is dispatched while the journal is full, and once it takes
+//  writes the task runs again and its result is stored.
+static void
+test_worker_goes_on_through_a_full_disk (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    int code;
+    uint64_t id = s_submit (fx, "work", &code);
+    fx->worker = zsock_new_dealer (fx->endpoint);
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_REGISTER, 0);
+    arb_register_body_t *reg = arb_msg_register (msg);
+    reg->name = "w1";
+    reg->mode = "light";
+    reg->slots = 1;
+    reg->pid = 1;
+    reg->host = "here";
+    arb_msg_t *welcome = s_call (fx, fx->worker, msg);
+    assert_int_equal (arb_msg_type (welcome), ARB_MSG_WELCOME);
+    assert_int_equal (arb_msg_welcome (welcome)->epoch, 1);
+    arb_msg_destroy (&welcome);
+    msg = arb_msg_new (ARB_MSG_CREDIT, 0);
+    arb_credit_body_t *credit = arb_msg_credit (msg);
+    credit->sub = 1;
+    credit->credit = 1;
+    const char *queues[] = {"default"};
+    credit->queues = (arb_strs_t){queues, 1};
+    s_send (fx, fx->worker, msg);
+    arb_msg_t *dispatch = s_receive (fx, fx->worker, ARB_MSG_DISPATCH, 0, 300);
+    assert_non_null (dispatch);
+    assert_int_equal (arb_msg_dispatch (dispatch)->tasks.v[0].id, id);
+    uint64_t lease = arb_msg_dispatch (dispatch)->tasks.v[0].lease;
+    arb_msg_destroy (&dispatch);
+
+    s_disk ("full");
+    s_submit (fx, "refused", &code);
+    assert_int_equal (code, ARB_ERR_JOURNAL_FULL);
+    //  the session went with the memory: the worker registers again
+    arb_msg_t *beat = arb_msg_new (ARB_MSG_HEARTBEAT, 0);
+    arb_msg_heartbeat (beat)->busy = 1;
+    assert_int_equal (s_code (s_call (fx, fx->worker, beat)), ARB_ERR_UNKNOWN_WORKER);
+    msg = arb_msg_new (ARB_MSG_REGISTER, 0);
+    reg = arb_msg_register (msg);
+    reg->name = "w1";
+    reg->mode = "light";
+    reg->slots = 1;
+    reg->pid = 1;
+    reg->host = "here";
+    arb_held_t *held = (arb_held_t *) arb_msg_grow (msg, &reg->held, sizeof (arb_held_t), 1);
+    *held = (arb_held_t){id, lease};
+    welcome = s_call (fx, fx->worker, msg);
+    assert_int_equal (arb_msg_type (welcome), ARB_MSG_WELCOME);
+    assert_int_equal (arb_msg_welcome (welcome)->epoch, 2);
+    assert_int_equal (arb_msg_welcome (welcome)->adopted.n, 1);
+    lease = arb_msg_welcome (welcome)->adopted.v[0].lease;
+    arb_msg_destroy (&welcome);
+    assert_int_equal (s_state (fx, id), ARB_STATE_RUNNING);
+    //  heartbeats keep the session
+    beat = arb_msg_new (ARB_MSG_HEARTBEAT, 0);
+    s_send (fx, fx->worker, beat);
+    assert_null (s_receive (fx, fx->worker, ARB_MSG_ERROR, 0, 20));
+
+    //  its result cannot be stored: the task is ready again, in memory only
+    msg = arb_msg_new (ARB_MSG_RESULT, 0);
+    arb_result_body_t *result = arb_msg_result (msg);
+    arb_result_item_t *item =
+        (arb_result_item_t *) arb_msg_grow (msg, &result->results, sizeof (*item), 1);
+    *item = (arb_result_item_t){.id = id, .lease = lease, .result = zframe_new ("r1", 2)};
+    s_send (fx, fx->worker, msg);
+    for (int turn = 0; turn < 20; turn++)
+        arb_broker_step (fx->broker, 10);
+    assert_int_equal (s_state (fx, id), ARB_STATE_READY);
+    s_memory_is_journal (fx, id);
+    //  credit, but nothing goes out while the journal is full
+    msg = arb_msg_new (ARB_MSG_CREDIT, 0);
+    credit = arb_msg_credit (msg);
+    credit->sub = 1;
+    credit->credit = 1;
+    credit->queues = (arb_strs_t){queues, 1};
+    s_send (fx, fx->worker, msg);
+    assert_null (s_receive (fx, fx->worker, ARB_MSG_DISPATCH, 0, 30));
+
+    s_disk ("");
+    dispatch = s_receive (fx, fx->worker, ARB_MSG_DISPATCH, 0, 1000);
+    assert_non_null (dispatch);
+    arb_dispatch_task_t *d = &arb_msg_dispatch (dispatch)->tasks.v[0];
+    assert_int_equal (d->id, id);
+    assert_true (d->delivered >= 1);  //  handed out before: counts never go down
+    lease = d->lease;
+    arb_msg_destroy (&dispatch);
+    msg = arb_msg_new (ARB_MSG_RESULT, 0);
+    result = arb_msg_result (msg);
+    item = (arb_result_item_t *) arb_msg_grow (msg, &result->results, sizeof (*item), 1);
+    *item = (arb_result_item_t){.id = id, .lease = lease, .result = zframe_new ("r2", 2)};
+    s_send (fx, fx->worker, msg);
+    for (int turn = 0; turn < 100 && s_state (fx, id) != ARB_STATE_SUCCEEDED; turn++)
+        arb_broker_step (fx->broker, 10);
+    assert_int_equal (s_state (fx, id), ARB_STATE_SUCCEEDED);
+    assert_int_equal (s_journal (fx, "SELECT state FROM tasks WHERE id = 1"), ARB_STATE_SUCCEEDED);
+}
+
+//  A watcher of a task keeps watching through the fall back, and hears of
+//  its end once the journal takes writes again.
+static void
+test_watchers_are_kept (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    int code;
+    uint64_t id = s_submit (fx, "a", &code);
+    arb_msg_t *watch = arb_msg_new (ARB_MSG_WATCH, 0);
+    *(uint64_t *) arb_msg_grow (watch, &arb_msg_watch (watch)->ids, sizeof (uint64_t), 1) = id;
+    assert_int_equal (s_code (s_call (fx, fx->client, watch)), 0);
+    s_disk ("full");
+    s_submit (fx, "b", &code);
+    assert_int_equal (code, ARB_ERR_JOURNAL_FULL);
+    s_disk ("");
+    s_wait_writable (fx);
+    //  cancelled by another peer: the watcher hears of it
+    zsock_t *other = zsock_new_dealer (fx->endpoint);
+    assert_int_equal (s_code (s_call (fx, other, s_ids_msg (ARB_MSG_CANCEL, id))), 0);
+    zsock_destroy (&other);
+    arb_msg_t *done = s_receive (fx, fx->client, ARB_MSG_DONE, 0, 300);
+    assert_non_null (done);
+    assert_int_equal (arb_msg_done (done)->tasks.v[0].id, id);
+    assert_int_equal (arb_msg_done (done)->tasks.v[0].state, ARB_STATE_CANCELLED);
+    arb_msg_destroy (&done);
+}
+
+//  A broker that starts on a full disk starts all the same, without
+//  writes, and counts its start once it can.
+static void
+test_start_on_a_full_disk (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    int code;
+    uint64_t a = s_submit (fx, "a", &code);
+    s_stop (fx);
+    s_disk ("full");
+    s_start (fx);
+    assert_true (arb_broker_is_journal_full (fx->broker));
+    assert_int_equal (s_state (fx, a), ARB_STATE_READY);
+    s_submit (fx, "b", &code);
+    assert_int_equal (code, ARB_ERR_JOURNAL_FULL);
+    arb_msg_t *pong = s_call (fx, fx->client, arb_msg_new (ARB_MSG_PING, 0));
+    assert_int_equal (arb_msg_pong (pong)->epoch, 2);
+    arb_msg_destroy (&pong);
+    assert_int_equal (
+        s_journal (fx, "SELECT CAST (value AS INTEGER) FROM meta WHERE key = 'broker.epoch'"), 1);
+    s_disk ("");
+    s_wait_writable (fx);
+    assert_int_equal (s_submit (fx, "b", &code), a + 1);
+    assert_int_equal (
+        s_journal (fx, "SELECT CAST (value AS INTEGER) FROM meta WHERE key = 'broker.epoch'"), 2);
+    s_memory_is_journal (fx, a + 1);
+}
+
+int
+main (void)
+{
+    zsys_init ();
+    zsys_set_logstream (stderr);
+    char control[64];
+    snprintf (control, sizeof (control), "/tmp/arb-broker-faults-%d", (int) getpid ());
+    setenv (ARB_JOURNAL_FAULTS_ENV, control, 1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown (test_full_disk_refuses_writes_and_recovers, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_failed_turn_is_all_or_nothing, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_write_fails_within_the_turn, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_write_and_sync_errors_are_the_disk, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_worker_goes_on_through_a_full_disk, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_watchers_are_kept, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_start_on_a_full_disk, s_setup, s_teardown),
+    };
+    int rc = cmocka_run_group_tests (tests, NULL, NULL);
+    unlink (control);
+    return rc;
+}
