@@ -51,7 +51,7 @@ def run_system(variant, pytest_args, results):
     env = sanitizer_env(variant)
     env['ARBITER_BUILD'] = os.path.join(ROOT, variant)
     cmd = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--color=no',
-           os.path.join(ROOT, 'tests', 'system')] + shlex.split(pytest_args or '')
+           '--durations=20', os.path.join(ROOT, 'tests', 'system')] + shlex.split(pytest_args or '')
     started = time.time()
     proc = subprocess.run(cmd, env=env, cwd=ROOT)
     name = '%s:system' % variant
@@ -92,7 +92,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('variants', nargs='+')
     parser.add_argument('--pytest-args', default='')
-    parser.add_argument('--fuzz-seconds', type=int, default=20)
+    parser.add_argument('--fuzz-seconds', type=int, default=10)
     args = parser.parse_args()
     results = []
     if args.fuzz_seconds > 0:
