@@ -48,6 +48,23 @@ s_file (const char *text)
     return path;
 }
 
+//  Parses "test [--config=FILE] ARGV...", FILE holding config_text if any.
+static arb_options_rc_t
+s_run (arb_options_t *options, const char *config_text, int argc, char **argv)
+{
+    char config[128];
+    char *args[16] = {"test"};
+    int n = 1;
+    if (config_text) {
+        snprintf (config, sizeof (config), "--config=%s", s_file (config_text));
+        args[n++] = config;
+    }
+    for (int i = 0; i < argc && n < 16; i++)
+        args[n++] = argv[i];
+    int first = 0;
+    return arb_options_parse (options, n, args, &first);
+}
+
 static arb_options_rc_t
 s_parse (s_settings_t *settings, const char *config_text, int argc, char **argv)
 {
@@ -60,17 +77,7 @@ s_parse (s_settings_t *settings, const char *config_text, int argc, char **argv)
     };
     arb_options_t *options = arb_options_new ("test", table, 5, NULL);
     arb_options_set_sections (options, s_section, settings);
-    char config[128];
-    char *args[16] = {"test"};
-    int n = 1;
-    if (config_text) {
-        snprintf (config, sizeof (config), "--config=%s", s_file (config_text));
-        args[n++] = config;
-    }
-    for (int i = 0; i < argc; i++)
-        args[n++] = argv[i];
-    int first = 0;
-    arb_options_rc_t rc = arb_options_parse (options, n, args, &first);
+    arb_options_rc_t rc = s_run (options, config_text, argc, argv);
     //  strings are owned by the set: keep what the test looks at
     static char addr[64];
     if (settings->addr) {
@@ -225,17 +232,7 @@ s_words (s_words_t *words, const char *config_text, int argc, char **argv)
     table[2] = (arb_option_t){"name", 0, ARB_OPT_STR, &words->name, 0, 0, "NAME", "a name"};
     words->options = arb_options_new ("test", table, 3, NULL);
     arb_options_set_check (words->options, s_check, NULL);
-    char config[128];
-    char *args[16] = {"test"};
-    int n = 1;
-    if (config_text) {
-        snprintf (config, sizeof (config), "--config=%s", s_file (config_text));
-        args[n++] = config;
-    }
-    for (int i = 0; i < argc; i++)
-        args[n++] = argv[i];
-    int first = 0;
-    return arb_options_parse (words->options, n, args, &first);
+    return s_run (words->options, config_text, argc, argv);
 }
 
 static void
