@@ -3,9 +3,11 @@
 
     tests/run_tests.py build [build/asan] [--pytest-args='-k crash']
 
-For each variant: every cmocka binary under <variant>/tests/unit, then the
-pytest system tests in tests/system with ARBITER_BUILD=<variant>, so they
-start that variant's binaries. Exit status 0 only if everything passed.
+Each fuzz target briefly; for each variant, every cmocka binary under
+<variant>/tests/unit; then the pytest system tests in tests/system with
+ARBITER_BUILD=<variant>, so they start that variant's binaries, the
+variants side by side (--serial: one after the other). Exit status 0 only
+if everything passed.
 """
 
 import argparse
@@ -45,19 +47,42 @@ def run_units(variant, results):
         results.append((name, ok))
 
 
-def run_system(variant, pytest_args, results):
-    if not glob.glob(os.path.join(ROOT, 'tests', 'system', 'test_*.py')):
-        return
+def system_cmd(variant, pytest_args):
     env = sanitizer_env(variant)
     env['ARBITER_BUILD'] = os.path.join(ROOT, variant)
     cmd = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--color=no',
            '--durations=20', os.path.join(ROOT, 'tests', 'system')] + shlex.split(pytest_args or '')
-    started = time.time()
-    proc = subprocess.run(cmd, env=env, cwd=ROOT)
-    name = '%s:system' % variant
-    ok = proc.returncode == 0
-    print('%-48s %s (%.1fs)' % (name, 'ok' if ok else 'FAILED', time.time() - started), flush=True)
-    results.append((name, ok))
+    return cmd, env
+
+
+def run_system(variants, pytest_args, results, serial):
+    """The system tests of each variant; of all variants at once unless
+    serial. They spend most of their time waiting on the processes they
+    start, so two suites side by side take little more than the longer one;
+    each writes to a file of its own, printed whole when it ends."""
+    if not glob.glob(os.path.join(ROOT, 'tests', 'system', 'test_*.py')):
+        return
+    import tempfile
+    running = []
+    for variant in variants:
+        cmd, env = system_cmd(variant, pytest_args)
+        log = tempfile.TemporaryFile(mode='w+')
+        started = time.time()
+        proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        running.append((variant, proc, log, started))
+        if serial:
+            proc.wait()
+            running[-1] = (variant, proc, log, time.time() - started)
+    for variant, proc, log, started in running:
+        proc.wait()
+        took = started if serial else time.time() - started
+        log.seek(0)
+        sys.stdout.write(log.read())
+        log.close()
+        name = '%s:system' % variant
+        ok = proc.returncode == 0
+        print('%-48s %s (%.1fs)' % (name, 'ok' if ok else 'FAILED', took), flush=True)
+        results.append((name, ok))
 
 
 def run_fuzz(seconds, results):
@@ -93,13 +118,15 @@ def main():
     parser.add_argument('variants', nargs='+')
     parser.add_argument('--pytest-args', default='')
     parser.add_argument('--fuzz-seconds', type=int, default=10)
+    parser.add_argument('--serial', action='store_true',
+                        help="the variants' system tests one after the other")
     args = parser.parse_args()
     results = []
     if args.fuzz_seconds > 0:
         run_fuzz(args.fuzz_seconds, results)
     for variant in args.variants:
         run_units(variant, results)
-        run_system(variant, args.pytest_args, results)
+    run_system(args.variants, args.pytest_args, results, args.serial)
     failed = [name for name, ok in results if not ok]
     print('tests: %d suites, %d passed, %d failed%s' % (
         len(results), len(results) - len(failed), len(failed),
