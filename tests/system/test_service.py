@@ -146,7 +146,7 @@ def test_worker_and_gateway_log_to_the_journal_too(tmp_path, processes, broker):
                         '--exec', 'cat'], 'worker: registered'),
             ('gateway', [binary('gateway', 'arbiter-gateway'), '--config', os.devnull,
                          '--broker', broker.endpoint, '--kestrel', '127.0.0.1:%d' % free_port(),
-                         '--http', 'off'], 'broker session up')]:
+                         '--http', 'off', '--amqp', 'off'], 'broker session up')]:
         proc = on_journal(tmp_path, processes, args, name)
         wait_until(lambda: ready in proc.output() or not proc.alive(), timeout=20,
                    what='the %s starts' % name)
