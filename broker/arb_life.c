@@ -843,18 +843,18 @@ s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *
         }
         msg = *outgoing;
     }
-    zframe_t *payload = NULL, *headers = NULL;
-    if (task->cached) {
-        //  The cached copy goes out as is: a task rarely needs its payload
-        //  twice, and a retry reads it back from the journal.
-        arb_sched_uncache (self->sched, task, &payload, &headers);
-        if (!payload)
-            payload = zframe_new_empty ();
-    }
-    else if (arb_journal_load_payload (self->journal, task->id, &payload, &headers, NULL)) {
+    zframe_t *payload = NULL, *headers = NULL, *args = NULL;
+    bool args_read = false;
+    if (arb_sched_cache_take (self->sched, task, &payload, &headers))
+        ;
+    else if (arb_journal_load_payload (self->journal, task->id, &payload, &headers,
+                                       task->has_args ? &args : NULL)) {
+        //  payload, headers and arguments in the one read dispatch needs
         arb_life_halt (self, "dispatch");
         return -1;
     }
+    else
+        args_read = task->has_args;
     arb_dispatch_body_t *body = arb_msg_dispatch (msg);
     arb_dispatch_task_t *d =
         (arb_dispatch_task_t *) arb_msg_grow (msg, &body->tasks, sizeof (*d), 1);
@@ -875,7 +875,15 @@ s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *
         d->headers = (arb_bin_t){copy, zframe_size (headers)};
         zframe_destroy (&headers);
     }
-    if (task->has_args && s_add_args (self, task, msg, d)) {
+    if (args_read) {
+        if (args) {
+            uint8_t *copy = (uint8_t *) arb_msg_alloc (msg, zframe_size (args));
+            memcpy (copy, zframe_data (args), zframe_size (args));
+            d->args = (arb_bin_t){copy, zframe_size (args)};
+            zframe_destroy (&args);
+        }
+    }
+    else if (task->has_args && s_add_args (self, task, msg, d)) {
         arb_life_halt (self, "dispatch");
         return -1;
     }

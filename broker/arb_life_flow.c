@@ -648,8 +648,8 @@ arb_life_emit (arb_life_t *self, arb_session_t *session, arb_emit_body_t *body)
         arb_emit_t *emit = (arb_emit_t *) zmalloc (sizeof (arb_emit_t));
         emit->queue = strdup (item->queue);
         emit->name = strdup (item->name && *item->name ? item->name : item->queue);
-        emit->payload = item->payload;
-        item->payload = NULL;
+        //  a copy: the frame received may keep its whole receive buffer alive
+        emit->payload = zframe_new (zframe_data (item->payload), size);
         task->emit_bytes += size;
         zlist_append (task->emits, emit);
     }

@@ -123,21 +123,13 @@ s_make_task (arb_life_t *self, arb_task_spec_t *spec)
     return task;
 }
 
-//  Keeps the payload (and headers) in memory if the cache has room; the
-//  journal has them either way.
+//  Keeps a copy of the payload (and headers) in memory if the cache has
+//  room; the journal has them either way.
 static void
-s_cache_payload (arb_life_t *self, arb_task_t *task, zframe_t **payload_p, zframe_t **headers_p)
+s_cache_payload (arb_life_t *self, arb_task_t *task, const arb_task_spec_t *spec)
 {
-    size_t size = zframe_size (*payload_p) + (*headers_p ? zframe_size (*headers_p) : 0);
-    if (arb_sched_cache_reserve (self->sched, size)) {
-        task->payload = *payload_p;
-        task->headers = *headers_p;
-        task->cached = true;
-        *payload_p = NULL;
-        *headers_p = NULL;
-    }
-    zframe_destroy (payload_p);
-    zframe_destroy (headers_p);
+    arb_sched_cache_put (self->sched, task, zframe_data (spec->payload),
+                         zframe_size (spec->payload), spec->headers.data, spec->headers.size);
 }
 
 //  The new task of spec i of a batch, journaled with its edges. ids[] holds
@@ -188,12 +180,12 @@ s_store_task (arb_life_t *self,
     }
     if (rc == 0 && fan_out)
         rc = arb_life_fan_out (self, task, spec, spec->payload, headers);
+    zframe_destroy (&headers);
     if (rc) {
-        zframe_destroy (&headers);
         arb_sched_discard_task (self->sched, &task);
         return NULL;
     }
-    s_cache_payload (self, task, &spec->payload, &headers);
+    s_cache_payload (self, task, spec);
     return task;
 }
 

@@ -3,6 +3,8 @@
 #include "arb_sched.h"
 #include "arb_heap.h"
 
+#include <malloc.h>
+
 
 //  A task name with a limit, and its ready tasks waiting for it.
 typedef struct {
@@ -33,7 +35,7 @@ struct _arb_sched_t {
     size_t wake_count;
     uint64_t lease_seq;    //  leases handed out since start
     uint64_t arrival_seq;  //  tasks made ready since start
-    uint64_t cache_used;   //  payload bytes cached
+    uint64_t cache_used;   //  bytes the payload cache holds, as the allocator counts them
 };
 
 //  ---------------------------------------------------------------------
@@ -76,6 +78,32 @@ s_timer_before (const void *a, const void *b, void *arg)
     return x->timer_ms < y->timer_ms || (x->timer_ms == y->timer_ms && x->id < y->id);
 }
 
+//  A cached payload: one block, the payload then the headers.
+typedef struct {
+    uint32_t payload_size;  //  bytes
+    uint32_t headers_size;  //  bytes; 0: none
+    uint8_t data[];
+} s_cached_t;
+
+//  Bytes a block costs: what the allocator gave, plus its own header.
+static size_t
+s_cache_held (void *block)
+{
+    return malloc_usable_size (block) + sizeof (size_t);
+}
+
+static void
+s_cache_drop (arb_sched_t *self, arb_task_t *task)
+{
+    if (!task->cache)
+        return;
+    size_t held = s_cache_held (task->cache);
+    assert (self->cache_used >= held);
+    self->cache_used -= held;
+    free (task->cache);
+    task->cache = NULL;
+}
+
 arb_sched_t *
 arb_sched_new (const arb_sched_config_t *config, const arb_sched_hooks_t *hooks)
 {
@@ -98,12 +126,7 @@ static void
 s_task_free (arb_sched_t *self, arb_task_t **task_p)
 {
     arb_task_t *task = *task_p;
-    if (task->cached) {
-        arb_sched_cache_release (self, (task->payload ? zframe_size (task->payload) : 0)
-                                           + (task->headers ? zframe_size (task->headers) : 0));
-    }
-    zframe_destroy (&task->payload);
-    zframe_destroy (&task->headers);
+    s_cache_drop (self, task);
     arb_task_drop_emits (task);
     free (task->name);
     if (task->watchers) {
@@ -478,32 +501,66 @@ arb_sched_finish (arb_sched_t *self, arb_task_t **task_p, int final_state, uint6
     s_task_free (self, task_p);
 }
 
-void
-arb_sched_uncache (arb_sched_t *self, arb_task_t *task, zframe_t **payload, zframe_t **headers)
-{
-    assert (task->cached);
-    arb_sched_cache_release (self, (task->payload ? zframe_size (task->payload) : 0)
-                                       + (task->headers ? zframe_size (task->headers) : 0));
-    *payload = task->payload;
-    *headers = task->headers;
-    task->payload = task->headers = NULL;
-    task->cached = false;
-}
-
 bool
-arb_sched_cache_reserve (arb_sched_t *self, size_t size)
+arb_sched_cache_put (arb_sched_t *self,
+                     arb_task_t *task,
+                     const void *payload,
+                     size_t payload_size,
+                     const void *headers,
+                     size_t headers_size)
 {
-    if (self->cache_used + size > self->config.cache_bytes)
+    assert (!task->cache);
+    if (payload_size > UINT32_MAX || headers_size > UINT32_MAX)
         return false;
-    self->cache_used += size;
+    size_t want = sizeof (s_cached_t) + payload_size + headers_size;
+    //  the allocator's own header and rounding, before asking it
+    if (self->cache_used + want + 2 * sizeof (size_t) > self->config.cache_bytes)
+        return false;
+    s_cached_t *block = (s_cached_t *) malloc (want);
+    assert (block);
+    size_t held = s_cache_held (block);
+    if (self->cache_used + held > self->config.cache_bytes) {
+        free (block);
+        return false;
+    }
+    block->payload_size = (uint32_t) payload_size;
+    block->headers_size = (uint32_t) headers_size;
+    if (payload_size)
+        memcpy (block->data, payload, payload_size);
+    if (headers_size)
+        memcpy (block->data + payload_size, headers, headers_size);
+    self->cache_used += held;
+    task->cache = block;
     return true;
 }
 
-void
-arb_sched_cache_release (arb_sched_t *self, size_t size)
+bool
+arb_sched_cache_peek (arb_sched_t *self, arb_task_t *task, zframe_t **payload, zframe_t **headers)
 {
-    assert (self->cache_used >= size);
-    self->cache_used -= size;
+    (void) self;
+    s_cached_t *block = (s_cached_t *) task->cache;
+    if (!block)
+        return false;
+    *payload = zframe_new (block->data, block->payload_size);
+    *headers = block->headers_size
+                   ? zframe_new (block->data + block->payload_size, block->headers_size)
+                   : NULL;
+    return true;
+}
+
+bool
+arb_sched_cache_take (arb_sched_t *self, arb_task_t *task, zframe_t **payload, zframe_t **headers)
+{
+    if (!arb_sched_cache_peek (self, task, payload, headers))
+        return false;
+    s_cache_drop (self, task);
+    return true;
+}
+
+uint64_t
+arb_sched_cache_used (arb_sched_t *self)
+{
+    return self->cache_used;
 }
 
 //  ---------------------------------------------------------------------

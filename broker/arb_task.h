@@ -61,9 +61,8 @@ struct _arb_task_t {
     void *parked;              //  handle in its name's list of tasks held back by the name's
                                //  limit, or NULL
     uint64_t timer_ms;         //  monotonic ms the timer fires (start, or timeout)
-    zframe_t *payload;         //  owned cache of the payload; NULL: read it from the journal
-    zframe_t *headers;         //  owned cache of the headers; NULL: none, or in the journal
-    bool cached;               //  payload and headers are in memory (they may be NULL/empty)
+    void *cache;               //  owned copy of payload and headers, one block (arb_sched's
+                               //  payload cache); NULL: read them from the journal
 
     //  while running
     uint64_t lease;          //  current lease; 0 when not leased

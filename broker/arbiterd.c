@@ -38,7 +38,7 @@ s_usage (FILE *out)
              "  --liveness-ms MS       a worker silent this long is dead (default 5000)\n"
              "  --aging SECONDS        waiting this long is worth one priority level\n"
              "                         (default 0: strict priorities)\n"
-             "  --cache-mb MB          payloads kept in memory for dispatch (default 256)\n"
+             "  --cache-mb MB          payloads kept in memory for dispatch (default 16)\n"
              "  --max-lost N           lost leases before a task is quarantined (default 3)\n"
              "  --max-head-failures N  failures in a row before a task without retries in a\n"
              "                         queue whose policy is head is quarantined (default 10)\n"

@@ -1019,6 +1019,51 @@ test_heap_random (void **state)
     arb_heap_destroy (&heap);
 }
 
+//  The payload cache keeps a copy of exactly the bytes given, counts them
+//  as the allocator holds them, refuses what the budget (1000 bytes here)
+//  has no room for, and gives the room back when a copy is taken or its
+//  task ends.
+static void
+test_payload_cache_counts_real_bytes (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_task_t *a = s_add (sched, "q", 1, 0, NOW);
+    arb_task_t *b = s_add (sched, "q", 2, 0, NOW);
+    arb_task_t *c = s_add (sched, "q", 3, 0, NOW);
+    char payload[450];
+    memset (payload, 'p', sizeof (payload));
+    assert_true (arb_sched_cache_put (sched, a, payload, sizeof (payload), "h", 1));
+    uint64_t one = arb_sched_cache_used (sched);
+    assert_true (one > sizeof (payload) + 1);  //  the block's header and the allocator's
+    assert_true (arb_sched_cache_put (sched, b, payload, 100, NULL, 0));
+    //  a third 450-byte payload would pass 1000 bytes
+    assert_false (arb_sched_cache_put (sched, c, payload, sizeof (payload), NULL, 0));
+    assert_null (c->cache);
+    zframe_t *p = NULL, *h = NULL;
+    assert_false (arb_sched_cache_take (sched, c, &p, &h));
+    assert_true (arb_sched_cache_peek (sched, a, &p, &h));
+    assert_int_equal (zframe_size (p), sizeof (payload));
+    assert_memory_equal (zframe_data (p), payload, sizeof (payload));
+    assert_int_equal (zframe_size (h), 1);
+    zframe_destroy (&p);
+    zframe_destroy (&h);
+    assert_true (arb_sched_cache_take (sched, a, &p, &h));
+    assert_null (a->cache);
+    zframe_destroy (&p);
+    zframe_destroy (&h);
+    assert_true (arb_sched_cache_take (sched, b, &p, &h) && p && !h);
+    assert_int_equal (zframe_size (p), 100);
+    zframe_destroy (&p);
+    assert_int_equal (arb_sched_cache_used (sched), 0);
+    //  a task that ends gives its room back
+    assert_true (arb_sched_cache_put (sched, c, payload, sizeof (payload), NULL, 0));
+    arb_sched_finish (sched, &c, ARB_STATE_CANCELLED, NOW);
+    assert_int_equal (arb_sched_cache_used (sched), 0);
+    arb_sched_destroy (&sched);
+}
+
 int
 main (void)
 {
@@ -1051,6 +1096,7 @@ main (void)
         cmocka_unit_test (test_peek_sees_tasks_set_aside),
         cmocka_unit_test (test_queue_lists),
         cmocka_unit_test (test_heap_random),
+        cmocka_unit_test (test_payload_cache_counts_real_bytes),
     };
     return cmocka_run_group_tests_name ("sched", tests, NULL, NULL);
 }
