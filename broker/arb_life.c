@@ -94,9 +94,8 @@ arb_life_count_stop_deliveries (arb_life_t *self, size_t *count)
     //  one may have been handed out once more than the journal knows
     //  (once, as a task has one lease at most), and counts so, in the
     //  journal too, so that no later crash can lose that delivery.
-    zhashx_t *tasks = arb_sched_tasks (self->sched);
-    for (arb_task_t *task = (arb_task_t *) zhashx_first (tasks); task;
-         task = (arb_task_t *) zhashx_next (tasks))
+    for (arb_task_t *task = arb_sched_first_task (self->sched); task;
+         task = arb_sched_next_task (self->sched))
         if (task->state == ARB_STATE_READY) {
             task->delivered++;
             ++*count;
@@ -184,9 +183,8 @@ void
 arb_life_take_over (arb_life_t *self, arb_life_t **old_p)
 {
     arb_life_t *old = *old_p;
-    zhashx_t *tasks = arb_sched_tasks (self->sched);
-    for (arb_task_t *task = (arb_task_t *) zhashx_first (tasks); task;
-         task = (arb_task_t *) zhashx_next (tasks)) {
+    for (arb_task_t *task = arb_sched_first_task (self->sched); task;
+         task = arb_sched_next_task (self->sched)) {
         arb_task_t *was = arb_sched_find (old->sched, task->id);
         //  dispatches are not journaled: old's count is the true one; a
         //  task old had ended in the failed turn may have been handed out
@@ -197,9 +195,8 @@ arb_life_take_over (arb_life_t *self, arb_life_t **old_p)
             arb_vec_push (&self->unsaved, task->id);
         }
     }
-    tasks = arb_sched_tasks (old->sched);
-    for (arb_task_t *was = (arb_task_t *) zhashx_first (tasks); was && !self->halted;
-         was = (arb_task_t *) zhashx_next (tasks))
+    for (arb_task_t *was = arb_sched_first_task (old->sched); was && !self->halted;
+         was = arb_sched_next_task (old->sched))
         for (zframe_t *w = was->watchers ? (zframe_t *) zlist_first (was->watchers) : NULL;
              w && !self->halted; w = (zframe_t *) zlist_next (was->watchers)) {
             bool found;

@@ -340,10 +340,9 @@ arb_life_after_finish (arb_life_t *self, uint64_t id, int state, bool has_childr
 void
 arb_life_resume_waiting (arb_life_t *self)
 {
-    zhashx_t *tasks = arb_sched_tasks (self->sched);
     zlistx_t *waiting = zlistx_new ();
-    for (arb_task_t *t = (arb_task_t *) zhashx_first (tasks); t;
-         t = (arb_task_t *) zhashx_next (tasks)) {
+    for (arb_task_t *t = arb_sched_first_task (self->sched); t;
+         t = arb_sched_next_task (self->sched)) {
         if (t->state == ARB_STATE_WAITING)
             zlistx_add_end (waiting, (void *) (uintptr_t) t->id);
         if (t->origin) {
@@ -526,10 +525,9 @@ arb_life_cancel_tree (arb_life_t *self, arb_task_t **task_p, const char *why)
     zlistx_destroy (&below);
     if (copies) {
         //  a fan-out task's copies go with it
-        zhashx_t *tasks = arb_sched_tasks (self->sched);
         zlistx_t *ids = zlistx_new ();
-        for (arb_task_t *t = (arb_task_t *) zhashx_first (tasks); t;
-             t = (arb_task_t *) zhashx_next (tasks))
+        for (arb_task_t *t = arb_sched_first_task (self->sched); t;
+             t = arb_sched_next_task (self->sched))
             if (t->origin == id)
                 zlistx_add_end (ids, (void *) (uintptr_t) t->id);
         for (void *c = zlistx_first (ids); c && !self->halted; c = zlistx_next (ids)) {
@@ -550,9 +548,8 @@ static zlistx_t *
 s_flow_tasks (arb_life_t *self, uint64_t flow, bool roots_only)
 {
     zlistx_t *ids = zlistx_new ();
-    zhashx_t *tasks = arb_sched_tasks (self->sched);
-    for (arb_task_t *t = (arb_task_t *) zhashx_first (tasks); t;
-         t = (arb_task_t *) zhashx_next (tasks))
+    for (arb_task_t *t = arb_sched_first_task (self->sched); t;
+         t = arb_sched_next_task (self->sched))
         if (t->flow == flow && !t->origin && (!roots_only || t->parents == 0))
             zlistx_add_end (ids, (void *) (uintptr_t) t->id);
     return ids;

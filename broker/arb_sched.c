@@ -2,6 +2,7 @@
 
 #include "arb_sched.h"
 #include "arb_heap.h"
+#include "arb_taskmap.h"
 
 #include <malloc.h>
 
@@ -20,13 +21,20 @@ typedef struct {
     uint64_t wake_ms;    //  monotonic
 } s_wake_t;
 
+//  A task name, kept once however many tasks bear it.
+typedef struct {
+    size_t refs;  //  tasks that bear it
+    char name[];
+} s_interned_t;
+
 struct _arb_sched_t {
     arb_sched_config_t config;
     arb_sched_hooks_t hooks;
-    zhashx_t *tasks;      //  id -> owned task
+    arb_taskmap_t tasks;  //  id -> owned task
     zhashx_t *queues;     //  name -> owned queue
     zhashx_t *sessions;   //  hex routing id -> owned session
     zhashx_t *names;      //  task name -> owned s_name_t, for names with a limit
+    zhashx_t *interned;   //  task name -> owned s_interned_t (keys borrowed from it)
     arb_heap_t *timers;   //  borrowed tasks by timer_ms
     arb_queue_t **dirty;  //  owned array of borrowed queues to visit
     size_t dirty_count;
@@ -37,32 +45,6 @@ struct _arb_sched_t {
     uint64_t arrival_seq;  //  tasks made ready since start
     uint64_t cache_used;   //  bytes the payload cache holds, as the allocator counts them
 };
-
-//  ---------------------------------------------------------------------
-//  Maps keyed by task id: the id itself is the key pointer.
-
-static size_t
-s_id_hash (const void *key)
-{
-    uint64_t x = (uint64_t) (uintptr_t) key;
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    return (size_t) x;
-}
-
-static int
-s_id_compare (const void *a, const void *b)
-{
-    uintptr_t x = (uintptr_t) a, y = (uintptr_t) b;
-    return x < y ? -1 : x > y;
-}
-
-static void *
-s_id_key (uint64_t id)
-{
-    return (void *) (uintptr_t) id;
-}
 
 static size_t *
 s_timer_slot (void *task)
@@ -110,16 +92,44 @@ arb_sched_new (const arb_sched_config_t *config, const arb_sched_hooks_t *hooks)
     arb_sched_t *self = (arb_sched_t *) zmalloc (sizeof (arb_sched_t));
     self->config = *config;
     self->hooks = *hooks;
-    self->tasks = zhashx_new ();
-    zhashx_set_key_hasher (self->tasks, s_id_hash);
-    zhashx_set_key_comparator (self->tasks, s_id_compare);
-    zhashx_set_key_duplicator (self->tasks, NULL);
-    zhashx_set_key_destructor (self->tasks, NULL);
     self->queues = zhashx_new ();
     self->sessions = zhashx_new ();
     self->names = zhashx_new ();
+    self->interned = zhashx_new ();
+    zhashx_set_key_duplicator (self->interned, NULL);
+    zhashx_set_key_destructor (self->interned, NULL);
+    zhashx_set_destructor (self->interned, NULL);
     self->timers = arb_heap_new (s_timer_before, s_timer_slot, NULL);
     return self;
+}
+
+//  The one copy of a task name, for one more task.
+static const char *
+s_intern (arb_sched_t *self, const char *name)
+{
+    s_interned_t *entry = (s_interned_t *) zhashx_lookup (self->interned, name);
+    if (!entry) {
+        size_t size = strlen (name) + 1;
+        entry = (s_interned_t *) malloc (sizeof (s_interned_t) + size);
+        assert (entry);
+        entry->refs = 0;
+        memcpy (entry->name, name, size);
+        zhashx_insert (self->interned, entry->name, entry);
+    }
+    entry->refs++;
+    return entry->name;
+}
+
+//  A task no longer bears its name: the last one frees it.
+static void
+s_unintern (arb_sched_t *self, const char *name)
+{
+    s_interned_t *entry = (s_interned_t *) zhashx_lookup (self->interned, name);
+    assert (entry && entry->refs > 0);
+    if (--entry->refs == 0) {
+        zhashx_delete (self->interned, entry->name);
+        free (entry);
+    }
 }
 
 static void
@@ -128,7 +138,7 @@ s_task_free (arb_sched_t *self, arb_task_t **task_p)
     arb_task_t *task = *task_p;
     s_cache_drop (self, task);
     arb_task_drop_emits (task);
-    free (task->name);
+    s_unintern (self, task->name);
     if (task->watchers) {
         zframe_t *frame;
         while ((frame = (zframe_t *) zlist_pop (task->watchers)))
@@ -171,12 +181,14 @@ arb_sched_destroy (arb_sched_t **self_p)
         entry = (s_name_t *) zhashx_next (self->names);
     }
     zhashx_destroy (&self->names);
-    arb_task_t *task = (arb_task_t *) zhashx_first (self->tasks);
-    while (task) {
+    for (arb_task_t *task = arb_taskmap_first (&self->tasks); task;
+         task = arb_taskmap_next (&self->tasks))
         s_task_free (self, &task);
-        task = (arb_task_t *) zhashx_next (self->tasks);
-    }
-    zhashx_destroy (&self->tasks);
+    arb_taskmap_free (&self->tasks);
+    //  every task gave its name back, but for one made and never added
+    for (void *name = zhashx_first (self->interned); name; name = zhashx_next (self->interned))
+        free (name);
+    zhashx_destroy (&self->interned);
     free (self->dirty);
     free (self->wakes);
     free (self);
@@ -327,7 +339,7 @@ arb_sched_new_task (arb_sched_t *self, const char *queue, const char *name)
 {
     arb_task_t *task = (arb_task_t *) zmalloc (sizeof (arb_task_t));
     task->queue = arb_sched_queue (self, queue);
-    task->name = strdup (name);
+    task->name = s_intern (self, name);
     task->ready_slot = ARB_HEAP_NONE;
     task->timer_slot = ARB_HEAP_NONE;
     task->max_attempts = 1;
@@ -343,7 +355,7 @@ arb_sched_task_from_row (arb_sched_t *self,
 {
     arb_task_t *task = arb_sched_new_task (self, queue, name);
     arb_queue_t *owned_queue = task->queue;
-    char *owned_name = task->name;
+    const char *owned_name = task->name;
     *task = *row;
     task->queue = owned_queue;
     task->name = owned_name;
@@ -397,7 +409,7 @@ s_detach (arb_sched_t *self, arb_task_t *task)
 void
 arb_sched_add (arb_sched_t *self, arb_task_t *task, uint64_t now_ms, uint64_t mono_ms)
 {
-    zhashx_insert (self->tasks, s_id_key (task->id), task);
+    arb_taskmap_insert (&self->tasks, task);
     arb_queue_link_task (task->queue, task);
     int state = task->state;
     arb_queue_counts (task->queue)[state]++;
@@ -410,19 +422,25 @@ arb_sched_add (arb_sched_t *self, arb_task_t *task, uint64_t now_ms, uint64_t mo
 arb_task_t *
 arb_sched_find (arb_sched_t *self, uint64_t id)
 {
-    return (arb_task_t *) zhashx_lookup (self->tasks, s_id_key (id));
+    return arb_taskmap_find (&self->tasks, id);
 }
 
 size_t
 arb_sched_task_count (arb_sched_t *self)
 {
-    return zhashx_size (self->tasks);
+    return self->tasks.count;
 }
 
-zhashx_t *
-arb_sched_tasks (arb_sched_t *self)
+arb_task_t *
+arb_sched_first_task (arb_sched_t *self)
 {
-    return self->tasks;
+    return arb_taskmap_first (&self->tasks);
+}
+
+arb_task_t *
+arb_sched_next_task (arb_sched_t *self)
+{
+    return arb_taskmap_next (&self->tasks);
 }
 
 //  The monotonic time at which wall-clock time wall_ms falls due (now).
@@ -497,7 +515,7 @@ arb_sched_finish (arb_sched_t *self, arb_task_t **task_p, int final_state, uint6
     s_set_state (task, final_state);
     arb_queue_count_done (task->queue, now_ms);
     arb_queue_unlink_task (task->queue, task);
-    zhashx_delete (self->tasks, s_id_key (task->id));
+    arb_taskmap_remove (&self->tasks, task->id);
     s_task_free (self, task_p);
 }
 

@@ -88,9 +88,11 @@ void arb_sched_add (arb_sched_t *self, arb_task_t *task, uint64_t now_ms, uint64
 
 arb_task_t *arb_sched_find (arb_sched_t *self, uint64_t id);
 size_t arb_sched_task_count (arb_sched_t *self);
-//  All unfinished tasks, for walks that do not change them (borrowed;
-//  zhashx of id -> arb_task_t).
-zhashx_t *arb_sched_tasks (arb_sched_t *self);
+//  Walks all unfinished tasks (borrowed), in no order: the first, then
+//  each next one; NULL at the end. Nothing may add or end a task during
+//  the walk (collect ids first).
+arb_task_t *arb_sched_first_task (arb_sched_t *self);
+arb_task_t *arb_sched_next_task (arb_sched_t *self);
 
 //  Moves a task to its queue (head: before everything of its priority,
 //  in its old place among the other tasks back at the head).

@@ -47,7 +47,7 @@ s_task (arb_queue_t *queue, uint64_t id, int state)
     arb_task_t *task = (arb_task_t *) calloc (1, sizeof (arb_task_t));
     task->id = id;
     task->queue = queue;
-    task->name = strdup ("job");
+    task->name = "job";
     task->state = (uint8_t) state;
     task->max_attempts = 3;
     task->priority = (int32_t) id;
@@ -59,7 +59,6 @@ s_task (arb_queue_t *queue, uint64_t id, int state)
 static void
 s_task_free (arb_task_t **task_p)
 {
-    free ((*task_p)->name);
     free (*task_p);
     *task_p = NULL;
 }

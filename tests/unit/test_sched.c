@@ -3,6 +3,7 @@
 
 #include "arb_sched.h"
 #include "arb_heap.h"
+#include "arb_taskmap.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -613,9 +614,8 @@ test_name_limit (void **state)
     limit->max_running = 1;
     arb_sched_touch_name (sched, "scarce");
     for (uint64_t id = 1; id <= 4; id++) {
-        arb_task_t *task = arb_sched_new_task (sched, id % 2 ? "a" : "b", id == 4 ? "free" : "x");
-        free (task->name);
-        task->name = strdup (id == 4 ? "free" : "scarce");
+        arb_task_t *task =
+            arb_sched_new_task (sched, id % 2 ? "a" : "b", id == 4 ? "free" : "scarce");
         task->id = id;
         task->state = ARB_STATE_READY;
         arb_sched_add (sched, task, NOW, MONO);
@@ -1064,6 +1064,55 @@ test_payload_cache_counts_real_bytes (void **state)
     arb_sched_destroy (&sched);
 }
 
+//  The id map against a plain array, through random inserts and removals
+//  (backward-shift deletion must keep every probe sequence unbroken),
+//  and its walk sees each task once.
+static void
+test_taskmap_random (void **state)
+{
+    (void) state;
+    enum {
+        N = 5000
+    };
+    static arb_task_t tasks[N];
+    static bool in[N];
+    memset (in, 0, sizeof (in));
+    arb_taskmap_t map = {0};
+    uint32_t seed = 7;
+    size_t count = 0;
+    for (int round = 0; round < 60000; round++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t i = (seed >> 8) % N;
+        //  ids that collide in the low bits, to make long probe runs
+        tasks[i].id = (uint64_t) i * 1024 + 1;
+        if (in[i]) {
+            arb_taskmap_remove (&map, tasks[i].id);
+            in[i] = false;
+            count--;
+        }
+        else {
+            arb_taskmap_insert (&map, &tasks[i]);
+            in[i] = true;
+            count++;
+        }
+        if (round % 997 == 0)
+            for (size_t k = 0; k < N; k++)
+                assert_ptr_equal (arb_taskmap_find (&map, (uint64_t) k * 1024 + 1),
+                                  in[k] ? &tasks[k] : NULL);
+    }
+    assert_int_equal (map.count, count);
+    size_t walked = 0;
+    for (arb_task_t *t = arb_taskmap_first (&map); t; t = arb_taskmap_next (&map)) {
+        assert_true (in[t - tasks]);
+        walked++;
+    }
+    assert_int_equal (walked, count);
+    arb_taskmap_remove (&map, 3);  //  not there: nothing happens
+    assert_int_equal (map.count, count);
+    arb_taskmap_free (&map);
+    assert_null (arb_taskmap_find (&map, 1));
+}
+
 int
 main (void)
 {
@@ -1097,6 +1146,7 @@ main (void)
         cmocka_unit_test (test_queue_lists),
         cmocka_unit_test (test_heap_random),
         cmocka_unit_test (test_payload_cache_counts_real_bytes),
+        cmocka_unit_test (test_taskmap_random),
     };
     return cmocka_run_group_tests_name ("sched", tests, NULL, NULL);
 }
