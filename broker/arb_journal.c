@@ -945,21 +945,21 @@ arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journ
     sqlite3_bind_int64 (stmt, 7, task->attempts);
     sqlite3_bind_int64 (stmt, 8, task->lost);
     sqlite3_bind_int (stmt, 9, task->backoff);
-    s_bind_u64 (stmt, 10, task->backoff_ms);
-    s_bind_u64 (stmt, 11, task->backoff_cap_ms);
+    s_bind_u64 (stmt, 10, arb_task_ext (task)->backoff_ms);
+    s_bind_u64 (stmt, 11, arb_task_ext (task)->backoff_cap_ms);
     sqlite3_bind_int (stmt, 12, task->jitter);
-    s_bind_u64 (stmt, 13, task->timeout_ms);
-    s_bind_u64 (stmt, 14, task->not_before_ms);
-    s_bind_u64 (stmt, 15, task->expires_ms);
-    s_bind_u64 (stmt, 16, task->retention_ms);
+    s_bind_u64 (stmt, 13, arb_task_ext (task)->timeout_ms);
+    s_bind_u64 (stmt, 14, arb_task_ext (task)->not_before_ms);
+    s_bind_u64 (stmt, 15, arb_task_ext (task)->expires_ms);
+    s_bind_u64 (stmt, 16, arb_task_ext (task)->retention_ms);
     s_bind_u64 (stmt, 17, task->created_ms);
-    if (task->flow)
-        s_bind_u64 (stmt, 18, task->flow);
+    if (arb_task_ext (task)->flow)
+        s_bind_u64 (stmt, 18, arb_task_ext (task)->flow);
     sqlite3_bind_int (stmt, 19, task->input);
-    if (task->origin)
-        s_bind_u64 (stmt, 20, task->origin);
-    sqlite3_bind_int64 (stmt, 21, task->parents);
-    sqlite3_bind_int64 (stmt, 22, task->copies);
+    if (arb_task_ext (task)->origin)
+        s_bind_u64 (stmt, 20, arb_task_ext (task)->origin);
+    sqlite3_bind_int64 (stmt, 21, arb_task_ext (task)->parents);
+    sqlite3_bind_int64 (stmt, 22, arb_task_ext (task)->copies);
     sqlite3_bind_int (stmt, 23, task->has_children);
     s_bind_text (stmt, 24, row->key);
     s_bind_frame (stmt, 25, row->headers);
@@ -970,7 +970,7 @@ arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journ
     s_bind_text (stmt, 27, row->ref);
     s_bind_text (stmt, 28, row->endpoint);
     s_bind_frame (stmt, 29, row->args);
-    s_bind_u64 (stmt, 30, task->soft_timeout_ms);
+    s_bind_u64 (stmt, 30, arb_task_ext (task)->soft_timeout_ms);
     sqlite3_bind_int64 (stmt, 31, task->delivered);
     return s_run (self, stmt, "insert");
 }
@@ -1009,8 +1009,8 @@ arb_journal_save (arb_journal_t *self,
     sqlite3_bind_int (stmt, 2, state == ARB_STATE_RUNNING ? ARB_STATE_READY : state);
     sqlite3_bind_int64 (stmt, 3, task->attempts);
     sqlite3_bind_int64 (stmt, 4, task->lost);
-    s_bind_u64 (stmt, 5, task->not_before_ms);
-    s_bind_u64 (stmt, 6, task->started_ms);
+    s_bind_u64 (stmt, 5, arb_task_ext (task)->not_before_ms);
+    s_bind_u64 (stmt, 6, arb_task_ext (task)->started_ms);
     s_bind_u64 (stmt, 7, finished_ms);
     s_bind_text (stmt, 8, worker);
     s_bind_text (stmt, 9, error);
@@ -1019,7 +1019,7 @@ arb_journal_save (arb_journal_t *self,
         s_bind_u64 (stmt, 11, purge_at_ms);
     else
         sqlite3_bind_null (stmt, 11);
-    s_bind_u64 (stmt, 12, task->expires_ms);
+    s_bind_u64 (stmt, 12, arb_task_ext (task)->expires_ms);
     sqlite3_bind_int64 (stmt, 13, task->delivered);
     return s_run (self, stmt, "save");
 }
@@ -1095,6 +1095,7 @@ static int
 s_read_task (sqlite3_stmt *stmt, arb_journal_task_fn *fn, void *arg)
 {
     arb_task_t task = {0};
+    arb_task_ext_t ext = {0};  //  the row's task->ext, while fn runs, if not all zeros
     task.id = s_u64 (stmt, 0);
     task.state = (uint8_t) sqlite3_column_int (stmt, 3);
     task.priority = sqlite3_column_int (stmt, 4);
@@ -1102,23 +1103,25 @@ s_read_task (sqlite3_stmt *stmt, arb_journal_task_fn *fn, void *arg)
     task.attempts = (uint32_t) sqlite3_column_int64 (stmt, 6);
     task.lost = (uint32_t) sqlite3_column_int64 (stmt, 7);
     task.backoff = (uint8_t) sqlite3_column_int (stmt, 8);
-    task.backoff_ms = s_u64 (stmt, 9);
-    task.backoff_cap_ms = s_u64 (stmt, 10);
+    ext.backoff_ms = s_u64 (stmt, 9);
+    ext.backoff_cap_ms = s_u64 (stmt, 10);
     task.jitter = sqlite3_column_int (stmt, 11) != 0;
-    task.timeout_ms = s_u64 (stmt, 12);
-    task.not_before_ms = s_u64 (stmt, 13);
-    task.expires_ms = s_u64 (stmt, 14);
-    task.retention_ms = s_u64 (stmt, 15);
+    ext.timeout_ms = s_u64 (stmt, 12);
+    ext.not_before_ms = s_u64 (stmt, 13);
+    ext.expires_ms = s_u64 (stmt, 14);
+    ext.retention_ms = s_u64 (stmt, 15);
     task.created_ms = s_u64 (stmt, 16);
-    task.flow = s_u64 (stmt, 17);
+    ext.flow = s_u64 (stmt, 17);
     task.input = (uint8_t) sqlite3_column_int (stmt, 18);
-    task.origin = s_u64 (stmt, 19);
-    task.parents = (uint32_t) sqlite3_column_int64 (stmt, 20);
-    task.copies = (uint32_t) sqlite3_column_int64 (stmt, 21);
+    ext.origin = s_u64 (stmt, 19);
+    ext.parents = (uint32_t) sqlite3_column_int64 (stmt, 20);
+    ext.copies = (uint32_t) sqlite3_column_int64 (stmt, 21);
     task.has_children = sqlite3_column_int (stmt, 22) != 0;
     task.has_args = sqlite3_column_int (stmt, 23) != 0;
-    task.soft_timeout_ms = s_u64 (stmt, 24);
+    ext.soft_timeout_ms = s_u64 (stmt, 24);
     task.delivered = (uint32_t) sqlite3_column_int64 (stmt, 25);
+    if (memcmp (&ext, &arb_task_ext_zero, sizeof (ext)))
+        task.ext = &ext;
     return fn (arg, &task, (const char *) sqlite3_column_text (stmt, 1),
                (const char *) sqlite3_column_text (stmt, 2));
 }

@@ -137,14 +137,8 @@ s_task_free (arb_sched_t *self, arb_task_t **task_p)
 {
     arb_task_t *task = *task_p;
     s_cache_drop (self, task);
-    arb_task_drop_emits (task);
+    arb_task_free_ext (task);
     s_unintern (self, task->name);
-    if (task->watchers) {
-        zframe_t *frame;
-        while ((frame = (zframe_t *) zlist_pop (task->watchers)))
-            zframe_destroy (&frame);
-        zlist_destroy (&task->watchers);
-    }
     free (task);
     *task_p = NULL;
 }
@@ -308,7 +302,8 @@ arb_sched_name_limit (arb_sched_t *self, const char *name)
     zhashx_t *sessions = self->sessions;
     for (arb_session_t *session = (arb_session_t *) zhashx_first (sessions); session;
          session = (arb_session_t *) zhashx_next (sessions))
-        for (arb_task_t *task = arb_session_first_lease (session); task; task = task->lease_next)
+        for (arb_task_t *task = arb_session_first_lease (session); task;
+             task = arb_task_ext (task)->lease_next)
             if (streq (task->name, name))
                 entry->limit.running++;
     zhashx_insert (self->names, name, entry);
@@ -359,6 +354,13 @@ arb_sched_task_from_row (arb_sched_t *self,
     *task = *row;
     task->queue = owned_queue;
     task->name = owned_name;
+    task->cache = NULL;
+    if (row->ext) {
+        //  a copy of what the row read: the row keeps (and frees) its own
+        assert (!row->ext->watchers && !row->ext->emits);
+        task->ext = NULL;
+        *arb_task_ext_rw (task) = *row->ext;
+    }
     task->ready_slot = ARB_HEAP_NONE;
     task->timer_slot = ARB_HEAP_NONE;
     return task;
@@ -414,7 +416,7 @@ arb_sched_add (arb_sched_t *self, arb_task_t *task, uint64_t now_ms, uint64_t mo
     int state = task->state;
     arb_queue_counts (task->queue)[state]++;
     if (state == ARB_STATE_SCHEDULED)
-        arb_sched_make_scheduled (self, task, task->not_before_ms, now_ms, mono_ms);
+        arb_sched_make_scheduled (self, task, arb_task_ext (task)->not_before_ms, now_ms, mono_ms);
     else if (state == ARB_STATE_READY)
         arb_sched_make_ready (self, task, false, now_ms, mono_ms);
 }
@@ -454,7 +456,7 @@ void
 arb_sched_make_ready (
     arb_sched_t *self, arb_task_t *task, bool head, uint64_t now_ms, uint64_t mono_ms)
 {
-    assert (task->lease == 0);
+    assert (arb_task_ext (task)->lease == 0);
     s_detach (self, task);
     s_set_state (task, ARB_STATE_READY);
     task->head = head;
@@ -475,8 +477,8 @@ arb_sched_make_ready (
     s_mark_dirty (self, task->queue);
     //  a task that may expire leaves at its expiry even if no worker
     //  ever looks at its queue (a fan-out copy for an absent endpoint)
-    if (task->expires_ms) {
-        task->timer_ms = s_mono_at (task->expires_ms, now_ms, mono_ms);
+    if (arb_task_ext (task)->expires_ms) {
+        task->timer_ms = s_mono_at (arb_task_ext (task)->expires_ms, now_ms, mono_ms);
         arb_heap_push (self->timers, task);
     }
 }
@@ -485,10 +487,10 @@ void
 arb_sched_make_scheduled (
     arb_sched_t *self, arb_task_t *task, uint64_t not_before_ms, uint64_t now_ms, uint64_t mono_ms)
 {
-    assert (task->lease == 0);
+    assert (arb_task_ext (task)->lease == 0);
     s_detach (self, task);
     s_set_state (task, ARB_STATE_SCHEDULED);
-    task->not_before_ms = not_before_ms;
+    arb_task_ext_rw (task)->not_before_ms = not_before_ms;
     if (not_before_ms <= now_ms) {
         arb_sched_make_ready (self, task, false, now_ms, mono_ms);
         return;
@@ -500,7 +502,7 @@ arb_sched_make_scheduled (
 void
 arb_sched_make_waiting (arb_sched_t *self, arb_task_t *task)
 {
-    assert (task->lease == 0);
+    assert (arb_task_ext (task)->lease == 0);
     s_detach (self, task);
     s_set_state (task, ARB_STATE_WAITING);
 }
@@ -509,7 +511,7 @@ void
 arb_sched_finish (arb_sched_t *self, arb_task_t **task_p, int final_state, uint64_t now_ms)
 {
     arb_task_t *task = *task_p;
-    if (task->lease)
+    if (arb_task_ext (task)->lease)
         arb_sched_unlease (self, task);
     s_detach (self, task);
     s_set_state (task, final_state);
@@ -700,7 +702,7 @@ arb_task_t *
 arb_sched_leased (arb_sched_t *self, uint64_t id, uint64_t lease)
 {
     arb_task_t *task = arb_sched_find (self, id);
-    if (!task || task->lease == 0 || task->lease != lease)
+    if (!task || arb_task_ext (task)->lease == 0 || arb_task_ext (task)->lease != lease)
         return NULL;
     return task;
 }
@@ -713,21 +715,21 @@ s_lease (
         arb_heap_remove (self->timers, task);  //  its expiry: it has started
     arb_queue_unlink_ready (task->queue, task);
     s_set_state (task, ARB_STATE_RUNNING);
-    task->lease = (self->config.epoch << ARB_LEASE_BITS) | ++self->lease_seq;
-    task->last_lease = 0;
-    task->last_lost = false;
-    task->claimed_lease = 0;
-    task->leased = true;
-    task->session = session;
-    task->sub = sub;
+    arb_task_ext_rw (task)->lease = (self->config.epoch << ARB_LEASE_BITS) | ++self->lease_seq;
+    arb_task_ext_rw (task)->last_lease = 0;
+    arb_task_ext_rw (task)->last_lost = false;
+    arb_task_ext_rw (task)->claimed_lease = 0;
+    arb_task_ext_rw (task)->leased = true;
+    arb_task_ext_rw (task)->session = session;
+    arb_task_ext_rw (task)->sub = sub;
     task->attempts++;
     arb_session_add_lease (session, task);
     arb_queue_limit (task->queue)->running++;
     s_name_t *entry = s_name_of (self, task->name);
     if (entry)
         entry->limit.running++;
-    if (task->timeout_ms) {
-        task->timer_ms = mono_ms + task->timeout_ms;
+    if (arb_task_ext (task)->timeout_ms) {
+        task->timer_ms = mono_ms + arb_task_ext (task)->timeout_ms;
         arb_heap_push (self->timers, task);
     }
 }
@@ -735,15 +737,15 @@ s_lease (
 void
 arb_sched_unlease (arb_sched_t *self, arb_task_t *task)
 {
-    assert (task->lease && task->session);
-    arb_session_remove_lease (task->session, task);
+    assert (arb_task_ext (task)->lease && arb_task_ext (task)->session);
+    arb_session_remove_lease (arb_task_ext (task)->session, task);
     if (task->timer_slot != ARB_HEAP_NONE)
         arb_heap_remove (self->timers, task);
     arb_queue_limit (task->queue)->running--;
     arb_task_drop_emits (task);  //  staged with the lease, gone with it
-    task->lease = 0;
-    task->session = NULL;
-    task->sub = 0;
+    arb_task_ext_rw (task)->lease = 0;
+    arb_task_ext_rw (task)->session = NULL;
+    arb_task_ext_rw (task)->sub = 0;
     //  a queue or a name at its running limit can take more now
     if (arb_queue_limit (task->queue)->max_running)
         s_mark_dirty (self, task->queue);
@@ -770,7 +772,7 @@ s_pop_live (arb_sched_t *self, arb_queue_t *queue, arb_session_t *session, uint6
     while ((task = arb_session_handles_all (session)
                        ? arb_queue_pop (queue)
                        : arb_queue_pop_for (queue, s_accepts, session))) {
-        if (task->expires_ms == 0 || task->expires_ms > now_ms)
+        if (arb_task_ext (task)->expires_ms == 0 || arb_task_ext (task)->expires_ms > now_ms)
             return task;
         self->hooks.expired (self->hooks.arg, task);
     }
@@ -866,7 +868,7 @@ s_next_task (arb_sched_t *self,
 static bool
 s_is_live (void *task, void *now_ms)
 {
-    uint64_t expires_ms = ((arb_task_t *) task)->expires_ms;
+    uint64_t expires_ms = arb_task_ext (((arb_task_t *) task))->expires_ms;
     return expires_ms == 0 || expires_ms > *(uint64_t *) now_ms;
 }
 
@@ -902,17 +904,19 @@ arb_sched_can_adopt (arb_sched_t *self, arb_task_t *task, arb_session_t *session
     if (task->state == ARB_STATE_RUNNING)
         //  its lease now, or the one an earlier claim named (the worker
         //  never saw that claim's WELCOME), from the same worker
-        return (lease == task->lease || lease == task->claimed_lease)
-               && (task->session == session || arb_session_newer (session, task->session));
+        return (lease == arb_task_ext (task)->lease || lease == arb_task_ext (task)->claimed_lease)
+               && (arb_task_ext (task)->session == session
+                   || arb_session_newer (session, arb_task_ext (task)->session));
     if (task->state != ARB_STATE_READY)
         return false;
-    if (task->last_lease)
+    if (arb_task_ext (task)->last_lease)
         //  lost or taken back in this run, and nobody has had it since
-        return lease == task->last_lease && task->last_worker == arb_session_worker (session);
+        return lease == arb_task_ext (task)->last_lease
+               && arb_task_ext (task)->last_worker == arb_session_worker (session);
     //  a lease of a run before this one (1 is the first epoch), for a task
     //  this run has not leased yet
     uint64_t epoch = lease >> ARB_LEASE_BITS;
-    return epoch >= 1 && epoch < self->config.epoch && !task->leased;
+    return epoch >= 1 && epoch < self->config.epoch && !arb_task_ext (task)->leased;
 }
 
 arb_adopt_t
@@ -920,27 +924,28 @@ arb_sched_adopt (
     arb_sched_t *self, arb_task_t *task, arb_session_t *session, uint64_t lease, uint64_t mono_ms)
 {
     if (task->state == ARB_STATE_RUNNING) {
-        if (task->session == session)
+        if (arb_task_ext (task)->session == session)
             return ARB_ADOPT_KEPT;
         //  the same attempt goes on: its count and its timeout stay
         bool timed = task->timer_slot != ARB_HEAP_NONE;
         uint64_t timer_ms = task->timer_ms;
-        uint64_t claimed = task->claimed_lease ? task->claimed_lease : lease;
+        uint64_t claimed =
+            arb_task_ext (task)->claimed_lease ? arb_task_ext (task)->claimed_lease : lease;
         arb_sched_unlease (self, task);
         task->attempts--;
         s_lease (self, task, session, 0, mono_ms);
-        task->claimed_lease = claimed;
+        arb_task_ext_rw (task)->claimed_lease = claimed;
         if (timed) {
             arb_heap_remove (self->timers, task);
             arb_sched_rearm (self, task, timer_ms);
         }
         return ARB_ADOPT_MOVED;
     }
-    if (lease == task->last_lease && task->last_lost && task->lost)
+    if (lease == arb_task_ext (task)->last_lease && arb_task_ext (task)->last_lost && task->lost)
         task->lost--;  //  its worker was not lost after all
     s_detach (self, task);
     s_lease (self, task, session, 0, mono_ms);
-    task->claimed_lease = lease;
+    arb_task_ext_rw (task)->claimed_lease = lease;
     return ARB_ADOPT_LEASED;
 }
 
@@ -948,14 +953,14 @@ void
 arb_sched_give_back (
     arb_sched_t *self, arb_task_t *task, bool head, uint64_t now_ms, uint64_t mono_ms)
 {
-    uint64_t lease = task->lease;
-    uint64_t worker = arb_session_worker (task->session);
+    uint64_t lease = arb_task_ext (task)->lease;
+    uint64_t worker = arb_session_worker (arb_task_ext (task)->session);
     arb_sched_unlease (self, task);
     task->attempts--;
     arb_sched_make_ready (self, task, head, now_ms, mono_ms);
-    task->last_lease = lease;
-    task->last_worker = worker;
-    task->last_lost = false;
+    arb_task_ext_rw (task)->last_lease = lease;
+    arb_task_ext_rw (task)->last_worker = worker;
+    arb_task_ext_rw (task)->last_lost = false;
 }
 
 void

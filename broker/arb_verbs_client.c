@@ -205,10 +205,10 @@ s_overlay (const arb_verbs_t *verbs, arb_msg_t *reply, arb_task_info_t *info, ar
     info->state = task->state;
     info->attempts = task->attempts;
     info->lost = task->lost;
-    info->not_before_ms = task->not_before_ms;
+    info->not_before_ms = arb_task_ext (task)->not_before_ms;
     if (task->state == ARB_STATE_RUNNING) {
-        info->started_ms = task->started_ms;
-        info->worker = arb_msg_strdup (reply, arb_session_name (task->session));
+        info->started_ms = arb_task_ext (task)->started_ms;
+        info->worker = arb_msg_strdup (reply, arb_session_name (arb_task_ext (task)->session));
     }
 }
 
@@ -282,7 +282,7 @@ s_list_matches (const arb_list_body_t *body, arb_task_t *task)
 {
     return task->id > body->after_id && (!body->before_id || task->id < body->before_id)
            && (!body->state || task->state == body->state)
-           && (!body->flow || task->flow == body->flow)
+           && (!body->flow || arb_task_ext (task)->flow == body->flow)
            && (!body->queue || streq (body->queue, arb_queue_name (task->queue)));
 }
 

@@ -276,11 +276,11 @@ test_leases (void **state)
     assert_int_equal (task->state, ARB_STATE_RUNNING);
     assert_int_equal (task->attempts, 1);
     //  leases carry the epoch in their high bits
-    assert_int_equal (task->lease >> 40, 7);
-    assert_ptr_equal (arb_sched_leased (sched, 1, task->lease), task);
-    assert_null (arb_sched_leased (sched, 1, task->lease + 1));
-    assert_null (arb_sched_leased (sched, 2, task->lease));
-    uint64_t old = task->lease;
+    assert_int_equal (arb_task_ext (task)->lease >> 40, 7);
+    assert_ptr_equal (arb_sched_leased (sched, 1, arb_task_ext (task)->lease), task);
+    assert_null (arb_sched_leased (sched, 1, arb_task_ext (task)->lease + 1));
+    assert_null (arb_sched_leased (sched, 2, arb_task_ext (task)->lease));
+    uint64_t old = arb_task_ext (task)->lease;
     arb_sched_unlease (sched, task);
     assert_null (arb_sched_leased (sched, 1, old));
     arb_sched_destroy (&sched);
@@ -311,12 +311,12 @@ test_adopt_and_recovery_hold (void **state)
     assert_false (arb_sched_can_adopt (sched, loaded, w, 0));
     assert_false (arb_sched_can_adopt (sched, loaded, w, (7ull << ARB_LEASE_BITS) | 12));
     assert_true (arb_sched_can_adopt (sched, loaded, w, before));
-    loaded->timeout_ms = 10000;
+    arb_task_ext_rw (loaded)->timeout_ms = 10000;
     assert_int_equal (arb_sched_adopt (sched, loaded, w, before, MONO + 200), ARB_ADOPT_LEASED);
     assert_int_equal (loaded->timer_ms, MONO + 10200);
     assert_int_equal (loaded->state, ARB_STATE_RUNNING);
-    assert_ptr_equal (loaded->session, w);
-    assert_int_equal (loaded->lease >> ARB_LEASE_BITS, 7);
+    assert_ptr_equal (arb_task_ext (loaded)->session, w);
+    assert_int_equal (arb_task_ext (loaded)->lease >> ARB_LEASE_BITS, 7);
     assert_int_equal (loaded->attempts, 1);
     assert_int_equal (arb_queue_limit (arb_sched_queue (sched, "q"))->running, 1);
     //  the same worker from a new socket takes it over, as the same attempt;
@@ -334,7 +334,7 @@ test_adopt_and_recovery_hold (void **state)
     assert_true (arb_sched_can_adopt (sched, loaded, again, before));
     assert_int_equal (arb_sched_adopt (sched, loaded, again, before, MONO + 300), ARB_ADOPT_MOVED);
     assert_int_equal (arb_sched_adopt (sched, loaded, again, before, MONO + 300), ARB_ADOPT_KEPT);
-    assert_ptr_equal (loaded->session, again);
+    assert_ptr_equal (arb_task_ext (loaded)->session, again);
     assert_int_equal (loaded->attempts, 1);
     assert_int_equal (loaded->timer_ms, MONO + 10200);  //  its timeout runs on
     assert_int_equal (arb_session_lease_count (w), 0);
@@ -347,19 +347,19 @@ test_adopt_and_recovery_hold (void **state)
     assert_int_equal (log.sent[0]->id, 3);
     //  this epoch: only a lease lost with its worker (the broker notes it)
     arb_task_t *task = log.sent[0];
-    uint64_t lost = task->lease;
+    uint64_t lost = arb_task_ext (task)->lease;
     arb_sched_unlease (sched, task);
     arb_sched_make_ready (sched, task, false, NOW, MONO + 3000);
     assert_false (arb_sched_can_adopt (sched, task, w, lost));
-    task->last_lease = lost;
-    task->last_worker = arb_session_worker (w);
-    task->last_lost = true;
+    arb_task_ext_rw (task)->last_lease = lost;
+    arb_task_ext_rw (task)->last_worker = arb_session_worker (w);
+    arb_task_ext_rw (task)->last_lost = true;
     task->lost = 1;
     assert_true (arb_sched_can_adopt (sched, task, w, lost));
     assert_false (arb_sched_can_adopt (sched, task, w, lost + 1));
     arb_sched_adopt (sched, task, w, lost, MONO + 3100);
     assert_int_equal (task->lost, 0);
-    assert_int_equal (task->last_lease, 0);
+    assert_int_equal (arb_task_ext (task)->last_lease, 0);
     arb_sched_destroy (&sched);
 }
 
@@ -394,7 +394,7 @@ test_adopt_only_what_was_held (void **state)
     arb_sched_dispatch (sched, NOW, MONO);
     assert_int_equal (log.count, 1);
     arb_task_t *sent = log.sent[0];
-    uint64_t lease = sent->lease;
+    uint64_t lease = arb_task_ext (sent)->lease;
     //  running: only under its lease, and only the same worker
     assert_false (arb_sched_can_adopt (sched, sent, w, lease));
     assert_false (arb_sched_can_adopt (sched, sent, w, before));
@@ -413,7 +413,7 @@ test_adopt_only_what_was_held (void **state)
     assert_true (arb_sched_can_adopt (sched, sent, x2, lease));
     assert_int_equal (arb_sched_adopt (sched, sent, x2, lease, MONO), ARB_ADOPT_LEASED);
     assert_int_equal (sent->lost, 0);
-    assert_int_equal (sent->claimed_lease, lease);
+    assert_int_equal (arb_task_ext (sent)->claimed_lease, lease);
     //  a later REGISTER of that worker that never saw the WELCOME names
     //  the lease it claimed, not the new one
     arb_session_t *x3 = s_worker (sched, "x3", "q", 0);
@@ -421,7 +421,7 @@ test_adopt_only_what_was_held (void **state)
     arb_session_set_register_id (x3, 2);
     assert_true (arb_sched_can_adopt (sched, sent, x3, lease));
     assert_int_equal (arb_sched_adopt (sched, sent, x3, lease, MONO), ARB_ADOPT_MOVED);
-    assert_true (arb_sched_can_adopt (sched, sent, x3, sent->lease));
+    assert_true (arb_sched_can_adopt (sched, sent, x3, arb_task_ext (sent)->lease));
     //  the other task, never leased in this run: an earlier run's lease
     assert_true (arb_sched_can_adopt (sched, other, w, before));
     arb_sched_destroy (&sched);
@@ -461,7 +461,7 @@ test_timers (void **state)
     arb_task_t *task = arb_sched_new_task (sched, "q", "later");
     task->id = 1;
     task->state = ARB_STATE_SCHEDULED;
-    task->not_before_ms = NOW + 2000;
+    arb_task_ext_rw (task)->not_before_ms = NOW + 2000;
     arb_sched_add (sched, task, NOW, MONO);
     assert_int_equal (arb_sched_next_timer (sched), MONO + 2000);
     assert_null (arb_sched_pop_timer (sched, MONO + 1999));
@@ -469,7 +469,7 @@ test_timers (void **state)
     assert_int_equal (arb_sched_next_timer (sched), UINT64_MAX);
     arb_sched_make_ready (sched, task, false, NOW + 2000, MONO);
     //  a running task with a timeout has a deadline timer
-    task->timeout_ms = 500;
+    arb_task_ext_rw (task)->timeout_ms = 500;
     s_worker (sched, "w", "q", 1);
     arb_sched_dispatch (sched, NOW + 2000, MONO + 2000);
     assert_int_equal (arb_sched_next_timer (sched), MONO + 2500);
@@ -478,7 +478,7 @@ test_timers (void **state)
     arb_task_t *past = arb_sched_new_task (sched, "q", "past");
     past->id = 2;
     past->state = ARB_STATE_SCHEDULED;
-    past->not_before_ms = NOW - 1;
+    arb_task_ext_rw (past)->not_before_ms = NOW - 1;
     arb_sched_add (sched, past, NOW, MONO);
     assert_int_equal (past->state, ARB_STATE_READY);
     arb_sched_destroy (&sched);
@@ -545,7 +545,7 @@ test_expired_tasks_are_not_dispatched (void **state)
     s_log_t log;
     arb_sched_t *sched = s_sched (&log, 0);
     arb_task_t *old = s_add (sched, "q", 1, 0, NOW);
-    old->expires_ms = NOW + 10;
+    arb_task_ext_rw (old)->expires_ms = NOW + 10;
     s_add (sched, "q", 2, 0, NOW);
     s_worker (sched, "w", "q", 5);
     arb_sched_dispatch (sched, NOW + 20, MONO + 20);
@@ -852,10 +852,10 @@ test_deliveries (void **state)
     assert_int_equal (log.count, 2);
     assert_int_equal (log.delivered[1], 1);
     //  its lease lost, then claimed back by the worker: still two
-    uint64_t lease = task->lease;
+    uint64_t lease = arb_task_ext (task)->lease;
     arb_sched_unlease (sched, task);
     arb_sched_make_ready (sched, task, false, NOW, MONO);
-    task->last_lease = lease;
+    arb_task_ext_rw (task)->last_lease = lease;
     assert_int_equal (arb_sched_adopt (sched, task, w, lease, MONO), ARB_ADOPT_LEASED);
     assert_int_equal (task->delivered, 2);
     //  TAKE counts too
@@ -900,7 +900,7 @@ test_peek (void **state)
     arb_queue_t *q = arb_sched_queue (sched, "q");
     for (uint64_t id = 1; id <= 20; id++)
         s_add (sched, "q", id, (int32_t) (id % 4), NOW);
-    arb_sched_find (sched, 3)->expires_ms = NOW + 5;
+    arb_task_ext_rw (arb_sched_find (sched, 3))->expires_ms = NOW + 5;
     arb_task_t *seen[20];
     size_t count = arb_sched_peek (sched, q, seen, 6, NOW + 10, MONO);
     assert_int_equal (count, 6);
