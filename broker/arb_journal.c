@@ -501,9 +501,12 @@ s_prepare_all (arb_journal_t *self)
          "LIMIT ?2"},
         {&self->scan, "SELECT id, queue, state, finished_ms, has_children FROM tasks WHERE id > ?1 "
                       "ORDER BY id LIMIT ?2"},
-        {&self->purge_task, "DELETE FROM tasks WHERE id = ?1"},
-        {&self->purge_attempts, "DELETE FROM attempts WHERE task_id = ?1"},
-        {&self->purge_deps, "DELETE FROM deps WHERE child = ?1"},
+        //  a batch of ids as one JSON array (s_json_ids): one statement run
+        //  a table, not three a task
+        {&self->purge_task, "DELETE FROM tasks WHERE id IN (SELECT value FROM json_each (?1))"},
+        {&self->purge_attempts,
+         "DELETE FROM attempts WHERE task_id IN (SELECT value FROM json_each (?1))"},
+        {&self->purge_deps, "DELETE FROM deps WHERE child IN (SELECT value FROM json_each (?1))"},
         {&self->max_id,
          "SELECT max (coalesce ((SELECT max (id) FROM tasks), 0), "
          "coalesce ((SELECT CAST (value AS INTEGER) FROM meta WHERE key = 'broker.id_floor'), "
@@ -1528,6 +1531,35 @@ s_set_id_floor (arb_journal_t *self, uint64_t id_floor)
     return arb_journal_set_number (self, "broker.id_floor", id_floor);
 }
 
+//  Ids as one JSON array, for json_each: a statement that takes a set of
+//  ids in one run. Returns a string the caller frees; *length its length.
+static char *
+s_json_ids (const uint64_t *ids, size_t count, size_t *length)
+{
+    char *json = (char *) malloc (3 + count * 21);
+    assert (json);
+    size_t used = 0;
+    json[used++] = '[';
+    for (size_t i = 0; i < count; i++) {
+        if (i)
+            json[used++] = ',';
+        char digits[20];
+        size_t n = 0;
+        uint64_t value = ids[i];
+        do
+            digits[n++] = (char) ('0' + value % 10);
+        while ((value /= 10));
+        while (n)
+            json[used++] = digits[--n];
+    }
+    json[used++] = ']';
+    json[used] = 0;
+    *length = used;
+    return json;
+}
+
+#define ARB_REMOVE_CHUNK 1000  //  ids a remove statement takes in one run
+
 int
 arb_journal_remove (arb_journal_t *self, const uint64_t *ids, size_t count, uint64_t id_floor)
 {
@@ -1535,13 +1567,19 @@ arb_journal_remove (arb_journal_t *self, const uint64_t *ids, size_t count, uint
         return 0;
     if (arb_journal_begin (self))
         return -1;
-    for (size_t i = 0; i < count; i++) {
+    for (size_t at = 0; at < count; at += ARB_REMOVE_CHUNK) {
+        size_t length;
+        char *json = s_json_ids (
+            ids + at, count - at < ARB_REMOVE_CHUNK ? count - at : ARB_REMOVE_CHUNK, &length);
         sqlite3_stmt *all[] = {self->purge_task, self->purge_attempts, self->purge_deps};
-        for (size_t k = 0; k < 3; k++) {
-            s_bind_u64 (all[k], 1, ids[i]);
-            if (s_run (self, all[k], "remove"))
-                return -1;
+        int rc = 0;
+        for (size_t k = 0; k < 3 && rc == 0; k++) {
+            sqlite3_bind_text (all[k], 1, json, (int) length, SQLITE_STATIC);
+            rc = s_run (self, all[k], "remove");
         }
+        free (json);
+        if (rc)
+            return -1;
     }
     return s_set_id_floor (self, id_floor);
 }
@@ -1604,14 +1642,8 @@ arb_journal_cancel_open (arb_journal_t *self,
 {
     //  The ids to keep go in as one JSON array (json_each), so that the
     //  statement is one, whatever their number.
-    size_t size = 3 + keep_count * 21;
-    char *json = (char *) malloc (size);
-    size_t used = 0;
-    json[used++] = '[';
-    for (size_t i = 0; i < keep_count; i++)
-        used += (size_t) snprintf (json + used, size - used, "%s%" PRIu64, i ? "," : "", keep[i]);
-    json[used++] = ']';
-    json[used] = 0;
+    size_t length;
+    char *json = s_json_ids (keep, keep_count, &length);
     sqlite3_stmt *stmt = self->cancel_open;
     s_bind_text (stmt, 1, queue);
     s_bind_u64 (stmt, 2, now_ms);

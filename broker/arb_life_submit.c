@@ -209,7 +209,7 @@ s_assign_ids (arb_life_t *self,
               arb_submitted_task_t *results,
               uint64_t *flow)
 {
-    zhashx_t *batch_keys = zhashx_new ();  //  key -> index + 1 of its first spec
+    zhashx_t *batch_keys = NULL;  //  key -> index + 1 of its first spec; made at the first key
     int rc = 0;
     *flow = 0;
     for (size_t i = 0; i < body->tasks.n && rc == 0; i++) {
@@ -217,6 +217,8 @@ s_assign_ids (arb_life_t *self,
         uint64_t id = 0, its_flow = 0;
         int state = 0;
         //  two specs with one key in one batch are one task
+        if (spec->key && !batch_keys)
+            batch_keys = zhashx_new ();
         size_t first = spec->key ? (size_t) (uintptr_t) zhashx_lookup (batch_keys, spec->key) : 0;
         if (first) {
             id = ids[first - 1];
