@@ -92,7 +92,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('variants', nargs='+')
     parser.add_argument('--pytest-args', default='')
-    parser.add_argument('--fuzz-seconds', type=int, default=20)
+    parser.add_argument('--fuzz-seconds', type=int, default=10)
     args = parser.parse_args()
     results = []
     if args.fuzz_seconds > 0:

@@ -21,6 +21,7 @@ typedef struct {
     char dir[64];
     char db[96];
     char endpoint[96];
+    unsigned starts;  //  each start binds a name of its own (below)
     arb_broker_t *broker;
     zsock_t *client;  //  a DEALER to the broker
     zsock_t *worker;  //  another, as a worker; NULL until s_worker
@@ -40,6 +41,9 @@ s_disk (const char *mode)
 static void
 s_start (s_fx_t *fx)
 {
+    //  an inproc name is free again only once libzmq's reaper has closed
+    //  the socket that bound it, some time after arb_broker_destroy
+    snprintf (fx->endpoint, sizeof (fx->endpoint), "inproc://%s-%u", fx->dir + 5, fx->starts++);
     arb_broker_config_t config;
     arb_broker_config_defaults (&config);
     config.endpoint = fx->endpoint;
@@ -68,7 +72,6 @@ s_setup (void **state)
     strcpy (fx->dir, "/tmp/arb-broker-XXXXXX");
     assert_non_null (mkdtemp (fx->dir));
     snprintf (fx->db, sizeof (fx->db), "%s/arbiter.db", fx->dir);
-    snprintf (fx->endpoint, sizeof (fx->endpoint), "inproc://%s", fx->dir + 5);
     s_disk ("");
     s_start (fx);
     *state = fx;
