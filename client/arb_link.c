@@ -823,6 +823,13 @@ s_on_error (arb_link_t *self, arb_msg_t **msg_p)
             s_lost (self);
         return;
     }
+    if (body->code == ARB_ERR_JOURNAL_FULL) {
+        //  the broker's turn was undone and nothing of it stored: the
+        //  outcomes stay, sent again or claimed with the next REGISTER
+        zsys_warning ("link: broker error code=%u reqid=%u reason=%s outcomes_kept", body->code,
+                      reqid, body->reason ? body->reason : "");
+        return;
+    }
     //  a RESULT refused whole will never be taken: its outcomes are done
     size_t dropped = arb_leases_acked (self->leases, reqid);
     zsys_warning ("link: broker error code=%u reqid=%u reason=%s outcomes_dropped=%zu", body->code,

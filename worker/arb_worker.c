@@ -1127,6 +1127,15 @@ s_on_error (arb_worker_t *self, arb_msg_t *msg)
         self->phase = S_PHASE_DONE;
         return;
     }
+    if (body->code == ARB_ERR_JOURNAL_FULL) {
+        //  the broker's turn was undone: nothing of it was stored, and it
+        //  asks for it again later. The results stay, sent again after a
+        //  liveness window without an answer or claimed with the next
+        //  REGISTER (dropping them ran their tasks twice).
+        S_WARNING (self, "worker: broker error code=%u reqid=%u reason=%s results_kept=%zu",
+                   body->code, reqid, body->reason, arb_leases_size (self->results));
+        return;
+    }
     //  a RESULT refused whole will never be taken: its outcomes are done
     size_t dropped = arb_leases_acked (self->results, reqid);
     S_WARNING (self, "worker: broker error code=%u reqid=%u reason=%s results_dropped=%zu",

@@ -828,6 +828,12 @@ class _Run:
             self.refused = broker_error(code, msg.body['reason'])
             self.phase = DONE
             return
+        if code == 507:
+            # the broker's turn was undone and nothing of it stored: the
+            # results stay, sent again or claimed with the next REGISTER
+            log.warning('worker: broker error code=%d reqid=%d reason=%s results_kept', code,
+                        reqid, msg.body['reason'])
+            return
         # a RESULT refused whole will never be taken: its outcomes are done
         dropped = self._acked(reqid) if reqid else 0
         log.warning('worker: broker error code=%d reqid=%d reason=%s results_dropped=%d', code,
