@@ -25,7 +25,6 @@
 #define ARB_PEER_RCVHWM    1000   //  messages of one peer read ahead of the loop
 #define ARB_PEER_SNDHWM    10000  //  messages waiting for one peer to read them
 #define ARB_TURN_BUDGET_MS 50     //  and for at most this long
-#define ARB_LINGER_MS      1      //  a turn of results alone waits this long for submits
 #define ARB_SWEEP_BATCH    500    //  final tasks removed per retention sweep
 #define ARB_SWEEP_EVERY_MS 1000
 #define ARB_PROBE_FIRST_MS 250    //  first wait before a full journal is tried again
@@ -48,9 +47,6 @@ struct _arb_broker_t {
     uint64_t next_probe_ms;     //  monotonic: the next probe, while full
     uint32_t probe_wait_ms;     //  the wait before it (doubling to ARB_PROBE_MAX_MS)
     uint64_t recovered_ms;      //  monotonic: when the journal last took writes again; 0 never
-    bool turn_submits;          //  this turn took a SUBMIT
-    bool turn_others;           //  this turn took a request other than RESULT, CREDIT, HEARTBEAT
-    bool submits_acked;         //  the last turn took a SUBMIT: its producers may come back
 };
 
 void
@@ -311,10 +307,6 @@ s_handle (arb_broker_t *self, zmsg_t **zmsg_p)
             arb_outbox_log_refusal (self->outbox, NULL, "?", "message without a routing id");
     }
     else {
-        int type = arb_msg_type (msg);
-        self->turn_submits |= type == ARB_MSG_SUBMIT;
-        self->turn_others |=
-            type != ARB_MSG_RESULT && type != ARB_MSG_CREDIT && type != ARB_MSG_HEARTBEAT;
         arb_verbs_handle (&self->verbs, msg, role);
         //  the journal failed under it: its handler answered nothing
         if (arb_life_is_halted (self->life) && arb_msg_reply_type (arb_msg_type (msg)))
@@ -323,47 +315,18 @@ s_handle (arb_broker_t *self, zmsg_t **zmsg_p)
     arb_msg_destroy (&msg);
 }
 
-//  Whether a turn that has read everything waiting should wait a little
-//  for more before it commits. A turn of worker results alone (with
-//  their credit and heartbeats) that comes right after a turn that
-//  acknowledged submits: the producers that were just answered are about
-//  to send their next submits, and without the wait the results' commit
-//  (an fsync) would come first and the next submit wait for it, then for
-//  its own (issue 11, W2: a finished task must not cost the submit path a
-//  second fsync wait). The wait ends at the first message, so it costs
-//  the results at most ARB_LINGER_MS, once.
-static bool
-s_should_linger (arb_broker_t *self)
-{
-    return self->submits_acked && !self->turn_others && !self->turn_submits
-           && arb_journal_in_txn (self->journal);
-}
-
 static void
 s_read_messages (arb_broker_t *self)
 {
     uint64_t deadline = self->clock.mono_ms + ARB_TURN_BUDGET_MS;
-    self->turn_submits = self->turn_others = false;
-    bool lingered = false;
     for (int count = 0; count < ARB_TURN_MESSAGES && !arb_life_is_halted (self->life); count++) {
         zmsg_t *zmsg = zmsg_recv (self->router);
-        if (!zmsg) {
-            //  nothing more waiting (receive timeout is 0)
-            if (lingered || !s_should_linger (self))
-                break;
-            lingered = true;
-            zmq_pollitem_t item = {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
-            if (zmq_poll (&item, 1, ARB_LINGER_MS) <= 0)
-                break;
-            zmsg = zmsg_recv (self->router);
-            if (!zmsg)
-                break;
-        }
+        if (!zmsg)
+            break;  //  nothing more waiting (receive timeout is 0)
         s_handle (self, &zmsg);
         if ((count & 63) == 63 && (uint64_t) zclock_mono () > deadline)
             break;
     }
-    self->submits_acked = self->turn_submits;
 }
 
 //  Liveness: a worker silent past the window is dead (its leases are
