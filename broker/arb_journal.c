@@ -618,6 +618,15 @@ s_bind_u64 (sqlite3_stmt *stmt, int index, uint64_t value)
     sqlite3_bind_int64 (stmt, index, (sqlite3_int64) value);
 }
 
+//  Binds a bound of a range of ids (after_id, before_id) a peer gave: one
+//  past the largest id SQLite holds is that largest id, not a negative
+//  number that every id is past.
+static void
+s_bind_id_bound (sqlite3_stmt *stmt, int index, uint64_t value)
+{
+    sqlite3_bind_int64 (stmt, index, value > INT64_MAX ? INT64_MAX : (sqlite3_int64) value);
+}
+
 //  Binds a frame's bytes; NULL binds SQL NULL, an empty frame an empty blob.
 static void
 s_bind_frame (sqlite3_stmt *stmt, int index, zframe_t *frame)
@@ -1349,12 +1358,12 @@ arb_journal_list_final (arb_journal_t *self,
                         arb_list_reply_body_t *list)
 {
     sqlite3_stmt *stmt = filter->newest ? self->list_final_newest : self->list_final;
-    s_bind_u64 (stmt, 1, filter->after_id);
+    s_bind_id_bound (stmt, 1, filter->after_id);
     sqlite3_bind_int (stmt, 2, (int) filter->state);
     s_bind_text (stmt, 3, filter->queue);
     sqlite3_bind_int64 (stmt, 4, (sqlite3_int64) limit + 1);
     s_bind_u64 (stmt, 5, filter->flow);
-    s_bind_u64 (stmt, 6, filter->before_id);
+    s_bind_id_bound (stmt, 6, filter->before_id);
     size_t first = list->tasks.n;
     int rc;
     uint32_t count = 0;
@@ -1680,7 +1689,7 @@ arb_journal_scan (arb_journal_t *self,
                   size_t *seen)
 {
     sqlite3_stmt *stmt = self->scan;
-    s_bind_u64 (stmt, 1, after_id);
+    s_bind_id_bound (stmt, 1, after_id);
     sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) max);
     *seen = 0;
     *last_id = after_id;

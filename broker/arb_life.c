@@ -1012,8 +1012,10 @@ arb_life_sweep (arb_life_t *self, size_t batch)
         arb_life_halt (self, "retention sweep");
         return -1;
     }
-    if (purged > 0)
-        s_forget_idle_queues (self);
+    //  also the queues a request named and left empty (TAKE, PEEK, purge or
+    //  resume of a queue nobody uses, a subscription cancelled): they
+    //  would grow the broker with every new name
+    s_forget_idle_queues (self);
     return purged;
 }
 

@@ -194,8 +194,9 @@ typedef enum {
 //  Ends a worker session, its leases going as how says. Closes the session.
 void arb_life_end_session (arb_life_t *self, arb_session_t *session, arb_end_t how);
 
-//  Removes up to batch final tasks past their retention from the journal.
-//  Returns how many, or -1 (halted) if the journal failed.
+//  Removes up to batch final tasks past their retention from the journal,
+//  and forgets the queues that hold nothing (no task, consumer or
+//  setting). Returns how many tasks, or -1 (halted) if the journal failed.
 int arb_life_sweep (arb_life_t *self, size_t batch);
 
 //  Matches ready tasks with worker credit and sends one DISPATCH per

@@ -306,6 +306,7 @@ arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *re
     arb_submitted_task_t *results = (arb_submitted_task_t *) arb_msg_grow (
         reply, &out->tasks, sizeof (arb_submitted_task_t), n);
     uint64_t *ids = (uint64_t *) calloc (n ? n : 1, sizeof (uint64_t));
+    size_t *first = NULL;
     uint64_t known_flow = 0;
     int rc = -1;
     if (arb_journal_begin (self->journal) || s_assign_ids (self, body, ids, results, &known_flow))
@@ -320,16 +321,20 @@ arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *re
         goto cleanup;
     if (s_store_batch (self, msg, dag, ids, results, out->flow))
         goto cleanup;
+    //  a key given twice names one task: it is watched (reported) once
+    first = body->watch ? arb_ids_first (ids, n) : NULL;
     for (size_t i = 0; i < n; i++) {
         results[i].id = ids[i];
         results[i].state = (uint32_t) s_state_of (self, ids[i]);
         self->tally.submitted += !results[i].existing;
         bool found;
-        if (body->watch && arb_life_watch (self, ids[i], arb_msg_routing_id (msg), &found))
+        if (first && first[i] == i
+            && arb_life_watch (self, ids[i], arb_msg_routing_id (msg), &found))
             goto cleanup;
     }
     rc = 0;
 cleanup:
+    free (first);
     free (ids);
     return rc;
 }

@@ -1,6 +1,7 @@
 /*  arb_queue.c — one named queue; see arb_queue.h. */
 
 #include "arb_queue.h"
+#include "arb_vec.h"
 #include "arb_heap.h"
 
 #define ARB_DONE_RING ARB_DONE_SECONDS
@@ -18,7 +19,8 @@ struct _arb_queue_t {
     uint64_t done_sec[ARB_DONE_RING];  //  which Unix second each slot counts
     void **consumers;                  //  owned array of borrowed consumers
     size_t consumer_count;
-    size_t consumer_next;  //  round-robin cursor
+    size_t consumer_capacity;  //  consumers allocated
+    size_t consumer_next;      //  round-robin cursor
     bool dirty;
     uint64_t held_until;      //  ms (monotonic): hands out nothing before
     arb_task_t *tasks;        //  borrowed: first of its unfinished tasks
@@ -353,9 +355,8 @@ arb_queue_done_seconds (arb_queue_t *self, uint64_t now_ms, uint64_t *counts)
 void
 arb_queue_add_consumer (arb_queue_t *self, void *consumer)
 {
-    self->consumers =
-        (void **) realloc (self->consumers, (self->consumer_count + 1) * sizeof (void *));
-    assert (self->consumers);
+    self->consumers = (void **) arb_array_grow (self->consumers, self->consumer_count,
+                                                &self->consumer_capacity, sizeof (void *));
     self->consumers[self->consumer_count++] = consumer;
 }
 

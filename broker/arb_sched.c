@@ -3,6 +3,7 @@
 #include "arb_sched.h"
 #include "arb_heap.h"
 #include "arb_taskmap.h"
+#include "arb_vec.h"
 
 #include <malloc.h>
 
@@ -222,12 +223,8 @@ s_mark_dirty (arb_sched_t *self, arb_queue_t *queue)
     if (arb_queue_dirty (queue) || arb_queue_size (queue) == 0
         || arb_queue_consumer_count (queue) == 0)
         return;
-    if (self->dirty_count == self->dirty_capacity) {
-        self->dirty_capacity = self->dirty_capacity ? self->dirty_capacity * 2 : 16;
-        self->dirty =
-            (arb_queue_t **) realloc (self->dirty, self->dirty_capacity * sizeof (arb_queue_t *));
-        assert (self->dirty);
-    }
+    self->dirty = (arb_queue_t **) arb_array_grow (self->dirty, self->dirty_count,
+                                                   &self->dirty_capacity, sizeof (arb_queue_t *));
     self->dirty[self->dirty_count++] = queue;
     arb_queue_set_dirty (queue, true);
 }
@@ -424,6 +421,9 @@ arb_sched_add (arb_sched_t *self, arb_task_t *task, uint64_t now_ms, uint64_t mo
 arb_task_t *
 arb_sched_find (arb_sched_t *self, uint64_t id)
 {
+    //  ids start at 1: no task has id 0
+    if (id == 0)
+        return NULL;
     return arb_taskmap_find (&self->tasks, id);
 }
 

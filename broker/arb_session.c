@@ -1,6 +1,7 @@
 /*  arb_session.c — a worker's session; see arb_session.h. */
 
 #include "arb_session.h"
+#include "arb_vec.h"
 
 struct _arb_session_t {
     zframe_t *identity;  //  owned routing id
@@ -16,7 +17,8 @@ struct _arb_session_t {
     uint64_t last_sent_ms;  //  monotonic
     arb_sub_t **subs;       //  owned array of owned subscriptions
     size_t sub_count;
-    arb_task_t *leases;  //  first of the intrusive list of borrowed tasks
+    size_t sub_capacity;  //  subs allocated
+    arb_task_t *leases;   //  first of the intrusive list of borrowed tasks
     size_t lease_count;
     arb_msg_t *outgoing;    //  owned DISPATCH being built, or NULL
     size_t outgoing_bytes;  //  its payload bytes
@@ -301,8 +303,8 @@ arb_session_add_sub (arb_session_t *self, uint32_t id, const char **queues, size
     for (size_t i = 0; i < count; i++)
         sub->queues[i] = strdup (queues[i]);
     sub->queue_count = count;
-    self->subs = (arb_sub_t **) realloc (self->subs, (self->sub_count + 1) * sizeof (arb_sub_t *));
-    assert (self->subs);
+    self->subs = (arb_sub_t **) arb_array_grow (self->subs, self->sub_count, &self->sub_capacity,
+                                                sizeof (arb_sub_t *));
     self->subs[self->sub_count++] = sub;
     return sub;
 }

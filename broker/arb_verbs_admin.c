@@ -279,7 +279,7 @@ arb_verbs_queue (const arb_verbs_t *verbs, arb_msg_t *msg)
                            body->op);
         return;
     }
-    if ((declare || delete) && (!*body->queue || strchr (body->queue, '@'))) {
+    if (!*body->queue || ((declare || delete) && strchr (body->queue, '@'))) {
         arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
                            "queue: '%s' is not a queue name (empty, or holds '@')", body->queue);
         return;
@@ -449,6 +449,14 @@ arb_verbs_meta (const arb_verbs_t *verbs, arb_msg_t *msg)
                            body->op);
         return;
     }
+    //  keys go back to every client that lists them: they are UTF-8
+    //  (control characters allowed: META keys are not names)
+    for (size_t i = 0, n = body->key ? strlen (body->key) : 0, len; i < n; i += len)
+        if (!(len = arb_utf8_len ((const uint8_t *) body->key + i, n - i))) {
+            arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_BAD_REQUEST,
+                               "key: invalid UTF-8 at byte %zu", i + 1);
+            return;
+        }
     if ((set || del || cas) && arb_settings_key_is_reserved (body->key)) {
         arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
                            "key: 'broker.', 'queue.' and 'limit.' keys are the broker's own "

@@ -237,8 +237,20 @@ arb_verbs_status (const arb_verbs_t *verbs, arb_msg_t *msg)
     arb_status_reply_body_t *out = arb_msg_status_reply (reply);
     arb_task_info_t *infos = (arb_task_info_t *) arb_msg_grow (
         reply, &out->tasks, sizeof (arb_task_info_t), body->ids.n);
+    //  an id given again is answered again, without what could make one
+    //  result cost its size once per repeat
+    size_t *first = arb_ids_first (body->ids.v, body->ids.n);
     for (size_t i = 0; i < body->ids.n; i++) {
+        if (first[i] != i) {
+            infos[i] = infos[first[i]];
+            infos[i].result = (arb_bin_t){0};
+            infos[i].args = (arb_bin_t){0};
+            infos[i].responses.v = NULL;
+            infos[i].responses.n = 0;
+            continue;
+        }
         if (arb_journal_task_info (verbs->journal, body->ids.v[i], true, reply, &infos[i])) {
+            free (first);
             arb_msg_destroy (&reply);
             arb_life_halt (verbs->life, "status");
             return;
@@ -248,6 +260,7 @@ arb_verbs_status (const arb_verbs_t *verbs, arb_msg_t *msg)
             s_overlay (verbs, reply, &infos[i], task);
         s_current_attempt (reply, &infos[i]);
     }
+    free (first);
     arb_outbox_reply (verbs->outbox, &reply);
 }
 
@@ -401,15 +414,21 @@ arb_verbs_list (const arb_verbs_t *verbs, arb_msg_t *msg)
 //  ---------------------------------------------------------------------
 //  WATCH
 
+//  A task is watched, and a final one reported, once however often the
+//  request names it: a DONE never repeats a result.
 void
 arb_verbs_watch (const arb_verbs_t *verbs, arb_msg_t *msg)
 {
     arb_watch_body_t *body = arb_msg_watch (msg);
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_WATCHING);
     arb_watching_body_t *out = arb_msg_watching (reply);
+    size_t *first = arb_ids_first (body->ids.v, body->ids.n);
     for (size_t i = 0; i < body->ids.n; i++) {
+        if (first[i] != i)
+            continue;
         bool found;
         if (arb_life_watch (verbs->life, body->ids.v[i], arb_msg_routing_id (msg), &found)) {
+            free (first);
             arb_msg_destroy (&reply);
             arb_life_halt (verbs->life, "watch");
             return;
@@ -420,6 +439,7 @@ arb_verbs_watch (const arb_verbs_t *verbs, arb_msg_t *msg)
             *(uint64_t *) arb_msg_grow (reply, &out->unknown, sizeof (uint64_t), 1) =
                 body->ids.v[i];
     }
+    free (first);
     arb_outbox_reply (verbs->outbox, &reply);
 }
 

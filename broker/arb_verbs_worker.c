@@ -163,9 +163,13 @@ arb_verbs_result (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *m
         else if (item->outcome == ARB_OUTCOME_RELEASE)
             arb_life_release (verbs->life, task);
         else {
-            const char *error = item->error && *item->error ? item->error : "failed";
+            //  the error goes to the journal and to every client that asks:
+            //  a stray byte in it must not make their replies unreadable
+            char error[ARB_TEXT_MAX + 1];
+            const char *text = item->error && *item->error ? item->error : "failed";
             if (item->outcome != ARB_OUTCOME_FAIL)
-                error = "worker sent an unknown outcome";
+                text = "worker sent an unknown outcome";
+            arb_text_copy (error, text, strlen (text));
             arb_life_attempt_failed (verbs->life, &task, error);
         }
     }

@@ -3,10 +3,7 @@
 */
 
 #include "arb_envelope.h"
-
-#define S_MAGIC0  'A'
-#define S_MAGIC1  'Q'
-#define S_VERSION 1
+#include "arb_amqp_frame.h"
 
 //  Feeds one optional field to the digest: whether it is there, its length
 //  and its bytes, so that no two different sets of fields feed the same
@@ -71,24 +68,11 @@ zframe_t *
 arb_envelope_headers (amqp_bytes_t exchange, amqp_bytes_t routing_key, amqp_bytes_t raw)
 {
     //  exchange and routing key are shortstrs on the wire: never over 255
-    size_t size = 5 + exchange.len + routing_key.len + raw.len;
+    size_t size = ARB_AMQP_RECORD_OVERHEAD + exchange.len + routing_key.len + raw.len;
     if (size > ARB_HEADERS_MAX || exchange.len > 255 || routing_key.len > 255)
         return NULL;
     zframe_t *frame = zframe_new (NULL, size);
-    uint8_t *p = zframe_data (frame);
-    *p++ = S_MAGIC0;
-    *p++ = S_MAGIC1;
-    *p++ = S_VERSION;
-    *p++ = (uint8_t) exchange.len;
-    if (exchange.len)
-        memcpy (p, exchange.bytes, exchange.len);
-    p += exchange.len;
-    *p++ = (uint8_t) routing_key.len;
-    if (routing_key.len)
-        memcpy (p, routing_key.bytes, routing_key.len);
-    p += routing_key.len;
-    if (raw.len)
-        memcpy (p, raw.bytes, raw.len);
+    arb_amqp_frame_record (zframe_data (frame), size, exchange, routing_key, raw);
     return frame;
 }
 

@@ -8,8 +8,8 @@
         content header's property flags and values as RabbitMQ sent them
 
     (the record the gateway's AMQP server keeps for a published message,
-    so that an AMQP consumer of the arbiter queue gets the properties as
-    they were published).
+    written and read by arb_amqp_frame.h, so that an AMQP consumer of the
+    arbiter queue gets the properties as they were published).
 
     The task's client key names the message, so that a message RabbitMQ
     delivers again (it gives back what was not acked when a connection

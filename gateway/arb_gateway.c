@@ -196,6 +196,12 @@ arb_gateway_submit_one (arb_gateway_t *self,
 }
 
 void
+arb_gateway_flush (arb_gateway_t *self)
+{
+    s_flush_batch (self);
+}
+
+void
 arb_gateway_forget_submit (arb_gateway_t *self, uint64_t ticket)
 {
     s_batch_t *batch = (s_batch_t *) arb_idmap_lookup (self->batches, ticket >> ARB_TICKET_BITS);

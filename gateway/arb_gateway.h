@@ -111,6 +111,10 @@ uint64_t arb_gateway_submit_one (arb_gateway_t *self,
                                  arb_gateway_submitted_fn *fn,
                                  void *arg);
 
+//  Sends the turn's SUBMIT now (before a request that must come after
+//  it: a basic.get after a publish).
+void arb_gateway_flush (arb_gateway_t *self);
+
 //  The submit's asker went away: its callback will not be called (the task
 //  is submitted all the same).
 void arb_gateway_forget_submit (arb_gateway_t *self, uint64_t ticket);

@@ -20,16 +20,20 @@
     answered, and runs alone, so that a `get` sees the items its own
     earlier `set`s stored.
 
+    Bytes. The socket is an arb_stream (arb_stream.h), shared with the AMQP
+    server: input bounded and read first into the server's scratch buffer,
+    so an idle connection holds no buffer; output written with one sendmsg
+    per turn, a VALUE's item from the task's own frame.
+
     Bounds. Input is read only while the connection can take a command;
-    what is read and not yet taken stays in a buffer of at most
-    ARB_KESTREL_CONN_READ + ARB_KESTREL_LINE_MAX bytes, and an idle
-    connection holds no buffer at all (reads go to the server's scratch
-    buffer first). An item is read into its own frame
-    of its announced size (at most the configured item size). Past
+    what is read and not yet taken is at most ARB_STREAM_READ +
+    ARB_KESTREL_LINE_MAX bytes. An item is read into its own frame of its
+    announced size (at most the configured item size), straight from the
+    socket once the buffered bytes are in (the stream's sink). Past
     ARB_KESTREL_CONN_HWM bytes of answers not yet written, the connection
     stops reading and taking commands until the client reads: a slow or
     stuck client holds back only itself. A connection told to close after
-    its last answer is closed anyway ARB_KESTREL_CONN_LINGER_MS later.
+    its last answer is closed anyway ARB_STREAM_LINGER_MS later.
 
     The handler learns of the end of a connection (closed) before it is
     freed, and must then forget it. Runs in the reactor's thread.
@@ -39,24 +43,13 @@
 #define ARB_KESTREL_CONN_H
 
 #include "arb_kestrel_cmd.h"
-#include "arb_reactor.h"
+#include "arb_stream.h"
 
-#define ARB_KESTREL_CONN_READ      16384       //  bytes read at once
 #define ARB_KESTREL_CONN_HWM       65536       //  answer bytes pending before reading stops
 #define ARB_KESTREL_CONN_SETS      256         //  sets in flight at most
 #define ARB_KESTREL_CONN_SET_BYTES (4u << 20)  //  item bytes in flight at most (one more may start)
-#define ARB_KESTREL_CONN_LINGER_MS 2000        //  closing: time the last answers have to leave
 
 typedef struct _arb_kestrel_conn_t arb_kestrel_conn_t;
-
-//  What every connection of a server (one thread) shares: byte counts,
-//  and the buffer a read goes to first (only what a connection cannot
-//  take yet is copied to a buffer of its own).
-typedef struct {
-    uint64_t bytes_read;
-    uint64_t bytes_written;
-    char scratch[ARB_KESTREL_CONN_READ];
-} arb_kestrel_io_t;
 
 typedef struct {
     //  A command, with its answer's slot. A set's item comes in *item_p
@@ -78,7 +71,7 @@ typedef struct {
 arb_kestrel_conn_t *arb_kestrel_conn_new (arb_reactor_t *reactor,
                                           int fd,
                                           size_t max_item,
-                                          arb_kestrel_io_t *io,
+                                          arb_stream_io_t *io,
                                           const arb_kestrel_conn_handler_t *handler,
                                           void *arg);
 

@@ -177,7 +177,7 @@ struct _arb_kestrel_t {
     size_t child_count;
     size_t moves;        //  old records being removed (META del in flight)
     zhashx_t *declared;  //  queue names declared in this session (values unused)
-    arb_kestrel_io_t io;
+    arb_stream_io_t io;
     uint64_t started_ms;  //  wall clock
     uint64_t total_connections, cmd_get, cmd_set, cmd_peek, get_hits, get_misses, total_items,
         queue_deletes, queue_creates;

@@ -1,11 +1,12 @@
-/*  arbiter_gateway.c — arbiter-gateway: lets programs written for Kestrel
-    and tasker's REST API (and, next, AMQP) use arbiter unchanged, shows
+/*  arbiter_gateway.c — arbiter-gateway: lets programs written for Kestrel,
+    tasker's REST API and RabbitMQ (AMQP 0-9-1) use arbiter unchanged, shows
     the system in a browser, and bridges the queues of an upstream
     RabbitMQ into arbiter. Settings (command line and config file, one
     table), then the gateway's loop until SIGINT/SIGTERM.
 */
 
 #include "arb_admin.h"
+#include "arb_amqp.h"
 #include "arb_bridges.h"
 #include "arb_defaults.h"
 #include "arb_gateway.h"
@@ -39,13 +40,53 @@ typedef struct {
     bool kestrel_bare_value_key;
     const char *upstream;
     uint64_t upstream_reconnect_max_ms;
+    const char *amqp;
+    uint64_t amqp_frame_max;
+    uint64_t amqp_channel_max;
+    uint64_t amqp_heartbeat_ms;
+    const char *amqp_vhosts;
 } s_settings_t;
 
 //  What the config file's sections fill.
 typedef struct {
     arb_defaults_t *defaults;  //  [queue.NAME], [type.NAME]
     arb_bridges_t *bridges;    //  [bridge.NAME]
+    zhashx_t *users;           //  [user.NAME]: NAME -> owned zhashx of key -> value
 } s_sections_t;
+
+//  An AMQP user: password, vhosts.
+static int
+s_user_section (zhashx_t *users,
+                const char *section,
+                const char *key,
+                const char *value,
+                char *why,
+                size_t size)
+{
+    if (!section[5]) {
+        snprintf (why, size, "a user section is [user.NAME]");
+        return -1;
+    }
+    if (!streq (key, "password") && !streq (key, "vhosts")) {
+        snprintf (why, size, "unknown key (a user has password and vhosts)");
+        return -1;
+    }
+    zhashx_t *user = (zhashx_t *) zhashx_lookup (users, section + 5);
+    if (!user) {
+        user = zhashx_new ();
+        zhashx_set_destructor (user, (zhashx_destructor_fn *) zstr_free);
+        zhashx_set_duplicator (user, (zhashx_duplicator_fn *) strdup);
+        zhashx_insert (users, section + 5, user);
+    }
+    zhashx_update (user, key, (void *) value);
+    return 0;
+}
+
+static void
+s_user_table_free (void **item)
+{
+    zhashx_destroy ((zhashx_t **) item);
+}
 
 static int
 s_section (
@@ -56,8 +97,40 @@ s_section (
         return arb_bridges_section (sections->bridges, section, key, value, why, size);
     if (strncmp (section, "queue.", 6) == 0 || strncmp (section, "type.", 5) == 0)
         return arb_defaults_section (sections->defaults, section, key, value, why, size);
-    snprintf (why, size, "unknown section (expected [queue.NAME], [type.NAME] or [bridge.NAME])");
+    if (strncmp (section, "user.", 5) == 0)
+        return s_user_section (sections->users, section, key, value, why, size);
+    snprintf (why, size,
+              "unknown section (expected [queue.NAME], [type.NAME], [bridge.NAME] or [user.NAME])");
     return -1;
+}
+
+//  Starts the AMQP server, unless its address is "off": 0, or -1.
+static int
+s_amqp_start (arb_amqp_t **amqp_p,
+              arb_gateway_t *gateway,
+              const s_settings_t *settings,
+              zhashx_t *users)
+{
+    if (streq (settings->amqp, "off"))
+        return 0;
+    arb_amqp_config_t config = {
+        .listen = settings->amqp,
+        .frame_max = (uint32_t) settings->amqp_frame_max,
+        .channel_max = (uint16_t) settings->amqp_channel_max,
+        .heartbeat = (uint16_t) (settings->amqp_heartbeat_ms / 1000),
+        .max_payload = (size_t) settings->max_payload,
+        .vhosts = settings->amqp_vhosts,
+    };
+    arb_amqp_t *amqp = arb_amqp_new (gateway, &config);
+    if (!amqp)
+        return -1;
+    for (zhashx_t *user = (zhashx_t *) zhashx_first (users); user;
+         user = (zhashx_t *) zhashx_next (users))
+        arb_amqp_add_user (amqp, (const char *) zhashx_cursor (users),
+                           (const char *) zhashx_lookup (user, "password"),
+                           (const char *) zhashx_lookup (user, "vhosts"));
+    *amqp_p = amqp;
+    return 0;
 }
 
 //  Starts the bridges the config names; a gateway without any says so if
@@ -155,6 +228,11 @@ main (int argc, char **argv)
         .kestrel_max_connections = 10000,
         .upstream = NULL,
         .upstream_reconnect_max_ms = 30000,
+        .amqp = "127.0.0.1:5672",
+        .amqp_frame_max = 131072,
+        .amqp_channel_max = 2047,
+        .amqp_heartbeat_ms = 60000,
+        .amqp_vhosts = "/",
     };
     arb_option_t table[] = {
         {"broker", 'b', ARB_OPT_STR, &settings.broker, 0, 0, "EP",
@@ -197,13 +275,23 @@ main (int argc, char **argv)
         {"upstream-reconnect-max", 0, ARB_OPT_SECONDS, &settings.upstream_reconnect_max_ms, 500,
          3600 * 1000, "S",
          "longest wait between attempts to reach the upstream (from 0.5, doubling; default 30)"},
+        {"amqp", 0, ARB_OPT_STR, &settings.amqp, 0, 0, "ADDR",
+         "the AMQP 0-9-1 server's HOST:PORT (IPv4), or off (default 127.0.0.1:5672)"},
+        {"amqp-frame-max", 0, ARB_OPT_BYTES, &settings.amqp_frame_max, 4096, 1u << 20, "BYTES",
+         "AMQP frame_max proposed to clients (default 131072)"},
+        {"amqp-channel-max", 0, ARB_OPT_UINT, &settings.amqp_channel_max, 1, 65535, "N",
+         "AMQP channel_max proposed to clients (default 2047)"},
+        {"amqp-heartbeat", 0, ARB_OPT_SECONDS, &settings.amqp_heartbeat_ms, 0, 65535 * 1000, "S",
+         "AMQP heartbeat proposed to clients, whole seconds (default 60; 0: none)"},
+        {"amqp-vhosts", 0, ARB_OPT_STR, &settings.amqp_vhosts, 0, 0, "LIST",
+         "AMQP virtual hosts, comma-separated (default \"/\")"},
     };
     arb_options_t *options = arb_options_new (
         "arbiter-gateway", table, sizeof (table) / sizeof (table[0]), ARB_GATEWAY_CONFIG);
     arb_options_set_about (
         options, "[OPTIONS]",
-        "Serves Kestrel and HTTP clients from an arbiter broker, and bridges the queues of\n"
-        "an upstream RabbitMQ into it.\n"
+        "Serves Kestrel, HTTP and AMQP 0-9-1 clients from an arbiter broker, and bridges\n"
+        "the queues of an upstream RabbitMQ into it.\n"
         "\n"
         "The config file may also hold [queue.NAME] sections (defaults of the tasks the\n"
         "gateway submits to queue NAME) and [type.NAME] sections (tasker task types; with\n"
@@ -217,8 +305,13 @@ main (int argc, char **argv)
         "message's reply_to), with the keys upstream (a URL; default --upstream),\n"
         "upstream-queue, queue, task (each default NAME), prefetch (default 100),\n"
         "max-pending (default 10000), and the keys above for the bridge's tasks (over\n"
-        "their queue's). See docs/gateway.md and examples/arbiter-gateway.conf.");
-    s_sections_t sections = {arb_defaults_new (), arb_bridges_new ()};
+        "their queue's).\n"
+        "\n"
+        "[user.NAME] sections are AMQP users (password = ..., vhosts = a,b); without any,\n"
+        "guest/guest from loopback addresses only. See docs/gateway.md and\n"
+        "examples/arbiter-gateway.conf.");
+    s_sections_t sections = {arb_defaults_new (), arb_bridges_new (), zhashx_new ()};
+    zhashx_set_destructor (sections.users, s_user_table_free);
     arb_defaults_t *defaults = sections.defaults;
     arb_options_set_sections (options, s_section, &sections);
     int first = argc;
@@ -251,6 +344,7 @@ main (int argc, char **argv)
         arb_gateway_t *gateway = arb_gateway_new (&config);
         s_web_t web = {0};
         arb_kestrel_t *kestrel = NULL;
+        arb_amqp_t *amqp = NULL;
         arb_kestrel_config_t kconfig = {
             .bind = settings.kestrel,
             .max_item = (size_t) (settings.kestrel_max_item < settings.max_payload
@@ -263,7 +357,8 @@ main (int argc, char **argv)
         if (gateway && !streq (settings.kestrel, "off"))
             kestrel = arb_kestrel_new (gateway, &kconfig);
         if (!gateway || (!kestrel && !streq (settings.kestrel, "off"))
-            || s_web_start (&web, gateway, &settings, defaults))
+            || s_web_start (&web, gateway, &settings, defaults)
+            || s_amqp_start (&amqp, gateway, &settings, sections.users))
             status = 1;
         else {
             s_bridges_start (sections.bridges, gateway, &settings, defaults);
@@ -272,6 +367,7 @@ main (int argc, char **argv)
             zsys_info ("gateway: stopping");
         }
         arb_bridges_destroy (&sections.bridges);
+        arb_amqp_destroy (&amqp);
         s_web_stop (&web);
         arb_kestrel_destroy (&kestrel);
         arb_gateway_destroy (&gateway);
@@ -280,5 +376,6 @@ main (int argc, char **argv)
     arb_options_destroy (&options);
     arb_bridges_destroy (&sections.bridges);
     arb_defaults_destroy (&sections.defaults);
+    zhashx_destroy (&sections.users);
     return status;
 }

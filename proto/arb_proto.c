@@ -1034,6 +1034,9 @@ arb_msg_new_error (arb_msg_t *request, arb_err_t code, const char *fmt, ...)
     va_start (args, fmt);
     vsnprintf (reason, sizeof (reason), fmt, args);
     va_end (args);
+    //  a reason may quote what the peer sent, and be cut at the limit in
+    //  the middle of a character: it still goes out as UTF-8
+    arb_text_clean (reason);
     arb_error_body_t *body = (arb_error_body_t *) reply->body;
     body->code = code;
     body->reason = arb_msg_strdup (reply, reason);

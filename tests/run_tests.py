@@ -51,7 +51,7 @@ def run_system(variant, pytest_args, results):
     env = sanitizer_env(variant)
     env['ARBITER_BUILD'] = os.path.join(ROOT, variant)
     cmd = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--color=no',
-           os.path.join(ROOT, 'tests', 'system')] + shlex.split(pytest_args or '')
+           '--durations=20', os.path.join(ROOT, 'tests', 'system')] + shlex.split(pytest_args or '')
     started = time.time()
     proc = subprocess.run(cmd, env=env, cwd=ROOT)
     name = '%s:system' % variant

@@ -3,10 +3,12 @@
 #include "arb_benchproc.h"
 #include "arb_client.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -166,4 +168,172 @@ arb_benchproc_payload (int size)
         payload[i] = (char) ('a' + i % 26);
     payload[size] = 0;
     return payload;
+}
+
+//  ---------------------------------------------------------------------
+//  A rabbitmq-server of its own
+
+#define S_RABBIT_SERVER "/usr/lib/rabbitmq/bin/rabbitmq-server"
+#define S_EPMD          "/usr/bin/epmd"
+#define S_RABBIT_WAIT_S 120
+
+pid_t
+arb_benchproc_spawn_logged (char *const argv[], const char *dir, const char *log, char *const env[])
+{
+    fflush (stdout);
+    fflush (stderr);
+    pid_t pid = fork ();
+    if (pid == 0) {
+        setsid ();
+        int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2 (fd, 1);
+            dup2 (fd, 2);
+            close (fd);
+        }
+        if (!dir || chdir (dir) == 0) {
+            if (env)
+                execve (argv[0], argv, env);
+            else
+                execv (argv[0], argv);
+        }
+        fprintf (stderr, "benchmark: cannot run %s: %s\n", argv[0], strerror (errno));
+        _exit (127);
+    }
+    return pid;
+}
+
+static void
+s_write_file (const char *dir, const char *name, const char *text)
+{
+    char path[160];
+    snprintf (path, sizeof (path), "%s/%s", dir, name);
+    FILE *file = fopen (path, "w");
+    if (file) {
+        fputs (text, file);
+        fclose (file);
+    }
+}
+
+//  One try: 0, 1 if it did not start (the log shown if last), -1 if it
+//  could not be tried.
+static int
+s_try_rabbit (arb_benchproc_rabbit_t *rabbit,
+              const char *prefix,
+              bool (*ready) (int port, void *arg),
+              void *arg,
+              bool last)
+{
+    static int serial;
+    memset (rabbit, 0, sizeof (*rabbit));
+    snprintf (rabbit->dir, sizeof (rabbit->dir), "/tmp/arbiter-rabbit-XXXXXX");
+    if (!mkdtemp (rabbit->dir))
+        return -1;
+    snprintf (rabbit->log, sizeof (rabbit->log), "%s/server.log", rabbit->dir);
+    rabbit->port = arb_benchproc_free_port ();
+    const char *subs[] = {"home", "mnesia", "log"};
+    for (int i = 0; i < 3; i++) {
+        char path[160];
+        snprintf (path, sizeof (path), "%s/%s", rabbit->dir, subs[i]);
+        mkdir (path, 0755);
+    }
+    char listener[64];
+    snprintf (listener, sizeof (listener), "listeners.tcp.1 = 127.0.0.1:%d\n", rabbit->port);
+    s_write_file (rabbit->dir, "enabled_plugins", "[].\n");
+    s_write_file (rabbit->dir, "rabbitmq-env.conf", "");
+    s_write_file (rabbit->dir, "rabbitmq.conf", listener);
+    int epmd_port = arb_benchproc_free_port (), dist_port = arb_benchproc_free_port ();
+    char vars[16][256];
+    int n = 0;
+    const char *dir = rabbit->dir;
+    snprintf (vars[n++], 256, "HOME=%s/home", dir);
+    snprintf (vars[n++], 256, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    snprintf (vars[n++], 256, "ERL_EPMD_PORT=%d", epmd_port);
+    snprintf (vars[n++], 256, "ERL_EPMD_ADDRESS=127.0.0.1");
+    snprintf (vars[n++], 256, "RABBITMQ_NODENAME=%s%d_%d@localhost", prefix, (int) getpid (),
+              serial++);
+    snprintf (vars[n++], 256, "RABBITMQ_NODE_IP_ADDRESS=127.0.0.1");
+    snprintf (vars[n++], 256, "RABBITMQ_NODE_PORT=%d", rabbit->port);
+    snprintf (vars[n++], 256, "RABBITMQ_DIST_PORT=%d", dist_port);
+    snprintf (vars[n++], 256, "RABBITMQ_MNESIA_BASE=%s/mnesia", dir);
+    snprintf (vars[n++], 256, "RABBITMQ_LOG_BASE=%s/log", dir);
+    snprintf (vars[n++], 256, "RABBITMQ_LOGS=-");
+    snprintf (vars[n++], 256, "RABBITMQ_ENABLED_PLUGINS_FILE=%s/enabled_plugins", dir);
+    snprintf (vars[n++], 256, "RABBITMQ_CONF_ENV_FILE=%s/rabbitmq-env.conf", dir);
+    snprintf (vars[n++], 256, "RABBITMQ_CONFIG_FILE=%s/rabbitmq", dir);
+    snprintf (vars[n++], 256, "RABBITMQ_PID_FILE=%s/rabbitmq.pid", dir);
+    char *env[17];
+    for (int i = 0; i < n; i++)
+        env[i] = vars[i];
+    env[n] = NULL;
+    //  epmd first, in the foreground: our child, stopped by its PID
+    char epmd_text[16];
+    snprintf (epmd_text, sizeof (epmd_text), "%d", epmd_port);
+    char *epmd_argv[] = {S_EPMD, "-port", epmd_text, "-address", "127.0.0.1", NULL};
+    rabbit->epmd = arb_benchproc_spawn_logged (epmd_argv, dir, rabbit->log, env);
+    char *argv[] = {S_RABBIT_SERVER, NULL};
+    rabbit->pid = arb_benchproc_spawn_logged (argv, dir, rabbit->log, env);
+    for (int i = 0; i < S_RABBIT_WAIT_S * 50; i++) {
+        if (waitpid (rabbit->pid, NULL, WNOHANG) != 0) {
+            rabbit->pid = 0;
+            break;
+        }
+        if (ready (rabbit->port, arg))
+            return 0;
+        usleep (20000);
+    }
+    if (last) {
+        fprintf (stderr, "benchmark: rabbitmq-server did not start; its log:\n");
+        char cmd[256];
+        snprintf (cmd, sizeof (cmd), "tail -n 20 %s >&2", rabbit->log);
+        if (system (cmd) != 0)
+            fprintf (stderr, "benchmark: no log\n");
+    }
+    arb_benchproc_stop_rabbit (rabbit);
+    return 1;
+}
+
+int
+arb_benchproc_start_rabbit (arb_benchproc_rabbit_t *rabbit,
+                            const char *prefix,
+                            bool (*ready) (int port, void *arg),
+                            void *arg)
+{
+    //  a free port can be taken by another program before the node binds
+    //  it (its AMQP, distribution or epmd port): then once more, on others
+    int rc = 1;
+    for (int attempt = 0; attempt < 3 && rc == 1; attempt++)
+        rc = s_try_rabbit (rabbit, prefix, ready, arg, attempt == 2);
+    return rc ? -1 : 0;
+}
+
+void
+arb_benchproc_stop_rabbit (arb_benchproc_rabbit_t *rabbit)
+{
+    if (rabbit->pid > 0) {
+        //  the node itself stops cleanly on SIGTERM; the script then ends
+        char path[160];
+        snprintf (path, sizeof (path), "%s/rabbitmq.pid", rabbit->dir);
+        FILE *file = fopen (path, "r");
+        int node = 0;
+        if (file) {
+            if (fscanf (file, "%d", &node) != 1)
+                node = 0;
+            fclose (file);
+        }
+        kill (node > 0 ? (pid_t) node : rabbit->pid, SIGTERM);
+        for (int i = 0; i < 6000 && waitpid (rabbit->pid, NULL, WNOHANG) == 0; i++)
+            usleep (10000);
+        if (kill (rabbit->pid, 0) == 0) {
+            kill (-rabbit->pid, SIGKILL);  //  its session: the script and the node
+            waitpid (rabbit->pid, NULL, 0);
+        }
+    }
+    arb_benchproc_stop (rabbit->epmd);
+    rabbit->pid = rabbit->epmd = 0;
+    char cmd[128];
+    snprintf (cmd, sizeof (cmd), "rm -rf %s", rabbit->dir);
+    if (rabbit->dir[0] && system (cmd) != 0)
+        fprintf (stderr, "benchmark: could not remove %s\n", rabbit->dir);
+    rabbit->dir[0] = 0;
 }

@@ -27,6 +27,13 @@ pid_t arb_benchproc_spawn (char *const argv[]);
 //  (NULL: inherited).
 pid_t arb_benchproc_spawn_log (char *const argv[], const char *log);
 
+//  Runs argv (argv[0] a path) in a session of its own, in dir (NULL: this
+//  one), with env (NULL: ours), its output appended to log. Returns its pid.
+pid_t arb_benchproc_spawn_logged (char *const argv[],
+                                  const char *dir,
+                                  const char *log,
+                                  char *const env[]);
+
 //  SIGTERM, then waits for the process. Accepts pid <= 0.
 void arb_benchproc_stop (pid_t pid);
 
@@ -52,6 +59,31 @@ int arb_benchproc_start_broker_with (arb_benchproc_broker_t *broker,
 
 //  Stops the broker and removes its directory.
 void arb_benchproc_stop_broker (arb_benchproc_broker_t *broker);
+
+//  A rabbitmq-server of its own (Debian's package, for arbiter-peers and
+//  arbiter-amqp-bench): a temporary directory for its data, logs and HOME,
+//  node name PREFIX<pid>_<n>@localhost, its own epmd (a child of ours, so
+//  that it stops by PID), AMQP and distribution ports on 127.0.0.1, no
+//  plugins, a clean environment.
+typedef struct {
+    pid_t pid;      //  the rabbitmq-server script
+    pid_t epmd;     //  its epmd
+    int port;       //  AMQP
+    char dir[64];   //  its temporary directory
+    char log[128];  //  the output of both, in dir
+} arb_benchproc_rabbit_t;
+
+//  Starts one and waits until ready (port, arg) says yes (two minutes at
+//  most), copying the end of its log to stderr if it does not start.
+//  Returns 0, or -1 (stopped and cleaned up).
+int arb_benchproc_start_rabbit (arb_benchproc_rabbit_t *rabbit,
+                                const char *prefix,
+                                bool (*ready) (int port, void *arg),
+                                void *arg);
+
+//  Stops it (the node by the PID in its pid file, then the script and
+//  epmd) and removes its directory. Accepts one never started.
+void arb_benchproc_stop_rabbit (arb_benchproc_rabbit_t *rabbit);
 
 //  A /proc/PID/status figure in KiB ("VmHWM:", "VmRSS:"), or -1.
 long arb_benchproc_kb (pid_t pid, const char *field);

@@ -121,8 +121,14 @@ s_start (s_bench_t *self)
     self->kport = arb_benchproc_free_port ();
     char kestrel[64];
     snprintf (kestrel, sizeof (kestrel), "127.0.0.1:%d", self->kport);
-    char *gateway[] = {
-        (char *) self->gateway, "--broker", self->endpoint, "--kestrel", kestrel, NULL};
+    char *gateway[] = {(char *) self->gateway,
+                       "--broker",
+                       self->endpoint,
+                       "--kestrel",
+                       kestrel,
+                       "--amqp",
+                       "off",
+                       NULL};
     self->gw = arb_benchproc_spawn (gateway);
     //  ready once a set is stored (session up, fan-out children loaded)
     char answer[256];

@@ -59,8 +59,6 @@
 #define S_RING          65536
 #define S_STALL_MS      15000
 
-#define S_RABBIT_SERVER "/usr/lib/rabbitmq/bin/rabbitmq-server"
-
 typedef struct {
     const char *systems;
     const char *workloads;
@@ -92,31 +90,6 @@ typedef struct {
 
 //  ---------------------------------------------------------------------
 //  Servers
-
-//  Runs argv with its output to log, in a session of its own.
-static pid_t
-s_spawn (char *const argv[], const char *log, char *const *env)
-{
-    fflush (stdout);
-    fflush (stderr);
-    pid_t pid = fork ();
-    if (pid == 0) {
-        setsid ();
-        int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2 (fd, 1);
-            dup2 (fd, 2);
-            close (fd);
-        }
-        if (env)
-            execve (argv[0], argv, env);
-        else
-            execv (argv[0], argv);
-        fprintf (stderr, "arbiter-peers: cannot run %s: %s\n", argv[0], strerror (errno));
-        _exit (127);
-    }
-    return pid;
-}
 
 static bool
 s_port_open (int port)
@@ -218,7 +191,8 @@ s_beanstalkd_start_with (s_server_t *server, bool fsync_each)
         "/usr/bin/beanstalkd", "-l", "127.0.0.1", "-p", port, "-b", binlog, "-f0", NULL};
     char *default_argv[] = {
         "/usr/bin/beanstalkd", "-l", "127.0.0.1", "-p", port, "-b", binlog, NULL};
-    server->pid = s_spawn (fsync_each ? fsync_argv : default_argv, server->log, NULL);
+    server->pid = arb_benchproc_spawn_logged (fsync_each ? fsync_argv : default_argv, NULL,
+                                              server->log, NULL);
     return s_wait_ready (server, s_port_ready, 10000);
 }
 
@@ -379,7 +353,7 @@ s_redis_start_with (s_server_t *server, const char *fsync)
                     "--protected-mode",
                     "no",
                     NULL};
-    server->pid = s_spawn (argv, server->log, NULL);
+    server->pid = arb_benchproc_spawn_logged (argv, NULL, server->log, NULL);
     if (s_wait_ready (server, s_redis_ready, 20000))
         return -1;
     redisContext *c = redisConnect ("127.0.0.1", server->port);
@@ -545,9 +519,10 @@ s_rabbit_disconnect (amqp_connection_state_t conn)
 }
 
 static bool
-s_rabbit_ready (s_server_t *server)
+s_rabbit_ready (int port, void *arg)
 {
-    amqp_connection_state_t conn = s_rabbit_connect (server->port);
+    (void) arg;
+    amqp_connection_state_t conn = s_rabbit_connect (port);
     if (!conn)
         return false;
     amqp_queue_declare (conn, 1, amqp_cstring_bytes ("bench"), 0, 1, 0, 0, amqp_empty_table);
@@ -559,65 +534,15 @@ s_rabbit_ready (s_server_t *server)
 static int
 s_rabbit_start (s_server_t *server)
 {
-    if (s_new_dir (server))
-        return -1;
-    char path[160];
-    const char *subs[] = {"home", "mnesia", "log"};
-    for (int i = 0; i < 3; i++) {
-        snprintf (path, sizeof (path), "%s/%s", server->dir, subs[i]);
-        mkdir (path, 0755);
-    }
-    snprintf (path, sizeof (path), "%s/enabled_plugins", server->dir);
-    FILE *file = fopen (path, "w");
-    if (file) {
-        fputs ("[].\n", file);
-        fclose (file);
-    }
-    snprintf (path, sizeof (path), "%s/rabbitmq-env.conf", server->dir);
-    file = fopen (path, "w");
-    if (file)
-        fclose (file);
-    snprintf (path, sizeof (path), "%s/rabbitmq.conf", server->dir);
-    file = fopen (path, "w");
-    if (file) {
-        fprintf (file, "listeners.tcp.1 = 127.0.0.1:%d\n", server->port);
-        fclose (file);
-    }
-    int epmd_port = arb_benchproc_free_port (), dist_port = arb_benchproc_free_port ();
-    static int serial;
-    char vars[16][256];
-    int n = 0;
-    snprintf (vars[n++], 256, "HOME=%s/home", server->dir);
-    snprintf (vars[n++], 256, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
-    snprintf (vars[n++], 256, "ERL_EPMD_PORT=%d", epmd_port);
-    snprintf (vars[n++], 256, "ERL_EPMD_ADDRESS=127.0.0.1");
-    snprintf (vars[n++], 256, "RABBITMQ_NODENAME=arbpeers%d_%d@localhost", (int) getpid (),
-              serial++);
-    snprintf (vars[n++], 256, "RABBITMQ_NODE_IP_ADDRESS=127.0.0.1");
-    snprintf (vars[n++], 256, "RABBITMQ_NODE_PORT=%d", server->port);
-    snprintf (vars[n++], 256, "RABBITMQ_DIST_PORT=%d", dist_port);
-    snprintf (vars[n++], 256, "RABBITMQ_MNESIA_BASE=%s/mnesia", server->dir);
-    snprintf (vars[n++], 256, "RABBITMQ_LOG_BASE=%s/log", server->dir);
-    snprintf (vars[n++], 256, "RABBITMQ_LOGS=-");
-    snprintf (vars[n++], 256, "RABBITMQ_ENABLED_PLUGINS_FILE=%s/enabled_plugins", server->dir);
-    snprintf (vars[n++], 256, "RABBITMQ_CONF_ENV_FILE=%s/rabbitmq-env.conf", server->dir);
-    snprintf (vars[n++], 256, "RABBITMQ_CONFIG_FILE=%s/rabbitmq", server->dir);
-    snprintf (vars[n++], 256, "RABBITMQ_PID_FILE=%s/rabbitmq.pid", server->dir);
-    char *env[17];
-    for (int i = 0; i < n; i++)
-        env[i] = vars[i];
-    env[n] = NULL;
-    char epmd_text[16];
-    snprintf (epmd_text, sizeof (epmd_text), "%d", epmd_port);
-    char *epmd_argv[] = {"/usr/bin/epmd", "-port", epmd_text, "-address", "127.0.0.1", NULL};
-    server->epmd = s_spawn (epmd_argv, server->log, env);
-    char *argv[] = {S_RABBIT_SERVER, NULL};
-    if (chdir (server->dir) == 0) {
-        server->pid = s_spawn (argv, server->log, env);
-        if (chdir ("/") != 0)
-            return -1;
-    }
-    return s_wait_ready (server, s_rabbit_ready, 120000);
+    memset (server, 0, sizeof (*server));
+    arb_benchproc_rabbit_t rabbit;
+    int rc = arb_benchproc_start_rabbit (&rabbit, "arbpeers", s_rabbit_ready, NULL);
+    server->pid = rabbit.pid;
+    server->epmd = rabbit.epmd;
+    server->port = rabbit.port;
+    memcpy (server->dir, rabbit.dir, sizeof (server->dir));
+    memcpy (server->log, rabbit.log, sizeof (server->log));
+    return rc;
 }
 
 static void *

@@ -166,31 +166,44 @@ def peer_factory():
 
 
 class Gateway(Process):
-    """arbiter-gateway on free loopback ports (Kestrel and HTTP), connected
-    to a broker; extra arguments (a --config FILE, --http-token, ...) go on
-    its command line, after the ports, so they may override them."""
+    """arbiter-gateway on free loopback ports (Kestrel, HTTP and AMQP),
+    connected to a broker; extra arguments (a --config FILE, --http-token,
+    --amqp off, ...) go on its command line, after the ports, so they may
+    override them."""
 
-    def __init__(self, tmp_path, broker, extra=(), kestrel_port=None, http_port=None, wait=False):
+    def __init__(self, tmp_path, broker, extra=(), ports=None, wait=False):
         self.tmp_path = tmp_path
         self.broker = broker
         self.extra = list(extra)
-        self.kestrel_port = kestrel_port or free_port()
-        self.http_port = http_port or free_port()
+        self.kestrel_port, self.http_port, self.amqp_port = ports or (
+            free_port(), free_port(), free_port())
         self.url = 'http://127.0.0.1:%d' % self.http_port
         args = [binary('gateway', 'arbiter-gateway'), '--config', os.devnull,
                 '--broker', broker.endpoint, '--kestrel', '127.0.0.1:%d' % self.kestrel_port,
-                '--http', '127.0.0.1:%d' % self.http_port] + self.extra
+                '--http', '127.0.0.1:%d' % self.http_port,
+                '--amqp', '127.0.0.1:%d' % self.amqp_port] + self.extra
         super().__init__(args, str(tmp_path / ('gateway-%d.log' % self.kestrel_port)))
         if wait:
             wait_until(self.ready, timeout=20, what='gateway up')
 
-    def ready(self):
-        assert self.alive(), 'arbiter-gateway exited:\n' + self.output()
-        return 'broker session up' in self.output() and 'http: listening' in self.output()
+    def serves(self, protocol):
+        """Whether the gateway was started with that server on (not "off")."""
+        values = [self.extra[i + 1] for i in range(len(self.extra) - 1)
+                  if self.extra[i] == '--' + protocol]
+        return not values or values[-1] != 'off'
 
-    def restart(self):
+    def ready(self):
+        """Up: the broker session, the HTTP listener and, unless it is off,
+        the AMQP server with its records loaded."""
+        assert self.alive(), 'arbiter-gateway exited:\n' + self.output()
+        out = self.output()
+        return ('broker session up' in out and 'http: listening' in out
+                and ('amqp: loaded' in out or not self.serves('amqp')))
+
+    def restart(self, wait=False):
         """A new gateway process with the same arguments and ports."""
-        return Gateway(self.tmp_path, self.broker, self.extra, self.kestrel_port, self.http_port)
+        return Gateway(self.tmp_path, self.broker, self.extra,
+                       (self.kestrel_port, self.http_port, self.amqp_port), wait)
 
 
 @pytest.fixture

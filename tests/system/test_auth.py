@@ -67,9 +67,14 @@ class Certs:
 class CurveBroker(Broker):
     """arbiterd --curve; ready once an admin's PING is answered."""
 
-    def __init__(self, tmp_path, certs, extra=()):
+    def __init__(self, tmp_path, certs, extra=(), port=None):
         self.certs = certs
-        super().__init__(tmp_path, extra=['--curve', str(certs.curve)] + list(extra))
+        self.curve_extra = list(extra)
+        super().__init__(tmp_path, port=port, extra=['--curve', str(certs.curve)] + list(extra))
+
+    def restart(self):
+        """A new broker process on the same port, journal and folder."""
+        return CurveBroker(self.tmp_path, self.certs, self.curve_extra, port=self.port)
 
     def wait_ready(self, timeout=20):
         # its key is written (at the first start) before it listens

@@ -1,9 +1,12 @@
 """tools/arbiter-dev up takes a port and a directory (or ARBITER_PORT and
 ARBITER_DIR), so that two run side by side, each broker with its own
-journal and its worker on it."""
+journal, its worker and its gateway (HTTP on the port + 80) on it."""
 
 import os
+import socket
 import subprocess
+import urllib.error
+import urllib.request
 
 import arbiter_proto
 from conftest import BUILD, ROOT, Process, binary, free_port, wait_until
@@ -19,11 +22,38 @@ def answers(endpoint):
         peer.close()
 
 
+def dev_port(taken):
+    """A port N such that N, N+1, N+2 and N+80 (the broker and the
+    gateway's AMQP, Kestrel and HTTP ports) are free now and none is
+    another setup's."""
+    while True:
+        port = free_port()
+        ports = {port, port + 1, port + 2, port + 80}
+        if max(ports) > 65535 or ports & taken:
+            continue
+        try:
+            for p in ports - {port}:
+                with socket.socket() as s:
+                    s.bind(('127.0.0.1', p))
+        except OSError:
+            continue
+        taken |= ports
+        return port
+
+
+def dashboard(port):
+    try:
+        with urllib.request.urlopen('http://127.0.0.1:%d/' % (port + 80), timeout=2) as page:
+            return page.status == 200 and b'<html' in page.read().lower()
+    except (OSError, urllib.error.URLError):
+        return False
+
+
 def test_two_dev_setups_side_by_side(processes, tmp_path):
     binary('broker', 'arbiterd')
-    setups = []
+    setups, taken = [], set()
     for i, how in enumerate(['options', 'environment']):
-        port, folder = free_port(), tmp_path / ('dev%d' % i)
+        port, folder = dev_port(taken), tmp_path / ('dev%d' % i)
         args = [os.path.join(ROOT, 'tools', 'arbiter-dev'), 'up', '--no-build']
         env = dict(os.environ, ARBITER_BUILD=BUILD)
         if how == 'options':
@@ -32,18 +62,20 @@ def test_two_dev_setups_side_by_side(processes, tmp_path):
             env.update(ARBITER_PORT=str(port), ARBITER_DIR=str(folder))
         proc = Process(args, str(tmp_path / ('dev%d.log' % i)), env=env)
         processes.append(proc)
-        setups.append((proc, 'tcp://127.0.0.1:%d' % port, folder))
-    for proc, endpoint, folder in setups:
+        setups.append((proc, 'tcp://127.0.0.1:%d' % port, folder, port))
+    for proc, endpoint, folder, port in setups:
         wait_until(lambda: answers(endpoint), timeout=20, what='broker of ' + str(folder))
+        wait_until(lambda: dashboard(port), timeout=20, what='dashboard of ' + str(folder))
         assert (folder / 'arbiter.db').exists()
         submit = subprocess.run([binary('client', 'arbiter'), '--broker', endpoint, 'submit',
                                  '--watch', 'upper', folder.name], stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, timeout=60)
         assert submit.returncode == 0, (submit.stderr, proc.output())
         assert submit.stdout.split(b'\n', 1)[1] == folder.name.upper().encode()
-    for proc, endpoint, folder in setups:
+    for proc, endpoint, folder, port in setups:
         assert proc.stop() == 0, proc.output()  # Ctrl-C or SIGTERM: a clean stop
         assert not answers(endpoint)  # and the broker went with it
+        assert not dashboard(port)  # and the gateway
     bad = subprocess.run([os.path.join(ROOT, 'tools', 'arbiter-dev'), 'up', '--port', 'x'],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
     assert bad.returncode == 2 and b"--port: 'x' is not a port" in bad.stderr

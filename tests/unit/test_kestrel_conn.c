@@ -19,7 +19,7 @@ typedef struct {
     arb_reactor_t *reactor;
     arb_kestrel_conn_t *conn;
     int peer;
-    arb_kestrel_io_t io;
+    arb_stream_io_t io;
     int commands;  //  handed over
     int closed;
     uint64_t sets[16];  //  slots of sets not answered yet

@@ -366,8 +366,26 @@ test_refused_reply_keeps_request_id (void **state)
         arb_msg_new_error (msg, arb_msg_decode_code (msg), "%s", arb_msg_decode_error (msg));
     assert_int_equal (arb_msg_reqid (reply), 4242);
     assert_true (zframe_streq (arb_msg_routing_id (reply), "peer"));
-    arb_msg_destroy (&msg);
     arb_msg_destroy (&reply);
+
+    //  a reason quoting bytes that are not UTF-8, or cut in the middle of
+    //  a character at the limit, still goes out as UTF-8
+    reply = arb_msg_new_error (msg, ARB_ERR_INVALID, "op: '%s' is not",
+                               "\xff\xfe"
+                               "ab");
+    assert_string_equal (arb_msg_error (reply)->reason, "op: '??ab' is not");
+    arb_msg_destroy (&reply);
+    char euros[ARB_TEXT_MAX + 8] = "";
+    for (size_t i = 0; i + 3 < sizeof (euros); i += 3)
+        strcat (euros, "\xe2\x82\xac");
+    reply = arb_msg_new_error (msg, ARB_ERR_INVALID, "x%s", euros);
+    const char *reason = arb_msg_error (reply)->reason;
+    size_t len = strlen (reason);
+    assert_true (len < ARB_TEXT_MAX && len % 3 == 1);  //  "x", then whole euros only
+    char why[64];
+    assert_int_equal (arb_name_check (reason, len, why, sizeof (why)), 0);
+    arb_msg_destroy (&reply);
+    arb_msg_destroy (&msg);
 
     //  no routing id at all: nothing to answer
     zmsg = zmsg_new ();

@@ -4,6 +4,7 @@
 #include "arb_sched.h"
 #include "arb_heap.h"
 #include "arb_taskmap.h"
+#include "arb_vec.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -286,6 +287,51 @@ test_leases (void **state)
     arb_sched_destroy (&sched);
 }
 
+//  The first place of each id of a list a peer sends, repeats found in
+//  O(n log n).
+static void
+test_ids_first (void **state)
+{
+    (void) state;
+    uint64_t ids[] = {5, 3, 5, 0, 3, 5, UINT64_MAX, 0};
+    size_t *first = arb_ids_first (ids, 8);
+    size_t want[] = {0, 1, 0, 3, 1, 0, 6, 3};
+    for (size_t i = 0; i < 8; i++)
+        assert_int_equal (first[i], want[i]);
+    free (first);
+    free (arb_ids_first (NULL, 0));
+    size_t n = 100000;
+    uint64_t *many = (uint64_t *) malloc (n * sizeof (uint64_t));
+    for (size_t i = 0; i < n; i++)
+        many[i] = 42;
+    first = arb_ids_first (many, n);
+    assert_int_equal (first[0], 0);
+    assert_int_equal (first[n - 1], 0);
+    free (first);
+    free (many);
+}
+
+//  Arrays a peer grows one element at a time (a session's subscriptions,
+//  a queue's consumers) double their allocation: 100,000 additions
+//  reallocate 14 times, keeping every element.
+static void
+test_array_grow (void **state)
+{
+    (void) state;
+    size_t *array = NULL, count = 0, capacity = 0, grown = 0;
+    for (; count < 100000; count++) {
+        size_t before = capacity;
+        array = (size_t *) arb_array_grow (array, count, &capacity, sizeof (size_t));
+        grown += capacity != before;
+        array[count] = count;
+    }
+    assert_int_equal (grown, 14);  //  16, 32, ..., 131072
+    assert_int_equal (capacity, 131072);
+    for (size_t i = 0; i < count; i++)
+        assert_int_equal (array[i], i);
+    free (array);
+}
+
 //  A worker that still runs a task may have it back while nobody else has
 //  it: under a lease from before the broker's start, or the lease it lost;
 //  or from another session of the same worker process.
@@ -297,6 +343,9 @@ test_adopt_and_recovery_hold (void **state)
     arb_sched_t *sched = s_sched (&log, 0);
     arb_task_t *loaded = s_add (sched, "q", 1, 0, NOW);
     s_add (sched, "other", 2, 0, NOW);
+    assert_ptr_equal (arb_sched_find (sched, 1), loaded);
+    assert_null (arb_sched_find (sched, 0));  //  no task has id 0 (a NULL key)
+    assert_null (arb_sched_leased (sched, 0, 0));
     //  after a start, queues with ready tasks hand out nothing for a while
     arb_sched_hold_ready (sched, MONO + 3000);
     arb_session_t *w = s_worker (sched, "w", "q", 2);
@@ -310,6 +359,9 @@ test_adopt_and_recovery_hold (void **state)
     uint64_t before = (6ull << ARB_LEASE_BITS) | 12;
     assert_false (arb_sched_can_adopt (sched, loaded, w, 0));
     assert_false (arb_sched_can_adopt (sched, loaded, w, (7ull << ARB_LEASE_BITS) | 12));
+    //  epoch 0 was never given out: a made-up lease such as 1 takes nothing
+    assert_false (arb_sched_can_adopt (sched, loaded, w, 1));
+    assert_false (arb_sched_can_adopt (sched, loaded, w, (1ull << ARB_LEASE_BITS) - 1));
     assert_true (arb_sched_can_adopt (sched, loaded, w, before));
     arb_task_ext_rw (loaded)->timeout_ms = 10000;
     assert_int_equal (arb_sched_adopt (sched, loaded, w, before, MONO + 200), ARB_ADOPT_LEASED);
@@ -1124,6 +1176,8 @@ main (void)
         cmocka_unit_test (test_credit_is_never_exceeded),
         cmocka_unit_test (test_workers_share_round_robin),
         cmocka_unit_test (test_leases),
+        cmocka_unit_test (test_ids_first),
+        cmocka_unit_test (test_array_grow),
         cmocka_unit_test (test_adopt_and_recovery_hold),
         cmocka_unit_test (test_adopt_only_what_was_held),
         cmocka_unit_test (test_lease_expiry_by_liveness),

@@ -1,0 +1,770 @@
+/*  arb_amqp.c — the AMQP server: the listener, the users, the model's
+    load from the broker's metadata store, queue deletion across
+    connections (and the auto-delete exchanges it leaves unused), the
+    queue arguments kept over time (x-expires, x-max-length's trims),
+    dead-lettering, and what the broker tells every server (a held task
+    stopped, the session up or down); see arb_amqp.h.
+
+    Start-up: when the broker session first comes up, every record under
+    "gw.amqp." is read back (META list) into the model. Exclusive queues
+    found there belonged to connections of an earlier gateway, all gone:
+    they are deleted with their messages, as RabbitMQ deletes a dead
+    connection's exclusive queues. Connections that reach connection.open
+    before the load is done wait there.
+*/
+
+#include "arb_amqp_priv.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define ARB_AMQP_RELOAD_MS 1000  //  a failed load is tried again after this
+
+//  ---------------------------------------------------------------------
+//  Users
+
+int
+arb_amqp_add_user (arb_amqp_t *self, const char *name, const char *password, const char *vhosts)
+{
+    if (!*name)
+        return -1;
+    for (arb_amqp_user_t *u = (arb_amqp_user_t *) zlistx_first (self->users); u;
+         u = (arb_amqp_user_t *) zlistx_next (self->users))
+        if (streq (u->name, name))
+            return -1;
+    arb_amqp_user_t *user = (arb_amqp_user_t *) zmalloc (sizeof (arb_amqp_user_t));
+    user->name = strdup (name);
+    user->password = strdup (password ? password : "");
+    user->vhosts = vhosts && *vhosts && !streq (vhosts, "*") ? strdup (vhosts) : NULL;
+    zlistx_add_end (self->users, user);
+    return 0;
+}
+
+static void
+s_user_destructor (void **item)
+{
+    arb_amqp_user_t *user = (arb_amqp_user_t *) *item;
+    if (!user)
+        return;
+    free (user->name);
+    free (user->password);
+    free (user->vhosts);
+    free (user);
+    *item = NULL;
+}
+
+static arb_amqp_user_t *
+s_user (arb_amqp_t *self, const char *name)
+{
+    for (arb_amqp_user_t *u = (arb_amqp_user_t *) zlistx_first (self->users); u;
+         u = (arb_amqp_user_t *) zlistx_next (self->users))
+        if (streq (u->name, name))
+            return u;
+    return NULL;
+}
+
+//  Compares without leaking the length of the common prefix.
+static bool
+s_same_secret (const char *a, const char *b)
+{
+    size_t la = strlen (a), lb = strlen (b);
+    unsigned diff = (unsigned) (la ^ lb);
+    for (size_t i = 0; i < la; i++)
+        diff |= (unsigned) (a[i] ^ b[lb ? i % lb : 0]);
+    return diff == 0;
+}
+
+int
+arb_amqp_login (arb_amqp_t *self, arb_amqp_conn_t *conn, const char *user, const char *password)
+{
+    if (zlistx_size (self->users) == 0)
+        //  no users configured: guest/guest, as RabbitMQ starts
+        return streq (user, "guest") && s_same_secret (password ? password : "", "guest")
+                       && conn->loopback
+                   ? 0
+                   : -1;
+    arb_amqp_user_t *u = s_user (self, user);
+    if (!u || !s_same_secret (password ? password : "", u->password))
+        return -1;
+    if (streq (user, "guest") && !conn->loopback)
+        return -1;
+    return 0;
+}
+
+bool
+arb_amqp_user_may (arb_amqp_t *self, const char *user, const char *vhost)
+{
+    arb_amqp_user_t *u = s_user (self, user);
+    if (!u || !u->vhosts)
+        return true;
+    char *list = strdup (u->vhosts);
+    bool may = false;
+    char *save = NULL;
+    for (char *tok = strtok_r (list, ",", &save); tok && !may; tok = strtok_r (NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        may = streq (tok, vhost);
+    }
+    free (list);
+    return may;
+}
+
+//  ---------------------------------------------------------------------
+//  The store
+
+uint32_t
+arb_amqp_store (
+    arb_amqp_t *self, const char *key, zchunk_t **value_p, arb_gateway_reply_fn *fn, void *arg)
+{
+    arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_META);
+    arb_meta_body_t *body = arb_msg_meta (request);
+    body->key = arb_msg_strdup (request, key);
+    if (value_p && *value_p) {
+        body->op = "set";
+        size_t size = zchunk_size (*value_p);
+        uint8_t *copy = (uint8_t *) arb_msg_alloc (request, size);
+        memcpy (copy, zchunk_data (*value_p), size);
+        body->value = (arb_bin_t){copy, size};
+        zchunk_destroy (value_p);
+    }
+    else
+        body->op = "del";
+    uint32_t reqid = arb_gateway_send (self->gateway, &request, fn, arg);
+    if (!reqid)
+        zsys_warning ("amqp: cannot store key=\"%s\" reason=\"%s\"", key,
+                      arb_gateway_error (self->gateway));
+    return reqid;
+}
+
+arb_msg_t *
+arb_amqp_count_request (arb_amqp_t *self, const char *broker_queue)
+{
+    arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_STATS);
+    arb_msg_stats (request)->queue = arb_msg_strdup (request, broker_queue);
+    return request;
+}
+
+uint64_t
+arb_amqp_ready_count (arb_msg_t *reply, const char *broker_queue)
+{
+    if (!reply || arb_msg_type (reply) != ARB_MSG_STATS_REPLY)
+        return 0;
+    arb_stats_reply_body_t *stats = arb_msg_stats_reply (reply);
+    for (size_t i = 0; i < stats->queues.n; i++)
+        if (streq (stats->queues.v[i].name, broker_queue)
+            && stats->queues.v[i].counts.n > ARB_STATE_READY)
+            return stats->queues.v[i].counts.v[ARB_STATE_READY];
+    return 0;
+}
+
+static void
+s_forget_key (void *arg, const char *key)
+{
+    arb_amqp_store ((arb_amqp_t *) arg, key, NULL, NULL, NULL);
+}
+
+uint32_t
+arb_amqp_delete_queue (arb_amqp_t *self,
+                       arb_amqp_queue_t *queue,
+                       arb_gateway_reply_fn *fn,
+                       void *arg)
+{
+    for (arb_amqp_conn_t *c = (arb_amqp_conn_t *) zlistx_first (self->conns); c;
+         c = (arb_amqp_conn_t *) zlistx_next (self->conns))
+        if (c->channels && c->vhost == queue->vhost)
+            for (size_t i = 1; i <= c->channel_max; i++)
+                if (c->channels[i])
+                    arb_amqp_channel_queue_gone (c->channels[i], queue);
+    char key[600];
+    arb_amqp_store (self, arb_amqp_model_queue_key (queue, key, sizeof (key)), NULL, NULL, NULL);
+    arb_amqp_model_binding_keys (queue->vhost, queue->name, false, s_forget_key, self);
+    //  the broker's queue goes, with every task of it, running ones too
+    //  (as RabbitMQ drops a deleted queue's unacked messages)
+    arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_QUEUE);
+    arb_msg_queue (request)->queue = arb_msg_strdup (request, queue->broker);
+    arb_msg_queue (request)->op = "delete";
+    zsys_debug ("amqp: queue deleted queue=%s", queue->broker);
+    arb_amqp_vhost_t *vhost = queue->vhost;
+    arb_amqp_model_remove_queue (queue);
+    arb_amqp_exchanges_spent (self, vhost);
+    return arb_gateway_send (self->gateway, &request, fn, arg);
+}
+
+void
+arb_amqp_exchanges_spent (arb_amqp_t *self, arb_amqp_vhost_t *vhost)
+{
+    //  one at a time: a deletion may leave another exchange unused
+    arb_amqp_exchange_t *exchange;
+    while ((exchange = arb_amqp_model_spent_exchange (vhost))) {
+        zsys_debug ("amqp: auto-delete exchange deleted exchange=%s", exchange->name);
+        char key[600];
+        arb_amqp_store (self, arb_amqp_model_exchange_key (exchange, key, sizeof (key)), NULL, NULL,
+                        NULL);
+        arb_amqp_model_binding_keys (vhost, exchange->name, true, s_forget_key, self);
+        arb_amqp_model_remove_exchange (exchange);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  x-expires
+
+static void s_expire_arm (arb_amqp_t *self, uint64_t at);
+
+typedef struct {
+    arb_amqp_t *server;
+    uint64_t now;
+    uint64_t next;  //  the earliest deadline left (0: none)
+} s_sweep_t;
+
+static void
+s_sweep_queue (void *arg, arb_amqp_queue_t *queue)
+{
+    s_sweep_t *sweep = (s_sweep_t *) arg;
+    if (!queue->settings.expires_ms || queue->consumers)
+        return;
+    uint64_t deadline = queue->last_used_ms + queue->settings.expires_ms;
+    if (deadline <= sweep->now) {
+        zsys_info ("amqp: unused queue expired queue=%s", queue->broker);
+        arb_amqp_delete_queue (sweep->server, queue, NULL, NULL);
+    }
+    else if (!sweep->next || deadline < sweep->next)
+        sweep->next = deadline;
+}
+
+static void
+s_on_expire (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) reactor;
+    (void) timer;
+    arb_amqp_t *self = (arb_amqp_t *) arg;
+    self->expire_at = 0;
+    s_sweep_t sweep = {self, (uint64_t) zclock_mono (), 0};
+    arb_amqp_model_each_queue (self->model, s_sweep_queue, &sweep);
+    if (sweep.next)
+        s_expire_arm (self, sweep.next);
+}
+
+//  Arms the sweep for at, unless it is armed sooner.
+static void
+s_expire_arm (arb_amqp_t *self, uint64_t at)
+{
+    if (self->expire_at && self->expire_at <= at)
+        return;
+    uint64_t now = (uint64_t) zclock_mono ();
+    arb_reactor_disarm (self->reactor, &self->expire_timer);
+    arb_reactor_arm (self->reactor, &self->expire_timer, at > now ? at - now : 0, s_on_expire,
+                     self);
+    self->expire_at = at;
+}
+
+void
+arb_amqp_queue_used (arb_amqp_t *self, arb_amqp_queue_t *queue)
+{
+    queue->last_used_ms = (uint64_t) zclock_mono ();
+    if (queue->settings.expires_ms)
+        s_expire_arm (self, queue->last_used_ms + queue->settings.expires_ms);
+}
+
+//  ---------------------------------------------------------------------
+//  Dead-lettering
+
+//  One message being dead-lettered: its task is settled once every copy
+//  has an answer.
+typedef struct {
+    arb_amqp_t *server;  //  borrowed
+    uint64_t task;       //  the task dead-lettered
+    size_t left;         //  copies not yet answered
+    bool failed;         //  a copy was not stored
+    void *handle;        //  in server->deadletters
+} s_deadletter_t;
+
+static void
+s_on_deadlettered (arb_gateway_t *gateway,
+                   const arb_submitted_task_t *task,
+                   int code,
+                   const char *error,
+                   void *arg)
+{
+    (void) gateway;
+    s_deadletter_t *dl = (s_deadletter_t *) arg;
+    arb_amqp_t *self = dl->server;
+    if (!task) {
+        zsys_warning ("amqp: dead-lettering failed task=%" PRIu64 " code=%d reason=\"%s\"",
+                      dl->task, code, error ? error : "");
+        dl->failed = true;
+    }
+    if (--dl->left)
+        return;
+    //  a copy not stored: the message stays in its queue (the copies
+    //  that were stored stay too: at least once)
+    if (dl->failed)
+        arb_link_release (self->link, dl->task);
+    else
+        arb_link_complete (self->link, dl->task, NULL);
+    zlistx_delete (self->deadletters, dl->handle);
+}
+
+static void
+s_deadletter_destructor (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+int
+arb_amqp_deadletter (
+    arb_amqp_t *self, arb_amqp_queue_t *queue, uint64_t task, arb_bin_t headers, zframe_t *payload)
+{
+    if (!queue->settings.dlx)
+        return -1;
+    arb_amqp_exchange_t *exchange = arb_amqp_model_exchange (queue->vhost, queue->settings.dlx);
+    if (!exchange)
+        return -1;
+    //  the routing key it was published with, unless the queue names one
+    char key[ARB_AMQP_NAME_MAX + 1];
+    amqp_bytes_t x, k, raw;
+    if (arb_amqp_frame_read_record (headers.data, headers.size, &x, &k, &raw) == 0) {
+        memcpy (key, k.bytes, k.len);
+        key[k.len] = 0;
+    }
+    else
+        snprintf (key, sizeof (key), "%s", queue->name);
+    zlistx_t *targets = self->route;
+    size_t n = arb_amqp_model_route (exchange, queue->settings.dlrk ? queue->settings.dlrk : key,
+                                     NULL, targets);
+    if (n == 0)
+        return -1;
+    s_deadletter_t *dl = (s_deadletter_t *) zmalloc (sizeof (s_deadletter_t));
+    dl->server = self;
+    dl->task = task;
+    dl->left = n;
+    dl->handle = zlistx_add_end (self->deadletters, dl);
+    for (arb_amqp_queue_t *q = (arb_amqp_queue_t *) zlistx_first (targets); q;
+         q = (arb_amqp_queue_t *) zlistx_next (targets)) {
+        arb_task_spec_t spec = {
+            .queue = q->broker,
+            .name = ARB_AMQP_TASK_NAME,
+            .headers = headers,
+            .payload = payload ? zframe_dup (payload) : NULL,
+        };
+        if (arb_gateway_submit_one (self->gateway, &spec, s_on_deadlettered, dl))
+            arb_amqp_queue_grew (self, q);
+        else
+            s_on_deadlettered (self->gateway, NULL, 0, arb_gateway_error (self->gateway), dl);
+    }
+    zlistx_purge (targets);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  x-max-length
+
+//  A queue's trim under way: count its ready messages (STATS), take the
+//  ones over the bound from the head (TAKE) and drop or dead-letter them;
+//  again while publishes came meanwhile. One per queue at a time, found
+//  through queue->trim; the queue is looked up by name at each answer
+//  (it may be gone).
+typedef struct {
+    arb_amqp_t *server;       //  borrowed
+    arb_amqp_vhost_t *vhost;  //  borrowed (vhosts last as long as the model)
+    char *name;               //  owned: the queue's AMQP name
+    bool again;               //  the queue grew after the count was asked
+    void *handle;             //  in server->trims
+} s_trim_t;
+
+#define ARB_AMQP_TRIM_MAX 256  //  messages taken by one TAKE at most
+
+static void
+s_trim_destructor (void **item)
+{
+    s_trim_t *trim = (s_trim_t *) *item;
+    if (!trim)
+        return;
+    free (trim->name);
+    free (trim);
+    *item = NULL;
+}
+
+static arb_amqp_queue_t *
+s_trim_queue (s_trim_t *trim)
+{
+    arb_amqp_queue_t *queue = arb_amqp_model_queue (trim->vhost, trim->name);
+    return queue && queue->trim == trim ? queue : NULL;
+}
+
+static void
+s_trim_end (s_trim_t *trim)
+{
+    arb_amqp_queue_t *queue = s_trim_queue (trim);
+    if (queue)
+        queue->trim = NULL;
+    zlistx_delete (trim->server->trims, trim->handle);
+}
+
+static void s_on_trim_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg);
+
+//  Asks for the queue's ready count, after the turn's publishes.
+static void
+s_trim_count (s_trim_t *trim, arb_amqp_queue_t *queue)
+{
+    arb_amqp_t *self = trim->server;
+    trim->again = false;
+    arb_gateway_flush (self->gateway);
+    arb_msg_t *stats = arb_amqp_count_request (self, queue->broker);
+    if (!arb_gateway_send (self->gateway, &stats, s_on_trim_count, trim))
+        s_trim_end (trim);  //  the next publish tries again
+}
+
+static void
+s_on_trim_take (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    s_trim_t *trim = (s_trim_t *) arg;
+    arb_amqp_t *self = trim->server;
+    arb_amqp_queue_t *queue = s_trim_queue (trim);
+    arb_msg_t *reply = *reply_p;
+    size_t taken = 0;
+    if (arb_msg_type (reply) == ARB_MSG_DISPATCH) {
+        arb_dispatch_body_t *body = arb_msg_dispatch (reply);
+        taken = body->tasks.n;
+        for (size_t i = 0; i < taken; i++) {
+            arb_dispatch_task_t *task = &body->tasks.v[i];
+            if (!queue
+                || arb_amqp_deadletter (self, queue, task->id, task->headers, task->payload) != 0)
+                arb_link_complete (self->link, task->id, NULL);
+        }
+        if (taken)
+            zsys_debug ("amqp: queue over x-max-length queue=%s dropped=%zu", trim->name, taken);
+    }
+    //  count again: more may be over (a take is bounded, publishes came);
+    //  nothing taken (a paused queue, the broker's recovery window) ends it
+    if (queue && (taken || trim->again))
+        s_trim_count (trim, queue);
+    else
+        s_trim_end (trim);
+}
+
+static void
+s_on_trim_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    s_trim_t *trim = (s_trim_t *) arg;
+    arb_amqp_t *self = trim->server;
+    arb_amqp_queue_t *queue = s_trim_queue (trim);
+    if (!queue || arb_msg_type (*reply_p) != ARB_MSG_STATS_REPLY) {
+        s_trim_end (trim);
+        return;
+    }
+    uint64_t ready = arb_amqp_ready_count (*reply_p, queue->broker);
+    if (ready > queue->settings.max_length) {
+        uint64_t over = ready - queue->settings.max_length;
+        uint32_t max = over > ARB_AMQP_TRIM_MAX ? ARB_AMQP_TRIM_MAX : (uint32_t) over;
+        if (arb_gateway_take (self->gateway, queue->broker, max, s_on_trim_take, trim))
+            return;
+        zsys_warning ("amqp: cannot trim queue=%s reason=\"%s\"", queue->broker,
+                      arb_gateway_error (self->gateway));
+    }
+    else if (trim->again) {
+        s_trim_count (trim, queue);
+        return;
+    }
+    s_trim_end (trim);
+}
+
+void
+arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue)
+{
+    if (!queue->settings.has_max_length)
+        return;
+    if (queue->trim) {
+        ((s_trim_t *) queue->trim)->again = true;
+        return;
+    }
+    s_trim_t *trim = (s_trim_t *) zmalloc (sizeof (s_trim_t));
+    trim->server = self;
+    trim->vhost = queue->vhost;
+    trim->name = strdup (queue->name);
+    trim->handle = zlistx_add_end (self->trims, trim);
+    queue->trim = trim;
+    s_trim_count (trim, queue);
+}
+
+//  ---------------------------------------------------------------------
+//  Loading the model
+
+static void s_load (arb_amqp_t *self);
+
+static void
+s_on_reload (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) reactor;
+    (void) timer;
+    s_load ((arb_amqp_t *) arg);
+}
+
+//  A queue read back: an exclusive one's connection is gone; an expiring
+//  one counts its time from now.
+static void
+s_loaded_queue (void *arg, arb_amqp_queue_t *queue)
+{
+    arb_amqp_t *self = (arb_amqp_t *) arg;
+    if (queue->exclusive) {
+        zsys_info ("amqp: deleting exclusive queue of a connection gone queue=%s", queue->broker);
+        arb_amqp_delete_queue (self, queue, NULL, NULL);
+    }
+    else
+        arb_amqp_queue_used (self, queue);
+}
+
+static void
+s_on_loaded (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    arb_amqp_t *self = (arb_amqp_t *) arg;
+    arb_msg_t *reply = *reply_p;
+    self->loading = false;
+    if (arb_msg_type (reply) != ARB_MSG_META_REPLY) {
+        zsys_warning ("amqp: cannot load exchanges and queues reason=\"%s\"",
+                      arb_msg_type (reply) == ARB_MSG_ERROR ? arb_msg_error (reply)->reason : "?");
+        arb_reactor_arm (self->reactor, &self->load_timer, ARB_AMQP_RELOAD_MS, s_on_reload, self);
+        return;
+    }
+    arb_meta_reply_body_t *body = arb_msg_meta_reply (reply);
+    for (size_t i = 0; i < body->items.n; i++)
+        if (arb_amqp_model_load (self->model, body->items.v[i].key, body->items.v[i].value.data,
+                                 body->items.v[i].value.size))
+            self->load_bad++;
+    self->load_records += body->items.n;
+    if (body->more && body->items.n) {
+        //  the next page, after the last key of this one
+        zstr_free (&self->load_after);
+        self->load_after = strdup (body->items.v[body->items.n - 1].key);
+        s_load (self);
+        return;
+    }
+    size_t dropped = arb_amqp_model_load_done (self->model);
+    arb_amqp_model_each_queue (self->model, s_loaded_queue, self);
+    self->loaded = true;
+    zstr_free (&self->load_after);
+    zsys_info ("amqp: loaded records=%zu bad=%zu dangling_bindings=%zu", self->load_records,
+               self->load_bad, dropped);
+    for (arb_amqp_conn_t *c = (arb_amqp_conn_t *) zlistx_first (self->conns); c;
+         c = (arb_amqp_conn_t *) zlistx_next (self->conns))
+        arb_amqp_conn_loaded (c);
+}
+
+static void
+s_load (arb_amqp_t *self)
+{
+    if (self->loaded || self->loading || !arb_gateway_is_up (self->gateway))
+        return;
+    arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_META);
+    arb_msg_meta (request)->op = "list";
+    arb_msg_meta (request)->key = ARB_AMQP_META_PREFIX;
+    if (self->load_after)
+        arb_msg_meta (request)->after = arb_msg_strdup (request, self->load_after);
+    if (arb_gateway_send (self->gateway, &request, s_on_loaded, self))
+        self->loading = true;
+    else
+        arb_reactor_arm (self->reactor, &self->load_timer, ARB_AMQP_RELOAD_MS, s_on_reload, self);
+}
+
+//  ---------------------------------------------------------------------
+//  What the broker tells
+
+static void
+s_on_state (void *arg, bool up)
+{
+    if (up)
+        s_load ((arb_amqp_t *) arg);
+}
+
+static void
+s_on_stop (void *arg, uint64_t id, int reason)
+{
+    arb_amqp_t *self = (arb_amqp_t *) arg;
+    arb_amqp_delivery_t *delivery = (arb_amqp_delivery_t *) arb_idmap_lookup (self->held, id);
+    if (!delivery)
+        return;
+    zsys_debug ("amqp: held task stopped task=%" PRIu64 " reason=%d", id, reason);
+    arb_amqp_channel_stopped (delivery->channel, delivery);
+}
+
+//  ---------------------------------------------------------------------
+//  Connections
+
+typedef struct {
+    arb_amqp_t *server;
+    uint64_t owner;
+} s_owner_t;
+
+static void
+s_delete_owned (void *arg, arb_amqp_queue_t *queue)
+{
+    s_owner_t *owner = (s_owner_t *) arg;
+    if (queue->exclusive && queue->owner == owner->owner)
+        arb_amqp_delete_queue (owner->server, queue, NULL, NULL);
+}
+
+void
+arb_amqp_conn_gone (arb_amqp_t *self, arb_amqp_conn_t *conn)
+{
+    //  its exclusive queues go with it
+    s_owner_t owner = {self, conn->number};
+    arb_amqp_model_each_queue (self->model, s_delete_owned, &owner);
+    if (conn->handle) {
+        zlistx_delete (self->conns, conn->handle);
+        conn->handle = NULL;
+        arb_gateway_connected (self->gateway, ARB_GATEWAY_AMQP, -1);
+    }
+}
+
+static void
+s_on_accept (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
+{
+    (void) reactor;
+    (void) fd;
+    (void) events;
+    arb_amqp_t *self = (arb_amqp_t *) arg;
+    for (int i = 0; i < 64; i++) {
+        int client = accept4 (self->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (client < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                zsys_warning ("amqp: accept failed: %s", strerror (errno));
+            return;
+        }
+        int one = 1;
+        setsockopt (client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof (one));
+        arb_amqp_conn_t *conn = arb_amqp_conn_new (self, client);
+        if (conn) {
+            conn->handle = zlistx_add_end (self->conns, conn);
+            arb_gateway_connected (self->gateway, ARB_GATEWAY_AMQP, 1);
+        }
+    }
+}
+
+static int
+s_listen (arb_amqp_t *self, const char *address)
+{
+    char host[256];
+    const char *colon = strrchr (address, ':');
+    if (!colon || (size_t) (colon - address) >= sizeof (host)) {
+        zsys_error ("amqp: bad address '%s' (HOST:PORT)", address);
+        return -1;
+    }
+    memcpy (host, address, (size_t) (colon - address));
+    host[colon - address] = 0;
+    char *end;
+    long port = strtol (colon + 1, &end, 10);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port)};
+    if (*end || port < 0 || port > 65535 || inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
+        zsys_error ("amqp: bad address '%s' (an IPv4 HOST:PORT)", address);
+        return -1;
+    }
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one));
+    if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) != 0 || listen (fd, 1024) != 0) {
+        zsys_error ("amqp: cannot listen on %s: %s", address, strerror (errno));
+        close (fd);
+        return -1;
+    }
+    socklen_t len = sizeof (addr);
+    getsockname (fd, (struct sockaddr *) &addr, &len);
+    self->port = ntohs (addr.sin_port);
+    self->listen_fd = fd;
+    return 0;
+}
+
+arb_amqp_t *
+arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
+{
+    arb_amqp_t *self = (arb_amqp_t *) zmalloc (sizeof (arb_amqp_t));
+    self->gateway = gateway;
+    self->reactor = arb_gateway_reactor (gateway);
+    self->link = arb_gateway_link (gateway);
+    self->config = *config;
+    if (self->config.frame_max < ARB_AMQP_FRAME_MIN)
+        self->config.frame_max = ARB_AMQP_FRAME_MIN;
+    if (!self->config.channel_max)
+        self->config.channel_max = 2047;
+    self->listen_fd = -1;
+    self->model = arb_amqp_model_new ();
+    self->users = zlistx_new ();
+    zlistx_set_destructor (self->users, s_user_destructor);
+    self->conns = zlistx_new ();
+    self->route = zlistx_new ();
+    self->trims = zlistx_new ();
+    zlistx_set_destructor (self->trims, s_trim_destructor);
+    self->deadletters = zlistx_new ();
+    zlistx_set_destructor (self->deadletters, s_deadletter_destructor);
+    self->held = arb_idmap_new ();
+    char *vhosts = strdup (config->vhosts && *config->vhosts ? config->vhosts : "/");
+    char *save = NULL;
+    bool ok = true;
+    for (char *tok = strtok_r (vhosts, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        if (arb_amqp_model_add_vhost (self->model, tok) != 0) {
+            zsys_error ("amqp: bad vhost '%s' (empty, repeated, or holding '|')", tok);
+            ok = false;
+        }
+    }
+    free (vhosts);
+    if (!ok || s_listen (self, config->listen) != 0
+        || arb_reactor_add_fd (self->reactor, self->listen_fd, ARB_REACTOR_READ, s_on_accept,
+                               self)) {
+        arb_amqp_destroy (&self);
+        return NULL;
+    }
+    arb_gateway_listener_t listener = {.stop = s_on_stop, .state = s_on_state, .arg = self};
+    arb_gateway_listen (gateway, &listener);
+    s_load (self);
+    zsys_info ("amqp: listening on %s", config->listen);
+    return self;
+}
+
+void
+arb_amqp_destroy (arb_amqp_t **self_p)
+{
+    arb_amqp_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->listen_fd >= 0) {
+        arb_reactor_remove_fd (self->reactor, self->listen_fd);
+        close (self->listen_fd);
+    }
+    arb_reactor_disarm (self->reactor, &self->load_timer);
+    arb_reactor_disarm (self->reactor, &self->expire_timer);
+    zstr_free (&self->load_after);
+    arb_amqp_conn_t *conn;
+    while ((conn = (arb_amqp_conn_t *) zlistx_first (self->conns))) {
+        arb_amqp_conn_fail (conn, AMQP_CONNECTION_FORCED,
+                            "CONNECTION_FORCED - broker forced connection closure with reason "
+                            "'shutdown'",
+                            0);
+        if (conn->stream)
+            arb_stream_flush (conn->stream);
+        arb_amqp_conn_close (conn);
+    }
+    zlistx_destroy (&self->conns);
+    zlistx_destroy (&self->route);
+    zlistx_destroy (&self->trims);
+    zlistx_destroy (&self->deadletters);
+    zlistx_destroy (&self->users);
+    arb_idmap_destroy (&self->held);
+    arb_amqp_model_destroy (&self->model);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+arb_amqp_port (arb_amqp_t *self)
+{
+    return self->port;
+}

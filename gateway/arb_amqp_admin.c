@@ -1,0 +1,623 @@
+/*  arb_amqp_admin.c — the exchange and queue methods of a channel:
+    declare (passive too, with RabbitMQ's equivalence checks), delete,
+    bind, unbind, purge.
+
+    The model changes at once in memory (so the next publish routes by
+    it); the records go to the broker's metadata store, and the -Ok waits
+    for the broker's answers (after its commit), holding the connection's
+    input meanwhile, so a client that declares then publishes finds its
+    declaration stored. Queue.Declare-Ok's message count comes from the
+    broker's STATS.
+*/
+
+#include "arb_amqp_priv.h"
+
+#include <inttypes.h>
+
+//  What a held method answers once the broker has.
+typedef struct {
+    arb_amqp_channel_t *channel;  //  borrowed
+    amqp_method_number_t id;      //  the method
+    char *queue;                  //  owned: a queue's name for Declare-Ok
+    bool nowait;
+    uint64_t count;      //  messages (Declare-Ok, Purge-Ok, Delete-Ok)
+    uint32_t consumers;  //  Declare-Ok
+    char *broker_queue;  //  owned: the queue STATS looks for (it may go meanwhile)
+    size_t left;         //  answers still to come
+    bool want_count;
+    bool empty_check;  //  queue.delete if_empty: the count decides
+    bool if_unused;    //  queue.delete if_unused, checked again after the count
+    bool failed;       //  the channel failed: no -Ok
+} s_op_t;
+
+static void
+s_op_free (s_op_t *op)
+{
+    free (op->queue);
+    free (op->broker_queue);
+    free (op);
+}
+
+void
+arb_amqp_admin_forget (arb_amqp_conn_t *conn)
+{
+    if (conn->op)
+        s_op_free ((s_op_t *) conn->op);
+    conn->op = NULL;
+}
+
+static void
+s_op_done (s_op_t *op)
+{
+    arb_amqp_channel_t *channel = op->channel;
+    arb_amqp_conn_t *conn = arb_amqp_channel_conn (channel);
+    uint16_t number = arb_amqp_channel_number (channel);
+    if (conn->op == op)
+        conn->op = NULL;
+    if (!op->nowait && !op->failed && !arb_amqp_channel_is_closing (channel)) {
+        switch (op->id) {
+            case AMQP_QUEUE_DECLARE_METHOD: {
+                amqp_queue_declare_ok_t ok = {
+                    .queue = amqp_cstring_bytes (op->queue),
+                    .message_count = (uint32_t) op->count,
+                    .consumer_count = op->consumers,
+                };
+                arb_amqp_conn_send (conn, number, AMQP_QUEUE_DECLARE_OK_METHOD, &ok);
+                break;
+            }
+            case AMQP_QUEUE_PURGE_METHOD: {
+                amqp_queue_purge_ok_t ok = {.message_count = (uint32_t) op->count};
+                arb_amqp_conn_send (conn, number, AMQP_QUEUE_PURGE_OK_METHOD, &ok);
+                break;
+            }
+            case AMQP_QUEUE_DELETE_METHOD: {
+                amqp_queue_delete_ok_t ok = {.message_count = (uint32_t) op->count};
+                arb_amqp_conn_send (conn, number, AMQP_QUEUE_DELETE_OK_METHOD, &ok);
+                break;
+            }
+            default: {
+                //  the other -Oks have no arguments: the method id + 1, but
+                //  for unbinds (50.50 -> 50.51, 40.40 -> 40.51)
+                char dummy = 0;
+                amqp_method_number_t ok = op->id == AMQP_EXCHANGE_UNBIND_METHOD
+                                              ? AMQP_EXCHANGE_UNBIND_OK_METHOD
+                                              : op->id + 1;
+                arb_amqp_conn_send (conn, number, ok, &dummy);
+            }
+        }
+    }
+    s_op_free (op);
+}
+
+static void s_queue_delete_counted (s_op_t *op);
+
+static void
+s_on_answer (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    s_op_t *op = (s_op_t *) arg;
+    arb_msg_t *reply = *reply_p;
+    uint32_t reqid = arb_msg_reqid (reply);
+    arb_amqp_conn_t *conn = arb_amqp_channel_conn (op->channel);
+    if (arb_msg_type (reply) == ARB_MSG_ERROR)
+        zsys_warning ("amqp: broker refused a change conn=%" PRIu64 " reason=\"%s\"", conn->number,
+                      arb_msg_error (reply)->reason);
+    else if (arb_msg_type (reply) == ARB_MSG_STATS_REPLY && op->want_count)
+        op->count = arb_amqp_ready_count (reply, op->broker_queue);
+    else if (arb_msg_type (reply) == ARB_MSG_OK && op->want_count)
+        op->count = arb_msg_ok (reply)->count;
+    if (op->empty_check && arb_msg_type (reply) == ARB_MSG_STATS_REPLY)
+        s_queue_delete_counted (op);
+    if (--op->left == 0)
+        s_op_done (op);
+    arb_amqp_conn_answered (conn, reqid);
+}
+
+static s_op_t *
+s_op_new (arb_amqp_channel_t *channel, amqp_method_number_t id, bool nowait)
+{
+    s_op_t *op = (s_op_t *) zmalloc (sizeof (s_op_t));
+    op->channel = channel;
+    op->id = id;
+    op->nowait = nowait;
+    op->left = 1;  //  held until arb_amqp_admin ends (s_op_go)
+    return op;
+}
+
+//  One more broker answer for op: the method waits for it.
+static void
+s_op_wait (s_op_t *op, uint32_t reqid)
+{
+    if (!reqid)
+        return;  //  refused by the link: answered as if done
+    op->left++;
+    arb_amqp_conn_t *conn = arb_amqp_channel_conn (op->channel);
+    //  the connection holds it while it waits: freed if the connection goes
+    conn->op = op;
+    arb_amqp_conn_wait (conn, reqid);
+}
+
+//  Every request of op is out: answer now if none is pending.
+static void
+s_op_go (s_op_t *op)
+{
+    if (--op->left == 0)
+        s_op_done (op);
+}
+
+static void
+s_store (s_op_t *op, const char *key, zchunk_t *value)
+{
+    arb_amqp_t *server = arb_amqp_channel_conn (op->channel)->server;
+    s_op_wait (op, arb_amqp_store (server, key, value ? &value : NULL, s_on_answer, op));
+    zchunk_destroy (&value);
+}
+
+static void
+s_count (s_op_t *op, const char *broker_queue)
+{
+    arb_amqp_t *server = arb_amqp_channel_conn (op->channel)->server;
+    free (op->broker_queue);
+    op->broker_queue = strdup (broker_queue);
+    op->want_count = true;
+    //  the turn's publishes count
+    arb_gateway_flush (server->gateway);
+    arb_msg_t *stats = arb_amqp_count_request (server, broker_queue);
+    s_op_wait (op, arb_gateway_send (server->gateway, &stats, s_on_answer, op));
+}
+
+static int
+s_fail (arb_amqp_channel_t *channel, int code, amqp_method_number_t id, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+static int
+s_fail (arb_amqp_channel_t *channel, int code, amqp_method_number_t id, const char *fmt, ...)
+{
+    char text[400];
+    va_list args;
+    va_start (args, fmt);
+    vsnprintf (text, sizeof (text), fmt, args);
+    va_end (args);
+    arb_amqp_conn_t *conn = arb_amqp_channel_conn (channel);
+    if (code == AMQP_COMMAND_INVALID || code == AMQP_NOT_ALLOWED || code == AMQP_NOT_IMPLEMENTED)
+        arb_amqp_conn_fail (conn, code, text, id);
+    else
+        arb_amqp_channel_fail (channel, code, text, id);
+    return -1;
+}
+
+//  ---------------------------------------------------------------------
+//  Exchanges
+
+static int
+s_exchange_declare (arb_amqp_channel_t *channel, amqp_exchange_declare_t *m)
+{
+    arb_amqp_conn_t *conn = arb_amqp_channel_conn (channel);
+    arb_amqp_vhost_t *vhost = conn->vhost;
+    const char *vname = arb_amqp_vhost_name (vhost);
+    amqp_method_number_t id = AMQP_EXCHANGE_DECLARE_METHOD;
+    char *name = arb_amqp_frame_str (m->exchange);
+    char *tname = arb_amqp_frame_str (m->type);
+    int rc = -1;
+    char why[256];
+    arb_amqp_type_t type = ARB_AMQP_DIRECT;
+    arb_amqp_exchange_t *exchange = arb_amqp_model_exchange (vhost, name);
+    if (!*name) {
+        s_fail (channel, AMQP_ACCESS_REFUSED, id,
+                "ACCESS_REFUSED - operation not permitted on the default exchange");
+        goto cleanup;
+    }
+    if (m->passive) {
+        if (!exchange)
+            s_fail (channel, AMQP_NOT_FOUND, id,
+                    "NOT_FOUND - no exchange '%.200s' in vhost '%.60s'", name, vname);
+        else {
+            rc = 0;
+            s_op_go (s_op_new (channel, id, m->nowait));
+        }
+        goto cleanup;
+    }
+    if (arb_amqp_model_type (tname, &type) != 0) {
+        s_fail (channel, AMQP_COMMAND_INVALID, id,
+                "COMMAND_INVALID - unknown exchange type '%.60s'", tname);
+        goto cleanup;
+    }
+    if (exchange) {
+        if (exchange->type != type)
+            s_fail (channel, AMQP_PRECONDITION_FAILED, id,
+                    "PRECONDITION_FAILED - inequivalent arg 'type' for exchange '%.200s' in vhost "
+                    "'%.60s': received '%s' but current is '%s'",
+                    name, vname, tname, arb_amqp_model_type_name (exchange->type));
+        else if (!exchange->builtin && !exchange->durable != !m->durable)
+            s_fail (channel, AMQP_PRECONDITION_FAILED, id,
+                    "PRECONDITION_FAILED - inequivalent arg 'durable' for exchange '%.200s' in "
+                    "vhost '%.60s': received '%s' but current is '%s'",
+                    name, vname, m->durable ? "true" : "false",
+                    exchange->durable ? "true" : "false");
+        else {
+            rc = 0;
+            s_op_go (s_op_new (channel, id, m->nowait));
+        }
+        goto cleanup;
+    }
+    if (strncmp (name, "amq.", 4) == 0) {
+        s_fail (channel, AMQP_ACCESS_REFUSED, id,
+                "ACCESS_REFUSED - exchange name '%.200s' contains reserved prefix 'amq.*'", name);
+        goto cleanup;
+    }
+    if (arb_amqp_model_check_name (vhost, name, false, why, sizeof (why))) {
+        s_fail (channel, AMQP_PRECONDITION_FAILED, id, "PRECONDITION_FAILED - exchange name: %s",
+                why);
+        goto cleanup;
+    }
+    exchange = arb_amqp_model_add_exchange (vhost, name, type, m->durable, m->auto_delete,
+                                            m->internal, &m->arguments);
+    s_op_t *op = s_op_new (channel, id, m->nowait);
+    char key[600];
+    s_store (op, arb_amqp_model_exchange_key (exchange, key, sizeof (key)),
+             arb_amqp_model_exchange_record (exchange));
+    s_op_go (op);
+    rc = 0;
+cleanup:
+    free (name);
+    free (tname);
+    return rc;
+}
+
+//  Removes the records of every binding from or to exchange (before it
+//  goes from the model).
+static void
+s_forget_bindings_of (s_op_t *op, arb_amqp_vhost_t *vhost, const char *dest, bool dest_exchange);
+
+static int
+s_exchange_delete (arb_amqp_channel_t *channel, amqp_exchange_delete_t *m)
+{
+    arb_amqp_conn_t *conn = arb_amqp_channel_conn (channel);
+    amqp_method_number_t id = AMQP_EXCHANGE_DELETE_METHOD;
+    char *name = arb_amqp_frame_str (m->exchange);
+    arb_amqp_exchange_t *exchange = arb_amqp_model_exchange (conn->vhost, name);
+    int rc = -1;
+    if (!*name || (exchange && exchange->builtin))
+        s_fail (channel, AMQP_ACCESS_REFUSED, id,
+                "ACCESS_REFUSED - operation not permitted on exchange '%.200s'", name);
+    else if (!exchange) {
+        //  deleting what does not exist is fine (RabbitMQ 3.x)
+        s_op_go (s_op_new (channel, id, m->nowait));
+        rc = 0;
+    }
+    else if (m->if_unused && arb_amqp_model_exchange_in_use (exchange))
+        s_fail (channel, AMQP_PRECONDITION_FAILED, id,
+                "PRECONDITION_FAILED - exchange '%.200s' in vhost '%.60s' in use", name,
+                arb_amqp_vhost_name (conn->vhost));
+    else {
+        s_op_t *op = s_op_new (channel, id, m->nowait);
+        char key[600];
+        s_store (op, arb_amqp_model_exchange_key (exchange, key, sizeof (key)), NULL);
+        s_forget_bindings_of (op, conn->vhost, name, true);
+        arb_amqp_model_remove_exchange (exchange);
+        arb_amqp_exchanges_spent (conn->server, conn->vhost);
+        s_op_go (op);
+        rc = 0;
+    }
+    free (name);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  Bindings
+
+static void
+s_forget_key (void *arg, const char *key)
+{
+    s_store ((s_op_t *) arg, key, NULL);
+}
+
+static void
+s_forget_bindings_of (s_op_t *op, arb_amqp_vhost_t *vhost, const char *dest, bool dest_exchange)
+{
+    //  the store keeps one record per binding: each goes
+    arb_amqp_model_binding_keys (vhost, dest, dest_exchange, s_forget_key, op);
+}
+
+static int
+s_bind (arb_amqp_channel_t *channel,
+        amqp_method_number_t id,
+        amqp_bytes_t dest_bytes,
+        bool dest_exchange,
+        amqp_bytes_t source_bytes,
+        amqp_bytes_t key_bytes,
+        amqp_table_t *args,
+        bool nowait,
+        bool unbind)
+{
+    arb_amqp_conn_t *conn = arb_amqp_channel_conn (channel);
+    arb_amqp_vhost_t *vhost = conn->vhost;
+    const char *vname = arb_amqp_vhost_name (vhost);
+    char *dest = arb_amqp_frame_str (dest_bytes);
+    char *source = arb_amqp_frame_str (source_bytes);
+    char *key = arb_amqp_frame_str (key_bytes);
+    int rc = -1;
+    if (!dest_exchange && !*dest && arb_amqp_channel_last_queue (channel)) {
+        free (dest);
+        dest = strdup (arb_amqp_channel_last_queue (channel));
+        if (!*key) {
+            free (key);
+            key = strdup (dest);
+        }
+    }
+    arb_amqp_exchange_t *exchange = arb_amqp_model_exchange (vhost, source);
+    arb_amqp_queue_t *queue = dest_exchange ? NULL : arb_amqp_model_queue (vhost, dest);
+    if (!*source || (dest_exchange && !*dest)) {
+        s_fail (channel, AMQP_ACCESS_REFUSED, id,
+                "ACCESS_REFUSED - operation not permitted on the default exchange");
+        goto cleanup;
+    }
+    if (!exchange) {
+        s_fail (channel, AMQP_NOT_FOUND, id, "NOT_FOUND - no exchange '%.200s' in vhost '%.60s'",
+                source, vname);
+        goto cleanup;
+    }
+    if (dest_exchange ? !arb_amqp_model_exchange (vhost, dest) : !queue) {
+        if (!dest_exchange && !*dest)
+            s_fail (channel, AMQP_NOT_FOUND, id, "NOT_FOUND - no previously declared queue");
+        else
+            s_fail (channel, AMQP_NOT_FOUND, id, "NOT_FOUND - no %s '%.200s' in vhost '%.60s'",
+                    dest_exchange ? "exchange" : "queue", dest, vname);
+        goto cleanup;
+    }
+    if (queue && queue->exclusive && queue->owner != conn->number) {
+        s_fail (channel, AMQP_RESOURCE_LOCKED, id,
+                "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%.200s' in "
+                "vhost '%.60s'",
+                dest, vname);
+        goto cleanup;
+    }
+    s_op_t *op = s_op_new (channel, id, nowait);
+    char mkey[800];
+    arb_amqp_model_binding_key (exchange, dest, dest_exchange, key, args, mkey, sizeof (mkey));
+    if (unbind) {
+        if (arb_amqp_model_unbind (exchange, dest, dest_exchange, key, args))
+            s_store (op, mkey, NULL);
+        arb_amqp_exchanges_spent (conn->server, vhost);
+    }
+    else if (arb_amqp_model_bind (exchange, dest, dest_exchange, key, args))
+        s_store (op, mkey,
+                 arb_amqp_model_binding_record (exchange, dest, dest_exchange, key, args));
+    s_op_go (op);
+    rc = 0;
+cleanup:
+    free (dest);
+    free (source);
+    free (key);
+    return rc;
+}
+
+//  ---------------------------------------------------------------------
+//  Queues
+
+static int
+s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
+{
+    arb_amqp_conn_t *conn = arb_amqp_channel_conn (channel);
+    arb_amqp_vhost_t *vhost = conn->vhost;
+    const char *vname = arb_amqp_vhost_name (vhost);
+    amqp_method_number_t id = AMQP_QUEUE_DECLARE_METHOD;
+    char *name = arb_amqp_frame_str (m->queue);
+    int rc = -1;
+    char why[256];
+    if (!*name && m->passive && arb_amqp_channel_last_queue (channel)) {
+        free (name);
+        name = strdup (arb_amqp_channel_last_queue (channel));
+    }
+    if (!*name) {
+        //  a server-named queue: amq.gen- and 22 url-safe characters
+        static const char alphabet[] =
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        free (name);
+        name = (char *) zmalloc (8 + 22 + 1);
+        memcpy (name, "amq.gen-", 8);
+        for (int i = 0; i < 22; i++)
+            name[8 + i] = alphabet[randof (64)];
+    }
+    else if (!m->passive && strncmp (name, "amq.", 4) == 0 && !arb_amqp_model_queue (vhost, name)) {
+        s_fail (channel, AMQP_ACCESS_REFUSED, id,
+                "ACCESS_REFUSED - queue name '%.200s' contains reserved prefix 'amq.*'", name);
+        goto cleanup;
+    }
+    arb_amqp_queue_t *queue = arb_amqp_model_queue (vhost, name);
+    if (queue && queue->exclusive && queue->owner != conn->number) {
+        s_fail (channel, AMQP_RESOURCE_LOCKED, id,
+                "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%.200s' in "
+                "vhost '%.60s'",
+                name, vname);
+        goto cleanup;
+    }
+    if (m->passive && !queue) {
+        s_fail (channel, AMQP_NOT_FOUND, id, "NOT_FOUND - no queue '%.200s' in vhost '%.60s'", name,
+                vname);
+        goto cleanup;
+    }
+    if (queue && !m->passive) {
+        const char *arg = !queue->durable != !m->durable           ? "durable"
+                          : !queue->auto_delete != !m->auto_delete ? "auto_delete"
+                          : !queue->exclusive != !m->exclusive     ? "exclusive"
+                                                                   : NULL;
+        if (arg && streq (arg, "exclusive")) {
+            s_fail (channel, AMQP_RESOURCE_LOCKED, id,
+                    "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%.200s' "
+                    "in vhost '%.60s'",
+                    name, vname);
+            goto cleanup;
+        }
+        if (arg) {
+            bool received = streq (arg, "durable") ? m->durable : m->auto_delete;
+            s_fail (channel, AMQP_PRECONDITION_FAILED, id,
+                    "PRECONDITION_FAILED - inequivalent arg '%s' for queue '%.200s' in vhost "
+                    "'%.60s': received '%s' but current is '%s'",
+                    arg, name, vname, received ? "true" : "false", received ? "false" : "true");
+            goto cleanup;
+        }
+        if (!arb_amqp_model_same_args (queue->args, &m->arguments)) {
+            s_fail (channel, AMQP_PRECONDITION_FAILED, id,
+                    "PRECONDITION_FAILED - inequivalent arguments for queue '%.200s' in vhost "
+                    "'%.60s'",
+                    name, vname);
+            goto cleanup;
+        }
+    }
+    s_op_t *op = s_op_new (channel, id, m->nowait);
+    if (!queue) {
+        arb_amqp_qargs_t settings;
+        if (arb_amqp_model_check_name (vhost, name, true, why, sizeof (why))) {
+            free (op);
+            s_fail (channel, AMQP_PRECONDITION_FAILED, id, "PRECONDITION_FAILED - queue name: %s",
+                    why);
+            goto cleanup;
+        }
+        if (arb_amqp_model_parse_qargs (&m->arguments, &settings, why, sizeof (why))) {
+            free (op);
+            s_fail (channel, AMQP_PRECONDITION_FAILED, id, "PRECONDITION_FAILED - %s", why);
+            goto cleanup;
+        }
+        arb_amqp_model_free_qargs (&settings);
+        queue = arb_amqp_model_add_queue (vhost, name, m->durable, m->exclusive, m->auto_delete,
+                                          conn->number, &m->arguments);
+        char key[600];
+        s_store (op, arb_amqp_model_queue_key (queue, key, sizeof (key)),
+                 arb_amqp_model_queue_record (queue));
+        //  the broker knows it too: an empty queue is listed (the CLI, the
+        //  dashboard) until it is deleted
+        arb_msg_t *declare = arb_link_request_new (conn->server->link, ARB_MSG_QUEUE);
+        arb_msg_queue (declare)->queue = arb_msg_strdup (declare, queue->broker);
+        arb_msg_queue (declare)->op = "declare";
+        s_op_wait (op, arb_gateway_send (conn->server->gateway, &declare, s_on_answer, op));
+    }
+    if (!m->passive)
+        arb_amqp_queue_used (conn->server, queue);  //  a redeclare renews the lease
+    op->queue = strdup (name);
+    op->consumers = (uint32_t) queue->consumers;
+    arb_amqp_channel_set_last_queue (channel, name);
+    s_count (op, queue->broker);
+    s_op_go (op);
+    rc = 0;
+cleanup:
+    free (name);
+    return rc;
+}
+
+static int
+s_queue_purge (arb_amqp_channel_t *channel, amqp_queue_purge_t *m)
+{
+    arb_amqp_queue_t *queue = arb_amqp_channel_queue (channel, m->queue, AMQP_QUEUE_PURGE_METHOD);
+    if (!queue)
+        return -1;
+    arb_amqp_t *server = arb_amqp_channel_conn (channel)->server;
+    s_op_t *op = s_op_new (channel, AMQP_QUEUE_PURGE_METHOD, m->nowait);
+    arb_msg_t *request = arb_link_request_new (server->link, ARB_MSG_QUEUE);
+    arb_msg_queue (request)->queue = arb_msg_strdup (request, queue->broker);
+    arb_msg_queue (request)->op = "purge";
+    op->want_count = true;
+    s_op_wait (op, arb_gateway_send (server->gateway, &request, s_on_answer, op));
+    s_op_go (op);
+    return 0;
+}
+
+static int
+s_queue_delete (arb_amqp_channel_t *channel, amqp_queue_delete_t *m)
+{
+    amqp_method_number_t id = AMQP_QUEUE_DELETE_METHOD;
+    arb_amqp_conn_t *conn = arb_amqp_channel_conn (channel);
+    char *name = arb_amqp_frame_str (m->queue);
+    bool missing = *name && !arb_amqp_model_queue (conn->vhost, name);
+    free (name);
+    if (missing) {
+        //  deleting what does not exist is fine (RabbitMQ 3.x)
+        s_op_go (s_op_new (channel, id, m->nowait));
+        return 0;
+    }
+    arb_amqp_queue_t *queue = arb_amqp_channel_queue (channel, m->queue, id);
+    if (!queue)
+        return -1;
+    if (m->if_unused && queue->consumers)
+        return s_fail (channel, AMQP_PRECONDITION_FAILED, id,
+                       "PRECONDITION_FAILED - queue '%.200s' in vhost '%.60s' in use", queue->name,
+                       arb_amqp_vhost_name (conn->vhost));
+    s_op_t *op = s_op_new (channel, id, m->nowait);
+    op->queue = strdup (queue->name);
+    if (m->if_empty) {
+        //  its count first (s_queue_delete_counted)
+        op->empty_check = true;
+        op->if_unused = m->if_unused;
+        s_count (op, queue->broker);
+    }
+    else {
+        op->want_count = true;
+        s_op_wait (op, arb_amqp_delete_queue (conn->server, queue, s_on_answer, op));
+    }
+    s_op_go (op);
+    return 0;
+}
+
+//  queue.delete if_empty: the queue's ready count came; deleted if none
+//  (and, if_unused, still without consumers), else 406.
+static void
+s_queue_delete_counted (s_op_t *op)
+{
+    op->empty_check = false;
+    arb_amqp_channel_t *channel = op->channel;
+    arb_amqp_conn_t *conn = arb_amqp_channel_conn (channel);
+    const char *vname = arb_amqp_vhost_name (conn->vhost);
+    arb_amqp_queue_t *queue = arb_amqp_model_queue (conn->vhost, op->queue);
+    if (!queue) {
+        op->count = 0;  //  gone meanwhile: deleted all the same
+        return;
+    }
+    if (op->count || (op->if_unused && queue->consumers)) {
+        op->failed = true;
+        s_fail (channel, AMQP_PRECONDITION_FAILED, AMQP_QUEUE_DELETE_METHOD,
+                "PRECONDITION_FAILED - queue '%.200s' in vhost '%.60s' %s", op->queue, vname,
+                op->count ? "not empty" : "in use");
+        return;
+    }
+    s_op_wait (op, arb_amqp_delete_queue (conn->server, queue, s_on_answer, op));
+}
+
+int
+arb_amqp_admin_method (arb_amqp_channel_t *channel, amqp_method_number_t id, void *method)
+{
+    switch (id) {
+        case AMQP_EXCHANGE_DECLARE_METHOD:
+            return s_exchange_declare (channel, (amqp_exchange_declare_t *) method);
+        case AMQP_EXCHANGE_DELETE_METHOD:
+            return s_exchange_delete (channel, (amqp_exchange_delete_t *) method);
+        case AMQP_EXCHANGE_BIND_METHOD: {
+            amqp_exchange_bind_t *m = (amqp_exchange_bind_t *) method;
+            return s_bind (channel, id, m->destination, true, m->source, m->routing_key,
+                           &m->arguments, m->nowait, false);
+        }
+        case AMQP_EXCHANGE_UNBIND_METHOD: {
+            amqp_exchange_unbind_t *m = (amqp_exchange_unbind_t *) method;
+            return s_bind (channel, id, m->destination, true, m->source, m->routing_key,
+                           &m->arguments, m->nowait, true);
+        }
+        case AMQP_QUEUE_DECLARE_METHOD:
+            return s_queue_declare (channel, (amqp_queue_declare_t *) method);
+        case AMQP_QUEUE_BIND_METHOD: {
+            amqp_queue_bind_t *m = (amqp_queue_bind_t *) method;
+            return s_bind (channel, id, m->queue, false, m->exchange, m->routing_key, &m->arguments,
+                           m->nowait, false);
+        }
+        case AMQP_QUEUE_UNBIND_METHOD: {
+            amqp_queue_unbind_t *m = (amqp_queue_unbind_t *) method;
+            return s_bind (channel, id, m->queue, false, m->exchange, m->routing_key, &m->arguments,
+                           false, true);
+        }
+        case AMQP_QUEUE_PURGE_METHOD:
+            return s_queue_purge (channel, (amqp_queue_purge_t *) method);
+        case AMQP_QUEUE_DELETE_METHOD:
+            return s_queue_delete (channel, (amqp_queue_delete_t *) method);
+        default:
+            return s_fail (channel, AMQP_NOT_IMPLEMENTED, id, "NOT_IMPLEMENTED - %s",
+                           amqp_method_name (id) ? amqp_method_name (id) : "unknown method");
+    }
+}

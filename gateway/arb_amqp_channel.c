@@ -1,0 +1,988 @@
+/*  arb_amqp_channel.c — one AMQP channel: its state, its consumers (a
+    link consumer each, or one for all under the channel's prefetch,
+    credit following prefetch), its deliveries and their acks, basic.get,
+    and the dispatch of its methods; its publishing side (messages,
+    confirms, transactions) is its publisher (arb_amqp_publisher.c).
+
+    States: OPEN, or CLOSING (we sent Channel.Close: every frame but Close
+    and Close-Ok is dropped until Close-Ok comes, then the number is free).
+    While the publisher reads a message's frames, every frame goes to it.
+
+    A delivery carries what the message's headers record
+    (arb_amqp_frame_record) says: its exchange, routing key and property
+    bytes as published. A task without that record (submitted by Kestrel,
+    REST or the CLI) is delivered with no properties, from exchange ""
+    with its queue's name as routing key.
+*/
+
+#include "arb_amqp_priv.h"
+
+#include <inttypes.h>
+
+struct _arb_amqp_channel_t {
+    arb_amqp_conn_t *conn;  //  borrowed
+    uint16_t number;
+    bool closing;
+    arb_amqp_publisher_t *publisher;  //  owned: the publishing side
+    //  consumers and deliveries
+    uint16_t prefetch;          //  per new consumer (global=false), 0: none
+    uint16_t prefetch_channel;  //  global=true, 0: none
+    //  the channel's prefetch: one link consumer for every ack-mode
+    //  consumer made under a global basic.qos, over all of their queues
+    uint32_t shared_sub;    //  its subscription, 0: none
+    uint32_t shared_limit;  //  the credit it was made with + changes (prefetch_channel)
+    size_t shared_unacked;  //  unacked deliveries of shared consumers
+    uint64_t shared_turn;   //  round robin among the consumers of one queue
+    bool ending;            //  every consumer ends (close): no subscription is remade
+    zlistx_t *consumers;    //  owned arb_amqp_consumer_t
+    zlistx_t *deliveries;   //  owned arb_amqp_delivery_t, in tag order
+    arb_idmap_t *by_tag;    //  tag -> borrowed delivery
+    uint64_t next_tag;
+    uint64_t next_ctag;
+    char *last_queue;  //  owned
+    //  basic.get in progress
+    arb_msg_t *get_reply;  //  owned DISPATCH
+    bool get_no_ack;
+    bool get_answered;
+    uint64_t get_count;  //  messages ready after it
+    char *get_queue;     //  owned: the queue's name (it may be deleted meanwhile)
+    char *get_broker;    //  owned: its broker queue's name
+};
+
+//  ---------------------------------------------------------------------
+//  Plumbing
+
+arb_amqp_conn_t *
+arb_amqp_channel_conn (arb_amqp_channel_t *self)
+{
+    return self->conn;
+}
+
+uint16_t
+arb_amqp_channel_number (arb_amqp_channel_t *self)
+{
+    return self->number;
+}
+
+const char *
+arb_amqp_channel_last_queue (arb_amqp_channel_t *self)
+{
+    return self->last_queue;
+}
+
+void
+arb_amqp_channel_set_last_queue (arb_amqp_channel_t *self, const char *name)
+{
+    free (self->last_queue);
+    self->last_queue = strdup (name);
+}
+
+bool
+arb_amqp_channel_is_closing (arb_amqp_channel_t *self)
+{
+    return self->closing;
+}
+
+static void
+s_send (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
+{
+    arb_amqp_conn_send (self->conn, self->number, id, m);
+}
+
+static void s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer);
+static void s_end_consumers (arb_amqp_channel_t *self);
+static void s_release_all (arb_amqp_channel_t *self);
+
+void
+arb_amqp_channel_fail (arb_amqp_channel_t *self, int code, const char *text, uint32_t method)
+{
+    if (self->closing)
+        return;
+    zsys_debug ("amqp: channel error conn=%" PRIu64 " channel=%u code=%d text=\"%.200s\"",
+                self->conn->number, self->number, code, text);
+    char cut[256];
+    snprintf (cut, sizeof (cut), "%s", text);
+    amqp_channel_close_t close = {
+        .reply_code = (uint16_t) code,
+        .reply_text = amqp_cstring_bytes (cut),
+        .class_id = (uint16_t) (method >> 16),
+        .method_id = (uint16_t) (method & 0xffff),
+    };
+    s_send (self, AMQP_CHANNEL_CLOSE_METHOD, &close);
+    self->closing = true;
+    //  as on any close: consumers end, unacked deliveries go back
+    s_end_consumers (self);
+    s_release_all (self);
+    arb_amqp_publisher_reset (self->publisher);
+}
+
+//  ---------------------------------------------------------------------
+//  Deliveries
+
+static void s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery);
+
+//  The credit a link consumer with window may hold at once: its window
+//  if the client set a prefetch under ARB_AMQP_WINDOW (the client chose
+//  to take that many at once, as from RabbitMQ), else ARB_AMQP_BURST.
+static uint32_t
+s_burst (uint32_t window)
+{
+    return window < ARB_AMQP_WINDOW ? window : ARB_AMQP_BURST;
+}
+
+//  Tops up the credit of a link consumer (sub: a consumer's own, or the
+//  channel's shared one) that has unacked deliveries and window (its
+//  prefetch, or ARB_AMQP_WINDOW): the broker may send at most s_burst
+//  more, and no more than the window leaves; nothing more while the
+//  client's output is full (topped up again once it drains). So a client
+//  that does not read holds at most its prefetch, or ARB_AMQP_BURST
+//  messages without one (no_ack too), in the gateway past its socket's
+//  buffers, and one that does gets them as fast as credit comes back,
+//  one per message. A window lowered below what is out takes the excess
+//  back.
+static void
+s_topup (arb_amqp_channel_t *self, uint32_t sub, size_t unacked, uint32_t window)
+{
+    if (!sub)
+        return;
+    arb_link_t *link = self->conn->server->link;
+    int64_t credit = arb_link_credit (link, sub);
+    int64_t room = (int64_t) window - (int64_t) unacked - credit;
+    int64_t burst = (int64_t) s_burst (window) - credit;
+    int64_t add = room < burst ? room : burst;
+    if (room < 0)
+        arb_link_add_credit (link, sub, (int) room);
+    else if (add > 0 && !self->closing && !arb_stream_is_full (self->conn->stream))
+        arb_link_add_credit (link, sub, (int) add);
+}
+
+//  Tops up the consumer's credit (NULL: ended), or the channel's shared
+//  subscription's if shared.
+static void
+s_credit (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, bool shared)
+{
+    if (shared)
+        s_topup (self, self->shared_sub, self->shared_unacked, self->shared_limit);
+    else if (consumer)
+        s_topup (self, consumer->sub, consumer->unacked, consumer->window);
+}
+
+void
+arb_amqp_channel_drained (arb_amqp_channel_t *self)
+{
+    for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
+         c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
+        if (!c->shared)
+            s_credit (self, c, false);
+    s_credit (self, NULL, true);
+}
+
+//  Reads a task's headers record (arb_amqp_frame.h), its exchange and
+//  key copied as C strings: 0, or -1 if it is not one.
+static int
+s_parse_record (
+    const arb_bin_t *headers, char *exchange, char *key, const uint8_t **raw, size_t *raw_size)
+{
+    amqp_bytes_t x, k, r;
+    if (arb_amqp_frame_read_record (headers->data, headers->size, &x, &k, &r))
+        return -1;
+    memcpy (exchange, x.bytes, x.len);
+    exchange[x.len] = 0;
+    memcpy (key, k.bytes, k.len);
+    key[k.len] = 0;
+    *raw = (const uint8_t *) r.bytes;
+    *raw_size = r.len;
+    return 0;
+}
+
+//  Holds a task delivered unacked under tag: its delivery (of consumer,
+//  or of basic.get if NULL) waits for the client's ack, nack or reject.
+//  queue (NULL: deleted already) is where a reject dead-letters from.
+static void
+s_hold (arb_amqp_channel_t *self,
+        arb_amqp_consumer_t *consumer,
+        arb_amqp_queue_t *queue,
+        arb_dispatch_task_t *task,
+        uint64_t tag)
+{
+    arb_amqp_delivery_t *delivery = (arb_amqp_delivery_t *) zmalloc (sizeof (arb_amqp_delivery_t));
+    delivery->tag = tag;
+    delivery->task = task->id;
+    delivery->channel = self;
+    delivery->consumer = consumer;
+    delivery->queue = queue;
+    delivery->shared = consumer && consumer->shared;
+    if (delivery->shared)
+        self->shared_unacked++;
+    else if (consumer)
+        consumer->unacked++;
+    if (queue && queue->settings.dlx) {
+        //  kept for dead-lettering: the task's copy is gone once sent
+        delivery->payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();
+        delivery->headers = zchunk_new (task->headers.data, task->headers.size);
+    }
+    delivery->handle = zlistx_add_end (self->deliveries, delivery);
+    arb_idmap_insert (self->by_tag, tag, delivery);
+    arb_idmap_insert (self->conn->server->held, task->id, delivery);
+}
+
+//  The exchange, routing key and property bytes a task is delivered with:
+//  from its headers record, else (a task not published over AMQP) exchange
+//  "", the queue's name and no properties.
+static void
+s_delivery_fields (arb_dispatch_task_t *task,
+                   const char *queue,
+                   char *exchange,
+                   char *key,
+                   const uint8_t **raw,
+                   size_t *raw_size)
+{
+    if (s_parse_record (&task->headers, exchange, key, raw, raw_size) != 0) {
+        exchange[0] = 0;
+        snprintf (key, ARB_AMQP_NAME_MAX + 1, "%s", queue);
+        *raw = (const uint8_t *) "\0\0";
+        *raw_size = 2;
+    }
+}
+
+//  Sends a task to consumer (basic.deliver).
+static void
+s_deliver (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, arb_dispatch_task_t *task)
+{
+    char exchange[ARB_AMQP_NAME_MAX + 1], key[ARB_AMQP_NAME_MAX + 1];
+    const uint8_t *raw;
+    size_t raw_size;
+    s_delivery_fields (task, consumer->queue->name, exchange, key, &raw, &raw_size);
+    uint64_t tag = ++self->next_tag;
+    if (consumer->no_ack)
+        arb_link_complete (self->conn->server->link, task->id, NULL);
+    else
+        s_hold (self, consumer, consumer->queue, task, tag);
+    amqp_basic_deliver_t deliver = {
+        .consumer_tag = amqp_cstring_bytes (consumer->tag),
+        .delivery_tag = tag,
+        .redelivered = task->delivered > 0,
+        .exchange = amqp_cstring_bytes (exchange),
+        .routing_key = amqp_cstring_bytes (key),
+    };
+    arb_amqp_conn_send_content (self->conn, self->number, AMQP_BASIC_DELIVER_METHOD, &deliver, raw,
+                                raw_size, &task->payload);
+    s_credit (self, consumer, consumer->shared);
+}
+
+static void
+s_on_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *arg)
+{
+    (void) link;
+    (void) sub;
+    arb_amqp_consumer_t *consumer = (arb_amqp_consumer_t *) arg;
+    s_deliver (consumer->channel, consumer, task);
+}
+
+//  A task of the channel's shared subscription: to a shared consumer of
+//  its queue, in turn when there are several.
+static void
+s_on_shared_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *arg)
+{
+    (void) sub;
+    arb_amqp_channel_t *self = (arb_amqp_channel_t *) arg;
+    size_t count = 0;
+    for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
+         c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
+        count += c->shared && streq (c->queue->broker, task->queue);
+    arb_amqp_consumer_t *pick = NULL;
+    size_t turn = count ? (size_t) (self->shared_turn++ % count) : 0;
+    for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers);
+         c && !pick; c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
+        if (c->shared && streq (c->queue->broker, task->queue) && turn-- == 0)
+            pick = c;
+    if (!pick) {
+        //  its consumer ended while it was on its way
+        arb_link_release (link, task->id);
+        s_credit (self, NULL, true);
+        return;
+    }
+    s_deliver (self, pick, task);
+}
+
+//  Settles a delivery: ack (complete), requeue (release to the head) or
+//  reject (dead-letter if the queue says where, else complete).
+static void s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how);
+
+void
+arb_amqp_channel_stopped (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
+{
+    //  the broker took it back (cancelled, or lost across a restart): an
+    //  ack of it later is still accepted, as the client cannot know
+    arb_amqp_consumer_t *consumer = delivery->consumer;
+    bool shared = delivery->shared;
+    s_delivery_free (self, delivery);
+    s_credit (self, consumer, shared);
+}
+
+static void
+s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
+{
+    if (delivery->shared)
+        self->shared_unacked--;
+    else if (delivery->consumer)
+        delivery->consumer->unacked--;
+    arb_idmap_remove (self->by_tag, delivery->tag);
+    if (arb_idmap_lookup (self->conn->server->held, delivery->task) == delivery)
+        arb_idmap_remove (self->conn->server->held, delivery->task);
+    zlistx_delete (self->deliveries, delivery->handle);
+}
+
+static void
+s_delivery_destructor (void **item)
+{
+    arb_amqp_delivery_t *delivery = (arb_amqp_delivery_t *) *item;
+    if (!delivery)
+        return;
+    zframe_destroy (&delivery->payload);
+    zchunk_destroy (&delivery->headers);
+    free (delivery);
+    *item = NULL;
+}
+
+//  Puts every unacked delivery back at the head of its queue.
+static void
+s_release_all (arb_amqp_channel_t *self)
+{
+    arb_amqp_t *server = self->conn->server;
+    arb_amqp_delivery_t *d;
+    while ((d = (arb_amqp_delivery_t *) zlistx_first (self->deliveries))) {
+        arb_link_release (server->link, d->task);
+        s_delivery_free (self, d);
+    }
+}
+
+//  how: 0 ack, 1 requeue, 2 reject without requeue
+static void
+s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how)
+{
+    arb_amqp_t *server = self->conn->server;
+    arb_amqp_consumer_t *consumer = delivery->consumer;
+    bool shared = delivery->shared;
+    if (how == 1) {
+        arb_link_release (server->link, delivery->task);
+    }
+    else if (how == 2 && delivery->queue && delivery->headers
+             && arb_amqp_deadletter (
+                    server, delivery->queue, delivery->task,
+                    (arb_bin_t){zchunk_data (delivery->headers), zchunk_size (delivery->headers)},
+                    delivery->payload)
+                    == 0)
+        ;  //  completed once its copies are in
+    else
+        arb_link_complete (server->link, delivery->task, NULL);
+    s_delivery_free (self, delivery);
+    s_credit (self, consumer, shared);
+}
+
+int
+arb_amqp_channel_settle (
+    arb_amqp_channel_t *self, amqp_method_number_t id, uint64_t tag, bool multiple, int how)
+{
+    if (!multiple) {
+        arb_amqp_delivery_t *d = (arb_amqp_delivery_t *) arb_idmap_lookup (self->by_tag, tag);
+        if (!d) {
+            char text[128];
+            snprintf (text, sizeof (text), "PRECONDITION_FAILED - unknown delivery tag %" PRIu64,
+                      tag);
+            arb_amqp_channel_fail (self, AMQP_PRECONDITION_FAILED, text, id);
+            return -1;
+        }
+        s_settle (self, d, how);
+        return 0;
+    }
+    if (tag > self->next_tag) {
+        char text[128];
+        snprintf (text, sizeof (text), "PRECONDITION_FAILED - unknown delivery tag %" PRIu64, tag);
+        arb_amqp_channel_fail (self, AMQP_PRECONDITION_FAILED, text, id);
+        return -1;
+    }
+    arb_amqp_delivery_t *d;
+    while ((d = (arb_amqp_delivery_t *) zlistx_first (self->deliveries))
+           && (tag == 0 || d->tag <= tag))
+        s_settle (self, d, how);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Consumers
+
+static void
+s_consumer_destructor (void **item)
+{
+    arb_amqp_consumer_t *consumer = (arb_amqp_consumer_t *) *item;
+    if (!consumer)
+        return;
+    free (consumer->tag);
+    free (consumer);
+    *item = NULL;
+}
+
+//  Whether a shared consumer of the channel consumes queue.
+static bool
+s_shared_has (arb_amqp_channel_t *self, arb_amqp_queue_t *queue)
+{
+    for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
+         c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
+        if (c->shared && c->queue == queue)
+            return true;
+    return false;
+}
+
+//  Makes the shared subscription again over the shared consumers' queues
+//  (a subscription's queues are fixed once made), with the credit the
+//  channel's prefetch leaves, and ends the old one (a task on its way on
+//  it goes back to its queue). 0, or -1 if the link refused it (more than
+//  ARB_CREDIT_QUEUES_MAX queues, too much credit).
+static int
+s_shared_remake (arb_amqp_channel_t *self)
+{
+    arb_link_t *link = self->conn->server->link;
+    const char *queues[ARB_CREDIT_QUEUES_MAX];
+    size_t n = 0;
+    bool fits = true;
+    for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
+         c = (arb_amqp_consumer_t *) zlistx_next (self->consumers)) {
+        if (!c->shared)
+            continue;
+        bool seen = false;
+        for (size_t i = 0; i < n && !seen; i++)
+            seen = streq (queues[i], c->queue->broker);
+        if (seen)
+            continue;
+        if (n == ARB_CREDIT_QUEUES_MAX)
+            fits = false;
+        else
+            queues[n++] = c->queue->broker;
+    }
+    uint32_t sub = 0;
+    if (n && fits) {
+        int64_t credit = (int64_t) self->shared_limit - (int64_t) self->shared_unacked;
+        if (credit > s_burst (self->shared_limit))
+            credit = s_burst (self->shared_limit);
+        sub = arb_link_subscribe (link, queues, n, credit > 0 ? (int) credit : 0,
+                                  s_on_shared_dispatch, self);
+    }
+    if (n && !sub)
+        return -1;  //  the old one stays
+    if (self->shared_sub)
+        arb_link_unsubscribe (link, self->shared_sub);
+    self->shared_sub = sub;
+    return 0;
+}
+
+//  Ends every consumer (the channel closes): the shared subscription once.
+static void
+s_end_consumers (arb_amqp_channel_t *self)
+{
+    if (self->shared_sub)
+        arb_link_unsubscribe (self->conn->server->link, self->shared_sub);
+    self->shared_sub = 0;
+    self->ending = true;
+    while (zlistx_first (self->consumers))
+        s_consumer_end (self, (arb_amqp_consumer_t *) zlistx_first (self->consumers));
+    self->ending = false;
+}
+
+//  Ends a consumer: no more deliveries; the unacked ones stay ackable.
+static void
+s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer)
+{
+    arb_amqp_t *server = self->conn->server;
+    if (!consumer->shared)
+        arb_link_unsubscribe (server->link, consumer->sub);
+    for (arb_amqp_delivery_t *d = (arb_amqp_delivery_t *) zlistx_first (self->deliveries); d;
+         d = (arb_amqp_delivery_t *) zlistx_next (self->deliveries))
+        if (d->consumer == consumer)
+            d->consumer = NULL;
+    arb_amqp_queue_t *queue = consumer->queue;
+    if (queue->consumers)
+        queue->consumers--;
+    if (consumer->exclusive)
+        queue->exclusive_consumer = false;
+    bool shared = consumer->shared;
+    zlistx_delete (self->consumers, consumer->handle);
+    if (shared && !self->ending && !s_shared_has (self, queue))
+        s_shared_remake (self);  //  fewer queues: cannot fail
+    if (queue->auto_delete && queue->had_consumer && queue->consumers == 0)
+        arb_amqp_delete_queue (server, queue, NULL, NULL);
+    else
+        arb_amqp_queue_used (server, queue);
+}
+
+static arb_amqp_consumer_t *
+s_consumer_find (arb_amqp_channel_t *self, const char *tag)
+{
+    for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
+         c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
+        if (streq (c->tag, tag))
+            return c;
+    return NULL;
+}
+
+void
+arb_amqp_channel_queue_gone (arb_amqp_channel_t *self, arb_amqp_queue_t *queue)
+{
+    arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers);
+    while (c) {
+        arb_amqp_consumer_t *next = (arb_amqp_consumer_t *) zlistx_next (self->consumers);
+        if (c->queue == queue) {
+            if (self->conn->cancel_notify) {
+                amqp_basic_cancel_t cancel = {.consumer_tag = amqp_cstring_bytes (c->tag)};
+                s_send (self, AMQP_BASIC_CANCEL_METHOD, &cancel);
+            }
+            queue->auto_delete = false;  //  it is being deleted already
+            s_consumer_end (self, c);
+        }
+        c = next;
+        if (c)
+            zlistx_find (self->consumers, c);
+    }
+    for (arb_amqp_delivery_t *d = (arb_amqp_delivery_t *) zlistx_first (self->deliveries); d;
+         d = (arb_amqp_delivery_t *) zlistx_next (self->deliveries))
+        if (d->queue == queue)
+            d->queue = NULL;
+}
+
+arb_amqp_queue_t *
+arb_amqp_channel_queue (arb_amqp_channel_t *self, amqp_bytes_t name, amqp_method_number_t id)
+{
+    char *qname = arb_amqp_frame_str (name);
+    if (!*qname && self->last_queue) {
+        free (qname);
+        qname = strdup (self->last_queue);
+    }
+    char text[400];
+    arb_amqp_queue_t *queue = NULL;
+    if (!*qname)
+        snprintf (text, sizeof (text), "NOT_FOUND - no previously declared queue");
+    else if (!(queue = arb_amqp_model_queue (self->conn->vhost, qname)))
+        snprintf (text, sizeof (text), "NOT_FOUND - no queue '%.200s' in vhost '%.60s'", qname,
+                  arb_amqp_vhost_name (self->conn->vhost));
+    else if (queue->exclusive && queue->owner != self->conn->number) {
+        snprintf (text, sizeof (text),
+                  "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%.200s' in "
+                  "vhost '%.60s'",
+                  qname, arb_amqp_vhost_name (self->conn->vhost));
+        free (qname);
+        arb_amqp_channel_fail (self, AMQP_RESOURCE_LOCKED, text, id);
+        return NULL;
+    }
+    free (qname);
+    if (!queue)
+        arb_amqp_channel_fail (self, AMQP_NOT_FOUND, text, id);
+    return queue;
+}
+
+static int
+s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
+{
+    arb_amqp_queue_t *queue = arb_amqp_channel_queue (self, m->queue, AMQP_BASIC_CONSUME_METHOD);
+    if (!queue)
+        return -1;
+    char text[400];
+    if (queue->exclusive_consumer || (m->exclusive && queue->consumers)) {
+        snprintf (text, sizeof (text),
+                  "ACCESS_REFUSED - queue '%.200s' in vhost '%.60s' in exclusive use", queue->name,
+                  arb_amqp_vhost_name (self->conn->vhost));
+        arb_amqp_channel_fail (self, AMQP_ACCESS_REFUSED, text, AMQP_BASIC_CONSUME_METHOD);
+        return -1;
+    }
+    char *tag = arb_amqp_frame_str (m->consumer_tag);
+    if (!*tag) {
+        free (tag);
+        tag = zsys_sprintf ("amq.ctag-%" PRIu64 ".%u.%" PRIu64, self->conn->number, self->number,
+                            ++self->next_ctag);
+    }
+    if (s_consumer_find (self, tag)) {
+        snprintf (text, sizeof (text), "NOT_ALLOWED - attempt to reuse consumer tag '%.200s'", tag);
+        free (tag);
+        arb_amqp_conn_fail (self->conn, AMQP_NOT_ALLOWED, text, AMQP_BASIC_CONSUME_METHOD);
+        return -1;
+    }
+    arb_amqp_consumer_t *consumer = (arb_amqp_consumer_t *) zmalloc (sizeof (arb_amqp_consumer_t));
+    consumer->channel = self;
+    consumer->tag = tag;
+    consumer->queue = queue;
+    consumer->no_ack = m->no_ack;
+    consumer->exclusive = m->exclusive;
+    //  under the channel's prefetch, one subscription for all (its own
+    //  prefetch is not applied then); else its own, with its prefetch as
+    //  credit (none for no_ack, as RabbitMQ)
+    consumer->shared = !m->no_ack && self->prefetch_channel;
+    uint32_t window = ARB_AMQP_WINDOW;
+    if (!m->no_ack && self->prefetch && self->prefetch < window)
+        window = self->prefetch;
+    consumer->window = window;
+    bool subscribed;
+    if (consumer->shared) {
+        if (!self->shared_sub)
+            self->shared_limit = self->prefetch_channel;
+        bool new_queue = !s_shared_has (self, queue);
+        consumer->handle = zlistx_add_end (self->consumers, consumer);
+        subscribed = !new_queue || s_shared_remake (self) == 0;
+        if (!subscribed)
+            zlistx_detach (self->consumers, consumer->handle);
+    }
+    else {
+        const char *queues[1] = {queue->broker};
+        consumer->sub = arb_link_subscribe (self->conn->server->link, queues, 1,
+                                            (int) s_burst (window), s_on_dispatch, consumer);
+        subscribed = consumer->sub != 0;
+        if (subscribed)
+            consumer->handle = zlistx_add_end (self->consumers, consumer);
+    }
+    if (!subscribed) {
+        free (consumer->tag);
+        free (consumer);
+        arb_amqp_channel_fail (self, AMQP_RESOURCE_ERROR,
+                               "RESOURCE_ERROR - the gateway has too many consumers, or the "
+                               "channel too many queues under its prefetch",
+                               AMQP_BASIC_CONSUME_METHOD);
+        return -1;
+    }
+    //  Consume-Ok goes out before any delivery can: the link hands tasks
+    //  over only in a later turn, behind it in the stream
+    if (!m->nowait) {
+        amqp_basic_consume_ok_t ok = {.consumer_tag = amqp_cstring_bytes (tag)};
+        s_send (self, AMQP_BASIC_CONSUME_OK_METHOD, &ok);
+    }
+    queue->consumers++;
+    queue->had_consumer = true;
+    arb_amqp_queue_used (self->conn->server, queue);
+    if (m->exclusive)
+        queue->exclusive_consumer = true;
+    return 0;
+}
+
+static int
+s_on_cancel (arb_amqp_channel_t *self, amqp_basic_cancel_t *m)
+{
+    char *tag = arb_amqp_frame_str (m->consumer_tag);
+    arb_amqp_consumer_t *consumer = s_consumer_find (self, tag);
+    //  Cancel-Ok even for a tag we do not know (RabbitMQ does; pika asks)
+    if (!m->nowait) {
+        amqp_basic_cancel_ok_t ok = {.consumer_tag = m->consumer_tag};
+        s_send (self, AMQP_BASIC_CANCEL_OK_METHOD, &ok);
+    }
+    if (consumer)
+        s_consumer_end (self, consumer);
+    free (tag);
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  basic.get
+
+static void
+s_get_finish (arb_amqp_channel_t *self)
+{
+    arb_msg_t *reply = self->get_reply;
+    self->get_reply = NULL;
+    arb_dispatch_body_t *body =
+        reply && arb_msg_type (reply) == ARB_MSG_DISPATCH ? arb_msg_dispatch (reply) : NULL;
+    if (!body || body->tasks.n == 0) {
+        if (reply && arb_msg_type (reply) == ARB_MSG_ERROR)
+            zsys_warning ("amqp: basic.get failed queue=%s reason=\"%s\"", self->get_broker,
+                          arb_msg_error (reply)->reason);
+        amqp_basic_get_empty_t empty = {.cluster_id = amqp_empty_bytes};
+        s_send (self, AMQP_BASIC_GET_EMPTY_METHOD, &empty);
+        arb_msg_destroy (&reply);
+        return;
+    }
+    arb_dispatch_task_t *task = &body->tasks.v[0];
+    char exchange[ARB_AMQP_NAME_MAX + 1], key[ARB_AMQP_NAME_MAX + 1];
+    const uint8_t *raw;
+    size_t raw_size;
+    s_delivery_fields (task, self->get_queue, exchange, key, &raw, &raw_size);
+    //  NULL if deleted since: no dead-lettering then
+    arb_amqp_queue_t *queue = arb_amqp_model_queue (self->conn->vhost, self->get_queue);
+    uint64_t tag = ++self->next_tag;
+    bool redelivered = task->delivered > 0;
+    if (self->get_no_ack)
+        arb_link_complete (self->conn->server->link, task->id, NULL);
+    else
+        s_hold (self, NULL, queue, task, tag);
+    amqp_basic_get_ok_t ok = {
+        .delivery_tag = tag,
+        .redelivered = redelivered,
+        .exchange = amqp_cstring_bytes (exchange),
+        .routing_key = amqp_cstring_bytes (key),
+        .message_count = (uint32_t) (self->get_count > UINT32_MAX ? UINT32_MAX : self->get_count),
+    };
+    arb_amqp_conn_send_content (self->conn, self->number, AMQP_BASIC_GET_OK_METHOD, &ok, raw,
+                                raw_size, &task->payload);
+    arb_msg_destroy (&reply);
+}
+
+//  The ready count of a broker queue in a STATS reply.
+static void
+s_on_get_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    arb_amqp_channel_t *self = (arb_amqp_channel_t *) arg;
+    self->get_count = arb_amqp_ready_count (*reply_p, self->get_broker);
+    uint32_t reqid = arb_msg_reqid (*reply_p);
+    if (self->get_answered)
+        s_get_finish (self);
+    self->get_answered = true;
+    arb_amqp_conn_answered (self->conn, reqid);
+}
+
+static void
+s_on_get_take (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    arb_amqp_channel_t *self = (arb_amqp_channel_t *) arg;
+    self->get_reply = *reply_p;
+    *reply_p = NULL;
+    uint32_t reqid = arb_msg_reqid (self->get_reply);
+    if (self->get_answered)
+        s_get_finish (self);
+    self->get_answered = true;
+    arb_amqp_conn_answered (self->conn, reqid);
+}
+
+static int
+s_on_get (arb_amqp_channel_t *self, amqp_basic_get_t *m)
+{
+    arb_amqp_queue_t *queue = arb_amqp_channel_queue (self, m->queue, AMQP_BASIC_GET_METHOD);
+    if (!queue)
+        return -1;
+    arb_amqp_t *server = self->conn->server;
+    arb_amqp_queue_used (server, queue);
+    free (self->get_queue);
+    free (self->get_broker);
+    self->get_queue = strdup (queue->name);
+    self->get_broker = strdup (queue->broker);
+    self->get_no_ack = m->no_ack;
+    self->get_answered = false;
+    self->get_count = 0;
+    //  the turn's outcomes first: a message nacked just before is back
+    //  at the head when the TAKE comes. Then TAKE, then STATS: the broker
+    //  answers in order, so the count is what is left after the take
+    arb_gateway_flush (server->gateway);
+    arb_link_flush (server->link);
+    uint32_t take = arb_gateway_take (server->gateway, queue->broker, 1, s_on_get_take, self);
+    if (!take) {
+        arb_amqp_channel_fail (self, AMQP_RESOURCE_ERROR, "RESOURCE_ERROR - the broker is busy",
+                               AMQP_BASIC_GET_METHOD);
+        return -1;
+    }
+    arb_amqp_conn_wait (self->conn, take);
+    arb_msg_t *stats = arb_amqp_count_request (server, queue->broker);
+    uint32_t count = arb_gateway_send (server->gateway, &stats, s_on_get_count, self);
+    if (count)
+        arb_amqp_conn_wait (self->conn, count);
+    else
+        self->get_answered = true;  //  no count: 0
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Methods
+
+//  basic.ack, nack, reject: settled now, or at the commit of the
+//  channel's transaction (an unknown tag is refused at once all the same,
+//  as RabbitMQ does). Returns -1 if the channel failed.
+static int
+s_on_ack (arb_amqp_channel_t *self, amqp_method_number_t id, uint64_t tag, bool multiple, int how)
+{
+    bool known = multiple ? tag <= self->next_tag : arb_idmap_lookup (self->by_tag, tag) != NULL;
+    if (known && arb_amqp_publisher_keep_ack (self->publisher, id, tag, multiple, how))
+        return self->closing ? -1 : 0;
+    return arb_amqp_channel_settle (self, id, tag, multiple, how);
+}
+
+static int
+s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
+{
+    switch (id) {
+        case AMQP_CHANNEL_CLOSE_METHOD: {
+            amqp_channel_close_ok_t ok = {0};
+            s_send (self, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+            arb_amqp_conn_t *conn = self->conn;
+            uint16_t number = self->number;
+            arb_amqp_channel_destroy (&conn->channels[number]);
+            conn->open_channels--;
+            return 0;
+        }
+        case AMQP_CHANNEL_CLOSE_OK_METHOD:
+            arb_amqp_conn_fail (self->conn, AMQP_CHANNEL_ERROR,
+                                "CHANNEL_ERROR - unexpected channel.close-ok", id);
+            return -1;
+        case AMQP_CHANNEL_OPEN_METHOD:
+            arb_amqp_conn_fail (self->conn, AMQP_CHANNEL_ERROR,
+                                "CHANNEL_ERROR - second 'channel.open' seen", id);
+            return -1;
+        case AMQP_CHANNEL_FLOW_METHOD: {
+            amqp_channel_flow_t *flow = (amqp_channel_flow_t *) m;
+            if (!flow->active) {
+                arb_amqp_conn_fail (self->conn, AMQP_NOT_IMPLEMENTED,
+                                    "NOT_IMPLEMENTED - active=false is not supported", id);
+                return -1;
+            }
+            amqp_channel_flow_ok_t ok = {.active = 1};
+            s_send (self, AMQP_CHANNEL_FLOW_OK_METHOD, &ok);
+            return 0;
+        }
+        case AMQP_ACCESS_REQUEST_METHOD: {
+            amqp_access_request_ok_t ok = {.ticket = 1};
+            s_send (self, AMQP_ACCESS_REQUEST_OK_METHOD, &ok);
+            return 0;
+        }
+        case AMQP_BASIC_QOS_METHOD: {
+            amqp_basic_qos_t *qos = (amqp_basic_qos_t *) m;
+            if (qos->global) {
+                self->prefetch_channel = qos->prefetch_count;
+                //  the shared consumers take the new limit now (their
+                //  credit taken back if it is lower, as the link allows)
+                self->shared_limit = qos->prefetch_count ? qos->prefetch_count : ARB_AMQP_WINDOW;
+                s_credit (self, NULL, true);
+            }
+            else
+                self->prefetch = qos->prefetch_count;
+            amqp_basic_qos_ok_t ok = {0};
+            s_send (self, AMQP_BASIC_QOS_OK_METHOD, &ok);
+            return 0;
+        }
+        case AMQP_BASIC_PUBLISH_METHOD:
+        case AMQP_CONFIRM_SELECT_METHOD:
+        case AMQP_TX_SELECT_METHOD:
+        case AMQP_TX_COMMIT_METHOD:
+        case AMQP_TX_ROLLBACK_METHOD:
+            return arb_amqp_publisher_method (self->publisher, id, m);
+        case AMQP_BASIC_CONSUME_METHOD:
+            return s_on_consume (self, (amqp_basic_consume_t *) m);
+        case AMQP_BASIC_CANCEL_METHOD:
+            return s_on_cancel (self, (amqp_basic_cancel_t *) m);
+        case AMQP_BASIC_GET_METHOD:
+            return s_on_get (self, (amqp_basic_get_t *) m);
+        case AMQP_BASIC_ACK_METHOD: {
+            amqp_basic_ack_t *a = (amqp_basic_ack_t *) m;
+            return s_on_ack (self, id, a->delivery_tag, a->multiple, 0);
+        }
+        case AMQP_BASIC_NACK_METHOD: {
+            amqp_basic_nack_t *a = (amqp_basic_nack_t *) m;
+            return s_on_ack (self, id, a->delivery_tag, a->multiple, a->requeue ? 1 : 2);
+        }
+        case AMQP_BASIC_REJECT_METHOD: {
+            amqp_basic_reject_t *a = (amqp_basic_reject_t *) m;
+            return s_on_ack (self, id, a->delivery_tag, false, a->requeue ? 1 : 2);
+        }
+        case AMQP_BASIC_RECOVER_ASYNC_METHOD:
+        case AMQP_BASIC_RECOVER_METHOD: {
+            //  every unacked delivery goes back to its queue, to come again
+            //  with redelivered set (requeue=false is treated as true)
+            arb_amqp_channel_settle (self, id, 0, true, 1);
+            if (id == AMQP_BASIC_RECOVER_METHOD) {
+                amqp_basic_recover_ok_t ok = {0};
+                s_send (self, AMQP_BASIC_RECOVER_OK_METHOD, &ok);
+            }
+            return 0;
+        }
+        default:
+            if (id >> 16 == AMQP_EXCHANGE_CLASS || id >> 16 == AMQP_QUEUE_CLASS)
+                return arb_amqp_admin_method (self, id, m);
+            {
+                char text[200];
+                snprintf (text, sizeof (text), "NOT_IMPLEMENTED - %s",
+                          amqp_method_name (id) ? amqp_method_name (id) : "unknown method");
+                arb_amqp_conn_fail (self->conn, AMQP_NOT_IMPLEMENTED, text, id);
+            }
+            return -1;
+    }
+}
+
+int
+arb_amqp_channel_frame (arb_amqp_channel_t *self, const arb_amqp_frame_t *frame)
+{
+    arb_amqp_conn_t *conn = self->conn;
+    amqp_method_number_t id = 0;
+    void *m = NULL;
+    char why[256];
+    if (frame->type == AMQP_FRAME_METHOD) {
+        int code = arb_amqp_frame_method (frame, &conn->pool, &id, &m, why, sizeof (why));
+        if (code) {
+            arb_amqp_conn_fail (conn, code, why, id);
+            return -1;
+        }
+    }
+    if (self->closing) {
+        //  only Close and Close-Ok count until the client's Close-Ok
+        if (id == AMQP_CHANNEL_CLOSE_OK_METHOD || id == AMQP_CHANNEL_CLOSE_METHOD) {
+            if (id == AMQP_CHANNEL_CLOSE_METHOD) {
+                amqp_channel_close_ok_t ok = {0};
+                s_send (self, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+            }
+            uint16_t number = self->number;
+            arb_amqp_channel_destroy (&conn->channels[number]);
+            conn->open_channels--;
+        }
+        return 0;
+    }
+    if (arb_amqp_publisher_in_content (self->publisher))
+        return arb_amqp_publisher_content (self->publisher, frame);
+    if (frame->type != AMQP_FRAME_METHOD) {
+        arb_amqp_conn_fail (conn, AMQP_UNEXPECTED_FRAME,
+                            "UNEXPECTED_FRAME - content frame without a method", 0);
+        return -1;
+    }
+    return s_method (self, id, m);
+}
+
+//  ---------------------------------------------------------------------
+//  Life
+
+arb_amqp_channel_t *
+arb_amqp_channel_new (arb_amqp_conn_t *conn, uint16_t number)
+{
+    arb_amqp_channel_t *self = (arb_amqp_channel_t *) zmalloc (sizeof (arb_amqp_channel_t));
+    self->conn = conn;
+    self->number = number;
+    self->consumers = zlistx_new ();
+    zlistx_set_destructor (self->consumers, s_consumer_destructor);
+    self->deliveries = zlistx_new ();
+    zlistx_set_destructor (self->deliveries, s_delivery_destructor);
+    self->by_tag = arb_idmap_new ();
+    self->publisher = arb_amqp_publisher_new (self);
+    return self;
+}
+
+void
+arb_amqp_channel_destroy (arb_amqp_channel_t **self_p)
+{
+    arb_amqp_channel_t *self = *self_p;
+    if (!self)
+        return;
+    arb_amqp_conn_t *conn = self->conn;
+    arb_amqp_t *server = conn->server;
+    //  a method of this connection waiting for the broker: its answers
+    //  would come to a channel that is gone
+    for (size_t i = 0; i < conn->npending; i++)
+        arb_gateway_forget (server->gateway, conn->pending[i]);
+    conn->npending = 0;
+    arb_amqp_admin_forget (conn);
+    if (conn->waiting) {
+        conn->waiting = false;
+        if (conn->stream)
+            arb_stream_hold (conn->stream, false);
+    }
+    s_end_consumers (self);
+    s_release_all (self);
+    arb_amqp_publisher_destroy (&self->publisher);
+    zlistx_destroy (&self->consumers);
+    zlistx_destroy (&self->deliveries);
+    arb_idmap_destroy (&self->by_tag);
+    arb_msg_destroy (&self->get_reply);
+    free (self->get_queue);
+    free (self->get_broker);
+    free (self->last_queue);
+    free (self);
+    *self_p = NULL;
+}

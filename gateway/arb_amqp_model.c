@@ -1,0 +1,1022 @@
+/*  arb_amqp_model.c — vhosts, exchanges, queues, bindings, routing; see
+    arb_amqp_model.h.
+
+    A vhost holds its exchanges and queues in hash tables by name; an
+    exchange holds the bindings that leave it. Arguments tables are kept
+    encoded (rabbitmq-c's table codec, length prefix included) and decoded
+    into a scratch pool when needed: only headers routing and equivalence
+    checks read them.
+*/
+
+#include "arb_amqp_model.h"
+#include "arb_proto.h"
+
+#include <inttypes.h>
+
+typedef struct {
+    char *dest;  //  owned
+    bool dest_exchange;
+    char *key;       //  owned
+    zchunk_t *args;  //  owned encoded table
+} s_binding_t;
+
+//  A binding loaded before its source exists.
+typedef struct {
+    char *vhost;
+    char *source;
+    s_binding_t *binding;
+} s_pending_t;
+
+struct _arb_amqp_vhost_t {
+    char *name;           //  owned
+    char *prefix;         //  owned: "" for "/", else "NAME|"
+    zhashx_t *exchanges;  //  name -> owned exchange
+    zhashx_t *queues;     //  name -> owned queue
+};
+
+struct _arb_amqp_model_t {
+    zhashx_t *vhosts;   //  name -> owned vhost
+    zlistx_t *pending;  //  owned s_pending_t, while loading
+};
+
+//  ---------------------------------------------------------------------
+//  Tables
+
+static zchunk_t *
+s_encode_args (amqp_table_t *args)
+{
+    amqp_table_t empty = {0, NULL};
+    if (!args)
+        args = &empty;
+    size_t cap = 4096;
+    for (;;) {
+        uint8_t *buf = (uint8_t *) malloc (cap);
+        assert (buf);
+        int n = arb_amqp_frame_encode_table (args, buf, cap);
+        if (n >= 0) {
+            zchunk_t *chunk = zchunk_new (buf, (size_t) n);
+            free (buf);
+            return chunk;
+        }
+        free (buf);
+        if (cap >= (1u << 20))
+            return zchunk_new ("\0\0\0\0", 4);
+        cap *= 4;
+    }
+}
+
+//  Decodes an encoded table (with prefix) into pool. 0 or -1.
+static int
+s_decode_args (zchunk_t *chunk, amqp_pool_t *pool, amqp_table_t *table)
+{
+    size_t size = zchunk_size (chunk);
+    if (size < 4)
+        return -1;
+    return arb_amqp_frame_table (zchunk_data (chunk) + 4, size - 4, pool, table);
+}
+
+bool
+arb_amqp_model_same_args (zchunk_t *stored, amqp_table_t *args)
+{
+    amqp_pool_t pool;
+    init_amqp_pool (&pool, 4096);
+    amqp_table_t table;
+    amqp_table_t empty = {0, NULL};
+    bool same = s_decode_args (stored, &pool, &table) == 0
+                && arb_amqp_table_equal (&table, args ? args : &empty);
+    empty_amqp_pool (&pool);
+    return same;
+}
+
+//  ---------------------------------------------------------------------
+//  Model and vhosts
+
+static void
+s_binding_free (s_binding_t **binding_p)
+{
+    s_binding_t *binding = *binding_p;
+    if (!binding)
+        return;
+    free (binding->dest);
+    free (binding->key);
+    zchunk_destroy (&binding->args);
+    free (binding);
+    *binding_p = NULL;
+}
+
+static void
+s_binding_destructor (void **item)
+{
+    s_binding_free ((s_binding_t **) item);
+}
+
+static void
+s_exchange_destructor (void **item)
+{
+    arb_amqp_exchange_t *exchange = (arb_amqp_exchange_t *) *item;
+    if (!exchange)
+        return;
+    zlistx_destroy (&exchange->bindings);
+    zchunk_destroy (&exchange->args);
+    free (exchange->name);
+    free (exchange);
+    *item = NULL;
+}
+
+void
+arb_amqp_model_free_qargs (arb_amqp_qargs_t *settings)
+{
+    zstr_free (&settings->dlx);
+    zstr_free (&settings->dlrk);
+}
+
+static void
+s_queue_destructor (void **item)
+{
+    arb_amqp_queue_t *queue = (arb_amqp_queue_t *) *item;
+    if (!queue)
+        return;
+    arb_amqp_model_free_qargs (&queue->settings);
+    zchunk_destroy (&queue->args);
+    free (queue->name);
+    free (queue->broker);
+    free (queue);
+    *item = NULL;
+}
+
+static void
+s_vhost_destructor (void **item)
+{
+    arb_amqp_vhost_t *vhost = (arb_amqp_vhost_t *) *item;
+    if (!vhost)
+        return;
+    zhashx_destroy (&vhost->exchanges);
+    zhashx_destroy (&vhost->queues);
+    free (vhost->name);
+    free (vhost->prefix);
+    free (vhost);
+    *item = NULL;
+}
+
+static void
+s_pending_destructor (void **item)
+{
+    s_pending_t *pending = (s_pending_t *) *item;
+    if (!pending)
+        return;
+    free (pending->vhost);
+    free (pending->source);
+    s_binding_free (&pending->binding);
+    free (pending);
+    *item = NULL;
+}
+
+arb_amqp_model_t *
+arb_amqp_model_new (void)
+{
+    arb_amqp_model_t *self = (arb_amqp_model_t *) zmalloc (sizeof (arb_amqp_model_t));
+    self->vhosts = zhashx_new ();
+    zhashx_set_destructor (self->vhosts, s_vhost_destructor);
+    self->pending = zlistx_new ();
+    zlistx_set_destructor (self->pending, s_pending_destructor);
+    return self;
+}
+
+void
+arb_amqp_model_destroy (arb_amqp_model_t **self_p)
+{
+    arb_amqp_model_t *self = *self_p;
+    if (!self)
+        return;
+    zhashx_destroy (&self->vhosts);
+    zlistx_destroy (&self->pending);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+arb_amqp_model_add_vhost (arb_amqp_model_t *self, const char *name)
+{
+    if (!*name || strchr (name, '|') || zhashx_lookup (self->vhosts, name))
+        return -1;
+    arb_amqp_vhost_t *vhost = (arb_amqp_vhost_t *) zmalloc (sizeof (arb_amqp_vhost_t));
+    vhost->name = strdup (name);
+    vhost->prefix = streq (name, "/") ? strdup ("") : zsys_sprintf ("%s|", name);
+    vhost->exchanges = zhashx_new ();
+    zhashx_set_destructor (vhost->exchanges, s_exchange_destructor);
+    vhost->queues = zhashx_new ();
+    zhashx_set_destructor (vhost->queues, s_queue_destructor);
+    zhashx_insert (self->vhosts, name, vhost);
+    static const struct {
+        const char *name;
+        arb_amqp_type_t type;
+    } builtin[] = {{"", ARB_AMQP_DIRECT},
+                   {"amq.direct", ARB_AMQP_DIRECT},
+                   {"amq.fanout", ARB_AMQP_FANOUT},
+                   {"amq.topic", ARB_AMQP_TOPIC},
+                   {"amq.headers", ARB_AMQP_HEADERS},
+                   {"amq.match", ARB_AMQP_HEADERS}};
+    for (size_t i = 0; i < sizeof (builtin) / sizeof (builtin[0]); i++) {
+        arb_amqp_exchange_t *exchange = arb_amqp_model_add_exchange (
+            vhost, builtin[i].name, builtin[i].type, true, false, false, NULL);
+        exchange->builtin = true;
+    }
+    return 0;
+}
+
+arb_amqp_vhost_t *
+arb_amqp_model_vhost (arb_amqp_model_t *self, const char *name)
+{
+    return (arb_amqp_vhost_t *) zhashx_lookup (self->vhosts, name);
+}
+
+const char *
+arb_amqp_vhost_name (arb_amqp_vhost_t *vhost)
+{
+    return vhost->name;
+}
+
+int
+arb_amqp_model_check_name (
+    arb_amqp_vhost_t *vhost, const char *name, bool queue, char *why, size_t size)
+{
+    size_t len = strlen (name);
+    if (len && arb_name_check (name, len, why, size) != 0)
+        return -1;
+    if (queue && strlen (vhost->prefix) + len > ARB_NAME_MAX) {
+        snprintf (why, size, "queue name of %zu bytes is over the %d-byte limit", len,
+                  (int) (ARB_NAME_MAX - strlen (vhost->prefix)));
+        return -1;
+    }
+    return 0;
+}
+
+void
+arb_amqp_model_each_queue (arb_amqp_model_t *self,
+                           void (*fn) (void *arg, arb_amqp_queue_t *queue),
+                           void *arg)
+{
+    for (arb_amqp_vhost_t *vhost = (arb_amqp_vhost_t *) zhashx_first (self->vhosts); vhost;
+         vhost = (arb_amqp_vhost_t *) zhashx_next (self->vhosts)) {
+        //  fn may remove the queue: walk a copy of the list
+        zlistx_t *queues = zhashx_values (vhost->queues);
+        zlistx_set_destructor (queues, NULL);
+        for (void *q = zlistx_first (queues); q; q = zlistx_next (queues))
+            fn (arg, (arb_amqp_queue_t *) q);
+        zlistx_destroy (&queues);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Exchanges
+
+static const char *s_type_names[] = {"direct", "fanout", "topic", "headers"};
+
+int
+arb_amqp_model_type (const char *name, arb_amqp_type_t *type)
+{
+    for (int i = 0; i < 4; i++)
+        if (streq (name, s_type_names[i])) {
+            *type = (arb_amqp_type_t) i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *
+arb_amqp_model_type_name (arb_amqp_type_t type)
+{
+    return s_type_names[type];
+}
+
+arb_amqp_exchange_t *
+arb_amqp_model_exchange (arb_amqp_vhost_t *vhost, const char *name)
+{
+    return (arb_amqp_exchange_t *) zhashx_lookup (vhost->exchanges, name);
+}
+
+arb_amqp_exchange_t *
+arb_amqp_model_add_exchange (arb_amqp_vhost_t *vhost,
+                             const char *name,
+                             arb_amqp_type_t type,
+                             bool durable,
+                             bool auto_delete,
+                             bool internal,
+                             amqp_table_t *args)
+{
+    arb_amqp_exchange_t *exchange = (arb_amqp_exchange_t *) zmalloc (sizeof (arb_amqp_exchange_t));
+    exchange->vhost = vhost;
+    exchange->name = strdup (name);
+    exchange->type = type;
+    exchange->durable = durable;
+    exchange->auto_delete = auto_delete;
+    exchange->internal = internal;
+    exchange->args = s_encode_args (args);
+    exchange->bindings = zlistx_new ();
+    zlistx_set_destructor (exchange->bindings, s_binding_destructor);
+    zhashx_update (vhost->exchanges, name, exchange);
+    return exchange;
+}
+
+//  Removes every binding to dest from every exchange of vhost.
+static void
+s_unbind_all (arb_amqp_vhost_t *vhost, const char *dest, bool dest_exchange)
+{
+    for (arb_amqp_exchange_t *x = (arb_amqp_exchange_t *) zhashx_first (vhost->exchanges); x;
+         x = (arb_amqp_exchange_t *) zhashx_next (vhost->exchanges)) {
+        s_binding_t *b = (s_binding_t *) zlistx_first (x->bindings);
+        while (b) {
+            s_binding_t *next = (s_binding_t *) zlistx_next (x->bindings);
+            if (b->dest_exchange == dest_exchange && streq (b->dest, dest)) {
+                zlistx_find (x->bindings, b);
+                zlistx_delete (x->bindings, NULL);
+                if (next)
+                    zlistx_find (x->bindings, next);
+            }
+            b = next;
+        }
+    }
+}
+
+void
+arb_amqp_model_remove_exchange (arb_amqp_exchange_t *exchange)
+{
+    arb_amqp_vhost_t *vhost = exchange->vhost;
+    char *name = strdup (exchange->name);
+    zhashx_delete (vhost->exchanges, name);
+    s_unbind_all (vhost, name, true);
+    free (name);
+}
+
+bool
+arb_amqp_model_exchange_in_use (arb_amqp_exchange_t *exchange)
+{
+    return zlistx_size (exchange->bindings) > 0;
+}
+
+arb_amqp_exchange_t *
+arb_amqp_model_spent_exchange (arb_amqp_vhost_t *vhost)
+{
+    for (arb_amqp_exchange_t *x = (arb_amqp_exchange_t *) zhashx_first (vhost->exchanges); x;
+         x = (arb_amqp_exchange_t *) zhashx_next (vhost->exchanges))
+        if (x->auto_delete && !x->builtin && x->had_binding && zlistx_size (x->bindings) == 0)
+            return x;
+    return NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Queues
+
+//  An integer argument >= 0: 1 if set (in *out), 0 if absent, -1 if bad.
+static int
+s_arg_uint (
+    amqp_table_t *args, const char *key, uint64_t max, uint64_t *out, char *why, size_t size)
+{
+    const amqp_field_value_t *value = arb_amqp_table_get (args, key);
+    if (!value)
+        return 0;
+    int64_t n;
+    if (arb_amqp_value_int (value, &n) != 0) {
+        snprintf (why, size, "invalid arg '%s' for queue: not an integer", key);
+        return -1;
+    }
+    if (n < 0 || (uint64_t) n > max) {
+        snprintf (why, size, "invalid arg '%s' for queue: %" PRId64 " is out of range", key, n);
+        return -1;
+    }
+    *out = (uint64_t) n;
+    return 1;
+}
+
+//  A string argument: a copy (owned), NULL if absent; -1 if it is not one.
+static int
+s_arg_str (amqp_table_t *args, const char *key, char **out, char *why, size_t size)
+{
+    const amqp_field_value_t *value = arb_amqp_table_get (args, key);
+    if (!value)
+        return 0;
+    if (value->kind != AMQP_FIELD_KIND_UTF8 && value->kind != AMQP_FIELD_KIND_BYTES) {
+        snprintf (why, size, "invalid arg '%s' for queue: not a string", key);
+        return -1;
+    }
+    *out = (char *) zmalloc (value->value.bytes.len + 1);
+    memcpy (*out, value->value.bytes.bytes, value->value.bytes.len);
+    return 1;
+}
+
+int
+arb_amqp_model_parse_qargs (amqp_table_t *args, arb_amqp_qargs_t *settings, char *why, size_t size)
+{
+    memset (settings, 0, sizeof (*settings));
+    if (!args)
+        return 0;
+    uint64_t priority = 0;
+    int rc;
+    if ((rc = s_arg_uint (args, "x-message-ttl", ARB_DELAY_MAX_MS, &settings->message_ttl_ms, why,
+                          size))
+        < 0)
+        goto bad;
+    settings->has_ttl = rc == 1;
+    if (s_arg_uint (args, "x-expires", ARB_DELAY_MAX_MS, &settings->expires_ms, why, size) < 0)
+        goto bad;
+    if (settings->expires_ms == 0 && arb_amqp_table_get (args, "x-expires")) {
+        snprintf (why, size, "invalid arg 'x-expires' for queue: 0 is out of range");
+        goto bad;
+    }
+    //  x-max-length is kept by dropping the head (arb_amqp.c, as
+    //  RabbitMQ's default overflow); the other overflows decide a publish
+    //  before it is stored, and a byte bound needs the queue's bytes: the
+    //  broker keeps neither, so they are refused, never ignored
+    if ((rc = s_arg_uint (args, "x-max-length", UINT32_MAX, &settings->max_length, why, size)) < 0)
+        goto bad;
+    settings->has_max_length = rc == 1;
+    char *overflow = NULL;
+    if (s_arg_str (args, "x-overflow", &overflow, why, size) < 0)
+        goto bad;
+    if (overflow && !streq (overflow, "drop-head")) {
+        snprintf (why, size,
+                  "invalid arg 'x-overflow' for queue: '%.60s' is not supported (only "
+                  "drop-head)",
+                  overflow);
+        zstr_free (&overflow);
+        goto bad;
+    }
+    zstr_free (&overflow);
+    if (arb_amqp_table_get (args, "x-max-length-bytes")) {
+        snprintf (why, size,
+                  "invalid arg 'x-max-length-bytes' for queue: not supported (arbiter counts "
+                  "a queue's messages, not its bytes)");
+        goto bad;
+    }
+    if (s_arg_uint (args, "x-max-priority", 255, &priority, why, size) < 0)
+        goto bad;
+    settings->max_priority = (uint8_t) priority;
+    if (s_arg_str (args, "x-dead-letter-exchange", &settings->dlx, why, size) < 0
+        || s_arg_str (args, "x-dead-letter-routing-key", &settings->dlrk, why, size) < 0)
+        goto bad;
+    if (settings->dlrk && !settings->dlx) {
+        snprintf (why, size,
+                  "invalid arg 'x-dead-letter-routing-key' for queue: "
+                  "x-dead-letter-exchange is not set");
+        goto bad;
+    }
+    return 0;
+bad:
+    arb_amqp_model_free_qargs (settings);
+    return -1;
+}
+
+arb_amqp_queue_t *
+arb_amqp_model_queue (arb_amqp_vhost_t *vhost, const char *name)
+{
+    return (arb_amqp_queue_t *) zhashx_lookup (vhost->queues, name);
+}
+
+arb_amqp_queue_t *
+arb_amqp_model_add_queue (arb_amqp_vhost_t *vhost,
+                          const char *name,
+                          bool durable,
+                          bool exclusive,
+                          bool auto_delete,
+                          uint64_t owner,
+                          amqp_table_t *args)
+{
+    arb_amqp_queue_t *queue = (arb_amqp_queue_t *) zmalloc (sizeof (arb_amqp_queue_t));
+    queue->vhost = vhost;
+    queue->name = strdup (name);
+    queue->broker = zsys_sprintf ("%s%s", vhost->prefix, name);
+    queue->durable = durable;
+    queue->exclusive = exclusive;
+    queue->auto_delete = auto_delete;
+    queue->owner = owner;
+    queue->args = s_encode_args (args);
+    char why[256];
+    amqp_table_t empty = {0, NULL};
+    if (arb_amqp_model_parse_qargs (args ? args : &empty, &queue->settings, why, sizeof (why)))
+        memset (&queue->settings, 0, sizeof (queue->settings));
+    zhashx_update (vhost->queues, name, queue);
+    return queue;
+}
+
+void
+arb_amqp_model_remove_queue (arb_amqp_queue_t *queue)
+{
+    arb_amqp_vhost_t *vhost = queue->vhost;
+    char *name = strdup (queue->name);
+    zhashx_delete (vhost->queues, name);
+    s_unbind_all (vhost, name, false);
+    free (name);
+}
+
+//  ---------------------------------------------------------------------
+//  Bindings
+
+static s_binding_t *
+s_binding_find (arb_amqp_exchange_t *source,
+                const char *dest,
+                bool dest_exchange,
+                const char *key,
+                amqp_table_t *args)
+{
+    for (s_binding_t *b = (s_binding_t *) zlistx_first (source->bindings); b;
+         b = (s_binding_t *) zlistx_next (source->bindings))
+        if (b->dest_exchange == dest_exchange && streq (b->dest, dest) && streq (b->key, key)
+            && arb_amqp_model_same_args (b->args, args))
+            return b;
+    return NULL;
+}
+
+static s_binding_t *
+s_binding_new (const char *dest, bool dest_exchange, const char *key, zchunk_t *args)
+{
+    s_binding_t *binding = (s_binding_t *) zmalloc (sizeof (s_binding_t));
+    binding->dest = strdup (dest);
+    binding->dest_exchange = dest_exchange;
+    binding->key = strdup (key);
+    binding->args = args;
+    return binding;
+}
+
+int
+arb_amqp_model_bind (arb_amqp_exchange_t *source,
+                     const char *dest,
+                     bool dest_exchange,
+                     const char *key,
+                     amqp_table_t *args)
+{
+    if (s_binding_find (source, dest, dest_exchange, key, args))
+        return 0;
+    source->had_binding = true;
+    zlistx_add_end (source->bindings,
+                    s_binding_new (dest, dest_exchange, key, s_encode_args (args)));
+    return 1;
+}
+
+int
+arb_amqp_model_unbind (arb_amqp_exchange_t *source,
+                       const char *dest,
+                       bool dest_exchange,
+                       const char *key,
+                       amqp_table_t *args)
+{
+    s_binding_t *binding = s_binding_find (source, dest, dest_exchange, key, args);
+    if (!binding)
+        return 0;
+    zlistx_delete (source->bindings, zlistx_find (source->bindings, binding));
+    return 1;
+}
+
+//  The record key of binding b from source.
+static void
+s_binding_key (arb_amqp_exchange_t *source, s_binding_t *b, char *buf, size_t size)
+{
+    amqp_pool_t pool;
+    init_amqp_pool (&pool, 4096);
+    amqp_table_t table = {0, NULL};
+    s_decode_args (b->args, &pool, &table);
+    arb_amqp_model_binding_key (source, b->dest, b->dest_exchange, b->key, &table, buf, size);
+    empty_amqp_pool (&pool);
+}
+
+void
+arb_amqp_model_binding_keys (arb_amqp_vhost_t *vhost,
+                             const char *dest,
+                             bool dest_exchange,
+                             void (*fn) (void *arg, const char *key),
+                             void *arg)
+{
+    char key[800];
+    for (arb_amqp_exchange_t *x = (arb_amqp_exchange_t *) zhashx_first (vhost->exchanges); x;
+         x = (arb_amqp_exchange_t *) zhashx_next (vhost->exchanges)) {
+        bool from = dest_exchange && streq (x->name, dest);
+        for (s_binding_t *b = (s_binding_t *) zlistx_first (x->bindings); b;
+             b = (s_binding_t *) zlistx_next (x->bindings))
+            if (from || (b->dest_exchange == dest_exchange && streq (b->dest, dest))) {
+                s_binding_key (x, b, key, sizeof (key));
+                fn (arg, key);
+            }
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Routing
+
+typedef struct {
+    const char *at[ARB_AMQP_NAME_MAX + 1];
+    size_t len[ARB_AMQP_NAME_MAX + 1];
+    size_t n;
+} s_words_t;
+
+//  Splits text on '.': "" is no word at all.
+static void
+s_split (const char *text, s_words_t *words)
+{
+    words->n = 0;
+    if (!*text)
+        return;
+    for (;;) {
+        const char *dot = strchr (text, '.');
+        size_t len = dot ? (size_t) (dot - text) : strlen (text);
+        if (words->n <= ARB_AMQP_NAME_MAX) {
+            words->at[words->n] = text;
+            words->len[words->n++] = len;
+        }
+        if (!dot)
+            return;
+        text = dot + 1;
+    }
+}
+
+//  Whether pattern p matches key k: one pass over the pattern's words,
+//  keeping which prefixes of the key the words so far match (at[j]: the
+//  first j words), so that '#'s never backtrack (a run of them against a
+//  long key would take exponential time, in the loop's only thread).
+static bool
+s_words_match (const s_words_t *p, const s_words_t *k)
+{
+    bool at[ARB_AMQP_NAME_MAX + 2];
+    memset (at, 0, sizeof (at));
+    at[0] = true;
+    for (size_t pi = 0; pi < p->n; pi++) {
+        bool hash = p->len[pi] == 1 && p->at[pi][0] == '#';
+        bool star = p->len[pi] == 1 && p->at[pi][0] == '*';
+        if (hash) {
+            //  zero or more words: every prefix from the first reached on
+            for (size_t j = 1; j <= k->n; j++)
+                at[j] = at[j] || at[j - 1];
+            continue;
+        }
+        //  exactly one word: from the longest prefix down, so that each
+        //  reads the state before this word
+        for (size_t j = k->n; j > 0; j--)
+            at[j] = at[j - 1]
+                    && (star
+                        || (p->len[pi] == k->len[j - 1]
+                            && memcmp (p->at[pi], k->at[j - 1], k->len[j - 1]) == 0));
+        at[0] = false;
+    }
+    return at[k->n];
+}
+
+bool
+arb_amqp_model_topic_match (const char *pattern, const char *key)
+{
+    s_words_t p, k;
+    s_split (pattern, &p);
+    s_split (key, &k);
+    return s_words_match (&p, &k);
+}
+
+static bool
+s_value_matches (const amqp_field_value_t *want, const amqp_field_value_t *have)
+{
+    if (want->kind == AMQP_FIELD_KIND_VOID)
+        return true;  //  a void binding value asks only that the header exist
+    amqp_table_t a = {1, &(amqp_table_entry_t){{1, "k"}, *want}};
+    amqp_table_t b = {1, &(amqp_table_entry_t){{1, "k"}, *have}};
+    return arb_amqp_table_equal (&a, &b);
+}
+
+static bool
+s_headers_match (zchunk_t *args, const amqp_table_t *headers)
+{
+    amqp_pool_t pool;
+    init_amqp_pool (&pool, 4096);
+    amqp_table_t table;
+    bool matched = false;
+    if (s_decode_args (args, &pool, &table) == 0) {
+        const amqp_field_value_t *mode = arb_amqp_table_get (&table, "x-match");
+        bool any = mode
+                   && (mode->kind == AMQP_FIELD_KIND_UTF8 || mode->kind == AMQP_FIELD_KIND_BYTES)
+                   && mode->value.bytes.len >= 3 && memcmp (mode->value.bytes.bytes, "any", 3) == 0;
+        size_t wanted = 0, hits = 0;
+        for (int i = 0; i < table.num_entries; i++) {
+            amqp_table_entry_t *entry = &table.entries[i];
+            if (entry->key.len >= 2 && memcmp (entry->key.bytes, "x-", 2) == 0)
+                continue;
+            wanted++;
+            char key[256];
+            size_t len = entry->key.len < 255 ? entry->key.len : 255;
+            memcpy (key, entry->key.bytes, len);
+            key[len] = 0;
+            const amqp_field_value_t *have = headers ? arb_amqp_table_get (headers, key) : NULL;
+            if (have && s_value_matches (&entry->value, have))
+                hits++;
+        }
+        matched = any ? hits > 0 : hits == wanted;
+    }
+    empty_amqp_pool (&pool);
+    return matched;
+}
+
+//  seen: the exchanges visited, made at the first exchange-to-exchange
+//  binding followed (most messages never need it).
+static void
+s_route (arb_amqp_exchange_t *exchange,
+         const char *key,
+         const amqp_table_t *headers,
+         zlistx_t *queues,
+         zlistx_t **seen)
+{
+    arb_amqp_vhost_t *vhost = exchange->vhost;
+    if (exchange->builtin && !*exchange->name) {
+        arb_amqp_queue_t *queue = arb_amqp_model_queue (vhost, key);
+        if (queue && !zlistx_find (queues, queue))
+            zlistx_add_end (queues, queue);
+        return;
+    }
+    for (s_binding_t *b = (s_binding_t *) zlistx_first (exchange->bindings); b;
+         b = (s_binding_t *) zlistx_next (exchange->bindings)) {
+        bool match = false;
+        switch (exchange->type) {
+            case ARB_AMQP_DIRECT:
+                match = streq (b->key, key);
+                break;
+            case ARB_AMQP_FANOUT:
+                match = true;
+                break;
+            case ARB_AMQP_TOPIC:
+                match = arb_amqp_model_topic_match (b->key, key);
+                break;
+            case ARB_AMQP_HEADERS:
+                match = s_headers_match (b->args, headers);
+                break;
+        }
+        if (!match)
+            continue;
+        if (b->dest_exchange) {
+            arb_amqp_exchange_t *next = arb_amqp_model_exchange (vhost, b->dest);
+            if (!*seen) {
+                *seen = zlistx_new ();
+                zlistx_add_end (*seen, exchange);
+            }
+            if (next && !zlistx_find (*seen, next)) {
+                zlistx_add_end (*seen, next);
+                s_route (next, key, headers, queues, seen);
+            }
+        }
+        else {
+            arb_amqp_queue_t *queue = arb_amqp_model_queue (vhost, b->dest);
+            if (queue && !zlistx_find (queues, queue))
+                zlistx_add_end (queues, queue);
+        }
+    }
+}
+
+size_t
+arb_amqp_model_route (arb_amqp_exchange_t *exchange,
+                      const char *key,
+                      const amqp_table_t *headers,
+                      zlistx_t *queues)
+{
+    zlistx_t *seen = NULL;
+    s_route (exchange, key, headers, queues, &seen);
+    zlistx_destroy (&seen);
+    return zlistx_size (queues);
+}
+
+//  ---------------------------------------------------------------------
+//  Records
+
+char *
+arb_amqp_model_exchange_key (arb_amqp_exchange_t *exchange, char *buf, size_t size)
+{
+    snprintf (buf, size, ARB_AMQP_META_PREFIX "x.%s|%s", exchange->vhost->name, exchange->name);
+    return buf;
+}
+
+char *
+arb_amqp_model_queue_key (arb_amqp_queue_t *queue, char *buf, size_t size)
+{
+    snprintf (buf, size, ARB_AMQP_META_PREFIX "q.%s|%s", queue->vhost->name, queue->name);
+    return buf;
+}
+
+char *
+arb_amqp_model_binding_key (arb_amqp_exchange_t *source,
+                            const char *dest,
+                            bool dest_exchange,
+                            const char *key,
+                            amqp_table_t *args,
+                            char *buf,
+                            size_t size)
+{
+    //  the binding's identity (destination, key, arguments) hashed: keys
+    //  stay short whatever the routing key holds
+    zchunk_t *encoded = s_encode_args (args);
+    zdigest_t *digest = zdigest_new ();
+    zdigest_update (digest, (const byte *) (dest_exchange ? "e" : "q"), 1);
+    zdigest_update (digest, (const byte *) dest, strlen (dest) + 1);
+    zdigest_update (digest, (const byte *) key, strlen (key) + 1);
+    zdigest_update (digest, zchunk_data (encoded), zchunk_size (encoded));
+    snprintf (buf, size, ARB_AMQP_META_PREFIX "b.%s|%s|%s", source->vhost->name, source->name,
+              zdigest_string (digest));
+    zdigest_destroy (&digest);
+    zchunk_destroy (&encoded);
+    return buf;
+}
+
+static amqp_table_entry_t
+s_entry_str (const char *key, const char *value)
+{
+    amqp_table_entry_t entry = {.key = amqp_cstring_bytes (key)};
+    entry.value.kind = AMQP_FIELD_KIND_UTF8;
+    entry.value.value.bytes = amqp_cstring_bytes (value);
+    return entry;
+}
+
+static amqp_table_entry_t
+s_entry_bool (const char *key, bool value)
+{
+    amqp_table_entry_t entry = {.key = amqp_cstring_bytes (key)};
+    entry.value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    entry.value.value.boolean = value;
+    return entry;
+}
+
+static amqp_table_entry_t
+s_entry_table (const char *key, amqp_table_t table)
+{
+    amqp_table_entry_t entry = {.key = amqp_cstring_bytes (key)};
+    entry.value.kind = AMQP_FIELD_KIND_TABLE;
+    entry.value.value.table = table;
+    return entry;
+}
+
+//  Encodes a record of n entries with args (an encoded table) as "args".
+static zchunk_t *
+s_record (amqp_table_entry_t *entries, int n, zchunk_t *args)
+{
+    amqp_pool_t pool;
+    init_amqp_pool (&pool, 4096);
+    amqp_table_t table = {0, NULL};
+    s_decode_args (args, &pool, &table);
+    entries[n++] = s_entry_table ("args", table);
+    amqp_table_t record = {n, entries};
+    zchunk_t *chunk = s_encode_args (&record);
+    empty_amqp_pool (&pool);
+    return chunk;
+}
+
+zchunk_t *
+arb_amqp_model_exchange_record (arb_amqp_exchange_t *exchange)
+{
+    amqp_table_entry_t entries[5] = {
+        s_entry_str ("type", s_type_names[exchange->type]),
+        s_entry_bool ("durable", exchange->durable),
+        s_entry_bool ("auto_delete", exchange->auto_delete),
+        s_entry_bool ("internal", exchange->internal),
+    };
+    return s_record (entries, 4, exchange->args);
+}
+
+zchunk_t *
+arb_amqp_model_queue_record (arb_amqp_queue_t *queue)
+{
+    amqp_table_entry_t entries[5] = {
+        s_entry_bool ("durable", queue->durable),
+        s_entry_bool ("exclusive", queue->exclusive),
+        s_entry_bool ("auto_delete", queue->auto_delete),
+        s_entry_bool ("had_consumer", queue->had_consumer),
+    };
+    return s_record (entries, 4, queue->args);
+}
+
+zchunk_t *
+arb_amqp_model_binding_record (arb_amqp_exchange_t *source,
+                               const char *dest,
+                               bool dest_exchange,
+                               const char *key,
+                               amqp_table_t *args)
+{
+    zchunk_t *encoded = s_encode_args (args);
+    amqp_table_entry_t entries[5] = {
+        s_entry_str ("source", source->name),
+        s_entry_str ("dest", dest),
+        s_entry_bool ("dest_exchange", dest_exchange),
+        s_entry_str ("key", key),
+    };
+    zchunk_t *record = s_record (entries, 4, encoded);
+    zchunk_destroy (&encoded);
+    return record;
+}
+
+//  A string entry of a record as a C string (in pool), or NULL.
+static char *
+s_get_str (amqp_table_t *table, const char *key, amqp_pool_t *pool)
+{
+    const amqp_field_value_t *value = arb_amqp_table_get (table, key);
+    if (!value || value->kind != AMQP_FIELD_KIND_UTF8)
+        return NULL;
+    char *out = (char *) amqp_pool_alloc (pool, value->value.bytes.len + 1);
+    memcpy (out, value->value.bytes.bytes, value->value.bytes.len);
+    out[value->value.bytes.len] = 0;
+    return out;
+}
+
+static bool
+s_get_bool (amqp_table_t *table, const char *key)
+{
+    const amqp_field_value_t *value = arb_amqp_table_get (table, key);
+    return value && value->kind == AMQP_FIELD_KIND_BOOLEAN && value->value.boolean;
+}
+
+static amqp_table_t *
+s_get_table (amqp_table_t *table, const char *key)
+{
+    const amqp_field_value_t *value = arb_amqp_table_get (table, key);
+    return value && value->kind == AMQP_FIELD_KIND_TABLE ? (amqp_table_t *) &value->value.table
+                                                         : NULL;
+}
+
+int
+arb_amqp_model_load (arb_amqp_model_t *self, const char *key, const uint8_t *value, size_t size)
+{
+    size_t plen = strlen (ARB_AMQP_META_PREFIX);
+    if (strncmp (key, ARB_AMQP_META_PREFIX, plen) != 0 || strlen (key) < plen + 2
+        || key[plen + 1] != '.')
+        return -1;
+    char kind = key[plen];
+    const char *rest = key + plen + 2;
+    const char *bar = strchr (rest, '|');
+    if (!bar || size < 4)
+        return -1;
+    char *vname = strndup (rest, (size_t) (bar - rest));
+    arb_amqp_vhost_t *vhost = arb_amqp_model_vhost (self, vname);
+    const char *name = bar + 1;
+    amqp_pool_t pool;
+    init_amqp_pool (&pool, 4096);
+    amqp_table_t record;
+    int rc = -1;
+    if (arb_amqp_frame_table (value + 4, size - 4, &pool, &record) != 0)
+        goto cleanup;
+    amqp_table_t *args = s_get_table (&record, "args");
+    rc = 0;
+    if (!vhost)
+        goto cleanup;  //  a vhost no longer configured: its records wait
+    if (kind == 'x') {
+        arb_amqp_type_t type;
+        char *tname = s_get_str (&record, "type", &pool);
+        if (!tname || arb_amqp_model_type (tname, &type) != 0) {
+            rc = -1;
+            goto cleanup;
+        }
+        if (!arb_amqp_model_exchange (vhost, name))
+            arb_amqp_model_add_exchange (vhost, name, type, s_get_bool (&record, "durable"),
+                                         s_get_bool (&record, "auto_delete"),
+                                         s_get_bool (&record, "internal"), args);
+    }
+    else if (kind == 'q') {
+        if (!arb_amqp_model_queue (vhost, name)) {
+            arb_amqp_queue_t *queue = arb_amqp_model_add_queue (
+                vhost, name, s_get_bool (&record, "durable"), s_get_bool (&record, "exclusive"),
+                s_get_bool (&record, "auto_delete"), 0, args);
+            queue->had_consumer = s_get_bool (&record, "had_consumer");
+        }
+    }
+    else if (kind == 'b') {
+        char *source = s_get_str (&record, "source", &pool);
+        char *dest = s_get_str (&record, "dest", &pool);
+        char *bkey = s_get_str (&record, "key", &pool);
+        if (!source || !dest || !bkey) {
+            rc = -1;
+            goto cleanup;
+        }
+        s_pending_t *pending = (s_pending_t *) zmalloc (sizeof (s_pending_t));
+        pending->vhost = strdup (vname);
+        pending->source = strdup (source);
+        pending->binding =
+            s_binding_new (dest, s_get_bool (&record, "dest_exchange"), bkey, s_encode_args (args));
+        zlistx_add_end (self->pending, pending);
+    }
+    else
+        rc = -1;
+cleanup:
+    empty_amqp_pool (&pool);
+    free (vname);
+    return rc;
+}
+
+size_t
+arb_amqp_model_load_done (arb_amqp_model_t *self)
+{
+    size_t dropped = 0;
+    for (s_pending_t *p = (s_pending_t *) zlistx_first (self->pending); p;
+         p = (s_pending_t *) zlistx_next (self->pending)) {
+        arb_amqp_vhost_t *vhost = arb_amqp_model_vhost (self, p->vhost);
+        arb_amqp_exchange_t *source = vhost ? arb_amqp_model_exchange (vhost, p->source) : NULL;
+        bool dest_ok = vhost
+                       && (p->binding->dest_exchange
+                               ? arb_amqp_model_exchange (vhost, p->binding->dest) != NULL
+                               : arb_amqp_model_queue (vhost, p->binding->dest) != NULL);
+        if (!source || !dest_ok) {
+            dropped++;
+            continue;
+        }
+        zlistx_add_end (source->bindings, p->binding);
+        source->had_binding = true;
+        p->binding = NULL;
+    }
+    zlistx_purge (self->pending);
+    return dropped;
+}

@@ -1,0 +1,237 @@
+/*  arb_amqp_model.h — the AMQP world the gateway serves: virtual hosts,
+    exchanges, queues and the bindings between them, and the routing of a
+    published message to the queues it reaches.
+
+    Every vhost has the default exchange "" (direct; every queue is bound
+    to it under its own name, implicitly) and amq.direct, amq.fanout,
+    amq.topic, amq.headers and amq.match. Exchanges route as their type
+    says: direct (binding key == routing key), fanout (every binding),
+    topic (words split on '.', '*' one word, '#' zero or more) and headers
+    (x-match all or any over the binding's arguments; arguments starting
+    with "x-" are not matched). Exchange-to-exchange bindings are followed,
+    each exchange at most once per message; a queue gets a message at most
+    once, however many bindings lead to it.
+
+    A queue is a broker queue: in vhost "/" of the same name (so AMQP,
+    Kestrel and REST clients share queues), in any other vhost V the name
+    "V|Q" (a vhost name holds no '|'; AMQP's own names are any printable
+    UTF-8 up to the broker's 200 bytes with the prefix).
+
+    Records. Exchanges, queues and bindings are kept in the broker's
+    metadata store, one key each (arb_amqp_model_key), the value an AMQP
+    field table encoded by rabbitmq-c: "gw.amqp.x.V|NAME" an exchange,
+    "gw.amqp.q.V|NAME" a queue, "gw.amqp.b.V|SOURCE|HASH" a binding. The
+    model only builds and reads these; the server sends them.
+
+    Pure memory, no I/O; one thread.
+*/
+
+#ifndef ARB_AMQP_MODEL_H
+#define ARB_AMQP_MODEL_H
+
+#include "arb_amqp_frame.h"
+
+#include <czmq.h>
+
+#define ARB_AMQP_META_PREFIX "gw.amqp."
+#define ARB_AMQP_NAME_MAX    255  //  AMQP shortstr
+
+typedef struct _arb_amqp_model_t arb_amqp_model_t;
+typedef struct _arb_amqp_vhost_t arb_amqp_vhost_t;
+typedef struct _arb_amqp_exchange_t arb_amqp_exchange_t;
+typedef struct _arb_amqp_queue_t arb_amqp_queue_t;
+
+typedef enum {
+    ARB_AMQP_DIRECT = 0,
+    ARB_AMQP_FANOUT = 1,
+    ARB_AMQP_TOPIC = 2,
+    ARB_AMQP_HEADERS = 3,
+} arb_amqp_type_t;
+
+//  A queue's settings, from its x- arguments (0: not set).
+typedef struct {
+    uint64_t message_ttl_ms;  //  x-message-ttl (set: has_ttl)
+    bool has_ttl;
+    uint64_t expires_ms;   //  x-expires: deleted once unused this long
+    uint8_t max_priority;  //  x-max-priority (0: no priorities)
+    uint64_t max_length;   //  x-max-length: ready messages kept at most (set: has_max_length)
+    bool has_max_length;
+    char *dlx;   //  owned x-dead-letter-exchange, or NULL
+    char *dlrk;  //  owned x-dead-letter-routing-key, or NULL
+} arb_amqp_qargs_t;
+
+//  A queue (fields read-only for callers but the counters marked so).
+struct _arb_amqp_queue_t {
+    arb_amqp_vhost_t *vhost;  //  borrowed
+    char *name;               //  owned
+    char *broker;             //  owned: the broker queue's name
+    bool durable;
+    bool exclusive;
+    bool auto_delete;
+    uint64_t owner;  //  exclusive: the owning connection's number
+    zchunk_t *args;  //  owned encoded arguments table (with length prefix)
+    arb_amqp_qargs_t settings;
+    size_t consumers;         //  the gateway's consumers on it now (callers count)
+    bool had_consumer;        //  auto-delete: it had one (callers set)
+    bool exclusive_consumer;  //  a consumer holds it exclusively (callers set)
+    uint64_t last_used_ms;    //  x-expires: monotonic ms of its last use (arb_amqp_queue_used)
+    void *trim;               //  x-max-length: the server's trim under way, or NULL (callers set)
+};
+
+struct _arb_amqp_exchange_t {
+    arb_amqp_vhost_t *vhost;  //  borrowed
+    char *name;               //  owned
+    arb_amqp_type_t type;
+    bool durable;
+    bool auto_delete;
+    bool internal;
+    bool builtin;        //  "" and amq.*: never deleted
+    bool had_binding;    //  auto-delete: a binding from it was made (or read back)
+    zchunk_t *args;      //  owned encoded arguments table
+    zlistx_t *bindings;  //  owned arb binding records (private)
+};
+
+//  ---------------------------------------------------------------------
+
+arb_amqp_model_t *arb_amqp_model_new (void);
+void arb_amqp_model_destroy (arb_amqp_model_t **self_p);
+
+//  Adds a vhost (with its built-in exchanges). 0, or -1 if the name is
+//  empty, holds '|' or exists.
+int arb_amqp_model_add_vhost (arb_amqp_model_t *self, const char *name);
+
+//  A vhost by name (borrowed), or NULL.
+arb_amqp_vhost_t *arb_amqp_model_vhost (arb_amqp_model_t *self, const char *name);
+const char *arb_amqp_vhost_name (arb_amqp_vhost_t *vhost);
+
+//  Checks an AMQP name for exchanges and queues: printable UTF-8, and for
+//  queues short enough for the broker with the vhost's prefix. 0, or -1
+//  with why.
+int arb_amqp_model_check_name (
+    arb_amqp_vhost_t *vhost, const char *name, bool queue, char *why, size_t size);
+
+//  Lookups (borrowed), or NULL.
+arb_amqp_exchange_t *arb_amqp_model_exchange (arb_amqp_vhost_t *vhost, const char *name);
+arb_amqp_queue_t *arb_amqp_model_queue (arb_amqp_vhost_t *vhost, const char *name);
+
+//  The type of a name ("direct", ...): 0, or -1 if unknown.
+int arb_amqp_model_type (const char *name, arb_amqp_type_t *type);
+const char *arb_amqp_model_type_name (arb_amqp_type_t type);
+
+//  Creates an exchange (args: its arguments table, copied). Borrowed.
+arb_amqp_exchange_t *arb_amqp_model_add_exchange (arb_amqp_vhost_t *vhost,
+                                                  const char *name,
+                                                  arb_amqp_type_t type,
+                                                  bool durable,
+                                                  bool auto_delete,
+                                                  bool internal,
+                                                  amqp_table_t *args);
+
+//  Removes an exchange and every binding from or to it.
+void arb_amqp_model_remove_exchange (arb_amqp_exchange_t *exchange);
+
+//  Reads a queue's x- arguments into settings (freed by
+//  arb_amqp_model_free_qargs). 0, or -1 with why (a PRECONDITION_FAILED
+//  text: a wrong type or value).
+int
+arb_amqp_model_parse_qargs (amqp_table_t *args, arb_amqp_qargs_t *settings, char *why, size_t size);
+void arb_amqp_model_free_qargs (arb_amqp_qargs_t *settings);
+
+//  Creates a queue (args copied, settings parsed). Borrowed.
+arb_amqp_queue_t *arb_amqp_model_add_queue (arb_amqp_vhost_t *vhost,
+                                            const char *name,
+                                            bool durable,
+                                            bool exclusive,
+                                            bool auto_delete,
+                                            uint64_t owner,
+                                            amqp_table_t *args);
+
+//  Removes a queue and every binding to it.
+void arb_amqp_model_remove_queue (arb_amqp_queue_t *queue);
+
+//  Whether a queue's arguments equal args (the equivalence check).
+bool arb_amqp_model_same_args (zchunk_t *stored, amqp_table_t *args);
+
+//  Binds destination (a queue, or an exchange if dest_exchange) to source
+//  under key with args. Returns 1 if added, 0 if it existed already.
+int arb_amqp_model_bind (arb_amqp_exchange_t *source,
+                         const char *dest,
+                         bool dest_exchange,
+                         const char *key,
+                         amqp_table_t *args);
+
+//  Removes that binding. Returns 1 if removed, 0 if there was none.
+int arb_amqp_model_unbind (arb_amqp_exchange_t *source,
+                           const char *dest,
+                           bool dest_exchange,
+                           const char *key,
+                           amqp_table_t *args);
+
+//  Calls fn with the record key of every binding to dest (a queue, or an
+//  exchange if dest_exchange), and of every binding from it if it is an
+//  exchange: the records to delete with it.
+void arb_amqp_model_binding_keys (arb_amqp_vhost_t *vhost,
+                                  const char *dest,
+                                  bool dest_exchange,
+                                  void (*fn) (void *arg, const char *key),
+                                  void *arg);
+
+//  Whether exchange has bindings from it (if_unused of exchange.delete).
+bool arb_amqp_model_exchange_in_use (arb_amqp_exchange_t *exchange);
+
+//  An auto-delete exchange of vhost that had bindings from it and has
+//  none left (to delete, as RabbitMQ does), or NULL. Borrowed.
+arb_amqp_exchange_t *arb_amqp_model_spent_exchange (arb_amqp_vhost_t *vhost);
+
+//  Routes a message published to exchange with routing key and headers
+//  (NULL: none): adds each queue it reaches, once, to queues (borrowed
+//  pointers; give an empty list). Returns the number of queues.
+size_t arb_amqp_model_route (arb_amqp_exchange_t *exchange,
+                             const char *key,
+                             const amqp_table_t *headers,
+                             zlistx_t *queues);
+
+//  Whether routing key matches a topic binding key.
+bool arb_amqp_model_topic_match (const char *pattern, const char *key);
+
+//  ---------------------------------------------------------------------
+//  Records in the broker's metadata store.
+
+//  The key of an exchange's, a queue's, or (dest given) a binding's record
+//  into buf. Returns buf.
+char *arb_amqp_model_exchange_key (arb_amqp_exchange_t *exchange, char *buf, size_t size);
+char *arb_amqp_model_queue_key (arb_amqp_queue_t *queue, char *buf, size_t size);
+char *arb_amqp_model_binding_key (arb_amqp_exchange_t *source,
+                                  const char *dest,
+                                  bool dest_exchange,
+                                  const char *key,
+                                  amqp_table_t *args,
+                                  char *buf,
+                                  size_t size);
+
+//  The record of an exchange, a queue or a binding (owned by the caller).
+zchunk_t *arb_amqp_model_exchange_record (arb_amqp_exchange_t *exchange);
+zchunk_t *arb_amqp_model_queue_record (arb_amqp_queue_t *queue);
+zchunk_t *arb_amqp_model_binding_record (arb_amqp_exchange_t *source,
+                                         const char *dest,
+                                         bool dest_exchange,
+                                         const char *key,
+                                         amqp_table_t *args);
+
+//  Loads one record read back from the store. Returns 0, or -1 if it is
+//  not one (logged and skipped by the caller). Records of vhosts not
+//  configured are skipped (0). Bindings may come before what they bind:
+//  call arb_amqp_model_load_done after the last record.
+int
+arb_amqp_model_load (arb_amqp_model_t *self, const char *key, const uint8_t *value, size_t size);
+
+//  Resolves the bindings loaded; drops those whose source or destination
+//  is missing. Returns how many were dropped.
+size_t arb_amqp_model_load_done (arb_amqp_model_t *self);
+
+//  Calls fn for every queue of every vhost (for start-up clean-up).
+void arb_amqp_model_each_queue (arb_amqp_model_t *self,
+                                void (*fn) (void *arg, arb_amqp_queue_t *queue),
+                                void *arg);
+
+#endif

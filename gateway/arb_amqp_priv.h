@@ -1,0 +1,321 @@
+/*  arb_amqp_priv.h — what the AMQP server's files share: the server, a
+    connection, its channels, consumers, deliveries and publishes. Not an
+    API: only arb_amqp*.c include it.
+
+    Ownership: the server owns its connections; a connection owns its
+    channels (by number); a channel owns its consumers, its unacked
+    deliveries and its publisher (the publishes awaiting the broker). A delivery is also
+    found by task id through the server's map (STOP from the broker), and a
+    consumer is the link's dispatch argument until it unsubscribes.
+*/
+
+#ifndef ARB_AMQP_PRIV_H
+#define ARB_AMQP_PRIV_H
+
+#include "arb_amqp.h"
+#include "arb_amqp_frame.h"
+#include "arb_amqp_model.h"
+#include "arb_idmap.h"
+#include "arb_stream.h"
+
+#define ARB_AMQP_WINDOW 1000  //  unacked deliveries of a consumer without a prefetch, at most
+#define ARB_AMQP_BURST  32    //  credit a consumer's link consumer holds at most (see s_topup)
+#define ARB_AMQP_INFLIGHT_MAX \
+    10000  //  publishes awaiting the broker before a connection stops reading
+#define ARB_AMQP_HANDSHAKE_MS 10000   //  the handshake must end by then (as RabbitMQ)
+#define ARB_AMQP_CLOSE_MS     3000    //  a Close sent: its Close-Ok's time to come
+#define ARB_AMQP_TASK_NAME    "amqp"  //  the broker task name of every message
+
+typedef struct _arb_amqp_conn_t arb_amqp_conn_t;
+typedef struct _arb_amqp_channel_t arb_amqp_channel_t;
+typedef struct _arb_amqp_publisher_t arb_amqp_publisher_t;
+
+typedef struct {
+    char *name;      //  owned
+    char *password;  //  owned
+    char *vhosts;    //  owned comma list, or NULL: every vhost
+} arb_amqp_user_t;
+
+struct _arb_amqp_t {
+    arb_gateway_t *gateway;    //  borrowed
+    arb_reactor_t *reactor;    //  borrowed
+    arb_link_t *link;          //  borrowed
+    arb_amqp_model_t *model;   //  owned
+    arb_amqp_config_t config;  //  strings borrowed from the caller
+    int listen_fd;             //  owned
+    int port;
+    zlistx_t *users;           //  owned arb_amqp_user_t
+    zlistx_t *conns;           //  owned connections (their handles are in conn->handle)
+    arb_idmap_t *held;         //  task id -> borrowed delivery (unacked, or being dead-lettered)
+    uint64_t next_conn;        //  connection numbers
+    bool loaded;               //  the model was read from the broker
+    bool loading;              //  a load is under way
+    char *load_after;          //  owned: the last key of the pages read so far, or NULL
+    size_t load_records;       //  records read so far
+    size_t load_bad;           //  of them, not records
+    arb_timer_t load_timer;    //  loading again after a failure
+    arb_timer_t expire_timer;  //  x-expires: the next unused queue's deadline
+    uint64_t expire_at;        //  monotonic ms it is armed for (0: not armed)
+    uint64_t started_ms;       //  monotonic ms at start
+    arb_stream_io_t io;        //  the connections' shared read buffer and byte counts
+    zlistx_t *route;           //  owned: a publish's queues while it is routed (kept empty)
+    zlistx_t *trims;           //  owned: x-max-length trims under way (arb_amqp.c)
+    zlistx_t *deadletters;     //  owned: messages being dead-lettered (arb_amqp.c)
+};
+
+typedef enum {
+    ARB_AMQP_S_HEADER,    //  waiting for the protocol header
+    ARB_AMQP_S_START_OK,  //  sent Start
+    ARB_AMQP_S_TUNE_OK,   //  sent Tune
+    ARB_AMQP_S_OPEN,      //  waiting for connection.open
+    ARB_AMQP_S_OPENING,   //  connection.open waits for the model to load
+    ARB_AMQP_S_RUNNING,
+    ARB_AMQP_S_CLOSING,  //  sent Close: only Close and Close-Ok count
+    ARB_AMQP_S_CLOSED,   //  Close-Ok sent or received: the socket closes
+} arb_amqp_state_t;
+
+struct _arb_amqp_conn_t {
+    arb_amqp_t *server;    //  borrowed
+    arb_stream_t *stream;  //  owned (freed by itself once closed)
+    void *handle;          //  the server's list handle
+    uint64_t number;
+    arb_amqp_state_t state;
+    bool loopback;  //  the peer is on a loopback address
+    char peer[64];
+    char *user;               //  owned
+    arb_amqp_vhost_t *vhost;  //  borrowed
+    uint32_t frame_max;
+    uint16_t channel_max;
+    uint16_t heartbeat;             //  seconds, 0: none
+    bool cancel_notify;             //  the client takes basic.cancel from the server
+    bool failure_close;             //  the client takes Close on a failed login
+    arb_amqp_channel_t **channels;  //  owned, indexed by number (channel_max + 1)
+    size_t open_channels;
+    amqp_pool_t pool;   //  decoded frames, recycled per frame
+    size_t inflight;    //  publishes awaiting the broker
+    uint32_t *pending;  //  owned: broker requests the held method waits for (one a
+                        //  binding record of an exchange deleted: as many as it has)
+    size_t npending;
+    size_t pending_max;     //  room in pending
+    bool waiting;           //  a method waits for the broker: input is held
+    void *op;               //  owned: the admin method waiting (arb_amqp_admin.c), or NULL
+    uint64_t read_mark;     //  stream bytes read at the last heartbeat tick
+    uint64_t written_mark;  //  stream bytes written at the last heartbeat tick
+    uint32_t silent_ticks;  //  heartbeat ticks without a byte from the client
+    arb_timer_t timer;      //  handshake, heartbeat or close timer
+    bool dead;              //  gone: freed once nothing of it is on the stack
+    int depth;
+};
+
+typedef struct {
+    arb_amqp_channel_t *channel;  //  borrowed
+    char *tag;                    //  owned
+    arb_amqp_queue_t *queue;      //  borrowed
+    uint32_t sub;                 //  the link's subscription
+    bool no_ack;
+    bool exclusive;
+    bool shared;      //  under the channel's prefetch: the channel's subscription, not sub
+    uint32_t window;  //  unacked deliveries at most (its prefetch, or ARB_AMQP_WINDOW)
+    size_t unacked;   //  its unacked deliveries (not shared)
+    void *handle;     //  in the channel's consumer list
+} arb_amqp_consumer_t;
+
+typedef struct {
+    uint64_t tag;
+    uint64_t task;                  //  the broker task id
+    arb_amqp_channel_t *channel;    //  borrowed
+    arb_amqp_consumer_t *consumer;  //  borrowed, NULL after basic.get or a cancel
+    bool shared;                    //  of a shared consumer: its credit is the channel's
+    arb_amqp_queue_t *queue;        //  borrowed: for dead-lettering; NULL once it is deleted
+    zframe_t *payload;              //  owned copy when the queue dead-letters, else NULL
+    zchunk_t *headers;              //  owned copy when the queue dead-letters, else NULL
+    void *handle;                   //  in the channel's delivery list
+} arb_amqp_delivery_t;
+
+//  ---------------------------------------------------------------------
+//  Connection (arb_amqp_conn.c)
+
+arb_amqp_conn_t *arb_amqp_conn_new (arb_amqp_t *server, int fd);
+
+//  Ends the connection now (its channels close, their unacked deliveries
+//  go back to their queues, its exclusive queues are deleted).
+void arb_amqp_conn_close (arb_amqp_conn_t *self);
+
+//  Sends Connection.Close with code and text for class.method (a hard
+//  error, or 320 at shutdown), then waits for Close-Ok.
+void arb_amqp_conn_fail (arb_amqp_conn_t *self, int code, const char *text, uint32_t method);
+
+//  Writes a method frame on channel.
+void arb_amqp_conn_send (arb_amqp_conn_t *self, uint16_t channel, amqp_method_number_t id, void *m);
+
+//  Writes a message: its method, content header (raw properties) and body
+//  frames split at frame max; payload is taken.
+void arb_amqp_conn_send_content (arb_amqp_conn_t *self,
+                                 uint16_t channel,
+                                 amqp_method_number_t id,
+                                 void *method,
+                                 const uint8_t *raw,
+                                 size_t raw_size,
+                                 zframe_t **payload_p);
+
+//  The held method waits for broker request reqid (0: it was refused:
+//  the caller answers at once). Returns reqid.
+uint32_t arb_amqp_conn_wait (arb_amqp_conn_t *self, uint32_t reqid);
+
+//  Request reqid was answered: once none is left, input goes on.
+void arb_amqp_conn_answered (arb_amqp_conn_t *self, uint32_t reqid);
+
+//  The model is loaded: connections waiting at open go on.
+void arb_amqp_conn_loaded (arb_amqp_conn_t *self);
+
+//  The client read its output: consumers' credit is topped up.
+void arb_amqp_conn_drained (arb_amqp_conn_t *self);
+
+//  ---------------------------------------------------------------------
+//  Channels (arb_amqp_channel.c)
+
+arb_amqp_channel_t *arb_amqp_channel_new (arb_amqp_conn_t *conn, uint16_t number);
+
+//  Frees a channel: consumers cancelled, unacked deliveries released,
+//  publishes forgotten (their tasks are submitted all the same).
+void arb_amqp_channel_destroy (arb_amqp_channel_t **self_p);
+
+//  A frame for this channel (method, header or body). Returns 0, or -1 if
+//  the connection failed (a hard error was sent).
+int arb_amqp_channel_frame (arb_amqp_channel_t *self, const arb_amqp_frame_t *frame);
+
+//  Sends Channel.Close with code and text (a soft error).
+void arb_amqp_channel_fail (arb_amqp_channel_t *self, int code, const char *text, uint32_t method);
+
+//  Whether the channel waits for the client's Close-Ok.
+bool arb_amqp_channel_is_closing (arb_amqp_channel_t *self);
+
+//  The client read its output: its consumers' credit is topped up.
+void arb_amqp_channel_drained (arb_amqp_channel_t *self);
+
+//  The queue was deleted: its consumers on this channel are cancelled
+//  (basic.cancel sent if the client takes it).
+void arb_amqp_channel_queue_gone (arb_amqp_channel_t *self, arb_amqp_queue_t *queue);
+
+//  A held task is no longer ours (the broker stopped it).
+void arb_amqp_channel_stopped (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery);
+
+//  basic.ack (how 0), basic.nack or reject with requeue (1) or without
+//  (2) of tag (multiple: every one up to it; 0: all). Returns 0, or -1 if
+//  the channel failed (406 for an unknown tag).
+int arb_amqp_channel_settle (
+    arb_amqp_channel_t *self, amqp_method_number_t id, uint64_t tag, bool multiple, int how);
+
+//  Queue and exchange methods (arb_amqp_admin.c). Each returns 0, or -1
+//  if the channel or the connection failed.
+int arb_amqp_admin_method (arb_amqp_channel_t *channel, amqp_method_number_t id, void *method);
+
+//  The connection's method waiting for the broker will not be answered
+//  (its requests are forgotten): its state is freed.
+void arb_amqp_admin_forget (arb_amqp_conn_t *conn);
+
+//  The last queue declared on the channel (borrowed), or NULL.
+const char *arb_amqp_channel_last_queue (arb_amqp_channel_t *self);
+
+//  The queue a method names ("": the last declared on the channel), if
+//  it exists and this connection may use it; else NULL after failing the
+//  channel (404, or 405 for another connection's exclusive queue).
+arb_amqp_queue_t *
+arb_amqp_channel_queue (arb_amqp_channel_t *self, amqp_bytes_t name, amqp_method_number_t id);
+void arb_amqp_channel_set_last_queue (arb_amqp_channel_t *self, const char *name);
+arb_amqp_conn_t *arb_amqp_channel_conn (arb_amqp_channel_t *self);
+uint16_t arb_amqp_channel_number (arb_amqp_channel_t *self);
+
+//  ---------------------------------------------------------------------
+//  A channel's publishing side (arb_amqp_publisher.c): content, routing,
+//  confirms, transactions. Owned by its channel.
+
+arb_amqp_publisher_t *arb_amqp_publisher_new (arb_amqp_channel_t *channel);
+
+//  Forgets the publishes awaiting the broker (their tasks are stored all
+//  the same), a transaction's messages and acks, and a message half read.
+void arb_amqp_publisher_destroy (arb_amqp_publisher_t **self_p);
+
+//  basic.publish, confirm.select, tx.select, tx.commit, tx.rollback.
+//  Returns 0, or -1 if the channel or the connection failed.
+int arb_amqp_publisher_method (arb_amqp_publisher_t *self, amqp_method_number_t id, void *m);
+
+//  Whether the frames of a message (its header, its body) are due.
+bool arb_amqp_publisher_in_content (arb_amqp_publisher_t *self);
+
+//  A frame while in content. Returns 0, or -1 if the channel or the
+//  connection failed (505 for a frame that is not the one due).
+int arb_amqp_publisher_content (arb_amqp_publisher_t *self, const arb_amqp_frame_t *frame);
+
+//  In a transaction, keeps an ack, nack or reject (as
+//  arb_amqp_channel_settle's) until the commit and returns true (the
+//  channel may have failed: too many kept); else false.
+bool arb_amqp_publisher_keep_ack (
+    arb_amqp_publisher_t *self, amqp_method_number_t id, uint64_t tag, bool multiple, int how);
+
+//  The channel closes: the message half read and the transaction go.
+void arb_amqp_publisher_reset (arb_amqp_publisher_t *self);
+
+//  ---------------------------------------------------------------------
+//  Server (arb_amqp.c)
+
+//  Deletes a queue: every connection's consumers on it are cancelled, its
+//  record and its bindings' records leave the store, and its tasks are
+//  dropped. fn (may be NULL) gets the broker's answer to the request that
+//  drops the tasks (OK with their count), whose id is returned (0 if
+//  refused: fn is not called).
+uint32_t arb_amqp_delete_queue (arb_amqp_t *self,
+                                arb_amqp_queue_t *queue,
+                                arb_gateway_reply_fn *fn,
+                                void *arg);
+
+//  Deletes the auto-delete exchanges of vhost whose last binding went
+//  (records too), and those that this leaves so in turn.
+void arb_amqp_exchanges_spent (arb_amqp_t *self, arb_amqp_vhost_t *vhost);
+
+//  x-expires: queue is used now (declared, consumed from, read with
+//  basic.get, or its last consumer went). A queue with x-expires is
+//  deleted once it has had no consumer and no such use for that long.
+void arb_amqp_queue_used (arb_amqp_t *self, arb_amqp_queue_t *queue);
+
+//  x-max-length: messages were published to queue. Once the turn's
+//  publishes are out, its ready messages are counted and those over the
+//  bound are taken from the head and dropped, or dead-lettered if the
+//  queue says where (as RabbitMQ's drop-head). One trim per queue at a
+//  time; growth meanwhile makes it count again.
+void arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue);
+
+//  Dead-letters a message of queue: a copy of it (its task's headers
+//  record and payload, both borrowed) goes to every queue its dead-letter
+//  exchange routes it to, and task is completed once every copy is stored
+//  (released back if one is not). Returns 0, or -1 if the queue has no
+//  dead-letter exchange or it routes nowhere: task is the caller's to
+//  settle.
+int arb_amqp_deadletter (
+    arb_amqp_t *self, arb_amqp_queue_t *queue, uint64_t task, arb_bin_t headers, zframe_t *payload);
+
+//  A STATS request for one broker queue (its record only, never a scan
+//  of every queue), to send.
+arb_msg_t *arb_amqp_count_request (arb_amqp_t *self, const char *broker_queue);
+
+//  The ready count of broker_queue in a STATS reply (0 if reply is NULL,
+//  not a STATS reply, or does not list it).
+uint64_t arb_amqp_ready_count (arb_msg_t *reply, const char *broker_queue);
+
+//  Writes a metadata key (value taken; NULL deletes it). Returns the
+//  request id (0 if refused); fn may be NULL.
+uint32_t arb_amqp_store (
+    arb_amqp_t *self, const char *key, zchunk_t **value_p, arb_gateway_reply_fn *fn, void *arg);
+
+//  Whether user may log in with password to vhost from conn. 0, or -1.
+int
+arb_amqp_login (arb_amqp_t *self, arb_amqp_conn_t *conn, const char *user, const char *password);
+
+//  Whether user may use vhost.
+bool arb_amqp_user_may (arb_amqp_t *self, const char *user, const char *vhost);
+
+//  The connection is gone.
+void arb_amqp_conn_gone (arb_amqp_t *self, arb_amqp_conn_t *conn);
+
+
+#endif

@@ -1,0 +1,617 @@
+/*  arb_amqp_publisher.c — the publishing side of one AMQP channel: a
+    message's frames read in (basic.publish, content header, body frames),
+    its routing to the queues it reaches (one broker task each), publisher
+    confirms, and transactions; see arb_amqp_priv.h.
+
+    Content: METHOD -> HEADER -> BODY* as the spec says; the channel sends
+    every frame here while arb_amqp_publisher_in_content says so, and any
+    other frame in between is 505 UNEXPECTED_FRAME.
+
+    A message's task carries in its headers a small record
+    (arb_amqp_frame_record): the exchange and routing key it was published
+    with, then the content header's property bytes as the publisher sent
+    them, replayed verbatim on delivery (never re-encoded: amqplib cannot
+    read some table types other clients write).
+
+    Publishes awaiting the broker are kept in order. With confirms
+    (confirm.select), each has a sequence number, and acks go out in that
+    order once the broker has answered for every task of a publish (its
+    SUBMITTED follows its commit); a run of them is one ack with multiple.
+
+    Transactions (tx.select): a message published or an ack, nack or
+    reject sent in a transaction is kept here until tx.commit, which
+    settles the acks, then routes and submits the messages (the turn's one
+    SUBMIT: stored in one broker commit unless the batch fills), and sends
+    Commit-Ok once the broker has answered for each of them, as a confirm
+    would go. tx.rollback forgets them (the deliveries stay unacked, as
+    with RabbitMQ). A transaction holds at most ARB_AMQP_TX_MAX messages
+    and ARB_AMQP_TX_BYTES body bytes (406 past that: the gateway's memory
+    is not the client's to fill).
+
+    Runs in the reactor's thread.
+*/
+
+#include "arb_amqp_priv.h"
+
+#include <inttypes.h>
+
+#define ARB_AMQP_TX_MAX   10000         //  messages and acks of one transaction
+#define ARB_AMQP_TX_BYTES (256u << 20)  //  body bytes of one transaction
+
+typedef enum {
+    S_NONE,
+    S_HEADER,
+    S_BODY
+} s_content_t;
+
+//  A message as published (in content, or kept by a transaction).
+typedef struct {
+    char *exchange;  //  owned
+    char *key;       //  owned
+    bool mandatory;
+    zchunk_t *props;  //  owned raw property bytes
+    zframe_t *body;   //  owned
+} s_message_t;
+
+//  An ack, nack or reject kept by a transaction.
+typedef struct {
+    amqp_method_number_t id;
+    uint64_t tag;
+    bool multiple;
+    int how;  //  as arb_amqp_channel_settle
+} s_ack_t;
+
+//  A publish awaiting the broker, or a commit awaiting its publishes.
+typedef struct {
+    arb_amqp_publisher_t *publisher;  //  borrowed
+    uint64_t seq;                     //  publisher confirm number, 0 without confirms
+    bool commit;                      //  tx.commit: Commit-Ok once those before are answered
+    bool in_tx;                       //  published by a commit: a failure fails that commit
+    size_t left;                      //  tasks not yet SUBMITTED
+    bool failed;                      //  one was refused: nack
+    uint64_t *tickets;                //  one per task: owned, or &ticket
+    uint64_t ticket;                  //  the one ticket of a message routed to one queue
+    size_t n;
+    void *handle;  //  in the publisher's list
+} s_publish_t;
+
+struct _arb_amqp_publisher_t {
+    arb_amqp_channel_t *channel;  //  borrowed: the channel that owns it
+    arb_amqp_conn_t *conn;        //  borrowed
+    uint16_t number;              //  the channel's
+    s_content_t content;          //  where the message being read is
+    s_message_t message;          //  the message being read (owned fields)
+    size_t got;                   //  its body bytes read so far
+    bool confirm;                 //  confirm.select
+    uint64_t next_seq;
+    zlistx_t *publishes;    //  owned s_publish_t, in order
+    bool tx;                //  tx.select
+    bool tx_failed;         //  a message of the commit under way was not stored
+    zlistx_t *tx_messages;  //  owned s_message_t, kept until commit
+    zlistx_t *tx_acks;      //  owned s_ack_t, kept until commit
+    size_t tx_bytes;        //  body bytes of tx_messages
+};
+
+static void
+s_send (arb_amqp_publisher_t *self, amqp_method_number_t id, void *m)
+{
+    arb_amqp_conn_send (self->conn, self->number, id, m);
+}
+
+static void
+s_message_clear (s_message_t *message)
+{
+    zstr_free (&message->exchange);
+    zstr_free (&message->key);
+    zchunk_destroy (&message->props);
+    zframe_destroy (&message->body);
+}
+
+static void
+s_message_destructor (void **item)
+{
+    s_message_t *message = (s_message_t *) *item;
+    if (!message)
+        return;
+    s_message_clear (message);
+    free (message);
+    *item = NULL;
+}
+
+static void
+s_free_destructor (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+static void
+s_publish_destructor (void **item)
+{
+    s_publish_t *publish = (s_publish_t *) *item;
+    if (!publish)
+        return;
+    if (publish->tickets != &publish->ticket)
+        free (publish->tickets);
+    free (publish);
+    *item = NULL;
+}
+
+void
+arb_amqp_publisher_reset (arb_amqp_publisher_t *self)
+{
+    self->content = S_NONE;
+    s_message_clear (&self->message);
+    self->got = 0;
+    zlistx_purge (self->tx_messages);
+    zlistx_purge (self->tx_acks);
+    self->tx_bytes = 0;
+}
+
+bool
+arb_amqp_publisher_in_content (arb_amqp_publisher_t *self)
+{
+    return self->content != S_NONE;
+}
+
+//  ---------------------------------------------------------------------
+//  Confirms
+
+//  Sends what the publishes answered allow, in order: the confirms (one
+//  ack, with multiple when it covers several, for each run; a nack for
+//  each one refused) and a commit's Commit-Ok. Returns -1 if the channel
+//  failed (a commit whose message was not stored).
+static int
+s_progress (arb_amqp_publisher_t *self)
+{
+    uint64_t run_last = 0;
+    size_t run = 0;
+    s_publish_t *p;
+    int rc = 0;
+    if (arb_amqp_channel_is_closing (self->channel)) {
+        //  we sent Channel.Close: nothing more goes out on it
+        while ((p = (s_publish_t *) zlistx_first (self->publishes)) && p->left == 0)
+            zlistx_delete (self->publishes, p->handle);
+        return 0;
+    }
+    while ((p = (s_publish_t *) zlistx_first (self->publishes)) && p->left == 0) {
+        if (p->seq && p->failed) {
+            if (run) {
+                amqp_basic_ack_t ack = {.delivery_tag = run_last, .multiple = run > 1};
+                s_send (self, AMQP_BASIC_ACK_METHOD, &ack);
+                run = 0;
+            }
+            amqp_basic_nack_t nack = {.delivery_tag = p->seq, .multiple = 0, .requeue = 0};
+            s_send (self, AMQP_BASIC_NACK_METHOD, &nack);
+        }
+        else if (p->seq) {
+            run_last = p->seq;
+            run++;
+        }
+        if (p->in_tx && p->failed)
+            self->tx_failed = true;
+        bool commit = p->commit;
+        zlistx_delete (self->publishes, p->handle);
+        if (commit && self->tx_failed) {
+            self->tx_failed = false;
+            arb_amqp_channel_fail (self->channel, AMQP_INTERNAL_ERROR,
+                                   "INTERNAL_ERROR - a message of the transaction was not stored",
+                                   AMQP_TX_COMMIT_METHOD);
+            rc = -1;
+            break;
+        }
+        if (commit) {
+            amqp_tx_commit_ok_t ok = {0};
+            s_send (self, AMQP_TX_COMMIT_OK_METHOD, &ok);
+        }
+    }
+    if (run) {
+        amqp_basic_ack_t ack = {.delivery_tag = run_last, .multiple = run > 1};
+        s_send (self, AMQP_BASIC_ACK_METHOD, &ack);
+    }
+    return rc;
+}
+
+static void
+s_on_submitted (arb_gateway_t *gateway,
+                const arb_submitted_task_t *task,
+                int code,
+                const char *error,
+                void *arg)
+{
+    (void) gateway;
+    s_publish_t *publish = (s_publish_t *) arg;
+    arb_amqp_publisher_t *self = publish->publisher;
+    arb_amqp_conn_t *conn = self->conn;
+    if (!task) {
+        publish->failed = true;
+        zsys_warning ("amqp: publish not stored conn=%" PRIu64 " code=%d reason=\"%s\"",
+                      conn->number, code, error ? error : "");
+    }
+    publish->left--;
+    if (conn->inflight-- == ARB_AMQP_INFLIGHT_MAX && !conn->waiting)
+        arb_stream_hold (conn->stream, false);
+    s_progress (self);
+}
+
+//  ---------------------------------------------------------------------
+//  Routing
+
+//  The expiry a message asks for: its expiration property in ms, or -1.
+static int64_t
+s_expiration (amqp_basic_properties_t *props)
+{
+    if (!props || !(props->_flags & AMQP_BASIC_EXPIRATION_FLAG) || !props->expiration.len
+        || props->expiration.len >= 20)
+        return -1;
+    char digits[24];
+    memcpy (digits, props->expiration.bytes, props->expiration.len);
+    digits[props->expiration.len] = 0;
+    char *end;
+    long long v = strtoll (digits, &end, 10);
+    return *end == 0 && v >= 0 ? v : -1;
+}
+
+//  Routes a whole message and submits one task per queue it reaches;
+//  message's fields are taken. Returns 0, or -1 if the channel failed (no
+//  such exchange, an internal one).
+static int
+s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
+{
+    arb_amqp_conn_t *conn = self->conn;
+    arb_amqp_t *server = conn->server;
+    arb_amqp_exchange_t *exchange = arb_amqp_model_exchange (conn->vhost, message->exchange);
+    if (!exchange || exchange->internal) {
+        char text[400];
+        snprintf (text, sizeof (text), "%s exchange '%.200s' in vhost '%.60s'",
+                  exchange ? "ACCESS_REFUSED - cannot publish to internal" : "NOT_FOUND - no",
+                  message->exchange, arb_amqp_vhost_name (conn->vhost));
+        s_message_clear (message);
+        arb_amqp_channel_fail (self->channel, exchange ? AMQP_ACCESS_REFUSED : AMQP_NOT_FOUND, text,
+                               AMQP_BASIC_PUBLISH_METHOD);
+        return -1;
+    }
+    amqp_basic_properties_t *props = NULL;
+    arb_amqp_frame_properties (zchunk_data (message->props), zchunk_size (message->props),
+                               &conn->pool, &props);
+    zlistx_t *queues = server->route;
+    const amqp_table_t *headers =
+        props && (props->_flags & AMQP_BASIC_HEADERS_FLAG) ? &props->headers : NULL;
+    size_t n = arb_amqp_model_route (exchange, message->key, headers, queues);
+    s_publish_t *publish = (s_publish_t *) zmalloc (sizeof (s_publish_t));
+    publish->publisher = self;
+    publish->seq = self->confirm ? ++self->next_seq : 0;
+    publish->in_tx = in_tx;
+    publish->tickets = n > 1 ? (uint64_t *) zmalloc (n * sizeof (uint64_t)) : &publish->ticket;
+    publish->handle = zlistx_add_end (self->publishes, publish);
+    //  held until every task is handed over: a batch refused on the way
+    //  answers the tasks before, and must not end the publish under us
+    publish->left = 1;
+    if (n == 0 && message->mandatory) {
+        amqp_basic_return_t ret = {
+            .reply_code = AMQP_NO_ROUTE,
+            .reply_text = amqp_cstring_bytes ("NO_ROUTE"),
+            .exchange = amqp_cstring_bytes (message->exchange),
+            .routing_key = amqp_cstring_bytes (message->key),
+        };
+        arb_amqp_conn_send_content (conn, self->number, AMQP_BASIC_RETURN_METHOD, &ret,
+                                    zchunk_data (message->props), zchunk_size (message->props),
+                                    &message->body);
+    }
+    //  expiry: the queue's TTL or the message's, whichever is sooner
+    int64_t message_ttl = s_expiration (props);
+    amqp_bytes_t raw = {zchunk_size (message->props), zchunk_data (message->props)};
+    size_t hsize =
+        ARB_AMQP_RECORD_OVERHEAD + strlen (message->exchange) + strlen (message->key) + raw.len;
+    uint8_t small[1024];
+    uint8_t *record = hsize <= sizeof (small) ? small : (uint8_t *) malloc (hsize);
+    assert (record);
+    arb_amqp_frame_record (record, hsize, amqp_cstring_bytes (message->exchange),
+                           amqp_cstring_bytes (message->key), raw);
+    size_t i = 0;
+    for (arb_amqp_queue_t *q = (arb_amqp_queue_t *) zlistx_first (queues); q;
+         q = (arb_amqp_queue_t *) zlistx_next (queues), i++) {
+        int64_t ttl = message_ttl;
+        if (q->settings.has_ttl && (ttl < 0 || (uint64_t) ttl > q->settings.message_ttl_ms))
+            ttl = (int64_t) q->settings.message_ttl_ms;
+        arb_task_spec_t spec = {
+            .queue = q->broker,
+            .name = ARB_AMQP_TASK_NAME,
+            .headers = {record, hsize},
+            .expires_ms = ttl >= 0 ? (uint64_t) zclock_time () + (uint64_t) (ttl ? ttl : 1) : 0,
+        };
+        if (q->settings.max_priority && props && (props->_flags & AMQP_BASIC_PRIORITY_FLAG))
+            spec.priority = props->priority < q->settings.max_priority ? props->priority
+                                                                       : q->settings.max_priority;
+        if (i + 1 == n) {
+            spec.payload = message->body;
+            message->body = NULL;
+        }
+        else
+            spec.payload = zframe_dup (message->body);
+        uint64_t ticket = arb_gateway_submit_one (server->gateway, &spec, s_on_submitted, publish);
+        if (ticket) {
+            publish->tickets[publish->n++] = ticket;
+            publish->left++;
+            conn->inflight++;
+        }
+        else {
+            publish->failed = true;
+            zsys_warning ("amqp: publish refused queue=%s reason=\"%s\"", q->broker,
+                          arb_gateway_error (server->gateway));
+        }
+    }
+    if (record != small)
+        free (record);
+    //  x-max-length: the bounded queues are trimmed once these are out
+    for (arb_amqp_queue_t *q = (arb_amqp_queue_t *) zlistx_first (queues); q;
+         q = (arb_amqp_queue_t *) zlistx_next (queues))
+        arb_amqp_queue_grew (server, q);
+    zlistx_purge (queues);
+    s_message_clear (message);
+    publish->left--;
+    return s_progress (self);
+}
+
+//  The whole message is in: routed now, or kept until the commit.
+static int
+s_published (arb_amqp_publisher_t *self)
+{
+    self->content = S_NONE;
+    self->got = 0;
+    if (!self->tx)
+        return s_route (self, &self->message, false);
+    //  the exchange is checked now, as RabbitMQ does; routing at commit
+    arb_amqp_exchange_t *exchange =
+        arb_amqp_model_exchange (self->conn->vhost, self->message.exchange);
+    size_t size = zframe_size (self->message.body);
+    if (!exchange || exchange->internal)
+        return s_route (self, &self->message, true);  //  its channel error
+    if (zlistx_size (self->tx_messages) + zlistx_size (self->tx_acks) >= ARB_AMQP_TX_MAX
+        || self->tx_bytes + size > ARB_AMQP_TX_BYTES) {
+        s_message_clear (&self->message);
+        char text[200];
+        snprintf (text, sizeof (text),
+                  "PRECONDITION_FAILED - a transaction holds at most %d messages and acks and "
+                  "%u body bytes",
+                  ARB_AMQP_TX_MAX, ARB_AMQP_TX_BYTES);
+        arb_amqp_channel_fail (self->channel, AMQP_PRECONDITION_FAILED, text,
+                               AMQP_BASIC_PUBLISH_METHOD);
+        return -1;
+    }
+    s_message_t *kept = (s_message_t *) zmalloc (sizeof (s_message_t));
+    *kept = self->message;
+    memset (&self->message, 0, sizeof (self->message));
+    zlistx_add_end (self->tx_messages, kept);
+    self->tx_bytes += size;
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Content
+
+static int
+s_on_publish (arb_amqp_publisher_t *self, amqp_basic_publish_t *m)
+{
+    if (m->immediate) {
+        arb_amqp_conn_fail (self->conn, AMQP_NOT_IMPLEMENTED, "NOT_IMPLEMENTED - immediate=true",
+                            AMQP_BASIC_PUBLISH_METHOD);
+        return -1;
+    }
+    self->message.exchange = arb_amqp_frame_str (m->exchange);
+    self->message.key = arb_amqp_frame_str (m->routing_key);
+    self->message.mandatory = m->mandatory;
+    self->content = S_HEADER;
+    return 0;
+}
+
+static int
+s_on_header (arb_amqp_publisher_t *self, const arb_amqp_frame_t *frame)
+{
+    arb_amqp_content_t content;
+    char why[256];
+    int code = arb_amqp_frame_content (frame, &self->conn->pool, &content, why, sizeof (why));
+    if (code) {
+        arb_amqp_conn_fail (self->conn, code, why, AMQP_BASIC_PUBLISH_METHOD);
+        return -1;
+    }
+    size_t max = self->conn->server->config.max_payload;
+    if (content.body_size > max) {
+        char text[200];
+        snprintf (text, sizeof (text),
+                  "PRECONDITION_FAILED - message size %" PRIu64 " is larger than max size %zu",
+                  content.body_size, max);
+        //  its body frames still come: the closing channel drops them
+        arb_amqp_channel_fail (self->channel, AMQP_PRECONDITION_FAILED, text,
+                               AMQP_BASIC_PUBLISH_METHOD);
+        return -1;
+    }
+    self->message.props = zchunk_new (content.raw, content.raw_size);
+    self->message.body = zframe_new (NULL, (size_t) content.body_size);
+    self->got = 0;
+    self->content = S_BODY;
+    return content.body_size == 0 ? s_published (self) : 0;
+}
+
+static int
+s_on_body (arb_amqp_publisher_t *self, const arb_amqp_frame_t *frame)
+{
+    size_t size = zframe_size (self->message.body);
+    if (self->got + frame->size > size) {
+        char text[200];
+        snprintf (text, sizeof (text),
+                  "FRAME_ERROR - body of %zu bytes or more, over the %zu the header said",
+                  self->got + frame->size, size);
+        arb_amqp_conn_fail (self->conn, AMQP_FRAME_ERROR, text, AMQP_BASIC_PUBLISH_METHOD);
+        return -1;
+    }
+    memcpy (zframe_data (self->message.body) + self->got, frame->payload, frame->size);
+    self->got += frame->size;
+    return self->got == size ? s_published (self) : 0;
+}
+
+int
+arb_amqp_publisher_content (arb_amqp_publisher_t *self, const arb_amqp_frame_t *frame)
+{
+    if (self->content == S_HEADER) {
+        if (frame->type != AMQP_FRAME_HEADER) {
+            arb_amqp_conn_fail (self->conn, AMQP_UNEXPECTED_FRAME,
+                                "UNEXPECTED_FRAME - expected content header for class 60", 0);
+            return -1;
+        }
+        return s_on_header (self, frame);
+    }
+    if (frame->type != AMQP_FRAME_BODY) {
+        arb_amqp_conn_fail (self->conn, AMQP_UNEXPECTED_FRAME,
+                            "UNEXPECTED_FRAME - expected content body", 0);
+        return -1;
+    }
+    return s_on_body (self, frame);
+}
+
+//  ---------------------------------------------------------------------
+//  Transactions
+
+bool
+arb_amqp_publisher_keep_ack (
+    arb_amqp_publisher_t *self, amqp_method_number_t id, uint64_t tag, bool multiple, int how)
+{
+    if (!self->tx)
+        return false;
+    if (zlistx_size (self->tx_messages) + zlistx_size (self->tx_acks) >= ARB_AMQP_TX_MAX) {
+        char text[200];
+        snprintf (text, sizeof (text),
+                  "PRECONDITION_FAILED - a transaction holds at most %d messages and acks",
+                  ARB_AMQP_TX_MAX);
+        arb_amqp_channel_fail (self->channel, AMQP_PRECONDITION_FAILED, text, id);
+        return true;
+    }
+    s_ack_t *ack = (s_ack_t *) zmalloc (sizeof (s_ack_t));
+    *ack = (s_ack_t){id, tag, multiple, how};
+    zlistx_add_end (self->tx_acks, ack);
+    return true;
+}
+
+//  tx.commit: the acks, then the messages, then Commit-Ok behind them.
+static int
+s_commit (arb_amqp_publisher_t *self)
+{
+    s_ack_t *ack;
+    while ((ack = (s_ack_t *) zlistx_detach (self->tx_acks, NULL))) {
+        s_ack_t copy = *ack;
+        free (ack);
+        //  an unknown tag fails the channel, which forgets the rest
+        if (arb_amqp_channel_settle (self->channel, copy.id, copy.tag, copy.multiple, copy.how))
+            return -1;
+    }
+    s_message_t *message;
+    while ((message = (s_message_t *) zlistx_detach (self->tx_messages, NULL))) {
+        self->tx_bytes -= message->body ? zframe_size (message->body) : 0;
+        int rc = s_route (self, message, true);
+        s_message_destructor ((void **) &message);
+        if (rc)
+            return -1;
+    }
+    s_publish_t *commit = (s_publish_t *) zmalloc (sizeof (s_publish_t));
+    commit->publisher = self;
+    commit->commit = true;
+    commit->tickets = &commit->ticket;
+    commit->handle = zlistx_add_end (self->publishes, commit);
+    return s_progress (self);
+}
+
+static int
+s_not_allowed (arb_amqp_publisher_t *self, amqp_method_number_t id, const char *text)
+{
+    arb_amqp_channel_fail (self->channel, AMQP_PRECONDITION_FAILED, text, id);
+    return -1;
+}
+
+int
+arb_amqp_publisher_method (arb_amqp_publisher_t *self, amqp_method_number_t id, void *m)
+{
+    switch (id) {
+        case AMQP_BASIC_PUBLISH_METHOD:
+            return s_on_publish (self, (amqp_basic_publish_t *) m);
+        case AMQP_CONFIRM_SELECT_METHOD: {
+            if (self->tx)
+                return s_not_allowed (
+                    self, id, "PRECONDITION_FAILED - cannot switch from tx to confirm mode");
+            self->confirm = true;
+            if (!((amqp_confirm_select_t *) m)->nowait) {
+                amqp_confirm_select_ok_t ok = {0};
+                s_send (self, AMQP_CONFIRM_SELECT_OK_METHOD, &ok);
+            }
+            return 0;
+        }
+        case AMQP_TX_SELECT_METHOD: {
+            if (self->confirm)
+                return s_not_allowed (
+                    self, id, "PRECONDITION_FAILED - cannot switch from confirm to tx mode");
+            self->tx = true;
+            amqp_tx_select_ok_t ok = {0};
+            s_send (self, AMQP_TX_SELECT_OK_METHOD, &ok);
+            return 0;
+        }
+        case AMQP_TX_COMMIT_METHOD:
+            if (!self->tx)
+                return s_not_allowed (self, id,
+                                      "PRECONDITION_FAILED - channel is not transactional");
+            return s_commit (self);
+        case AMQP_TX_ROLLBACK_METHOD: {
+            if (!self->tx)
+                return s_not_allowed (self, id,
+                                      "PRECONDITION_FAILED - channel is not transactional");
+            zlistx_purge (self->tx_messages);
+            zlistx_purge (self->tx_acks);
+            self->tx_bytes = 0;
+            amqp_tx_rollback_ok_t ok = {0};
+            s_send (self, AMQP_TX_ROLLBACK_OK_METHOD, &ok);
+            return 0;
+        }
+        default:
+            assert (false);
+            return -1;
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  Life
+
+arb_amqp_publisher_t *
+arb_amqp_publisher_new (arb_amqp_channel_t *channel)
+{
+    arb_amqp_publisher_t *self = (arb_amqp_publisher_t *) zmalloc (sizeof (arb_amqp_publisher_t));
+    self->channel = channel;
+    self->conn = arb_amqp_channel_conn (channel);
+    self->number = arb_amqp_channel_number (channel);
+    self->publishes = zlistx_new ();
+    zlistx_set_destructor (self->publishes, s_publish_destructor);
+    self->tx_messages = zlistx_new ();
+    zlistx_set_destructor (self->tx_messages, s_message_destructor);
+    self->tx_acks = zlistx_new ();
+    zlistx_set_destructor (self->tx_acks, s_free_destructor);
+    return self;
+}
+
+void
+arb_amqp_publisher_destroy (arb_amqp_publisher_t **self_p)
+{
+    arb_amqp_publisher_t *self = *self_p;
+    if (!self)
+        return;
+    //  the tasks of publishes not yet confirmed are stored all the same
+    arb_gateway_t *gateway = self->conn->server->gateway;
+    for (s_publish_t *p = (s_publish_t *) zlistx_first (self->publishes); p;
+         p = (s_publish_t *) zlistx_next (self->publishes)) {
+        for (size_t i = 0; i < p->n; i++)
+            arb_gateway_forget_submit (gateway, p->tickets[i]);
+        self->conn->inflight -= p->left;
+    }
+    zlistx_destroy (&self->publishes);
+    arb_amqp_publisher_reset (self);
+    zlistx_destroy (&self->tx_messages);
+    zlistx_destroy (&self->tx_acks);
+    free (self);
+    *self_p = NULL;
+}

@@ -1,0 +1,1234 @@
+"""The gateway's AMQP 0-9-1 server with clients no one here wrote: Debian's
+python3-pika, rabbitmq-c's amqp-tools, and the Node client amqplib (from
+the npm registry, installed under the build tree by tools/arbiter-dev or
+skipped when absent), plus raw sockets for bad input.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import BUILD, ROOT, Gateway, binary, wait_until
+
+pika = pytest.importorskip('pika')
+
+
+@pytest.fixture
+def gateway(gateway_factory, broker):
+    """The test's gateway, serving AMQP (every test here uses its amqp_port)."""
+    return gateway_factory(broker)
+
+
+def connect(gateway, **kw):
+    params = pika.ConnectionParameters('127.0.0.1', gateway.amqp_port, connection_attempts=3,
+                                       retry_delay=0.2, **kw)
+    return pika.BlockingConnection(params)
+
+
+def drain(ch, queue, n, timeout=10, ack=True):
+    """Consumes n messages of queue with a consumer; returns (method, props, body) triples."""
+    got = []
+    deadline = time.time() + timeout
+    for method, props, body in ch.consume(queue, inactivity_timeout=0.2):
+        if method:
+            got.append((method, props, body))
+            if ack:
+                ch.basic_ack(method.delivery_tag)
+        if len(got) == n or time.time() > deadline:
+            break
+    ch.cancel()
+    return got
+
+
+def bodies_of(ch, queue):
+    """Every message of queue, with basic.get (acked)."""
+    out = []
+    while True:
+        m, _, b = ch.basic_get(queue, auto_ack=True)
+        if not m:
+            return out
+        out.append(b)
+
+
+# ---------------------------------------------------------------------------
+# pika
+
+
+def test_pika_publish_confirm_get_consume(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('jobs', durable=True)
+    ch.confirm_delivery()
+    props = pika.BasicProperties(delivery_mode=2, priority=3, expiration='600000', reply_to='r',
+                                 correlation_id='c1', message_id='m1', content_type='text/plain',
+                                 headers={'k': 'v', 'n': 7, 'nested': {'x': [1, 'two']}})
+    for i in range(20):
+        ch.basic_publish('', 'jobs', b'body-%d' % i, props)
+    method, got_props, body = ch.basic_get('jobs')
+    assert body == b'body-0' and method.message_count == 19 and not method.redelivered
+    for field in ('delivery_mode', 'priority', 'expiration', 'reply_to', 'correlation_id',
+                  'message_id', 'content_type', 'headers'):
+        assert getattr(got_props, field) == getattr(props, field), field
+    ch.basic_ack(method.delivery_tag)
+    ch.basic_qos(prefetch_count=5)
+    got = drain(ch, 'jobs', 19)
+    assert [b for _, _, b in got] == [b'body-%d' % i for i in range(1, 20)]
+    assert ch.basic_get('jobs') == (None, None, None)
+    assert ch.queue_declare('jobs', passive=True).method.message_count == 0
+    c.close()
+
+
+def test_pika_nack_reject_requeue_redelivered(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('rq')
+    ch.basic_publish('', 'rq', b'one')
+    ch.basic_publish('', 'rq', b'two')
+    m1, _, b1 = ch.basic_get('rq')
+    assert b1 == b'one' and not m1.redelivered
+    ch.basic_nack(m1.delivery_tag, requeue=True)
+    m2, _, b2 = ch.basic_get('rq')
+    assert b2 == b'one' and m2.redelivered  # requeued to the head
+    ch.basic_reject(m2.delivery_tag, requeue=False)
+    m3, _, b3 = ch.basic_get('rq')
+    assert b3 == b'two'
+    ch.basic_ack(m3.delivery_tag)
+    assert ch.basic_get('rq') == (None, None, None)
+    # multiple ack of several gets, and an unknown tag closes the channel with 406
+    for b in (b'a', b'b', b'c'):
+        ch.basic_publish('', 'rq', b)
+    tags = [ch.basic_get('rq')[0].delivery_tag for _ in range(3)]
+    ch.basic_ack(tags[-1], multiple=True)
+    assert ch.basic_get('rq') == (None, None, None)
+    ch.basic_ack(999)
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.basic_get('rq')
+    assert e.value.reply_code == 406
+    c.close()
+
+
+def test_pika_prefetch_per_consumer_and_per_channel(gateway):
+    """basic.qos global=False bounds each consumer; global=True bounds the
+    channel, its consumers together; neither starves a consumer."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.confirm_delivery()
+    for q in ('pq1', 'pq2', 'pq3'):
+        ch.queue_declare(q)
+        for i in range(10):
+            ch.basic_publish('', q, b'%s-%d' % (q.encode(), i))
+    ch.queue_declare('pq-empty')
+
+    def settle(seconds=1.0):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            c.process_data_events(time_limit=0.1)
+    shared, own = [], []
+    channel_wide = c.channel()
+    channel_wide.basic_qos(prefetch_count=4, global_qos=True)
+    for q in ('pq1', 'pq2'):
+        channel_wide.basic_consume(q, lambda _c, m, _p, b: shared.append((m, b)))
+    per_consumer = c.channel()
+    per_consumer.basic_qos(prefetch_count=2)
+    for _ in range(2):
+        per_consumer.basic_consume('pq3', lambda _c, m, _p, b: own.append((m, b)))
+    settle()
+    assert len(shared) == 4  # the channel's 4, not 4 a consumer
+    assert len(own) == 4     # 2 a consumer
+    # an ack gives back one credit, to the channel
+    channel_wide.basic_ack(shared[0][0].delivery_tag)
+    settle(0.5)
+    assert len(shared) == 5
+    # acking as they come, every message of both queues comes through
+    for m, _ in shared[1:]:
+        channel_wide.basic_ack(m.delivery_tag)
+    channel_wide.close()
+    got = {b for _, b in shared}
+    one = c.channel()
+    one.basic_qos(prefetch_count=1, global_qos=True)
+    # a consumer of an empty queue beside them holds nothing back
+    one.basic_consume('pq-empty', lambda *a: None)
+    for q in ('pq1', 'pq2'):
+        one.basic_consume(q, lambda _c, m, _p, b: (got.add(b), _c.basic_ack(m.delivery_tag)))
+    wait_until(lambda: c.process_data_events(time_limit=0.1) or len(got) == 20, timeout=15,
+               what='every message through a channel prefetch of 1')
+    assert got == {b'pq%d-%d' % (q, i) for q in (1, 2) for i in range(10)}
+    c.close()
+
+
+def test_pika_transactions(gateway):
+    """tx.select: publishes and acks take effect at tx.commit (whose -Ok
+    follows the broker's answers), and a rollback forgets them."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('txq')
+    look = c.channel()
+
+    def ready():
+        return look.queue_declare('txq', passive=True).method.message_count
+    ch.tx_select()
+    ch.basic_publish('', 'txq', b'rolled-back')
+    ch.tx_rollback()
+    ch.basic_publish('', 'txq', b'a')
+    ch.basic_publish('', 'txq', b'b')
+    assert ready() == 0  # kept until the commit
+    ch.tx_commit()
+    assert ready() == 2  # stored when Commit-Ok came
+    m, _, body = ch.basic_get('txq')
+    assert body == b'a'
+    ch.basic_ack(m.delivery_tag)
+    ch.tx_rollback()  # the ack is forgotten: still unacked
+    ch.basic_ack(m.delivery_tag)
+    ch.tx_commit()
+    m, _, body = ch.basic_get('txq')
+    assert body == b'b'
+    ch.basic_reject(m.delivery_tag, requeue=True)
+    ch.tx_commit()
+    ch.close()  # nothing unacked is left to go back
+    assert ready() == 1
+    m, _, body = look.basic_get('txq', auto_ack=True)
+    assert body == b'b' and m.redelivered
+    # an unknown tag is refused at once, in a transaction too
+    ch = c.channel()
+    ch.tx_select()
+    ch.basic_ack(42)
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.tx_commit()
+    assert e.value.reply_code == 406
+    # confirms and transactions do not mix; commit needs select
+    ch = c.channel()
+    ch.confirm_delivery()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.tx_select()
+    assert e.value.reply_code == 406
+    ch = c.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.tx_commit()
+    assert e.value.reply_code == 406
+    c.close()
+
+
+def test_pika_deletes_purges_cancels_and_recover(gateway):
+    """queue.delete if_empty/if_unused, exchange.delete if_unused,
+    auto-delete queues and exchanges, purge counts, a consumer cancelled by
+    the server when its queue goes, exclusive consumers, basic.recover."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.confirm_delivery()
+    ch.queue_declare('full')
+    ch.basic_publish('', 'full', b'x')
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.queue_delete('full', if_empty=True)
+    assert e.value.reply_code == 406 and 'not empty' in e.value.reply_text
+    ch = c.channel()
+    ch.confirm_delivery()
+    assert ch.queue_purge('full').method.message_count == 1
+    assert ch.queue_delete('full', if_empty=True).method.message_count == 0
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.queue_declare('full', passive=True)
+    assert e.value.reply_code == 404
+    # if_unused: a consumer holds it
+    ch = c.channel()
+    ch.queue_declare('used')
+    held = c.channel()
+    cancelled = []
+    held.add_on_cancel_callback(lambda frame: cancelled.append(frame.method.consumer_tag))
+    tag = held.basic_consume('used', lambda *a: None)
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.queue_delete('used', if_unused=True)
+    assert e.value.reply_code == 406
+    # an exclusive consumer: another one is refused (403)
+    other = c.channel()
+    other.queue_declare('solo')
+    other.basic_consume('solo', lambda *a: None, exclusive=True)
+    third = c.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        third.basic_consume('solo', lambda *a: None)
+    assert e.value.reply_code == 403
+    # deleting a consumed queue cancels its consumer (basic.cancel to pika)
+    ch = c.channel()
+    ch.queue_delete('used')
+    wait_until(lambda: c.process_data_events(time_limit=0.1) or cancelled == [tag],
+               timeout=10, what='basic.cancel from the server')
+    # auto-delete: a queue with its last consumer, an exchange with its
+    # last binding
+    ch.exchange_declare('fleeting-x', 'fanout', auto_delete=True)
+    ch.exchange_declare('keeper', 'fanout')
+    ch.queue_declare('ad-q', auto_delete=True)
+    ch.queue_bind('ad-q', 'fleeting-x')
+    ch.queue_bind('ad-q', 'keeper')
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.exchange_delete('keeper', if_unused=True)
+    assert e.value.reply_code == 406
+    ch = c.channel()
+    consumer = c.channel()
+    consumer.basic_consume('ad-q', lambda *a: None)
+    consumer.close()  # its last consumer: the queue goes, then the exchange
+    for what, declare in (('ad-q', lambda x: x.queue_declare('ad-q', passive=True)),
+                          ('fleeting-x', lambda x: x.exchange_declare('fleeting-x',
+                                                                      passive=True))):
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+            declare(ch)
+        assert e.value.reply_code == 404, what
+        ch = c.channel()
+    ch.exchange_declare('keeper', passive=True)  # not auto-delete: kept
+    ch.exchange_delete('keeper', if_unused=True)
+    # basic.recover: the unacked come again, flagged
+    ch.queue_declare('again')
+    ch.confirm_delivery()
+    for b in (b'1', b'2'):
+        ch.basic_publish('', 'again', b)
+    first = [ch.basic_get('again')[0] for _ in range(2)]
+    assert not any(m.redelivered for m in first)
+    ch.basic_recover(requeue=True)
+    back = [ch.basic_get('again') for _ in range(2)]
+    assert [b for _, _, b in back] == [b'1', b'2'] and all(m.redelivered for m, _, _ in back)
+    c.close()
+
+
+def test_deletes_with_many_bindings(gateway):
+    """An exchange or a queue with many bindings deleted: one method waits
+    for a record per binding (it once crashed the gateway past 16)."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.exchange_declare('many', 'direct')
+    ch.exchange_declare('fan', 'fanout')
+    for i in range(40):
+        ch.queue_declare('mb%d' % i)
+        ch.queue_bind('mb%d' % i, 'many', 'k%d' % i)
+        ch.queue_bind('mb0', 'fan', 'f%d' % i)
+    ch.exchange_delete('many')
+    ch.queue_delete('mb0')
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.exchange_declare('many', passive=True)
+    assert e.value.reply_code == 404
+    c.close()
+    c = connect(gateway)  # the gateway still serves
+    c.channel().exchange_declare('fan', passive=True)
+    c.close()
+
+
+def test_pika_unacked_come_back_redelivered_on_close(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('back')
+    for i in range(3):
+        ch.basic_publish('', 'back', b'%d' % i)
+    got = drain(ch, 'back', 3, ack=False)
+    assert len(got) == 3
+    c.close()
+    c = connect(gateway)
+    ch = c.channel()
+    got = drain(ch, 'back', 3)
+    assert sorted(b for _, _, b in got) == [b'0', b'1', b'2']
+    assert all(m.redelivered for m, _, _ in got)
+    c.close()
+
+
+def test_pika_exchanges_of_each_type(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    for name, kind in (('d', 'direct'), ('f', 'fanout'), ('t', 'topic'), ('h', 'headers')):
+        ch.exchange_declare(name, kind)
+    for q in ('q1', 'q2', 'q3'):
+        ch.queue_declare(q)
+        ch.queue_purge(q)
+    ch.queue_bind('q1', 'd', 'red')
+    ch.queue_bind('q1', 'f')
+    ch.queue_bind('q2', 'f')
+    ch.queue_bind('q2', 't', 'a.*.c')
+    ch.queue_bind('q3', 't', 'a.#')
+    ch.queue_bind('q3', 'h', arguments={'x-match': 'all', 'kind': 'big'})
+    ch.queue_bind('q1', 'amq.direct', 'blue')
+    ch.basic_publish('d', 'red', b'direct')
+    ch.basic_publish('d', 'green', b'nowhere')
+    ch.basic_publish('f', 'x', b'fanout')
+    ch.basic_publish('t', 'a.b.c', b'topic3')
+    ch.basic_publish('t', 'a', b'topic1')
+    ch.basic_publish('h', '', b'headers', pika.BasicProperties(headers={'kind': 'big'}))
+    ch.basic_publish('h', '', b'not', pika.BasicProperties(headers={'kind': 'small'}))
+    ch.basic_publish('amq.direct', 'blue', b'amq')
+
+    def bodies(q):
+        return bodies_of(ch, q)
+    assert bodies('q1') == [b'direct', b'fanout', b'amq']
+    assert bodies('q2') == [b'fanout', b'topic3']
+    assert bodies('q3') == [b'topic3', b'topic1', b'headers']
+    # exchange to exchange
+    ch.exchange_declare('e2', 'fanout')
+    ch.exchange_bind('e2', 'd', 'red')
+    ch.queue_bind('q2', 'e2')
+    ch.basic_publish('d', 'red', b'via-e2')
+    assert bodies('q2') == [b'via-e2']
+    ch.queue_unbind('q2', 'e2')
+    ch.basic_publish('d', 'red', b'again')
+    assert bodies('q2') == []
+    c.close()
+
+
+def test_pika_passive_equivalence_and_errors(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.queue_declare('nope', passive=True)
+    assert e.value.reply_code == 404
+    ch = c.channel()
+    ch.queue_declare('eq', durable=False)
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.queue_declare('eq', durable=True)
+    assert e.value.reply_code == 406 and 'inequivalent' in e.value.reply_text
+    ch = c.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.exchange_declare('missing', passive=True)
+    assert e.value.reply_code == 404
+    ch = c.channel()
+    ch.exchange_declare('ex1', 'direct')
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.exchange_declare('ex1', 'fanout')
+    assert e.value.reply_code == 406
+    ch = c.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.exchange_declare('amq.mine', 'direct')
+    assert e.value.reply_code == 403
+    ch = c.channel()
+    ch.basic_publish('no-such-exchange', 'k', b'x')
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.queue_declare('eq', passive=True)
+    assert e.value.reply_code == 404
+    ch = c.channel()
+    assert ch.queue_declare('eq', passive=True).method.queue == 'eq'
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as e:
+        ch.exchange_declare('odd', 'no-such-type')
+    assert e.value.reply_code == 503
+    # the other connections are unaffected
+    c2 = connect(gateway)
+    assert c2.channel().queue_declare('eq', passive=True).method.queue == 'eq'
+    c2.close()
+
+
+def test_queues_are_the_brokers(gateway):
+    """A declared queue is the broker's (listed while empty); queue.delete
+    deletes it there, with its messages; a get's count is its own queue's."""
+    import requests
+    c = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('listed')
+    reply = requests.get('%s/api/v1/queues/listed' % gateway.url, timeout=10)
+    assert reply.status_code == 200, reply.text
+    ch.confirm_delivery()
+    for i in range(3):
+        ch.basic_publish('', 'listed', b'%d' % i)
+    method, _, body = ch.basic_get('listed', auto_ack=True)
+    assert body == b'0' and method.message_count == 2 and not method.redelivered
+    assert ch.queue_delete('listed').method.message_count == 2
+    reply = requests.get('%s/api/v1/queues/listed' % gateway.url, timeout=10)
+    assert reply.status_code == 404, reply.text
+    assert ch.queue_declare('listed').method.message_count == 0
+    c.close()
+
+
+def test_pika_max_length_drops_the_head(gateway):
+    """x-max-length as RabbitMQ's default overflow: the oldest ready messages
+    go, dead-lettered when the queue says where; unacked ones do not count."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.exchange_declare('ml-dlx', 'fanout')
+    ch.queue_declare('ml-dropped')
+    ch.queue_bind('ml-dropped', 'ml-dlx')
+    ch.queue_declare('bounded', arguments={'x-max-length': 3, 'x-overflow': 'drop-head'})
+    ch.queue_declare('bounded-dl', arguments={'x-max-length': 2,
+                                              'x-dead-letter-exchange': 'ml-dlx'})
+    ch.confirm_delivery()
+    for i in range(10):
+        ch.basic_publish('', 'bounded', b'%d' % i)
+        ch.basic_publish('', 'bounded-dl', b'dl%d' % i)
+
+    def count(queue):
+        return ch.queue_declare(queue, passive=True).method.message_count
+    wait_until(lambda: (count('bounded'), count('bounded-dl'), count('ml-dropped')) == (3, 2, 8),
+               timeout=10, what='the bounded queues trimmed')
+    assert bodies_of(ch, 'bounded-dl') == [b'dl8', b'dl9']
+    assert bodies_of(ch, 'ml-dropped') == [b'dl%d' % i for i in range(8)]
+    # two of the three taken unacked: they are not counted, so one more
+    # publish drops only the one ready message left over
+    m7, _, b7 = ch.basic_get('bounded')
+    m8, _, b8 = ch.basic_get('bounded')
+    assert (b7, b8) == (b'7', b'8')
+    for b in (b'a', b'b', b'c'):
+        ch.basic_publish('', 'bounded', b)
+    wait_until(lambda: count('bounded') == 3, timeout=10, what='trimmed to 3 ready')
+    ch.basic_ack(m8.delivery_tag, multiple=True)
+    assert bodies_of(ch, 'bounded') == [b'a', b'b', b'c']
+    c.close()
+
+
+def test_pika_unkept_bounds_refused_and_expires_enforced(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    # a bound the gateway cannot keep is refused, never ignored
+    for args in ({'x-max-length-bytes': 1000},
+                 {'x-max-length': 10, 'x-overflow': 'reject-publish'},
+                 {'x-max-length': 10, 'x-overflow': 'reject-publish-dlx'}):
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+            ch.queue_declare('bounded', arguments=args)
+        assert e.value.reply_code == 406 and 'not supported' in e.value.reply_text
+        ch = c.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker):
+        ch.queue_declare('bounded', passive=True)
+    ch = c.channel()
+    # x-expires: deleted, with its messages, once unused that long
+    ch.queue_declare('fleeting', arguments={'x-expires': 600})
+    ch.basic_publish('', 'fleeting', b'gone with it')
+    # a consumer keeps it, however long it stays
+    held = c.channel()
+    held.queue_declare('kept-alive', arguments={'x-expires': 300})
+    held.basic_consume('kept-alive', lambda *a: None)
+
+    def expired():
+        probe = c.channel()
+        try:
+            probe.queue_declare('fleeting', passive=True)
+            probe.close()
+            return False
+        except pika.exceptions.ChannelClosedByBroker as e:
+            assert e.reply_code == 404
+            return True
+    wait_until(expired, timeout=10, what='the unused queue expired')
+    c.sleep(0.6)
+    assert c.channel().queue_declare('kept-alive', passive=True).method.queue == 'kept-alive'
+    # a new queue of the same name is empty
+    ch = c.channel()
+    assert ch.queue_declare('fleeting').method.message_count == 0
+    c.close()
+
+
+def test_pika_server_named_and_exclusive_queues(gateway):
+    c1 = connect(gateway)
+    ch1 = c1.channel()
+    name = ch1.queue_declare('', exclusive=True).method.queue
+    assert name.startswith('amq.gen-') and len(name) == 30
+    ch1.basic_publish('', name, b'mine')
+    c2 = connect(gateway)
+    ch2 = c2.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch2.basic_get(name)
+    assert e.value.reply_code == 405
+    assert ch1.basic_get(name, auto_ack=True)[2] == b'mine'
+    c1.close()
+    ch2 = c2.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch2.queue_declare(name, passive=True)
+    assert e.value.reply_code == 404  # deleted with its connection
+    c2.close()
+
+
+def test_pika_mandatory_return_and_confirms(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    ch.confirm_delivery()
+    with pytest.raises(pika.exceptions.UnroutableError):
+        ch.basic_publish('', 'no-queue-here', b'x', mandatory=True)
+    ch.queue_declare('conf')
+    ch.basic_publish('', 'conf', b'ok', mandatory=True)
+    assert ch.basic_get('conf', auto_ack=True)[2] == b'ok'
+    c.close()
+
+
+def test_pika_large_bodies_over_frames(gateway):
+    c = connect(gateway, frame_max=8192)
+    ch = c.channel()
+    ch.queue_declare('big')
+    ch.confirm_delivery()
+    bodies = [os.urandom(300_000), b'', os.urandom(8192 - 8), os.urandom(8192 - 7)]
+    for b in bodies:
+        ch.basic_publish('', 'big', b)
+    for b in bodies:
+        assert ch.basic_get('big', auto_ack=True)[2] == b
+    c.close()
+
+
+def test_pika_ttl_priority_and_dead_letters(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    ch.exchange_declare('dlx', 'direct')
+    ch.queue_declare('dead')
+    ch.queue_bind('dead', 'dlx', 'gone')
+    ch.queue_declare('live', arguments={'x-dead-letter-exchange': 'dlx',
+                                        'x-dead-letter-routing-key': 'gone'})
+    ch.basic_publish('', 'live', b'reject-me', pika.BasicProperties(message_id='dl1'))
+    m, _, _ = ch.basic_get('live')
+    ch.basic_reject(m.delivery_tag, requeue=False)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        m, props, b = ch.basic_get('dead', auto_ack=True)
+        if m:
+            break
+        time.sleep(0.05)
+    assert b == b'reject-me' and props.message_id == 'dl1'
+    assert ch.basic_get('live') == (None, None, None)
+    # TTL: the queue's and the message's
+    ch.queue_declare('short', arguments={'x-message-ttl': 200})
+    ch.basic_publish('', 'short', b'expires')
+    ch.basic_publish('', 'live', b'msg-ttl', pika.BasicProperties(expiration='200'))
+    time.sleep(1.5)
+    assert ch.basic_get('short') == (None, None, None)
+    assert ch.basic_get('live') == (None, None, None)
+    # priorities within x-max-priority
+    ch.queue_declare('prio', arguments={'x-max-priority': 5})
+    for p in (1, 9, 3):
+        ch.basic_publish('', 'prio', b'p%d' % p, pika.BasicProperties(priority=p))
+    assert [ch.basic_get('prio', auto_ack=True)[2] for _ in range(3)] == [b'p9', b'p3', b'p1']
+    c.close()
+
+
+def test_pika_heartbeats_kept(gateway):
+    c = connect(gateway, heartbeat=1)
+    ch = c.channel()
+    ch.queue_declare('hb')
+    deadline = time.time() + 4
+    while time.time() < deadline:
+        c.process_data_events(time_limit=0.5)
+    ch.basic_publish('', 'hb', b'alive')
+    assert ch.basic_get('hb', auto_ack=True)[2] == b'alive'
+    c.close()
+
+
+def test_records_survive_gateway_and_broker_restart(tmp_path, broker, processes):
+    g = Gateway(tmp_path, broker, wait=True)
+    processes.append(g)
+    c = connect(g)
+    ch = c.channel()
+    ch.exchange_declare('keep', 'topic', durable=True)
+    ch.queue_declare('kept', durable=True)
+    ch.queue_bind('kept', 'keep', 'k.#')
+    ch.confirm_delivery()
+    ch.basic_publish('keep', 'k.1', b'confirmed', pika.BasicProperties(delivery_mode=2))
+    c.close()
+    g.kill9()
+    broker.kill9()
+    b2 = broker.restart()
+    processes.append(b2)
+    g.broker = b2
+    g2 = g.restart(wait=True)
+    processes.append(g2)
+    c = connect(g2)
+    ch = c.channel()
+    ch.basic_publish('keep', 'k.2', b'routed-after')
+    # the broker hands nothing out of a queue with ready tasks during its
+    # recovery window after a restart: poll
+    got = drain(ch, 'kept', 2, timeout=30)
+    assert [b for _, _, b in got] == [b'confirmed', b'routed-after']
+    c.close()
+
+
+@pytest.mark.parametrize('victim', ['broker', 'gateway'])
+def test_kill9_mid_stream_loses_no_confirmed_message(tmp_path, broker, processes, victim):
+    """A publisher with confirms streams while the broker or the gateway is
+    killed -9 and started again: every message confirmed before, during or
+    after is there; unacked deliveries held across it come back flagged."""
+    g = Gateway(tmp_path, broker, wait=True)
+    processes.append(g)
+    c = connect(g)
+    ch = c.channel()
+    ch.queue_declare('k9s', durable=True)
+    ch.queue_declare('k9u', durable=True)
+    ch.confirm_delivery()
+    for i in range(5):
+        ch.basic_publish('', 'k9u', b'u%d' % i)
+    held = drain(ch, 'k9u', 5, ack=False)  # unacked while the victim dies
+    assert len(held) == 5
+    confirmed = []
+    stop = threading.Event()
+
+    def publish():
+        i = 0
+        while not stop.is_set() and i < 20000:
+            try:
+                pc = connect(g)
+                pch = pc.channel()
+                pch.confirm_delivery()
+                while not stop.is_set() and i < 20000:
+                    body = b'm%d' % i
+                    i += 1
+                    try:
+                        pch.basic_publish('', 'k9s', body, pika.BasicProperties(delivery_mode=2))
+                        confirmed.append(body)
+                    except pika.exceptions.NackError:
+                        pass  # not stored (the broker away): not confirmed
+            except (pika.exceptions.AMQPError, OSError):
+                time.sleep(0.1)  # the gateway away: connect again
+    t = threading.Thread(target=publish, daemon=True)
+    t.start()
+    try:
+        wait_until(lambda: len(confirmed) >= 200, timeout=30, what='a stream of confirms')
+        if victim == 'broker':
+            broker.kill9()
+            processes.append(broker.restart())
+        else:
+            g.kill9()
+            g = g.restart(wait=True)
+            processes.append(g)
+        at_restart = len(confirmed)
+        wait_until(lambda: len(confirmed) >= at_restart + 200, timeout=60,
+                   what='confirms again after the restart')
+    finally:
+        stop.set()
+        t.join(30)
+    assert not t.is_alive()
+    try:
+        c.close()
+    except pika.exceptions.AMQPError:
+        pass  # its gateway was the one killed
+    c = connect(g)
+    ch = c.channel()
+    want = set(confirmed)
+    got = set()
+    deadline = time.time() + 60
+    while not want <= got and time.time() < deadline:
+        got.update(b for _, _, b in drain(ch, 'k9s', len(want), timeout=5))
+    missing = want - got
+    assert not missing, '%d confirmed messages lost, e.g. %r' % (len(missing), sorted(missing)[:5])
+    back = drain(ch, 'k9u', 5, timeout=30)
+    assert sorted(b for _, _, b in back) == [b'u%d' % i for i in range(5)]
+    assert all(m.redelivered for m, _, _ in back)
+    c.close()
+
+
+def test_gateway_kill9_unacked_redelivered(tmp_path, broker, processes):
+    g = Gateway(tmp_path, broker, wait=True)
+    processes.append(g)
+    c = connect(g)
+    ch = c.channel()
+    ch.queue_declare('k9')
+    ch.confirm_delivery()
+    for i in range(5):
+        ch.basic_publish('', 'k9', b'%d' % i)
+    got = drain(ch, 'k9', 5, ack=False)
+    assert len(got) == 5
+    g.kill9()
+    g2 = g.restart(wait=True)
+    processes.append(g2)
+    c2 = connect(g2)
+    ch2 = c2.channel()
+    # back once the broker sees the old session gone (its liveness window)
+    got = drain(ch2, 'k9', 5, timeout=30)
+    assert sorted(b for _, _, b in got) == [b'%d' % i for i in range(5)]
+    # the broker counted their first delivery: they come back flagged
+    assert all(method.redelivered for method, _, _ in got)
+    c2.close()
+
+
+def test_the_example_config_is_valid():
+    example = os.path.join(ROOT, 'examples', 'arbiter-gateway.conf')
+    out = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', example,
+                          '--check-config'], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    for key in ('amqp', 'amqp-frame-max', 'amqp-channel-max', 'amqp-heartbeat', 'amqp-vhosts'):
+        assert '\n%s = ' % key in out.stdout
+    # a user section takes password and vhosts, nothing else
+    bad = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', '/dev/stdin',
+                          '--check-config'], input='[user.app]\nrole = admin\n',
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode == 2 and 'a user has password and vhosts' in bad.stderr
+
+
+def test_bad_input_gets_its_exception(gateway):
+    def raw(data, read=4096, timeout=5):
+        s = socket.create_connection(('127.0.0.1', gateway.amqp_port), timeout=timeout)
+        s.sendall(data)
+        out = b''
+        try:
+            while True:
+                chunk = s.recv(read)
+                if not chunk:
+                    break
+                out += chunk
+        except socket.timeout:
+            pass
+        s.close()
+        return out
+    # a wrong protocol header: ours back, then the socket closes
+    assert raw(b'HTTP/1.1') == b'AMQP\x00\x00\x09\x01'
+
+    # a bad frame end after the header: Start, then Close 501
+    def method_frame(channel, cls, mid, args=b''):
+        payload = struct.pack('>HH', cls, mid) + args
+        return struct.pack('>BHI', 1, channel, len(payload)) + payload + b'\xce'
+    out = raw(b'AMQP\x00\x00\x09\x01' + method_frame(0, 10, 11)[:-1] + b'\x00')
+    assert b'FRAME_ERROR' in out and struct.pack('>H', 501) in out
+    # a frame over frame max before tune
+    out = raw(b'AMQP\x00\x00\x09\x01' + struct.pack('>BHI', 1, 0, 100000))
+    assert struct.pack('>H', 501) in out
+    # wrong credentials: 403 ACCESS_REFUSED
+    with pytest.raises(pika.exceptions.ProbableAuthenticationError) as e:
+        pika.BlockingConnection(pika.ConnectionParameters(
+            '127.0.0.1', gateway.amqp_port, credentials=pika.PlainCredentials('guest', 'wrong')))
+    assert 'ACCESS_REFUSED' in str(e.value)
+    # a method on a channel not open: 504, and other connections go on
+    c = connect(gateway)
+    ok = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('fine')
+    c._impl._send_method(9, pika.spec.Basic.Get(queue='fine'))
+    with pytest.raises(pika.exceptions.ConnectionClosedByBroker) as e:
+        c.process_data_events(time_limit=2)
+        ch.basic_get('fine')
+    assert e.value.reply_code == 504
+    assert ok.channel().queue_declare('fine', passive=True)
+    ok.close()
+
+
+class RawAmqp:
+    """A bare AMQP client for what real clients never send: frames built
+    and read with pika's codec, on a plain socket."""
+
+    def __init__(self, port, heartbeat=0, frame_max=131072, channel_max=2047, vhost='/',
+                 handshake=True):
+        self.sock = socket.create_connection(('127.0.0.1', port), timeout=10)
+        self.buf = b''
+        self.closed = False
+        if not handshake:
+            return
+        self.sock.sendall(b'AMQP\x00\x00\x09\x01')
+        self.start = self.expect(pika.spec.Connection.Start)
+        caps = {'authentication_failure_close': True, 'consumer_cancel_notify': True}
+        self.send(0, pika.spec.Connection.StartOk(
+            client_properties={'capabilities': caps}, mechanism='PLAIN',
+            response=b'\0guest\0guest', locale='en_US'))
+        self.tune = self.expect(pika.spec.Connection.Tune)
+        self.send(0, pika.spec.Connection.TuneOk(channel_max=channel_max, frame_max=frame_max,
+                                                 heartbeat=heartbeat))
+        self.send(0, pika.spec.Connection.Open(virtual_host=vhost))
+
+    def send(self, channel, method):
+        self.sock.sendall(pika.frame.Method(channel, method).marshal())
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def frame(self, timeout=5):
+        """The next frame, or None once the socket is closed (or at timeout)."""
+        deadline = time.time() + timeout
+        while True:
+            used, frame = pika.frame.decode_frame(self.buf)
+            if frame:
+                self.buf = self.buf[used:]
+                return frame
+            left = deadline - time.time()
+            if left <= 0 or self.closed:
+                return None
+            self.sock.settimeout(left)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                return None
+            except ConnectionResetError:
+                data = b''
+            if not data:
+                self.closed = True
+            self.buf += data
+
+    def expect(self, cls, timeout=5):
+        """Skips frames (heartbeats, ...) until a method of class cls."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            frame = self.frame(deadline - time.time())
+            if frame is None:
+                break
+            if isinstance(frame, pika.frame.Method) and isinstance(frame.method, cls):
+                return frame.method
+        raise AssertionError('no %s (closed=%s)' % (cls.NAME, self.closed))
+
+    def open_channel(self, number):
+        self.send(number, pika.spec.Channel.Open())
+        self.expect(pika.spec.Channel.OpenOk)
+
+    def close(self):
+        self.sock.close()
+
+
+def connection_error(raw, code, timeout=5):
+    """Reads until Connection.Close, checks its code, answers Close-Ok and
+    sees the socket closed."""
+    close = raw.expect(pika.spec.Connection.Close, timeout)
+    assert close.reply_code == code, close
+    raw.send(0, pika.spec.Connection.CloseOk())
+    while raw.frame(timeout) is not None:
+        pass
+    assert raw.closed
+    return close
+
+
+def test_users_vhosts_plain_and_amqplain(gateway_factory, broker, tmp_path):
+    """Users of the config file log in with PLAIN (pika) and AMQPLAIN, to
+    the vhosts they may use; vhosts keep their queues apart."""
+    conf = tmp_path / 'users.conf'
+    conf.write_text('amqp-vhosts = /,staging,prod\n'
+                    '[user.app]\npassword = s3cret\nvhosts = /,staging\n'
+                    '[user.ops]\npassword = other\n')
+    g = gateway_factory(broker, '--config', str(conf))
+
+    def login(user, password, vhost='/'):
+        return connect(g, credentials=pika.PlainCredentials(user, password), virtual_host=vhost)
+    root = login('app', 's3cret')
+    staging = login('app', 's3cret', 'staging')
+    for c, body in ((root, b'root'), (staging, b'staging')):
+        ch = c.channel()
+        ch.queue_declare('same-name')
+        ch.confirm_delivery()
+        ch.basic_publish('', 'same-name', body)
+    assert bodies_of(root.channel(), 'same-name') == [b'root']
+    assert bodies_of(staging.channel(), 'same-name') == [b'staging']
+    # a vhost the user may not open, or that does not exist: 530
+    for user, password, vhost in (('app', 's3cret', 'prod'), ('ops', 'other', 'nowhere')):
+        with pytest.raises(pika.exceptions.ProbableAccessDeniedError) as e:
+            login(user, password, vhost)
+        assert '(530) "NOT_ALLOWED' in str(e.value)
+    assert login('ops', 'other', 'prod').channel().queue_declare('', exclusive=True)
+    # guest is no user once users are configured; a wrong password: 403
+    for user, password in (('guest', 'guest'), ('app', 'wrong')):
+        with pytest.raises(pika.exceptions.ProbableAuthenticationError) as e:
+            login(user, password)
+        assert 'ACCESS_REFUSED' in str(e.value)
+    # AMQPLAIN: a field table without its length (as amqplib and py-amqp send)
+    for password, ok in (('s3cret', True), ('wrong', False)):
+        raw = RawAmqp(g.amqp_port, handshake=False)
+        raw.send_raw(b'AMQP\x00\x00\x09\x01')
+        raw.expect(pika.spec.Connection.Start)
+        table = []
+        pika.data.encode_table(table, {'LOGIN': 'app', 'PASSWORD': password})
+        caps = {'capabilities': {'authentication_failure_close': True}}
+        raw.send(0, pika.spec.Connection.StartOk(client_properties=caps, mechanism='AMQPLAIN',
+                                                 response=b''.join(table)[4:], locale='en_US'))
+        if ok:
+            raw.expect(pika.spec.Connection.Tune)
+        else:
+            connection_error(raw, 403)
+        raw.close()
+    # a mechanism not offered: the socket closes (the spec), nothing more
+    raw = RawAmqp(g.amqp_port, handshake=False)
+    raw.send_raw(b'AMQP\x00\x00\x09\x01')
+    raw.expect(pika.spec.Connection.Start)
+    raw.send(0, pika.spec.Connection.StartOk(client_properties={}, mechanism='EXTERNAL',
+                                             response=b'', locale='en_US'))
+    assert raw.frame(timeout=5) is None and raw.closed
+    root.close()
+    staging.close()
+
+
+def test_server_properties_advertise_what_is_implemented(gateway):
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    props = raw.start.server_properties
+    caps = props[b'capabilities'] if b'capabilities' in props else props['capabilities']
+    caps = {k.decode() if isinstance(k, bytes) else k: v for k, v in caps.items()}
+    # exactly these: no connection.blocked, consumer_priorities or
+    # direct_reply_to, which the gateway does not do
+    assert caps == {'publisher_confirms': True, 'exchange_exchange_bindings': True,
+                    'basic.nack': True, 'consumer_cancel_notify': True,
+                    'authentication_failure_close': True, 'per_consumer_qos': True}
+    assert raw.start.mechanisms.split() == [b'PLAIN', b'AMQPLAIN']
+    assert (raw.start.version_major, raw.start.version_minor) == (0, 9)
+    assert raw.tune.frame_max >= 4096 and raw.tune.heartbeat > 0
+    raw.close()
+
+
+def test_connection_and_channel_exceptions_by_code(gateway):
+    """Each bad input gets its reply code (the spec's, as RabbitMQ sends);
+    the other connections go on."""
+    witness = connect(gateway)
+    wch = witness.channel()
+    wch.queue_declare('codes')
+
+    # 530: a channel over the channel_max agreed in tune
+    raw = RawAmqp(gateway.amqp_port, channel_max=4)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.send(5, pika.spec.Channel.Open())
+    assert 'channel_max' in connection_error(raw, 530).reply_text
+
+    # 530: a vhost that does not exist
+    raw = RawAmqp(gateway.amqp_port, vhost='/nowhere')
+    connection_error(raw, 530)
+
+    # 505: a content header with no method before it; a heartbeat on a
+    # channel; a method in the middle of a message's frames
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    raw.send_raw(pika.frame.Header(1, 3, pika.spec.BasicProperties()).marshal())
+    connection_error(raw, 505)
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.send_raw(b'\x08\x00\x01\x00\x00\x00\x00\xce')
+    connection_error(raw, 505)
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    raw.send(1, pika.spec.Basic.Publish(routing_key='codes'))
+    raw.send(1, pika.spec.Queue.Declare(queue='codes', passive=True))
+    connection_error(raw, 505)
+
+    # 501: a body longer than its header said; a frame over frame_max
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    raw.send(1, pika.spec.Basic.Publish(routing_key='codes'))
+    raw.send_raw(pika.frame.Header(1, 3, pika.spec.BasicProperties()).marshal())
+    raw.send_raw(pika.frame.Body(1, b'12345').marshal())
+    connection_error(raw, 501)
+    raw = RawAmqp(gateway.amqp_port, frame_max=4096)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    raw.send(1, pika.spec.Basic.Publish(routing_key='codes'))
+    raw.send_raw(pika.frame.Header(1, 6000, pika.spec.BasicProperties()).marshal())
+    raw.send_raw(pika.frame.Body(1, b'x' * 6000).marshal())
+    connection_error(raw, 501)
+
+    # 540: a method no one defined
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    payload = struct.pack('>HH', 99, 10)
+    raw.send_raw(struct.pack('>BHI', 1, 1, len(payload)) + payload + b'\xce')
+    connection_error(raw, 540)
+
+    # 504: a second channel.open on an open channel
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    raw.send(1, pika.spec.Channel.Open())
+    connection_error(raw, 504)
+
+    # 406, 404, 403, 405 are channel errors: the connection stays
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    raw.send(1, pika.spec.Basic.Ack(delivery_tag=77))
+    close = raw.expect(pika.spec.Channel.Close)
+    assert close.reply_code == 406 and (close.class_id, close.method_id) == (60, 80)
+    raw.send(1, pika.spec.Channel.CloseOk())
+    raw.open_channel(1)  # the number is free again
+    raw.send(1, pika.spec.Basic.Publish(exchange='no-such', routing_key='k'))
+    raw.send_raw(pika.frame.Header(1, 0, pika.spec.BasicProperties()).marshal())
+    assert raw.expect(pika.spec.Channel.Close).reply_code == 404
+    raw.send(1, pika.spec.Channel.CloseOk())
+    raw.open_channel(2)
+    raw.send(2, pika.spec.Exchange.Declare(exchange='amq.mine', type='direct'))
+    assert raw.expect(pika.spec.Channel.Close).reply_code == 403
+    raw.close()
+
+    # the witness saw none of it
+    wch.basic_publish('', 'codes', b'still here')
+    assert wch.basic_get('codes', auto_ack=True)[2] == b'still here'
+    witness.close()
+
+
+def test_heartbeats_sent_and_a_silent_client_dropped(gateway):
+    """With heartbeat 1 the gateway sends heartbeats and drops a client that
+    sends nothing for three intervals; with heartbeat 0 (amqp-tools) a
+    silent client stays."""
+    quiet = RawAmqp(gateway.amqp_port, heartbeat=0)
+    quiet.expect(pika.spec.Connection.OpenOk)
+    silent = RawAmqp(gateway.amqp_port, heartbeat=1)
+    silent.expect(pika.spec.Connection.OpenOk)
+    began = time.time()
+    beats = 0
+    while True:
+        frame = silent.frame(timeout=10)
+        if frame is None:
+            break
+        beats += isinstance(frame, pika.frame.Heartbeat)
+    waited = time.time() - began
+    assert silent.closed and beats >= 2 and 2.5 <= waited <= 6, (beats, waited)
+    # the one that negotiated none is still served
+    quiet.open_channel(1)
+    quiet.send(1, pika.spec.Queue.Declare(queue='', exclusive=True))
+    assert quiet.expect(pika.spec.Queue.DeclareOk).queue.startswith('amq.gen-')
+    quiet.close()
+
+
+def test_shutdown_closes_connections_with_320(tmp_path, broker, processes):
+    g = Gateway(tmp_path, broker, wait=True)
+    processes.append(g)
+    raw = RawAmqp(g.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    os.kill(g.pid, signal.SIGTERM)
+    close = connection_error(raw, 320)
+    assert close.reply_text.startswith('CONNECTION_FORCED')
+    assert g.proc.wait(30) == 0  # (a second SIGTERM would kill it mid-exit)
+
+
+def test_slow_consumer_held_by_prefetch(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('slow')
+    ch.confirm_delivery()
+    body = b'x' * 10000
+    for _ in range(200):
+        ch.basic_publish('', 'slow', body)
+    # a raw client that consumes with prefetch 10 and never reads
+    pub = connect(gateway)
+    pch = pub.channel()
+    pch.basic_qos(prefetch_count=10)
+    pch.basic_consume('slow', lambda *a: None)
+    time.sleep(1)
+    assert ch.queue_declare('slow', passive=True).method.message_count >= 190
+    pub.close()
+    c.close()
+
+
+def rss_mib(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS'):
+                return int(line.split()[1]) // 1024
+
+
+def test_client_that_never_reads_holds_little(gateway):
+    """Consumers whose client never reads (no_ack, and acks without a
+    prefetch) get a few dozen messages into the gateway, then nothing more
+    until it reads: the rest stays in the broker, the gateway's memory
+    does not grow with the queue."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.confirm_delivery()
+    body = os.urandom(100_000)
+    for q in ('unread-noack', 'unread-ack'):
+        ch.queue_declare(q)
+        for _ in range(400):
+            ch.basic_publish('', q, body)
+    before = rss_mib(gateway.pid)
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    raw.send(1, pika.spec.Basic.Consume(queue='unread-noack', no_ack=True))
+    raw.send(1, pika.spec.Basic.Consume(queue='unread-ack'))
+
+    def left(q):
+        return ch.queue_declare(q, passive=True).method.message_count
+    wait_until(lambda: left('unread-noack') < 400 and left('unread-ack') < 400, timeout=10,
+               what='deliveries under way')
+    time.sleep(1)  # (what would come, comes now)
+    assert left('unread-noack') >= 300 and left('unread-ack') >= 300, (
+        left('unread-noack'), left('unread-ack'))
+    assert rss_mib(gateway.pid) - before < 40
+    # once it reads (and acks), everything comes
+    got = 0
+    deadline = time.time() + 30
+    while got < 800 and time.time() < deadline:
+        frame = raw.frame(timeout=1)
+        if isinstance(frame, pika.frame.Method) and isinstance(frame.method,
+                                                               pika.spec.Basic.Deliver):
+            got += 1
+            if frame.method.routing_key == 'unread-ack':
+                raw.send(1, pika.spec.Basic.Ack(delivery_tag=frame.method.delivery_tag))
+    assert got == 800
+    raw.close()
+    c.close()
+
+
+# ---------------------------------------------------------------------------
+# amqp-tools (rabbitmq-c)
+
+
+def tool(name):
+    path = shutil.which(name)
+    if not path:
+        pytest.skip('%s is not installed (Debian amqp-tools)' % name)
+    return path
+
+
+def test_amqp_tools(gateway):
+    url = 'amqp://guest:guest@127.0.0.1:%d' % gateway.amqp_port
+    r = subprocess.run([tool('amqp-declare-queue'), '--url', url, '-q', 'tools', '-d'],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0 and r.stdout.strip() == 'tools'
+    for i in range(3):
+        subprocess.run([tool('amqp-publish'), '--url', url, '-r', 'tools', '-p',
+                        '-C', 'text/plain', '-b', 'msg-%d' % i], check=True, timeout=20)
+    r = subprocess.run([tool('amqp-get'), '--url', url, '-q', 'tools'], capture_output=True,
+                       timeout=20)
+    assert r.returncode == 0 and r.stdout == b'msg-0'
+    r = subprocess.run([tool('amqp-consume'), '--url', url, '-q', 'tools', '-c', '2', 'cat'],
+                       capture_output=True, timeout=20)
+    assert r.returncode == 0 and r.stdout == b'msg-1msg-2'
+    r = subprocess.run([tool('amqp-get'), '--url', url, '-q', 'tools'], capture_output=True,
+                       timeout=20)
+    assert r.returncode == 2  # empty
+    # a consumer on amq.fanout with a server-named auto-delete queue (-r:
+    # amqp-consume 0.11 crashes binding without a routing key, whatever the server)
+    proc = subprocess.Popen([tool('amqp-consume'), '--url', url, '-e', 'amq.fanout', '-r', 'x',
+                             '-c', '1', 'cat'], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        def published():
+            subprocess.run([tool('amqp-publish'), '--url', url, '-e', 'amq.fanout', '-r', 'x',
+                            '-b', 'fan'], check=True, timeout=20)
+            try:
+                return proc.wait(0.3) is not None
+            except subprocess.TimeoutExpired:
+                return False
+        wait_until(published, timeout=20, what='amqp-consume got the fanout message')
+        assert proc.stdout.read() == b'fan'
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+# ---------------------------------------------------------------------------
+# amqplib (Node)
+
+AMQPLIB = os.path.join(BUILD, 'npm', 'node_modules', 'amqplib')
+if not os.path.isdir(AMQPLIB):
+    AMQPLIB = os.path.join(ROOT, 'build', 'npm', 'node_modules', 'amqplib')
+
+
+def test_amqplib(gateway, tmp_path):
+    node = shutil.which('node')
+    if not node or not os.path.isdir(AMQPLIB):
+        pytest.skip('node or amqplib is not installed (tools/arbiter-dev installs them)')
+    script = tmp_path / 'amqplib.js'
+    script.write_text('''
+const amqp = require(%r);
+(async () => {
+  const conn = await amqp.connect('amqp://guest:guest@127.0.0.1:%d/');
+  const ch = await conn.createConfirmChannel();
+  await ch.assertExchange('node-x', 'topic');
+  const q = await ch.assertQueue('', {exclusive: true});
+  await ch.bindQueue(q.queue, 'node-x', 'n.#');
+  for (let i = 0; i < 50; i++)
+    ch.publish('node-x', 'n.' + i, Buffer.from('m' + i), {persistent: true, headers: {i}});
+  await ch.waitForConfirms();
+  await ch.prefetch(7);
+  let n = 0;
+  const seen = new Set();
+  let redelivered = 0;
+  await new Promise((resolve) => {
+    ch.consume(q.queue, (msg) => {
+      if (msg.properties.headers.i !== Number(msg.content.toString().slice(1)))
+        throw new Error('headers lost ' + msg.content);
+      n++;
+      if (msg.fields.redelivered) redelivered++;
+      if (n === 25) ch.nack(msg, false, true);
+      else { ch.ack(msg); seen.add(msg.content.toString()); }
+      if (seen.size === 50) resolve();
+    });
+  });
+  if (redelivered !== 1) throw new Error('redelivered ' + redelivered);
+  const got = await ch.get(q.queue);
+  console.log('done', n, got === false);
+  await conn.close();
+})().catch((e) => { console.error(e); process.exit(1); });
+''' % (AMQPLIB, gateway.amqp_port))
+    r = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == 'done 51 true'
+
+

@@ -1,0 +1,412 @@
+/*  test_amqp_model.c — the AMQP model's routing: topic patterns with `*`
+    and `#` at their edges, headers exchanges with x-match all and any,
+    the default exchange, exchange-to-exchange bindings with loops, and
+    the queue arguments refused or kept.
+*/
+
+#include "arb_amqp_frame.h"
+#include "arb_amqp_model.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <cmocka.h>
+
+static void
+test_topic_words (void **state)
+{
+    (void) state;
+    //  plain words
+    assert_true (arb_amqp_model_topic_match ("a.b.c", "a.b.c"));
+    assert_false (arb_amqp_model_topic_match ("a.b.c", "a.b"));
+    assert_false (arb_amqp_model_topic_match ("a.b", "a.b.c"));
+    assert_false (arb_amqp_model_topic_match ("a.b.c", "a.b.cd"));
+    //  '*' is exactly one word, which may be empty
+    assert_true (arb_amqp_model_topic_match ("a.*.c", "a.b.c"));
+    assert_true (arb_amqp_model_topic_match ("a.*.c", "a..c"));
+    assert_false (arb_amqp_model_topic_match ("a.*.c", "a.c"));
+    assert_false (arb_amqp_model_topic_match ("a.*.c", "a.b.b.c"));
+    assert_true (arb_amqp_model_topic_match ("*", "word"));
+    assert_false (arb_amqp_model_topic_match ("*", ""));
+    assert_false (arb_amqp_model_topic_match ("*", "a.b"));
+    assert_true (arb_amqp_model_topic_match ("*.*", "a."));
+    //  a '*' inside a word is that character, not a wildcard
+    assert_false (arb_amqp_model_topic_match ("a*.b", "ab.b"));
+    assert_true (arb_amqp_model_topic_match ("a*.b", "a*.b"));
+}
+
+static void
+test_topic_hash (void **state)
+{
+    (void) state;
+    //  '#' is zero or more words, at either end or in the middle
+    assert_true (arb_amqp_model_topic_match ("#", ""));
+    assert_true (arb_amqp_model_topic_match ("#", "a"));
+    assert_true (arb_amqp_model_topic_match ("#", "a.b.c"));
+    assert_true (arb_amqp_model_topic_match ("a.#", "a"));
+    assert_true (arb_amqp_model_topic_match ("a.#", "a.b.c"));
+    assert_false (arb_amqp_model_topic_match ("a.#", "b.a"));
+    assert_true (arb_amqp_model_topic_match ("#.c", "c"));
+    assert_true (arb_amqp_model_topic_match ("#.c", "a.b.c"));
+    assert_false (arb_amqp_model_topic_match ("#.c", "a.c.b"));
+    assert_true (arb_amqp_model_topic_match ("a.#.c", "a.c"));
+    assert_true (arb_amqp_model_topic_match ("a.#.c", "a.x.y.c"));
+    assert_false (arb_amqp_model_topic_match ("a.#.c", "a.x.y"));
+    //  together with '*': at least one word
+    assert_true (arb_amqp_model_topic_match ("#.*", "a"));
+    assert_false (arb_amqp_model_topic_match ("#.*", ""));
+    assert_true (arb_amqp_model_topic_match ("*.#", "a.b.c"));
+    assert_true (arb_amqp_model_topic_match ("#.#", ""));
+    assert_true (arb_amqp_model_topic_match ("#.#", "a.b"));
+    assert_true (arb_amqp_model_topic_match ("a.#.#.b", "a.b"));
+    assert_true (arb_amqp_model_topic_match ("#.a.#", "x.a.y"));
+    assert_false (arb_amqp_model_topic_match ("#.a.#", "x.b.y"));
+    //  '#' inside a word is that character
+    assert_false (arb_amqp_model_topic_match ("a#", "a.b"));
+    //  the empty pattern matches the empty key only
+    assert_true (arb_amqp_model_topic_match ("", ""));
+    assert_false (arb_amqp_model_topic_match ("", "a"));
+}
+
+static void
+test_topic_many_hashes_do_not_blow_up (void **state)
+{
+    (void) state;
+    //  a run of '#'s and a long key that fails at its last word: one
+    //  pass, not one per way of splitting the key
+    char key[256] = "";
+    for (int i = 0; i < 60; i++)
+        strcat (key, i ? ".w" : "w");
+    assert_false (arb_amqp_model_topic_match ("#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.x", key));
+    assert_true (arb_amqp_model_topic_match ("#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.#.w", key));
+}
+
+//  ---------------------------------------------------------------------
+//  Routing through a model
+
+typedef struct {
+    arb_amqp_model_t *model;
+    arb_amqp_vhost_t *vhost;
+} s_fixture_t;
+
+static int
+s_setup (void **state)
+{
+    s_fixture_t *f = (s_fixture_t *) calloc (1, sizeof (s_fixture_t));
+    f->model = arb_amqp_model_new ();
+    assert_int_equal (arb_amqp_model_add_vhost (f->model, "/"), 0);
+    f->vhost = arb_amqp_model_vhost (f->model, "/");
+    *state = f;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    s_fixture_t *f = (s_fixture_t *) *state;
+    arb_amqp_model_destroy (&f->model);
+    free (f);
+    return 0;
+}
+
+static arb_amqp_queue_t *
+s_queue (s_fixture_t *f, const char *name)
+{
+    return arb_amqp_model_add_queue (f->vhost, name, true, false, false, 0, NULL);
+}
+
+static arb_amqp_exchange_t *
+s_exchange (s_fixture_t *f, const char *name, arb_amqp_type_t type)
+{
+    return arb_amqp_model_add_exchange (f->vhost, name, type, true, false, false, NULL);
+}
+
+//  The names of the queues a message reaches, sorted, comma-separated.
+static char *
+s_route (arb_amqp_exchange_t *x, const char *key, const amqp_table_t *headers)
+{
+    zlistx_t *queues = zlistx_new ();
+    arb_amqp_model_route (x, key, headers, queues);
+    zlistx_t *names = zlistx_new ();
+    zlistx_set_comparator (names, (zlistx_comparator_fn *) strcmp);
+    for (arb_amqp_queue_t *q = (arb_amqp_queue_t *) zlistx_first (queues); q;
+         q = (arb_amqp_queue_t *) zlistx_next (queues))
+        zlistx_add_end (names, q->name);
+    zlistx_sort (names);
+    static char out[256];
+    out[0] = 0;
+    for (char *name = (char *) zlistx_first (names); name; name = (char *) zlistx_next (names)) {
+        if (out[0])
+            strcat (out, ",");
+        strcat (out, name);
+    }
+    zlistx_destroy (&names);
+    zlistx_destroy (&queues);
+    return out;
+}
+
+static void
+test_default_exchange (void **state)
+{
+    s_fixture_t *f = (s_fixture_t *) *state;
+    s_queue (f, "jobs");
+    s_queue (f, "other");
+    arb_amqp_exchange_t *dflt = arb_amqp_model_exchange (f->vhost, "");
+    assert_non_null (dflt);
+    assert_true (dflt->builtin);
+    //  the routing key is the queue's name, nothing else
+    assert_string_equal (s_route (dflt, "jobs", NULL), "jobs");
+    assert_string_equal (s_route (dflt, "missing", NULL), "");
+    assert_string_equal (s_route (dflt, "", NULL), "");
+    //  the built-in exchanges of every vhost
+    const char *builtin[] = {"amq.direct", "amq.fanout", "amq.topic", "amq.headers", "amq.match"};
+    for (size_t i = 0; i < 5; i++)
+        assert_non_null (arb_amqp_model_exchange (f->vhost, builtin[i]));
+}
+
+static void
+test_direct_fanout_topic (void **state)
+{
+    s_fixture_t *f = (s_fixture_t *) *state;
+    s_queue (f, "q1");
+    s_queue (f, "q2");
+    s_queue (f, "q3");
+    arb_amqp_exchange_t *direct = s_exchange (f, "d", ARB_AMQP_DIRECT);
+    assert_int_equal (arb_amqp_model_bind (direct, "q1", false, "red", NULL), 1);
+    assert_int_equal (arb_amqp_model_bind (direct, "q1", false, "red", NULL), 0);
+    arb_amqp_model_bind (direct, "q2", false, "red", NULL);
+    arb_amqp_model_bind (direct, "q3", false, "blue", NULL);
+    assert_string_equal (s_route (direct, "red", NULL), "q1,q2");
+    assert_string_equal (s_route (direct, "blue", NULL), "q3");
+    assert_string_equal (s_route (direct, "green", NULL), "");
+    assert_int_equal (arb_amqp_model_unbind (direct, "q2", false, "red", NULL), 1);
+    assert_int_equal (arb_amqp_model_unbind (direct, "q2", false, "red", NULL), 0);
+    assert_string_equal (s_route (direct, "red", NULL), "q1");
+
+    arb_amqp_exchange_t *fanout = s_exchange (f, "f", ARB_AMQP_FANOUT);
+    arb_amqp_model_bind (fanout, "q1", false, "ignored", NULL);
+    arb_amqp_model_bind (fanout, "q2", false, "", NULL);
+    assert_string_equal (s_route (fanout, "anything", NULL), "q1,q2");
+
+    //  a queue bound twice is reached once
+    arb_amqp_exchange_t *topic = s_exchange (f, "t", ARB_AMQP_TOPIC);
+    arb_amqp_model_bind (topic, "q1", false, "logs.*", NULL);
+    arb_amqp_model_bind (topic, "q1", false, "logs.#", NULL);
+    arb_amqp_model_bind (topic, "q2", false, "#.error", NULL);
+    assert_string_equal (s_route (topic, "logs.error", NULL), "q1,q2");
+    assert_string_equal (s_route (topic, "logs.a.b", NULL), "q1");
+    assert_string_equal (s_route (topic, "db.error", NULL), "q2");
+    assert_string_equal (s_route (topic, "logs", NULL), "q1");
+    //  a removed queue takes its bindings with it
+    arb_amqp_model_remove_queue (arb_amqp_model_queue (f->vhost, "q1"));
+    assert_string_equal (s_route (topic, "logs.error", NULL), "q2");
+    assert_string_equal (s_route (fanout, "x", NULL), "q2");
+}
+
+static amqp_table_entry_t
+s_str (const char *key, const char *value)
+{
+    amqp_table_entry_t entry = {.key = amqp_cstring_bytes (key)};
+    entry.value.kind = AMQP_FIELD_KIND_UTF8;
+    entry.value.value.bytes = amqp_cstring_bytes (value);
+    return entry;
+}
+
+static amqp_table_entry_t
+s_int (const char *key, int32_t value)
+{
+    amqp_table_entry_t entry = {.key = amqp_cstring_bytes (key)};
+    entry.value.kind = AMQP_FIELD_KIND_I32;
+    entry.value.value.i32 = value;
+    return entry;
+}
+
+static void
+test_headers_all_and_any (void **state)
+{
+    s_fixture_t *f = (s_fixture_t *) *state;
+    s_queue (f, "all");
+    s_queue (f, "any");
+    s_queue (f, "none");
+    s_queue (f, "anyempty");
+    arb_amqp_exchange_t *x = s_exchange (f, "h", ARB_AMQP_HEADERS);
+    amqp_table_entry_t all[] = {s_str ("x-match", "all"), s_str ("format", "pdf"),
+                                s_int ("size", 3)};
+    amqp_table_t all_args = {3, all};
+    arb_amqp_model_bind (x, "all", false, "", &all_args);
+    amqp_table_entry_t any[] = {s_str ("x-match", "any"), s_str ("format", "pdf"),
+                                s_int ("size", 3)};
+    amqp_table_t any_args = {3, any};
+    arb_amqp_model_bind (x, "any", false, "", &any_args);
+    //  no x-match: all; no other argument: every message
+    arb_amqp_model_bind (x, "none", false, "", NULL);
+    //  x-match any with nothing to match: no message
+    amqp_table_entry_t anyempty[] = {s_str ("x-match", "any")};
+    amqp_table_t anyempty_args = {1, anyempty};
+    arb_amqp_model_bind (x, "anyempty", false, "", &anyempty_args);
+
+    amqp_table_entry_t both[] = {s_str ("format", "pdf"), s_int ("size", 3), s_str ("extra", "1")};
+    amqp_table_t h_both = {3, both};
+    assert_string_equal (s_route (x, "k", &h_both), "all,any,none");
+    amqp_table_entry_t one[] = {s_str ("format", "pdf"), s_int ("size", 4)};
+    amqp_table_t h_one = {2, one};
+    assert_string_equal (s_route (x, "k", &h_one), "any,none");
+    amqp_table_entry_t other[] = {s_str ("format", "zip")};
+    amqp_table_t h_other = {1, other};
+    assert_string_equal (s_route (x, "k", &h_other), "none");
+    //  no headers at all, and the routing key plays no part
+    assert_string_equal (s_route (x, "format", NULL), "none");
+    //  a value of another type is another value
+    amqp_table_entry_t typed[] = {s_str ("format", "pdf"), s_str ("size", "3")};
+    amqp_table_t h_typed = {2, typed};
+    assert_string_equal (s_route (x, "k", &h_typed), "any,none");
+}
+
+static void
+test_exchange_to_exchange_and_loops (void **state)
+{
+    s_fixture_t *f = (s_fixture_t *) *state;
+    s_queue (f, "qa");
+    s_queue (f, "qb");
+    arb_amqp_exchange_t *a = s_exchange (f, "a", ARB_AMQP_FANOUT);
+    arb_amqp_exchange_t *b = s_exchange (f, "b", ARB_AMQP_TOPIC);
+    arb_amqp_exchange_t *c = s_exchange (f, "c", ARB_AMQP_DIRECT);
+    //  a -> b -> c -> a: a loop; and a -> c directly too
+    arb_amqp_model_bind (a, "b", true, "", NULL);
+    arb_amqp_model_bind (b, "c", true, "k.#", NULL);
+    arb_amqp_model_bind (c, "a", true, "k.1", NULL);
+    arb_amqp_model_bind (a, "c", true, "", NULL);
+    arb_amqp_model_bind (b, "qb", false, "#", NULL);
+    arb_amqp_model_bind (c, "qa", false, "k.1", NULL);
+    //  every exchange is visited once, every queue reached once
+    assert_string_equal (s_route (a, "k.1", NULL), "qa,qb");
+    assert_string_equal (s_route (b, "k.1", NULL), "qa,qb");
+    assert_string_equal (s_route (c, "k.1", NULL), "qa,qb");
+    //  the key travels unchanged: c's binding to qa wants k.1
+    assert_string_equal (s_route (a, "k.2", NULL), "qb");
+    assert_string_equal (s_route (c, "k.2", NULL), "");
+    //  a bound to itself
+    arb_amqp_exchange_t *self = s_exchange (f, "self", ARB_AMQP_FANOUT);
+    arb_amqp_model_bind (self, "self", true, "", NULL);
+    arb_amqp_model_bind (self, "qa", false, "", NULL);
+    assert_string_equal (s_route (self, "x", NULL), "qa");
+    //  an exchange removed takes the bindings to and from it
+    assert_true (arb_amqp_model_exchange_in_use (b));
+    arb_amqp_model_remove_exchange (b);
+    assert_string_equal (s_route (a, "k.1", NULL), "qa");
+}
+
+static void
+test_headers_record (void **state)
+{
+    (void) state;
+    uint8_t buf[64];
+    amqp_bytes_t raw = {3, "\x80\x00\x01"};
+    size_t n = arb_amqp_frame_record (buf, sizeof (buf), amqp_cstring_bytes ("x"),
+                                      amqp_cstring_bytes ("a.b"), raw);
+    assert_int_equal (n, ARB_AMQP_RECORD_OVERHEAD + 1 + 3 + 3);
+    assert_memory_equal (buf,
+                         "AQ\x01\x01"
+                         "x\x03"
+                         "a.b\x80\x00\x01",
+                         n);
+    amqp_bytes_t x, k, r;
+    assert_int_equal (arb_amqp_frame_read_record (buf, n, &x, &k, &r), 0);
+    assert_int_equal (x.len, 1);
+    assert_int_equal (k.len, 3);
+    assert_memory_equal (k.bytes, "a.b", 3);
+    assert_int_equal (r.len, 3);
+    //  empty names, no properties
+    n = arb_amqp_frame_record (buf, sizeof (buf), amqp_empty_bytes, amqp_empty_bytes,
+                               amqp_empty_bytes);
+    assert_int_equal (n, ARB_AMQP_RECORD_OVERHEAD);
+    assert_int_equal (arb_amqp_frame_read_record (buf, n, &x, &k, &r), 0);
+    assert_int_equal (x.len + k.len + r.len, 0);
+    //  too small a buffer; cut or foreign bytes
+    assert_int_equal (arb_amqp_frame_record (buf, 6, amqp_cstring_bytes ("xy"), amqp_empty_bytes,
+                                             amqp_empty_bytes),
+                      0);
+    assert_int_equal (arb_amqp_frame_read_record ((const uint8_t *) "AQ\x01\x05"
+                                                                    "ab",
+                                                  6, &x, &k, &r),
+                      -1);
+    assert_int_equal (arb_amqp_frame_read_record ((const uint8_t *) "flags", 5, &x, &k, &r), -1);
+}
+
+static void
+test_queue_arguments (void **state)
+{
+    (void) state;
+    arb_amqp_qargs_t settings;
+    char why[256];
+    amqp_table_entry_t kept[] = {s_int ("x-message-ttl", 500), s_int ("x-expires", 1000),
+                                 s_int ("x-max-priority", 9),
+                                 s_str ("x-dead-letter-exchange", "dlx")};
+    amqp_table_t kept_args = {4, kept};
+    assert_int_equal (arb_amqp_model_parse_qargs (&kept_args, &settings, why, sizeof (why)), 0);
+    assert_true (settings.has_ttl);
+    assert_int_equal (settings.message_ttl_ms, 500);
+    assert_int_equal (settings.expires_ms, 1000);
+    assert_int_equal (settings.max_priority, 9);
+    assert_string_equal (settings.dlx, "dlx");
+    arb_amqp_model_free_qargs (&settings);
+    //  x-max-length is kept (drop-head, the only overflow taken); a bound
+    //  in bytes and the other overflows are refused, never ignored
+    amqp_table_entry_t bound[] = {s_int ("x-max-length", 10), s_str ("x-overflow", "drop-head")};
+    amqp_table_t bound_args = {2, bound};
+    assert_int_equal (arb_amqp_model_parse_qargs (&bound_args, &settings, why, sizeof (why)), 0);
+    assert_true (settings.has_max_length);
+    assert_int_equal (settings.max_length, 10);
+    arb_amqp_model_free_qargs (&settings);
+    amqp_table_entry_t zero_bound[] = {s_int ("x-max-length", 0)};
+    amqp_table_t zero_bound_args = {1, zero_bound};
+    assert_int_equal (arb_amqp_model_parse_qargs (&zero_bound_args, &settings, why, sizeof (why)),
+                      0);
+    assert_true (settings.has_max_length);
+    assert_int_equal (settings.max_length, 0);
+    arb_amqp_model_free_qargs (&settings);
+    assert_int_equal (arb_amqp_model_parse_qargs (&kept_args, &settings, why, sizeof (why)), 0);
+    assert_false (settings.has_max_length);
+    arb_amqp_model_free_qargs (&settings);
+    amqp_table_entry_t negative[] = {s_int ("x-max-length", -1)};
+    amqp_table_t negative_args = {1, negative};
+    assert_int_equal (arb_amqp_model_parse_qargs (&negative_args, &settings, why, sizeof (why)),
+                      -1);
+    amqp_table_entry_t bytes[] = {s_int ("x-max-length-bytes", 1000)};
+    amqp_table_t bytes_args = {1, bytes};
+    assert_int_equal (arb_amqp_model_parse_qargs (&bytes_args, &settings, why, sizeof (why)), -1);
+    assert_non_null (strstr (why, "x-max-length-bytes"));
+    const char *overflows[] = {"reject-publish", "reject-publish-dlx"};
+    for (size_t i = 0; i < 2; i++) {
+        amqp_table_entry_t overflow[] = {s_int ("x-max-length", 5),
+                                         s_str ("x-overflow", overflows[i])};
+        amqp_table_t overflow_args = {2, overflow};
+        assert_int_equal (arb_amqp_model_parse_qargs (&overflow_args, &settings, why, sizeof (why)),
+                          -1);
+        assert_non_null (strstr (why, overflows[i]));
+    }
+    //  x-expires 0 and a routing key without its exchange are wrong
+    amqp_table_entry_t zero[] = {s_int ("x-expires", 0)};
+    amqp_table_t zero_args = {1, zero};
+    assert_int_equal (arb_amqp_model_parse_qargs (&zero_args, &settings, why, sizeof (why)), -1);
+    amqp_table_entry_t dlrk[] = {s_str ("x-dead-letter-routing-key", "k")};
+    amqp_table_t dlrk_args = {1, dlrk};
+    assert_int_equal (arb_amqp_model_parse_qargs (&dlrk_args, &settings, why, sizeof (why)), -1);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_topic_words),
+        cmocka_unit_test (test_topic_hash),
+        cmocka_unit_test (test_topic_many_hashes_do_not_blow_up),
+        cmocka_unit_test_setup_teardown (test_default_exchange, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_direct_fanout_topic, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_headers_all_and_any, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_exchange_to_exchange_and_loops, s_setup, s_teardown),
+        cmocka_unit_test (test_headers_record),
+        cmocka_unit_test (test_queue_arguments),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
