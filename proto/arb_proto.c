@@ -1207,11 +1207,14 @@ s_buf_write (void *data, const char *bytes, size_t len)
     return 0;
 }
 
-//  Packs self's header and body; *payloads gets the payload frames, in
-//  order (NULL: none). Takes the frames out of self's body.
-static void
-s_encode (arb_msg_t *self, uint8_t *header, s_buf_t *buf, zmsg_t **payloads)
+//  Packs the message's header and body; *payloads gets the payload
+//  frames, in order (NULL: none). Takes the frames out of its body.
+//  Returns the message (still the caller's).
+static arb_msg_t *
+s_encode (arb_msg_t **self_p, uint8_t *header, s_buf_t *buf, zmsg_t **payloads)
 {
+    assert (self_p && *self_p);
+    arb_msg_t *self = *self_p;
     const arb_schema_t *schema = arb_schema_of (self->type);
     assert (schema && self->body);
     header[0] = 'A';
@@ -1229,6 +1232,7 @@ s_encode (arb_msg_t *self, uint8_t *header, s_buf_t *buf, zmsg_t **payloads)
     msgpack_packer pk;
     msgpack_packer_init (&pk, buf, s_buf_write);
     s_encode_record (&pk, schema, self->body, payloads);
+    return self;
 }
 
 static void
@@ -1242,12 +1246,10 @@ s_buf_free (s_buf_t *buf)
 zmsg_t *
 arb_msg_encode (arb_msg_t **self_p)
 {
-    assert (self_p && *self_p);
-    arb_msg_t *self = *self_p;
     uint8_t header[ARB_HEADER_SIZE];
     s_buf_t buf;
     zmsg_t *payloads;
-    s_encode (self, header, &buf, &payloads);
+    arb_msg_t *self = s_encode (self_p, header, &buf, &payloads);
     zmsg_t *zmsg = zmsg_new ();
     if (self->routing_id)
         zmsg_append (zmsg, &self->routing_id);
@@ -1269,12 +1271,10 @@ arb_msg_encode (arb_msg_t **self_p)
 int
 arb_msg_send (arb_msg_t **self_p, void *sock)
 {
-    assert (self_p && *self_p);
-    arb_msg_t *self = *self_p;
     uint8_t header[ARB_HEADER_SIZE];
     s_buf_t buf;
     zmsg_t *payloads;
-    s_encode (self, header, &buf, &payloads);
+    arb_msg_t *self = s_encode (self_p, header, &buf, &payloads);
     void *handle = zsock_resolve (sock);
     int more = payloads && zmsg_size (payloads) ? ZMQ_SNDMORE : 0;
     int rc = 0;
