@@ -41,16 +41,21 @@ s_peer_destroy (void **item)
 //  ---------------------------------------------------------------------
 //  The broker's key pair.
 
-//  Writes a new key pair to path (public) and path_secret (secret, mode
-//  0600). 0, or -1 after logging why.
+//  Writes a new key pair to path (public, as the umask makes it: peers
+//  copy it, as --broker-key) and path_secret (secret, mode 0600). 0, or -1
+//  after logging why.
 static int
 s_make_cert (const char *path)
 {
     zcert_t *cert = zcert_new ();
     zcert_set_meta (cert, "name", "%s", "arbiterd");
+    char secret[PATH_MAX + 8];
+    snprintf (secret, sizeof (secret), "%s_secret", path);
     mode_t mask = umask (077);  //  the secret is never readable by others, not even a moment
-    int rc = zcert_save (cert, path);
+    int rc = zcert_save_secret (cert, secret);
     umask (mask);
+    if (rc == 0)
+        rc = zcert_save_public (cert, path);
     if (rc == 0)
         zsys_notice ("auth: made the broker's certificate file=%s public_key=%s (give it, or the "
                      "key, to peers: --broker-key)",

@@ -18,6 +18,7 @@
 
 #include "arb_broker.h"
 #include "arb_auth.h"
+#include "arb_service.h"
 #include "arb_settings.h"
 #include "arb_verbs.h"
 
@@ -47,6 +48,7 @@ struct _arb_broker_t {
     uint64_t next_probe_ms;     //  monotonic: the next probe, while full
     uint32_t probe_wait_ms;     //  the wait before it (doubling to ARB_PROBE_MAX_MS)
     uint64_t recovered_ms;      //  monotonic: when the journal last took writes again; 0 never
+    arb_service_t *service;     //  owned: sd_notify (ready, watchdog, stopping)
 };
 
 void
@@ -207,6 +209,7 @@ arb_broker_new (const arb_broker_config_t *config)
     self->clock.mono_ms = (uint64_t) zclock_mono ();
     self->probe_wait_ms = ARB_PROBE_FIRST_MS;
     self->router = zsock_new (ZMQ_ROUTER);
+    self->service = arb_service_new ();
     self->outbox = arb_outbox_new (self->router, &self->clock);
 
     self->journal = arb_journal_new (config->db_path, config->sync);
@@ -271,6 +274,7 @@ arb_broker_destroy (arb_broker_t **self_p)
     arb_journal_destroy (&self->journal);
     zsock_destroy (&self->router);
     arb_auth_destroy (&self->auth);  //  after the socket it admits peers to
+    arb_service_destroy (&self->service);
     free (self);
     *self_p = NULL;
 }
@@ -389,6 +393,23 @@ s_commit (arb_broker_t *self)
 static int s_fall_back (arb_broker_t *self);
 static void s_probe (arb_broker_t *self);
 
+//  Sends the replies the turn left; the tasks of TAKE replies the socket
+//  did not take go back.
+static void
+s_flush (arb_broker_t *self)
+{
+    arb_outbox_flush (self->outbox);
+    zframe_t *identity;
+    arb_held_t *leases;
+    size_t n;
+    while (arb_outbox_next_undelivered (self->outbox, &identity, &leases, &n)) {
+        if (!arb_life_is_halted (self->life))
+            arb_life_undelivered (self->life, identity, leases, n);
+        zframe_destroy (&identity);
+        free (leases);
+    }
+}
+
 static void
 s_turn (arb_broker_t *self)
 {
@@ -414,17 +435,7 @@ s_turn (arb_broker_t *self)
         arb_outbox_abandon (self->outbox);
         return;
     }
-    arb_outbox_flush (self->outbox);
-    //  TAKE replies the socket did not take: their tasks go back
-    zframe_t *identity;
-    arb_held_t *leases;
-    size_t n;
-    while (arb_outbox_next_undelivered (self->outbox, &identity, &leases, &n)) {
-        if (!arb_life_is_halted (self->life))
-            arb_life_undelivered (self->life, identity, leases, n);
-        zframe_destroy (&identity);
-        free (leases);
-    }
+    s_flush (self);
     if (!self->journal_full)
         arb_life_dispatch (self->life);
 }
@@ -443,16 +454,38 @@ s_poll_timeout (arb_broker_t *self)
         next = self->next_liveness_ms;
     if (!self->journal_full && self->next_sweep_ms < next)
         next = self->next_sweep_ms;
+    if (arb_service_next_ms (self->service) < next)
+        next = arb_service_next_ms (self->service);
     if (next <= mono)
         return 0;
     uint64_t wait = next - mono;
     return wait > 1000 ? 1000 : (int) wait;
 }
 
+//  A stop (SIGTERM, SIGINT) reads nothing more, but what the turns did
+//  goes out: the transaction a dispatch pass opened is committed and the
+//  outbox flushed; the socket's linger then gives the replies a second.
+static void
+s_stop (arb_broker_t *self)
+{
+    arb_service_stopping (self->service);
+    self->clock.now_ms = (uint64_t) zclock_time ();
+    self->clock.mono_ms = (uint64_t) zclock_mono ();
+    s_commit (self);
+    if (arb_life_is_halted (self->life) && s_fall_back (self)) {
+        arb_outbox_abandon (self->outbox);
+        return;
+    }
+    s_flush (self);
+}
+
 int
 arb_broker_run (arb_broker_t *self)
 {
     zmq_pollitem_t item = {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
+    char status[256];
+    snprintf (status, sizeof (status), "listening on %s", self->config.endpoint);
+    arb_service_ready (self->service, status);
     while (!zsys_interrupted && !arb_life_is_halted (self->life)) {
         int rc = zmq_poll (&item, 1, s_poll_timeout (self));
         if (rc < 0 && zmq_errno () != EINTR) {
@@ -462,7 +495,11 @@ arb_broker_run (arb_broker_t *self)
         if (zsys_interrupted)
             break;
         s_turn (self);
+        //  from the loop itself, so a loop that hangs misses its pings
+        arb_service_tick (self->service, (uint64_t) zclock_mono ());
     }
+    if (!arb_life_is_halted (self->life))
+        s_stop (self);
     if (arb_life_is_halted (self->life)) {
         zsys_error ("broker: stopping: the journal failed (a restart recovers from it)");
         return -1;

@@ -1,96 +1,83 @@
 /*  arbiterd — the arbiter broker.
 
-    Parses the command line into an arb_broker_config_t, then runs the
-    broker until SIGINT or SIGTERM. Exit status: 0 after a clean stop, 1 if
-    the broker could not start or its journal failed, 2 for bad arguments.
+    Reads its settings (arb_options: the command line over the config
+    file), then runs the broker until SIGINT or SIGTERM. Exit status: 0
+    after a clean stop, 1 if the broker could not start or its journal
+    failed, 2 for bad arguments or settings.
+
+    The installed binary reads ARB_CONFIG_DIR/arbiterd.conf when no
+    --config is given and that file exists (`scons install` and the Debian
+    build compile it with ARB_CONFIG_DIR, /etc/arbiter there); the one in
+    build/ reads a file only when told, so tests and development never
+    pick up an installed broker's settings.
 */
 
 #include "arb_broker.h"
+#include "arb_log.h"
+#include "arb_options.h"
 
-#include <getopt.h>
+#ifdef ARB_CONFIG_DIR
+#define ARB_BROKER_CONFIG ARB_CONFIG_DIR "/arbiterd.conf"
+#else
+#define ARB_BROKER_CONFIG NULL
+#endif
+//  and keeps its journal in ARB_STATE_DIR (/var/lib/arbiter, its unit's
+//  StateDirectory=) unless told otherwise
+#ifdef ARB_STATE_DIR
+#define ARB_BROKER_DB ARB_STATE_DIR "/arbiter.db"
+#else
+#define ARB_BROKER_DB "./var/arbiter.db"
+#endif
 
-static void
-s_usage (FILE *out)
-{
-    fprintf (out,
-             "usage: arbiterd [options]\n"
-             "\n"
-             "The arbiter broker: owns every task's state in a SQLite journal and\n"
-             "serves clients and workers over ZeroMQ.\n"
-             "\n"
-             "  --bind ENDPOINT        ZeroMQ endpoint to bind (default tcp://127.0.0.1:7700)\n"
-             "  --curve DIR            CURVE encryption and authentication: DIR/broker.cert is\n"
-             "                         the broker's certificate (made at the first start; peers\n"
-             "                         need it, or its key: --broker-key), DIR/allowed/ holds the\n"
-             "                         certificates of the peers it admits (arbiter keygen), each\n"
-             "                         with its role (client, worker or admin); read again when\n"
-             "                         it changes\n"
-             "  --insecure             without --curve, bind an address other hosts can reach\n"
-             "                         anyway (refused otherwise: anyone could do anything)\n"
-             "  --db PATH              journal file (default ./var/arbiter.db)\n"
-             "  --sync full|normal     full (default): every acknowledged task survives a power\n"
-             "                         cut; normal: survives a crash of arbiterd, but a power cut\n"
-             "                         may lose the last transactions (the journal stays\n"
-             "                         consistent)\n"
-             "  --max-payload BYTES    largest payload or result (default 16M; K, M, G suffixes);\n"
-             "                         a bigger result fails its task\n"
-             "  --heartbeat-ms MS      heartbeat interval told to workers (default 1000)\n"
-             "  --liveness-ms MS       a worker silent this long is dead (default 5000)\n"
-             "  --aging SECONDS        waiting this long is worth one priority level\n"
-             "                         (default 0: strict priorities)\n"
-             "  --cache-mb MB          payloads kept in memory for dispatch (default 16)\n"
-             "  --max-lost N           lost leases before a task is quarantined (default 3)\n"
-             "  --max-head-failures N  failures in a row before a task without retries in a\n"
-             "                         queue whose policy is head is quarantined (default 10)\n"
-             "  --retention SECONDS    finished tasks are kept this long (default 86400)\n"
-             "  --dead-retention SECONDS  dead tasks are kept this long (default 604800)\n"
-             "  --recovery-ms MS       after a start, tasks found ready wait this long for the\n"
-             "                         workers still running them to claim them back\n"
-             "                         (default: heartbeat + 2500; 0: run them again at once)\n"
-             "  -h, --help             this text\n"
-             "  --version              the version\n");
-}
+//  The settings as the option table stores them; copied into the
+//  broker's config once read.
+typedef struct {
+    const char *bind;
+    const char *curve;  //  NULL: no CURVE
+    bool insecure;
+    const char *db;
+    int sync;  //  index in "full|normal"
+    uint64_t max_payload;
+    uint64_t heartbeat_ms;
+    uint64_t liveness_ms;
+    uint64_t aging_ms;
+    uint64_t cache_mb;
+    uint64_t max_lost;
+    uint64_t max_head_failures;
+    uint64_t retention_ms;
+    uint64_t dead_retention_ms;
+    uint64_t recovery_ms;  //  UINT64_MAX: heartbeat + 2500
+} s_settings_t;
 
-//  Parses a non-negative number with an optional K/M/G suffix (x1024).
+#define S_RETENTION_MAX (3660 * ARB_DAY_MS)
+
+static const char *s_about =
+    "The arbiter broker: owns every task's state in a SQLite journal and serves\n"
+    "clients and workers over ZeroMQ. SIGINT or SIGTERM stops it cleanly.\n"
+    "\n"
+    "sync full (the default) fsyncs every commit: an acknowledged task survives a\n"
+    "power cut. sync normal survives a crash of arbiterd, but a power cut may lose\n"
+    "the last transactions (the journal stays consistent).\n"
+    "\n"
+    "Exit status: 0 after a clean stop, 1 if the broker could not start or its\n"
+    "journal failed, 2 for bad arguments or settings.";
+
+//  Values the table's types take but the broker does not: the refusal
+//  names the file, line and key when the value came from the file.
 static int
-s_parse_size (const char *text, uint64_t *value)
+s_check (void *arg, const arb_option_t *option, const char *text, char *why, size_t size)
 {
-    char *end;
-    errno = 0;
-    double number = strtod (text, &end);
-    if (errno || end == text || number < 0)
+    (void) arg;
+    if ((streq (option->name, "curve") || streq (option->name, "bind")
+         || streq (option->name, "db"))
+        && !*text) {
+        snprintf (why, size, "expected a %s, not an empty value",
+                  streq (option->name, "curve") ? "folder"
+                  : streq (option->name, "db")  ? "file"
+                                                : "ZeroMQ endpoint");
         return -1;
-    double scale = 1;
-    if (*end == 'K' || *end == 'k')
-        scale = 1024.0, end++;
-    else if (*end == 'M' || *end == 'm')
-        scale = 1024.0 * 1024, end++;
-    else if (*end == 'G' || *end == 'g')
-        scale = 1024.0 * 1024 * 1024, end++;
-    if (*end)
-        return -1;
-    *value = (uint64_t) (number * scale);
+    }
     return 0;
-}
-
-static int
-s_parse_seconds (const char *text, uint64_t *ms)
-{
-    char *end;
-    errno = 0;
-    double seconds = strtod (text, &end);
-    if (errno || end == text || *end || seconds < 0 || seconds > 3660.0 * 86400)
-        return -1;
-    *ms = (uint64_t) (seconds * 1000.0 + 0.5);
-    return 0;
-}
-
-static int
-s_bad (const char *option, const char *value)
-{
-    fprintf (stderr, "arbiterd: %s: bad value '%s'\n", option, value);
-    s_usage (stderr);
-    return 2;
 }
 
 int
@@ -98,125 +85,113 @@ main (int argc, char *argv[])
 {
     arb_broker_config_t config;
     arb_broker_config_defaults (&config);
-    static struct option options[] = {
-        {"bind", required_argument, 0, 'b'},
-        {"db", required_argument, 0, 'd'},
-        {"sync", required_argument, 0, 's'},
-        {"max-payload", required_argument, 0, 'p'},
-        {"heartbeat-ms", required_argument, 0, 'H'},
-        {"liveness-ms", required_argument, 0, 'L'},
-        {"aging", required_argument, 0, 'a'},
-        {"cache-mb", required_argument, 0, 'c'},
-        {"max-lost", required_argument, 0, 'l'},
-        {"max-head-failures", required_argument, 0, 'f'},
-        {"retention", required_argument, 0, 'r'},
-        {"dead-retention", required_argument, 0, 'R'},
-        {"recovery-ms", required_argument, 0, 'C'},
-        {"curve", required_argument, 0, 'K'},
-        {"insecure", no_argument, 0, 'I'},
-        {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},
-        {0, 0, 0, 0},
+    config.db_path = ARB_BROKER_DB;
+    s_settings_t settings = {
+        .bind = config.endpoint,
+        .curve = NULL,
+        .insecure = false,
+        .db = config.db_path,
+        .sync = config.sync == ARB_SYNC_FULL ? 0 : 1,
+        .max_payload = config.max_payload,
+        .heartbeat_ms = config.heartbeat_ms,
+        .liveness_ms = config.liveness_ms,
+        .aging_ms = config.aging_ms,
+        .cache_mb = config.cache_bytes >> 20,
+        .max_lost = config.max_lost,
+        .max_head_failures = config.max_head_failures,
+        .retention_ms = config.retention_ms,
+        .dead_retention_ms = config.dead_retention_ms,
+        .recovery_ms = UINT64_MAX,
     };
-    int opt;
-    uint64_t value;
-    while ((opt = getopt_long (argc, argv, "h", options, NULL)) != -1) {
-        const char *name = argv[optind - 1];
-        switch (opt) {
-            case 'b':
-                config.endpoint = optarg;
-                break;
-            case 'd':
-                config.db_path = optarg;
-                break;
-            case 's':
-                if (streq (optarg, "full"))
-                    config.sync = ARB_SYNC_FULL;
-                else if (streq (optarg, "normal"))
-                    config.sync = ARB_SYNC_NORMAL;
-                else
-                    return s_bad ("--sync", optarg);
-                break;
-            case 'p':
-                if (s_parse_size (optarg, &value) || value < 1024 || value > (1ull << 30))
-                    return s_bad ("--max-payload", optarg);
-                config.max_payload = value;
-                break;
-            case 'H':
-            case 'L':
-                if (s_parse_size (optarg, &value) || value < 10 || value > 3600000)
-                    return s_bad (name, optarg);
-                if (opt == 'H')
-                    config.heartbeat_ms = (uint32_t) value;
-                else
-                    config.liveness_ms = (uint32_t) value;
-                break;
-            case 'a':
-                if (s_parse_seconds (optarg, &config.aging_ms))
-                    return s_bad ("--aging", optarg);
-                break;
-            case 'c':
-                if (s_parse_size (optarg, &value) || value > 1024 * 1024)
-                    return s_bad ("--cache-mb", optarg);
-                config.cache_bytes = value << 20;
-                break;
-            case 'l':
-            case 'f':
-                if (s_parse_size (optarg, &value) || value < 1 || value > 1000)
-                    return s_bad (opt == 'l' ? "--max-lost" : "--max-head-failures", optarg);
-                if (opt == 'l')
-                    config.max_lost = (uint32_t) value;
-                else
-                    config.max_head_failures = (uint32_t) value;
-                break;
-            case 'r':
-                if (s_parse_seconds (optarg, &config.retention_ms))
-                    return s_bad ("--retention", optarg);
-                break;
-            case 'R':
-                if (s_parse_seconds (optarg, &config.dead_retention_ms))
-                    return s_bad ("--dead-retention", optarg);
-                break;
-            case 'C':
-                if (s_parse_size (optarg, &value) || value > 600000)
-                    return s_bad ("--recovery-ms", optarg);
-                config.recovery_ms = (uint32_t) value;
-                break;
-            case 'K':
-                if (!*optarg)
-                    return s_bad ("--curve", optarg);
-                config.curve_dir = optarg;
-                break;
-            case 'I':
-                config.insecure = true;
-                break;
-            case 'h':
-                s_usage (stdout);
-                return 0;
-            case 'V':
-                printf ("arbiterd %s (protocol %d)\n", ARB_VERSION, ARB_PROTO_VERSION);
-                return 0;
-            default:
-                s_usage (stderr);
-                return 2;
-        }
+    arb_option_t table[] = {
+        {"bind", 0, ARB_OPT_STR, &settings.bind, 0, 0, "ENDPOINT",
+         "ZeroMQ endpoint to bind (default tcp://127.0.0.1:7700)"},
+        {"curve", 0, ARB_OPT_STR, &settings.curve, 0, 0, "DIR",
+         "CURVE encryption and authentication: DIR/broker.cert is the broker's certificate "
+         "(made at the first start), DIR/allowed/ the certificates of the peers it admits, each "
+         "with its role (client, worker or admin); read again when it changes"},
+        {"insecure", 0, ARB_OPT_BOOL, &settings.insecure, 0, 0, NULL,
+         "without curve, bind an address other hosts can reach anyway (refused otherwise: "
+         "anyone could do anything)"},
+        {"db", 0, ARB_OPT_STR, &settings.db, 0, 0, "PATH",
+         "the journal file (default " ARB_BROKER_DB ")"},
+        {"sync", 0, ARB_OPT_CHOICE, &settings.sync, 0, 0, "full|normal",
+         "fsync every commit (full, the default), or survive crashes only"},
+        {"max-payload", 0, ARB_OPT_BYTES, &settings.max_payload, 1024, 1ull << 30, "BYTES",
+         "largest payload or result (default 16M); a bigger result fails its task"},
+        {"heartbeat-ms", 0, ARB_OPT_UINT, &settings.heartbeat_ms, 10, 3600000, "MS",
+         "heartbeat interval told to workers (default 1000)"},
+        {"liveness-ms", 0, ARB_OPT_UINT, &settings.liveness_ms, 10, 3600000, "MS",
+         "a worker silent this long is dead (default 5000)"},
+        {"aging", 0, ARB_OPT_SECONDS, &settings.aging_ms, 0, S_RETENTION_MAX, "SECONDS",
+         "waiting this long is worth one priority level (default 0: strict priorities)"},
+        {"cache-mb", 0, ARB_OPT_UINT, &settings.cache_mb, 0, 1024 * 1024, "MB",
+         "payloads kept in memory for dispatch (default 16)"},
+        {"max-lost", 0, ARB_OPT_UINT, &settings.max_lost, 1, 1000, "N",
+         "lost leases before a task is quarantined (default 3)"},
+        {"max-head-failures", 0, ARB_OPT_UINT, &settings.max_head_failures, 1, 1000, "N",
+         "failures in a row before a task without retries in a head queue is "
+         "quarantined (default 10)"},
+        {"retention", 0, ARB_OPT_SECONDS, &settings.retention_ms, 0, S_RETENTION_MAX, "SECONDS",
+         "finished tasks are kept this long (default 86400)"},
+        {"dead-retention", 0, ARB_OPT_SECONDS, &settings.dead_retention_ms, 0, S_RETENTION_MAX,
+         "SECONDS", "dead tasks are kept this long (default 604800)"},
+        {"recovery-ms", 0, ARB_OPT_UINT, &settings.recovery_ms, 0, 600000, "MS",
+         "after a start, tasks found ready wait this long for the workers still running them "
+         "to claim them back (default heartbeat-ms + 2500; 0: run them again at once)"},
+    };
+    arb_options_t *options =
+        arb_options_new ("arbiterd", table, sizeof (table) / sizeof (table[0]), ARB_BROKER_CONFIG);
+    arb_options_set_about (options, "[OPTIONS]", s_about);
+    arb_options_set_check (options, s_check, NULL);
+    arb_options_rc_t rc = arb_options_parse (options, argc, argv, NULL);
+    int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
+    if ((rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK)
+        && settings.liveness_ms <= settings.heartbeat_ms) {
+        arb_options_refuse (options,
+                            "liveness-ms (%" PRIu64 ") must be longer than heartbeat-ms "
+                            "(%" PRIu64 ")",
+                            settings.liveness_ms, settings.heartbeat_ms);
+        status = 2;
     }
-    if (optind < argc) {
-        fprintf (stderr, "arbiterd: unexpected argument '%s'\n", argv[optind]);
-        s_usage (stderr);
-        return 2;
+    if (status || rc == ARB_OPTIONS_EXIT || rc == ARB_OPTIONS_BAD) {
+        arb_options_destroy (&options);
+        return status;
     }
-    if (config.liveness_ms <= config.heartbeat_ms) {
-        fprintf (stderr, "arbiterd: --liveness-ms must be longer than --heartbeat-ms\n");
-        return 2;
+    //  what "auto" comes to, so that --check-config shows what will be used
+    if (settings.recovery_ms == UINT64_MAX)
+        settings.recovery_ms = settings.heartbeat_ms + 2500;
+    if (rc == ARB_OPTIONS_CHECK) {
+        arb_options_print (options, stdout);
+        arb_options_destroy (&options);
+        return 0;
     }
-    zsys_init ();
-    zsys_set_logident ("arbiterd");
-    zsys_set_logstream (stderr);
+    config.endpoint = settings.bind;
+    config.curve_dir = settings.curve;
+    config.insecure = settings.insecure;
+    config.db_path = settings.db;
+    config.sync = settings.sync == 0 ? ARB_SYNC_FULL : ARB_SYNC_NORMAL;
+    config.max_payload = (size_t) settings.max_payload;
+    config.heartbeat_ms = (uint32_t) settings.heartbeat_ms;
+    config.liveness_ms = (uint32_t) settings.liveness_ms;
+    config.aging_ms = settings.aging_ms;
+    config.cache_bytes = settings.cache_mb << 20;
+    config.max_lost = (uint32_t) settings.max_lost;
+    config.max_head_failures = (uint32_t) settings.max_head_failures;
+    config.retention_ms = settings.retention_ms;
+    config.dead_retention_ms = settings.dead_retention_ms;
+    config.recovery_ms = (uint32_t) settings.recovery_ms;
+
+    arb_log_t *log = arb_log_new ("arbiterd");
+    if (arb_options_config_path (options))
+        zsys_info ("broker: settings read path=%s", arb_options_config_path (options));
     arb_broker_t *broker = arb_broker_new (&config);
-    if (!broker)
-        return 1;
-    int rc = arb_broker_run (broker);
-    arb_broker_destroy (&broker);
-    return rc == 0 ? 0 : 1;
+    status = 1;
+    if (broker) {
+        status = arb_broker_run (broker) == 0 ? 0 : 1;
+        arb_broker_destroy (&broker);
+    }
+    arb_log_destroy (&log);
+    arb_options_destroy (&options);
+    return status;
 }

@@ -13,13 +13,19 @@
 #include "arb_http.h"
 #include "arb_metrics.h"
 #include "arb_kestrel.h"
+#include "arb_log.h"
 #include "arb_options.h"
 #include "arb_static.h"
 #include "arb_tasker.h"
 
 #include <sys/resource.h>
 
-#define ARB_GATEWAY_CONFIG "/etc/arbiter/arbiter-gateway.conf"
+//  The installed binary's default config file (see broker/arbiterd.c).
+#ifdef ARB_CONFIG_DIR
+#define ARB_GATEWAY_CONFIG ARB_CONFIG_DIR "/arbiter-gateway.conf"
+#else
+#define ARB_GATEWAY_CONFIG NULL
+#endif
 
 typedef struct {
     const char *broker;
@@ -209,8 +215,7 @@ s_raise_fd_limit (void)
 int
 main (int argc, char **argv)
 {
-    zsys_init ();
-    zsys_set_logstream (stderr);
+    arb_log_t *log = arb_log_new ("arbiter-gateway");
     s_settings_t settings = {
         .broker = getenv ("ARBITER_BROKER") ? getenv ("ARBITER_BROKER") : "tcp://127.0.0.1:7700",
         .cert = getenv (ARB_CURVE_ENV_CERT),
@@ -314,17 +319,11 @@ main (int argc, char **argv)
     zhashx_set_destructor (sections.users, s_user_table_free);
     arb_defaults_t *defaults = sections.defaults;
     arb_options_set_sections (options, s_section, &sections);
-    int first = argc;
-    arb_options_rc_t rc = arb_options_parse (options, argc, argv, &first);
+    arb_options_rc_t rc = arb_options_parse (options, argc, argv, NULL);
     int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
     char why[512] = "";
     arb_curve_t *curve = NULL;  //  CURVE towards the broker; NULL: none
-    if (rc == ARB_OPTIONS_RUN && first < argc) {
-        fprintf (stderr, "arbiter-gateway: '%s' is not an option (see arbiter-gateway --help)\n",
-                 argv[first]);
-        status = 2;
-    }
-    else if (rc == ARB_OPTIONS_CHECK)
+    if (rc == ARB_OPTIONS_CHECK)
         arb_options_print (options, stdout);
     else if (rc == ARB_OPTIONS_RUN
              && !(curve = arb_curve_resolve (settings.cert, settings.broker_key, why, sizeof (why)))
@@ -377,5 +376,6 @@ main (int argc, char **argv)
     arb_bridges_destroy (&sections.bridges);
     arb_defaults_destroy (&sections.defaults);
     zhashx_destroy (&sections.users);
+    arb_log_destroy (&log);
     return status;
 }

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <stdarg.h>
 #include <ini.h>
 #include <unistd.h>
 
@@ -19,6 +20,9 @@ struct _arb_options_t {
     zlist_t *strings;   //  owned copies of string values
     arb_options_section_fn *section_fn;
     void *section_arg;
+    arb_options_check_fn *check_fn;  //  the program's own rules for values, or NULL
+    void *check_arg;                 //  borrowed: check_fn's argument
+    bool *replaced;  //  owned, one per option: a LIST the command line has started anew
     const char *usage;
     const char *about;
     //  while a file loads
@@ -39,6 +43,7 @@ arb_options_new (const char *program,
     self->default_config = default_config;
     self->strings = zlist_new ();
     zlist_autofree (self->strings);
+    self->replaced = (bool *) zmalloc ((n ? n : 1) * sizeof (bool));
     return self;
 }
 
@@ -49,7 +54,14 @@ arb_options_destroy (arb_options_t **self_p)
     arb_options_t *self = *self_p;
     if (!self)
         return;
+    for (size_t i = 0; i < self->n; i++)
+        if (self->table[i].type == ARB_OPT_LIST) {
+            arb_opt_list_t *list = (arb_opt_list_t *) self->table[i].value;
+            free (list->items);
+            *list = (arb_opt_list_t){NULL, 0};
+        }
     zlist_destroy (&self->strings);
+    free (self->replaced);
     free (self->config_path);
     free (self);
     *self_p = NULL;
@@ -60,6 +72,13 @@ arb_options_set_sections (arb_options_t *self, arb_options_section_fn *fn, void 
 {
     self->section_fn = fn;
     self->section_arg = arg;
+}
+
+void
+arb_options_set_check (arb_options_t *self, arb_options_check_fn *fn, void *arg)
+{
+    self->check_fn = fn;
+    self->check_arg = arg;
 }
 
 void
@@ -153,29 +172,99 @@ s_bool (const char *text, bool *out)
     return -1;
 }
 
+//  The index of text among a CHOICE's words ("full|normal"), or -1.
+static int
+s_choice (const char *words, const char *text)
+{
+    size_t len = strlen (text);
+    int index = 0;
+    for (const char *word = words; word; index++) {
+        const char *bar = strchr (word, '|');
+        size_t word_len = bar ? (size_t) (bar - word) : strlen (word);
+        if (len > 0 && word_len == len && memcmp (word, text, len) == 0)
+            return index;
+        word = bar ? bar + 1 : NULL;
+    }
+    return -1;
+}
+
+//  A CHOICE's word by index, into buffer.
+static const char *
+s_choice_word (const char *words, int index, char *buffer, size_t size)
+{
+    const char *word = words;
+    for (int i = 0; i < index && word; i++) {
+        word = strchr (word, '|');
+        word = word ? word + 1 : NULL;
+    }
+    if (!word || index < 0)
+        return "?";
+    const char *bar = strchr (word, '|');
+    snprintf (buffer, size, "%.*s", (int) (bar ? (size_t) (bar - word) : strlen (word)), word);
+    return buffer;
+}
+
+//  At most 64 bytes of text for a message, control characters as '.'.
+static const char *
+s_quote (const char *text, char *buffer, size_t size)
+{
+    size_t i = 0;
+    for (; text[i] && i < 64 && i + 1 < size; i++)
+        buffer[i] = (unsigned char) text[i] < 0x20 || text[i] == 0x7f ? '.' : text[i];
+    buffer[i] = 0;
+    return buffer;
+}
+
 int
 arb_options_value (
-    const arb_option_t *option, const char *text, void *value, char *why, size_t size)
+    const arb_option_t *option, const char *value_text, void *value, char *why, size_t size)
 {
     uint64_t number = 0;
+    char quoted[72];
+    //  what the messages quote; the value itself is parsed from value_text
+    const char *text = s_quote (value_text, quoted, sizeof (quoted));
     switch (option->type) {
         case ARB_OPT_STR:
-            *(const char **) value = text;
+        case ARB_OPT_LIST:
+            *(const char **) value = value_text;
             return 0;
+        case ARB_OPT_CHOICE: {
+            int index = s_choice (option->meta ? option->meta : "", value_text);
+            if (index < 0) {
+                //  "a|b|c" reads "a, b or c"
+                char words[ARB_OPTION_TEXT] = "", word[ARB_OPTION_TEXT];
+                size_t count = 1;
+                for (const char *p = option->meta ? option->meta : ""; *p; p++)
+                    count += *p == '|';
+                for (size_t i = 0; i < count; i++) {
+                    size_t used = strlen (words);
+                    snprintf (words + used, sizeof (words) - used, "%s%s",
+                              i == 0           ? ""
+                              : i == count - 1 ? " or "
+                                               : ", ",
+                              s_choice_word (option->meta ? option->meta : "", (int) i, word,
+                                             sizeof (word)));
+                }
+                snprintf (why, size, "expected %.160s, not '%.64s'", words, text);
+                return -1;
+            }
+            *(int *) value = index;
+            return 0;
+        }
         case ARB_OPT_BOOL:
-            if (s_bool (text, (bool *) value))
+            if (s_bool (value_text, (bool *) value))
                 return s_refuse (why, size, "expected true or false, not '%.64s'", text);
             return 0;
         case ARB_OPT_UINT:
-            if (s_decimal (text, 1, &number))
+            if (s_decimal (value_text, 1, &number))
                 return s_refuse (why, size, "expected a whole number, not '%.64s'", text);
             break;
         case ARB_OPT_SECONDS:
-            if (s_decimal (text, 1000, &number))
+            if (s_decimal (value_text, 1000, &number))
                 return s_refuse (why, size, "expected seconds, like 30 or 0.25, not '%.64s'", text);
             break;
         case ARB_OPT_BYTES:
-            if (s_bytes (text, &number))
+            if (s_bytes (value_text, &number))
                 return s_refuse (why, size, "expected a size, like 512, 64K or 16M, not '%.64s'",
                                  text);
             break;
@@ -202,15 +291,56 @@ s_find (arb_options_t *self, const char *name)
     return NULL;
 }
 
-//  Stores text into an option, keeping a copy of a string.
+//  Stores text into an option, keeping a copy of a string. A list given on
+//  the command line (from_argv) replaces the file's: its first item there
+//  empties it.
 static int
-s_apply (arb_options_t *self, const arb_option_t *option, const char *text)
+s_apply (arb_options_t *self, const arb_option_t *option, const char *text, bool from_argv)
 {
-    if (arb_options_value (option, text, option->value, self->why, sizeof (self->why)))
+    union {
+        uint64_t number;
+        bool flag;
+        int index;
+        const char *string;
+    } parsed;
+    if (arb_options_value (option, text, &parsed, self->why, sizeof (self->why)))
         return -1;
-    if (option->type == ARB_OPT_STR) {
-        zlist_append (self->strings, (void *) text);  //  autofree: the list keeps a copy
-        *(const char **) option->value = (const char *) zlist_last (self->strings);
+    if (self->check_fn
+        && self->check_fn (self->check_arg, option, text, self->why, sizeof (self->why)))
+        return -1;
+    switch (option->type) {
+        case ARB_OPT_STR:
+            zlist_append (self->strings, (void *) text);  //  autofree: the list keeps a copy
+            *(const char **) option->value = (const char *) zlist_last (self->strings);
+            break;
+        case ARB_OPT_LIST: {
+            arb_opt_list_t *list = (arb_opt_list_t *) option->value;
+            size_t index = (size_t) (option - self->table);
+            if (from_argv && !self->replaced[index]) {
+                self->replaced[index] = true;
+                list->count = 0;
+            }
+            if (option->max && list->count >= option->max) {
+                snprintf (self->why, sizeof (self->why), "more than %" PRIu64 " values",
+                          option->max);
+                return -1;
+            }
+            zlist_append (self->strings, (void *) text);
+            list->items =
+                (const char **) realloc ((void *) list->items, (list->count + 1) * sizeof (char *));
+            assert (list->items);
+            list->items[list->count++] = (const char *) zlist_last (self->strings);
+            break;
+        }
+        case ARB_OPT_BOOL:
+            *(bool *) option->value = parsed.flag;
+            break;
+        case ARB_OPT_CHOICE:
+            *(int *) option->value = parsed.index;
+            break;
+        default:
+            *(uint64_t *) option->value = parsed.number;
+            break;
     }
     return 0;
 }
@@ -241,7 +371,7 @@ s_ini_key (void *user, const char *section, const char *name, const char *value)
         snprintf (self->why, sizeof (self->why), "not a setting of %s", self->program);
         return 0;
     }
-    return s_apply (self, option, value) ? 0 : 1;
+    return s_apply (self, option, value, false) ? 0 : 1;
 }
 
 static int
@@ -304,6 +434,34 @@ s_load_config (arb_options_t *self, int argc, char **argv)
 //  ---------------------------------------------------------------------
 //  The command line
 
+//  One option's line of --help: its names, then its help wrapped to 79
+//  columns under itself.
+static void
+s_help_line (const char *left, const char *help)
+{
+    const size_t indent = 31, width = 79;
+    printf ("  %-28s", left);
+    size_t column = 30;
+    if (strlen (left) > 28) {
+        printf ("\n%*s", (int) indent - 1, "");
+        column = indent - 1;
+    }
+    const char *word = help;
+    while (*word) {
+        size_t len = strcspn (word, " ");
+        if (column + 1 + len > width && column > indent) {
+            printf ("\n%*s", (int) indent - 1, "");
+            column = indent - 1;
+        }
+        printf (" %.*s", (int) len, word);
+        column += 1 + len;
+        word += len;
+        while (*word == ' ')
+            word++;
+    }
+    printf ("\n");
+}
+
 static void
 s_help (arb_options_t *self)
 {
@@ -320,15 +478,21 @@ s_help (arb_options_t *self)
         else
             snprintf (left, sizeof (left), "    --%s%s%s", o->name, o->meta ? " " : "",
                       o->meta ? o->meta : "");
-        printf ("  %-28s %s\n", left, o->help);
+        s_help_line (left, o->help);
     }
-    printf ("  %-28s %s\n", "    --config FILE",
-            "read settings from FILE first (flags override it)");
+    char config_help[ARB_OPTION_TEXT];
     if (self->default_config)
-        printf ("  %-28s (default: %s, if it exists)\n", "", self->default_config);
-    printf ("  %-28s %s\n", "    --check-config", "check the settings, print them, and exit");
-    printf ("  %-28s %s\n", "-h, --help", "print this help and exit");
-    printf ("  %-28s %s\n", "    --version", "print the version and exit");
+        snprintf (config_help, sizeof (config_help),
+                  "read settings from FILE first (flags override it; default: %s, if it "
+                  "exists)",
+                  self->default_config);
+    else
+        snprintf (config_help, sizeof (config_help),
+                  "read settings from FILE first (flags override it)");
+    s_help_line ("    --config FILE", config_help);
+    s_help_line ("    --check-config", "check the settings, print them, and exit");
+    s_help_line ("-h, --help", "print this help and exit");
+    s_help_line ("    --version", "print the version and exit");
 }
 
 #define ARB_OPT_CONFIG  1000
@@ -386,8 +550,8 @@ arb_options_parse (arb_options_t *self, int argc, char **argv, int *first)
             continue;
         }
         if (c == ':' || c == '?') {
-            fprintf (stderr, "%s: %s %s (see %s --help)\n", self->program, argv[optind - 1],
-                     c == ':' ? "needs a value" : "is not an option", self->program);
+            arb_options_refuse (self, "%s %s", argv[optind - 1],
+                                c == ':' ? "needs a value" : "is not an option");
             rc = ARB_OPTIONS_BAD;
             goto done;
         }
@@ -400,16 +564,32 @@ arb_options_parse (arb_options_t *self, int argc, char **argv, int *first)
         assert (o);
         if (o->type == ARB_OPT_BOOL && !optarg)
             *(bool *) o->value = true;
-        else if (s_apply (self, o, optarg)) {
-            fprintf (stderr, "%s: --%s: %s\n", self->program, o->name, self->why);
+        else if (s_apply (self, o, optarg, true)) {
+            arb_options_refuse (self, "--%s: %s", o->name, self->why);
             rc = ARB_OPTIONS_BAD;
             goto done;
         }
     }
-    *first = optind;
+    if (first)
+        *first = optind;
+    else if (optind < argc) {
+        arb_options_refuse (self, "unexpected argument '%s'", argv[optind]);
+        rc = ARB_OPTIONS_BAD;
+    }
 done:
     free (longs);
     return rc;
+}
+
+void
+arb_options_refuse (arb_options_t *self, const char *format, ...)
+{
+    char text[ARB_OPTION_TEXT * 2];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (text, sizeof (text), format, args);
+    va_end (args);
+    fprintf (stderr, "%s: %s\nsee %s --help\n", self->program, text, self->program);
 }
 
 void
@@ -422,12 +602,30 @@ arb_options_print (arb_options_t *self, FILE *out)
         switch (o->type) {
             case ARB_OPT_STR: {
                 const char *s = *(const char **) o->value;
-                fprintf (out, "%s = %s\n", o->name, s ? s : "");
+                if (s)
+                    fprintf (out, "%s = %s\n", o->name, s);
+                else
+                    fprintf (out, "# %s = (not set)\n", o->name);
                 break;
             }
             case ARB_OPT_BOOL:
                 fprintf (out, "%s = %s\n", o->name, *(bool *) o->value ? "true" : "false");
                 break;
+            case ARB_OPT_CHOICE: {
+                char word[ARB_OPTION_TEXT];
+                fprintf (
+                    out, "%s = %s\n", o->name,
+                    s_choice_word (o->meta ? o->meta : "", *(int *) o->value, word, sizeof (word)));
+                break;
+            }
+            case ARB_OPT_LIST: {
+                const arb_opt_list_t *list = (const arb_opt_list_t *) o->value;
+                if (list->count == 0)
+                    fprintf (out, "# %s = (none)\n", o->name);
+                for (size_t k = 0; k < list->count; k++)
+                    fprintf (out, "%s = %s\n", o->name, list->items[k]);
+                break;
+            }
             case ARB_OPT_SECONDS: {
                 uint64_t ms = *(uint64_t *) o->value;
                 fprintf (out, "%s = %" PRIu64 ".%03" PRIu64 "\n", o->name, ms / 1000, ms % 1000);

@@ -19,7 +19,16 @@
     Values: strings; unsigned integers within bounds; seconds with an
     optional fraction ("30", "0.25"), stored as ms; sizes ("512", "64K",
     "16M", "1G"), stored as bytes; booleans (true/false, yes/no, on/off,
-    1/0; on the command line a flag without a value sets true).
+    1/0; on the command line a flag without a value sets true); one word
+    of a fixed few ("full|normal"), stored as its index; lists of strings
+    (an option given again, a key written again), where the command line's
+    list replaces the file's rather than adding to it. A program that
+    knows more about a value (a queue name's rules) checks it in a check
+    callback, so that its refusal names the file, line and key too.
+
+    Messages: a bad command line is one line and a hint, as the arbiter
+    CLI's ("arbiterd: --sync: expected full or normal, not 'fast'" then
+    "see arbiterd --help"); a bad file is "PROG: FILE:LINE: KEY: reason".
 
     Pure C, no global state; strings it stores are owned by the option
     set and freed by arb_options_destroy.
@@ -39,16 +48,25 @@ typedef enum {
     ARB_OPT_SECONDS,  //  uint64_t ms in [min, max] (ms), written in seconds
     ARB_OPT_BYTES,    //  uint64_t bytes in [min, max]
     ARB_OPT_BOOL,     //  bool
+    ARB_OPT_CHOICE,   //  int: the index of the value among meta's words ("full|normal")
+    ARB_OPT_LIST,     //  arb_opt_list_t: strings, at most max of them (0: no limit)
 } arb_opt_type_t;
+
+//  The value of an ARB_OPT_LIST option: the array and its strings are
+//  owned by the option set (freed by arb_options_destroy). Start it empty.
+typedef struct {
+    const char **items;
+    size_t count;
+} arb_opt_list_t;
 
 typedef struct {
     const char *name;  //  --name and the file's key
     char short_name;   //  a one-letter option, or 0
     arb_opt_type_t type;
-    void *value;   //  where the value goes (its type's C type); holds the default
-    uint64_t min;  //  bounds of numbers (ms for SECONDS)
-    uint64_t max;
-    const char *meta;  //  the value's name in --help ("ADDR"); NULL for a bool
+    void *value;       //  where the value goes (its type's C type); holds the default
+    uint64_t min;      //  bounds of numbers (ms for SECONDS)
+    uint64_t max;      //  and the most items of a LIST
+    const char *meta;  //  the value's name in --help ("ADDR"), a CHOICE's words; NULL for a bool
     const char *help;  //  one line
 } arb_option_t;
 
@@ -73,6 +91,15 @@ void arb_options_destroy (arb_options_t **self_p);
 //  Sends config file sections to fn (without it a section is refused).
 void arb_options_set_sections (arb_options_t *self, arb_options_section_fn *fn, void *arg);
 
+//  A value the table's type took (the text as given): refuse it (why
+//  filled) or let it be stored. Returns 0 or -1.
+typedef int (arb_options_check_fn) (
+    void *arg, const arb_option_t *option, const char *text, char *why, size_t size);
+
+//  Calls fn for every value of a setting, from the file or the command
+//  line, before it is stored.
+void arb_options_set_check (arb_options_t *self, arb_options_check_fn *fn, void *arg);
+
 //  A paragraph printed by --help between the usage line and the options.
 void arb_options_set_about (arb_options_t *self, const char *usage, const char *about);
 
@@ -86,9 +113,16 @@ typedef enum {
 
 //  Applies the config file, then argv (besides the table's options it
 //  takes --config FILE, --check-config, -h/--help and --version). The
-//  positional arguments left start at *first (argc if none). Messages go to
-//  stderr, --help and --version to stdout.
+//  positional arguments left start at *first (argc if none); with first
+//  NULL the program takes none, and one left over is refused as a bad
+//  option is. Messages go to stderr, --help and --version to stdout.
 arb_options_rc_t arb_options_parse (arb_options_t *self, int argc, char **argv, int *first);
+
+//  Prints a usage error found after arb_options_parse (a setting that
+//  needs another, an argument left over) as parse does: one line and a
+//  hint. The caller exits with status 2.
+void arb_options_refuse (arb_options_t *self, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
 
 //  The config file that was read, or NULL if none.
 const char *arb_options_config_path (arb_options_t *self);
@@ -97,8 +131,9 @@ const char *arb_options_config_path (arb_options_t *self);
 //  effective settings, for --check-config).
 void arb_options_print (arb_options_t *self, FILE *out);
 
-//  Parses a value of the given type for name (used for section keys too).
-//  Returns 0, or -1 with why filled.
+//  Parses a value of the given type for name (used for section keys too;
+//  not for a LIST, whose items are strings). Returns 0, or -1 with why
+//  filled.
 int arb_options_value (
     const arb_option_t *option, const char *text, void *value, char *why, size_t size);
 

@@ -1,8 +1,10 @@
 """tools/arbiter-dev up takes a port and a directory (or ARBITER_PORT and
 ARBITER_DIR), so that two run side by side, each broker with its own
-journal, its worker and its gateway (HTTP on the port + 80) on it."""
+journal, its worker and its gateway (HTTP on the port + 80) on it; and CI
+(.ci/run) gets the package step with everything it needs installed."""
 
 import os
+import re
 import socket
 import subprocess
 import urllib.error
@@ -79,3 +81,30 @@ def test_two_dev_setups_side_by_side(processes, tmp_path):
     bad = subprocess.run([os.path.join(ROOT, 'tools', 'arbiter-dev'), 'up', '--port', 'x'],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
     assert bad.returncode == 2 and b"--port: 'x' is not a port" in bad.stderr
+
+
+def dev_packages():
+    text = open(os.path.join(ROOT, 'tools', 'arbiter-dev')).read()
+    return set(re.search(r'^PACKAGES=\((.*?)^\)', text, re.M | re.S).group(1).split())
+
+
+def test_ci_builds_installs_and_purges_the_packages():
+    """.ci/run, after the tests and the format check, builds the Debian
+    packages and runs .ci/deb; on a clean Debian 12, tools/arbiter-dev
+    installs everything both need: the packages' Build-Depends, and what
+    .ci/deb calls (man, systemd-analyze, a C compiler, pkg-config)."""
+    steps = [line.strip() for line in open(os.path.join(ROOT, '.ci', 'run'))
+             if line.strip() and not line.lstrip().startswith(('#', 'echo'))]
+    order = [s for s in steps if s in ('tools/arbiter-dev test', 'tools/arbiter-dev deb',
+                                       '.ci/deb')]
+    assert order == ['tools/arbiter-dev test', 'tools/arbiter-dev deb', '.ci/deb'], steps
+    for script in ('.ci/run', '.ci/deb', 'tools/arbiter-dev'):
+        path = os.path.join(ROOT, script)
+        assert os.access(path, os.X_OK), script
+        assert subprocess.run(['bash', '-n', path]).returncode == 0, script
+    control = open(os.path.join(ROOT, 'debian', 'control')).read()
+    build_depends = re.search(r'^Build-Depends:(.*?)^\S', control, re.M | re.S).group(1)
+    needed = {re.sub(r'\s*\(.*\)', '', dep).strip() for dep in build_depends.split(',')}
+    needed = {'debhelper' if dep == 'debhelper-compat' else dep for dep in needed if dep}
+    needed |= {'man-db', 'systemd', 'build-essential', 'pkg-config', 'lintian'}
+    assert needed - dev_packages() == set(), 'not installed by tools/arbiter-dev'

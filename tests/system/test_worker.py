@@ -101,7 +101,10 @@ def test_usage_and_exit_statuses():
                 ['--exec', 'true', '--task', '']):
         out = subprocess.run([worker] + bad, capture_output=True, text=True, timeout=10)
         assert out.returncode == 2, bad
-        assert 'usage: arbiter-worker' in out.stderr, bad
+        # one line and a hint, as the arbiter CLI's
+        lines = out.stderr.splitlines()
+        assert len(lines) == 2 and lines[0].startswith('arbiter-worker: '), (bad, out.stderr)
+        assert lines[1] == 'see arbiter-worker --help', bad
         assert out.stdout == '', bad
 
 

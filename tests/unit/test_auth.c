@@ -201,10 +201,16 @@ test_roles_of_peers (void **state)
     zcert_t *wendy = s_cert (keys, "wendy", "worker");
 
     zsock_t *router = zsock_new (ZMQ_ROUTER);
+    mode_t mask = umask (022);
     arb_auth_t *auth = arb_auth_new (dir, router);  //  makes allowed/ and its key pair
+    umask (mask);
     assert_non_null (auth);
-    snprintf (path, sizeof (path), "%s/%s_secret", dir, ARB_AUTH_CERT);
+    //  the public half is for peers to copy; the secret is the broker's
     struct stat st;
+    snprintf (path, sizeof (path), "%s/%s", dir, ARB_AUTH_CERT);
+    assert_int_equal (stat (path, &st), 0);
+    assert_int_equal (st.st_mode & 0777, 0644);
+    snprintf (path, sizeof (path), "%s/%s_secret", dir, ARB_AUTH_CERT);
     assert_int_equal (stat (path, &st), 0);
     assert_int_equal (st.st_mode & 0777, 0600);
     zcert_t *broker_cert = zcert_load (path);

@@ -48,6 +48,23 @@ s_file (const char *text)
     return path;
 }
 
+//  Parses "test [--config=FILE] ARGV...", FILE holding config_text if any.
+static arb_options_rc_t
+s_run (arb_options_t *options, const char *config_text, int argc, char **argv)
+{
+    char config[128];
+    char *args[16] = {"test"};
+    int n = 1;
+    if (config_text) {
+        snprintf (config, sizeof (config), "--config=%s", s_file (config_text));
+        args[n++] = config;
+    }
+    for (int i = 0; i < argc && n < 16; i++)
+        args[n++] = argv[i];
+    int first = 0;
+    return arb_options_parse (options, n, args, &first);
+}
+
 static arb_options_rc_t
 s_parse (s_settings_t *settings, const char *config_text, int argc, char **argv)
 {
@@ -60,17 +77,7 @@ s_parse (s_settings_t *settings, const char *config_text, int argc, char **argv)
     };
     arb_options_t *options = arb_options_new ("test", table, 5, NULL);
     arb_options_set_sections (options, s_section, settings);
-    char config[128];
-    char *args[16] = {"test"};
-    int n = 1;
-    if (config_text) {
-        snprintf (config, sizeof (config), "--config=%s", s_file (config_text));
-        args[n++] = config;
-    }
-    for (int i = 0; i < argc; i++)
-        args[n++] = argv[i];
-    int first = 0;
-    arb_options_rc_t rc = arb_options_parse (options, n, args, &first);
+    arb_options_rc_t rc = s_run (options, config_text, argc, argv);
     //  strings are owned by the set: keep what the test looks at
     static char addr[64];
     if (settings->addr) {
@@ -138,6 +145,31 @@ test_refusals (void **state)
     assert_int_equal (s_parse (&settings, NULL, 2, missing), ARB_OPTIONS_BAD);
 }
 
+//  first NULL: a program without positional arguments, which are refused
+static void
+test_no_positional_arguments (void **state)
+{
+    (void) state;
+    uint64_t count = 1;
+    arb_option_t table[] = {{"count", 0, ARB_OPT_UINT, &count, 1, 100, "N", "a count"}};
+    char *stray[] = {"test", "--count", "3", "stray"};
+    arb_options_t *options = arb_options_new ("test", table, 1, NULL);
+    assert_int_equal (arb_options_parse (options, 4, stray, NULL), ARB_OPTIONS_BAD);
+    arb_options_destroy (&options);
+    char *check[] = {"test", "stray", "--check-config"};
+    options = arb_options_new ("test", table, 1, NULL);
+    assert_int_equal (arb_options_parse (options, 3, check, NULL), ARB_OPTIONS_BAD);
+    arb_options_destroy (&options);
+    char *fine[] = {"test", "--count", "3"};
+    options = arb_options_new ("test", table, 1, NULL);
+    assert_int_equal (arb_options_parse (options, 3, fine, NULL), ARB_OPTIONS_RUN);
+    assert_int_equal (count, 3);
+    int first = 0;
+    assert_int_equal (arb_options_parse (options, 4, stray, &first), ARB_OPTIONS_RUN);
+    assert_int_equal (first, 3);
+    arb_options_destroy (&options);
+}
+
 static void
 test_check_and_help (void **state)
 {
@@ -171,13 +203,110 @@ test_values (void **state)
     assert_int_equal (arb_options_value (&bytes, "K", &ms, why, sizeof (why)), -1);
 }
 
+//  A program's own rule: names that start with '-' are refused.
+static int
+s_check (void *arg, const arb_option_t *option, const char *text, char *why, size_t size)
+{
+    (void) arg;
+    if (streq (option->name, "name") && text[0] == '-') {
+        snprintf (why, size, "a name does not start with '-'");
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    int mode;
+    arb_opt_list_t queues;
+    const char *name;
+    arb_options_t *options;  //  owns the strings until s_words_end
+} s_words_t;
+
+static arb_options_rc_t
+s_words (s_words_t *words, const char *config_text, int argc, char **argv)
+{
+    static arb_option_t table[3];
+    table[0] =
+        (arb_option_t){"mode", 0, ARB_OPT_CHOICE, &words->mode, 0, 0, "light|heavy|odd", "a mode"};
+    table[1] = (arb_option_t){"queue", 'q', ARB_OPT_LIST, &words->queues, 0, 3, "Q", "queues"};
+    table[2] = (arb_option_t){"name", 0, ARB_OPT_STR, &words->name, 0, 0, "NAME", "a name"};
+    words->options = arb_options_new ("test", table, 3, NULL);
+    arb_options_set_check (words->options, s_check, NULL);
+    return s_run (words->options, config_text, argc, argv);
+}
+
+static void
+s_words_end (s_words_t *words)
+{
+    arb_options_destroy (&words->options);
+    assert_null (words->queues.items);  //  the list is the set's, and went with it
+    assert_int_equal (words->queues.count, 0);
+}
+
+static void
+test_choices_lists_and_checks (void **state)
+{
+    (void) state;
+    s_words_t words = {0};
+    assert_int_equal (s_words (&words, "mode = odd\nqueue = a\nqueue = b c\n", 0, NULL),
+                      ARB_OPTIONS_RUN);
+    assert_int_equal (words.mode, 2);
+    assert_int_equal (words.queues.count, 2);
+    assert_string_equal (words.queues.items[0], "a");
+    assert_string_equal (words.queues.items[1], "b c");
+    s_words_end (&words);
+
+    //  the command line's list replaces the file's, and adds up itself
+    char *flags[] = {"--queue", "x", "-q", "y", "--mode", "light"};
+    assert_int_equal (s_words (&words, "mode = heavy\nqueue = a\n", 6, flags), ARB_OPTIONS_RUN);
+    assert_int_equal (words.mode, 0);
+    assert_int_equal (words.queues.count, 2);
+    assert_string_equal (words.queues.items[0], "x");
+    assert_string_equal (words.queues.items[1], "y");
+    s_words_end (&words);
+
+    //  no list anywhere: empty
+    assert_int_equal (s_words (&words, NULL, 0, NULL), ARB_OPTIONS_RUN);
+    assert_int_equal (words.queues.count, 0);
+    s_words_end (&words);
+
+    assert_int_equal (s_words (&words, "mode = medium\n", 0, NULL), ARB_OPTIONS_BAD);
+    s_words_end (&words);
+    assert_int_equal (s_words (&words, "mode = \n", 0, NULL), ARB_OPTIONS_BAD);
+    s_words_end (&words);
+    assert_int_equal (s_words (&words, "queue = a\nqueue = b\nqueue = c\nqueue = d\n", 0, NULL),
+                      ARB_OPTIONS_BAD);
+    s_words_end (&words);
+    assert_int_equal (s_words (&words, "name = -x\n", 0, NULL), ARB_OPTIONS_BAD);
+    s_words_end (&words);
+    char *bad_name[] = {"--name", "-x"};
+    assert_int_equal (s_words (&words, NULL, 2, bad_name), ARB_OPTIONS_BAD);
+    s_words_end (&words);
+    char *good_name[] = {"--name", "x-"};
+    assert_int_equal (s_words (&words, NULL, 2, good_name), ARB_OPTIONS_RUN);
+    assert_string_equal (words.name, "x-");
+    s_words_end (&words);
+
+    arb_option_t mode = {"mode", 0, ARB_OPT_CHOICE, NULL, 0, 0, "full|normal", ""};
+    int index = -1;
+    char why[128];
+    assert_int_equal (arb_options_value (&mode, "normal", &index, why, sizeof (why)), 0);
+    assert_int_equal (index, 1);
+    assert_int_equal (arb_options_value (&mode, "ful", &index, why, sizeof (why)), -1);
+    assert_string_equal (why, "expected full or normal, not 'ful'");
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_file_then_flags), cmocka_unit_test (test_defaults_stay),
-        cmocka_unit_test (test_refusals),        cmocka_unit_test (test_check_and_help),
+        cmocka_unit_test (test_file_then_flags),
+        cmocka_unit_test (test_defaults_stay),
+        cmocka_unit_test (test_refusals),
+        cmocka_unit_test (test_no_positional_arguments),
+        cmocka_unit_test (test_check_and_help),
         cmocka_unit_test (test_values),
+        cmocka_unit_test (test_choices_lists_and_checks),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     char path[64];

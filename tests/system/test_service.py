@@ -1,0 +1,156 @@
+"""arbiterd as a systemd service without systemd: the sd_notify messages its
+unit (Type=notify, WatchdogSec=) relies on, received on a socket of our
+own as $NOTIFY_SOCKET; and its log on a journal stream (JOURNAL_STREAM),
+where every line carries its priority as "<N>"."""
+
+import os
+import re
+import signal
+import socket
+import time
+
+import arbiter_proto
+from conftest import Process, binary, free_port, wait_until
+
+
+def notify_socket(tmp_path):
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    path = str(tmp_path / 'notify')
+    sock.bind(path)
+    sock.settimeout(20)
+    return sock, path
+
+
+def test_ready_watchdog_and_stopping(tmp_path, processes):
+    sock, path = notify_socket(tmp_path)
+    endpoint = 'tcp://127.0.0.1:%d' % free_port()
+    env = dict(os.environ, NOTIFY_SOCKET=path, WATCHDOG_USEC='400000')
+    broker = Process([binary('broker', 'arbiterd'), '--bind', endpoint, '--db',
+                      str(tmp_path / 'a.db')], str(tmp_path / 'broker.log'), env=env)
+    processes.append(broker)
+    try:
+        ready = sock.recv(4096).decode()
+        assert ready == 'READY=1\nSTATUS=listening on %s' % endpoint, ready
+        # ready means bound, with the journal loaded: it answers at once
+        peer = arbiter_proto.Peer(endpoint)
+        try:
+            assert peer.request('PING', {}, timeout=5)[0] == 'PONG'
+        finally:
+            peer.close()
+        # the loop pings the watchdog every half interval (200 ms) even
+        # with nothing to do
+        started = time.time()
+        pings = 0
+        while time.time() - started < 1.5:
+            assert sock.recv(4096) == b'WATCHDOG=1'
+            pings += 1
+        assert 5 <= pings <= 12, pings
+        os.kill(broker.pid, signal.SIGTERM)
+        message = sock.recv(4096)
+        while message == b'WATCHDOG=1':
+            message = sock.recv(4096)
+        assert message == b'STOPPING=1\nSTATUS=stopping'
+        assert broker.stop() == 0
+    finally:
+        sock.close()
+
+
+def test_no_watchdog_without_its_variable(tmp_path, processes):
+    sock, path = notify_socket(tmp_path)
+    endpoint = 'tcp://127.0.0.1:%d' % free_port()
+    env = dict(os.environ, NOTIFY_SOCKET=path)
+    env.pop('WATCHDOG_USEC', None)
+    broker = Process([binary('broker', 'arbiterd'), '--bind', endpoint, '--db',
+                      str(tmp_path / 'a.db')], str(tmp_path / 'broker.log'), env=env)
+    processes.append(broker)
+    try:
+        assert sock.recv(4096).startswith(b'READY=1\n')
+        sock.settimeout(1.2)
+        try:
+            message = sock.recv(4096)
+        except socket.timeout:
+            message = None
+        assert message is None
+    finally:
+        sock.close()
+
+
+def journal_stream(path):
+    st = os.stat(path)
+    return '%d:%d' % (st.st_dev, st.st_ino)
+
+
+def on_journal(tmp_path, processes, args, name, stream=None):
+    """args started with their output in tmp_path/name.log and
+    JOURNAL_STREAM naming that file, as systemd names the journal's stream
+    to a service; or naming the file stream, as when stderr went elsewhere
+    since."""
+    log = tmp_path / (name + '.log')
+    log.write_bytes(b'')
+    stream = tmp_path / stream if stream else log
+    stream.write_bytes(b'')
+    proc = Process(args, str(log), env=dict(os.environ, JOURNAL_STREAM=journal_stream(stream)))
+    processes.append(proc)
+    return proc
+
+
+def test_log_lines_carry_priorities_on_the_journal_stream(tmp_path, processes):
+    endpoint = 'tcp://127.0.0.1:%d' % free_port()
+    broker = on_journal(tmp_path, processes, [binary('broker', 'arbiterd'), '--bind', endpoint,
+                                              '--db', str(tmp_path / 'a.db')], 'broker')
+    peer = arbiter_proto.Peer(endpoint)
+    try:
+        for _ in range(100):
+            try:
+                if peer.request('PING', {}, timeout=0.5)[0] == 'PONG':
+                    break
+            except TimeoutError:
+                pass
+    finally:
+        peer.close()
+    assert broker.stop() == 0
+    lines = broker.output().splitlines()
+    assert '<6>broker: listening endpoint=%s sync=full version=' % endpoint in lines[1], lines
+    assert lines[-1] == '<6>broker: stopping', lines
+    assert all(line.startswith('<') for line in lines if line), lines
+
+    # an error is priority 3
+    # (--insecure: a broker without --curve binds no other host's address;
+    # its warning is priority 4)
+    proc = on_journal(tmp_path, processes, [binary('broker', 'arbiterd'), '--bind',
+                                            'tcp://nowhere:x', '--insecure', '--db',
+                                            str(tmp_path / 'b.db')], 'bad')
+    proc.proc.wait(30)
+    assert proc.stop() == 1
+    lines = proc.output().splitlines()
+    assert any(line.startswith('<4>broker: --insecure: tcp://nowhere:x is bound without')
+               for line in lines), lines
+    assert any(line.startswith('<3>broker: cannot bind tcp://nowhere:x') for line in lines), lines
+
+
+def test_plain_lines_when_stderr_is_not_the_journal(tmp_path, processes):
+    endpoint = 'tcp://127.0.0.1:%d' % free_port()
+    # systemd set it, but stderr went elsewhere since
+    broker = on_journal(tmp_path, processes, [binary('broker', 'arbiterd'), '--bind', endpoint,
+                                              '--db', str(tmp_path / 'a.db')], 'broker', 'other')
+    wait_until(lambda: 'broker: listening' in broker.output(), what='the broker listens')
+    assert broker.stop() == 0
+    assert broker.output().startswith('I: (arbiterd) '), broker.output()
+
+
+def test_worker_and_gateway_log_to_the_journal_too(tmp_path, processes, broker):
+    """arbiter-worker@.service and arbiter-gateway.service write to the
+    journal as the broker does: every line with its priority."""
+    for name, args, ready in [
+            ('worker', [binary('worker', 'arbiter-worker'), '--broker', broker.endpoint,
+                        '--exec', 'cat'], 'worker: registered'),
+            ('gateway', [binary('gateway', 'arbiter-gateway'), '--config', os.devnull,
+                         '--broker', broker.endpoint, '--kestrel', '127.0.0.1:%d' % free_port(),
+                         '--http', 'off'], 'broker session up')]:
+        proc = on_journal(tmp_path, processes, args, name)
+        wait_until(lambda: ready in proc.output() or not proc.alive(), timeout=20,
+                   what='the %s starts' % name)
+        assert proc.stop() == 0, proc.output()
+        lines = [line for line in proc.output().splitlines() if line]
+        assert any(line.startswith('<6>') and ready in line for line in lines), lines
+        assert all(re.match(r'<[0-7]>', line) for line in lines), lines
