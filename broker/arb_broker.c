@@ -62,7 +62,7 @@ arb_broker_config_defaults (arb_broker_config_t *config)
         .heartbeat_ms = 1000,
         .liveness_ms = 5000,
         .aging_ms = 0,
-        .cache_bytes = 256u << 20,
+        .cache_bytes = 16u << 20,
         .max_lost = 3,
         .max_head_failures = 10,
         .retention_ms = ARB_DAY_MS,

@@ -501,9 +501,12 @@ s_prepare_all (arb_journal_t *self)
          "LIMIT ?2"},
         {&self->scan, "SELECT id, queue, state, finished_ms, has_children FROM tasks WHERE id > ?1 "
                       "ORDER BY id LIMIT ?2"},
-        {&self->purge_task, "DELETE FROM tasks WHERE id = ?1"},
-        {&self->purge_attempts, "DELETE FROM attempts WHERE task_id = ?1"},
-        {&self->purge_deps, "DELETE FROM deps WHERE child = ?1"},
+        //  a batch of ids as one JSON array (s_json_ids): one statement run
+        //  a table, not three a task
+        {&self->purge_task, "DELETE FROM tasks WHERE id IN (SELECT value FROM json_each (?1))"},
+        {&self->purge_attempts,
+         "DELETE FROM attempts WHERE task_id IN (SELECT value FROM json_each (?1))"},
+        {&self->purge_deps, "DELETE FROM deps WHERE child IN (SELECT value FROM json_each (?1))"},
         {&self->max_id,
          "SELECT max (coalesce ((SELECT max (id) FROM tasks), 0), "
          "coalesce ((SELECT CAST (value AS INTEGER) FROM meta WHERE key = 'broker.id_floor'), "
@@ -954,21 +957,21 @@ arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journ
     sqlite3_bind_int64 (stmt, 7, task->attempts);
     sqlite3_bind_int64 (stmt, 8, task->lost);
     sqlite3_bind_int (stmt, 9, task->backoff);
-    s_bind_u64 (stmt, 10, task->backoff_ms);
-    s_bind_u64 (stmt, 11, task->backoff_cap_ms);
+    s_bind_u64 (stmt, 10, arb_task_ext (task)->backoff_ms);
+    s_bind_u64 (stmt, 11, arb_task_ext (task)->backoff_cap_ms);
     sqlite3_bind_int (stmt, 12, task->jitter);
-    s_bind_u64 (stmt, 13, task->timeout_ms);
-    s_bind_u64 (stmt, 14, task->not_before_ms);
-    s_bind_u64 (stmt, 15, task->expires_ms);
-    s_bind_u64 (stmt, 16, task->retention_ms);
+    s_bind_u64 (stmt, 13, arb_task_ext (task)->timeout_ms);
+    s_bind_u64 (stmt, 14, arb_task_ext (task)->not_before_ms);
+    s_bind_u64 (stmt, 15, arb_task_ext (task)->expires_ms);
+    s_bind_u64 (stmt, 16, arb_task_ext (task)->retention_ms);
     s_bind_u64 (stmt, 17, task->created_ms);
-    if (task->flow)
-        s_bind_u64 (stmt, 18, task->flow);
+    if (arb_task_ext (task)->flow)
+        s_bind_u64 (stmt, 18, arb_task_ext (task)->flow);
     sqlite3_bind_int (stmt, 19, task->input);
-    if (task->origin)
-        s_bind_u64 (stmt, 20, task->origin);
-    sqlite3_bind_int64 (stmt, 21, task->parents);
-    sqlite3_bind_int64 (stmt, 22, task->copies);
+    if (arb_task_ext (task)->origin)
+        s_bind_u64 (stmt, 20, arb_task_ext (task)->origin);
+    sqlite3_bind_int64 (stmt, 21, arb_task_ext (task)->parents);
+    sqlite3_bind_int64 (stmt, 22, arb_task_ext (task)->copies);
     sqlite3_bind_int (stmt, 23, task->has_children);
     s_bind_text (stmt, 24, row->key);
     s_bind_frame (stmt, 25, row->headers);
@@ -979,7 +982,7 @@ arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journ
     s_bind_text (stmt, 27, row->ref);
     s_bind_text (stmt, 28, row->endpoint);
     s_bind_frame (stmt, 29, row->args);
-    s_bind_u64 (stmt, 30, task->soft_timeout_ms);
+    s_bind_u64 (stmt, 30, arb_task_ext (task)->soft_timeout_ms);
     sqlite3_bind_int64 (stmt, 31, task->delivered);
     return s_run (self, stmt, "insert");
 }
@@ -1018,8 +1021,8 @@ arb_journal_save (arb_journal_t *self,
     sqlite3_bind_int (stmt, 2, state == ARB_STATE_RUNNING ? ARB_STATE_READY : state);
     sqlite3_bind_int64 (stmt, 3, task->attempts);
     sqlite3_bind_int64 (stmt, 4, task->lost);
-    s_bind_u64 (stmt, 5, task->not_before_ms);
-    s_bind_u64 (stmt, 6, task->started_ms);
+    s_bind_u64 (stmt, 5, arb_task_ext (task)->not_before_ms);
+    s_bind_u64 (stmt, 6, arb_task_ext (task)->started_ms);
     s_bind_u64 (stmt, 7, finished_ms);
     s_bind_text (stmt, 8, worker);
     s_bind_text (stmt, 9, error);
@@ -1028,7 +1031,7 @@ arb_journal_save (arb_journal_t *self,
         s_bind_u64 (stmt, 11, purge_at_ms);
     else
         sqlite3_bind_null (stmt, 11);
-    s_bind_u64 (stmt, 12, task->expires_ms);
+    s_bind_u64 (stmt, 12, arb_task_ext (task)->expires_ms);
     sqlite3_bind_int64 (stmt, 13, task->delivered);
     return s_run (self, stmt, "save");
 }
@@ -1104,6 +1107,7 @@ static int
 s_read_task (sqlite3_stmt *stmt, arb_journal_task_fn *fn, void *arg)
 {
     arb_task_t task = {0};
+    arb_task_ext_t ext = {0};  //  the row's task->ext, while fn runs, if not all zeros
     task.id = s_u64 (stmt, 0);
     task.state = (uint8_t) sqlite3_column_int (stmt, 3);
     task.priority = sqlite3_column_int (stmt, 4);
@@ -1111,23 +1115,25 @@ s_read_task (sqlite3_stmt *stmt, arb_journal_task_fn *fn, void *arg)
     task.attempts = (uint32_t) sqlite3_column_int64 (stmt, 6);
     task.lost = (uint32_t) sqlite3_column_int64 (stmt, 7);
     task.backoff = (uint8_t) sqlite3_column_int (stmt, 8);
-    task.backoff_ms = s_u64 (stmt, 9);
-    task.backoff_cap_ms = s_u64 (stmt, 10);
+    ext.backoff_ms = s_u64 (stmt, 9);
+    ext.backoff_cap_ms = s_u64 (stmt, 10);
     task.jitter = sqlite3_column_int (stmt, 11) != 0;
-    task.timeout_ms = s_u64 (stmt, 12);
-    task.not_before_ms = s_u64 (stmt, 13);
-    task.expires_ms = s_u64 (stmt, 14);
-    task.retention_ms = s_u64 (stmt, 15);
+    ext.timeout_ms = s_u64 (stmt, 12);
+    ext.not_before_ms = s_u64 (stmt, 13);
+    ext.expires_ms = s_u64 (stmt, 14);
+    ext.retention_ms = s_u64 (stmt, 15);
     task.created_ms = s_u64 (stmt, 16);
-    task.flow = s_u64 (stmt, 17);
+    ext.flow = s_u64 (stmt, 17);
     task.input = (uint8_t) sqlite3_column_int (stmt, 18);
-    task.origin = s_u64 (stmt, 19);
-    task.parents = (uint32_t) sqlite3_column_int64 (stmt, 20);
-    task.copies = (uint32_t) sqlite3_column_int64 (stmt, 21);
+    ext.origin = s_u64 (stmt, 19);
+    ext.parents = (uint32_t) sqlite3_column_int64 (stmt, 20);
+    ext.copies = (uint32_t) sqlite3_column_int64 (stmt, 21);
     task.has_children = sqlite3_column_int (stmt, 22) != 0;
     task.has_args = sqlite3_column_int (stmt, 23) != 0;
-    task.soft_timeout_ms = s_u64 (stmt, 24);
+    ext.soft_timeout_ms = s_u64 (stmt, 24);
     task.delivered = (uint32_t) sqlite3_column_int64 (stmt, 25);
+    if (memcmp (&ext, &arb_task_ext_zero, sizeof (ext)))
+        task.ext = &ext;
     return fn (arg, &task, (const char *) sqlite3_column_text (stmt, 1),
                (const char *) sqlite3_column_text (stmt, 2));
 }
@@ -1534,6 +1540,35 @@ s_set_id_floor (arb_journal_t *self, uint64_t id_floor)
     return arb_journal_set_number (self, "broker.id_floor", id_floor);
 }
 
+//  Ids as one JSON array, for json_each: a statement that takes a set of
+//  ids in one run. Returns a string the caller frees; *length its length.
+static char *
+s_json_ids (const uint64_t *ids, size_t count, size_t *length)
+{
+    char *json = (char *) malloc (3 + count * 21);
+    assert (json);
+    size_t used = 0;
+    json[used++] = '[';
+    for (size_t i = 0; i < count; i++) {
+        if (i)
+            json[used++] = ',';
+        char digits[20];
+        size_t n = 0;
+        uint64_t value = ids[i];
+        do
+            digits[n++] = (char) ('0' + value % 10);
+        while ((value /= 10));
+        while (n)
+            json[used++] = digits[--n];
+    }
+    json[used++] = ']';
+    json[used] = 0;
+    *length = used;
+    return json;
+}
+
+#define ARB_REMOVE_CHUNK 1000  //  ids a remove statement takes in one run
+
 int
 arb_journal_remove (arb_journal_t *self, const uint64_t *ids, size_t count, uint64_t id_floor)
 {
@@ -1541,13 +1576,19 @@ arb_journal_remove (arb_journal_t *self, const uint64_t *ids, size_t count, uint
         return 0;
     if (arb_journal_begin (self))
         return -1;
-    for (size_t i = 0; i < count; i++) {
+    for (size_t at = 0; at < count; at += ARB_REMOVE_CHUNK) {
+        size_t length;
+        char *json = s_json_ids (
+            ids + at, count - at < ARB_REMOVE_CHUNK ? count - at : ARB_REMOVE_CHUNK, &length);
         sqlite3_stmt *all[] = {self->purge_task, self->purge_attempts, self->purge_deps};
-        for (size_t k = 0; k < 3; k++) {
-            s_bind_u64 (all[k], 1, ids[i]);
-            if (s_run (self, all[k], "remove"))
-                return -1;
+        int rc = 0;
+        for (size_t k = 0; k < 3 && rc == 0; k++) {
+            sqlite3_bind_text (all[k], 1, json, (int) length, SQLITE_STATIC);
+            rc = s_run (self, all[k], "remove");
         }
+        free (json);
+        if (rc)
+            return -1;
     }
     return s_set_id_floor (self, id_floor);
 }
@@ -1610,14 +1651,8 @@ arb_journal_cancel_open (arb_journal_t *self,
 {
     //  The ids to keep go in as one JSON array (json_each), so that the
     //  statement is one, whatever their number.
-    size_t size = 3 + keep_count * 21;
-    char *json = (char *) malloc (size);
-    size_t used = 0;
-    json[used++] = '[';
-    for (size_t i = 0; i < keep_count; i++)
-        used += (size_t) snprintf (json + used, size - used, "%s%" PRIu64, i ? "," : "", keep[i]);
-    json[used++] = ']';
-    json[used] = 0;
+    size_t length;
+    char *json = s_json_ids (keep, keep_count, &length);
     sqlite3_stmt *stmt = self->cancel_open;
     s_bind_text (stmt, 1, queue);
     s_bind_u64 (stmt, 2, now_ms);

@@ -94,9 +94,8 @@ arb_life_count_stop_deliveries (arb_life_t *self, size_t *count)
     //  one may have been handed out once more than the journal knows
     //  (once, as a task has one lease at most), and counts so, in the
     //  journal too, so that no later crash can lose that delivery.
-    zhashx_t *tasks = arb_sched_tasks (self->sched);
-    for (arb_task_t *task = (arb_task_t *) zhashx_first (tasks); task;
-         task = (arb_task_t *) zhashx_next (tasks))
+    for (arb_task_t *task = arb_sched_first_task (self->sched); task;
+         task = arb_sched_next_task (self->sched))
         if (task->state == ARB_STATE_READY) {
             task->delivered++;
             ++*count;
@@ -127,7 +126,8 @@ arb_life_stop (arb_life_t *self)
     zhashx_t *sessions = arb_sched_sessions (self->sched);
     for (arb_session_t *session = (arb_session_t *) zhashx_first (sessions); session;
          session = (arb_session_t *) zhashx_next (sessions))
-        for (arb_task_t *task = arb_session_first_lease (session); task; task = task->lease_next)
+        for (arb_task_t *task = arb_session_first_lease (session); task;
+             task = arb_task_ext (task)->lease_next)
             if (arb_journal_set_delivered (self->journal, task->id, task->delivered))
                 return -1;
     return arb_journal_set_number (self->journal, ARB_STOPPED_KEY, self->epoch);
@@ -184,9 +184,8 @@ void
 arb_life_take_over (arb_life_t *self, arb_life_t **old_p)
 {
     arb_life_t *old = *old_p;
-    zhashx_t *tasks = arb_sched_tasks (self->sched);
-    for (arb_task_t *task = (arb_task_t *) zhashx_first (tasks); task;
-         task = (arb_task_t *) zhashx_next (tasks)) {
+    for (arb_task_t *task = arb_sched_first_task (self->sched); task;
+         task = arb_sched_next_task (self->sched)) {
         arb_task_t *was = arb_sched_find (old->sched, task->id);
         //  dispatches are not journaled: old's count is the true one; a
         //  task old had ended in the failed turn may have been handed out
@@ -197,11 +196,12 @@ arb_life_take_over (arb_life_t *self, arb_life_t **old_p)
             arb_vec_push (&self->unsaved, task->id);
         }
     }
-    tasks = arb_sched_tasks (old->sched);
-    for (arb_task_t *was = (arb_task_t *) zhashx_first (tasks); was && !self->halted;
-         was = (arb_task_t *) zhashx_next (tasks))
-        for (zframe_t *w = was->watchers ? (zframe_t *) zlist_first (was->watchers) : NULL;
-             w && !self->halted; w = (zframe_t *) zlist_next (was->watchers)) {
+    for (arb_task_t *was = arb_sched_first_task (old->sched); was && !self->halted;
+         was = arb_sched_next_task (old->sched))
+        for (zframe_t *w = arb_task_ext (was)->watchers
+                               ? (zframe_t *) zlist_first (arb_task_ext (was)->watchers)
+                               : NULL;
+             w && !self->halted; w = (zframe_t *) zlist_next (arb_task_ext (was)->watchers)) {
             bool found;
             if (arb_life_watch (self, was->id, w, &found))
                 arb_life_halt (self, "watch");
@@ -257,7 +257,7 @@ s_random (arb_life_t *self)
 static uint64_t
 s_purge_at (arb_life_t *self, arb_task_t *task, int state)
 {
-    uint64_t keep = task->retention_ms;
+    uint64_t keep = arb_task_ext (task)->retention_ms;
     if (!keep)
         keep = arb_queue_settings (task->queue)->retention_ms;
     if (!keep)
@@ -268,7 +268,7 @@ s_purge_at (arb_life_t *self, arb_task_t *task, int state)
 static const char *
 s_worker_name (arb_task_t *task)
 {
-    return task->session ? arb_session_name (task->session) : NULL;
+    return arb_task_ext (task)->session ? arb_session_name (arb_task_ext (task)->session) : NULL;
 }
 
 //  A task has ended (its journal row says so): tells its watchers and
@@ -279,16 +279,16 @@ s_ended (arb_life_t *self, arb_task_t **task_p, int state, const char *error, zf
     arb_task_t *task = *task_p;
     //  Every watcher but the last gets a copy of the result; the last, the
     //  frame itself (most tasks have one watcher: no copy at all).
-    size_t left = task->watchers ? zlist_size (task->watchers) : 0;
-    for (zframe_t *w = left ? (zframe_t *) zlist_first (task->watchers) : NULL; w;
-         w = (zframe_t *) zlist_next (task->watchers)) {
+    size_t left = arb_task_ext (task)->watchers ? zlist_size (arb_task_ext (task)->watchers) : 0;
+    for (zframe_t *w = left ? (zframe_t *) zlist_first (arb_task_ext (task)->watchers) : NULL; w;
+         w = (zframe_t *) zlist_next (arb_task_ext (task)->watchers)) {
         zframe_t *copy = result_p && *result_p && --left ? zframe_dup (*result_p) : NULL;
         arb_outbox_done (self->outbox, w, task->id, state, task->attempts, error,
                          copy ? &copy : result_p);
     }
     arb_outbox_event (self->outbox, task, state, error);
     self->tally.finished[state]++;
-    uint64_t id = task->id, origin = task->origin;
+    uint64_t id = task->id, origin = arb_task_ext (task)->origin;
     bool has_children = task->has_children;
     arb_sched_finish (self->sched, task_p, state, self->clock->now_ms);
     if (has_children || origin)
@@ -316,7 +316,7 @@ s_record_attempt (arb_life_t *self, arb_task_t *task, int outcome, const char *e
 {
     arb_attempt_info_t attempt = {
         .attempt = task->attempts,
-        .started_ms = task->started_ms,
+        .started_ms = arb_task_ext (task)->started_ms,
         .ended_ms = self->clock->now_ms,
         .worker = s_worker_name (task),
         .outcome = (uint32_t) outcome,
@@ -352,11 +352,12 @@ static uint64_t
 s_backoff_ms (arb_life_t *self, arb_task_t *task)
 {
     if (task->backoff == ARB_BACKOFF_FIXED)
-        return task->backoff_ms;
+        return arb_task_ext (task)->backoff_ms;
     if (task->backoff != ARB_BACKOFF_EXP)
         return 0;
-    return s_exp_delay (self, task, task->backoff_ms,
-                        task->backoff_cap_ms ? task->backoff_cap_ms : ARB_BACKOFF_MAX_MS);
+    return s_exp_delay (self, task, arb_task_ext (task)->backoff_ms,
+                        arb_task_ext (task)->backoff_cap_ms ? arb_task_ext (task)->backoff_cap_ms
+                                                            : ARB_BACKOFF_MAX_MS);
 }
 
 //  Whether a task that waited out a backoff goes back to the head of its
@@ -374,12 +375,12 @@ static void
 s_stop (arb_life_t *self, arb_task_t *task, arb_stop_reason_t reason)
 {
     arb_msg_t *stop = arb_msg_new (ARB_MSG_STOP, 0);
-    arb_msg_set_routing_id (stop, arb_session_identity (task->session));
+    arb_msg_set_routing_id (stop, arb_session_identity (arb_task_ext (task)->session));
     arb_stop_body_t *body = arb_msg_stop (stop);
     arb_stop_item_t *item =
         (arb_stop_item_t *) arb_msg_grow (stop, &body->tasks, sizeof (*item), 1);
     item->id = task->id;
-    item->lease = task->lease;
+    item->lease = arb_task_ext (task)->lease;
     item->reason = reason;
     arb_outbox_reply (self->outbox, &stop);
 }
@@ -439,7 +440,7 @@ s_attempt_failed (arb_life_t *self, arb_task_t **task_p, int outcome, const char
     if (s_record_attempt (self, task, outcome, error))
         return;
     arb_outbox_event (self->outbox, task, ARB_STATE_FAILED, error);
-    if (task->lease)
+    if (arb_task_ext (task)->lease)
         arb_sched_unlease (self->sched, task);
     int policy = arb_queue_settings (task->queue)->on_failure;
     if (policy == ARB_ON_FAILURE_HEAD)
@@ -463,8 +464,8 @@ s_lease_lost (arb_life_t *self, arb_task_t **task_p, const char *error)
     arb_task_t *task = *task_p;
     if (s_record_attempt (self, task, ARB_ATTEMPT_LOST, error))
         return;
-    uint64_t lease = task->lease;
-    uint64_t worker = arb_session_worker (task->session);
+    uint64_t lease = arb_task_ext (task)->lease;
+    uint64_t worker = arb_session_worker (arb_task_ext (task)->session);
     arb_sched_unlease (self->sched, task);
     task->attempts--;
     task->lost++;
@@ -477,9 +478,9 @@ s_lease_lost (arb_life_t *self, arb_task_t **task_p, const char *error)
     }
     arb_sched_make_ready (self->sched, task, false, self->clock->now_ms, self->clock->mono_ms);
     //  its worker may come back with it (arb_sched_can_adopt)
-    task->last_lease = lease;
-    task->last_worker = worker;
-    task->last_lost = true;
+    arb_task_ext_rw (task)->last_lease = lease;
+    arb_task_ext_rw (task)->last_worker = worker;
+    arb_task_ext_rw (task)->last_lost = true;
     if (arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
         arb_life_halt (self, "lost lease");
         return;
@@ -529,7 +530,7 @@ arb_life_cancel_task (arb_life_t *self, arb_task_t **task_p, const char *why)
 void
 arb_life_succeed (arb_life_t *self, arb_task_t **task_p, zframe_t **result_p)
 {
-    if ((*task_p)->emit_refused)
+    if (arb_task_ext ((*task_p))->emit_refused)
         s_attempt_failed (self, task_p, ARB_OUTCOME_FAIL,
                           "routed items were refused (too many, too large, or a bad queue)");
     else if (arb_life_commit_emits (self, *task_p) == 0)
@@ -550,10 +551,10 @@ s_adopt_task (arb_life_t *self, arb_task_t *task, arb_session_t *session, uint64
     if (arb_sched_adopt (self->sched, task, session, lease, self->clock->mono_ms)
         != ARB_ADOPT_LEASED)
         return;
-    if (task->origin)
-        task->expires_ms = 0;  //  a fan-out copy at its endpoint
+    if (arb_task_ext (task)->origin)
+        arb_task_ext_rw (task)->expires_ms = 0;  //  a fan-out copy at its endpoint
     if (task->lost == lost)
-        task->started_ms = self->clock->now_ms;
+        arb_task_ext_rw (task)->started_ms = self->clock->now_ms;
     else if (arb_journal_begin (self->journal)
              || arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
         arb_life_halt (self, "claimed lease");
@@ -583,7 +584,7 @@ s_adopt (arb_life_t *self,
         arb_held_t *item =
             (arb_held_t *) arb_msg_grow (reply, &out->adopted, sizeof (arb_held_t), 1);
         item->id = task->id;
-        item->lease = task->lease;
+        item->lease = arb_task_ext (task)->lease;
     }
     if (body->held.n)
         zsys_info ("broker: worker claims running tasks name=%s held=%zu adopted=%zu",
@@ -648,7 +649,7 @@ arb_life_leased (arb_life_t *self, arb_session_t *session, const arb_result_item
     //  restarted, or gave it up) claims the task in its REGISTER, and sends
     //  the outcome again under the lease the WELCOME gives back.
     arb_task_t *task = arb_sched_leased (self->sched, item->id, item->lease);
-    if (!task || task->session != session) {
+    if (!task || arb_task_ext (task)->session != session) {
         zsys_notice ("broker: late result refused id=%" PRIu64 " lease=%" PRIx64
                      " worker=%s (its lease had ended)",
                      item->id, item->lease, arb_session_name (session));
@@ -721,8 +722,9 @@ arb_life_check_busy (arb_life_t *self, arb_session_t *session, uint32_t busy)
     //  The leases handed out before the heartbeat before last came: the
     //  worker had them at least a heartbeat before it sent this one.
     size_t old = 0;
-    for (arb_task_t *task = arb_session_first_lease (session); task; task = task->lease_next)
-        old += task->started_ms <= known_by;
+    for (arb_task_t *task = arb_session_first_lease (session); task;
+         task = arb_task_ext (task)->lease_next)
+        old += arb_task_ext (task)->started_ms <= known_by;
     if (arb_session_out_of_step (session, busy < old) < 2)
         return false;
     zsys_warning ("broker: worker holds fewer tasks than its leases name=%s busy=%u leases=%zu",
@@ -746,7 +748,7 @@ s_undelivered (arb_life_t *self, arb_session_t *session, const arb_held_t *lease
 {
     for (size_t i = 0; i < n; i++) {
         arb_task_t *task = arb_sched_leased (self->sched, leases[i].id, leases[i].lease);
-        if (task && task->session == session && task->delivered)
+        if (task && arb_task_ext (task)->session == session && task->delivered)
             task->delivered--;  //  it never left
     }
     if (!arb_session_is_broken (session))
@@ -843,30 +845,30 @@ s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *
         }
         msg = *outgoing;
     }
-    zframe_t *payload = NULL, *headers = NULL;
-    if (task->cached) {
-        //  The cached copy goes out as is: a task rarely needs its payload
-        //  twice, and a retry reads it back from the journal.
-        arb_sched_uncache (self->sched, task, &payload, &headers);
-        if (!payload)
-            payload = zframe_new_empty ();
-    }
-    else if (arb_journal_load_payload (self->journal, task->id, &payload, &headers, NULL)) {
+    zframe_t *payload = NULL, *headers = NULL, *args = NULL;
+    bool args_read = false;
+    if (arb_sched_cache_take (self->sched, task, &payload, &headers))
+        ;
+    else if (arb_journal_load_payload (self->journal, task->id, &payload, &headers,
+                                       task->has_args ? &args : NULL)) {
+        //  payload, headers and arguments in the one read dispatch needs
         arb_life_halt (self, "dispatch");
         return -1;
     }
+    else
+        args_read = task->has_args;
     arb_dispatch_body_t *body = arb_msg_dispatch (msg);
     arb_dispatch_task_t *d =
         (arb_dispatch_task_t *) arb_msg_grow (msg, &body->tasks, sizeof (*d), 1);
     d->id = task->id;
-    d->lease = task->lease;
+    d->lease = arb_task_ext (task)->lease;
     d->attempt = task->attempts;
     d->delivered = task->delivered;
-    d->sub = task->sub;
+    d->sub = arb_task_ext (task)->sub;
     d->queue = arb_msg_strdup (msg, arb_queue_name (task->queue));
     d->name = arb_msg_strdup (msg, task->name);
-    d->timeout_ms = task->timeout_ms;
-    d->soft_timeout_ms = task->soft_timeout_ms;
+    d->timeout_ms = arb_task_ext (task)->timeout_ms;
+    d->soft_timeout_ms = arb_task_ext (task)->soft_timeout_ms;
     d->created_ms = task->created_ms;
     d->payload = payload;
     if (headers) {
@@ -875,18 +877,26 @@ s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *
         d->headers = (arb_bin_t){copy, zframe_size (headers)};
         zframe_destroy (&headers);
     }
-    if (task->has_args && s_add_args (self, task, msg, d)) {
+    if (args_read) {
+        if (args) {
+            uint8_t *copy = (uint8_t *) arb_msg_alloc (msg, zframe_size (args));
+            memcpy (copy, zframe_data (args), zframe_size (args));
+            d->args = (arb_bin_t){copy, zframe_size (args)};
+            zframe_destroy (&args);
+        }
+    }
+    else if (task->has_args && s_add_args (self, task, msg, d)) {
         arb_life_halt (self, "dispatch");
         return -1;
     }
-    if (task->parents && arb_life_fill_parents (self, task, msg, d)) {
+    if (arb_task_ext (task)->parents && arb_life_fill_parents (self, task, msg, d)) {
         arb_life_halt (self, "dispatch");
         return -1;
     }
     //  a fan-out copy that reached its endpoint can no longer go missing
-    if (task->origin)
-        task->expires_ms = 0;
-    task->started_ms = self->clock->now_ms;
+    if (arb_task_ext (task)->origin)
+        arb_task_ext_rw (task)->expires_ms = 0;
+    arb_task_ext_rw (task)->started_ms = self->clock->now_ms;
     self->tally.dispatched++;
     arb_outbox_event (self->outbox, task, ARB_STATE_RUNNING, NULL);
     if (self->take_reply)
@@ -930,7 +940,8 @@ static void
 s_timed_out (arb_life_t *self, arb_task_t *task)
 {
     char why[128];
-    snprintf (why, sizeof (why), "timed out after %.3g s", (double) task->timeout_ms / 1000.0);
+    snprintf (why, sizeof (why), "timed out after %.3g s",
+              (double) arb_task_ext (task)->timeout_ms / 1000.0);
     s_stop (self, task, ARB_STOP_TIMEOUT);
     s_attempt_failed (self, &task, ARB_ATTEMPT_TIMEOUT, why);
 }
@@ -947,20 +958,21 @@ arb_life_fire_timers (arb_life_t *self)
         else if (task->state == ARB_STATE_READY) {
             //  expired before any worker took it
             char why[ARB_NAME_MAX + 64];
-            if (task->origin)
+            if (arb_task_ext (task)->origin)
                 snprintf (why, sizeof (why), "not received by its endpoint in time (%s)",
                           arb_queue_name (task->queue));
             else
                 snprintf (why, sizeof (why), "expired before it started");
             arb_life_finish (self, &task, ARB_STATE_CANCELLED, why, NULL);
         }
-        else if (task->state == ARB_STATE_SCHEDULED && task->not_before_ms > self->clock->now_ms)
+        else if (task->state == ARB_STATE_SCHEDULED
+                 && arb_task_ext (task)->not_before_ms > self->clock->now_ms)
             //  The timer runs on the monotonic clock and the start time is
             //  wall time; the two, read in whole ms, can disagree by one,
             //  and the wall clock may have been set back. Never early:
             //  wait out the rest.
-            arb_sched_make_scheduled (self->sched, task, task->not_before_ms, self->clock->now_ms,
-                                      self->clock->mono_ms);
+            arb_sched_make_scheduled (self->sched, task, arb_task_ext (task)->not_before_ms,
+                                      self->clock->now_ms, self->clock->mono_ms);
         else if (task->state == ARB_STATE_SCHEDULED) {
             arb_sched_make_ready (self->sched, task, s_back_to_head (task), self->clock->now_ms,
                                   self->clock->mono_ms);
@@ -1163,7 +1175,7 @@ s_end_queue_tasks (arb_life_t *self,
             continue;
         }
         count++;
-        if (task->state == ARB_STATE_RUNNING || task->has_children || task->origin)
+        if (task->state == ARB_STATE_RUNNING || task->has_children || arb_task_ext (task)->origin)
             arb_life_cancel_task (self, &task, why);
         else {
             self->cancelled++;

@@ -92,16 +92,16 @@ s_make_copy (arb_life_t *self,
     copy->priority = origin->priority;
     copy->max_attempts = origin->max_attempts;
     copy->backoff = origin->backoff;
-    copy->backoff_ms = origin->backoff_ms;
-    copy->backoff_cap_ms = origin->backoff_cap_ms;
+    arb_task_ext_rw (copy)->backoff_ms = arb_task_ext (origin)->backoff_ms;
+    arb_task_ext_rw (copy)->backoff_cap_ms = arb_task_ext (origin)->backoff_cap_ms;
     copy->jitter = origin->jitter;
-    copy->timeout_ms = origin->timeout_ms;
-    copy->soft_timeout_ms = origin->soft_timeout_ms;
-    copy->retention_ms = origin->retention_ms;
+    arb_task_ext_rw (copy)->timeout_ms = arb_task_ext (origin)->timeout_ms;
+    arb_task_ext_rw (copy)->soft_timeout_ms = arb_task_ext (origin)->soft_timeout_ms;
+    arb_task_ext_rw (copy)->retention_ms = arb_task_ext (origin)->retention_ms;
     copy->created_ms = self->clock->now_ms;
-    copy->origin = origin->id;
-    copy->flow = origin->flow;
-    copy->expires_ms = self->clock->now_ms + endpoint_timeout_ms;
+    arb_task_ext_rw (copy)->origin = origin->id;
+    arb_task_ext_rw (copy)->flow = arb_task_ext (origin)->flow;
+    arb_task_ext_rw (copy)->expires_ms = self->clock->now_ms + endpoint_timeout_ms;
     copy->state = ARB_STATE_READY;
     arb_journal_row_t row = {.endpoint = endpoint, .payload = payload, .headers = headers};
     if (arb_journal_insert (self->journal, copy, &row)) {
@@ -134,7 +134,7 @@ arb_life_fan_out (arb_life_t *self,
         if (names)
             name = (const char *) zlistx_next (names);
     }
-    origin->copies = origin->pending = (uint32_t) count;
+    arb_task_ext_rw (origin)->copies = arb_task_ext_rw (origin)->pending = (uint32_t) count;
     zlistx_destroy (&names);
     return rc;
 }
@@ -147,16 +147,16 @@ static void
 s_settle (arb_life_t *self, arb_task_t **task_p)
 {
     arb_task_t *task = *task_p;
-    if (task->pending)
+    if (arb_task_ext (task)->pending)
         return;
-    if (task->skip) {
+    if (arb_task_ext (task)->skip) {
         arb_life_finish (self, task_p, ARB_STATE_SKIPPED,
                          "not needed: a dependency's outcome ruled it out", NULL);
         return;
     }
-    if (task->not_before_ms > self->clock->now_ms)
-        arb_sched_make_scheduled (self->sched, task, task->not_before_ms, self->clock->now_ms,
-                                  self->clock->mono_ms);
+    if (arb_task_ext (task)->not_before_ms > self->clock->now_ms)
+        arb_sched_make_scheduled (self->sched, task, arb_task_ext (task)->not_before_ms,
+                                  self->clock->now_ms, self->clock->mono_ms);
     else
         arb_sched_make_ready (self->sched, task, false, self->clock->now_ms, self->clock->mono_ms);
     if (arb_journal_save (self->journal, task, task->state, 0, NULL, NULL, NULL, 0)) {
@@ -188,9 +188,9 @@ s_apply_edge (arb_life_t *self,
         return false;
     }
     if ((kind == 0 && parent_state == ARB_STATE_SKIPPED) || (kind == 1 && !failed))
-        child->skip = true;
-    if (child->pending)
-        child->pending--;
+        arb_task_ext_rw (child)->skip = true;
+    if (arb_task_ext (child)->pending)
+        arb_task_ext_rw (child)->pending--;
     return true;
 }
 
@@ -237,8 +237,8 @@ arb_life_recount (arb_life_t *self, arb_task_t **task_p)
         s_apply_edge (self, task_p, 0, rc.broken_state, rc.broken_ref, rc.broken_id);
         return;
     }
-    task->pending = rc.pending;
-    task->skip = rc.skip;
+    arb_task_ext_rw (task)->pending = rc.pending;
+    arb_task_ext_rw (task)->skip = rc.skip;
     s_settle (self, task_p);
 }
 
@@ -290,7 +290,7 @@ s_release_settle (arb_life_t *self)
            && arb_vec_shift (&self->settle, &ended_state)) {
         if (ended_state == 0) {
             arb_task_t *fan = arb_sched_find (self->sched, ended);
-            if (fan && fan->pending && --fan->pending == 0)
+            if (fan && arb_task_ext_rw (fan)->pending && --arb_task_ext_rw (fan)->pending == 0)
                 s_complete_fan_out (self, &fan);
             continue;
         }
@@ -340,25 +340,24 @@ arb_life_after_finish (arb_life_t *self, uint64_t id, int state, bool has_childr
 void
 arb_life_resume_waiting (arb_life_t *self)
 {
-    zhashx_t *tasks = arb_sched_tasks (self->sched);
     zlistx_t *waiting = zlistx_new ();
-    for (arb_task_t *t = (arb_task_t *) zhashx_first (tasks); t;
-         t = (arb_task_t *) zhashx_next (tasks)) {
+    for (arb_task_t *t = arb_sched_first_task (self->sched); t;
+         t = arb_sched_next_task (self->sched)) {
         if (t->state == ARB_STATE_WAITING)
             zlistx_add_end (waiting, (void *) (uintptr_t) t->id);
-        if (t->origin) {
-            arb_task_t *fan = arb_sched_find (self->sched, t->origin);
+        if (arb_task_ext (t)->origin) {
+            arb_task_t *fan = arb_sched_find (self->sched, arb_task_ext (t)->origin);
             if (fan)
-                fan->pending++;
+                arb_task_ext_rw (fan)->pending++;
         }
     }
     for (void *id = zlistx_first (waiting); id && !self->halted; id = zlistx_next (waiting)) {
         arb_task_t *task = arb_sched_find (self->sched, (uint64_t) (uintptr_t) id);
         if (!task || task->state != ARB_STATE_WAITING)
             continue;  //  settled meanwhile by a parent that ended
-        if (task->copies && task->pending == 0)
+        if (arb_task_ext (task)->copies && arb_task_ext (task)->pending == 0)
             s_complete_fan_out (self, &task);
-        else if (!task->copies)
+        else if (!arb_task_ext (task)->copies)
             arb_life_recount (self, &task);
     }
     zlistx_destroy (&waiting);
@@ -375,13 +374,14 @@ s_wait_for_parents (arb_life_t *self, arb_task_t **task_p)
 {
     arb_task_t *task = *task_p;
     s_recount_t rc = {0, 0, 0, "", false};
-    if (task->parents && arb_journal_parents (self->journal, task->id, s_recount_parent, &rc)) {
+    if (arb_task_ext (task)->parents
+        && arb_journal_parents (self->journal, task->id, s_recount_parent, &rc)) {
         arb_life_halt (self, "retry");
         return;
     }
-    task->pending = rc.pending;
-    task->skip = false;
-    if (task->pending)
+    arb_task_ext_rw (task)->pending = rc.pending;
+    arb_task_ext_rw (task)->skip = false;
+    if (arb_task_ext (task)->pending)
         arb_outbox_event (self->outbox, task, ARB_STATE_WAITING, NULL);
     else
         s_settle (self, task_p);
@@ -512,7 +512,7 @@ arb_life_cancel_tree (arb_life_t *self, arb_task_t **task_p, const char *why)
     bool held = self->settling;
     s_hold_settle (self);
     uint64_t id = (*task_p)->id;
-    uint32_t copies = (*task_p)->copies;
+    uint32_t copies = arb_task_ext ((*task_p))->copies;
     zlistx_t *below = (*task_p)->has_children ? s_descendants (self, id) : NULL;
     int state = arb_life_cancel_task (self, task_p, why);
     char reason[ARB_TEXT_MAX];
@@ -526,11 +526,10 @@ arb_life_cancel_tree (arb_life_t *self, arb_task_t **task_p, const char *why)
     zlistx_destroy (&below);
     if (copies) {
         //  a fan-out task's copies go with it
-        zhashx_t *tasks = arb_sched_tasks (self->sched);
         zlistx_t *ids = zlistx_new ();
-        for (arb_task_t *t = (arb_task_t *) zhashx_first (tasks); t;
-             t = (arb_task_t *) zhashx_next (tasks))
-            if (t->origin == id)
+        for (arb_task_t *t = arb_sched_first_task (self->sched); t;
+             t = arb_sched_next_task (self->sched))
+            if (arb_task_ext (t)->origin == id)
                 zlistx_add_end (ids, (void *) (uintptr_t) t->id);
         for (void *c = zlistx_first (ids); c && !self->halted; c = zlistx_next (ids)) {
             arb_task_t *copy = arb_sched_find (self->sched, (uint64_t) (uintptr_t) c);
@@ -550,10 +549,10 @@ static zlistx_t *
 s_flow_tasks (arb_life_t *self, uint64_t flow, bool roots_only)
 {
     zlistx_t *ids = zlistx_new ();
-    zhashx_t *tasks = arb_sched_tasks (self->sched);
-    for (arb_task_t *t = (arb_task_t *) zhashx_first (tasks); t;
-         t = (arb_task_t *) zhashx_next (tasks))
-        if (t->flow == flow && !t->origin && (!roots_only || t->parents == 0))
+    for (arb_task_t *t = arb_sched_first_task (self->sched); t;
+         t = arb_sched_next_task (self->sched))
+        if (arb_task_ext (t)->flow == flow && !arb_task_ext (t)->origin
+            && (!roots_only || arb_task_ext (t)->parents == 0))
             zlistx_add_end (ids, (void *) (uintptr_t) t->id);
     return ids;
 }
@@ -628,37 +627,38 @@ arb_life_emit (arb_life_t *self, arb_session_t *session, arb_emit_body_t *body)
     for (size_t i = 0; i < body->items.n; i++) {
         arb_emit_item_t *item = &body->items.v[i];
         arb_task_t *task = arb_sched_leased (self->sched, item->id, item->lease);
-        if (!task || task->session != session) {
+        if (!task || arb_task_ext (task)->session != session) {
             zsys_notice ("broker: late emit refused id=%" PRIu64 " (its lease had ended)",
                          item->id);
             continue;
         }
         if (!*item->queue || strchr (item->queue, '@')) {
-            task->emit_refused = true;
+            arb_task_ext_rw (task)->emit_refused = true;
             continue;
         }
-        if (!task->emits)
-            task->emits = zlist_new ();
+        if (!arb_task_ext (task)->emits)
+            arb_task_ext_rw (task)->emits = zlist_new ();
         size_t size = zframe_size (item->payload);
-        if (zlist_size (task->emits) >= ARB_EMITS_MAX
-            || task->emit_bytes + size > ARB_EMIT_BYTES_MAX) {
-            task->emit_refused = true;  //  its success will be refused as a failure
+        if (zlist_size (arb_task_ext (task)->emits) >= ARB_EMITS_MAX
+            || arb_task_ext (task)->emit_bytes + size > ARB_EMIT_BYTES_MAX) {
+            arb_task_ext_rw (task)->emit_refused =
+                true;  //  its success will be refused as a failure
             continue;
         }
         arb_emit_t *emit = (arb_emit_t *) zmalloc (sizeof (arb_emit_t));
         emit->queue = strdup (item->queue);
         emit->name = strdup (item->name && *item->name ? item->name : item->queue);
-        emit->payload = item->payload;
-        item->payload = NULL;
-        task->emit_bytes += size;
-        zlist_append (task->emits, emit);
+        //  a copy: the frame received may keep its whole receive buffer alive
+        emit->payload = zframe_new (zframe_data (item->payload), size);
+        arb_task_ext_rw (task)->emit_bytes += size;
+        zlist_append (arb_task_ext (task)->emits, emit);
     }
 }
 
 int
 arb_life_commit_emits (arb_life_t *self, arb_task_t *task)
 {
-    if (!task->emits)
+    if (!arb_task_ext (task)->emits)
         return 0;
     //  the items enter in the transaction that stores the task's success:
     //  the RESULT may be the turn's first write
@@ -667,12 +667,12 @@ arb_life_commit_emits (arb_life_t *self, arb_task_t *task)
         return -1;
     }
     arb_emit_t *emit;
-    while ((emit = (arb_emit_t *) zlist_pop (task->emits))) {
+    while ((emit = (arb_emit_t *) zlist_pop (arb_task_ext (task)->emits))) {
         arb_task_t *item = arb_sched_new_task (self->sched, emit->queue, emit->name);
         item->id = ++self->next_id;
         item->created_ms = self->clock->now_ms;
         item->state = ARB_STATE_READY;
-        item->flow = task->flow;
+        arb_task_ext_rw (item)->flow = arb_task_ext (task)->flow;
         arb_journal_row_t row = {.payload = emit->payload};
         int rc = arb_journal_insert (self->journal, item, &row);
         if (rc == 0) {
@@ -690,7 +690,7 @@ arb_life_commit_emits (arb_life_t *self, arb_task_t *task)
             return -1;
         }
     }
-    zlist_destroy (&task->emits);
-    task->emit_bytes = 0;
+    zlist_destroy (&arb_task_ext_rw (task)->emits);
+    arb_task_ext_rw (task)->emit_bytes = 0;
     return 0;
 }

@@ -59,13 +59,13 @@ arb_life_load (arb_life_t *self, size_t *count)
 static void
 s_watch (arb_task_t *task, zframe_t *identity)
 {
-    if (!task->watchers)
-        task->watchers = zlist_new ();
-    for (zframe_t *w = (zframe_t *) zlist_first (task->watchers); w;
-         w = (zframe_t *) zlist_next (task->watchers))
+    if (!arb_task_ext (task)->watchers)
+        arb_task_ext_rw (task)->watchers = zlist_new ();
+    for (zframe_t *w = (zframe_t *) zlist_first (arb_task_ext (task)->watchers); w;
+         w = (zframe_t *) zlist_next (arb_task_ext (task)->watchers))
         if (zframe_eq (w, identity))
             return;
-    zlist_append (task->watchers, zframe_dup (identity));
+    zlist_append (arb_task_ext (task)->watchers, zframe_dup (identity));
 }
 
 //  Tells a peer about a final task now (it is in the journal only).
@@ -107,37 +107,34 @@ s_make_task (arb_life_t *self, arb_task_spec_t *spec)
     task->priority = spec->priority;
     task->max_attempts = spec->retries + 1;
     task->backoff = (uint8_t) spec->backoff;
-    task->backoff_ms = spec->backoff_ms;
-    task->backoff_cap_ms = spec->backoff_cap_ms;
     task->jitter = !spec->no_jitter;
-    task->timeout_ms = spec->timeout_ms;
-    task->soft_timeout_ms = spec->soft_timeout_ms;
-    task->expires_ms = spec->expires_ms;
-    task->retention_ms = spec->retention_ms;
     task->created_ms = self->clock->now_ms;
     uint64_t start = spec->delay_ms ? self->clock->now_ms + spec->delay_ms : 0;
     if (spec->at_ms > start)
         start = spec->at_ms;
-    task->not_before_ms = start;
+    //  a task with every option at its default has no ext
+    if (spec->backoff_ms || spec->backoff_cap_ms || spec->timeout_ms || spec->soft_timeout_ms
+        || spec->expires_ms || spec->retention_ms || start) {
+        arb_task_ext_t *ext = arb_task_ext_rw (task);
+        ext->backoff_ms = spec->backoff_ms;
+        ext->backoff_cap_ms = spec->backoff_cap_ms;
+        ext->timeout_ms = spec->timeout_ms;
+        ext->soft_timeout_ms = spec->soft_timeout_ms;
+        ext->expires_ms = spec->expires_ms;
+        ext->retention_ms = spec->retention_ms;
+        ext->not_before_ms = start;
+    }
     task->state = start > self->clock->now_ms ? ARB_STATE_SCHEDULED : ARB_STATE_READY;
     return task;
 }
 
-//  Keeps the payload (and headers) in memory if the cache has room; the
-//  journal has them either way.
+//  Keeps a copy of the payload (and headers) in memory if the cache has
+//  room; the journal has them either way.
 static void
-s_cache_payload (arb_life_t *self, arb_task_t *task, zframe_t **payload_p, zframe_t **headers_p)
+s_cache_payload (arb_life_t *self, arb_task_t *task, const arb_task_spec_t *spec)
 {
-    size_t size = zframe_size (*payload_p) + (*headers_p ? zframe_size (*headers_p) : 0);
-    if (arb_sched_cache_reserve (self->sched, size)) {
-        task->payload = *payload_p;
-        task->headers = *headers_p;
-        task->cached = true;
-        *payload_p = NULL;
-        *headers_p = NULL;
-    }
-    zframe_destroy (payload_p);
-    zframe_destroy (headers_p);
+    arb_sched_cache_put (self->sched, task, zframe_data (spec->payload),
+                         zframe_size (spec->payload), spec->headers.data, spec->headers.size);
 }
 
 //  The new task of spec i of a batch, journaled with its edges. ids[] holds
@@ -155,14 +152,17 @@ s_store_task (arb_life_t *self,
     arb_task_spec_t *spec = &body->tasks.v[i];
     arb_task_t *task = s_make_task (self, spec);
     task->id = ids[i];
-    task->flow = flow;
+    if (flow)
+        arb_task_ext_rw (task)->flow = flow;
     task->input = (uint8_t) spec->input;
     task->has_args = spec->args.size > 0;
-    task->parents = (uint32_t) spec->after.n;
+    if (spec->after.n)
+        arb_task_ext_rw (task)->parents = (uint32_t) spec->after.n;
     task->has_children = parent_in_batch[i];
-    task->pending = task->parents;
+    if (spec->after.n)
+        arb_task_ext_rw (task)->pending = arb_task_ext (task)->parents;
     bool fan_out = spec->endpoints.n || spec->broadcast;
-    if (task->parents || fan_out)
+    if (arb_task_ext (task)->parents || fan_out)
         task->state = ARB_STATE_WAITING;
     zframe_t *headers =
         spec->headers.size ? zframe_new (spec->headers.data, spec->headers.size) : NULL;
@@ -188,12 +188,12 @@ s_store_task (arb_life_t *self,
     }
     if (rc == 0 && fan_out)
         rc = arb_life_fan_out (self, task, spec, spec->payload, headers);
+    zframe_destroy (&headers);
     if (rc) {
-        zframe_destroy (&headers);
         arb_sched_discard_task (self->sched, &task);
         return NULL;
     }
-    s_cache_payload (self, task, &spec->payload, &headers);
+    s_cache_payload (self, task, spec);
     return task;
 }
 
@@ -209,7 +209,7 @@ s_assign_ids (arb_life_t *self,
               arb_submitted_task_t *results,
               uint64_t *flow)
 {
-    zhashx_t *batch_keys = zhashx_new ();  //  key -> index + 1 of its first spec
+    zhashx_t *batch_keys = NULL;  //  key -> index + 1 of its first spec; made at the first key
     int rc = 0;
     *flow = 0;
     for (size_t i = 0; i < body->tasks.n && rc == 0; i++) {
@@ -217,6 +217,8 @@ s_assign_ids (arb_life_t *self,
         uint64_t id = 0, its_flow = 0;
         int state = 0;
         //  two specs with one key in one batch are one task
+        if (spec->key && !batch_keys)
+            batch_keys = zhashx_new ();
         size_t first = spec->key ? (size_t) (uintptr_t) zhashx_lookup (batch_keys, spec->key) : 0;
         if (first) {
             id = ids[first - 1];
@@ -343,7 +345,7 @@ cleanup:
 bool
 arb_life_died_of_dependency (const arb_task_t *task)
 {
-    return task->state == ARB_STATE_DEAD && task->parents > 0 && task->attempts == 0
+    return task->state == ARB_STATE_DEAD && arb_task_ext (task)->parents > 0 && task->attempts == 0
            && task->lost == 0;
 }
 
@@ -359,7 +361,7 @@ s_back_row (void *arg, arb_task_t *row, const char *queue, const char *name)
     s_back_t *back = (s_back_t *) arg;
     arb_life_t *self = back->self;
     //  a fan-out task is the sum of its copies' answers: it never runs itself
-    if (row->state != ARB_STATE_DEAD || row->copies)
+    if (row->state != ARB_STATE_DEAD || arb_task_ext (row)->copies)
         return 0;
     bool of_dependency = arb_life_died_of_dependency (row);
     if ((back->which == ARB_BACK_OWN && of_dependency)
@@ -369,9 +371,11 @@ s_back_row (void *arg, arb_task_t *row, const char *queue, const char *name)
     task->attempts = 0;
     task->lost = 0;
     task->state = ARB_STATE_WAITING;
-    task->pending = task->parents;  //  no less than the truth, until counted
+    arb_task_ext_rw (task)->pending =
+        arb_task_ext (task)->parents;  //  no less than the truth, until counted
     if (back->which != ARB_BACK_DEPENDENCY)
-        task->not_before_ms = 0;  //  a retry starts now; a reopened task keeps its delay
+        arb_task_ext_rw (task)->not_before_ms =
+            0;  //  a retry starts now; a reopened task keeps its delay
     if (arb_journal_save (self->journal, task, ARB_STATE_WAITING, 0, NULL, "", NULL, 0)) {
         arb_sched_discard_task (self->sched, &task);
         return -1;

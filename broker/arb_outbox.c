@@ -224,8 +224,9 @@ arb_outbox_event (arb_outbox_t *self, arb_task_t *task, int state, const char *e
         event->name = arb_msg_strdup (msg, task->name);
         event->state = (uint32_t) state;
         event->attempt = task->attempts;
-        event->worker =
-            task->session ? arb_msg_strdup (msg, arb_session_name (task->session)) : NULL;
+        event->worker = arb_task_ext (task)->session
+                            ? arb_msg_strdup (msg, arb_session_name (arb_task_ext (task)->session))
+                            : NULL;
         event->error = arb_msg_strdup (msg, error);
     }
 }

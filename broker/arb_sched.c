@@ -2,7 +2,10 @@
 
 #include "arb_sched.h"
 #include "arb_heap.h"
+#include "arb_taskmap.h"
 #include "arb_vec.h"
+
+#include <malloc.h>
 
 
 //  A task name with a limit, and its ready tasks waiting for it.
@@ -19,13 +22,20 @@ typedef struct {
     uint64_t wake_ms;    //  monotonic
 } s_wake_t;
 
+//  A task name, kept once however many tasks bear it.
+typedef struct {
+    size_t refs;  //  tasks that bear it
+    char name[];
+} s_interned_t;
+
 struct _arb_sched_t {
     arb_sched_config_t config;
     arb_sched_hooks_t hooks;
-    zhashx_t *tasks;      //  id -> owned task
+    arb_taskmap_t tasks;  //  id -> owned task
     zhashx_t *queues;     //  name -> owned queue
     zhashx_t *sessions;   //  hex routing id -> owned session
     zhashx_t *names;      //  task name -> owned s_name_t, for names with a limit
+    zhashx_t *interned;   //  task name -> owned s_interned_t (keys borrowed from it)
     arb_heap_t *timers;   //  borrowed tasks by timer_ms
     arb_queue_t **dirty;  //  owned array of borrowed queues to visit
     size_t dirty_count;
@@ -34,34 +44,8 @@ struct _arb_sched_t {
     size_t wake_count;
     uint64_t lease_seq;    //  leases handed out since start
     uint64_t arrival_seq;  //  tasks made ready since start
-    uint64_t cache_used;   //  payload bytes cached
+    uint64_t cache_used;   //  bytes the payload cache holds, as the allocator counts them
 };
-
-//  ---------------------------------------------------------------------
-//  Maps keyed by task id: the id itself is the key pointer.
-
-static size_t
-s_id_hash (const void *key)
-{
-    uint64_t x = (uint64_t) (uintptr_t) key;
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    return (size_t) x;
-}
-
-static int
-s_id_compare (const void *a, const void *b)
-{
-    uintptr_t x = (uintptr_t) a, y = (uintptr_t) b;
-    return x < y ? -1 : x > y;
-}
-
-static void *
-s_id_key (uint64_t id)
-{
-    return (void *) (uintptr_t) id;
-}
 
 static size_t *
 s_timer_slot (void *task)
@@ -77,42 +61,85 @@ s_timer_before (const void *a, const void *b, void *arg)
     return x->timer_ms < y->timer_ms || (x->timer_ms == y->timer_ms && x->id < y->id);
 }
 
+//  A cached payload: one block, the payload then the headers.
+typedef struct {
+    uint32_t payload_size;  //  bytes
+    uint32_t headers_size;  //  bytes; 0: none
+    uint8_t data[];
+} s_cached_t;
+
+//  Bytes a block costs: what the allocator gave, plus its own header.
+static size_t
+s_cache_held (void *block)
+{
+    return malloc_usable_size (block) + sizeof (size_t);
+}
+
+static void
+s_cache_drop (arb_sched_t *self, arb_task_t *task)
+{
+    if (!task->cache)
+        return;
+    size_t held = s_cache_held (task->cache);
+    assert (self->cache_used >= held);
+    self->cache_used -= held;
+    free (task->cache);
+    task->cache = NULL;
+}
+
 arb_sched_t *
 arb_sched_new (const arb_sched_config_t *config, const arb_sched_hooks_t *hooks)
 {
     arb_sched_t *self = (arb_sched_t *) zmalloc (sizeof (arb_sched_t));
     self->config = *config;
     self->hooks = *hooks;
-    self->tasks = zhashx_new ();
-    zhashx_set_key_hasher (self->tasks, s_id_hash);
-    zhashx_set_key_comparator (self->tasks, s_id_compare);
-    zhashx_set_key_duplicator (self->tasks, NULL);
-    zhashx_set_key_destructor (self->tasks, NULL);
     self->queues = zhashx_new ();
     self->sessions = zhashx_new ();
     self->names = zhashx_new ();
+    self->interned = zhashx_new ();
+    zhashx_set_key_duplicator (self->interned, NULL);
+    zhashx_set_key_destructor (self->interned, NULL);
+    zhashx_set_destructor (self->interned, NULL);
     self->timers = arb_heap_new (s_timer_before, s_timer_slot, NULL);
     return self;
+}
+
+//  The one copy of a task name, for one more task.
+static const char *
+s_intern (arb_sched_t *self, const char *name)
+{
+    s_interned_t *entry = (s_interned_t *) zhashx_lookup (self->interned, name);
+    if (!entry) {
+        size_t size = strlen (name) + 1;
+        entry = (s_interned_t *) malloc (sizeof (s_interned_t) + size);
+        assert (entry);
+        entry->refs = 0;
+        memcpy (entry->name, name, size);
+        zhashx_insert (self->interned, entry->name, entry);
+    }
+    entry->refs++;
+    return entry->name;
+}
+
+//  A task no longer bears its name: the last one frees it.
+static void
+s_unintern (arb_sched_t *self, const char *name)
+{
+    s_interned_t *entry = (s_interned_t *) zhashx_lookup (self->interned, name);
+    assert (entry && entry->refs > 0);
+    if (--entry->refs == 0) {
+        zhashx_delete (self->interned, entry->name);
+        free (entry);
+    }
 }
 
 static void
 s_task_free (arb_sched_t *self, arb_task_t **task_p)
 {
     arb_task_t *task = *task_p;
-    if (task->cached) {
-        arb_sched_cache_release (self, (task->payload ? zframe_size (task->payload) : 0)
-                                           + (task->headers ? zframe_size (task->headers) : 0));
-    }
-    zframe_destroy (&task->payload);
-    zframe_destroy (&task->headers);
-    arb_task_drop_emits (task);
-    free (task->name);
-    if (task->watchers) {
-        zframe_t *frame;
-        while ((frame = (zframe_t *) zlist_pop (task->watchers)))
-            zframe_destroy (&frame);
-        zlist_destroy (&task->watchers);
-    }
+    s_cache_drop (self, task);
+    arb_task_free_ext (task);
+    s_unintern (self, task->name);
     free (task);
     *task_p = NULL;
 }
@@ -149,12 +176,14 @@ arb_sched_destroy (arb_sched_t **self_p)
         entry = (s_name_t *) zhashx_next (self->names);
     }
     zhashx_destroy (&self->names);
-    arb_task_t *task = (arb_task_t *) zhashx_first (self->tasks);
-    while (task) {
+    for (arb_task_t *task = arb_taskmap_first (&self->tasks); task;
+         task = arb_taskmap_next (&self->tasks))
         s_task_free (self, &task);
-        task = (arb_task_t *) zhashx_next (self->tasks);
-    }
-    zhashx_destroy (&self->tasks);
+    arb_taskmap_free (&self->tasks);
+    //  every task gave its name back, but for one made and never added
+    for (void *name = zhashx_first (self->interned); name; name = zhashx_next (self->interned))
+        free (name);
+    zhashx_destroy (&self->interned);
     free (self->dirty);
     free (self->wakes);
     free (self);
@@ -270,7 +299,8 @@ arb_sched_name_limit (arb_sched_t *self, const char *name)
     zhashx_t *sessions = self->sessions;
     for (arb_session_t *session = (arb_session_t *) zhashx_first (sessions); session;
          session = (arb_session_t *) zhashx_next (sessions))
-        for (arb_task_t *task = arb_session_first_lease (session); task; task = task->lease_next)
+        for (arb_task_t *task = arb_session_first_lease (session); task;
+             task = arb_task_ext (task)->lease_next)
             if (streq (task->name, name))
                 entry->limit.running++;
     zhashx_insert (self->names, name, entry);
@@ -301,7 +331,7 @@ arb_sched_new_task (arb_sched_t *self, const char *queue, const char *name)
 {
     arb_task_t *task = (arb_task_t *) zmalloc (sizeof (arb_task_t));
     task->queue = arb_sched_queue (self, queue);
-    task->name = strdup (name);
+    task->name = s_intern (self, name);
     task->ready_slot = ARB_HEAP_NONE;
     task->timer_slot = ARB_HEAP_NONE;
     task->max_attempts = 1;
@@ -317,10 +347,17 @@ arb_sched_task_from_row (arb_sched_t *self,
 {
     arb_task_t *task = arb_sched_new_task (self, queue, name);
     arb_queue_t *owned_queue = task->queue;
-    char *owned_name = task->name;
+    const char *owned_name = task->name;
     *task = *row;
     task->queue = owned_queue;
     task->name = owned_name;
+    task->cache = NULL;
+    if (row->ext) {
+        //  a copy of what the row read: the row keeps (and frees) its own
+        assert (!row->ext->watchers && !row->ext->emits);
+        task->ext = NULL;
+        *arb_task_ext_rw (task) = *row->ext;
+    }
     task->ready_slot = ARB_HEAP_NONE;
     task->timer_slot = ARB_HEAP_NONE;
     return task;
@@ -371,12 +408,12 @@ s_detach (arb_sched_t *self, arb_task_t *task)
 void
 arb_sched_add (arb_sched_t *self, arb_task_t *task, uint64_t now_ms, uint64_t mono_ms)
 {
-    zhashx_insert (self->tasks, s_id_key (task->id), task);
+    arb_taskmap_insert (&self->tasks, task);
     arb_queue_link_task (task->queue, task);
     int state = task->state;
     arb_queue_counts (task->queue)[state]++;
     if (state == ARB_STATE_SCHEDULED)
-        arb_sched_make_scheduled (self, task, task->not_before_ms, now_ms, mono_ms);
+        arb_sched_make_scheduled (self, task, arb_task_ext (task)->not_before_ms, now_ms, mono_ms);
     else if (state == ARB_STATE_READY)
         arb_sched_make_ready (self, task, false, now_ms, mono_ms);
 }
@@ -384,22 +421,28 @@ arb_sched_add (arb_sched_t *self, arb_task_t *task, uint64_t now_ms, uint64_t mo
 arb_task_t *
 arb_sched_find (arb_sched_t *self, uint64_t id)
 {
-    //  ids start at 1; a zero key is a NULL one, which zhashx asserts on
+    //  ids start at 1: no task has id 0
     if (id == 0)
         return NULL;
-    return (arb_task_t *) zhashx_lookup (self->tasks, s_id_key (id));
+    return arb_taskmap_find (&self->tasks, id);
 }
 
 size_t
 arb_sched_task_count (arb_sched_t *self)
 {
-    return zhashx_size (self->tasks);
+    return self->tasks.count;
 }
 
-zhashx_t *
-arb_sched_tasks (arb_sched_t *self)
+arb_task_t *
+arb_sched_first_task (arb_sched_t *self)
 {
-    return self->tasks;
+    return arb_taskmap_first (&self->tasks);
+}
+
+arb_task_t *
+arb_sched_next_task (arb_sched_t *self)
+{
+    return arb_taskmap_next (&self->tasks);
 }
 
 //  The monotonic time at which wall-clock time wall_ms falls due (now).
@@ -413,7 +456,7 @@ void
 arb_sched_make_ready (
     arb_sched_t *self, arb_task_t *task, bool head, uint64_t now_ms, uint64_t mono_ms)
 {
-    assert (task->lease == 0);
+    assert (arb_task_ext (task)->lease == 0);
     s_detach (self, task);
     s_set_state (task, ARB_STATE_READY);
     task->head = head;
@@ -434,8 +477,8 @@ arb_sched_make_ready (
     s_mark_dirty (self, task->queue);
     //  a task that may expire leaves at its expiry even if no worker
     //  ever looks at its queue (a fan-out copy for an absent endpoint)
-    if (task->expires_ms) {
-        task->timer_ms = s_mono_at (task->expires_ms, now_ms, mono_ms);
+    if (arb_task_ext (task)->expires_ms) {
+        task->timer_ms = s_mono_at (arb_task_ext (task)->expires_ms, now_ms, mono_ms);
         arb_heap_push (self->timers, task);
     }
 }
@@ -444,10 +487,10 @@ void
 arb_sched_make_scheduled (
     arb_sched_t *self, arb_task_t *task, uint64_t not_before_ms, uint64_t now_ms, uint64_t mono_ms)
 {
-    assert (task->lease == 0);
+    assert (arb_task_ext (task)->lease == 0);
     s_detach (self, task);
     s_set_state (task, ARB_STATE_SCHEDULED);
-    task->not_before_ms = not_before_ms;
+    arb_task_ext_rw (task)->not_before_ms = not_before_ms;
     if (not_before_ms <= now_ms) {
         arb_sched_make_ready (self, task, false, now_ms, mono_ms);
         return;
@@ -459,7 +502,7 @@ arb_sched_make_scheduled (
 void
 arb_sched_make_waiting (arb_sched_t *self, arb_task_t *task)
 {
-    assert (task->lease == 0);
+    assert (arb_task_ext (task)->lease == 0);
     s_detach (self, task);
     s_set_state (task, ARB_STATE_WAITING);
 }
@@ -468,42 +511,76 @@ void
 arb_sched_finish (arb_sched_t *self, arb_task_t **task_p, int final_state, uint64_t now_ms)
 {
     arb_task_t *task = *task_p;
-    if (task->lease)
+    if (arb_task_ext (task)->lease)
         arb_sched_unlease (self, task);
     s_detach (self, task);
     s_set_state (task, final_state);
     arb_queue_count_done (task->queue, now_ms);
     arb_queue_unlink_task (task->queue, task);
-    zhashx_delete (self->tasks, s_id_key (task->id));
+    arb_taskmap_remove (&self->tasks, task->id);
     s_task_free (self, task_p);
 }
 
-void
-arb_sched_uncache (arb_sched_t *self, arb_task_t *task, zframe_t **payload, zframe_t **headers)
-{
-    assert (task->cached);
-    arb_sched_cache_release (self, (task->payload ? zframe_size (task->payload) : 0)
-                                       + (task->headers ? zframe_size (task->headers) : 0));
-    *payload = task->payload;
-    *headers = task->headers;
-    task->payload = task->headers = NULL;
-    task->cached = false;
-}
-
 bool
-arb_sched_cache_reserve (arb_sched_t *self, size_t size)
+arb_sched_cache_put (arb_sched_t *self,
+                     arb_task_t *task,
+                     const void *payload,
+                     size_t payload_size,
+                     const void *headers,
+                     size_t headers_size)
 {
-    if (self->cache_used + size > self->config.cache_bytes)
+    assert (!task->cache);
+    if (payload_size > UINT32_MAX || headers_size > UINT32_MAX)
         return false;
-    self->cache_used += size;
+    size_t want = sizeof (s_cached_t) + payload_size + headers_size;
+    //  the allocator's own header and rounding, before asking it
+    if (self->cache_used + want + 2 * sizeof (size_t) > self->config.cache_bytes)
+        return false;
+    s_cached_t *block = (s_cached_t *) malloc (want);
+    assert (block);
+    size_t held = s_cache_held (block);
+    if (self->cache_used + held > self->config.cache_bytes) {
+        free (block);
+        return false;
+    }
+    block->payload_size = (uint32_t) payload_size;
+    block->headers_size = (uint32_t) headers_size;
+    if (payload_size)
+        memcpy (block->data, payload, payload_size);
+    if (headers_size)
+        memcpy (block->data + payload_size, headers, headers_size);
+    self->cache_used += held;
+    task->cache = block;
     return true;
 }
 
-void
-arb_sched_cache_release (arb_sched_t *self, size_t size)
+bool
+arb_sched_cache_peek (arb_sched_t *self, arb_task_t *task, zframe_t **payload, zframe_t **headers)
 {
-    assert (self->cache_used >= size);
-    self->cache_used -= size;
+    (void) self;
+    s_cached_t *block = (s_cached_t *) task->cache;
+    if (!block)
+        return false;
+    *payload = zframe_new (block->data, block->payload_size);
+    *headers = block->headers_size
+                   ? zframe_new (block->data + block->payload_size, block->headers_size)
+                   : NULL;
+    return true;
+}
+
+bool
+arb_sched_cache_take (arb_sched_t *self, arb_task_t *task, zframe_t **payload, zframe_t **headers)
+{
+    if (!arb_sched_cache_peek (self, task, payload, headers))
+        return false;
+    s_cache_drop (self, task);
+    return true;
+}
+
+uint64_t
+arb_sched_cache_used (arb_sched_t *self)
+{
+    return self->cache_used;
 }
 
 //  ---------------------------------------------------------------------
@@ -625,7 +702,7 @@ arb_task_t *
 arb_sched_leased (arb_sched_t *self, uint64_t id, uint64_t lease)
 {
     arb_task_t *task = arb_sched_find (self, id);
-    if (!task || task->lease == 0 || task->lease != lease)
+    if (!task || arb_task_ext (task)->lease == 0 || arb_task_ext (task)->lease != lease)
         return NULL;
     return task;
 }
@@ -638,21 +715,21 @@ s_lease (
         arb_heap_remove (self->timers, task);  //  its expiry: it has started
     arb_queue_unlink_ready (task->queue, task);
     s_set_state (task, ARB_STATE_RUNNING);
-    task->lease = (self->config.epoch << ARB_LEASE_BITS) | ++self->lease_seq;
-    task->last_lease = 0;
-    task->last_lost = false;
-    task->claimed_lease = 0;
-    task->leased = true;
-    task->session = session;
-    task->sub = sub;
+    arb_task_ext_rw (task)->lease = (self->config.epoch << ARB_LEASE_BITS) | ++self->lease_seq;
+    arb_task_ext_rw (task)->last_lease = 0;
+    arb_task_ext_rw (task)->last_lost = false;
+    arb_task_ext_rw (task)->claimed_lease = 0;
+    arb_task_ext_rw (task)->leased = true;
+    arb_task_ext_rw (task)->session = session;
+    arb_task_ext_rw (task)->sub = sub;
     task->attempts++;
     arb_session_add_lease (session, task);
     arb_queue_limit (task->queue)->running++;
     s_name_t *entry = s_name_of (self, task->name);
     if (entry)
         entry->limit.running++;
-    if (task->timeout_ms) {
-        task->timer_ms = mono_ms + task->timeout_ms;
+    if (arb_task_ext (task)->timeout_ms) {
+        task->timer_ms = mono_ms + arb_task_ext (task)->timeout_ms;
         arb_heap_push (self->timers, task);
     }
 }
@@ -660,15 +737,15 @@ s_lease (
 void
 arb_sched_unlease (arb_sched_t *self, arb_task_t *task)
 {
-    assert (task->lease && task->session);
-    arb_session_remove_lease (task->session, task);
+    assert (arb_task_ext (task)->lease && arb_task_ext (task)->session);
+    arb_session_remove_lease (arb_task_ext (task)->session, task);
     if (task->timer_slot != ARB_HEAP_NONE)
         arb_heap_remove (self->timers, task);
     arb_queue_limit (task->queue)->running--;
     arb_task_drop_emits (task);  //  staged with the lease, gone with it
-    task->lease = 0;
-    task->session = NULL;
-    task->sub = 0;
+    arb_task_ext_rw (task)->lease = 0;
+    arb_task_ext_rw (task)->session = NULL;
+    arb_task_ext_rw (task)->sub = 0;
     //  a queue or a name at its running limit can take more now
     if (arb_queue_limit (task->queue)->max_running)
         s_mark_dirty (self, task->queue);
@@ -695,7 +772,7 @@ s_pop_live (arb_sched_t *self, arb_queue_t *queue, arb_session_t *session, uint6
     while ((task = arb_session_handles_all (session)
                        ? arb_queue_pop (queue)
                        : arb_queue_pop_for (queue, s_accepts, session))) {
-        if (task->expires_ms == 0 || task->expires_ms > now_ms)
+        if (arb_task_ext (task)->expires_ms == 0 || arb_task_ext (task)->expires_ms > now_ms)
             return task;
         self->hooks.expired (self->hooks.arg, task);
     }
@@ -791,7 +868,7 @@ s_next_task (arb_sched_t *self,
 static bool
 s_is_live (void *task, void *now_ms)
 {
-    uint64_t expires_ms = ((arb_task_t *) task)->expires_ms;
+    uint64_t expires_ms = arb_task_ext (((arb_task_t *) task))->expires_ms;
     return expires_ms == 0 || expires_ms > *(uint64_t *) now_ms;
 }
 
@@ -827,17 +904,19 @@ arb_sched_can_adopt (arb_sched_t *self, arb_task_t *task, arb_session_t *session
     if (task->state == ARB_STATE_RUNNING)
         //  its lease now, or the one an earlier claim named (the worker
         //  never saw that claim's WELCOME), from the same worker
-        return (lease == task->lease || lease == task->claimed_lease)
-               && (task->session == session || arb_session_newer (session, task->session));
+        return (lease == arb_task_ext (task)->lease || lease == arb_task_ext (task)->claimed_lease)
+               && (arb_task_ext (task)->session == session
+                   || arb_session_newer (session, arb_task_ext (task)->session));
     if (task->state != ARB_STATE_READY)
         return false;
-    if (task->last_lease)
+    if (arb_task_ext (task)->last_lease)
         //  lost or taken back in this run, and nobody has had it since
-        return lease == task->last_lease && task->last_worker == arb_session_worker (session);
+        return lease == arb_task_ext (task)->last_lease
+               && arb_task_ext (task)->last_worker == arb_session_worker (session);
     //  a lease of a run before this one (1 is the first epoch), for a task
     //  this run has not leased yet
     uint64_t epoch = lease >> ARB_LEASE_BITS;
-    return epoch >= 1 && epoch < self->config.epoch && !task->leased;
+    return epoch >= 1 && epoch < self->config.epoch && !arb_task_ext (task)->leased;
 }
 
 arb_adopt_t
@@ -845,27 +924,28 @@ arb_sched_adopt (
     arb_sched_t *self, arb_task_t *task, arb_session_t *session, uint64_t lease, uint64_t mono_ms)
 {
     if (task->state == ARB_STATE_RUNNING) {
-        if (task->session == session)
+        if (arb_task_ext (task)->session == session)
             return ARB_ADOPT_KEPT;
         //  the same attempt goes on: its count and its timeout stay
         bool timed = task->timer_slot != ARB_HEAP_NONE;
         uint64_t timer_ms = task->timer_ms;
-        uint64_t claimed = task->claimed_lease ? task->claimed_lease : lease;
+        uint64_t claimed =
+            arb_task_ext (task)->claimed_lease ? arb_task_ext (task)->claimed_lease : lease;
         arb_sched_unlease (self, task);
         task->attempts--;
         s_lease (self, task, session, 0, mono_ms);
-        task->claimed_lease = claimed;
+        arb_task_ext_rw (task)->claimed_lease = claimed;
         if (timed) {
             arb_heap_remove (self->timers, task);
             arb_sched_rearm (self, task, timer_ms);
         }
         return ARB_ADOPT_MOVED;
     }
-    if (lease == task->last_lease && task->last_lost && task->lost)
+    if (lease == arb_task_ext (task)->last_lease && arb_task_ext (task)->last_lost && task->lost)
         task->lost--;  //  its worker was not lost after all
     s_detach (self, task);
     s_lease (self, task, session, 0, mono_ms);
-    task->claimed_lease = lease;
+    arb_task_ext_rw (task)->claimed_lease = lease;
     return ARB_ADOPT_LEASED;
 }
 
@@ -873,14 +953,14 @@ void
 arb_sched_give_back (
     arb_sched_t *self, arb_task_t *task, bool head, uint64_t now_ms, uint64_t mono_ms)
 {
-    uint64_t lease = task->lease;
-    uint64_t worker = arb_session_worker (task->session);
+    uint64_t lease = arb_task_ext (task)->lease;
+    uint64_t worker = arb_session_worker (arb_task_ext (task)->session);
     arb_sched_unlease (self, task);
     task->attempts--;
     arb_sched_make_ready (self, task, head, now_ms, mono_ms);
-    task->last_lease = lease;
-    task->last_worker = worker;
-    task->last_lost = false;
+    arb_task_ext_rw (task)->last_lease = lease;
+    arb_task_ext_rw (task)->last_worker = worker;
+    arb_task_ext_rw (task)->last_lost = false;
 }
 
 void

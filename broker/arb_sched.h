@@ -88,9 +88,11 @@ void arb_sched_add (arb_sched_t *self, arb_task_t *task, uint64_t now_ms, uint64
 
 arb_task_t *arb_sched_find (arb_sched_t *self, uint64_t id);
 size_t arb_sched_task_count (arb_sched_t *self);
-//  All unfinished tasks, for walks that do not change them (borrowed;
-//  zhashx of id -> arb_task_t).
-zhashx_t *arb_sched_tasks (arb_sched_t *self);
+//  Walks all unfinished tasks (borrowed), in no order: the first, then
+//  each next one; NULL at the end. Nothing may add or end a task during
+//  the walk (collect ids first).
+arb_task_t *arb_sched_first_task (arb_sched_t *self);
+arb_task_t *arb_sched_next_task (arb_sched_t *self);
 
 //  Moves a task to its queue (head: before everything of its priority,
 //  in its old place among the other tasks back at the head).
@@ -108,15 +110,35 @@ void arb_sched_make_waiting (arb_sched_t *self, arb_task_t *task);
 //  Its watchers must have been taken by the caller (task->watchers).
 void arb_sched_finish (arb_sched_t *self, arb_task_t **task_p, int final_state, uint64_t now_ms);
 
-//  Takes a task's cached payload and headers out of the cache (the task
-//  then reads them from the journal when it needs them again).
-void
-arb_sched_uncache (arb_sched_t *self, arb_task_t *task, zframe_t **payload, zframe_t **headers);
+//  The payload cache. It keeps, within the budget (cache_bytes), a copy
+//  of the payload and headers of recently submitted tasks so that their
+//  dispatch needs no read; every other payload stays in the journal only.
+//  The copy is one block of exactly the bytes it holds, never the frame
+//  the payload arrived in (libzmq's zero-copy receive would keep the whole
+//  receive buffer behind it alive), and the budget counts the block as the
+//  allocator holds it.
+//
+//  Keeps a copy of payload (and headers, size 0: none) for task if the
+//  budget has room; returns whether it did.
+bool arb_sched_cache_put (arb_sched_t *self,
+                          arb_task_t *task,
+                          const void *payload,
+                          size_t payload_size,
+                          const void *headers,
+                          size_t headers_size);
 
-//  Payload cache: whether size more bytes fit in the budget (and if so,
-//  counts them); and giving them back.
-bool arb_sched_cache_reserve (arb_sched_t *self, size_t size);
-void arb_sched_cache_release (arb_sched_t *self, size_t size);
+//  If task's payload is cached, sets *payload (never NULL) and *headers
+//  (NULL when it has none) to new frames the caller owns and returns
+//  true; take also drops the copy (a task rarely needs its payload twice;
+//  a retry reads it back from the journal), peek keeps it. Returns false,
+//  setting nothing, when the payload is only in the journal.
+bool
+arb_sched_cache_take (arb_sched_t *self, arb_task_t *task, zframe_t **payload, zframe_t **headers);
+bool
+arb_sched_cache_peek (arb_sched_t *self, arb_task_t *task, zframe_t **payload, zframe_t **headers);
+
+//  Bytes the payload cache holds now, as the allocator counts them.
+uint64_t arb_sched_cache_used (arb_sched_t *self);
 
 //  ---------------------------------------------------------------------
 //  Queues

@@ -347,10 +347,11 @@ arb_session_credit (arb_session_t *self)
 void
 arb_session_add_lease (arb_session_t *self, arb_task_t *task)
 {
-    task->lease_prev = NULL;
-    task->lease_next = self->leases;
+    arb_task_ext_t *ext = arb_task_ext_rw (task);
+    ext->lease_prev = NULL;
+    ext->lease_next = self->leases;
     if (self->leases)
-        self->leases->lease_prev = task;
+        arb_task_ext_rw (self->leases)->lease_prev = task;
     self->leases = task;
     self->lease_count++;
 }
@@ -358,13 +359,14 @@ arb_session_add_lease (arb_session_t *self, arb_task_t *task)
 void
 arb_session_remove_lease (arb_session_t *self, arb_task_t *task)
 {
-    if (task->lease_prev)
-        task->lease_prev->lease_next = task->lease_next;
+    arb_task_ext_t *ext = arb_task_ext_rw (task);
+    if (ext->lease_prev)
+        arb_task_ext_rw (ext->lease_prev)->lease_next = ext->lease_next;
     else
-        self->leases = task->lease_next;
-    if (task->lease_next)
-        task->lease_next->lease_prev = task->lease_prev;
-    task->lease_prev = task->lease_next = NULL;
+        self->leases = ext->lease_next;
+    if (ext->lease_next)
+        arb_task_ext_rw (ext->lease_next)->lease_prev = ext->lease_prev;
+    ext->lease_prev = ext->lease_next = NULL;
     self->lease_count--;
 }
 

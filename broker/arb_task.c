@@ -2,19 +2,48 @@
 
 #include "arb_task.h"
 
+const arb_task_ext_t arb_task_ext_zero = {0};
+
+arb_task_ext_t *
+arb_task_ext_rw (arb_task_t *task)
+{
+    if (!task->ext) {
+        task->ext = (arb_task_ext_t *) calloc (1, sizeof (arb_task_ext_t));
+        assert (task->ext);
+    }
+    return task->ext;
+}
+
 void
 arb_task_drop_emits (arb_task_t *task)
 {
-    if (!task->emits)
+    arb_task_ext_t *ext = task->ext;
+    if (!ext || !ext->emits)
         return;
     arb_emit_t *emit;
-    while ((emit = (arb_emit_t *) zlist_pop (task->emits))) {
+    while ((emit = (arb_emit_t *) zlist_pop (ext->emits))) {
         free (emit->queue);
         free (emit->name);
         zframe_destroy (&emit->payload);
         free (emit);
     }
-    zlist_destroy (&task->emits);
-    task->emit_bytes = 0;
-    task->emit_refused = false;
+    zlist_destroy (&ext->emits);
+    ext->emit_bytes = 0;
+    ext->emit_refused = false;
+}
+
+void
+arb_task_free_ext (arb_task_t *task)
+{
+    if (!task->ext)
+        return;
+    arb_task_drop_emits (task);
+    if (task->ext->watchers) {
+        zframe_t *frame;
+        while ((frame = (zframe_t *) zlist_pop (task->ext->watchers)))
+            zframe_destroy (&frame);
+        zlist_destroy (&task->ext->watchers);
+    }
+    free (task->ext);
+    task->ext = NULL;
 }

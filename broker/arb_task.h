@@ -31,19 +31,13 @@ typedef struct {
     zframe_t *payload;  //  owned
 } arb_emit_t;
 
-struct _arb_task_t {
-    uint64_t id;
-    arb_queue_t *queue;  //  borrowed from the scheduler
-    char *name;          //  owned: the handler name
-    uint8_t state;       //  arb_state_t: waiting, scheduled, ready or running
-    bool head;           //  released: dispatched before everything of its priority
-    bool jitter;         //  exponential backoff is jittered
-    uint8_t backoff;     //  arb_backoff_t
-    int32_t priority;
-    uint32_t attempts;  //  attempts started
-    uint32_t max_attempts;
-    uint32_t lost;       //  leases lost with their worker
-    uint32_t delivered;  //  times handed out to a worker (dispatch, TAKE), this lease included
+//  What only some tasks need: options away from their defaults, a lease
+//  (present or past), workflow links, watchers, staged EMIT items. A plain
+//  queued task has none of it (its ext is NULL, and reads see zeros), so
+//  that a backlog costs only the small record below (issue 11: a million
+//  queued tasks). Fields ordered by size, without padding.
+typedef struct {
+    //  options, 0 when not given
     uint64_t backoff_ms;
     uint64_t backoff_cap_ms;
     uint64_t timeout_ms;       //  0: none
@@ -51,37 +45,56 @@ struct _arb_task_t {
     uint64_t not_before_ms;    //  Unix ms: earliest start (scheduled)
     uint64_t expires_ms;       //  Unix ms: dropped if not started by then; 0 never
     uint64_t retention_ms;     //  0: queue or broker default
-    uint64_t created_ms;       //  Unix ms
-    uint64_t ready_ms;         //  Unix ms it became ready (aging); kept at the head
-    uint64_t listed_ms;        //  Unix ms it last joined its queue's ready list (oldest age)
-    uint64_t seq;              //  order of arrival in its queue, for FIFO ties; kept at the head
-    size_t ready_slot;         //  position in its queue's heap, or ARB_HEAP_NONE
-    bool aside;                //  ready_slot is in its queue's heap of its name (arb_queue.h)
-    size_t timer_slot;         //  position in the timer heap, or ARB_HEAP_NONE
-    void *parked;              //  handle in its name's list of tasks held back by the name's
-                               //  limit, or NULL
-    uint64_t timer_ms;         //  monotonic ms the timer fires (start, or timeout)
-    zframe_t *payload;         //  owned cache of the payload; NULL: read it from the journal
-    zframe_t *headers;         //  owned cache of the headers; NULL: none, or in the journal
-    bool cached;               //  payload and headers are in memory (they may be NULL/empty)
 
     //  while running
     uint64_t lease;          //  current lease; 0 when not leased
     uint64_t last_lease;     //  the lease its worker lost (or was taken back from it: a
                              //  session ended out of step), should it come back; 0 none
     uint64_t last_worker;    //  who held last_lease (arb_session_worker): only it may claim it
-    bool last_lost;          //  last_lease counted in lost (a claim gives that back)
     uint64_t claimed_lease;  //  the lease a worker claimed it back under (REGISTER), which a
                              //  later REGISTER of that worker may name again; 0 none
-    bool leased;             //  leased since the broker started: a lease from before no
-                             //  longer claims it
     arb_session_t *session;  //  borrowed: the worker holding the lease
-    uint32_t sub;            //  the subscription it was sent on
     uint64_t started_ms;     //  Unix ms the current attempt began
     arb_task_t *lease_prev;  //  the session's other leases (intrusive list)
     arb_task_t *lease_next;
+    zlist_t *emits;       //  owned staged EMIT items (arb_emit_t *) of the current lease
+    uint32_t emit_bytes;  //  the payload bytes of emits (at most ARB_EMIT_BYTES_MAX)
+    uint32_t sub;         //  the subscription it was sent on
 
     zlist_t *watchers;  //  owned list of owned routing-id frames; NULL if none
+
+    //  workflows
+    uint64_t flow;      //  the DAG, group or pipe it belongs to; 0 none
+    uint64_t origin;    //  a fan-out copy: the task it copies; 0 none
+    uint32_t parents;   //  its dependencies (edges in the journal's deps table)
+    uint32_t copies;    //  a fan-out task: its endpoint copies
+    uint32_t pending;   //  waiting: parents (or copies) not final yet
+    bool skip;          //  waiting: an edge said it will be skipped
+    bool last_lost;     //  last_lease counted in lost (a claim gives that back)
+    bool leased;        //  leased since the broker started: a lease from before no
+                        //  longer claims it
+    bool emit_refused;  //  an EMIT of this lease was refused: its success cannot be kept
+} arb_task_ext_t;
+
+//  The record every unfinished task has. Fields are ordered by size, so
+//  that it has no padding.
+struct _arb_task_t {
+    uint64_t id;
+    arb_queue_t *queue;   //  borrowed from the scheduler
+    const char *name;     //  borrowed: the handler name, kept once per name by the scheduler
+    void *cache;          //  owned copy of payload and headers, one block (arb_sched's
+                          //  payload cache); NULL: read them from the journal
+    arb_task_ext_t *ext;  //  owned, or NULL: all zeros (arb_task_ext, arb_task_ext_rw)
+
+    uint64_t created_ms;  //  Unix ms
+    uint64_t ready_ms;    //  Unix ms it became ready (aging); kept at the head
+    uint64_t listed_ms;   //  Unix ms it last joined its queue's ready list (oldest age)
+    uint64_t seq;         //  order of arrival in its queue, for FIFO ties; kept at the head
+    uint64_t timer_ms;    //  monotonic ms the timer fires (start, or timeout)
+    size_t ready_slot;    //  position in its queue's heap, or ARB_HEAP_NONE
+    size_t timer_slot;    //  position in the timer heap, or ARB_HEAP_NONE
+    void *parked;         //  handle in its name's list of tasks held back by the name's
+                          //  limit, or NULL
 
     //  its queue's lists (arb_queue): every unfinished task, and the ready
     //  ones in the order they became ready
@@ -90,20 +103,36 @@ struct _arb_task_t {
     arb_task_t *ready_prev;  //  borrowed, NULL at either end or when not ready
     arb_task_t *ready_next;
 
-    //  workflows
-    uint64_t flow;      //  the DAG, group or pipe it belongs to; 0 none
-    uint32_t parents;   //  its dependencies (edges in the journal's deps table)
-    uint32_t copies;    //  a fan-out task: its endpoint copies
-    uint32_t pending;   //  waiting: parents (or copies) not final yet
-    uint64_t origin;    //  a fan-out copy: the task it copies; 0 none
-    uint8_t input;      //  ARB_INPUT_*
-    bool has_children;  //  some task depends on it
-    bool has_args;      //  it has persistent arguments (in the journal)
-    bool skip;          //  waiting: an edge said it will be skipped
-    zlist_t *emits;     //  owned staged EMIT items (arb_emit_t *) of the current lease
-    size_t emit_bytes;  //  their payload bytes
-    bool emit_refused;  //  an EMIT of this lease was refused: its success cannot be kept
+    int32_t priority;
+    uint32_t attempts;  //  attempts started
+    uint32_t max_attempts;
+    uint32_t lost;       //  leases lost with their worker
+    uint32_t delivered;  //  times handed out to a worker (dispatch, TAKE), this lease included
+    uint8_t state;       //  arb_state_t: waiting, scheduled, ready or running
+    bool head;           //  released: dispatched before everything of its priority
+    bool jitter;         //  exponential backoff is jittered
+    uint8_t backoff;     //  arb_backoff_t
+    bool aside;          //  ready_slot is in its queue's heap of its name (arb_queue.h)
+    uint8_t input;       //  workflows: ARB_INPUT_*
+    bool has_children;   //  workflows: some task depends on it
+    bool has_args;       //  it has persistent arguments (in the journal)
 };
+
+//  All zeros: what arb_task_ext reads for a task without ext.
+extern const arb_task_ext_t arb_task_ext_zero;
+
+//  A task's less common fields, to read (borrowed; all zeros if it has none).
+static inline const arb_task_ext_t *
+arb_task_ext (const arb_task_t *task)
+{
+    return task->ext ? task->ext : &arb_task_ext_zero;
+}
+
+//  A task's less common fields, to write: made (all zeros) if it had none.
+arb_task_ext_t *arb_task_ext_rw (arb_task_t *task);
+
+//  Frees a task's ext and what it owns (watchers, staged EMIT items).
+void arb_task_free_ext (arb_task_t *task);
 
 //  Frees a task's staged EMIT items (its lease ended without success).
 void arb_task_drop_emits (arb_task_t *task);

@@ -375,14 +375,12 @@ arb_verbs_peek (const arb_verbs_t *verbs, arb_msg_t *msg)
         d->delivered = task->delivered;
         d->queue = arb_msg_strdup (reply, arb_queue_name (task->queue));
         d->name = arb_msg_strdup (reply, task->name);
-        d->timeout_ms = task->timeout_ms;
-        d->soft_timeout_ms = task->soft_timeout_ms;
+        d->timeout_ms = arb_task_ext (task)->timeout_ms;
+        d->soft_timeout_ms = arb_task_ext (task)->soft_timeout_ms;
         d->created_ms = task->created_ms;
         zframe_t *headers = NULL;
-        if (task->cached) {
-            d->payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();
-            headers = task->headers ? zframe_dup (task->headers) : NULL;
-        }
+        if (arb_sched_cache_peek (arb_life_sched (verbs->life), task, &d->payload, &headers))
+            ;
         else if (arb_journal_load_payload (verbs->journal, task->id, &d->payload, &headers, NULL)) {
             arb_life_halt (verbs->life, "peek");
             break;

@@ -205,10 +205,10 @@ s_overlay (const arb_verbs_t *verbs, arb_msg_t *reply, arb_task_info_t *info, ar
     info->state = task->state;
     info->attempts = task->attempts;
     info->lost = task->lost;
-    info->not_before_ms = task->not_before_ms;
+    info->not_before_ms = arb_task_ext (task)->not_before_ms;
     if (task->state == ARB_STATE_RUNNING) {
-        info->started_ms = task->started_ms;
-        info->worker = arb_msg_strdup (reply, arb_session_name (task->session));
+        info->started_ms = arb_task_ext (task)->started_ms;
+        info->worker = arb_msg_strdup (reply, arb_session_name (arb_task_ext (task)->session));
     }
 }
 
@@ -295,7 +295,7 @@ s_list_matches (const arb_list_body_t *body, arb_task_t *task)
 {
     return task->id > body->after_id && (!body->before_id || task->id < body->before_id)
            && (!body->state || task->state == body->state)
-           && (!body->flow || task->flow == body->flow)
+           && (!body->flow || arb_task_ext (task)->flow == body->flow)
            && (!body->queue || streq (body->queue, arb_queue_name (task->queue)));
 }
 
@@ -349,16 +349,16 @@ s_list_open (const arb_verbs_t *verbs,
              arb_list_reply_body_t *out)
 {
     arb_sched_t *sched = arb_life_sched (verbs->life);
-    zhashx_t *tasks = arb_sched_tasks (sched);
-    size_t room = zhashx_size (tasks) < limit ? zhashx_size (tasks) : limit;
+    size_t count = arb_sched_task_count (sched);
+    size_t room = count < limit ? count : limit;
     arb_task_t **found = (arb_task_t **) malloc ((room + 1) * sizeof (arb_task_t *));
     assert (found);
     size_t n = 0;
     //  a queue's own tasks when it is given, else every unfinished task
     arb_queue_t *queue = body->queue ? arb_sched_find_queue (sched, body->queue) : NULL;
-    arb_task_t *task = body->queue ? (queue ? arb_queue_first_task (queue) : NULL)
-                                   : (arb_task_t *) zhashx_first (tasks);
-    for (; task; task = body->queue ? task->queue_next : (arb_task_t *) zhashx_next (tasks))
+    arb_task_t *task =
+        body->queue ? (queue ? arb_queue_first_task (queue) : NULL) : arb_sched_first_task (sched);
+    for (; task; task = body->queue ? task->queue_next : arb_sched_next_task (sched))
         if (s_list_matches (body, task)) {
             out->more |= n == limit;  //  one of them stays out of the page
             s_list_offer (found, &n, room, task, body->newest);

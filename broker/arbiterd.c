@@ -126,7 +126,7 @@ main (int argc, char *argv[])
         {"aging", 0, ARB_OPT_SECONDS, &settings.aging_ms, 0, S_RETENTION_MAX, "SECONDS",
          "waiting this long is worth one priority level (default 0: strict priorities)"},
         {"cache-mb", 0, ARB_OPT_UINT, &settings.cache_mb, 0, 1024 * 1024, "MB",
-         "payloads kept in memory for dispatch (default 256)"},
+         "payloads kept in memory for dispatch (default 16)"},
         {"max-lost", 0, ARB_OPT_UINT, &settings.max_lost, 1, 1000, "N",
          "lost leases before a task is quarantined (default 3)"},
         {"max-head-failures", 0, ARB_OPT_UINT, &settings.max_head_failures, 1, 1000, "N",

@@ -1089,7 +1089,7 @@ s_pack_str (msgpack_packer *pk, const char *str)
 }
 
 static void
-s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, zmsg_t *out)
+s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, zmsg_t **out)
 {
     size_t count = 0;
     for (size_t i = 0; i < schema->nfields; i++)
@@ -1170,58 +1170,132 @@ s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, zmsg
     if (has_frame) {
         if (!frame)
             frame = zframe_new_empty ();
-        zmsg_append (out, &frame);
+        if (!*out)
+            *out = zmsg_new ();
+        zmsg_append (*out, &frame);
     }
 }
 
-zmsg_t *
-arb_msg_encode (arb_msg_t **self_p)
+//  Where a message's body is packed: a buffer on the caller's stack for
+//  the usual small body, on the heap beyond it (msgpack's sbuffer took a
+//  fresh 8 KiB from malloc for every message).
+typedef struct {
+    uint8_t *data;    //  stack or owned
+    size_t size;      //  bytes packed
+    size_t capacity;  //  bytes at data
+    uint8_t stack[1024];
+} s_buf_t;
+
+static int
+s_buf_write (void *data, const char *bytes, size_t len)
+{
+    s_buf_t *buf = (s_buf_t *) data;
+    if (buf->size + len > buf->capacity) {
+        size_t capacity = buf->capacity * 2;
+        while (capacity < buf->size + len)
+            capacity *= 2;
+        uint8_t *bigger = (uint8_t *) malloc (capacity);
+        assert (bigger);
+        memcpy (bigger, buf->data, buf->size);
+        if (buf->data != buf->stack)
+            free (buf->data);
+        buf->data = bigger;
+        buf->capacity = capacity;
+    }
+    memcpy (buf->data + buf->size, bytes, len);
+    buf->size += len;
+    return 0;
+}
+
+//  Packs the message's header and body; *payloads gets the payload
+//  frames, in order (NULL: none). Takes the frames out of its body.
+//  Returns the message (still the caller's).
+static arb_msg_t *
+s_encode (arb_msg_t **self_p, uint8_t *header, s_buf_t *buf, zmsg_t **payloads)
 {
     assert (self_p && *self_p);
     arb_msg_t *self = *self_p;
     const arb_schema_t *schema = arb_schema_of (self->type);
     assert (schema && self->body);
-
-    uint8_t header[ARB_HEADER_SIZE] = {
-        'A',
-        'R',
-        ARB_PROTO_VERSION,
-        (uint8_t) self->type,
-        (uint8_t) (self->reqid >> 24),
-        (uint8_t) (self->reqid >> 16),
-        (uint8_t) (self->reqid >> 8),
-        (uint8_t) self->reqid,
-    };
-    zmsg_t *payloads = zmsg_new ();
-    msgpack_sbuffer sbuf;
-    msgpack_sbuffer_init (&sbuf);
+    header[0] = 'A';
+    header[1] = 'R';
+    header[2] = ARB_PROTO_VERSION;
+    header[3] = (uint8_t) self->type;
+    header[4] = (uint8_t) (self->reqid >> 24);
+    header[5] = (uint8_t) (self->reqid >> 16);
+    header[6] = (uint8_t) (self->reqid >> 8);
+    header[7] = (uint8_t) self->reqid;
+    buf->data = buf->stack;
+    buf->size = 0;
+    buf->capacity = sizeof (buf->stack);
+    *payloads = NULL;
     msgpack_packer pk;
-    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    msgpack_packer_init (&pk, buf, s_buf_write);
     s_encode_record (&pk, schema, self->body, payloads);
+    return self;
+}
 
+static void
+s_buf_free (s_buf_t *buf)
+{
+    if (buf->data != buf->stack)
+        free (buf->data);
+    buf->data = NULL;
+}
+
+zmsg_t *
+arb_msg_encode (arb_msg_t **self_p)
+{
+    uint8_t header[ARB_HEADER_SIZE];
+    s_buf_t buf;
+    zmsg_t *payloads;
+    arb_msg_t *self = s_encode (self_p, header, &buf, &payloads);
     zmsg_t *zmsg = zmsg_new ();
     if (self->routing_id)
         zmsg_append (zmsg, &self->routing_id);
     zmsg_addmem (zmsg, header, sizeof (header));
-    zmsg_addmem (zmsg, sbuf.data, sbuf.size);
-    msgpack_sbuffer_destroy (&sbuf);
+    zmsg_addmem (zmsg, buf.data, buf.size);
+    s_buf_free (&buf);
     zframe_t *frame;
-    while ((frame = zmsg_pop (payloads)))
+    while (payloads && (frame = zmsg_pop (payloads)))
         zmsg_append (zmsg, &frame);
     zmsg_destroy (&payloads);
     arb_msg_destroy (self_p);
     return zmsg;
 }
 
+//  Sends the frames straight from the packed buffer, without a zmsg and
+//  the zframes it would copy them into: a small frame goes inside
+//  libzmq's message, with no allocation at all. A ROUTER refuses a message
+//  (EHOSTUNREACH, EAGAIN) at its first frame, before any of it is queued.
 int
 arb_msg_send (arb_msg_t **self_p, void *sock)
 {
-    zmsg_t *zmsg = arb_msg_encode (self_p);
-    int rc = zmsg_send (&zmsg, sock);
+    uint8_t header[ARB_HEADER_SIZE];
+    s_buf_t buf;
+    zmsg_t *payloads;
+    arb_msg_t *self = s_encode (self_p, header, &buf, &payloads);
+    void *handle = zsock_resolve (sock);
+    int more = payloads && zmsg_size (payloads) ? ZMQ_SNDMORE : 0;
+    int rc = 0;
+    if (self->routing_id)
+        rc = zmq_send (handle, zframe_data (self->routing_id), zframe_size (self->routing_id),
+                       ZMQ_SNDMORE);
+    if (rc >= 0)
+        rc = zmq_send (handle, header, sizeof (header), ZMQ_SNDMORE);
+    if (rc >= 0)
+        rc = zmq_send (handle, buf.data, buf.size, more);
+    zframe_t *frame;
+    while (rc >= 0 && payloads && (frame = zmsg_pop (payloads))) {
+        rc = zframe_send (&frame, sock, zmsg_size (payloads) ? ZFRAME_MORE : 0);
+        zframe_destroy (&frame);  //  left to us when the send failed
+    }
     int error = errno;
-    zmsg_destroy (&zmsg);  //  left to us when the send failed
-    errno = error;         //  the caller may want to know why
-    return rc == 0 ? 0 : -1;
+    s_buf_free (&buf);
+    zmsg_destroy (&payloads);
+    arb_msg_destroy (self_p);
+    errno = error;  //  the caller may want to know why
+    return rc >= 0 ? 0 : -1;
 }
 
 //  ---------------------------------------------------------------------

@@ -47,7 +47,7 @@ s_task (arb_queue_t *queue, uint64_t id, int state)
     arb_task_t *task = (arb_task_t *) calloc (1, sizeof (arb_task_t));
     task->id = id;
     task->queue = queue;
-    task->name = strdup ("job");
+    task->name = "job";
     task->state = (uint8_t) state;
     task->max_attempts = 3;
     task->priority = (int32_t) id;
@@ -59,7 +59,7 @@ s_task (arb_queue_t *queue, uint64_t id, int state)
 static void
 s_task_free (arb_task_t **task_p)
 {
-    free ((*task_p)->name);
+    arb_task_free_ext (*task_p);
     free (*task_p);
     *task_p = NULL;
 }
@@ -153,7 +153,7 @@ test_final_states_and_history (void **state)
     arb_journal_row_t keyed = {.key = "key-1"};
     assert_int_equal (arb_journal_insert (j, t, &keyed), 0);
     t->attempts = 1;
-    t->started_ms = 2000;
+    arb_task_ext_rw (t)->started_ms = 2000;
     arb_attempt_info_t attempt = {1, 2000, 2100, "w1", ARB_OUTCOME_FAIL, "boom"};
     assert_int_equal (arb_journal_add_attempt (j, 1, &attempt), 0);
     assert_int_equal (arb_journal_save (j, t, ARB_STATE_SCHEDULED, 0, NULL, "boom", NULL, 0), 0);
@@ -747,7 +747,7 @@ test_queue_in_bulk (void **state)
         s_store (j, q, id, ARB_STATE_READY, 0);
     //  task 5 has a retention of its own
     arb_task_t *t = s_task (q, 5, ARB_STATE_READY);
-    t->retention_ms = 100;
+    arb_task_ext_rw (t)->retention_ms = 100;
     arb_journal_row_t row = {0};
     assert_int_equal (arb_journal_insert (j, t, &row), 0);
     s_task_free (&t);
@@ -1103,7 +1103,7 @@ s_collect_soft (void *arg, arb_task_t *task, const char *queue, const char *name
 {
     (void) queue;
     (void) name;
-    ((uint64_t *) arg)[task->id] = task->soft_timeout_ms;
+    ((uint64_t *) arg)[task->id] = arb_task_ext (task)->soft_timeout_ms;
     return 0;
 }
 
@@ -1145,7 +1145,7 @@ test_version_1_is_migrated (void **state)
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_non_null (j);
     arb_task_t *young = s_task (queue, 2, ARB_STATE_READY);
-    young->soft_timeout_ms = 1500;
+    arb_task_ext_rw (young)->soft_timeout_ms = 1500;
     assert_int_equal (arb_journal_begin (j), 0);
     assert_int_equal (arb_journal_insert (j, young, &row), 0);
     assert_int_equal (arb_journal_commit (j), 0);

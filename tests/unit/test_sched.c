@@ -3,6 +3,7 @@
 
 #include "arb_sched.h"
 #include "arb_heap.h"
+#include "arb_taskmap.h"
 #include "arb_vec.h"
 
 #include <setjmp.h>
@@ -276,11 +277,11 @@ test_leases (void **state)
     assert_int_equal (task->state, ARB_STATE_RUNNING);
     assert_int_equal (task->attempts, 1);
     //  leases carry the epoch in their high bits
-    assert_int_equal (task->lease >> 40, 7);
-    assert_ptr_equal (arb_sched_leased (sched, 1, task->lease), task);
-    assert_null (arb_sched_leased (sched, 1, task->lease + 1));
-    assert_null (arb_sched_leased (sched, 2, task->lease));
-    uint64_t old = task->lease;
+    assert_int_equal (arb_task_ext (task)->lease >> 40, 7);
+    assert_ptr_equal (arb_sched_leased (sched, 1, arb_task_ext (task)->lease), task);
+    assert_null (arb_sched_leased (sched, 1, arb_task_ext (task)->lease + 1));
+    assert_null (arb_sched_leased (sched, 2, arb_task_ext (task)->lease));
+    uint64_t old = arb_task_ext (task)->lease;
     arb_sched_unlease (sched, task);
     assert_null (arb_sched_leased (sched, 1, old));
     arb_sched_destroy (&sched);
@@ -362,12 +363,12 @@ test_adopt_and_recovery_hold (void **state)
     assert_false (arb_sched_can_adopt (sched, loaded, w, 1));
     assert_false (arb_sched_can_adopt (sched, loaded, w, (1ull << ARB_LEASE_BITS) - 1));
     assert_true (arb_sched_can_adopt (sched, loaded, w, before));
-    loaded->timeout_ms = 10000;
+    arb_task_ext_rw (loaded)->timeout_ms = 10000;
     assert_int_equal (arb_sched_adopt (sched, loaded, w, before, MONO + 200), ARB_ADOPT_LEASED);
     assert_int_equal (loaded->timer_ms, MONO + 10200);
     assert_int_equal (loaded->state, ARB_STATE_RUNNING);
-    assert_ptr_equal (loaded->session, w);
-    assert_int_equal (loaded->lease >> ARB_LEASE_BITS, 7);
+    assert_ptr_equal (arb_task_ext (loaded)->session, w);
+    assert_int_equal (arb_task_ext (loaded)->lease >> ARB_LEASE_BITS, 7);
     assert_int_equal (loaded->attempts, 1);
     assert_int_equal (arb_queue_limit (arb_sched_queue (sched, "q"))->running, 1);
     //  the same worker from a new socket takes it over, as the same attempt;
@@ -385,7 +386,7 @@ test_adopt_and_recovery_hold (void **state)
     assert_true (arb_sched_can_adopt (sched, loaded, again, before));
     assert_int_equal (arb_sched_adopt (sched, loaded, again, before, MONO + 300), ARB_ADOPT_MOVED);
     assert_int_equal (arb_sched_adopt (sched, loaded, again, before, MONO + 300), ARB_ADOPT_KEPT);
-    assert_ptr_equal (loaded->session, again);
+    assert_ptr_equal (arb_task_ext (loaded)->session, again);
     assert_int_equal (loaded->attempts, 1);
     assert_int_equal (loaded->timer_ms, MONO + 10200);  //  its timeout runs on
     assert_int_equal (arb_session_lease_count (w), 0);
@@ -398,19 +399,19 @@ test_adopt_and_recovery_hold (void **state)
     assert_int_equal (log.sent[0]->id, 3);
     //  this epoch: only a lease lost with its worker (the broker notes it)
     arb_task_t *task = log.sent[0];
-    uint64_t lost = task->lease;
+    uint64_t lost = arb_task_ext (task)->lease;
     arb_sched_unlease (sched, task);
     arb_sched_make_ready (sched, task, false, NOW, MONO + 3000);
     assert_false (arb_sched_can_adopt (sched, task, w, lost));
-    task->last_lease = lost;
-    task->last_worker = arb_session_worker (w);
-    task->last_lost = true;
+    arb_task_ext_rw (task)->last_lease = lost;
+    arb_task_ext_rw (task)->last_worker = arb_session_worker (w);
+    arb_task_ext_rw (task)->last_lost = true;
     task->lost = 1;
     assert_true (arb_sched_can_adopt (sched, task, w, lost));
     assert_false (arb_sched_can_adopt (sched, task, w, lost + 1));
     arb_sched_adopt (sched, task, w, lost, MONO + 3100);
     assert_int_equal (task->lost, 0);
-    assert_int_equal (task->last_lease, 0);
+    assert_int_equal (arb_task_ext (task)->last_lease, 0);
     arb_sched_destroy (&sched);
 }
 
@@ -445,7 +446,7 @@ test_adopt_only_what_was_held (void **state)
     arb_sched_dispatch (sched, NOW, MONO);
     assert_int_equal (log.count, 1);
     arb_task_t *sent = log.sent[0];
-    uint64_t lease = sent->lease;
+    uint64_t lease = arb_task_ext (sent)->lease;
     //  running: only under its lease, and only the same worker
     assert_false (arb_sched_can_adopt (sched, sent, w, lease));
     assert_false (arb_sched_can_adopt (sched, sent, w, before));
@@ -464,7 +465,7 @@ test_adopt_only_what_was_held (void **state)
     assert_true (arb_sched_can_adopt (sched, sent, x2, lease));
     assert_int_equal (arb_sched_adopt (sched, sent, x2, lease, MONO), ARB_ADOPT_LEASED);
     assert_int_equal (sent->lost, 0);
-    assert_int_equal (sent->claimed_lease, lease);
+    assert_int_equal (arb_task_ext (sent)->claimed_lease, lease);
     //  a later REGISTER of that worker that never saw the WELCOME names
     //  the lease it claimed, not the new one
     arb_session_t *x3 = s_worker (sched, "x3", "q", 0);
@@ -472,7 +473,7 @@ test_adopt_only_what_was_held (void **state)
     arb_session_set_register_id (x3, 2);
     assert_true (arb_sched_can_adopt (sched, sent, x3, lease));
     assert_int_equal (arb_sched_adopt (sched, sent, x3, lease, MONO), ARB_ADOPT_MOVED);
-    assert_true (arb_sched_can_adopt (sched, sent, x3, sent->lease));
+    assert_true (arb_sched_can_adopt (sched, sent, x3, arb_task_ext (sent)->lease));
     //  the other task, never leased in this run: an earlier run's lease
     assert_true (arb_sched_can_adopt (sched, other, w, before));
     arb_sched_destroy (&sched);
@@ -512,7 +513,7 @@ test_timers (void **state)
     arb_task_t *task = arb_sched_new_task (sched, "q", "later");
     task->id = 1;
     task->state = ARB_STATE_SCHEDULED;
-    task->not_before_ms = NOW + 2000;
+    arb_task_ext_rw (task)->not_before_ms = NOW + 2000;
     arb_sched_add (sched, task, NOW, MONO);
     assert_int_equal (arb_sched_next_timer (sched), MONO + 2000);
     assert_null (arb_sched_pop_timer (sched, MONO + 1999));
@@ -520,7 +521,7 @@ test_timers (void **state)
     assert_int_equal (arb_sched_next_timer (sched), UINT64_MAX);
     arb_sched_make_ready (sched, task, false, NOW + 2000, MONO);
     //  a running task with a timeout has a deadline timer
-    task->timeout_ms = 500;
+    arb_task_ext_rw (task)->timeout_ms = 500;
     s_worker (sched, "w", "q", 1);
     arb_sched_dispatch (sched, NOW + 2000, MONO + 2000);
     assert_int_equal (arb_sched_next_timer (sched), MONO + 2500);
@@ -529,7 +530,7 @@ test_timers (void **state)
     arb_task_t *past = arb_sched_new_task (sched, "q", "past");
     past->id = 2;
     past->state = ARB_STATE_SCHEDULED;
-    past->not_before_ms = NOW - 1;
+    arb_task_ext_rw (past)->not_before_ms = NOW - 1;
     arb_sched_add (sched, past, NOW, MONO);
     assert_int_equal (past->state, ARB_STATE_READY);
     arb_sched_destroy (&sched);
@@ -596,7 +597,7 @@ test_expired_tasks_are_not_dispatched (void **state)
     s_log_t log;
     arb_sched_t *sched = s_sched (&log, 0);
     arb_task_t *old = s_add (sched, "q", 1, 0, NOW);
-    old->expires_ms = NOW + 10;
+    arb_task_ext_rw (old)->expires_ms = NOW + 10;
     s_add (sched, "q", 2, 0, NOW);
     s_worker (sched, "w", "q", 5);
     arb_sched_dispatch (sched, NOW + 20, MONO + 20);
@@ -665,9 +666,8 @@ test_name_limit (void **state)
     limit->max_running = 1;
     arb_sched_touch_name (sched, "scarce");
     for (uint64_t id = 1; id <= 4; id++) {
-        arb_task_t *task = arb_sched_new_task (sched, id % 2 ? "a" : "b", id == 4 ? "free" : "x");
-        free (task->name);
-        task->name = strdup (id == 4 ? "free" : "scarce");
+        arb_task_t *task =
+            arb_sched_new_task (sched, id % 2 ? "a" : "b", id == 4 ? "free" : "scarce");
         task->id = id;
         task->state = ARB_STATE_READY;
         arb_sched_add (sched, task, NOW, MONO);
@@ -904,10 +904,10 @@ test_deliveries (void **state)
     assert_int_equal (log.count, 2);
     assert_int_equal (log.delivered[1], 1);
     //  its lease lost, then claimed back by the worker: still two
-    uint64_t lease = task->lease;
+    uint64_t lease = arb_task_ext (task)->lease;
     arb_sched_unlease (sched, task);
     arb_sched_make_ready (sched, task, false, NOW, MONO);
-    task->last_lease = lease;
+    arb_task_ext_rw (task)->last_lease = lease;
     assert_int_equal (arb_sched_adopt (sched, task, w, lease, MONO), ARB_ADOPT_LEASED);
     assert_int_equal (task->delivered, 2);
     //  TAKE counts too
@@ -952,7 +952,7 @@ test_peek (void **state)
     arb_queue_t *q = arb_sched_queue (sched, "q");
     for (uint64_t id = 1; id <= 20; id++)
         s_add (sched, "q", id, (int32_t) (id % 4), NOW);
-    arb_sched_find (sched, 3)->expires_ms = NOW + 5;
+    arb_task_ext_rw (arb_sched_find (sched, 3))->expires_ms = NOW + 5;
     arb_task_t *seen[20];
     size_t count = arb_sched_peek (sched, q, seen, 6, NOW + 10, MONO);
     assert_int_equal (count, 6);
@@ -1071,6 +1071,100 @@ test_heap_random (void **state)
     arb_heap_destroy (&heap);
 }
 
+//  The payload cache keeps a copy of exactly the bytes given, counts them
+//  as the allocator holds them, refuses what the budget (1000 bytes here)
+//  has no room for, and gives the room back when a copy is taken or its
+//  task ends.
+static void
+test_payload_cache_counts_real_bytes (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_task_t *a = s_add (sched, "q", 1, 0, NOW);
+    arb_task_t *b = s_add (sched, "q", 2, 0, NOW);
+    arb_task_t *c = s_add (sched, "q", 3, 0, NOW);
+    char payload[450];
+    memset (payload, 'p', sizeof (payload));
+    assert_true (arb_sched_cache_put (sched, a, payload, sizeof (payload), "h", 1));
+    uint64_t one = arb_sched_cache_used (sched);
+    assert_true (one > sizeof (payload) + 1);  //  the block's header and the allocator's
+    assert_true (arb_sched_cache_put (sched, b, payload, 100, NULL, 0));
+    //  a third 450-byte payload would pass 1000 bytes
+    assert_false (arb_sched_cache_put (sched, c, payload, sizeof (payload), NULL, 0));
+    assert_null (c->cache);
+    zframe_t *p = NULL, *h = NULL;
+    assert_false (arb_sched_cache_take (sched, c, &p, &h));
+    assert_true (arb_sched_cache_peek (sched, a, &p, &h));
+    assert_int_equal (zframe_size (p), sizeof (payload));
+    assert_memory_equal (zframe_data (p), payload, sizeof (payload));
+    assert_int_equal (zframe_size (h), 1);
+    zframe_destroy (&p);
+    zframe_destroy (&h);
+    assert_true (arb_sched_cache_take (sched, a, &p, &h));
+    assert_null (a->cache);
+    zframe_destroy (&p);
+    zframe_destroy (&h);
+    assert_true (arb_sched_cache_take (sched, b, &p, &h) && p && !h);
+    assert_int_equal (zframe_size (p), 100);
+    zframe_destroy (&p);
+    assert_int_equal (arb_sched_cache_used (sched), 0);
+    //  a task that ends gives its room back
+    assert_true (arb_sched_cache_put (sched, c, payload, sizeof (payload), NULL, 0));
+    arb_sched_finish (sched, &c, ARB_STATE_CANCELLED, NOW);
+    assert_int_equal (arb_sched_cache_used (sched), 0);
+    arb_sched_destroy (&sched);
+}
+
+//  The id map against a plain array, through random inserts and removals
+//  (backward-shift deletion must keep every probe sequence unbroken),
+//  and its walk sees each task once.
+static void
+test_taskmap_random (void **state)
+{
+    (void) state;
+    enum {
+        N = 5000
+    };
+    static arb_task_t tasks[N];
+    static bool in[N];
+    memset (in, 0, sizeof (in));
+    arb_taskmap_t map = {0};
+    uint32_t seed = 7;
+    size_t count = 0;
+    for (int round = 0; round < 60000; round++) {
+        seed = seed * 1103515245u + 12345u;
+        size_t i = (seed >> 8) % N;
+        //  ids that collide in the low bits, to make long probe runs
+        tasks[i].id = (uint64_t) i * 1024 + 1;
+        if (in[i]) {
+            arb_taskmap_remove (&map, tasks[i].id);
+            in[i] = false;
+            count--;
+        }
+        else {
+            arb_taskmap_insert (&map, &tasks[i]);
+            in[i] = true;
+            count++;
+        }
+        if (round % 997 == 0)
+            for (size_t k = 0; k < N; k++)
+                assert_ptr_equal (arb_taskmap_find (&map, (uint64_t) k * 1024 + 1),
+                                  in[k] ? &tasks[k] : NULL);
+    }
+    assert_int_equal (map.count, count);
+    size_t walked = 0;
+    for (arb_task_t *t = arb_taskmap_first (&map); t; t = arb_taskmap_next (&map)) {
+        assert_true (in[t - tasks]);
+        walked++;
+    }
+    assert_int_equal (walked, count);
+    arb_taskmap_remove (&map, 3);  //  not there: nothing happens
+    assert_int_equal (map.count, count);
+    arb_taskmap_free (&map);
+    assert_null (arb_taskmap_find (&map, 1));
+}
+
 int
 main (void)
 {
@@ -1105,6 +1199,8 @@ main (void)
         cmocka_unit_test (test_peek_sees_tasks_set_aside),
         cmocka_unit_test (test_queue_lists),
         cmocka_unit_test (test_heap_random),
+        cmocka_unit_test (test_payload_cache_counts_real_bytes),
+        cmocka_unit_test (test_taskmap_random),
     };
     return cmocka_run_group_tests_name ("sched", tests, NULL, NULL);
 }

@@ -1,0 +1,105 @@
+/*  arb_taskmap.c — the broker's unfinished tasks by id; see arb_taskmap.h. */
+
+#include "arb_taskmap.h"
+
+static size_t
+s_hash (uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return (size_t) x;
+}
+
+//  The slot holding id, or the empty slot where it would go.
+static size_t
+s_slot (const arb_taskmap_t *self, uint64_t id)
+{
+    size_t mask = self->capacity - 1;
+    size_t i = s_hash (id) & mask;
+    while (self->slots[i] && self->slots[i]->id != id)
+        i = (i + 1) & mask;
+    return i;
+}
+
+static void
+s_grow (arb_taskmap_t *self)
+{
+    arb_task_t **old = self->slots;
+    size_t old_capacity = self->capacity;
+    self->capacity = old_capacity ? old_capacity * 2 : 64;
+    self->slots = (arb_task_t **) calloc (self->capacity, sizeof (arb_task_t *));
+    assert (self->slots);
+    for (size_t i = 0; i < old_capacity; i++)
+        if (old[i])
+            self->slots[s_slot (self, old[i]->id)] = old[i];
+    free (old);
+}
+
+void
+arb_taskmap_insert (arb_taskmap_t *self, arb_task_t *task)
+{
+    if ((self->count + 1) * 4 > self->capacity * 3)
+        s_grow (self);
+    size_t i = s_slot (self, task->id);
+    assert (!self->slots[i]);
+    self->slots[i] = task;
+    self->count++;
+}
+
+arb_task_t *
+arb_taskmap_find (const arb_taskmap_t *self, uint64_t id)
+{
+    if (self->count == 0)
+        return NULL;
+    return self->slots[s_slot (self, id)];
+}
+
+void
+arb_taskmap_remove (arb_taskmap_t *self, uint64_t id)
+{
+    if (self->count == 0)
+        return;
+    size_t mask = self->capacity - 1;
+    size_t hole = s_slot (self, id);
+    if (!self->slots[hole])
+        return;
+    self->count--;
+    //  Backward shift: each task after the hole, up to the next empty
+    //  slot, moves into it unless its home slot lies (cyclically) after
+    //  the hole, so that every probe sequence stays unbroken.
+    for (size_t j = (hole + 1) & mask; self->slots[j]; j = (j + 1) & mask) {
+        size_t home = s_hash (self->slots[j]->id) & mask;
+        bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+        if (!stays) {
+            self->slots[hole] = self->slots[j];
+            hole = j;
+        }
+    }
+    self->slots[hole] = NULL;
+}
+
+arb_task_t *
+arb_taskmap_first (arb_taskmap_t *self)
+{
+    self->cursor = 0;
+    return arb_taskmap_next (self);
+}
+
+arb_task_t *
+arb_taskmap_next (arb_taskmap_t *self)
+{
+    while (self->cursor < self->capacity) {
+        arb_task_t *task = self->slots[self->cursor++];
+        if (task)
+            return task;
+    }
+    return NULL;
+}
+
+void
+arb_taskmap_free (arb_taskmap_t *self)
+{
+    free (self->slots);
+    *self = (arb_taskmap_t){0};
+}
