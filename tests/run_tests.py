@@ -63,7 +63,7 @@ def run_system(variants, pytest_args, results, serial):
     if not glob.glob(os.path.join(ROOT, 'tests', 'system', 'test_*.py')):
         return
     import tempfile
-    running = []
+    running, took = [], {}
     for variant in variants:
         cmd, env = system_cmd(variant, pytest_args)
         log = tempfile.TemporaryFile(mode='w+')
@@ -72,16 +72,19 @@ def run_system(variants, pytest_args, results, serial):
         running.append((variant, proc, log, started))
         if serial:
             proc.wait()
-            running[-1] = (variant, proc, log, time.time() - started)
+            took[variant] = time.time() - started
+    while len(took) < len(running):  # each suite's own time, side by side
+        for variant, proc, log, started in running:
+            if variant not in took and proc.poll() is not None:
+                took[variant] = time.time() - started
+        time.sleep(0.2)
     for variant, proc, log, started in running:
-        proc.wait()
-        took = started if serial else time.time() - started
         log.seek(0)
         sys.stdout.write(log.read())
         log.close()
         name = '%s:system' % variant
         ok = proc.returncode == 0
-        print('%-48s %s (%.1fs)' % (name, 'ok' if ok else 'FAILED', took), flush=True)
+        print('%-48s %s (%.1fs)' % (name, 'ok' if ok else 'FAILED', took[variant]), flush=True)
         results.append((name, ok))
 
 
