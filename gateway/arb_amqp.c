@@ -704,6 +704,7 @@ arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
     self->deadletters = zlistx_new ();
     zlistx_set_destructor (self->deadletters, s_deadletter_destructor);
     self->held = arb_idmap_new ();
+    self->replies = zhashx_new ();
     char *vhosts = strdup (config->vhosts && *config->vhosts ? config->vhosts : "/");
     char *save = NULL;
     bool ok = true;
@@ -758,6 +759,7 @@ arb_amqp_destroy (arb_amqp_t **self_p)
     zlistx_destroy (&self->deadletters);
     zlistx_destroy (&self->users);
     arb_idmap_destroy (&self->held);
+    zhashx_destroy (&self->replies);
     arb_amqp_model_destroy (&self->model);
     free (self);
     *self_p = NULL;

@@ -432,6 +432,16 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
                 name, vname);
         goto cleanup;
     }
+    if (m->passive && !queue && arb_amqp_reply_exists (conn, name)) {
+        //  direct reply-to: the pseudo-queue, or a reply consumer alive
+        if (!m->nowait) {
+            amqp_queue_declare_ok_t ok = {.queue = amqp_cstring_bytes (name)};
+            arb_amqp_conn_send (conn, arb_amqp_channel_number (channel),
+                                AMQP_QUEUE_DECLARE_OK_METHOD, &ok);
+        }
+        rc = 0;
+        goto cleanup;
+    }
     if (m->passive && !queue) {
         s_fail (channel, AMQP_NOT_FOUND, id, "NOT_FOUND - no queue '%.200s' in vhost '%.60s'", name,
                 vname);

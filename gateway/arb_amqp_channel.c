@@ -39,7 +39,8 @@ struct _arb_amqp_channel_t {
     arb_idmap_t *by_tag;    //  tag -> borrowed delivery
     uint64_t next_tag;
     uint64_t next_ctag;
-    char *last_queue;  //  owned
+    char *last_queue;         //  owned
+    arb_amqp_reply_t *reply;  //  owned: the direct reply-to consumer, or NULL
     //  basic.get in progress
     arb_msg_t *get_reply;  //  owned DISPATCH
     bool get_no_ack;
@@ -525,6 +526,24 @@ s_consumer_find (arb_amqp_channel_t *self, const char *tag)
     return NULL;
 }
 
+bool
+arb_amqp_channel_has_consumer (arb_amqp_channel_t *self, const char *tag)
+{
+    return s_consumer_find (self, tag) || arb_amqp_reply_has_tag (self->reply, tag);
+}
+
+arb_amqp_reply_t *
+arb_amqp_channel_reply (arb_amqp_channel_t *self)
+{
+    return self->reply;
+}
+
+uint64_t
+arb_amqp_channel_take_tag (arb_amqp_channel_t *self)
+{
+    return ++self->next_tag;
+}
+
 void
 arb_amqp_channel_queue_gone (arb_amqp_channel_t *self, arb_amqp_queue_t *queue)
 {
@@ -582,6 +601,8 @@ arb_amqp_channel_queue (arb_amqp_channel_t *self, amqp_bytes_t name, amqp_method
 static int
 s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
 {
+    if (arb_amqp_reply_is_pseudo (m->queue))
+        return arb_amqp_reply_consume (self, &self->reply, m);
     arb_amqp_queue_t *queue = arb_amqp_channel_queue (self, m->queue, AMQP_BASIC_CONSUME_METHOD);
     if (!queue)
         return -1;
@@ -599,7 +620,7 @@ s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
         tag = zsys_sprintf ("amq.ctag-%" PRIu64 ".%u.%" PRIu64, self->conn->number, self->number,
                             ++self->next_ctag);
     }
-    if (s_consumer_find (self, tag)) {
+    if (arb_amqp_channel_has_consumer (self, tag)) {
         snprintf (text, sizeof (text), "NOT_ALLOWED - attempt to reuse consumer tag '%.200s'", tag);
         free (tag);
         arb_amqp_conn_fail (self->conn, AMQP_NOT_ALLOWED, text, AMQP_BASIC_CONSUME_METHOD);
@@ -672,6 +693,8 @@ s_on_cancel (arb_amqp_channel_t *self, amqp_basic_cancel_t *m)
     }
     if (consumer)
         s_consumer_end (self, consumer);
+    else if (arb_amqp_reply_has_tag (self->reply, tag))
+        arb_amqp_reply_end (self->conn->server, &self->reply);
     free (tag);
     return 0;
 }
@@ -974,6 +997,7 @@ arb_amqp_channel_destroy (arb_amqp_channel_t **self_p)
             arb_stream_hold (conn->stream, false);
     }
     s_end_consumers (self);
+    arb_amqp_reply_end (server, &self->reply);
     s_release_all (self);
     arb_amqp_publisher_destroy (&self->publisher);
     zlistx_destroy (&self->consumers);

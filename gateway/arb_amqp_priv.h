@@ -25,10 +25,13 @@
 #define ARB_AMQP_HANDSHAKE_MS 10000   //  the handshake must end by then (as RabbitMQ)
 #define ARB_AMQP_CLOSE_MS     3000    //  a Close sent: its Close-Ok's time to come
 #define ARB_AMQP_TASK_NAME    "amqp"  //  the broker task name of every message
+#define ARB_AMQP_REPLY_BACKLOG \
+    (16u << 20)  //  output bytes of a connection past which a direct reply is dropped
 
 typedef struct _arb_amqp_conn_t arb_amqp_conn_t;
 typedef struct _arb_amqp_channel_t arb_amqp_channel_t;
 typedef struct _arb_amqp_publisher_t arb_amqp_publisher_t;
+typedef struct _arb_amqp_reply_t arb_amqp_reply_t;
 
 typedef struct {
     char *name;      //  owned
@@ -61,6 +64,7 @@ struct _arb_amqp_t {
     zlistx_t *route;           //  owned: a publish's queues while it is routed (kept empty)
     zlistx_t *trims;           //  owned: x-max-length trims under way (arb_amqp.c)
     zlistx_t *deadletters;     //  owned: messages being dead-lettered (arb_amqp.c)
+    zhashx_t *replies;         //  owned: direct reply-to token -> borrowed channel
 };
 
 typedef enum {
@@ -225,6 +229,46 @@ arb_amqp_channel_queue (arb_amqp_channel_t *self, amqp_bytes_t name, amqp_method
 void arb_amqp_channel_set_last_queue (arb_amqp_channel_t *self, const char *name);
 arb_amqp_conn_t *arb_amqp_channel_conn (arb_amqp_channel_t *self);
 uint16_t arb_amqp_channel_number (arb_amqp_channel_t *self);
+//  The channel's direct reply-to consumer (borrowed), or NULL.
+arb_amqp_reply_t *arb_amqp_channel_reply (arb_amqp_channel_t *self);
+//  A new delivery tag of the channel, for a delivery not kept (no_ack).
+uint64_t arb_amqp_channel_take_tag (arb_amqp_channel_t *self);
+//  Whether a consumer of the channel has that tag.
+bool arb_amqp_channel_has_consumer (arb_amqp_channel_t *self, const char *tag);
+
+//  ---------------------------------------------------------------------
+//  Direct reply-to (arb_amqp_reply.c): amq.rabbitmq.reply-to
+
+//  Whether a queue name is the pseudo-queue amq.rabbitmq.reply-to.
+bool arb_amqp_reply_is_pseudo (amqp_bytes_t queue);
+//  Whether a routing key names a reply consumer (amq.rabbitmq.reply-to.*).
+bool arb_amqp_reply_is_key (const char *key);
+//  basic.consume of the pseudo-queue: makes the channel's reply consumer
+//  (*self_p, which must be NULL: one a channel) and answers Consume-Ok.
+//  Returns 0, or -1 if the channel or connection failed (406 without
+//  no_ack or for a second one, 530 for a consumer tag in use).
+int arb_amqp_reply_consume (arb_amqp_channel_t *channel,
+                            arb_amqp_reply_t **self_p,
+                            amqp_basic_consume_t *m);
+//  Whether the reply consumer (may be NULL) has that tag.
+bool arb_amqp_reply_has_tag (arb_amqp_reply_t *self, const char *tag);
+//  Ends a reply consumer (cancel, or its channel goes); NULL is fine.
+void arb_amqp_reply_end (arb_amqp_t *server, arb_amqp_reply_t **self_p);
+//  A message published on channel (its reply consumer self, or NULL):
+//  reply_to amq.rabbitmq.reply-to becomes the consumer's own name in its
+//  raw properties (*props_p replaced). Returns 0, or -1 if the channel
+//  failed (406: it has no reply consumer).
+int
+arb_amqp_reply_rewrite (arb_amqp_channel_t *channel, arb_amqp_reply_t *self, zchunk_t **props_p);
+//  A message published by conn to the default exchange with a reply key:
+//  delivered to that reply consumer (the body taken). Returns 0, or -1 if
+//  it is not delivered (no such consumer in conn's vhost, its channel
+//  closing, or its connection's output past ARB_AMQP_REPLY_BACKLOG).
+int arb_amqp_reply_publish (
+    arb_amqp_conn_t *from, const char *key, const uint8_t *raw, size_t raw_size, zframe_t **body_p);
+//  Whether name is the pseudo-queue or a live reply consumer of conn's
+//  vhost (a passive queue.declare of it succeeds).
+bool arb_amqp_reply_exists (arb_amqp_conn_t *from, const char *name);
 
 //  ---------------------------------------------------------------------
 //  A channel's publishing side (arb_amqp_publisher.c): content, routing,

@@ -277,7 +277,13 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
     zlistx_t *queues = server->route;
     const amqp_table_t *headers =
         props && (props->_flags & AMQP_BASIC_HEADERS_FLAG) ? &props->headers : NULL;
-    size_t n = arb_amqp_model_route (exchange, message->key, headers, queues);
+    //  a direct reply goes to its consumer, never to a queue
+    bool reply = !*message->exchange && arb_amqp_reply_is_key (message->key);
+    bool replied = reply
+                   && arb_amqp_reply_publish (conn, message->key, zchunk_data (message->props),
+                                              zchunk_size (message->props), &message->body)
+                          == 0;
+    size_t n = reply ? 0 : arb_amqp_model_route (exchange, message->key, headers, queues);
     s_publish_t *publish = (s_publish_t *) zmalloc (sizeof (s_publish_t));
     publish->publisher = self;
     publish->seq = self->confirm ? ++self->next_seq : 0;
@@ -287,7 +293,7 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
     //  held until every task is handed over: a batch refused on the way
     //  answers the tasks before, and must not end the publish under us
     publish->left = 1;
-    if (n == 0 && message->mandatory) {
+    if (n == 0 && !replied && message->mandatory) {
         amqp_basic_return_t ret = {
             .reply_code = AMQP_NO_ROUTE,
             .reply_text = amqp_cstring_bytes ("NO_ROUTE"),
@@ -359,6 +365,12 @@ s_published (arb_amqp_publisher_t *self)
 {
     self->content = S_NONE;
     self->got = 0;
+    if (arb_amqp_reply_rewrite (self->channel, arb_amqp_channel_reply (self->channel),
+                                &self->message.props)
+        != 0) {
+        s_message_clear (&self->message);
+        return -1;
+    }
     if (!self->tx)
         return s_route (self, &self->message, false);
     //  the exchange is checked now, as RabbitMQ does; routing at commit
