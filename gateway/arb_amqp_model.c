@@ -236,6 +236,24 @@ arb_amqp_vhost_name (arb_amqp_vhost_t *vhost)
     return vhost->name;
 }
 
+//  The broker queue of an AMQP queue (arb_amqp_model.h), a fresh string.
+static char *
+s_broker_name (arb_amqp_vhost_t *vhost, const char *name)
+{
+    if (!strchr (name, '@'))
+        return zsys_sprintf ("%s%s", vhost->prefix, name);
+    size_t prefix = strlen (vhost->prefix);
+    char *out = (char *) zmalloc (prefix + 7 + 3 * strlen (name) + 1);
+    char *at = out + sprintf (out, "%samq.at:", vhost->prefix);
+    for (const char *c = name; *c; c++)
+        if (*c == '@' || *c == '%')
+            at += sprintf (at, "%%%02X", (unsigned char) *c);
+        else
+            *at++ = *c;
+    *at = 0;
+    return out;
+}
+
 int
 arb_amqp_model_check_name (
     arb_amqp_vhost_t *vhost, const char *name, bool queue, char *why, size_t size)
@@ -243,10 +261,15 @@ arb_amqp_model_check_name (
     size_t len = strlen (name);
     if (len && arb_name_check (name, len, why, size) != 0)
         return -1;
-    if (queue && strlen (vhost->prefix) + len > ARB_NAME_MAX) {
-        snprintf (why, size, "queue name of %zu bytes is over the %d-byte limit", len,
-                  (int) (ARB_NAME_MAX - strlen (vhost->prefix)));
-        return -1;
+    if (queue) {
+        char *broker = s_broker_name (vhost, name);
+        size_t over = strlen (broker) - len;  //  the prefix, and the escapes of '@'
+        free (broker);
+        if (over + len > ARB_NAME_MAX) {
+            snprintf (why, size, "queue name of %zu bytes is over the %d-byte limit", len,
+                      (int) (ARB_NAME_MAX - over));
+            return -1;
+        }
     }
     return 0;
 }
@@ -484,7 +507,7 @@ arb_amqp_model_add_queue (arb_amqp_vhost_t *vhost,
     arb_amqp_queue_t *queue = (arb_amqp_queue_t *) zmalloc (sizeof (arb_amqp_queue_t));
     queue->vhost = vhost;
     queue->name = strdup (name);
-    queue->broker = zsys_sprintf ("%s%s", vhost->prefix, name);
+    queue->broker = s_broker_name (vhost, name);
     queue->durable = durable;
     queue->exclusive = exclusive;
     queue->auto_delete = auto_delete;

@@ -164,6 +164,33 @@ test_default_exchange (void **state)
         assert_non_null (arb_amqp_model_exchange (f->vhost, builtin[i]));
 }
 
+//  Broker queue names: as the AMQP name, behind the vhost's prefix; one
+//  holding '@' (kept by the broker for endpoint queues) escaped, so that
+//  Celery's pidbox queues reach the broker.
+static void
+test_broker_names (void **state)
+{
+    s_fixture_t *f = (s_fixture_t *) *state;
+    assert_string_equal (s_queue (f, "jobs")->broker, "jobs");
+    assert_string_equal (s_queue (f, "celery@vm.celery.pidbox")->broker,
+                         "amq.at:celery%40vm.celery.pidbox");
+    assert_string_equal (s_queue (f, "a@b%40")->broker, "amq.at:a%40b%2540");
+    //  '%' alone needs no escape: the name is as it was
+    assert_string_equal (s_queue (f, "50%")->broker, "50%");
+    assert_int_equal (arb_amqp_model_add_vhost (f->model, "v2"), 0);
+    arb_amqp_vhost_t *v2 = arb_amqp_model_vhost (f->model, "v2");
+    arb_amqp_queue_t *q = arb_amqp_model_add_queue (v2, "x@y", true, false, false, 0, NULL);
+    assert_string_equal (q->broker, "v2|amq.at:x%40y");
+    //  the limit counts the escapes: 196 bytes fit plainly, not with an '@'
+    char name[197];
+    memset (name, 'n', 196);
+    name[196] = 0;
+    char why[256];
+    assert_int_equal (arb_amqp_model_check_name (f->vhost, name, true, why, sizeof (why)), 0);
+    name[0] = '@';
+    assert_int_equal (arb_amqp_model_check_name (f->vhost, name, true, why, sizeof (why)), -1);
+}
+
 static void
 test_direct_fanout_topic (void **state)
 {
@@ -402,6 +429,7 @@ main (void)
         cmocka_unit_test (test_topic_hash),
         cmocka_unit_test (test_topic_many_hashes_do_not_blow_up),
         cmocka_unit_test_setup_teardown (test_default_exchange, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_broker_names, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_direct_fanout_topic, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_headers_all_and_any, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_exchange_to_exchange_and_loops, s_setup, s_teardown),
