@@ -240,13 +240,13 @@ arb_amqp_vhost_name (arb_amqp_vhost_t *vhost)
 static char *
 s_broker_name (arb_amqp_vhost_t *vhost, const char *name)
 {
-    if (!strchr (name, '@'))
+    if (!strpbrk (name, "@|"))
         return zsys_sprintf ("%s%s", vhost->prefix, name);
     size_t prefix = strlen (vhost->prefix);
-    char *out = (char *) zmalloc (prefix + 7 + 3 * strlen (name) + 1);
-    char *at = out + sprintf (out, "%samq.at:", vhost->prefix);
+    char *out = (char *) zmalloc (prefix + 8 + 3 * strlen (name) + 1);
+    char *at = out + sprintf (out, "%samq.esc:", vhost->prefix);
     for (const char *c = name; *c; c++)
-        if (*c == '@' || *c == '%')
+        if (*c == '@' || *c == '|' || *c == '%')
             at += sprintf (at, "%%%02X", (unsigned char) *c);
         else
             *at++ = *c;

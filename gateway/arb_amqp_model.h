@@ -16,11 +16,12 @@
     Kestrel and REST clients share queues), in any other vhost V the name
     "V|Q" (a vhost name holds no '|'; AMQP's own names are any printable
     UTF-8 up to the broker's 200 bytes with the prefix). The broker keeps
-    '@' for its endpoint queues, so a name that holds one (Celery's
-    "celery@HOST.celery.pidbox") is the broker queue "amq.at:" and the name
-    with '%' and '@' written %25 and %40 (behind the vhost's prefix): no
-    other AMQP queue can have that name, since clients may not declare
-    names starting with "amq.", and names without '@' are as they were.
+    '@' for its endpoint queues, and '|' ends a vhost's prefix, so a name
+    that holds either (Celery's "celery@HOST.celery.pidbox") is the broker
+    queue "amq.esc:" and the name with '%', '@' and '|' written %25, %40
+    and %7C (behind the vhost's prefix): no other AMQP queue can have that
+    name, since clients may not declare names starting with "amq.", and no
+    queue of "/" can have another vhost's name.
 
     Records. Exchanges, queues and bindings are kept in the broker's
     metadata store, one key each (arb_amqp_model_key), the value an AMQP

@@ -173,14 +173,16 @@ test_broker_names (void **state)
     s_fixture_t *f = (s_fixture_t *) *state;
     assert_string_equal (s_queue (f, "jobs")->broker, "jobs");
     assert_string_equal (s_queue (f, "celery@vm.celery.pidbox")->broker,
-                         "amq.at:celery%40vm.celery.pidbox");
-    assert_string_equal (s_queue (f, "a@b%40")->broker, "amq.at:a%40b%2540");
+                         "amq.esc:celery%40vm.celery.pidbox");
+    assert_string_equal (s_queue (f, "a@b%40")->broker, "amq.esc:a%40b%2540");
     //  '%' alone needs no escape: the name is as it was
     assert_string_equal (s_queue (f, "50%")->broker, "50%");
+    //  a queue of "/" named like another vhost's queue is not that queue
+    assert_string_equal (s_queue (f, "v2|x")->broker, "amq.esc:v2%7Cx");
     assert_int_equal (arb_amqp_model_add_vhost (f->model, "v2"), 0);
     arb_amqp_vhost_t *v2 = arb_amqp_model_vhost (f->model, "v2");
     arb_amqp_queue_t *q = arb_amqp_model_add_queue (v2, "x@y", true, false, false, 0, NULL);
-    assert_string_equal (q->broker, "v2|amq.at:x%40y");
+    assert_string_equal (q->broker, "v2|amq.esc:x%40y");
     //  the limit counts the escapes: 196 bytes fit plainly, not with an '@'
     char name[197];
     memset (name, 'n', 196);
