@@ -560,7 +560,7 @@ s_on_command (void *arg,
             arb_kestrel_admin (client, cmd, slot);
             break;
         case ARB_KESTREL_VERSION:
-            arb_kestrel_conn_answerf (conn, slot, "VERSION %s", ARB_VERSION);
+            arb_kestrel_conn_answerf (conn, slot, "VERSION %s", ARB_KESTREL_VERSION_TEXT);
             break;
         case ARB_KESTREL_QUIT:
             arb_kestrel_conn_answer (conn, slot, NULL, 0, true);

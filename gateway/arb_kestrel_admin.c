@@ -180,17 +180,19 @@ s_stats_answer (arb_kestrel_client_t *client, arb_stats_reply_body_t *body)
         items += queue->item_count;
     uint64_t now = (uint64_t) zclock_time ();
     s_text_addf (&text, &len, &cap,
-                 "STAT uptime %" PRIu64 "\r\nSTAT time %" PRIu64 "\r\nSTAT version %s\r\n"
+                 "STAT uptime %" PRIu64 "\r\nSTAT time %" PRIu64
+                 "\r\nSTAT version %s\r\nSTAT arbiter_version %s\r\n"
                  "STAT curr_items %" PRIu64 "\r\nSTAT total_items %" PRIu64 "\r\n"
                  "STAT curr_connections %zu\r\nSTAT total_connections %" PRIu64 "\r\n"
                  "STAT cmd_get %" PRIu64 "\r\nSTAT cmd_set %" PRIu64 "\r\nSTAT cmd_peek %" PRIu64
                  "\r\nSTAT get_hits %" PRIu64 "\r\nSTAT get_misses %" PRIu64
                  "\r\nSTAT bytes_read %" PRIu64 "\r\nSTAT bytes_written %" PRIu64
                  "\r\nSTAT queue_creates %" PRIu64 "\r\nSTAT queue_deletes %" PRIu64 "\r\n",
-                 (now - self->started_ms) / 1000, now / 1000, ARB_VERSION, items, self->total_items,
-                 zlistx_size (self->clients), self->total_connections, self->cmd_get, self->cmd_set,
-                 self->cmd_peek, self->get_hits, self->get_misses, self->io.bytes_read,
-                 self->io.bytes_written, self->queue_creates, self->queue_deletes);
+                 (now - self->started_ms) / 1000, now / 1000, ARB_KESTREL_PROTOCOL, ARB_VERSION,
+                 items, self->total_items, zlistx_size (self->clients), self->total_connections,
+                 self->cmd_get, self->cmd_set, self->cmd_peek, self->get_hits, self->get_misses,
+                 self->io.bytes_read, self->io.bytes_written, self->queue_creates,
+                 self->queue_deletes);
     for (size_t i = 0; i < body->queues.n; i++) {
         const arb_queue_info_t *info = &body->queues.v[i];
         size_t parent_len;

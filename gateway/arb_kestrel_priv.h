@@ -27,6 +27,15 @@
 #include "arb_kestrel_conn.h"
 #include "arb_stats_pages.h"
 
+//  What version answers: the Kestrel release whose protocol the gateway
+//  speaks, then the gateway's own; stats says the first as "version" (a
+//  value of one word, as clients split it) and the second as
+//  "arbiter_version". memcached clients built on libmemcached (its tools,
+//  pylibmc, PHP's memcached) refuse a server whose major version reads 0,
+//  which the gateway's own version alone would be.
+#define ARB_KESTREL_PROTOCOL     "2.4.1"
+#define ARB_KESTREL_VERSION_TEXT ARB_KESTREL_PROTOCOL " arbiter-gateway/" ARB_VERSION
+
 #define ARB_KESTREL_PREFETCH        256   //  items a busy queue keeps leased ahead of its gets
 #define ARB_KESTREL_PREFETCH_FIRST  16    //  items ahead until the queue's items are seen
 #define ARB_KESTREL_PREFETCH_ITEM   4096  //  bytes: a queue with larger items prefetches none

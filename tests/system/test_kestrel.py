@@ -4,6 +4,7 @@ reliable reads, waits, fan-out, stats, kill -9 of the broker and of the
 gateway, and every kind of bad input."""
 
 import os
+import shutil
 import socket
 import subprocess
 import threading
@@ -511,6 +512,32 @@ def test_peek_answers_the_flags_from_the_broker(kgw):
     assert k.get(b'pk') == (b'abc', 42)
 
 
+def test_libmemcached_tools(kgw, tmp_path):
+    """libmemcached's own tools (Debian's libmemcached-tools), as clients
+    built on that library (pylibmc, PHP's memcached) talk: memccp stores a
+    file as an item of the queue named by the file, memccat gets it,
+    memcping and memcstat check the server's version first."""
+    tools = {name: shutil.which(name) for name in ('memccp', 'memccat', 'memcping', 'memcstat')}
+    if not all(tools.values()):
+        pytest.skip('libmemcached-tools is not installed')
+    servers = '--servers=127.0.0.1:%d' % kgw.kestrel_port
+    job = tmp_path / 'mcjobs'
+    job.write_bytes(b'a job from memccp\n')
+
+    def run(name, *args):
+        r = subprocess.run([tools[name], servers] + list(args), capture_output=True, text=True,
+                           timeout=30, cwd=tmp_path)
+        assert r.returncode == 0, (name, r.stdout, r.stderr)
+        return r.stdout
+
+    run('memcping')
+    stat = run('memcstat')
+    assert 'version: 2.4.1' in stat and 'curr_items:' in stat, stat
+    run('memccp', str(job))
+    assert run('memccat', 'mcjobs') == 'a job from memccp\n\n'  # memccat adds a newline
+    assert client(kgw).get('mcjobs') is None  # taken: a queue, not a cache
+
+
 def test_stats_version_delete_flush(kgw):
     c = client(kgw)
     for i in range(3):
@@ -522,7 +549,8 @@ def test_stats_version_delete_flush(kgw):
         assert key in stats, key
     assert int(stats[b'queue_st_items']) == 3
     assert int(stats[b'queue_st_waiters']) == 0
-    assert c.version() == stats[b'version']
+    assert stats[b'version'] == b'2.4.1' and stats[b'arbiter_version'] == b'0.1.0'
+    assert c.version() == b'2.4.1 arbiter-gateway/0.1.0'
     mc = memcache.Client(['127.0.0.1:%d' % kgw.kestrel_port])
     (_, mstats), = mc.get_stats()
     assert mstats['queue_st_items'] == '3'
