@@ -538,6 +538,19 @@ def test_libmemcached_tools(kgw, tmp_path):
     assert client(kgw).get('mcjobs') is None  # taken: a queue, not a cache
 
 
+def test_pylibmc(kgw):
+    """pylibmc (Debian's python3-pylibmc), a client built on libmemcached."""
+    pylibmc = pytest.importorskip('pylibmc')
+    mc = pylibmc.Client(['127.0.0.1:%d' % kgw.kestrel_port])
+    assert mc.set('plq', b'one') and mc.set('plq', b'two')
+    assert mc.get('plq/open') == b'one'
+    assert mc.get('plq/close') is None  # close answers END
+    assert mc.get_multi(['plq']) == {'plq': b'two'}
+    assert mc.get('plq') is None
+    assert mc.get_stats()[0][1]['version'] == b'2.4.1'
+    assert mc.delete('plq')
+
+
 def test_stats_version_delete_flush(kgw):
     c = client(kgw)
     for i in range(3):
