@@ -115,16 +115,17 @@ s_check_targets (arb_dag_t *self, arb_dag_exists_fn *exists, void *arg, char *wh
             if (missing > 10)
                 continue;
             const char *name = task->ref ? task->ref : task->name;
+            const char *sep = missing > 1 ? ";" : "";  //  between the items, not after
             if (dep->ref)
-                s_add (why, size, " '%s' waits for '%s', which names no task in the set;", name,
-                       dep->ref);
+                s_add (why, size, "%s '%s' waits for '%s', which names no task in the set", sep,
+                       name, dep->ref);
             else
-                s_add (why, size, " '%s' waits for task %" PRIu64 ", which does not exist;", name,
-                       dep->id);
+                s_add (why, size, "%s '%s' waits for task %" PRIu64 ", which does not exist", sep,
+                       name, dep->id);
         }
     }
     if (missing > 10)
-        s_add (why, size, " and %zu more", missing - 10);
+        s_add (why, size, "; and %zu more", missing - 10);
     return missing ? -1 : 0;
 }
 
