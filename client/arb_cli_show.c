@@ -17,7 +17,7 @@ s_escaped_field (const char *label, const uint8_t *data, size_t size)
     if (size == 0)
         return;
     char *text = arb_cli_escape (data, size);
-    printf ("  %-11s %s\n", label, text);
+    printf ("  %-12s %s\n", label, text);  //  "soft timeout" is the longest label
     free (text);
 }
 

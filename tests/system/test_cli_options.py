@@ -227,7 +227,7 @@ def test_flow_ids_are_written_flow_colon(broker, tmp_path):
         assert proc.stdout.decode().startswith('%s (group): 2 tasks: 2 scheduled' % flow), args
     member = json.loads(run('--broker', ep, '--json', 'status', flow).stdout)['tasks'][0]['id']
     proc = run('--broker', ep, 'status', str(member))
-    assert ('flow        %s, as \'member1\'' % flow) in proc.stdout.decode()
+    assert ('flow         %s, as \'member1\'' % flow) in proc.stdout.decode()
     proc = run('--broker', ep, 'wait', '--timeout', '0.2', flow)
     assert proc.returncode == 3 and proc.stderr.startswith(b'arbiter: %s: 2 of 2 tasks unfinished'
                                                            % flow.encode())

@@ -118,7 +118,7 @@ def test_dag_diamond_submit_status_wait(broker, workers, tmp_path):
     # a node's own status names its flow and its name there
     node = status['tasks'][1]['id']
     proc = cli(broker, 'status', str(node))
-    assert ('flow        flow:%d, as \'b\'' % flow) in proc.stdout.decode()
+    assert ('flow         flow:%d, as \'b\'' % flow) in proc.stdout.decode()
     mine = json.loads(cli(broker, 'status', '--json', str(node)).stdout)
     assert mine['flow'] == flow and mine['ref'] == 'b' and mine['origin'] is None
 
