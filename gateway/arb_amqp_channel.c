@@ -310,27 +310,43 @@ s_on_shared_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task,
 //  reject (dead-letter if the queue says where, else complete).
 static void s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how);
 
+//  A delivery no longer holds its task: it leaves the credit counts and
+//  the server's map (once).
+static void
+s_delivery_unhold (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
+{
+    if (delivery->stopped)
+        return;
+    if (delivery->shared)
+        self->shared_unacked--;
+    else if (delivery->consumer)
+        delivery->consumer->unacked--;
+    if (arb_idmap_lookup (self->conn->server->held, delivery->task) == delivery)
+        arb_idmap_remove (self->conn->server->held, delivery->task);
+}
+
 void
 arb_amqp_channel_stopped (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
 {
-    //  the broker took it back (cancelled, or lost across a restart): an
-    //  ack of it later is still accepted, as the client cannot know
+    //  the broker took it back (its queue deleted, or its lease lost across
+    //  a restart): the client cannot know, so its tag stays valid until the
+    //  client settles it (or the channel closes), and settling it does
+    //  nothing (RabbitMQ accepts such an ack, and pika rejects the
+    //  deliveries of a consumer the server cancelled); its credit is free now
     arb_amqp_consumer_t *consumer = delivery->consumer;
     bool shared = delivery->shared;
-    s_delivery_free (self, delivery);
+    s_delivery_unhold (self, delivery);
+    delivery->stopped = true;
+    zframe_destroy (&delivery->payload);
+    zchunk_destroy (&delivery->headers);
     s_credit (self, consumer, shared);
 }
 
 static void
 s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
 {
-    if (delivery->shared)
-        self->shared_unacked--;
-    else if (delivery->consumer)
-        delivery->consumer->unacked--;
+    s_delivery_unhold (self, delivery);
     arb_idmap_remove (self->by_tag, delivery->tag);
-    if (arb_idmap_lookup (self->conn->server->held, delivery->task) == delivery)
-        arb_idmap_remove (self->conn->server->held, delivery->task);
     zlistx_delete (self->deliveries, delivery->handle);
 }
 
@@ -353,7 +369,8 @@ s_release_all (arb_amqp_channel_t *self)
     arb_amqp_t *server = self->conn->server;
     arb_amqp_delivery_t *d;
     while ((d = (arb_amqp_delivery_t *) zlistx_first (self->deliveries))) {
-        arb_link_release (server->link, d->task);
+        if (!d->stopped)
+            arb_link_release (server->link, d->task);
         s_delivery_free (self, d);
     }
 }
@@ -365,6 +382,10 @@ s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how)
     arb_amqp_t *server = self->conn->server;
     arb_amqp_consumer_t *consumer = delivery->consumer;
     bool shared = delivery->shared;
+    if (delivery->stopped) {
+        s_delivery_free (self, delivery);  //  the broker has it back already
+        return;
+    }
     if (how == 1) {
         arb_link_release (server->link, delivery->task);
     }
@@ -937,12 +958,16 @@ arb_amqp_channel_frame (arb_amqp_channel_t *self, const arb_amqp_frame_t *frame)
         }
     }
     if (self->closing) {
-        //  only Close and Close-Ok count until the client's Close-Ok
-        if (id == AMQP_CHANNEL_CLOSE_OK_METHOD || id == AMQP_CHANNEL_CLOSE_METHOD) {
-            if (id == AMQP_CHANNEL_CLOSE_METHOD) {
-                amqp_channel_close_ok_t ok = {0};
-                s_send (self, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
-            }
+        //  only Close and Close-Ok count until the client's Close-Ok. A
+        //  Close of the client's own that crossed ours is answered, and the
+        //  channel still waits for the Close-Ok of ours (as RabbitMQ does,
+        //  and the spec says), which pika and amqplib send: freeing the
+        //  number at once made that Close-Ok a frame on a channel not open
+        if (id == AMQP_CHANNEL_CLOSE_METHOD) {
+            amqp_channel_close_ok_t ok = {0};
+            s_send (self, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+        }
+        else if (id == AMQP_CHANNEL_CLOSE_OK_METHOD) {
             uint16_t number = self->number;
             arb_amqp_channel_destroy (&conn->channels[number]);
             conn->open_channels--;

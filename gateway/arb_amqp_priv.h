@@ -133,6 +133,8 @@ typedef struct {
     arb_amqp_queue_t *queue;        //  borrowed: for dead-lettering; NULL once it is deleted
     zframe_t *payload;              //  owned copy when the queue dead-letters, else NULL
     zchunk_t *headers;              //  owned copy when the queue dead-letters, else NULL
+    bool stopped;                   //  the broker took it back: its tag is still the client's
+                                    //  to settle (an ack of it does nothing), as RabbitMQ's
     void *handle;                   //  in the channel's delivery list
 } arb_amqp_delivery_t;
 
