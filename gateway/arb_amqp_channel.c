@@ -249,6 +249,10 @@ s_delivery_fields (arb_dispatch_task_t *task,
 static void
 s_deliver (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, arb_dispatch_task_t *task)
 {
+    if (arb_amqp_expire (self->conn->server, consumer->queue, task)) {
+        s_credit (self, consumer, consumer->shared);
+        return;
+    }
     char exchange[ARB_AMQP_NAME_MAX + 1], key[ARB_AMQP_NAME_MAX + 1];
     const uint8_t *raw;
     size_t raw_size;
@@ -371,7 +375,7 @@ s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how)
              && arb_amqp_deadletter (
                     server, delivery->queue, delivery->task,
                     (arb_bin_t){zchunk_data (delivery->headers), zchunk_size (delivery->headers)},
-                    delivery->payload)
+                    delivery->payload, "rejected")
                     == 0)
         ;  //  completed once its copies are in
     else
@@ -679,6 +683,8 @@ s_on_cancel (arb_amqp_channel_t *self, amqp_basic_cancel_t *m)
 //  ---------------------------------------------------------------------
 //  basic.get
 
+static int s_get_ask (arb_amqp_channel_t *self);
+
 static void
 s_get_finish (arb_amqp_channel_t *self)
 {
@@ -696,12 +702,21 @@ s_get_finish (arb_amqp_channel_t *self)
         return;
     }
     arb_dispatch_task_t *task = &body->tasks.v[0];
+    //  NULL if deleted since: no dead-lettering then
+    arb_amqp_queue_t *queue = arb_amqp_model_queue (self->conn->vhost, self->get_queue);
+    if (arb_amqp_expire (self->conn->server, queue, task)) {
+        //  dead-lettered instead: the next one (input is held until then)
+        arb_msg_destroy (&reply);
+        if (s_get_ask (self) != 0) {
+            amqp_basic_get_empty_t empty = {.cluster_id = amqp_empty_bytes};
+            s_send (self, AMQP_BASIC_GET_EMPTY_METHOD, &empty);
+        }
+        return;
+    }
     char exchange[ARB_AMQP_NAME_MAX + 1], key[ARB_AMQP_NAME_MAX + 1];
     const uint8_t *raw;
     size_t raw_size;
     s_delivery_fields (task, self->get_queue, exchange, key, &raw, &raw_size);
-    //  NULL if deleted since: no dead-lettering then
-    arb_amqp_queue_t *queue = arb_amqp_model_queue (self->conn->vhost, self->get_queue);
     uint64_t tag = ++self->next_tag;
     bool redelivered = task->delivered > 0;
     if (self->get_no_ack)
@@ -729,8 +744,9 @@ s_on_get_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     self->get_count = arb_amqp_ready_count (*reply_p, self->get_broker);
     uint32_t reqid = arb_msg_reqid (*reply_p);
     if (self->get_answered)
-        s_get_finish (self);
-    self->get_answered = true;
+        s_get_finish (self);  //  may ask again (an expired message)
+    else
+        self->get_answered = true;
     arb_amqp_conn_answered (self->conn, reqid);
 }
 
@@ -743,9 +759,36 @@ s_on_get_take (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     *reply_p = NULL;
     uint32_t reqid = arb_msg_reqid (self->get_reply);
     if (self->get_answered)
-        s_get_finish (self);
-    self->get_answered = true;
+        s_get_finish (self);  //  may ask again (an expired message)
+    else
+        self->get_answered = true;
     arb_amqp_conn_answered (self->conn, reqid);
+}
+
+//  Asks for the get's message and the count after it; the connection's
+//  input waits for both. 0, or -1 if the TAKE was refused.
+static int
+s_get_ask (arb_amqp_channel_t *self)
+{
+    arb_amqp_t *server = self->conn->server;
+    self->get_answered = false;
+    self->get_count = 0;
+    //  the turn's outcomes first: a message nacked just before is back
+    //  at the head when the TAKE comes. Then TAKE, then STATS: the broker
+    //  answers in order, so the count is what is left after the take
+    arb_gateway_flush (server->gateway);
+    arb_link_flush (server->link);
+    uint32_t take = arb_gateway_take (server->gateway, self->get_broker, 1, s_on_get_take, self);
+    if (!take)
+        return -1;
+    arb_amqp_conn_wait (self->conn, take);
+    arb_msg_t *stats = arb_amqp_count_request (server, self->get_broker);
+    uint32_t count = arb_gateway_send (server->gateway, &stats, s_on_get_count, self);
+    if (count)
+        arb_amqp_conn_wait (self->conn, count);
+    else
+        self->get_answered = true;  //  no count: 0
+    return 0;
 }
 
 static int
@@ -761,26 +804,11 @@ s_on_get (arb_amqp_channel_t *self, amqp_basic_get_t *m)
     self->get_queue = strdup (queue->name);
     self->get_broker = strdup (queue->broker);
     self->get_no_ack = m->no_ack;
-    self->get_answered = false;
-    self->get_count = 0;
-    //  the turn's outcomes first: a message nacked just before is back
-    //  at the head when the TAKE comes. Then TAKE, then STATS: the broker
-    //  answers in order, so the count is what is left after the take
-    arb_gateway_flush (server->gateway);
-    arb_link_flush (server->link);
-    uint32_t take = arb_gateway_take (server->gateway, queue->broker, 1, s_on_get_take, self);
-    if (!take) {
+    if (s_get_ask (self) != 0) {
         arb_amqp_channel_fail (self, AMQP_RESOURCE_ERROR, "RESOURCE_ERROR - the broker is busy",
                                AMQP_BASIC_GET_METHOD);
         return -1;
     }
-    arb_amqp_conn_wait (self->conn, take);
-    arb_msg_t *stats = arb_amqp_count_request (server, queue->broker);
-    uint32_t count = arb_gateway_send (server->gateway, &stats, s_on_get_count, self);
-    if (count)
-        arb_amqp_conn_wait (self->conn, count);
-    else
-        self->get_answered = true;  //  no count: 0
     return 0;
 }
 

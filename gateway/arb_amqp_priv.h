@@ -60,7 +60,10 @@ struct _arb_amqp_t {
     arb_stream_io_t io;        //  the connections' shared read buffer and byte counts
     zlistx_t *route;           //  owned: a publish's queues while it is routed (kept empty)
     zlistx_t *trims;           //  owned: x-max-length trims under way (arb_amqp.c)
-    zlistx_t *deadletters;     //  owned: messages being dead-lettered (arb_amqp.c)
+    zlistx_t *deadletters;     //  owned: messages being dead-lettered (arb_amqp_deadletter.c)
+    zlistx_t *heads;           //  owned: expiry checks of queues' heads under way (same)
+    arb_timer_t head_timer;    //  the next head check due
+    uint64_t head_at;          //  Unix ms it is armed for (0: not armed)
 };
 
 typedef enum {
@@ -285,14 +288,42 @@ void arb_amqp_queue_used (arb_amqp_t *self, arb_amqp_queue_t *queue);
 //  time; growth meanwhile makes it count again.
 void arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue);
 
-//  Dead-letters a message of queue: a copy of it (its task's headers
-//  record and payload, both borrowed) goes to every queue its dead-letter
-//  exchange routes it to, and task is completed once every copy is stored
-//  (released back if one is not). Returns 0, or -1 if the queue has no
-//  dead-letter exchange or it routes nowhere: task is the caller's to
-//  settle.
-int arb_amqp_deadletter (
-    arb_amqp_t *self, arb_amqp_queue_t *queue, uint64_t task, arb_bin_t headers, zframe_t *payload);
+//  ---------------------------------------------------------------------
+//  Dead letters and expiry (arb_amqp_deadletter.c)
+
+void arb_amqp_deadletters_init (arb_amqp_t *self);
+void arb_amqp_deadletters_fini (arb_amqp_t *self);
+
+//  Dead-letters a message of queue for reason ("rejected", "expired",
+//  "maxlen"): a copy of it (its task's headers record and payload, both
+//  borrowed) goes to every queue its dead-letter exchange routes it to,
+//  from that exchange, with the x-death header updated as RabbitMQ does
+//  (and its expiration property moved there), but not to a queue that
+//  would close a cycle without a rejection in it (as RabbitMQ). task is
+//  completed once every copy is stored (released back if one is not).
+//  Returns 0, or -1 if the queue has no dead-letter exchange or it routes
+//  nowhere: task is the caller's to settle.
+int arb_amqp_deadletter (arb_amqp_t *self,
+                         arb_amqp_queue_t *queue,
+                         uint64_t task,
+                         arb_bin_t headers,
+                         zframe_t *payload,
+                         const char *reason);
+
+//  The TTL a message asks for: its expiration property in ms, or -1.
+int64_t arb_amqp_props_ttl (amqp_basic_properties_t *props);
+
+//  A task of queue (NULL: deleted), about to be delivered or read: if the
+//  queue dead-letters and the message's TTL (the queue's or its own,
+//  counted from its store) has passed, it is dead-lettered ("expired"),
+//  or dropped if that routes nowhere, and true is returned: the caller
+//  forgets it. Else false.
+bool arb_amqp_expire (arb_amqp_t *self, arb_amqp_queue_t *queue, arb_dispatch_task_t *task);
+
+//  A message of queue (one that dead-letters) expires at Unix ms at: the
+//  queue's head is checked then (PEEK; expired ones are taken from the
+//  head and dead-lettered, as RabbitMQ removes them when they reach it).
+void arb_amqp_queue_expiry (arb_amqp_t *self, arb_amqp_queue_t *queue, uint64_t at);
 
 //  A STATS request for one broker queue (its record only, never a scan
 //  of every queue), to send.

@@ -237,21 +237,6 @@ s_on_submitted (arb_gateway_t *gateway,
 //  ---------------------------------------------------------------------
 //  Routing
 
-//  The expiry a message asks for: its expiration property in ms, or -1.
-static int64_t
-s_expiration (amqp_basic_properties_t *props)
-{
-    if (!props || !(props->_flags & AMQP_BASIC_EXPIRATION_FLAG) || !props->expiration.len
-        || props->expiration.len >= 20)
-        return -1;
-    char digits[24];
-    memcpy (digits, props->expiration.bytes, props->expiration.len);
-    digits[props->expiration.len] = 0;
-    char *end;
-    long long v = strtoll (digits, &end, 10);
-    return *end == 0 && v >= 0 ? v : -1;
-}
-
 //  Routes a whole message and submits one task per queue it reaches;
 //  message's fields are taken. Returns 0, or -1 if the channel failed (no
 //  such exchange, an internal one).
@@ -299,7 +284,7 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
                                     &message->body);
     }
     //  expiry: the queue's TTL or the message's, whichever is sooner
-    int64_t message_ttl = s_expiration (props);
+    int64_t message_ttl = arb_amqp_props_ttl (props);
     amqp_bytes_t raw = {zchunk_size (message->props), zchunk_data (message->props)};
     size_t hsize =
         ARB_AMQP_RECORD_OVERHEAD + strlen (message->exchange) + strlen (message->key) + raw.len;
@@ -314,12 +299,17 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
         int64_t ttl = message_ttl;
         if (q->settings.has_ttl && (ttl < 0 || (uint64_t) ttl > q->settings.message_ttl_ms))
             ttl = (int64_t) q->settings.message_ttl_ms;
+        //  a queue that dead-letters expires its messages itself (the
+        //  broker would drop them silently): arb_amqp_deadletter.c
+        uint64_t at = ttl >= 0 ? (uint64_t) zclock_time () + (uint64_t) (ttl ? ttl : 1) : 0;
         arb_task_spec_t spec = {
             .queue = q->broker,
             .name = ARB_AMQP_TASK_NAME,
             .headers = {record, hsize},
-            .expires_ms = ttl >= 0 ? (uint64_t) zclock_time () + (uint64_t) (ttl ? ttl : 1) : 0,
+            .expires_ms = q->settings.dlx ? 0 : at,
         };
+        if (at)
+            arb_amqp_queue_expiry (server, q, at);
         if (q->settings.max_priority && props && (props->_flags & AMQP_BASIC_PRIORITY_FLAG))
             spec.priority = props->priority < q->settings.max_priority ? props->priority
                                                                        : q->settings.max_priority;

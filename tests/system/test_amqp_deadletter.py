@@ -1,0 +1,171 @@
+"""Dead letters through the gateway's AMQP server, checked with pika as
+RabbitMQ writes them: expired messages of a queue with a dead-letter
+exchange are dead-lettered (reason expired), and every dead-lettered copy
+carries the x-death header and x-first-death-*."""
+
+import datetime
+import time
+
+import pytest
+
+from conftest import wait_until
+from test_amqp import connect, gateway  # noqa: F401 (the fixture)
+
+pika = pytest.importorskip('pika')
+
+
+def get_one(ch, queue, timeout=10):
+    """The next message of queue (basic.get, acked), waiting for it."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        m, props, body = ch.basic_get(queue, auto_ack=True)
+        if m:
+            return m, props, body
+        time.sleep(0.05)
+    raise AssertionError('nothing came to %s' % queue)
+
+
+def test_expired_messages_are_dead_lettered_with_x_death(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    ch.exchange_declare('dlx', 'direct')
+    ch.queue_declare('expired')
+    ch.queue_bind('expired', 'dlx', 'exp')
+    ch.queue_declare('ttl-q', arguments={'x-message-ttl': 300, 'x-dead-letter-exchange': 'dlx',
+                                         'x-dead-letter-routing-key': 'exp'})
+    ch.queue_declare('own-ttl', arguments={'x-dead-letter-exchange': 'dlx',
+                                           'x-dead-letter-routing-key': 'exp'})
+    ch.confirm_delivery()
+    before = int(time.time()) - 1
+    # no consumer, no get: the head check finds them when they expire
+    ch.basic_publish('', 'ttl-q', b'queue-ttl', pika.BasicProperties(message_id='q1'))
+    m, props, body = get_one(ch, 'expired')
+    assert body == b'queue-ttl' and props.message_id == 'q1'
+    assert m.exchange == 'dlx' and m.routing_key == 'exp'
+    death, = props.headers['x-death']
+    assert death['count'] == 1 and death['reason'] == 'expired'
+    assert death['queue'] == 'ttl-q' and death['exchange'] == ''
+    assert death['routing-keys'] == ['ttl-q']
+    assert 'original-expiration' not in death
+    assert isinstance(death['time'], datetime.datetime)
+    assert before <= death['time'].replace(tzinfo=datetime.timezone.utc).timestamp() \
+        <= time.time() + 1
+    assert props.headers['x-first-death-queue'] == 'ttl-q'
+    assert props.headers['x-first-death-reason'] == 'expired'
+    assert props.headers['x-first-death-exchange'] == ''
+    # the message's own expiration: recorded, and gone from the copy
+    ch.basic_publish('', 'own-ttl', b'own', pika.BasicProperties(expiration='200',
+                                                                  headers={'keep': 'me'}))
+    m, props, body = get_one(ch, 'expired')
+    assert body == b'own' and props.expiration is None
+    assert props.headers['keep'] == 'me'
+    death, = props.headers['x-death']
+    assert death['reason'] == 'expired' and death['original-expiration'] == '200'
+    assert death['queue'] == 'own-ttl'
+    # expired behind a head that does not expire: it stays until it gets
+    # there (as RabbitMQ), then a basic.get or a consumer dead-letters it
+    # instead of handing it out
+    for name in ('fresh', 'late', 'fresh2', 'late2', 'fresh3'):
+        ch.basic_publish('', 'own-ttl', name.encode(), pika.BasicProperties(
+            expiration='100' if name.startswith('late') else None))
+    time.sleep(0.4)
+    assert ch.queue_declare('own-ttl', passive=True).method.message_count == 5
+    assert ch.basic_get('own-ttl', auto_ack=True)[2] == b'fresh'
+    m, _, body = ch.basic_get('own-ttl', auto_ack=True)
+    assert body == b'fresh2' and m.message_count == 2
+    assert get_one(ch, 'expired')[2] == b'late'
+    got = []
+    for m, props, body in ch.consume('own-ttl', inactivity_timeout=0.5):
+        if not m:
+            break
+        got.append(body)
+        ch.basic_ack(m.delivery_tag)
+    ch.cancel()
+    assert got == [b'fresh3']
+    assert get_one(ch, 'expired')[2] == b'late2'
+    # without a dead-letter exchange an expired message is dropped
+    ch.queue_declare('plain-ttl', arguments={'x-message-ttl': 100})
+    ch.basic_publish('', 'plain-ttl', b'dropped')
+    time.sleep(0.4)
+    assert ch.basic_get('plain-ttl') == (None, None, None)
+    assert ch.basic_get('expired') == (None, None, None)
+    c.close()
+
+
+def test_x_death_counts_rejections_and_max_length(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    # a -> b -> a through two fanouts: each rejection adds to x-death
+    ch.exchange_declare('to-b', 'fanout')
+    ch.exchange_declare('to-a', 'fanout')
+    ch.queue_declare('a', arguments={'x-dead-letter-exchange': 'to-b'})
+    ch.queue_declare('b', arguments={'x-dead-letter-exchange': 'to-a'})
+    ch.queue_bind('b', 'to-b')
+    ch.queue_bind('a', 'to-a')
+    ch.confirm_delivery()
+    ch.basic_publish('', 'a', b'bounced', pika.BasicProperties(expiration='60000'))
+
+    def bounce(queue):
+        m = None
+        deadline = time.time() + 10
+        while not m and time.time() < deadline:
+            m, props, body = ch.basic_get(queue)
+        assert body == b'bounced'
+        ch.basic_reject(m.delivery_tag, requeue=False)
+        return m, props
+
+    m, props = bounce('a')
+    assert props.expiration == '60000' and props.headers is None
+    m, props = bounce('b')
+    assert m.exchange == 'to-b'
+    assert [(d['queue'], d['reason'], d['count']) for d in props.headers['x-death']] == \
+        [('a', 'rejected', 1)]
+    assert props.headers['x-death'][0]['original-expiration'] == '60000'
+    assert props.expiration is None
+    m, props = bounce('a')
+    assert [(d['queue'], d['reason'], d['count']) for d in props.headers['x-death']] == \
+        [('b', 'rejected', 1), ('a', 'rejected', 1)]
+    m, props = bounce('b')
+    # a's entry counted up and moved first; the first death stays a's
+    assert [(d['queue'], d['reason'], d['count']) for d in props.headers['x-death']] == \
+        [('a', 'rejected', 2), ('b', 'rejected', 1)]
+    assert props.headers['x-first-death-queue'] == 'a'
+    assert props.headers['x-first-death-reason'] == 'rejected'
+    m, props, body = get_one(ch, 'a')
+    assert len(props.headers['x-death']) == 2
+    # x-max-length's drops: reason maxlen
+    ch.exchange_declare('ml-dlx', 'fanout')
+    ch.queue_declare('ml-dead')
+    ch.queue_bind('ml-dead', 'ml-dlx')
+    ch.queue_declare('ml', arguments={'x-max-length': 1, 'x-dead-letter-exchange': 'ml-dlx'})
+    ch.basic_publish('', 'ml', b'first')
+    ch.basic_publish('', 'ml', b'second')
+    m, props, body = get_one(ch, 'ml-dead')
+    assert body == b'first'
+    death, = props.headers['x-death']
+    assert (death['reason'], death['queue'], death['routing-keys']) == ('maxlen', 'ml', ['ml'])
+    c.close()
+
+
+def test_expired_back_to_its_own_queue_is_a_cycle_dropped(gateway):
+    """As RabbitMQ: a message that expires into its own queue, with no
+    rejection on the way, is dropped rather than going round for ever."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.exchange_declare('loop', 'fanout')
+    ch.queue_declare('looping', arguments={'x-message-ttl': 100,
+                                           'x-dead-letter-exchange': 'loop'})
+    ch.queue_bind('looping', 'loop')
+    ch.queue_declare('watcher')
+    ch.queue_bind('watcher', 'loop')
+    ch.confirm_delivery()
+    ch.basic_publish('', 'looping', b'round')
+    m, props, body = get_one(ch, 'watcher')
+    assert body == b'round'
+
+    def count(queue):
+        return ch.queue_declare(queue, passive=True).method.message_count
+    time.sleep(0.5)
+    wait_until(lambda: count('looping') == 0, timeout=5, what='the cycle ended')
+    assert count('watcher') == 0
+    c.close()
