@@ -328,8 +328,8 @@ s_unbind_all (arb_amqp_vhost_t *vhost, const char *dest, bool dest_exchange)
         while (b) {
             s_binding_t *next = (s_binding_t *) zlistx_next (x->bindings);
             if (b->dest_exchange == dest_exchange && streq (b->dest, dest)) {
-                zlistx_find (x->bindings, b);
-                zlistx_delete (x->bindings, NULL);
+                //  by its handle (a NULL handle would delete the first)
+                zlistx_delete (x->bindings, zlistx_find (x->bindings, b));
                 if (next)
                     zlistx_find (x->bindings, next);
             }

@@ -293,6 +293,21 @@ def test_pika_deletes_purges_cancels_and_recover(gateway):
     c.close()
 
 
+def test_deleting_a_queue_keeps_the_other_queues_bindings(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    ch.exchange_declare('both', 'fanout')
+    for q in ('first-bound', 'second-bound', 'third-bound'):
+        ch.queue_declare(q)
+        ch.queue_bind(q, 'both')
+    ch.queue_delete('second-bound')
+    ch.confirm_delivery()
+    ch.basic_publish('both', '', b'to-the-others', mandatory=True)
+    assert ch.basic_get('first-bound', auto_ack=True)[2] == b'to-the-others'
+    assert ch.basic_get('third-bound', auto_ack=True)[2] == b'to-the-others'
+    c.close()
+
+
 def test_deletes_with_many_bindings(gateway):
     """An exchange or a queue with many bindings deleted: one method waits
     for a record per binding (it once crashed the gateway past 16)."""
