@@ -9,7 +9,8 @@
     "gw.amqp." is read back (META list) into the model. Exclusive queues
     found there belonged to connections of an earlier gateway, all gone:
     they are deleted with their messages, as RabbitMQ deletes a dead
-    connection's exclusive queues. Connections that reach connection.open
+    connection's exclusive queues; non-durable queues are deleted too, as
+    RabbitMQ's do not survive its restart. Connections that reach connection.open
     before the load is done wait there.
 */
 
@@ -418,14 +419,20 @@ s_on_reload (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
     s_load ((arb_amqp_t *) arg);
 }
 
-//  A queue read back: an exclusive one's connection is gone; an expiring
-//  one counts its time from now.
+//  A queue read back: an exclusive one's connection is gone, a
+//  non-durable one does not outlive the gateway; an expiring one counts
+//  its time from now.
 static void
 s_loaded_queue (void *arg, arb_amqp_queue_t *queue)
 {
     arb_amqp_t *self = (arb_amqp_t *) arg;
     if (queue->exclusive) {
         zsys_info ("amqp: deleting exclusive queue of a connection gone queue=%s", queue->broker);
+        arb_amqp_delete_queue (self, queue, NULL, NULL);
+    }
+    else if (!queue->durable) {
+        //  as RabbitMQ deletes its transient queues when it starts again
+        zsys_info ("amqp: deleting non-durable queue queue=%s", queue->broker);
         arb_amqp_delete_queue (self, queue, NULL, NULL);
     }
     else {

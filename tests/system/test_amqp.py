@@ -643,6 +643,41 @@ def test_records_survive_gateway_and_broker_restart(tmp_path, broker, processes)
     c.close()
 
 
+def test_non_durable_queues_deleted_when_the_gateway_starts(tmp_path, broker, processes):
+    """As RabbitMQ at a restart: transient queues go, with their messages
+    and bindings; durable ones stay with theirs."""
+    g = Gateway(tmp_path, broker, wait=True)
+    processes.append(g)
+    c = connect(g)
+    ch = c.channel()
+    ch.exchange_declare('tx-keep', 'fanout', durable=True)
+    ch.queue_declare('transient', durable=False)
+    ch.queue_declare('lasting', durable=True)
+    ch.queue_bind('transient', 'tx-keep')
+    ch.queue_bind('lasting', 'tx-keep')
+    ch.confirm_delivery()
+    ch.basic_publish('tx-keep', '', b'before', pika.BasicProperties(delivery_mode=2))
+    c.close()
+    g.kill9()
+    g2 = g.restart(wait=True)
+    processes.append(g2)
+    c = connect(g2)
+    ch = c.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.queue_declare('transient', passive=True)
+    assert e.value.reply_code == 404
+    ch = c.channel()
+    ch.basic_publish('tx-keep', '', b'after')
+    got = drain(ch, 'lasting', 2, timeout=30)
+    assert [b for _, _, b in got] == [b'before', b'after']
+    # a new queue of that name starts empty, with no binding left over
+    assert ch.queue_declare('transient').method.message_count == 0
+    ch.basic_publish('tx-keep', '', b'not-to-transient')
+    assert ch.basic_get('transient') == (None, None, None)
+    assert ch.basic_get('lasting', auto_ack=True)[2] == b'not-to-transient'
+    c.close()
+
+
 @pytest.mark.parametrize('victim', ['broker', 'gateway'])
 def test_kill9_mid_stream_loses_no_confirmed_message(tmp_path, broker, processes, victim):
     """A publisher with confirms streams while the broker or the gateway is
@@ -721,7 +756,7 @@ def test_gateway_kill9_unacked_redelivered(tmp_path, broker, processes):
     processes.append(g)
     c = connect(g)
     ch = c.channel()
-    ch.queue_declare('k9')
+    ch.queue_declare('k9', durable=True)
     ch.confirm_delivery()
     for i in range(5):
         ch.basic_publish('', 'k9', b'%d' % i)
