@@ -391,7 +391,7 @@ s_on_trim_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 void
 arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue)
 {
-    if (!queue->settings.has_max_length)
+    if (!queue->settings.has_max_length || queue->settings.overflow != ARB_AMQP_DROP_HEAD)
         return;
     if (queue->trim) {
         ((s_trim_t *) queue->trim)->again = true;
@@ -623,6 +623,7 @@ arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
     self->trims = zlistx_new ();
     zlistx_set_destructor (self->trims, s_trim_destructor);
     arb_amqp_deadletters_init (self);
+    arb_amqp_admit_init (self);
     self->held = arb_idmap_new ();
     char *vhosts = strdup (config->vhosts && *config->vhosts ? config->vhosts : "/");
     char *save = NULL;
@@ -675,6 +676,7 @@ arb_amqp_destroy (arb_amqp_t **self_p)
     zlistx_destroy (&self->conns);
     zlistx_destroy (&self->route);
     zlistx_destroy (&self->trims);
+    arb_amqp_admit_fini (self);
     arb_amqp_deadletters_fini (self);
     zlistx_destroy (&self->users);
     arb_idmap_destroy (&self->held);

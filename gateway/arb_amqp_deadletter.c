@@ -277,7 +277,8 @@ s_on_deadlettered (arb_gateway_t *gateway,
     (void) gateway;
     s_deadletter_t *dl = (s_deadletter_t *) arg;
     arb_amqp_t *self = dl->server;
-    if (!task) {
+    //  a copy refused by a full queue is dropped, as RabbitMQ drops it
+    if (!task && code != ARB_AMQP_OVERFLOW) {
         zsys_warning ("amqp: dead-lettering failed task=%" PRIu64 " code=%d reason=\"%s\"",
                       dl->task, code, error ? error : "");
         dl->failed = true;
@@ -286,7 +287,9 @@ s_on_deadlettered (arb_gateway_t *gateway,
         return;
     //  a copy not stored: the message stays in its queue (the copies
     //  that were stored stay too: at least once)
-    if (dl->failed)
+    if (!dl->task)
+        ;  //  a message refused by its own full queue: nothing to settle
+    else if (dl->failed)
         arb_link_release (self->link, dl->task);
     else
         arb_link_complete (self->link, dl->task, NULL);
@@ -316,7 +319,7 @@ s_submit_copies (
             .expires_ms = ttl && !q->settings.dlx ? at : 0,
             .payload = payload ? zframe_dup (payload) : NULL,
         };
-        if (arb_gateway_submit_one (self->gateway, &spec, s_on_deadlettered, dl)) {
+        if (arb_amqp_submit (self, q, &spec, s_on_deadlettered, dl)) {
             arb_amqp_queue_grew (self, q);
             if (ttl)
                 arb_amqp_queue_expiry (self, q, at);

@@ -61,9 +61,15 @@ struct _arb_amqp_t {
     zlistx_t *route;           //  owned: a publish's queues while it is routed (kept empty)
     zlistx_t *trims;           //  owned: x-max-length trims under way (arb_amqp.c)
     zlistx_t *deadletters;     //  owned: messages being dead-lettered (arb_amqp_deadletter.c)
-    zlistx_t *heads;           //  owned: expiry checks of queues' heads under way (same)
-    arb_timer_t head_timer;    //  the next head check due
-    uint64_t head_at;          //  Unix ms it is armed for (0: not armed)
+    zlistx_t *admits;  //  owned: messages for queues that refuse to overflow (arb_amqp_admit.c)
+    arb_idmap_t *admit_ids;  //  their tickets -> borrowed admits
+    uint64_t next_admit;
+    zlistx_t *gates;         //  owned: such queues' held messages and counts
+    arb_timer_t gate_timer;  //  counts due (armed for the next turn)
+    bool gate_armed;
+    zlistx_t *heads;         //  owned: expiry checks of queues' heads under way (same)
+    arb_timer_t head_timer;  //  the next head check due
+    uint64_t head_at;        //  Unix ms it is armed for (0: not armed)
 };
 
 typedef enum {
@@ -289,6 +295,34 @@ void arb_amqp_queue_used (arb_amqp_t *self, arb_amqp_queue_t *queue);
 void arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue);
 
 //  ---------------------------------------------------------------------
+//  Submits (arb_amqp_admit.c)
+
+//  The code a submit's fn gets for a message refused by its queue's bound
+//  (x-overflow reject-publish or reject-publish-dlx).
+#define ARB_AMQP_OVERFLOW (-1)
+
+void arb_amqp_admit_init (arb_amqp_t *self);
+void arb_amqp_admit_fini (arb_amqp_t *self);
+
+//  Submits a task to queue, as arb_gateway_submit_one does (spec's
+//  strings and bins copied, its payload taken), at once; but for a queue
+//  bounded by x-max-length with x-overflow reject-publish or
+//  reject-publish-dlx, held until a count of its ready messages says
+//  whether it fits: if not, fn gets task NULL and code ARB_AMQP_OVERFLOW
+//  (reject-publish-dlx dead-letters it, reason maxlen). Returns a ticket
+//  for arb_amqp_forget_submit, or 0 if refused at once (arb_gateway_error
+//  says why; fn is not called).
+uint64_t arb_amqp_submit (arb_amqp_t *self,
+                          arb_amqp_queue_t *queue,
+                          arb_task_spec_t *spec,
+                          arb_gateway_submitted_fn *fn,
+                          void *arg);
+
+//  The asker of a submit went away: fn will not be called (the message is
+//  stored, or refused, all the same).
+void arb_amqp_forget_submit (arb_amqp_t *self, uint64_t ticket);
+
+//  ---------------------------------------------------------------------
 //  Dead letters and expiry (arb_amqp_deadletter.c)
 
 void arb_amqp_deadletters_init (arb_amqp_t *self);
@@ -300,7 +334,8 @@ void arb_amqp_deadletters_fini (arb_amqp_t *self);
 //  from that exchange, with the x-death header updated as RabbitMQ does
 //  (and its expiration property moved there), but not to a queue that
 //  would close a cycle without a rejection in it (as RabbitMQ). task is
-//  completed once every copy is stored (released back if one is not).
+//  completed once every copy is stored (released back if one is not);
+//  0: a message that was never stored (reject-publish-dlx).
 //  Returns 0, or -1 if the queue has no dead-letter exchange or it routes
 //  nowhere: task is the caller's to settle.
 int arb_amqp_deadletter (arb_amqp_t *self,

@@ -223,7 +223,13 @@ s_on_submitted (arb_gateway_t *gateway,
     s_publish_t *publish = (s_publish_t *) arg;
     arb_amqp_publisher_t *self = publish->publisher;
     arb_amqp_conn_t *conn = self->conn;
-    if (!task) {
+    if (!task && code == ARB_AMQP_OVERFLOW) {
+        //  refused by a full queue: nacked under confirms; in a
+        //  transaction, dropped (as RabbitMQ: not a failed commit)
+        if (!publish->in_tx)
+            publish->failed = true;
+    }
+    else if (!task) {
         publish->failed = true;
         zsys_warning ("amqp: publish not stored conn=%" PRIu64 " code=%d reason=\"%s\"",
                       conn->number, code, error ? error : "");
@@ -319,7 +325,7 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
         }
         else
             spec.payload = zframe_dup (message->body);
-        uint64_t ticket = arb_gateway_submit_one (server->gateway, &spec, s_on_submitted, publish);
+        uint64_t ticket = arb_amqp_submit (server, q, &spec, s_on_submitted, publish);
         if (ticket) {
             publish->tickets[publish->n++] = ticket;
             publish->left++;
@@ -591,11 +597,10 @@ arb_amqp_publisher_destroy (arb_amqp_publisher_t **self_p)
     if (!self)
         return;
     //  the tasks of publishes not yet confirmed are stored all the same
-    arb_gateway_t *gateway = self->conn->server->gateway;
     for (s_publish_t *p = (s_publish_t *) zlistx_first (self->publishes); p;
          p = (s_publish_t *) zlistx_next (self->publishes)) {
         for (size_t i = 0; i < p->n; i++)
-            arb_gateway_forget_submit (gateway, p->tickets[i]);
+            arb_amqp_forget_submit (self->conn->server, p->tickets[i]);
         self->conn->inflight -= p->left;
     }
     zlistx_destroy (&self->publishes);

@@ -169,3 +169,87 @@ def test_expired_back_to_its_own_queue_is_a_cycle_dropped(gateway):
     wait_until(lambda: count('looping') == 0, timeout=5, what='the cycle ended')
     assert count('watcher') == 0
     c.close()
+
+
+def count(ch, queue):
+    return ch.queue_declare(queue, passive=True).method.message_count
+
+
+def test_reject_publish_refuses_what_does_not_fit(gateway):
+    """x-overflow reject-publish: a publish over x-max-length is refused
+    before the store (basic.nack under confirms, dropped without), the
+    ready messages stay; unacked ones do not count."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('rp', arguments={'x-max-length': 3, 'x-overflow': 'reject-publish'})
+    # many in one go, without confirms: exactly the bound is kept, the first ones
+    for i in range(20):
+        ch.basic_publish('', 'rp', b'%d' % i)
+    c.process_data_events(time_limit=0.5)
+    assert count(ch, 'rp') == 3
+    # under confirms: nacked
+    ch.confirm_delivery()
+    with pytest.raises(pika.exceptions.NackError):
+        ch.basic_publish('', 'rp', b'over')
+    m, _, body = ch.basic_get('rp')
+    assert body == b'0'
+    # taken, unacked: there is room for one more
+    ch.basic_publish('', 'rp', b'fits')
+    with pytest.raises(pika.exceptions.NackError):
+        ch.basic_publish('', 'rp', b'over-again')
+    ch.basic_ack(m.delivery_tag)
+    got = [ch.basic_get('rp', auto_ack=True)[2] for _ in range(3)]
+    assert got == [b'1', b'2', b'fits']
+    assert ch.basic_get('rp') == (None, None, None)
+    # a message routed to two queues, one full: nacked, stored in the other
+    ch.queue_declare('rp-one', arguments={'x-max-length': 1, 'x-overflow': 'reject-publish'})
+    ch.queue_declare('rp-free')
+    ch.exchange_declare('rp-both', 'fanout')
+    ch.queue_bind('rp-one', 'rp-both')
+    ch.queue_bind('rp-free', 'rp-both')
+    ch.basic_publish('rp-both', '', b'a')
+    with pytest.raises(pika.exceptions.NackError):
+        ch.basic_publish('rp-both', '', b'b')
+    assert (count(ch, 'rp-one'), count(ch, 'rp-free')) == (1, 2)
+    c.close()
+    # in a transaction, a message over the bound is dropped; the commit goes on
+    c = connect(gateway)
+    ch = c.channel()
+    ch.tx_select()
+    ch.basic_publish('', 'rp-one', b'in-tx')
+    ch.basic_publish('', 'rp-free', b'in-tx')
+    ch.tx_commit()
+    assert (count(ch, 'rp-one'), count(ch, 'rp-free')) == (1, 3)
+    c.close()
+
+
+def test_reject_publish_dlx_dead_letters_the_refused(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    ch.exchange_declare('rpd-dlx', 'fanout')
+    ch.queue_declare('rpd-dead')
+    ch.queue_bind('rpd-dead', 'rpd-dlx')
+    ch.queue_declare('rpd', arguments={'x-max-length': 2, 'x-overflow': 'reject-publish-dlx',
+                                       'x-dead-letter-exchange': 'rpd-dlx'})
+    ch.confirm_delivery()
+    ch.basic_publish('', 'rpd', b'1')
+    ch.basic_publish('', 'rpd', b'2')
+    with pytest.raises(pika.exceptions.NackError):
+        ch.basic_publish('', 'rpd', b'3', pika.BasicProperties(message_id='m3'))
+    m, props, body = get_one(ch, 'rpd-dead')
+    assert body == b'3' and props.message_id == 'm3'
+    death, = props.headers['x-death']
+    assert (death['reason'], death['queue'], death['count']) == ('maxlen', 'rpd', 1)
+    assert [ch.basic_get('rpd', auto_ack=True)[2] for _ in range(2)] == [b'1', b'2']
+    # a dead-letter copy that finds its queue full is dropped (as RabbitMQ)
+    ch.queue_declare('rpd-src', arguments={'x-dead-letter-exchange': 'rpd-to-full'})
+    ch.exchange_declare('rpd-to-full', 'fanout')
+    ch.queue_declare('rpd-full', arguments={'x-max-length': 1, 'x-overflow': 'reject-publish'})
+    ch.queue_bind('rpd-full', 'rpd-to-full')
+    ch.basic_publish('', 'rpd-full', b'there')
+    ch.basic_publish('', 'rpd-src', b'rejected')
+    m, _, _ = ch.basic_get('rpd-src')
+    ch.basic_reject(m.delivery_tag, requeue=False)
+    wait_until(lambda: count(ch, 'rpd-src') == 0, timeout=5, what='the rejected one settled')
+    assert count(ch, 'rpd-full') == 1
+    c.close()
