@@ -32,6 +32,7 @@ struct _arb_amqp_channel_t {
     uint32_t shared_sub;    //  its subscription, 0: none
     uint32_t shared_limit;  //  the credit it was made with + changes (prefetch_channel)
     size_t shared_unacked;  //  unacked deliveries of shared consumers
+    size_t bound_unacked;   //  unacked deliveries of bound consumers (both prefetches)
     uint64_t shared_turn;   //  round robin among the consumers of one queue
     bool ending;            //  every consumer ends (close): no subscription is remade
     zlistx_t *consumers;    //  owned arb_amqp_consumer_t
@@ -133,38 +134,83 @@ s_burst (uint32_t window)
 //  Tops up the credit of a link consumer (sub: a consumer's own, or the
 //  channel's shared one) that has unacked deliveries and window (its
 //  prefetch, or ARB_AMQP_WINDOW): the broker may send at most s_burst
-//  more, and no more than the window leaves; nothing more while the
-//  client's output is full (topped up again once it drains). So a client
-//  that does not read holds at most its prefetch, or ARB_AMQP_BURST
-//  messages without one (no_ack too), in the gateway past its socket's
-//  buffers, and one that does gets them as fast as credit comes back,
-//  one per message. A window lowered below what is out takes the excess
-//  back.
-static void
-s_topup (arb_amqp_channel_t *self, uint32_t sub, size_t unacked, uint32_t window)
+//  more, and no more than the window leaves, nor than cap (what the
+//  channel's prefetch leaves, for a consumer under it); nothing more
+//  while the client's output is full (topped up again once it drains).
+//  So a client that does not read holds at most its prefetch, or
+//  ARB_AMQP_BURST messages without one (no_ack too), in the gateway past
+//  its socket's buffers, and one that does gets them as fast as credit
+//  comes back, one per message. A window (or cap) lowered below what is
+//  out takes the excess back. Returns the credit added (negative: taken
+//  back).
+static int64_t
+s_topup (arb_amqp_channel_t *self, uint32_t sub, size_t unacked, uint32_t window, int64_t cap)
 {
     if (!sub)
-        return;
+        return 0;
     arb_link_t *link = self->conn->server->link;
     int64_t credit = arb_link_credit (link, sub);
     int64_t room = (int64_t) window - (int64_t) unacked - credit;
     int64_t burst = (int64_t) s_burst (window) - credit;
     int64_t add = room < burst ? room : burst;
-    if (room < 0)
-        arb_link_add_credit (link, sub, (int) room);
-    else if (add > 0 && !self->closing && !arb_stream_is_full (self->conn->stream))
-        arb_link_add_credit (link, sub, (int) add);
+    if (add > cap)
+        add = cap;
+    if (room < 0 || (cap < 0 && credit > 0)) {
+        int64_t back = room < 0 ? room : 0;
+        if (cap < 0 && -cap > -back)
+            back = cap;
+        if (-back > credit)
+            back = -credit;
+        if (back < 0 && arb_link_add_credit (link, sub, (int) back) == 0)
+            return back;
+    }
+    else if (add > 0 && !self->closing && !arb_stream_is_full (self->conn->stream)
+             && arb_link_add_credit (link, sub, (int) add) == 0)
+        return add;
+    return 0;
 }
 
-//  Tops up the consumer's credit (NULL: ended), or the channel's shared
-//  subscription's if shared.
+//  What the channel's prefetch leaves for more credit: its limit less the
+//  unacked deliveries and the credit out of its shared and bound consumers
+//  (a delivery needs room under both a consumer's prefetch and the
+//  channel's, as RabbitMQ's).
+static int64_t
+s_channel_room (arb_amqp_channel_t *self)
+{
+    arb_link_t *link = self->conn->server->link;
+    int64_t used = (int64_t) (self->shared_unacked + self->bound_unacked);
+    if (self->shared_sub)
+        used += arb_link_credit (link, self->shared_sub);
+    for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
+         c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
+        if (c->bound)
+            used += arb_link_credit (link, c->sub);
+    return (int64_t) self->shared_limit - used;
+}
+
+//  Tops up every link consumer under the channel's prefetch, out of the
+//  room it leaves: the shared subscription first, then the bound
+//  consumers in turn.
+static void
+s_credit_channel (arb_amqp_channel_t *self)
+{
+    int64_t cap = s_channel_room (self);
+    cap -= s_topup (self, self->shared_sub, self->shared_unacked, self->shared_limit, cap);
+    for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
+         c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
+        if (c->bound)
+            cap -= s_topup (self, c->sub, c->unacked, c->window, cap);
+}
+
+//  Tops up the consumer's credit (NULL: ended), or, for one under the
+//  channel's prefetch (shared, or bound), every one under it.
 static void
 s_credit (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, bool shared)
 {
-    if (shared)
-        s_topup (self, self->shared_sub, self->shared_unacked, self->shared_limit);
+    if (shared || (consumer && consumer->bound))
+        s_credit_channel (self);
     else if (consumer)
-        s_topup (self, consumer->sub, consumer->unacked, consumer->window);
+        s_topup (self, consumer->sub, consumer->unacked, consumer->window, INT64_MAX);
 }
 
 void
@@ -172,9 +218,9 @@ arb_amqp_channel_drained (arb_amqp_channel_t *self)
 {
     for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
          c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
-        if (!c->shared)
+        if (!c->shared && !c->bound)
             s_credit (self, c, false);
-    s_credit (self, NULL, true);
+    s_credit_channel (self);
 }
 
 //  Reads a task's headers record (arb_amqp_frame.h), its exchange and
@@ -212,10 +258,13 @@ s_hold (arb_amqp_channel_t *self,
     delivery->consumer = consumer;
     delivery->queue = queue;
     delivery->shared = consumer && consumer->shared;
+    delivery->bound = consumer && consumer->bound;
     if (delivery->shared)
         self->shared_unacked++;
     else if (consumer)
         consumer->unacked++;
+    if (delivery->bound)
+        self->bound_unacked++;
     if (queue && queue->settings.dlx) {
         //  kept for dead-lettering: the task's copy is gone once sent
         delivery->payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();
@@ -319,7 +368,7 @@ arb_amqp_channel_stopped (arb_amqp_channel_t *self, arb_amqp_delivery_t *deliver
     //  the broker took it back (cancelled, or lost across a restart): an
     //  ack of it later is still accepted, as the client cannot know
     arb_amqp_consumer_t *consumer = delivery->consumer;
-    bool shared = delivery->shared;
+    bool shared = delivery->shared || delivery->bound;
     s_delivery_free (self, delivery);
     s_credit (self, consumer, shared);
 }
@@ -331,6 +380,8 @@ s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
         self->shared_unacked--;
     else if (delivery->consumer)
         delivery->consumer->unacked--;
+    if (delivery->bound)
+        self->bound_unacked--;
     arb_idmap_remove (self->by_tag, delivery->tag);
     if (arb_idmap_lookup (self->conn->server->held, delivery->task) == delivery)
         arb_idmap_remove (self->conn->server->held, delivery->task);
@@ -367,7 +418,7 @@ s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how)
 {
     arb_amqp_t *server = self->conn->server;
     arb_amqp_consumer_t *consumer = delivery->consumer;
-    bool shared = delivery->shared;
+    bool shared = delivery->shared || delivery->bound;  //  the channel's room grows
     if (how == 1) {
         arb_link_release (server->link, delivery->task);
     }
@@ -465,18 +516,15 @@ s_shared_remake (arb_amqp_channel_t *self)
             queues[n++] = c->queue->broker;
     }
     uint32_t sub = 0;
-    if (n && fits) {
-        int64_t credit = (int64_t) self->shared_limit - (int64_t) self->shared_unacked;
-        if (credit > s_burst (self->shared_limit))
-            credit = s_burst (self->shared_limit);
-        sub = arb_link_subscribe (link, queues, n, credit > 0 ? (int) credit : 0,
-                                  s_on_shared_dispatch, self);
-    }
+    if (n && fits)
+        sub = arb_link_subscribe (link, queues, n, 0, s_on_shared_dispatch, self);
     if (n && !sub)
         return -1;  //  the old one stays
     if (self->shared_sub)
         arb_link_unsubscribe (link, self->shared_sub);
     self->shared_sub = sub;
+    //  its credit: what the channel's prefetch leaves
+    s_credit_channel (self);
     return 0;
 }
 
@@ -615,14 +663,15 @@ s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
     consumer->queue = queue;
     consumer->no_ack = m->no_ack;
     consumer->exclusive = m->exclusive;
-    //  under the channel's prefetch, one subscription for all (its own
-    //  prefetch is not applied then); else its own, with its prefetch as
-    //  credit (none for no_ack, as RabbitMQ)
-    consumer->shared = !m->no_ack && self->prefetch_channel;
+    //  under the channel's prefetch alone, one subscription for all;
+    //  else its own, with its prefetch as credit (none for no_ack, as
+    //  RabbitMQ), and under both, out of the channel's room too (bound)
     uint32_t window = ARB_AMQP_WINDOW;
     if (!m->no_ack && self->prefetch && self->prefetch < window)
         window = self->prefetch;
     consumer->window = window;
+    consumer->shared = !m->no_ack && self->prefetch_channel && !self->prefetch;
+    consumer->bound = !m->no_ack && self->prefetch_channel && self->prefetch;
     bool subscribed;
     if (consumer->shared) {
         if (!self->shared_sub)
@@ -636,10 +685,13 @@ s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
     else {
         const char *queues[1] = {queue->broker};
         consumer->sub = arb_link_subscribe (self->conn->server->link, queues, 1,
-                                            (int) s_burst (window), s_on_dispatch, consumer);
+                                            consumer->bound ? 0 : (int) s_burst (window),
+                                            s_on_dispatch, consumer);
         subscribed = consumer->sub != 0;
         if (subscribed)
             consumer->handle = zlistx_add_end (self->consumers, consumer);
+        if (subscribed && consumer->bound)
+            s_credit_channel (self);
     }
     if (!subscribed) {
         free (consumer->tag);

@@ -124,6 +124,8 @@ typedef struct {
     bool no_ack;
     bool exclusive;
     bool shared;      //  under the channel's prefetch: the channel's subscription, not sub
+    bool bound;       //  its own prefetch (window) and the channel's both: sub's credit
+                      //  comes out of the channel's room too
     uint32_t window;  //  unacked deliveries at most (its prefetch, or ARB_AMQP_WINDOW)
     size_t unacked;   //  its unacked deliveries (not shared)
     void *handle;     //  in the channel's consumer list
@@ -135,6 +137,7 @@ typedef struct {
     arb_amqp_channel_t *channel;    //  borrowed
     arb_amqp_consumer_t *consumer;  //  borrowed, NULL after basic.get or a cancel
     bool shared;                    //  of a shared consumer: its credit is the channel's
+    bool bound;                     //  of a bound consumer: counts under the channel's prefetch
     arb_amqp_queue_t *queue;        //  borrowed: for dead-lettering; NULL once it is deleted
     zframe_t *payload;              //  owned copy when the queue dead-letters, else NULL
     zchunk_t *headers;              //  owned copy when the queue dead-letters, else NULL

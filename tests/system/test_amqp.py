@@ -163,6 +163,63 @@ def test_pika_prefetch_per_consumer_and_per_channel(gateway):
     c.close()
 
 
+def test_pika_prefetch_per_consumer_under_a_channel_prefetch(gateway):
+    """basic.qos global=True and global=False together: a delivery needs
+    room under both, as RabbitMQ's."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.confirm_delivery()
+    for q in ('bq1', 'bq2', 'bq3'):
+        ch.queue_declare(q)
+        for i in range(10):
+            ch.basic_publish('', q, b'%s-%d' % (q.encode(), i))
+
+    def settle(seconds=1.0):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            c.process_data_events(time_limit=0.1)
+    got = {'bq1': [], 'bq2': [], 'bq3': []}
+
+    def on(queue):
+        return lambda _c, m, _p, b: got[queue].append(m)
+    # the consumer's own 2 under the channel's 10
+    roomy = c.channel()
+    roomy.basic_qos(prefetch_count=10, global_qos=True)
+    roomy.basic_qos(prefetch_count=2)
+    roomy.basic_consume('bq1', on('bq1'))
+    settle()
+    assert len(got['bq1']) == 2
+    # two more under the channel's 3, with their own 2 each: 3 together
+    tight = c.channel()
+    tight.basic_qos(prefetch_count=3, global_qos=True)
+    tight.basic_qos(prefetch_count=2)
+    tight.basic_consume('bq2', on('bq2'))
+    tight.basic_consume('bq3', on('bq3'))
+    settle()
+    assert len(got['bq2']) + len(got['bq3']) == 3
+    assert len(got['bq2']) <= 2 and len(got['bq3']) <= 2
+    # an ack frees one under both: one more comes, to whichever has room
+    first = got['bq2'][0] if got['bq2'] else got['bq3'][0]
+    tight.basic_ack(first.delivery_tag)
+    settle(0.5)
+    assert len(got['bq2']) + len(got['bq3']) == 4
+    # acking as they come, everything comes through
+    done = {('bq2' if got['bq2'] and first is got['bq2'][0] else 'bq3', first.delivery_tag)}
+    while len(done) < 20:
+        before = len(done)
+        for q in ('bq2', 'bq3'):
+            for m in got[q]:
+                if (q, m.delivery_tag) not in done:
+                    tight.basic_ack(m.delivery_tag)
+                    done.add((q, m.delivery_tag))
+        settle(0.3)
+        assert len(got['bq2']) + len(got['bq3']) - len(done) <= 3
+        if len(done) == before:
+            break
+    assert (len(got['bq2']), len(got['bq3'])) == (10, 10)
+    c.close()
+
+
 def test_pika_transactions(gateway):
     """tx.select: publishes and acks take effect at tx.commit (whose -Ok
     follows the broker's answers), and a rollback forgets them."""
