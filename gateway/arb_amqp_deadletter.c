@@ -114,6 +114,33 @@ s_field_str (const amqp_table_t *table, const char *key)
     return amqp_empty_bytes;
 }
 
+//  An integer field's value, whatever its width (a client's x-death
+//  count may be any), or 0.
+static int64_t
+s_int (const amqp_field_value_t *v)
+{
+    switch (v->kind) {
+        case AMQP_FIELD_KIND_I8:
+            return v->value.i8;
+        case AMQP_FIELD_KIND_U8:
+            return v->value.u8;
+        case AMQP_FIELD_KIND_I16:
+            return v->value.i16;
+        case AMQP_FIELD_KIND_U16:
+            return v->value.u16;
+        case AMQP_FIELD_KIND_I32:
+            return v->value.i32;
+        case AMQP_FIELD_KIND_U32:
+            return v->value.u32;
+        case AMQP_FIELD_KIND_I64:
+            return v->value.i64;
+        case AMQP_FIELD_KIND_U64:
+            return v->value.u64 > INT64_MAX ? INT64_MAX : (int64_t) v->value.u64;
+        default:
+            return 0;
+    }
+}
+
 static amqp_field_value_t
 s_str (amqp_bytes_t bytes)
 {
@@ -157,15 +184,15 @@ s_deaths (const amqp_array_t *old,
         int m = 0;
         for (int i = 0; i < t->num_entries; i++) {
             if (s_is (t->entries[i].key, "count")) {
-                if (t->entries[i].value.kind == AMQP_FIELD_KIND_I64)
-                    count = t->entries[i].value.value.i64;
+                count = s_int (&t->entries[i].value);
                 continue;
             }
             entries[m++] = t->entries[i];
         }
         entries[m].key = amqp_cstring_bytes ("count");
         entries[m].value.kind = AMQP_FIELD_KIND_I64;
-        entries[m++].value.value.i64 = (count > 0 ? count : 1) + 1;
+        //  (a count sent by a client is any long: kept from overflowing)
+        entries[m++].value.value.i64 = count <= 0 ? 2 : count < INT64_MAX ? count + 1 : count;
         first->value.table = (amqp_table_t){m, entries};
     }
     else {

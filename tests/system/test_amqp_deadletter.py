@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import wait_until
+from conftest import Gateway, wait_until
 from test_amqp import connect, gateway  # noqa: F401 (the fixture)
 
 pika = pytest.importorskip('pika')
@@ -252,4 +252,64 @@ def test_reject_publish_dlx_dead_letters_the_refused(gateway):
     ch.basic_reject(m.delivery_tag, requeue=False)
     wait_until(lambda: count(ch, 'rpd-src') == 0, timeout=5, what='the rejected one settled')
     assert count(ch, 'rpd-full') == 1
+    c.close()
+
+
+def test_expired_across_a_gateway_restart_are_dead_lettered(tmp_path, broker, processes):
+    """The expiry is worked out from the task, not kept in the gateway: a
+    message that expires while no gateway runs is dead-lettered by the
+    next one."""
+    g = Gateway(tmp_path, broker, wait=True)
+    processes.append(g)
+    c = connect(g)
+    ch = c.channel()
+    ch.exchange_declare('rs-dlx', 'fanout', durable=True)
+    ch.queue_declare('rs-dead', durable=True)
+    ch.queue_bind('rs-dead', 'rs-dlx')
+    ch.queue_declare('rs-ttl', durable=True, arguments={'x-message-ttl': 1500,
+                                                        'x-dead-letter-exchange': 'rs-dlx'})
+    ch.confirm_delivery()
+    ch.basic_publish('', 'rs-ttl', b'outlived', pika.BasicProperties(delivery_mode=2))
+    c.close()
+    g.kill9()
+    time.sleep(1.6)
+    g2 = g.restart(wait=True)
+    processes.append(g2)
+    c = connect(g2)
+    ch = c.channel()
+    # the broker hands nothing out during its recovery window: poll
+    m, props, body = get_one(ch, 'rs-dead', timeout=30)
+    assert body == b'outlived'
+    assert props.headers['x-death'][0]['reason'] == 'expired'
+    assert count(ch, 'rs-ttl') == 0
+    c.close()
+
+
+def test_x_death_sent_by_a_client_is_taken_as_it_comes(gateway):
+    """Whatever a publisher put in x-death (wrong kinds, a count of any
+    width, at the top of a long), the copy gets a well-formed entry and
+    the gateway goes on."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.exchange_declare('odd-dlx', 'fanout')
+    ch.queue_declare('odd-dead')
+    ch.queue_bind('odd-dead', 'odd-dlx')
+    ch.queue_declare('odd', arguments={'x-dead-letter-exchange': 'odd-dlx'})
+    top = 2 ** 63 - 1
+    cases = [
+        ({'x-death': [{'count': top, 'queue': 'odd', 'reason': 'rejected'}, 'junk', 5]}, top, 'odd'),
+        ({'x-death': [{'count': 7, 'queue': 'odd', 'reason': 'rejected'}]}, 8, 'odd'),
+        ({'x-death': [{'count': 'many', 'queue': 'odd', 'reason': 'rejected'}]}, 2, 'odd'),
+        ({'x-death': 'not an array', 'x-first-death-queue': 'elsewhere'}, 1, 'elsewhere'),
+    ]
+    for headers, want_count, want_first in cases:
+        ch.basic_publish('', 'odd', b'odd', pika.BasicProperties(headers=headers))
+        m = None
+        while not m:
+            m, _, _ = ch.basic_get('odd')
+        ch.basic_reject(m.delivery_tag, requeue=False)
+        _, props, _ = get_one(ch, 'odd-dead')
+        first = props.headers['x-death'][0]
+        assert (first['queue'], first['reason'], first['count']) == ('odd', 'rejected', want_count)
+        assert props.headers['x-first-death-queue'] == want_first
     c.close()
