@@ -33,6 +33,7 @@ struct _arb_amqp_channel_t {
     uint32_t shared_limit;  //  the credit it was made with + changes (prefetch_channel)
     size_t shared_unacked;  //  unacked deliveries of shared consumers
     size_t bound_unacked;   //  unacked deliveries of bound consumers (both prefetches)
+    size_t nbound;          //  bound consumers now (none: the channel's room is O(1))
     uint64_t shared_turn;   //  round robin among the consumers of one queue
     bool ending;            //  every consumer ends (close): no subscription is remade
     zlistx_t *consumers;    //  owned arb_amqp_consumer_t
@@ -181,25 +182,48 @@ s_channel_room (arb_amqp_channel_t *self)
     int64_t used = (int64_t) (self->shared_unacked + self->bound_unacked);
     if (self->shared_sub)
         used += arb_link_credit (link, self->shared_sub);
-    for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
-         c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
+    for (arb_amqp_consumer_t *c =
+             self->nbound ? (arb_amqp_consumer_t *) zlistx_first (self->consumers) : NULL;
+         c; c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
         if (c->bound)
             used += arb_link_credit (link, c->sub);
     return (int64_t) self->shared_limit - used;
 }
 
+//  The most of cap a link consumer holding credit may get when the
+//  channel's room is split share ways.
+static int64_t
+s_share (arb_amqp_channel_t *self, uint32_t sub, int64_t cap, int64_t share)
+{
+    int64_t mine = share - arb_link_credit (self->conn->server->link, sub);
+    return mine < cap ? mine : cap;
+}
+
 //  Tops up every link consumer under the channel's prefetch, out of the
 //  room it leaves: the shared subscription first, then the bound
-//  consumers in turn.
+//  consumers in turn. With bound consumers, none holds more credit than
+//  an equal share of the channel's prefetch (at least 1), so that one of
+//  an empty queue does not hold all of the room while another waits
+//  (the credit past a share is taken back).
 static void
 s_credit_channel (arb_amqp_channel_t *self)
 {
     int64_t cap = s_channel_room (self);
-    cap -= s_topup (self, self->shared_sub, self->shared_unacked, self->shared_limit, cap);
+    if (!self->nbound) {
+        s_topup (self, self->shared_sub, self->shared_unacked, self->shared_limit, cap);
+        return;
+    }
+    int64_t share = (int64_t) self->shared_limit / (int64_t) (self->nbound + !!self->shared_sub);
+    if (share < 1)
+        share = 1;
+    if (self->shared_sub)
+        cap -= s_topup (self, self->shared_sub, self->shared_unacked, self->shared_limit,
+                        s_share (self, self->shared_sub, cap, share));
     for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
          c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
         if (c->bound)
-            cap -= s_topup (self, c->sub, c->unacked, c->window, cap);
+            cap -=
+                s_topup (self, c->sub, c->unacked, c->window, s_share (self, c->sub, cap, share));
 }
 
 //  Tops up the consumer's credit (NULL: ended), or, for one under the
@@ -548,6 +572,8 @@ s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer)
     arb_amqp_t *server = self->conn->server;
     if (!consumer->shared)
         arb_link_unsubscribe (server->link, consumer->sub);
+    if (consumer->bound)
+        self->nbound--;
     for (arb_amqp_delivery_t *d = (arb_amqp_delivery_t *) zlistx_first (self->deliveries); d;
          d = (arb_amqp_delivery_t *) zlistx_next (self->deliveries))
         if (d->consumer == consumer)
@@ -558,9 +584,12 @@ s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer)
     if (consumer->exclusive)
         queue->exclusive_consumer = false;
     bool shared = consumer->shared;
+    bool bound = consumer->bound;
     zlistx_delete (self->consumers, consumer->handle);
     if (shared && !self->ending && !s_shared_has (self, queue))
         s_shared_remake (self);  //  fewer queues: cannot fail
+    else if (bound && !self->ending)
+        s_credit_channel (self);  //  the credit it held is the others' now
     if (queue->auto_delete && queue->had_consumer && queue->consumers == 0)
         arb_amqp_delete_queue (server, queue, NULL, NULL);
     else
@@ -690,8 +719,10 @@ s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
         subscribed = consumer->sub != 0;
         if (subscribed)
             consumer->handle = zlistx_add_end (self->consumers, consumer);
-        if (subscribed && consumer->bound)
+        if (subscribed && consumer->bound) {
+            self->nbound++;
             s_credit_channel (self);
+        }
     }
     if (!subscribed) {
         free (consumer->tag);

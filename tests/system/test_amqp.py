@@ -217,6 +217,26 @@ def test_pika_prefetch_per_consumer_under_a_channel_prefetch(gateway):
         if len(done) == before:
             break
     assert (len(got['bq2']), len(got['bq3'])) == (10, 10)
+    # a consumer of an empty queue does not hold all of the channel's room
+    tight.close()
+    for i in range(10):
+        ch.basic_publish('', 'bq2', b'again-%d' % i)
+    ch.queue_declare('bq-empty')
+    again = []
+    starved = c.channel()
+    starved.basic_qos(prefetch_count=2, global_qos=True)
+    starved.basic_qos(prefetch_count=2)
+    idle = starved.basic_consume('bq-empty', lambda *a: None)
+    starved.basic_consume('bq2', lambda _c, m, _p, b: again.append(m))
+    settle()
+    assert len(again) == 1  # an equal share of the channel's 2
+    for _ in range(3):
+        starved.basic_ack(again[-1].delivery_tag)
+        settle(0.3)
+    assert len(again) == 4
+    starved.basic_cancel(idle)
+    settle(0.5)
+    assert len(again) == 5  # its share is the other's now: 2 unacked
     c.close()
 
 
