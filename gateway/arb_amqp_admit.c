@@ -267,6 +267,7 @@ s_on_gate_timer (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
         for (s_gate_t *gate = (s_gate_t *) zlistx_first (self->gates); gate;
              gate = (s_gate_t *) zlistx_next (self->gates))
             if (!gate->counting && zlistx_size (gate->held) && s_gate_count (gate) != 0) {
+                s_refuse_all (gate->held, arb_gateway_error (self->gateway));
                 s_gate_end (gate);
                 again = true;
                 break;
