@@ -2,14 +2,15 @@
     load from the broker's metadata store, queue deletion across
     connections (and the auto-delete exchanges it leaves unused), the
     queue arguments kept over time (x-expires, x-max-length's trims),
-    dead-lettering, and what the broker tells every server (a held task
+    and what the broker tells every server (a held task
     stopped, the session up or down); see arb_amqp.h.
 
     Start-up: when the broker session first comes up, every record under
     "gw.amqp." is read back (META list) into the model. Exclusive queues
     found there belonged to connections of an earlier gateway, all gone:
     they are deleted with their messages, as RabbitMQ deletes a dead
-    connection's exclusive queues. Connections that reach connection.open
+    connection's exclusive queues; non-durable queues are deleted too, as
+    RabbitMQ's do not survive its restart. Connections that reach connection.open
     before the load is done wait there.
 */
 
@@ -271,97 +272,6 @@ arb_amqp_queue_used (arb_amqp_t *self, arb_amqp_queue_t *queue)
 }
 
 //  ---------------------------------------------------------------------
-//  Dead-lettering
-
-//  One message being dead-lettered: its task is settled once every copy
-//  has an answer.
-typedef struct {
-    arb_amqp_t *server;  //  borrowed
-    uint64_t task;       //  the task dead-lettered
-    size_t left;         //  copies not yet answered
-    bool failed;         //  a copy was not stored
-    void *handle;        //  in server->deadletters
-} s_deadletter_t;
-
-static void
-s_on_deadlettered (arb_gateway_t *gateway,
-                   const arb_submitted_task_t *task,
-                   int code,
-                   const char *error,
-                   void *arg)
-{
-    (void) gateway;
-    s_deadletter_t *dl = (s_deadletter_t *) arg;
-    arb_amqp_t *self = dl->server;
-    if (!task) {
-        zsys_warning ("amqp: dead-lettering failed task=%" PRIu64 " code=%d reason=\"%s\"",
-                      dl->task, code, error ? error : "");
-        dl->failed = true;
-    }
-    if (--dl->left)
-        return;
-    //  a copy not stored: the message stays in its queue (the copies
-    //  that were stored stay too: at least once)
-    if (dl->failed)
-        arb_link_release (self->link, dl->task);
-    else
-        arb_link_complete (self->link, dl->task, NULL);
-    zlistx_delete (self->deadletters, dl->handle);
-}
-
-static void
-s_deadletter_destructor (void **item)
-{
-    free (*item);
-    *item = NULL;
-}
-
-int
-arb_amqp_deadletter (
-    arb_amqp_t *self, arb_amqp_queue_t *queue, uint64_t task, arb_bin_t headers, zframe_t *payload)
-{
-    if (!queue->settings.dlx)
-        return -1;
-    arb_amqp_exchange_t *exchange = arb_amqp_model_exchange (queue->vhost, queue->settings.dlx);
-    if (!exchange)
-        return -1;
-    //  the routing key it was published with, unless the queue names one
-    char key[ARB_AMQP_NAME_MAX + 1];
-    amqp_bytes_t x, k, raw;
-    if (arb_amqp_frame_read_record (headers.data, headers.size, &x, &k, &raw) == 0) {
-        memcpy (key, k.bytes, k.len);
-        key[k.len] = 0;
-    }
-    else
-        snprintf (key, sizeof (key), "%s", queue->name);
-    zlistx_t *targets = self->route;
-    size_t n = arb_amqp_model_route (exchange, queue->settings.dlrk ? queue->settings.dlrk : key,
-                                     NULL, targets);
-    if (n == 0)
-        return -1;
-    s_deadletter_t *dl = (s_deadletter_t *) zmalloc (sizeof (s_deadletter_t));
-    dl->server = self;
-    dl->task = task;
-    dl->left = n;
-    dl->handle = zlistx_add_end (self->deadletters, dl);
-    for (arb_amqp_queue_t *q = (arb_amqp_queue_t *) zlistx_first (targets); q;
-         q = (arb_amqp_queue_t *) zlistx_next (targets)) {
-        arb_task_spec_t spec = {
-            .queue = q->broker,
-            .name = ARB_AMQP_TASK_NAME,
-            .headers = headers,
-            .payload = payload ? zframe_dup (payload) : NULL,
-        };
-        if (arb_gateway_submit_one (self->gateway, &spec, s_on_deadlettered, dl))
-            arb_amqp_queue_grew (self, q);
-        else
-            s_on_deadlettered (self->gateway, NULL, 0, arb_gateway_error (self->gateway), dl);
-    }
-    zlistx_purge (targets);
-    return 0;
-}
-
-//  ---------------------------------------------------------------------
 //  x-max-length
 
 //  A queue's trim under way: count its ready messages (STATS), take the
@@ -435,7 +345,9 @@ s_on_trim_take (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
         for (size_t i = 0; i < taken; i++) {
             arb_dispatch_task_t *task = &body->tasks.v[i];
             if (!queue
-                || arb_amqp_deadletter (self, queue, task->id, task->headers, task->payload) != 0)
+                || arb_amqp_deadletter (self, queue, task->id, task->headers, task->payload,
+                                        "maxlen")
+                       != 0)
                 arb_link_complete (self->link, task->id, NULL);
         }
         if (taken)
@@ -479,7 +391,7 @@ s_on_trim_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 void
 arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue)
 {
-    if (!queue->settings.has_max_length)
+    if (!queue->settings.has_max_length || queue->settings.overflow != ARB_AMQP_DROP_HEAD)
         return;
     if (queue->trim) {
         ((s_trim_t *) queue->trim)->again = true;
@@ -507,8 +419,9 @@ s_on_reload (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
     s_load ((arb_amqp_t *) arg);
 }
 
-//  A queue read back: an exclusive one's connection is gone; an expiring
-//  one counts its time from now.
+//  A queue read back: an exclusive one's connection is gone, a
+//  non-durable one does not outlive the gateway; an expiring one counts
+//  its time from now.
 static void
 s_loaded_queue (void *arg, arb_amqp_queue_t *queue)
 {
@@ -517,8 +430,16 @@ s_loaded_queue (void *arg, arb_amqp_queue_t *queue)
         zsys_info ("amqp: deleting exclusive queue of a connection gone queue=%s", queue->broker);
         arb_amqp_delete_queue (self, queue, NULL, NULL);
     }
-    else
+    else if (!queue->durable) {
+        //  as RabbitMQ deletes its transient queues when it starts again
+        zsys_info ("amqp: deleting non-durable queue queue=%s", queue->broker);
+        arb_amqp_delete_queue (self, queue, NULL, NULL);
+    }
+    else {
         arb_amqp_queue_used (self, queue);
+        //  messages stored before the restart may have expired since
+        arb_amqp_queue_expiry (self, queue, (uint64_t) zclock_time ());
+    }
 }
 
 static void
@@ -701,8 +622,8 @@ arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
     self->route = zlistx_new ();
     self->trims = zlistx_new ();
     zlistx_set_destructor (self->trims, s_trim_destructor);
-    self->deadletters = zlistx_new ();
-    zlistx_set_destructor (self->deadletters, s_deadletter_destructor);
+    arb_amqp_deadletters_init (self);
+    arb_amqp_admit_init (self);
     self->held = arb_idmap_new ();
     self->replies = zhashx_new ();
     char *vhosts = strdup (config->vhosts && *config->vhosts ? config->vhosts : "/");
@@ -756,7 +677,8 @@ arb_amqp_destroy (arb_amqp_t **self_p)
     zlistx_destroy (&self->conns);
     zlistx_destroy (&self->route);
     zlistx_destroy (&self->trims);
-    zlistx_destroy (&self->deadletters);
+    arb_amqp_admit_fini (self);
+    arb_amqp_deadletters_fini (self);
     zlistx_destroy (&self->users);
     arb_idmap_destroy (&self->held);
     zhashx_destroy (&self->replies);

@@ -32,6 +32,8 @@ struct _arb_amqp_channel_t {
     uint32_t shared_sub;    //  its subscription, 0: none
     uint32_t shared_limit;  //  the credit it was made with + changes (prefetch_channel)
     size_t shared_unacked;  //  unacked deliveries of shared consumers
+    size_t bound_unacked;   //  unacked deliveries of bound consumers (both prefetches)
+    size_t nbound;          //  bound consumers now (none: the channel's room is O(1))
     uint64_t shared_turn;   //  round robin among the consumers of one queue
     bool ending;            //  every consumer ends (close): no subscription is remade
     zlistx_t *consumers;    //  owned arb_amqp_consumer_t
@@ -134,38 +136,106 @@ s_burst (uint32_t window)
 //  Tops up the credit of a link consumer (sub: a consumer's own, or the
 //  channel's shared one) that has unacked deliveries and window (its
 //  prefetch, or ARB_AMQP_WINDOW): the broker may send at most s_burst
-//  more, and no more than the window leaves; nothing more while the
-//  client's output is full (topped up again once it drains). So a client
-//  that does not read holds at most its prefetch, or ARB_AMQP_BURST
-//  messages without one (no_ack too), in the gateway past its socket's
-//  buffers, and one that does gets them as fast as credit comes back,
-//  one per message. A window lowered below what is out takes the excess
-//  back.
-static void
-s_topup (arb_amqp_channel_t *self, uint32_t sub, size_t unacked, uint32_t window)
+//  more, and no more than the window leaves, nor than cap (what the
+//  channel's prefetch leaves, for a consumer under it); nothing more
+//  while the client's output is full (topped up again once it drains).
+//  So a client that does not read holds at most its prefetch, or
+//  ARB_AMQP_BURST messages without one (no_ack too), in the gateway past
+//  its socket's buffers, and one that does gets them as fast as credit
+//  comes back, one per message. A window (or cap) lowered below what is
+//  out takes the excess back. Returns the credit added (negative: taken
+//  back).
+static int64_t
+s_topup (arb_amqp_channel_t *self, uint32_t sub, size_t unacked, uint32_t window, int64_t cap)
 {
     if (!sub)
-        return;
+        return 0;
     arb_link_t *link = self->conn->server->link;
     int64_t credit = arb_link_credit (link, sub);
     int64_t room = (int64_t) window - (int64_t) unacked - credit;
     int64_t burst = (int64_t) s_burst (window) - credit;
     int64_t add = room < burst ? room : burst;
-    if (room < 0)
-        arb_link_add_credit (link, sub, (int) room);
-    else if (add > 0 && !self->closing && !arb_stream_is_full (self->conn->stream))
-        arb_link_add_credit (link, sub, (int) add);
+    if (add > cap)
+        add = cap;
+    if (room < 0 || (cap < 0 && credit > 0)) {
+        int64_t back = room < 0 ? room : 0;
+        if (cap < 0 && -cap > -back)
+            back = cap;
+        if (-back > credit)
+            back = -credit;
+        if (back < 0 && arb_link_add_credit (link, sub, (int) back) == 0)
+            return back;
+    }
+    else if (add > 0 && !self->closing && !arb_stream_is_full (self->conn->stream)
+             && arb_link_add_credit (link, sub, (int) add) == 0)
+        return add;
+    return 0;
 }
 
-//  Tops up the consumer's credit (NULL: ended), or the channel's shared
-//  subscription's if shared.
+//  What the channel's prefetch leaves for more credit: its limit less the
+//  unacked deliveries and the credit out of its shared and bound consumers
+//  (a delivery needs room under both a consumer's prefetch and the
+//  channel's, as RabbitMQ's).
+static int64_t
+s_channel_room (arb_amqp_channel_t *self)
+{
+    arb_link_t *link = self->conn->server->link;
+    int64_t used = (int64_t) (self->shared_unacked + self->bound_unacked);
+    if (self->shared_sub)
+        used += arb_link_credit (link, self->shared_sub);
+    for (arb_amqp_consumer_t *c =
+             self->nbound ? (arb_amqp_consumer_t *) zlistx_first (self->consumers) : NULL;
+         c; c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
+        if (c->bound)
+            used += arb_link_credit (link, c->sub);
+    return (int64_t) self->shared_limit - used;
+}
+
+//  The most of cap a link consumer holding credit may get when the
+//  channel's room is split share ways.
+static int64_t
+s_share (arb_amqp_channel_t *self, uint32_t sub, int64_t cap, int64_t share)
+{
+    int64_t mine = share - arb_link_credit (self->conn->server->link, sub);
+    return mine < cap ? mine : cap;
+}
+
+//  Tops up every link consumer under the channel's prefetch, out of the
+//  room it leaves: the shared subscription first, then the bound
+//  consumers in turn. With bound consumers, none holds more credit than
+//  an equal share of the channel's prefetch (at least 1), so that one of
+//  an empty queue does not hold all of the room while another waits
+//  (the credit past a share is taken back).
+static void
+s_credit_channel (arb_amqp_channel_t *self)
+{
+    int64_t cap = s_channel_room (self);
+    if (!self->nbound) {
+        s_topup (self, self->shared_sub, self->shared_unacked, self->shared_limit, cap);
+        return;
+    }
+    int64_t share = (int64_t) self->shared_limit / (int64_t) (self->nbound + !!self->shared_sub);
+    if (share < 1)
+        share = 1;
+    if (self->shared_sub)
+        cap -= s_topup (self, self->shared_sub, self->shared_unacked, self->shared_limit,
+                        s_share (self, self->shared_sub, cap, share));
+    for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
+         c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
+        if (c->bound)
+            cap -=
+                s_topup (self, c->sub, c->unacked, c->window, s_share (self, c->sub, cap, share));
+}
+
+//  Tops up the consumer's credit (NULL: ended), or, for one under the
+//  channel's prefetch (shared, or bound), every one under it.
 static void
 s_credit (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, bool shared)
 {
-    if (shared)
-        s_topup (self, self->shared_sub, self->shared_unacked, self->shared_limit);
+    if (shared || (consumer && consumer->bound))
+        s_credit_channel (self);
     else if (consumer)
-        s_topup (self, consumer->sub, consumer->unacked, consumer->window);
+        s_topup (self, consumer->sub, consumer->unacked, consumer->window, INT64_MAX);
 }
 
 void
@@ -173,9 +243,9 @@ arb_amqp_channel_drained (arb_amqp_channel_t *self)
 {
     for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
          c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
-        if (!c->shared)
+        if (!c->shared && !c->bound)
             s_credit (self, c, false);
-    s_credit (self, NULL, true);
+    s_credit_channel (self);
 }
 
 //  Reads a task's headers record (arb_amqp_frame.h), its exchange and
@@ -213,10 +283,13 @@ s_hold (arb_amqp_channel_t *self,
     delivery->consumer = consumer;
     delivery->queue = queue;
     delivery->shared = consumer && consumer->shared;
+    delivery->bound = consumer && consumer->bound;
     if (delivery->shared)
         self->shared_unacked++;
     else if (consumer)
         consumer->unacked++;
+    if (delivery->bound)
+        self->bound_unacked++;
     if (queue && queue->settings.dlx) {
         //  kept for dead-lettering: the task's copy is gone once sent
         delivery->payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();
@@ -250,6 +323,10 @@ s_delivery_fields (arb_dispatch_task_t *task,
 static void
 s_deliver (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, arb_dispatch_task_t *task)
 {
+    if (arb_amqp_expire (self->conn->server, consumer->queue, task)) {
+        s_credit (self, consumer, consumer->shared);
+        return;
+    }
     char exchange[ARB_AMQP_NAME_MAX + 1], key[ARB_AMQP_NAME_MAX + 1];
     const uint8_t *raw;
     size_t raw_size;
@@ -321,6 +398,8 @@ s_delivery_unhold (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
         self->shared_unacked--;
     else if (delivery->consumer)
         delivery->consumer->unacked--;
+    if (delivery->bound)
+        self->bound_unacked--;
     if (arb_idmap_lookup (self->conn->server->held, delivery->task) == delivery)
         arb_idmap_remove (self->conn->server->held, delivery->task);
 }
@@ -334,7 +413,7 @@ arb_amqp_channel_stopped (arb_amqp_channel_t *self, arb_amqp_delivery_t *deliver
     //  nothing (RabbitMQ accepts such an ack, and pika rejects the
     //  deliveries of a consumer the server cancelled); its credit is free now
     arb_amqp_consumer_t *consumer = delivery->consumer;
-    bool shared = delivery->shared;
+    bool shared = delivery->shared || delivery->bound;
     s_delivery_unhold (self, delivery);
     delivery->stopped = true;
     zframe_destroy (&delivery->payload);
@@ -381,7 +460,7 @@ s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how)
 {
     arb_amqp_t *server = self->conn->server;
     arb_amqp_consumer_t *consumer = delivery->consumer;
-    bool shared = delivery->shared;
+    bool shared = delivery->shared || delivery->bound;  //  the channel's room grows
     if (delivery->stopped) {
         s_delivery_free (self, delivery);  //  the broker has it back already
         return;
@@ -393,7 +472,7 @@ s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how)
              && arb_amqp_deadletter (
                     server, delivery->queue, delivery->task,
                     (arb_bin_t){zchunk_data (delivery->headers), zchunk_size (delivery->headers)},
-                    delivery->payload)
+                    delivery->payload, "rejected")
                     == 0)
         ;  //  completed once its copies are in
     else
@@ -483,18 +562,15 @@ s_shared_remake (arb_amqp_channel_t *self)
             queues[n++] = c->queue->broker;
     }
     uint32_t sub = 0;
-    if (n && fits) {
-        int64_t credit = (int64_t) self->shared_limit - (int64_t) self->shared_unacked;
-        if (credit > s_burst (self->shared_limit))
-            credit = s_burst (self->shared_limit);
-        sub = arb_link_subscribe (link, queues, n, credit > 0 ? (int) credit : 0,
-                                  s_on_shared_dispatch, self);
-    }
+    if (n && fits)
+        sub = arb_link_subscribe (link, queues, n, 0, s_on_shared_dispatch, self);
     if (n && !sub)
         return -1;  //  the old one stays
     if (self->shared_sub)
         arb_link_unsubscribe (link, self->shared_sub);
     self->shared_sub = sub;
+    //  its credit: what the channel's prefetch leaves
+    s_credit_channel (self);
     return 0;
 }
 
@@ -518,6 +594,8 @@ s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer)
     arb_amqp_t *server = self->conn->server;
     if (!consumer->shared)
         arb_link_unsubscribe (server->link, consumer->sub);
+    if (consumer->bound)
+        self->nbound--;
     for (arb_amqp_delivery_t *d = (arb_amqp_delivery_t *) zlistx_first (self->deliveries); d;
          d = (arb_amqp_delivery_t *) zlistx_next (self->deliveries))
         if (d->consumer == consumer)
@@ -528,9 +606,12 @@ s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer)
     if (consumer->exclusive)
         queue->exclusive_consumer = false;
     bool shared = consumer->shared;
+    bool bound = consumer->bound;
     zlistx_delete (self->consumers, consumer->handle);
     if (shared && !self->ending && !s_shared_has (self, queue))
         s_shared_remake (self);  //  fewer queues: cannot fail
+    else if (bound && !self->ending)
+        s_credit_channel (self);  //  the credit it held is the others' now
     if (queue->auto_delete && queue->had_consumer && queue->consumers == 0)
         arb_amqp_delete_queue (server, queue, NULL, NULL);
     else
@@ -653,14 +734,15 @@ s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
     consumer->queue = queue;
     consumer->no_ack = m->no_ack;
     consumer->exclusive = m->exclusive;
-    //  under the channel's prefetch, one subscription for all (its own
-    //  prefetch is not applied then); else its own, with its prefetch as
-    //  credit (none for no_ack, as RabbitMQ)
-    consumer->shared = !m->no_ack && self->prefetch_channel;
+    //  under the channel's prefetch alone, one subscription for all;
+    //  else its own, with its prefetch as credit (none for no_ack, as
+    //  RabbitMQ), and under both, out of the channel's room too (bound)
     uint32_t window = ARB_AMQP_WINDOW;
     if (!m->no_ack && self->prefetch && self->prefetch < window)
         window = self->prefetch;
     consumer->window = window;
+    consumer->shared = !m->no_ack && self->prefetch_channel && !self->prefetch;
+    consumer->bound = !m->no_ack && self->prefetch_channel && self->prefetch;
     bool subscribed;
     if (consumer->shared) {
         if (!self->shared_sub)
@@ -674,10 +756,15 @@ s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
     else {
         const char *queues[1] = {queue->broker};
         consumer->sub = arb_link_subscribe (self->conn->server->link, queues, 1,
-                                            (int) s_burst (window), s_on_dispatch, consumer);
+                                            consumer->bound ? 0 : (int) s_burst (window),
+                                            s_on_dispatch, consumer);
         subscribed = consumer->sub != 0;
         if (subscribed)
             consumer->handle = zlistx_add_end (self->consumers, consumer);
+        if (subscribed && consumer->bound) {
+            self->nbound++;
+            s_credit_channel (self);
+        }
     }
     if (!subscribed) {
         free (consumer->tag);
@@ -723,6 +810,8 @@ s_on_cancel (arb_amqp_channel_t *self, amqp_basic_cancel_t *m)
 //  ---------------------------------------------------------------------
 //  basic.get
 
+static int s_get_ask (arb_amqp_channel_t *self);
+
 static void
 s_get_finish (arb_amqp_channel_t *self)
 {
@@ -740,12 +829,21 @@ s_get_finish (arb_amqp_channel_t *self)
         return;
     }
     arb_dispatch_task_t *task = &body->tasks.v[0];
+    //  NULL if deleted since: no dead-lettering then
+    arb_amqp_queue_t *queue = arb_amqp_model_queue (self->conn->vhost, self->get_queue);
+    if (arb_amqp_expire (self->conn->server, queue, task)) {
+        //  dead-lettered instead: the next one (input is held until then)
+        arb_msg_destroy (&reply);
+        if (s_get_ask (self) != 0) {
+            amqp_basic_get_empty_t empty = {.cluster_id = amqp_empty_bytes};
+            s_send (self, AMQP_BASIC_GET_EMPTY_METHOD, &empty);
+        }
+        return;
+    }
     char exchange[ARB_AMQP_NAME_MAX + 1], key[ARB_AMQP_NAME_MAX + 1];
     const uint8_t *raw;
     size_t raw_size;
     s_delivery_fields (task, self->get_queue, exchange, key, &raw, &raw_size);
-    //  NULL if deleted since: no dead-lettering then
-    arb_amqp_queue_t *queue = arb_amqp_model_queue (self->conn->vhost, self->get_queue);
     uint64_t tag = ++self->next_tag;
     bool redelivered = task->delivered > 0;
     if (self->get_no_ack)
@@ -773,8 +871,9 @@ s_on_get_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     self->get_count = arb_amqp_ready_count (*reply_p, self->get_broker);
     uint32_t reqid = arb_msg_reqid (*reply_p);
     if (self->get_answered)
-        s_get_finish (self);
-    self->get_answered = true;
+        s_get_finish (self);  //  may ask again (an expired message)
+    else
+        self->get_answered = true;
     arb_amqp_conn_answered (self->conn, reqid);
 }
 
@@ -787,9 +886,36 @@ s_on_get_take (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     *reply_p = NULL;
     uint32_t reqid = arb_msg_reqid (self->get_reply);
     if (self->get_answered)
-        s_get_finish (self);
-    self->get_answered = true;
+        s_get_finish (self);  //  may ask again (an expired message)
+    else
+        self->get_answered = true;
     arb_amqp_conn_answered (self->conn, reqid);
+}
+
+//  Asks for the get's message and the count after it; the connection's
+//  input waits for both. 0, or -1 if the TAKE was refused.
+static int
+s_get_ask (arb_amqp_channel_t *self)
+{
+    arb_amqp_t *server = self->conn->server;
+    self->get_answered = false;
+    self->get_count = 0;
+    //  the turn's outcomes first: a message nacked just before is back
+    //  at the head when the TAKE comes. Then TAKE, then STATS: the broker
+    //  answers in order, so the count is what is left after the take
+    arb_gateway_flush (server->gateway);
+    arb_link_flush (server->link);
+    uint32_t take = arb_gateway_take (server->gateway, self->get_broker, 1, s_on_get_take, self);
+    if (!take)
+        return -1;
+    arb_amqp_conn_wait (self->conn, take);
+    arb_msg_t *stats = arb_amqp_count_request (server, self->get_broker);
+    uint32_t count = arb_gateway_send (server->gateway, &stats, s_on_get_count, self);
+    if (count)
+        arb_amqp_conn_wait (self->conn, count);
+    else
+        self->get_answered = true;  //  no count: 0
+    return 0;
 }
 
 static int
@@ -805,26 +931,11 @@ s_on_get (arb_amqp_channel_t *self, amqp_basic_get_t *m)
     self->get_queue = strdup (queue->name);
     self->get_broker = strdup (queue->broker);
     self->get_no_ack = m->no_ack;
-    self->get_answered = false;
-    self->get_count = 0;
-    //  the turn's outcomes first: a message nacked just before is back
-    //  at the head when the TAKE comes. Then TAKE, then STATS: the broker
-    //  answers in order, so the count is what is left after the take
-    arb_gateway_flush (server->gateway);
-    arb_link_flush (server->link);
-    uint32_t take = arb_gateway_take (server->gateway, queue->broker, 1, s_on_get_take, self);
-    if (!take) {
+    if (s_get_ask (self) != 0) {
         arb_amqp_channel_fail (self, AMQP_RESOURCE_ERROR, "RESOURCE_ERROR - the broker is busy",
                                AMQP_BASIC_GET_METHOD);
         return -1;
     }
-    arb_amqp_conn_wait (self->conn, take);
-    arb_msg_t *stats = arb_amqp_count_request (server, queue->broker);
-    uint32_t count = arb_gateway_send (server->gateway, &stats, s_on_get_count, self);
-    if (count)
-        arb_amqp_conn_wait (self->conn, count);
-    else
-        self->get_answered = true;  //  no count: 0
     return 0;
 }
 

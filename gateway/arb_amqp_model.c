@@ -351,8 +351,8 @@ s_unbind_all (arb_amqp_vhost_t *vhost, const char *dest, bool dest_exchange)
         while (b) {
             s_binding_t *next = (s_binding_t *) zlistx_next (x->bindings);
             if (b->dest_exchange == dest_exchange && streq (b->dest, dest)) {
-                zlistx_find (x->bindings, b);
-                zlistx_delete (x->bindings, NULL);
+                //  by its handle (a NULL handle would delete the first)
+                zlistx_delete (x->bindings, zlistx_find (x->bindings, b));
                 if (next)
                     zlistx_find (x->bindings, next);
             }
@@ -447,19 +447,23 @@ arb_amqp_model_parse_qargs (amqp_table_t *args, arb_amqp_qargs_t *settings, char
         goto bad;
     }
     //  x-max-length is kept by dropping the head (arb_amqp.c, as
-    //  RabbitMQ's default overflow); the other overflows decide a publish
-    //  before it is stored, and a byte bound needs the queue's bytes: the
-    //  broker keeps neither, so they are refused, never ignored
+    //  RabbitMQ's default overflow) or by refusing publishes
+    //  (arb_amqp_admit.c); a byte bound needs the queue's bytes, which the
+    //  broker does not count, so it is refused, never ignored
     if ((rc = s_arg_uint (args, "x-max-length", UINT32_MAX, &settings->max_length, why, size)) < 0)
         goto bad;
     settings->has_max_length = rc == 1;
     char *overflow = NULL;
     if (s_arg_str (args, "x-overflow", &overflow, why, size) < 0)
         goto bad;
-    if (overflow && !streq (overflow, "drop-head")) {
+    if (overflow && streq (overflow, "reject-publish"))
+        settings->overflow = ARB_AMQP_REJECT_PUBLISH;
+    else if (overflow && streq (overflow, "reject-publish-dlx"))
+        settings->overflow = ARB_AMQP_REJECT_PUBLISH_DLX;
+    else if (overflow && !streq (overflow, "drop-head")) {
         snprintf (why, size,
-                  "invalid arg 'x-overflow' for queue: '%.60s' is not supported (only "
-                  "drop-head)",
+                  "invalid arg 'x-overflow' for queue: '%.60s' is not one of drop-head, "
+                  "reject-publish, reject-publish-dlx",
                   overflow);
         zstr_free (&overflow);
         goto bad;

@@ -54,6 +54,13 @@ typedef enum {
     ARB_AMQP_HEADERS = 3,
 } arb_amqp_type_t;
 
+//  x-overflow: what a queue at its x-max-length does with one more message.
+typedef enum {
+    ARB_AMQP_DROP_HEAD = 0,           //  drops (or dead-letters) its oldest
+    ARB_AMQP_REJECT_PUBLISH = 1,      //  refuses the new one (nack under confirms)
+    ARB_AMQP_REJECT_PUBLISH_DLX = 2,  //  the same, and dead-letters it
+} arb_amqp_overflow_t;
+
 //  A queue's settings, from its x- arguments (0: not set).
 typedef struct {
     uint64_t message_ttl_ms;  //  x-message-ttl (set: has_ttl)
@@ -62,8 +69,9 @@ typedef struct {
     uint8_t max_priority;  //  x-max-priority (0: no priorities)
     uint64_t max_length;   //  x-max-length: ready messages kept at most (set: has_max_length)
     bool has_max_length;
-    char *dlx;   //  owned x-dead-letter-exchange, or NULL
-    char *dlrk;  //  owned x-dead-letter-routing-key, or NULL
+    arb_amqp_overflow_t overflow;  //  x-overflow
+    char *dlx;                     //  owned x-dead-letter-exchange, or NULL
+    char *dlrk;                    //  owned x-dead-letter-routing-key, or NULL
 } arb_amqp_qargs_t;
 
 //  A queue (fields read-only for callers but the counters marked so).
@@ -82,6 +90,9 @@ struct _arb_amqp_queue_t {
     bool exclusive_consumer;  //  a consumer holds it exclusively (callers set)
     uint64_t last_used_ms;    //  x-expires: monotonic ms of its last use (arb_amqp_queue_used)
     void *trim;               //  x-max-length: the server's trim under way, or NULL (callers set)
+    void *gate;               //  x-overflow reject-*: the server's held publishes, or NULL (same)
+    void *head;               //  TTL with a DLX: the server's head check under way, or NULL (same)
+    uint64_t head_due_ms;     //  TTL with a DLX: Unix ms its head is checked next (0: none; same)
 };
 
 struct _arb_amqp_exchange_t {

@@ -63,8 +63,17 @@ struct _arb_amqp_t {
     arb_stream_io_t io;        //  the connections' shared read buffer and byte counts
     zlistx_t *route;           //  owned: a publish's queues while it is routed (kept empty)
     zlistx_t *trims;           //  owned: x-max-length trims under way (arb_amqp.c)
-    zlistx_t *deadletters;     //  owned: messages being dead-lettered (arb_amqp.c)
-    zhashx_t *replies;         //  owned: direct reply-to token -> borrowed channel
+    zlistx_t *deadletters;     //  owned: messages being dead-lettered (arb_amqp_deadletter.c)
+    zlistx_t *admits;  //  owned: messages for queues that refuse to overflow (arb_amqp_admit.c)
+    arb_idmap_t *admit_ids;  //  their tickets -> borrowed admits
+    uint64_t next_admit;
+    zlistx_t *gates;         //  owned: such queues' held messages and counts
+    arb_timer_t gate_timer;  //  counts due (armed for the next turn)
+    bool gate_armed;
+    zlistx_t *heads;         //  owned: expiry checks of queues' heads under way (same)
+    arb_timer_t head_timer;  //  the next head check due
+    uint64_t head_at;        //  Unix ms it is armed for (0: not armed)
+    zhashx_t *replies;       //  owned: direct reply-to token -> borrowed channel
 };
 
 typedef enum {
@@ -119,6 +128,8 @@ typedef struct {
     bool no_ack;
     bool exclusive;
     bool shared;      //  under the channel's prefetch: the channel's subscription, not sub
+    bool bound;       //  its own prefetch (window) and the channel's both: sub's credit
+                      //  comes out of the channel's room too
     uint32_t window;  //  unacked deliveries at most (its prefetch, or ARB_AMQP_WINDOW)
     size_t unacked;   //  its unacked deliveries (not shared)
     void *handle;     //  in the channel's consumer list
@@ -130,6 +141,7 @@ typedef struct {
     arb_amqp_channel_t *channel;    //  borrowed
     arb_amqp_consumer_t *consumer;  //  borrowed, NULL after basic.get or a cancel
     bool shared;                    //  of a shared consumer: its credit is the channel's
+    bool bound;                     //  of a bound consumer: counts under the channel's prefetch
     arb_amqp_queue_t *queue;        //  borrowed: for dead-lettering; NULL once it is deleted
     zframe_t *payload;              //  owned copy when the queue dead-letters, else NULL
     zchunk_t *headers;              //  owned copy when the queue dead-letters, else NULL
@@ -331,14 +343,71 @@ void arb_amqp_queue_used (arb_amqp_t *self, arb_amqp_queue_t *queue);
 //  time; growth meanwhile makes it count again.
 void arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue);
 
-//  Dead-letters a message of queue: a copy of it (its task's headers
-//  record and payload, both borrowed) goes to every queue its dead-letter
-//  exchange routes it to, and task is completed once every copy is stored
-//  (released back if one is not). Returns 0, or -1 if the queue has no
-//  dead-letter exchange or it routes nowhere: task is the caller's to
-//  settle.
-int arb_amqp_deadletter (
-    arb_amqp_t *self, arb_amqp_queue_t *queue, uint64_t task, arb_bin_t headers, zframe_t *payload);
+//  ---------------------------------------------------------------------
+//  Submits (arb_amqp_admit.c)
+
+//  The code a submit's fn gets for a message refused by its queue's bound
+//  (x-overflow reject-publish or reject-publish-dlx).
+#define ARB_AMQP_OVERFLOW (-1)
+
+void arb_amqp_admit_init (arb_amqp_t *self);
+void arb_amqp_admit_fini (arb_amqp_t *self);
+
+//  Submits a task to queue, as arb_gateway_submit_one does (spec's
+//  strings and bins copied, its payload taken), at once; but for a queue
+//  bounded by x-max-length with x-overflow reject-publish or
+//  reject-publish-dlx, held until a count of its ready messages says
+//  whether it fits: if not, fn gets task NULL and code ARB_AMQP_OVERFLOW
+//  (reject-publish-dlx dead-letters it, reason maxlen). Returns a ticket
+//  for arb_amqp_forget_submit, or 0 if refused at once (arb_gateway_error
+//  says why; fn is not called).
+uint64_t arb_amqp_submit (arb_amqp_t *self,
+                          arb_amqp_queue_t *queue,
+                          arb_task_spec_t *spec,
+                          arb_gateway_submitted_fn *fn,
+                          void *arg);
+
+//  The asker of a submit went away: fn will not be called (the message is
+//  stored, or refused, all the same).
+void arb_amqp_forget_submit (arb_amqp_t *self, uint64_t ticket);
+
+//  ---------------------------------------------------------------------
+//  Dead letters and expiry (arb_amqp_deadletter.c)
+
+void arb_amqp_deadletters_init (arb_amqp_t *self);
+void arb_amqp_deadletters_fini (arb_amqp_t *self);
+
+//  Dead-letters a message of queue for reason ("rejected", "expired",
+//  "maxlen"): a copy of it (its task's headers record and payload, both
+//  borrowed) goes to every queue its dead-letter exchange routes it to,
+//  from that exchange, with the x-death header updated as RabbitMQ does
+//  (and its expiration property moved there), but not to a queue that
+//  would close a cycle without a rejection in it (as RabbitMQ). task is
+//  completed once every copy is stored (released back if one is not);
+//  0: a message that was never stored (reject-publish-dlx).
+//  Returns 0, or -1 if the queue has no dead-letter exchange or it routes
+//  nowhere: task is the caller's to settle.
+int arb_amqp_deadletter (arb_amqp_t *self,
+                         arb_amqp_queue_t *queue,
+                         uint64_t task,
+                         arb_bin_t headers,
+                         zframe_t *payload,
+                         const char *reason);
+
+//  The TTL a message asks for: its expiration property in ms, or -1.
+int64_t arb_amqp_props_ttl (amqp_basic_properties_t *props);
+
+//  A task of queue (NULL: deleted), about to be delivered or read: if the
+//  queue dead-letters and the message's TTL (the queue's or its own,
+//  counted from its store) has passed, it is dead-lettered ("expired"),
+//  or dropped if that routes nowhere, and true is returned: the caller
+//  forgets it. Else false.
+bool arb_amqp_expire (arb_amqp_t *self, arb_amqp_queue_t *queue, arb_dispatch_task_t *task);
+
+//  A message of queue (one that dead-letters) expires at Unix ms at: the
+//  queue's head is checked then (PEEK; expired ones are taken from the
+//  head and dead-lettered, as RabbitMQ removes them when they reach it).
+void arb_amqp_queue_expiry (arb_amqp_t *self, arb_amqp_queue_t *queue, uint64_t at);
 
 //  A STATS request for one broker queue (its record only, never a scan
 //  of every queue), to send.

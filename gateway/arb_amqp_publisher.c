@@ -223,7 +223,13 @@ s_on_submitted (arb_gateway_t *gateway,
     s_publish_t *publish = (s_publish_t *) arg;
     arb_amqp_publisher_t *self = publish->publisher;
     arb_amqp_conn_t *conn = self->conn;
-    if (!task) {
+    if (!task && code == ARB_AMQP_OVERFLOW) {
+        //  refused by a full queue: nacked under confirms; in a
+        //  transaction, dropped (as RabbitMQ: not a failed commit)
+        if (!publish->in_tx)
+            publish->failed = true;
+    }
+    else if (!task) {
         publish->failed = true;
         zsys_warning ("amqp: publish not stored conn=%" PRIu64 " code=%d reason=\"%s\"",
                       conn->number, code, error ? error : "");
@@ -236,21 +242,6 @@ s_on_submitted (arb_gateway_t *gateway,
 
 //  ---------------------------------------------------------------------
 //  Routing
-
-//  The expiry a message asks for: its expiration property in ms, or -1.
-static int64_t
-s_expiration (amqp_basic_properties_t *props)
-{
-    if (!props || !(props->_flags & AMQP_BASIC_EXPIRATION_FLAG) || !props->expiration.len
-        || props->expiration.len >= 20)
-        return -1;
-    char digits[24];
-    memcpy (digits, props->expiration.bytes, props->expiration.len);
-    digits[props->expiration.len] = 0;
-    char *end;
-    long long v = strtoll (digits, &end, 10);
-    return *end == 0 && v >= 0 ? v : -1;
-}
 
 //  Routes a whole message and submits one task per queue it reaches;
 //  message's fields are taken. Returns 0, or -1 if the channel failed (no
@@ -305,7 +296,7 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
                                     &message->body);
     }
     //  expiry: the queue's TTL or the message's, whichever is sooner
-    int64_t message_ttl = s_expiration (props);
+    int64_t message_ttl = arb_amqp_props_ttl (props);
     amqp_bytes_t raw = {zchunk_size (message->props), zchunk_data (message->props)};
     size_t hsize =
         ARB_AMQP_RECORD_OVERHEAD + strlen (message->exchange) + strlen (message->key) + raw.len;
@@ -320,12 +311,17 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
         int64_t ttl = message_ttl;
         if (q->settings.has_ttl && (ttl < 0 || (uint64_t) ttl > q->settings.message_ttl_ms))
             ttl = (int64_t) q->settings.message_ttl_ms;
+        //  a queue that dead-letters expires its messages itself (the
+        //  broker would drop them silently): arb_amqp_deadletter.c
+        uint64_t at = ttl >= 0 ? (uint64_t) zclock_time () + (uint64_t) (ttl ? ttl : 1) : 0;
         arb_task_spec_t spec = {
             .queue = q->broker,
             .name = ARB_AMQP_TASK_NAME,
             .headers = {record, hsize},
-            .expires_ms = ttl >= 0 ? (uint64_t) zclock_time () + (uint64_t) (ttl ? ttl : 1) : 0,
+            .expires_ms = q->settings.dlx ? 0 : at,
         };
+        if (at)
+            arb_amqp_queue_expiry (server, q, at);
         if (q->settings.max_priority && props && (props->_flags & AMQP_BASIC_PRIORITY_FLAG))
             spec.priority = props->priority < q->settings.max_priority ? props->priority
                                                                        : q->settings.max_priority;
@@ -335,7 +331,7 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
         }
         else
             spec.payload = zframe_dup (message->body);
-        uint64_t ticket = arb_gateway_submit_one (server->gateway, &spec, s_on_submitted, publish);
+        uint64_t ticket = arb_amqp_submit (server, q, &spec, s_on_submitted, publish);
         if (ticket) {
             publish->tickets[publish->n++] = ticket;
             publish->left++;
@@ -613,11 +609,10 @@ arb_amqp_publisher_destroy (arb_amqp_publisher_t **self_p)
     if (!self)
         return;
     //  the tasks of publishes not yet confirmed are stored all the same
-    arb_gateway_t *gateway = self->conn->server->gateway;
     for (s_publish_t *p = (s_publish_t *) zlistx_first (self->publishes); p;
          p = (s_publish_t *) zlistx_next (self->publishes)) {
         for (size_t i = 0; i < p->n; i++)
-            arb_gateway_forget_submit (gateway, p->tickets[i]);
+            arb_amqp_forget_submit (self->conn->server, p->tickets[i]);
         self->conn->inflight -= p->left;
     }
     zlistx_destroy (&self->publishes);

@@ -163,6 +163,83 @@ def test_pika_prefetch_per_consumer_and_per_channel(gateway):
     c.close()
 
 
+def test_pika_prefetch_per_consumer_under_a_channel_prefetch(gateway):
+    """basic.qos global=True and global=False together: a delivery needs
+    room under both, as RabbitMQ's."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.confirm_delivery()
+    for q in ('bq1', 'bq2', 'bq3'):
+        ch.queue_declare(q)
+        for i in range(10):
+            ch.basic_publish('', q, b'%s-%d' % (q.encode(), i))
+
+    def settle(seconds=1.0):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            c.process_data_events(time_limit=0.1)
+    got = {'bq1': [], 'bq2': [], 'bq3': []}
+
+    def on(queue):
+        return lambda _c, m, _p, b: got[queue].append(m)
+    # the consumer's own 2 under the channel's 10
+    roomy = c.channel()
+    roomy.basic_qos(prefetch_count=10, global_qos=True)
+    roomy.basic_qos(prefetch_count=2)
+    roomy.basic_consume('bq1', on('bq1'))
+    settle()
+    assert len(got['bq1']) == 2
+    # two more under the channel's 3, with their own 2 each: 3 together
+    tight = c.channel()
+    tight.basic_qos(prefetch_count=3, global_qos=True)
+    tight.basic_qos(prefetch_count=2)
+    tight.basic_consume('bq2', on('bq2'))
+    tight.basic_consume('bq3', on('bq3'))
+    settle()
+    assert len(got['bq2']) + len(got['bq3']) == 3
+    assert len(got['bq2']) <= 2 and len(got['bq3']) <= 2
+    # an ack frees one under both: one more comes, to whichever has room
+    first = got['bq2'][0] if got['bq2'] else got['bq3'][0]
+    tight.basic_ack(first.delivery_tag)
+    settle(0.5)
+    assert len(got['bq2']) + len(got['bq3']) == 4
+    # acking as they come, everything comes through
+    done = {('bq2' if got['bq2'] and first is got['bq2'][0] else 'bq3', first.delivery_tag)}
+    while len(done) < 20:
+        before = len(done)
+        for q in ('bq2', 'bq3'):
+            for m in got[q]:
+                if (q, m.delivery_tag) not in done:
+                    tight.basic_ack(m.delivery_tag)
+                    done.add((q, m.delivery_tag))
+        settle(0.3)
+        assert len(got['bq2']) + len(got['bq3']) - len(done) <= 3
+        if len(done) == before:
+            break
+    assert (len(got['bq2']), len(got['bq3'])) == (10, 10)
+    # a consumer of an empty queue does not hold all of the channel's room
+    tight.close()
+    for i in range(10):
+        ch.basic_publish('', 'bq2', b'again-%d' % i)
+    ch.queue_declare('bq-empty')
+    again = []
+    starved = c.channel()
+    starved.basic_qos(prefetch_count=2, global_qos=True)
+    starved.basic_qos(prefetch_count=2)
+    idle = starved.basic_consume('bq-empty', lambda *a: None)
+    starved.basic_consume('bq2', lambda _c, m, _p, b: again.append(m))
+    settle()
+    assert len(again) == 1  # an equal share of the channel's 2
+    for _ in range(3):
+        starved.basic_ack(again[-1].delivery_tag)
+        settle(0.3)
+    assert len(again) == 4
+    starved.basic_cancel(idle)
+    settle(0.5)
+    assert len(again) == 5  # its share is the other's now: 2 unacked
+    c.close()
+
+
 def test_pika_transactions(gateway):
     """tx.select: publishes and acks take effect at tx.commit (whose -Ok
     follows the broker's answers), and a rollback forgets them."""
@@ -290,6 +367,21 @@ def test_pika_deletes_purges_cancels_and_recover(gateway):
     ch.basic_recover(requeue=True)
     back = [ch.basic_get('again') for _ in range(2)]
     assert [b for _, _, b in back] == [b'1', b'2'] and all(m.redelivered for m, _, _ in back)
+    c.close()
+
+
+def test_deleting_a_queue_keeps_the_other_queues_bindings(gateway):
+    c = connect(gateway)
+    ch = c.channel()
+    ch.exchange_declare('both', 'fanout')
+    for q in ('first-bound', 'second-bound', 'third-bound'):
+        ch.queue_declare(q)
+        ch.queue_bind(q, 'both')
+    ch.queue_delete('second-bound')
+    ch.confirm_delivery()
+    ch.basic_publish('both', '', b'to-the-others', mandatory=True)
+    assert ch.basic_get('first-bound', auto_ack=True)[2] == b'to-the-others'
+    assert ch.basic_get('third-bound', auto_ack=True)[2] == b'to-the-others'
     c.close()
 
 
@@ -473,12 +565,11 @@ def test_pika_unkept_bounds_refused_and_expires_enforced(gateway):
     c = connect(gateway)
     ch = c.channel()
     # a bound the gateway cannot keep is refused, never ignored
-    for args in ({'x-max-length-bytes': 1000},
-                 {'x-max-length': 10, 'x-overflow': 'reject-publish'},
-                 {'x-max-length': 10, 'x-overflow': 'reject-publish-dlx'}):
+    for args, why in (({'x-max-length-bytes': 1000}, 'not supported'),
+                      ({'x-max-length': 10, 'x-overflow': 'drop-tail'}, 'not one of')):
         with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
             ch.queue_declare('bounded', arguments=args)
-        assert e.value.reply_code == 406 and 'not supported' in e.value.reply_text
+        assert e.value.reply_code == 406 and why in e.value.reply_text
         ch = c.channel()
     with pytest.raises(pika.exceptions.ChannelClosedByBroker):
         ch.queue_declare('bounded', passive=True)
@@ -628,6 +719,41 @@ def test_records_survive_gateway_and_broker_restart(tmp_path, broker, processes)
     c.close()
 
 
+def test_non_durable_queues_deleted_when_the_gateway_starts(tmp_path, broker, processes):
+    """As RabbitMQ at a restart: transient queues go, with their messages
+    and bindings; durable ones stay with theirs."""
+    g = Gateway(tmp_path, broker, wait=True)
+    processes.append(g)
+    c = connect(g)
+    ch = c.channel()
+    ch.exchange_declare('tx-keep', 'fanout', durable=True)
+    ch.queue_declare('transient', durable=False)
+    ch.queue_declare('lasting', durable=True)
+    ch.queue_bind('transient', 'tx-keep')
+    ch.queue_bind('lasting', 'tx-keep')
+    ch.confirm_delivery()
+    ch.basic_publish('tx-keep', '', b'before', pika.BasicProperties(delivery_mode=2))
+    c.close()
+    g.kill9()
+    g2 = g.restart(wait=True)
+    processes.append(g2)
+    c = connect(g2)
+    ch = c.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.queue_declare('transient', passive=True)
+    assert e.value.reply_code == 404
+    ch = c.channel()
+    ch.basic_publish('tx-keep', '', b'after')
+    got = drain(ch, 'lasting', 2, timeout=30)
+    assert [b for _, _, b in got] == [b'before', b'after']
+    # a new queue of that name starts empty, with no binding left over
+    assert ch.queue_declare('transient').method.message_count == 0
+    ch.basic_publish('tx-keep', '', b'not-to-transient')
+    assert ch.basic_get('transient') == (None, None, None)
+    assert ch.basic_get('lasting', auto_ack=True)[2] == b'not-to-transient'
+    c.close()
+
+
 @pytest.mark.parametrize('victim', ['broker', 'gateway'])
 def test_kill9_mid_stream_loses_no_confirmed_message(tmp_path, broker, processes, victim):
     """A publisher with confirms streams while the broker or the gateway is
@@ -706,7 +832,7 @@ def test_gateway_kill9_unacked_redelivered(tmp_path, broker, processes):
     processes.append(g)
     c = connect(g)
     ch = c.channel()
-    ch.queue_declare('k9')
+    ch.queue_declare('k9', durable=True)
     ch.confirm_delivery()
     for i in range(5):
         ch.basic_publish('', 'k9', b'%d' % i)

@@ -379,8 +379,8 @@ test_queue_arguments (void **state)
     assert_int_equal (settings.max_priority, 9);
     assert_string_equal (settings.dlx, "dlx");
     arb_amqp_model_free_qargs (&settings);
-    //  x-max-length is kept (drop-head, the only overflow taken); a bound
-    //  in bytes and the other overflows are refused, never ignored
+    //  x-max-length is kept with each of RabbitMQ's overflows; a bound in
+    //  bytes and an unknown overflow are refused, never ignored
     amqp_table_entry_t bound[] = {s_int ("x-max-length", 10), s_str ("x-overflow", "drop-head")};
     amqp_table_t bound_args = {2, bound};
     assert_int_equal (arb_amqp_model_parse_qargs (&bound_args, &settings, why, sizeof (why)), 0);
@@ -405,15 +405,22 @@ test_queue_arguments (void **state)
     amqp_table_t bytes_args = {1, bytes};
     assert_int_equal (arb_amqp_model_parse_qargs (&bytes_args, &settings, why, sizeof (why)), -1);
     assert_non_null (strstr (why, "x-max-length-bytes"));
-    const char *overflows[] = {"reject-publish", "reject-publish-dlx"};
-    for (size_t i = 0; i < 2; i++) {
+    const char *overflows[] = {"drop-head", "reject-publish", "reject-publish-dlx"};
+    arb_amqp_overflow_t kinds[] = {ARB_AMQP_DROP_HEAD, ARB_AMQP_REJECT_PUBLISH,
+                                   ARB_AMQP_REJECT_PUBLISH_DLX};
+    for (size_t i = 0; i < 3; i++) {
         amqp_table_entry_t overflow[] = {s_int ("x-max-length", 5),
                                          s_str ("x-overflow", overflows[i])};
         amqp_table_t overflow_args = {2, overflow};
         assert_int_equal (arb_amqp_model_parse_qargs (&overflow_args, &settings, why, sizeof (why)),
-                          -1);
-        assert_non_null (strstr (why, overflows[i]));
+                          0);
+        assert_int_equal (settings.overflow, kinds[i]);
+        arb_amqp_model_free_qargs (&settings);
     }
+    amqp_table_entry_t unknown[] = {s_int ("x-max-length", 5), s_str ("x-overflow", "drop-tail")};
+    amqp_table_t unknown_args = {2, unknown};
+    assert_int_equal (arb_amqp_model_parse_qargs (&unknown_args, &settings, why, sizeof (why)), -1);
+    assert_non_null (strstr (why, "drop-tail"));
     //  x-expires 0 and a routing key without its exchange are wrong
     amqp_table_entry_t zero[] = {s_int ("x-expires", 0)};
     amqp_table_t zero_args = {1, zero};

@@ -1,0 +1,349 @@
+/*  arb_amqp_admit.c — the AMQP server's submits, and the admission of
+    messages to queues that refuse to overflow (x-max-length with
+    x-overflow reject-publish or reject-publish-dlx). Runs on the
+    gateway's one thread; see arb_amqp_priv.h.
+
+    Such a queue must decide before the store, so a message for it is held
+    here: the queue's held messages wait for a count of its ready tasks
+    (STATS, sent in the turn after they came, once the turn's submits are
+    out: the broker answers in order, so the count holds every message
+    admitted before), then as many as fit under the bound are submitted,
+    in order, and the others are refused (the publisher nacks them under
+    confirms; reject-publish-dlx dead-letters them, reason maxlen). One
+    count per queue at a time: messages that come during it wait for the
+    next, asked once those it admitted are out. With the gateway as the queue's only
+    producer the bound is exact; tasks that Kestrel, REST or workers put
+    into the same broker queue between a count and the store are not
+    seen by it (they may take it over the bound; nothing is dropped to
+    make room).
+
+    A ticket of this module has its top bit set; the others are the
+    gateway's own (arb_gateway_submit_one).
+*/
+
+#include "arb_amqp_priv.h"
+
+#include <inttypes.h>
+
+#define ARB_AMQP_ADMIT_BIT (1ull << 63)
+
+//  One message for a queue that refuses to overflow: held, then submitted
+//  or refused.
+typedef struct {
+    arb_amqp_t *server;  //  borrowed
+    uint64_t id;         //  its ticket (ARB_AMQP_ADMIT_BIT set)
+    zchunk_t *headers;   //  owned: the task's headers
+    zframe_t *payload;   //  owned
+    int32_t priority;
+    uint64_t expires_ms;
+    arb_gateway_submitted_fn *fn;
+    void *arg;        //  NULL: forgotten (submitted all the same, no answer)
+    uint64_t ticket;  //  admitted: the gateway's ticket, its answer awaited (0: held)
+    void *handle;     //  in server->admits
+} s_admit_t;
+
+//  A queue's held messages and the count they wait for; found through
+//  queue->gate, the queue looked up by name at the answer (it may be gone).
+typedef struct {
+    arb_amqp_t *server;       //  borrowed
+    arb_amqp_vhost_t *vhost;  //  borrowed (vhosts last as long as the model)
+    char *name;               //  owned: the queue's AMQP name
+    char *broker;             //  owned: its broker queue's name
+    zlistx_t *held;           //  borrowed s_admit_t that wait for the next count, in order
+    zlistx_t *batch;          //  borrowed s_admit_t the count under way decides, in order
+    uint32_t counting;        //  the STATS request under way, 0: none
+    void *handle;             //  in server->gates
+} s_gate_t;
+
+static void
+s_admit_destructor (void **item)
+{
+    s_admit_t *admit = (s_admit_t *) *item;
+    if (!admit)
+        return;
+    zchunk_destroy (&admit->headers);
+    zframe_destroy (&admit->payload);
+    free (admit);
+    *item = NULL;
+}
+
+static void
+s_gate_destructor (void **item)
+{
+    s_gate_t *gate = (s_gate_t *) *item;
+    if (!gate)
+        return;
+    zlistx_destroy (&gate->held);
+    zlistx_destroy (&gate->batch);
+    free (gate->name);
+    free (gate->broker);
+    free (gate);
+    *item = NULL;
+}
+
+void
+arb_amqp_admit_init (arb_amqp_t *self)
+{
+    self->admits = zlistx_new ();
+    zlistx_set_destructor (self->admits, s_admit_destructor);
+    self->admit_ids = arb_idmap_new ();
+    self->gates = zlistx_new ();
+    zlistx_set_destructor (self->gates, s_gate_destructor);
+}
+
+void
+arb_amqp_admit_fini (arb_amqp_t *self)
+{
+    arb_reactor_disarm (self->reactor, &self->gate_timer);
+    for (s_admit_t *a = (s_admit_t *) zlistx_first (self->admits); a;
+         a = (s_admit_t *) zlistx_next (self->admits))
+        if (a->ticket)
+            arb_gateway_forget_submit (self->gateway, a->ticket);
+    zlistx_destroy (&self->gates);
+    zlistx_destroy (&self->admits);
+    arb_idmap_destroy (&self->admit_ids);
+}
+
+static bool
+s_refuses_overflow (arb_amqp_queue_t *queue)
+{
+    return queue->settings.has_max_length && queue->settings.overflow != ARB_AMQP_DROP_HEAD;
+}
+
+static void
+s_admit_end (s_admit_t *admit)
+{
+    arb_amqp_t *self = admit->server;
+    arb_idmap_remove (self->admit_ids, admit->id);
+    zlistx_delete (self->admits, admit->handle);
+}
+
+static void
+s_on_admitted (arb_gateway_t *gateway,
+               const arb_submitted_task_t *task,
+               int code,
+               const char *error,
+               void *arg)
+{
+    s_admit_t *admit = (s_admit_t *) arg;
+    arb_gateway_submitted_fn *fn = admit->fn;
+    void *fn_arg = admit->arg;
+    s_admit_end (admit);
+    if (fn_arg)
+        fn (gateway, task, code, error, fn_arg);
+}
+
+//  Answers a held message without storing it: code and error as
+//  arb_gateway_submitted_fn's.
+static void
+s_refuse (s_admit_t *admit, int code, const char *error)
+{
+    arb_amqp_t *self = admit->server;
+    arb_gateway_submitted_fn *fn = admit->fn;
+    void *fn_arg = admit->arg;
+    s_admit_end (admit);
+    if (fn_arg)
+        fn (self->gateway, NULL, code, error, fn_arg);
+}
+
+//  Stores a held message that fits.
+static void
+s_admit (s_admit_t *admit, const char *broker)
+{
+    arb_amqp_t *self = admit->server;
+    arb_task_spec_t spec = {
+        .queue = broker,
+        .name = ARB_AMQP_TASK_NAME,
+        .headers = {zchunk_data (admit->headers), zchunk_size (admit->headers)},
+        .priority = admit->priority,
+        .expires_ms = admit->expires_ms,
+        .payload = admit->payload,
+    };
+    admit->payload = NULL;
+    admit->ticket = arb_gateway_submit_one (self->gateway, &spec, s_on_admitted, admit);
+    if (!admit->ticket)
+        s_refuse (admit, 0, arb_gateway_error (self->gateway));
+}
+
+static void
+s_gate_end (s_gate_t *gate)
+{
+    arb_amqp_t *self = gate->server;
+    arb_amqp_queue_t *queue = arb_amqp_model_queue (gate->vhost, gate->name);
+    if (queue && queue->gate == gate)
+        queue->gate = NULL;
+    zlistx_delete (self->gates, gate->handle);
+}
+
+//  Refuses every message of list (not stored: code 0).
+static void
+s_refuse_all (zlistx_t *list, const char *why)
+{
+    s_admit_t *admit;
+    while ((admit = (s_admit_t *) zlistx_first (list))) {
+        zlistx_delete (list, NULL);  //  the first
+        s_refuse (admit, 0, why);
+    }
+}
+
+static void s_gate_arm (arb_amqp_t *self);
+
+static void
+s_on_gate_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    s_gate_t *gate = (s_gate_t *) arg;
+    arb_amqp_t *self = gate->server;
+    gate->counting = 0;
+    arb_amqp_queue_t *queue = arb_amqp_model_queue (gate->vhost, gate->name);
+    if (!queue || queue->gate != gate) {
+        s_refuse_all (gate->batch, "the queue was deleted");
+        s_refuse_all (gate->held, "the queue was deleted");
+        s_gate_end (gate);
+        return;
+    }
+    arb_msg_t *reply = *reply_p;
+    if (arb_msg_type (reply) != ARB_MSG_STATS_REPLY)
+        s_refuse_all (gate->batch, "the queue could not be counted");
+    uint64_t ready = arb_amqp_ready_count (reply, gate->broker);
+    uint64_t room = ready < queue->settings.max_length ? queue->settings.max_length - ready : 0;
+    size_t refused = 0;
+    s_admit_t *admit;
+    while ((admit = (s_admit_t *) zlistx_first (gate->batch))) {
+        zlistx_delete (gate->batch, NULL);  //  the first
+        if (room) {
+            room--;
+            s_admit (admit, gate->broker);
+            continue;
+        }
+        refused++;
+        if (queue->settings.overflow == ARB_AMQP_REJECT_PUBLISH_DLX)
+            arb_amqp_deadletter (
+                self, queue, 0,
+                (arb_bin_t){zchunk_data (admit->headers), zchunk_size (admit->headers)},
+                admit->payload, "maxlen");
+        s_refuse (admit, ARB_AMQP_OVERFLOW, "maxlen");
+    }
+    if (refused)
+        zsys_debug ("amqp: queue full, publishes refused queue=%s refused=%zu", gate->broker,
+                    refused);
+    //  those that came meanwhile: counted again, after these are stored
+    if (zlistx_size (gate->held))
+        s_gate_arm (self);
+    else
+        s_gate_end (gate);
+}
+
+//  Counts a gate's held messages' queue. 0, or -1 if it could not ask
+//  (its messages were refused).
+static int
+s_gate_count (s_gate_t *gate)
+{
+    arb_amqp_t *self = gate->server;
+    zlistx_t *batch = gate->batch;
+    gate->batch = gate->held;
+    gate->held = batch;
+    arb_msg_t *stats = arb_amqp_count_request (self, gate->broker);
+    gate->counting = arb_gateway_send (self->gateway, &stats, s_on_gate_count, gate);
+    if (gate->counting)
+        return 0;
+    s_refuse_all (gate->batch, arb_gateway_error (self->gateway));
+    return -1;
+}
+
+static void
+s_on_gate_timer (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) reactor;
+    (void) timer;
+    arb_amqp_t *self = (arb_amqp_t *) arg;
+    self->gate_armed = false;
+    //  the turn's submits first: the count holds what was admitted before
+    arb_gateway_flush (self->gateway);
+    bool again = true;
+    while (again) {
+        //  from the start after a gate ends (the list's cursor moves)
+        again = false;
+        for (s_gate_t *gate = (s_gate_t *) zlistx_first (self->gates); gate;
+             gate = (s_gate_t *) zlistx_next (self->gates))
+            if (!gate->counting && zlistx_size (gate->held) && s_gate_count (gate) != 0) {
+                s_refuse_all (gate->held, arb_gateway_error (self->gateway));
+                s_gate_end (gate);
+                again = true;
+                break;
+            }
+    }
+}
+
+static void
+s_gate_arm (arb_amqp_t *self)
+{
+    if (self->gate_armed)
+        return;
+    arb_reactor_arm (self->reactor, &self->gate_timer, 0, s_on_gate_timer, self);
+    self->gate_armed = true;
+}
+
+//  Holds a message for queue until its count comes.
+static uint64_t
+s_hold (arb_amqp_t *self,
+        arb_amqp_queue_t *queue,
+        arb_task_spec_t *spec,
+        arb_gateway_submitted_fn *fn,
+        void *arg)
+{
+    s_admit_t *admit = (s_admit_t *) zmalloc (sizeof (s_admit_t));
+    admit->server = self;
+    admit->id = ARB_AMQP_ADMIT_BIT | ++self->next_admit;
+    admit->headers = zchunk_new (spec->headers.data, spec->headers.size);
+    admit->payload = spec->payload ? spec->payload : zframe_new_empty ();
+    spec->payload = NULL;
+    admit->priority = spec->priority;
+    admit->expires_ms = spec->expires_ms;
+    admit->fn = fn;
+    admit->arg = arg;
+    admit->handle = zlistx_add_end (self->admits, admit);
+    arb_idmap_insert (self->admit_ids, admit->id, admit);
+    s_gate_t *gate = (s_gate_t *) queue->gate;
+    if (!gate) {
+        gate = (s_gate_t *) zmalloc (sizeof (s_gate_t));
+        gate->server = self;
+        gate->vhost = queue->vhost;
+        gate->name = strdup (queue->name);
+        gate->broker = strdup (queue->broker);
+        gate->held = zlistx_new ();
+        gate->batch = zlistx_new ();
+        gate->handle = zlistx_add_end (self->gates, gate);
+        queue->gate = gate;
+    }
+    zlistx_add_end (gate->held, admit);
+    //  a count under way arms the next one when it ends
+    if (!gate->counting)
+        s_gate_arm (self);
+    return admit->id;
+}
+
+uint64_t
+arb_amqp_submit (arb_amqp_t *self,
+                 arb_amqp_queue_t *queue,
+                 arb_task_spec_t *spec,
+                 arb_gateway_submitted_fn *fn,
+                 void *arg)
+{
+    if (!s_refuses_overflow (queue))
+        return arb_gateway_submit_one (self->gateway, spec, fn, arg);
+    return s_hold (self, queue, spec, fn, arg);
+}
+
+void
+arb_amqp_forget_submit (arb_amqp_t *self, uint64_t ticket)
+{
+    if (!(ticket & ARB_AMQP_ADMIT_BIT)) {
+        arb_gateway_forget_submit (self->gateway, ticket);
+        return;
+    }
+    //  held or submitted, it is stored (or refused) all the same
+    s_admit_t *admit = (s_admit_t *) arb_idmap_lookup (self->admit_ids, ticket);
+    if (admit)
+        admit->arg = NULL;
+}
