@@ -5,7 +5,7 @@
     Two kinds of section, with the same keys:
 
         [queue.NAME]   defaults for every task the gateway submits to
-                       queue NAME (HTTP now; Kestrel and AMQP alike)
+                       queue NAME (HTTP, Kestrel and AMQP alike)
         [type.NAME]    declares tasker type NAME (POST /NAME submits to
                        queue NAME); its keys override the queue's
 

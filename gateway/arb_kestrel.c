@@ -516,6 +516,9 @@ s_on_set (arb_kestrel_client_t *client,
     for (size_t i = 0; i <= copies; i++) {
         bool last = i == copies;
         spec.queue = spec.name = last ? cmd->queue : child->name;
+        spec.retention_ms = self->config.retention_ms;
+        if (self->config.defaults)
+            arb_defaults_apply (self->config.defaults, spec.queue, NULL, &spec);
         spec.payload = last ? *item_p : zframe_dup (*item_p);
         if (last)
             *item_p = NULL;

@@ -33,6 +33,7 @@
 #ifndef ARB_KESTREL_H
 #define ARB_KESTREL_H
 
+#include "arb_defaults.h"
 #include "arb_gateway.h"
 
 #define ARB_KESTREL_OPEN_MAX     256    //  items open on one connection (one per queue)
@@ -50,6 +51,8 @@ typedef struct {
     size_t max_connections;  //  clients at once; more are refused
     bool allow_shutdown;     //  the shutdown command stops the gateway
     bool bare_value_key;     //  VALUE lines name the queue (as Kestrel), not the key asked
+    uint64_t retention_ms;   //  an item's task is kept this long once ended (0: the broker's)
+    arb_defaults_t *defaults;  //  borrowed [queue.NAME] settings (over retention_ms), or NULL
 } arb_kestrel_config_t;
 
 //  Listens on config->bind and serves on the gateway's loop (the config

@@ -44,6 +44,7 @@ typedef struct {
     uint64_t kestrel_max_connections;
     bool kestrel_allow_shutdown;
     bool kestrel_bare_value_key;
+    uint64_t message_retention_ms;
     const char *upstream;
     uint64_t upstream_reconnect_max_ms;
     const char *amqp;
@@ -231,6 +232,7 @@ main (int argc, char **argv)
         .kestrel = "127.0.0.1:22133",
         .kestrel_max_item = 1u << 20,
         .kestrel_max_connections = 10000,
+        .message_retention_ms = 60000,
         .upstream = NULL,
         .upstream_reconnect_max_ms = 30000,
         .amqp = "127.0.0.1:5672",
@@ -274,6 +276,10 @@ main (int argc, char **argv)
          "the Kestrel shutdown command stops the gateway (default: refused)"},
         {"kestrel-bare-value-key", 0, ARB_OPT_BOOL, &settings.kestrel_bare_value_key, 0, 0, NULL,
          "VALUE lines name the queue, as Kestrel does, not the key asked (default: the key)"},
+        {"message-retention", 0, ARB_OPT_SECONDS, &settings.message_retention_ms, 0,
+         ARB_RETENTION_MAX_MS, "S",
+         "how long the broker keeps the task of a Kestrel item or an AMQP message once it is "
+         "consumed (default 60; 0: the broker's --retention; a [queue.NAME] retention wins)"},
         {"upstream", 0, ARB_OPT_STR, &settings.upstream, 0, 0, "URL",
          "the RabbitMQ whose queues [bridge.NAME] sections bridge: "
          "amqp://user:password@host:port/vhost"},
@@ -352,6 +358,8 @@ main (int argc, char **argv)
             .max_connections = (size_t) settings.kestrel_max_connections,
             .allow_shutdown = settings.kestrel_allow_shutdown,
             .bare_value_key = settings.kestrel_bare_value_key,
+            .retention_ms = settings.message_retention_ms,
+            .defaults = defaults,
         };
         if (gateway && !streq (settings.kestrel, "off"))
             kestrel = arb_kestrel_new (gateway, &kconfig);
