@@ -16,17 +16,20 @@
 #ifndef ARB_AMQP_H
 #define ARB_AMQP_H
 
+#include "arb_defaults.h"
 #include "arb_gateway.h"
 
 typedef struct _arb_amqp_t arb_amqp_t;
 
 typedef struct {
-    const char *listen;    //  "HOST:PORT"
-    uint32_t frame_max;    //  proposed in connection.tune, bytes (>= 4096)
-    uint16_t channel_max;  //  proposed in connection.tune
-    uint16_t heartbeat;    //  proposed in connection.tune, seconds (0: none)
-    size_t max_payload;    //  largest message body, bytes (the broker's limit)
-    const char *vhosts;    //  comma-separated vhost names; NULL: "/"
+    const char *listen;        //  "HOST:PORT"
+    uint32_t frame_max;        //  proposed in connection.tune, bytes (>= 4096)
+    uint16_t channel_max;      //  proposed in connection.tune
+    uint16_t heartbeat;        //  proposed in connection.tune, seconds (0: none)
+    size_t max_payload;        //  largest message body, bytes (the broker's limit)
+    const char *vhosts;        //  comma-separated vhost names; NULL: "/"
+    uint64_t retention_ms;     //  a message's task is kept this long once ended (0: the broker's)
+    arb_defaults_t *defaults;  //  borrowed [queue.NAME] settings (over retention_ms), or NULL
 } arb_amqp_config_t;
 
 //  Listens on config->listen. NULL after logging why (a bad address, a

@@ -30,12 +30,11 @@
 //  One message for a queue that refuses to overflow: held, then submitted
 //  or refused.
 typedef struct {
-    arb_amqp_t *server;  //  borrowed
-    uint64_t id;         //  its ticket (ARB_AMQP_ADMIT_BIT set)
-    zchunk_t *headers;   //  owned: the task's headers
-    zframe_t *payload;   //  owned
-    int32_t priority;
-    uint64_t expires_ms;
+    arb_amqp_t *server;       //  borrowed
+    uint64_t id;              //  its ticket (ARB_AMQP_ADMIT_BIT set)
+    zchunk_t *headers;        //  owned: the task's headers
+    zframe_t *payload;        //  owned
+    arb_task_spec_t options;  //  its options (queue, name, headers and payload: none)
     arb_gateway_submitted_fn *fn;
     void *arg;        //  NULL: forgotten (submitted all the same, no answer)
     uint64_t ticket;  //  admitted: the gateway's ticket, its answer awaited (0: held)
@@ -151,14 +150,11 @@ static void
 s_admit (s_admit_t *admit, const char *broker)
 {
     arb_amqp_t *self = admit->server;
-    arb_task_spec_t spec = {
-        .queue = broker,
-        .name = ARB_AMQP_TASK_NAME,
-        .headers = {zchunk_data (admit->headers), zchunk_size (admit->headers)},
-        .priority = admit->priority,
-        .expires_ms = admit->expires_ms,
-        .payload = admit->payload,
-    };
+    arb_task_spec_t spec = admit->options;
+    spec.queue = broker;
+    spec.name = ARB_AMQP_TASK_NAME;
+    spec.headers = (arb_bin_t){zchunk_data (admit->headers), zchunk_size (admit->headers)};
+    spec.payload = admit->payload;
     admit->payload = NULL;
     admit->ticket = arb_gateway_submit_one (self->gateway, &spec, s_on_admitted, admit);
     if (!admit->ticket)
@@ -298,8 +294,9 @@ s_hold (arb_amqp_t *self,
     admit->headers = zchunk_new (spec->headers.data, spec->headers.size);
     admit->payload = spec->payload ? spec->payload : zframe_new_empty ();
     spec->payload = NULL;
-    admit->priority = spec->priority;
-    admit->expires_ms = spec->expires_ms;
+    admit->options = *spec;
+    admit->options.queue = admit->options.name = NULL;
+    admit->options.headers = (arb_bin_t){0};
     admit->fn = fn;
     admit->arg = arg;
     admit->handle = zlistx_add_end (self->admits, admit);
@@ -330,6 +327,14 @@ arb_amqp_submit (arb_amqp_t *self,
                  arb_gateway_submitted_fn *fn,
                  void *arg)
 {
+    //  the queue's [queue.NAME] settings, over --message-retention; a
+    //  message's own priority (its queue has x-max-priority) over theirs
+    int32_t priority = spec->priority;
+    spec->retention_ms = self->config.retention_ms;
+    if (self->config.defaults)
+        arb_defaults_apply (self->config.defaults, spec->queue, NULL, spec);
+    if (priority)
+        spec->priority = priority;
     if (!s_refuses_overflow (queue))
         return arb_gateway_submit_one (self->gateway, spec, fn, arg);
     return s_hold (self, queue, spec, fn, arg);

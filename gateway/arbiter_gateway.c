@@ -116,7 +116,8 @@ static int
 s_amqp_start (arb_amqp_t **amqp_p,
               arb_gateway_t *gateway,
               const s_settings_t *settings,
-              zhashx_t *users)
+              zhashx_t *users,
+              arb_defaults_t *defaults)
 {
     if (streq (settings->amqp, "off"))
         return 0;
@@ -127,6 +128,8 @@ s_amqp_start (arb_amqp_t **amqp_p,
         .heartbeat = (uint16_t) (settings->amqp_heartbeat_ms / 1000),
         .max_payload = (size_t) settings->max_payload,
         .vhosts = settings->amqp_vhosts,
+        .retention_ms = settings->message_retention_ms,
+        .defaults = defaults,
     };
     arb_amqp_t *amqp = arb_amqp_new (gateway, &config);
     if (!amqp)
@@ -365,7 +368,7 @@ main (int argc, char **argv)
             kestrel = arb_kestrel_new (gateway, &kconfig);
         if (!gateway || (!kestrel && !streq (settings.kestrel, "off"))
             || s_web_start (&web, gateway, &settings, defaults)
-            || s_amqp_start (&amqp, gateway, &settings, sections.users))
+            || s_amqp_start (&amqp, gateway, &settings, sections.users, defaults))
             status = 1;
         else {
             s_bridges_start (sections.bridges, gateway, &settings, defaults);
