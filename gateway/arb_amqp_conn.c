@@ -315,9 +315,14 @@ s_on_open (arb_amqp_conn_t *self, amqp_connection_open_t *open)
     char *name = arb_amqp_frame_str (open->virtual_host);
     self->vhost = arb_amqp_model_vhost (self->server->model, name);
     if (!self->vhost || !arb_amqp_user_may (self->server, self->user, name)) {
-        char text[300];
-        snprintf (text, sizeof (text), "NOT_ALLOWED - %s to vhost '%.200s'",
-                  self->vhost ? "access refused" : "vhost not found", name);
+        char text[400];
+        //  as RabbitMQ words them
+        if (self->vhost)
+            snprintf (text, sizeof (text),
+                      "NOT_ALLOWED - access to vhost '%.200s' refused for user '%.100s'", name,
+                      self->user ? self->user : "");
+        else
+            snprintf (text, sizeof (text), "NOT_ALLOWED - vhost %.200s not found", name);
         free (name);
         arb_amqp_conn_fail (self, AMQP_NOT_ALLOWED, text, AMQP_CONNECTION_OPEN_METHOD);
         return;
