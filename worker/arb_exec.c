@@ -430,9 +430,36 @@ s_write_stdin (s_run_t *run)
 static void s_route_lines (s_run_t *run, bool last);
 
 static void
+s_append (s_run_t *run, const uint8_t *data, size_t size)
+{
+    if (run->out_size + size > run->out_cap) {
+        size_t cap = run->out_cap ? run->out_cap : S_CHUNK;
+        while (cap < run->out_size + size)
+            cap *= 2;
+        run->out = (uint8_t *) realloc (run->out, cap);
+        assert (run->out);  //  out of memory
+        run->out_cap = cap;
+    }
+    memcpy (run->out + run->out_size, data, size);
+    run->out_size += size;
+}
+
+static void
 s_keep_stdout (s_run_t *run, const uint8_t *data, size_t size)
 {
     run->out_total += size;
+    if (run->route && !run->too_large) {
+        //  the complete lines of this read go out first: only the line
+        //  still open counts against the limit (a short line and a long
+        //  one read at once: the first is an item, the second too long)
+        s_append (run, data, size);
+        s_route_lines (run, false);
+        if (run->out_size > run->max_output) {
+            run->too_large = run->overrun = true;
+            s_signal (run, SIGKILL);
+        }
+        return;
+    }
     if (!run->too_large && run->out_size + size > run->max_output)
         run->too_large = true;  //  the task has failed; what follows is only counted
     if (run->too_large) {
@@ -445,18 +472,7 @@ s_keep_stdout (s_run_t *run, const uint8_t *data, size_t size)
         }
         return;
     }
-    if (run->out_size + size > run->out_cap) {
-        size_t cap = run->out_cap ? run->out_cap : S_CHUNK;
-        while (cap < run->out_size + size)
-            cap *= 2;
-        run->out = (uint8_t *) realloc (run->out, cap);
-        assert (run->out);  //  out of memory
-        run->out_cap = cap;
-    }
-    memcpy (run->out + run->out_size, data, size);
-    run->out_size += size;
-    if (run->route)
-        s_route_lines (run, false);  //  items go out while the command runs
+    s_append (run, data, size);
 }
 
 //  Emits one routed line "QUEUE<TAB>DATA". Returns 0, or -1 (and stops

@@ -29,10 +29,21 @@ def binary(folder, name):
     return path
 
 
+_GIVEN_PORTS = set()
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
+    """A free loopback port, never one this test process was given before:
+    the kernel may hand the same free port to two binds in a row, and a
+    gateway's three ports were once two the same."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            port = s.getsockname()[1]
+        if port not in _GIVEN_PORTS:
+            _GIVEN_PORTS.add(port)
+            return port
+    return port
 
 
 def wait_until(predicate, timeout=10.0, interval=0.02, what='condition'):

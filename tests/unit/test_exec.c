@@ -220,6 +220,17 @@ test_result_too_large (void **state)
     assert_string_equal (arb_job_error (job), "route: line 2 is over the 1024-byte limit");
     assert_int_equal (arb_job_emitted (job), 1);
     arb_job_destroy (&job);
+    //  the same two lines in one write, so in one read: the first is still
+    //  an item (it was counted with the second against the limit, so that
+    //  line 1 was too long, seen once under load)
+    assert_int_equal (
+        s_run_opts ("printf 'q\\tok\\n%s' \"$(head -c 3000 /dev/zero | tr '\\0' x)\"; "
+                    "sleep 30",
+                    (s_job_opts_t){.route = true, .max_payload = 1024}, &job),
+        -1);
+    assert_string_equal (arb_job_error (job), "route: line 2 is over the 1024-byte limit");
+    assert_int_equal (arb_job_emitted (job), 1);
+    arb_job_destroy (&job);
 }
 
 //  The soft timeout: SIGUSR1 to the command's group, which a command may
