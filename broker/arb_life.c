@@ -1181,12 +1181,20 @@ s_end_queue_tasks (arb_life_t *self,
                    uint64_t *bulk)
 {
     arb_vec_t ids = {0};
-    //  cold tasks end as the others do (events, counts): read back first
-    arb_sched_thaw_all (self->sched, queue);
+    //  Cold tasks (plain: no dependents, no flow, no watchers) end in the
+    //  caller's one statement, counted here, unless event subscribers are
+    //  to hear of each: then they are read back and end as the others do.
+    //  Counted first, so that nothing reads one back meanwhile.
+    if (arb_outbox_has_subscribers (self->outbox))
+        arb_sched_thaw_all (self->sched, queue);
+    uint64_t cold =
+        arb_sched_end_cold (self->sched, queue, ARB_STATE_CANCELLED, self->clock->now_ms);
+    self->cancelled += cold;
+    self->tally.finished[ARB_STATE_CANCELLED] += cold;
     for (arb_task_t *task = arb_queue_first_task (queue); task; task = task->queue_next)
         arb_vec_push (&ids, task->id);
-    uint64_t count = 0, id;
-    *bulk = 0;
+    uint64_t count = cold, id;
+    *bulk = cold;
     while (!self->halted && arb_vec_shift (&ids, &id)) {
         arb_task_t *task = arb_sched_find (self->sched, id);
         if (!task)

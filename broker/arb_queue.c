@@ -419,7 +419,10 @@ arb_queue_cold_from (arb_queue_t *self, int32_t *priority, uint64_t *id)
 void
 arb_queue_note_hot (arb_queue_t *self, arb_task_t *task)
 {
-    if (arb_queue_hot_size (self) == 0)
+    //  alone in memory (it was just pushed): the bound starts again. The
+    //  bound only chooses which new tasks go cold; the order never rests
+    //  on it (a pop reads cold tasks back before any hot one behind them)
+    if (arb_queue_hot_size (self) <= 1)
         self->hot_last_set = false;
     if (!self->hot_last_set
         || s_key_before (self->hot_last_priority, self->hot_last_seq, task->priority, task->seq)) {

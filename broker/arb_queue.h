@@ -26,9 +26,9 @@
     (state ready) and they have no record, no id-map slot and no heap
     slot, only a count here. A task may be cold only if the journal row
     says all there is of it: ready, no ext (no lease past or present, no
-    options, no workflow links, no watchers), not released to the head,
-    not set aside or parked, attempts, losses and deliveries as the
-    journal has them. Queues with aging (aging_ms > 0) keep everything in
+    options, no workflow links, no watchers), no dependents, not released
+    to the head, not set aside or parked, attempts, losses and deliveries
+    as the journal has them. Queues with aging (aging_ms > 0) keep everything in
     memory: an aged key depends on the time a task became ready, which
     the journal does not hold.
 

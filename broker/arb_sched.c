@@ -430,7 +430,8 @@ static bool
 s_is_plain (const arb_task_t *task)
 {
     return task->state == ARB_STATE_READY && !task->ext && !task->head && !task->parked
-           && !task->aside && task->attempts == 0 && task->lost == 0 && task->delivered == 0;
+           && !task->aside && task->attempts == 0 && task->lost == 0 && task->delivered == 0
+           && !task->has_children;
 }
 
 void
@@ -510,7 +511,7 @@ arb_sched_set_loading (arb_sched_t *self, bool loading)
 bool
 arb_sched_add_cold (arb_sched_t *self, const arb_task_t *row, const char *queue_name)
 {
-    if (row->state != ARB_STATE_READY || row->ext || row->head)
+    if (row->state != ARB_STATE_READY || row->ext || row->head || row->has_children)
         return false;
     arb_queue_t *queue = arb_sched_queue (self, queue_name);
     if (!arb_queue_keeps_cold (queue))
@@ -569,6 +570,21 @@ arb_sched_thaw_all (arb_sched_t *self, arb_queue_t *queue)
         if (arb_queue_cold (queue) == before && after_priority == priority && after_id == id)
             break;  //  the journal failed: the broker halts
     }
+}
+
+uint64_t
+arb_sched_end_cold (arb_sched_t *self, arb_queue_t *queue, int final_state, uint64_t now_ms)
+{
+    uint64_t cold = arb_queue_cold (queue);
+    uint64_t *counts = arb_queue_counts (queue);
+    assert (counts[ARB_STATE_READY] >= cold);
+    counts[ARB_STATE_READY] -= cold;
+    counts[final_state] += cold;
+    for (uint64_t i = 0; i < cold; i++)
+        arb_queue_count_done (queue, now_ms);
+    arb_queue_drop_cold (queue);
+    self->cold -= cold;
+    return cold;
 }
 
 size_t

@@ -146,8 +146,15 @@ void arb_sched_thaw (arb_sched_t *self, arb_task_t *task, uint64_t now_ms);
 void arb_sched_cold_read (
     arb_sched_t *self, arb_queue_t *queue, int32_t priority, uint64_t id, bool more);
 
-//  Reads every cold task of queue back (queue-wide operations, LIST).
+//  Reads every cold task of queue back (a queue-wide operation whose
+//  tasks' ends others hear of, one by one).
 void arb_sched_thaw_all (arb_sched_t *self, arb_queue_t *queue);
+
+//  Ends every cold task of queue in memory: counted in final_state and
+//  finished now_ms, the cold count back to 0; returns how many. The
+//  caller ends their rows in the journal (one statement over the queue).
+uint64_t
+arb_sched_end_cold (arb_sched_t *self, arb_queue_t *queue, int final_state, uint64_t now_ms);
 
 //  Moves a task to its queue (head: before everything of its priority,
 //  in its old place among the other tasks back at the head).

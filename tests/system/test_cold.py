@@ -89,3 +89,33 @@ def test_restart_and_purge_with_a_cold_backlog(tmp_path, processes, peer_factory
     taken = take_all(worker)
     by_priority = sorted(ids, key=lambda i: (-(ids.index(i) % 3), i))
     assert taken == by_priority
+
+
+def test_purge_tells_event_subscribers_of_cold_tasks(tmp_path, processes, peer_factory):
+    b = Broker(tmp_path, extra=['--hot-tasks', '4'])
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    events = peer_factory(b.endpoint)
+    assert events.request('EVENTS', {'queue': 'p'})[0] == 'OK'
+    ids = submit_many(client, [{'name': 'n', 'queue': 'p'} for _ in range(20)], batch=3)
+    kind, _, body, _ = client.request('QUEUE', {'queue': 'p', 'op': 'purge'})
+    assert kind == 'OK', body
+    ended = set()
+    while len(ended) < 20:
+        kind, _, body, _ = events.recv(timeout=5)
+        if kind == 'EVENT':
+            ended |= {e['id'] for e in body['events'] if e['state'] == CANCELLED}
+    assert ended == set(ids)
+    assert queue_counts(client, 'p')['cancelled'] == 20
+
+
+def test_a_cold_task_gets_a_child(tmp_path, processes, peer_factory):
+    b = Broker(tmp_path, extra=['--hot-tasks', '4'])
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    ids = submit_many(client, [{'name': 'n'} for _ in range(20)], batch=3)
+    [child] = submit_many(client, [{'name': 'c', 'after': [{'id': ids[15]}]}])
+    worker = peer_factory(b.endpoint)
+    register(worker)
+    assert take_all(worker) == ids + [child]
+    assert status(client, [child])[child]['state'] == 5
