@@ -1186,7 +1186,9 @@ arb_journal_load_ready (arb_journal_t *self,
                         size_t max,
                         arb_journal_task_fn *fn,
                         void *arg,
-                        size_t *count)
+                        size_t *count,
+                        int32_t *last_priority,
+                        uint64_t *last_id)
 {
     sqlite3_stmt *stmt = self->load_ready;
     s_bind_text (stmt, 1, queue);
@@ -1195,8 +1197,13 @@ arb_journal_load_ready (arb_journal_t *self,
     sqlite3_bind_int64 (stmt, 4, (sqlite3_int64) max);
     *count = 0;
     int rc;
+    *last_priority = priority;
+    *last_id = id;
     while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
         ++*count;
+        //  past a row it skips too (logged), so that the next read goes on
+        *last_priority = sqlite3_column_int (stmt, 4);
+        *last_id = s_u64 (stmt, 0);
         if (s_task_usable (stmt, ARB_STATE_READY) && s_read_task (stmt, fn, arg))
             break;
     }

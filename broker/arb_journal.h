@@ -202,8 +202,9 @@ int arb_journal_load_open (arb_journal_t *self, arb_journal_task_fn *fn, void *a
 
 //  Reads up to max ready rows of queue in dispatch order (priority
 //  highest first, then id) from (priority, id) on, handing each to fn
-//  (which returns 0 to go on); *count: rows read. The scheduler's cold
-//  backlog (arb_queue.h). 0 or -1.
+//  (which returns 0 to go on); *count: rows read, *last_priority and
+//  *last_id: the last one's key (a row not usable too; priority and id
+//  when none). The scheduler's cold backlog (arb_queue.h). 0 or -1.
 int arb_journal_load_ready (arb_journal_t *self,
                             const char *queue,
                             int32_t priority,
@@ -211,7 +212,9 @@ int arb_journal_load_ready (arb_journal_t *self,
                             size_t max,
                             arb_journal_task_fn *fn,
                             void *arg,
-                            size_t *count);
+                            size_t *count,
+                            int32_t *last_priority,
+                            uint64_t *last_id);
 
 //  Fills info from the journal, with its parents, strings and result
 //  allocated in msg. with_detail adds the result, the attempt history (in

@@ -65,8 +65,6 @@ typedef struct {
     arb_life_t *self;
     arb_queue_t *queue;  //  the queue read back; NULL: a task by id
     arb_task_t *task;    //  by id: the task read back
-    int32_t priority;    //  the last row read
-    uint64_t id;
 } s_thaw_t;
 
 static int
@@ -74,8 +72,6 @@ s_thaw_row (void *arg, arb_task_t *row, const char *queue, const char *name)
 {
     s_thaw_t *thaw = (s_thaw_t *) arg;
     arb_life_t *self = thaw->self;
-    thaw->priority = row->priority;
-    thaw->id = row->id;
     //  a ready row not in memory is a cold task of its queue; one in
     //  memory is hot already (read back by id, or running: the journal
     //  has running tasks as ready)
@@ -94,21 +90,23 @@ void
 arb_life_warm_hook (void *arg, arb_queue_t *queue, int32_t priority, uint64_t id, size_t max)
 {
     arb_life_t *self = (arb_life_t *) arg;
-    s_thaw_t thaw = {self, queue, NULL, priority, id};
+    s_thaw_t thaw = {self, queue, NULL};
     size_t count;
+    int32_t last_priority;
+    uint64_t last_id;
     if (arb_journal_load_ready (self->journal, arb_queue_name (queue), priority, id, max,
-                                s_thaw_row, &thaw, &count)) {
+                                s_thaw_row, &thaw, &count, &last_priority, &last_id)) {
         arb_life_halt (self, "cold tasks");
         return;
     }
-    arb_sched_cold_read (self->sched, queue, thaw.priority, thaw.id, count == max);
+    arb_sched_cold_read (self->sched, queue, last_priority, last_id, count == max);
 }
 
 arb_task_t *
 arb_life_thaw_hook (void *arg, uint64_t id)
 {
     arb_life_t *self = (arb_life_t *) arg;
-    s_thaw_t thaw = {self, NULL, NULL, 0, 0};
+    s_thaw_t thaw = {self, NULL, NULL};
     bool found;
     if (arb_journal_load_task (self->journal, id, s_thaw_row, &thaw, &found)) {
         arb_life_halt (self, "cold task");

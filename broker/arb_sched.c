@@ -516,10 +516,8 @@ arb_sched_add_cold (arb_sched_t *self, const arb_task_t *row, const char *queue_
     arb_queue_t *queue = arb_sched_queue (self, queue_name);
     if (!arb_queue_keeps_cold (queue))
         return false;
-    //  the head stays in memory: the first hot_max of its keys (the load
-    //  reads a queue's ready rows in id order, priorities mixed: a row of
-    //  a higher priority than the first cold one moves that mark, and
-    //  the first pop reads the rest in order)
+    //  every plain ready row stays cold at start (the mark is the lowest
+    //  key of them): the queue's first pop reads its head back, in order
     arb_queue_counts (queue)[ARB_STATE_READY]++;
     arb_queue_add_cold (queue, row->priority, row->id);
     self->cold++;

@@ -1006,20 +1006,30 @@ test_version_5_reads_ready_in_order (void **state)
     assert_non_null (j);
     s_seen_t seen = {0};
     size_t count;
-    assert_int_equal (arb_journal_load_ready (j, "q", INT32_MAX, 0, 10, s_collect, &seen, &count),
+    int32_t last_priority;
+    uint64_t last_id;
+    assert_int_equal (arb_journal_load_ready (j, "q", INT32_MAX, 0, 10, s_collect, &seen, &count,
+                                              &last_priority, &last_id),
                       0);
     assert_int_equal (count, 5);
+    assert_int_equal (last_priority, -1);
+    assert_int_equal (last_id, 7);
     uint64_t order[] = {2, 6, 1, 3, 7};
     for (size_t i = 0; i < 5; i++)
         assert_int_equal (seen.ids[i], order[i]);
     //  from (5, 6) on, two at a time
     memset (&seen, 0, sizeof (seen));
-    assert_int_equal (arb_journal_load_ready (j, "q", 5, 6, 2, s_collect, &seen, &count), 0);
+    assert_int_equal (arb_journal_load_ready (j, "q", 5, 6, 2, s_collect, &seen, &count,
+                                              &last_priority, &last_id),
+                      0);
     assert_int_equal (count, 2);
+    assert_int_equal (last_id, 1);
     assert_int_equal (seen.ids[0], 6);
     assert_int_equal (seen.ids[1], 1);
     memset (&seen, 0, sizeof (seen));
-    assert_int_equal (arb_journal_load_ready (j, "q", 0, 2, 10, s_collect, &seen, &count), 0);
+    assert_int_equal (arb_journal_load_ready (j, "q", 0, 2, 10, s_collect, &seen, &count,
+                                              &last_priority, &last_id),
+                      0);
     assert_int_equal (count, 2);
     assert_int_equal (seen.ids[0], 3);
     assert_int_equal (seen.ids[1], 7);
