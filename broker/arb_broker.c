@@ -85,6 +85,7 @@ s_life_new (arb_broker_t *self, uint64_t epoch)
         .aging_ms = self->config.aging_ms,
         .liveness_ms = self->config.liveness_ms,
         .cache_bytes = self->config.cache_bytes,
+        .hot_max = self->config.hot_max,
         .max_lost = self->config.max_lost,
         .max_head_failures = self->config.max_head_failures,
         .retention_ms = self->config.retention_ms,

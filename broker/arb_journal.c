@@ -1,8 +1,9 @@
 /*  arb_journal.c — the SQLite journal; see arb_journal.h.
 
-    Schema, version 5 (PRAGMA user_version; version 2 added
+    Schema, version 6 (PRAGMA user_version; version 2 added
     tasks.soft_timeout_ms, version 3 the schedules table, version 4
-    attempts.seq, version 5 tasks.delivered and tasks_queue):
+    attempts.seq, version 5 tasks.delivered and tasks_queue, version 6
+    tasks_order in place of tasks_queue):
 
       tasks     one row per task, final or not, until the retention sweep
                 removes it. `state` holds only logical states (waiting,
@@ -33,15 +34,20 @@
                 is done with: fired or skipped) and the last slot fired.
 
     Indexes are partial where they can be, because every index is paid on
-    the hot path: tasks_queue (every task by queue and state: the open
-    tasks read at start, and a queue's tasks for queue-wide operations in
-    one statement), tasks_purge (final tasks by purge time, for the
+    the hot path: tasks_order (every task by queue, state and priority,
+    highest first, then id, which SQLite appends: the open tasks read at
+    start, a queue's tasks for queue-wide operations in one statement, and
+    a queue's cold ready tasks read back in dispatch order, arb_queue.h), tasks_purge (final tasks by purge time, for the
     retention sweep), tasks_ckey (client keys, only for tasks that have
     one).
 
     Version 5 (from 4): tasks.delivered (an older journal counts the
     attempts and lost leases it recorded), and tasks_queue in place of
     tasks_open (state) WHERE state < 5.
+
+    Version 6 (from 5): tasks_order (queue, state, priority DESC) in place
+    of tasks_queue (queue, state): the same entries, each with its
+    priority, so that a queue's ready rows come in dispatch order.
 
     Changing the schema: bump ARB_SCHEMA_VERSION, add a function
     s_migrate_<old>_<new> that changes a version-<old> database in place
@@ -75,7 +81,7 @@
 #define S_VFS NULL
 #endif
 
-#define ARB_SCHEMA_VERSION 5
+#define ARB_SCHEMA_VERSION 6
 #define ARB_APPLICATION_ID 0x41524254  //  "ARBT": PRAGMA application_id of a journal
 #define ARB_EPOCH_KEY      "broker.epoch"
 #define ARB_PROBE_KEY      "broker.probe"
@@ -90,13 +96,14 @@ struct _arb_journal_t {
     sqlite3_stmt **prepared[64];  //  every statement slot below, for finalize
     size_t prepared_count;
     sqlite3_stmt *begin, *commit, *rollback, *insert, *find_key, *save, *add_attempt, *load_payload,
-        *trim_attempts, *load_open, *load_task, *dead_ids, *flow_dead_ids, *task_info, *history,
-        *done, *state, *list_final, *count_final, *purge_due, *add_dep, *set_has_children, *parents,
-        *children, *copies, *insert_flow, *flows_named, *flow_kind, *scan, *purge_task,
-        *purge_attempts, *purge_deps, *max_id, *meta_get, *meta_set, *meta_del, *meta_list,
-        *schedule_add, *schedule_remove, *schedule_state, *schedule_fired, *schedules,
-        *list_final_newest, *deps_of, *meta_page, *meta_del_range, *set_delivered, *cancel_open,
-        *forget_attempts, *forget_deps, *forget_tasks, *deliver_ready, *probe_set, *probe_del;
+        *trim_attempts, *load_open, *load_ready, *list_ready, *list_ready_newest, *load_task,
+        *dead_ids, *flow_dead_ids, *task_info, *history, *done, *state, *list_final, *count_final,
+        *purge_due, *add_dep, *set_has_children, *parents, *children, *copies, *insert_flow,
+        *flows_named, *flow_kind, *scan, *purge_task, *purge_attempts, *purge_deps, *max_id,
+        *meta_get, *meta_set, *meta_del, *meta_list, *schedule_add, *schedule_remove,
+        *schedule_state, *schedule_fired, *schedules, *list_final_newest, *deps_of, *meta_page,
+        *meta_del_range, *set_delivered, *cancel_open, *forget_attempts, *forget_deps,
+        *forget_tasks, *deliver_ready, *probe_set, *probe_del;
 };
 
 //  ---------------------------------------------------------------------
@@ -293,6 +300,14 @@ s_migrate_4_5 (arb_journal_t *self)
                          "CREATE INDEX tasks_queue ON tasks (queue, state);");
 }
 
+//  Version 6: the index by queue also orders a queue's tasks by priority.
+static int
+s_migrate_5_6 (arb_journal_t *self)
+{
+    return s_exec (self, "DROP INDEX tasks_queue;"
+                         "CREATE INDEX tasks_order ON tasks (queue, state, priority DESC);");
+}
+
 //  The first column of the first row of sql, an integer (a PRAGMA, a
 //  count). 0 or -1.
 static int
@@ -373,6 +388,8 @@ s_migrate (arb_journal_t *self, int version)
         rc = s_migrate_3_4 (self);
     if (rc == 0 && version <= 4)
         rc = s_migrate_4_5 (self);
+    if (rc == 0 && version <= 5)
+        rc = s_migrate_5_6 (self);
     char sql[128];
     snprintf (sql, sizeof (sql), "PRAGMA user_version = %d; PRAGMA application_id = %d",
               ARB_SCHEMA_VERSION, ARB_APPLICATION_ID);
@@ -459,8 +476,12 @@ s_prepare_all (arb_journal_t *self)
          "FROM attempts WHERE task_id = ?1) - ?3"},
         {&self->load_payload, "SELECT payload, headers, args FROM tasks WHERE id = ?1"},
         //  by queue (tasks_queue): each queue's tasks in the order they came
-        {&self->load_open,
-         "SELECT " TASK_COLUMNS " FROM tasks WHERE state < 5 ORDER BY queue, state, id"},
+        {&self->load_open, "SELECT " TASK_COLUMNS " FROM tasks WHERE state < 5 "
+                           "ORDER BY queue, state, priority DESC, id"},
+        //  a queue's cold tasks, in dispatch order from (priority, id) on
+        {&self->load_ready, "SELECT " TASK_COLUMNS " FROM tasks WHERE queue = ?1 AND state = 3 "
+                            "AND (priority < ?2 OR (priority = ?2 AND id >= ?3)) "
+                            "ORDER BY priority DESC, id LIMIT ?4"},
         {&self->load_task, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1"},
         {&self->dead_ids, "SELECT id FROM tasks WHERE state = 7 AND queue = ?1 ORDER BY id"},
         {&self->flow_dead_ids,
@@ -487,6 +508,14 @@ s_prepare_all (arb_journal_t *self)
                             "AND (?2 = 0 OR state = ?2) AND (?3 IS NULL OR queue = ?3) "
                             "AND (?5 = 0 OR flow = ?5) AND (?6 = 0 OR id < ?6) "
                             "ORDER BY id LIMIT ?4"},
+        //  ready rows for LIST, those in memory skipped by the caller (the
+        //  cold backlog's are not); no LIMIT: it reads on past those
+        {&self->list_ready, "SELECT " INFO_COLUMNS " FROM tasks WHERE id > ?1 AND state = 3 "
+                            "AND (?2 IS NULL OR queue = ?2) AND (?3 = 0 OR id < ?3) "
+                            "ORDER BY id"},
+        {&self->list_ready_newest,
+         "SELECT " INFO_COLUMNS " FROM tasks WHERE id > ?1 AND state = 3 "
+         "AND (?2 IS NULL OR queue = ?2) AND (?3 = 0 OR id < ?3) ORDER BY id DESC"},
         {&self->list_final_newest,
          "SELECT " INFO_COLUMNS " FROM tasks WHERE id > ?1 AND state >= 5 "
          "AND (?2 = 0 OR state = ?2) AND (?3 IS NULL OR queue = ?3) "
@@ -1150,6 +1179,38 @@ arb_journal_load_open (arb_journal_t *self, arb_journal_task_fn *fn, void *arg)
 }
 
 int
+arb_journal_load_ready (arb_journal_t *self,
+                        const char *queue,
+                        int32_t priority,
+                        uint64_t id,
+                        size_t max,
+                        arb_journal_task_fn *fn,
+                        void *arg,
+                        size_t *count,
+                        int32_t *last_priority,
+                        uint64_t *last_id)
+{
+    sqlite3_stmt *stmt = self->load_ready;
+    s_bind_text (stmt, 1, queue);
+    sqlite3_bind_int (stmt, 2, priority);
+    s_bind_u64 (stmt, 3, id);
+    sqlite3_bind_int64 (stmt, 4, (sqlite3_int64) max);
+    *count = 0;
+    int rc;
+    *last_priority = priority;
+    *last_id = id;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        ++*count;
+        //  past a row it skips too (logged), so that the next read goes on
+        *last_priority = sqlite3_column_int (stmt, 4);
+        *last_id = s_u64 (stmt, 0);
+        if (s_task_usable (stmt, ARB_STATE_READY) && s_read_task (stmt, fn, arg))
+            break;
+    }
+    return s_read_end (self, stmt, rc, "cold tasks", 0);
+}
+
+int
 arb_journal_load_task (
     arb_journal_t *self, uint64_t id, arb_journal_task_fn *fn, void *arg, bool *found)
 {
@@ -1383,6 +1444,35 @@ arb_journal_list_final (arb_journal_t *self,
         if (s_read_parents (self, msg, &list->tasks.v[i]))
             return -1;
     return 0;
+}
+
+int
+arb_journal_list_cold (arb_journal_t *self,
+                       const arb_list_body_t *filter,
+                       uint32_t limit,
+                       bool (*in_memory) (void *arg, uint64_t id),
+                       void *arg,
+                       arb_msg_t *msg,
+                       arb_list_reply_body_t *list)
+{
+    sqlite3_stmt *stmt = filter->newest ? self->list_ready_newest : self->list_ready;
+    s_bind_id_bound (stmt, 1, filter->after_id);
+    s_bind_text (stmt, 2, filter->queue);
+    s_bind_id_bound (stmt, 3, filter->before_id);
+    int rc;
+    uint32_t count = 0;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        if (in_memory (arg, s_u64 (stmt, 0)))
+            continue;
+        if (count++ == limit) {
+            list->more = true;
+            break;
+        }
+        arb_task_info_t *info =
+            (arb_task_info_t *) arb_msg_grow (msg, &list->tasks, sizeof (*info), 1);
+        s_read_info (stmt, msg, info);
+    }
+    return s_read_end (self, stmt, rc, "task list", 0);
 }
 
 int

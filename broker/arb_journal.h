@@ -200,6 +200,22 @@ zlistx_t *arb_journal_flow_dead_ids (arb_journal_t *self, uint64_t flow);
 //  order; an unusable row is skipped. 0 or -1.
 int arb_journal_load_open (arb_journal_t *self, arb_journal_task_fn *fn, void *arg);
 
+//  Reads up to max ready rows of queue in dispatch order (priority
+//  highest first, then id) from (priority, id) on, handing each to fn
+//  (which returns 0 to go on); *count: rows read, *last_priority and
+//  *last_id: the last one's key (a row not usable too; priority and id
+//  when none). The scheduler's cold backlog (arb_queue.h). 0 or -1.
+int arb_journal_load_ready (arb_journal_t *self,
+                            const char *queue,
+                            int32_t priority,
+                            uint64_t id,
+                            size_t max,
+                            arb_journal_task_fn *fn,
+                            void *arg,
+                            size_t *count,
+                            int32_t *last_priority,
+                            uint64_t *last_id);
+
 //  Fills info from the journal, with its parents, strings and result
 //  allocated in msg. with_detail adds the result, the attempt history (in
 //  the order the attempts ended, with history_dropped) and the fan-out
@@ -216,6 +232,18 @@ int arb_journal_state (arb_journal_t *self, uint64_t id, int *state, char *ref, 
 //  allocated). *found false if no such task. 0 or -1.
 int arb_journal_done (
     arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_done_task_t *done, bool *found);
+
+//  Appends to list up to limit ready tasks that match filter (queue,
+//  after_id, before_id, newest; not state or flow) and that in_memory says
+//  no to: the scheduler's cold backlog, which memory cannot list. Sets
+//  list->more if more match. 0 or -1.
+int arb_journal_list_cold (arb_journal_t *self,
+                           const arb_list_body_t *filter,
+                           uint32_t limit,
+                           bool (*in_memory) (void *arg, uint64_t id),
+                           void *arg,
+                           arb_msg_t *msg,
+                           arb_list_reply_body_t *list);
 
 //  Appends to list up to limit final tasks that pass filter: ids between
 //  after_id and before_id (0: no bound), of its state (0: any final

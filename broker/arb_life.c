@@ -50,10 +50,13 @@ arb_life_new (const arb_life_config_t *config,
         .liveness_ms = config->liveness_ms,
         .cache_bytes = config->cache_bytes,
         .epoch = self->epoch,
+        .hot_max = config->hot_max,
     };
     arb_sched_hooks_t hooks = {
         .dispatch = s_dispatch_hook,
         .expired = s_expired_hook,
+        .warm = arb_life_warm_hook,
+        .thaw = arb_life_thaw_hook,
         .arg = self,
     };
     self->sched = arb_sched_new (&sched_config, &hooks);
@@ -89,6 +92,11 @@ arb_life_count_stop_deliveries (arb_life_t *self, size_t *count)
     *count = 0;
     if (self->clean_start)
         return 0;
+    //  a full journal cannot count the cold tasks' deliveries: in memory
+    if (self->journal_full)
+        for (arb_queue_t *q = (arb_queue_t *) zhashx_first (arb_sched_queues (self->sched)); q;
+             q = (arb_queue_t *) zhashx_next (arb_sched_queues (self->sched)))
+            arb_sched_thaw_all (self->sched, q);
     //  Dispatch writes nothing, so after a crash the journal cannot tell a
     //  ready task that was running from one that never left: each ready
     //  one may have been handed out once more than the journal knows
@@ -103,7 +111,8 @@ arb_life_count_stop_deliveries (arb_life_t *self, size_t *count)
                 arb_vec_push (&self->unsaved, task->id);
         }
     if (self->journal_full)
-        return 0;  //  written with arb_life_save_deferred
+        return 0;                                  //  written with arb_life_save_deferred
+    *count += arb_sched_cold_count (self->sched);  //  the journal counts those alone
     uint64_t changed;
     if (arb_journal_deliver_ready (self->journal, self->clock->now_ms, &changed))
         return -1;
@@ -184,9 +193,19 @@ void
 arb_life_take_over (arb_life_t *self, arb_life_t **old_p)
 {
     arb_life_t *old = *old_p;
+    //  what old held in memory the new memory holds too (its load left
+    //  plain ready tasks cold): their counts and watchers are old's
+    arb_vec_t hot = {0};
+    for (arb_task_t *was = arb_sched_first_task (old->sched); was;
+         was = arb_sched_next_task (old->sched))
+        arb_vec_push (&hot, was->id);
+    uint64_t hot_id;
+    while (arb_vec_shift (&hot, &hot_id))
+        arb_sched_find (self->sched, hot_id);
+    arb_vec_free (&hot);
     for (arb_task_t *task = arb_sched_first_task (self->sched); task;
          task = arb_sched_next_task (self->sched)) {
-        arb_task_t *was = arb_sched_find (old->sched, task->id);
+        arb_task_t *was = arb_sched_find_hot (old->sched, task->id);
         //  dispatches are not journaled: old's count is the true one; a
         //  task old had ended in the failed turn may have been handed out
         uint32_t delivered =
@@ -1162,10 +1181,20 @@ s_end_queue_tasks (arb_life_t *self,
                    uint64_t *bulk)
 {
     arb_vec_t ids = {0};
+    //  Cold tasks (plain: no dependents, no flow, no watchers) end in the
+    //  caller's one statement, counted here, unless event subscribers are
+    //  to hear of each: then they are read back and end as the others do.
+    //  Counted first, so that nothing reads one back meanwhile.
+    if (arb_outbox_has_subscribers (self->outbox))
+        arb_sched_thaw_all (self->sched, queue);
+    uint64_t cold =
+        arb_sched_end_cold (self->sched, queue, ARB_STATE_CANCELLED, self->clock->now_ms);
+    self->cancelled += cold;
+    self->tally.finished[ARB_STATE_CANCELLED] += cold;
     for (arb_task_t *task = arb_queue_first_task (queue); task; task = task->queue_next)
         arb_vec_push (&ids, task->id);
-    uint64_t count = 0, id;
-    *bulk = 0;
+    uint64_t count = cold, id;
+    *bulk = cold;
     while (!self->halted && arb_vec_shift (&ids, &id)) {
         arb_task_t *task = arb_sched_find (self->sched, id);
         if (!task)

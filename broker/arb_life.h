@@ -82,6 +82,7 @@ typedef struct {
     uint64_t aging_ms;           //  ms of waiting worth one priority level; 0 strict
     uint32_t liveness_ms;        //  a worker silent this long is dead
     uint64_t cache_bytes;        //  payloads kept in memory for dispatch
+    size_t hot_max;              //  ready tasks a queue keeps in memory (arb_sched.h); 0: default
     uint32_t max_lost;           //  leases lost before a task is quarantined
     uint32_t max_head_failures;  //  failures in a row at the head of a queue before quarantine
     uint64_t retention_ms;       //  finished tasks kept this long by default

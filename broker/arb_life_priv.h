@@ -109,4 +109,9 @@ void arb_life_reopen (arb_life_t *self, arb_vec_t *batch, size_t roots);
 //  Fires the schedules' slots that are due (with arb_life_fire_timers).
 void arb_life_fire_schedules (arb_life_t *self);
 
+//  The scheduler's hooks for its cold backlog (arb_sched.h), in
+//  arb_life_submit.c.
+void arb_life_warm_hook (void *arg, arb_queue_t *queue, int32_t priority, uint64_t id, size_t max);
+arb_task_t *arb_life_thaw_hook (void *arg, uint64_t id);
+
 #endif

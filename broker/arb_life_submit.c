@@ -26,9 +26,13 @@ s_load_task (void *arg, arb_task_t *row, const char *queue, const char *name)
 {
     s_load_t *load = (s_load_t *) arg;
     arb_life_t *self = load->self;
+    load->count++;
+    //  a plain ready task stays in the journal: the queue's first pop
+    //  reads its head back, in order (arb_queue.h)
+    if (arb_sched_add_cold (self->sched, row, queue))
+        return 0;
     arb_task_t *task = arb_sched_task_from_row (self->sched, row, queue, name);
     arb_sched_add (self->sched, task, self->clock->now_ms, self->clock->mono_ms);
-    load->count++;
     return 0;
 }
 
@@ -44,12 +48,71 @@ int
 arb_life_load (arb_life_t *self, size_t *count)
 {
     s_load_t load = {self, 0};
-    if (arb_journal_load_open (self->journal, s_load_task, &load)
-        || arb_journal_count_final (self->journal, s_load_count, self))
+    arb_sched_set_loading (self->sched, true);
+    int rc = arb_journal_load_open (self->journal, s_load_task, &load);
+    arb_sched_set_loading (self->sched, false);
+    if (rc || arb_journal_count_final (self->journal, s_load_count, self))
         return -1;
     arb_life_resume_waiting (self);
     *count = load.count;
     return self->halted ? -1 : 0;
+}
+
+//  ---------------------------------------------------------------------
+//  The cold backlog: the scheduler's hooks (arb_sched.h)
+
+typedef struct {
+    arb_life_t *self;
+    arb_queue_t *queue;  //  the queue read back; NULL: a task by id
+    arb_task_t *task;    //  by id: the task read back
+} s_thaw_t;
+
+static int
+s_thaw_row (void *arg, arb_task_t *row, const char *queue, const char *name)
+{
+    s_thaw_t *thaw = (s_thaw_t *) arg;
+    arb_life_t *self = thaw->self;
+    //  a ready row not in memory is a cold task of its queue; one in
+    //  memory is hot already (read back by id, or running: the journal
+    //  has running tasks as ready)
+    if (row->state != ARB_STATE_READY || arb_sched_find_hot (self->sched, row->id))
+        return 0;
+    arb_queue_t *q = arb_sched_find_queue (self->sched, queue);
+    if (!q || arb_queue_cold (q) == 0 || (thaw->queue && q != thaw->queue))
+        return 0;
+    arb_task_t *task = arb_sched_task_from_row (self->sched, row, queue, name);
+    arb_sched_thaw (self->sched, task, self->clock->now_ms);
+    thaw->task = task;
+    return 0;
+}
+
+void
+arb_life_warm_hook (void *arg, arb_queue_t *queue, int32_t priority, uint64_t id, size_t max)
+{
+    arb_life_t *self = (arb_life_t *) arg;
+    s_thaw_t thaw = {self, queue, NULL};
+    size_t count;
+    int32_t last_priority;
+    uint64_t last_id;
+    if (arb_journal_load_ready (self->journal, arb_queue_name (queue), priority, id, max,
+                                s_thaw_row, &thaw, &count, &last_priority, &last_id)) {
+        arb_life_halt (self, "cold tasks");
+        return;
+    }
+    arb_sched_cold_read (self->sched, queue, last_priority, last_id, count == max);
+}
+
+arb_task_t *
+arb_life_thaw_hook (void *arg, uint64_t id)
+{
+    arb_life_t *self = (arb_life_t *) arg;
+    s_thaw_t thaw = {self, NULL, NULL};
+    bool found;
+    if (arb_journal_load_task (self->journal, id, s_thaw_row, &thaw, &found)) {
+        arb_life_halt (self, "cold task");
+        return NULL;
+    }
+    return thaw.task;
 }
 
 //  ---------------------------------------------------------------------
@@ -246,7 +309,7 @@ s_assign_ids (arb_life_t *self,
 static int
 s_state_of (arb_life_t *self, uint64_t id)
 {
-    arb_task_t *task = arb_sched_find (self->sched, id);
+    arb_task_t *task = arb_sched_find_hot (self->sched, id);
     if (task)
         return task->state;
     int state = 0;

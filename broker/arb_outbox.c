@@ -196,6 +196,12 @@ arb_outbox_done (arb_outbox_t *self,
     free (key);
 }
 
+bool
+arb_outbox_has_subscribers (arb_outbox_t *self)
+{
+    return zlist_size (self->subscribers) > 0;
+}
+
 void
 arb_outbox_event (arb_outbox_t *self, arb_task_t *task, int state, const char *error)
 {

@@ -75,6 +75,10 @@ void arb_outbox_done (arb_outbox_t *self,
 //  being filled for every subscriber of its queue.
 void arb_outbox_event (arb_outbox_t *self, arb_task_t *task, int state, const char *error);
 
+//  Whether any peer subscribes to events (a task's end need not be told
+//  to anyone else).
+bool arb_outbox_has_subscribers (arb_outbox_t *self);
+
 //  Subscribes a peer to the events of a queue (NULL: all), replacing its
 //  earlier filter; with on false, unsubscribes it.
 void arb_outbox_subscribe (arb_outbox_t *self, zframe_t *identity, const char *queue, bool on);

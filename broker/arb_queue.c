@@ -26,7 +26,29 @@ struct _arb_queue_t {
     arb_task_t *tasks;        //  borrowed: first of its unfinished tasks
     arb_task_t *ready_first;  //  borrowed: the ready task that became ready first
     arb_task_t *ready_last;   //  borrowed: and last
+
+    //  the cold backlog (arb_queue.h)
+    arb_queue_warm_fn *warm;  //  borrowed: reads cold tasks back; NULL: none ever
+    void *warm_arg;           //  borrowed, for warm
+    size_t warm_low;          //  tasks: fewer hot ready ones than this, and it warms
+    uint64_t cold;            //  ready tasks in the journal only
+    int32_t cold_priority;    //  every cold task sorts at or after this key
+    uint64_t cold_seq;
+    bool hot_last_set;  //  hot_last is an upper bound of the hot ready keys
+    int32_t hot_last_priority;
+    uint64_t hot_last_seq;
+    uint64_t seq_id;  //  the highest id made ready (arb_queue_seq)
+    uint64_t seq_n;   //  tasks made ready since with a lower id
+    size_t fresh;     //  during arb_sched_settle: fresh tasks still to look at
 };
+
+//  Whether key (pa, sa) comes before key (pb, sb) in dispatch order
+//  (strict priorities).
+static bool
+s_key_before (int32_t pa, uint64_t sa, int32_t pb, uint64_t sb)
+{
+    return pa != pb ? pa > pb : sa < sb;
+}
 
 static bool
 s_before (const void *a_, const void *b_, void *arg)
@@ -48,6 +70,8 @@ s_before (const void *a_, const void *b_, void *arg)
     }
     return a->seq < b->seq;
 }
+
+static void s_warm (arb_queue_t *self, size_t want);
 
 static size_t *
 s_slot (void *task)
@@ -152,6 +176,7 @@ s_first_aside (arb_queue_t *self, arb_queue_accept_fn *accept, void *arg, arb_he
 arb_task_t *
 arb_queue_pop (arb_queue_t *self)
 {
+    s_warm (self, self->warm_low);
     if (self->aside_count == 0)
         return (arb_task_t *) arb_heap_pop (self->ready);
     arb_heap_t *from;
@@ -171,7 +196,7 @@ arb_queue_pop_for (arb_queue_t *self, arb_queue_accept_fn *accept, void *arg)
     arb_task_t *first;
     //  a task set aside here goes to a name accept refuses: the first of
     //  the accepted names stays what it was
-    while ((first = (arb_task_t *) arb_heap_peek (self->ready))
+    while ((s_warm (self, self->warm_low), first = (arb_task_t *) arb_heap_peek (self->ready))
            && (!aside || s_before (first, aside, self))) {
         arb_heap_pop (self->ready);
         if (accept (arg, first->name))
@@ -195,7 +220,33 @@ arb_queue_remove (arb_queue_t *self, arb_task_t *task)
 size_t
 arb_queue_size (arb_queue_t *self)
 {
+    return arb_heap_size (self->ready) + self->aside_count + self->cold;
+}
+
+size_t
+arb_queue_hot_size (arb_queue_t *self)
+{
     return arb_heap_size (self->ready) + self->aside_count;
+}
+
+//  Reads cold tasks back until it holds want hot ready ones (or none is
+//  cold) and its first hot task comes before every cold one.
+static void
+s_warm (arb_queue_t *self, size_t want)
+{
+    while (self->cold && self->warm) {
+        arb_task_t *first = (arb_task_t *) arb_heap_peek (self->ready);
+        bool behind =
+            first && !first->head
+            && !s_key_before (first->priority, first->seq, self->cold_priority, self->cold_seq);
+        if (arb_queue_hot_size (self) >= want && !behind)
+            return;
+        uint64_t cold = self->cold, seq = self->cold_seq;
+        int32_t priority = self->cold_priority;
+        self->warm (self->warm_arg, self);
+        if (self->cold == cold && self->cold_seq == seq && self->cold_priority == priority)
+            return;  //  the journal failed: the broker halts
+    }
 }
 
 size_t
@@ -212,6 +263,7 @@ arb_queue_first (arb_queue_t *self,
                  bool (*keep) (void *task, void *arg),
                  void *arg)
 {
+    s_warm (self, max);
     //  the tasks set aside are in their names' heaps, in the same order
     size_t count = 1 + (self->aside ? zhashx_size (self->aside) : 0);
     arb_heap_t **heaps = (arb_heap_t **) malloc (count * sizeof (arb_heap_t *));
@@ -222,6 +274,19 @@ arb_queue_first (arb_queue_t *self,
         heaps[count++] = heap;
     size_t found = arb_heap_first (heaps, count, (void **) tasks, max, scan, keep, arg);
     free (heaps);
+    //  a hot task behind the first cold one (read back by id) may not
+    //  show before the cold ones: read on until none shows early
+    for (size_t i = 0; i < found && self->cold && self->warm; i++)
+        if (!tasks[i]->head
+            && !s_key_before (tasks[i]->priority, tasks[i]->seq, self->cold_priority,
+                              self->cold_seq)) {
+            uint64_t cold = self->cold, seq = self->cold_seq;
+            int32_t priority = self->cold_priority;
+            self->warm (self->warm_arg, self);
+            if (self->cold == cold && self->cold_seq == seq && self->cold_priority == priority)
+                return i;  //  the journal failed: the broker halts
+            return arb_queue_first (self, tasks, max, scan, keep, arg);
+        }
     return found;
 }
 
@@ -304,6 +369,159 @@ arb_limit_t *
 arb_queue_limit (arb_queue_t *self)
 {
     return &self->limit;
+}
+
+//  ---------------------------------------------------------------------
+//  The cold backlog
+
+void
+arb_queue_set_warm (arb_queue_t *self, arb_queue_warm_fn *warm, void *arg, size_t low)
+{
+    self->warm = warm;
+    self->warm_arg = arg;
+    self->warm_low = low;
+}
+
+bool
+arb_queue_keeps_cold (arb_queue_t *self)
+{
+    return self->warm && self->aging_ms == 0;
+}
+
+uint64_t
+arb_queue_seq (arb_queue_t *self, uint64_t id, bool exact)
+{
+    if (id > self->seq_id || exact) {
+        if (id > self->seq_id) {
+            self->seq_id = id;
+            self->seq_n = 0;
+        }
+        return id << ARB_SEQ_SHIFT;
+    }
+    if (self->seq_n < (1ull << ARB_SEQ_SHIFT) - 1)
+        self->seq_n++;
+    return (self->seq_id << ARB_SEQ_SHIFT) | self->seq_n;
+}
+
+uint64_t
+arb_queue_cold (arb_queue_t *self)
+{
+    return self->cold;
+}
+
+void
+arb_queue_cold_from (arb_queue_t *self, int32_t *priority, uint64_t *id)
+{
+    *priority = self->cold_priority;
+    *id = (self->cold_seq + (1ull << ARB_SEQ_SHIFT) - 1) >> ARB_SEQ_SHIFT;
+}
+
+void
+arb_queue_note_hot (arb_queue_t *self, arb_task_t *task)
+{
+    //  alone in memory (it was just pushed): the bound starts again. The
+    //  bound only chooses which new tasks go cold; the order never rests
+    //  on it (a pop reads cold tasks back before any hot one behind them)
+    if (arb_queue_hot_size (self) <= 1)
+        self->hot_last_set = false;
+    if (!self->hot_last_set
+        || s_key_before (self->hot_last_priority, self->hot_last_seq, task->priority, task->seq)) {
+        self->hot_last_set = true;
+        self->hot_last_priority = task->priority;
+        self->hot_last_seq = task->seq;
+    }
+}
+
+//  The last key of the hot ready tasks, but those fresh ones not yet
+//  looked at (arb_sched's settle): an exact bound again.
+static void
+s_last_again (arb_queue_t *self)
+{
+    self->hot_last_set = false;
+    for (size_t i = 0; i < arb_heap_size (self->ready); i++) {
+        arb_task_t *task = (arb_task_t *) arb_heap_at (self->ready, i);
+        if (!task->fresh)
+            arb_queue_note_hot (self, task);
+    }
+    for (arb_heap_t *heap = self->aside ? (arb_heap_t *) zhashx_first (self->aside) : NULL; heap;
+         heap = (arb_heap_t *) zhashx_next (self->aside))
+        for (size_t i = 0; i < arb_heap_size (heap); i++)
+            arb_queue_note_hot (self, (arb_task_t *) arb_heap_at (heap, i));
+}
+
+size_t *
+arb_queue_fresh (arb_queue_t *self)
+{
+    return &self->fresh;
+}
+
+bool
+arb_queue_may_freeze (arb_queue_t *self, arb_task_t *task, size_t hot_max)
+{
+    if (!arb_queue_keeps_cold (self) || task->aside || task->head
+        || task->ready_slot == ARB_HEAP_NONE || task->seq != task->id << ARB_SEQ_SHIFT)
+        return false;
+    if (self->cold)
+        return !s_key_before (task->priority, task->seq, self->cold_priority, self->cold_seq);
+    //  the hot tasks before it: all but it and the fresh ones after it
+    if (arb_queue_hot_size (self) < hot_max + 1 + self->fresh)
+        return false;
+    if (self->hot_last_set
+        && !s_key_before (self->hot_last_priority, self->hot_last_seq, task->priority, task->seq)
+        && arb_queue_hot_size (self) > 2 * hot_max + self->fresh)
+        s_last_again (self);  //  the bound may be stale: tasks left since
+    return !self->hot_last_set
+           || s_key_before (self->hot_last_priority, self->hot_last_seq, task->priority, task->seq);
+}
+
+void
+arb_queue_freeze (arb_queue_t *self, arb_task_t *task)
+{
+    arb_heap_remove (self->ready, task);
+    arb_queue_unlink_ready (self, task);
+    if (self->cold == 0) {
+        self->cold_priority = task->priority;
+        self->cold_seq = task->seq;
+    }
+    self->cold++;
+}
+
+void
+arb_queue_add_cold (arb_queue_t *self, int32_t priority, uint64_t id)
+{
+    uint64_t seq = id << ARB_SEQ_SHIFT;
+    if (self->cold == 0 || s_key_before (priority, seq, self->cold_priority, self->cold_seq)) {
+        self->cold_priority = priority;
+        self->cold_seq = seq;
+    }
+    self->cold++;
+}
+
+void
+arb_queue_thaw (arb_queue_t *self, arb_task_t *task)
+{
+    assert (self->cold > 0);
+    self->cold--;
+    arb_queue_push (self, task);
+    arb_queue_note_hot (self, task);
+}
+
+void
+arb_queue_cold_read (arb_queue_t *self, int32_t priority, uint64_t id, bool more)
+{
+    self->cold_priority = priority;
+    self->cold_seq = (id << ARB_SEQ_SHIFT) + 1;
+    if (!more && self->cold) {
+        zsys_warning ("queue: %" PRIu64 " cold tasks not found in the journal queue=%s", self->cold,
+                      self->name);
+        self->cold = 0;
+    }
+}
+
+void
+arb_queue_drop_cold (arb_queue_t *self)
+{
+    self->cold = 0;
 }
 
 bool

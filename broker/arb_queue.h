@@ -19,6 +19,37 @@
     (queue-wide operations visit only the queue's own), and its ready
     tasks in the order they became ready (the oldest is the first).
 
+    The cold backlog (issue 11: a million queued tasks in 100 MiB). A
+    queue keeps only its head in memory: at most about hot_max ready
+    tasks (arb_sched_config_t), plus any task that cannot be cold; the
+    rest of its ready tasks are cold: their rows are in the journal
+    (state ready) and they have no record, no id-map slot and no heap
+    slot, only a count here. A task may be cold only if the journal row
+    says all there is of it: ready, no ext (no lease past or present, no
+    options, no workflow links, no watchers), no dependents, not released
+    to the head, not set aside or parked, attempts, losses and deliveries
+    as the journal has them. Queues with aging (aging_ms > 0) keep everything in
+    memory: an aged key depends on the time a task became ready, which
+    the journal does not hold.
+
+    Order across hot and cold: the key of a task is (priority, seq), and
+    seq is derived from the task's id (arb_queue_seq): a task that
+    becomes ready with an id above every id its queue made ready before
+    (a new submit) gets id << ARB_SEQ_SHIFT; any other (a retry, a
+    delayed start, a task given back) gets the highest id seen so far
+    shifted, plus a count of such arrivals since, so it still goes after
+    everything that came before it. So a cold task's key is known from
+    its row alone, and the journal's order (priority DESC, id) is the
+    queue's order. Every cold task sorts at or after cold_from; a hot task
+    may sort after it too (a task with options submitted behind the
+    backlog, or a cold task read back by id): before a pop, a queue whose
+    first hot task is not before cold_from, or that holds fewer than the
+    low-water mark of hot tasks, reads the next cold tasks back in order
+    (its warm callback: the scheduler's, which reads the journal) until
+    its first hot task comes first. A new ready task goes cold (after its
+    turn: arb_sched.h) only behind everything hot or cold, so nothing
+    ever overtakes the backlog that would not have overtaken it in memory.
+
     Owned by the scheduler, in the broker's loop thread.
 */
 
@@ -29,6 +60,12 @@
 #include "arb_task.h"
 
 #define ARB_AGING_MAX_MS (1000ull * 1000 * 1000)  //  keeps priority * aging within int64
+
+//  A ready task's seq is its id (or its queue's highest id) shifted by
+//  this, plus a count of arrivals with lower ids: ids up to 2^44,
+//  2^20 - 1 such arrivals between two new ids before their order is FIFO
+//  no more (they tie, and the heap takes them in any order).
+#define ARB_SEQ_SHIFT 20
 
 //  Settings stored under meta key "queue.<name>".
 typedef struct {
@@ -65,8 +102,10 @@ typedef bool (arb_queue_accept_fn) (void *arg, const char *name);
 //  the first task of each name set aside, not a walk through the tasks.
 arb_task_t *arb_queue_pop_for (arb_queue_t *self, arb_queue_accept_fn *accept, void *arg);
 void arb_queue_remove (arb_queue_t *self, arb_task_t *task);
-//  Ready tasks, set aside or not; and those set aside.
+//  Ready tasks, set aside or not, cold or not; those in memory; and those
+//  set aside.
 size_t arb_queue_size (arb_queue_t *self);
+size_t arb_queue_hot_size (arb_queue_t *self);
 size_t arb_queue_aside_count (arb_queue_t *self);
 
 //  Fills tasks with up to max ready tasks in dispatch order, without
@@ -96,6 +135,43 @@ arb_task_t *arb_queue_first_task (arb_queue_t *self);
 //  stays linked: it is still ready.
 void arb_queue_link_ready (arb_queue_t *self, arb_task_t *task);
 void arb_queue_unlink_ready (arb_queue_t *self, arb_task_t *task);
+
+//  The cold backlog (above). warm is called with arg when the queue needs
+//  its next cold tasks, in order: it reads them (arb_sched_thaw for each),
+//  then says where it stopped (arb_queue_cold_read). low: the hot ready
+//  tasks below which a pop warms first. A queue without warm keeps no
+//  cold task.
+typedef void (arb_queue_warm_fn) (void *arg, arb_queue_t *queue);
+void arb_queue_set_warm (arb_queue_t *self, arb_queue_warm_fn *warm, void *arg, size_t low);
+//  Whether the queue may have cold tasks (a warm callback, no aging).
+bool arb_queue_keeps_cold (arb_queue_t *self);
+//  The seq of a task of id becoming ready now (above); exact: id's own
+//  (start-up, or a cold task read back), whatever came before.
+uint64_t arb_queue_seq (arb_queue_t *self, uint64_t id, bool exact);
+//  Cold tasks now, and the key (priority, lowest id) every one is at or after.
+uint64_t arb_queue_cold (arb_queue_t *self);
+void arb_queue_cold_from (arb_queue_t *self, int32_t *priority, uint64_t *id);
+//  A task pushed that is not fresh (arb_sched settles fresh ones): the
+//  queue keeps a bound of its hot keys, which a new cold task must follow.
+void arb_queue_note_hot (arb_queue_t *self, arb_task_t *task);
+//  Whether a fresh plain ready task may go cold now: behind every cold
+//  task, or behind every hot one of a queue holding hot_max before it
+//  (not counting the fresh tasks still to be looked at after it, which
+//  the scheduler counts in arb_queue_fresh while it settles).
+size_t *arb_queue_fresh (arb_queue_t *self);
+bool arb_queue_may_freeze (arb_queue_t *self, arb_task_t *task, size_t hot_max);
+//  Takes a task out of the ready heap and list, counted cold; the caller
+//  frees its record.
+void arb_queue_freeze (arb_queue_t *self, arb_task_t *task);
+//  One more cold task (start-up: its row, not loaded).
+void arb_queue_add_cold (arb_queue_t *self, int32_t priority, uint64_t id);
+//  A cold task read back (its record made, seq exact): hot again.
+void arb_queue_thaw (arb_queue_t *self, arb_task_t *task);
+//  After a batch read back: the last row read; more: the batch was full
+//  (else the journal has no cold task left).
+void arb_queue_cold_read (arb_queue_t *self, int32_t priority, uint64_t id, bool more);
+//  Forgets the cold tasks: their rows ended in one statement (queue-wide).
+void arb_queue_drop_cold (arb_queue_t *self);
 
 arb_queue_settings_t *arb_queue_settings (arb_queue_t *self);
 

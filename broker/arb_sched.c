@@ -42,9 +42,11 @@ struct _arb_sched_t {
     size_t dirty_capacity;
     s_wake_t *wakes;  //  owned array: rate-limited queues
     size_t wake_count;
-    uint64_t lease_seq;    //  leases handed out since start
-    uint64_t arrival_seq;  //  tasks made ready since start
-    uint64_t cache_used;   //  bytes the payload cache holds, as the allocator counts them
+    uint64_t lease_seq;   //  leases handed out since start
+    uint64_t cache_used;  //  bytes the payload cache holds, as the allocator counts them
+    arb_vec_t fresh;      //  ids of fresh tasks to settle (arb_sched.h)
+    uint64_t cold;        //  cold tasks of all queues
+    bool loading;         //  start-up: seqs are exact
 };
 
 static size_t *
@@ -101,6 +103,8 @@ arb_sched_new (const arb_sched_config_t *config, const arb_sched_hooks_t *hooks)
     zhashx_set_key_destructor (self->interned, NULL);
     zhashx_set_destructor (self->interned, NULL);
     self->timers = arb_heap_new (s_timer_before, s_timer_slot, NULL);
+    if (!self->config.hot_max)
+        self->config.hot_max = ARB_HOT_MAX;
     return self;
 }
 
@@ -186,6 +190,7 @@ arb_sched_destroy (arb_sched_t **self_p)
     zhashx_destroy (&self->interned);
     free (self->dirty);
     free (self->wakes);
+    arb_vec_free (&self->fresh);
     free (self);
     *self_p = NULL;
 }
@@ -193,12 +198,27 @@ arb_sched_destroy (arb_sched_t **self_p)
 //  ---------------------------------------------------------------------
 //  Queues
 
+//  A queue's warm callback: the next half of hot_max cold tasks.
+static void
+s_warm_queue (void *arg, arb_queue_t *queue)
+{
+    arb_sched_t *self = (arb_sched_t *) arg;
+    int32_t priority;
+    uint64_t id;
+    arb_queue_cold_from (queue, &priority, &id);
+    size_t max = self->config.hot_max > 1 ? self->config.hot_max / 2 : 1;
+    self->hooks.warm (self->hooks.arg, queue, priority, id, max);
+}
+
 arb_queue_t *
 arb_sched_queue (arb_sched_t *self, const char *name)
 {
     arb_queue_t *queue = (arb_queue_t *) zhashx_lookup (self->queues, name);
     if (!queue) {
         queue = arb_queue_new (name, self->config.aging_ms);
+        if (self->hooks.warm && self->hooks.thaw)
+            arb_queue_set_warm (queue, s_warm_queue, self,
+                                self->config.hot_max > 1 ? self->config.hot_max / 2 : 1);
         zhashx_insert (self->queues, name, queue);
     }
     return queue;
@@ -405,6 +425,15 @@ s_detach (arb_sched_t *self, arb_task_t *task)
         arb_heap_remove (self->timers, task);
 }
 
+//  Whether a ready task is all its journal row says (arb_queue.h).
+static bool
+s_is_plain (const arb_task_t *task)
+{
+    return task->state == ARB_STATE_READY && !task->ext && !task->head && !task->parked
+           && !task->aside && task->attempts == 0 && task->lost == 0 && task->delivered == 0
+           && !task->has_children;
+}
+
 void
 arb_sched_add (arb_sched_t *self, arb_task_t *task, uint64_t now_ms, uint64_t mono_ms)
 {
@@ -412,6 +441,9 @@ arb_sched_add (arb_sched_t *self, arb_task_t *task, uint64_t now_ms, uint64_t mo
     arb_queue_link_task (task->queue, task);
     int state = task->state;
     arb_queue_counts (task->queue)[state]++;
+    task->fresh = !self->loading && s_is_plain (task) && arb_queue_keeps_cold (task->queue);
+    if (task->fresh)
+        arb_vec_push (&self->fresh, task->id);
     if (state == ARB_STATE_SCHEDULED)
         arb_sched_make_scheduled (self, task, arb_task_ext (task)->not_before_ms, now_ms, mono_ms);
     else if (state == ARB_STATE_READY)
@@ -419,12 +451,138 @@ arb_sched_add (arb_sched_t *self, arb_task_t *task, uint64_t now_ms, uint64_t mo
 }
 
 arb_task_t *
-arb_sched_find (arb_sched_t *self, uint64_t id)
+arb_sched_find_hot (arb_sched_t *self, uint64_t id)
 {
     //  ids start at 1: no task has id 0
     if (id == 0)
         return NULL;
     return arb_taskmap_find (&self->tasks, id);
+}
+
+arb_task_t *
+arb_sched_find (arb_sched_t *self, uint64_t id)
+{
+    arb_task_t *task = arb_sched_find_hot (self, id);
+    if (!task && id && self->cold)
+        task = self->hooks.thaw (self->hooks.arg, id);
+    return task;
+}
+
+void
+arb_sched_settle (arb_sched_t *self)
+{
+    //  in the order they came: the last ones go cold, not the first
+    for (size_t i = 0; i < arb_vec_size (&self->fresh); i++) {
+        arb_task_t *task = arb_taskmap_find (&self->tasks, self->fresh.v[self->fresh.head + i]);
+        if (task && task->fresh)
+            (*arb_queue_fresh (task->queue))++;
+    }
+    uint64_t id;
+    while (arb_vec_shift (&self->fresh, &id)) {
+        arb_task_t *task = arb_taskmap_find (&self->tasks, id);
+        if (!task || !task->fresh)
+            continue;
+        task->fresh = false;
+        (*arb_queue_fresh (task->queue))--;
+        if (s_is_plain (task) && arb_queue_may_freeze (task->queue, task, self->config.hot_max)) {
+            arb_queue_freeze (task->queue, task);
+            self->cold++;
+            arb_queue_unlink_task (task->queue, task);
+            arb_taskmap_remove (&self->tasks, task->id);
+            s_task_free (self, &task);
+        }
+        else if (task->state == ARB_STATE_READY)
+            arb_queue_note_hot (task->queue, task);
+    }
+}
+
+uint64_t
+arb_sched_cold_count (arb_sched_t *self)
+{
+    return self->cold;
+}
+
+void
+arb_sched_set_loading (arb_sched_t *self, bool loading)
+{
+    self->loading = loading;
+}
+
+bool
+arb_sched_add_cold (arb_sched_t *self, const arb_task_t *row, const char *queue_name)
+{
+    if (row->state != ARB_STATE_READY || row->ext || row->head || row->has_children)
+        return false;
+    arb_queue_t *queue = arb_sched_queue (self, queue_name);
+    if (!arb_queue_keeps_cold (queue))
+        return false;
+    //  every plain ready row stays cold at start (the mark is the lowest
+    //  key of them): the queue's first pop reads its head back, in order
+    arb_queue_counts (queue)[ARB_STATE_READY]++;
+    arb_queue_add_cold (queue, row->priority, row->id);
+    self->cold++;
+    return true;
+}
+
+void
+arb_sched_thaw (arb_sched_t *self, arb_task_t *task, uint64_t now_ms)
+{
+    assert (task->state == ARB_STATE_READY && self->cold > 0);
+    arb_queue_t *queue = task->queue;
+    arb_taskmap_insert (&self->tasks, task);
+    arb_queue_link_task (queue, task);
+    task->ready_ms = now_ms;
+    task->seq = arb_queue_seq (queue, task->id, true);
+    task->listed_ms = now_ms;
+    arb_queue_thaw (queue, task);
+    arb_queue_link_ready (queue, task);
+    self->cold--;
+    s_mark_dirty (self, queue);
+}
+
+void
+arb_sched_cold_read (
+    arb_sched_t *self, arb_queue_t *queue, int32_t priority, uint64_t id, bool more)
+{
+    uint64_t before = arb_queue_cold (queue);
+    arb_queue_cold_read (queue, priority, id, more);
+    self->cold -= before - arb_queue_cold (queue);
+}
+
+void
+arb_sched_thaw_all (arb_sched_t *self, arb_queue_t *queue)
+{
+    while (arb_queue_cold (queue)) {
+        uint64_t before = arb_queue_cold (queue);
+        //  all in one read: the rows in memory (hot) are read past too
+        int32_t priority;
+        uint64_t id;
+        arb_queue_cold_from (queue, &priority, &id);
+        size_t max = self->config.hot_max > 1 ? self->config.hot_max / 2 : 1;
+        if (before + arb_queue_hot_size (queue) > max)
+            max = (size_t) before + arb_queue_hot_size (queue);
+        self->hooks.warm (self->hooks.arg, queue, priority, id, max);
+        int32_t after_priority;
+        uint64_t after_id;
+        arb_queue_cold_from (queue, &after_priority, &after_id);
+        if (arb_queue_cold (queue) == before && after_priority == priority && after_id == id)
+            break;  //  the journal failed: the broker halts
+    }
+}
+
+uint64_t
+arb_sched_end_cold (arb_sched_t *self, arb_queue_t *queue, int final_state, uint64_t now_ms)
+{
+    uint64_t cold = arb_queue_cold (queue);
+    uint64_t *counts = arb_queue_counts (queue);
+    assert (counts[ARB_STATE_READY] >= cold);
+    counts[ARB_STATE_READY] -= cold;
+    counts[final_state] += cold;
+    for (uint64_t i = 0; i < cold; i++)
+        arb_queue_count_done (queue, now_ms);
+    arb_queue_drop_cold (queue);
+    self->cold -= cold;
+    return cold;
 }
 
 size_t
@@ -467,9 +625,11 @@ arb_sched_make_ready (
     //  two consumers nacking), and the queue's order must survive that.
     if (!head || task->seq == 0) {
         task->ready_ms = now_ms;
-        task->seq = ++self->arrival_seq;
+        task->seq = arb_queue_seq (task->queue, task->id, self->loading);
     }
     arb_queue_push (task->queue, task);
+    if (!task->fresh)
+        arb_queue_note_hot (task->queue, task);
     //  the ready list is in order of joining: a task back at the head
     //  joins it anew, so the oldest stays first without a sorted insert
     task->listed_ms = now_ms;
@@ -1023,6 +1183,7 @@ s_dispatch_queue (arb_sched_t *self, arb_queue_t *queue, uint64_t now_ms, uint64
 void
 arb_sched_dispatch (arb_sched_t *self, uint64_t now_ms, uint64_t mono_ms)
 {
+    arb_sched_settle (self);
     //  Dispatching may mark queues dirty again (a failed send puts a task
     //  back); those wait for the next turn, so take the list first.
     size_t count = self->dirty_count;

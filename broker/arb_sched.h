@@ -47,7 +47,14 @@ typedef struct {
     uint64_t liveness_ms;  //  a worker silent this long is dead
     uint64_t cache_bytes;  //  budget for payloads kept in memory
     uint64_t epoch;        //  broker start count: the high bits of every lease
+    size_t hot_max;        //  ready tasks a queue keeps in memory before the rest goes
+                           //  cold (arb_queue.h); 0: ARB_HOT_MAX. Only with the warm and
+                           //  thaw hooks.
 } arb_sched_config_t;
+
+//  The default of hot_max: a queue's head of 4,096 tasks is about 1 MiB
+//  of records, and a read back of half of it one statement.
+#define ARB_HOT_MAX 4096
 
 typedef struct {
     //  Hand task (now leased to sub) to its worker. Return 0; or -1 if it
@@ -56,6 +63,15 @@ typedef struct {
     //  A ready task passed its expiry before a worker took it: the broker
     //  ends it (arb_sched_finish).
     void (*expired) (void *arg, arb_task_t *task);
+    //  The cold backlog (arb_queue.h), both NULL: none. warm: read up to
+    //  max cold tasks of queue back, in dispatch order from priority and
+    //  id on (journal order: priority DESC, id), calling arb_sched_thaw for
+    //  each row not in memory and arb_sched_cold_read after. thaw: the
+    //  task of id is not in memory; if the journal has it as a cold task
+    //  of its queue, read it back (arb_sched_thaw) and return it, else
+    //  NULL.
+    void (*warm) (void *arg, arb_queue_t *queue, int32_t priority, uint64_t id, size_t max);
+    arb_task_t *(*thaw) (void *arg, uint64_t id);
     void *arg;
 } arb_sched_hooks_t;
 
@@ -86,13 +102,59 @@ void arb_sched_discard_task (arb_sched_t *self, arb_task_t **task_p);
 //  ready goes to its queue.
 void arb_sched_add (arb_sched_t *self, arb_task_t *task, uint64_t now_ms, uint64_t mono_ms);
 
+//  The unfinished task of id, or NULL. A cold task is read back (the
+//  thaw hook) and is hot from then on: find is for callers that act on
+//  the task. find_hot looks in memory only: for reads that the journal
+//  answers as well for a cold task (STATUS, the state of a submit).
 arb_task_t *arb_sched_find (arb_sched_t *self, uint64_t id);
+arb_task_t *arb_sched_find_hot (arb_sched_t *self, uint64_t id);
+//  Tasks in memory (cold ones are not: arb_sched_cold_count).
 size_t arb_sched_task_count (arb_sched_t *self);
 //  Walks all unfinished tasks (borrowed), in no order: the first, then
 //  each next one; NULL at the end. Nothing may add or end a task during
 //  the walk (collect ids first).
 arb_task_t *arb_sched_first_task (arb_sched_t *self);
 arb_task_t *arb_sched_next_task (arb_sched_t *self);
+
+//  ---------------------------------------------------------------------
+//  The cold backlog (arb_queue.h)
+//
+//  A task added ready, plain (arb_queue.h) and new is fresh: at the next
+//  settle (the start of arb_sched_dispatch, when no caller holds a task
+//  pointer, after the turn's commit) it goes cold if its queue holds
+//  more than hot_max ready tasks and it sorts after all of them, or if
+//  its queue has cold tasks and it sorts after the first of them: its
+//  record is freed, its row stays (ready) in the journal.
+
+void arb_sched_settle (arb_sched_t *self);
+
+//  Ready tasks in the journal only, in all queues.
+uint64_t arb_sched_cold_count (arb_sched_t *self);
+
+//  While loading (start-up) a task made ready gets its id's own seq.
+void arb_sched_set_loading (arb_sched_t *self, bool loading);
+
+//  Whether a row read at start-up may stay cold (ready, plain, its queue
+//  keeps cold tasks), and count it so: its record is never made.
+bool arb_sched_add_cold (arb_sched_t *self, const arb_task_t *row, const char *queue);
+
+//  Adds a record read back from a cold row (arb_sched_task_from_row): hot
+//  again, in its place. The hooks call it.
+void arb_sched_thaw (arb_sched_t *self, arb_task_t *task, uint64_t now_ms);
+
+//  The warm hook's end (arb_queue_cold_read).
+void arb_sched_cold_read (
+    arb_sched_t *self, arb_queue_t *queue, int32_t priority, uint64_t id, bool more);
+
+//  Reads every cold task of queue back (a queue-wide operation whose
+//  tasks' ends others hear of, one by one).
+void arb_sched_thaw_all (arb_sched_t *self, arb_queue_t *queue);
+
+//  Ends every cold task of queue in memory: counted in final_state and
+//  finished now_ms, the cold count back to 0; returns how many. The
+//  caller ends their rows in the journal (one statement over the queue).
+uint64_t
+arb_sched_end_cold (arb_sched_t *self, arb_queue_t *queue, int final_state, uint64_t now_ms);
 
 //  Moves a task to its queue (head: before everything of its priority,
 //  in its old place among the other tasks back at the head).

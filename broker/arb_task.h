@@ -116,6 +116,7 @@ struct _arb_task_t {
     uint8_t input;       //  workflows: ARB_INPUT_*
     bool has_children;   //  workflows: some task depends on it
     bool has_args;       //  it has persistent arguments (in the journal)
+    bool fresh;          //  new and ready this turn: the scheduler may make it cold
 };
 
 //  All zeros: what arb_task_ext reads for a task without ext.

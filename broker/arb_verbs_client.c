@@ -69,7 +69,7 @@ static bool
 s_task_exists (void *arg, uint64_t id)
 {
     const arb_verbs_t *verbs = (const arb_verbs_t *) arg;
-    if (arb_sched_find (arb_life_sched (verbs->life), id))
+    if (arb_sched_find_hot (arb_life_sched (verbs->life), id))
         return true;
     int state;
     return arb_journal_state (verbs->journal, id, &state, NULL, 0) == 0 && state != 0;
@@ -255,7 +255,8 @@ arb_verbs_status (const arb_verbs_t *verbs, arb_msg_t *msg)
             arb_life_halt (verbs->life, "status");
             return;
         }
-        arb_task_t *task = arb_sched_find (arb_life_sched (verbs->life), body->ids.v[i]);
+        //  a cold task is all its row says: no need to read it back
+        arb_task_t *task = arb_sched_find_hot (arb_life_sched (verbs->life), body->ids.v[i]);
         if (task)
             s_overlay (verbs, reply, &infos[i], task);
         s_current_attempt (reply, &infos[i]);
@@ -338,9 +339,16 @@ s_list_offer (arb_task_t **page, size_t *n, size_t room, arb_task_t *task, bool 
     page[at] = task;
 }
 
+static bool
+s_in_memory (void *sched, uint64_t id)
+{
+    return arb_sched_find_hot ((arb_sched_t *) sched, id) != NULL;
+}
+
 //  Appends the first limit unfinished tasks that match (memory), in the
 //  page's order; only those are read from the journal, so that a page
-//  costs little however many tasks wait. Sets out->more if more match.
+//  costs little however many tasks wait; and the first limit cold ones
+//  (journal). Sets out->more if more match.
 static int
 s_list_open (const arb_verbs_t *verbs,
              const arb_list_body_t *body,
@@ -365,6 +373,10 @@ s_list_open (const arb_verbs_t *verbs,
         }
     qsort (found, n, sizeof (arb_task_t *), body->newest ? s_compare_task_newest : s_compare_task);
     int rc = 0;
+    //  the cold backlog is in the journal only: plain ready tasks, in no flow
+    if (arb_sched_cold_count (sched) && !body->flow
+        && (body->state == 0 || body->state == ARB_STATE_READY))
+        rc = arb_journal_list_cold (verbs->journal, body, limit, s_in_memory, sched, reply, out);
     for (size_t i = 0; i < n && rc == 0; i++) {
         arb_task_info_t *info =
             (arb_task_info_t *) arb_msg_grow (reply, &out->tasks, sizeof (*info), 1);

@@ -15,6 +15,7 @@
 #include "arb_broker.h"
 #include "arb_log.h"
 #include "arb_options.h"
+#include "arb_sched.h"
 
 #ifdef ARB_CONFIG_DIR
 #define ARB_BROKER_CONFIG ARB_CONFIG_DIR "/arbiterd.conf"
@@ -42,6 +43,7 @@ typedef struct {
     uint64_t liveness_ms;
     uint64_t aging_ms;
     uint64_t cache_mb;
+    uint64_t hot_tasks;
     uint64_t max_lost;
     uint64_t max_head_failures;
     uint64_t retention_ms;
@@ -97,6 +99,7 @@ main (int argc, char *argv[])
         .liveness_ms = config.liveness_ms,
         .aging_ms = config.aging_ms,
         .cache_mb = config.cache_bytes >> 20,
+        .hot_tasks = ARB_HOT_MAX,
         .max_lost = config.max_lost,
         .max_head_failures = config.max_head_failures,
         .retention_ms = config.retention_ms,
@@ -127,6 +130,8 @@ main (int argc, char *argv[])
          "waiting this long is worth one priority level (default 0: strict priorities)"},
         {"cache-mb", 0, ARB_OPT_UINT, &settings.cache_mb, 0, 1024 * 1024, "MB",
          "payloads kept in memory for dispatch (default 16)"},
+        {"hot-tasks", 0, ARB_OPT_UINT, &settings.hot_tasks, 1, 100 * 1000 * 1000, "N",
+         "ready tasks a queue keeps in memory; the rest wait in the journal (default 4096)"},
         {"max-lost", 0, ARB_OPT_UINT, &settings.max_lost, 1, 1000, "N",
          "lost leases before a task is quarantined (default 3)"},
         {"max-head-failures", 0, ARB_OPT_UINT, &settings.max_head_failures, 1, 1000, "N",
@@ -176,6 +181,7 @@ main (int argc, char *argv[])
     config.liveness_ms = (uint32_t) settings.liveness_ms;
     config.aging_ms = settings.aging_ms;
     config.cache_bytes = settings.cache_mb << 20;
+    config.hot_max = (size_t) settings.hot_tasks;
     config.max_lost = (uint32_t) settings.max_lost;
     config.max_head_failures = (uint32_t) settings.max_head_failures;
     config.retention_ms = settings.retention_ms;

@@ -607,7 +607,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     arb_journal_begin (journal);
     arb_journal_max_id (journal, &max_id);
     arb_sched_config_t config = {.liveness_ms = 10000, .epoch = 1};
-    arb_sched_hooks_t hooks = {NULL, NULL, NULL};
+    arb_sched_hooks_t hooks = {NULL, NULL, NULL, NULL, NULL};
     s_load_t load = {arb_sched_new (&config, &hooks), 0, true};
     arb_settings_load (load.sched, journal);
     arb_journal_load_open (journal, s_load_task, &load);

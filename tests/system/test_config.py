@@ -29,6 +29,7 @@ VALUES = {
         'liveness-ms': ('4000', '4000'),
         'aging': ('2.5', '2.500'),
         'cache-mb': ('64', '64'),
+        'hot-tasks': ('100', '100'),
         'max-lost': ('4', '4'),
         'max-head-failures': ('5', '5'),
         'retention': ('60', '60.000'),

@@ -83,10 +83,14 @@ s_collect (void *arg, arb_task_t *task, const char *queue, const char *name)
     return 0;
 }
 
-//  Takes a journal of this version back to version 4 (the migration to 5
-//  undone), for the migration tests.
+//  Takes a journal of this version back to version 5 (the migration to 6
+//  undone), and back to version 4 (the migration to 5 undone too), for
+//  the migration tests.
+static const char *s_to_version_5 =
+    "DROP INDEX tasks_order; CREATE INDEX tasks_queue ON tasks (queue, state);"
+    "PRAGMA user_version = 5;";
 static const char *s_to_version_4 =
-    "DROP INDEX tasks_queue; ALTER TABLE tasks DROP COLUMN delivered;"
+    "DROP INDEX tasks_order; ALTER TABLE tasks DROP COLUMN delivered;"
     "CREATE INDEX tasks_open ON tasks (state) WHERE state < 5;"
     "PRAGMA user_version = 4;";
 
@@ -128,7 +132,8 @@ test_committed_tasks_survive_reopen (void **state)
     s_seen_t seen = {0};
     assert_int_equal (arb_journal_load_open (j, s_collect, &seen), 0);
     assert_int_equal (seen.count, 3);
-    assert_int_equal (seen.ids[2], 3);
+    //  a queue's tasks come by priority, highest first (s_task: priority = id)
+    assert_int_equal (seen.ids[0], 3);
     assert_int_equal (seen.priorities[1], 2);
     zframe_t *payload, *headers;
     assert_int_equal (arb_journal_load_payload (j, 2, &payload, &headers, NULL), 0);
@@ -978,6 +983,70 @@ test_version_4_counts_deliveries (void **state)
     arb_journal_destroy (&j);
 }
 
+//  A version-5 journal (tasks_queue) is migrated to tasks_order, and a
+//  queue's ready rows read back in dispatch order from a key on: priority
+//  highest first, then id.
+static void
+test_version_5_reads_ready_in_order (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_journal_destroy (&j);
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, s_to_version_5, NULL, NULL, NULL), SQLITE_OK);
+    const char *rows =
+        "INSERT INTO tasks (id, queue, name, state, priority, created_ms) VALUES "
+        "(1, 'q', 'job', 3, 0, 1), (2, 'q', 'job', 3, 5, 1), (3, 'q', 'job', 3, 0, 1),"
+        "(4, 'r', 'job', 3, 9, 1), (5, 'q', 'job', 6, 9, 1), (6, 'q', 'job', 3, 5, 1),"
+        "(7, 'q', 'job', 3, -1, 1);";
+    assert_int_equal (sqlite3_exec (db, rows, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close (db);
+    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_non_null (j);
+    s_seen_t seen = {0};
+    size_t count;
+    int32_t last_priority;
+    uint64_t last_id;
+    assert_int_equal (arb_journal_load_ready (j, "q", INT32_MAX, 0, 10, s_collect, &seen, &count,
+                                              &last_priority, &last_id),
+                      0);
+    assert_int_equal (count, 5);
+    assert_int_equal (last_priority, -1);
+    assert_int_equal (last_id, 7);
+    uint64_t order[] = {2, 6, 1, 3, 7};
+    for (size_t i = 0; i < 5; i++)
+        assert_int_equal (seen.ids[i], order[i]);
+    //  from (5, 6) on, two at a time
+    memset (&seen, 0, sizeof (seen));
+    assert_int_equal (arb_journal_load_ready (j, "q", 5, 6, 2, s_collect, &seen, &count,
+                                              &last_priority, &last_id),
+                      0);
+    assert_int_equal (count, 2);
+    assert_int_equal (last_id, 1);
+    assert_int_equal (seen.ids[0], 6);
+    assert_int_equal (seen.ids[1], 1);
+    memset (&seen, 0, sizeof (seen));
+    assert_int_equal (arb_journal_load_ready (j, "q", 0, 2, 10, s_collect, &seen, &count,
+                                              &last_priority, &last_id),
+                      0);
+    assert_int_equal (count, 2);
+    assert_int_equal (seen.ids[0], 3);
+    assert_int_equal (seen.ids[1], 7);
+    arb_journal_destroy (&j);
+    assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
+    sqlite3_stmt *stmt;
+    assert_int_equal (sqlite3_prepare_v2 (db,
+                                          "SELECT count(*) FROM sqlite_master WHERE name IN "
+                                          "('tasks_order', 'tasks_queue')",
+                                          -1, &stmt, NULL),
+                      SQLITE_OK);
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    assert_int_equal (sqlite3_column_int (stmt, 0), 1);
+    sqlite3_finalize (stmt);
+    sqlite3_close (db);
+}
+
 typedef struct {
     char names[8][32];
     uint64_t cursors[8];
@@ -1210,7 +1279,7 @@ test_version_2_is_migrated (void **state)
     sqlite3_stmt *stmt;
     assert_int_equal (sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &stmt, NULL), SQLITE_OK);
     assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
-    assert_int_equal (sqlite3_column_int (stmt, 0), 5);
+    assert_int_equal (sqlite3_column_int (stmt, 0), 6);
     sqlite3_finalize (stmt);
     sqlite3_close (db);
     s_task_free (&task);
@@ -1238,7 +1307,7 @@ test_version_3_is_migrated (void **state)
 
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_non_null (j);
-    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 5);
+    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 6);
     arb_msg_t *msg = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
     arb_task_info_t info = {0};
     assert_int_equal (arb_journal_task_info (j, 1, true, msg, &info), 0);
@@ -1493,6 +1562,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_meta_pages, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_meta_compare_and_set, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_4_counts_deliveries, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_version_5_reads_ready_in_order, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_schedules, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_1_is_migrated, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_history_is_bounded, s_setup, s_teardown),

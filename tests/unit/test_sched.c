@@ -50,7 +50,7 @@ s_sched (s_log_t *log, uint64_t aging_ms)
     memset (log, 0, sizeof (*log));
     arb_sched_config_t config = {
         .aging_ms = aging_ms, .liveness_ms = 3000, .cache_bytes = 1000, .epoch = 7};
-    arb_sched_hooks_t hooks = {s_dispatch, s_expired, log};
+    arb_sched_hooks_t hooks = {s_dispatch, s_expired, NULL, NULL, log};
     return arb_sched_new (&config, &hooks);
 }
 
@@ -1165,6 +1165,249 @@ test_taskmap_random (void **state)
     assert_null (arb_taskmap_find (&map, 1));
 }
 
+//  ---------------------------------------------------------------------
+//  The cold backlog, with a journal of a few rows in an array
+
+#define S_ROWS 64
+
+//  The journal the cold hooks read: rows by id (index = id).
+typedef struct {
+    s_log_t log;  //  first: the dispatch hooks take the struct as their log
+    arb_sched_t *sched;
+    bool used[S_ROWS];
+    int32_t priority[S_ROWS];
+    uint8_t state[S_ROWS];
+    bool ext[S_ROWS];  //  the row has options: never cold
+    char queue[S_ROWS][8];
+    size_t reads;  //  warm calls
+} s_rows_t;
+
+static void
+s_thaw_row (s_rows_t *rows, uint64_t id)
+{
+    arb_task_t row = {0};
+    row.id = id;
+    row.priority = rows->priority[id];
+    row.state = ARB_STATE_READY;
+    row.max_attempts = 1;
+    arb_task_t *task = arb_sched_task_from_row (rows->sched, &row, rows->queue[id], "job");
+    arb_sched_thaw (rows->sched, task, NOW);
+}
+
+//  Whether row id sorts at or after (priority, from) in journal order.
+static bool
+s_row_from (s_rows_t *rows, uint64_t id, int32_t priority, uint64_t from)
+{
+    return rows->priority[id] < priority || (rows->priority[id] == priority && id >= from);
+}
+
+static void
+s_warm_rows (void *arg, arb_queue_t *queue, int32_t priority, uint64_t from, size_t max)
+{
+    s_rows_t *rows = (s_rows_t *) arg;
+    rows->reads++;
+    bool taken[S_ROWS] = {false};
+    size_t count = 0;
+    int32_t last_priority = priority;
+    uint64_t last_id = from;
+    while (count < max) {
+        uint64_t best = 0;
+        for (uint64_t id = 1; id < S_ROWS; id++)
+            if (rows->used[id] && !taken[id] && rows->state[id] == ARB_STATE_READY
+                && streq (rows->queue[id], arb_queue_name (queue))
+                && s_row_from (rows, id, priority, from)
+                && (!best || rows->priority[id] > rows->priority[best]))
+                best = id;
+        if (!best)
+            break;
+        taken[best] = true;
+        count++;
+        last_priority = rows->priority[best];
+        last_id = best;
+        if (!arb_sched_find_hot (rows->sched, best))
+            s_thaw_row (rows, best);
+    }
+    arb_sched_cold_read (rows->sched, queue, last_priority, last_id, count == max);
+}
+
+static arb_task_t *
+s_thaw_id (void *arg, uint64_t id)
+{
+    s_rows_t *rows = (s_rows_t *) arg;
+    if (id >= S_ROWS || !rows->used[id] || rows->state[id] != ARB_STATE_READY)
+        return NULL;
+    s_thaw_row (rows, id);
+    return arb_sched_find_hot (rows->sched, id);
+}
+
+static arb_sched_t *
+s_cold_sched (s_rows_t *rows)
+{
+    memset (rows, 0, sizeof (*rows));
+    arb_sched_config_t config = {
+        .liveness_ms = 3000, .cache_bytes = 1000, .epoch = 7, .hot_max = 4};
+    arb_sched_hooks_t hooks = {s_dispatch, s_expired, s_warm_rows, s_thaw_id, rows};
+    rows->sched = arb_sched_new (&config, &hooks);
+    return rows->sched;
+}
+
+//  A task submitted: its row, then its record (with options: ext).
+static void
+s_submit_row (s_rows_t *rows, const char *queue, uint64_t id, int32_t priority, bool ext)
+{
+    rows->used[id] = true;
+    rows->priority[id] = priority;
+    rows->state[id] = ARB_STATE_READY;
+    rows->ext[id] = ext;
+    snprintf (rows->queue[id], sizeof (rows->queue[id]), "%s", queue);
+    arb_task_t *task = arb_sched_new_task (rows->sched, queue, "job");
+    task->id = id;
+    task->priority = priority;
+    task->state = ARB_STATE_READY;
+    if (ext)
+        arb_task_ext_rw (task)->timeout_ms = 1000;
+    arb_sched_add (rows->sched, task, NOW, MONO);
+}
+
+//  A scheduler with hot_max 4 after ten tasks of priority 0 were
+//  submitted (ids 1 to 10) and settled: 1 to 4 hot, 5 to 10 cold.
+static arb_sched_t *
+s_ten_submitted (s_rows_t *rows)
+{
+    arb_sched_t *sched = s_cold_sched (rows);
+    for (uint64_t id = 1; id <= 10; id++)
+        s_submit_row (rows, "q", id, 0, false);
+    arb_sched_settle (sched);
+    return sched;
+}
+
+//  Hands everything out to one worker and checks the order; the tasks end.
+static void
+s_expect_order (s_rows_t *rows, const char *queue, const uint64_t *ids, size_t n)
+{
+    arb_session_t *w = s_worker (rows->sched, "w", queue, (int32_t) n + 4);
+    arb_sched_dispatch (rows->sched, NOW, MONO);
+    assert_int_equal (rows->log.count, n);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal (rows->log.sent[i]->id, ids[i]);
+        rows->state[ids[i]] = ARB_STATE_SUCCEEDED;
+        arb_sched_unlease (rows->sched, rows->log.sent[i]);
+    }
+    s_finish_sent (rows->sched, &rows->log);
+    arb_sched_close_session (rows->sched, &w);
+}
+
+//  Past hot_max, new tasks go cold; a higher priority stays hot and goes
+//  first; a task with options behind the backlog stays in memory but
+//  still waits its turn; a task released to the head goes first.
+static void
+test_cold_backlog_keeps_dispatch_order (void **state)
+{
+    (void) state;
+    s_rows_t rows;
+    arb_sched_t *sched = s_ten_submitted (&rows);
+    arb_queue_t *q = arb_sched_find_queue (sched, "q");
+    assert_int_equal (arb_sched_task_count (sched), 4);
+    assert_int_equal (arb_sched_cold_count (sched), 6);
+    assert_int_equal (arb_queue_cold (q), 6);
+    assert_int_equal (arb_queue_size (q), 10);
+    assert_int_equal (arb_queue_counts (q)[ARB_STATE_READY], 10);
+    s_submit_row (&rows, "q", 11, 5, false);   //  before the backlog: hot
+    s_submit_row (&rows, "q", 12, 0, true);    //  options: hot, but behind it
+    s_submit_row (&rows, "q", 13, 0, false);   //  behind it: cold
+    s_submit_row (&rows, "q", 14, -1, false);  //  lower: cold
+    s_submit_row (&rows, "q", 15, 0, false);   //  cold, before 14
+    arb_sched_settle (sched);
+    assert_int_equal (arb_sched_cold_count (sched), 9);
+    assert_int_equal (arb_queue_counts (q)[ARB_STATE_READY], 15);
+    uint64_t order[] = {11, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 13, 15, 14};
+    s_expect_order (&rows, "q", order, 15);
+    assert_int_equal (arb_sched_cold_count (sched), 0);
+    assert_int_equal (arb_queue_counts (q)[ARB_STATE_READY], 0);
+    assert_true (rows.reads > 1);
+    arb_sched_destroy (&sched);
+}
+
+//  A cold task found by id is read back, in its place: the others keep
+//  their order around it.
+static void
+test_cold_task_found_by_id (void **state)
+{
+    (void) state;
+    s_rows_t rows;
+    arb_sched_t *sched = s_ten_submitted (&rows);
+    assert_null (arb_sched_find_hot (sched, 8));
+    arb_task_t *task = arb_sched_find (sched, 8);
+    assert_non_null (task);
+    assert_int_equal (task->state, ARB_STATE_READY);
+    assert_int_equal (arb_sched_cold_count (sched), 5);
+    assert_ptr_equal (arb_sched_find_hot (sched, 8), task);
+    //  it ends (cancelled) while the rest wait
+    rows.state[8] = ARB_STATE_CANCELLED;
+    arb_sched_finish (sched, &task, ARB_STATE_CANCELLED, NOW);
+    arb_queue_t *q = arb_sched_find_queue (sched, "q");
+    assert_int_equal (arb_queue_counts (q)[ARB_STATE_READY], 9);
+    assert_null (arb_sched_find (sched, 8));
+    //  a task found by id that sorts after the backlog's first waits its turn
+    assert_non_null (arb_sched_find (sched, 10));
+    arb_task_t *first[9];
+    assert_int_equal (arb_sched_peek (sched, q, first, 9, NOW, MONO), 9);
+    uint64_t order[] = {1, 2, 3, 4, 5, 6, 7, 9, 10};
+    for (size_t i = 0; i < 9; i++)
+        assert_int_equal (first[i]->id, order[i]);
+    s_expect_order (&rows, "q", order, 9);
+    arb_sched_destroy (&sched);
+}
+
+//  Start-up: plain ready rows stay cold, counted; the first pop reads the
+//  head back in order. A queue-wide operation reads them all back.
+static void
+test_cold_rows_at_start (void **state)
+{
+    (void) state;
+    s_rows_t rows;
+    arb_sched_t *sched = s_cold_sched (&rows);
+    arb_sched_set_loading (sched, true);
+    int32_t priorities[] = {0, 0, 3, 0, 3, 0, 1, 0};
+    for (uint64_t id = 1; id <= 8; id++) {
+        rows.used[id] = true;
+        rows.priority[id] = priorities[id - 1];
+        rows.state[id] = ARB_STATE_READY;
+        snprintf (rows.queue[id], sizeof (rows.queue[id]), "q");
+        arb_task_t row = {.id = id, .priority = priorities[id - 1], .state = ARB_STATE_READY};
+        assert_true (arb_sched_add_cold (sched, &row, "q"));
+    }
+    arb_sched_set_loading (sched, false);
+    arb_queue_t *q = arb_sched_find_queue (sched, "q");
+    assert_int_equal (arb_sched_task_count (sched), 0);
+    assert_int_equal (arb_queue_size (q), 8);
+    assert_int_equal (arb_queue_counts (q)[ARB_STATE_READY], 8);
+    arb_sched_thaw_all (sched, q);
+    assert_int_equal (arb_sched_task_count (sched), 8);
+    assert_int_equal (arb_sched_cold_count (sched), 0);
+    uint64_t order[] = {3, 5, 7, 1, 2, 4, 6, 8};
+    s_expect_order (&rows, "q", order, 8);
+    arb_sched_destroy (&sched);
+}
+
+//  With aging, a queue keeps everything in memory.
+static void
+test_cold_never_with_aging (void **state)
+{
+    (void) state;
+    s_rows_t rows;
+    memset (&rows, 0, sizeof (rows));
+    arb_sched_config_t config = {.aging_ms = 1000, .liveness_ms = 3000, .epoch = 7, .hot_max = 4};
+    arb_sched_hooks_t hooks = {s_dispatch, s_expired, s_warm_rows, s_thaw_id, &rows};
+    rows.sched = arb_sched_new (&config, &hooks);
+    for (uint64_t id = 1; id <= 10; id++)
+        s_submit_row (&rows, "q", id, 0, false);
+    arb_sched_settle (rows.sched);
+    assert_int_equal (arb_sched_task_count (rows.sched), 10);
+    assert_int_equal (arb_sched_cold_count (rows.sched), 0);
+    arb_sched_destroy (&rows.sched);
+}
+
 int
 main (void)
 {
@@ -1201,6 +1444,10 @@ main (void)
         cmocka_unit_test (test_heap_random),
         cmocka_unit_test (test_payload_cache_counts_real_bytes),
         cmocka_unit_test (test_taskmap_random),
+        cmocka_unit_test (test_cold_backlog_keeps_dispatch_order),
+        cmocka_unit_test (test_cold_task_found_by_id),
+        cmocka_unit_test (test_cold_rows_at_start),
+        cmocka_unit_test (test_cold_never_with_aging),
     };
     return cmocka_run_group_tests_name ("sched", tests, NULL, NULL);
 }
