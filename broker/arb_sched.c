@@ -429,9 +429,9 @@ s_detach (arb_sched_t *self, arb_task_t *task)
 static bool
 s_is_plain (const arb_task_t *task)
 {
-    return task->state == ARB_STATE_READY && !task->ext && !task->head && !task->parked
-           && !task->aside && task->attempts == 0 && task->lost == 0 && task->delivered == 0
-           && !task->has_children;
+    return task->state == ARB_STATE_READY && (!task->ext || arb_task_ext_is_options (task->ext))
+           && !task->head && !task->parked && !task->aside && task->attempts == 0 && task->lost == 0
+           && task->delivered == 0 && !task->has_children;
 }
 
 void
@@ -511,7 +511,8 @@ arb_sched_set_loading (arb_sched_t *self, bool loading)
 bool
 arb_sched_add_cold (arb_sched_t *self, const arb_task_t *row, const char *queue_name)
 {
-    if (row->state != ARB_STATE_READY || row->ext || row->head || row->has_children)
+    if (row->state != ARB_STATE_READY || (row->ext && !arb_task_ext_is_options (row->ext))
+        || row->head || row->has_children)
         return false;
     arb_queue_t *queue = arb_sched_queue (self, queue_name);
     if (!arb_queue_keeps_cold (queue))

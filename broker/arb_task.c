@@ -14,6 +14,16 @@ arb_task_ext_rw (arb_task_t *task)
     return task->ext;
 }
 
+bool
+arb_task_ext_is_options (const arb_task_ext_t *ext)
+{
+    arb_task_ext_t rest = *ext;
+    rest.backoff_ms = rest.backoff_cap_ms = rest.timeout_ms = rest.soft_timeout_ms = 0;
+    rest.retention_ms = 0;
+    //  (the record has no padding: every byte is a field's)
+    return memcmp (&rest, &arb_task_ext_zero, sizeof (rest)) == 0;
+}
+
 void
 arb_task_drop_emits (arb_task_t *task)
 {

@@ -132,6 +132,12 @@ arb_task_ext (const arb_task_t *task)
 //  A task's less common fields, to write: made (all zeros) if it had none.
 arb_task_ext_t *arb_task_ext_rw (arb_task_t *task);
 
+//  Whether an ext holds nothing but options that the task's journal row
+//  keeps and a read of it restores (backoff, timeouts, retention): a ready
+//  task with such an ext may go cold as one without (arb_queue.h). Tasks
+//  the gateway submits carry a retention, many carry a timeout.
+bool arb_task_ext_is_options (const arb_task_ext_t *ext);
+
 //  Frees a task's ext and what it owns (watchers, staged EMIT items).
 void arb_task_free_ext (arb_task_t *task);
 

@@ -1177,7 +1177,8 @@ typedef struct {
     bool used[S_ROWS];
     int32_t priority[S_ROWS];
     uint8_t state[S_ROWS];
-    bool ext[S_ROWS];  //  the row has options: never cold
+    bool ext[S_ROWS];   //  the row expires: never cold
+    bool opts[S_ROWS];  //  the row has options its read restores (timeout, retention)
     char queue[S_ROWS][8];
     size_t reads;  //  warm calls
 } s_rows_t;
@@ -1190,6 +1191,9 @@ s_thaw_row (s_rows_t *rows, uint64_t id)
     row.priority = rows->priority[id];
     row.state = ARB_STATE_READY;
     row.max_attempts = 1;
+    arb_task_ext_t ext = {.timeout_ms = 1000, .retention_ms = 60000};
+    if (rows->opts[id])
+        row.ext = &ext;
     arb_task_t *task = arb_sched_task_from_row (rows->sched, &row, rows->queue[id], "job");
     arb_sched_thaw (rows->sched, task, NOW);
 }
@@ -1251,22 +1255,36 @@ s_cold_sched (s_rows_t *rows)
     return rows->sched;
 }
 
-//  A task submitted: its row, then its record (with options: ext).
-static void
-s_submit_row (s_rows_t *rows, const char *queue, uint64_t id, int32_t priority, bool ext)
+//  A task submitted: its row, then its record (ext: it expires, which
+//  keeps it in memory; opts: a timeout and a retention, which do not).
+static arb_task_t *
+s_submit_task (
+    s_rows_t *rows, const char *queue, uint64_t id, int32_t priority, bool ext, bool opts)
 {
     rows->used[id] = true;
     rows->priority[id] = priority;
     rows->state[id] = ARB_STATE_READY;
     rows->ext[id] = ext;
+    rows->opts[id] = opts;
     snprintf (rows->queue[id], sizeof (rows->queue[id]), "%s", queue);
     arb_task_t *task = arb_sched_new_task (rows->sched, queue, "job");
     task->id = id;
     task->priority = priority;
     task->state = ARB_STATE_READY;
     if (ext)
+        arb_task_ext_rw (task)->expires_ms = NOW + 3600 * 1000;
+    if (opts) {
         arb_task_ext_rw (task)->timeout_ms = 1000;
+        arb_task_ext_rw (task)->retention_ms = 60000;
+    }
     arb_sched_add (rows->sched, task, NOW, MONO);
+    return task;
+}
+
+static void
+s_submit_row (s_rows_t *rows, const char *queue, uint64_t id, int32_t priority, bool ext)
+{
+    s_submit_task (rows, queue, id, priority, ext, false);
 }
 
 //  A scheduler with hot_max 4 after ten tasks of priority 0 were
@@ -1313,7 +1331,7 @@ test_cold_backlog_keeps_dispatch_order (void **state)
     assert_int_equal (arb_queue_size (q), 10);
     assert_int_equal (arb_queue_counts (q)[ARB_STATE_READY], 10);
     s_submit_row (&rows, "q", 11, 5, false);   //  before the backlog: hot
-    s_submit_row (&rows, "q", 12, 0, true);    //  options: hot, but behind it
+    s_submit_row (&rows, "q", 12, 0, true);    //  it expires: hot, but behind it
     s_submit_row (&rows, "q", 13, 0, false);   //  behind it: cold
     s_submit_row (&rows, "q", 14, -1, false);  //  lower: cold
     s_submit_row (&rows, "q", 15, 0, false);   //  cold, before 14
@@ -1325,6 +1343,28 @@ test_cold_backlog_keeps_dispatch_order (void **state)
     assert_int_equal (arb_sched_cold_count (sched), 0);
     assert_int_equal (arb_queue_counts (q)[ARB_STATE_READY], 0);
     assert_true (rows.reads > 1);
+    arb_sched_destroy (&sched);
+}
+
+//  A task whose options its row keeps (a timeout, a retention: what the
+//  gateway's tasks have) goes cold as a task without, and comes back with
+//  them.
+static void
+test_cold_with_options (void **state)
+{
+    (void) state;
+    s_rows_t rows;
+    arb_sched_t *sched = s_ten_submitted (&rows);
+    s_submit_task (&rows, "q", 11, 0, false, true);
+    arb_sched_settle (sched);
+    assert_int_equal (arb_sched_cold_count (sched), 7);
+    assert_null (arb_sched_find_hot (sched, 11));
+    arb_task_t *task = arb_sched_find (sched, 11);
+    assert_non_null (task);
+    assert_int_equal (arb_task_ext (task)->timeout_ms, 1000);
+    assert_int_equal (arb_task_ext (task)->retention_ms, 60000);
+    uint64_t order[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11};
+    s_expect_order (&rows, "q", order, 11);
     arb_sched_destroy (&sched);
 }
 
@@ -1446,6 +1486,7 @@ main (void)
         cmocka_unit_test (test_taskmap_random),
         cmocka_unit_test (test_cold_backlog_keeps_dispatch_order),
         cmocka_unit_test (test_cold_task_found_by_id),
+        cmocka_unit_test (test_cold_with_options),
         cmocka_unit_test (test_cold_rows_at_start),
         cmocka_unit_test (test_cold_never_with_aging),
     };
