@@ -62,7 +62,11 @@ class Rabbit:
                                       '127.0.0.1'], stdout=self.log, stderr=subprocess.STDOUT,
                                      env=self.env, start_new_session=True)
         self.proc = None
-        self.start()
+        try:
+            self.start()
+        except AssertionError:
+            self.close()
+            raise
 
     def url(self, user='guest', password='guest'):
         return 'amqp://%s:%s@127.0.0.1:%d/%%2f' % (user, password, self.port)
@@ -108,7 +112,16 @@ class Rabbit:
 def rabbit_server(tmp_path_factory):
     if not os.access(RABBITMQ_SERVER, os.X_OK) or not shutil.which('epmd'):
         pytest.skip('rabbitmq-server is not installed (Debian package rabbitmq-server)')
-    server = Rabbit(str(tmp_path_factory.mktemp('rabbitmq')))
+    # the ports are free when chosen, but the node takes seconds to bind
+    # them, and the other build variant's suite runs beside this one: a
+    # node that could not listen (it exits) is tried again on other ports
+    for attempt in range(3):
+        try:
+            server = Rabbit(str(tmp_path_factory.mktemp('rabbitmq')))
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
     yield server
     server.close()
 
