@@ -56,12 +56,6 @@ arb_amqp_reply_is_key (const char *key)
     return strncmp (key, S_PSEUDO ".", S_PSEUDO_LEN + 1) == 0;
 }
 
-static void
-s_fail (arb_amqp_channel_t *channel, int code, amqp_method_number_t id, const char *text)
-{
-    arb_amqp_channel_fail (channel, code, text, id);
-}
-
 int
 arb_amqp_reply_consume (arb_amqp_channel_t *channel,
                         arb_amqp_reply_t **self_p,
@@ -69,13 +63,13 @@ arb_amqp_reply_consume (arb_amqp_channel_t *channel,
 {
     amqp_method_number_t id = AMQP_BASIC_CONSUME_METHOD;
     if (!m->no_ack) {
-        s_fail (channel, AMQP_PRECONDITION_FAILED, id,
-                "PRECONDITION_FAILED - reply consumer cannot acknowledge");
+        arb_amqp_channel_fail (channel, AMQP_PRECONDITION_FAILED,
+                               "PRECONDITION_FAILED - reply consumer cannot acknowledge", id);
         return -1;
     }
     if (*self_p) {
-        s_fail (channel, AMQP_PRECONDITION_FAILED, id,
-                "PRECONDITION_FAILED - reply consumer already set");
+        arb_amqp_channel_fail (channel, AMQP_PRECONDITION_FAILED,
+                               "PRECONDITION_FAILED - reply consumer already set", id);
         return -1;
     }
     arb_amqp_conn_t *conn = arb_amqp_channel_conn (channel);
@@ -176,8 +170,9 @@ arb_amqp_reply_rewrite (arb_amqp_channel_t *channel, arb_amqp_reply_t *self, zch
         || memcmp (raw + off + 1, S_PSEUDO, S_PSEUDO_LEN) != 0)
         return 0;
     if (!self) {
-        s_fail (channel, AMQP_PRECONDITION_FAILED, AMQP_BASIC_PUBLISH_METHOD,
-                "PRECONDITION_FAILED - fast reply consumer does not exist");
+        arb_amqp_channel_fail (channel, AMQP_PRECONDITION_FAILED,
+                               "PRECONDITION_FAILED - fast reply consumer does not exist",
+                               AMQP_BASIC_PUBLISH_METHOD);
         return -1;
     }
     //  the same bytes, with the token in place of the pseudo-queue's name

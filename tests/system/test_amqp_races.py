@@ -8,16 +8,12 @@ import pytest
 
 pika = pytest.importorskip('pika')
 
+from test_amqp import connect  # noqa: E402 (after the skip: it imports pika too)
+
 
 @pytest.fixture
 def gateway(gateway_factory, broker):
     return gateway_factory(broker)
-
-
-def connect(gateway):
-    return pika.BlockingConnection(
-        pika.ConnectionParameters('127.0.0.1', gateway.amqp_port, connection_attempts=3,
-                                  retry_delay=0.2))
 
 
 def test_a_close_that_crosses_the_servers_leaves_the_connection_up(gateway):

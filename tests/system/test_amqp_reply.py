@@ -10,18 +10,14 @@ from helpers import journal_value
 
 pika = pytest.importorskip('pika')
 
+from test_amqp import connect  # noqa: E402 (after the skip: it imports pika too)
+
 PSEUDO = 'amq.rabbitmq.reply-to'
 
 
 @pytest.fixture
 def gateway(gateway_factory, broker):
     return gateway_factory(broker)
-
-
-def connect(gateway):
-    return pika.BlockingConnection(
-        pika.ConnectionParameters('127.0.0.1', gateway.amqp_port, connection_attempts=3,
-                                  retry_delay=0.2))
 
 
 def replies(channel, got):
