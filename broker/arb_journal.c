@@ -479,7 +479,10 @@ s_prepare_all (arb_journal_t *self)
         {&self->load_open, "SELECT " TASK_COLUMNS " FROM tasks WHERE state < 5 "
                            "ORDER BY queue, state, priority DESC, id"},
         //  a queue's cold tasks, in dispatch order from (priority, id) on
-        {&self->load_ready, "SELECT " TASK_COLUMNS " FROM tasks WHERE queue = ?1 AND state = 3 "
+        //  (with the payload: what is read back is dispatched next, and a
+        //  read by id per task costs more than the whole ordered read)
+        {&self->load_ready, "SELECT " TASK_COLUMNS ", payload, headers FROM tasks "
+                            "WHERE queue = ?1 AND state = 3 "
                             "AND (priority < ?2 OR (priority = ?2 AND id >= ?3)) "
                             "ORDER BY priority DESC, id LIMIT ?4"},
         {&self->load_task, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1"},
@@ -565,7 +568,8 @@ s_prepare_all (arb_journal_t *self)
         {&self->cancel_open,
          "UPDATE tasks SET state = 8, finished_ms = ?2, error = ?3, "
          "purge_at_ms = ?2 + CASE WHEN retention_ms > 0 THEN retention_ms ELSE ?4 END "
-         "WHERE queue = ?1 AND state < 5 AND id NOT IN (SELECT value FROM json_each (?5))"},
+         "WHERE queue = ?1 AND state < 5 AND id NOT IN (SELECT value FROM json_each (?5)) "
+         "RETURNING id, attempts"},
         {&self->forget_attempts,
          "DELETE FROM attempts WHERE task_id IN (SELECT id FROM tasks WHERE queue = ?1)"},
         {&self->forget_deps,
@@ -1131,38 +1135,48 @@ s_task_usable (sqlite3_stmt *stmt, int max_state)
     return why == NULL;
 }
 
+//  Reads the TASK_COLUMNS of the current row into task; its ext goes in
+//  *ext, and task->ext points to it unless it is all zeros.
+static void
+s_fill_task (sqlite3_stmt *stmt, arb_task_t *task, arb_task_ext_t *ext)
+{
+    *task = (arb_task_t){0};
+    *ext = (arb_task_ext_t){0};
+    task->id = s_u64 (stmt, 0);
+    task->state = (uint8_t) sqlite3_column_int (stmt, 3);
+    task->priority = sqlite3_column_int (stmt, 4);
+    task->max_attempts = (uint32_t) sqlite3_column_int64 (stmt, 5);
+    task->attempts = (uint32_t) sqlite3_column_int64 (stmt, 6);
+    task->lost = (uint32_t) sqlite3_column_int64 (stmt, 7);
+    task->backoff = (uint8_t) sqlite3_column_int (stmt, 8);
+    ext->backoff_ms = s_u64 (stmt, 9);
+    ext->backoff_cap_ms = s_u64 (stmt, 10);
+    task->jitter = sqlite3_column_int (stmt, 11) != 0;
+    ext->timeout_ms = s_u64 (stmt, 12);
+    ext->not_before_ms = s_u64 (stmt, 13);
+    ext->expires_ms = s_u64 (stmt, 14);
+    ext->retention_ms = s_u64 (stmt, 15);
+    task->created_ms = s_u64 (stmt, 16);
+    ext->flow = s_u64 (stmt, 17);
+    task->input = (uint8_t) sqlite3_column_int (stmt, 18);
+    ext->origin = s_u64 (stmt, 19);
+    ext->parents = (uint32_t) sqlite3_column_int64 (stmt, 20);
+    ext->copies = (uint32_t) sqlite3_column_int64 (stmt, 21);
+    task->has_children = sqlite3_column_int (stmt, 22) != 0;
+    task->has_args = sqlite3_column_int (stmt, 23) != 0;
+    ext->soft_timeout_ms = s_u64 (stmt, 24);
+    task->delivered = (uint32_t) sqlite3_column_int64 (stmt, 25);
+    if (memcmp (ext, &arb_task_ext_zero, sizeof (*ext)))
+        task->ext = ext;
+}
+
 //  Reads the TASK_COLUMNS of the current row and hands them to fn.
 static int
 s_read_task (sqlite3_stmt *stmt, arb_journal_task_fn *fn, void *arg)
 {
-    arb_task_t task = {0};
-    arb_task_ext_t ext = {0};  //  the row's task->ext, while fn runs, if not all zeros
-    task.id = s_u64 (stmt, 0);
-    task.state = (uint8_t) sqlite3_column_int (stmt, 3);
-    task.priority = sqlite3_column_int (stmt, 4);
-    task.max_attempts = (uint32_t) sqlite3_column_int64 (stmt, 5);
-    task.attempts = (uint32_t) sqlite3_column_int64 (stmt, 6);
-    task.lost = (uint32_t) sqlite3_column_int64 (stmt, 7);
-    task.backoff = (uint8_t) sqlite3_column_int (stmt, 8);
-    ext.backoff_ms = s_u64 (stmt, 9);
-    ext.backoff_cap_ms = s_u64 (stmt, 10);
-    task.jitter = sqlite3_column_int (stmt, 11) != 0;
-    ext.timeout_ms = s_u64 (stmt, 12);
-    ext.not_before_ms = s_u64 (stmt, 13);
-    ext.expires_ms = s_u64 (stmt, 14);
-    ext.retention_ms = s_u64 (stmt, 15);
-    task.created_ms = s_u64 (stmt, 16);
-    ext.flow = s_u64 (stmt, 17);
-    task.input = (uint8_t) sqlite3_column_int (stmt, 18);
-    ext.origin = s_u64 (stmt, 19);
-    ext.parents = (uint32_t) sqlite3_column_int64 (stmt, 20);
-    ext.copies = (uint32_t) sqlite3_column_int64 (stmt, 21);
-    task.has_children = sqlite3_column_int (stmt, 22) != 0;
-    task.has_args = sqlite3_column_int (stmt, 23) != 0;
-    ext.soft_timeout_ms = s_u64 (stmt, 24);
-    task.delivered = (uint32_t) sqlite3_column_int64 (stmt, 25);
-    if (memcmp (&ext, &arb_task_ext_zero, sizeof (ext)))
-        task.ext = &ext;
+    arb_task_t task;
+    arb_task_ext_t ext;  //  the row's task->ext, while fn runs, if not all zeros
+    s_fill_task (stmt, &task, &ext);
     return fn (arg, &task, (const char *) sqlite3_column_text (stmt, 1),
                (const char *) sqlite3_column_text (stmt, 2));
 }
@@ -1184,7 +1198,7 @@ arb_journal_load_ready (arb_journal_t *self,
                         int32_t priority,
                         uint64_t id,
                         size_t max,
-                        arb_journal_task_fn *fn,
+                        arb_journal_ready_fn *fn,
                         void *arg,
                         size_t *count,
                         int32_t *last_priority,
@@ -1204,7 +1218,19 @@ arb_journal_load_ready (arb_journal_t *self,
         //  past a row it skips too (logged), so that the next read goes on
         *last_priority = sqlite3_column_int (stmt, 4);
         *last_id = s_u64 (stmt, 0);
-        if (s_task_usable (stmt, ARB_STATE_READY) && s_read_task (stmt, fn, arg))
+        if (!s_task_usable (stmt, ARB_STATE_READY))
+            continue;
+        arb_task_t task;
+        arb_task_ext_t ext;
+        s_fill_task (stmt, &task, &ext);
+        arb_journal_body_t body = {
+            .payload = sqlite3_column_blob (stmt, 26),
+            .payload_size = (size_t) sqlite3_column_bytes (stmt, 26),
+            .headers = sqlite3_column_blob (stmt, 27),
+            .headers_size = (size_t) sqlite3_column_bytes (stmt, 27),
+        };
+        if (fn (arg, &task, (const char *) sqlite3_column_text (stmt, 1),
+                (const char *) sqlite3_column_text (stmt, 2), &body))
             break;
     }
     return s_read_end (self, stmt, rc, "cold tasks", 0);
@@ -1737,8 +1763,13 @@ arb_journal_cancel_open (arb_journal_t *self,
                          uint64_t now_ms,
                          const char *error,
                          uint64_t retention_ms,
+                         arb_journal_ended_fn *fn,
+                         void *arg,
                          uint64_t *changed)
 {
+    *changed = 0;
+    if (arb_journal_begin (self) || self->fault != ARB_JOURNAL_SOUND)
+        return -1;
     //  The ids to keep go in as one JSON array (json_each), so that the
     //  statement is one, whatever their number.
     size_t length;
@@ -1749,10 +1780,19 @@ arb_journal_cancel_open (arb_journal_t *self,
     s_bind_text (stmt, 3, error);
     s_bind_u64 (stmt, 4, retention_ms);
     s_bind_text (stmt, 5, json);
-    int rc = arb_journal_begin (self) || s_run (self, stmt, "cancel queue") ? -1 : 0;
-    *changed = rc == 0 ? (uint64_t) sqlite3_changes (self->db) : 0;
+    int rc;
+    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+        (*changed)++;
+        if (fn)
+            fn (arg, s_u64 (stmt, 0), (uint32_t) sqlite3_column_int64 (stmt, 1));
+    }
+    if (rc != SQLITE_DONE) {
+        s_fault (self);
+        zsys_error ("journal: cancel queue failed: %s", sqlite3_errmsg (self->db));
+    }
+    s_done (stmt);
     free (json);
-    return rc;
+    return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int

@@ -200,9 +200,24 @@ zlistx_t *arb_journal_flow_dead_ids (arb_journal_t *self, uint64_t flow);
 //  order; an unusable row is skipped. 0 or -1.
 int arb_journal_load_open (arb_journal_t *self, arb_journal_task_fn *fn, void *arg);
 
+//  A row's payload and headers, borrowed from the journal while a
+//  callback runs (NULL and 0 when empty).
+typedef struct {
+    const void *payload;
+    size_t payload_size;
+    const void *headers;
+    size_t headers_size;
+} arb_journal_body_t;
+
+typedef int (arb_journal_ready_fn) (void *arg,
+                                    arb_task_t *task,
+                                    const char *queue,
+                                    const char *name,
+                                    const arb_journal_body_t *body);
+
 //  Reads up to max ready rows of queue in dispatch order (priority
-//  highest first, then id) from (priority, id) on, handing each to fn
-//  (which returns 0 to go on); *count: rows read, *last_priority and
+//  highest first, then id) from (priority, id) on, handing each with its
+//  payload and headers to fn (which returns 0 to go on); *count: rows read, *last_priority and
 //  *last_id: the last one's key (a row not usable too; priority and id
 //  when none). The scheduler's cold backlog (arb_queue.h). 0 or -1.
 int arb_journal_load_ready (arb_journal_t *self,
@@ -210,7 +225,7 @@ int arb_journal_load_ready (arb_journal_t *self,
                             int32_t priority,
                             uint64_t id,
                             size_t max,
-                            arb_journal_task_fn *fn,
+                            arb_journal_ready_fn *fn,
                             void *arg,
                             size_t *count,
                             int32_t *last_priority,
@@ -310,10 +325,14 @@ int arb_journal_set_delivered (arb_journal_t *self, uint64_t id, uint32_t delive
 //  the turn's transaction. 0 or -1.
 int arb_journal_deliver_ready (arb_journal_t *self, uint64_t now_ms, uint64_t *changed);
 
+//  Called for each task a statement ended, with its id and attempts.
+typedef void (arb_journal_ended_fn) (void *arg, uint64_t id, uint32_t attempts);
+
 //  Cancels, in one statement, every unfinished task of a queue but the
 //  keep_count ids in keep (running tasks): state cancelled, error, finished
-//  now, removed after the task's own retention, else retention_ms. Sets
-//  *changed to the tasks cancelled. Opens the turn's transaction. 0 or -1.
+//  now, removed after the task's own retention, else retention_ms. Calls
+//  fn (if not NULL) for each task cancelled and sets *changed to their
+//  number. Opens the turn's transaction. 0 or -1.
 int arb_journal_cancel_open (arb_journal_t *self,
                              const char *queue,
                              const uint64_t *keep,
@@ -321,6 +340,8 @@ int arb_journal_cancel_open (arb_journal_t *self,
                              uint64_t now_ms,
                              const char *error,
                              uint64_t retention_ms,
+                             arb_journal_ended_fn *fn,
+                             void *arg,
                              uint64_t *changed);
 
 //  Removes every task of a queue, with its history and the edges to its

@@ -60,6 +60,7 @@ arb_life_new (const arb_life_config_t *config,
         .arg = self,
     };
     self->sched = arb_sched_new (&sched_config, &hooks);
+    self->watch = arb_watch_new ();
     self->schedules = zhashx_new ();
     zhashx_set_destructor (self->schedules, (zhashx_destructor_fn *) arb_schedule_destroy);
     return self;
@@ -75,6 +76,7 @@ arb_life_destroy (arb_life_t **self_p)
     arb_vec_free (&self->settle);
     arb_vec_free (&self->unsaved);
     arb_sched_destroy (&self->sched);
+    arb_watch_destroy (&self->watch);
     zhashx_destroy (&self->schedules);
     free (self);
     *self_p = NULL;
@@ -194,7 +196,7 @@ arb_life_take_over (arb_life_t *self, arb_life_t **old_p)
 {
     arb_life_t *old = *old_p;
     //  what old held in memory the new memory holds too (its load left
-    //  plain ready tasks cold): their counts and watchers are old's
+    //  plain ready tasks cold): their counts are old's
     arb_vec_t hot = {0};
     for (arb_task_t *was = arb_sched_first_task (old->sched); was;
          was = arb_sched_next_task (old->sched))
@@ -215,16 +217,16 @@ arb_life_take_over (arb_life_t *self, arb_life_t **old_p)
             arb_vec_push (&self->unsaved, task->id);
         }
     }
-    for (arb_task_t *was = arb_sched_first_task (old->sched); was && !self->halted;
-         was = arb_sched_next_task (old->sched))
-        for (zframe_t *w = arb_task_ext (was)->watchers
-                               ? (zframe_t *) zlist_first (arb_task_ext (was)->watchers)
-                               : NULL;
-             w && !self->halted; w = (zframe_t *) zlist_next (arb_task_ext (was)->watchers)) {
-            bool found;
-            if (arb_life_watch (self, was->id, w, &found))
-                arb_life_halt (self, "watch");
-        }
+    //  old's watches, of tasks hot or cold there: those still open here
+    //  stay, those the journal has ended are told now (arb_life_watch)
+    uint64_t watched;
+    zframe_t *identity;
+    while (!self->halted && arb_watch_pop (old->watch, &watched, &identity)) {
+        bool found;
+        if (arb_life_watch (self, watched, identity, &found))
+            arb_life_halt (self, "watch");
+        zframe_destroy (&identity);
+    }
     uint64_t id;
     while (arb_vec_shift (&old->unsaved, &id))
         arb_vec_push (&self->unsaved, id);
@@ -290,21 +292,48 @@ s_worker_name (arb_task_t *task)
     return arb_task_ext (task)->session ? arb_session_name (arb_task_ext (task)->session) : NULL;
 }
 
+//  What a task's watchers hear of its end (arb_watch_take's argument).
+typedef struct {
+    arb_outbox_t *outbox;
+    uint64_t id;
+    int state;
+    uint32_t attempts;
+    const char *error;
+    zframe_t **result_p;  //  may be NULL
+} s_told_t;
+
+//  Every watcher but the last gets a copy of the result; the last, the
+//  frame itself (most tasks have one watcher: no copy at all).
+static void
+s_tell_watcher (void *arg, zframe_t *identity, bool last)
+{
+    s_told_t *told = (s_told_t *) arg;
+    zframe_t *copy =
+        told->result_p && *told->result_p && !last ? zframe_dup (*told->result_p) : NULL;
+    arb_outbox_done (told->outbox, identity, told->id, told->state, told->attempts, told->error,
+                     copy ? &copy : told->result_p);
+}
+
+//  Tells the watchers of task id (hot or cold) of its end.
+void
+arb_life_tell_watchers (arb_life_t *self,
+                        uint64_t id,
+                        int state,
+                        uint32_t attempts,
+                        const char *error,
+                        zframe_t **result_p)
+{
+    s_told_t told = {self->outbox, id, state, attempts, error, result_p};
+    arb_watch_take (self->watch, id, s_tell_watcher, &told);
+}
+
 //  A task has ended (its journal row says so): tells its watchers and
 //  subscribers, frees it, then lets its flow hear of it.
 static void
 s_ended (arb_life_t *self, arb_task_t **task_p, int state, const char *error, zframe_t **result_p)
 {
     arb_task_t *task = *task_p;
-    //  Every watcher but the last gets a copy of the result; the last, the
-    //  frame itself (most tasks have one watcher: no copy at all).
-    size_t left = arb_task_ext (task)->watchers ? zlist_size (arb_task_ext (task)->watchers) : 0;
-    for (zframe_t *w = left ? (zframe_t *) zlist_first (arb_task_ext (task)->watchers) : NULL; w;
-         w = (zframe_t *) zlist_next (arb_task_ext (task)->watchers)) {
-        zframe_t *copy = result_p && *result_p && --left ? zframe_dup (*result_p) : NULL;
-        arb_outbox_done (self->outbox, w, task->id, state, task->attempts, error,
-                         copy ? &copy : result_p);
-    }
+    arb_life_tell_watchers (self, task->id, state, task->attempts, error, result_p);
     arb_outbox_event (self->outbox, task, state, error);
     self->tally.finished[state]++;
     uint64_t id = task->id, origin = arb_task_ext (task)->origin;
@@ -1181,8 +1210,8 @@ s_end_queue_tasks (arb_life_t *self,
                    uint64_t *bulk)
 {
     arb_vec_t ids = {0};
-    //  Cold tasks (plain: no dependents, no flow, no watchers) end in the
-    //  caller's one statement, counted here, unless event subscribers are
+    //  Cold tasks (plain: no dependents, no flow) end in the caller's one
+    //  statement (which tells their watchers), counted here, unless event subscribers are
     //  to hear of each: then they are read back and end as the others do.
     //  Counted first, so that nothing reads one back meanwhile.
     if (arb_outbox_has_subscribers (self->outbox))
@@ -1216,9 +1245,24 @@ s_end_queue_tasks (arb_life_t *self,
     return count;
 }
 
+//  What the watchers of a task cancelled with its queue hear: hot tasks
+//  told theirs as they ended in memory, so only the cold ones have any.
+typedef struct {
+    arb_life_t *self;
+    const char *why;
+} s_cancelled_t;
+
+static void
+s_cancelled_row (void *arg, uint64_t id, uint32_t attempts)
+{
+    s_cancelled_t *cancelled = (s_cancelled_t *) arg;
+    arb_life_tell_watchers (cancelled->self, id, ARB_STATE_CANCELLED, attempts, cancelled->why,
+                            NULL);
+}
+
 //  Cancels the unfinished tasks of a queue: in memory, then the journal
-//  rows of those ended in memory in one statement. Returns how many, or
-//  -1 if the journal failed (halted).
+//  rows of those ended in memory (and of the cold ones) in one statement.
+//  Returns how many, or -1 if the journal failed (halted).
 static int64_t
 s_cancel_queue (arb_life_t *self, const char *name, bool running, const char *why)
 {
@@ -1229,10 +1273,12 @@ s_cancel_queue (arb_life_t *self, const char *name, bool running, const char *wh
     arb_vec_t keep = {0};
     uint64_t bulk, changed = 0;
     uint64_t count = s_end_queue_tasks (self, queue, running, why, &keep, &bulk);
+    s_cancelled_t cancelled = {self, why};
     if (!self->halted
-        && arb_journal_cancel_open (self->journal, name, keep.v ? keep.v + keep.head : NULL,
-                                    arb_vec_size (&keep), self->clock->now_ms, why,
-                                    keep_ms ? keep_ms : self->config.retention_ms, &changed))
+        && arb_journal_cancel_open (
+            self->journal, name, keep.v ? keep.v + keep.head : NULL, arb_vec_size (&keep),
+            self->clock->now_ms, why, keep_ms ? keep_ms : self->config.retention_ms,
+            arb_watch_size (self->watch) ? s_cancelled_row : NULL, &cancelled, &changed))
         arb_life_halt (self, "cancel queue");
     arb_vec_free (&keep);
     if (self->halted)

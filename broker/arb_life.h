@@ -135,6 +135,9 @@ int arb_life_stop (arb_life_t *self);
 
 //  The scheduler, borrowed, for lookups and walks only.
 arb_sched_t *arb_life_sched (arb_life_t *self);
+
+//  Watches held: (task, client) pairs waiting for a DONE.
+size_t arb_life_watch_count (arb_life_t *self);
 uint64_t arb_life_epoch (arb_life_t *self);
 uint64_t arb_life_last_id (arb_life_t *self);
 

@@ -10,10 +10,12 @@
 
 #include "arb_life.h"
 #include "arb_vec.h"
+#include "arb_watch.h"
 
 struct _arb_life_t {
     arb_life_config_t config;
     arb_sched_t *sched;        //  owned
+    arb_watch_t *watch;        //  owned: who hears of which task's end
     arb_journal_t *journal;    //  borrowed from the loop
     arb_outbox_t *outbox;      //  borrowed from the loop
     const arb_clock_t *clock;  //  borrowed: the turn's time
@@ -43,6 +45,15 @@ struct _arb_life_t {
 //  frame, if any (it goes to the last watcher as is).
 void arb_life_finish (
     arb_life_t *self, arb_task_t **task_p, int state, const char *error, zframe_t **result_p);
+
+//  Tells the watchers of task id (hot or cold) of its end in a DONE, and
+//  forgets them. Takes the result frame, if any (the last watcher's).
+void arb_life_tell_watchers (arb_life_t *self,
+                             uint64_t id,
+                             int state,
+                             uint32_t attempts,
+                             const char *error,
+                             zframe_t **result_p);
 
 //  Cancels a task in any unfinished state (a running one is stopped on its
 //  worker). Returns its state after.

@@ -86,6 +86,21 @@ s_thaw_row (void *arg, arb_task_t *row, const char *queue, const char *name)
     return 0;
 }
 
+//  A cold task read back in order: hot, with its payload in the cache
+//  if there is room (it is dispatched next).
+static int
+s_warm_row (
+    void *arg, arb_task_t *row, const char *queue, const char *name, const arb_journal_body_t *body)
+{
+    s_thaw_t *thaw = (s_thaw_t *) arg;
+    thaw->task = NULL;
+    s_thaw_row (arg, row, queue, name);
+    if (thaw->task)
+        arb_sched_cache_put (thaw->self->sched, thaw->task, body->payload, body->payload_size,
+                             body->headers, body->headers_size);
+    return 0;
+}
+
 void
 arb_life_warm_hook (void *arg, arb_queue_t *queue, int32_t priority, uint64_t id, size_t max)
 {
@@ -95,7 +110,7 @@ arb_life_warm_hook (void *arg, arb_queue_t *queue, int32_t priority, uint64_t id
     int32_t last_priority;
     uint64_t last_id;
     if (arb_journal_load_ready (self->journal, arb_queue_name (queue), priority, id, max,
-                                s_thaw_row, &thaw, &count, &last_priority, &last_id)) {
+                                s_warm_row, &thaw, &count, &last_priority, &last_id)) {
         arb_life_halt (self, "cold tasks");
         return;
     }
@@ -118,19 +133,6 @@ arb_life_thaw_hook (void *arg, uint64_t id)
 //  ---------------------------------------------------------------------
 //  Watchers
 
-//  Adds a watcher to a task, once per routing id.
-static void
-s_watch (arb_task_t *task, zframe_t *identity)
-{
-    if (!arb_task_ext (task)->watchers)
-        arb_task_ext_rw (task)->watchers = zlist_new ();
-    for (zframe_t *w = (zframe_t *) zlist_first (arb_task_ext (task)->watchers); w;
-         w = (zframe_t *) zlist_next (arb_task_ext (task)->watchers))
-        if (zframe_eq (w, identity))
-            return;
-    zlist_append (arb_task_ext (task)->watchers, zframe_dup (identity));
-}
-
 //  Tells a peer about a final task now (it is in the journal only).
 static int
 s_done_from_journal (arb_life_t *self, zframe_t *identity, uint64_t id, bool *found)
@@ -146,13 +148,19 @@ s_done_from_journal (arb_life_t *self, zframe_t *identity, uint64_t id, bool *fo
     return rc;
 }
 
+size_t
+arb_life_watch_count (arb_life_t *self)
+{
+    return arb_watch_size (self->watch);
+}
+
 int
 arb_life_watch (arb_life_t *self, uint64_t id, zframe_t *identity, bool *found)
 {
     arb_task_t *task = arb_sched_find (self->sched, id);
     *found = true;
     if (task) {
-        s_watch (task, identity);
+        arb_watch_add (self->watch, id, identity);
         return 0;
     }
     return s_done_from_journal (self, identity, id, found);

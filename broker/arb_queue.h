@@ -27,7 +27,7 @@
     slot, only a count here. A task may be cold only if the journal row
     says all there is of it: ready, nothing in ext but options the row
     keeps (arb_task_ext_is_options: no expiry or delay, no lease past or
-    present, no workflow links, no watchers), no dependents, not released
+    present, no workflow links), no dependents, not released
     to the head, not set aside or parked, attempts, losses and deliveries
     as the journal has them. Queues with aging (aging_ms > 0) keep everything in
     memory: an aged key depends on the time a task became ready, which

@@ -374,7 +374,7 @@ arb_sched_task_from_row (arb_sched_t *self,
     task->cache = NULL;
     if (row->ext) {
         //  a copy of what the row read: the row keeps (and frees) its own
-        assert (!row->ext->watchers && !row->ext->emits);
+        assert (!row->ext->emits);
         task->ext = NULL;
         *arb_task_ext_rw (task) = *row->ext;
     }

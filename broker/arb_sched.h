@@ -169,7 +169,7 @@ void arb_sched_make_scheduled (
 void arb_sched_make_waiting (arb_sched_t *self, arb_task_t *task);
 
 //  Removes a task from everything, counts its final state, and frees it.
-//  Its watchers must have been taken by the caller (task->watchers).
+//  Its watchers must have been told by the caller (arb_watch).
 void arb_sched_finish (arb_sched_t *self, arb_task_t **task_p, int final_state, uint64_t now_ms);
 
 //  The payload cache. It keeps, within the budget (cache_bytes), a copy

@@ -48,12 +48,6 @@ arb_task_free_ext (arb_task_t *task)
     if (!task->ext)
         return;
     arb_task_drop_emits (task);
-    if (task->ext->watchers) {
-        zframe_t *frame;
-        while ((frame = (zframe_t *) zlist_pop (task->ext->watchers)))
-            zframe_destroy (&frame);
-        zlist_destroy (&task->ext->watchers);
-    }
     free (task->ext);
     task->ext = NULL;
 }

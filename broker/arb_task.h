@@ -4,8 +4,8 @@
     one of these, owned by the scheduler (arb_sched); a task that reaches a
     final state is written to the journal and its record freed, so memory
     follows the backlog, not the history. The journal row is the truth; this
-    record adds what only memory needs: heap positions, the lease, the
-    watchers, and (within a budget) a cached copy of the payload.
+    record adds what only memory needs: heap positions, the lease, and
+    (within a budget) a cached copy of the payload.
 
     It is a plain struct, not an opaque class: only the scheduler and the
     broker loop touch it, both in the broker's one thread, and a getter per
@@ -32,7 +32,8 @@ typedef struct {
 } arb_emit_t;
 
 //  What only some tasks need: options away from their defaults, a lease
-//  (present or past), workflow links, watchers, staged EMIT items. A plain
+//  (present or past), workflow links, staged EMIT items (watchers are
+//  arb_watch's, apart from the record). A plain
 //  queued task has none of it (its ext is NULL, and reads see zeros), so
 //  that a backlog costs only the small record below (issue 11: a million
 //  queued tasks). Fields ordered by size, without padding.
@@ -60,8 +61,6 @@ typedef struct {
     zlist_t *emits;       //  owned staged EMIT items (arb_emit_t *) of the current lease
     uint32_t emit_bytes;  //  the payload bytes of emits (at most ARB_EMIT_BYTES_MAX)
     uint32_t sub;         //  the subscription it was sent on
-
-    zlist_t *watchers;  //  owned list of owned routing-id frames; NULL if none
 
     //  workflows
     uint64_t flow;      //  the DAG, group or pipe it belongs to; 0 none
@@ -138,7 +137,7 @@ arb_task_ext_t *arb_task_ext_rw (arb_task_t *task);
 //  the gateway submits carry a retention, many carry a timeout.
 bool arb_task_ext_is_options (const arb_task_ext_t *ext);
 
-//  Frees a task's ext and what it owns (watchers, staged EMIT items).
+//  Frees a task's ext and what it owns (staged EMIT items).
 void arb_task_free_ext (arb_task_t *task);
 
 //  Frees a task's staged EMIT items (its lease ended without success).

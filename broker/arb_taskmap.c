@@ -1,22 +1,14 @@
 /*  arb_taskmap.c — the broker's unfinished tasks by id; see arb_taskmap.h. */
 
 #include "arb_taskmap.h"
-
-static size_t
-s_hash (uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    return (size_t) x;
-}
+#include "arb_probe.h"
 
 //  The slot holding id, or the empty slot where it would go.
 static size_t
 s_slot (const arb_taskmap_t *self, uint64_t id)
 {
     size_t mask = self->capacity - 1;
-    size_t i = s_hash (id) & mask;
+    size_t i = arb_probe_hash (id) & mask;
     while (self->slots[i] && self->slots[i]->id != id)
         i = (i + 1) & mask;
     return i;
@@ -65,13 +57,10 @@ arb_taskmap_remove (arb_taskmap_t *self, uint64_t id)
     if (!self->slots[hole])
         return;
     self->count--;
-    //  Backward shift: each task after the hole, up to the next empty
-    //  slot, moves into it unless its home slot lies (cyclically) after
-    //  the hole, so that every probe sequence stays unbroken.
+    //  backward shift (arb_probe.h)
     for (size_t j = (hole + 1) & mask; self->slots[j]; j = (j + 1) & mask) {
-        size_t home = s_hash (self->slots[j]->id) & mask;
-        bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
-        if (!stays) {
+        size_t home = arb_probe_hash (self->slots[j]->id) & mask;
+        if (!arb_probe_stays (hole, home, j)) {
             self->slots[hole] = self->slots[j];
             hole = j;
         }

@@ -63,11 +63,15 @@ s_numbers (arb_msg_t *reply, arb_ids_t *list, const uint64_t *numbers, size_t n)
     memcpy (list->v, numbers, n * sizeof (uint64_t));
 }
 
-//  The broker's counters since start.
+//  The broker's counters since start, and what its memory holds now.
 static void
-s_tally (arb_msg_t *reply, const arb_tally_t *tally)
+s_tally (arb_msg_t *reply, arb_life_t *life)
 {
+    const arb_tally_t *tally = arb_life_tally (life);
     arb_stats_reply_body_t *out = arb_msg_stats_reply (reply);
+    out->tasks_in_memory = arb_sched_task_count (arb_life_sched (life));
+    out->tasks_cold = arb_sched_cold_count (arb_life_sched (life));
+    out->watches = arb_life_watch_count (life);
     out->submitted = tally->submitted;
     out->dispatched = tally->dispatched;
     s_numbers (reply, &out->finished, tally->finished, ARB_STATE_MAX + 1);
@@ -189,7 +193,7 @@ arb_verbs_stats (const arb_verbs_t *verbs, arb_msg_t *msg)
         arb_queue_t *queue = arb_sched_find_queue (sched, body->queue);
         if (queue)
             s_add_queue (verbs, reply, queue);
-        s_tally (reply, arb_life_tally (verbs->life));
+        s_tally (reply, verbs->life);
         arb_outbox_reply (verbs->outbox, &reply);
         return;
     }
@@ -204,7 +208,7 @@ arb_verbs_stats (const arb_verbs_t *verbs, arb_msg_t *msg)
     for (size_t i = 0; i < count; i++)
         s_add_worker (verbs, reply, (arb_session_t *) page[i].item);
     free (page);
-    s_tally (reply, arb_life_tally (verbs->life));
+    s_tally (reply, verbs->life);
     arb_outbox_reply (verbs->outbox, &reply);
 }
 

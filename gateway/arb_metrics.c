@@ -64,15 +64,21 @@ s_queues (FILE *out, arb_stats_reply_body_t *stats)
     }
 }
 
+//  A metric of one value, without labels.
+static void
+s_single (FILE *out, const char *name, const char *type, const char *help, uint64_t value)
+{
+    s_header (out, name, type, help);
+    fprintf (out, "%s %" PRIu64 "\n", name, value);
+}
+
 static void
 s_counters (FILE *out, arb_stats_reply_body_t *stats)
 {
-    s_header (out, "arbiter_tasks_submitted_total", "counter",
-              "Tasks created by SUBMIT since the broker started.");
-    fprintf (out, "arbiter_tasks_submitted_total %" PRIu64 "\n", stats->submitted);
-    s_header (out, "arbiter_tasks_dispatched_total", "counter",
-              "Attempts handed to workers since the broker started.");
-    fprintf (out, "arbiter_tasks_dispatched_total %" PRIu64 "\n", stats->dispatched);
+    s_single (out, "arbiter_tasks_submitted_total", "counter",
+              "Tasks created by SUBMIT since the broker started.", stats->submitted);
+    s_single (out, "arbiter_tasks_dispatched_total", "counter",
+              "Attempts handed to workers since the broker started.", stats->dispatched);
     s_header (out, "arbiter_tasks_finished_total", "counter",
               "Tasks that ended since the broker started, by final state.");
     for (int state = 1; state <= ARB_STATE_MAX; state++)
@@ -94,6 +100,13 @@ s_counters (FILE *out, arb_stats_reply_body_t *stats)
     fprintf (out, "arbiter_journal_commit_seconds_count %" PRIu64 "\n", total);
     s_header (out, "arbiter_broker_uptime_seconds", "gauge", "Time since the broker started.");
     fprintf (out, "arbiter_broker_uptime_seconds %.3f\n", (double) stats->uptime_ms / 1000.0);
+    s_single (out, "arbiter_broker_tasks_in_memory", "gauge",
+              "Task records in the broker's memory (open tasks but the cold ones).",
+              stats->tasks_in_memory);
+    s_single (out, "arbiter_broker_tasks_cold", "gauge",
+              "Ready tasks held only in the broker's journal.", stats->tasks_cold);
+    s_single (out, "arbiter_broker_watches", "gauge", "Tasks and clients waiting for a DONE.",
+              stats->watches);
 }
 
 static void

@@ -336,6 +336,9 @@ static const arb_field_t s_stats_reply_fields[] = {
     FLD (arb_stats_reply_body_t, commits, ARB_F_U64, false, 0),
     FLD (arb_stats_reply_body_t, commit_us, ARB_F_U64, false, 0),
     FLD (arb_stats_reply_body_t, commit_buckets, ARB_F_IDS, false, ARB_COMMIT_BUCKETS),
+    FLD (arb_stats_reply_body_t, tasks_in_memory, ARB_F_U64, false, 0),
+    FLD (arb_stats_reply_body_t, tasks_cold, ARB_F_U64, false, 0),
+    FLD (arb_stats_reply_body_t, watches, ARB_F_U64, false, 0),
     FLD (arb_stats_reply_body_t, more, ARB_F_BOOL, false, 0),
     FLD (arb_stats_reply_body_t, more_workers, ARB_F_BOOL, false, 0),
 };

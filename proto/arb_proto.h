@@ -564,6 +564,10 @@ typedef struct {
     uint64_t commits;          //  journal commits that wrote something
     uint64_t commit_us;        //  their summed time, µs
     arb_ids_t commit_buckets;  //  ARB_COMMIT_BUCKETS numbers: commits by time
+    //  now: what the broker's memory holds
+    uint64_t tasks_in_memory;  //  task records (the rest of the open tasks are cold)
+    uint64_t tasks_cold;       //  ready tasks only in the journal (arb_queue.h)
+    uint64_t watches;          //  (task, client) pairs waiting for a DONE
     bool more;                 //  more queues: ask again with after = the last name
     bool more_workers;         //  more workers: ask again with after_worker = the last identity
 } arb_stats_reply_body_t;

@@ -282,6 +282,9 @@ class Stats:
     commits: int
     commit_us: int
     commit_buckets: List[int]
+    tasks_in_memory: int = 0  # task records in the broker's memory now
+    tasks_cold: int = 0  # ready tasks held only in its journal
+    watches: int = 0  # (task, client) pairs waiting for a DONE
 
     def queue(self, name: str) -> Optional[QueueStats]:
         """The named queue's statistics, or None if the broker has none."""

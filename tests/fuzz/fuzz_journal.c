@@ -674,7 +674,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         arb_journal_purge (journal, NOW_MS + ARB_RETENTION_MAX_MS, 16, max_id, s_purged, NULL);
         uint64_t changed, keep[] = {1, 2};
         arb_journal_deliver_ready (journal, NOW_MS, &changed);
-        arb_journal_cancel_open (journal, "default", keep, 2, NOW_MS, "cancelled", 1000, &changed);
+        arb_journal_cancel_open (journal, "default", keep, 2, NOW_MS, "cancelled", 1000, NULL, NULL,
+                                 &changed);
         arb_journal_forget_queue (journal, "job", max_id);
     }
     arb_journal_commit (journal);

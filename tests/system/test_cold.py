@@ -119,3 +119,58 @@ def test_a_cold_task_gets_a_child(tmp_path, processes, peer_factory):
     register(worker)
     assert take_all(worker) == ids + [child]
     assert status(client, [child])[child]['state'] == 5
+
+
+def memory(peer):
+    """What the broker's memory holds: (task records, cold tasks, watches)."""
+    kind, _, body, _ = peer.request('STATS', {})
+    assert kind == 'STATS_REPLY', body
+    return tuple(body.get(k, 0) for k in ('tasks_in_memory', 'tasks_cold', 'watches'))
+
+
+def done_ids(peer, count, timeout=10):
+    """{id: state} of the first count tasks DONE tells peer of."""
+    ended = {}
+    while len(ended) < count:
+        kind, _, body, _ = peer.recv(timeout=timeout)
+        assert kind == 'DONE', (kind, body)
+        ended.update({t['id']: t['state'] for t in body['tasks']})
+    return ended
+
+
+def test_watched_tasks_go_cold_and_hear_their_end(tmp_path, processes, peer_factory):
+    # A producer that watches all it submits keeps no record per task in
+    # the broker's memory: the watch is apart from the task (arb_watch.h).
+    b = Broker(tmp_path, extra=['--hot-tasks', '8'])
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    ids = submit_many(client, [{'name': 'n'} for _ in range(60)], batch=7, watch=True)
+    watcher2 = peer_factory(b.endpoint)
+    kind, _, body, _ = watcher2.request('WATCH', {'ids': ids[50:]})
+    assert kind == 'WATCHING' and body['watching'] == 10, body
+    in_memory, cold, watches = memory(client)
+    assert cold >= 40 and in_memory + cold == 60, (in_memory, cold)
+    assert watches == 70
+    worker = peer_factory(b.endpoint)
+    register(worker)
+    assert take_all(worker) == ids
+    assert done_ids(client, 60) == {i: 5 for i in ids}
+    assert done_ids(watcher2, 10) == {i: 5 for i in ids[50:]}
+    assert memory(client) == (0, 0, 0)
+
+
+def test_cold_watched_tasks_hear_of_a_purge_and_a_cancel(tmp_path, processes, peer_factory):
+    b = Broker(tmp_path, extra=['--hot-tasks', '4'])
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    ids = submit_many(client, [{'name': 'n', 'queue': 'p'} for _ in range(30)], batch=4,
+                      watch=True)
+    assert memory(client)[1] >= 20
+    # one by id (read back from the journal), then the rest with the queue
+    kind, _, body, _ = client.request('CANCEL', {'ids': [ids[25]]})
+    assert kind == 'CANCEL_REPLY', body
+    assert done_ids(client, 1) == {ids[25]: CANCELLED}
+    kind, _, body, _ = client.request('QUEUE', {'queue': 'p', 'op': 'purge'})
+    assert kind == 'OK' and body['count'] == 29, body
+    assert done_ids(client, 29) == {i: CANCELLED for i in ids if i != ids[25]}
+    assert memory(client) == (0, 0, 0)

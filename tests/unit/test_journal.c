@@ -68,6 +68,7 @@ typedef struct {
     uint64_t ids[64];
     int states[64];
     int32_t priorities[64];
+    char bodies[64][16];  //  load_ready: payload '/' headers
     size_t count;
 } s_seen_t;
 
@@ -81,6 +82,20 @@ s_collect (void *arg, arb_task_t *task, const char *queue, const char *name)
     seen->states[seen->count] = task->state;
     seen->priorities[seen->count++] = task->priority;
     return 0;
+}
+
+static int
+s_collect_ready (void *arg,
+                 arb_task_t *task,
+                 const char *queue,
+                 const char *name,
+                 const arb_journal_body_t *body)
+{
+    s_seen_t *seen = (s_seen_t *) arg;
+    snprintf (seen->bodies[seen->count], sizeof (seen->bodies[0]), "%.*s/%.*s",
+              (int) body->payload_size, (const char *) body->payload, (int) body->headers_size,
+              (const char *) body->headers);
+    return s_collect (arg, task, queue, name);
 }
 
 //  Takes a journal of this version back to version 5 (the migration to 6
@@ -766,7 +781,8 @@ test_queue_in_bulk (void **state)
     arb_journal_commit (j);
 
     uint64_t keep[] = {2}, changed;
-    assert_int_equal (arb_journal_cancel_open (j, "q", keep, 1, 10000, "purged", 500, &changed), 0);
+    assert_int_equal (
+        arb_journal_cancel_open (j, "q", keep, 1, 10000, "purged", 500, NULL, NULL, &changed), 0);
     assert_int_equal (changed, 6);
     assert_int_equal (arb_journal_commit (j), 0);
     assert_int_equal (s_state_of (j, 1), ARB_STATE_CANCELLED);
@@ -788,7 +804,8 @@ test_queue_in_bulk (void **state)
     assert_int_equal (arb_journal_purge (j, 10500, 100, 9, s_count_purged, &purged), 5);
     arb_journal_commit (j);
     //  no keep list: every unfinished one
-    assert_int_equal (arb_journal_cancel_open (j, "q", NULL, 0, 20000, "x", 500, &changed), 0);
+    assert_int_equal (
+        arb_journal_cancel_open (j, "q", NULL, 0, 20000, "x", 500, NULL, NULL, &changed), 0);
     assert_int_equal (changed, 1);
     arb_journal_commit (j);
 
@@ -985,7 +1002,7 @@ test_version_4_counts_deliveries (void **state)
 
 //  A version-5 journal (tasks_queue) is migrated to tasks_order, and a
 //  queue's ready rows read back in dispatch order from a key on: priority
-//  highest first, then id.
+//  highest first, then id, each with its payload and headers.
 static void
 test_version_5_reads_ready_in_order (void **state)
 {
@@ -999,7 +1016,9 @@ test_version_5_reads_ready_in_order (void **state)
         "INSERT INTO tasks (id, queue, name, state, priority, created_ms) VALUES "
         "(1, 'q', 'job', 3, 0, 1), (2, 'q', 'job', 3, 5, 1), (3, 'q', 'job', 3, 0, 1),"
         "(4, 'r', 'job', 3, 9, 1), (5, 'q', 'job', 6, 9, 1), (6, 'q', 'job', 3, 5, 1),"
-        "(7, 'q', 'job', 3, -1, 1);";
+        "(7, 'q', 'job', 3, -1, 1);"
+        "UPDATE tasks SET payload = X'6869' WHERE id = 2;"
+        "UPDATE tasks SET payload = X'6f6b', headers = X'6878' WHERE id = 6;";
     assert_int_equal (sqlite3_exec (db, rows, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close (db);
     j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
@@ -1008,8 +1027,8 @@ test_version_5_reads_ready_in_order (void **state)
     size_t count;
     int32_t last_priority;
     uint64_t last_id;
-    assert_int_equal (arb_journal_load_ready (j, "q", INT32_MAX, 0, 10, s_collect, &seen, &count,
-                                              &last_priority, &last_id),
+    assert_int_equal (arb_journal_load_ready (j, "q", INT32_MAX, 0, 10, s_collect_ready, &seen,
+                                              &count, &last_priority, &last_id),
                       0);
     assert_int_equal (count, 5);
     assert_int_equal (last_priority, -1);
@@ -1017,9 +1036,12 @@ test_version_5_reads_ready_in_order (void **state)
     uint64_t order[] = {2, 6, 1, 3, 7};
     for (size_t i = 0; i < 5; i++)
         assert_int_equal (seen.ids[i], order[i]);
+    assert_string_equal (seen.bodies[0], "hi/");
+    assert_string_equal (seen.bodies[1], "ok/hx");
+    assert_string_equal (seen.bodies[2], "/");
     //  from (5, 6) on, two at a time
     memset (&seen, 0, sizeof (seen));
-    assert_int_equal (arb_journal_load_ready (j, "q", 5, 6, 2, s_collect, &seen, &count,
+    assert_int_equal (arb_journal_load_ready (j, "q", 5, 6, 2, s_collect_ready, &seen, &count,
                                               &last_priority, &last_id),
                       0);
     assert_int_equal (count, 2);
@@ -1027,7 +1049,7 @@ test_version_5_reads_ready_in_order (void **state)
     assert_int_equal (seen.ids[0], 6);
     assert_int_equal (seen.ids[1], 1);
     memset (&seen, 0, sizeof (seen));
-    assert_int_equal (arb_journal_load_ready (j, "q", 0, 2, 10, s_collect, &seen, &count,
+    assert_int_equal (arb_journal_load_ready (j, "q", 0, 2, 10, s_collect_ready, &seen, &count,
                                               &last_priority, &last_id),
                       0);
     assert_int_equal (count, 2);

@@ -32,6 +32,9 @@ test_render (void **state)
         .commits = 7,
         .commit_us = 2500,
         .commit_buckets = {buckets, ARB_COMMIT_BUCKETS},
+        .tasks_in_memory = 40,
+        .tasks_cold = 1000,
+        .watches = 1040,
     };
     arb_metrics_gateway_t gateway = {.broker_up = true, .connections = {5, 0, 0}};
     size_t size;
@@ -51,6 +54,10 @@ test_render (void **state)
         "arbiter_journal_commit_seconds_count 7\n",
         "arbiter_journal_commit_seconds_sum 0.002500\n",
         "# TYPE arbiter_journal_commit_seconds histogram\n",
+        "arbiter_broker_tasks_in_memory 40\n",
+        "arbiter_broker_tasks_cold 1000\n",
+        "# TYPE arbiter_broker_watches gauge\n",
+        "arbiter_broker_watches 1040\n",
         "arbiter_worker_slots 4\n",
         "arbiter_worker_slots_busy 1\n",
         "arbiter_gateway_broker_up 1\n",

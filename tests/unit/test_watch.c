@@ -1,0 +1,149 @@
+/*  test_watch.c — the broker's watches (arb_watch): who hears of which
+    task's end, apart from the task records. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <cmocka.h>
+
+#include "arb_watch.h"
+
+//  What arb_watch_take told: the identities, in order, and which was last.
+typedef struct {
+    char names[16][16];
+    bool last[16];
+    size_t count;
+} s_told_t;
+
+static void
+s_tell (void *arg, zframe_t *identity, bool last)
+{
+    s_told_t *told = (s_told_t *) arg;
+    assert_true (told->count < 16);
+    snprintf (told->names[told->count], sizeof (told->names[0]), "%.*s",
+              (int) zframe_size (identity), (const char *) zframe_data (identity));
+    told->last[told->count++] = last;
+}
+
+static zframe_t *
+s_peer (const char *name)
+{
+    return zframe_new (name, strlen (name));
+}
+
+static void
+test_add_take_once_per_peer (void **state)
+{
+    (void) state;
+    arb_watch_t *watch = arb_watch_new ();
+    zframe_t *a = s_peer ("alice"), *b = s_peer ("bob");
+    arb_watch_add (watch, 7, a);
+    arb_watch_add (watch, 7, a);  //  once per routing id
+    arb_watch_add (watch, 7, b);
+    arb_watch_add (watch, 8, b);
+    assert_int_equal (arb_watch_size (watch), 3);
+    assert_int_equal (arb_watch_peers (watch), 2);
+
+    s_told_t told = {0};
+    assert_int_equal (arb_watch_take (watch, 7, s_tell, &told), 2);
+    assert_int_equal (told.count, 2);
+    //  both peers, each once, and only the second told it is the last
+    assert_true ((streq (told.names[0], "alice") && streq (told.names[1], "bob"))
+                 || (streq (told.names[0], "bob") && streq (told.names[1], "alice")));
+    assert_false (told.last[0]);
+    assert_true (told.last[1]);
+    //  taken: gone; alice has no watch left, so she is forgotten
+    memset (&told, 0, sizeof (told));
+    assert_int_equal (arb_watch_take (watch, 7, s_tell, &told), 0);
+    assert_int_equal (told.count, 0);
+    assert_int_equal (arb_watch_size (watch), 1);
+    assert_int_equal (arb_watch_peers (watch), 1);
+    assert_int_equal (arb_watch_take (watch, 8, s_tell, &told), 1);
+    assert_string_equal (told.names[0], "bob");
+    assert_true (told.last[0]);
+    assert_int_equal (arb_watch_peers (watch), 0);
+    //  a peer forgotten and seen again is interned anew
+    arb_watch_add (watch, 9, a);
+    assert_int_equal (arb_watch_peers (watch), 1);
+    zframe_destroy (&a);
+    zframe_destroy (&b);
+    arb_watch_destroy (&watch);
+    assert_null (watch);
+}
+
+//  Many ids (the table grows, then shrinks as they are taken), each taken
+//  exactly once, whatever the order; ids next to each other collide in
+//  runs that deletion must keep whole.
+static void
+test_many_ids_grow_and_shrink (void **state)
+{
+    (void) state;
+    arb_watch_t *watch = arb_watch_new ();
+    zframe_t *peers[3] = {s_peer ("p0"), s_peer ("p1"), s_peer ("p2")};
+    const uint64_t n = 20000;
+    for (uint64_t id = 1; id <= n; id++)
+        for (uint64_t k = 0; k <= id % 3; k++)
+            arb_watch_add (watch, id, peers[k]);
+    assert_int_equal (arb_watch_size (watch), n / 3 * 6 + 2 + 3);  //  n = 3 * 6666 + 2
+    assert_int_equal (arb_watch_peers (watch), 3);
+    //  every other id first, then the rest backwards
+    for (int pass = 0; pass < 2; pass++)
+        for (uint64_t i = 0; i < n; i++) {
+            uint64_t id = pass == 0 ? 2 * i + 1 : n - i;
+            if (id > n || (pass == 0) != (id % 2 == 1))
+                continue;
+            s_told_t told = {0};
+            size_t want = (size_t) (id % 3) + 1;
+            assert_int_equal (arb_watch_take (watch, id, s_tell, &told), want);
+            assert_true (told.last[want - 1]);
+        }
+    assert_int_equal (arb_watch_size (watch), 0);
+    assert_int_equal (arb_watch_peers (watch), 0);
+    s_told_t told = {0};
+    assert_int_equal (arb_watch_take (watch, 5, s_tell, &told), 0);
+    for (int k = 0; k < 3; k++)
+        zframe_destroy (&peers[k]);
+    arb_watch_destroy (&watch);
+}
+
+//  pop hands out every watch once, with a copy of its identity.
+static void
+test_pop_takes_every_watch (void **state)
+{
+    (void) state;
+    arb_watch_t *watch = arb_watch_new ();
+    zframe_t *a = s_peer ("a"), *b = s_peer ("b");
+    for (uint64_t id = 1; id <= 300; id++)
+        arb_watch_add (watch, id, id % 2 ? a : b);
+    arb_watch_add (watch, 300, a);
+    uint64_t sum = 0;
+    size_t count = 0, as = 0;
+    uint64_t id;
+    zframe_t *identity;
+    while (arb_watch_pop (watch, &id, &identity)) {
+        sum += id;
+        count++;
+        as += zframe_eq (identity, a);
+        zframe_destroy (&identity);
+    }
+    assert_int_equal (count, 301);
+    assert_int_equal (sum, 300 * 301 / 2 + 300);
+    assert_int_equal (as, 151);
+    assert_int_equal (arb_watch_size (watch), 0);
+    assert_int_equal (arb_watch_peers (watch), 0);
+    assert_false (arb_watch_pop (watch, &id, &identity));
+    zframe_destroy (&a);
+    zframe_destroy (&b);
+    arb_watch_destroy (&watch);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_add_take_once_per_peer),
+        cmocka_unit_test (test_many_ids_grow_and_shrink),
+        cmocka_unit_test (test_pop_takes_every_watch),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
