@@ -56,8 +56,6 @@ s_before (const void *a_, const void *b_, void *arg)
     const arb_task_t *a = (const arb_task_t *) a_;
     const arb_task_t *b = (const arb_task_t *) b_;
     const arb_queue_t *self = (const arb_queue_t *) arg;
-    if (a->head != b->head)
-        return a->head;
     if (self->aging_ms == 0) {
         if (a->priority != b->priority)
             return a->priority > b->priority;
@@ -68,7 +66,21 @@ s_before (const void *a_, const void *b_, void *arg)
         if (ka != kb)
             return ka > kb;
     }
+    //  back at the head: of its priority, not of the whole queue
+    if (a->head != b->head)
+        return a->head;
     return a->seq < b->seq;
+}
+
+//  Whether a hot ready task comes before every cold one (cold tasks are
+//  never at the head: one back at the head of its priority comes before
+//  the cold tasks of that priority and the lower ones).
+static bool
+s_before_cold (const arb_queue_t *self, const arb_task_t *task)
+{
+    return task->head
+               ? task->priority >= self->cold_priority
+               : s_key_before (task->priority, task->seq, self->cold_priority, self->cold_seq);
 }
 
 static void s_warm (arb_queue_t *self, size_t want);
@@ -236,9 +248,7 @@ s_warm (arb_queue_t *self, size_t want)
 {
     while (self->cold && self->warm) {
         arb_task_t *first = (arb_task_t *) arb_heap_peek (self->ready);
-        bool behind =
-            first && !first->head
-            && !s_key_before (first->priority, first->seq, self->cold_priority, self->cold_seq);
+        bool behind = first && !s_before_cold (self, first);
         if (arb_queue_hot_size (self) >= want && !behind)
             return;
         uint64_t cold = self->cold, seq = self->cold_seq;
@@ -277,9 +287,7 @@ arb_queue_first (arb_queue_t *self,
     //  a hot task behind the first cold one (read back by id) may not
     //  show before the cold ones: read on until none shows early
     for (size_t i = 0; i < found && self->cold && self->warm; i++)
-        if (!tasks[i]->head
-            && !s_key_before (tasks[i]->priority, tasks[i]->seq, self->cold_priority,
-                              self->cold_seq)) {
+        if (!s_before_cold (self, tasks[i])) {
             uint64_t cold = self->cold, seq = self->cold_seq;
             int32_t priority = self->cold_priority;
             self->warm (self->warm_arg, self);

@@ -1,9 +1,11 @@
 /*  arb_queue.h — one named queue: its ready tasks in dispatch order, its
     settings and its counters.
 
-    Dispatch order: released tasks first (they go back to the head, each
-    in its own place: it keeps its arrival), then by priority, highest
-    first, then first come first served. With aging
+    Dispatch order: by priority, highest first; within a priority,
+    released tasks first (they go back to the head of their priority, each
+    in its own place: it keeps its arrival), then first come first served.
+    A released task never overtakes a higher priority (RabbitMQ puts a
+    requeued message back in its place among its priority's). With aging
     (aging_ms > 0) a task gains one priority level for every aging_ms it
     waits, so a steady stream of high-priority work cannot starve the rest
     forever. Because every waiting task ages at the same rate, the order

@@ -289,7 +289,8 @@ int arb_link_complete (arb_link_t *self, uint64_t id, zframe_t **result_p);
 //  says), with error (cut to ARB_TEXT_MAX bytes; NULL: "failed").
 int arb_link_fail (arb_link_t *self, uint64_t id, const char *error);
 
-//  Releases a held task back to the head of its queue, no attempt counted
+//  Releases a held task back to the head of its queue (of the tasks of its
+//  priority: it never overtakes a higher one), no attempt counted
 //  (Kestrel /abort, AMQP nack with requeue).
 int arb_link_release (arb_link_t *self, uint64_t id);
 

@@ -203,6 +203,37 @@ test_released_tasks_keep_their_order (void **state)
     }
 }
 
+//  A released task goes back to the head of its priority, not of the
+//  queue: after the higher priorities that came meanwhile, before the rest
+//  of its own (RabbitMQ's requeue on a priority queue), with aging or not.
+static void
+test_released_task_keeps_to_its_priority (void **state)
+{
+    (void) state;
+    for (int aging = 0; aging < 2; aging++) {
+        s_log_t log;
+        arb_sched_t *sched = s_sched (&log, aging ? 1000 : 0);
+        arb_session_t *w = s_worker (sched, "w", "q", 1);
+        s_add (sched, "q", 1, 0, NOW + 1);
+        arb_sched_dispatch (sched, NOW + 2, MONO);
+        assert_int_equal (log.count, 1);
+        arb_task_t *task = log.sent[0];
+        s_add (sched, "q", 2, 5, NOW + 3);
+        s_add (sched, "q", 3, 0, NOW + 4);
+        arb_sched_unlease (sched, task);
+        arb_sched_make_ready (sched, task, true, NOW + 5, MONO);
+        s_give_credit (sched, w, "q", 3);
+        log.count = 0;
+        arb_sched_dispatch (sched, NOW + 6, MONO + 6);
+        assert_int_equal (log.count, 3);
+        assert_int_equal (log.sent[0]->id, 2);
+        assert_int_equal (log.sent[1]->id, 1);
+        assert_int_equal (log.sent[2]->id, 3);
+        s_finish_sent (sched, &log);
+        arb_sched_destroy (&sched);
+    }
+}
+
 //  With aging, waiting long enough outranks priority; without, never.
 static void
 test_aging (void **state)
@@ -1315,6 +1346,40 @@ s_expect_order (s_rows_t *rows, const char *queue, const uint64_t *ids, size_t n
     arb_sched_close_session (rows->sched, &w);
 }
 
+//  Tasks released to the head of a lower priority than the cold backlog's
+//  wait for it: the queue reads the cold tasks back though it holds enough
+//  hot ones (the released), since those sort behind. (They ran at a higher
+//  priority, and their priority was lowered while they ran.)
+static void
+test_released_low_priority_waits_for_the_cold (void **state)
+{
+    (void) state;
+    s_rows_t rows;
+    arb_sched_t *sched = s_cold_sched (&rows);
+    for (uint64_t id = 1; id <= 3; id++)
+        s_submit_row (&rows, "q", id, 1, false);
+    arb_sched_settle (sched);
+    arb_session_t *w = s_worker (sched, "w0", "q", 3);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (rows.log.count, 3);
+    arb_task_t *sent[3] = {rows.log.sent[0], rows.log.sent[1], rows.log.sent[2]};
+    rows.log.count = 0;
+    for (uint64_t id = 4; id <= 13; id++)
+        s_submit_row (&rows, "q", id, 0, false);
+    arb_sched_settle (sched);
+    assert_int_equal (arb_sched_cold_count (sched), 6);
+    for (size_t i = 0; i < 3; i++) {
+        arb_sched_unlease (sched, sent[i]);
+        sent[i]->priority = -1;
+        rows.priority[sent[i]->id] = -1;
+        arb_sched_make_ready (sched, sent[i], true, NOW + 1, MONO);
+    }
+    arb_sched_close_session (sched, &w);
+    uint64_t order[] = {4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 1, 2, 3};
+    s_expect_order (&rows, "q", order, 13);
+    arb_sched_destroy (&sched);
+}
+
 //  Past hot_max, new tasks go cold; a higher priority stays hot and goes
 //  first; a task with options behind the backlog stays in memory but
 //  still waits its turn; a task released to the head goes first.
@@ -1455,6 +1520,8 @@ main (void)
         cmocka_unit_test (test_priority_then_fifo),
         cmocka_unit_test (test_released_task_goes_first),
         cmocka_unit_test (test_released_tasks_keep_their_order),
+        cmocka_unit_test (test_released_task_keeps_to_its_priority),
+        cmocka_unit_test (test_released_low_priority_waits_for_the_cold),
         cmocka_unit_test (test_aging),
         cmocka_unit_test (test_credit_is_never_exceeded),
         cmocka_unit_test (test_workers_share_round_robin),
