@@ -425,7 +425,7 @@ s_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *sql)
     "id, queue, name, state, priority, max_attempts, attempts, lost, backoff, backoff_ms, "     \
     "backoff_cap_ms, jitter, timeout_ms, not_before_ms, expires_ms, retention_ms, created_ms, " \
     "flow, input, origin, parents, copies, has_children, args IS NOT NULL, soft_timeout_ms, "   \
-    "delivered"
+    "delivered, length (payload)"
 
 //  TASK_COLUMNS up to has_children, for INSERT (which sets soft_timeout_ms
 //  and delivered after the columns it takes from the row).
@@ -1166,6 +1166,9 @@ s_fill_task (sqlite3_stmt *stmt, arb_task_t *task, arb_task_ext_t *ext)
     task->has_args = sqlite3_column_int (stmt, 23) != 0;
     ext->soft_timeout_ms = s_u64 (stmt, 24);
     task->delivered = (uint32_t) sqlite3_column_int64 (stmt, 25);
+    //  length () of a blob reads its size, not its bytes (the queue's ready
+    //  bytes: the load and the cold reads count what the submit counted)
+    arb_task_set_payload_size (task, s_u64 (stmt, 26));
     if (memcmp (ext, &arb_task_ext_zero, sizeof (*ext)))
         task->ext = ext;
 }
@@ -1224,10 +1227,10 @@ arb_journal_load_ready (arb_journal_t *self,
         arb_task_ext_t ext;
         s_fill_task (stmt, &task, &ext);
         arb_journal_body_t body = {
-            .payload = sqlite3_column_blob (stmt, 26),
-            .payload_size = (size_t) sqlite3_column_bytes (stmt, 26),
-            .headers = sqlite3_column_blob (stmt, 27),
-            .headers_size = (size_t) sqlite3_column_bytes (stmt, 27),
+            .payload = sqlite3_column_blob (stmt, 27),
+            .payload_size = (size_t) sqlite3_column_bytes (stmt, 27),
+            .headers = sqlite3_column_blob (stmt, 28),
+            .headers_size = (size_t) sqlite3_column_bytes (stmt, 28),
         };
         if (fn (arg, &task, (const char *) sqlite3_column_text (stmt, 1),
                 (const char *) sqlite3_column_text (stmt, 2), &body))

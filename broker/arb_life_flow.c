@@ -103,6 +103,7 @@ s_make_copy (arb_life_t *self,
     arb_task_ext_rw (copy)->flow = arb_task_ext (origin)->flow;
     arb_task_ext_rw (copy)->expires_ms = self->clock->now_ms + endpoint_timeout_ms;
     copy->state = ARB_STATE_READY;
+    arb_task_set_payload_size (copy, payload ? zframe_size (payload) : 0);
     arb_journal_row_t row = {.endpoint = endpoint, .payload = payload, .headers = headers};
     if (arb_journal_insert (self->journal, copy, &row)) {
         arb_sched_discard_task (self->sched, &copy);
@@ -672,6 +673,7 @@ arb_life_commit_emits (arb_life_t *self, arb_task_t *task)
         item->id = ++self->next_id;
         item->created_ms = self->clock->now_ms;
         item->state = ARB_STATE_READY;
+        arb_task_set_payload_size (item, emit->payload ? zframe_size (emit->payload) : 0);
         arb_task_ext_rw (item)->flow = arb_task_ext (task)->flow;
         arb_journal_row_t row = {.payload = emit->payload};
         int rc = arb_journal_insert (self->journal, item, &row);

@@ -223,6 +223,7 @@ s_store_task (arb_life_t *self,
     arb_task_spec_t *spec = &body->tasks.v[i];
     arb_task_t *task = s_make_task (self, spec);
     task->id = ids[i];
+    arb_task_set_payload_size (task, spec->payload ? zframe_size (spec->payload) : 0);
     if (flow)
         arb_task_ext_rw (task)->flow = flow;
     task->input = (uint8_t) spec->input;

@@ -14,6 +14,7 @@ struct _arb_queue_t {
     size_t aside_count;  //  tasks in those heaps
     arb_queue_settings_t settings;
     uint64_t counts[ARB_STATE_MAX + 1];
+    uint64_t ready_bytes;              //  payload bytes of its ready tasks, cold ones too
     arb_limit_t limit;                 //  running cap, rate limit, running count
     uint64_t done[ARB_DONE_RING];      //  finished per second
     uint64_t done_sec[ARB_DONE_RING];  //  which Unix second each slot counts
@@ -32,6 +33,7 @@ struct _arb_queue_t {
     void *warm_arg;           //  borrowed, for warm
     size_t warm_low;          //  tasks: fewer hot ready ones than this, and it warms
     uint64_t cold;            //  ready tasks in the journal only
+    uint64_t cold_bytes;      //  their payload bytes
     int32_t cold_priority;    //  every cold task sorts at or after this key
     uint64_t cold_seq;
     bool hot_last_set;  //  hot_last is an upper bound of the hot ready keys
@@ -373,6 +375,18 @@ arb_queue_counts (arb_queue_t *self)
     return self->counts;
 }
 
+uint64_t *
+arb_queue_ready_bytes (arb_queue_t *self)
+{
+    return &self->ready_bytes;
+}
+
+uint64_t
+arb_queue_cold_bytes (arb_queue_t *self)
+{
+    return self->cold_bytes;
+}
+
 arb_limit_t *
 arb_queue_limit (arb_queue_t *self)
 {
@@ -492,10 +506,11 @@ arb_queue_freeze (arb_queue_t *self, arb_task_t *task)
         self->cold_seq = task->seq;
     }
     self->cold++;
+    self->cold_bytes += task->payload_size;
 }
 
 void
-arb_queue_add_cold (arb_queue_t *self, int32_t priority, uint64_t id)
+arb_queue_add_cold (arb_queue_t *self, int32_t priority, uint64_t id, uint32_t payload_size)
 {
     uint64_t seq = id << ARB_SEQ_SHIFT;
     if (self->cold == 0 || s_key_before (priority, seq, self->cold_priority, self->cold_seq)) {
@@ -503,6 +518,7 @@ arb_queue_add_cold (arb_queue_t *self, int32_t priority, uint64_t id)
         self->cold_seq = seq;
     }
     self->cold++;
+    self->cold_bytes += payload_size;
 }
 
 void
@@ -510,6 +526,10 @@ arb_queue_thaw (arb_queue_t *self, arb_task_t *task)
 {
     assert (self->cold > 0);
     self->cold--;
+    //  the row's size, as the record had it when it went cold (unless the
+    //  file was changed under the broker: never below 0)
+    self->cold_bytes -=
+        task->payload_size < self->cold_bytes ? task->payload_size : self->cold_bytes;
     arb_queue_push (self, task);
     arb_queue_note_hot (self, task);
 }
@@ -523,6 +543,7 @@ arb_queue_cold_read (arb_queue_t *self, int32_t priority, uint64_t id, bool more
         zsys_warning ("queue: %" PRIu64 " cold tasks not found in the journal queue=%s", self->cold,
                       self->name);
         self->cold = 0;
+        self->cold_bytes = 0;
     }
 }
 
@@ -530,6 +551,7 @@ void
 arb_queue_drop_cold (arb_queue_t *self)
 {
     self->cold = 0;
+    self->cold_bytes = 0;
 }
 
 bool

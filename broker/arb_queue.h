@@ -166,20 +166,28 @@ bool arb_queue_may_freeze (arb_queue_t *self, arb_task_t *task, size_t hot_max);
 //  Takes a task out of the ready heap and list, counted cold; the caller
 //  frees its record.
 void arb_queue_freeze (arb_queue_t *self, arb_task_t *task);
-//  One more cold task (start-up: its row, not loaded).
-void arb_queue_add_cold (arb_queue_t *self, int32_t priority, uint64_t id);
+//  One more cold task (start-up: its row, not loaded), of payload_size bytes.
+void arb_queue_add_cold (arb_queue_t *self, int32_t priority, uint64_t id, uint32_t payload_size);
 //  A cold task read back (its record made, seq exact): hot again.
 void arb_queue_thaw (arb_queue_t *self, arb_task_t *task);
 //  After a batch read back: the last row read; more: the batch was full
-//  (else the journal has no cold task left).
+//  (else the journal has no cold task left: none is counted cold).
 void arb_queue_cold_read (arb_queue_t *self, int32_t priority, uint64_t id, bool more);
-//  Forgets the cold tasks: their rows ended in one statement (queue-wide).
+//  Forgets the cold tasks: their rows ended in one statement (queue-wide);
+//  the caller takes them out of the counts (arb_sched_end_cold).
 void arb_queue_drop_cold (arb_queue_t *self);
 
 arb_queue_settings_t *arb_queue_settings (arb_queue_t *self);
 
 //  Counts by state (index = arb_state_t), kept by the scheduler.
 uint64_t *arb_queue_counts (arb_queue_t *self);
+
+//  The payload bytes of its ready tasks, hot and cold (what the ready
+//  count counts: AMQP's x-max-length-bytes), kept by the scheduler with
+//  the counts; of those, the cold tasks' bytes, kept by the queue (freeze,
+//  add_cold, thaw, drop_cold).
+uint64_t *arb_queue_ready_bytes (arb_queue_t *self);
+uint64_t arb_queue_cold_bytes (arb_queue_t *self);
 
 //  Running cap and rate limit of the queue (its running count too).
 arb_limit_t *arb_queue_limit (arb_queue_t *self);

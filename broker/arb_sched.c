@@ -275,6 +275,7 @@ arb_sched_clear_queue (arb_sched_t *self, arb_queue_t *queue)
     *arb_queue_settings (queue) = (arb_queue_settings_t){0};
     *arb_queue_limit (queue) = (arb_limit_t){0};
     memset (arb_queue_counts (queue), 0, (ARB_STATE_MAX + 1) * sizeof (uint64_t));
+    *arb_queue_ready_bytes (queue) = 0;
     arb_sched_forget_queue (self, queue);
 }
 
@@ -390,12 +391,29 @@ arb_sched_discard_task (arb_sched_t *self, arb_task_t **task_p)
         s_task_free (self, task_p);
 }
 
+//  Tasks of queue of size payload bytes join (sign 1) or leave (-1) the
+//  ready ones (never below 0: a row changed under the broker
+//  may read back another size than it went cold with).
+static void
+s_count_bytes (arb_queue_t *queue, uint64_t size, int sign)
+{
+    uint64_t *bytes = arb_queue_ready_bytes (queue);
+    if (sign > 0)
+        *bytes += size;
+    else
+        *bytes -= size < *bytes ? size : *bytes;
+}
+
 static void
 s_set_state (arb_task_t *task, int state)
 {
     uint64_t *counts = arb_queue_counts (task->queue);
     counts[task->state]--;
     counts[state]++;
+    if (task->state == ARB_STATE_READY)
+        s_count_bytes (task->queue, task->payload_size, -1);
+    if (state == ARB_STATE_READY)
+        s_count_bytes (task->queue, task->payload_size, 1);
     task->state = (uint8_t) state;
 }
 
@@ -441,6 +459,8 @@ arb_sched_add (arb_sched_t *self, arb_task_t *task, uint64_t now_ms, uint64_t mo
     arb_queue_link_task (task->queue, task);
     int state = task->state;
     arb_queue_counts (task->queue)[state]++;
+    if (state == ARB_STATE_READY)
+        s_count_bytes (task->queue, task->payload_size, 1);
     task->fresh = !self->loading && s_is_plain (task) && arb_queue_keeps_cold (task->queue);
     if (task->fresh)
         arb_vec_push (&self->fresh, task->id);
@@ -520,7 +540,8 @@ arb_sched_add_cold (arb_sched_t *self, const arb_task_t *row, const char *queue_
     //  every plain ready row stays cold at start (the mark is the lowest
     //  key of them): the queue's first pop reads its head back, in order
     arb_queue_counts (queue)[ARB_STATE_READY]++;
-    arb_queue_add_cold (queue, row->priority, row->id);
+    s_count_bytes (queue, row->payload_size, 1);
+    arb_queue_add_cold (queue, row->priority, row->id, row->payload_size);
     self->cold++;
     return true;
 }
@@ -546,8 +567,14 @@ arb_sched_cold_read (
     arb_sched_t *self, arb_queue_t *queue, int32_t priority, uint64_t id, bool more)
 {
     uint64_t before = arb_queue_cold (queue);
+    uint64_t bytes = arb_queue_cold_bytes (queue);
     arb_queue_cold_read (queue, priority, id, more);
-    self->cold -= before - arb_queue_cold (queue);
+    uint64_t gone = before - arb_queue_cold (queue);
+    self->cold -= gone;
+    //  cold tasks the journal does not have as ready are not ready
+    uint64_t *ready = &arb_queue_counts (queue)[ARB_STATE_READY];
+    *ready -= gone < *ready ? gone : *ready;
+    s_count_bytes (queue, bytes - arb_queue_cold_bytes (queue), -1);
 }
 
 void
@@ -579,6 +606,7 @@ arb_sched_end_cold (arb_sched_t *self, arb_queue_t *queue, int final_state, uint
     assert (counts[ARB_STATE_READY] >= cold);
     counts[ARB_STATE_READY] -= cold;
     counts[final_state] += cold;
+    s_count_bytes (queue, arb_queue_cold_bytes (queue), -1);
     for (uint64_t i = 0; i < cold; i++)
         arb_queue_count_done (queue, now_ms);
     arb_queue_drop_cold (queue);

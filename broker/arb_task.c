@@ -25,6 +25,12 @@ arb_task_ext_is_options (const arb_task_ext_t *ext)
 }
 
 void
+arb_task_set_payload_size (arb_task_t *task, uint64_t size)
+{
+    task->payload_size = size < UINT32_MAX ? (uint32_t) size : UINT32_MAX;
+}
+
+void
 arb_task_drop_emits (arb_task_t *task)
 {
     arb_task_ext_t *ext = task->ext;

@@ -105,17 +105,18 @@ struct _arb_task_t {
     int32_t priority;
     uint32_t attempts;  //  attempts started
     uint32_t max_attempts;
-    uint32_t lost;       //  leases lost with their worker
-    uint32_t delivered;  //  times handed out to a worker (dispatch, TAKE), this lease included
-    uint8_t state;       //  arb_state_t: waiting, scheduled, ready or running
-    bool head;           //  released: dispatched before everything of its priority
-    bool jitter;         //  exponential backoff is jittered
-    uint8_t backoff;     //  arb_backoff_t
-    bool aside;          //  ready_slot is in its queue's heap of its name (arb_queue.h)
-    uint8_t input;       //  workflows: ARB_INPUT_*
-    bool has_children;   //  workflows: some task depends on it
-    bool has_args;       //  it has persistent arguments (in the journal)
-    bool fresh;          //  new and ready this turn: the scheduler may make it cold
+    uint32_t lost;          //  leases lost with their worker
+    uint32_t delivered;     //  times handed out to a worker (dispatch, TAKE), this lease included
+    uint32_t payload_size;  //  bytes of its payload, at most UINT32_MAX (its queue's ready bytes)
+    uint8_t state;          //  arb_state_t: waiting, scheduled, ready or running
+    bool head;              //  released: dispatched before everything of its priority
+    bool jitter;            //  exponential backoff is jittered
+    uint8_t backoff;        //  arb_backoff_t
+    bool aside;             //  ready_slot is in its queue's heap of its name (arb_queue.h)
+    uint8_t input;          //  workflows: ARB_INPUT_*
+    bool has_children;      //  workflows: some task depends on it
+    bool has_args;          //  it has persistent arguments (in the journal)
+    bool fresh;             //  new and ready this turn: the scheduler may make it cold
 };
 
 //  All zeros: what arb_task_ext reads for a task without ext.
@@ -136,6 +137,10 @@ arb_task_ext_t *arb_task_ext_rw (arb_task_t *task);
 //  task with such an ext may go cold as one without (arb_queue.h). Tasks
 //  the gateway submits carry a retention, many carry a timeout.
 bool arb_task_ext_is_options (const arb_task_ext_t *ext);
+
+//  Sets a task's payload_size from a payload of size bytes (UINT32_MAX
+//  and more count as UINT32_MAX: the journal's read of the row agrees).
+void arb_task_set_payload_size (arb_task_t *task, uint64_t size);
 
 //  Frees a task's ext and what it owns (staged EMIT items).
 void arb_task_free_ext (arb_task_t *task);

@@ -88,6 +88,7 @@ s_add_queue (const arb_verbs_t *verbs, arb_msg_t *reply, arb_queue_t *queue)
         (arb_queue_info_t *) arb_msg_grow (reply, &out->queues, sizeof (*info), 1);
     info->name = arb_msg_strdup (reply, arb_queue_name (queue));
     s_numbers (reply, &info->counts, arb_queue_counts (queue), ARB_STATE_MAX + 1);
+    info->ready_bytes = *arb_queue_ready_bytes (queue);
     s_queue_settings (queue, info);
     info->done_last_minute = arb_queue_done_last_minute (queue, verbs->clock->now_ms);
     info->oldest_ready_ms = arb_queue_oldest_ms (queue, verbs->clock->now_ms);

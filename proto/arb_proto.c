@@ -311,6 +311,7 @@ static const arb_field_t s_queue_info_fields[] = {
     FLD (arb_queue_info_t, done_seconds, ARB_F_IDS, false, ARB_DONE_SECONDS),
     FLD (arb_queue_info_t, consumers, ARB_F_U32, false, 0),
     FLD (arb_queue_info_t, declared, ARB_F_BOOL, false, 0),
+    FLD (arb_queue_info_t, ready_bytes, ARB_F_U64, false, 0),
 };
 SCHEMA (s_queue_info_schema, arb_queue_info_t, s_queue_info_fields);
 

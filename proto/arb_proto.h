@@ -539,6 +539,7 @@ typedef struct {
     arb_ids_t done_seconds;  //  tasks finished in each of the last 60 seconds, oldest first
     uint32_t consumers;      //  sessions with credit on the queue now
     bool declared;           //  QUEUE declare: listed while empty, until deleted
+    uint64_t ready_bytes;    //  payload bytes of its ready tasks (those counts[ready] counts)
 } arb_queue_info_t;
 
 //  Journal commits are counted by time in ARB_COMMIT_BUCKETS buckets: bucket

@@ -235,7 +235,7 @@ QUEUE_INFO = _schema(
     _f('paused', K.BOOL), _f('done_last_minute', K.U64), _f('oldest_ready_ms', K.U64),
     _f('max_running', K.U32), _f('rate_per_sec', K.U32), _f('retention_ms', K.U64),
     _f('on_failure', K.STR, max=NAME_MAX), _f('done_seconds', K.IDS, max=DONE_SECONDS),
-    _f('consumers', K.U32), _f('declared', K.BOOL))
+    _f('consumers', K.U32), _f('declared', K.BOOL), _f('ready_bytes', K.U64))
 
 WORKER_STATS = _schema(
     'worker_stats', _f('name', K.STR, max=NAME_MAX), _f('identity', K.STR, max=NAME_MAX),

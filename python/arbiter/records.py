@@ -231,7 +231,8 @@ class QueueStats:
     """A queue in STATS: tasks per state (``counts[State.READY]``), whether
     paused, tasks done in the last minute (and per second, oldest first),
     the age of its oldest ready task, its settings (0 / None: default),
-    the worker sessions with credit on it, and whether it was declared."""
+    the worker sessions with credit on it, whether it was declared, and the
+    payload bytes of its ready tasks."""
 
     name: str
     counts: Dict[State, int]
@@ -245,6 +246,7 @@ class QueueStats:
     done_seconds: List[int]
     consumers: int
     declared: bool
+    ready_bytes: int
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> 'QueueStats':

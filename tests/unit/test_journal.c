@@ -69,6 +69,7 @@ typedef struct {
     int states[64];
     int32_t priorities[64];
     char bodies[64][16];  //  load_ready: payload '/' headers
+    uint32_t sizes[64];   //  payload bytes, as the row says
     size_t count;
 } s_seen_t;
 
@@ -80,6 +81,7 @@ s_collect (void *arg, arb_task_t *task, const char *queue, const char *name)
     assert_string_equal (name, "job");
     seen->ids[seen->count] = task->id;
     seen->states[seen->count] = task->state;
+    seen->sizes[seen->count] = task->payload_size;
     seen->priorities[seen->count++] = task->priority;
     return 0;
 }
@@ -1039,6 +1041,15 @@ test_version_5_reads_ready_in_order (void **state)
     assert_string_equal (seen.bodies[0], "hi/");
     assert_string_equal (seen.bodies[1], "ok/hx");
     assert_string_equal (seen.bodies[2], "/");
+    //  each row's payload size, for the queue's ready bytes
+    assert_int_equal (seen.sizes[0], 2);
+    assert_int_equal (seen.sizes[1], 2);
+    assert_int_equal (seen.sizes[2], 0);
+    memset (&seen, 0, sizeof (seen));
+    bool found;
+    assert_int_equal (arb_journal_load_task (j, 6, s_collect, &seen, &found), 0);
+    assert_true (found);
+    assert_int_equal (seen.sizes[0], 2);
     //  from (5, 6) on, two at a time
     memset (&seen, 0, sizeof (seen));
     assert_int_equal (arb_journal_load_ready (j, "q", 5, 6, 2, s_collect_ready, &seen, &count,

@@ -685,6 +685,59 @@ test_counts_follow_states (void **state)
     arb_sched_destroy (&sched);
 }
 
+//  A queue's ready bytes follow its ready tasks: out at a dispatch, back
+//  at a release, out for a retry's wait and back when it is due, out at
+//  the end.
+static void
+test_ready_bytes_follow_states (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_task_t *task = arb_sched_new_task (sched, "q", "job");
+    task->id = 1;
+    task->state = ARB_STATE_READY;
+    arb_task_set_payload_size (task, 100);
+    arb_sched_add (sched, task, NOW, MONO);
+    task = arb_sched_new_task (sched, "q", "job");
+    task->id = 2;
+    task->state = ARB_STATE_READY;
+    arb_task_set_payload_size (task, 20);
+    arb_sched_add (sched, task, NOW, MONO);
+    task = arb_sched_new_task (sched, "q", "job");
+    task->id = 3;
+    task->state = ARB_STATE_WAITING;  //  not ready: not counted
+    arb_task_set_payload_size (task, 5);
+    arb_sched_add (sched, task, NOW, MONO);
+    uint64_t *bytes = arb_queue_ready_bytes (arb_sched_queue (sched, "q"));
+    assert_int_equal (*bytes, 120);
+    arb_session_t *w = s_worker (sched, "w", "q", 1);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 1);
+    assert_int_equal (*bytes, 20);
+    //  released to the head: ready again
+    arb_task_t *first = log.sent[0];
+    arb_sched_give_back (sched, first, true, NOW, MONO);
+    assert_int_equal (*bytes, 120);
+    //  taken again, failed: it waits for its retry, then is due
+    log.count = 0;
+    assert_int_equal (arb_sched_take (sched, w, "q", 1, NOW, MONO), 1);
+    assert_int_equal (*bytes, 20);
+    arb_sched_unlease (sched, first);
+    arb_sched_make_scheduled (sched, first, NOW + 1000, NOW, MONO);
+    assert_int_equal (*bytes, 20);
+    arb_sched_make_ready (sched, first, false, NOW + 1000, MONO + 1000);
+    assert_int_equal (*bytes, 120);
+    //  the waiting one becomes ready; then two end (cancelled)
+    task = arb_sched_find (sched, 3);
+    arb_sched_make_ready (sched, task, false, NOW, MONO);
+    assert_int_equal (*bytes, 125);
+    arb_sched_finish (sched, &task, ARB_STATE_CANCELLED, NOW);
+    arb_sched_finish (sched, &first, ARB_STATE_CANCELLED, NOW);
+    assert_int_equal (*bytes, 20);
+    arb_sched_destroy (&sched);
+}
+
 //  A task name's limit holds across queues; held-back tasks keep their
 //  place, and other names go past them.
 static void
@@ -1208,8 +1261,9 @@ typedef struct {
     bool used[S_ROWS];
     int32_t priority[S_ROWS];
     uint8_t state[S_ROWS];
-    bool ext[S_ROWS];   //  the row expires: never cold
-    bool opts[S_ROWS];  //  the row has options its read restores (timeout, retention)
+    bool ext[S_ROWS];       //  the row expires: never cold
+    bool opts[S_ROWS];      //  the row has options its read restores (timeout, retention)
+    uint32_t size[S_ROWS];  //  the row's payload bytes (length (payload))
     char queue[S_ROWS][8];
     size_t reads;  //  warm calls
 } s_rows_t;
@@ -1222,6 +1276,7 @@ s_thaw_row (s_rows_t *rows, uint64_t id)
     row.priority = rows->priority[id];
     row.state = ARB_STATE_READY;
     row.max_attempts = 1;
+    row.payload_size = rows->size[id];
     arb_task_ext_t ext = {.timeout_ms = 1000, .retention_ms = 60000};
     if (rows->opts[id])
         row.ext = &ext;
@@ -1302,6 +1357,7 @@ s_submit_task (
     task->id = id;
     task->priority = priority;
     task->state = ARB_STATE_READY;
+    task->payload_size = rows->size[id];
     if (ext)
         arb_task_ext_rw (task)->expires_ms = NOW + 3600 * 1000;
     if (opts) {
@@ -1495,6 +1551,64 @@ test_cold_rows_at_start (void **state)
     arb_sched_destroy (&sched);
 }
 
+//  Cold tasks count their bytes as hot ones do: through going cold,
+//  being read back in order or by id, dispatch, and a queue-wide end;
+//  rows loaded at start count theirs.
+static void
+test_cold_ready_bytes (void **state)
+{
+    (void) state;
+    s_rows_t rows;
+    arb_sched_t *sched = s_cold_sched (&rows);
+    for (uint64_t id = 1; id <= 10; id++) {
+        rows.size[id] = (uint32_t) id * 10;
+        s_submit_row (&rows, "q", id, 0, false);
+    }
+    arb_sched_settle (sched);
+    arb_queue_t *q = arb_sched_find_queue (sched, "q");
+    assert_int_equal (arb_queue_cold (q), 6);
+    assert_int_equal (*arb_queue_ready_bytes (q), 550);
+    assert_int_equal (arb_queue_cold_bytes (q), 50 + 60 + 70 + 80 + 90 + 100);
+    //  one read back by id, then the first five handed out
+    assert_non_null (arb_sched_find (sched, 8));
+    assert_int_equal (arb_queue_cold_bytes (q), 450 - 80);
+    arb_session_t *w = s_worker (sched, "w", "q", 5);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (rows.log.count, 5);
+    assert_int_equal (*arb_queue_ready_bytes (q), 550 - 150);
+    //  the rest end in one statement: cold ones counted out at once
+    for (size_t i = 0; i < rows.log.count; i++)
+        arb_sched_unlease (sched, rows.log.sent[i]);
+    s_finish_sent (sched, &rows.log);
+    arb_sched_close_session (sched, &w);
+    uint64_t hot = 0;
+    for (arb_task_t *task = arb_queue_first_task (q); task; task = task->queue_next)
+        hot += task->payload_size;
+    assert_int_equal (*arb_queue_ready_bytes (q), hot + arb_queue_cold_bytes (q));
+    arb_sched_end_cold (sched, q, ARB_STATE_CANCELLED, NOW);
+    assert_int_equal (*arb_queue_ready_bytes (q), hot);
+    arb_sched_destroy (&sched);
+
+    //  start-up: cold rows count their bytes, read back or not
+    sched = s_cold_sched (&rows);
+    arb_sched_set_loading (sched, true);
+    for (uint64_t id = 1; id <= 8; id++) {
+        rows.used[id] = true;
+        rows.state[id] = ARB_STATE_READY;
+        rows.size[id] = 7;
+        snprintf (rows.queue[id], sizeof (rows.queue[id]), "q");
+        arb_task_t row = {.id = id, .state = ARB_STATE_READY, .payload_size = 7};
+        assert_true (arb_sched_add_cold (sched, &row, "q"));
+    }
+    arb_sched_set_loading (sched, false);
+    q = arb_sched_find_queue (sched, "q");
+    assert_int_equal (*arb_queue_ready_bytes (q), 56);
+    arb_sched_thaw_all (sched, q);
+    assert_int_equal (arb_queue_cold_bytes (q), 0);
+    assert_int_equal (*arb_queue_ready_bytes (q), 56);
+    arb_sched_destroy (&sched);
+}
+
 //  With aging, a queue keeps everything in memory.
 static void
 test_cold_never_with_aging (void **state)
@@ -1543,6 +1657,7 @@ main (void)
         cmocka_unit_test (test_expired_tasks_are_not_dispatched),
         cmocka_unit_test (test_failed_send_puts_task_back),
         cmocka_unit_test (test_counts_follow_states),
+        cmocka_unit_test (test_ready_bytes_follow_states),
         cmocka_unit_test (test_deliveries),
         cmocka_unit_test (test_consumer_counts),
         cmocka_unit_test (test_peek),
@@ -1556,6 +1671,7 @@ main (void)
         cmocka_unit_test (test_cold_with_options),
         cmocka_unit_test (test_cold_rows_at_start),
         cmocka_unit_test (test_cold_never_with_aging),
+        cmocka_unit_test (test_cold_ready_bytes),
     };
     return cmocka_run_group_tests_name ("sched", tests, NULL, NULL);
 }
