@@ -1,7 +1,8 @@
 /*  arb_amqp.c — the AMQP server: the listener, the users, the model's
     load from the broker's metadata store, queue deletion across
     connections (and the auto-delete exchanges it leaves unused), the
-    queue arguments kept over time (x-expires, x-max-length's trims),
+    queue arguments kept over time (x-expires, the trims of x-max-length
+    and x-max-length-bytes),
     and what the broker tells every server (a held task
     stopped, the session up or down); see arb_amqp.h.
 
@@ -150,17 +151,31 @@ arb_amqp_count_request (arb_amqp_t *self, const char *broker_queue)
     return request;
 }
 
+//  The record of broker_queue in a STATS reply, or NULL.
+static const arb_queue_info_t *
+s_queue_info (arb_msg_t *reply, const char *broker_queue)
+{
+    if (!reply || arb_msg_type (reply) != ARB_MSG_STATS_REPLY)
+        return NULL;
+    arb_stats_reply_body_t *stats = arb_msg_stats_reply (reply);
+    for (size_t i = 0; i < stats->queues.n; i++)
+        if (streq (stats->queues.v[i].name, broker_queue))
+            return &stats->queues.v[i];
+    return NULL;
+}
+
 uint64_t
 arb_amqp_ready_count (arb_msg_t *reply, const char *broker_queue)
 {
-    if (!reply || arb_msg_type (reply) != ARB_MSG_STATS_REPLY)
-        return 0;
-    arb_stats_reply_body_t *stats = arb_msg_stats_reply (reply);
-    for (size_t i = 0; i < stats->queues.n; i++)
-        if (streq (stats->queues.v[i].name, broker_queue)
-            && stats->queues.v[i].counts.n > ARB_STATE_READY)
-            return stats->queues.v[i].counts.v[ARB_STATE_READY];
-    return 0;
+    const arb_queue_info_t *info = s_queue_info (reply, broker_queue);
+    return info && info->counts.n > ARB_STATE_READY ? info->counts.v[ARB_STATE_READY] : 0;
+}
+
+uint64_t
+arb_amqp_ready_bytes (arb_msg_t *reply, const char *broker_queue)
+{
+    const arb_queue_info_t *info = s_queue_info (reply, broker_queue);
+    return info ? info->ready_bytes : 0;
 }
 
 static void
@@ -272,13 +287,20 @@ arb_amqp_queue_used (arb_amqp_t *self, arb_amqp_queue_t *queue)
 }
 
 //  ---------------------------------------------------------------------
-//  x-max-length
+//  x-max-length and x-max-length-bytes
 
-//  A queue's trim under way: count its ready messages (STATS), take the
-//  ones over the bound from the head (TAKE) and drop or dead-letter them;
-//  again while publishes came meanwhile. One per queue at a time, found
-//  through queue->trim; the queue is looked up by name at each answer
-//  (it may be gone).
+//  A queue's trim under way: count its ready messages and their bytes
+//  (STATS), take the ones over a bound from the head (TAKE) and drop or
+//  dead-letter them; again while publishes came meanwhile. One per queue
+//  at a time, found through queue->trim; the queue is looked up by name
+//  at each answer (it may be gone).
+//
+//  A take never asks for more than the count says must go: those over
+//  x-max-length, or, when only the bytes are over, one message (how many
+//  bytes each holds is learnt from the DISPATCH, not before). So it never
+//  has to give messages back (a release would mark them redelivered), and
+//  a queue over its bytes loses one message per count and take: a burst
+//  of publishes to a full queue is trimmed one round trip per message.
 typedef struct {
     arb_amqp_t *server;       //  borrowed
     arb_amqp_vhost_t *vhost;  //  borrowed (vhosts last as long as the model)
@@ -351,7 +373,7 @@ s_on_trim_take (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
                 arb_link_complete (self->link, task->id, NULL);
         }
         if (taken)
-            zsys_debug ("amqp: queue over x-max-length queue=%s dropped=%zu", trim->name, taken);
+            zsys_debug ("amqp: queue over its bound queue=%s dropped=%zu", trim->name, taken);
     }
     //  count again: more may be over (a take is bounded, publishes came);
     //  nothing taken (a paused queue, the broker's recovery window) ends it
@@ -372,9 +394,12 @@ s_on_trim_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
         s_trim_end (trim);
         return;
     }
+    arb_amqp_qargs_t *settings = &queue->settings;
     uint64_t ready = arb_amqp_ready_count (*reply_p, queue->broker);
-    if (ready > queue->settings.max_length) {
-        uint64_t over = ready - queue->settings.max_length;
+    if (arb_amqp_model_is_over (settings, ready, arb_amqp_ready_bytes (*reply_p, queue->broker))) {
+        uint64_t over = settings->has_max_length && ready > settings->max_length
+                            ? ready - settings->max_length
+                            : 1;  //  its bytes: the head's size is not known yet
         uint32_t max = over > ARB_AMQP_TRIM_MAX ? ARB_AMQP_TRIM_MAX : (uint32_t) over;
         if (arb_gateway_take (self->gateway, queue->broker, max, s_on_trim_take, trim))
             return;
@@ -391,7 +416,8 @@ s_on_trim_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 void
 arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue)
 {
-    if (!queue->settings.has_max_length || queue->settings.overflow != ARB_AMQP_DROP_HEAD)
+    if (!arb_amqp_model_is_bounded (&queue->settings)
+        || queue->settings.overflow != ARB_AMQP_DROP_HEAD)
         return;
     if (queue->trim) {
         ((s_trim_t *) queue->trim)->again = true;

@@ -1,15 +1,18 @@
 /*  arb_amqp_admit.c — the AMQP server's submits, and the admission of
-    messages to queues that refuse to overflow (x-max-length with
-    x-overflow reject-publish or reject-publish-dlx). Runs on the
-    gateway's one thread; see arb_amqp_priv.h.
+    messages to queues that refuse to overflow (x-max-length or
+    x-max-length-bytes with x-overflow reject-publish or
+    reject-publish-dlx). Runs on the gateway's one thread; see
+    arb_amqp_priv.h.
 
     Such a queue must decide before the store, so a message for it is held
     here: the queue's held messages wait for a count of its ready tasks
-    (STATS, sent in the turn after they came, once the turn's submits are
-    out: the broker answers in order, so the count holds every message
-    admitted before), then as many as fit under the bound are submitted,
-    in order, and the others are refused (the publisher nacks them under
-    confirms; reject-publish-dlx dead-letters them, reason maxlen). One
+    and their payload bytes (STATS, sent in the turn after they came, once
+    the turn's submits are out: the broker answers in order, so the count
+    holds every message admitted before), then each in order is submitted
+    if it fits under both bounds with those admitted before it, else
+    refused (the publisher nacks it under confirms; reject-publish-dlx
+    dead-letters it, reason maxlen): as RabbitMQ, a message too big for
+    the bytes left is refused and a smaller one after it may still fit. One
     count per queue at a time: messages that come during it wait for the
     next, asked once those it admitted are out. With the gateway as the queue's only
     producer the bound is exact; tasks that Kestrel, REST or workers put
@@ -106,7 +109,8 @@ arb_amqp_admit_fini (arb_amqp_t *self)
 static bool
 s_refuses_overflow (arb_amqp_queue_t *queue)
 {
-    return queue->settings.has_max_length && queue->settings.overflow != ARB_AMQP_DROP_HEAD;
+    return arb_amqp_model_is_bounded (&queue->settings)
+           && queue->settings.overflow != ARB_AMQP_DROP_HEAD;
 }
 
 static void
@@ -202,13 +206,15 @@ s_on_gate_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     if (arb_msg_type (reply) != ARB_MSG_STATS_REPLY)
         s_refuse_all (gate->batch, "the queue could not be counted");
     uint64_t ready = arb_amqp_ready_count (reply, gate->broker);
-    uint64_t room = ready < queue->settings.max_length ? queue->settings.max_length - ready : 0;
+    uint64_t bytes = arb_amqp_ready_bytes (reply, gate->broker);
     size_t refused = 0;
     s_admit_t *admit;
     while ((admit = (s_admit_t *) zlistx_first (gate->batch))) {
         zlistx_delete (gate->batch, NULL);  //  the first
-        if (room) {
-            room--;
+        uint64_t size = zframe_size (admit->payload);
+        if (arb_amqp_model_fits (&queue->settings, ready, bytes, size)) {
+            ready++;
+            bytes += size;
             s_admit (admit, gate->broker);
             continue;
         }

@@ -446,13 +446,18 @@ arb_amqp_model_parse_qargs (amqp_table_t *args, arb_amqp_qargs_t *settings, char
         snprintf (why, size, "invalid arg 'x-expires' for queue: 0 is out of range");
         goto bad;
     }
-    //  x-max-length is kept by dropping the head (arb_amqp.c, as
-    //  RabbitMQ's default overflow) or by refusing publishes
-    //  (arb_amqp_admit.c); a byte bound needs the queue's bytes, which the
-    //  broker does not count, so it is refused, never ignored
+    //  x-max-length and x-max-length-bytes are kept by dropping the head
+    //  (arb_amqp.c, as RabbitMQ's default overflow) or by refusing
+    //  publishes (arb_amqp_admit.c), from the broker's ready count and
+    //  ready bytes (STATS)
     if ((rc = s_arg_uint (args, "x-max-length", UINT32_MAX, &settings->max_length, why, size)) < 0)
         goto bad;
     settings->has_max_length = rc == 1;
+    if ((rc = s_arg_uint (args, "x-max-length-bytes", INT64_MAX, &settings->max_length_bytes, why,
+                          size))
+        < 0)
+        goto bad;
+    settings->has_max_length_bytes = rc == 1;
     char *overflow = NULL;
     if (s_arg_str (args, "x-overflow", &overflow, why, size) < 0)
         goto bad;
@@ -469,12 +474,6 @@ arb_amqp_model_parse_qargs (amqp_table_t *args, arb_amqp_qargs_t *settings, char
         goto bad;
     }
     zstr_free (&overflow);
-    if (arb_amqp_table_get (args, "x-max-length-bytes")) {
-        snprintf (why, size,
-                  "invalid arg 'x-max-length-bytes' for queue: not supported (arbiter counts "
-                  "a queue's messages, not its bytes)");
-        goto bad;
-    }
     if (s_arg_uint (args, "x-max-priority", 255, &priority, why, size) < 0)
         goto bad;
     settings->max_priority = (uint8_t) priority;
@@ -491,6 +490,32 @@ arb_amqp_model_parse_qargs (amqp_table_t *args, arb_amqp_qargs_t *settings, char
 bad:
     arb_amqp_model_free_qargs (settings);
     return -1;
+}
+
+bool
+arb_amqp_model_is_bounded (const arb_amqp_qargs_t *settings)
+{
+    return settings->has_max_length || settings->has_max_length_bytes;
+}
+
+bool
+arb_amqp_model_is_over (const arb_amqp_qargs_t *settings, uint64_t ready, uint64_t bytes)
+{
+    return (settings->has_max_length && ready > settings->max_length)
+           || (settings->has_max_length_bytes && bytes > settings->max_length_bytes);
+}
+
+bool
+arb_amqp_model_fits (const arb_amqp_qargs_t *settings,
+                     uint64_t ready,
+                     uint64_t bytes,
+                     uint64_t size)
+{
+    //  bytes + size <= bound, without the sum (which could wrap)
+    return (!settings->has_max_length || ready < settings->max_length)
+           && (!settings->has_max_length_bytes
+               || (size <= settings->max_length_bytes
+                   && bytes <= settings->max_length_bytes - size));
 }
 
 arb_amqp_queue_t *

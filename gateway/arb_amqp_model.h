@@ -54,7 +54,8 @@ typedef enum {
     ARB_AMQP_HEADERS = 3,
 } arb_amqp_type_t;
 
-//  x-overflow: what a queue at its x-max-length does with one more message.
+//  x-overflow: what a queue at its x-max-length or x-max-length-bytes does
+//  with one more message.
 typedef enum {
     ARB_AMQP_DROP_HEAD = 0,           //  drops (or dead-letters) its oldest
     ARB_AMQP_REJECT_PUBLISH = 1,      //  refuses the new one (nack under confirms)
@@ -69,6 +70,8 @@ typedef struct {
     uint8_t max_priority;  //  x-max-priority (0: no priorities)
     uint64_t max_length;   //  x-max-length: ready messages kept at most (set: has_max_length)
     bool has_max_length;
+    uint64_t max_length_bytes;  //  x-max-length-bytes: their body bytes at most (set: has_...)
+    bool has_max_length_bytes;
     arb_amqp_overflow_t overflow;  //  x-overflow
     char *dlx;                     //  owned x-dead-letter-exchange, or NULL
     char *dlrk;                    //  owned x-dead-letter-routing-key, or NULL
@@ -89,10 +92,10 @@ struct _arb_amqp_queue_t {
     bool had_consumer;        //  auto-delete: it had one (callers set)
     bool exclusive_consumer;  //  a consumer holds it exclusively (callers set)
     uint64_t last_used_ms;    //  x-expires: monotonic ms of its last use (arb_amqp_queue_used)
-    void *trim;               //  x-max-length: the server's trim under way, or NULL (callers set)
-    void *gate;               //  x-overflow reject-*: the server's held publishes, or NULL (same)
-    void *head;               //  TTL with a DLX: the server's head check under way, or NULL (same)
-    uint64_t head_due_ms;     //  TTL with a DLX: Unix ms its head is checked next (0: none; same)
+    void *trim;  //  x-max-length(-bytes): the server's trim under way, or NULL (callers set)
+    void *gate;  //  x-overflow reject-*: the server's held publishes, or NULL (same)
+    void *head;  //  TTL with a DLX: the server's head check under way, or NULL (same)
+    uint64_t head_due_ms;  //  TTL with a DLX: Unix ms its head is checked next (0: none; same)
 };
 
 struct _arb_amqp_exchange_t {
@@ -153,6 +156,19 @@ void arb_amqp_model_remove_exchange (arb_amqp_exchange_t *exchange);
 int
 arb_amqp_model_parse_qargs (amqp_table_t *args, arb_amqp_qargs_t *settings, char *why, size_t size);
 void arb_amqp_model_free_qargs (arb_amqp_qargs_t *settings);
+
+//  The bounds of a queue (x-max-length, x-max-length-bytes: both apply
+//  when both are set), as RabbitMQ keeps them over its ready messages
+//  (unacked ones do not count) and their body bytes. Whether settings
+//  bound the queue at all; whether ready messages of bytes are over a
+//  bound (drop-head drops from the head while they are); and whether one
+//  more message of size bytes fits (reject-publish refuses it if not).
+bool arb_amqp_model_is_bounded (const arb_amqp_qargs_t *settings);
+bool arb_amqp_model_is_over (const arb_amqp_qargs_t *settings, uint64_t ready, uint64_t bytes);
+bool arb_amqp_model_fits (const arb_amqp_qargs_t *settings,
+                          uint64_t ready,
+                          uint64_t bytes,
+                          uint64_t size);
 
 //  Creates a queue (args copied, settings parsed). Borrowed.
 arb_amqp_queue_t *arb_amqp_model_add_queue (arb_amqp_vhost_t *vhost,

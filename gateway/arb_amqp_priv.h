@@ -62,7 +62,7 @@ struct _arb_amqp_t {
     uint64_t started_ms;       //  monotonic ms at start
     arb_stream_io_t io;        //  the connections' shared read buffer and byte counts
     zlistx_t *route;           //  owned: a publish's queues while it is routed (kept empty)
-    zlistx_t *trims;           //  owned: x-max-length trims under way (arb_amqp.c)
+    zlistx_t *trims;           //  owned: x-max-length(-bytes) trims under way (arb_amqp.c)
     zlistx_t *deadletters;     //  owned: messages being dead-lettered (arb_amqp_deadletter.c)
     zlistx_t *admits;  //  owned: messages for queues that refuse to overflow (arb_amqp_admit.c)
     arb_idmap_t *admit_ids;  //  their tickets -> borrowed admits
@@ -336,11 +336,12 @@ void arb_amqp_exchanges_spent (arb_amqp_t *self, arb_amqp_vhost_t *vhost);
 //  deleted once it has had no consumer and no such use for that long.
 void arb_amqp_queue_used (arb_amqp_t *self, arb_amqp_queue_t *queue);
 
-//  x-max-length: messages were published to queue. Once the turn's
-//  publishes are out, its ready messages are counted and those over the
-//  bound are taken from the head and dropped, or dead-lettered if the
-//  queue says where (as RabbitMQ's drop-head). One trim per queue at a
-//  time; growth meanwhile makes it count again.
+//  x-max-length, x-max-length-bytes: messages were published to queue.
+//  Once the turn's publishes are out, its ready messages and their bytes
+//  are counted and those over a bound are taken from the head and
+//  dropped, or dead-lettered if the queue says where (as RabbitMQ's
+//  drop-head). One trim per queue at a time; growth meanwhile makes it
+//  count again.
 void arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue);
 
 //  ---------------------------------------------------------------------
@@ -355,9 +356,9 @@ void arb_amqp_admit_fini (arb_amqp_t *self);
 
 //  Submits a task to queue, as arb_gateway_submit_one does (spec's
 //  strings and bins copied, its payload taken), at once; but for a queue
-//  bounded by x-max-length with x-overflow reject-publish or
-//  reject-publish-dlx, held until a count of its ready messages says
-//  whether it fits: if not, fn gets task NULL and code ARB_AMQP_OVERFLOW
+//  bounded by x-max-length or x-max-length-bytes with x-overflow
+//  reject-publish or reject-publish-dlx, held until a count of its ready
+//  messages and their bytes says whether it fits: if not, fn gets task NULL and code ARB_AMQP_OVERFLOW
 //  (reject-publish-dlx dead-letters it, reason maxlen). Returns a ticket
 //  for arb_amqp_forget_submit, or 0 if refused at once (arb_gateway_error
 //  says why; fn is not called).
@@ -413,9 +414,11 @@ void arb_amqp_queue_expiry (arb_amqp_t *self, arb_amqp_queue_t *queue, uint64_t 
 //  of every queue), to send.
 arb_msg_t *arb_amqp_count_request (arb_amqp_t *self, const char *broker_queue);
 
-//  The ready count of broker_queue in a STATS reply (0 if reply is NULL,
-//  not a STATS reply, or does not list it).
+//  The ready count of broker_queue in a STATS reply, and the payload
+//  (message body) bytes of those ready tasks: 0 if reply is NULL, not a
+//  STATS reply, or does not list it.
 uint64_t arb_amqp_ready_count (arb_msg_t *reply, const char *broker_queue);
+uint64_t arb_amqp_ready_bytes (arb_msg_t *reply, const char *broker_queue);
 
 //  Writes a metadata key (value taken; NULL deletes it). Returns the
 //  request id (0 if refused); fn may be NULL.

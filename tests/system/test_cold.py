@@ -3,7 +3,7 @@
 back in dispatch order. Driven through the wire protocol with a small head,
 so that every path (by id, queue-wide, restart) meets cold tasks."""
 
-from conftest import Broker
+from conftest import Broker, wait_until
 from helpers import CANCELLED, queue_counts, status, submit_many
 
 READY = 3
@@ -174,3 +174,50 @@ def test_cold_watched_tasks_hear_of_a_purge_and_a_cancel(tmp_path, processes, pe
     assert kind == 'OK' and body['count'] == 29, body
     assert done_ids(client, 29) == {i: CANCELLED for i in ids if i != ids[25]}
     assert memory(client) == (0, 0, 0)
+
+
+def ready_bytes(peer, queue='default'):
+    """STATS' ready_bytes of a queue (absent: 0)."""
+    kind, _, body, _ = peer.request('STATS', {})
+    assert kind == 'STATS_REPLY', body
+    return next((q.get('ready_bytes', 0) for q in body.get('queues', []) if q['name'] == queue), 0)
+
+
+def test_ready_bytes_follow_dispatch_release_and_restart(tmp_path, processes, peer_factory):
+    """STATS' ready_bytes: the payload bytes of the ready tasks, hot and
+    cold; a dispatch takes a task's out, a release puts them back, a cancel
+    and a purge take them out, a restart counts them again."""
+    b = Broker(tmp_path, extra=['--hot-tasks', '4', '--recovery-ms', '0'])
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    ids = submit_many(client, [{'name': 'n', 'payload': b'x' * (i + 1)} for i in range(20)],
+                      batch=6)
+    assert ready_bytes(client) == 210  # 1 + 2 + ... + 20, 16 of them cold
+    worker = peer_factory(b.endpoint)
+    register(worker)
+    kind, _, body, _ = worker.request('TAKE', {'queue': 'default', 'max': 3})
+    assert kind == 'DISPATCH' and [t['id'] for t in body['tasks']] == ids[:3], body
+    assert ready_bytes(client) == 210 - 6
+    first, second, third = body['tasks']
+    # the second released (back to ready), the others done
+    worker.send('RESULT', {'results': [
+        {'id': first['id'], 'lease': first['lease']},
+        {'id': second['id'], 'lease': second['lease'], 'outcome': 2},
+        {'id': third['id'], 'lease': third['lease']}]}, [b''] * 3)
+    wait_until(lambda: ready_bytes(client) == 210 - 4, timeout=5, what='the release counted')
+    # a cold task cancelled by id
+    kind, _, body, _ = client.request('CANCEL', {'ids': [ids[14]]})
+    assert kind == 'CANCEL_REPLY', body
+    assert ready_bytes(client) == 206 - 15
+    # one leased when the broker dies is ready again after it
+    kind, _, body, _ = worker.request('TAKE', {'queue': 'default', 'max': 1})
+    assert [t['id'] for t in body['tasks']] == [ids[1]], body
+    assert ready_bytes(client) == 191 - 2
+    b.kill9()
+    b = b.restart()
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    assert ready_bytes(client) == 191
+    kind, _, body, _ = client.request('QUEUE', {'queue': 'default', 'op': 'purge'})
+    assert kind == 'OK', body
+    assert ready_bytes(client) == 0

@@ -379,8 +379,8 @@ test_queue_arguments (void **state)
     assert_int_equal (settings.max_priority, 9);
     assert_string_equal (settings.dlx, "dlx");
     arb_amqp_model_free_qargs (&settings);
-    //  x-max-length is kept with each of RabbitMQ's overflows; a bound in
-    //  bytes and an unknown overflow are refused, never ignored
+    //  x-max-length and x-max-length-bytes are kept with each of
+    //  RabbitMQ's overflows; an unknown overflow is refused, never ignored
     amqp_table_entry_t bound[] = {s_int ("x-max-length", 10), s_str ("x-overflow", "drop-head")};
     amqp_table_t bound_args = {2, bound};
     assert_int_equal (arb_amqp_model_parse_qargs (&bound_args, &settings, why, sizeof (why)), 0);
@@ -401,10 +401,28 @@ test_queue_arguments (void **state)
     amqp_table_t negative_args = {1, negative};
     assert_int_equal (arb_amqp_model_parse_qargs (&negative_args, &settings, why, sizeof (why)),
                       -1);
-    amqp_table_entry_t bytes[] = {s_int ("x-max-length-bytes", 1000)};
-    amqp_table_t bytes_args = {1, bytes};
-    assert_int_equal (arb_amqp_model_parse_qargs (&bytes_args, &settings, why, sizeof (why)), -1);
+    amqp_table_entry_t bytes[] = {s_int ("x-max-length-bytes", 1000),
+                                  s_str ("x-overflow", "reject-publish")};
+    amqp_table_t bytes_args = {2, bytes};
+    assert_int_equal (arb_amqp_model_parse_qargs (&bytes_args, &settings, why, sizeof (why)), 0);
+    assert_true (settings.has_max_length_bytes);
+    assert_int_equal (settings.max_length_bytes, 1000);
+    assert_false (settings.has_max_length);
+    assert_int_equal (settings.overflow, ARB_AMQP_REJECT_PUBLISH);
+    arb_amqp_model_free_qargs (&settings);
+    assert_int_equal (arb_amqp_model_parse_qargs (&kept_args, &settings, why, sizeof (why)), 0);
+    assert_false (settings.has_max_length_bytes);
+    arb_amqp_model_free_qargs (&settings);
+    amqp_table_entry_t bad_bytes[] = {s_int ("x-max-length-bytes", -5)};
+    amqp_table_t bad_bytes_args = {1, bad_bytes};
+    assert_int_equal (arb_amqp_model_parse_qargs (&bad_bytes_args, &settings, why, sizeof (why)),
+                      -1);
     assert_non_null (strstr (why, "x-max-length-bytes"));
+    amqp_table_entry_t text_bytes[] = {s_str ("x-max-length-bytes", "1kb")};
+    amqp_table_t text_bytes_args = {1, text_bytes};
+    assert_int_equal (arb_amqp_model_parse_qargs (&text_bytes_args, &settings, why, sizeof (why)),
+                      -1);
+    assert_non_null (strstr (why, "not an integer"));
     const char *overflows[] = {"drop-head", "reject-publish", "reject-publish-dlx"};
     arb_amqp_overflow_t kinds[] = {ARB_AMQP_DROP_HEAD, ARB_AMQP_REJECT_PUBLISH,
                                    ARB_AMQP_REJECT_PUBLISH_DLX};
@@ -430,6 +448,65 @@ test_queue_arguments (void **state)
     assert_int_equal (arb_amqp_model_parse_qargs (&dlrk_args, &settings, why, sizeof (why)), -1);
 }
 
+//  The bounds: drop-head drops while either is over; a message fits if
+//  it keeps both (the bytes counting its own body); none set, no bound.
+static void
+test_queue_bounds (void **state)
+{
+    (void) state;
+    arb_amqp_qargs_t none = {0};
+    assert_false (arb_amqp_model_is_bounded (&none));
+    assert_false (arb_amqp_model_is_over (&none, 1000000, UINT64_MAX));
+    assert_true (arb_amqp_model_fits (&none, 1000000, UINT64_MAX, UINT64_MAX));
+    arb_amqp_qargs_t bytes = {.has_max_length_bytes = true, .max_length_bytes = 100};
+    assert_true (arb_amqp_model_is_bounded (&bytes));
+    assert_false (arb_amqp_model_is_over (&bytes, 50, 100));
+    assert_true (arb_amqp_model_is_over (&bytes, 1, 101));
+    assert_true (arb_amqp_model_fits (&bytes, 1000, 60, 40));
+    assert_false (arb_amqp_model_fits (&bytes, 0, 60, 41));
+    assert_false (arb_amqp_model_fits (&bytes, 0, 0, 101));  //  too big even alone
+    assert_true (arb_amqp_model_fits (&bytes, 0, 0, 0));
+    assert_false (arb_amqp_model_fits (&bytes, 0, UINT64_MAX, 1));  //  no wrap
+    arb_amqp_qargs_t zero = {.has_max_length_bytes = true};
+    assert_true (arb_amqp_model_is_bounded (&zero));
+    assert_true (arb_amqp_model_is_over (&zero, 1, 1));
+    assert_false (arb_amqp_model_is_over (&zero, 3, 0));  //  empty bodies weigh nothing
+    assert_false (arb_amqp_model_fits (&zero, 0, 0, 1));
+    arb_amqp_qargs_t both = {.has_max_length = true,
+                             .max_length = 3,
+                             .has_max_length_bytes = true,
+                             .max_length_bytes = 100};
+    assert_false (arb_amqp_model_is_over (&both, 3, 100));
+    assert_true (arb_amqp_model_is_over (&both, 4, 10));
+    assert_true (arb_amqp_model_is_over (&both, 2, 101));
+    assert_true (arb_amqp_model_fits (&both, 2, 90, 10));
+    assert_false (arb_amqp_model_fits (&both, 3, 0, 1));
+    assert_false (arb_amqp_model_fits (&both, 2, 91, 10));
+}
+
+//  A queue keeps its byte bound, and a redeclare must name the same one.
+static void
+test_queue_bytes_redeclare (void **state)
+{
+    s_fixture_t *f = (s_fixture_t *) *state;
+    amqp_table_entry_t kept[] = {s_int ("x-max-length-bytes", 100)};
+    amqp_table_t kept_args = {1, kept};
+    arb_amqp_queue_t *q =
+        arb_amqp_model_add_queue (f->vhost, "bounded", true, false, false, 0, &kept_args);
+    assert_true (q->settings.has_max_length_bytes);
+    assert_int_equal (q->settings.max_length_bytes, 100);
+    assert_int_equal (q->settings.overflow, ARB_AMQP_DROP_HEAD);
+    assert_true (arb_amqp_model_same_args (q->args, &kept_args));
+    amqp_table_entry_t other[] = {s_int ("x-max-length-bytes", 200)};
+    amqp_table_t other_args = {1, other};
+    assert_false (arb_amqp_model_same_args (q->args, &other_args));
+    amqp_table_t empty = {0, NULL};
+    assert_false (arb_amqp_model_same_args (q->args, &empty));
+    amqp_table_entry_t count[] = {s_int ("x-max-length", 100)};
+    amqp_table_t count_args = {1, count};
+    assert_false (arb_amqp_model_same_args (q->args, &count_args));
+}
+
 int
 main (void)
 {
@@ -444,6 +521,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_exchange_to_exchange_and_loops, s_setup, s_teardown),
         cmocka_unit_test (test_headers_record),
         cmocka_unit_test (test_queue_arguments),
+        cmocka_unit_test (test_queue_bounds),
+        cmocka_unit_test_setup_teardown (test_queue_bytes_redeclare, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
