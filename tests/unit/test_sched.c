@@ -689,26 +689,24 @@ test_counts_follow_states (void **state)
 //  at a release, out for a retry's wait and back when it is due, out at
 //  the end.
 static void
+s_add_sized (arb_sched_t *sched, uint64_t id, int state, uint64_t size)
+{
+    arb_task_t *task = arb_sched_new_task (sched, "q", "job");
+    task->id = id;
+    task->state = (uint8_t) state;
+    arb_task_set_payload_size (task, size);
+    arb_sched_add (sched, task, NOW, MONO);
+}
+
+static void
 test_ready_bytes_follow_states (void **state)
 {
     (void) state;
     s_log_t log;
     arb_sched_t *sched = s_sched (&log, 0);
-    arb_task_t *task = arb_sched_new_task (sched, "q", "job");
-    task->id = 1;
-    task->state = ARB_STATE_READY;
-    arb_task_set_payload_size (task, 100);
-    arb_sched_add (sched, task, NOW, MONO);
-    task = arb_sched_new_task (sched, "q", "job");
-    task->id = 2;
-    task->state = ARB_STATE_READY;
-    arb_task_set_payload_size (task, 20);
-    arb_sched_add (sched, task, NOW, MONO);
-    task = arb_sched_new_task (sched, "q", "job");
-    task->id = 3;
-    task->state = ARB_STATE_WAITING;  //  not ready: not counted
-    arb_task_set_payload_size (task, 5);
-    arb_sched_add (sched, task, NOW, MONO);
+    s_add_sized (sched, 1, ARB_STATE_READY, 100);
+    s_add_sized (sched, 2, ARB_STATE_READY, 20);
+    s_add_sized (sched, 3, ARB_STATE_WAITING, 5);  //  not ready: not counted
     uint64_t *bytes = arb_queue_ready_bytes (arb_sched_queue (sched, "q"));
     assert_int_equal (*bytes, 120);
     arb_session_t *w = s_worker (sched, "w", "q", 1);
@@ -729,7 +727,7 @@ test_ready_bytes_follow_states (void **state)
     arb_sched_make_ready (sched, first, false, NOW + 1000, MONO + 1000);
     assert_int_equal (*bytes, 120);
     //  the waiting one becomes ready; then two end (cancelled)
-    task = arb_sched_find (sched, 3);
+    arb_task_t *task = arb_sched_find (sched, 3);
     arb_sched_make_ready (sched, task, false, NOW, MONO);
     assert_int_equal (*bytes, 125);
     arb_sched_finish (sched, &task, ARB_STATE_CANCELLED, NOW);
