@@ -96,24 +96,24 @@ s_stats_run (arb_cli_t *cli, int argc, char **argv)
 const arb_cli_cmd_t arb_cli_cmd_stats = {
     .name = "stats",
     .summary = "show queues (counts, rate, backlog) and workers",
-    .usage =
-        "usage: arbiter stats [--json]\n"
-        "\n"
-        "Per queue (declared, configured, or holding tasks): tasks in each state a task\n"
-        "can be in (waiting, scheduled, ready, running, succeeded, dead, cancelled,\n"
-        "skipped: each one `arbiter list --state` takes), tasks finished in the last\n"
-        "minute, age of the oldest ready task, consumers (workers with credit on it),\n"
-        "whether it is paused. Per worker: name, slots, busy slots, credit (slots the\n"
-        "broker may still fill), time since it was last heard of, queues.\n"
-        "\n"
-        "  --json  one object: {\"now\", \"uptime_ms\", \"queues\": [{\"name\", \"counts\": "
-        "{STATE:\n"
-        "          N}, \"done_last_minute\", \"oldest_ready_age_ms\", \"paused\", \"declared\",\n"
-        "          \"consumers\", \"settings\":\n"
-        "          {the settings set: \"max_running\", \"rate_per_sec\", \"retention_ms\",\n"
-        "          \"on_failure\"}}], \"workers\":\n"
-        "          [{\"name\", \"slots\", \"busy\", \"credit\", \"last_seen_age_ms\", "
-        "\"queues\"}]}\n",
+    .usage = "usage: arbiter stats [--json]\n"
+             "\n"
+             "Per queue (declared, configured, or holding tasks): tasks in each state a task\n"
+             "can be in (waiting, scheduled, ready, running, succeeded, dead, cancelled,\n"
+             "skipped: each one `arbiter list --state` takes), tasks finished in the last\n"
+             "minute, age of the oldest ready task, consumers (workers with credit on it),\n"
+             "whether it is paused. Per worker: name, slots, busy slots, credit (slots the\n"
+             "broker may still fill), time since it was last heard of, queues.\n"
+             "\n"
+             "  --json  one object: {\"now\", \"uptime_ms\", \"queues\": [{\"name\", \"counts\": "
+             "{STATE:\n"
+             "          N}, \"done_last_minute\", \"oldest_ready_age_ms\", \"ready_bytes\", "
+             "\"paused\",\n"
+             "          \"declared\", \"consumers\", \"settings\":\n"
+             "          {the settings set: \"max_running\", \"rate_per_sec\", \"retention_ms\",\n"
+             "          \"on_failure\"}}], \"workers\":\n"
+             "          [{\"name\", \"slots\", \"busy\", \"credit\", \"last_seen_age_ms\", "
+             "\"queues\"}]}\n",
     .options = NULL,
     .run = s_stats_run,
 };

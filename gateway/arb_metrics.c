@@ -55,6 +55,13 @@ s_queues (FILE *out, arb_stats_reply_body_t *stats)
         s_label (out, stats->queues.v[i].name);
         fprintf (out, "\"} %.3f\n", (double) stats->queues.v[i].oldest_ready_ms / 1000.0);
     }
+    s_header (out, "arbiter_queue_ready_bytes", "gauge",
+              "Payload bytes of the queue's ready tasks (in memory and in the journal).");
+    for (size_t i = 0; i < stats->queues.n; i++) {
+        fputs ("arbiter_queue_ready_bytes{queue=\"", out);
+        s_label (out, stats->queues.v[i].name);
+        fprintf (out, "\"} %" PRIu64 "\n", stats->queues.v[i].ready_bytes);
+    }
     s_header (out, "arbiter_queue_consumers", "gauge",
               "Sessions with credit on the queue (workers, gateway consumers).");
     for (size_t i = 0; i < stats->queues.n; i++) {

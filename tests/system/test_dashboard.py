@@ -104,6 +104,9 @@ def test_admin_api_gives_what_the_dashboard_needs(broker, gateway_factory, proce
     default = next(q for q in stats['queues'] if q['name'] == 'default')
     assert len(default['done_per_second']) == 60
     assert sum(default['done_per_second']) == default['done_last_minute'] >= 3
+    # the three tasks of 'idle' wait: their payload bytes
+    idle = next(q for q in stats['queues'] if q['name'] == 'idle')
+    assert idle['counts']['ready'] == 3 and idle['ready_bytes'] == 3
 
 
 # ---------------------------------------------------------------------------

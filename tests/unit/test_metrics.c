@@ -19,8 +19,10 @@ test_render (void **state)
     uint64_t finished[ARB_STATE_MAX + 1] = {0, 0, 0, 0, 0, 7, 0, 2};
     uint64_t buckets[ARB_COMMIT_BUCKETS] = {1, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4};
     const char *queues[] = {"q"};
-    arb_queue_info_t queue = {
-        .name = "we\"ird\\q", .counts = {counts, ARB_STATE_MAX + 1}, .consumers = 2};
+    arb_queue_info_t queue = {.name = "we\"ird\\q",
+                              .counts = {counts, ARB_STATE_MAX + 1},
+                              .consumers = 2,
+                              .ready_bytes = 312};
     arb_worker_stats_t worker = {.name = "w", .slots = 4, .busy = 1, .queues = {queues, 1}};
     arb_stats_reply_body_t stats = {
         .uptime_ms = 1500,
@@ -43,6 +45,7 @@ test_render (void **state)
     const char *expected[] = {
         "arbiter_tasks{queue=\"we\\\"ird\\\\q\",state=\"ready\"} 3\n",
         "arbiter_queue_consumers{queue=\"we\\\"ird\\\\q\"} 2\n",
+        "arbiter_queue_ready_bytes{queue=\"we\\\"ird\\\\q\"} 312\n",
         "arbiter_tasks_submitted_total 11\n",
         "arbiter_tasks_dispatched_total 9\n",
         "arbiter_tasks_finished_total{state=\"succeeded\"} 7\n",
