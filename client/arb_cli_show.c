@@ -114,7 +114,13 @@ s_print_status (arb_task_info_t *task)
     s_field ("key", task->key);
     snprintf (text, sizeof (text), "%d", task->priority);
     s_field ("priority", text);
-    snprintf (text, sizeof (text), "%u/%u%s", task->attempts, task->max_attempts,
+    //  a queue whose failures go back to the head (on_failure head) runs a
+    //  task past its attempts: "9/1" would read as a count gone wrong
+    if (task->attempts <= task->max_attempts)
+        snprintf (text, sizeof (text), "%u/%u", task->attempts, task->max_attempts);
+    else
+        snprintf (text, sizeof (text), "%u", task->attempts);
+    snprintf (text + strlen (text), sizeof (text) - strlen (text), "%s",
               task->lost ? " (leases lost: " : "");
     if (task->lost)
         snprintf (text + strlen (text), sizeof (text) - strlen (text), "%u)", task->lost);

@@ -222,6 +222,29 @@ s_check (s_submit_t *self)
     return 0;
 }
 
+//  A refusal of the SUBMIT, in the command's words: the broker names the
+//  request's fields (tasks[0].endpoints, allow_unknown), the command has
+//  one task and options.
+static int
+s_fail (arb_cli_t *cli)
+{
+    const char *error = arb_client_error (cli->client);
+    if (!error || strncmp (error, "tasks[0].", 9) != 0)
+        return arb_cli_client_fail (cli, "submit");
+    char text[512];
+    snprintf (text, sizeof (text), "%s", error + 9);
+    char *wire = strstr (text, "(allow_unknown ");
+    if (wire) {
+        char rest[512];
+        snprintf (rest, sizeof (rest), "%s", wire + strlen ("(allow_unknown "));
+        snprintf (wire, sizeof (text) - (size_t) (wire - text), "(--allow-unknown-endpoints %s",
+                  rest);
+    }
+    int code = arb_client_error_code (cli->client);
+    arb_cli_say_code (cli, 0, code, "submit: %s", text);
+    return arb_cli_exit_for (code);
+}
+
 //  Waits for a fan-out task, then shows its endpoints' answers.
 static int
 s_watch_fan_out (arb_cli_t *cli, uint64_t id)
@@ -271,7 +294,7 @@ s_run (arb_cli_t *cli, int argc, char **argv)
     uint64_t id;
     bool existing;
     if (arb_client_submit (client, &self.spec, 1, self.watch, &id, &existing))
-        return arb_cli_client_fail (cli, "submit");
+        return s_fail (cli);
     s_print (cli, &self, id, existing);
     if (!self.watch)
         return ARB_EXIT_OK;

@@ -174,3 +174,31 @@ def test_queue_show_reads_the_settings_back(broker, processes, peer_factory):
     assert shown['paused'] is True
     proc = cli(restarted, 'queue', 'show', 'nope')
     assert proc.returncode == EXIT_USAGE and b"no queue named 'nope'" in proc.stderr
+
+
+def test_status_of_a_task_past_its_attempts_under_the_head_policy(broker, peer_factory):
+    # on_failure head runs a failing task again and again (until the
+    # quarantine): "attempts 3/1" would read as a count gone wrong
+    assert cli(broker, 'queue', 'set', 'hq', '--on-failure', 'head').returncode == EXIT_OK
+    client = peer_factory(broker.endpoint)
+    [task] = submit_many(client, [{'name': 'x', 'queue': 'hq'}])
+    worker_peer = peer_factory(broker.endpoint)
+    kind, _, body, _ = worker_peer.request('REGISTER', {'name': 'w', 'slots': 1})
+    assert kind == 'WELCOME', body
+    for _ in range(3):
+        body = {}
+        deadline = time.time() + 10
+        while not body.get('tasks') and time.time() < deadline:
+            kind, _, body, _ = worker_peer.request('TAKE', {'queue': 'hq', 'max': 1})
+            assert kind == 'DISPATCH', body
+            time.sleep(0.05)
+        [taken] = body['tasks']
+        worker_peer.send('RESULT', {'results': [{'id': task, 'lease': taken['lease'],
+                                                 'outcome': 1, 'error': 'boom'}]}, [b''])
+    wait_until(lambda: status(client, [task])[task]['attempts'] == 3)
+    proc = cli(broker, 'status', str(task))
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert '  attempts     3\n' in proc.stdout.decode(), proc.stdout
+    # a task within its attempts shows both
+    [other] = submit_many(client, [{'name': 'x', 'retries': 2}])
+    assert '  attempts     0/3\n' in cli(broker, 'status', str(other)).stdout.decode()

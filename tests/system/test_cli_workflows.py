@@ -410,7 +410,10 @@ def test_unknown_endpoint_is_refused_unless_allowed(broker, workers):
     workers(broker.endpoint, lambda t, p, w: b'done', name='ep0')
     proc = cli(broker, 'submit', '--endpoint', 'ep0', '--endpoint', 'ghost', 'deploy', 'x')
     assert proc.returncode == EXIT_USAGE
-    assert b"no worker named 'ghost'" in proc.stderr
+    # in the command's words: its option, not the request's field
+    assert b"submit: endpoints: no worker named 'ghost' is connected " \
+        b"(--allow-unknown-endpoints to send anyway)" in proc.stderr, proc.stderr
+    assert b'tasks[0]' not in proc.stderr and b'allow_unknown' not in proc.stderr
     assert cli(broker, '--json', 'list').stdout == b''
 
     proc = cli(broker, 'submit', '--watch', '--endpoint', 'ep0', '--endpoint', 'ghost',
