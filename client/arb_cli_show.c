@@ -150,6 +150,9 @@ s_print_status (arb_task_info_t *task)
         if (i == ARB_HISTORY_FIRST && task->history_dropped)
             printf ("  ... %u attempt%s not kept\n", task->history_dropped,
                     task->history_dropped == 1 ? "" : "s");
+        //  a retry of the dead task starts its attempts at 1 again
+        else if (i > 0 && task->history.v[i].attempt <= task->history.v[i - 1].attempt)
+            printf ("  -- retried: a new round of attempts\n");
         s_print_attempt (&task->history.v[i]);
     }
     if (task->responses.n)

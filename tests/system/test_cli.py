@@ -240,6 +240,12 @@ def test_cancel_retry_and_queue(broker, worker):
     proc = arbiter(broker.endpoint, '--json', 'retry', str(dead))
     assert proc.returncode == EXIT_OK, proc.stderr
     assert json.loads(proc.stdout)['tasks'][0]['code'] == 0
+    # it fails again: its history shows the two rounds apart
+    assert arbiter(broker.endpoint, 'wait', str(dead)).returncode == EXIT_FAILED
+    history = arbiter(broker.endpoint, 'status', str(dead)).stdout.decode()
+    history = history[history.index('history\n'):].splitlines()[1:]
+    assert [line.split()[0] for line in history] == ['#1', '--', '#1'], history
+    assert history[1] == '  -- retried: a new round of attempts'
 
     proc = arbiter(broker.endpoint, 'queue', 'purge', 'default')
     assert proc.returncode == EXIT_USAGE and b'--yes' in proc.stderr
