@@ -241,13 +241,9 @@ arb_auth_public_key (arb_auth_t *self)
 }
 
 arb_role_t
-arb_auth_role (arb_auth_t *self, zmsg_t *zmsg)
+arb_auth_role (arb_auth_t *self, const char *key)
 {
-    assert (self && zmsg);
-    //  the frame after the routing id: libzmq 4.3.4 leaves the routing id
-    //  frame without metadata when the ROUTER read ahead for a poll
-    zframe_t *frame = zmsg_first (zmsg) ? zmsg_next (zmsg) : NULL;
-    const char *key = frame ? zframe_meta (frame, "User-Id") : NULL;
+    assert (self);
     if (!key || !*key)
         return ARB_ROLE_NONE;
     s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, key);

@@ -64,11 +64,12 @@ void arb_auth_destroy (arb_auth_t **self_p);
 //  The broker's public key, Z85 (borrowed).
 const char *arb_auth_public_key (arb_auth_t *self);
 
-//  The role of the peer a message came from (borrowed, as received from
-//  the ROUTER: its frames' metadata hold the User-Id): the role of its
-//  certificate, or ARB_ROLE_NONE if its certificate has no role the
-//  broker knows or is no longer in allowed/.
-arb_role_t arb_auth_role (arb_auth_t *self, zmsg_t *zmsg);
+//  The role of the peer a message came from, by the User-Id of its
+//  connection (its public key, Z85, from the message's metadata:
+//  arb_msg_recv_from): the role of its certificate, or ARB_ROLE_NONE if
+//  its certificate has no role the broker knows or is no longer in
+//  allowed/ (or user_id is empty).
+arb_role_t arb_auth_role (arb_auth_t *self, const char *user_id);
 
 //  Reads allowed/ again if it changed; looks at most once a second.
 void arb_auth_refresh (arb_auth_t *self, uint64_t mono_ms);

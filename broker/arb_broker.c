@@ -296,14 +296,10 @@ s_refuse_failed (arb_broker_t *self, arb_msg_t *msg)
                            "journal: failed; nothing was changed");
 }
 
+//  A message received (rc: arb_msg_recv_from's), from a peer of that role.
 static void
-s_handle (arb_broker_t *self, zmsg_t **zmsg_p)
+s_handle (arb_broker_t *self, arb_msg_t *msg, int rc, arb_role_t role)
 {
-    //  the role before decoding, which takes the frames: they carry the
-    //  connection's User-Id
-    arb_role_t role = self->auth ? arb_auth_role (self->auth, *zmsg_p) : ARB_ROLE_ADMIN;
-    arb_msg_t *msg = NULL;
-    int rc = arb_msg_decode (zmsg_p, true, &self->limits, &msg);
     if (rc == -2) {
         if (msg)
             arb_outbox_refuse (self->outbox, msg, arb_msg_decode_code (msg), "%s",
@@ -317,18 +313,21 @@ s_handle (arb_broker_t *self, zmsg_t **zmsg_p)
         if (arb_life_is_halted (self->life) && arb_msg_reply_type (arb_msg_type (msg)))
             s_refuse_failed (self, msg);
     }
-    arb_msg_destroy (&msg);
 }
 
 static void
 s_read_messages (arb_broker_t *self)
 {
     uint64_t deadline = self->clock.mono_ms + ARB_TURN_BUDGET_MS;
+    char user_id[128];  //  a CURVE key in Z85: 40 characters
     for (int count = 0; count < ARB_TURN_MESSAGES && !arb_life_is_halted (self->life); count++) {
-        zmsg_t *zmsg = zmsg_recv (self->router);
-        if (!zmsg)
+        arb_msg_t *msg = NULL;
+        int rc = arb_msg_recv_from (self->router, true, &self->limits, &msg,
+                                    self->auth ? user_id : NULL, sizeof (user_id));
+        if (rc == -1)
             break;  //  nothing more waiting (receive timeout is 0)
-        s_handle (self, &zmsg);
+        s_handle (self, msg, rc, self->auth ? arb_auth_role (self->auth, user_id) : ARB_ROLE_ADMIN);
+        arb_msg_destroy (&msg);
         if ((count & 63) == 63 && (uint64_t) zclock_mono () > deadline)
             break;
     }

@@ -12,7 +12,7 @@
 struct _arb_dag_t {
     const arb_task_spec_t *tasks;  //  borrowed batch
     size_t count;
-    zhashx_t *index;       //  ref -> index + 1 (owned keys)
+    zhashx_t *index;       //  ref -> index + 1 (owned keys); NULL until a task has a ref
     char duplicates[512];  //  names given twice, as text; empty if none
     size_t duplicate_count;
 };
@@ -39,10 +39,15 @@ arb_dag_new (const arb_task_spec_t *tasks, size_t count)
     arb_dag_t *self = (arb_dag_t *) zmalloc (sizeof (arb_dag_t));
     self->tasks = tasks;
     self->count = count;
-    self->index = zhashx_new ();
     for (size_t i = 0; i < count; i++) {
         const char *ref = tasks[i].ref;
-        if (!ref || zhashx_insert (self->index, ref, (void *) (uintptr_t) (i + 1)) == 0)
+        if (!ref)
+            continue;
+        //  made for the first ref: most submits have none, and a hash
+        //  table's slots cost a task submitted alone more than its check
+        if (!self->index)
+            self->index = zhashx_new ();
+        if (zhashx_insert (self->index, ref, (void *) (uintptr_t) (i + 1)) == 0)
             continue;
         if (++self->duplicate_count <= 10)
             s_add (self->duplicates, sizeof (self->duplicates), " '%s'", ref);
@@ -64,7 +69,7 @@ arb_dag_destroy (arb_dag_t **self_p)
 long
 arb_dag_index (arb_dag_t *self, const char *ref)
 {
-    uintptr_t at = ref ? (uintptr_t) zhashx_lookup (self->index, ref) : 0;
+    uintptr_t at = ref && self->index ? (uintptr_t) zhashx_lookup (self->index, ref) : 0;
     return at ? (long) at - 1 : -1;
 }
 

@@ -24,7 +24,7 @@
 #include <stdarg.h>
 
 #define ARB_HEADER_SIZE 8
-#define ARB_ZONE_CHUNK  4096
+#define ARB_ZONE_CHUNK  960  //  + its header: under glibc's tcache limit (1,032 bytes)
 #define ARB_PATH_DEPTH  8
 
 struct _arb_msg_t {
@@ -1305,11 +1305,18 @@ arb_msg_send (arb_msg_t **self_p, void *sock)
 //  ---------------------------------------------------------------------
 //  Decoding.
 
+//  The payload frames after a body, claimed in order by its records.
+typedef struct {
+    zframe_t **v;  //  owned array of owned frames (those claimed: NULL)
+    size_t n;
+    size_t next;  //  the first not claimed yet
+} s_frames_t;
+
 typedef struct {
     const uint8_t *p;    //  next byte
     const uint8_t *end;  //  one past the body
     arb_msg_t *msg;      //  where strings and lists go
-    zmsg_t *frames;      //  frames not yet claimed by a record
+    s_frames_t *frames;  //  frames not yet claimed by a record
     size_t max_frame;    //  bytes
     struct {
         const char *key;
@@ -1720,9 +1727,11 @@ s_find_field (const arb_schema_t *schema, const uint8_t *key, size_t len, size_t
 static int
 s_claim_frame (s_dec_t *dec, zframe_t **slot)
 {
-    zframe_t *frame = zmsg_pop (dec->frames);
+    s_frames_t *frames = dec->frames;
+    zframe_t *frame = frames->next < frames->n ? frames->v[frames->next] : NULL;
     if (!frame)
         return s_fail (dec, ARB_ERR_BAD_REQUEST, "its frame is missing");
+    frames->v[frames->next++] = NULL;
     size_t size = zframe_size (frame);
     *slot = frame;  //  owned by the message even if refused below
     if (size > dec->max_frame)
@@ -1786,12 +1795,13 @@ fail:
 
 //  Fills the message's body from the body frame and the payload frames.
 static int
-s_decode_body (arb_msg_t *self, zframe_t *body, zmsg_t *frames, size_t max_frame)
+s_decode_body (
+    arb_msg_t *self, const uint8_t *body, size_t size, s_frames_t *frames, size_t max_frame)
 {
     const arb_schema_t *schema = arb_schema_of (self->type);
     s_dec_t dec = {
-        .p = zframe_data (body),
-        .end = zframe_data (body) + zframe_size (body),
+        .p = body,
+        .end = body + size,
         .msg = self,
         .frames = frames,
         .max_frame = max_frame,
@@ -1800,9 +1810,9 @@ s_decode_body (arb_msg_t *self, zframe_t *body, zmsg_t *frames, size_t max_frame
     int rc = s_decode_record (&dec, schema, self->body);
     if (rc == 0 && dec.p != dec.end)
         rc = s_fail (&dec, ARB_ERR_BAD_REQUEST, "%zu bytes after the body", s_left (&dec));
-    if (rc == 0 && zmsg_size (frames) > 0)
+    if (rc == 0 && frames->next < frames->n)
         rc = s_fail (&dec, ARB_ERR_BAD_REQUEST, "%zu frames more than the body's records own",
-                     zmsg_size (frames));
+                     frames->n - frames->next);
     return rc;
 }
 
@@ -1821,72 +1831,188 @@ s_set_error (arb_msg_t *self, arb_err_t code, const char *fmt, ...)
     self->error_code = code;
 }
 
+//  Frames as they come off the socket, before they are a message: the
+//  routing id (on a ROUTER), the header, the body, the payload frames.
+typedef struct {
+    zframe_t *routing_id;   //  owned, or NULL
+    const uint8_t *header;  //  borrowed, or NULL if missing
+    size_t header_size;
+    const uint8_t *body;  //  borrowed, or NULL if missing
+    size_t body_size;
+    s_frames_t frames;  //  the payload frames
+} s_parts_t;
+
+static void
+s_parts_free (s_parts_t *parts)
+{
+    zframe_destroy (&parts->routing_id);
+    for (size_t i = 0; i < parts->frames.n; i++)
+        zframe_destroy (&parts->frames.v[i]);
+    free (parts->frames.v);
+    parts->frames = (s_frames_t){0};
+}
+
+static void
+s_parts_add_frame (s_parts_t *parts, zframe_t *frame)
+{
+    s_frames_t *frames = &parts->frames;
+    //  a power of two from 4 on: its room is full
+    if (frames->n >= 4 && (frames->n & (frames->n - 1)) == 0) {
+        frames->v = (zframe_t **) realloc (frames->v, 2 * frames->n * sizeof (zframe_t *));
+        assert (frames->v);
+    }
+    else if (!frames->v) {
+        frames->v = (zframe_t **) malloc (4 * sizeof (zframe_t *));
+        assert (frames->v);
+    }
+    frames->v[frames->n++] = frame;
+}
+
+//  Decodes the parts into a message (its own copies: the parts stay the
+//  caller's, but their routing id and frames are taken). As arb_msg_decode.
+static int
+s_decode_parts (s_parts_t *parts, bool routed, const arb_limits_t *limits, arb_msg_t **msg_p)
+{
+    *msg_p = NULL;
+    size_t max_frame = limits && limits->max_frame ? limits->max_frame : ARB_PAYLOAD_DEFAULT_MAX;
+    if (routed && (!parts->routing_id || zframe_size (parts->routing_id) == 0))
+        return -2;
+    arb_msg_t *self = s_msg_alloc ();
+    self->routing_id = parts->routing_id;
+    parts->routing_id = NULL;
+    *msg_p = self;
+    const uint8_t *h = parts->header;
+    if (!h || parts->header_size != ARB_HEADER_SIZE || h[0] != 'A' || h[1] != 'R') {
+        s_set_error (self, ARB_ERR_BAD_REQUEST, "not an arbiter message (bad header frame)");
+        return -2;
+    }
+    self->reqid = (uint32_t) s_be (h + 4, 4);
+    if (h[2] != ARB_PROTO_VERSION) {
+        s_set_error (self, ARB_ERR_VERSION, "protocol version %u not spoken (this is version %u)",
+                     h[2], ARB_PROTO_VERSION);
+        return -2;
+    }
+    if (!arb_schema_of (h[3])) {
+        s_set_error (self, ARB_ERR_BAD_REQUEST, "unknown message type %u", h[3]);
+        return -2;
+    }
+    self->type = (arb_msg_type_t) h[3];
+    if (!parts->body) {
+        s_set_error (self, ARB_ERR_BAD_REQUEST, "%s without a body frame",
+                     arb_msg_type_name (self->type));
+        return -2;
+    }
+    if (self->type == ARB_MSG_RESULT && limits && limits->max_result)
+        max_frame = limits->max_result;
+    return s_decode_body (self, parts->body, parts->body_size, &parts->frames, max_frame) == 0 ? 0
+                                                                                               : -2;
+}
+
 int
 arb_msg_decode (zmsg_t **zmsg_p, bool routed, const arb_limits_t *limits, arb_msg_t **msg_p)
 {
     assert (zmsg_p && *zmsg_p && msg_p);
     zmsg_t *zmsg = *zmsg_p;
     *zmsg_p = NULL;
-    *msg_p = NULL;
-    size_t max_frame = limits && limits->max_frame ? limits->max_frame : ARB_PAYLOAD_DEFAULT_MAX;
-
-    arb_msg_t *self = s_msg_alloc ();
-    zframe_t *header = NULL;
-    zframe_t *body = NULL;
-    int rc = -2;
-    if (routed) {
-        self->routing_id = zmsg_pop (zmsg);
-        if (!self->routing_id || zframe_size (self->routing_id) == 0) {
-            arb_msg_destroy (&self);
-            goto cleanup;
-        }
+    s_parts_t parts = {0};
+    if (routed)
+        parts.routing_id = zmsg_pop (zmsg);
+    zframe_t *header = zmsg_pop (zmsg);
+    zframe_t *body = zmsg_pop (zmsg);
+    if (header) {
+        parts.header = zframe_data (header);
+        parts.header_size = zframe_size (header);
     }
-    header = zmsg_pop (zmsg);
-    if (!header || zframe_size (header) != ARB_HEADER_SIZE || zframe_data (header)[0] != 'A'
-        || zframe_data (header)[1] != 'R') {
-        s_set_error (self, ARB_ERR_BAD_REQUEST, "not an arbiter message (bad header frame)");
-        goto cleanup;
+    if (body) {
+        parts.body = zframe_data (body);
+        parts.body_size = zframe_size (body);
     }
-    const uint8_t *h = zframe_data (header);
-    self->reqid = (uint32_t) s_be (h + 4, 4);
-    if (h[2] != ARB_PROTO_VERSION) {
-        s_set_error (self, ARB_ERR_VERSION, "protocol version %u not spoken (this is version %u)",
-                     h[2], ARB_PROTO_VERSION);
-        goto cleanup;
-    }
-    if (!arb_schema_of (h[3])) {
-        s_set_error (self, ARB_ERR_BAD_REQUEST, "unknown message type %u", h[3]);
-        goto cleanup;
-    }
-    self->type = (arb_msg_type_t) h[3];
-    body = zmsg_pop (zmsg);
-    if (!body) {
-        s_set_error (self, ARB_ERR_BAD_REQUEST, "%s without a body frame",
-                     arb_msg_type_name (self->type));
-        goto cleanup;
-    }
-    if (self->type == ARB_MSG_RESULT && limits && limits->max_result)
-        max_frame = limits->max_result;
-    if (s_decode_body (self, body, zmsg, max_frame) == 0)
-        rc = 0;
-
-cleanup:
+    zframe_t *frame;
+    while ((frame = zmsg_pop (zmsg)))
+        s_parts_add_frame (&parts, frame);
+    int rc = s_decode_parts (&parts, routed, limits, msg_p);
+    s_parts_free (&parts);
     zframe_destroy (&header);
     zframe_destroy (&body);
     zmsg_destroy (&zmsg);
-    *msg_p = self;
+    return rc;
+}
+
+//  Receives the next part into msg (initialised by the caller); false if
+//  none came (nothing waiting, or interrupted).
+static bool
+s_recv_part (void *handle, zmq_msg_t *msg)
+{
+    return zmq_msg_recv (msg, handle, 0) >= 0;
+}
+
+int
+arb_msg_recv_from (void *sock,
+                   bool routed,
+                   const arb_limits_t *limits,
+                   arb_msg_t **msg_p,
+                   char *user_id,
+                   size_t user_id_size)
+{
+    //  The parts go straight from libzmq's messages: no zmsg, and no
+    //  zframe but for the routing id and the payloads the message keeps.
+    *msg_p = NULL;
+    void *handle = zsock_resolve (sock);
+    zmq_msg_t header, body;
+    zmq_msg_init (&header);
+    zmq_msg_init (&body);
+    s_parts_t parts = {0};
+    bool more = true;
+    if (routed && !(parts.routing_id = zframe_recv (handle)))
+        more = false;
+    else if (routed)
+        more = zframe_more (parts.routing_id);
+    //  the header: the first part (DEALER), the one after the routing id
+    //  (ROUTER); parts of a message arrive together, so one that began is
+    //  all there
+    bool have_header = more && s_recv_part (handle, &header);
+    if (!have_header && (!routed || !parts.routing_id)) {
+        zmq_msg_close (&header);
+        zmq_msg_close (&body);
+        return -1;  //  nothing waiting, or interrupted
+    }
+    if (have_header) {
+        parts.header = (const uint8_t *) zmq_msg_data (&header);
+        parts.header_size = zmq_msg_size (&header);
+        more = zmq_msg_more (&header);
+    }
+    if (user_id && user_id_size) {
+        //  (the routing id part has no metadata when the ROUTER read ahead
+        //  for a poll: the header part has)
+        const char *key = have_header ? zmq_msg_gets (&header, "User-Id") : NULL;
+        snprintf (user_id, user_id_size, "%s", key ? key : "");
+    }
+    if (more && s_recv_part (handle, &body)) {
+        parts.body = (const uint8_t *) zmq_msg_data (&body);
+        parts.body_size = zmq_msg_size (&body);
+        more = zmq_msg_more (&body);
+    }
+    //  every part of the message is read, whatever it is, so that the next
+    //  read begins at the next message
+    while (more) {
+        zframe_t *frame = zframe_recv (handle);
+        if (!frame)
+            break;
+        more = zframe_more (frame);
+        s_parts_add_frame (&parts, frame);
+    }
+    int rc = s_decode_parts (&parts, routed, limits, msg_p);
+    s_parts_free (&parts);
+    zmq_msg_close (&header);
+    zmq_msg_close (&body);
     return rc;
 }
 
 int
 arb_msg_recv (void *sock, const arb_limits_t *limits, arb_msg_t **msg_p)
 {
-    *msg_p = NULL;
-    zmsg_t *zmsg = zmsg_recv (sock);
-    if (!zmsg)
-        return -1;
     int type = 0;
     size_t size = sizeof (type);
     zmq_getsockopt (zsock_resolve (sock), ZMQ_TYPE, &type, &size);
-    return arb_msg_decode (&zmsg, type == ZMQ_ROUTER, limits, msg_p);
+    return arb_msg_recv_from (sock, type == ZMQ_ROUTER, limits, msg_p, NULL, 0);
 }

@@ -904,6 +904,17 @@ int arb_msg_decode (zmsg_t **zmsg_p, bool routed, const arb_limits_t *limits, ar
 //  nothing could be received (interrupted, or timeout on the socket).
 int arb_msg_recv (void *sock, const arb_limits_t *limits, arb_msg_t **msg_p);
 
+//  The same, routed saying whether the socket is a ROUTER (no need to ask
+//  it), and with the connection's User-Id (CURVE: the peer's public key,
+//  as ZAP gave it) copied into user_id, empty if none (user_id NULL: not
+//  asked). Reads the parts straight from libzmq, without a zmsg.
+int arb_msg_recv_from (void *sock,
+                       bool routed,
+                       const arb_limits_t *limits,
+                       arb_msg_t **msg_p,
+                       char *user_id,
+                       size_t user_id_size);
+
 //  Builds an ERROR reply to a request (same routing id and request id).
 arb_msg_t *arb_msg_new_error (arb_msg_t *request, arb_err_t code, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));

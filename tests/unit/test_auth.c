@@ -183,7 +183,10 @@ s_next_role (arb_auth_t *auth, zsock_t *router)
     zsock_set_rcvtimeo (router, 5000);
     zmsg_t *msg = zmsg_recv (router);
     assert_non_null (msg);
-    arb_role_t role = arb_auth_role (auth, msg);
+    //  the part after the routing id carries the connection's metadata
+    zframe_t *frame = zmsg_first (msg) ? zmsg_next (msg) : NULL;
+    const char *key = frame ? zframe_meta (frame, "User-Id") : NULL;
+    arb_role_t role = arb_auth_role (auth, key);
     zmsg_destroy (&msg);
     return role;
 }
