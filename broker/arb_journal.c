@@ -528,9 +528,14 @@ s_prepare_all (arb_journal_t *self)
          "WHERE d.child = ?1 ORDER BY d.parent"},
         {&self->count_final,
          "SELECT queue, state, count(*) FROM tasks WHERE state >= 5 GROUP BY queue, state"},
-        {&self->purge_due,
-         "SELECT id, queue, state FROM tasks WHERE purge_at_ms <= ?1 ORDER BY purge_at_ms "
-         "LIMIT ?2"},
+        {&self->purge_due, "SELECT id, queue, state, "
+                           //  whether it may have rows of history: an attempt that did not
+                           //  succeed, a lease lost or cancelled; a task that succeeded at its
+                           //  one handout has none
+                           "state != 5 OR delivered != 1 OR lost > 0 OR attempts > 1, "
+                           //  whether it may have edges to its parents
+                           "parents > 0 "
+                           "FROM tasks WHERE purge_at_ms <= ?1 ORDER BY purge_at_ms LIMIT ?2"},
         {&self->scan, "SELECT id, queue, state, finished_ms, has_children FROM tasks WHERE id > ?1 "
                       "ORDER BY id LIMIT ?2"},
         //  a batch of ids as one JSON array (s_json_ids): one statement run
@@ -1693,27 +1698,33 @@ s_json_ids (const uint64_t *ids, size_t count, size_t *length)
 
 #define ARB_REMOVE_CHUNK 1000  //  ids a remove statement takes in one run
 
+//  Runs a statement that takes a set of ids (?1, a JSON array) over ids,
+//  in chunks. 0 or -1.
+static int
+s_run_ids (arb_journal_t *self, sqlite3_stmt *stmt, const uint64_t *ids, size_t count)
+{
+    for (size_t at = 0; at < count; at += ARB_REMOVE_CHUNK) {
+        size_t length;
+        char *json = s_json_ids (
+            ids + at, count - at < ARB_REMOVE_CHUNK ? count - at : ARB_REMOVE_CHUNK, &length);
+        sqlite3_bind_text (stmt, 1, json, (int) length, SQLITE_STATIC);
+        int rc = s_run (self, stmt, "remove");
+        free (json);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
 int
 arb_journal_remove (arb_journal_t *self, const uint64_t *ids, size_t count, uint64_t id_floor)
 {
     if (count == 0)
         return 0;
-    if (arb_journal_begin (self))
+    if (arb_journal_begin (self) || s_run_ids (self, self->purge_task, ids, count)
+        || s_run_ids (self, self->purge_attempts, ids, count)
+        || s_run_ids (self, self->purge_deps, ids, count))
         return -1;
-    for (size_t at = 0; at < count; at += ARB_REMOVE_CHUNK) {
-        size_t length;
-        char *json = s_json_ids (
-            ids + at, count - at < ARB_REMOVE_CHUNK ? count - at : ARB_REMOVE_CHUNK, &length);
-        sqlite3_stmt *all[] = {self->purge_task, self->purge_attempts, self->purge_deps};
-        int rc = 0;
-        for (size_t k = 0; k < 3 && rc == 0; k++) {
-            sqlite3_bind_text (all[k], 1, json, (int) length, SQLITE_STATIC);
-            rc = s_run (self, all[k], "remove");
-        }
-        free (json);
-        if (rc)
-            return -1;
-    }
     return s_set_id_floor (self, id_floor);
 }
 
@@ -1726,20 +1737,33 @@ arb_journal_purge (arb_journal_t *self,
                    void *arg)
 {
     //  Read the batch first, then delete: never change a table while a
-    //  statement is walking it.
-    uint64_t *ids = (uint64_t *) malloc ((max ? max : 1) * sizeof (uint64_t));
-    size_t count = 0;
+    //  statement is walking it. Most tasks have no history and no edges:
+    //  only those that may have are looked for there (a search each).
+    size_t room = max ? max : 1;
+    uint64_t *ids = (uint64_t *) malloc (3 * room * sizeof (uint64_t));
+    assert (ids);
+    uint64_t *with_history = ids + room, *with_parents = ids + 2 * room;
+    size_t count = 0, histories = 0, parents = 0;
     sqlite3_stmt *stmt = self->purge_due;
     s_bind_u64 (stmt, 1, now_ms);
     sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) max);
-    int rc;
-    while (count < max && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
-        ids[count++] = s_u64 (stmt, 0);
-        fn (arg, ids[count - 1], (const char *) sqlite3_column_text (stmt, 1),
-            sqlite3_column_int (stmt, 2));
+    while (count < max && sqlite3_step (stmt) == SQLITE_ROW) {
+        uint64_t id = s_u64 (stmt, 0);
+        ids[count++] = id;
+        if (sqlite3_column_int (stmt, 3))
+            with_history[histories++] = id;
+        if (sqlite3_column_int (stmt, 4))
+            with_parents[parents++] = id;
+        fn (arg, id, (const char *) sqlite3_column_text (stmt, 1), sqlite3_column_int (stmt, 2));
     }
     s_done (stmt);
-    int result = arb_journal_remove (self, ids, count, id_floor) ? -1 : (int) count;
+    int result = count == 0 ? 0
+                 : arb_journal_begin (self) || s_run_ids (self, self->purge_task, ids, count)
+                         || s_run_ids (self, self->purge_attempts, with_history, histories)
+                         || s_run_ids (self, self->purge_deps, with_parents, parents)
+                         || s_set_id_floor (self, id_floor)
+                     ? -1
+                     : (int) count;
     free (ids);
     return result;
 }

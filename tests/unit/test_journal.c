@@ -755,6 +755,64 @@ s_count_purged (void *arg, uint64_t id, const char *queue, int state)
     (*(int *) arg)++;
 }
 
+//  Rows of history and edges left in the journal (they must go with their
+//  task).
+static int
+s_rows_left (const char *path)
+{
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+    sqlite3_stmt *stmt;
+    sqlite3_prepare_v2 (db, "SELECT (SELECT count(*) FROM attempts) + (SELECT count(*) FROM deps)",
+                        -1, &stmt, NULL);
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    int left = sqlite3_column_int (stmt, 0);
+    sqlite3_finalize (stmt);
+    sqlite3_close (db);
+    return left;
+}
+
+//  The retention sweep looks for history and edges only where a task's
+//  row says there may be some, and leaves none behind: a task that
+//  succeeded at its one handout has none; one handed out again, or that
+//  lost a lease, or ended otherwise, may; one with parents has edges.
+static void
+test_purge_takes_history_and_edges (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_journal_begin (j);
+    arb_attempt_info_t failed = {1, 100, 200, "w", ARB_OUTCOME_FAIL, "boom"};
+    for (uint64_t id = 1; id <= 5; id++) {
+        arb_task_t *t = s_task (q, id, ARB_STATE_READY);
+        t->attempts = 1;
+        t->delivered = 1;
+        if (id == 2)  //  failed once, then succeeded: handed out twice
+            t->attempts = t->delivered = 2;
+        if (id == 4)  //  waits for 1
+            arb_task_ext_rw (t)->parents = 1;
+        arb_journal_row_t row = {0};
+        assert_int_equal (arb_journal_insert (j, t, &row), 0);
+        if (id == 2 || id == 3)
+            assert_int_equal (arb_journal_add_attempt (j, id, &failed), 0);
+        if (id == 4)
+            assert_int_equal (arb_journal_add_dep (j, 4, 1, 0), 0);
+        int final = id == 3 ? ARB_STATE_DEAD : ARB_STATE_SUCCEEDED;
+        assert_int_equal (arb_journal_save (j, t, final, 500, NULL, NULL, NULL, 1000 + id), 0);
+        s_task_free (&t);
+    }
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_rows_left (fx->path), 3);
+    int purged = 0;
+    assert_int_equal (arb_journal_purge (j, 1004, 100, 9, s_count_purged, &purged), 4);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_rows_left (fx->path), 0);
+    assert_int_equal (s_state_of (j, 5), ARB_STATE_SUCCEEDED);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
 //  A queue's unfinished tasks are cancelled in one statement, but those
 //  to keep (running); deleting a queue removes every row it had.
 static void
@@ -774,7 +832,11 @@ test_queue_in_bulk (void **state)
     assert_int_equal (arb_journal_insert (j, t, &row), 0);
     s_task_free (&t);
     s_store (j, q, 6, ARB_STATE_SCHEDULED, 0);
-    s_store (j, q, 7, ARB_STATE_WAITING, 0);
+    //  task 7 waits for 9 (its row counts the parent, as the broker's do)
+    t = s_task (q, 7, ARB_STATE_WAITING);
+    arb_task_ext_rw (t)->parents = 1;
+    assert_int_equal (arb_journal_insert (j, t, &row), 0);
+    s_task_free (&t);
     s_store (j, q, 8, ARB_STATE_SUCCEEDED, 99999);
     s_store (j, r, 9, ARB_STATE_READY, 0);
     arb_attempt_info_t attempt = {1, 100, 200, "w", ARB_OUTCOME_FAIL, "boom"};
@@ -1591,6 +1653,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_meta_and_epoch, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_second_broker_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_newer_schema_is_refused, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_purge_takes_history_and_edges, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_queue_in_bulk, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_meta_pages, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_meta_compare_and_set, s_setup, s_teardown),
