@@ -1047,7 +1047,7 @@ s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
             {
                 char text[200];
                 snprintf (text, sizeof (text), "NOT_IMPLEMENTED - %s",
-                          amqp_method_name (id) ? amqp_method_name (id) : "unknown method");
+                          arb_amqp_frame_method_name (id));
                 arb_amqp_conn_fail (self->conn, AMQP_NOT_IMPLEMENTED, text, id);
             }
             return -1;

@@ -42,7 +42,7 @@ arb_amqp_conn_send (arb_amqp_conn_t *self, uint16_t channel, amqp_method_number_
     uint8_t buf[ARB_AMQP_METHOD_MAX];
     int n = arb_amqp_frame_write_method (buf, sizeof (buf), channel, id, m);
     if (n < 0) {
-        zsys_error ("amqp: cannot encode method=%s conn=%" PRIu64, amqp_method_name (id),
+        zsys_error ("amqp: cannot encode method=%s conn=%" PRIu64, arb_amqp_frame_method_name (id),
                     self->number);
         return;
     }
@@ -343,6 +343,29 @@ arb_amqp_conn_loaded (arb_amqp_conn_t *self)
     }
 }
 
+//  update-secret renews the secret of a login that is already in: with a
+//  password user there is no token to renew, and as RabbitMQ's own user
+//  database (whose backend keeps the user as it is) the gateway answers
+//  Update-Secret-Ok and changes nothing. The user stays the one that
+//  logged in, with its vhosts.
+static void
+s_on_update_secret (arb_amqp_conn_t *self, arb_amqp_update_secret_t *update)
+{
+    //  the reason is the peer's text: at most 64 bytes, non-printables as '.'
+    char reason[65];
+    size_t n = update->reason.len < 64 ? update->reason.len : 64;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = ((const uint8_t *) update->reason.bytes)[i];
+        reason[i] = c >= 0x20 && c < 0x7f ? (char) c : '.';
+    }
+    reason[n] = 0;
+    zsys_info ("amqp: update-secret answered, nothing to renew conn=%" PRIu64
+               " user=%s reason=\"%s\"",
+               self->number, self->user ? self->user : "", reason);
+    amqp_connection_close_ok_t ok = {0};  //  no arguments, as Update-Secret-Ok
+    arb_amqp_conn_send (self, 0, ARB_AMQP_UPDATE_SECRET_OK_METHOD, &ok);
+}
+
 //  ---------------------------------------------------------------------
 //  Frames
 
@@ -367,7 +390,7 @@ s_connection_method (arb_amqp_conn_t *self, amqp_method_number_t id, void *metho
     if (expected && id != expected) {
         char text[200];
         snprintf (text, sizeof (text), "COMMAND_INVALID - expected %s, got %s",
-                  amqp_method_name (expected), amqp_method_name (id));
+                  arb_amqp_frame_method_name (expected), arb_amqp_frame_method_name (id));
         arb_amqp_conn_fail (self, AMQP_COMMAND_INVALID, text, id);
         return -1;
     }
@@ -390,6 +413,9 @@ s_connection_method (arb_amqp_conn_t *self, amqp_method_number_t id, void *metho
             arb_stream_close_after (self->stream);
             break;
         }
+        case ARB_AMQP_UPDATE_SECRET_METHOD:
+            s_on_update_secret (self, (arb_amqp_update_secret_t *) method);
+            break;
         case AMQP_CONNECTION_CLOSE_OK_METHOD:
             //  a Close-Ok we did not ask for
             arb_amqp_conn_fail (self, AMQP_CHANNEL_ERROR, "CHANNEL_ERROR - unexpected close-ok",

@@ -145,6 +145,43 @@ arb_amqp_frame_read (const uint8_t *data,
     return ARB_AMQP_FRAME_OK;
 }
 
+const char *
+arb_amqp_frame_method_name (amqp_method_number_t id)
+{
+    if (id == ARB_AMQP_UPDATE_SECRET_METHOD)
+        return "connection.update-secret";
+    if (id == ARB_AMQP_UPDATE_SECRET_OK_METHOD)
+        return "connection.update-secret-ok";
+    const char *name = amqp_method_name (id);
+    return name ? name : "an unknown method";
+}
+
+//  update-secret's arguments: a longstr and a shortstr, and nothing after
+//  them. 0 or -1.
+static int
+s_decode_update_secret (amqp_bytes_t args, amqp_pool_t *pool, void **decoded)
+{
+    const uint8_t *p = (const uint8_t *) args.bytes;
+    size_t size = args.len;
+    //  the secret's length, the secret, then at least the reason's length
+    if (size < 5)
+        return -1;
+    size_t secret = s_u32 (p);
+    if (secret > size - 5)
+        return -1;
+    size_t reason = p[4 + secret];
+    if (4 + secret + 1 + reason != size)
+        return -1;
+    arb_amqp_update_secret_t *m =
+        (arb_amqp_update_secret_t *) amqp_pool_alloc (pool, sizeof (arb_amqp_update_secret_t));
+    if (!m)
+        return -1;
+    m->new_secret = (amqp_bytes_t){secret, (void *) (p + 4)};
+    m->reason = (amqp_bytes_t){reason, (void *) (p + 4 + secret + 1)};
+    *decoded = m;
+    return 0;
+}
+
 int
 arb_amqp_frame_method (const arb_amqp_frame_t *frame,
                        amqp_pool_t *pool,
@@ -159,6 +196,13 @@ arb_amqp_frame_method (const arb_amqp_frame_t *frame,
     }
     *id = s_u32 (frame->payload);
     amqp_bytes_t args = {frame->size - 4, (void *) (frame->payload + 4)};
+    if (*id == ARB_AMQP_UPDATE_SECRET_METHOD) {
+        if (s_decode_update_secret (args, pool, decoded) == 0)
+            return 0;
+        snprintf (why, size_why,
+                  "SYNTAX_ERROR - cannot decode the arguments of connection.update-secret");
+        return AMQP_SYNTAX_ERROR;
+    }
     int rc = amqp_decode_method (*id, pool, args, decoded);
     if (rc == AMQP_STATUS_UNKNOWN_METHOD || rc == AMQP_STATUS_UNKNOWN_CLASS) {
         snprintf (why, size_why, "NOT_IMPLEMENTED - unknown method %u.%u", *id >> 16, *id & 0xffff);
@@ -229,7 +273,7 @@ arb_amqp_frame_write_method (
     if (cap < 12)
         return -1;
     amqp_bytes_t args = {cap - 12, buf + 11};
-    int n = amqp_encode_method (id, method, args);
+    int n = id == ARB_AMQP_UPDATE_SECRET_OK_METHOD ? 0 : amqp_encode_method (id, method, args);
     if (n < 0)
         return -1;
     arb_amqp_frame_write_head (buf, AMQP_FRAME_METHOD, channel, (uint32_t) n + 4);

@@ -89,10 +89,29 @@ arb_amqp_frame_rc_t arb_amqp_frame_read (const uint8_t *data,
 //  "AMQP" 1 1 0 9 for 0-9 too).
 bool arb_amqp_frame_is_protocol_header (const uint8_t *data);
 
+//  connection.update-secret (10.70) and its Update-Secret-Ok (10.71):
+//  RabbitMQ's extension, which amqplib and the Java and .NET clients send
+//  to renew a login's secret (an OAuth token) and which rabbitmq-c before
+//  0.12 cannot decode or encode; arb_amqp_frame_method and
+//  arb_amqp_frame_write_method do it for them here. Update-Secret-Ok has
+//  no arguments.
+#define ARB_AMQP_UPDATE_SECRET_METHOD    ((amqp_method_number_t) 0x000A0046)
+#define ARB_AMQP_UPDATE_SECRET_OK_METHOD ((amqp_method_number_t) 0x000A0047)
+
+typedef struct {
+    amqp_bytes_t new_secret;  //  longstr, into the input
+    amqp_bytes_t reason;      //  shortstr, into the input
+} arb_amqp_update_secret_t;
+
+//  A method's name ("connection.update-secret" too), never NULL: "an
+//  unknown method" for one neither rabbitmq-c nor this module knows.
+const char *arb_amqp_frame_method_name (amqp_method_number_t id);
+
 //  Decodes a method frame's payload: *id its number, *decoded its struct
-//  (in pool). Returns 0, or a reply code: 540 NOT_IMPLEMENTED for an
-//  unknown method, 502 SYNTAX_ERROR for arguments that do not decode, 501
-//  for a payload shorter than the ids; why says which.
+//  (in pool; an arb_amqp_update_secret_t for update-secret). Returns 0, or
+//  a reply code: 540 NOT_IMPLEMENTED for an unknown method, 502
+//  SYNTAX_ERROR for arguments that do not decode, 501 for a payload
+//  shorter than the ids; why says which.
 int arb_amqp_frame_method (const arb_amqp_frame_t *frame,
                            amqp_pool_t *pool,
                            amqp_method_number_t *id,

@@ -1070,6 +1070,60 @@ def test_server_properties_advertise_what_is_implemented(gateway):
     raw.close()
 
 
+def update_secret_frame(secret, reason):
+    """connection.update-secret (10.70), which pika's codec does not know:
+    a longstr and a shortstr."""
+    payload = (struct.pack('>HHI', 10, 70, len(secret)) + secret
+               + struct.pack('>B', len(reason)) + reason)
+    return struct.pack('>BHI', 1, 0, len(payload)) + payload + b'\xce'
+
+
+def test_update_secret_answered_and_the_connection_goes_on(gateway):
+    """connection.update-secret (amqplib's updateSecret, as its own test
+    suite sends it) gets Update-Secret-Ok, as from RabbitMQ, and the
+    connection goes on; one whose arguments do not decode is 502."""
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.send_raw(update_secret_frame(b'new secret', b'no reason'))
+    # Update-Secret-Ok (10.71): no arguments; pika cannot decode it either
+    ok = struct.pack('>BHIHH', 1, 0, 4, 10, 71) + b'\xce'
+    raw.sock.settimeout(5)
+    while len(raw.buf) < len(ok):
+        data = raw.sock.recv(65536)
+        assert data, 'closed before Update-Secret-Ok'
+        raw.buf += data
+    assert raw.buf[:len(ok)] == ok, raw.buf
+    raw.buf = raw.buf[len(ok):]
+    raw.open_channel(1)
+    raw.send(1, pika.spec.Queue.Declare(queue='', exclusive=True))
+    assert raw.expect(pika.spec.Queue.DeclareOk).queue.startswith('amq.gen-')
+    raw.close()
+
+    bad = RawAmqp(gateway.amqp_port)
+    bad.expect(pika.spec.Connection.OpenOk)
+    frame = update_secret_frame(b'secret', b'why')
+    # a reason length past the end of the frame
+    frame = frame[:-5] + b'\x09' + frame[-4:]
+    bad.send_raw(frame)
+    close = connection_error(bad, 502)
+    assert 'update-secret' in str(close.reply_text), close
+
+    # on a channel, or before the handshake is done, it is named as such
+    on_channel = RawAmqp(gateway.amqp_port)
+    on_channel.expect(pika.spec.Connection.OpenOk)
+    on_channel.open_channel(1)
+    frame = update_secret_frame(b'secret', b'why')
+    on_channel.send_raw(frame[:1] + b'\x00\x01' + frame[3:])
+    close = connection_error(on_channel, 540)
+    assert 'connection.update-secret' in str(close.reply_text), close
+    early = RawAmqp(gateway.amqp_port, handshake=False)
+    early.send_raw(b'AMQP\x00\x00\x09\x01')
+    early.expect(pika.spec.Connection.Start)
+    early.send_raw(update_secret_frame(b'secret', b'why'))
+    close = connection_error(early, 503)
+    assert 'got connection.update-secret' in str(close.reply_text), close
+
+
 def test_connection_and_channel_exceptions_by_code(gateway):
     """Each bad input gets its reply code (the spec's, as RabbitMQ sends);
     the other connections go on."""
