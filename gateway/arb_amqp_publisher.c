@@ -17,6 +17,10 @@
     (confirm.select), each has a sequence number, and acks go out in that
     order once the broker has answered for every task of a publish (its
     SUBMITTED follows its commit); a run of them is one ack with multiple.
+    The broker answers a turn's SUBMIT at once, but task by task: the acks
+    wait for a zero-delay timer, which fires after the turn's answers, so
+    that a burst of publishes is confirmed by a few acks with multiple (as
+    RabbitMQ does) rather than one ack each.
 
     Transactions (tx.select): a message published or an ack, nack or
     reject sent in a transaction is kept here until tx.commit, which
@@ -90,6 +94,7 @@ struct _arb_amqp_publisher_t {
     zlistx_t *tx_messages;  //  owned s_message_t, kept until commit
     zlistx_t *tx_acks;      //  owned s_ack_t, kept until commit
     size_t tx_bytes;        //  body bytes of tx_messages
+    arb_timer_t progress;   //  armed (0 ms) while answers wait to go out together
 };
 
 static void
@@ -213,6 +218,14 @@ s_progress (arb_amqp_publisher_t *self)
 }
 
 static void
+s_on_progress (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) reactor;
+    (void) timer;
+    s_progress ((arb_amqp_publisher_t *) arg);
+}
+
+static void
 s_on_submitted (arb_gateway_t *gateway,
                 const arb_submitted_task_t *task,
                 int code,
@@ -237,7 +250,10 @@ s_on_submitted (arb_gateway_t *gateway,
     publish->left--;
     if (conn->inflight-- == ARB_AMQP_INFLIGHT_MAX && !conn->waiting)
         arb_stream_hold (conn->stream, false);
-    s_progress (self);
+    //  the other answers of this SUBMIT come next, in this turn: their
+    //  confirms go out with this one
+    if (!self->progress.armed)
+        arb_reactor_arm (conn->server->reactor, &self->progress, 0, s_on_progress, self);
 }
 
 //  ---------------------------------------------------------------------
@@ -616,6 +632,7 @@ arb_amqp_publisher_destroy (arb_amqp_publisher_t **self_p)
         self->conn->inflight -= p->left;
     }
     zlistx_destroy (&self->publishes);
+    arb_reactor_disarm (self->conn->server->reactor, &self->progress);
     arb_amqp_publisher_reset (self);
     zlistx_destroy (&self->tx_messages);
     zlistx_destroy (&self->tx_acks);

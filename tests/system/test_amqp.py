@@ -1124,6 +1124,39 @@ def test_update_secret_answered_and_the_connection_goes_on(gateway):
     assert 'got connection.update-secret' in str(close.reply_text), close
 
 
+def test_confirms_of_a_burst_acked_with_multiple(gateway):
+    """Publishes that the broker answers together (one SUBMIT) are
+    confirmed together, by an ack with multiple, as RabbitMQ does (the
+    amqplib suite's "multiple confirms"); every one is confirmed once, in
+    order."""
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    raw.send(1, pika.spec.Queue.Declare(queue='burst'))
+    raw.expect(pika.spec.Queue.DeclareOk)
+    raw.send(1, pika.spec.Confirm.Select())
+    raw.expect(pika.spec.Confirm.SelectOk)
+    n = 200
+    data = b''
+    for i in range(n):
+        body = b'm%d' % i
+        data += pika.frame.Method(1, pika.spec.Basic.Publish(routing_key='burst')).marshal()
+        data += pika.frame.Header(1, len(body), pika.spec.BasicProperties()).marshal()
+        data += pika.frame.Body(1, body).marshal()
+    raw.send_raw(data)  # in one write: the gateway reads them in a turn or few
+    acks = []
+    confirmed = 0
+    while confirmed < n:
+        ack = raw.expect(pika.spec.Basic.Ack, timeout=10)
+        assert ack.delivery_tag > confirmed and (ack.multiple or ack.delivery_tag == confirmed + 1)
+        confirmed = ack.delivery_tag
+        acks.append(ack)
+    assert confirmed == n
+    assert any(a.multiple for a in acks) and len(acks) < n // 2, [
+        (a.delivery_tag, a.multiple) for a in acks]
+    raw.close()
+
+
 def test_connection_and_channel_exceptions_by_code(gateway):
     """Each bad input gets its reply code (the spec's, as RabbitMQ sends);
     the other connections go on."""
