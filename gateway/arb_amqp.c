@@ -16,6 +16,7 @@
 */
 
 #include "arb_amqp_priv.h"
+#include "arb_listen.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -598,32 +599,11 @@ s_on_accept (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
 static int
 s_listen (arb_amqp_t *self, const char *address)
 {
-    char host[256];
-    const char *colon = strrchr (address, ':');
-    if (!colon || (size_t) (colon - address) >= sizeof (host)) {
-        zsys_error ("amqp: bad address '%s' (HOST:PORT)", address);
+    int port = 0;
+    int fd = arb_listen ("amqp", address, &port);
+    if (fd < 0)
         return -1;
-    }
-    memcpy (host, address, (size_t) (colon - address));
-    host[colon - address] = 0;
-    char *end;
-    long port = strtol (colon + 1, &end, 10);
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons ((uint16_t) port)};
-    if (*end || port < 0 || port > 65535 || inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
-        zsys_error ("amqp: bad address '%s' (an IPv4 HOST:PORT)", address);
-        return -1;
-    }
-    int fd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one));
-    if (bind (fd, (struct sockaddr *) &addr, sizeof (addr)) != 0 || listen (fd, 1024) != 0) {
-        zsys_error ("amqp: cannot listen on %s: %s", address, strerror (errno));
-        close (fd);
-        return -1;
-    }
-    socklen_t len = sizeof (addr);
-    getsockname (fd, (struct sockaddr *) &addr, &len);
-    self->port = ntohs (addr.sin_port);
+    self->port = port;
     self->listen_fd = fd;
     return 0;
 }

@@ -24,6 +24,7 @@
 */
 
 #include "arb_kestrel_priv.h"
+#include "arb_listen.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -668,59 +669,11 @@ s_on_accept_again (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
     s_accept (self);
 }
 
-//  A listening socket on "HOST:PORT" ("[v6]:PORT" too). Returns it, or -1
-//  after logging why.
-static int
-s_listen (const char *bind_to, int *port)
-{
-    char host[256];
-    const char *colon = strrchr (bind_to, ':');
-    size_t host_len = colon ? (size_t) (colon - bind_to) : 0;
-    if (!colon || host_len == 0 || host_len >= sizeof (host) || !colon[1]) {
-        zsys_error ("kestrel: bad address '%s' (HOST:PORT)", bind_to);
-        return -1;
-    }
-    memcpy (host, bind_to, host_len);
-    host[host_len] = 0;
-    char *name = host;
-    if (host[0] == '[' && host[host_len - 1] == ']') {
-        host[host_len - 1] = 0;
-        name = host + 1;
-    }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *found = NULL;
-    int rc = getaddrinfo (name, colon + 1, &hints, &found);
-    if (rc) {
-        zsys_error ("kestrel: bad address '%s': %s", bind_to, gai_strerror (rc));
-        return -1;
-    }
-    int fd = socket (found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    int one = 1;
-    if (fd >= 0)
-        setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one));
-    if (fd < 0 || bind (fd, found->ai_addr, found->ai_addrlen) || listen (fd, 1024)) {
-        zsys_error ("kestrel: cannot listen on %s: %s", bind_to, strerror (errno));
-        if (fd >= 0)
-            close (fd);
-        freeaddrinfo (found);
-        return -1;
-    }
-    freeaddrinfo (found);
-    struct sockaddr_storage addr;
-    socklen_t len = sizeof (addr);
-    getsockname (fd, (struct sockaddr *) &addr, &len);
-    *port = ntohs (addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &addr)->sin6_port
-                                              : ((struct sockaddr_in *) &addr)->sin_port);
-    return fd;
-}
-
 arb_kestrel_t *
 arb_kestrel_new (arb_gateway_t *gateway, const arb_kestrel_config_t *config)
 {
     int port = 0;
-    int fd = s_listen (config->bind, &port);
+    int fd = arb_listen ("kestrel", config->bind, &port);
     if (fd < 0)
         return NULL;
     arb_kestrel_t *self = (arb_kestrel_t *) zmalloc (sizeof (arb_kestrel_t));

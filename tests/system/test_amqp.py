@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROOT, Gateway, binary, wait_until
+from conftest import BUILD, ROOT, Gateway, binary, free_port, wait_until
 
 pika = pytest.importorskip('pika')
 
@@ -1449,3 +1449,20 @@ const amqp = require(%r);
     assert r.stdout.strip() == 'done 51 true'
 
 
+
+
+def test_amqp_on_ipv6_loopback(gateway_factory, broker):
+    # --amqp takes "[::1]:PORT" as --kestrel and --http do; guest may log in
+    # from ::1 as from 127.0.0.1 (a loopback peer)
+    port = free_port()
+    g = gateway_factory(broker, '--amqp', '[::1]:%d' % port)
+    params = pika.ConnectionParameters('::1', port, connection_attempts=3, retry_delay=0.2)
+    c = pika.BlockingConnection(params)
+    ch = c.channel()
+    ch.queue_declare('v6')
+    ch.confirm_delivery()
+    ch.basic_publish('', 'v6', b'over ipv6')
+    m, _, body = ch.basic_get('v6', auto_ack=True)
+    assert body == b'over ipv6'
+    c.close()
+    assert g.alive()
