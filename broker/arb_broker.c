@@ -46,6 +46,7 @@ struct _arb_broker_t {
     uint64_t next_liveness_ms;  //  monotonic: next check of silent workers
     uint64_t next_sweep_ms;     //  monotonic: next retention sweep
     size_t sweep_batch;         //  its batch: ARB_SWEEP_BATCH, doubling while behind
+    uint64_t sweep_behind_ms;   //  monotonic: since when every batch came back full; 0 not
     bool journal_full;          //  the disk failed the journal: nothing writes until a probe works
     uint64_t next_probe_ms;     //  monotonic: the next probe, while full
     uint32_t probe_wait_ms;     //  the wait before it (doubling to ARB_PROBE_MAX_MS)
@@ -368,12 +369,14 @@ s_check_workers (arb_broker_t *self)
 //  Retention: final tasks leave the journal after their purge time, a
 //  small batch per turn, so that a sweep adds little to the turn's
 //  latency (500 a turn was 5 ms of p99 at half load); while a batch comes
-//  back full, the next turn sweeps again, with twice the batch (up to
-//  ARB_SWEEP_MAX), so that a sweep behind a busy broker catches up.
+//  back full, the next turn sweeps again. A sweep still behind after
+//  every turn of a whole second (a broker busy for long) doubles its
+//  batch each such second, up to ARB_SWEEP_MAX, so that it catches up.
 static void
 s_sweep (arb_broker_t *self)
 {
-    if (self->clock.mono_ms < self->next_sweep_ms)
+    uint64_t now = self->clock.mono_ms;
+    if (now < self->next_sweep_ms)
         return;
     if (!self->sweep_batch)
         self->sweep_batch = ARB_SWEEP_BATCH;
@@ -381,11 +384,17 @@ s_sweep (arb_broker_t *self)
     if (purged < 0)
         return;
     bool behind = (size_t) purged == self->sweep_batch;
-    self->next_sweep_ms = self->clock.mono_ms + (behind ? 0 : ARB_SWEEP_EVERY_MS);
-    if (!behind)
+    self->next_sweep_ms = now + (behind ? 0 : ARB_SWEEP_EVERY_MS);
+    if (!behind) {
         self->sweep_batch = ARB_SWEEP_BATCH;
-    else if (self->sweep_batch < ARB_SWEEP_MAX)
+        self->sweep_behind_ms = 0;
+    }
+    else if (!self->sweep_behind_ms)
+        self->sweep_behind_ms = now;
+    else if (now - self->sweep_behind_ms >= 1000 && self->sweep_batch < ARB_SWEEP_MAX) {
         self->sweep_batch *= 2;
+        self->sweep_behind_ms = now;
+    }
 }
 
 //  Commits the turn's transaction, timed for STATS when it wrote anything.
