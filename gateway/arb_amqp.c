@@ -576,11 +576,10 @@ static void
 s_on_accept (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
 {
     (void) reactor;
-    (void) fd;
     (void) events;
     arb_amqp_t *self = (arb_amqp_t *) arg;
     for (int i = 0; i < 64; i++) {
-        int client = accept4 (self->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int client = accept4 (fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (client < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
                 zsys_warning ("amqp: accept failed: %s", strerror (errno));
@@ -596,16 +595,41 @@ s_on_accept (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
     }
 }
 
+//  Listens on every address of a comma-separated list ("127.0.0.1:5672,
+//  [::1]:5672"); the port of the first is the server's. 0 or -1.
 static int
-s_listen (arb_amqp_t *self, const char *address)
+s_listen (arb_amqp_t *self, const char *addresses)
 {
-    int port = 0;
-    int fd = arb_listen ("amqp", address, &port);
-    if (fd < 0)
-        return -1;
-    self->port = port;
-    self->listen_fd = fd;
-    return 0;
+    char *list = strdup (addresses);
+    char *save = NULL;
+    int rc = 0;
+    for (char *tok = strtok_r (list, ",", &save); tok && rc == 0;
+         tok = strtok_r (NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        if (self->listen_count == ARB_AMQP_LISTEN_MAX) {
+            zsys_error ("amqp: more than %d addresses in '%s'", ARB_AMQP_LISTEN_MAX, addresses);
+            rc = -1;
+            break;
+        }
+        int port = 0;
+        int fd = arb_listen ("amqp", tok, &port);
+        if (fd < 0 || arb_reactor_add_fd (self->reactor, fd, ARB_REACTOR_READ, s_on_accept, self)) {
+            if (fd >= 0)
+                close (fd);
+            rc = -1;
+            break;
+        }
+        if (self->listen_count == 0)
+            self->port = port;
+        self->listen_fds[self->listen_count++] = fd;
+    }
+    if (rc == 0 && self->listen_count == 0) {
+        zsys_error ("amqp: no address in '%s'", addresses);
+        rc = -1;
+    }
+    free (list);
+    return rc;
 }
 
 arb_amqp_t *
@@ -620,7 +644,6 @@ arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
         self->config.frame_max = ARB_AMQP_FRAME_MIN;
     if (!self->config.channel_max)
         self->config.channel_max = 2047;
-    self->listen_fd = -1;
     self->model = arb_amqp_model_new ();
     self->users = zlistx_new ();
     zlistx_set_destructor (self->users, s_user_destructor);
@@ -644,9 +667,7 @@ arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
         }
     }
     free (vhosts);
-    if (!ok || s_listen (self, config->listen) != 0
-        || arb_reactor_add_fd (self->reactor, self->listen_fd, ARB_REACTOR_READ, s_on_accept,
-                               self)) {
+    if (!ok || s_listen (self, config->listen) != 0) {
         arb_amqp_destroy (&self);
         return NULL;
     }
@@ -663,9 +684,9 @@ arb_amqp_destroy (arb_amqp_t **self_p)
     arb_amqp_t *self = *self_p;
     if (!self)
         return;
-    if (self->listen_fd >= 0) {
-        arb_reactor_remove_fd (self->reactor, self->listen_fd);
-        close (self->listen_fd);
+    for (size_t i = 0; i < self->listen_count; i++) {
+        arb_reactor_remove_fd (self->reactor, self->listen_fds[i]);
+        close (self->listen_fds[i]);
     }
     arb_reactor_disarm (self->reactor, &self->load_timer);
     arb_reactor_disarm (self->reactor, &self->expire_timer);

@@ -290,7 +290,8 @@ main (int argc, char **argv)
          3600 * 1000, "S",
          "longest wait between attempts to reach the upstream (from 0.5, doubling; default 30)"},
         {"amqp", 0, ARB_OPT_STR, &settings.amqp, 0, 0, "ADDR",
-         "the AMQP 0-9-1 server's HOST:PORT ([IPv6]:PORT too), or off (default 127.0.0.1:5672)"},
+         "the AMQP 0-9-1 server's HOST:PORT ([IPv6]:PORT too; up to 4, comma-separated), or off "
+         "(default 127.0.0.1:5672)"},
         {"amqp-frame-max", 0, ARB_OPT_BYTES, &settings.amqp_frame_max, 4096, 1u << 20, "BYTES",
          "AMQP frame_max proposed to clients (default 131072)"},
         {"amqp-channel-max", 0, ARB_OPT_UINT, &settings.amqp_channel_max, 1, 65535, "N",

@@ -1451,18 +1451,39 @@ const amqp = require(%r);
 
 
 
-def test_amqp_on_ipv6_loopback(gateway_factory, broker):
-    # --amqp takes "[::1]:PORT" as --kestrel and --http do; guest may log in
-    # from ::1 as from 127.0.0.1 (a loopback peer)
+def test_amqp_on_ipv6_loopback_and_two_addresses(gateway_factory, broker):
+    # --amqp takes "[::1]:PORT" as --kestrel and --http do, and a list: the
+    # same port on both loopbacks; guest may log in from ::1 as from
+    # 127.0.0.1 (a loopback peer)
     port = free_port()
-    g = gateway_factory(broker, '--amqp', '[::1]:%d' % port)
-    params = pika.ConnectionParameters('::1', port, connection_attempts=3, retry_delay=0.2)
-    c = pika.BlockingConnection(params)
+    g = gateway_factory(broker, '--amqp', '127.0.0.1:%d, [::1]:%d' % (port, port))
+    bodies = []
+    for host in ('::1', '127.0.0.1'):
+        params = pika.ConnectionParameters(host, port, connection_attempts=3, retry_delay=0.2)
+        c = pika.BlockingConnection(params)
+        ch = c.channel()
+        ch.queue_declare('v6')
+        ch.confirm_delivery()
+        ch.basic_publish('', 'v6', b'over ' + host.encode())
+        c.close()
+    c = pika.BlockingConnection(pika.ConnectionParameters('::1', port))
     ch = c.channel()
-    ch.queue_declare('v6')
-    ch.confirm_delivery()
-    ch.basic_publish('', 'v6', b'over ipv6')
-    m, _, body = ch.basic_get('v6', auto_ack=True)
-    assert body == b'over ipv6'
+    for _ in range(2):
+        m, _, body = ch.basic_get('v6', auto_ack=True)
+        bodies.append(body)
+    assert bodies == [b'over ::1', b'over 127.0.0.1']
     c.close()
     assert g.alive()
+
+
+def test_bad_amqp_addresses_stop_the_gateway_with_a_reason(broker):
+    for value, reason in (('127.0.0.1:x', "bad address '127.0.0.1:x'"),
+                          ('nowhere', "bad address 'nowhere'"),
+                          (','.join('127.0.0.1:%d' % free_port() for _ in range(5)),
+                           'more than 4 addresses')):
+        proc = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', os.devnull,
+                               '--broker', broker.endpoint, '--http', 'off', '--kestrel', 'off',
+                               '--amqp', value], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=30, text=True)
+        assert proc.returncode != 0, (value, proc.stderr)
+        assert reason in proc.stderr, (value, proc.stderr)
