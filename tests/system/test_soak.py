@@ -99,8 +99,13 @@ def test_the_checker_tells_losses_and_duplicates_apart(tmp_path):
              {'ev': 'broker_kill', 't': t + 20.5, 'pid': 2},
              {'ev': 'stop', 't': t + 30, 'worker': 'w1.1', 'pid': 3},
              {'ev': 'cont', 't': t + 38, 'worker': 'w1.1', 'stopped_s': 8.0},
+             # w3.1 stopped as its task ends, killed just after it wakes
+             {'ev': 'stop', 't': t + 42, 'worker': 'w3.1', 'pid': 100},
+             {'ev': 'cont', 't': t + 43.8, 'worker': 'w3.1', 'stopped_s': 1.8},
+             {'ev': 'worker_kill', 't': t + 44, 'worker': 'w3.1', 'pid': 100},
              {'ev': 'done', 't': t + 60, 'seconds': 60}]
-    plain = [('k1', 1), ('k2', 2), ('k3', 3), ('k4', 4), ('k5', 5), ('k6', 6), ('k9', 9)]
+    plain = [('k1', 1), ('k2', 2), ('k3', 3), ('k4', 4), ('k5', 5), ('k6', 6), ('k9', 9),
+             ('k10', 10)]
     submits = []
     for key, task_id in plain:
         task = {'key': key, 'queue': 'default', 'name': 'light', 'payload': '0'}
@@ -128,21 +133,25 @@ def test_the_checker_tells_losses_and_duplicates_apart(tmp_path):
             + run(7, 'w2.1', 70, 1, 2) + run(8, 'w2.1', 80, 1.5, 2.5)  # DAG child early
             # its worker stopped while running it, and the result it sent on
             # waking was the one kept: the other worker's run is the extra
-            + run(9, 'w1.1', 90, 29.8, 31) + run(9, 'w2.1', 91, 35, 39))
+            + run(9, 'w1.1', 90, 29.8, 31) + run(9, 'w2.1', 91, 35, 39)
+            # ended while its worker was stopped, the worker killed on waking
+            + run(10, 'w3.1', 100, 40, 42.5) + run(10, 'w0.2', 101, 47, 47.1))
 
     def final(task_id, pid, start, state='succeeded', worker='w2.1'):
         return {'id': task_id, 'state': state, 'finished_ms': (t + 50) * 1000,
                 'result': '%s %d %.6f\n' % (worker, pid, t + start)}
     finals = [final(2, 21, 16), final(3, 31, 25), final(4, 40, 31), final(5, 51, 36),
               final(6, 60, 3), final(7, 70, 1), final(8, 80, 1.5),
-              final(9, 90, 29.8, worker='w1.1')]  # task 1: lost
+              final(9, 90, 29.8, worker='w1.1'),
+              final(10, 101, 47, worker='w0.2')]  # task 1: lost
     write_records(tmp_path, chaos, submits, runs, finals)
     summary = soak.analyze(str(tmp_path))
     assert summary['lost'] == 1
     assert summary['problems']['lost'][0].startswith('task 1 (key k1)')
     assert summary['duplicates_excused'] == {
         'its worker was killed while running it': 1,
-        'its worker was stopped past the liveness window while running it': 2}
+        'its worker was stopped past the liveness window while running it': 2,
+        'its worker was stopped when it ended and killed before reporting it': 1}
     assert summary['duplicates_unexcused'] == {
         'it ended just before a broker kill, and its result was not committed': 1,
         'a worker back from a stop past the liveness window started a DISPATCH that had '
