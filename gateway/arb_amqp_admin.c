@@ -352,12 +352,21 @@ s_bind (arb_amqp_channel_t *channel,
                 "ACCESS_REFUSED - operation not permitted on the default exchange");
         goto cleanup;
     }
+    bool dest_missing = dest_exchange ? !arb_amqp_model_exchange (vhost, dest) : !queue;
+    if (unbind && (!exchange || dest_missing) && (dest_exchange || *dest)) {
+        //  RabbitMQ 3.x unbinds idempotently: a binding whose exchange or
+        //  queue is gone is no binding, and Unbind-Ok says so (clients
+        //  unbind in cleanups after an auto-delete queue went)
+        s_op_go (s_op_new (channel, id, nowait));
+        rc = 0;
+        goto cleanup;
+    }
     if (!exchange) {
         s_fail (channel, AMQP_NOT_FOUND, id, "NOT_FOUND - no exchange '%.200s' in vhost '%.60s'",
                 source, vname);
         goto cleanup;
     }
-    if (dest_exchange ? !arb_amqp_model_exchange (vhost, dest) : !queue) {
+    if (dest_missing) {
         if (!dest_exchange && !*dest)
             s_fail (channel, AMQP_NOT_FOUND, id, "NOT_FOUND - no previously declared queue");
         else

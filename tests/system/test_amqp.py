@@ -465,6 +465,34 @@ def test_pika_exchanges_of_each_type(gateway):
     c.close()
 
 
+def test_unbind_of_a_gone_queue_or_exchange_is_unbind_ok(gateway):
+    """RabbitMQ 3.x unbinds idempotently: an unbind naming a queue or an
+    exchange that is not there answers Unbind-Ok, not 404 (py-amqp's and
+    kombu's cleanups unbind after an auto-delete queue went); a bind still
+    gets 404, and the channel goes on."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('ub-q', auto_delete=False)
+    ch.queue_unbind('ub-gone-q', 'amq.direct', 'k')
+    ch.queue_unbind('ub-q', 'ub-gone-x', 'k')
+    ch.queue_unbind('ub-gone-q', 'ub-gone-x', 'k')
+    ch.exchange_unbind('ub-gone-x', 'amq.direct', 'k')
+    ch.exchange_unbind('amq.fanout', 'ub-gone-x', 'k')
+    # the channel is still open, and a real unbind still unbinds
+    ch.queue_bind('ub-q', 'amq.direct', 'k')
+    ch.queue_unbind('ub-q', 'amq.direct', 'k')
+    ch.basic_publish('amq.direct', 'k', b'unbound')
+    assert bodies_of(ch, 'ub-q') == []
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.queue_bind('ub-gone-q', 'amq.direct', 'k')
+    assert e.value.reply_code == 404
+    ch = c.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.queue_unbind('ub-q', '', 'ub-q')
+    assert e.value.reply_code == 403
+    c.close()
+
+
 def test_pika_passive_equivalence_and_errors(gateway):
     c = connect(gateway)
     ch = c.channel()
