@@ -277,9 +277,15 @@ s_exchange_delete (arb_amqp_channel_t *channel, amqp_exchange_delete_t *m)
     char *name = arb_amqp_frame_str (m->exchange);
     arb_amqp_exchange_t *exchange = arb_amqp_model_exchange (conn->vhost, name);
     int rc = -1;
-    if (!*name || (exchange && exchange->builtin))
+    //  RabbitMQ's own words for each (clients match on them)
+    if (!*name)
         s_fail (channel, AMQP_ACCESS_REFUSED, id,
-                "ACCESS_REFUSED - operation not permitted on exchange '%.200s'", name);
+                "ACCESS_REFUSED - operation not permitted on the default exchange");
+    else if (exchange && exchange->builtin)
+        s_fail (channel, AMQP_ACCESS_REFUSED, id,
+                "ACCESS_REFUSED - deletion of system exchange '%.200s' in vhost '%.60s' not "
+                "allowed",
+                name, arb_amqp_vhost_name (conn->vhost));
     else if (!exchange) {
         //  deleting what does not exist is fine (RabbitMQ 3.x)
         s_op_go (s_op_new (channel, id, m->nowait));

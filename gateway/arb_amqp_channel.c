@@ -979,7 +979,7 @@ s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
             amqp_channel_flow_t *flow = (amqp_channel_flow_t *) m;
             if (!flow->active) {
                 arb_amqp_conn_fail (self->conn, AMQP_NOT_IMPLEMENTED,
-                                    "NOT_IMPLEMENTED - active=false is not supported", id);
+                                    "NOT_IMPLEMENTED - active=false", id);
                 return -1;
             }
             amqp_channel_flow_ok_t ok = {.active = 1};

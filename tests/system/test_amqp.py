@@ -493,6 +493,31 @@ def test_unbind_of_a_gone_queue_or_exchange_is_unbind_ok(gateway):
     c.close()
 
 
+def test_refusals_in_rabbitmqs_words(gateway):
+    """py-amqp (whose own tests carry RabbitMQ's reply texts) gets RabbitMQ
+    3.10's words for deleting the default or a system exchange and for
+    channel.flow active=false, with the code and the method RabbitMQ gives."""
+    amqp = pytest.importorskip('amqp')
+
+    def refusal(call):
+        c = amqp.Connection(host='127.0.0.1:%d' % gateway.amqp_port)
+        c.connect()
+        try:
+            with pytest.raises(amqp.exceptions.AMQPError) as e:
+                call(c.channel())
+            return e.value.reply_code, e.value.reply_text, e.value.method_name
+        finally:
+            c.collect()
+    assert refusal(lambda ch: ch.exchange_delete('')) == (
+        403, "ACCESS_REFUSED - operation not permitted on the default exchange",
+        'Exchange.delete')
+    assert refusal(lambda ch: ch.exchange_delete('amq.direct')) == (
+        403, "ACCESS_REFUSED - deletion of system exchange 'amq.direct' in vhost '/' not "
+        "allowed", 'Exchange.delete')
+    assert refusal(lambda ch: ch.flow(False)) == (
+        540, 'NOT_IMPLEMENTED - active=false', 'Channel.flow')
+
+
 def test_pika_passive_equivalence_and_errors(gateway):
     c = connect(gateway)
     ch = c.channel()
