@@ -993,6 +993,15 @@ s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
         }
         case AMQP_BASIC_QOS_METHOD: {
             amqp_basic_qos_t *qos = (amqp_basic_qos_t *) m;
+            if (qos->prefetch_size) {
+                //  a byte window is not kept: refused, as RabbitMQ refuses
+                //  it, rather than accepted and ignored
+                char text[80];
+                snprintf (text, sizeof (text), "NOT_IMPLEMENTED - prefetch_size!=0 (%" PRIu32 ")",
+                          qos->prefetch_size);
+                arb_amqp_conn_fail (self->conn, AMQP_NOT_IMPLEMENTED, text, id);
+                return -1;
+            }
             if (qos->global) {
                 self->prefetch_channel = qos->prefetch_count;
                 //  the shared consumers take the new limit now (their

@@ -518,6 +518,21 @@ def test_refusals_in_rabbitmqs_words(gateway):
         540, 'NOT_IMPLEMENTED - active=false', 'Channel.flow')
 
 
+def test_qos_with_a_byte_window_refused(gateway):
+    """basic.qos with prefetch_size is refused (540, as RabbitMQ 3.10), not
+    accepted and ignored: the gateway keeps no byte window."""
+    amqp = pytest.importorskip('amqp')
+    c = amqp.Connection(host='127.0.0.1:%d' % gateway.amqp_port)
+    c.connect()
+    ch = c.channel()
+    ch.basic_qos(0, 10, False)
+    with pytest.raises(amqp.exceptions.AMQPNotImplementedError) as e:
+        ch.basic_qos(10, 0, False)
+    assert (e.value.reply_code, e.value.reply_text, e.value.method_name) == (
+        540, 'NOT_IMPLEMENTED - prefetch_size!=0 (10)', 'Basic.qos')
+    c.collect()
+
+
 def test_pika_passive_equivalence_and_errors(gateway):
     c = connect(gateway)
     ch = c.channel()
