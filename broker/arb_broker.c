@@ -212,6 +212,7 @@ arb_broker_new (const arb_broker_config_t *config)
     self->clock.now_ms = (uint64_t) zclock_time ();
     self->clock.mono_ms = (uint64_t) zclock_mono ();
     self->probe_wait_ms = ARB_PROBE_FIRST_MS;
+    self->sweep_batch = ARB_SWEEP_BATCH;
     self->router = zsock_new (ZMQ_ROUTER);
     self->service = arb_service_new ();
     self->outbox = arb_outbox_new (self->router, &self->clock);
@@ -378,8 +379,6 @@ s_sweep (arb_broker_t *self)
     uint64_t now = self->clock.mono_ms;
     if (now < self->next_sweep_ms)
         return;
-    if (!self->sweep_batch)
-        self->sweep_batch = ARB_SWEEP_BATCH;
     int purged = arb_life_sweep (self->life, self->sweep_batch);
     if (purged < 0)
         return;

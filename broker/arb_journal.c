@@ -1716,16 +1716,33 @@ s_run_ids (arb_journal_t *self, sqlite3_stmt *stmt, const uint64_t *ids, size_t 
     return 0;
 }
 
-int
-arb_journal_remove (arb_journal_t *self, const uint64_t *ids, size_t count, uint64_t id_floor)
+//  Removes the tasks ids, the history of those in with_history and the
+//  edges of those in with_parents (subsets of ids), after recording the
+//  id floor. 0 or -1.
+static int
+s_remove (arb_journal_t *self,
+          const uint64_t *ids,
+          size_t count,
+          const uint64_t *with_history,
+          size_t histories,
+          const uint64_t *with_parents,
+          size_t parents,
+          uint64_t id_floor)
 {
     if (count == 0)
         return 0;
     if (arb_journal_begin (self) || s_run_ids (self, self->purge_task, ids, count)
-        || s_run_ids (self, self->purge_attempts, ids, count)
-        || s_run_ids (self, self->purge_deps, ids, count))
+        || s_run_ids (self, self->purge_attempts, with_history, histories)
+        || s_run_ids (self, self->purge_deps, with_parents, parents))
         return -1;
     return s_set_id_floor (self, id_floor);
+}
+
+int
+arb_journal_remove (arb_journal_t *self, const uint64_t *ids, size_t count, uint64_t id_floor)
+{
+    //  by id: any of them may have history and edges
+    return s_remove (self, ids, count, ids, count, ids, count, id_floor);
 }
 
 int
@@ -1757,13 +1774,10 @@ arb_journal_purge (arb_journal_t *self,
         fn (arg, id, (const char *) sqlite3_column_text (stmt, 1), sqlite3_column_int (stmt, 2));
     }
     s_done (stmt);
-    int result = count == 0 ? 0
-                 : arb_journal_begin (self) || s_run_ids (self, self->purge_task, ids, count)
-                         || s_run_ids (self, self->purge_attempts, with_history, histories)
-                         || s_run_ids (self, self->purge_deps, with_parents, parents)
-                         || s_set_id_floor (self, id_floor)
-                     ? -1
-                     : (int) count;
+    int result =
+        s_remove (self, ids, count, with_history, histories, with_parents, parents, id_floor)
+            ? -1
+            : (int) count;
     free (ids);
     return result;
 }

@@ -231,17 +231,14 @@ s_fail (arb_cli_t *cli)
     const char *error = arb_client_error (cli->client);
     if (!error || strncmp (error, "tasks[0].", 9) != 0)
         return arb_cli_client_fail (cli, "submit");
-    char text[512];
-    snprintf (text, sizeof (text), "%s", error + 9);
-    char *wire = strstr (text, "(allow_unknown ");
-    if (wire) {
-        char rest[512];
-        snprintf (rest, sizeof (rest), "%s", wire + strlen ("(allow_unknown "));
-        snprintf (wire, sizeof (text) - (size_t) (wire - text), "(--allow-unknown-endpoints %s",
-                  rest);
-    }
+    const char *text = error + 9;
+    const char *wire = strstr (text, "(allow_unknown ");
     int code = arb_client_error_code (cli->client);
-    arb_cli_say_code (cli, 0, code, "submit: %s", text);
+    if (wire)
+        arb_cli_say_code (cli, 0, code, "submit: %.*s(--allow-unknown-endpoints %s",
+                          (int) (wire - text), text, wire + strlen ("(allow_unknown "));
+    else
+        arb_cli_say_code (cli, 0, code, "submit: %s", text);
     return arb_cli_exit_for (code);
 }
 
