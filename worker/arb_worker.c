@@ -19,8 +19,9 @@
 
     Session. REGISTERING (REGISTER sent, waiting for the WELCOME with the
     same request id) -> READY (CREDIT sent). A 410, or a silence past the
-    liveness window (the worker's own clock: nothing from the broker, or
-    the loop stopped; checked before each message is taken), starts a new
+    liveness window (the worker's own clock: nothing from the broker, the
+    loop stopped, or nothing sent for nearly the window, which is what the
+    broker's clock counts; checked before each message is taken), starts a new
     session: the tasks still running belong to the old one. The REGISTER
     claims them ("held"), and they are orphans until the WELCOME says which
     ones the broker gave back under a new lease ("adopted"): those carry on
@@ -197,6 +198,7 @@ struct _arb_worker_t {
     uint32_t liveness_ms;
     size_t broker_max_payload;  //  bytes: the broker's limit, from its WELCOME; 0 not known
     int64_t last_rx;            //  ms: last message from the broker
+    int64_t last_tx;            //  ms: last message sent to it in this session
     int64_t heartbeat_at;
     s_phase_t phase;
     int64_t phase_deadline;  //  ms: end of drain, or of the forced stop
@@ -750,6 +752,8 @@ s_send (arb_worker_t *self, arb_msg_t **msg_p)
     arb_msg_type_t type = arb_msg_type (*msg_p);
     if (arb_msg_send (msg_p, zsock_resolve (self->dealer)) != 0)
         S_WARNING (self, "worker: send failed type=%s errno=%d", arb_msg_type_name (type), errno);
+    else
+        self->last_tx = s_now ();
 }
 
 static void
@@ -1098,6 +1102,7 @@ s_on_welcome (arb_worker_t *self, arb_msg_t *msg)
     self->unanswered_since = 0;
     self->welcomed = true;
     self->heartbeat_at = s_now () + self->heartbeat_ms;
+    self->last_tx = s_now ();  //  the REGISTER just answered
     S_INFO (self,
             "worker: registered endpoint=%s name=%s slots=%d epoch=%" PRIu64 " taken_back=%zu",
             self->endpoint, self->name, self->slot_count, body->epoch, body->adopted.n);
@@ -1481,19 +1486,36 @@ s_timeout (arb_worker_t *self)
     return next > now ? (long) (next - now) : 0;
 }
 
+//  How long the worker may go without sending before the broker may
+//  have given it up. The broker's clock runs from the last message it
+//  read from us, which is later than our last send, by up to a heartbeat
+//  before a stop: counting from our own last turn would let a worker
+//  stopped for a little less than the window start DISPATCHes whose
+//  tasks the broker has already handed to others. The margin covers the
+//  heartbeat that a worker back from a stop sends in that same turn.
+static int64_t
+s_send_window (arb_worker_t *self)
+{
+    uint32_t margin = self->liveness_ms / 5;
+    uint32_t spare = (self->liveness_ms - self->heartbeat_ms) / 2;
+    return (int64_t) self->liveness_ms - (margin < spare ? margin : spare);
+}
+
 //  Whether the worker was silent past the liveness window by its own
-//  clock: nothing came from the broker for that long, or the worker did
-//  not run for that long (stopped: SIGSTOP; a turn never sleeps longer
-//  than a heartbeat while in a session). The broker has given it up, or
-//  will soon, and what waits in its socket was sent to that session: the
-//  tasks it dispatched are given to others, or back as lost leases.
+//  clock: nothing came from the broker for that long, the worker did not
+//  run for that long (stopped: SIGSTOP; a turn never sleeps longer than a
+//  heartbeat while in a session), or it sent nothing for nearly that
+//  long (s_send_window). The broker has given it up, or may have, and
+//  what waits in its socket was sent to that session: the tasks it
+//  dispatched are given to others, or back as lost leases.
 static bool
 s_was_silent (arb_worker_t *self)
 {
     int64_t now = s_now ();
     return self->session == S_SESSION_READY && self->phase != S_PHASE_DONE
            && (now - self->last_rx >= self->liveness_ms
-               || (self->turn_at && now - self->turn_at >= self->liveness_ms));
+               || (self->turn_at && now - self->turn_at >= self->liveness_ms)
+               || now - self->last_tx >= s_send_window (self));
 }
 
 static void

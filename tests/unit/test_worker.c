@@ -1201,14 +1201,14 @@ s_mark (arb_job_t *job, void *arg)
     return arb_job_set_result (job, "ran", 3);
 }
 
-//  A worker whose loop did not run for longer than the liveness window
-//  (SIGSTOP, or here a log line that blocks on a full pipe while messages
-//  keep arriving) registers again before it starts anything that came
-//  meanwhile: the broker has given those tasks to others by then.
+//  Stalls a worker's loop for stall_ms (as SIGSTOP would; here a log line
+//  that blocks on a full pipe while messages keep arriving) with a task
+//  dispatched meanwhile, in a session of the given heartbeat and liveness.
+//  Back, it must register again from a new socket, claiming nothing, and
+//  the task that waited in the old one never starts.
 static void
-test_stalled_worker_registers_before_starting (void **state)
+s_stall_with_a_task_waiting (int heartbeat_ms, int liveness_ms, int stall_ms)
 {
-    (void) state;
     int fds[2];
     assert_int_equal (pipe (fds), 0);
     FILE *log = fdopen (fds[1], "w");
@@ -1222,7 +1222,7 @@ test_stalled_worker_registers_before_starting (void **state)
     s_runner_start (&runner, worker);
     arb_msg_t *msg = s_expect (broker, ARB_MSG_REGISTER);
     zframe_t *first = zframe_dup (broker->peer);
-    s_welcome (broker, arb_msg_reqid (msg), 100, 500);
+    s_welcome (broker, arb_msg_reqid (msg), heartbeat_ms, liveness_ms);
     arb_msg_destroy (&msg);
     msg = s_expect (broker, ARB_MSG_CREDIT);
     arb_msg_destroy (&msg);
@@ -1243,16 +1243,14 @@ test_stalled_worker_registers_before_starting (void **state)
         if (zclock_mono () > end)
             fail_msg ("the worker's log did not fill (%d bytes)", queued);
     }
-    //  a task arrives while it is stuck, and stays stuck past the window
+    //  a task arrives while it is stuck
     s_task_t task = {9, "mark", "x"};
     s_dispatch (broker, &task, 1);
-    zclock_sleep (800);
+    zclock_sleep (stall_ms);
     s_drain_t drain = {.fd = fds[0]};
     atomic_init (&drain.stop, false);
     assert_int_equal (pthread_create (&drain.thread, NULL, s_drain_main, &drain), 0);
 
-    //  back, it registers again from a new socket, claiming nothing, and
-    //  the task that waited in the old one never starts
     msg = s_expect (broker, ARB_MSG_REGISTER);
     assert_false (zframe_eq (first, broker->peer));
     assert_int_equal (arb_msg_register (msg)->held.n, 0);
@@ -1271,6 +1269,26 @@ test_stalled_worker_registers_before_starting (void **state)
     pthread_join (drain.thread, NULL);
     fclose (log);
     close (fds[0]);
+}
+
+//  Stuck past the liveness window by its own clock: the broker has given
+//  the task to others by then.
+static void
+test_stalled_worker_registers_before_starting (void **state)
+{
+    (void) state;
+    s_stall_with_a_task_waiting (100, 500, 800);
+}
+
+//  Stuck for a little less than the window after its last turn, but
+//  nearly the window after its last send: the broker counts from the last
+//  message it read, which can be a heartbeat older than the stall, so it
+//  may have given the task to others already (the soak's seed 179955461).
+static void
+test_worker_silent_to_the_broker_registers_before_starting (void **state)
+{
+    (void) state;
+    s_stall_with_a_task_waiting (100, 1000, 900);
 }
 
 static void
@@ -1609,6 +1627,7 @@ main (void)
         cmocka_unit_test (test_silent_broker_means_new_session),
         cmocka_unit_test (test_results_kept_until_acknowledged),
         cmocka_unit_test (test_stalled_worker_registers_before_starting),
+        cmocka_unit_test (test_worker_silent_to_the_broker_registers_before_starting),
         cmocka_unit_test (test_light_stop_sets_cancelled),
         cmocka_unit_test (test_heavy_results),
         cmocka_unit_test (test_heavy_stop_kills_child),
