@@ -16,7 +16,7 @@
 */
 
 #include "arb_amqp_priv.h"
-#include "arb_listen.h"
+#include "arb_listener.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -573,63 +573,14 @@ arb_amqp_conn_gone (arb_amqp_t *self, arb_amqp_conn_t *conn)
 }
 
 static void
-s_on_accept (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
+s_on_client (int fd, void *arg)
 {
-    (void) reactor;
-    (void) events;
     arb_amqp_t *self = (arb_amqp_t *) arg;
-    for (int i = 0; i < 64; i++) {
-        int client = accept4 (fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (client < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                zsys_warning ("amqp: accept failed: %s", strerror (errno));
-            return;
-        }
-        int one = 1;
-        setsockopt (client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof (one));
-        arb_amqp_conn_t *conn = arb_amqp_conn_new (self, client);
-        if (conn) {
-            conn->handle = zlistx_add_end (self->conns, conn);
-            arb_gateway_connected (self->gateway, ARB_GATEWAY_AMQP, 1);
-        }
+    arb_amqp_conn_t *conn = arb_amqp_conn_new (self, fd);
+    if (conn) {
+        conn->handle = zlistx_add_end (self->conns, conn);
+        arb_gateway_connected (self->gateway, ARB_GATEWAY_AMQP, 1);
     }
-}
-
-//  Listens on every address of a comma-separated list ("127.0.0.1:5672,
-//  [::1]:5672"); the port of the first is the server's. 0 or -1.
-static int
-s_listen (arb_amqp_t *self, const char *addresses)
-{
-    char *list = strdup (addresses);
-    char *save = NULL;
-    int rc = 0;
-    for (char *tok = strtok_r (list, ",", &save); tok && rc == 0;
-         tok = strtok_r (NULL, ",", &save)) {
-        while (*tok == ' ')
-            tok++;
-        if (self->listen_count == ARB_AMQP_LISTEN_MAX) {
-            zsys_error ("amqp: more than %d addresses in '%s'", ARB_AMQP_LISTEN_MAX, addresses);
-            rc = -1;
-            break;
-        }
-        int port = 0;
-        int fd = arb_listen ("amqp", tok, &port);
-        if (fd < 0 || arb_reactor_add_fd (self->reactor, fd, ARB_REACTOR_READ, s_on_accept, self)) {
-            if (fd >= 0)
-                close (fd);
-            rc = -1;
-            break;
-        }
-        if (self->listen_count == 0)
-            self->port = port;
-        self->listen_fds[self->listen_count++] = fd;
-    }
-    if (rc == 0 && self->listen_count == 0) {
-        zsys_error ("amqp: no address in '%s'", addresses);
-        rc = -1;
-    }
-    free (list);
-    return rc;
 }
 
 arb_amqp_t *
@@ -667,7 +618,10 @@ arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
         }
     }
     free (vhosts);
-    if (!ok || s_listen (self, config->listen) != 0) {
+    if (ok)
+        self->listener =
+            arb_listener_new (self->reactor, "amqp", config->listen, s_on_client, self);
+    if (!self->listener) {
         arb_amqp_destroy (&self);
         return NULL;
     }
@@ -684,10 +638,7 @@ arb_amqp_destroy (arb_amqp_t **self_p)
     arb_amqp_t *self = *self_p;
     if (!self)
         return;
-    for (size_t i = 0; i < self->listen_count; i++) {
-        arb_reactor_remove_fd (self->reactor, self->listen_fds[i]);
-        close (self->listen_fds[i]);
-    }
+    arb_listener_destroy (&self->listener);
     arb_reactor_disarm (self->reactor, &self->load_timer);
     arb_reactor_disarm (self->reactor, &self->expire_timer);
     zstr_free (&self->load_after);
@@ -717,5 +668,5 @@ arb_amqp_destroy (arb_amqp_t **self_p)
 int
 arb_amqp_port (arb_amqp_t *self)
 {
-    return self->port;
+    return arb_listener_port (self->listener);
 }

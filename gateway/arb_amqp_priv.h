@@ -15,10 +15,10 @@
 #include "arb_amqp.h"
 #include "arb_amqp_frame.h"
 #include "arb_amqp_model.h"
+#include "arb_listener.h"
 #include "arb_idmap.h"
 #include "arb_stream.h"
 
-#define ARB_AMQP_LISTEN_MAX 4  //  addresses --amqp takes (a comma-separated list)
 
 #define ARB_AMQP_WINDOW 1000  //  unacked deliveries of a consumer without a prefetch, at most
 #define ARB_AMQP_BURST  32    //  credit a consumer's link consumer holds at most (see s_topup)
@@ -42,14 +42,12 @@ typedef struct {
 } arb_amqp_user_t;
 
 struct _arb_amqp_t {
-    arb_gateway_t *gateway;               //  borrowed
-    arb_reactor_t *reactor;               //  borrowed
-    arb_link_t *link;                     //  borrowed
-    arb_amqp_model_t *model;              //  owned
-    arb_amqp_config_t config;             //  strings borrowed from the caller
-    int listen_fds[ARB_AMQP_LISTEN_MAX];  //  owned, listen_count of them
-    size_t listen_count;
-    int port;
+    arb_gateway_t *gateway;    //  borrowed
+    arb_reactor_t *reactor;    //  borrowed
+    arb_link_t *link;          //  borrowed
+    arb_amqp_model_t *model;   //  owned
+    arb_amqp_config_t config;  //  strings borrowed from the caller
+    arb_listener_t *listener;  //  owned
     zlistx_t *users;           //  owned arb_amqp_user_t
     zlistx_t *conns;           //  owned connections (their handles are in conn->handle)
     arb_idmap_t *held;         //  task id -> borrowed delivery (unacked, or being dead-lettered)

@@ -24,7 +24,7 @@
 */
 
 #include "arb_kestrel_priv.h"
-#include "arb_listen.h"
+#include "arb_listener.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -32,12 +32,9 @@
 #include <msgpack.h>
 #include <netinet/in.h>
 #include <netdb.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define ARB_ACCEPT_BATCH      256   //  connections accepted per turn at most
-#define ARB_ACCEPT_BACKOFF    100   //  ms without accepting after running out of descriptors
 #define ARB_CHILDREN_RETRY_MS 1000  //  loading the fan-out children failed: again after this
 
 //  ---------------------------------------------------------------------
@@ -608,74 +605,34 @@ s_client_free (void **item)
     *item = NULL;
 }
 
-static void s_on_accept_again (arb_reactor_t *reactor, arb_timer_t *timer, void *arg);
-
 static void
-s_accept (arb_kestrel_t *self)
+s_on_client (int fd, void *arg)
 {
-    arb_kestrel_conn_handler_t handler = {s_on_command, s_on_closed};
-    for (int i = 0; i < ARB_ACCEPT_BATCH; i++) {
-        int fd = accept4 (self->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE) {
-                //  out of descriptors: wait for some to close
-                zsys_warning ("kestrel: out of file descriptors, not accepting for %d ms",
-                              ARB_ACCEPT_BACKOFF);
-                arb_reactor_watch_fd (self->reactor, self->listen_fd, 0);
-                arb_reactor_arm (self->reactor, &self->accept_timer, ARB_ACCEPT_BACKOFF,
-                                 s_on_accept_again, self);
-            }
-            return;
-        }
-        if (zlistx_size (self->clients) >= self->config.max_connections) {
-            const char *line = "SERVER_ERROR too many connections\r\n";
-            ssize_t rc = send (fd, line, strlen (line), MSG_NOSIGNAL | MSG_DONTWAIT);
-            (void) rc;
-            close (fd);
-            continue;
-        }
-        int one = 1;
-        setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof (one));
-        arb_kestrel_conn_t *conn = arb_kestrel_conn_new (self->reactor, fd, self->config.max_item,
-                                                         &self->io, &handler, self);
-        if (!conn)
-            continue;
-        arb_kestrel_client_t *client =
-            (arb_kestrel_client_t *) zmalloc (sizeof (arb_kestrel_client_t));
-        client->server = self;
-        client->conn = conn;
-        client->handle = zlistx_add_end (self->clients, client);
-        arb_kestrel_conn_set_user (conn, client);
-        self->total_connections++;
-        arb_gateway_connected (self->gateway, ARB_GATEWAY_KESTREL, 1);
-    }
-}
-
-static void
-s_on_listen (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
-{
-    (void) reactor;
-    (void) fd;
-    (void) events;
-    s_accept ((arb_kestrel_t *) arg);
-}
-
-static void
-s_on_accept_again (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
-{
-    (void) timer;
     arb_kestrel_t *self = (arb_kestrel_t *) arg;
-    arb_reactor_watch_fd (reactor, self->listen_fd, ARB_REACTOR_READ);
-    s_accept (self);
+    if (zlistx_size (self->clients) >= self->config.max_connections) {
+        const char *line = "SERVER_ERROR too many connections\r\n";
+        ssize_t rc = send (fd, line, strlen (line), MSG_NOSIGNAL | MSG_DONTWAIT);
+        (void) rc;
+        close (fd);
+        return;
+    }
+    arb_kestrel_conn_handler_t handler = {s_on_command, s_on_closed};
+    arb_kestrel_conn_t *conn =
+        arb_kestrel_conn_new (self->reactor, fd, self->config.max_item, &self->io, &handler, self);
+    if (!conn)
+        return;
+    arb_kestrel_client_t *client = (arb_kestrel_client_t *) zmalloc (sizeof (arb_kestrel_client_t));
+    client->server = self;
+    client->conn = conn;
+    client->handle = zlistx_add_end (self->clients, client);
+    arb_kestrel_conn_set_user (conn, client);
+    self->total_connections++;
+    arb_gateway_connected (self->gateway, ARB_GATEWAY_KESTREL, 1);
 }
 
 arb_kestrel_t *
 arb_kestrel_new (arb_gateway_t *gateway, const arb_kestrel_config_t *config)
 {
-    int port = 0;
-    int fd = arb_listen ("kestrel", config->bind, &port);
-    if (fd < 0)
-        return NULL;
     arb_kestrel_t *self = (arb_kestrel_t *) zmalloc (sizeof (arb_kestrel_t));
     self->gateway = gateway;
     self->reactor = arb_gateway_reactor (gateway);
@@ -683,8 +640,6 @@ arb_kestrel_new (arb_gateway_t *gateway, const arb_kestrel_config_t *config)
     self->config = *config;
     self->bind = strdup (config->bind);
     self->config.bind = self->bind;
-    self->listen_fd = fd;
-    self->port = port;
     self->clients = zlistx_new ();
     zlistx_set_destructor (self->clients, s_client_free);
     self->queues = zhashx_new ();
@@ -696,8 +651,12 @@ arb_kestrel_new (arb_gateway_t *gateway, const arb_kestrel_config_t *config)
     self->takes = zlistx_new ();
     zlistx_set_destructor (self->takes, arb_kestrel_take_free);
     self->started_ms = (uint64_t) zclock_time ();
-    if (arb_reactor_add_fd (self->reactor, fd, ARB_REACTOR_READ, s_on_listen, self)
-        || arb_reactor_add_prepare (self->reactor, arb_kestrel_prepare, self)) {
+    self->listener = arb_listener_new (self->reactor, "kestrel", config->bind, s_on_client, self);
+    if (!self->listener) {
+        arb_kestrel_destroy (&self);
+        return NULL;
+    }
+    if (arb_reactor_add_prepare (self->reactor, arb_kestrel_prepare, self)) {
         zsys_error ("kestrel: cannot join the event loop");
         arb_kestrel_destroy (&self);
         return NULL;
@@ -707,8 +666,8 @@ arb_kestrel_new (arb_gateway_t *gateway, const arb_kestrel_config_t *config)
     arb_gateway_listen (gateway, &listener);
     if (arb_gateway_is_up (gateway))
         s_on_state (self, true);
-    zsys_info ("kestrel: listening on %s port=%d max_item=%zu", config->bind, port,
-               config->max_item);
+    zsys_info ("kestrel: listening on %s port=%d max_item=%zu", config->bind,
+               arb_listener_port (self->listener), config->max_item);
     return self;
 }
 
@@ -742,10 +701,8 @@ arb_kestrel_destroy (arb_kestrel_t **self_p)
     zlistx_destroy (&self->clients);
     arb_idmap_destroy (&self->opens);
     arb_idmap_destroy (&self->items);
-    arb_reactor_disarm (self->reactor, &self->accept_timer);
     arb_reactor_disarm (self->reactor, &self->children_timer);
-    arb_reactor_remove_fd (self->reactor, self->listen_fd);
-    close (self->listen_fd);
+    arb_listener_destroy (&self->listener);
     free (self->bind);
     free (self);
     *self_p = NULL;
@@ -754,5 +711,5 @@ arb_kestrel_destroy (arb_kestrel_t **self_p)
 int
 arb_kestrel_port (arb_kestrel_t *self)
 {
-    return self->port;
+    return arb_listener_port (self->listener);
 }

@@ -25,6 +25,7 @@
 #include "arb_idmap.h"
 #include "arb_kestrel.h"
 #include "arb_kestrel_conn.h"
+#include "arb_listener.h"
 #include "arb_stats_pages.h"
 
 //  What version answers: the Kestrel release whose protocol the gateway
@@ -167,10 +168,8 @@ struct _arb_kestrel_t {
     arb_reactor_t *reactor;  //  borrowed
     arb_link_t *link;        //  borrowed
     arb_kestrel_config_t config;
-    char *bind;  //  owned copy of config.bind
-    int listen_fd;
-    int port;
-    arb_timer_t accept_timer;
+    char *bind;                  //  owned copy of config.bind
+    arb_listener_t *listener;    //  owned
     zlistx_t *clients;           //  owned arb_kestrel_client_t
     zhashx_t *queues;            //  name -> owned arb_kestrel_queue_t
     arb_idmap_t *opens;          //  task id -> borrowed arb_kestrel_open_t

@@ -232,13 +232,13 @@ main (int argc, char **argv)
         .http_max_body = 1u << 20,
         .http_connections = 1000,
         .http_idle_ms = 60000,
-        .kestrel = "127.0.0.1:22133",
+        .kestrel = "127.0.0.1:22133,-[::1]:22133",
         .kestrel_max_item = 1u << 20,
         .kestrel_max_connections = 10000,
         .message_retention_ms = 60000,
         .upstream = NULL,
         .upstream_reconnect_max_ms = 30000,
-        .amqp = "127.0.0.1:5672",
+        .amqp = "127.0.0.1:5672,-[::1]:5672",
         .amqp_frame_max = 131072,
         .amqp_channel_max = 2047,
         .amqp_heartbeat_ms = 60000,
@@ -270,7 +270,8 @@ main (int argc, char **argv)
         {"http-idle-timeout", 0, ARB_OPT_SECONDS, &settings.http_idle_ms, 1000, 3600 * 1000, "S",
          "an idle HTTP connection is closed after this long (default 60)"},
         {"kestrel", 0, ARB_OPT_STR, &settings.kestrel, 0, 0, "ADDR",
-         "the Kestrel (memcache) server's HOST:PORT, or off (default 127.0.0.1:22133)"},
+         "the Kestrel (memcache) server's HOST:PORT, or up to 4, comma-separated; a leading '-' "
+         "makes one optional; or off (default 127.0.0.1:22133,-[::1]:22133: both loopbacks)"},
         {"kestrel-max-item", 0, ARB_OPT_BYTES, &settings.kestrel_max_item, 1, 1ull << 30, "BYTES",
          "largest Kestrel item, at most --max-payload (default 1M)"},
         {"kestrel-max-connections", 0, ARB_OPT_UINT, &settings.kestrel_max_connections, 1, 1000000,
@@ -290,8 +291,9 @@ main (int argc, char **argv)
          3600 * 1000, "S",
          "longest wait between attempts to reach the upstream (from 0.5, doubling; default 30)"},
         {"amqp", 0, ARB_OPT_STR, &settings.amqp, 0, 0, "ADDR",
-         "the AMQP 0-9-1 server's HOST:PORT ([IPv6]:PORT too; up to 4, comma-separated), or off "
-         "(default 127.0.0.1:5672)"},
+         "the AMQP 0-9-1 server's HOST:PORT ([IPv6]:PORT too), or up to 4, comma-separated; a "
+         "leading '-' makes one optional; or off (default 127.0.0.1:5672,-[::1]:5672: both "
+         "loopbacks)"},
         {"amqp-frame-max", 0, ARB_OPT_BYTES, &settings.amqp_frame_max, 4096, 1u << 20, "BYTES",
          "AMQP frame_max proposed to clients (default 131072)"},
         {"amqp-channel-max", 0, ARB_OPT_UINT, &settings.amqp_channel_max, 1, 65535, "N",

@@ -1,0 +1,267 @@
+/*  arb_listener.c — listening sockets and accepting; see arb_listener.h.
+
+    IPv6 sockets are IPv6 only (IPV6_V6ONLY, as redis and nginx set it),
+    so that "0.0.0.0:P,[::]:P" binds both families instead of the second
+    failing on the first's port; a name that resolves to both gets both.
+*/
+
+#include "arb_listener.h"
+
+#include <czmq.h>
+#include <netdb.h>
+#include <netinet/tcp.h>
+
+#define S_SOCKETS_MAX 16   //  sockets: a name may resolve to several addresses
+#define S_BATCH       256  //  clients accepted per socket and turn at most
+#define S_BACKOFF_MS  100  //  ms without accepting after running out of descriptors
+
+struct _arb_listener_t {
+    arb_reactor_t *reactor;
+    char *who;  //  owned: the server's name in the log
+    arb_listener_fn *on_client;
+    void *arg;
+    int fds[S_SOCKETS_MAX];  //  owned, count of them
+    size_t count;
+    int port;             //  the first address's
+    arb_timer_t backoff;  //  armed while out of descriptors
+};
+
+//  Whether a bind or socket failure means this machine has no such
+//  address (or family), which an optional address may skip.
+static bool
+s_unavailable (int err)
+{
+    return err == EADDRNOTAVAIL || err == EAFNOSUPPORT || err == EPROTONOSUPPORT;
+}
+
+//  Binds and listens on one resolved address; port, if not 0, replaces
+//  the address's own (a list whose first port was 0). The socket, or -1
+//  with errno.
+static int
+s_bind (const struct addrinfo *ai, int port)
+{
+    struct sockaddr_storage addr;
+    memcpy (&addr, ai->ai_addr, ai->ai_addrlen);
+    if (port && addr.ss_family == AF_INET6)
+        ((struct sockaddr_in6 *) &addr)->sin6_port = htons ((uint16_t) port);
+    else if (port)
+        ((struct sockaddr_in *) &addr)->sin_port = htons ((uint16_t) port);
+    int fd = socket (ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof (one));
+    if (ai->ai_family == AF_INET6)
+        setsockopt (fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof (one));
+    if (bind (fd, (struct sockaddr *) &addr, ai->ai_addrlen) || listen (fd, 1024)) {
+        int err = errno;
+        close (fd);
+        errno = err;
+        return -1;
+    }
+    return fd;
+}
+
+static int
+s_bound_port (int fd)
+{
+    struct sockaddr_storage addr;
+    socklen_t len = sizeof (addr);
+    if (getsockname (fd, (struct sockaddr *) &addr, &len))
+        return 0;
+    return ntohs (addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &addr)->sin6_port
+                                             : ((struct sockaddr_in *) &addr)->sin_port);
+}
+
+//  Listens on one address of the list (text: "HOST:PORT", no '-'), on
+//  every address its host resolves to. 0, or -1 after logging why.
+static int
+s_listen_one (arb_listener_t *self, const char *text, bool optional)
+{
+    char host[256];
+    const char *colon = strrchr (text, ':');
+    size_t host_len = colon ? (size_t) (colon - text) : 0;
+    if (!colon || host_len == 0 || host_len >= sizeof (host) || !colon[1]) {
+        zsys_error ("%s: bad address '%s' (HOST:PORT, [IPv6]:PORT)", self->who, text);
+        return -1;
+    }
+    memcpy (host, text, host_len);
+    host[host_len] = 0;
+    char *name = host;
+    if (host[0] == '[' && host[host_len - 1] == ']') {
+        host[host_len - 1] = 0;
+        name = host + 1;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *found = NULL;
+    int rc = getaddrinfo (name, colon + 1, &hints, &found);
+    if (rc) {
+        zsys_error ("%s: bad address '%s': %s", self->who, text, gai_strerror (rc));
+        return -1;
+    }
+    size_t bound = 0;
+    int err = 0;
+    for (struct addrinfo *ai = found; ai; ai = ai->ai_next) {
+        if (self->count == S_SOCKETS_MAX) {
+            zsys_error ("%s: more than %d sockets to listen on", self->who, S_SOCKETS_MAX);
+            err = EMFILE;
+            bound = 0;
+            break;
+        }
+        //  port 0 after the first address: the port the kernel gave it
+        int fd = s_bind (ai, self->count && atoi (colon + 1) == 0 ? self->port : 0);
+        if (fd < 0) {
+            if (!err || !s_unavailable (errno))
+                err = errno;
+            continue;
+        }
+        if (self->count == 0)
+            self->port = s_bound_port (fd);
+        self->fds[self->count++] = fd;
+        bound++;
+    }
+    freeaddrinfo (found);
+    //  a name's addresses this machine does not have are skipped, if it
+    //  has one of them
+    if (bound && err && s_unavailable (err))
+        zsys_info ("%s: some addresses of '%s' are not on this machine: %s", self->who, text,
+                   strerror (err));
+    else if (!bound && optional && s_unavailable (err))
+        zsys_notice ("%s: not listening on optional address '%s': %s", self->who, text,
+                     strerror (err));
+    else if (!bound || err) {
+        zsys_error ("%s: cannot listen on %s: %s", self->who, text, strerror (err));
+        return -1;
+    }
+    return 0;
+}
+
+static void s_on_ready (arb_reactor_t *reactor, int fd, unsigned events, void *arg);
+
+static void
+s_watch (arb_listener_t *self, unsigned events)
+{
+    for (size_t i = 0; i < self->count; i++)
+        arb_reactor_watch_fd (self->reactor, self->fds[i], events);
+}
+
+static void
+s_on_backoff_end (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) timer;
+    arb_listener_t *self = (arb_listener_t *) arg;
+    s_watch (self, ARB_REACTOR_READ);
+    for (size_t i = 0; i < self->count && !self->backoff.armed; i++)
+        s_on_ready (reactor, self->fds[i], ARB_REACTOR_READ, self);
+}
+
+static void
+s_on_ready (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
+{
+    (void) reactor;
+    (void) events;
+    arb_listener_t *self = (arb_listener_t *) arg;
+    for (int i = 0; i < S_BATCH; i++) {
+        int client = accept4 (fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (client < 0) {
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                //  the socket stays readable: stop watching it for a while
+                zsys_warning ("%s: out of file descriptors, not accepting for %d ms", self->who,
+                              S_BACKOFF_MS);
+                s_watch (self, 0);
+                arb_reactor_arm (self->reactor, &self->backoff, S_BACKOFF_MS, s_on_backoff_end,
+                                 self);
+                return;
+            }
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            continue;  //  one client's trouble (ECONNABORTED, EPERM, EINTR): the next
+        }
+        int one = 1;
+        setsockopt (client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof (one));
+        self->on_client (client, self->arg);
+    }
+}
+
+static void
+s_close_all (arb_listener_t *self, bool watched)
+{
+    for (size_t i = 0; i < self->count; i++) {
+        if (watched)
+            arb_reactor_remove_fd (self->reactor, self->fds[i]);
+        close (self->fds[i]);
+    }
+    self->count = 0;
+}
+
+arb_listener_t *
+arb_listener_new (arb_reactor_t *reactor,
+                  const char *who,
+                  const char *addresses,
+                  arb_listener_fn *on_client,
+                  void *arg)
+{
+    arb_listener_t *self = (arb_listener_t *) zmalloc (sizeof (arb_listener_t));
+    self->reactor = reactor;
+    self->who = strdup (who);
+    self->on_client = on_client;
+    self->arg = arg;
+    char *list = strdup (addresses);
+    char *save = NULL;
+    int rc = 0;
+    int given = 0;
+    for (char *tok = strtok_r (list, ",", &save); tok && rc == 0;
+         tok = strtok_r (NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        if (++given > ARB_LISTENER_MAX) {
+            zsys_error ("%s: more than %d addresses in '%s'", who, ARB_LISTENER_MAX, addresses);
+            rc = -1;
+        }
+        else if (*tok)
+            rc = s_listen_one (self, tok[0] == '-' ? tok + 1 : tok, tok[0] == '-');
+    }
+    free (list);
+    if (rc == 0 && self->count == 0) {
+        zsys_error ("%s: nothing to listen on in '%s'", who, addresses);
+        rc = -1;
+    }
+    size_t added = 0;
+    for (; rc == 0 && added < self->count; added++)
+        if (arb_reactor_add_fd (reactor, self->fds[added], ARB_REACTOR_READ, s_on_ready, self))
+            rc = -1;
+    if (rc) {
+        for (size_t i = 0; i < added; i++)
+            arb_reactor_remove_fd (reactor, self->fds[i]);
+        s_close_all (self, false);
+        arb_listener_destroy (&self);
+    }
+    return self;
+}
+
+void
+arb_listener_destroy (arb_listener_t **self_p)
+{
+    arb_listener_t *self = *self_p;
+    if (!self)
+        return;
+    arb_reactor_disarm (self->reactor, &self->backoff);
+    s_close_all (self, true);
+    free (self->who);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+arb_listener_port (arb_listener_t *self)
+{
+    return self->port;
+}
+
+size_t
+arb_listener_count (arb_listener_t *self)
+{
+    return self->count;
+}

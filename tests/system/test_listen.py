@@ -1,0 +1,126 @@
+"""The gateway's listening sockets (gateway/arb_listener.c), shared by its
+Kestrel and AMQP servers: address lists, optional addresses ('-'), names
+that resolve to several addresses, and what happens when the process runs
+out of file descriptors."""
+
+import os
+import resource
+import socket
+import subprocess
+import time
+
+import pika
+from pymemcache.client.base import Client
+
+from conftest import binary, free_port, wait_until
+
+# TEST-NET-1 (RFC 5737): never an address of this machine
+NOT_OURS = '192.0.2.1'
+
+
+def cpu_seconds(pid):
+    with open('/proc/%d/stat' % pid) as f:
+        fields = f.read().rsplit(')', 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf('SC_CLK_TCK')
+
+
+def start_gateway(broker, *args):
+    return subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', os.devnull,
+                           '--broker', broker.endpoint, '--http', 'off'] + list(args),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30, text=True)
+
+
+def test_an_optional_address_this_machine_lacks_is_skipped(gateway_factory, broker):
+    amqp, kestrel = free_port(), free_port()
+    g = gateway_factory(broker, '--amqp', '127.0.0.1:%d,-%s:%d' % (amqp, NOT_OURS, amqp),
+                        '--kestrel', '-%s:%d, 127.0.0.1:%d' % (NOT_OURS, kestrel, kestrel))
+    assert "amqp: not listening on optional address '%s:%d'" % (NOT_OURS, amqp) in g.output()
+    assert "kestrel: not listening on optional address '%s:%d'" % (NOT_OURS, kestrel) \
+        in g.output()
+    c = pika.BlockingConnection(pika.ConnectionParameters('127.0.0.1', amqp))
+    c.channel().queue_declare('optional')
+    c.close()
+    k = Client(('127.0.0.1', kestrel), default_noreply=False)
+    assert k.set('optional', b'x')
+    k.close()
+
+
+def test_an_address_this_machine_lacks_stops_the_gateway(broker):
+    port = free_port()
+    for option in ('--amqp', '--kestrel'):
+        other = '--kestrel' if option == '--amqp' else '--amqp'
+        r = start_gateway(broker, other, 'off', option,
+                          '127.0.0.1:%d,%s:%d' % (port, NOT_OURS, port))
+        assert r.returncode != 0, r.stderr
+        assert 'cannot listen on %s:%d' % (NOT_OURS, port) in r.stderr, r.stderr
+        # optional or not, a port in use is an error
+        with socket.socket() as taken:
+            taken.bind(('127.0.0.1', 0))
+            taken.listen()
+            used = taken.getsockname()[1]
+            r = start_gateway(broker, other, 'off', option, '-127.0.0.1:%d' % used)
+        assert r.returncode != 0, r.stderr
+        assert 'cannot listen on 127.0.0.1:%d' % used in r.stderr, r.stderr
+
+
+def test_kestrel_on_both_loopbacks(gateway_factory, broker):
+    port = free_port()
+    gateway_factory(broker, '--kestrel', '127.0.0.1:%d,[::1]:%d' % (port, port))
+    for host in ('::1', '127.0.0.1'):
+        k = Client((host, port), default_noreply=False)
+        assert k.set('both', host.encode())
+        k.close()
+    k = Client(('127.0.0.1', port), default_noreply=False)
+    assert [k.get('both'), k.get('both')] == [b'::1', b'127.0.0.1']
+    k.close()
+
+
+def test_a_name_is_served_on_every_address_it_resolves_to(gateway_factory, broker):
+    port = free_port()
+    gateway_factory(broker, '--amqp', 'localhost:%d' % port)
+    found = {info[4][0] for info in socket.getaddrinfo('localhost', port, type=socket.SOCK_STREAM)}
+    assert found
+    for host in found:
+        c = pika.BlockingConnection(pika.ConnectionParameters(host, port))
+        assert c.is_open
+        c.close()
+
+
+def test_out_of_descriptors_the_gateway_waits_instead_of_spinning(gateway_factory, broker):
+    # with its descriptors used up, a listener stays readable: accepting
+    # must pause, not spin, and resume once descriptors are free again
+    g = gateway_factory(broker)
+    pid = g.pid
+    in_use = len(os.listdir('/proc/%d/fd' % pid))
+    limit = in_use + 8
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (limit, limit))
+    held = []
+    try:
+        for port in (g.amqp_port, g.kestrel_port):
+            for _ in range(12):
+                s = socket.create_connection(('127.0.0.1', port), timeout=5)
+                held.append(s)
+        time.sleep(0.5)
+        before = cpu_seconds(pid)
+        time.sleep(2)
+        used = cpu_seconds(pid) - before
+        # a spin on the readable listener costs a whole core
+        assert used < 0.5, 'the gateway used %.2f s of CPU in 2 s' % used
+        assert g.alive()
+        assert 'out of file descriptors, not accepting for 100 ms' in g.output()
+    finally:
+        for s in held:
+            s.close()
+    # descriptors back: new clients get in on both servers
+    def serves():
+        try:
+            c = pika.BlockingConnection(pika.ConnectionParameters('127.0.0.1', g.amqp_port,
+                                                                  socket_timeout=2))
+            c.close()
+            k = Client(('127.0.0.1', g.kestrel_port), default_noreply=False, timeout=2)
+            ok = k.set('after', b'1')
+            k.close()
+            return ok
+        except Exception:
+            return False
+    wait_until(serves, timeout=20, what='accepting again')
