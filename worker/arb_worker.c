@@ -111,6 +111,7 @@ typedef struct {
     s_slot_t *slot;
     arb_msg_t *emits;  //  owned by the note: staged items to send; NULL: the handler returned
     int rc;            //  handler outcome when emits is NULL
+    bool unstarted;    //  the job waited past its start_by: not run (s_slot_unstarted)
 } s_note_t;
 
 struct _s_slot_t {
@@ -119,12 +120,15 @@ struct _s_slot_t {
     arb_job_t *job;    //  owned; reused task after task
     s_batch_t *batch;  //  one reference while busy
     bool busy;
-    bool quiet;      //  the lease is over (STOP, forced stop, not taken back): report nothing
-    bool orphan;     //  from an earlier session, claimed in the REGISTER being answered
-    bool held;       //  an orphan that finished: held_rc waits for the broker's answer
-    int held_rc;     //  its outcome
-    bool emitted;    //  items went out under this lease (a new session cannot take it back)
-    uint64_t lease;  //  current lease: the dispatch's, or the one a WELCOME gave back
+    bool quiet;        //  the lease is over (STOP, forced stop, not taken back): report nothing
+    bool orphan;       //  from an earlier session, claimed in the REGISTER being answered
+    bool held;         //  an orphan that finished: held_rc waits for the broker's answer
+    int held_rc;       //  its outcome
+    bool emitted;      //  items went out under this lease (a new session cannot take it back)
+    bool unstarted;    //  light: its thread did not start it in time; waits for a WELCOME
+    bool adopted;      //  a WELCOME gave it back since it was last handed to the pool
+    uint64_t lease;    //  current lease: the dispatch's, or the one a WELCOME gave back
+    int64_t start_by;  //  light, ms: a thread that takes the job later does not start it
     //  heavy
     pid_t pid;        //  child, 0 if none
     int report_fd;    //  read end of its report pipe, -1 once closed
@@ -463,7 +467,7 @@ s_slot_flush (arb_msg_t **emit_p, void *arg)
 {
     s_slot_t *slot = (s_slot_t *) arg;
     s_pool_t *pool = slot->pool;
-    s_note_t note = {slot, *emit_p, 0};
+    s_note_t note = {slot, *emit_p, 0, false};
     *emit_p = NULL;
     pthread_mutex_lock (&pool->mutex);
     s_pool_note_locked (pool, &note);
@@ -488,8 +492,15 @@ s_pool_thread (void *arg)
         pool->head = (pool->head + 1) % pool->capacity;
         pool->queued--;
         s_pool_wake_locked (pool);  //  for the jobs still queued
+        //  a job this late was pushed before the process stopped (SIGSTOP
+        //  between the DISPATCH and its thread): the run thread decides
+        if (s_now () > slot->start_by) {
+            s_note_t late = {slot, NULL, 0, true};
+            s_pool_note_locked (pool, &late);
+            continue;
+        }
         pthread_mutex_unlock (&pool->mutex);
-        s_note_t note = {slot, NULL, s_job_run (pool->worker, slot->job)};
+        s_note_t note = {slot, NULL, s_job_run (pool->worker, slot->job), false};
         pthread_mutex_lock (&pool->mutex);
         s_pool_note_locked (pool, &note);
     }
@@ -564,15 +575,18 @@ s_pool_destroy (s_pool_t **pool_p, bool abandon)
     free (pool);
 }
 
-//  Queues the jobs of slots (a loop turn's worth) with one wakeup.
+//  Queues the jobs of slots (a loop turn's worth) with one wakeup; a
+//  thread that takes one after start_by (ms) does not start it.
 static void
-s_pool_push (s_pool_t *pool, s_slot_t **slots, size_t count)
+s_pool_push (s_pool_t *pool, s_slot_t **slots, size_t count, int64_t start_by)
 {
     if (count == 0)
         return;
     pthread_mutex_lock (&pool->mutex);
     for (size_t i = 0; i < count; i++) {
         assert (pool->queued < pool->capacity);  //  one job per slot at most
+        slots[i]->start_by = start_by;
+        slots[i]->adopted = false;
         pool->queue[(pool->head + pool->queued++) % pool->capacity] = slots[i];
     }
     s_pool_wake_locked (pool);
@@ -947,8 +961,10 @@ s_slot_stop (arb_worker_t *self, s_slot_t *slot, int sig)
 {
     slot->quiet = true;
     slot->orphan = false;
-    if (slot->held) {
-        s_slot_done (self, slot, slot->held_rc);  //  it has finished: free the slot
+    if (slot->held || slot->unstarted) {
+        //  it has finished, or will never start: free the slot
+        slot->unstarted = false;
+        s_slot_done (self, slot, slot->held_rc);
         return;
     }
     if (self->mode == ARB_WORKER_LIGHT)
@@ -1076,8 +1092,13 @@ s_on_adopted (arb_worker_t *self, arb_welcome_body_t *body)
         }
         slot->orphan = false;
         slot->lease = item->lease;
+        slot->adopted = true;
         if (slot->held)
             s_slot_done (self, slot, slot->held_rc);
+        else if (slot->unstarted) {
+            slot->unstarted = false;  //  ours again: it starts now
+            self->launch[self->launch_count++] = slot;
+        }
     }
     arb_leases_adopt (self->results, &results, NULL, NULL);
     free (results.adopted.v);
@@ -1284,13 +1305,37 @@ s_recv_broker (arb_worker_t *self)
     }
 }
 
+//  A light job its thread did not start: it waited past its start_by,
+//  so the process was stopped between the DISPATCH and the thread, and
+//  the broker may have given the task to another worker since. It starts
+//  only if the broker gives it back: a WELCOME since it was queued did
+//  (adopted), or the claim of a new session will say (s_on_adopted).
+static void
+s_slot_unstarted (arb_worker_t *self, s_slot_t *slot)
+{
+    S_WARNING (self, "worker: task not started after a stall id=%" PRIu64, arb_job_id (slot->job));
+    if (slot->quiet) {
+        s_slot_done (self, slot, 0);  //  its lease is over: nothing to report
+        return;
+    }
+    if (slot->adopted) {
+        self->launch[self->launch_count++] = slot;
+        return;
+    }
+    slot->unstarted = true;
+    if (!slot->orphan && self->session == S_SESSION_READY)
+        s_register (self, true);  //  claims it, with the other running tasks
+}
+
 static void
 s_recv_notes (arb_worker_t *self)
 {
     size_t count = s_pool_take_notes (self->pool, &self->notes, &self->note_cap);
     for (size_t i = 0; i < count; i++) {
         s_note_t *note = &self->notes[i];
-        if (!note->emits)
+        if (note->unstarted)
+            s_slot_unstarted (self, note->slot);
+        else if (!note->emits)
             s_slot_done (self, note->slot, note->rc);
         else
             s_slot_emits (self, note->slot, &note->emits);
@@ -1374,8 +1419,8 @@ s_give_up_orphans (arb_worker_t *self)
 {
     for (int i = 0; i < self->slot_count; i++) {
         s_slot_t *slot = &self->slots[i];
-        if (slot->held)
-            s_slot_stop (self, slot, SIGTERM);  //  it has finished: frees the slot
+        if (slot->held || slot->unstarted)
+            s_slot_stop (self, slot, SIGTERM);  //  finished, or never to start: frees the slot
         else if (slot->orphan) {
             slot->orphan = false;
             slot->quiet = true;
@@ -1518,6 +1563,17 @@ s_was_silent (arb_worker_t *self)
                || now - self->last_tx >= s_send_window (self));
 }
 
+//  Hands the light jobs placed this turn to the pool. A thread must start
+//  one within the send window, or the process was stopped meanwhile.
+static void
+s_launch (arb_worker_t *self)
+{
+    if (self->launch_count == 0)
+        return;
+    s_pool_push (self->pool, self->launch, self->launch_count, s_now () + s_send_window (self));
+    self->launch_count = 0;
+}
+
 static void
 s_add_item (arb_worker_t *self, int *n, void *socket, int fd, s_slot_t *slot)
 {
@@ -1553,11 +1609,8 @@ s_turn (arb_worker_t *self)
         rc = 0;
     }
     if (rc > 0) {
-        if (self->items[0].revents & ZMQ_POLLIN) {
+        if (self->items[0].revents & ZMQ_POLLIN)
             s_recv_broker (self);
-            s_pool_push (self->pool, self->launch, self->launch_count);
-            self->launch_count = 0;
-        }
         if (self->items[1].revents & ZMQ_POLLIN) {
             uint64_t count;
             ssize_t got = read (self->wake_fd, &count, sizeof (count));
@@ -1565,6 +1618,7 @@ s_turn (arb_worker_t *self)
         }
         if (fixed == 3 && (self->items[2].revents & ZMQ_POLLIN))
             s_recv_notes (self);
+        s_launch (self);
         for (int i = fixed; i < n; i++) {
             s_slot_t *slot = self->item_slot[i];
             if (!(self->items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) || !slot->busy)
