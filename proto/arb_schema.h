@@ -3,7 +3,7 @@
     Internal to proto/ and its tests: each body and record struct in
     arb_proto.h has a schema here, a table of (key, type, offset) that both
     the encoder and the strict decoder walk. Adding an optional field to a
-    record is one line in arb_proto.c and stays wire-compatible with peers
+    record is one line in arb_schema.c and stays wire-compatible with peers
     that never send it; peers that receive an unknown key refuse it.
 */
 
