@@ -104,7 +104,7 @@
 
 //  ---------------------------------------------------------------------
 //  Message types. The list is the single source for the enum, the names
-//  and the schema table in arb_proto.c.
+//  and the schema table in arb_schema.c.
 
 #define ARB_MSG_LIST(X)                    \
     X (ERROR, 1, error)                    \

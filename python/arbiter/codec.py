@@ -11,7 +11,7 @@ Here a body is a plain ``dict`` keyed by the protocol's field names, and a
 frame travels inside it, as ``bytes`` under the field that owns it
 (``body['tasks'][0]['payload']``): ``encode`` takes the frames out, in
 order, and ``decode`` puts them back. The schema table below is the one of
-proto/arb_proto.c, field for field, and both directions walk it:
+proto/arb_schema.c, field for field, and both directions walk it:
 
 - ``encode`` refuses what the broker would refuse (a wrong type, a value
   out of range, a name that is not printable UTF-8, a string or list over
@@ -143,7 +143,7 @@ REPLY_TYPE: Dict[MsgType, MsgType] = {
 
 
 # ---------------------------------------------------------------------
-# Schemas: proto/arb_proto.c's table, field for field.
+# Schemas: proto/arb_schema.c's table, field for field.
 
 class Kind(enum.Enum):
     U64 = 'u64'

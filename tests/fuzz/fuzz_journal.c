@@ -1,5 +1,5 @@
 /*  fuzz_journal.c — libFuzzer target for the journal's loader on
-    corrupted rows (broker/arb_journal.c).
+    corrupted rows (broker/arb_journal_tasks.c).
 
     A real journal, in a file under /dev/shm (else /tmp): arb_journal_new
     makes its schema once, then the NOT NULL constraints are taken out of

@@ -286,11 +286,11 @@ def test_workflow_files_become_specs_with_their_edges():
 # the broker adds and the Python codec does not know makes it refuse the
 # broker's replies (a strict decoder refuses unknown keys).
 
-C_CODEC = os.path.join(os.path.dirname(__file__), '..', '..', 'proto', 'arb_proto.c')
+C_CODEC = os.path.join(os.path.dirname(__file__), '..', '..', 'proto', 'arb_schema.c')
 
 
 def c_schemas():
-    """The schemas of proto/arb_proto.c: {'s_NAME_schema': [(key, kind, required, sub)]}."""
+    """The schemas of proto/arb_schema.c: {'s_NAME_schema': [(key, kind, required, sub)]}."""
     src = open(C_CODEC).read()
     macros = {}
     for m in re.finditer(r'#define (\w+)\s*\\\n((?:.*\\\n)*.*\n)', src):
