@@ -3,9 +3,9 @@
     Threads. arb_worker_run() runs the loop on the calling thread (the "run
     thread"), which alone owns the broker socket, the session state and the
     slots' bookkeeping. In light mode a pool of slot_count threads takes
-    queued jobs and leaves notes for the run thread: "done, rc" or "here
-    are staged items" (see the pool below for why this is a mutex-guarded
-    queue and not a ZeroMQ pipe). A job changes hands through the queue and
+    queued jobs and leaves notes for the run thread: "done, rc", "here are
+    staged items" or "not started: too late" (arb_pool.h, which says why
+    this is a mutex-guarded queue and not a ZeroMQ pipe). A job changes hands through the queue and
     the notes, so the run thread and a pool thread never touch one job at
     once, except for the cancelled flag, which is atomic. In heavy mode the
     run thread forks one child per task and watches its report pipe and its
@@ -53,6 +53,7 @@
 #include "arb_worker.h"
 #include "arb_handshake.h"
 #include "arb_leases.h"
+#include "arb_pool.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -104,31 +105,21 @@ typedef struct {
 } s_batch_t;
 
 typedef struct _s_slot_t s_slot_t;
-typedef struct _s_pool_t s_pool_t;
-
-//  What a light slot's job tells the run thread (from a pool thread).
-typedef struct {
-    s_slot_t *slot;
-    arb_msg_t *emits;  //  owned by the note: staged items to send; NULL: the handler returned
-    int rc;            //  handler outcome when emits is NULL
-    bool unstarted;    //  the job waited past its start_by: not run (s_slot_unstarted)
-} s_note_t;
 
 struct _s_slot_t {
-    s_pool_t *pool;  //  light: borrowed; outlives the slot even when abandoned
+    arb_pool_t *pool;  //  light: borrowed; outlives the slot even when abandoned
     int index;
     arb_job_t *job;    //  owned; reused task after task
     s_batch_t *batch;  //  one reference while busy
     bool busy;
-    bool quiet;        //  the lease is over (STOP, forced stop, not taken back): report nothing
-    bool orphan;       //  from an earlier session, claimed in the REGISTER being answered
-    bool held;         //  an orphan that finished: held_rc waits for the broker's answer
-    int held_rc;       //  its outcome
-    bool emitted;      //  items went out under this lease (a new session cannot take it back)
-    bool unstarted;    //  light: its thread did not start it in time; waits for a WELCOME
-    bool adopted;      //  a WELCOME gave it back since it was last handed to the pool
-    uint64_t lease;    //  current lease: the dispatch's, or the one a WELCOME gave back
-    int64_t start_by;  //  light, ms: a thread that takes the job later does not start it
+    bool quiet;      //  the lease is over (STOP, forced stop, not taken back): report nothing
+    bool orphan;     //  from an earlier session, claimed in the REGISTER being answered
+    bool held;       //  an orphan that finished: held_rc waits for the broker's answer
+    int held_rc;     //  its outcome
+    bool emitted;    //  items went out under this lease (a new session cannot take it back)
+    bool unstarted;  //  light: its thread did not start it in time; waits for a WELCOME
+    bool adopted;    //  a WELCOME gave it back since it was last handed to the pool
+    uint64_t lease;  //  current lease: the dispatch's, or the one a WELCOME gave back
     //  heavy
     pid_t pid;        //  child, 0 if none
     int report_fd;    //  read end of its report pipe, -1 once closed
@@ -176,10 +167,10 @@ struct _arb_worker_t {
     zsock_t *dealer;             //  owned
     arb_curve_t *run_curve;      //  owned: what this run connects with; NULL: no CURVE
     arb_handshake_t *handshake;  //  owned: the dealer's handshakes, to say why a broker is silent
-    s_pool_t *pool;              //  owned: light mode's threads
-    s_note_t *notes;             //  owned: notes taken from the pool, being handled
+    arb_pool_t *pool;            //  owned: light mode's threads
+    arb_pool_note_t *notes;      //  owned: notes taken from the pool, being handled
     size_t note_cap;
-    s_slot_t **launch;  //  owned, slot_count: light jobs of this turn, for the pool
+    void **launch;  //  owned, slot_count: light slots (s_slot_t) of this turn, for the pool
     size_t launch_count;
     s_slot_t *slots;  //  owned array of slot_count
     int *free;        //  owned stack of free slot indexes
@@ -399,66 +390,13 @@ s_job_run (arb_worker_t *self, arb_job_t *job)
 }
 
 //  ---------------------------------------------------------------------
-//  Light slots: a pool of slot_count threads.
-//
-//  The threads and the run thread share exactly two lists under one mutex:
-//  the queue of slots whose job waits for a thread, and the notes the
-//  threads leave for the run thread. This departs from "threads talk over
-//  ZeroMQ pipes" on purpose: with a PAIR per slot every task cost two
-//  thread wakeups (run -> slot, slot -> run), nearly all of the runtime's
-//  CPU per task in the scheduler (a wakeup costs far more than a trivial
-//  task, above all in a VM). Here a thread that finishes a job takes the
-//  next queued one before it sleeps; a thread that takes a job while more
-//  wait wakes one more thread, so a long job never holds back a queued one,
-//  but only one woken thread is ever on its way (the first to run may well
-//  take the whole queue); and the run thread is woken (eventfd) only when
-//  the notes go from none to some, then takes them all at once.
+//  Light slots: a pool of slot_count threads (arb_pool.h).
 
-struct _s_pool_t {
-    pthread_mutex_t mutex;
-    pthread_cond_t wake;  //  a job is queued, or the pool stops
-    s_slot_t **queue;     //  owned ring of slot_count: jobs waiting for a thread
-    size_t head;
-    size_t queued;
-    size_t capacity;
-    s_note_t *notes;  //  owned: notes for the run thread, in order
-    size_t note_count;
-    size_t note_cap;
-    int waiting;  //  threads waiting on wake
-    bool woken;   //  a thread was signalled and has not run yet
-    bool stopping;
-    int notify_fd;         //  owned eventfd: notes went from none to some
-    pthread_t *threads;    //  owned array
-    int thread_count;      //  started
-    arb_worker_t *worker;  //  borrowed: handlers, read-only while running
-};
-
-//  Leaves a note for the run thread (pool locked).
-static void
-s_pool_note_locked (s_pool_t *pool, s_note_t *note)
+//  Runs a light slot's job on a pool thread (arb_pool_fn).
+static int
+s_pool_run (void *job, void *arg)
 {
-    if (pool->note_count == pool->note_cap) {
-        pool->note_cap = pool->note_cap ? pool->note_cap * 2 : 64;
-        pool->notes = (s_note_t *) realloc (pool->notes, pool->note_cap * sizeof (s_note_t));
-        assert (pool->notes);
-    }
-    pool->notes[pool->note_count++] = *note;
-    if (pool->note_count == 1) {
-        uint64_t one = 1;
-        ssize_t rc = write (pool->notify_fd, &one, sizeof (one));
-        (void) rc;  //  a full counter already wakes the run thread
-    }
-}
-
-//  Wakes one more thread if jobs wait, threads sleep and none is already on
-//  its way (pool locked).
-static void
-s_pool_wake_locked (s_pool_t *pool)
-{
-    if (pool->queued > 0 && pool->waiting > 0 && !pool->woken) {
-        pool->woken = true;
-        pthread_cond_signal (&pool->wake);
-    }
+    return s_job_run ((arb_worker_t *) arg, ((s_slot_t *) job)->job);
 }
 
 //  Streams a handler's staged items to the run thread (arb_job_flush_fn).
@@ -466,152 +404,7 @@ static void
 s_slot_flush (arb_msg_t **emit_p, void *arg)
 {
     s_slot_t *slot = (s_slot_t *) arg;
-    s_pool_t *pool = slot->pool;
-    s_note_t note = {slot, *emit_p, 0, false};
-    *emit_p = NULL;
-    pthread_mutex_lock (&pool->mutex);
-    s_pool_note_locked (pool, &note);
-    pthread_mutex_unlock (&pool->mutex);
-}
-
-static void *
-s_pool_thread (void *arg)
-{
-    s_pool_t *pool = (s_pool_t *) arg;
-    pthread_mutex_lock (&pool->mutex);
-    while (true) {
-        while (pool->queued == 0 && !pool->stopping) {
-            pool->waiting++;
-            pthread_cond_wait (&pool->wake, &pool->mutex);
-            pool->waiting--;
-            pool->woken = false;
-        }
-        if (pool->queued == 0)
-            break;  //  stopping
-        s_slot_t *slot = pool->queue[pool->head];
-        pool->head = (pool->head + 1) % pool->capacity;
-        pool->queued--;
-        s_pool_wake_locked (pool);  //  for the jobs still queued
-        //  a job this late was pushed before the process stopped (SIGSTOP
-        //  between the DISPATCH and its thread): the run thread decides
-        if (s_now () > slot->start_by) {
-            s_note_t late = {slot, NULL, 0, true};
-            s_pool_note_locked (pool, &late);
-            continue;
-        }
-        pthread_mutex_unlock (&pool->mutex);
-        s_note_t note = {slot, NULL, s_job_run (pool->worker, slot->job), false};
-        pthread_mutex_lock (&pool->mutex);
-        s_pool_note_locked (pool, &note);
-    }
-    pthread_mutex_unlock (&pool->mutex);
-    return NULL;
-}
-
-static s_pool_t *
-s_pool_new (arb_worker_t *worker, int threads)
-{
-    s_pool_t *pool = (s_pool_t *) zmalloc (sizeof (s_pool_t));
-    pthread_mutex_init (&pool->mutex, NULL);
-    pthread_cond_init (&pool->wake, NULL);
-    pool->capacity = (size_t) threads;
-    pool->queue = (s_slot_t **) zmalloc (pool->capacity * sizeof (s_slot_t *));
-    pool->notify_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
-    pool->worker = worker;
-    pool->threads = (pthread_t *) zmalloc ((size_t) threads * sizeof (pthread_t));
-    if (pool->notify_fd < 0)
-        return pool;
-    //  SIGINT/SIGTERM blocked in the threads, so that signals reach the run
-    //  thread and wake its poll
-    sigset_t block, old;
-    sigemptyset (&block);
-    sigaddset (&block, SIGINT);
-    sigaddset (&block, SIGTERM);
-    pthread_sigmask (SIG_BLOCK, &block, &old);
-    while (pool->thread_count < threads
-           && pthread_create (&pool->threads[pool->thread_count], NULL, s_pool_thread, pool) == 0)
-        pool->thread_count++;
-    pthread_sigmask (SIG_SETMASK, &old, NULL);
-    return pool;
-}
-
-//  Whether every thread started.
-static bool
-s_pool_is_ready (s_pool_t *pool)
-{
-    return pool->notify_fd >= 0 && pool->thread_count == (int) pool->capacity;
-}
-
-//  Stops the threads once they are idle and frees the pool. With abandon,
-//  threads still running a handler are left to it, and so is the pool.
-static void
-s_pool_destroy (s_pool_t **pool_p, bool abandon)
-{
-    s_pool_t *pool = *pool_p;
-    *pool_p = NULL;
-    if (!pool)
-        return;
-    pthread_mutex_lock (&pool->mutex);
-    pool->stopping = true;
-    pthread_cond_broadcast (&pool->wake);
-    pthread_mutex_unlock (&pool->mutex);
-    for (int i = 0; i < pool->thread_count; i++) {
-        if (abandon)
-            pthread_detach (pool->threads[i]);
-        else
-            pthread_join (pool->threads[i], NULL);
-    }
-    if (abandon)
-        return;
-    for (size_t i = 0; i < pool->note_count; i++)
-        arb_msg_destroy (&pool->notes[i].emits);
-    free (pool->notes);
-    free (pool->queue);
-    free (pool->threads);
-    if (pool->notify_fd >= 0)
-        close (pool->notify_fd);
-    pthread_mutex_destroy (&pool->mutex);
-    pthread_cond_destroy (&pool->wake);
-    free (pool);
-}
-
-//  Queues the jobs of slots (a loop turn's worth) with one wakeup; a
-//  thread that takes one after start_by (ms) does not start it.
-static void
-s_pool_push (s_pool_t *pool, s_slot_t **slots, size_t count, int64_t start_by)
-{
-    if (count == 0)
-        return;
-    pthread_mutex_lock (&pool->mutex);
-    for (size_t i = 0; i < count; i++) {
-        assert (pool->queued < pool->capacity);  //  one job per slot at most
-        slots[i]->start_by = start_by;
-        slots[i]->adopted = false;
-        pool->queue[(pool->head + pool->queued++) % pool->capacity] = slots[i];
-    }
-    s_pool_wake_locked (pool);
-    pthread_mutex_unlock (&pool->mutex);
-}
-
-//  Takes every note left so far: swaps the pool's list with *notes (whose
-//  old contents must have been handled). Returns how many there are.
-static size_t
-s_pool_take_notes (s_pool_t *pool, s_note_t **notes, size_t *cap)
-{
-    uint64_t count;
-    ssize_t rc = read (pool->notify_fd, &count, sizeof (count));
-    (void) rc;  //  reset before taking, so a later note writes again
-    pthread_mutex_lock (&pool->mutex);
-    s_note_t *taken = pool->notes;
-    size_t taken_count = pool->note_count;
-    size_t taken_cap = pool->note_cap;
-    pool->notes = *notes;
-    pool->note_cap = *cap;
-    pool->note_count = 0;
-    pthread_mutex_unlock (&pool->mutex);
-    *notes = taken;
-    *cap = taken_cap;
-    return taken_count;
+    arb_pool_note_emits (slot->pool, slot, emit_p);
 }
 
 //  ---------------------------------------------------------------------
@@ -1330,15 +1123,16 @@ s_slot_unstarted (arb_worker_t *self, s_slot_t *slot)
 static void
 s_recv_notes (arb_worker_t *self)
 {
-    size_t count = s_pool_take_notes (self->pool, &self->notes, &self->note_cap);
+    size_t count = arb_pool_take_notes (self->pool, &self->notes, &self->note_cap);
     for (size_t i = 0; i < count; i++) {
-        s_note_t *note = &self->notes[i];
-        if (note->unstarted)
-            s_slot_unstarted (self, note->slot);
+        arb_pool_note_t *note = &self->notes[i];
+        s_slot_t *slot = (s_slot_t *) note->job;
+        if (note->late)
+            s_slot_unstarted (self, slot);
         else if (!note->emits)
-            s_slot_done (self, note->slot, note->rc);
+            s_slot_done (self, slot, note->rc);
         else
-            s_slot_emits (self, note->slot, &note->emits);
+            s_slot_emits (self, slot, &note->emits);
     }
 }
 
@@ -1570,7 +1364,9 @@ s_launch (arb_worker_t *self)
 {
     if (self->launch_count == 0)
         return;
-    s_pool_push (self->pool, self->launch, self->launch_count, s_now () + s_send_window (self));
+    for (size_t i = 0; i < self->launch_count; i++)
+        ((s_slot_t *) self->launch[i])->adopted = false;
+    arb_pool_push (self->pool, self->launch, self->launch_count, s_now () + s_send_window (self));
     self->launch_count = 0;
 }
 
@@ -1589,7 +1385,7 @@ s_turn (arb_worker_t *self)
     s_add_item (self, &n, zsock_resolve (self->dealer), -1, NULL);
     s_add_item (self, &n, NULL, self->wake_fd, NULL);
     if (self->mode == ARB_WORKER_LIGHT)
-        s_add_item (self, &n, NULL, self->pool->notify_fd, NULL);
+        s_add_item (self, &n, NULL, arb_pool_notify_fd (self->pool), NULL);
     int fixed = n;
     for (int i = 0; self->mode == ARB_WORKER_HEAVY && i < self->slot_count; i++) {
         s_slot_t *slot = &self->slots[i];
@@ -1684,9 +1480,9 @@ s_run_setup (arb_worker_t *self)
     if (s_connect (self) != 0)
         return -1;
     if (self->mode == ARB_WORKER_LIGHT) {
-        self->launch = (s_slot_t **) zmalloc (count * sizeof (s_slot_t *));
-        self->pool = s_pool_new (self, count);
-        if (!s_pool_is_ready (self->pool)) {
+        self->launch = (void **) zmalloc (count * sizeof (void *));
+        self->pool = arb_pool_new (count, s_pool_run, self);
+        if (!arb_pool_is_ready (self->pool)) {
             S_ERROR (self, "worker: cannot start slot threads slots=%d", count);
             return -1;
         }
@@ -1706,7 +1502,7 @@ s_run_teardown (arb_worker_t *self)
     free (self->out_emits);
     self->out_emits = NULL;
     self->out_emit_cap = 0;
-    s_pool_destroy (&self->pool, self->abandoned);
+    arb_pool_destroy (&self->pool, self->abandoned);
     free (self->notes);  //  every note taken was handled; the pool freed the rest
     self->notes = NULL;
     self->note_cap = 0;
