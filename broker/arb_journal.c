@@ -2,10 +2,11 @@
     and transactions (tasks in arb_journal_tasks.c, metadata and
     schedules in arb_journal_meta.c); see arb_journal.h.
 
-    Schema, version 6 (PRAGMA user_version; version 2 added
+    Schema, version 7 (PRAGMA user_version; version 2 added
     tasks.soft_timeout_ms, version 3 the schedules table, version 4
     attempts.seq, version 5 tasks.delivered and tasks_queue, version 6
-    tasks_order in place of tasks_queue):
+    tasks_order in place of tasks_queue, version 7 both indexes below as
+    they are now):
 
       tasks     one row per task, final or not, until the retention sweep
                 removes it. `state` holds only logical states (waiting,
@@ -36,12 +37,24 @@
                 is done with: fired or skipped) and the last slot fired.
 
     Indexes are partial where they can be, because every index is paid on
-    the hot path: tasks_order (every task by queue, state and priority,
-    highest first, then id, which SQLite appends: the open tasks read at
-    start, a queue's tasks for queue-wide operations in one statement, and
-    a queue's cold ready tasks read back in dispatch order, arb_queue.h), tasks_purge (final tasks by purge time, for the
-    retention sweep), tasks_ckey (client keys, only for tasks that have
-    one).
+    the hot path:
+      tasks_order   open tasks (state < 5) by queue, state and priority,
+                    highest first, then id, which SQLite appends: the open
+                    tasks read at start, a queue's open tasks for
+                    queue-wide operations in one statement, and a queue's
+                    cold ready tasks read back in dispatch order
+                    (arb_queue.h). A task leaves it when it ends, so that
+                    a finished task costs one index write there, not two
+                    (moved to its final state) and a third at its purge.
+      tasks_purge   final tasks (every one has purge_at_ms) by purge time,
+                    then queue and state: the retention sweep, and what is
+                    read of final tasks by queue (their counts at start, a
+                    queue's dead tasks, a queue forgotten) without the
+                    table.
+      tasks_ckey    client keys, only for tasks that have one.
+    A statement meant to use a partial index says its condition, even when
+    another term implies it (SQLite does not infer "state < 5" from
+    "state = 3").
 
     Version 5 (from 4): tasks.delivered (an older journal counts the
     attempts and lost leases it recorded), and tasks_queue in place of
@@ -50,6 +63,9 @@
     Version 6 (from 5): tasks_order (queue, state, priority DESC) in place
     of tasks_queue (queue, state): the same entries, each with its
     priority, so that a queue's ready rows come in dispatch order.
+
+    Version 7 (from 6): tasks_order for open tasks only, tasks_purge
+    with queue and state.
 
     Changing the schema: bump ARB_SCHEMA_VERSION, add a function
     s_migrate_<old>_<new> that changes a version-<old> database in place
@@ -83,7 +99,7 @@
 #define S_VFS NULL
 #endif
 
-#define ARB_SCHEMA_VERSION 6
+#define ARB_SCHEMA_VERSION 7
 #define ARB_APPLICATION_ID 0x41524254  //  "ARBT": PRAGMA application_id of a journal
 #define ARB_PROBE_KEY      "broker.probe"
 
@@ -290,6 +306,19 @@ s_migrate_5_6 (arb_journal_t *self)
                          "CREATE INDEX tasks_order ON tasks (queue, state, priority DESC);");
 }
 
+//  Version 7: only open tasks in tasks_order, and tasks_purge covering
+//  what is read of final tasks by queue (see the schema above).
+static int
+s_migrate_6_7 (arb_journal_t *self)
+{
+    return s_exec (self, "DROP INDEX tasks_order;"
+                         "CREATE INDEX tasks_order ON tasks (queue, state, priority DESC) "
+                         "WHERE state < 5;"
+                         "DROP INDEX tasks_purge;"
+                         "CREATE INDEX tasks_purge ON tasks (purge_at_ms, queue, state) "
+                         "WHERE purge_at_ms IS NOT NULL;");
+}
+
 //  The first column of the first row of sql, an integer (a PRAGMA, a
 //  count). 0 or -1.
 static int
@@ -372,6 +401,8 @@ s_migrate (arb_journal_t *self, int version)
         rc = s_migrate_4_5 (self);
     if (rc == 0 && version <= 5)
         rc = s_migrate_5_6 (self);
+    if (rc == 0 && version <= 6)
+        rc = s_migrate_6_7 (self);
     char sql[128];
     snprintf (sql, sizeof (sql), "PRAGMA user_version = %d; PRAGMA application_id = %d",
               ARB_SCHEMA_VERSION, ARB_APPLICATION_ID);
@@ -427,6 +458,14 @@ s_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *sql)
     "task, priority, retries, backoff, backoff_ms, backoff_cap_ms, no_jitter, timeout_ms, "     \
     "retention_ms, payload, soft_timeout_ms"
 
+//  The ids of a queue's tasks, open (tasks_order) and final (tasks_purge):
+//  neither index alone holds them all, and a plain "queue = ?1" would scan
+//  the table.
+#define S_QUEUE_IDS                                                          \
+    "SELECT id FROM tasks WHERE queue = ?1 AND state < 5 UNION ALL "         \
+    "SELECT id FROM tasks WHERE purge_at_ms IS NOT NULL AND queue = ?1 AND " \
+    "state >= 5"
+
 static int
 s_prepare_all (arb_journal_t *self)
 {
@@ -462,13 +501,17 @@ s_prepare_all (arb_journal_t *self)
                            "ORDER BY queue, state, priority DESC, id"},
         //  a queue's cold tasks, in dispatch order from (priority, id) on
         //  (with the payload: what is read back is dispatched next, and a
-        //  read by id per task costs more than the whole ordered read)
+        //  read by id per task costs more than the whole ordered read);
+        //  "state < 5" too, because SQLite takes a partial index only for a
+        //  query that says its condition, and INDEXED BY makes sure of it
         {&self->load_ready, "SELECT " TASK_COLUMNS ", payload, headers FROM tasks "
-                            "WHERE queue = ?1 AND state = 3 "
+                            "INDEXED BY tasks_order WHERE queue = ?1 AND state = 3 AND state < 5 "
                             "AND (priority < ?2 OR (priority = ?2 AND id >= ?3)) "
                             "ORDER BY priority DESC, id LIMIT ?4"},
         {&self->load_task, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = ?1"},
-        {&self->dead_ids, "SELECT id FROM tasks WHERE state = 7 AND queue = ?1 ORDER BY id"},
+        //  final rows by queue: through tasks_purge, which every final row is in
+        {&self->dead_ids, "SELECT id FROM tasks INDEXED BY tasks_purge "
+                          "WHERE purge_at_ms IS NOT NULL AND state = 7 AND queue = ?1 ORDER BY id"},
         {&self->flow_dead_ids,
          "SELECT id FROM tasks WHERE flow = ?1 AND state = 7 AND origin IS NULL ORDER BY id"},
         {&self->task_info, "SELECT " INFO_COLUMNS ", result, args FROM tasks WHERE id = ?1"},
@@ -508,8 +551,8 @@ s_prepare_all (arb_journal_t *self)
         {&self->deps_of,
          "SELECT d.parent, d.kind, t.ref FROM deps d LEFT JOIN tasks t ON t.id = d.parent "
          "WHERE d.child = ?1 ORDER BY d.parent"},
-        {&self->count_final,
-         "SELECT queue, state, count(*) FROM tasks WHERE state >= 5 GROUP BY queue, state"},
+        {&self->count_final, "SELECT queue, state, count(*) FROM tasks "
+                             "WHERE purge_at_ms IS NOT NULL AND state >= 5 GROUP BY queue, state"},
         {&self->purge_due, "SELECT id, queue, state, "
                            //  whether it may have rows of history: an attempt that did not
                            //  succeed, a lease lost or cancelled; a task that succeeded at its
@@ -557,11 +600,9 @@ s_prepare_all (arb_journal_t *self)
          "purge_at_ms = ?2 + CASE WHEN retention_ms > 0 THEN retention_ms ELSE ?4 END "
          "WHERE queue = ?1 AND state < 5 AND id NOT IN (SELECT value FROM json_each (?5)) "
          "RETURNING id, attempts"},
-        {&self->forget_attempts,
-         "DELETE FROM attempts WHERE task_id IN (SELECT id FROM tasks WHERE queue = ?1)"},
-        {&self->forget_deps,
-         "DELETE FROM deps WHERE child IN (SELECT id FROM tasks WHERE queue = ?1)"},
-        {&self->forget_tasks, "DELETE FROM tasks WHERE queue = ?1"},
+        {&self->forget_attempts, "DELETE FROM attempts WHERE task_id IN (" S_QUEUE_IDS ")"},
+        {&self->forget_deps, "DELETE FROM deps WHERE child IN (" S_QUEUE_IDS ")"},
+        {&self->forget_tasks, "DELETE FROM tasks WHERE id IN (" S_QUEUE_IDS ")"},
         {&self->probe_set,
          "INSERT OR REPLACE INTO meta (key, value) VALUES ('" ARB_PROBE_KEY "', zeroblob (?1))"},
         {&self->probe_del, "DELETE FROM meta WHERE key = '" ARB_PROBE_KEY "'"},

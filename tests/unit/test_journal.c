@@ -100,16 +100,21 @@ s_collect_ready (void *arg,
     return s_collect (arg, task, queue, name);
 }
 
-//  Takes a journal of this version back to version 5 (the migration to 6
-//  undone), and back to version 4 (the migration to 5 undone too), for
-//  the migration tests.
+//  Takes a journal of this version back to version 6 (the migration to 7
+//  undone), to version 5 (the migration to 6 undone too), and to version 4
+//  (the migration to 5 as well), for the migration tests.
+#define S_TO_VERSION_6                                                 \
+    "DROP INDEX tasks_order; DROP INDEX tasks_purge;"                  \
+    "CREATE INDEX tasks_order ON tasks (queue, state, priority DESC);" \
+    "CREATE INDEX tasks_purge ON tasks (purge_at_ms) WHERE purge_at_ms IS NOT NULL;"
+static const char *s_to_version_6 = S_TO_VERSION_6 "PRAGMA user_version = 6;";
 static const char *s_to_version_5 =
-    "DROP INDEX tasks_order; CREATE INDEX tasks_queue ON tasks (queue, state);"
-    "PRAGMA user_version = 5;";
+    S_TO_VERSION_6 "DROP INDEX tasks_order; CREATE INDEX tasks_queue ON tasks (queue, state);"
+                   "PRAGMA user_version = 5;";
 static const char *s_to_version_4 =
-    "DROP INDEX tasks_order; ALTER TABLE tasks DROP COLUMN delivered;"
-    "CREATE INDEX tasks_open ON tasks (state) WHERE state < 5;"
-    "PRAGMA user_version = 4;";
+    S_TO_VERSION_6 "DROP INDEX tasks_order; ALTER TABLE tasks DROP COLUMN delivered;"
+                   "CREATE INDEX tasks_open ON tasks (state) WHERE state < 5;"
+                   "PRAGMA user_version = 4;";
 
 //  As s_collect, with each task's delivery count where its priority goes.
 static int
@@ -1064,6 +1069,66 @@ test_version_4_counts_deliveries (void **state)
     arb_journal_destroy (&j);
 }
 
+//  What arb_journal_count_final told, as "queue/state=count" lines.
+static void
+s_count_final_text (void *arg, const char *queue, int state, uint64_t count)
+{
+    char *out = (char *) arg;
+    size_t used = strlen (out);
+    snprintf (out + used, 256 - used, "%s/%d=%" PRIu64 " ", queue, state, count);
+}
+
+//  A version-6 journal (every task in tasks_order) is migrated to 7: open
+//  tasks only in tasks_order, final ones found through tasks_purge; the
+//  final counts at start, a queue's dead tasks and a queue forgotten
+//  still see every row, and the ready rows still come in dispatch order.
+static void
+test_version_6_is_migrated (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_journal_destroy (&j);
+    char sql[1024];
+    snprintf (sql, sizeof (sql),
+              "%s INSERT INTO tasks (id, queue, name, state, priority, created_ms, purge_at_ms) "
+              "VALUES (1, 'q', 'job', 3, 0, 1, NULL), (2, 'q', 'job', 3, 5, 1, NULL),"
+              "(3, 'q', 'job', 5, 0, 1, 100), (4, 'q', 'job', 7, 0, 1, 100),"
+              "(5, 'q', 'job', 7, 0, 1, 200), (6, 'r', 'job', 7, 0, 1, 100),"
+              "(7, 'r', 'job', 3, 0, 1, NULL);",
+              s_to_version_6);
+    s_sqlite_file (fx->path, sql);
+    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_non_null (j);
+    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 7);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count (*) FROM sqlite_master WHERE name = "
+                                              "'tasks_order' AND sql LIKE '%WHERE state < 5'"),
+                      1);
+    char counts[256] = "";
+    assert_int_equal (arb_journal_count_final (j, s_count_final_text, counts), 0);
+    assert_string_equal (counts, "q/5=1 q/7=2 r/7=1 ");
+    zlistx_t *dead = arb_journal_dead_ids (j, "q");
+    assert_non_null (dead);
+    assert_int_equal (zlistx_size (dead), 2);
+    assert_int_equal ((uintptr_t) zlistx_first (dead), 4);
+    assert_int_equal ((uintptr_t) zlistx_next (dead), 5);
+    zlistx_destroy (&dead);
+    s_seen_t seen = {0};
+    size_t count;
+    int32_t last_priority;
+    uint64_t last_id;
+    assert_int_equal (arb_journal_load_ready (j, "q", INT32_MAX, 0, 10, s_collect_ready, &seen,
+                                              &count, &last_priority, &last_id),
+                      0);
+    assert_int_equal (count, 2);
+    assert_int_equal (seen.ids[0], 2);
+    assert_int_equal (seen.ids[1], 1);
+    assert_int_equal (arb_journal_forget_queue (j, "q", 7), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count (*) FROM tasks WHERE queue = 'q'"), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count (*) FROM tasks WHERE queue = 'r'"), 2);
+    arb_journal_destroy (&j);
+}
+
 //  A version-5 journal (tasks_queue) is migrated to tasks_order, and a
 //  queue's ready rows read back in dispatch order from a key on: priority
 //  highest first, then id, each with its payload and headers.
@@ -1374,7 +1439,7 @@ test_version_2_is_migrated (void **state)
     sqlite3_stmt *stmt;
     assert_int_equal (sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &stmt, NULL), SQLITE_OK);
     assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
-    assert_int_equal (sqlite3_column_int (stmt, 0), 6);
+    assert_int_equal (sqlite3_column_int (stmt, 0), 7);
     sqlite3_finalize (stmt);
     sqlite3_close (db);
     s_task_free (&task);
@@ -1402,7 +1467,7 @@ test_version_3_is_migrated (void **state)
 
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_non_null (j);
-    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 6);
+    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 7);
     arb_msg_t *msg = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
     arb_task_info_t info = {0};
     assert_int_equal (arb_journal_task_info (j, 1, true, msg, &info), 0);
@@ -1455,9 +1520,14 @@ s_corrupted (const char *path, const char *sql)
     return j;
 }
 
+//  A task row; one whose state is not open gets a purge time, as every
+//  final row the broker writes has (the final ones are found through
+//  tasks_purge), so that only the columns under test are damaged.
 #define S_TASK_ROW(id, queue, name, state)                                                   \
     "INSERT INTO tasks (id, queue, name, state, created_ms, payload) VALUES (" id ", " queue \
-    ", " name ", " state ", 1, x'');"
+    ", " name ", " state ", 1, x'');"                                                        \
+    "UPDATE tasks SET purge_at_ms = 1 WHERE id = " id                                        \
+    " AND NOT (typeof (state) = 'integer' AND state < 5);"
 
 static int
 s_count_parent (void *arg, const arb_journal_parent_t *parent)
@@ -1661,6 +1731,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_version_5_reads_ready_in_order, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_schedules, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_1_is_migrated, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_version_6_is_migrated, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_history_is_bounded, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_2_is_migrated, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_3_is_migrated, s_setup, s_teardown),
