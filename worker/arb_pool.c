@@ -73,8 +73,8 @@ s_thread (void *arg)
             self->waiting--;
             self->woken = false;
         }
-        if (self->queued == 0)
-            break;  //  stopping
+        if (self->stopping)
+            break;  //  jobs still queued are not started: their worker is gone
         s_queued_t next = self->queue[self->head];
         self->head = (self->head + 1) % self->capacity;
         self->queued--;
@@ -96,6 +96,7 @@ s_thread (void *arg)
 arb_pool_t *
 arb_pool_new (int count, arb_pool_fn *run, void *arg)
 {
+    assert (count > 0);
     arb_pool_t *self = (arb_pool_t *) zmalloc (sizeof (arb_pool_t));
     pthread_mutex_init (&self->mutex, NULL);
     pthread_cond_init (&self->wake, NULL);

@@ -41,16 +41,18 @@ typedef struct {
     bool late;         //  taken after its start-by time: not run
 } arb_pool_note_t;
 
-//  A pool of count threads (at most count jobs queued or running at
-//  once) running jobs with run(job, arg). SIGINT and SIGTERM are blocked
-//  in the threads, so that signals reach the run thread.
+//  A pool of count threads, count at least 1 (at most count jobs queued
+//  or running at once), running jobs with run(job, arg). SIGINT and
+//  SIGTERM are blocked in the threads, so that signals reach the run
+//  thread.
 arb_pool_t *arb_pool_new (int count, arb_pool_fn *run, void *arg);
 
 //  Whether every thread started and the notify descriptor exists.
 bool arb_pool_is_ready (arb_pool_t *self);
 
-//  Stops the threads once they are idle and frees the pool. With abandon,
-//  threads still running a job are left to it, and so is the pool.
+//  Stops the threads once they are idle and frees the pool; jobs still
+//  queued are not started. With abandon, threads still running a job are
+//  left to it, and so is the pool.
 void arb_pool_destroy (arb_pool_t **self_p, bool abandon);
 
 //  Queues count jobs with one wakeup; a thread that takes one after

@@ -756,8 +756,9 @@ s_slot_stop (arb_worker_t *self, s_slot_t *slot, int sig)
     slot->orphan = false;
     if (slot->held || slot->unstarted) {
         //  it has finished, or will never start: free the slot
+        int rc = slot->held ? slot->held_rc : 0;
         slot->unstarted = false;
-        s_slot_done (self, slot, slot->held_rc);
+        s_slot_done (self, slot, rc);
         return;
     }
     if (self->mode == ARB_WORKER_LIGHT)
@@ -1111,7 +1112,7 @@ s_slot_unstarted (arb_worker_t *self, s_slot_t *slot)
         s_slot_done (self, slot, 0);  //  its lease is over: nothing to report
         return;
     }
-    if (slot->adopted) {
+    if (slot->adopted && !slot->orphan && self->session == S_SESSION_READY) {
         self->launch[self->launch_count++] = slot;
         return;
     }
@@ -1357,17 +1358,27 @@ s_was_silent (arb_worker_t *self)
                || now - self->last_tx >= s_send_window (self));
 }
 
-//  Hands the light jobs placed this turn to the pool. A thread must start
-//  one within the send window, or the process was stopped meanwhile.
+//  Hands the light jobs placed this turn to the pool. One placed before a
+//  new session began (silence found later in the same turn) is claimed in
+//  its REGISTER and waits for the answer (s_on_adopted). A thread must
+//  start a job before the send window, counted from the last send as the
+//  broker counts, is over: a stop between the DISPATCH and the thread
+//  makes it late (s_slot_unstarted).
 static void
 s_launch (arb_worker_t *self)
 {
-    if (self->launch_count == 0)
-        return;
-    for (size_t i = 0; i < self->launch_count; i++)
-        ((s_slot_t *) self->launch[i])->adopted = false;
-    arb_pool_push (self->pool, self->launch, self->launch_count, s_now () + s_send_window (self));
+    size_t count = 0;
+    for (size_t i = 0; i < self->launch_count; i++) {
+        s_slot_t *slot = (s_slot_t *) self->launch[i];
+        if (slot->orphan) {
+            slot->unstarted = true;
+            continue;
+        }
+        slot->adopted = false;
+        self->launch[count++] = slot;
+    }
     self->launch_count = 0;
+    arb_pool_push (self->pool, self->launch, count, self->last_tx + s_send_window (self));
 }
 
 static void
