@@ -22,6 +22,7 @@ struct _arb_listener_t {
     void *arg;
     int fds[S_SOCKETS_MAX];  //  owned, count of them
     size_t count;
+    size_t watched;       //  the first fds in the reactor
     int port;             //  the first address's
     arb_timer_t backoff;  //  armed while out of descriptors
 };
@@ -106,9 +107,8 @@ s_listen_one (arb_listener_t *self, const char *text, bool optional)
     for (struct addrinfo *ai = found; ai; ai = ai->ai_next) {
         if (self->count == S_SOCKETS_MAX) {
             zsys_error ("%s: more than %d sockets to listen on", self->who, S_SOCKETS_MAX);
-            err = EMFILE;
-            bound = 0;
-            break;
+            freeaddrinfo (found);
+            return -1;
         }
         //  port 0 after the first address: the port the kernel gave it
         int fd = s_bind (ai, self->count && atoi (colon + 1) == 0 ? self->port : 0);
@@ -186,14 +186,15 @@ s_on_ready (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
 }
 
 static void
-s_close_all (arb_listener_t *self, bool watched)
+s_close_all (arb_listener_t *self)
 {
     for (size_t i = 0; i < self->count; i++) {
-        if (watched)
+        if (i < self->watched)
             arb_reactor_remove_fd (self->reactor, self->fds[i]);
         close (self->fds[i]);
     }
     self->count = 0;
+    self->watched = 0;
 }
 
 arb_listener_t *
@@ -228,16 +229,14 @@ arb_listener_new (arb_reactor_t *reactor,
         zsys_error ("%s: nothing to listen on in '%s'", who, addresses);
         rc = -1;
     }
-    size_t added = 0;
-    for (; rc == 0 && added < self->count; added++)
-        if (arb_reactor_add_fd (reactor, self->fds[added], ARB_REACTOR_READ, s_on_ready, self))
+    for (size_t i = 0; rc == 0 && i < self->count; i++) {
+        if (arb_reactor_add_fd (reactor, self->fds[i], ARB_REACTOR_READ, s_on_ready, self))
             rc = -1;
-    if (rc) {
-        for (size_t i = 0; i < added; i++)
-            arb_reactor_remove_fd (reactor, self->fds[i]);
-        s_close_all (self, false);
-        arb_listener_destroy (&self);
+        else
+            self->watched++;
     }
+    if (rc)
+        arb_listener_destroy (&self);
     return self;
 }
 
@@ -248,7 +247,7 @@ arb_listener_destroy (arb_listener_t **self_p)
     if (!self)
         return;
     arb_reactor_disarm (self->reactor, &self->backoff);
-    s_close_all (self, true);
+    s_close_all (self);
     free (self->who);
     free (self);
     *self_p = NULL;
