@@ -569,6 +569,7 @@ s_prepare_all (arb_journal_t *self)
         {&self->purge_attempts,
          "DELETE FROM attempts WHERE task_id IN (SELECT value FROM json_each (?1))"},
         {&self->purge_deps, "DELETE FROM deps WHERE child IN (SELECT value FROM json_each (?1))"},
+        {&self->drop_task, "DELETE FROM tasks WHERE id = ?1"},
         {&self->max_id,
          "SELECT max (coalesce ((SELECT max (id) FROM tasks), 0), "
          "coalesce ((SELECT CAST (value AS INTEGER) FROM meta WHERE key = 'broker.id_floor'), "
@@ -848,8 +849,13 @@ arb_journal_commit (arb_journal_t *self)
     if (!self->in_txn)
         return 0;
     self->in_txn = false;
-    if (arb_journal_run (self, self->commit, "commit") == 0)
+    uint64_t floor = self->floor_txn;
+    self->floor_txn = 0;
+    if (arb_journal_run (self, self->commit, "commit") == 0) {
+        if (floor > self->floor_kept)
+            self->floor_kept = floor;
         return 0;
+    }
     //  COMMIT can fail and leave the transaction open (SQLITE_BUSY), or
     //  roll it back itself (I/O error); either way nothing of it stays.
     if (!sqlite3_get_autocommit (self->db))
@@ -873,6 +879,7 @@ int
 arb_journal_rollback (arb_journal_t *self)
 {
     self->in_txn = false;
+    self->floor_txn = 0;
     if (!sqlite3_get_autocommit (self->db) && arb_journal_run (self, self->rollback, "rollback"))
         return -1;
     self->fault = ARB_JOURNAL_SOUND;

@@ -18,6 +18,9 @@ struct _arb_journal_t {
     sqlite3 *db;                  //  owned
     int lock_fd;                  //  owned: flock'ed, so two brokers never share a journal
     bool in_txn;                  //  a turn's transaction is open
+    uint64_t floor_kept;          //  the id floor committed to the file, as far as this process
+                                  //  wrote it (0: not yet)
+    uint64_t floor_txn;           //  the id floor the open transaction wrote (0: none)
     arb_journal_fault_t fault;    //  the first failure since open or the last rollback
     bool probing;                 //  a probe runs: its failures are expected, logged at debug
     char *path;                   //  owned
@@ -31,7 +34,7 @@ struct _arb_journal_t {
         *meta_get, *meta_set, *meta_del, *meta_list, *schedule_add, *schedule_remove,
         *schedule_state, *schedule_fired, *schedules, *list_final_newest, *deps_of, *meta_page,
         *meta_del_range, *set_delivered, *cancel_open, *forget_attempts, *forget_deps,
-        *forget_tasks, *deliver_ready, *probe_set, *probe_del;
+        *forget_tasks, *deliver_ready, *probe_set, *probe_del, *drop_task;
 };
 
 //  Runs a statement that returns no rows, and resets it: 0, or -1 (the

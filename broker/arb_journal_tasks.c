@@ -689,7 +689,24 @@ arb_journal_count_final (arb_journal_t *self, arb_journal_count_fn *fn, void *ar
 static int
 s_set_id_floor (arb_journal_t *self, uint64_t id_floor)
 {
-    return arb_journal_set_number (self, "broker.id_floor", id_floor);
+    if (arb_journal_set_number (self, "broker.id_floor", id_floor))
+        return -1;
+    if (id_floor > self->floor_txn)
+        self->floor_txn = id_floor;
+    return 0;
+}
+
+int
+arb_journal_drop (arb_journal_t *self, uint64_t id, uint64_t id_floor)
+{
+    //  the floor already holds this id if this process wrote one at least
+    //  as large, committed or in this transaction
+    bool held = id <= self->floor_kept || id <= self->floor_txn;
+    if (arb_journal_begin (self) || (!held && s_set_id_floor (self, id_floor)))
+        return -1;
+    sqlite3_stmt *stmt = self->drop_task;
+    arb_sql_bind_u64 (stmt, 1, id);
+    return arb_journal_run (self, stmt, "drop");
 }
 
 //  Ids as one JSON array, for json_each: a statement that takes a set of

@@ -343,19 +343,42 @@ s_ended (arb_life_t *self, arb_task_t **task_p, int state, const char *error, zf
         arb_life_after_finish (self, id, state, has_children, origin);
 }
 
+//  Whether a task ending in state leaves nothing to keep: no retention
+//  (purge_at is now), no rows of history (it succeeded at its one handout:
+//  the sweep's own test), and nothing that reads its row after its end (a
+//  flow, children, parents' edges, fan-out copies or an origin). Its row
+//  can then go at once: a DELETE now instead of an UPDATE now and a DELETE
+//  at the next sweep (issue 11: what a task costs with --retention 0).
+static bool
+s_leaves_nothing (arb_life_t *self, arb_task_t *task, int state, uint64_t purge_at)
+{
+    const arb_task_ext_t *ext = arb_task_ext (task);
+    return purge_at <= self->clock->now_ms && state == ARB_STATE_SUCCEEDED && task->delivered == 1
+           && task->attempts <= 1 && task->lost == 0 && !task->has_children && !ext->flow
+           && !ext->origin && !ext->parents && !ext->copies;
+}
+
 void
 arb_life_finish (
     arb_life_t *self, arb_task_t **task_p, int state, const char *error, zframe_t **result_p)
 {
     arb_task_t *task = *task_p;
-    if (arb_journal_begin (self->journal)
-        || arb_journal_save (self->journal, task, state, self->clock->now_ms, s_worker_name (task),
-                             error ? error : "", result_p ? *result_p : NULL,
-                             s_purge_at (self, task, state))) {
+    uint64_t purge_at = s_purge_at (self, task, state);
+    bool drop = s_leaves_nothing (self, task, state, purge_at);
+    int rc = drop ? arb_journal_drop (self->journal, task->id, self->next_id)
+                  : arb_journal_begin (self->journal)
+                        || arb_journal_save (self->journal, task, state, self->clock->now_ms,
+                                             s_worker_name (task), error ? error : "",
+                                             result_p ? *result_p : NULL, purge_at);
+    if (rc) {
         arb_life_halt (self, "finish");
         return;
     }
+    arb_queue_t *queue = task->queue;
     s_ended (self, task_p, state, error, result_p);
+    //  counted final by s_ended, as the sweep would uncount it
+    if (drop && arb_queue_counts (queue)[state])
+        arb_queue_counts (queue)[state]--;
 }
 
 //  Writes an attempt that did not succeed into the task's history.

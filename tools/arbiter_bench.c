@@ -838,7 +838,8 @@ s_usage (FILE *out)
              "  --consumers N     W2, P2, L1: consumer processes (default 2)\n"
              "  --prefetch N      P2, L1: credit per consumer (default 50)\n"
              "  --rate R          L1: tasks/s (default: half of P2's in this run)\n"
-             "  --retention S     the broker's --retention in seconds (default 1)\n"
+             "  --retention S     the broker's --retention in seconds (default 0: a finished task\n"
+             "                    leaves the journal at its end, as the peers delete it)\n"
              "  --queued N        M2: tasks queued (default 1000000)\n"
              "  --queued-big N    M3: tasks queued (default 10000000)\n"
              "  --probe N         F1: writes (default 2000)\n"
@@ -982,7 +983,7 @@ main (int argc, char *argv[])
     s_bench_t self = {.arbiterd = "build/broker/arbiterd",
                       .sync = "full",
                       .workloads = "all",
-                      .retention = "1",
+                      .retention = "0",
                       .tasks = 100000,
                       .payload = 100,
                       .batch = 1,
