@@ -3,7 +3,9 @@
     one machine.
 
     It starts its own arbiterd (fresh journal in a temporary directory,
-    --sync full unless told otherwise) and arbiter-gateway, and a
+    --sync full unless told otherwise; an acked message's task deleted at
+    its ack, as RabbitMQ deletes the message, unless --retention says to
+    keep it) and arbiter-gateway, and a
     rabbitmq-server of its own (Debian's package: a temporary data
     directory, node name arbbench<PID>@localhost, its own epmd, AMQP and
     distribution ports, all on loopback; stopped by PID), then runs on
@@ -51,6 +53,7 @@ typedef struct {
     const char *arbiterd;
     const char *gateway;
     const char *sync;
+    const char *retention;  //  seconds: the broker's --retention, the gateway's --message-retention
     const char *only;       //  "gateway", "rabbitmq" or NULL: both
     const char *workloads;  //  comma list of A1..A4
     int items;
@@ -442,7 +445,11 @@ s_measure_half (s_bench_t *bench, s_target_t *t, double rate)
 static int
 s_start_gateway (s_bench_t *self)
 {
-    if (arb_benchproc_start_broker (&self->broker, self->arbiterd, self->sync))
+    //  an acked message's task kept --retention seconds (the broker's
+    //  --retention, which the gateway's --message-retention 0 defers to)
+    char *extra[] = {"--retention", (char *) self->retention, NULL};
+    if (arb_benchproc_start_broker_with (&self->broker, self->arbiterd, self->sync, extra, false,
+                                         30000))
         return -1;
     self->gw_port = arb_benchproc_free_port ();
     char amqp[64];
@@ -458,6 +465,8 @@ s_start_gateway (s_bench_t *self)
                     "off",
                     "--http",
                     "off",
+                    "--message-retention",
+                    "0",
                     NULL};
     self->gw = arb_benchproc_spawn (argv);
     return s_wait_up (self->gw_port, 30);
@@ -493,6 +502,8 @@ s_usage (void)
              "  --workloads LIST  a comma list of A1, A2, A3, A4 (default all; A2 runs A1\n"
              "                    first, A4 without --rate runs A3 first)\n"
              "  --sync MODE       the broker's --sync (default full)\n"
+             "  --retention S     how long the broker keeps an acked message's task (default\n"
+             "                    0: deleted at its ack, as RabbitMQ does)\n"
              "  --arbiterd PATH   (default build/broker/arbiterd)\n"
              "  --gateway PATH    (default build/gateway/arbiter-gateway)\n"
              "RabbitMQ is Debian's rabbitmq-server package (and its /usr/bin/epmd).\n");
@@ -504,6 +515,7 @@ main (int argc, char **argv)
     s_bench_t self = {.arbiterd = "build/broker/arbiterd",
                       .gateway = "build/gateway/arbiter-gateway",
                       .sync = "full",
+                      .retention = "0",
                       .workloads = "A1,A2,A3,A4",
                       .items = 100000,
                       .payload = 100,
@@ -520,6 +532,7 @@ main (int argc, char **argv)
                                {"rate", required_argument, 0, 'r'},
                                {"only", required_argument, 0, 'o'},
                                {"sync", required_argument, 0, 'y'},
+                               {"retention", required_argument, 0, 'R'},
                                {"arbiterd", required_argument, 0, 'a'},
                                {"gateway", required_argument, 0, 'g'},
                                {"workloads", required_argument, 0, 'W'},
@@ -555,6 +568,9 @@ main (int argc, char **argv)
             case 'y':
                 self.sync = optarg;
                 break;
+            case 'R':
+                self.retention = optarg;
+                break;
             case 'a':
                 self.arbiterd = optarg;
                 break;
@@ -572,8 +588,8 @@ main (int argc, char **argv)
                 return 2;
         }
     }
-    if (self.items < 1 || self.payload < 8 || self.producers < 1 || self.consumers < 1
-        || self.window < 1 || self.prefetch < 1 || self.prefetch > 65535
+    if (self.items < 1 || self.payload < 8 || atof (self.retention) < 0 || self.producers < 1
+        || self.consumers < 1 || self.window < 1 || self.prefetch < 1 || self.prefetch > 65535
         || (self.only && strcmp (self.only, "gateway") && strcmp (self.only, "rabbitmq"))) {
         s_usage ();
         return 2;
