@@ -510,6 +510,13 @@ s_pack_str (msgpack_packer *pk, const char *str)
 }
 
 static void
+s_pack_key (msgpack_packer *pk, const arb_field_t *f)
+{
+    msgpack_pack_str (pk, f->key_len);
+    msgpack_pack_str_body (pk, f->key, f->key_len);
+}
+
+static void
 s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, zmsg_t **out)
 {
     size_t count = 0;
@@ -531,7 +538,7 @@ s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, zmsg
         }
         if (!s_present (f, at))
             continue;
-        s_pack_str (pk, f->key);
+        s_pack_key (pk, f);
         switch (f->type) {
             case ARB_F_U64:
                 msgpack_pack_uint64 (pk, *(uint64_t *) at);
@@ -1128,12 +1135,17 @@ s_decode_value (s_dec_t *dec, const arb_field_t *f, char *at)
     return s_fail (dec, ARB_ERR_BAD_REQUEST, "field cannot be sent in the body");
 }
 
+//  The field named key, searched from *index on, then from the start:
+//  encoders (ours) write a record's keys in the schema's order, so the
+//  next key is most often the next field. *index becomes its position.
 static const arb_field_t *
 s_find_field (const arb_schema_t *schema, const uint8_t *key, size_t len, size_t *index)
 {
-    for (size_t i = 0; i < schema->nfields; i++) {
+    size_t n = schema->nfields, from = *index < n ? *index : 0;
+    for (size_t k = 0; k < n; k++) {
+        size_t i = from + k < n ? from + k : from + k - n;
         const arb_field_t *f = &schema->fields[i];
-        if (f->type != ARB_F_FRAME && strlen (f->key) == len && memcmp (f->key, key, len) == 0) {
+        if (f->type != ARB_F_FRAME && f->key_len == len && memcmp (f->key, key, len) == 0) {
             *index = i;
             return f;
         }
@@ -1168,13 +1180,14 @@ s_decode_record (s_dec_t *dec, const arb_schema_t *schema, void *rec)
     uint64_t seen = 0;
     assert (schema->nfields <= 64);
     int depth = dec->depth++;
+    size_t next = 0;  //  where the search for the next key starts
     for (size_t k = 0; k < n; k++) {
         dec->path[depth].key = "?";
         dec->path[depth].index = -1;
         size_t len;
         if (s_read_str_head (dec, &len))
             goto fail;
-        size_t index;
+        size_t index = next;
         const arb_field_t *f = s_find_field (schema, dec->p, len, &index);
         if (!f) {
             char quoted[65];
@@ -1190,6 +1203,7 @@ s_decode_record (s_dec_t *dec, const arb_schema_t *schema, void *rec)
             goto fail;
         }
         seen |= (uint64_t) 1 << index;
+        next = index + 1;
         if (s_decode_value (dec, f, (char *) rec + f->offset))
             goto fail;
     }

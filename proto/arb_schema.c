@@ -9,13 +9,13 @@
 
 //  The key of a field is its C name.
 
-#define FLD(T, f, type, req, max)                \
-    {                                            \
-#f, type, req, offsetof(T, f), max, NULL \
+#define FLD(T, f, type, req, max)                                \
+    {                                                            \
+#f, sizeof(#f) - 1, type, req, offsetof(T, f), max, NULL \
     }
-#define LST(T, f, req, max, sub)                       \
-    {                                                  \
-#f, ARB_F_LIST, req, offsetof(T, f), max, &sub \
+#define LST(T, f, req, max, sub)                                       \
+    {                                                                  \
+#f, sizeof(#f) - 1, ARB_F_LIST, req, offsetof(T, f), max, &sub \
     }
 #define SCHEMA(var, T, fields) \
     static const arb_schema_t var = {#T, sizeof (T), fields, sizeof (fields) / sizeof (fields[0])}

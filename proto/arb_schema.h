@@ -30,6 +30,7 @@ typedef struct _arb_schema_t arb_schema_t;
 
 typedef struct {
     const char *key;
+    size_t key_len;  //  strlen (key), known when the table is compiled
     arb_ftype_t type;
     bool required;
     size_t offset;
