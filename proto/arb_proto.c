@@ -519,10 +519,16 @@ s_pack_key (msgpack_packer *pk, const arb_field_t *f)
 static void
 s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, zmsg_t **out)
 {
+    //  which fields go in the map (a schema has at most 64, as the decoder's
+    //  own bit set assumes): looked at once
+    assert (schema->nfields <= 64);
+    uint64_t present = 0;
     size_t count = 0;
     for (size_t i = 0; i < schema->nfields; i++)
-        if (s_present (&schema->fields[i], (const char *) rec + schema->fields[i].offset))
+        if (s_present (&schema->fields[i], (const char *) rec + schema->fields[i].offset)) {
+            present |= (uint64_t) 1 << i;
             count++;
+        }
     msgpack_pack_map (pk, count);
 
     zframe_t *frame = NULL;
@@ -536,7 +542,7 @@ s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, zmsg
             *(zframe_t **) at = NULL;  //  the zmsg owns it now
             continue;
         }
-        if (!s_present (f, at))
+        if (!(present & ((uint64_t) 1 << i)))
             continue;
         s_pack_key (pk, f);
         switch (f->type) {
