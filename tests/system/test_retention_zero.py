@@ -29,25 +29,27 @@ def done_in_turns(client, ids):
     return held
 
 
-def test_a_plain_task_leaves_the_journal_at_its_end(tmp_path, processes, peer_factory):
+def adding(tmp_path, processes, peer_factory, count):
+    """A broker with --retention 0 and a minion; count additions submitted
+    and watched. Returns the broker, the client and the ids."""
     b = Broker(tmp_path, extra=FAST)
     processes.append(b)
     client = peer_factory(b.endpoint)
     client.broker = b
     start_minion(b, processes, tmp_path, '--slots', '4')
-    ids = submit_many(client, [{'name': 'simple_add', 'payload': b'1 2'}] * 20, watch=True)
+    ids = submit_many(client, [{'name': 'simple_add', 'payload': b'1 2'}] * count, watch=True)
+    return b, client, ids
+
+
+def test_a_plain_task_leaves_the_journal_at_its_end(tmp_path, processes, peer_factory):
+    b, client, ids = adding(tmp_path, processes, peer_factory, 20)
     # the sweep runs once a second: a row saved final would still be there
     assert set(done_in_turns(client, ids)) == {0}
     assert rows(b, ids) == 0
 
 
 def test_ids_are_not_given_twice_after_a_kill(tmp_path, processes, peer_factory):
-    b = Broker(tmp_path, extra=FAST)
-    processes.append(b)
-    client = peer_factory(b.endpoint)
-    client.broker = b
-    start_minion(b, processes, tmp_path, '--slots', '2')
-    ids = submit_many(client, [{'name': 'simple_add', 'payload': b'1 2'}] * 5, watch=True)
+    b, client, ids = adding(tmp_path, processes, peer_factory, 5)
     done_in_turns(client, ids)
     assert journal_value(b, 'SELECT count(*) FROM tasks') == 0
     b.kill9()
