@@ -46,6 +46,18 @@ struct _arb_life_t {
 void arb_life_finish (
     arb_life_t *self, arb_task_t **task_p, int state, const char *error, zframe_t **result_p);
 
+//  A task has ended (its journal row says so, or it is gone): tells its
+//  watchers and subscribers, frees it, then lets its flow hear of it.
+void arb_life_ended (
+    arb_life_t *self, arb_task_t **task_p, int state, const char *error, zframe_t **result_p);
+
+//  A final task of queue leaves the journal: it is counted no more (queue
+//  may be NULL).
+void arb_life_uncount (arb_queue_t *queue, int state);
+
+//  Frees the queues that hold nothing (no task, consumer, setting, count).
+void arb_life_forget_idle_queues (arb_life_t *self);
+
 //  Tells the watchers of task id (hot or cold) of its end in a DONE, and
 //  forgets them. Takes the result frame, if any (the last watcher's).
 void arb_life_tell_watchers (arb_life_t *self,
