@@ -559,8 +559,10 @@ s_prepare_all (arb_journal_t *self)
                            //  one handout has none
                            "state != 5 OR delivered != 1 OR lost > 0 OR attempts > 1, "
                            //  whether it may have edges to its parents
-                           "parents > 0 "
+                           "parents > 0, has_children "
                            "FROM tasks WHERE purge_at_ms <= ?1 ORDER BY purge_at_ms LIMIT ?2"},
+        {&self->keep_until, "UPDATE tasks SET purge_at_ms = ?2 "
+                            "WHERE id IN (SELECT value FROM json_each (?1))"},
         {&self->scan, "SELECT id, queue, state, finished_ms, has_children FROM tasks WHERE id > ?1 "
                       "ORDER BY id LIMIT ?2"},
         //  a batch of ids as one JSON array (s_json_ids): one statement run
@@ -570,6 +572,8 @@ s_prepare_all (arb_journal_t *self)
          "DELETE FROM attempts WHERE task_id IN (SELECT value FROM json_each (?1))"},
         {&self->purge_deps, "DELETE FROM deps WHERE child IN (SELECT value FROM json_each (?1))"},
         {&self->drop_task, "DELETE FROM tasks WHERE id = ?1"},
+        {&self->unlose, "DELETE FROM attempts WHERE task_id = ?1 AND outcome = ?2 AND seq = "
+                        "(SELECT max (seq) FROM attempts WHERE task_id = ?1)"},
         {&self->max_id,
          "SELECT max (coalesce ((SELECT max (id) FROM tasks), 0), "
          "coalesce ((SELECT CAST (value AS INTEGER) FROM meta WHERE key = 'broker.id_floor'), "

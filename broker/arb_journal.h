@@ -171,6 +171,12 @@ int arb_journal_save (arb_journal_t *self,
 //  (the first ARB_HISTORY_FIRST and the last ARB_HISTORY_LAST). 0 or -1.
 int arb_journal_add_attempt (arb_journal_t *self, uint64_t id, const arb_attempt_info_t *attempt);
 
+//  Removes the last attempt of a task's history if it is a lost lease: the
+//  lease was claimed back by its worker, so the loss is undone, in the
+//  history as in the count (the sweep and arb_journal_drop go by the
+//  count to know whether a task has history). 0 or -1.
+int arb_journal_unlose (arb_journal_t *self, uint64_t id);
+
 //  Reads a task's payload, headers and (if args is not NULL) args; each
 //  NULL when it has none. 0 or -1.
 int arb_journal_load_payload (
@@ -277,14 +283,18 @@ typedef void (arb_journal_count_fn) (void *arg, const char *queue, int state, ui
 int arb_journal_count_final (arb_journal_t *self, arb_journal_count_fn *fn, void *arg);
 
 //  Removes up to max final tasks whose purge time has come, with their
-//  history and edges, calling fn for each just before. Records id_floor
-//  (the largest id given out) so that no id is ever given out twice.
-//  Returns how many were removed, or -1.
-typedef void (arb_journal_purge_fn) (void *arg, uint64_t id, const char *queue, int state);
+//  history and edges, calling fn for each just before; a task fn keeps
+//  (returns true: tasks that have not ended still need it) stays, its
+//  purge time moved to keep_until_ms. Records id_floor (the largest id
+//  given out) so that no id is ever given out twice. Returns how many
+//  were removed, or -1.
+typedef bool (arb_journal_purge_fn) (
+    void *arg, uint64_t id, const char *queue, int state, bool has_children);
 int arb_journal_purge (arb_journal_t *self,
                        uint64_t now_ms,
                        size_t max,
                        uint64_t id_floor,
+                       uint64_t keep_until_ms,
                        arb_journal_purge_fn *fn,
                        void *arg);
 

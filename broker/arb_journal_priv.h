@@ -34,7 +34,7 @@ struct _arb_journal_t {
         *meta_get, *meta_set, *meta_del, *meta_list, *schedule_add, *schedule_remove,
         *schedule_state, *schedule_fired, *schedules, *list_final_newest, *deps_of, *meta_page,
         *meta_del_range, *set_delivered, *cancel_open, *forget_attempts, *forget_deps,
-        *forget_tasks, *deliver_ready, *probe_set, *probe_del, *drop_task;
+        *forget_tasks, *deliver_ready, *probe_set, *probe_del, *drop_task, *unlose, *keep_until;
 };
 
 //  Runs a statement that returns no rows, and resets it: 0, or -1 (the

@@ -102,6 +102,15 @@ arb_journal_save (arb_journal_t *self,
 }
 
 int
+arb_journal_unlose (arb_journal_t *self, uint64_t id)
+{
+    sqlite3_stmt *stmt = self->unlose;
+    arb_sql_bind_u64 (stmt, 1, id);
+    sqlite3_bind_int (stmt, 2, ARB_ATTEMPT_LOST);
+    return arb_journal_run (self, stmt, "unlose");
+}
+
+int
 arb_journal_add_attempt (arb_journal_t *self, uint64_t id, const arb_attempt_info_t *attempt)
 {
     sqlite3_stmt *stmt = self->add_attempt;
@@ -785,11 +794,30 @@ arb_journal_remove (arb_journal_t *self, const uint64_t *ids, size_t count, uint
     return s_remove (self, ids, count, ids, count, ids, count, id_floor);
 }
 
+//  Moves the purge time of tasks ids to until_ms, in chunks. 0 or -1.
+static int
+s_keep_until (arb_journal_t *self, const uint64_t *ids, size_t count, uint64_t until_ms)
+{
+    for (size_t at = 0; at < count; at += ARB_REMOVE_CHUNK) {
+        size_t length;
+        char *json = s_json_ids (
+            ids + at, count - at < ARB_REMOVE_CHUNK ? count - at : ARB_REMOVE_CHUNK, &length);
+        sqlite3_bind_text (self->keep_until, 1, json, (int) length, SQLITE_STATIC);
+        arb_sql_bind_u64 (self->keep_until, 2, until_ms);
+        int rc = arb_journal_run (self, self->keep_until, "keep");
+        free (json);
+        if (rc)
+            return -1;
+    }
+    return 0;
+}
+
 int
 arb_journal_purge (arb_journal_t *self,
                    uint64_t now_ms,
                    size_t max,
                    uint64_t id_floor,
+                   uint64_t keep_until_ms,
                    arb_journal_purge_fn *fn,
                    void *arg)
 {
@@ -797,25 +825,32 @@ arb_journal_purge (arb_journal_t *self,
     //  statement is walking it. Most tasks have no history and no edges:
     //  only those that may have are looked for there (a search each).
     size_t room = max ? max : 1;
-    uint64_t *ids = (uint64_t *) malloc (3 * room * sizeof (uint64_t));
+    uint64_t *ids = (uint64_t *) malloc (4 * room * sizeof (uint64_t));
     assert (ids);
-    uint64_t *with_history = ids + room, *with_parents = ids + 2 * room;
-    size_t count = 0, histories = 0, parents = 0;
+    uint64_t *with_history = ids + room, *with_parents = ids + 2 * room, *kept = ids + 3 * room;
+    size_t count = 0, histories = 0, parents = 0, keeps = 0;
     sqlite3_stmt *stmt = self->purge_due;
     arb_sql_bind_u64 (stmt, 1, now_ms);
     sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) max);
-    while (count < max && sqlite3_step (stmt) == SQLITE_ROW) {
+    while (count + keeps < max && sqlite3_step (stmt) == SQLITE_ROW) {
         uint64_t id = arb_sql_u64 (stmt, 0);
+        if (fn (arg, id, (const char *) sqlite3_column_text (stmt, 1), sqlite3_column_int (stmt, 2),
+                sqlite3_column_int (stmt, 5) != 0)) {
+            kept[keeps++] = id;
+            continue;
+        }
         ids[count++] = id;
         if (sqlite3_column_int (stmt, 3))
             with_history[histories++] = id;
         if (sqlite3_column_int (stmt, 4))
             with_parents[parents++] = id;
-        fn (arg, id, (const char *) sqlite3_column_text (stmt, 1), sqlite3_column_int (stmt, 2));
     }
     arb_sql_done (stmt);
     int result =
         s_remove (self, ids, count, with_history, histories, with_parents, parents, id_floor)
+                || (keeps
+                    && (arb_journal_begin (self)
+                        || s_keep_until (self, kept, keeps, keep_until_ms)))
             ? -1
             : (int) count;
     free (ids);

@@ -346,17 +346,21 @@ arb_life_ended (
 
 //  Whether a task ending in state leaves nothing to keep: no retention
 //  (purge_at is now), no rows of history (it succeeded at its one handout:
-//  the sweep's own test), and nothing that reads its row after its end (a
-//  flow, children, parents' edges, fan-out copies or an origin). Its row
-//  can then go at once: a DELETE now instead of an UPDATE now and a DELETE
-//  at the next sweep (issue 11: what a task costs with --retention 0).
+//  the sweep's own test), nothing that reads its row after its end (a
+//  flow, children, parents' edges, fan-out copies or an origin), and a
+//  watcher that gets its result now. Its row can then go at once: a DELETE
+//  now instead of an UPDATE now and a DELETE at the next sweep (issue 11:
+//  what a task costs with --retention 0). One nobody watched waits for
+//  the sweep, as before: a client that submits and then watches (the CLI's
+//  wait, the bridge's reply_to) finds it there for up to a second.
 static bool
 s_leaves_nothing (arb_life_t *self, arb_task_t *task, int state, uint64_t purge_at)
 {
     const arb_task_ext_t *ext = arb_task_ext (task);
     return purge_at <= self->clock->now_ms && state == ARB_STATE_SUCCEEDED && task->delivered == 1
            && task->attempts <= 1 && task->lost == 0 && !task->has_children && !ext->flow
-           && !ext->origin && !ext->parents && !ext->copies;
+           && !ext->origin && !ext->parents && !ext->copies
+           && arb_watch_has (self->watch, task->id);
 }
 
 void
@@ -613,8 +617,10 @@ arb_life_succeed (arb_life_t *self, arb_task_t **task_p, zframe_t **result_p)
 
 //  Leases a task a worker has claimed back to its session (see
 //  arb_sched_adopt). A ready one is running again: a lost lease taken back
-//  keeps its start and is no longer counted as lost, in the journal too;
-//  after a restart the start is unknown and becomes now.
+//  keeps its start and is no longer counted as lost, in the journal too,
+//  nor in its history (else a task with history would look like one
+//  without: the sweep and a drop would leave its rows behind); after a
+//  restart the start is unknown and becomes now.
 static void
 s_adopt_task (arb_life_t *self, arb_task_t *task, arb_session_t *session, uint64_t lease)
 {
@@ -627,7 +633,8 @@ s_adopt_task (arb_life_t *self, arb_task_t *task, arb_session_t *session, uint64
     if (task->lost == lost)
         arb_task_ext_rw (task)->started_ms = self->clock->now_ms;
     else if (arb_journal_begin (self->journal)
-             || arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)) {
+             || arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)
+             || arb_journal_unlose (self->journal, task->id)) {
         arb_life_halt (self, "claimed lease");
         return;
     }

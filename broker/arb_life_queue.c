@@ -6,6 +6,10 @@
 
 #include "arb_life_priv.h"
 
+//  How long the sweep leaves a final task that tasks not yet ended depend
+//  on before it looks again (a read of its children each time).
+#define ARB_PARENT_RECHECK_MS 60000
+
 //  ---------------------------------------------------------------------
 //  Retention
 
@@ -23,18 +27,28 @@ s_uncount (arb_life_t *self, const char *queue, int state)
     arb_life_uncount (queue ? arb_sched_find_queue (self->sched, queue) : NULL, state);
 }
 
-static void
-s_purged (void *arg, uint64_t id, const char *queue, int state)
+static int s_has_open_children (arb_life_t *self, uint64_t id, bool *open);
+
+//  A final task whose purge time has come: it goes (counted no more)
+//  unless tasks that have not ended depend on it: they will read its state
+//  and result when they start (a DAG's children, a pipe's next step), so
+//  it stays (arb_journal_purge moves its purge time on).
+static bool
+s_purged (void *arg, uint64_t id, const char *queue, int state, bool has_children)
 {
-    (void) id;
-    s_uncount ((arb_life_t *) arg, queue, state);
+    arb_life_t *self = (arb_life_t *) arg;
+    bool open = false;
+    if (has_children && (s_has_open_children (self, id, &open) || open))
+        return true;  //  kept; a failed read keeps it too, for the next sweep
+    s_uncount (self, queue, state);
+    return false;
 }
 
 int
 arb_life_sweep (arb_life_t *self, size_t batch)
 {
     int purged = arb_journal_purge (self->journal, self->clock->now_ms, batch, self->next_id,
-                                    s_purged, self);
+                                    self->clock->now_ms + ARB_PARENT_RECHECK_MS, s_purged, self);
     if (purged < 0) {
         arb_life_halt (self, "retention sweep");
         return -1;

@@ -195,6 +195,12 @@ arb_watch_add (arb_watch_t *self, uint64_t id, zframe_t *identity)
     self->peers[peer].refs++;
 }
 
+bool
+arb_watch_has (const arb_watch_t *self, uint64_t id)
+{
+    return self->count && self->slots[s_find (self, id, s_home (self, id))].id;
+}
+
 size_t
 arb_watch_take (arb_watch_t *self, uint64_t id, arb_watch_fn *fn, void *arg)
 {

@@ -32,6 +32,9 @@ void arb_watch_destroy (arb_watch_t **self_p);
 //  Makes identity (a routing id, copied) watch task id; once per identity.
 void arb_watch_add (arb_watch_t *self, uint64_t id, zframe_t *identity);
 
+//  Whether task id has a watcher.
+bool arb_watch_has (const arb_watch_t *self, uint64_t id);
+
 //  Forgets the watches of task id, calling fn for each of them first.
 //  Returns how many there were.
 size_t arb_watch_take (arb_watch_t *self, uint64_t id, arb_watch_fn *fn, void *arg);

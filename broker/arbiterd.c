@@ -138,8 +138,8 @@ main (int argc, char *argv[])
          "failures in a row before a task without retries in a head queue is "
          "quarantined (default 10)"},
         {"retention", 0, ARB_OPT_SECONDS, &settings.retention_ms, 0, S_RETENTION_MAX, "SECONDS",
-         "finished tasks are kept this long (default 86400; 0: a task that succeeded at "
-         "its first handout, outside any workflow, leaves the journal at its end)"},
+         "finished tasks are kept this long (default 86400; 0: a watched task that succeeded "
+         "at its first handout, outside any workflow, leaves the journal at its end)"},
         {"dead-retention", 0, ARB_OPT_SECONDS, &settings.dead_retention_ms, 0, S_RETENTION_MAX,
          "SECONDS", "dead tasks are kept this long (default 604800)"},
         {"recovery-ms", 0, ARB_OPT_UINT, &settings.recovery_ms, 0, 600000, "MS",

@@ -1,11 +1,20 @@
 """--retention 0 with real processes: a task that succeeded at its first
-handout, outside any workflow, leaves the journal in the transaction that
-records its end (one write at its end, not an UPDATE and a DELETE at the
-next sweep); ids are still never given out twice, across a kill -9; and a
-DAG parent stays until its child has read its result."""
+handout, outside any workflow, whose result reached a watcher, leaves the
+journal in the transaction that records its end (one write at its end, not
+an UPDATE and a DELETE at the next sweep); ids are still never given out
+twice, across a kill -9; a task nobody watched is still there for a watch
+sent just after its end; a DAG parent stays while its child waits; a lease
+lost and claimed back leaves no history behind."""
+
+import os
+import signal
+import time
 
 from conftest import Broker, wait_until
-from helpers import SUCCEEDED, journal_value, start_exec_worker, start_minion, submit_many
+from helpers import (SUCCEEDED, journal_value, start_exec_worker, start_minion, status,
+                     submit_many)
+
+RUNNING = 4
 
 FAST = ['--heartbeat-ms', '200', '--liveness-ms', '1000', '--retention', '0']
 
@@ -60,17 +69,70 @@ def test_ids_are_not_given_twice_after_a_kill(tmp_path, processes, peer_factory)
     assert after > max(ids)
 
 
-def test_a_parent_stays_until_its_child_read_it(tmp_path, processes, peer_factory):
+def test_a_parent_stays_while_its_child_waits(tmp_path, processes, peer_factory):
+    """The child's queue has no worker at first: the sweep (once a
+    second) must leave the parent, whose result the child will read."""
     b = Broker(tmp_path, extra=FAST)
     processes.append(b)
     out = tmp_path / 'parents'
-    start_exec_worker(b, processes, tmp_path,
-                      'case "$ARBITER_TASK_NAME" in a) printf from-a ;; '
-                      'b) cat "$ARBITER_PARENTS" > "$OUT.tmp" && mv "$OUT.tmp" "$OUT" ;; esac',
-                      env={'OUT': str(out)})
+    node = ('case "$ARBITER_TASK_NAME" in a) printf from-a ;; '
+            'b) cat "$ARBITER_PARENTS" > "$OUT.tmp" && mv "$OUT.tmp" "$OUT" ;; esac')
+    start_exec_worker(b, processes, tmp_path, node, env={'OUT': str(out)})
     client = peer_factory(b.endpoint)
-    kind, _, body, _ = client.request('SUBMIT', {'tasks': [
-        {'name': 'a', 'ref': 'a'}, {'name': 'b', 'after': [{'ref': 'a'}]}]}, [b'', b''], timeout=10)
+    kind, _, body, _ = client.request('SUBMIT', {'watch': True, 'tasks': [
+        {'name': 'a', 'ref': 'a'},
+        {'name': 'b', 'queue': 'later', 'after': [{'ref': 'a'}]}]}, [b'', b''], timeout=10)
     assert kind == 'SUBMITTED', body
+    parent = body['tasks'][0]['id']
+    assert client.next_of('DONE', timeout=20)[2]['tasks'][0]['id'] == parent
+    time.sleep(2.5)
+    assert rows(b, [parent]) == 1
+    start_exec_worker(b, processes, tmp_path, node, '--queue', 'later', env={'OUT': str(out)})
     wait_until(out.exists, timeout=20, what='the child ran')
     assert 'from-a' in out.read_text() and '"succeeded"' in out.read_text()
+
+
+def test_a_task_nobody_watched_is_there_for_a_later_watch(tmp_path, processes, peer_factory):
+    """A client that submits, then watches (arbiter wait, the bridge's
+    reply_to) still finds a task that ended meanwhile: only a task whose
+    result reached a watcher leaves at its end; the others wait for the
+    sweep. The sweep runs once a second and these watches come 0.15 s
+    apart, so it can take at most two of them."""
+    b = Broker(tmp_path, extra=FAST)
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    start_minion(b, processes, tmp_path, '--slots', '2')
+    found = 0
+    for _ in range(8):
+        [task] = submit_many(client, [{'name': 'simple_add', 'payload': b'1 2'}])
+        time.sleep(0.15)
+        kind, _, body, _ = client.request('WATCH', {'ids': [task]}, timeout=10)
+        assert kind == 'WATCHING', body
+        if task not in body.get('unknown', []):
+            done = client.next_of('DONE', timeout=20)
+            assert done[2]['tasks'][0]['id'] == task and done[3] == [b'3']
+            found += 1
+    assert found >= 5
+
+
+def test_a_lease_claimed_back_leaves_no_history_behind(tmp_path, processes, peer_factory):
+    """A worker stopped past the liveness window loses its lease (a row of
+    history says so); back, it claims the task and finishes it: the loss
+    is undone, its row too, and nothing of the task stays."""
+    b = Broker(tmp_path, extra=FAST)
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    minion = start_minion(b, processes, tmp_path, '--slots', '1')
+    [task] = submit_many(client, [{'name': 'sleep', 'payload': b'2500'}], watch=True)
+    wait_until(lambda: status(client, [task])[task].get('state') == RUNNING, timeout=20,
+               what='the task runs')
+    os.kill(minion.pid, signal.SIGSTOP)
+    try:
+        wait_until(lambda: journal_value(b, 'SELECT count(*) FROM attempts WHERE task_id = ?',
+                                         task) == 1, timeout=20, what='the lease is lost')
+    finally:
+        os.kill(minion.pid, signal.SIGCONT)
+    done = client.next_of('DONE', timeout=30)
+    assert done[2]['tasks'][0]['state'] == SUCCEEDED
+    assert rows(b, [task]) == 0
+    assert journal_value(b, 'SELECT count(*) FROM attempts WHERE task_id = ?', task) == 0

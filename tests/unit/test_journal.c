@@ -751,13 +751,24 @@ s_state_of (arb_journal_t *j, uint64_t id)
     return state;
 }
 
-static void
-s_count_purged (void *arg, uint64_t id, const char *queue, int state)
+static bool
+s_count_purged (void *arg, uint64_t id, const char *queue, int state, bool has_children)
 {
     (void) id;
     (void) queue;
     (void) state;
+    (void) has_children;
     (*(int *) arg)++;
+    return false;
+}
+
+//  Keeps the parents (as the broker does while their children have not
+//  ended), counting the others.
+static bool
+s_keep_parents (void *arg, uint64_t id, const char *queue, int state, bool has_children)
+{
+    s_count_purged (arg, id, queue, state, has_children);
+    return has_children;
 }
 
 //  Rows of history and edges left in the journal (they must go with their
@@ -810,10 +821,46 @@ test_purge_takes_history_and_edges (void **state)
     assert_int_equal (arb_journal_commit (j), 0);
     assert_int_equal (s_rows_left (fx->path), 3);
     int purged = 0;
-    assert_int_equal (arb_journal_purge (j, 1004, 100, 9, s_count_purged, &purged), 4);
+    assert_int_equal (arb_journal_purge (j, 1004, 100, 9, 0, s_count_purged, &purged), 4);
     assert_int_equal (arb_journal_commit (j), 0);
     assert_int_equal (s_rows_left (fx->path), 0);
     assert_int_equal (s_state_of (j, 5), ARB_STATE_SUCCEEDED);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
+//  A task the sweep's callback keeps stays, due again only at the time
+//  given; the others go.
+static void
+test_purge_keeps_what_it_is_told (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_journal_begin (j);
+    for (uint64_t id = 1; id <= 3; id++) {
+        arb_task_t *t = s_task (q, id, ARB_STATE_READY);
+        t->attempts = t->delivered = 1;
+        t->has_children = id == 2;
+        arb_journal_row_t row = {0};
+        assert_int_equal (arb_journal_insert (j, t, &row), 0);
+        assert_int_equal (arb_journal_save (j, t, ARB_STATE_SUCCEEDED, 500, NULL, NULL, NULL, 1000),
+                          0);
+        s_task_free (&t);
+    }
+    assert_int_equal (arb_journal_commit (j), 0);
+    int seen = 0;
+    assert_int_equal (arb_journal_purge (j, 1000, 100, 9, 5000, s_keep_parents, &seen), 2);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (seen, 3);
+    assert_int_equal (s_state_of (j, 1), 0);
+    assert_int_equal (s_state_of (j, 2), ARB_STATE_SUCCEEDED);
+    assert_int_equal (s_state_of (j, 3), 0);
+    assert_int_equal (arb_journal_purge (j, 4999, 100, 9, 9000, s_keep_parents, &seen), 0);
+    assert_int_equal (seen, 3);
+    assert_int_equal (arb_journal_purge (j, 5000, 100, 9, 0, s_count_purged, &seen), 1);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_state_of (j, 2), 0);
     arb_journal_destroy (&j);
     arb_queue_destroy (&q);
 }
@@ -867,10 +914,10 @@ test_queue_in_bulk (void **state)
     arb_msg_destroy (&msg);
     //  each goes after its retention: the task's own, else the one given
     int purged = 0;
-    assert_int_equal (arb_journal_purge (j, 10100, 100, 9, s_count_purged, &purged), 1);
+    assert_int_equal (arb_journal_purge (j, 10100, 100, 9, 0, s_count_purged, &purged), 1);
     assert_int_equal (s_state_of (j, 5), 0);
-    assert_int_equal (arb_journal_purge (j, 10499, 100, 9, s_count_purged, &purged), 0);
-    assert_int_equal (arb_journal_purge (j, 10500, 100, 9, s_count_purged, &purged), 5);
+    assert_int_equal (arb_journal_purge (j, 10499, 100, 9, 0, s_count_purged, &purged), 0);
+    assert_int_equal (arb_journal_purge (j, 10500, 100, 9, 0, s_count_purged, &purged), 5);
     arb_journal_commit (j);
     //  no keep list: every unfinished one
     assert_int_equal (
@@ -1724,6 +1771,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_second_broker_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_newer_schema_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_purge_takes_history_and_edges, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_purge_keeps_what_it_is_told, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_queue_in_bulk, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_meta_pages, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_meta_compare_and_set, s_setup, s_teardown),
