@@ -348,11 +348,14 @@ arb_life_ended (
 //  (purge_at is now), no rows of history (it succeeded at its one handout:
 //  the sweep's own test), nothing that reads its row after its end (a
 //  flow, children, parents' edges, fan-out copies or an origin), and a
-//  watcher that gets its result now. Its row can then go at once: a DELETE
-//  now instead of an UPDATE now and a DELETE at the next sweep (issue 11:
-//  what a task costs with --retention 0). One nobody watched waits for
-//  the sweep, as before: a client that submits and then watches (the CLI's
-//  wait, the bridge's reply_to) finds it there for up to a second.
+//  watcher that gets its result now, or a submitter that said nobody would
+//  ask (unwatched: the gateway's messages). Its row can then go at once: a
+//  DELETE now instead of an UPDATE now and a DELETE at the next sweep
+//  (issue 11: what a task costs with --retention 0). One nobody watched
+//  waits for the sweep, as before: a client that submits and then watches
+//  (the CLI's wait, the bridge's reply_to) finds it there for up to a
+//  second. The flag lives in memory only: a task read back from the
+//  journal (after a restart, or cold) has lost it and waits for the sweep.
 static bool
 s_leaves_nothing (arb_life_t *self, arb_task_t *task, int state, uint64_t purge_at)
 {
@@ -360,7 +363,7 @@ s_leaves_nothing (arb_life_t *self, arb_task_t *task, int state, uint64_t purge_
     return purge_at <= self->clock->now_ms && state == ARB_STATE_SUCCEEDED && task->delivered == 1
            && task->attempts <= 1 && task->lost == 0 && !task->has_children && !ext->flow
            && !ext->origin && !ext->parents && !ext->copies
-           && arb_watch_has (self->watch, task->id);
+           && (task->unwatched || arb_watch_has (self->watch, task->id));
 }
 
 void

@@ -179,6 +179,7 @@ s_make_task (arb_life_t *self, arb_task_spec_t *spec)
     task->max_attempts = spec->retries + 1;
     task->backoff = (uint8_t) spec->backoff;
     task->jitter = !spec->no_jitter;
+    task->unwatched = spec->unwatched;
     task->created_ms = self->clock->now_ms;
     uint64_t start = spec->delay_ms ? self->clock->now_ms + spec->delay_ms : 0;
     if (spec->at_ms > start)

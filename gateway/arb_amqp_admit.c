@@ -339,6 +339,10 @@ arb_amqp_submit (arb_amqp_t *self,
     spec->retention_ms = self->config.retention_ms;
     if (self->config.defaults)
         arb_defaults_apply (self->config.defaults, spec->queue, NULL, spec);
+    //  acked by its consumer, nobody asks after that; said only where it
+    //  counts (the broker's retention, which may be 0), since a broker
+    //  older than the field refuses it
+    spec->unwatched = spec->retention_ms == 0;
     if (priority)
         spec->priority = priority;
     if (!s_refuses_overflow (queue))

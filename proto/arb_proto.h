@@ -271,6 +271,9 @@ typedef struct {
     uint64_t endpoint_timeout_ms;  //  an endpoint without its copy by then is missing
     uint32_t input;                //  ARB_INPUT_*: where the handler's input comes from
     arb_bin_t args;                //  persistent arguments, given beside the input (pipes)
+    bool unwatched;                //  nobody asks about it after its end (a message its
+                                   //  consumer acks): with a retention of 0 its row goes
+                                   //  as it ends, watched or not
     zframe_t *payload;             //  FRAME
 } arb_task_spec_t;
 

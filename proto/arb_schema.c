@@ -62,6 +62,7 @@ static const arb_field_t s_task_spec_fields[] = {
     FLD (arb_task_spec_t, endpoint_timeout_ms, ARB_F_U64, false, 0),
     FLD (arb_task_spec_t, input, ARB_F_U32, false, 0),
     FLD (arb_task_spec_t, args, ARB_F_BIN, false, ARB_ARGS_MAX),
+    FLD (arb_task_spec_t, unwatched, ARB_F_BOOL, false, 0),
     FLD (arb_task_spec_t, payload, ARB_F_FRAME, true, 0),
 };
 SCHEMA (s_task_spec_schema, arb_task_spec_t, s_task_spec_fields);

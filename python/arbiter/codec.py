@@ -203,7 +203,7 @@ TASK_SPEC = _schema(
     _f('headers', K.BIN, max=HEADERS_MAX), _f('ref', K.NAME, max=NAME_MAX), _lst('after', DEP),
     _f('endpoints', K.STRS, max=ENDPOINTS_MAX), _f('broadcast', K.BOOL),
     _f('allow_unknown', K.BOOL), _f('endpoint_timeout_ms', K.U64), _f('input', K.U32),
-    _f('args', K.BIN, max=ARGS_MAX), _f('payload', K.FRAME, True))
+    _f('args', K.BIN, max=ARGS_MAX), _f('unwatched', K.BOOL), _f('payload', K.FRAME, True))
 
 ATTEMPT_INFO = _schema(
     'attempt_info', _f('attempt', K.U32), _f('started_ms', K.U64), _f('ended_ms', K.U64),

@@ -80,11 +80,17 @@ def wait_state(peer, task_id, state, timeout=20):
                       timeout=timeout, what='task %d %s' % (task_id, arbiter_proto.STATES[state]))
 
 
+def journal_rows(broker, sql, *args):
+    """Every row of a read-only query of a broker's journal, while it runs
+    (WAL lets readers in)."""
+    db = sqlite3.connect('file:%s?mode=ro' % broker.db, uri=True, timeout=10)
+    try:
+        return db.execute(sql, args).fetchall()
+    finally:
+        db.close()
+
+
 def journal_value(broker, sql, *args):
     """The first column of the first row of a read-only query of a broker's
     journal, while it runs (WAL lets readers in)."""
-    db = sqlite3.connect('file:%s?mode=ro' % broker.db, uri=True, timeout=10)
-    try:
-        return db.execute(sql, args).fetchone()[0]
-    finally:
-        db.close()
+    return journal_rows(broker, sql, *args)[0][0]

@@ -11,8 +11,8 @@ import signal
 import time
 
 from conftest import Broker, wait_until
-from helpers import (SUCCEEDED, journal_value, start_exec_worker, start_minion, status,
-                     submit_many)
+from helpers import (SUCCEEDED, journal_rows, journal_value, start_exec_worker, start_minion,
+                     status, submit_many)
 
 RUNNING = 4
 
@@ -136,3 +136,28 @@ def test_a_lease_claimed_back_leaves_no_history_behind(tmp_path, processes, peer
     assert done[2]['tasks'][0]['state'] == SUCCEEDED
     assert rows(b, [task]) == 0
     assert journal_value(b, 'SELECT count(*) FROM attempts WHERE task_id = ?', task) == 0
+
+
+def test_an_unwatched_task_is_never_saved_final(tmp_path, processes, peer_factory):
+    """A task submitted unwatched (as the gateway submits its messages)
+    goes at its end like a watched one; a plain one beside it, nobody
+    watching, waits for the sweep: the journal shows it final meanwhile,
+    which is how the test knows it looked in time."""
+    b = Broker(tmp_path, extra=FAST)
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    start_minion(b, processes, tmp_path, '--slots', '2')
+    seen_plain_final = False
+    for _ in range(5):
+        unwatched, plain = submit_many(client, [
+            {'name': 'simple_add', 'payload': b'1 2', 'unwatched': True},
+            {'name': 'simple_add', 'payload': b'1 2'}])
+        deadline = time.time() + 0.3
+        while time.time() < deadline:
+            states = dict(journal_rows(b, 'SELECT id, state FROM tasks WHERE id IN (?, ?)',
+                                       unwatched, plain))
+            assert states.get(unwatched, 0) < SUCCEEDED, 'the unwatched task was saved final'
+            seen_plain_final |= states.get(plain) == SUCCEEDED
+            time.sleep(0.005)
+        assert rows(b, [unwatched]) == 0
+    assert seen_plain_final
