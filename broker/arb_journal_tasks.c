@@ -825,7 +825,8 @@ arb_journal_purge (arb_journal_t *self,
     //  statement is walking it. Most tasks have no history and no edges:
     //  only those that may have are looked for there (a search each).
     size_t room = max ? max : 1;
-    uint64_t *ids = (uint64_t *) malloc (4 * room * sizeof (uint64_t));
+    //  zeroed: gcc cannot see that s_remove reads only what the loop wrote
+    uint64_t *ids = (uint64_t *) calloc (4 * room, sizeof (uint64_t));
     assert (ids);
     uint64_t *with_history = ids + room, *with_parents = ids + 2 * room, *kept = ids + 3 * room;
     size_t count = 0, histories = 0, parents = 0, keeps = 0;
