@@ -520,13 +520,14 @@ s_scanned (void *arg, const arb_journal_scanned_t *row)
     (void) row;
 }
 
-static void
-s_purged (void *arg, uint64_t id, const char *queue, int state)
+static bool
+s_purged (void *arg, uint64_t id, const char *queue, int state, bool has_children)
 {
     (void) arg;
     (void) id;
     (void) queue;
     (void) state;
+    return has_children;  //  parents kept: the journal moves their purge time on
 }
 
 //  Every read of one task.
@@ -671,7 +672,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     //  the retention sweep removes what is due; a start after a crash
     //  counts deliveries; a queue's tasks are cancelled, then forgotten
     if (flags & 4) {
-        arb_journal_purge (journal, NOW_MS + ARB_RETENTION_MAX_MS, 16, max_id, s_purged, NULL);
+        arb_journal_purge (journal, NOW_MS + ARB_RETENTION_MAX_MS, 16, max_id, NOW_MS + 1, s_purged,
+                           NULL);
         uint64_t changed, keep[] = {1, 2};
         arb_journal_deliver_ready (journal, NOW_MS, &changed);
         arb_journal_cancel_open (journal, "default", keep, 2, NOW_MS, "cancelled", 1000, NULL, NULL,
