@@ -748,16 +748,24 @@ s_json_ids (const uint64_t *ids, size_t count, size_t *length)
 #define ARB_REMOVE_CHUNK 1000  //  ids a remove statement takes in one run
 
 //  Runs a statement that takes a set of ids (?1, a JSON array) over ids,
-//  in chunks. 0 or -1.
+//  in chunks; value, when the statement has a ?2, is bound there each
+//  time. 0 or -1.
 static int
-s_run_ids (arb_journal_t *self, sqlite3_stmt *stmt, const uint64_t *ids, size_t count)
+s_run_ids (arb_journal_t *self,
+           sqlite3_stmt *stmt,
+           const char *what,
+           const uint64_t *ids,
+           size_t count,
+           uint64_t value)
 {
     for (size_t at = 0; at < count; at += ARB_REMOVE_CHUNK) {
         size_t length;
         char *json = s_json_ids (
             ids + at, count - at < ARB_REMOVE_CHUNK ? count - at : ARB_REMOVE_CHUNK, &length);
         sqlite3_bind_text (stmt, 1, json, (int) length, SQLITE_STATIC);
-        int rc = arb_journal_run (self, stmt, "remove");
+        if (sqlite3_bind_parameter_count (stmt) >= 2)
+            arb_sql_bind_u64 (stmt, 2, value);
+        int rc = arb_journal_run (self, stmt, what);
         free (json);
         if (rc)
             return -1;
@@ -780,9 +788,9 @@ s_remove (arb_journal_t *self,
 {
     if (count == 0)
         return 0;
-    if (arb_journal_begin (self) || s_run_ids (self, self->purge_task, ids, count)
-        || s_run_ids (self, self->purge_attempts, with_history, histories)
-        || s_run_ids (self, self->purge_deps, with_parents, parents))
+    if (arb_journal_begin (self) || s_run_ids (self, self->purge_task, "remove", ids, count, 0)
+        || s_run_ids (self, self->purge_attempts, "remove history", with_history, histories, 0)
+        || s_run_ids (self, self->purge_deps, "remove edges", with_parents, parents, 0))
         return -1;
     return s_set_id_floor (self, id_floor);
 }
@@ -792,24 +800,6 @@ arb_journal_remove (arb_journal_t *self, const uint64_t *ids, size_t count, uint
 {
     //  by id: any of them may have history and edges
     return s_remove (self, ids, count, ids, count, ids, count, id_floor);
-}
-
-//  Moves the purge time of tasks ids to until_ms, in chunks. 0 or -1.
-static int
-s_keep_until (arb_journal_t *self, const uint64_t *ids, size_t count, uint64_t until_ms)
-{
-    for (size_t at = 0; at < count; at += ARB_REMOVE_CHUNK) {
-        size_t length;
-        char *json = s_json_ids (
-            ids + at, count - at < ARB_REMOVE_CHUNK ? count - at : ARB_REMOVE_CHUNK, &length);
-        sqlite3_bind_text (self->keep_until, 1, json, (int) length, SQLITE_STATIC);
-        arb_sql_bind_u64 (self->keep_until, 2, until_ms);
-        int rc = arb_journal_run (self, self->keep_until, "keep");
-        free (json);
-        if (rc)
-            return -1;
-    }
-    return 0;
 }
 
 int
@@ -851,7 +841,7 @@ arb_journal_purge (arb_journal_t *self,
         s_remove (self, ids, count, with_history, histories, with_parents, parents, id_floor)
                 || (keeps
                     && (arb_journal_begin (self)
-                        || s_keep_until (self, kept, keeps, keep_until_ms)))
+                        || s_run_ids (self, self->keep_until, "keep", kept, keeps, keep_until_ms)))
             ? -1
             : (int) count;
     free (ids);

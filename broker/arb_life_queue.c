@@ -27,21 +27,48 @@ s_uncount (arb_life_t *self, const char *queue, int state)
     arb_life_uncount (queue ? arb_sched_find_queue (self->sched, queue) : NULL, state);
 }
 
-static int s_has_open_children (arb_life_t *self, uint64_t id, bool *open);
+//  Whether a final task has children that have not ended: they will read
+//  its state and result (a pipe's next step, its input), so it stays.
+static int
+s_has_open_children (arb_life_t *self, uint64_t id, bool *open)
+{
+    arb_vec_t children = {0};
+    *open = false;
+    int rc = arb_journal_children (self->journal, id, &children);
+    uint64_t child, kind;
+    while (rc == 0 && !*open && arb_vec_shift (&children, &child)
+           && arb_vec_shift (&children, &kind))
+        *open = arb_sched_find (self->sched, child) != NULL;
+    arb_vec_free (&children);
+    return rc;
+}
 
-//  A final task whose purge time has come: it goes (counted no more)
-//  unless tasks that have not ended depend on it: they will read its state
-//  and result when they start (a DAG's children, a pipe's next step), so
-//  it stays (arb_journal_purge moves its purge time on).
+//  Whether a final task may go: not while tasks that have not ended depend
+//  on it (they will read its state and result when they start: a DAG's
+//  children, a pipe's next step). One that goes is counted no more. 0, or
+//  -1 if its children could not be read (then it stays).
+static int
+s_final_goes (
+    arb_life_t *self, uint64_t id, const char *queue, int state, bool has_children, bool *goes)
+{
+    bool open = false;
+    *goes = false;
+    if (has_children && s_has_open_children (self, id, &open))
+        return -1;
+    *goes = !open;
+    if (*goes)
+        s_uncount (self, queue, state);
+    return 0;
+}
+
+//  A final task whose purge time has come: it goes unless it must stay
+//  (s_final_goes), and then arb_journal_purge moves its purge time on; a
+//  failed read keeps it too, for a later sweep.
 static bool
 s_purged (void *arg, uint64_t id, const char *queue, int state, bool has_children)
 {
-    arb_life_t *self = (arb_life_t *) arg;
-    bool open = false;
-    if (has_children && (s_has_open_children (self, id, &open) || open))
-        return true;  //  kept; a failed read keeps it too, for the next sweep
-    s_uncount (self, queue, state);
-    return false;
+    bool goes;
+    return s_final_goes ((arb_life_t *) arg, id, queue, state, has_children, &goes) || !goes;
 }
 
 int
@@ -63,22 +90,6 @@ arb_life_sweep (arb_life_t *self, size_t batch)
 //  ---------------------------------------------------------------------
 //  DELETE
 
-//  Whether a final task has children that have not ended: they will read
-//  its state and result (a pipe's next step, its input), so it stays.
-static int
-s_has_open_children (arb_life_t *self, uint64_t id, bool *open)
-{
-    arb_vec_t children = {0};
-    *open = false;
-    int rc = arb_journal_children (self->journal, id, &children);
-    uint64_t child, kind;
-    while (rc == 0 && !*open && arb_vec_shift (&children, &child)
-           && arb_vec_shift (&children, &kind))
-        *open = arb_sched_find (self->sched, child) != NULL;
-    arb_vec_free (&children);
-    return rc;
-}
-
 typedef struct {
     arb_life_t *self;
     const arb_delete_body_t *filter;  //  NULL: deleting one task by id
@@ -93,15 +104,13 @@ typedef struct {
 static void
 s_delete_row (s_delete_t *del, uint64_t id, const char *queue, int state, bool has_children)
 {
-    bool open = false;
-    if (has_children && s_has_open_children (del->self, id, &open))
+    bool goes;
+    if (s_final_goes (del->self, id, queue, state, has_children, &goes))
         del->failed = true;
-    else if (open)
+    else if (!goes)
         del->kept = true;
-    else {
+    else
         arb_vec_push (&del->ids, id);
-        s_uncount (del->self, queue, state);
-    }
 }
 
 static int
