@@ -282,12 +282,18 @@ int arb_journal_list_final (arb_journal_t *self,
 typedef void (arb_journal_count_fn) (void *arg, const char *queue, int state, uint64_t count);
 int arb_journal_count_final (arb_journal_t *self, arb_journal_count_fn *fn, void *arg);
 
+//  The functions that remove rows record an id floor (id_floor: the
+//  largest id given out) so that no id is ever given out twice. They
+//  write it this far beyond, so that most removals write no floor (it is
+//  a page of the journal a commit, when tasks leave at their end); after
+//  a restart, ids go on from up to that many beyond the last given out.
+#define ARB_ID_FLOOR_AHEAD 4096
+
 //  Removes up to max final tasks whose purge time has come, with their
 //  history and edges, calling fn for each just before; a task fn keeps
 //  (returns true: tasks that have not ended still need it) stays, its
-//  purge time moved to keep_until_ms. Records id_floor (the largest id
-//  given out) so that no id is ever given out twice. Returns how many
-//  were removed, or -1.
+//  purge time moved to keep_until_ms. Records id_floor (above). Returns
+//  how many were removed, or -1.
 typedef bool (arb_journal_purge_fn) (
     void *arg, uint64_t id, const char *queue, int state, bool has_children);
 int arb_journal_purge (arb_journal_t *self,
@@ -306,8 +312,7 @@ int arb_journal_purge (arb_journal_t *self,
 int arb_journal_drop (arb_journal_t *self, uint64_t id, uint64_t id_floor);
 
 //  Removes tasks with their history and the edges on which they wait (the
-//  retention sweep, DELETE), and records id_floor (the largest id given
-//  out) so that no id is ever given out twice. 0 or -1.
+//  retention sweep, DELETE), and records id_floor (above). 0 or -1.
 int arb_journal_remove (arb_journal_t *self, const uint64_t *ids, size_t count, uint64_t id_floor);
 
 //  One task row as arb_journal_scan reads it; queue borrowed until fn returns.

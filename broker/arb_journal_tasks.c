@@ -694,24 +694,27 @@ arb_journal_count_final (arb_journal_t *self, arb_journal_count_fn *fn, void *ar
     return rc == SQLITE_DONE ? 0 : -1;
 }
 
-//  Records the largest id given out, before rows that held it may go.
+//  Makes the id floor cover top, the largest id of the rows about to go:
+//  unless a floor this process wrote holds it, writes one
+//  ARB_ID_FLOOR_AHEAD beyond id_floor (arb_journal.h says why).
 static int
-s_set_id_floor (arb_journal_t *self, uint64_t id_floor)
+s_cover_ids (arb_journal_t *self, uint64_t top, uint64_t id_floor)
 {
-    if (arb_journal_set_number (self, "broker.id_floor", id_floor))
+    //  held by a floor this process wrote, committed or in this transaction
+    if (top <= self->floor_kept || top <= self->floor_txn)
+        return 0;
+    uint64_t floor =
+        id_floor > UINT64_MAX - ARB_ID_FLOOR_AHEAD ? UINT64_MAX : id_floor + ARB_ID_FLOOR_AHEAD;
+    if (arb_journal_set_number (self, "broker.id_floor", floor))
         return -1;
-    if (id_floor > self->floor_txn)
-        self->floor_txn = id_floor;
+    self->floor_txn = floor;
     return 0;
 }
 
 int
 arb_journal_drop (arb_journal_t *self, uint64_t id, uint64_t id_floor)
 {
-    //  the floor already holds this id if this process wrote one at least
-    //  as large, committed or in this transaction
-    bool held = id <= self->floor_kept || id <= self->floor_txn;
-    if (arb_journal_begin (self) || (!held && s_set_id_floor (self, id_floor)))
+    if (arb_journal_begin (self) || s_cover_ids (self, id, id_floor))
         return -1;
     sqlite3_stmt *stmt = self->drop_task;
     arb_sql_bind_u64 (stmt, 1, id);
@@ -788,11 +791,15 @@ s_remove (arb_journal_t *self,
 {
     if (count == 0)
         return 0;
-    if (arb_journal_begin (self) || s_run_ids (self, self->purge_task, "remove", ids, count, 0)
+    uint64_t top = 0;
+    for (size_t i = 0; i < count; i++)
+        top = ids[i] > top ? ids[i] : top;
+    if (arb_journal_begin (self) || s_cover_ids (self, top, id_floor)
+        || s_run_ids (self, self->purge_task, "remove", ids, count, 0)
         || s_run_ids (self, self->purge_attempts, "remove history", with_history, histories, 0)
         || s_run_ids (self, self->purge_deps, "remove edges", with_parents, parents, 0))
         return -1;
-    return s_set_id_floor (self, id_floor);
+    return 0;
 }
 
 int
@@ -918,7 +925,7 @@ arb_journal_forget_queue (arb_journal_t *self, const char *queue, uint64_t id_fl
         if (arb_journal_run (self, all[k], "forget queue"))
             return -1;
     }
-    return s_set_id_floor (self, id_floor);
+    return s_cover_ids (self, id_floor, id_floor);
 }
 
 int

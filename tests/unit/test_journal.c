@@ -865,6 +865,75 @@ test_purge_keeps_what_it_is_told (void **state)
     arb_queue_destroy (&q);
 }
 
+//  Inserts a task of that id and commits it.
+static void
+s_insert_committed (arb_journal_t *j, arb_queue_t *q, uint64_t id)
+{
+    arb_task_t *t = s_task (q, id, ARB_STATE_READY);
+    arb_journal_row_t row = {0};
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_insert (j, t, &row), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    s_task_free (&t);
+}
+
+static uint64_t
+s_id_floor (arb_journal_t *j)
+{
+    uint64_t floor = 0;
+    assert_int_equal (arb_journal_meta_number (j, "broker.id_floor", &floor), 0);
+    return floor;
+}
+
+//  The id floor is written ahead of the ids given out: tasks that leave
+//  one by one, each in its own commit, write it again only once the ids
+//  pass it; and a reopened journal never gives out an id twice.
+static void
+test_the_id_floor_is_written_ahead (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    for (uint64_t id = 1; id <= 3; id++)
+        s_insert_committed (j, q, id);
+    assert_int_equal (arb_journal_drop (j, 3, 3), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_id_floor (j), 3 + ARB_ID_FLOOR_AHEAD);
+    //  later tasks below the floor leave without writing it
+    for (uint64_t id = 4; id <= 50; id++) {
+        s_insert_committed (j, q, id);
+        assert_int_equal (arb_journal_drop (j, id, id), 0);
+        assert_int_equal (arb_journal_commit (j), 0);
+    }
+    uint64_t removed[] = {1, 2};
+    assert_int_equal (arb_journal_remove (j, removed, 2, 50), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_id_floor (j), 3 + ARB_ID_FLOOR_AHEAD);
+    //  one beyond it moves it on
+    uint64_t beyond = 4 + ARB_ID_FLOOR_AHEAD;
+    s_insert_committed (j, q, beyond);
+    assert_int_equal (arb_journal_drop (j, beyond, beyond), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_id_floor (j), beyond + ARB_ID_FLOOR_AHEAD);
+    //  a floor in a transaction rolled back was not written
+    s_insert_committed (j, q, 2 * beyond + ARB_ID_FLOOR_AHEAD);
+    assert_int_equal (arb_journal_drop (j, 2 * beyond + ARB_ID_FLOOR_AHEAD, 2 * beyond), 0);
+    assert_int_equal (arb_journal_rollback (j), 0);
+    assert_int_equal (s_id_floor (j), beyond + ARB_ID_FLOOR_AHEAD);
+    arb_journal_destroy (&j);
+
+    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    uint64_t max = 0;
+    assert_int_equal (arb_journal_max_id (j, &max), 0);
+    assert_int_equal (max, 2 * beyond + ARB_ID_FLOOR_AHEAD);  //  the row rolled back stays
+    //  this process has written no floor yet: its first removal writes one
+    assert_int_equal (arb_journal_drop (j, max, max), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_id_floor (j), max + ARB_ID_FLOOR_AHEAD);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
 //  A queue's unfinished tasks are cancelled in one statement, but those
 //  to keep (running); deleting a queue removes every row it had.
 static void
@@ -931,9 +1000,10 @@ test_queue_in_bulk (void **state)
     for (uint64_t id = 1; id <= 8; id++)
         assert_int_equal (s_state_of (j, id), 0);
     assert_int_equal (s_state_of (j, 9), ARB_STATE_READY);
+    //  the sweep above wrote a floor beyond 77 (ahead of its 9): it holds
     uint64_t max;
     assert_int_equal (arb_journal_max_id (j, &max), 0);
-    assert_int_equal (max, 77);
+    assert_int_equal (max, 9 + ARB_ID_FLOOR_AHEAD);
     sqlite3 *db;
     assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
     sqlite3_stmt *stmt;
@@ -1772,6 +1842,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_newer_schema_is_refused, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_purge_takes_history_and_edges, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_purge_keeps_what_it_is_told, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_the_id_floor_is_written_ahead, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_queue_in_bulk, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_meta_pages, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_meta_compare_and_set, s_setup, s_teardown),
