@@ -57,7 +57,6 @@ struct _arb_broker_t {
     bool txn_urgent;            //  the open transaction holds a request not of workers' traffic
     int64_t hold_until_us;      //  monotonic: the end of the commit held for company; 0: none
     int64_t urgent_commit_us;   //  monotonic: the end of the last commit of a client's request
-    int64_t commit_mean_us;     //  the commits' running mean (new ones weigh 1/8)
 };
 
 void
@@ -432,7 +431,6 @@ s_commit (arb_broker_t *self)
         return;
     int64_t ended = zclock_usecs ();
     arb_tally_commit (arb_life_tally (self->life), (uint64_t) (ended - started));
-    self->commit_mean_us += (ended - started - self->commit_mean_us) / 8;
     if (urgent)
         self->urgent_commit_us = ended;
 }
@@ -444,11 +442,13 @@ s_commit (arb_broker_t *self)
 //  transaction of workers' traffic alone (RESULT, CREDIT, HEARTBEAT),
 //  while a client's request was committed within the last two holds'
 //  time, waits for company: until a client's request comes (read in the
-//  next turn, it shares the commit), but no longer than a commit takes
-//  (the running mean) nor config.commit_hold_us. Nothing is acknowledged
-//  before its commit, as always; what waits is the workers' RESULT_OK,
-//  the watchers' DONE and the next dispatch. Under load every turn holds
-//  a client's request, and nothing is held. True while holding.
+//  next turn, it shares the commit), config.commit_hold_us at most. (Not
+//  a commit's time: the client's next request comes a round trip after
+//  its reply, and a round trip here takes as long as a commit, so a hold
+//  that short mostly ended just before the request came.) Nothing is
+//  acknowledged before its commit, as always; what waits is the workers'
+//  RESULT_OK, the watchers' DONE and the next dispatch. Under load every
+//  turn holds a client's request, and nothing is held. True while holding.
 static bool
 s_hold (arb_broker_t *self)
 {
@@ -458,7 +458,7 @@ s_hold (arb_broker_t *self)
         if (self->txn_urgent || !arb_journal_in_txn (self->journal) || self->journal_full || !most
             || now - self->urgent_commit_us > 2 * most)
             return false;
-        self->hold_until_us = now + (self->commit_mean_us < most ? self->commit_mean_us : most);
+        self->hold_until_us = now + most;
     }
     return !self->txn_urgent && now < self->hold_until_us;
 }

@@ -149,8 +149,8 @@ main (int argc, char *argv[])
          "to claim them back (default heartbeat-ms + 2500; 0: run them again at once)"},
         {"commit-hold-us", 0, ARB_OPT_UINT, &settings.commit_hold_us, 0, 100000, "US",
          "while a client submits one request at a time, a commit of workers' results alone "
-         "waits up to this long (and no longer than a commit takes) for its next request, so "
-         "that both share one fsync (default 1000; 0: never)"},
+         "waits up to this long for its next request, so that both share one fsync (default "
+         "1000; 0: never)"},
     };
     arb_options_t *options =
         arb_options_new ("arbiterd", table, sizeof (table) / sizeof (table[0]), ARB_BROKER_CONFIG);

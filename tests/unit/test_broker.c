@@ -610,9 +610,9 @@ static void
 test_a_result_waits_for_the_next_submit (void **state)
 {
     s_fx_t *fx = (s_fx_t *) *state;
-    //  a hold longer than any commit here: it lasts as long as a commit
+    //  a hold of a second: far longer than a turn or a step takes here
     s_stop (fx);
-    fx->commit_hold_us = 10 * 1000 * 1000;
+    fx->commit_hold_us = 1000 * 1000;
     s_start (fx);
     arb_msg_t *welcome = s_register (fx, NULL, 0);
     arb_msg_destroy (&welcome);
