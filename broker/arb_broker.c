@@ -22,6 +22,7 @@
 #include "arb_settings.h"
 #include "arb_verbs.h"
 
+#include <limits.h>
 #include <poll.h>
 
 #define ARB_TURN_MESSAGES  2000   //  messages read per turn at most
@@ -561,6 +562,21 @@ s_poll_timeout (arb_broker_t *self)
     return wait > 1000 ? 1000 : (int) wait;
 }
 
+//  Waits for a message or a timer, up to timeout_ms; while a commit is
+//  held, for a message or the hold's end. 0, or -1 on a failure other
+//  than a signal.
+static int
+s_wait (arb_broker_t *self, int timeout_ms)
+{
+    if (self->hold_until_us)
+        return s_wait_held (self);
+    zmq_pollitem_t item = {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
+    int wait = s_poll_timeout (self);
+    if (zmq_poll (&item, 1, wait < timeout_ms ? wait : timeout_ms) < 0 && zmq_errno () != EINTR)
+        return -1;
+    return 0;
+}
+
 //  A stop (SIGTERM, SIGINT) reads nothing more, but what the turns did
 //  goes out: the transaction a dispatch pass opened is committed and the
 //  outbox flushed; the socket's linger then gives the replies a second.
@@ -581,14 +597,11 @@ s_stop (arb_broker_t *self)
 int
 arb_broker_run (arb_broker_t *self)
 {
-    zmq_pollitem_t item = {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
     char status[256];
     snprintf (status, sizeof (status), "listening on %s", self->config.endpoint);
     arb_service_ready (self->service, status);
     while (!zsys_interrupted && !arb_life_is_halted (self->life)) {
-        int rc =
-            self->hold_until_us ? s_wait_held (self) : zmq_poll (&item, 1, s_poll_timeout (self));
-        if (rc < 0 && zmq_errno () != EINTR) {
+        if (s_wait (self, INT_MAX)) {
             zsys_error ("broker: poll failed: %s", zmq_strerror (zmq_errno ()));
             break;
         }
@@ -626,11 +639,7 @@ arb_broker_run (arb_broker_t *self)
 int
 arb_broker_step (arb_broker_t *self, int timeout_ms)
 {
-    zmq_pollitem_t item = {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
-    int wait = s_poll_timeout (self);
-    if (self->hold_until_us ? s_wait_held (self)
-                            : zmq_poll (&item, 1, wait < timeout_ms ? wait : timeout_ms) < 0
-                                  && zmq_errno () != EINTR)
+    if (s_wait (self, timeout_ms))
         return -1;
     s_turn (self);
     return arb_life_is_halted (self->life) ? -1 : 0;
