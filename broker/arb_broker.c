@@ -22,9 +22,6 @@
 #include "arb_settings.h"
 #include "arb_verbs.h"
 
-#include <limits.h>
-#include <poll.h>
-
 #define ARB_TURN_MESSAGES  2000   //  messages read per turn at most
 #define ARB_PEER_RCVHWM    1000   //  messages of one peer read ahead of the loop
 #define ARB_PEER_SNDHWM    10000  //  messages waiting for one peer to read them
@@ -55,9 +52,6 @@ struct _arb_broker_t {
     uint32_t probe_wait_ms;     //  the wait before it (doubling to ARB_PROBE_MAX_MS)
     uint64_t recovered_ms;      //  monotonic: when the journal last took writes again; 0 never
     arb_service_t *service;     //  owned: sd_notify (ready, watchdog, stopping)
-    bool txn_urgent;            //  the open transaction holds a request not of workers' traffic
-    int64_t hold_until_us;      //  monotonic: the end of the commit held for company; 0: none
-    int64_t urgent_commit_us;   //  monotonic: the end of the last commit of a client's request
 };
 
 void
@@ -77,7 +71,6 @@ arb_broker_config_defaults (arb_broker_config_t *config)
         .retention_ms = ARB_DAY_MS,
         .dead_retention_ms = 7 * ARB_DAY_MS,
         .recovery_ms = ARB_RECOVERY_AUTO,
-        .commit_hold_us = 1000,
     };
 }
 
@@ -326,17 +319,6 @@ s_handle (arb_broker_t *self, arb_msg_t *msg, int rc, arb_role_t role)
     }
 }
 
-//  Workers' traffic: messages whose commit no client waits for (the
-//  hold, below). Anything else, a refusal too, is a client's request.
-static bool
-s_is_workers (arb_msg_t *msg, int rc)
-{
-    if (rc != 0 || !msg)
-        return false;
-    arb_msg_type_t type = arb_msg_type (msg);
-    return type == ARB_MSG_RESULT || type == ARB_MSG_CREDIT || type == ARB_MSG_HEARTBEAT;
-}
-
 static void
 s_read_messages (arb_broker_t *self)
 {
@@ -348,7 +330,6 @@ s_read_messages (arb_broker_t *self)
                                     self->auth ? user_id : NULL, sizeof (user_id));
         if (rc == -1)
             break;  //  nothing more waiting (receive timeout is 0)
-        self->txn_urgent |= !s_is_workers (msg, rc);
         s_handle (self, msg, rc, self->auth ? arb_auth_role (self->auth, user_id) : ARB_ROLE_ADMIN);
         arb_msg_destroy (&msg);
         if ((count & 63) == 63 && (uint64_t) zclock_mono () > deadline)
@@ -420,72 +401,11 @@ static void
 s_commit (arb_broker_t *self)
 {
     bool writing = arb_journal_in_txn (self->journal);
-    bool urgent = self->txn_urgent;
-    self->txn_urgent = false;
-    self->hold_until_us = 0;
     int64_t started = zclock_usecs ();
-    if (arb_journal_commit (self->journal)) {
+    if (arb_journal_commit (self->journal))
         arb_life_halt (self->life, "commit");
-        return;
-    }
-    if (!writing)
-        return;
-    int64_t ended = zclock_usecs ();
-    arb_tally_commit (arb_life_tally (self->life), (uint64_t) (ended - started));
-    if (urgent)
-        self->urgent_commit_us = ended;
-}
-
-//  Holding a commit for company. The disk does one fsync at a time, and a
-//  commit costs one: a worker's lone RESULT committed at once keeps the
-//  disk busy when the next SUBMIT of a client that submits one at a time
-//  comes, a moment later, and that SUBMIT then waits for two fsyncs. So a
-//  transaction of workers' traffic alone (RESULT, CREDIT, HEARTBEAT),
-//  while a client's request was committed within the last two holds'
-//  time, waits for company: until a client's request comes (read in the
-//  next turn, it shares the commit), config.commit_hold_us at most. (Not
-//  a commit's time: the client's next request comes a round trip after
-//  its reply, and a round trip here takes as long as a commit, so a hold
-//  that short mostly ended just before the request came.) Nothing is
-//  acknowledged before its commit, as always; what waits is the workers'
-//  RESULT_OK, the watchers' DONE and the next dispatch. Under load every
-//  turn holds a client's request, and nothing is held. True while holding.
-static bool
-s_hold (arb_broker_t *self)
-{
-    int64_t now = zclock_usecs ();
-    if (!self->hold_until_us) {
-        int64_t most = self->config.commit_hold_us;
-        if (self->txn_urgent || !arb_journal_in_txn (self->journal) || self->journal_full || !most
-            || now - self->urgent_commit_us > 2 * most)
-            return false;
-        self->hold_until_us = now + most;
-    }
-    return !self->txn_urgent && now < self->hold_until_us;
-}
-
-//  Waits, while a commit is held, for a message or the hold's end: with
-//  ZMQ_FD and ppoll, since zmq_poll counts in milliseconds. -1 on error.
-static int
-s_wait_held (arb_broker_t *self)
-{
-    void *handle = zsock_resolve (self->router);
-    for (;;) {
-        int events = 0, fd = -1;
-        size_t size = sizeof (events);
-        if (zmq_getsockopt (handle, ZMQ_EVENTS, &events, &size))
-            return -1;
-        int64_t left = self->hold_until_us - zclock_usecs ();
-        if ((events & ZMQ_POLLIN) || left <= 0 || zsys_interrupted)
-            return 0;
-        size = sizeof (fd);
-        if (zmq_getsockopt (handle, ZMQ_FD, &fd, &size))
-            return -1;
-        struct pollfd readable = {fd, POLLIN, 0};
-        struct timespec wait = {0, (long) left * 1000};
-        if (ppoll (&readable, 1, &wait, NULL) < 0 && errno != EINTR)
-            return -1;
-    }
+    else if (writing)
+        arb_tally_commit (arb_life_tally (self->life), (uint64_t) (zclock_usecs () - started));
 }
 
 static int s_fall_back (arb_broker_t *self);
@@ -527,8 +447,6 @@ s_turn (arb_broker_t *self)
         s_check_workers (self);
     if (!self->journal_full && !arb_life_is_halted (self->life))
         s_sweep (self);
-    if (!arb_life_is_halted (self->life) && s_hold (self))
-        return;  //  commit, replies and dispatch wait for company
     if (!arb_life_is_halted (self->life))
         s_commit (self);
     if (arb_life_is_halted (self->life) && s_fall_back (self)) {
@@ -562,21 +480,6 @@ s_poll_timeout (arb_broker_t *self)
     return wait > 1000 ? 1000 : (int) wait;
 }
 
-//  Waits for a message or a timer, up to timeout_ms; while a commit is
-//  held, for a message or the hold's end. 0, or -1 on a failure other
-//  than a signal.
-static int
-s_wait (arb_broker_t *self, int timeout_ms)
-{
-    if (self->hold_until_us)
-        return s_wait_held (self);
-    zmq_pollitem_t item = {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
-    int wait = s_poll_timeout (self);
-    if (zmq_poll (&item, 1, wait < timeout_ms ? wait : timeout_ms) < 0 && zmq_errno () != EINTR)
-        return -1;
-    return 0;
-}
-
 //  A stop (SIGTERM, SIGINT) reads nothing more, but what the turns did
 //  goes out: the transaction a dispatch pass opened is committed and the
 //  outbox flushed; the socket's linger then gives the replies a second.
@@ -597,11 +500,13 @@ s_stop (arb_broker_t *self)
 int
 arb_broker_run (arb_broker_t *self)
 {
+    zmq_pollitem_t item = {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
     char status[256];
     snprintf (status, sizeof (status), "listening on %s", self->config.endpoint);
     arb_service_ready (self->service, status);
     while (!zsys_interrupted && !arb_life_is_halted (self->life)) {
-        if (s_wait (self, INT_MAX)) {
+        int rc = zmq_poll (&item, 1, s_poll_timeout (self));
+        if (rc < 0 && zmq_errno () != EINTR) {
             zsys_error ("broker: poll failed: %s", zmq_strerror (zmq_errno ()));
             break;
         }
@@ -639,7 +544,9 @@ arb_broker_run (arb_broker_t *self)
 int
 arb_broker_step (arb_broker_t *self, int timeout_ms)
 {
-    if (s_wait (self, timeout_ms))
+    zmq_pollitem_t item = {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
+    int wait = s_poll_timeout (self);
+    if (zmq_poll (&item, 1, wait < timeout_ms ? wait : timeout_ms) < 0 && zmq_errno () != EINTR)
         return -1;
     s_turn (self);
     return arb_life_is_halted (self->life) ? -1 : 0;

@@ -49,8 +49,6 @@ typedef struct {
     uint64_t retention_ms;       //  finished tasks kept this long by default
     uint64_t dead_retention_ms;  //  dead tasks kept this long by default
     uint32_t recovery_ms;        //  after start, workers have this long to claim running tasks
-    uint32_t commit_hold_us;     //  a commit of workers' traffic alone waits this long at most
-                                 //  for a client's request to share it (arb_broker.c); 0: never
     const char *curve_dir;       //  CURVE and roles (arb_auth.h): key pair and allowed/; NULL: off
     bool insecure;               //  without curve_dir, bind an endpoint others can reach anyway
 } arb_broker_config_t;

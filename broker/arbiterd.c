@@ -49,7 +49,6 @@ typedef struct {
     uint64_t retention_ms;
     uint64_t dead_retention_ms;
     uint64_t recovery_ms;  //  UINT64_MAX: heartbeat + 2500
-    uint64_t commit_hold_us;
 } s_settings_t;
 
 #define S_RETENTION_MAX (3660 * ARB_DAY_MS)
@@ -106,7 +105,6 @@ main (int argc, char *argv[])
         .retention_ms = config.retention_ms,
         .dead_retention_ms = config.dead_retention_ms,
         .recovery_ms = UINT64_MAX,
-        .commit_hold_us = config.commit_hold_us,
     };
     arb_option_t table[] = {
         {"bind", 0, ARB_OPT_STR, &settings.bind, 0, 0, "ENDPOINT",
@@ -147,10 +145,6 @@ main (int argc, char *argv[])
         {"recovery-ms", 0, ARB_OPT_UINT, &settings.recovery_ms, 0, 600000, "MS",
          "after a start, tasks found ready wait this long for the workers still running them "
          "to claim them back (default heartbeat-ms + 2500; 0: run them again at once)"},
-        {"commit-hold-us", 0, ARB_OPT_UINT, &settings.commit_hold_us, 0, 100000, "US",
-         "while a client submits one request at a time, a commit of workers' results alone "
-         "waits up to this long for its next request, so that both share one fsync (default "
-         "1000; 0: never)"},
     };
     arb_options_t *options =
         arb_options_new ("arbiterd", table, sizeof (table) / sizeof (table[0]), ARB_BROKER_CONFIG);
@@ -194,7 +188,6 @@ main (int argc, char *argv[])
     config.retention_ms = settings.retention_ms;
     config.dead_retention_ms = settings.dead_retention_ms;
     config.recovery_ms = (uint32_t) settings.recovery_ms;
-    config.commit_hold_us = (uint32_t) settings.commit_hold_us;
 
     arb_log_t *log = arb_log_new ("arbiterd");
     if (arb_options_config_path (options))

@@ -35,7 +35,6 @@ VALUES = {
         'retention': ('60', '60.000'),
         'dead-retention': ('120', '120.000'),
         'recovery-ms': ('100', '100'),
-        'commit-hold-us': ('250', '250'),
     },
     'arbiter-worker': {
         'broker': ('tcp://127.0.0.1:7998', 'tcp://127.0.0.1:7998'),

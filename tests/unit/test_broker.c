@@ -24,9 +24,8 @@ typedef struct {
     unsigned starts;  //  each start binds a name of its own (below)
     arb_broker_t *broker;
     zsock_t *client;  //  a DEALER to the broker
-    zsock_t *worker;  //  another, as a worker; NULL until s_register
+    zsock_t *worker;  //  another, as a worker; NULL until s_worker
     uint32_t reqid;
-    uint32_t commit_hold_us;  //  the broker's, at the next start (0: the default)
 } s_fx_t;
 
 //  The control file of the test VFS (the same for the whole process).
@@ -52,8 +51,6 @@ s_start (s_fx_t *fx)
     config.heartbeat_ms = 100;
     config.liveness_ms = 2000;
     config.recovery_ms = 0;
-    if (fx->commit_hold_us)
-        config.commit_hold_us = fx->commit_hold_us == UINT32_MAX ? 0 : fx->commit_hold_us;
     fx->broker = arb_broker_new (&config);
     assert_non_null (fx->broker);
     fx->client = zsock_new_dealer (fx->endpoint);
@@ -207,67 +204,6 @@ s_meta_msg (const char *op, const char *key)
     body->key = key;
     body->value = (arb_bin_t){(const uint8_t *) "v", 1};
     return msg;
-}
-
-//  Registers fx->worker (made if need be) as w1, one slot, holding the
-//  tasks in held (n of them); returns the WELCOME.
-static arb_msg_t *
-s_register (s_fx_t *fx, const arb_held_t *held, size_t n)
-{
-    if (!fx->worker)
-        fx->worker = zsock_new_dealer (fx->endpoint);
-    arb_msg_t *msg = arb_msg_new (ARB_MSG_REGISTER, 0);
-    arb_register_body_t *reg = arb_msg_register (msg);
-    reg->name = "w1";
-    reg->mode = "light";
-    reg->slots = 1;
-    reg->pid = 1;
-    reg->host = "here";
-    for (size_t i = 0; i < n; i++)
-        *(arb_held_t *) arb_msg_grow (msg, &reg->held, sizeof (arb_held_t), 1) = held[i];
-    arb_msg_t *welcome = s_call (fx, fx->worker, msg);
-    assert_int_equal (arb_msg_type (welcome), ARB_MSG_WELCOME);
-    return welcome;
-}
-
-//  The worker gives one credit on the default queue.
-static void
-s_credit (s_fx_t *fx)
-{
-    static const char *queues[] = {"default"};
-    arb_msg_t *msg = arb_msg_new (ARB_MSG_CREDIT, 0);
-    arb_credit_body_t *credit = arb_msg_credit (msg);
-    credit->sub = 1;
-    credit->credit = 1;
-    credit->queues = (arb_strs_t){queues, 1};
-    s_send (fx, fx->worker, msg);
-}
-
-//  The worker's next DISPATCH, which must hand it task id; returns the
-//  lease, and the delivery count it says in *delivered.
-static uint64_t
-s_dispatched (s_fx_t *fx, uint64_t id, int turns, uint32_t *delivered)
-{
-    arb_msg_t *dispatch = s_receive (fx, fx->worker, ARB_MSG_DISPATCH, 0, turns);
-    assert_non_null (dispatch);
-    arb_dispatch_task_t *task = &arb_msg_dispatch (dispatch)->tasks.v[0];
-    assert_int_equal (task->id, id);
-    *delivered = task->delivered;
-    uint64_t lease = task->lease;
-    arb_msg_destroy (&dispatch);
-    return lease;
-}
-
-//  The worker reports task id (lease) done with result.
-static void
-s_result (s_fx_t *fx, uint64_t id, uint64_t lease, const char *result)
-{
-    arb_msg_t *msg = arb_msg_new (ARB_MSG_RESULT, 0);
-    arb_result_item_t *item = (arb_result_item_t *) arb_msg_grow (
-        msg, &arb_msg_result (msg)->results, sizeof (arb_result_item_t), 1);
-    *item = (arb_result_item_t){
-        .id = id, .lease = lease, .result = zframe_new (result, strlen (result))};
-    s_send (fx, fx->worker, msg);
 }
 
 //  Turns the loop until the journal takes writes again.
@@ -505,12 +441,30 @@ test_worker_goes_on_through_a_full_disk (void **state)
     s_fx_t *fx = (s_fx_t *) *state;
     int code;
     uint64_t id = s_submit (fx, "work", &code);
-    arb_msg_t *welcome = s_register (fx, NULL, 0);
+    fx->worker = zsock_new_dealer (fx->endpoint);
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_REGISTER, 0);
+    arb_register_body_t *reg = arb_msg_register (msg);
+    reg->name = "w1";
+    reg->mode = "light";
+    reg->slots = 1;
+    reg->pid = 1;
+    reg->host = "here";
+    arb_msg_t *welcome = s_call (fx, fx->worker, msg);
+    assert_int_equal (arb_msg_type (welcome), ARB_MSG_WELCOME);
     assert_int_equal (arb_msg_welcome (welcome)->epoch, 1);
     arb_msg_destroy (&welcome);
-    s_credit (fx);
-    uint32_t delivered;
-    uint64_t lease = s_dispatched (fx, id, 300, &delivered);
+    msg = arb_msg_new (ARB_MSG_CREDIT, 0);
+    arb_credit_body_t *credit = arb_msg_credit (msg);
+    credit->sub = 1;
+    credit->credit = 1;
+    const char *queues[] = {"default"};
+    credit->queues = (arb_strs_t){queues, 1};
+    s_send (fx, fx->worker, msg);
+    arb_msg_t *dispatch = s_receive (fx, fx->worker, ARB_MSG_DISPATCH, 0, 300);
+    assert_non_null (dispatch);
+    assert_int_equal (arb_msg_dispatch (dispatch)->tasks.v[0].id, id);
+    uint64_t lease = arb_msg_dispatch (dispatch)->tasks.v[0].lease;
+    arb_msg_destroy (&dispatch);
 
     s_disk ("full");
     s_submit (fx, "refused", &code);
@@ -519,8 +473,17 @@ test_worker_goes_on_through_a_full_disk (void **state)
     arb_msg_t *beat = arb_msg_new (ARB_MSG_HEARTBEAT, 0);
     arb_msg_heartbeat (beat)->busy = 1;
     assert_int_equal (s_code (s_call (fx, fx->worker, beat)), ARB_ERR_UNKNOWN_WORKER);
-    arb_held_t held = {id, lease};
-    welcome = s_register (fx, &held, 1);
+    msg = arb_msg_new (ARB_MSG_REGISTER, 0);
+    reg = arb_msg_register (msg);
+    reg->name = "w1";
+    reg->mode = "light";
+    reg->slots = 1;
+    reg->pid = 1;
+    reg->host = "here";
+    arb_held_t *held = (arb_held_t *) arb_msg_grow (msg, &reg->held, sizeof (arb_held_t), 1);
+    *held = (arb_held_t){id, lease};
+    welcome = s_call (fx, fx->worker, msg);
+    assert_int_equal (arb_msg_type (welcome), ARB_MSG_WELCOME);
     assert_int_equal (arb_msg_welcome (welcome)->epoch, 2);
     assert_int_equal (arb_msg_welcome (welcome)->adopted.n, 1);
     lease = arb_msg_welcome (welcome)->adopted.v[0].lease;
@@ -532,121 +495,42 @@ test_worker_goes_on_through_a_full_disk (void **state)
     assert_null (s_receive (fx, fx->worker, ARB_MSG_ERROR, 0, 20));
 
     //  its result cannot be stored: the task is ready again, in memory only
-    s_result (fx, id, lease, "r1");
+    msg = arb_msg_new (ARB_MSG_RESULT, 0);
+    arb_result_body_t *result = arb_msg_result (msg);
+    arb_result_item_t *item =
+        (arb_result_item_t *) arb_msg_grow (msg, &result->results, sizeof (*item), 1);
+    *item = (arb_result_item_t){.id = id, .lease = lease, .result = zframe_new ("r1", 2)};
+    s_send (fx, fx->worker, msg);
     for (int turn = 0; turn < 20; turn++)
         arb_broker_step (fx->broker, 10);
     assert_int_equal (s_state (fx, id), ARB_STATE_READY);
     s_memory_is_journal (fx, id);
     //  credit, but nothing goes out while the journal is full
-    s_credit (fx);
+    msg = arb_msg_new (ARB_MSG_CREDIT, 0);
+    credit = arb_msg_credit (msg);
+    credit->sub = 1;
+    credit->credit = 1;
+    credit->queues = (arb_strs_t){queues, 1};
+    s_send (fx, fx->worker, msg);
     assert_null (s_receive (fx, fx->worker, ARB_MSG_DISPATCH, 0, 30));
 
     s_disk ("");
-    lease = s_dispatched (fx, id, 1000, &delivered);
-    assert_true (delivered >= 1);  //  handed out before: counts never go down
-    s_result (fx, id, lease, "r2");
+    dispatch = s_receive (fx, fx->worker, ARB_MSG_DISPATCH, 0, 1000);
+    assert_non_null (dispatch);
+    arb_dispatch_task_t *d = &arb_msg_dispatch (dispatch)->tasks.v[0];
+    assert_int_equal (d->id, id);
+    assert_true (d->delivered >= 1);  //  handed out before: counts never go down
+    lease = d->lease;
+    arb_msg_destroy (&dispatch);
+    msg = arb_msg_new (ARB_MSG_RESULT, 0);
+    result = arb_msg_result (msg);
+    item = (arb_result_item_t *) arb_msg_grow (msg, &result->results, sizeof (*item), 1);
+    *item = (arb_result_item_t){.id = id, .lease = lease, .result = zframe_new ("r2", 2)};
+    s_send (fx, fx->worker, msg);
     for (int turn = 0; turn < 100 && s_state (fx, id) != ARB_STATE_SUCCEEDED; turn++)
         arb_broker_step (fx->broker, 10);
     assert_int_equal (s_state (fx, id), ARB_STATE_SUCCEEDED);
     assert_int_equal (s_journal (fx, "SELECT state FROM tasks WHERE id = 1"), ARB_STATE_SUCCEEDED);
-}
-
-//  ---------------------------------------------------------------------
-//  Holding a commit for company
-
-//  Journal commits that wrote, as STATS counts them.
-static uint64_t
-s_commits (s_fx_t *fx)
-{
-    arb_msg_t *reply = s_call (fx, fx->client, arb_msg_new (ARB_MSG_STATS, 0));
-    uint64_t commits = arb_msg_stats_reply (reply)->commits;
-    arb_msg_destroy (&reply);
-    return commits;
-}
-
-//  Submits a task, watched; returns its id.
-static uint64_t
-s_submit_watched (s_fx_t *fx, const char *payload)
-{
-    arb_msg_t *msg = s_submit_msg (payload);
-    arb_msg_submit (msg)->watch = true;
-    arb_msg_t *reply = s_call (fx, fx->client, msg);
-    assert_int_equal (arb_msg_type (reply), ARB_MSG_SUBMITTED);
-    uint64_t id = arb_msg_submitted (reply)->tasks.v[0].id;
-    arb_msg_destroy (&reply);
-    return id;
-}
-
-//  Task id handed to the worker (registered) for one credit; returns its
-//  lease.
-static uint64_t
-s_running (s_fx_t *fx, uint64_t id)
-{
-    s_credit (fx);
-    uint32_t delivered;
-    return s_dispatched (fx, id, 300, &delivered);
-}
-
-//  Whether the DONE of task id is there now (read without a turn).
-static bool
-s_done_now (s_fx_t *fx, uint64_t id)
-{
-    while (zsock_events (fx->client) & ZMQ_POLLIN) {
-        arb_msg_t *msg = NULL;
-        assert_int_equal (arb_msg_recv (zsock_resolve (fx->client), NULL, &msg), 0);
-        bool done = arb_msg_type (msg) == ARB_MSG_DONE && arb_msg_done (msg)->tasks.v[0].id == id;
-        arb_msg_destroy (&msg);
-        if (done)
-            return true;
-    }
-    return false;
-}
-
-//  While a client submits one at a time, a worker's lone RESULT waits for
-//  the client's next request and shares its commit: no DONE before it,
-//  then one commit for both. With nothing coming, the hold ends by
-//  itself; with --commit-hold-us 0 nothing waits.
-static void
-test_a_result_waits_for_the_next_submit (void **state)
-{
-    s_fx_t *fx = (s_fx_t *) *state;
-    //  a hold of a second: far longer than a turn or a step takes here
-    s_stop (fx);
-    fx->commit_hold_us = 1000 * 1000;
-    s_start (fx);
-    arb_msg_t *welcome = s_register (fx, NULL, 0);
-    arb_msg_destroy (&welcome);
-    uint64_t first = s_submit_watched (fx, "a");
-    uint64_t lease = s_running (fx, first);
-    uint64_t commits = s_commits (fx);
-    s_result (fx, first, lease, "r");
-    arb_broker_step (fx->broker, 10);  //  reads it, and holds its commit
-    assert_false (s_done_now (fx, first));
-    uint64_t alone = s_submit_watched (fx, "b");
-    assert_true (s_done_now (fx, first));
-    assert_int_equal (s_commits (fx), commits + 1);
-
-    //  nothing comes: the result goes out with its own commit
-    lease = s_running (fx, alone);
-    s_result (fx, alone, lease, "r");
-    arb_broker_step (fx->broker, 10);
-    assert_false (s_done_now (fx, alone));
-    arb_msg_t *done = s_receive (fx, fx->client, ARB_MSG_DONE, 0, 300);
-    assert_non_null (done);
-    assert_int_equal (arb_msg_done (done)->tasks.v[0].id, alone);
-    arb_msg_destroy (&done);
-
-    //  no hold: the DONE comes with the turn that read the result
-    s_stop (fx);
-    fx->commit_hold_us = UINT32_MAX;  //  0
-    s_start (fx);
-    welcome = s_register (fx, NULL, 0);
-    arb_msg_destroy (&welcome);
-    uint64_t unheld = s_submit_watched (fx, "c");
-    lease = s_running (fx, unheld);
-    s_result (fx, unheld, lease, "r");
-    arb_broker_step (fx->broker, 10);
-    assert_true (s_done_now (fx, unheld));
 }
 
 //  A watcher of a task keeps watching through the fall back, and hears of
@@ -722,8 +606,6 @@ main (void)
         cmocka_unit_test_setup_teardown (test_worker_goes_on_through_a_full_disk, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_watchers_are_kept, s_setup, s_teardown),
-        cmocka_unit_test_setup_teardown (test_a_result_waits_for_the_next_submit, s_setup,
-                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_start_on_a_full_disk, s_setup, s_teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
