@@ -2,11 +2,11 @@
     and transactions (tasks in arb_journal_tasks.c, metadata and
     schedules in arb_journal_meta.c); see arb_journal.h.
 
-    Schema, version 7 (PRAGMA user_version; version 2 added
+    Schema, version 8 (PRAGMA user_version; version 2 added
     tasks.soft_timeout_ms, version 3 the schedules table, version 4
     attempts.seq, version 5 tasks.delivered and tasks_queue, version 6
     tasks_order in place of tasks_queue, version 7 both indexes below as
-    they are now):
+    they are now, version 8 tasks.unwatched):
 
       tasks     one row per task, final or not, until the retention sweep
                 removes it. `state` holds only logical states (waiting,
@@ -15,7 +15,11 @@
                 set when the task becomes final. `delivered` counts the
                 times it was handed out, as of its last write (a dispatch
                 writes nothing; the end of the lease, or a clean stop,
-                writes the count).
+                writes the count). `unwatched` is 1 for a task whose
+                submitter said nobody asks about it after its end (the
+                gateway's messages), 0 otherwise: with a retention of 0
+                its row goes as it ends (arb_life.c), read back from here
+                or not.
       attempts  one row per attempt that ended other than by success:
                 the task's history (the successful attempt is in `tasks`),
                 in the order they ended (`seq`, from 1 per task; `attempt`
@@ -67,6 +71,10 @@
     Version 7 (from 6): tasks_order for open tasks only, tasks_purge
     with queue and state.
 
+    Version 8 (from 7): tasks.unwatched, 0 in the rows of an older
+    journal (whose broker kept the mark in memory only: such a task waits
+    for the sweep, as it would have).
+
     Changing the schema: bump ARB_SCHEMA_VERSION, add a function
     s_migrate_<old>_<new> that changes a version-<old> database in place
     (ALTER, CREATE), and call it from s_migrate's chain, which a new
@@ -99,7 +107,7 @@
 #define S_VFS NULL
 #endif
 
-#define ARB_SCHEMA_VERSION 7
+#define ARB_SCHEMA_VERSION 8
 #define ARB_APPLICATION_ID 0x41524254  //  "ARBT": PRAGMA application_id of a journal
 #define ARB_PROBE_KEY      "broker.probe"
 
@@ -319,6 +327,14 @@ s_migrate_6_7 (arb_journal_t *self)
                          "WHERE purge_at_ms IS NOT NULL;");
 }
 
+//  Version 8: the unwatched mark, so that a task read back (at start, or
+//  from the cold backlog) still goes at its end with a retention of 0.
+static int
+s_migrate_7_8 (arb_journal_t *self)
+{
+    return s_exec (self, "ALTER TABLE tasks ADD COLUMN unwatched INTEGER NOT NULL DEFAULT 0");
+}
+
 //  The first column of the first row of sql, an integer (a PRAGMA, a
 //  count). 0 or -1.
 static int
@@ -403,6 +419,8 @@ s_migrate (arb_journal_t *self, int version)
         rc = s_migrate_5_6 (self);
     if (rc == 0 && version <= 6)
         rc = s_migrate_6_7 (self);
+    if (rc == 0 && version <= 7)
+        rc = s_migrate_7_8 (self);
     char sql[128];
     snprintf (sql, sizeof (sql), "PRAGMA user_version = %d; PRAGMA application_id = %d",
               ARB_SCHEMA_VERSION, ARB_APPLICATION_ID);
@@ -438,10 +456,10 @@ s_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *sql)
     "id, queue, name, state, priority, max_attempts, attempts, lost, backoff, backoff_ms, "     \
     "backoff_cap_ms, jitter, timeout_ms, not_before_ms, expires_ms, retention_ms, created_ms, " \
     "flow, input, origin, parents, copies, has_children, args IS NOT NULL, soft_timeout_ms, "   \
-    "delivered, length (payload)"
+    "delivered, length (payload), unwatched"
 
-//  TASK_COLUMNS up to has_children, for INSERT (which sets soft_timeout_ms
-//  and delivered after the columns it takes from the row).
+//  TASK_COLUMNS up to has_children, for INSERT (which sets soft_timeout_ms,
+//  delivered and unwatched after the columns it takes from the row).
 #define INSERT_COLUMNS                                                                          \
     "id, queue, name, state, priority, max_attempts, attempts, lost, backoff, backoff_ms, "     \
     "backoff_cap_ms, jitter, timeout_ms, not_before_ms, expires_ms, retention_ms, created_ms, " \
@@ -478,9 +496,9 @@ s_prepare_all (arb_journal_t *self)
         {&self->rollback, "ROLLBACK"},
         {&self->insert,
          "INSERT INTO tasks (" INSERT_COLUMNS ", ckey, headers, payload, ref, endpoint, args, "
-         "soft_timeout_ms, delivered) "
+         "soft_timeout_ms, delivered, unwatched) "
          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
-         "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31)"},
+         "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)"},
         {&self->find_key, "SELECT id, state, flow FROM tasks WHERE ckey = ?1"},
         {&self->save,
          "UPDATE tasks SET state = ?2, attempts = ?3, lost = ?4, not_before_ms = ?5, "

@@ -49,6 +49,7 @@ arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journ
     arb_sql_bind_frame (stmt, 29, row->args);
     arb_sql_bind_u64 (stmt, 30, arb_task_ext (task)->soft_timeout_ms);
     sqlite3_bind_int64 (stmt, 31, task->delivered);
+    sqlite3_bind_int (stmt, 32, task->unwatched ? 1 : 0);
     return arb_journal_run (self, stmt, "insert");
 }
 
@@ -211,6 +212,7 @@ s_fill_task (sqlite3_stmt *stmt, arb_task_t *task, arb_task_ext_t *ext)
     //  length () of a blob reads its size, not its bytes (the queue's ready
     //  bytes: the load and the cold reads count what the submit counted)
     arb_task_set_payload_size (task, arb_sql_u64 (stmt, 26));
+    task->unwatched = sqlite3_column_int (stmt, 27) != 0;
     if (memcmp (ext, &arb_task_ext_zero, sizeof (*ext)))
         task->ext = ext;
 }
@@ -268,11 +270,12 @@ arb_journal_load_ready (arb_journal_t *self,
         arb_task_t task;
         arb_task_ext_t ext;
         s_fill_task (stmt, &task, &ext);
+        //  payload and headers follow the 28 TASK_COLUMNS
         arb_journal_body_t body = {
-            .payload = sqlite3_column_blob (stmt, 27),
-            .payload_size = (size_t) sqlite3_column_bytes (stmt, 27),
-            .headers = sqlite3_column_blob (stmt, 28),
-            .headers_size = (size_t) sqlite3_column_bytes (stmt, 28),
+            .payload = sqlite3_column_blob (stmt, 28),
+            .payload_size = (size_t) sqlite3_column_bytes (stmt, 28),
+            .headers = sqlite3_column_blob (stmt, 29),
+            .headers_size = (size_t) sqlite3_column_bytes (stmt, 29),
         };
         if (fn (arg, &task, (const char *) sqlite3_column_text (stmt, 1),
                 (const char *) sqlite3_column_text (stmt, 2), &body))

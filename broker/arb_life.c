@@ -354,8 +354,8 @@ arb_life_ended (
 //  (issue 11: what a task costs with --retention 0). One nobody watched
 //  waits for the sweep, as before: a client that submits and then watches
 //  (the CLI's wait, the bridge's reply_to) finds it there for up to a
-//  second. The flag lives in memory only: a task read back from the
-//  journal (after a restart, or cold) has lost it and waits for the sweep.
+//  second. The mark is in the task's row too (schema 8): a task read back
+//  from the journal (after a restart, or cold) still has it.
 static bool
 s_leaves_nothing (arb_life_t *self, arb_task_t *task, int state, uint64_t purge_at)
 {

@@ -117,7 +117,8 @@ struct _arb_task_t {
     bool has_children;      //  workflows: some task depends on it
     bool has_args;          //  it has persistent arguments (in the journal)
     bool fresh;             //  new and ready this turn: the scheduler may make it cold
-    bool unwatched;         //  its submitter said nobody asks about it after its end
+    bool unwatched;         //  its submitter said nobody asks about it after its end (its
+                            //  journal row keeps it)
 };
 
 //  All zeros: what arb_task_ext reads for a task without ext.

@@ -240,8 +240,8 @@ typedef struct {
 static const s_table_t s_tables[] = {
     {"INSERT OR REPLACE INTO tasks VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
      "?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, "
-     "?32, ?33, ?34, ?35, ?36, ?37)",
-     37},
+     "?32, ?33, ?34, ?35, ?36, ?37, ?38)",
+     38},
     {"INSERT OR REPLACE INTO attempts VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", 8},
     {"INSERT OR REPLACE INTO deps VALUES (?1, ?2, ?3)", 3},
     {"INSERT OR REPLACE INTO flows VALUES (?1, ?2, ?3, ?4)", 4},
@@ -263,7 +263,7 @@ s_defaults (sqlite3_stmt *stmt, size_t table, int64_t n)
             //  not_before_ms, expires_ms, retention_ms, created_ms, started_ms,
             //  finished_ms, purge_at_ms, worker, error, headers, payload,
             //  result, flow, ref, input, origin, endpoint, parents, copies,
-            //  has_children, args, soft_timeout_ms, delivered
+            //  has_children, args, soft_timeout_ms, delivered, unwatched
             static const int64_t numbers[] = {0, 0, 0, 0, 3, 0, 1, 0, 0,
                                               0, 0, 0, 1, 0, 0, 0, 0, (int64_t) NOW_MS};
             sqlite3_bind_int64 (stmt, 1, n);
@@ -280,6 +280,7 @@ s_defaults (sqlite3_stmt *stmt, size_t table, int64_t n)
             sqlite3_bind_int64 (stmt, 34, 0);
             sqlite3_bind_int64 (stmt, 36, 0);
             sqlite3_bind_int64 (stmt, 37, 0);
+            sqlite3_bind_int64 (stmt, 38, 0);
             break;
         }
         case 1:

@@ -4,11 +4,15 @@ journal in the transaction that records its end (one write at its end, not
 an UPDATE and a DELETE at the next sweep); ids are still never given out
 twice, across a kill -9; a task nobody watched is still there for a watch
 sent just after its end; a DAG parent stays while its child waits; a lease
-lost and claimed back leaves no history behind."""
+lost and claimed back leaves no history behind; a task submitted unwatched
+goes at its end too, even read back from the journal (after a restart, or
+from the cold backlog)."""
 
 import os
 import signal
 import time
+
+import pytest
 
 from conftest import Broker, wait_until
 from helpers import (SUCCEEDED, journal_rows, journal_value, start_exec_worker, start_minion,
@@ -161,3 +165,66 @@ def test_an_unwatched_task_is_never_saved_final(tmp_path, processes, peer_factor
             time.sleep(0.005)
         assert rows(b, [unwatched]) == 0
     assert seen_plain_final
+
+
+def unwatched_and_plain(client, count):
+    """count tasks submitted unwatched and count plain ones (nobody
+    watching), in turn, in one batch. Returns both lists of ids."""
+    ids = submit_many(client, [{'name': 'simple_add', 'payload': b'1 2', 'unwatched': True},
+                               {'name': 'simple_add', 'payload': b'1 2'}] * count)
+    return ids[0::2], ids[1::2]
+
+
+def never_saved_final(broker, unwatched, plain, timeout=30):
+    """Looks at the journal while the tasks run, until every unwatched row
+    is gone: no unwatched task may be seen final (it goes as it ends). A
+    plain one, nobody watching, waits for the sweep (once a second): it is
+    seen final meanwhile, which is how the test knows it looked in time."""
+    ids = unwatched + plain
+    sql = 'SELECT id, state FROM tasks WHERE id IN (%s)' % ','.join('?' * len(ids))
+    seen_plain_final = False
+    deadline = time.time() + timeout
+    while True:
+        states = dict(journal_rows(broker, sql, *ids))
+        final = [i for i in unwatched if states.get(i, 0) >= SUCCEEDED]
+        assert not final, 'unwatched tasks saved final: %s' % final
+        seen_plain_final |= any(states.get(i) == SUCCEEDED for i in plain)
+        if seen_plain_final and not any(i in states for i in unwatched):
+            return
+        assert time.time() < deadline, 'unwatched tasks left: %s, a plain one seen final: %s' % (
+            [i for i in unwatched if i in states], seen_plain_final)
+        time.sleep(0.005)
+
+
+@pytest.mark.parametrize('extra', [[], ['--aging', '3600']], ids=['cold', 'hot'])
+def test_an_unwatched_task_keeps_its_mark_across_a_restart(tmp_path, processes, peer_factory,
+                                                          extra):
+    """The mark is in the journal: tasks submitted unwatched, the broker
+    stopped before any worker came and started again, still go at their
+    end. At start a queue's plain ready tasks stay in the journal and are
+    read back in order (cold); with aging every task is loaded into memory
+    at start (hot). A clean stop (SIGTERM), because after a kill -9 every
+    ready task counts as handed out once more, and one handed out twice is
+    kept for the sweep, watched or not."""
+    b = Broker(tmp_path, extra=FAST + ['--recovery-ms', '0'] + extra)
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    unwatched, plain = unwatched_and_plain(client, 10)
+    assert rows(b, unwatched + plain) == 20
+    assert b.stop() == 0
+    b = b.restart()
+    processes.append(b)
+    start_minion(b, processes, tmp_path, '--slots', '1')
+    never_saved_final(b, unwatched, plain)
+
+
+def test_an_unwatched_task_keeps_its_mark_in_the_cold_backlog(tmp_path, processes, peer_factory):
+    """Ready tasks beyond a queue's --hot-tasks wait in the journal, out of
+    memory, and are read back when the worker comes: those submitted
+    unwatched still go at their end."""
+    b = Broker(tmp_path, extra=FAST + ['--hot-tasks', '4'])
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    unwatched, plain = unwatched_and_plain(client, 20)
+    start_minion(b, processes, tmp_path, '--slots', '1')
+    never_saved_final(b, unwatched, plain)

@@ -70,6 +70,7 @@ typedef struct {
     int32_t priorities[64];
     char bodies[64][16];  //  load_ready: payload '/' headers
     uint32_t sizes[64];   //  payload bytes, as the row says
+    bool unwatched[64];
     size_t count;
 } s_seen_t;
 
@@ -82,6 +83,7 @@ s_collect (void *arg, arb_task_t *task, const char *queue, const char *name)
     seen->ids[seen->count] = task->id;
     seen->states[seen->count] = task->state;
     seen->sizes[seen->count] = task->payload_size;
+    seen->unwatched[seen->count] = task->unwatched;
     seen->priorities[seen->count++] = task->priority;
     return 0;
 }
@@ -100,13 +102,17 @@ s_collect_ready (void *arg,
     return s_collect (arg, task, queue, name);
 }
 
-//  Takes a journal of this version back to version 6 (the migration to 7
-//  undone), to version 5 (the migration to 6 undone too), and to version 4
-//  (the migration to 5 as well), for the migration tests.
+//  Takes a journal of this version back to version 7 (the migration to 8
+//  undone), to version 6 (the migration to 7 undone too), to version 5
+//  (the migration to 6 as well), and to version 4 (and the migration to
+//  5), for the migration tests.
+#define S_TO_VERSION_7 "ALTER TABLE tasks DROP COLUMN unwatched;"
 #define S_TO_VERSION_6                                                 \
+    S_TO_VERSION_7                                                     \
     "DROP INDEX tasks_order; DROP INDEX tasks_purge;"                  \
     "CREATE INDEX tasks_order ON tasks (queue, state, priority DESC);" \
     "CREATE INDEX tasks_purge ON tasks (purge_at_ms) WHERE purge_at_ms IS NOT NULL;"
+static const char *s_to_version_7 = S_TO_VERSION_7 "PRAGMA user_version = 7;";
 static const char *s_to_version_6 = S_TO_VERSION_6 "PRAGMA user_version = 6;";
 static const char *s_to_version_5 =
     S_TO_VERSION_6 "DROP INDEX tasks_order; CREATE INDEX tasks_queue ON tasks (queue, state);"
@@ -271,6 +277,59 @@ s_count_rows (const char *path, const char *sql)
     sqlite3_finalize (stmt);
     sqlite3_close (db);
     return count;
+}
+
+//  A task's unwatched mark is written in its row (1 when set, else 0) and
+//  read back by each read that makes a task of a row: the open tasks at
+//  start, a queue's cold tasks in order, a task by id.
+static void
+test_unwatched_survives_reopen (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_non_null (j);
+    assert_int_equal (arb_journal_begin (j), 0);
+    for (uint64_t id = 1; id <= 4; id++) {
+        arb_task_t *t = s_task (q, id, ARB_STATE_READY);
+        t->unwatched = id % 2 == 1;
+        arb_journal_row_t row = {0};
+        assert_int_equal (arb_journal_insert (j, t, &row), 0);
+        s_task_free (&t);
+    }
+    assert_int_equal (arb_journal_commit (j), 0);
+    arb_journal_destroy (&j);
+    assert_int_equal (s_count_rows (fx->path, "SELECT sum (id) FROM tasks WHERE unwatched = 1"),
+                      1 + 3);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count (*) FROM tasks WHERE unwatched = 0"),
+                      2);
+
+    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_non_null (j);
+    s_seen_t seen = {0};
+    assert_int_equal (arb_journal_load_open (j, s_collect, &seen), 0);
+    assert_int_equal (seen.count, 4);
+    for (size_t i = 0; i < seen.count; i++)
+        assert_int_equal (seen.unwatched[i], seen.ids[i] % 2 == 1);
+    memset (&seen, 0, sizeof (seen));
+    size_t count;
+    int32_t last_priority;
+    uint64_t last_id;
+    assert_int_equal (arb_journal_load_ready (j, "q", INT32_MAX, 0, 10, s_collect_ready, &seen,
+                                              &count, &last_priority, &last_id),
+                      0);
+    assert_int_equal (count, 4);
+    for (size_t i = 0; i < seen.count; i++)
+        assert_int_equal (seen.unwatched[i], seen.ids[i] % 2 == 1);
+    for (uint64_t id = 2; id <= 3; id++) {
+        memset (&seen, 0, sizeof (seen));
+        bool found;
+        assert_int_equal (arb_journal_load_task (j, id, s_collect, &seen, &found), 0);
+        assert_true (found);
+        assert_int_equal (seen.unwatched[0], id == 3);
+    }
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
 }
 
 //  A task that fails for ever keeps its first and last attempts, the
@@ -1216,7 +1275,7 @@ test_version_6_is_migrated (void **state)
     s_sqlite_file (fx->path, sql);
     j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_non_null (j);
-    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 7);
+    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 8);
     assert_int_equal (s_count_rows (fx->path, "SELECT count (*) FROM sqlite_master WHERE name = "
                                               "'tasks_order' AND sql LIKE '%WHERE state < 5'"),
                       1);
@@ -1244,6 +1303,48 @@ test_version_6_is_migrated (void **state)
     assert_int_equal (s_count_rows (fx->path, "SELECT count (*) FROM tasks WHERE queue = 'q'"), 0);
     assert_int_equal (s_count_rows (fx->path, "SELECT count (*) FROM tasks WHERE queue = 'r'"), 2);
     arb_journal_destroy (&j);
+}
+
+//  A version-7 journal (no tasks.unwatched: the mark was in memory only)
+//  is migrated to 8: its tasks read back unmarked, and a new task's mark
+//  is kept beside them.
+static void
+test_version_7_is_migrated (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_task_t *old = s_task (q, 1, ARB_STATE_READY);
+    arb_journal_row_t row = {0};
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_insert (j, old, &row), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    arb_journal_destroy (&j);
+    s_sqlite_file (fx->path, s_to_version_7);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count (*) FROM pragma_table_info ('tasks') "
+                                              "WHERE name = 'unwatched'"),
+                      0);
+
+    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_non_null (j);
+    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 8);
+    arb_task_t *young = s_task (q, 2, ARB_STATE_READY);
+    young->unwatched = true;
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_insert (j, young, &row), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    s_seen_t seen = {0};
+    assert_int_equal (arb_journal_load_open (j, s_collect, &seen), 0);
+    assert_int_equal (seen.count, 2);
+    //  by priority, highest first (s_task: priority = id)
+    assert_int_equal (seen.ids[0], 2);
+    assert_true (seen.unwatched[0]);
+    assert_int_equal (seen.ids[1], 1);
+    assert_false (seen.unwatched[1]);
+    arb_journal_destroy (&j);
+    s_task_free (&old);
+    s_task_free (&young);
+    arb_queue_destroy (&q);
 }
 
 //  A version-5 journal (tasks_queue) is migrated to tasks_order, and a
@@ -1556,7 +1657,7 @@ test_version_2_is_migrated (void **state)
     sqlite3_stmt *stmt;
     assert_int_equal (sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &stmt, NULL), SQLITE_OK);
     assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
-    assert_int_equal (sqlite3_column_int (stmt, 0), 7);
+    assert_int_equal (sqlite3_column_int (stmt, 0), 8);
     sqlite3_finalize (stmt);
     sqlite3_close (db);
     s_task_free (&task);
@@ -1584,7 +1685,7 @@ test_version_3_is_migrated (void **state)
 
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_non_null (j);
-    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 7);
+    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 8);
     arb_msg_t *msg = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
     arb_task_info_t info = {0};
     assert_int_equal (arb_journal_task_info (j, 1, true, msg, &info), 0);
@@ -1835,6 +1936,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_disk_faults, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_disk_fault_within_a_transaction, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_committed_tasks_survive_reopen, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_unwatched_survives_reopen, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_final_states_and_history, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_list_final_pages, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_meta_and_epoch, s_setup, s_teardown),
@@ -1851,6 +1953,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_schedules, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_1_is_migrated, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_6_is_migrated, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_version_7_is_migrated, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_history_is_bounded, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_2_is_migrated, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_3_is_migrated, s_setup, s_teardown),
