@@ -336,13 +336,8 @@ arb_amqp_submit (arb_amqp_t *self,
     //  the queue's [queue.NAME] settings, over --message-retention; a
     //  message's own priority (its queue has x-max-priority) over theirs
     int32_t priority = spec->priority;
-    spec->retention_ms = self->config.retention_ms;
-    if (self->config.defaults)
-        arb_defaults_apply (self->config.defaults, spec->queue, NULL, spec);
-    //  acked by its consumer, nobody asks after that; said only where it
-    //  counts (the broker's retention, which may be 0), since a broker
-    //  older than the field refuses it
-    spec->unwatched = spec->retention_ms == 0;
+    arb_defaults_apply_message (self->config.defaults, spec->queue, self->config.retention_ms,
+                                spec);
     if (priority)
         spec->priority = priority;
     if (!s_refuses_overflow (queue))

@@ -182,3 +182,15 @@ arb_defaults_apply (arb_defaults_t *self,
     if (type)
         s_apply ((const s_settings_t *) zhashx_lookup (self->types, type), spec);
 }
+
+void
+arb_defaults_apply_message (arb_defaults_t *self,
+                            const char *queue,
+                            uint64_t retention_ms,
+                            arb_task_spec_t *spec)
+{
+    spec->retention_ms = retention_ms;
+    if (self)
+        arb_defaults_apply (self, queue, NULL, spec);
+    spec->unwatched = spec->retention_ms == 0;
+}

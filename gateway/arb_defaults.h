@@ -49,4 +49,15 @@ void arb_defaults_apply (arb_defaults_t *self,
                          const char *type,
                          arb_task_spec_t *spec);
 
+//  A message's spec (an AMQP message, a Kestrel item) for its queue:
+//  retention_ms (--message-retention), then what the config (self, may be
+//  NULL) gives for the queue. A message is taken and acknowledged by its
+//  consumer, and nobody asks about it after that: with the broker's
+//  retention (0) it is marked unwatched, so that it leaves the journal at
+//  its end; only then, since a broker older than the field refuses it.
+void arb_defaults_apply_message (arb_defaults_t *self,
+                                 const char *queue,
+                                 uint64_t retention_ms,
+                                 arb_task_spec_t *spec);
+
 #endif

@@ -514,12 +514,8 @@ s_on_set (arb_kestrel_client_t *client,
     for (size_t i = 0; i <= copies; i++) {
         bool last = i == copies;
         spec.queue = spec.name = last ? cmd->queue : child->name;
-        spec.retention_ms = self->config.retention_ms;
-        if (self->config.defaults)
-            arb_defaults_apply (self->config.defaults, spec.queue, NULL, &spec);
-        //  taken by a get, nobody asks after that; said only where it
-        //  counts, since a broker older than the field refuses it
-        spec.unwatched = spec.retention_ms == 0;
+        arb_defaults_apply_message (self->config.defaults, spec.queue, self->config.retention_ms,
+                                    &spec);
         spec.payload = last ? *item_p : zframe_dup (*item_p);
         if (last)
             *item_p = NULL;

@@ -1,5 +1,6 @@
 /*  test_defaults.c — [queue.NAME] and [type.NAME] settings: what they set
-    on a task, types declared or not, bad keys and values refused.
+    on a task and on a gateway's message, types declared or not, bad keys
+    and values refused.
 */
 
 #include "arb_defaults.h"
@@ -52,6 +53,31 @@ test_apply (void **state)
     assert_null (defaults);
 }
 
+//  A message takes --message-retention, then its queue's; it is marked
+//  unwatched when that comes to the broker's retention (0), and only then.
+static void
+test_apply_message (void **state)
+{
+    (void) state;
+    arb_defaults_t *defaults = arb_defaults_new ();
+    assert_int_equal (s_set (defaults, "queue.kept", "retention", "60"), 0);
+    assert_int_equal (s_set (defaults, "queue.plain", "priority", "2"), 0);
+    arb_task_spec_t plain = {0};
+    arb_defaults_apply_message (defaults, "plain", 0, &plain);
+    assert_int_equal (plain.retention_ms, 0);
+    assert_int_equal (plain.priority, 2);
+    assert_true (plain.unwatched);
+    arb_task_spec_t kept = {0};
+    arb_defaults_apply_message (defaults, "kept", 0, &kept);
+    assert_int_equal (kept.retention_ms, 60000);
+    assert_false (kept.unwatched);
+    arb_task_spec_t retained = {.unwatched = true};
+    arb_defaults_apply_message (NULL, "plain", 5000, &retained);
+    assert_int_equal (retained.retention_ms, 5000);
+    assert_false (retained.unwatched);
+    arb_defaults_destroy (&defaults);
+}
+
 static void
 test_refused (void **state)
 {
@@ -73,6 +99,7 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_apply),
+        cmocka_unit_test (test_apply_message),
         cmocka_unit_test (test_refused),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
