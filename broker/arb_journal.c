@@ -499,6 +499,11 @@ s_prepare_all (arb_journal_t *self)
          "soft_timeout_ms, delivered, unwatched) "
          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, "
          "?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27, ?28, ?29, ?30, ?31, ?32)"},
+        //  the columns a plain task sets (arb_journal_insert); the others
+        //  take their defaults
+        {&self->insert_plain,
+         "INSERT INTO tasks (id, queue, name, state, priority, max_attempts, created_ms, headers, "
+         "payload, unwatched) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
         {&self->find_key, "SELECT id, state, flow FROM tasks WHERE ckey = ?1"},
         {&self->save,
          "UPDATE tasks SET state = ?2, attempts = ?3, lost = ?4, not_before_ms = ?5, "

@@ -26,12 +26,12 @@ struct _arb_journal_t {
     char *path;                   //  owned
     sqlite3_stmt **prepared[64];  //  every statement slot below, for finalize
     size_t prepared_count;
-    sqlite3_stmt *begin, *commit, *rollback, *insert, *find_key, *save, *add_attempt, *load_payload,
-        *trim_attempts, *load_open, *load_ready, *list_ready, *list_ready_newest, *load_task,
-        *dead_ids, *flow_dead_ids, *task_info, *history, *done, *state, *list_final, *count_final,
-        *purge_due, *add_dep, *set_has_children, *parents, *children, *copies, *insert_flow,
-        *flows_named, *flow_kind, *scan, *purge_task, *purge_attempts, *purge_deps, *max_id,
-        *meta_get, *meta_set, *meta_del, *meta_list, *schedule_add, *schedule_remove,
+    sqlite3_stmt *begin, *commit, *rollback, *insert, *insert_plain, *find_key, *save, *add_attempt,
+        *load_payload, *trim_attempts, *load_open, *load_ready, *list_ready, *list_ready_newest,
+        *load_task, *dead_ids, *flow_dead_ids, *task_info, *history, *done, *state, *list_final,
+        *count_final, *purge_due, *add_dep, *set_has_children, *parents, *children, *copies,
+        *insert_flow, *flows_named, *flow_kind, *scan, *purge_task, *purge_attempts, *purge_deps,
+        *max_id, *meta_get, *meta_set, *meta_del, *meta_list, *schedule_add, *schedule_remove,
         *schedule_state, *schedule_fired, *schedules, *list_final_newest, *deps_of, *meta_page,
         *meta_del_range, *set_delivered, *cancel_open, *forget_attempts, *forget_deps,
         *forget_tasks, *deliver_ready, *probe_set, *probe_del, *drop_task, *unlose, *keep_until;

@@ -924,6 +924,70 @@ test_purge_keeps_what_it_is_told (void **state)
     arb_queue_destroy (&q);
 }
 
+//  A plain task (no workflow, key, arguments, timeouts, backoff) is
+//  written by a shorter INSERT that leaves the other columns to their
+//  defaults: its row is the one the full INSERT writes. Task 2 is task 1
+//  with a key (ckey), which takes the full INSERT; their rows are the
+//  same but for id and ckey.
+static void
+test_a_plain_row_is_a_full_one (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_int_equal (arb_journal_begin (j), 0);
+    zframe_t *payload = zframe_new ("body", 4), *headers = zframe_new ("h", 1);
+    for (uint64_t id = 1; id <= 2; id++) {
+        arb_task_t *t = s_task (q, 1, ARB_STATE_READY);
+        t->id = id;
+        t->unwatched = true;
+        arb_journal_row_t row = {.payload = payload, .headers = headers};
+        if (id == 2)
+            row.key = "k";
+        assert_int_equal (arb_journal_insert (j, t, &row), 0);
+        s_task_free (&t);
+    }
+    assert_int_equal (arb_journal_commit (j), 0);
+    zframe_destroy (&payload);
+    zframe_destroy (&headers);
+    arb_journal_destroy (&j);
+
+    sqlite3 *db;
+    assert_int_equal (sqlite3_open (fx->path, &db), SQLITE_OK);
+    sqlite3_stmt *stmt;
+    assert_int_equal (sqlite3_prepare_v2 (db, "SELECT * FROM tasks ORDER BY id", -1, &stmt, NULL),
+                      SQLITE_OK);
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    int columns = sqlite3_column_count (stmt);
+    sqlite3_value *plain[64];
+    assert_true (columns <= 64);
+    for (int c = 0; c < columns; c++)
+        plain[c] = sqlite3_value_dup (sqlite3_column_value (stmt, c));
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    for (int c = 0; c < columns; c++) {
+        const char *name = sqlite3_column_name (stmt, c);
+        if (!strcmp (name, "id") || !strcmp (name, "ckey"))
+            continue;
+        sqlite3_value *full = sqlite3_column_value (stmt, c);
+        int type = sqlite3_value_type (full);
+        if (type != sqlite3_value_type (plain[c]))
+            fail_msg ("column %s: type %d in the plain row, %d in the full one", name,
+                      sqlite3_value_type (plain[c]), type);
+        int size = sqlite3_value_bytes (full);
+        assert_int_equal (sqlite3_value_bytes (plain[c]), size);
+        if (type == SQLITE_INTEGER)
+            assert_int_equal (sqlite3_value_int64 (plain[c]), sqlite3_value_int64 (full));
+        else if (type == SQLITE_BLOB || type == SQLITE_TEXT)
+            assert_memory_equal (sqlite3_value_blob (plain[c]), sqlite3_value_blob (full),
+                                 (size_t) size);
+    }
+    for (int c = 0; c < columns; c++)
+        sqlite3_value_free (plain[c]);
+    sqlite3_finalize (stmt);
+    sqlite3_close (db);
+    arb_queue_destroy (&q);
+}
+
 //  Inserts a task of that id and commits it.
 static void
 s_insert_committed (arb_journal_t *j, arb_queue_t *q, uint64_t id)
@@ -1945,6 +2009,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_purge_takes_history_and_edges, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_purge_keeps_what_it_is_told, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_the_id_floor_is_written_ahead, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_plain_row_is_a_full_one, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_queue_in_bulk, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_meta_pages, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_meta_compare_and_set, s_setup, s_teardown),
