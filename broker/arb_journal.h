@@ -286,7 +286,8 @@ int arb_journal_count_final (arb_journal_t *self, arb_journal_count_fn *fn, void
 //  largest id given out) so that no id is ever given out twice. They
 //  write it this far beyond, so that most removals write no floor (it is
 //  a page of the journal a commit, when tasks leave at their end); after
-//  a restart, ids go on from up to that many beyond the last given out.
+//  a restart (or a fall back that reloads from the journal), ids go on
+//  from up to that many beyond the last given out.
 #define ARB_ID_FLOOR_AHEAD 4096
 
 //  Removes up to max final tasks whose purge time has come, with their
