@@ -790,6 +790,112 @@ test_disk_fault_within_a_transaction (void **state)
     arb_queue_destroy (&queue);
 }
 
+#define S_MODEL_TURNS 2000
+#define S_MODEL_ROWS  4096
+
+//  Puts the committed rows a failed turn removed back among the rows.
+static void
+s_rows_back (uint64_t *rows, size_t *count, const uint64_t *removed, size_t n)
+{
+    for (size_t i = 0; i < n && *count < S_MODEL_ROWS; i++)
+        rows[(*count)++] = removed[i];
+}
+
+//  A model of how the broker gives out ids, over the journal: turns that
+//  insert tasks and remove some (new ones at their end, as with
+//  --retention 0, or older ones, as the sweep does); most turns commit,
+//  some fail at the commit (the disk full: rolled back, and the next id
+//  read back from the same journal, as the broker's fall back does), some
+//  end in a kill -9 (closed without a commit, opened again). Whenever the
+//  next id is read back it is at least the largest id a committed turn
+//  gave out, removed or not: no id is given out twice, whatever the floor
+//  written ahead leaves unwritten.
+static void
+test_no_id_is_given_twice (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    uint64_t next = 0, given = 0;  //  the last id given out; the largest a commit kept
+    assert_int_equal (arb_journal_max_id (j, &next), 0);
+    uint64_t *rows = (uint64_t *) calloc (S_MODEL_ROWS, sizeof (uint64_t));
+    size_t count = 0;  //  committed rows
+    int failed = 0, killed = 0;
+    srand (20261202);
+    for (int turn = 0; turn < S_MODEL_TURNS; turn++) {
+        uint64_t added[4], removed[4], newest = 0;
+        size_t adds = 0, removes = 0;
+        assert_int_equal (arb_journal_begin (j), 0);
+        for (int k = rand () % 5; k > 0; k--) {
+            arb_task_t *t = s_task (q, ++next, ARB_STATE_READY);
+            arb_journal_row_t row = {0};
+            assert_int_equal (arb_journal_insert (j, t, &row), 0);
+            s_task_free (&t);
+            added[adds++] = newest = next;
+        }
+        for (int k = rand () % 4; k > 0; k--) {
+            uint64_t id;
+            if (adds && rand () % 2) {
+                size_t at = (size_t) rand () % adds;
+                id = added[at];
+                added[at] = added[--adds];
+            }
+            else if (count) {
+                size_t at = (size_t) rand () % count;
+                id = rows[at];
+                rows[at] = rows[--count];
+                removed[removes++] = id;
+            }
+            else
+                continue;
+            if (rand () % 2)
+                assert_int_equal (arb_journal_drop (j, id, next), 0);
+            else
+                assert_int_equal (arb_journal_remove (j, &id, 1, next), 0);
+        }
+        int fate = rand () % 20;
+        if (fate < 2) {
+            bool lost = true;
+            if (fate == 0) {  //  the disk fails the commit
+                s_disk ("full");
+                lost = arb_journal_commit (j) != 0;
+                s_disk ("");
+                if (lost)
+                    assert_int_equal (arb_journal_rollback (j), 0);
+                failed += lost;
+            }
+            else {  //  kill -9: the open transaction goes with the process
+                arb_journal_destroy (&j);
+                j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+                assert_non_null (j);
+                killed++;
+            }
+            if (lost) {
+                s_rows_back (rows, &count, removed, removes);
+                assert_int_equal (arb_journal_max_id (j, &next), 0);
+                if (next < given)
+                    fail_msg ("turn %d: ids go on after %" PRIu64 ", and %" PRIu64
+                              " was given out already",
+                              turn, next, given);
+                continue;
+            }
+        }
+        else
+            assert_int_equal (arb_journal_commit (j), 0);
+        if (newest > given)
+            given = newest;
+        for (size_t i = 0; i < adds && count < S_MODEL_ROWS; i++)
+            rows[count++] = added[i];
+    }
+    //  the model went where it means to: past the floor more than once,
+    //  through failed commits and kills
+    assert_true (given > 2 * ARB_ID_FLOOR_AHEAD);
+    assert_true (failed > 10 && killed > 10);
+    free (rows);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
 //  Stores a task of queue q in state (a final one purged after purge_at).
 static void
 s_store (arb_journal_t *j, arb_queue_t *q, uint64_t id, int state, uint64_t purge_at)
@@ -2009,6 +2115,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_purge_takes_history_and_edges, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_purge_keeps_what_it_is_told, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_the_id_floor_is_written_ahead, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_no_id_is_given_twice, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_plain_row_is_a_full_one, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_queue_in_bulk, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_meta_pages, s_setup, s_teardown),
