@@ -20,16 +20,24 @@ s_is_plain (const arb_task_t *task, const arb_journal_row_t *row)
            && !row->key && !row->ref && !row->endpoint && !row->args && row->payload;
 }
 
-static int
-s_insert_plain (arb_journal_t *self, const arb_task_t *task, const arb_journal_row_t *row)
+//  Binds the columns both INSERTs begin with (?1 to ?6): id, queue, name,
+//  state (a running task is stored ready), priority, max_attempts.
+static void
+s_bind_head (sqlite3_stmt *stmt, const arb_task_t *task)
 {
-    sqlite3_stmt *stmt = self->insert_plain;
     arb_sql_bind_u64 (stmt, 1, task->id);
     arb_sql_bind_text (stmt, 2, arb_queue_name (task->queue));
     arb_sql_bind_text (stmt, 3, task->name);
     sqlite3_bind_int (stmt, 4, task->state == ARB_STATE_RUNNING ? ARB_STATE_READY : task->state);
     sqlite3_bind_int (stmt, 5, task->priority);
     sqlite3_bind_int64 (stmt, 6, task->max_attempts);
+}
+
+static int
+s_insert_plain (arb_journal_t *self, const arb_task_t *task, const arb_journal_row_t *row)
+{
+    sqlite3_stmt *stmt = self->insert_plain;
+    s_bind_head (stmt, task);
     arb_sql_bind_u64 (stmt, 7, task->created_ms);
     arb_sql_bind_frame (stmt, 8, row->headers);
     arb_sql_bind_frame (stmt, 9, row->payload);
@@ -43,12 +51,7 @@ arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journ
     if (s_is_plain (task, row))
         return s_insert_plain (self, task, row);
     sqlite3_stmt *stmt = self->insert;
-    arb_sql_bind_u64 (stmt, 1, task->id);
-    arb_sql_bind_text (stmt, 2, arb_queue_name (task->queue));
-    arb_sql_bind_text (stmt, 3, task->name);
-    sqlite3_bind_int (stmt, 4, task->state == ARB_STATE_RUNNING ? ARB_STATE_READY : task->state);
-    sqlite3_bind_int (stmt, 5, task->priority);
-    sqlite3_bind_int64 (stmt, 6, task->max_attempts);
+    s_bind_head (stmt, task);
     sqlite3_bind_int64 (stmt, 7, task->attempts);
     sqlite3_bind_int64 (stmt, 8, task->lost);
     sqlite3_bind_int (stmt, 9, task->backoff);
