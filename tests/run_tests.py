@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 """Runs every test of the given build variants and ends with one summary line.
 
-    tests/run_tests.py build [build/asan] [--pytest-args='-k crash']
+    tests/run_tests.py build [build/asan] [--pytest-args='-k crash'] [--workers N]
 
 Each fuzz target briefly; for each variant, every cmocka binary under
 <variant>/tests/unit; then the pytest system tests in tests/system with
 ARBITER_BUILD=<variant>, so they start that variant's binaries, the
-variants side by side (--serial: one after the other). Exit status 0 only
-if everything passed.
+variants side by side (--serial: one after the other), each variant's
+files spread over --workers processes (2 by default; pytest-xdist). Exit
+status 0 only if everything passed.
 """
 
 import argparse
@@ -47,25 +48,46 @@ def run_units(variant, results):
         results.append((name, ok))
 
 
-def system_cmd(variant, pytest_args):
+def has_xdist():
+    try:
+        import xdist  # noqa: F401 (Debian's python3-pytest-xdist)
+        return True
+    except ImportError:
+        return False
+
+
+def system_cmd(variant, pytest_args, workers):
+    """The pytest command of one variant's system tests. With workers > 1,
+    pytest-xdist spreads them over that many processes, a file to a process
+    (--dist loadfile), so that a module's fixtures (one rabbitmq-server,
+    one soak) are still set up once: the tests spend two thirds of their
+    time waiting on the processes they start, and the machine has cores to
+    spare for a second file meanwhile."""
     env = sanitizer_env(variant)
     env['ARBITER_BUILD'] = os.path.join(ROOT, variant)
     cmd = [sys.executable, '-m', 'pytest', '-q', '-p', 'no:cacheprovider', '--color=no',
-           '--durations=20', os.path.join(ROOT, 'tests', 'system')] + shlex.split(pytest_args or '')
+           '--durations=20']
+    if workers > 1:
+        cmd += ['-n', str(workers), '--dist', 'loadfile']
+    cmd += [os.path.join(ROOT, 'tests', 'system')] + shlex.split(pytest_args or '')
     return cmd, env
 
 
-def run_system(variants, pytest_args, results, serial):
+def run_system(variants, pytest_args, results, serial, workers):
     """The system tests of each variant; of all variants at once unless
     serial. They spend most of their time waiting on the processes they
     start, so two suites side by side take little more than the longer one;
     each writes to a file of its own, printed whole when it ends."""
     if not glob.glob(os.path.join(ROOT, 'tests', 'system', 'test_*.py')):
         return
+    if workers > 1 and not has_xdist():
+        print('tests: pytest-xdist is not installed (python3-pytest-xdist): '
+              'each variant in one process')
+        workers = 1
     import tempfile
     running, took = [], {}
     for variant in variants:
-        cmd, env = system_cmd(variant, pytest_args)
+        cmd, env = system_cmd(variant, pytest_args, workers)
         log = tempfile.TemporaryFile(mode='w+')
         started = time.time()
         proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -88,32 +110,42 @@ def run_system(variants, pytest_args, results, serial):
         results.append((name, ok))
 
 
-def run_fuzz(seconds, results):
-    """Each fuzz target for a bounded time, from a copy of its own seed
-    corpus: tests/fuzz/corpus/<target name without fuzz_>."""
+def fuzz_one(target, seconds):
+    """One fuzz target for a bounded time, from a copy of its own seed
+    corpus: tests/fuzz/corpus/<target name without fuzz_>. Returns
+    (name, ok, report)."""
     import shutil
     import tempfile
-    for target in sorted(glob.glob(os.path.join(ROOT, 'build', 'fuzz', 'fuzz_*'))):
-        if target.endswith('.o') or not os.access(target, os.X_OK):
-            continue
-        work = tempfile.mkdtemp(prefix='arbiter-fuzz-')
-        corpus = os.path.join(work, 'corpus')
-        seeds = os.path.basename(target)[len('fuzz_'):]
-        shutil.copytree(os.path.join(ROOT, 'tests', 'fuzz', 'corpus', seeds), corpus)
-        started = time.time()
-        proc = subprocess.run([target, '-max_total_time=%d' % seconds, '-timeout=10',
-                               '-artifact_prefix=%s/' % work, corpus], cwd=work,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        ok = proc.returncode == 0
-        if ok:
-            shutil.rmtree(work)
-        else:
-            sys.stdout.write(proc.stdout[-6000:])
-            print('fuzz artifacts kept in %s' % work)
-        name = 'fuzz:%s' % os.path.basename(target)
-        print('%-48s %s (%.1fs)' % (name, 'ok' if ok else 'FAILED', time.time() - started),
-              flush=True)
-        results.append((name, ok))
+    work = tempfile.mkdtemp(prefix='arbiter-fuzz-')
+    corpus = os.path.join(work, 'corpus')
+    seeds = os.path.basename(target)[len('fuzz_'):]
+    shutil.copytree(os.path.join(ROOT, 'tests', 'fuzz', 'corpus', seeds), corpus)
+    started = time.time()
+    proc = subprocess.run([target, '-max_total_time=%d' % seconds, '-timeout=10',
+                           '-artifact_prefix=%s/' % work, corpus], cwd=work,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    ok = proc.returncode == 0
+    report = ''
+    if ok:
+        shutil.rmtree(work)
+    else:
+        report = proc.stdout[-6000:] + 'fuzz artifacts kept in %s\n' % work
+    name = 'fuzz:%s' % os.path.basename(target)
+    report += '%-48s %s (%.1fs)\n' % (name, 'ok' if ok else 'FAILED', time.time() - started)
+    return name, ok, report
+
+
+def run_fuzz(seconds, results):
+    """Each fuzz target for a bounded time, as many at once as there are
+    cores (each is one busy process)."""
+    from concurrent.futures import ThreadPoolExecutor
+    targets = [t for t in sorted(glob.glob(os.path.join(ROOT, 'build', 'fuzz', 'fuzz_*')))
+               if not t.endswith('.o') and os.access(t, os.X_OK)]
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        for name, ok, report in pool.map(lambda t: fuzz_one(t, seconds), targets):
+            sys.stdout.write(report)
+            sys.stdout.flush()
+            results.append((name, ok))
 
 
 def main():
@@ -123,13 +155,16 @@ def main():
     parser.add_argument('--fuzz-seconds', type=int, default=10)
     parser.add_argument('--serial', action='store_true',
                         help="the variants' system tests one after the other")
+    parser.add_argument('--workers', type=int, default=2,
+                        help="processes for each variant's system tests (pytest-xdist, "
+                        'a file to a process; 1: one process)')
     args = parser.parse_args()
     results = []
     if args.fuzz_seconds > 0:
         run_fuzz(args.fuzz_seconds, results)
     for variant in args.variants:
         run_units(variant, results)
-    run_system(args.variants, args.pytest_args, results, args.serial)
+    run_system(args.variants, args.pytest_args, results, args.serial, args.workers)
     failed = [name for name, ok in results if not ok]
     print('tests: %d suites, %d passed, %d failed%s' % (
         len(results), len(results) - len(failed), len(failed),

@@ -604,7 +604,9 @@ for type_name, body, frames in TRUNCATED:
 
 # --- well formed but refused: the verbs' own checks ---------------------------
 
-NOW_MS = int(time.time() * 1000)
+# today at 00:00 UTC: the cases' names hold it, and pytest-xdist's
+# processes must collect the same names (tests/run_tests.py)
+NOW_MS = int(time.time()) // 86400 * 86400 * 1000
 for spec, code, reason in [
         ({'name': ''}, 422, 'tasks[0].name: must not be empty'),
         ({'name': 'x', 'queue': ''}, 422, 'tasks[0].queue: must not be empty'),
@@ -614,7 +616,7 @@ for spec, code, reason in [
         ({'name': 'x', 'backoff_ms': 30 * DAY_MS + 1}, 422, 'tasks[0].backoff_ms: '),
         ({'name': 'x', 'backoff_cap_ms': 30 * DAY_MS + 1}, 422, 'tasks[0].backoff_cap_ms: '),
         ({'name': 'x', 'delay_ms': 366 * DAY_MS + 1}, 422, 'tasks[0].delay_ms: '),
-        ({'name': 'x', 'at_ms': NOW_MS + 367 * DAY_MS}, 422, 'more than a year ahead'),
+        ({'name': 'x', 'at_ms': NOW_MS + 368 * DAY_MS}, 422, 'more than a year ahead'),
         ({'name': 'x', 'at_ms': (1 << 64) - 1}, 422, 'tasks[0].at_ms: '),
         ({'name': 'x', 'timeout_ms': 30 * DAY_MS + 1}, 422, 'tasks[0].timeout_ms: '),
         ({'name': 'x', 'soft_timeout_ms': 30 * DAY_MS + 1}, 422, 'tasks[0].soft_timeout_ms: '),
