@@ -125,7 +125,11 @@ def test_wait_many_lines_and_json(broker, worker):
 
 
 def test_wait_draws_progress_on_a_terminal(broker, worker):
-    ids = [submit(broker, 'sleep', '0.4') for _ in range(3)] + [submit(broker, 'fail', 'z')]
+    # the last ends 2 s after its submit: after `wait` has started, however
+    # slowly the submits went (a sanitized build on a busy machine), and
+    # apart from the others, so that the bar has a step between 0 and 4
+    sleeps = ['1.0', '1.5', '2.0']
+    ids = [submit(broker, 'sleep', s) for s in sleeps] + [submit(broker, 'fail', 'z')]
     master, slave = pty.openpty()
     proc = subprocess.Popen([binary('client', 'arbiter'), '--broker', broker.endpoint, 'wait']
                             + [str(i) for i in ids], stdout=subprocess.PIPE, stderr=slave)
@@ -144,7 +148,7 @@ def test_wait_draws_progress_on_a_terminal(broker, worker):
     assert proc.returncode == EXIT_FAILED
     # results on stdout, a line each, never mixed with the bar
     assert sorted(out.decode().splitlines()) == sorted(
-        ['%d succeeded: 0.4' % i for i in ids[:3]] + ['%d dead: boom' % ids[3]])
+        ['%d succeeded: %s' % (i, s) for i, s in zip(ids, sleeps)] + ['%d dead: boom' % ids[3]])
     # the bar is drawn in place on stderr as tasks finish, then wiped
     assert b'\r[------------------------] 0/4 done, 0 failed' in screen
     assert b'/s  ETA ' in screen
