@@ -221,6 +221,8 @@ static int
 s_exec (arb_journal_t *self, const char *sql)
 {
     char *err = NULL;
+    if (arb_journal_settle (self))
+        return -1;
     if (sqlite3_exec (self->db, sql, NULL, NULL, &err) != SQLITE_OK) {
         arb_journal_note_fault (self);
         zsys_error ("journal: statement failed path=%s error=\"%s\"", self->path,
@@ -439,8 +441,8 @@ s_migrate (arb_journal_t *self, int version)
 //  ---------------------------------------------------------------------
 //  Statements
 
-static int
-s_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *sql)
+int
+arb_journal_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *sql)
 {
     assert (self->prepared_count < sizeof (self->prepared) / sizeof (self->prepared[0]));
     self->prepared[self->prepared_count++] = stmt;
@@ -594,7 +596,6 @@ s_prepare_all (arb_journal_t *self)
         {&self->purge_attempts,
          "DELETE FROM attempts WHERE task_id IN (SELECT value FROM json_each (?1))"},
         {&self->purge_deps, "DELETE FROM deps WHERE child IN (SELECT value FROM json_each (?1))"},
-        {&self->drop_task, "DELETE FROM tasks WHERE id = ?1"},
         {&self->unlose, "DELETE FROM attempts WHERE task_id = ?1 AND outcome = ?2 AND seq = "
                         "(SELECT max (seq) FROM attempts WHERE task_id = ?1)"},
         {&self->max_id,
@@ -636,9 +637,9 @@ s_prepare_all (arb_journal_t *self)
         {&self->probe_del, "DELETE FROM meta WHERE key = '" ARB_PROBE_KEY "'"},
     };
     for (size_t i = 0; i < sizeof (all) / sizeof (all[0]); i++)
-        if (s_prepare (self, all[i].stmt, all[i].sql))
+        if (arb_journal_prepare (self, all[i].stmt, all[i].sql))
             return -1;
-    return 0;
+    return arb_journal_batch_prepare (self);
 }
 
 //  Runs a statement that returns no rows, and resets it. Every write is
@@ -655,6 +656,8 @@ arb_journal_run (arb_journal_t *self, sqlite3_stmt *stmt, const char *what)
     assert (self->in_txn || stmt == self->begin || stmt == self->commit || stmt == self->rollback);
     if (self->fault != ARB_JOURNAL_SOUND && stmt != self->rollback)
         return -1;
+    if (stmt != self->rollback && arb_journal_settle (self))
+        return -1;
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
     sqlite3_clear_bindings (stmt);
@@ -667,6 +670,16 @@ arb_journal_run (arb_journal_t *self, sqlite3_stmt *stmt, const char *what)
         return -1;
     }
     return 0;
+}
+
+int
+arb_journal_step (arb_journal_t *self, sqlite3_stmt *stmt)
+{
+    if (arb_journal_settle (self)) {
+        int code = sqlite3_errcode (self->db);
+        return code == SQLITE_OK || code == SQLITE_ROW || code == SQLITE_DONE ? SQLITE_ERROR : code;
+    }
+    return sqlite3_step (stmt);
 }
 
 //  Ends a read: resets the statement, and says whether rc, its last
@@ -693,7 +706,7 @@ arb_journal_read_ids (arb_journal_t *self, sqlite3_stmt *stmt, const char *what)
 {
     zlistx_t *ids = zlistx_new ();
     int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+    while ((rc = arb_journal_step (self, stmt)) == SQLITE_ROW) {
         //  an id cast to a pointer: 0 would be no item
         if (sqlite3_column_int64 (stmt, 0) > 0)
             zlistx_add_end (ids, (void *) (uintptr_t) arb_sql_u64 (stmt, 0));
@@ -845,6 +858,7 @@ arb_journal_destroy (arb_journal_t **self_p)
     //  it must not reach the journal.
     if (self->in_txn)
         arb_journal_run (self, self->rollback, "rollback");
+    free (self->batch_bytes);
     for (size_t i = 0; i < self->prepared_count; i++)
         sqlite3_finalize (*self->prepared[i]);
     if (self->db && sqlite3_close (self->db) != SQLITE_OK)
@@ -875,10 +889,11 @@ arb_journal_commit (arb_journal_t *self)
 {
     if (!self->in_txn)
         return 0;
+    int settled = arb_journal_settle (self);  //  inside the transaction
     self->in_txn = false;
     uint64_t floor = self->floor_txn;
     self->floor_txn = 0;
-    if (arb_journal_run (self, self->commit, "commit") == 0) {
+    if (settled == 0 && arb_journal_run (self, self->commit, "commit") == 0) {
         if (floor > self->floor_kept)
             self->floor_kept = floor;
         return 0;
@@ -905,6 +920,7 @@ arb_journal_fault (arb_journal_t *self)
 int
 arb_journal_rollback (arb_journal_t *self)
 {
+    arb_journal_batch_forget (self);
     self->in_txn = false;
     self->floor_txn = 0;
     if (!sqlite3_get_autocommit (self->db) && arb_journal_run (self, self->rollback, "rollback"))

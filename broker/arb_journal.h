@@ -10,7 +10,11 @@
     sends the replies that promise durability. What the journal records is
     the logical state: `running` never reaches it (a lease lives in the
     broker's memory, and a restart gives every leased task back), so the hot
-    path is one INSERT per submitted task and one UPDATE per finished one.
+    path is one INSERT per submitted task and one UPDATE (or, with nothing
+    to keep, a DELETE) per finished one. A plain task's INSERT and a
+    DELETE are held and written with the others of the turn, a batch to a
+    statement, before any other statement and before the commit
+    (arb_journal_batch.c): the same rows, in the same order, fewer runs.
 
     Faults. Every failure is classified (arb_journal_fault): the disk
     (SQLITE_FULL, or an I/O error writing or syncing) or anything else (a
@@ -104,7 +108,9 @@ typedef struct {
     zframe_t *args;        //  borrowed
 } arb_journal_row_t;
 
-//  Stores a new task (its id chosen by the caller). 0 or -1.
+//  Stores a new task (its id chosen by the caller). 0 or -1. A plain
+//  task's row may be held for the turn's batch: a failure to write it is
+//  then the failure of the next statement or of the commit.
 int arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journal_row_t *row);
 
 //  Records that child depends on parent (kind: 0 on success, 1 on
@@ -309,7 +315,8 @@ int arb_journal_purge (arb_journal_t *self,
 //  retention, no history, no edges, no flow: the caller knows), in the
 //  turn's transaction, instead of saving it final for the sweep to remove:
 //  one write at its end, not two. Records id_floor as arb_journal_purge
-//  does, once a transaction at most. 0 or -1.
+//  does, once a transaction at most. 0 or -1 (the DELETE may be held for
+//  the turn's batch, as a plain insert is).
 int arb_journal_drop (arb_journal_t *self, uint64_t id, uint64_t id_floor);
 
 //  Removes tasks with their history and the edges on which they wait (the

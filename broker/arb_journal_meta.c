@@ -13,7 +13,7 @@ arb_journal_meta_get (arb_journal_t *self, const char *key, zchunk_t **value)
 {
     sqlite3_stmt *stmt = self->meta_get;
     arb_sql_bind_text (stmt, 1, key);
-    int rc = sqlite3_step (stmt);
+    int rc = arb_journal_step (self, stmt);
     *value = NULL;
     if (rc == SQLITE_ROW)
         *value =
@@ -44,7 +44,7 @@ arb_journal_meta_list (arb_journal_t *self, const char *prefix, arb_journal_meta
     sqlite3_stmt *stmt = self->meta_list;
     arb_sql_bind_text (stmt, 1, prefix ? prefix : "");
     int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+    while ((rc = arb_journal_step (self, stmt)) == SQLITE_ROW) {
         //  an empty or NULL value's blob pointer is NULL: fn gets "" instead
         const void *data = sqlite3_column_blob (stmt, 1);
         fn (arg, (const char *) sqlite3_column_text (stmt, 0), data ? data : "",
@@ -93,7 +93,7 @@ arb_journal_meta_page (arb_journal_t *self,
     *more = false;
     uint32_t count = 0;
     int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+    while ((rc = arb_journal_step (self, stmt)) == SQLITE_ROW) {
         const char *key = (const char *) sqlite3_column_text (stmt, 0);
         size_t key_size = (size_t) sqlite3_column_bytes (stmt, 0);
         const void *data = sqlite3_column_blob (stmt, 1);
@@ -244,7 +244,7 @@ arb_journal_schedules (arb_journal_t *self, arb_journal_schedule_fn *fn, void *a
 {
     sqlite3_stmt *stmt = self->schedules;
     int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+    while ((rc = arb_journal_step (self, stmt)) == SQLITE_ROW) {
         arb_schedule_info_t schedule = {
             .name = (const char *) sqlite3_column_text (stmt, 0),
             .cron = (const char *) sqlite3_column_text (stmt, 1),

@@ -49,7 +49,8 @@ int
 arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journal_row_t *row)
 {
     if (s_is_plain (task, row))
-        return s_insert_plain (self, task, row);
+        return arb_journal_batch_takes (task, row) ? arb_journal_batch_insert (self, task, row)
+                                                   : s_insert_plain (self, task, row);
     sqlite3_stmt *stmt = self->insert;
     s_bind_head (stmt, task);
     sqlite3_bind_int64 (stmt, 7, task->attempts);
@@ -92,7 +93,7 @@ arb_journal_find_key (
 {
     sqlite3_stmt *stmt = self->find_key;
     arb_sql_bind_text (stmt, 1, key);
-    int rc = sqlite3_step (stmt);
+    int rc = arb_journal_step (self, stmt);
     *id = 0;
     if (flow)
         *flow = 0;
@@ -171,7 +172,7 @@ arb_journal_load_payload (
 {
     sqlite3_stmt *stmt = self->load_payload;
     arb_sql_bind_u64 (stmt, 1, id);
-    int rc = sqlite3_step (stmt);
+    int rc = arb_journal_step (self, stmt);
     *payload = NULL;
     *headers = NULL;
     if (args)
@@ -266,7 +267,7 @@ arb_journal_load_open (arb_journal_t *self, arb_journal_task_fn *fn, void *arg)
 {
     sqlite3_stmt *stmt = self->load_open;
     int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW)
+    while ((rc = arb_journal_step (self, stmt)) == SQLITE_ROW)
         if (s_task_usable (stmt, ARB_STATE_READY) && s_read_task (stmt, fn, arg))
             break;
     return arb_journal_read_end (self, stmt, rc, "open tasks", 0);
@@ -293,7 +294,7 @@ arb_journal_load_ready (arb_journal_t *self,
     int rc;
     *last_priority = priority;
     *last_id = id;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+    while ((rc = arb_journal_step (self, stmt)) == SQLITE_ROW) {
         ++*count;
         //  past a row it skips too (logged), so that the next read goes on
         *last_priority = sqlite3_column_int (stmt, 4);
@@ -323,7 +324,7 @@ arb_journal_load_task (
 {
     sqlite3_stmt *stmt = self->load_task;
     arb_sql_bind_u64 (stmt, 1, id);
-    int rc = sqlite3_step (stmt);
+    int rc = arb_journal_step (self, stmt);
     *found = rc == SQLITE_ROW && s_task_usable (stmt, ARB_STATE_MAX);
     if (*found)
         s_read_task (stmt, fn, arg);
@@ -400,7 +401,8 @@ s_read_responses (arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_task_inf
     arb_sql_bind_u64 (stmt, 1, id);
     int rc = SQLITE_DONE;
     //  at most a fan-out's endpoints: a reply holds no more
-    while (info->responses.n < ARB_ENDPOINTS_MAX && (rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+    while (info->responses.n < ARB_ENDPOINTS_MAX
+           && (rc = arb_journal_step (self, stmt)) == SQLITE_ROW) {
         arb_response_info_t *r =
             (arb_response_info_t *) arb_msg_grow (msg, &info->responses, sizeof (*r), 1);
         r->endpoint = arb_sql_text (stmt, 0, ARB_NAME_MAX, msg);
@@ -421,7 +423,7 @@ s_read_parents (arb_journal_t *self, arb_msg_t *msg, arb_task_info_t *info)
     sqlite3_stmt *stmt = self->deps_of;
     arb_sql_bind_u64 (stmt, 1, info->id);
     int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+    while ((rc = arb_journal_step (self, stmt)) == SQLITE_ROW) {
         arb_dep_t *dep = (arb_dep_t *) arb_msg_grow (msg, &info->parents, sizeof (*dep), 1);
         dep->id = arb_sql_u64 (stmt, 0);
         dep->when = (uint32_t) sqlite3_column_int (stmt, 1);
@@ -438,7 +440,7 @@ s_read_history (arb_journal_t *self, uint64_t id, arb_msg_t *msg, arb_task_info_
     arb_sql_bind_u64 (stmt, 1, id);
     int rc;
     uint64_t seq = 0;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+    while ((rc = arb_journal_step (self, stmt)) == SQLITE_ROW) {
         arb_attempt_info_t *a =
             (arb_attempt_info_t *) arb_msg_grow (msg, &info->history, sizeof (*a), 1);
         seq = arb_sql_u64 (stmt, 6);
@@ -461,7 +463,7 @@ arb_journal_task_info (
 {
     sqlite3_stmt *stmt = self->task_info;
     arb_sql_bind_u64 (stmt, 1, id);
-    int rc = sqlite3_step (stmt);
+    int rc = arb_journal_step (self, stmt);
     info->id = id;
     info->found = false;
     if (rc == SQLITE_ROW) {
@@ -488,7 +490,7 @@ arb_journal_state (arb_journal_t *self, uint64_t id, int *state, char *ref, size
 {
     sqlite3_stmt *stmt = self->state;
     arb_sql_bind_u64 (stmt, 1, id);
-    int rc = sqlite3_step (stmt);
+    int rc = arb_journal_step (self, stmt);
     *state = rc == SQLITE_ROW ? sqlite3_column_int (stmt, 0) : 0;
     if (ref) {
         const char *text = rc == SQLITE_ROW ? (const char *) sqlite3_column_text (stmt, 1) : NULL;
@@ -503,7 +505,7 @@ arb_journal_done (
 {
     sqlite3_stmt *stmt = self->done;
     arb_sql_bind_u64 (stmt, 1, id);
-    int rc = sqlite3_step (stmt);
+    int rc = arb_journal_step (self, stmt);
     int state = rc == SQLITE_ROW ? arb_sql_small (stmt, 0, ARB_STATE_WAITING, ARB_STATE_MAX) : 0;
     if (state < 0)
         zsys_error ("journal: task %" PRIu64 " skipped: its state is not one it can be in", id);
@@ -535,7 +537,7 @@ arb_journal_list_final (arb_journal_t *self,
     size_t first = list->tasks.n;
     int rc;
     uint32_t count = 0;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+    while ((rc = arb_journal_step (self, stmt)) == SQLITE_ROW) {
         if (count++ == limit) {
             list->more = true;
             break;
@@ -568,7 +570,7 @@ arb_journal_list_cold (arb_journal_t *self,
     arb_sql_bind_id_bound (stmt, 3, filter->before_id);
     int rc;
     uint32_t count = 0;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+    while ((rc = arb_journal_step (self, stmt)) == SQLITE_ROW) {
         if (in_memory (arg, arb_sql_u64 (stmt, 0)))
             continue;
         if (count++ == limit) {
@@ -631,7 +633,7 @@ arb_journal_parents (arb_journal_t *self, uint64_t child, arb_journal_parent_fn 
     arb_sql_bind_u64 (stmt, 1, child);
     int rc;
     char ref[ARB_NAME_MAX + 1], error[ARB_TEXT_MAX + 1];
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+    while ((rc = arb_journal_step (self, stmt)) == SQLITE_ROW) {
         uint64_t id = arb_sql_u64 (stmt, 0);
         int kind = s_edge_kind (stmt, 1, child, id);
         if (kind < 0)
@@ -663,7 +665,7 @@ arb_journal_children (arb_journal_t *self, uint64_t parent, arb_vec_t *children)
     sqlite3_stmt *stmt = self->children;
     arb_sql_bind_u64 (stmt, 1, parent);
     int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+    while ((rc = arb_journal_step (self, stmt)) == SQLITE_ROW) {
         int kind = s_edge_kind (stmt, 1, arb_sql_u64 (stmt, 0), parent);
         if (kind < 0)
             continue;
@@ -698,7 +700,7 @@ arb_journal_flow_kind (arb_journal_t *self, uint64_t id, int *kind)
 {
     sqlite3_stmt *stmt = self->flow_kind;
     arb_sql_bind_u64 (stmt, 1, id);
-    int rc = sqlite3_step (stmt);
+    int rc = arb_journal_step (self, stmt);
     *kind = rc == SQLITE_ROW ? sqlite3_column_int (stmt, 0) : 0;
     return arb_journal_read_end (self, stmt, rc, "flow", id);
 }
@@ -717,7 +719,7 @@ arb_journal_count_final (arb_journal_t *self, arb_journal_count_fn *fn, void *ar
 {
     sqlite3_stmt *stmt = self->count_final;
     int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+    while ((rc = arb_journal_step (self, stmt)) == SQLITE_ROW) {
         int state = arb_sql_small (stmt, 1, ARB_STATE_SUCCEEDED, ARB_STATE_MAX);
         if (state > 0 && arb_state_is_final (state) && arb_sql_is_name (stmt, 0))
             fn (arg, (const char *) sqlite3_column_text (stmt, 0), state, arb_sql_u64 (stmt, 2));
@@ -752,9 +754,7 @@ arb_journal_drop (arb_journal_t *self, uint64_t id, uint64_t id_floor)
 {
     if (arb_journal_begin (self) || s_cover_ids (self, id, id_floor))
         return -1;
-    sqlite3_stmt *stmt = self->drop_task;
-    arb_sql_bind_u64 (stmt, 1, id);
-    return arb_journal_run (self, stmt, "drop");
+    return arb_journal_batch_drop (self, id);
 }
 
 //  Ids as one JSON array, for json_each: a statement that takes a set of
@@ -866,7 +866,7 @@ arb_journal_purge (arb_journal_t *self,
     sqlite3_stmt *stmt = self->purge_due;
     arb_sql_bind_u64 (stmt, 1, now_ms);
     sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) max);
-    while (count + keeps < max && sqlite3_step (stmt) == SQLITE_ROW) {
+    while (count + keeps < max && arb_journal_step (self, stmt) == SQLITE_ROW) {
         uint64_t id = arb_sql_u64 (stmt, 0);
         if (fn (arg, id, (const char *) sqlite3_column_text (stmt, 1), sqlite3_column_int (stmt, 2),
                 sqlite3_column_int (stmt, 5) != 0)) {
@@ -936,7 +936,7 @@ arb_journal_cancel_open (arb_journal_t *self,
     arb_sql_bind_u64 (stmt, 4, retention_ms);
     arb_sql_bind_text (stmt, 5, json);
     int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+    while ((rc = arb_journal_step (self, stmt)) == SQLITE_ROW) {
         (*changed)++;
         if (fn)
             fn (arg, arb_sql_u64 (stmt, 0), (uint32_t) sqlite3_column_int64 (stmt, 1));
@@ -979,7 +979,7 @@ arb_journal_scan (arb_journal_t *self,
     *seen = 0;
     *last_id = after_id;
     int rc;
-    while ((rc = sqlite3_step (stmt)) == SQLITE_ROW) {
+    while ((rc = arb_journal_step (self, stmt)) == SQLITE_ROW) {
         arb_journal_scanned_t row = {
             .id = arb_sql_u64 (stmt, 0),
             .queue = (const char *) sqlite3_column_text (stmt, 1),
@@ -997,7 +997,7 @@ arb_journal_scan (arb_journal_t *self,
 int
 arb_journal_max_id (arb_journal_t *self, uint64_t *id)
 {
-    int rc = sqlite3_step (self->max_id);
+    int rc = arb_journal_step (self, self->max_id);
     *id = rc == SQLITE_ROW ? arb_sql_u64 (self->max_id, 0) : 0;
     return arb_journal_read_end (self, self->max_id, rc == SQLITE_DONE ? SQLITE_ERROR : rc,
                                  "max id", 0);

@@ -1030,11 +1030,16 @@ test_purge_keeps_what_it_is_told (void **state)
     arb_queue_destroy (&q);
 }
 
-//  A plain task (no workflow, key, arguments, timeouts, backoff) is
+//  A plain task (no workflow, key, arguments, timeouts or backoff) is
 //  written by a shorter INSERT that leaves the other columns to their
-//  defaults: its row is the one the full INSERT writes. Task 2 is task 1
-//  with a key (ckey), which takes the full INSERT; their rows are the
-//  same but for id and ckey.
+//  defaults: its row is the one the full INSERT writes. Task 1 is plain
+//  and small (held for the turn's batch, arb_journal_batch.c), task 2 is
+//  task 1 with a key (ckey), which takes the full INSERT, and task 3 is
+//  task 1 with a payload too big to be held (written at once by
+//  insert_plain); the rows are the same but for id, ckey and task 3's
+//  payload.
+#define S_BIG_ROW (1 << 20)  //  a payload over what a batch holds (64 KiB a row)
+
 static void
 test_a_plain_row_is_a_full_one (void **state)
 {
@@ -1042,12 +1047,15 @@ test_a_plain_row_is_a_full_one (void **state)
     arb_queue_t *q = arb_queue_new ("q", 0);
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_int_equal (arb_journal_begin (j), 0);
+    char *big = (char *) calloc (1, S_BIG_ROW);
     zframe_t *payload = zframe_new ("body", 4), *headers = zframe_new ("h", 1);
-    for (uint64_t id = 1; id <= 2; id++) {
+    zframe_t *big_payload = zframe_new (big, S_BIG_ROW);
+    free (big);
+    for (uint64_t id = 1; id <= 3; id++) {
         arb_task_t *t = s_task (q, 1, ARB_STATE_READY);
         t->id = id;
         t->unwatched = true;
-        arb_journal_row_t row = {.payload = payload, .headers = headers};
+        arb_journal_row_t row = {.payload = id == 3 ? big_payload : payload, .headers = headers};
         if (id == 2)
             row.key = "k";
         assert_int_equal (arb_journal_insert (j, t, &row), 0);
@@ -1055,6 +1063,7 @@ test_a_plain_row_is_a_full_one (void **state)
     }
     assert_int_equal (arb_journal_commit (j), 0);
     zframe_destroy (&payload);
+    zframe_destroy (&big_payload);
     zframe_destroy (&headers);
     arb_journal_destroy (&j);
 
@@ -1063,34 +1072,149 @@ test_a_plain_row_is_a_full_one (void **state)
     sqlite3_stmt *stmt;
     assert_int_equal (sqlite3_prepare_v2 (db, "SELECT * FROM tasks ORDER BY id", -1, &stmt, NULL),
                       SQLITE_OK);
-    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
     int columns = sqlite3_column_count (stmt);
-    sqlite3_value *plain[64];
     assert_true (columns <= 64);
-    for (int c = 0; c < columns; c++)
-        plain[c] = sqlite3_value_dup (sqlite3_column_value (stmt, c));
-    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
-    for (int c = 0; c < columns; c++) {
-        const char *name = sqlite3_column_name (stmt, c);
-        if (!strcmp (name, "id") || !strcmp (name, "ckey"))
-            continue;
-        sqlite3_value *full = sqlite3_column_value (stmt, c);
-        int type = sqlite3_value_type (full);
-        if (type != sqlite3_value_type (plain[c]))
-            fail_msg ("column %s: type %d in the plain row, %d in the full one", name,
-                      sqlite3_value_type (plain[c]), type);
-        int size = sqlite3_value_bytes (full);
-        assert_int_equal (sqlite3_value_bytes (plain[c]), size);
-        if (type == SQLITE_INTEGER)
-            assert_int_equal (sqlite3_value_int64 (plain[c]), sqlite3_value_int64 (full));
-        else if (type == SQLITE_BLOB || type == SQLITE_TEXT)
-            assert_memory_equal (sqlite3_value_blob (plain[c]), sqlite3_value_blob (full),
-                                 (size_t) size);
+    sqlite3_value *rows[3][64];
+    for (int r = 0; r < 3; r++) {
+        assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+        for (int c = 0; c < columns; c++)
+            rows[r][c] = sqlite3_value_dup (sqlite3_column_value (stmt, c));
     }
+    assert_int_equal (sqlite3_step (stmt), SQLITE_DONE);
+    for (int r = 0; r < 3; r += 2)
+        for (int c = 0; c < columns; c++) {
+            const char *name = sqlite3_column_name (stmt, c);
+            if (!strcmp (name, "id") || !strcmp (name, "ckey")
+                || (r == 2 && !strcmp (name, "payload")))
+                continue;
+            sqlite3_value *full = rows[1][c], *plain = rows[r][c];
+            int type = sqlite3_value_type (full);
+            if (type != sqlite3_value_type (plain))
+                fail_msg ("column %s: type %d in plain row %d, %d in the full one", name,
+                          sqlite3_value_type (plain), r + 1, type);
+            int size = sqlite3_value_bytes (full);
+            assert_int_equal (sqlite3_value_bytes (plain), size);
+            if (type == SQLITE_INTEGER)
+                assert_int_equal (sqlite3_value_int64 (plain), sqlite3_value_int64 (full));
+            else if (type == SQLITE_BLOB || type == SQLITE_TEXT)
+                assert_memory_equal (sqlite3_value_blob (plain), sqlite3_value_blob (full),
+                                     (size_t) size);
+        }
     for (int c = 0; c < columns; c++)
-        sqlite3_value_free (plain[c]);
+        if (!strcmp (sqlite3_column_name (stmt, c), "payload"))
+            assert_int_equal (sqlite3_value_bytes (rows[2][c]), S_BIG_ROW);
+    for (int r = 0; r < 3; r++)
+        for (int c = 0; c < columns; c++)
+            sqlite3_value_free (rows[r][c]);
     sqlite3_finalize (stmt);
     sqlite3_close (db);
+    arb_queue_destroy (&q);
+}
+
+//  A turn's plain rows and drops are held and written a batch to a
+//  statement (arb_journal_batch.c): a read in the turn sees them, a drop
+//  of a row held takes it, rows past a batch's size and the odd counts
+//  between sizes are all written, each with its own bytes, and a rollback
+//  leaves none of them.
+static void
+test_a_turn_writes_in_batches (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_int_equal (arb_journal_begin (j), 0);
+    for (uint64_t id = 1; id <= 78; id++) {
+        if (id == 41) {  //  7 written, 38 still held
+            assert_int_equal (arb_journal_drop (j, 7, 100), 0);
+            assert_int_equal (arb_journal_drop (j, 38, 100), 0);
+        }
+        if (id == 78) {  //  77 just inserted: held
+            assert_int_equal (arb_journal_drop (j, 77, 100), 0);
+            assert_true (s_has_task (j, 76));  //  a read writes what is held first, rows first
+            assert_false (s_has_task (j, 77));
+            assert_false (s_has_task (j, 38));
+        }
+        arb_task_t *t = s_task (q, id, ARB_STATE_READY);
+        char body[16], head[16];
+        snprintf (body, sizeof (body), "p%" PRIu64, id);
+        snprintf (head, sizeof (head), "h%" PRIu64, id);
+        zframe_t *payload = zframe_new (body, strlen (body));
+        zframe_t *headers = id % 2 ? zframe_new (head, strlen (head)) : NULL;
+        arb_journal_row_t row = {.payload = payload, .headers = headers};
+        assert_int_equal (arb_journal_insert (j, t, &row), 0);
+        zframe_destroy (&payload);  //  the journal kept its own copy
+        zframe_destroy (&headers);
+        s_task_free (&t);
+    }
+    assert_int_equal (arb_journal_commit (j), 0);
+    //  rolled back: neither the rows held nor the drop
+    assert_int_equal (arb_journal_begin (j), 0);
+    for (uint64_t id = 100; id < 103; id++) {
+        arb_task_t *t = s_task (q, id, ARB_STATE_READY);
+        zframe_t *payload = zframe_new ("x", 1);
+        arb_journal_row_t row = {.payload = payload};
+        assert_int_equal (arb_journal_insert (j, t, &row), 0);
+        zframe_destroy (&payload);
+        s_task_free (&t);
+    }
+    assert_int_equal (arb_journal_drop (j, 1, 100), 0);
+    assert_int_equal (arb_journal_rollback (j), 0);
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    arb_journal_destroy (&j);
+
+    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    for (uint64_t id = 1; id <= 102; id++) {
+        bool gone = id == 7 || id == 38 || id == 77 || id > 78;
+        assert_int_equal (s_has_task (j, id), !gone);
+        if (gone)
+            continue;
+        zframe_t *payload = NULL, *headers = NULL;
+        assert_int_equal (arb_journal_load_payload (j, id, &payload, &headers, NULL), 0);
+        char body[16], head[16];
+        snprintf (body, sizeof (body), "p%" PRIu64, id);
+        snprintf (head, sizeof (head), "h%" PRIu64, id);
+        assert_non_null (payload);
+        assert_true (zframe_streq (payload, body));
+        if (id % 2)
+            assert_true (headers && zframe_streq (headers, head));
+        else
+            assert_null (headers);
+        zframe_destroy (&payload);
+        zframe_destroy (&headers);
+    }
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
+//  A row held fails with the turn: the disk that refuses the batch's
+//  write fails the commit, as the disk's failure, and leaves nothing.
+static void
+test_a_batch_the_disk_refuses (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    s_fill (j, q, 1, 1, 10);
+    s_disk ("full");
+    assert_int_equal (arb_journal_begin (j), 0);
+    zframe_t *payload = zframe_new ("x", 1);
+    for (uint64_t id = 10; id < 15; id++) {
+        arb_task_t *t = s_task (q, id, ARB_STATE_READY);
+        arb_journal_row_t row = {.payload = payload};
+        assert_int_equal (arb_journal_insert (j, t, &row), 0);  //  held
+        s_task_free (&t);
+    }
+    assert_int_equal (arb_journal_drop (j, 1, 100), 0);
+    assert_int_equal (arb_journal_commit (j), -1);
+    assert_int_equal (arb_journal_fault (j), ARB_JOURNAL_FULL);
+    assert_int_equal (arb_journal_rollback (j), 0);
+    s_disk ("");
+    for (uint64_t id = 10; id < 15; id++)
+        assert_false (s_has_task (j, id));
+    assert_true (s_has_task (j, 1));
+    zframe_destroy (&payload);
+    arb_journal_destroy (&j);
     arb_queue_destroy (&q);
 }
 
@@ -2117,6 +2241,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_the_id_floor_is_written_ahead, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_no_id_is_given_twice, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_plain_row_is_a_full_one, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_turn_writes_in_batches, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_batch_the_disk_refuses, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_queue_in_bulk, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_meta_pages, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_meta_compare_and_set, s_setup, s_teardown),
