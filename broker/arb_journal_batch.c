@@ -6,7 +6,8 @@
     indexes, and binds and resets), and a busy turn inserts and drops
     dozens of tasks one at a time. Written together, one INSERT of up to
     ARB_BATCH_ROWS rows and one DELETE of up to as many ids, a task's two
-    writes cost a third less (docs/performance.md has the figures).
+    writes cost a third less (BENCHMARKS.md, "A turn's writes in
+    batches", has the figures).
 
     The rule that keeps it the same journal: whatever the batch holds is
     written before any other statement runs (arb_journal_run and
@@ -217,6 +218,11 @@ arb_journal_batch_insert (arb_journal_t *self, const arb_task_t *task, const arb
         return -1;  //  as arb_journal_run: nothing but a rollback after a failure
     if (self->held_count == ARB_BATCH_ROWS && s_settle_rows (self))
         return -1;
+    //  rows go before drops: a row of an id dropped earlier in the turn
+    //  (ids are never given twice, so only in principle) waits for none
+    for (size_t i = 0; i < self->drop_count; i++)
+        if (self->drops[i] == task->id)
+            return arb_journal_settle (self) ? -1 : arb_journal_batch_insert (self, task, row);
     arb_journal_held_t *held = &self->held[self->held_count++];
     held->id = task->id;
     held->created_ms = task->created_ms;
