@@ -197,6 +197,12 @@ arb_journal_settle (arb_journal_t *self)
     return rc;
 }
 
+int
+arb_journal_write_held (arb_journal_t *self)
+{
+    return arb_journal_settle (self);
+}
+
 //  Writes the rows held, not the drops (a drop may be of a row held: rows
 //  go first). 0 or -1.
 static int
