@@ -402,7 +402,7 @@ s_commit (arb_broker_t *self)
 {
     bool writing = arb_journal_in_txn (self->journal);
     //  the turn's held writes first, so that the time is the commit's alone
-    if (arb_journal_write_held (self->journal)) {
+    if (arb_journal_settle (self->journal)) {
         arb_life_halt (self->life, "commit");
         return;
     }

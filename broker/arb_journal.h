@@ -69,9 +69,11 @@ int arb_journal_commit (arb_journal_t *self);
 
 bool arb_journal_in_txn (arb_journal_t *self);
 
-//  Writes what the turn's batch holds (arb_journal_commit does too, first):
-//  0, or -1 as a failed write, the turn then to be rolled back.
-int arb_journal_write_held (arb_journal_t *self);
+//  Writes what the turn's batch holds, the rows, then the drops (every
+//  other statement, and arb_journal_commit, does so first): 0, or -1 (the
+//  failure noted and logged as a failed write's; nothing is held after
+//  either), the turn then to be rolled back.
+int arb_journal_settle (arb_journal_t *self);
 
 //  What the journal's first failure since it opened, or since the last
 //  arb_journal_rollback, was.

@@ -17,8 +17,9 @@
     failure to write the batch fails the turn as a failed statement or
     COMMIT does: the broker rolls it back whole (arb_journal.h, Faults).
     Only plain rows (arb_journal_tasks.c, s_is_plain) wait, and only small
-    ones: a row over ARB_BATCH_ROW_BYTES is written at once, so the bytes
-    held stay under ARB_BATCH_ROWS times that.
+    ones: a row whose headers and payload are over ARB_BATCH_ROW_BYTES is
+    written at once, so the bytes held stay under ARB_BATCH_ROWS times that
+    and their names.
 */
 
 #include "arb_journal_priv.h"
@@ -94,13 +95,6 @@ s_keep (arb_journal_t *self, const void *data, size_t size)
         memcpy (self->batch_bytes + offset, data, size);
     self->batch_size += size;
     return offset;
-}
-
-static size_t
-s_row_bytes (const arb_task_t *task, const arb_journal_row_t *row)
-{
-    return strlen (arb_queue_name (task->queue)) + strlen (task->name)
-           + (row->headers ? zframe_size (row->headers) : 0) + zframe_size (row->payload) + 2;
 }
 
 //  The largest batch size, as the index k of 1 << k, not over count.
@@ -179,17 +173,20 @@ s_write_drops (arb_journal_t *self)
 {
     int rc = s_write (self, self->drop_rows, self->drop_count, s_bind_drop, "drop");
     self->drop_count = 0;
+    self->drop_top = 0;
     return rc;
 }
 
-int
-arb_journal_settle (arb_journal_t *self)
+//  Writes the rows held, and the drops too if drops (the rows go first: a
+//  drop may be of a row held). 0 or -1, nothing held after a failure.
+static int
+s_settle (arb_journal_t *self, bool drops)
 {
-    if (self->settling || (self->held_count == 0 && self->drop_count == 0))
+    if (self->settling || (self->held_count == 0 && (!drops || self->drop_count == 0)))
         return 0;
     self->settling = true;
     int rc = s_write_rows (self);
-    if (rc == 0)
+    if (rc == 0 && drops)
         rc = s_write_drops (self);
     self->settling = false;
     if (rc)
@@ -198,22 +195,9 @@ arb_journal_settle (arb_journal_t *self)
 }
 
 int
-arb_journal_write_held (arb_journal_t *self)
+arb_journal_settle (arb_journal_t *self)
 {
-    return arb_journal_settle (self);
-}
-
-//  Writes the rows held, not the drops (a drop may be of a row held: rows
-//  go first). 0 or -1.
-static int
-s_settle_rows (arb_journal_t *self)
-{
-    self->settling = true;
-    int rc = s_write_rows (self);
-    self->settling = false;
-    if (rc)
-        arb_journal_batch_forget (self);
-    return rc;
+    return s_settle (self, true);
 }
 
 int
@@ -222,13 +206,13 @@ arb_journal_batch_insert (arb_journal_t *self, const arb_task_t *task, const arb
     assert (self->in_txn);
     if (self->fault != ARB_JOURNAL_SOUND)
         return -1;  //  as arb_journal_run: nothing but a rollback after a failure
-    if (self->held_count == ARB_BATCH_ROWS && s_settle_rows (self))
+    if (self->held_count == ARB_BATCH_ROWS && s_settle (self, false))
         return -1;
     //  rows go before drops: a row of an id dropped earlier in the turn
-    //  (ids are never given twice, so only in principle) waits for none
-    for (size_t i = 0; i < self->drop_count; i++)
-        if (self->drops[i] == task->id)
-            return arb_journal_settle (self) ? -1 : arb_journal_batch_insert (self, task, row);
+    //  (ids grow and are never given twice, so only in principle) waits
+    //  for none
+    if (task->id <= self->drop_top && arb_journal_settle (self))
+        return -1;
     arb_journal_held_t *held = &self->held[self->held_count++];
     held->id = task->id;
     held->created_ms = task->created_ms;
@@ -249,9 +233,10 @@ arb_journal_batch_insert (arb_journal_t *self, const arb_task_t *task, const arb
 }
 
 bool
-arb_journal_batch_takes (const arb_task_t *task, const arb_journal_row_t *row)
+arb_journal_batch_takes (const arb_journal_row_t *row)
 {
-    return s_row_bytes (task, row) <= ARB_BATCH_ROW_BYTES;
+    return (row->headers ? zframe_size (row->headers) : 0) + zframe_size (row->payload)
+           <= ARB_BATCH_ROW_BYTES;
 }
 
 int
@@ -263,6 +248,8 @@ arb_journal_batch_drop (arb_journal_t *self, uint64_t id)
     if (self->drop_count == ARB_BATCH_ROWS && arb_journal_settle (self))
         return -1;
     self->drops[self->drop_count++] = id;
+    if (id > self->drop_top)
+        self->drop_top = id;
     return 0;
 }
 
@@ -271,5 +258,6 @@ arb_journal_batch_forget (arb_journal_t *self)
 {
     self->held_count = 0;
     self->drop_count = 0;
+    self->drop_top = 0;
     self->batch_size = 0;
 }

@@ -49,6 +49,7 @@ struct _arb_journal_t {
     size_t held_count;
     uint64_t drops[ARB_BATCH_ROWS];  //  ids dropped, not yet deleted
     size_t drop_count;
+    uint64_t drop_top;  //  the largest of them (0: none)
     char *batch_bytes;  //  owned: the held rows' texts and blobs
     size_t batch_size, batch_max;
     bool settling;  //  the batch is being written
@@ -83,10 +84,11 @@ int arb_journal_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *s
 
 //  The batch (arb_journal_batch.c). Prepares its statements: 0 or -1.
 int arb_journal_batch_prepare (arb_journal_t *self);
-//  Whether a plain row is small enough to be held: a big one is written
-//  at once (the copy would cost more than the statement saves), so the
-//  bytes held stay under ARB_BATCH_ROWS times ARB_BATCH_ROW_BYTES.
-bool arb_journal_batch_takes (const arb_task_t *task, const arb_journal_row_t *row);
+//  Whether a plain row is small enough to be held: one whose headers and
+//  payload are bigger is written at once (the copy would cost more than
+//  the statement saves), so the bytes held stay under ARB_BATCH_ROWS
+//  times ARB_BATCH_ROW_BYTES and their names.
+bool arb_journal_batch_takes (const arb_journal_row_t *row);
 //  Holds a plain row (one that insert_plain writes whole) to be written
 //  with the others of its batch. 0 or -1.
 int arb_journal_batch_insert (arb_journal_t *self,
@@ -95,10 +97,6 @@ int arb_journal_batch_insert (arb_journal_t *self,
 //  Holds a task's id, for its row to be deleted with the others of its
 //  batch (after every row held before it is written). 0 or -1.
 int arb_journal_batch_drop (arb_journal_t *self, uint64_t id);
-//  Writes what the batch holds: the rows, then the drops. 0, or -1 (the
-//  failure noted and logged as arb_journal_run does; nothing is held
-//  after either).
-int arb_journal_settle (arb_journal_t *self);
 //  Forgets what the batch holds (the transaction is rolled back).
 void arb_journal_batch_forget (arb_journal_t *self);
 

@@ -49,8 +49,8 @@ int
 arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journal_row_t *row)
 {
     if (s_is_plain (task, row))
-        return arb_journal_batch_takes (task, row) ? arb_journal_batch_insert (self, task, row)
-                                                   : s_insert_plain (self, task, row);
+        return arb_journal_batch_takes (row) ? arb_journal_batch_insert (self, task, row)
+                                             : s_insert_plain (self, task, row);
     sqlite3_stmt *stmt = self->insert;
     s_bind_head (stmt, task);
     sqlite3_bind_int64 (stmt, 7, task->attempts);
