@@ -162,6 +162,7 @@ arb_client_new_curve (const char *endpoint, const arb_curve_t *curve)
     if (!dealer)
         return NULL;
     zsock_set_sndtimeo (dealer, ARB_CLIENT_TIMEOUT_MS);
+    zsock_set_rcvtimeo (dealer, 0);  //  the waits are s_wait's
     arb_client_t *self = (arb_client_t *) zmalloc (sizeof (arb_client_t));
     self->tag = ARB_CLIENT_TAG;
     self->dealer = dealer;
@@ -330,9 +331,8 @@ s_wait (arb_client_t *self, int64_t deadline)
 static void
 s_receive (arb_client_t *self, uint32_t want, arb_msg_t **reply)
 {
+    //  a receive (timeout 0) is the test for a message waiting
     for (int k = 0; k < ARB_RECV_BATCH && !*reply; k++) {
-        if (!(zsock_events (self->dealer) & ZMQ_POLLIN))
-            break;
         arb_msg_t *msg = NULL;
         int rc = arb_msg_recv (self->dealer, &self->limits, &msg);
         if (rc == -1)

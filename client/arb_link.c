@@ -50,6 +50,7 @@
 #include "arb_requests.h"
 #include "arb_spec.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <unistd.h>
@@ -85,6 +86,11 @@ struct _arb_link_t {
     bool failed;                     //  the last call failed: error holds why
     char error[ARB_TEXT_MAX + 256];
     bool in_handle;  //  arb_link_handle is running (callbacks are allowed)
+    //  the last thing done on the socket was a receive that found nothing
+    //  waiting: until the next send, its descriptor tells of the next
+    //  message, so arb_link_timeout need not ask ZMQ_EVENTS (two system
+    //  calls) again
+    bool drained;
 
     //  The session.
     s_session_t session;
@@ -145,13 +151,23 @@ s_writable (arb_link_t *self)
     return (zsock_events (self->dealer) & ZMQ_POLLOUT) != 0;
 }
 
+//  Every send goes through here: a send may take in libzmq's commands,
+//  among them the one that makes the descriptor readable for a message
+//  that came meanwhile, so the socket counts as drained no more.
+static int
+s_dealer_send (arb_link_t *self, arb_msg_t **msg_p)
+{
+    self->drained = false;
+    return arb_msg_send (msg_p, zsock_resolve (self->dealer));
+}
+
 //  Sends one message of ours; a failure is logged and the message lost
 //  (a full queue: the timers or the next turn send what matters again).
 static int
 s_send (arb_link_t *self, arb_msg_t **msg_p)
 {
     arb_msg_type_t type = arb_msg_type (*msg_p);
-    if (arb_msg_send (msg_p, zsock_resolve (self->dealer)) == 0)
+    if (s_dealer_send (self, msg_p) == 0)
         return 0;
     zsys_warning ("link: send failed type=%s errno=%d", arb_msg_type_name (type), zmq_errno ());
     return -1;
@@ -411,7 +427,7 @@ arb_link_send (arb_link_t *self, arb_msg_t **request_p)
         return 0;
     }
     arb_watchlist_track (self->watchlist, *request_p);
-    if (arb_msg_send (request_p, zsock_resolve (self->dealer)) != 0) {
+    if (s_dealer_send (self, request_p) != 0) {
         arb_watchlist_untrack (self->watchlist, reqid);
         s_fail (self, "the queue to broker %s is full: try again later", self->endpoint);
         return 0;
@@ -688,6 +704,7 @@ s_reset (arb_link_t *self, const char *why)
                   self->endpoint, arb_leases_size (self->leases),
                   arb_requests_size (self->requests), refused ? " handshake=\"" : "",
                   refused ? refused : "", refused ? "\"" : "");
+    self->drained = false;
     if (arb_dealer_reconnect (self->dealer, self->endpoint) != 0)
         zsys_error ("link: cannot reconnect endpoint=%s errno=%d", self->endpoint, zmq_errno ());
     //  what went out on the old connection
@@ -911,13 +928,17 @@ s_was_silent (arb_link_t *self, int64_t now)
 static void
 s_receive (arb_link_t *self)
 {
+    //  The socket's receive timeout is 0: a receive is the test for a
+    //  message waiting, and costs no system call when one is (asking
+    //  ZMQ_EVENTS before each one cost two).
     for (int k = 0; k < ARB_LINK_RECV_BATCH; k++) {
-        if (!(zsock_events (self->dealer) & ZMQ_POLLIN))
-            break;
         arb_msg_t *msg = NULL;
         int rc = arb_msg_recv (zsock_resolve (self->dealer), &self->limits, &msg);
-        if (rc == -1)
+        if (rc == -1) {
+            self->drained = zmq_errno () == EAGAIN;
             break;
+        }
+        self->drained = false;
         if (s_was_silent (self, zclock_mono ())) {
             //  stopped while reading: this message and those behind it
             //  are the old session's
@@ -1001,11 +1022,18 @@ int
 arb_link_timeout (arb_link_t *self)
 {
     assert (self && self->tag == ARB_LINK_TAG);
-    int events = zsock_events (self->dealer);
-    if ((events & ZMQ_POLLIN) || zlistx_size (self->reports) > 0)
+    if (zlistx_size (self->reports) > 0)
         return 0;
-    if (s_flush_due (self))
+    //  drained: nothing waited at the last receive, and the descriptor
+    //  tells of what came since (no send has taken its signal)
+    int events = self->drained ? 0 : zsock_events (self->dealer);
+    if (events & ZMQ_POLLIN)
+        return 0;
+    if (s_flush_due (self)) {
+        if (self->drained)
+            events = zsock_events (self->dealer);
         return (events & ZMQ_POLLOUT) ? 0 : ARB_OUTPUT_RETRY_MS;
+    }
     int64_t now = zclock_mono ();
     int64_t next = arb_watchlist_tick_at (self->watchlist);
     int64_t sent_at;

@@ -1409,9 +1409,11 @@ arb_msg_recv_from (void *sock,
     //  all there
     bool have_header = more && s_recv_part (handle, &header);
     if (!have_header && (!routed || !parts.routing_id)) {
+        int error = zmq_errno ();
         zmq_msg_close (&header);
         zmq_msg_close (&body);
-        return -1;  //  nothing waiting, or interrupted
+        errno = error;
+        return -1;  //  nothing waiting (EAGAIN), or interrupted
     }
     if (have_header) {
         parts.header = (const uint8_t *) zmq_msg_data (&header);

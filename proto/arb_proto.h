@@ -904,7 +904,8 @@ int arb_msg_send (arb_msg_t **self_p, void *sock);
 int arb_msg_decode (zmsg_t **zmsg_p, bool routed, const arb_limits_t *limits, arb_msg_t **msg_p);
 
 //  Receives and decodes one message. Returns as arb_msg_decode, or -1 if
-//  nothing could be received (interrupted, or timeout on the socket).
+//  nothing could be received (errno EAGAIN: nothing waiting within the
+//  socket's receive timeout; EINTR: interrupted).
 int arb_msg_recv (void *sock, const arb_limits_t *limits, arb_msg_t **msg_p);
 
 //  The same, routed saying whether the socket is a ROUTER (no need to ask
