@@ -7,10 +7,21 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+//  In a child just forked: it gets SIGTERM when the benchmark dies, however
+//  it dies (a closed pipe on its output, kill -9), so that no broker or
+//  consumer is left running on its own. Exits if the parent is gone already.
+static void
+s_die_with_parent (pid_t parent)
+{
+    if (prctl (PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid () != parent)
+        _exit (127);
+}
 
 int
 arb_benchproc_free_port (void)
@@ -38,8 +49,10 @@ arb_benchproc_spawn_log (char *const argv[], const char *log)
 {
     fflush (stdout);
     fflush (stderr);
+    pid_t parent = getpid ();
     pid_t pid = fork ();
     if (pid == 0) {
+        s_die_with_parent (parent);
         int fd = log ? open (log, O_WRONLY | O_CREAT | O_APPEND, 0644) : -1;
         if (fd >= 0) {
             dup2 (fd, 1);
@@ -182,8 +195,10 @@ arb_benchproc_spawn_logged (char *const argv[], const char *dir, const char *log
 {
     fflush (stdout);
     fflush (stderr);
+    pid_t parent = getpid ();
     pid_t pid = fork ();
     if (pid == 0) {
+        s_die_with_parent (parent);
         setsid ();
         int fd = open (log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {

@@ -20,7 +20,9 @@ typedef struct {
 //  A free loopback port, or -1.
 int arb_benchproc_free_port (void);
 
-//  Runs argv (argv[0] a path) in a child process. Returns its pid.
+//  Runs argv (argv[0] a path) in a child process. Returns its pid. Every
+//  child of these spawns gets SIGTERM when the benchmark dies, however it
+//  dies (a pipe closed on its output, kill -9): none is left running.
 pid_t arb_benchproc_spawn (char *const argv[]);
 
 //  The same with its output (stdout and stderr) appended to the file log

@@ -5,8 +5,10 @@ speed: figures belong in BENCHMARKS.md, never in a test."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -109,3 +111,47 @@ def test_run_prints_the_tables(tmp_path):
     again = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'arbiter-bench-run'),
                             '--table', str(out)], stdout=subprocess.PIPE, text=True, timeout=60)
     assert again.stdout == proc.stdout
+
+
+def _processes_running(prefix):
+    """The pids of the live processes whose program is under prefix."""
+    found = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f'/proc/{entry}/cmdline', 'rb') as f:
+                argv0 = f.read().split(b'\0')[0].decode(errors='replace')
+            with open(f'/proc/{entry}/stat') as f:
+                state = f.read().rsplit(')', 1)[1].split()[0]
+        except OSError:
+            continue
+        if argv0.startswith(prefix) and state != 'Z':
+            found.append(int(entry))
+    return found
+
+
+def test_a_killed_bench_leaves_no_broker_or_consumer(tmp_path):
+    # copies under a path of their own, so that their processes are ours to find
+    bench = str(tmp_path / 'arbiter-bench')
+    arbiterd = str(tmp_path / 'arbiterd')
+    shutil.copy(binary('tools', 'arbiter-bench'), bench)
+    shutil.copy(binary('broker', 'arbiterd'), arbiterd)
+    proc = subprocess.Popen([bench, '--arbiterd', arbiterd, '--workloads', 'P2', '--tasks',
+                             '3000000'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        # the bench, its broker and its two consumers
+        while len(_processes_running(str(tmp_path))) < 4:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+    finally:
+        proc.kill()
+        proc.wait()
+    deadline = time.monotonic() + 20
+    while _processes_running(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _processes_running(str(tmp_path))
+    for pid in left:  # ours: started from the copies above
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
