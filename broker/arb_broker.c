@@ -6,7 +6,8 @@
     does nothing else itself: at start it rebuilds memory from the journal
     (through the lifecycle and the settings); each turn it reads requests
     (handed to the verbs), fires timers, checks worker liveness, sweeps
-    expired results, commits, flushes the outbox and dispatches.
+    expired results, hands out what was ready at the last commit,
+    commits, flushes the outbox and dispatches.
 
     When the disk fails the journal (a commit, or a write within the
     turn: no space, an I/O error) it falls back rather than stop: the turn
@@ -407,9 +408,12 @@ s_commit (arb_broker_t *self)
         return;
     }
     int64_t started = zclock_usecs ();
-    if (arb_journal_commit (self->journal))
+    if (arb_journal_commit (self->journal)) {
         arb_life_halt (self->life, "commit");
-    else if (writing)
+        return;
+    }
+    arb_life_committed (self->life);
+    if (writing)
         arb_tally_commit (arb_life_tally (self->life), (uint64_t) (zclock_usecs () - started));
 }
 
@@ -452,6 +456,10 @@ s_turn (arb_broker_t *self)
         s_check_workers (self);
     if (!self->journal_full && !arb_life_is_halted (self->life))
         s_sweep (self);
+    //  tasks ready before this turn go now: a hand-out writes nothing, so
+    //  a worker's next tasks need not wait for this turn's fsync
+    if (!self->journal_full && !arb_life_is_halted (self->life))
+        arb_life_dispatch_early (self->life);
     if (!arb_life_is_halted (self->life))
         s_commit (self);
     if (arb_life_is_halted (self->life) && s_fall_back (self)) {

@@ -7,7 +7,10 @@
     liveness, then commits once (group commit) and only then sends the
     turn's replies, results and events: no reply that promises durability
     leaves before its data is on disk. Last comes dispatch: ready tasks are
-    matched with worker credit and sent, one DISPATCH per worker per turn.
+    matched with worker credit and sent, one DISPATCH per worker per pass;
+    tasks that were ready at the last commit go before the commit too (a
+    hand-out writes nothing), so that a worker's next tasks do not wait
+    for the fsync (docs/broker.md, "The loop and group commit").
 
     If a commit fails its memory may say more than the journal does, and
     the only safe state to go on from is the journal's. When the disk is

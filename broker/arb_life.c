@@ -694,6 +694,8 @@ arb_life_register (arb_life_t *self,
     arb_session_set_handles (session, body->handles.v, body->handles.n);
     arb_session_set_register_id (session, reqid);
     arb_session_set_acks (session, body->acks);
+    //  its WELCOME waits for the commit: no DISPATCH may come before it
+    arb_sched_hold_early (self->sched, session);
     zsys_info ("broker: worker registered name=%s mode=%s slots=%u pid=%u host=%s",
                arb_session_name (session), arb_session_mode (session), body->slots, body->pid,
                body->host ? body->host : "");
@@ -994,10 +996,10 @@ s_expired_hook (void *arg, arb_task_t *task)
     arb_life_finish (self, &task, ARB_STATE_CANCELLED, "expired before it started", NULL);
 }
 
-void
-arb_life_dispatch (arb_life_t *self)
+//  Sends what a dispatch pass left in the sessions' outgoing DISPATCHes.
+static void
+s_send_dispatches (arb_life_t *self)
 {
-    arb_sched_dispatch (self->sched, self->clock->now_ms, self->clock->mono_ms);
     zhashx_t *sessions = arb_sched_sessions (self->sched);
     zlistx_t *broken = zlistx_new ();
     for (arb_session_t *session = (arb_session_t *) zhashx_first (sessions); session;
@@ -1011,6 +1013,26 @@ arb_life_dispatch (arb_life_t *self)
          session = zlistx_next (broken))
         arb_life_end_session (self, (arb_session_t *) session, ARB_END_OUT_OF_STEP);
     zlistx_destroy (&broken);
+}
+
+void
+arb_life_dispatch (arb_life_t *self)
+{
+    arb_sched_dispatch (self->sched, self->clock->now_ms, self->clock->mono_ms);
+    s_send_dispatches (self);
+}
+
+void
+arb_life_dispatch_early (arb_life_t *self)
+{
+    arb_sched_dispatch_early (self->sched, self->clock->now_ms, self->clock->mono_ms);
+    s_send_dispatches (self);
+}
+
+void
+arb_life_committed (arb_life_t *self)
+{
+    arb_sched_committed (self->sched);
 }
 
 //  ---------------------------------------------------------------------

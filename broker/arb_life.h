@@ -207,6 +207,14 @@ int arb_life_sweep (arb_life_t *self, size_t batch);
 //  worker (after the commit: a dispatch writes nothing).
 void arb_life_dispatch (arb_life_t *self);
 
+//  The same before the turn's commit, for the tasks that were ready at
+//  the last commit (arb_sched_dispatch_early): a worker's next tasks do
+//  not wait for this turn's fsync. The DISPATCHes go at once.
+void arb_life_dispatch_early (arb_life_t *self);
+
+//  The turn's transaction is committed (what it made ready may go early).
+void arb_life_committed (arb_life_t *self);
+
 //  ---------------------------------------------------------------------
 //  Tasks (called by the client and admin verbs)
 

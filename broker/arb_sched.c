@@ -57,6 +57,7 @@ arb_sched_t *
 arb_sched_new (const arb_sched_config_t *config, const arb_sched_hooks_t *hooks)
 {
     arb_sched_t *self = (arb_sched_t *) zmalloc (sizeof (arb_sched_t));
+    self->turn = 1;  //  a task loaded from the journal counts as of turn 0: committed
     self->config = *config;
     self->hooks = *hooks;
     self->queues = zhashx_new ();
@@ -489,6 +490,18 @@ arb_sched_set_loading (arb_sched_t *self, bool loading)
     self->loading = loading;
 }
 
+void
+arb_sched_committed (arb_sched_t *self)
+{
+    self->turn++;
+}
+
+void
+arb_sched_hold_early (arb_sched_t *self, arb_session_t *session)
+{
+    arb_session_hold_early (session, self->turn);
+}
+
 bool
 arb_sched_add_cold (arb_sched_t *self, const arb_task_t *row, const char *queue_name)
 {
@@ -617,6 +630,9 @@ arb_sched_make_ready (
         task->ready_ms = now_ms;
         task->seq = arb_queue_seq (task->queue, task->id, self->loading);
     }
+    //  what start-up loads was committed; anything else waits for this
+    //  turn's commit before an early pass may hand it out
+    task->ready_turn = self->loading ? self->turn - 1 : self->turn;
     arb_queue_push (task->queue, task);
     if (!task->fresh)
         arb_queue_note_hot (task->queue, task);

@@ -12,8 +12,9 @@
     ready task or one of its consumers gains credit; arb_sched_dispatch
     visits only dirty queues and hands their tasks round-robin to the
     subscriptions with credit, one task per subscription per round, so
-    workers share a queue fairly and a turn's dispatches to one worker
-    still leave in one message.
+    workers share a queue fairly and a pass's dispatches to one worker
+    still leave in one message (a turn has two passes: before its commit,
+    arb_sched_dispatch_early, and after it).
 
     Task names: a worker may say which task names it runs (its session's
     handles); a subscription gets only tasks of those names. When such a
@@ -338,6 +339,21 @@ void arb_sched_rearm (arb_sched_t *self, arb_task_t *task, uint64_t mono_ms);
 //  Matches ready tasks of dirty queues with credit; calls hooks.dispatch
 //  for each task handed out.
 void arb_sched_dispatch (arb_sched_t *self, uint64_t now_ms, uint64_t mono_ms);
+
+//  The same before the turn's commit, for tasks that were ready at the
+//  last commit only: a hand-out writes nothing, so such a task may go at
+//  once, while one made ready since (submitted, retried, given back) waits
+//  for the commit that records it. A queue whose next task is such a one
+//  stops there and stays dirty for arb_sched_dispatch. Settles nothing.
+void arb_sched_dispatch_early (arb_sched_t *self, uint64_t now_ms, uint64_t mono_ms);
+
+//  The turn's transaction is committed: what it made ready may go early.
+void arb_sched_committed (arb_sched_t *self);
+
+//  Session was answered in this turn something that must reach it before
+//  its next DISPATCH (a WELCOME; arb_sched_take does this itself): it
+//  gets nothing before the commit (arb_session_hold_early).
+void arb_sched_hold_early (arb_sched_t *self, arb_session_t *session);
 
 //  Leases up to max ready tasks of queue to session outside any credit
 //  (sub 0 in their lease), calling hooks.dispatch for each. Returns how many.

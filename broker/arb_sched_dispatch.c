@@ -161,6 +161,13 @@ s_next_task (arb_sched_t *self,
             *blocked = false;
             return NULL;
         }
+        if (self->early && task->ready_turn == self->turn) {
+            //  ready only since the last commit: it goes after the next,
+            //  and nothing behind it goes before it
+            arb_queue_push (queue, task);
+            arb_sched_mark_dirty (self, queue);
+            return NULL;
+        }
         arb_sched_name_t *entry = arb_sched_name_of (self, task->name);
         if (entry && !arb_limit_check (&entry->limit, mono_ms, &retry_ms)) {
             task->parked = zlistx_add_end (entry->parked, task);
@@ -314,7 +321,10 @@ s_dispatch_queue (arb_sched_t *self, arb_queue_t *queue, uint64_t now_ms, uint64
     size_t idle = 0;  //  consumers visited in a row without credit
     while (arb_queue_size (queue) > 0 && idle < arb_queue_consumer_count (queue)) {
         arb_sub_t *sub = (arb_sub_t *) arb_queue_next_consumer (queue);
-        if (sub->credit <= 0) {
+        bool held = self->early && arb_session_held_early (sub->session, self->turn);
+        if (held && sub->credit > 0)
+            arb_sched_mark_dirty (self, queue);  //  for the pass after the commit
+        if (sub->credit <= 0 || held) {
             idle++;
             continue;
         }
@@ -332,10 +342,9 @@ s_dispatch_queue (arb_sched_t *self, arb_queue_t *queue, uint64_t now_ms, uint64
     }
 }
 
-void
-arb_sched_dispatch (arb_sched_t *self, uint64_t now_ms, uint64_t mono_ms)
+static void
+s_dispatch (arb_sched_t *self, uint64_t now_ms, uint64_t mono_ms)
 {
-    arb_sched_settle (self);
     //  Dispatching may mark queues dirty again (a failed send puts a task
     //  back); those wait for the next turn, so take the list first.
     size_t count = self->dirty_count;
@@ -349,6 +358,23 @@ arb_sched_dispatch (arb_sched_t *self, uint64_t now_ms, uint64_t mono_ms)
     free (dirty);
 }
 
+void
+arb_sched_dispatch (arb_sched_t *self, uint64_t now_ms, uint64_t mono_ms)
+{
+    arb_sched_settle (self);
+    s_dispatch (self, now_ms, mono_ms);
+}
+
+void
+arb_sched_dispatch_early (arb_sched_t *self, uint64_t now_ms, uint64_t mono_ms)
+{
+    //  no settling: a task new in this turn is not handed out anyway, and
+    //  one made cold now would be read back from the open transaction
+    self->early = true;
+    s_dispatch (self, now_ms, mono_ms);
+    self->early = false;
+}
+
 size_t
 arb_sched_take (arb_sched_t *self,
                 arb_session_t *session,
@@ -359,6 +385,9 @@ arb_sched_take (arb_sched_t *self,
 {
     arb_queue_t *queue = arb_sched_queue (self, queue_name);
     size_t taken = 0;
+    //  its reply waits for the commit, and its tasks come before any the
+    //  session is dispatched after them (a consumer's join the TAKE's)
+    arb_session_hold_early (session, self->turn);
     while (taken < max) {
         bool blocked;
         arb_task_t *task = s_next_task (self, queue, session, now_ms, mono_ms, &blocked);

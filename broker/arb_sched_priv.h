@@ -46,6 +46,8 @@ struct _arb_sched_t {
     arb_vec_t fresh;      //  ids of fresh tasks to settle (arb_sched.h)
     uint64_t cold;        //  cold tasks of all queues
     bool loading;         //  start-up: seqs are exact
+    uint32_t turn;        //  commits so far, plus one: the transaction under way
+    bool early;           //  the pass under way is arb_sched_dispatch_early's
 };
 
 //  Moves a task to state, keeping its queue's counts (and ready bytes).

@@ -67,6 +67,13 @@ uint64_t arb_session_worker (arb_session_t *self);
 void arb_session_set_acks (arb_session_t *self, bool acks);
 bool arb_session_acks (arb_session_t *self);
 
+//  In the scheduler's turn `turn` the worker was answered something that
+//  must reach it before any DISPATCH (the WELCOME of its REGISTER, a
+//  TAKE's tasks), and that waits for the commit: the dispatch before the
+//  commit (arb_sched_dispatch_early) leaves it alone in that turn.
+void arb_session_hold_early (arb_session_t *self, uint32_t turn);
+bool arb_session_held_early (arb_session_t *self, uint32_t turn);
+
 //  A HEARTBEAT came at now_ms (Unix). Returns when the one before the
 //  last one came (0 if there was none): the leases handed out before then
 //  the worker must know of by now.

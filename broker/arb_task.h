@@ -108,6 +108,7 @@ struct _arb_task_t {
     uint32_t lost;          //  leases lost with their worker
     uint32_t delivered;     //  times handed out to a worker (dispatch, TAKE), this lease included
     uint32_t payload_size;  //  bytes of its payload, at most UINT32_MAX (its queue's ready bytes)
+    uint32_t ready_turn;    //  arb_sched's turn it last became ready in (arb_sched_dispatch_early)
     uint8_t state;          //  arb_state_t: waiting, scheduled, ready or running
     bool head;              //  released: dispatched before everything of its priority
     bool jitter;            //  exponential backoff is jittered

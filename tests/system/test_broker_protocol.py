@@ -129,3 +129,20 @@ def test_bad_requests_get_clear_errors(broker, peer_factory):
     # nothing of the refused submits was stored
     kind, _, body, _ = client.request('LIST', {})
     assert body.get('tasks', []) == []
+
+
+def test_a_worker_hears_its_welcome_before_any_dispatch(broker, peer_factory):
+    """Tasks that were ready at the last commit may go before the turn's
+    commit (docs/broker.md, "The loop and group commit"), but not to a
+    worker whose WELCOME waits for that commit: REGISTER and CREDIT sent at
+    once, as a worker does, read in one turn."""
+    client = peer_factory(broker.endpoint)
+    submit(client, [{'name': 'job', 'payload': b'%d' % i} for i in range(40)])
+    for i in range(20):
+        worker = peer_factory(broker.endpoint)
+        worker.send('REGISTER', {'name': 'w%d' % i, 'slots': 2})
+        worker.send('CREDIT', {'queues': ['default'], 'credit': 2})
+        kind, _, body, _ = worker.recv()
+        assert kind == 'WELCOME', (i, kind, body)
+        kind, _, body, _ = worker.next_of('DISPATCH')
+        assert len(body['tasks']) >= 1

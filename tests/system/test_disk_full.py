@@ -145,6 +145,27 @@ def test_full_disk_through_the_test_vfs(tmp_path, processes):
                           lambda: broker.control.write_text(''))
 
 
+def test_a_task_of_a_turn_that_failed_is_never_handed_out(tmp_path, processes, peer_factory):
+    """A turn hands out before its commit what was ready at the last commit
+    (a hand-out writes nothing), and a task it made ready only after the
+    commit that records it (docs/broker.md, "The loop and group commit").
+    So when that commit fails, the worker waiting with credit never got the
+    task that its submitter was told was not stored."""
+    broker = FaultyBroker(tmp_path, extra=FAST)
+    processes.append(broker)
+    client = peer_factory(broker.endpoint)
+    worker = peer_factory(broker.endpoint)
+    kind, _, body, _ = worker.request('REGISTER', {'name': 'w1', 'slots': 10})
+    assert kind == 'WELCOME', body
+    worker.send('CREDIT', {'queues': ['default'], 'credit': 10})
+    assert 'w1' in workers(worker)  # after the CREDIT, from the same peer
+    broker.control.write_text('fsync')  # the commit's sync fails
+    kind, _, body, _ = client.request('SUBMIT', {'tasks': [{'name': 'job'}]}, [b'not stored'])
+    assert kind == 'ERROR' and body['code'] == 507, body
+    with pytest.raises(TimeoutError):
+        worker.next_of('DISPATCH', timeout=1.0)
+
+
 def test_stop_or_kill_while_full_loses_nothing_acknowledged(tmp_path, processes):
     """SIGTERM while the journal is full exits 0 (the stop record cannot be
     written: the next start counts as after a crash); kill -9 then too;

@@ -145,6 +145,95 @@ test_priority_then_fifo (void **state)
     arb_sched_destroy (&sched);
 }
 
+//  Before the turn's commit only what was ready at the last commit goes
+//  (arb_sched_dispatch_early): a task made ready since waits for the
+//  commit that records it, and so does everything that sorts behind it;
+//  the queue stays dirty for the pass after the commit.
+static void
+test_early_pass_hands_out_committed_tasks_only (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    s_add (sched, "q", 1, 0, NOW);
+    s_add (sched, "q", 2, 0, NOW);
+    arb_sched_committed (sched);
+    s_add (sched, "q", 3, 0, NOW);  //  this turn's
+    s_worker (sched, "w", "q", 10);
+    arb_sched_dispatch_early (sched, NOW, MONO);
+    assert_int_equal (log.count, 2);
+    assert_int_equal (log.sent[0]->id, 1);
+    assert_int_equal (log.sent[1]->id, 2);
+    arb_sched_committed (sched);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 3);
+    assert_int_equal (log.sent[2]->id, 3);
+    s_finish_sent (sched, &log);
+
+    //  a new task first by priority holds back the older ones behind it
+    s_add (sched, "q", 4, 0, NOW);
+    arb_sched_committed (sched);
+    s_add (sched, "q", 5, 9, NOW);
+    arb_session_t *w = s_worker (sched, "w2", "q", 10);
+    arb_sched_dispatch_early (sched, NOW, MONO);
+    assert_int_equal (log.count, 0);
+    arb_sched_committed (sched);
+    arb_sched_dispatch_early (sched, NOW, MONO);
+    assert_int_equal (log.count, 2);
+    assert_int_equal (log.sent[0]->id, 5);
+    assert_int_equal (log.sent[1]->id, 4);
+
+    //  a task given back in this turn is new again until the commit
+    arb_task_t *back = log.sent[0];
+    arb_sched_give_back (sched, back, true, NOW, MONO);
+    log.sent[0] = log.sent[1];
+    log.count = 1;
+    s_give_credit (sched, w, "q", 1);
+    arb_sched_dispatch_early (sched, NOW, MONO);
+    assert_int_equal (log.count, 1);
+    arb_sched_committed (sched);
+    arb_sched_dispatch_early (sched, NOW, MONO);
+    assert_int_equal (log.count, 2);
+    assert_ptr_equal (log.sent[1], back);
+    s_finish_sent (sched, &log);
+    arb_sched_destroy (&sched);
+}
+
+//  A session answered in this turn with something that must reach it
+//  before any DISPATCH (a WELCOME, a TAKE's tasks) gets nothing before the
+//  commit, and everything after it.
+static void
+test_early_pass_leaves_a_held_session_for_after_the_commit (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    for (uint64_t id = 1; id <= 4; id++)
+        s_add (sched, "q", id, 0, NOW);
+    arb_sched_committed (sched);
+    arb_session_t *w = s_worker (sched, "w", "q", 2);
+    arb_sched_hold_early (sched, w);  //  its REGISTER came in this turn
+    arb_sched_dispatch_early (sched, NOW, MONO);
+    assert_int_equal (log.count, 0);
+    arb_sched_committed (sched);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 2);
+    assert_int_equal (log.sent[0]->id, 1);
+
+    //  a TAKE holds its session the same way
+    assert_int_equal (arb_sched_take (sched, w, "q", 1, NOW, MONO), 1);
+    assert_int_equal (log.sent[2]->id, 3);
+    s_give_credit (sched, w, "q", 1);
+    arb_sched_dispatch_early (sched, NOW, MONO);
+    assert_int_equal (log.count, 3);
+    arb_sched_committed (sched);
+    arb_sched_dispatch_early (sched, NOW, MONO);
+    assert_int_equal (log.count, 4);
+    assert_int_equal (log.sent[3]->id, 4);
+    s_finish_sent (sched, &log);
+    arb_sched_destroy (&sched);
+}
+
 static void
 test_released_task_goes_first (void **state)
 {
@@ -1630,6 +1719,8 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_priority_then_fifo),
+        cmocka_unit_test (test_early_pass_hands_out_committed_tasks_only),
+        cmocka_unit_test (test_early_pass_leaves_a_held_session_for_after_the_commit),
         cmocka_unit_test (test_released_task_goes_first),
         cmocka_unit_test (test_released_tasks_keep_their_order),
         cmocka_unit_test (test_released_task_keeps_to_its_priority),
