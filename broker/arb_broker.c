@@ -444,6 +444,10 @@ s_turn (arb_broker_t *self)
     self->clock.mono_ms = (uint64_t) zclock_mono ();
     if (self->auth)
         arb_auth_refresh (self->auth, self->clock.mono_ms);
+    //  a turn whose probe finds the journal writable again writes the
+    //  epoch that memory took in the fall back: no lease of that epoch
+    //  goes before its commit
+    bool was_full = self->journal_full;
     if (self->journal_full)
         s_probe (self);
     if (!arb_life_is_halted (self->life))
@@ -458,7 +462,7 @@ s_turn (arb_broker_t *self)
         s_sweep (self);
     //  tasks ready before this turn go now: a hand-out writes nothing, so
     //  a worker's next tasks need not wait for this turn's fsync
-    if (!self->journal_full && !arb_life_is_halted (self->life))
+    if (!was_full && !self->journal_full && !arb_life_is_halted (self->life))
         arb_life_dispatch_early (self->life);
     if (!arb_life_is_halted (self->life))
         s_commit (self);

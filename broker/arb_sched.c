@@ -217,7 +217,14 @@ arb_sched_mark_dirty (arb_sched_t *self, arb_queue_t *queue)
 void
 arb_sched_touch_queue (arb_sched_t *self, arb_queue_t *queue)
 {
+    arb_sched_loosened (self);
     arb_sched_mark_dirty (self, queue);
+}
+
+void
+arb_sched_loosened (arb_sched_t *self)
+{
+    self->loosened = self->turn + 1;  //  0: never
 }
 
 void
@@ -296,6 +303,7 @@ arb_sched_touch_name (arb_sched_t *self, const char *name)
     arb_sched_name_t *entry = (arb_sched_name_t *) zhashx_lookup (self->names, name);
     if (!entry)
         return;
+    arb_sched_loosened (self);
     arb_sched_unpark (self, entry);
     if (!arb_limit_is_set (&entry->limit)) {
         arb_sched_drop_wakes (self, NULL, entry);

@@ -344,7 +344,11 @@ void arb_sched_dispatch (arb_sched_t *self, uint64_t now_ms, uint64_t mono_ms);
 //  last commit only: a hand-out writes nothing, so such a task may go at
 //  once, while one made ready since (submitted, retried, given back) waits
 //  for the commit that records it. A queue whose next task is such a one
-//  stops there and stays dirty for arb_sched_dispatch. Settles nothing.
+//  stops there and stays dirty for arb_sched_dispatch. In a turn that
+//  loosened a queue's or a name's settings (arb_sched_touch_queue,
+//  arb_sched_touch_name) or ended a lease under a running limit, it hands
+//  out nothing: what they let through waits for their commit too.
+//  Settles nothing.
 void arb_sched_dispatch_early (arb_sched_t *self, uint64_t now_ms, uint64_t mono_ms);
 
 //  The turn's transaction is committed: what it made ready may go early.

@@ -57,12 +57,16 @@ arb_sched_unlease (arb_sched_t *self, arb_task_t *task)
     arb_task_ext_rw (task)->lease = 0;
     arb_task_ext_rw (task)->session = NULL;
     arb_task_ext_rw (task)->sub = 0;
-    //  a queue or a name at its running limit can take more now
-    if (arb_queue_limit (task->queue)->max_running)
+    //  a queue or a name at its running limit can take more now (after
+    //  the commit that ends this lease: the journal still has it running)
+    if (arb_queue_limit (task->queue)->max_running) {
+        arb_sched_loosened (self);
         arb_sched_mark_dirty (self, task->queue);
+    }
     arb_sched_name_t *entry = arb_sched_name_of (self, task->name);
     if (entry) {
         entry->limit.running--;
+        arb_sched_loosened (self);
         arb_sched_unpark (self, entry);
     }
 }
@@ -370,6 +374,8 @@ arb_sched_dispatch_early (arb_sched_t *self, uint64_t now_ms, uint64_t mono_ms)
 {
     //  no settling: a task new in this turn is not handed out anyway, and
     //  one made cold now would be read back from the open transaction
+    if (self->loosened == self->turn + 1)
+        return;  //  what a limit now lets through waits for its commit
     self->early = true;
     s_dispatch (self, now_ms, mono_ms);
     self->early = false;

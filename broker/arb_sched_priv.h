@@ -48,6 +48,7 @@ struct _arb_sched_t {
     bool loading;         //  start-up: seqs are exact
     uint32_t turn;        //  commits so far, plus one: the transaction under way
     bool early;           //  the pass under way is arb_sched_dispatch_early's
+    uint32_t loosened;    //  the turn (+ 1) a limit, pause or setting was loosened in
 };
 
 //  Moves a task to state, keeping its queue's counts (and ready bytes).
@@ -55,6 +56,11 @@ void arb_sched_set_state (arb_task_t *task, int state);
 
 //  Marks a queue for the next dispatch pass, if it could dispatch.
 void arb_sched_mark_dirty (arb_sched_t *self, arb_queue_t *queue);
+
+//  A queue's or a name's settings, or the running count under a limit,
+//  changed in this turn: the journal says otherwise until the commit, so
+//  this turn's early pass hands out nothing (arb_sched_dispatch_early).
+void arb_sched_loosened (arb_sched_t *self);
 
 //  The limit entry of a task's name, or NULL (no names have limits: no lookup).
 arb_sched_name_t *arb_sched_name_of (arb_sched_t *self, const char *name);

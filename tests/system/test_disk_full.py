@@ -166,6 +166,78 @@ def test_a_task_of_a_turn_that_failed_is_never_handed_out(tmp_path, processes, p
         worker.next_of('DISPATCH', timeout=1.0)
 
 
+def test_a_resume_that_failed_lets_no_task_out(tmp_path, processes, peer_factory):
+    """The same for what a turn loosens: a paused queue resumed in a turn
+    whose commit fails is still paused (507, nothing changed), and the
+    worker waiting on it got nothing in that turn either."""
+    broker = FaultyBroker(tmp_path, extra=FAST)
+    processes.append(broker)
+    client = peer_factory(broker.endpoint)
+    worker = peer_factory(broker.endpoint)
+    assert client.request('QUEUE', {'queue': 'default', 'op': 'pause'})[0] == 'OK'
+    kind, _, body, _ = client.request('SUBMIT', {'tasks': [{'name': 'job'}]}, [b'waits'])
+    assert kind == 'SUBMITTED', body
+    kind, _, body, _ = worker.request('REGISTER', {'name': 'w1', 'slots': 10})
+    assert kind == 'WELCOME', body
+    worker.send('CREDIT', {'queues': ['default'], 'credit': 10})
+    assert 'w1' in workers(worker)
+    broker.control.write_text('fsync')
+    kind, _, body, _ = client.request('QUEUE', {'queue': 'default', 'op': 'resume'})
+    assert kind == 'ERROR' and body['code'] == 507, body
+    with pytest.raises(TimeoutError):
+        worker.next_of('DISPATCH', timeout=1.0)
+
+
+def test_a_task_handed_out_as_a_turn_failed_is_claimed_back_and_runs_once(
+        tmp_path, processes, peer_factory):
+    """A task ready before a turn may reach a worker before the turn's
+    commit. When that commit fails, the worker hears 410 (memory was rebuilt
+    under a new epoch), registers again holding the task, the broker adopts
+    it, and its result is stored once space is back: it ran once. (CREDIT
+    and SUBMIT go in one burst, usually one turn; read in two, the task goes
+    before the failed turn instead, and is claimed the same way.)"""
+    broker = FaultyBroker(tmp_path, extra=['--heartbeat-ms', '200', '--liveness-ms', '10000',
+                                           '--recovery-ms', '1000'])
+    processes.append(broker)
+    client = peer_factory(broker.endpoint)
+    worker = peer_factory(broker.endpoint)
+    kind, _, body, _ = client.request('SUBMIT', {'tasks': [{'name': 'job'}]}, [b'once'])
+    assert kind == 'SUBMITTED', body
+    task_id = body['tasks'][0]['id']
+    kind, _, body, _ = worker.request('REGISTER', {'name': 'w1', 'slots': 1, 'acks': True})
+    assert kind == 'WELCOME', body
+    broker.control.write_text('fsync')
+    worker.send('CREDIT', {'queues': ['default'], 'credit': 1})
+    submit = worker.send('SUBMIT', {'tasks': [{'name': 'other'}]}, [b'refused'])
+    _, _, body, _ = worker.next_of('DISPATCH', timeout=10)
+    lease = body['tasks'][0]['lease']
+    assert body['tasks'][0]['id'] == task_id
+    kind, _, body, _ = worker.request('HEARTBEAT', {'busy': 1})
+    assert kind == 'ERROR' and body['code'] == 410, body
+    assert any(m[1] == submit and m[0] == 'ERROR' and m[2]['code'] == 507
+               for m in worker.pending), worker.pending
+    kind, _, welcome, _ = worker.request('REGISTER', {
+        'name': 'w1', 'slots': 1, 'acks': True, 'held': [{'id': task_id, 'lease': lease}]})
+    assert kind == 'WELCOME', welcome
+    assert [a['id'] for a in welcome.get('adopted', [])] == [task_id], welcome
+    adopted = welcome['adopted'][0]['lease']
+    broker.control.write_text('')
+
+    def writable():
+        kind, _, body, _ = client.request(
+            'SUBMIT', {'tasks': [{'name': 'probe', 'key': 'space-back'}]}, [b''])
+        return kind == 'SUBMITTED'
+    wait_until(writable, timeout=30, interval=0.2, what='the journal taking writes again')
+    kind, _, body, _ = worker.request(
+        'RESULT', {'results': [{'id': task_id, 'lease': adopted}]}, [b'done'])
+    assert kind == 'RESULT_OK' and body.get('stored') == [task_id], body
+    kind, _, body, _ = client.request('STATUS', {'ids': [task_id]})
+    assert kind == 'STATUS_REPLY', body
+    assert body['tasks'][0]['state'] == SUCCEEDED and body['tasks'][0]['attempts'] == 1, body
+    with pytest.raises(TimeoutError):  # and it never went out again
+        worker.next_of('DISPATCH', timeout=0.5)
+
+
 def test_stop_or_kill_while_full_loses_nothing_acknowledged(tmp_path, processes):
     """SIGTERM while the journal is full exits 0 (the stop record cannot be
     written: the next start counts as after a crash); kill -9 then too;

@@ -684,6 +684,42 @@ test_max_running_and_pause (void **state)
     arb_sched_destroy (&sched);
 }
 
+//  What a turn loosens (a queue resumed, a running slot freed under a
+//  limit) the journal has not recorded until the commit: that turn's
+//  early pass hands out nothing, and the pass after the commit does.
+static void
+test_early_pass_waits_for_a_loosened_limit (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_queue_t *q = arb_sched_queue (sched, "q");
+    arb_queue_limit (q)->max_running = 1;
+    arb_queue_settings (q)->paused = true;
+    for (uint64_t id = 1; id <= 3; id++)
+        s_add (sched, "q", id, 0, NOW);
+    s_worker (sched, "w", "q", 10);
+    arb_sched_committed (sched);
+    //  resumed in this turn
+    arb_queue_settings (q)->paused = false;
+    arb_sched_touch_queue (sched, q);
+    arb_sched_dispatch_early (sched, NOW, MONO);
+    assert_int_equal (log.count, 0);
+    arb_sched_committed (sched);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 1);
+    arb_sched_committed (sched);
+    //  its one running task ends in this turn
+    arb_sched_finish (sched, &log.sent[0], ARB_STATE_SUCCEEDED, NOW);
+    arb_sched_dispatch_early (sched, NOW, MONO);
+    assert_int_equal (log.count, 1);
+    arb_sched_committed (sched);
+    arb_sched_dispatch_early (sched, NOW, MONO);  //  the next turn: nothing loosened
+    assert_int_equal (log.count, 2);
+    assert_int_equal (log.sent[1]->id, 2);
+    arb_sched_destroy (&sched);
+}
+
 static void
 test_rate_limit (void **state)
 {
@@ -1736,6 +1772,7 @@ main (void)
         cmocka_unit_test (test_lease_expiry_by_liveness),
         cmocka_unit_test (test_timers),
         cmocka_unit_test (test_max_running_and_pause),
+        cmocka_unit_test (test_early_pass_waits_for_a_loosened_limit),
         cmocka_unit_test (test_rate_limit),
         cmocka_unit_test (test_name_limit),
         cmocka_unit_test (test_names_reach_a_worker_that_runs_them),
