@@ -76,8 +76,12 @@ def test_soft_timeout_warns_the_handler(client, fast_broker, processes, tmp_path
     start_py_worker(fast_broker, processes, tmp_path, '--mode', mode)
     task = client.submit('soft', timeout=10, soft_timeout=0.4)
     done = client.wait(task, timeout=20)
-    assert done.ok and done.result.startswith(b'wrapped up after 0.')
-    assert 0.35 <= float(done.result.split()[-2]) < 2
+    assert done.ok and done.result.startswith(b'wrapped up after ')
+    # the soft timeout counts from the slot (python/arbiter/job.py); a
+    # handler in a process slot starts only once its process is forked,
+    # which on a loaded machine takes more than 50 ms of those 0.4 s
+    earliest = 0.35 if mode != 'process' else 0.1
+    assert earliest <= float(done.result.split()[-2]) < 2
 
 
 def test_results_over_the_brokers_limit_fail_here(tmp_path, processes):
