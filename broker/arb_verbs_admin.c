@@ -581,7 +581,7 @@ s_schedule_new (const arb_verbs_t *verbs, arb_msg_t *msg)
     if (schedule)
         arb_schedule_task (schedule, verbs->clock->now_ms, &spec, key);
     zframe_destroy (&spec.payload);
-    if (schedule && arb_verbs_check_spec (verbs, &spec, "", why, sizeof (why)))
+    if (schedule && arb_verbs_check_spec (verbs, &spec, why, sizeof (why)))
         arb_schedule_destroy (&schedule);
     if (!schedule)
         arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID, "%s", why);

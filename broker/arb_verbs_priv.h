@@ -14,12 +14,11 @@
 void arb_verbs_submit (const arb_verbs_t *verbs, arb_msg_t *msg);
 
 //  Checks the options of a task spec against their bounds (SUBMIT, and a
-//  schedule's template). Returns 0, or -1 with the reason in why: prefix
-//  (as "tasks[3].") and the field ("retries: 5000 is over the limit of
-//  1000").
+//  schedule's template). Returns 0, or -1 with the reason in why: the
+//  field and what is wrong with it ("retries: 5000 is over the limit of
+//  1000"); a caller with many specs puts the spec's place in front.
 int arb_verbs_check_spec (const arb_verbs_t *verbs,
                           const arb_task_spec_t *spec,
-                          const char *prefix,
                           char *why,
                           size_t size);
 void arb_verbs_status (const arb_verbs_t *verbs, arb_msg_t *msg);
