@@ -36,9 +36,15 @@ s_add (char *why, size_t size, const char *fmt, ...)
 arb_dag_t *
 arb_dag_new (const arb_task_spec_t *tasks, size_t count)
 {
-    arb_dag_t *self = (arb_dag_t *) zmalloc (sizeof (arb_dag_t));
+    //  not zeroed: of the reason buffer only its first byte matters, and
+    //  clearing all of it cost a task submitted alone more than its checks
+    arb_dag_t *self = (arb_dag_t *) malloc (sizeof (arb_dag_t));
+    assert (self);
     self->tasks = tasks;
     self->count = count;
+    self->index = NULL;
+    self->duplicates[0] = '\0';
+    self->duplicate_count = 0;
     for (size_t i = 0; i < count; i++) {
         const char *ref = tasks[i].ref;
         if (!ref)
