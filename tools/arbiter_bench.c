@@ -11,6 +11,10 @@
 
       F1  fdatasync probe: a small write + fdatasync in the journals'
           directory, again and again: the floor W1 is compared with
+      R1  the transport's floor (arb_benchfloor.h): round trips to a
+          server that writes and fdatasyncs a commit's worth before each
+          reply, over plain TCP and over ZeroMQ, and the same without the
+          write (in "all", not in the default list)
       W1  one producer submits one task at a time (100-byte payloads), each
           acknowledged only after its commit: tasks/s and ack latency
       W2  W1's producer (watching its tasks) + consumer processes holding
@@ -41,6 +45,7 @@
     tests; this tool is how BENCHMARKS.md gets its figures.
 */
 
+#include "arb_benchfloor.h"
 #include "arb_benchkit.h"
 #include "arb_benchproc.h"
 #include "arb_client.h"
@@ -416,6 +421,34 @@ s_f1 (s_bench_t *self)
                 "\"overwrite_p99_us\": %.1f",
                 self->probe, append.per_s, append.p50_us, append.p99_us, overwrite.per_s,
                 overwrite.p50_us, overwrite.p99_us);
+    s_end (ok);
+}
+
+//  R1: --probe round trips of each kind. The bare ones (no write) give
+//  the transports' cost when no thread has slept through an fsync; the
+//  durable ones, what that sleep makes of it.
+static void
+s_r1 (s_bench_t *self)
+{
+    arb_benchkit_sync_t tcp, zmq, tcp_bare, zmq_bare;
+    char dir[] = "/tmp/arbiter-bench-XXXXXX";
+    int n = self->probe;
+    bool ok = mkdtemp (dir) != NULL;
+    ok = ok && arb_benchfloor_roundtrip (dir, ARB_BENCHFLOOR_TCP, n, true, &tcp) == 0;
+    ok = ok && arb_benchfloor_roundtrip (dir, ARB_BENCHFLOOR_ZMQ, n, true, &zmq) == 0;
+    ok = ok && arb_benchfloor_roundtrip (dir, ARB_BENCHFLOOR_TCP, n, false, &tcp_bare) == 0;
+    ok = ok && arb_benchfloor_roundtrip (dir, ARB_BENCHFLOOR_ZMQ, n, false, &zmq_bare) == 0;
+    rmdir (dir);
+    s_head ("R1",
+            "one request at a time to a server that writes 8,240 bytes in place and "
+            "fdatasyncs before each reply: plain TCP against ZeroMQ (W1's floor by transport)");
+    if (ok)
+        printf (", \"round_trips\": %d, \"tcp_per_s\": %.0f, \"tcp_p50_us\": %.1f, "
+                "\"tcp_p99_us\": %.1f, \"zmq_per_s\": %.0f, \"zmq_p50_us\": %.1f, "
+                "\"zmq_p99_us\": %.1f, \"zmq_over_tcp\": %.2f, \"bare_tcp_p50_us\": %.1f, "
+                "\"bare_zmq_p50_us\": %.1f",
+                n, tcp.per_s, tcp.p50_us, tcp.p99_us, zmq.per_s, zmq.p50_us, zmq.p99_us,
+                tcp.per_s > 0 ? zmq.per_s / tcp.per_s : 0, tcp_bare.p50_us, zmq_bare.p50_us);
     s_end (ok);
 }
 
@@ -819,6 +852,8 @@ s_usage (FILE *out)
              "Starts its own arbiterd on a fresh journal for each workload and measures it\n"
              "(one JSON line per workload). The shapes every queue is measured with:\n"
              "  F1  fdatasync of a small write in the journals' directory (W1's floor)\n"
+             "  R1  durable round trips (a commit's write + fdatasync each) over plain TCP\n"
+             "      and over ZeroMQ: the transport's share of W1 (not in the default)\n"
              "  W1  submit one task at a time, each acknowledged after its commit\n"
              "  W2  W1's producer + consumers holding one task each, end to end\n"
              "  P1  one task per SUBMIT, --window SUBMITs in flight, counted at the ack\n"
@@ -842,7 +877,7 @@ s_usage (FILE *out)
              "                    leaves the journal at its end, as the peers delete it)\n"
              "  --queued N        M2: tasks queued (default 1000000)\n"
              "  --queued-big N    M3: tasks queued (default 10000000)\n"
-             "  --probe N         F1: writes (default 2000)\n"
+             "  --probe N         F1: writes; R1: round trips of each kind (default 2000)\n"
              "  --b-batch N       B1, B2: tasks per submit (default 500)\n"
              "  --b-window N      B2: tasks submitted and not finished (default 20000)\n"
              "  --b-workers N     B2: worker processes (default 2)\n"
@@ -1007,9 +1042,9 @@ main (int argc, char *argv[])
     struct {
         const char *name;
         void (*run) (s_bench_t *);
-    } workloads[] = {{"F1", s_f1}, {"W1", s_w1}, {"W2", s_w2}, {"P1", s_p1},
-                     {"P2", s_p2}, {"L1", s_l1}, {"M2", s_m2}, {"M3", s_m3},
-                     {"B1", s_b1}, {"B2", s_b2}, {"B4", s_b4}};
+    } workloads[] = {{"F1", s_f1}, {"R1", s_r1}, {"W1", s_w1}, {"W2", s_w2},
+                     {"P1", s_p1}, {"P2", s_p2}, {"L1", s_l1}, {"M2", s_m2},
+                     {"M3", s_m3}, {"B1", s_b1}, {"B2", s_b2}, {"B4", s_b4}};
     //  every name asked for must be known (M1, S1, B3 come with P2, M2, B2)
     char *names = strdup (self.workloads);
     for (char *name = strtok (names, ","); name; name = strtok (NULL, ",")) {

@@ -53,6 +53,25 @@ def test_every_arbiter_workload_ends_well():
     assert recs['S1']['seconds'] > 0
 
 
+def test_the_transport_floor_measures_both_transports():
+    """R1 is not in the default list: asked for, it runs durable and bare
+    round trips over plain TCP and over ZeroMQ, each against a server it
+    forks and ends."""
+    bench = binary('tools', 'arbiter-bench')
+    proc, recs = run_json([bench, '--workloads', 'R1', '--probe', '30'])
+    assert proc.returncode == 0, proc.stderr
+    rec = recs['R1']
+    assert rec['ok'] is True and rec['round_trips'] == 30, rec
+    for key in ['tcp_per_s', 'tcp_p50_us', 'zmq_per_s', 'zmq_p50_us', 'bare_tcp_p50_us',
+                'bare_zmq_p50_us', 'zmq_over_tcp']:
+        assert rec[key] > 0, (key, rec)
+    # a round trip that waits for an fdatasync takes longer than one that does not
+    assert rec['tcp_p50_us'] > rec['bare_tcp_p50_us'], rec
+    proc, recs = run_json([bench, '--arbiterd', binary('broker', 'arbiterd'), '--workloads', 'F1',
+                           '--probe', '5'])
+    assert sorted(recs) == ['F1']
+
+
 def test_batches_and_a_rate():
     bench = binary('tools', 'arbiter-bench')
     proc, recs = run_json([bench, '--arbiterd', binary('broker', 'arbiterd'), '--workloads',
@@ -107,6 +126,7 @@ def test_run_prints_the_tables(tmp_path):
     assert '| W1: submit one at a time' in proc.stdout
     assert '| P2, batches of 100 per SUBMIT |' in proc.stdout
     assert '| S1: start-up on that journal' in proc.stdout
+    assert "The transport's floor (R1" in proc.stdout
     assert 'Not ok' not in proc.stdout, proc.stdout
     again = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'arbiter-bench-run'),
                             '--table', str(out)], stdout=subprocess.PIPE, text=True, timeout=60)
