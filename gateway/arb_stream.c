@@ -61,11 +61,12 @@ struct _arb_stream_t {
 
     uint64_t bytes_read;
     uint64_t bytes_written;
-    bool held;     //  the owner stopped reading
-    bool closing;  //  close once the output is written
-    bool broken;   //  the socket failed or ended: close at the next chance
-    bool dead;     //  closed: free when nothing of it is on the stack
-    int depth;     //  entry points on the stack
+    bool held;      //  the owner stopped reading
+    bool closing;   //  close once the output is written
+    bool draining;  //  closing, the output written and our side shut: reading to the peer's end
+    bool broken;    //  the socket failed or ended: close at the next chance
+    bool dead;      //  closed: free when nothing of it is on the stack
+    int depth;      //  entry points on the stack
     unsigned watching;
     arb_timer_t kick;    //  write the turn's output, hand buffered input again
     arb_timer_t linger;  //  closing: close anyway by then
@@ -409,14 +410,53 @@ arb_stream_close_after (arb_stream_t *self)
     s_kick (self);
 }
 
+//  The output all written, our side of the connection ends (a FIN behind
+//  the last answer), and what the peer still sends is read and dropped
+//  until it closes too, or the linger ends. Closing at once would have
+//  the kernel answer input never read (a client's publishes queued
+//  behind its Connection.Close) with a reset, which can reach the client
+//  before the answer it waits for (Close-Ok) and lose it.
+static int
+s_start_drain (arb_stream_t *self)
+{
+    if (shutdown (self->fd, SHUT_WR))
+        return -1;
+    self->draining = true;
+    arb_reactor_disarm (self->reactor, &self->kick);
+    arb_reactor_arm (self->reactor, &self->linger, ARB_STREAM_LINGER_MS, s_on_timer, self);
+    return 0;
+}
+
+//  Reads and drops what the peer sent, a bounded number of reads a turn;
+//  its end (or an error) breaks the stream.
+static void
+s_drain (arb_stream_t *self)
+{
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = read (self->fd, self->io->scratch, sizeof (self->io->scratch));
+        if (n > 0)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        self->broken = true;
+        return;
+    }
+}
+
 //  Watches for what is needed next, or closes.
 static void
 s_update (arb_stream_t *self)
 {
     if (self->dead)
         return;
-    if (self->broken || (self->closing && !self->out)) {
+    if (self->broken || (self->closing && !self->out && !self->draining && s_start_drain (self))) {
         arb_stream_close (self);
+        return;
+    }
+    if (self->draining) {
+        if (self->watching != ARB_REACTOR_READ
+            && arb_reactor_watch_fd (self->reactor, self->fd, ARB_REACTOR_READ) == 0)
+            self->watching = ARB_REACTOR_READ;
         return;
     }
     if (self->was_full && self->out_bytes < self->output_max / 2) {
@@ -441,13 +481,11 @@ s_handle_input (arb_stream_t *self)
         self->handler.input (self->arg, self);
 }
 
+//  Readiness while the stream is open: the output leaves, the input is
+//  read and handed to the handler.
 static void
-s_on_io (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
+s_on_ready (arb_stream_t *self, unsigned events)
 {
-    (void) reactor;
-    (void) fd;
-    arb_stream_t *self = (arb_stream_t *) arg;
-    self->depth++;
     if (events & ARB_REACTOR_WRITE)
         s_flush (self);
     if ((events & ARB_REACTOR_READ) && s_wants_input (self)) {
@@ -463,6 +501,19 @@ s_on_io (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
         self->broken = true;
     if (!self->dead)
         s_keep (self);
+}
+
+static void
+s_on_io (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
+{
+    (void) reactor;
+    (void) fd;
+    arb_stream_t *self = (arb_stream_t *) arg;
+    self->depth++;
+    if (!self->draining)
+        s_on_ready (self, events);
+    else if (events & (ARB_REACTOR_READ | ARB_REACTOR_HUP))
+        s_drain (self);
     s_update (self);
     if (--self->depth == 0 && self->dead)
         s_free (self);

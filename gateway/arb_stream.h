@@ -27,8 +27,8 @@
     (arb_stream_hold), e.g. while it waits for the broker.
 
     Life. The handler's closed runs once, when the stream ends (the peer
-    closed, an error, arb_stream_close, or the linger after
-    arb_stream_close_after); the stream is freed once no handler call of it
+    closed, an error, arb_stream_close, or arb_stream_close_after's end:
+    the peer's close or the linger); the stream is freed once no handler call of it
     is on the stack, so a handler may close it from anywhere. Runs in the
     reactor's thread.
 */
@@ -128,8 +128,12 @@ bool arb_stream_is_full (arb_stream_t *self);
 //  Writes what is queued now, without waiting for the turn's end.
 void arb_stream_flush (arb_stream_t *self);
 
-//  Stops reading; closes once the output is written, or after
-//  ARB_STREAM_LINGER_MS.
+//  Stops taking input. Once the output is written, ends this side of the
+//  connection (the peer reads its end after the last answer), drops what
+//  the peer still sends, and closes when the peer closes too; at most
+//  ARB_STREAM_LINGER_MS for the output, then as long again for the peer.
+//  (Closing with input unread would make the kernel send a reset, which
+//  can overtake the last answer.)
 void arb_stream_close_after (arb_stream_t *self);
 
 //  Closes now (output not yet written is dropped).

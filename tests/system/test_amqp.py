@@ -1060,6 +1060,37 @@ def connection_error(raw, code, timeout=5):
     return close
 
 
+def test_close_ok_reaches_a_client_whose_publishes_follow_its_close(gateway):
+    """A client's Connection.Close can overtake publishes it queued before
+    (amqplib sends channel 0 first). The gateway answers Close-Ok and ends
+    its side, dropping what comes after the Close: the client must read
+    the Close-Ok and then the end of the stream, not a reset (which the
+    kernel sends for a socket closed with input unread, and which can
+    arrive before the Close-Ok and lose it)."""
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    publish = pika.frame.Method(1, pika.spec.Basic.Publish(exchange='', routing_key='after-close'))
+    header = pika.frame.Header(1, 1000, pika.spec.BasicProperties())
+    body = pika.frame.Body(1, b'x' * 1000)
+    one = publish.marshal() + header.marshal() + body.marshal()
+    close = pika.frame.Method(0, pika.spec.Connection.Close(reply_code=200, reply_text='bye',
+                                                            class_id=0, method_id=0))
+    # more than the gateway reads at once (64 KiB), less than the sockets
+    # hold, so that the send cannot block on a gateway that stopped reading
+    raw.send_raw(close.marshal() + one * 600)
+    raw.expect(pika.spec.Connection.CloseOk)
+    raw.sock.settimeout(5)
+    assert raw.sock.recv(65536) == b''  # its end, not ConnectionResetError
+    raw.close()
+    # nothing after the Close was taken
+    c = connect(gateway)
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        c.channel().queue_declare('after-close', passive=True)
+    assert e.value.reply_code == 404
+    c.close()
+
+
 def test_users_vhosts_plain_and_amqplain(gateway_factory, broker, tmp_path):
     """Users of the config file log in with PLAIN (pika) and AMQPLAIN, to
     the vhosts they may use; vhosts keep their queues apart."""
