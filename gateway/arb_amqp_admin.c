@@ -54,6 +54,8 @@ s_op_done (s_op_t *op)
     uint16_t number = arb_amqp_channel_number (channel);
     if (conn->op == op)
         conn->op = NULL;
+    //  a queue.delete's cancels of this connection's consumers go first
+    arb_amqp_conn_send_held_cancels (conn);
     if (!op->nowait && !op->failed && !arb_amqp_channel_is_closing (channel)) {
         switch (op->id) {
             case AMQP_QUEUE_DECLARE_METHOD: {
@@ -151,6 +153,18 @@ s_store (s_op_t *op, const char *key, zchunk_t *value)
     arb_amqp_t *server = arb_amqp_channel_conn (op->channel)->server;
     s_op_wait (op, arb_amqp_store (server, key, value ? &value : NULL, s_on_answer, op));
     zchunk_destroy (&value);
+}
+
+//  queue.delete: its consumers on this connection are told with the
+//  Delete-Ok (s_op_done), those on others at once.
+static void
+s_delete (s_op_t *op, arb_amqp_queue_t *queue)
+{
+    arb_amqp_conn_t *conn = arb_amqp_channel_conn (op->channel);
+    conn->holding_cancels = true;
+    uint32_t reqid = arb_amqp_delete_queue (conn->server, queue, s_on_answer, op);
+    conn->holding_cancels = false;
+    s_op_wait (op, reqid);
 }
 
 static void
@@ -577,7 +591,7 @@ s_queue_delete (arb_amqp_channel_t *channel, amqp_queue_delete_t *m)
     }
     else {
         op->want_count = true;
-        s_op_wait (op, arb_amqp_delete_queue (conn->server, queue, s_on_answer, op));
+        s_delete (op, queue);
     }
     s_op_go (op);
     return 0;
@@ -604,7 +618,7 @@ s_queue_delete_counted (s_op_t *op)
                 op->count ? "not empty" : "in use");
         return;
     }
-    s_op_wait (op, arb_amqp_delete_queue (conn->server, queue, s_on_answer, op));
+    s_delete (op, queue);
 }
 
 int

@@ -653,7 +653,9 @@ arb_amqp_channel_queue_gone (arb_amqp_channel_t *self, arb_amqp_queue_t *queue)
     while (c) {
         arb_amqp_consumer_t *next = (arb_amqp_consumer_t *) zlistx_next (self->consumers);
         if (c->queue == queue) {
-            if (self->conn->cancel_notify) {
+            if (self->conn->cancel_notify && self->conn->holding_cancels)
+                arb_amqp_conn_hold_cancel (self->conn, self->number, c->tag);
+            else if (self->conn->cancel_notify) {
                 amqp_basic_cancel_t cancel = {.consumer_tag = amqp_cstring_bytes (c->tag)};
                 s_send (self, AMQP_BASIC_CANCEL_METHOD, &cancel);
             }

@@ -50,6 +50,34 @@ arb_amqp_conn_send (arb_amqp_conn_t *self, uint16_t channel, amqp_method_number_
 }
 
 void
+arb_amqp_conn_hold_cancel (arb_amqp_conn_t *self, uint16_t channel, const char *tag)
+{
+    if (!self->held_cancels) {
+        self->held_cancels = zlistx_new ();
+        zlistx_set_destructor (self->held_cancels, (zlistx_destructor_fn *) zstr_free);
+    }
+    zlistx_add_end (self->held_cancels, zsys_sprintf ("%u %s", channel, tag));
+}
+
+void
+arb_amqp_conn_send_held_cancels (arb_amqp_conn_t *self)
+{
+    if (!self->held_cancels)
+        return;
+    for (char *held = (char *) zlistx_first (self->held_cancels); held;
+         held = (char *) zlistx_next (self->held_cancels)) {
+        char *tag;
+        unsigned long channel = strtoul (held, &tag, 10);
+        arb_amqp_channel_t *open = channel <= self->channel_max ? self->channels[channel] : NULL;
+        if (open && !arb_amqp_channel_is_closing (open)) {
+            amqp_basic_cancel_t cancel = {.consumer_tag = amqp_cstring_bytes (tag + 1)};
+            arb_amqp_conn_send (self, (uint16_t) channel, AMQP_BASIC_CANCEL_METHOD, &cancel);
+        }
+    }
+    zlistx_destroy (&self->held_cancels);
+}
+
+void
 arb_amqp_conn_send_content (arb_amqp_conn_t *self,
                             uint16_t channel,
                             amqp_method_number_t id,
@@ -589,6 +617,7 @@ s_free (arb_amqp_conn_t *self)
     free (self->pending);
     free (self->channels);
     free (self->user);
+    zlistx_destroy (&self->held_cancels);
     free (self);
 }
 

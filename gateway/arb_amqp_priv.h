@@ -110,14 +110,16 @@ struct _arb_amqp_conn_t {
     uint32_t *pending;  //  owned: broker requests the held method waits for (one a
                         //  binding record of an exchange deleted: as many as it has)
     size_t npending;
-    size_t pending_max;     //  room in pending
-    bool waiting;           //  a method waits for the broker: input is held
-    void *op;               //  owned: the admin method waiting (arb_amqp_admin.c), or NULL
-    uint64_t read_mark;     //  stream bytes read at the last heartbeat tick
-    uint64_t written_mark;  //  stream bytes written at the last heartbeat tick
-    uint32_t silent_ticks;  //  heartbeat ticks without a byte from the client
-    arb_timer_t timer;      //  handshake, heartbeat or close timer
-    bool dead;              //  gone: freed once nothing of it is on the stack
+    size_t pending_max;      //  room in pending
+    bool waiting;            //  a method waits for the broker: input is held
+    void *op;                //  owned: the admin method waiting (arb_amqp_admin.c), or NULL
+    bool holding_cancels;    //  a queue.delete of this connection is ending consumers
+    zlistx_t *held_cancels;  //  owned, or NULL: their Basic.Cancels ("CHANNEL TAG")
+    uint64_t read_mark;      //  stream bytes read at the last heartbeat tick
+    uint64_t written_mark;   //  stream bytes written at the last heartbeat tick
+    uint32_t silent_ticks;   //  heartbeat ticks without a byte from the client
+    arb_timer_t timer;       //  handshake, heartbeat or close timer
+    bool dead;               //  gone: freed once nothing of it is on the stack
     int depth;
 };
 
@@ -166,6 +168,13 @@ void arb_amqp_conn_fail (arb_amqp_conn_t *self, int code, const char *text, uint
 
 //  Writes a method frame on channel.
 void arb_amqp_conn_send (arb_amqp_conn_t *self, uint16_t channel, amqp_method_number_t id, void *m);
+//  The Basic.Cancel of a consumer that a queue.delete of this connection
+//  ended (while holding_cancels) waits for arb_amqp_conn_send_held_cancels,
+//  just before the Delete-Ok: as from RabbitMQ, a client that closes on the
+//  cancel has had its Delete-Ok too.
+void arb_amqp_conn_hold_cancel (arb_amqp_conn_t *self, uint16_t channel, const char *tag);
+//  Sends the held cancels, to the channels still open.
+void arb_amqp_conn_send_held_cancels (arb_amqp_conn_t *self);
 
 //  Writes a message: its method, content header (raw properties) and body
 //  frames split at frame max; payload is taken.

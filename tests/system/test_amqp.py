@@ -1091,6 +1091,42 @@ def test_close_ok_reaches_a_client_whose_publishes_follow_its_close(gateway):
     c.close()
 
 
+def test_a_deleted_queues_cancel_comes_with_the_delete_ok(gateway):
+    """queue.delete of a queue this connection consumes: the Basic.Cancel
+    and the Delete-Ok leave together, Cancel first, as from RabbitMQ (a
+    client that closes on the cancel, as amqplib's tests do, has had its
+    Delete-Ok by then); a consumer on another connection is told too."""
+    other = RawAmqp(gateway.amqp_port)
+    other.expect(pika.spec.Connection.OpenOk)
+    other.open_channel(1)
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    raw.open_channel(2)
+    raw.send(1, pika.spec.Queue.Declare(queue='gone-soon'))
+    raw.expect(pika.spec.Queue.DeclareOk)
+    for conn, channel, tag in ((raw, 1, 'mine'), (raw, 2, 'mine-too'), (other, 1, 'theirs')):
+        conn.send(channel, pika.spec.Basic.Consume(queue='gone-soon', consumer_tag=tag))
+        conn.expect(pika.spec.Basic.ConsumeOk)
+    raw.send(1, pika.spec.Queue.Delete(queue='gone-soon'))
+    first = raw.frame()
+    assert isinstance(first.method, pika.spec.Basic.Cancel), first
+    # the rest came in the same read: nothing more was waited for
+    rest = []
+    while True:
+        used, frame = pika.frame.decode_frame(raw.buf)
+        if not frame:
+            break
+        raw.buf = raw.buf[used:]
+        rest.append(frame)
+    cancels = sorted((f.channel_number, f.method.consumer_tag) for f in [first] + rest[:-1])
+    assert cancels == [(1, 'mine'), (2, 'mine-too')]
+    assert rest and isinstance(rest[-1].method, pika.spec.Queue.DeleteOk), rest
+    assert other.expect(pika.spec.Basic.Cancel).consumer_tag == 'theirs'
+    raw.close()
+    other.close()
+
+
 def test_users_vhosts_plain_and_amqplain(gateway_factory, broker, tmp_path):
     """Users of the config file log in with PLAIN (pika) and AMQPLAIN, to
     the vhosts they may use; vhosts keep their queues apart."""
