@@ -123,6 +123,21 @@ s_received (s_test_t *test, char *buf, size_t size)
     return buf;
 }
 
+//  The connection closed its side after its last answer: the peer reads
+//  the end of the stream; it closes its own side, and the connection's
+//  socket closes too (before that, what the peer sends is dropped).
+static void
+s_peer_sees_the_end (s_test_t *test)
+{
+    char byte;
+    assert_int_equal (recv (test->peer, &byte, 1, MSG_DONTWAIT), 0);
+    assert_int_equal (test->closed, 0);
+    s_send (test, "version\r\n");
+    assert_int_equal (shutdown (test->peer, SHUT_WR), 0);
+    s_run (test, 10);
+    assert_int_equal (test->closed, 1);
+}
+
 static void
 test_cut_lines_and_order (void **state)
 {
@@ -175,7 +190,7 @@ test_refusals (void **state)
     s_run (test, 10);
     s_received (test, buf, sizeof (buf));
     assert_string_equal (buf, "CLIENT_ERROR bad data chunk\r\n");
-    assert_int_equal (test->closed, 1);
+    s_peer_sees_the_end (test);
     assert_int_equal (test->commands, 1);
     s_teardown (test);
 }
@@ -189,14 +204,14 @@ test_quit_and_unknown (void **state)
     s_run (test, 10);
     char buf[256];
     assert_string_equal (s_received (test, buf, sizeof (buf)), "OK 6\r\n");
-    assert_int_equal (test->closed, 1);
+    s_peer_sees_the_end (test);
     assert_int_equal (test->commands, 2);
     s_teardown (test);
     test = s_setup (16);
     s_send (test, "frob\r\nversion\r\n");
     s_run (test, 10);
     assert_string_equal (s_received (test, buf, sizeof (buf)), "CLIENT_ERROR unknown command\r\n");
-    assert_int_equal (test->closed, 1);
+    s_peer_sees_the_end (test);
     assert_int_equal (test->commands, 0);
     s_teardown (test);
 }
