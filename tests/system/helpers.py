@@ -94,3 +94,21 @@ def journal_value(broker, sql, *args):
     """The first column of the first row of a read-only query of a broker's
     journal, while it runs (WAL lets readers in)."""
     return journal_rows(broker, sql, *args)[0][0]
+
+
+# A module for `node -r` (or NODE_OPTIONS=--require): connections a Node
+# program makes to port 5672 (amqp://localhost, as RabbitMQ examples and
+# test suites assume) go to ARB_TEST_AMQP_PORT on 127.0.0.1, so that the
+# gateway under test listens on a free port, not on a fixed one.
+AMQP_PORT_REDIRECT = '''
+const net = require('net');
+const port = Number(process.env.ARB_TEST_AMQP_PORT);
+for (const name of ['connect', 'createConnection']) {
+  const original = net[name];
+  net[name] = function (options, ...rest) {
+    if (options && typeof options === 'object' && Number(options.port || 5672) === 5672)
+      options = Object.assign({}, options, {host: '127.0.0.1', port});
+    return original.call(this, options, ...rest);
+  };
+}
+'''

@@ -18,25 +18,13 @@ import time
 import pytest
 
 from conftest import BUILD, ROOT
+from helpers import AMQP_PORT_REDIRECT
 
 NPM = os.path.join(BUILD, 'npm', 'node_modules')
 if not os.path.isdir(os.path.join(NPM, 'amqplib')):
     NPM = os.path.join(ROOT, 'build', 'npm', 'node_modules')
 EXAMPLES = os.path.join(NPM, 'amqplib', 'examples')
 TUTORIALS = os.path.join(EXAMPLES, 'tutorials')
-
-REDIRECT = '''
-const net = require('net');
-const port = Number(process.env.ARB_TEST_AMQP_PORT);
-for (const name of ['connect', 'createConnection']) {
-  const original = net[name];
-  net[name] = function (options, ...rest) {
-    if (options && typeof options === 'object' && Number(options.port || 5672) === 5672)
-      options = Object.assign({}, options, {host: '127.0.0.1', port});
-    return original.call(this, options, ...rest);
-  };
-}
-'''
 
 
 @pytest.fixture
@@ -52,7 +40,7 @@ def node(gateway, tmp_path):
     if not exe or not all(os.path.isdir(d) for d in needed):
         pytest.skip('node, amqplib or uuid is not installed (tools/arbiter-dev installs them)')
     redirect = tmp_path / 'redirect.js'
-    redirect.write_text(REDIRECT)
+    redirect.write_text(AMQP_PORT_REDIRECT)
     env = dict(os.environ, NODE_PATH=NPM, ARB_TEST_AMQP_PORT=str(gateway.amqp_port))
     started = []
 

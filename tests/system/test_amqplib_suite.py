@@ -1,0 +1,69 @@
+"""amqplib's own test suite, run unmodified against the gateway, as its
+authors run it against RabbitMQ.
+
+The suite is that of amqplib 1.0.7, the last package on the npm registry
+that ships its tests (tools/arbiter-dev unpacks it into the build tree,
+beside the amqplib the other Node tests use). Its tests read the broker's
+address from URL, and some connect to localhost:5672 outright: the same
+preloaded module as test_amqp_examples.py points those at the gateway's
+free port. One test is expected to fail, and is checked to fail for that
+reason alone: `serverProperties` asserts that the server's product is
+"RabbitMQ", and the gateway says what it is (docs/gateway.md,
+"Connections").
+"""
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import BUILD, ROOT
+from helpers import AMQP_PORT_REDIRECT
+
+SUITE = os.path.join(BUILD, 'npm', 'amqplib-suite')
+if not os.path.isdir(SUITE):
+    SUITE = os.path.join(ROOT, 'build', 'npm', 'amqplib-suite')
+
+EXPECTED = {'serverProperties': "'arbiter-gateway' == 'RabbitMQ'"}
+
+
+def failures(tap):
+    """The failing tests of a TAP report, by name, with their error: only
+    tests that failed themselves, not the suites that hold them."""
+    found = {}
+    lines = tap.splitlines()
+    for i, line in enumerate(lines):
+        m = re.match(r'\s*not ok \d+ - (.*)$', line)
+        if not m:
+            continue
+        block = []
+        for follow in lines[i + 1:]:
+            if follow.strip() == '...':
+                break
+            block.append(follow.strip())
+        if "failureType: 'subtestsFailed'" in block:
+            continue
+        error = next((b[len('error: '):] for b in block if b.startswith('error: ')), '')
+        found[m.group(1).strip()] = error.strip('"')
+    return found
+
+
+def test_amqplib_own_suite(gateway_factory, broker, tmp_path):
+    node = shutil.which('node')
+    if not node or not os.path.isdir(os.path.join(SUITE, 'test')):
+        pytest.skip("node or amqplib's test suite is not installed (tools/arbiter-dev installs them)")
+    gateway = gateway_factory(broker)
+    redirect = tmp_path / 'redirect.js'
+    redirect.write_text(AMQP_PORT_REDIRECT)
+    env = dict(os.environ, URL='amqp://guest:guest@127.0.0.1:%d' % gateway.amqp_port,
+               ARB_TEST_AMQP_PORT=str(gateway.amqp_port),
+               NODE_OPTIONS='--require %s' % redirect)
+    proc = subprocess.run([node, '--test', '--test-timeout=30000', '--test-reporter=tap'],
+                          cwd=SUITE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          text=True, timeout=600)
+    summary = dict(re.findall(r'^# (tests|pass|fail|cancelled) (\d+)$', proc.stdout, re.M))
+    assert int(summary.get('tests', 0)) > 250, proc.stdout[-3000:]
+    assert summary.get('cancelled') == '0', proc.stdout[-3000:]
+    assert failures(proc.stdout) == EXPECTED, proc.stdout[-5000:]
