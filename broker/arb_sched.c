@@ -224,7 +224,7 @@ arb_sched_touch_queue (arb_sched_t *self, arb_queue_t *queue)
 void
 arb_sched_loosened (arb_sched_t *self)
 {
-    self->loosened = self->turn + 1;  //  0: never
+    self->loosened = self->turn;
 }
 
 void
@@ -501,7 +501,10 @@ arb_sched_set_loading (arb_sched_t *self, bool loading)
 void
 arb_sched_committed (arb_sched_t *self)
 {
-    self->turn++;
+    //  turns count from 1, so that 0 stays "never" (loosened, a session's
+    //  held turn) when the count wraps
+    if (++self->turn == 0)
+        self->turn = 1;
 }
 
 void

@@ -374,7 +374,7 @@ arb_sched_dispatch_early (arb_sched_t *self, uint64_t now_ms, uint64_t mono_ms)
 {
     //  no settling: a task new in this turn is not handed out anyway, and
     //  one made cold now would be read back from the open transaction
-    if (self->loosened == self->turn + 1)
+    if (self->loosened == self->turn)
         return;  //  what a limit now lets through waits for its commit
     self->early = true;
     s_dispatch (self, now_ms, mono_ms);

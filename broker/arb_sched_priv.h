@@ -46,9 +46,9 @@ struct _arb_sched_t {
     arb_vec_t fresh;      //  ids of fresh tasks to settle (arb_sched.h)
     uint64_t cold;        //  cold tasks of all queues
     bool loading;         //  start-up: seqs are exact
-    uint32_t turn;        //  commits so far, plus one: the transaction under way
+    uint32_t turn;        //  commits so far, plus one: the transaction under way (never 0)
     bool early;           //  the pass under way is arb_sched_dispatch_early's
-    uint32_t loosened;    //  the turn (+ 1) a limit, pause or setting was loosened in
+    uint32_t loosened;    //  the turn a limit, pause or setting was loosened in, or 0
 };
 
 //  Moves a task to state, keeping its queue's counts (and ready bytes).

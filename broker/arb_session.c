@@ -29,7 +29,7 @@ struct _arb_session_t {
     uint64_t beats[2];      //  Unix ms its last two HEARTBEATs came, oldest first
     uint32_t out_of_step;   //  heartbeats in a row with busy below its old leases
     bool broken;            //  a DISPATCH to it failed: it ends after the dispatch pass
-    uint32_t held_turn;     //  the scheduler's turn it got a WELCOME or TAKE's tasks in, + 1
+    uint32_t held_turn;     //  the scheduler's turn it got a WELCOME or TAKE's tasks in, or 0
 };
 
 arb_session_t *
@@ -149,13 +149,13 @@ arb_session_acks (arb_session_t *self)
 void
 arb_session_hold_early (arb_session_t *self, uint32_t turn)
 {
-    self->held_turn = turn + 1;  //  0: never
+    self->held_turn = turn;
 }
 
 bool
 arb_session_held_early (arb_session_t *self, uint32_t turn)
 {
-    return self->held_turn == turn + 1;
+    return self->held_turn == turn;
 }
 
 uint64_t
