@@ -449,17 +449,13 @@ s_update (arb_stream_t *self)
 {
     if (self->dead)
         return;
-    if (self->broken || (self->closing && !self->out && !self->draining && s_start_drain (self))) {
+    if (self->closing && !self->out && !self->draining && s_start_drain (self))
+        self->broken = true;
+    if (self->broken) {
         arb_stream_close (self);
         return;
     }
-    if (self->draining) {
-        if (self->watching != ARB_REACTOR_READ
-            && arb_reactor_watch_fd (self->reactor, self->fd, ARB_REACTOR_READ) == 0)
-            self->watching = ARB_REACTOR_READ;
-        return;
-    }
-    if (self->was_full && self->out_bytes < self->output_max / 2) {
+    if (!self->draining && self->was_full && self->out_bytes < self->output_max / 2) {
         self->was_full = false;
         if (self->handler.drained)
             self->handler.drained (self->arg, self);
@@ -468,8 +464,10 @@ s_update (arb_stream_t *self)
     }
     if (self->out_bytes >= self->output_max)
         self->was_full = true;
-    unsigned events =
-        (s_wants_input (self) ? ARB_REACTOR_READ : 0) | (self->out ? ARB_REACTOR_WRITE : 0);
+    unsigned events = ARB_REACTOR_READ;  //  draining: to the peer's end
+    if (!self->draining)
+        events =
+            (s_wants_input (self) ? ARB_REACTOR_READ : 0) | (self->out ? ARB_REACTOR_WRITE : 0);
     if (events != self->watching && arb_reactor_watch_fd (self->reactor, self->fd, events) == 0)
         self->watching = events;
 }
