@@ -49,14 +49,32 @@ arb_amqp_conn_send (arb_amqp_conn_t *self, uint16_t channel, amqp_method_number_
     arb_stream_write (self->stream, buf, (size_t) n);
 }
 
+//  A Basic.Cancel held for the Delete-Ok.
+typedef struct {
+    uint16_t channel;
+    char tag[];
+} s_held_cancel_t;
+
+static void
+s_held_cancel_free (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
 void
 arb_amqp_conn_hold_cancel (arb_amqp_conn_t *self, uint16_t channel, const char *tag)
 {
     if (!self->held_cancels) {
         self->held_cancels = zlistx_new ();
-        zlistx_set_destructor (self->held_cancels, (zlistx_destructor_fn *) zstr_free);
+        zlistx_set_destructor (self->held_cancels, s_held_cancel_free);
     }
-    zlistx_add_end (self->held_cancels, zsys_sprintf ("%u %s", channel, tag));
+    size_t len = strlen (tag);
+    s_held_cancel_t *held = (s_held_cancel_t *) malloc (sizeof (s_held_cancel_t) + len + 1);
+    assert (held);
+    held->channel = channel;
+    memcpy (held->tag, tag, len + 1);
+    zlistx_add_end (self->held_cancels, held);
 }
 
 void
@@ -64,14 +82,12 @@ arb_amqp_conn_send_held_cancels (arb_amqp_conn_t *self)
 {
     if (!self->held_cancels)
         return;
-    for (char *held = (char *) zlistx_first (self->held_cancels); held;
-         held = (char *) zlistx_next (self->held_cancels)) {
-        char *tag;
-        unsigned long channel = strtoul (held, &tag, 10);
-        arb_amqp_channel_t *open = channel <= self->channel_max ? self->channels[channel] : NULL;
+    for (s_held_cancel_t *held = (s_held_cancel_t *) zlistx_first (self->held_cancels); held;
+         held = (s_held_cancel_t *) zlistx_next (self->held_cancels)) {
+        arb_amqp_channel_t *open = self->channels[held->channel];
         if (open && !arb_amqp_channel_is_closing (open)) {
-            amqp_basic_cancel_t cancel = {.consumer_tag = amqp_cstring_bytes (tag + 1)};
-            arb_amqp_conn_send (self, (uint16_t) channel, AMQP_BASIC_CANCEL_METHOD, &cancel);
+            amqp_basic_cancel_t cancel = {.consumer_tag = amqp_cstring_bytes (held->tag)};
+            arb_amqp_conn_send (self, held->channel, AMQP_BASIC_CANCEL_METHOD, &cancel);
         }
     }
     zlistx_destroy (&self->held_cancels);

@@ -114,7 +114,7 @@ struct _arb_amqp_conn_t {
     bool waiting;            //  a method waits for the broker: input is held
     void *op;                //  owned: the admin method waiting (arb_amqp_admin.c), or NULL
     bool holding_cancels;    //  a queue.delete of this connection is ending consumers
-    zlistx_t *held_cancels;  //  owned, or NULL: their Basic.Cancels ("CHANNEL TAG")
+    zlistx_t *held_cancels;  //  owned, or NULL: their Basic.Cancels (channel and tag)
     uint64_t read_mark;      //  stream bytes read at the last heartbeat tick
     uint64_t written_mark;   //  stream bytes written at the last heartbeat tick
     uint32_t silent_ticks;   //  heartbeat ticks without a byte from the client
