@@ -16,6 +16,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 import arbiter_proto  # noqa: E402
+import ports  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get('ARBITER_BUILD', os.path.join(ROOT, 'build'))
@@ -29,21 +30,13 @@ def binary(folder, name):
     return path
 
 
-_GIVEN_PORTS = set()
+_PORTS = ports.PortPool(ports.slot_of(BUILD, os.environ.get('PYTEST_XDIST_WORKER')))
 
 
 def free_port():
-    """A free loopback port, never one this test process was given before:
-    the kernel may hand the same free port to two binds in a row, and a
-    gateway's three ports were once two the same."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(('127.0.0.1', 0))
-            port = s.getsockname()[1]
-        if port not in _GIVEN_PORTS:
-            _GIVEN_PORTS.add(port)
-            return port
-    return port
+    """A free loopback port below the ephemeral range, never one this test
+    process was given before (tests/system/ports.py says why)."""
+    return _PORTS.take()
 
 
 def wait_until(predicate, timeout=10.0, interval=0.02, what='condition'):

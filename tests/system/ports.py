@@ -1,0 +1,91 @@
+"""Free loopback ports for test servers, taken below the kernel's ephemeral
+range.
+
+A port that bind(port 0) hands out lies inside the ephemeral range, the
+range connect() draws its local ports from. A test that kills a server and
+starts it again on the same port leaves that port free for a moment, and
+an outgoing connection of any process on the machine (the other pytest
+worker, the other build variant, the server's own client sockets) may take
+it: the restarted server then fails with "Address already in use". That
+happened once in CI. Below the ephemeral range no connect() ever lands, so
+a port stays ours between a kill and a restart.
+
+The range is cut into slots so that processes running side by side (two
+build variants, each with its pytest-xdist workers, and the soak tool one
+of them starts) draw from ports the others never draw from.
+"""
+
+import os
+import random
+import socket
+
+SLOTS = 16
+FIRST = 10000
+
+
+def ephemeral_low():
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+def slot_of(build, worker):
+    """The slot of a pytest process: its build variant (release or asan)
+    and its pytest-xdist worker ('gw0', 'gw1', ... or None)."""
+    variant = 1 if 'asan' in build else 0
+    number = int(worker[2:]) if worker and worker[2:].isdigit() else 0
+    return variant * (SLOTS // 2) + number % (SLOTS // 2 - 1)
+
+
+def soak_slot(build):
+    """The slot the soak tool draws from when a test starts it: the last
+    of its variant's half, which no pytest worker uses."""
+    return slot_of(build, None) + SLOTS // 2 - 1
+
+
+class PortPool:
+    """Ports of one slot, each handed out once, each free when given."""
+
+    def __init__(self, slot):
+        low, high = FIRST, ephemeral_low()
+        self.given = set()
+        if high - low < SLOTS * 64:
+            self.span = None  # no room below the ephemeral range: ask the kernel
+            return
+        width = (high - low) // SLOTS
+        self.span = (low + (slot % SLOTS) * width, low + (slot % SLOTS + 1) * width)
+
+    def take(self):
+        for _ in range(200):
+            port = self._candidate()
+            if port in self.given or not self._free(port):
+                continue
+            self.given.add(port)
+            return port
+        raise RuntimeError('no free loopback port in %r' % (self.span,))
+
+    def _candidate(self):
+        if self.span is None:
+            with socket.socket() as s:
+                s.bind(('127.0.0.1', 0))
+                return s.getsockname()[1]
+        return random.randrange(*self.span)
+
+    @staticmethod
+    def _free(port):
+        # without SO_REUSEADDR, so that a port with a connection lingering
+        # in TIME_WAIT counts as taken, and is passed over
+        with socket.socket() as s:
+            try:
+                s.bind(('127.0.0.1', port))
+            except OSError:
+                return False
+        return True
+
+
+def pool_from_env(default_slot):
+    """The pool named by ARBITER_PORT_SLOT, or default_slot."""
+    value = os.environ.get('ARBITER_PORT_SLOT', '')
+    return PortPool(int(value) if value.isdigit() else default_slot)
