@@ -1330,6 +1330,10 @@ def _(arena):
     assert sorted(t['id'] for t in got) == sorted(ids)
     for _ in range(3):  # credit past the cap is not counted
         w.send('CREDIT', {'sub': (1 << 32) - 1, 'credit': (1 << 31) - 1})
+    # its own PING's answer says its CREDITs were taken: the broker takes
+    # one message from each peer in turn, so another peer's STATS may come
+    # between them
+    w.request('PING', {})
     stats = arena.stats()
     me = identity(w)
     [worker] = [x for x in stats['workers'] if x['identity'] == me]
