@@ -37,7 +37,7 @@
 struct _arb_broker_t {
     arb_broker_config_t config;
     arb_limits_t limits;        //  the codec's limits for requests
-    zsock_t *router;            //  owned
+    arb_wire_t *wire;           //  owned: the connections
     arb_auth_t *auth;           //  owned: CURVE and roles (--curve); NULL: every peer is admin
     arb_journal_t *journal;     //  owned
     arb_clock_t clock;          //  the current turn's time, lent to the layers
@@ -214,9 +214,25 @@ arb_broker_new (const arb_broker_config_t *config)
     self->clock.mono_ms = (uint64_t) zclock_mono ();
     self->probe_wait_ms = ARB_PROBE_FIRST_MS;
     self->sweep_batch = ARB_SWEEP_BATCH;
-    self->router = zsock_new (ZMQ_ROUTER);
+    //  What one peer may leave in the broker's memory (docs/broker.md,
+    //  "Bounds"): messages read ahead of the loop stop at ARB_PEER_RCVHWM
+    //  (TCP then holds the rest back at the peer); messages for a peer
+    //  that does not read stop at ARB_PEER_SNDHWM, room for several turns
+    //  of replies (a turn reads ARB_TURN_MESSAGES at most), and beyond
+    //  it are dropped (a DISPATCH's tasks go back). A frame far over the
+    //  payload limit is cut at the socket; one just over it gets a clear
+    //  413 from the codec.
+    arb_wire_config_t wire = {
+        .endpoint = config->endpoint,
+        .mode = config->transport,
+        .curve = config->curve_dir != NULL,
+        .max_message = max_message,
+        .peer_rcvhwm = ARB_PEER_RCVHWM,
+        .peer_sndhwm = ARB_PEER_SNDHWM,
+    };
+    self->wire = arb_wire_new (&wire);
     self->service = arb_service_new ();
-    self->outbox = arb_outbox_new (self->router, &self->clock);
+    self->outbox = arb_outbox_new (self->wire, &self->clock);
 
     self->journal = arb_journal_new (config->db_path, config->sync);
     if (!self->journal || s_rebuild (self)) {
@@ -234,34 +250,17 @@ arb_broker_new (const arb_broker_config_t *config)
         .started_ms = self->clock.now_ms,
         .journal_full = self->journal_full,
     };
-    zsock_set_router_handover (self->router, 1);
-    //  a send to a peer that is gone fails (EHOSTUNREACH) instead of
-    //  vanishing: the outbox forgets such event subscribers
-    zsock_set_router_mandatory (self->router, 1);
-    zsock_set_rcvtimeo (self->router, 0);
-    zsock_set_sndtimeo (self->router, 0);
-    zsock_set_linger (self->router, 1000);
-    //  A frame far over the payload limit is cut at the socket; one just
-    //  over it gets a clear 413 from the codec.
-    zsock_set_maxmsgsize (self->router, (int64_t) max_message);
-    //  What one peer may leave in the broker's memory (docs/broker.md,
-    //  "Bounds"): messages read ahead of the loop stop at ARB_PEER_RCVHWM
-    //  (TCP then holds the rest back at the peer); messages for a peer
-    //  that does not read stop at ARB_PEER_SNDHWM, room for several turns
-    //  of replies (a turn reads ARB_TURN_MESSAGES at most), and beyond
-    //  it are dropped (a DISPATCH's tasks go back).
-    zsock_set_rcvhwm (self->router, ARB_PEER_RCVHWM);
-    zsock_set_sndhwm (self->router, ARB_PEER_SNDHWM);
-    if (config->curve_dir && !(self->auth = arb_auth_new (config->curve_dir, self->router))) {
+    if (config->curve_dir
+        && !(self->auth = arb_auth_new (config->curve_dir, arb_wire_router (self->wire)))) {
         arb_broker_destroy (&self);
         return NULL;
     }
-    if (zsock_bind (self->router, "%s", config->endpoint) < 0) {
-        zsys_error ("broker: cannot bind %s: %s", config->endpoint, zmq_strerror (zmq_errno ()));
+    if (arb_wire_bind (self->wire)) {
         arb_broker_destroy (&self);
         return NULL;
     }
-    zsys_info ("broker: listening endpoint=%s sync=%s version=%s curve=%s", config->endpoint,
+    zsys_info ("broker: listening endpoint=%s transport=%s sync=%s version=%s curve=%s",
+               config->endpoint, arb_wire_is_own (self->wire) ? "loop" : "zeromq",
                config->sync == ARB_SYNC_FULL ? "full" : "normal", ARB_VERSION,
                self->auth ? arb_auth_public_key (self->auth) : "off");
     s_hold_for_claims (self);
@@ -278,7 +277,7 @@ arb_broker_destroy (arb_broker_t **self_p)
     arb_outbox_destroy (&self->outbox);
     arb_life_destroy (&self->life);
     arb_journal_destroy (&self->journal);
-    zsock_destroy (&self->router);
+    arb_wire_destroy (&self->wire);
     arb_auth_destroy (&self->auth);  //  after the socket it admits peers to
     arb_service_destroy (&self->service);
     free (self);
@@ -327,8 +326,8 @@ s_read_messages (arb_broker_t *self)
     char user_id[128];  //  a CURVE key in Z85: 40 characters
     for (int count = 0; count < ARB_TURN_MESSAGES && !arb_life_is_halted (self->life); count++) {
         arb_msg_t *msg = NULL;
-        int rc = arb_msg_recv_from (self->router, true, &self->limits, &msg,
-                                    self->auth ? user_id : NULL, sizeof (user_id));
+        int rc = arb_wire_recv (self->wire, &self->limits, &msg, self->auth ? user_id : NULL,
+                                sizeof (user_id));
         if (rc == -1)
             break;  //  nothing more waiting (receive timeout is 0)
         s_handle (self, msg, rc, self->auth ? arb_auth_role (self->auth, user_id) : ARB_ROLE_ADMIN);
@@ -464,6 +463,9 @@ s_turn (arb_broker_t *self)
     //  a worker's next tasks need not wait for this turn's fsync
     if (!was_full && !self->journal_full && !arb_life_is_halted (self->life))
         arb_life_dispatch_early (self->life);
+    //  what went out already (those hand-outs) leaves now, during the
+    //  fsync, as a ROUTER's I/O thread would send it
+    arb_wire_flush (self->wire);
     if (!arb_life_is_halted (self->life))
         s_commit (self);
     if (arb_life_is_halted (self->life) && s_fall_back (self)) {
@@ -517,14 +519,13 @@ s_stop (arb_broker_t *self)
 int
 arb_broker_run (arb_broker_t *self)
 {
-    zmq_pollitem_t item = {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
     char status[256];
     snprintf (status, sizeof (status), "listening on %s", self->config.endpoint);
     arb_service_ready (self->service, status);
     while (!zsys_interrupted && !arb_life_is_halted (self->life)) {
-        int rc = zmq_poll (&item, 1, s_poll_timeout (self));
-        if (rc < 0 && zmq_errno () != EINTR) {
-            zsys_error ("broker: poll failed: %s", zmq_strerror (zmq_errno ()));
+        int rc = arb_wire_poll (self->wire, s_poll_timeout (self));
+        if (rc < 0 && errno != EINTR) {
+            zsys_error ("broker: poll failed: %s", strerror (errno));
             break;
         }
         if (zsys_interrupted)
@@ -561,9 +562,8 @@ arb_broker_run (arb_broker_t *self)
 int
 arb_broker_step (arb_broker_t *self, int timeout_ms)
 {
-    zmq_pollitem_t item = {zsock_resolve (self->router), 0, ZMQ_POLLIN, 0};
     int wait = s_poll_timeout (self);
-    if (zmq_poll (&item, 1, wait < timeout_ms ? wait : timeout_ms) < 0 && zmq_errno () != EINTR)
+    if (arb_wire_poll (self->wire, wait < timeout_ms ? wait : timeout_ms) < 0 && errno != EINTR)
         return -1;
     s_turn (self);
     return arb_life_is_halted (self->life) ? -1 : 0;

@@ -34,6 +34,7 @@
 #define ARB_BROKER_H
 
 #include "arb_journal.h"
+#include "arb_wire.h"
 
 typedef struct _arb_broker_t arb_broker_t;
 
@@ -54,6 +55,7 @@ typedef struct {
     uint32_t recovery_ms;        //  after start, workers have this long to claim running tasks
     const char *curve_dir;       //  CURVE and roles (arb_auth.h): key pair and allowed/; NULL: off
     bool insecure;               //  without curve_dir, bind an endpoint others can reach anyway
+    arb_wire_mode_t transport;   //  who answers a tcp:// endpoint: the loop (auto) or a ROUTER
 } arb_broker_config_t;
 
 #define ARB_RECOVERY_AUTO UINT32_MAX  //  recovery_ms: heartbeat_ms + 2.5 s

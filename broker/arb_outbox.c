@@ -36,7 +36,7 @@ typedef struct {
 } s_undelivered_t;
 
 struct _arb_outbox_t {
-    zsock_t *router;           //  borrowed: the loop's socket
+    arb_wire_t *wire;          //  borrowed: the loop's connections
     const arb_clock_t *clock;  //  borrowed: the turn's clock
     //  Sent after the turn's commit, in this order:
     zlist_t *replies;        //  owned replies (arb_msg_t *)
@@ -49,10 +49,10 @@ struct _arb_outbox_t {
 };
 
 arb_outbox_t *
-arb_outbox_new (zsock_t *router, const arb_clock_t *clock)
+arb_outbox_new (arb_wire_t *wire, const arb_clock_t *clock)
 {
     arb_outbox_t *self = (arb_outbox_t *) zmalloc (sizeof (arb_outbox_t));
-    self->router = router;
+    self->wire = wire;
     self->clock = clock;
     self->replies = zlist_new ();
     self->done_full = zlist_new ();
@@ -264,7 +264,7 @@ arb_outbox_send (arb_outbox_t *self, arb_msg_t **msg_p)
 {
     //  A ROUTER drops what it cannot deliver (peer gone, or over its
     //  high-water mark); the broker never blocks on a slow peer.
-    return arb_msg_send (msg_p, self->router);
+    return arb_wire_send (self->wire, msg_p);
 }
 
 //  Sends a reply; one with tasks in it that the socket refuses is noted,
@@ -331,7 +331,7 @@ s_send_event (arb_outbox_t *self, s_subscriber_t *sub, arb_msg_t **msg_p)
     arb_event_body_t *body = arb_msg_event (*msg_p);
     uint64_t count = body->events.n;
     body->dropped = sub->dropped;
-    if (arb_msg_send (msg_p, self->router) == 0) {
+    if (arb_wire_send (self->wire, msg_p) == 0) {
         sub->dropped = 0;
         sub->stalled_ms = 0;
         return true;

@@ -34,12 +34,13 @@
 
 #include "arb_clock.h"
 #include "arb_task.h"
+#include "arb_wire.h"
 
 typedef struct _arb_outbox_t arb_outbox_t;
 
-//  A new, empty outbox sending on router, stamping events with clock's
+//  A new, empty outbox sending on the wire, stamping events with clock's
 //  time; both are borrowed and must outlive it.
-arb_outbox_t *arb_outbox_new (zsock_t *router, const arb_clock_t *clock);
+arb_outbox_t *arb_outbox_new (arb_wire_t *wire, const arb_clock_t *clock);
 
 //  Destroys the outbox with every message it still holds (unsent).
 void arb_outbox_destroy (arb_outbox_t **self_p);

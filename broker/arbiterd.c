@@ -37,7 +37,8 @@ typedef struct {
     const char *curve;  //  NULL: no CURVE
     bool insecure;
     const char *db;
-    int sync;  //  index in "full|normal"
+    int sync;       //  index in "full|normal"
+    int transport;  //  index in "auto|zeromq"
     uint64_t max_payload;
     uint64_t heartbeat_ms;
     uint64_t liveness_ms;
@@ -120,6 +121,10 @@ main (int argc, char *argv[])
          "the journal file (default " ARB_BROKER_DB ")"},
         {"sync", 0, ARB_OPT_CHOICE, &settings.sync, 0, 0, "full|normal",
          "fsync every commit (full, the default), or survive crashes only"},
+        {"transport", 0, ARB_OPT_CHOICE, &settings.transport, 0, 0, "auto|zeromq",
+         "who answers a tcp:// endpoint without curve: the broker's own loop, speaking ZMTP "
+         "as a ZeroMQ ROUTER socket would (auto, the default), or a ROUTER socket (zeromq); "
+         "other endpoints and curve always use the socket"},
         {"max-payload", 0, ARB_OPT_BYTES, &settings.max_payload, 1024, 1ull << 30, "BYTES",
          "largest payload or result (default 16M); a bigger result fails its task"},
         {"heartbeat-ms", 0, ARB_OPT_UINT, &settings.heartbeat_ms, 10, 3600000, "MS",
@@ -177,6 +182,7 @@ main (int argc, char *argv[])
     config.insecure = settings.insecure;
     config.db_path = settings.db;
     config.sync = settings.sync == 0 ? ARB_SYNC_FULL : ARB_SYNC_NORMAL;
+    config.transport = settings.transport == 0 ? ARB_WIRE_AUTO : ARB_WIRE_ZEROMQ;
     config.max_payload = (size_t) settings.max_payload;
     config.heartbeat_ms = (uint32_t) settings.heartbeat_ms;
     config.liveness_ms = (uint32_t) settings.liveness_ms;

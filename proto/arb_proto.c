@@ -698,6 +698,28 @@ arb_msg_encode (arb_msg_t **self_p)
     return zmsg;
 }
 
+int
+arb_msg_put (arb_msg_t **self_p, arb_part_fn *put, void *arg)
+{
+    uint8_t header[ARB_HEADER_SIZE];
+    s_buf_t buf;
+    zmsg_t *payloads;
+    s_encode (self_p, header, &buf, &payloads);
+    bool more = payloads && zmsg_size (payloads);
+    int rc = put (arg, header, sizeof (header), true);
+    if (rc == 0)
+        rc = put (arg, buf.data, buf.size, more);
+    for (zframe_t *frame = payloads ? zmsg_first (payloads) : NULL; rc == 0 && frame;) {
+        zframe_t *next = zmsg_next (payloads);
+        rc = put (arg, zframe_data (frame), zframe_size (frame), next != NULL);
+        frame = next;
+    }
+    s_buf_free (&buf);
+    zmsg_destroy (&payloads);
+    arb_msg_destroy (self_p);
+    return rc;
+}
+
 //  Sends the frames straight from the packed buffer, without a zmsg and
 //  the zframes it would copy them into: a small frame goes inside
 //  libzmq's message, with no allocation at all. A ROUTER refuses a message
@@ -1372,6 +1394,34 @@ arb_msg_decode (zmsg_t **zmsg_p, bool routed, const arb_limits_t *limits, arb_ms
     zframe_destroy (&header);
     zframe_destroy (&body);
     zmsg_destroy (&zmsg);
+    return rc;
+}
+
+int
+arb_msg_decode_from (zframe_t **routing_id_p,
+                     const uint8_t *header,
+                     size_t header_size,
+                     const uint8_t *body,
+                     size_t body_size,
+                     zframe_t **frames,
+                     size_t n,
+                     const arb_limits_t *limits,
+                     arb_msg_t **msg_p)
+{
+    s_parts_t parts = {
+        .routing_id = *routing_id_p,
+        .header = header,
+        .header_size = header_size,
+        .body = body,
+        .body_size = body_size,
+    };
+    *routing_id_p = NULL;
+    for (size_t i = 0; i < n; i++) {
+        s_parts_add_frame (&parts, frames[i]);
+        frames[i] = NULL;
+    }
+    int rc = s_decode_parts (&parts, true, limits, msg_p);
+    s_parts_free (&parts);
     return rc;
 }
 

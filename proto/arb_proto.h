@@ -895,6 +895,28 @@ zmsg_t *arb_msg_encode (arb_msg_t **self_p);
 //  EAGAIN (its queue is at the high-water mark).
 int arb_msg_send (arb_msg_t **self_p, void *sock);
 
+//  Hands the message's parts (header, body, then payload frames; not the
+//  routing id) to put, in order, more saying whether another follows, and
+//  destroys the message: for a transport that frames them itself
+//  (arb_wire.h). Returns 0, or put's first non-zero answer (the parts
+//  after it are not handed over).
+typedef int (arb_part_fn) (void *arg, const void *data, size_t size, bool more);
+int arb_msg_put (arb_msg_t **self_p, arb_part_fn *put, void *arg);
+
+//  Decodes a message from parts a transport gathered: its routing id
+//  (taken, may be NULL), header and body (borrowed; NULL if missing) and
+//  payload frames (the n frames are taken, the array stays the caller's).
+//  Returns as arb_msg_decode with routed true.
+int arb_msg_decode_from (zframe_t **routing_id_p,
+                         const uint8_t *header,
+                         size_t header_size,
+                         const uint8_t *body,
+                         size_t body_size,
+                         zframe_t **frames,
+                         size_t n,
+                         const arb_limits_t *limits,
+                         arb_msg_t **msg_p);
+
 //  Decodes a received multipart message; takes ownership of it. routed is
 //  true on a ROUTER (first frame is the routing id). Returns 0 and a
 //  message in *msg_p; or -2 for malformed input, with *msg_p set to a

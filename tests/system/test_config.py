@@ -24,6 +24,7 @@ VALUES = {
         'insecure': ('on', 'true'),
         'db': ('/tmp/somewhere/arbiter.db', '/tmp/somewhere/arbiter.db'),
         'sync': ('normal', 'normal'),
+        'transport': ('zeromq', 'zeromq'),
         'max-payload': ('2M', '2097152'),
         'heartbeat-ms': ('900', '900'),
         'liveness-ms': ('4000', '4000'),
