@@ -66,13 +66,31 @@ arb_benchproc_spawn_log (char *const argv[], const char *log)
     return pid;
 }
 
-void
+int
 arb_benchproc_stop (pid_t pid)
 {
     if (pid <= 0)
-        return;
+        return 0;
     kill (pid, SIGTERM);
+    //  bounded: a process that does not stop is a finding, not a hang
+    int64_t deadline = zclock_mono () + ARB_BENCHPROC_STOP_MS;
+    while (zclock_mono () < deadline) {
+        if (waitpid (pid, NULL, WNOHANG) == pid)
+            return 0;
+        usleep (10000);
+    }
+    char path[64], name[64] = "?";
+    snprintf (path, sizeof (path), "/proc/%d/comm", (int) pid);
+    FILE *file = fopen (path, "r");
+    if (file && fgets (name, sizeof (name), file))
+        name[strcspn (name, "\n")] = 0;
+    if (file)
+        fclose (file);
+    fprintf (stderr, "benchmark: %s (pid %d) did not stop within %d s of SIGTERM: killed\n", name,
+             (int) pid, ARB_BENCHPROC_STOP_MS / 1000);
+    kill (pid, SIGKILL);
     waitpid (pid, NULL, 0);
+    return -1;
 }
 
 int
@@ -144,16 +162,26 @@ arb_benchproc_start_broker_with (arb_benchproc_broker_t *broker,
     return rc;
 }
 
-void
+int
 arb_benchproc_stop_broker (arb_benchproc_broker_t *broker)
 {
-    arb_benchproc_stop (broker->pid);
+    int rc = arb_benchproc_stop (broker->pid);
     broker->pid = 0;
-    char cmd[128];
-    snprintf (cmd, sizeof (cmd), "rm -rf %s", broker->dir);
-    if (broker->dir[0] && system (cmd) != 0)
-        fprintf (stderr, "benchmark: could not remove %s\n", broker->dir);
+    char cmd[256];
+    if (rc && broker->dir[0]) {
+        //  its log says where it was: shown, and kept
+        fprintf (stderr, "benchmark: the broker's log, kept in %s:\n", broker->dir);
+        snprintf (cmd, sizeof (cmd), "tail -n 30 %s/arbiterd.log >&2", broker->dir);
+        if (system (cmd) != 0)
+            fprintf (stderr, "benchmark: (no log)\n");
+    }
+    else if (broker->dir[0]) {
+        snprintf (cmd, sizeof (cmd), "rm -rf %s", broker->dir);
+        if (system (cmd) != 0)
+            fprintf (stderr, "benchmark: could not remove %s\n", broker->dir);
+    }
     broker->dir[0] = 0;
+    return rc;
 }
 
 long

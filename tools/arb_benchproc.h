@@ -36,8 +36,11 @@ pid_t arb_benchproc_spawn_logged (char *const argv[],
                                   const char *log,
                                   char *const env[]);
 
-//  SIGTERM, then waits for the process. Accepts pid <= 0.
-void arb_benchproc_stop (pid_t pid);
+#define ARB_BENCHPROC_STOP_MS 30000  //  a process stops this soon after SIGTERM, or is killed
+
+//  SIGTERM, then waits for the process, ARB_BENCHPROC_STOP_MS at most:
+//  0, or -1 when it had to be killed (said on stderr). Accepts pid <= 0.
+int arb_benchproc_stop (pid_t pid);
 
 //  Starts arbiterd (path) with --sync sync on a journal of its own, and
 //  waits until it answers a ping; its output goes to arbiterd.log in its
@@ -59,8 +62,9 @@ int arb_benchproc_start_broker_with (arb_benchproc_broker_t *broker,
                                      bool reuse,
                                      int timeout_ms);
 
-//  Stops the broker and removes its directory.
-void arb_benchproc_stop_broker (arb_benchproc_broker_t *broker);
+//  Stops the broker and removes its directory: 0, or -1 when it did not
+//  stop on SIGTERM (killed; its directory kept and its log's end shown).
+int arb_benchproc_stop_broker (arb_benchproc_broker_t *broker);
 
 //  A rabbitmq-server of its own (Debian's package, for arbiter-peers and
 //  arbiter-amqp-bench): a temporary directory for its data, logs and HOME,

@@ -338,7 +338,8 @@ s_start (s_bench_t *self)
 static void
 s_stop (s_bench_t *self)
 {
-    arb_benchproc_stop_broker (&self->broker);
+    if (arb_benchproc_stop_broker (&self->broker))
+        s_failures++;
 }
 
 typedef struct {
@@ -400,7 +401,8 @@ static void
 s_stop_consumers (pid_t *pids, int n)
 {
     for (int i = 0; i < n; i++)
-        arb_benchproc_stop (pids[i]);
+        if (arb_benchproc_stop (pids[i]))
+            s_failures++;
 }
 
 //  ---------------------------------------------------------------------
@@ -789,7 +791,8 @@ s_b2 (s_bench_t *self)
     zhashx_destroy (&sent_at);
     arb_client_destroy (&client);
     for (int i = 0; i < self->b_workers; i++)
-        arb_benchproc_stop (workers[i]);
+        if (arb_benchproc_stop (workers[i]))
+            s_failures++;
     s_stop (self);
 }
 
