@@ -68,6 +68,16 @@ def start_minion(broker, processes, tmp_path, *extra):
     return minion
 
 
+def gone(pid):
+    """No such process, or a zombie nobody of ours will reap. (It may go
+    between the open and the read of its stat: ESRCH then.)"""
+    try:
+        with open('/proc/%d/stat' % pid) as f:
+            return f.read().rsplit(')', 1)[1].split()[0] == 'Z'
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
 def read_pid(path):
     """The pid a task's shell wrote to path, once the whole line is there
     (the file exists a moment before its text)."""

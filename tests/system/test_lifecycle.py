@@ -14,7 +14,7 @@ import pytest
 
 import arbiter_proto
 from conftest import SANITIZED, Broker, binary, wait_until
-from helpers import (SUCCEEDED, journal_value, queue_counts, read_pid, start_exec_worker,
+from helpers import (SUCCEEDED, gone, journal_value, queue_counts, read_pid, start_exec_worker,
                      start_minion, status, submit_many, wait_state)
 
 FAST = ['--heartbeat-ms', '200', '--liveness-ms', '1000']
@@ -23,14 +23,6 @@ FAST = ['--heartbeat-ms', '200', '--liveness-ms', '1000']
 def cli(broker, *args, timeout=30):
     return subprocess.run([binary('client', 'arbiter'), '--broker', broker.endpoint] + list(args),
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
-
-
-def gone(pid):
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            return f.read().split(')')[-1].split()[0] == 'Z'
-    except FileNotFoundError:
-        return True
 
 
 @pytest.fixture

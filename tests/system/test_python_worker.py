@@ -14,16 +14,9 @@ from python_support import (FAST, arbiter, client, fast_broker, runs,  # noqa: F
                             start_py_worker)
 from arbiter import State
 from conftest import Broker, wait_until
+from helpers import gone
 
 MODES = ['thread', 'process']
-
-
-def gone(pid):
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            return f.read().split(')')[-1].split()[0] == 'Z'
-    except FileNotFoundError:
-        return True
 
 
 def pid_of(tmp_path, task):

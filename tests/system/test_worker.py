@@ -17,7 +17,7 @@ import pytest
 
 import arbiter_proto
 from conftest import Process, binary, wait_until
-from helpers import read_pid
+from helpers import gone, read_pid
 
 SUCCEEDED, DEAD, CANCELLED = 5, 7, 8
 
@@ -76,19 +76,6 @@ def wait_done(peer, ids, timeout=20.0):
 
 def pid_of(tmp_path, task_id):
     return read_pid(tmp_path / 'pids' / str(task_id))
-
-
-def gone(pid):
-    """No such process, or a zombie no one of ours will reap."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    try:
-        with open('/proc/%d/stat' % pid) as f:
-            return f.read().rsplit(')', 1)[1].split()[0] == 'Z'
-    except FileNotFoundError:
-        return True
 
 
 def test_usage_and_exit_statuses():
