@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -21,6 +22,29 @@ s_die_with_parent (pid_t parent)
 {
     if (prctl (PR_SET_PDEATHSIG, SIGTERM) != 0 || getppid () != parent)
         _exit (127);
+}
+
+//  fork () for a child that execs: SIGTERM and SIGINT are blocked across
+//  the fork, and the child sets them back to their default before it lets
+//  them in, so that a stop sent before its exec ends it. (Until its exec the
+//  child has the parent's czmq handler, which would take the signal into a
+//  flag the exec then wipes: a worker spawned by B2 and stopped before its
+//  exec ran on for ever, once, in CI.)
+static pid_t
+s_fork (void)
+{
+    sigset_t stops, old;
+    sigemptyset (&stops);
+    sigaddset (&stops, SIGTERM);
+    sigaddset (&stops, SIGINT);
+    pthread_sigmask (SIG_BLOCK, &stops, &old);
+    pid_t pid = fork ();
+    if (pid == 0) {
+        signal (SIGTERM, SIG_DFL);
+        signal (SIGINT, SIG_DFL);
+    }
+    pthread_sigmask (SIG_SETMASK, &old, NULL);
+    return pid;
 }
 
 int
@@ -50,7 +74,7 @@ arb_benchproc_spawn_log (char *const argv[], const char *log)
     fflush (stdout);
     fflush (stderr);
     pid_t parent = getpid ();
-    pid_t pid = fork ();
+    pid_t pid = s_fork ();
     if (pid == 0) {
         s_die_with_parent (parent);
         int fd = log ? open (log, O_WRONLY | O_CREAT | O_APPEND, 0644) : -1;
@@ -224,7 +248,7 @@ arb_benchproc_spawn_logged (char *const argv[], const char *dir, const char *log
     fflush (stdout);
     fflush (stderr);
     pid_t parent = getpid ();
-    pid_t pid = fork ();
+    pid_t pid = s_fork ();
     if (pid == 0) {
         s_die_with_parent (parent);
         setsid ();
