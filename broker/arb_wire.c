@@ -35,6 +35,7 @@
 #define S_ACCEPT_PAUSE  100            //  ms without accepting after EMFILE
 #define S_MESSAGE_BYTES (1ull << 30)   //  one message's frames together, at least
 #define S_PONG_ROOM     (64u * 1024)   //  PINGs go unanswered while more waits to go out
+#define S_AWAIT_MISSES  6              //  waits in vain before the longest skip (2^6 turns)
 #define S_MESSAGE_PARTS (2 + 2 * (size_t) ARB_LIST_MAX)
 
 typedef struct {
@@ -76,6 +77,14 @@ typedef struct {
     size_t ends_first, ends_count, ends_cap;
     uint64_t queued;   //  bytes queued in all
     uint64_t written;  //  bytes written in all
+    //  arb_wire_await's: the turn a message was last queued for it; sent
+    //  something since its last message came in; waits it let pass in
+    //  vain in a row (at most S_AWAIT_MISSES), and the turn before which
+    //  it is not waited for again after such a wait
+    uint64_t sent_turn;
+    bool owed;
+    unsigned misses;
+    uint64_t skip_until;
     uint8_t id[ARB_ZMTP_ID_MAX];
     s_key_t key;  //  over id, while mapped
     bool mapped;
@@ -103,6 +112,7 @@ struct _arb_wire_t {
     size_t cap_fds;
     uint64_t message_max;  //  one message's frames together: S_MESSAGE_BYTES, or two of
                            //  the largest frames if more
+    uint64_t turn;         //  counted by arb_wire_next_turn
 };
 
 //  ---------------------------------------------------------------------
@@ -669,6 +679,7 @@ s_next (arb_wire_t *self, s_conn_t *conn, const arb_limits_t *limits, arb_msg_t 
         int took = s_take (self, conn, limits, msg_p, &rc);
         if (took > 0) {
             conn->buffered = true;  //  more may follow it in the buffer
+            conn->owed = false;
             return rc;
         }
         conn->buffered = false;
@@ -891,6 +902,23 @@ s_expire (arb_wire_t *self, uint64_t now)
     }
 }
 
+//  Room in fds for the listener and every connection: 0, or -1 (ENOMEM).
+static int
+s_fds_room (arb_wire_t *self)
+{
+    if (self->cap_fds >= self->n_conns + 1)
+        return 0;
+    size_t cap = (self->n_conns + 1) * 2;
+    struct pollfd *fds = (struct pollfd *) realloc (self->fds, cap * sizeof (*fds));
+    if (!fds) {
+        errno = ENOMEM;
+        return -1;
+    }
+    self->fds = fds;
+    self->cap_fds = cap;
+    return 0;
+}
+
 int
 arb_wire_poll (arb_wire_t *self, int timeout_ms)
 {
@@ -901,16 +929,8 @@ arb_wire_poll (arb_wire_t *self, int timeout_ms)
     arb_wire_flush (self);
     uint64_t now = (uint64_t) zclock_mono ();
     s_reap (self);
-    if (self->cap_fds < self->n_conns + 1) {
-        size_t cap = (self->n_conns + 1) * 2;
-        struct pollfd *fds = (struct pollfd *) realloc (self->fds, cap * sizeof (*fds));
-        if (!fds) {
-            errno = ENOMEM;
-            return -1;
-        }
-        self->fds = fds;
-        self->cap_fds = cap;
-    }
+    if (s_fds_room (self))
+        return -1;
     //  input already waiting (in the kernel or in a buffer): no wait
     bool ready = false;
     size_t n = 0;
@@ -966,6 +986,57 @@ arb_wire_recv (arb_wire_t *self,
     return -1;
 }
 
+//  Whether the turn waits for the connection's answer: it was sent
+//  something this turn or the last and has not answered yet, has nothing
+//  unread already, and is not skipped after waits it let pass in vain.
+static bool
+s_awaited (arb_wire_t *self, s_conn_t *conn)
+{
+    return !conn->closed && !conn->draining && conn->owed && self->turn - conn->sent_turn <= 1
+           && self->turn >= conn->skip_until && !conn->readable && !conn->buffered;
+}
+
+int
+arb_wire_await (arb_wire_t *self, uint64_t budget_us)
+{
+    if (self->router || budget_us == 0 || s_fds_room (self))
+        return 0;
+    size_t n = 0;
+    for (size_t i = 0; i < self->n_conns; i++)
+        if (s_awaited (self, self->conns[i]))
+            self->fds[n++] = (struct pollfd){self->conns[i]->fd, POLLIN, 0};
+    if (n == 0)
+        return 0;
+    struct timespec wait = {(time_t) (budget_us / 1000000), (long) (budget_us % 1000000) * 1000};
+    int rc = ppoll (self->fds, n, &wait, NULL);
+    if (rc < 0)
+        return 0;
+    //  the fds are in the order of the awaited connections; those silent
+    //  through a whole wait are skipped for 2, 4, ... 2^S_AWAIT_MISSES
+    //  turns, those that answered are waited for every turn
+    size_t k = 0;
+    for (size_t i = 0; i < self->n_conns && k < n; i++) {
+        s_conn_t *conn = self->conns[i];
+        if (!s_awaited (self, conn))
+            continue;
+        if (self->fds[k++].revents) {
+            conn->readable = true;
+            conn->misses = 0;
+        }
+        else if (rc == 0) {
+            conn->misses += conn->misses < S_AWAIT_MISSES;
+            conn->skip_until = self->turn + (1u << conn->misses);
+        }
+    }
+    return rc;
+}
+
+void
+arb_wire_next_turn (arb_wire_t *self)
+{
+    self->turn++;
+}
+
 //  arb_msg_put's part: a frame onto the connection's output.
 static int
 s_put (void *arg, const void *data, size_t size, bool more)
@@ -1005,6 +1076,8 @@ arb_wire_send (arb_wire_t *self, arb_msg_t **msg_p)
         errno = EAGAIN;
         return -1;
     }
+    conn->owed = true;
+    conn->sent_turn = self->turn;
     return 0;
 }
 

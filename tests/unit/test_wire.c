@@ -658,6 +658,110 @@ test_output_to_a_peer_that_does_not_read_is_bounded (void **state)
     close (fd);
 }
 
+//  Nothing more to take: what a turn's reading ends with (a connection
+//  just read from may hold more until a receive finds it empty).
+static void
+s_drained (s_fx_t *fx)
+{
+    arb_msg_t *msg = NULL;
+    assert_int_equal (arb_wire_recv (fx->wire, &fx->limits, &msg, NULL, 0), -1);
+}
+
+//  A PING from the dealer taken, a PONG sent back and read by the dealer:
+//  the peer owes the wire an answer from this turn on.
+static void
+s_exchange (s_fx_t *fx, zsock_t *dealer, uint32_t reqid)
+{
+    s_ping_taken (fx, dealer, reqid);
+    s_drained (fx);
+    arb_msg_t *reply = arb_msg_new (ARB_MSG_PONG, reqid);
+    zframe_t *id = zframe_new ("awaited", 7);
+    arb_msg_set_routing_id (reply, id);
+    zframe_destroy (&id);
+    assert_int_equal (arb_wire_send (fx->wire, &reply), 0);
+    arb_msg_t *back = s_dealer_recv (fx, dealer);
+    assert_non_null (back);
+    arb_msg_destroy (&back);
+}
+
+//  A PING taken, and nothing after it.
+static void
+s_ping_only (s_fx_t *fx, zsock_t *dealer, uint32_t reqid)
+{
+    s_ping_taken (fx, dealer, reqid);
+    s_drained (fx);
+}
+
+//  The PING the dealer sent, taken, and nothing after it.
+static void
+s_sent_ping_taken (s_fx_t *fx, uint32_t reqid)
+{
+    arb_msg_t *msg = s_recv (fx);
+    assert_non_null (msg);
+    assert_int_equal (arb_msg_reqid (msg), reqid);
+    arb_msg_destroy (&msg);
+    s_drained (fx);
+}
+
+//  arb_wire_await's wait in ms, and what it returned.
+static int64_t
+s_await_ms (s_fx_t *fx, uint64_t budget_us, int *rc)
+{
+    int64_t started = zclock_mono ();
+    *rc = arb_wire_await (fx->wire, budget_us);
+    return zclock_mono () - started;
+}
+
+//  A turn waits for the answer of a peer it sent something to this turn
+//  or the last, and for nobody else: not for a peer that owes nothing,
+//  nor one sent something two turns ago, nor one that let a wait pass in
+//  vain (until it answers in time again).
+static void
+test_await_waits_for_owed_answers_only (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    zsock_t *dealer = s_dealer (fx, "awaited");
+    int rc;
+    //  owing nothing: no wait
+    s_ping_only (fx, dealer, 1);
+    assert_true (s_await_ms (fx, 2000000, &rc) < 1000);
+    assert_int_equal (rc, 0);
+    //  answered last turn: its next request ends the wait as it comes
+    s_exchange (fx, dealer, 2);
+    arb_wire_next_turn (fx->wire);
+    s_send_ping (dealer, 3);
+    assert_true (s_await_ms (fx, 5000000, &rc) < 2500);
+    assert_int_equal (rc, 1);
+    s_sent_ping_taken (fx, 3);
+    //  answered two turns ago: no longer waited for
+    s_exchange (fx, dealer, 4);
+    arb_wire_next_turn (fx->wire);
+    arb_wire_next_turn (fx->wire);
+    assert_true (s_await_ms (fx, 2000000, &rc) < 1000);
+    assert_int_equal (rc, 0);
+    s_ping_only (fx, dealer, 5);
+    //  silent through a whole wait: the wait takes its budget
+    s_exchange (fx, dealer, 6);
+    int64_t waited = s_await_ms (fx, 100000, &rc);
+    assert_int_equal (rc, 0);
+    assert_true (waited >= 90);
+    //  so it is not waited for in the next turn
+    s_ping_only (fx, dealer, 7);
+    s_exchange (fx, dealer, 8);
+    arb_wire_next_turn (fx->wire);
+    assert_true (s_await_ms (fx, 2000000, &rc) < 1000);
+    assert_int_equal (rc, 0);
+    //  but again in the one after
+    s_ping_only (fx, dealer, 9);
+    arb_wire_next_turn (fx->wire);
+    s_exchange (fx, dealer, 10);
+    s_send_ping (dealer, 11);
+    assert_true (s_await_ms (fx, 5000000, &rc) < 2500);
+    assert_int_equal (rc, 1);
+    s_sent_ping_taken (fx, 11);
+    zsock_destroy (&dealer);
+}
+
 int
 main (void)
 {
@@ -680,6 +784,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_output_left_at_destroy_goes_out, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_output_to_a_peer_that_does_not_read_is_bounded,
                                          s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_await_waits_for_owed_answers_only, s_setup,
+                                         s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
