@@ -446,6 +446,27 @@ test_ping_gets_pong_and_split_frames_gather (void **state)
     close (fd);
 }
 
+//  A raw peer (after our handshake, or before any) that writes what is
+//  given (two writes when second is not NULL) is closed by the wire.
+static void
+s_closed_after (s_fx_t *fx,
+                bool handshake,
+                const void *first,
+                size_t first_size,
+                const void *second,
+                size_t second_size)
+{
+    uint8_t buf[4096];
+    bool closed;
+    int fd = s_raw (fx, handshake);
+    assert_int_equal (write (fd, first, first_size), (ssize_t) first_size);
+    if (second)
+        assert_int_equal (write (fd, second, second_size), (ssize_t) second_size);
+    s_raw_read (fx, fd, buf, sizeof (buf), &closed);
+    assert_true (closed);
+    close (fd);
+}
+
 //  Bad input closes that connection only; a DEALER beside it goes on.
 static void
 test_bad_peers_are_closed_alone (void **state)
@@ -453,39 +474,18 @@ test_bad_peers_are_closed_alone (void **state)
     s_fx_t *fx = (s_fx_t *) *state;
     zsock_t *dealer = s_dealer (fx, "good");
     s_ping_taken (fx, dealer, 1);
-
-    uint8_t buf[4096];
-    bool closed;
     //  not ZMTP at all
-    int http = s_raw (fx, false);
-    assert_int_equal (write (http, "GET / HTTP/1.1\r\n\r\n", 18), 18);
-    s_raw_read (fx, http, buf, sizeof (buf), &closed);
-    assert_true (closed);
-    close (http);
+    s_closed_after (fx, false, "GET / HTTP/1.1\r\n\r\n", 18, NULL, 0);
     //  a frame over the largest message
-    int big = s_raw (fx, true);
     uint8_t head[ARB_ZMTP_FRAME_HEADER_MAX];
     size_t n = arb_zmtp_frame_head (head, 0, (1 << 20) + 1);
-    assert_int_equal (write (big, head, n), (ssize_t) n);
-    s_raw_read (fx, big, buf, sizeof (buf), &closed);
-    assert_true (closed);
-    close (big);
+    s_closed_after (fx, true, head, n, NULL, 0);
     //  reserved flag bits
-    int flags = s_raw (fx, true);
-    assert_int_equal (write (flags, "\x40\x01x", 3), 3);
-    s_raw_read (fx, flags, buf, sizeof (buf), &closed);
-    assert_true (closed);
-    close (flags);
+    s_closed_after (fx, true, "\x40\x01x", 3, NULL, 0);
     //  a message frame before READY
-    int early = s_raw (fx, false);
     uint8_t greeting[ARB_ZMTP_GREETING];
     arb_zmtp_greeting (greeting);
-    assert_int_equal (write (early, greeting, sizeof (greeting)), sizeof (greeting));
-    assert_int_equal (write (early, "\x00\x01x", 3), 3);
-    s_raw_read (fx, early, buf, sizeof (buf), &closed);
-    assert_true (closed);
-    close (early);
-
+    s_closed_after (fx, false, greeting, sizeof (greeting), "\x00\x01x", 3);
     s_ping_taken (fx, dealer, 2);
     zsock_destroy (&dealer);
 }
@@ -653,7 +653,7 @@ test_output_to_a_peer_that_does_not_read_is_bounded (void **state)
     assert_int_equal (rc, -1);
     assert_int_equal (errno, EAGAIN);
     //  the kernel's buffers and 64 messages: far fewer than were tried
-    assert_true (sent < 20000);
+    assert_true (sent >= 64 && sent < 20000);
     arb_msg_destroy (&msg);
     close (fd);
 }
