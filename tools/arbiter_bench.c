@@ -296,13 +296,21 @@ s_produce (s_producer_t *self, int window, double rate, int64_t *started, int64_
         int wait = arb_link_timeout (self->link);
         if (wait < 0 || wait > 100)
             wait = 100;
+        //  paced: the next SUBMIT is due in until_us; zmq_poll counts in
+        //  ms, so a shorter wait is slept (a reply that comes meanwhile
+        //  is read that much later, which only adds to the latencies
+        //  measured), not spun: a spinning producer takes a core from
+        //  the broker and the consumers it measures
+        int64_t until_us = 0;
         if (interval_us > 0 && self->submitted < self->total && self->inflight < window) {
-            int64_t until = (next_at - arb_benchkit_now_us ()) / 1000;
-            if (until < wait)
-                wait = until < 0 ? 0 : (int) until;
+            until_us = next_at - arb_benchkit_now_us ();
+            if (until_us / 1000 < wait)
+                wait = until_us < 0 ? 0 : (int) (until_us / 1000);
         }
         if (wait > 0)
             zmq_poll (&item, 1, wait);
+        else if (until_us > 0 && arb_link_timeout (self->link) != 0)
+            arb_benchkit_sleep_until (next_at);
         arb_link_handle (self->link);
         if (arb_benchkit_now_us () - self->progress_us > (int64_t) S_STALL_MS * 1000) {
             fprintf (stderr,
