@@ -347,6 +347,20 @@ arb_link_is_up (arb_link_t *self)
 }
 
 const char *
+arb_link_name (arb_link_t *self)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    return self->name;
+}
+
+const char *
+arb_link_host (arb_link_t *self)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    return self->host;
+}
+
+const char *
 arb_link_error (arb_link_t *self)
 {
     assert (self && self->tag == ARB_LINK_TAG);

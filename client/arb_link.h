@@ -195,6 +195,11 @@ void arb_link_flush (arb_link_t *self);
 //  Whether the session is up: registered, consumers served.
 bool arb_link_is_up (arb_link_t *self);
 
+//  The worker name its REGISTER gives (the one asked for, or host.pid)
+//  and this host's name, as the broker's STATS shows them (borrowed).
+const char *arb_link_name (arb_link_t *self);
+const char *arb_link_host (arb_link_t *self);
+
 //  Why the last call that could fail failed (borrowed, valid until the
 //  next call), or NULL if it succeeded.
 const char *arb_link_error (arb_link_t *self);

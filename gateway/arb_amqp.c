@@ -435,14 +435,13 @@ arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue)
 //  ---------------------------------------------------------------------
 //  Loading the model
 
-static void s_load (arb_amqp_t *self);
 
 static void
 s_on_reload (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
 {
     (void) reactor;
     (void) timer;
-    s_load ((arb_amqp_t *) arg);
+    arb_amqp_load ((arb_amqp_t *) arg);
 }
 
 //  A queue read back: an exclusive one's connection is gone, a
@@ -491,7 +490,7 @@ s_on_loaded (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
         //  the next page, after the last key of this one
         zstr_free (&self->load_after);
         self->load_after = strdup (body->items.v[body->items.n - 1].key);
-        s_load (self);
+        arb_amqp_load (self);
         return;
     }
     size_t dropped = arb_amqp_model_load_done (self->model);
@@ -505,10 +504,10 @@ s_on_loaded (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
         arb_amqp_conn_loaded (c);
 }
 
-static void
-s_load (arb_amqp_t *self)
+void
+arb_amqp_load (arb_amqp_t *self)
 {
-    if (self->loaded || self->loading || !arb_gateway_is_up (self->gateway))
+    if (self->loaded || self->loading || !self->claim[0] || !arb_gateway_is_up (self->gateway))
         return;
     arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_META);
     arb_msg_meta (request)->op = "list";
@@ -527,8 +526,9 @@ s_load (arb_amqp_t *self)
 static void
 s_on_state (void *arg, bool up)
 {
+    //  the claim first (renewed at once after a restart), then the load
     if (up)
-        s_load ((arb_amqp_t *) arg);
+        arb_amqp_claim ((arb_amqp_t *) arg);
 }
 
 static void
@@ -626,7 +626,7 @@ arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
     }
     arb_gateway_listener_t listener = {.stop = s_on_stop, .state = s_on_state, .arg = self};
     arb_gateway_listen (gateway, &listener);
-    s_load (self);
+    arb_amqp_claim (self);
     zsys_info ("amqp: listening on %s", config->listen);
     return self;
 }
@@ -637,6 +637,7 @@ arb_amqp_destroy (arb_amqp_t **self_p)
     arb_amqp_t *self = *self_p;
     if (!self)
         return;
+    arb_amqp_claim_release (self);
     arb_listener_destroy (&self->listener);
     arb_reactor_disarm (self->reactor, &self->load_timer);
     arb_reactor_disarm (self->reactor, &self->expire_timer);

@@ -6,7 +6,9 @@
     state machine (arb_amqp_conn.c) with its channels (arb_amqp_channel.c)
     over a byte stream (arb_stream). Exchanges, queues and bindings
     (arb_amqp_model) live in the broker's metadata store and are loaded
-    when the broker session first comes up; until then connections wait at
+    when the broker session first comes up and this gateway holds the
+    broker's AMQP claim (one gateway serves AMQP for a broker; another
+    stands by: arb_amqp_claim.c); until then connections wait at
     connection.open. docs/gateway.md ("AMQP") tells the mapping to the
     broker.
 
@@ -39,6 +41,11 @@ arb_amqp_t *arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *confi
 //  Closes every connection (320 CONNECTION_FORCED first) and the listener.
 //  Accepts NULL; nulls *self_p.
 void arb_amqp_destroy (arb_amqp_t **self_p);
+
+//  Whether another gateway took the AMQP claim over while this one held
+//  it (arb_amqp_claim.c): the reactor was stopped, and the gateway exits
+//  with an error, so that two never serve AMQP for one broker.
+bool arb_amqp_stepped_down (arb_amqp_t *self);
 
 //  Adds a user who may log in (PLAIN, AMQPLAIN) with password to the
 //  vhosts named (comma-separated; NULL or "*": every vhost). Without any

@@ -374,8 +374,25 @@ s_on_open (arb_amqp_conn_t *self, amqp_connection_open_t *open)
     free (name);
     if (self->server->loaded)
         s_open_ok (self);
-    else
+    else {
         self->state = ARB_AMQP_S_OPENING;
+        if (self->server->standby)
+            arb_amqp_conn_standby (self);
+    }
+}
+
+void
+arb_amqp_conn_standby (arb_amqp_conn_t *self)
+{
+    if (self->state != ARB_AMQP_S_OPENING)
+        return;
+    char text[400];
+    snprintf (text, sizeof (text),
+              "NOT_ALLOWED - this arbiter-gateway stands by: another serves AMQP for this broker "
+              "(%.300s)",
+              self->server->holder);
+    arb_amqp_conn_fail (self, AMQP_NOT_ALLOWED, text, AMQP_CONNECTION_OPEN_METHOD);
+    arb_stream_hold (self->stream, false);
 }
 
 void

@@ -75,6 +75,14 @@ struct _arb_amqp_t {
     arb_timer_t head_timer;  //  the next head check due
     uint64_t head_at;        //  Unix ms it is armed for (0: not armed)
     zhashx_t *replies;       //  owned: direct reply-to token -> borrowed channel
+    //  the claim (arb_amqp_claim.c): one gateway serves AMQP for a broker
+    char claim[256];          //  our value while we hold it ("": not held)
+    char wanted[256];         //  the value of the cas under way
+    char holder[256];         //  standing by: the holder's name, host and pid
+    bool claiming;            //  a claim request is under way
+    bool standby;             //  another gateway holds the claim
+    bool stepped_down;        //  another took it over while we held it: the gateway stops
+    arb_timer_t claim_timer;  //  the next try, or the next renewal
 };
 
 typedef enum {
@@ -195,6 +203,21 @@ void arb_amqp_conn_answered (arb_amqp_conn_t *self, uint32_t reqid);
 
 //  The model is loaded: connections waiting at open go on.
 void arb_amqp_conn_loaded (arb_amqp_conn_t *self);
+
+//  Another gateway serves AMQP for the broker: a connection waiting at
+//  open is refused (530), naming it.
+void arb_amqp_conn_standby (arb_amqp_conn_t *self);
+
+//  Reads the model from the broker's metadata store, once (arb_amqp.c);
+//  called when the claim is held.
+void arb_amqp_load (arb_amqp_t *self);
+
+//  Takes or renews the claim (arb_amqp_claim.c), when the broker session
+//  is up; then loads. Again on its own timer.
+void arb_amqp_claim (arb_amqp_t *self);
+
+//  Gives the claim up (at stop), if held.
+void arb_amqp_claim_release (arb_amqp_t *self);
 
 //  The client read its output: consumers' credit is topped up.
 void arb_amqp_conn_drained (arb_amqp_conn_t *self);

@@ -376,7 +376,7 @@ main (int argc, char **argv)
         else {
             s_bridges_start (sections.bridges, gateway, &settings, defaults);
             zsys_info ("gateway: started broker=%s version=%s", settings.broker, ARB_VERSION);
-            status = arb_gateway_run (gateway) == 0 ? 0 : 1;
+            status = arb_gateway_run (gateway) == 0 && !arb_amqp_stepped_down (amqp) ? 0 : 1;
             zsys_info ("gateway: stopping");
         }
         arb_bridges_destroy (&sections.bridges);

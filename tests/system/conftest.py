@@ -198,11 +198,13 @@ class Gateway(Process):
 
     def ready(self):
         """Up: the broker session, the HTTP listener and, unless it is off,
-        the AMQP server with its records loaded."""
+        the AMQP server with its records loaded (or standing by: another
+        gateway serves AMQP for the broker)."""
         assert self.alive(), 'arbiter-gateway exited:\n' + self.output()
         out = self.output()
         return ('broker session up' in out and 'http: listening' in out
-                and ('amqp: loaded' in out or not self.serves('amqp')))
+                and ('amqp: loaded' in out or 'amqp: another arbiter-gateway serves' in out
+                     or not self.serves('amqp')))
 
     def restart(self, wait=False):
         """A new gateway process with the same arguments and ports."""
