@@ -259,6 +259,10 @@ s_on_expire (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
     (void) timer;
     arb_amqp_t *self = (arb_amqp_t *) arg;
     self->expire_at = 0;
+    if (!arb_amqp_claim_fresh (self)) {
+        s_expire_arm (self, (uint64_t) zclock_mono () + 1000);  //  nothing goes meanwhile
+        return;
+    }
     s_sweep_t sweep = {self, (uint64_t) zclock_mono (), 0};
     arb_amqp_model_each_queue (self->model, s_sweep_queue, &sweep);
     if (sweep.next)
@@ -561,9 +565,12 @@ s_delete_owned (void *arg, arb_amqp_queue_t *queue)
 void
 arb_amqp_conn_gone (arb_amqp_t *self, arb_amqp_conn_t *conn)
 {
-    //  its exclusive queues go with it
+    //  its exclusive queues go with it; not when the claim passed to
+    //  another gateway, which deleted them at its load, and whose
+    //  queues of those names would go instead
     s_owner_t owner = {self, conn->number};
-    arb_amqp_model_each_queue (self->model, s_delete_owned, &owner);
+    if (!self->stepped_down)
+        arb_amqp_model_each_queue (self->model, s_delete_owned, &owner);
     if (conn->handle) {
         zlistx_delete (self->conns, conn->handle);
         conn->handle = NULL;
@@ -637,7 +644,6 @@ arb_amqp_destroy (arb_amqp_t **self_p)
     arb_amqp_t *self = *self_p;
     if (!self)
         return;
-    arb_amqp_claim_release (self);
     arb_listener_destroy (&self->listener);
     arb_reactor_disarm (self->reactor, &self->load_timer);
     arb_reactor_disarm (self->reactor, &self->expire_timer);
@@ -652,6 +658,9 @@ arb_amqp_destroy (arb_amqp_t **self_p)
             arb_stream_flush (conn->stream);
         arb_amqp_conn_close (conn);
     }
+    //  after its connections: nothing of theirs is served once it is given up
+    arb_amqp_claim_release (self);
+    arb_reactor_disarm (self->reactor, &self->claim_timer);
     zlistx_destroy (&self->conns);
     zlistx_destroy (&self->route);
     zlistx_destroy (&self->trims);

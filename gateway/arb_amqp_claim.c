@@ -43,6 +43,7 @@
 #define S_LEASE_MS 10000  //  a claim not renewed for this long runs out
 #define S_RENEW_MS 2000   //  the holder renews it this often
 #define S_RETRY_MS 1000   //  a standby, or a failed request, tries again after this
+#define S_FRESH_MS 7000   //  AMQP input is read while the last renewal is younger than this
 
 static void s_request (arb_amqp_t *self, const char *op, const char *expect, bool remove);
 
@@ -54,12 +55,40 @@ s_holder (const char *value, char *buf, size_t size)
     snprintf (buf, size, "%.*s", until ? (int) (until - value) : (int) strlen (value), value);
 }
 
+//  This boot of this machine, and this pid namespace: a pid is checked
+//  only by a gateway that shares both with the holder (a hostname alone
+//  is shared by cloned machines and by containers).
+static void
+s_place (char *boot, size_t boot_size, char *ns, size_t ns_size)
+{
+    snprintf (boot, boot_size, "?");
+    FILE *file = fopen ("/proc/sys/kernel/random/boot_id", "r");
+    if (file) {
+        if (fgets (boot, (int) boot_size, file))
+            boot[strcspn (boot, "\n ")] = 0;
+        fclose (file);
+    }
+    ssize_t n = readlink ("/proc/self/ns/pid", ns, ns_size - 1);
+    ns[n > 0 ? n : 0] = 0;
+    //  "pid:[4026531836]": the inode
+    char *open = strchr (ns, '['), *close = strchr (ns, ']');
+    if (open && close && close > open) {
+        memmove (ns, open + 1, (size_t) (close - open - 1));
+        ns[close - open - 1] = 0;
+    }
+    if (!*boot || !*ns || strpbrk (boot, " =") || strpbrk (ns, " ="))
+        snprintf (ns, ns_size, "?");
+}
+
 //  Our value, with a fresh end.
 static void
 s_value (arb_amqp_t *self, char *buf, size_t size)
 {
-    snprintf (buf, size, "name=%s host=%s pid=%d until=%" PRIu64, arb_link_name (self->link),
-              arb_link_host (self->link), (int) getpid (), (uint64_t) zclock_time () + S_LEASE_MS);
+    char boot[64], ns[64];
+    s_place (boot, sizeof (boot), ns, sizeof (ns));
+    snprintf (buf, size, "name=%s host=%s boot=%s ns=%s pid=%d until=%" PRIu64,
+              arb_link_name (self->link), arb_link_host (self->link), boot, ns, (int) getpid (),
+              (uint64_t) zclock_time () + S_LEASE_MS);
 }
 
 //  Whether a claim is ours, whatever its end: one we wrote whose answer
@@ -112,21 +141,25 @@ s_gone (long pid)
 }
 
 //  Whether another gateway's claim still stands: it has not run out, and
-//  its holder is not a process of this host that is gone.
+//  its holder is not a process of this machine and pid namespace that is
+//  gone.
 static bool
 s_live (arb_amqp_t *self, const char *value)
 {
-    char until[32], host[ARB_NAME_MAX + 1], pid[16];
+    (void) self;
+    char until[32], boot[64], ns[64], pid[16], my_boot[64], my_ns[64];
     s_field (value, "until=", until, sizeof (until));
-    s_field (value, "host=", host, sizeof (host));
+    s_field (value, "boot=", boot, sizeof (boot));
+    s_field (value, "ns=", ns, sizeof (ns));
     s_field (value, "pid=", pid, sizeof (pid));
+    s_place (my_boot, sizeof (my_boot), my_ns, sizeof (my_ns));
     char *end;
     uint64_t at = strtoull (until, &end, 10);
     if (!*until || *end || at <= (uint64_t) zclock_time ())
         return false;
     long holder = strtol (pid, &end, 10);
-    if (streq (host, arb_link_host (self->link)) && *pid && !*end && holder > 0
-        && holder != (long) getpid () && s_gone (holder))
+    bool here = streq (boot, my_boot) && streq (ns, my_ns) && !streq (my_ns, "?");
+    if (here && *pid && !*end && holder > 0 && holder != (long) getpid () && s_gone (holder))
         return false;
     return true;
 }
@@ -165,17 +198,22 @@ s_stand_by (arb_amqp_t *self, const char *value)
     s_retry (self, S_RETRY_MS);
 }
 
-//  The claim is ours (taken or renewed): the model loads, if it has not.
+//  The claim is ours (taken or renewed): the model loads, if it has not,
+//  and connections held for want of a fresh claim read again.
 static void
 s_held (arb_amqp_t *self, const char *value)
 {
     if (!self->claim[0])
         zsys_info ("amqp: this gateway serves AMQP for this broker (%s)", value);
     snprintf (self->claim, sizeof (self->claim), "%s", value);
+    self->renewed_ms = self->asked_ms;
     self->standby = false;
     self->holder[0] = 0;
     s_retry (self, S_RENEW_MS);
     arb_amqp_load (self);
+    for (arb_amqp_conn_t *c = (arb_amqp_conn_t *) zlistx_first (self->conns); c;
+         c = (arb_amqp_conn_t *) zlistx_next (self->conns))
+        arb_amqp_conn_unfence (c);
 }
 
 //  A renewal found another gateway's value: this one stops.
@@ -196,31 +234,41 @@ s_on_reply (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     (void) gateway;
     arb_amqp_t *self = (arb_amqp_t *) arg;
     arb_msg_t *reply = *reply_p;
+    bool was_cas = self->claim_cas;
     self->claiming = false;
+    self->claim_req = 0;
     if (self->stepped_down)
         return;
     if (arb_msg_type (reply) != ARB_MSG_META_REPLY) {
-        zsys_warning ("amqp: cannot read the AMQP claim reason=\"%s\"",
+        zsys_warning ("amqp: the AMQP claim's request failed reason=\"%s\"",
                       arb_msg_type (reply) == ARB_MSG_ERROR ? arb_msg_error (reply)->reason : "?");
         s_retry (self, S_RETRY_MS);
         return;
     }
     arb_meta_reply_body_t *body = arb_msg_meta_reply (reply);
-    char current[256] = "";
-    if (body->items.n)
-        snprintf (current, sizeof (current), "%.*s", (int) body->items.v[0].value.size,
-                  (const char *) body->items.v[0].value.data);
     if (body->matched) {
         s_held (self, self->wanted);
         return;
     }
-    bool ours = body->items.n && s_mine (self, current);
-    if (!body->items.n)
-        s_request (self, "cas", NULL, false);  //  nobody's: take it
-    else if (ours || !s_live (self, current))
-        s_request (self, "cas", current, false);  //  renew ours, or take a dead one's
+    char current[ARB_AMQP_CLAIM_MAX] = "";
+    bool fits = true;
+    if (body->items.n) {
+        arb_bin_t value = body->items.v[0].value;
+        fits = value.size < sizeof (current) && !memchr (value.data, 0, value.size);
+        snprintf (current, sizeof (current), "%.*s", (int) value.size, (const char *) value.data);
+    }
+    bool ours = body->items.n && fits && s_mine (self, current);
+    if (ours)
+        s_request (self, "cas", current, false);  //  ours: a write whose answer was lost
     else if (self->claim[0])
-        s_lost (self, current);
+        //  we held it, and another took it since: our model may be stale
+        s_lost (self, body->items.n ? current : "none: released by a later holder");
+    else if (was_cas || !fits)
+        s_retry (self, S_RETRY_MS);  //  another was quicker: look again in a while
+    else if (!body->items.n)
+        s_request (self, "cas", NULL, false);  //  nobody's: take it
+    else if (!s_live (self, current))
+        s_request (self, "cas", current, false);  //  a gone holder's: take it
     else
         s_stand_by (self, current);
 }
@@ -234,22 +282,29 @@ s_request (arb_amqp_t *self, const char *op, const char *expect, bool remove)
     arb_meta_body_t *body = arb_msg_meta (request);
     body->op = op;
     body->key = S_KEY;
-    if (streq (op, "cas")) {
-        s_value (self, self->wanted, sizeof (self->wanted));
-        body->value = (arb_bin_t){(const uint8_t *) arb_msg_strdup (request, self->wanted),
-                                  strlen (self->wanted)};
+    bool cas = streq (op, "cas");
+    if (cas) {
+        char value[ARB_AMQP_CLAIM_MAX];
+        s_value (self, value, sizeof (value));
+        body->value =
+            (arb_bin_t){(const uint8_t *) arb_msg_strdup (request, value), strlen (value)};
         body->absent = expect == NULL;
         if (expect)
             body->expect =
                 (arb_bin_t){(const uint8_t *) arb_msg_strdup (request, expect), strlen (expect)};
         body->remove = remove;
+        if (!remove)
+            snprintf (self->wanted, sizeof (self->wanted), "%s", value);
     }
     if (remove) {
         //  at stop: nothing waits for the answer
         arb_gateway_send (self->gateway, &request, NULL, NULL);
         return;
     }
-    if (arb_gateway_send (self->gateway, &request, s_on_reply, self))
+    self->asked_ms = (uint64_t) zclock_mono ();
+    self->claim_cas = cas;
+    self->claim_req = arb_gateway_send (self->gateway, &request, s_on_reply, self);
+    if (self->claim_req)
         self->claiming = true;
     else
         s_retry (self, S_RETRY_MS);
@@ -258,8 +313,15 @@ s_request (arb_amqp_t *self, const char *op, const char *expect, bool remove)
 void
 arb_amqp_claim (arb_amqp_t *self)
 {
-    if (self->claiming || self->stepped_down || !arb_gateway_is_up (self->gateway))
+    if (self->stepped_down || !arb_gateway_is_up (self->gateway))
         return;
+    if (self->claiming) {
+        //  the session came back with a request out: its answer may never
+        //  come (a new session does not fail the old one's requests)
+        arb_gateway_forget (self->gateway, self->claim_req);
+        self->claiming = false;
+        self->claim_req = 0;
+    }
     arb_reactor_disarm (self->reactor, &self->claim_timer);
     if (self->claim[0])
         s_request (self, "cas", self->claim, false);  //  a renewal
@@ -267,12 +329,24 @@ arb_amqp_claim (arb_amqp_t *self)
         s_request (self, "get", NULL, false);
 }
 
+bool
+arb_amqp_claim_fresh (arb_amqp_t *self)
+{
+    return self->claim[0] && (uint64_t) zclock_mono () - self->renewed_ms < S_FRESH_MS;
+}
+
 void
 arb_amqp_claim_release (arb_amqp_t *self)
 {
     arb_reactor_disarm (self->reactor, &self->claim_timer);
-    if (self->claim[0] && arb_gateway_is_up (self->gateway))
-        s_request (self, "cas", self->claim, true);
+    if (arb_gateway_is_up (self->gateway)) {
+        //  the value we hold, and the one a request still out may have
+        //  written: the broker takes them in order, so one of them matches
+        if (self->claim[0])
+            s_request (self, "cas", self->claim, true);
+        if (self->claiming && self->claim_cas && self->wanted[0])
+            s_request (self, "cas", self->wanted, true);
+    }
     self->claim[0] = 0;
 }
 

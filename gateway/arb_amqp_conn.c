@@ -396,6 +396,17 @@ arb_amqp_conn_standby (arb_amqp_conn_t *self)
 }
 
 void
+arb_amqp_conn_unfence (arb_amqp_conn_t *self)
+{
+    if (!self->fenced)
+        return;
+    self->fenced = false;
+    if (!self->waiting && self->inflight < ARB_AMQP_INFLIGHT_MAX
+        && self->state != ARB_AMQP_S_OPENING)
+        arb_stream_hold (self->stream, false);
+}
+
+void
 arb_amqp_conn_loaded (arb_amqp_conn_t *self)
 {
     if (self->state == ARB_AMQP_S_OPENING) {
@@ -595,6 +606,12 @@ s_on_input (void *arg, arb_stream_t *stream)
     }
     while (!self->dead && !self->waiting && self->state != ARB_AMQP_S_CLOSED
            && self->state != ARB_AMQP_S_OPENING && self->inflight < ARB_AMQP_INFLIGHT_MAX) {
+        //  a gateway whose claim may have passed to another reads no
+        //  method that could reach the broker until it is renewed
+        if (self->state == ARB_AMQP_S_RUNNING && !arb_amqp_claim_fresh (self->server)) {
+            self->fenced = true;
+            break;
+        }
         data = arb_stream_input (stream, &size);
         arb_amqp_frame_t frame;
         size_t used = 0;
@@ -617,7 +634,8 @@ s_on_input (void *arg, arb_stream_t *stream)
             arb_stream_consume (stream, used);
     }
     if (!self->dead
-        && (self->inflight >= ARB_AMQP_INFLIGHT_MAX || self->state == ARB_AMQP_S_OPENING))
+        && (self->inflight >= ARB_AMQP_INFLIGHT_MAX || self->state == ARB_AMQP_S_OPENING
+            || self->fenced))
         arb_stream_hold (stream, true);
     if (--self->depth == 0 && self->dead)
         s_free (self);

@@ -643,6 +643,10 @@ s_on_head_timer (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
     (void) timer;
     arb_amqp_t *self = (arb_amqp_t *) arg;
     self->head_at = 0;
+    if (!arb_amqp_claim_fresh (self)) {
+        s_head_arm (self, (uint64_t) zclock_time () + 1000);  //  nothing expires meanwhile
+        return;
+    }
     s_due_t due = {self, (uint64_t) zclock_time (), 0};
     arb_amqp_model_each_queue (self->model, s_due_queue, &due);
     if (due.next)

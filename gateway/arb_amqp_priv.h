@@ -27,6 +27,8 @@
 #define ARB_AMQP_HANDSHAKE_MS 10000   //  the handshake must end by then (as RabbitMQ)
 #define ARB_AMQP_CLOSE_MS     3000    //  a Close sent: its Close-Ok's time to come
 #define ARB_AMQP_TASK_NAME    "amqp"  //  the broker task name of every message
+#define ARB_AMQP_CLAIM_MAX    1024    //  a claim's value: names of up to 200 bytes, and room
+
 #define ARB_AMQP_REPLY_BACKLOG \
     (16u << 20)  //  output bytes of a connection past which a direct reply is dropped
 
@@ -76,10 +78,14 @@ struct _arb_amqp_t {
     uint64_t head_at;        //  Unix ms it is armed for (0: not armed)
     zhashx_t *replies;       //  owned: direct reply-to token -> borrowed channel
     //  the claim (arb_amqp_claim.c): one gateway serves AMQP for a broker
-    char claim[256];          //  our value while we hold it ("": not held)
-    char wanted[256];         //  the value of the cas under way
-    char holder[256];         //  standing by: the holder's name, host and pid
-    bool claiming;            //  a claim request is under way
+    char claim[ARB_AMQP_CLAIM_MAX];   //  our value while we hold it ("": not held)
+    char wanted[ARB_AMQP_CLAIM_MAX];  //  the value of the last cas sent
+    char holder[ARB_AMQP_CLAIM_MAX];  //  standing by: the holder, but its end
+    bool claiming;                    //  a claim request is out (claim_req)
+    uint32_t claim_req;
+    bool claim_cas;           //  it is a cas (else a get)
+    uint64_t asked_ms;        //  monotonic: when it was sent
+    uint64_t renewed_ms;      //  monotonic: when the last one that matched was sent
     bool standby;             //  another gateway holds the claim
     bool stepped_down;        //  another took it over while we held it: the gateway stops
     arb_timer_t claim_timer;  //  the next try, or the next renewal
@@ -120,6 +126,7 @@ struct _arb_amqp_conn_t {
     size_t npending;
     size_t pending_max;      //  room in pending
     bool waiting;            //  a method waits for the broker: input is held
+    bool fenced;             //  input held: the claim is not fresh (arb_amqp_claim_fresh)
     void *op;                //  owned: the admin method waiting (arb_amqp_admin.c), or NULL
     bool holding_cancels;    //  a queue.delete of this connection is ending consumers
     zlistx_t *held_cancels;  //  owned, or NULL: their Basic.Cancels (channel and tag)
@@ -218,6 +225,14 @@ void arb_amqp_claim (arb_amqp_t *self);
 
 //  Gives the claim up (at stop), if held.
 void arb_amqp_claim_release (arb_amqp_t *self);
+
+//  Whether the claim is held and its last renewal recent enough that no
+//  other gateway can have taken it over (7 s of the claim's 10): AMQP
+//  input is read, and timers delete and expire, only while it is.
+bool arb_amqp_claim_fresh (arb_amqp_t *self);
+
+//  The claim is fresh again: a connection held for want of it reads on.
+void arb_amqp_conn_unfence (arb_amqp_conn_t *self);
 
 //  The client read its output: consumers' credit is topped up.
 void arb_amqp_conn_drained (arb_amqp_conn_t *self);

@@ -7,6 +7,7 @@ a holder that finds its claim taken over stops. With python3-pika.
 
 import os
 import signal
+import threading
 import time
 
 import pytest
@@ -57,10 +58,13 @@ def test_second_gateway_stands_by_and_leaves_the_first_ones_queues(tmp_path, pro
         == b'to me'
     assert ch.basic_get('passing', auto_ack=True)[2] == b'kept'
     conn.close()
-    # the first stops: the second takes over at its next try, and serves
-    # the durable queue's message
+    # the first stops and gives its claim up: the second takes over at its
+    # next try (a second), not when the claim would have run out (10 s),
+    # and serves the durable queue's message
     assert first.stop() == 0
+    stopped = time.time()
     wait_until(lambda: serving(second), timeout=10, what='the take-over')
+    assert time.time() - stopped < 4
     conn = connect(second)
     ch = conn.channel()
     assert wait_until(lambda: ch.basic_get('work', auto_ack=True)[2], what='the durable message') \
@@ -99,3 +103,38 @@ def test_a_holder_cut_off_past_its_claim_stops(tmp_path, processes, broker):
     assert first.proc.returncode == 1
     assert 'took over AMQP for this broker' in first.output()
     connect(second).close()
+
+
+def test_a_holder_away_from_its_broker_holds_amqp_input_then_goes_on(tmp_path, processes,
+                                                                      broker):
+    gateway = start(tmp_path, processes, broker)
+    conn = connect(gateway)
+    ch = conn.channel()
+    ch.confirm_delivery()
+    ch.queue_declare('kept', durable=True)
+    ch.basic_publish('', 'kept', b'before', pika.BasicProperties(delivery_mode=2))
+    broker.kill9()
+    # past the claim's 7 s of freshness: the gateway reads no AMQP method
+    # (it could no longer know that it alone serves), but keeps the
+    # connection; once the broker is back and the claim renewed, it goes on
+    time.sleep(8)
+    answered = threading.Event()
+
+    def qos():
+        ch.basic_qos(prefetch_count=5)  # a method the gateway answers alone
+        answered.set()
+    asker = threading.Thread(target=qos, daemon=True)
+    asker.start()
+    assert not answered.wait(1.5), 'a method read while the claim was not fresh'
+    restarted = broker.restart()
+    processes.append(restarted)
+    assert answered.wait(15), 'the connection never went on'
+    asker.join()
+    ch.basic_publish('', 'kept', b'after', pika.BasicProperties(delivery_mode=2))
+    # (after a crash the broker holds ready tasks back for a while, for
+    # their workers to claim them: docs/broker.md)
+    got = [wait_until(lambda: ch.basic_get('kept', auto_ack=True)[2], timeout=20,
+                      what='message %d' % i) for i in range(2)]
+    assert got == [b'before', b'after']
+    conn.close()
+    assert gateway.alive() and 'took over' not in gateway.output()
