@@ -628,17 +628,9 @@ static void
 s_adopt_task (arb_life_t *self, arb_task_t *task, arb_session_t *session, uint64_t lease)
 {
     uint32_t lost = task->lost;
-    bool was_ready = task->state == ARB_STATE_READY;
-    uint64_t last_lease = arb_task_ext (task)->last_lease;
-    bool last_lost = arb_task_ext (task)->last_lost;
     if (arb_sched_adopt (self->sched, task, session, lease, self->clock->mono_ms)
         != ARB_ADOPT_LEASED)
         return;
-    if (was_ready && lost && task->lost == lost)
-        //  (a loss its worker takes back is not counted: why this one is)
-        zsys_notice ("broker: claimed task keeps its lost count id=%" PRIu64
-                     " lost=%u lease=%" PRIx64 " last_lease=%" PRIx64 " last_lost=%d",
-                     task->id, lost, lease, last_lease, (int) last_lost);
     if (arb_task_ext (task)->origin)
         arb_task_ext_rw (task)->expires_ms = 0;  //  a fan-out copy at its endpoint
     if (task->lost == lost)
