@@ -96,7 +96,7 @@ s_value (arb_amqp_t *self, char *buf, size_t size)
 static bool
 s_mine (arb_amqp_t *self, const char *value)
 {
-    char ours[256], mine[256], theirs[256];
+    char ours[ARB_AMQP_CLAIM_MAX], mine[ARB_AMQP_CLAIM_MAX], theirs[ARB_AMQP_CLAIM_MAX];
     s_value (self, ours, sizeof (ours));
     s_holder (ours, mine, sizeof (mine));
     s_holder (value, theirs, sizeof (theirs));
@@ -144,9 +144,8 @@ s_gone (long pid)
 //  its holder is not a process of this machine and pid namespace that is
 //  gone.
 static bool
-s_live (arb_amqp_t *self, const char *value)
+s_live (const char *value)
 {
-    (void) self;
     char until[32], boot[64], ns[64], pid[16], my_boot[64], my_ns[64];
     s_field (value, "until=", until, sizeof (until));
     s_field (value, "boot=", boot, sizeof (boot));
@@ -267,7 +266,7 @@ s_on_reply (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
         s_retry (self, S_RETRY_MS);  //  another was quicker: look again in a while
     else if (!body->items.n)
         s_request (self, "cas", NULL, false);  //  nobody's: take it
-    else if (!s_live (self, current))
+    else if (!s_live (current))
         s_request (self, "cas", current, false);  //  a gone holder's: take it
     else
         s_stand_by (self, current);

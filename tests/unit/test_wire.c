@@ -672,12 +672,12 @@ s_drained (s_fx_t *fx)
 static void
 s_exchange (s_fx_t *fx, zsock_t *dealer, uint32_t reqid)
 {
-    s_ping_taken (fx, dealer, reqid);
+    s_send_ping (dealer, reqid);
+    arb_msg_t *msg = s_recv (fx);
+    assert_non_null (msg);
     s_drained (fx);
-    arb_msg_t *reply = arb_msg_new (ARB_MSG_PONG, reqid);
-    zframe_t *id = zframe_new ("awaited", 7);
-    arb_msg_set_routing_id (reply, id);
-    zframe_destroy (&id);
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_PONG);
+    arb_msg_destroy (&msg);
     assert_int_equal (arb_wire_send (fx->wire, &reply), 0);
     arb_msg_t *back = s_dealer_recv (fx, dealer);
     assert_non_null (back);
