@@ -10,9 +10,9 @@
     "gw.amqp." is read back (META list) into the model. Exclusive queues
     found there belonged to connections of an earlier gateway, all gone:
     they are deleted with their messages, as RabbitMQ deletes a dead
-    connection's exclusive queues; non-durable queues are deleted too, as
-    RabbitMQ's do not survive its restart. Connections that reach connection.open
-    before the load is done wait there.
+    connection's exclusive queues; non-durable queues and exchanges are
+    deleted too, as RabbitMQ's do not survive its restart. Connections
+    that reach connection.open before the load is done wait there.
 */
 
 #include "arb_amqp_priv.h"
@@ -471,6 +471,26 @@ s_loaded_queue (void *arg, arb_amqp_queue_t *queue)
     }
 }
 
+//  An exchange read back: a non-durable one does not outlive the gateway
+//  either, as RabbitMQ deletes its transient exchanges when it starts
+//  again (with their bindings, both ways).
+static void
+s_loaded_exchange (void *arg, arb_amqp_exchange_t *exchange)
+{
+    arb_amqp_t *self = (arb_amqp_t *) arg;
+    if (exchange->durable || exchange->builtin)
+        return;
+    zsys_info ("amqp: deleting non-durable exchange exchange=%s vhost=%s", exchange->name,
+               arb_amqp_vhost_name (exchange->vhost));
+    char key[600];
+    arb_amqp_store (self, arb_amqp_model_exchange_key (exchange, key, sizeof (key)), NULL, NULL,
+                    NULL);
+    arb_amqp_vhost_t *vhost = exchange->vhost;
+    arb_amqp_model_binding_keys (vhost, exchange->name, true, s_forget_key, self);
+    arb_amqp_model_remove_exchange (exchange);
+    arb_amqp_exchanges_spent (self, vhost);
+}
+
 static void
 s_on_loaded (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 {
@@ -499,6 +519,7 @@ s_on_loaded (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     }
     size_t dropped = arb_amqp_model_load_done (self->model);
     arb_amqp_model_each_queue (self->model, s_loaded_queue, self);
+    arb_amqp_model_each_exchange (self->model, s_loaded_exchange, self);
     self->loaded = true;
     zstr_free (&self->load_after);
     zsys_info ("amqp: loaded records=%zu bad=%zu dangling_bindings=%zu", self->load_records,

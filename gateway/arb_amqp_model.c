@@ -290,6 +290,26 @@ arb_amqp_model_each_queue (arb_amqp_model_t *self,
     }
 }
 
+void
+arb_amqp_model_each_exchange (arb_amqp_model_t *self,
+                              void (*fn) (void *arg, arb_amqp_exchange_t *exchange),
+                              void *arg)
+{
+    for (arb_amqp_vhost_t *vhost = (arb_amqp_vhost_t *) zhashx_first (self->vhosts); vhost;
+         vhost = (arb_amqp_vhost_t *) zhashx_next (self->vhosts)) {
+        //  fn may remove the exchange (and others, auto-deleted): walk the
+        //  names, and look each up again
+        zlistx_t *names = zhashx_keys (vhost->exchanges);
+        for (const char *name = (const char *) zlistx_first (names); name;
+             name = (const char *) zlistx_next (names)) {
+            arb_amqp_exchange_t *exchange = arb_amqp_model_exchange (vhost, name);
+            if (exchange)
+                fn (arg, exchange);
+        }
+        zlistx_destroy (&names);
+    }
+}
+
 //  ---------------------------------------------------------------------
 //  Exchanges
 

@@ -267,4 +267,10 @@ void arb_amqp_model_each_queue (arb_amqp_model_t *self,
                                 void (*fn) (void *arg, arb_amqp_queue_t *queue),
                                 void *arg);
 
+//  Calls fn for every exchange of every vhost, built-in ones too; fn may
+//  remove exchanges (for start-up clean-up).
+void arb_amqp_model_each_exchange (arb_amqp_model_t *self,
+                                   void (*fn) (void *arg, arb_amqp_exchange_t *exchange),
+                                   void *arg);
+
 #endif

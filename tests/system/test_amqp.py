@@ -788,17 +788,21 @@ def test_records_survive_gateway_and_broker_restart(tmp_path, broker, processes)
 
 
 def test_non_durable_queues_deleted_when_the_gateway_starts(tmp_path, broker, processes):
-    """As RabbitMQ at a restart: transient queues go, with their messages
-    and bindings; durable ones stay with theirs."""
+    """As RabbitMQ at a restart: transient queues and exchanges go, with
+    their messages and bindings; durable ones stay with theirs."""
     g = Gateway(tmp_path, broker, wait=True)
     processes.append(g)
     c = connect(g)
     ch = c.channel()
     ch.exchange_declare('tx-keep', 'fanout', durable=True)
+    ch.exchange_declare('tx-passing', 'direct', durable=False)
     ch.queue_declare('transient', durable=False)
     ch.queue_declare('lasting', durable=True)
     ch.queue_bind('transient', 'tx-keep')
     ch.queue_bind('lasting', 'tx-keep')
+    # bindings from and to the transient exchange go with it
+    ch.queue_bind('lasting', 'tx-passing', 'p')
+    ch.exchange_bind('tx-passing', 'tx-keep')
     ch.confirm_delivery()
     ch.basic_publish('tx-keep', '', b'before', pika.BasicProperties(delivery_mode=2))
     c.close()
@@ -811,9 +815,20 @@ def test_non_durable_queues_deleted_when_the_gateway_starts(tmp_path, broker, pr
         ch.queue_declare('transient', passive=True)
     assert e.value.reply_code == 404
     ch = c.channel()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.exchange_declare('tx-passing', passive=True)
+    assert e.value.reply_code == 404
+    ch = c.channel()
     ch.basic_publish('tx-keep', '', b'after')
     got = drain(ch, 'lasting', 2, timeout=30)
+    # one copy each: the exchange-to-exchange binding went with tx-passing
     assert [b for _, _, b in got] == [b'before', b'after']
+    # declared again, it starts with no binding left over
+    ch.exchange_declare('tx-passing', 'direct', durable=False)
+    ch.confirm_delivery()
+    with pytest.raises(pika.exceptions.UnroutableError):
+        ch.basic_publish('tx-passing', 'p', b'nowhere', mandatory=True)
+    ch = c.channel()
     # a new queue of that name starts empty, with no binding left over
     assert ch.queue_declare('transient').method.message_count == 0
     ch.basic_publish('tx-keep', '', b'not-to-transient')
