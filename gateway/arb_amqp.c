@@ -311,7 +311,16 @@ typedef struct {
     char *name;               //  owned: the queue's AMQP name
     bool again;               //  the queue grew after the count was asked
     void *handle;             //  in server->trims
+    zlistx_t *waiters;        //  owned: arb_amqp_trim_wait_t, borrowed, in order of need
+    uint64_t asked;           //  counts asked so far: the last one's number
+    bool settles;             //  the take under way leaves the queue within its bounds
 } s_trim_t;
+
+//  Rounds (count and take) past the one a waiter needs after which it goes
+//  on even though the queue is still over a bound: a byte bound trims one
+//  message a round, and publishes that keep coming could keep it over
+//  forever.
+#define ARB_AMQP_TRIM_PATIENCE 16
 
 #define ARB_AMQP_TRIM_MAX 256  //  messages taken by one TAKE at most
 
@@ -321,6 +330,14 @@ s_trim_destructor (void **item)
     s_trim_t *trim = (s_trim_t *) *item;
     if (!trim)
         return;
+    //  the server goes (or the trim ended): its waiters wait for nothing
+    arb_amqp_trim_wait_t *wait;
+    while ((wait = (arb_amqp_trim_wait_t *) zlistx_first (trim->waiters))) {
+        zlistx_delete (trim->waiters, zlistx_cursor (trim->waiters));
+        wait->trim = NULL;
+        wait->handle = NULL;
+    }
+    zlistx_destroy (&trim->waiters);
     free (trim->name);
     free (trim);
     *item = NULL;
@@ -333,13 +350,65 @@ s_trim_queue (s_trim_t *trim)
     return queue && queue->trim == trim ? queue : NULL;
 }
 
+//  The trim is done: it goes, then what waited for it goes on, in order.
 static void
 s_trim_end (s_trim_t *trim)
 {
     arb_amqp_queue_t *queue = s_trim_queue (trim);
     if (queue)
         queue->trim = NULL;
+    zlistx_t *waiters = trim->waiters;
+    trim->waiters = zlistx_new ();
     zlistx_delete (trim->server->trims, trim->handle);
+    arb_amqp_trim_wait_t *wait;
+    while ((wait = (arb_amqp_trim_wait_t *) zlistx_first (waiters))) {
+        zlistx_delete (waiters, zlistx_cursor (waiters));
+        wait->trim = NULL;
+        wait->handle = NULL;
+        wait->fn (wait->arg);
+    }
+    zlistx_destroy (&waiters);
+}
+
+bool
+arb_amqp_trim_wait (arb_amqp_queue_t *queue, arb_amqp_trim_wait_t *wait)
+{
+    s_trim_t *trim = (s_trim_t *) queue->trim;
+    if (!trim)
+        return false;
+    //  the last count asked covers every publish routed before it; one
+    //  routed since (again) needs the next
+    wait->need = trim->again ? trim->asked + 1 : trim->asked;
+    wait->trim = trim;
+    wait->handle = zlistx_add_end (trim->waiters, wait);
+    return true;
+}
+
+//  The round of the last count asked is done (within the bounds when
+//  settled): its waiters go on, and those it left over a bound once they
+//  have waited ARB_AMQP_TRIM_PATIENCE rounds more. The trim goes on.
+static void
+s_trim_round (s_trim_t *trim, bool settled)
+{
+    arb_amqp_trim_wait_t *wait;
+    while ((wait = (arb_amqp_trim_wait_t *) zlistx_first (trim->waiters))
+           && wait->need <= trim->asked
+           && (settled || trim->asked >= wait->need + ARB_AMQP_TRIM_PATIENCE)) {
+        zlistx_delete (trim->waiters, zlistx_cursor (trim->waiters));
+        wait->trim = NULL;
+        wait->handle = NULL;
+        wait->fn (wait->arg);
+    }
+}
+
+void
+arb_amqp_trim_unwait (arb_amqp_trim_wait_t *wait)
+{
+    if (!wait->trim)
+        return;
+    zlistx_delete (((s_trim_t *) wait->trim)->waiters, wait->handle);
+    wait->trim = NULL;
+    wait->handle = NULL;
 }
 
 static void s_on_trim_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg);
@@ -350,6 +419,7 @@ s_trim_count (s_trim_t *trim, arb_amqp_queue_t *queue)
 {
     arb_amqp_t *self = trim->server;
     trim->again = false;
+    trim->asked++;
     arb_gateway_flush (self->gateway);
     arb_msg_t *stats = arb_amqp_count_request (self, queue->broker);
     if (!arb_gateway_send (self->gateway, &stats, s_on_trim_count, trim))
@@ -379,6 +449,7 @@ s_on_trim_take (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
         if (taken)
             zsys_debug ("amqp: queue over its bound queue=%s dropped=%zu", trim->name, taken);
     }
+    s_trim_round (trim, trim->settles || !taken);
     //  count again: more may be over (a take is bounded, publishes came);
     //  nothing taken (a paused queue, the broker's recovery window) ends it
     if (queue && (taken || trim->again))
@@ -400,17 +471,24 @@ s_on_trim_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     }
     arb_amqp_qargs_t *settings = &queue->settings;
     uint64_t ready = arb_amqp_ready_count (*reply_p, queue->broker);
-    if (arb_amqp_model_is_over (settings, ready, arb_amqp_ready_bytes (*reply_p, queue->broker))) {
+    uint64_t bytes = arb_amqp_ready_bytes (*reply_p, queue->broker);
+    if (arb_amqp_model_is_over (settings, ready, bytes)) {
         uint64_t over = settings->has_max_length && ready > settings->max_length
                             ? ready - settings->max_length
                             : 1;  //  its bytes: the head's size is not known yet
         uint32_t max = over > ARB_AMQP_TRIM_MAX ? ARB_AMQP_TRIM_MAX : (uint32_t) over;
+        //  within the bounds after it if it takes all that is over by
+        //  number and the bytes are not over (their take is one message)
+        trim->settles = over <= ARB_AMQP_TRIM_MAX && settings->has_max_length
+                        && ready > settings->max_length
+                        && !arb_amqp_model_is_over (settings, settings->max_length, bytes);
         if (arb_gateway_take (self->gateway, queue->broker, max, s_on_trim_take, trim))
             return;
         zsys_warning ("amqp: cannot trim queue=%s reason=\"%s\"", queue->broker,
                       arb_gateway_error (self->gateway));
     }
     else if (trim->again) {
+        s_trim_round (trim, true);
         s_trim_count (trim, queue);
         return;
     }
@@ -431,6 +509,7 @@ arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue)
     trim->server = self;
     trim->vhost = queue->vhost;
     trim->name = strdup (queue->name);
+    trim->waiters = zlistx_new ();
     trim->handle = zlistx_add_end (self->trims, trim);
     queue->trim = trim;
     s_trim_count (trim, queue);

@@ -15,7 +15,12 @@
 #include <inttypes.h>
 
 //  What a held method answers once the broker has.
-typedef struct {
+typedef struct s_op s_op_t;
+
+//  A step of op sent once its queue's trim is done (s_after_trim).
+typedef void (s_op_step_fn) (s_op_t *op);
+
+struct s_op {
     arb_amqp_channel_t *channel;  //  borrowed
     amqp_method_number_t id;      //  the method
     char *queue;                  //  owned: a queue's name for Declare-Ok
@@ -25,10 +30,12 @@ typedef struct {
     char *broker_queue;  //  owned: the queue STATS looks for (it may go meanwhile)
     size_t left;         //  answers still to come
     bool want_count;
-    bool empty_check;  //  queue.delete if_empty: the count decides
-    bool if_unused;    //  queue.delete if_unused, checked again after the count
-    bool failed;       //  the channel failed: no -Ok
-} s_op_t;
+    bool empty_check;           //  queue.delete if_empty: the count decides
+    bool if_unused;             //  queue.delete if_unused, checked again after the count
+    bool failed;                //  the channel failed: no -Ok
+    arb_amqp_trim_wait_t wait;  //  for the queue's trim (x-max-length), before step
+    s_op_step_fn *step;
+};
 
 static void
 s_op_free (s_op_t *op)
@@ -41,8 +48,13 @@ s_op_free (s_op_t *op)
 void
 arb_amqp_admin_forget (arb_amqp_conn_t *conn)
 {
-    if (conn->op)
-        s_op_free ((s_op_t *) conn->op);
+    s_op_t *op = (s_op_t *) conn->op;
+    if (op && op->wait.trim) {
+        arb_amqp_trim_unwait (&op->wait);
+        conn->holds--;
+    }
+    if (op)
+        s_op_free (op);
     conn->op = NULL;
 }
 
@@ -167,17 +179,52 @@ s_delete (s_op_t *op, arb_amqp_queue_t *queue)
     s_op_wait (op, reqid);
 }
 
+//  The trim op waited for is done: its step goes now.
 static void
-s_count (s_op_t *op, const char *broker_queue)
+s_trimmed (void *arg)
+{
+    s_op_t *op = (s_op_t *) arg;
+    arb_amqp_conn_t *conn = arb_amqp_channel_conn (op->channel);
+    op->step (op);
+    s_op_go (op);  //  the wait's own share (op may be done and freed)
+    arb_amqp_conn_unhold (conn);
+}
+
+//  Sends op's step on queue now, or, while a trim of the queue is under
+//  way (x-max-length drop-head), once it is done: a count or a purge sees
+//  the queue within its bounds, as after RabbitMQ's store.
+static void
+s_after_trim (s_op_t *op, arb_amqp_queue_t *queue, s_op_step_fn *step)
+{
+    free (op->broker_queue);
+    op->broker_queue = strdup (queue->broker);
+    op->step = step;
+    op->wait = (arb_amqp_trim_wait_t){.fn = s_trimmed, .arg = op};
+    if (!arb_amqp_trim_wait (queue, &op->wait)) {
+        step (op);
+        return;
+    }
+    op->left++;
+    arb_amqp_conn_t *conn = arb_amqp_channel_conn (op->channel);
+    conn->op = op;  //  freed with the connection, and unwaited
+    arb_amqp_conn_hold (conn);
+}
+
+static void
+s_count_now (s_op_t *op)
 {
     arb_amqp_t *server = arb_amqp_channel_conn (op->channel)->server;
-    free (op->broker_queue);
-    op->broker_queue = strdup (broker_queue);
-    op->want_count = true;
     //  the turn's publishes count
     arb_gateway_flush (server->gateway);
-    arb_msg_t *stats = arb_amqp_count_request (server, broker_queue);
+    arb_msg_t *stats = arb_amqp_count_request (server, op->broker_queue);
     s_op_wait (op, arb_gateway_send (server->gateway, &stats, s_on_answer, op));
+}
+
+static void
+s_count (s_op_t *op, arb_amqp_queue_t *queue)
+{
+    op->want_count = true;
+    s_after_trim (op, queue, s_count_now);
 }
 
 static int
@@ -536,12 +583,22 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
     op->queue = strdup (name);
     op->consumers = (uint32_t) queue->consumers;
     arb_amqp_channel_set_last_queue (channel, name);
-    s_count (op, queue->broker);
+    s_count (op, queue);
     s_op_go (op);
     rc = 0;
 cleanup:
     free (name);
     return rc;
+}
+
+static void
+s_purge_now (s_op_t *op)
+{
+    arb_amqp_t *server = arb_amqp_channel_conn (op->channel)->server;
+    arb_msg_t *request = arb_link_request_new (server->link, ARB_MSG_QUEUE);
+    arb_msg_queue (request)->queue = arb_msg_strdup (request, op->broker_queue);
+    arb_msg_queue (request)->op = "purge";
+    s_op_wait (op, arb_gateway_send (server->gateway, &request, s_on_answer, op));
 }
 
 static int
@@ -550,13 +607,9 @@ s_queue_purge (arb_amqp_channel_t *channel, amqp_queue_purge_t *m)
     arb_amqp_queue_t *queue = arb_amqp_channel_queue (channel, m->queue, AMQP_QUEUE_PURGE_METHOD);
     if (!queue)
         return -1;
-    arb_amqp_t *server = arb_amqp_channel_conn (channel)->server;
     s_op_t *op = s_op_new (channel, AMQP_QUEUE_PURGE_METHOD, m->nowait);
-    arb_msg_t *request = arb_link_request_new (server->link, ARB_MSG_QUEUE);
-    arb_msg_queue (request)->queue = arb_msg_strdup (request, queue->broker);
-    arb_msg_queue (request)->op = "purge";
     op->want_count = true;
-    s_op_wait (op, arb_gateway_send (server->gateway, &request, s_on_answer, op));
+    s_after_trim (op, queue, s_purge_now);
     s_op_go (op);
     return 0;
 }
@@ -587,7 +640,7 @@ s_queue_delete (arb_amqp_channel_t *channel, amqp_queue_delete_t *m)
         //  its count first (s_queue_delete_counted)
         op->empty_check = true;
         op->if_unused = m->if_unused;
-        s_count (op, queue->broker);
+        s_count (op, queue);
     }
     else {
         op->want_count = true;

@@ -47,9 +47,10 @@ struct _arb_amqp_channel_t {
     arb_msg_t *get_reply;  //  owned DISPATCH
     bool get_no_ack;
     bool get_answered;
-    uint64_t get_count;  //  messages ready after it
-    char *get_queue;     //  owned: the queue's name (it may be deleted meanwhile)
-    char *get_broker;    //  owned: its broker queue's name
+    uint64_t get_count;             //  messages ready after it
+    char *get_queue;                //  owned: the queue's name (it may be deleted meanwhile)
+    char *get_broker;               //  owned: its broker queue's name
+    arb_amqp_trim_wait_t get_wait;  //  the get waits for its queue's trim (x-max-length)
 };
 
 //  ---------------------------------------------------------------------
@@ -920,6 +921,18 @@ s_get_ask (arb_amqp_channel_t *self)
     return 0;
 }
 
+//  The trim of the get's queue is done: the get goes now.
+static void
+s_get_trimmed (void *arg)
+{
+    arb_amqp_channel_t *self = (arb_amqp_channel_t *) arg;
+    if (s_get_ask (self) != 0) {
+        amqp_basic_get_empty_t empty = {.cluster_id = amqp_empty_bytes};
+        s_send (self, AMQP_BASIC_GET_EMPTY_METHOD, &empty);
+    }
+    arb_amqp_conn_unhold (self->conn);
+}
+
 static int
 s_on_get (arb_amqp_channel_t *self, amqp_basic_get_t *m)
 {
@@ -933,6 +946,13 @@ s_on_get (arb_amqp_channel_t *self, amqp_basic_get_t *m)
     self->get_queue = strdup (queue->name);
     self->get_broker = strdup (queue->broker);
     self->get_no_ack = m->no_ack;
+    //  a queue over its x-max-length is trimmed first: the get takes what
+    //  RabbitMQ's head would be after the publishes before it
+    self->get_wait = (arb_amqp_trim_wait_t){.fn = s_get_trimmed, .arg = self};
+    if (arb_amqp_trim_wait (queue, &self->get_wait)) {
+        arb_amqp_conn_hold (self->conn);
+        return 0;
+    }
     if (s_get_ask (self) != 0) {
         arb_amqp_channel_fail (self, AMQP_RESOURCE_ERROR, "RESOURCE_ERROR - the broker is busy",
                                AMQP_BASIC_GET_METHOD);
@@ -1138,7 +1158,11 @@ arb_amqp_channel_destroy (arb_amqp_channel_t **self_p)
         arb_gateway_forget (server->gateway, conn->pending[i]);
     conn->npending = 0;
     arb_amqp_admin_forget (conn);
-    if (conn->waiting) {
+    if (self->get_wait.trim) {
+        arb_amqp_trim_unwait (&self->get_wait);
+        conn->holds--;
+    }
+    if (conn->waiting && conn->npending == 0 && conn->holds == 0) {
         conn->waiting = false;
         if (conn->stream)
             arb_stream_hold (conn->stream, false);

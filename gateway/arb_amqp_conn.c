@@ -182,6 +182,17 @@ arb_amqp_conn_wait (arb_amqp_conn_t *self, uint32_t reqid)
     return reqid;
 }
 
+//  Input goes on once the held method waits for nothing more.
+static void
+s_resume (arb_amqp_conn_t *self)
+{
+    if (self->npending == 0 && self->holds == 0 && self->waiting) {
+        self->waiting = false;
+        if (self->inflight < ARB_AMQP_INFLIGHT_MAX)
+            arb_stream_hold (self->stream, false);
+    }
+}
+
 void
 arb_amqp_conn_answered (arb_amqp_conn_t *self, uint32_t reqid)
 {
@@ -190,11 +201,25 @@ arb_amqp_conn_answered (arb_amqp_conn_t *self, uint32_t reqid)
             self->pending[i] = self->pending[--self->npending];
             break;
         }
-    if (self->npending == 0 && self->waiting) {
-        self->waiting = false;
-        if (self->inflight < ARB_AMQP_INFLIGHT_MAX)
-            arb_stream_hold (self->stream, false);
+    s_resume (self);
+}
+
+void
+arb_amqp_conn_hold (arb_amqp_conn_t *self)
+{
+    self->holds++;
+    if (!self->waiting) {
+        self->waiting = true;
+        arb_stream_hold (self->stream, true);
     }
+}
+
+void
+arb_amqp_conn_unhold (arb_amqp_conn_t *self)
+{
+    assert (self->holds > 0);
+    self->holds--;
+    s_resume (self);
 }
 
 //  ---------------------------------------------------------------------

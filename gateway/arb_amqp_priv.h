@@ -126,6 +126,7 @@ struct _arb_amqp_conn_t {
     size_t npending;
     size_t pending_max;      //  room in pending
     bool waiting;            //  a method waits for the broker: input is held
+    size_t holds;            //  and for other things (arb_amqp_conn_hold)
     bool fenced;             //  input held: the claim is not fresh (arb_amqp_claim_fresh)
     void *op;                //  owned: the admin method waiting (arb_amqp_admin.c), or NULL
     bool holding_cancels;    //  a queue.delete of this connection is ending consumers
@@ -207,6 +208,12 @@ uint32_t arb_amqp_conn_wait (arb_amqp_conn_t *self, uint32_t reqid);
 
 //  Request reqid was answered: once none is left, input goes on.
 void arb_amqp_conn_answered (arb_amqp_conn_t *self, uint32_t reqid);
+
+//  The held method waits for something other than a broker answer (a
+//  trim: arb_amqp_trim_wait); input goes on once each hold is let go
+//  (arb_amqp_conn_unhold) and no answer is awaited.
+void arb_amqp_conn_hold (arb_amqp_conn_t *self);
+void arb_amqp_conn_unhold (arb_amqp_conn_t *self);
 
 //  The model is loaded: connections waiting at open go on.
 void arb_amqp_conn_loaded (arb_amqp_conn_t *self);
@@ -389,8 +396,30 @@ void arb_amqp_queue_used (arb_amqp_t *self, arb_amqp_queue_t *queue);
 //  are counted and those over a bound are taken from the head and
 //  dropped, or dead-lettered if the queue says where (as RabbitMQ's
 //  drop-head). One trim per queue at a time; growth meanwhile makes it
-//  count again.
+//  count again. What must see the queue within its bounds waits for the
+//  trim (arb_amqp_trim_wait).
 void arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue);
+
+//  A wait for the end of a queue's trim, made by what must see the queue
+//  within its bounds (basic.get, a queue's count, queue.purge), as
+//  RabbitMQ's drop-head keeps it at the store: their requests go once the
+//  trim is done. Owned by the waiter.
+typedef struct {
+    void (*fn) (void *arg);  //  called when the trim ends (not once unwaited)
+    void *arg;
+    void *trim;     //  the trim waited for; NULL: not waiting
+    void *handle;   //  in the trim's waiters
+    uint64_t need;  //  the number of the trim's count that covers what came before
+} arb_amqp_trim_wait_t;
+
+//  Whether a trim of queue is under way: if so, wait (its fn and arg set)
+//  joins its waiters and fn is called once it ends; if not, nothing is
+//  done and the caller goes on at once.
+bool arb_amqp_trim_wait (arb_amqp_queue_t *queue, arb_amqp_trim_wait_t *wait);
+
+//  Takes wait off its trim's waiters (its fn will not be called); nothing
+//  if it waits for none.
+void arb_amqp_trim_unwait (arb_amqp_trim_wait_t *wait);
 
 //  ---------------------------------------------------------------------
 //  Submits (arb_amqp_admit.c)

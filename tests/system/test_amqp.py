@@ -629,6 +629,38 @@ def test_pika_max_length_drops_the_head(gateway):
     c.close()
 
 
+def test_pika_max_length_holds_for_gets_counts_and_purges(gateway):
+    """drop-head as at the store, as far as basic.get, a queue's count and
+    queue.purge can tell: each waits for the trim that the publishes before
+    it started, so it finds the queue within its bound at once, on the
+    publishing connection and on another after the confirms, as with
+    RabbitMQ (no wait_until here)."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('exact', arguments={'x-max-length': 2})
+    for i in range(6):
+        ch.basic_publish('', 'exact', b'%d' % i)
+    # no confirms: the get follows the publishes at once
+    m, _, body = ch.basic_get('exact')
+    assert (body, m.message_count) == (b'4', 1)
+    ch.basic_ack(m.delivery_tag)
+    for i in range(6, 10):
+        ch.basic_publish('', 'exact', b'%d' % i)
+    assert ch.queue_declare('exact', passive=True).method.message_count == 2
+    for i in range(10, 14):
+        ch.basic_publish('', 'exact', b'%d' % i)
+    assert ch.queue_purge('exact').method.message_count == 2
+    ch.confirm_delivery()
+    for i in range(14, 20):
+        ch.basic_publish('', 'exact', b'%d' % i)
+    other = connect(gateway)
+    och = other.channel()
+    assert och.basic_get('exact', auto_ack=True)[2] == b'18'
+    assert och.queue_declare('exact', passive=True).method.message_count == 1
+    other.close()
+    c.close()
+
+
 def test_pika_unkept_bounds_refused_and_expires_enforced(gateway):
     c = connect(gateway)
     ch = c.channel()
