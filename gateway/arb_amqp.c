@@ -200,7 +200,10 @@ arb_amqp_delete_queue (arb_amqp_t *self,
     arb_amqp_store (self, arb_amqp_model_queue_key (queue, key, sizeof (key)), NULL, NULL, NULL);
     arb_amqp_model_binding_keys (queue->vhost, queue->name, false, s_forget_key, self);
     //  the broker's queue goes, with every task of it, running ones too
-    //  (as RabbitMQ drops a deleted queue's unacked messages)
+    //  (as RabbitMQ drops a deleted queue's unacked messages), and the
+    //  turn's publishes to it first (after the delete they would make it
+    //  again in the broker)
+    arb_gateway_flush (self->gateway);
     arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_QUEUE);
     arb_msg_queue (request)->queue = arb_msg_strdup (request, queue->broker);
     arb_msg_queue (request)->op = "delete";
@@ -313,11 +316,17 @@ typedef struct {
     void *handle;             //  in server->trims
     zlistx_t *waiters;        //  owned: arb_amqp_trim_wait_t, borrowed, in order of need
     uint64_t asked;           //  counts asked so far: the last one's number
-    bool settles;             //  the take under way leaves the queue within its bounds
+    uint64_t dropped;         //  messages taken so far
+    uint64_t byte_rounds;     //  counts so far that found the bytes over
+    uint64_t answered;        //  the number of the last count that came
+    uint64_t goal;            //  what it asked of waiters (arb_amqp_trim_wait_t)
+    uint64_t bytes_from;
+    uint32_t take_max;  //  what the take under way asked for
+    bool settles;       //  and it leaves the queue within its bounds if all come
 } s_trim_t;
 
-//  Rounds (count and take) past the one a waiter needs after which it goes
-//  on even though the queue is still over a bound: a byte bound trims one
+//  Rounds that found the bytes over, after a waiter's count did, past
+//  which it goes on even though they still are: a byte bound trims one
 //  message a round, and publishes that keep coming could keep it over
 //  forever.
 #define ARB_AMQP_TRIM_PATIENCE 16
@@ -350,24 +359,28 @@ s_trim_queue (s_trim_t *trim)
     return queue && queue->trim == trim ? queue : NULL;
 }
 
-//  The trim is done: it goes, then what waited for it goes on, in order.
+//  A waiter goes on: off the list, then its fn.
+static void
+s_trim_release (s_trim_t *trim, arb_amqp_trim_wait_t *wait)
+{
+    zlistx_delete (trim->waiters, wait->handle);
+    wait->trim = NULL;
+    wait->handle = NULL;
+    wait->fn (wait->arg);
+}
+
+//  The trim is done: what waited for it goes on, in order (the trim is
+//  still there, for one of them that would unwait another), then it goes.
 static void
 s_trim_end (s_trim_t *trim)
 {
     arb_amqp_queue_t *queue = s_trim_queue (trim);
     if (queue)
         queue->trim = NULL;
-    zlistx_t *waiters = trim->waiters;
-    trim->waiters = zlistx_new ();
-    zlistx_delete (trim->server->trims, trim->handle);
     arb_amqp_trim_wait_t *wait;
-    while ((wait = (arb_amqp_trim_wait_t *) zlistx_first (waiters))) {
-        zlistx_delete (waiters, zlistx_cursor (waiters));
-        wait->trim = NULL;
-        wait->handle = NULL;
-        wait->fn (wait->arg);
-    }
-    zlistx_destroy (&waiters);
+    while ((wait = (arb_amqp_trim_wait_t *) zlistx_first (trim->waiters)))
+        s_trim_release (trim, wait);
+    zlistx_delete (trim->server->trims, trim->handle);
 }
 
 bool
@@ -379,25 +392,64 @@ arb_amqp_trim_wait (arb_amqp_queue_t *queue, arb_amqp_trim_wait_t *wait)
     //  the last count asked covers every publish routed before it; one
     //  routed since (again) needs the next
     wait->need = trim->again ? trim->asked + 1 : trim->asked;
+    //  that count came already (its take is under way), or not yet
+    wait->goal = wait->need == trim->answered ? trim->goal : UINT64_MAX;
+    wait->bytes_from = trim->bytes_from;
     wait->trim = trim;
     wait->handle = zlistx_add_end (trim->waiters, wait);
     return true;
 }
 
-//  The round of the last count asked is done (within the bounds when
-//  settled): its waiters go on, and those it left over a bound once they
-//  have waited ARB_AMQP_TRIM_PATIENCE rounds more. The trim goes on.
+//  The count numbered trim->asked came: the waiters that needed it learn
+//  how many drops bring the queue within its number bound (over by that
+//  many now), and whether its bytes are over.
+static void
+s_trim_counted (s_trim_t *trim, uint64_t over, bool bytes_over)
+{
+    trim->answered = trim->asked;
+    trim->goal = trim->dropped + over;
+    trim->bytes_from = bytes_over ? trim->byte_rounds : UINT64_MAX;
+    for (arb_amqp_trim_wait_t *wait = (arb_amqp_trim_wait_t *) zlistx_first (trim->waiters); wait;
+         wait = (arb_amqp_trim_wait_t *) zlistx_next (trim->waiters))
+        if (wait->need == trim->answered) {
+            wait->goal = trim->goal;
+            wait->bytes_from = trim->bytes_from;
+        }
+    if (bytes_over)
+        trim->byte_rounds++;
+}
+
+//  Whether a waiter may go on after a round: the queue is within its
+//  bounds (settled) since the count it needed, or the drops that count
+//  asked for are done and its bytes were not over, or have stayed over
+//  for ARB_AMQP_TRIM_PATIENCE rounds.
+static bool
+s_trim_served (s_trim_t *trim, arb_amqp_trim_wait_t *wait, bool settled)
+{
+    if (wait->need > trim->asked || wait->goal == UINT64_MAX)
+        return false;
+    return settled
+           || (trim->dropped >= wait->goal
+               && (wait->bytes_from == UINT64_MAX
+                   || trim->byte_rounds >= wait->bytes_from + ARB_AMQP_TRIM_PATIENCE));
+}
+
+//  A round (a count, and its take if the queue was over) is done: the
+//  waiters it served go on, in order. The trim goes on.
 static void
 s_trim_round (s_trim_t *trim, bool settled)
 {
-    arb_amqp_trim_wait_t *wait;
-    while ((wait = (arb_amqp_trim_wait_t *) zlistx_first (trim->waiters))
-           && wait->need <= trim->asked
-           && (settled || trim->asked >= wait->need + ARB_AMQP_TRIM_PATIENCE)) {
-        zlistx_delete (trim->waiters, zlistx_cursor (trim->waiters));
-        wait->trim = NULL;
-        wait->handle = NULL;
-        wait->fn (wait->arg);
+    bool released = true;
+    while (released) {
+        released = false;
+        for (arb_amqp_trim_wait_t *wait = (arb_amqp_trim_wait_t *) zlistx_first (trim->waiters);
+             wait; wait = (arb_amqp_trim_wait_t *) zlistx_next (trim->waiters))
+            if (s_trim_served (trim, wait, settled)) {
+                //  its fn may change the list: walk it again
+                s_trim_release (trim, wait);
+                released = true;
+                break;
+            }
     }
 }
 
@@ -449,7 +501,10 @@ s_on_trim_take (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
         if (taken)
             zsys_debug ("amqp: queue over its bound queue=%s dropped=%zu", trim->name, taken);
     }
-    s_trim_round (trim, trim->settles || !taken);
+    trim->dropped += taken;
+    //  nothing taken: nothing will be (a paused queue, the broker's
+    //  recovery window), and the trim ends
+    s_trim_round (trim, (trim->settles && taken == trim->take_max) || !taken);
     //  count again: more may be over (a take is bounded, publishes came);
     //  nothing taken (a paused queue, the broker's recovery window) ends it
     if (queue && (taken || trim->again))
@@ -477,17 +532,21 @@ s_on_trim_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
                             ? ready - settings->max_length
                             : 1;  //  its bytes: the head's size is not known yet
         uint32_t max = over > ARB_AMQP_TRIM_MAX ? ARB_AMQP_TRIM_MAX : (uint32_t) over;
+        bool by_number = settings->has_max_length && ready > settings->max_length;
+        bool bytes_over =
+            arb_amqp_model_is_over (settings, by_number ? settings->max_length : 0, bytes);
+        s_trim_counted (trim, by_number ? over : 0, bytes_over);
         //  within the bounds after it if it takes all that is over by
         //  number and the bytes are not over (their take is one message)
-        trim->settles = over <= ARB_AMQP_TRIM_MAX && settings->has_max_length
-                        && ready > settings->max_length
-                        && !arb_amqp_model_is_over (settings, settings->max_length, bytes);
+        trim->take_max = max;
+        trim->settles = by_number && over <= ARB_AMQP_TRIM_MAX && !bytes_over;
         if (arb_gateway_take (self->gateway, queue->broker, max, s_on_trim_take, trim))
             return;
         zsys_warning ("amqp: cannot trim queue=%s reason=\"%s\"", queue->broker,
                       arb_gateway_error (self->gateway));
     }
     else if (trim->again) {
+        s_trim_counted (trim, 0, false);
         s_trim_round (trim, true);
         s_trim_count (trim, queue);
         return;

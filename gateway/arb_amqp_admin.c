@@ -595,6 +595,8 @@ static void
 s_purge_now (s_op_t *op)
 {
     arb_amqp_t *server = arb_amqp_channel_conn (op->channel)->server;
+    //  the turn's publishes first: they are purged too
+    arb_gateway_flush (server->gateway);
     arb_msg_t *request = arb_link_request_new (server->link, ARB_MSG_QUEUE);
     arb_msg_queue (request)->queue = arb_msg_strdup (request, op->broker_queue);
     arb_msg_queue (request)->op = "purge";

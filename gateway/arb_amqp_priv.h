@@ -407,9 +407,11 @@ void arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue);
 typedef struct {
     void (*fn) (void *arg);  //  called when the trim ends (not once unwaited)
     void *arg;
-    void *trim;     //  the trim waited for; NULL: not waiting
-    void *handle;   //  in the trim's waiters
-    uint64_t need;  //  the number of the trim's count that covers what came before
+    void *trim;           //  the trim waited for; NULL: not waiting
+    void *handle;         //  in the trim's waiters
+    uint64_t need;        //  the number of the trim's count that covers what came before
+    uint64_t goal;        //  the trim's drops that bring the queue within its number bound
+    uint64_t bytes_from;  //  its rounds over the byte bound when that count came; MAX: not over
 } arb_amqp_trim_wait_t;
 
 //  Whether a trim of queue is under way: if so, wait (its fn and arg set)

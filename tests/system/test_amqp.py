@@ -658,6 +658,28 @@ def test_pika_max_length_holds_for_gets_counts_and_purges(gateway):
     assert och.basic_get('exact', auto_ack=True)[2] == b'18'
     assert och.queue_declare('exact', passive=True).method.message_count == 1
     other.close()
+    # more over the bound than one take drops (256): the get waits for
+    # every round it needs
+    ch = c.channel()
+    for i in range(700):
+        ch.basic_publish('', 'exact', b'n%d' % i)
+    m, _, body = ch.basic_get('exact', auto_ack=True)
+    assert (body, m.message_count) == (b'n698', 1)
+    # publishes then a purge in one go: the purge takes them too
+    for i in range(3):
+        ch.basic_publish('', 'exact', b'p%d' % i)
+    assert ch.queue_purge('exact').method.message_count == 2
+    assert ch.queue_declare('exact', passive=True).method.message_count == 0
+    # the same without a bound: a purge or a delete right after publishes
+    # takes them along (they reach the broker before it)
+    ch.queue_declare('unbounded')
+    for i in range(3):
+        ch.basic_publish('', 'unbounded', b'u%d' % i)
+    assert ch.queue_purge('unbounded').method.message_count == 3
+    for i in range(3):
+        ch.basic_publish('', 'unbounded', b'v%d' % i)
+    assert ch.queue_delete('unbounded').method.message_count == 3
+    assert ch.queue_declare('unbounded').method.message_count == 0
     c.close()
 
 
