@@ -201,9 +201,11 @@ arb_amqp_delete_queue (arb_amqp_t *self,
     arb_amqp_model_binding_keys (queue->vhost, queue->name, false, s_forget_key, self);
     //  the broker's queue goes, with every task of it, running ones too
     //  (as RabbitMQ drops a deleted queue's unacked messages), and the
-    //  turn's publishes to it first (after the delete they would make it
-    //  again in the broker)
+    //  turn's publishes and outcomes first (after the delete the publishes
+    //  would make it again in the broker; a trim's drops are done, not
+    //  counted as deleted)
     arb_gateway_flush (self->gateway);
+    arb_link_flush (self->link);
     arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_QUEUE);
     arb_msg_queue (request)->queue = arb_msg_strdup (request, queue->broker);
     arb_msg_queue (request)->op = "delete";
@@ -505,6 +507,8 @@ s_on_trim_take (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     //  nothing taken: nothing will be (a paused queue, the broker's
     //  recovery window), and the trim ends
     s_trim_round (trim, (trim->settles && taken == trim->take_max) || !taken);
+    //  a waiter may have deleted the queue (queue.delete)
+    queue = s_trim_queue (trim);
     //  count again: more may be over (a take is bounded, publishes came);
     //  nothing taken (a paused queue, the broker's recovery window) ends it
     if (queue && (taken || trim->again))
@@ -548,8 +552,11 @@ s_on_trim_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     else if (trim->again) {
         s_trim_counted (trim, 0, false);
         s_trim_round (trim, true);
-        s_trim_count (trim, queue);
-        return;
+        //  a waiter may have deleted the queue (queue.delete)
+        if ((queue = s_trim_queue (trim))) {
+            s_trim_count (trim, queue);
+            return;
+        }
     }
     s_trim_end (trim);
 }

@@ -210,6 +210,18 @@ s_after_trim (s_op_t *op, arb_amqp_queue_t *queue, s_op_step_fn *step)
     arb_amqp_conn_hold (conn);
 }
 
+//  queue.delete, once its trim is done: the queue may have gone meanwhile
+//  (deleted by another connection), which is fine, as deleting what does
+//  not exist is.
+static void
+s_delete_now (s_op_t *op)
+{
+    arb_amqp_conn_t *conn = arb_amqp_channel_conn (op->channel);
+    arb_amqp_queue_t *queue = arb_amqp_model_queue (conn->vhost, op->queue);
+    if (queue)
+        s_delete (op, queue);
+}
+
 static void
 s_count_now (s_op_t *op)
 {
@@ -595,8 +607,10 @@ static void
 s_purge_now (s_op_t *op)
 {
     arb_amqp_t *server = arb_amqp_channel_conn (op->channel)->server;
-    //  the turn's publishes first: they are purged too
+    //  the turn's publishes and outcomes first: they are purged too, a
+    //  message nacked back just before as well
     arb_gateway_flush (server->gateway);
+    arb_link_flush (server->link);
     arb_msg_t *request = arb_link_request_new (server->link, ARB_MSG_QUEUE);
     arb_msg_queue (request)->queue = arb_msg_strdup (request, op->broker_queue);
     arb_msg_queue (request)->op = "purge";
@@ -646,7 +660,7 @@ s_queue_delete (arb_amqp_channel_t *channel, amqp_queue_delete_t *m)
     }
     else {
         op->want_count = true;
-        s_delete (op, queue);
+        s_after_trim (op, queue, s_delete_now);
     }
     s_op_go (op);
     return 0;

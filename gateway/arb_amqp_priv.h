@@ -401,7 +401,8 @@ void arb_amqp_queue_used (arb_amqp_t *self, arb_amqp_queue_t *queue);
 void arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue);
 
 //  A wait for the end of a queue's trim, made by what must see the queue
-//  within its bounds (basic.get, a queue's count, queue.purge), as
+//  within its bounds (basic.get, a queue's count, queue.purge and
+//  queue.delete), as
 //  RabbitMQ's drop-head keeps it at the store: their requests go once the
 //  trim is done. Owned by the waiter.
 typedef struct {

@@ -19,7 +19,7 @@ import arbiter_proto  # noqa: E402
 import ports  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get('ARBITER_BUILD', os.path.join(ROOT, 'build'))
+BUILD = os.path.abspath(os.environ.get('ARBITER_BUILD', os.path.join(ROOT, 'build')))
 SANITIZED = 'asan' in BUILD
 
 

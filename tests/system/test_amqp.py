@@ -670,6 +670,9 @@ def test_pika_max_length_holds_for_gets_counts_and_purges(gateway):
         ch.basic_publish('', 'exact', b'p%d' % i)
     assert ch.queue_purge('exact').method.message_count == 2
     assert ch.queue_declare('exact', passive=True).method.message_count == 0
+    for i in range(5):
+        ch.basic_publish('', 'exact', b'd%d' % i)
+    assert ch.queue_delete('exact').method.message_count == 2
     # the same without a bound: a purge or a delete right after publishes
     # takes them along (they reach the broker before it)
     ch.queue_declare('unbounded')
