@@ -417,6 +417,8 @@ s_trim_counted (s_trim_t *trim, uint64_t over, bool bytes_over)
             wait->goal = trim->goal;
             wait->bytes_from = trim->bytes_from;
         }
+        else if (wait->need < trim->answered && !bytes_over)
+            wait->bytes_from = UINT64_MAX;  //  its bytes are within the bound since
     if (bytes_over)
         trim->byte_rounds++;
 }

@@ -210,16 +210,48 @@ s_after_trim (s_op_t *op, arb_amqp_queue_t *queue, s_op_step_fn *step)
     arb_amqp_conn_hold (conn);
 }
 
-//  queue.delete, once its trim is done: the queue may have gone meanwhile
-//  (deleted by another connection), which is fine, as deleting what does
-//  not exist is.
-static void
-s_delete_now (s_op_t *op)
+static int
+s_fail (arb_amqp_channel_t *channel, int code, amqp_method_number_t id, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
+
+//  The queue op names, checked again after a wait for its trim: NULL if it
+//  is gone meanwhile (deleted by another connection; the method then acts
+//  on nothing, as on a queue that does not exist), or if another
+//  connection's exclusive queue of that name took its place (the channel
+//  fails, 405, as at the method's arrival).
+static arb_amqp_queue_t *
+s_still (s_op_t *op)
 {
     arb_amqp_conn_t *conn = arb_amqp_channel_conn (op->channel);
     arb_amqp_queue_t *queue = arb_amqp_model_queue (conn->vhost, op->queue);
-    if (queue)
-        s_delete (op, queue);
+    if (queue && queue->exclusive && queue->owner != conn->number) {
+        op->failed = true;
+        s_fail (op->channel, AMQP_RESOURCE_LOCKED, op->id,
+                "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%.200s' in "
+                "vhost '%.60s'",
+                op->queue, arb_amqp_vhost_name (conn->vhost));
+        return NULL;
+    }
+    return queue;
+}
+
+//  queue.delete, once its trim is done: if_unused is checked again (a
+//  consumer may have come meanwhile).
+static void
+s_delete_now (s_op_t *op)
+{
+    arb_amqp_queue_t *queue = s_still (op);
+    if (!queue)
+        return;
+    if (op->if_unused && queue->consumers) {
+        op->failed = true;
+        arb_amqp_conn_t *conn = arb_amqp_channel_conn (op->channel);
+        s_fail (op->channel, AMQP_PRECONDITION_FAILED, op->id,
+                "PRECONDITION_FAILED - queue '%.200s' in vhost '%.60s' in use", op->queue,
+                arb_amqp_vhost_name (conn->vhost));
+        return;
+    }
+    s_delete (op, queue);
 }
 
 static void
@@ -238,10 +270,6 @@ s_count (s_op_t *op, arb_amqp_queue_t *queue)
     op->want_count = true;
     s_after_trim (op, queue, s_count_now);
 }
-
-static int
-s_fail (arb_amqp_channel_t *channel, int code, amqp_method_number_t id, const char *fmt, ...)
-    __attribute__ ((format (printf, 4, 5)));
 
 static int
 s_fail (arb_amqp_channel_t *channel, int code, amqp_method_number_t id, const char *fmt, ...)
@@ -606,6 +634,8 @@ cleanup:
 static void
 s_purge_now (s_op_t *op)
 {
+    if (!s_still (op))
+        return;  //  gone meanwhile: nothing purged
     arb_amqp_t *server = arb_amqp_channel_conn (op->channel)->server;
     //  the turn's publishes and outcomes first: they are purged too, a
     //  message nacked back just before as well
@@ -624,6 +654,7 @@ s_queue_purge (arb_amqp_channel_t *channel, amqp_queue_purge_t *m)
     if (!queue)
         return -1;
     s_op_t *op = s_op_new (channel, AMQP_QUEUE_PURGE_METHOD, m->nowait);
+    op->queue = strdup (queue->name);
     op->want_count = true;
     s_after_trim (op, queue, s_purge_now);
     s_op_go (op);
@@ -652,10 +683,10 @@ s_queue_delete (arb_amqp_channel_t *channel, amqp_queue_delete_t *m)
                        arb_amqp_vhost_name (conn->vhost));
     s_op_t *op = s_op_new (channel, id, m->nowait);
     op->queue = strdup (queue->name);
+    op->if_unused = m->if_unused;  //  checked again after a wait
     if (m->if_empty) {
         //  its count first (s_queue_delete_counted)
         op->empty_check = true;
-        op->if_unused = m->if_unused;
         s_count (op, queue);
     }
     else {

@@ -926,11 +926,24 @@ static void
 s_get_trimmed (void *arg)
 {
     arb_amqp_channel_t *self = (arb_amqp_channel_t *) arg;
-    if (s_get_ask (self) != 0) {
+    arb_amqp_conn_t *conn = self->conn;
+    //  what the get was checked against may have changed meanwhile: the
+    //  queue gone, or another connection's exclusive queue of that name
+    arb_amqp_queue_t *queue = arb_amqp_model_queue (conn->vhost, self->get_queue);
+    if (self->closing)
+        ;  //  failed meanwhile: nothing to answer
+    else if (queue && queue->exclusive && queue->owner != conn->number)
+        arb_amqp_channel_fail (self, AMQP_RESOURCE_LOCKED,
+                               "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue",
+                               AMQP_BASIC_GET_METHOD);
+    else if (!queue) {
         amqp_basic_get_empty_t empty = {.cluster_id = amqp_empty_bytes};
         s_send (self, AMQP_BASIC_GET_EMPTY_METHOD, &empty);
     }
-    arb_amqp_conn_unhold (self->conn);
+    else if (s_get_ask (self) != 0)
+        arb_amqp_channel_fail (self, AMQP_RESOURCE_ERROR, "RESOURCE_ERROR - the broker is busy",
+                               AMQP_BASIC_GET_METHOD);
+    arb_amqp_conn_unhold (conn);
 }
 
 static int
