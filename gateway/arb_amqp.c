@@ -368,6 +368,7 @@ s_trim_release (s_trim_t *trim, arb_amqp_trim_wait_t *wait)
     zlistx_delete (trim->waiters, wait->handle);
     wait->trim = NULL;
     wait->handle = NULL;
+    wait->ended = trim;
     wait->fn (wait->arg);
 }
 
@@ -389,7 +390,7 @@ bool
 arb_amqp_trim_wait (arb_amqp_queue_t *queue, arb_amqp_trim_wait_t *wait)
 {
     s_trim_t *trim = (s_trim_t *) queue->trim;
-    if (!trim)
+    if (!trim || trim == wait->ended)
         return false;
     //  the last count asked covers every publish routed before it; one
     //  routed since (again) needs the next

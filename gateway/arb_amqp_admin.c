@@ -185,6 +185,11 @@ s_trimmed (void *arg)
 {
     s_op_t *op = (s_op_t *) arg;
     arb_amqp_conn_t *conn = arb_amqp_channel_conn (op->channel);
+    //  the trim ended because its queue went, and a queue of that name
+    //  declared since has a trim of its own under way: wait for that one
+    arb_amqp_queue_t *queue = arb_amqp_model_queue (conn->vhost, op->queue);
+    if (queue && arb_amqp_trim_wait (queue, &op->wait))
+        return;
     op->step (op);
     s_op_go (op);  //  the wait's own share (op may be done and freed)
     arb_amqp_conn_unhold (conn);

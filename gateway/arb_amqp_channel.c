@@ -930,6 +930,10 @@ s_get_trimmed (void *arg)
     //  what the get was checked against may have changed meanwhile: the
     //  queue gone, or another connection's exclusive queue of that name
     arb_amqp_queue_t *queue = arb_amqp_model_queue (conn->vhost, self->get_queue);
+    //  the trim ended because its queue went, and a queue of that name
+    //  declared since has a trim of its own under way: wait for that one
+    if (!self->closing && queue && arb_amqp_trim_wait (queue, &self->get_wait))
+        return;
     if (self->closing)
         ;  //  failed meanwhile: nothing to answer
     else if (queue && queue->exclusive && queue->owner != conn->number)

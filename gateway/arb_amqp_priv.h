@@ -402,14 +402,14 @@ void arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue);
 
 //  A wait for the end of a queue's trim, made by what must see the queue
 //  within its bounds (basic.get, a queue's count, queue.purge and
-//  queue.delete), as
-//  RabbitMQ's drop-head keeps it at the store: their requests go once the
-//  trim is done. Owned by the waiter.
+//  queue.delete), as RabbitMQ's drop-head keeps it at the store: their
+//  requests go once the trim is done. Owned by the waiter.
 typedef struct {
     void (*fn) (void *arg);  //  called when the trim ends (not once unwaited)
     void *arg;
     void *trim;           //  the trim waited for; NULL: not waiting
     void *handle;         //  in the trim's waiters
+    void *ended;          //  the trim that let it go, while fn runs (still there)
     uint64_t need;        //  the number of the trim's count that covers what came before
     uint64_t goal;        //  the trim's drops that bring the queue within its number bound
     uint64_t bytes_from;  //  its rounds over the byte bound when that count came; MAX: not over
@@ -417,7 +417,9 @@ typedef struct {
 
 //  Whether a trim of queue is under way: if so, wait (its fn and arg set)
 //  joins its waiters and fn is called once it ends; if not, nothing is
-//  done and the caller goes on at once.
+//  done and the caller goes on at once. Called from fn, it waits only for
+//  another trim than the one that let the waiter go (that of a queue of
+//  the same name declared since the trim's went).
 bool arb_amqp_trim_wait (arb_amqp_queue_t *queue, arb_amqp_trim_wait_t *wait);
 
 //  Takes wait off its trim's waiters (its fn will not be called); nothing

@@ -397,7 +397,16 @@ def test_retention_removes_results_and_the_file_stops_growing(tmp_path, processe
 def test_events_and_queue_admin_from_the_cli(fast_broker, processes, tmp_path):
     events = subprocess.Popen([binary('client', 'arbiter'), '--broker', fast_broker.endpoint,
                                '--json', 'events'], stdout=subprocess.PIPE)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(events.stdout.readline, b'')),
+                              daemon=True)
+    reader.start()
     try:
+        # subscribed once the event of a probe task comes (the task's first
+        # event would be missed if it came before the subscription)
+        probe = int(cli(fast_broker, 'submit', '--queue', 'probe', '--delay', '60', 'x').stdout)
+        wait_until(lambda: any(json.loads(line).get('id') == probe for line in list(lines)),
+                   what='the events subscription')
         assert cli(fast_broker, 'queue', 'pause', 'default').returncode == 0
         task_id = int(cli(fast_broker, 'submit', 'simple_add', '2 3').stdout)
         start_minion(fast_broker, processes, tmp_path)
@@ -412,7 +421,8 @@ def test_events_and_queue_admin_from_the_cli(fast_broker, processes, tmp_path):
         assert all(status_cli(fast_broker, i)['state'] == 'cancelled' for i in purged)
     finally:
         events.send_signal(signal.SIGINT)
-        out, _ = events.communicate(10)
-    states = [json.loads(line)['state'] for line in out.splitlines()
+        events.wait(10)
+        reader.join(10)
+    states = [json.loads(line)['state'] for line in lines
               if json.loads(line).get('id') == task_id]
     assert states[0] == 'ready' and 'running' in states and states[-1] == 'succeeded'
