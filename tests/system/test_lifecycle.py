@@ -403,10 +403,17 @@ def test_events_and_queue_admin_from_the_cli(fast_broker, processes, tmp_path):
     reader.start()
     try:
         # subscribed once the event of a probe task comes (the task's first
-        # event would be missed if it came before the subscription)
-        probe = int(cli(fast_broker, 'submit', '--queue', 'probe', '--delay', '60', 'x').stdout)
-        wait_until(lambda: any(json.loads(line).get('id') == probe for line in list(lines)),
-                   what='the events subscription')
+        # event would be missed if it came before the subscription; so
+        # would a probe's: one more each time)
+        probes = set()
+
+        def subscribed():
+            if any(json.loads(line).get('id') in probes for line in list(lines)):
+                return True
+            probes.add(int(cli(fast_broker, 'submit', '--queue', 'probe', '--delay', '60',
+                               'x').stdout))
+            return False
+        wait_until(subscribed, interval=0.2, what='the events subscription')
         assert cli(fast_broker, 'queue', 'pause', 'default').returncode == 0
         task_id = int(cli(fast_broker, 'submit', 'simple_add', '2 3').stdout)
         start_minion(fast_broker, processes, tmp_path)
