@@ -216,6 +216,17 @@ arb_amqp_delete_queue (arb_amqp_t *self,
     return arb_gateway_send (self->gateway, &request, fn, arg);
 }
 
+//  Deletes an exchange, its record and those of its bindings both ways.
+static void
+s_forget_exchange (arb_amqp_t *self, arb_amqp_exchange_t *exchange)
+{
+    char key[600];
+    arb_amqp_store (self, arb_amqp_model_exchange_key (exchange, key, sizeof (key)), NULL, NULL,
+                    NULL);
+    arb_amqp_model_binding_keys (exchange->vhost, exchange->name, true, s_forget_key, self);
+    arb_amqp_model_remove_exchange (exchange);
+}
+
 void
 arb_amqp_exchanges_spent (arb_amqp_t *self, arb_amqp_vhost_t *vhost)
 {
@@ -223,11 +234,7 @@ arb_amqp_exchanges_spent (arb_amqp_t *self, arb_amqp_vhost_t *vhost)
     arb_amqp_exchange_t *exchange;
     while ((exchange = arb_amqp_model_spent_exchange (vhost))) {
         zsys_debug ("amqp: auto-delete exchange deleted exchange=%s", exchange->name);
-        char key[600];
-        arb_amqp_store (self, arb_amqp_model_exchange_key (exchange, key, sizeof (key)), NULL, NULL,
-                        NULL);
-        arb_amqp_model_binding_keys (vhost, exchange->name, true, s_forget_key, self);
-        arb_amqp_model_remove_exchange (exchange);
+        s_forget_exchange (self, exchange);
     }
 }
 
@@ -321,10 +328,10 @@ typedef struct {
     uint64_t dropped;         //  messages taken so far
     uint64_t byte_rounds;     //  counts so far that found the bytes over
     uint64_t answered;        //  the number of the last count that came
-    uint64_t goal;            //  what it asked of waiters (arb_amqp_trim_wait_t)
-    uint64_t bytes_from;
-    uint32_t take_max;  //  what the take under way asked for
-    bool settles;       //  and it leaves the queue within its bounds if all come
+    uint64_t goal;            //  what it asked of the waiters that needed it:
+    uint64_t bytes_from;      //  (arb_amqp_trim_wait_t) for those that join late
+    uint32_t take_max;        //  what the take under way asked for
+    bool settles;             //  and it leaves the queue within its bounds if all come
 } s_trim_t;
 
 //  Rounds that found the bytes over, after a waiter's count did, past
@@ -341,13 +348,10 @@ s_trim_destructor (void **item)
     s_trim_t *trim = (s_trim_t *) *item;
     if (!trim)
         return;
-    //  the server goes (or the trim ended): its waiters wait for nothing
+    //  the server goes: its waiters wait for nothing
     arb_amqp_trim_wait_t *wait;
-    while ((wait = (arb_amqp_trim_wait_t *) zlistx_first (trim->waiters))) {
-        zlistx_delete (trim->waiters, zlistx_cursor (trim->waiters));
-        wait->trim = NULL;
-        wait->handle = NULL;
-    }
+    while ((wait = (arb_amqp_trim_wait_t *) zlistx_first (trim->waiters)))
+        arb_amqp_trim_unwait (wait);
     zlistx_destroy (&trim->waiters);
     free (trim->name);
     free (trim);
@@ -365,9 +369,7 @@ s_trim_queue (s_trim_t *trim)
 static void
 s_trim_release (s_trim_t *trim, arb_amqp_trim_wait_t *wait)
 {
-    zlistx_delete (trim->waiters, wait->handle);
-    wait->trim = NULL;
-    wait->handle = NULL;
+    arb_amqp_trim_unwait (wait);
     wait->ended = trim;
     wait->fn (wait->arg);
 }
@@ -431,8 +433,8 @@ s_trim_counted (s_trim_t *trim, uint64_t over, bool bytes_over)
 static bool
 s_trim_served (s_trim_t *trim, arb_amqp_trim_wait_t *wait, bool settled)
 {
-    if (wait->need > trim->asked || wait->goal == UINT64_MAX)
-        return false;
+    if (wait->goal == UINT64_MAX)
+        return false;  //  its count has not come (a goal comes with it)
     return settled
            || (trim->dropped >= wait->goal
                && (wait->bytes_from == UINT64_MAX
@@ -630,12 +632,8 @@ s_loaded_exchange (void *arg, arb_amqp_exchange_t *exchange)
         return;
     zsys_info ("amqp: deleting non-durable exchange exchange=%s vhost=%s", exchange->name,
                arb_amqp_vhost_name (exchange->vhost));
-    char key[600];
-    arb_amqp_store (self, arb_amqp_model_exchange_key (exchange, key, sizeof (key)), NULL, NULL,
-                    NULL);
     arb_amqp_vhost_t *vhost = exchange->vhost;
-    arb_amqp_model_binding_keys (vhost, exchange->name, true, s_forget_key, self);
-    arb_amqp_model_remove_exchange (exchange);
+    s_forget_exchange (self, exchange);
     arb_amqp_exchanges_spent (self, vhost);
 }
 

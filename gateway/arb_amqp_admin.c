@@ -49,13 +49,14 @@ void
 arb_amqp_admin_forget (arb_amqp_conn_t *conn)
 {
     s_op_t *op = (s_op_t *) conn->op;
-    if (op && op->wait.trim) {
-        arb_amqp_trim_unwait (&op->wait);
-        conn->holds--;
-    }
-    if (op)
-        s_op_free (op);
     conn->op = NULL;
+    if (!op)
+        return;
+    if (op->wait.trim) {
+        arb_amqp_trim_unwait (&op->wait);
+        arb_amqp_conn_unhold (conn);
+    }
+    s_op_free (op);
 }
 
 static void
@@ -215,10 +216,6 @@ s_after_trim (s_op_t *op, arb_amqp_queue_t *queue, s_op_step_fn *step)
     arb_amqp_conn_hold (conn);
 }
 
-static int
-s_fail (arb_amqp_channel_t *channel, int code, amqp_method_number_t id, const char *fmt, ...)
-    __attribute__ ((format (printf, 4, 5)));
-
 //  The queue op names, checked again after a wait for its trim: NULL if it
 //  is gone meanwhile (deleted by another connection; the method then acts
 //  on nothing, as on a queue that does not exist), or if another
@@ -227,36 +224,10 @@ s_fail (arb_amqp_channel_t *channel, int code, amqp_method_number_t id, const ch
 static arb_amqp_queue_t *
 s_still (s_op_t *op)
 {
-    arb_amqp_conn_t *conn = arb_amqp_channel_conn (op->channel);
-    arb_amqp_queue_t *queue = arb_amqp_model_queue (conn->vhost, op->queue);
-    if (queue && queue->exclusive && queue->owner != conn->number) {
+    arb_amqp_queue_t *queue = arb_amqp_channel_queue_again (op->channel, op->queue, op->id);
+    if (arb_amqp_channel_is_closing (op->channel))
         op->failed = true;
-        s_fail (op->channel, AMQP_RESOURCE_LOCKED, op->id,
-                "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%.200s' in "
-                "vhost '%.60s'",
-                op->queue, arb_amqp_vhost_name (conn->vhost));
-        return NULL;
-    }
     return queue;
-}
-
-//  queue.delete, once its trim is done: if_unused is checked again (a
-//  consumer may have come meanwhile).
-static void
-s_delete_now (s_op_t *op)
-{
-    arb_amqp_queue_t *queue = s_still (op);
-    if (!queue)
-        return;
-    if (op->if_unused && queue->consumers) {
-        op->failed = true;
-        arb_amqp_conn_t *conn = arb_amqp_channel_conn (op->channel);
-        s_fail (op->channel, AMQP_PRECONDITION_FAILED, op->id,
-                "PRECONDITION_FAILED - queue '%.200s' in vhost '%.60s' in use", op->queue,
-                arb_amqp_vhost_name (conn->vhost));
-        return;
-    }
-    s_delete (op, queue);
 }
 
 static void
@@ -275,6 +246,10 @@ s_count (s_op_t *op, arb_amqp_queue_t *queue)
     op->want_count = true;
     s_after_trim (op, queue, s_count_now);
 }
+
+static int
+s_fail (arb_amqp_channel_t *channel, int code, amqp_method_number_t id, const char *fmt, ...)
+    __attribute__ ((format (printf, 4, 5)));
 
 static int
 s_fail (arb_amqp_channel_t *channel, int code, amqp_method_number_t id, const char *fmt, ...)
@@ -696,14 +671,15 @@ s_queue_delete (arb_amqp_channel_t *channel, amqp_queue_delete_t *m)
     }
     else {
         op->want_count = true;
-        s_after_trim (op, queue, s_delete_now);
+        s_after_trim (op, queue, s_queue_delete_counted);
     }
     s_op_go (op);
     return 0;
 }
 
-//  queue.delete if_empty: the queue's ready count came; deleted if none
-//  (and, if_unused, still without consumers), else 406.
+//  queue.delete once its ready count came (if_empty) or its queue's trim
+//  is done: deleted if the count is none (and, if_unused, the queue still
+//  has no consumer), else 406.
 static void
 s_queue_delete_counted (s_op_t *op)
 {
@@ -711,9 +687,9 @@ s_queue_delete_counted (s_op_t *op)
     arb_amqp_channel_t *channel = op->channel;
     arb_amqp_conn_t *conn = arb_amqp_channel_conn (channel);
     const char *vname = arb_amqp_vhost_name (conn->vhost);
-    arb_amqp_queue_t *queue = arb_amqp_model_queue (conn->vhost, op->queue);
+    arb_amqp_queue_t *queue = s_still (op);
     if (!queue) {
-        op->count = 0;  //  gone meanwhile: deleted all the same
+        op->count = 0;  //  gone meanwhile: deleted all the same (or the channel failed)
         return;
     }
     if (op->count || (op->if_unused && queue->consumers)) {

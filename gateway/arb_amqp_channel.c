@@ -673,6 +673,29 @@ arb_amqp_channel_queue_gone (arb_amqp_channel_t *self, arb_amqp_queue_t *queue)
             d->queue = NULL;
 }
 
+//  Whether queue is another connection's exclusive queue, which this
+//  one may not use: the channel fails (405, RabbitMQ's words).
+static bool
+s_locked (arb_amqp_channel_t *self, arb_amqp_queue_t *queue, amqp_method_number_t id)
+{
+    if (!queue->exclusive || queue->owner == self->conn->number)
+        return false;
+    char text[400];
+    snprintf (text, sizeof (text),
+              "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%.200s' in "
+              "vhost '%.60s'",
+              queue->name, arb_amqp_vhost_name (self->conn->vhost));
+    arb_amqp_channel_fail (self, AMQP_RESOURCE_LOCKED, text, id);
+    return true;
+}
+
+arb_amqp_queue_t *
+arb_amqp_channel_queue_again (arb_amqp_channel_t *self, const char *name, amqp_method_number_t id)
+{
+    arb_amqp_queue_t *queue = arb_amqp_model_queue (self->conn->vhost, name);
+    return queue && s_locked (self, queue, id) ? NULL : queue;
+}
+
 arb_amqp_queue_t *
 arb_amqp_channel_queue (arb_amqp_channel_t *self, amqp_bytes_t name, amqp_method_number_t id)
 {
@@ -688,13 +711,8 @@ arb_amqp_channel_queue (arb_amqp_channel_t *self, amqp_bytes_t name, amqp_method
     else if (!(queue = arb_amqp_model_queue (self->conn->vhost, qname)))
         snprintf (text, sizeof (text), "NOT_FOUND - no queue '%.200s' in vhost '%.60s'", qname,
                   arb_amqp_vhost_name (self->conn->vhost));
-    else if (queue->exclusive && queue->owner != self->conn->number) {
-        snprintf (text, sizeof (text),
-                  "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%.200s' in "
-                  "vhost '%.60s'",
-                  qname, arb_amqp_vhost_name (self->conn->vhost));
+    else if (s_locked (self, queue, id)) {
         free (qname);
-        arb_amqp_channel_fail (self, AMQP_RESOURCE_LOCKED, text, id);
         return NULL;
     }
     free (qname);
@@ -929,17 +947,16 @@ s_get_trimmed (void *arg)
     arb_amqp_conn_t *conn = self->conn;
     //  what the get was checked against may have changed meanwhile: the
     //  queue gone, or another connection's exclusive queue of that name
-    arb_amqp_queue_t *queue = arb_amqp_model_queue (conn->vhost, self->get_queue);
+    //  (the channel fails)
+    arb_amqp_queue_t *queue =
+        self->closing ? NULL
+                      : arb_amqp_channel_queue_again (self, self->get_queue, AMQP_BASIC_GET_METHOD);
     //  the trim ended because its queue went, and a queue of that name
     //  declared since has a trim of its own under way: wait for that one
-    if (!self->closing && queue && arb_amqp_trim_wait (queue, &self->get_wait))
+    if (queue && arb_amqp_trim_wait (queue, &self->get_wait))
         return;
     if (self->closing)
-        ;  //  failed meanwhile: nothing to answer
-    else if (queue && queue->exclusive && queue->owner != conn->number)
-        arb_amqp_channel_fail (self, AMQP_RESOURCE_LOCKED,
-                               "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue",
-                               AMQP_BASIC_GET_METHOD);
+        ;  //  failed, before or just now: nothing to answer
     else if (!queue) {
         amqp_basic_get_empty_t empty = {.cluster_id = amqp_empty_bytes};
         s_send (self, AMQP_BASIC_GET_EMPTY_METHOD, &empty);
@@ -1177,13 +1194,9 @@ arb_amqp_channel_destroy (arb_amqp_channel_t **self_p)
     arb_amqp_admin_forget (conn);
     if (self->get_wait.trim) {
         arb_amqp_trim_unwait (&self->get_wait);
-        conn->holds--;
+        arb_amqp_conn_unhold (conn);
     }
-    if (conn->waiting && conn->npending == 0 && conn->holds == 0) {
-        conn->waiting = false;
-        if (conn->stream)
-            arb_stream_hold (conn->stream, false);
-    }
+    arb_amqp_conn_resume (conn);
     s_end_consumers (self);
     arb_amqp_reply_end (server, &self->reply);
     s_release_all (self);

@@ -182,13 +182,12 @@ arb_amqp_conn_wait (arb_amqp_conn_t *self, uint32_t reqid)
     return reqid;
 }
 
-//  Input goes on once the held method waits for nothing more.
-static void
-s_resume (arb_amqp_conn_t *self)
+void
+arb_amqp_conn_resume (arb_amqp_conn_t *self)
 {
     if (self->npending == 0 && self->holds == 0 && self->waiting) {
         self->waiting = false;
-        if (self->inflight < ARB_AMQP_INFLIGHT_MAX)
+        if (self->stream && self->inflight < ARB_AMQP_INFLIGHT_MAX)
             arb_stream_hold (self->stream, false);
     }
 }
@@ -201,7 +200,7 @@ arb_amqp_conn_answered (arb_amqp_conn_t *self, uint32_t reqid)
             self->pending[i] = self->pending[--self->npending];
             break;
         }
-    s_resume (self);
+    arb_amqp_conn_resume (self);
 }
 
 void
@@ -219,7 +218,7 @@ arb_amqp_conn_unhold (arb_amqp_conn_t *self)
 {
     assert (self->holds > 0);
     self->holds--;
-    s_resume (self);
+    arb_amqp_conn_resume (self);
 }
 
 //  ---------------------------------------------------------------------

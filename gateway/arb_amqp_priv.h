@@ -215,6 +215,10 @@ void arb_amqp_conn_answered (arb_amqp_conn_t *self, uint32_t reqid);
 void arb_amqp_conn_hold (arb_amqp_conn_t *self);
 void arb_amqp_conn_unhold (arb_amqp_conn_t *self);
 
+//  Input goes on if the held method waits for nothing more (no answer,
+//  no hold).
+void arb_amqp_conn_resume (arb_amqp_conn_t *self);
+
 //  The model is loaded: connections waiting at open go on.
 void arb_amqp_conn_loaded (arb_amqp_conn_t *self);
 
@@ -295,6 +299,11 @@ const char *arb_amqp_channel_last_queue (arb_amqp_channel_t *self);
 //  channel (404, or 405 for another connection's exclusive queue).
 arb_amqp_queue_t *
 arb_amqp_channel_queue (arb_amqp_channel_t *self, amqp_bytes_t name, amqp_method_number_t id);
+
+//  The same for a method that waited (a trim) since that check: NULL, and
+//  nothing failed, if the queue is gone meanwhile.
+arb_amqp_queue_t *
+arb_amqp_channel_queue_again (arb_amqp_channel_t *self, const char *name, amqp_method_number_t id);
 void arb_amqp_channel_set_last_queue (arb_amqp_channel_t *self, const char *name);
 arb_amqp_conn_t *arb_amqp_channel_conn (arb_amqp_channel_t *self);
 uint16_t arb_amqp_channel_number (arb_amqp_channel_t *self);
