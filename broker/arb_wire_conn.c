@@ -19,74 +19,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define S_READ_CHUNK    (64u * 1024)   //  bytes read at once, at least
-#define S_KEEP_MAX      (256u * 1024)  //  a buffer over this is freed once it is empty
-#define S_COMMAND_MAX   (64u * 1024)   //  a command frame (READY, PING) over this closes
-#define S_PONG_ROOM     (64u * 1024)   //  PINGs go unanswered while more waits to go out
-#define S_MESSAGE_PARTS (2 + 2 * (size_t) ARB_LIST_MAX)
-
-//  ---------------------------------------------------------------------
-//  Byte buffers
-
-//  Makes room for more bytes after end: 0, or -1 if out of memory.
-static int
-s_reserve (arb_wire_bytes_t *b, size_t more)
-{
-    if (b->start == b->end)
-        b->start = b->end = 0;
-    if (b->cap - b->end >= more)
-        return 0;
-    if (b->start && b->cap - (b->end - b->start) >= more) {
-        memmove (b->data, b->data + b->start, b->end - b->start);
-        b->end -= b->start;
-        b->start = 0;
-        return 0;
-    }
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap - (b->end - b->start) < more)
-        cap *= 2;
-    uint8_t *data = (uint8_t *) malloc (cap);
-    if (!data)
-        return -1;
-    if (b->end > b->start)
-        memcpy (data, b->data + b->start, b->end - b->start);
-    free (b->data);
-    b->end -= b->start;
-    b->start = 0;
-    b->data = data;
-    b->cap = cap;
-    return 0;
-}
-
-static int
-s_append (arb_wire_bytes_t *b, const void *data, size_t size)
-{
-    if (s_reserve (b, size))
-        return -1;
-    if (size)
-        memcpy (b->data + b->end, data, size);
-    b->end += size;
-    return 0;
-}
-
-//  Empties the buffer, and frees a large one so that one big message does
-//  not hold its room for ever.
-static void
-s_reset (arb_wire_bytes_t *b)
-{
-    b->start = b->end = 0;
-    if (b->cap > S_KEEP_MAX) {
-        free (b->data);
-        *b = (arb_wire_bytes_t){0};
-    }
-}
-
-static void
-s_free (arb_wire_bytes_t *b)
-{
-    free (b->data);
-    *b = (arb_wire_bytes_t){0};
-}
+#define S_READ_CHUNK  (64u * 1024)   //  bytes read at once, at least
+#define S_KEEP_MAX    (256u * 1024)  //  a buffer over this is freed once it is empty
+#define S_COMMAND_MAX (64u * 1024)   //  a command frame (READY, PING) over this closes
+#define S_PONG_ROOM   (64u * 1024)   //  PINGs go unanswered while more waits to go out
 
 //  ---------------------------------------------------------------------
 //  The connection
@@ -97,23 +33,6 @@ s_unmap (arb_wire_t *wire, arb_wire_conn_t *conn)
     if (conn->mapped)
         zhashx_delete (wire->by_id, &conn->key);
     conn->mapped = false;
-}
-
-static void
-s_gather_reset (arb_wire_conn_t *conn)
-{
-    for (size_t i = 0; i < conn->n_frames; i++)
-        zframe_destroy (&conn->frames[i]);
-    conn->n_frames = 0;
-    conn->parts = 0;
-    conn->bytes = 0;
-    s_reset (&conn->head);
-    s_reset (&conn->body);
-    if (conn->cap_frames > 64) {
-        free (conn->frames);
-        conn->frames = NULL;
-        conn->cap_frames = 0;
-    }
 }
 
 void
@@ -132,18 +51,16 @@ arb_wire_conn_close (arb_wire_t *wire, arb_wire_conn_t *conn, bool loud, const c
     conn->fd = -1;
     conn->closed = true;
     conn->readable = conn->buffered = conn->writing = false;
-    s_gather_reset (conn);
-    s_free (&conn->in);
-    s_free (&conn->out);
-    s_free (&conn->head);
-    s_free (&conn->body);
+    arb_gather_free (&conn->gather);
+    arb_bytes_free (&conn->in);
+    arb_bytes_free (&conn->out);
 }
 
 void
 arb_wire_conn_free (arb_wire_conn_t **conn_p)
 {
     arb_wire_conn_t *conn = *conn_p;
-    free (conn->frames);
+    arb_gather_free (&conn->gather);
     free (conn->ends);
     free (conn);
     *conn_p = NULL;
@@ -153,33 +70,24 @@ arb_wire_conn_free (arb_wire_conn_t **conn_p)
 void
 arb_wire_conn_write (arb_wire_t *wire, arb_wire_conn_t *conn)
 {
-    while (!conn->closed && !conn->mute && conn->out.end > conn->out.start) {
-        ssize_t n = send (conn->fd, conn->out.data + conn->out.start,
-                          conn->out.end - conn->out.start, MSG_NOSIGNAL);
-        if (n > 0) {
-            conn->out.start += (size_t) n;
-            conn->written += (uint64_t) n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            conn->writing = true;
-            return;
-        }
+    conn->writing = false;
+    if (conn->closed || conn->mute)
+        return;
+    int rc = arb_bytes_send (&conn->out, conn->fd, &conn->written);
+    if (rc == 0) {
+        conn->writing = true;
+        return;
+    }
+    if (rc < 0) {
         //  as libzmq: a write that fails ends the output only; what the
         //  peer sent before it went is still read, to the end of its input
         zsys_debug ("broker: connection cannot be written peer=%s reason=\"%s\"", conn->peer,
-                    n < 0 ? strerror (errno) : "write failed");
+                    strerror (errno));
         s_unmap (wire, conn);
         conn->mute = conn->draining = true;
         conn->readable = true;
-        conn->out.start = conn->out.end;
-        break;
     }
-    conn->writing = false;
-    if (!conn->closed)
-        s_reset (&conn->out);
+    arb_bytes_reset (&conn->out, S_KEEP_MAX);
 }
 
 //  Output that is not a message (the greeting, READY, PONG): counted in
@@ -187,7 +95,7 @@ arb_wire_conn_write (arb_wire_t *wire, arb_wire_conn_t *conn)
 static int
 s_queue_raw (arb_wire_conn_t *conn, const void *data, size_t size)
 {
-    if (s_append (&conn->out, data, size))
+    if (arb_bytes_append (&conn->out, data, size))
         return -1;
     conn->queued += size;
     return 0;
@@ -379,35 +287,12 @@ s_take_command (arb_wire_t *wire, arb_wire_conn_t *conn, const uint8_t *body, si
 static int
 s_take_part (arb_wire_t *wire, arb_wire_conn_t *conn, const uint8_t *data, size_t size, bool more)
 {
-    conn->bytes += size;
-    if (conn->parts + 1 > S_MESSAGE_PARTS || conn->bytes > wire->message_max) {
-        arb_wire_conn_close (wire, conn, true, "a message of too many frames or bytes");
-        return -1;
-    }
-    int rc = 0;
-    if (conn->parts == 0)
-        rc = s_append (&conn->head, data, size);
-    else if (conn->parts == 1)
-        rc = s_append (&conn->body, data, size);
-    else {
-        if (conn->n_frames == conn->cap_frames) {
-            size_t cap = conn->cap_frames ? conn->cap_frames * 2 : 8;
-            zframe_t **frames = (zframe_t **) realloc (conn->frames, cap * sizeof (zframe_t *));
-            if (!frames)
-                rc = -1;
-            else {
-                conn->frames = frames;
-                conn->cap_frames = cap;
-            }
-        }
-        if (rc == 0)
-            conn->frames[conn->n_frames++] = zframe_new (data, size);
-    }
+    int rc = arb_gather_part (&conn->gather, data, size, wire->message_max);
     if (rc) {
-        arb_wire_conn_close (wire, conn, true, "out of memory");
+        arb_wire_conn_close (wire, conn, true,
+                             rc == -2 ? "a message of too many frames or bytes" : "out of memory");
         return -1;
     }
-    conn->parts++;
     return more ? 0 : 1;
 }
 
@@ -421,10 +306,10 @@ s_take (arb_wire_t *wire,
         arb_msg_t **msg_p,
         int *rc_p)
 {
-    arb_wire_bytes_t *in = &conn->in;
+    arb_bytes_t *in = &conn->in;
     while (!conn->closed) {
         if (in->start == in->end)
-            s_reset (in);  //  the room a big frame took goes with it
+            arb_bytes_reset (in, S_KEEP_MAX);  //  the room a big frame took goes with it
         const uint8_t *p = in->data ? in->data + in->start : NULL;
         size_t avail = in->end - in->start;
         if (conn->state == ARB_WIRE_GREETING) {
@@ -460,7 +345,7 @@ s_take (arb_wire_t *wire,
         if (!parsed || avail - frame.head < frame.size) {
             //  a frame that does not fit in the buffer gets room for it
             size_t need = parsed ? frame.head + (size_t) frame.size : ARB_ZMTP_FRAME_HEADER_MAX;
-            if (need > in->cap - in->start && s_reserve (in, need - avail)) {
+            if (need > in->cap - in->start && arb_bytes_reserve (in, need - avail)) {
                 arb_wire_conn_close (wire, conn, true, "out of memory");
                 return -1;
             }
@@ -484,12 +369,7 @@ s_take (arb_wire_t *wire,
             return -1;
         if (whole) {
             zframe_t *id = zframe_new (conn->id, conn->key.size);
-            *rc_p = arb_msg_decode_from (
-                &id, conn->head.data ? conn->head.data : (const uint8_t *) "", conn->head.end,
-                conn->parts > 1 ? (conn->body.data ? conn->body.data : (const uint8_t *) "") : NULL,
-                conn->body.end, conn->frames, conn->n_frames, limits, msg_p);
-            conn->n_frames = 0;
-            s_gather_reset (conn);
+            *rc_p = arb_gather_decode (&conn->gather, &id, limits, msg_p);
             return 1;
         }
     }
@@ -501,25 +381,15 @@ s_take (arb_wire_t *wire,
 static int
 s_read (arb_wire_t *wire, arb_wire_conn_t *conn)
 {
-    if (s_reserve (&conn->in, S_READ_CHUNK)) {
-        arb_wire_conn_close (wire, conn, true, "out of memory");
-        return -1;
-    }
-    while (true) {
-        ssize_t n = recv (conn->fd, conn->in.data + conn->in.end, conn->in.cap - conn->in.end, 0);
-        if (n > 0) {
-            conn->in.end += (size_t) n;
-            return 1;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            conn->readable = false;
-            return 0;
-        }
-        arb_wire_conn_close (wire, conn, false, n == 0 ? "the peer closed it" : strerror (errno));
-        return -1;
-    }
+    int rc = arb_bytes_recv (&conn->in, conn->fd, S_READ_CHUNK);
+    if (rc == 0)
+        conn->readable = false;
+    else if (rc < 0)
+        arb_wire_conn_close (wire, conn, errno == ENOMEM,
+                             errno == ENOMEM ? "out of memory"
+                             : errno         ? strerror (errno)
+                                             : "the peer closed it");
+    return rc;
 }
 
 //  The connection's next message: as arb_wire_recv.
@@ -550,27 +420,11 @@ arb_wire_conn_next (arb_wire_t *wire,
 //  ---------------------------------------------------------------------
 //  Output
 
-//  arb_msg_put's part: a frame onto the connection's output.
-static int
-s_put (void *arg, const void *data, size_t size, bool more)
-{
-    arb_wire_conn_t *conn = (arb_wire_conn_t *) arg;
-    uint8_t head[ARB_ZMTP_FRAME_HEADER_MAX];
-    size_t head_size = arb_zmtp_frame_head (head, more ? ARB_ZMTP_MORE : 0, size);
-    if (s_reserve (&conn->out, head_size + size))
-        return -1;
-    memcpy (conn->out.data + conn->out.end, head, head_size);
-    if (size)
-        memcpy (conn->out.data + conn->out.end + head_size, data, size);
-    conn->out.end += head_size + size;
-    return 0;
-}
-
 int
 arb_wire_conn_put (arb_wire_conn_t *conn, arb_msg_t **msg_p)
 {
     size_t before = conn->out.end - conn->out.start;
-    if (arb_msg_put (msg_p, s_put, conn)
+    if (arb_msg_put (msg_p, arb_bytes_put_frame, &conn->out)
         || s_queued (conn, conn->out.end - conn->out.start - before)) {
         //  out of memory part way: what was appended of it goes, the
         //  message is lost as a full ROUTER queue would lose it

@@ -6,18 +6,13 @@
 #ifndef ARB_WIRE_PRIV_H
 #define ARB_WIRE_PRIV_H
 
+#include "arb_bytes.h"
+#include "arb_gather.h"
 #include "arb_wire.h"
 #include "arb_zmtp.h"
 
 #include <netinet/in.h>
 #include <poll.h>
-
-typedef struct {
-    uint8_t *data;
-    size_t start;  //  first byte not taken yet
-    size_t end;    //  one past the last byte
-    size_t cap;
-} arb_wire_bytes_t;
 
 typedef enum {
     ARB_WIRE_GREETING,
@@ -43,7 +38,7 @@ typedef struct {
     bool mute;           //  its output failed: nothing more is written
     uint64_t ttl_at;     //  monotonic ms: closed if nothing comes by then (its PING's
                          //  TTL); 0 none
-    arb_wire_bytes_t in, out;
+    arb_bytes_t in, out;
     //  where each message waiting in out ends, counted from the first byte
     //  ever queued, so that the messages still to write are counted as a
     //  ROUTER's high-water mark counts them
@@ -63,12 +58,7 @@ typedef struct {
     arb_wire_key_t key;  //  over id, while mapped
     bool mapped;
     char peer[INET6_ADDRSTRLEN + 8];
-    //  the message being gathered
-    size_t parts;
-    uint64_t bytes;
-    arb_wire_bytes_t head, body;
-    zframe_t **frames;
-    size_t n_frames, cap_frames;
+    arb_gather_t gather;  //  the message being read
 } arb_wire_conn_t;
 
 struct _arb_wire_t {

@@ -4,8 +4,6 @@
 
 #include <errno.h>
 
-#define ARB_ROUTING_ID_LEN 16
-
 const char *
 arb_dealer_endpoint (const char *endpoint)
 {
@@ -16,15 +14,21 @@ arb_dealer_endpoint (const char *endpoint)
     return endpoint;
 }
 
+void
+arb_dealer_routing_id (uint8_t id[ARB_DEALER_ID_SIZE])
+{
+    zuuid_t *uuid = zuuid_new ();
+    memcpy (id + 1, zuuid_data (uuid), ARB_DEALER_ID_SIZE - 1);
+    zuuid_destroy (&uuid);
+    id[0] = 'c';  //  ids starting with a zero byte are reserved to ZeroMQ
+}
+
 //  The routing id applies to the connections made after it is set.
 static void
 s_set_routing_id (zsock_t *sock)
 {
-    uint8_t id[ARB_ROUTING_ID_LEN];
-    zuuid_t *uuid = zuuid_new ();
-    memcpy (id + 1, zuuid_data (uuid), sizeof (id) - 1);
-    zuuid_destroy (&uuid);
-    id[0] = 'c';  //  ids starting with a zero byte are reserved to ZeroMQ
+    uint8_t id[ARB_DEALER_ID_SIZE];
+    arb_dealer_routing_id (id);
     zmq_setsockopt (zsock_resolve (sock), ZMQ_ROUTING_ID, id, sizeof (id));
 }
 

@@ -23,11 +23,16 @@
 #include <czmq.h>
 
 #define ARB_DEALER_ENDPOINT "tcp://127.0.0.1:7700"  //  without an endpoint or $ARBITER_BROKER
+#define ARB_DEALER_ID_SIZE  16                      //  bytes of a routing id we make
 
 //  The endpoint to connect to: endpoint if it is not NULL or empty, else
 //  the environment variable ARBITER_BROKER, else ARB_DEALER_ENDPOINT.
 //  Borrowed.
 const char *arb_dealer_endpoint (const char *endpoint);
+
+//  Makes a fresh routing id: 'c', then 15 random bytes (ids that start
+//  with a zero byte are ZeroMQ's own).
+void arb_dealer_routing_id (uint8_t id[ARB_DEALER_ID_SIZE]);
 
 //  Creates a DEALER with a fresh routing id, a CURVE client with curve
 //  (borrowed; NULL: no security), and starts connecting it to endpoint

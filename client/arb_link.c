@@ -46,6 +46,7 @@
 #include "arb_link.h"
 #include "arb_consumers.h"
 #include "arb_dealer.h"
+#include "arb_dial.h"
 #include "arb_leases.h"
 #include "arb_requests.h"
 #include "arb_spec.h"
@@ -70,7 +71,8 @@ typedef enum {
 
 struct _arb_link_t {
     uint32_t tag;                    //  ARB_LINK_TAG
-    zsock_t *dealer;                 //  owned
+    zsock_t *dealer;                 //  owned; NULL with a dial
+    arb_dial_t *dial;                //  owned: our own connection (arb_dial.h); NULL with a dealer
     char *endpoint;                  //  owned
     bool secured;                    //  a CURVE client (arb_link_new_curve)
     arb_handshake_t *handshake;      //  owned: why a broker may not answer; NULL if not watched
@@ -148,6 +150,8 @@ s_own_reqid (arb_link_t *self)
 static bool
 s_writable (arb_link_t *self)
 {
+    if (self->dial)
+        return arb_dial_is_writable (self->dial);
     return (zsock_events (self->dealer) & ZMQ_POLLOUT) != 0;
 }
 
@@ -157,6 +161,8 @@ s_writable (arb_link_t *self)
 static int
 s_dealer_send (arb_link_t *self, arb_msg_t **msg_p)
 {
+    if (self->dial)
+        return arb_dial_send (self->dial, msg_p);
     self->drained = false;
     return arb_msg_send (msg_p, zsock_resolve (self->dealer));
 }
@@ -169,7 +175,8 @@ s_send (arb_link_t *self, arb_msg_t **msg_p)
     arb_msg_type_t type = arb_msg_type (*msg_p);
     if (s_dealer_send (self, msg_p) == 0)
         return 0;
-    zsys_warning ("link: send failed type=%s errno=%d", arb_msg_type_name (type), zmq_errno ());
+    zsys_warning ("link: send failed type=%s errno=%d", arb_msg_type_name (type),
+                  self->dial ? errno : zmq_errno ());
     return -1;
 }
 
@@ -243,6 +250,17 @@ arb_link_new (const char *endpoint,
     return self;
 }
 
+//  Our own connection for a tcp:// endpoint, unless the environment asks
+//  for ZeroMQ's (ARBITER_LINK_TRANSPORT=zmq); NULL: a DEALER it is.
+static arb_dial_t *
+s_dial_new (const char *endpoint)
+{
+    const char *transport = getenv ("ARBITER_LINK_TRANSPORT");
+    if (transport && streq (transport, "zmq"))
+        return NULL;
+    return arb_dial_new (endpoint);
+}
+
 arb_link_t *
 arb_link_new_curve (const char *endpoint,
                     const char *name,
@@ -254,16 +272,21 @@ arb_link_new_curve (const char *endpoint,
         return NULL;
     endpoint = arb_dealer_endpoint (endpoint);
     arb_handshake_t *handshake = NULL;
-    zsock_t *dealer = arb_dealer_new (endpoint, curve, &handshake);
-    if (!dealer)
-        return NULL;
-    //  never block the caller's loop: a full queue refuses at once
-    zsock_set_sndtimeo (dealer, 0);
-    zsock_set_rcvtimeo (dealer, 0);
-    zsock_set_sndhwm (dealer, ARB_LINK_SNDHWM);
+    zsock_t *dealer = NULL;
+    arb_dial_t *dial = curve ? NULL : s_dial_new (endpoint);
+    if (!dial) {
+        dealer = arb_dealer_new (endpoint, curve, &handshake);
+        if (!dealer)
+            return NULL;
+        //  never block the caller's loop: a full queue refuses at once
+        zsock_set_sndtimeo (dealer, 0);
+        zsock_set_rcvtimeo (dealer, 0);
+        zsock_set_sndhwm (dealer, ARB_LINK_SNDHWM);
+    }
     arb_link_t *self = (arb_link_t *) zmalloc (sizeof (arb_link_t));
     self->tag = ARB_LINK_TAG;
     self->dealer = dealer;
+    self->dial = dial;
     self->endpoint = strdup (endpoint);
     self->secured = curve != NULL;
     self->handshake = handshake;
@@ -308,12 +331,14 @@ arb_link_destroy (arb_link_t **self_p)
         arb_link_flush (self);
         arb_msg_t *bye = arb_msg_new (ARB_MSG_BYE, s_own_reqid (self));
         s_send (self, &bye);
-        //  a moment for them to leave; it holds up only the program's exit
-        //  (ZeroMQ's context end), never this call
-        zsock_set_linger (self->dealer, ARB_LINK_LINGER_MS);
+        //  a moment for them to leave; with a dealer it holds up only the
+        //  program's exit (ZeroMQ's context end), never this call
+        if (self->dealer)
+            zsock_set_linger (self->dealer, ARB_LINK_LINGER_MS);
     }
     arb_handshake_destroy (&self->handshake);
     zsock_destroy (&self->dealer);
+    arb_dial_destroy (&self->dial, self->session == S_READY ? ARB_LINK_LINGER_MS : 0);
     free (self->endpoint);
     arb_requests_destroy (&self->requests);
     arb_consumers_destroy (&self->consumers);
@@ -336,7 +361,7 @@ int
 arb_link_fd (arb_link_t *self)
 {
     assert (self && self->tag == ARB_LINK_TAG);
-    return zsock_fd (self->dealer);
+    return self->dial ? arb_dial_fd (self->dial) : zsock_fd (self->dealer);
 }
 
 bool
@@ -656,15 +681,18 @@ void
 arb_link_flush (arb_link_t *self)
 {
     assert (self && self->tag == ARB_LINK_TAG);
-    if (self->session != S_READY)
-        return;  //  outcomes and credit wait for the WELCOME
+    //  outcomes and credit wait for the WELCOME
     arb_msg_t *msg;
-    while (arb_leases_has_results (self->leases) && s_writable (self)
+    while (self->session == S_READY && arb_leases_has_results (self->leases) && s_writable (self)
            && (msg = arb_leases_results (self->leases, s_own_reqid (self), zclock_mono ())))
         s_send (self, &msg);
-    while (arb_consumers_has_credit (self->consumers) && s_writable (self)
+    while (self->session == S_READY && arb_consumers_has_credit (self->consumers)
+           && s_writable (self)
            && (msg = arb_consumers_next_credit (self->consumers, s_own_reqid (self))))
         s_send (self, &msg);
+    //  the turn's messages, requests among them, leave in one write
+    if (self->dial)
+        arb_dial_flush (self->dial);
 }
 
 //  Whether the flush has anything it could send now.
@@ -713,13 +741,16 @@ s_register (arb_link_t *self)
 static void
 s_reset (arb_link_t *self, const char *why)
 {
-    const char *refused = arb_handshake_failure (self->handshake, self->secured);
+    const char *refused = self->dial ? arb_dial_failure (self->dial)
+                                     : arb_handshake_failure (self->handshake, self->secured);
     zsys_warning ("link: %s, connecting again endpoint=%s held=%zu pending=%zu%s%s%s", why,
                   self->endpoint, arb_leases_size (self->leases),
                   arb_requests_size (self->requests), refused ? " handshake=\"" : "",
                   refused ? refused : "", refused ? "\"" : "");
     self->drained = false;
-    if (arb_dealer_reconnect (self->dealer, self->endpoint) != 0)
+    if (self->dial)
+        arb_dial_reconnect (self->dial);
+    else if (arb_dealer_reconnect (self->dealer, self->endpoint) != 0)
         zsys_error ("link: cannot reconnect endpoint=%s errno=%d", self->endpoint, zmq_errno ());
     //  what went out on the old connection
     size_t n;
@@ -947,9 +978,10 @@ s_receive (arb_link_t *self)
     //  ZMQ_EVENTS before each one cost two).
     for (int k = 0; k < ARB_LINK_RECV_BATCH; k++) {
         arb_msg_t *msg = NULL;
-        int rc = arb_msg_recv (zsock_resolve (self->dealer), &self->limits, &msg);
+        int rc = self->dial ? arb_dial_recv (self->dial, &self->limits, &msg)
+                            : arb_msg_recv (zsock_resolve (self->dealer), &self->limits, &msg);
         if (rc == -1) {
-            self->drained = zmq_errno () == EAGAIN;
+            self->drained = !self->dial && zmq_errno () == EAGAIN;
             break;
         }
         self->drained = false;
@@ -1038,18 +1070,31 @@ arb_link_timeout (arb_link_t *self)
     assert (self && self->tag == ARB_LINK_TAG);
     if (zlistx_size (self->reports) > 0)
         return 0;
-    //  drained: nothing waited at the last receive, and the descriptor
-    //  tells of what came since (no send has taken its signal)
-    int events = self->drained ? 0 : zsock_events (self->dealer);
-    if (events & ZMQ_POLLIN)
-        return 0;
-    if (s_flush_due (self)) {
-        if (self->drained)
-            events = zsock_events (self->dealer);
-        return (events & ZMQ_POLLOUT) ? 0 : ARB_OUTPUT_RETRY_MS;
-    }
     int64_t now = zclock_mono ();
-    int64_t next = arb_watchlist_tick_at (self->watchlist);
+    int64_t next = INT64_MAX;
+    if (self->dial) {
+        int wait = arb_dial_timeout (self->dial);
+        if (wait == 0)
+            return 0;
+        if (s_flush_due (self))
+            return arb_dial_is_writable (self->dial) ? 0 : ARB_OUTPUT_RETRY_MS;
+        if (wait > 0)
+            next = now + wait;
+    }
+    else {
+        //  drained: nothing waited at the last receive, and the descriptor
+        //  tells of what came since (no send has taken its signal)
+        int events = self->drained ? 0 : zsock_events (self->dealer);
+        if (events & ZMQ_POLLIN)
+            return 0;
+        if (s_flush_due (self)) {
+            if (self->drained)
+                events = zsock_events (self->dealer);
+            return (events & ZMQ_POLLOUT) ? 0 : ARB_OUTPUT_RETRY_MS;
+        }
+    }
+    if (arb_watchlist_tick_at (self->watchlist) < next)
+        next = arb_watchlist_tick_at (self->watchlist);
     int64_t sent_at;
     if (arb_requests_oldest (self->requests, &sent_at) && sent_at + self->timeout_ms < next)
         next = sent_at + self->timeout_ms;

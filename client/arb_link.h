@@ -15,13 +15,21 @@
     call any function of the link except arb_link_handle and
     arb_link_destroy.
 
-    Polling. Poll arb_link_sock (zloop_reader, zmq_poll) or arb_link_fd
-    (epoll and other foreign loops: an edge-triggered descriptor, readable
-    when ZeroMQ's state changed, not when a message waits) for input; on
-    input, and when arb_link_timeout says, call arb_link_handle. Before the
-    loop sleeps, always ask arb_link_timeout (0: handle at once): it checks
-    what the descriptor cannot show (messages left after a batch, outcomes
-    and credit waiting to go out, the link's timers: heartbeats,
+    Transport. To a tcp:// endpoint without CURVE the link keeps a
+    connection of its own (arb_dial.h: ZMTP spoken from the caller's
+    thread, no ZeroMQ I/O thread on the way); to any other endpoint, with
+    CURVE, or when $ARBITER_LINK_TRANSPORT is "zmq", a ZeroMQ DEALER
+    (arb_dealer.h). The broker sees the same peer either way.
+
+    Polling. Poll arb_link_fd (poll, epoll, zmq_poll as a plain
+    descriptor) for input; on input, and when arb_link_timeout says, call
+    arb_link_handle. With a DEALER it is ZeroMQ's edge-triggered ZMQ_FD
+    (readable when ZeroMQ's state changed, not when a message waits), and
+    arb_link_sock may be polled instead; on its own connection it is an
+    epoll descriptor, readable while input waits. Before the loop sleeps,
+    always ask arb_link_timeout (0: handle at once): it checks what the
+    descriptor cannot show (messages left after a batch, requests,
+    outcomes and credit waiting to go out, the link's timers: heartbeats,
     registering, request timeouts).
 
     Requests. Every request call returns its request id (> 0) at once, or 0
@@ -35,8 +43,9 @@
     again with the same keys to be safe).
 
     Back-pressure: a request is refused, never queued in the link, when
-    ARB_LINK_PENDING_MAX requests await replies or ZeroMQ's queue to the
-    broker is full (ARB_LINK_SNDHWM messages): answer your own client with
+    ARB_LINK_PENDING_MAX requests await replies or the queue to the
+    broker is full (ARB_LINK_SNDHWM messages in a DEALER's, ARB_DIAL_OUT_MAX
+    bytes on its own connection): answer your own client with
     a temporary error (503, SERVER_ERROR) and try again later.
 
     Consumers and tasks. A consumer is a CREDIT subscription of its own on
@@ -64,7 +73,8 @@
     Bounds. Requests awaiting replies: ARB_LINK_PENDING_MAX. Tasks held
     plus credit given plus tasks asked for by pending TAKEs:
     ARB_LINK_HELD_MAX (add_credit and take refuse beyond it). Consumers:
-    ARB_LINK_CONSUMERS_MAX. Messages queued for the broker: ARB_LINK_SNDHWM.
+    ARB_LINK_CONSUMERS_MAX. Messages queued for the broker: ARB_LINK_SNDHWM
+    (a DEALER), ARB_DIAL_OUT_MAX bytes (its own connection).
     What the broker sends is received without limit (a full queue would
     make it drop DISPATCH and DONE messages): replies are bounded by the
     requests, DISPATCH by the credit, DONE by the watches; only EVENT
@@ -172,10 +182,13 @@ arb_link_t *arb_link_new_curve (const char *endpoint,
 //  nulls the caller's pointer. Not from a callback.
 void arb_link_destroy (arb_link_t **self_p);
 
-//  The socket to poll for input (borrowed; the same for the link's life).
+//  The DEALER socket to poll for input, when the link talks through
+//  ZeroMQ (borrowed; the same for the link's life); NULL when it has a
+//  connection of its own (see the top): poll arb_link_fd then.
 zsock_t *arb_link_sock (arb_link_t *self);
 
-//  Its descriptor, for foreign loops (ZMQ_FD: edge-triggered; see the top).
+//  The descriptor to poll for input, with either transport (see the
+//  top); the same for the link's life.
 int arb_link_fd (arb_link_t *self);
 
 //  Receives and handles what is waiting (up to ARB_LINK_RECV_BATCH

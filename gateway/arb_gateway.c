@@ -402,6 +402,16 @@ s_on_link (arb_reactor_t *reactor, zsock_t *sock, void *arg)
     arb_link_handle (((arb_gateway_t *) arg)->link);
 }
 
+//  The link's own connection (arb_link_fd) has input, or takes output.
+static void
+s_on_link_fd (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
+{
+    (void) reactor;
+    (void) fd;
+    (void) events;
+    arb_link_handle (((arb_gateway_t *) arg)->link);
+}
+
 //  Before the loop sleeps: the turn's batch and outcomes go out, and the
 //  link says when it needs to run again.
 static int
@@ -448,7 +458,11 @@ arb_gateway_new (const arb_gateway_config_t *config)
     if (config->request_timeout_ms)
         arb_link_set_timeout (self->link, (int) config->request_timeout_ms);
     arb_link_set_max_payload (self->link, self->max_payload);
-    arb_reactor_add_sock (self->reactor, arb_link_sock (self->link), s_on_link, self);
+    if (arb_link_sock (self->link))
+        arb_reactor_add_sock (self->reactor, arb_link_sock (self->link), s_on_link, self);
+    else
+        arb_reactor_add_fd (self->reactor, arb_link_fd (self->link), ARB_REACTOR_READ, s_on_link_fd,
+                            self);
     arb_reactor_add_prepare (self->reactor, s_prepare, self);
     return self;
 }

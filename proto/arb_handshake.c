@@ -126,9 +126,7 @@ arb_handshake_failure (arb_handshake_t *self, bool secured)
     if (!failures)
         return NULL;
     if (!secured)  //  a peer without CURVE fails only at a broker that wants it
-        snprintf (self->text, sizeof (self->text),
-                  "the broker requires CURVE: give a certificate and the broker's key (--cert and "
-                  "--broker-key, or ARBITER_CERT and ARBITER_BROKER_KEY)");
+        snprintf (self->text, sizeof (self->text), "%s", ARB_HANDSHAKE_NEEDS_CURVE);
     else if (failures & S_AUTH)
         snprintf (self->text, sizeof (self->text),
                   "the broker refused this peer's certificate (ZAP %u): its public key is not "

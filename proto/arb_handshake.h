@@ -22,6 +22,11 @@
 #include <czmq.h>
 #include <stdbool.h>
 
+//  What a peer without CURVE is told when the broker asks for it.
+#define ARB_HANDSHAKE_NEEDS_CURVE                                                     \
+    "the broker requires CURVE: give a certificate and the broker's key (--cert and " \
+    "--broker-key, or ARBITER_CERT and ARBITER_BROKER_KEY)"
+
 typedef struct _arb_handshake_t arb_handshake_t;
 
 //  Watches sock's handshakes (borrowed: destroy the watcher before the

@@ -1409,18 +1409,19 @@ arb_msg_decode_from (zframe_t **routing_id_p,
                      arb_msg_t **msg_p)
 {
     s_parts_t parts = {
-        .routing_id = *routing_id_p,
+        .routing_id = routing_id_p ? *routing_id_p : NULL,
         .header = header,
         .header_size = header_size,
         .body = body,
         .body_size = body_size,
     };
-    *routing_id_p = NULL;
+    if (routing_id_p)
+        *routing_id_p = NULL;
     for (size_t i = 0; i < n; i++) {
         s_parts_add_frame (&parts, frames[i]);
         frames[i] = NULL;
     }
-    int rc = s_decode_parts (&parts, true, limits, msg_p);
+    int rc = s_decode_parts (&parts, routing_id_p != NULL, limits, msg_p);
     s_parts_free (&parts);
     return rc;
 }

@@ -904,9 +904,10 @@ typedef int (arb_part_fn) (void *arg, const void *data, size_t size, bool more);
 int arb_msg_put (arb_msg_t **self_p, arb_part_fn *put, void *arg);
 
 //  Decodes a message from parts a transport gathered: its routing id
-//  (taken, may be NULL), header and body (borrowed; NULL if missing) and
-//  payload frames (the n frames are taken, the array stays the caller's).
-//  Returns as arb_msg_decode with routed true.
+//  (taken; routing_id_p NULL for a message without one, as a DEALER
+//  receives it), header and body (borrowed; NULL if missing) and payload
+//  frames (the n frames are taken, the array stays the caller's). Returns
+//  as arb_msg_decode, routed when routing_id_p is given.
 int arb_msg_decode_from (zframe_t **routing_id_p,
                          const uint8_t *header,
                          size_t header_size,

@@ -169,24 +169,39 @@ arb_zmtp_command_frame (
     return head_size + body;
 }
 
+//  Appends one property (a short name, a value of up to 255 bytes).
+static size_t
+s_property (uint8_t *props, const char *key, const uint8_t *value, size_t value_size)
+{
+    size_t n = 0, key_size = strlen (key);
+    props[n++] = (uint8_t) key_size;
+    memcpy (props + n, key, key_size);
+    n += key_size;
+    props[n++] = 0;
+    props[n++] = 0;
+    props[n++] = 0;
+    props[n++] = (uint8_t) value_size;
+    memcpy (props + n, value, value_size);
+    return n + value_size;
+}
+
 size_t
 arb_zmtp_ready (uint8_t *out, size_t cap, const char *socket_type)
 {
-    static const char key[] = "Socket-Type";
-    uint8_t props[1 + sizeof (key) - 1 + 4 + 64];
+    return arb_zmtp_ready_id (out, cap, socket_type, NULL, 0);
+}
+
+size_t
+arb_zmtp_ready_id (
+    uint8_t *out, size_t cap, const char *socket_type, const uint8_t *id, size_t id_size)
+{
+    uint8_t props[2 * (1 + 16 + 4) + 64 + ARB_ZMTP_ID_MAX];
     size_t type_size = strlen (socket_type);
-    if (type_size > 64)
+    if (type_size > 64 || id_size > ARB_ZMTP_ID_MAX)
         return 0;
-    size_t n = 0;
-    props[n++] = (uint8_t) (sizeof (key) - 1);
-    memcpy (props + n, key, sizeof (key) - 1);
-    n += sizeof (key) - 1;
-    props[n++] = 0;
-    props[n++] = 0;
-    props[n++] = 0;
-    props[n++] = (uint8_t) type_size;
-    memcpy (props + n, socket_type, type_size);
-    n += type_size;
+    size_t n = s_property (props, "Socket-Type", (const uint8_t *) socket_type, type_size);
+    if (id_size)
+        n += s_property (props + n, "Identity", id, id_size);
     return arb_zmtp_command_frame (out, cap, "READY", props, n);
 }
 

@@ -78,6 +78,11 @@ size_t arb_zmtp_command_frame (
 //  if it does not fit.
 size_t arb_zmtp_ready (uint8_t *out, size_t cap, const char *socket_type);
 
+//  The same with a second property, Identity (the routing id a ROUTER
+//  peer is to know us by), when id_size is not 0.
+size_t arb_zmtp_ready_id (
+    uint8_t *out, size_t cap, const char *socket_type, const uint8_t *id, size_t id_size);
+
 //  Whether a peer of that socket type may talk to a ROUTER.
 bool arb_zmtp_router_peer (const uint8_t *type, size_t size);
 

@@ -143,7 +143,7 @@ s_run_consumer (const char *endpoint, int credit)
         fprintf (stderr, "arbiter-bench: consumer: cannot start\n");
         return 1;
     }
-    zmq_pollitem_t item = {zsock_resolve (arb_link_sock (link)), 0, ZMQ_POLLIN, 0};
+    zmq_pollitem_t item = {NULL, arb_link_fd (link), ZMQ_POLLIN, 0};
     while (!zsys_interrupted) {
         int wait = arb_link_timeout (link);
         if (wait != 0)
@@ -270,7 +270,7 @@ s_produce (s_producer_t *self, int window, double rate, int64_t *started, int64_
     self->link = arb_link_new (self->bench->endpoint, NULL, &callbacks, self);
     arb_link_set_timeout (self->link, 60000);
     char *payload = arb_benchproc_payload (self->bench->payload);
-    zmq_pollitem_t item = {zsock_resolve (arb_link_sock (self->link)), 0, ZMQ_POLLIN, 0};
+    zmq_pollitem_t item = {NULL, arb_link_fd (self->link), ZMQ_POLLIN, 0};
     int rc = 0;
     *started = arb_benchkit_now_us ();
     *behind_max = 0;

@@ -217,7 +217,7 @@ s_drain (s_bench_t *self, const char *workload, const char *what, int consumers,
     int64_t last = zclock_mono ();
     int seen = 0;
     while (drain.done < self->items && zclock_mono () - last < 5000) {
-        zmq_pollitem_t item = {zsock_resolve (arb_link_sock (link)), 0, ZMQ_POLLIN, 0};
+        zmq_pollitem_t item = {NULL, arb_link_fd (link), ZMQ_POLLIN, 0};
         int wait = arb_link_timeout (link);
         zmq_poll (&item, 1, wait < 0 || wait > 100 ? 100 : wait);
         arb_link_handle (link);

@@ -277,7 +277,7 @@ s_step (s_ctx_t *ctx, int64_t deadline)
     int wait = arb_link_timeout (ctx->link);
     if (wait > deadline - now)
         wait = (int) (deadline - now);
-    if (ctx->use_fd) {
+    if (ctx->use_fd || !arb_link_sock (ctx->link)) {
         struct pollfd item = {arb_link_fd (ctx->link), POLLIN, 0};
         poll (&item, 1, wait);
     }
@@ -469,6 +469,10 @@ test_requests (void **state)
     s_ctx_t *ctx = s_ctx_new (broker, "link-requests");
     ctx->use_fd = true;
     assert_true (arb_link_fd (ctx->link) >= 0);
+    //  the transport main asked for: a socket only with a DEALER
+    const char *transport = getenv ("ARBITER_LINK_TRANSPORT");
+    bool dealer = transport && streq (transport, "zmq");
+    assert_true (dealer == (arb_link_sock (ctx->link) != NULL));
     S_UNTIL (ctx, ctx->ups == 1);
 
     const char *payloads[] = {"a", "b"};
@@ -992,5 +996,11 @@ main (void)
         cmocka_unit_test_setup_teardown (test_outcomes_survive_a_broker_lost_before_its_commit,
                                          s_setup, s_teardown),
     };
-    return cmocka_run_group_tests_name ("link", tests, NULL, NULL);
+    //  every test twice: on the link's own connection (a tcp:// endpoint's
+    //  default, arb_dial.h), then through a ZeroMQ DEALER
+    unsetenv ("ARBITER_LINK_TRANSPORT");
+    int failed = cmocka_run_group_tests_name ("link, own connection", tests, NULL, NULL);
+    setenv ("ARBITER_LINK_TRANSPORT", "zmq", 1);
+    failed += cmocka_run_group_tests_name ("link, ZeroMQ DEALER", tests, NULL, NULL);
+    return failed;
 }

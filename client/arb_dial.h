@@ -1,0 +1,88 @@
+/*  arb_dial.h — a link's own connection to the broker: one TCP socket
+    that speaks ZMTP 3.1 as a DEALER with the NULL mechanism, read and
+    written by the thread that runs the link, with no ZeroMQ I/O thread
+    between it and the kernel. The broker answers its tcp:// endpoint the
+    same way (broker/arb_wire.h), so a request and its reply cross no
+    thread but the two programs' own: with a DEALER each crosses two more
+    on each side (the caller's thread to libzmq's, and back).
+
+    Only tcp:// endpoints without CURVE: the link keeps a ZeroMQ DEALER
+    (arb_dealer.h) for ipc://, inproc://, CURVE and whatever else libzmq
+    takes, and when $ARBITER_LINK_TRANSPORT is "zmq".
+
+    It behaves as a DEALER would for the link: messages sent before a
+    connection is up wait for it; a connection that drops is made again
+    100 ms later (libzmq's reconnect interval), under the same routing id,
+    and what waited to be written on it goes (a message part written
+    could not be finished on another connection; the link's own recovery,
+    a REGISTER again when the broker does not know it, covers what went).
+    Output is written when the caller flushes (the link does at the end of
+    each handle), or at once when over ARB_DIAL_WRITE_AT bytes wait, so a
+    turn's messages leave in one write.
+
+    Its descriptor (arb_dial_fd) is an epoll descriptor of its own, the
+    same for its whole life: readable when the connection has input, or
+    when output waits and the socket would take it, or a connection being
+    made is done. Used by one thread.
+*/
+
+#ifndef ARB_DIAL_H
+#define ARB_DIAL_H
+
+#include "arb_proto.h"
+
+#define ARB_DIAL_OUT_MAX      (64u << 20)  //  bytes waiting to go out: sends over it are refused
+#define ARB_DIAL_WRITE_AT     (64u << 10)  //  bytes waiting that a send writes at once
+#define ARB_DIAL_RECONNECT_MS 100          //  ms between connection attempts
+
+typedef struct _arb_dial_t arb_dial_t;
+
+//  Starts connecting to endpoint ("tcp://host:port", host a name, an
+//  IPv4 address or an IPv6 one in brackets) under a fresh routing id.
+//  Returns NULL if endpoint is not of that form (the caller uses a
+//  DEALER), or if the system has no descriptor for it.
+arb_dial_t *arb_dial_new (const char *endpoint);
+
+//  Writes what waits, waiting up to linger_ms for the socket to take it
+//  (0: not at all), then closes the connection and frees the dial.
+void arb_dial_destroy (arb_dial_t **self_p, int linger_ms);
+
+//  The descriptor to poll for input (see the top); owned by the dial.
+int arb_dial_fd (arb_dial_t *self);
+
+//  Queues a message for the broker and destroys it: 0, or -1 with errno
+//  EAGAIN when ARB_DIAL_OUT_MAX bytes wait already (the message is lost),
+//  or ENOMEM.
+int arb_dial_send (arb_dial_t *self, arb_msg_t **msg_p);
+
+//  Whether a send would be taken (less than ARB_DIAL_OUT_MAX bytes wait).
+bool arb_dial_is_writable (arb_dial_t *self);
+
+//  Writes what waits, as far as the socket takes it now.
+void arb_dial_flush (arb_dial_t *self);
+
+//  Takes the next message from the broker, reading the socket when no
+//  whole one is buffered; makes a connection that is due. Returns as
+//  arb_msg_decode (0, or -2 for a malformed message), or -1 (errno
+//  EAGAIN) when none is waiting.
+int arb_dial_recv (arb_dial_t *self, const arb_limits_t *limits, arb_msg_t **msg_p);
+
+//  When the dial needs arb_dial_recv or arb_dial_flush although its
+//  descriptor may stay quiet: 0 now (a message may be buffered after a
+//  batch; output waits that the socket has not refused; a connection
+//  attempt is due), else the ms until the next attempt, or -1 (none).
+int arb_dial_timeout (arb_dial_t *self);
+
+//  Drops the connection, with what waits to go out, and connects again
+//  under a fresh routing id: the broker sees a new peer.
+void arb_dial_reconnect (arb_dial_t *self);
+
+//  Why the last connection attempt or handshake failed (the broker is
+//  not there, it wants CURVE, it is not a ZMTP peer...), or NULL if the
+//  connection is up or none failed. Borrowed, until the next call.
+const char *arb_dial_failure (arb_dial_t *self);
+
+//  Whether the handshake is done: messages flow both ways.
+bool arb_dial_is_open (arb_dial_t *self);
+
+#endif
