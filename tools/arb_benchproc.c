@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -62,6 +64,39 @@ arb_benchproc_free_port (void)
     return port;
 }
 
+int
+arb_benchproc_find (const char *path, const char *option, char *out, size_t size)
+{
+    snprintf (out, size, "%s", path);
+    if (access (out, X_OK) == 0)
+        return 0;
+    char self[PATH_MAX];
+    if (path[0] != '/' && realpath ("/proc/self/exe", self)) {
+        //  <root>/build/tools/<it>: the root is three names up
+        char *root = dirname (dirname (dirname (self)));
+        snprintf (out, size, "%s/%s", root, path);
+        if (access (out, X_OK) == 0)
+            return 0;
+    }
+    const char *name = strrchr (path, '/') ? strrchr (path, '/') + 1 : path;
+    const char *dirs = getenv ("PATH");
+    char *copy = strdup (dirs ? dirs : "/usr/local/bin:/usr/bin:/bin");
+    char *save = NULL;
+    for (char *dir = strtok_r (copy, ":", &save); dir; dir = strtok_r (NULL, ":", &save)) {
+        snprintf (out, size, "%s/%s", dir, name);
+        if (access (out, X_OK) == 0) {
+            free (copy);
+            return 0;
+        }
+    }
+    free (copy);
+    fprintf (stderr,
+             "benchmark: no %s to run at %s, from the project's root or on $PATH: build it "
+             "(scons), run from the project's root, or give %s PATH\n",
+             name, path, option);
+    return -1;
+}
+
 pid_t
 arb_benchproc_spawn (char *const argv[])
 {
@@ -99,8 +134,9 @@ arb_benchproc_stop (pid_t pid)
     //  bounded: a process that does not stop is a finding, not a hang
     int64_t deadline = zclock_mono () + ARB_BENCHPROC_STOP_MS;
     while (zclock_mono () < deadline) {
-        if (waitpid (pid, NULL, WNOHANG) == pid)
-            return 0;
+        pid_t gone = waitpid (pid, NULL, WNOHANG);
+        if (gone == pid || (gone < 0 && errno == ECHILD))
+            return 0;  //  (ECHILD: reaped already)
         usleep (10000);
     }
     char path[64], name[64] = "?";

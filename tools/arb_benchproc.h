@@ -17,6 +17,15 @@ typedef struct {
     char dir[64];       //  its temporary directory (the journal)
 } arb_benchproc_broker_t;
 
+//  Finds a program of the project the benchmark runs (option names it
+//  for the message): path if it can be run from here; else, a relative
+//  path, from the project's root the benchmark's own binary was built in
+//  (<root>/build/tools/<it>); else its file name on $PATH (an installed
+//  copy). Writes what it found to out (size bytes): 0, or -1 after
+//  saying on stderr what is missing, so that a benchmark stops at once
+//  rather than wait for a program that cannot start.
+int arb_benchproc_find (const char *path, const char *option, char *out, size_t size);
+
 //  A free loopback port, or -1.
 int arb_benchproc_free_port (void);
 

@@ -37,6 +37,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -594,9 +595,17 @@ main (int argc, char **argv)
         s_usage ();
         return 2;
     }
-    signal (SIGPIPE, SIG_IGN);
     bool gateway = !self.only || !strcmp (self.only, "gateway");
     bool rabbitmq = !self.only || !strcmp (self.only, "rabbitmq");
+    char arbiterd[PATH_MAX], gateway_path[PATH_MAX];
+    if (gateway) {
+        if (arb_benchproc_find (self.arbiterd, "--arbiterd", arbiterd, sizeof (arbiterd))
+            || arb_benchproc_find (self.gateway, "--gateway", gateway_path, sizeof (gateway_path)))
+            return 2;
+        self.arbiterd = arbiterd;
+        self.gateway = gateway_path;
+    }
+    signal (SIGPIPE, SIG_IGN);
     int status = 0;
     if ((gateway && s_start_gateway (&self))
         || (rabbitmq

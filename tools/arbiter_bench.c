@@ -1046,6 +1046,10 @@ main (int argc, char *argv[])
                       .dag_nodes = 10000};
     if (s_parse (&self, argc, argv))
         return 2;
+    char arbiterd[PATH_MAX];
+    if (arb_benchproc_find (self.arbiterd, "--arbiterd", arbiterd, sizeof (arbiterd)))
+        return 2;
+    self.arbiterd = arbiterd;
     if (!realpath ("/proc/self/exe", self.self)) {
         fprintf (stderr, "arbiter-bench: cannot find itself\n");
         return 1;

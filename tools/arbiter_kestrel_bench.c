@@ -581,6 +581,12 @@ main (int argc, char *argv[])
         s_usage (stderr);
         return 2;
     }
+    char arbiterd[PATH_MAX], gateway[PATH_MAX];
+    if (arb_benchproc_find (self.arbiterd, "--arbiterd", arbiterd, sizeof (arbiterd))
+        || arb_benchproc_find (self.gateway, "--gateway", gateway, sizeof (gateway)))
+        return 2;
+    self.arbiterd = arbiterd;
+    self.gateway = gateway;
     signal (SIGPIPE, SIG_IGN);
     if (s_start (&self)) {
         fprintf (stderr, "arbiter-kestrel-bench: the broker or the gateway did not start\n");
