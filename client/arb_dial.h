@@ -29,6 +29,7 @@
 #ifndef ARB_DIAL_H
 #define ARB_DIAL_H
 
+#include "arb_curve.h"
 #include "arb_proto.h"
 
 #define ARB_DIAL_OUT_MAX      (64u << 20)  //  bytes waiting to go out: sends over it are refused
@@ -42,6 +43,12 @@ typedef struct _arb_dial_t arb_dial_t;
 //  Returns NULL if endpoint is not of that form (the caller uses a
 //  DEALER), or if the system has no descriptor for it.
 arb_dial_t *arb_dial_new (const char *endpoint);
+
+//  The connection a peer of the broker keeps to endpoint: a dial
+//  (arb_dial_new) for a tcp:// endpoint without curve (borrowed; NULL:
+//  no CURVE) unless $ARBITER_LINK_TRANSPORT is "zmq"; NULL when the peer
+//  is to use a ZeroMQ DEALER instead.
+arb_dial_t *arb_dial_new_for (const char *endpoint, const arb_curve_t *curve);
 
 //  Writes what waits, waiting up to linger_ms for the socket to take it
 //  (0: not at all), then closes the connection and frees the dial.

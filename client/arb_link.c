@@ -250,17 +250,6 @@ arb_link_new (const char *endpoint,
     return self;
 }
 
-//  Our own connection for a tcp:// endpoint, unless the environment asks
-//  for ZeroMQ's (ARBITER_LINK_TRANSPORT=zmq); NULL: a DEALER it is.
-static arb_dial_t *
-s_dial_new (const char *endpoint)
-{
-    const char *transport = getenv ("ARBITER_LINK_TRANSPORT");
-    if (transport && streq (transport, "zmq"))
-        return NULL;
-    return arb_dial_new (endpoint);
-}
-
 arb_link_t *
 arb_link_new_curve (const char *endpoint,
                     const char *name,
@@ -273,7 +262,7 @@ arb_link_new_curve (const char *endpoint,
     endpoint = arb_dealer_endpoint (endpoint);
     arb_handshake_t *handshake = NULL;
     zsock_t *dealer = NULL;
-    arb_dial_t *dial = curve ? NULL : s_dial_new (endpoint);
+    arb_dial_t *dial = arb_dial_new_for (endpoint, curve);
     if (!dial) {
         dealer = arb_dealer_new (endpoint, curve, &handshake);
         if (!dealer)

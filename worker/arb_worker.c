@@ -51,6 +51,7 @@
 */
 
 #include "arb_worker.h"
+#include "arb_dial.h"
 #include "arb_handshake.h"
 #include "arb_leases.h"
 #include "arb_pool.h"
@@ -80,6 +81,7 @@
 #define S_UNREACHABLE_LOG 5000          //  ms, and again this often while it lasts
 #define S_KEPT_MAX        10000         //  results kept unacknowledged: beyond, no credit
 #define S_KEPT_BYTES      (256u << 20)  //  ... nor beyond this many result bytes
+#define S_DIAL_LINGER_MS  200           //  ms the last messages have to leave at the end of a run
 
 #define S_LOG(self, level, fn, ...)       \
     do {                                  \
@@ -164,7 +166,8 @@ struct _arb_worker_t {
     int wake_fd;  //  owned eventfd: wakes the loop on a stop request
 
     //  Run state: the run thread only.
-    zsock_t *dealer;             //  owned
+    zsock_t *dealer;             //  owned; NULL with a dial
+    arb_dial_t *dial;            //  owned: our own connection (arb_dial.h); NULL with a dealer
     arb_curve_t *run_curve;      //  owned: what this run connects with; NULL: no CURVE
     arb_handshake_t *handshake;  //  owned: the dealer's handshakes, to say why a broker is silent
     arb_pool_t *pool;            //  owned: light mode's threads
@@ -557,7 +560,9 @@ static void
 s_send (arb_worker_t *self, arb_msg_t **msg_p)
 {
     arb_msg_type_t type = arb_msg_type (*msg_p);
-    if (arb_msg_send (msg_p, zsock_resolve (self->dealer)) != 0)
+    if ((self->dial ? arb_dial_send (self->dial, msg_p)
+                    : arb_msg_send (msg_p, zsock_resolve (self->dealer)))
+        != 0)
         S_WARNING (self, "worker: send failed type=%s errno=%d", arb_msg_type_name (type), errno);
     else
         self->last_tx = s_now ();
@@ -773,6 +778,16 @@ s_slot_stop (arb_worker_t *self, s_slot_t *slot, int sig)
 static int
 s_connect (arb_worker_t *self)
 {
+    //  a tcp:// broker without CURVE: a connection of our own, under a
+    //  fresh routing id (arb_dial.h)
+    arb_dial_t *dial = arb_dial_new_for (self->endpoint, self->run_curve);
+    if (dial) {
+        arb_handshake_destroy (&self->handshake);
+        zsock_destroy (&self->dealer);
+        arb_dial_destroy (&self->dial, 0);
+        self->dial = dial;
+        return 0;
+    }
     zsock_t *dealer = zsock_new (ZMQ_DEALER);
     if (!dealer) {
         S_ERROR (self, "worker: cannot create a socket errno=%d", zmq_errno ());
@@ -804,6 +819,7 @@ s_connect (arb_worker_t *self)
     //  using (and try again to replace) if anything above failed
     arb_handshake_destroy (&self->handshake);
     zsock_destroy (&self->dealer);
+    arb_dial_destroy (&self->dial, 0);
     self->dealer = dealer;
     self->handshake = handshake;
     return 0;
@@ -1076,7 +1092,8 @@ s_recv_broker (arb_worker_t *self)
     arb_limits_t limits = {.max_frame = max};
     for (int i = 0; i < S_RECV_BURST; i++) {
         arb_msg_t *msg = NULL;
-        int rc = arb_msg_recv (zsock_resolve (self->dealer), &limits, &msg);
+        int rc = self->dial ? arb_dial_recv (self->dial, &limits, &msg)
+                            : arb_msg_recv (zsock_resolve (self->dealer), &limits, &msg);
         if (rc == -1)
             break;
         if (s_was_silent (self)) {
@@ -1223,6 +1240,14 @@ s_give_up_orphans (arb_worker_t *self)
     }
 }
 
+//  Why the broker does not answer, if the connection can tell.
+static const char *
+s_refused (arb_worker_t *self)
+{
+    return self->dial ? arb_dial_failure (self->dial)
+                      : arb_handshake_failure (self->handshake, self->run_curve != NULL);
+}
+
 //  A broker that does not answer: said, every few seconds while it lasts,
 //  and the end of the run if it never answered within the connect timeout.
 static void
@@ -1230,7 +1255,7 @@ s_unreachable (arb_worker_t *self, int64_t now)
 {
     int64_t waited = now - self->unanswered_since;
     if (!self->welcomed && self->connect_timeout_ms && waited >= self->connect_timeout_ms) {
-        const char *refused = arb_handshake_failure (self->handshake, self->run_curve != NULL);
+        const char *refused = s_refused (self);
         S_ERROR (
             self,
             "worker: cannot reach the broker endpoint=%s, giving up connect_timeout_ms=%d%s%s%s",
@@ -1240,7 +1265,7 @@ s_unreachable (arb_worker_t *self, int64_t now)
         self->phase = S_PHASE_DONE;
     }
     else if (now >= self->unreachable_log_at) {
-        const char *refused = arb_handshake_failure (self->handshake, self->run_curve != NULL);
+        const char *refused = s_refused (self);
         S_WARNING (self,
                    "worker: cannot reach the broker endpoint=%s waited_ms=%" PRId64
                    " (still trying)%s%s%s",
@@ -1323,6 +1348,9 @@ s_timeout (arb_worker_t *self)
         if (slot->busy && slot->pid > 0 && slot->pidfd < 0 && now + S_REAP_POLL_MS < next)
             next = now + S_REAP_POLL_MS;
     }
+    int dial_wait = self->dial ? arb_dial_timeout (self->dial) : -1;
+    if (dial_wait >= 0 && now + dial_wait < next)
+        next = now + dial_wait;  //  a message left after a burst, a connection due
     return next > now ? (long) (next - now) : 0;
 }
 
@@ -1393,7 +1421,12 @@ static void
 s_turn (arb_worker_t *self)
 {
     int n = 0;
-    s_add_item (self, &n, zsock_resolve (self->dealer), -1, NULL);
+    if (self->dial) {
+        arb_dial_flush (self->dial);  //  the turn's messages, in one write
+        s_add_item (self, &n, NULL, arb_dial_fd (self->dial), NULL);
+    }
+    else
+        s_add_item (self, &n, zsock_resolve (self->dealer), -1, NULL);
     s_add_item (self, &n, NULL, self->wake_fd, NULL);
     if (self->mode == ARB_WORKER_LIGHT)
         s_add_item (self, &n, NULL, arb_pool_notify_fd (self->pool), NULL);
@@ -1541,6 +1574,8 @@ s_run_teardown (arb_worker_t *self)
     self->item_slot = NULL;
     arb_handshake_destroy (&self->handshake);
     zsock_destroy (&self->dealer);
+    //  the last RESULT and the BYE get a moment to leave
+    arb_dial_destroy (&self->dial, S_DIAL_LINGER_MS);
     arb_curve_destroy (&self->run_curve);
 }
 

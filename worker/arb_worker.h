@@ -1,8 +1,9 @@
 /*  arb_worker.h — the worker runtime: takes tasks from the broker and runs
     them in handler functions.
 
-    A worker owns one DEALER socket to the broker, used only by the thread
-    that calls arb_worker_run(). It registers (REGISTER -> WELCOME) with
+    A worker owns one connection to the broker (its own ZMTP connection to
+    a tcp:// broker without CURVE, else a DEALER socket: docs/worker.md),
+    used only by the thread that calls arb_worker_run(). It registers (REGISTER -> WELCOME) with
     the names of its handlers, so that the broker sends it only tasks it can
     run (a "*" handler: any), and learns the broker's payload limit; gives
     the broker one credit per free slot on the queues it listens to, runs

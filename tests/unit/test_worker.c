@@ -140,6 +140,14 @@ static int
 s_session_with (s_broker_t *self, uint64_t max_payload)
 {
     arb_msg_t *msg = s_expect (self, ARB_MSG_REGISTER);
+    //  the transport main asked for: the ids of the worker's own connection
+    //  start with 'c' (arb_dealer_routing_id), its DEALER's with the top bit
+    const char *transport = getenv ("ARBITER_LINK_TRANSPORT");
+    uint8_t first = zframe_data (self->peer)[0];
+    if (transport && streq (transport, "zmq"))
+        assert_true (first & 0x80);
+    else
+        assert_int_equal (first, 'c');
     s_welcome_max (self, arb_msg_reqid (msg), 1000, 60000, max_payload);
     arb_msg_destroy (&msg);
     msg = s_expect (self, ARB_MSG_CREDIT);
@@ -1636,5 +1644,11 @@ main (void)
         cmocka_unit_test (test_survives_garbage),
         cmocka_unit_test (test_job_outside_a_worker),
     };
-    return cmocka_run_group_tests (tests, NULL, NULL);
+    //  every test twice: on the worker's own connection (a tcp://
+    //  endpoint's default, arb_dial.h), then through a ZeroMQ DEALER
+    unsetenv ("ARBITER_LINK_TRANSPORT");
+    int failed = cmocka_run_group_tests_name ("worker, own connection", tests, NULL, NULL);
+    setenv ("ARBITER_LINK_TRANSPORT", "zmq", 1);
+    failed += cmocka_run_group_tests_name ("worker, ZeroMQ DEALER", tests, NULL, NULL);
+    return failed;
 }
