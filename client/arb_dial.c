@@ -31,6 +31,8 @@
 #define S_READ_CHUNK     (64u * 1024)   //  bytes read at once, at least
 #define S_KEEP_MAX       (256u * 1024)  //  a buffer over this is freed once it is empty
 #define S_COMMAND_MAX    (64u * 1024)   //  a command frame over this drops the connection
+#define S_FRAME_MAX      (1ull << 32)   //  a frame over this (4 GiB) drops it: no broker sends one
+#define S_PONG_ROOM      (64u * 1024)   //  PINGs go unanswered while this much output waits
 #define S_GREETING_FIRST (ARB_ZMTP_SIGNATURE + 1)  //  a greeting's bytes sent before the peer's
 
 typedef enum {
@@ -42,21 +44,24 @@ typedef enum {
 } s_state_t;
 
 struct _arb_dial_t {
-    char *host;           //  owned: the broker's host, without brackets
-    char *port;           //  owned: its port, digits
-    int epfd;             //  owned: arb_dial_fd
-    int fd;               //  owned: the connection's socket, -1 while waiting
-    s_state_t state;      //  see the top
-    uint32_t watching;    //  the epoll events asked of fd
-    int64_t connect_at;   //  monotonic ms: the next attempt, while waiting
-    bool readable;        //  the kernel may hold input
-    bool buffered;        //  whole frames may wait in in
-    bool blocked;         //  the socket refused output: written when it says it takes more
-    bool greeted;         //  the rest of our greeting went (the peer's first part came)
-    arb_bytes_t in;       //  read, not taken yet
-    arb_bytes_t hand;     //  greeting, READY, PONG: written before messages
-    arb_bytes_t out;      //  messages, written once open
-    arb_gather_t gather;  //  the message being read
+    char *host;                    //  owned: the broker's host, without brackets
+    char *port;                    //  owned: its port, digits
+    struct sockaddr_storage addr;  //  where it is, once looked up
+    socklen_t addr_len;            //  bytes of addr
+    bool resolved;                 //  addr holds the last look-up's answer
+    int epfd;                      //  owned: arb_dial_fd
+    int fd;                        //  owned: the connection's socket, -1 while waiting
+    s_state_t state;               //  see the top
+    uint32_t watching;             //  the epoll events asked of fd
+    int64_t connect_at;            //  monotonic ms: the next attempt, while waiting
+    bool readable;                 //  the kernel may hold input
+    bool buffered;                 //  whole frames may wait in in
+    bool blocked;                  //  the socket refused output: written when it says it takes more
+    bool greeted;                  //  the rest of our greeting went (the peer's first part came)
+    arb_bytes_t in;                //  read, not taken yet
+    arb_bytes_t hand;              //  greeting, READY, PONG: written before messages
+    arb_bytes_t out;               //  messages, written once open
+    arb_gather_t gather;           //  the message being read
     uint8_t id[ARB_DEALER_ID_SIZE];  //  our routing id
     char failure[256];               //  why the last attempt failed; empty if none
 };
@@ -137,8 +142,12 @@ s_drop (arb_dial_t *self)
 {
     if (self->state == S_OPEN)
         arb_bytes_reset (&self->out, S_KEEP_MAX);
-    if (self->fd >= 0)
-        close (self->fd);  //  which takes it out of the epoll set too
+    if (self->fd >= 0) {
+        //  out of the set first: a copy of the descriptor (a child between
+        //  fork and exec) would keep it there past the close
+        epoll_ctl (self->epfd, EPOLL_CTL_DEL, self->fd, NULL);
+        close (self->fd);
+    }
     self->fd = -1;
     self->watching = 0;
     self->state = S_WAITING;
@@ -170,32 +179,47 @@ s_connected (arb_dial_t *self)
     s_watch (self);
 }
 
-//  One attempt: resolves the host (each time: the broker may have moved)
-//  and starts a non-blocking connect.
+//  Looks the broker's address up (a name's first IPv4 address, as a
+//  DEALER without ZMQ_IPV6 and the broker's own listener take it; an
+//  address with colons is IPv6): 0, or -1 (failure says why). It is kept
+//  for the attempts that follow: a name server that is slow would hold
+//  up the caller's loop at each one; the link's reset looks it up again.
+static int
+s_resolve (arb_dial_t *self)
+{
+    struct addrinfo hints = {.ai_family = strchr (self->host, ':') ? AF_INET6 : AF_INET,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo *found = NULL;
+    int rc = getaddrinfo (self->host, self->port, &hints, &found);
+    if (rc != 0) {
+        s_fail (self, "cannot resolve %s: %s", self->host, gai_strerror (rc));
+        return -1;
+    }
+    memcpy (&self->addr, found->ai_addr, found->ai_addrlen);
+    self->addr_len = found->ai_addrlen;
+    self->resolved = true;
+    freeaddrinfo (found);
+    return 0;
+}
+
+//  One attempt: a non-blocking connect.
 static void
 s_connect (arb_dial_t *self)
 {
-    struct addrinfo hints = {
-        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *found = NULL;
-    int rc = getaddrinfo (self->host, self->port, &hints, &found);
     self->connect_at = zclock_mono () + ARB_DIAL_RECONNECT_MS;
-    if (rc != 0) {
-        s_fail (self, "cannot resolve %s: %s", self->host, gai_strerror (rc));
+    if (!self->resolved && s_resolve (self))
         return;
-    }
-    int fd = socket (found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket (self->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         s_fail (self, "cannot make a socket: %s", strerror (errno));
-        freeaddrinfo (found);
         return;
     }
     //  as libzmq: small requests go at once
     int one = 1;
     setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof (one));
-    rc = connect (fd, found->ai_addr, found->ai_addrlen);
+    int rc = connect (fd, (struct sockaddr *) &self->addr, self->addr_len);
     int error = errno;
-    freeaddrinfo (found);
     if (rc != 0 && error != EINPROGRESS) {
         s_fail (self, "cannot connect: %s", strerror (error));
         close (fd);
@@ -299,6 +323,16 @@ s_take_command (arb_dial_t *self, const uint8_t *body, size_t size)
         s_drop (self);
         return -1;
     }
+    if (arb_zmtp_is (name, name_size, "ERROR")) {
+        //  a reason: one length byte, then its text
+        int length = data_size ? (int) data[0] : 0;
+        if ((size_t) length > data_size - (data_size ? 1 : 0))
+            length = 0;
+        s_fail (self, "the broker refused the handshake: %.*s", length,
+                length ? (const char *) data + 1 : "");
+        s_drop (self);
+        return -1;
+    }
     if (self->state == S_HANDSHAKE) {
         const uint8_t *type;
         size_t type_size;
@@ -314,23 +348,13 @@ s_take_command (arb_dial_t *self, const uint8_t *body, size_t size)
         s_write (self);  //  what was sent while the connection was made
         return self->fd < 0 ? -1 : 0;
     }
-    if (arb_zmtp_is (name, name_size, "PING")) {
+    if (arb_zmtp_is (name, name_size, "PING") && arb_bytes_size (&self->hand) <= S_PONG_ROOM) {
         //  a TTL (2 bytes), then up to 16 bytes of context for the PONG
         size_t context = data_size > 2 ? data_size - 2 : 0;
         uint8_t pong[64];
         size_t n = arb_zmtp_command_frame (pong, sizeof (pong), "PONG", data + 2,
                                            context > 16 ? 16 : context);
         return s_queue_hand (self, pong, n);
-    }
-    if (arb_zmtp_is (name, name_size, "ERROR")) {
-        //  a reason: one length byte, then its text
-        int length = data_size ? (int) data[0] : 0;
-        if ((size_t) length > data_size - (data_size ? 1 : 0))
-            length = 0;
-        s_fail (self, "the broker refused the handshake: %.*s", length,
-                length ? (const char *) data + 1 : "");
-        s_drop (self);
-        return -1;
     }
     return 0;
 }
@@ -343,6 +367,8 @@ s_take (arb_dial_t *self, const arb_limits_t *limits, arb_msg_t **msg_p, int *rc
 {
     arb_bytes_t *in = &self->in;
     while (self->fd >= 0) {
+        if (in->start == in->end)
+            arb_bytes_reset (in, S_KEEP_MAX);  //  the room a big frame took goes with it
         const uint8_t *p = in->data ? in->data + in->start : NULL;
         size_t avail = arb_bytes_size (in);
         if (self->state == S_GREETING) {
@@ -378,7 +404,7 @@ s_take (arb_dial_t *self, const arb_limits_t *limits, arb_msg_t **msg_p, int *rc
         arb_zmtp_frame_t frame;
         int parsed = arb_zmtp_frame_parse (p, avail, &frame);
         bool command = parsed > 0 && (frame.flags & ARB_ZMTP_COMMAND);
-        if (parsed < 0
+        if (parsed < 0 || (parsed && frame.size > S_FRAME_MAX)
             || (parsed && (command || self->state != S_OPEN)
                 && (!command || frame.size > S_COMMAND_MAX))) {
             s_fail (self, "the broker sent a malformed frame");
@@ -592,6 +618,7 @@ arb_dial_reconnect (arb_dial_t *self)
     s_drop (self);
     arb_bytes_reset (&self->out, S_KEEP_MAX);
     arb_dealer_routing_id (self->id);
+    self->resolved = false;
     s_connect (self);
 }
 

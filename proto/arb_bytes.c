@@ -6,6 +6,7 @@
 #include "arb_zmtp.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -23,8 +24,11 @@ arb_bytes_reserve (arb_bytes_t *self, size_t more)
         self->start = 0;
         return 0;
     }
+    size_t used = self->end - self->start;
+    if (more > SIZE_MAX / 4 - used)
+        return -1;  //  no buffer that big: the doubling below would wrap
     size_t cap = self->cap ? self->cap : 4096;
-    while (cap - (self->end - self->start) < more)
+    while (cap - used < more)
         cap *= 2;
     uint8_t *data = (uint8_t *) malloc (cap);
     if (!data)

@@ -1448,9 +1448,13 @@ s_turn (arb_worker_t *self)
         s_register (self, true);
         rc = 0;
     }
-    if (rc > 0) {
-        if (self->items[0].revents & ZMQ_POLLIN)
-            s_recv_broker (self);
+    //  our own connection may hold a message left after a burst, or have
+    //  a connection attempt due, which its descriptor does not show
+    bool broker = (rc > 0 && (self->items[0].revents & ZMQ_POLLIN))
+                  || (rc >= 0 && self->dial && arb_dial_timeout (self->dial) == 0);
+    if (broker)
+        s_recv_broker (self);
+    if (rc > 0 || broker) {
         if (self->items[1].revents & ZMQ_POLLIN) {
             uint64_t count;
             ssize_t got = read (self->wake_fd, &count, sizeof (count));
