@@ -51,7 +51,9 @@ arb_dial_t *arb_dial_new (const char *endpoint);
 arb_dial_t *arb_dial_new_for (const char *endpoint, const arb_curve_t *curve);
 
 //  Writes what waits, waiting up to linger_ms for the socket to take it
-//  (0: not at all), then closes the connection and frees the dial.
+//  (0: not at all), then closes the connection and frees the dial. Only
+//  an open connection gets that time: what waits for a connection to be
+//  made goes with the dial, as a DEALER's queue goes with its socket.
 void arb_dial_destroy (arb_dial_t **self_p, int linger_ms);
 
 //  The descriptor to poll for input (see the top); owned by the dial.
