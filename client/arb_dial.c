@@ -19,6 +19,7 @@
 #include "arb_zmtp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -31,7 +32,6 @@
 #define S_READ_CHUNK     (64u * 1024)   //  bytes read at once, at least
 #define S_KEEP_MAX       (256u * 1024)  //  a buffer over this is freed once it is empty
 #define S_COMMAND_MAX    (64u * 1024)   //  a command frame over this drops the connection
-#define S_FRAME_MAX      (1ull << 32)   //  a frame over this (4 GiB) drops it: no broker sends one
 #define S_PONG_ROOM      (64u * 1024)   //  PINGs go unanswered while this much output waits
 #define S_GREETING_FIRST (ARB_ZMTP_SIGNATURE + 1)  //  a greeting's bytes sent before the peer's
 
@@ -49,6 +49,7 @@ struct _arb_dial_t {
     struct sockaddr_storage addr;  //  where it is, once looked up
     socklen_t addr_len;            //  bytes of addr
     bool resolved;                 //  addr holds the last look-up's answer
+    uint64_t frame_max;            //  bytes: a larger frame drops the connection
     int epfd;                      //  owned: arb_dial_fd
     int fd;                        //  owned: the connection's socket, -1 while waiting
     s_state_t state;               //  see the top
@@ -404,7 +405,7 @@ s_take (arb_dial_t *self, const arb_limits_t *limits, arb_msg_t **msg_p, int *rc
         arb_zmtp_frame_t frame;
         int parsed = arb_zmtp_frame_parse (p, avail, &frame);
         bool command = parsed > 0 && (frame.flags & ARB_ZMTP_COMMAND);
-        if (parsed < 0 || (parsed && frame.size > S_FRAME_MAX)
+        if (parsed < 0 || (parsed && frame.size > self->frame_max)
             || (parsed && (command || self->state != S_OPEN)
                 && (!command || frame.size > S_COMMAND_MAX))) {
             s_fail (self, "the broker sent a malformed frame");
@@ -485,6 +486,7 @@ arb_dial_new (const char *endpoint)
     self->epfd = epfd;
     self->fd = -1;
     self->state = S_WAITING;
+    self->frame_max = ARB_DIAL_FRAME_MAX;
     arb_dealer_routing_id (self->id);
     s_connect (self);
     return self;
@@ -555,6 +557,12 @@ arb_dial_send (arb_dial_t *self, arb_msg_t **msg_p)
     return 0;
 }
 
+void
+arb_dial_set_frame_max (arb_dial_t *self, uint64_t bytes)
+{
+    self->frame_max = bytes;
+}
+
 bool
 arb_dial_is_writable (arb_dial_t *self)
 {
@@ -620,6 +628,23 @@ arb_dial_reconnect (arb_dial_t *self)
     arb_dealer_routing_id (self->id);
     self->resolved = false;
     s_connect (self);
+}
+
+void
+arb_dial_adopt (arb_dial_t *self, int fd)
+{
+    s_drop (self);
+    int flags = fcntl (fd, F_GETFL, 0);
+    fcntl (fd, F_SETFL, flags | O_NONBLOCK);
+    self->fd = fd;
+    self->watching = 0;
+    s_connected (self);
+}
+
+bool
+arb_dial_is_connected (arb_dial_t *self)
+{
+    return self->fd >= 0 && self->state != S_CONNECTING;
 }
 
 const char *

@@ -35,6 +35,10 @@
 #define ARB_DIAL_OUT_MAX      (64u << 20)  //  bytes waiting to go out: sends over it are refused
 #define ARB_DIAL_WRITE_AT     (64u << 10)  //  bytes waiting that a send writes at once
 #define ARB_DIAL_RECONNECT_MS 100          //  ms between connection attempts
+//  A frame the broker sends is at most its largest message, its
+//  --max-payload twice plus 1 MiB: this at the default, until told
+//  (arb_dial_set_frame_max)
+#define ARB_DIAL_FRAME_MAX (2 * (uint64_t) ARB_PAYLOAD_DEFAULT_MAX + (1u << 20))
 
 typedef struct _arb_dial_t arb_dial_t;
 
@@ -64,6 +68,11 @@ int arb_dial_fd (arb_dial_t *self);
 //  or ENOMEM.
 int arb_dial_send (arb_dial_t *self, arb_msg_t **msg_p);
 
+//  The largest frame taken from the broker (a larger one drops the
+//  connection as malformed): ARB_DIAL_FRAME_MAX until this says (the
+//  broker's WELCOME tells its --max-payload: twice that plus 1 MiB).
+void arb_dial_set_frame_max (arb_dial_t *self, uint64_t bytes);
+
 //  Whether a send would be taken (less than ARB_DIAL_OUT_MAX bytes wait).
 bool arb_dial_is_writable (arb_dial_t *self);
 
@@ -85,6 +94,15 @@ int arb_dial_timeout (arb_dial_t *self);
 //  Drops the connection, with what waits to go out, and connects again
 //  under a fresh routing id: the broker sees a new peer.
 void arb_dial_reconnect (arb_dial_t *self);
+
+//  Takes a connected stream socket (owned from now on) in place of the
+//  connection it has or is making, and starts its handshake on it: for a
+//  test's or a fuzz target's socket pair. When it drops, the dial goes on
+//  connecting to its endpoint as after any other.
+void arb_dial_adopt (arb_dial_t *self, int fd);
+
+//  Whether it holds a connection (made, in its handshake, or open).
+bool arb_dial_is_connected (arb_dial_t *self);
 
 //  Why the last connection attempt or handshake failed (the broker is
 //  not there, it wants CURVE, it is not a ZMTP peer...), or NULL if the
