@@ -210,7 +210,7 @@ arb_broker_new (const arb_broker_config_t *config)
     self->limits.max_frame = config->max_payload;
     //  A result over the limit fails its task only (arb_verbs_worker.c),
     //  so RESULT frames are read up to the socket's own limit below.
-    size_t max_message = config->max_payload * 2 + (1 << 20);
+    size_t max_message = (size_t) ARB_MESSAGE_MAX (config->max_payload);
     self->limits.max_result = max_message;
     self->clock.now_ms = (uint64_t) zclock_time ();
     self->clock.mono_ms = (uint64_t) zclock_mono ();

@@ -558,9 +558,9 @@ arb_dial_send (arb_dial_t *self, arb_msg_t **msg_p)
 }
 
 void
-arb_dial_set_frame_max (arb_dial_t *self, uint64_t bytes)
+arb_dial_set_max_payload (arb_dial_t *self, uint64_t max_payload)
 {
-    self->frame_max = bytes;
+    self->frame_max = ARB_MESSAGE_MAX (max_payload);
 }
 
 bool

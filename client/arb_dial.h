@@ -35,10 +35,9 @@
 #define ARB_DIAL_OUT_MAX      (64u << 20)  //  bytes waiting to go out: sends over it are refused
 #define ARB_DIAL_WRITE_AT     (64u << 10)  //  bytes waiting that a send writes at once
 #define ARB_DIAL_RECONNECT_MS 100          //  ms between connection attempts
-//  A frame the broker sends is at most its largest message, its
-//  --max-payload twice plus 1 MiB: this at the default, until told
-//  (arb_dial_set_frame_max)
-#define ARB_DIAL_FRAME_MAX (2 * (uint64_t) ARB_PAYLOAD_DEFAULT_MAX + (1u << 20))
+//  A frame the broker sends is at most its largest message: this at the
+//  default --max-payload, until told (arb_dial_set_max_payload)
+#define ARB_DIAL_FRAME_MAX ARB_MESSAGE_MAX (ARB_PAYLOAD_DEFAULT_MAX)
 
 typedef struct _arb_dial_t arb_dial_t;
 
@@ -68,10 +67,10 @@ int arb_dial_fd (arb_dial_t *self);
 //  or ENOMEM.
 int arb_dial_send (arb_dial_t *self, arb_msg_t **msg_p);
 
-//  The largest frame taken from the broker (a larger one drops the
-//  connection as malformed): ARB_DIAL_FRAME_MAX until this says (the
-//  broker's WELCOME tells its --max-payload: twice that plus 1 MiB).
-void arb_dial_set_frame_max (arb_dial_t *self, uint64_t bytes);
+//  The broker's --max-payload, as its WELCOME tells it: a frame over its
+//  largest message (ARB_MESSAGE_MAX) drops the connection as malformed.
+//  Until this says, ARB_DIAL_FRAME_MAX.
+void arb_dial_set_max_payload (arb_dial_t *self, uint64_t max_payload);
 
 //  Whether a send would be taken (less than ARB_DIAL_OUT_MAX bytes wait).
 bool arb_dial_is_writable (arb_dial_t *self);

@@ -777,8 +777,8 @@ s_on_welcome (arb_link_t *self, arb_msg_t *msg)
     if (self->session != S_REGISTERING || arb_msg_reqid (msg) != self->register_reqid)
         return;  //  answers an earlier REGISTER
     arb_welcome_body_t *body = arb_msg_welcome (msg);
-    if (self->dial && body->max_payload)  //  the broker's largest message
-        arb_dial_set_frame_max (self->dial, 2 * body->max_payload + (1u << 20));
+    if (self->dial && body->max_payload)
+        arb_dial_set_max_payload (self->dial, body->max_payload);
     self->heartbeat_ms = body->heartbeat_ms < 10 ? 10 : body->heartbeat_ms;
     self->liveness_ms =
         body->liveness_ms > self->heartbeat_ms ? body->liveness_ms : 3 * self->heartbeat_ms;

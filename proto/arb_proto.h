@@ -67,13 +67,17 @@
 #define ARB_LIST_MAX            100000       //  records in one list (a 10,000-node DAG fits)
 #define ARB_IDS_MAX             100000       //  ids in one request
 #define ARB_PAYLOAD_DEFAULT_MAX (16u << 20)  //  per payload frame, configurable
-#define ARB_META_VALUE_MAX      (1u << 20)   //  one metadata value
-#define ARB_ARGS_MAX            (1u << 20)   //  a task's persistent arguments
-#define ARB_ENDPOINTS_MAX       1000         //  endpoints of one fan-out task
-#define ARB_HANDLES_MAX         1000         //  task names one worker declares it handles
-#define ARB_CREDIT_QUEUES_MAX   64           //  queues of one CREDIT subscription
-#define ARB_SCHEDULE_NAME_MAX   160          //  so that "schedule:NAME:SLOT_MS" fits ARB_NAME_MAX
-#define ARB_DELETE_MAX          1000         //  ids, or tasks looked at, in one DELETE
+//  The largest message a broker takes or sends, from its largest payload
+//  (--max-payload): a RESULT's result and a DISPATCH's payload, twice,
+//  plus 1 MiB for the rest
+#define ARB_MESSAGE_MAX(max_payload) (2 * (uint64_t) (max_payload) + (1u << 20))
+#define ARB_META_VALUE_MAX           (1u << 20)  //  one metadata value
+#define ARB_ARGS_MAX                 (1u << 20)  //  a task's persistent arguments
+#define ARB_ENDPOINTS_MAX            1000        //  endpoints of one fan-out task
+#define ARB_HANDLES_MAX              1000        //  task names one worker declares it handles
+#define ARB_CREDIT_QUEUES_MAX        64          //  queues of one CREDIT subscription
+#define ARB_SCHEDULE_NAME_MAX        160   //  so that "schedule:NAME:SLOT_MS" fits ARB_NAME_MAX
+#define ARB_DELETE_MAX               1000  //  ids, or tasks looked at, in one DELETE
 
 //  A task's history (task_info.history) keeps its first ARB_HISTORY_FIRST
 //  and its last ARB_HISTORY_LAST attempts that ended other than by

@@ -13,20 +13,13 @@
 
 #include "arb_dial.h"
 
+#include "fuzz_pair.h"
+
 #include <assert.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-//  Reads and drops what the dial wrote (so that its output is taken).
-static void
-s_drain (int fd)
-{
-    uint8_t buf[4096];
-    while (read (fd, buf, sizeof (buf)) > 0)
-        ;
-}
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
@@ -41,16 +34,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         return 0;
     }
     arb_dial_adopt (dial, pair[0]);
-    //  inputs are small (libFuzzer's -max_len): the socket's buffer takes
-    //  them whole
-    size_t written = 0;
-    while (written < size) {
-        ssize_t n = write (pair[1], data + written, size - written);
-        if (n <= 0)
-            break;
-        written += (size_t) n;
-    }
-    shutdown (pair[1], SHUT_WR);
+    fuzz_pair_feed (pair[1], data, size);
     for (int turn = 0; turn < 1000 && arb_dial_is_connected (dial); turn++) {
         arb_msg_t *beat = arb_msg_new (ARB_MSG_HEARTBEAT, (uint32_t) turn + 1);
         arb_dial_send (dial, &beat);
@@ -58,7 +42,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         arb_msg_t *msg = NULL;
         while (arb_dial_recv (dial, NULL, &msg) != -1)
             arb_msg_destroy (&msg);
-        s_drain (pair[1]);
+        fuzz_pair_drain (pair[1]);
     }
     //  the stream ended: the connection must have dropped
     assert (!arb_dial_is_connected (dial));

@@ -13,20 +13,13 @@
 
 #include "arb_wire.h"
 
+#include "fuzz_pair.h"
+
 #include <assert.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
-
-//  Reads and drops what the wire wrote back (so that its output is taken).
-static void
-s_drain (int fd)
-{
-    uint8_t buf[4096];
-    while (read (fd, buf, sizeof (buf)) > 0)
-        ;
-}
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
@@ -47,16 +40,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         return 0;
     }
     assert (arb_wire_adopt (wire, pair[0]) == 0);
-    //  inputs are small (libFuzzer's -max_len): the socket's buffer takes
-    //  them whole
-    size_t written = 0;
-    while (written < size) {
-        ssize_t n = write (pair[1], data + written, size - written);
-        if (n <= 0)
-            break;
-        written += (size_t) n;
-    }
-    shutdown (pair[1], SHUT_WR);
+    fuzz_pair_feed (pair[1], data, size);
     arb_limits_t limits = {.max_frame = 4096};
     for (int turn = 0; turn < 1000 && arb_wire_connections (wire) > 0; turn++) {
         arb_wire_poll (wire, 0);
@@ -69,7 +53,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             }
             arb_msg_destroy (&msg);
         }
-        s_drain (pair[1]);
+        fuzz_pair_drain (pair[1]);
     }
     //  the stream ended: the connection must have closed
     assert (arb_wire_connections (wire) == 0);
