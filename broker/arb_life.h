@@ -295,6 +295,15 @@ uint64_t arb_life_purge_queue (arb_life_t *self, const char *queue);
 //  many tasks were cancelled.
 uint64_t arb_life_delete_queue (arb_life_t *self, const char *queue);
 
+//  Drops the oldest ready tasks of a bounded queue (max_ready,
+//  max_ready_bytes: arb_queue_settings_t) until it is within its bounds,
+//  in dispatch order, as CANCEL does (they end cancelled, their watchers
+//  told): AMQP's x-max-length with overflow drop-head, done in the turn
+//  that took the queue over, so nothing sees it over. Called after a
+//  SUBMIT's tasks join their queues, and when a bound is set. Returns how
+//  many went.
+uint64_t arb_life_trim_queue (arb_life_t *self, arb_queue_t *queue);
+
 //  Fills tasks with up to max ready tasks of a queue, borrowed, in the
 //  order they would be handed out, without taking them: none from a
 //  paused or held queue, none that has expired (arb_sched_peek). Returns

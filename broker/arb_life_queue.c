@@ -331,3 +331,31 @@ arb_life_peek (arb_life_t *self, const char *name, arb_task_t **tasks, size_t ma
     return arb_sched_peek (self->sched, queue, tasks, max, self->clock->now_ms,
                            self->clock->mono_ms);
 }
+
+uint64_t
+arb_life_trim_queue (arb_life_t *self, arb_queue_t *queue)
+{
+    if (!queue || !arb_queue_is_over_bound (queue))
+        return 0;
+    const arb_queue_settings_t *settings = arb_queue_settings (queue);
+    char why[128];
+    snprintf (why, sizeof (why),
+              "dropped: its queue was over its bound (max_ready %" PRIu64
+              ", max_ready_bytes %" PRIu64 ")",
+              settings->max_ready, settings->max_ready_bytes);
+    uint64_t dropped = 0;
+    while (!self->halted && arb_queue_is_over_bound (queue)) {
+        uint64_t ready = arb_queue_counts (queue)[ARB_STATE_READY];
+        arb_task_t *head = NULL;
+        if (arb_queue_first (queue, &head, 1, 1, NULL, NULL) == 0)
+            break;  //  nothing to drop: read back from the journal failed (halted)
+        arb_life_cancel_task (self, &head, why);
+        dropped++;
+        if (arb_queue_counts (queue)[ARB_STATE_READY] >= ready) {
+            zsys_error ("broker: a dropped task left the ready count of queue=%s at %" PRIu64,
+                        arb_queue_name (queue), ready);
+            break;  //  never loop on a count that does not move
+        }
+    }
+    return dropped;
+}

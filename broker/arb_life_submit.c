@@ -327,16 +327,48 @@ s_state_of (arb_life_t *self, uint64_t id)
     return state;
 }
 
+//  The bounded queues (arb_queue_is_bounded) a batch's new tasks joined;
+//  allocated at the first, which most batches never have.
+typedef struct {
+    arb_queue_t **v;
+    size_t n;
+} s_bounded_t;
+
+static void
+s_bounded_add (s_bounded_t *bounded, arb_queue_t *queue, size_t most)
+{
+    for (size_t i = 0; i < bounded->n; i++)
+        if (bounded->v[i] == queue)
+            return;
+    if (!bounded->v)
+        bounded->v = (arb_queue_t **) malloc (most * sizeof (arb_queue_t *));
+    bounded->v[bounded->n++] = queue;
+}
+
+//  The queues drop their oldest ready tasks until they are within their
+//  bounds (arb_life_trim_queue). Last in a SUBMIT, so that its watchers
+//  hear of a task of the batch that goes.
+static void
+s_bounded_trim (arb_life_t *self, s_bounded_t *bounded)
+{
+    for (size_t i = 0; i < bounded->n && !self->halted; i++)
+        arb_life_trim_queue (self, bounded->v[i]);
+    free (bounded->v);
+    *bounded = (s_bounded_t){0};
+}
+
 //  Stores every new task of a batch, then lets them run or wait: first all
 //  are known to the scheduler, then those that depend on older tasks look
 //  at them, so a task ended at once still tells its children in the batch.
+//  bounded gets the bounded queues the tasks joined.
 static int
 s_store_batch (arb_life_t *self,
                arb_msg_t *msg,
                arb_dag_t *dag,
                const uint64_t *ids,
                const arb_submitted_task_t *results,
-               uint64_t flow)
+               uint64_t flow,
+               s_bounded_t *bounded)
 {
     arb_submit_body_t *body = arb_msg_submit (msg);
     size_t n = body->tasks.n;
@@ -356,6 +388,8 @@ s_store_batch (arb_life_t *self,
         if (made[i]) {
             arb_sched_add (self->sched, made[i], self->clock->now_ms, self->clock->mono_ms);
             arb_outbox_event (self->outbox, made[i], made[i]->state, NULL);
+            if (arb_queue_is_bounded (made[i]->queue))
+                s_bounded_add (bounded, made[i]->queue, n);
         }
     for (size_t i = 0; i < n && rc == 0 && !self->halted; i++) {
         bool on_older = false;
@@ -380,6 +414,7 @@ arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *re
         reply, &out->tasks, sizeof (arb_submitted_task_t), n);
     uint64_t *ids = (uint64_t *) calloc (n ? n : 1, sizeof (uint64_t));
     size_t *first = NULL;
+    s_bounded_t bounded = {0};
     uint64_t known_flow = 0;
     int rc = -1;
     if (arb_journal_begin (self->journal) || s_assign_ids (self, body, ids, results, &known_flow))
@@ -392,21 +427,24 @@ arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *re
              && arb_journal_insert_flow (self->journal, (int) body->flow_kind, body->flow_name,
                                          self->clock->now_ms, &out->flow))
         goto cleanup;
-    if (s_store_batch (self, msg, dag, ids, results, out->flow))
+    if (s_store_batch (self, msg, dag, ids, results, out->flow, &bounded))
         goto cleanup;
     //  a key given twice names one task: it is watched (reported) once
     first = body->watch ? arb_ids_first (ids, n) : NULL;
     for (size_t i = 0; i < n; i++) {
         results[i].id = ids[i];
-        results[i].state = (uint32_t) s_state_of (self, ids[i]);
         self->tally.submitted += !results[i].existing;
         bool found;
         if (first && first[i] == i
             && arb_life_watch (self, ids[i], arb_msg_routing_id (msg), &found))
             goto cleanup;
     }
-    rc = 0;
+    s_bounded_trim (self, &bounded);
+    for (size_t i = 0; i < n; i++)
+        results[i].state = (uint32_t) s_state_of (self, ids[i]);
+    rc = self->halted ? -1 : 0;
 cleanup:
+    free (bounded.v);
     free (first);
     free (ids);
     return rc;

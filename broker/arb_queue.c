@@ -562,8 +562,24 @@ arb_queue_is_idle (arb_queue_t *self)
             return false;
     return arb_queue_size (self) == 0 && self->consumer_count == 0 && !self->dirty
            && !self->settings.paused && !self->settings.retention_ms && !self->settings.on_failure
-           && !self->settings.declared && !self->tasks && !arb_limit_is_set (&self->limit)
-           && self->limit.running == 0;
+           && !self->settings.declared && !arb_queue_is_bounded (self) && !self->tasks
+           && !arb_limit_is_set (&self->limit) && self->limit.running == 0;
+}
+
+bool
+arb_queue_is_bounded (arb_queue_t *self)
+{
+    return self->settings.max_ready || self->settings.max_ready_bytes;
+}
+
+bool
+arb_queue_is_over_bound (arb_queue_t *self)
+{
+    uint64_t ready = self->counts[ARB_STATE_READY];
+    return ready
+           && ((self->settings.max_ready && ready > self->settings.max_ready)
+               || (self->settings.max_ready_bytes
+                   && self->ready_bytes > self->settings.max_ready_bytes));
 }
 
 void

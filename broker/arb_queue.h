@@ -76,6 +76,10 @@ typedef struct {
     uint64_t retention_ms;  //  0: broker default
     int on_failure;         //  ARB_ON_FAILURE_*: what a failed attempt does
     bool declared;          //  QUEUE declare: kept (and listed) while empty, until deleted
+    //  Bounds on its ready tasks (0: none): a submit that takes the queue
+    //  over either drops its oldest ready tasks (arb_life_trim_queue)
+    uint64_t max_ready;        //  ready tasks
+    uint64_t max_ready_bytes;  //  their payload bytes (arb_queue_ready_bytes)
 } arb_queue_settings_t;
 
 #define ARB_ON_FAILURE_RETRY 0  //  retry with the task's backoff, dead when attempts run out
@@ -195,6 +199,11 @@ arb_limit_t *arb_queue_limit (arb_queue_t *self);
 //  Whether the queue holds nothing worth keeping in memory: no task, no
 //  consumer, no setting, no count. Such a queue may be forgotten.
 bool arb_queue_is_idle (arb_queue_t *self);
+
+//  Whether the queue has a bound on its ready tasks (max_ready or
+//  max_ready_bytes), and whether it is over one now.
+bool arb_queue_is_bounded (arb_queue_t *self);
+bool arb_queue_is_over_bound (arb_queue_t *self);
 
 //  Tasks finished per second over the last minute (ring of 60 counters).
 void arb_queue_count_done (arb_queue_t *self, uint64_t now_ms);

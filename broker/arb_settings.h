@@ -6,10 +6,11 @@
     restart finds them again:
 
         queue.<name>   "paused=0 max_running=3 rate=50 retention_ms=0 on_failure=0
-                        declared=1"
+                        declared=1 max_ready=1000 max_ready_bytes=0"
         limit.<name>   "max_running=3 rate=50"
 
-    (a record without `declared=` is from before queues were declared: 0).
+    (a record without `declared=` is from before queues were declared: 0;
+    one without `max_ready=` from before queues were bounded: 0, none).
 
     Every other key of the table belongs to the broker's clients (META:
     the gateway's Kestrel fan-out names, AMQP exchanges and bindings);
@@ -33,16 +34,20 @@
 //  A change to a queue's settings (QUEUE pause, resume or set). A clear
 //  flag resets its setting to the default after the values are applied.
 typedef struct {
-    int paused;             //  1 pause, 0 resume, -1 unchanged
-    bool declare;           //  declare it (it stays declared until deleted)
-    uint32_t max_running;   //  tasks running at once; 0 unchanged
-    uint32_t rate_per_sec;  //  dispatches per second; 0 unchanged
-    uint64_t retention_ms;  //  0 unchanged
-    int on_failure;         //  ARB_ON_FAILURE_*; -1 unchanged
+    int paused;                //  1 pause, 0 resume, -1 unchanged
+    bool declare;              //  declare it (it stays declared until deleted)
+    uint32_t max_running;      //  tasks running at once; 0 unchanged
+    uint32_t rate_per_sec;     //  dispatches per second; 0 unchanged
+    uint64_t retention_ms;     //  0 unchanged
+    int on_failure;            //  ARB_ON_FAILURE_*; -1 unchanged
+    uint64_t max_ready;        //  0 unchanged
+    uint64_t max_ready_bytes;  //  0 unchanged
     bool clear_max_running;
     bool clear_rate_per_sec;
     bool clear_retention_ms;
     bool clear_on_failure;
+    bool clear_max_ready;
+    bool clear_max_ready_bytes;
 } arb_queue_change_t;
 
 //  Loads every stored queue setting and name limit into the scheduler (at

@@ -31,7 +31,7 @@ s_queue_is_listed (arb_queue_t *queue)
         return holds;
     arb_queue_settings_t *settings = arb_queue_settings (queue);
     if (settings->declared || settings->paused || settings->retention_ms || settings->on_failure
-        || arb_limit_is_set (arb_queue_limit (queue)))
+        || arb_queue_is_bounded (queue) || arb_limit_is_set (arb_queue_limit (queue)))
         return true;
     for (size_t i = 0; i < arb_queue_consumer_count (queue); i++)
         if (((arb_sub_t *) arb_queue_consumer_at (queue, i))->credit > 0)
@@ -49,6 +49,8 @@ s_queue_settings (arb_queue_t *queue, arb_queue_info_t *info)
     info->max_running = arb_queue_limit (queue)->max_running;
     info->rate_per_sec = arb_queue_limit (queue)->rate_per_sec;
     info->retention_ms = settings->retention_ms;
+    info->max_ready = settings->max_ready;
+    info->max_ready_bytes = settings->max_ready_bytes;
     if (settings->on_failure != ARB_ON_FAILURE_RETRY
         && (size_t) settings->on_failure < ARB_ON_FAILURE_COUNT)
         info->on_failure = s_on_failure_names[settings->on_failure];
@@ -242,6 +244,10 @@ s_queue_change (const arb_verbs_t *verbs, arb_msg_t *msg, arb_queue_change_t *ch
             change->clear_retention_ms = true;
         else if (streq (name, "on_failure"))
             change->clear_on_failure = true;
+        else if (streq (name, "max_ready"))
+            change->clear_max_ready = true;
+        else if (streq (name, "max_ready_bytes"))
+            change->clear_max_ready_bytes = true;
         else {
             arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
                                "clear[%zu]: '%s' is not a setting", i, name);
@@ -256,6 +262,8 @@ s_queue_change (const arb_verbs_t *verbs, arb_msg_t *msg, arb_queue_change_t *ch
     change->max_running = body->max_running;
     change->rate_per_sec = body->rate_per_sec;
     change->retention_ms = body->retention_ms;
+    change->max_ready = body->max_ready;
+    change->max_ready_bytes = body->max_ready_bytes;
     return 0;
 }
 
@@ -307,6 +315,10 @@ arb_verbs_queue (const arb_verbs_t *verbs, arb_msg_t *msg)
         if (arb_settings_change_queue (arb_life_sched (verbs->life), verbs->journal, body->queue,
                                        &change))
             arb_life_halt (verbs->life, "queue settings");
+        else if (change.max_ready || change.max_ready_bytes)
+            //  a bound set on a queue already over it holds at once
+            arb_life_trim_queue (verbs->life,
+                                 arb_sched_find_queue (arb_life_sched (verbs->life), body->queue));
     }
     if (arb_life_is_halted (verbs->life))
         arb_msg_destroy (&reply);

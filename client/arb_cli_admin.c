@@ -362,8 +362,10 @@ typedef struct {
     uint64_t max_running;
     uint64_t rate;
     uint64_t retention_ms;
+    uint64_t max_ready;
+    uint64_t max_ready_bytes;
     const char *on_failure;  //  borrowed from argv
-    const char *clear[4];    //  settings given as 0: back to their default
+    const char *clear[6];    //  settings given as 0: back to their default
     size_t clear_count;
 } s_queue_t;
 
@@ -373,6 +375,8 @@ static const struct option s_queue_options[] = {
     {"rate", required_argument, NULL, 'r'},
     {"retention", required_argument, NULL, 'R'},
     {"on-failure", required_argument, NULL, 'f'},
+    {"max-ready", required_argument, NULL, 'x'},
+    {"max-ready-bytes", required_argument, NULL, 'X'},
     {NULL, 0, NULL, 0},
 };
 
@@ -406,6 +410,14 @@ s_queue_option (arb_cli_t *cli, s_queue_t *self, int c, const char *value)
                                   &self->retention_ms);
         s_clear_if_zero (self->clear, &self->clear_count, self->retention_ms, "retention_ms");
     }
+    else if (c == 'x') {
+        rc = arb_cli_opt_uint (cli, "max-ready", value, INT64_MAX, &self->max_ready);
+        s_clear_if_zero (self->clear, &self->clear_count, self->max_ready, "max_ready");
+    }
+    else if (c == 'X') {
+        rc = arb_cli_opt_uint (cli, "max-ready-bytes", value, INT64_MAX, &self->max_ready_bytes);
+        s_clear_if_zero (self->clear, &self->clear_count, self->max_ready_bytes, "max_ready_bytes");
+    }
     else {
         if (!streq (value, "retry") && !streq (value, "head") && !streq (value, "dead"))
             return arb_cli_say (cli, ARB_EXIT_USAGE,
@@ -431,10 +443,12 @@ s_queue_check (
         return ARB_EXIT_USAGE;
     if (self->settings && !streq (op, "set"))
         return arb_cli_usage (cli, cmd,
-                              "--max-running, --rate, --retention and --on-failure go with set");
+                              "--max-running, --rate, --retention, --on-failure, --max-ready "
+                              "and --max-ready-bytes go with set");
     if (streq (op, "set") && !self->settings)
         return arb_cli_usage (cli, cmd,
-                              "set what? give --max-running, --rate, --retention or --on-failure");
+                              "set what? give --max-running, --rate, --retention, --on-failure, "
+                              "--max-ready or --max-ready-bytes");
     bool destroys = streq (op, "purge") || streq (op, "delete");
     if (self->yes && !destroys)
         return arb_cli_usage (cli, cmd, "--yes goes with purge and delete");
@@ -503,7 +517,16 @@ s_queue_show_text (arb_queue_info_t *queue)
     }
     if (queue->on_failure)
         s_show_line ("on failure", queue->on_failure);
-    if (!queue->max_running && !queue->rate_per_sec && !queue->retention_ms && !queue->on_failure)
+    if (queue->max_ready) {
+        snprintf (text, sizeof (text), "%" PRIu64 " tasks", queue->max_ready);
+        s_show_line ("max ready", text);
+    }
+    if (queue->max_ready_bytes) {
+        snprintf (text, sizeof (text), "%" PRIu64 " bytes", queue->max_ready_bytes);
+        s_show_line ("max ready", text);
+    }
+    if (!queue->max_running && !queue->rate_per_sec && !queue->retention_ms && !queue->on_failure
+        && !queue->max_ready && !queue->max_ready_bytes)
         s_show_line ("settings",
                      "the defaults (no limits, the broker's retention, on failure retry)");
     printf ("  %-12s", "tasks");
@@ -576,6 +599,8 @@ s_queue_run (arb_cli_t *cli, int argc, char **argv)
     body->rate_per_sec = (uint32_t) self.rate;
     body->retention_ms = self.retention_ms;
     body->on_failure = self.on_failure;
+    body->max_ready = self.max_ready;
+    body->max_ready_bytes = self.max_ready_bytes;
     body->clear.v = self.clear;
     body->clear.n = self.clear_count;
     arb_msg_t *reply = arb_client_request (cli->client, &request);
@@ -592,7 +617,8 @@ const arb_cli_cmd_t arb_cli_cmd_queue = {
     .usage = "usage: arbiter queue pause Q | resume Q | show Q | declare Q\n"
              "       arbiter queue purge Q --yes | delete Q --yes\n"
              "       arbiter queue set Q [--max-running N] [--rate PER_SEC] [--retention SECONDS]\n"
-             "                           [--on-failure retry|head|dead]\n"
+             "                           [--on-failure retry|head|dead] [--max-ready N]\n"
+             "                           [--max-ready-bytes BYTES]\n"
              "\n"
              "  pause, resume  stop / start handing out the queue's tasks (running ones go on)\n"
              "  purge          cancel every task of the queue that is not running; refused\n"
@@ -615,9 +641,13 @@ const arb_cli_cmd_t arb_cli_cmd_queue = {
              "                         without retries quarantined after the broker's\n"
              "                         --max-head-failures failures in a row (10); or dead\n"
              "                         at once\n"
+             "    --max-ready N        keep at most N ready tasks: a submit that takes the\n"
+             "                         queue over drops its oldest ready tasks (cancelled,\n"
+             "                         in the order they would be handed out)\n"
+             "    --max-ready-bytes BYTES  the same for the payload bytes of its ready tasks\n"
              "  show           print the queue's settings that are set (paused, max running,\n"
-             "                 rate, retention, on failure) and its tasks by state; exit 2\n"
-             "                 if the broker knows no such queue (no tasks, no settings)\n"
+             "                 rate, retention, on failure, max ready) and its tasks by state;\n"
+             "                 exit 2 if the broker knows no such queue (no tasks, no settings)\n"
              "  --json         print {\"queue\", \"op\", \"count\"}; show: the queue as\n"
              "                 `stats --json` gives it, {\"name\", \"counts\", \"paused\",\n"
              "                 \"settings\": {the ones set}, ...}\n",

@@ -195,6 +195,11 @@ arb_json_queue (const arb_queue_info_t *queue)
                              json_integer ((json_int_t) queue->retention_ms));
     if (queue->on_failure)
         json_object_set_new (settings, "on_failure", json_string (queue->on_failure));
+    if (queue->max_ready)
+        json_object_set_new (settings, "max_ready", json_integer ((json_int_t) queue->max_ready));
+    if (queue->max_ready_bytes)
+        json_object_set_new (settings, "max_ready_bytes",
+                             json_integer ((json_int_t) queue->max_ready_bytes));
     json_object_set_new (obj, "settings", settings);
     return obj;
 }

@@ -570,7 +570,8 @@ void
 arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue)
 {
     if (!arb_amqp_model_is_bounded (&queue->settings)
-        || queue->settings.overflow != ARB_AMQP_DROP_HEAD)
+        || queue->settings.overflow != ARB_AMQP_DROP_HEAD
+        || arb_amqp_model_broker_bounds (&queue->settings))
         return;
     if (queue->trim) {
         ((s_trim_t *) queue->trim)->again = true;
@@ -584,6 +585,24 @@ arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue)
     trim->handle = zlistx_add_end (self->trims, trim);
     queue->trim = trim;
     s_trim_count (trim, queue);
+}
+
+uint32_t
+arb_amqp_bound_queue (arb_amqp_t *self,
+                      arb_amqp_queue_t *queue,
+                      arb_gateway_reply_fn *fn,
+                      void *arg)
+{
+    const arb_amqp_qargs_t *settings = &queue->settings;
+    if (!arb_amqp_model_broker_bounds (settings))
+        return 0;
+    arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_QUEUE);
+    arb_queue_body_t *body = arb_msg_queue (request);
+    body->queue = arb_msg_strdup (request, queue->broker);
+    body->op = "set";
+    body->max_ready = settings->has_max_length ? settings->max_length : 0;
+    body->max_ready_bytes = settings->has_max_length_bytes ? settings->max_length_bytes : 0;
+    return arb_gateway_send (self->gateway, &request, fn, arg);
 }
 
 //  ---------------------------------------------------------------------
@@ -616,6 +635,8 @@ s_loaded_queue (void *arg, arb_amqp_queue_t *queue)
     }
     else {
         arb_amqp_queue_used (self, queue);
+        //  a queue declared by a gateway from before the broker's bounds
+        arb_amqp_bound_queue (self, queue, NULL, NULL);
         //  messages stored before the restart may have expired since
         arb_amqp_queue_expiry (self, queue, (uint64_t) zclock_time ());
     }

@@ -597,6 +597,7 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
         arb_msg_queue (declare)->queue = arb_msg_strdup (declare, queue->broker);
         arb_msg_queue (declare)->op = "declare";
         s_op_wait (op, arb_gateway_send (conn->server->gateway, &declare, s_on_answer, op));
+        s_op_wait (op, arb_amqp_bound_queue (conn->server, queue, s_on_answer, op));
     }
     if (!m->passive)
         arb_amqp_queue_used (conn->server, queue);  //  a redeclare renews the lease

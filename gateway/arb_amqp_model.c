@@ -538,6 +538,14 @@ arb_amqp_model_fits (const arb_amqp_qargs_t *settings,
                    && bytes <= settings->max_length_bytes - size));
 }
 
+bool
+arb_amqp_model_broker_bounds (const arb_amqp_qargs_t *settings)
+{
+    return arb_amqp_model_is_bounded (settings) && settings->overflow == ARB_AMQP_DROP_HEAD
+           && !settings->dlx && (!settings->has_max_length || settings->max_length)
+           && (!settings->has_max_length_bytes || settings->max_length_bytes);
+}
+
 arb_amqp_queue_t *
 arb_amqp_model_queue (arb_amqp_vhost_t *vhost, const char *name)
 {

@@ -170,6 +170,12 @@ bool arb_amqp_model_fits (const arb_amqp_qargs_t *settings,
                           uint64_t bytes,
                           uint64_t size);
 
+//  Whether the broker keeps the queue within its bounds itself (QUEUE set
+//  max_ready, max_ready_bytes: exact, in the turn of the submit): drop-head
+//  without a dead-letter exchange (the drops have nowhere to go) and no
+//  bound of 0 (none, to the broker). Else the gateway trims after publishes.
+bool arb_amqp_model_broker_bounds (const arb_amqp_qargs_t *settings);
+
 //  Creates a queue (args copied, settings parsed). Borrowed.
 arb_amqp_queue_t *arb_amqp_model_add_queue (arb_amqp_vhost_t *vhost,
                                             const char *name,

@@ -409,6 +409,15 @@ void arb_amqp_queue_used (arb_amqp_t *self, arb_amqp_queue_t *queue);
 //  trim (arb_amqp_trim_wait).
 void arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue);
 
+//  Gives the broker the queue's bounds if it keeps them itself
+//  (arb_amqp_model_broker_bounds): then publishes never find it over them
+//  and the gateway never trims it. Returns the request id (fn gets the
+//  answer), or 0 if there is nothing to send or the link refused it.
+uint32_t arb_amqp_bound_queue (arb_amqp_t *self,
+                               arb_amqp_queue_t *queue,
+                               arb_gateway_reply_fn *fn,
+                               void *arg);
+
 //  A wait for the end of a queue's trim, made by what must see the queue
 //  within its bounds (basic.get, a queue's count, queue.purge and
 //  queue.delete), as RabbitMQ's drop-head keeps it at the store: their

@@ -539,14 +539,16 @@ typedef struct {
     bool paused;
     uint64_t done_last_minute;
     uint64_t oldest_ready_ms;
-    uint32_t max_running;    //  0: no limit
-    uint32_t rate_per_sec;   //  0: no limit
-    uint64_t retention_ms;   //  0: the broker's retention
-    const char *on_failure;  //  "head" or "dead"; NULL: retry
-    arb_ids_t done_seconds;  //  tasks finished in each of the last 60 seconds, oldest first
-    uint32_t consumers;      //  sessions with credit on the queue now
-    bool declared;           //  QUEUE declare: listed while empty, until deleted
-    uint64_t ready_bytes;    //  payload bytes of its ready tasks (those counts[ready] counts)
+    uint32_t max_running;      //  0: no limit
+    uint32_t rate_per_sec;     //  0: no limit
+    uint64_t retention_ms;     //  0: the broker's retention
+    const char *on_failure;    //  "head" or "dead"; NULL: retry
+    arb_ids_t done_seconds;    //  tasks finished in each of the last 60 seconds, oldest first
+    uint32_t consumers;        //  sessions with credit on the queue now
+    bool declared;             //  QUEUE declare: listed while empty, until deleted
+    uint64_t ready_bytes;      //  payload bytes of its ready tasks (those counts[ready] counts)
+    uint64_t max_ready;        //  0: no bound
+    uint64_t max_ready_bytes;  //  0: no bound
 } arb_queue_info_t;
 
 //  Journal commits are counted by time in ARB_COMMIT_BUCKETS buckets: bucket
@@ -582,12 +584,14 @@ typedef struct {
 
 typedef struct {
     const char *queue;
-    const char *op;          //  "pause" "resume" "purge" "set" "declare" "delete"
-    uint32_t max_running;    //  "set": 0 no limit
-    uint32_t rate_per_sec;   //  "set": 0 no limit
-    uint64_t retention_ms;   //  "set": 0 keep the default
-    const char *on_failure;  //  "set": "retry" (default), "head" or "dead"
-    arb_strs_t clear;        //  "set": settings to put back to their default
+    const char *op;            //  "pause" "resume" "purge" "set" "declare" "delete"
+    uint32_t max_running;      //  "set": 0 no limit
+    uint32_t rate_per_sec;     //  "set": 0 no limit
+    uint64_t retention_ms;     //  "set": 0 keep the default
+    const char *on_failure;    //  "set": "retry" (default), "head" or "dead"
+    uint64_t max_ready;        //  "set": ready tasks kept at most (the oldest dropped); 0 no bound
+    uint64_t max_ready_bytes;  //  "set": their payload bytes at most; 0 no bound
+    arb_strs_t clear;          //  "set": settings to put back to their default
 } arb_queue_body_t;
 
 typedef struct {

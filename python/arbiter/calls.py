@@ -219,17 +219,20 @@ ON_FAILURE = ('retry', 'head', 'dead')
 
 def queue_op(queue: str, op: str, max_running: Optional[int] = None,
              rate_per_sec: Optional[int] = None, retention: Optional[float] = None,
-             on_failure: Optional[str] = None) -> Generator[Request, Body, int]:
+             on_failure: Optional[str] = None, max_ready: Optional[int] = None,
+             max_ready_bytes: Optional[int] = None) -> Generator[Request, Body, int]:
     """QUEUE: pause, resume, purge, or set (the settings given; 0 puts
     one back to its default). Returns the count the broker answers."""
     body: Body = {'queue': check_name('queue', queue), 'op': op}
     clear: List[str] = []
-    for key, value in (('max_running', max_running), ('rate_per_sec', rate_per_sec)):
+    for key, value, top in (('max_running', max_running, codec.U32_MAX),
+                            ('rate_per_sec', rate_per_sec, codec.U32_MAX),
+                            ('max_ready', max_ready, codec.U64_MAX),
+                            ('max_ready_bytes', max_ready_bytes, codec.U64_MAX)):
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= codec.U32_MAX:
-            raise refuse(key, 'expected a whole number from 0 to %d, not %r'
-                         % (codec.U32_MAX, value))
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+            raise refuse(key, 'expected a whole number from 0 to %d, not %r' % (top, value))
         if value:
             body[key] = value
         else:

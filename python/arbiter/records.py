@@ -231,8 +231,8 @@ class QueueStats:
     """A queue in STATS: tasks per state (``counts[State.READY]``), whether
     paused, tasks done in the last minute (and per second, oldest first),
     the age of its oldest ready task, its settings (0 / None: default),
-    the worker sessions with credit on it, whether it was declared, and the
-    payload bytes of its ready tasks."""
+    the worker sessions with credit on it, whether it was declared, the
+    payload bytes of its ready tasks, and its bounds on them (0: none)."""
 
     name: str
     counts: Dict[State, int]
@@ -247,6 +247,8 @@ class QueueStats:
     consumers: int
     declared: bool
     ready_bytes: int
+    max_ready: int = 0
+    max_ready_bytes: int = 0
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> 'QueueStats':

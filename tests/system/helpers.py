@@ -122,3 +122,26 @@ for (const name of ['connect', 'createConnection']) {
   };
 }
 '''
+
+
+def count_while(writers, count, timeout=60):
+    """Runs the writer callables in threads while count() is called over
+    and over in another; returns every value count gave, once the writers
+    are done (each bounded by timeout)."""
+    import threading
+    seen, stop = [], threading.Event()
+
+    def counter():
+        while not stop.is_set():
+            seen.append(count())
+
+    watcher = threading.Thread(target=counter)
+    threads = [threading.Thread(target=w) for w in writers]
+    watcher.start()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    stop.set()
+    watcher.join(timeout)
+    return seen

@@ -9,6 +9,7 @@ cold, across a restart."""
 import pytest
 
 from conftest import Broker, Gateway, wait_until
+from helpers import count_while
 from test_amqp import bodies_of, connect, gateway  # noqa: F401 (the fixture)
 from test_amqp_deadletter import count, get_one
 
@@ -193,3 +194,45 @@ def test_bytes_survive_a_broker_restart_with_a_cold_backlog(tmp_path, processes)
     got = bodies_of(ch, 'cold-rp')
     assert got == [b'%030d' % i for i in range(30)] + [b'y' * 100]
     c.close()
+
+
+def test_drop_head_is_exact_under_concurrent_publishers(gateway):
+    """Without a dead-letter exchange the broker keeps the bound itself, in
+    the turn of each submit: two connections flooding a queue of 3 while a
+    third counts and peeks never find more than 3, and a Kestrel `set` into
+    the same broker queue is bounded too."""
+    from pymemcache.client.base import Client as Kestrel
+    c = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('flood', arguments={'x-max-length': 3})
+
+    def publisher(tag):
+        pc = connect(gateway)
+        pch = pc.channel()
+        for i in range(400):
+            pch.basic_publish('', 'flood', b'%s%d' % (tag, i))
+        pc.close()
+
+    cc = connect(gateway)
+    cch = cc.channel()
+    seen = count_while([lambda: publisher(b'a'), lambda: publisher(b'b')],
+                       lambda: cch.queue_declare('flood', passive=True).method.message_count)
+    cc.close()
+    assert seen and max(seen) <= 3, max(seen)
+    assert count(ch, 'flood') == 3
+    stats = requests_json(gateway, '/api/v1/queues/flood')
+    assert stats['settings'] == {'max_ready': 3}
+    k = Kestrel(('127.0.0.1', gateway.kestrel_port), timeout=10)
+    for i in range(5):
+        assert k.set('flood', b'k%d' % i)
+    assert count(ch, 'flood') == 3
+    assert bodies_of(ch, 'flood') == [b'k2', b'k3', b'k4']
+    k.close()
+    c.close()
+
+
+def requests_json(gateway, path):
+    import requests
+    reply = requests.get(gateway.url + path, timeout=10)
+    assert reply.status_code == 200, reply.text
+    return reply.json()

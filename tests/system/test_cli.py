@@ -267,6 +267,27 @@ def test_cancel_retry_and_queue(broker, worker):
     assert arbiter(broker.endpoint, 'limit', 'echo', '--rate', '-1').returncode == EXIT_USAGE
 
 
+def test_queue_bounds(broker):
+    for i in range(4):
+        submit(broker, '--queue', 'bounded', 'echo', str(i))
+    proc = arbiter(broker.endpoint, 'queue', 'set', 'bounded', '--max-ready', '2',
+                   '--max-ready-bytes', '1000')
+    assert proc.returncode == EXIT_OK, proc.stderr
+    proc = arbiter(broker.endpoint, 'queue', 'show', 'bounded')
+    assert b'max ready    2 tasks' in proc.stdout and b'1000 bytes' in proc.stdout, proc.stdout
+    assert b'ready 2' in proc.stdout and b'cancelled 2' in proc.stdout, proc.stdout
+    shown = json.loads(arbiter(broker.endpoint, '--json', 'queue', 'show', 'bounded').stdout)
+    assert shown['settings'] == {'max_ready': 2, 'max_ready_bytes': 1000}
+    assert arbiter(broker.endpoint, 'queue', 'set', 'bounded', '--max-ready', '0').returncode \
+        == EXIT_OK
+    shown = json.loads(arbiter(broker.endpoint, '--json', 'queue', 'show', 'bounded').stdout)
+    assert shown['settings'] == {'max_ready_bytes': 1000}
+    proc = arbiter(broker.endpoint, 'queue', 'set', 'bounded', '--max-ready', 'many')
+    assert proc.returncode == EXIT_USAGE and b'max-ready' in proc.stderr
+    proc = arbiter(broker.endpoint, 'queue', 'pause', 'bounded', '--max-ready', '3')
+    assert proc.returncode == EXIT_USAGE and b'go with set' in proc.stderr
+
+
 def test_list_pages_and_limit(broker):
     ids = [submit(broker, '--delay', '60', 'echo', str(i)) for i in range(5)]
     rows = arbiter(broker.endpoint, '--json', 'list', '--state', 'scheduled').stdout.splitlines()

@@ -1587,6 +1587,54 @@ test_meta_pages (void **state)
     arb_journal_destroy (&j);
 }
 
+//  A queue's settings come back from the journal, its bounds too; a
+//  record stored before the bounds existed loads unbounded.
+static void
+test_queue_settings_round_trip (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_sched_config_t config = {.liveness_ms = 3000, .cache_bytes = 1000, .epoch = 1};
+    arb_sched_hooks_t hooks = {0};
+    arb_sched_t *sched = arb_sched_new (&config, &hooks);
+    arb_queue_change_t change = {.paused = -1,
+                                 .on_failure = -1,
+                                 .max_ready = 5,
+                                 .max_ready_bytes = 1ull << 40,
+                                 .retention_ms = 7};
+    assert_int_equal (arb_settings_change_queue (sched, j, "b", &change), 0);
+    const char *old = "paused=1 max_running=2 rate=3 retention_ms=4 on_failure=1 declared=1";
+    assert_int_equal (arb_settings_set_key (j, "queue.old", old, strlen (old)), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    arb_sched_destroy (&sched);
+    sched = arb_sched_new (&config, &hooks);
+    assert_int_equal (arb_settings_load (sched, j), 0);
+    arb_queue_t *b = arb_sched_find_queue (sched, "b");
+    assert_non_null (b);
+    assert_int_equal (arb_queue_settings (b)->max_ready, 5);
+    assert_int_equal (arb_queue_settings (b)->max_ready_bytes, 1ull << 40);
+    assert_int_equal (arb_queue_settings (b)->retention_ms, 7);
+    assert_true (arb_queue_is_bounded (b));
+    assert_false (arb_queue_is_idle (b));
+    arb_queue_t *q = arb_sched_find_queue (sched, "old");
+    assert_non_null (q);
+    assert_true (arb_queue_settings (q)->paused && arb_queue_settings (q)->declared);
+    assert_int_equal (arb_queue_settings (q)->on_failure, 1);
+    assert_false (arb_queue_is_bounded (q));
+    //  cleared: unbounded again, and stored so
+    arb_queue_change_t clear = {
+        .paused = -1, .on_failure = -1, .clear_max_ready = true, .clear_max_ready_bytes = true};
+    assert_int_equal (arb_settings_change_queue (sched, j, "b", &clear), 0);
+    assert_false (arb_queue_is_bounded (b));
+    assert_int_equal (arb_journal_commit (j), 0);
+    arb_sched_destroy (&sched);
+    sched = arb_sched_new (&config, &hooks);
+    assert_int_equal (arb_settings_load (sched, j), 0);
+    assert_false (arb_queue_is_bounded (arb_sched_find_queue (sched, "b")));
+    arb_sched_destroy (&sched);
+    arb_journal_destroy (&j);
+}
+
 //  A compare-and-set changes a key only if it holds what is expected (or
 //  is absent, when that is expected), and says what it holds after.
 static void
@@ -2405,6 +2453,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_corrupted_rows_are_not_trusted, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_corrupted_ids_are_skipped, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_corrupted_meta_keys_are_skipped, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_queue_settings_round_trip, s_setup, s_teardown),
     };
     int rc = cmocka_run_group_tests_name ("journal", tests, NULL, NULL);
     unlink (control);

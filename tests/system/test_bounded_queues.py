@@ -1,0 +1,130 @@
+"""A queue's bounds on its ready tasks (QUEUE set max_ready,
+max_ready_bytes): a submit that takes the queue over drops its oldest
+ready tasks in the same turn, exactly, however many clients submit at
+once, with a cold backlog too, and across a kill -9."""
+
+import pytest
+
+from python_support import FAST  # (and the arbiter package on the path)
+from arbiter import Client, Invalid, State
+from conftest import Broker, wait_until
+from helpers import count_while
+
+
+@pytest.fixture
+def broker(tmp_path, processes):
+    # few tasks in memory, so that a bound reaches into the cold backlog
+    b = Broker(tmp_path, extra=FAST + ['--hot-tasks', '8'])
+    processes.append(b)
+    return b
+
+
+@pytest.fixture
+def client(broker):
+    c = Client(broker.endpoint, timeout=10.0)
+    yield c
+    c.close()
+
+
+def ready_payloads(client, queue):
+    return [p.payload for p in client.peek(queue, 1000)]
+
+
+def test_a_submit_drops_the_oldest_ready_tasks(client):
+    client.configure_queue('b', max_ready=3)
+    q = client.stats().queue('b')
+    assert (q.max_ready, q.max_ready_bytes) == (3, 0)
+    first = [client.submit('job', b'%d' % i, queue='b') for i in range(5)]
+    assert ready_payloads(client, 'b') == [b'2', b'3', b'4']
+    dropped = client.status(first[0])
+    assert dropped.state is State.CANCELLED and 'dropped' in dropped.error
+    assert client.status(first[2]).state is State.READY
+    # a batch bigger than the bound keeps its own last three
+    batch = client.submit_many([{'name': 'job', 'queue': 'b', 'payload': b'x%d' % i}
+                                for i in range(10)])
+    assert [t.state for t in batch] == [State.CANCELLED] * 7 + [State.READY] * 3
+    assert ready_payloads(client, 'b') == [b'x7', b'x8', b'x9']
+    assert client.stats().queue('b').counts[State.READY] == 3
+    # the head is the next task out: a task of a higher priority is the
+    # head as it comes in, and goes (as RabbitMQ's priority queues drop)
+    urgent = client.submit('job', b'urgent', queue='b', priority=9)
+    assert urgent.state is State.CANCELLED
+    assert ready_payloads(client, 'b') == [b'x7', b'x8', b'x9']
+    client.submit('job', b'low', queue='b', priority=-1)
+    assert ready_payloads(client, 'b') == [b'x8', b'x9', b'low']
+
+
+def test_a_byte_bound(client):
+    client.configure_queue('bytes', max_ready_bytes=250)
+    for i in range(4):
+        client.submit('job', bytes([65 + i]) * 100, queue='bytes')
+    assert [p[:1] for p in ready_payloads(client, 'bytes')] == [b'C', b'D']
+    assert client.stats().queue('bytes').ready_bytes == 200
+    # a task bigger than the bound by itself goes too, once it is the head
+    client.submit('job', b'Z' * 300, queue='bytes')
+    assert ready_payloads(client, 'bytes') == []
+    # both bounds hold
+    client.configure_queue('bytes', max_ready=2)
+    for i in range(3):
+        client.submit('job', b'%d' % i, queue='bytes')
+    assert ready_payloads(client, 'bytes') == [b'1', b'2']
+
+
+def test_setting_a_bound_trims_at_once_and_clearing_it_stops(client):
+    client.submit_many([{'name': 'job', 'queue': 'later', 'payload': b'%d' % i}
+                        for i in range(50)])
+    client.configure_queue('later', max_ready=5)
+    assert ready_payloads(client, 'later') == [b'%d' % i for i in range(45, 50)]
+    client.configure_queue('later', max_ready=0)
+    q = client.stats().queue('later')
+    assert q.max_ready == 0 and q.counts[State.READY] == 5
+    client.submit('job', b'more', queue='later')
+    assert len(ready_payloads(client, 'later')) == 6
+    with pytest.raises(Invalid):
+        client.configure_queue('later', max_ready=-1)
+
+
+def test_bound_with_a_cold_backlog(client):
+    # 100 ready tasks, 8 of them in memory: the bound drops through the
+    # journal's backlog in order
+    client.submit_many([{'name': 'job', 'queue': 'cold', 'payload': b'%03d' % i}
+                        for i in range(100)])
+    client.configure_queue('cold', max_ready=30)
+    assert ready_payloads(client, 'cold') == [b'%03d' % i for i in range(70, 100)]
+    for i in range(100, 110):
+        client.submit('job', b'%03d' % i, queue='cold')
+    assert ready_payloads(client, 'cold') == [b'%03d' % i for i in range(80, 110)]
+    assert client.stats().queue('cold').counts[State.READY] == 30
+
+
+def test_concurrent_submitters_never_see_it_over(broker, client):
+    client.configure_queue('busy', max_ready=4)
+
+    def submitter():
+        with Client(broker.endpoint, timeout=10.0) as c:
+            for i in range(60):
+                c.submit_many([{'name': 'job', 'queue': 'busy'} for _ in range(3)])
+
+    with Client(broker.endpoint, timeout=10.0) as c:
+        seen = count_while([submitter] * 3, lambda: max(
+            c.stats().queue('busy').counts[State.READY], len(c.peek('busy', 100))))
+    assert seen and max(seen) <= 4
+    assert client.stats().queue('busy').counts[State.READY] == 4
+
+
+def test_the_bound_survives_a_kill(broker, processes):
+    with Client(broker.endpoint, timeout=10.0) as c:
+        c.configure_queue('kept', max_ready=2, max_ready_bytes=1000)
+        for i in range(3):
+            c.submit('job', b'%d' % i, queue='kept')
+    broker.kill9()
+    again = broker.restart()
+    processes.append(again)
+    with Client(again.endpoint, timeout=10.0) as c:
+        q = c.stats().queue('kept')
+        assert (q.max_ready, q.max_ready_bytes, q.counts[State.READY]) == (2, 1000, 2)
+        c.submit('job', b'3', queue='kept')
+        assert c.stats().queue('kept').counts[State.READY] == 2
+        # PEEK shows nothing while the broker waits for workers to claim
+        # their tasks back (--recovery-ms)
+        wait_until(lambda: ready_payloads(c, 'kept') == [b'2', b'3'], 10)
