@@ -26,7 +26,6 @@ struct s_op {
     char *queue;                  //  owned: a queue's name for Declare-Ok
     bool nowait;
     uint64_t count;      //  messages (Declare-Ok, Purge-Ok, Delete-Ok)
-    uint32_t consumers;  //  Declare-Ok
     char *broker_queue;  //  owned: the queue STATS looks for (it may go meanwhile)
     size_t left;         //  answers still to come
     bool want_count;
@@ -72,10 +71,12 @@ s_op_done (s_op_t *op)
     if (!op->nowait && !op->failed && !arb_amqp_channel_is_closing (channel)) {
         switch (op->id) {
             case AMQP_QUEUE_DECLARE_METHOD: {
+                //  its consumers now, as its count: after a trim it waited for
+                arb_amqp_queue_t *queue = arb_amqp_model_queue (conn->vhost, op->queue);
                 amqp_queue_declare_ok_t ok = {
                     .queue = amqp_cstring_bytes (op->queue),
                     .message_count = (uint32_t) op->count,
-                    .consumer_count = op->consumers,
+                    .consumer_count = queue ? (uint32_t) queue->consumers : 0,
                 };
                 arb_amqp_conn_send (conn, number, AMQP_QUEUE_DECLARE_OK_METHOD, &ok);
                 break;
@@ -602,7 +603,6 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
     if (!m->passive)
         arb_amqp_queue_used (conn->server, queue);  //  a redeclare renews the lease
     op->queue = strdup (name);
-    op->consumers = (uint32_t) queue->consumers;
     arb_amqp_channel_set_last_queue (channel, name);
     s_count (op, queue);
     s_op_go (op);

@@ -236,3 +236,23 @@ def requests_json(gateway, path):
     reply = requests.get(gateway.url + path, timeout=10)
     assert reply.status_code == 200, reply.text
     return reply.json()
+
+
+def test_declare_ok_counts_consumers_after_the_trim(gateway):
+    """Declare-Ok's consumer_count is the queue's consumers when it is
+    answered, on a queue the gateway trims (a dead-letter exchange) too."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.exchange_declare('cc-dlx', 'fanout')
+    for name, args in (('cc-plain', {}), ('cc-bounded', {'x-max-length': 1}),
+                       ('cc-dl', {'x-max-length': 1, 'x-dead-letter-exchange': 'cc-dlx'})):
+        ch.queue_declare(name, arguments=args)
+        other = c.channel()
+        tag = other.basic_consume(name, lambda *a: None)
+        for i in range(3):
+            ch.basic_publish('', name, b'%d' % i)
+        ok = ch.queue_declare(name, passive=True).method
+        assert ok.consumer_count == 1, name
+        other.basic_cancel(tag)
+        assert ch.queue_declare(name, passive=True).method.consumer_count == 0, name
+    c.close()
