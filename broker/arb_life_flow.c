@@ -680,6 +680,8 @@ arb_life_commit_emits (arb_life_t *self, arb_task_t *task)
         if (rc == 0) {
             arb_sched_add (self->sched, item, self->clock->now_ms, self->clock->mono_ms);
             arb_outbox_event (self->outbox, item, ARB_STATE_READY, NULL);
+            //  a routed item is a submit to its queue: it holds the bounds
+            arb_life_trim_queue (self, item->queue);
         }
         else
             arb_sched_discard_task (self->sched, &item);

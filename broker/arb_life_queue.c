@@ -343,18 +343,28 @@ arb_life_trim_queue (arb_life_t *self, arb_queue_t *queue)
               "dropped: its queue was over its bound (max_ready %" PRIu64
               ", max_ready_bytes %" PRIu64 ")",
               settings->max_ready, settings->max_ready_bytes);
+    //  tasks held back by their name's limit are ready, and at the head:
+    //  back in the queue, where the drop sees them (dispatch holds them
+    //  back again)
+    arb_sched_unpark_queue (self->sched, queue);
     uint64_t dropped = 0;
     while (!self->halted && arb_queue_is_over_bound (queue)) {
-        uint64_t ready = arb_queue_counts (queue)[ARB_STATE_READY];
         arb_task_t *head = NULL;
         if (arb_queue_first (queue, &head, 1, 1, NULL, NULL) == 0)
-            break;  //  nothing to drop: read back from the journal failed (halted)
+            break;  //  the journal failed reading the backlog back (halted)
+        uint64_t id = head->id;
         arb_life_cancel_task (self, &head, why);
+        if (self->halted)
+            break;
         dropped++;
-        if (arb_queue_counts (queue)[ARB_STATE_READY] >= ready) {
-            zsys_error ("broker: a dropped task left the ready count of queue=%s at %" PRIu64,
-                        arb_queue_name (queue), ready);
-            break;  //  never loop on a count that does not move
+        //  Each turn round ends a ready task for good, so the loop ends
+        //  (a dropped parent may make children ready: they count, and may
+        //  go too); a task that stays ready would loop for ever.
+        arb_task_t *still = arb_sched_find_hot (self->sched, id);
+        if (still && still->state == ARB_STATE_READY) {
+            zsys_error ("broker: a dropped task stayed ready id=%" PRIu64 " queue=%s", id,
+                        arb_queue_name (queue));
+            break;
         }
     }
     return dropped;

@@ -361,6 +361,11 @@ void arb_sched_hold_early (arb_sched_t *self, arb_session_t *session);
 
 //  Leases up to max ready tasks of queue to session outside any credit
 //  (sub 0 in their lease), calling hooks.dispatch for each. Returns how many.
+//  Puts the tasks of queue that wait for their name's limit (parked: ready,
+//  but out of the queue) back into it, in their old places; dispatch holds
+//  them back again. O(parked tasks of every name).
+void arb_sched_unpark_queue (arb_sched_t *self, arb_queue_t *queue);
+
 size_t arb_sched_take (arb_sched_t *self,
                        arb_session_t *session,
                        const char *queue,

@@ -130,6 +130,26 @@ arb_sched_unpark (arb_sched_t *self, arb_sched_name_t *entry)
     }
 }
 
+void
+arb_sched_unpark_queue (arb_sched_t *self, arb_queue_t *queue)
+{
+    for (arb_sched_name_t *entry = (arb_sched_name_t *) zhashx_first (self->names); entry;
+         entry = (arb_sched_name_t *) zhashx_next (self->names)) {
+        arb_task_t *task = (arb_task_t *) zlistx_first (entry->parked);
+        while (task) {
+            //  the cursor moves on before the task leaves the list
+            arb_task_t *next = (arb_task_t *) zlistx_next (entry->parked);
+            if (task->queue == queue) {
+                zlistx_detach (entry->parked, task->parked);
+                task->parked = NULL;
+                arb_queue_push (queue, task);
+                arb_sched_mark_dirty (self, queue);
+            }
+            task = next;
+        }
+    }
+}
+
 //  The next task a queue may hand to session now, with its limits (and its
 //  task name's) charged; or NULL. Tasks over their name's limit are parked
 //  on the way, and tasks of names the session does not run are set aside

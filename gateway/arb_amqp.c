@@ -570,8 +570,7 @@ void
 arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue)
 {
     if (!arb_amqp_model_is_bounded (&queue->settings)
-        || queue->settings.overflow != ARB_AMQP_DROP_HEAD
-        || arb_amqp_model_broker_bounds (&queue->settings))
+        || queue->settings.overflow != ARB_AMQP_DROP_HEAD || queue->broker_bounds)
         return;
     if (queue->trim) {
         ((s_trim_t *) queue->trim)->again = true;
@@ -585,6 +584,37 @@ arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue)
     trim->handle = zlistx_add_end (self->trims, trim);
     queue->trim = trim;
     s_trim_count (trim, queue);
+}
+
+//  A queue's bounds on their way to the broker: the queue is found again
+//  by name (it may go meanwhile), and fn gets the answer after.
+typedef struct {
+    arb_amqp_vhost_t *vhost;
+    char *name;
+    arb_gateway_reply_fn *fn;
+    void *arg;
+} s_bound_t;
+
+static void
+s_on_bound (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    s_bound_t *bound = (s_bound_t *) arg;
+    arb_amqp_queue_t *queue = arb_amqp_model_queue (bound->vhost, bound->name);
+    if (arb_msg_type (*reply_p) == ARB_MSG_OK) {
+        if (queue)
+            queue->broker_bounds = true;
+    }
+    else
+        //  an older broker, a full journal: the gateway's trim keeps them
+        zsys_warning ("amqp: the broker did not take the bounds of queue=%s (the gateway "
+                      "trims it) reason=\"%s\"",
+                      bound->name,
+                      arb_msg_type (*reply_p) == ARB_MSG_ERROR ? arb_msg_error (*reply_p)->reason
+                                                               : "an unexpected answer");
+    if (bound->fn)
+        bound->fn (gateway, reply_p, bound->arg);
+    free (bound->name);
+    free (bound);
 }
 
 uint32_t
@@ -602,7 +632,14 @@ arb_amqp_bound_queue (arb_amqp_t *self,
     body->op = "set";
     body->max_ready = settings->has_max_length ? settings->max_length : 0;
     body->max_ready_bytes = settings->has_max_length_bytes ? settings->max_length_bytes : 0;
-    return arb_gateway_send (self->gateway, &request, fn, arg);
+    s_bound_t *bound = (s_bound_t *) zmalloc (sizeof (s_bound_t));
+    *bound = (s_bound_t){queue->vhost, strdup (queue->name), fn, arg};
+    uint32_t reqid = arb_gateway_send (self->gateway, &request, s_on_bound, bound);
+    if (!reqid) {
+        free (bound->name);
+        free (bound);
+    }
+    return reqid;
 }
 
 //  ---------------------------------------------------------------------

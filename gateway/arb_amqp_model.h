@@ -93,8 +93,9 @@ struct _arb_amqp_queue_t {
     bool exclusive_consumer;  //  a consumer holds it exclusively (callers set)
     uint64_t last_used_ms;    //  x-expires: monotonic ms of its last use (arb_amqp_queue_used)
     void *trim;  //  x-max-length(-bytes): the server's trim under way, or NULL (callers set)
-    void *gate;  //  x-overflow reject-*: the server's held publishes, or NULL (same)
-    void *head;  //  TTL with a DLX: the server's head check under way, or NULL (same)
+    bool broker_bounds;    //  the broker took its bounds: it never needs the trim (callers set)
+    void *gate;            //  x-overflow reject-*: the server's held publishes, or NULL (same)
+    void *head;            //  TTL with a DLX: the server's head check under way, or NULL (same)
     uint64_t head_due_ms;  //  TTL with a DLX: Unix ms its head is checked next (0: none; same)
 };
 

@@ -409,10 +409,12 @@ void arb_amqp_queue_used (arb_amqp_t *self, arb_amqp_queue_t *queue);
 //  trim (arb_amqp_trim_wait).
 void arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue);
 
-//  Gives the broker the queue's bounds if it keeps them itself
-//  (arb_amqp_model_broker_bounds): then publishes never find it over them
-//  and the gateway never trims it. Returns the request id (fn gets the
-//  answer), or 0 if there is nothing to send or the link refused it.
+//  Gives the broker the queue's bounds if it can keep them itself
+//  (arb_amqp_model_broker_bounds). Once it has said yes (broker_bounds),
+//  publishes never find the queue over them and the gateway never trims
+//  it; until then, or if it refuses, the gateway trims. Returns the
+//  request id (fn gets the answer after), or 0 if there is nothing to send
+//  or the link refused it.
 uint32_t arb_amqp_bound_queue (arb_amqp_t *self,
                                arb_amqp_queue_t *queue,
                                arb_gateway_reply_fn *fn,

@@ -127,16 +127,24 @@ for (const name of ['connect', 'createConnection']) {
 def count_while(writers, count, timeout=60):
     """Runs the writer callables in threads while count() is called over
     and over in another; returns every value count gave, once the writers
-    are done (each bounded by timeout)."""
+    are done. Fails if any of them raised, or did not end within timeout."""
     import threading
-    seen, stop = [], threading.Event()
+    seen, errors, stop = [], [], threading.Event()
+
+    def guarded(fn):
+        def run():
+            try:
+                fn()
+            except BaseException as e:  # noqa: B902 (reported below)
+                errors.append(e)
+        return run
 
     def counter():
         while not stop.is_set():
             seen.append(count())
 
-    watcher = threading.Thread(target=counter)
-    threads = [threading.Thread(target=w) for w in writers]
+    watcher = threading.Thread(target=guarded(counter))
+    threads = [threading.Thread(target=guarded(w)) for w in writers]
     watcher.start()
     for t in threads:
         t.start()
@@ -144,4 +152,6 @@ def count_while(writers, count, timeout=60):
         t.join(timeout)
     stop.set()
     watcher.join(timeout)
+    assert not any(t.is_alive() for t in threads + [watcher]), 'a thread did not end'
+    assert not errors, errors
     return seen

@@ -5,8 +5,8 @@ once, with a cold backlog too, and across a kill -9."""
 
 import pytest
 
-from python_support import FAST  # (and the arbiter package on the path)
-from arbiter import Client, Invalid, State
+from python_support import FAST, start_py_worker  # (and the arbiter package on the path)
+from arbiter import Client, Invalid, State, flows
 from conftest import Broker, wait_until
 from helpers import count_while
 
@@ -128,3 +128,49 @@ def test_the_bound_survives_a_kill(broker, processes):
         # PEEK shows nothing while the broker waits for workers to claim
         # their tasks back (--recovery-ms)
         wait_until(lambda: ready_payloads(c, 'kept') == [b'2', b'3'], 10)
+
+
+def test_tasks_held_back_by_a_name_limit_are_dropped_first(broker, client, processes,
+                                                           tmp_path):
+    # one 'sleep' at a time: the worker's free slot makes the scheduler
+    # hold the other three back (ready, out of the queue) for their name
+    client.limit('sleep', max_running=1)
+    start_py_worker(broker, processes, tmp_path, '--queue', 'lim', '--slots', '2', '--drain',
+                    '0.5', '--grace', '0.5')
+    ids = [client.submit('sleep', b'30', queue='lim') for _ in range(4)]
+    wait_until(lambda: client.status(ids[0]).state is State.RUNNING, 20)
+    assert client.stats().queue('lim').counts[State.READY] == 3
+    client.configure_queue('lim', max_ready=1)
+    assert client.stats().queue('lim').counts[State.READY] == 1
+    assert [client.status(i).state for i in ids[1:]] == \
+        [State.CANCELLED, State.CANCELLED, State.READY]
+    later = client.submit('sleep', b'30', queue='lim')
+    assert client.status(ids[3]).state is State.CANCELLED
+    assert client.status(later).state is State.READY
+    client.cancel(ids[0])
+
+
+def test_a_dropped_parent_readies_its_always_child(client):
+    client.configure_queue('dag', max_ready=1)
+    flow = flows.dag([{'name': 'p', 'task': 'job', 'queue': 'dag', 'payload': 'p'},
+                      {'name': 'k', 'task': 'job', 'queue': 'dag', 'payload': 'k',
+                       'after': [{'task': 'p', 'when': 'always'}]}])
+    submitted = client.submit_flow(flow)
+    assert ready_payloads(client, 'dag') == [b'p']
+    late = client.submit('job', b'late', queue='dag')
+    # p goes, which makes k ready: then the queue is over again, and the
+    # head goes (the late task: k became ready after it)
+    assert ready_payloads(client, 'dag') == [b'k']
+    assert late.state is State.CANCELLED
+    assert client.status(submitted.tasks['p']).state is State.CANCELLED
+
+
+def test_items_a_worker_routes_hold_the_bound(broker, client, processes, tmp_path):
+    client.configure_queue('routed', max_ready=2)
+    start_py_worker(broker, processes, tmp_path)
+    done = [client.submit('route', b'%d' % i) for i in range(4)]
+    for t in done:
+        assert client.wait(t, timeout=20).state is State.SUCCEEDED
+    # the two routed last (the worker runs two at once: in either order)
+    assert client.stats().queue('routed').counts[State.READY] == 2
+    assert len(ready_payloads(client, 'routed')) == 2
