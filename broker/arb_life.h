@@ -295,14 +295,17 @@ uint64_t arb_life_purge_queue (arb_life_t *self, const char *queue);
 //  many tasks were cancelled.
 uint64_t arb_life_delete_queue (arb_life_t *self, const char *queue);
 
-//  Drops the oldest ready tasks of a bounded queue (max_ready,
-//  max_ready_bytes: arb_queue_settings_t) until it is within its bounds,
-//  in dispatch order, as CANCEL does (they end cancelled, their watchers
-//  told): AMQP's x-max-length with overflow drop-head, done in the turn
-//  that took the queue over, so nothing sees it over. Called after a
-//  SUBMIT's tasks join their queues, and when a bound is set. Returns how
-//  many went.
-uint64_t arb_life_trim_queue (arb_life_t *self, arb_queue_t *queue);
+//  Keeps a bounded queue (max_ready, max_ready_bytes: arb_queue_settings_t)
+//  within its bounds once the n tasks of fresh (ids, in the order they
+//  came; the tasks of a SUBMIT or routed items) have joined it, in the turn
+//  that stored them, so nothing sees it over. With drop-head (AMQP's
+//  x-max-length default) its oldest ready tasks go, in dispatch order; with
+//  reject (Kestrel's full queue, AMQP's reject-publish) each fresh task
+//  that does not fit with those before it does. Either way they end
+//  cancelled, as CANCEL ends them (their watchers told). Also called when
+//  a bound is set (fresh empty: only drop-head drops then). queue may be
+//  NULL.
+void arb_life_hold_bounds (arb_life_t *self, arb_queue_t *queue, const uint64_t *fresh, size_t n);
 
 //  Fills tasks with up to max ready tasks of a queue, borrowed, in the
 //  order they would be handed out, without taking them: none from a

@@ -681,7 +681,8 @@ arb_life_commit_emits (arb_life_t *self, arb_task_t *task)
             arb_sched_add (self->sched, item, self->clock->now_ms, self->clock->mono_ms);
             arb_outbox_event (self->outbox, item, ARB_STATE_READY, NULL);
             //  a routed item is a submit to its queue: it holds the bounds
-            arb_life_trim_queue (self, item->queue);
+            uint64_t fresh = item->id;
+            arb_life_hold_bounds (self, item->queue, &fresh, 1);
         }
         else
             arb_sched_discard_task (self->sched, &item);

@@ -332,22 +332,14 @@ arb_life_peek (arb_life_t *self, const char *name, arb_task_t **tasks, size_t ma
                            self->clock->mono_ms);
 }
 
-uint64_t
-arb_life_trim_queue (arb_life_t *self, arb_queue_t *queue)
+//  The oldest ready tasks go until the queue is within its bounds.
+static void
+s_drop_head (arb_life_t *self, arb_queue_t *queue, const char *why)
 {
-    if (!queue || !arb_queue_is_over_bound (queue))
-        return 0;
-    const arb_queue_settings_t *settings = arb_queue_settings (queue);
-    char why[128];
-    snprintf (why, sizeof (why),
-              "dropped: its queue was over its bound (max_ready %" PRIu64
-              ", max_ready_bytes %" PRIu64 ")",
-              settings->max_ready, settings->max_ready_bytes);
     //  tasks held back by their name's limit are ready, and at the head:
     //  back in the queue, where the drop sees them (dispatch holds them
     //  back again)
     arb_sched_unpark_queue (self->sched, queue);
-    uint64_t dropped = 0;
     while (!self->halted && arb_queue_is_over_bound (queue)) {
         arb_task_t *head = NULL;
         if (arb_queue_first (queue, &head, 1, 1, NULL, NULL) == 0)
@@ -356,10 +348,9 @@ arb_life_trim_queue (arb_life_t *self, arb_queue_t *queue)
         arb_life_cancel_task (self, &head, why);
         if (self->halted)
             break;
-        dropped++;
-        //  Each turn round ends a ready task for good, so the loop ends
-        //  (a dropped parent may make children ready: they count, and may
-        //  go too); a task that stays ready would loop for ever.
+        //  Each round ends a ready task for good, so the loop ends (a
+        //  dropped parent may make children ready: they count, and may go
+        //  too); a task that stayed ready would loop for ever.
         arb_task_t *still = arb_sched_find_hot (self->sched, id);
         if (still && still->state == ARB_STATE_READY) {
             zsys_error ("broker: a dropped task stayed ready id=%" PRIu64 " queue=%s", id,
@@ -367,5 +358,64 @@ arb_life_trim_queue (arb_life_t *self, arb_queue_t *queue)
             break;
         }
     }
-    return dropped;
+}
+
+//  A fresh ready task of queue (one that just joined it), or NULL.
+static arb_task_t *
+s_fresh (arb_life_t *self, arb_queue_t *queue, uint64_t id)
+{
+    arb_task_t *task = arb_sched_find_hot (self->sched, id);
+    return task && task->queue == queue && task->state == ARB_STATE_READY ? task : NULL;
+}
+
+//  Each fresh task that does not fit with the queue's ready tasks from
+//  before and the fresh ones kept before it is refused.
+static void
+s_refuse_new (
+    arb_life_t *self, arb_queue_t *queue, const uint64_t *fresh, size_t n, const char *why)
+{
+    //  what the queue held before the fresh tasks came
+    uint64_t ready = arb_queue_counts (queue)[ARB_STATE_READY];
+    uint64_t bytes = *arb_queue_ready_bytes (queue);
+    for (size_t i = 0; i < n; i++) {
+        arb_task_t *task = s_fresh (self, queue, fresh[i]);
+        if (task) {
+            ready--;
+            bytes -= task->payload_size;
+        }
+    }
+    const arb_queue_settings_t *settings = arb_queue_settings (queue);
+    for (size_t i = 0; i < n && !self->halted; i++) {
+        arb_task_t *task = s_fresh (self, queue, fresh[i]);
+        if (!task)
+            continue;  //  not ready, or ended by a refusal before it
+        uint64_t size = task->payload_size;
+        bool fits = (!settings->max_ready || ready < settings->max_ready)
+                    && (!settings->max_ready_bytes
+                        || (size <= settings->max_ready_bytes
+                            && bytes <= settings->max_ready_bytes - size));
+        if (fits) {
+            ready++;
+            bytes += size;
+        }
+        else
+            arb_life_cancel_task (self, &task, why);
+    }
+}
+
+void
+arb_life_hold_bounds (arb_life_t *self, arb_queue_t *queue, const uint64_t *fresh, size_t n)
+{
+    if (!queue || !arb_queue_is_over_bound (queue))
+        return;
+    const arb_queue_settings_t *settings = arb_queue_settings (queue);
+    char why[128];
+    snprintf (
+        why, sizeof (why),
+        "%s: its queue was over its bound (max_ready %" PRIu64 ", max_ready_bytes %" PRIu64 ")",
+        settings->reject ? "refused" : "dropped", settings->max_ready, settings->max_ready_bytes);
+    if (settings->reject)
+        s_refuse_new (self, queue, fresh, n, why);
+    else
+        s_drop_head (self, queue, why);
 }

@@ -327,34 +327,53 @@ s_state_of (arb_life_t *self, uint64_t id)
     return state;
 }
 
-//  The bounded queues (arb_queue_is_bounded) a batch's new tasks joined;
-//  allocated at the first, which most batches never have.
+//  The bounded queues (arb_queue_is_bounded) a batch's new tasks joined,
+//  each with their ids in order; allocated at the first, which most
+//  batches never have.
 typedef struct {
-    arb_queue_t **v;
+    arb_queue_t *queue;
+    arb_vec_t ids;
+} s_joined_t;
+
+typedef struct {
+    s_joined_t *v;
     size_t n;
 } s_bounded_t;
 
 static void
-s_bounded_add (s_bounded_t *bounded, arb_queue_t *queue, size_t most)
+s_bounded_add (s_bounded_t *bounded, arb_task_t *task, size_t most)
 {
-    for (size_t i = 0; i < bounded->n; i++)
-        if (bounded->v[i] == queue)
-            return;
-    if (!bounded->v)
-        bounded->v = (arb_queue_t **) malloc (most * sizeof (arb_queue_t *));
-    bounded->v[bounded->n++] = queue;
+    size_t i = 0;
+    while (i < bounded->n && bounded->v[i].queue != task->queue)
+        i++;
+    if (i == bounded->n) {
+        if (!bounded->v)
+            bounded->v = (s_joined_t *) calloc (most, sizeof (s_joined_t));
+        bounded->v[bounded->n++].queue = task->queue;
+    }
+    arb_vec_push (&bounded->v[i].ids, task->id);
 }
 
-//  The queues drop their oldest ready tasks until they are within their
-//  bounds (arb_life_trim_queue). Last in a SUBMIT, so that its watchers
-//  hear of a task of the batch that goes.
 static void
-s_bounded_trim (arb_life_t *self, s_bounded_t *bounded)
+s_bounded_free (s_bounded_t *bounded)
 {
-    for (size_t i = 0; i < bounded->n && !self->halted; i++)
-        arb_life_trim_queue (self, bounded->v[i]);
+    for (size_t i = 0; i < bounded->n; i++)
+        arb_vec_free (&bounded->v[i].ids);
     free (bounded->v);
     *bounded = (s_bounded_t){0};
+}
+
+//  The queues are kept within their bounds (arb_life_hold_bounds). Last in
+//  a SUBMIT, so that its watchers hear of a task of the batch that goes.
+static void
+s_bounded_hold (arb_life_t *self, s_bounded_t *bounded)
+{
+    for (size_t i = 0; i < bounded->n && !self->halted; i++) {
+        s_joined_t *joined = &bounded->v[i];
+        arb_life_hold_bounds (self, joined->queue, joined->ids.v + joined->ids.head,
+                              arb_vec_size (&joined->ids));
+    }
+    s_bounded_free (bounded);
 }
 
 //  Stores every new task of a batch, then lets them run or wait: first all
@@ -389,7 +408,7 @@ s_store_batch (arb_life_t *self,
             arb_sched_add (self->sched, made[i], self->clock->now_ms, self->clock->mono_ms);
             arb_outbox_event (self->outbox, made[i], made[i]->state, NULL);
             if (arb_queue_is_bounded (made[i]->queue))
-                s_bounded_add (bounded, made[i]->queue, n);
+                s_bounded_add (bounded, made[i], n);
         }
     for (size_t i = 0; i < n && rc == 0 && !self->halted; i++) {
         bool on_older = false;
@@ -439,12 +458,12 @@ arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *re
             && arb_life_watch (self, ids[i], arb_msg_routing_id (msg), &found))
             goto cleanup;
     }
-    s_bounded_trim (self, &bounded);
+    s_bounded_hold (self, &bounded);
     for (size_t i = 0; i < n; i++)
         results[i].state = (uint32_t) s_state_of (self, ids[i]);
     rc = self->halted ? -1 : 0;
 cleanup:
-    free (bounded.v);
+    s_bounded_free (&bounded);
     free (first);
     free (ids);
     return rc;

@@ -562,8 +562,8 @@ arb_queue_is_idle (arb_queue_t *self)
             return false;
     return arb_queue_size (self) == 0 && self->consumer_count == 0 && !self->dirty
            && !self->settings.paused && !self->settings.retention_ms && !self->settings.on_failure
-           && !self->settings.declared && !arb_queue_is_bounded (self) && !self->tasks
-           && !arb_limit_is_set (&self->limit) && self->limit.running == 0;
+           && !self->settings.declared && !arb_queue_is_bounded (self) && !self->settings.reject
+           && !self->tasks && !arb_limit_is_set (&self->limit) && self->limit.running == 0;
 }
 
 bool

@@ -77,9 +77,11 @@ typedef struct {
     int on_failure;         //  ARB_ON_FAILURE_*: what a failed attempt does
     bool declared;          //  QUEUE declare: kept (and listed) while empty, until deleted
     //  Bounds on its ready tasks (0: none): a submit that takes the queue
-    //  over either drops its oldest ready tasks (arb_life_trim_queue)
+    //  over either drops its oldest ready tasks, or with reject the new
+    //  ones that do not fit are refused (arb_life_hold_bounds)
     uint64_t max_ready;        //  ready tasks
     uint64_t max_ready_bytes;  //  their payload bytes (arb_queue_ready_bytes)
+    bool reject;               //  overflow: refuse the new, not drop the oldest
 } arb_queue_settings_t;
 
 #define ARB_ON_FAILURE_RETRY 0  //  retry with the task's backoff, dead when attempts run out

@@ -11,7 +11,7 @@ s_load_setting (void *arg, const char *key, const void *data, size_t size)
     size = size < sizeof (text) - 1 ? size : sizeof (text) - 1;
     memcpy (text, data, size);
     text[size] = 0;
-    unsigned paused = 0, max_running = 0, rate = 0, declared = 0;
+    unsigned paused = 0, max_running = 0, rate = 0, declared = 0, reject = 0;
     unsigned long long retention = 0, max_ready = 0, max_ready_bytes = 0;
     if (strncmp (key, "queue.", 6) == 0) {
         arb_queue_t *queue = arb_sched_queue (sched, key + 6);
@@ -19,15 +19,16 @@ s_load_setting (void *arg, const char *key, const void *data, size_t size)
         //  settings stored before the bounds existed end at declared
         sscanf (text,
                 "paused=%u max_running=%u rate=%u retention_ms=%llu on_failure=%d declared=%u "
-                "max_ready=%llu max_ready_bytes=%llu",
+                "max_ready=%llu max_ready_bytes=%llu reject=%u",
                 &paused, &max_running, &rate, &retention, &on_failure, &declared, &max_ready,
-                &max_ready_bytes);
+                &max_ready_bytes, &reject);
         arb_queue_settings (queue)->on_failure = on_failure;
         arb_queue_settings (queue)->paused = paused != 0;
         arb_queue_settings (queue)->declared = declared != 0;
         arb_queue_settings (queue)->retention_ms = retention;
         arb_queue_settings (queue)->max_ready = max_ready;
         arb_queue_settings (queue)->max_ready_bytes = max_ready_bytes;
+        arb_queue_settings (queue)->reject = reject != 0;
         arb_queue_limit (queue)->max_running = max_running;
         arb_queue_limit (queue)->rate_per_sec = rate;
     }
@@ -59,10 +60,11 @@ s_store_queue (arb_journal_t *journal, arb_queue_t *queue)
     char value[256];
     snprintf (value, sizeof (value),
               "paused=%u max_running=%u rate=%u retention_ms=%" PRIu64
-              " on_failure=%d declared=%u max_ready=%" PRIu64 " max_ready_bytes=%" PRIu64,
+              " on_failure=%d declared=%u max_ready=%" PRIu64 " max_ready_bytes=%" PRIu64
+              " reject=%u",
               settings->paused, limit->max_running, limit->rate_per_sec, settings->retention_ms,
               settings->on_failure, settings->declared, settings->max_ready,
-              settings->max_ready_bytes);
+              settings->max_ready_bytes, settings->reject);
     return arb_settings_set_key (journal, key, value, strlen (value));
 }
 
@@ -91,6 +93,8 @@ arb_settings_change_queue (arb_sched_t *sched,
         settings->max_ready = change->max_ready;
     if (change->max_ready_bytes)
         settings->max_ready_bytes = change->max_ready_bytes;
+    if (change->reject >= 0)
+        settings->reject = change->reject != 0;
     if (change->clear_max_running)
         limit->max_running = 0;
     if (change->clear_rate_per_sec)
@@ -103,6 +107,8 @@ arb_settings_change_queue (arb_sched_t *sched,
         settings->max_ready = 0;
     if (change->clear_max_ready_bytes)
         settings->max_ready_bytes = 0;
+    if (change->clear_overflow)
+        settings->reject = false;
     if (s_store_queue (journal, queue))
         return -1;
     arb_sched_touch_queue (sched, queue);

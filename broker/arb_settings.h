@@ -6,11 +6,12 @@
     restart finds them again:
 
         queue.<name>   "paused=0 max_running=3 rate=50 retention_ms=0 on_failure=0
-                        declared=1 max_ready=1000 max_ready_bytes=0"
+                        declared=1 max_ready=1000 max_ready_bytes=0 reject=0"
         limit.<name>   "max_running=3 rate=50"
 
     (a record without `declared=` is from before queues were declared: 0;
-    one without `max_ready=` from before queues were bounded: 0, none).
+    one without `max_ready=` from before queues were bounded: 0, none; one
+    without `reject=`: drop-head).
 
     Every other key of the table belongs to the broker's clients (META:
     the gateway's Kestrel fan-out names, AMQP exchanges and bindings);
@@ -42,12 +43,14 @@ typedef struct {
     int on_failure;            //  ARB_ON_FAILURE_*; -1 unchanged
     uint64_t max_ready;        //  0 unchanged
     uint64_t max_ready_bytes;  //  0 unchanged
+    int reject;                //  overflow: 1 reject, 0 drop-head, -1 unchanged
     bool clear_max_running;
     bool clear_rate_per_sec;
     bool clear_retention_ms;
     bool clear_on_failure;
     bool clear_max_ready;
     bool clear_max_ready_bytes;
+    bool clear_overflow;
 } arb_queue_change_t;
 
 //  Loads every stored queue setting and name limit into the scheduler (at

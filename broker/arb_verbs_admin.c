@@ -31,7 +31,8 @@ s_queue_is_listed (arb_queue_t *queue)
         return holds;
     arb_queue_settings_t *settings = arb_queue_settings (queue);
     if (settings->declared || settings->paused || settings->retention_ms || settings->on_failure
-        || arb_queue_is_bounded (queue) || arb_limit_is_set (arb_queue_limit (queue)))
+        || arb_queue_is_bounded (queue) || settings->reject
+        || arb_limit_is_set (arb_queue_limit (queue)))
         return true;
     for (size_t i = 0; i < arb_queue_consumer_count (queue); i++)
         if (((arb_sub_t *) arb_queue_consumer_at (queue, i))->credit > 0)
@@ -51,6 +52,7 @@ s_queue_settings (arb_queue_t *queue, arb_queue_info_t *info)
     info->retention_ms = settings->retention_ms;
     info->max_ready = settings->max_ready;
     info->max_ready_bytes = settings->max_ready_bytes;
+    info->overflow = settings->reject ? "reject" : NULL;
     if (settings->on_failure != ARB_ON_FAILURE_RETRY
         && (size_t) settings->on_failure < ARB_ON_FAILURE_COUNT)
         info->on_failure = s_on_failure_names[settings->on_failure];
@@ -248,9 +250,21 @@ s_queue_change (const arb_verbs_t *verbs, arb_msg_t *msg, arb_queue_change_t *ch
             change->clear_max_ready = true;
         else if (streq (name, "max_ready_bytes"))
             change->clear_max_ready_bytes = true;
+        else if (streq (name, "overflow"))
+            change->clear_overflow = true;
         else {
             arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
                                "clear[%zu]: '%s' is not a setting", i, name);
+            return -1;
+        }
+    }
+    if (body->overflow) {
+        change->reject = streq (body->overflow, "reject")      ? 1
+                         : streq (body->overflow, "drop-head") ? 0
+                                                               : -1;
+        if (change->reject < 0) {
+            arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
+                               "overflow: '%s' is not drop-head or reject", body->overflow);
             return -1;
         }
     }
@@ -297,7 +311,7 @@ arb_verbs_queue (const arb_verbs_t *verbs, arb_msg_t *msg)
                            "queue: '%s' is not a queue name (empty, or holds '@')", body->queue);
         return;
     }
-    arb_queue_change_t change = {.paused = -1, .declare = declare, .on_failure = -1};
+    arb_queue_change_t change = {.paused = -1, .declare = declare, .on_failure = -1, .reject = -1};
     if (pause || resume)
         change.paused = pause;
     if (set && s_queue_change (verbs, msg, &change))
@@ -315,10 +329,12 @@ arb_verbs_queue (const arb_verbs_t *verbs, arb_msg_t *msg)
         if (arb_settings_change_queue (arb_life_sched (verbs->life), verbs->journal, body->queue,
                                        &change))
             arb_life_halt (verbs->life, "queue settings");
-        else if (change.max_ready || change.max_ready_bytes)
-            //  a bound set on a queue already over it holds at once
-            arb_life_trim_queue (verbs->life,
-                                 arb_sched_find_queue (arb_life_sched (verbs->life), body->queue));
+        else if (change.max_ready || change.max_ready_bytes || change.reject == 0)
+            //  a bound set on a queue already over it holds at once (with
+            //  drop-head: reject refuses only what comes)
+            arb_life_hold_bounds (verbs->life,
+                                  arb_sched_find_queue (arb_life_sched (verbs->life), body->queue),
+                                  NULL, 0);
     }
     if (arb_life_is_halted (verbs->life))
         arb_msg_destroy (&reply);

@@ -365,6 +365,7 @@ typedef struct {
     uint64_t max_ready;
     uint64_t max_ready_bytes;
     const char *on_failure;  //  borrowed from argv
+    const char *overflow;    //  borrowed from argv
     const char *clear[6];    //  settings given as 0: back to their default
     size_t clear_count;
 } s_queue_t;
@@ -377,6 +378,7 @@ static const struct option s_queue_options[] = {
     {"on-failure", required_argument, NULL, 'f'},
     {"max-ready", required_argument, NULL, 'x'},
     {"max-ready-bytes", required_argument, NULL, 'X'},
+    {"overflow", required_argument, NULL, 'o'},
     {NULL, 0, NULL, 0},
 };
 
@@ -418,6 +420,12 @@ s_queue_option (arb_cli_t *cli, s_queue_t *self, int c, const char *value)
         rc = arb_cli_opt_uint (cli, "max-ready-bytes", value, INT64_MAX, &self->max_ready_bytes);
         s_clear_if_zero (self->clear, &self->clear_count, self->max_ready_bytes, "max_ready_bytes");
     }
+    else if (c == 'o') {
+        if (!streq (value, "drop-head") && !streq (value, "reject"))
+            return arb_cli_say (cli, ARB_EXIT_USAGE, "--overflow: '%s' is not drop-head or reject",
+                                value);
+        self->overflow = value;
+    }
     else {
         if (!streq (value, "retry") && !streq (value, "head") && !streq (value, "dead"))
             return arb_cli_say (cli, ARB_EXIT_USAGE,
@@ -443,12 +451,12 @@ s_queue_check (
         return ARB_EXIT_USAGE;
     if (self->settings && !streq (op, "set"))
         return arb_cli_usage (cli, cmd,
-                              "--max-running, --rate, --retention, --on-failure, --max-ready "
-                              "and --max-ready-bytes go with set");
+                              "--max-running, --rate, --retention, --on-failure, --max-ready, "
+                              "--max-ready-bytes and --overflow go with set");
     if (streq (op, "set") && !self->settings)
         return arb_cli_usage (cli, cmd,
                               "set what? give --max-running, --rate, --retention, --on-failure, "
-                              "--max-ready or --max-ready-bytes");
+                              "--max-ready, --max-ready-bytes or --overflow");
     bool destroys = streq (op, "purge") || streq (op, "delete");
     if (self->yes && !destroys)
         return arb_cli_usage (cli, cmd, "--yes goes with purge and delete");
@@ -525,8 +533,10 @@ s_queue_show_text (arb_queue_info_t *queue)
         snprintf (text, sizeof (text), "%" PRIu64 " bytes", queue->max_ready_bytes);
         s_show_line ("max ready", text);
     }
+    if (queue->overflow)
+        s_show_line ("overflow", queue->overflow);
     if (!queue->max_running && !queue->rate_per_sec && !queue->retention_ms && !queue->on_failure
-        && !queue->max_ready && !queue->max_ready_bytes)
+        && !queue->max_ready && !queue->max_ready_bytes && !queue->overflow)
         s_show_line ("settings",
                      "the defaults (no limits, the broker's retention, on failure retry)");
     printf ("  %-12s", "tasks");
@@ -601,6 +611,7 @@ s_queue_run (arb_cli_t *cli, int argc, char **argv)
     body->on_failure = self.on_failure;
     body->max_ready = self.max_ready;
     body->max_ready_bytes = self.max_ready_bytes;
+    body->overflow = self.overflow;
     body->clear.v = self.clear;
     body->clear.n = self.clear_count;
     arb_msg_t *reply = arb_client_request (cli->client, &request);
@@ -618,7 +629,7 @@ const arb_cli_cmd_t arb_cli_cmd_queue = {
              "       arbiter queue purge Q --yes | delete Q --yes\n"
              "       arbiter queue set Q [--max-running N] [--rate PER_SEC] [--retention SECONDS]\n"
              "                           [--on-failure retry|head|dead] [--max-ready N]\n"
-             "                           [--max-ready-bytes BYTES]\n"
+             "                           [--max-ready-bytes BYTES] [--overflow drop-head|reject]\n"
              "\n"
              "  pause, resume  stop / start handing out the queue's tasks (running ones go on)\n"
              "  purge          cancel every task of the queue that is not running; refused\n"
@@ -645,6 +656,9 @@ const arb_cli_cmd_t arb_cli_cmd_queue = {
              "                         queue over drops its oldest ready tasks (cancelled,\n"
              "                         in the order they would be handed out)\n"
              "    --max-ready-bytes BYTES  the same for the payload bytes of its ready tasks\n"
+             "    --overflow drop-head|reject  what a submit over a bound does: drop the\n"
+             "                         oldest ready tasks (default), or refuse the new\n"
+             "                         ones that do not fit (they end cancelled at once)\n"
              "  show           print the queue's settings that are set (paused, max running,\n"
              "                 rate, retention, on failure, max ready) and its tasks by state;\n"
              "                 exit 2 if the broker knows no such queue (no tasks, no settings)\n"

@@ -200,6 +200,8 @@ arb_json_queue (const arb_queue_info_t *queue)
     if (queue->max_ready_bytes)
         json_object_set_new (settings, "max_ready_bytes",
                              json_integer ((json_int_t) queue->max_ready_bytes));
+    if (queue->overflow)
+        json_object_set_new (settings, "overflow", json_string (queue->overflow));
     json_object_set_new (obj, "settings", settings);
     return obj;
 }

@@ -7,7 +7,8 @@
     Sets. A set is one task for its queue and one per fan-out child of the
     queue, all added to the turn's SUBMIT (arb_gateway_submit_one); the
     set's answer goes when every one of them is answered: STORED if all
-    were stored, else SERVER_ERROR with the first reason. A client that
+    were stored, NOT_STORED if its own queue refused it (full, with
+    overflow reject: arb_queue.h), else SERVER_ERROR with the first reason. A client that
     goes forgets its sets' tickets: the tasks are stored all the same.
 
     Fan-out children are kept in the broker's metadata, one key each under
@@ -438,16 +439,26 @@ s_set_answer (arb_kestrel_set_t *set)
 {
     arb_kestrel_client_t *client = set->client;
     uint64_t slot = set->slot;
-    bool ok = set->why[0] == 0;
+    bool ok = set->why[0] == 0, full = set->full;
     char why[sizeof (set->why)];
     snprintf (why, sizeof (why), "%s", set->why);
     s_set_unlink (set);
-    if (ok)
+    if (ok && full)
+        //  as Kestrel answers a set to a queue at its maxItems or maxSize
+        //  without discardOldWhenFull
+        arb_kestrel_conn_answer (client->conn, slot, "NOT_STORED\r\n", 12, false);
+    else if (ok)
         arb_kestrel_conn_answer (client->conn, slot, "STORED\r\n", 8, false);
     else {
         zsys_warning ("kestrel: set not stored reason=\"%s\"", why);
         arb_kestrel_conn_answerf (client->conn, slot, "SERVER_ERROR %s", why);
     }
+}
+
+static bool
+s_refused (const arb_submitted_task_t *task)
+{
+    return !task->existing && task->state == ARB_STATE_CANCELLED;
 }
 
 static void
@@ -460,12 +471,28 @@ s_on_submitted (arb_gateway_t *gateway,
     (void) gateway;
     (void) code;
     arb_kestrel_set_t *set = (arb_kestrel_set_t *) arg;
-    if (task)
+    //  a task its queue refused at once (overflow reject) was never an item
+    if (task && !s_refused (task))
         set->client->server->total_items++;
-    else if (!set->why[0])
+    if (!task && !set->why[0])
         snprintf (set->why, sizeof (set->why), "%s", error && *error ? error : "not stored");
     if (--set->outstanding == 0)
         s_set_answer (set);
+}
+
+//  The set's own item (its copies to fan-out children are not its answer):
+//  one that its queue refused at once (overflow reject) was not stored.
+static void
+s_on_submitted_own (arb_gateway_t *gateway,
+                    const arb_submitted_task_t *task,
+                    int code,
+                    const char *error,
+                    void *arg)
+{
+    arb_kestrel_set_t *set = (arb_kestrel_set_t *) arg;
+    if (task && s_refused (task))
+        set->full = true;
+    s_on_submitted (gateway, task, code, error, arg);
 }
 
 static void
@@ -519,7 +546,8 @@ s_on_set (arb_kestrel_client_t *client,
         spec.payload = last ? *item_p : zframe_dup (*item_p);
         if (last)
             *item_p = NULL;
-        set->tickets[i] = arb_gateway_submit_one (self->gateway, &spec, s_on_submitted, set);
+        set->tickets[i] = arb_gateway_submit_one (self->gateway, &spec,
+                                                  last ? s_on_submitted_own : s_on_submitted, set);
         if (!set->tickets[i]) {
             const char *why = arb_gateway_error (self->gateway);
             if (!set->why[0])

@@ -119,6 +119,7 @@ typedef struct _arb_kestrel_set_t {
     size_t n;            //  tickets
     uint64_t *tickets;   //  owned (0: refused alone)
     char why[256];       //  the first failure, if any
+    bool full;           //  its queue is full (overflow reject): the item was refused
 } arb_kestrel_set_t;
 
 typedef enum {

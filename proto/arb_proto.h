@@ -549,6 +549,7 @@ typedef struct {
     uint64_t ready_bytes;      //  payload bytes of its ready tasks (those counts[ready] counts)
     uint64_t max_ready;        //  0: no bound
     uint64_t max_ready_bytes;  //  0: no bound
+    const char *overflow;      //  "reject"; NULL: drop-head
 } arb_queue_info_t;
 
 //  Journal commits are counted by time in ARB_COMMIT_BUCKETS buckets: bucket
@@ -591,6 +592,7 @@ typedef struct {
     const char *on_failure;    //  "set": "retry" (default), "head" or "dead"
     uint64_t max_ready;        //  "set": ready tasks kept at most (the oldest dropped); 0 no bound
     uint64_t max_ready_bytes;  //  "set": their payload bytes at most; 0 no bound
+    const char *overflow;      //  "set": "drop-head" (default) or "reject" (the new are refused)
     arb_strs_t clear;          //  "set": settings to put back to their default
 } arb_queue_body_t;
 

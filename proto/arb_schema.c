@@ -284,6 +284,7 @@ static const arb_field_t s_queue_info_fields[] = {
     FLD (arb_queue_info_t, ready_bytes, ARB_F_U64, false, 0),
     FLD (arb_queue_info_t, max_ready, ARB_F_U64, false, 0),
     FLD (arb_queue_info_t, max_ready_bytes, ARB_F_U64, false, 0),
+    FLD (arb_queue_info_t, overflow, ARB_F_STR, false, ARB_NAME_MAX),
 };
 SCHEMA (s_queue_info_schema, arb_queue_info_t, s_queue_info_fields);
 
@@ -326,6 +327,7 @@ static const arb_field_t s_queue_fields[] = {
     FLD (arb_queue_body_t, on_failure, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_queue_body_t, max_ready, ARB_F_U64, false, 0),
     FLD (arb_queue_body_t, max_ready_bytes, ARB_F_U64, false, 0),
+    FLD (arb_queue_body_t, overflow, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_queue_body_t, clear, ARB_F_STRS, false, 8),
 };
 SCHEMA (s_queue_schema, arb_queue_body_t, s_queue_fields);

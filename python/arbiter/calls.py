@@ -215,12 +215,14 @@ def peek(queue: str, max: int) -> Generator[Request, Body, List[Peeked]]:
 
 
 ON_FAILURE = ('retry', 'head', 'dead')
+OVERFLOW = ('drop-head', 'reject')
 
 
 def queue_op(queue: str, op: str, max_running: Optional[int] = None,
              rate_per_sec: Optional[int] = None, retention: Optional[float] = None,
              on_failure: Optional[str] = None, max_ready: Optional[int] = None,
-             max_ready_bytes: Optional[int] = None) -> Generator[Request, Body, int]:
+             max_ready_bytes: Optional[int] = None,
+             overflow: Optional[str] = None) -> Generator[Request, Body, int]:
     """QUEUE: pause, resume, purge, or set (the settings given; 0 puts
     one back to its default). Returns the count the broker answers."""
     body: Body = {'queue': check_name('queue', queue), 'op': op}
@@ -247,6 +249,10 @@ def queue_op(queue: str, op: str, max_running: Optional[int] = None,
         if on_failure not in ON_FAILURE:
             raise refuse('on_failure', 'must be retry, head or dead, not %r' % on_failure)
         body['on_failure'] = on_failure
+    if overflow is not None:
+        if overflow not in OVERFLOW:
+            raise refuse('overflow', 'must be drop-head or reject, not %r' % overflow)
+        body['overflow'] = overflow
     body['clear'] = clear
     reply = yield Request(MsgType.QUEUE, body, changes=True)
     return int(reply['count'])

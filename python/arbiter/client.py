@@ -529,14 +529,17 @@ class Client:
     def configure_queue(self, queue: str, *, max_running: Optional[int] = None,
                         rate_per_sec: Optional[int] = None, retention: Optional[Seconds] = None,
                         on_failure: Optional[str] = None, max_ready: Optional[int] = None,
-                        max_ready_bytes: Optional[int] = None) -> None:
+                        max_ready_bytes: Optional[int] = None,
+                        overflow: Optional[str] = None) -> None:
         """Changes the settings given (0 puts one back to its default):
         tasks running at once, starts per second, retention (seconds),
         what a failed attempt does ("retry", "head" or "dead"), and the
-        bounds on its ready tasks and their payload bytes (a submit that
-        takes the queue over one drops its oldest ready tasks)."""
+        bounds on its ready tasks and their payload bytes, and what a
+        submit over them does: "drop-head" (the default) drops the queue's
+        oldest ready tasks, "reject" refuses the new ones (they end
+        cancelled at once)."""
         self._drive(calls.queue_op(queue, 'set', max_running, rate_per_sec, retention,
-                                   on_failure, max_ready, max_ready_bytes))
+                                   on_failure, max_ready, max_ready_bytes, overflow))
 
     @_exclusive
     def limit(self, name: str, *, max_running: Optional[int] = None,

@@ -236,7 +236,7 @@ QUEUE_INFO = _schema(
     _f('max_running', K.U32), _f('rate_per_sec', K.U32), _f('retention_ms', K.U64),
     _f('on_failure', K.STR, max=NAME_MAX), _f('done_seconds', K.IDS, max=DONE_SECONDS),
     _f('consumers', K.U32), _f('declared', K.BOOL), _f('ready_bytes', K.U64),
-    _f('max_ready', K.U64), _f('max_ready_bytes', K.U64))
+    _f('max_ready', K.U64), _f('max_ready_bytes', K.U64), _f('overflow', K.STR, max=NAME_MAX))
 
 WORKER_STATS = _schema(
     'worker_stats', _f('name', K.STR, max=NAME_MAX), _f('identity', K.STR, max=NAME_MAX),
@@ -341,7 +341,8 @@ BODIES: Dict[MsgType, Schema] = {
                            _f('op', K.STR, True, NAME_MAX), _f('max_running', K.U32),
                            _f('rate_per_sec', K.U32), _f('retention_ms', K.U64),
                            _f('on_failure', K.STR, max=NAME_MAX), _f('max_ready', K.U64),
-                           _f('max_ready_bytes', K.U64), _f('clear', K.STRS, max=8)),
+                           _f('max_ready_bytes', K.U64), _f('overflow', K.STR, max=NAME_MAX),
+                           _f('clear', K.STRS, max=8)),
     MsgType.OK: _schema('ok', _f('count', K.U64)),
     MsgType.EVENTS: _schema('events', _f('queue', K.NAME, max=NAME_MAX), _f('off', K.BOOL)),
     MsgType.EVENT: _schema('event', _lst('events', EVENT_INFO), _f('dropped', K.U64)),

@@ -232,7 +232,9 @@ class QueueStats:
     paused, tasks done in the last minute (and per second, oldest first),
     the age of its oldest ready task, its settings (0 / None: default),
     the worker sessions with credit on it, whether it was declared, the
-    payload bytes of its ready tasks, and its bounds on them (0: none)."""
+    payload bytes of its ready tasks, and its bounds on them (0: none) with
+    what a submit over them does (overflow: None drops the oldest, "reject"
+    refuses the new)."""
 
     name: str
     counts: Dict[State, int]
@@ -249,6 +251,7 @@ class QueueStats:
     ready_bytes: int
     max_ready: int = 0
     max_ready_bytes: int = 0
+    overflow: Optional[str] = None
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> 'QueueStats':

@@ -174,3 +174,29 @@ def test_items_a_worker_routes_hold_the_bound(broker, client, processes, tmp_pat
     # the two routed last (the worker runs two at once: in either order)
     assert client.stats().queue('routed').counts[State.READY] == 2
     assert len(ready_payloads(client, 'routed')) == 2
+
+
+def test_reject_refuses_the_new_and_keeps_the_old(client):
+    client.configure_queue('rej', max_ready=2, max_ready_bytes=250, overflow='reject')
+    q = client.stats().queue('rej')
+    assert (q.max_ready, q.max_ready_bytes, q.overflow) == (2, 250, 'reject')
+    first = client.submit('job', b'a' * 200, queue='rej')
+    too_big = client.submit('job', b'b' * 100, queue='rej')
+    fits = client.submit('job', b'c' * 50, queue='rej')
+    assert (first.state, too_big.state, fits.state) == \
+        (State.READY, State.CANCELLED, State.READY)
+    assert 'refused' in client.status(too_big).error
+    # a batch: each of its tasks is taken or refused in order
+    client.configure_queue('rej', max_ready_bytes=0)
+    out = client.submit_many([{'name': 'job', 'queue': 'rej', 'payload': b'%d' % i}
+                              for i in range(3)])
+    assert [t.state for t in out] == [State.CANCELLED] * 3
+    assert [p[:1] for p in ready_payloads(client, 'rej')] == [b'a', b'c']
+    # a lower bound in this mode drops nothing; drop-head then does
+    client.configure_queue('rej', max_ready=1)
+    assert len(ready_payloads(client, 'rej')) == 2
+    client.configure_queue('rej', overflow='drop-head')
+    assert client.stats().queue('rej').overflow is None
+    assert [p[:1] for p in ready_payloads(client, 'rej')] == [b'c']
+    with pytest.raises(Invalid):
+        client.configure_queue('rej', overflow='drop-tail')

@@ -284,6 +284,12 @@ def test_queue_bounds(broker):
     assert shown['settings'] == {'max_ready_bytes': 1000}
     proc = arbiter(broker.endpoint, 'queue', 'set', 'bounded', '--max-ready', 'many')
     assert proc.returncode == EXIT_USAGE and b'max-ready' in proc.stderr
+    assert arbiter(broker.endpoint, 'queue', 'set', 'bounded', '--overflow', 'reject') \
+        .returncode == EXIT_OK
+    proc = arbiter(broker.endpoint, 'queue', 'show', 'bounded')
+    assert b'overflow     reject' in proc.stdout, proc.stdout
+    proc = arbiter(broker.endpoint, 'queue', 'set', 'bounded', '--overflow', 'drop-tail')
+    assert proc.returncode == EXIT_USAGE and b'drop-head or reject' in proc.stderr
     proc = arbiter(broker.endpoint, 'queue', 'pause', 'bounded', '--max-ready', '3')
     assert proc.returncode == EXIT_USAGE and b'go with set' in proc.stderr
 

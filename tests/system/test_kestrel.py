@@ -754,3 +754,32 @@ def test_the_example_config_is_valid():
     for key in ('kestrel', 'kestrel-max-item', 'kestrel-max-connections',
                 'kestrel-allow-shutdown', 'kestrel-bare-value-key'):
         assert '\n%s = ' % key in out.stdout
+
+
+def test_a_full_queue_refuses_or_drops(kgw):
+    """Kestrel's maxItems/maxSize: with overflow reject a set to a full
+    queue answers NOT_STORED and changes nothing; with drop-head (its
+    discardOldWhenFull) the oldest items go."""
+    peer = arbiter_proto.Peer(kgw.broker.endpoint)
+    try:
+        for queue, overflow in ((b'full', 'reject'), (b'rolling', 'drop-head')):
+            kind, _, body, _ = peer.request('QUEUE', {
+                'queue': queue.decode(), 'op': 'set', 'max_ready': 2, 'max_ready_bytes': 10,
+                'overflow': overflow})
+            assert kind == 'OK', body
+    finally:
+        peer.close()
+    k = KSock(kgw.kestrel_port)
+    # (before any get: a queue that is read has items prefetched by the
+    # gateway, which the broker counts as taken)
+    answers = [k.ask(b'set full 0 0 %d\r\n%s\r\n' % (len(v), v))
+               for v in (b'a', b'b', b'c', b'12345678901')]
+    assert answers == [b'STORED', b'STORED', b'NOT_STORED', b'NOT_STORED']
+    # a smaller one would fit the bytes, not the count
+    assert k.ask(b'set full 0 0 1\r\nz\r\n') == b'NOT_STORED'
+    for v in (b'a', b'b', b'c'):
+        assert k.ask(b'set rolling 0 0 1\r\n%s\r\n' % v) == b'STORED'
+    assert [k.get(b'full'), k.get(b'full'), k.get(b'full')] == [(b'a', 0), (b'b', 0), None]
+    assert [k.get(b'rolling'), k.get(b'rolling'), k.get(b'rolling')] == \
+        [(b'b', 0), (b'c', 0), None]
+    k.close()

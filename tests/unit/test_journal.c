@@ -1601,6 +1601,7 @@ test_queue_settings_round_trip (void **state)
                                  .on_failure = -1,
                                  .max_ready = 5,
                                  .max_ready_bytes = 1ull << 40,
+                                 .reject = 1,
                                  .retention_ms = 7};
     assert_int_equal (arb_settings_change_queue (sched, j, "b", &change), 0);
     const char *old = "paused=1 max_running=2 rate=3 retention_ms=4 on_failure=1 declared=1";
@@ -1614,6 +1615,7 @@ test_queue_settings_round_trip (void **state)
     assert_int_equal (arb_queue_settings (b)->max_ready, 5);
     assert_int_equal (arb_queue_settings (b)->max_ready_bytes, 1ull << 40);
     assert_int_equal (arb_queue_settings (b)->retention_ms, 7);
+    assert_true (arb_queue_settings (b)->reject);
     assert_true (arb_queue_is_bounded (b));
     assert_false (arb_queue_is_idle (b));
     arb_queue_t *q = arb_sched_find_queue (sched, "old");
@@ -1621,6 +1623,7 @@ test_queue_settings_round_trip (void **state)
     assert_true (arb_queue_settings (q)->paused && arb_queue_settings (q)->declared);
     assert_int_equal (arb_queue_settings (q)->on_failure, 1);
     assert_false (arb_queue_is_bounded (q));
+    assert_false (arb_queue_settings (q)->reject);
     //  cleared: unbounded again, and stored so
     arb_queue_change_t clear = {
         .paused = -1, .on_failure = -1, .clear_max_ready = true, .clear_max_ready_bytes = true};
@@ -1631,6 +1634,7 @@ test_queue_settings_round_trip (void **state)
     sched = arb_sched_new (&config, &hooks);
     assert_int_equal (arb_settings_load (sched, j), 0);
     assert_false (arb_queue_is_bounded (arb_sched_find_queue (sched, "b")));
+    assert_false (arb_queue_settings (arb_sched_find_queue (sched, "b"))->reject);
     arb_sched_destroy (&sched);
     arb_journal_destroy (&j);
 }
