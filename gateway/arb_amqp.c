@@ -632,6 +632,7 @@ arb_amqp_bound_queue (arb_amqp_t *self,
     body->op = "set";
     body->max_ready = settings->has_max_length ? settings->max_length : 0;
     body->max_ready_bytes = settings->has_max_length_bytes ? settings->max_length_bytes : 0;
+    body->overflow = settings->overflow == ARB_AMQP_DROP_HEAD ? "drop-head" : "reject";
     s_bound_t *bound = (s_bound_t *) zmalloc (sizeof (s_bound_t));
     *bound = (s_bound_t){queue->vhost, strdup (queue->name), fn, arg};
     uint32_t reqid = arb_gateway_send (self->gateway, &request, s_on_bound, bound);

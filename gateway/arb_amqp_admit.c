@@ -20,6 +20,14 @@
     seen by it (they may take it over the bound; nothing is dropped to
     make room).
 
+    Once the broker has taken the queue's bounds with overflow reject
+    (queue->broker_bounds: arb_amqp_bound_queue), it decides itself, in the
+    turn of the submit, whatever else submits to the queue: a message goes
+    to it at once (after those still held, if any), and one that the
+    broker refused (its task ended cancelled in SUBMITTED) is refused here
+    as one that did not fit; reject-publish-dlx keeps a copy of the body
+    until the answer, to dead-letter it.
+
     A ticket of this module has its top bit set; the others are the
     gateway's own (arb_gateway_submit_one).
 */
@@ -39,9 +47,12 @@ typedef struct {
     zframe_t *payload;        //  owned
     arb_task_spec_t options;  //  its options (queue, name, headers and payload: none)
     arb_gateway_submitted_fn *fn;
-    void *arg;        //  NULL: forgotten (submitted all the same, no answer)
-    uint64_t ticket;  //  admitted: the gateway's ticket, its answer awaited (0: held)
-    void *handle;     //  in server->admits
+    void *arg;                //  NULL: forgotten (submitted all the same, no answer)
+    uint64_t ticket;          //  admitted: the gateway's ticket, its answer awaited (0: held)
+    void *handle;             //  in server->admits
+    arb_amqp_vhost_t *vhost;  //  borrowed: its queue's, looked up again at the answer
+    char *name;               //  owned: its queue's AMQP name
+    zframe_t *copy;           //  owned: reject-publish-dlx, the body once submitted
 } s_admit_t;
 
 //  A queue's held messages and the count they wait for; found through
@@ -65,6 +76,8 @@ s_admit_destructor (void **item)
         return;
     zchunk_destroy (&admit->headers);
     zframe_destroy (&admit->payload);
+    zframe_destroy (&admit->copy);
+    free (admit->name);
     free (admit);
     *item = NULL;
 }
@@ -121,21 +134,6 @@ s_admit_end (s_admit_t *admit)
     zlistx_delete (self->admits, admit->handle);
 }
 
-static void
-s_on_admitted (arb_gateway_t *gateway,
-               const arb_submitted_task_t *task,
-               int code,
-               const char *error,
-               void *arg)
-{
-    s_admit_t *admit = (s_admit_t *) arg;
-    arb_gateway_submitted_fn *fn = admit->fn;
-    void *fn_arg = admit->arg;
-    s_admit_end (admit);
-    if (fn_arg)
-        fn (gateway, task, code, error, fn_arg);
-}
-
 //  Answers a held message without storing it: code and error as
 //  arb_gateway_submitted_fn's.
 static void
@@ -149,20 +147,64 @@ s_refuse (s_admit_t *admit, int code, const char *error)
         fn (self->gateway, NULL, code, error, fn_arg);
 }
 
-//  Stores a held message that fits.
+//  A message that does not fit its queue: dead-lettered if the queue says
+//  so (body: the message's, borrowed), then refused.
 static void
-s_admit (s_admit_t *admit, const char *broker)
+s_overflow (s_admit_t *admit, arb_amqp_queue_t *queue, zframe_t *body)
+{
+    if (queue && body && queue->settings.overflow == ARB_AMQP_REJECT_PUBLISH_DLX)
+        arb_amqp_deadletter (
+            admit->server, queue, 0,
+            (arb_bin_t){zchunk_data (admit->headers), zchunk_size (admit->headers)}, body,
+            "maxlen");
+    s_refuse (admit, ARB_AMQP_OVERFLOW, "maxlen");
+}
+
+static void
+s_on_admitted (arb_gateway_t *gateway,
+               const arb_submitted_task_t *task,
+               int code,
+               const char *error,
+               void *arg)
+{
+    s_admit_t *admit = (s_admit_t *) arg;
+    if (task && !task->existing && task->state == ARB_STATE_CANCELLED) {
+        //  the broker keeps the queue's bounds, and this one did not fit
+        s_overflow (admit, arb_amqp_model_queue (admit->vhost, admit->name), admit->copy);
+        return;
+    }
+    arb_gateway_submitted_fn *fn = admit->fn;
+    void *fn_arg = admit->arg;
+    s_admit_end (admit);
+    if (fn_arg)
+        fn (gateway, task, code, error, fn_arg);
+}
+
+//  Submits a message (its answer: s_on_admitted). Returns the gateway's
+//  ticket, or 0 if the link refused it (arb_gateway_error says why).
+static uint64_t
+s_send (s_admit_t *admit, const char *broker)
 {
     arb_amqp_t *self = admit->server;
     arb_task_spec_t spec = admit->options;
     spec.queue = broker;
     spec.name = ARB_AMQP_TASK_NAME;
     spec.headers = (arb_bin_t){zchunk_data (admit->headers), zchunk_size (admit->headers)};
+    arb_amqp_queue_t *queue = arb_amqp_model_queue (admit->vhost, admit->name);
+    if (queue && queue->broker_bounds && queue->settings.overflow == ARB_AMQP_REJECT_PUBLISH_DLX)
+        admit->copy = zframe_dup (admit->payload);  //  the broker may refuse it
     spec.payload = admit->payload;
     admit->payload = NULL;
     admit->ticket = arb_gateway_submit_one (self->gateway, &spec, s_on_admitted, admit);
-    if (!admit->ticket)
-        s_refuse (admit, 0, arb_gateway_error (self->gateway));
+    return admit->ticket;
+}
+
+//  Stores a held message that fits.
+static void
+s_admit (s_admit_t *admit, const char *broker)
+{
+    if (!s_send (admit, broker))
+        s_refuse (admit, 0, arb_gateway_error (admit->server->gateway));
 }
 
 static void
@@ -219,12 +261,7 @@ s_on_gate_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
             continue;
         }
         refused++;
-        if (queue->settings.overflow == ARB_AMQP_REJECT_PUBLISH_DLX)
-            arb_amqp_deadletter (
-                self, queue, 0,
-                (arb_bin_t){zchunk_data (admit->headers), zchunk_size (admit->headers)},
-                admit->payload, "maxlen");
-        s_refuse (admit, ARB_AMQP_OVERFLOW, "maxlen");
+        s_overflow (admit, queue, admit->payload);
     }
     if (refused)
         zsys_debug ("amqp: queue full, publishes refused queue=%s refused=%zu", gate->broker,
@@ -286,13 +323,13 @@ s_gate_arm (arb_amqp_t *self)
     self->gate_armed = true;
 }
 
-//  Holds a message for queue until its count comes.
-static uint64_t
-s_hold (arb_amqp_t *self,
-        arb_amqp_queue_t *queue,
-        arb_task_spec_t *spec,
-        arb_gateway_submitted_fn *fn,
-        void *arg)
+//  A message for queue, to hold or to submit (spec's payload taken).
+static s_admit_t *
+s_admit_new (arb_amqp_t *self,
+             arb_amqp_queue_t *queue,
+             arb_task_spec_t *spec,
+             arb_gateway_submitted_fn *fn,
+             void *arg)
 {
     s_admit_t *admit = (s_admit_t *) zmalloc (sizeof (s_admit_t));
     admit->server = self;
@@ -306,7 +343,21 @@ s_hold (arb_amqp_t *self,
     admit->fn = fn;
     admit->arg = arg;
     admit->handle = zlistx_add_end (self->admits, admit);
+    admit->vhost = queue->vhost;
+    admit->name = strdup (queue->name);
     arb_idmap_insert (self->admit_ids, admit->id, admit);
+    return admit;
+}
+
+//  Holds a message for queue until its count comes.
+static uint64_t
+s_hold (arb_amqp_t *self,
+        arb_amqp_queue_t *queue,
+        arb_task_spec_t *spec,
+        arb_gateway_submitted_fn *fn,
+        void *arg)
+{
+    s_admit_t *admit = s_admit_new (self, queue, spec, fn, arg);
     s_gate_t *gate = (s_gate_t *) queue->gate;
     if (!gate) {
         gate = (s_gate_t *) zmalloc (sizeof (s_gate_t));
@@ -342,7 +393,14 @@ arb_amqp_submit (arb_amqp_t *self,
         spec->priority = priority;
     if (!s_refuses_overflow (queue))
         return arb_gateway_submit_one (self->gateway, spec, fn, arg);
-    return s_hold (self, queue, spec, fn, arg);
+    if (!queue->broker_bounds || queue->gate)
+        return s_hold (self, queue, spec, fn, arg);
+    //  the broker decides; after those still held, in order
+    s_admit_t *admit = s_admit_new (self, queue, spec, fn, arg);
+    if (s_send (admit, queue->broker))
+        return admit->id;
+    s_admit_end (admit);  //  refused by the link: fn is not called
+    return 0;
 }
 
 void

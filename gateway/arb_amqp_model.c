@@ -541,8 +541,11 @@ arb_amqp_model_fits (const arb_amqp_qargs_t *settings,
 bool
 arb_amqp_model_broker_bounds (const arb_amqp_qargs_t *settings)
 {
-    return arb_amqp_model_is_bounded (settings) && settings->overflow == ARB_AMQP_DROP_HEAD
-           && !settings->dlx && (!settings->has_max_length || settings->max_length)
+    //  drop-head's drops with a dead-letter exchange are the gateway's to
+    //  route; a refused publish it still holds, and dead-letters itself
+    return arb_amqp_model_is_bounded (settings)
+           && (settings->overflow != ARB_AMQP_DROP_HEAD || !settings->dlx)
+           && (!settings->has_max_length || settings->max_length)
            && (!settings->has_max_length_bytes || settings->max_length_bytes);
 }
 

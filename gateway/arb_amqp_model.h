@@ -172,9 +172,11 @@ bool arb_amqp_model_fits (const arb_amqp_qargs_t *settings,
                           uint64_t size);
 
 //  Whether the broker keeps the queue within its bounds itself (QUEUE set
-//  max_ready, max_ready_bytes: exact, in the turn of the submit): drop-head
-//  without a dead-letter exchange (the drops have nowhere to go) and no
-//  bound of 0 (none, to the broker). Else the gateway trims after publishes.
+//  max_ready, max_ready_bytes, overflow: exact, in the turn of the
+//  submit): reject-publish(-dlx), and drop-head without a dead-letter
+//  exchange (drops are the gateway's to dead-letter), with no bound of 0
+//  (none, to the broker). Else the gateway trims after publishes, or counts
+//  before them (arb_amqp_admit.c).
 bool arb_amqp_model_broker_bounds (const arb_amqp_qargs_t *settings);
 
 //  Creates a queue (args copied, settings parsed). Borrowed.

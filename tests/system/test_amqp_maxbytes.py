@@ -256,3 +256,27 @@ def test_declare_ok_counts_consumers_after_the_trim(gateway):
         other.basic_cancel(tag)
         assert ch.queue_declare(name, passive=True).method.consumer_count == 0, name
     c.close()
+
+
+def test_reject_publish_bounds_every_protocol(gateway):
+    """reject-publish is the broker's to keep (overflow reject): a Kestrel
+    set to the full queue answers NOT_STORED, and a publish after Kestrel
+    filled it is nacked; the bound holds whoever submits."""
+    import socket
+    c = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('rp-mixed', arguments={'x-max-length': 2, 'x-overflow': 'reject-publish'})
+    ch.confirm_delivery()
+    k = socket.create_connection(('127.0.0.1', gateway.kestrel_port), timeout=10)
+    answers = []
+    for v in (b'k1', b'k2', b'k3'):
+        k.sendall(b'set rp-mixed 0 0 2\r\n%s\r\n' % v)
+        answers.append(k.recv(100))
+    k.close()
+    assert answers == [b'STORED\r\n', b'STORED\r\n', b'NOT_STORED\r\n']
+    with pytest.raises(pika.exceptions.NackError):
+        ch.basic_publish('', 'rp-mixed', b'a')
+    assert count(ch, 'rp-mixed') == 2
+    stats = requests_json(gateway, '/api/v1/queues/rp-mixed')
+    assert stats['settings'] == {'max_ready': 2, 'overflow': 'reject'}
+    c.close()
