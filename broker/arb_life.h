@@ -302,10 +302,13 @@ uint64_t arb_life_delete_queue (arb_life_t *self, const char *queue);
 //  x-max-length default) its oldest ready tasks go, in dispatch order; with
 //  reject (Kestrel's full queue, AMQP's reject-publish) each fresh task
 //  that does not fit with those before it does. Either way they end
-//  cancelled, as CANCEL ends them (their watchers told). Also called when
-//  a bound is set (fresh empty: only drop-head drops then). queue may be
-//  NULL.
-void arb_life_hold_bounds (arb_life_t *self, arb_queue_t *queue, const uint64_t *fresh, size_t n);
+//  cancelled, as CANCEL ends them (their watchers told); refused (if not
+//  NULL) gets the ids of the fresh tasks refused. Also called when a bound
+//  is set (fresh empty: only drop-head drops then). queue may be NULL.
+//  Returns how many tasks ended: an ended parent may make children ready
+//  (a DAG's always step), which the caller holds the bounds against again.
+uint64_t arb_life_hold_bounds (
+    arb_life_t *self, arb_queue_t *queue, const uint64_t *fresh, size_t n, arb_vec_t *refused);
 
 //  Fills tasks with up to max ready tasks of a queue, borrowed, in the
 //  order they would be handed out, without taking them: none from a

@@ -682,7 +682,7 @@ arb_life_commit_emits (arb_life_t *self, arb_task_t *task)
             arb_outbox_event (self->outbox, item, ARB_STATE_READY, NULL);
             //  a routed item is a submit to its queue: it holds the bounds
             uint64_t fresh = item->id;
-            arb_life_hold_bounds (self, item->queue, &fresh, 1);
+            arb_life_hold_bounds (self, item->queue, &fresh, 1, NULL);
         }
         else
             arb_sched_discard_task (self->sched, &item);

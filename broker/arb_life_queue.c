@@ -333,9 +333,11 @@ arb_life_peek (arb_life_t *self, const char *name, arb_task_t **tasks, size_t ma
 }
 
 //  The oldest ready tasks go until the queue is within its bounds.
-static void
+//  Returns how many went.
+static uint64_t
 s_drop_head (arb_life_t *self, arb_queue_t *queue, const char *why)
 {
+    uint64_t dropped = 0;
     //  tasks held back by their name's limit are ready, and at the head:
     //  back in the queue, where the drop sees them (dispatch holds them
     //  back again)
@@ -348,6 +350,7 @@ s_drop_head (arb_life_t *self, arb_queue_t *queue, const char *why)
         arb_life_cancel_task (self, &head, why);
         if (self->halted)
             break;
+        dropped++;
         //  Each round ends a ready task for good, so the loop ends (a
         //  dropped parent may make children ready: they count, and may go
         //  too); a task that stayed ready would loop for ever.
@@ -358,6 +361,7 @@ s_drop_head (arb_life_t *self, arb_queue_t *queue, const char *why)
             break;
         }
     }
+    return dropped;
 }
 
 //  A fresh ready task of queue (one that just joined it), or NULL.
@@ -369,21 +373,28 @@ s_fresh (arb_life_t *self, arb_queue_t *queue, uint64_t id)
 }
 
 //  Each fresh task that does not fit with the queue's ready tasks from
-//  before and the fresh ones kept before it is refused.
-static void
-s_refuse_new (
-    arb_life_t *self, arb_queue_t *queue, const uint64_t *fresh, size_t n, const char *why)
+//  before and the fresh ones kept before it is refused (its id pushed to
+//  refused). Returns how many.
+static uint64_t
+s_refuse_new (arb_life_t *self,
+              arb_queue_t *queue,
+              const uint64_t *fresh,
+              size_t n,
+              const char *why,
+              arb_vec_t *refused)
 {
-    //  what the queue held before the fresh tasks came
+    //  what the queue held before the fresh tasks came (the bytes floored:
+    //  the queue's count may be short of the sum, never over it)
     uint64_t ready = arb_queue_counts (queue)[ARB_STATE_READY];
     uint64_t bytes = *arb_queue_ready_bytes (queue);
     for (size_t i = 0; i < n; i++) {
         arb_task_t *task = s_fresh (self, queue, fresh[i]);
         if (task) {
-            ready--;
-            bytes -= task->payload_size;
+            ready = ready ? ready - 1 : 0;
+            bytes = bytes > task->payload_size ? bytes - task->payload_size : 0;
         }
     }
+    uint64_t count = 0;
     const arb_queue_settings_t *settings = arb_queue_settings (queue);
     for (size_t i = 0; i < n && !self->halted; i++) {
         arb_task_t *task = s_fresh (self, queue, fresh[i]);
@@ -397,25 +408,28 @@ s_refuse_new (
         if (fits) {
             ready++;
             bytes += size;
+            continue;
         }
-        else
-            arb_life_cancel_task (self, &task, why);
+        if (refused)
+            arb_vec_push (refused, fresh[i]);
+        arb_life_cancel_task (self, &task, why);
+        count++;
     }
+    return count;
 }
 
-void
-arb_life_hold_bounds (arb_life_t *self, arb_queue_t *queue, const uint64_t *fresh, size_t n)
+uint64_t
+arb_life_hold_bounds (
+    arb_life_t *self, arb_queue_t *queue, const uint64_t *fresh, size_t n, arb_vec_t *refused)
 {
     if (!queue || !arb_queue_is_over_bound (queue))
-        return;
+        return 0;
     const arb_queue_settings_t *settings = arb_queue_settings (queue);
     char why[128];
     snprintf (
         why, sizeof (why),
         "%s: its queue was over its bound (max_ready %" PRIu64 ", max_ready_bytes %" PRIu64 ")",
         settings->reject ? "refused" : "dropped", settings->max_ready, settings->max_ready_bytes);
-    if (settings->reject)
-        s_refuse_new (self, queue, fresh, n, why);
-    else
-        s_drop_head (self, queue, why);
+    return settings->reject ? s_refuse_new (self, queue, fresh, n, why, refused)
+                            : s_drop_head (self, queue, why);
 }

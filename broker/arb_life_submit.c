@@ -305,7 +305,8 @@ s_assign_ids (arb_life_t *self,
             *flow = its_flow;
         if (id) {
             arb_task_t *known = arb_sched_find (self->sched, id);
-            results[i] = (arb_submitted_task_t){id, true, known ? known->state : (uint32_t) state};
+            results[i] = (arb_submitted_task_t){
+                .id = id, .existing = true, .state = known ? known->state : (uint32_t) state};
         }
         else
             id = ++self->next_id;
@@ -363,17 +364,32 @@ s_bounded_free (s_bounded_t *bounded)
     *bounded = (s_bounded_t){0};
 }
 
-//  The queues are kept within their bounds (arb_life_hold_bounds). Last in
-//  a SUBMIT, so that its watchers hear of a task of the batch that goes.
+//  The queues are kept within their bounds (arb_life_hold_bounds), again
+//  while a task that ended makes others of the batch ready (a refused or
+//  dropped parent's always step, in this queue or one held before); the
+//  ids refused go to refused. Last in a SUBMIT, so that its watchers hear
+//  of a task of the batch that goes.
 static void
-s_bounded_hold (arb_life_t *self, s_bounded_t *bounded)
+s_bounded_hold (arb_life_t *self, s_bounded_t *bounded, arb_vec_t *refused)
 {
-    for (size_t i = 0; i < bounded->n && !self->halted; i++) {
-        s_joined_t *joined = &bounded->v[i];
-        arb_life_hold_bounds (self, joined->queue, joined->ids.v + joined->ids.head,
-                              arb_vec_size (&joined->ids));
+    bool ended = true;
+    while (ended && !self->halted) {
+        ended = false;
+        for (size_t i = 0; i < bounded->n && !self->halted; i++) {
+            s_joined_t *joined = &bounded->v[i];
+            ended |= arb_life_hold_bounds (self, joined->queue, joined->ids.v + joined->ids.head,
+                                           arb_vec_size (&joined->ids), refused)
+                     > 0;
+        }
     }
     s_bounded_free (bounded);
+}
+
+static int
+s_compare_ids (const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return x < y ? -1 : x > y;
 }
 
 //  Stores every new task of a batch, then lets them run or wait: first all
@@ -458,9 +474,19 @@ arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *re
             && arb_life_watch (self, ids[i], arb_msg_routing_id (msg), &found))
             goto cleanup;
     }
-    s_bounded_hold (self, &bounded);
-    for (size_t i = 0; i < n; i++)
+    arb_vec_t refused = {0};
+    s_bounded_hold (self, &bounded, &refused);
+    uint64_t *refused_v = refused.v ? refused.v + refused.head : NULL;
+    size_t refused_n = arb_vec_size (&refused);
+    if (refused_n)
+        qsort (refused_v, refused_n, sizeof (uint64_t), s_compare_ids);
+    for (size_t i = 0; i < n; i++) {
         results[i].state = (uint32_t) s_state_of (self, ids[i]);
+        results[i].refused =
+            refused_n && !results[i].existing
+            && bsearch (&ids[i], refused_v, refused_n, sizeof (uint64_t), s_compare_ids);
+    }
+    arb_vec_free (&refused);
     rc = self->halted ? -1 : 0;
 cleanup:
     s_bounded_free (&bounded);

@@ -93,8 +93,8 @@ arb_settings_change_queue (arb_sched_t *sched,
         settings->max_ready = change->max_ready;
     if (change->max_ready_bytes)
         settings->max_ready_bytes = change->max_ready_bytes;
-    if (change->reject >= 0)
-        settings->reject = change->reject != 0;
+    if (change->overflow)
+        settings->reject = change->overflow == ARB_OVERFLOW_REJECT;
     if (change->clear_max_running)
         limit->max_running = 0;
     if (change->clear_rate_per_sec)

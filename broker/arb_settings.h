@@ -32,6 +32,10 @@
 #include "arb_journal.h"
 #include "arb_sched.h"
 
+//  What a submit over a queue's bound does (arb_queue_change_t.overflow).
+#define ARB_OVERFLOW_DROP_HEAD 1
+#define ARB_OVERFLOW_REJECT    2
+
 //  A change to a queue's settings (QUEUE pause, resume or set). A clear
 //  flag resets its setting to the default after the values are applied.
 typedef struct {
@@ -43,7 +47,7 @@ typedef struct {
     int on_failure;            //  ARB_ON_FAILURE_*; -1 unchanged
     uint64_t max_ready;        //  0 unchanged
     uint64_t max_ready_bytes;  //  0 unchanged
-    int reject;                //  overflow: 1 reject, 0 drop-head, -1 unchanged
+    int overflow;              //  ARB_OVERFLOW_*; 0 unchanged
     bool clear_max_running;
     bool clear_rate_per_sec;
     bool clear_retention_ms;

@@ -259,10 +259,10 @@ s_queue_change (const arb_verbs_t *verbs, arb_msg_t *msg, arb_queue_change_t *ch
         }
     }
     if (body->overflow) {
-        change->reject = streq (body->overflow, "reject")      ? 1
-                         : streq (body->overflow, "drop-head") ? 0
-                                                               : -1;
-        if (change->reject < 0) {
+        change->overflow = streq (body->overflow, "reject")      ? ARB_OVERFLOW_REJECT
+                           : streq (body->overflow, "drop-head") ? ARB_OVERFLOW_DROP_HEAD
+                                                                 : 0;
+        if (!change->overflow) {
             arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID,
                                "overflow: '%s' is not drop-head or reject", body->overflow);
             return -1;
@@ -311,7 +311,7 @@ arb_verbs_queue (const arb_verbs_t *verbs, arb_msg_t *msg)
                            "queue: '%s' is not a queue name (empty, or holds '@')", body->queue);
         return;
     }
-    arb_queue_change_t change = {.paused = -1, .declare = declare, .on_failure = -1, .reject = -1};
+    arb_queue_change_t change = {.paused = -1, .declare = declare, .on_failure = -1};
     if (pause || resume)
         change.paused = pause;
     if (set && s_queue_change (verbs, msg, &change))
@@ -329,12 +329,13 @@ arb_verbs_queue (const arb_verbs_t *verbs, arb_msg_t *msg)
         if (arb_settings_change_queue (arb_life_sched (verbs->life), verbs->journal, body->queue,
                                        &change))
             arb_life_halt (verbs->life, "queue settings");
-        else if (change.max_ready || change.max_ready_bytes || change.reject == 0)
+        else if (change.max_ready || change.max_ready_bytes
+                 || change.overflow == ARB_OVERFLOW_DROP_HEAD || change.clear_overflow)
             //  a bound set on a queue already over it holds at once (with
             //  drop-head: reject refuses only what comes)
             arb_life_hold_bounds (verbs->life,
                                   arb_sched_find_queue (arb_life_sched (verbs->life), body->queue),
-                                  NULL, 0);
+                                  NULL, 0, NULL);
     }
     if (arb_life_is_halted (verbs->life))
         arb_msg_destroy (&reply);

@@ -660,8 +660,9 @@ const arb_cli_cmd_t arb_cli_cmd_queue = {
              "                         oldest ready tasks (default), or refuse the new\n"
              "                         ones that do not fit (they end cancelled at once)\n"
              "  show           print the queue's settings that are set (paused, max running,\n"
-             "                 rate, retention, on failure, max ready) and its tasks by state;\n"
-             "                 exit 2 if the broker knows no such queue (no tasks, no settings)\n"
+             "                 rate, retention, on failure, max ready, overflow) and its tasks\n"
+             "                 by state; exit 2 if the broker knows no such queue (no tasks,\n"
+             "                 no settings)\n"
              "  --json         print {\"queue\", \"op\", \"count\"}; show: the queue as\n"
              "                 `stats --json` gives it, {\"name\", \"counts\", \"paused\",\n"
              "                 \"settings\": {the ones set}, ...}\n",

@@ -24,7 +24,7 @@
     (queue->broker_bounds: arb_amqp_bound_queue), it decides itself, in the
     turn of the submit, whatever else submits to the queue: a message goes
     to it at once (after those still held, if any), and one that the
-    broker refused (its task ended cancelled in SUBMITTED) is refused here
+    broker refused (`refused` in SUBMITTED: its task ended at once) is refused here
     as one that did not fit; reject-publish-dlx keeps a copy of the body
     until the answer, to dead-letter it.
 
@@ -168,7 +168,7 @@ s_on_admitted (arb_gateway_t *gateway,
                void *arg)
 {
     s_admit_t *admit = (s_admit_t *) arg;
-    if (task && !task->existing && task->state == ARB_STATE_CANCELLED) {
+    if (task && task->refused) {
         //  the broker keeps the queue's bounds, and this one did not fit
         s_overflow (admit, arb_amqp_model_queue (admit->vhost, admit->name), admit->copy);
         return;

@@ -455,12 +455,6 @@ s_set_answer (arb_kestrel_set_t *set)
     }
 }
 
-static bool
-s_refused (const arb_submitted_task_t *task)
-{
-    return !task->existing && task->state == ARB_STATE_CANCELLED;
-}
-
 static void
 s_on_submitted (arb_gateway_t *gateway,
                 const arb_submitted_task_t *task,
@@ -472,7 +466,7 @@ s_on_submitted (arb_gateway_t *gateway,
     (void) code;
     arb_kestrel_set_t *set = (arb_kestrel_set_t *) arg;
     //  a task its queue refused at once (overflow reject) was never an item
-    if (task && !s_refused (task))
+    if (task && !task->refused)
         set->client->server->total_items++;
     if (!task && !set->why[0])
         snprintf (set->why, sizeof (set->why), "%s", error && *error ? error : "not stored");
@@ -490,7 +484,7 @@ s_on_submitted_own (arb_gateway_t *gateway,
                     void *arg)
 {
     arb_kestrel_set_t *set = (arb_kestrel_set_t *) arg;
-    if (task && s_refused (task))
+    if (task && task->refused)
         set->full = true;
     s_on_submitted (gateway, task, code, error, arg);
 }

@@ -324,6 +324,7 @@ typedef struct {
     uint64_t id;
     bool existing;  //  the key was known: this is the first task's id
     uint32_t state;
+    bool refused;  //  its queue was full (overflow reject): it ended cancelled at once
 } arb_submitted_task_t;
 
 typedef struct {

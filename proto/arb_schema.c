@@ -94,6 +94,7 @@ static const arb_field_t s_submitted_task_fields[] = {
     FLD (arb_submitted_task_t, id, ARB_F_U64, true, 0),
     FLD (arb_submitted_task_t, existing, ARB_F_BOOL, false, 0),
     FLD (arb_submitted_task_t, state, ARB_F_U32, false, 0),
+    FLD (arb_submitted_task_t, refused, ARB_F_BOOL, false, 0),
 };
 SCHEMA (s_submitted_task_schema, arb_submitted_task_t, s_submitted_task_fields);
 

@@ -60,7 +60,8 @@ def submit(specs: Sequence[Body], watch: bool, kind: int = 0,
     tasks = reply['tasks']
     if len(tasks) != len(specs):
         raise ProtocolError('broker acknowledged %d tasks of %d' % (len(tasks), len(specs)))
-    return [Submitted(t['id'], t['existing'], t['state']) for t in tasks], reply['flow']
+    return [Submitted(t['id'], t['existing'], t['state'], t['refused']) for t in tasks], \
+        reply['flow']
 
 
 def submit_flow(kind: str, name: Optional[str], specs: Sequence[Body],

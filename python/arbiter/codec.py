@@ -303,7 +303,7 @@ BODIES: Dict[MsgType, Schema] = {
     MsgType.SUBMITTED: _schema(
         'submitted',
         _lst('tasks', _schema('submitted_task', _f('id', K.U64, True), _f('existing', K.BOOL),
-                              _f('state', K.U32))),
+                              _f('state', K.U32), _f('refused', K.BOOL))),
         _f('flow', K.U64)),
     MsgType.STATUS: _schema('status', _f('ids', K.IDS, True, IDS_MAX)),
     MsgType.STATUS_REPLY: _schema('status_reply', _lst('tasks', TASK_INFO)),

@@ -63,15 +63,20 @@ def _state(value: int) -> State:
 class Submitted(int):
     """A submitted task's id (an ``int``), with what the broker said of it:
     ``existing`` (its client key was known: this is the first task's id and
-    nothing was submitted) and ``state`` (right after the submit)."""
+    nothing was submitted), ``state`` (right after the submit) and
+    ``refused`` (its queue was full, with overflow reject: it ended
+    cancelled at once)."""
 
     existing: bool
     state: State
+    refused: bool
 
-    def __new__(cls, id: int, existing: bool = False, state: int = 0) -> 'Submitted':
+    def __new__(cls, id: int, existing: bool = False, state: int = 0,
+                refused: bool = False) -> 'Submitted':
         self = super().__new__(cls, id)
         self.existing = existing
         self.state = _state(state)
+        self.refused = refused
         return self
 
     @property

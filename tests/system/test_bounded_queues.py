@@ -200,3 +200,36 @@ def test_reject_refuses_the_new_and_keeps_the_old(client):
     assert [p[:1] for p in ready_payloads(client, 'rej')] == [b'c']
     with pytest.raises(Invalid):
         client.configure_queue('rej', overflow='drop-tail')
+
+
+def test_refused_and_dropped_are_told_apart(client):
+    client.configure_queue('told-r', max_ready=1, overflow='reject')
+    client.configure_queue('told-d', max_ready=1)
+    kept, refused = client.submit_many([{'name': 'job', 'queue': 'told-r'}] * 2)
+    assert (kept.refused, refused.refused, refused.state) == (False, True, State.CANCELLED)
+    dropped, last = client.submit_many([{'name': 'job', 'queue': 'told-d'}] * 2)
+    # dropped by the bound, not refused: it was stored (its submit is done)
+    assert (dropped.refused, dropped.state, last.state) == (False, State.CANCELLED, State.READY)
+    # switching back to drop-head (here by clearing) holds the bound at once
+    client.configure_queue('told-r', max_ready=0)
+    client.submit('job', queue='told-r')
+    assert client.stats().queue('told-r').counts[State.READY] == 2
+    client.configure_queue('told-r', max_ready=1)
+    assert client.stats().queue('told-r').counts[State.READY] == 2  # reject drops nothing
+    client.configure_queue('told-r', overflow='drop-head')
+    assert client.stats().queue('told-r').counts[State.READY] == 1
+
+
+def test_a_refused_parent_readies_a_child_that_must_fit_too(client):
+    for q in ('ra', 'rb'):
+        client.configure_queue(q, max_ready=1, overflow='reject')
+    client.submit('job', b'full', queue='ra')
+    # rb is held before ra refuses p; p's refusal makes c ready in rb
+    flow = flows.dag([{'name': 'x', 'task': 'job', 'queue': 'rb', 'payload': 'x'},
+                      {'name': 'p', 'task': 'job', 'queue': 'ra', 'payload': 'p'},
+                      {'name': 'c', 'task': 'job', 'queue': 'rb', 'payload': 'c',
+                       'after': [{'task': 'p', 'when': 'always'}]}])
+    tasks = client.submit_flow(flow).tasks
+    assert (tasks['x'].refused, tasks['p'].refused, tasks['c'].refused) == (False, True, True)
+    assert ready_payloads(client, 'ra') == [b'full']
+    assert ready_payloads(client, 'rb') == [b'x']

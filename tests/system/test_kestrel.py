@@ -777,8 +777,9 @@ def test_a_full_queue_refuses_or_drops(kgw):
     assert answers == [b'STORED', b'STORED', b'NOT_STORED', b'NOT_STORED']
     # a smaller one would fit the bytes, not the count
     assert k.ask(b'set full 0 0 1\r\nz\r\n') == b'NOT_STORED'
-    for v in (b'a', b'b', b'c'):
-        assert k.ask(b'set rolling 0 0 1\r\n%s\r\n' % v) == b'STORED'
+    # sent together (one SUBMIT): every one is stored, the oldest dropped
+    k.send(b''.join(b'set rolling 0 0 1\r\n%s\r\n' % v for v in (b'a', b'b', b'c')))
+    assert [k.line(), k.line(), k.line()] == [b'STORED'] * 3
     assert [k.get(b'full'), k.get(b'full'), k.get(b'full')] == [(b'a', 0), (b'b', 0), None]
     assert [k.get(b'rolling'), k.get(b'rolling'), k.get(b'rolling')] == \
         [(b'b', 0), (b'c', 0), None]

@@ -1601,7 +1601,7 @@ test_queue_settings_round_trip (void **state)
                                  .on_failure = -1,
                                  .max_ready = 5,
                                  .max_ready_bytes = 1ull << 40,
-                                 .reject = 1,
+                                 .overflow = ARB_OVERFLOW_REJECT,
                                  .retention_ms = 7};
     assert_int_equal (arb_settings_change_queue (sched, j, "b", &change), 0);
     const char *old = "paused=1 max_running=2 rate=3 retention_ms=4 on_failure=1 declared=1";
@@ -1625,10 +1625,14 @@ test_queue_settings_round_trip (void **state)
     assert_false (arb_queue_is_bounded (q));
     assert_false (arb_queue_settings (q)->reject);
     //  cleared: unbounded again, and stored so
-    arb_queue_change_t clear = {
-        .paused = -1, .on_failure = -1, .clear_max_ready = true, .clear_max_ready_bytes = true};
+    arb_queue_change_t clear = {.paused = -1,
+                                .on_failure = -1,
+                                .clear_max_ready = true,
+                                .clear_max_ready_bytes = true,
+                                .clear_overflow = true};
     assert_int_equal (arb_settings_change_queue (sched, j, "b", &clear), 0);
     assert_false (arb_queue_is_bounded (b));
+    assert_false (arb_queue_settings (b)->reject);
     assert_int_equal (arb_journal_commit (j), 0);
     arb_sched_destroy (&sched);
     sched = arb_sched_new (&config, &hooks);
