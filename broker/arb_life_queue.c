@@ -350,16 +350,17 @@ s_drop_head (arb_life_t *self, arb_queue_t *queue, const char *why)
         arb_life_cancel_task (self, &head, why);
         if (self->halted)
             break;
-        dropped++;
         //  Each round ends a ready task for good, so the loop ends (a
         //  dropped parent may make children ready: they count, and may go
-        //  too); a task that stayed ready would loop for ever.
+        //  too); a task that stayed ready would loop for ever, here and in
+        //  the caller's rounds (it is not counted).
         arb_task_t *still = arb_sched_find_hot (self->sched, id);
         if (still && still->state == ARB_STATE_READY) {
             zsys_error ("broker: a dropped task stayed ready id=%" PRIu64 " queue=%s", id,
                         arb_queue_name (queue));
             break;
         }
+        dropped++;
     }
     return dropped;
 }

@@ -482,9 +482,9 @@ arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *re
         qsort (refused_v, refused_n, sizeof (uint64_t), s_compare_ids);
     for (size_t i = 0; i < n; i++) {
         results[i].state = (uint32_t) s_state_of (self, ids[i]);
+        //  a key given twice in the batch: both name the refused task
         results[i].refused =
-            refused_n && !results[i].existing
-            && bsearch (&ids[i], refused_v, refused_n, sizeof (uint64_t), s_compare_ids);
+            refused_n && bsearch (&ids[i], refused_v, refused_n, sizeof (uint64_t), s_compare_ids);
     }
     arb_vec_free (&refused);
     rc = self->halted ? -1 : 0;

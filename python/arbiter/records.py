@@ -84,7 +84,8 @@ class Submitted(int):
         return int(self)
 
     def __repr__(self) -> str:
-        return 'Submitted(%d, existing=%s, state=%s)' % (self, self.existing, self.state)
+        return 'Submitted(%d, existing=%s, state=%s, refused=%s)' % (
+            self, self.existing, self.state, self.refused)
 
     def __str__(self) -> str:
         return int.__repr__(self)  # print(task) shows the id, as `arbiter submit` does

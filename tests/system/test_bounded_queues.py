@@ -5,6 +5,7 @@ once, with a cold backlog too, and across a kill -9."""
 
 import pytest
 
+import arbiter_proto
 from python_support import FAST, start_py_worker  # (and the arbiter package on the path)
 from arbiter import Client, Invalid, State, flows
 from conftest import Broker, wait_until
@@ -210,7 +211,7 @@ def test_refused_and_dropped_are_told_apart(client):
     dropped, last = client.submit_many([{'name': 'job', 'queue': 'told-d'}] * 2)
     # dropped by the bound, not refused: it was stored (its submit is done)
     assert (dropped.refused, dropped.state, last.state) == (False, State.CANCELLED, State.READY)
-    # switching back to drop-head (here by clearing) holds the bound at once
+    # switching back to drop-head holds the bound at once
     client.configure_queue('told-r', max_ready=0)
     client.submit('job', queue='told-r')
     assert client.stats().queue('told-r').counts[State.READY] == 2
@@ -218,6 +219,20 @@ def test_refused_and_dropped_are_told_apart(client):
     assert client.stats().queue('told-r').counts[State.READY] == 2  # reject drops nothing
     client.configure_queue('told-r', overflow='drop-head')
     assert client.stats().queue('told-r').counts[State.READY] == 1
+    # and so does clearing the overflow (QUEUE set clear), as the CLI cannot
+    client.configure_queue('told-r', max_ready=0, overflow='reject')
+    client.submit_many([{'name': 'job', 'queue': 'told-r'}] * 2)
+    client.configure_queue('told-r', max_ready=1)
+    assert client.stats().queue('told-r').counts[State.READY] == 3
+    peer = arbiter_proto.Peer(client.endpoint)
+    try:
+        kind, _, body, _ = peer.request('QUEUE', {'queue': 'told-r', 'op': 'set',
+                                                  'clear': ['overflow']})
+        assert kind == 'OK', body
+    finally:
+        peer.close()
+    q = client.stats().queue('told-r')
+    assert (q.overflow, q.counts[State.READY]) == (None, 1)
 
 
 def test_a_refused_parent_readies_a_child_that_must_fit_too(client):
