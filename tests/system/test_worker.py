@@ -185,5 +185,11 @@ def test_second_sigterm_stops_at_once(broker, processes, client, tmp_path):
     wait_until(lambda: gone(pid), timeout=3, what='command killed')
     assert os.listdir(tmp_path / 'tmp') == []
     # the BYE gave the lease back: the task is ready again, no attempt lost
-    task = client.request('STATUS', {'ids': ids})[2]['tasks'][0]
+    # (the BYE left before the worker exited, but the broker may answer this
+    # client's STATUS in a turn before it reads the worker's connection; a
+    # lease lost instead would be ready again only after the liveness
+    # window, with its attempt counted)
+    task = wait_until(lambda: (lambda t: t if t['state'] != 4 else None)(
+        client.request('STATUS', {'ids': ids})[2]['tasks'][0]), timeout=5,
+        what='the lease given back')
     assert task['state'] == 3 and task.get('attempts', 0) == 0, task
