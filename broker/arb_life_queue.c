@@ -361,6 +361,7 @@ s_drop_head (arb_life_t *self, arb_queue_t *queue, const char *why)
             break;
         }
         dropped++;
+        (*arb_queue_dropped (queue))++;
     }
     return dropped;
 }

@@ -15,6 +15,7 @@ struct _arb_queue_t {
     arb_queue_settings_t settings;
     uint64_t counts[ARB_STATE_MAX + 1];
     uint64_t ready_bytes;              //  payload bytes of its ready tasks, cold ones too
+    uint64_t dropped;                  //  ready tasks its bounds dropped
     arb_limit_t limit;                 //  running cap, rate limit, running count
     uint64_t done[ARB_DONE_RING];      //  finished per second
     uint64_t done_sec[ARB_DONE_RING];  //  which Unix second each slot counts
@@ -570,6 +571,12 @@ bool
 arb_queue_is_bounded (arb_queue_t *self)
 {
     return self->settings.max_ready || self->settings.max_ready_bytes;
+}
+
+uint64_t *
+arb_queue_dropped (arb_queue_t *self)
+{
+    return &self->dropped;
 }
 
 bool

@@ -207,6 +207,10 @@ bool arb_queue_is_idle (arb_queue_t *self);
 bool arb_queue_is_bounded (arb_queue_t *self);
 bool arb_queue_is_over_bound (arb_queue_t *self);
 
+//  Ready tasks its bounds dropped (drop-head) since the broker started, or
+//  since the queue was last forgotten (Kestrel's `discarded`).
+uint64_t *arb_queue_dropped (arb_queue_t *self);
+
 //  Tasks finished per second over the last minute (ring of 60 counters).
 void arb_queue_count_done (arb_queue_t *self, uint64_t now_ms);
 uint64_t arb_queue_done_last_minute (arb_queue_t *self, uint64_t now_ms);

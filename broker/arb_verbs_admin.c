@@ -93,6 +93,7 @@ s_add_queue (const arb_verbs_t *verbs, arb_msg_t *reply, arb_queue_t *queue)
     info->name = arb_msg_strdup (reply, arb_queue_name (queue));
     s_numbers (reply, &info->counts, arb_queue_counts (queue), ARB_STATE_MAX + 1);
     info->ready_bytes = *arb_queue_ready_bytes (queue);
+    info->dropped = *arb_queue_dropped (queue);
     s_queue_settings (queue, info);
     info->done_last_minute = arb_queue_done_last_minute (queue, verbs->clock->now_ms);
     info->oldest_ready_ms = arb_queue_oldest_ms (queue, verbs->clock->now_ms);

@@ -182,6 +182,7 @@ arb_json_queue (const arb_queue_info_t *queue)
     json_object_set_new (obj, "oldest_ready_age_ms",
                          json_integer ((json_int_t) queue->oldest_ready_ms));
     json_object_set_new (obj, "ready_bytes", json_integer ((json_int_t) queue->ready_bytes));
+    json_object_set_new (obj, "dropped", json_integer ((json_int_t) queue->dropped));
     json_object_set_new (obj, "paused", json_boolean (queue->paused));
     json_object_set_new (obj, "declared", json_boolean (queue->declared));
     json_object_set_new (obj, "consumers", json_integer (queue->consumers));

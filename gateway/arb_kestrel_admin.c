@@ -125,7 +125,8 @@ s_count (const arb_queue_info_t *info, int state)
 //  the broker, and prefetched here), tasks the broker keeps, how long the
 //  oldest waiting item has waited, items handed out and not finished (the
 //  broker's running tasks, less those prefetched here), this server's
-//  waiters, and a parent's children.
+//  waiters, the items its bound dropped (discarded), and a parent's
+//  children.
 static void
 s_stats_queue (arb_kestrel_t *self,
                const arb_queue_info_t *info,
@@ -150,9 +151,11 @@ s_stats_queue (arb_kestrel_t *self,
     s_text_addf (text, len, cap,
                  "STAT queue_%s_items %" PRIu64 "\r\nSTAT queue_%s_total_items %" PRIu64
                  "\r\nSTAT queue_%s_age %" PRIu64 "\r\nSTAT queue_%s_waiters %zu\r\n"
-                 "STAT queue_%s_open_transactions %" PRIu64 "\r\n",
+                 "STAT queue_%s_open_transactions %" PRIu64 "\r\nSTAT queue_%s_discarded %" PRIu64
+                 "\r\n",
                  q, s_count (info, ARB_STATE_READY) + prefetched, q, kept, q, age, q,
-                 queue ? queue->waiters : 0, q, running > prefetched ? running - prefetched : 0);
+                 queue ? queue->waiters : 0, q, running > prefetched ? running - prefetched : 0, q,
+                 info->dropped);
     if (queue && queue->children) {
         s_text_addf (text, len, cap, "STAT queue_%s_children ", q);
         const char *sep = "";

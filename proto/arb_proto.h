@@ -551,6 +551,7 @@ typedef struct {
     uint64_t max_ready;        //  0: no bound
     uint64_t max_ready_bytes;  //  0: no bound
     const char *overflow;      //  "reject"; NULL: drop-head
+    uint64_t dropped;          //  ready tasks its bounds dropped since the broker started
 } arb_queue_info_t;
 
 //  Journal commits are counted by time in ARB_COMMIT_BUCKETS buckets: bucket

@@ -286,6 +286,7 @@ static const arb_field_t s_queue_info_fields[] = {
     FLD (arb_queue_info_t, max_ready, ARB_F_U64, false, 0),
     FLD (arb_queue_info_t, max_ready_bytes, ARB_F_U64, false, 0),
     FLD (arb_queue_info_t, overflow, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_queue_info_t, dropped, ARB_F_U64, false, 0),
 };
 SCHEMA (s_queue_info_schema, arb_queue_info_t, s_queue_info_fields);
 

@@ -236,7 +236,8 @@ QUEUE_INFO = _schema(
     _f('max_running', K.U32), _f('rate_per_sec', K.U32), _f('retention_ms', K.U64),
     _f('on_failure', K.STR, max=NAME_MAX), _f('done_seconds', K.IDS, max=DONE_SECONDS),
     _f('consumers', K.U32), _f('declared', K.BOOL), _f('ready_bytes', K.U64),
-    _f('max_ready', K.U64), _f('max_ready_bytes', K.U64), _f('overflow', K.STR, max=NAME_MAX))
+    _f('max_ready', K.U64), _f('max_ready_bytes', K.U64), _f('overflow', K.STR, max=NAME_MAX),
+    _f('dropped', K.U64))
 
 WORKER_STATS = _schema(
     'worker_stats', _f('name', K.STR, max=NAME_MAX), _f('identity', K.STR, max=NAME_MAX),

@@ -240,7 +240,8 @@ class QueueStats:
     the worker sessions with credit on it, whether it was declared, the
     payload bytes of its ready tasks, and its bounds on them (0: none) with
     what a submit over them does (overflow: None drops the oldest, "reject"
-    refuses the new)."""
+    refuses the new), and how many ready tasks its bounds dropped since the
+    broker started."""
 
     name: str
     counts: Dict[State, int]
@@ -258,6 +259,7 @@ class QueueStats:
     max_ready: int = 0
     max_ready_bytes: int = 0
     overflow: Optional[str] = None
+    dropped: int = 0
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> 'QueueStats':

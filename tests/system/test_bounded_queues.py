@@ -46,6 +46,7 @@ def test_a_submit_drops_the_oldest_ready_tasks(client):
     assert [t.state for t in batch] == [State.CANCELLED] * 7 + [State.READY] * 3
     assert ready_payloads(client, 'b') == [b'x7', b'x8', b'x9']
     assert client.stats().queue('b').counts[State.READY] == 3
+    assert client.stats().queue('b').dropped == 2 + 3 + 7  # 0, 1; then 2-4 and x0-x6
     # the head is the next task out: a task of a higher priority is the
     # head as it comes in, and goes (as RabbitMQ's priority queues drop)
     urgent = client.submit('job', b'urgent', queue='b', priority=9)

@@ -783,4 +783,14 @@ def test_a_full_queue_refuses_or_drops(kgw):
     assert [k.get(b'full'), k.get(b'full'), k.get(b'full')] == [(b'a', 0), (b'b', 0), None]
     assert [k.get(b'rolling'), k.get(b'rolling'), k.get(b'rolling')] == \
         [(b'b', 0), (b'c', 0), None]
+    k.send(b'stats\r\n')
+    stats = {}
+    while True:
+        line = k.line()
+        if line == b'END':
+            break
+        _, key, value = line.split(b' ', 2)
+        stats[key] = value
+    # Kestrel's discarded: what the bound dropped (the refused were never items)
+    assert (stats[b'queue_rolling_discarded'], stats[b'queue_full_discarded']) == (b'1', b'0')
     k.close()
