@@ -562,9 +562,15 @@ arb_queue_is_idle (arb_queue_t *self)
         if (self->counts[state])
             return false;
     return arb_queue_size (self) == 0 && self->consumer_count == 0 && !self->dirty
-           && !self->settings.paused && !self->settings.retention_ms && !self->settings.on_failure
-           && !self->settings.declared && !arb_queue_is_bounded (self) && !self->settings.reject
-           && !self->tasks && !arb_limit_is_set (&self->limit) && self->limit.running == 0;
+           && !arb_queue_has_settings (self) && !self->tasks && self->limit.running == 0;
+}
+
+bool
+arb_queue_has_settings (arb_queue_t *self)
+{
+    const arb_queue_settings_t *settings = &self->settings;
+    return settings->paused || settings->retention_ms || settings->on_failure || settings->declared
+           || arb_queue_is_bounded (self) || settings->reject || arb_limit_is_set (&self->limit);
 }
 
 bool

@@ -202,6 +202,10 @@ arb_limit_t *arb_queue_limit (arb_queue_t *self);
 //  consumer, no setting, no count. Such a queue may be forgotten.
 bool arb_queue_is_idle (arb_queue_t *self);
 
+//  Whether any of its settings or limits is set (not the default): such a
+//  queue is kept, and listed, while it holds nothing.
+bool arb_queue_has_settings (arb_queue_t *self);
+
 //  Whether the queue has a bound on its ready tasks (max_ready or
 //  max_ready_bytes), and whether it is over one now.
 bool arb_queue_is_bounded (arb_queue_t *self);

@@ -29,10 +29,7 @@ s_queue_is_listed (arb_queue_t *queue)
         holds = arb_queue_counts (queue)[state] != 0;
     if (holds || strchr (arb_queue_name (queue), '@'))
         return holds;
-    arb_queue_settings_t *settings = arb_queue_settings (queue);
-    if (settings->declared || settings->paused || settings->retention_ms || settings->on_failure
-        || arb_queue_is_bounded (queue) || settings->reject
-        || arb_limit_is_set (arb_queue_limit (queue)))
+    if (arb_queue_has_settings (queue))
         return true;
     for (size_t i = 0; i < arb_queue_consumer_count (queue); i++)
         if (((arb_sub_t *) arb_queue_consumer_at (queue, i))->credit > 0)
