@@ -560,7 +560,8 @@ arb_dial_send (arb_dial_t *self, arb_msg_t **msg_p)
 void
 arb_dial_set_max_payload (arb_dial_t *self, uint64_t max_payload)
 {
-    self->frame_max = ARB_MESSAGE_MAX (max_payload);
+    if (self && max_payload)
+        self->frame_max = ARB_MESSAGE_MAX (max_payload);
 }
 
 bool

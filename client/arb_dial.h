@@ -69,7 +69,8 @@ int arb_dial_send (arb_dial_t *self, arb_msg_t **msg_p);
 
 //  The broker's --max-payload, as its WELCOME tells it: a frame over its
 //  largest message (ARB_MESSAGE_MAX) drops the connection as malformed.
-//  Until this says, ARB_DIAL_FRAME_MAX.
+//  Until this says, ARB_DIAL_FRAME_MAX. Nothing for a NULL dial (the
+//  DEALER's connection) or a WELCOME that does not say (0).
 void arb_dial_set_max_payload (arb_dial_t *self, uint64_t max_payload);
 
 //  Whether a send would be taken (less than ARB_DIAL_OUT_MAX bytes wait).
@@ -96,7 +97,8 @@ void arb_dial_reconnect (arb_dial_t *self);
 
 //  Takes a connected stream socket (owned from now on) in place of the
 //  connection it has or is making, and starts its handshake on it: for a
-//  test's or a fuzz target's socket pair. When it drops, the dial goes on
+//  test's or a fuzz target's socket pair (tests only, as are
+//  arb_dial_is_connected and arb_dial_is_open). When it drops, the dial goes on
 //  connecting to its endpoint as after any other.
 void arb_dial_adopt (arb_dial_t *self, int fd);
 

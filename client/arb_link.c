@@ -175,8 +175,8 @@ s_send (arb_link_t *self, arb_msg_t **msg_p)
     arb_msg_type_t type = arb_msg_type (*msg_p);
     if (s_dealer_send (self, msg_p) == 0)
         return 0;
-    zsys_warning ("link: send failed type=%s errno=%d", arb_msg_type_name (type),
-                  self->dial ? errno : zmq_errno ());
+    //  zmq_errno is errno: one for both transports
+    zsys_warning ("link: send failed type=%s errno=%d", arb_msg_type_name (type), errno);
     return -1;
 }
 
@@ -672,13 +672,14 @@ arb_link_flush (arb_link_t *self)
     assert (self && self->tag == ARB_LINK_TAG);
     //  outcomes and credit wait for the WELCOME
     arb_msg_t *msg;
-    while (self->session == S_READY && arb_leases_has_results (self->leases) && s_writable (self)
-           && (msg = arb_leases_results (self->leases, s_own_reqid (self), zclock_mono ())))
-        s_send (self, &msg);
-    while (self->session == S_READY && arb_consumers_has_credit (self->consumers)
-           && s_writable (self)
-           && (msg = arb_consumers_next_credit (self->consumers, s_own_reqid (self))))
-        s_send (self, &msg);
+    if (self->session == S_READY) {
+        while (arb_leases_has_results (self->leases) && s_writable (self)
+               && (msg = arb_leases_results (self->leases, s_own_reqid (self), zclock_mono ())))
+            s_send (self, &msg);
+        while (arb_consumers_has_credit (self->consumers) && s_writable (self)
+               && (msg = arb_consumers_next_credit (self->consumers, s_own_reqid (self))))
+            s_send (self, &msg);
+    }
     //  the turn's messages, requests among them, leave in one write
     if (self->dial)
         arb_dial_flush (self->dial);
@@ -777,8 +778,7 @@ s_on_welcome (arb_link_t *self, arb_msg_t *msg)
     if (self->session != S_REGISTERING || arb_msg_reqid (msg) != self->register_reqid)
         return;  //  answers an earlier REGISTER
     arb_welcome_body_t *body = arb_msg_welcome (msg);
-    if (self->dial && body->max_payload)
-        arb_dial_set_max_payload (self->dial, body->max_payload);
+    arb_dial_set_max_payload (self->dial, body->max_payload);
     self->heartbeat_ms = body->heartbeat_ms < 10 ? 10 : body->heartbeat_ms;
     self->liveness_ms =
         body->liveness_ms > self->heartbeat_ms ? body->liveness_ms : 3 * self->heartbeat_ms;
@@ -1084,8 +1084,9 @@ arb_link_timeout (arb_link_t *self)
             return (events & ZMQ_POLLOUT) ? 0 : ARB_OUTPUT_RETRY_MS;
         }
     }
-    if (arb_watchlist_tick_at (self->watchlist) < next)
-        next = arb_watchlist_tick_at (self->watchlist);
+    int64_t tick = arb_watchlist_tick_at (self->watchlist);
+    if (tick < next)
+        next = tick;
     int64_t sent_at;
     if (arb_requests_oldest (self->requests, &sent_at) && sent_at + self->timeout_ms < next)
         next = sent_at + self->timeout_ms;

@@ -928,8 +928,7 @@ s_on_welcome (arb_worker_t *self, arb_msg_t *msg)
     self->liveness_ms =
         body->liveness_ms > self->heartbeat_ms ? body->liveness_ms : 3 * self->heartbeat_ms;
     self->broker_max_payload = (size_t) body->max_payload;
-    if (self->dial && body->max_payload)
-        arb_dial_set_max_payload (self->dial, body->max_payload);
+    arb_dial_set_max_payload (self->dial, body->max_payload);
     self->session = S_SESSION_READY;
     self->register_wait_ms = S_REGISTER_FIRST;
     self->unanswered_since = 0;
