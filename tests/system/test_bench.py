@@ -65,8 +65,8 @@ def test_the_transport_floor_measures_both_transports():
     for key in ['tcp_per_s', 'tcp_p50_us', 'zmq_per_s', 'zmq_p50_us', 'bare_tcp_p50_us',
                 'bare_zmq_p50_us', 'zmq_over_tcp']:
         assert rec[key] > 0, (key, rec)
-    # a round trip that waits for an fdatasync takes longer than one that does not
-    assert rec['tcp_p50_us'] > rec['bare_tcp_p50_us'], rec
+    # (no comparison of the two medians: a timing relation, which a loaded
+    # machine reversed in CI with 30 round trips under ASan)
     proc, recs = run_json([bench, '--arbiterd', binary('broker', 'arbiterd'), '--workloads', 'F1',
                            '--probe', '5'])
     assert sorted(recs) == ['F1']
