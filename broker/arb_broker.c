@@ -64,6 +64,7 @@ arb_broker_config_defaults (arb_broker_config_t *config)
         .endpoint = "tcp://127.0.0.1:7700",
         .db_path = "./var/arbiter.db",
         .sync = ARB_SYNC_FULL,
+        .task_log = true,
         .max_payload = ARB_PAYLOAD_DEFAULT_MAX,
         .heartbeat_ms = 1000,
         .liveness_ms = 5000,
@@ -237,6 +238,8 @@ arb_broker_new (const arb_broker_config_t *config)
     self->outbox = arb_outbox_new (self->wire, &self->clock);
 
     self->journal = arb_journal_new (config->db_path, config->sync);
+    if (self->journal)
+        arb_journal_set_log (self->journal, config->task_log);
     if (!self->journal || s_rebuild (self)) {
         arb_broker_destroy (&self);
         return NULL;
@@ -261,10 +264,11 @@ arb_broker_new (const arb_broker_config_t *config)
         arb_broker_destroy (&self);
         return NULL;
     }
-    zsys_info ("broker: listening endpoint=%s transport=%s sync=%s version=%s curve=%s",
+    zsys_info ("broker: listening endpoint=%s transport=%s sync=%s task_log=%s version=%s "
+               "curve=%s",
                config->endpoint, arb_wire_is_own (self->wire) ? "loop" : "zeromq",
-               config->sync == ARB_SYNC_FULL ? "full" : "normal", ARB_VERSION,
-               self->auth ? arb_auth_public_key (self->auth) : "off");
+               config->sync == ARB_SYNC_FULL ? "full" : "normal", config->task_log ? "on" : "off",
+               ARB_VERSION, self->auth ? arb_auth_public_key (self->auth) : "off");
     s_hold_for_claims (self);
     return self;
 }

@@ -42,6 +42,7 @@ typedef struct {
     const char *endpoint;  //  ZeroMQ endpoint to bind
     const char *db_path;   //  SQLite journal
     arb_sync_t sync;
+    bool task_log;               //  plain turns commit to the task log (arb_journal_set_log)
     size_t max_payload;          //  bytes per payload or result frame
     uint32_t heartbeat_ms;       //  workers and broker send this often
     uint32_t liveness_ms;        //  a worker silent this long is dead

@@ -656,7 +656,7 @@ arb_journal_run (arb_journal_t *self, sqlite3_stmt *stmt, const char *what)
     assert (self->in_txn || stmt == self->begin || stmt == self->commit || stmt == self->rollback);
     if (self->fault != ARB_JOURNAL_SOUND && stmt != self->rollback)
         return -1;
-    if (stmt != self->rollback && arb_journal_settle (self))
+    if (arb_journal_batch_before (self, stmt))
         return -1;
     int rc = sqlite3_step (stmt);
     sqlite3_reset (stmt);
@@ -675,7 +675,7 @@ arb_journal_run (arb_journal_t *self, sqlite3_stmt *stmt, const char *what)
 int
 arb_journal_step (arb_journal_t *self, sqlite3_stmt *stmt)
 {
-    if (arb_journal_settle (self)) {
+    if (arb_journal_batch_before (self, stmt)) {
         int code = sqlite3_errcode (self->db);
         return code == SQLITE_OK || code == SQLITE_ROW || code == SQLITE_DONE ? SQLITE_ERROR : code;
     }
@@ -833,7 +833,15 @@ s_open (arb_journal_t *self, arb_sync_t sync)
                                 "PRAGMA journal_size_limit = 67108864;";
     if (s_exec (self, pragmas) || s_migrate (self, version) || s_prepare_all (self))
         return -1;
-    return 0;
+    self->log_sync = sync == ARB_SYNC_FULL;
+    char *log_path = zsys_sprintf ("%s" ARB_JOURNAL_LOG_SUFFIX, self->path);
+    int rc = arb_journal_batch_open_log (self, log_path);
+    zstr_free (&log_path);
+#ifdef ARB_JOURNAL_FAULTS
+    if (self->log)
+        arb_tasklog_set_fault (self->log, arb_journal_faults_errno);
+#endif
+    return rc;
 }
 
 arb_journal_t *
@@ -857,8 +865,12 @@ arb_journal_destroy (arb_journal_t **self_p)
     //  An open transaction here belongs to a turn that did not finish:
     //  it must not reach the journal.
     if (self->in_txn)
-        arb_journal_run (self, self->rollback, "rollback");
-    free (self->batch_bytes);
+        arb_journal_rollback (self);
+    //  a clean close leaves the tables whole, for whoever reads them next
+    if (self->log && self->fault == ARB_JOURNAL_SOUND && arb_journal_batch_checkpoint (self))
+        zsys_warning ("journal: the task log stays beside the tables at close: the next open "
+                      "replays it");
+    arb_journal_batch_destroy (self);
     for (size_t i = 0; i < self->prepared_count; i++)
         sqlite3_finalize (*self->prepared[i]);
     if (self->db && sqlite3_close (self->db) != SQLITE_OK)
@@ -889,20 +901,19 @@ arb_journal_commit (arb_journal_t *self)
 {
     if (!self->in_txn)
         return 0;
-    int settled = arb_journal_settle (self);  //  inside the transaction
+    int rc = arb_journal_batch_commit (self);
     self->in_txn = false;
     uint64_t floor = self->floor_txn;
     self->floor_txn = 0;
-    if (settled == 0 && arb_journal_run (self, self->commit, "commit") == 0) {
-        if (floor > self->floor_kept)
-            self->floor_kept = floor;
-        return 0;
-    }
-    //  COMMIT can fail and leave the transaction open (SQLITE_BUSY), or
-    //  roll it back itself (I/O error); either way nothing of it stays.
-    if (!sqlite3_get_autocommit (self->db))
-        arb_journal_run (self, self->rollback, "rollback");
-    return -1;
+    if (rc == 0 && floor > self->floor_kept)
+        self->floor_kept = floor;
+    return rc;
+}
+
+void
+arb_journal_set_log (arb_journal_t *self, bool on)
+{
+    self->log_on = on && self->log;
 }
 
 bool
@@ -932,7 +943,8 @@ arb_journal_rollback (arb_journal_t *self)
 int
 arb_journal_probe (arb_journal_t *self)
 {
-    assert (!self->in_txn);
+    //  at most a view open (arb_journal_batch.c): nothing a turn wrote
+    assert (!self->in_txn || arb_journal_batch_is_idle (self));
     if (arb_journal_rollback (self))
         return -1;
     //  Two transactions: pages written and freed in one are never

@@ -13,8 +13,10 @@
     path is one INSERT per submitted task and one UPDATE (or, with nothing
     to keep, a DELETE) per finished one. A plain task's INSERT and a
     DELETE are held and written with the others of the turn, a batch to a
-    statement, before any other statement and before the commit
-    (arb_journal_batch.c): the same rows, in the same order, fewer runs.
+    statement, before any other statement and before the commit; a turn
+    that writes nothing else commits them by one append to the task log
+    instead, whose rows the tables take at the next checkpoint, if they
+    are still open (arb_journal_batch.c, arb_tasklog.h).
 
     Faults. Every failure is classified (arb_journal_fault): the disk
     (SQLITE_FULL, or an I/O error writing or syncing) or anything else (a
@@ -68,6 +70,17 @@ int arb_journal_begin (arb_journal_t *self);
 int arb_journal_commit (arb_journal_t *self);
 
 bool arb_journal_in_txn (arb_journal_t *self);
+
+//  The task log beside the journal's file (arb_tasklog.h): the journal's
+//  path and this suffix. A journal is its file, SQLite's -wal and -shm,
+//  and this log; a copy of the journal is a copy of all four, taken with
+//  the broker stopped.
+#define ARB_JOURNAL_LOG_SUFFIX "-tasklog"
+
+//  Whether turns that write only plain rows and drops may commit to the
+//  task log (on from open): off, every turn commits to the tables. The
+//  log is replayed at open either way.
+void arb_journal_set_log (arb_journal_t *self, bool on);
 
 //  Writes what the turn's batch holds, the rows, then the drops (every
 //  other statement, and arb_journal_commit, does so first): 0, or -1 (the

@@ -1,31 +1,84 @@
-/*  arb_journal_batch.c — a turn's plain inserts and drops, written a batch
-    to a statement; see arb_journal_priv.h.
+/*  arb_journal_batch.c — a turn's plain inserts and drops: written to the
+    tables a batch to a statement, or appended to the task log; see
+    arb_journal_priv.h and arb_tasklog.h.
 
-    Why: a statement's run costs SQLite about as much again as the row it
-    writes (each run opens a cursor on the table and on each of its
-    indexes, and binds and resets), and a busy turn inserts and drops
-    dozens of tasks one at a time. Written together, one INSERT of up to
-    ARB_BATCH_ROWS rows and one DELETE of up to as many ids, a task's two
-    writes cost a third less (BENCHMARKS.md, "A turn's writes in
-    batches", has the figures).
+    Why a batch: a statement's run costs SQLite about as much again as
+    the row it writes (each run opens a cursor on the table and on each of
+    its indexes, and binds and resets), so a turn's rows go up to
+    ARB_BATCH_ROWS to an INSERT and its drops as many to a DELETE
+    (BENCHMARKS.md, "A turn's writes in batches").
 
-    The rule that keeps it the same journal: whatever the batch holds is
-    written before any other statement runs (arb_journal_run and
-    arb_journal_step settle it first), and before the commit, rows before
-    drops, each in the order it was made. So a read sees the turn's
-    writes, a drop of a row held in the same turn deletes it, and a
-    failure to write the batch fails the turn as a failed statement or
-    COMMIT does: the broker rolls it back whole (arb_journal.h, Faults).
-    Only plain rows (arb_journal_tasks.c, s_is_plain) wait, and only small
-    ones: a row whose headers and payload are over ARB_BATCH_ROW_BYTES is
-    written at once, so the bytes held stay under ARB_BATCH_ROWS times that
-    and their names.
+    Why a log: even batched, a task's INSERT and DELETE are most of the
+    broker's work a task, and SQLite's commit (WAL frames, locks) costs
+    half as much again as a write and fdatasync of the same bytes
+    (docs/performance.md). A turn whose only writes are plain rows and
+    drops (a submit of tasks with nothing but a payload, the end of tasks
+    with nothing to keep: most turns under load) commits by appending one
+    record, its rows then its drops, to the log and syncing it. The rows
+    are kept here, in the form the record has them; a later drop of one
+    marks it dead. A checkpoint, the commit of a turn that goes to the
+    tables, writes the live rows kept and the drops of rows the tables
+    hold, with the log's next generation, and the log is cut: a task
+    submitted and ended between two checkpoints costs the tables nothing.
+
+    What goes to the tables, and when:
+    - any other statement first gets every row and drop, kept and held,
+      written into the open transaction, so it sees the journal whole (a
+      read outside a transaction opens one for that: a view, which the
+      next commit rolls back if nothing was written after it);
+    - a turn with a statement that writes, one whose rows the log cannot
+      order (an id not above the last row's, a row after a drop of its id
+      or above), one that holds more than ARB_TURN_ROWS rows or drops,
+      and every turn while the log is off or paused after a failed append,
+      commits to the tables;
+    - so does the first turn that writes after a checkpoint is due
+      (ARB_LOG_ROWS, ARB_LOG_BYTES, ARB_LOG_FILE_BYTES).
+
+    Crash safety: a turn's record is appended only after its transaction
+    is closed (nothing can fail after the record is synced), and the reply
+    goes after the sync. A checkpoint stores the next generation in the
+    tables in its own transaction, so its commit makes the log's records
+    obsolete at once; a crash before the log is cut leaves records that
+    the replay skips. At open, the records of the tables' generation are
+    read back (arb_journal_batch_open_log) and checkpointed before
+    anything reads the journal.
+
+    A failure to write to the tables fails the turn as a failed statement
+    or COMMIT does; a failed append fails it too (ARB_JOURNAL_FULL: the
+    broker rolls the turn back and probes), and pauses the log until a
+    checkpoint has committed.
 */
 
 #include "arb_journal_priv.h"
 #include "arb_queue.h"
 
 #define ARB_BATCH_COLUMNS 10  //  a plain row: as insert_plain writes it
+#define ARB_LOG_GEN_KEY   "broker.log_gen"
+
+//  A row as it is held, and logged: this head, then the bytes of the
+//  queue's name, the task's name, the headers (if any) and the payload,
+//  padded to 8 bytes.
+typedef struct {
+    uint64_t id;
+    uint64_t created_ms;
+    int64_t max_attempts;
+    int32_t state;
+    int32_t priority;
+    uint32_t queue_size, name_size;
+    uint32_t headers_size;  //  S_NO_HEADERS: none (NULL in the column)
+    uint32_t payload_size;
+    uint32_t unwatched;
+    uint32_t pad;
+} s_row_t;
+
+#define S_NO_HEADERS UINT32_MAX
+#define S_ALIGN(n)   (((n) + 7) & ~(size_t) 7)
+
+//  A record's body: these counts, the rows, then the drops' ids.
+typedef struct {
+    uint32_t rows;
+    uint32_t drops;
+} s_counts_t;
 
 //  SQL of an INSERT of count plain rows, or a DELETE of count ids: ?NNN
 //  numbered in order, row r's column c at r * ARB_BATCH_COLUMNS + c + 1.
@@ -65,6 +118,7 @@ s_drop_sql (size_t count)
 int
 arb_journal_batch_prepare (arb_journal_t *self)
 {
+    self->held_sorted = true;
     for (size_t k = 0; k < ARB_BATCH_SIZES; k++) {
         char *insert = s_insert_sql ((size_t) 1 << k);
         char *drop = s_drop_sql ((size_t) 1 << k);
@@ -78,9 +132,21 @@ arb_journal_batch_prepare (arb_journal_t *self)
     return 0;
 }
 
-//  Copies bytes into the batch's bytes; returns their offset.
+void
+arb_journal_batch_destroy (arb_journal_t *self)
+{
+    free (self->held);
+    free (self->drops);
+    free (self->batch_bytes);
+    arb_tasklog_destroy (&self->log);
+}
+
+//  ---------------------------------------------------------------------
+//  The rows and drops held
+
+//  Room for size more bytes; returns the offset they go at.
 static size_t
-s_keep (arb_journal_t *self, const void *data, size_t size)
+s_reserve (arb_journal_t *self, size_t size)
 {
     if (self->batch_size + size > self->batch_max) {
         size_t max = self->batch_max ? self->batch_max : 4096;
@@ -90,12 +156,130 @@ s_keep (arb_journal_t *self, const void *data, size_t size)
         assert (self->batch_bytes);
         self->batch_max = max;
     }
-    size_t offset = self->batch_size;
-    if (size)
-        memcpy (self->batch_bytes + offset, data, size);
+    size_t at = self->batch_size;
     self->batch_size += size;
-    return offset;
+    return at;
 }
+
+static void
+s_push_held (arb_journal_t *self, uint64_t id, size_t at)
+{
+    if (self->held_count == self->held_max) {
+        self->held_max = self->held_max ? self->held_max * 2 : 256;
+        self->held =
+            (arb_journal_held_t *) realloc (self->held, self->held_max * sizeof (*self->held));
+        assert (self->held);
+    }
+    if (self->held_count && id <= self->held[self->held_count - 1].id)
+        self->held_sorted = false;
+    self->held[self->held_count++] = (arb_journal_held_t){.id = id, .at = at};
+}
+
+static void
+s_push_drop (arb_journal_t *self, uint64_t id)
+{
+    if (self->drop_count == self->drop_max) {
+        self->drop_max = self->drop_max ? self->drop_max * 2 : 256;
+        self->drops = (uint64_t *) realloc (self->drops, self->drop_max * sizeof (uint64_t));
+        assert (self->drops);
+    }
+    self->drops[self->drop_count++] = id;
+}
+
+//  Encodes a plain row into the bytes and holds it.
+static void
+s_hold (arb_journal_t *self, const arb_task_t *task, const arb_journal_row_t *row)
+{
+    const char *queue = arb_queue_name (task->queue);
+    s_row_t head = {
+        .id = task->id,
+        .created_ms = task->created_ms,
+        .max_attempts = task->max_attempts,
+        .state = task->state == ARB_STATE_RUNNING ? ARB_STATE_READY : task->state,
+        .priority = task->priority,
+        .queue_size = (uint32_t) strlen (queue),
+        .name_size = (uint32_t) strlen (task->name),
+        .headers_size = row->headers ? (uint32_t) zframe_size (row->headers) : S_NO_HEADERS,
+        .payload_size = (uint32_t) zframe_size (row->payload),
+        .unwatched = task->unwatched,
+    };
+    size_t headers = row->headers ? head.headers_size : 0;
+    size_t bytes = head.queue_size + head.name_size + headers + head.payload_size;
+    size_t at = s_reserve (self, sizeof (head) + S_ALIGN (bytes));
+    char *p = self->batch_bytes + at;
+    memcpy (p, &head, sizeof (head));
+    p += sizeof (head);
+    memcpy (p, queue, head.queue_size);
+    p += head.queue_size;
+    memcpy (p, task->name, head.name_size);
+    p += head.name_size;
+    if (headers)
+        memcpy (p, zframe_data (row->headers), headers);
+    p += headers;
+    if (head.payload_size)
+        memcpy (p, zframe_data (row->payload), head.payload_size);
+    p += head.payload_size;
+    memset (p, 0, S_ALIGN (bytes) - bytes);
+    s_push_held (self, task->id, at);
+}
+
+//  The row held of id, or NULL.
+static arb_journal_held_t *
+s_find (arb_journal_t *self, uint64_t id)
+{
+    if (!self->held_sorted) {
+        for (size_t i = self->held_count; i-- > 0;)
+            if (self->held[i].id == id)
+                return &self->held[i];
+        return NULL;
+    }
+    size_t low = 0, high = self->held_count;
+    while (low < high) {
+        size_t mid = low + (high - low) / 2;
+        if (self->held[mid].id < id)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    return low < self->held_count && self->held[low].id == id ? &self->held[low] : NULL;
+}
+
+//  The encoded row at an offset: its head, and its bytes after it.
+static s_row_t
+s_head (const arb_journal_t *self, size_t at)
+{
+    s_row_t head;
+    memcpy (&head, self->batch_bytes + at, sizeof (head));
+    return head;
+}
+
+static size_t
+s_row_size (const s_row_t *head)
+{
+    size_t headers = head->headers_size == S_NO_HEADERS ? 0 : head->headers_size;
+    return sizeof (*head)
+           + S_ALIGN ((size_t) head->queue_size + head->name_size + headers + head->payload_size);
+}
+
+int
+arb_journal_batch_payload (arb_journal_t *self, uint64_t id, zframe_t **payload, zframe_t **headers)
+{
+    const arb_journal_held_t *held = s_find (self, id);
+    if (!held || held->dead)
+        return 0;
+    s_row_t head = s_head (self, held->at);
+    const char *p = self->batch_bytes + held->at + sizeof (head) + head.queue_size + head.name_size;
+    *headers = NULL;
+    if (head.headers_size != S_NO_HEADERS) {
+        *headers = zframe_new (p, head.headers_size);
+        p += head.headers_size;
+    }
+    *payload = zframe_new (p, head.payload_size);
+    return 1;
+}
+
+//  ---------------------------------------------------------------------
+//  Writing to the tables
 
 //  The largest batch size, as the index k of 1 << k, not over count.
 static size_t
@@ -108,96 +292,156 @@ s_size_index (size_t count)
 }
 
 static void
-s_bind_held (sqlite3_stmt *stmt, int base, const arb_journal_held_t *held, const char *bytes)
+s_bind_row (sqlite3_stmt *stmt, int base, const char *row)
 {
-    arb_sql_bind_u64 (stmt, base + 1, held->id);
-    arb_sql_bind_text (stmt, base + 2, bytes + held->queue);
-    arb_sql_bind_text (stmt, base + 3, bytes + held->name);
-    sqlite3_bind_int (stmt, base + 4, held->state);
-    sqlite3_bind_int (stmt, base + 5, held->priority);
-    sqlite3_bind_int64 (stmt, base + 6, held->max_attempts);
-    arb_sql_bind_u64 (stmt, base + 7, held->created_ms);
-    if (held->has_headers)
-        sqlite3_bind_blob (stmt, base + 8, bytes + held->headers, (int) held->headers_size,
-                           SQLITE_STATIC);
+    s_row_t head;
+    memcpy (&head, row, sizeof (head));
+    const char *p = row + sizeof (head);
+    arb_sql_bind_u64 (stmt, base + 1, head.id);
+    sqlite3_bind_text (stmt, base + 2, p, (int) head.queue_size, SQLITE_STATIC);
+    p += head.queue_size;
+    sqlite3_bind_text (stmt, base + 3, p, (int) head.name_size, SQLITE_STATIC);
+    p += head.name_size;
+    sqlite3_bind_int (stmt, base + 4, head.state);
+    sqlite3_bind_int (stmt, base + 5, head.priority);
+    sqlite3_bind_int64 (stmt, base + 6, head.max_attempts);
+    arb_sql_bind_u64 (stmt, base + 7, head.created_ms);
+    if (head.headers_size != S_NO_HEADERS) {
+        sqlite3_bind_blob (stmt, base + 8, p, (int) head.headers_size, SQLITE_STATIC);
+        p += head.headers_size;
+    }
     else
         sqlite3_bind_null (stmt, base + 8);
-    sqlite3_bind_blob (stmt, base + 9, bytes + held->payload, (int) held->payload_size,
-                       SQLITE_STATIC);
-    sqlite3_bind_int (stmt, base + 10, held->unwatched ? 1 : 0);
+    sqlite3_bind_blob (stmt, base + 9, p, (int) head.payload_size, SQLITE_STATIC);
+    sqlite3_bind_int (stmt, base + 10, head.unwatched ? 1 : 0);
 }
 
-//  Binds the item (a row held, or an id dropped) at index into a batch
-//  statement, as its slot'th.
-typedef void (s_bind_fn) (arb_journal_t *self, sqlite3_stmt *stmt, size_t slot, size_t index);
-
-static void
-s_bind_row (arb_journal_t *self, sqlite3_stmt *stmt, size_t slot, size_t index)
-{
-    s_bind_held (stmt, (int) (slot * ARB_BATCH_COLUMNS), &self->held[index], self->batch_bytes);
-}
-
-static void
-s_bind_drop (arb_journal_t *self, sqlite3_stmt *stmt, size_t slot, size_t index)
-{
-    arb_sql_bind_u64 (stmt, (int) slot + 1, self->drops[index]);
-}
-
-//  Writes count items by the batch statements of each size, the biggest
-//  first: 13 items are a statement of 8, one of 4 and one of 1. 0 or -1.
+//  Writes the live rows held from index from to to, by the batch
+//  statements of each size, the biggest first: 13 rows are a statement
+//  of 8, one of 4 and one of 1. 0 or -1.
 static int
-s_write (arb_journal_t *self, sqlite3_stmt **stmts, size_t count, s_bind_fn *bind, const char *what)
+s_write_rows (arb_journal_t *self, size_t from, size_t to)
 {
+    size_t pick[ARB_BATCH_ROWS];
     int rc = 0;
-    for (size_t i = 0; rc == 0 && i < count;) {
-        size_t k = s_size_index (count - i);
-        for (size_t slot = 0; slot < ((size_t) 1 << k); slot++)
-            bind (self, stmts[k], slot, i + slot);
-        rc = arb_journal_run (self, stmts[k], what);
-        i += (size_t) 1 << k;
+    while (rc == 0) {
+        size_t n = 0;
+        for (; from < to && n < ARB_BATCH_ROWS; from++)
+            if (!self->held[from].dead)
+                pick[n++] = from;
+        if (n == 0)
+            break;
+        for (size_t i = 0; rc == 0 && i < n;) {
+            size_t k = s_size_index (n - i);
+            sqlite3_stmt *stmt = self->insert_rows[k];
+            for (size_t slot = 0; slot < ((size_t) 1 << k); slot++)
+                s_bind_row (stmt, (int) (slot * ARB_BATCH_COLUMNS),
+                            self->batch_bytes + self->held[pick[i + slot]].at);
+            rc = arb_journal_run (self, stmt, "insert");
+            i += (size_t) 1 << k;
+        }
     }
     return rc;
 }
 
 static int
-s_write_rows (arb_journal_t *self)
+s_write_drops (arb_journal_t *self, size_t from, size_t to)
 {
-    int rc = s_write (self, self->insert_rows, self->held_count, s_bind_row, "insert");
-    self->held_count = 0;
-    self->batch_size = 0;
+    int rc = 0;
+    while (rc == 0 && from < to) {
+        size_t k = s_size_index (to - from);
+        sqlite3_stmt *stmt = self->drop_rows[k];
+        for (size_t slot = 0; slot < ((size_t) 1 << k); slot++)
+            arb_sql_bind_u64 (stmt, (int) slot + 1, self->drops[from + slot]);
+        rc = arb_journal_run (self, stmt, "drop");
+        from += (size_t) 1 << k;
+    }
     return rc;
 }
 
-static int
-s_write_drops (arb_journal_t *self)
+//  Forgets the transaction's own rows and drops once they are in it and
+//  it goes to the tables: only the rows kept wait for its commit.
+static void
+s_shed_turn (arb_journal_t *self)
 {
-    int rc = s_write (self, self->drop_rows, self->drop_count, s_bind_drop, "drop");
-    self->drop_count = 0;
-    self->drop_top = 0;
-    return rc;
+    self->held_count = self->held_written = self->held_turn;
+    self->batch_size = self->bytes_turn;
+    self->drop_count = self->drops_written = self->drop_turn;
 }
 
-//  Writes the rows held, and the drops too if drops (the rows go first: a
-//  drop may be of a row held). 0 or -1, nothing held after a failure.
+//  Writes into the open transaction every row and drop, kept or held,
+//  that it does not hold yet (rows before drops: a drop may be of a row).
+//  0, or -1 (the turn's rows and drops forgotten).
 static int
-s_settle (arb_journal_t *self, bool drops)
+s_settle (arb_journal_t *self)
 {
-    if (self->settling || (self->held_count == 0 && (!drops || self->drop_count == 0)))
+    if (self->settling)
         return 0;
+    size_t rows_from = self->tables ? self->held_written : 0;
+    size_t drops_from = self->tables ? self->drops_written : 0;
     self->settling = true;
-    int rc = s_write_rows (self);
-    if (rc == 0 && drops)
-        rc = s_write_drops (self);
+    int rc = s_write_rows (self, rows_from, self->held_count);
+    if (rc == 0)
+        rc = s_write_drops (self, drops_from, self->drop_count);
     self->settling = false;
-    if (rc)
+    if (rc) {
         arb_journal_batch_forget (self);
-    return rc;
+        return -1;
+    }
+    self->tables = true;
+    self->held_written = self->held_count;
+    self->drops_written = self->drop_count;
+    if (self->must_tables)
+        s_shed_turn (self);
+    return 0;
 }
 
 int
 arb_journal_settle (arb_journal_t *self)
 {
-    return s_settle (self, true);
+    //  a turn that may still go to the log writes nothing to the tables
+    if (!self->in_txn || !self->must_tables)
+        return 0;
+    return s_settle (self);
+}
+
+int
+arb_journal_batch_before (arb_journal_t *self, sqlite3_stmt *stmt)
+{
+    if (self->settling || stmt == self->begin || stmt == self->commit || stmt == self->rollback)
+        return 0;
+    if (!sqlite3_stmt_readonly (stmt))
+        self->must_tables = true;
+    if (!self->in_txn) {
+        if (self->held_count == 0 && self->drop_count == 0)
+            return 0;  //  the tables are the whole journal
+        if (arb_journal_run (self, self->begin, "begin"))
+            return -1;
+        self->in_txn = true;
+    }
+    return s_settle (self);
+}
+
+//  Before a row or drop is held: a transaction that goes to the tables
+//  writes a full batch first.
+static int
+s_make_room (arb_journal_t *self)
+{
+    if (!self->must_tables)
+        return 0;
+    size_t rows = self->held_count - (self->tables ? self->held_written : self->held_turn);
+    size_t drops = self->drop_count - (self->tables ? self->drops_written : self->drop_turn);
+    return rows >= ARB_BATCH_ROWS || drops >= ARB_BATCH_ROWS ? s_settle (self) : 0;
+}
+
+//  After: a turn that holds too much for the log goes to the tables.
+static void
+s_check_turn (arb_journal_t *self)
+{
+    if (self->held_count - self->held_turn > ARB_TURN_ROWS
+        || self->drop_count - self->drop_turn > ARB_TURN_ROWS
+        || self->batch_size - self->bytes_turn > ARB_LOG_BYTES)
+        self->must_tables = true;
 }
 
 int
@@ -206,29 +450,16 @@ arb_journal_batch_insert (arb_journal_t *self, const arb_task_t *task, const arb
     assert (self->in_txn);
     if (self->fault != ARB_JOURNAL_SOUND)
         return -1;  //  as arb_journal_run: nothing but a rollback after a failure
-    if (self->held_count == ARB_BATCH_ROWS && s_settle (self, false))
+    //  A row of an id dropped earlier in the turn (ids grow and are never
+    //  given twice, so only in principle) must follow that drop, and the
+    //  log finds rows by id: an order it cannot keep goes to the tables.
+    bool after_drop = task->id <= self->drop_top;
+    if (after_drop || (self->held_count && task->id <= self->held[self->held_count - 1].id))
+        self->must_tables = true;
+    if ((after_drop && s_settle (self)) || s_make_room (self))
         return -1;
-    //  rows go before drops: a row of an id dropped earlier in the turn
-    //  (ids grow and are never given twice, so only in principle) waits
-    //  for none
-    if (task->id <= self->drop_top && arb_journal_settle (self))
-        return -1;
-    arb_journal_held_t *held = &self->held[self->held_count++];
-    held->id = task->id;
-    held->created_ms = task->created_ms;
-    held->max_attempts = task->max_attempts;
-    held->state = task->state == ARB_STATE_RUNNING ? ARB_STATE_READY : task->state;
-    held->priority = task->priority;
-    held->unwatched = task->unwatched;
-    const char *queue = arb_queue_name (task->queue);
-    held->queue = s_keep (self, queue, strlen (queue) + 1);
-    held->name = s_keep (self, task->name, strlen (task->name) + 1);
-    held->has_headers = row->headers != NULL;
-    held->headers_size = row->headers ? zframe_size (row->headers) : 0;
-    held->headers =
-        s_keep (self, row->headers ? zframe_data (row->headers) : NULL, held->headers_size);
-    held->payload_size = zframe_size (row->payload);
-    held->payload = s_keep (self, zframe_data (row->payload), held->payload_size);
+    s_hold (self, task, row);
+    s_check_turn (self);
     return 0;
 }
 
@@ -245,19 +476,272 @@ arb_journal_batch_drop (arb_journal_t *self, uint64_t id)
     assert (self->in_txn);
     if (self->fault != ARB_JOURNAL_SOUND)
         return -1;
-    if (self->drop_count == ARB_BATCH_ROWS && arb_journal_settle (self))
+    if (s_make_room (self))
         return -1;
-    self->drops[self->drop_count++] = id;
+    s_push_drop (self, id);
     if (id > self->drop_top)
         self->drop_top = id;
+    s_check_turn (self);
     return 0;
 }
 
 void
 arb_journal_batch_forget (arb_journal_t *self)
 {
-    self->held_count = 0;
-    self->drop_count = 0;
+    self->held_count = self->held_turn;
+    self->batch_size = self->bytes_turn;
+    self->drop_count = self->drop_turn;
+    self->held_written = self->drops_written = 0;
     self->drop_top = 0;
-    self->batch_size = 0;
+    self->tables = self->must_tables = self->settling = false;
+}
+
+bool
+arb_journal_batch_is_idle (arb_journal_t *self)
+{
+    return !self->must_tables && self->held_count == self->held_turn
+           && self->drop_count == self->drop_turn;
+}
+
+//  ---------------------------------------------------------------------
+//  Commits
+
+//  Moves rows kept past the dead ones, when those are most of them.
+static void
+s_compact (arb_journal_t *self)
+{
+    if (self->held_dead < 64 || self->held_dead < self->held_count - self->held_dead)
+        return;
+    size_t keep = 0, bytes = 0;
+    for (size_t i = 0; i < self->held_count; i++) {
+        if (self->held[i].dead)
+            continue;
+        s_row_t head = s_head (self, self->held[i].at);
+        size_t size = s_row_size (&head);
+        memmove (self->batch_bytes + bytes, self->batch_bytes + self->held[i].at, size);
+        self->held[keep++] = (arb_journal_held_t){.id = self->held[i].id, .at = bytes};
+        bytes += size;
+    }
+    self->held_count = self->held_turn = keep;
+    self->batch_size = self->bytes_turn = bytes;
+    self->held_dead = 0;
+}
+
+//  The turn the log took becomes kept: its drops of rows held mark them
+//  dead, its drops of rows in the tables wait for the next checkpoint.
+static void
+s_keep_turn (arb_journal_t *self)
+{
+    size_t keep = self->drop_turn;
+    for (size_t i = self->drop_turn; i < self->drop_count; i++) {
+        arb_journal_held_t *held = s_find (self, self->drops[i]);
+        if (!held)
+            self->drops[keep++] = self->drops[i];
+        else if (!held->dead) {
+            held->dead = true;
+            self->held_dead++;
+        }
+    }
+    self->drop_count = self->drop_turn = keep;
+    self->held_turn = self->held_count;
+    self->bytes_turn = self->batch_size;
+    self->held_written = self->drops_written = 0;
+    self->drop_top = 0;
+    self->tables = self->must_tables = false;
+    s_compact (self);
+    self->checkpoint_due = self->held_count - self->held_dead >= ARB_LOG_ROWS
+                           || self->batch_size >= ARB_LOG_BYTES || self->drop_count >= ARB_LOG_ROWS
+                           || arb_tasklog_size (self->log) >= ARB_LOG_FILE_BYTES;
+}
+
+//  Appends the turn's rows and drops to the log. The transaction holds
+//  nothing of its own (at most a view of what is kept): it is closed
+//  first, so that nothing can fail once the record is durable.
+static int
+s_commit_log (arb_journal_t *self)
+{
+    if (arb_journal_run (self, self->rollback, "rollback"))
+        return -1;
+    s_counts_t counts = {(uint32_t) (self->held_count - self->held_turn),
+                         (uint32_t) (self->drop_count - self->drop_turn)};
+    arb_tasklog_part_t parts[3] = {
+        {&counts, sizeof (counts)},
+        {self->batch_bytes + self->bytes_turn, self->batch_size - self->bytes_turn},
+        {self->drops + self->drop_turn, counts.drops * sizeof (uint64_t)},
+    };
+    if (arb_tasklog_append (self->log, self->log_gen, parts, 3, self->log_sync)) {
+        zsys_error ("journal: the task log failed: %s; the tables take the next turns",
+                    strerror (errno));
+        if (self->fault == ARB_JOURNAL_SOUND)
+            self->fault = ARB_JOURNAL_FULL;
+        self->log_paused = true;
+        return -1;
+    }
+    s_keep_turn (self);
+    return 0;
+}
+
+//  Forgets every row and drop: the tables have them all.
+static void
+s_clear (arb_journal_t *self)
+{
+    self->held_count = self->held_turn = self->held_dead = 0;
+    self->batch_size = self->bytes_turn = 0;
+    self->drop_count = self->drop_turn = 0;
+    self->held_sorted = true;
+    arb_journal_batch_forget (self);
+}
+
+//  Commits to the tables: with every row and drop kept, and the log's
+//  next generation, when the log has any (a checkpoint).
+static int
+s_commit_tables (arb_journal_t *self)
+{
+    bool checkpoint =
+        self->log && (self->held_turn || self->drop_turn || arb_tasklog_size (self->log));
+    int rc = s_settle (self);
+    if (rc == 0 && checkpoint) {
+        self->settling = true;  //  the generation is the batch's own write
+        rc = arb_journal_set_number (self, ARB_LOG_GEN_KEY, self->log_gen + 1);
+        self->settling = false;
+    }
+    if (rc == 0)
+        rc = arb_journal_run (self, self->commit, "commit");
+    if (rc) {
+        //  COMMIT can fail and leave the transaction open (SQLITE_BUSY), or
+        //  roll it back itself (I/O error); either way nothing of it stays
+        if (!sqlite3_get_autocommit (self->db))
+            arb_journal_run (self, self->rollback, "rollback");
+        //  a commit that failed at its sync may be on the disk all the
+        //  same, with the next generation: the log waits for a checkpoint
+        //  that is known to have committed
+        if (checkpoint)
+            self->log_paused = true;
+        return -1;
+    }
+    s_clear (self);
+    self->checkpoint_due = false;
+    self->log_paused = false;
+    if (checkpoint) {
+        self->log_gen++;
+        if (arb_tasklog_clear (self->log))
+            zsys_warning ("journal: the task log could not be cut (%s): its records are "
+                          "obsolete, and new ones overwrite them",
+                          strerror (errno));
+    }
+    return 0;
+}
+
+int
+arb_journal_batch_commit (arb_journal_t *self)
+{
+    if (self->fault != ARB_JOURNAL_SOUND) {
+        //  as arb_journal_run: nothing but a rollback after a failure
+        if (!sqlite3_get_autocommit (self->db))
+            arb_journal_run (self, self->rollback, "rollback");
+        return -1;
+    }
+    if (arb_journal_batch_is_idle (self)) {
+        //  nothing of its own: a view of the rows kept at most, which the
+        //  log holds already
+        int rc = arb_journal_run (self, self->rollback, "rollback");
+        arb_journal_batch_forget (self);
+        return rc;
+    }
+    if (self->log && self->log_on && !self->log_paused && !self->checkpoint_due
+        && !self->must_tables)
+        return s_commit_log (self);
+    return s_commit_tables (self);
+}
+
+//  ---------------------------------------------------------------------
+//  The replay at open
+
+//  Takes one record: its rows held, its drops applied as at its commit.
+static int
+s_replay (void *arg, uint64_t gen, const uint8_t *body, size_t size)
+{
+    arb_journal_t *self = (arb_journal_t *) arg;
+    if (gen != self->log_gen)
+        return 0;  //  obsolete: a checkpoint took it
+    s_counts_t counts;
+    if (size < sizeof (counts))
+        goto unusable;
+    memcpy (&counts, body, sizeof (counts));
+    size_t at = sizeof (counts);
+    for (uint32_t i = 0; i < counts.rows; i++) {
+        s_row_t head;
+        if (size - at < sizeof (head))
+            goto unusable;
+        memcpy (&head, body + at, sizeof (head));
+        size_t headers = head.headers_size == S_NO_HEADERS ? 0 : head.headers_size;
+        uint64_t bytes = (uint64_t) head.queue_size + head.name_size + headers + head.payload_size;
+        if (head.id == 0 || head.queue_size == 0 || head.name_size == 0
+            || bytes > size - at - sizeof (head) || S_ALIGN (bytes) > size - at - sizeof (head))
+            goto unusable;
+        size_t row_size = sizeof (head) + S_ALIGN (bytes);
+        size_t offset = s_reserve (self, row_size);
+        memcpy (self->batch_bytes + offset, body + at, row_size);
+        s_push_held (self, head.id, offset);
+        at += row_size;
+    }
+    if ((size - at) / sizeof (uint64_t) != counts.drops || (size - at) % sizeof (uint64_t))
+        goto unusable;
+    for (uint32_t i = 0; i < counts.drops; i++) {
+        uint64_t id;
+        memcpy (&id, body + at + i * sizeof (id), sizeof (id));
+        s_push_drop (self, id);
+    }
+    s_keep_turn (self);
+    self->log_replayed++;
+    return 0;
+unusable:
+    zsys_error ("journal: a task log record of generation %" PRIu64 " has a sound checksum "
+                "but no sound rows; arbiterd will not guess at it: restore the journal and "
+                "its log from a backup",
+                gen);
+    return -1;
+}
+
+int
+arb_journal_batch_open_log (arb_journal_t *self, const char *path)
+{
+    self->log = arb_tasklog_new (path);
+    if (!self->log || arb_journal_meta_number (self, ARB_LOG_GEN_KEY, &self->log_gen)
+        || arb_tasklog_read (self->log, s_replay, self))
+        return -1;
+    self->log_on = true;
+    if (self->held_count == 0 && self->drop_count == 0 && arb_tasklog_size (self->log) == 0)
+        return 0;
+    //  what the log holds goes to the tables before anything reads them
+    size_t rows = self->held_count - self->held_dead, drops = self->drop_count;
+    if (arb_journal_batch_checkpoint (self)) {
+        if (arb_journal_fault (self) != ARB_JOURNAL_FULL) {
+            zsys_error ("journal: the task log could not be written to the tables path=%s", path);
+            return -1;
+        }
+        //  a full disk: the rows stay kept, the reads see them, and the
+        //  first commit that works (the broker's probe) checkpoints them
+        zsys_warning ("journal: the disk is full: the task log's rows wait for the first "
+                      "commit that works path=%s rows=%zu drops=%zu",
+                      path, rows, drops);
+        self->log_paused = true;
+        return arb_journal_rollback (self);
+    }
+    zsys_notice ("journal: task log replayed records=%" PRIu64 " rows=%zu drops=%zu",
+                 self->log_replayed, rows, drops);
+    return 0;
+}
+
+int
+arb_journal_batch_checkpoint (arb_journal_t *self)
+{
+    assert (!self->in_txn);
+    if (!self->log
+        || (self->held_count == 0 && self->drop_count == 0 && arb_tasklog_size (self->log) == 0))
+        return 0;
+    if (arb_journal_begin (self))
+        return -1;
+    self->must_tables = true;
+    return arb_journal_commit (self);
 }

@@ -351,3 +351,19 @@ arb_journal_faults_vfs (void)
         zsys_notice ("journal: test build: writes fail as %s says", faults->control);
     return S_NAME;
 }
+
+int
+arb_journal_faults_errno (bool sync)
+{
+    sqlite3_vfs *vfs = sqlite3_vfs_find (S_NAME);
+    if (!vfs)
+        return 0;
+    s_mode_t mode = s_mode ((const s_faults_t *) vfs->pAppData);
+    if (mode == S_FULL && !sync)
+        return ENOSPC;
+    if (mode == S_IOERR && !sync)
+        return EIO;
+    if (mode == S_FSYNC && sync)
+        return EIO;
+    return 0;
+}

@@ -30,10 +30,17 @@
 #ifndef ARB_JOURNAL_FAULTS_H
 #define ARB_JOURNAL_FAULTS_H
 
+#include <stdbool.h>
+
 #define ARB_JOURNAL_FAULTS_ENV "ARBITER_JOURNAL_FAULTS"
 
 //  Registers the VFS on first use and returns its name, for
 //  sqlite3_open_v2; NULL (SQLite's default VFS) if it could not be made.
 const char *arb_journal_faults_vfs (void);
+
+//  For the task log (arb_tasklog.h): the errno its write (sync false) or
+//  its sync (true) fails with now, by the same control file: ENOSPC for
+//  full, EIO for ioerr and, at a sync, for fsync; 0: none.
+int arb_journal_faults_errno (bool sync);
 
 #endif

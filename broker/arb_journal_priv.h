@@ -11,28 +11,36 @@
 
 #include "arb_journal.h"
 #include "arb_sql.h"
+#include "arb_tasklog.h"
 
 #define ARB_EPOCH_KEY "broker.epoch"
 
-//  The turn's plain inserts and drops, held to be written a batch to a
-//  statement (arb_journal_batch.c): statements of 1, 2, 4 ... up to
-//  ARB_BATCH_ROWS rows or ids.
+//  Plain inserts and drops (arb_journal_batch.c): written to the tables a
+//  batch to a statement, 1, 2, 4 ... up to ARB_BATCH_ROWS rows or ids; or,
+//  in a turn that writes nothing else, appended to the task log
+//  (arb_tasklog.h) and kept here until a checkpoint gives the tables the
+//  rows still open.
 #define ARB_BATCH_ROWS      32
 #define ARB_BATCH_SIZES     6
 #define ARB_BATCH_ROW_BYTES (64 * 1024)  //  a bigger row is written at once
 
-//  A plain row held: its texts and blobs are copied into the batch's
-//  bytes (offsets, because the bytes grow by realloc).
+//  A checkpoint is due when the rows kept reach ARB_LOG_ROWS live ones
+//  or ARB_LOG_BYTES, the drops of rows in the tables ARB_LOG_ROWS, or the
+//  log file ARB_LOG_FILE_BYTES; a turn that holds more than ARB_TURN_ROWS
+//  rows or drops, or ARB_LOG_BYTES, writes to the tables. So what is kept
+//  in memory stays under twice ARB_LOG_BYTES and their entries.
+#define ARB_LOG_ROWS       4096
+#define ARB_LOG_BYTES      (8 * 1024 * 1024)
+#define ARB_LOG_FILE_BYTES (64 * 1024 * 1024)
+#define ARB_TURN_ROWS      8192
+
+//  A plain row held or kept: its encoded row (arb_journal_batch.c) is at
+//  offset at of batch_bytes (an offset, because the bytes grow by
+//  realloc).
 typedef struct {
     uint64_t id;
-    uint64_t created_ms;
-    int64_t max_attempts;
-    int state;
-    int priority;
-    bool unwatched;
-    bool has_headers;
-    size_t queue, name, headers, payload;  //  offsets in batch_bytes
-    size_t headers_size, payload_size;
+    size_t at;  //  offset in batch_bytes
+    bool dead;  //  dropped by a turn the log took: written nowhere again
 } arb_journal_held_t;
 
 struct _arb_journal_t {
@@ -45,14 +53,28 @@ struct _arb_journal_t {
     arb_journal_fault_t fault;  //  the first failure since open or the last rollback
     bool probing;               //  a probe runs: its failures are expected, logged at debug
     char *path;                 //  owned
-    arb_journal_held_t held[ARB_BATCH_ROWS];  //  plain inserts not yet written
-    size_t held_count;
-    uint64_t drops[ARB_BATCH_ROWS];  //  ids dropped, not yet deleted
-    size_t drop_count;
-    uint64_t drop_top;  //  the largest of them (0: none)
-    char *batch_bytes;  //  owned: the held rows' texts and blobs
-    size_t batch_size, batch_max;
-    bool settling;  //  the batch is being written
+    //  The batch and the task log (arb_journal_batch.c). Rows and drops
+    //  before held_turn and drop_turn are kept (the log has them, the
+    //  tables not yet); those after are the open transaction's. Rows are
+    //  in the order of their ids (held_sorted) unless a turn broke it.
+    arb_tasklog_t *log;        //  owned; NULL for a journal without one
+    bool log_on;               //  turns may commit to the log (arb_journal_set_log)
+    bool log_paused;           //  an append failed: the tables take turns until a checkpoint
+    bool checkpoint_due;       //  the next turn that writes goes to the tables
+    bool log_sync;             //  fdatasync each append (--sync full)
+    uint64_t log_gen;          //  the generation of the records the tables have not taken
+    uint64_t log_replayed;     //  records read back at open
+    arb_journal_held_t *held;  //  owned: rows kept, then the turn's
+    size_t held_count, held_max, held_turn, held_written, held_dead;
+    bool held_sorted;
+    uint64_t *drops;  //  owned: drops of rows in the tables kept, then the turn's drops
+    size_t drop_count, drop_max, drop_turn, drops_written;
+    uint64_t drop_top;  //  the largest id the turn dropped (0: none)
+    char *batch_bytes;  //  owned: the encoded rows
+    size_t batch_size, batch_max, bytes_turn;
+    bool tables;       //  the open transaction holds every row and drop kept and held
+    bool must_tables;  //  the open transaction commits to the tables, not the log
+    bool settling;     //  the batch is being written
     sqlite3_stmt *insert_rows[ARB_BATCH_SIZES], *drop_rows[ARB_BATCH_SIZES];
     sqlite3_stmt **prepared[96];  //  every statement slot below, for finalize
     size_t prepared_count;
@@ -86,19 +108,43 @@ int arb_journal_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *s
 int arb_journal_batch_prepare (arb_journal_t *self);
 //  Whether a plain row is small enough to be held: one whose headers and
 //  payload are bigger is written at once (the copy would cost more than
-//  the statement saves), so the bytes held stay under ARB_BATCH_ROWS
-//  times ARB_BATCH_ROW_BYTES and their names.
+//  the statement saves).
 bool arb_journal_batch_takes (const arb_journal_row_t *row);
 //  Holds a plain row (one that insert_plain writes whole) to be written
-//  with the others of its batch. 0 or -1.
+//  with the others of its batch, or logged with its turn. 0 or -1.
 int arb_journal_batch_insert (arb_journal_t *self,
                               const arb_task_t *task,
                               const arb_journal_row_t *row);
 //  Holds a task's id, for its row to be deleted with the others of its
 //  batch (after every row held before it is written). 0 or -1.
 int arb_journal_batch_drop (arb_journal_t *self, uint64_t id);
-//  Forgets what the batch holds (the transaction is rolled back).
+//  Before stmt runs: a write makes the transaction one for the tables;
+//  any statement but BEGIN, COMMIT and ROLLBACK first gets every row and
+//  drop kept and held written into the transaction, which a read outside
+//  one opens (a view, closed by the next commit). 0 or -1.
+int arb_journal_batch_before (arb_journal_t *self, sqlite3_stmt *stmt);
+//  Commits the open transaction: to the log, or to the tables (a
+//  checkpoint when anything is kept). 0 or -1 (nothing of it stays).
+int arb_journal_batch_commit (arb_journal_t *self);
+//  Forgets the transaction's rows and drops (it is rolled back).
 void arb_journal_batch_forget (arb_journal_t *self);
+//  Opens the task log beside the journal and replays it: every record
+//  of the tables' generation is kept, then checkpointed. 0 or -1.
+int arb_journal_batch_open_log (arb_journal_t *self, const char *path);
+//  Writes whatever the log holds to the tables, in a transaction of its
+//  own (none may be open): 0 or -1.
+int arb_journal_batch_checkpoint (arb_journal_t *self);
+//  Whether the open transaction has nothing of its own to commit (a view
+//  at most).
+bool arb_journal_batch_is_idle (arb_journal_t *self);
+//  Frees the batch's memory and closes the log.
+void arb_journal_batch_destroy (arb_journal_t *self);
+//  A kept or held row's payload and headers, if the batch has it: 1, and
+//  new frames; 0 if not.
+int arb_journal_batch_payload (arb_journal_t *self,
+                               uint64_t id,
+                               zframe_t **payload,
+                               zframe_t **headers);
 
 //  Ends a read: resets the statement, and says whether rc, its last
 //  step's result, was a failure (logged: "journal: WHAT [ID] unreadable").

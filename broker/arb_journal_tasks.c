@@ -170,13 +170,16 @@ int
 arb_journal_load_payload (
     arb_journal_t *self, uint64_t id, zframe_t **payload, zframe_t **headers, zframe_t **args)
 {
-    sqlite3_stmt *stmt = self->load_payload;
-    arb_sql_bind_u64 (stmt, 1, id);
-    int rc = arb_journal_step (self, stmt);
     *payload = NULL;
     *headers = NULL;
     if (args)
         *args = NULL;
+    //  a plain row the tables may not have yet (a plain row has no args)
+    if (arb_journal_batch_payload (self, id, payload, headers))
+        return 0;
+    sqlite3_stmt *stmt = self->load_payload;
+    arb_sql_bind_u64 (stmt, 1, id);
+    int rc = arb_journal_step (self, stmt);
     if (rc == SQLITE_ROW) {
         *payload = arb_sql_frame (stmt, 0);
         *headers = arb_sql_frame (stmt, 1);

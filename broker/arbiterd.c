@@ -39,6 +39,7 @@ typedef struct {
     const char *db;
     int sync;       //  index in "full|normal"
     int transport;  //  index in "auto|zeromq"
+    int task_log;   //  index in "on|off"
     uint64_t max_payload;
     uint64_t heartbeat_ms;
     uint64_t liveness_ms;
@@ -61,6 +62,12 @@ static const char *s_about =
     "sync full (the default) fsyncs every commit: an acknowledged task survives a\n"
     "power cut. sync normal survives a crash of arbiterd, but a power cut may lose\n"
     "the last transactions (the journal stays consistent).\n"
+    "\n"
+    "task-log on (the default) commits turns that only add plain tasks and remove\n"
+    "finished ones by one append to DB-tasklog, beside the journal, which its\n"
+    "tables take at checkpoints; off writes every turn to the tables. Either way\n"
+    "the log is read back at start, and a clean stop leaves the tables whole.\n"
+    "The journal is the file, its -wal and -shm, and the -tasklog: copy all four.\n"
     "\n"
     "Exit status: 0 after a clean stop, 1 if the broker could not start or its\n"
     "journal failed, 2 for bad arguments or settings.";
@@ -95,6 +102,7 @@ main (int argc, char *argv[])
         .insecure = false,
         .db = config.db_path,
         .sync = config.sync == ARB_SYNC_FULL ? 0 : 1,
+        .task_log = config.task_log ? 0 : 1,
         .max_payload = config.max_payload,
         .heartbeat_ms = config.heartbeat_ms,
         .liveness_ms = config.liveness_ms,
@@ -121,6 +129,9 @@ main (int argc, char *argv[])
          "the journal file (default " ARB_BROKER_DB ")"},
         {"sync", 0, ARB_OPT_CHOICE, &settings.sync, 0, 0, "full|normal",
          "fsync every commit (full, the default), or survive crashes only"},
+        {"task-log", 0, ARB_OPT_CHOICE, &settings.task_log, 0, 0, "on|off",
+         "commit turns that only add plain tasks and remove finished ones to DB-tasklog, which "
+         "the tables take at checkpoints (on, the default), or every turn to the tables (off)"},
         {"transport", 0, ARB_OPT_CHOICE, &settings.transport, 0, 0, "auto|zeromq",
          "who answers a tcp:// endpoint without curve: the broker's own loop, speaking ZMTP "
          "as a ZeroMQ ROUTER socket would (auto, the default), or a ROUTER socket (zeromq); "
@@ -182,6 +193,7 @@ main (int argc, char *argv[])
     config.insecure = settings.insecure;
     config.db_path = settings.db;
     config.sync = settings.sync == 0 ? ARB_SYNC_FULL : ARB_SYNC_NORMAL;
+    config.task_log = settings.task_log == 0;
     config.transport = settings.transport == 0 ? ARB_WIRE_AUTO : ARB_WIRE_ZEROMQ;
     config.max_payload = (size_t) settings.max_payload;
     config.heartbeat_ms = (uint32_t) settings.heartbeat_ms;

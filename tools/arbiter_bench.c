@@ -590,13 +590,13 @@ s_fill (s_bench_t *self, int n, double *seconds)
     return rc;
 }
 
-//  Bytes of the journal's files (the database, its WAL).
+//  Bytes of the journal's files (the database, its WAL, the task log).
 static long long
 s_journal_bytes (s_bench_t *self)
 {
     long long total = 0;
-    const char *suffixes[] = {"", "-wal", "-shm"};
-    for (int i = 0; i < 3; i++) {
+    const char *suffixes[] = {"", "-wal", "-shm", "-tasklog"};
+    for (int i = 0; i < 4; i++) {
         char path[160];
         struct stat st;
         snprintf (path, sizeof (path), "%s/bench.db%s", self->broker.dir, suffixes[i]);

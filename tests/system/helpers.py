@@ -3,6 +3,7 @@ wire protocol, reading task states, starting the real worker binaries."""
 
 import os
 import sqlite3
+import struct
 
 import arbiter_proto
 from conftest import Process, binary, wait_until
@@ -90,19 +91,86 @@ def wait_state(peer, task_id, state, timeout=20):
                       timeout=timeout, what='task %d %s' % (task_id, arbiter_proto.STATES[state]))
 
 
-def journal_rows(broker, sql, *args):
-    """Every row of a read-only query of a broker's journal, while it runs
-    (WAL lets readers in)."""
-    db = sqlite3.connect('file:%s?mode=ro' % broker.db, uri=True, timeout=10)
+def _crc32c(data, crc=0):
+    crc ^= 0xffffffff
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82f63b78 if crc & 1 else crc >> 1
+    return crc ^ 0xffffffff
+
+
+def task_log_records(path):
+    """The whole records of a journal's task log (broker/arb_tasklog.h), as
+    (generation, rows, drops): rows as tuples of the tasks columns a plain
+    row has (arb_journal_batch.c), drops as ids. Stops at the first record
+    that is not whole, as the broker does."""
     try:
+        with open(path, 'rb') as f:
+            data = f.read()
+    except FileNotFoundError:
+        return []
+    records, at = [], 0
+    while len(data) - at >= 24:
+        magic, size, gen, crc = struct.unpack_from('<IIQI', data, at)
+        body = data[at + 24:at + 24 + size]
+        if magic != 0x4c425241 or len(body) != size:
+            break
+        if _crc32c(body, _crc32c(struct.pack('<QI', gen, size))) != crc:
+            break
+        count, dropped = struct.unpack_from('<II', body)
+        rows, p = [], 8
+        for _ in range(count):
+            (tid, created, max_attempts, state, priority, qsize, nsize, hsize, psize,
+             unwatched) = struct.unpack_from('<QQqiiIIIII', body, p)
+            p += 56
+            queue = body[p:p + qsize].decode()
+            name = body[p + qsize:p + qsize + nsize].decode()
+            q = p + qsize + nsize
+            headers = None
+            if hsize != 0xffffffff:
+                headers, q = body[q:q + hsize], q + hsize
+            payload = body[q:q + psize]
+            length = qsize + nsize + (0 if hsize == 0xffffffff else hsize) + psize
+            p += (length + 7) & ~7
+            rows.append((tid, queue, name, state, priority, max_attempts, created, headers,
+                         payload, unwatched))
+        drops = list(struct.unpack_from('<%dQ' % dropped, body, p))
+        records.append((gen, rows, drops))
+        at += 24 + size
+    return records
+
+
+def journal_rows(broker, sql, *args):
+    """Every row of a read-only query of a broker's journal, while it runs:
+    its tables (a copy of a consistent snapshot: WAL lets readers in) with
+    its task log's records applied, as the broker's next start would. The
+    log is read first: a checkpoint between the two reads is then in the
+    snapshot, whose generation makes the records it took obsolete."""
+    records = task_log_records(broker.db + '-tasklog')
+    source = sqlite3.connect('file:%s?mode=ro' % broker.db, uri=True, timeout=10)
+    db = sqlite3.connect(':memory:')
+    try:
+        source.backup(db)
+        gen = db.execute("SELECT CAST (value AS INTEGER) FROM meta "
+                         "WHERE key = 'broker.log_gen'").fetchone()
+        gen = gen[0] if gen else 0
+        for record_gen, rows, drops in records:
+            if record_gen != gen:
+                continue
+            db.executemany('INSERT OR IGNORE INTO tasks (id, queue, name, state, priority, '
+                           'max_attempts, created_ms, headers, payload, unwatched) '
+                           'VALUES (?,?,?,?,?,?,?,?,?,?)', rows)
+            db.executemany('DELETE FROM tasks WHERE id = ?', [(d,) for d in drops])
         return db.execute(sql, args).fetchall()
     finally:
+        source.close()
         db.close()
 
 
 def journal_value(broker, sql, *args):
     """The first column of the first row of a read-only query of a broker's
-    journal, while it runs (WAL lets readers in)."""
+    journal, while it runs (journal_rows)."""
     return journal_rows(broker, sql, *args)[0][0]
 
 

@@ -25,6 +25,7 @@ VALUES = {
         'db': ('/tmp/somewhere/arbiter.db', '/tmp/somewhere/arbiter.db'),
         'sync': ('normal', 'normal'),
         'transport': ('zeromq', 'zeromq'),
+        'task-log': ('off', 'off'),
         'max-payload': ('2M', '2097152'),
         'heartbeat-ms': ('900', '900'),
         'liveness-ms': ('4000', '4000'),

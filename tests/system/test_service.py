@@ -110,7 +110,7 @@ def test_log_lines_carry_priorities_on_the_journal_stream(tmp_path, processes):
         peer.close()
     assert broker.stop() == 0
     lines = broker.output().splitlines()
-    assert ('<6>broker: listening endpoint=%s transport=loop sync=full version=' % endpoint
+    assert ('<6>broker: listening endpoint=%s transport=loop sync=full task_log=on version=' % endpoint
             in lines[1]), lines
     assert lines[-1] == '<6>broker: stopping', lines
     assert all(line.startswith('<') for line in lines if line), lines

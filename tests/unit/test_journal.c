@@ -8,6 +8,7 @@
 #include "arb_journal_faults.h"
 #include "arb_queue.h"
 #include "arb_settings.h"
+#include "journal_files.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -2415,6 +2416,227 @@ test_corrupted_ids_are_skipped (void **state)
     arb_journal_destroy (&j);
 }
 
+//  ---------------------------------------------------------------------
+//  The task log (arb_tasklog.h, arb_journal_batch.c)
+
+static long
+s_log_size (const char *path)
+{
+    char log[200];
+    snprintf (log, sizeof (log), "%s" ARB_JOURNAL_LOG_SUFFIX, path);
+    struct stat info;
+    return stat (log, &info) == 0 ? (long) info.st_size : -1;
+}
+
+static void
+s_drop_committed (arb_journal_t *j, uint64_t id)
+{
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_drop (j, id, id), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+}
+
+//  A turn of plain rows and drops commits to the log, not the tables;
+//  what a crash leaves (the files as they are) opens with every committed
+//  row and drop; a read outside a turn sees the log's rows through a view
+//  that leaves the tables as they were; a payload in the log is read from
+//  memory; a turn with another write is a checkpoint; a clean close
+//  leaves the tables whole and the log empty.
+static void
+test_the_task_log_holds_plain_turns (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    assert_int_equal (arb_journal_begin (j), 0);
+    s_held (j, q, 1, 100, 'a');
+    s_held (j, q, 2, 100, 'b');
+    s_held (j, q, 3, 100, 'c');
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 0);
+    assert_true (s_log_size (fx->path) > 300);
+    //  the first drop writes the id floor: a checkpoint
+    s_drop_committed (j, 2);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks WHERE id IN (1, 3)"), 2);
+    //  then rows and drops to the log: 1 is in the tables, 4 only in the log
+    assert_int_equal (arb_journal_begin (j), 0);
+    s_held (j, q, 4, 100, 'd');
+    s_held (j, q, 5, 100, 'e');
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_drop (j, 1, 5), 0);
+    assert_int_equal (arb_journal_drop (j, 4, 5), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks WHERE id IN (1, 3)"), 2);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 2);
+    zframe_t *payload = NULL, *headers = NULL;
+    assert_int_equal (arb_journal_load_payload (j, 5, &payload, &headers, NULL), 0);
+    assert_int_equal (zframe_size (payload), 100);
+    assert_int_equal (zframe_data (payload)[99], 'e');
+    assert_null (headers);
+    zframe_destroy (&payload);
+    //  a crash now: the copy opens with 3 and 5, and the log's rows are in
+    //  its tables
+    char copy[160];
+    snprintf (copy, sizeof (copy), "%s/copy.db", fx->dir);
+    journal_files_copy_journal (fx->path, copy);
+    arb_journal_t *c = arb_journal_new (copy, ARB_SYNC_FULL);
+    assert_non_null (c);
+    assert_int_equal (s_count_rows (copy, "SELECT count(*) FROM tasks"), 2);
+    assert_int_equal (s_count_rows (copy, "SELECT count(*) FROM tasks WHERE id IN (3, 5)"), 2);
+    arb_journal_destroy (&c);
+    //  a read outside a turn sees the log through a view, which the next
+    //  commit closes without writing
+    assert_true (s_has_task (j, 5));
+    assert_false (s_has_task (j, 4));
+    assert_false (s_has_task (j, 1));
+    assert_true (arb_journal_in_txn (j));
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_false (arb_journal_in_txn (j));
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks WHERE id IN (1, 3)"), 2);
+    //  a turn with another write takes the log with it
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_meta_set (j, "k", "v", 1), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks WHERE id IN (3, 5)"), 2);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 2);
+    //  and a clean close leaves the tables whole
+    assert_int_equal (arb_journal_begin (j), 0);
+    s_held (j, q, 6, 10, 'f');
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks WHERE id = 6"), 0);
+    arb_journal_destroy (&j);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks WHERE id = 6"), 1);
+    arb_queue_destroy (&q);
+}
+
+//  A record cut short or damaged ends the replay: the records before it
+//  are read back, it and those after it are not (none was acknowledged:
+//  a reply waits for the sync of its record, and records are appended in
+//  order). Records of a generation a checkpoint took are skipped, so a
+//  crash between a checkpoint's commit and the log's cut brings back
+//  nothing that a later turn removed.
+static void
+test_the_task_log_replay_stops_at_a_bad_record (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    s_drop_committed (j, 100);  //  the id floor, written ahead
+    assert_int_equal (arb_journal_begin (j), 0);
+    s_held (j, q, 1, 50, 'a');
+    s_held (j, q, 2, 50, 'b');
+    assert_int_equal (arb_journal_commit (j), 0);
+    long first = s_log_size (fx->path);
+    char saved[160];
+    snprintf (saved, sizeof (saved), "%s/saved-log", fx->dir);
+    char log[200];
+    snprintf (log, sizeof (log), "%s" ARB_JOURNAL_LOG_SUFFIX, fx->path);
+    journal_files_copy (log, saved);
+    assert_int_equal (arb_journal_begin (j), 0);
+    s_held (j, q, 3, 50, 'c');
+    assert_int_equal (arb_journal_commit (j), 0);
+    char copy[160], copy_log[180];
+    snprintf (copy, sizeof (copy), "%s/copy.db", fx->dir);
+    snprintf (copy_log, sizeof (copy_log), "%s" ARB_JOURNAL_LOG_SUFFIX, copy);
+    //  a torn tail: bytes of a record that never got whole
+    journal_files_copy_journal (fx->path, copy);
+    FILE *f = fopen (copy_log, "ab");
+    assert_non_null (f);
+    fwrite ("ARBLxxxxxxxx", 1, 12, f);
+    fclose (f);
+    arb_journal_t *c = arb_journal_new (copy, ARB_SYNC_FULL);
+    assert_non_null (c);
+    assert_int_equal (s_count_rows (copy, "SELECT count(*) FROM tasks WHERE id IN (1, 2, 3)"), 3);
+    arb_journal_destroy (&c);
+    //  a byte of the second record changed: the first alone is read
+    journal_files_copy_journal (fx->path, copy);
+    f = fopen (copy_log, "r+b");
+    assert_non_null (f);
+    assert_int_equal (fseek (f, first + 40, SEEK_SET), 0);
+    fputc ('!', f);
+    fclose (f);
+    c = arb_journal_new (copy, ARB_SYNC_FULL);
+    assert_non_null (c);
+    assert_int_equal (s_count_rows (copy, "SELECT count(*) FROM tasks WHERE id IN (1, 2)"), 2);
+    assert_int_equal (s_count_rows (copy, "SELECT count(*) FROM tasks WHERE id = 3"), 0);
+    arb_journal_destroy (&c);
+    //  a checkpoint takes 1 to 3, then a turn with another write removes
+    //  1; the log as it was before the checkpoint, left by a crash before
+    //  the cut, brings nothing back
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_meta_set (j, "k", "v", 1), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_drop (j, 1, 3), 0);
+    assert_int_equal (arb_journal_meta_set (j, "k", "w", 1), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    journal_files_copy_journal (fx->path, copy);
+    journal_files_copy (saved, copy_log);
+    c = arb_journal_new (copy, ARB_SYNC_FULL);
+    assert_non_null (c);
+    assert_int_equal (s_count_rows (copy, "SELECT count(*) FROM tasks WHERE id = 1"), 0);
+    assert_int_equal (s_count_rows (copy, "SELECT count(*) FROM tasks WHERE id IN (2, 3)"), 2);
+    arb_journal_destroy (&c);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
+//  A failed append (a full disk, a failed sync) fails the turn and leaves
+//  no record; the turns after it go to the tables until a checkpoint has
+//  committed, which takes the log's rows; then the log takes turns again.
+//  With the log off, every turn goes to the tables.
+static void
+test_the_task_log_on_a_failing_disk (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    assert_int_equal (arb_journal_begin (j), 0);
+    s_held (j, q, 1, 50, 'a');
+    assert_int_equal (arb_journal_commit (j), 0);
+    //  the log's own append fails (the first mode), then the tables' commit
+    //  (the log is paused): a failed WAL sync may leave its frames, which
+    //  a copy of the files would read, so the copy is taken after the first
+    const char *modes[] = {"full", "ioerr", "fsync"};
+    char copy[160];
+    snprintf (copy, sizeof (copy), "%s/copy.db", fx->dir);
+    for (size_t i = 0; i < 3; i++) {
+        s_disk (modes[i]);
+        assert_int_equal (arb_journal_begin (j), 0);
+        s_held (j, q, 2, 50, 'b');
+        assert_int_equal (arb_journal_commit (j), -1);
+        assert_int_equal (arb_journal_fault (j), ARB_JOURNAL_FULL);
+        assert_int_equal (arb_journal_rollback (j), 0);
+        s_disk ("");
+        if (i == 0) {
+            journal_files_copy_journal (fx->path, copy);
+            arb_journal_t *c = arb_journal_new (copy, ARB_SYNC_FULL);
+            assert_true (s_has_task (c, 1));
+            assert_false (s_has_task (c, 2));
+            arb_journal_destroy (&c);
+        }
+    }
+    //  paused: the next turn goes to the tables, with the log's row
+    assert_int_equal (arb_journal_begin (j), 0);
+    s_held (j, q, 2, 50, 'b');
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 2);
+    //  and the log takes turns again
+    assert_int_equal (arb_journal_begin (j), 0);
+    s_held (j, q, 3, 50, 'c');
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 2);
+    //  off: the next turn writes the tables (with what the log held)
+    arb_journal_set_log (j, false);
+    assert_int_equal (arb_journal_begin (j), 0);
+    s_held (j, q, 4, 50, 'd');
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 4);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
 int
 main (void)
 {
@@ -2462,6 +2684,10 @@ main (void)
         cmocka_unit_test_setup_teardown (test_corrupted_ids_are_skipped, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_corrupted_meta_keys_are_skipped, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_queue_settings_round_trip, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_the_task_log_holds_plain_turns, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_the_task_log_replay_stops_at_a_bad_record, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_the_task_log_on_a_failing_disk, s_setup, s_teardown),
     };
     int rc = cmocka_run_group_tests_name ("journal", tests, NULL, NULL);
     unlink (control);

@@ -1,0 +1,327 @@
+/*  arb_tasklog.c — the journal's append-only log of plain task writes;
+    see arb_tasklog.h for the format and arb_journal_batch.c for its use.
+
+    One file descriptor, written with pwritev at the offset this object
+    keeps (not O_APPEND: a failed append is cut back to that offset, and
+    a cut that fails leaves the next append there, over the bad bytes).
+*/
+
+#include "arb_tasklog.h"
+
+#include <czmq.h>
+#include <libgen.h>
+#include <sys/uio.h>
+
+#define S_HEAD_SIZE 24
+#define S_MAX_BODY  (256u * 1024 * 1024)  //  no record is bigger: a size above is a torn header
+
+struct _arb_tasklog_t {
+    int fd;                       //  owned
+    char *path;                   //  owned
+    uint64_t size;                //  bytes of whole records: the next append's offset
+    uint32_t crc_table[256];      //  CRC-32C, byte at a time
+    bool has_crc32;               //  the CPU has the crc32 instruction (x86-64, SSE 4.2)
+    arb_tasklog_fault_fn *fault;  //  test builds: when to fail; NULL: never
+};
+
+static void
+s_crc_init (uint32_t *table)
+{
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++)
+            c = c & 1 ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+        table[i] = c;
+    }
+}
+
+static uint32_t
+s_crc_bytes (const uint32_t *table, uint32_t crc, const uint8_t *p, size_t size)
+{
+    while (size--)
+        crc = table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+    return crc;
+}
+
+#if defined(__x86_64__)
+//  The same CRC by the CPU's crc32 instruction (SSE 4.2), 8 bytes at a
+//  time: a byte at a time by the table was 5 % of the broker's time with
+//  every task's row checksummed (P1).
+__attribute__ ((target ("sse4.2"))) static uint32_t
+s_crc_words (uint32_t crc, const uint8_t *p, size_t size)
+{
+    uint64_t c = crc;
+    for (; size >= 8; p += 8, size -= 8) {
+        uint64_t word;
+        memcpy (&word, p, 8);
+        c = __builtin_ia32_crc32di (c, word);
+    }
+    uint32_t c32 = (uint32_t) c;
+    for (; size; p++, size--)
+        c32 = __builtin_ia32_crc32qi (c32, *p);
+    return c32;
+}
+#endif
+
+static uint32_t
+s_crc (const arb_tasklog_t *self, uint32_t crc, const void *data, size_t size)
+{
+    crc = ~crc;
+#if defined(__x86_64__)
+    if (self->has_crc32)
+        return ~s_crc_words (crc, (const uint8_t *) data, size);
+#endif
+    return ~s_crc_bytes (self->crc_table, crc, (const uint8_t *) data, size);
+}
+
+//  The checksum of a record: its gen and size, then its body's parts.
+static uint32_t
+s_record_crc (const arb_tasklog_t *self,
+              uint64_t gen,
+              uint32_t size,
+              const arb_tasklog_part_t *parts,
+              size_t count)
+{
+    uint32_t crc = s_crc (self, 0, &gen, sizeof (gen));
+    crc = s_crc (self, crc, &size, sizeof (size));
+    for (size_t i = 0; i < count; i++)
+        crc = s_crc (self, crc, parts[i].data, parts[i].size);
+    return crc;
+}
+
+//  Syncs the directory that holds path, so that a new file's name is as
+//  durable as its data. 0 or -1.
+static int
+s_sync_dir (const char *path)
+{
+    char *copy = strdup (path);
+    assert (copy);
+    int fd = open (dirname (copy), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free (copy);
+    if (fd < 0)
+        return -1;
+    int rc = fsync (fd);
+    close (fd);
+    return rc;
+}
+
+arb_tasklog_t *
+arb_tasklog_new (const char *path)
+{
+    bool existed = access (path, F_OK) == 0;
+    int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        zsys_error ("tasklog: cannot open path=%s error=\"%s\"", path, strerror (errno));
+        return NULL;
+    }
+    if (!existed && s_sync_dir (path)) {
+        zsys_error ("tasklog: cannot sync the directory of path=%s error=\"%s\"", path,
+                    strerror (errno));
+        close (fd);
+        return NULL;
+    }
+    arb_tasklog_t *self = (arb_tasklog_t *) zmalloc (sizeof (arb_tasklog_t));
+    self->fd = fd;
+    self->path = strdup (path);
+    assert (self->path);
+    s_crc_init (self->crc_table);
+#if defined(__x86_64__)
+    self->has_crc32 = __builtin_cpu_supports ("sse4.2");
+#endif
+    return self;
+}
+
+void
+arb_tasklog_destroy (arb_tasklog_t **self_p)
+{
+    assert (self_p);
+    arb_tasklog_t *self = *self_p;
+    if (!self)
+        return;
+    close (self->fd);
+    free (self->path);
+    free (self);
+    *self_p = NULL;
+}
+
+//  Reads the whole file into *data (the caller frees it). 0 or -1.
+static int
+s_read_all (arb_tasklog_t *self, uint8_t **data, size_t *size)
+{
+    struct stat info;
+    if (fstat (self->fd, &info))
+        return -1;
+    *size = (size_t) info.st_size;
+    *data = (uint8_t *) malloc (*size ? *size : 1);
+    assert (*data);
+    size_t got = 0;
+    while (got < *size) {
+        ssize_t n = pread (self->fd, *data + got, *size - got, (off_t) got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            free (*data);
+            *data = NULL;
+            return -1;
+        }
+        got += (size_t) n;
+    }
+    return 0;
+}
+
+int
+arb_tasklog_read (arb_tasklog_t *self, arb_tasklog_record_fn *fn, void *arg)
+{
+    uint8_t *data;
+    size_t size;
+    if (s_read_all (self, &data, &size)) {
+        zsys_error ("tasklog: cannot read path=%s error=\"%s\"", self->path, strerror (errno));
+        return -1;
+    }
+    size_t at = 0;
+    int rc = 0;
+    while (rc == 0 && size - at >= S_HEAD_SIZE) {
+        uint32_t magic, body_size, crc;
+        uint64_t gen;
+        memcpy (&magic, data + at, 4);
+        memcpy (&body_size, data + at + 4, 4);
+        memcpy (&gen, data + at + 8, 8);
+        memcpy (&crc, data + at + 16, 4);
+        if (magic != ARB_TASKLOG_MAGIC || body_size > S_MAX_BODY
+            || body_size > size - at - S_HEAD_SIZE)
+            break;
+        arb_tasklog_part_t body = {data + at + S_HEAD_SIZE, body_size};
+        if (s_record_crc (self, gen, body_size, &body, 1) != crc)
+            break;
+        rc = fn (arg, gen, data + at + S_HEAD_SIZE, body_size);
+        at += S_HEAD_SIZE + body_size;
+    }
+    if (rc == 0 && at < size)
+        zsys_notice ("tasklog: %zu bytes after the last whole record ignored (a write the "
+                     "crash cut short) path=%s",
+                     size - at, self->path);
+    free (data);
+    self->size = at;
+    return rc;
+}
+
+//  The fault a test asks for now, as errno; 0: none.
+static int
+s_fault (arb_tasklog_t *self, bool sync)
+{
+    return self->fault ? self->fault (sync) : 0;
+}
+
+//  Unmakes a failed append: its header is zeroed, so that no reader takes
+//  what it wrote (a write that went whole before its sync failed may be
+//  on the disk all the same).
+static void
+s_unmake (arb_tasklog_t *self)
+{
+    int saved = errno;
+    uint8_t zeros[S_HEAD_SIZE] = {0};
+    if (pwrite (self->fd, zeros, sizeof (zeros), (off_t) self->size) != (ssize_t) sizeof (zeros)
+        || fdatasync (self->fd))
+        zsys_error ("tasklog: cannot unmake a failed record path=%s error=\"%s\"", self->path,
+                    strerror (errno));
+    errno = saved;
+}
+
+static int
+s_write_all (arb_tasklog_t *self, struct iovec *iov, int count, size_t total)
+{
+    int failure = s_fault (self, false);
+    if (failure) {
+        errno = failure;
+        return -1;
+    }
+    size_t done = 0;
+    while (done < total) {
+        ssize_t n = pwritev (self->fd, iov, count, (off_t) (self->size + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return -1;
+        }
+        done += (size_t) n;
+        //  a short write: skip what went, and write the rest
+        while (count > 0 && (size_t) n >= iov->iov_len) {
+            n -= (ssize_t) iov->iov_len;
+            iov++;
+            count--;
+        }
+        if (count > 0) {
+            iov->iov_base = (char *) iov->iov_base + n;
+            iov->iov_len -= (size_t) n;
+        }
+    }
+    return 0;
+}
+
+int
+arb_tasklog_append (
+    arb_tasklog_t *self, uint64_t gen, const arb_tasklog_part_t *parts, size_t count, bool sync)
+{
+    assert (count < 8);
+    size_t total = 0;
+    for (size_t i = 0; i < count; i++)
+        total += parts[i].size;
+    assert (total <= S_MAX_BODY);
+    uint32_t body_size = (uint32_t) total;
+    uint8_t head[S_HEAD_SIZE] = {0};
+    uint32_t magic = ARB_TASKLOG_MAGIC;
+    uint32_t crc = s_record_crc (self, gen, body_size, parts, count);
+    memcpy (head, &magic, 4);
+    memcpy (head + 4, &body_size, 4);
+    memcpy (head + 8, &gen, 8);
+    memcpy (head + 16, &crc, 4);
+    struct iovec iov[8];
+    iov[0] = (struct iovec){head, S_HEAD_SIZE};
+    for (size_t i = 0; i < count; i++)
+        iov[i + 1] = (struct iovec){(void *) parts[i].data, parts[i].size};
+    if (s_write_all (self, iov, (int) count + 1, S_HEAD_SIZE + total)) {
+        s_unmake (self);
+        return -1;
+    }
+    if (sync) {
+        int failure = s_fault (self, true);
+        if (failure || fdatasync (self->fd)) {
+            if (failure)
+                errno = failure;
+            s_unmake (self);
+            return -1;
+        }
+    }
+    self->size += S_HEAD_SIZE + total;
+    return 0;
+}
+
+int
+arb_tasklog_clear (arb_tasklog_t *self)
+{
+    //  The next records overwrite these, in blocks the file has already:
+    //  a sync then writes no metadata, as an append's must (the file's
+    //  size), which costs a small write's sync about a third more here
+    //  (BENCHMARKS.md, F1). Past the current end the old records stay, of
+    //  an older generation, or cut by a new one: the reader skips them, or
+    //  stops there. A file grown past ARB_TASKLOG_KEEP_BYTES is cut.
+    self->size = 0;
+    struct stat info;
+    if (fstat (self->fd, &info) == 0 && (uint64_t) info.st_size <= ARB_TASKLOG_KEEP_BYTES)
+        return 0;
+    return ftruncate (self->fd, 0);
+}
+
+uint64_t
+arb_tasklog_size (arb_tasklog_t *self)
+{
+    return self->size;
+}
+
+void
+arb_tasklog_set_fault (arb_tasklog_t *self, arb_tasklog_fault_fn *fault)
+{
+    self->fault = fault;
+}

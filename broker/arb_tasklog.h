@@ -1,0 +1,93 @@
+/*  arb_tasklog.h — the journal's append-only log of plain task writes.
+
+    A turn whose only writes are plain inserts and drops of tasks (most
+    turns under load: a submit of a task with nothing but a payload, the
+    end of a task with nothing to keep) commits by appending one record to
+    this file and syncing it, not by writing SQLite's B-trees and their
+    indexes: a few hundred bytes of copy against tens of thousands of
+    instructions, and one write and fdatasync against SQLite's WAL frames
+    and locks. The tables take the rows still open later, at a checkpoint,
+    and a task submitted and ended between two checkpoints never reaches
+    them (arb_journal_batch.c decides what goes where; docs/broker.md,
+    "The task log").
+
+    The file is records, one per committed turn, each:
+
+        magic   u32  ARB_TASKLOG_MAGIC
+        size    u32  bytes of body
+        gen     u64  the generation it belongs to
+        crc     u32  CRC-32C of gen, size and body
+        pad     u32  0
+        body    size bytes (arb_journal_batch.c's format)
+
+    in the machine's byte order (a log is read back by the broker that
+    wrote it, on the same machine; a record read in the other order fails
+    its magic). A record is whole or it is not: the reader stops at the
+    first one whose header or checksum does not hold, as SQLite's WAL
+    reader stops at the first bad frame, so a tail torn by a crash is
+    ignored. A checkpoint that the tables committed makes every record
+    of its generation obsolete (the generation the tables expect is
+    stored with them, in the same transaction); the next records are
+    written from the file's start again, over the old ones, which the
+    reader skips (an older generation) or stops at (cut by a new record).
+
+    Owned by the journal, in the broker's loop thread; not thread-safe.
+*/
+
+#ifndef ARB_TASKLOG_H
+#define ARB_TASKLOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARB_TASKLOG_MAGIC 0x4c425241u  //  "ARBL" in a little-endian file
+
+typedef struct _arb_tasklog_t arb_tasklog_t;
+
+//  For test builds: the errno a write (sync false) or a sync (true)
+//  should fail with now, or 0 (arb_journal_faults.h).
+typedef int (arb_tasklog_fault_fn) (bool sync);
+
+//  Opens the log at path, creating it (and syncing its directory, so that
+//  the file itself survives a power cut) if it does not exist. Returns
+//  NULL after logging why.
+arb_tasklog_t *arb_tasklog_new (const char *path);
+
+void arb_tasklog_destroy (arb_tasklog_t **self_p);
+
+//  A record read back: its generation and body, borrowed for the call.
+//  Returns 0 to go on, -1 to stop (a body the caller cannot use).
+typedef int (arb_tasklog_record_fn) (void *arg, uint64_t gen, const uint8_t *body, size_t size);
+
+//  Reads the file from its start and hands fn every whole record, in
+//  order, up to the first that is not (logged at notice when bytes
+//  follow it). Appends then go after the last whole record. 0, or -1 if
+//  the file could not be read or fn stopped.
+int arb_tasklog_read (arb_tasklog_t *self, arb_tasklog_record_fn *fn, void *arg);
+
+//  Appends one record of the parts (their bytes concatenated are its
+//  body) and, if sync, fdatasyncs the file. 0, or -1 with errno set and
+//  the record's header zeroed (as far as it can be), so that no reader
+//  takes it.
+typedef struct {
+    const void *data;
+    size_t size;
+} arb_tasklog_part_t;
+
+int arb_tasklog_append (
+    arb_tasklog_t *self, uint64_t gen, const arb_tasklog_part_t *parts, size_t count, bool sync);
+
+//  Starts the records again from the file's start, after a checkpoint
+//  made them obsolete; a file over ARB_TASKLOG_KEEP_BYTES is cut to
+//  nothing. 0, or -1 with errno set if the cut failed.
+#define ARB_TASKLOG_KEEP_BYTES (64u * 1024 * 1024)
+int arb_tasklog_clear (arb_tasklog_t *self);
+
+//  The bytes of records in the file (where the next one goes).
+uint64_t arb_tasklog_size (arb_tasklog_t *self);
+
+//  Test builds: a function to ask before each write and sync.
+void arb_tasklog_set_fault (arb_tasklog_t *self, arb_tasklog_fault_fn *fault);
+
+#endif

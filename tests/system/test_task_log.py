@@ -1,0 +1,135 @@
+"""The journal's task log (docs/broker.md, "The task log") with real
+processes: plain tasks a turn adds commit to DB-tasklog, not the tables,
+and a reader of the log's format written here (helpers.task_log_records,
+with its own CRC-32C) finds them there; a kill -9 loses none of them and
+the next start writes them to the tables; a task that is not plain, and
+every task with --task-log off, goes to the tables; a clean stop leaves the
+tables whole; the tasks a stream of one-task submits was told about survive
+a kill -9 in the middle of it."""
+
+import os
+import signal
+import sqlite3
+import threading
+import time
+
+from conftest import Broker
+from helpers import journal_value, status, submit_many, task_log_records
+
+READY = 3
+
+
+def table_count(broker, where='1'):
+    """Tasks in the journal's tables alone, as sqlite3 reads the file."""
+    db = sqlite3.connect('file:%s?mode=ro' % broker.db, uri=True, timeout=10)
+    try:
+        return db.execute('SELECT count(*) FROM tasks WHERE %s' % where).fetchone()[0]
+    finally:
+        db.close()
+
+
+def logged_ids(broker):
+    return {row[0] for _, rows, _ in task_log_records(broker.db + '-tasklog') for row in rows}
+
+
+def plain(count, tag=b'x'):
+    return [{'name': 'job', 'payload': tag + b'%d' % i} for i in range(count)]
+
+
+def test_plain_tasks_go_to_the_log_and_survive_a_kill(tmp_path, processes, peer_factory):
+    b = Broker(tmp_path)
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    ids = submit_many(client, plain(50))
+    assert table_count(b) == 0
+    assert set(ids) <= logged_ids(b)
+    # the tables and the log together: every task, with its payload
+    assert journal_value(b, 'SELECT count(*) FROM tasks') == 50
+    assert journal_value(b, 'SELECT payload FROM tasks WHERE id = ?', ids[7]) == b'x7'
+    # a task with a delay is not plain: its turn goes to the tables, and
+    # takes the log's rows with it
+    [delayed] = submit_many(client, [{'name': 'later', 'payload': b'd', 'delay_ms': 60000}])
+    assert table_count(b) == 51
+    more = submit_many(client, plain(10, b'y'))
+    assert table_count(b) == 51
+    b.kill9()
+    again = b.restart()
+    processes.append(again)
+    client = peer_factory(again.endpoint)
+    infos = status(client, ids + more + [delayed])
+    assert all(infos[i]['found'] and infos[i]['state'] == READY for i in ids + more)
+    assert infos[delayed]['found']
+    # the start wrote the log's rows to the tables
+    assert table_count(again) == 61
+
+
+def test_with_the_log_off_every_turn_goes_to_the_tables(tmp_path, processes, peer_factory):
+    b = Broker(tmp_path, extra=['--task-log', 'off'])
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    submit_many(client, plain(20))
+    assert table_count(b) == 20
+    assert logged_ids(b) == set()
+
+
+def test_a_clean_stop_leaves_the_tables_whole(tmp_path, processes, peer_factory):
+    b = Broker(tmp_path)
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    ids = submit_many(client, plain(30))
+    assert table_count(b) == 0
+    assert b.stop() == 0
+    assert table_count(b) == 30
+    assert table_count(b, 'id IN (%s)' % ','.join(map(str, ids))) == 30
+
+
+def test_a_kill_in_a_stream_of_single_submits_loses_nothing_acknowledged(
+        tmp_path, processes, peer_factory):
+    """Four clients submit one task a request as fast as they can; the
+    broker is killed while they do. Every task a SUBMITTED named is there
+    after the restart, with its payload."""
+    b = Broker(tmp_path)
+    processes.append(b)
+    acked, lock, stop = {}, threading.Lock(), threading.Event()
+
+    def producer(n):
+        peer = peer_factory(b.endpoint)
+        i = 0
+        while not stop.is_set() and i < 20000:
+            payload = b'p%d-%d' % (n, i)
+            try:
+                kind, _, body, _ = peer.request('SUBMIT', {'tasks': [{'name': 'job'}]},
+                                                [payload], timeout=2)
+            except Exception:  # the broker went away: what it told is counted
+                return
+            if kind != 'SUBMITTED':
+                return
+            with lock:
+                acked[body['tasks'][0]['id']] = payload
+            i += 1
+
+    threads = [threading.Thread(target=producer, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.time() + 20
+    while len(acked) < 1500 and time.time() < deadline:
+        time.sleep(0.05)
+    os.kill(b.proc.pid, signal.SIGKILL)
+    b.proc.wait(10)
+    stop.set()
+    for t in threads:
+        t.join(10)
+    assert len(acked) >= 1500
+    again = b.restart()
+    processes.append(again)
+    client = peer_factory(again.endpoint)
+    ids = sorted(acked)
+    infos = status(client, ids)
+    missing = [i for i in ids if not infos[i].get('found')]
+    assert not missing, '%d acknowledged tasks lost, e.g. %s' % (len(missing), missing[:5])
+    db = sqlite3.connect('file:%s?mode=ro' % again.db, uri=True, timeout=10)
+    try:
+        stored = dict(db.execute('SELECT id, payload FROM tasks'))
+    finally:
+        db.close()
+    assert all(stored[i] == acked[i] for i in ids)
