@@ -406,7 +406,7 @@ s_sweep (arb_broker_t *self)
 static void
 s_commit (arb_broker_t *self)
 {
-    bool writing = arb_journal_in_txn (self->journal);
+    bool writing = arb_journal_has_writes (self->journal);
     //  the turn's held writes first, so that the time is the commit's alone
     if (arb_journal_settle (self->journal)) {
         arb_life_halt (self->life, "commit");
@@ -494,7 +494,7 @@ s_turn (arb_broker_t *self)
     //  what went out already (those hand-outs) leaves now, during the
     //  fsync, as a ROUTER's I/O thread would send it
     arb_wire_flush (self->wire);
-    if (!arb_life_is_halted (self->life) && arb_journal_in_txn (self->journal))
+    if (!arb_life_is_halted (self->life) && arb_journal_has_writes (self->journal))
         s_await (self);
     if (!arb_life_is_halted (self->life))
         s_commit (self);

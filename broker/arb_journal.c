@@ -672,6 +672,19 @@ arb_journal_run (arb_journal_t *self, sqlite3_stmt *stmt, const char *what)
     return 0;
 }
 
+bool
+arb_journal_misses_log (arb_journal_t *self, sqlite3_stmt *stmt)
+{
+    //  metadata, schedules and flows; final rows: no plain row held is
+    //  final or has a purge time (arb_journal_tasks.c, s_is_plain), and a
+    //  row dropped is of a task that ends with nothing to keep, not final
+    //  in the tables. (Not keys: a keyed task's row may be dropped.)
+    return stmt == self->meta_get || stmt == self->meta_list || stmt == self->meta_page
+           || stmt == self->schedules || stmt == self->flow_kind || stmt == self->flows_named
+           || stmt == self->purge_due || stmt == self->count_final || stmt == self->list_final
+           || stmt == self->list_final_newest;
+}
+
 int
 arb_journal_step (arb_journal_t *self, sqlite3_stmt *stmt)
 {
@@ -835,7 +848,7 @@ s_open (arb_journal_t *self, arb_sync_t sync)
         return -1;
     self->log_sync = sync == ARB_SYNC_FULL;
     char *log_path = zsys_sprintf ("%s" ARB_JOURNAL_LOG_SUFFIX, self->path);
-    int rc = arb_journal_batch_open_log (self, log_path);
+    int rc = arb_journal_batch_open_log (self, log_path, version == 0);
     zstr_free (&log_path);
 #ifdef ARB_JOURNAL_FAULTS
     if (self->log)
@@ -864,10 +877,12 @@ arb_journal_destroy (arb_journal_t **self_p)
         return;
     //  An open transaction here belongs to a turn that did not finish:
     //  it must not reach the journal.
+    arb_journal_fault_t fault = self->fault;
     if (self->in_txn)
         arb_journal_rollback (self);
     //  a clean close leaves the tables whole, for whoever reads them next
-    if (self->log && self->fault == ARB_JOURNAL_SOUND && arb_journal_batch_checkpoint (self))
+    //  (not a journal that failed: a damaged one is written no more)
+    if (self->log && fault == ARB_JOURNAL_SOUND && arb_journal_batch_checkpoint (self))
         zsys_warning ("journal: the task log stays beside the tables at close: the next open "
                       "replays it");
     arb_journal_batch_destroy (self);
@@ -920,6 +935,12 @@ bool
 arb_journal_in_txn (arb_journal_t *self)
 {
     return self->in_txn;
+}
+
+bool
+arb_journal_has_writes (arb_journal_t *self)
+{
+    return self->in_txn && !arb_journal_batch_is_idle (self);
 }
 
 arb_journal_fault_t

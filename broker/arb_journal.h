@@ -71,6 +71,10 @@ int arb_journal_commit (arb_journal_t *self);
 
 bool arb_journal_in_txn (arb_journal_t *self);
 
+//  Whether the open transaction has writes of its own to commit (a read
+//  outside a turn may open one that has none: a view of the task log).
+bool arb_journal_has_writes (arb_journal_t *self);
+
 //  The task log beside the journal's file (arb_tasklog.h): the journal's
 //  path and this suffix. A journal is its file, SQLite's -wal and -shm,
 //  and this log; a copy of the journal is a copy of all four, taken with

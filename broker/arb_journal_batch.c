@@ -52,6 +52,8 @@
 #include "arb_journal_priv.h"
 #include "arb_queue.h"
 
+#include <sys/random.h>
+
 #define ARB_BATCH_COLUMNS 10  //  a plain row: as insert_plain writes it
 #define ARB_LOG_GEN_KEY   "broker.log_gen"
 
@@ -412,6 +414,8 @@ arb_journal_batch_before (arb_journal_t *self, sqlite3_stmt *stmt)
         return 0;
     if (!sqlite3_stmt_readonly (stmt))
         self->must_tables = true;
+    else if (arb_journal_misses_log (self, stmt))
+        return 0;
     if (!self->in_txn) {
         if (self->held_count == 0 && self->drop_count == 0)
             return 0;  //  the tables are the whole journal
@@ -592,17 +596,33 @@ s_clear (arb_journal_t *self)
     arb_journal_batch_forget (self);
 }
 
+//  A generation for the log's next records: random, so that bytes of an
+//  older log, or a payload inside one, cannot pass for a record of it.
+static uint64_t
+s_next_gen (arb_journal_t *self)
+{
+    uint64_t gen = 0;
+    while (gen == 0 || gen == self->log_gen)
+        if (getrandom (&gen, sizeof (gen), 0) != (ssize_t) sizeof (gen))
+            gen = self->log_gen + 1;
+    return gen;
+}
+
 //  Commits to the tables: with every row and drop kept, and the log's
 //  next generation, when the log has any (a checkpoint).
 static int
 s_commit_tables (arb_journal_t *self)
 {
+    //  after a failed append the log may hold a record of this generation
+    //  that was never acknowledged: the next generation makes it obsolete
     bool checkpoint =
-        self->log && (self->held_turn || self->drop_turn || arb_tasklog_size (self->log));
+        self->log
+        && (self->held_turn || self->drop_turn || self->log_paused || arb_tasklog_size (self->log));
+    uint64_t gen = checkpoint ? s_next_gen (self) : self->log_gen;
     int rc = s_settle (self);
     if (rc == 0 && checkpoint) {
         self->settling = true;  //  the generation is the batch's own write
-        rc = arb_journal_set_number (self, ARB_LOG_GEN_KEY, self->log_gen + 1);
+        rc = arb_journal_set_number (self, ARB_LOG_GEN_KEY, gen);
         self->settling = false;
     }
     if (rc == 0)
@@ -623,7 +643,19 @@ s_commit_tables (arb_journal_t *self)
     self->checkpoint_due = false;
     self->log_paused = false;
     if (checkpoint) {
-        self->log_gen++;
+        self->log_gen = gen;
+        //  Without a sync at each commit (--sync normal) the tables'
+        //  commit may not be on the disk when the next records overwrite
+        //  the log's: a checkpoint of SQLite's own syncs its WAL first. If
+        //  it fails, new records follow the old ones, which the replay
+        //  reads past (their generation is not the tables' either way).
+        if (!self->log_sync
+            && sqlite3_wal_checkpoint_v2 (self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)
+                   != SQLITE_OK) {
+            zsys_warning ("journal: the WAL could not be synced after a checkpoint: %s",
+                          sqlite3_errmsg (self->db));
+            return 0;
+        }
         if (arb_tasklog_clear (self->log))
             zsys_warning ("journal: the task log could not be cut (%s): its records are "
                           "obsolete, and new ones overwrite them",
@@ -657,59 +689,88 @@ arb_journal_batch_commit (arb_journal_t *self)
 //  ---------------------------------------------------------------------
 //  The replay at open
 
-//  Takes one record: its rows held, its drops applied as at its commit.
+//  Checks a record's body: counts, then each row's sizes within it, then
+//  the drops filling the rest. Sets *rows_end. Whether it is sound.
+static bool
+s_body_is_sound (const uint8_t *body, size_t size, s_counts_t *counts, size_t *rows_end)
+{
+    if (size < sizeof (*counts))
+        return false;
+    memcpy (counts, body, sizeof (*counts));
+    size_t at = sizeof (*counts);
+    for (uint32_t i = 0; i < counts->rows; i++) {
+        s_row_t head;
+        if (size - at < sizeof (head))
+            return false;
+        memcpy (&head, body + at, sizeof (head));
+        size_t headers = head.headers_size == S_NO_HEADERS ? 0 : head.headers_size;
+        uint64_t bytes = (uint64_t) head.queue_size + head.name_size + headers + head.payload_size;
+        if (head.id == 0 || head.queue_size == 0 || head.name_size == 0
+            || S_ALIGN (bytes) > size - at - sizeof (head))
+            return false;
+        at += sizeof (head) + S_ALIGN (bytes);
+    }
+    *rows_end = at;
+    return (size - at) % sizeof (uint64_t) == 0 && (size - at) / sizeof (uint64_t) == counts->drops;
+}
+
+//  Takes one record of the tables' generation: its rows held, its drops
+//  applied as at its commit. A record of another generation ends the
+//  replay (1): the records of this one are written from the file's start
+//  on, and what follows them is older (arb_tasklog.h).
 static int
 s_replay (void *arg, uint64_t gen, const uint8_t *body, size_t size)
 {
     arb_journal_t *self = (arb_journal_t *) arg;
     if (gen != self->log_gen)
-        return 0;  //  obsolete: a checkpoint took it
+        return 1;
     s_counts_t counts;
-    if (size < sizeof (counts))
-        goto unusable;
-    memcpy (&counts, body, sizeof (counts));
-    size_t at = sizeof (counts);
-    for (uint32_t i = 0; i < counts.rows; i++) {
+    size_t rows_end;
+    if (!s_body_is_sound (body, size, &counts, &rows_end)) {
+        zsys_error ("journal: a task log record has a sound checksum but no sound rows; "
+                    "arbiterd will not guess at it: restore the journal and its log from a "
+                    "backup");
+        return -1;
+    }
+    for (size_t at = sizeof (counts); at < rows_end;) {
         s_row_t head;
-        if (size - at < sizeof (head))
-            goto unusable;
         memcpy (&head, body + at, sizeof (head));
-        size_t headers = head.headers_size == S_NO_HEADERS ? 0 : head.headers_size;
-        uint64_t bytes = (uint64_t) head.queue_size + head.name_size + headers + head.payload_size;
-        if (head.id == 0 || head.queue_size == 0 || head.name_size == 0
-            || bytes > size - at - sizeof (head) || S_ALIGN (bytes) > size - at - sizeof (head))
-            goto unusable;
-        size_t row_size = sizeof (head) + S_ALIGN (bytes);
+        size_t row_size = s_row_size (&head);
         size_t offset = s_reserve (self, row_size);
         memcpy (self->batch_bytes + offset, body + at, row_size);
         s_push_held (self, head.id, offset);
         at += row_size;
     }
-    if ((size - at) / sizeof (uint64_t) != counts.drops || (size - at) % sizeof (uint64_t))
-        goto unusable;
     for (uint32_t i = 0; i < counts.drops; i++) {
         uint64_t id;
-        memcpy (&id, body + at + i * sizeof (id), sizeof (id));
+        memcpy (&id, body + rows_end + i * sizeof (id), sizeof (id));
         s_push_drop (self, id);
     }
     s_keep_turn (self);
     self->log_replayed++;
     return 0;
-unusable:
-    zsys_error ("journal: a task log record of generation %" PRIu64 " has a sound checksum "
-                "but no sound rows; arbiterd will not guess at it: restore the journal and "
-                "its log from a backup",
-                gen);
-    return -1;
 }
 
 int
-arb_journal_batch_open_log (arb_journal_t *self, const char *path)
+arb_journal_batch_open_log (arb_journal_t *self, const char *path, bool fresh)
 {
+    if (fresh && access (path, F_OK) == 0) {
+        struct stat info;
+        if (stat (path, &info) == 0 && info.st_size > 0) {
+            zsys_error ("journal: %s is the task log of a journal that is not there (%s is "
+                        "new); arbiterd will not apply it to another: move it away, or put "
+                        "back the journal it belongs to",
+                        path, self->path);
+            return -1;
+        }
+    }
     self->log = arb_tasklog_new (path);
     if (!self->log || arb_journal_meta_number (self, ARB_LOG_GEN_KEY, &self->log_gen)
-        || arb_tasklog_read (self->log, s_replay, self))
+        || arb_tasklog_read (self->log, s_replay, self) < 0) {
+        s_clear (self);
+        arb_tasklog_destroy (&self->log);
         return -1;
+    }
     self->log_on = true;
     if (self->held_count == 0 && self->drop_count == 0 && arb_tasklog_size (self->log) == 0)
         return 0;
@@ -718,6 +779,8 @@ arb_journal_batch_open_log (arb_journal_t *self, const char *path)
     if (arb_journal_batch_checkpoint (self)) {
         if (arb_journal_fault (self) != ARB_JOURNAL_FULL) {
             zsys_error ("journal: the task log could not be written to the tables path=%s", path);
+            s_clear (self);
+            arb_tasklog_destroy (&self->log);
             return -1;
         }
         //  a full disk: the rows stay kept, the reads see them, and the
@@ -728,8 +791,9 @@ arb_journal_batch_open_log (arb_journal_t *self, const char *path)
         self->log_paused = true;
         return arb_journal_rollback (self);
     }
-    zsys_notice ("journal: task log replayed records=%" PRIu64 " rows=%zu drops=%zu",
-                 self->log_replayed, rows, drops);
+    if (self->log_replayed)
+        zsys_notice ("journal: task log replayed records=%" PRIu64 " rows=%zu drops=%zu",
+                     self->log_replayed, rows, drops);
     return 0;
 }
 

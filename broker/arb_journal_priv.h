@@ -28,9 +28,11 @@
 //  or ARB_LOG_BYTES, the drops of rows in the tables ARB_LOG_ROWS, or the
 //  log file ARB_LOG_FILE_BYTES; a turn that holds more than ARB_TURN_ROWS
 //  rows or drops, or ARB_LOG_BYTES, writes to the tables. So what is kept
-//  in memory stays under twice ARB_LOG_BYTES and their entries.
+//  in memory stays under twice ARB_LOG_BYTES and their entries, and a
+//  view of it (arb_journal_batch_before) within SQLite's page cache (8
+//  MiB), which a full disk could not spill.
 #define ARB_LOG_ROWS       4096
-#define ARB_LOG_BYTES      (8 * 1024 * 1024)
+#define ARB_LOG_BYTES      (2 * 1024 * 1024)
 #define ARB_LOG_FILE_BYTES (64 * 1024 * 1024)
 #define ARB_TURN_ROWS      8192
 
@@ -100,6 +102,10 @@ int arb_journal_run (arb_journal_t *self, sqlite3_stmt *stmt, const char *what);
 //  order they were made. If that write fails, returns its error code.
 int arb_journal_step (arb_journal_t *self, sqlite3_stmt *stmt);
 
+//  Whether a read cannot see a plain row, so need not wait for the rows
+//  the batch and the log hold (metadata, keys, final tasks).
+bool arb_journal_misses_log (arb_journal_t *self, sqlite3_stmt *stmt);
+
 //  Prepares a statement into a slot, which arb_journal_destroy finalizes.
 //  0 or -1.
 int arb_journal_prepare (arb_journal_t *self, sqlite3_stmt **stmt, const char *sql);
@@ -129,8 +135,10 @@ int arb_journal_batch_commit (arb_journal_t *self);
 //  Forgets the transaction's rows and drops (it is rolled back).
 void arb_journal_batch_forget (arb_journal_t *self);
 //  Opens the task log beside the journal and replays it: every record
-//  of the tables' generation is kept, then checkpointed. 0 or -1.
-int arb_journal_batch_open_log (arb_journal_t *self, const char *path);
+//  of the tables' generation is kept, then checkpointed. A log of some
+//  size beside a fresh journal (fresh) is refused. 0 or -1 (the log then
+//  closed, nothing kept).
+int arb_journal_batch_open_log (arb_journal_t *self, const char *path, bool fresh);
 //  Writes whatever the log holds to the tables, in a transaction of its
 //  own (none may be open): 0 or -1.
 int arb_journal_batch_checkpoint (arb_journal_t *self);

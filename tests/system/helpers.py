@@ -152,12 +152,12 @@ def journal_rows(broker, sql, *args):
     db = sqlite3.connect(':memory:')
     try:
         source.backup(db)
-        gen = db.execute("SELECT CAST (value AS INTEGER) FROM meta "
-                         "WHERE key = 'broker.log_gen'").fetchone()
-        gen = gen[0] if gen else 0
+        # text of an unsigned 64-bit number (CAST would clamp it at 2^63 - 1)
+        gen = db.execute("SELECT value FROM meta WHERE key = 'broker.log_gen'").fetchone()
+        gen = int(bytes(gen[0]) if isinstance(gen[0], bytes) else gen[0]) if gen else 0
         for record_gen, rows, drops in records:
             if record_gen != gen:
-                continue
+                break  # older records, past the current ones (arb_tasklog.h)
             db.executemany('INSERT OR IGNORE INTO tasks (id, queue, name, state, priority, '
                            'max_attempts, created_ms, headers, payload, unwatched) '
                            'VALUES (?,?,?,?,?,?,?,?,?,?)', rows)

@@ -2579,6 +2579,13 @@ test_the_task_log_replay_stops_at_a_bad_record (void **state)
     assert_int_equal (s_count_rows (copy, "SELECT count(*) FROM tasks WHERE id IN (2, 3)"), 2);
     arb_journal_destroy (&c);
     arb_journal_destroy (&j);
+    //  a log beside a journal that is not there any more is refused
+    char lone[160];
+    snprintf (lone, sizeof (lone), "%s/lone.db", fx->dir);
+    char lone_log[200];
+    snprintf (lone_log, sizeof (lone_log), "%s" ARB_JOURNAL_LOG_SUFFIX, lone);
+    journal_files_copy (saved, lone_log);
+    assert_null (arb_journal_new (lone, ARB_SYNC_FULL));
     arb_queue_destroy (&q);
 }
 
