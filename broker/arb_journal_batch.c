@@ -390,6 +390,12 @@ s_settle (arb_journal_t *self)
         arb_journal_batch_forget (self);
         return -1;
     }
+    //  A view that wrote rows kept (a read of the tables: the cold
+    //  backlog's, a STATUS) has done a checkpoint's work: a turn with
+    //  writes of its own then commits it rather than roll it back, and the
+    //  next views have little to write.
+    if (!self->tables && (self->held_turn || self->drop_turn))
+        self->view_kept = true;
     self->tables = true;
     self->held_written = self->held_count;
     self->drops_written = self->drop_count;
@@ -497,7 +503,7 @@ arb_journal_batch_forget (arb_journal_t *self)
     self->drop_count = self->drop_turn;
     self->held_written = self->drops_written = 0;
     self->drop_top = 0;
-    self->tables = self->must_tables = self->settling = false;
+    self->tables = self->must_tables = self->view_kept = self->settling = false;
 }
 
 bool
@@ -551,7 +557,7 @@ s_keep_turn (arb_journal_t *self)
     self->bytes_turn = self->batch_size;
     self->held_written = self->drops_written = 0;
     self->drop_top = 0;
-    self->tables = self->must_tables = false;
+    self->tables = self->must_tables = self->view_kept = false;
     s_compact (self);
     self->checkpoint_due = self->held_count - self->held_dead >= ARB_LOG_ROWS
                            || self->batch_size >= ARB_LOG_BYTES || self->drop_count >= ARB_LOG_ROWS
@@ -681,7 +687,7 @@ arb_journal_batch_commit (arb_journal_t *self)
         return rc;
     }
     if (self->log && self->log_on && !self->log_paused && !self->checkpoint_due
-        && !self->must_tables)
+        && !self->must_tables && !self->view_kept)
         return s_commit_log (self);
     return s_commit_tables (self);
 }

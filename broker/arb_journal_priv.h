@@ -76,6 +76,7 @@ struct _arb_journal_t {
     size_t batch_size, batch_max, bytes_turn;
     bool tables;       //  the open transaction holds every row and drop kept and held
     bool must_tables;  //  the open transaction commits to the tables, not the log
+    bool view_kept;    //  a read wrote the rows kept into it: it commits them, if anything
     bool settling;     //  the batch is being written
     sqlite3_stmt *insert_rows[ARB_BATCH_SIZES], *drop_rows[ARB_BATCH_SIZES];
     sqlite3_stmt **prepared[96];  //  every statement slot below, for finalize
