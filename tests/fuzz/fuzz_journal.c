@@ -82,8 +82,8 @@ s_cleanup (void)
 {
     arb_journal_destroy (&s_fx.journal);
     sqlite3_close_v2 (s_fx.db);
-    char *files[] = {"", "-wal", "-shm", ".lock"};
-    for (size_t i = 0; i < 4; i++) {
+    char *files[] = {"", "-wal", "-shm", ".lock", ARB_JOURNAL_LOG_SUFFIX};
+    for (size_t i = 0; i < sizeof (files) / sizeof (files[0]); i++) {
         char path[128];
         snprintf (path, sizeof (path), "%s%s", s_fx.path, files[i]);
         unlink (path);

@@ -382,7 +382,8 @@ def test_retention_removes_results_and_the_file_stops_growing(tmp_path, processe
     wait_state(client, first, SUCCEEDED)
 
     def size():
-        return sum(os.path.getsize(b.db + s) for s in ('', '-wal') if os.path.exists(b.db + s))
+        return sum(os.path.getsize(b.db + s) for s in ('', '-wal', '-tasklog')
+                   if os.path.exists(b.db + s))
     sizes = []
     for second in range(12):
         submit_many(client, [{'name': 'simple_add', 'payload': b'7 ' * 500}
