@@ -221,8 +221,6 @@ static int
 s_exec (arb_journal_t *self, const char *sql)
 {
     char *err = NULL;
-    if (arb_journal_settle (self))
-        return -1;
     if (sqlite3_exec (self->db, sql, NULL, NULL, &err) != SQLITE_OK) {
         arb_journal_note_fault (self);
         zsys_error ("journal: statement failed path=%s error=\"%s\"", self->path,

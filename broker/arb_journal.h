@@ -86,10 +86,12 @@ bool arb_journal_has_writes (arb_journal_t *self);
 //  log is replayed at open either way.
 void arb_journal_set_log (arb_journal_t *self, bool on);
 
-//  Writes what the turn's batch holds, the rows, then the drops (every
-//  other statement, and arb_journal_commit, does so first): 0, or -1 (the
-//  failure noted and logged as a failed write's; nothing is held after
-//  either), the turn then to be rolled back.
+//  Writes what the turn's batch holds, the rows, then the drops, when the
+//  turn goes to the tables (every other statement, and arb_journal_commit,
+//  does so first); a turn that may still commit to the task log writes
+//  nothing here. 0, or -1 (the failure noted and logged as a failed
+//  write's; nothing is held after either), the turn then to be rolled
+//  back.
 int arb_journal_settle (arb_journal_t *self);
 
 //  What the journal's first failure since it opened, or since the last

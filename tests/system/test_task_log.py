@@ -19,13 +19,17 @@ from helpers import journal_value, status, submit_many, task_log_records
 READY = 3
 
 
-def table_count(broker, where='1'):
-    """Tasks in the journal's tables alone, as sqlite3 reads the file."""
+def table_rows(broker, sql):
+    """Rows of the journal's tables alone, as sqlite3 reads the file."""
     db = sqlite3.connect('file:%s?mode=ro' % broker.db, uri=True, timeout=10)
     try:
-        return db.execute('SELECT count(*) FROM tasks WHERE %s' % where).fetchone()[0]
+        return db.execute(sql).fetchall()
     finally:
         db.close()
+
+
+def table_count(broker, where='1'):
+    return table_rows(broker, 'SELECT count(*) FROM tasks WHERE %s' % where)[0][0]
 
 
 def logged_ids(broker):
@@ -127,9 +131,5 @@ def test_a_kill_in_a_stream_of_single_submits_loses_nothing_acknowledged(
     infos = status(client, ids)
     missing = [i for i in ids if not infos[i].get('found')]
     assert not missing, '%d acknowledged tasks lost, e.g. %s' % (len(missing), missing[:5])
-    db = sqlite3.connect('file:%s?mode=ro' % again.db, uri=True, timeout=10)
-    try:
-        stored = dict(db.execute('SELECT id, payload FROM tasks'))
-    finally:
-        db.close()
+    stored = dict(table_rows(again, 'SELECT id, payload FROM tasks'))
     assert all(stored[i] == acked[i] for i in ids)
