@@ -835,13 +835,11 @@ s_open (arb_journal_t *self, arb_sync_t sync)
         return -1;
     //  WAL: a commit appends to the log, one fsync per group commit.
     //  cache_size is in KiB when negative.
-    const char *pragmas = sync == ARB_SYNC_FULL
-                              ? "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                                "PRAGMA cache_size = -8192; PRAGMA foreign_keys = OFF;"
-                                "PRAGMA journal_size_limit = 67108864;"
-                              : "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
-                                "PRAGMA cache_size = -8192; PRAGMA foreign_keys = OFF;"
-                                "PRAGMA journal_size_limit = 67108864;";
+    char pragmas[256];
+    snprintf (pragmas, sizeof (pragmas),
+              "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; PRAGMA cache_size = -%d;"
+              "PRAGMA foreign_keys = OFF; PRAGMA journal_size_limit = 67108864;",
+              sync == ARB_SYNC_FULL ? "FULL" : "NORMAL", ARB_JOURNAL_CACHE_KB);
     if (s_exec (self, pragmas) || s_migrate (self, version) || s_prepare_all (self))
         return -1;
     self->log_sync = sync == ARB_SYNC_FULL;

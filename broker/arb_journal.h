@@ -315,11 +315,11 @@ int arb_journal_count_final (arb_journal_t *self, arb_journal_count_fn *fn, void
 
 //  The functions that remove rows record an id floor (id_floor: the
 //  largest id given out) so that no id is ever given out twice. They
-//  write it this far beyond, so that most removals write no floor (it is
-//  a page of the journal a commit, when tasks leave at their end); after
-//  a restart (or a fall back that reloads from the journal), ids go on
-//  from up to that many beyond the last given out.
-#define ARB_ID_FLOOR_AHEAD 4096
+//  write it this far beyond, so that most removals write no floor (a
+//  write to the tables, which makes a turn a checkpoint of the task log);
+//  after a restart (or a fall back that reloads from the journal), ids go
+//  on from up to that many beyond the last given out.
+#define ARB_ID_FLOOR_AHEAD 65536
 
 //  Removes up to max final tasks whose purge time has come, with their
 //  history and edges, calling fn for each just before; a task fn keeps

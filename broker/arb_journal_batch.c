@@ -25,7 +25,11 @@
     - any other statement first gets every row and drop, kept and held,
       written into the open transaction, so it sees the journal whole (a
       read outside a transaction opens one for that: a view, which the
-      next commit rolls back if nothing was written after it);
+      next commit rolls back if nothing was written after it); but the
+      cold backlog's read (arb_journal_load_ready) takes the rows held
+      beside the tables' (arb_journal_batch_beside) while the transaction
+      holds none of them, so that reading a backlog back costs no
+      checkpoint;
     - a turn with a statement that writes, one whose rows the log cannot
       order (an id not above the last row's, a row after a drop of its id
       or above), one that holds more than ARB_TURN_ROWS rows or drops,
@@ -278,6 +282,114 @@ arb_journal_batch_payload (arb_journal_t *self, uint64_t id, zframe_t **payload,
     }
     *payload = zframe_new (p, head.payload_size);
     return 1;
+}
+
+//  ---------------------------------------------------------------------
+//  Reads beside the tables
+
+static int
+s_compare_ids (const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *) a, y = *(const uint64_t *) b;
+    return (x > y) - (x < y);
+}
+
+//  The backlog's order: priority highest first, then id.
+static int
+s_compare_marks (const void *a, const void *b)
+{
+    const arb_journal_mark_t *x = (const arb_journal_mark_t *) a;
+    const arb_journal_mark_t *y = (const arb_journal_mark_t *) b;
+    if (x->priority != y->priority)
+        return x->priority > y->priority ? -1 : 1;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+int
+arb_journal_batch_beside (arb_journal_t *self,
+                          const char *queue,
+                          int32_t priority,
+                          uint64_t id,
+                          size_t max,
+                          arb_journal_beside_t *beside)
+{
+    *beside = (arb_journal_beside_t){0};
+    if (self->tables)
+        return 0;
+    if (self->drop_count) {
+        beside->drops = (uint64_t *) malloc (self->drop_count * sizeof (uint64_t));
+        assert (beside->drops);
+        memcpy (beside->drops, self->drops, self->drop_count * sizeof (uint64_t));
+        qsort (beside->drops, self->drop_count, sizeof (uint64_t), s_compare_ids);
+        beside->drop_count = self->drop_count;
+    }
+    size_t queue_size = strlen (queue);
+    for (size_t i = 0; i < self->held_count; i++) {
+        const arb_journal_held_t *held = &self->held[i];
+        if (held->dead)
+            continue;
+        s_row_t head = s_head (self, held->at);
+        if (head.state != ARB_STATE_READY || head.queue_size != queue_size
+            || memcmp (self->batch_bytes + held->at + sizeof (head), queue, queue_size)
+            || head.priority > priority || (head.priority == priority && head.id < id)
+            || arb_journal_beside_dropped (beside, head.id))
+            continue;
+        if (beside->count == 0)
+            beside->rows = (arb_journal_mark_t *) malloc ((self->held_count - i)
+                                                          * sizeof (arb_journal_mark_t));
+        assert (beside->rows);
+        beside->rows[beside->count++] = (arb_journal_mark_t){head.priority, head.id, held->at};
+    }
+    if (beside->count > 1)
+        qsort (beside->rows, beside->count, sizeof (arb_journal_mark_t), s_compare_marks);
+    if (beside->count > max)
+        beside->count = max;
+    return 1;
+}
+
+bool
+arb_journal_beside_dropped (const arb_journal_beside_t *beside, uint64_t id)
+{
+    return beside->drop_count
+           && bsearch (&id, beside->drops, beside->drop_count, sizeof (uint64_t), s_compare_ids);
+}
+
+void
+arb_journal_beside_end (arb_journal_beside_t *beside)
+{
+    free (beside->rows);
+    free (beside->drops);
+    *beside = (arb_journal_beside_t){0};
+}
+
+void
+arb_journal_batch_row (
+    arb_journal_t *self, size_t at, arb_task_t *task, char *name, arb_journal_body_t *body)
+{
+    s_row_t head = s_head (self, at);
+    const char *p = self->batch_bytes + at + sizeof (head) + head.queue_size;
+    *task = (arb_task_t){
+        .id = head.id,
+        .state = (uint8_t) head.state,
+        .priority = head.priority,
+        .max_attempts = (uint32_t) head.max_attempts,
+        .jitter = true,  //  the column's default
+        .created_ms = head.created_ms,
+        .unwatched = head.unwatched != 0,
+    };
+    arb_task_set_payload_size (task, head.payload_size);
+    memcpy (name, p, head.name_size);
+    name[head.name_size] = 0;
+    p += head.name_size;
+    *body = (arb_journal_body_t){0};
+    if (head.headers_size != S_NO_HEADERS) {
+        //  as SQLite gives an empty blob: no bytes
+        body->headers = head.headers_size ? p : NULL;
+        body->headers_size = head.headers_size;
+        p += head.headers_size;
+    }
+    body->payload = head.payload_size ? p : NULL;
+    body->payload_size = head.payload_size;
 }
 
 //  ---------------------------------------------------------------------

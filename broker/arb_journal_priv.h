@@ -29,12 +29,20 @@
 //  log file ARB_LOG_FILE_BYTES; a turn that holds more than ARB_TURN_ROWS
 //  rows or drops, or ARB_LOG_BYTES, writes to the tables. So what is kept
 //  in memory stays under twice ARB_LOG_BYTES and their entries, and a
-//  view of it (arb_journal_batch_before) within SQLite's page cache (8
-//  MiB), which a full disk could not spill.
-#define ARB_LOG_ROWS       4096
-#define ARB_LOG_BYTES      (2 * 1024 * 1024)
+//  view of it (arb_journal_batch_before) within SQLite's page cache
+//  (ARB_JOURNAL_CACHE_KB), which a full disk could not spill. Why 16,384
+//  rows: a producer ahead of its consumers by as many tasks keeps its
+//  backlog in the log, not in the tables (BENCHMARKS.md, "The backlog
+//  beside the task log": P2 of 100,000 tasks by half again against
+//  4,096 rows), for a few MiB more of memory under load.
+#define ARB_LOG_ROWS       16384
+#define ARB_LOG_BYTES      (4 * 1024 * 1024)
 #define ARB_LOG_FILE_BYTES (64 * 1024 * 1024)
 #define ARB_TURN_ROWS      8192
+
+//  SQLite's page cache, in KiB: more than twice ARB_LOG_BYTES (above). It
+//  is memory as used, not reserved.
+#define ARB_JOURNAL_CACHE_KB 16384
 
 //  A plain row held or kept: its encoded row (arb_journal_batch.c) is at
 //  offset at of batch_bytes (an offset, because the bytes grow by
@@ -154,6 +162,41 @@ int arb_journal_batch_payload (arb_journal_t *self,
                                uint64_t id,
                                zframe_t **payload,
                                zframe_t **headers);
+
+//  A read of a queue's ready rows beside the tables (arb_journal.h,
+//  arb_journal_load_ready): the live rows held of the queue from a key
+//  on, in the backlog's order, and every drop held, sorted.
+typedef struct {
+    int32_t priority;
+    uint64_t id;
+    size_t at;  //  offset in batch_bytes
+} arb_journal_mark_t;
+
+typedef struct {
+    arb_journal_mark_t *rows;  //  owned
+    size_t count, next;
+    uint64_t *drops;  //  owned, sorted
+    size_t drop_count;
+} arb_journal_beside_t;
+
+//  Opens such a read, at most max rows held: 1, and *beside filled; 0
+//  when the open transaction holds some of the batch already, so that
+//  the tables alone are the whole journal for the read (as after a view).
+int arb_journal_batch_beside (arb_journal_t *self,
+                              const char *queue,
+                              int32_t priority,
+                              uint64_t id,
+                              size_t max,
+                              arb_journal_beside_t *beside);
+//  Whether a row of the tables has a drop held (it ended).
+bool arb_journal_beside_dropped (const arb_journal_beside_t *beside, uint64_t id);
+void arb_journal_beside_end (arb_journal_beside_t *beside);
+//  A held row as the tables would give it: task (a plain row has no ext,
+//  and the columns insert_plain leaves out have their defaults), its name
+//  copied into name (ARB_NAME_MAX + 1 bytes), body into the batch's bytes
+//  (valid until the batch next changes).
+void arb_journal_batch_row (
+    arb_journal_t *self, size_t at, arb_task_t *task, char *name, arb_journal_body_t *body);
 
 //  Ends a read: resets the statement, and says whether rc, its last
 //  step's result, was a failure (logged: "journal: WHAT [ID] unreadable").

@@ -276,6 +276,16 @@ arb_journal_load_open (arb_journal_t *self, arb_journal_task_fn *fn, void *arg)
     return arb_journal_read_end (self, stmt, rc, "open tasks", 0);
 }
 
+//  Whether a held row comes before the current row of load_ready in the
+//  backlog's order (priority highest first, then id).
+static bool
+s_held_first (const arb_journal_mark_t *held, sqlite3_stmt *stmt)
+{
+    int32_t priority = sqlite3_column_int (stmt, 4);
+    return held->priority > priority
+           || (held->priority == priority && held->id < arb_sql_u64 (stmt, 0));
+}
+
 int
 arb_journal_load_ready (arb_journal_t *self,
                         const char *queue,
@@ -294,30 +304,53 @@ arb_journal_load_ready (arb_journal_t *self,
     arb_sql_bind_u64 (stmt, 3, id);
     sqlite3_bind_int64 (stmt, 4, (sqlite3_int64) max);
     *count = 0;
-    int rc;
     *last_priority = priority;
     *last_id = id;
-    while ((rc = arb_journal_step (self, stmt)) == SQLITE_ROW) {
+    //  The rows the batch holds are read beside the tables' rather than
+    //  written into a view of them: a turn that reads its backlog back
+    //  (consumers behind a producer) stays one the task log can take.
+    arb_journal_beside_t beside;
+    bool merge = arb_journal_batch_beside (self, queue, priority, id, max, &beside);
+    int rc = merge ? sqlite3_step (stmt) : arb_journal_step (self, stmt);
+    while (*count < max && (rc == SQLITE_ROW || rc == SQLITE_DONE)) {
+        arb_task_t task;
+        arb_task_ext_t ext;
+        arb_journal_body_t body;
+        if (beside.next < beside.count
+            && (rc == SQLITE_DONE || s_held_first (&beside.rows[beside.next], stmt))) {
+            const arb_journal_mark_t *held = &beside.rows[beside.next++];
+            ++*count;
+            *last_priority = held->priority;
+            *last_id = held->id;
+            char name[ARB_NAME_MAX + 1];
+            arb_journal_batch_row (self, held->at, &task, name, &body);
+            if (fn (arg, &task, queue, name, &body))
+                break;
+            continue;
+        }
+        if (rc == SQLITE_DONE)
+            break;
         ++*count;
         //  past a row it skips too (logged), so that the next read goes on
         *last_priority = sqlite3_column_int (stmt, 4);
         *last_id = arb_sql_u64 (stmt, 0);
-        if (!s_task_usable (stmt, ARB_STATE_READY))
-            continue;
-        arb_task_t task;
-        arb_task_ext_t ext;
-        s_fill_task (stmt, &task, &ext);
-        //  payload and headers follow the 28 TASK_COLUMNS
-        arb_journal_body_t body = {
-            .payload = sqlite3_column_blob (stmt, 28),
-            .payload_size = (size_t) sqlite3_column_bytes (stmt, 28),
-            .headers = sqlite3_column_blob (stmt, 29),
-            .headers_size = (size_t) sqlite3_column_bytes (stmt, 29),
-        };
-        if (fn (arg, &task, (const char *) sqlite3_column_text (stmt, 1),
-                (const char *) sqlite3_column_text (stmt, 2), &body))
-            break;
+        if (!arb_journal_beside_dropped (&beside, *last_id)
+            && s_task_usable (stmt, ARB_STATE_READY)) {
+            s_fill_task (stmt, &task, &ext);
+            //  payload and headers follow the 28 TASK_COLUMNS
+            body = (arb_journal_body_t){
+                .payload = sqlite3_column_blob (stmt, 28),
+                .payload_size = (size_t) sqlite3_column_bytes (stmt, 28),
+                .headers = sqlite3_column_blob (stmt, 29),
+                .headers_size = (size_t) sqlite3_column_bytes (stmt, 29),
+            };
+            if (fn (arg, &task, (const char *) sqlite3_column_text (stmt, 1),
+                    (const char *) sqlite3_column_text (stmt, 2), &body))
+                break;
+        }
+        rc = merge ? sqlite3_step (stmt) : arb_journal_step (self, stmt);
     }
+    arb_journal_beside_end (&beside);
     return arb_journal_read_end (self, stmt, rc, "cold tasks", 0);
 }
 

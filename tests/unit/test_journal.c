@@ -2510,6 +2510,253 @@ test_the_task_log_holds_plain_turns (void **state)
     arb_queue_destroy (&q);
 }
 
+//  What a read of the cold backlog hands on, whole, to compare.
+typedef struct {
+    arb_task_t tasks[32];
+    char names[32][16];
+    char bodies[32][24];  //  payload '/' headers, or payload alone without headers
+    size_t count;
+    int32_t last_priority;
+    uint64_t last_id;
+} s_backlog_t;
+
+static int
+s_collect_backlog (void *arg,
+                   arb_task_t *task,
+                   const char *queue,
+                   const char *name,
+                   const arb_journal_body_t *body)
+{
+    s_backlog_t *seen = (s_backlog_t *) arg;
+    assert_string_equal (queue, "q");
+    assert_null (task->ext);
+    assert_true (seen->count < 32);
+    seen->tasks[seen->count] = *task;
+    snprintf (seen->names[seen->count], sizeof (seen->names[0]), "%s", name);
+    snprintf (seen->bodies[seen->count++], sizeof (seen->bodies[0]), "%.*s%s%.*s",
+              (int) body->payload_size, (const char *) body->payload, body->headers ? "/" : "",
+              (int) body->headers_size, (const char *) body->headers);
+    return 0;
+}
+
+//  The backlog of q read from the start in reads of max rows each.
+static s_backlog_t
+s_read_backlog (arb_journal_t *j, size_t max)
+{
+    s_backlog_t seen = {0};
+    int32_t priority = INT32_MAX;
+    uint64_t id = 0;
+    for (;;) {
+        size_t count;
+        assert_int_equal (arb_journal_load_ready (j, "q", priority, id, max, s_collect_backlog,
+                                                  &seen, &count, &priority, &id),
+                          0);
+        if (count < max)
+            return seen;
+        id++;
+    }
+}
+
+static void
+s_plain (arb_journal_t *j,
+         arb_queue_t *q,
+         uint64_t id,
+         int32_t priority,
+         const char *payload,
+         const char *headers)
+{
+    arb_task_t *t = s_task (q, id, id % 5 ? ARB_STATE_READY : ARB_STATE_RUNNING);
+    t->priority = priority;
+    t->unwatched = id % 3 == 0;
+    t->name = id % 2 ? "job" : "other job";
+    zframe_t *body = zframe_new (payload, strlen (payload));
+    zframe_t *head = headers ? zframe_new (headers, strlen (headers)) : NULL;
+    arb_journal_row_t row = {.payload = body, .headers = head};
+    assert_int_equal (arb_journal_insert (j, t, &row), 0);
+    zframe_destroy (&body);
+    zframe_destroy (&head);
+    s_task_free (&t);
+}
+
+//  The cold backlog read while the log holds rows: the tables' rows and
+//  the log's are merged in the backlog's order (priority, then id),
+//  without the drops kept or the turn's own, exactly as the tables give
+//  them after a checkpoint; and the read leaves the turn one the log
+//  takes (nothing reaches the tables).
+static void
+test_the_backlog_is_read_beside_the_task_log (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_queue_t *other = arb_queue_new ("other", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    //  rows 1 to 9 in the tables (a turn with another write: the id floor,
+    //  written far enough ahead for the turns below)
+    assert_int_equal (arb_journal_begin (j), 0);
+    for (uint64_t id = 1; id <= 9; id++)
+        s_plain (j, id == 4 ? other : q, id, (int32_t) (id % 3), id % 2 ? "p" : "pay", "h");
+    assert_int_equal (arb_journal_drop (j, 9, 9), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 8);
+    //  rows 10 to 16 in the log, 2 (tables) and 10 (log) dropped there
+    assert_int_equal (arb_journal_begin (j), 0);
+    for (uint64_t id = 10; id <= 16; id++)
+        s_plain (j, id == 12 ? other : q, id, (int32_t) (id % 3), id % 2 ? "payload" : "x",
+                 id % 4 ? NULL : "");
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_drop (j, 2, 16), 0);
+    assert_int_equal (arb_journal_drop (j, 10, 16), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    //  and an open turn with rows of its own and drops of both kinds
+    assert_int_equal (arb_journal_begin (j), 0);
+    s_plain (j, q, 17, 2, "late", "hh");
+    s_plain (j, q, 18, -1, "last", NULL);
+    assert_int_equal (arb_journal_drop (j, 5, 18), 0);
+    assert_int_equal (arb_journal_drop (j, 11, 18), 0);
+    long log_before = s_log_size (fx->path);
+    s_backlog_t beside = s_read_backlog (j, 100);
+    //  q's rows but 2, 5, 9, 10, 11 (dropped), 4 and 12 (other's): 11
+    //  rows, priority 2 first (2, 5, 8, 11, 14, 17), then 1, 0, -1
+    uint64_t want[] = {8, 14, 17, 1, 7, 13, 16, 3, 6, 15, 18};
+    assert_int_equal (beside.count, 11);
+    for (size_t i = 0; i < 11; i++)
+        assert_int_equal (beside.tasks[i].id, want[i]);
+    //  in reads of 1, 2 and 5 rows: the same
+    for (size_t max = 1; max <= 5; max += max < 2 ? 1 : 3) {
+        s_backlog_t part = s_read_backlog (j, max);
+        assert_int_equal (part.count, 11);
+        for (size_t i = 0; i < 11; i++)
+            assert_int_equal (part.tasks[i].id, want[i]);
+    }
+    //  the turn is still one for the log
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 8);
+    assert_true (s_log_size (fx->path) > log_before);
+    //  after a checkpoint the tables give the same, field by field
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_meta_set (j, "k", "w", 1), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks WHERE queue = 'q'"), 11);
+    s_backlog_t tables = s_read_backlog (j, 100);
+    assert_int_equal (tables.count, beside.count);
+    for (size_t i = 0; i < tables.count; i++) {
+        assert_memory_equal (&tables.tasks[i], &beside.tasks[i], sizeof (arb_task_t));
+        assert_string_equal (tables.names[i], beside.names[i]);
+        assert_string_equal (tables.bodies[i], beside.bodies[i]);
+    }
+    assert_string_equal (beside.bodies[2], "late/hh");
+    assert_string_equal (beside.bodies[10], "last");
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+    arb_queue_destroy (&other);
+}
+
+//  The ids of q's cold backlog, read from the start in reads of max rows.
+typedef struct {
+    uint64_t ids[1024];
+    size_t count;
+} s_ids_t;
+
+static int
+s_collect_id (void *arg,
+              arb_task_t *task,
+              const char *queue,
+              const char *name,
+              const arb_journal_body_t *body)
+{
+    s_ids_t *seen = (s_ids_t *) arg;
+    assert_string_equal (queue, "q");
+    assert_string_equal (name, "job");
+    assert_int_equal (body->payload_size, 8);
+    assert_memory_equal (body->payload, &task->id, 8);
+    assert_true (seen->count < 1024);
+    seen->ids[seen->count++] = task->id;
+    return 0;
+}
+
+static void
+s_backlog_ids (arb_journal_t *j, size_t max, s_ids_t *seen)
+{
+    seen->count = 0;
+    int32_t priority = INT32_MAX;
+    uint64_t id = 0;
+    size_t count = max;
+    while (count == max) {
+        assert_int_equal (arb_journal_load_ready (j, "q", priority, id, max, s_collect_id, seen,
+                                                  &count, &priority, &id),
+                          0);
+        id++;
+    }
+}
+
+//  Turns of random inserts and drops, some to the log and some to the
+//  tables (another write), with reads of the backlog in reads of random
+//  sizes before and after the turn's other write: always q's live rows in
+//  the backlog's order, as a model of them says.
+static void
+test_the_backlog_beside_the_log_matches_a_model (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_queue_t *other = arb_queue_new ("other", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    enum {
+        ROWS = 900
+    };
+    int32_t priority[ROWS + 1];
+    bool alive[ROWS + 1] = {false}, in_q[ROWS + 1];
+    uint64_t next = 1;
+    srand (20261203);
+    s_ids_t seen;
+    while (next + 10 < ROWS) {
+        assert_int_equal (arb_journal_begin (j), 0);
+        for (int n = rand () % 8; n > 0; n--, next++) {
+            arb_task_t *t = s_task (rand () % 5 ? q : other, next, ARB_STATE_READY);
+            t->priority = priority[next] = rand () % 5 - 2;
+            in_q[next] = t->queue == q;
+            alive[next] = true;
+            zframe_t *body = zframe_new (&next, 8);
+            arb_journal_row_t row = {.payload = body};
+            assert_int_equal (arb_journal_insert (j, t, &row), 0);
+            zframe_destroy (&body);
+            s_task_free (&t);
+        }
+        for (int n = rand () % 6; n > 0; n--) {
+            uint64_t id = 1 + (uint64_t) rand () % (next - 1);
+            if (alive[id]) {
+                assert_int_equal (arb_journal_drop (j, id, next), 0);
+                alive[id] = false;
+            }
+        }
+        bool tables = rand () % 6 == 0;
+        for (int read = 0; read < 1 + tables; read++) {
+            if (read)
+                assert_int_equal (arb_journal_meta_set (j, "k", "v", 1), 0);
+            s_backlog_ids (j, 1 + (size_t) rand () % 40, &seen);
+            size_t at = 0;
+            for (int p = 2; p >= -2; p--)
+                for (uint64_t id = 1; id < next; id++)
+                    if (alive[id] && in_q[id] && priority[id] == p) {
+                        assert_true (at < seen.count);
+                        assert_int_equal (seen.ids[at++], id);
+                    }
+            assert_int_equal (at, seen.count);
+        }
+        assert_int_equal (arb_journal_commit (j), 0);
+    }
+    //  and the tables, after a clean close, have the same
+    arb_journal_destroy (&j);
+    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    s_ids_t again;
+    s_backlog_ids (j, 1000, &again);
+    assert_int_equal (again.count, seen.count);
+    assert_memory_equal (again.ids, seen.ids, seen.count * sizeof (uint64_t));
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+    arb_queue_destroy (&other);
+}
+
 //  A record cut short or damaged ends the replay: the records before it
 //  are read back, it and those after it are not (none was acknowledged:
 //  a reply waits for the sync of its record, and records are appended in
@@ -2695,6 +2942,10 @@ main (void)
         cmocka_unit_test_setup_teardown (test_the_task_log_replay_stops_at_a_bad_record, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_the_task_log_on_a_failing_disk, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_the_backlog_is_read_beside_the_task_log, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_the_backlog_beside_the_log_matches_a_model, s_setup,
+                                         s_teardown),
     };
     int rc = cmocka_run_group_tests_name ("journal", tests, NULL, NULL);
     unlink (control);
