@@ -4,6 +4,13 @@
     One file descriptor, written with pwritev at the offset this object
     keeps (not O_APPEND: a failed append is cut back to that offset, and
     a cut that fails leaves the next append there, over the bad bytes).
+
+    The file grows ARB_TASKLOG_GROW_BYTES of zeros at a time, ahead of the
+    records: a record then goes into blocks the file has already, and its
+    sync writes no metadata (the file's size), as an append's must; that
+    costs a small write's sync about a third more on the disks measured
+    (BENCHMARKS.md, F1). The zeros end the records for a reader, as a
+    torn header does.
 */
 
 #include "arb_tasklog.h"
@@ -19,6 +26,7 @@ struct _arb_tasklog_t {
     int fd;                       //  owned
     char *path;                   //  owned
     uint64_t size;                //  bytes of whole records: the next append's offset
+    uint64_t file_size;           //  the file's size, as far as known (grown ahead)
     uint32_t crc_table[256];      //  CRC-32C, byte at a time
     bool has_crc32;               //  the CPU has the crc32 instruction (x86-64, SSE 4.2)
     arb_tasklog_fault_fn *fault;  //  test builds: when to fail; NULL: never
@@ -202,6 +210,7 @@ arb_tasklog_read (arb_tasklog_t *self, arb_tasklog_record_fn *fn, void *arg)
                      size - at, self->path);
     free (data);
     self->size = at;
+    self->file_size = size;
     return rc;
 }
 
@@ -227,17 +236,13 @@ s_unmake (arb_tasklog_t *self)
     errno = saved;
 }
 
+//  Writes the iovecs whole at offset at. 0, or -1 with errno set.
 static int
-s_write_all (arb_tasklog_t *self, struct iovec *iov, int count, size_t total)
+s_write_at (arb_tasklog_t *self, struct iovec *iov, int count, size_t total, uint64_t at)
 {
-    int failure = s_fault (self, false);
-    if (failure) {
-        errno = failure;
-        return -1;
-    }
     size_t done = 0;
     while (done < total) {
-        ssize_t n = pwritev (self->fd, iov, count, (off_t) (self->size + done));
+        ssize_t n = pwritev (self->fd, iov, count, (off_t) (at + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -258,6 +263,37 @@ s_write_all (arb_tasklog_t *self, struct iovec *iov, int count, size_t total)
         }
     }
     return 0;
+}
+
+//  Grows the file with zeros to past end, ARB_TASKLOG_GROW_BYTES at a
+//  time (above). 0, or -1 with errno set.
+static int
+s_grow (arb_tasklog_t *self, uint64_t end)
+{
+    static const uint8_t zeros[64 * 1024];
+    uint64_t to = (end / ARB_TASKLOG_GROW_BYTES + 1) * ARB_TASKLOG_GROW_BYTES;
+    while (self->file_size < to) {
+        uint64_t size =
+            to - self->file_size < sizeof (zeros) ? to - self->file_size : sizeof (zeros);
+        struct iovec iov = {(void *) zeros, (size_t) size};
+        if (s_write_at (self, &iov, 1, (size_t) size, self->file_size))
+            return -1;
+        self->file_size += size;
+    }
+    return 0;
+}
+
+static int
+s_write_all (arb_tasklog_t *self, struct iovec *iov, int count, size_t total)
+{
+    int failure = s_fault (self, false);
+    if (failure) {
+        errno = failure;
+        return -1;
+    }
+    if (self->size + total > self->file_size && s_grow (self, self->size + total))
+        return -1;
+    return s_write_at (self, iov, count, total, self->size);
 }
 
 int
@@ -301,17 +337,18 @@ arb_tasklog_append (
 int
 arb_tasklog_clear (arb_tasklog_t *self)
 {
-    //  The next records overwrite these, in blocks the file has already:
-    //  a sync then writes no metadata, as an append's must (the file's
-    //  size), which costs a small write's sync about a third more here
-    //  (BENCHMARKS.md, F1). Past the current end the old records stay, of
+    //  The next records overwrite these, in blocks the file has already
+    //  (above, on growing it). Past the current end the old records stay, of
     //  an older generation, or cut by a new one: the reader skips them, or
     //  stops there. A file grown past ARB_TASKLOG_KEEP_BYTES is cut.
     self->size = 0;
     struct stat info;
     if (fstat (self->fd, &info) == 0 && (uint64_t) info.st_size <= ARB_TASKLOG_KEEP_BYTES)
         return 0;
-    return ftruncate (self->fd, 0);
+    if (ftruncate (self->fd, 0))
+        return -1;
+    self->file_size = 0;
+    return 0;
 }
 
 uint64_t

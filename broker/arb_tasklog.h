@@ -82,6 +82,9 @@ int arb_tasklog_append (
 //  made them obsolete; a file over ARB_TASKLOG_KEEP_BYTES is cut to
 //  nothing. 0, or -1 with errno set if the cut failed.
 #define ARB_TASKLOG_KEEP_BYTES (64u * 1024 * 1024)
+//  The file grows by this many bytes of zeros ahead of its records
+//  (arb_tasklog.c says why).
+#define ARB_TASKLOG_GROW_BYTES (1024u * 1024)
 int arb_tasklog_clear (arb_tasklog_t *self);
 
 //  The bytes of records in the file (where the next one goes).
