@@ -254,9 +254,11 @@ typedef int (arb_journal_ready_fn) (void *arg,
 
 //  Reads up to max ready rows of queue in dispatch order (priority
 //  highest first, then id) from (priority, id) on, handing each with its
-//  payload and headers to fn (which returns 0 to go on); *count: rows read, *last_priority and
-//  *last_id: the last one's key (a row not usable too; priority and id
-//  when none). The scheduler's cold backlog (arb_queue.h). 0 or -1.
+//  payload and headers to fn (which returns 0 to go on); *count: rows
+//  read, *last_priority and *last_id: the last one's key (rows not handed
+//  on count too: one not usable, one whose task ended since the task
+//  log's last checkpoint; priority and id when none). The scheduler's
+//  cold backlog (arb_queue.h). 0 or -1.
 int arb_journal_load_ready (arb_journal_t *self,
                             const char *queue,
                             int32_t priority,

@@ -36,7 +36,7 @@
       and every turn while the log is off or paused after a failed append,
       commits to the tables;
     - so does the first turn that writes after a checkpoint is due
-      (ARB_LOG_ROWS, ARB_LOG_BYTES, ARB_LOG_FILE_BYTES).
+      (ARB_LOG_ROWS, ARB_LOG_DROPS, ARB_LOG_BYTES, ARB_LOG_FILE_BYTES).
 
     Crash safety: a turn's record is appended only after its transaction
     is closed (nothing can fail after the record is synced), and the reply
@@ -305,7 +305,7 @@ s_compare_marks (const void *a, const void *b)
     return (x->id > y->id) - (x->id < y->id);
 }
 
-int
+bool
 arb_journal_batch_beside (arb_journal_t *self,
                           const char *queue,
                           int32_t priority,
@@ -314,15 +314,21 @@ arb_journal_batch_beside (arb_journal_t *self,
                           arb_journal_beside_t *beside)
 {
     *beside = (arb_journal_beside_t){0};
-    if (self->tables)
-        return 0;
-    if (self->drop_count) {
-        beside->drops = (uint64_t *) malloc (self->drop_count * sizeof (uint64_t));
-        assert (beside->drops);
-        memcpy (beside->drops, self->drops, self->drop_count * sizeof (uint64_t));
-        qsort (beside->drops, self->drop_count, sizeof (uint64_t), s_compare_ids);
-        beside->drop_count = self->drop_count;
+    if (self->tables || self->fault != ARB_JOURNAL_SOUND)
+        return false;
+    //  Drops are a set, in the log and in the tables: each part is sorted
+    //  in place, the kept one once for all the reads until it grows
+    //  (nothing is written of them yet: the transaction holds none).
+    if (self->drops_sorted < self->drop_turn) {
+        qsort (self->drops, self->drop_turn, sizeof (uint64_t), s_compare_ids);
+        self->drops_sorted = self->drop_turn;
     }
+    beside->kept = self->drops;
+    beside->kept_count = self->drop_turn;
+    beside->turn = self->drops + self->drop_turn;
+    beside->turn_count = self->drop_count - self->drop_turn;
+    if (beside->turn_count > 1)
+        qsort (self->drops + self->drop_turn, beside->turn_count, sizeof (uint64_t), s_compare_ids);
     size_t queue_size = strlen (queue);
     for (size_t i = 0; i < self->held_count; i++) {
         const arb_journal_held_t *held = &self->held[i];
@@ -344,21 +350,26 @@ arb_journal_batch_beside (arb_journal_t *self,
         qsort (beside->rows, beside->count, sizeof (arb_journal_mark_t), s_compare_marks);
     if (beside->count > max)
         beside->count = max;
-    return 1;
+    return true;
+}
+
+static bool
+s_has_id (const uint64_t *ids, size_t count, uint64_t id)
+{
+    return count && bsearch (&id, ids, count, sizeof (uint64_t), s_compare_ids);
 }
 
 bool
 arb_journal_beside_dropped (const arb_journal_beside_t *beside, uint64_t id)
 {
-    return beside->drop_count
-           && bsearch (&id, beside->drops, beside->drop_count, sizeof (uint64_t), s_compare_ids);
+    return s_has_id (beside->kept, beside->kept_count, id)
+           || s_has_id (beside->turn, beside->turn_count, id);
 }
 
 void
 arb_journal_beside_end (arb_journal_beside_t *beside)
 {
     free (beside->rows);
-    free (beside->drops);
     *beside = (arb_journal_beside_t){0};
 }
 
@@ -502,8 +513,8 @@ s_settle (arb_journal_t *self)
         arb_journal_batch_forget (self);
         return -1;
     }
-    //  A view that wrote rows kept (a read of the tables: the cold
-    //  backlog's, a STATUS) has done a checkpoint's work: a turn with
+    //  A view that wrote rows kept (a read of the tables: a STATUS, a LIST
+    //  of the cold backlog) has done a checkpoint's work: a turn with
     //  writes of its own then commits it rather than roll it back, and the
     //  next views have little to write.
     if (!self->tables && (self->held_turn || self->drop_turn))
@@ -672,7 +683,7 @@ s_keep_turn (arb_journal_t *self)
     self->tables = self->must_tables = self->view_kept = false;
     s_compact (self);
     self->checkpoint_due = self->held_count - self->held_dead >= ARB_LOG_ROWS
-                           || self->batch_size >= ARB_LOG_BYTES || self->drop_count >= ARB_LOG_ROWS
+                           || self->batch_size >= ARB_LOG_BYTES || self->drop_count >= ARB_LOG_DROPS
                            || arb_tasklog_size (self->log) >= ARB_LOG_FILE_BYTES;
 }
 
@@ -709,7 +720,7 @@ s_clear (arb_journal_t *self)
 {
     self->held_count = self->held_turn = self->held_dead = 0;
     self->batch_size = self->bytes_turn = 0;
-    self->drop_count = self->drop_turn = 0;
+    self->drop_count = self->drop_turn = self->drops_sorted = 0;
     self->held_sorted = true;
     arb_journal_batch_forget (self);
 }
@@ -807,8 +818,20 @@ arb_journal_batch_commit (arb_journal_t *self)
 //  ---------------------------------------------------------------------
 //  The replay at open
 
-//  Checks a record's body: counts, then each row's sizes within it, then
-//  the drops filling the rest. Sets *rows_end. Whether it is sound.
+//  Whether size bytes at p are a name the broker can hold (arb_sql_is_name
+//  asks the same of a column): what the rows of a sound body must have,
+//  as the tables' rows are checked when they are read.
+static bool
+s_is_name (const uint8_t *p, size_t size)
+{
+    char why[80];
+    return size > 0 && size <= ARB_NAME_MAX && !memchr (p, 0, size)
+           && arb_name_check ((const char *) p, size, why, sizeof (why)) == 0;
+}
+
+//  Checks a record's body: counts, then each row's sizes, state and names
+//  within it, then the drops filling the rest. Sets *rows_end. Whether it
+//  is sound.
 static bool
 s_body_is_sound (const uint8_t *body, size_t size, s_counts_t *counts, size_t *rows_end)
 {
@@ -823,8 +846,10 @@ s_body_is_sound (const uint8_t *body, size_t size, s_counts_t *counts, size_t *r
         memcpy (&head, body + at, sizeof (head));
         size_t headers = head.headers_size == S_NO_HEADERS ? 0 : head.headers_size;
         uint64_t bytes = (uint64_t) head.queue_size + head.name_size + headers + head.payload_size;
-        if (head.id == 0 || head.queue_size == 0 || head.name_size == 0
-            || S_ALIGN (bytes) > size - at - sizeof (head))
+        if (head.id == 0 || head.state < ARB_STATE_WAITING || head.state > ARB_STATE_READY
+            || S_ALIGN (bytes) > size - at - sizeof (head)
+            || !s_is_name (body + at + sizeof (head), head.queue_size)
+            || !s_is_name (body + at + sizeof (head) + head.queue_size, head.name_size))
             return false;
         at += sizeof (head) + S_ALIGN (bytes);
     }

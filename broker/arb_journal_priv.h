@@ -25,17 +25,18 @@
 #define ARB_BATCH_ROW_BYTES (64 * 1024)  //  a bigger row is written at once
 
 //  A checkpoint is due when the rows kept reach ARB_LOG_ROWS live ones
-//  or ARB_LOG_BYTES, the drops of rows in the tables ARB_LOG_ROWS, or the
-//  log file ARB_LOG_FILE_BYTES; a turn that holds more than ARB_TURN_ROWS
-//  rows or drops, or ARB_LOG_BYTES, writes to the tables. So what is kept
-//  in memory stays under twice ARB_LOG_BYTES and their entries, and a
-//  view of it (arb_journal_batch_before) within SQLite's page cache
-//  (ARB_JOURNAL_CACHE_KB), which a full disk could not spill. Why 16,384
-//  rows: a producer ahead of its consumers by as many tasks keeps its
-//  backlog in the log, not in the tables (BENCHMARKS.md, "The backlog
-//  beside the task log": P2 of 100,000 tasks by half again against
-//  4,096 rows), for a few MiB more of memory under load.
+//  or ARB_LOG_BYTES, the drops of rows in the tables ARB_LOG_DROPS, or
+//  the log file ARB_LOG_FILE_BYTES; a turn that holds more than
+//  ARB_TURN_ROWS rows or drops, or ARB_LOG_BYTES, writes to the tables. So
+//  what is kept in memory stays under twice ARB_LOG_BYTES and their
+//  entries, and a view of it (arb_journal_batch_before: each drop dirties
+//  a page of the table and of two indexes at most) mostly within SQLite's
+//  page cache (ARB_JOURNAL_CACHE_KB), which a full disk could not spill.
+//  Why 16,384 rows: a producer ahead of its consumers by as many tasks
+//  keeps its backlog in the log, not in the tables (BENCHMARKS.md, "The
+//  backlog beside the task log"), for a few MiB more of memory under load.
 #define ARB_LOG_ROWS       16384
+#define ARB_LOG_DROPS      8192
 #define ARB_LOG_BYTES      (4 * 1024 * 1024)
 #define ARB_LOG_FILE_BYTES (64 * 1024 * 1024)
 #define ARB_TURN_ROWS      8192
@@ -79,8 +80,9 @@ struct _arb_journal_t {
     bool held_sorted;
     uint64_t *drops;  //  owned: drops of rows in the tables kept, then the turn's drops
     size_t drop_count, drop_max, drop_turn, drops_written;
-    uint64_t drop_top;  //  the largest id the turn dropped (0: none)
-    char *batch_bytes;  //  owned: the encoded rows
+    size_t drops_sorted;  //  the drops kept before this are in id order (the reads beside)
+    uint64_t drop_top;    //  the largest id the turn dropped (0: none)
+    char *batch_bytes;    //  owned: the encoded rows
     size_t batch_size, batch_max, bytes_turn;
     bool tables;       //  the open transaction holds every row and drop kept and held
     bool must_tables;  //  the open transaction commits to the tables, not the log
@@ -173,23 +175,28 @@ typedef struct {
 } arb_journal_mark_t;
 
 typedef struct {
-    arb_journal_mark_t *rows;  //  owned
-    size_t count, next;
-    uint64_t *drops;  //  owned, sorted
-    size_t drop_count;
+    arb_journal_mark_t *rows;  //  owned: the rows held to hand on, in order
+    size_t count;              //  rows
+    size_t next;               //  the next row to hand on
+    const uint64_t *kept;      //  borrowed: the drops kept, sorted
+    size_t kept_count;
+    const uint64_t *turn;  //  borrowed: the turn's drops, sorted
+    size_t turn_count;
 } arb_journal_beside_t;
 
-//  Opens such a read, at most max rows held: 1, and *beside filled; 0
-//  when the open transaction holds some of the batch already, so that
-//  the tables alone are the whole journal for the read (as after a view).
-int arb_journal_batch_beside (arb_journal_t *self,
-                              const char *queue,
-                              int32_t priority,
-                              uint64_t id,
-                              size_t max,
-                              arb_journal_beside_t *beside);
+//  Opens such a read, at most max rows held: true, and *beside filled
+//  (valid until the batch next changes); false when the tables alone are
+//  the whole journal for the read: the open transaction holds some of the
+//  batch already (as after a view), or a write failed in it.
+bool arb_journal_batch_beside (arb_journal_t *self,
+                               const char *queue,
+                               int32_t priority,
+                               uint64_t id,
+                               size_t max,
+                               arb_journal_beside_t *beside);
 //  Whether a row of the tables has a drop held (it ended).
 bool arb_journal_beside_dropped (const arb_journal_beside_t *beside, uint64_t id);
+//  Frees what the read holds; *beside is left empty.
 void arb_journal_beside_end (arb_journal_beside_t *beside);
 //  A held row as the tables would give it: task (a plain row has no ext,
 //  and the columns insert_plain leaves out have their defaults), its name

@@ -2775,6 +2775,84 @@ test_the_backlog_beside_the_log_matches_a_model (void **state)
     arb_queue_destroy (&other);
 }
 
+//  A row as the task log holds it (arb_journal_batch.c's s_row_t), to
+//  make records no broker writes.
+typedef struct {
+    uint64_t id, created_ms;
+    int64_t max_attempts;
+    int32_t state, priority;
+    uint32_t queue_size, name_size, headers_size, payload_size, unwatched, pad;
+} s_log_row_t;
+
+static int
+s_no_record (void *arg, uint64_t gen, const uint8_t *body, size_t size)
+{
+    (void) arg, (void) gen, (void) body, (void) size;
+    return 0;
+}
+
+//  Appends to a journal's log a record of the tables' generation with one
+//  row of queue "q", this name and state.
+static void
+s_log_row (arb_journal_t *j, const char *path, const char *name, int32_t state)
+{
+    uint64_t gen = 0;
+    assert_int_equal (arb_journal_meta_number (j, "broker.log_gen", &gen), 0);
+    char log[200];
+    snprintf (log, sizeof (log), "%s" ARB_JOURNAL_LOG_SUFFIX, path);
+    arb_tasklog_t *tasklog = arb_tasklog_new (log);
+    assert_non_null (tasklog);
+    assert_int_equal (arb_tasklog_read (tasklog, s_no_record, NULL), 0);
+    uint32_t counts[2] = {1, 0};
+    s_log_row_t row = {.id = 50,
+                       .created_ms = 1,
+                       .max_attempts = 1,
+                       .state = state,
+                       .queue_size = 1,
+                       .name_size = (uint32_t) strlen (name),
+                       .headers_size = UINT32_MAX};
+    char bytes[512] = "q";
+    memcpy (bytes + 1, name, row.name_size);
+    arb_tasklog_part_t parts[] = {
+        {counts, sizeof (counts)}, {&row, sizeof (row)}, {bytes, (1 + row.name_size + 7) & ~7u}};
+    assert_int_equal (arb_tasklog_append (tasklog, gen, parts, 3, true), 0);
+    arb_tasklog_destroy (&tasklog);
+}
+
+//  A record with a sound checksum whose row the broker could not hold (a
+//  name too long or with a control character, a state a plain row never
+//  has) stops the start with an error: the log is not guessed at.
+static void
+test_the_task_log_refuses_rows_it_cannot_hold (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    s_drop_committed (j, 10);  //  a checkpoint: the tables have a generation
+    char copy[160];
+    snprintf (copy, sizeof (copy), "%s/copy.db", fx->dir);
+    char long_name[300];
+    memset (long_name, 'n', sizeof (long_name) - 1);
+    long_name[sizeof (long_name) - 1] = 0;
+    struct {
+        const char *name;
+        int32_t state;
+        bool opens;
+    } cases[] = {{"job", ARB_STATE_READY, true},
+                 {long_name, ARB_STATE_READY, false},
+                 {"j\x01ob", ARB_STATE_READY, false},
+                 {"job", 99, false}};
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        journal_files_copy_journal (fx->path, copy);
+        s_log_row (j, copy, cases[i].name, cases[i].state);
+        arb_journal_t *c = arb_journal_new (copy, ARB_SYNC_FULL);
+        assert_int_equal (c != NULL, cases[i].opens);
+        if (c)
+            assert_true (s_has_task (c, 50));
+        arb_journal_destroy (&c);
+    }
+    arb_journal_destroy (&j);
+}
+
 //  A record cut short or damaged ends the replay: the records before it
 //  are read back, it and those after it are not (none was acknowledged:
 //  a reply waits for the sync of its record, and records are appended in
@@ -2965,6 +3043,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_the_backlog_is_read_beside_the_task_log, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_the_backlog_beside_the_log_matches_a_model, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_the_task_log_refuses_rows_it_cannot_hold, s_setup,
                                          s_teardown),
     };
     int rc = cmocka_run_group_tests_name ("journal", tests, NULL, NULL);
