@@ -91,7 +91,8 @@ def test_a_kill_in_a_stream_of_single_submits_loses_nothing_acknowledged(
         tmp_path, processes, peer_factory):
     """Four clients submit one task a request as fast as they can; the
     broker is killed while they do. Every task a SUBMITTED named is there
-    after the restart, with its payload."""
+    after the restart, with its payload. The payloads are big enough for
+    the log's records to run past the first MiB the file grows by."""
     b = Broker(tmp_path)
     processes.append(b)
     acked, lock, stop = {}, threading.Lock(), threading.Event()
@@ -100,7 +101,7 @@ def test_a_kill_in_a_stream_of_single_submits_loses_nothing_acknowledged(
         peer = peer_factory(b.endpoint)
         i = 0
         while not stop.is_set() and i < 20000:
-            payload = b'p%d-%d' % (n, i)
+            payload = b'p%d-%d-' % (n, i) + b'.' * 1500
             try:
                 kind, _, body, _ = peer.request('SUBMIT', {'tasks': [{'name': 'job'}]},
                                                 [payload], timeout=2)
@@ -124,6 +125,9 @@ def test_a_kill_in_a_stream_of_single_submits_loses_nothing_acknowledged(
     for t in threads:
         t.join(10)
     assert len(acked) >= 1500
+    # the file grew ahead of its records a MiB at a time, past the first
+    size = os.path.getsize(b.db + '-tasklog')
+    assert size >= 2 << 20 and size % (1 << 20) == 0, size
     again = b.restart()
     processes.append(again)
     client = peer_factory(again.endpoint)
