@@ -776,13 +776,17 @@ s_commit_tables (arb_journal_t *self)
         //  Without a sync at each commit (--sync normal) the tables'
         //  commit may not be on the disk when the next records overwrite
         //  the log's: a checkpoint of SQLite's own syncs its WAL first. If
-        //  it fails, new records follow the old ones, which the replay
-        //  reads past (their generation is not the tables' either way).
+        //  it fails, the old records must stay, and new ones after them
+        //  would be past the replay's end (it stops at the first record of
+        //  another generation): the log pauses, and the turns go to the
+        //  tables until a checkpoint's WAL sync works.
         if (!self->log_sync
             && sqlite3_wal_checkpoint_v2 (self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL)
                    != SQLITE_OK) {
-            zsys_warning ("journal: the WAL could not be synced after a checkpoint: %s",
+            zsys_warning ("journal: the WAL could not be synced after a checkpoint (%s): the "
+                          "tables take the next turns",
                           sqlite3_errmsg (self->db));
+            self->log_paused = true;
             return 0;
         }
         if (arb_tasklog_clear (self->log))

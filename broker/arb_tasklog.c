@@ -177,6 +177,12 @@ s_read_all (arb_tasklog_t *self, uint8_t **data, size_t *size)
     return 0;
 }
 
+static bool
+s_all_zero (const uint8_t *p, size_t size)
+{
+    return size == 0 || (p[0] == 0 && memcmp (p, p + 1, size - 1) == 0);
+}
+
 int
 arb_tasklog_read (arb_tasklog_t *self, arb_tasklog_record_fn *fn, void *arg)
 {
@@ -202,9 +208,12 @@ arb_tasklog_read (arb_tasklog_t *self, arb_tasklog_record_fn *fn, void *arg)
         if (s_record_crc (self, gen, body_size, &body, 1) != crc)
             break;
         rc = fn (arg, gen, data + at + S_HEAD_SIZE, body_size);
+        if (rc)
+            break;  //  appends go over it
         at += S_HEAD_SIZE + body_size;
     }
-    if (rc == 0 && at < size)
+    //  past the records: the zeros the file grew by, or a torn write
+    if (rc == 0 && at < size && !s_all_zero (data + at, size - at))
         zsys_notice ("tasklog: %zu bytes after the last whole record ignored (a write the "
                      "crash cut short) path=%s",
                      size - at, self->path);

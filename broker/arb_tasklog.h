@@ -57,13 +57,15 @@ arb_tasklog_t *arb_tasklog_new (const char *path);
 void arb_tasklog_destroy (arb_tasklog_t **self_p);
 
 //  A record read back: its generation and body, borrowed for the call.
-//  Returns 0 to go on, -1 to stop (a body the caller cannot use).
+//  Returns 0 to go on; else the read stops there (1: a record that ends
+//  the reader's records, -1: a body the caller cannot use).
 typedef int (arb_tasklog_record_fn) (void *arg, uint64_t gen, const uint8_t *body, size_t size);
 
 //  Reads the file from its start and hands fn every whole record, in
-//  order, up to the first that is not (logged at notice when bytes
-//  follow it). Appends then go after the last whole record. 0, or -1 if
-//  the file could not be read or fn stopped.
+//  order, up to the first that is not (logged at notice when bytes other
+//  than zeros follow it) or that fn stops at. Appends then go after the
+//  last record fn took. 0; fn's result if it stopped; -1 if the file
+//  could not be read.
 int arb_tasklog_read (arb_tasklog_t *self, arb_tasklog_record_fn *fn, void *arg);
 
 //  Appends one record of the parts (their bytes concatenated are its

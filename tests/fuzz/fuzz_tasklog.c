@@ -13,8 +13,9 @@
       1  the same, of another generation (the replay must stop there)
       2  raw bytes (a u16 length, then as many): a torn or foreign tail
       3  a record with a body built to be sound from the next bytes: up
-         to four rows (any id, state, priority; queue and name bytes of
-         any value; headers or none; a payload) and four drops
+         to four rows (any id and priority; mostly a state a broker writes
+         and names of letters, else any state and name bytes; headers or
+         none; a payload) and four drops
 
     The open may refuse the log (a record it cannot use: the broker then
     will not start) but never crash, assert or leak; when it opens, every
@@ -113,7 +114,12 @@ s_sound_body (s_in_t *in, uint8_t *body)
     for (uint32_t r = 0; r < rows; r++) {
         uint64_t id = (uint64_t) s_u16 (in) + 1, created = s_u16 (in);
         int64_t max_attempts = (int8_t) s_byte (in);
-        int32_t state = (int8_t) s_byte (in), priority = (int8_t) s_byte (in);
+        //  mostly what a broker writes (a state from waiting to ready, names
+        //  of letters), so that the replay goes on past the row; the rest
+        //  anything
+        uint8_t kind = s_byte (in);
+        int32_t state = kind & 0x80 ? (int8_t) s_byte (in) : 1 + s_byte (in) % 3;
+        int32_t priority = (int8_t) s_byte (in);
         uint32_t queue = s_byte (in) % 8 + 1, name = s_byte (in) % 8 + 1;
         uint8_t h = s_byte (in);
         uint32_t headers = h % 4 == 0 ? UINT32_MAX : h % 16;
@@ -132,6 +138,9 @@ s_sound_body (s_in_t *in, uint8_t *body)
         memcpy (head + 52, &pad, 4);
         size_t bytes = queue + name + (headers == UINT32_MAX ? 0 : headers) + payload;
         s_bytes (in, body + at + 56, bytes);
+        if (!(kind & 0x40))
+            for (size_t c = 0; c < queue + name; c++)
+                body[at + 56 + c] = (uint8_t) ('a' + body[at + 56 + c] % 26);
         size_t padded = (bytes + 7) & ~(size_t) 7;
         memset (body + at + 56 + bytes, 0, padded - bytes);
         at += 56 + padded;

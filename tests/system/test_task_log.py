@@ -125,9 +125,9 @@ def test_a_kill_in_a_stream_of_single_submits_loses_nothing_acknowledged(
     for t in threads:
         t.join(10)
     assert len(acked) >= 1500
-    # the file grew ahead of its records a MiB at a time, past the first
-    size = os.path.getsize(b.db + '-tasklog')
-    assert size >= 2 << 20 and size % (1 << 20) == 0, size
+    # the records ran past the first MiB the file grew by (a kill may land
+    # within a growth, so the size need not be a whole number of MiB)
+    assert os.path.getsize(b.db + '-tasklog') >= 2 << 20
     again = b.restart()
     processes.append(again)
     client = peer_factory(again.endpoint)

@@ -2421,7 +2421,8 @@ test_corrupted_ids_are_skipped (void **state)
 //  The task log (arb_tasklog.h, arb_journal_batch.c)
 
 //  The bytes of the records in a journal's task log (its file grows
-//  ahead of them with zeros): where a header that is not a record's is.
+//  ahead of them with zeros, and older records may follow them): where a
+//  header that is not one of the first record's generation is.
 static long
 s_log_size (const char *path)
 {
@@ -2431,10 +2432,16 @@ s_log_size (const char *path)
     if (!f)
         return -1;
     long at = 0;
-    uint32_t head[6];
+    uint32_t head[6];  //  magic, size, generation (two words), checksum, pad
+    uint32_t gen[2] = {0, 0};
     while (fseek (f, at, SEEK_SET) == 0 && fread (head, sizeof (head), 1, f) == 1
-           && head[0] == ARB_TASKLOG_MAGIC)
+           && head[0] == ARB_TASKLOG_MAGIC) {
+        if (at == 0)
+            memcpy (gen, head + 2, sizeof (gen));
+        else if (memcmp (gen, head + 2, sizeof (gen)))
+            break;
         at += (long) sizeof (head) + head[1];
+    }
     fclose (f);
     return at;
 }
@@ -2784,11 +2791,12 @@ typedef struct {
     uint32_t queue_size, name_size, headers_size, payload_size, unwatched, pad;
 } s_log_row_t;
 
+//  Takes the records of the generation at arg, as the replay does.
 static int
-s_no_record (void *arg, uint64_t gen, const uint8_t *body, size_t size)
+s_of_gen (void *arg, uint64_t gen, const uint8_t *body, size_t size)
 {
-    (void) arg, (void) gen, (void) body, (void) size;
-    return 0;
+    (void) body, (void) size;
+    return gen == *(uint64_t *) arg ? 0 : 1;
 }
 
 //  Appends to a journal's log a record of the tables' generation with one
@@ -2802,7 +2810,7 @@ s_log_row (arb_journal_t *j, const char *path, const char *name, int32_t state)
     snprintf (log, sizeof (log), "%s" ARB_JOURNAL_LOG_SUFFIX, path);
     arb_tasklog_t *tasklog = arb_tasklog_new (log);
     assert_non_null (tasklog);
-    assert_int_equal (arb_tasklog_read (tasklog, s_no_record, NULL), 0);
+    assert_int_equal (arb_tasklog_read (tasklog, s_of_gen, &gen), 0);
     uint32_t counts[2] = {1, 0};
     s_log_row_t row = {.id = 50,
                        .created_ms = 1,
@@ -2851,6 +2859,51 @@ test_the_task_log_refuses_rows_it_cannot_hold (void **state)
         arb_journal_destroy (&c);
     }
     arb_journal_destroy (&j);
+}
+
+//  With --sync normal a checkpoint has SQLite sync its WAL before the
+//  log's records are overwritten; when that sync fails the old records
+//  stay, and the log pauses: the next turn goes to the tables (a record
+//  after the old ones would be past the replay's end), until a
+//  checkpoint's sync works.
+static void
+test_the_task_log_waits_for_the_wal_under_sync_normal (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    s_drop_committed (j, 10);  //  the id floor, written ahead
+    assert_int_equal (arb_journal_begin (j), 0);
+    s_held (j, q, 1, 50, 'a');
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks WHERE id = 1"), 0);
+    //  a checkpoint whose WAL sync fails: its commit stands
+    s_disk ("fsync");
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_meta_set (j, "k", "v", 1), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    s_disk ("");
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks WHERE id = 1"), 1);
+    //  the next plain turn goes to the tables, and a crash after it keeps it
+    assert_int_equal (arb_journal_begin (j), 0);
+    s_held (j, q, 2, 50, 'b');
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks WHERE id = 2"), 1);
+    char copy[160];
+    snprintf (copy, sizeof (copy), "%s/copy.db", fx->dir);
+    journal_files_copy_journal (fx->path, copy);
+    arb_journal_t *c = arb_journal_new (copy, ARB_SYNC_NORMAL);
+    assert_non_null (c);
+    assert_true (s_has_task (c, 1) && s_has_task (c, 2));
+    arb_journal_destroy (&c);
+    //  that checkpoint's sync worked: the log takes turns again
+    assert_int_equal (arb_journal_begin (j), 0);
+    s_held (j, q, 3, 50, 'c');
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks WHERE id = 3"), 0);
+    assert_true (s_log_size (fx->path) > 0);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
 }
 
 //  A record cut short or damaged ends the replay: the records before it
@@ -3046,6 +3099,8 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_the_task_log_refuses_rows_it_cannot_hold, s_setup,
                                          s_teardown),
+        cmocka_unit_test_setup_teardown (test_the_task_log_waits_for_the_wal_under_sync_normal,
+                                         s_setup, s_teardown),
     };
     int rc = cmocka_run_group_tests_name ("journal", tests, NULL, NULL);
     unlink (control);
