@@ -822,20 +822,10 @@ arb_journal_batch_commit (arb_journal_t *self)
 //  ---------------------------------------------------------------------
 //  The replay at open
 
-//  Whether size bytes at p are a name the broker can hold (arb_sql_is_name
-//  asks the same of a column): what the rows of a sound body must have,
-//  as the tables' rows are checked when they are read.
-static bool
-s_is_name (const uint8_t *p, size_t size)
-{
-    char why[80];
-    return size > 0 && size <= ARB_NAME_MAX && !memchr (p, 0, size)
-           && arb_name_check ((const char *) p, size, why, sizeof (why)) == 0;
-}
-
 //  Checks a record's body: counts, then each row's sizes, state and names
-//  within it, then the drops filling the rest. Sets *rows_end. Whether it
-//  is sound.
+//  within it (names the broker can hold, as the tables' rows are checked
+//  when read), then the drops filling the rest. Sets *rows_end. Whether
+//  it is sound.
 static bool
 s_body_is_sound (const uint8_t *body, size_t size, s_counts_t *counts, size_t *rows_end)
 {
@@ -852,8 +842,9 @@ s_body_is_sound (const uint8_t *body, size_t size, s_counts_t *counts, size_t *r
         uint64_t bytes = (uint64_t) head.queue_size + head.name_size + headers + head.payload_size;
         if (head.id == 0 || head.state < ARB_STATE_WAITING || head.state > ARB_STATE_READY
             || S_ALIGN (bytes) > size - at - sizeof (head)
-            || !s_is_name (body + at + sizeof (head), head.queue_size)
-            || !s_is_name (body + at + sizeof (head) + head.queue_size, head.name_size))
+            || !arb_name_is_valid ((const char *) body + at + sizeof (head), head.queue_size)
+            || !arb_name_is_valid ((const char *) body + at + sizeof (head) + head.queue_size,
+                                   head.name_size))
             return false;
         at += sizeof (head) + S_ALIGN (bytes);
     }

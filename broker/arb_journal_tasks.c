@@ -348,7 +348,7 @@ arb_journal_load_ready (arb_journal_t *self,
                     (const char *) sqlite3_column_text (stmt, 2), &body))
                 break;
         }
-        rc = merge ? sqlite3_step (stmt) : arb_journal_step (self, stmt);
+        rc = sqlite3_step (stmt);  //  a view, if any, was written at the first step
     }
     arb_journal_beside_end (&beside);
     return arb_journal_read_end (self, stmt, rc, "cold tasks", 0);

@@ -19,9 +19,7 @@ arb_sql_is_name (sqlite3_stmt *stmt, int column)
 {
     const char *text = (const char *) sqlite3_column_text (stmt, column);
     int len = sqlite3_column_bytes (stmt, column);
-    char why[80];
-    return text && len > 0 && len <= ARB_NAME_MAX && strlen (text) == (size_t) len
-           && arb_name_check (text, (size_t) len, why, sizeof (why)) == 0;
+    return text && arb_name_is_valid (text, (size_t) len);
 }
 
 zframe_t *

@@ -351,8 +351,7 @@ arb_tasklog_clear (arb_tasklog_t *self)
     //  an older generation, or cut by a new one: the reader skips them, or
     //  stops there. A file grown past ARB_TASKLOG_KEEP_BYTES is cut.
     self->size = 0;
-    struct stat info;
-    if (fstat (self->fd, &info) == 0 && (uint64_t) info.st_size <= ARB_TASKLOG_KEEP_BYTES)
+    if (self->file_size <= ARB_TASKLOG_KEEP_BYTES)
         return 0;
     if (ftruncate (self->fd, 0))
         return -1;

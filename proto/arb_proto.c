@@ -247,6 +247,13 @@ arb_name_check (const char *text, size_t len, char *why, size_t size)
     return 0;
 }
 
+bool
+arb_name_is_valid (const char *text, size_t len)
+{
+    char why[80];
+    return len > 0 && len <= ARB_NAME_MAX && arb_name_check (text, len, why, sizeof (why)) == 0;
+}
+
 //  ---------------------------------------------------------------------
 //  Messages and their arena.
 

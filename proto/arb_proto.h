@@ -1013,6 +1013,9 @@ bool arb_state_is_resting (int state);
 //  Checks len bytes of text. Returns 0, or -1 with the reason in why
 //  ("control character 0x0a at byte 2", "invalid UTF-8 at byte 5").
 int arb_name_check (const char *text, size_t len, char *why, size_t size);
+//  Whether len bytes of text are a name: 1 to ARB_NAME_MAX bytes that
+//  arb_name_check takes (a NUL is a control character).
+bool arb_name_is_valid (const char *text, size_t len);
 
 //  Length (1..4) of the valid UTF-8 character at p, of at most left bytes;
 //  0 if none starts there (a stray byte, an overlong form, a surrogate, a

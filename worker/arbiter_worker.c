@@ -64,9 +64,7 @@ static const char *s_about =
 static bool
 s_is_name (const char *text)
 {
-    char why[80];
-    size_t len = strlen (text);
-    return len > 0 && len <= ARB_NAME_MAX && arb_name_check (text, len, why, sizeof (why)) == 0;
+    return arb_name_is_valid (text, strlen (text));
 }
 
 //  What the broker would refuse, refused here with the file's line.
