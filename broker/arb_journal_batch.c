@@ -902,7 +902,7 @@ arb_journal_batch_open_log (arb_journal_t *self, const char *path, bool fresh)
             return -1;
         }
     }
-    self->log = arb_tasklog_new (path);
+    self->log = arb_tasklog_new (path, self->log_sync);
     if (!self->log || arb_journal_meta_number (self, ARB_LOG_GEN_KEY, &self->log_gen)
         || arb_tasklog_read (self->log, s_replay, self) < 0) {
         s_clear (self);

@@ -11,6 +11,18 @@
     costs a small write's sync about a third more on the disks measured
     (BENCHMARKS.md, F1). The zeros end the records for a reader, as a
     torn header does.
+
+    A log whose appends are all synced (--sync full) writes them with
+    O_DIRECT and RWF_DSYNC: the blocks a record touches, from a copy of
+    the last block kept here, go to the disk in one call that returns
+    after the disk's cache flush, with no page cache to write back first.
+    That is 10 to 40 % more synced writes a second than pwrite and
+    fdatasync on the disks measured (BENCHMARKS.md, "Direct writes for the
+    task log"). The last block's earlier records are written again with
+    the same bytes, which a torn write cannot change; a page cache's
+    writeback rewrites the same whole block. Where the file system takes
+    no O_DIRECT (tmpfs), or a record is larger than the copy, the log
+    writes through the page cache as before.
 */
 
 #include "arb_tasklog.h"
@@ -20,10 +32,15 @@
 #include <sys/uio.h>
 
 #define S_HEAD_SIZE 24
-#define S_MAX_BODY  (256u * 1024 * 1024)  //  no record is bigger: a size above is a torn header
+#define S_BLOCK     4096u                     //  O_DIRECT's alignment, of memory, offsets and sizes
+#define S_STAGE     (1024u * 1024 + S_BLOCK)  //  direct writes: a record of up to 1 MiB, and a block
+#define S_MAX_BODY  (256u * 1024 * 1024)      //  no record is bigger: a size above is a torn header
 
 struct _arb_tasklog_t {
-    int fd;                       //  owned
+    int fd;                       //  owned: reads, growth, large records
+    int direct_fd;                //  owned: O_DIRECT, the same file; -1: none
+    uint8_t *stage;               //  owned, S_BLOCK-aligned: the file's bytes from the
+                                  //  block that holds size up to size, then the record
     char *path;                   //  owned
     uint64_t size;                //  bytes of whole records: the next append's offset
     uint64_t file_size;           //  the file's size, as far as known (grown ahead)
@@ -113,8 +130,37 @@ s_sync_dir (const char *path)
     return rc;
 }
 
+//  Opens the second descriptor, for direct writes, and its block copy.
+//  Where the file system refuses O_DIRECT, the log goes on without it.
+static void
+s_open_direct (arb_tasklog_t *self)
+{
+    self->direct_fd = open (self->path, O_RDWR | O_DIRECT | O_CLOEXEC);
+    if (self->direct_fd < 0) {
+        zsys_info ("tasklog: no direct writes here, the page cache serves path=%s error=\"%s\"",
+                   self->path, strerror (errno));
+        return;
+    }
+    if (posix_memalign ((void **) &self->stage, S_BLOCK, S_STAGE)) {
+        close (self->direct_fd);
+        self->direct_fd = -1;
+        self->stage = NULL;
+    }
+}
+
+//  Stops writing directly (after the file system refused a direct write).
+static void
+s_close_direct (arb_tasklog_t *self)
+{
+    if (self->direct_fd >= 0)
+        close (self->direct_fd);
+    self->direct_fd = -1;
+    free (self->stage);
+    self->stage = NULL;
+}
+
 arb_tasklog_t *
-arb_tasklog_new (const char *path)
+arb_tasklog_new (const char *path, bool synced)
 {
     bool existed = access (path, F_OK) == 0;
     int fd = open (path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -130,12 +176,15 @@ arb_tasklog_new (const char *path)
     }
     arb_tasklog_t *self = (arb_tasklog_t *) zmalloc (sizeof (arb_tasklog_t));
     self->fd = fd;
+    self->direct_fd = -1;
     self->path = strdup (path);
     assert (self->path);
     s_crc_init (self->crc_table);
 #if defined(__x86_64__)
     self->has_crc32 = __builtin_cpu_supports ("sse4.2");
 #endif
+    if (synced)
+        s_open_direct (self);
     return self;
 }
 
@@ -146,6 +195,7 @@ arb_tasklog_destroy (arb_tasklog_t **self_p)
     arb_tasklog_t *self = *self_p;
     if (!self)
         return;
+    s_close_direct (self);
     close (self->fd);
     free (self->path);
     free (self);
@@ -217,6 +267,8 @@ arb_tasklog_read (arb_tasklog_t *self, arb_tasklog_record_fn *fn, void *arg)
         zsys_notice ("tasklog: %zu bytes after the last whole record ignored (a write the "
                      "crash cut short) path=%s",
                      size - at, self->path);
+    if (self->stage)
+        memcpy (self->stage, data + at - at % S_BLOCK, at % S_BLOCK);
     free (data);
     self->size = at;
     self->file_size = size;
@@ -275,7 +327,10 @@ s_write_at (arb_tasklog_t *self, struct iovec *iov, int count, size_t total, uin
 }
 
 //  Grows the file with zeros to past end, ARB_TASKLOG_GROW_BYTES at a
-//  time (above). 0, or -1 with errno set.
+//  time (above). With direct writes, the zeros are synced here: a direct
+//  write into blocks still waiting in the page cache would write them
+//  back first, and its sync would then commit their allocation. 0, or -1
+//  with errno set.
 static int
 s_grow (arb_tasklog_t *self, uint64_t end)
 {
@@ -289,20 +344,99 @@ s_grow (arb_tasklog_t *self, uint64_t end)
             return -1;
         self->file_size += size;
     }
+    return self->direct_fd >= 0 ? fdatasync (self->fd) : 0;
+}
+
+static uint64_t
+s_block_up (uint64_t at)
+{
+    return (at + S_BLOCK - 1) / S_BLOCK * S_BLOCK;
+}
+
+//  Writes a record of total bytes from iov at size, whole blocks from the
+//  one that holds size, through the direct descriptor; synced if sync.
+//  0; 1 if the record does not fit the block copy, or the file system
+//  refused the write (the caller writes through the page cache); -1 with
+//  errno set.
+static int
+s_write_direct (arb_tasklog_t *self, const struct iovec *iov, int count, size_t total, bool sync)
+{
+    size_t from = (size_t) (self->size % S_BLOCK);
+    if (self->direct_fd < 0 || total > S_STAGE - S_BLOCK)
+        return 1;
+    size_t end = from;
+    for (int i = 0; i < count; i++) {
+        if (iov[i].iov_len)  //  an empty part may have no data
+            memcpy (self->stage + end, iov[i].iov_base, iov[i].iov_len);
+        end += iov[i].iov_len;
+    }
+    size_t span = (size_t) s_block_up (end);
+    memset (self->stage + end, 0, span - end);  //  past the record: no stale bytes
+    struct iovec whole = {self->stage, span};
+    ssize_t n =
+        pwritev2 (self->direct_fd, &whole, 1, (off_t) (self->size - from), sync ? RWF_DSYNC : 0);
+    if (n < 0 && sync && errno == EOPNOTSUPP)  //  a kernel without RWF_DSYNC
+        n = pwritev2 (self->direct_fd, &whole, 1, (off_t) (self->size - from), 0) == (ssize_t) span
+                    && fdatasync (self->direct_fd) == 0
+                ? (ssize_t) span
+                : -1;
+    if (n < 0 && errno == EINVAL) {
+        zsys_notice ("tasklog: the file system refused a direct write; the page cache serves "
+                     "path=%s",
+                     self->path);
+        s_close_direct (self);
+        return 1;
+    }
+    if (n != (ssize_t) span) {
+        if (n >= 0)
+            errno = EIO;
+        return -1;
+    }
+    //  the last block, partly written, is the next record's first
+    memmove (self->stage, self->stage + end - end % S_BLOCK, end % S_BLOCK);
     return 0;
 }
 
+//  After a record written through the page cache: the copy of the last
+//  block comes from the file. Without it, direct writes stop.
+static void
+s_reload_stage (arb_tasklog_t *self, uint64_t size)
+{
+    if (self->direct_fd < 0)
+        return;
+    size_t want = (size_t) (size % S_BLOCK);
+    if (pread (self->fd, self->stage, want, (off_t) (size - want)) != (ssize_t) want)
+        s_close_direct (self);
+}
+
+//  Writes a record of total bytes at size, and syncs it if sync: directly
+//  if it can, else through the page cache. 0, or -1 with errno set.
 static int
-s_write_all (arb_tasklog_t *self, struct iovec *iov, int count, size_t total)
+s_write_record (arb_tasklog_t *self, struct iovec *iov, int count, size_t total, bool sync)
 {
     int failure = s_fault (self, false);
     if (failure) {
         errno = failure;
         return -1;
     }
-    if (self->size + total > self->file_size && s_grow (self, self->size + total))
+    uint64_t end = self->direct_fd >= 0 ? s_block_up (self->size + total) : self->size + total;
+    if (end > self->file_size && s_grow (self, end))
         return -1;
-    return s_write_at (self, iov, count, total, self->size);
+    //  a test's failed sync: the record is written, not synced, and fails
+    int sync_failure = sync ? s_fault (self, true) : 0;
+    int rc = s_write_direct (self, iov, count, total, sync && !sync_failure);
+    if (rc == 1) {
+        rc = s_write_at (self, iov, count, total, self->size);
+        if (rc == 0 && sync && !sync_failure)
+            rc = fdatasync (self->fd);
+        if (rc == 0)
+            s_reload_stage (self, self->size + total);
+    }
+    if (rc == 0 && sync_failure) {
+        errno = sync_failure;
+        rc = -1;
+    }
+    return rc;
 }
 
 int
@@ -326,20 +460,12 @@ arb_tasklog_append (
     iov[0] = (struct iovec){head, S_HEAD_SIZE};
     for (size_t i = 0; i < count; i++)
         iov[i + 1] = (struct iovec){(void *) parts[i].data, parts[i].size};
-    if (s_write_all (self, iov, (int) count + 1, S_HEAD_SIZE + total)) {
+    size_t record = S_HEAD_SIZE + total;
+    if (s_write_record (self, iov, (int) count + 1, record, sync)) {
         s_unmake (self);
         return -1;
     }
-    if (sync) {
-        int failure = s_fault (self, true);
-        if (failure || fdatasync (self->fd)) {
-            if (failure)
-                errno = failure;
-            s_unmake (self);
-            return -1;
-        }
-    }
-    self->size += S_HEAD_SIZE + total;
+    self->size += record;
     return 0;
 }
 
@@ -363,6 +489,12 @@ uint64_t
 arb_tasklog_size (arb_tasklog_t *self)
 {
     return self->size;
+}
+
+bool
+arb_tasklog_direct (arb_tasklog_t *self)
+{
+    return self->direct_fd >= 0;
 }
 
 void

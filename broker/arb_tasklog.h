@@ -50,9 +50,11 @@ typedef struct _arb_tasklog_t arb_tasklog_t;
 typedef int (arb_tasklog_fault_fn) (bool sync);
 
 //  Opens the log at path, creating it (and syncing its directory, so that
-//  the file itself survives a power cut) if it does not exist. Returns
-//  NULL after logging why.
-arb_tasklog_t *arb_tasklog_new (const char *path);
+//  the file itself survives a power cut) if it does not exist. synced: its
+//  appends will all be synced, so it writes them directly (O_DIRECT) where
+//  the file system allows (arb_tasklog.c says why). Returns NULL after
+//  logging why.
+arb_tasklog_t *arb_tasklog_new (const char *path, bool synced);
 
 void arb_tasklog_destroy (arb_tasklog_t **self_p);
 
@@ -91,6 +93,10 @@ int arb_tasklog_clear (arb_tasklog_t *self);
 
 //  The bytes of records in the file (where the next one goes).
 uint64_t arb_tasklog_size (arb_tasklog_t *self);
+
+//  Whether appends go to the disk directly (O_DIRECT), not through the
+//  page cache.
+bool arb_tasklog_direct (arb_tasklog_t *self);
 
 //  Test builds: a function to ask before each write and sync.
 void arb_tasklog_set_fault (arb_tasklog_t *self, arb_tasklog_fault_fn *fault);

@@ -2808,7 +2808,7 @@ s_log_row (arb_journal_t *j, const char *path, const char *name, int32_t state)
     assert_int_equal (arb_journal_meta_number (j, "broker.log_gen", &gen), 0);
     char log[200];
     snprintf (log, sizeof (log), "%s" ARB_JOURNAL_LOG_SUFFIX, path);
-    arb_tasklog_t *tasklog = arb_tasklog_new (log);
+    arb_tasklog_t *tasklog = arb_tasklog_new (log, true);
     assert_non_null (tasklog);
     assert_int_equal (arb_tasklog_read (tasklog, s_of_gen, &gen), 0);
     uint32_t counts[2] = {1, 0};

@@ -1,0 +1,281 @@
+/*  test_tasklog.c — the task log's file on its own (broker/arb_tasklog.c):
+    records of every size read back whole after a reopen, in both ways of
+    writing (direct, and through the page cache), across blocks, past the
+    direct writes' block copy, and after a reopen at an end that is not a
+    block's; a failed sync leaves no record; a cleared log starts again.
+    The journal's use of it is test_journal.c's. */
+
+#include "arb_tasklog.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <cmocka.h>
+#include <czmq.h>
+#include <sys/mman.h>
+
+typedef struct {
+    char dir[64];
+    char path[96];
+} s_fixture_t;
+
+static int
+s_setup (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) calloc (1, sizeof (s_fixture_t));
+    strcpy (fx->dir, "/tmp/arb-tasklog-XXXXXX");
+    assert_non_null (mkdtemp (fx->dir));
+    snprintf (fx->path, sizeof (fx->path), "%s/log", fx->dir);
+    *state = fx;
+    return 0;
+}
+
+static int
+s_teardown (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    unlink (fx->path);
+    rmdir (fx->dir);
+    free (fx);
+    return 0;
+}
+
+//  Whether the directory's file system takes O_DIRECT (tmpfs may not).
+static bool
+s_has_direct (const char *dir)
+{
+    char path[128];
+    snprintf (path, sizeof (path), "%s/probe", dir);
+    int fd = open (path, O_CREAT | O_RDWR | O_DIRECT, 0600);
+    if (fd >= 0)
+        close (fd);
+    unlink (path);
+    return fd >= 0;
+}
+
+//  The body of record i: its size, then bytes that say which record.
+static size_t
+s_body_size (size_t i)
+{
+    static const size_t sizes[] = {0, 1, 200, 4072, 4096, 5000, 100, 9000, 3 * 1024 * 1024, 7, 333};
+    return sizes[i % (sizeof (sizes) / sizeof (sizes[0]))];
+}
+
+static uint8_t *
+s_body (size_t i)
+{
+    size_t size = s_body_size (i);
+    uint8_t *body = (uint8_t *) malloc (size + 1);
+    for (size_t k = 0; k < size; k++)
+        body[k] = (uint8_t) (i * 31 + k * 7 + 1);
+    return body;
+}
+
+static void
+s_append (arb_tasklog_t *log, uint64_t gen, size_t i)
+{
+    uint8_t *body = s_body (i);
+    size_t size = s_body_size (i), half = size / 2;
+    //  in two parts, as the journal gives them
+    arb_tasklog_part_t parts[] = {{body, half}, {body + half, size - half}};
+    assert_int_equal (arb_tasklog_append (log, gen, parts, 2, true), 0);
+    free (body);
+}
+
+typedef struct {
+    uint64_t gen;  //  the generation read; another ends the records
+    size_t count;  //  records read
+    size_t first;  //  the index of the first record expected
+} s_reader_t;
+
+static int
+s_check (void *arg, uint64_t gen, const uint8_t *body, size_t size)
+{
+    s_reader_t *reader = (s_reader_t *) arg;
+    if (gen != reader->gen)
+        return 1;
+    size_t i = reader->first + reader->count;
+    uint8_t *expected = s_body (i);
+    assert_int_equal (size, s_body_size (i));
+    assert_memory_equal (body, expected, size);
+    free (expected);
+    reader->count++;
+    return 0;
+}
+
+//  Opens the log, reads it from its start: the records of gen it holds.
+static size_t
+s_read (const char *path, bool synced, uint64_t gen, arb_tasklog_t **log_p)
+{
+    arb_tasklog_t *log = arb_tasklog_new (path, synced);
+    assert_non_null (log);
+    s_reader_t reader = {gen, 0, 0};
+    assert_true (arb_tasklog_read (log, s_check, &reader) >= 0);
+    if (log_p)
+        *log_p = log;
+    else
+        arb_tasklog_destroy (&log);
+    return reader.count;
+}
+
+static void
+s_records_read_back (const char *path, bool synced)
+{
+    arb_tasklog_t *log;
+    assert_int_equal (s_read (path, synced, 5, &log), 0);
+    for (size_t i = 0; i < 25; i++)
+        s_append (log, 5, i);
+    uint64_t size = arb_tasklog_size (log);
+    arb_tasklog_destroy (&log);
+
+    //  a reopen at that end (not a block's), and more records after it
+    assert_int_equal (s_read (path, synced, 5, &log), 25);
+    assert_int_equal (arb_tasklog_size (log), size);
+    assert_true (size % 4096 != 0);
+    for (size_t i = 25; i < 40; i++)
+        s_append (log, 5, i);
+    arb_tasklog_destroy (&log);
+    assert_int_equal (s_read (path, synced, 5, NULL), 40);
+}
+
+static void
+test_records_read_back_written_directly (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    s_records_read_back (fx->path, true);
+}
+
+static void
+test_records_read_back_written_through_the_page_cache (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    s_records_read_back (fx->path, false);
+}
+
+//  A log written both ways, in turns (a broker restarted with another
+//  --sync), reads back whole.
+static void
+test_the_two_ways_mix (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_tasklog_t *log;
+    size_t next = 0;
+    for (int round = 0; round < 4; round++) {
+        assert_int_equal (s_read (fx->path, round % 2 == 0, 9, &log), next);
+        for (size_t i = 0; i < 6; i++)
+            s_append (log, 9, next++);
+        arb_tasklog_destroy (&log);
+    }
+    assert_int_equal (s_read (fx->path, true, 9, NULL), next);
+}
+
+//  Synced appends go to the disk directly where the file system allows:
+//  the pages of the records are not left in the page cache.
+static void
+test_synced_appends_bypass_the_page_cache (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    if (!s_has_direct (fx->dir))
+        skip ();
+    arb_tasklog_t *log;
+    s_read (fx->path, true, 1, &log);
+    assert_true (arb_tasklog_direct (log));
+    for (size_t i = 0; i < 8; i++)  //  records up to 9,000 bytes
+        s_append (log, 1, i);
+    size_t size = (size_t) arb_tasklog_size (log);
+    int fd = open (fx->path, O_RDONLY);
+    assert_true (fd >= 0);
+    void *map = mmap (NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+    assert_true (map != MAP_FAILED);
+    unsigned char resident[16];
+    size_t pages = (size + 4095) / 4096;
+    assert_true (pages <= sizeof (resident));
+    assert_int_equal (mincore (map, size, resident), 0);
+    for (size_t p = 0; p < pages; p++)
+        assert_int_equal (resident[p] & 1, 0);
+    munmap (map, size);
+    close (fd);
+    arb_tasklog_destroy (&log);
+
+    //  a log whose appends are not synced writes through the page cache
+    s_read (fx->path, false, 1, &log);
+    assert_false (arb_tasklog_direct (log));
+    arb_tasklog_destroy (&log);
+}
+
+static int s_sync_errno;  //  what the fault hook fails a sync with
+
+static int
+s_fault (bool sync)
+{
+    return sync ? s_sync_errno : 0;
+}
+
+static void
+s_failed_sync (const char *path, bool synced)
+{
+    arb_tasklog_t *log;
+    s_read (path, synced, 3, &log);
+    arb_tasklog_set_fault (log, s_fault);
+    s_append (log, 3, 0);
+    s_append (log, 3, 1);
+    uint64_t size = arb_tasklog_size (log);
+    s_sync_errno = EIO;
+    uint8_t body[300] = {0};
+    arb_tasklog_part_t part = {body, sizeof (body)};
+    assert_int_equal (arb_tasklog_append (log, 3, &part, 1, true), -1);
+    assert_int_equal (errno, EIO);
+    assert_int_equal (arb_tasklog_size (log), size);
+    s_sync_errno = 0;
+    arb_tasklog_destroy (&log);
+    //  the failed record is not read back; the next append takes its place
+    assert_int_equal (s_read (path, synced, 3, &log), 2);
+    s_append (log, 3, 2);
+    arb_tasklog_destroy (&log);
+    assert_int_equal (s_read (path, synced, 3, NULL), 3);
+}
+
+static void
+test_a_failed_sync_leaves_no_record (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    s_failed_sync (fx->path, true);
+    unlink (fx->path);
+    s_failed_sync (fx->path, false);
+}
+
+//  After a clear, the next generation's records start at the file's
+//  start, over the old ones, which the reader stops at.
+static void
+test_a_cleared_log_starts_again (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_tasklog_t *log;
+    s_read (fx->path, true, 1, &log);
+    for (size_t i = 0; i < 8; i++)
+        s_append (log, 1, i);
+    assert_int_equal (arb_tasklog_clear (log), 0);
+    assert_int_equal (arb_tasklog_size (log), 0);
+    s_append (log, 2, 0);
+    s_append (log, 2, 1);
+    arb_tasklog_destroy (&log);
+    assert_int_equal (s_read (fx->path, true, 2, &log), 2);
+    assert_int_equal (arb_tasklog_size (log), 2 * 24 + s_body_size (0) + s_body_size (1));
+    arb_tasklog_destroy (&log);
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown (test_records_read_back_written_directly, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_records_read_back_written_through_the_page_cache,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_the_two_ways_mix, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_synced_appends_bypass_the_page_cache, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_failed_sync_leaves_no_record, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_cleared_log_starts_again, s_setup, s_teardown),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
