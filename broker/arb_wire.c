@@ -449,6 +449,20 @@ arb_wire_next_turn (arb_wire_t *self)
     self->turn++;
 }
 
+//  Whether a turn should wait for what its peer sends after this message
+//  (arb_wire_await): a client given its reply sends its next request
+//  soon, and that request then shares the commit. Not so a worker given a
+//  task: its RESULT follows after the task has run, and a turn waiting for
+//  it would hold back the acknowledgements of the requests it already
+//  read; it comes in a later turn, and shares that turn's commit. Nor a
+//  RESULT_OK, which asks nothing of its worker.
+static bool
+s_asks_answer (arb_msg_t *msg)
+{
+    arb_msg_type_t type = arb_msg_type (msg);
+    return type != ARB_MSG_DISPATCH && type != ARB_MSG_RESULT_OK;
+}
+
 int
 arb_wire_send (arb_wire_t *self, arb_msg_t **msg_p)
 {
@@ -465,12 +479,15 @@ arb_wire_send (arb_wire_t *self, arb_msg_t **msg_p)
         errno = error;
         return -1;
     }
+    bool asks = s_asks_answer (*msg_p);
     if (arb_wire_conn_put (conn, msg_p)) {
         errno = EAGAIN;
         return -1;
     }
-    conn->owed = true;
-    conn->sent_turn = self->turn;
+    if (asks) {
+        conn->owed = true;
+        conn->sent_turn = self->turn;
+    }
     return 0;
 }
 

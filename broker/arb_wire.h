@@ -87,14 +87,15 @@ int arb_wire_send (arb_wire_t *self, arb_msg_t **msg_p);
 void arb_wire_flush (arb_wire_t *self);
 
 //  Waits up to budget_us for the peers that owe the turn an answer: those
-//  sent a message this turn or the last that have sent nothing since (a
-//  worker given a task, a producer given its acknowledgement), so that
-//  what they send next shares the turn's commit rather than waiting
-//  through another (docs/broker.md, "The loop and group commit"). A peer
-//  that lets a wait pass without answering is not waited for in the next
-//  2 turns, then 4, up to 64 while it goes on doing so, and every turn
-//  again once it answers within a wait. Returns how many became readable:
-//  0 when none did in time, none was owed, or the ROUTER serves.
+//  sent a reply this turn or the last that have sent nothing since (a
+//  producer given its acknowledgement; not a worker given a task, nor a
+//  RESULT_OK), so that what they send next shares the turn's commit rather
+//  than waiting through another (docs/broker.md, "The loop and group
+//  commit"). A peer that lets a wait pass without answering is not waited
+//  for in the next 2 turns, then 4, up to 64 while it goes on doing so,
+//  and every turn again once it answers within a wait. Returns how many
+//  became readable: 0 when none did in time, none was owed, or the ROUTER
+//  serves.
 int arb_wire_await (arb_wire_t *self, uint64_t budget_us);
 //  Ends a turn (what arb_wire_await counts "this turn or the last" by).
 void arb_wire_next_turn (arb_wire_t *self);

@@ -667,21 +667,29 @@ s_drained (s_fx_t *fx)
     assert_int_equal (arb_wire_recv (fx->wire, &fx->limits, &msg, NULL, 0), -1);
 }
 
-//  A PING from the dealer taken, a PONG sent back and read by the dealer:
-//  the peer owes the wire an answer from this turn on.
+//  A PING from the dealer taken, a reply of this type sent back and read
+//  by the dealer.
 static void
-s_exchange (s_fx_t *fx, zsock_t *dealer, uint32_t reqid)
+s_exchange_as (s_fx_t *fx, zsock_t *dealer, uint32_t reqid, arb_msg_type_t type)
 {
     s_send_ping (dealer, reqid);
     arb_msg_t *msg = s_recv (fx);
     assert_non_null (msg);
     s_drained (fx);
-    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_PONG);
+    arb_msg_t *reply = arb_msg_new_reply (msg, type);
     arb_msg_destroy (&msg);
     assert_int_equal (arb_wire_send (fx->wire, &reply), 0);
     arb_msg_t *back = s_dealer_recv (fx, dealer);
     assert_non_null (back);
     arb_msg_destroy (&back);
+}
+
+//  The same with a PONG: the peer owes the wire an answer from this turn
+//  on.
+static void
+s_exchange (s_fx_t *fx, zsock_t *dealer, uint32_t reqid)
+{
+    s_exchange_as (fx, dealer, reqid, ARB_MSG_PONG);
 }
 
 //  A PING taken, and nothing after it.
@@ -762,6 +770,37 @@ test_await_waits_for_owed_answers_only (void **state)
     zsock_destroy (&dealer);
 }
 
+//  A worker given a task, or a RESULT_OK, owes the turn nothing: its
+//  RESULT comes when the task has run, and a turn waiting for it would
+//  hold back the replies it owes others. Even with a request already on
+//  its way, the wait does not look for it (the turn's next read does).
+static void
+test_await_leaves_workers_alone (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    zsock_t *dealer = s_dealer (fx, "worker");
+    arb_msg_type_t types[] = {ARB_MSG_DISPATCH, ARB_MSG_RESULT_OK};
+    uint32_t reqid = 1;
+    for (size_t i = 0; i < 2; i++) {
+        s_exchange_as (fx, dealer, reqid++, types[i]);
+        s_send_ping (dealer, reqid);
+        zclock_sleep (50);  //  in the kernel's buffers before the wait
+        int rc;
+        assert_true (s_await_ms (fx, 2000000, &rc) < 1000);
+        assert_int_equal (rc, 0);
+        s_sent_ping_taken (fx, reqid++);
+        arb_wire_next_turn (fx->wire);
+    }
+    //  a client given its reply is waited for, as above
+    s_exchange (fx, dealer, reqid++);
+    s_send_ping (dealer, reqid);
+    int rc;
+    assert_true (s_await_ms (fx, 5000000, &rc) < 2500);
+    assert_int_equal (rc, 1);
+    s_sent_ping_taken (fx, reqid);
+    zsock_destroy (&dealer);
+}
+
 int
 main (void)
 {
@@ -784,6 +823,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_output_left_at_destroy_goes_out, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_output_to_a_peer_that_does_not_read_is_bounded,
                                          s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_await_leaves_workers_alone, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_await_waits_for_owed_answers_only, s_setup,
                                          s_teardown),
     };
