@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -89,29 +90,62 @@ arb_benchkit_latency (int64_t *values, size_t n)
     return lat;
 }
 
+//  One durable write of the probe's i-th record: 0 or -1.
+static int
+s_probe_write (
+    int fd, int direct_fd, uint8_t *block, size_t bytes, int i, arb_benchkit_sync_how_t how)
+{
+    if (how == ARB_BENCHKIT_DIRECT) {
+        size_t at = bytes * (size_t) i;
+        size_t from = at / 4096 * 4096, end = at + bytes;
+        size_t span = (end - from + 4095) / 4096 * 4096;
+        memset (block + (at - from), 'x', bytes);
+        if (direct_fd >= 0) {
+            struct iovec iov = {block, span};
+            return pwritev2 (direct_fd, &iov, 1, (off_t) from, RWF_DSYNC) == (ssize_t) span ? 0
+                                                                                            : -1;
+        }
+        return pwrite (fd, block + (at - from), bytes, (off_t) at) == (ssize_t) bytes
+                       && fdatasync (fd) == 0
+                   ? 0
+                   : -1;
+    }
+    off_t at = how == ARB_BENCHKIT_OVERWRITE ? 0 : (off_t) bytes * (i + 1);
+    return pwrite (fd, block, bytes, at) == (ssize_t) bytes && fdatasync (fd) == 0 ? 0 : -1;
+}
+
 int
 arb_benchkit_fsync_probe (
-    const char *dir, int count, size_t bytes, bool overwrite, arb_benchkit_sync_t *out)
+    const char *dir, int count, size_t bytes, arb_benchkit_sync_how_t how, arb_benchkit_sync_t *out)
 {
     memset (out, 0, sizeof (*out));
     char path[4096];
     snprintf (path, sizeof (path), "%s/fsync-probe-%d", dir, (int) getpid ());
-    int fd = open (path, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+    int fd = open (path, O_CREAT | O_TRUNC | O_RDWR, 0600);
     if (fd < 0)
         return -1;
-    char *block = (char *) malloc (bytes ? bytes : 1);
-    memset (block, 'x', bytes);
+    //  the direct records' file: zeros for all of them, on the disk first
+    size_t room = (bytes * (size_t) count + 8192) / 4096 * 4096;
+    size_t block_size = how == ARB_BENCHKIT_DIRECT ? room : (bytes ? bytes : 1);
+    uint8_t *block = NULL;
+    if (posix_memalign ((void **) &block, 4096, block_size)) {
+        close (fd);
+        unlink (path);
+        return -1;
+    }
+    memset (block, how == ARB_BENCHKIT_DIRECT ? 0 : 'x', block_size);
     int64_t *times = (int64_t *) calloc ((size_t) count, sizeof (int64_t));
     int rc = 0;
     //  one write + sync first, so that the file exists on disk
-    if (pwrite (fd, block, bytes, 0) != (ssize_t) bytes || fsync (fd))
+    if (how == ARB_BENCHKIT_DIRECT)
+        rc = pwrite (fd, block, room, 0) == (ssize_t) room && fsync (fd) == 0 ? 0 : -1;
+    else if (pwrite (fd, block, bytes, 0) != (ssize_t) bytes || fsync (fd))
         rc = -1;
+    int direct_fd = how == ARB_BENCHKIT_DIRECT ? open (path, O_RDWR | O_DIRECT) : -1;
     int64_t started = arb_benchkit_now_us ();
     for (int i = 0; i < count && rc == 0; i++) {
         int64_t t0 = arb_benchkit_now_us ();
-        off_t at = overwrite ? 0 : (off_t) bytes * (i + 1);
-        if (pwrite (fd, block, bytes, at) != (ssize_t) bytes || fdatasync (fd))
-            rc = -1;
+        rc = s_probe_write (fd, direct_fd, block, bytes, i, how);
         times[i] = arb_benchkit_now_us () - t0;
     }
     if (rc == 0) {
@@ -122,6 +156,8 @@ arb_benchkit_fsync_probe (
         out->p50_us = lat.p50 * 1000.0;
         out->p99_us = lat.p99 * 1000.0;
     }
+    if (direct_fd >= 0)
+        close (direct_fd);
     close (fd);
     unlink (path);
     free (times);

@@ -48,20 +48,33 @@ typedef struct {
 
 arb_benchkit_lat_t arb_benchkit_latency (int64_t *values, size_t n);
 
-//  The fdatasync probe: count writes of `bytes` bytes, each followed by
-//  fdatasync, in a new file in dir (appended, as a journal commit does;
-//  overwrite: the same offset again and again). Fills the mean rate and
-//  the median and p99 time of one write + fdatasync. Returns 0 or -1.
+//  The fdatasync probe: count writes of `bytes` bytes, each made durable,
+//  in a new file in dir. How (arb_benchkit_sync_how_t): appended and
+//  fdatasynced, as a journal commit does; overwritten at the same offset
+//  and fdatasynced; or, as the task log writes with --sync full, records
+//  one after another into a file of zeros, each written with the 4 KiB
+//  block it lies in by O_DIRECT and RWF_DSYNC (falling back to the page
+//  cache where the file system refuses O_DIRECT). Fills the mean rate and
+//  the median and p99 time of one durable write. Returns 0 or -1.
+typedef enum {
+    ARB_BENCHKIT_APPEND,
+    ARB_BENCHKIT_OVERWRITE,
+    ARB_BENCHKIT_DIRECT,
+} arb_benchkit_sync_how_t;
+
 typedef struct {
     int count;
     double seconds;
     double per_s;   //  count / seconds
-    double p50_us;  //  one write + fdatasync
+    double p50_us;  //  one durable write
     double p99_us;
 } arb_benchkit_sync_t;
 
-int arb_benchkit_fsync_probe (
-    const char *dir, int count, size_t bytes, bool overwrite, arb_benchkit_sync_t *out);
+int arb_benchkit_fsync_probe (const char *dir,
+                              int count,
+                              size_t bytes,
+                              arb_benchkit_sync_how_t how,
+                              arb_benchkit_sync_t *out);
 
 //  Resident memory of pid and all its descendants, in KiB ("VmRSS:"), or
 //  -1 if pid is gone.

@@ -9,8 +9,9 @@
     The shapes every queue is measured with (arbiter-peers runs the same
     ones against beanstalkd, redis and RabbitMQ; BENCHMARKS.md):
 
-      F1  fdatasync probe: a small write + fdatasync in the journals'
-          directory, again and again: the floor W1 is compared with
+      F1  fdatasync probe: a small write made durable in the journals'
+          directory, again and again (appended, overwritten, and as the
+          task log writes: arb_benchkit.h): the floor W1 is compared with
       R1  the transport's floor (arb_benchfloor.h): round trips to a
           server that writes and fdatasyncs a commit's worth before each
           reply, over plain TCP and over ZeroMQ, and the same without the
@@ -419,18 +420,22 @@ s_stop_consumers (pid_t *pids, int n)
 static void
 s_f1 (s_bench_t *self)
 {
-    arb_benchkit_sync_t append, overwrite;
+    arb_benchkit_sync_t append, overwrite, direct;
     char dir[] = "/tmp/arbiter-bench-XXXXXX";
-    bool ok = mkdtemp (dir) && arb_benchkit_fsync_probe (dir, self->probe, 100, false, &append) == 0
-              && arb_benchkit_fsync_probe (dir, self->probe, 100, true, &overwrite) == 0;
+    bool ok =
+        mkdtemp (dir)
+        && arb_benchkit_fsync_probe (dir, self->probe, 100, ARB_BENCHKIT_APPEND, &append) == 0
+        && arb_benchkit_fsync_probe (dir, self->probe, 100, ARB_BENCHKIT_OVERWRITE, &overwrite) == 0
+        && arb_benchkit_fsync_probe (dir, self->probe, 100, ARB_BENCHKIT_DIRECT, &direct) == 0;
     rmdir (dir);
     s_head ("F1", "fdatasync of a 100-byte write, in the journals' directory (/tmp)");
     if (ok)
         printf (", \"writes\": %d, \"append_per_s\": %.0f, \"append_p50_us\": %.1f, "
                 "\"append_p99_us\": %.1f, \"overwrite_per_s\": %.0f, \"overwrite_p50_us\": %.1f, "
-                "\"overwrite_p99_us\": %.1f",
+                "\"overwrite_p99_us\": %.1f, \"direct_per_s\": %.0f, \"direct_p50_us\": %.1f, "
+                "\"direct_p99_us\": %.1f",
                 self->probe, append.per_s, append.p50_us, append.p99_us, overwrite.per_s,
-                overwrite.p50_us, overwrite.p99_us);
+                overwrite.p50_us, overwrite.p99_us, direct.per_s, direct.p50_us, direct.p99_us);
     s_end (ok);
 }
 
@@ -857,46 +862,47 @@ s_b4 (s_bench_t *self)
 static void
 s_usage (FILE *out)
 {
-    fprintf (out,
-             "usage: arbiter-bench [options]\n"
-             "\n"
-             "Starts its own arbiterd on a fresh journal for each workload and measures it\n"
-             "(one JSON line per workload). The shapes every queue is measured with:\n"
-             "  F1  fdatasync of a small write in the journals' directory (W1's floor)\n"
-             "  R1  durable round trips (a commit's write + fdatasync each) over plain TCP\n"
-             "      and over ZeroMQ: the transport's share of W1 (not in the default)\n"
-             "  W1  submit one task at a time, each acknowledged after its commit\n"
-             "  W2  W1's producer + consumers holding one task each, end to end\n"
-             "  P1  one task per SUBMIT, --window SUBMITs in flight, counted at the ack\n"
-             "  P2  P1's producer + consumers with --prefetch credit, end to end (+ M1, RSS)\n"
-             "  L1  P2 paced at --rate (default half of P2's): submit-to-result latency\n"
-             "  M2  --queued tasks queued, no workers: RSS, bytes per task (+ S1, start-up)\n"
-             "  M3  the same with --queued-big tasks (not in all)\n"
-             "The older batched workloads: B1 durable submits in batches, B2 end to end\n"
-             "with arb_worker processes (+ B3, peak RSS), B4 a DAG submitted at once.\n"
-             "\n"
-             "  --arbiterd PATH   broker binary (default: build/broker/arbiterd)\n"
-             "  --workloads LIST  comma list, or all: F1,W1,W2,P1,P2,L1,M2,B1,B2,B4 (default)\n"
-             "  --tasks N         tasks per workload (default 100000)\n"
-             "  --payload BYTES   payload size (default 100, at least 16)\n"
-             "  --batch N         W1..L1: tasks per SUBMIT (default 1)\n"
-             "  --window N        P1, P2, L1: SUBMITs awaiting their ack, at most (default 256)\n"
-             "  --consumers N     W2, P2, L1: consumer processes (default 2)\n"
-             "  --prefetch N      P2, L1: credit per consumer (default 50)\n"
-             "  --rate R          L1: tasks/s (default: half of P2's in this run)\n"
-             "  --retention S     the broker's --retention in seconds (default 0: a finished task\n"
-             "                    leaves the journal at its end, as the peers delete it)\n"
-             "  --queued N        M2: tasks queued (default 1000000)\n"
-             "  --queued-big N    M3: tasks queued (default 10000000)\n"
-             "  --probe N         F1: writes; R1: round trips of each kind (default 2000)\n"
-             "  --b-batch N       B1, B2: tasks per submit (default 500)\n"
-             "  --b-window N      B2: tasks submitted and not finished (default 20000)\n"
-             "  --b-workers N     B2: worker processes (default 2)\n"
-             "  --b-slots N       B2: light slots per worker (default 64)\n"
-             "  --dag-nodes N     B4: nodes (default 10000)\n"
-             "  --sync full|normal  the broker's durability (default full)\n"
-             "  -h, --help        this text\n"
-             "  --version         the version\n");
+    fprintf (
+        out,
+        "usage: arbiter-bench [options]\n"
+        "\n"
+        "Starts its own arbiterd on a fresh journal for each workload and measures it\n"
+        "(one JSON line per workload). The shapes every queue is measured with:\n"
+        "  F1  a small write made durable in the journals' directory, three ways (W1's floor)\n"
+        "  R1  durable round trips (a commit's write + fdatasync each) over plain TCP\n"
+        "      and over ZeroMQ: the transport's share of W1 (not in the default)\n"
+        "  W1  submit one task at a time, each acknowledged after its commit\n"
+        "  W2  W1's producer + consumers holding one task each, end to end\n"
+        "  P1  one task per SUBMIT, --window SUBMITs in flight, counted at the ack\n"
+        "  P2  P1's producer + consumers with --prefetch credit, end to end (+ M1, RSS)\n"
+        "  L1  P2 paced at --rate (default half of P2's): submit-to-result latency\n"
+        "  M2  --queued tasks queued, no workers: RSS, bytes per task (+ S1, start-up)\n"
+        "  M3  the same with --queued-big tasks (not in all)\n"
+        "The older batched workloads: B1 durable submits in batches, B2 end to end\n"
+        "with arb_worker processes (+ B3, peak RSS), B4 a DAG submitted at once.\n"
+        "\n"
+        "  --arbiterd PATH   broker binary (default: build/broker/arbiterd)\n"
+        "  --workloads LIST  comma list, or all: F1,W1,W2,P1,P2,L1,M2,B1,B2,B4 (default)\n"
+        "  --tasks N         tasks per workload (default 100000)\n"
+        "  --payload BYTES   payload size (default 100, at least 16)\n"
+        "  --batch N         W1..L1: tasks per SUBMIT (default 1)\n"
+        "  --window N        P1, P2, L1: SUBMITs awaiting their ack, at most (default 256)\n"
+        "  --consumers N     W2, P2, L1: consumer processes (default 2)\n"
+        "  --prefetch N      P2, L1: credit per consumer (default 50)\n"
+        "  --rate R          L1: tasks/s (default: half of P2's in this run)\n"
+        "  --retention S     the broker's --retention in seconds (default 0: a finished task\n"
+        "                    leaves the journal at its end, as the peers delete it)\n"
+        "  --queued N        M2: tasks queued (default 1000000)\n"
+        "  --queued-big N    M3: tasks queued (default 10000000)\n"
+        "  --probe N         F1: writes; R1: round trips of each kind (default 2000)\n"
+        "  --b-batch N       B1, B2: tasks per submit (default 500)\n"
+        "  --b-window N      B2: tasks submitted and not finished (default 20000)\n"
+        "  --b-workers N     B2: worker processes (default 2)\n"
+        "  --b-slots N       B2: light slots per worker (default 64)\n"
+        "  --dag-nodes N     B4: nodes (default 10000)\n"
+        "  --sync full|normal  the broker's durability (default full)\n"
+        "  -h, --help        this text\n"
+        "  --version         the version\n");
 }
 
 static int

@@ -35,6 +35,7 @@ def test_every_arbiter_workload_ends_well():
         assert rec['ok'] is True, rec
         assert rec['system'] == 'arbiter' and rec['load'] >= 0
     assert recs['F1']['append_per_s'] > 0 and recs['F1']['overwrite_p50_us'] > 0
+    assert recs['F1']['direct_per_s'] > 0 and recs['F1']['direct_p50_us'] > 0
     for name in ['W1', 'W2', 'P1', 'P2', 'L1']:
         rec = recs[name]
         assert rec['tasks'] == 300 and rec['batch'] == 1 and rec['sync'] == 'full'
