@@ -262,10 +262,12 @@ arb_tasklog_read (arb_tasklog_t *self, arb_tasklog_record_fn *fn, void *arg)
             break;  //  appends go over it
         at += S_HEAD_SIZE + body_size;
     }
-    //  past the records: the zeros the file grew by, or a torn write
+    //  past the records: the zeros the file grew by, the records of an
+    //  older generation that the current one's were written over (after a
+    //  checkpoint), or a write a crash cut short
     if (rc == 0 && at < size && !s_all_zero (data + at, size - at))
-        zsys_notice ("tasklog: %zu bytes after the last whole record ignored (a write the "
-                     "crash cut short) path=%s",
+        zsys_notice ("tasklog: %zu bytes after the last whole record ignored (records made "
+                     "obsolete by a checkpoint, or a write a crash cut short) path=%s",
                      size - at, self->path);
     if (self->stage)
         memcpy (self->stage, data + at - at % S_BLOCK, at % S_BLOCK);
