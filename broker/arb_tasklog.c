@@ -21,8 +21,8 @@
     task log"). The last block's earlier records are written again with
     the same bytes, which a torn write cannot change; a page cache's
     writeback rewrites the same whole block. Where the file system takes
-    no O_DIRECT (tmpfs), or a record is larger than the copy, the log
-    writes through the page cache as before.
+    no O_DIRECT, or a record is larger than the copy, the log writes
+    through the page cache as before.
 */
 
 #include "arb_tasklog.h"
@@ -44,6 +44,7 @@ struct _arb_tasklog_t {
     char *path;                   //  owned
     uint64_t size;                //  bytes of whole records: the next append's offset
     uint64_t file_size;           //  the file's size, as far as known (grown ahead)
+    bool unsynced;                //  an append went without a sync since the last sync
     uint32_t crc_table[256];      //  CRC-32C, byte at a time
     bool has_crc32;               //  the CPU has the crc32 instruction (x86-64, SSE 4.2)
     arb_tasklog_fault_fn *fault;  //  test builds: when to fail; NULL: never
@@ -394,9 +395,16 @@ s_write_direct (arb_tasklog_t *self, const struct iovec *iov, int count, size_t 
             errno = EIO;
         return -1;
     }
-    //  the last block, partly written, is the next record's first
-    memmove (self->stage, self->stage + end - end % S_BLOCK, end % S_BLOCK);
     return 0;
+}
+
+//  After a record kept: the last block, partly written, is the next
+//  record's first.
+static void
+s_advance_stage (arb_tasklog_t *self, size_t total)
+{
+    size_t end = (size_t) (self->size % S_BLOCK) + total;
+    memmove (self->stage, self->stage + end - end % S_BLOCK, end % S_BLOCK);
 }
 
 //  After a record written through the page cache: the copy of the last
@@ -427,17 +435,25 @@ s_write_record (arb_tasklog_t *self, struct iovec *iov, int count, size_t total,
     //  a test's failed sync: the record is written, not synced, and fails
     int sync_failure = sync ? s_fault (self, true) : 0;
     int rc = s_write_direct (self, iov, count, total, sync && !sync_failure);
-    if (rc == 1) {
+    if (rc == 0 && !sync_failure)
+        s_advance_stage (self, total);
+    else if (rc == 1) {
         rc = s_write_at (self, iov, count, total, self->size);
         if (rc == 0 && sync && !sync_failure)
             rc = fdatasync (self->fd);
-        if (rc == 0)
+        if (rc == 0 && !sync_failure)
             s_reload_stage (self, self->size + total);
     }
     if (rc == 0 && sync_failure) {
         errno = sync_failure;
         rc = -1;
     }
+    //  RWF_DSYNC may make durable that write alone (a disk with FUA): the
+    //  records appended without a sync before it are synced with it here
+    if (rc == 0 && sync && self->unsynced)
+        rc = fdatasync (self->fd);
+    if (rc == 0)
+        self->unsynced = !sync;
     return rc;
 }
 
