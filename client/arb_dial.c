@@ -455,6 +455,11 @@ s_read (arb_dial_t *self)
         int error = errno;
         if (error == ENOMEM)
             s_fail (self, "out of memory");
+        else if (self->state != S_OPEN)
+            //  a ZMTP peer of another socket type may close on our READY
+            //  before it sends its own (libzmq does, now and then)
+            s_fail (self, "the peer closed the connection during the handshake: not a broker, "
+                          "or one that would not take this link");
         else if (error)
             s_fail (self, "the broker closed the connection: %s", strerror (error));
         else
