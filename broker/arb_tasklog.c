@@ -16,9 +16,10 @@
     O_DIRECT and RWF_DSYNC: the blocks a record touches, from a copy of
     the last block kept here, go to the disk in one call that returns
     after the disk's cache flush, with no page cache to write back first.
-    That is 10 to 40 % more synced writes a second than pwrite and
-    fdatasync on the disks measured (BENCHMARKS.md, "Direct writes for the
-    task log"). The last block's earlier records are written again with
+    On the disk measured, that was 5 to 40 % more synced writes a second
+    than pwrite and fdatasync while the disk was slow, and even while it
+    was fast (BENCHMARKS.md, "Direct writes and the wait for workers").
+    The last block's earlier records are written again with
     the same bytes, which a torn write cannot change; a page cache's
     writeback rewrites the same whole block. Where the file system takes
     no O_DIRECT, or a record is larger than the copy, the log writes
