@@ -83,7 +83,8 @@ int arb_wire_recv (arb_wire_t *self,
 int arb_wire_send (arb_wire_t *self, arb_msg_t **msg_p);
 
 //  Writes what the turn left for each connection, as far as the kernel
-//  takes it; the rest waits for arb_wire_poll.
+//  takes it; the rest waits for arb_wire_poll. The connections the next
+//  turn will wait for (arb_wire_await) are written first.
 void arb_wire_flush (arb_wire_t *self);
 
 //  Waits up to budget_us for the peers that owe the turn an answer: those
