@@ -377,19 +377,21 @@ s_take (arb_wire_t *wire,
 }
 
 //  Reads what the kernel holds for the connection: 1 (read some), 0
-//  (nothing: it is drained), -1 (closed: the peer went, or an error).
+//  (nothing: it is drained), -1 (closed: the peer went, or an error). A
+//  read that did not fill its room drained it too: the poll, not another
+//  receive, says when more comes (a receive per message saved).
 static int
 s_read (arb_wire_t *wire, arb_wire_conn_t *conn)
 {
     int rc = arb_bytes_recv (&conn->in, conn->fd, S_READ_CHUNK);
-    if (rc == 0)
+    if (rc == 0 || rc == 2)
         conn->readable = false;
     else if (rc < 0)
         arb_wire_conn_close (wire, conn, errno == ENOMEM,
                              errno == ENOMEM ? "out of memory"
                              : errno         ? strerror (errno)
                                              : "the peer closed it");
-    return rc;
+    return rc > 0 ? 1 : rc;
 }
 
 //  The connection's next message: as arb_wire_recv.

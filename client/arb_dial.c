@@ -445,11 +445,13 @@ s_take (arb_dial_t *self, const arb_limits_t *limits, arb_msg_t **msg_p, int *rc
 }
 
 //  Reads what the kernel holds: 1 (some), 0 (nothing now), -1 (dropped).
+//  A read short of its room drained the socket: epoll says when more
+//  comes, and no receive is spent to learn that nothing has.
 static int
 s_read (arb_dial_t *self)
 {
     int rc = arb_bytes_recv (&self->in, self->fd, S_READ_CHUNK);
-    if (rc == 0)
+    if (rc == 0 || rc == 2)
         self->readable = false;
     else if (rc < 0) {
         int error = errno;
@@ -466,7 +468,7 @@ s_read (arb_dial_t *self)
             s_fail (self, "the broker closed the connection");
         s_drop (self);
     }
-    return rc;
+    return rc > 0 ? 1 : rc;
 }
 
 //  ---------------------------------------------------------------------

@@ -77,10 +77,11 @@ arb_bytes_recv (arb_bytes_t *self, int fd, size_t chunk)
         return -1;
     }
     while (true) {
-        ssize_t n = recv (fd, self->data + self->end, self->cap - self->end, 0);
+        size_t room = self->cap - self->end;
+        ssize_t n = recv (fd, self->data + self->end, room, 0);
         if (n > 0) {
             self->end += (size_t) n;
-            return 1;
+            return (size_t) n < room ? 2 : 1;
         }
         if (n < 0 && errno == EINTR)
             continue;

@@ -41,9 +41,11 @@ arb_bytes_size (const arb_bytes_t *self)
 }
 
 //  Reads what the kernel holds for the socket fd into the buffer, with
-//  at least chunk bytes of room made first: 1 (read some), 0 (nothing
-//  now), -1 (errno: 0 when the peer closed its side, ENOMEM, or the
-//  socket's error).
+//  at least chunk bytes of room made first: 2 (read some, less than the
+//  room: the kernel held no more, so a caller with a level-triggered poll
+//  need not ask again until it says so), 1 (read some, the room filled:
+//  more may wait), 0 (nothing now), -1 (errno: 0 when the peer closed its
+//  side, ENOMEM, or the socket's error).
 int arb_bytes_recv (arb_bytes_t *self, int fd, size_t chunk);
 
 //  Writes what the buffer holds to the socket fd, as far as it takes it

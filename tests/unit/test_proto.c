@@ -8,6 +8,7 @@
     field by field through the same schema the codec uses.
 */
 
+#include "arb_bytes.h"
 #include "arb_proto.h"
 #include "arb_schema.h"
 
@@ -15,6 +16,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <cmocka.h>
+#include <sys/socket.h>
 
 //  ---------------------------------------------------------------------
 //  Generic filling and comparison.
@@ -771,6 +773,37 @@ test_names (void **state)
     assert_false (arb_state_is_resting (ARB_STATE_MAX + 1));
 }
 
+//  arb_bytes_recv says whether a read drained the socket (less than its
+//  room came: 2) or may have left more (the room filled: 1), so that the
+//  loops that poll need not spend a receive to learn that nothing is left.
+static void
+test_bytes_recv_says_when_it_drained (void **state)
+{
+    (void) state;
+    int fds[2];
+    assert_int_equal (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds), 0);
+    arb_bytes_t bytes = {0};
+    assert_int_equal (arb_bytes_recv (&bytes, fds[0], 64), 0);
+    assert_int_equal (write (fds[1], "0123456789", 10), 10);
+    assert_int_equal (arb_bytes_recv (&bytes, fds[0], 64), 2);
+    assert_int_equal (arb_bytes_size (&bytes), 10);
+    //  more than the room: the first read fills it, the next drains it
+    size_t room = bytes.cap - bytes.end;
+    char *data = (char *) calloc (1, room + 5);
+    assert_int_equal (write (fds[1], data, room + 5), (ssize_t) (room + 5));
+    assert_int_equal (arb_bytes_recv (&bytes, fds[0], 1), 1);
+    assert_int_equal (arb_bytes_size (&bytes), 10 + room);
+    assert_int_equal (arb_bytes_recv (&bytes, fds[0], 1), 2);
+    assert_int_equal (arb_bytes_size (&bytes), 10 + room + 5);
+    //  the peer gone: -1 with errno 0
+    close (fds[1]);
+    assert_int_equal (arb_bytes_recv (&bytes, fds[0], 1), -1);
+    assert_int_equal (errno, 0);
+    close (fds[0]);
+    free (data);
+    arb_bytes_free (&bytes);
+}
+
 int
 main (void)
 {
@@ -788,6 +821,7 @@ main (void)
         cmocka_unit_test (test_name_rule),
         cmocka_unit_test (test_replies_keep_old_names),
         cmocka_unit_test (test_names),
+        cmocka_unit_test (test_bytes_recv_says_when_it_drained),
     };
     return cmocka_run_group_tests_name ("proto", tests, NULL, NULL);
 }
