@@ -357,6 +357,20 @@ s_block_up (uint64_t at)
     return (at + S_BLOCK - 1) / S_BLOCK * S_BLOCK;
 }
 
+//  Writes the block copy's first span bytes at offset at, directly, and
+//  synced if sync: the bytes written, or -1 with errno set.
+static ssize_t
+s_write_stage (arb_tasklog_t *self, size_t span, uint64_t at, bool sync)
+{
+    struct iovec whole = {self->stage, span};
+    ssize_t n = pwritev2 (self->direct_fd, &whole, 1, (off_t) at, sync ? RWF_DSYNC : 0);
+    if (n >= 0 || !sync || errno != EOPNOTSUPP)
+        return n;
+    //  a kernel without RWF_DSYNC: the write, then its sync
+    n = pwritev2 (self->direct_fd, &whole, 1, (off_t) at, 0);
+    return n >= 0 && fdatasync (self->direct_fd) ? -1 : n;
+}
+
 //  Writes a record of total bytes from iov at size, whole blocks from the
 //  one that holds size, through the direct descriptor; synced if sync.
 //  0; 1 if the record does not fit the block copy, or the file system
@@ -376,14 +390,7 @@ s_write_direct (arb_tasklog_t *self, const struct iovec *iov, int count, size_t 
     }
     size_t span = (size_t) s_block_up (end);
     memset (self->stage + end, 0, span - end);  //  past the record: no stale bytes
-    struct iovec whole = {self->stage, span};
-    ssize_t n =
-        pwritev2 (self->direct_fd, &whole, 1, (off_t) (self->size - from), sync ? RWF_DSYNC : 0);
-    if (n < 0 && sync && errno == EOPNOTSUPP)  //  a kernel without RWF_DSYNC
-        n = pwritev2 (self->direct_fd, &whole, 1, (off_t) (self->size - from), 0) == (ssize_t) span
-                    && fdatasync (self->direct_fd) == 0
-                ? (ssize_t) span
-                : -1;
+    ssize_t n = s_write_stage (self, span, self->size - from, sync);
     if (n < 0 && errno == EINVAL) {
         zsys_notice ("tasklog: the file system refused a direct write; the page cache serves "
                      "path=%s",

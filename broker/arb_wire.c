@@ -491,21 +491,28 @@ arb_wire_send (arb_wire_t *self, arb_msg_t **msg_p)
     return 0;
 }
 
+//  Writes what waits for the connections the next turn will wait for
+//  (awaited), or for the others.
+static void
+s_flush_some (arb_wire_t *self, bool awaited)
+{
+    for (size_t i = 0; i < self->n_conns; i++) {
+        arb_wire_conn_t *conn = self->conns[i];
+        bool asked = conn->owed && conn->sent_turn == self->turn;
+        if (asked == awaited && !conn->closed && !conn->writing && conn->out.end > conn->out.start)
+            arb_wire_conn_write (self, conn);
+    }
+}
+
 void
 arb_wire_flush (arb_wire_t *self)
 {
     //  The peers the next turn will wait for first (a producer given its
     //  acknowledgement): each write costs the loop the kernel's delivery
-    //  on loopback, and their answers are on the next commit's path, a
-    //  worker's RESULT or a RESULT_OK's nothing are not.
-    for (int pass = 0; pass < 2; pass++)
-        for (size_t i = 0; i < self->n_conns; i++) {
-            arb_wire_conn_t *conn = self->conns[i];
-            bool first = conn->owed && conn->sent_turn == self->turn;
-            if ((pass == 0) == first && !conn->closed && !conn->writing
-                && conn->out.end > conn->out.start)
-                arb_wire_conn_write (self, conn);
-        }
+    //  on loopback, and their answers are on the next commit's path; a
+    //  worker's RESULT, or a RESULT_OK's nothing, are not.
+    s_flush_some (self, true);
+    s_flush_some (self, false);
 }
 
 int

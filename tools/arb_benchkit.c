@@ -96,17 +96,18 @@ s_probe_write (
     int fd, int direct_fd, uint8_t *block, size_t bytes, int i, arb_benchkit_sync_how_t how)
 {
     if (how == ARB_BENCHKIT_DIRECT) {
+        //  block is the whole file's image: the record at its offset, and
+        //  the 4 KiB blocks it lies in written from there
         size_t at = bytes * (size_t) i;
         size_t from = at / 4096 * 4096, end = at + bytes;
         size_t span = (end - from + 4095) / 4096 * 4096;
-        memset (block + (at - from), 'x', bytes);
+        memset (block + at, 'x', bytes);
         if (direct_fd >= 0) {
-            struct iovec iov = {block, span};
+            struct iovec iov = {block + from, span};
             return pwritev2 (direct_fd, &iov, 1, (off_t) from, RWF_DSYNC) == (ssize_t) span ? 0
                                                                                             : -1;
         }
-        return pwrite (fd, block + (at - from), bytes, (off_t) at) == (ssize_t) bytes
-                       && fdatasync (fd) == 0
+        return pwrite (fd, block + at, bytes, (off_t) at) == (ssize_t) bytes && fdatasync (fd) == 0
                    ? 0
                    : -1;
     }
