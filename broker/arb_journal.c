@@ -804,6 +804,34 @@ s_check_file (arb_journal_t *self)
     return 0;
 }
 
+//  SQLite's WAL hook, after each commit: the WAL holds pages pages.
+static int
+s_wal_grown (void *arg, sqlite3 *db, const char *name, int pages)
+{
+    (void) db;
+    (void) name;
+    if (pages >= ARB_BACKFILL_PAGES)
+        arb_backfill_wake ((arb_backfill_t *) arg);
+    return SQLITE_OK;
+}
+
+//  With --sync full, the WAL is copied into the database file on a thread
+//  (arb_backfill.h), not by the commit that fills it. With --sync normal
+//  SQLite's own checkpoints stay: the task log's checkpoint runs one to
+//  sync the WAL (arb_journal_batch.c), which the thread's could refuse.
+static void
+s_start_backfill (arb_journal_t *self, arb_sync_t sync)
+{
+    if (sync != ARB_SYNC_FULL)
+        return;
+    self->backfill = arb_backfill_new (self->path, S_VFS);
+    if (self->backfill)
+        sqlite3_wal_hook (self->db, s_wal_grown, self->backfill);
+    else
+        zsys_warning ("journal: the WAL is copied into the database file by the commits that "
+                      "fill it");
+}
+
 static int
 s_open (arb_journal_t *self, arb_sync_t sync)
 {
@@ -842,6 +870,7 @@ s_open (arb_journal_t *self, arb_sync_t sync)
               sync == ARB_SYNC_FULL ? "FULL" : "NORMAL", ARB_JOURNAL_CACHE_KB);
     if (s_exec (self, pragmas) || s_migrate (self, version) || s_prepare_all (self))
         return -1;
+    s_start_backfill (self, sync);
     self->log_sync = sync == ARB_SYNC_FULL;
     char *log_path = zsys_sprintf ("%s" ARB_JOURNAL_LOG_SUFFIX, self->path);
     int rc = arb_journal_batch_open_log (self, log_path, version == 0);
@@ -882,6 +911,9 @@ arb_journal_destroy (arb_journal_t **self_p)
         zsys_warning ("journal: the task log stays beside the tables at close: the next open "
                       "replays it");
     arb_journal_batch_destroy (self);
+    //  before the loop's connection, whose close, the last, copies the
+    //  rest of the WAL and removes it
+    arb_backfill_destroy (&self->backfill);
     for (size_t i = 0; i < self->prepared_count; i++)
         sqlite3_finalize (*self->prepared[i]);
     if (self->db && sqlite3_close (self->db) != SQLITE_OK)
@@ -931,6 +963,12 @@ bool
 arb_journal_in_txn (arb_journal_t *self)
 {
     return self->in_txn;
+}
+
+uint64_t
+arb_journal_backfills (arb_journal_t *self)
+{
+    return self->backfill ? arb_backfill_rounds (self->backfill) : 0;
 }
 
 bool

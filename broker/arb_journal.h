@@ -71,6 +71,10 @@ int arb_journal_commit (arb_journal_t *self);
 
 bool arb_journal_in_txn (arb_journal_t *self);
 
+//  The copies of the WAL into the database file that its own thread has
+//  run (arb_backfill.h); 0 where SQLite's commits copy it (--sync normal).
+uint64_t arb_journal_backfills (arb_journal_t *self);
+
 //  Whether the open transaction has writes of its own to commit (a read
 //  outside a turn may open one that has none: a view of the task log).
 bool arb_journal_has_writes (arb_journal_t *self);

@@ -9,6 +9,7 @@
 #ifndef ARB_JOURNAL_PRIV_H
 #define ARB_JOURNAL_PRIV_H
 
+#include "arb_backfill.h"
 #include "arb_journal.h"
 #include "arb_sql.h"
 #include "arb_tasklog.h"
@@ -56,6 +57,7 @@ typedef struct {
 
 struct _arb_journal_t {
     sqlite3 *db;                //  owned
+    arb_backfill_t *backfill;   //  owned: copies the WAL into the file; NULL: SQLite's own
     int lock_fd;                //  owned: flock'ed, so two brokers never share a journal
     bool in_txn;                //  a turn's transaction is open
     uint64_t floor_kept;        //  the id floor committed to the file, as far as this process

@@ -13,6 +13,7 @@
 #include "arb_journal.h"
 #include "arb_journal_faults.h"
 #include "journal_files.h"
+#include "tmpdir.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -71,8 +72,7 @@ static int
 s_setup (void **state)
 {
     s_fx_t *fx = (s_fx_t *) calloc (1, sizeof (s_fx_t));
-    strcpy (fx->dir, "/tmp/arb-broker-XXXXXX");
-    assert_non_null (mkdtemp (fx->dir));
+    tmpdir_make (fx->dir, sizeof (fx->dir), "broker");
     snprintf (fx->db, sizeof (fx->db), "%s/arbiter.db", fx->dir);
     s_disk ("");
     s_start (fx);
@@ -86,9 +86,7 @@ s_teardown (void **state)
     s_fx_t *fx = (s_fx_t *) *state;
     s_disk ("");
     s_stop (fx);
-    char cmd[128];
-    snprintf (cmd, sizeof (cmd), "rm -rf %s", fx->dir);
-    assert_int_equal (system (cmd), 0);
+    tmpdir_remove (fx->dir);
     free (fx);
     return 0;
 }

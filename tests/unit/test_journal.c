@@ -10,37 +10,25 @@
 #include "arb_settings.h"
 #include "arb_tasklog.h"
 #include "journal_files.h"
+#include "tmpdir.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <cmocka.h>
 #include <sqlite3.h>
 
-typedef struct {
-    char dir[64];
-    char path[96];
-} s_fixture_t;
+typedef tmpdir_fixture_t s_fixture_t;
 
 static int
 s_setup (void **state)
 {
-    s_fixture_t *fx = (s_fixture_t *) calloc (1, sizeof (s_fixture_t));
-    strcpy (fx->dir, "/tmp/arb-journal-XXXXXX");
-    assert_non_null (mkdtemp (fx->dir));
-    snprintf (fx->path, sizeof (fx->path), "%s/sub/j.db", fx->dir);
-    *state = fx;
-    return 0;
+    return tmpdir_fixture (state, "journal", "sub/j.db");
 }
 
 static int
 s_teardown (void **state)
 {
-    s_fixture_t *fx = (s_fixture_t *) *state;
-    char cmd[128];
-    snprintf (cmd, sizeof (cmd), "rm -rf %s", fx->dir);
-    assert_int_equal (system (cmd), 0);
-    free (fx);
-    return 0;
+    return tmpdir_fixture_end (state);
 }
 
 static arb_task_t *
@@ -631,6 +619,37 @@ s_fill (arb_journal_t *j, arb_queue_t *queue, uint64_t first, int count, size_t 
     }
     assert_int_equal (arb_journal_commit (j), 0);
     free (payload);
+}
+
+//  With --sync full the journal's commits leave the WAL's copy into the
+//  file to its thread (arb_backfill.h), and what they committed is all
+//  there after a reopen; with --sync normal SQLite's commits copy it.
+static void
+test_the_wal_is_copied_on_a_thread (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    assert_non_null (j);
+    arb_journal_set_log (j, false);
+    //  about 2,400 pages, in twelve commits
+    for (int turn = 0; turn < 12; turn++)
+        s_fill (j, q, 1 + (uint64_t) turn * 100, 100, 8000);
+    for (int i = 0; i < 1000 && arb_journal_backfills (j) == 0; i++)
+        zclock_sleep (10);
+    assert_true (arb_journal_backfills (j) >= 1);
+    arb_journal_destroy (&j);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 1200);
+
+    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_non_null (j);
+    arb_journal_set_log (j, false);
+    for (int turn = 12; turn < 24; turn++)
+        s_fill (j, q, 1 + (uint64_t) turn * 100, 100, 8000);
+    assert_int_equal (arb_journal_backfills (j), 0);
+    arb_journal_destroy (&j);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 2400);
+    arb_queue_destroy (&q);
 }
 
 //  A journal cut short (its header counts more pages than it holds, and
@@ -3056,6 +3075,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_disk_faults, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_disk_fault_within_a_transaction, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_committed_tasks_survive_reopen, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_the_wal_is_copied_on_a_thread, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_unwatched_survives_reopen, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_final_states_and_history, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_list_final_pages, s_setup, s_teardown),

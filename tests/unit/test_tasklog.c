@@ -6,6 +6,7 @@
     The journal's use of it is test_journal.c's. */
 
 #include "arb_tasklog.h"
+#include "tmpdir.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,30 +16,18 @@
 #include <sys/mman.h>
 #include <sys/vfs.h>
 
-typedef struct {
-    char dir[64];
-    char path[96];
-} s_fixture_t;
+typedef tmpdir_fixture_t s_fixture_t;
 
 static int
 s_setup (void **state)
 {
-    s_fixture_t *fx = (s_fixture_t *) calloc (1, sizeof (s_fixture_t));
-    strcpy (fx->dir, "/tmp/arb-tasklog-XXXXXX");
-    assert_non_null (mkdtemp (fx->dir));
-    snprintf (fx->path, sizeof (fx->path), "%s/log", fx->dir);
-    *state = fx;
-    return 0;
+    return tmpdir_fixture (state, "tasklog", "log");
 }
 
 static int
 s_teardown (void **state)
 {
-    s_fixture_t *fx = (s_fixture_t *) *state;
-    unlink (fx->path);
-    rmdir (fx->dir);
-    free (fx);
-    return 0;
+    return tmpdir_fixture_end (state);
 }
 
 //  Whether the directory's file system writes O_DIRECT past its page
