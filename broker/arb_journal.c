@@ -815,6 +815,12 @@ s_wal_grown (void *arg, sqlite3 *db, const char *name, int pages)
     return SQLITE_OK;
 }
 
+void
+arb_journal_watch_wal (sqlite3 *db, arb_backfill_t *backfill)
+{
+    sqlite3_wal_hook (db, s_wal_grown, backfill);
+}
+
 //  With --sync full, the WAL is copied into the database file on a thread
 //  (arb_backfill.h), not by the commit that fills it. With --sync normal
 //  SQLite's own checkpoints stay: the task log's checkpoint runs one to
@@ -826,7 +832,7 @@ s_start_backfill (arb_journal_t *self, arb_sync_t sync)
         return;
     self->backfill = arb_backfill_new (self->path, S_VFS);
     if (self->backfill)
-        sqlite3_wal_hook (self->db, s_wal_grown, self->backfill);
+        arb_journal_watch_wal (self->db, self->backfill);
     else
         zsys_warning ("journal: the WAL is copied into the database file by the commits that "
                       "fill it");
@@ -872,13 +878,11 @@ s_open (arb_journal_t *self, arb_sync_t sync)
         return -1;
     s_start_backfill (self, sync);
     self->log_sync = sync == ARB_SYNC_FULL;
-    char *log_path = zsys_sprintf ("%s" ARB_JOURNAL_LOG_SUFFIX, self->path);
-    int rc = arb_journal_batch_open_log (self, log_path, version == 0);
-    zstr_free (&log_path);
+    self->vfs = S_VFS;
 #ifdef ARB_JOURNAL_FAULTS
-    if (self->log)
-        arb_tasklog_set_fault (self->log, arb_journal_faults_errno);
+    self->log_fault = arb_journal_faults_errno;
 #endif
+    int rc = arb_journal_batch_open_log (self, version == 0);
     return rc;
 }
 

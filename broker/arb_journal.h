@@ -80,10 +80,13 @@ uint64_t arb_journal_backfills (arb_journal_t *self);
 bool arb_journal_has_writes (arb_journal_t *self);
 
 //  The task log beside the journal's file (arb_tasklog.h): the journal's
-//  path and this suffix. A journal is its file, SQLite's -wal and -shm,
-//  and this log; a copy of the journal is a copy of all four, taken with
-//  the broker stopped.
-#define ARB_JOURNAL_LOG_SUFFIX "-tasklog"
+//  path and this suffix; with --sync full, a second file too, which the
+//  log's records go to while a checkpoint's writes are on their way to
+//  the tables (arb_journal_batch.c). A journal is its file, SQLite's -wal
+//  and -shm, and these logs; a copy of the journal is a copy of all five,
+//  taken with the broker stopped.
+#define ARB_JOURNAL_LOG_SUFFIX  "-tasklog"
+#define ARB_JOURNAL_LOG2_SUFFIX "-tasklog2"
 
 //  Whether turns that write only plain rows and drops may commit to the
 //  task log (on from open): off, every turn commits to the tables. The

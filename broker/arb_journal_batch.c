@@ -36,7 +36,9 @@
       and every turn while the log is off or paused after a failed append,
       commits to the tables;
     - so does the first turn that writes after a checkpoint is due
-      (ARB_LOG_ROWS, ARB_LOG_DROPS, ARB_LOG_BYTES, ARB_LOG_FILE_BYTES).
+      (ARB_LOG_ROWS, ARB_LOG_DROPS, ARB_LOG_BYTES, ARB_LOG_FILE_BYTES),
+      unless the saver takes the checkpoint (--sync full: "Checkpoints on
+      the saver's thread", below) and the turn goes on to the log.
 
     Crash safety: a turn's record is appended only after its transaction
     is closed (nothing can fail after the record is synced), and the reply
@@ -58,8 +60,6 @@
 
 #include <sys/random.h>
 
-#define ARB_BATCH_COLUMNS 10  //  a plain row: as insert_plain writes it
-#define ARB_LOG_GEN_KEY   "broker.log_gen"
 
 //  A row as it is held, and logged: this head, then the bytes of the
 //  queue's name, the task's name, the headers (if any) and the payload,
@@ -88,8 +88,8 @@ typedef struct {
 
 //  SQL of an INSERT of count plain rows, or a DELETE of count ids: ?NNN
 //  numbered in order, row r's column c at r * ARB_BATCH_COLUMNS + c + 1.
-static char *
-s_insert_sql (size_t count)
+char *
+arb_journal_batch_insert_sql (size_t count)
 {
     const char *head = "INSERT INTO tasks (id, queue, name, state, priority, max_attempts, "
                        "created_ms, headers, payload, unwatched) VALUES ";
@@ -106,8 +106,8 @@ s_insert_sql (size_t count)
     return sql;
 }
 
-static char *
-s_drop_sql (size_t count)
+char *
+arb_journal_batch_drop_sql (size_t count)
 {
     const char *head = "DELETE FROM tasks WHERE id IN (";
     char *sql = (char *) malloc (strlen (head) + count * 2 + 2);
@@ -126,8 +126,8 @@ arb_journal_batch_prepare (arb_journal_t *self)
 {
     self->held_sorted = true;
     for (size_t k = 0; k < ARB_BATCH_SIZES; k++) {
-        char *insert = s_insert_sql ((size_t) 1 << k);
-        char *drop = s_drop_sql ((size_t) 1 << k);
+        char *insert = arb_journal_batch_insert_sql ((size_t) 1 << k);
+        char *drop = arb_journal_batch_drop_sql ((size_t) 1 << k);
         int rc = arb_journal_prepare (self, &self->insert_rows[k], insert)
                  || arb_journal_prepare (self, &self->drop_rows[k], drop);
         free (insert);
@@ -138,13 +138,27 @@ arb_journal_batch_prepare (arb_journal_t *self)
     return 0;
 }
 
+static void s_join (arb_journal_t *self);
+static uint64_t s_next_gen (arb_journal_t *self);
+
+//  Closes both files of the log.
+static void
+s_close_logs (arb_journal_t *self)
+{
+    arb_tasklog_destroy (&self->logs[0]);
+    arb_tasklog_destroy (&self->logs[1]);
+    self->log = NULL;
+}
+
 void
 arb_journal_batch_destroy (arb_journal_t *self)
 {
+    s_join (self);
+    arb_journal_saver_destroy (&self->saver);
     free (self->held);
     free (self->drops);
     free (self->batch_bytes);
-    arb_tasklog_destroy (&self->log);
+    s_close_logs (self);
 }
 
 //  ---------------------------------------------------------------------
@@ -181,14 +195,24 @@ s_push_held (arb_journal_t *self, uint64_t id, size_t at)
     self->held[self->held_count++] = (arb_journal_held_t){.id = id, .at = at};
 }
 
+//  Room for count drops in all.
+static void
+s_reserve_drops (arb_journal_t *self, size_t count)
+{
+    if (count <= self->drop_max)
+        return;
+    size_t max = self->drop_max ? self->drop_max : 256;
+    while (max < count)
+        max *= 2;
+    self->drops = (uint64_t *) realloc (self->drops, max * sizeof (uint64_t));
+    assert (self->drops);
+    self->drop_max = max;
+}
+
 static void
 s_push_drop (arb_journal_t *self, uint64_t id)
 {
-    if (self->drop_count == self->drop_max) {
-        self->drop_max = self->drop_max ? self->drop_max * 2 : 256;
-        self->drops = (uint64_t *) realloc (self->drops, self->drop_max * sizeof (uint64_t));
-        assert (self->drops);
-    }
+    s_reserve_drops (self, self->drop_count + 1);
     self->drops[self->drop_count++] = id;
 }
 
@@ -267,6 +291,14 @@ s_row_size (const s_row_t *head)
            + S_ALIGN ((size_t) head->queue_size + head->name_size + headers + head->payload_size);
 }
 
+size_t
+arb_journal_batch_row_size (const char *row)
+{
+    s_row_t head;
+    memcpy (&head, row, sizeof (head));
+    return s_row_size (&head);
+}
+
 int
 arb_journal_batch_payload (arb_journal_t *self, uint64_t id, zframe_t **payload, zframe_t **headers)
 {
@@ -314,6 +346,9 @@ arb_journal_batch_beside (arb_journal_t *self,
                           arb_journal_beside_t *beside)
 {
     *beside = (arb_journal_beside_t){0};
+    //  the tables and the rows kept, each without the other's: a save's
+    //  rows are in both once it commits
+    s_join (self);
     if (self->tables || self->fault != ARB_JOURNAL_SOUND)
         return false;
     //  Drops are a set, in the log and in the tables: each part is sorted
@@ -407,8 +442,8 @@ arb_journal_batch_row (
 //  Writing to the tables
 
 //  The largest batch size, as the index k of 1 << k, not over count.
-static size_t
-s_size_index (size_t count)
+size_t
+arb_journal_batch_size_index (size_t count)
 {
     size_t k = 0;
     while (k + 1 < ARB_BATCH_SIZES && ((size_t) 1 << (k + 1)) <= count)
@@ -416,8 +451,8 @@ s_size_index (size_t count)
     return k;
 }
 
-static void
-s_bind_row (sqlite3_stmt *stmt, int base, const char *row)
+void
+arb_journal_batch_bind_row (sqlite3_stmt *stmt, int base, const char *row)
 {
     s_row_t head;
     memcpy (&head, row, sizeof (head));
@@ -457,11 +492,11 @@ s_write_rows (arb_journal_t *self, size_t from, size_t to)
         if (n == 0)
             break;
         for (size_t i = 0; rc == 0 && i < n;) {
-            size_t k = s_size_index (n - i);
+            size_t k = arb_journal_batch_size_index (n - i);
             sqlite3_stmt *stmt = self->insert_rows[k];
             for (size_t slot = 0; slot < ((size_t) 1 << k); slot++)
-                s_bind_row (stmt, (int) (slot * ARB_BATCH_COLUMNS),
-                            self->batch_bytes + self->held[pick[i + slot]].at);
+                arb_journal_batch_bind_row (stmt, (int) (slot * ARB_BATCH_COLUMNS),
+                                            self->batch_bytes + self->held[pick[i + slot]].at);
             rc = arb_journal_run (self, stmt, "insert");
             i += (size_t) 1 << k;
         }
@@ -474,7 +509,7 @@ s_write_drops (arb_journal_t *self, size_t from, size_t to)
 {
     int rc = 0;
     while (rc == 0 && from < to) {
-        size_t k = s_size_index (to - from);
+        size_t k = arb_journal_batch_size_index (to - from);
         sqlite3_stmt *stmt = self->drop_rows[k];
         for (size_t slot = 0; slot < ((size_t) 1 << k); slot++)
             arb_sql_bind_u64 (stmt, (int) slot + 1, self->drops[from + slot]);
@@ -502,6 +537,7 @@ s_settle (arb_journal_t *self)
 {
     if (self->settling)
         return 0;
+    s_join (self);
     size_t rows_from = self->tables ? self->held_written : 0;
     size_t drops_from = self->tables ? self->drops_written : 0;
     self->settling = true;
@@ -541,6 +577,9 @@ arb_journal_batch_before (arb_journal_t *self, sqlite3_stmt *stmt)
 {
     if (self->settling || stmt == self->begin || stmt == self->commit || stmt == self->rollback)
         return 0;
+    //  nothing of the loop's on its connection while the saver writes:
+    //  the two never write at once, and a read sees the save whole
+    s_join (self);
     if (!sqlite3_stmt_readonly (stmt))
         self->must_tables = true;
     else if (arb_journal_misses_log (self, stmt))
@@ -637,13 +676,169 @@ arb_journal_batch_is_idle (arb_journal_t *self)
 }
 
 //  ---------------------------------------------------------------------
+//  Checkpoints on the saver's thread (--sync full)
+//
+//  The log has two files. The tables store the generation of the records
+//  they have not taken (ARB_LOG_GEN_KEY), the file those are in
+//  (ARB_LOG_FILE_KEY), and the generation the records after them get, in
+//  the other file, once a checkpoint is on its way (ARB_LOG_NEXT_KEY). A
+//  save copies the rows kept and the drops of rows in the tables, hands
+//  the copy to the saver (arb_journal_saver.c), and sends the turns from
+//  then on to the other file, cleared, with that next generation. The
+//  saver writes the copy and moves the keys on (that generation, that
+//  file, a new next) in one transaction. Until it commits, a replay takes
+//  the first file's records, then the other's; after, the other's only.
+//  The rows copied stay kept, frozen (held[0, frozen_held)), so that a
+//  payload is still found; when the save ends they go, and those dropped
+//  meanwhile become drops of rows in the tables. The loop runs nothing on
+//  its connection while a save runs (s_join first): its reads never see a
+//  row both in the tables and kept, and its writes never meet the
+//  saver's. A save that fails leaves everything kept and pauses the log:
+//  the next turn is a checkpoint of the loop's own, as after a failed
+//  append.
+
+//  Takes in the save that ended with rc (0: committed).
+static void
+s_end_save (arb_journal_t *self, int rc)
+{
+    assert (self->saving && !self->tables);
+    self->saving = false;
+    if (rc) {
+        for (size_t i = 0; i < self->frozen_held; i++)
+            self->held[i].sent = false;
+        self->frozen_held = self->frozen_drops = self->frozen_bytes = 0;
+        self->log_paused = true;
+        zsys_warning ("journal: a checkpoint on the saver's thread failed: the next turn writes "
+                      "every row kept to the tables");
+        return;
+    }
+    //  drops: those the saver wrote go; the rows it wrote that ended since
+    //  are rows of the tables now, and their drops go first
+    size_t ended = 0;
+    for (size_t i = 0; i < self->frozen_held; i++)
+        ended += self->held[i].sent && self->held[i].dead;
+    size_t after = self->drop_count - self->frozen_drops;
+    s_reserve_drops (self, ended + after);
+    if (after)
+        memmove (self->drops + ended, self->drops + self->frozen_drops, after * sizeof (uint64_t));
+    for (size_t i = 0, k = 0; i < self->frozen_held; i++)
+        if (self->held[i].sent && self->held[i].dead)
+            self->drops[k++] = self->held[i].id;
+    self->drop_turn = self->drop_turn - self->frozen_drops + ended;
+    self->drop_count = ended + after;
+    self->drops_sorted = 0;
+    //  rows: the frozen ones go, the others move down, the turn's after
+    //  the kept ones as before
+    size_t keep = 0, bytes = 0, dead = 0, turn = 0, bytes_turn = 0;
+    for (size_t i = self->frozen_held; i <= self->held_count; i++) {
+        if (i == self->held_turn) {
+            turn = keep;
+            bytes_turn = bytes;
+        }
+        if (i == self->held_count)
+            break;
+        s_row_t head = s_head (self, self->held[i].at);
+        size_t size = s_row_size (&head);
+        memmove (self->batch_bytes + bytes, self->batch_bytes + self->held[i].at, size);
+        self->held[keep] = self->held[i];
+        self->held[keep].at = bytes;
+        dead += self->held[keep].dead;
+        keep++;
+        bytes += size;
+    }
+    self->held_count = keep;
+    self->held_turn = turn;
+    self->held_dead = dead;
+    self->batch_size = bytes;
+    self->bytes_turn = bytes_turn;
+    self->frozen_held = self->frozen_drops = self->frozen_bytes = 0;
+    self->log_next = self->save_next;
+}
+
+//  Waits for a save that runs, and takes it in.
+static void
+s_join (arb_journal_t *self)
+{
+    if (self->saving)
+        s_end_save (self, arb_journal_saver_wait (self->saver));
+}
+
+//  The file of logs index i, opened (and created) if it is not yet.
+static arb_tasklog_t *
+s_log_file (arb_journal_t *self, uint64_t i)
+{
+    if (!self->logs[i]) {
+        char *path =
+            zsys_sprintf ("%s%s", self->path, i ? ARB_JOURNAL_LOG2_SUFFIX : ARB_JOURNAL_LOG_SUFFIX);
+        self->logs[i] = arb_tasklog_new (path, self->log_sync);
+        zstr_free (&path);
+        if (self->logs[i] && self->log_fault)
+            arb_tasklog_set_fault (self->logs[i], self->log_fault);
+    }
+    return self->logs[i];
+}
+
+//  Hands the checkpoint that is due to the saver, and sends the turns to
+//  the other file (checkpoint_due cleared); else leaves it due, for the
+//  loop's own.
+static void
+s_start_save (arb_journal_t *self)
+{
+    s_join (self);  //  one at a time
+    uint64_t other = 1 - self->log_file;
+    if (!self->saver || !self->log_next || self->log_paused || !s_log_file (self, other))
+        return;
+    if (arb_tasklog_clear (self->logs[other]))
+        zsys_warning ("journal: the task log could not be cut (%s): its records are obsolete, "
+                      "and new ones overwrite them",
+                      strerror (errno));
+    arb_journal_save_t *save = (arb_journal_save_t *) zmalloc (sizeof (arb_journal_save_t));
+    size_t bytes = 0;
+    for (size_t i = 0; i < self->held_turn; i++)
+        if (!self->held[i].dead) {
+            s_row_t head = s_head (self, self->held[i].at);
+            bytes += s_row_size (&head);
+        }
+    save->rows = (char *) malloc (bytes ? bytes : 1);
+    save->drops = (uint64_t *) malloc (self->drop_turn ? self->drop_turn * sizeof (uint64_t) : 1);
+    assert (save->rows && save->drops);
+    for (size_t i = 0, at = 0; i < self->held_turn; i++)
+        if (!self->held[i].dead) {
+            s_row_t head = s_head (self, self->held[i].at);
+            size_t size = s_row_size (&head);
+            memcpy (save->rows + at, self->batch_bytes + self->held[i].at, size);
+            at += size;
+            save->row_count++;
+            self->held[i].sent = true;
+        }
+    if (self->drop_turn)
+        memcpy (save->drops, self->drops, self->drop_turn * sizeof (uint64_t));
+    save->drop_count = self->drop_turn;
+    save->gen = self->log_next;
+    save->file = other;
+    save->next = s_next_gen (self);
+    self->frozen_held = self->held_turn;
+    self->frozen_drops = self->drop_turn;
+    self->frozen_bytes = self->bytes_turn;
+    self->save_next = save->next;
+    self->saving = true;
+    self->log = self->logs[other];
+    self->log_file = other;
+    self->log_gen = self->log_next;
+    self->log_next = 0;
+    self->checkpoint_due = false;
+    arb_journal_saver_start (self->saver, &save);
+}
+
+//  ---------------------------------------------------------------------
 //  Commits
 
 //  Moves rows kept past the dead ones, when those are most of them.
 static void
 s_compact (arb_journal_t *self)
 {
-    if (self->held_dead < 64 || self->held_dead < self->held_count - self->held_dead)
+    if (self->saving || self->held_dead < 64
+        || self->held_dead < self->held_count - self->held_dead)
         return;
     size_t keep = 0, bytes = 0;
     for (size_t i = 0; i < self->held_count; i++) {
@@ -682,8 +877,12 @@ s_keep_turn (arb_journal_t *self)
     self->drop_top = 0;
     self->tables = self->must_tables = self->view_kept = false;
     s_compact (self);
-    self->checkpoint_due = self->held_count - self->held_dead >= ARB_LOG_ROWS
-                           || self->batch_size >= ARB_LOG_BYTES || self->drop_count >= ARB_LOG_DROPS
+    //  what a running save has is not counted (its rows, dead or not)
+    size_t rows =
+        self->saving ? self->held_count - self->frozen_held : self->held_count - self->held_dead;
+    self->checkpoint_due = rows >= ARB_LOG_ROWS
+                           || self->batch_size - self->frozen_bytes >= ARB_LOG_BYTES
+                           || self->drop_count - self->frozen_drops >= ARB_LOG_DROPS
                            || arb_tasklog_size (self->log) >= ARB_LOG_FILE_BYTES;
 }
 
@@ -731,9 +930,9 @@ static uint64_t
 s_next_gen (arb_journal_t *self)
 {
     uint64_t gen = 0;
-    while (gen == 0 || gen == self->log_gen)
+    while (gen == 0 || gen == self->log_gen || gen == self->log_next)
         if (getrandom (&gen, sizeof (gen), 0) != (ssize_t) sizeof (gen))
-            gen = self->log_gen + 1;
+            gen = self->log_gen + self->log_next + 1;
     return gen;
 }
 
@@ -742,16 +941,25 @@ s_next_gen (arb_journal_t *self)
 static int
 s_commit_tables (arb_journal_t *self)
 {
+    s_join (self);
     //  after a failed append the log may hold a record of this generation
     //  that was never acknowledged: the next generation makes it obsolete
     bool checkpoint =
         self->log
         && (self->held_turn || self->drop_turn || self->log_paused || arb_tasklog_size (self->log));
     uint64_t gen = checkpoint ? s_next_gen (self) : self->log_gen;
+    //  the keys go with every checkpoint, and with the first turn to the
+    //  tables that finds no next generation stored (a save needs one)
+    bool keys = checkpoint || (self->log && !self->log_next);
+    uint64_t next = keys ? gen : self->log_next;
+    while (keys && next == gen)
+        next = s_next_gen (self);
     int rc = s_settle (self);
-    if (rc == 0 && checkpoint) {
-        self->settling = true;  //  the generation is the batch's own write
-        rc = arb_journal_set_number (self, ARB_LOG_GEN_KEY, gen);
+    if (rc == 0 && keys) {
+        self->settling = true;  //  the log's keys are the batch's own writes
+        rc = arb_journal_set_number (self, ARB_LOG_GEN_KEY, gen)
+             || arb_journal_set_number (self, ARB_LOG_FILE_KEY, self->log_file)
+             || arb_journal_set_number (self, ARB_LOG_NEXT_KEY, next);
         self->settling = false;
     }
     if (rc == 0)
@@ -771,6 +979,7 @@ s_commit_tables (arb_journal_t *self)
     s_clear (self);
     self->checkpoint_due = false;
     self->log_paused = false;
+    self->log_next = next;
     if (checkpoint) {
         self->log_gen = gen;
         //  Without a sync at each commit (--sync normal) the tables'
@@ -813,9 +1022,15 @@ arb_journal_batch_commit (arb_journal_t *self)
         arb_journal_batch_forget (self);
         return rc;
     }
-    if (self->log && self->log_on && !self->log_paused && !self->checkpoint_due
-        && !self->must_tables && !self->view_kept)
-        return s_commit_log (self);
+    //  a save that has ended is taken in, so that its memory goes
+    if (self->saving && arb_journal_saver_ended (self->saver))
+        s_join (self);
+    if (self->log && self->log_on && !self->log_paused && !self->must_tables && !self->view_kept) {
+        if (self->checkpoint_due)
+            s_start_save (self);
+        if (!self->checkpoint_due)
+            return s_commit_log (self);
+    }
     return s_commit_tables (self);
 }
 
@@ -889,43 +1104,101 @@ s_replay (void *arg, uint64_t gen, const uint8_t *body, size_t size)
     return 0;
 }
 
-int
-arb_journal_batch_open_log (arb_journal_t *self, const char *path, bool fresh)
+//  A log file's records are not this journal's (the reader's stop): it is
+//  read to find its end, as a file the log may write again.
+static int
+s_skip (void *arg, uint64_t gen, const uint8_t *body, size_t size)
 {
-    if (fresh && access (path, F_OK) == 0) {
-        struct stat info;
-        if (stat (path, &info) == 0 && info.st_size > 0) {
-            zsys_error ("journal: %s is the task log of a journal that is not there (%s is "
-                        "new); arbiterd will not apply it to another: move it away, or put "
-                        "back the journal it belongs to",
-                        path, self->path);
-            return -1;
-        }
+    (void) arg;
+    (void) gen;
+    (void) body;
+    (void) size;
+    return 1;
+}
+
+//  Refuses a log of some size beside a fresh journal: -1.
+static int
+s_check_fresh (arb_journal_t *self, const char *path)
+{
+    struct stat info;
+    if (stat (path, &info) == 0 && info.st_size > 0) {
+        zsys_error ("journal: %s is the task log of a journal that is not there (%s is "
+                    "new); arbiterd will not apply it to another: move it away, or put "
+                    "back the journal it belongs to",
+                    path, self->path);
+        return -1;
     }
-    self->log = arb_tasklog_new (path, self->log_sync);
-    if (!self->log || arb_journal_meta_number (self, ARB_LOG_GEN_KEY, &self->log_gen)
-        || arb_tasklog_read (self->log, s_replay, self) < 0) {
+    return 0;
+}
+
+//  Opens the log's files and reads back the records of the tables'
+//  generation, in the tables' file, then those of the next one in the
+//  other file (a save that had not committed). 0 or -1.
+static int
+s_read_logs (arb_journal_t *self, bool fresh)
+{
+    char *paths[2] = {zsys_sprintf ("%s" ARB_JOURNAL_LOG_SUFFIX, self->path),
+                      zsys_sprintf ("%s" ARB_JOURNAL_LOG2_SUFFIX, self->path)};
+    uint64_t gen = 0, file = 0, next = 0;
+    int rc = fresh && (s_check_fresh (self, paths[0]) || s_check_fresh (self, paths[1])) ? -1 : 0;
+    if (rc == 0)
+        rc = arb_journal_meta_number (self, ARB_LOG_GEN_KEY, &gen)
+                     || arb_journal_meta_number (self, ARB_LOG_FILE_KEY, &file)
+                     || arb_journal_meta_number (self, ARB_LOG_NEXT_KEY, &next)
+                 ? -1
+                 : 0;
+    self->log_file = file ? 1 : 0;
+    uint64_t other = 1 - self->log_file;
+    bool other_there = access (paths[other], F_OK) == 0;
+    if (rc == 0)
+        rc = s_log_file (self, self->log_file) ? 0 : -1;
+    self->log = self->logs[self->log_file];
+    self->log_gen = gen;
+    if (rc == 0)
+        rc = arb_tasklog_read (self->log, s_replay, self) < 0 ? -1 : 0;
+    if (rc == 0 && other_there) {
+        self->log_gen = next;
+        rc = !s_log_file (self, other)
+                     || arb_tasklog_read (self->logs[other], next ? s_replay : s_skip, self) < 0
+                 ? -1
+                 : 0;
+        self->log_gen = gen;
+    }
+    self->log_next = next;
+    zstr_free (&paths[0]);
+    zstr_free (&paths[1]);
+    return rc;
+}
+
+int
+arb_journal_batch_open_log (arb_journal_t *self, bool fresh)
+{
+    if (s_read_logs (self, fresh)) {
         s_clear (self);
-        arb_tasklog_destroy (&self->log);
+        s_close_logs (self);
         return -1;
     }
     self->log_on = true;
+    if (self->log_sync)
+        self->saver = arb_journal_saver_new (self->path, self->vfs, self->backfill);
     if (self->held_count == 0 && self->drop_count == 0 && arb_tasklog_size (self->log) == 0)
         return 0;
     //  what the log holds goes to the tables before anything reads them
     size_t rows = self->held_count - self->held_dead, drops = self->drop_count;
     if (arb_journal_batch_checkpoint (self)) {
         if (arb_journal_fault (self) != ARB_JOURNAL_FULL) {
-            zsys_error ("journal: the task log could not be written to the tables path=%s", path);
+            zsys_error ("journal: the task log could not be written to the tables path=%s%s",
+                        self->path, ARB_JOURNAL_LOG_SUFFIX);
             s_clear (self);
-            arb_tasklog_destroy (&self->log);
+            arb_journal_saver_destroy (&self->saver);
+            s_close_logs (self);
             return -1;
         }
         //  a full disk: the rows stay kept, the reads see them, and the
         //  first commit that works (the broker's probe) checkpoints them
         zsys_warning ("journal: the disk is full: the task log's rows wait for the first "
-                      "commit that works path=%s rows=%zu drops=%zu",
-                      path, rows, drops);
+                      "commit that works path=%s%s rows=%zu drops=%zu",
+                      self->path, ARB_JOURNAL_LOG_SUFFIX, rows, drops);
         self->log_paused = true;
         return arb_journal_rollback (self);
     }
@@ -939,6 +1212,7 @@ int
 arb_journal_batch_checkpoint (arb_journal_t *self)
 {
     assert (!self->in_txn);
+    s_join (self);
     if (!self->log
         || (self->held_count == 0 && self->drop_count == 0 && arb_tasklog_size (self->log) == 0))
         return 0;

@@ -24,6 +24,16 @@
 #define ARB_BATCH_ROWS      32
 #define ARB_BATCH_SIZES     6
 #define ARB_BATCH_ROW_BYTES (64 * 1024)  //  a bigger row is written at once
+#define ARB_BATCH_COLUMNS   10           //  a plain row: as insert_plain writes it
+
+//  What the tables store of the task log (arb_journal_batch.c): the
+//  generation of the records they have not taken, the file those are in
+//  (0: DB-tasklog, 1: DB-tasklog2), and the generation the records after
+//  them have, in the other file, while a checkpoint's writes are on their
+//  way (arb_journal_saver.c).
+#define ARB_LOG_GEN_KEY  "broker.log_gen"
+#define ARB_LOG_FILE_KEY "broker.log_file"
+#define ARB_LOG_NEXT_KEY "broker.log_next"
 
 //  A checkpoint is due when the rows kept reach ARB_LOG_ROWS live ones
 //  or ARB_LOG_BYTES, the drops of rows in the tables ARB_LOG_DROPS, or
@@ -53,7 +63,21 @@ typedef struct {
     uint64_t id;
     size_t at;  //  offset in batch_bytes
     bool dead;  //  dropped by a turn the log took: written nowhere again
+    bool sent;  //  handed to the saver live: in the tables once it commits
 } arb_journal_held_t;
+
+//  A checkpoint handed to the saver (arb_journal_saver.c): the live rows
+//  kept, encoded back to back as held, and the drops of rows in the tables;
+//  the log's keys to store with them.
+typedef struct {
+    char *rows;  //  owned
+    size_t row_count;
+    uint64_t *drops;  //  owned
+    size_t drop_count;
+    uint64_t gen, file, next;  //  ARB_LOG_GEN_KEY, ARB_LOG_FILE_KEY, ARB_LOG_NEXT_KEY
+} arb_journal_save_t;
+
+typedef struct _arb_journal_saver_t arb_journal_saver_t;
 
 struct _arb_journal_t {
     sqlite3 *db;                //  owned
@@ -70,7 +94,16 @@ struct _arb_journal_t {
     //  before held_turn and drop_turn are kept (the log has them, the
     //  tables not yet); those after are the open transaction's. Rows are
     //  in the order of their ids (held_sorted) unless a turn broke it.
-    arb_tasklog_t *log;        //  owned; NULL for a journal without one
+    arb_tasklog_t *log;  //  the file of logs the turns append to; NULL for a journal without one
+    arb_tasklog_t *logs[2];  //  owned: DB-tasklog, and DB-tasklog2 once a save has used it
+    uint64_t log_file;       //  the index in logs of log
+    uint64_t log_next;       //  the generation the next save's records get (0: none yet)
+    const char *vfs;         //  SQLite's VFS for the saver's connection (NULL: the default)
+    arb_tasklog_fault_fn *log_fault;  //  test builds: the logs' fault hook (NULL: none)
+    arb_journal_saver_t *saver;  //  owned: writes checkpoints off the loop; NULL: the loop does
+    bool saving;                 //  a save runs: held[0, frozen_held) and drops[0, frozen_drops)
+    size_t frozen_held, frozen_drops, frozen_bytes;  //  are the saver's (copied)
+    uint64_t save_next;                              //  the running save's next generation
     bool log_on;               //  turns may commit to the log (arb_journal_set_log)
     bool log_paused;           //  an append failed: the tables take turns until a checkpoint
     bool checkpoint_due;       //  the next turn that writes goes to the tables
@@ -147,11 +180,12 @@ int arb_journal_batch_before (arb_journal_t *self, sqlite3_stmt *stmt);
 int arb_journal_batch_commit (arb_journal_t *self);
 //  Forgets the transaction's rows and drops (it is rolled back).
 void arb_journal_batch_forget (arb_journal_t *self);
-//  Opens the task log beside the journal and replays it: every record
-//  of the tables' generation is kept, then checkpointed. A log of some
-//  size beside a fresh journal (fresh) is refused. 0 or -1 (the log then
-//  closed, nothing kept).
-int arb_journal_batch_open_log (arb_journal_t *self, const char *path, bool fresh);
+//  Opens the task log's files beside the journal and replays them: every
+//  record of the tables' generation (and of the next, in the other file)
+//  is kept, then checkpointed. A log of some size beside a fresh journal
+//  (fresh) is refused. With --sync full, starts the saver. 0 or -1 (the
+//  log then closed, nothing kept).
+int arb_journal_batch_open_log (arb_journal_t *self, bool fresh);
 //  Writes whatever the log holds to the tables, in a transaction of its
 //  own (none may be open): 0 or -1.
 int arb_journal_batch_checkpoint (arb_journal_t *self);
@@ -160,6 +194,31 @@ int arb_journal_batch_checkpoint (arb_journal_t *self);
 bool arb_journal_batch_is_idle (arb_journal_t *self);
 //  Frees the batch's memory and closes the log.
 void arb_journal_batch_destroy (arb_journal_t *self);
+//  The rows' encoding, shared with the saver: the SQL of an INSERT of
+//  count rows and of a DELETE of count ids (the caller frees it); the
+//  batch size index k (1 << k rows) for count; an encoded row's size;
+//  its binding into an INSERT's slot at base.
+char *arb_journal_batch_insert_sql (size_t count);
+char *arb_journal_batch_drop_sql (size_t count);
+size_t arb_journal_batch_size_index (size_t count);
+size_t arb_journal_batch_row_size (const char *row);
+void arb_journal_batch_bind_row (sqlite3_stmt *stmt, int base, const char *row);
+
+//  The saver (arb_journal_saver.c): its own connection to path (through
+//  vfs) and thread; its commits wake backfill (may be NULL). NULL if
+//  either fails (logged).
+arb_journal_saver_t *
+arb_journal_saver_new (const char *path, const char *vfs, arb_backfill_t *backfill);
+//  Waits for a save that runs, then stops and closes.
+void arb_journal_saver_destroy (arb_journal_saver_t **self_p);
+//  Starts a save (none may run), taking it.
+void arb_journal_saver_start (arb_journal_saver_t *self, arb_journal_save_t **save_p);
+//  Whether no save runs.
+bool arb_journal_saver_ended (arb_journal_saver_t *self);
+//  Waits until no save runs: the last one's result, 0 if it committed.
+int arb_journal_saver_wait (arb_journal_saver_t *self);
+//  Has SQLite's WAL hook of db wake backfill's copy (arb_journal.c).
+void arb_journal_watch_wal (sqlite3 *db, arb_backfill_t *backfill);
 //  A kept or held row's payload and headers, if the batch has it: 1, and
 //  new frames; 0 if not.
 int arb_journal_batch_payload (arb_journal_t *self,

@@ -382,7 +382,7 @@ def test_retention_removes_results_and_the_file_stops_growing(tmp_path, processe
     wait_state(client, first, SUCCEEDED)
 
     def size():
-        return sum(os.path.getsize(b.db + s) for s in ('', '-wal', '-tasklog')
+        return sum(os.path.getsize(b.db + s) for s in ('', '-wal', '-tasklog', '-tasklog2')
                    if os.path.exists(b.db + s))
     sizes = []
     for second in range(12):

@@ -27,7 +27,7 @@ journal_files_copy (const char *from, const char *to)
 void
 journal_files_copy_journal (const char *path, const char *copy)
 {
-    const char *suffixes[] = {"", "-wal", "-shm", ARB_JOURNAL_LOG_SUFFIX};
+    const char *suffixes[] = {"", "-wal", "-shm", ARB_JOURNAL_LOG_SUFFIX, ARB_JOURNAL_LOG2_SUFFIX};
     for (size_t i = 0; i < sizeof (suffixes) / sizeof (suffixes[0]); i++) {
         char from[320], to[320];
         snprintf (from, sizeof (from), "%s%s", path, suffixes[i]);

@@ -6,6 +6,7 @@
 
 #include "arb_journal.h"
 #include "arb_journal_faults.h"
+#include "arb_journal_priv.h"  //  its limits (ARB_LOG_ROWS): when a checkpoint falls due
 #include "arb_queue.h"
 #include "arb_settings.h"
 #include "arb_tasklog.h"
@@ -2443,10 +2444,10 @@ test_corrupted_ids_are_skipped (void **state)
 //  ahead of them with zeros, and older records may follow them): where a
 //  header that is not one of the first record's generation is.
 static long
-s_log_size (const char *path)
+s_log_file_size (const char *path, const char *suffix)
 {
     char log[200];
-    snprintf (log, sizeof (log), "%s" ARB_JOURNAL_LOG_SUFFIX, path);
+    snprintf (log, sizeof (log), "%s%s", path, suffix);
     FILE *f = fopen (log, "rb");
     if (!f)
         return -1;
@@ -2463,6 +2464,12 @@ s_log_size (const char *path)
     }
     fclose (f);
     return at;
+}
+
+static long
+s_log_size (const char *path)
+{
+    return s_log_file_size (path, ARB_JOURNAL_LOG_SUFFIX);
 }
 
 static void
@@ -2551,6 +2558,181 @@ test_the_task_log_holds_plain_turns (void **state)
     assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks WHERE id = 6"), 0);
     arb_journal_destroy (&j);
     assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks WHERE id = 6"), 1);
+    arb_queue_destroy (&q);
+}
+
+//  Commits turns of plain rows, ids from first on, 1,000 to a turn, until
+//  the log keeps count rows: all to the log.
+static void
+s_log_rows (arb_journal_t *j, arb_queue_t *q, uint64_t first, uint64_t count)
+{
+    for (uint64_t id = first; id < first + count;) {
+        assert_int_equal (arb_journal_begin (j), 0);
+        for (int i = 0; i < 1000 && id < first + count; i++)
+            s_held (j, q, id++, 100, 'r');
+        assert_int_equal (arb_journal_commit (j), 0);
+    }
+}
+
+//  An outside connection that holds the journal's write lock: the saver
+//  waits for it (its busy timeout), and a test decides when a save runs.
+static sqlite3 *
+s_hold_lock (const char *path)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    return db;
+}
+
+static void
+s_release_lock (sqlite3 **db_p)
+{
+    assert_int_equal (sqlite3_exec (*db_p, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close (*db_p);
+    *db_p = NULL;
+}
+
+//  Waits, at most 10 s, until the tables hold count tasks.
+static void
+s_wait_rows (const char *path, int count)
+{
+    for (int i = 0; i < 1000 && s_count_rows (path, "SELECT count(*) FROM tasks") != count; i++)
+        zclock_sleep (10);
+    assert_int_equal (s_count_rows (path, "SELECT count(*) FROM tasks"), count);
+}
+
+//  A journal (--sync full) whose log keeps ARB_LOG_ROWS rows, ids 2 on:
+//  a checkpoint is due at the next turn. Its id floor is written ahead
+//  first (a checkpoint of the loop's, which stores the next generation).
+static arb_journal_t *
+s_journal_due (const char *path, arb_queue_t *q)
+{
+    arb_journal_t *j = arb_journal_new (path, ARB_SYNC_FULL);
+    assert_non_null (j);
+    s_drop_committed (j, 1);
+    s_log_rows (j, q, 2, ARB_LOG_ROWS);
+    return j;
+}
+
+//  With --sync full, a checkpoint that falls due goes to the saver's
+//  thread (arb_journal_saver.c): the turns go on to the log's other file
+//  meanwhile, and are acknowledged before the save commits; the save
+//  writes the rows kept, and the rows it wrote that ended meanwhile leave
+//  the tables at the next checkpoint. A crash before the save commits
+//  leaves both files, and the replay takes both: nothing acknowledged is
+//  lost, nothing dropped comes back.
+static void
+test_a_checkpoint_on_the_saver (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = s_journal_due (fx->path, q);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 0);
+    assert_int_equal (s_log_file_size (fx->path, ARB_JOURNAL_LOG2_SUFFIX), -1);
+    //  the save starts at the next turn's commit, and waits for the lock
+    sqlite3 *lock = s_hold_lock (fx->path);
+    uint64_t next = 2 + ARB_LOG_ROWS;
+    assert_int_equal (arb_journal_begin (j), 0);
+    s_held (j, q, next, 100, 'a');
+    s_held (j, q, next + 1, 100, 'a');
+    assert_int_equal (arb_journal_drop (j, 2, next + 1), 0);  //  after the save took it
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_true (s_log_file_size (fx->path, ARB_JOURNAL_LOG2_SUFFIX) > 200);
+    //  a turn while it waits: a row it has ends, two new ones
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_drop (j, 3, next + 1), 0);
+    s_held (j, q, next + 2, 100, 'b');
+    s_held (j, q, next + 3, 100, 'b');
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 0);
+    //  a crash now: both files
+    char copy[160];
+    snprintf (copy, sizeof (copy), "%s/copy.db", fx->dir);
+    journal_files_copy_journal (fx->path, copy);
+    //  the save commits by itself, without the loop: every row kept when
+    //  it started, those that ended since too
+    s_release_lock (&lock);
+    s_wait_rows (fx->path, ARB_LOG_ROWS);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks WHERE id IN (2, 3)"), 2);
+    //  the loop's reads see the journal whole: 3 ended, the new rows there
+    assert_false (s_has_task (j, 2));
+    assert_false (s_has_task (j, 3));
+    assert_true (s_has_task (j, 4));
+    assert_true (s_has_task (j, next + 3));
+    assert_int_equal (arb_journal_commit (j), 0);
+    //  more turns to the other file, then a clean close: 2 and 3 leave the
+    //  tables
+    s_log_rows (j, q, next + 4, 10);
+    arb_journal_destroy (&j);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"),
+                      ARB_LOG_ROWS - 2 + 4 + 10);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks WHERE id IN (2, 3)"), 0);
+    //  the crash's copy: the tables had nothing; both files are read back
+    arb_journal_t *c = arb_journal_new (copy, ARB_SYNC_FULL);
+    assert_non_null (c);
+    assert_int_equal (s_count_rows (copy, "SELECT count(*) FROM tasks"), ARB_LOG_ROWS - 2 + 4);
+    assert_int_equal (s_count_rows (copy, "SELECT count(*) FROM tasks WHERE id IN (2, 3)"), 0);
+    assert_int_equal (s_count_rows (copy, "SELECT count(*) FROM tasks WHERE id >= 4"),
+                      ARB_LOG_ROWS - 2 + 4);
+    //  and goes on from there: its next save uses the files the other way
+    s_log_rows (c, q, next + 100, ARB_LOG_ROWS + 1);
+    arb_journal_destroy (&c);
+    assert_int_equal (s_count_rows (copy, "SELECT count(*) FROM tasks"),
+                      2 * ARB_LOG_ROWS - 2 + 4 + 1);
+    arb_queue_destroy (&q);
+}
+
+//  A save that fails (a full disk) loses nothing: the rows stay kept, and
+//  the next turn writes them all to the tables itself.
+static void
+test_a_failed_save (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = s_journal_due (fx->path, q);
+    sqlite3 *lock = s_hold_lock (fx->path);
+    uint64_t next = 2 + ARB_LOG_ROWS;
+    s_log_rows (j, q, next, 1);  //  the save starts, and waits
+    s_disk ("full");
+    s_release_lock (&lock);
+    //  a read waits for the save, which fails
+    assert_true (s_has_task (j, 2));
+    assert_int_equal (arb_journal_commit (j), 0);
+    s_disk ("");
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 0);
+    //  the next turn takes everything to the tables
+    s_log_rows (j, q, next + 1, 1);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), ARB_LOG_ROWS + 2);
+    //  and the log is used again
+    s_log_rows (j, q, next + 2, 5);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), ARB_LOG_ROWS + 2);
+    arb_journal_destroy (&j);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), ARB_LOG_ROWS + 7);
+    arb_queue_destroy (&q);
+}
+
+//  A read in a turn while a save runs waits for it (here until the saver
+//  gives up on a lock held elsewhere, its busy timeout of 5 s): a read of
+//  the tables from before the save's commit would leave the turn unable
+//  to write after it (SQLite refuses to write from an older snapshot).
+static void
+test_a_read_waits_for_the_save (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = s_journal_due (fx->path, q);
+    sqlite3 *lock = s_hold_lock (fx->path);
+    s_log_rows (j, q, 2 + ARB_LOG_ROWS, 1);  //  the save starts, and waits
+    assert_int_equal (arb_journal_begin (j), 0);
+    zchunk_t *value = NULL;
+    assert_int_equal (arb_journal_meta_get (j, "k", &value), 0);
+    assert_null (value);
+    s_release_lock (&lock);
+    assert_int_equal (arb_journal_meta_set (j, "k", "v", 1), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), ARB_LOG_ROWS + 1);
+    arb_journal_destroy (&j);
     arb_queue_destroy (&q);
 }
 
@@ -3076,6 +3258,9 @@ main (void)
         cmocka_unit_test_setup_teardown (test_disk_fault_within_a_transaction, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_committed_tasks_survive_reopen, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_the_wal_is_copied_on_a_thread, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_checkpoint_on_the_saver, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_failed_save, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_read_waits_for_the_save, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_unwatched_survives_reopen, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_final_states_and_history, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_list_final_pages, s_setup, s_teardown),
