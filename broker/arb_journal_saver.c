@@ -14,25 +14,19 @@
     ended, or waits for it. The loop runs no statement on its own
     connection while a save is in progress (arb_journal_batch.c waits
     first), so the two never write, nor read a half-written state, at
-    once. The mutex guards the job, its result and the flags; SQLite is
-    never called under it.
+    once. The thread is a chore (arb_chore.h): the save and its result are
+    the thread's from the ask until the chore is idle again.
 */
 
+#include "arb_chore.h"
 #include "arb_journal_priv.h"
-
-#include <pthread.h>
 
 struct _arb_journal_saver_t {
     sqlite3 *db;  //  owned: the thread's connection
     sqlite3_stmt *insert_rows[ARB_BATCH_SIZES], *drop_rows[ARB_BATCH_SIZES], *meta_set;
-    pthread_t thread;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;       //  a save to run, or the end
-    pthread_cond_t done;       //  a save ended
-    arb_journal_save_t *save;  //  under lock: the save to run or running (owned)
-    bool running;              //  under lock: a save started and not ended
-    int result;                //  under lock: the last save's (0: committed)
-    bool stopping;             //  under lock
+    arb_chore_t *chore;        //  owned
+    arb_journal_save_t *save;  //  owned: the save asked for (the thread's until idle)
+    int result;                //  the last save's (0: committed)
 };
 
 static int
@@ -130,27 +124,13 @@ s_save_free (arb_journal_save_t **save_p)
     *save_p = NULL;
 }
 
-static void *
-s_thread (void *arg)
+//  The chore: the save asked for, then freed.
+static void
+s_run_save (void *arg)
 {
     arb_journal_saver_t *self = (arb_journal_saver_t *) arg;
-    pthread_mutex_lock (&self->lock);
-    while (!self->stopping) {
-        if (!self->save || !self->running) {
-            pthread_cond_wait (&self->wake, &self->lock);
-            continue;
-        }
-        arb_journal_save_t *save = self->save;
-        pthread_mutex_unlock (&self->lock);
-        int rc = s_write (self, save);
-        pthread_mutex_lock (&self->lock);
-        s_save_free (&self->save);
-        self->result = rc;
-        self->running = false;
-        pthread_cond_broadcast (&self->done);
-    }
-    pthread_mutex_unlock (&self->lock);
-    return NULL;
+    self->result = s_write (self, self->save);
+    s_save_free (&self->save);
 }
 
 static int
@@ -203,15 +183,8 @@ arb_journal_saver_new (const char *path, const char *vfs, arb_backfill_t *backfi
     //  its commits grow the WAL as the loop's do
     if (backfill)
         arb_journal_watch_wal (self->db, backfill);
-    pthread_mutex_init (&self->lock, NULL);
-    pthread_cond_init (&self->wake, NULL);
-    pthread_cond_init (&self->done, NULL);
-    int rc = pthread_create (&self->thread, NULL, s_thread, self);
-    if (rc) {
-        zsys_error ("journal: the checkpoint writer cannot start a thread: %s", strerror (rc));
-        pthread_cond_destroy (&self->done);
-        pthread_cond_destroy (&self->wake);
-        pthread_mutex_destroy (&self->lock);
+    self->chore = arb_chore_new ("journal: the checkpoint writer", s_run_save, self);
+    if (!self->chore) {
         s_close (self);
         free (self);
         return NULL;
@@ -226,15 +199,8 @@ arb_journal_saver_destroy (arb_journal_saver_t **self_p)
     arb_journal_saver_t *self = *self_p;
     if (!self)
         return;
-    pthread_mutex_lock (&self->lock);
-    self->stopping = true;
-    pthread_cond_signal (&self->wake);
-    pthread_mutex_unlock (&self->lock);
-    pthread_join (self->thread, NULL);
-    s_save_free (&self->save);  //  one never started
-    pthread_cond_destroy (&self->done);
-    pthread_cond_destroy (&self->wake);
-    pthread_mutex_destroy (&self->lock);
+    arb_chore_destroy (&self->chore);
+    s_save_free (&self->save);  //  one asked and never started
     s_close (self);
     free (self);
     *self_p = NULL;
@@ -243,31 +209,21 @@ arb_journal_saver_destroy (arb_journal_saver_t **self_p)
 void
 arb_journal_saver_start (arb_journal_saver_t *self, arb_journal_save_t **save_p)
 {
-    pthread_mutex_lock (&self->lock);
-    assert (!self->running && !self->save);
+    assert (arb_chore_idle (self->chore) && !self->save);
     self->save = *save_p;
     *save_p = NULL;
-    self->running = true;
-    pthread_cond_signal (&self->wake);
-    pthread_mutex_unlock (&self->lock);
+    arb_chore_ask (self->chore);
 }
 
 bool
 arb_journal_saver_ended (arb_journal_saver_t *self)
 {
-    pthread_mutex_lock (&self->lock);
-    bool ended = !self->running;
-    pthread_mutex_unlock (&self->lock);
-    return ended;
+    return arb_chore_idle (self->chore);
 }
 
 int
 arb_journal_saver_wait (arb_journal_saver_t *self)
 {
-    pthread_mutex_lock (&self->lock);
-    while (self->running)
-        pthread_cond_wait (&self->done, &self->lock);
-    int rc = self->result;
-    pthread_mutex_unlock (&self->lock);
-    return rc;
+    arb_chore_wait (self->chore);
+    return self->result;
 }
