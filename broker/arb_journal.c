@@ -2,11 +2,12 @@
     and transactions (tasks in arb_journal_tasks.c, metadata and
     schedules in arb_journal_meta.c); see arb_journal.h.
 
-    Schema, version 8 (PRAGMA user_version; version 2 added
+    Schema, version 9 (PRAGMA user_version; version 2 added
     tasks.soft_timeout_ms, version 3 the schedules table, version 4
     attempts.seq, version 5 tasks.delivered and tasks_queue, version 6
     tasks_order in place of tasks_queue, version 7 both indexes below as
-    they are now, version 8 tasks.unwatched):
+    they are now, version 8 tasks.unwatched, version 9 no table: the task
+    log's second file):
 
       tasks     one row per task, final or not, until the retention sweep
                 removes it. `state` holds only logical states (waiting,
@@ -75,6 +76,12 @@
     journal (whose broker kept the mark in memory only: such a task waits
     for the sweep, as it would have).
 
+    Version 9 (from 8): no table changes. With --sync full the task log
+    may be two files, named by meta keys (broker.log_file, broker.log_next;
+    arb_journal_batch.c); an arbiterd of version 8 would read the first
+    file only, and lose what a crash left in the second, so the version
+    makes it refuse the journal instead.
+
     Changing the schema: bump ARB_SCHEMA_VERSION, add a function
     s_migrate_<old>_<new> that changes a version-<old> database in place
     (ALTER, CREATE), and call it from s_migrate's chain, which a new
@@ -107,7 +114,7 @@
 #define S_VFS NULL
 #endif
 
-#define ARB_SCHEMA_VERSION 8
+#define ARB_SCHEMA_VERSION 9
 #define ARB_APPLICATION_ID 0x41524254  //  "ARBT": PRAGMA application_id of a journal
 #define ARB_PROBE_KEY      "broker.probe"
 
@@ -421,6 +428,7 @@ s_migrate (arb_journal_t *self, int version)
         rc = s_migrate_6_7 (self);
     if (rc == 0 && version <= 7)
         rc = s_migrate_7_8 (self);
+    //  8 to 9 changes no table (above)
     char sql[128];
     snprintf (sql, sizeof (sql), "PRAGMA user_version = %d; PRAGMA application_id = %d",
               ARB_SCHEMA_VERSION, ARB_APPLICATION_ID);
@@ -911,7 +919,7 @@ arb_journal_destroy (arb_journal_t **self_p)
         arb_journal_rollback (self);
     //  a clean close leaves the tables whole, for whoever reads them next
     //  (not a journal that failed: a damaged one is written no more)
-    if (self->log && fault == ARB_JOURNAL_SOUND && arb_journal_batch_checkpoint (self))
+    if (self->log && fault == ARB_JOURNAL_SOUND && arb_journal_batch_close (self))
         zsys_warning ("journal: the task log stays beside the tables at close: the next open "
                       "replays it");
     arb_journal_batch_destroy (self);

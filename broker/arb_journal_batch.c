@@ -1150,6 +1150,15 @@ s_read_logs (arb_journal_t *self, bool fresh)
     self->log_file = file ? 1 : 0;
     uint64_t other = 1 - self->log_file;
     bool other_there = access (paths[other], F_OK) == 0;
+    if (rc == 0 && self->log_file == 1 && access (paths[1], F_OK) != 0) {
+        //  only a broker that did not stop cleanly leaves the tables
+        //  naming the second file (arb_journal_batch_close)
+        zsys_error ("journal: %s names %s for its task log's records, and that file is not "
+                    "there: arbiterd will not start without records it may need; put it back "
+                    "beside the journal (a copy of a journal is all five of its files)",
+                    self->path, paths[1]);
+        rc = -1;
+    }
     if (rc == 0)
         rc = s_log_file (self, self->log_file) ? 0 : -1;
     self->log = self->logs[self->log_file];
@@ -1216,6 +1225,27 @@ arb_journal_batch_checkpoint (arb_journal_t *self)
     if (!self->log
         || (self->held_count == 0 && self->drop_count == 0 && arb_tasklog_size (self->log) == 0))
         return 0;
+    if (arb_journal_begin (self))
+        return -1;
+    self->must_tables = true;
+    return arb_journal_commit (self);
+}
+
+int
+arb_journal_batch_close (arb_journal_t *self)
+{
+    assert (!self->in_txn);
+    s_join (self);
+    if (!self->log || self->log_file == 0)
+        return arb_journal_batch_checkpoint (self);
+    //  the next records would go to the first file; the second's stay
+    //  until the checkpoint's commit names the first (the log paused: a
+    //  checkpoint, with its keys, even with nothing kept)
+    if (!s_log_file (self, 0))
+        return -1;
+    self->log = self->logs[0];
+    self->log_file = 0;
+    self->log_paused = true;
     if (arb_journal_begin (self))
         return -1;
     self->must_tables = true;

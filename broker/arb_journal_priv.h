@@ -189,6 +189,10 @@ int arb_journal_batch_open_log (arb_journal_t *self, bool fresh);
 //  Writes whatever the log holds to the tables, in a transaction of its
 //  own (none may be open): 0 or -1.
 int arb_journal_batch_checkpoint (arb_journal_t *self);
+//  The same at a clean close, which also names the log's first file in
+//  the tables: the second is needed at the next open only after a crash
+//  (and a journal that needs it and lacks it is refused). 0 or -1.
+int arb_journal_batch_close (arb_journal_t *self);
 //  Whether the open transaction has nothing of its own to commit (a view
 //  at most).
 bool arb_journal_batch_is_idle (arb_journal_t *self);

@@ -67,7 +67,8 @@ static const char *s_about =
     "finished ones by one append to DB-tasklog, beside the journal, which its\n"
     "tables take at checkpoints; off writes every turn to the tables. Either way\n"
     "the log is read back at start, and a clean stop leaves the tables whole.\n"
-    "The journal is the file, its -wal and -shm, and the -tasklog: copy all four.\n"
+    "The journal is the file, its -wal and -shm, the -tasklog and the -tasklog2\n"
+    "(sync full): copy all five, with arbiterd stopped.\n"
     "\n"
     "Exit status: 0 after a clean stop, 1 if the broker could not start or its\n"
     "journal failed, 2 for bad arguments or settings.";

@@ -600,7 +600,7 @@ static long long
 s_journal_bytes (s_bench_t *self)
 {
     long long total = 0;
-    const char *suffixes[] = {"", "-wal", "-shm", "-tasklog"};
+    const char *suffixes[] = {"", "-wal", "-shm", "-tasklog", "-tasklog2"};
     for (int i = 0; i < 4; i++) {
         char path[160];
         struct stat st;

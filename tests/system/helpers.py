@@ -144,24 +144,31 @@ def task_log_records(path):
 def journal_rows(broker, sql, *args):
     """Every row of a read-only query of a broker's journal, while it runs:
     its tables (a copy of a consistent snapshot: WAL lets readers in) with
-    its task log's records applied, as the broker's next start would. The
-    log is read first: a checkpoint between the two reads is then in the
-    snapshot, whose generation makes the records it took obsolete."""
-    records = task_log_records(broker.db + '-tasklog')
+    its task log's records applied, as the broker's next start would: those
+    of the tables' generation in the file they name, then those of the next
+    generation in the other file (docs/broker.md, "A checkpoint on a
+    thread"). The files are read first: a checkpoint between the reads is
+    then in the snapshot, whose keys make the records it took obsolete."""
+    files = [task_log_records(broker.db + suffix) if os.path.exists(broker.db + suffix) else []
+             for suffix in ('-tasklog', '-tasklog2')]
     source = sqlite3.connect('file:%s?mode=ro' % broker.db, uri=True, timeout=10)
     db = sqlite3.connect(':memory:')
     try:
         source.backup(db)
-        # text of an unsigned 64-bit number (CAST would clamp it at 2^63 - 1)
-        gen = db.execute("SELECT value FROM meta WHERE key = 'broker.log_gen'").fetchone()
-        gen = int(bytes(gen[0]) if isinstance(gen[0], bytes) else gen[0]) if gen else 0
-        for record_gen, rows, drops in records:
-            if record_gen != gen:
-                break  # older records, past the current ones (arb_tasklog.h)
-            db.executemany('INSERT OR IGNORE INTO tasks (id, queue, name, state, priority, '
-                           'max_attempts, created_ms, headers, payload, unwatched) '
-                           'VALUES (?,?,?,?,?,?,?,?,?,?)', rows)
-            db.executemany('DELETE FROM tasks WHERE id = ?', [(d,) for d in drops])
+        def key(name):
+            # text of an unsigned 64-bit number (CAST would clamp it at 2^63 - 1)
+            value = db.execute("SELECT value FROM meta WHERE key = ?", (name,)).fetchone()
+            return int(bytes(value[0]) if isinstance(value[0], bytes) else value[0]) if value else 0
+        first = 1 if key('broker.log_file') else 0
+        for records, gen in ((files[first], key('broker.log_gen')),
+                             (files[1 - first], key('broker.log_next'))):
+            for record_gen, rows, drops in records:
+                if record_gen != gen:
+                    break  # older records, past the current ones (arb_tasklog.h)
+                db.executemany('INSERT OR IGNORE INTO tasks (id, queue, name, state, priority, '
+                               'max_attempts, created_ms, headers, payload, unwatched) '
+                               'VALUES (?,?,?,?,?,?,?,?,?,?)', rows)
+                db.executemany('DELETE FROM tasks WHERE id = ?', [(d,) for d in drops])
         return db.execute(sql, args).fetchall()
     finally:
         source.close()

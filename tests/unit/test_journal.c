@@ -1790,7 +1790,7 @@ test_version_6_is_migrated (void **state)
     s_sqlite_file (fx->path, sql);
     j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_non_null (j);
-    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 8);
+    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 9);
     assert_int_equal (s_count_rows (fx->path, "SELECT count (*) FROM sqlite_master WHERE name = "
                                               "'tasks_order' AND sql LIKE '%WHERE state < 5'"),
                       1);
@@ -1842,7 +1842,7 @@ test_version_7_is_migrated (void **state)
 
     j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_non_null (j);
-    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 8);
+    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 9);
     arb_task_t *young = s_task (q, 2, ARB_STATE_READY);
     young->unwatched = true;
     assert_int_equal (arb_journal_begin (j), 0);
@@ -2172,7 +2172,7 @@ test_version_2_is_migrated (void **state)
     sqlite3_stmt *stmt;
     assert_int_equal (sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &stmt, NULL), SQLITE_OK);
     assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
-    assert_int_equal (sqlite3_column_int (stmt, 0), 8);
+    assert_int_equal (sqlite3_column_int (stmt, 0), 9);
     sqlite3_finalize (stmt);
     sqlite3_close (db);
     s_task_free (&task);
@@ -2200,7 +2200,7 @@ test_version_3_is_migrated (void **state)
 
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_non_null (j);
-    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 8);
+    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 9);
     arb_msg_t *msg = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
     arb_task_info_t info = {0};
     assert_int_equal (arb_journal_task_info (j, 1, true, msg, &info), 0);
@@ -2680,6 +2680,77 @@ test_a_checkpoint_on_the_saver (void **state)
     arb_journal_destroy (&c);
     assert_int_equal (s_count_rows (copy, "SELECT count(*) FROM tasks"),
                       2 * ARB_LOG_ROWS - 2 + 4 + 1);
+    arb_queue_destroy (&q);
+}
+
+//  Once a save has committed, the tables name the second file: a crash
+//  leaves records there that a copy of the journal without it would lose,
+//  so such a copy is refused, naming the file. A clean close names the
+//  first file again: its copy needs no second file.
+static void
+test_the_second_file_after_a_crash (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = s_journal_due (fx->path, q);
+    s_log_rows (j, q, 2 + ARB_LOG_ROWS, 10);  //  the save starts
+    s_wait_rows (fx->path, ARB_LOG_ROWS);
+    assert_true (s_has_task (j, 2));  //  the save taken in
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT value FROM meta WHERE key = "
+                                              "'broker.log_file'"),
+                      1);
+    char copy[160], second[200];
+    snprintf (copy, sizeof (copy), "%s/copy.db", fx->dir);
+    snprintf (second, sizeof (second), "%s" ARB_JOURNAL_LOG2_SUFFIX, copy);
+    journal_files_copy_journal (fx->path, copy);
+    assert_int_equal (unlink (second), 0);
+    s_log_t log;
+    s_log_start (&log);
+    arb_journal_t *refused = arb_journal_new (copy, ARB_SYNC_FULL);
+    char *text = s_log_end (&log);
+    assert_null (refused);
+    assert_non_null (strstr (text, "-tasklog2 for its task log's records, and that file is not"));
+    free (text);
+    //  with it, all there
+    journal_files_copy_journal (fx->path, copy);
+    arb_journal_t *c = arb_journal_new (copy, ARB_SYNC_FULL);
+    assert_non_null (c);
+    arb_journal_destroy (&c);
+    assert_int_equal (s_count_rows (copy, "SELECT count(*) FROM tasks"), ARB_LOG_ROWS + 10);
+    //  a clean close: the first file named, the second not needed
+    arb_journal_destroy (&j);
+    assert_int_equal (s_count_rows (fx->path, "SELECT value FROM meta WHERE key = "
+                                              "'broker.log_file'"),
+                      0);
+    journal_files_copy_journal (fx->path, copy);
+    assert_int_equal (unlink (second), 0);
+    c = arb_journal_new (copy, ARB_SYNC_FULL);
+    assert_non_null (c);
+    arb_journal_destroy (&c);
+    assert_int_equal (s_count_rows (copy, "SELECT count(*) FROM tasks"), ARB_LOG_ROWS + 10);
+    arb_queue_destroy (&q);
+}
+
+//  A save with no drop ever kept (its list of drops never made): the
+//  first checkpoint due is the loop's (no next generation stored yet), the
+//  second a save.
+static void
+test_a_save_without_drops (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    assert_non_null (j);
+    s_log_rows (j, q, 1, ARB_LOG_ROWS);
+    s_log_rows (j, q, ARB_LOG_ROWS + 1, 1);  //  the loop's checkpoint
+    s_log_rows (j, q, ARB_LOG_ROWS + 2, ARB_LOG_ROWS);
+    s_log_rows (j, q, 2 * ARB_LOG_ROWS + 2, 1);  //  a save
+    arb_journal_destroy (&j);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 2 * ARB_LOG_ROWS + 2);
+    char second[200];
+    snprintf (second, sizeof (second), "%s" ARB_JOURNAL_LOG2_SUFFIX, fx->path);
+    assert_int_equal (access (second, F_OK), 0);
     arb_queue_destroy (&q);
 }
 
@@ -3260,6 +3331,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_the_wal_is_copied_on_a_thread, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_checkpoint_on_the_saver, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_failed_save, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_the_second_file_after_a_crash, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_save_without_drops, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_read_waits_for_the_save, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_unwatched_survives_reopen, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_final_states_and_history, s_setup, s_teardown),
