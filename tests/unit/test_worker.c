@@ -1236,8 +1236,11 @@ s_stall_with_a_task_waiting (int heartbeat_ms, int liveness_ms, int stall_ms)
     arb_msg_destroy (&msg);
 
     //  messages the worker logs as unexpected, until its log pipe is full
-    //  and its loop blocks on it
-    int queued = 0;
+    //  and its loop blocks on it: the pipe unchanged through five looks
+    //  20 ms apart with messages still coming (a worker only slow to be
+    //  scheduled, on a loaded machine, went on later, sent a heartbeat,
+    //  and its stall was then shorter than the test's)
+    int queued = 0, still = 0;
     for (int64_t end = zclock_mono () + S_WAIT;;) {
         for (int i = 0; i < 100; i++) {
             arb_msg_t *pong = arb_msg_new (ARB_MSG_PONG, 0);
@@ -1246,7 +1249,8 @@ s_stall_with_a_task_waiting (int heartbeat_ms, int liveness_ms, int stall_ms)
         zclock_sleep (20);
         int before = queued;
         assert_int_equal (ioctl (fds[0], FIONREAD, &queued), 0);
-        if (queued > 60000 && queued == before)
+        still = queued > 60000 && queued == before ? still + 1 : 0;
+        if (still == 5)
             break;
         if (zclock_mono () > end)
             fail_msg ("the worker's log did not fill (%d bytes)", queued);
