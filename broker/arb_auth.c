@@ -3,6 +3,7 @@
 */
 
 #include "arb_auth.h"
+#include "arb_bytes.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -102,22 +103,13 @@ s_load_cert (const char *dir)
 //  ---------------------------------------------------------------------
 //  The broker's copy of the allowed folder.
 
-static uint64_t
-s_fnv (uint64_t hash, const void *data, size_t size)
-{
-    const uint8_t *p = (const uint8_t *) data;
-    for (size_t i = 0; i < size; i++)
-        hash = (hash ^ p[i]) * 1099511628211ull;
-    return hash;
-}
-
 //  The folder's files, as zcertstore reads them (regular files, sub-folders
 //  too), and a signature of what they are now: names, sizes, times to the
 //  nanosecond and inodes, so that a file replaced within a second counts.
 static zfile_t **
 s_files (arb_auth_t *self, zdir_t **dir_p, uint64_t *signature)
 {
-    *signature = 14695981039346656037ull;
+    *signature = ARB_FNV_BASIS;
     *dir_p = zdir_new (self->allowed, NULL);
     if (!*dir_p)
         return NULL;
@@ -130,8 +122,8 @@ s_files (arb_auth_t *self, zdir_t **dir_p, uint64_t *signature)
         uint64_t facts[] = {(uint64_t) st.st_size, (uint64_t) st.st_mtim.tv_sec,
                             (uint64_t) st.st_mtim.tv_nsec, (uint64_t) st.st_ino,
                             (uint64_t) st.st_ctim.tv_nsec};
-        *signature = s_fnv (*signature, name, strlen (name) + 1);
-        *signature = s_fnv (*signature, facts, sizeof (facts));
+        *signature = arb_bytes_fnv (*signature, name, strlen (name) + 1);
+        *signature = arb_bytes_fnv (*signature, facts, sizeof (facts));
     }
     return files;
 }

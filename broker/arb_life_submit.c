@@ -13,6 +13,11 @@
 
 #include "arb_life_priv.h"
 
+//  A SUBMIT of up to this many tasks keeps its working arrays on the
+//  stack: most carry one task, and their allocations were a tenth of its
+//  cost (BENCHMARKS.md, "Fewer allocations a task").
+#define S_FEW 16
+
 //  ---------------------------------------------------------------------
 //  Start-up
 
@@ -407,8 +412,11 @@ s_store_batch (arb_life_t *self,
 {
     arb_submit_body_t *body = arb_msg_submit (msg);
     size_t n = body->tasks.n;
-    bool *parent_in_batch = (bool *) calloc (n ? n : 1, sizeof (bool));
-    arb_task_t **made = (arb_task_t **) calloc (n ? n : 1, sizeof (arb_task_t *));
+    bool few_parents[S_FEW] = {false};
+    arb_task_t *few_made[S_FEW] = {NULL};
+    bool *parent_in_batch = n <= S_FEW ? few_parents : (bool *) calloc (n, sizeof (bool));
+    arb_task_t **made = n <= S_FEW ? few_made : (arb_task_t **) calloc (n, sizeof (arb_task_t *));
+    assert (parent_in_batch && made);
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < body->tasks.v[i].after.n; k++)
             if (body->tasks.v[i].after.v[k].ref)
@@ -434,8 +442,10 @@ s_store_batch (arb_life_t *self,
         if (task && task->state == ARB_STATE_WAITING)
             arb_life_recount (self, &task);
     }
-    free (parent_in_batch);
-    free (made);
+    if (parent_in_batch != few_parents)
+        free (parent_in_batch);
+    if (made != few_made)
+        free (made);
     return rc || self->halted ? -1 : 0;
 }
 
@@ -447,7 +457,9 @@ arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *re
     arb_submitted_body_t *out = arb_msg_submitted (reply);
     arb_submitted_task_t *results = (arb_submitted_task_t *) arb_msg_grow (
         reply, &out->tasks, sizeof (arb_submitted_task_t), n);
-    uint64_t *ids = (uint64_t *) calloc (n ? n : 1, sizeof (uint64_t));
+    uint64_t few[S_FEW] = {0};
+    uint64_t *ids = n <= S_FEW ? few : (uint64_t *) calloc (n, sizeof (uint64_t));
+    assert (ids);
     size_t *first = NULL;
     s_bounded_t bounded = {0};
     uint64_t known_flow = 0;
@@ -465,12 +477,12 @@ arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *re
     if (s_store_batch (self, msg, dag, ids, results, out->flow, &bounded))
         goto cleanup;
     //  a key given twice names one task: it is watched (reported) once
-    first = body->watch ? arb_ids_first (ids, n) : NULL;
+    first = body->watch && n > 1 ? arb_ids_first (ids, n) : NULL;
     for (size_t i = 0; i < n; i++) {
         results[i].id = ids[i];
         self->tally.submitted += !results[i].existing;
         bool found;
-        if (first && first[i] == i
+        if (body->watch && (n == 1 || first[i] == i)
             && arb_life_watch (self, ids[i], arb_msg_routing_id (msg), &found))
             goto cleanup;
     }
@@ -491,7 +503,8 @@ arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *re
 cleanup:
     s_bounded_free (&bounded);
     free (first);
-    free (ids);
+    if (ids != few)
+        free (ids);
     return rc;
 }
 

@@ -2,6 +2,7 @@
     see arb_outbox.h for the design. */
 
 #include "arb_outbox.h"
+#include "arb_bytes.h"
 #include "arb_queue.h"
 #include "arb_session.h"
 
@@ -41,12 +42,43 @@ struct _arb_outbox_t {
     //  Sent after the turn's commit, in this order:
     zlist_t *replies;        //  owned replies (arb_msg_t *)
     zlist_t *done_full;      //  owned DONE messages full already (arb_msg_t *), in order
-    zhashx_t *done;          //  routing id hex -> owned s_done_t being filled
+    zhashx_t *done;          //  routing id (a copy) -> owned s_done_t being filled
     zlist_t *subscribers;    //  owned event subscribers (s_subscriber_t *), with their EVENTs
     zlist_t *undelivered;    //  owned s_undelivered_t of the last flush
     uint64_t refused_sec;    //  Unix second of the refusal log counter
     uint32_t refused_count;  //  refusals logged in that second
 };
+
+//  The DONEs being filled are keyed by the routing id frame itself: a hex
+//  string of it for each task that ended cost more than the rest of the
+//  DONE's bookkeeping.
+static size_t
+s_frame_hash (const void *key)
+{
+    zframe_t *frame = (zframe_t *) key;
+    return (size_t) arb_bytes_fnv (ARB_FNV_BASIS, zframe_data (frame), zframe_size (frame));
+}
+
+static int
+s_frame_compare (const void *a, const void *b)
+{
+    zframe_t *x = (zframe_t *) a, *y = (zframe_t *) b;
+    if (zframe_size (x) != zframe_size (y))
+        return zframe_size (x) < zframe_size (y) ? -1 : 1;
+    return memcmp (zframe_data (x), zframe_data (y), zframe_size (x));
+}
+
+static void *
+s_frame_copy (const void *key)
+{
+    return zframe_dup ((zframe_t *) key);
+}
+
+static void
+s_frame_free (void **key_p)
+{
+    zframe_destroy ((zframe_t **) key_p);
+}
 
 arb_outbox_t *
 arb_outbox_new (arb_wire_t *wire, const arb_clock_t *clock)
@@ -57,6 +89,10 @@ arb_outbox_new (arb_wire_t *wire, const arb_clock_t *clock)
     self->replies = zlist_new ();
     self->done_full = zlist_new ();
     self->done = zhashx_new ();
+    zhashx_set_key_hasher (self->done, s_frame_hash);
+    zhashx_set_key_comparator (self->done, s_frame_compare);
+    zhashx_set_key_duplicator (self->done, s_frame_copy);
+    zhashx_set_key_destructor (self->done, s_frame_free);
     self->subscribers = zlist_new ();
     self->undelivered = zlist_new ();
     return self;
@@ -168,13 +204,12 @@ arb_outbox_done (arb_outbox_t *self,
                  const char *error,
                  zframe_t **result_p)
 {
-    char *key = zframe_strhex (identity);
-    s_done_t *pending = (s_done_t *) zhashx_lookup (self->done, key);
+    s_done_t *pending = (s_done_t *) zhashx_lookup (self->done, identity);
     if (!pending) {
         pending = (s_done_t *) zmalloc (sizeof (s_done_t));
         pending->msg = arb_msg_new (ARB_MSG_DONE, 0);
         arb_msg_set_routing_id (pending->msg, identity);
-        zhashx_insert (self->done, key, pending);
+        zhashx_insert (self->done, identity, pending);
     }
     arb_done_body_t *body = arb_msg_done (pending->msg);
     arb_done_task_t *done =
@@ -191,9 +226,8 @@ arb_outbox_done (arb_outbox_t *self,
     if (body->tasks.n >= ARB_OUTBOX_BATCH || pending->bytes >= ARB_REPLY_BYTES) {
         zlist_append (self->done_full, pending->msg);
         free (pending);
-        zhashx_delete (self->done, key);
+        zhashx_delete (self->done, identity);
     }
-    free (key);
 }
 
 bool

@@ -1,6 +1,7 @@
 /*  arb_session.c — a worker's session; see arb_session.h. */
 
 #include "arb_session.h"
+#include "arb_bytes.h"
 #include "arb_vec.h"
 
 struct _arb_session_t {
@@ -90,16 +91,6 @@ arb_session_key (arb_session_t *self)
     return self->key;
 }
 
-//  FNV-1a, over what tells one worker process from another.
-static uint64_t
-s_fnv (uint64_t hash, const void *data, size_t size)
-{
-    const uint8_t *p = (const uint8_t *) data;
-    for (size_t i = 0; i < size; i++)
-        hash = (hash ^ p[i]) * 0x100000001b3ull;
-    return hash;
-}
-
 static void
 s_replace (char **field, const char *value)
 {
@@ -123,9 +114,10 @@ arb_session_set_info (arb_session_t *self,
     self->slots = slots;
     self->pid = pid;
     self->registered = true;
-    uint64_t hash = s_fnv (0xcbf29ce484222325ull, self->name, strlen (self->name) + 1);
-    hash = s_fnv (hash, &self->pid, sizeof (self->pid));
-    self->worker = s_fnv (hash, self->host, strlen (self->host) + 1);
+    //  FNV-1a, over what tells one worker process from another
+    uint64_t hash = arb_bytes_fnv (ARB_FNV_BASIS, self->name, strlen (self->name) + 1);
+    hash = arb_bytes_fnv (hash, &self->pid, sizeof (self->pid));
+    self->worker = arb_bytes_fnv (hash, self->host, strlen (self->host) + 1);
 }
 
 uint64_t

@@ -30,10 +30,7 @@ static size_t
 s_key_hash (const void *key)
 {
     const arb_wire_key_t *k = (const arb_wire_key_t *) key;
-    size_t hash = 14695981039346656037ull;  //  FNV-1a
-    for (size_t i = 0; i < k->size; i++)
-        hash = (hash ^ k->data[i]) * 1099511628211ull;
-    return hash;
+    return (size_t) arb_bytes_fnv (ARB_FNV_BASIS, k->data, k->size);
 }
 
 static int

@@ -40,6 +40,19 @@ arb_bytes_size (const arb_bytes_t *self)
     return self->end - self->start;
 }
 
+//  FNV-1a of size bytes, on from hash (ARB_FNV_BASIS to start): the hash
+//  of the broker's tables keyed by bytes (connections, peers, sessions).
+#define ARB_FNV_BASIS 14695981039346656037ull
+
+static inline uint64_t
+arb_bytes_fnv (uint64_t hash, const void *data, size_t size)
+{
+    const uint8_t *p = (const uint8_t *) data;
+    for (size_t i = 0; i < size; i++)
+        hash = (hash ^ p[i]) * 1099511628211ull;
+    return hash;
+}
+
 //  Reads what the kernel holds for the socket fd into the buffer, with
 //  at least chunk bytes of room made first: 2 (read some, less than the
 //  room: the kernel held no more, so a caller with a level-triggered poll

@@ -13,8 +13,12 @@
     terminating NUL. What the reader refuses it explains with the field's
     path ("tasks[3].name: ..."), which goes back to the sender verbatim.
 
-    A message owns a msgpack zone (an arena) holding its body, lists and
-    strings, so destroying a message is one free plus its frames.
+    A message owns an arena holding its body, lists and strings, so
+    destroying a message is one free plus its frames: the arena's first
+    ARB_ARENA_FIRST bytes are in the message's own allocation (a SUBMIT of
+    one task and its reply fit there), and more come in chunks of at least
+    ARB_ARENA_CHUNK. A msgpack zone cost two more allocations a message,
+    about a tenth of a one-task SUBMIT's in the broker (BENCHMARKS.md).
 */
 
 #include "arb_proto.h"
@@ -24,17 +28,27 @@
 #include <stdarg.h>
 
 #define ARB_HEADER_SIZE 8
-#define ARB_ZONE_CHUNK  960  //  + its header: under glibc's tcache limit (1,032 bytes)
+#define ARB_ARENA_FIRST 512  //  the message with it stays under glibc's tcache limit (1,032 bytes)
+#define ARB_ARENA_CHUNK 960
 #define ARB_PATH_DEPTH  8
+
+//  A chunk of a message's arena past its first bytes.
+typedef struct s_chunk_t {
+    struct s_chunk_t *next;
+    max_align_t data[];
+} s_chunk_t;
 
 struct _arb_msg_t {
     arb_msg_type_t type;   //  0 when the header could not be read
     uint32_t reqid;        //  request id; 0 for streamed messages
     zframe_t *routing_id;  //  owned; ROUTER side only
-    msgpack_zone *zone;    //  owned arena: body, lists, strings
-    void *body;            //  in zone; NULL for an undecodable message
-    const char *error;     //  in zone: why decoding failed
+    void *body;            //  in the arena; NULL for an undecodable message
+    const char *error;     //  in the arena: why decoding failed
     arb_err_t error_code;  //  what to answer with when error is set
+    char *free_at;         //  the arena's free bytes: in first or the last chunk
+    size_t free_size;
+    s_chunk_t *chunks;  //  owned, the newest first
+    max_align_t first[ARB_ARENA_FIRST / sizeof (max_align_t)];
 };
 
 //  A byte that does not start a well-formed character (overlong,
@@ -257,12 +271,16 @@ arb_name_is_valid (const char *text, size_t len)
 //  ---------------------------------------------------------------------
 //  Messages and their arena.
 
+//  A message with an empty arena (its first bytes not cleared: each
+//  allocation clears its own).
 static arb_msg_t *
 s_msg_alloc (void)
 {
-    arb_msg_t *self = (arb_msg_t *) zmalloc (sizeof (arb_msg_t));
-    self->zone = msgpack_zone_new (ARB_ZONE_CHUNK);
-    assert (self->zone);
+    arb_msg_t *self = (arb_msg_t *) malloc (sizeof (arb_msg_t));
+    assert (self);  //  out of memory
+    memset (self, 0, offsetof (arb_msg_t, first));
+    self->free_at = (char *) self->first;
+    self->free_size = sizeof (self->first);
     return self;
 }
 
@@ -270,8 +288,21 @@ void *
 arb_msg_alloc (arb_msg_t *self, size_t size)
 {
     assert (self);
-    void *mem = msgpack_zone_malloc (self->zone, size ? size : 1);
-    assert (mem);  //  out of memory
+    const size_t align = _Alignof(max_align_t);
+    size_t need = size ? (size + align - 1) / align * align : align;
+    assert (need >= size);  //  no overflow
+    if (need > self->free_size) {
+        size_t room = need > ARB_ARENA_CHUNK ? need : ARB_ARENA_CHUNK;
+        s_chunk_t *chunk = (s_chunk_t *) malloc (sizeof (s_chunk_t) + room);
+        assert (chunk);  //  out of memory
+        chunk->next = self->chunks;
+        self->chunks = chunk;
+        self->free_at = (char *) chunk->data;
+        self->free_size = room;
+    }
+    void *mem = self->free_at;
+    self->free_at += need;
+    self->free_size -= need;
     memset (mem, 0, size);
     return mem;
 }
@@ -338,7 +369,11 @@ arb_msg_destroy (arb_msg_t **self_p)
     if (self->body)
         s_each_frame (arb_schema_of (self->type), self->body, s_frame_destroy, NULL);
     zframe_destroy (&self->routing_id);
-    msgpack_zone_free (self->zone);
+    while (self->chunks) {
+        s_chunk_t *next = self->chunks->next;
+        free (self->chunks);
+        self->chunks = next;
+    }
     free (self);
     *self_p = NULL;
 }
@@ -766,9 +801,10 @@ arb_msg_send (arb_msg_t **self_p, void *sock)
 
 //  The payload frames after a body, claimed in order by its records.
 typedef struct {
-    zframe_t **v;  //  owned array of owned frames (those claimed: NULL)
+    zframe_t **v;  //  owned frames (those claimed: NULL), in first or owned
     size_t n;
-    size_t next;  //  the first not claimed yet
+    size_t next;         //  the first not claimed yet
+    zframe_t *first[4];  //  most messages have a frame or two: no allocation
 } s_frames_t;
 
 typedef struct {
@@ -1314,7 +1350,8 @@ s_parts_free (s_parts_t *parts)
     zframe_destroy (&parts->routing_id);
     for (size_t i = 0; i < parts->frames.n; i++)
         zframe_destroy (&parts->frames.v[i]);
-    free (parts->frames.v);
+    if (parts->frames.v != parts->frames.first)
+        free (parts->frames.v);
     parts->frames = (s_frames_t){0};
 }
 
@@ -1322,14 +1359,17 @@ static void
 s_parts_add_frame (s_parts_t *parts, zframe_t *frame)
 {
     s_frames_t *frames = &parts->frames;
-    //  a power of two from 4 on: its room is full
-    if (frames->n >= 4 && (frames->n & (frames->n - 1)) == 0) {
-        frames->v = (zframe_t **) realloc (frames->v, 2 * frames->n * sizeof (zframe_t *));
-        assert (frames->v);
-    }
-    else if (!frames->v) {
-        frames->v = (zframe_t **) malloc (4 * sizeof (zframe_t *));
-        assert (frames->v);
+    size_t room = sizeof (frames->first) / sizeof (frames->first[0]);
+    if (!frames->v)
+        frames->v = frames->first;
+    //  a power of two from room on: it is full
+    else if (frames->n >= room && (frames->n & (frames->n - 1)) == 0) {
+        zframe_t **bigger = (zframe_t **) malloc (2 * frames->n * sizeof (zframe_t *));
+        assert (bigger);
+        memcpy (bigger, frames->v, frames->n * sizeof (zframe_t *));
+        if (frames->v != frames->first)
+            free (frames->v);
+        frames->v = bigger;
     }
     frames->v[frames->n++] = frame;
 }

@@ -259,6 +259,64 @@ test_grow_keeps_records (void **state)
     arb_msg_destroy (&back);
 }
 
+//  The message's arena: its first bytes, then chunks, one bigger than a
+//  chunk too; each allocation zeroed, aligned, and left alone by the rest.
+static void
+test_arena_keeps_what_it_gave (void **state)
+{
+    (void) state;
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_SUBMITTED, 1);
+    const size_t sizes[] = {0, 1, 7, 100, 300, 600, 5000, 33, 960, 961, 2, 4096};
+    const size_t count = sizeof (sizes) / sizeof (sizes[0]);
+    uint8_t *given[sizeof (sizes) / sizeof (sizes[0])];
+    for (size_t i = 0; i < count; i++) {
+        given[i] = (uint8_t *) arb_msg_alloc (msg, sizes[i]);
+        assert_non_null (given[i]);
+        assert_int_equal ((uintptr_t) given[i] % _Alignof(max_align_t), 0);
+        for (size_t k = 0; k < sizes[i]; k++)
+            assert_int_equal (given[i][k], 0);
+        memset (given[i], (int) (i + 1), sizes[i]);
+    }
+    for (size_t i = 0; i < count; i++)
+        for (size_t k = 0; k < sizes[i]; k++)
+            assert_int_equal (given[i][k], i + 1);
+    arb_msg_destroy (&msg);
+    assert_null (msg);
+}
+
+//  A DISPATCH of nine tasks, each with its payload frame: more frames
+//  than the decoder keeps without an allocation, each task its own.
+static void
+test_many_frames_decode_in_order (void **state)
+{
+    (void) state;
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_DISPATCH, 0);
+    arb_dispatch_body_t *body = arb_msg_dispatch (msg);
+    for (uint64_t i = 1; i <= 9; i++) {
+        arb_dispatch_task_t *t =
+            (arb_dispatch_task_t *) arb_msg_grow (msg, &body->tasks, sizeof (*t), 1);
+        t->id = i;
+        t->queue = "q";
+        t->name = "n";
+        char text[8];
+        snprintf (text, sizeof (text), "p%" PRIu64, i);
+        t->payload = zframe_new (text, strlen (text));
+    }
+    zmsg_t *zmsg = arb_msg_encode (&msg);
+    assert_int_equal (zmsg_size (zmsg), 2 + 9);
+    arb_msg_t *back;
+    assert_int_equal (arb_msg_decode (&zmsg, false, NULL, &back), 0);
+    arb_dispatch_body_t *got = arb_msg_dispatch (back);
+    assert_int_equal (got->tasks.n, 9);
+    for (uint64_t i = 1; i <= 9; i++) {
+        char text[8];
+        snprintf (text, sizeof (text), "p%" PRIu64, i);
+        assert_int_equal (got->tasks.v[i - 1].id, i);
+        assert_true (zframe_streq (got->tasks.v[i - 1].payload, text));
+    }
+    arb_msg_destroy (&back);
+}
+
 //  ---------------------------------------------------------------------
 //  Malformed input. Each case builds raw frames by hand.
 
@@ -811,6 +869,8 @@ main (void)
         cmocka_unit_test (test_round_trip_every_type),
         cmocka_unit_test (test_defaults_are_absent),
         cmocka_unit_test (test_grow_keeps_records),
+        cmocka_unit_test (test_arena_keeps_what_it_gave),
+        cmocka_unit_test (test_many_frames_decode_in_order),
         cmocka_unit_test (test_refuses_bad_headers),
         cmocka_unit_test (test_refused_reply_keeps_request_id),
         cmocka_unit_test (test_refuses_bad_bodies),
