@@ -75,7 +75,7 @@ arb_dag_destroy (arb_dag_t **self_p)
 long
 arb_dag_index (arb_dag_t *self, const char *ref)
 {
-    uintptr_t at = ref && self->index ? (uintptr_t) zhashx_lookup (self->index, ref) : 0;
+    uintptr_t at = ref && self && self->index ? (uintptr_t) zhashx_lookup (self->index, ref) : 0;
     return at ? (long) at - 1 : -1;
 }
 

@@ -218,9 +218,10 @@ void arb_life_committed (arb_life_t *self);
 //  ---------------------------------------------------------------------
 //  Tasks (called by the client and admin verbs)
 
-//  Stores a checked SUBMIT (msg; dag over its tasks): new tasks, their
-//  edges, flow and fan-out copies; a known key gives the first task. Fills
-//  reply (a SUBMITTED) and, if asked, makes the sender watch every task.
+//  Stores a checked SUBMIT (msg; dag over its tasks, or NULL when no task
+//  has a ref or a dependency): new tasks, their edges, flow and fan-out
+//  copies; a known key gives the first task. Fills reply (a SUBMITTED)
+//  and, if asked, makes the sender watch every task.
 //  0, or -1 if the journal failed (the caller halts).
 int arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *reply);
 

@@ -5,6 +5,7 @@
 #include "arb_bytes.h"
 #include "arb_queue.h"
 #include "arb_session.h"
+#include "arb_vec.h"
 
 #include <stdarg.h>
 
@@ -40,7 +41,8 @@ struct _arb_outbox_t {
     arb_wire_t *wire;          //  borrowed: the loop's connections
     const arb_clock_t *clock;  //  borrowed: the turn's clock
     //  Sent after the turn's commit, in this order:
-    zlist_t *replies;        //  owned replies (arb_msg_t *)
+    arb_vec_t replies;       //  owned replies (arb_msg_t *, as integers), in order: a
+                             //  vector used again each turn, not a list node a reply
     zlist_t *done_full;      //  owned DONE messages full already (arb_msg_t *), in order
     zhashx_t *done;          //  routing id (a copy) -> owned s_done_t being filled
     zlist_t *subscribers;    //  owned event subscribers (s_subscriber_t *), with their EVENTs
@@ -86,7 +88,6 @@ arb_outbox_new (arb_wire_t *wire, const arb_clock_t *clock)
     arb_outbox_t *self = (arb_outbox_t *) zmalloc (sizeof (arb_outbox_t));
     self->wire = wire;
     self->clock = clock;
-    self->replies = zlist_new ();
     self->done_full = zlist_new ();
     self->done = zhashx_new ();
     zhashx_set_key_hasher (self->done, s_frame_hash);
@@ -134,7 +135,7 @@ arb_outbox_destroy (arb_outbox_t **self_p)
     if (!self)
         return;
     arb_outbox_abandon (self);
-    zlist_destroy (&self->replies);
+    arb_vec_free (&self->replies);
     zlist_destroy (&self->done_full);
     zhashx_destroy (&self->done);
     s_subscriber_t *sub;
@@ -156,8 +157,16 @@ arb_outbox_destroy (arb_outbox_t **self_p)
 void
 arb_outbox_reply (arb_outbox_t *self, arb_msg_t **msg_p)
 {
-    zlist_append (self->replies, *msg_p);
+    arb_vec_push (&self->replies, (uint64_t) (uintptr_t) *msg_p);
     *msg_p = NULL;
+}
+
+//  The oldest reply of replies, taken (NULL: none left).
+static arb_msg_t *
+s_next_reply (arb_vec_t *replies)
+{
+    uint64_t msg;
+    return arb_vec_shift (replies, &msg) ? (arb_msg_t *) (uintptr_t) msg : NULL;
 }
 
 void
@@ -346,7 +355,7 @@ arb_outbox_next_undelivered (arb_outbox_t *self,
 bool
 arb_outbox_is_empty (arb_outbox_t *self)
 {
-    if (zlist_size (self->replies) || zlist_size (self->done_full) || zhashx_size (self->done))
+    if (arb_vec_size (&self->replies) || zlist_size (self->done_full) || zhashx_size (self->done))
         return false;
     for (s_subscriber_t *sub = (s_subscriber_t *) zlist_first (self->subscribers); sub;
          sub = (s_subscriber_t *) zlist_next (self->subscribers))
@@ -411,7 +420,7 @@ void
 arb_outbox_flush (arb_outbox_t *self)
 {
     arb_msg_t *msg;
-    while ((msg = (arb_msg_t *) zlist_pop (self->replies)))
+    while ((msg = s_next_reply (&self->replies)))
         s_send_reply (self, &msg);
     while ((msg = (arb_msg_t *) zlist_pop (self->done_full)))
         arb_outbox_send (self, &msg);
@@ -427,7 +436,9 @@ arb_outbox_flush (arb_outbox_t *self)
 void
 arb_outbox_abandon (arb_outbox_t *self)
 {
-    s_drop_list (self->replies);
+    arb_msg_t *msg;
+    while ((msg = s_next_reply (&self->replies)))
+        arb_msg_destroy (&msg);
     s_drop_list (self->done_full);
     for (s_done_t *pending = (s_done_t *) zhashx_first (self->done); pending;
          pending = (s_done_t *) zhashx_next (self->done)) {
@@ -443,12 +454,12 @@ arb_outbox_abandon (arb_outbox_t *self)
 void
 arb_outbox_refuse_all (arb_outbox_t *self, arb_err_t code, const char *reason)
 {
-    zlist_t *replies = self->replies;
-    self->replies = zlist_new ();
+    arb_vec_t replies = self->replies;
+    self->replies = (arb_vec_t){0};
     arb_outbox_abandon (self);
     arb_msg_t *msg;
     size_t refused = 0;
-    while ((msg = (arb_msg_t *) zlist_pop (replies))) {
+    while ((msg = s_next_reply (&replies))) {
         arb_msg_type_t type = arb_msg_type (msg);
         if (type == ARB_MSG_ERROR)
             arb_outbox_reply (self, &msg);  //  a refusal changed nothing: it stands
@@ -459,7 +470,7 @@ arb_outbox_refuse_all (arb_outbox_t *self, arb_err_t code, const char *reason)
         }
         arb_msg_destroy (&msg);
     }
-    zlist_destroy (&replies);
+    arb_vec_free (&replies);
     if (refused)
         zsys_notice ("outbox: the turn's replies refused code=%d requests=%zu", (int) code,
                      refused);

@@ -125,9 +125,11 @@ s_check_endpoints (
 }
 
 //  Checks the workflow parts of a SUBMIT (flow kind, input, endpoints,
-//  dependencies and cycles). Returns 0, or -1 with why set.
+//  dependencies and cycles). *dag_p: the batch's graph, made only when a
+//  task has a ref or a dependency (most have neither, and a graph was an
+//  allocation a task submitted alone). Returns 0, or -1 with why set.
 static int
-s_check_flow (const arb_verbs_t *verbs, arb_msg_t *msg, arb_dag_t *dag, char *why, size_t size)
+s_check_flow (const arb_verbs_t *verbs, arb_msg_t *msg, arb_dag_t **dag_p, char *why, size_t size)
 {
     arb_submit_body_t *body = arb_msg_submit (msg);
     if (body->flow_kind > ARB_FLOW_PIPE) {
@@ -156,7 +158,8 @@ s_check_flow (const arb_verbs_t *verbs, arb_msg_t *msg, arb_dag_t *dag, char *wh
     }
     if (!linked)
         return 0;
-    return arb_dag_check (dag, s_task_exists, (void *) verbs, why, size);
+    *dag_p = arb_dag_new (body->tasks.v, body->tasks.n);
+    return arb_dag_check (*dag_p, s_task_exists, (void *) verbs, why, size);
 }
 
 void
@@ -173,8 +176,8 @@ arb_verbs_submit (const arb_verbs_t *verbs, arb_msg_t *msg)
             return;
         }
     }
-    arb_dag_t *dag = arb_dag_new (body->tasks.v, n);
-    if (s_check_flow (verbs, msg, dag, why, sizeof (why))) {
+    arb_dag_t *dag = NULL;
+    if (s_check_flow (verbs, msg, &dag, why, sizeof (why))) {
         arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_INVALID, "%s", why);
         arb_dag_destroy (&dag);
         return;
