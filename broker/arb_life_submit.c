@@ -18,6 +18,23 @@
 //  cost (BENCHMARKS.md, "Fewer allocations a task").
 #define S_FEW 16
 
+//  Zeroed room for n items of size bytes: few (of S_FEW items, zeroed by
+//  the caller) when they fit, else from the heap (s_scratch_free).
+static void *
+s_scratch (void *few, size_t n, size_t size)
+{
+    void *room = n <= S_FEW ? few : calloc (n, size);
+    assert (room);  //  out of memory
+    return room;
+}
+
+static void
+s_scratch_free (void *room, void *few)
+{
+    if (room != few)
+        free (room);
+}
+
 //  ---------------------------------------------------------------------
 //  Start-up
 
@@ -414,9 +431,8 @@ s_store_batch (arb_life_t *self,
     size_t n = body->tasks.n;
     bool few_parents[S_FEW] = {false};
     arb_task_t *few_made[S_FEW] = {NULL};
-    bool *parent_in_batch = n <= S_FEW ? few_parents : (bool *) calloc (n, sizeof (bool));
-    arb_task_t **made = n <= S_FEW ? few_made : (arb_task_t **) calloc (n, sizeof (arb_task_t *));
-    assert (parent_in_batch && made);
+    bool *parent_in_batch = (bool *) s_scratch (few_parents, n, sizeof (bool));
+    arb_task_t **made = (arb_task_t **) s_scratch (few_made, n, sizeof (arb_task_t *));
     for (size_t i = 0; i < n; i++)
         for (size_t k = 0; k < body->tasks.v[i].after.n; k++)
             if (body->tasks.v[i].after.v[k].ref)
@@ -442,10 +458,8 @@ s_store_batch (arb_life_t *self,
         if (task && task->state == ARB_STATE_WAITING)
             arb_life_recount (self, &task);
     }
-    if (parent_in_batch != few_parents)
-        free (parent_in_batch);
-    if (made != few_made)
-        free (made);
+    s_scratch_free (parent_in_batch, few_parents);
+    s_scratch_free (made, few_made);
     return rc || self->halted ? -1 : 0;
 }
 
@@ -458,8 +472,7 @@ arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *re
     arb_submitted_task_t *results = (arb_submitted_task_t *) arb_msg_grow (
         reply, &out->tasks, sizeof (arb_submitted_task_t), n);
     uint64_t few[S_FEW] = {0};
-    uint64_t *ids = n <= S_FEW ? few : (uint64_t *) calloc (n, sizeof (uint64_t));
-    assert (ids);
+    uint64_t *ids = (uint64_t *) s_scratch (few, n, sizeof (uint64_t));
     size_t *first = NULL;
     s_bounded_t bounded = {0};
     uint64_t known_flow = 0;
@@ -503,8 +516,7 @@ arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *re
 cleanup:
     s_bounded_free (&bounded);
     free (first);
-    if (ids != few)
-        free (ids);
+    s_scratch_free (ids, few);
     return rc;
 }
 

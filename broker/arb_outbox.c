@@ -41,8 +41,9 @@ struct _arb_outbox_t {
     arb_wire_t *wire;          //  borrowed: the loop's connections
     const arb_clock_t *clock;  //  borrowed: the turn's clock
     //  Sent after the turn's commit, in this order:
-    arb_vec_t replies;       //  owned replies (arb_msg_t *, as integers), in order: a
-                             //  vector used again each turn, not a list node a reply
+    arb_msg_t **replies;  //  owned replies, in order: an array used again each
+    size_t reply_count;   //  turn, not a list node a reply
+    size_t reply_capacity;
     zlist_t *done_full;      //  owned DONE messages full already (arb_msg_t *), in order
     zhashx_t *done;          //  routing id (a copy) -> owned s_done_t being filled
     zlist_t *subscribers;    //  owned event subscribers (s_subscriber_t *), with their EVENTs
@@ -135,7 +136,7 @@ arb_outbox_destroy (arb_outbox_t **self_p)
     if (!self)
         return;
     arb_outbox_abandon (self);
-    arb_vec_free (&self->replies);
+    free (self->replies);
     zlist_destroy (&self->done_full);
     zhashx_destroy (&self->done);
     s_subscriber_t *sub;
@@ -157,16 +158,10 @@ arb_outbox_destroy (arb_outbox_t **self_p)
 void
 arb_outbox_reply (arb_outbox_t *self, arb_msg_t **msg_p)
 {
-    arb_vec_push (&self->replies, (uint64_t) (uintptr_t) *msg_p);
+    self->replies = (arb_msg_t **) arb_array_grow (self->replies, self->reply_count,
+                                                   &self->reply_capacity, sizeof (arb_msg_t *));
+    self->replies[self->reply_count++] = *msg_p;
     *msg_p = NULL;
-}
-
-//  The oldest reply of replies, taken (NULL: none left).
-static arb_msg_t *
-s_next_reply (arb_vec_t *replies)
-{
-    uint64_t msg;
-    return arb_vec_shift (replies, &msg) ? (arb_msg_t *) (uintptr_t) msg : NULL;
 }
 
 void
@@ -355,7 +350,7 @@ arb_outbox_next_undelivered (arb_outbox_t *self,
 bool
 arb_outbox_is_empty (arb_outbox_t *self)
 {
-    if (arb_vec_size (&self->replies) || zlist_size (self->done_full) || zhashx_size (self->done))
+    if (self->reply_count || zlist_size (self->done_full) || zhashx_size (self->done))
         return false;
     for (s_subscriber_t *sub = (s_subscriber_t *) zlist_first (self->subscribers); sub;
          sub = (s_subscriber_t *) zlist_next (self->subscribers))
@@ -419,9 +414,10 @@ s_flush_events (arb_outbox_t *self)
 void
 arb_outbox_flush (arb_outbox_t *self)
 {
+    for (size_t i = 0; i < self->reply_count; i++)
+        s_send_reply (self, &self->replies[i]);
+    self->reply_count = 0;
     arb_msg_t *msg;
-    while ((msg = s_next_reply (&self->replies)))
-        s_send_reply (self, &msg);
     while ((msg = (arb_msg_t *) zlist_pop (self->done_full)))
         arb_outbox_send (self, &msg);
     for (s_done_t *pending = (s_done_t *) zhashx_first (self->done); pending;
@@ -436,9 +432,9 @@ arb_outbox_flush (arb_outbox_t *self)
 void
 arb_outbox_abandon (arb_outbox_t *self)
 {
-    arb_msg_t *msg;
-    while ((msg = s_next_reply (&self->replies)))
-        arb_msg_destroy (&msg);
+    for (size_t i = 0; i < self->reply_count; i++)
+        arb_msg_destroy (&self->replies[i]);
+    self->reply_count = 0;
     s_drop_list (self->done_full);
     for (s_done_t *pending = (s_done_t *) zhashx_first (self->done); pending;
          pending = (s_done_t *) zhashx_next (self->done)) {
@@ -454,12 +450,14 @@ arb_outbox_abandon (arb_outbox_t *self)
 void
 arb_outbox_refuse_all (arb_outbox_t *self, arb_err_t code, const char *reason)
 {
-    arb_vec_t replies = self->replies;
-    self->replies = (arb_vec_t){0};
+    arb_msg_t **replies = self->replies;
+    size_t count = self->reply_count;
+    self->replies = NULL;
+    self->reply_count = self->reply_capacity = 0;
     arb_outbox_abandon (self);
-    arb_msg_t *msg;
     size_t refused = 0;
-    while ((msg = s_next_reply (&replies))) {
+    for (size_t i = 0; i < count; i++) {
+        arb_msg_t *msg = replies[i];
         arb_msg_type_t type = arb_msg_type (msg);
         if (type == ARB_MSG_ERROR)
             arb_outbox_reply (self, &msg);  //  a refusal changed nothing: it stands
@@ -470,7 +468,7 @@ arb_outbox_refuse_all (arb_outbox_t *self, arb_err_t code, const char *reason)
         }
         arb_msg_destroy (&msg);
     }
-    arb_vec_free (&replies);
+    free (replies);
     if (refused)
         zsys_notice ("outbox: the turn's replies refused code=%d requests=%zu", (int) code,
                      refused);
