@@ -338,6 +338,8 @@ s_read_messages (arb_broker_t *self)
             break;  //  nothing more waiting (receive timeout is 0)
         s_handle (self, msg, rc, self->auth ? arb_auth_role (self->auth, user_id) : ARB_ROLE_ADMIN);
         arb_msg_destroy (&msg);
+        if (arb_journal_turn_is_full (self->journal))
+            break;  //  batched submits: the rest go to the next turn's record
         if ((count & 63) == 63 && (uint64_t) zclock_mono () > deadline)
             break;
     }

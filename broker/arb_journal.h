@@ -101,6 +101,12 @@ void arb_journal_set_log (arb_journal_t *self, bool on);
 //  back.
 int arb_journal_settle (arb_journal_t *self);
 
+//  Whether the open turn holds half of the rows, drops or bytes the task
+//  log takes in one turn: a turn that read on would likely go to the
+//  tables (arb_journal_batch.c), so the loop commits it and reads the rest
+//  in the next. False when the log is not in use.
+bool arb_journal_turn_is_full (arb_journal_t *self);
+
 //  What the journal's first failure since it opened, or since the last
 //  arb_journal_rollback, was.
 typedef enum {

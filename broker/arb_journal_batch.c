@@ -669,6 +669,15 @@ arb_journal_batch_forget (arb_journal_t *self)
 }
 
 bool
+arb_journal_turn_is_full (arb_journal_t *self)
+{
+    return self->log && self->log_on && !self->must_tables
+           && (self->held_count - self->held_turn >= ARB_TURN_ROWS / 2
+               || self->drop_count - self->drop_turn >= ARB_TURN_ROWS / 2
+               || self->batch_size - self->bytes_turn >= ARB_LOG_BYTES / 2);
+}
+
+bool
 arb_journal_batch_is_idle (arb_journal_t *self)
 {
     return !self->must_tables && self->held_count == self->held_turn

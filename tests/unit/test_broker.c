@@ -1,4 +1,9 @@
-/*  test_broker.c — the broker's loop when the disk fails its journal.
+/*  test_broker.c — the broker's loop: how much a turn reads, and what it
+    does when the disk fails its journal.
+
+    A burst of batched submits is read over several turns, each small
+    enough for the journal's task log, rather than in one that the tables
+    would have to take.
 
     The journal opens through the test VFS (arb_journal_faults.h), whose
     control file says which writes fail; the test drives the loop turn by
@@ -316,6 +321,75 @@ s_undone_then_recovered (s_fx_t *fx, uint64_t last)
 //  ---------------------------------------------------------------------
 //  Tests
 
+//  A SUBMIT of count plain tasks.
+static arb_msg_t *
+s_batch_msg (size_t count)
+{
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_SUBMIT, 0);
+    arb_submit_body_t *body = arb_msg_submit (msg);
+    arb_task_spec_t *specs =
+        (arb_task_spec_t *) arb_msg_grow (msg, &body->tasks, sizeof (arb_task_spec_t), count);
+    for (size_t i = 0; i < count; i++) {
+        specs[i].name = "job";
+        specs[i].payload = zframe_new ("batched", 7);
+    }
+    return msg;
+}
+
+//  How many tasks the journal's tables hold themselves (the task log's
+//  rows not counted), read beside the running broker.
+static int64_t
+s_table_rows (s_fx_t *fx)
+{
+    sqlite3 *db = NULL;
+    char uri[160];
+    snprintf (uri, sizeof (uri), "file:%s?mode=ro", fx->db);
+    assert_int_equal (sqlite3_open_v2 (uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL),
+                      SQLITE_OK);
+    sqlite3_stmt *stmt;
+    assert_int_equal (sqlite3_prepare_v2 (db, "SELECT count(*) FROM tasks", -1, &stmt, NULL),
+                      SQLITE_OK);
+    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
+    int64_t count = sqlite3_column_int64 (stmt, 0);
+    sqlite3_finalize (stmt);
+    sqlite3_close (db);
+    return count;
+}
+
+//  Twelve SUBMITs of 1,000 plain tasks waiting at once: one turn would
+//  hold more rows than the task log takes in a turn (ARB_TURN_ROWS), and
+//  go to the tables. The loop stops reading once the turn holds half of
+//  that, so the burst takes a few turns, each committed to the log: every
+//  request answered, every task journaled, none in the tables yet.
+static void
+test_a_burst_of_batches_takes_turns_the_log_can_hold (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    uint32_t first = 0;
+    for (int i = 0; i < 12; i++) {
+        uint32_t reqid = s_send (fx, fx->client, s_batch_msg (1000));
+        first = first ? first : reqid;
+    }
+    zclock_sleep (50);  //  all twelve in the broker's queue (inproc)
+    arb_broker_step (fx->broker, 10);
+    int answered = 0;
+    while (zsock_events (fx->client) & ZMQ_POLLIN) {
+        arb_msg_t *reply = NULL;
+        assert_int_equal (arb_msg_recv (zsock_resolve (fx->client), NULL, &reply), 0);
+        assert_int_equal (arb_msg_type (reply), ARB_MSG_SUBMITTED);
+        arb_msg_destroy (&reply);
+        answered++;
+    }
+    assert_true (answered > 0 && answered < 12);
+    for (uint32_t reqid = first + (uint32_t) answered; reqid < first + 12; reqid++) {
+        arb_msg_t *reply = s_receive (fx, fx->client, ARB_MSG_SUBMITTED, reqid, 100);
+        assert_non_null (reply);
+        arb_msg_destroy (&reply);
+    }
+    assert_int_equal (s_table_rows (fx), 0);
+    assert_int_equal (s_journal (fx, "SELECT count(*) FROM tasks"), 12000);
+}
+
 //  A commit fails: the turn's requests get 507, nothing of the turn is in
 //  the journal or in memory; then writes are refused and reads served,
 //  and once the disk takes writes again the broker does too.
@@ -615,6 +689,8 @@ main (void)
     snprintf (control, sizeof (control), "/tmp/arb-broker-faults-%d", (int) getpid ());
     setenv (ARB_JOURNAL_FAULTS_ENV, control, 1);
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown (test_a_burst_of_batches_takes_turns_the_log_can_hold,
+                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_full_disk_refuses_writes_and_recovers, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_failed_turn_is_all_or_nothing, s_setup, s_teardown),
