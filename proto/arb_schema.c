@@ -1,6 +1,7 @@
 /*  arb_schema.c — the schema of every message body (arb_schema.h), and
     the table of message types: each type's name and body schema, in the
-    order of ARB_MSG_LIST. The codec that walks them is arb_proto.c.
+    order of ARB_MSG_LIST. The codec that walks them is arb_proto.c
+    (encoding) and arb_proto_decode.c (decoding).
 */
 
 #include "arb_schema.h"
