@@ -330,7 +330,11 @@ s_read_messages (arb_broker_t *self)
 {
     uint64_t deadline = self->clock.mono_ms + ARB_TURN_BUDGET_MS;
     char user_id[128];  //  a CURVE key in Z85: 40 characters
-    for (int count = 0; count < ARB_TURN_MESSAGES && !arb_life_is_halted (self->life); count++) {
+    //  a turn that holds what the task log takes in one stops here, so
+    //  that it commits to the log (batched submits): the rest go next turn
+    for (int count = 0; count < ARB_TURN_MESSAGES && !arb_life_is_halted (self->life)
+                        && !arb_journal_turn_is_full (self->journal);
+         count++) {
         arb_msg_t *msg = NULL;
         int rc = arb_wire_recv (self->wire, &self->limits, &msg, self->auth ? user_id : NULL,
                                 sizeof (user_id));
@@ -338,8 +342,6 @@ s_read_messages (arb_broker_t *self)
             break;  //  nothing more waiting (receive timeout is 0)
         s_handle (self, msg, rc, self->auth ? arb_auth_role (self->auth, user_id) : ARB_ROLE_ADMIN);
         arb_msg_destroy (&msg);
-        if (arb_journal_turn_is_full (self->journal))
-            break;  //  batched submits: the rest go to the next turn's record
         if ((count & 63) == 63 && (uint64_t) zclock_mono () > deadline)
             break;
     }
@@ -440,7 +442,8 @@ s_await (arb_broker_t *self)
     int64_t deadline =
         zclock_usecs () + (int64_t) (budget < ARB_AWAIT_MAX_US ? budget : ARB_AWAIT_MAX_US);
     int64_t left;
-    while (!arb_life_is_halted (self->life) && (left = deadline - zclock_usecs ()) > 0
+    while (!arb_life_is_halted (self->life) && !arb_journal_turn_is_full (self->journal)
+           && (left = deadline - zclock_usecs ()) > 0
            && arb_wire_await (self->wire, (uint64_t) left) > 0)
         s_read_messages (self);
 }
