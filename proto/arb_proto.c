@@ -526,8 +526,52 @@ s_pack_key (msgpack_packer *pk, const arb_field_t *f)
     msgpack_pack_str_body (pk, f->key, f->key_len);
 }
 
+//  The payload frames an encoding takes out of a body, in order: the first
+//  few inline (most messages have one or two), more in an owned array. A
+//  zmsg of them cost two allocations a message and one a frame.
+typedef struct {
+    zframe_t **v;  //  first, or owned
+    size_t n, capacity;
+    zframe_t *first[8];
+} s_out_t;
+
 static void
-s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, zmsg_t **out)
+s_out_init (s_out_t *out)
+{
+    out->v = out->first;
+    out->n = 0;
+    out->capacity = sizeof (out->first) / sizeof (out->first[0]);
+}
+
+static void
+s_out_push (s_out_t *out, zframe_t *frame)
+{
+    if (out->n == out->capacity) {
+        size_t capacity = out->capacity * 2;
+        zframe_t **v = (zframe_t **) malloc (capacity * sizeof (zframe_t *));
+        assert (v);  //  out of memory
+        memcpy (v, out->v, out->n * sizeof (zframe_t *));
+        if (out->v != out->first)
+            free (out->v);
+        out->v = v;
+        out->capacity = capacity;
+    }
+    out->v[out->n++] = frame;
+}
+
+//  Destroys the frames not taken (NULL slots were) and the array.
+static void
+s_out_free (s_out_t *out)
+{
+    for (size_t i = 0; i < out->n; i++)
+        zframe_destroy (&out->v[i]);
+    if (out->v != out->first)
+        free (out->v);
+    s_out_init (out);
+}
+
+static void
+s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, s_out_t *out)
 {
     //  which fields go in the map (a schema has at most 64, as the decoder's
     //  own bit set assumes): looked at once
@@ -549,7 +593,7 @@ s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, zmsg
         if (f->type == ARB_F_FRAME) {
             has_frame = true;
             frame = *(zframe_t **) at;
-            *(zframe_t **) at = NULL;  //  the zmsg owns it now
+            *(zframe_t **) at = NULL;  //  out owns it now
             continue;
         }
         if (!(present & ((uint64_t) 1 << i)))
@@ -611,13 +655,8 @@ s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, zmsg
     }
     //  A record's own frame follows the frames of its nested records, the
     //  same order in which the decoder will claim them.
-    if (has_frame) {
-        if (!frame)
-            frame = zframe_new_empty ();
-        if (!*out)
-            *out = zmsg_new ();
-        zmsg_append (*out, &frame);
-    }
+    if (has_frame)
+        s_out_push (out, frame ? frame : zframe_new_empty ());
 }
 
 //  Where a message's body is packed: a buffer on the caller's stack for
@@ -651,11 +690,11 @@ s_buf_write (void *data, const char *bytes, size_t len)
     return 0;
 }
 
-//  Packs the message's header and body; *payloads gets the payload
-//  frames, in order (NULL: none). Takes the frames out of its body.
+//  Packs the message's header and body; payloads (initialised here) gets
+//  the payload frames, in order. Takes the frames out of its body.
 //  Returns the message (still the caller's).
 static arb_msg_t *
-s_encode (arb_msg_t **self_p, uint8_t *header, s_buf_t *buf, zmsg_t **payloads)
+s_encode (arb_msg_t **self_p, uint8_t *header, s_buf_t *buf, s_out_t *payloads)
 {
     assert (self_p && *self_p);
     arb_msg_t *self = *self_p;
@@ -672,7 +711,7 @@ s_encode (arb_msg_t **self_p, uint8_t *header, s_buf_t *buf, zmsg_t **payloads)
     buf->data = buf->stack;
     buf->size = 0;
     buf->capacity = sizeof (buf->stack);
-    *payloads = NULL;
+    s_out_init (payloads);
     msgpack_packer pk;
     msgpack_packer_init (&pk, buf, s_buf_write);
     s_encode_record (&pk, schema, self->body, payloads);
@@ -692,7 +731,7 @@ arb_msg_encode (arb_msg_t **self_p)
 {
     uint8_t header[ARB_HEADER_SIZE];
     s_buf_t buf;
-    zmsg_t *payloads;
+    s_out_t payloads;
     arb_msg_t *self = s_encode (self_p, header, &buf, &payloads);
     zmsg_t *zmsg = zmsg_new ();
     if (self->routing_id)
@@ -700,10 +739,9 @@ arb_msg_encode (arb_msg_t **self_p)
     zmsg_addmem (zmsg, header, sizeof (header));
     zmsg_addmem (zmsg, buf.data, buf.size);
     s_buf_free (&buf);
-    zframe_t *frame;
-    while (payloads && (frame = zmsg_pop (payloads)))
-        zmsg_append (zmsg, &frame);
-    zmsg_destroy (&payloads);
+    for (size_t i = 0; i < payloads.n; i++)
+        zmsg_append (zmsg, &payloads.v[i]);
+    s_out_free (&payloads);
     arb_msg_destroy (self_p);
     return zmsg;
 }
@@ -713,19 +751,16 @@ arb_msg_put (arb_msg_t **self_p, arb_part_fn *put, void *arg)
 {
     uint8_t header[ARB_HEADER_SIZE];
     s_buf_t buf;
-    zmsg_t *payloads;
+    s_out_t payloads;
     s_encode (self_p, header, &buf, &payloads);
-    bool more = payloads && zmsg_size (payloads);
     int rc = put (arg, header, sizeof (header), true);
     if (rc == 0)
-        rc = put (arg, buf.data, buf.size, more);
-    for (zframe_t *frame = payloads ? zmsg_first (payloads) : NULL; rc == 0 && frame;) {
-        zframe_t *next = zmsg_next (payloads);
-        rc = put (arg, zframe_data (frame), zframe_size (frame), next != NULL);
-        frame = next;
-    }
+        rc = put (arg, buf.data, buf.size, payloads.n > 0);
+    for (size_t i = 0; rc == 0 && i < payloads.n; i++)
+        rc =
+            put (arg, zframe_data (payloads.v[i]), zframe_size (payloads.v[i]), i + 1 < payloads.n);
     s_buf_free (&buf);
-    zmsg_destroy (&payloads);
+    s_out_free (&payloads);
     arb_msg_destroy (self_p);
     return rc;
 }
@@ -739,10 +774,10 @@ arb_msg_send (arb_msg_t **self_p, void *sock)
 {
     uint8_t header[ARB_HEADER_SIZE];
     s_buf_t buf;
-    zmsg_t *payloads;
+    s_out_t payloads;
     arb_msg_t *self = s_encode (self_p, header, &buf, &payloads);
     void *handle = zsock_resolve (sock);
-    int more = payloads && zmsg_size (payloads) ? ZMQ_SNDMORE : 0;
+    int more = payloads.n ? ZMQ_SNDMORE : 0;
     int rc = 0;
     if (self->routing_id)
         rc = zmq_send (handle, zframe_data (self->routing_id), zframe_size (self->routing_id),
@@ -751,14 +786,11 @@ arb_msg_send (arb_msg_t **self_p, void *sock)
         rc = zmq_send (handle, header, sizeof (header), ZMQ_SNDMORE);
     if (rc >= 0)
         rc = zmq_send (handle, buf.data, buf.size, more);
-    zframe_t *frame;
-    while (rc >= 0 && payloads && (frame = zmsg_pop (payloads))) {
-        rc = zframe_send (&frame, sock, zmsg_size (payloads) ? ZFRAME_MORE : 0);
-        zframe_destroy (&frame);  //  left to us when the send failed
-    }
+    for (size_t i = 0; rc >= 0 && i < payloads.n; i++)
+        rc = zframe_send (&payloads.v[i], sock, i + 1 < payloads.n ? ZFRAME_MORE : 0);
     int error = errno;
     s_buf_free (&buf);
-    zmsg_destroy (&payloads);
+    s_out_free (&payloads);  //  a frame the failed send left is ours
     arb_msg_destroy (self_p);
     errno = error;  //  the caller may want to know why
     return rc >= 0 ? 0 : -1;
