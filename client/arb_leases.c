@@ -10,6 +10,7 @@
 */
 
 #include "arb_leases.h"
+#include "arb_chain.h"
 #include "arb_idmap.h"
 
 #define ARB_LEASES_TAG  0x0c1e0003u  //  a live arb_leases_t
@@ -23,10 +24,10 @@ typedef struct {
     bool settled;
     bool routed;  //  EMIT items went out under the lease: never claimed
     arb_outcome_t outcome;
-    char *error;          //  owned, or NULL
-    zframe_t *result;     //  owned, or NULL
-    void *queued;         //  handle in the outbox, or NULL
-    void *sent;           //  handle in the sent list, or NULL
+    char *error;       //  owned, or NULL
+    zframe_t *result;  //  owned, or NULL
+    arb_link_t link;   //  in the outbox (queued) or the sent list (sent), or neither
+    bool queued, sent;
     uint32_t sent_reqid;  //  the RESULT that carried it last
     int64_t sent_ms;      //  monotonic ms it went
 } s_task_t;
@@ -34,10 +35,25 @@ typedef struct {
 struct _arb_leases_t {
     uint32_t tag;        //  ARB_LEASES_TAG
     arb_idmap_t *tasks;  //  owned: id -> owned s_task_t
-    zlistx_t *outbox;    //  owned list of borrowed s_task_t: settled, unclaimed, oldest first
-    zlistx_t *sent;      //  owned list of borrowed s_task_t: sent, not acknowledged, oldest first
+    arb_chain_t outbox;  //  s_task_t settled, unclaimed, oldest first
+    arb_chain_t sent;    //  s_task_t sent, not acknowledged, oldest first
     size_t bytes;        //  result bytes held
 };
+
+//  The first task of a list, and the one after task, or NULL.
+static s_task_t *
+s_first (const arb_chain_t *list)
+{
+    arb_link_t *link = arb_chain_first (list);
+    return link ? ARB_CHAIN_ITEM (link, s_task_t, link) : NULL;
+}
+
+static s_task_t *
+s_next (const arb_chain_t *list, const s_task_t *task)
+{
+    arb_link_t *link = arb_chain_next (list, &task->link);
+    return link ? ARB_CHAIN_ITEM (link, s_task_t, link) : NULL;
+}
 
 arb_leases_t *
 arb_leases_new (void)
@@ -45,8 +61,8 @@ arb_leases_new (void)
     arb_leases_t *self = (arb_leases_t *) zmalloc (sizeof (arb_leases_t));
     self->tag = ARB_LEASES_TAG;
     self->tasks = arb_idmap_new ();
-    self->outbox = zlistx_new ();
-    self->sent = zlistx_new ();
+    arb_chain_init (&self->outbox);
+    arb_chain_init (&self->sent);
     return self;
 }
 
@@ -78,8 +94,6 @@ arb_leases_destroy (arb_leases_t **self_p)
         s_task_destroy (&task);
     }
     arb_idmap_destroy (&self->tasks);
-    zlistx_destroy (&self->outbox);
-    zlistx_destroy (&self->sent);
     self->tag = ARB_LEASES_DEAD;
     free (self);
     *self_p = NULL;
@@ -90,10 +104,10 @@ static void
 s_unlist (arb_leases_t *self, s_task_t *task)
 {
     if (task->queued)
-        zlistx_delete (self->outbox, task->queued);
+        arb_chain_remove (&self->outbox, &task->link);
     if (task->sent)
-        zlistx_delete (self->sent, task->sent);
-    task->queued = task->sent = NULL;
+        arb_chain_remove (&self->sent, &task->link);
+    task->queued = task->sent = false;
 }
 
 //  Forgets a task: out of the table and the lists, and freed.
@@ -145,8 +159,11 @@ arb_leases_is_open (arb_leases_t *self, uint64_t id)
 static void
 s_queue (arb_leases_t *self, s_task_t *task)
 {
-    if (!task->claimed && !task->queued)
-        task->queued = zlistx_add_end (self->outbox, task);
+    if (!task->claimed && !task->queued) {
+        assert (!task->sent);
+        arb_chain_add_end (&self->outbox, &task->link);
+        task->queued = true;
+    }
 }
 
 int
@@ -223,21 +240,21 @@ bool
 arb_leases_has_results (arb_leases_t *self)
 {
     assert (self && self->tag == ARB_LEASES_TAG);
-    return zlistx_size (self->outbox) > 0;
+    return self->outbox.size > 0;
 }
 
 arb_msg_t *
 arb_leases_results (arb_leases_t *self, uint32_t reqid, int64_t now_ms)
 {
     assert (self && self->tag == ARB_LEASES_TAG);
-    if (zlistx_size (self->outbox) == 0)
+    if (self->outbox.size == 0)
         return NULL;
     arb_msg_t *msg = arb_msg_new (ARB_MSG_RESULT, reqid);
     arb_result_body_t *body = arb_msg_result (msg);
     size_t bytes = 0;
     s_task_t *task;
     while (body->results.n < ARB_LEASES_RESULT_ITEMS && bytes < ARB_LEASES_RESULT_BYTES
-           && (task = (s_task_t *) zlistx_first (self->outbox))) {
+           && (task = s_first (&self->outbox))) {
         arb_result_item_t *item =
             (arb_result_item_t *) arb_msg_grow (msg, &body->results, sizeof (*item), 1);
         item->id = task->id;
@@ -248,9 +265,10 @@ arb_leases_results (arb_leases_t *self, uint32_t reqid, int64_t now_ms)
         //  a copy: the result stays until the broker says it has it
         item->result = task->result ? zframe_dup (task->result) : NULL;
         bytes += item->result ? zframe_size (item->result) : 0;
-        zlistx_delete (self->outbox, task->queued);
-        task->queued = NULL;
-        task->sent = zlistx_add_end (self->sent, task);
+        arb_chain_remove (&self->outbox, &task->link);
+        task->queued = false;
+        arb_chain_add_end (&self->sent, &task->link);
+        task->sent = true;
         task->sent_reqid = reqid;
         task->sent_ms = now_ms;
     }
@@ -265,11 +283,11 @@ arb_leases_acked (arb_leases_t *self, uint32_t reqid)
     //  sent again leaves it first: they are one run, which answers in the
     //  order the RESULTs went find at the head.
     size_t count = 0;
-    s_task_t *task = (s_task_t *) zlistx_first (self->sent);
+    s_task_t *task = s_first (&self->sent);
     while (task && task->sent_reqid != reqid)
-        task = (s_task_t *) zlistx_next (self->sent);
+        task = s_next (&self->sent, task);
     while (task && task->sent_reqid == reqid) {
-        s_task_t *next = (s_task_t *) zlistx_next (self->sent);
+        s_task_t *next = s_next (&self->sent, task);
         s_forget (self, &task);
         count++;
         task = next;
@@ -283,10 +301,11 @@ arb_leases_resend (arb_leases_t *self, int64_t now_ms, int64_t after_ms)
     assert (self && self->tag == ARB_LEASES_TAG);
     size_t count = 0;
     s_task_t *task;
-    while ((task = (s_task_t *) zlistx_first (self->sent)) && task->sent_ms + after_ms <= now_ms) {
-        zlistx_delete (self->sent, task->sent);
-        task->sent = NULL;
-        task->queued = zlistx_add_end (self->outbox, task);
+    while ((task = s_first (&self->sent)) && task->sent_ms + after_ms <= now_ms) {
+        arb_chain_remove (&self->sent, &task->link);
+        task->sent = false;
+        arb_chain_add_end (&self->outbox, &task->link);
+        task->queued = true;
         count++;
     }
     return count;
@@ -296,7 +315,7 @@ int64_t
 arb_leases_resend_at (arb_leases_t *self, int64_t after_ms)
 {
     assert (self && self->tag == ARB_LEASES_TAG);
-    s_task_t *task = (s_task_t *) zlistx_first (self->sent);
+    s_task_t *task = s_first (&self->sent);
     return task ? task->sent_ms + after_ms : INT64_MAX;
 }
 
