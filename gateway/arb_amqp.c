@@ -831,7 +831,6 @@ arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
     self->users = zlistx_new ();
     zlistx_set_destructor (self->users, s_user_destructor);
     self->conns = zlistx_new ();
-    self->route = zlistx_new ();
     self->trims = zlistx_new ();
     zlistx_set_destructor (self->trims, s_trim_destructor);
     arb_amqp_deadletters_init (self);
@@ -888,7 +887,7 @@ arb_amqp_destroy (arb_amqp_t **self_p)
     arb_amqp_claim_release (self);
     arb_reactor_disarm (self->reactor, &self->claim_timer);
     zlistx_destroy (&self->conns);
-    zlistx_destroy (&self->route);
+    arb_amqp_targets_fini (&self->route);
     zlistx_destroy (&self->trims);
     arb_amqp_admit_fini (self);
     arb_amqp_deadletters_fini (self);

@@ -325,17 +325,20 @@ s_on_deadlettered (arb_gateway_t *gateway,
 
 //  Submits a copy of the dead-lettered message to each of targets.
 static void
-s_submit_copies (
-    arb_amqp_t *self, zlistx_t *targets, uint64_t task, arb_bin_t record, zframe_t *payload)
+s_submit_copies (arb_amqp_t *self,
+                 arb_amqp_targets_t *targets,
+                 uint64_t task,
+                 arb_bin_t record,
+                 zframe_t *payload)
 {
     s_deadletter_t *dl = (s_deadletter_t *) zmalloc (sizeof (s_deadletter_t));
     dl->server = self;
     dl->task = task;
-    dl->left = zlistx_size (targets);
+    dl->left = targets->n;
     dl->handle = zlistx_add_end (self->deadletters, dl);
     uint64_t now = (uint64_t) zclock_time ();
-    for (arb_amqp_queue_t *q = (arb_amqp_queue_t *) zlistx_first (targets); q;
-         q = (arb_amqp_queue_t *) zlistx_next (targets)) {
+    for (size_t i = 0; i < targets->n; i++) {
+        arb_amqp_queue_t *q = targets->v[i];
         //  the copy has no expiration of its own: only its new queue's TTL
         bool ttl = q->settings.has_ttl;
         uint64_t at = now + (q->settings.message_ttl_ms ? q->settings.message_ttl_ms : 1);
@@ -407,30 +410,20 @@ arb_amqp_deadletter (arb_amqp_t *self,
     amqp_array_t deaths = s_deaths (old, &pool, queue->name, reason, x, k, expiration);
     s_set_headers (props, &pool, deaths, queue->name, reason, x);
 
-    zlistx_t *targets = self->route;
+    arb_amqp_targets_t *targets = &self->route;
     arb_amqp_model_route (exchange, key, &props->headers, targets);
-    if (!streq (reason, "rejected")) {
-        //  one at a time (a deletion moves the list's cursor); few targets
-        bool again = true;
-        while (again) {
-            again = false;
-            for (arb_amqp_queue_t *q = (arb_amqp_queue_t *) zlistx_first (targets); q;
-                 q = (arb_amqp_queue_t *) zlistx_next (targets))
-                if (s_is_cycle (&deaths, q->name)) {
-                    zsys_debug ("amqp: dead-letter cycle dropped queue=%s to=%s", queue->broker,
-                                q->broker);
-                    zlistx_delete (targets, zlistx_find (targets, q));
-                    again = true;
-                    break;
-                }
-        }
-    }
+    if (!streq (reason, "rejected"))
+        for (size_t i = targets->n; i-- > 0;)
+            if (s_is_cycle (&deaths, targets->v[i]->name)) {
+                zsys_debug ("amqp: dead-letter cycle dropped queue=%s to=%s", queue->broker,
+                            targets->v[i]->broker);
+                arb_amqp_targets_remove (targets, i);
+            }
     int rc = -1;
     size_t cap = raw.len + 1024 + 4 * (strlen (queue->name) + x.len + k.len + 64);
     uint8_t *buf = (uint8_t *) malloc (cap);
     assert (buf);
-    int props_size =
-        zlistx_size (targets) ? arb_amqp_frame_encode_properties (props, buf, cap) : -1;
+    int props_size = targets->n ? arb_amqp_frame_encode_properties (props, buf, cap) : -1;
     size_t rsize =
         ARB_AMQP_RECORD_OVERHEAD + strlen (exchange->name) + strlen (key) + (size_t) props_size;
     uint8_t *record = props_size >= 0 ? (uint8_t *) malloc (rsize) : NULL;
@@ -442,12 +435,12 @@ arb_amqp_deadletter (arb_amqp_t *self,
         s_submit_copies (self, targets, task, (arb_bin_t){record, rsize}, payload);
         rc = 0;
     }
-    else if (zlistx_size (targets))
+    else if (targets->n)
         zsys_warning ("amqp: cannot dead-letter queue=%s (its headers do not encode)",
                       queue->broker);
     free (record);
     free (buf);
-    zlistx_purge (targets);
+    targets->n = 0;
     empty_amqp_pool (&pool);
     return rc;
 }

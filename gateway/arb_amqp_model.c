@@ -792,20 +792,50 @@ s_headers_match (zchunk_t *args, const amqp_table_t *headers)
     return matched;
 }
 
+void
+arb_amqp_targets_fini (arb_amqp_targets_t *self)
+{
+    free (self->v);
+    *self = (arb_amqp_targets_t){0};
+}
+
+void
+arb_amqp_targets_remove (arb_amqp_targets_t *self, size_t i)
+{
+    assert (i < self->n);
+    memmove (self->v + i, self->v + i + 1, (self->n - i - 1) * sizeof (self->v[0]));
+    self->n--;
+}
+
+//  Adds a queue (NULL: none) unless it is there already.
+static void
+s_target (arb_amqp_targets_t *self, arb_amqp_queue_t *queue)
+{
+    if (!queue)
+        return;
+    for (size_t i = 0; i < self->n; i++)
+        if (self->v[i] == queue)
+            return;
+    if (self->n == self->capacity) {
+        self->capacity = self->capacity ? self->capacity * 2 : 8;
+        self->v = (arb_amqp_queue_t **) realloc (self->v, self->capacity * sizeof (self->v[0]));
+        assert (self->v);
+    }
+    self->v[self->n++] = queue;
+}
+
 //  seen: the exchanges visited, made at the first exchange-to-exchange
 //  binding followed (most messages never need it).
 static void
 s_route (arb_amqp_exchange_t *exchange,
          const char *key,
          const amqp_table_t *headers,
-         zlistx_t *queues,
+         arb_amqp_targets_t *queues,
          zlistx_t **seen)
 {
     arb_amqp_vhost_t *vhost = exchange->vhost;
     if (exchange->builtin && !*exchange->name) {
-        arb_amqp_queue_t *queue = arb_amqp_model_queue (vhost, key);
-        if (queue && !zlistx_find (queues, queue))
-            zlistx_add_end (queues, queue);
+        s_target (queues, arb_amqp_model_queue (vhost, key));
         return;
     }
     for (s_binding_t *b = (s_binding_t *) zlistx_first (exchange->bindings); b;
@@ -838,11 +868,8 @@ s_route (arb_amqp_exchange_t *exchange,
                 s_route (next, key, headers, queues, seen);
             }
         }
-        else {
-            arb_amqp_queue_t *queue = arb_amqp_model_queue (vhost, b->dest);
-            if (queue && !zlistx_find (queues, queue))
-                zlistx_add_end (queues, queue);
-        }
+        else
+            s_target (queues, arb_amqp_model_queue (vhost, b->dest));
     }
 }
 
@@ -850,12 +877,12 @@ size_t
 arb_amqp_model_route (arb_amqp_exchange_t *exchange,
                       const char *key,
                       const amqp_table_t *headers,
-                      zlistx_t *queues)
+                      arb_amqp_targets_t *targets)
 {
     zlistx_t *seen = NULL;
-    s_route (exchange, key, headers, queues, &seen);
+    s_route (exchange, key, headers, targets, &seen);
     zlistx_destroy (&seen);
-    return zlistx_size (queues);
+    return targets->n;
 }
 
 //  ---------------------------------------------------------------------

@@ -225,13 +225,28 @@ bool arb_amqp_model_exchange_in_use (arb_amqp_exchange_t *exchange);
 //  none left (to delete, as RabbitMQ does), or NULL. Borrowed.
 arb_amqp_exchange_t *arb_amqp_model_spent_exchange (arb_amqp_vhost_t *vhost);
 
+//  The queues a message reaches: borrowed, each once, in the order found.
+//  Its owner keeps one and empties it (n = 0) after each message, so that
+//  routing allocates nothing once the array has grown (a list node per
+//  queue a message reached, before).
+typedef struct {
+    arb_amqp_queue_t **v;  //  owned array
+    size_t n, capacity;
+} arb_amqp_targets_t;
+
+//  Frees the array (the queues are not the targets').
+void arb_amqp_targets_fini (arb_amqp_targets_t *self);
+
+//  Takes out the queue at index i, keeping the others' order.
+void arb_amqp_targets_remove (arb_amqp_targets_t *self, size_t i);
+
 //  Routes a message published to exchange with routing key and headers
-//  (NULL: none): adds each queue it reaches, once, to queues (borrowed
-//  pointers; give an empty list). Returns the number of queues.
+//  (NULL: none): adds each queue it reaches, once, to targets (give them
+//  empty). Returns the number of queues.
 size_t arb_amqp_model_route (arb_amqp_exchange_t *exchange,
                              const char *key,
                              const amqp_table_t *headers,
-                             zlistx_t *queues);
+                             arb_amqp_targets_t *targets);
 
 //  Whether routing key matches a topic binding key.
 bool arb_amqp_model_topic_match (const char *pattern, const char *key);

@@ -64,7 +64,7 @@ struct _arb_amqp_t {
     uint64_t expire_at;        //  monotonic ms it is armed for (0: not armed)
     uint64_t started_ms;       //  monotonic ms at start
     arb_stream_io_t io;        //  the connections' shared read buffer and byte counts
-    zlistx_t *route;           //  owned: a publish's queues while it is routed (kept empty)
+    arb_amqp_targets_t route;  //  a publish's queues while it is routed (kept empty)
     zlistx_t *trims;           //  owned: x-max-length(-bytes) trims under way (arb_amqp.c)
     zlistx_t *deadletters;     //  owned: messages being dead-lettered (arb_amqp_deadletter.c)
     zlistx_t *admits;  //  owned: messages for queues that refuse to overflow (arb_amqp_admit.c)

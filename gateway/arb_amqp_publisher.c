@@ -281,7 +281,7 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
     amqp_basic_properties_t *props = NULL;
     arb_amqp_frame_properties (zchunk_data (message->props), zchunk_size (message->props),
                                &conn->pool, &props);
-    zlistx_t *queues = server->route;
+    arb_amqp_targets_t *queues = &server->route;
     const amqp_table_t *headers =
         props && (props->_flags & AMQP_BASIC_HEADERS_FLAG) ? &props->headers : NULL;
     //  a direct reply goes to its consumer, never to a queue
@@ -321,9 +321,8 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
     assert (record);
     arb_amqp_frame_record (record, hsize, amqp_cstring_bytes (message->exchange),
                            amqp_cstring_bytes (message->key), raw);
-    size_t i = 0;
-    for (arb_amqp_queue_t *q = (arb_amqp_queue_t *) zlistx_first (queues); q;
-         q = (arb_amqp_queue_t *) zlistx_next (queues), i++) {
+    for (size_t i = 0; i < n; i++) {
+        arb_amqp_queue_t *q = queues->v[i];
         int64_t ttl = message_ttl;
         if (q->settings.has_ttl && (ttl < 0 || (uint64_t) ttl > q->settings.message_ttl_ms))
             ttl = (int64_t) q->settings.message_ttl_ms;
@@ -362,10 +361,9 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
     if (record != small)
         free (record);
     //  x-max-length: the bounded queues are trimmed once these are out
-    for (arb_amqp_queue_t *q = (arb_amqp_queue_t *) zlistx_first (queues); q;
-         q = (arb_amqp_queue_t *) zlistx_next (queues))
-        arb_amqp_queue_grew (server, q);
-    zlistx_purge (queues);
+    for (size_t i = 0; i < n; i++)
+        arb_amqp_queue_grew (server, queues->v[i]);
+    queues->n = 0;
     s_message_clear (message);
     publish->left--;
     return s_progress (self);

@@ -125,13 +125,13 @@ s_exchange (s_fixture_t *f, const char *name, arb_amqp_type_t type)
 static char *
 s_route (arb_amqp_exchange_t *x, const char *key, const amqp_table_t *headers)
 {
-    zlistx_t *queues = zlistx_new ();
-    arb_amqp_model_route (x, key, headers, queues);
+    arb_amqp_targets_t queues = {0};
+    size_t n = arb_amqp_model_route (x, key, headers, &queues);
+    assert_int_equal (n, queues.n);
     zlistx_t *names = zlistx_new ();
     zlistx_set_comparator (names, (zlistx_comparator_fn *) strcmp);
-    for (arb_amqp_queue_t *q = (arb_amqp_queue_t *) zlistx_first (queues); q;
-         q = (arb_amqp_queue_t *) zlistx_next (queues))
-        zlistx_add_end (names, q->name);
+    for (size_t i = 0; i < queues.n; i++)
+        zlistx_add_end (names, queues.v[i]->name);
     zlistx_sort (names);
     static char out[256];
     out[0] = 0;
@@ -141,7 +141,7 @@ s_route (arb_amqp_exchange_t *x, const char *key, const amqp_table_t *headers)
         strcat (out, name);
     }
     zlistx_destroy (&names);
-    zlistx_destroy (&queues);
+    arb_amqp_targets_fini (&queues);
     return out;
 }
 
