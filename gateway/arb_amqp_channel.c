@@ -29,16 +29,16 @@ struct _arb_amqp_channel_t {
     uint16_t prefetch_channel;  //  global=true, 0: none
     //  the channel's prefetch: one link consumer for every ack-mode
     //  consumer made under a global basic.qos, over all of their queues
-    uint32_t shared_sub;    //  its subscription, 0: none
-    uint32_t shared_limit;  //  the credit it was made with + changes (prefetch_channel)
-    size_t shared_unacked;  //  unacked deliveries of shared consumers
-    size_t bound_unacked;   //  unacked deliveries of bound consumers (both prefetches)
-    size_t nbound;          //  bound consumers now (none: the channel's room is O(1))
-    uint64_t shared_turn;   //  round robin among the consumers of one queue
-    bool ending;            //  every consumer ends (close): no subscription is remade
-    zlistx_t *consumers;    //  owned arb_amqp_consumer_t
-    zlistx_t *deliveries;   //  owned arb_amqp_delivery_t, in tag order
-    arb_idmap_t *by_tag;    //  tag -> borrowed delivery
+    uint32_t shared_sub;     //  its subscription, 0: none
+    uint32_t shared_limit;   //  the credit it was made with + changes (prefetch_channel)
+    size_t shared_unacked;   //  unacked deliveries of shared consumers
+    size_t bound_unacked;    //  unacked deliveries of bound consumers (both prefetches)
+    size_t nbound;           //  bound consumers now (none: the channel's room is O(1))
+    uint64_t shared_turn;    //  round robin among the consumers of one queue
+    bool ending;             //  every consumer ends (close): no subscription is remade
+    zlistx_t *consumers;     //  owned arb_amqp_consumer_t
+    arb_chain_t deliveries;  //  owned arb_amqp_delivery_t, in tag order
+    arb_idmap_t *by_tag;     //  tag -> borrowed delivery
     uint64_t next_tag;
     uint64_t next_ctag;
     char *last_queue;         //  owned
@@ -296,7 +296,7 @@ s_hold (arb_amqp_channel_t *self,
         delivery->payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();
         delivery->headers = zchunk_new (task->headers.data, task->headers.size);
     }
-    delivery->handle = zlistx_add_end (self->deliveries, delivery);
+    arb_chain_add_end (&self->deliveries, &delivery->link);
     arb_idmap_insert (self->by_tag, tag, delivery);
     arb_idmap_insert (self->conn->server->held, task->id, delivery);
 }
@@ -427,19 +427,25 @@ s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
 {
     s_delivery_unhold (self, delivery);
     arb_idmap_remove (self->by_tag, delivery->tag);
-    zlistx_delete (self->deliveries, delivery->handle);
-}
-
-static void
-s_delivery_destructor (void **item)
-{
-    arb_amqp_delivery_t *delivery = (arb_amqp_delivery_t *) *item;
-    if (!delivery)
-        return;
+    arb_chain_remove (&self->deliveries, &delivery->link);
     zframe_destroy (&delivery->payload);
     zchunk_destroy (&delivery->headers);
     free (delivery);
-    *item = NULL;
+}
+
+//  The channel's first delivery (the lowest tag), and the one after d.
+static arb_amqp_delivery_t *
+s_first_delivery (arb_amqp_channel_t *self)
+{
+    arb_link_t *link = arb_chain_first (&self->deliveries);
+    return link ? ARB_CHAIN_ITEM (link, arb_amqp_delivery_t, link) : NULL;
+}
+
+static arb_amqp_delivery_t *
+s_next_delivery (arb_amqp_channel_t *self, arb_amqp_delivery_t *d)
+{
+    arb_link_t *link = arb_chain_next (&self->deliveries, &d->link);
+    return link ? ARB_CHAIN_ITEM (link, arb_amqp_delivery_t, link) : NULL;
 }
 
 //  Puts every unacked delivery back at the head of its queue.
@@ -448,7 +454,7 @@ s_release_all (arb_amqp_channel_t *self)
 {
     arb_amqp_t *server = self->conn->server;
     arb_amqp_delivery_t *d;
-    while ((d = (arb_amqp_delivery_t *) zlistx_first (self->deliveries))) {
+    while ((d = s_first_delivery (self))) {
         if (!d->stopped)
             arb_link_release (server->link, d->task);
         s_delivery_free (self, d);
@@ -505,8 +511,7 @@ arb_amqp_channel_settle (
         return -1;
     }
     arb_amqp_delivery_t *d;
-    while ((d = (arb_amqp_delivery_t *) zlistx_first (self->deliveries))
-           && (tag == 0 || d->tag <= tag))
+    while ((d = s_first_delivery (self)) && (tag == 0 || d->tag <= tag))
         s_settle (self, d, how);
     return 0;
 }
@@ -597,8 +602,7 @@ s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer)
         arb_link_unsubscribe (server->link, consumer->sub);
     if (consumer->bound)
         self->nbound--;
-    for (arb_amqp_delivery_t *d = (arb_amqp_delivery_t *) zlistx_first (self->deliveries); d;
-         d = (arb_amqp_delivery_t *) zlistx_next (self->deliveries))
+    for (arb_amqp_delivery_t *d = s_first_delivery (self); d; d = s_next_delivery (self, d))
         if (d->consumer == consumer)
             d->consumer = NULL;
     arb_amqp_queue_t *queue = consumer->queue;
@@ -667,8 +671,7 @@ arb_amqp_channel_queue_gone (arb_amqp_channel_t *self, arb_amqp_queue_t *queue)
         if (c)
             zlistx_find (self->consumers, c);
     }
-    for (arb_amqp_delivery_t *d = (arb_amqp_delivery_t *) zlistx_first (self->deliveries); d;
-         d = (arb_amqp_delivery_t *) zlistx_next (self->deliveries))
+    for (arb_amqp_delivery_t *d = s_first_delivery (self); d; d = s_next_delivery (self, d))
         if (d->queue == queue)
             d->queue = NULL;
 }
@@ -1171,8 +1174,7 @@ arb_amqp_channel_new (arb_amqp_conn_t *conn, uint16_t number)
     self->number = number;
     self->consumers = zlistx_new ();
     zlistx_set_destructor (self->consumers, s_consumer_destructor);
-    self->deliveries = zlistx_new ();
-    zlistx_set_destructor (self->deliveries, s_delivery_destructor);
+    arb_chain_init (&self->deliveries);
     self->by_tag = arb_idmap_new ();
     self->publisher = arb_amqp_publisher_new (self);
     return self;
@@ -1202,7 +1204,7 @@ arb_amqp_channel_destroy (arb_amqp_channel_t **self_p)
     s_release_all (self);
     arb_amqp_publisher_destroy (&self->publisher);
     zlistx_destroy (&self->consumers);
-    zlistx_destroy (&self->deliveries);
+    assert (self->deliveries.size == 0);  //  s_release_all
     arb_idmap_destroy (&self->by_tag);
     arb_msg_destroy (&self->get_reply);
     free (self->get_queue);

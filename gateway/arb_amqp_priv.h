@@ -12,6 +12,7 @@
 #ifndef ARB_AMQP_PRIV_H
 #define ARB_AMQP_PRIV_H
 
+#include "arb_chain.h"
 #include "arb_amqp.h"
 #include "arb_amqp_frame.h"
 #include "arb_amqp_model.h"
@@ -166,7 +167,7 @@ typedef struct {
     zchunk_t *headers;              //  owned copy when the queue dead-letters, else NULL
     bool stopped;                   //  the broker took it back: its tag is still the client's
                                     //  to settle (an ack of it does nothing), as RabbitMQ's
-    void *handle;                   //  in the channel's delivery list
+    arb_link_t link;                //  in the channel's deliveries
 } arb_amqp_delivery_t;
 
 //  ---------------------------------------------------------------------

@@ -76,7 +76,7 @@ typedef struct {
     uint64_t *tickets;                //  one per task: owned, or &ticket
     uint64_t ticket;                  //  the one ticket of a message routed to one queue
     size_t n;
-    void *handle;  //  in the publisher's list
+    arb_link_t link;  //  in the publisher's publishes
 } s_publish_t;
 
 struct _arb_amqp_publisher_t {
@@ -88,7 +88,7 @@ struct _arb_amqp_publisher_t {
     size_t got;                   //  its body bytes read so far
     bool confirm;                 //  confirm.select
     uint64_t next_seq;
-    zlistx_t *publishes;    //  owned s_publish_t, in order
+    arb_chain_t publishes;  //  owned s_publish_t, in order
     bool tx;                //  tx.select
     bool tx_failed;         //  a message of the commit under way was not stored
     zlistx_t *tx_messages;  //  owned s_message_t, kept until commit
@@ -130,16 +130,22 @@ s_free_destructor (void **item)
     *item = NULL;
 }
 
-static void
-s_publish_destructor (void **item)
+//  The oldest publish, or NULL.
+static s_publish_t *
+s_first_publish (arb_amqp_publisher_t *self)
 {
-    s_publish_t *publish = (s_publish_t *) *item;
-    if (!publish)
-        return;
+    arb_link_t *link = arb_chain_first (&self->publishes);
+    return link ? ARB_CHAIN_ITEM (link, s_publish_t, link) : NULL;
+}
+
+//  Takes a publish out of the list and frees it.
+static void
+s_publish_end (arb_amqp_publisher_t *self, s_publish_t *publish)
+{
+    arb_chain_remove (&self->publishes, &publish->link);
     if (publish->tickets != &publish->ticket)
         free (publish->tickets);
     free (publish);
-    *item = NULL;
 }
 
 void
@@ -175,11 +181,11 @@ s_progress (arb_amqp_publisher_t *self)
     int rc = 0;
     if (arb_amqp_channel_is_closing (self->channel)) {
         //  we sent Channel.Close: nothing more goes out on it
-        while ((p = (s_publish_t *) zlistx_first (self->publishes)) && p->left == 0)
-            zlistx_delete (self->publishes, p->handle);
+        while ((p = s_first_publish (self)) && p->left == 0)
+            s_publish_end (self, p);
         return 0;
     }
-    while ((p = (s_publish_t *) zlistx_first (self->publishes)) && p->left == 0) {
+    while ((p = s_first_publish (self)) && p->left == 0) {
         if (p->seq && p->failed) {
             if (run) {
                 amqp_basic_ack_t ack = {.delivery_tag = run_last, .multiple = run > 1};
@@ -196,7 +202,7 @@ s_progress (arb_amqp_publisher_t *self)
         if (p->in_tx && p->failed)
             self->tx_failed = true;
         bool commit = p->commit;
-        zlistx_delete (self->publishes, p->handle);
+        s_publish_end (self, p);
         if (commit && self->tx_failed) {
             self->tx_failed = false;
             arb_amqp_channel_fail (self->channel, AMQP_INTERNAL_ERROR,
@@ -296,7 +302,7 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
     publish->seq = self->confirm ? ++self->next_seq : 0;
     publish->in_tx = in_tx;
     publish->tickets = n > 1 ? (uint64_t *) zmalloc (n * sizeof (uint64_t)) : &publish->ticket;
-    publish->handle = zlistx_add_end (self->publishes, publish);
+    arb_chain_add_end (&self->publishes, &publish->link);
     //  held until every task is handed over: a batch refused on the way
     //  answers the tasks before, and must not end the publish under us
     publish->left = 1;
@@ -538,7 +544,7 @@ s_commit (arb_amqp_publisher_t *self)
     commit->publisher = self;
     commit->commit = true;
     commit->tickets = &commit->ticket;
-    commit->handle = zlistx_add_end (self->publishes, commit);
+    arb_chain_add_end (&self->publishes, &commit->link);
     return s_progress (self);
 }
 
@@ -607,8 +613,7 @@ arb_amqp_publisher_new (arb_amqp_channel_t *channel)
     self->channel = channel;
     self->conn = arb_amqp_channel_conn (channel);
     self->number = arb_amqp_channel_number (channel);
-    self->publishes = zlistx_new ();
-    zlistx_set_destructor (self->publishes, s_publish_destructor);
+    arb_chain_init (&self->publishes);
     self->tx_messages = zlistx_new ();
     zlistx_set_destructor (self->tx_messages, s_message_destructor);
     self->tx_acks = zlistx_new ();
@@ -623,13 +628,13 @@ arb_amqp_publisher_destroy (arb_amqp_publisher_t **self_p)
     if (!self)
         return;
     //  the tasks of publishes not yet confirmed are stored all the same
-    for (s_publish_t *p = (s_publish_t *) zlistx_first (self->publishes); p;
-         p = (s_publish_t *) zlistx_next (self->publishes)) {
+    s_publish_t *p;
+    while ((p = s_first_publish (self))) {
         for (size_t i = 0; i < p->n; i++)
             arb_amqp_forget_submit (self->conn->server, p->tickets[i]);
         self->conn->inflight -= p->left;
+        s_publish_end (self, p);
     }
-    zlistx_destroy (&self->publishes);
     arb_reactor_disarm (self->conn->server->reactor, &self->progress);
     arb_amqp_publisher_reset (self);
     zlistx_destroy (&self->tx_messages);
