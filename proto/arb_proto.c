@@ -528,7 +528,9 @@ s_pack_key (msgpack_packer *pk, const arb_field_t *f)
 
 //  The payload frames an encoding takes out of a body, in order: the first
 //  few inline (most messages have one or two), more in an owned array. A
-//  zmsg of them cost two allocations a message and one a frame.
+//  zmsg of them cost two allocations a message and one a frame. NULL is
+//  an empty frame (a record without one: a result with no value), sent as
+//  an empty part without a zframe made for it.
 typedef struct {
     zframe_t **v;  //  first, or owned
     size_t n, capacity;
@@ -656,7 +658,7 @@ s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, s_ou
     //  A record's own frame follows the frames of its nested records, the
     //  same order in which the decoder will claim them.
     if (has_frame)
-        s_out_push (out, frame ? frame : zframe_new_empty ());
+        s_out_push (out, frame);
 }
 
 //  Where a message's body is packed: a buffer on the caller's stack for
@@ -740,7 +742,10 @@ arb_msg_encode (arb_msg_t **self_p)
     zmsg_addmem (zmsg, buf.data, buf.size);
     s_buf_free (&buf);
     for (size_t i = 0; i < payloads.n; i++)
-        zmsg_append (zmsg, &payloads.v[i]);
+        if (payloads.v[i])
+            zmsg_append (zmsg, &payloads.v[i]);
+        else
+            zmsg_addmem (zmsg, NULL, 0);
     s_out_free (&payloads);
     arb_msg_destroy (self_p);
     return zmsg;
@@ -757,8 +762,8 @@ arb_msg_put (arb_msg_t **self_p, arb_part_fn *put, void *arg)
     if (rc == 0)
         rc = put (arg, buf.data, buf.size, payloads.n > 0);
     for (size_t i = 0; rc == 0 && i < payloads.n; i++)
-        rc =
-            put (arg, zframe_data (payloads.v[i]), zframe_size (payloads.v[i]), i + 1 < payloads.n);
+        rc = put (arg, payloads.v[i] ? zframe_data (payloads.v[i]) : (const void *) "",
+                  payloads.v[i] ? zframe_size (payloads.v[i]) : 0, i + 1 < payloads.n);
     s_buf_free (&buf);
     s_out_free (&payloads);
     arb_msg_destroy (self_p);
@@ -787,7 +792,9 @@ arb_msg_send (arb_msg_t **self_p, void *sock)
     if (rc >= 0)
         rc = zmq_send (handle, buf.data, buf.size, more);
     for (size_t i = 0; rc >= 0 && i < payloads.n; i++)
-        rc = zframe_send (&payloads.v[i], sock, i + 1 < payloads.n ? ZFRAME_MORE : 0);
+        rc = payloads.v[i]
+                 ? zframe_send (&payloads.v[i], sock, i + 1 < payloads.n ? ZFRAME_MORE : 0)
+                 : zmq_send (handle, "", 0, i + 1 < payloads.n ? ZMQ_SNDMORE : 0);
     int error = errno;
     s_buf_free (&buf);
     s_out_free (&payloads);  //  a frame the failed send left is ours
