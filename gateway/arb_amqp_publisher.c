@@ -48,10 +48,12 @@ typedef enum {
     S_BODY
 } s_content_t;
 
-//  A message as published (in content, or kept by a transaction).
+//  A message as published (in content, or kept by a transaction). Its
+//  exchange and routing key are short strings (255 bytes at most): kept
+//  inline, not in an allocation each.
 typedef struct {
-    char *exchange;  //  owned
-    char *key;       //  owned
+    char exchange[256];
+    char key[256];
     bool mandatory;
     zchunk_t *props;  //  owned raw property bytes
     zframe_t *body;   //  owned
@@ -106,8 +108,7 @@ s_send (arb_amqp_publisher_t *self, amqp_method_number_t id, void *m)
 static void
 s_message_clear (s_message_t *message)
 {
-    zstr_free (&message->exchange);
-    zstr_free (&message->key);
+    message->exchange[0] = message->key[0] = 0;
     zchunk_destroy (&message->props);
     zframe_destroy (&message->body);
 }
@@ -418,6 +419,16 @@ s_published (arb_amqp_publisher_t *self)
 //  ---------------------------------------------------------------------
 //  Content
 
+//  A short string into its 256 bytes, NUL-terminated.
+static void
+s_copy_short (char *dest, amqp_bytes_t bytes)
+{
+    size_t len = bytes.len < 255 ? bytes.len : 255;
+    if (len)
+        memcpy (dest, bytes.bytes, len);
+    dest[len] = 0;
+}
+
 static int
 s_on_publish (arb_amqp_publisher_t *self, amqp_basic_publish_t *m)
 {
@@ -426,8 +437,8 @@ s_on_publish (arb_amqp_publisher_t *self, amqp_basic_publish_t *m)
                             AMQP_BASIC_PUBLISH_METHOD);
         return -1;
     }
-    self->message.exchange = arb_amqp_frame_str (m->exchange);
-    self->message.key = arb_amqp_frame_str (m->routing_key);
+    s_copy_short (self->message.exchange, m->exchange);
+    s_copy_short (self->message.key, m->routing_key);
     self->message.mandatory = m->mandatory;
     self->content = S_HEADER;
     return 0;
