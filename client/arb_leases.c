@@ -24,9 +24,9 @@ typedef struct {
     bool settled;
     bool routed;  //  EMIT items went out under the lease: never claimed
     arb_outcome_t outcome;
-    char *error;       //  owned, or NULL
-    zframe_t *result;  //  owned, or NULL
-    arb_link_t link;   //  in the outbox (queued) or the sent list (sent), or neither
+    char *error;            //  owned, or NULL
+    zframe_t *result;       //  owned, or NULL
+    arb_chain_link_t node;  //  in the outbox (queued) or the sent list (sent), or neither
     bool queued, sent;
     uint32_t sent_reqid;  //  the RESULT that carried it last
     int64_t sent_ms;      //  monotonic ms it went
@@ -44,15 +44,15 @@ struct _arb_leases_t {
 static s_task_t *
 s_first (const arb_chain_t *list)
 {
-    arb_link_t *link = arb_chain_first (list);
-    return link ? ARB_CHAIN_ITEM (link, s_task_t, link) : NULL;
+    arb_chain_link_t *link = arb_chain_first (list);
+    return link ? ARB_CHAIN_ITEM (link, s_task_t, node) : NULL;
 }
 
 static s_task_t *
 s_next (const arb_chain_t *list, const s_task_t *task)
 {
-    arb_link_t *link = arb_chain_next (list, &task->link);
-    return link ? ARB_CHAIN_ITEM (link, s_task_t, link) : NULL;
+    arb_chain_link_t *link = arb_chain_next (list, &task->node);
+    return link ? ARB_CHAIN_ITEM (link, s_task_t, node) : NULL;
 }
 
 arb_leases_t *
@@ -104,9 +104,9 @@ static void
 s_unlist (arb_leases_t *self, s_task_t *task)
 {
     if (task->queued)
-        arb_chain_remove (&self->outbox, &task->link);
+        arb_chain_remove (&self->outbox, &task->node);
     if (task->sent)
-        arb_chain_remove (&self->sent, &task->link);
+        arb_chain_remove (&self->sent, &task->node);
     task->queued = task->sent = false;
 }
 
@@ -161,7 +161,7 @@ s_queue (arb_leases_t *self, s_task_t *task)
 {
     if (!task->claimed && !task->queued) {
         assert (!task->sent);
-        arb_chain_add_end (&self->outbox, &task->link);
+        arb_chain_add_end (&self->outbox, &task->node);
         task->queued = true;
     }
 }
@@ -265,9 +265,9 @@ arb_leases_results (arb_leases_t *self, uint32_t reqid, int64_t now_ms)
         //  a copy: the result stays until the broker says it has it
         item->result = task->result ? zframe_dup (task->result) : NULL;
         bytes += item->result ? zframe_size (item->result) : 0;
-        arb_chain_remove (&self->outbox, &task->link);
+        arb_chain_remove (&self->outbox, &task->node);
         task->queued = false;
-        arb_chain_add_end (&self->sent, &task->link);
+        arb_chain_add_end (&self->sent, &task->node);
         task->sent = true;
         task->sent_reqid = reqid;
         task->sent_ms = now_ms;
@@ -302,9 +302,9 @@ arb_leases_resend (arb_leases_t *self, int64_t now_ms, int64_t after_ms)
     size_t count = 0;
     s_task_t *task;
     while ((task = s_first (&self->sent)) && task->sent_ms + after_ms <= now_ms) {
-        arb_chain_remove (&self->sent, &task->link);
+        arb_chain_remove (&self->sent, &task->node);
         task->sent = false;
-        arb_chain_add_end (&self->outbox, &task->link);
+        arb_chain_add_end (&self->outbox, &task->node);
         task->queued = true;
         count++;
     }

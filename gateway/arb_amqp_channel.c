@@ -296,7 +296,7 @@ s_hold (arb_amqp_channel_t *self,
         delivery->payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();
         delivery->headers = zchunk_new (task->headers.data, task->headers.size);
     }
-    arb_chain_add_end (&self->deliveries, &delivery->link);
+    arb_chain_add_end (&self->deliveries, &delivery->node);
     arb_idmap_insert (self->by_tag, tag, delivery);
     arb_idmap_insert (self->conn->server->held, task->id, delivery);
 }
@@ -427,7 +427,7 @@ s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
 {
     s_delivery_unhold (self, delivery);
     arb_idmap_remove (self->by_tag, delivery->tag);
-    arb_chain_remove (&self->deliveries, &delivery->link);
+    arb_chain_remove (&self->deliveries, &delivery->node);
     zframe_destroy (&delivery->payload);
     zchunk_destroy (&delivery->headers);
     free (delivery);
@@ -437,15 +437,15 @@ s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
 static arb_amqp_delivery_t *
 s_first_delivery (arb_amqp_channel_t *self)
 {
-    arb_link_t *link = arb_chain_first (&self->deliveries);
-    return link ? ARB_CHAIN_ITEM (link, arb_amqp_delivery_t, link) : NULL;
+    arb_chain_link_t *link = arb_chain_first (&self->deliveries);
+    return link ? ARB_CHAIN_ITEM (link, arb_amqp_delivery_t, node) : NULL;
 }
 
 static arb_amqp_delivery_t *
 s_next_delivery (arb_amqp_channel_t *self, arb_amqp_delivery_t *d)
 {
-    arb_link_t *link = arb_chain_next (&self->deliveries, &d->link);
-    return link ? ARB_CHAIN_ITEM (link, arb_amqp_delivery_t, link) : NULL;
+    arb_chain_link_t *link = arb_chain_next (&self->deliveries, &d->node);
+    return link ? ARB_CHAIN_ITEM (link, arb_amqp_delivery_t, node) : NULL;
 }
 
 //  Puts every unacked delivery back at the head of its queue.

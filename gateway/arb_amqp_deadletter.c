@@ -411,6 +411,7 @@ arb_amqp_deadletter (arb_amqp_t *self,
     s_set_headers (props, &pool, deaths, queue->name, reason, x);
 
     arb_amqp_targets_t *targets = &self->route;
+    assert (targets->n == 0);  //  nothing routes while a message is routed
     arb_amqp_model_route (exchange, key, &props->headers, targets);
     if (!streq (reason, "rejected"))
         for (size_t i = targets->n; i-- > 0;)

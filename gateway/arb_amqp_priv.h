@@ -167,7 +167,7 @@ typedef struct {
     zchunk_t *headers;              //  owned copy when the queue dead-letters, else NULL
     bool stopped;                   //  the broker took it back: its tag is still the client's
                                     //  to settle (an ack of it does nothing), as RabbitMQ's
-    arb_link_t link;                //  in the channel's deliveries
+    arb_chain_link_t node;          //  in the channel's deliveries
 } arb_amqp_delivery_t;
 
 //  ---------------------------------------------------------------------

@@ -78,7 +78,7 @@ typedef struct {
     uint64_t *tickets;                //  one per task: owned, or &ticket
     uint64_t ticket;                  //  the one ticket of a message routed to one queue
     size_t n;
-    arb_link_t link;  //  in the publisher's publishes
+    arb_chain_link_t node;  //  in the publisher's publishes
 } s_publish_t;
 
 struct _arb_amqp_publisher_t {
@@ -135,15 +135,15 @@ s_free_destructor (void **item)
 static s_publish_t *
 s_first_publish (arb_amqp_publisher_t *self)
 {
-    arb_link_t *link = arb_chain_first (&self->publishes);
-    return link ? ARB_CHAIN_ITEM (link, s_publish_t, link) : NULL;
+    arb_chain_link_t *link = arb_chain_first (&self->publishes);
+    return link ? ARB_CHAIN_ITEM (link, s_publish_t, node) : NULL;
 }
 
 //  Takes a publish out of the list and frees it.
 static void
 s_publish_end (arb_amqp_publisher_t *self, s_publish_t *publish)
 {
-    arb_chain_remove (&self->publishes, &publish->link);
+    arb_chain_remove (&self->publishes, &publish->node);
     if (publish->tickets != &publish->ticket)
         free (publish->tickets);
     free (publish);
@@ -297,13 +297,14 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
                    && arb_amqp_reply_publish (conn, message->key, zchunk_data (message->props),
                                               zchunk_size (message->props), &message->body)
                           == 0;
+    assert (queues->n == 0);  //  nothing routes while a publish is routed
     size_t n = reply ? 0 : arb_amqp_model_route (exchange, message->key, headers, queues);
     s_publish_t *publish = (s_publish_t *) zmalloc (sizeof (s_publish_t));
     publish->publisher = self;
     publish->seq = self->confirm ? ++self->next_seq : 0;
     publish->in_tx = in_tx;
     publish->tickets = n > 1 ? (uint64_t *) zmalloc (n * sizeof (uint64_t)) : &publish->ticket;
-    arb_chain_add_end (&self->publishes, &publish->link);
+    arb_chain_add_end (&self->publishes, &publish->node);
     //  held until every task is handed over: a batch refused on the way
     //  answers the tasks before, and must not end the publish under us
     publish->left = 1;
@@ -555,7 +556,7 @@ s_commit (arb_amqp_publisher_t *self)
     commit->publisher = self;
     commit->commit = true;
     commit->tickets = &commit->ticket;
-    arb_chain_add_end (&self->publishes, &commit->link);
+    arb_chain_add_end (&self->publishes, &commit->node);
     return s_progress (self);
 }
 

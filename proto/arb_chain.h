@@ -1,6 +1,6 @@
 /*  arb_chain.h — an intrusive doubly linked list.
 
-    The links live in the items (an arb_link_t member), so adding and
+    The links live in the items (an arb_chain_link_t member), so adding and
     removing allocate nothing: a czmq zlistx takes a node from malloc for
     each item it holds, one or more a message on the gateway's and the
     workers' hot paths. An item is in one chain per link it has; a chain
@@ -16,12 +16,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-typedef struct _arb_link_t {
-    struct _arb_link_t *prev, *next;  //  NULL both when not in a chain
-} arb_link_t;
+typedef struct _arb_chain_link_t {
+    struct _arb_chain_link_t *prev, *next;  //  NULL both when not in a chain
+} arb_chain_link_t;
 
 typedef struct {
-    arb_link_t head;
+    arb_chain_link_t head;
     size_t size;
 } arb_chain_t;
 
@@ -36,13 +36,13 @@ arb_chain_init (arb_chain_t *self)
 }
 
 static inline bool
-arb_chain_is_linked (const arb_link_t *link)
+arb_chain_is_linked (const arb_chain_link_t *link)
 {
     return link->next != NULL;
 }
 
 static inline void
-arb_chain_add_end (arb_chain_t *self, arb_link_t *link)
+arb_chain_add_end (arb_chain_t *self, arb_chain_link_t *link)
 {
     link->prev = self->head.prev;
     link->next = &self->head;
@@ -53,7 +53,7 @@ arb_chain_add_end (arb_chain_t *self, arb_link_t *link)
 
 //  Takes a link out of the chain it is in (which must be self).
 static inline void
-arb_chain_remove (arb_chain_t *self, arb_link_t *link)
+arb_chain_remove (arb_chain_t *self, arb_chain_link_t *link)
 {
     link->prev->next = link->next;
     link->next->prev = link->prev;
@@ -62,15 +62,15 @@ arb_chain_remove (arb_chain_t *self, arb_link_t *link)
 }
 
 //  The first link, or NULL when the chain is empty.
-static inline arb_link_t *
+static inline arb_chain_link_t *
 arb_chain_first (const arb_chain_t *self)
 {
     return self->head.next == &self->head ? NULL : self->head.next;
 }
 
 //  The link after link, or NULL at the end.
-static inline arb_link_t *
-arb_chain_next (const arb_chain_t *self, const arb_link_t *link)
+static inline arb_chain_link_t *
+arb_chain_next (const arb_chain_t *self, const arb_chain_link_t *link)
 {
     return link->next == &self->head ? NULL : link->next;
 }
