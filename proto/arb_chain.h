@@ -13,7 +13,6 @@
 #ifndef ARB_CHAIN_H
 #define ARB_CHAIN_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct _arb_chain_link_t {
@@ -33,12 +32,6 @@ arb_chain_init (arb_chain_t *self)
 {
     self->head.prev = self->head.next = &self->head;
     self->size = 0;
-}
-
-static inline bool
-arb_chain_is_linked (const arb_chain_link_t *link)
-{
-    return link->next != NULL;
 }
 
 static inline void
