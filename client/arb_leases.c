@@ -44,15 +44,13 @@ struct _arb_leases_t {
 static s_task_t *
 s_first (const arb_chain_t *list)
 {
-    arb_chain_link_t *link = arb_chain_first (list);
-    return link ? ARB_CHAIN_ITEM (link, s_task_t, node) : NULL;
+    return ARB_CHAIN_ITEM (arb_chain_first (list), s_task_t, node);
 }
 
 static s_task_t *
 s_next (const arb_chain_t *list, const s_task_t *task)
 {
-    arb_chain_link_t *link = arb_chain_next (list, &task->node);
-    return link ? ARB_CHAIN_ITEM (link, s_task_t, node) : NULL;
+    return ARB_CHAIN_ITEM (arb_chain_next (list, &task->node), s_task_t, node);
 }
 
 arb_leases_t *

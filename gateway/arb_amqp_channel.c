@@ -437,15 +437,13 @@ s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
 static arb_amqp_delivery_t *
 s_first_delivery (arb_amqp_channel_t *self)
 {
-    arb_chain_link_t *link = arb_chain_first (&self->deliveries);
-    return link ? ARB_CHAIN_ITEM (link, arb_amqp_delivery_t, node) : NULL;
+    return ARB_CHAIN_ITEM (arb_chain_first (&self->deliveries), arb_amqp_delivery_t, node);
 }
 
 static arb_amqp_delivery_t *
 s_next_delivery (arb_amqp_channel_t *self, arb_amqp_delivery_t *d)
 {
-    arb_chain_link_t *link = arb_chain_next (&self->deliveries, &d->node);
-    return link ? ARB_CHAIN_ITEM (link, arb_amqp_delivery_t, node) : NULL;
+    return ARB_CHAIN_ITEM (arb_chain_next (&self->deliveries, &d->node), arb_amqp_delivery_t, node);
 }
 
 //  Puts every unacked delivery back at the head of its queue.

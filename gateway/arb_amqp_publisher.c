@@ -135,8 +135,7 @@ s_free_destructor (void **item)
 static s_publish_t *
 s_first_publish (arb_amqp_publisher_t *self)
 {
-    arb_chain_link_t *link = arb_chain_first (&self->publishes);
-    return link ? ARB_CHAIN_ITEM (link, s_publish_t, node) : NULL;
+    return ARB_CHAIN_ITEM (arb_chain_first (&self->publishes), s_publish_t, node);
 }
 
 //  Takes a publish out of the list and frees it.

@@ -24,8 +24,15 @@ typedef struct {
     size_t size;
 } arb_chain_t;
 
-//  The item a link is the member of.
-#define ARB_CHAIN_ITEM(link, type, member) ((type *) ((char *) (link) -offsetof (type, member)))
+//  The item a link is the member of (NULL for NULL: the end of a chain).
+#define ARB_CHAIN_ITEM(link, type, member) \
+    ((type *) arb_chain_item ((link), offsetof (type, member)))
+
+static inline void *
+arb_chain_item (arb_chain_link_t *link, size_t offset)
+{
+    return link ? (char *) link - offset : NULL;
+}
 
 static inline void
 arb_chain_init (arb_chain_t *self)
