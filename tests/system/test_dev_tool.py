@@ -74,6 +74,12 @@ def test_two_dev_setups_side_by_side(processes, tmp_path):
                                 stderr=subprocess.PIPE, timeout=60)
         assert submit.returncode == 0, (submit.stderr, proc.output())
         assert submit.stdout.split(b'\n', 1)[1] == folder.name.upper().encode()
+        # the AMQP address it prints is one rabbitmq-c's tools log in with
+        url = re.search(r'AMQP (amqp://\S+)', proc.output()).group(1)
+        declare = subprocess.run(['amqp-declare-queue', '-u', url, '-q', 'dev-check'],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        assert declare.returncode == 0, (url, declare.stderr)
+        assert declare.stdout.strip() == b'dev-check'
     for proc, endpoint, folder, port in setups:
         assert proc.stop() == 0, proc.output()  # Ctrl-C or SIGTERM: a clean stop
         assert not answers(endpoint)  # and the broker went with it
