@@ -2,15 +2,20 @@
 the broker's words, an unreachable broker, and waits that survive a broker
 kill -9 with each task reported exactly once."""
 
+import os
+import re
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
-from python_support import FAST, arbiter, client, fast_broker, start_py_worker  # noqa: F401
+from python_support import (FAST, PYTHON, arbiter, client, fast_broker,  # noqa: F401
+                            start_py_worker)
 from arbiter import (ArbiterError, Client, Conflict, Invalid, NotFound, State, Timeout,
                      Unreachable, WaitTimeout)
-from conftest import Broker, free_port, wait_until
+from conftest import ROOT, Broker, Process, free_port, wait_until
 from helpers import start_exec_worker
 
 
@@ -253,3 +258,26 @@ def test_a_wait_outlives_a_restart_in_the_middle(fast_broker, processes, tmp_pat
     waiter.join(60)
     assert box['done'].ok and box['done'].result == b'slept'
     c.close()
+
+
+def readme_python_blocks():
+    """The README's two Python examples ("From Python"): the client's
+    and the worker's, as a reader copies them."""
+    text = open(os.path.join(ROOT, 'README.md')).read()
+    section = text.split('## From Python', 1)[1].split('\n## ', 1)[0]
+    return re.findall(r'```python\n(.*?)```', section, re.S)
+
+
+def test_the_readme_examples_work_together(fast_broker, processes, tmp_path):
+    """The worker the README shows runs the task its client submits."""
+    client_code, worker_code = readme_python_blocks()
+    env = dict(os.environ, PYTHONPATH=PYTHON, ARBITER_BROKER=fast_broker.endpoint)
+    (tmp_path / 'worker.py').write_text(worker_code)
+    (tmp_path / 'client.py').write_text(client_code)
+    worker = Process([sys.executable, str(tmp_path / 'worker.py')],
+                     str(tmp_path / 'worker.log'), env=env)
+    processes.append(worker)
+    done = subprocess.run([sys.executable, str(tmp_path / 'client.py')], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert done.returncode == 0, (done.stderr, worker.output())
+    assert done.stdout.strip() == b"b'CAT.PNG'"
