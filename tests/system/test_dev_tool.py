@@ -80,6 +80,16 @@ def test_two_dev_setups_side_by_side(processes, tmp_path):
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
         assert declare.returncode == 0, (url, declare.stderr)
         assert declare.stdout.strip() == b'dev-check'
+    # a third on a port in use says so and starts nothing (its worker does
+    # not join the broker already there)
+    busy = subprocess.run([os.path.join(ROOT, 'tools', 'arbiter-dev'), 'up', '--no-build',
+                           '--port', str(setups[0][3]), '--dir', str(tmp_path / 'busy')],
+                          env=dict(os.environ, ARBITER_BUILD=BUILD), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=30)
+    assert busy.returncode == 1, busy.stderr
+    assert b'127.0.0.1:%d is in use' % setups[0][3] in busy.stderr
+    assert not (tmp_path / 'busy' / 'arbiter.db').exists()
+    assert b'worker' not in busy.stdout + busy.stderr
     for proc, endpoint, folder, port in setups:
         assert proc.stop() == 0, proc.output()  # Ctrl-C or SIGTERM: a clean stop
         assert not answers(endpoint)  # and the broker went with it
@@ -87,6 +97,12 @@ def test_two_dev_setups_side_by_side(processes, tmp_path):
     bad = subprocess.run([os.path.join(ROOT, 'tools', 'arbiter-dev'), 'up', '--port', 'x'],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
     assert bad.returncode == 2 and b"--port: 'x' is not a port" in bad.stderr
+    # --help with any command shows the help and runs nothing
+    for command in (['--help'], ['up', '--help'], ['test', '--help'], ['deb', '-h']):
+        shown = subprocess.run([os.path.join(ROOT, 'tools', 'arbiter-dev')] + command,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+        assert shown.returncode == 0 and b'quick start' in shown.stdout, (command, shown)
+        assert b'arbiter-dev: installing' not in shown.stdout + shown.stderr
 
 
 def dev_packages():
