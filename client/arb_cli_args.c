@@ -128,6 +128,14 @@ arb_cli_parse_seconds (const char *text, uint64_t max_ms, uint64_t *ms, arb_cli_
     return 0;
 }
 
+static int
+s_not_a_duration (const char *text, arb_cli_err_t *err)
+{
+    char quoted[48];
+    return s_fail (err, "expected a duration, like 30, 1.5h or 7d (s, m, h, d), not '%s'",
+                   s_quote (text, quoted, sizeof (quoted)));
+}
+
 int
 arb_cli_parse_duration (const char *text, uint64_t max_ms, uint64_t *ms, arb_cli_err_t *err)
 {
@@ -141,12 +149,17 @@ arb_cli_parse_duration (const char *text, uint64_t max_ms, uint64_t *ms, arb_cli
     for (size_t i = 0; length && i < sizeof (units) / sizeof (units[0]); i++)
         if (text[length - 1] == units[i].unit)
             unit_ms = units[i].ms;
-    if (!unit_ms)
-        return arb_cli_parse_seconds (text, max_ms, ms, err);
     bool over;
+    if (!unit_ms) {
+        //  a number alone is seconds (a negative one is told so); anything
+        //  else is told of the units too
+        uint64_t unused;
+        if (*text != '-' && s_number (text, length, 1000, max_ms, &unused, &over))
+            return s_not_a_duration (text, err);
+        return arb_cli_parse_seconds (text, max_ms, ms, err);
+    }
     if (s_number (text, length - 1, unit_ms, max_ms, ms, &over))
-        return s_fail (err, "expected a duration, like 30, 1.5h or 7d (s, m, h, d), not '%s'",
-                       s_quote (text, quoted, sizeof (quoted)));
+        return s_not_a_duration (text, err);
     if (over) {
         s_limit_text (max_ms, limit, sizeof (limit));
         return s_fail (err, "%s is over the limit of %s", s_quote (text, quoted, sizeof (quoted)),

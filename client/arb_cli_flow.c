@@ -528,12 +528,17 @@ arb_cli_run_verb (arb_cli_t *cli,
     int rc = arb_cli_common_options (cli, cmd, argc, argv);
     if (rc != ARB_CLI_END)
         return arb_cli_getopt_exit (rc);
-    if (optind >= argc)
-        return arb_cli_usage (cli, cmd, "what? give a verb");
+    size_t prefix = strlen (cmd->name) + 1;  //  "dag "
+    if (optind >= argc) {
+        char names[256] = "";
+        for (size_t i = 0; i < count; i++)
+            snprintf (names + strlen (names), sizeof (names) - strlen (names), "%s%s",
+                      i ? ", " : "", verbs[i]->name + prefix);
+        return arb_cli_usage (cli, cmd, "what? give a verb: %s", names);
+    }
     const char *verb = argv[optind];
     int first = optind;
-    optind = 0;                              //  the verb's options are read afresh
-    size_t prefix = strlen (cmd->name) + 1;  //  "dag "
+    optind = 0;  //  the verb's options are read afresh
     for (size_t i = 0; i < count; i++)
         if (streq (verbs[i]->name + prefix, verb))
             return verbs[i]->run (cli, argc - first, argv + first);

@@ -209,9 +209,14 @@ test_durations (void **state)
         assert_int_equal (ms, good[i].ms);
     }
     const char *bad[][2] = {
-        {"d", "expected a duration"},           {"1x", "expected seconds"},
-        {"-1d", "expected a duration"},         {"1e3d", "expected a duration"},
-        {"367d", "over the limit of 366 days"}, {"9999999999999999999999h", "over the limit"},
+        {"d", "expected a duration"},
+        {"1x", "expected a duration"},
+        {"7q", "(s, m, h, d)"},
+        {"-3", "must be 0 or more seconds"},
+        {"-1d", "expected a duration"},
+        {"1e3d", "expected a duration"},
+        {"367d", "over the limit of 366 days"},
+        {"9999999999999999999999h", "over the limit"},
     };
     for (size_t i = 0; i < sizeof (bad) / sizeof (bad[0]); i++) {
         assert_int_equal (arb_cli_parse_duration (bad[i][0], ARB_DELAY_MAX_MS, &ms, &err), -1);
