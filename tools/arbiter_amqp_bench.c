@@ -30,6 +30,7 @@
 */
 
 #include "arb_benchproc.h"
+#include "arb_proto.h"
 
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
@@ -484,30 +485,31 @@ s_rabbit_ready (int port, void *arg)
 }
 
 static void
-s_usage (void)
+s_usage (FILE *out)
 {
-    fprintf (stderr,
-             "usage: arbiter-amqp-bench [OPTIONS]\n"
-             "Starts its own arbiterd, arbiter-gateway and rabbitmq-server and measures, in\n"
-             "one run and with rabbitmq-c on both: A1 durable publish with confirms, A2\n"
-             "consume with ack, A3 both at once (end to end, with latency), A4 end to end\n"
-             "at a paced rate (latency at half load). One JSON line per workload.\n"
-             "  --items N         messages per workload (default 100000)\n"
-             "  --payload BYTES   message size (default 100; at least 8)\n"
-             "  --producers P     publishing connections (default 4)\n"
-             "  --consumers C     consuming connections (default 4)\n"
-             "  --window W        unconfirmed publishes per connection (default 100)\n"
-             "  --prefetch Q      basic.qos per consumer (default 100)\n"
-             "  --rate R          A4's total messages/s (default: half of RabbitMQ's A3)\n"
-             "  --only T          gateway or rabbitmq\n"
-             "  --workloads LIST  a comma list of A1, A2, A3, A4 (default all; A2 runs A1\n"
-             "                    first, A4 without --rate runs A3 first)\n"
-             "  --sync MODE       the broker's --sync (default full)\n"
-             "  --retention S     how long the broker keeps an acked message's task (default\n"
-             "                    0: deleted at its ack, as RabbitMQ does)\n"
-             "  --arbiterd PATH   (default build/broker/arbiterd)\n"
-             "  --gateway PATH    (default build/gateway/arbiter-gateway)\n"
-             "RabbitMQ is Debian's rabbitmq-server package (and its /usr/bin/epmd).\n");
+    fprintf (out, "usage: arbiter-amqp-bench [OPTIONS]\n"
+                  "Starts its own arbiterd, arbiter-gateway and rabbitmq-server and measures, in\n"
+                  "one run and with rabbitmq-c on both: A1 durable publish with confirms, A2\n"
+                  "consume with ack, A3 both at once (end to end, with latency), A4 end to end\n"
+                  "at a paced rate (latency at half load). One JSON line per workload.\n"
+                  "  --items N         messages per workload (default 100000)\n"
+                  "  --payload BYTES   message size (default 100; at least 8)\n"
+                  "  --producers P     publishing connections (default 4)\n"
+                  "  --consumers C     consuming connections (default 4)\n"
+                  "  --window W        unconfirmed publishes per connection (default 100)\n"
+                  "  --prefetch Q      basic.qos per consumer (default 100)\n"
+                  "  --rate R          A4's total messages/s (default: half of RabbitMQ's A3)\n"
+                  "  --only T          gateway or rabbitmq\n"
+                  "  --workloads LIST  a comma list of A1, A2, A3, A4 (default all; A2 runs A1\n"
+                  "                    first, A4 without --rate runs A3 first)\n"
+                  "  --sync MODE       the broker's --sync (default full)\n"
+                  "  --retention S     how long the broker keeps an acked message's task (default\n"
+                  "                    0: deleted at its ack, as RabbitMQ does)\n"
+                  "  --arbiterd PATH   (default build/broker/arbiterd)\n"
+                  "  --gateway PATH    (default build/gateway/arbiter-gateway)\n"
+                  "  -h, --help        this text\n"
+                  "  --version         the version\n"
+                  "RabbitMQ is Debian's rabbitmq-server package (and its /usr/bin/epmd).\n");
 }
 
 int
@@ -524,21 +526,15 @@ main (int argc, char **argv)
                       .consumers = 4,
                       .window = 100,
                       .prefetch = 100};
-    struct option options[] = {{"items", required_argument, 0, 'n'},
-                               {"payload", required_argument, 0, 's'},
-                               {"producers", required_argument, 0, 'p'},
-                               {"consumers", required_argument, 0, 'c'},
-                               {"window", required_argument, 0, 'w'},
-                               {"prefetch", required_argument, 0, 'q'},
-                               {"rate", required_argument, 0, 'r'},
-                               {"only", required_argument, 0, 'o'},
-                               {"sync", required_argument, 0, 'y'},
-                               {"retention", required_argument, 0, 'R'},
-                               {"arbiterd", required_argument, 0, 'a'},
-                               {"gateway", required_argument, 0, 'g'},
-                               {"workloads", required_argument, 0, 'W'},
-                               {"help", no_argument, 0, 'h'},
-                               {0, 0, 0, 0}};
+    struct option options[] = {
+        {"items", required_argument, 0, 'n'},     {"payload", required_argument, 0, 's'},
+        {"producers", required_argument, 0, 'p'}, {"consumers", required_argument, 0, 'c'},
+        {"window", required_argument, 0, 'w'},    {"prefetch", required_argument, 0, 'q'},
+        {"rate", required_argument, 0, 'r'},      {"only", required_argument, 0, 'o'},
+        {"sync", required_argument, 0, 'y'},      {"retention", required_argument, 0, 'R'},
+        {"arbiterd", required_argument, 0, 'a'},  {"gateway", required_argument, 0, 'g'},
+        {"workloads", required_argument, 0, 'W'}, {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},         {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long (argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
@@ -582,17 +578,20 @@ main (int argc, char **argv)
                 self.workloads = optarg;
                 break;
             case 'h':
-                s_usage ();
+                s_usage (stdout);
+                return 0;
+            case 'V':
+                printf ("arbiter-amqp-bench %s (protocol %d)\n", ARB_VERSION, ARB_PROTO_VERSION);
                 return 0;
             default:
-                s_usage ();
+                s_usage (stderr);
                 return 2;
         }
     }
     if (self.items < 1 || self.payload < 8 || atof (self.retention) < 0 || self.producers < 1
         || self.consumers < 1 || self.window < 1 || self.prefetch < 1 || self.prefetch > 65535
         || (self.only && strcmp (self.only, "gateway") && strcmp (self.only, "rabbitmq"))) {
-        s_usage ();
+        s_usage (stderr);
         return 2;
     }
     bool gateway = !self.only || !strcmp (self.only, "gateway");

@@ -500,7 +500,9 @@ s_usage (FILE *out)
              "  --connections N   Kestrel connections (default 100)\n"
              "  --window N        K1: sets in flight per connection (default 16)\n"
              "  --idle N          K3: idle connections (default 1000)\n"
-             "  --sync full|normal  the broker's durability (default full)\n");
+             "  --sync full|normal  the broker's durability (default full)\n"
+             "  -h, --help        this text\n"
+             "  --version         the version\n");
 }
 
 static bool
@@ -524,20 +526,15 @@ main (int argc, char *argv[])
                       .window = 16,
                       .idle = 1000};
     static struct option options[] = {
-        {"arbiterd", required_argument, 0, 'a'},
-        {"gateway", required_argument, 0, 'g'},
-        {"workloads", required_argument, 0, 'w'},
-        {"items", required_argument, 0, 'n'},
-        {"payload", required_argument, 0, 'p'},
-        {"connections", required_argument, 0, 'c'},
-        {"window", required_argument, 0, 'W'},
-        {"idle", required_argument, 0, 'i'},
-        {"sync", required_argument, 0, 'S'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"arbiterd", required_argument, 0, 'a'},  {"gateway", required_argument, 0, 'g'},
+        {"workloads", required_argument, 0, 'w'}, {"items", required_argument, 0, 'n'},
+        {"payload", required_argument, 0, 'p'},   {"connections", required_argument, 0, 'c'},
+        {"window", required_argument, 0, 'W'},    {"idle", required_argument, 0, 'i'},
+        {"sync", required_argument, 0, 'S'},      {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},         {0, 0, 0, 0},
     };
     int opt;
-    while ((opt = getopt_long (argc, argv, "", options, NULL)) != -1) {
+    while ((opt = getopt_long (argc, argv, "h", options, NULL)) != -1) {
         int value = optarg ? atoi (optarg) : 0;
         switch (opt) {
             case 'a':
@@ -569,6 +566,9 @@ main (int argc, char *argv[])
                 break;
             case 'h':
                 s_usage (stdout);
+                return 0;
+            case 'V':
+                printf ("arbiter-kestrel-bench %s (protocol %d)\n", ARB_VERSION, ARB_PROTO_VERSION);
                 return 0;
             default:
                 s_usage (stderr);

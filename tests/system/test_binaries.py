@@ -7,7 +7,9 @@ import subprocess
 from conftest import binary
 
 BINARIES = [('broker', 'arbiterd'), ('worker', 'arbiter-worker'), ('client', 'arbiter'),
-            ('tools', 'arbiter-bench'), ('examples', 'commander'), ('examples', 'minion')]
+            ('gateway', 'arbiter-gateway'), ('tools', 'arbiter-bench'),
+            ('tools', 'arbiter-peers'), ('tools', 'arbiter-kestrel-bench'),
+            ('tools', 'arbiter-amqp-bench'), ('examples', 'commander'), ('examples', 'minion')]
 
 
 def test_version_and_help_everywhere():
