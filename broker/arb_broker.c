@@ -181,9 +181,9 @@ s_hold_for_claims (arb_broker_t *self)
 
 //  Without --curve anyone who reaches the socket may do anything: only an
 //  endpoint this host alone can reach is bound, unless --insecure says
-//  otherwise. 0, or -1 after saying why.
-static int
-s_check_exposure (const arb_broker_config_t *config)
+//  otherwise.
+int
+arb_broker_config_check (const arb_broker_config_t *config)
 {
     if (config->curve_dir || arb_auth_endpoint_is_local (config->endpoint))
         return 0;
@@ -204,7 +204,7 @@ s_check_exposure (const arb_broker_config_t *config)
 arb_broker_t *
 arb_broker_new (const arb_broker_config_t *config)
 {
-    if (s_check_exposure (config))
+    if (arb_broker_config_check (config))
         return NULL;
     arb_broker_t *self = (arb_broker_t *) zmalloc (sizeof (arb_broker_t));
     self->config = *config;

@@ -184,11 +184,6 @@ main (int argc, char *argv[])
     //  what "auto" comes to, so that --check-config shows what will be used
     if (settings.recovery_ms == UINT64_MAX)
         settings.recovery_ms = settings.heartbeat_ms + 2500;
-    if (rc == ARB_OPTIONS_CHECK) {
-        arb_options_print (options, stdout);
-        arb_options_destroy (&options);
-        return 0;
-    }
     config.endpoint = settings.bind;
     config.curve_dir = settings.curve;
     config.insecure = settings.insecure;
@@ -209,13 +204,21 @@ main (int argc, char *argv[])
     config.recovery_ms = (uint32_t) settings.recovery_ms;
 
     arb_log_t *log = arb_log_new ("arbiterd");
-    if (arb_options_config_path (options))
-        zsys_info ("broker: settings read path=%s", arb_options_config_path (options));
-    arb_broker_t *broker = arb_broker_new (&config);
-    status = 1;
-    if (broker) {
-        status = arb_broker_run (broker) == 0 ? 0 : 1;
-        arb_broker_destroy (&broker);
+    if (rc == ARB_OPTIONS_CHECK) {
+        //  what a start would refuse before it opens or binds anything
+        status = arb_broker_config_check (&config) ? 2 : 0;
+        if (status == 0)
+            arb_options_print (options, stdout);
+    }
+    else {
+        if (arb_options_config_path (options))
+            zsys_info ("broker: settings read path=%s", arb_options_config_path (options));
+        arb_broker_t *broker = arb_broker_new (&config);
+        status = 1;
+        if (broker) {
+            status = arb_broker_run (broker) == 0 ? 0 : 1;
+            arb_broker_destroy (&broker);
+        }
     }
     arb_log_destroy (&log);
     arb_options_destroy (&options);
