@@ -815,6 +815,36 @@ s_on_client (int fd, void *arg)
     }
 }
 
+//  Adds the comma-separated vhosts (NULL or empty: "/") to model. 0, or
+//  -1 after logging each bad one.
+static int
+s_add_vhosts (arb_amqp_model_t *model, const char *list)
+{
+    char *vhosts = strdup (list && *list ? list : "/");
+    char *save = NULL;
+    int rc = 0;
+    for (char *tok = strtok_r (vhosts, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        if (arb_amqp_model_add_vhost (model, tok) != 0) {
+            zsys_error ("amqp: bad vhost '%s' (empty, repeated, or holding '|')", tok);
+            rc = -1;
+        }
+    }
+    free (vhosts);
+    return rc;
+}
+
+int
+arb_amqp_config_check (const arb_amqp_config_t *config)
+{
+    //  the vhosts go into a model of their own, which is all the check holds
+    arb_amqp_model_t *model = arb_amqp_model_new ();
+    int rc = s_add_vhosts (model, config->vhosts);
+    arb_amqp_model_destroy (&model);
+    return rc == 0 ? arb_listener_check ("amqp", config->listen) : -1;
+}
+
 arb_amqp_t *
 arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
 {
@@ -837,19 +867,7 @@ arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
     arb_amqp_admit_init (self);
     self->held = arb_idmap_new ();
     self->replies = zhashx_new ();
-    char *vhosts = strdup (config->vhosts && *config->vhosts ? config->vhosts : "/");
-    char *save = NULL;
-    bool ok = true;
-    for (char *tok = strtok_r (vhosts, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
-        while (*tok == ' ')
-            tok++;
-        if (arb_amqp_model_add_vhost (self->model, tok) != 0) {
-            zsys_error ("amqp: bad vhost '%s' (empty, repeated, or holding '|')", tok);
-            ok = false;
-        }
-    }
-    free (vhosts);
-    if (ok)
+    if (s_add_vhosts (self->model, config->vhosts) == 0)
         self->listener =
             arb_listener_new (self->reactor, "amqp", config->listen, s_on_client, self);
     if (!self->listener) {

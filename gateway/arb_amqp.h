@@ -34,6 +34,11 @@ typedef struct {
     arb_defaults_t *defaults;  //  borrowed [queue.NAME] settings (over retention_ms), or NULL
 } arb_amqp_config_t;
 
+//  The checks of config that arb_amqp_new makes before it listens (the
+//  vhost names, the addresses' form: arb_listener_check), for
+//  --check-config. 0, or -1 after logging why. Binds nothing.
+int arb_amqp_config_check (const arb_amqp_config_t *config);
+
 //  Listens on config->listen. NULL after logging why (a bad address, a
 //  port in use, a bad vhost name). gateway is borrowed.
 arb_amqp_t *arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config);

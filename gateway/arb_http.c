@@ -584,22 +584,39 @@ s_address (const char *text, struct sockaddr_storage *addr, bool *loopback)
     return 0;
 }
 
+//  The address parsed into addr, and the rule that without a token only
+//  loopback is served. 0, or -1 after logging why.
+static int
+s_check (const arb_http_config_t *config, struct sockaddr_storage *addr)
+{
+    bool loopback = false;
+    if (s_address (config->address, addr, &loopback)) {
+        zsys_error ("http: bad address '%s' (expected HOST:PORT, [IPv6]:PORT)", config->address);
+        return -1;
+    }
+    if (!(config->token && *config->token) && !loopback) {
+        zsys_error ("http: no token is configured, so the server listens on loopback only, not "
+                    "on %s: set http-token in the config file, or use 127.0.0.1",
+                    config->address);
+        return -1;
+    }
+    return 0;
+}
+
+int
+arb_http_config_check (const arb_http_config_t *config)
+{
+    struct sockaddr_storage addr;
+    return s_check (config, &addr);
+}
+
 arb_http_t *
 arb_http_new (arb_gateway_t *gateway, const arb_http_config_t *config)
 {
     struct sockaddr_storage addr;
-    bool loopback = false;
-    if (s_address (config->address, &addr, &loopback)) {
-        zsys_error ("http: bad address '%s' (expected HOST:PORT, [IPv6]:PORT)", config->address);
+    if (s_check (config, &addr))
         return NULL;
-    }
     bool token = config->token && *config->token;
-    if (!token && !loopback) {
-        zsys_error ("http: no token is configured, so the server listens on loopback only, not "
-                    "on %s: set http-token in the config file, or use 127.0.0.1",
-                    config->address);
-        return NULL;
-    }
     arb_http_t *self = (arb_http_t *) zmalloc (sizeof (arb_http_t));
     self->gateway = gateway;
     self->reactor = arb_gateway_reactor (gateway);

@@ -52,6 +52,11 @@ typedef struct {
 //  now or later, exactly once.
 typedef void (arb_http_handler_fn) (arb_http_req_t *req, void *arg);
 
+//  The checks of config that arb_http_new makes before it listens (the
+//  address's syntax; no token on a non-loopback address), for
+//  --check-config. 0, or -1 after logging why. Binds nothing.
+int arb_http_config_check (const arb_http_config_t *config);
+
 //  Starts listening (on the gateway's reactor). NULL after logging why
 //  (bad or busy address, no token on a non-loopback address).
 arb_http_t *arb_http_new (arb_gateway_t *gateway, const arb_http_config_t *config);

@@ -74,18 +74,33 @@ s_bound_port (int fd)
                                              : ((struct sockaddr_in *) &addr)->sin_port);
 }
 
+//  The colon before text's PORT, or NULL after logging that text is not
+//  HOST:PORT with a host that fits in host_size and a port number: what
+//  --check-config can tell without resolving or binding.
+static const char *
+s_port_colon (const char *who, const char *text, size_t host_size)
+{
+    const char *colon = strrchr (text, ':');
+    size_t host_len = colon ? (size_t) (colon - text) : 0;
+    size_t digits = colon ? strspn (colon + 1, "0123456789") : 0;
+    if (!colon || host_len == 0 || host_len >= host_size || digits == 0 || colon[1 + digits]
+        || digits > 5 || atoi (colon + 1) > 65535) {
+        zsys_error ("%s: bad address '%s' (HOST:PORT, [IPv6]:PORT)", who, text);
+        return NULL;
+    }
+    return colon;
+}
+
 //  Listens on one address of the list (text: "HOST:PORT", no '-'), on
 //  every address its host resolves to. 0, or -1 after logging why.
 static int
 s_listen_one (arb_listener_t *self, const char *text, bool optional)
 {
     char host[256];
-    const char *colon = strrchr (text, ':');
-    size_t host_len = colon ? (size_t) (colon - text) : 0;
-    if (!colon || host_len == 0 || host_len >= sizeof (host) || !colon[1]) {
-        zsys_error ("%s: bad address '%s' (HOST:PORT, [IPv6]:PORT)", self->who, text);
+    const char *colon = s_port_colon (self->who, text, sizeof (host));
+    if (!colon)
         return -1;
-    }
+    size_t host_len = (size_t) (colon - text);
     memcpy (host, text, host_len);
     host[host_len] = 0;
     char *name = host;
@@ -139,6 +154,56 @@ s_listen_one (arb_listener_t *self, const char *text, bool optional)
 }
 
 static void s_on_ready (arb_reactor_t *reactor, int fd, unsigned events, void *arg);
+
+//  Calls fn (self, text, optional) for each address of the list, until
+//  one fails; refuses a list that is too long or names no address. 0, or
+//  -1 after logging why.
+typedef int (s_each_fn) (arb_listener_t *self, const char *text, bool optional);
+static int
+s_each (arb_listener_t *self, const char *addresses, s_each_fn *fn)
+{
+    char *list = strdup (addresses);
+    char *save = NULL;
+    int rc = 0;
+    int given = 0;
+    int named = 0;
+    for (char *tok = strtok_r (list, ",", &save); tok && rc == 0;
+         tok = strtok_r (NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        if (++given > ARB_LISTENER_MAX) {
+            zsys_error ("%s: more than %d addresses in '%s'", self->who, ARB_LISTENER_MAX,
+                        addresses);
+            rc = -1;
+        }
+        else if (*tok) {
+            named++;
+            rc = fn (self, tok[0] == '-' ? tok + 1 : tok, tok[0] == '-');
+        }
+    }
+    free (list);
+    if (rc == 0 && named == 0) {
+        zsys_error ("%s: nothing to listen on in '%s'", self->who, addresses);
+        rc = -1;
+    }
+    return rc;
+}
+
+static int
+s_check_one (arb_listener_t *self, const char *text, bool optional)
+{
+    (void) optional;
+    char host[256];
+    return s_port_colon (self->who, text, sizeof (host)) ? 0 : -1;
+}
+
+int
+arb_listener_check (const char *who, const char *addresses)
+{
+    //  only who is read
+    arb_listener_t probe = {.who = (char *) who};
+    return s_each (&probe, addresses, s_check_one);
+}
 
 static void
 s_watch (arb_listener_t *self, unsigned events)
@@ -209,22 +274,8 @@ arb_listener_new (arb_reactor_t *reactor,
     self->who = strdup (who);
     self->on_client = on_client;
     self->arg = arg;
-    char *list = strdup (addresses);
-    char *save = NULL;
-    int rc = 0;
-    int given = 0;
-    for (char *tok = strtok_r (list, ",", &save); tok && rc == 0;
-         tok = strtok_r (NULL, ",", &save)) {
-        while (*tok == ' ')
-            tok++;
-        if (++given > ARB_LISTENER_MAX) {
-            zsys_error ("%s: more than %d addresses in '%s'", who, ARB_LISTENER_MAX, addresses);
-            rc = -1;
-        }
-        else if (*tok)
-            rc = s_listen_one (self, tok[0] == '-' ? tok + 1 : tok, tok[0] == '-');
-    }
-    free (list);
+    int rc = s_each (self, addresses, s_listen_one);
+    //  every address was optional, and none is on this machine
     if (rc == 0 && self->count == 0) {
         zsys_error ("%s: nothing to listen on in '%s'", who, addresses);
         rc = -1;

@@ -39,6 +39,12 @@ arb_listener_t *arb_listener_new (arb_reactor_t *reactor,
                                   arb_listener_fn *on_client,
                                   void *arg);
 
+//  The checks of addresses that arb_listener_new makes before it binds
+//  (the list's length, each address's HOST:PORT form), for
+//  --check-config: whether a host resolves, or an address is free, only
+//  binding tells. 0, or -1 after logging why.
+int arb_listener_check (const char *who, const char *addresses);
+
 //  Closes the listening sockets; clients accepted are not touched.
 void arb_listener_destroy (arb_listener_t **self_p);
 

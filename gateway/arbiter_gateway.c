@@ -13,6 +13,7 @@
 #include "arb_http.h"
 #include "arb_metrics.h"
 #include "arb_kestrel.h"
+#include "arb_listener.h"
 #include "arb_log.h"
 #include "arb_options.h"
 #include "arb_static.h"
@@ -111,6 +112,21 @@ s_section (
     return -1;
 }
 
+static arb_amqp_config_t
+s_amqp_config (const s_settings_t *settings, arb_defaults_t *defaults)
+{
+    return (arb_amqp_config_t){
+        .listen = settings->amqp,
+        .frame_max = (uint32_t) settings->amqp_frame_max,
+        .channel_max = (uint16_t) settings->amqp_channel_max,
+        .heartbeat = (uint16_t) (settings->amqp_heartbeat_ms / 1000),
+        .max_payload = (size_t) settings->max_payload,
+        .vhosts = settings->amqp_vhosts,
+        .retention_ms = settings->message_retention_ms,
+        .defaults = defaults,
+    };
+}
+
 //  Starts the AMQP server, unless its address is "off": 0, or -1.
 static int
 s_amqp_start (arb_amqp_t **amqp_p,
@@ -121,16 +137,7 @@ s_amqp_start (arb_amqp_t **amqp_p,
 {
     if (streq (settings->amqp, "off"))
         return 0;
-    arb_amqp_config_t config = {
-        .listen = settings->amqp,
-        .frame_max = (uint32_t) settings->amqp_frame_max,
-        .channel_max = (uint16_t) settings->amqp_channel_max,
-        .heartbeat = (uint16_t) (settings->amqp_heartbeat_ms / 1000),
-        .max_payload = (size_t) settings->max_payload,
-        .vhosts = settings->amqp_vhosts,
-        .retention_ms = settings->message_retention_ms,
-        .defaults = defaults,
-    };
+    arb_amqp_config_t config = s_amqp_config (settings, defaults);
     arb_amqp_t *amqp = arb_amqp_new (gateway, &config);
     if (!amqp)
         return -1;
@@ -172,6 +179,18 @@ typedef struct {
     arb_tasker_t *tasker;
 } s_web_t;
 
+static arb_http_config_t
+s_http_config (const s_settings_t *settings)
+{
+    return (arb_http_config_t){
+        .address = settings->http,
+        .token = settings->http_token,
+        .max_body = (size_t) settings->http_max_body,
+        .max_connections = (unsigned) settings->http_connections,
+        .idle_timeout_s = (unsigned) ((settings->http_idle_ms + 999) / 1000),
+    };
+}
+
 //  Starts the HTTP server, unless its address is "off". 0, or -1.
 static int
 s_web_start (s_web_t *web,
@@ -181,13 +200,7 @@ s_web_start (s_web_t *web,
 {
     if (streq (settings->http, "off"))
         return 0;
-    arb_http_config_t config = {
-        .address = settings->http,
-        .token = settings->http_token,
-        .max_body = (size_t) settings->http_max_body,
-        .max_connections = (unsigned) settings->http_connections,
-        .idle_timeout_s = (unsigned) ((settings->http_idle_ms + 999) / 1000),
-    };
+    arb_http_config_t config = s_http_config (settings);
     web->http = arb_http_new (gateway, &config);
     if (!web->http)
         return -1;
@@ -203,6 +216,38 @@ s_web_stop (s_web_t *web)
 {
     arb_http_destroy (&web->http);
     arb_tasker_destroy (&web->tasker);
+}
+
+//  For --check-config: what the servers' starts refuse before they
+//  listen (addresses, vhosts, no HTTP token off loopback). Each problem is
+//  logged; 0, or -1.
+static int
+s_check_servers (const s_settings_t *settings)
+{
+    int rc = 0;
+    if (!streq (settings->kestrel, "off") && arb_listener_check ("kestrel", settings->kestrel))
+        rc = -1;
+    arb_http_config_t http = s_http_config (settings);
+    if (!streq (settings->http, "off") && arb_http_config_check (&http))
+        rc = -1;
+    arb_amqp_config_t amqp = s_amqp_config (settings, NULL);
+    if (!streq (settings->amqp, "off") && arb_amqp_config_check (&amqp))
+        rc = -1;
+    return rc;
+}
+
+//  Values the table's types take but a start refuses (arb_link_new_curve,
+//  a name over ARB_NAME_MAX), refused here with the file's line, and by
+//  --check-config too.
+static int
+s_check (void *arg, const arb_option_t *option, const char *text, char *why, size_t size)
+{
+    (void) arg;
+    if (streq (option->name, "name") && strlen (text) > ARB_NAME_MAX) {
+        snprintf (why, size, "not a worker name (at most %d bytes)", ARB_NAME_MAX);
+        return -1;
+    }
+    return 0;
 }
 
 //  Every connection is a descriptor: take all the process may have.
@@ -331,17 +376,24 @@ main (int argc, char **argv)
     zhashx_set_destructor (sections.users, s_user_table_free);
     arb_defaults_t *defaults = sections.defaults;
     arb_options_set_sections (options, s_section, &sections);
+    arb_options_set_check (options, s_check, NULL);
     arb_options_rc_t rc = arb_options_parse (options, argc, argv, NULL);
     int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
     char why[512] = "";
     arb_curve_t *curve = NULL;  //  CURVE towards the broker; NULL: none
-    if (rc == ARB_OPTIONS_CHECK)
-        arb_options_print (options, stdout);
-    else if (rc == ARB_OPTIONS_RUN
-             && !(curve = arb_curve_resolve (settings.cert, settings.broker_key, why, sizeof (why)))
-             && *why) {
+    //  --check-config refuses what a start would before it listens or
+    //  connects: the certificate, as the worker's, then the servers' settings
+    if ((rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK)
+        && !(curve = arb_curve_resolve (settings.cert, settings.broker_key, why, sizeof (why)))
+        && *why) {
         fprintf (stderr, "arbiter-gateway: %s\n", why);
         status = 2;
+    }
+    else if (rc == ARB_OPTIONS_CHECK) {
+        if (s_check_servers (&settings))
+            status = 2;
+        else
+            arb_options_print (options, stdout);
     }
     else if (rc == ARB_OPTIONS_RUN) {
         arb_gateway_config_t config = {
