@@ -626,12 +626,15 @@ arb_http_new (arb_gateway_t *gateway, const arb_http_config_t *config)
     self->max_body = config->max_body;
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG
                      | (addr.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+    //  no MHD_OPTION_LISTENING_ADDRESS_REUSE: its SO_REUSEPORT let a second
+    //  gateway bind the same port and take half the requests. The default,
+    //  SO_REUSEADDR, still lets a restart bind over TIME_WAIT connections.
     self->daemon = MHD_start_daemon (
         flags, 0, NULL, NULL, s_access, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_NOTIFY_COMPLETED, s_completed,
         self, MHD_OPTION_NOTIFY_CONNECTION, s_connection, self, MHD_OPTION_CONNECTION_LIMIT,
         config->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, config->idle_timeout_s,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1, MHD_OPTION_END);
+        MHD_OPTION_END);
     if (!self->daemon) {
         zsys_error ("http: cannot listen on %s: %s", config->address, strerror (errno));
         arb_http_destroy (&self);
