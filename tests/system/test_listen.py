@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import pika
+import requests
 from pymemcache.client.base import Client
 
 from conftest import binary, free_port, wait_until
@@ -61,6 +62,47 @@ def test_an_address_this_machine_lacks_stops_the_gateway(broker):
             r = start_gateway(broker, other, 'off', option, '-127.0.0.1:%d' % used)
         assert r.returncode != 0, r.stderr
         assert 'cannot listen on 127.0.0.1:%d' % used in r.stderr, r.stderr
+
+
+def test_a_port_outside_0_to_65535_stops_the_gateway(broker):
+    # getaddrinfo takes "99999" and the bind wraps it: 99999 - 65536 = 34463
+    port = free_port()
+    for option in ('--amqp', '--kestrel'):
+        other = '--kestrel' if option == '--amqp' else '--amqp'
+        for address in ('127.0.0.1:99999', '127.0.0.1:65536', '-127.0.0.1:70000',
+                        '127.0.0.1:%d,127.0.0.1:70000' % port, '127.0.0.1:http',
+                        '127.0.0.1:-1'):
+            r = start_gateway(broker, other, 'off', option, address)
+            assert r.returncode == 1, (address, r.stderr)
+            shown = address.split(',')[-1].lstrip('-')
+            assert "%s: bad address '%s': the port is not a number from 0 to 65535" % (
+                option[2:], shown) in r.stderr, r.stderr
+            assert 'listening' not in r.stderr, r.stderr
+
+
+def test_port_0_takes_a_port_the_kernel_picks(gateway_factory, broker):
+    g = gateway_factory(broker, '--kestrel', '127.0.0.1:0', '--amqp', 'off')
+    line = [x for x in g.output().splitlines() if 'kestrel: listening on 127.0.0.1:0' in x]
+    assert line, g.output()
+    port = int(line[0].rsplit('port=', 1)[1].split()[0])
+    assert port > 0
+    k = Client(('127.0.0.1', port), default_noreply=False)
+    assert k.set('zero', b'x')
+    k.close()
+
+
+def test_an_http_port_in_use_stops_the_second_gateway(gateway_factory, broker):
+    # SO_REUSEPORT would let both bind it and split the requests silently
+    first = gateway_factory(broker)
+    r = start_gateway(broker, '--kestrel', 'off', '--amqp', 'off',
+                      '--http', '127.0.0.1:%d' % first.http_port)
+    assert r.returncode == 1, r.stderr
+    assert 'http: cannot listen on 127.0.0.1:%d: Address already in use' % first.http_port \
+        in r.stderr, r.stderr
+    # every request still reaches the first
+    for _ in range(20):
+        assert requests.get(first.url + '/metrics', timeout=10).ok
+    assert first.alive()
 
 
 def test_kestrel_on_both_loopbacks(gateway_factory, broker):
