@@ -65,7 +65,7 @@ def test_an_address_this_machine_lacks_stops_the_gateway(broker):
 
 
 def test_a_port_outside_0_to_65535_stops_the_gateway(broker):
-    # getaddrinfo takes "99999" and the bind wraps it: 99999 - 65536 = 34463
+    # getaddrinfo took "99999" and the bind wrapped it: 99999 - 65536 = 34463
     port = free_port()
     for option in ('--amqp', '--kestrel'):
         other = '--kestrel' if option == '--amqp' else '--amqp'
@@ -75,7 +75,7 @@ def test_a_port_outside_0_to_65535_stops_the_gateway(broker):
             r = start_gateway(broker, other, 'off', option, address)
             assert r.returncode == 1, (address, r.stderr)
             shown = address.split(',')[-1].lstrip('-')
-            assert "%s: bad address '%s': the port is not a number from 0 to 65535" % (
+            assert "%s: bad address '%s' (HOST:PORT, [IPv6]:PORT)" % (
                 option[2:], shown) in r.stderr, r.stderr
             assert 'listening' not in r.stderr, r.stderr
 
