@@ -14,6 +14,7 @@
 #define S_SOCKETS_MAX 16   //  sockets: a name may resolve to several addresses
 #define S_BATCH       256  //  clients accepted per socket and turn at most
 #define S_BACKOFF_MS  100  //  ms without accepting after running out of descriptors
+#define S_HOST_MAX    256  //  bytes of an address's host, its end included
 
 struct _arb_listener_t {
     arb_reactor_t *reactor;
@@ -75,15 +76,15 @@ s_bound_port (int fd)
 }
 
 //  The colon before text's PORT, or NULL after logging that text is not
-//  HOST:PORT with a host that fits in host_size and a port number: what
+//  HOST:PORT with a host under S_HOST_MAX bytes and a port number: what
 //  --check-config can tell without resolving or binding.
 static const char *
-s_port_colon (const char *who, const char *text, size_t host_size)
+s_port_colon (const char *who, const char *text)
 {
     const char *colon = strrchr (text, ':');
     size_t host_len = colon ? (size_t) (colon - text) : 0;
     size_t digits = colon ? strspn (colon + 1, "0123456789") : 0;
-    if (!colon || host_len == 0 || host_len >= host_size || digits == 0 || colon[1 + digits]
+    if (!colon || host_len == 0 || host_len >= S_HOST_MAX || digits == 0 || colon[1 + digits]
         || digits > 5 || atoi (colon + 1) > 65535) {
         zsys_error ("%s: bad address '%s' (HOST:PORT, [IPv6]:PORT)", who, text);
         return NULL;
@@ -96,8 +97,8 @@ s_port_colon (const char *who, const char *text, size_t host_size)
 static int
 s_listen_one (arb_listener_t *self, const char *text, bool optional)
 {
-    char host[256];
-    const char *colon = s_port_colon (self->who, text, sizeof (host));
+    char host[S_HOST_MAX];
+    const char *colon = s_port_colon (self->who, text);
     if (!colon)
         return -1;
     size_t host_len = (size_t) (colon - text);
@@ -193,8 +194,7 @@ static int
 s_check_one (arb_listener_t *self, const char *text, bool optional)
 {
     (void) optional;
-    char host[256];
-    return s_port_colon (self->who, text, sizeof (host)) ? 0 : -1;
+    return s_port_colon (self->who, text) ? 0 : -1;
 }
 
 int
