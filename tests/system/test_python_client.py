@@ -4,6 +4,7 @@ kill -9 with each task reported exactly once."""
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -280,4 +281,35 @@ def test_the_readme_examples_work_together(fast_broker, processes, tmp_path):
     done = subprocess.run([sys.executable, str(tmp_path / 'client.py')], env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
     assert done.returncode == 0, (done.stderr, worker.output())
+    assert done.stdout.strip() == b"b'CAT.PNG'"
+
+
+def test_the_package_installs_into_a_virtualenv_without_an_index(fast_broker, processes,
+                                                                   tmp_path):
+    """python/README.md's offline install: a virtualenv that sees Debian's
+    pyzmq, msgpack and setuptools, and pip told to fetch nothing; the
+    README's worker and client then run from it, with no PYTHONPATH."""
+    source = tmp_path / 'src'
+    shutil.copytree(PYTHON, source)  # pip writes its egg-info beside the sources
+    venv = tmp_path / 'venv'
+    subprocess.run(['/usr/bin/python3', '-m', 'venv', '--system-site-packages', str(venv)],
+                   check=True, timeout=120)
+    pip = subprocess.run([str(venv / 'bin' / 'pip'), 'install', '--no-index',
+                          '--no-build-isolation', str(source)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    assert pip.returncode == 0, pip.stdout.decode(errors='replace')
+    python = str(venv / 'bin' / 'python')
+    env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
+    env['ARBITER_BROKER'] = fast_broker.endpoint
+    where = subprocess.run([python, '-c', 'import arbiter; print(arbiter.__file__)'], env=env,
+                           cwd=str(tmp_path), stdout=subprocess.PIPE, check=True, timeout=30)
+    assert where.stdout.decode().startswith(str(venv)), where.stdout
+    client_code, worker_code = readme_python_blocks()
+    (tmp_path / 'worker.py').write_text(worker_code)
+    (tmp_path / 'client.py').write_text(client_code)
+    processes.append(Process([python, str(tmp_path / 'worker.py')],
+                             str(tmp_path / 'worker.log'), env=env))
+    done = subprocess.run([python, str(tmp_path / 'client.py')], env=env, cwd=str(tmp_path),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == b"b'CAT.PNG'"
