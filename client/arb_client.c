@@ -298,10 +298,12 @@ s_send_request (arb_client_t *self, arb_msg_t **request_p)
 //  Waiting.
 
 //  Runs the keep-alive if due, then waits until a message is readable, the
-//  deadline (ms, zclock_mono) passes, or a timer of ours falls due.
-//  Returns 1 readable, 0 woke without input, -1 interrupted.
+//  deadline (ms, zclock_mono) passes, a timer of ours falls due, or the
+//  handshake watcher has news. Returns 1 readable, 2 the broker refused
+//  our handshakes (*refusal says why: borrowed, until the watcher's next
+//  call), 0 woke without either, -1 interrupted.
 static int
-s_wait (arb_client_t *self, int64_t deadline)
+s_wait (arb_client_t *self, int64_t deadline, const char **refusal)
 {
     if (zsys_interrupted)
         return -1;
@@ -319,11 +321,22 @@ s_wait (arb_client_t *self, int64_t deadline)
     if (probe_at && probe_due > now && probe_due < until)
         until = probe_due;
     long timeout = until == INT64_MAX ? -1 : (long) (until > now ? until - now : 0);
-    zmq_pollitem_t item = {zsock_resolve (self->dealer), 0, ZMQ_POLLIN, 0};
-    int rc = zmq_poll (&item, 1, timeout);
+    //  the watcher's events are read only here, while a call waits: a
+    //  refused handshake ends the wait at once, not at the timeout
+    zsock_t *events = arb_handshake_events (self->handshake);
+    zmq_pollitem_t items[2] = {{zsock_resolve (self->dealer), 0, ZMQ_POLLIN, 0},
+                               {events ? zsock_resolve (events) : NULL, 0, ZMQ_POLLIN, 0}};
+    int rc = zmq_poll (items, events ? 2 : 1, timeout);
     if (rc < 0)  //  a signal: SIGINT sets zsys_interrupted (czmq's handler), others do not count
         return zsys_interrupted ? -1 : 0;
-    return rc > 0 ? 1 : 0;
+    if (items[0].revents & ZMQ_POLLIN)
+        return 1;
+    if (items[1].revents & ZMQ_POLLIN) {
+        *refusal = arb_handshake_refusal (self->handshake, self->secured);
+        if (*refusal)
+            return 2;
+    }
+    return 0;
 }
 
 //  Receives what is waiting (up to a batch) and files it. Stores the reply
@@ -390,6 +403,13 @@ s_fail_timeout (arb_client_t *self, arb_msg_type_t type, uint32_t reqid)
     }
 }
 
+//  A broker that refused our handshake: it never saw the request.
+static void
+s_fail_refused (arb_client_t *self, const char *refusal)
+{
+    s_fail (self, 0, "broker %s refused the connection: %s", self->endpoint, refusal);
+}
+
 //  Waits for the reply to reqid; see arb_client_request.
 static arb_msg_t *
 s_await (arb_client_t *self, uint32_t reqid, arb_msg_type_t type)
@@ -401,9 +421,16 @@ s_await (arb_client_t *self, uint32_t reqid, arb_msg_type_t type)
             s_fail_timeout (self, type, reqid);
             return NULL;
         }
-        int rc = s_wait (self, deadline);
+        const char *refusal = NULL;
+        int rc = s_wait (self, deadline, &refusal);
         if (rc < 0) {
             s_fail (self, 0, "interrupted");
+            return NULL;
+        }
+        if (rc == 2) {
+            //  its late SUBMITTED, should one ever come, names no ids to watch
+            arb_watchlist_untrack (self->watchlist, reqid);
+            s_fail_refused (self, refusal);
             return NULL;
         }
         if (rc > 0)
@@ -554,9 +581,14 @@ arb_client_next (arb_client_t *self, int timeout_ms)
         }
         if (now >= deadline)
             return NULL;
-        int rc = s_wait (self, deadline);
+        const char *refusal = NULL;
+        int rc = s_wait (self, deadline, &refusal);
         if (rc < 0) {
             s_fail (self, 0, "interrupted");
+            return NULL;
+        }
+        if (rc == 2) {
+            s_fail_refused (self, refusal);
             return NULL;
         }
         arb_msg_t *none = NULL;
@@ -716,9 +748,14 @@ arb_client_recv (arb_client_t *self, int timeout_ms)
             return msg;
         if (zclock_mono () >= deadline)
             return NULL;
-        int rc = s_wait (self, deadline);
+        const char *refusal = NULL;
+        int rc = s_wait (self, deadline, &refusal);
         if (rc < 0) {
             s_fail (self, 0, "interrupted");
+            return NULL;
+        }
+        if (rc == 2) {
+            s_fail_refused (self, refusal);
             return NULL;
         }
         arb_msg_t *none = NULL;

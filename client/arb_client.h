@@ -88,9 +88,12 @@ arb_client_t *arb_client_new (const char *endpoint);
 //  broker key (borrowed; arb_curve.h) for a broker that runs with
 //  --curve, or without CURVE if curve is NULL; the environment's
 //  ARBITER_CERT and ARBITER_BROKER_KEY do not count. A broker whose
-//  handshake refuses the client never answers; the timeout's error then
-//  says why (no certificate, one the broker does not allow, a wrong key).
-//  Returns NULL only if the endpoint is malformed.
+//  handshake refuses the client never answers: a call that waits for it
+//  fails as soon as the refusal is seen, not at the timeout, with "broker
+//  ENDPOINT refused the connection: " and why (no certificate, one the
+//  broker does not allow, a wrong key, a certificate for a broker without
+//  CURVE); one that times out first says why too, if it can. Returns NULL
+//  only if the endpoint is malformed.
 arb_client_t *arb_client_new_curve (const char *endpoint, const arb_curve_t *curve);
 
 //  Destroys the client and its socket at once: messages still queued for

@@ -25,6 +25,7 @@ struct _arb_handshake_t {
     unsigned failures;  //  S_* bits since the last success
     uint32_t status;    //  the last ZAP status code (S_AUTH)
     uint32_t error;     //  the last other ZMTP protocol error (S_PROTOCOL)
+    unsigned drops;     //  S_NODETAIL failures since the last success
     char text[256];     //  the sentence last handed out
 };
 
@@ -89,8 +90,10 @@ s_drain (arb_handshake_t *self)
             uint32_t value;
             memcpy (&event, zmq_msg_data (&head), 2);
             memcpy (&value, (uint8_t *) zmq_msg_data (&head) + 2, 4);
-            if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
                 self->failures = 0;
+                self->drops = 0;
+            }
             else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
                 self->failures |= S_AUTH;
                 self->status = value;
@@ -102,8 +105,10 @@ s_drain (arb_handshake_t *self)
                 self->failures |= S_PROTOCOL;
                 self->error = value;
             }
-            else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+            else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) {
                 self->failures |= S_NODETAIL;
+                self->drops++;
+            }
         }
         bool more = zmq_msg_more (&head);
         zmq_msg_close (&head);
@@ -116,15 +121,11 @@ s_drain (arb_handshake_t *self)
     }
 }
 
-const char *
-arb_handshake_failure (arb_handshake_t *self, bool secured)
+//  The sentence for the failures seen (at least one).
+static const char *
+s_describe (arb_handshake_t *self, bool secured)
 {
-    if (!self)
-        return NULL;
-    s_drain (self);
     unsigned failures = self->failures;
-    if (!failures)
-        return NULL;
     if (!secured)  //  a peer without CURVE fails only at a broker that wants it
         snprintf (self->text, sizeof (self->text), "%s", ARB_HANDSHAKE_NEEDS_CURVE);
     else if (failures & S_AUTH)
@@ -144,4 +145,32 @@ arb_handshake_failure (arb_handshake_t *self, bool secured)
                   "the CURVE handshake with the broker failed: is the broker key this broker's "
                   "public key, and does the broker run with --curve?");
     return self->text;
+}
+
+const char *
+arb_handshake_failure (arb_handshake_t *self, bool secured)
+{
+    if (!self)
+        return NULL;
+    s_drain (self);
+    return self->failures ? s_describe (self, secured) : NULL;
+}
+
+zsock_t *
+arb_handshake_events (arb_handshake_t *self)
+{
+    return self ? self->events : NULL;
+}
+
+const char *
+arb_handshake_refusal (arb_handshake_t *self, bool secured)
+{
+    if (!self)
+        return NULL;
+    s_drain (self);
+    //  ZAP's 300 is a temporary failure: the next attempt may pass
+    bool refused = ((self->failures & S_AUTH) && self->status != 300)
+                   || (self->failures & (S_MISMATCH | S_PROTOCOL))
+                   || self->drops >= ARB_HANDSHAKE_DROPS_MAX;
+    return refused ? s_describe (self, secured) : NULL;
 }

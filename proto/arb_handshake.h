@@ -12,6 +12,12 @@
     peer has read its greeting: "no detail"), so the most telling failure
     seen counts.
 
+    A refusal that will not change by trying again (arb_handshake_refusal)
+    lets a peer that waits for the broker give up at once, instead of
+    after its whole timeout: such a peer polls the watcher's socket
+    (arb_handshake_events) beside its own, in the poll its wait does
+    anyway, so nothing is read while it does not wait.
+
     Start the watcher before the socket connects (a refusal that happens
     before it is not seen). Used by the thread that owns the socket.
 */
@@ -26,6 +32,11 @@
 #define ARB_HANDSHAKE_NEEDS_CURVE                                                     \
     "the broker requires CURVE: give a certificate and the broker's key (--cert and " \
     "--broker-key, or ARBITER_CERT and ARBITER_BROKER_KEY)"
+
+//  Handshakes dropped without a reason, running, that count as a refusal:
+//  one may be a broker that stopped or a connection cut; libzmq tries
+//  again 100 ms later (its reconnect interval)
+#define ARB_HANDSHAKE_DROPS_MAX 2
 
 typedef struct _arb_handshake_t arb_handshake_t;
 
@@ -43,5 +54,20 @@ void arb_handshake_destroy (arb_handshake_t **self_p);
 //  (arb_curve_apply), which tells the two sides of a mechanism mismatch
 //  apart. Reads the events that came since the last call, never waits.
 const char *arb_handshake_failure (arb_handshake_t *self, bool secured);
+
+//  The socket the events arrive on (borrowed; NULL for a NULL watcher):
+//  poll it for input beside the watched socket while waiting for the
+//  broker, and ask arb_handshake_refusal when it is readable.
+zsock_t *arb_handshake_events (arb_handshake_t *self);
+
+//  Why the broker will not take this peer, as arb_handshake_failure says
+//  it, or NULL (NULL watcher too): only failures since the last handshake
+//  that succeeded which trying again will not mend count: ZAP refused its
+//  certificate (any status but 300, "try later"), one side uses CURVE and
+//  the other not, another ZMTP protocol error, or the connection dropped
+//  during the handshake ARB_HANDSHAKE_DROPS_MAX times running (the broker
+//  cannot read a HELLO made for another key, and closes). Reads the
+//  events that came since the last call, never waits.
+const char *arb_handshake_refusal (arb_handshake_t *self, bool secured);
 
 #endif

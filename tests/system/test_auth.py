@@ -139,11 +139,29 @@ def start_worker(broker, processes, tmp_path, name, command='tr a-z A-Z', *extra
 # Who gets in
 
 
+# A refused handshake ends a call at once, well before its timeout (which
+# is long here, so that only the refusal can end it in time).
+RPC_TIMEOUT_MS = 10000
+
+
+def timed(run, *args, **kwargs):
+    """run(*args, **kwargs) and the seconds it took."""
+    start = time.monotonic()
+    result = run(*args, **kwargs)
+    return result, time.monotonic() - start
+
+
+def refused_at_once(elapsed):
+    return elapsed < RPC_TIMEOUT_MS / 1000 / 2
+
+
 def test_a_client_without_a_certificate_gets_no_service_and_is_told_why(curve_broker):
-    proc = cli('--broker', curve_broker.endpoint, '--rpc-timeout', '1000', 'ping')
+    proc, elapsed = timed(cli, '--broker', curve_broker.endpoint, '--rpc-timeout',
+                          str(RPC_TIMEOUT_MS), 'ping')
     assert proc.returncode == 1
-    assert 'did not answer within 1.0 s: the broker requires CURVE' in proc.stderr, proc.stderr
+    assert 'refused the connection: the broker requires CURVE' in proc.stderr, proc.stderr
     assert '--cert and --broker-key' in proc.stderr
+    assert refused_at_once(elapsed), elapsed
     peer = arbiter_proto.Peer(curve_broker.endpoint)  # a raw peer hears nothing at all
     try:
         with pytest.raises(TimeoutError):
@@ -154,26 +172,47 @@ def test_a_client_without_a_certificate_gets_no_service_and_is_told_why(curve_br
 
 def test_a_certificate_not_allowed_and_a_wrong_broker_key_are_said(curve_broker, certs):
     certs.make('eve', 'admin', allow=False)
-    proc = as_peer(curve_broker, 'eve', '--rpc-timeout', '1000', 'ping')
+    proc, elapsed = timed(as_peer, curve_broker, 'eve', '--rpc-timeout', str(RPC_TIMEOUT_MS),
+                          'ping')
+    assert proc.returncode == 1
+    assert "refused the connection: the broker refused this peer's certificate (ZAP 400)" \
+        in proc.stderr, proc.stderr
+    assert refused_at_once(elapsed), elapsed
+    # a wait, too, ends at once
+    proc, elapsed = timed(as_peer, curve_broker, 'eve', '--rpc-timeout', str(RPC_TIMEOUT_MS),
+                          'wait', '1')
     assert proc.returncode == 1
     assert "the broker refused this peer's certificate" in proc.stderr, proc.stderr
+    assert refused_at_once(elapsed), elapsed
     # the key of another certificate instead of the broker's
     other = zmq.auth.load_certificate(certs.secret('alice'))[0].decode()
-    proc = cli('--broker', curve_broker.endpoint, '--cert', certs.secret('root'), '--broker-key',
-               other, '--rpc-timeout', '1000', 'ping')
+    proc, elapsed = timed(cli, '--broker', curve_broker.endpoint, '--cert', certs.secret('root'),
+                          '--broker-key', other, '--rpc-timeout', str(RPC_TIMEOUT_MS), 'ping')
     assert proc.returncode == 1
     assert "is the broker key this broker's public key" in proc.stderr, proc.stderr
+    assert refused_at_once(elapsed), elapsed
     # a certificate for a broker that runs without --curve
     plain = Broker(curve_broker.tmp_path, db=str(curve_broker.tmp_path / 'plain.db'))
     try:
-        proc = cli('--broker', plain.endpoint, '--cert', certs.secret('root'), '--broker-key',
-                   certs.broker_cert, '--rpc-timeout', '1000', 'ping')
+        proc, elapsed = timed(cli, '--broker', plain.endpoint, '--cert', certs.secret('root'),
+                              '--broker-key', certs.broker_cert, '--rpc-timeout',
+                              str(RPC_TIMEOUT_MS), 'ping')
         assert proc.returncode == 1
         # which side notices first is a race: either is said
         assert ('the broker does not use CURVE' in proc.stderr
                 or 'does the broker run with --curve?' in proc.stderr), proc.stderr
+        assert refused_at_once(elapsed), elapsed
     finally:
         plain.stop()
+
+
+def test_a_silent_broker_still_times_out_with_the_old_words(tmp_path):
+    """No handshake event at all (nothing listens): the timeout says so."""
+    endpoint = 'tcp://127.0.0.1:%d' % free_port()
+    proc = cli('--broker', endpoint, '--rpc-timeout', '300', 'ping')
+    assert proc.returncode == 1
+    assert 'broker %s did not answer within 0.3 s' % endpoint in proc.stderr, proc.stderr
+    assert 'refused' not in proc.stderr, proc.stderr
 
 
 def test_cert_options_and_variables_are_checked_before_anything_is_sent(curve_broker, certs):
