@@ -65,6 +65,7 @@ struct _arb_dial_t {
     arb_gather_t gather;           //  the message being read
     uint8_t id[ARB_DEALER_ID_SIZE];  //  our routing id
     char failure[256];               //  why the last attempt failed; empty if none
+    bool refused;                    //  failure is the broker's refusal of our handshake
 };
 
 //  ---------------------------------------------------------------------
@@ -113,6 +114,7 @@ s_fail (arb_dial_t *self, const char *fmt, ...)
     va_start (args, fmt);
     vsnprintf (self->failure, sizeof (self->failure), fmt, args);
     va_end (args);
+    self->refused = false;
 }
 
 //  Asks epoll for what the connection's state needs: input always,
@@ -331,6 +333,7 @@ s_take_command (arb_dial_t *self, const uint8_t *body, size_t size)
             length = 0;
         s_fail (self, "the broker refused the handshake: %.*s", length,
                 length ? (const char *) data + 1 : "");
+        self->refused = true;
         s_drop (self);
         return -1;
     }
@@ -346,6 +349,7 @@ s_take_command (arb_dial_t *self, const uint8_t *body, size_t size)
         }
         self->state = S_OPEN;
         self->failure[0] = 0;
+        self->refused = false;
         s_write (self);  //  what was sent while the connection was made
         return self->fd < 0 ? -1 : 0;
     }
@@ -376,8 +380,10 @@ s_take (arb_dial_t *self, const arb_limits_t *limits, arb_msg_t **msg_p, int *rc
             const char *reason = NULL;
             int ok = arb_zmtp_check_greeting (
                 p, avail < ARB_ZMTP_GREETING ? avail : ARB_ZMTP_GREETING, &reason);
-            if (ok < 0 && avail >= ARB_ZMTP_GREETING && memcmp (p + 12, "CURVE", 6) == 0)
+            if (ok < 0 && avail >= ARB_ZMTP_GREETING && memcmp (p + 12, "CURVE", 6) == 0) {
                 s_fail (self, "%s", ARB_HANDSHAKE_NEEDS_CURVE);
+                self->refused = true;
+            }
             else if (ok < 0)
                 s_fail (self, "the broker's greeting: %s", reason);
             if (ok < 0) {
@@ -659,6 +665,12 @@ const char *
 arb_dial_failure (arb_dial_t *self)
 {
     return self->failure[0] ? self->failure : NULL;
+}
+
+const char *
+arb_dial_refusal (arb_dial_t *self)
+{
+    return self->refused ? self->failure : NULL;
 }
 
 bool

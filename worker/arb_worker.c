@@ -82,6 +82,7 @@
 #define S_KEPT_MAX        10000         //  results kept unacknowledged: beyond, no credit
 #define S_KEPT_BYTES      (256u << 20)  //  ... nor beyond this many result bytes
 #define S_DIAL_LINGER_MS  200           //  ms the last messages have to leave at the end of a run
+#define S_FIXED_ITEMS     4  //  poll items before the slots': broker, wake, notes, handshake events
 
 #define S_LOG(self, level, fn, ...)       \
     do {                                  \
@@ -179,7 +180,7 @@ struct _arb_worker_t {
     int *free;        //  owned stack of free slot indexes
     int free_count;
     int busy;               //  slots not free
-    zmq_pollitem_t *items;  //  owned, 3 + 2 * slot_count
+    zmq_pollitem_t *items;  //  owned, S_FIXED_ITEMS + 2 * slot_count
     s_slot_t **item_slot;   //  owned, which slot a poll item belongs to
     int signals;            //  SIGINT/SIGTERM seen
     s_session_t session;
@@ -1418,6 +1419,23 @@ s_add_item (arb_worker_t *self, int *n, void *socket, int fd, s_slot_t *slot)
     (*n)++;
 }
 
+//  Before the first WELCOME, a broker that refused our handshake (one
+//  that trying again will not mend) ends the run, as a 403 to REGISTER
+//  does: waiting out the connect timeout, or for ever, would change
+//  nothing. Once registered, the worker never gives up: it logs why with
+//  its "cannot reach the broker".
+static void
+s_check_refused (arb_worker_t *self, const char *refusal)
+{
+    if (!refusal || self->welcomed || self->phase == S_PHASE_DONE)
+        return;
+    S_ERROR (self,
+             "worker: the broker refused the connection, giving up endpoint=%s handshake=\"%s\"",
+             self->endpoint, refusal);
+    self->gave_up = true;
+    self->phase = S_PHASE_DONE;
+}
+
 static void
 s_turn (arb_worker_t *self)
 {
@@ -1429,8 +1447,18 @@ s_turn (arb_worker_t *self)
     else
         s_add_item (self, &n, zsock_resolve (self->dealer), -1, NULL);
     s_add_item (self, &n, NULL, self->wake_fd, NULL);
-    if (self->mode == ARB_WORKER_LIGHT)
+    int notes_at = -1;
+    if (self->mode == ARB_WORKER_LIGHT) {
+        notes_at = n;
         s_add_item (self, &n, NULL, arb_pool_notify_fd (self->pool), NULL);
+    }
+    //  the dealer's handshake events, read only when they come
+    int events_at = -1;
+    zsock_t *events = self->dial ? NULL : arb_handshake_events (self->handshake);
+    if (events) {
+        events_at = n;
+        s_add_item (self, &n, zsock_resolve (events), -1, NULL);
+    }
     int fixed = n;
     for (int i = 0; self->mode == ARB_WORKER_HEAVY && i < self->slot_count; i++) {
         s_slot_t *slot = &self->slots[i];
@@ -1455,14 +1483,21 @@ s_turn (arb_worker_t *self)
                   || (rc >= 0 && self->dial && arb_dial_timeout (self->dial) == 0);
     if (broker)
         s_recv_broker (self);
+    if (broker && self->dial)
+        s_check_refused (self, arb_dial_refusal (self->dial));
     if (rc > 0 || broker) {
         if (self->items[1].revents & ZMQ_POLLIN) {
             uint64_t count;
             ssize_t got = read (self->wake_fd, &count, sizeof (count));
             (void) got;  //  the requests themselves are counted in stop_requests
         }
-        if (fixed == 3 && (self->items[2].revents & ZMQ_POLLIN))
+        if (notes_at >= 0 && (self->items[notes_at].revents & ZMQ_POLLIN))
             s_recv_notes (self);
+        //  the socket polled is the one still watched: s_register above
+        //  makes a new watcher only with a new dealer, after a silence
+        if (events_at >= 0 && rc > 0 && (self->items[events_at].revents & ZMQ_POLLIN))
+            s_check_refused (self,
+                             arb_handshake_refusal (self->handshake, self->run_curve != NULL));
         s_launch (self);
         for (int i = fixed; i < n; i++) {
             s_slot_t *slot = self->item_slot[i];
@@ -1491,8 +1526,9 @@ s_run_setup (arb_worker_t *self)
     int count = self->slot_count;
     self->slots = (s_slot_t *) zmalloc (count * sizeof (s_slot_t));
     self->free = (int *) zmalloc (count * sizeof (int));
-    self->items = (zmq_pollitem_t *) zmalloc ((3 + 2 * count) * sizeof (zmq_pollitem_t));
-    self->item_slot = (s_slot_t **) zmalloc ((3 + 2 * count) * sizeof (s_slot_t *));
+    self->items =
+        (zmq_pollitem_t *) zmalloc ((S_FIXED_ITEMS + 2 * count) * sizeof (zmq_pollitem_t));
+    self->item_slot = (s_slot_t **) zmalloc ((S_FIXED_ITEMS + 2 * count) * sizeof (s_slot_t *));
     self->phase = S_PHASE_RUN;
     self->force_sig = 0;
     self->abandoned = false;

@@ -124,9 +124,13 @@ void arb_worker_set_max_payload (arb_worker_t *self, size_t max_payload);
 //  keeps a copy), for a broker that runs with --curve (arb_curve.h).
 //  Without it, ARBITER_CERT and ARBITER_BROKER_KEY from the environment
 //  count if they are set. A broker whose handshake refuses the worker
-//  never answers: the worker logs why with its "cannot reach the broker";
-//  one that refuses its REGISTER (403: the certificate is not a worker's
-//  or an admin's) ends the run.
+//  (no certificate where it wants one, one it does not allow, a wrong
+//  broker key, a certificate where it runs without --curve) before its
+//  first WELCOME ends the run at once, saying why ("the broker refused
+//  the connection"), whatever the connect timeout; once registered, the
+//  worker logs why with its "cannot reach the broker" and goes on trying.
+//  One that refuses its REGISTER (403: the certificate is not a
+//  worker's or an admin's) ends the run.
 void arb_worker_set_curve (arb_worker_t *self, const arb_curve_t *curve);
 
 //  What the worker logs, as a syslog level (LOG_ERR .. LOG_DEBUG; default
@@ -139,7 +143,8 @@ void arb_worker_set_log_level (arb_worker_t *self, int level);
 //  once stopped, or -1 if it could not start (bad endpoint, no handler,
 //  ARBITER_CERT or ARBITER_BROKER_KEY that name no usable certificate and
 //  key), could not reach the broker within the connect timeout, or the
-//  broker refused to register it (403).
+//  broker refused its handshake before the first WELCOME or refused to
+//  register it (403).
 int arb_worker_run (arb_worker_t *self);
 
 //  Asks a running worker to stop, as SIGTERM would (a second call forces

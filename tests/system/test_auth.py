@@ -206,6 +206,25 @@ def test_a_certificate_not_allowed_and_a_wrong_broker_key_are_said(curve_broker,
         plain.stop()
 
 
+def test_a_worker_the_broker_refuses_stops_at_once_saying_why(curve_broker, certs, processes,
+                                                               tmp_path):
+    certs.make('mallory', 'worker', allow=False)
+    bare = [binary('worker', 'arbiter-worker'), '--broker', curve_broker.endpoint,
+            '--connect-timeout', str(RPC_TIMEOUT_MS // 1000), '--exec', 'cat']
+    for args, why in [
+            # no certificate (its own ZMTP connection), then one not allowed (a DEALER)
+            ([], 'the broker requires CURVE'),
+            (['--cert', certs.secret('mallory'), '--broker-key', certs.broker_cert],
+             "the broker refused this peer's certificate (ZAP 400)")]:
+        start = time.monotonic()
+        worker = Process(bare + args, str(tmp_path / ('refused-%d.log' % len(processes))))
+        processes.append(worker)
+        assert worker.proc.wait(RPC_TIMEOUT_MS / 1000 * 2) == 1, worker.output()
+        assert refused_at_once(time.monotonic() - start), worker.output()
+        assert 'the broker refused the connection, giving up' in worker.output()
+        assert why in worker.output(), worker.output()
+
+
 def test_a_silent_broker_still_times_out_with_the_old_words(tmp_path):
     """No handshake event at all (nothing listens): the timeout says so."""
     endpoint = 'tcp://127.0.0.1:%d' % free_port()
