@@ -39,13 +39,17 @@ struct _arb_client_t {
     char *endpoint;              //  owned
     bool secured;                //  a CURVE client (arb_client_new_curve)
     arb_handshake_t *handshake;  //  owned: why a broker may not answer; NULL if not watched
-    int timeout_ms;              //  per request
-    size_t max_payload;          //  bytes, outgoing payloads
-    arb_limits_t limits;         //  decoding of replies
-    uint32_t reqid;              //  last request id given to the caller
-    uint32_t internal_reqid;     //  last id of our own requests (without the top bit)
-    int error_code;              //  arb_err_t of the last failure, 0 local
-    bool failed;                 //  the last call failed: error holds why
+    //  a call ended on a refused handshake: the next ones ask the watcher
+    //  before they send or wait (libzmq may never try again: after ZAP's
+    //  400 a send would wait its whole timeout for a connection)
+    bool refused;
+    int timeout_ms;           //  per request
+    size_t max_payload;       //  bytes, outgoing payloads
+    arb_limits_t limits;      //  decoding of replies
+    uint32_t reqid;           //  last request id given to the caller
+    uint32_t internal_reqid;  //  last id of our own requests (without the top bit)
+    int error_code;           //  arb_err_t of the last failure, 0 local
+    bool failed;              //  the last call failed: error holds why
     char error[ARB_TEXT_MAX + 256];
     arb_watchlist_t *watchlist;  //  owned: watched tasks and their keep-alive
     arb_idset_t *pending;        //  owned: request ids of arb_client_send awaiting a reply
@@ -87,6 +91,26 @@ arb_client_fail (arb_client_t *self, int code, const char *fmt, ...)
     va_start (args, fmt);
     s_vfail (self, code, fmt, args);
     va_end (args);
+}
+
+//  A broker that refused our handshake: it never saw the request.
+static void
+s_fail_refused (arb_client_t *self, const char *refusal)
+{
+    s_fail (self, 0, "broker %s refused the connection: %s", self->endpoint, refusal);
+    self->refused = true;
+}
+
+//  After a refusal (only then: the watcher is not read otherwise), why
+//  the broker still refuses us, or NULL once a handshake has succeeded.
+static const char *
+s_still_refused (arb_client_t *self)
+{
+    if (!self->refused)
+        return NULL;
+    const char *refusal = arb_handshake_refusal (self->handshake, self->secured);
+    self->refused = refusal != NULL;
+    return refusal;
 }
 
 static void
@@ -270,8 +294,13 @@ s_send (arb_client_t *self, arb_msg_t **msg_p)
 {
     if (arb_msg_send (msg_p, self->dealer) == 0)
         return 0;
-    s_fail (self, 0, "cannot send to broker %s within %.1f s (send queue full)", self->endpoint,
-            self->timeout_ms / 1000.0);
+    //  a refused handshake leaves no connection to take it
+    const char *refusal = arb_handshake_refusal (self->handshake, self->secured);
+    if (refusal)
+        s_fail_refused (self, refusal);
+    else
+        s_fail (self, 0, "cannot send to broker %s within %.1f s (send queue full)", self->endpoint,
+                self->timeout_ms / 1000.0);
     return -1;
 }
 
@@ -284,6 +313,12 @@ s_send_request (arb_client_t *self, arb_msg_t **request_p)
     if (reqid == 0 || (reqid & ARB_REQID_INTERNAL)) {
         arb_msg_destroy (request_p);
         s_fail (self, 0, "request id %u was not made by arb_client_request_new", reqid);
+        return 0;
+    }
+    const char *refusal = s_still_refused (self);
+    if (refusal) {
+        arb_msg_destroy (request_p);
+        s_fail_refused (self, refusal);
         return 0;
     }
     arb_watchlist_track (self->watchlist, *request_p);
@@ -307,6 +342,8 @@ s_wait (arb_client_t *self, int64_t deadline, const char **refusal)
 {
     if (zsys_interrupted)
         return -1;
+    if ((*refusal = s_still_refused (self)))
+        return 2;
     int64_t now = zclock_mono ();
     arb_watchlist_tick (self->watchlist, now, self->timeout_ms);
     if (zsock_events (self->dealer) & ZMQ_POLLIN)
@@ -401,13 +438,6 @@ s_fail_timeout (arb_client_t *self, arb_msg_type_t type, uint32_t reqid)
             arb_watchlist_untrack (self->watchlist, reqid);
         s_fail_silent (self);
     }
-}
-
-//  A broker that refused our handshake: it never saw the request.
-static void
-s_fail_refused (arb_client_t *self, const char *refusal)
-{
-    s_fail (self, 0, "broker %s refused the connection: %s", self->endpoint, refusal);
 }
 
 //  Waits for the reply to reqid; see arb_client_request.
