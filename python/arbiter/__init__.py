@@ -27,9 +27,9 @@ broker tells), ``errors`` (the exceptions), ``codec`` (the wire format).
 from . import codec, errors, flows
 from .client import Client
 from .errors import (ArbiterError, BadRequest, BrokerError, Conflict, Forbidden, Invalid,
-                     JournalFailed, JournalFull, NotFound, ProtocolError, TaskFailed, Timeout,
-                     TooLarge, Unavailable, UnknownWorker, Unreachable, VersionNotSpoken,
-                     WaitTimeout)
+                     JournalFailed, JournalFull, NotFound, ProtocolError, Refused, TaskFailed,
+                     Timeout, TooLarge, Unavailable, UnknownWorker, Unreachable,
+                     VersionNotSpoken, WaitTimeout)
 from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Outcome, Peeked, Pong,
                       Schedule, State, Stats, Submitted, TaskInfo)
 from .worker import Fail, Job, Worker
@@ -40,7 +40,7 @@ __all__ = [
     'Client', 'Worker', 'Job', 'Fail', 'flows', 'codec', 'errors',
     'ArbiterError', 'BrokerError', 'BadRequest', 'Forbidden', 'NotFound', 'Conflict', 'UnknownWorker',
     'TooLarge', 'Invalid', 'JournalFailed', 'JournalFull', 'Unavailable', 'VersionNotSpoken',
-    'Unreachable',
+    'Unreachable', 'Refused',
     'Timeout', 'WaitTimeout', 'ProtocolError', 'TaskFailed',
     'State', 'Submitted', 'Done', 'TaskInfo', 'Change', 'Outcome', 'Stats', 'Peeked',
     'Schedule', 'Pong', 'FlowSubmitted', 'FlowResult', 'FlowTask',

@@ -41,10 +41,11 @@ import zmq
 from . import calls, codec, flows
 from .calls import Request
 from .codec import Message, MsgType
-from .errors import (ArbiterError, NotFound, ProtocolError, Timeout, Unreachable, WaitTimeout)
+from .errors import (ArbiterError, NotFound, ProtocolError, Refused, Timeout, Unreachable,
+                     WaitTimeout)
 from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Peeked, Pong,
                       Schedule, State, Stats, Submitted, TaskInfo)
-from .session import Session, endpoint_of, routing_id, curve_keys, secure
+from .session import Handshake, Session, endpoint_of, routing_id, curve_keys, secure
 from .spec import Data, Seconds, When, refuse, task_spec
 
 T = TypeVar('T')
@@ -125,13 +126,20 @@ class Client:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, 0)
         sock.setsockopt(zmq.SNDTIMEO, int(self.timeout * 1000))
+        secure(sock, keys)
+        # before it connects: a refusal of the first attempt is seen too
+        self._handshake = Handshake(sock, keys is not None)
         try:
-            secure(sock, keys)
             sock.connect(self.endpoint)
         except zmq.ZMQError as e:
+            self._handshake.close()
             sock.close(0)
             raise ValueError('bad broker endpoint %r: %s' % (self.endpoint, e)) from None
         self._sock: Optional[zmq.Socket] = sock  # type: ignore[type-arg]
+        self._poller = zmq.Poller()
+        self._poller.register(sock, zmq.POLLIN)
+        self._poller.register(self._handshake.events, zmq.POLLIN)
+        self._refused = False  # a call raised Refused: the next ones ask the watcher first
         self._session = Session(self._send_own, rewatch)
 
     # -- life --
@@ -139,6 +147,7 @@ class Client:
     def close(self) -> None:
         """Closes the socket at once: requests still queued are dropped."""
         if self._sock is not None:
+            self._handshake.close()
             self._sock.close(0)
             self._sock = None
 
@@ -173,8 +182,9 @@ class Client:
 
     def _io(self, deadline: float) -> None:
         """Runs the keep-alive if due, waits until a message comes, the
-        deadline (time.monotonic) passes or a timer of ours falls due, and
-        files what came (up to a batch)."""
+        deadline (time.monotonic) passes, a timer of ours falls due or the
+        handshake watcher has news, and files what came (up to a batch).
+        Raises Refused if the broker refused our handshake."""
         session = self._session
         watchlist = session.watchlist
         now = time.monotonic()
@@ -187,7 +197,15 @@ class Client:
                 until = due
         sock = self._socket()
         wait_ms = None if until == float('inf') else max(0, int((until - now) * 1000) + 1)
-        if not sock.poll(wait_ms):
+        # the handshake's events are read only here, while a call waits: a
+        # broker that refused us ends the wait at once, not at the timeout
+        self._check_refused()
+        ready = dict(self._poller.poll(wait_ms))
+        if self._handshake.events in ready and sock not in ready:
+            refusal = self._handshake.refusal()
+            if refusal is not None:
+                raise self._refuse(refusal)
+        if sock not in ready:
             return
         for _ in range(RECV_BATCH):
             try:
@@ -201,13 +219,26 @@ class Client:
         session = self._session
         msg = Message(req.type, session.next_reqid(), req.body)
         frames = codec.encode(msg, self.max_payload)  # refuses what the broker would
+        # after a refusal, libzmq may not try again (ZAP's 400 ends the
+        # connection for good) and a send may wait the whole timeout for
+        # one: asked again before anything is sent
+        self._check_refused()
         session.expect(msg)
         try:
-            self._socket().send_multipart(frames)
+            try:
+                self._socket().send_multipart(frames, flags=zmq.NOBLOCK)
+            except zmq.Again:
+                # no connection takes it: a refused handshake leaves none
+                self._refused = True
+                self._check_refused()
+                self._socket().send_multipart(frames)
         except zmq.Again:
             session.abandon(msg.reqid)
             raise Unreachable('cannot send to broker %s within %.1f s (send queue full)'
                               % (self.endpoint, self.timeout)) from None
+        except Refused:
+            session.abandon(msg.reqid)
+            raise
         deadline = time.monotonic() + self.timeout
         while True:
             try:
@@ -220,17 +251,41 @@ class Client:
             if time.monotonic() >= deadline:
                 session.abandon(msg.reqid)
                 raise self._timeout(req)
-            self._io(deadline)
+            try:
+                self._io(deadline)
+            except Refused:
+                session.abandon(msg.reqid)
+                raise
+
+    def _refuse(self, refusal: str) -> Refused:
+        self._refused = True
+        return Refused('broker %s refused the connection: %s' % (self.endpoint, refusal))
+
+    def _check_refused(self) -> None:
+        """After a refusal (only then: nothing is read otherwise), raises
+        Refused again while no handshake has succeeded since."""
+        if self._refused:
+            refusal = self._handshake.refusal()
+            if refusal is not None:
+                raise self._refuse(refusal)
+            self._refused = False
+
+    def _silent(self) -> Unreachable:
+        """A broker that did not answer, with why if its handshakes failed."""
+        failure = self._handshake.failure()
+        return Unreachable('broker %s did not answer within %.1f s%s'
+                           % (self.endpoint, self.timeout, ': ' + failure if failure else ''))
 
     def _timeout(self, req: Request) -> Unreachable:
+        if self._handshake.failure() is not None:
+            return self._silent()  # it never reached the broker
         if req.type is MsgType.SUBMIT:
             return Timeout('submit not acknowledged within %.1f s (broker %s): outcome unknown; '
                            're-submit with the same key to be safe' % (self.timeout, self.endpoint))
         if req.changes:
             return Timeout('broker %s did not answer %s within %.1f s: outcome unknown'
                            % (self.endpoint, req.type.name, self.timeout))
-        return Unreachable('broker %s did not answer within %.1f s'
-                           % (self.endpoint, self.timeout))
+        return self._silent()
 
     def _drive(self, call: Generator[Request, Dict[str, Any], T]) -> T:
         """Runs a call (calls.py): each request it yields, sent and answered."""
@@ -360,8 +415,7 @@ class Client:
             now = time.monotonic()
             if watchlist.probe_at and now - watchlist.probe_at >= self.timeout:
                 watchlist.probe_at = 0.0  # a later call probes again
-                raise Unreachable('broker %s did not answer within %.1f s'
-                                  % (self.endpoint, self.timeout))
+                raise self._silent()
             if now >= deadline:
                 raise WaitTimeout('no report within the time given')
             self._io(deadline)

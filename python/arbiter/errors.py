@@ -11,7 +11,11 @@ Every exception the package raises on purpose is an ``ArbiterError``:
   UTF-8)``.
 - ``Unreachable``: the broker did not answer in time. Nothing the caller
   asked may have happened, or it may have: for a request that changes
-  something the subclass ``Timeout`` says so.
+  something the subclass ``Timeout`` says so. The subclass ``Refused``:
+  the broker refused this peer's handshake (no certificate where it wants
+  one, one it does not allow, a wrong broker key, a certificate where it
+  runs without --curve), said at once, not at the timeout; nothing
+  reached it.
 - ``Timeout``: a request that changes something (a submit, a cancel, ...)
   was not acknowledged in time; its outcome is unknown. A submit is safe to
   send again with the same client keys: a known key returns the first task.
@@ -148,6 +152,11 @@ def broker_error(code: int, reason: str, local: bool = False) -> BrokerError:
 
 class Unreachable(ArbiterError):
     """The broker did not answer within the client's timeout."""
+
+
+class Refused(Unreachable):
+    """The broker refused this peer's handshake: nothing reached it. The
+    reason says why (``broker E refused the connection: ...``)."""
 
 
 class Timeout(Unreachable):

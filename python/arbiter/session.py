@@ -18,7 +18,9 @@ known for ours (they are no news from the broker).
 
 ``curve_keys`` and ``secure`` make a socket a CURVE client of a broker
 that runs with --curve (README.md, "Securing the broker"), as the C
-library does.
+library does; ``Handshake`` watches its handshakes (libzmq's socket
+monitor), so that a wait for a broker that refused them ends at once and
+says why, as the C library's arb_handshake does.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 import zmq
 import zmq.auth
+from zmq.utils.monitor import parse_monitor_message
 
 from . import codec
 from .codec import Message, MsgType
@@ -107,6 +110,93 @@ def secure(sock: 'zmq.Socket[Any]', keys: Optional[CurveKeys]) -> None:
         sock.setsockopt(zmq.CURVE_PUBLICKEY, keys[0])
         sock.setsockopt(zmq.CURVE_SECRETKEY, keys[1])
         sock.setsockopt(zmq.CURVE_SERVERKEY, keys[2])
+
+
+NEEDS_CURVE = ("the broker requires CURVE: give a certificate and the broker's key (cert and "
+               "broker_key, or $ARBITER_CERT and $ARBITER_BROKER_KEY)")
+HANDSHAKE_DROPS_MAX = 2  # handshakes dropped without a reason, running, that count as a refusal
+_HANDSHAKE_EVENTS = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+_MECHANISM_MISMATCH = 0x11000002  # ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+
+
+class Handshake:
+    """Why a socket's handshakes with the broker fail (the C library's
+    arb_handshake.h). A broker that refuses a peer (no certificate where
+    it wants one, one it does not allow, a wrong broker key, a certificate
+    where it runs without --curve) sends nothing: ZeroMQ keeps the
+    messages and tries again. The socket's monitor tells; ``events`` is
+    the socket to poll beside it while a call waits (so nothing is read
+    while none does), and ``refusal`` says whether what came is a refusal
+    that trying again will not mend. Make it before the socket connects;
+    ``close`` it before the socket."""
+
+    def __init__(self, sock: 'zmq.Socket[Any]', secured: bool) -> None:
+        self.secured = secured
+        self.events: 'zmq.Socket[Any]' = sock.get_monitor_socket(_HANDSHAKE_EVENTS)
+        self._sock = sock
+        self._auth: Optional[int] = None  # the last ZAP status refused with
+        self._mismatch = False             # one side CURVE, the other not
+        self._protocol: Optional[int] = None  # another ZMTP protocol error
+        self._drops = 0                    # handshakes dropped without a reason
+
+    def close(self) -> None:
+        try:
+            self._sock.disable_monitor()
+        except zmq.ZMQError:
+            pass
+        self.events.close(0)
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                parts = self.events.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            event = parse_monitor_message(parts)
+            kind, value = event['event'], event['value']
+            if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+                self._auth, self._mismatch, self._protocol, self._drops = None, False, None, 0
+            elif kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                self._auth = value
+            elif kind == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == _MECHANISM_MISMATCH:
+                self._mismatch = True
+            elif kind == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL:
+                self._protocol = value
+            elif kind == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+                self._drops += 1
+
+    def _describe(self) -> str:
+        if not self.secured:  # a peer without CURVE fails only at a broker that wants it
+            return NEEDS_CURVE
+        if self._auth is not None:
+            return ("the broker refused this peer's certificate (ZAP %d): its public key is "
+                    "not among the broker's allowed certificates" % self._auth)
+        if self._mismatch:
+            return ('the broker does not use CURVE (it runs without --curve): connect without '
+                    'a certificate')
+        if self._protocol is not None:
+            return 'the handshake with the broker failed (ZMTP protocol error 0x%x)' % self._protocol
+        return ("the CURVE handshake with the broker failed: is the broker key this broker's "
+                "public key, and does the broker run with --curve?")
+
+    def failure(self) -> Optional[str]:
+        """Why the handshakes failed since the last one that succeeded,
+        or None if none did."""
+        self._drain()
+        failed = (self._auth is not None or self._mismatch or self._protocol is not None
+                  or self._drops > 0)
+        return self._describe() if failed else None
+
+    def refusal(self) -> Optional[str]:
+        """Why the broker will not take this peer, or None: ZAP refused its
+        certificate (any status but 300, "try later"), a mechanism
+        mismatch, another ZMTP error, or HANDSHAKE_DROPS_MAX handshakes
+        dropped running. Reads what came; never waits."""
+        self._drain()
+        refused = ((self._auth is not None and self._auth != 300) or self._mismatch
+                   or self._protocol is not None or self._drops >= HANDSHAKE_DROPS_MAX)
+        return self._describe() if refused else None
 
 
 def routing_id(first: bytes) -> bytes:

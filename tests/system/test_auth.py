@@ -419,12 +419,26 @@ def test_python_client_and_worker_connect_with_certificates(curve_broker, certs,
         assert refusal.value.code == 403 and 'has the role client' in str(refusal.value)
     finally:
         c.close()
-    bare = arbiter.Client(curve_broker.endpoint, timeout=1.0)
-    try:
-        with pytest.raises(arbiter.Unreachable):
-            bare.ping()
-    finally:
-        bare.close()
+    # refused at once, well before its timeout, saying why
+    certs.make('trudy', 'client', allow=False)
+    for kwargs, why in [({}, 'the broker requires CURVE'),
+                        ({'cert': certs.secret('trudy'), 'broker_key': certs.broker_key()},
+                         "the broker refused this peer's certificate (ZAP 400)")]:
+        refused_client = arbiter.Client(curve_broker.endpoint, timeout=RPC_TIMEOUT_MS / 1000,
+                                        **kwargs)
+        try:
+            start = time.monotonic()
+            with pytest.raises(arbiter.Refused) as refusal:
+                refused_client.ping()
+            assert refused_at_once(time.monotonic() - start)
+            assert isinstance(refusal.value, arbiter.Unreachable)
+            assert 'refused the connection: ' + why in str(refusal.value), str(refusal.value)
+            start = time.monotonic()  # a wait too
+            with pytest.raises(arbiter.Refused):
+                refused_client.wait(1)
+            assert refused_at_once(time.monotonic() - start)
+        finally:
+            refused_client.close()
     with pytest.raises(ValueError, match="cert is given but not the broker's key"):
         arbiter.Client(curve_broker.endpoint, cert=certs.secret('alice'))
 
