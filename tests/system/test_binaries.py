@@ -1,8 +1,11 @@
-"""Every binary answers --version, and -h as well as --help (the arbiter
-CLI's commands and verbs: test_cli_options.py)."""
+"""Every binary, and every tool written in Python (tools/arbiter-bench-run,
+tools/arbiter-soak), answers --version with the same line, and -h as well
+as --help (the arbiter CLI's commands and verbs: test_cli_options.py)."""
 
+import os
 import re
 import subprocess
+import sys
 
 from conftest import binary
 
@@ -12,17 +15,29 @@ BINARIES = [('broker', 'arbiterd'), ('worker', 'arbiter-worker'), ('client', 'ar
             ('tools', 'arbiter-amqp-bench'), ('examples', 'commander'), ('examples', 'minion')]
 
 
-def test_version_and_help_everywhere():
+# the tools written in Python, run from the source tree
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SCRIPTS = ['arbiter-bench-run', 'arbiter-soak']
+
+
+def commands():
+    """(name, argv before the flag) of every binary and script."""
     for folder, name in BINARIES:
-        path = binary(folder, name)
-        proc = subprocess.run([path, '--version'], stdout=subprocess.PIPE,
+        yield name, [binary(folder, name)]
+    for name in SCRIPTS:
+        yield name, [sys.executable, os.path.join(ROOT, 'tools', name)]
+
+
+def test_version_and_help_everywhere():
+    for name, command in commands():
+        proc = subprocess.run(command + ['--version'], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, timeout=30)
         assert proc.returncode == 0, (name, proc.stderr)
         assert re.fullmatch(rb'%s \d+\.\d+\.\d+ \(protocol 1\)\n' % name.encode(),
                             proc.stdout), (name, proc.stdout)
         for flag in ('-h', '--help'):
-            proc = subprocess.run([path, flag], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                  timeout=30)
+            proc = subprocess.run(command + [flag], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, timeout=30)
             assert proc.returncode == 0, (name, flag, proc.stderr)
             assert proc.stdout.startswith(b'usage: ' + name.encode()), (name, flag)
             assert re.search(rb'--version', proc.stdout), (name, flag)
