@@ -552,6 +552,29 @@ s_answer_locally (arb_link_t *self, uint32_t reqid, const char *reason)
     arb_msg_destroy (&error);
 }
 
+//  While no session is up, a broker that refused our handshake (one that
+//  trying again will not mend) fails the caller's pending requests at
+//  once, rather than at their timeout: they never reached it.
+static void
+s_refused (arb_link_t *self, const char *refusal)
+{
+    if (!refusal || self->session == S_READY || arb_requests_size (self->requests) == 0)
+        return;
+    char reason[ARB_TEXT_MAX];
+    snprintf (reason, sizeof (reason), "broker %s refused the connection: %s", self->endpoint,
+              refusal);
+    size_t n;
+    uint32_t *ids = arb_requests_ids (self->requests, &n);
+    zsys_warning ("link: failing pending=%zu endpoint=%s handshake=\"%s\"", n, self->endpoint,
+                  refusal);
+    for (size_t i = 0; i < n; i++)
+        if (arb_requests_end (self->requests, ids[i])) {
+            arb_watchlist_untrack (self->watchlist, ids[i]);
+            s_answer_locally (self, ids[i], reason);
+        }
+    free (ids);
+}
+
 //  Fails a pending request locally: its reply will never come, or come
 //  too late to count.
 static void
@@ -1049,9 +1072,29 @@ arb_link_handle (arb_link_t *self)
     if (s_was_silent (self, zclock_mono ()))
         s_reset (self, "silent past the liveness window");
     s_receive (self);
+    if (self->dial)  //  a DEALER's refusals come through arb_link_handshake
+        s_refused (self, arb_dial_refusal (self->dial));
     s_timers (self);
     arb_link_flush (self);
     self->handled_at = zclock_mono ();
+    self->in_handle = false;
+}
+
+zsock_t *
+arb_link_events (arb_link_t *self)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    return arb_handshake_events (self->handshake);
+}
+
+void
+arb_link_handshake (arb_link_t *self)
+{
+    assert (self && self->tag == ARB_LINK_TAG && !self->in_handle);
+    //  read every time, so that the socket polled is quiet again
+    const char *refusal = arb_handshake_refusal (self->handshake, self->secured);
+    self->in_handle = true;  //  the reply callbacks may run
+    s_refused (self, refusal);
     self->in_handle = false;
 }
 

@@ -11,8 +11,9 @@
     contract at length; this header is the API.
 
     Threads. A link is used by one thread, the one that runs its loop;
-    callbacks run on it, inside arb_link_handle and nowhere else. They may
-    call any function of the link except arb_link_handle and
+    callbacks run on it, inside arb_link_handle (and the reply callback
+    inside arb_link_handshake) and nowhere else. They may call any
+    function of the link except arb_link_handle, arb_link_handshake and
     arb_link_destroy.
 
     Transport. To a tcp:// endpoint without CURVE the link keeps a
@@ -30,7 +31,10 @@
     always ask arb_link_timeout (0: handle at once): it checks what the
     descriptor cannot show (messages left after a batch, requests,
     outcomes and credit waiting to go out, the link's timers: heartbeats,
-    registering, request timeouts).
+    registering, request timeouts). With a DEALER, poll arb_link_events
+    too, and call arb_link_handshake when it has input: a broker that
+    refuses the link's handshake then fails the pending requests at once
+    (on its own connection, arb_link_handle does).
 
     Requests. Every request call returns its request id (> 0) at once, or 0
     if it was refused (arb_link_error says why). Each request id comes
@@ -40,7 +44,12 @@
     ARB_LINK_TIMEOUT_MS) or the link dropped the connection the request
     went out on (the broker stopped answering). A local ERROR means the
     outcome is unknown: a SUBMIT may or may not have been stored (submit
-    again with the same keys to be safe).
+    again with the same keys to be safe). The exception: while no session
+    is up, a broker that refused the link's handshake (no certificate
+    where it wants one, one it does not allow, a wrong key, a certificate
+    where it runs without --curve) fails the pending requests at once
+    with "broker ENDPOINT refused the connection: " and why; none of them
+    reached it.
 
     Back-pressure: a request is refused, never queued in the link, when
     ARB_LINK_PENDING_MAX requests await replies or the queue to the
@@ -168,7 +177,8 @@ arb_link_t *arb_link_new (const char *endpoint,
 //  key (borrowed; arb_curve.h) for a broker that runs with --curve, or
 //  without CURVE if curve is NULL; the environment's ARBITER_CERT and
 //  ARBITER_BROKER_KEY do not count. A link whose handshake the broker
-//  refuses logs why each time it connects again.
+//  refuses logs why each time it connects again, and fails its pending
+//  requests at once (see Polling and Requests at the top).
 arb_link_t *arb_link_new_curve (const char *endpoint,
                                 const char *name,
                                 const arb_link_callbacks_t *callbacks,
@@ -190,6 +200,17 @@ zsock_t *arb_link_sock (arb_link_t *self);
 //  The descriptor to poll for input, with either transport (see the
 //  top); the same for the link's life.
 int arb_link_fd (arb_link_t *self);
+
+//  With a DEALER, the socket its handshake events arrive on (borrowed;
+//  the same for the link's life), to poll beside it; NULL on the link's
+//  own connection, or if libzmq cannot watch the DEALER.
+zsock_t *arb_link_events (arb_link_t *self);
+
+//  Reads the handshake events that came (call it when arb_link_events
+//  has input; it is quiet again after). While no session is up, a broker
+//  that refused the handshake fails the pending requests at once (reply
+//  callback, a local ERROR). Not from a callback.
+void arb_link_handshake (arb_link_t *self);
 
 //  Receives and handles what is waiting (up to ARB_LINK_RECV_BATCH
 //  messages), runs the link's timers and sends what the turn produced

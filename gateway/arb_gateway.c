@@ -402,6 +402,15 @@ s_on_link (arb_reactor_t *reactor, zsock_t *sock, void *arg)
     arb_link_handle (((arb_gateway_t *) arg)->link);
 }
 
+//  The link's DEALER has handshake news: a refusal fails what waits at once.
+static void
+s_on_link_events (arb_reactor_t *reactor, zsock_t *sock, void *arg)
+{
+    (void) reactor;
+    (void) sock;
+    arb_link_handshake (((arb_gateway_t *) arg)->link);
+}
+
 //  The link's own connection (arb_link_fd) has input, or takes output.
 static void
 s_on_link_fd (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
@@ -458,8 +467,12 @@ arb_gateway_new (const arb_gateway_config_t *config)
     if (config->request_timeout_ms)
         arb_link_set_timeout (self->link, (int) config->request_timeout_ms);
     arb_link_set_max_payload (self->link, self->max_payload);
-    if (arb_link_sock (self->link))
+    if (arb_link_sock (self->link)) {
         arb_reactor_add_sock (self->reactor, arb_link_sock (self->link), s_on_link, self);
+        if (arb_link_events (self->link))
+            arb_reactor_add_sock (self->reactor, arb_link_events (self->link), s_on_link_events,
+                                  self);
+    }
     else
         arb_reactor_add_fd (self->reactor, arb_link_fd (self->link), ARB_REACTOR_READ, s_on_link_fd,
                             self);

@@ -336,6 +336,7 @@ test_says_why_it_cannot_talk (void **state)
     close (listener);
     arb_dial_t *dial = arb_dial_new (endpoint);
     s_dial_fails (dial, "cannot connect");
+    assert_null (arb_dial_refusal (dial));  //  a broker not there may come
     arb_dial_destroy (&dial, 0);
 
     //  not a ZMTP peer (an HTTP server, say)
@@ -372,6 +373,7 @@ test_says_why_it_cannot_talk (void **state)
     assert_true (zsock_bind (router, "tcp://127.0.0.1:*") > 0);
     dial = arb_dial_new (zsock_endpoint (router));
     s_dial_fails (dial, "requires CURVE");
+    assert_non_null (strstr (arb_dial_refusal (dial), "requires CURVE"));  //  for good
     arb_dial_destroy (&dial, 0);
     zsock_destroy (&router);
     zcert_destroy (&cert);

@@ -277,14 +277,14 @@ s_step (s_ctx_t *ctx, int64_t deadline)
     int wait = arb_link_timeout (ctx->link);
     if (wait > deadline - now)
         wait = (int) (deadline - now);
-    if (ctx->use_fd || !arb_link_sock (ctx->link)) {
-        struct pollfd item = {arb_link_fd (ctx->link), POLLIN, 0};
-        poll (&item, 1, wait);
-    }
-    else {
-        zmq_pollitem_t item = {zsock_resolve (arb_link_sock (ctx->link)), 0, ZMQ_POLLIN, 0};
-        zmq_poll (&item, 1, wait);
-    }
+    //  a DEALER's handshake events too, as docs/link.md asks
+    zsock_t *events = arb_link_events (ctx->link);
+    zmq_pollitem_t items[2] = {{NULL, arb_link_fd (ctx->link), ZMQ_POLLIN, 0},
+                               {events ? zsock_resolve (events) : NULL, 0, ZMQ_POLLIN, 0}};
+    if (!ctx->use_fd && arb_link_sock (ctx->link))
+        items[0] = (zmq_pollitem_t){zsock_resolve (arb_link_sock (ctx->link)), 0, ZMQ_POLLIN, 0};
+    if (zmq_poll (items, events ? 2 : 1, wait) > 0 && (items[1].revents & ZMQ_POLLIN))
+        arb_link_handshake (ctx->link);
     arb_link_handle (ctx->link);
     return true;
 }
@@ -976,6 +976,71 @@ test_outcomes_survive_a_broker_lost_before_its_commit (void **state)
     free (a);
 }
 
+//  A link whose handshake the broker refuses: its requests fail at once
+//  (well before their timeout), saying why; a CURVE server stands in for
+//  a broker with --curve, a plain ROUTER for one without.
+static void
+s_refused_at_once (s_ctx_t *ctx, const char *why)
+{
+    arb_link_set_timeout (ctx->link, 4 * S_WAIT_MS);  //  s_reply's deadline comes first
+    arb_msg_t *ping = arb_link_request_new (ctx->link, ARB_MSG_PING);
+    arb_msg_t *reply = s_reply (ctx, arb_link_send (ctx->link, &ping));
+    assert_int_equal (arb_msg_type (reply), ARB_MSG_ERROR);
+    const char *reason = arb_msg_error (reply)->reason;
+    if (!strstr (reason, "refused the connection: ") || !strstr (reason, why))
+        fail_msg ("not refused with \"%s\": %s", why, reason);
+    arb_msg_destroy (&reply);
+}
+
+static void
+test_a_refused_handshake_fails_requests_at_once (void **state)
+{
+    (void) state;
+    arb_link_callbacks_t callbacks = {s_on_reply, s_on_done, s_on_stop, s_on_event, s_on_state};
+    s_ctx_t *ctx = (s_ctx_t *) zmalloc (sizeof (s_ctx_t));
+    ctx->replies = zlistx_new ();
+
+    //  no certificate, for a broker that wants CURVE
+    zcert_t *server = zcert_new ();
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    zsock_set_curve_server (router, 1);
+    zcert_apply (server, router);
+    assert_true (zsock_bind (router, "tcp://127.0.0.1:*") > 0);
+    ctx->link = arb_link_new_curve (zsock_endpoint (router), "refused", &callbacks, ctx, NULL);
+    assert_non_null (ctx->link);
+    s_refused_at_once (ctx, "the broker requires CURVE");
+    arb_link_destroy (&ctx->link);
+    zsock_destroy (&router);
+
+    //  a certificate, for a broker without CURVE (through a DEALER)
+    char dir[] = "/tmp/test-link-XXXXXX", path[64];
+    assert_non_null (mkdtemp (dir));
+    snprintf (path, sizeof (path), "%s/peer.cert", dir);
+    zcert_t *peer = zcert_new ();
+    assert_int_equal (zcert_save (peer, path), 0);
+    char why[256];
+    snprintf (path, sizeof (path), "%s/peer.cert_secret", dir);
+    arb_curve_t *curve = arb_curve_new (path, zcert_public_txt (server), why, sizeof (why));
+    assert_non_null (curve);
+    router = zsock_new (ZMQ_ROUTER);
+    assert_true (zsock_bind (router, "tcp://127.0.0.1:*") > 0);
+    ctx->link = arb_link_new_curve (zsock_endpoint (router), "refused", &callbacks, ctx, curve);
+    assert_non_null (ctx->link);
+    assert_non_null (arb_link_events (ctx->link));
+    //  which side notices first is a race: either is said
+    s_refused_at_once (ctx, "CURVE");
+    arb_link_destroy (&ctx->link);
+    zsock_destroy (&router);
+    arb_curve_destroy (&curve);
+    unlink (path);
+    snprintf (path, sizeof (path), "%s/peer.cert", dir);
+    unlink (path);
+    assert_int_equal (rmdir (dir), 0);
+    zcert_destroy (&peer);
+    zcert_destroy (&server);
+    s_ctx_destroy (&ctx);
+}
+
 int
 main (void)
 {
@@ -995,6 +1060,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_task_not_taken_back_is_lost, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_outcomes_survive_a_broker_lost_before_its_commit,
                                          s_setup, s_teardown),
+        cmocka_unit_test (test_a_refused_handshake_fails_requests_at_once),
     };
     //  every test twice: on the link's own connection (a tcp:// endpoint's
     //  default, arb_dial.h), then through a ZeroMQ DEALER
