@@ -30,10 +30,10 @@ from . import calls, codec, flows
 from .calls import Request
 from .client import FlowId, StateArg, TaskIds, _ids, flow_id
 from .codec import Message, MsgType
-from .errors import ArbiterError, NotFound, Timeout, Unreachable, WaitTimeout
+from .errors import ArbiterError, NotFound, Refused, Timeout, Unreachable, WaitTimeout
 from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Peeked, Pong, Stats,
                       Submitted, TaskInfo)
-from .session import Session, endpoint_of, routing_id, curve_keys, secure
+from .session import Handshake, Session, endpoint_of, routing_id, curve_keys, secure
 from .spec import Data, Seconds, When, refuse, task_spec
 
 T = TypeVar('T')
@@ -62,13 +62,21 @@ class AsyncClient:
         sock.setsockopt(zmq.ROUTING_ID, routing_id(b'c'))
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, 0)
+        secure(sock, keys)
+        self._handshake = Handshake(sock, keys is not None)  # before it connects
         try:
-            secure(sock, keys)
             sock.connect(self.endpoint)
         except zmq.ZMQError as e:
+            self._handshake.close()
             sock.close(0)
             raise ValueError('bad broker endpoint %r: %s' % (self.endpoint, e)) from None
         self._sock: Optional[zmq.asyncio.Socket] = sock
+        self._poller = zmq.asyncio.Poller()
+        self._poller.register(sock, zmq.POLLIN)
+        self._poller.register(self._handshake.events, zmq.POLLIN)
+        # why the broker refused our handshake, as the reader last saw it;
+        # while set, calls ask the watcher again before they send or wait
+        self._refused: Optional[str] = None
         self._session = Session(self._send_own, rewatch)
         self._changed = asyncio.Event()  # set when messages were filed
         self._reader: Optional[asyncio.Task[None]] = None
@@ -79,6 +87,7 @@ class AsyncClient:
             self._reader.cancel()
             self._reader = None
         if self._sock is not None:
+            self._handshake.close()
             self._sock.close(0)
             self._sock = None
 
@@ -115,7 +124,11 @@ class AsyncClient:
             wait = min(watchlist.tick_due() - now, 0.25)  # also notices the last waiter leave
             if watchlist.probe_at:
                 wait = min(wait, max(0.0, watchlist.probe_at + self.timeout - now))
-            if await sock.poll(max(1, int(wait * 1000)), zmq.POLLIN):
+            # the handshake's events are read only here, while a call waits
+            ready = dict(await self._poller.poll(max(1, int(wait * 1000))))
+            if self._handshake.events in ready and sock not in ready:
+                self._refused = self._handshake.refusal()
+            if sock in ready:
                 for _ in range(256):
                     try:
                         parts = await sock.recv_multipart(flags=zmq.NOBLOCK)
@@ -129,7 +142,7 @@ class AsyncClient:
         """Waits (reading the socket) until ready() or the deadline."""
         self._waiters += 1
         try:
-            while not ready() and time.monotonic() < deadline:
+            while not ready() and time.monotonic() < deadline and self._refused is None:
                 if self._reader is None:
                     self._reader = asyncio.ensure_future(self._read())
                 self._changed.clear()
@@ -141,15 +154,29 @@ class AsyncClient:
         finally:
             self._waiters -= 1
 
+    def _check_refused(self) -> None:
+        """After a refusal (only then: nothing is read otherwise), raises
+        Refused while no handshake has succeeded since: libzmq may not try
+        again (after ZAP's 400 it does not)."""
+        if self._refused is not None:
+            self._refused = self._handshake.refusal()
+            if self._refused is not None:
+                raise Refused('broker %s refused the connection: %s'
+                              % (self.endpoint, self._refused))
+
     async def _request(self, req: Request) -> Dict[str, Any]:
         session = self._session
         msg = Message(req.type, session.next_reqid(), req.body)
         frames = codec.encode(msg, self.max_payload)
+        self._check_refused()
         session.expect(msg)
         try:
             self._socket().send_multipart(frames, flags=zmq.NOBLOCK)
         except zmq.Again:
             session.abandon(msg.reqid)
+            # a refused handshake leaves no connection to take it
+            self._refused = self._handshake.refusal()
+            self._check_refused()
             raise Unreachable('cannot send to broker %s (send queue full)' % self.endpoint) \
                 from None
         deadline = time.monotonic() + self.timeout
@@ -158,6 +185,7 @@ class AsyncClient:
         reply = session.take_reply(msg.reqid, req.type)
         if reply is None:
             session.abandon(msg.reqid)
+            self._check_refused()
             if req.type is MsgType.SUBMIT:
                 raise Timeout('submit not acknowledged within %.1f s (broker %s): outcome '
                               'unknown; re-submit with the same key to be safe'
@@ -257,6 +285,7 @@ class AsyncClient:
                                   % (self.endpoint, self.timeout))
             if now >= deadline:
                 raise WaitTimeout('no report within the time given')
+            self._check_refused()
             await self._until(lambda: any(wanted is None or i in wanted
                                           for i in session.reports)
                               or (watchlist.probe_at != 0.0

@@ -133,7 +133,10 @@ class Handshake:
 
     def __init__(self, sock: 'zmq.Socket[Any]', secured: bool) -> None:
         self.secured = secured
+        # an asyncio socket's monitor is one too: polled by the owner's
+        # loop, read here through a blocking shadow (never blocking: NOBLOCK)
         self.events: 'zmq.Socket[Any]' = sock.get_monitor_socket(_HANDSHAKE_EVENTS)
+        self._reader: 'zmq.Socket[Any]' = zmq.Socket.shadow(self.events.underlying)
         self._sock = sock
         self._auth: Optional[int] = None  # the last ZAP status refused with
         self._mismatch = False             # one side CURVE, the other not
@@ -150,7 +153,7 @@ class Handshake:
     def _drain(self) -> None:
         while True:
             try:
-                parts = self.events.recv_multipart(zmq.NOBLOCK)
+                parts = self._reader.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
             event = parse_monitor_message(parts)

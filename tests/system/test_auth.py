@@ -6,6 +6,7 @@ worker, a raw protocol peer) connects with a certificate; a peer that
 cannot connect says why; without --curve only loopback is bound unless
 --insecure."""
 
+import asyncio
 import json
 import os
 import re
@@ -24,6 +25,7 @@ from conftest import Broker, Gateway, Process, binary, free_port, wait_until
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..',
                                 'python'))
 import arbiter  # noqa: E402
+import arbiter.aio  # noqa: E402
 
 ROLES = {'alice': 'client', 'wendy': 'worker', 'root': 'admin'}
 
@@ -439,6 +441,17 @@ def test_python_client_and_worker_connect_with_certificates(curve_broker, certs,
             assert refused_at_once(time.monotonic() - start)
         finally:
             refused_client.close()
+
+        async def refused_async():
+            async with arbiter.aio.AsyncClient(curve_broker.endpoint,
+                                               timeout=RPC_TIMEOUT_MS / 1000, **kwargs) as client:
+                for _ in range(2):  # the second asks the watcher before it sends
+                    start = time.monotonic()
+                    with pytest.raises(arbiter.Refused) as refusal:
+                        await client.ping()
+                    assert refused_at_once(time.monotonic() - start)
+                    assert 'refused the connection: ' + why in str(refusal.value)
+        asyncio.run(refused_async())
     with pytest.raises(ValueError, match="cert is given but not the broker's key"):
         arbiter.Client(curve_broker.endpoint, cert=certs.secret('alice'))
 
