@@ -75,9 +75,10 @@ import zmq
 
 from . import codec
 from .codec import Message, MsgType
-from .errors import BrokerError, ProtocolError, Unreachable, broker_error
+from .errors import (ArbiterError, BrokerError, ProtocolError, Refused, Unreachable,
+                     broker_error)
 from .job import (Emitted, Fail, Job, Outcome, Report, run_handler, write_item, write_outcome)
-from .session import endpoint_of, routing_id, curve_keys, secure
+from .session import Handshake, endpoint_of, routing_id, curve_keys, secure
 
 log = logging.getLogger('arbiter.worker')
 
@@ -236,8 +237,12 @@ class Worker:
     def run(self) -> None:
         """Runs until ``stop()`` or SIGINT/SIGTERM (handled so when run on
         the main thread). Raises Unreachable if the broker did not answer
-        within ``connect_timeout``, Forbidden if it refused to register
-        the worker (its certificate's role is not worker or admin)."""
+        within ``connect_timeout``, Refused (an Unreachable) at once if it
+        refused the worker's handshake before it registered (no
+        certificate where it wants one, one it does not allow, a wrong
+        broker key, a certificate where it runs without --curve), Forbidden
+        if it refused to register the worker (its certificate's role is
+        not worker or admin)."""
         if not self.handlers:
             raise ValueError('no handler: register one with @worker.task(name)')
         if self._running:
@@ -285,7 +290,9 @@ class _Run:
         self.unreachable_log_at = 0.0
         self.welcomed = False
         self.gave_up = False
-        self.refused: Optional[BrokerError] = None  # the broker's 403 to REGISTER
+        # the broker's 403 to REGISTER, or its refusal of our handshake
+        self.refused: Optional[ArbiterError] = None
+        self.handshake: Optional[Handshake] = None  # the socket's handshakes, watched
         self.heartbeat = 1.0
         self.liveness = 5.0
         self.broker_max_payload = 0
@@ -353,6 +360,9 @@ class _Run:
                 if fd >= 0:
                     os.close(fd)
             slot.report_fd = slot.pidfd = -1
+        if self.handshake is not None:
+            self.handshake.close()
+            self.handshake = None
         if self.sock is not None:
             self.sock.close(BYE_LINGER_MS)  # the BYE may still be on its way
             self.sock = None
@@ -388,10 +398,14 @@ class _Run:
         # (and is soon declared dead) rather than freezing every slot
         sock.setsockopt(zmq.SNDTIMEO, 0)
         secure(sock, self.w.curve)
+        handshake = Handshake(sock, self.w.curve is not None)  # before it connects
         sock.connect(self.w.endpoint)
+        if self.handshake is not None:
+            self.handshake.close()
         if self.sock is not None:
             self.sock.close(0)
         self.sock = sock
+        self.handshake = handshake
 
     def _next_reqid(self) -> int:
         self.reqid = self.reqid % 0xFFFFFFFF + 1  # 0 is for messages nobody asked for
@@ -1037,6 +1051,10 @@ class _Run:
     def _turn(self) -> None:
         assert self.sock is not None
         items: List[Tuple[Any, int]] = [(self.sock, zmq.POLLIN), (self.wake_r, zmq.POLLIN)]
+        # the handshake's events, read only when they come
+        events = self.handshake.events if self.handshake is not None else None
+        if events is not None:
+            items.append((events, zmq.POLLIN))
         fds: Dict[int, _Slot] = {}
         for slot in self.slots:
             for fd in (slot.report_fd, slot.pidfd):
@@ -1055,8 +1073,11 @@ class _Run:
             log.warning('worker: silent past the liveness window, registering again')
             self._register(new_socket=True)
             ready.pop(items[0][0], None)
+            events = None  # the old socket's watcher went with it
         if ready.get(self.sock):
             self._recv_broker()
+        if events is not None and ready.get(events) and self.handshake is not None:
+            self._check_refused(self.handshake.refusal())
         if ready.get(self.wake_r):
             try:
                 while os.read(self.wake_r, 4096):
@@ -1075,6 +1096,19 @@ class _Run:
         self._check_stop()
         self._flush()
         self.turn_at = time.monotonic()
+
+    def _check_refused(self, refusal: Optional[str]) -> None:
+        """Before the first WELCOME, a broker that refused our handshake
+        (a refusal trying again will not mend) ends the run, as a 403 to
+        REGISTER does: waiting longer would change nothing. Once
+        registered, the worker goes on trying."""
+        if refusal is None or self.welcomed or self.phase == DONE:
+            return
+        log.error('worker: the broker refused the connection, giving up endpoint=%s '
+                  'handshake="%s"', self.w.endpoint, refusal)
+        self.refused = Refused('broker %s refused the connection: %s'
+                               % (self.w.endpoint, refusal))
+        self.phase = DONE
 
     def _was_silent(self) -> bool:
         """Whether the worker was silent past the liveness window by its own

@@ -452,6 +452,16 @@ def test_python_client_and_worker_connect_with_certificates(curve_broker, certs,
                     assert refused_at_once(time.monotonic() - start)
                     assert 'refused the connection: ' + why in str(refusal.value)
         asyncio.run(refused_async())
+
+        # the worker stops at once, whatever its connect timeout
+        worker = arbiter.Worker(endpoint=curve_broker.endpoint,
+                                connect_timeout=RPC_TIMEOUT_MS / 1000, **kwargs)
+        worker.handle('upper', lambda job: job.payload.upper())
+        start = time.monotonic()
+        with pytest.raises(arbiter.Refused) as refusal:
+            worker.run()
+        assert refused_at_once(time.monotonic() - start)
+        assert 'refused the connection: ' + why in str(refusal.value)
     with pytest.raises(ValueError, match="cert is given but not the broker's key"):
         arbiter.Client(curve_broker.endpoint, cert=certs.secret('alice'))
 
