@@ -8,8 +8,8 @@
     to arb_worker_run until SIGINT/SIGTERM. There is no default config
     file: a host runs several workers, each with its own.
     Exit status: 0 after a clean stop, 1 if the worker could not run (or
-    reach the broker within connect-timeout), 2 for bad arguments or
-    settings.
+    reach the broker within connect-timeout, or the broker refused its
+    handshake or its REGISTER), 2 for bad arguments or settings.
 */
 
 #include "arb_exec.h"
@@ -57,8 +57,9 @@ static const char *s_about =
     "SIGINT/SIGTERM stop taking tasks and let running ones finish; a second\n"
     "signal stops them at once.\n"
     "\n"
-    "Exit status: 0 after a stop, 1 if the worker could not start or did not\n"
-    "reach the broker within connect-timeout, 2 for bad arguments or settings.";
+    "Exit status: 0 after a stop, 1 if the worker could not start, did not\n"
+    "reach the broker within connect-timeout or was refused by it (its\n"
+    "handshake, at once, or its REGISTER), 2 for bad arguments or settings.";
 
 //  A name the broker takes (arb_name_check).
 static bool
