@@ -1452,9 +1452,11 @@ s_turn (arb_worker_t *self)
         notes_at = n;
         s_add_item (self, &n, NULL, arb_pool_notify_fd (self->pool), NULL);
     }
-    //  the dealer's handshake events, read only when they come
+    //  the dealer's handshake events, read only when they come and only
+    //  until the first WELCOME (s_check_refused): a registered worker's
+    //  turns poll nothing more, and its "cannot reach" log reads them
     int events_at = -1;
-    zsock_t *events = self->dial ? NULL : arb_handshake_events (self->handshake);
+    zsock_t *events = self->dial || self->welcomed ? NULL : arb_handshake_events (self->handshake);
     if (events) {
         events_at = n;
         s_add_item (self, &n, zsock_resolve (events), -1, NULL);
