@@ -133,10 +133,19 @@ class Handshake:
 
     def __init__(self, sock: 'zmq.Socket[Any]', secured: bool) -> None:
         self.secured = secured
+        # as get_monitor_socket makes it, but without a limit: libzmq's I/O
+        # thread blocks on a full monitor, and the events (one a connection
+        # attempt) are read only while a call waits
+        endpoint = 'inproc://arbiter-handshake-%s' % os.urandom(8).hex()
+        sock.monitor(endpoint, _HANDSHAKE_EVENTS)
+        events = sock.context.socket(zmq.PAIR)
+        events.setsockopt(zmq.RCVHWM, 0)
+        events.setsockopt(zmq.LINGER, 0)
+        events.connect(endpoint)
         # an asyncio socket's monitor is one too: polled by the owner's
         # loop, read here through a blocking shadow (never blocking: NOBLOCK)
-        self.events: 'zmq.Socket[Any]' = sock.get_monitor_socket(_HANDSHAKE_EVENTS)
-        self._reader: 'zmq.Socket[Any]' = zmq.Socket.shadow(self.events.underlying)
+        self.events: 'zmq.Socket[Any]' = events
+        self._reader: 'zmq.Socket[Any]' = zmq.Socket.shadow(events.underlying)
         self._sock = sock
         self._auth: Optional[int] = None  # the last ZAP status refused with
         self._mismatch = False             # one side CURVE, the other not

@@ -993,8 +993,11 @@ class _Run:
                 self.gave_up = True
                 self.phase = DONE
             elif now >= self.unreachable_log_at:
+                # a registered worker reads its handshake events only here
+                failure = self.handshake.failure() if self.handshake is not None else None
                 log.warning('worker: cannot reach the broker endpoint=%s waited_s=%.1f '
-                            '(still trying)', self.w.endpoint, waited)
+                            '(still trying)%s', self.w.endpoint, waited,
+                            ' handshake="%s"' % failure if failure else '')
                 self.unreachable_log_at = now + UNREACHABLE_EVERY
         if self.phase == DONE:
             return
@@ -1051,8 +1054,11 @@ class _Run:
     def _turn(self) -> None:
         assert self.sock is not None
         items: List[Tuple[Any, int]] = [(self.sock, zmq.POLLIN), (self.wake_r, zmq.POLLIN)]
-        # the handshake's events, read only when they come
-        events = self.handshake.events if self.handshake is not None else None
+        # the handshake's events, read only when they come and only until the
+        # first WELCOME (_check_refused): a registered worker's turns poll
+        # nothing more
+        events = (self.handshake.events
+                  if self.handshake is not None and not self.welcomed else None)
         if events is not None:
             items.append((events, zmq.POLLIN))
         fds: Dict[int, _Slot] = {}
