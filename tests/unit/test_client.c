@@ -25,6 +25,9 @@
         STATUS >= 10001  every id found with ref "n<id>", but 10013 (gone)
         PING             PONG with the current epoch
 
+    test_refused_handshake_fails_at_once talks to a CURVE ROUTER of its own
+    whose ZAP handler refuses every certificate.
+
     The test thread talks to the fixture over the actor pipe: "COUNT TYPE"
     (requests of that type received so far), "EPOCH n", "PAYLOADS" (the
     payloads of the last SUBMIT joined by '|').
@@ -925,6 +928,72 @@ test_unreachable_broker_fails_in_time (void **state)
     arb_client_destroy (&client);
 }
 
+//  A broker that refuses the client's handshake: every call fails at once,
+//  well before the timeout, saying why. The second ping is sent after a
+//  ZAP 400, after which libzmq never connects again: only the watcher,
+//  asked before the send, can tell.
+static void
+s_refused_twice (arb_client_t *client, const char *why)
+{
+    arb_client_set_timeout (client, 10000);
+    for (int i = 0; i < 2; i++) {
+        int64_t started = zclock_mono ();
+        assert_int_equal (arb_client_ping (client, NULL), -1);
+        assert_true (zclock_mono () - started < 5000);
+        const char *error = arb_client_error (client);
+        if (!strstr (error, "refused the connection: ") || !strstr (error, why))
+            fail_msg ("not refused with \"%s\": %s", why, error);
+        assert_int_equal (arb_client_error_code (client), 0);
+    }
+}
+
+static void
+test_refused_handshake_fails_at_once (void **state)
+{
+    (void) state;
+    //  a CURVE server whose ZAP handler knows no certificate
+    zactor_t *auth = zactor_new (zauth, NULL);
+    zstr_sendx (auth, "CURVE", "/nonexistent/arbiter-test-no-certs", NULL);
+    zsock_wait (auth);
+    zcert_t *server = zcert_new ();
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    zsock_set_zap_domain (router, "arbiter");
+    zsock_set_curve_server (router, 1);
+    zcert_apply (server, router);
+    assert_true (zsock_bind (router, "tcp://127.0.0.1:*") > 0);
+    const char *endpoint = zsock_endpoint (router);
+
+    //  no certificate
+    arb_client_t *client = arb_client_new_curve (endpoint, NULL);
+    assert_non_null (client);
+    s_refused_twice (client, "the broker requires CURVE");
+    arb_client_destroy (&client);
+
+    //  a certificate the broker does not allow
+    char dir[] = "/tmp/test-client-XXXXXX", path[64], secret[80];
+    assert_non_null (mkdtemp (dir));
+    snprintf (path, sizeof (path), "%s/peer.cert", dir);
+    snprintf (secret, sizeof (secret), "%s_secret", path);
+    zcert_t *peer = zcert_new ();
+    assert_int_equal (zcert_save (peer, path), 0);
+    char why[256];
+    arb_curve_t *curve = arb_curve_new (secret, zcert_public_txt (server), why, sizeof (why));
+    assert_non_null (curve);
+    client = arb_client_new_curve (endpoint, curve);
+    assert_non_null (client);
+    s_refused_twice (client, "the broker refused this peer's certificate (ZAP 400)");
+    arb_client_destroy (&client);
+
+    arb_curve_destroy (&curve);
+    unlink (path);
+    unlink (secret);
+    assert_int_equal (rmdir (dir), 0);
+    zcert_destroy (&peer);
+    zsock_destroy (&router);
+    zcert_destroy (&server);
+    zactor_destroy (&auth);
+}
+
 static void
 test_oversized_payload_is_refused_locally (void **state)
 {
@@ -1013,6 +1082,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_unknown_id_is_reported, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_async_send_and_recv, s_setup, s_teardown),
         cmocka_unit_test (test_unreachable_broker_fails_in_time),
+        cmocka_unit_test (test_refused_handshake_fails_at_once),
         cmocka_unit_test_setup_teardown (test_stats_reads_every_page, s_setup, s_teardown),
         cmocka_unit_test (test_stats_pages_edges),
         cmocka_unit_test_setup_teardown (test_oversized_payload_is_refused_locally, s_setup,
