@@ -65,7 +65,10 @@ struct _arb_dial_t {
     arb_gather_t gather;           //  the message being read
     uint8_t id[ARB_DEALER_ID_SIZE];  //  our routing id
     char failure[256];               //  why the last attempt failed; empty if none
-    bool refused;                    //  failure is the broker's refusal of our handshake
+    //  the broker's last refusal of our handshake; empty if none since the
+    //  last open connection or failed connect. It outlives failures that
+    //  say less (a CURVE broker may close before its greeting is read)
+    char refusal[256];
 };
 
 //  ---------------------------------------------------------------------
@@ -114,7 +117,20 @@ s_fail (arb_dial_t *self, const char *fmt, ...)
     va_start (args, fmt);
     vsnprintf (self->failure, sizeof (self->failure), fmt, args);
     va_end (args);
-    self->refused = false;
+}
+
+//  The failure just said is the broker's refusal of our handshake.
+static void
+s_refused (arb_dial_t *self)
+{
+    snprintf (self->refusal, sizeof (self->refusal), "%s", self->failure);
+}
+
+//  No broker took the connection: any refusal was another's.
+static void
+s_unrefused (arb_dial_t *self)
+{
+    self->refusal[0] = 0;
 }
 
 //  Asks epoll for what the connection's state needs: input always,
@@ -197,6 +213,7 @@ s_resolve (arb_dial_t *self)
     int rc = getaddrinfo (self->host, self->port, &hints, &found);
     if (rc != 0) {
         s_fail (self, "cannot resolve %s: %s", self->host, gai_strerror (rc));
+        s_unrefused (self);
         return -1;
     }
     memcpy (&self->addr, found->ai_addr, found->ai_addrlen);
@@ -225,6 +242,7 @@ s_connect (arb_dial_t *self)
     int error = errno;
     if (rc != 0 && error != EINPROGRESS) {
         s_fail (self, "cannot connect: %s", strerror (error));
+        s_unrefused (self);
         close (fd);
         return;
     }
@@ -250,6 +268,7 @@ s_check_connect (arb_dial_t *self)
         error = errno;
     if (error) {
         s_fail (self, "cannot connect: %s", strerror (error));
+        s_unrefused (self);
         s_drop (self);
         return;
     }
@@ -333,7 +352,7 @@ s_take_command (arb_dial_t *self, const uint8_t *body, size_t size)
             length = 0;
         s_fail (self, "the broker refused the handshake: %.*s", length,
                 length ? (const char *) data + 1 : "");
-        self->refused = true;
+        s_refused (self);
         s_drop (self);
         return -1;
     }
@@ -349,7 +368,7 @@ s_take_command (arb_dial_t *self, const uint8_t *body, size_t size)
         }
         self->state = S_OPEN;
         self->failure[0] = 0;
-        self->refused = false;
+        s_unrefused (self);
         s_write (self);  //  what was sent while the connection was made
         return self->fd < 0 ? -1 : 0;
     }
@@ -382,7 +401,7 @@ s_take (arb_dial_t *self, const arb_limits_t *limits, arb_msg_t **msg_p, int *rc
                 p, avail < ARB_ZMTP_GREETING ? avail : ARB_ZMTP_GREETING, &reason);
             if (ok < 0 && avail >= ARB_ZMTP_GREETING && memcmp (p + 12, "CURVE", 6) == 0) {
                 s_fail (self, "%s", ARB_HANDSHAKE_NEEDS_CURVE);
-                self->refused = true;
+                s_refused (self);
             }
             else if (ok < 0)
                 s_fail (self, "the broker's greeting: %s", reason);
@@ -670,7 +689,7 @@ arb_dial_failure (arb_dial_t *self)
 const char *
 arb_dial_refusal (arb_dial_t *self)
 {
-    return self->refused ? self->failure : NULL;
+    return self->refusal[0] ? self->refusal : NULL;
 }
 
 bool

@@ -110,11 +110,11 @@ bool arb_dial_is_connected (arb_dial_t *self);
 //  connection is up or none failed. Borrowed, until the next call.
 const char *arb_dial_failure (arb_dial_t *self);
 
-//  Why the broker refused the last handshake, if it did (it wants CURVE,
-//  or it sent ZMTP's ERROR): a failure that trying again will not mend,
-//  as arb_handshake_refusal tells it of a DEALER's. NULL otherwise (the
-//  connection is up, or failed for another reason: the broker is not
-//  there, it closed). Borrowed, until the next call.
+//  Why the broker refused our handshake (it wants CURVE, or it sent
+//  ZMTP's ERROR): a failure that trying again will not mend, as
+//  arb_handshake_refusal tells it of a DEALER's. It holds until a
+//  connection opens or a connect fails (no broker there), across drops
+//  that say less. NULL otherwise. Borrowed, until the next call.
 const char *arb_dial_refusal (arb_dial_t *self);
 
 //  Whether the handshake is done: messages flow both ways.

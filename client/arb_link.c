@@ -457,7 +457,14 @@ arb_link_send (arb_link_t *self, arb_msg_t **request_p)
     arb_watchlist_track (self->watchlist, *request_p);
     if (s_dealer_send (self, request_p) != 0) {
         arb_watchlist_untrack (self->watchlist, reqid);
-        s_fail (self, "the queue to broker %s is full: try again later", self->endpoint);
+        //  a refused handshake leaves a DEALER no connection to queue on
+        const char *refusal = self->session == S_READY || self->dial
+                                  ? NULL
+                                  : arb_handshake_refusal (self->handshake, self->secured);
+        if (refusal)
+            s_fail (self, "broker %s refused the connection: %s", self->endpoint, refusal);
+        else
+            s_fail (self, "the queue to broker %s is full: try again later", self->endpoint);
         return 0;
     }
     arb_requests_add (self->requests, reqid, type, reserved, zclock_mono ());
@@ -760,6 +767,9 @@ s_reset (arb_link_t *self, const char *why)
                   self->endpoint, arb_leases_size (self->leases),
                   arb_requests_size (self->requests), refused ? " handshake=\"" : "",
                   refused ? refused : "", refused ? "\"" : "");
+    //  requests a refused handshake kept from the broker fail saying so
+    s_refused (self, self->dial ? arb_dial_refusal (self->dial)
+                                : arb_handshake_refusal (self->handshake, self->secured));
     self->drained = false;
     if (self->dial)
         arb_dial_reconnect (self->dial);
