@@ -39,17 +39,14 @@ struct _arb_client_t {
     char *endpoint;              //  owned
     bool secured;                //  a CURVE client (arb_client_new_curve)
     arb_handshake_t *handshake;  //  owned: why a broker may not answer; NULL if not watched
-    //  a call ended on a refused handshake: the next ones ask the watcher
-    //  before they send or wait (libzmq may never try again: after ZAP's
-    //  400 a send would wait its whole timeout for a connection)
-    bool refused;
-    int timeout_ms;           //  per request
-    size_t max_payload;       //  bytes, outgoing payloads
-    arb_limits_t limits;      //  decoding of replies
-    uint32_t reqid;           //  last request id given to the caller
-    uint32_t internal_reqid;  //  last id of our own requests (without the top bit)
-    int error_code;           //  arb_err_t of the last failure, 0 local
-    bool failed;              //  the last call failed: error holds why
+    bool refused;                //  a call ended on a refused handshake (s_still_refused)
+    int timeout_ms;              //  per request
+    size_t max_payload;          //  bytes, outgoing payloads
+    arb_limits_t limits;         //  decoding of replies
+    uint32_t reqid;              //  last request id given to the caller
+    uint32_t internal_reqid;     //  last id of our own requests (without the top bit)
+    int error_code;              //  arb_err_t of the last failure, 0 local
+    bool failed;                 //  the last call failed: error holds why
     char error[ARB_TEXT_MAX + 256];
     arb_watchlist_t *watchlist;  //  owned: watched tasks and their keep-alive
     arb_idset_t *pending;        //  owned: request ids of arb_client_send awaiting a reply
@@ -103,6 +100,9 @@ s_fail_refused (arb_client_t *self, const char *refusal)
 
 //  After a refusal (only then: the watcher is not read otherwise), why
 //  the broker still refuses us, or NULL once a handshake has succeeded.
+//  Asked before a call sends or waits: libzmq may never try again (after
+//  ZAP's 400 it does not), so no new event would come, and a send would
+//  wait its whole timeout for a connection.
 static const char *
 s_still_refused (arb_client_t *self)
 {
