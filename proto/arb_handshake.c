@@ -168,9 +168,12 @@ arb_handshake_refusal (arb_handshake_t *self, bool secured)
     if (!self)
         return NULL;
     s_drain (self);
-    //  ZAP's 300 is a temporary failure: the next attempt may pass
+    //  ZAP's 300 is a temporary failure: the next attempt may pass. A
+    //  dropped handshake tells of a wrong key only to a CURVE peer: to a
+    //  plain one it is a broker killed or cut off mid-handshake, which a
+    //  restart mends
     bool refused = ((self->failures & S_AUTH) && self->status != 300)
                    || (self->failures & (S_MISMATCH | S_PROTOCOL))
-                   || self->drops >= ARB_HANDSHAKE_DROPS_MAX;
+                   || (secured && self->drops >= ARB_HANDSHAKE_DROPS_MAX);
     return refused ? s_describe (self, secured) : NULL;
 }

@@ -64,9 +64,10 @@ zsock_t *arb_handshake_events (arb_handshake_t *self);
 //  it, or NULL (NULL watcher too): only failures since the last handshake
 //  that succeeded which trying again will not mend count: ZAP refused its
 //  certificate (any status but 300, "try later"), one side uses CURVE and
-//  the other not, another ZMTP protocol error, or the connection dropped
-//  during the handshake ARB_HANDSHAKE_DROPS_MAX times running (the broker
-//  cannot read a HELLO made for another key, and closes). Reads the
+//  the other not, another ZMTP protocol error, or, for a CURVE peer
+//  (secured), the connection dropped during the handshake
+//  ARB_HANDSHAKE_DROPS_MAX times running (the broker cannot read a HELLO
+//  made for another key, and closes). Reads the
 //  events that came since the last call, never waits.
 const char *arb_handshake_refusal (arb_handshake_t *self, bool secured);
 

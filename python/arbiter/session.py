@@ -203,11 +203,14 @@ class Handshake:
     def refusal(self) -> Optional[str]:
         """Why the broker will not take this peer, or None: ZAP refused its
         certificate (any status but 300, "try later"), a mechanism
-        mismatch, another ZMTP error, or HANDSHAKE_DROPS_MAX handshakes
-        dropped running. Reads what came; never waits."""
+        mismatch, another ZMTP error, or, for a CURVE peer,
+        HANDSHAKE_DROPS_MAX handshakes dropped running (to a plain peer a
+        dropped handshake is a broker killed mid-handshake, which a restart
+        mends). Reads what came; never waits."""
         self._drain()
         refused = ((self._auth is not None and self._auth != 300) or self._mismatch
-                   or self._protocol is not None or self._drops >= HANDSHAKE_DROPS_MAX)
+                   or self._protocol is not None
+                   or (self.secured and self._drops >= HANDSHAKE_DROPS_MAX))
         return self._describe() if refused else None
 
 
