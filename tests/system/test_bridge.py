@@ -12,8 +12,6 @@ machine. Each test uses queues of its own.
 """
 
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -23,105 +21,14 @@ import pytest
 import requests
 
 import arbiter_proto
-from conftest import ROOT, Gateway, binary, free_port, wait_until
-from helpers import start_exec_worker
+from conftest import ROOT, Gateway, binary, wait_until
+from helpers import start_exec_worker, start_rabbit
 
 pika = pytest.importorskip('pika', reason='python3-pika is not installed')
 
-RABBITMQ_SERVER = '/usr/lib/rabbitmq/bin/rabbitmq-server'
-
-
-class Rabbit:
-    """A rabbitmq-server of the test's own, started and stopped by PID."""
-
-    def __init__(self, root):
-        self.root = root
-        self.port = free_port()
-        self.dist_port = free_port()
-        self.epmd_port = free_port()
-        for sub in ('home', 'mnesia', 'log'):
-            os.makedirs(os.path.join(root, sub), exist_ok=True)
-        with open(os.path.join(root, 'enabled_plugins'), 'w') as f:
-            f.write('[].\n')
-        open(os.path.join(root, 'rabbitmq-env.conf'), 'w').close()
-        with open(os.path.join(root, 'rabbitmq.conf'), 'w') as f:
-            f.write('listeners.tcp.1 = 127.0.0.1:%d\n' % self.port)
-        self.env = dict(
-            os.environ, HOME=os.path.join(root, 'home'), ERL_EPMD_PORT=str(self.epmd_port),
-            ERL_EPMD_ADDRESS='127.0.0.1', RABBITMQ_NODENAME='arbtest%d@localhost' % os.getpid(),
-            RABBITMQ_NODE_IP_ADDRESS='127.0.0.1', RABBITMQ_NODE_PORT=str(self.port),
-            RABBITMQ_DIST_PORT=str(self.dist_port),
-            RABBITMQ_MNESIA_BASE=os.path.join(root, 'mnesia'),
-            RABBITMQ_LOG_BASE=os.path.join(root, 'log'), RABBITMQ_LOGS='-',
-            RABBITMQ_ENABLED_PLUGINS_FILE=os.path.join(root, 'enabled_plugins'),
-            RABBITMQ_CONF_ENV_FILE=os.path.join(root, 'rabbitmq-env.conf'),
-            RABBITMQ_CONFIG_FILE=os.path.join(root, 'rabbitmq'),
-            RABBITMQ_PID_FILE=os.path.join(root, 'rabbitmq.pid'))
-        self.log = open(os.path.join(root, 'rabbitmq.log'), 'ab')
-        self.epmd = subprocess.Popen(['epmd', '-port', str(self.epmd_port), '-address',
-                                      '127.0.0.1'], stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=self.env, start_new_session=True)
-        self.proc = None
-        try:
-            self.start()
-        except AssertionError:
-            self.close()
-            raise
-
-    def url(self, user='guest', password='guest'):
-        return 'amqp://%s:%s@127.0.0.1:%d/%%2f' % (user, password, self.port)
-
-    def connect(self):
-        return pika.BlockingConnection(pika.ConnectionParameters(
-            '127.0.0.1', self.port, connection_attempts=1, socket_timeout=5,
-            blocked_connection_timeout=30))
-
-    def start(self, timeout=90):
-        self.proc = subprocess.Popen([RABBITMQ_SERVER], stdout=self.log,
-                                     stderr=subprocess.STDOUT, env=self.env,
-                                     start_new_session=True, cwd=self.root)
-
-        def ready():
-            assert self.proc.poll() is None, 'rabbitmq-server exited; see %s' % self.root
-            try:
-                self.connect().close()
-                return True
-            except pika.exceptions.AMQPError:
-                return False
-        wait_until(ready, timeout=timeout, interval=0.25, what='rabbitmq-server on %d' % self.port)
-
-    def stop(self, timeout=60):
-        """A clean stop (SIGTERM to the server's script, which stops the
-        node and waits for it)."""
-        if self.proc and self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout)
-        self.proc = None
-
-    def close(self):
-        try:
-            self.stop()
-        finally:
-            if self.epmd.poll() is None:
-                os.kill(self.epmd.pid, signal.SIGTERM)
-                self.epmd.wait(10)
-            self.log.close()
-
-
 @pytest.fixture(scope='module')
 def rabbit_server(tmp_path_factory):
-    if not os.access(RABBITMQ_SERVER, os.X_OK) or not shutil.which('epmd'):
-        pytest.skip('rabbitmq-server is not installed (Debian package rabbitmq-server)')
-    # the ports are free when chosen, but the node takes seconds to bind
-    # them, and the other build variant's suite runs beside this one: a
-    # node that could not listen (it exits) is tried again on other ports
-    for attempt in range(3):
-        try:
-            server = Rabbit(str(tmp_path_factory.mktemp('rabbitmq')))
-            break
-        except AssertionError:
-            if attempt == 2:
-                raise
+    server = start_rabbit(tmp_path_factory)
     yield server
     server.close()
 
