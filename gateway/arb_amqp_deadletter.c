@@ -450,17 +450,49 @@ arb_amqp_deadletter (arb_amqp_t *self,
 //  Expiry
 
 int64_t
+arb_amqp_expiration_ms (amqp_bytes_t text, char *why, size_t size)
+{
+    //  as Erlang's string:to_integer, which RabbitMQ uses: "+5", "-0" and
+    //  "05" are numbers, " 5", "5 ", "1.5" and "" are not
+    const char *at = (const char *) text.bytes;
+    size_t i = 0;
+    bool negative = false;
+    if (i < text.len && (at[i] == '+' || at[i] == '-'))
+        negative = at[i++] == '-';
+    if (i == text.len || at[i] < '0' || at[i] > '9') {
+        snprintf (why, size, "not an integer");
+        return -1;
+    }
+    uint64_t ms = 0;
+    bool large = false;
+    for (; i < text.len && at[i] >= '0' && at[i] <= '9'; i++) {
+        ms = ms * 10 + (uint64_t) (at[i] - '0');
+        large |= ms > ARB_AMQP_TTL_MAX_MS;  //  checked each digit: no overflow
+        if (large)
+            ms = ARB_AMQP_TTL_MAX_MS + 1;
+    }
+    if (i < text.len) {
+        snprintf (why, size, "not an integer (it goes on after the digits)");
+        return -1;
+    }
+    if (negative && ms > 0) {
+        snprintf (why, size, "negative");
+        return -1;
+    }
+    if (large) {
+        snprintf (why, size, "over %llu ms", ARB_AMQP_TTL_MAX_MS);
+        return -1;
+    }
+    return (int64_t) ms;
+}
+
+int64_t
 arb_amqp_props_ttl (amqp_basic_properties_t *props)
 {
-    if (!props || !(props->_flags & AMQP_BASIC_EXPIRATION_FLAG) || !props->expiration.len
-        || props->expiration.len >= 20)
+    if (!props || !(props->_flags & AMQP_BASIC_EXPIRATION_FLAG))
         return -1;
-    char digits[24];
-    memcpy (digits, props->expiration.bytes, props->expiration.len);
-    digits[props->expiration.len] = 0;
-    char *end;
-    long long v = strtoll (digits, &end, 10);
-    return *end == 0 && v >= 0 ? v : -1;
+    char why[80];
+    return arb_amqp_expiration_ms (props->expiration, why, sizeof (why));
 }
 
 //  When a task of queue expires: Unix ms, or 0 never.

@@ -498,7 +498,18 @@ int arb_amqp_deadletter (arb_amqp_t *self,
                          zframe_t *payload,
                          const char *reason);
 
-//  The TTL a message asks for: its expiration property in ms, or -1.
+//  The longest TTL taken (x-message-ttl, x-expires, a message's
+//  expiration), in ms: RabbitMQ's (3.10) bound, ten years.
+#define ARB_AMQP_TTL_MAX_MS 315360000000ULL
+
+//  A message's expiration property read as RabbitMQ reads it: an optional
+//  sign then ASCII digits, nothing else, from 0 to ARB_AMQP_TTL_MAX_MS.
+//  Returns the ms, or -1 with why (a NUL-terminated text of size bytes)
+//  saying what is wrong.
+int64_t arb_amqp_expiration_ms (amqp_bytes_t text, char *why, size_t size);
+
+//  The TTL a message asks for: its expiration property in ms, or -1 (none,
+//  or one arb_amqp_expiration_ms refuses: publishes are checked first).
 int64_t arb_amqp_props_ttl (amqp_basic_properties_t *props);
 
 //  A task of queue (NULL: deleted), about to be delivered or read: if the

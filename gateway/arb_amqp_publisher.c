@@ -444,6 +444,59 @@ s_on_publish (arb_amqp_publisher_t *self, amqp_basic_publish_t *m)
     return 0;
 }
 
+//  A peer's short string quoted in a reply: at most 64 bytes, non-printables
+//  as '.'.
+static void
+s_quote (char dest[65], amqp_bytes_t bytes)
+{
+    size_t n = bytes.len < 64 ? bytes.len : 64;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = ((const uint8_t *) bytes.bytes)[i];
+        dest[i] = c >= 0x20 && c < 0x7f ? (char) c : '.';
+    }
+    dest[n] = 0;
+}
+
+//  RabbitMQ's checks of a message's properties, at its publish: a
+//  user_id other than the connection's user and an expiration that is
+//  not a number of ms it takes close the channel (406). Clients rely on
+//  them (a user_id is trusted as the sender's only because the server
+//  checks it; a mistyped expiration would otherwise keep the message for
+//  ever). A missing exchange goes first (404, from s_route), as there.
+//  Returns 0, or -1 with the channel failed.
+static int
+s_check_props (arb_amqp_publisher_t *self, const amqp_basic_properties_t *props)
+{
+    arb_amqp_conn_t *conn = self->conn;
+    arb_amqp_exchange_t *exchange = arb_amqp_model_exchange (conn->vhost, self->message.exchange);
+    if (!props || !exchange || exchange->internal)
+        return 0;
+    char text[300], quoted[65];
+    const char *user = conn->user ? conn->user : "";
+    if ((props->_flags & AMQP_BASIC_USER_ID_FLAG)
+        && (props->user_id.len != strlen (user)
+            || memcmp (props->user_id.bytes, user, props->user_id.len) != 0)) {
+        s_quote (quoted, props->user_id);
+        snprintf (text, sizeof (text),
+                  "PRECONDITION_FAILED - user_id property set to '%s' but authenticated user "
+                  "was '%.100s'",
+                  quoted, user);
+    }
+    else if (props->_flags & AMQP_BASIC_EXPIRATION_FLAG) {
+        char why[80];
+        if (arb_amqp_expiration_ms (props->expiration, why, sizeof (why)) >= 0)
+            return 0;
+        s_quote (quoted, props->expiration);
+        snprintf (text, sizeof (text), "PRECONDITION_FAILED - invalid expiration '%s': %s", quoted,
+                  why);
+    }
+    else
+        return 0;
+    arb_amqp_channel_fail (self->channel, AMQP_PRECONDITION_FAILED, text,
+                           AMQP_BASIC_PUBLISH_METHOD);
+    return -1;
+}
+
 static int
 s_on_header (arb_amqp_publisher_t *self, const arb_amqp_frame_t *frame)
 {
@@ -465,6 +518,8 @@ s_on_header (arb_amqp_publisher_t *self, const arb_amqp_frame_t *frame)
                                AMQP_BASIC_PUBLISH_METHOD);
         return -1;
     }
+    if (s_check_props (self, content.props) != 0)
+        return -1;  //  its body frames too are dropped by the closing channel
     self->message.props = zchunk_new (content.raw, content.raw_size);
     self->message.body = zframe_new (NULL, (size_t) content.body_size);
     self->got = 0;
