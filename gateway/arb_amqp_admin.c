@@ -469,6 +469,11 @@ s_bind (arb_amqp_channel_t *channel,
                 dest, vname);
         goto cleanup;
     }
+    char why[200];
+    if (!unbind && arb_amqp_model_check_binding (exchange, args, why, sizeof (why)) != 0) {
+        s_fail (channel, AMQP_PRECONDITION_FAILED, id, "PRECONDITION_FAILED - %s", why);
+        goto cleanup;
+    }
     s_op_t *op = s_op_new (channel, id, nowait);
     char mkey[800];
     arb_amqp_model_binding_key (exchange, dest, dest_exchange, key, args, mkey, sizeof (mkey));

@@ -760,6 +760,57 @@ s_value_matches (const amqp_field_value_t *want, const amqp_field_value_t *have)
     return arb_amqp_table_equal (&a, &b);
 }
 
+//  x-match as RabbitMQ reads it: "all" (also when absent, and for a value
+//  stored before values were checked), "any", and their "-with-x" forms,
+//  under which the binding's x- arguments (but x-match) must match too.
+static void
+s_match_mode (const amqp_field_value_t *mode, bool *any, bool *with_x)
+{
+    *any = *with_x = false;
+    if (!mode || mode->kind != AMQP_FIELD_KIND_UTF8)
+        return;
+    amqp_bytes_t v = mode->value.bytes;
+    bool any_ = v.len == 3 && memcmp (v.bytes, "any", 3) == 0;
+    bool all_x = v.len == 10 && memcmp (v.bytes, "all-with-x", 10) == 0;
+    bool any_x = v.len == 10 && memcmp (v.bytes, "any-with-x", 10) == 0;
+    *any = any_ || any_x;
+    *with_x = all_x || any_x;
+}
+
+int
+arb_amqp_model_check_binding (arb_amqp_exchange_t *source,
+                              const amqp_table_t *args,
+                              char *why,
+                              size_t size)
+{
+    if (source->type != ARB_AMQP_HEADERS || !args)
+        return 0;
+    const amqp_field_value_t *mode = arb_amqp_table_get (args, "x-match");
+    if (!mode)
+        return 0;
+    if (mode->kind != AMQP_FIELD_KIND_UTF8) {
+        snprintf (why, size, "Invalid x-match field type (field kind '%c'); expected longstr",
+                  mode->kind >= 0x20 && mode->kind < 0x7f ? (char) mode->kind : '?');
+        return -1;
+    }
+    amqp_bytes_t v = mode->value.bytes;
+    static const char *known[] = {"all", "any", "all-with-x", "any-with-x"};
+    for (size_t i = 0; i < sizeof (known) / sizeof (known[0]); i++)
+        if (v.len == strlen (known[i]) && memcmp (v.bytes, known[i], v.len) == 0)
+            return 0;
+    char quoted[65];
+    size_t n = v.len < 64 ? v.len : 64;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = ((const uint8_t *) v.bytes)[i];
+        quoted[i] = c >= 0x20 && c < 0x7f ? (char) c : '.';
+    }
+    quoted[n] = 0;
+    snprintf (why, size,
+              "Invalid x-match field value '%s'; expected all, any, all-with-x, or any-with-x",
+              quoted);
+    return -1;
+}
+
 static bool
 s_headers_match (zchunk_t *args, const amqp_table_t *headers)
 {
@@ -768,14 +819,14 @@ s_headers_match (zchunk_t *args, const amqp_table_t *headers)
     amqp_table_t table;
     bool matched = false;
     if (s_decode_args (args, &pool, &table) == 0) {
-        const amqp_field_value_t *mode = arb_amqp_table_get (&table, "x-match");
-        bool any = mode
-                   && (mode->kind == AMQP_FIELD_KIND_UTF8 || mode->kind == AMQP_FIELD_KIND_BYTES)
-                   && mode->value.bytes.len >= 3 && memcmp (mode->value.bytes.bytes, "any", 3) == 0;
+        bool any, with_x;
+        s_match_mode (arb_amqp_table_get (&table, "x-match"), &any, &with_x);
         size_t wanted = 0, hits = 0;
         for (int i = 0; i < table.num_entries; i++) {
             amqp_table_entry_t *entry = &table.entries[i];
-            if (entry->key.len >= 2 && memcmp (entry->key.bytes, "x-", 2) == 0)
+            if (entry->key.len >= 2 && memcmp (entry->key.bytes, "x-", 2) == 0
+                && (!with_x
+                    || (entry->key.len == 7 && memcmp (entry->key.bytes, "x-match", 7) == 0)))
                 continue;
             wanted++;
             char key[256];

@@ -194,6 +194,15 @@ void arb_amqp_model_remove_queue (arb_amqp_queue_t *queue);
 //  Whether a queue's arguments equal args (the equivalence check).
 bool arb_amqp_model_same_args (zchunk_t *stored, amqp_table_t *args);
 
+//  Whether source takes a binding with args, as RabbitMQ's exchange types
+//  validate one: a headers exchange's x-match, when there, must be the
+//  string all, any, all-with-x or any-with-x. Returns 0, or -1 with why
+//  (a NUL-terminated text of size bytes) for a 406.
+int arb_amqp_model_check_binding (arb_amqp_exchange_t *source,
+                                  const amqp_table_t *args,
+                                  char *why,
+                                  size_t size);
+
 //  Binds destination (a queue, or an exchange if dest_exchange) to source
 //  under key with args. Returns 1 if added, 0 if it existed already.
 int arb_amqp_model_bind (arb_amqp_exchange_t *source,

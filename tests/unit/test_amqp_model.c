@@ -325,6 +325,57 @@ test_exchange_to_exchange_and_loops (void **state)
     assert_string_equal (s_route (a, "k.1", NULL), "qa");
 }
 
+//  x-match all-with-x and any-with-x match the binding's x- arguments too
+//  (but x-match); a binding with another x-match is refused (RabbitMQ's
+//  406), and one stored before that check routes as all.
+static void
+test_headers_with_x (void **state)
+{
+    s_fixture_t *f = (s_fixture_t *) *state;
+    s_queue (f, "allx");
+    s_queue (f, "anyx");
+    s_queue (f, "plain");
+    arb_amqp_exchange_t *x = s_exchange (f, "h", ARB_AMQP_HEADERS);
+    amqp_table_entry_t allx[] = {s_str ("x-match", "all-with-x"), s_str ("x-k", "v"),
+                                 s_int ("n", 1)};
+    amqp_table_t allx_args = {3, allx};
+    amqp_table_entry_t anyx[] = {s_str ("x-match", "any-with-x"), s_str ("x-k", "v"),
+                                 s_int ("n", 1)};
+    amqp_table_t anyx_args = {3, anyx};
+    amqp_table_entry_t plain[] = {s_str ("x-match", "all"), s_str ("x-k", "v"), s_int ("n", 1)};
+    amqp_table_t plain_args = {3, plain};
+    char why[200];
+    assert_int_equal (arb_amqp_model_check_binding (x, &allx_args, why, sizeof (why)), 0);
+    assert_int_equal (arb_amqp_model_check_binding (x, &anyx_args, why, sizeof (why)), 0);
+    arb_amqp_model_bind (x, "allx", false, "", &allx_args);
+    arb_amqp_model_bind (x, "anyx", false, "", &anyx_args);
+    arb_amqp_model_bind (x, "plain", false, "", &plain_args);
+    amqp_table_entry_t both[] = {s_str ("x-k", "v"), s_int ("n", 1)};
+    amqp_table_t h_both = {2, both};
+    assert_string_equal (s_route (x, "k", &h_both), "allx,anyx,plain");
+    amqp_table_entry_t n_only[] = {s_int ("n", 1)};
+    amqp_table_t h_n = {1, n_only};
+    assert_string_equal (s_route (x, "k", &h_n), "anyx,plain");
+    amqp_table_entry_t k_only[] = {s_str ("x-k", "v")};
+    amqp_table_t h_k = {1, k_only};
+    assert_string_equal (s_route (x, "k", &h_k), "anyx");
+
+    amqp_table_entry_t bogus[] = {s_str ("x-match", "anything")};
+    amqp_table_t bogus_args = {1, bogus};
+    assert_int_equal (arb_amqp_model_check_binding (x, &bogus_args, why, sizeof (why)), -1);
+    assert_non_null (strstr (why, "'anything'"));
+    amqp_table_entry_t number[] = {s_int ("x-match", 5)};
+    amqp_table_t number_args = {1, number};
+    assert_int_equal (arb_amqp_model_check_binding (x, &number_args, why, sizeof (why)), -1);
+    //  other exchange types take any arguments
+    arb_amqp_exchange_t *d = s_exchange (f, "d", ARB_AMQP_DIRECT);
+    assert_int_equal (arb_amqp_model_check_binding (d, &bogus_args, why, sizeof (why)), 0);
+    //  a binding stored before the check routes as all
+    s_queue (f, "legacy");
+    arb_amqp_model_bind (x, "legacy", false, "", &bogus_args);
+    assert_string_equal (s_route (x, "k", &h_n), "anyx,legacy,plain");
+}
+
 static void
 test_headers_record (void **state)
 {
@@ -518,6 +569,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_broker_names, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_direct_fanout_topic, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_headers_all_and_any, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_headers_with_x, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_exchange_to_exchange_and_loops, s_setup, s_teardown),
         cmocka_unit_test (test_headers_record),
         cmocka_unit_test (test_queue_arguments),
