@@ -569,7 +569,7 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
                     arg, name, vname, received ? "true" : "false", received ? "false" : "true");
             goto cleanup;
         }
-        if (!arb_amqp_model_same_args (queue->args, &m->arguments)) {
+        if (!arb_amqp_model_equivalent_qargs (queue->args, &m->arguments)) {
             s_fail (channel, AMQP_PRECONDITION_FAILED, id,
                     "PRECONDITION_FAILED - inequivalent arguments for queue '%.200s' in vhost "
                     "'%.60s'",
@@ -586,7 +586,8 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
                     why);
             goto cleanup;
         }
-        if (arb_amqp_model_parse_qargs (&m->arguments, &settings, why, sizeof (why))) {
+        if (arb_amqp_model_check_queue_type (&m->arguments, why, sizeof (why))
+            || arb_amqp_model_parse_qargs (&m->arguments, &settings, why, sizeof (why))) {
             free (op);
             s_fail (channel, AMQP_PRECONDITION_FAILED, id, "PRECONDITION_FAILED - %s", why);
             goto cleanup;

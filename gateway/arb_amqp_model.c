@@ -88,6 +88,52 @@ arb_amqp_model_same_args (zchunk_t *stored, amqp_table_t *args)
     return same;
 }
 
+//  The arguments RabbitMQ (3.10) compares when a classic queue is declared
+//  again; others (a client's own x-anything) may differ, as there. Not
+//  x-queue-type: every queue here is classic, and a declaration refuses
+//  any other type, so "classic" and none are the same queue.
+static const char *s_equivalence_keys[] = {
+    "x-expires",
+    "x-message-ttl",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-max-in-memory-length",
+    "x-max-in-memory-bytes",
+    "x-max-priority",
+    "x-overflow",
+    "x-queue-mode",
+    "x-single-active-consumer",
+    "x-queue-master-locator",
+};
+
+bool
+arb_amqp_model_equivalent_qargs (zchunk_t *stored, amqp_table_t *args)
+{
+    amqp_pool_t pool;
+    init_amqp_pool (&pool, 4096);
+    amqp_table_t table;
+    amqp_table_t empty = {0, NULL};
+    if (!args)
+        args = &empty;
+    bool same = s_decode_args (stored, &pool, &table) == 0;
+    size_t keys = sizeof (s_equivalence_keys) / sizeof (s_equivalence_keys[0]);
+    for (size_t i = 0; same && i < keys; i++) {
+        const amqp_field_value_t *a = arb_amqp_table_get (&table, s_equivalence_keys[i]);
+        const amqp_field_value_t *b = arb_amqp_table_get (args, s_equivalence_keys[i]);
+        if (!a || !b)
+            same = !a && !b;
+        else {
+            amqp_table_t one_a = {1, &(amqp_table_entry_t){{1, "k"}, *a}};
+            amqp_table_t one_b = {1, &(amqp_table_entry_t){{1, "k"}, *b}};
+            same = arb_amqp_table_equal (&one_a, &one_b);
+        }
+    }
+    empty_amqp_pool (&pool);
+    return same;
+}
+
 //  ---------------------------------------------------------------------
 //  Model and vhosts
 
@@ -509,6 +555,41 @@ arb_amqp_model_parse_qargs (amqp_table_t *args, arb_amqp_qargs_t *settings, char
     return 0;
 bad:
     arb_amqp_model_free_qargs (settings);
+    return -1;
+}
+
+int
+arb_amqp_model_check_queue_type (amqp_table_t *args, char *why, size_t size)
+{
+    //  arbiter's queues are RabbitMQ's classic queues: a quorum or stream
+    //  queue's other semantics (delivery limits, offsets) are not kept, so
+    //  they are refused rather than taken as classic. Checked at a
+    //  declaration only: a record loaded keeps its queue whatever it says.
+    const amqp_field_value_t *qtype = args ? arb_amqp_table_get (args, "x-queue-type") : NULL;
+    if (!qtype)
+        return 0;
+    if (qtype->kind != AMQP_FIELD_KIND_UTF8) {
+        snprintf (why, size, "invalid arg 'x-queue-type' for queue: not a string");
+        return -1;
+    }
+    amqp_bytes_t v = qtype->value.bytes;
+    if (v.len == 7 && memcmp (v.bytes, "classic", 7) == 0)
+        return 0;
+    char quoted[41];
+    size_t n = v.len < 40 ? v.len : 40;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = ((const uint8_t *) v.bytes)[i];
+        quoted[i] = c >= 0x20 && c < 0x7f ? (char) c : '.';
+    }
+    quoted[n] = 0;
+    if (streq (quoted, "quorum") || streq (quoted, "stream"))
+        snprintf (why, size,
+                  "invalid arg 'x-queue-type' for queue: %s queues are not supported by "
+                  "arbiter-gateway (classic only)",
+                  quoted);
+    else
+        snprintf (why, size, "invalid arg 'x-queue-type' for queue: unsupported queue type '%s'",
+                  quoted);
     return -1;
 }
 

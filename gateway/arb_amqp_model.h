@@ -191,8 +191,19 @@ arb_amqp_queue_t *arb_amqp_model_add_queue (arb_amqp_vhost_t *vhost,
 //  Removes a queue and every binding to it.
 void arb_amqp_model_remove_queue (arb_amqp_queue_t *queue);
 
-//  Whether a queue's arguments equal args (the equivalence check).
+//  Whether a new queue's x-queue-type, if any, is classic, the one type
+//  arbiter has. Returns 0, or -1 with why (a NUL-terminated text of size
+//  bytes) for a 406.
+int arb_amqp_model_check_queue_type (amqp_table_t *args, char *why, size_t size);
+
+//  Whether stored arguments equal args, all of them (a binding's identity).
 bool arb_amqp_model_same_args (zchunk_t *stored, amqp_table_t *args);
+
+//  Whether a queue declared again with args is the queue declared with
+//  stored, as RabbitMQ checks it: the arguments it knows (x-message-ttl,
+//  x-max-length, x-dead-letter-exchange, ...) must be there in both with
+//  equal values, or in neither; other arguments may differ.
+bool arb_amqp_model_equivalent_qargs (zchunk_t *stored, amqp_table_t *args);
 
 //  Whether source takes a binding with args, as RabbitMQ's exchange types
 //  validate one: a headers exchange's x-match, when there, must be the
