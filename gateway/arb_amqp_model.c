@@ -501,12 +501,12 @@ arb_amqp_model_parse_qargs (amqp_table_t *args, arb_amqp_qargs_t *settings, char
         return 0;
     uint64_t priority = 0;
     int rc;
-    if ((rc = s_arg_uint (args, "x-message-ttl", ARB_DELAY_MAX_MS, &settings->message_ttl_ms, why,
-                          size))
+    if ((rc = s_arg_uint (args, "x-message-ttl", ARB_AMQP_TTL_MAX_MS, &settings->message_ttl_ms,
+                          why, size))
         < 0)
         goto bad;
     settings->has_ttl = rc == 1;
-    if (s_arg_uint (args, "x-expires", ARB_DELAY_MAX_MS, &settings->expires_ms, why, size) < 0)
+    if (s_arg_uint (args, "x-expires", ARB_AMQP_TTL_MAX_MS, &settings->expires_ms, why, size) < 0)
         goto bad;
     if (settings->expires_ms == 0 && arb_amqp_table_get (args, "x-expires")) {
         snprintf (why, size, "invalid arg 'x-expires' for queue: 0 is out of range");

@@ -47,6 +47,12 @@ typedef struct _arb_amqp_vhost_t arb_amqp_vhost_t;
 typedef struct _arb_amqp_exchange_t arb_amqp_exchange_t;
 typedef struct _arb_amqp_queue_t arb_amqp_queue_t;
 
+//  The longest TTL taken (x-message-ttl, x-expires, a message's
+//  expiration), in ms: RabbitMQ's (3.10) bound, ten years. (Not the
+//  broker's 366 days of delay_ms: an expiry is a task's expires_ms, which
+//  has no bound.)
+#define ARB_AMQP_TTL_MAX_MS 315360000000ULL
+
 typedef enum {
     ARB_AMQP_DIRECT = 0,
     ARB_AMQP_FANOUT = 1,

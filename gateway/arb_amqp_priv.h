@@ -498,10 +498,6 @@ int arb_amqp_deadletter (arb_amqp_t *self,
                          zframe_t *payload,
                          const char *reason);
 
-//  The longest TTL taken (x-message-ttl, x-expires, a message's
-//  expiration), in ms: RabbitMQ's (3.10) bound, ten years.
-#define ARB_AMQP_TTL_MAX_MS 315360000000ULL
-
 //  A message's expiration property read as RabbitMQ reads it: an optional
 //  sign then ASCII digits, nothing else, from 0 to ARB_AMQP_TTL_MAX_MS.
 //  Returns the ms, or -1 with why (a NUL-terminated text of size bytes)
