@@ -316,6 +316,12 @@ s_exchange_declare (arb_amqp_channel_t *channel, amqp_exchange_declare_t *m)
                     "vhost '%.60s': received '%s' but current is '%s'",
                     name, vname, m->durable ? "true" : "false",
                     exchange->durable ? "true" : "false");
+        else if (!exchange->builtin && !arb_amqp_model_same_alternate (exchange, &m->arguments))
+            //  the one argument RabbitMQ compares for an exchange
+            s_fail (channel, AMQP_PRECONDITION_FAILED, id,
+                    "PRECONDITION_FAILED - inequivalent arg 'alternate-exchange' for exchange "
+                    "'%.200s' in vhost '%.60s'",
+                    name, vname);
         else {
             rc = 0;
             s_op_go (s_op_new (channel, id, m->nowait));

@@ -164,6 +164,7 @@ s_exchange_destructor (void **item)
         return;
     zlistx_destroy (&exchange->bindings);
     zchunk_destroy (&exchange->args);
+    free (exchange->alternate);
     free (exchange->name);
     free (exchange);
     *item = NULL;
@@ -401,10 +402,33 @@ arb_amqp_model_add_exchange (arb_amqp_vhost_t *vhost,
     exchange->auto_delete = auto_delete;
     exchange->internal = internal;
     exchange->args = s_encode_args (args);
+    //  RabbitMQ's alternate exchange: where what this exchange routes
+    //  nowhere goes (a string; one of another type is no exchange name,
+    //  and routes nowhere, as there)
+    const amqp_field_value_t *alternate =
+        args ? arb_amqp_table_get (args, "alternate-exchange") : NULL;
+    if (alternate
+        && (alternate->kind == AMQP_FIELD_KIND_UTF8 || alternate->kind == AMQP_FIELD_KIND_BYTES)) {
+        exchange->alternate = (char *) zmalloc (alternate->value.bytes.len + 1);
+        memcpy (exchange->alternate, alternate->value.bytes.bytes, alternate->value.bytes.len);
+    }
     exchange->bindings = zlistx_new ();
     zlistx_set_destructor (exchange->bindings, s_binding_destructor);
     zhashx_update (vhost->exchanges, name, exchange);
     return exchange;
+}
+
+bool
+arb_amqp_model_same_alternate (arb_amqp_exchange_t *exchange, amqp_table_t *args)
+{
+    const amqp_field_value_t *alternate =
+        args ? arb_amqp_table_get (args, "alternate-exchange") : NULL;
+    if (!alternate || !exchange->alternate)
+        return !alternate && !exchange->alternate;
+    amqp_bytes_t v = alternate->value.bytes;
+    return (alternate->kind == AMQP_FIELD_KIND_UTF8 || alternate->kind == AMQP_FIELD_KIND_BYTES)
+           && v.len == strlen (exchange->alternate)
+           && (v.len == 0 || memcmp (v.bytes, exchange->alternate, v.len) == 0);
 }
 
 //  Removes every binding to dest from every exchange of vhost.
@@ -970,6 +994,7 @@ s_route (arb_amqp_exchange_t *exchange,
         s_target (queues, arb_amqp_model_queue (vhost, key));
         return;
     }
+    bool matched = false;
     for (s_binding_t *b = (s_binding_t *) zlistx_first (exchange->bindings); b;
          b = (s_binding_t *) zlistx_next (exchange->bindings)) {
         bool match = false;
@@ -989,6 +1014,7 @@ s_route (arb_amqp_exchange_t *exchange,
         }
         if (!match)
             continue;
+        matched = true;
         if (b->dest_exchange) {
             arb_amqp_exchange_t *next = arb_amqp_model_exchange (vhost, b->dest);
             if (!*seen) {
@@ -1002,6 +1028,20 @@ s_route (arb_amqp_exchange_t *exchange,
         }
         else
             s_target (queues, arb_amqp_model_queue (vhost, b->dest));
+    }
+    //  as RabbitMQ: an exchange none of whose bindings matches hands the
+    //  message to its alternate exchange, if there is one (each exchange
+    //  visited once, so alternates that loop end)
+    if (!matched && exchange->alternate) {
+        arb_amqp_exchange_t *next = arb_amqp_model_exchange (vhost, exchange->alternate);
+        if (!*seen) {
+            *seen = zlistx_new ();
+            zlistx_add_end (*seen, exchange);
+        }
+        if (next && !zlistx_find (*seen, next)) {
+            zlistx_add_end (*seen, next);
+            s_route (next, key, headers, queues, seen);
+        }
     }
 }
 

@@ -115,6 +115,7 @@ struct _arb_amqp_exchange_t {
     bool builtin;        //  "" and amq.*: never deleted
     bool had_binding;    //  auto-delete: a binding from it was made (or read back)
     zchunk_t *args;      //  owned encoded arguments table
+    char *alternate;     //  owned: its alternate-exchange argument, NULL none
     zlistx_t *bindings;  //  owned arb binding records (private)
 };
 
@@ -145,7 +146,13 @@ arb_amqp_queue_t *arb_amqp_model_queue (arb_amqp_vhost_t *vhost, const char *nam
 int arb_amqp_model_type (const char *name, arb_amqp_type_t *type);
 const char *arb_amqp_model_type_name (arb_amqp_type_t type);
 
-//  Creates an exchange (args: its arguments table, copied). Borrowed.
+//  Whether an exchange declared again with args names the alternate
+//  exchange it has (or none, as it has none): the one argument RabbitMQ
+//  compares for an exchange.
+bool arb_amqp_model_same_alternate (arb_amqp_exchange_t *exchange, amqp_table_t *args);
+
+//  Creates an exchange (args: its arguments table, copied; its
+//  alternate-exchange, a string, takes what it routes nowhere). Borrowed.
 arb_amqp_exchange_t *arb_amqp_model_add_exchange (arb_amqp_vhost_t *vhost,
                                                   const char *name,
                                                   arb_amqp_type_t type,

@@ -376,6 +376,32 @@ test_headers_with_x (void **state)
     assert_string_equal (s_route (x, "k", &h_n), "anyx,legacy,plain");
 }
 
+//  An exchange none of whose bindings matches hands the message to its
+//  alternate exchange; a loop of alternates ends.
+static void
+test_alternate_exchange (void **state)
+{
+    s_fixture_t *f = (s_fixture_t *) *state;
+    s_queue (f, "bound");
+    s_queue (f, "spare");
+    amqp_table_entry_t ae[] = {s_str ("alternate-exchange", "ae")};
+    amqp_table_t ae_args = {1, ae};
+    arb_amqp_exchange_t *x =
+        arb_amqp_model_add_exchange (f->vhost, "x", ARB_AMQP_DIRECT, true, false, false, &ae_args);
+    amqp_table_entry_t back[] = {s_str ("alternate-exchange", "x")};
+    amqp_table_t back_args = {1, back};
+    arb_amqp_exchange_t *spare = arb_amqp_model_add_exchange (f->vhost, "ae", ARB_AMQP_DIRECT, true,
+                                                              false, false, &back_args);
+    arb_amqp_model_bind (x, "bound", false, "k", NULL);
+    arb_amqp_model_bind (spare, "spare", false, "s", NULL);
+    assert_string_equal (s_route (x, "k", NULL), "bound");
+    assert_string_equal (s_route (x, "s", NULL), "spare");
+    assert_string_equal (s_route (x, "none", NULL), "");  //  x -> ae -> x: ends
+    assert_true (arb_amqp_model_same_alternate (x, &ae_args));
+    assert_false (arb_amqp_model_same_alternate (x, NULL));
+    assert_false (arb_amqp_model_same_alternate (x, &back_args));
+}
+
 static void
 test_headers_record (void **state)
 {
@@ -570,6 +596,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_direct_fanout_topic, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_headers_all_and_any, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_headers_with_x, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_alternate_exchange, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_exchange_to_exchange_and_loops, s_setup, s_teardown),
         cmocka_unit_test (test_headers_record),
         cmocka_unit_test (test_queue_arguments),
