@@ -583,12 +583,24 @@ bad:
 }
 
 int
-arb_amqp_model_check_queue_type (amqp_table_t *args, char *why, size_t size)
+arb_amqp_model_check_supported (amqp_table_t *args, char *why, size_t size)
 {
     //  arbiter's queues are RabbitMQ's classic queues: a quorum or stream
     //  queue's other semantics (delivery limits, offsets) are not kept, so
     //  they are refused rather than taken as classic. Checked at a
     //  declaration only: a record loaded keeps its queue whatever it says.
+    //  x-single-active-consumer: one consumer of the queue served at a
+    //  time, the next when it goes. Not kept: refused rather than every
+    //  consumer served at once, which a client asking for it relies on not
+    //  happening (its order, its one worker)
+    const amqp_field_value_t *sac =
+        args ? arb_amqp_table_get (args, "x-single-active-consumer") : NULL;
+    if (sac && !(sac->kind == AMQP_FIELD_KIND_BOOLEAN && !sac->value.boolean)) {
+        snprintf (why, size,
+                  "invalid arg 'x-single-active-consumer' for queue: single active consumer is "
+                  "not supported by arbiter-gateway (false only)");
+        return -1;
+    }
     const amqp_field_value_t *qtype = args ? arb_amqp_table_get (args, "x-queue-type") : NULL;
     if (!qtype)
         return 0;

@@ -204,10 +204,11 @@ arb_amqp_queue_t *arb_amqp_model_add_queue (arb_amqp_vhost_t *vhost,
 //  Removes a queue and every binding to it.
 void arb_amqp_model_remove_queue (arb_amqp_queue_t *queue);
 
-//  Whether a new queue's x-queue-type, if any, is classic, the one type
-//  arbiter has. Returns 0, or -1 with why (a NUL-terminated text of size
-//  bytes) for a 406.
-int arb_amqp_model_check_queue_type (amqp_table_t *args, char *why, size_t size);
+//  Whether a new queue's arguments ask for nothing arbiter lacks: an
+//  x-queue-type other than classic (the one type it has), or
+//  x-single-active-consumer true. Returns 0, or -1 with why (a
+//  NUL-terminated text of size bytes) for a 406.
+int arb_amqp_model_check_supported (amqp_table_t *args, char *why, size_t size);
 
 //  Whether stored arguments equal args, all of them (a binding's identity).
 bool arb_amqp_model_same_args (zchunk_t *stored, amqp_table_t *args);
