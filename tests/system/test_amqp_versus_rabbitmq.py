@@ -1,0 +1,1274 @@
+"""The gateway's AMQP 0-9-1 against a real RabbitMQ, side by side: each
+scenario below is a function of a Run (pika connection parameters and
+names of its own) that does what a client does with python3-pika and
+returns a plain structure of what that client observed
+(reply codes of closes, counts, delivered bodies and properties,
+redelivered flags, returns, x-death headers, ...). It runs once against
+Debian's rabbitmq-server and once against arbiterd + arbiter-gateway, and
+the two structures must be equal.
+
+Names carry a tag unique to each run (uuid), which is replaced by "T" in
+what is compared, so the texts and headers that name queues compare too.
+Where RabbitMQ promises no order the scenario sorts. Where the gateway
+differs on purpose (docs/gateway.md) the scenario compares only what
+should match, and says so; test_documented_differences checks those
+refusals. A count right after publishing is taken once it is steady
+(count() says why).
+
+One RabbitMQ and one broker + gateway serve the whole module.
+"""
+
+import datetime
+import decimal
+import time
+import uuid
+
+import pytest
+
+from conftest import SANITIZER_MARKS, Broker, Gateway
+from helpers import start_rabbit
+
+pika = pytest.importorskip('pika', reason='python3-pika is not installed')
+
+from pika.exceptions import (ChannelClosedByBroker, ConnectionClosedByBroker,  # noqa: E402
+                             NackError, UnroutableError)
+
+PROPS = ('content_type', 'content_encoding', 'headers', 'delivery_mode', 'priority',
+         'correlation_id', 'reply_to', 'expiration', 'message_id', 'timestamp', 'type',
+         'user_id', 'app_id', 'cluster_id')
+
+
+@pytest.fixture(scope='module')
+def servers(tmp_path_factory):
+    """{'rabbitmq': params, 'gateway': params} for the module."""
+    rabbit = start_rabbit(tmp_path_factory)
+    started = []
+    try:
+        tmp = tmp_path_factory.mktemp('arbiter')
+        broker = Broker(tmp)
+        started.append(broker)
+        gateway = Gateway(tmp, broker, wait=True)
+        started.append(gateway)
+        yield {name: pika.ConnectionParameters('127.0.0.1', port, connection_attempts=1,
+                                               socket_timeout=5, blocked_connection_timeout=10)
+               for name, port in (('rabbitmq', rabbit.port), ('gateway', gateway.amqp_port))}
+    finally:
+        rabbit.close()
+        problems = []
+        for proc in reversed(started):
+            if proc.alive() and proc.stop(timeout=20) != 0:
+                problems.append('%s did not exit 0 on SIGTERM' % proc.args[0])
+            out = proc.output()
+            if any(mark in out for mark in SANITIZER_MARKS):
+                problems.append('%s reported a sanitizer error:\n%s' % (proc.args[0],
+                                                                         out[-4000:]))
+        assert not problems, '\n'.join(problems)
+
+
+# ---------------------------------------------------------------------------
+# what a client observes, as plain data
+
+
+class Run:
+    """One scenario's run against one server: its names and connections."""
+
+    def __init__(self, params):
+        self.params = params
+        self.tag = uuid.uuid4().hex[:10]
+        self.conns = []
+
+    def name(self, label):
+        return '%s.%s' % (label, self.tag)
+
+    def connect(self):
+        conn = pika.BlockingConnection(self.params)
+        self.conns.append(conn)
+        return conn
+
+    def channel(self):
+        """A channel of the run's first connection."""
+        return (self.conns[0] if self.conns else self.connect()).channel()
+
+    def close(self):
+        for conn in self.conns:
+            if conn.is_open:
+                try:
+                    conn.close()
+                except pika.exceptions.AMQPError:
+                    pass
+
+
+def close_of(e):
+    """(code, the reply text's code word) of a close: RabbitMQ's texts are
+    "NOT_FOUND - no queue 'x' in vhost '/'"; the word is what clients test."""
+    return (e.reply_code, str(e.reply_text).split(' ', 1)[0])
+
+
+def outcome(fn):
+    """What a call ended with: ('ok', its value) or the close it met."""
+    try:
+        return ('ok', fn())
+    except ChannelClosedByBroker as e:
+        return ('channel.close',) + close_of(e)
+    except ConnectionClosedByBroker as e:
+        return ('connection.close',) + close_of(e)
+
+
+def plain(value):
+    """Field values as comparable data: timestamps in tables become 'TIME'
+    (their value is the server's clock), bytes and str stay apart."""
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, datetime.datetime):
+        return 'TIME'
+    return value
+
+
+def props_of(props):
+    return {f: plain(getattr(props, f)) for f in PROPS}
+
+
+def delivery(method, props, body, with_props=True):
+    out = {'body': body, 'exchange': method.exchange, 'routing_key': method.routing_key,
+           'redelivered': method.redelivered}
+    if with_props:
+        out['props'] = props_of(props)
+    return out
+
+
+def get(ch, queue, ack=True, with_props=False):
+    """basic.get: None, or the delivery and message_count."""
+    method, props, body = ch.basic_get(queue, auto_ack=ack)
+    if method is None:
+        return None
+    out = delivery(method, props, body, with_props)
+    out['message_count'] = method.message_count
+    return out
+
+
+def get_all(ch, queue, limit=100):
+    """Bodies of every message of queue (basic.get, auto-ack)."""
+    out = []
+    for _ in range(limit):
+        method, _, body = ch.basic_get(queue, auto_ack=True)
+        if method is None:
+            break
+        out.append(body)
+    return out
+
+
+def consume(conn, ch, queue, n, timeout=3.0, auto_ack=False):
+    """Deliveries of a consumer of queue until n came (at most timeout
+    seconds); the consumer is cancelled after (its unacked deliveries stay
+    unacked). Returns (method, props, body) triples."""
+    got = []
+    deadline = time.monotonic() + timeout
+    tag = ch.basic_consume(queue, lambda c, m, p, b: got.append((m, p, b)),
+                           auto_ack=auto_ack)
+    while len(got) < n and time.monotonic() < deadline:
+        conn.process_data_events(time_limit=0.05)
+    ch.basic_cancel(tag)
+    return got
+
+
+def settle(conn, seconds):
+    """Lets the connection read for a while (deliveries, returns)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        conn.process_data_events(time_limit=0.05)
+
+
+def count(ch, queue):
+    """A passive declare's counts, once two of them 50 ms apart agree.
+    RabbitMQ answers a declare's count (its queue's `stat`) ahead of the
+    publishes still in the queue's mailbox, so a count right after
+    publishing may miss them there; the gateway's count follows them (its
+    docs, "basic.get"). Either is allowed: what is compared is the count
+    once the publishes are in."""
+    last = None
+    for _ in range(40):
+        ok = ch.queue_declare(queue, passive=True).method
+        now = {'messages': ok.message_count, 'consumers': ok.consumer_count}
+        if now == last:
+            break
+        last = now
+        time.sleep(0.05)
+    return now
+
+
+def scrub(value, tag):
+    if isinstance(value, dict):
+        return {scrub(k, tag): scrub(v, tag) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [scrub(v, tag) for v in value]
+    if isinstance(value, str):
+        return value.replace(tag, 'T')
+    if isinstance(value, bytes):
+        return value.replace(tag.encode(), b'T')
+    return value
+
+
+def differences(a, b, path='result'):
+    """Every place where a (RabbitMQ's) and b (the gateway's) differ."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b), key=repr):
+            if k not in a:
+                out.append('%s[%r]: only the gateway has %r' % (path, k, b[k]))
+            elif k not in b:
+                out.append('%s[%r]: the gateway lacks it (RabbitMQ: %r)' % (path, k, a[k]))
+            else:
+                out += differences(a[k], b[k], '%s[%r]' % (path, k))
+        return out
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        out = []
+        for i, (x, y) in enumerate(zip(a, b)):
+            out += differences(x, y, '%s[%d]' % (path, i))
+        return out
+    if a != b or type(a) is not type(b):
+        return ['%s: RabbitMQ %r, gateway %r' % (path, a, b)]
+    return []
+
+
+SCENARIOS = []
+
+
+def scenario(fn):
+    SCENARIOS.append(fn)
+    return fn
+
+
+# ---------------------------------------------------------------------------
+# scenarios: each takes a Run and returns what its client observed
+
+
+@scenario
+def properties_round_trip(run):
+    ch = run.channel()
+    q = run.name('q')
+    ch.queue_declare(q)
+    props = pika.BasicProperties(
+        content_type='application/json', content_encoding='utf-8', delivery_mode=2,
+        priority=7, correlation_id='corr-1', reply_to='replies', expiration='60000',
+        message_id='mid-1', timestamp=1700000000, type='kind', app_id='app', user_id='guest',
+        headers={'str': 'v', 'int': 7, 'neg': -3, 'big': 2 ** 40, 'bool': True,
+                 'decimal': decimal.Decimal('1.25'), 'none': None, 'list': [1, 'two', [3]],
+                 'table': {'x': {'y': 'z'}},
+                 'bytes': b'\x00\xff', 'when': datetime.datetime(2020, 1, 2, 3, 4, 5)})
+    ch.basic_publish('', q, b'payload', props)
+    ch.basic_publish('', q, b'', pika.BasicProperties())
+    ch.basic_publish('', q, b'x' * 300000)
+    seen = [get(ch, q, with_props=True), get(ch, q, with_props=True)]
+    big = get(ch, q)
+    big['body'] = (len(big['body']), big['body'] == b'x' * 300000)
+    return seen + [big, get(ch, q)]
+
+
+@scenario
+def declare_ok_counts(run):
+    conn = run.connect()
+    ch = conn.channel()
+    q, idle = run.name('q'), run.name('idle')
+    first = ch.queue_declare(q).method
+    for i in range(3):
+        ch.basic_publish('', q, b'%d' % i)
+    count(ch, q)  # (a count may precede the publishes in RabbitMQ: count says why)
+    again = ch.queue_declare(q).method
+    ch.queue_declare(idle)
+    other = conn.channel()
+    other.basic_consume(idle, lambda *a: None)
+    other.basic_consume(idle, lambda *a: None)
+    return {'first': (first.queue, first.message_count, first.consumer_count),
+            'again': (again.queue, again.message_count, again.consumer_count),
+            'passive': count(ch, q), 'idle': count(ch, idle)}
+
+
+@scenario
+def basic_get_counts_and_redelivered(run):
+    ch = run.channel()
+    q = run.name('q')
+    ch.queue_declare(q)
+    for i in range(4):
+        ch.basic_publish('', q, b'm%d' % i)
+    seen = [get(ch, q), get(ch, q, ack=False)]
+    method, _, _ = ch.basic_get(q)
+    ch.basic_nack(method.delivery_tag, requeue=True)
+    seen.append(get(ch, q, ack=False))
+    method, _, _ = ch.basic_get(q)
+    ch.basic_reject(method.delivery_tag, requeue=True)
+    seen += [get(ch, q), get(ch, q), get(ch, q), get(ch, q)]
+    return seen
+
+
+@scenario
+def unacked_come_back_redelivered_on_close(run):
+    conn = run.connect()
+    q = run.name('q')
+    ch = conn.channel()
+    ch.queue_declare(q)
+    for i in range(3):
+        ch.basic_publish('', q, b'm%d' % i)
+    other = conn.channel()
+    taken = [get(other, q, ack=False), get(other, q, ack=False)]
+    other.close()
+    return {'taken': taken, 'after': [get(ch, q) for _ in range(4)]}
+
+
+@scenario
+def consumer_order_and_tags(run):
+    conn = run.connect()
+    ch = conn.channel()
+    q = run.name('q')
+    ch.queue_declare(q)
+    for i in range(20):
+        ch.basic_publish('', q, b'%02d' % i, pika.BasicProperties(message_id=str(i)))
+    got = consume(conn, ch, q, 20)
+    tags = [m.delivery_tag for m, _, _ in got]
+    ch.basic_ack(tags[-1], multiple=True)
+    return {'bodies': [b for _, _, b in got], 'tags': tags,
+            'ids': [p.message_id for _, p, _ in got], 'left': count(ch, q)}
+
+
+@scenario
+def mandatory_returns(run):
+    conn = run.connect()
+    ch = conn.channel()
+    q, x = run.name('q'), run.name('x')
+    ch.queue_declare(q)
+    ch.exchange_declare(x, 'direct')
+    ch.queue_bind(q, x, 'bound')
+    returned = []
+    ch.add_on_return_callback(lambda c, m, p, b: returned.append(
+        (m.reply_code, m.reply_text, m.exchange, m.routing_key, b, p.message_id)))
+    props = pika.BasicProperties(message_id='m')
+    ch.basic_publish(x, 'bound', b'routed', props, mandatory=True)
+    ch.basic_publish(x, 'nowhere', b'unrouted', props, mandatory=True)
+    ch.basic_publish(x, 'nowhere', b'dropped', props)
+    ch.basic_publish('', run.name('missing'), b'no-queue', props, mandatory=True)
+    count(ch, q)  # a round trip: the returns come before its reply
+    settle(conn, 0.3)
+    ch.confirm_delivery()
+    confirmed = outcome(lambda: ch.basic_publish(x, 'bound', b'c1', props, mandatory=True))
+    try:
+        ch.basic_publish(x, 'nowhere', b'c2', props, mandatory=True)
+        unroutable = None
+    except UnroutableError as e:
+        unroutable = [(m.method.reply_code, m.method.reply_text, m.body) for m in e.messages]
+    return {'returned': returned, 'confirmed': confirmed, 'unroutable': unroutable,
+            'queue': get_all(ch, q)}
+
+
+def xdeath_view(props):
+    """A dead letter's headers, x-death and all, its times as 'TIME'."""
+    return plain(props.headers)
+
+
+@scenario
+def dead_letter_reject_and_nack(run):
+    conn = run.connect()
+    ch = conn.channel()
+    dlx, dead, src = run.name('dlx'), run.name('dead'), run.name('src')
+    ch.exchange_declare(dlx, 'fanout')
+    ch.queue_declare(dead)
+    ch.queue_bind(dead, dlx)
+    ch.queue_declare(src, arguments={'x-dead-letter-exchange': dlx})
+    props = pika.BasicProperties(headers={'h': 1}, message_id='m', expiration='60000',
+                                 correlation_id='c')
+    ch.basic_publish('', src, b'one', props)
+    ch.basic_publish('', src, b'two', props)
+    ch.basic_publish('', src, b'three', props)
+    m, _, _ = ch.basic_get(src)
+    ch.basic_nack(m.delivery_tag, requeue=False)
+    m, _, _ = ch.basic_get(src)
+    ch.basic_reject(m.delivery_tag, requeue=False)
+    m, _, _ = ch.basic_get(src)
+    ch.basic_ack(m.delivery_tag)
+    time.sleep(0.2)
+    out = []
+    for _ in range(3):
+        got = get(ch, dead, with_props=True)
+        out.append(got)
+    return out
+
+
+@scenario
+def dead_letter_routing_key_and_loop(run):
+    """A rejected message between two queues that dead-letter to each
+    other: x-death counts per (queue, reason), newest first."""
+    conn = run.connect()
+    ch = conn.channel()
+    a, b = run.name('a'), run.name('b')
+    ch.queue_declare(a, arguments={'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': b})
+    ch.queue_declare(b, arguments={'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': a})
+    ch.basic_publish('', a, b'ball', pika.BasicProperties(headers={'keep': 'me'}))
+    seen = []
+    for queue in (a, b, a, b):
+        method = None
+        for _ in range(50):
+            method, props, body = ch.basic_get(queue)
+            if method:
+                break
+            time.sleep(0.02)
+        if not method:
+            seen.append(None)
+            break
+        seen.append({'queue': queue, 'routing_key': method.routing_key,
+                     'exchange': method.exchange, 'headers': xdeath_view(props)})
+        ch.basic_reject(method.delivery_tag, requeue=False)
+    return seen
+
+
+@scenario
+def dead_letter_expired_and_maxlen(run):
+    conn = run.connect()
+    ch = conn.channel()
+    dlx, dead = run.name('dlx'), run.name('dead')
+    ttl, capped = run.name('ttl'), run.name('capped')
+    ch.exchange_declare(dlx, 'topic')
+    ch.queue_declare(dead)
+    ch.queue_bind(dead, dlx, '#')
+    ch.queue_declare(ttl, arguments={'x-dead-letter-exchange': dlx, 'x-message-ttl': 100})
+    ch.queue_declare(capped, arguments={'x-dead-letter-exchange': dlx, 'x-max-length': 1,
+                                        'x-dead-letter-routing-key': 'rk'})
+    ch.basic_publish('', ttl, b'old', pika.BasicProperties(expiration='50', message_id='e'))
+    ch.basic_publish('', capped, b'first')
+    ch.basic_publish('', capped, b'second')
+    got = []
+    deadline = time.monotonic() + 5
+    while len(got) < 2 and time.monotonic() < deadline:
+        method, props, body = ch.basic_get(dead, auto_ack=True)
+        if method:
+            got.append({'body': body, 'routing_key': method.routing_key,
+                        'exchange': method.exchange, 'expiration': props.expiration,
+                        'headers': xdeath_view(props)})
+        else:
+            time.sleep(0.05)
+    got.sort(key=lambda d: d['body'])
+    return {'dead': got, 'capped': get_all(ch, capped), 'ttl': get_all(ch, ttl)}
+
+
+@scenario
+def ttl_expiry_without_dlx(run):
+    ch = run.channel()
+    by_queue, by_message, zero = run.name('qttl'), run.name('mttl'), run.name('zero')
+    ch.queue_declare(by_queue, arguments={'x-message-ttl': 100})
+    ch.queue_declare(by_message)
+    ch.queue_declare(zero, arguments={'x-message-ttl': 0})
+    ch.basic_publish('', by_queue, b'a')
+    ch.basic_publish('', by_message, b'b', pika.BasicProperties(expiration='100'))
+    ch.basic_publish('', by_message, b'c', pika.BasicProperties(expiration='600000'))
+    ch.basic_publish('', zero, b'z')
+    time.sleep(0.5)
+    return {'counts': [count(ch, by_queue)['messages'], count(ch, zero)['messages']],
+            'queue': get_all(ch, by_queue), 'message': get_all(ch, by_message),
+            'zero': get_all(ch, zero)}
+
+
+@scenario
+def max_length_drop_head(run):
+    ch = run.channel()
+    q, qb = run.name('q'), run.name('qb')
+    ch.queue_declare(q, arguments={'x-max-length': 2})
+    ch.queue_declare(qb, arguments={'x-max-length-bytes': 10})
+    for i in range(5):
+        ch.basic_publish('', q, b'm%d' % i)
+        ch.basic_publish('', qb, b'1234%d' % i)
+    return {'count': count(ch, q)['messages'], 'bodies': get_all(ch, q),
+            'bytes_count': count(ch, qb)['messages'], 'bytes': get_all(ch, qb)}
+
+
+@scenario
+def reject_publish_overflow(run):
+    ch = run.channel()
+    q = run.name('q')
+    ch.queue_declare(q, arguments={'x-max-length': 1, 'x-overflow': 'reject-publish'})
+    ch.basic_publish('', q, b'kept')
+    ch.basic_publish('', q, b'dropped')
+    before = count(ch, q)['messages']
+    ch.confirm_delivery()
+    try:
+        ch.basic_publish('', q, b'nacked')
+        nacked = False
+    except NackError:
+        nacked = True
+    return {'before': before, 'nacked': nacked, 'bodies': get_all(ch, q)}
+
+
+@scenario
+def priority_ordering(run):
+    ch = run.channel()
+    q = run.name('q')
+    ch.queue_declare(q, arguments={'x-max-priority': 5})
+    for body, prio in ((b'p1', 1), (b'p5', 5), (b'p3', 3), (b'none', None), (b'p9', 9),
+                       (b'p0', 0), (b'p3b', 3)):
+        ch.basic_publish('', q, body, pika.BasicProperties(priority=prio))
+    first = get(ch, q, ack=False, with_props=True)
+    method, _, _ = ch.basic_get(q)
+    ch.basic_nack(method.delivery_tag, requeue=True)
+    rest = get_all(ch, q)
+    return {'first': first, 'rest': rest}
+
+
+@scenario
+def exclusive_queue_from_another_connection(run):
+    owner = run.connect().channel()
+    q = run.name('q')
+    owner.queue_declare(q, exclusive=True)
+    out = {}
+    other = run.connect()
+    for what, call in (('passive', lambda ch: ch.queue_declare(q, passive=True)),
+                       ('declare', lambda ch: ch.queue_declare(q)),
+                       ('consume', lambda ch: ch.basic_consume(q, lambda *a: None)),
+                       ('get', lambda ch: ch.basic_get(q)),
+                       ('purge', lambda ch: ch.queue_purge(q)),
+                       ('delete', lambda ch: ch.queue_delete(q)),
+                       ('bind', lambda ch: ch.queue_bind(q, 'amq.direct', 'k'))):
+        ch = other.channel()
+        result = outcome(lambda: call(ch))
+        out[what] = result if result[0] != 'ok' else 'ok'
+    # publishing to it from another connection is allowed
+    ch = other.channel()
+    ch.basic_publish('', q, b'from-other')
+    out['count'] = count(owner, q)
+    return out
+
+
+@scenario
+def exclusive_queue_goes_with_its_connection(run):
+    conn = run.connect()
+    q = run.name('q')
+    conn.channel().queue_declare(q, exclusive=True)
+    conn.close()
+    ch = run.connect().channel()
+    return outcome(lambda: ch.queue_declare(q, passive=True))
+
+
+@scenario
+def auto_delete_after_last_consumer(run):
+    conn = run.connect()
+    ch = conn.channel()
+    q, unused = run.name('q'), run.name('unused')
+    ch.queue_declare(q, auto_delete=True)
+    ch.queue_declare(unused, auto_delete=True)
+    t1 = ch.basic_consume(q, lambda *a: None)
+    t2 = ch.basic_consume(q, lambda *a: None)
+    ch.basic_cancel(t1)
+    after_one = outcome(lambda: count(ch, q))
+    ch.basic_cancel(t2)
+    time.sleep(0.1)
+    probe = conn.channel()
+    return {'after_one': after_one, 'after_last': outcome(lambda: count(probe, q)),
+            'never_consumed': outcome(lambda: count(conn.channel(), unused))}
+
+
+@scenario
+def passive_declares_of_missing(run):
+    conn = run.connect()
+    return {'queue': outcome(lambda: conn.channel().queue_declare(run.name('q'), passive=True)),
+            'exchange': outcome(lambda: conn.channel().exchange_declare(run.name('x'),
+                                                                        passive=True)),
+            'existing': outcome(lambda: conn.channel().exchange_declare('amq.topic',
+                                                                        passive=True) and 1)}
+
+
+@scenario
+def equivalence_mismatch(run):
+    conn = run.connect()
+    q, x = run.name('q'), run.name('x')
+    ch = conn.channel()
+    ch.queue_declare(q, durable=True, arguments={'x-max-length': 5})
+    ch.exchange_declare(x, 'direct', durable=True)
+    out = {}
+    for what, call in (
+            ('durable', lambda c: c.queue_declare(q, durable=False, arguments={'x-max-length': 5})),
+            ('args', lambda c: c.queue_declare(q, durable=True, arguments={'x-max-length': 6})),
+            ('no-args', lambda c: c.queue_declare(q, durable=True)),
+            ('auto_delete', lambda c: c.queue_declare(q, durable=True, auto_delete=True,
+                                                       arguments={'x-max-length': 5})),
+            ('same', lambda c: c.queue_declare(q, durable=True,
+                                               arguments={'x-max-length': 5}) and 1),
+            ('x-type', lambda c: c.exchange_declare(x, 'fanout', durable=True)),
+            ('x-durable', lambda c: c.exchange_declare(x, 'direct', durable=False)),
+            ('x-same', lambda c: c.exchange_declare(x, 'direct', durable=True) and 1),
+            ('x-passive-other-type', lambda c: c.exchange_declare(x, 'fanout', passive=True)
+             and 1),
+            ('amq', lambda c: c.queue_declare('amq.' + run.name('q'))),
+            ('amq-x', lambda c: c.exchange_declare('amq.' + run.name('x'), 'direct')),
+            ('default-x', lambda c: c.exchange_declare('', 'direct')),
+            ('bad-type', lambda c: c.exchange_declare(run.name('y'), 'nonsense'))):
+        out[what] = outcome(lambda: call(conn.channel()))
+        if out[what][0] == 'connection.close':
+            conn = run.connect()
+    return out
+
+
+def route(ch, exchange, keys_or_headers, queues):
+    """Publishes one message per entry (a routing key, or a headers table
+    with key ''), then the sorted bodies each queue got."""
+    for i, entry in enumerate(keys_or_headers):
+        if isinstance(entry, dict):
+            ch.basic_publish(exchange, '', b'h%d' % i, pika.BasicProperties(headers=entry))
+        else:
+            ch.basic_publish(exchange, entry, ('k%d:%s' % (i, entry)).encode())
+    return {label: sorted(get_all(ch, q)) for label, q in queues.items()}
+
+
+@scenario
+def direct_and_fanout(run):
+    ch = run.channel()
+    d, f = run.name('d'), run.name('f')
+    ch.exchange_declare(d, 'direct')
+    ch.exchange_declare(f, 'fanout')
+    queues = {n: run.name(n) for n in ('a', 'b', 'c')}
+    for q in queues.values():
+        ch.queue_declare(q)
+    ch.queue_bind(queues['a'], d, 'red')
+    ch.queue_bind(queues['b'], d, 'red')
+    ch.queue_bind(queues['b'], d, 'green')
+    ch.queue_bind(queues['c'], f, 'ignored')
+    ch.queue_bind(queues['a'], f)
+    direct = route(ch, d, ['red', 'green', 'blue', 'RED', ''], queues)
+    fanout = route(ch, f, ['x', '', 'red'], queues)
+    return {'direct': direct, 'fanout': fanout}
+
+
+@scenario
+def topic_patterns(run):
+    ch = run.channel()
+    x = run.name('t')
+    ch.exchange_declare(x, 'topic')
+    patterns = ['a.*', 'a.#', '#', '*.b.*', 'a.#.c', '#.c', '', '*', 'a.*.#', '#.#', 'a.b.c']
+    queues = {}
+    for i, pattern in enumerate(patterns):
+        q = run.name('p%d' % i)
+        ch.queue_declare(q)
+        ch.queue_bind(q, x, pattern)
+        queues[pattern] = q
+    keys = ['a', 'a.b', 'a.b.c', 'a.x.y.c', 'b', '', 'x.b.y', 'a..c', 'c', 'a.c', '.', 'a.b.c.d']
+    return route(ch, x, keys, queues)
+
+
+@scenario
+def headers_exchange(run):
+    ch = run.channel()
+    x = run.name('h')
+    ch.exchange_declare(x, 'headers')
+    bindings = {'all': {'x-match': 'all', 'a': 1, 'b': 'x'},
+                'any': {'x-match': 'any', 'a': 1, 'b': 'x'},
+                'default': {'a': 1},
+                'empty-all': {'x-match': 'all'},
+                'empty-any': {'x-match': 'any'},
+                'void': {'x-match': 'all', 'n': None}}
+    queues = {}
+    for label, args in bindings.items():
+        q = run.name(label)
+        ch.queue_declare(q)
+        ch.queue_bind(q, x, '', arguments=args)
+        queues[label] = q
+    messages = [{'a': 1, 'b': 'x'}, {'a': 1}, {'b': 'x'}, {'a': 2}, {},
+                {'a': 1, 'b': 'x', 'c': 3}, {'a': '1'}, {'n': None}, {'n': 1}]
+    routed = route(ch, x, messages, queues)
+    ch.basic_publish(x, '', b'no-headers')
+    routed['no-headers'] = {label: get_all(ch, q) for label, q in queues.items()}
+    return routed
+
+
+@scenario
+def exchange_to_exchange(run):
+    ch = run.channel()
+    top, fan, q = run.name('top'), run.name('fan'), run.name('q')
+    ch.exchange_declare(top, 'topic')
+    ch.exchange_declare(fan, 'fanout')
+    ch.queue_declare(q)
+    ch.exchange_bind(fan, top, 'a.*')
+    ch.exchange_bind(top, fan, '#')  # a loop: each message still reaches q once
+    ch.queue_bind(q, fan)
+    ch.queue_bind(q, top, 'a.b')  # and once when two paths reach it
+    for key in ('a.b', 'a.c', 'b.c'):
+        ch.basic_publish(top, key, key.encode())
+    ch.basic_publish(fan, 'z', b'via-fan')
+    first = sorted(get_all(ch, q))
+    ch.exchange_unbind(fan, top, 'a.*')
+    ch.basic_publish(top, 'a.c', b'after-unbind')
+    return {'first': first, 'after': get_all(ch, q),
+            'unbind-missing': outcome(lambda: ch.exchange_unbind(fan, top, 'zzz') and 1)}
+
+
+@scenario
+def basic_recover(run):
+    conn = run.connect()
+    ch = conn.channel()
+    q = run.name('q')
+    ch.queue_declare(q)
+    for i in range(3):
+        ch.basic_publish('', q, b'm%d' % i)
+    taken = [get(ch, q, ack=False), get(ch, q, ack=False)]
+    ch.basic_recover(requeue=True)
+    return {'taken': taken, 'after': [get(ch, q) for _ in range(4)]}
+
+
+@scenario
+def qos_prefetch(run):
+    conn = run.connect()
+    ch = conn.channel()
+    q = run.name('q')
+    ch.queue_declare(q)
+    for i in range(10):
+        ch.basic_publish('', q, b'%d' % i)
+    ch.basic_qos(prefetch_count=3)
+    got = []
+    ch.basic_consume(q, lambda c, m, p, b: got.append(m.delivery_tag))
+    settle(conn, 0.5)
+    first = len(got)
+    ch.basic_ack(got[0])
+    settle(conn, 0.3)
+    second = len(got)
+    ch.basic_ack(got[-1], multiple=True)
+    settle(conn, 0.3)
+    return {'first': first, 'after_one_ack': second, 'after_all': len(got),
+            'queue': count(ch, q)}
+
+
+@scenario
+def confirms(run):
+    conn = run.connect()
+    ch = conn.channel()
+    q = run.name('q')
+    ch.queue_declare(q)
+    ch.confirm_delivery()
+    results = [outcome(lambda: ch.basic_publish('', q, b'%d' % i)) for i in range(5)]
+    unrouted = outcome(lambda: ch.basic_publish('', run.name('none'), b'x'))
+    bad = outcome(lambda: ch.tx_select())
+    return {'results': results, 'unrouted': unrouted, 'tx_on_confirm': bad,
+            'count': count(conn.channel(), q)}
+
+
+@scenario
+def transactions(run):
+    conn = run.connect()
+    ch = conn.channel()
+    q = run.name('q')
+    ch.queue_declare(q)
+    out = {'commit_without_select': outcome(lambda: conn.channel().tx_commit()),
+           'rollback_without_select': outcome(lambda: conn.channel().tx_rollback())}
+    ch.tx_select()
+    ch.basic_publish('', q, b'rolled-back')
+    out['before_rollback'] = count(conn.channel(), q)['messages']
+    ch.tx_rollback()
+    ch.basic_publish('', q, b'a')
+    ch.basic_publish('', q, b'b')
+    ch.tx_commit()
+    out['after_commit'] = count(ch, q)['messages']
+    method, _, _ = ch.basic_get(q)
+    ch.basic_ack(method.delivery_tag)
+    ch.tx_rollback()  # the ack is forgotten: the message stays unacked
+    out['after_ack_rollback'] = count(ch, q)['messages']
+    ch.basic_ack(method.delivery_tag)
+    ch.tx_commit()
+    out['bodies'] = get_all(ch, q)
+    out['confirm_on_tx'] = outcome(lambda: ch.confirm_delivery())
+    return out
+
+
+@scenario
+def purge_and_delete(run):
+    conn = run.connect()
+    ch = conn.channel()
+    q, busy, full = run.name('q'), run.name('busy'), run.name('full')
+    for name in (q, busy, full):
+        ch.queue_declare(name)
+    for i in range(5):
+        ch.basic_publish('', q, b'%d' % i)
+    ch.basic_publish('', full, b'x')
+    purged = ch.queue_purge(q).method.message_count
+    ch.basic_publish('', q, b'again')
+    ch.basic_publish('', q, b'again')
+    consumer = conn.channel()
+    consumer.basic_consume(busy, lambda *a: None)
+    out = {'purged': purged,
+           'if_unused': outcome(lambda: conn.channel().queue_delete(busy, if_unused=True)),
+           'if_empty': outcome(lambda: conn.channel().queue_delete(full, if_empty=True)),
+           'delete': outcome(lambda: conn.channel().queue_delete(q).method.message_count),
+           'gone': outcome(lambda: count(conn.channel(), q)),
+           'delete_missing': outcome(lambda: conn.channel().queue_delete(
+               run.name('never')).method.message_count),
+           'purge_missing': outcome(lambda: conn.channel().queue_purge(run.name('never')))}
+    return out
+
+
+@scenario
+def exchange_delete(run):
+    conn = run.connect()
+    ch = conn.channel()
+    x, q = run.name('x'), run.name('q')
+    ch.exchange_declare(x, 'fanout')
+    ch.queue_declare(q)
+    ch.queue_bind(q, x)
+    return {'if_unused': outcome(lambda: conn.channel().exchange_delete(x, if_unused=True)),
+            'delete': outcome(lambda: conn.channel().exchange_delete(x) and 1),
+            'gone': outcome(lambda: conn.channel().exchange_declare(x, passive=True)),
+            'missing': outcome(lambda: conn.channel().exchange_delete(run.name('never')) and 1),
+            'default': outcome(lambda: conn.channel().exchange_delete('amq.direct'))}
+
+
+@scenario
+def missing_things(run):
+    conn = run.connect()
+    q = run.name('q')
+    conn.channel().queue_declare(q)
+
+    def publish_to_missing_exchange():
+        ch = conn.channel()
+        ch.basic_publish(run.name('nope'), 'k', b'x')
+        return count(ch, q)
+
+    return {'publish': outcome(publish_to_missing_exchange),
+            'consume': outcome(lambda: conn.channel().basic_consume(run.name('nq'),
+                                                                    lambda *a: None)),
+            'get': outcome(lambda: conn.channel().basic_get(run.name('nq'))),
+            'bind-queue': outcome(lambda: conn.channel().queue_bind(run.name('nq'),
+                                                                     'amq.direct')),
+            'bind-exchange': outcome(lambda: conn.channel().queue_bind(q, run.name('nx'))),
+            'unbind': outcome(lambda: conn.channel().queue_unbind(q, run.name('nx')) and 1),
+            'still-open': conn.is_open}
+
+
+@scenario
+def bad_acks(run):
+    conn = run.connect()
+    q = run.name('q')
+    conn.channel().queue_declare(q)
+    out = {}
+
+    def ack(tag, twice=False, multiple=False, nack=False):
+        def call():
+            ch = conn.channel()
+            ch.basic_publish('', q, b'x')
+            method, _, _ = ch.basic_get(q)
+            t = method.delivery_tag if tag is None else tag
+            ch.basic_ack(t, multiple)
+            if twice:
+                (ch.basic_nack if nack else ch.basic_ack)(t)
+            return count(ch, q)['messages']
+        return outcome(call)
+    out['unknown'] = ack(99)
+    out['twice'] = ack(None, twice=True)
+    out['nack-after-ack'] = ack(None, twice=True, nack=True)
+    out['left'] = count(conn.channel(), q)
+    return out
+
+
+@scenario
+def consumer_cancel_on_delete(run):
+    conn = run.connect()
+    ch = conn.channel()
+    q = run.name('q')
+    ch.queue_declare(q)
+    cancelled = []
+    ch.add_on_cancel_callback(lambda frame: cancelled.append('cancel'))
+    ch.basic_consume(q, lambda *a: None, consumer_tag='ctag')
+    run.connect().channel().queue_delete(q)
+    settle(conn, 0.5)
+    return {'cancelled': cancelled, 'open': ch.is_open}
+
+
+@scenario
+def exclusive_consumer(run):
+    conn = run.connect()
+    q = run.name('q')
+    ch = conn.channel()
+    ch.queue_declare(q)
+    ch.basic_consume(q, lambda *a: None, exclusive=True)
+    return {'second': outcome(lambda: conn.channel().basic_consume(q, lambda *a: None)),
+            'second-exclusive': outcome(lambda: run.connect().channel().basic_consume(
+                q, lambda *a: None, exclusive=True))}
+
+
+@scenario
+def server_named_queue(run):
+    ch = run.channel()
+    ok = ch.queue_declare('', exclusive=True).method
+    ch.basic_publish('', ok.queue, b'x')
+    return {'prefix': ok.queue[:8], 'length': len(ok.queue), 'counts': count(ch, ok.queue)}
+
+
+@scenario
+def bad_arguments(run):
+    conn = run.connect()
+    out = {}
+    for what, args in (('ttl-negative', {'x-message-ttl': -1}),
+                       ('ttl-string', {'x-message-ttl': 'soon'}),
+                       ('max-length-negative', {'x-max-length': -1}),
+                       ('overflow', {'x-overflow': 'explode'}),
+                       ('priority-big', {'x-max-priority': 256}),
+                       ('priority-negative', {'x-max-priority': -1}),
+                       ('expires-zero', {'x-expires': 0}),
+                       ('dlx-type', {'x-dead-letter-exchange': 5}),
+                       ('unknown-arg', {'x-whatever': 1}),
+                       ('ttl-400-days', {'x-message-ttl': 400 * 86400000}),
+                       ('ttl-ten-years', {'x-message-ttl': 315360000000}),
+                       ('ttl-over-ten-years', {'x-message-ttl': 315360000001}),
+                       ('expires-400-days', {'x-expires': 400 * 86400000}),
+                       ('expires-over-ten-years', {'x-expires': 315360000001})):
+        r = outcome(lambda: conn.channel().queue_declare(run.name(what), arguments=args))
+        out[what] = 'ok' if r[0] == 'ok' else r
+        if r[0] == 'connection.close':
+            conn = run.connect()
+    return out
+
+
+@scenario
+def bad_expiration_property(run):
+    """RabbitMQ reads an expiration as Erlang's string:to_integer does (a
+    sign, digits, nothing more) up to ten years, and closes the channel
+    (406) on any other."""
+    conn = run.connect()
+    q = run.name('q')
+    conn.channel().queue_declare(q)
+    out = {}
+    for value in ('soon', '-1', '1.5', '', '+5', '05', ' 5', '5 ', '0', '-0', '4294967296',
+                  '315360000000', '315360000001', '99999999999999999999999', '\u0661'):
+        def call():
+            ch = conn.channel()
+            ch.basic_publish('', q, b'x', pika.BasicProperties(expiration=value))
+            count(ch, q)
+            return 'ok'
+        out[value] = outcome(call)
+    # a long expiration keeps the message
+    ch = conn.channel()
+    ch.basic_publish('', q, b'kept', pika.BasicProperties(expiration='40000000000'))
+    out['kept'] = get_all(ch, q)[-1:]
+    return out
+
+
+@scenario
+def user_id_property(run):
+    conn = run.connect()
+    q = run.name('q')
+    conn.channel().queue_declare(q)
+    out = {}
+    for value in ('guest', 'mallory', '', 'Guest'):
+        def call():
+            ch = conn.channel()
+            ch.basic_publish('', q, b'x', pika.BasicProperties(user_id=value))
+            count(ch, q)
+            return 'ok'
+        out[value] = outcome(call)
+
+    def both_wrong():
+        ch = conn.channel()
+        ch.basic_publish(run.name('nx'), q, b'x', pika.BasicProperties(user_id='mallory'))
+        return count(ch, q)
+    out['missing exchange first'] = outcome(both_wrong)
+    return out
+
+
+@scenario
+def queue_types(run):
+    """arbiter has classic queues only: RabbitMQ's other types are refused
+    by the gateway (docs/gateway.md, "Not done"), so only classic and
+    types RabbitMQ does not know are compared."""
+    conn = run.connect()
+    out = {}
+    q = run.name('plain')
+    conn.channel().queue_declare(q, durable=True)
+
+    for what, name, args in (
+            ('classic', run.name('c'), {'x-queue-type': 'classic'}),
+            ('nonsense', run.name('n'), {'x-queue-type': 'nonsense'}),
+            ('number', run.name('i'), {'x-queue-type': 5}),
+            ('redeclare-classic', q, {'x-queue-type': 'classic'}),
+            ('redeclare-other-arg', q, {'x-message-ttl': 5}),
+            ('redeclare-own-arg', q, {'x-whatever': 1}),
+            ('redeclare-own-arg-other-width', q, {'x-whatever': 2 ** 40})):
+        r = outcome(lambda: conn.channel().queue_declare(name, durable=True, arguments=args))
+        out[what] = 'ok' if r[0] == 'ok' else r
+    return out
+
+
+@scenario
+def alternate_exchange(run):
+    conn = run.connect()
+    ch = conn.channel()
+    x, ae, q, spare = run.name('x'), run.name('ae'), run.name('q'), run.name('spare')
+    ch.exchange_declare(ae, 'fanout')
+    ch.exchange_declare(x, 'direct', arguments={'alternate-exchange': ae})
+    ch.queue_declare(q)
+    ch.queue_declare(spare)
+    ch.queue_bind(q, x, 'k')
+    ch.queue_bind(spare, ae)
+    returned = []
+    ch.add_on_return_callback(lambda c, m, p, b: returned.append((m.reply_code, b)))
+    ch.basic_publish(x, 'k', b'bound', mandatory=True)
+    ch.basic_publish(x, 'other', b'to-ae', mandatory=True)
+    # an alternate that routes nowhere either: returned
+    lonely, empty = run.name('lonely'), run.name('empty')
+    ch.exchange_declare(empty, 'direct')
+    ch.exchange_declare(lonely, 'direct', arguments={'alternate-exchange': empty})
+    ch.basic_publish(lonely, 'k', b'nowhere', mandatory=True)
+    # an alternate that is not there
+    ghost = run.name('ghost')
+    ch.exchange_declare(ghost, 'direct', arguments={'alternate-exchange': run.name('none')})
+    ch.basic_publish(ghost, 'k', b'ghost', mandatory=True)
+    count(ch, q)
+    settle(conn, 0.2)
+    return {'q': get_all(ch, q), 'spare': get_all(ch, spare), 'returned': returned,
+            'redeclare-same': outcome(lambda: conn.channel().exchange_declare(
+                x, 'direct', arguments={'alternate-exchange': ae}) and 1),
+            'redeclare-none': outcome(lambda: conn.channel().exchange_declare(x, 'direct')),
+            'redeclare-other': outcome(lambda: conn.channel().exchange_declare(
+                x, 'direct', arguments={'alternate-exchange': spare}))}
+
+
+@scenario
+def consumer_tags_and_cancels(run):
+    conn = run.connect()
+    ch = conn.channel()
+    q = run.name('q')
+    ch.queue_declare(q)
+    tag = ch.basic_consume(q, lambda *a: None)  # (pika names its consumers itself)
+    out = {}
+    ch.basic_cancel(tag)
+    # a cancel of a tag nobody has is answered Cancel-Ok, not an error
+    impl = ch._impl
+    done = []
+    impl.basic_cancel('no-such-tag', callback=lambda frame: done.append(frame.method.NAME))
+    settle(conn, 0.3)
+    out['unknown'] = done
+    out['open'] = ch.is_open
+    return out
+
+
+@scenario
+def exclusive_redeclare(run):
+    conn = run.connect()
+    q, mine = run.name('q'), run.name('mine')
+    conn.channel().queue_declare(q)
+    conn.channel().queue_declare(mine, exclusive=True)
+    return {'shared-as-exclusive': outcome(lambda: conn.channel().queue_declare(
+                q, exclusive=True) and 1),
+            'own-exclusive-again': outcome(lambda: conn.channel().queue_declare(
+                mine, exclusive=True) and 1),
+            'own-exclusive-as-shared': outcome(lambda: conn.channel().queue_declare(mine)
+                                               and 1)}
+
+
+@scenario
+def nack_multiple(run):
+    conn = run.connect()
+    ch = conn.channel()
+    q = run.name('q')
+    ch.queue_declare(q)
+    for i in range(4):
+        ch.basic_publish('', q, b'%d' % i)
+    got = consume(conn, ch, q, 4)
+    ch.basic_nack(got[2][0].delivery_tag, multiple=True, requeue=True)
+    ch.basic_ack(got[3][0].delivery_tag)
+    return [get(ch, q) for _ in range(4)]
+
+
+@scenario
+def qos_global(run):
+    conn = run.connect()
+    ch = conn.channel()
+    a, b = run.name('a'), run.name('b')
+    for q in (a, b):
+        ch.queue_declare(q)
+        for i in range(5):
+            ch.basic_publish('', q, b'%d' % i)
+    count(ch, a), count(ch, b)
+    ch.basic_qos(prefetch_count=2, global_qos=True)
+    got = []
+    ch.basic_consume(a, lambda c, m, p, body: got.append(m.delivery_tag))
+    ch.basic_consume(b, lambda c, m, p, body: got.append(m.delivery_tag))
+    settle(conn, 0.5)
+    first = len(got)
+    ch.basic_ack(got[0])
+    settle(conn, 0.3)
+    return {'first': first, 'after_one_ack': len(got)}
+
+
+@scenario
+def no_ack_consumer_and_purge_of_unacked(run):
+    conn = run.connect()
+    ch = conn.channel()
+    q = run.name('q')
+    ch.queue_declare(q)
+    for i in range(6):
+        ch.basic_publish('', q, b'%d' % i)
+    count(ch, q)
+    held = [get(ch, q, ack=False), get(ch, q, ack=False)]
+    out = {'held': held, 'purged': ch.queue_purge(q).method.message_count}
+    for i in range(3):
+        ch.basic_publish('', q, b'n%d' % i)
+    out['no_ack'] = [(m.redelivered, b) for m, _, b in consume(conn, ch, q, 3, auto_ack=True)]
+    ch.basic_recover(requeue=True)
+    out['recovered'] = [get(ch, q) for _ in range(3)]
+    out['deleted'] = ch.queue_delete(q).method.message_count
+    return out
+
+
+@scenario
+def internal_exchange(run):
+    conn = run.connect()
+    ch = conn.channel()
+    x, q = run.name('x'), run.name('q')
+    ch.exchange_declare(x, 'fanout', internal=True)
+    ch.queue_declare(q)
+    ch.queue_bind(q, x)
+    front = run.name('front')
+    ch.exchange_declare(front, 'fanout')
+    ch.exchange_bind(x, front)
+    ch.basic_publish(front, '', b'through')
+
+    def direct():
+        c = conn.channel()
+        c.basic_publish(x, '', b'direct')
+        return count(c, q)
+    return {'publish': outcome(direct), 'queue': get_all(conn.channel(), q)}
+
+
+@scenario
+def headers_x_match_variants(run):
+    ch = run.channel()
+    x = run.name('h')
+    ch.exchange_declare(x, 'headers')
+    out = {}
+    queues = {}
+    for mode in ('any-with-x', 'all-with-x', 'bogus', 5):
+        q = run.name('q%s' % mode)
+        c = run.conns[0].channel()
+        c.queue_declare(q)
+        r = outcome(lambda: c.queue_bind(q, x, '', arguments={'x-match': mode, 'x-k': 1}))
+        out['bind-%s' % mode] = 'ok' if r[0] == 'ok' else r
+        if r[0] == 'ok':
+            queues[str(mode)] = q
+    ch = run.conns[0].channel()
+    out['routed'] = route(ch, x, [{'x-k': 1}, {'k': 1}], queues)
+    return out
+
+
+@scenario
+def dead_letter_reject_publish_dlx_and_missing_dlx(run):
+    conn = run.connect()
+    ch = conn.channel()
+    dead, full, lost = run.name('dead'), run.name('full'), run.name('lost')
+    ch.queue_declare(dead)
+    ch.queue_declare(full, arguments={'x-max-length': 1, 'x-overflow': 'reject-publish-dlx',
+                                      'x-dead-letter-exchange': '',
+                                      'x-dead-letter-routing-key': dead})
+    ch.queue_declare(lost, arguments={'x-dead-letter-exchange': run.name('nowhere')})
+    ch.basic_publish('', full, b'in')
+    ch.basic_publish('', full, b'over')
+    ch.basic_publish('', lost, b'gone')
+    m, _, _ = ch.basic_get(lost)
+    ch.basic_reject(m.delivery_tag, requeue=False)
+    got = []
+    for _ in range(40):
+        method, props, body = ch.basic_get(dead, auto_ack=True)
+        if method:
+            got.append({'body': body, 'routing_key': method.routing_key,
+                        'headers': xdeath_view(props)})
+            break
+        time.sleep(0.05)
+    return {'dead': got, 'full': get_all(ch, full), 'lost': count(ch, lost)}
+
+
+@scenario
+def requeue_goes_to_the_head(run):
+    ch = run.channel()
+    q = run.name('q')
+    ch.queue_declare(q)
+    for i in range(4):
+        ch.basic_publish('', q, b'%d' % i)
+    tags = [ch.basic_get(q)[0].delivery_tag for _ in range(3)]
+    ch.basic_reject(tags[1], requeue=True)
+    ch.basic_nack(tags[0], requeue=True)
+    ch.basic_ack(tags[2])
+    return [(g['body'], g['redelivered']) for g in (get(ch, q) for _ in range(3)) if g]
+
+
+@scenario
+def negotiated_tuning(run):
+    conn = run.connect()
+    params = conn._impl.params
+    caps = conn._impl.server_capabilities
+    # the gateway lists the capabilities it implements (docs/gateway.md,
+    # "Connections"): RabbitMQ's connection.blocked and consumer_priorities
+    # are not among them, so only the others are compared
+    return {'channel_max': params.channel_max, 'frame_max': params.frame_max,
+            'heartbeat': params.heartbeat,
+            'capabilities': {k: v for k, v in caps.items()
+                             if k not in ('connection.blocked', 'consumer_priorities')}}
+
+
+@scenario
+def login_failures(run):
+    out = {}
+    for what, params in (
+            ('password', pika.ConnectionParameters(
+                run.params.host, run.params.port, credentials=pika.PlainCredentials(
+                    'guest', 'wrong'), connection_attempts=1)),
+            ('user', pika.ConnectionParameters(
+                run.params.host, run.params.port, credentials=pika.PlainCredentials(
+                    'nobody', 'guest'), connection_attempts=1)),
+            ('vhost', pika.ConnectionParameters(run.params.host, run.params.port,
+                                                virtual_host=run.name('vh'),
+                                                connection_attempts=1))):
+        try:
+            pika.BlockingConnection(params).close()
+            out[what] = 'ok'
+        except pika.exceptions.ProbableAuthenticationError as e:
+            out[what] = ('auth',) + tuple(str(e).split(' ', 1)[:1])
+        except ConnectionClosedByBroker as e:
+            out[what] = ('connection.close',) + close_of(e)
+        except pika.exceptions.AMQPConnectionError as e:
+            out[what] = ('error', type(e.args[0]).__name__ if e.args else type(e).__name__)
+    return out
+
+
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize('fn', SCENARIOS, ids=[f.__name__ for f in SCENARIOS])
+def test_same_as_rabbitmq(servers, fn):
+    results = {}
+    for name in ('rabbitmq', 'gateway'):
+        run = Run(servers[name])
+        print('%s against %s, names tagged %s' % (fn.__name__, name, run.tag))
+        try:
+            results[name] = scrub(fn(run), run.tag)
+        finally:
+            run.close()
+    diffs = differences(results['rabbitmq'], results['gateway'])
+    assert not diffs, '%s: the gateway differs from RabbitMQ:\n  %s' % (
+        fn.__name__, '\n  '.join(diffs))
+
+
+def test_documented_differences(servers):
+    """What the gateway refuses on purpose where RabbitMQ serves
+    (docs/gateway.md, "Not done"): quorum and stream queues and single
+    active consumers (406, saying so), rather than queues that lack what
+    their declaration asked for."""
+    results = {}
+    for name in ('rabbitmq', 'gateway'):
+        run = Run(servers[name])
+        try:
+            conn = run.connect()
+            results[name] = {
+                what: outcome(lambda: conn.channel().queue_declare(
+                    run.name(what), durable=True, arguments=args) and 'ok')
+                for what, args in (('quorum', {'x-queue-type': 'quorum'}),
+                                   ('stream', {'x-queue-type': 'stream'}),
+                                   ('sac', {'x-single-active-consumer': True}),
+                                   ('no-sac', {'x-single-active-consumer': False}))}
+        finally:
+            run.close()
+    assert results['rabbitmq'] == {k: ('ok', 'ok') for k in ('quorum', 'stream', 'sac',
+                                                              'no-sac')}
+    assert results['gateway'] == {'quorum': ('channel.close', 406, 'PRECONDITION_FAILED'),
+                                  'stream': ('channel.close', 406, 'PRECONDITION_FAILED'),
+                                  'sac': ('channel.close', 406, 'PRECONDITION_FAILED'),
+                                  'no-sac': ('ok', 'ok')}, results['gateway']
