@@ -872,6 +872,17 @@ s_value_matches (const amqp_field_value_t *want, const amqp_field_value_t *have)
 {
     if (want->kind == AMQP_FIELD_KIND_VOID)
         return true;  //  a void binding value asks only that the header exist
+    //  RabbitMQ compares a header's value, not its type: a long string and
+    //  a byte array of the same bytes match (clients differ in which they
+    //  send for a string), as integers of any width do
+    bool want_str = want->kind == AMQP_FIELD_KIND_UTF8 || want->kind == AMQP_FIELD_KIND_BYTES;
+    bool have_str = have->kind == AMQP_FIELD_KIND_UTF8 || have->kind == AMQP_FIELD_KIND_BYTES;
+    if (want_str || have_str)
+        return want_str && have_str && want->value.bytes.len == have->value.bytes.len
+               && (want->value.bytes.len == 0
+                   || memcmp (want->value.bytes.bytes, have->value.bytes.bytes,
+                              want->value.bytes.len)
+                          == 0);
     amqp_table_t a = {1, &(amqp_table_entry_t){{1, "k"}, *want}};
     amqp_table_t b = {1, &(amqp_table_entry_t){{1, "k"}, *have}};
     return arb_amqp_table_equal (&a, &b);
