@@ -1056,6 +1056,107 @@ def exclusive_redeclare(run):
 
 
 @scenario
+def ack_all_with_tag_zero(run):
+    """multiple with delivery tag 0 settles every outstanding delivery;
+    tag 0 alone is unknown."""
+    conn = run.connect()
+    q = run.name('q')
+    conn.channel().queue_declare(q)
+    out = {}
+    for what, settle_all in (('ack', lambda ch: ch.basic_ack(0, multiple=True)),
+                             ('nack', lambda ch: ch.basic_nack(0, multiple=True, requeue=True)),
+                             ('reject', lambda ch: ch.basic_reject(0, requeue=True)),
+                             ('ack-single', lambda ch: ch.basic_ack(0))):
+        def call():
+            ch = conn.channel()
+            for i in range(3):
+                ch.basic_publish('', q, b'%d' % i)
+            count(ch, q)
+            taken = [ch.basic_get(q)[0] is not None for _ in range(3)]
+            settle_all(ch)
+            left = count(ch, q)['messages']
+            ch.basic_qos(prefetch_count=0)  # a round trip on the channel
+            bodies = get_all(ch, q)
+            return taken, left, bodies
+        out[what] = outcome(call)
+        get_all(conn.channel(), q)
+    return out
+
+
+@scenario
+def passive_and_nameless(run):
+    conn = run.connect()
+    q = run.name('q')
+    conn.channel().queue_declare(q, arguments={'x-max-length': 3})
+    out = {'passive-other-args': outcome(lambda: count(conn.channel(), q)),
+           'passive-empty-name': outcome(lambda: conn.channel().queue_declare('', passive=True)
+                                         and 1)}
+
+    def last_queue():
+        ch = conn.channel()
+        ch.queue_declare(q, arguments={'x-max-length': 3})
+        ch.queue_bind('', 'amq.direct', 'k')  # the channel's last queue
+        ch.basic_publish('amq.direct', 'k', b'via-last')
+        return get_all(ch, q)
+
+    def last_queue_key():
+        ch = conn.channel()
+        ch.queue_declare(q, arguments={'x-max-length': 3})
+        ch.queue_bind('', 'amq.direct')  # and its name as the key
+        ch.basic_publish('amq.direct', q, b'via-name')
+        return get_all(ch, q)
+
+    def no_last_queue():
+        return conn.channel().queue_bind('', 'amq.direct', 'k')
+    out['bind-last'] = outcome(last_queue)
+    out['bind-last-key'] = outcome(last_queue_key)
+    out['bind-none'] = outcome(no_last_queue)
+    return out
+
+
+@scenario
+def headers_value_types(run):
+    ch = run.channel()
+    x = run.name('h')
+    ch.exchange_declare(x, 'headers')
+    bindings = {'bool': {'b': True}, 'table': {'t': {'x': 1}}, 'list': {'l': [1, 'a']},
+                'big': {'n': 2 ** 40}, 'small': {'n': 5}, 'bytes': {'y': b'raw'},
+                'str-vs-bytes': {'y': 'raw'}}
+    queues = {}
+    for label, args in bindings.items():
+        q = run.name(label)
+        ch.queue_declare(q)
+        ch.queue_bind(q, x, '', arguments=args)
+        queues[label] = q
+    messages = [{'b': True}, {'b': 1}, {'t': {'x': 1}}, {'l': [1, 'a']}, {'l': ['a', 1]},
+                {'n': 2 ** 40}, {'n': 5}, {'y': b'raw'}, {'y': 'raw'}]
+    return route(ch, x, messages, queues)
+
+
+@scenario
+def tx_nack_and_reject(run):
+    conn = run.connect()
+    ch = conn.channel()
+    q = run.name('q')
+    ch.queue_declare(q)
+    for i in range(3):
+        ch.basic_publish('', q, b'%d' % i)
+    count(ch, q)
+    ch.tx_select()
+    tags = [ch.basic_get(q)[0].delivery_tag for _ in range(3)]
+    ch.basic_nack(tags[0], requeue=True)
+    ch.basic_reject(tags[1], requeue=False)
+    before = count(conn.channel(), q)['messages']
+    ch.tx_commit()
+    after_commit = count(conn.channel(), q)['messages']
+    ch.basic_ack(tags[2])
+    ch.tx_rollback()
+    return {'before': before, 'after_commit': after_commit,
+            'after_rollback': count(conn.channel(), q)['messages'],
+            'left': [(g['body'], g['redelivered']) for g in (get(conn.channel(), q),) if g]}
+
+
+@scenario
 def nack_multiple(run):
     conn = run.connect()
     ch = conn.channel()
@@ -1192,6 +1293,12 @@ def requeue_goes_to_the_head(run):
 
 @scenario
 def negotiated_tuning(run):
+    small = pika.BlockingConnection(pika.ConnectionParameters(
+        run.params.host, run.params.port, heartbeat=7, frame_max=8192, channel_max=16,
+        connection_attempts=1))
+    asked = {'heartbeat': small._impl.params.heartbeat, 'frame_max': small._impl.params.frame_max,
+             'channel_max': small._impl.params.channel_max}
+    small.close()
     conn = run.connect()
     params = conn._impl.params
     caps = conn._impl.server_capabilities
@@ -1199,7 +1306,7 @@ def negotiated_tuning(run):
     # "Connections"): RabbitMQ's connection.blocked and consumer_priorities
     # are not among them, so only the others are compared
     return {'channel_max': params.channel_max, 'frame_max': params.frame_max,
-            'heartbeat': params.heartbeat,
+            'heartbeat': params.heartbeat, 'asked': asked,
             'capabilities': {k: v for k, v in caps.items()
                              if k not in ('connection.blocked', 'consumer_priorities')}}
 
@@ -1251,7 +1358,10 @@ def test_documented_differences(servers):
     """What the gateway refuses on purpose where RabbitMQ serves
     (docs/gateway.md, "Not done"): quorum and stream queues and single
     active consumers (406, saying so), rather than queues that lack what
-    their declaration asked for."""
+    their declaration asked for. And what it serves where RabbitMQ
+    refuses: basic.recover with requeue=false (pika's default) requeues,
+    as with requeue=true (docs/gateway.md, "What reaches the broker"),
+    where RabbitMQ closes the connection (540)."""
     results = {}
     for name in ('rabbitmq', 'gateway'):
         run = Run(servers[name])
@@ -1264,11 +1374,24 @@ def test_documented_differences(servers):
                                    ('stream', {'x-queue-type': 'stream'}),
                                    ('sac', {'x-single-active-consumer': True}),
                                    ('no-sac', {'x-single-active-consumer': False}))}
+            q = run.name('recover')
+            ch = conn.channel()
+            ch.queue_declare(q)
+            ch.basic_publish('', q, b'm')
+            count(ch, q)
+            ch.basic_get(q)
+            results[name]['recover'] = outcome(lambda: (ch.basic_recover(requeue=False), 'ok')[1])
+            if conn.is_open:
+                results[name]['after'] = get(conn.channel(), q)
         finally:
             run.close()
-    assert results['rabbitmq'] == {k: ('ok', 'ok') for k in ('quorum', 'stream', 'sac',
-                                                              'no-sac')}
+    assert results['rabbitmq'] == dict(
+        {k: ('ok', 'ok') for k in ('quorum', 'stream', 'sac', 'no-sac')},
+        recover=('connection.close', 540, 'NOT_IMPLEMENTED')), results['rabbitmq']
     assert results['gateway'] == {'quorum': ('channel.close', 406, 'PRECONDITION_FAILED'),
                                   'stream': ('channel.close', 406, 'PRECONDITION_FAILED'),
                                   'sac': ('channel.close', 406, 'PRECONDITION_FAILED'),
-                                  'no-sac': ('ok', 'ok')}, results['gateway']
+                                  'no-sac': ('ok', 'ok'), 'recover': ('ok', 'ok'),
+                                  'after': {'body': b'm', 'exchange': '', 'routing_key': q,
+                                            'redelivered': True, 'message_count': 0}
+                                  }, results['gateway']
