@@ -881,7 +881,8 @@ def exclusive_consumer(run):
     ch = conn.channel()
     ch.queue_declare(q)
     ch.basic_consume(q, lambda *a: None, exclusive=True)
-    return {'second': outcome(lambda: conn.channel().basic_consume(q, lambda *a: None)),
+    return {'get': outcome(lambda: conn.channel().basic_get(q)),
+            'second': outcome(lambda: conn.channel().basic_consume(q, lambda *a: None)),
             'second-exclusive': outcome(lambda: run.connect().channel().basic_consume(
                 q, lambda *a: None, exclusive=True))}
 
@@ -1193,6 +1194,52 @@ def misc_refusals(run):
                 count(ch, run.name('zero'))['messages'])[-1])(conn.channel())),
             'string-length': outcome(lambda: conn.channel().queue_declare(
                 run.name('s'), arguments={'x-max-length': '5'}))}
+
+
+@scenario
+def ack_after_cancel_and_qos_raise(run):
+    conn = run.connect()
+    ch = conn.channel()
+    q = run.name('q')
+    ch.queue_declare(q)
+    for i in range(8):
+        ch.basic_publish('', q, b'%d' % i)
+    count(ch, q)
+    ch.basic_qos(prefetch_count=2)
+    got = []
+    tag = ch.basic_consume(q, lambda c, m, p, b: got.append(m.delivery_tag))
+    settle(conn, 0.4)
+    first = len(got)
+    ch.basic_qos(prefetch_count=4)  # more room: two more come
+    settle(conn, 0.4)
+    raised = len(got)
+    ch.basic_cancel(tag)
+    settle(conn, 0.2)
+    # deliveries of a cancelled consumer are still the channel's to ack
+    acked = outcome(lambda: (ch.basic_ack(got[-1], multiple=True), count(ch, q))[1])
+    return {'first': first, 'raised': raised, 'acked': acked}
+
+
+@scenario
+def confirms_and_refusals(run):
+    conn = run.connect()
+    ch = conn.channel()
+    q = run.name('q')
+    ch.queue_declare(q, arguments={'x-max-length': 1, 'x-overflow': 'reject-publish'})
+    ch.confirm_delivery()
+    ch.basic_publish('', q, b'in')
+    returned = []
+    ch.add_on_return_callback(lambda c, m, p, b: returned.append(b))
+    try:
+        ch.basic_publish('', q, b'full', mandatory=True)
+        full = 'acked'
+    except NackError:
+        full = 'nacked'
+    except UnroutableError:
+        full = 'returned'
+    missing = outcome(lambda: ch.basic_publish(run.name('nx'), 'k', b'x'))
+    return {'full': full, 'returned': returned, 'missing': missing,
+            'count': count(conn.channel(), q)}
 
 
 @scenario
