@@ -20,6 +20,9 @@ One RabbitMQ and one broker + gateway serve the whole module.
 
 import datetime
 import decimal
+import re
+import shutil
+import subprocess
 import time
 import uuid
 
@@ -1515,3 +1518,41 @@ def test_documented_differences(servers):
                                       'CC': ['cc1', 'cc2'], 'BCC': ['bcc'], 'keep': 1}},
                                       'cc1': None, 'cc2': None, 'bcc': None},
                                   }, results['gateway']
+
+
+def amqp_tools_session(port, tag):
+    """What amqp-tools (rabbitmq-c's command-line clients) print and exit
+    with for a declare, publishes with properties, gets, a consume, errors
+    and a delete."""
+    url = 'amqp://guest:guest@127.0.0.1:%d' % port
+    q = 'tools.%s' % tag
+
+    def tool(*args, stdin=None):
+        proc = subprocess.run(list(args[:1]) + ['--url', url] + list(args[1:]), input=stdin,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20)
+        error = re.search(rb'error (\d+), message: ([A-Z_]+)', proc.stderr)
+        return (proc.returncode, proc.stdout.replace(tag.encode(), b'T'),
+                error and (int(error.group(1)), error.group(2).decode()))
+
+    return [tool('amqp-declare-queue', '-q', q, '-d'),
+            tool('amqp-publish', '-r', q, '-b', 'one', '-p', '-C', 'text/plain', '-E', 'utf-8',
+                 '-H', 'k: v', '-t', 'replies'),
+            tool('amqp-publish', '-r', q, '-l', stdin=b'two\nthree\n'),
+            tool('amqp-get', '-q', q),
+            tool('amqp-consume', '-q', q, '-c', '2', 'cat'),
+            tool('amqp-get', '-q', q),
+            tool('amqp-get', '-q', 'missing.' + tag),
+            tool('amqp-publish', '-e', 'missing.' + tag, '-r', 'k', '-b', 'x'),
+            tool('amqp-publish', '-r', q, '-b', 'four'),
+            tool('amqp-delete-queue', '-q', q, '--if-empty'),
+            tool('amqp-delete-queue', '-q', q),
+            tool('amqp-delete-queue', '-q', q)]
+
+
+def test_amqp_tools_same_as_rabbitmq(servers):
+    if not shutil.which('amqp-publish'):
+        pytest.skip('amqp-tools is not installed')
+    results = {name: amqp_tools_session(servers[name].port, uuid.uuid4().hex[:10])
+               for name in ('rabbitmq', 'gateway')}
+    diffs = differences(results['rabbitmq'], results['gateway'])
+    assert not diffs, 'amqp-tools: the gateway differs from RabbitMQ:\n  %s' % '\n  '.join(diffs)
