@@ -13,13 +13,17 @@ Where RabbitMQ promises no order the scenario sorts. Where the gateway
 differs on purpose (docs/gateway.md) the scenario compares only what
 should match, and says so; test_documented_differences checks those
 refusals. A count right after publishing is taken once it is steady
-(count() says why).
+(count() says why). amqp-tools and amqplib (when node and the npm
+packages of tools/arbiter-dev are there) run a session each against both
+servers too.
 
 One RabbitMQ and one broker + gateway serve the whole module.
 """
 
 import datetime
 import decimal
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -28,7 +32,7 @@ import uuid
 
 import pytest
 
-from conftest import SANITIZER_MARKS, Broker, Gateway
+from conftest import BUILD, ROOT, SANITIZER_MARKS, Broker, Gateway
 from helpers import start_rabbit
 
 pika = pytest.importorskip('pika', reason='python3-pika is not installed')
@@ -1556,3 +1560,89 @@ def test_amqp_tools_same_as_rabbitmq(servers):
                for name in ('rabbitmq', 'gateway')}
     diffs = differences(results['rabbitmq'], results['gateway'])
     assert not diffs, 'amqp-tools: the gateway differs from RabbitMQ:\n  %s' % '\n  '.join(diffs)
+
+
+# amqplib, from the npm registry into the build tree (tools/arbiter-dev)
+AMQPLIB = os.path.join(BUILD, 'npm', 'node_modules', 'amqplib')
+if not os.path.isdir(AMQPLIB):
+    AMQPLIB = os.path.join(ROOT, 'build', 'npm', 'node_modules', 'amqplib')
+
+AMQPLIB_SESSION = r"""
+const amqp = require(process.argv[2]);
+const url = process.argv[3], tag = process.argv[4];
+const out = {};
+const closeOf = (e) => {
+  const text = /message "([A-Z_]+)/.exec(String(e.message));
+  return [e.code, text && text[1]];
+};
+async function attempt(conn, fn) {
+  const ch = await conn.createChannel();
+  ch.on('error', () => {});
+  try { return ['ok', await fn(ch)]; } catch (e) { return ['close'].concat(closeOf(e)); }
+}
+(async () => {
+  const conn = await amqp.connect(url);
+  conn.on('error', () => {});
+  const ch = await conn.createConfirmChannel();
+  const q = 'node.' + tag;
+  const ok = await ch.assertQueue(q, {arguments: {'x-max-priority': 3}});
+  out.declare = [ok.messageCount, ok.consumerCount];
+  for (let i = 0; i < 4; i++)
+    ch.sendToQueue(q, Buffer.from('m' + i), {priority: i, headers: {i, s: 'v' + i},
+                                            correlationId: 'c' + i, messageId: 'id' + i,
+                                            contentType: 'text/plain', timestamp: 1700000000,
+                                            expiration: '600000', appId: 'node', type: 't'});
+  await ch.waitForConfirms();
+  const first = await ch.get(q);
+  out.first = {body: first.content.toString(), fields: first.fields, properties: first.properties};
+  ch.nack(first, false, true);
+  const again = await ch.get(q, {noAck: true});
+  out.again = [again.content.toString(), again.fields.redelivered, again.fields.messageCount];
+  out.check = await ch.checkQueue(q);
+  out.missing = await attempt(conn, (c) => c.checkQueue('missing.' + tag));
+  out.missingExchange = await attempt(conn, (c) => c.checkExchange('missing.' + tag));
+  await ch.assertExchange('x.' + tag, 'topic');
+  out.typeMismatch = await attempt(conn, (c) => c.assertExchange('x.' + tag, 'direct'));
+  out.inequivalent = await attempt(conn, (c) => c.assertQueue(q));
+  out.publishMissing = await attempt(conn, async (c) => {
+    c.publish('missing.' + tag, 'k', Buffer.from('x'));
+    return (await c.checkQueue(q)).messageCount;
+  });
+  const deliveries = [];
+  await ch.prefetch(2);
+  let cancelled;
+  const cancel = new Promise((resolve) => { cancelled = resolve; });
+  await new Promise((resolve) => {
+    ch.consume(q, (msg) => {
+      if (msg === null) { cancelled(true); return; }  // the server cancelled it
+      deliveries.push([msg.content.toString(), msg.fields.redelivered]);
+      ch.ack(msg);
+      if (deliveries.length === 3) resolve();
+    });
+  });
+  out.deliveries = deliveries;
+  out.deleted = await attempt(conn, (c) => c.deleteQueue(q));
+  setTimeout(() => cancelled(false), 2000);
+  out.consumerCancelled = await cancel;
+  await conn.close();
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e); process.exit(1); });
+"""
+
+
+def test_amqplib_same_as_rabbitmq(servers, tmp_path):
+    node = shutil.which('node')
+    if not node or not os.path.isdir(AMQPLIB):
+        pytest.skip('node or amqplib is not installed (tools/arbiter-dev installs them)')
+    script = tmp_path / 'session.js'
+    script.write_text(AMQPLIB_SESSION)
+    results = {}
+    for name in ('rabbitmq', 'gateway'):
+        tag = uuid.uuid4().hex[:10]
+        url = 'amqp://guest:guest@127.0.0.1:%d' % servers[name].port
+        r = subprocess.run([node, str(script), AMQPLIB, url, tag], capture_output=True,
+                           text=True, timeout=60)
+        assert r.returncode == 0, '%s: %s' % (name, r.stderr)
+        results[name] = scrub(json.loads(r.stdout), tag)
+    diffs = differences(results['rabbitmq'], results['gateway'])
+    assert not diffs, 'amqplib: the gateway differs from RabbitMQ:\n  %s' % '\n  '.join(diffs)
