@@ -459,19 +459,36 @@ s_quote (char dest[65], amqp_bytes_t bytes)
 
 //  RabbitMQ's checks of a message's properties, at its publish: a
 //  user_id other than the connection's user and an expiration that is
-//  not a number of ms it takes close the channel (406). Clients rely on
+//  not a number of ms it takes close the channel (406); and properties
+//  too big for a task's headers. Clients rely on
 //  them (a user_id is trusted as the sender's only because the server
 //  checks it; a mistyped expiration would otherwise keep the message for
 //  ever). A missing exchange goes first (404, from s_route), as there.
 //  Returns 0, or -1 with the channel failed.
 static int
-s_check_props (arb_amqp_publisher_t *self, const amqp_basic_properties_t *props)
+s_check_props (arb_amqp_publisher_t *self, const amqp_basic_properties_t *props, size_t raw_size)
 {
     arb_amqp_conn_t *conn = self->conn;
     arb_amqp_exchange_t *exchange = arb_amqp_model_exchange (conn->vhost, self->message.exchange);
     if (!props || !exchange || exchange->internal)
         return 0;
     char text[300], quoted[65];
+    //  a task's headers (the record of exchange, key and properties) are
+    //  at most ARB_HEADERS_MAX bytes at the broker, which would refuse the
+    //  task: said here, at the publish, rather than the message lost
+    //  unseen (or nacked) later. RabbitMQ takes properties up to the frame
+    //  size (docs/gateway.md, "Not done")
+    size_t record = ARB_AMQP_RECORD_OVERHEAD + strlen (self->message.exchange)
+                    + strlen (self->message.key) + raw_size;
+    if (record > ARB_HEADERS_MAX) {
+        snprintf (text, sizeof (text),
+                  "PRECONDITION_FAILED - message properties, exchange and routing key of %zu "
+                  "bytes are over the %d bytes arbiter-gateway keeps",
+                  record - ARB_AMQP_RECORD_OVERHEAD, ARB_HEADERS_MAX - ARB_AMQP_RECORD_OVERHEAD);
+        arb_amqp_channel_fail (self->channel, AMQP_PRECONDITION_FAILED, text,
+                               AMQP_BASIC_PUBLISH_METHOD);
+        return -1;
+    }
     const char *user = conn->user ? conn->user : "";
     if ((props->_flags & AMQP_BASIC_USER_ID_FLAG)
         && (props->user_id.len != strlen (user)
@@ -518,7 +535,7 @@ s_on_header (arb_amqp_publisher_t *self, const arb_amqp_frame_t *frame)
                                AMQP_BASIC_PUBLISH_METHOD);
         return -1;
     }
-    if (s_check_props (self, content.props) != 0)
+    if (s_check_props (self, content.props, content.raw_size) != 0)
         return -1;  //  its body frames too are dropped by the closing channel
     self->message.props = zchunk_new (content.raw, content.raw_size);
     self->message.body = zframe_new (NULL, (size_t) content.body_size);
