@@ -346,7 +346,9 @@ s_submit_copies (arb_amqp_t *self,
             .queue = q->broker,
             .name = ARB_AMQP_TASK_NAME,
             .headers = record,
-            .expires_ms = ttl && !q->settings.dlx ? at : 0,
+            .expires_ms = ttl && !q->settings.dlx
+                              ? arb_amqp_broker_expiry (now, q->settings.message_ttl_ms)
+                              : 0,
             .payload = payload ? zframe_dup (payload) : NULL,
         };
         if (arb_amqp_submit (self, q, &spec, s_on_deadlettered, dl)) {
@@ -484,6 +486,12 @@ arb_amqp_expiration_ms (amqp_bytes_t text, char *why, size_t size)
         return -1;
     }
     return (int64_t) ms;
+}
+
+uint64_t
+arb_amqp_broker_expiry (uint64_t now, uint64_t ttl)
+{
+    return now + (ttl > ARB_AMQP_TTL_FLOOR_MS ? ttl : ARB_AMQP_TTL_FLOOR_MS);
 }
 
 int64_t

@@ -504,6 +504,15 @@ int arb_amqp_deadletter (arb_amqp_t *self,
 //  saying what is wrong.
 int64_t arb_amqp_expiration_ms (amqp_bytes_t text, char *why, size_t size);
 
+//  The broker's expires_ms for a message stored now (Unix ms) with a TTL
+//  of ttl ms in a queue without a dead-letter exchange: now + ttl, but
+//  never sooner than ARB_AMQP_TTL_FLOOR_MS from now. The TTL is counted
+//  from the gateway's clock, and the broker drops a task whose expiry has
+//  passed before it dispatches it: a TTL of 0 (or a few ms) would expire
+//  on its way to a consumer waiting for it, which RabbitMQ hands it to.
+#define ARB_AMQP_TTL_FLOOR_MS 100
+uint64_t arb_amqp_broker_expiry (uint64_t now, uint64_t ttl);
+
 //  The TTL a message asks for: its expiration property in ms, or -1 (none,
 //  or one arb_amqp_expiration_ms refuses: publishes are checked first).
 int64_t arb_amqp_props_ttl (amqp_basic_properties_t *props);

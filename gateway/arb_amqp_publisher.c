@@ -335,12 +335,14 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
             ttl = (int64_t) q->settings.message_ttl_ms;
         //  a queue that dead-letters expires its messages itself (the
         //  broker would drop them silently): arb_amqp_deadletter.c
-        uint64_t at = ttl >= 0 ? (uint64_t) zclock_time () + (uint64_t) (ttl ? ttl : 1) : 0;
+        uint64_t now = (uint64_t) zclock_time ();
+        uint64_t at = ttl >= 0 ? now + (uint64_t) (ttl ? ttl : 1) : 0;
         arb_task_spec_t spec = {
             .queue = q->broker,
             .name = ARB_AMQP_TASK_NAME,
             .headers = {record, hsize},
-            .expires_ms = q->settings.dlx ? 0 : at,
+            .expires_ms =
+                q->settings.dlx || ttl < 0 ? 0 : arb_amqp_broker_expiry (now, (uint64_t) ttl),
         };
         if (at)
             arb_amqp_queue_expiry (server, q, at);
