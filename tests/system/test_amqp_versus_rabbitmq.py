@@ -1289,6 +1289,55 @@ def deeply_nested_headers(run):
 
 
 @scenario
+def binding_identity_and_auto_delete(run):
+    conn = run.connect()
+    ch = conn.channel()
+    x, q, ax, aq = run.name('x'), run.name('q'), run.name('ax'), run.name('aq')
+    ch.exchange_declare(x, 'direct')
+    ch.queue_declare(q)
+    ch.queue_bind(q, x, 'k', arguments={'a': 1})
+    ch.queue_bind(q, x, 'k', arguments={'a': 2})
+    ch.queue_unbind(q, x, 'k', arguments={'a': 1})
+    ch.basic_publish(x, 'k', b'still-bound')
+    ch.queue_unbind(q, x, 'k', arguments={'a': 3})  # no such binding: Unbind-Ok
+    ch.queue_unbind(q, x, 'k', arguments={'a': 2})
+    ch.basic_publish(x, 'k', b'unbound')
+    bodies = get_all(ch, q)
+    # an auto-delete exchange goes with the last queue bound to it
+    ch.exchange_declare(ax, 'fanout', auto_delete=True)
+    ch.queue_declare(aq)
+    ch.queue_bind(aq, ax)
+    ch.queue_delete(aq)
+    # a queue in use by a consumer: an exclusive consumer is refused
+    ch.basic_consume(q, lambda *a: None)
+    return {'bodies': bodies,
+            'ax': outcome(lambda: conn.channel().exchange_declare(ax, passive=True) and 1),
+            'exclusive-after': outcome(lambda: conn.channel().basic_consume(
+                q, lambda *a: None, exclusive=True))}
+
+
+@scenario
+def ttl_zero_with_a_consumer_waiting(run):
+    """expiration 0 (and x-message-ttl 0): delivered to a consumer waiting
+    at once, else dropped."""
+    conn = run.connect()
+    ch = conn.channel()
+    q, z = run.name('q'), run.name('z')
+    ch.queue_declare(q)
+    ch.queue_declare(z, arguments={'x-message-ttl': 0})
+    got = []
+    ch.basic_consume(q, lambda c, m, p, b: got.append(b), auto_ack=True)
+    ch.basic_consume(z, lambda c, m, p, b: got.append(b), auto_ack=True)
+    for i in range(10):
+        ch.basic_publish('', q, b'e%d' % i, pika.BasicProperties(expiration='0'))
+        ch.basic_publish('', z, b'z%d' % i)
+    deadline = time.monotonic() + 3
+    while len(got) < 20 and time.monotonic() < deadline:
+        conn.process_data_events(time_limit=0.05)
+    return sorted(got)
+
+
+@scenario
 def nack_multiple(run):
     conn = run.connect()
     ch = conn.channel()
