@@ -1448,6 +1448,27 @@ def round_robin_between_consumers(run):
 
 
 @scenario
+def consume_arguments(run):
+    """basic.consume with RabbitMQ's x-priority (consumer priorities) and
+    an argument of the client's own: taken by both. (The gateway does not
+    rank consumers by it, and says so by not listing the capability
+    consumer_priorities: docs/gateway.md, "Not done".)"""
+    conn = run.connect()
+    ch = conn.channel()
+    q = run.name('q')
+    ch.queue_declare(q)
+    ch.basic_publish('', q, b'm')
+    count(ch, q)
+    got = []
+    ch.basic_consume(q, lambda c, m, p, b: got.append(b), auto_ack=True,
+                     arguments={'x-priority': 10, 'x-own': 'yes'})
+    deadline = time.monotonic() + 3
+    while not got and time.monotonic() < deadline:
+        conn.process_data_events(time_limit=0.05)
+    return {'got': got, 'consumers': count(conn.channel(), q)['consumers']}
+
+
+@scenario
 def nack_multiple(run):
     conn = run.connect()
     ch = conn.channel()
