@@ -429,7 +429,18 @@ arb_amqp_deadletter (arb_amqp_t *self,
     int props_size = targets->n ? arb_amqp_frame_encode_properties (props, buf, cap) : -1;
     size_t rsize =
         ARB_AMQP_RECORD_OVERHEAD + strlen (exchange->name) + strlen (key) + (size_t) props_size;
-    uint8_t *record = props_size >= 0 ? (uint8_t *) malloc (rsize) : NULL;
+    //  a copy whose headers, x-death and all, are over what a task keeps
+    //  would be refused by the broker, and the original released to come
+    //  back for ever (a rejected message to its consumer, an expired one
+    //  to the head timer): it goes as one that routes nowhere (dropped,
+    //  said in the log); RabbitMQ, without the bound, would store it
+    bool too_big = props_size >= 0 && rsize > ARB_HEADERS_MAX;
+    if (too_big)
+        zsys_warning ("amqp: cannot dead-letter queue=%s task=%" PRIu64
+                      ": its headers with x-death are %zu bytes, over the %d a task keeps; "
+                      "dropped",
+                      queue->broker, task, rsize, ARB_HEADERS_MAX);
+    uint8_t *record = props_size >= 0 && !too_big ? (uint8_t *) malloc (rsize) : NULL;
     if (record
         && arb_amqp_frame_record (record, rsize, amqp_cstring_bytes (exchange->name),
                                   amqp_cstring_bytes (key),
@@ -438,7 +449,7 @@ arb_amqp_deadletter (arb_amqp_t *self,
         s_submit_copies (self, targets, task, (arb_bin_t){record, rsize}, payload);
         rc = 0;
     }
-    else if (targets->n)
+    else if (targets->n && !too_big)
         zsys_warning ("amqp: cannot dead-letter queue=%s (its headers do not encode)",
                       queue->broker);
     free (record);
