@@ -1689,12 +1689,35 @@ def sender_selected_distribution(run):
     return out
 
 
+def dead_letter_near_the_bound(run):
+    """A message whose headers are within the gateway's 64 KiB, but not
+    once x-death is added, rejected without requeue: RabbitMQ stores the
+    dead letter; the gateway drops it, saying so in its log, rather than
+    put it back to come again for ever (docs/gateway.md, "Not done")."""
+    conn = run.connect()
+    ch = conn.channel()
+    src, dead = run.name('src'), run.name('dead')
+    ch.queue_declare(dead)
+    ch.queue_declare(src, arguments={'x-dead-letter-exchange': '',
+                                     'x-dead-letter-routing-key': dead})
+    ch.basic_publish('', src, b'big', pika.BasicProperties(headers={'h': 'v' * 65400}))
+    count(ch, src)
+    m, _, _ = ch.basic_get(src)
+    ch.basic_reject(m.delivery_tag, requeue=False)
+    for _ in range(20):
+        if count(ch, dead)['messages']:
+            break
+        time.sleep(0.05)
+    return {'src': count(ch, src)['messages'], 'dead': count(ch, dead)['messages']}
+
+
 def test_documented_differences(servers):
     """What the gateway refuses on purpose where RabbitMQ serves
     (docs/gateway.md, "Not done"): quorum and stream queues and single
     active consumers (406, saying so), rather than queues that lack what
     their declaration asked for; properties over 64 KiB (406, where they
-    were lost unseen). RabbitMQ's CC and BCC headers are
+    were lost unseen), and dead letters that x-death takes over it
+    (dropped, where they came back for ever). RabbitMQ's CC and BCC headers are
     ordinary headers to the gateway. And what it serves where RabbitMQ
     refuses: basic.recover with requeue=false (pika's default) requeues,
     as with requeue=true (docs/gateway.md, "What reaches the broker"),
@@ -1729,6 +1752,11 @@ def test_documented_differences(servers):
                         headers={'h': 'v' * 70000})), count(ch, big.name('big')))[1])
             finally:
                 big.close()
+            near = Run(servers[name])
+            try:
+                results[name]['dead-letter-near-the-bound'] = dead_letter_near_the_bound(near)
+            finally:
+                near.close()
             cc_run = Run(servers[name])
             try:
                 results[name]['cc'] = sender_selected_distribution(cc_run)
@@ -1739,7 +1767,8 @@ def test_documented_differences(servers):
     assert results['rabbitmq'] == dict(
         {k: ('ok', 'ok') for k in ('quorum', 'stream', 'sac', 'no-sac')},
         recover=('connection.close', 540, 'NOT_IMPLEMENTED'),
-        **{'big-properties': ('ok', {'messages': 1, 'consumers': 0})},
+        **{'big-properties': ('ok', {'messages': 1, 'consumers': 0}),
+           'dead-letter-near-the-bound': {'src': 0, 'dead': 1}},
         cc={k: {'routing_key': 'main', 'headers': {'CC': ['cc1', 'cc2'], 'keep': 1}}
             for k in ('main', 'cc1', 'cc2', 'bcc')}), results['rabbitmq']
     assert results['gateway'] == {'quorum': ('channel.close', 406, 'PRECONDITION_FAILED'),
@@ -1748,6 +1777,7 @@ def test_documented_differences(servers):
                                   'no-sac': ('ok', 'ok'), 'recover': ('ok', 'ok'),
                                   'big-properties': ('channel.close', 406,
                                                      'PRECONDITION_FAILED'),
+                                  'dead-letter-near-the-bound': {'src': 0, 'dead': 0},
                                   'after': {'body': b'm', 'exchange': '', 'routing_key': q,
                                             'redelivered': True, 'message_count': 0},
                                   'cc': {'main': {'routing_key': 'main', 'headers': {
