@@ -46,16 +46,21 @@ def soak_slot(build):
 
 
 class PortPool:
-    """Ports of one slot, each handed out once, each free when given."""
+    """Ports of one slot, each handed out once, each free when given. part
+    (index, count) takes only the index-th of count equal parts of the
+    slot, so that tools that share a slot (the two soaks, which a test run
+    may start side by side) never draw the same port."""
 
-    def __init__(self, slot):
+    def __init__(self, slot, part=(0, 1)):
         low, high = FIRST, ephemeral_low()
         self.given = set()
         if high - low < SLOTS * 64:
             self.span = None  # no room below the ephemeral range: ask the kernel
             return
         width = (high - low) // SLOTS
-        self.span = (low + (slot % SLOTS) * width, low + (slot % SLOTS + 1) * width)
+        first = low + (slot % SLOTS) * width
+        index, count = part
+        self.span = (first + index * width // count, first + (index + 1) * width // count)
 
     def take(self):
         for _ in range(200):
@@ -85,7 +90,8 @@ class PortPool:
         return True
 
 
-def pool_from_env(default_slot):
-    """The pool named by ARBITER_PORT_SLOT, or default_slot."""
+def pool_from_env(default_slot, part=(0, 1)):
+    """The pool named by ARBITER_PORT_SLOT, or default_slot; part as
+    PortPool's."""
     value = os.environ.get('ARBITER_PORT_SLOT', '')
-    return PortPool(int(value) if value.isdigit() else default_slot)
+    return PortPool(int(value) if value.isdigit() else default_slot, part)
