@@ -138,6 +138,8 @@ def test_the_checker_finds_losses_and_unexplained_duplicates(tmp_path):
     assert s['problems']['unexplained_duplicates'][0].startswith('p0.4 ')
     assert s['extra_deliveries_redelivered'] == 1 and s['extra_deliveries_of_copies'] == 1
     assert s['unknown'] == 1
+    # p0.4's ack did not hold, with no kill to explain it: counted
+    assert s['acked_then_delivered_again_without_a_kill'] == 1
     assert len(s['problems']['wrong_queue']) == 1 and len(s['problems']['wrong_body']) == 1
     assert s['exit'] == 1
     assert s['confirmed'] == 8 and s['publishes_again'] == 1
