@@ -86,15 +86,16 @@ def test_the_checker_finds_losses_and_unexplained_duplicates(tmp_path):
     t = 1800000000.0
     (tmp_path / 'logs').mkdir()
     (tmp_path / 'logs' / 'broker.log').write_text('')
-    chaos = [{'ev': 'config', 't': t, 'seed': 'x'},
+    chaos = [{'ev': 'config', 't': t, 'seed': 'x',
+              'fanouts': {'soak.fan': ['soak.q0', 'soak.q1']}},
              {'ev': 'broker_kill', 't': t + 5, 'pid': 1},
              {'ev': 'shutdown', 't': t + 60, 'rcs': {'broker': 0, 'gateway': 0}},
              {'ev': 'done', 't': t + 60, 'seconds': 60, 'left': {'soak.q0': 0}, 'counts': {}}]
     (tmp_path / 'chaos.jsonl').write_text(''.join(json.dumps(c) + '\n' for c in chaos))
     pub, dels = [], []
 
-    def made(i, sends=1, confirmed=True, size=20):
-        pub.append('I p0.%d soak.q0 %d %.6f' % (i, size, t))
+    def made(i, sends=1, confirmed=True, size=20, target='soak.q0'):
+        pub.append('I p0.%d %s %d %.6f' % (i, target, size, t))
         for k in range(sends):
             pub.append('S p0.%d p0.%d %d %.6f' % (i, k + 1, i, t + k))
         if confirmed:
@@ -128,11 +129,19 @@ def test_the_checker_finds_losses_and_unexplained_duplicates(tmp_path):
     delivered(8, 'c0.1', 7, queue='soak.q1')        # from another queue
     made(9)
     delivered(9, 'c0.1', 8, body_ok=0)              # not its body
+    made(10, target='soak.fan')
+    delivered(10, 'c0.1', 9)                        # in one of its two queues only: lost
+    made(11, target='soak.fan')
+    delivered(11, 'c0.1', 10)
+    delivered(11, 'c1.1', 4, queue='soak.q1')       # in both: fine
     (tmp_path / 'published.log').write_text(''.join(line + '\n' for line in pub))
     (tmp_path / 'delivered.log').write_text(''.join(line + '\n' for line in dels))
     s = soak.analyze(str(tmp_path))
-    assert s['lost'] == 2, s['problems']            # p0.2, and p0.6 never acked
-    assert [p.split()[0] for p in s['problems']['lost']] == ['p0.2', 'p0.6']
+    # p0.2; p0.10 in q1; p0.8 in q0 (it came from q1); p0.6 never acked
+    assert [p.split()[:3] for p in s['problems']['lost']] == [
+        ['p0.10', 'in', 'soak.q1'], ['p0.2', 'in', 'soak.q0'], ['p0.8', 'in', 'soak.q0'],
+        ['p0.6', 'in', 'soak.q0']]
+    assert s['lost'] == 4
     assert s['not_redelivered'] == 1 and 'p0.6' in s['problems']['not_redelivered'][0]
     assert s['unexplained_duplicates'] == 1
     assert s['problems']['unexplained_duplicates'][0].startswith('p0.4 ')
@@ -142,7 +151,7 @@ def test_the_checker_finds_losses_and_unexplained_duplicates(tmp_path):
     assert s['acked_then_delivered_again_without_a_kill'] == 1
     assert len(s['problems']['wrong_queue']) == 1 and len(s['problems']['wrong_body']) == 1
     assert s['exit'] == 1
-    assert s['confirmed'] == 8 and s['publishes_again'] == 1
+    assert s['confirmed'] == 10 and s['publishes_again'] == 1 and s['fanout_messages'] == 2
 
 
 def test_the_bodies_are_the_ids_own():
