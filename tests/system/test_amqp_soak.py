@@ -160,3 +160,14 @@ def test_the_bodies_are_the_ids_own():
     assert len(body) == 200 and body.startswith(b'p3.17 ')
     assert soak.body_of('p3.17', 200) == body != soak.body_of('p3.18', 200)
     assert soak.body_of('p3.17', 1) == b'p3.17 '  # never shorter than its id
+
+
+def test_help_and_version():
+    import re
+    proc = subprocess.run([sys.executable, SOAK, '--version'], stdout=subprocess.PIPE, timeout=30)
+    assert proc.returncode == 0
+    assert re.fullmatch(rb'arbiter-amqp-soak \d+\.\d+\.\d+ \(protocol 1\)\n', proc.stdout)
+    for flag in ('-h', '--help'):
+        proc = subprocess.run([sys.executable, SOAK, flag], stdout=subprocess.PIPE, timeout=30)
+        assert proc.returncode == 0 and proc.stdout.startswith(b'usage: arbiter-amqp-soak')
+        assert b'--version' in proc.stdout and b'--analyze' in proc.stdout
