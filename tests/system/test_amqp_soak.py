@@ -1,11 +1,12 @@
 """A short kill -9 soak of the gateway's AMQP server
 (tools/arbiter-amqp-soak): 40 s of chaos, the broker (--sync full)
-SIGKILLed 6 times and the gateway 3 times, consumers closing their
-connection twice with deliveries unacked, while pika publishers with
-confirms and consumers with manual acks and a prefetch go on. It must find
-every confirmed message delivered and acked, every delivery not acked
-delivered again, every duplicate explained (flagged redelivered, or a copy
-that a publisher sent again unconfirmed), no unknown message, and no crash.
+SIGKILLed 6 times and the gateway 3 times, both together once more,
+consumers closing their connection twice with deliveries unacked, while
+pika publishers with confirms and consumers with manual acks and a
+prefetch go on. It must find every confirmed message delivered and acked,
+every delivery not acked delivered again, every duplicate explained
+(flagged redelivered, or a copy that a publisher sent again unconfirmed),
+no unknown message, and no crash.
 
 ARBITER_SOAK_SEED=X repeats a soak's schedule (the seed is in every
 failure's message); the records stay in pytest's temporary directory.
@@ -25,8 +26,8 @@ from conftest import BUILD, ROOT, SANITIZED, binary
 pytest.importorskip('pika')
 
 SOAK = os.path.join(ROOT, 'tools', 'arbiter-amqp-soak')
-ARGS = ['--kills', '6', '--gateway-kills', '3', '--consumer-drops', '2', '--seconds', '40',
-        '--rate', '100']
+ARGS = ['--kills', '6', '--gateway-kills', '3', '--both-kills', '1', '--consumer-drops', '2',
+        '--seconds', '40', '--rate', '100']
 
 
 @pytest.fixture(scope='module')
@@ -57,7 +58,8 @@ def soak(tmp_path_factory):
 
 
 def test_amqp_soak_loses_no_confirmed_message(soak):
-    assert soak['broker_kills'] == 6 and soak['gateway_kills'] == 3, soak['text']
+    assert soak['broker_kills'] == 7 and soak['gateway_kills'] == 4, soak['text']
+    assert soak['both_kills'] == 1, soak['text']
     assert soak['confirmed'] > 1000, soak['text']
     assert soak['lost'] == 0, soak['text']
     assert soak['not_redelivered'] == 0, soak['text']
