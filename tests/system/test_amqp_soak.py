@@ -136,6 +136,9 @@ def test_the_checker_finds_losses_and_unexplained_duplicates(tmp_path):
     made(11, target='soak.fan')
     delivered(11, 'c0.1', 10)
     delivered(11, 'c1.1', 4, queue='soak.q1')       # in both: fine
+    made(12)
+    delivered(12, 'c0.1', 11, redelivered=True)     # flagged at once (a broker restart) ...
+    delivered(12, 'c1.1', 5)                        # ... then new again: lost its flag
     (tmp_path / 'published.log').write_text(''.join(line + '\n' for line in pub))
     (tmp_path / 'delivered.log').write_text(''.join(line + '\n' for line in dels))
     s = soak.analyze(str(tmp_path))
@@ -145,15 +148,15 @@ def test_the_checker_finds_losses_and_unexplained_duplicates(tmp_path):
         ['p0.6', 'in', 'soak.q0']]
     assert s['lost'] == 4
     assert s['not_redelivered'] == 1 and 'p0.6' in s['problems']['not_redelivered'][0]
-    assert s['unexplained_duplicates'] == 1
-    assert s['problems']['unexplained_duplicates'][0].startswith('p0.4 ')
+    assert s['unexplained_duplicates'] == 2
+    assert [p.split()[0] for p in s['problems']['unexplained_duplicates']] == ['p0.4', 'p0.12']
     assert s['extra_deliveries_redelivered'] == 1 and s['extra_deliveries_of_copies'] == 1
     assert s['unknown'] == 1
     # p0.4's ack did not hold, with no kill to explain it: counted
-    assert s['acked_then_delivered_again_without_a_kill'] == 1
+    assert s['acked_then_delivered_again_without_a_kill'] == 2  # and p0.12's
     assert len(s['problems']['wrong_queue']) == 1 and len(s['problems']['wrong_body']) == 1
     assert s['exit'] == 1
-    assert s['confirmed'] == 10 and s['publishes_again'] == 1 and s['fanout_messages'] == 2
+    assert s['confirmed'] == 11 and s['publishes_again'] == 1 and s['fanout_messages'] == 2
 
 
 def test_the_bodies_are_the_ids_own():
