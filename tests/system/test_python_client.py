@@ -16,7 +16,7 @@ from python_support import (FAST, PYTHON, arbiter, client, fast_broker,  # noqa:
                             start_py_worker)
 from arbiter import (ArbiterError, Client, Conflict, Invalid, NotFound, State, Timeout,
                      Unreachable, WaitTimeout)
-from conftest import ROOT, Broker, Process, free_port, wait_until
+from conftest import ROOT, SANITIZED, Broker, Process, free_port, wait_until
 from helpers import start_exec_worker
 
 
@@ -284,6 +284,7 @@ def test_the_readme_examples_work_together(fast_broker, processes, tmp_path):
     assert done.stdout.strip() == b"b'CAT.PNG'"
 
 
+@pytest.mark.skipif(SANITIZED, reason='pure Python: once, with build/, is enough')
 def test_the_package_installs_into_a_virtualenv_without_an_index(fast_broker, processes,
                                                                    tmp_path):
     """python/README.md's offline install: a virtualenv that sees Debian's
