@@ -2,14 +2,17 @@
 wire protocol, reading task states, starting the real worker binaries."""
 
 import os
+import json
 import shutil
 import signal
 import sqlite3
 import struct
 import subprocess
+import sys
+import time
 
 import arbiter_proto
-from conftest import Process, binary, free_port, wait_until
+from conftest import BUILD, Process, binary, free_port, wait_until
 
 SUCCEEDED, DEAD, CANCELLED, SKIPPED = 5, 7, 8, 9
 FINAL = (SUCCEEDED, DEAD, CANCELLED, SKIPPED)
@@ -336,3 +339,30 @@ def start_rabbit(tmp_path_factory):
         except AssertionError:
             if attempt == 2:
                 raise
+
+
+def run_soak(tmp_path_factory, script, binaries, args, name):
+    """Runs a soak tool (tools/arbiter-soak, tools/arbiter-amqp-soak) on
+    this build to its end and returns its JSON summary, with 'text': the
+    seed, exit status and end of its output, for failures' messages.
+    ARBITER_SOAK_SEED=X repeats a soak's schedule. binaries: the (folder,
+    name) pairs it starts, each built first."""
+    for folder, program in binaries:
+        binary(folder, program)
+    work = tmp_path_factory.mktemp(name)
+    seed = os.environ.get('ARBITER_SOAK_SEED') or str(int(time.time() * 1000) % 1000000007)
+    summary_path = work / 'summary.json'
+    cmd = [sys.executable, script, '--build', BUILD, '--seed', seed, '--dir', str(work / 'records'),
+           '--json', str(summary_path), '--quiet'] + args
+    with open(work / 'soak.out', 'wb') as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            proc.wait(600)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGTERM)  # it stops what it started
+            proc.wait(120)
+    text = (work / 'soak.out').read_text(errors='replace')
+    assert summary_path.exists(), 'the soak did not finish (seed %s):\n%s' % (seed, text[-4000:])
+    summary = json.loads(summary_path.read_text())
+    summary['text'] = 'seed %s, exit %s:\n%s' % (seed, proc.returncode, text[-6000:])
+    return summary

@@ -14,14 +14,13 @@ failure's message); the records stay in pytest's temporary directory.
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import BUILD, ROOT, SANITIZED, binary
+from conftest import ROOT, SANITIZED
+from helpers import run_soak
 
 pytest.importorskip('pika')
 
@@ -36,25 +35,8 @@ def soak(tmp_path_factory):
     # chaos is a crash the soak reports, and the time is spent once
     if not SANITIZED:
         pytest.skip('the short AMQP soak runs in the sanitized build (build/asan)')
-    for folder, name in (('broker', 'arbiterd'), ('gateway', 'arbiter-gateway')):
-        binary(folder, name)
-    work = tmp_path_factory.mktemp('amqp-soak')
-    seed = os.environ.get('ARBITER_SOAK_SEED') or str(int(time.time() * 1000) % 1000000007)
-    summary_path = work / 'summary.json'
-    cmd = [sys.executable, SOAK, '--build', BUILD, '--seed', seed, '--dir', str(work / 'records'),
-           '--json', str(summary_path), '--quiet'] + ARGS
-    with open(work / 'soak.out', 'wb') as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            proc.wait(600)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGTERM)  # it stops what it started
-            proc.wait(120)
-    text = (work / 'soak.out').read_text(errors='replace')
-    assert summary_path.exists(), 'the soak did not finish (seed %s):\n%s' % (seed, text[-4000:])
-    summary = json.loads(summary_path.read_text())
-    summary['text'] = 'seed %s, exit %s:\n%s' % (seed, proc.returncode, text[-6000:])
-    return summary
+    binaries = (('broker', 'arbiterd'), ('gateway', 'arbiter-gateway'))
+    return run_soak(tmp_path_factory, SOAK, binaries, ARGS, 'amqp-soak')
 
 
 def test_amqp_soak_loses_no_confirmed_message(soak):

@@ -17,14 +17,11 @@ failure's message); the records stay in pytest's temporary directory.
 
 import json
 import os
-import signal
-import subprocess
-import sys
-import time
 
 import pytest
 
-from conftest import BUILD, ROOT, SANITIZED, binary
+from conftest import ROOT, SANITIZED
+from helpers import run_soak
 
 SOAK = os.path.join(ROOT, 'tools', 'arbiter-soak')
 ARGS = ['--kills', '8', '--seconds', '45', '--worker-kills', '3', '--stops', '4',
@@ -37,26 +34,9 @@ def soak(tmp_path_factory):
     # chaos is a crash it reports, and the time (a minute) is spent once
     if not SANITIZED:
         pytest.skip('the short soak runs in the sanitized build (build/asan)')
-    for folder, name in (('broker', 'arbiterd'), ('worker', 'arbiter-worker'),
-                         ('client', 'arbiter'), ('gateway', 'arbiter-gateway')):
-        binary(folder, name)
-    work = tmp_path_factory.mktemp('soak')
-    seed = os.environ.get('ARBITER_SOAK_SEED') or str(int(time.time() * 1000) % 1000000007)
-    summary_path = work / 'summary.json'
-    cmd = [sys.executable, SOAK, '--build', BUILD, '--seed', seed, '--dir', str(work / 'records'),
-           '--json', str(summary_path), '--quiet'] + ARGS
-    with open(work / 'soak.out', 'wb') as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            proc.wait(600)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGTERM)  # it stops what it started
-            proc.wait(120)
-    text = (work / 'soak.out').read_text(errors='replace')
-    assert summary_path.exists(), 'the soak did not finish (seed %s):\n%s' % (seed, text[-4000:])
-    summary = json.loads(summary_path.read_text())
-    summary['text'] = 'seed %s, exit %s:\n%s' % (seed, proc.returncode, text[-6000:])
-    return summary
+    binaries = (('broker', 'arbiterd'), ('worker', 'arbiter-worker'), ('client', 'arbiter'),
+                ('gateway', 'arbiter-gateway'))
+    return run_soak(tmp_path_factory, SOAK, binaries, ARGS, 'soak')
 
 
 def test_soak_keeps_every_promise_but_once(soak):
