@@ -542,6 +542,23 @@ s_expires_at (arb_amqp_queue_t *queue, const arb_bin_t *headers, uint64_t create
 bool
 arb_amqp_expire (arb_amqp_t *self, arb_amqp_queue_t *queue, arb_dispatch_task_t *task)
 {
+    //  x-delivery-limit (a quorum queue's): the broker counts a task's
+    //  deliveries, and each earlier one ended in a return (a nack or
+    //  reject with requeue, a channel closed with it unacked); one
+    //  returned more often than the limit is not delivered again. RabbitMQ
+    //  drops or dead-letters it at the return; here it is at its next
+    //  delivery or get, so it is counted in the queue until then
+    if (queue && queue->settings.has_delivery_limit
+        && task->delivered > queue->settings.delivery_limit) {
+        zsys_debug ("amqp: delivery limit reached queue=%s task=%" PRIu64 " delivered=%" PRIu32,
+                    queue->broker, task->id, (uint32_t) task->delivered);
+        if (!queue->settings.dlx
+            || arb_amqp_deadletter (self, queue, task->id, task->headers, task->payload,
+                                    "delivery_limit")
+                   != 0)
+            arb_link_complete (self->link, task->id, NULL);
+        return true;
+    }
     if (!queue || !queue->settings.dlx)
         return false;
     uint64_t at = s_expires_at (queue, &task->headers, task->created_ms);

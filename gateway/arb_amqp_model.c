@@ -88,11 +88,11 @@ arb_amqp_model_same_args (zchunk_t *stored, amqp_table_t *args)
     return same;
 }
 
-//  The arguments RabbitMQ (3.10) compares when a classic queue is declared
-//  again; others (a client's own x-anything) may differ, as there. Not
-//  x-queue-type: every queue here is classic, and a declaration refuses
-//  any other type, so "classic" and none are the same queue.
-static const char *s_equivalence_keys[] = {
+//  The arguments RabbitMQ (3.10) compares when a queue is declared again,
+//  by its type; others (a client's own x-anything, and for a quorum queue
+//  the classic ones it ignores then) may differ, as there. x-queue-type
+//  is compared apart: "classic" and none are the same type.
+static const char *s_classic_keys[] = {
     "x-expires",
     "x-message-ttl",
     "x-dead-letter-exchange",
@@ -106,7 +106,45 @@ static const char *s_equivalence_keys[] = {
     "x-queue-mode",
     "x-single-active-consumer",
     "x-queue-master-locator",
+    NULL,
 };
+
+static const char *s_quorum_keys[] = {
+    "x-expires",
+    "x-message-ttl",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-dead-letter-strategy",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-max-in-memory-length",
+    "x-max-in-memory-bytes",
+    "x-overflow",
+    "x-single-active-consumer",
+    "x-quorum-initial-group-size",
+    "x-delivery-limit",
+    NULL,
+};
+
+//  Whether args (NULL: none) name x-queue-type quorum.
+static bool
+s_is_quorum (const amqp_table_t *args)
+{
+    const amqp_field_value_t *qtype = args ? arb_amqp_table_get (args, "x-queue-type") : NULL;
+    return qtype && (qtype->kind == AMQP_FIELD_KIND_UTF8 || qtype->kind == AMQP_FIELD_KIND_BYTES)
+           && qtype->value.bytes.len == 6 && memcmp (qtype->value.bytes.bytes, "quorum", 6) == 0;
+}
+
+//  Whether args name the classic type: x-queue-type absent or "classic".
+static bool
+s_is_classic (const amqp_table_t *args)
+{
+    const amqp_field_value_t *qtype = args ? arb_amqp_table_get (args, "x-queue-type") : NULL;
+    return !qtype
+           || ((qtype->kind == AMQP_FIELD_KIND_UTF8 || qtype->kind == AMQP_FIELD_KIND_BYTES)
+               && qtype->value.bytes.len == 7
+               && memcmp (qtype->value.bytes.bytes, "classic", 7) == 0);
+}
 
 bool
 arb_amqp_model_equivalent_qargs (zchunk_t *stored, amqp_table_t *args)
@@ -118,10 +156,15 @@ arb_amqp_model_equivalent_qargs (zchunk_t *stored, amqp_table_t *args)
     if (!args)
         args = &empty;
     bool same = s_decode_args (stored, &pool, &table) == 0;
-    size_t keys = sizeof (s_equivalence_keys) / sizeof (s_equivalence_keys[0]);
-    for (size_t i = 0; same && i < keys; i++) {
-        const amqp_field_value_t *a = arb_amqp_table_get (&table, s_equivalence_keys[i]);
-        const amqp_field_value_t *b = arb_amqp_table_get (args, s_equivalence_keys[i]);
+    //  a queue's type is in its stored arguments (its record), so this
+    //  holds across restarts
+    bool quorum = same && s_is_quorum (&table);
+    if (same && (quorum != s_is_quorum (args) || s_is_classic (&table) != s_is_classic (args)))
+        same = false;
+    const char **keys = quorum ? s_quorum_keys : s_classic_keys;
+    for (size_t i = 0; same && keys[i]; i++) {
+        const amqp_field_value_t *a = arb_amqp_table_get (&table, keys[i]);
+        const amqp_field_value_t *b = arb_amqp_table_get (args, keys[i]);
         if (!a || !b)
             same = !a && !b;
         else {
@@ -576,19 +619,39 @@ arb_amqp_model_parse_qargs (amqp_table_t *args, arb_amqp_qargs_t *settings, char
                   "x-dead-letter-exchange is not set");
         goto bad;
     }
+    //  x-delivery-limit, as RabbitMQ 3.10 reads it: an integer is the
+    //  number of returns a message outlives (a negative one none, as 0);
+    //  any other value is no limit. A classic queue has none (refused at
+    //  its declaration)
+    settings->quorum = s_is_quorum (args);
+    const amqp_field_value_t *limit = arb_amqp_table_get (args, "x-delivery-limit");
+    int64_t returns;
+    if (settings->quorum && limit && arb_amqp_value_int (limit, &returns) == 0) {
+        settings->has_delivery_limit = true;
+        settings->delivery_limit = returns > 0 ? (uint64_t) returns : 0;
+    }
     return 0;
 bad:
     arb_amqp_model_free_qargs (settings);
     return -1;
 }
 
+//  The arguments RabbitMQ (3.10) refuses for a queue of the other type.
+static const char *s_not_quorum[] = {"x-max-priority", "x-queue-mode", "x-queue-master-locator",
+                                     NULL};
+static const char *s_not_classic[] = {"x-delivery-limit", "x-dead-letter-strategy",
+                                      "x-quorum-initial-group-size", NULL};
+
 int
-arb_amqp_model_check_supported (amqp_table_t *args, char *why, size_t size)
+arb_amqp_model_check_supported (
+    amqp_table_t *args, bool durable, bool exclusive, bool auto_delete, char *why, size_t size)
 {
-    //  arbiter's queues are RabbitMQ's classic queues: a quorum or stream
-    //  queue's other semantics (delivery limits, offsets) are not kept, so
-    //  they are refused rather than taken as classic. Checked at a
-    //  declaration only: a record loaded keeps its queue whatever it says.
+    //  arbiter's queues are classic or quorum: a quorum queue is one
+    //  broker queue like any other (durable in the broker's journal, not
+    //  replicated) that keeps RabbitMQ's rules for one and its delivery
+    //  limit. A stream's consumers read by offset, which is not kept: it
+    //  is refused rather than taken as classic. Checked at a declaration
+    //  only: a record loaded keeps its queue whatever it says.
     //  x-single-active-consumer: one consumer of the queue served at a
     //  time, the next when it goes. Not kept: refused rather than every
     //  consumer served at once, which a client asking for it relies on not
@@ -602,31 +665,45 @@ arb_amqp_model_check_supported (amqp_table_t *args, char *why, size_t size)
         return -1;
     }
     const amqp_field_value_t *qtype = args ? arb_amqp_table_get (args, "x-queue-type") : NULL;
-    if (!qtype)
-        return 0;
-    if (qtype->kind != AMQP_FIELD_KIND_UTF8) {
+    if (qtype && qtype->kind != AMQP_FIELD_KIND_UTF8) {
         snprintf (why, size, "invalid arg 'x-queue-type' for queue: not a string");
         return -1;
     }
-    amqp_bytes_t v = qtype->value.bytes;
-    if (v.len == 7 && memcmp (v.bytes, "classic", 7) == 0)
-        return 0;
-    char quoted[41];
-    size_t n = v.len < 40 ? v.len : 40;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = ((const uint8_t *) v.bytes)[i];
-        quoted[i] = c >= 0x20 && c < 0x7f ? (char) c : '.';
+    if (!s_is_classic (args) && !s_is_quorum (args)) {
+        amqp_bytes_t v = qtype->value.bytes;
+        char quoted[41];
+        size_t n = v.len < 40 ? v.len : 40;
+        for (size_t i = 0; i < n; i++) {
+            uint8_t c = ((const uint8_t *) v.bytes)[i];
+            quoted[i] = c >= 0x20 && c < 0x7f ? (char) c : '.';
+        }
+        quoted[n] = 0;
+        if (streq (quoted, "stream"))
+            snprintf (why, size,
+                      "invalid arg 'x-queue-type' for queue: stream queues are not supported by "
+                      "arbiter-gateway (classic and quorum only)");
+        else
+            snprintf (why, size,
+                      "invalid arg 'x-queue-type' for queue: unsupported queue type '%s'", quoted);
+        return -1;
     }
-    quoted[n] = 0;
-    if (streq (quoted, "quorum") || streq (quoted, "stream"))
-        snprintf (why, size,
-                  "invalid arg 'x-queue-type' for queue: %s queues are not supported by "
-                  "arbiter-gateway (classic only)",
-                  quoted);
-    else
-        snprintf (why, size, "invalid arg 'x-queue-type' for queue: unsupported queue type '%s'",
-                  quoted);
-    return -1;
+    bool quorum = s_is_quorum (args);
+    //  RabbitMQ checks the arguments first, then the properties
+    const char **refused = quorum ? s_not_quorum : s_not_classic;
+    for (size_t i = 0; refused[i]; i++)
+        if (arb_amqp_table_get (args, refused[i])) {
+            snprintf (why, size, "invalid arg '%s' for queue of queue type %s", refused[i],
+                      quorum ? "quorum" : "classic");
+            return -1;
+        }
+    if (quorum && (!durable || exclusive || auto_delete)) {
+        snprintf (why, size, "invalid property '%s' for quorum queue",
+                  !durable    ? "non-durable"
+                  : exclusive ? "exclusive-owner"
+                              : "auto-delete");
+        return -1;
+    }
+    return 0;
 }
 
 bool

@@ -81,6 +81,9 @@ typedef struct {
     arb_amqp_overflow_t overflow;  //  x-overflow
     char *dlx;                     //  owned x-dead-letter-exchange, or NULL
     char *dlrk;                    //  owned x-dead-letter-routing-key, or NULL
+    bool quorum;                   //  x-queue-type quorum (else classic)
+    uint64_t delivery_limit;       //  x-delivery-limit (quorum; set: has_delivery_limit)
+    bool has_delivery_limit;
 } arb_amqp_qargs_t;
 
 //  A queue (fields read-only for callers but the counters marked so).
@@ -204,19 +207,27 @@ arb_amqp_queue_t *arb_amqp_model_add_queue (arb_amqp_vhost_t *vhost,
 //  Removes a queue and every binding to it.
 void arb_amqp_model_remove_queue (arb_amqp_queue_t *queue);
 
-//  Whether a new queue's arguments ask for nothing arbiter lacks: an
-//  x-queue-type other than classic (the one type it has), or
-//  x-single-active-consumer true. Returns 0, or -1 with why (a
-//  NUL-terminated text of size bytes) for a 406.
-int arb_amqp_model_check_supported (amqp_table_t *args, char *why, size_t size);
+//  Whether a new queue's declaration asks for nothing arbiter lacks and
+//  keeps RabbitMQ's (3.10) rules for its type: x-queue-type classic (or
+//  none) or quorum (stream is refused), x-single-active-consumer not true;
+//  a quorum queue durable, not exclusive, not auto-delete, without the
+//  arguments RabbitMQ refuses for one (x-max-priority, x-queue-mode,
+//  x-queue-master-locator); a classic queue without the quorum ones
+//  (x-delivery-limit, x-dead-letter-strategy, x-quorum-initial-group-size).
+//  Returns 0, or -1 with why (a NUL-terminated text of size bytes) for a
+//  406.
+int arb_amqp_model_check_supported (
+    amqp_table_t *args, bool durable, bool exclusive, bool auto_delete, char *why, size_t size);
 
 //  Whether stored arguments equal args, all of them (a binding's identity).
 bool arb_amqp_model_same_args (zchunk_t *stored, amqp_table_t *args);
 
 //  Whether a queue declared again with args is the queue declared with
-//  stored, as RabbitMQ checks it: the arguments it knows (x-message-ttl,
-//  x-max-length, x-dead-letter-exchange, ...) must be there in both with
-//  equal values, or in neither; other arguments may differ.
+//  stored, as RabbitMQ checks it: the same x-queue-type (classic and none
+//  are the same), and the arguments its type knows (x-message-ttl,
+//  x-max-length, x-dead-letter-exchange, ..., x-delivery-limit for a
+//  quorum queue) there in both with equal values, or in neither; other
+//  arguments may differ.
 bool arb_amqp_model_equivalent_qargs (zchunk_t *stored, amqp_table_t *args);
 
 //  Whether source takes a binding with args, as RabbitMQ's exchange types

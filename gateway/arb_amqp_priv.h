@@ -482,7 +482,7 @@ void arb_amqp_deadletters_init (arb_amqp_t *self);
 void arb_amqp_deadletters_fini (arb_amqp_t *self);
 
 //  Dead-letters a message of queue for reason ("rejected", "expired",
-//  "maxlen"): a copy of it (its task's headers record and payload, both
+//  "maxlen", "delivery_limit"): a copy of it (its task's headers record and payload, both
 //  borrowed) goes to every queue its dead-letter exchange routes it to,
 //  from that exchange, with the x-death header updated as RabbitMQ does
 //  (and its expiration property moved there), but not to a queue that
@@ -521,7 +521,9 @@ int64_t arb_amqp_props_ttl (amqp_basic_properties_t *props);
 //  queue dead-letters and the message's TTL (the queue's or its own,
 //  counted from its store) has passed, it is dead-lettered ("expired"),
 //  or dropped if that routes nowhere, and true is returned: the caller
-//  forgets it. Else false.
+//  forgets it. So is one of a queue with an x-delivery-limit (quorum)
+//  that the broker has delivered more times than the limit before this
+//  one: dead-lettered ("delivery_limit") or dropped. Else false.
 bool arb_amqp_expire (arb_amqp_t *self, arb_amqp_queue_t *queue, arb_dispatch_task_t *task);
 
 //  A message of queue (one that dead-letters) expires at Unix ms at: the

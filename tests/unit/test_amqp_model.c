@@ -589,6 +589,99 @@ test_queue_bytes_redeclare (void **state)
     assert_false (arb_amqp_model_same_args (q->args, &count_args));
 }
 
+//  Quorum queues: RabbitMQ 3.10's declaration rules, the delivery limit,
+//  and the type compared on a redeclare (from the stored arguments, as a
+//  restart loads them).
+static void
+test_quorum_queues (void **state)
+{
+    s_fixture_t *f = (s_fixture_t *) *state;
+    char why[256];
+    amqp_table_entry_t quorum[] = {s_str ("x-queue-type", "quorum"), s_int ("x-delivery-limit", 2)};
+    amqp_table_t quorum_args = {2, quorum};
+    assert_int_equal (
+        arb_amqp_model_check_supported (&quorum_args, true, false, false, why, sizeof (why)), 0);
+    //  durable, not exclusive, not auto-delete
+    assert_int_equal (
+        arb_amqp_model_check_supported (&quorum_args, false, false, false, why, sizeof (why)), -1);
+    assert_non_null (strstr (why, "non-durable"));
+    assert_int_equal (
+        arb_amqp_model_check_supported (&quorum_args, true, true, false, why, sizeof (why)), -1);
+    assert_int_equal (
+        arb_amqp_model_check_supported (&quorum_args, true, false, true, why, sizeof (why)), -1);
+    //  arguments of the other type are refused, for either
+    amqp_table_entry_t priority[] = {s_str ("x-queue-type", "quorum"), s_int ("x-max-priority", 0)};
+    amqp_table_t priority_args = {2, priority};
+    assert_int_equal (
+        arb_amqp_model_check_supported (&priority_args, true, false, false, why, sizeof (why)), -1);
+    assert_non_null (strstr (why, "x-max-priority"));
+    amqp_table_entry_t mode[] = {s_str ("x-queue-type", "quorum"), s_str ("x-queue-mode", "lazy")};
+    amqp_table_t mode_args = {2, mode};
+    assert_int_equal (
+        arb_amqp_model_check_supported (&mode_args, true, false, false, why, sizeof (why)), -1);
+    amqp_table_entry_t classic_limit[] = {s_int ("x-delivery-limit", 2)};
+    amqp_table_t classic_limit_args = {1, classic_limit};
+    assert_int_equal (
+        arb_amqp_model_check_supported (&classic_limit_args, true, false, false, why, sizeof (why)),
+        -1);
+    amqp_table_entry_t stream[] = {s_str ("x-queue-type", "stream")};
+    amqp_table_t stream_args = {1, stream};
+    assert_int_equal (
+        arb_amqp_model_check_supported (&stream_args, true, false, false, why, sizeof (why)), -1);
+    assert_non_null (strstr (why, "stream"));
+    amqp_table_entry_t classic[] = {s_str ("x-queue-type", "classic")};
+    amqp_table_t classic_args = {1, classic};
+    assert_int_equal (
+        arb_amqp_model_check_supported (&classic_args, false, true, true, why, sizeof (why)), 0);
+
+    //  x-delivery-limit: an integer (a negative one as 0), else none
+    arb_amqp_qargs_t settings;
+    assert_int_equal (arb_amqp_model_parse_qargs (&quorum_args, &settings, why, sizeof (why)), 0);
+    assert_true (settings.quorum);
+    assert_true (settings.has_delivery_limit);
+    assert_int_equal (settings.delivery_limit, 2);
+    arb_amqp_model_free_qargs (&settings);
+    amqp_table_entry_t negative[] = {s_str ("x-queue-type", "quorum"),
+                                     s_int ("x-delivery-limit", -1)};
+    amqp_table_t negative_args = {2, negative};
+    assert_int_equal (arb_amqp_model_parse_qargs (&negative_args, &settings, why, sizeof (why)), 0);
+    assert_true (settings.has_delivery_limit);
+    assert_int_equal (settings.delivery_limit, 0);
+    amqp_table_entry_t text[] = {s_str ("x-queue-type", "quorum"), s_str ("x-delivery-limit", "x")};
+    amqp_table_t text_args = {2, text};
+    assert_int_equal (arb_amqp_model_parse_qargs (&text_args, &settings, why, sizeof (why)), 0);
+    assert_true (settings.quorum);
+    assert_false (settings.has_delivery_limit);
+    assert_int_equal (arb_amqp_model_parse_qargs (&classic_args, &settings, why, sizeof (why)), 0);
+    assert_false (settings.quorum);
+
+    //  a redeclare names the same type (classic and none are one) and,
+    //  for a quorum queue, the same delivery limit; x-max-priority is not
+    //  compared for one (RabbitMQ ignores it then)
+    arb_amqp_queue_t *q =
+        arb_amqp_model_add_queue (f->vhost, "qq", true, false, false, 0, &quorum_args);
+    assert_true (q->settings.quorum);
+    assert_true (arb_amqp_model_equivalent_qargs (q->args, &quorum_args));
+    amqp_table_entry_t more[] = {s_str ("x-queue-type", "quorum"), s_int ("x-delivery-limit", 2),
+                                 s_int ("x-max-priority", 5), s_int ("x-own", 1)};
+    amqp_table_t more_args = {4, more};
+    assert_true (arb_amqp_model_equivalent_qargs (q->args, &more_args));
+    amqp_table_entry_t other_limit[] = {s_str ("x-queue-type", "quorum"),
+                                        s_int ("x-delivery-limit", 3)};
+    amqp_table_t other_limit_args = {2, other_limit};
+    assert_false (arb_amqp_model_equivalent_qargs (q->args, &other_limit_args));
+    amqp_table_t empty = {0, NULL};
+    assert_false (arb_amqp_model_equivalent_qargs (q->args, &empty));
+    assert_false (arb_amqp_model_equivalent_qargs (q->args, &classic_args));
+    arb_amqp_queue_t *c = arb_amqp_model_add_queue (f->vhost, "cq", true, false, false, 0, NULL);
+    assert_false (c->settings.quorum);
+    assert_true (arb_amqp_model_equivalent_qargs (c->args, &classic_args));
+    assert_true (arb_amqp_model_equivalent_qargs (c->args, &empty));
+    amqp_table_entry_t bare_quorum[] = {s_str ("x-queue-type", "quorum")};
+    amqp_table_t bare_quorum_args = {1, bare_quorum};
+    assert_false (arb_amqp_model_equivalent_qargs (c->args, &bare_quorum_args));
+}
+
 int
 main (void)
 {
@@ -607,6 +700,7 @@ main (void)
         cmocka_unit_test (test_queue_arguments),
         cmocka_unit_test (test_queue_bounds),
         cmocka_unit_test_setup_teardown (test_queue_bytes_redeclare, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_quorum_queues, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
