@@ -320,6 +320,51 @@ s_delivery_fields (arb_dispatch_task_t *task,
     }
 }
 
+//  A quorum queue's delivery carries x-delivery-count, as RabbitMQ 3.10
+//  sets it (replacing one the publisher set): the broker's count of
+//  earlier deliveries. There a basic.get sets it always (0 the first
+//  time), a consumer's delivery only once the message was returned. The publisher's property
+//  bytes are re-encoded with it, into *buf (owned by the caller, freed
+//  with free); *raw and *raw_size then point there. Left as they are if
+//  the properties do not decode or encode (sent without the header).
+static void
+s_delivery_count (arb_dispatch_task_t *task, const uint8_t **raw, size_t *raw_size, uint8_t **buf)
+{
+    amqp_pool_t pool;
+    init_amqp_pool (&pool, 4096);
+    amqp_basic_properties_t *props = NULL;
+    if (arb_amqp_frame_properties (*raw, *raw_size, &pool, &props) != 0)
+        goto cleanup;
+    amqp_table_t old =
+        (props->_flags & AMQP_BASIC_HEADERS_FLAG) ? props->headers : (amqp_table_t){0, NULL};
+    amqp_table_entry_t *entries = (amqp_table_entry_t *) amqp_pool_alloc (
+        &pool, (size_t) (old.num_entries + 1) * sizeof (amqp_table_entry_t));
+    assert (entries);
+    int m = 0;
+    for (int i = 0; i < old.num_entries; i++)
+        if (!(old.entries[i].key.len == 16
+              && memcmp (old.entries[i].key.bytes, "x-delivery-count", 16) == 0))
+            entries[m++] = old.entries[i];
+    entries[m].key = amqp_cstring_bytes ("x-delivery-count");
+    entries[m].value.kind = AMQP_FIELD_KIND_I64;
+    entries[m++].value.value.i64 = (int64_t) task->delivered;
+    props->headers = (amqp_table_t){m, entries};
+    props->_flags |= AMQP_BASIC_HEADERS_FLAG;
+    size_t cap = *raw_size + 64;
+    uint8_t *out = (uint8_t *) malloc (cap);
+    assert (out);
+    int n = arb_amqp_frame_encode_properties (props, out, cap);
+    if (n < 0) {
+        free (out);
+        goto cleanup;
+    }
+    *buf = out;
+    *raw = out;
+    *raw_size = (size_t) n;
+cleanup:
+    empty_amqp_pool (&pool);
+}
+
 //  Sends a task to consumer (basic.deliver).
 static void
 s_deliver (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, arb_dispatch_task_t *task)
@@ -332,6 +377,9 @@ s_deliver (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, arb_dispatch
     const uint8_t *raw;
     size_t raw_size;
     s_delivery_fields (task, consumer->queue->name, exchange, key, &raw, &raw_size);
+    uint8_t *counted = NULL;
+    if (consumer->queue->settings.quorum && task->delivered > 0)
+        s_delivery_count (task, &raw, &raw_size, &counted);
     uint64_t tag = ++self->next_tag;
     if (consumer->no_ack)
         arb_link_complete (self->conn->server->link, task->id, NULL);
@@ -346,6 +394,7 @@ s_deliver (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, arb_dispatch
     };
     arb_amqp_conn_send_content (self->conn, self->number, AMQP_BASIC_DELIVER_METHOD, &deliver, raw,
                                 raw_size, &task->payload);
+    free (counted);
     s_credit (self, consumer, consumer->shared);
 }
 
@@ -866,6 +915,9 @@ s_get_finish (arb_amqp_channel_t *self)
     const uint8_t *raw;
     size_t raw_size;
     s_delivery_fields (task, self->get_queue, exchange, key, &raw, &raw_size);
+    uint8_t *counted = NULL;
+    if (queue && queue->settings.quorum)
+        s_delivery_count (task, &raw, &raw_size, &counted);
     uint64_t tag = ++self->next_tag;
     bool redelivered = task->delivered > 0;
     if (self->get_no_ack)
@@ -881,6 +933,7 @@ s_get_finish (arb_amqp_channel_t *self)
     };
     arb_amqp_conn_send_content (self->conn, self->number, AMQP_BASIC_GET_OK_METHOD, &ok, raw,
                                 raw_size, &task->payload);
+    free (counted);
     arb_msg_destroy (&reply);
 }
 

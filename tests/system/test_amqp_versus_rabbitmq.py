@@ -1697,12 +1697,6 @@ def quorum_declarations(run):
     return out
 
 
-def without_count(headers):
-    """Headers but RabbitMQ's x-delivery-count, which the gateway does not
-    add (docs/gateway.md, "Not done")."""
-    return {k: v for k, v in (headers or {}).items() if k != 'x-delivery-count'}
-
-
 def returned_until_gone(ch, q, settle, tries=8):
     """Gets q's message and returns it (settle) until it is gone: what each
     delivery looked like (redelivered, headers)."""
@@ -1715,7 +1709,7 @@ def returned_until_gone(ch, q, settle, tries=8):
             time.sleep(0.05)
         if not method:
             break
-        seen.append((method.redelivered, without_count(props.headers)))
+        seen.append((method.redelivered, props.headers))
         settle(method.delivery_tag)
     return seen
 
@@ -1723,7 +1717,10 @@ def returned_until_gone(ch, q, settle, tries=8):
 @scenario
 def quorum_delivery_limit(run):
     """x-delivery-limit N: a message returned more than N times is dropped,
-    or dead-lettered ("delivery_limit"). A nack, a reject and a closed channel each count as a return."""
+    or dead-lettered ("delivery_limit"). Deliveries carry x-delivery-count,
+    the publisher's replaced: a get's always (0 the first time), a
+    consumer's once the message was returned.
+    A nack, a reject and a closed channel each count as a return."""
     conn = run.connect()
     ch = conn.channel()
     out = {}
@@ -1768,9 +1765,22 @@ def quorum_delivery_limit(run):
             time.sleep(0.05)
         if not method:
             break
-        seen.append((method.redelivered, without_count(props.headers)))
+        seen.append((method.redelivered, props.headers))
         other.close()
     out['closed'] = seen
+    q = run.name('consumed')
+    ch.queue_declare(q, durable=True, arguments={'x-queue-type': 'quorum',
+                                                 'x-delivery-limit': 1})
+    ch.basic_publish('', q, b'k', pika.BasicProperties(headers={'h': 3,
+                                                                'x-delivery-count': 7}))
+    seen = []
+    for method, props, body in ch.consume(q, inactivity_timeout=1):
+        if method is None or len(seen) == 5:
+            break
+        seen.append((method.redelivered, props.headers))
+        ch.basic_nack(method.delivery_tag, requeue=True)
+    ch.cancel()
+    out['consumed'] = seen
     q = run.name('unlimited')
     ch.queue_declare(q, durable=True, arguments={'x-queue-type': 'quorum'})
     ch.basic_publish('', q, b'u')
