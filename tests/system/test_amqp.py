@@ -844,6 +844,47 @@ def test_records_survive_gateway_and_broker_restart(tmp_path, broker, processes)
     c.close()
 
 
+def test_quorum_queue_type_and_delivery_limit_survive_a_gateway_restart(tmp_path, broker,
+                                                                        processes):
+    """A quorum queue's type and x-delivery-limit are its stored record:
+    after a restart a classic redeclare is still inequivalent, and a
+    message is still dropped after its limit."""
+    g = Gateway(tmp_path, broker, wait=True)
+    processes.append(g)
+    c = connect(g)
+    ch = c.channel()
+    args = {'x-queue-type': 'quorum', 'x-delivery-limit': 1}
+    ch.queue_declare('qq', durable=True, arguments=args)
+    ch.confirm_delivery()
+    ch.basic_publish('', 'qq', b'm', pika.BasicProperties(delivery_mode=2))
+    c.close()
+    g.kill9()
+    g2 = g.restart(wait=True)
+    processes.append(g2)
+    c = connect(g2)
+    for other in ({}, {'x-queue-type': 'classic', 'x-delivery-limit': 1},
+                  {'x-queue-type': 'quorum', 'x-delivery-limit': 2}):
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+            c.channel().queue_declare('qq', durable=True, arguments=other)
+        assert e.value.reply_code == 406
+    ch = c.channel()
+    ch.queue_declare('qq', durable=True, arguments=args)
+    counts = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and len(counts) < 3:
+        method, props, _ = ch.basic_get('qq')
+        if method is None:
+            if len(counts) == 2:
+                break
+            time.sleep(0.05)
+            continue
+        counts.append(props.headers['x-delivery-count'])
+        ch.basic_nack(method.delivery_tag, requeue=True)
+    assert counts == [0, 1]
+    assert ch.queue_declare('qq', passive=True).method.message_count == 0
+    c.close()
+
+
 def test_non_durable_queues_deleted_when_the_gateway_starts(tmp_path, broker, processes):
     """As RabbitMQ at a restart: transient queues and exchanges go, with
     their messages and bindings; durable ones stay with theirs."""
