@@ -691,7 +691,7 @@ arb_amqp_model_check_supported (
     //  RabbitMQ checks the arguments first, then the properties
     const char **refused = quorum ? s_not_quorum : s_not_classic;
     for (size_t i = 0; refused[i]; i++)
-        if (arb_amqp_table_get (args, refused[i])) {
+        if (args && arb_amqp_table_get (args, refused[i])) {
             snprintf (why, size, "invalid arg '%s' for queue of queue type %s", refused[i],
                       quorum ? "quorum" : "classic");
             return -1;
