@@ -447,14 +447,9 @@ arb_amqp_conn_loaded (arb_amqp_conn_t *self)
 static void
 s_on_update_secret (arb_amqp_conn_t *self, arb_amqp_update_secret_t *update)
 {
-    //  the reason is the peer's text: at most 64 bytes, non-printables as '.'
-    char reason[65];
-    size_t n = update->reason.len < 64 ? update->reason.len : 64;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = ((const uint8_t *) update->reason.bytes)[i];
-        reason[i] = c >= 0x20 && c < 0x7f ? (char) c : '.';
-    }
-    reason[n] = 0;
+    //  the reason is the peer's text
+    char reason[ARB_AMQP_QUOTE_MAX + 1];
+    arb_amqp_frame_quote (reason, update->reason);
     zsys_info ("amqp: update-secret answered, nothing to renew conn=%" PRIu64
                " user=%s reason=\"%s\"",
                self->number, self->user ? self->user : "", reason);

@@ -98,6 +98,17 @@ arb_amqp_frame_str (amqp_bytes_t bytes)
     return text;
 }
 
+void
+arb_amqp_frame_quote (char dest[ARB_AMQP_QUOTE_MAX + 1], amqp_bytes_t bytes)
+{
+    size_t n = bytes.len < ARB_AMQP_QUOTE_MAX ? bytes.len : ARB_AMQP_QUOTE_MAX;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t c = ((const uint8_t *) bytes.bytes)[i];
+        dest[i] = c >= 0x20 && c < 0x7f ? (char) c : '.';
+    }
+    dest[n] = 0;
+}
+
 arb_amqp_frame_rc_t
 arb_amqp_frame_read (const uint8_t *data,
                      size_t size,

@@ -72,6 +72,11 @@ int arb_amqp_frame_read_record (const uint8_t *data,
 //  them ends it early).
 char *arb_amqp_frame_str (amqp_bytes_t bytes);
 
+//  A peer's bytes as a C string to quote in a log line or a reply: the
+//  first ARB_AMQP_QUOTE_MAX of them, each byte not printable ASCII as '.'.
+#define ARB_AMQP_QUOTE_MAX 64
+void arb_amqp_frame_quote (char dest[ARB_AMQP_QUOTE_MAX + 1], amqp_bytes_t bytes);
+
 //  Reads the frame at the start of data (size bytes). A frame longer than
 //  frame_max + ARB_AMQP_FRAME_FUDGE, a bad end octet, an unknown type, or
 //  a heartbeat on a channel other than 0 is an error: *code and why (at

@@ -670,14 +670,8 @@ arb_amqp_model_check_supported (
         return -1;
     }
     if (!s_is_classic (args) && !s_is_quorum (args)) {
-        amqp_bytes_t v = qtype->value.bytes;
-        char quoted[41];
-        size_t n = v.len < 40 ? v.len : 40;
-        for (size_t i = 0; i < n; i++) {
-            uint8_t c = ((const uint8_t *) v.bytes)[i];
-            quoted[i] = c >= 0x20 && c < 0x7f ? (char) c : '.';
-        }
-        quoted[n] = 0;
+        char quoted[ARB_AMQP_QUOTE_MAX + 1];
+        arb_amqp_frame_quote (quoted, qtype->value.bytes);
         if (streq (quoted, "stream"))
             snprintf (why, size,
                       "invalid arg 'x-queue-type' for queue: stream queues are not supported by "
@@ -1003,13 +997,8 @@ arb_amqp_model_check_binding (arb_amqp_exchange_t *source,
     for (size_t i = 0; i < sizeof (known) / sizeof (known[0]); i++)
         if (v.len == strlen (known[i]) && memcmp (v.bytes, known[i], v.len) == 0)
             return 0;
-    char quoted[65];
-    size_t n = v.len < 64 ? v.len : 64;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = ((const uint8_t *) v.bytes)[i];
-        quoted[i] = c >= 0x20 && c < 0x7f ? (char) c : '.';
-    }
-    quoted[n] = 0;
+    char quoted[ARB_AMQP_QUOTE_MAX + 1];
+    arb_amqp_frame_quote (quoted, v);
     snprintf (why, size,
               "Invalid x-match field value '%s'; expected all, any, all-with-x, or any-with-x",
               quoted);
@@ -1080,8 +1069,35 @@ s_target (arb_amqp_targets_t *self, arb_amqp_queue_t *queue)
     self->v[self->n++] = queue;
 }
 
+static void s_route (arb_amqp_exchange_t *exchange,
+                     const char *key,
+                     const amqp_table_t *headers,
+                     arb_amqp_targets_t *queues,
+                     zlistx_t **seen);
+
+//  Routes on through the exchange of from's vhost named name (a binding's
+//  destination, an alternate), if it is there and not visited yet.
+static void
+s_route_on (arb_amqp_exchange_t *from,
+            const char *name,
+            const char *key,
+            const amqp_table_t *headers,
+            arb_amqp_targets_t *queues,
+            zlistx_t **seen)
+{
+    arb_amqp_exchange_t *next = arb_amqp_model_exchange (from->vhost, name);
+    if (!*seen) {
+        *seen = zlistx_new ();
+        zlistx_add_end (*seen, from);
+    }
+    if (next && !zlistx_find (*seen, next)) {
+        zlistx_add_end (*seen, next);
+        s_route (next, key, headers, queues, seen);
+    }
+}
+
 //  seen: the exchanges visited, made at the first exchange-to-exchange
-//  binding followed (most messages never need it).
+//  binding followed or alternate taken (most messages never need it).
 static void
 s_route (arb_amqp_exchange_t *exchange,
          const char *key,
@@ -1115,34 +1131,16 @@ s_route (arb_amqp_exchange_t *exchange,
         if (!match)
             continue;
         matched = true;
-        if (b->dest_exchange) {
-            arb_amqp_exchange_t *next = arb_amqp_model_exchange (vhost, b->dest);
-            if (!*seen) {
-                *seen = zlistx_new ();
-                zlistx_add_end (*seen, exchange);
-            }
-            if (next && !zlistx_find (*seen, next)) {
-                zlistx_add_end (*seen, next);
-                s_route (next, key, headers, queues, seen);
-            }
-        }
+        if (b->dest_exchange)
+            s_route_on (exchange, b->dest, key, headers, queues, seen);
         else
             s_target (queues, arb_amqp_model_queue (vhost, b->dest));
     }
     //  as RabbitMQ: an exchange none of whose bindings matches hands the
     //  message to its alternate exchange, if there is one (each exchange
     //  visited once, so alternates that loop end)
-    if (!matched && exchange->alternate) {
-        arb_amqp_exchange_t *next = arb_amqp_model_exchange (vhost, exchange->alternate);
-        if (!*seen) {
-            *seen = zlistx_new ();
-            zlistx_add_end (*seen, exchange);
-        }
-        if (next && !zlistx_find (*seen, next)) {
-            zlistx_add_end (*seen, next);
-            s_route (next, key, headers, queues, seen);
-        }
-    }
+    if (!matched && exchange->alternate)
+        s_route_on (exchange, exchange->alternate, key, headers, queues, seen);
 }
 
 size_t

@@ -446,19 +446,6 @@ s_on_publish (arb_amqp_publisher_t *self, amqp_basic_publish_t *m)
     return 0;
 }
 
-//  A peer's short string quoted in a reply: at most 64 bytes, non-printables
-//  as '.'.
-static void
-s_quote (char dest[65], amqp_bytes_t bytes)
-{
-    size_t n = bytes.len < 64 ? bytes.len : 64;
-    for (size_t i = 0; i < n; i++) {
-        uint8_t c = ((const uint8_t *) bytes.bytes)[i];
-        dest[i] = c >= 0x20 && c < 0x7f ? (char) c : '.';
-    }
-    dest[n] = 0;
-}
-
 //  RabbitMQ's checks of a message's properties, at its publish: a
 //  user_id other than the connection's user and an expiration that is
 //  not a number of ms it takes close the channel (406); and properties
@@ -474,7 +461,7 @@ s_check_props (arb_amqp_publisher_t *self, const amqp_basic_properties_t *props,
     arb_amqp_exchange_t *exchange = arb_amqp_model_exchange (conn->vhost, self->message.exchange);
     if (!props || !exchange || exchange->internal)
         return 0;
-    char text[300], quoted[65];
+    char text[300], quoted[ARB_AMQP_QUOTE_MAX + 1];
     //  a task's headers (the record of exchange, key and properties) are
     //  at most ARB_HEADERS_MAX bytes at the broker, which would refuse the
     //  task: said here, at the publish, rather than the message lost
@@ -495,7 +482,7 @@ s_check_props (arb_amqp_publisher_t *self, const amqp_basic_properties_t *props,
     if ((props->_flags & AMQP_BASIC_USER_ID_FLAG)
         && (props->user_id.len != strlen (user)
             || memcmp (props->user_id.bytes, user, props->user_id.len) != 0)) {
-        s_quote (quoted, props->user_id);
+        arb_amqp_frame_quote (quoted, props->user_id);
         snprintf (text, sizeof (text),
                   "PRECONDITION_FAILED - user_id property set to '%s' but authenticated user "
                   "was '%.100s'",
@@ -505,7 +492,7 @@ s_check_props (arb_amqp_publisher_t *self, const amqp_basic_properties_t *props,
         char why[80];
         if (arb_amqp_expiration_ms (props->expiration, why, sizeof (why)) >= 0)
             return 0;
-        s_quote (quoted, props->expiration);
+        arb_amqp_frame_quote (quoted, props->expiration);
         snprintf (text, sizeof (text), "PRECONDITION_FAILED - invalid expiration '%s': %s", quoted,
                   why);
     }
