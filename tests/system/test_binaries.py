@@ -1,5 +1,5 @@
 """Every binary, and every tool written in Python (tools/arbiter-bench-run,
-tools/arbiter-soak), answers --version with the same line, and -h as well
+tools/arbiter-soak, tools/arbiter-amqp-soak), answers --version with the same line, and -h as well
 as --help (the arbiter CLI's commands and verbs: test_cli_options.py)."""
 
 import os
@@ -17,7 +17,7 @@ BINARIES = [('broker', 'arbiterd'), ('worker', 'arbiter-worker'), ('client', 'ar
 
 # the tools written in Python, run from the source tree
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SCRIPTS = ['arbiter-bench-run', 'arbiter-soak']
+SCRIPTS = ['arbiter-bench-run', 'arbiter-soak', 'arbiter-amqp-soak']
 
 
 def commands():
