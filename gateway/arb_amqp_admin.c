@@ -73,10 +73,15 @@ s_op_done (s_op_t *op)
             case AMQP_QUEUE_DECLARE_METHOD: {
                 //  its consumers now, as its count: after a trim it waited for
                 arb_amqp_queue_t *queue = arb_amqp_model_queue (conn->vhost, op->queue);
+                size_t consumers = queue ? queue->consumers : 0;
+                //  a quorum queue with a single active consumer counts the
+                //  active one only, as RabbitMQ 3.10's (a classic one all)
+                if (queue && queue->sac && queue->settings.quorum && consumers > 1)
+                    consumers = 1;
                 amqp_queue_declare_ok_t ok = {
                     .queue = amqp_cstring_bytes (op->queue),
                     .message_count = (uint32_t) op->count,
-                    .consumer_count = queue ? (uint32_t) queue->consumers : 0,
+                    .consumer_count = (uint32_t) consumers,
                 };
                 arb_amqp_conn_send (conn, number, AMQP_QUEUE_DECLARE_OK_METHOD, &ok);
                 break;

@@ -13,6 +13,25 @@
     bytes as published. A task without that record (submitted by Kestrel,
     REST or the CLI) is delivered with no properties, from exchange ""
     with its queue's name as routing key.
+
+    Single active consumers (x-single-active-consumer): of a queue's
+    consumers (its sac list, in the order they were registered, over every
+    channel and connection of the gateway) only the first, the active one,
+    is served; the others wait their turn. What makes it so is one
+    invariant: A CONSUMER OF SUCH A QUEUE THAT IS NOT ITS ACTIVE ONE HOLDS
+    ZERO CREDIT ON THE LINK, so the broker has nothing to send it by. It
+    is subscribed with none, s_credit and s_credit_channel never give it
+    any (s_waits), and it never shares the channel's subscription (under a
+    global prefetch alone it is bound instead: its own subscription,
+    credit out of the channel's room). A consumer never goes from active
+    to waiting. When the active one ends (cancel, its channel or
+    connection closing, its queue deleted) the next becomes active and its
+    credit is topped up (s_sac_next); a closing channel's unacked
+    deliveries are released in the same turn, and the link sends a turn's
+    outcomes before its credit, so they come to the next one first, at the
+    head of the queue, as RabbitMQ requeues them (a client that cancels
+    its consumer in an earlier turn, as pika's close does, has the next
+    one served meanwhile: docs/gateway.md, "Not done").
 */
 
 #include "arb_amqp_priv.h"
@@ -94,6 +113,7 @@ s_send (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
 }
 
 static void s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer);
+static bool s_waits (arb_amqp_consumer_t *consumer);
 static void s_end_consumers (arb_amqp_channel_t *self);
 static void s_release_all (arb_amqp_channel_t *self);
 
@@ -211,11 +231,18 @@ static void
 s_credit_channel (arb_amqp_channel_t *self)
 {
     int64_t cap = s_channel_room (self);
-    if (!self->nbound) {
+    //  the bound consumers served: one waiting its turn (single active
+    //  consumer) gets no credit, nor a share
+    size_t served = 0;
+    for (arb_amqp_consumer_t *c =
+             self->nbound ? (arb_amqp_consumer_t *) zlistx_first (self->consumers) : NULL;
+         c; c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
+        served += c->bound && !s_waits (c);
+    if (!served) {
         s_topup (self, self->shared_sub, self->shared_unacked, self->shared_limit, cap);
         return;
     }
-    int64_t share = (int64_t) self->shared_limit / (int64_t) (self->nbound + !!self->shared_sub);
+    int64_t share = (int64_t) self->shared_limit / (int64_t) (served + !!self->shared_sub);
     if (share < 1)
         share = 1;
     if (self->shared_sub)
@@ -223,7 +250,7 @@ s_credit_channel (arb_amqp_channel_t *self)
                         s_share (self, self->shared_sub, cap, share));
     for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
          c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
-        if (c->bound)
+        if (c->bound && !s_waits (c))
             cap -=
                 s_topup (self, c->sub, c->unacked, c->window, s_share (self, c->sub, cap, share));
 }
@@ -235,7 +262,7 @@ s_credit (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, bool shared)
 {
     if (shared || (consumer && consumer->bound))
         s_credit_channel (self);
-    else if (consumer)
+    else if (consumer && !s_waits (consumer))
         s_topup (self, consumer->sub, consumer->unacked, consumer->window, INT64_MAX);
 }
 
@@ -627,6 +654,26 @@ s_shared_remake (arb_amqp_channel_t *self)
     return 0;
 }
 
+//  Whether consumer waits its turn: its queue has a single active consumer
+//  and that is another one. Such a consumer holds no credit (see the top).
+static bool
+s_waits (arb_amqp_consumer_t *consumer)
+{
+    return consumer->queue->sac && zlistx_head (consumer->queue->sac) != consumer;
+}
+
+//  The active consumer of queue (single active consumer) ended: the next
+//  one in its sac list is active now and gets its credit. One of a
+//  channel that is ending all of its consumers gets none: it ends next,
+//  and the one after it takes over then.
+static void
+s_sac_next (arb_amqp_queue_t *queue)
+{
+    arb_amqp_consumer_t *next = (arb_amqp_consumer_t *) zlistx_head (queue->sac);
+    if (next && !next->channel->ending)
+        s_credit (next->channel, next, false);
+}
+
 //  Ends every consumer (the channel closes): the shared subscription once.
 static void
 s_end_consumers (arb_amqp_channel_t *self)
@@ -659,11 +706,16 @@ s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer)
         queue->exclusive_consumer = false;
     bool shared = consumer->shared;
     bool bound = consumer->bound;
+    bool active = consumer->sac_handle && !s_waits (consumer);
+    if (consumer->sac_handle)
+        zlistx_delete (queue->sac, consumer->sac_handle);
     zlistx_delete (self->consumers, consumer->handle);
     if (shared && !self->ending && !s_shared_has (self, queue))
         s_shared_remake (self);  //  fewer queues: cannot fail
     else if (bound && !self->ending)
         s_credit_channel (self);  //  the credit it held is the others' now
+    if (active)
+        s_sac_next (queue);
     if (queue->auto_delete && queue->had_consumer && queue->consumers == 0)
         arb_amqp_delete_queue (server, queue, NULL, NULL);
     else
@@ -780,7 +832,11 @@ s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
     if (!queue)
         return -1;
     char text[400];
-    if (queue->exclusive_consumer || (m->exclusive && queue->consumers)) {
+    //  a quorum queue takes exclusive as RabbitMQ 3.10's do: it says
+    //  nothing there (other consumers come all the same). A classic queue
+    //  with a single active consumer refuses it, as RabbitMQ does
+    bool exclusive = m->exclusive && !queue->settings.quorum;
+    if (queue->exclusive_consumer || (exclusive && (queue->consumers || queue->sac))) {
         snprintf (text, sizeof (text),
                   "ACCESS_REFUSED - queue '%.200s' in vhost '%.60s' in exclusive use", queue->name,
                   arb_amqp_vhost_name (self->conn->vhost));
@@ -804,16 +860,22 @@ s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
     consumer->tag = tag;
     consumer->queue = queue;
     consumer->no_ack = m->no_ack;
-    consumer->exclusive = m->exclusive;
+    consumer->exclusive = exclusive;
     //  under the channel's prefetch alone, one subscription for all;
     //  else its own, with its prefetch as credit (none for no_ack, as
-    //  RabbitMQ), and under both, out of the channel's room too (bound)
+    //  RabbitMQ), and under both, out of the channel's room too (bound).
+    //  A consumer of a queue with a single active consumer has its own,
+    //  whose credit is 0 while it waits its turn (see the top): under the
+    //  channel's prefetch alone, it is bound with no prefetch of its own
     uint32_t window = ARB_AMQP_WINDOW;
     if (!m->no_ack && self->prefetch && self->prefetch < window)
         window = self->prefetch;
     consumer->window = window;
-    consumer->shared = !m->no_ack && self->prefetch_channel && !self->prefetch;
-    consumer->bound = !m->no_ack && self->prefetch_channel && self->prefetch;
+    bool sac = queue->sac != NULL;
+    consumer->shared = !m->no_ack && self->prefetch_channel && !self->prefetch && !sac;
+    consumer->bound = !m->no_ack && self->prefetch_channel && (self->prefetch || sac);
+    if (sac)
+        consumer->sac_handle = zlistx_add_end (queue->sac, consumer);
     bool subscribed;
     if (consumer->shared) {
         if (!self->shared_sub)
@@ -826,9 +888,10 @@ s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
     }
     else {
         const char *queues[1] = {queue->broker};
-        consumer->sub = arb_link_subscribe (self->conn->server->link, queues, 1,
-                                            consumer->bound ? 0 : (int) s_burst (window),
-                                            s_on_dispatch, consumer);
+        consumer->sub =
+            arb_link_subscribe (self->conn->server->link, queues, 1,
+                                consumer->bound || s_waits (consumer) ? 0 : (int) s_burst (window),
+                                s_on_dispatch, consumer);
         subscribed = consumer->sub != 0;
         if (subscribed)
             consumer->handle = zlistx_add_end (self->consumers, consumer);
@@ -838,6 +901,8 @@ s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
         }
     }
     if (!subscribed) {
+        if (consumer->sac_handle)
+            zlistx_delete (queue->sac, consumer->sac_handle);
         free (consumer->tag);
         free (consumer);
         arb_amqp_channel_fail (self, AMQP_RESOURCE_ERROR,
@@ -855,7 +920,7 @@ s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
     queue->consumers++;
     queue->had_consumer = true;
     arb_amqp_queue_used (self->conn->server, queue);
-    if (m->exclusive)
+    if (exclusive)
         queue->exclusive_consumer = true;
     return 0;
 }
@@ -1027,6 +1092,17 @@ s_on_get (arb_amqp_channel_t *self, amqp_basic_get_t *m)
     arb_amqp_queue_t *queue = arb_amqp_channel_queue (self, m->queue, AMQP_BASIC_GET_METHOD);
     if (!queue)
         return -1;
+    if (queue->sac && queue->settings.quorum) {
+        //  RabbitMQ 3.10's answer, consumers or not (a classic one serves it)
+        char text[512];
+        snprintf (text, sizeof (text),
+                  "RESOURCE_LOCKED - cannot obtain access to locked queue '%.200s' in vhost "
+                  "'%.60s'. basic.get operations are not supported by quorum queues with single "
+                  "active consumer",
+                  queue->name, arb_amqp_vhost_name (self->conn->vhost));
+        arb_amqp_channel_fail (self, AMQP_RESOURCE_LOCKED, text, AMQP_BASIC_GET_METHOD);
+        return -1;
+    }
     arb_amqp_t *server = self->conn->server;
     arb_amqp_queue_used (server, queue);
     free (self->get_queue);

@@ -228,6 +228,7 @@ s_queue_destructor (void **item)
         return;
     arb_amqp_model_free_qargs (&queue->settings);
     zchunk_destroy (&queue->args);
+    zlistx_destroy (&queue->sac);
     free (queue->name);
     free (queue->broker);
     free (queue);
@@ -630,6 +631,8 @@ arb_amqp_model_parse_qargs (amqp_table_t *args, arb_amqp_qargs_t *settings, char
         settings->has_delivery_limit = true;
         settings->delivery_limit = returns > 0 ? (uint64_t) returns : 0;
     }
+    const amqp_field_value_t *sac = arb_amqp_table_get (args, "x-single-active-consumer");
+    settings->single_active = sac && sac->kind == AMQP_FIELD_KIND_BOOLEAN && sac->value.boolean;
     return 0;
 bad:
     arb_amqp_model_free_qargs (settings);
@@ -652,16 +655,12 @@ arb_amqp_model_check_supported (
     //  limit. A stream's consumers read by offset, which is not kept: it
     //  is refused rather than taken as classic. Checked at a declaration
     //  only: a record loaded keeps its queue whatever it says.
-    //  x-single-active-consumer: one consumer of the queue served at a
-    //  time, the next when it goes. Not kept: refused rather than every
-    //  consumer served at once, which a client asking for it relies on not
-    //  happening (its order, its one worker)
+    //  x-single-active-consumer: a boolean, as RabbitMQ wants it (true:
+    //  one consumer of the queue served at a time, arb_amqp_channel.c)
     const amqp_field_value_t *sac =
         args ? arb_amqp_table_get (args, "x-single-active-consumer") : NULL;
-    if (sac && !(sac->kind == AMQP_FIELD_KIND_BOOLEAN && !sac->value.boolean)) {
-        snprintf (why, size,
-                  "invalid arg 'x-single-active-consumer' for queue: single active consumer is "
-                  "not supported by arbiter-gateway (false only)");
+    if (sac && sac->kind != AMQP_FIELD_KIND_BOOLEAN) {
+        snprintf (why, size, "invalid arg 'x-single-active-consumer' for queue: not a boolean");
         return -1;
     }
     const amqp_field_value_t *qtype = args ? arb_amqp_table_get (args, "x-queue-type") : NULL;
@@ -765,6 +764,8 @@ arb_amqp_model_add_queue (arb_amqp_vhost_t *vhost,
     amqp_table_t empty = {0, NULL};
     if (arb_amqp_model_parse_qargs (args ? args : &empty, &queue->settings, why, sizeof (why)))
         memset (&queue->settings, 0, sizeof (queue->settings));
+    if (queue->settings.single_active)
+        queue->sac = zlistx_new ();
     zhashx_update (vhost->queues, name, queue);
     return queue;
 }

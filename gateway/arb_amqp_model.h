@@ -84,6 +84,7 @@ typedef struct {
     bool quorum;                   //  x-queue-type quorum (else classic)
     uint64_t delivery_limit;       //  x-delivery-limit (quorum; set: has_delivery_limit)
     bool has_delivery_limit;
+    bool single_active;  //  x-single-active-consumer true: one consumer served at a time
 } arb_amqp_qargs_t;
 
 //  A queue (fields read-only for callers but the counters marked so).
@@ -106,6 +107,11 @@ struct _arb_amqp_queue_t {
     void *gate;            //  x-overflow reject-*: the server's held publishes, or NULL (same)
     void *head;            //  TTL with a DLX: the server's head check under way, or NULL (same)
     uint64_t head_due_ms;  //  TTL with a DLX: Unix ms its head is checked next (0: none; same)
+    //  x-single-active-consumer: the gateway's consumers on it in the order
+    //  they were registered, the first the active one (owned list of
+    //  borrowed consumers, callers add and remove them); NULL for a queue
+    //  without it
+    zlistx_t *sac;
 };
 
 struct _arb_amqp_exchange_t {
@@ -209,7 +215,7 @@ void arb_amqp_model_remove_queue (arb_amqp_queue_t *queue);
 
 //  Whether a new queue's declaration asks for nothing arbiter lacks and
 //  keeps RabbitMQ's (3.10) rules for its type: x-queue-type classic (or
-//  none) or quorum (stream is refused), x-single-active-consumer not true;
+//  none) or quorum (stream is refused), x-single-active-consumer a boolean;
 //  a quorum queue durable, not exclusive, not auto-delete, without the
 //  arguments RabbitMQ refuses for one (x-max-priority, x-queue-mode,
 //  x-queue-master-locator); a classic queue without the quorum ones

@@ -147,12 +147,13 @@ typedef struct {
     uint32_t sub;                 //  the link's subscription
     bool no_ack;
     bool exclusive;
-    bool shared;      //  under the channel's prefetch: the channel's subscription, not sub
-    bool bound;       //  its own prefetch (window) and the channel's both: sub's credit
-                      //  comes out of the channel's room too
-    uint32_t window;  //  unacked deliveries at most (its prefetch, or ARB_AMQP_WINDOW)
-    size_t unacked;   //  its unacked deliveries (not shared)
-    void *handle;     //  in the channel's consumer list
+    bool shared;       //  under the channel's prefetch: the channel's subscription, not sub
+    bool bound;        //  its own prefetch (window) and the channel's both: sub's credit
+                       //  comes out of the channel's room too
+    uint32_t window;   //  unacked deliveries at most (its prefetch, or ARB_AMQP_WINDOW)
+    size_t unacked;    //  its unacked deliveries (not shared)
+    void *handle;      //  in the channel's consumer list
+    void *sac_handle;  //  in its queue's sac list (x-single-active-consumer), or NULL
 } arb_amqp_consumer_t;
 
 typedef struct {

@@ -242,6 +242,16 @@ s_str (const char *key, const char *value)
 }
 
 static amqp_table_entry_t
+s_bool (const char *key, bool value)
+{
+    amqp_table_entry_t e;
+    e.key = amqp_cstring_bytes (key);
+    e.value.kind = AMQP_FIELD_KIND_BOOLEAN;
+    e.value.value.boolean = value;
+    return e;
+}
+
+static amqp_table_entry_t
 s_int (const char *key, int32_t value)
 {
     amqp_table_entry_t entry = {.key = amqp_cstring_bytes (key)};
@@ -682,6 +692,59 @@ test_quorum_queues (void **state)
     assert_false (arb_amqp_model_equivalent_qargs (c->args, &bare_quorum_args));
 }
 
+//  x-single-active-consumer: a boolean (else refused, as RabbitMQ), for
+//  either type; a queue with it true has its consumers' list, from its
+//  stored arguments as a restart loads them, and a redeclare must say the
+//  same.
+static void
+test_single_active_consumer (void **state)
+{
+    s_fixture_t *f = (s_fixture_t *) *state;
+    char why[256];
+    amqp_table_entry_t sac[] = {s_bool ("x-single-active-consumer", true)};
+    amqp_table_t sac_args = {1, sac};
+    assert_int_equal (
+        arb_amqp_model_check_supported (&sac_args, false, true, true, why, sizeof (why)), 0);
+    amqp_table_entry_t quorum[] = {s_bool ("x-single-active-consumer", true),
+                                   s_str ("x-queue-type", "quorum")};
+    amqp_table_t quorum_args = {2, quorum};
+    assert_int_equal (
+        arb_amqp_model_check_supported (&quorum_args, true, false, false, why, sizeof (why)), 0);
+    amqp_table_entry_t number[] = {s_int ("x-single-active-consumer", 1)};
+    amqp_table_t number_args = {1, number};
+    assert_int_equal (
+        arb_amqp_model_check_supported (&number_args, true, false, false, why, sizeof (why)), -1);
+    assert_non_null (strstr (why, "x-single-active-consumer"));
+    amqp_table_entry_t text[] = {s_str ("x-single-active-consumer", "true")};
+    amqp_table_t text_args = {1, text};
+    assert_int_equal (
+        arb_amqp_model_check_supported (&text_args, true, false, false, why, sizeof (why)), -1);
+
+    arb_amqp_qargs_t settings;
+    assert_int_equal (arb_amqp_model_parse_qargs (&quorum_args, &settings, why, sizeof (why)), 0);
+    assert_true (settings.single_active);
+    assert_true (settings.quorum);
+    arb_amqp_model_free_qargs (&settings);
+    amqp_table_entry_t off[] = {s_bool ("x-single-active-consumer", false)};
+    amqp_table_t off_args = {1, off};
+    assert_int_equal (arb_amqp_model_parse_qargs (&off_args, &settings, why, sizeof (why)), 0);
+    assert_false (settings.single_active);
+
+    arb_amqp_queue_t *q =
+        arb_amqp_model_add_queue (f->vhost, "sac", true, false, false, 0, &sac_args);
+    assert_true (q->settings.single_active);
+    assert_non_null (q->sac);
+    assert_int_equal (zlistx_size (q->sac), 0);
+    assert_true (arb_amqp_model_equivalent_qargs (q->args, &sac_args));
+    assert_false (arb_amqp_model_equivalent_qargs (q->args, &off_args));
+    amqp_table_t empty = {0, NULL};
+    assert_false (arb_amqp_model_equivalent_qargs (q->args, &empty));
+    arb_amqp_queue_t *plain =
+        arb_amqp_model_add_queue (f->vhost, "plain", true, false, false, 0, &off_args);
+    assert_null (plain->sac);
+    arb_amqp_model_remove_queue (q);  //  its list goes with it
+}
+
 int
 main (void)
 {
@@ -701,6 +764,7 @@ main (void)
         cmocka_unit_test (test_queue_bounds),
         cmocka_unit_test_setup_teardown (test_queue_bytes_redeclare, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_quorum_queues, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_single_active_consumer, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
