@@ -885,6 +885,55 @@ def test_quorum_queue_type_and_delivery_limit_survive_a_gateway_restart(tmp_path
     c.close()
 
 
+def test_single_active_consumer_survives_a_gateway_restart(tmp_path, broker, processes):
+    """x-single-active-consumer is the queue's stored record: after a kill
+    -9 and a restart of the gateway another value is still inequivalent,
+    and of the consumers that connect again only the first gets messages,
+    the next one once the first's connection closes (its unacked ones
+    redelivered)."""
+    g = Gateway(tmp_path, broker, wait=True)
+    processes.append(g)
+    c = connect(g)
+    ch = c.channel()
+    args = {'x-single-active-consumer': True}
+    ch.queue_declare('sac', durable=True, arguments=args)
+    ch.confirm_delivery()
+    for i in range(4):
+        ch.basic_publish('', 'sac', b'%d' % i, pika.BasicProperties(delivery_mode=2))
+    c.close()
+    g.kill9()
+    g2 = g.restart(wait=True)
+    processes.append(g2)
+    c = connect(g2)
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        c.channel().queue_declare('sac', durable=True,
+                                  arguments={'x-single-active-consumer': False})
+    assert e.value.reply_code == 406
+    c.channel().queue_declare('sac', durable=True, arguments=args)
+    got = {'a': [], 'b': []}
+    conns = {}
+    for name in ('a', 'b'):
+        conns[name] = connect(g2)
+        conns[name].channel().basic_consume(
+            'sac', lambda ch, m, p, body, name=name: got[name].append((body, m.redelivered)))
+
+    def pump(names, until, seconds):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and not until():
+            for name in names:
+                conns[name].process_data_events(time_limit=0.02)
+
+    pump(('a', 'b'), lambda: len(got['a']) == 4, 10)
+    pump(('a', 'b'), lambda: False, 0.3)
+    assert got == {'a': [(b'%d' % i, False) for i in range(4)], 'b': []}
+    assert c.channel().queue_declare('sac', passive=True).method.consumer_count == 2
+    conns['a'].close()
+    pump(('b',), lambda: len(got['b']) == 4, 10)
+    assert got['b'] == [(b'%d' % i, True) for i in range(4)]
+    conns['b'].close()
+    c.close()
+
+
 def test_non_durable_queues_deleted_when_the_gateway_starts(tmp_path, broker, processes):
     """As RabbitMQ at a restart: transient queues and exchanges go, with
     their messages and bindings; durable ones stay with theirs."""
