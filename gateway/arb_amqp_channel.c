@@ -428,9 +428,16 @@ s_deliver (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, arb_dispatch
 static void
 s_on_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *arg)
 {
-    (void) link;
     (void) sub;
     arb_amqp_consumer_t *consumer = (arb_amqp_consumer_t *) arg;
+    if (s_waits (consumer)) {
+        //  cannot be (a waiting consumer holds no credit: see the top); if
+        //  it were, the message goes back rather than to one not active
+        zsys_error ("amqp: a task came to a consumer that waits its turn queue=%s tag=%s",
+                    consumer->queue->name, consumer->tag);
+        arb_link_release (link, task->id);
+        return;
+    }
     s_deliver (consumer->channel, consumer, task);
 }
 
