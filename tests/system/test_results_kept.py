@@ -152,10 +152,16 @@ def test_stopped_python_worker_registers_before_starting(tmp_path, processes):
         router.send_multipart([identity] + arbiter_proto.encode('WELCOME', reqid, welcome))
         recv('CREDIT')
         task = {'id': 9, 'lease': 99, 'attempt': 1, 'queue': 'default', 'name': 'upper'}
+        # the burst is queued while the worker is stopped, so that it is
+        # still reading it when it is stopped again: sent while it ran, a
+        # worker that kept up read it all, DISPATCH too, before the stop
+        os.kill(worker.pid, signal.SIGSTOP)
         for _ in range(20000):
             router.send_multipart([identity] + arbiter_proto.encode('HEARTBEAT', 0, {}))
         router.send_multipart([identity] + arbiter_proto.encode('DISPATCH', 0, {'tasks': [task]},
                                                                 [b'x']))
+        os.kill(worker.pid, signal.SIGCONT)
+        time.sleep(0.05)  # 20,001 messages take a Python worker far longer
         os.kill(worker.pid, signal.SIGSTOP)
         time.sleep(1.0)  # stopped past the liveness window
         os.kill(worker.pid, signal.SIGCONT)
