@@ -17,8 +17,8 @@
 
 #include "arb_upstream.h"
 #include "arb_envelope.h"
+#include "arb_upstream_url.h"
 
-#include <amqp_tcp_socket.h>
 #include <inttypes.h>
 
 #define S_CHANNEL      1
@@ -56,9 +56,9 @@ struct _arb_upstream_t {
 //  What the thread is given (owned by the thread once it runs).
 typedef struct {
     char *bridge;
-    char *url;  //  parsed in place: host, user, ... point into it
-    struct amqp_connection_info info;
-    char *shown;  //  the URL without its password, for logs
+    arb_upstream_url_t *url;
+    const struct amqp_connection_info *info;  //  the URL's
+    const char *shown;                        //  the URL's, without its password
     char *queue;
     char *endpoint;  //  of the loop's PAIR socket
     uint16_t prefetch;
@@ -96,45 +96,22 @@ s_args_destroy (s_args_t **args_p)
     if (!args)
         return;
     free (args->bridge);
-    free (args->url);
-    free (args->shown);
+    arb_upstream_url_destroy (&args->url);
     free (args->queue);
     free (args->endpoint);
     free (args);
     *args_p = NULL;
 }
 
-//  Parses url into args (url copied). 0, or -1 with why.
+//  Parses url into args. 0, or -1 with why.
 static int
 s_parse (s_args_t *args, const char *url, char *why, size_t size)
 {
-    if (strncmp (url, "amqp://", 7) != 0 && strncmp (url, "amqps://", 8) != 0) {
-        //  not quoted: it may hold a password
-        snprintf (why, size, "not an amqp:// URL");
+    args->url = arb_upstream_url_new (url, why, size);
+    if (!args->url)
         return -1;
-    }
-    args->url = strdup (url);
-    amqp_default_connection_info (&args->info);
-    if (amqp_parse_url (args->url, &args->info) != AMQP_STATUS_OK) {
-        snprintf (why, size, "malformed URL (expected amqp://user:password@host:port/vhost)");
-        return -1;
-    }
-    if (args->info.ssl) {
-        snprintf (why, size, "amqps:// is not supported (the bridge speaks plain AMQP)");
-        return -1;
-    }
-    //  the vhost as a URL writes it ("/" is %2f), the password left out
-    char vhost[3 * 256 + 1] = "";
-    size_t len = 0;
-    for (const char *p = args->info.vhost; *p && len + 4 < sizeof (vhost); p++) {
-        if (isalnum ((unsigned char) *p) || strchr ("-._~", *p))
-            vhost[len++] = *p;
-        else
-            len += (size_t) snprintf (vhost + len, 4, "%%%02x", (unsigned char) *p);
-    }
-    vhost[len] = 0;
-    args->shown = zsys_sprintf ("amqp://%s@%s:%d/%s", args->info.user, args->info.host,
-                                args->info.port, vhost);
+    args->info = arb_upstream_url_info (args->url);
+    args->shown = arb_upstream_url_shown (args->url);
     return 0;
 }
 
@@ -216,25 +193,27 @@ s_open (s_thread_t *self, char *why, size_t size)
 {
     s_args_t *args = self->args;
     self->conn = amqp_new_connection ();
-    amqp_socket_t *socket = amqp_tcp_socket_new (self->conn);
+    amqp_socket_t *socket = arb_upstream_url_socket (args->url, self->conn, why, size);
+    if (!socket)
+        goto failed;
+    //  with TLS, the handshake and the server's certificate's checks too
     struct timeval connect = {S_CONNECT_S, 0}, rpc = {S_RPC_S, 0};
-    int rc = socket ? amqp_socket_open_noblock (socket, args->info.host, args->info.port, &connect)
-                    : AMQP_STATUS_NO_MEMORY;
+    int rc = amqp_socket_open_noblock (socket, args->info->host, args->info->port, &connect);
     if (rc != AMQP_STATUS_OK) {
-        snprintf (why, size, "cannot connect to %.255s:%d: %s", args->info.host, args->info.port,
+        snprintf (why, size, "cannot connect to %.255s:%d: %s", args->info->host, args->info->port,
                   amqp_error_string2 (rc));
         goto failed;
     }
     amqp_set_handshake_timeout (self->conn, &rpc);
     amqp_set_rpc_timeout (self->conn, &rpc);
     amqp_rpc_reply_t login =
-        amqp_login (self->conn, args->info.vhost, 0, S_FRAME_MAX, ARB_UPSTREAM_HEARTBEAT_S,
-                    AMQP_SASL_METHOD_PLAIN, args->info.user, args->info.password);
+        amqp_login (self->conn, args->info->vhost, 0, S_FRAME_MAX, ARB_UPSTREAM_HEARTBEAT_S,
+                    AMQP_SASL_METHOD_PLAIN, args->info->user, args->info->password);
     if (login.reply_type != AMQP_RESPONSE_NORMAL) {
         char text[S_REPLY_MAX];
         s_reply_text (login, text, sizeof (text));
-        snprintf (why, size, "login as '%.64s' to vhost '%.64s' refused: %s", args->info.user,
-                  args->info.vhost, text);
+        snprintf (why, size, "login as '%.64s' to vhost '%.64s' refused: %s", args->info->user,
+                  args->info->vhost, text);
         goto failed;
     }
     amqp_channel_open (self->conn, S_CHANNEL);

@@ -331,7 +331,7 @@ main (int argc, char **argv)
          "consumed (default 60; 0: the broker's --retention; a [queue.NAME] retention wins)"},
         {"upstream", 0, ARB_OPT_STR, &settings.upstream, 0, 0, "URL",
          "the RabbitMQ whose queues [bridge.NAME] sections bridge: "
-         "amqp://user:password@host:port/vhost"},
+         "amqp://user:password@host:port/vhost, or amqps://...?cacertfile=PATH for TLS"},
         {"upstream-reconnect-max", 0, ARB_OPT_SECONDS, &settings.upstream_reconnect_max_ms, 500,
          3600 * 1000, "S",
          "longest wait between attempts to reach the upstream (from 0.5, doubling; default 30)"},
@@ -390,7 +390,8 @@ main (int argc, char **argv)
         status = 2;
     }
     else if (rc == ARB_OPTIONS_CHECK) {
-        if (s_check_servers (&settings))
+        //  both, so that every problem is said at once
+        if (s_check_servers (&settings) | arb_bridges_check (sections.bridges, settings.upstream))
             status = 2;
         else
             arb_options_print (options, stdout);

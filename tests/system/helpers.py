@@ -247,7 +247,7 @@ class Rabbit:
     it never meets another node of the machine; started and stopped by PID.
     Needs python3-pika."""
 
-    def __init__(self, root):
+    def __init__(self, root, tls=False):
         self.root = root
         self.port = free_port()
         self.dist_port = free_port()
@@ -259,6 +259,17 @@ class Rabbit:
         open(os.path.join(root, 'rabbitmq-env.conf'), 'w').close()
         with open(os.path.join(root, 'rabbitmq.conf'), 'w') as f:
             f.write('listeners.tcp.1 = 127.0.0.1:%d\n' % self.port)
+            # with tls, a TLS listener too (self.tls_port), its certificate
+            # made here (self.tls: make_tls_files' paths)
+            self.tls = make_tls_files(os.path.join(root, 'tls')) if tls else None
+            if tls:
+                self.tls_port = free_port()
+                f.write('listeners.ssl.1 = 127.0.0.1:%d\n' % self.tls_port)
+                f.write('ssl_options.cacertfile = %s\n' % self.tls['ca'])
+                f.write('ssl_options.certfile = %s\n' % self.tls['server_cert'])
+                f.write('ssl_options.keyfile = %s\n' % self.tls['server_key'])
+                f.write('ssl_options.verify = verify_none\n')
+                f.write('ssl_options.fail_if_no_peer_cert = false\n')
         self.env = dict(
             os.environ, HOME=os.path.join(root, 'home'), ERL_EPMD_PORT=str(self.epmd_port),
             ERL_EPMD_ADDRESS='127.0.0.1', RABBITMQ_NODENAME='arbtest%d@localhost' % os.getpid(),
@@ -283,6 +294,12 @@ class Rabbit:
 
     def url(self, user='guest', password='guest'):
         return 'amqp://%s:%s@127.0.0.1:%d/%%2f' % (user, password, self.port)
+
+    def tls_url(self, query, host='localhost'):
+        """An amqps:// URL of the TLS listener, as guest, with the query
+        given (RabbitMQ's URI parameters: cacertfile=..., verify=...)."""
+        return 'amqps://guest:guest@%s:%d/%%2f%s' % (host, self.tls_port,
+                                                     '?' + query if query else '')
 
     def connect(self):
         import pika
@@ -323,9 +340,38 @@ class Rabbit:
             self.log.close()
 
 
-def start_rabbit(tmp_path_factory):
+def make_tls_files(folder):
+    """Certificates made with openssl for a TLS server on this machine: a
+    CA ('ca'), a server certificate it signs for the name localhost only
+    ('server_cert', 'server_key'), and another CA that signed nothing
+    ('other_ca'). Paths by name."""
+    os.makedirs(folder, exist_ok=True)
+    files = {name: os.path.join(folder, name + '.pem') for name in
+             ('ca', 'ca_key', 'server_cert', 'server_key', 'server_csr', 'other_ca', 'other_key')}
+    ext = os.path.join(folder, 'server.ext')
+    with open(ext, 'w') as f:
+        f.write('subjectAltName = DNS:localhost\nbasicConstraints = CA:FALSE\n'
+                'extendedKeyUsage = serverAuth\n')
+
+    def openssl(*args):
+        subprocess.run(('openssl',) + args, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, timeout=60)
+    for ca, key, name in (('ca', 'ca_key', 'arbiter test CA'),
+                          ('other_ca', 'other_key', 'another CA')):
+        openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj',
+                '/CN=%s' % name, '-keyout', files[key], '-out', files[ca])
+    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout',
+            files['server_key'], '-out', files['server_csr'])
+    openssl('x509', '-req', '-in', files['server_csr'], '-CA', files['ca'], '-CAkey',
+            files['ca_key'], '-CAcreateserial', '-days', '2', '-extfile', ext, '-out',
+            files['server_cert'])
+    return files
+
+
+def start_rabbit(tmp_path_factory, tls=False):
     """A started Rabbit in a temporary directory (the test is skipped
-    without rabbitmq-server, epmd or python3-pika); close() it at the end."""
+    without rabbitmq-server, epmd or python3-pika), with a TLS listener
+    too if tls; close() it at the end."""
     import pytest
     pytest.importorskip('pika', reason='python3-pika is not installed')
     if not os.access(RABBITMQ_SERVER, os.X_OK) or not shutil.which('epmd'):
@@ -335,7 +381,7 @@ def start_rabbit(tmp_path_factory):
     # node that could not listen (it exits) is tried again on other ports
     for attempt in range(3):
         try:
-            return Rabbit(str(tmp_path_factory.mktemp('rabbitmq')))
+            return Rabbit(str(tmp_path_factory.mktemp('rabbitmq')), tls=tls)
         except AssertionError:
             if attempt == 2:
                 raise

@@ -28,7 +28,7 @@ pika = pytest.importorskip('pika', reason='python3-pika is not installed')
 
 @pytest.fixture(scope='module')
 def rabbit_server(tmp_path_factory):
-    server = start_rabbit(tmp_path_factory)
+    server = start_rabbit(tmp_path_factory, tls=True)
     yield server
     server.close()
 
@@ -396,3 +396,65 @@ def test_broker_kill9_mid_stream_loses_nothing(broker, processes, tmp_path, rabb
     got.wait(n, timeout=90)
     check_all_answered(got, n, broker, 'brokerkill', rabbit, jobs)
     assert task_count(broker, 'brokerkill') == n
+
+
+def test_amqps_upstream_checks_the_servers_certificate(broker, processes, tmp_path, rabbit):
+    """A TLS upstream (amqps://, RabbitMQ's URI parameters): with the CA
+    that signed the server's certificate, for the name it holds, messages
+    flow (a body over several TLS records among them); with another CA,
+    the system's CAs, or a name the certificate does not hold, the bridge
+    does not connect, says why and tries again; verify_none connects to
+    anyone. The other bridges and servers go on."""
+    tls = rabbit.tls
+    good, replies = names('tls')
+    declare(rabbit, good, replies)
+    start_exec_worker(broker, processes, tmp_path, 'tr a-z A-Z', '--queue', 'tls')
+    start_exec_worker(broker, processes, tmp_path, 'tr a-z A-Z', '--queue', 'tlsnone')
+    none, none_replies = names('tlsnone')
+    declare(rabbit, none, none_replies)
+    gateway = start_gateway(broker, processes, tmp_path, rabbit, {
+        'tls': {'upstream': rabbit.tls_url('cacertfile=' + tls['ca']), 'upstream-queue': good},
+        'otherca': {'upstream': rabbit.tls_url('cacertfile=' + tls['other_ca']),
+                    'upstream-queue': good},
+        'systemca': {'upstream': rabbit.tls_url(''), 'upstream-queue': good},
+        'wrongname': {'upstream': rabbit.tls_url('cacertfile=' + tls['ca'], host='127.0.0.1'),
+                      'upstream-queue': good},
+        'tlsnone': {'upstream': rabbit.tls_url('verify=verify_none', host='127.0.0.1'),
+                    'upstream-queue': none}})
+    big = b'message 2 ' + b'x' * 100000
+    publish(rabbit, good, replies, [b'message 0', b'message 1', big])
+    publish(rabbit, none, none_replies, [b'message 0'])
+    got = Replies(rabbit, replies).wait(3)
+    assert got.got['c2'][1] == big.upper()
+    assert Replies(rabbit, none_replies).wait(1).got['c0'][1] == b'MESSAGE 0'
+    out = gateway.output()
+    assert ('upstream: consuming bridge=tls url=amqps://guest@localhost:%d/%%2f?cacertfile='
+            % rabbit.tls_port) in out, out
+    for bridge, why in (('otherca', 'SSL peer cert verification failed'),
+                        ('systemca', 'SSL peer cert verification failed'),
+                        ('wrongname', 'SSL hostname verification failed')):
+        wait_until(lambda: gateway.output().count('cannot consume bridge=%s ' % bridge) >= 2,
+                   what='a second attempt of the %s bridge' % bridge)
+        line = next(line for line in gateway.output().splitlines()
+                    if 'cannot consume bridge=%s ' % bridge in line)
+        assert why in line, line
+        assert 'consuming bridge=%s ' % bridge not in gateway.output()
+    others_serve(gateway, 'beside-tls-bridges')
+    assert gateway.alive()
+
+
+def test_amqps_url_mistakes_are_refused_by_check_config(tmp_path):
+    """A TLS parameter the bridge does not know, or a certificate file
+    that is not there: --check-config says so, naming the section, and
+    quotes no password."""
+    for query, why in (('server_name_indication=h', "unknown URL parameter 'server_name_indication'"),
+                       ('cacertfile=/no/such/ca.pem', 'cacertfile: cannot read /no/such/ca.pem')):
+        conf = tmp_path / 'tls.conf'
+        conf.write_text('[bridge.jobs]\nupstream = amqps://guest:sekrit@localhost/%%2f?%s\n' % query)
+        proc = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', str(conf),
+                               '--check-config'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              timeout=30)
+        assert proc.returncode == 2, (query, proc.stdout, proc.stderr)
+        assert b'bridge.jobs.upstream: ' + why.encode() in proc.stderr, proc.stderr
+        assert b'sekrit' not in proc.stderr
+

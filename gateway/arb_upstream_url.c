@@ -1,0 +1,251 @@
+/*  arb_upstream_url.c — an upstream RabbitMQ's URL; see arb_upstream_url.h.
+
+    rabbitmq-c parses the URL (amqp_parse_url: user, password, host, port,
+    vhost, and amqps:// with its port) but not a query, so the query is cut
+    off first and read here. Its TLS socket checks the server's certificate
+    and host name by default but trusts no CA until told: without a
+    cacertfile the system's CAs are loaded into its OpenSSL context, as
+    any TLS client does.
+*/
+
+#include "arb_upstream_url.h"
+
+#include <amqp_ssl_socket.h>
+#include <amqp_tcp_socket.h>
+#include <ctype.h>
+#include <czmq.h>
+#include <openssl/ssl.h>
+
+struct _arb_upstream_url_t {
+    char *text;                        //  owned: the URL before its query, parsed in place
+    struct amqp_connection_info info;  //  points into text
+    char *shown;                       //  owned
+    bool verify;                       //  verify_peer
+    char *cacertfile;                  //  owned, or NULL
+    char *certfile;                    //  owned, or NULL
+    char *keyfile;                     //  owned, or NULL
+};
+
+void
+arb_upstream_url_destroy (arb_upstream_url_t **self_p)
+{
+    assert (self_p);
+    arb_upstream_url_t *self = *self_p;
+    if (!self)
+        return;
+    free (self->text);
+    free (self->shown);
+    free (self->cacertfile);
+    free (self->certfile);
+    free (self->keyfile);
+    free (self);
+    *self_p = NULL;
+}
+
+static int
+s_hex (char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char) tolower ((unsigned char) c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+//  Decodes %XX in place (a + stays itself: paths hold them). 0, or -1
+//  for a bad escape or a NUL.
+static int
+s_unescape (char *text)
+{
+    char *to = text;
+    for (const char *p = text; *p; p++) {
+        if (*p == '%') {
+            int high = s_hex (p[1]), low = high < 0 ? -1 : s_hex (p[2]);
+            if (low < 0 || (high == 0 && low == 0))
+                return -1;
+            *to++ = (char) (high * 16 + low);
+            p += 2;
+        }
+        else
+            *to++ = *p;
+    }
+    *to = 0;
+    return 0;
+}
+
+//  Takes one key=value of the query. 0, or -1 with why.
+static int
+s_param (arb_upstream_url_t *self, char *pair, char *why, size_t size)
+{
+    char *value = strchr (pair, '=');
+    if (!value) {
+        snprintf (why, size, "URL parameter '%.64s' without a value", pair);
+        return -1;
+    }
+    *value++ = 0;
+    if (s_unescape (pair) || s_unescape (value)) {
+        snprintf (why, size, "a bad %%-escape in the URL's parameters");
+        return -1;
+    }
+    char **path = streq (pair, "cacertfile") ? &self->cacertfile
+                  : streq (pair, "certfile") ? &self->certfile
+                  : streq (pair, "keyfile")  ? &self->keyfile
+                                             : NULL;
+    if (path) {
+        if (access (value, R_OK)) {
+            snprintf (why, size, "%s: cannot read %.200s: %s", pair, value, strerror (errno));
+            return -1;
+        }
+        free (*path);
+        *path = strdup (value);
+        return 0;
+    }
+    if (streq (pair, "verify") && (streq (value, "verify_peer") || streq (value, "verify_none"))) {
+        self->verify = streq (value, "verify_peer");
+        return 0;
+    }
+    if (streq (pair, "verify"))
+        snprintf (why, size, "verify: '%.64s' is neither verify_peer nor verify_none", value);
+    else
+        snprintf (why, size,
+                  "unknown URL parameter '%.64s' (cacertfile, certfile, keyfile, verify)", pair);
+    return -1;
+}
+
+//  Reads the query's parameters (query: its copy, cut in place). 0 or -1.
+static int
+s_query (arb_upstream_url_t *self, char *query, char *why, size_t size)
+{
+    for (char *pair = query, *next; pair && *pair; pair = next) {
+        next = strchr (pair, '&');
+        if (next)
+            *next++ = 0;
+        if (*pair && s_param (self, pair, why, size))
+            return -1;
+    }
+    if (!self->info.ssl && (self->cacertfile || self->certfile || self->keyfile || !self->verify)) {
+        snprintf (why, size, "TLS parameters need an amqps:// URL");
+        return -1;
+    }
+    if (!self->certfile != !self->keyfile) {
+        snprintf (why, size, "certfile and keyfile go together");
+        return -1;
+    }
+    return 0;
+}
+
+//  The URL for logs: no password; the vhost as a URL writes it ("/" is
+//  %2f); the query as given (paths and checks, nothing secret).
+static char *
+s_shown (arb_upstream_url_t *self, const char *query)
+{
+    char vhost[3 * 256 + 1] = "";
+    size_t len = 0;
+    for (const char *p = self->info.vhost; *p && len + 4 < sizeof (vhost); p++) {
+        if (isalnum ((unsigned char) *p) || strchr ("-._~", *p))
+            vhost[len++] = *p;
+        else
+            len += (size_t) snprintf (vhost + len, 4, "%%%02x", (unsigned char) *p);
+    }
+    vhost[len] = 0;
+    return zsys_sprintf ("%s://%s@%s:%d/%s%s%s", self->info.ssl ? "amqps" : "amqp", self->info.user,
+                         self->info.host, self->info.port, vhost, query ? "?" : "",
+                         query ? query : "");
+}
+
+arb_upstream_url_t *
+arb_upstream_url_new (const char *text, char *why, size_t size)
+{
+    if (strncmp (text, "amqp://", 7) != 0 && strncmp (text, "amqps://", 8) != 0) {
+        snprintf (why, size, "not an amqp:// or amqps:// URL");
+        return NULL;
+    }
+    arb_upstream_url_t *self = (arb_upstream_url_t *) zmalloc (sizeof (arb_upstream_url_t));
+    self->text = strdup (text);
+    self->verify = true;
+    char *mark = strchr (self->text, '?');
+    char *query = mark ? strdup (mark + 1) : NULL;
+    if (mark)
+        *mark = 0;
+    amqp_default_connection_info (&self->info);
+    int rc = 0;
+    if (amqp_parse_url (self->text, &self->info) != AMQP_STATUS_OK) {
+        snprintf (why, size,
+                  "malformed URL (expected amqp://user:password@host:port/vhost, or amqps://)");
+        rc = -1;
+    }
+    if (rc == 0 && query) {
+        char *copy = strdup (query);
+        rc = s_query (self, copy, why, size);
+        free (copy);
+    }
+    if (rc == 0)
+        self->shown = s_shown (self, query);
+    free (query);
+    if (rc)
+        arb_upstream_url_destroy (&self);
+    return self;
+}
+
+const struct amqp_connection_info *
+arb_upstream_url_info (arb_upstream_url_t *self)
+{
+    return &self->info;
+}
+
+const char *
+arb_upstream_url_shown (arb_upstream_url_t *self)
+{
+    return self->shown;
+}
+
+bool
+arb_upstream_url_tls (arb_upstream_url_t *self)
+{
+    return self->info.ssl;
+}
+
+//  The TLS settings of a new TLS socket. 0, or -1 with why.
+static int
+s_tls (arb_upstream_url_t *self, amqp_socket_t *socket, char *why, size_t size)
+{
+    amqp_ssl_socket_set_verify_peer (socket, self->verify);
+    amqp_ssl_socket_set_verify_hostname (socket, self->verify);
+    if (amqp_ssl_socket_set_ssl_versions (socket, AMQP_TLSv1_2, AMQP_TLSvLATEST)
+        != AMQP_STATUS_OK) {
+        snprintf (why, size, "TLS 1.2 is not available");
+        return -1;
+    }
+    if (self->cacertfile
+            ? amqp_ssl_socket_set_cacert (socket, self->cacertfile) != AMQP_STATUS_OK
+            : SSL_CTX_set_default_verify_paths ((SSL_CTX *) amqp_ssl_socket_get_context (socket))
+                  != 1) {
+        snprintf (why, size, "cannot load the CA certificates of %.200s",
+                  self->cacertfile ? self->cacertfile : "the system");
+        return -1;
+    }
+    if (self->certfile
+        && amqp_ssl_socket_set_key (socket, self->certfile, self->keyfile) != AMQP_STATUS_OK) {
+        snprintf (why, size, "cannot load the certificate %.200s with the key %.200s",
+                  self->certfile, self->keyfile);
+        return -1;
+    }
+    return 0;
+}
+
+amqp_socket_t *
+arb_upstream_url_socket (arb_upstream_url_t *self,
+                         amqp_connection_state_t conn,
+                         char *why,
+                         size_t size)
+{
+    amqp_socket_t *socket =
+        self->info.ssl ? amqp_ssl_socket_new (conn) : amqp_tcp_socket_new (conn);
+    if (!socket) {
+        snprintf (why, size, "cannot make a %s socket", self->info.ssl ? "TLS" : "TCP");
+        return NULL;
+    }
+    //  the connection owns the socket (amqp_destroy_connection frees it)
+    if (self->info.ssl && s_tls (self, socket, why, size))
+        return NULL;
+    return socket;
+}
