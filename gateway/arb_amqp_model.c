@@ -6,44 +6,21 @@
     encoded (rabbitmq-c's table codec, length prefix included) and decoded
     into a scratch pool when needed: only headers routing and equivalence
     checks read them.
+
+    The model's other parts are files of their own that share
+    arb_amqp_model_priv.h (which lists them).
 */
 
-#include "arb_amqp_model.h"
+#include "arb_amqp_model_priv.h"
 #include "arb_proto.h"
 
 #include <inttypes.h>
 
-typedef struct {
-    char *dest;  //  owned
-    bool dest_exchange;
-    char *key;       //  owned
-    zchunk_t *args;  //  owned encoded table
-} s_binding_t;
-
-//  A binding loaded before its source exists.
-typedef struct {
-    char *vhost;
-    char *source;
-    s_binding_t *binding;
-} s_pending_t;
-
-struct _arb_amqp_vhost_t {
-    char *name;           //  owned
-    char *prefix;         //  owned: "" for "/", else "NAME|"
-    zhashx_t *exchanges;  //  name -> owned exchange
-    zhashx_t *queues;     //  name -> owned queue
-};
-
-struct _arb_amqp_model_t {
-    zhashx_t *vhosts;   //  name -> owned vhost
-    zlistx_t *pending;  //  owned s_pending_t, while loading
-};
-
 //  ---------------------------------------------------------------------
 //  Tables
 
-static zchunk_t *
-s_encode_args (amqp_table_t *args)
+zchunk_t *
+arb_amqp_model_encode_args (amqp_table_t *args)
 {
     amqp_table_t empty = {0, NULL};
     if (!args)
@@ -65,9 +42,8 @@ s_encode_args (amqp_table_t *args)
     }
 }
 
-//  Decodes an encoded table (with prefix) into pool. 0 or -1.
-static int
-s_decode_args (zchunk_t *chunk, amqp_pool_t *pool, amqp_table_t *table)
+int
+arb_amqp_model_decode_args (zchunk_t *chunk, amqp_pool_t *pool, amqp_table_t *table)
 {
     size_t size = zchunk_size (chunk);
     if (size < 4)
@@ -82,7 +58,7 @@ arb_amqp_model_same_args (zchunk_t *stored, amqp_table_t *args)
     init_amqp_pool (&pool, 4096);
     amqp_table_t table;
     amqp_table_t empty = {0, NULL};
-    bool same = s_decode_args (stored, &pool, &table) == 0
+    bool same = arb_amqp_model_decode_args (stored, &pool, &table) == 0
                 && arb_amqp_table_equal (&table, args ? args : &empty);
     empty_amqp_pool (&pool);
     return same;
@@ -155,7 +131,7 @@ arb_amqp_model_equivalent_qargs (zchunk_t *stored, amqp_table_t *args)
     amqp_table_t empty = {0, NULL};
     if (!args)
         args = &empty;
-    bool same = s_decode_args (stored, &pool, &table) == 0;
+    bool same = arb_amqp_model_decode_args (stored, &pool, &table) == 0;
     //  a queue's type is in its stored arguments (its record), so this
     //  holds across restarts
     bool quorum = same && s_is_quorum (&table);
@@ -181,9 +157,9 @@ arb_amqp_model_equivalent_qargs (zchunk_t *stored, amqp_table_t *args)
 //  Model and vhosts
 
 static void
-s_binding_free (s_binding_t **binding_p)
+s_binding_free (arb_amqp_binding_t **binding_p)
 {
-    s_binding_t *binding = *binding_p;
+    arb_amqp_binding_t *binding = *binding_p;
     if (!binding)
         return;
     free (binding->dest);
@@ -196,7 +172,7 @@ s_binding_free (s_binding_t **binding_p)
 static void
 s_binding_destructor (void **item)
 {
-    s_binding_free ((s_binding_t **) item);
+    s_binding_free ((arb_amqp_binding_t **) item);
 }
 
 static void
@@ -252,7 +228,7 @@ s_vhost_destructor (void **item)
 static void
 s_pending_destructor (void **item)
 {
-    s_pending_t *pending = (s_pending_t *) *item;
+    arb_amqp_pending_t *pending = (arb_amqp_pending_t *) *item;
     if (!pending)
         return;
     free (pending->vhost);
@@ -445,7 +421,7 @@ arb_amqp_model_add_exchange (arb_amqp_vhost_t *vhost,
     exchange->durable = durable;
     exchange->auto_delete = auto_delete;
     exchange->internal = internal;
-    exchange->args = s_encode_args (args);
+    exchange->args = arb_amqp_model_encode_args (args);
     //  RabbitMQ's alternate exchange: where what this exchange routes
     //  nowhere goes (a string; one of another type is no exchange name,
     //  and routes nowhere, as there)
@@ -481,9 +457,9 @@ s_unbind_all (arb_amqp_vhost_t *vhost, const char *dest, bool dest_exchange)
 {
     for (arb_amqp_exchange_t *x = (arb_amqp_exchange_t *) zhashx_first (vhost->exchanges); x;
          x = (arb_amqp_exchange_t *) zhashx_next (vhost->exchanges)) {
-        s_binding_t *b = (s_binding_t *) zlistx_first (x->bindings);
+        arb_amqp_binding_t *b = (arb_amqp_binding_t *) zlistx_first (x->bindings);
         while (b) {
-            s_binding_t *next = (s_binding_t *) zlistx_next (x->bindings);
+            arb_amqp_binding_t *next = (arb_amqp_binding_t *) zlistx_next (x->bindings);
             if (b->dest_exchange == dest_exchange && streq (b->dest, dest)) {
                 //  by its handle (a NULL handle would delete the first)
                 zlistx_delete (x->bindings, zlistx_find (x->bindings, b));
@@ -759,7 +735,7 @@ arb_amqp_model_add_queue (arb_amqp_vhost_t *vhost,
     queue->exclusive = exclusive;
     queue->auto_delete = auto_delete;
     queue->owner = owner;
-    queue->args = s_encode_args (args);
+    queue->args = arb_amqp_model_encode_args (args);
     char why[256];
     amqp_table_t empty = {0, NULL};
     if (arb_amqp_model_parse_qargs (args ? args : &empty, &queue->settings, why, sizeof (why)))
@@ -783,25 +759,25 @@ arb_amqp_model_remove_queue (arb_amqp_queue_t *queue)
 //  ---------------------------------------------------------------------
 //  Bindings
 
-static s_binding_t *
+static arb_amqp_binding_t *
 s_binding_find (arb_amqp_exchange_t *source,
                 const char *dest,
                 bool dest_exchange,
                 const char *key,
                 amqp_table_t *args)
 {
-    for (s_binding_t *b = (s_binding_t *) zlistx_first (source->bindings); b;
-         b = (s_binding_t *) zlistx_next (source->bindings))
+    for (arb_amqp_binding_t *b = (arb_amqp_binding_t *) zlistx_first (source->bindings); b;
+         b = (arb_amqp_binding_t *) zlistx_next (source->bindings))
         if (b->dest_exchange == dest_exchange && streq (b->dest, dest) && streq (b->key, key)
             && arb_amqp_model_same_args (b->args, args))
             return b;
     return NULL;
 }
 
-static s_binding_t *
-s_binding_new (const char *dest, bool dest_exchange, const char *key, zchunk_t *args)
+arb_amqp_binding_t *
+arb_amqp_binding_new (const char *dest, bool dest_exchange, const char *key, zchunk_t *args)
 {
-    s_binding_t *binding = (s_binding_t *) zmalloc (sizeof (s_binding_t));
+    arb_amqp_binding_t *binding = (arb_amqp_binding_t *) zmalloc (sizeof (arb_amqp_binding_t));
     binding->dest = strdup (dest);
     binding->dest_exchange = dest_exchange;
     binding->key = strdup (key);
@@ -819,8 +795,8 @@ arb_amqp_model_bind (arb_amqp_exchange_t *source,
     if (s_binding_find (source, dest, dest_exchange, key, args))
         return 0;
     source->had_binding = true;
-    zlistx_add_end (source->bindings,
-                    s_binding_new (dest, dest_exchange, key, s_encode_args (args)));
+    zlistx_add_end (source->bindings, arb_amqp_binding_new (dest, dest_exchange, key,
+                                                            arb_amqp_model_encode_args (args)));
     return 1;
 }
 
@@ -831,7 +807,7 @@ arb_amqp_model_unbind (arb_amqp_exchange_t *source,
                        const char *key,
                        amqp_table_t *args)
 {
-    s_binding_t *binding = s_binding_find (source, dest, dest_exchange, key, args);
+    arb_amqp_binding_t *binding = s_binding_find (source, dest, dest_exchange, key, args);
     if (!binding)
         return 0;
     zlistx_delete (source->bindings, zlistx_find (source->bindings, binding));
@@ -840,12 +816,12 @@ arb_amqp_model_unbind (arb_amqp_exchange_t *source,
 
 //  The record key of binding b from source.
 static void
-s_binding_key (arb_amqp_exchange_t *source, s_binding_t *b, char *buf, size_t size)
+s_binding_key (arb_amqp_exchange_t *source, arb_amqp_binding_t *b, char *buf, size_t size)
 {
     amqp_pool_t pool;
     init_amqp_pool (&pool, 4096);
     amqp_table_t table = {0, NULL};
-    s_decode_args (b->args, &pool, &table);
+    arb_amqp_model_decode_args (b->args, &pool, &table);
     arb_amqp_model_binding_key (source, b->dest, b->dest_exchange, b->key, &table, buf, size);
     empty_amqp_pool (&pool);
 }
@@ -861,8 +837,8 @@ arb_amqp_model_binding_keys (arb_amqp_vhost_t *vhost,
     for (arb_amqp_exchange_t *x = (arb_amqp_exchange_t *) zhashx_first (vhost->exchanges); x;
          x = (arb_amqp_exchange_t *) zhashx_next (vhost->exchanges)) {
         bool from = dest_exchange && streq (x->name, dest);
-        for (s_binding_t *b = (s_binding_t *) zlistx_first (x->bindings); b;
-             b = (s_binding_t *) zlistx_next (x->bindings))
+        for (arb_amqp_binding_t *b = (arb_amqp_binding_t *) zlistx_first (x->bindings); b;
+             b = (arb_amqp_binding_t *) zlistx_next (x->bindings))
             if (from || (b->dest_exchange == dest_exchange && streq (b->dest, dest))) {
                 s_binding_key (x, b, key, sizeof (key));
                 fn (arg, key);
@@ -1013,7 +989,7 @@ s_headers_match (zchunk_t *args, const amqp_table_t *headers)
     init_amqp_pool (&pool, 4096);
     amqp_table_t table;
     bool matched = false;
-    if (s_decode_args (args, &pool, &table) == 0) {
+    if (arb_amqp_model_decode_args (args, &pool, &table) == 0) {
         bool any, with_x;
         s_match_mode (arb_amqp_table_get (&table, "x-match"), &any, &with_x);
         size_t wanted = 0, hits = 0;
@@ -1112,8 +1088,8 @@ s_route (arb_amqp_exchange_t *exchange,
         return;
     }
     bool matched = false;
-    for (s_binding_t *b = (s_binding_t *) zlistx_first (exchange->bindings); b;
-         b = (s_binding_t *) zlistx_next (exchange->bindings)) {
+    for (arb_amqp_binding_t *b = (arb_amqp_binding_t *) zlistx_first (exchange->bindings); b;
+         b = (arb_amqp_binding_t *) zlistx_next (exchange->bindings)) {
         bool match = false;
         switch (exchange->type) {
             case ARB_AMQP_DIRECT:
@@ -1154,250 +1130,4 @@ arb_amqp_model_route (arb_amqp_exchange_t *exchange,
     s_route (exchange, key, headers, targets, &seen);
     zlistx_destroy (&seen);
     return targets->n;
-}
-
-//  ---------------------------------------------------------------------
-//  Records
-
-char *
-arb_amqp_model_exchange_key (arb_amqp_exchange_t *exchange, char *buf, size_t size)
-{
-    snprintf (buf, size, ARB_AMQP_META_PREFIX "x.%s|%s", exchange->vhost->name, exchange->name);
-    return buf;
-}
-
-char *
-arb_amqp_model_queue_key (arb_amqp_queue_t *queue, char *buf, size_t size)
-{
-    snprintf (buf, size, ARB_AMQP_META_PREFIX "q.%s|%s", queue->vhost->name, queue->name);
-    return buf;
-}
-
-char *
-arb_amqp_model_binding_key (arb_amqp_exchange_t *source,
-                            const char *dest,
-                            bool dest_exchange,
-                            const char *key,
-                            amqp_table_t *args,
-                            char *buf,
-                            size_t size)
-{
-    //  the binding's identity (destination, key, arguments) hashed: keys
-    //  stay short whatever the routing key holds
-    zchunk_t *encoded = s_encode_args (args);
-    zdigest_t *digest = zdigest_new ();
-    zdigest_update (digest, (const byte *) (dest_exchange ? "e" : "q"), 1);
-    zdigest_update (digest, (const byte *) dest, strlen (dest) + 1);
-    zdigest_update (digest, (const byte *) key, strlen (key) + 1);
-    zdigest_update (digest, zchunk_data (encoded), zchunk_size (encoded));
-    snprintf (buf, size, ARB_AMQP_META_PREFIX "b.%s|%s|%s", source->vhost->name, source->name,
-              zdigest_string (digest));
-    zdigest_destroy (&digest);
-    zchunk_destroy (&encoded);
-    return buf;
-}
-
-static amqp_table_entry_t
-s_entry_str (const char *key, const char *value)
-{
-    amqp_table_entry_t entry = {.key = amqp_cstring_bytes (key)};
-    entry.value.kind = AMQP_FIELD_KIND_UTF8;
-    entry.value.value.bytes = amqp_cstring_bytes (value);
-    return entry;
-}
-
-static amqp_table_entry_t
-s_entry_bool (const char *key, bool value)
-{
-    amqp_table_entry_t entry = {.key = amqp_cstring_bytes (key)};
-    entry.value.kind = AMQP_FIELD_KIND_BOOLEAN;
-    entry.value.value.boolean = value;
-    return entry;
-}
-
-static amqp_table_entry_t
-s_entry_table (const char *key, amqp_table_t table)
-{
-    amqp_table_entry_t entry = {.key = amqp_cstring_bytes (key)};
-    entry.value.kind = AMQP_FIELD_KIND_TABLE;
-    entry.value.value.table = table;
-    return entry;
-}
-
-//  Encodes a record of n entries with args (an encoded table) as "args".
-static zchunk_t *
-s_record (amqp_table_entry_t *entries, int n, zchunk_t *args)
-{
-    amqp_pool_t pool;
-    init_amqp_pool (&pool, 4096);
-    amqp_table_t table = {0, NULL};
-    s_decode_args (args, &pool, &table);
-    entries[n++] = s_entry_table ("args", table);
-    amqp_table_t record = {n, entries};
-    zchunk_t *chunk = s_encode_args (&record);
-    empty_amqp_pool (&pool);
-    return chunk;
-}
-
-zchunk_t *
-arb_amqp_model_exchange_record (arb_amqp_exchange_t *exchange)
-{
-    amqp_table_entry_t entries[5] = {
-        s_entry_str ("type", s_type_names[exchange->type]),
-        s_entry_bool ("durable", exchange->durable),
-        s_entry_bool ("auto_delete", exchange->auto_delete),
-        s_entry_bool ("internal", exchange->internal),
-    };
-    return s_record (entries, 4, exchange->args);
-}
-
-zchunk_t *
-arb_amqp_model_queue_record (arb_amqp_queue_t *queue)
-{
-    amqp_table_entry_t entries[5] = {
-        s_entry_bool ("durable", queue->durable),
-        s_entry_bool ("exclusive", queue->exclusive),
-        s_entry_bool ("auto_delete", queue->auto_delete),
-        s_entry_bool ("had_consumer", queue->had_consumer),
-    };
-    return s_record (entries, 4, queue->args);
-}
-
-zchunk_t *
-arb_amqp_model_binding_record (arb_amqp_exchange_t *source,
-                               const char *dest,
-                               bool dest_exchange,
-                               const char *key,
-                               amqp_table_t *args)
-{
-    zchunk_t *encoded = s_encode_args (args);
-    amqp_table_entry_t entries[5] = {
-        s_entry_str ("source", source->name),
-        s_entry_str ("dest", dest),
-        s_entry_bool ("dest_exchange", dest_exchange),
-        s_entry_str ("key", key),
-    };
-    zchunk_t *record = s_record (entries, 4, encoded);
-    zchunk_destroy (&encoded);
-    return record;
-}
-
-//  A string entry of a record as a C string (in pool), or NULL.
-static char *
-s_get_str (amqp_table_t *table, const char *key, amqp_pool_t *pool)
-{
-    const amqp_field_value_t *value = arb_amqp_table_get (table, key);
-    if (!value || value->kind != AMQP_FIELD_KIND_UTF8)
-        return NULL;
-    char *out = (char *) amqp_pool_alloc (pool, value->value.bytes.len + 1);
-    memcpy (out, value->value.bytes.bytes, value->value.bytes.len);
-    out[value->value.bytes.len] = 0;
-    return out;
-}
-
-static bool
-s_get_bool (amqp_table_t *table, const char *key)
-{
-    const amqp_field_value_t *value = arb_amqp_table_get (table, key);
-    return value && value->kind == AMQP_FIELD_KIND_BOOLEAN && value->value.boolean;
-}
-
-static amqp_table_t *
-s_get_table (amqp_table_t *table, const char *key)
-{
-    const amqp_field_value_t *value = arb_amqp_table_get (table, key);
-    return value && value->kind == AMQP_FIELD_KIND_TABLE ? (amqp_table_t *) &value->value.table
-                                                         : NULL;
-}
-
-int
-arb_amqp_model_load (arb_amqp_model_t *self, const char *key, const uint8_t *value, size_t size)
-{
-    size_t plen = strlen (ARB_AMQP_META_PREFIX);
-    if (strncmp (key, ARB_AMQP_META_PREFIX, plen) != 0 || strlen (key) < plen + 2
-        || key[plen + 1] != '.')
-        return -1;
-    char kind = key[plen];
-    const char *rest = key + plen + 2;
-    const char *bar = strchr (rest, '|');
-    if (!bar || size < 4)
-        return -1;
-    char *vname = strndup (rest, (size_t) (bar - rest));
-    arb_amqp_vhost_t *vhost = arb_amqp_model_vhost (self, vname);
-    const char *name = bar + 1;
-    amqp_pool_t pool;
-    init_amqp_pool (&pool, 4096);
-    amqp_table_t record;
-    int rc = -1;
-    if (arb_amqp_frame_table (value + 4, size - 4, &pool, &record) != 0)
-        goto cleanup;
-    amqp_table_t *args = s_get_table (&record, "args");
-    rc = 0;
-    if (!vhost)
-        goto cleanup;  //  a vhost no longer configured: its records wait
-    if (kind == 'x') {
-        arb_amqp_type_t type;
-        char *tname = s_get_str (&record, "type", &pool);
-        if (!tname || arb_amqp_model_type (tname, &type) != 0) {
-            rc = -1;
-            goto cleanup;
-        }
-        if (!arb_amqp_model_exchange (vhost, name))
-            arb_amqp_model_add_exchange (vhost, name, type, s_get_bool (&record, "durable"),
-                                         s_get_bool (&record, "auto_delete"),
-                                         s_get_bool (&record, "internal"), args);
-    }
-    else if (kind == 'q') {
-        if (!arb_amqp_model_queue (vhost, name)) {
-            arb_amqp_queue_t *queue = arb_amqp_model_add_queue (
-                vhost, name, s_get_bool (&record, "durable"), s_get_bool (&record, "exclusive"),
-                s_get_bool (&record, "auto_delete"), 0, args);
-            queue->had_consumer = s_get_bool (&record, "had_consumer");
-        }
-    }
-    else if (kind == 'b') {
-        char *source = s_get_str (&record, "source", &pool);
-        char *dest = s_get_str (&record, "dest", &pool);
-        char *bkey = s_get_str (&record, "key", &pool);
-        if (!source || !dest || !bkey) {
-            rc = -1;
-            goto cleanup;
-        }
-        s_pending_t *pending = (s_pending_t *) zmalloc (sizeof (s_pending_t));
-        pending->vhost = strdup (vname);
-        pending->source = strdup (source);
-        pending->binding =
-            s_binding_new (dest, s_get_bool (&record, "dest_exchange"), bkey, s_encode_args (args));
-        zlistx_add_end (self->pending, pending);
-    }
-    else
-        rc = -1;
-cleanup:
-    empty_amqp_pool (&pool);
-    free (vname);
-    return rc;
-}
-
-size_t
-arb_amqp_model_load_done (arb_amqp_model_t *self)
-{
-    size_t dropped = 0;
-    for (s_pending_t *p = (s_pending_t *) zlistx_first (self->pending); p;
-         p = (s_pending_t *) zlistx_next (self->pending)) {
-        arb_amqp_vhost_t *vhost = arb_amqp_model_vhost (self, p->vhost);
-        arb_amqp_exchange_t *source = vhost ? arb_amqp_model_exchange (vhost, p->source) : NULL;
-        bool dest_ok = vhost
-                       && (p->binding->dest_exchange
-                               ? arb_amqp_model_exchange (vhost, p->binding->dest) != NULL
-                               : arb_amqp_model_queue (vhost, p->binding->dest) != NULL);
-        if (!source || !dest_ok) {
-            dropped++;
-            continue;
-        }
-        zlistx_add_end (source->bindings, p->binding);
-        source->had_binding = true;
-        p->binding = NULL;
-    }
-    zlistx_purge (self->pending);
-    return dropped;
 }

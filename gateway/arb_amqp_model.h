@@ -125,7 +125,7 @@ struct _arb_amqp_exchange_t {
     bool had_binding;    //  auto-delete: a binding from it was made (or read back)
     zchunk_t *args;      //  owned encoded arguments table
     char *alternate;     //  owned: its alternate-exchange argument, NULL none
-    zlistx_t *bindings;  //  owned arb binding records (private)
+    zlistx_t *bindings;  //  owned arb_amqp_binding_t (arb_amqp_model_priv.h)
 };
 
 //  ---------------------------------------------------------------------
