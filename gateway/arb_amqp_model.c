@@ -1,4 +1,4 @@
-/*  arb_amqp_model.c — vhosts, exchanges, queues, bindings; see
+/*  arb_amqp_model.c — vhosts, exchanges, queues; see
     arb_amqp_model.h.
 
     A vhost holds its exchanges and queues in hash tables by name; an
@@ -157,25 +157,6 @@ arb_amqp_model_equivalent_qargs (zchunk_t *stored, amqp_table_t *args)
 //  Model and vhosts
 
 static void
-s_binding_free (arb_amqp_binding_t **binding_p)
-{
-    arb_amqp_binding_t *binding = *binding_p;
-    if (!binding)
-        return;
-    free (binding->dest);
-    free (binding->key);
-    zchunk_destroy (&binding->args);
-    free (binding);
-    *binding_p = NULL;
-}
-
-static void
-s_binding_destructor (void **item)
-{
-    s_binding_free ((arb_amqp_binding_t **) item);
-}
-
-static void
 s_exchange_destructor (void **item)
 {
     arb_amqp_exchange_t *exchange = (arb_amqp_exchange_t *) *item;
@@ -233,7 +214,7 @@ s_pending_destructor (void **item)
         return;
     free (pending->vhost);
     free (pending->source);
-    s_binding_free (&pending->binding);
+    arb_amqp_binding_destroy (&pending->binding);
     free (pending);
     *item = NULL;
 }
@@ -433,7 +414,7 @@ arb_amqp_model_add_exchange (arb_amqp_vhost_t *vhost,
         memcpy (exchange->alternate, alternate->value.bytes.bytes, alternate->value.bytes.len);
     }
     exchange->bindings = zlistx_new ();
-    zlistx_set_destructor (exchange->bindings, s_binding_destructor);
+    zlistx_set_destructor (exchange->bindings, arb_amqp_binding_destructor);
     zhashx_update (vhost->exchanges, name, exchange);
     return exchange;
 }
@@ -451,33 +432,13 @@ arb_amqp_model_same_alternate (arb_amqp_exchange_t *exchange, amqp_table_t *args
            && (v.len == 0 || memcmp (v.bytes, exchange->alternate, v.len) == 0);
 }
 
-//  Removes every binding to dest from every exchange of vhost.
-static void
-s_unbind_all (arb_amqp_vhost_t *vhost, const char *dest, bool dest_exchange)
-{
-    for (arb_amqp_exchange_t *x = (arb_amqp_exchange_t *) zhashx_first (vhost->exchanges); x;
-         x = (arb_amqp_exchange_t *) zhashx_next (vhost->exchanges)) {
-        arb_amqp_binding_t *b = (arb_amqp_binding_t *) zlistx_first (x->bindings);
-        while (b) {
-            arb_amqp_binding_t *next = (arb_amqp_binding_t *) zlistx_next (x->bindings);
-            if (b->dest_exchange == dest_exchange && streq (b->dest, dest)) {
-                //  by its handle (a NULL handle would delete the first)
-                zlistx_delete (x->bindings, zlistx_find (x->bindings, b));
-                if (next)
-                    zlistx_find (x->bindings, next);
-            }
-            b = next;
-        }
-    }
-}
-
 void
 arb_amqp_model_remove_exchange (arb_amqp_exchange_t *exchange)
 {
     arb_amqp_vhost_t *vhost = exchange->vhost;
     char *name = strdup (exchange->name);
     zhashx_delete (vhost->exchanges, name);
-    s_unbind_all (vhost, name, true);
+    arb_amqp_model_unbind_all (vhost, name, true);
     free (name);
 }
 
@@ -752,96 +713,6 @@ arb_amqp_model_remove_queue (arb_amqp_queue_t *queue)
     arb_amqp_vhost_t *vhost = queue->vhost;
     char *name = strdup (queue->name);
     zhashx_delete (vhost->queues, name);
-    s_unbind_all (vhost, name, false);
+    arb_amqp_model_unbind_all (vhost, name, false);
     free (name);
-}
-
-//  ---------------------------------------------------------------------
-//  Bindings
-
-static arb_amqp_binding_t *
-s_binding_find (arb_amqp_exchange_t *source,
-                const char *dest,
-                bool dest_exchange,
-                const char *key,
-                amqp_table_t *args)
-{
-    for (arb_amqp_binding_t *b = (arb_amqp_binding_t *) zlistx_first (source->bindings); b;
-         b = (arb_amqp_binding_t *) zlistx_next (source->bindings))
-        if (b->dest_exchange == dest_exchange && streq (b->dest, dest) && streq (b->key, key)
-            && arb_amqp_model_same_args (b->args, args))
-            return b;
-    return NULL;
-}
-
-arb_amqp_binding_t *
-arb_amqp_binding_new (const char *dest, bool dest_exchange, const char *key, zchunk_t *args)
-{
-    arb_amqp_binding_t *binding = (arb_amqp_binding_t *) zmalloc (sizeof (arb_amqp_binding_t));
-    binding->dest = strdup (dest);
-    binding->dest_exchange = dest_exchange;
-    binding->key = strdup (key);
-    binding->args = args;
-    return binding;
-}
-
-int
-arb_amqp_model_bind (arb_amqp_exchange_t *source,
-                     const char *dest,
-                     bool dest_exchange,
-                     const char *key,
-                     amqp_table_t *args)
-{
-    if (s_binding_find (source, dest, dest_exchange, key, args))
-        return 0;
-    source->had_binding = true;
-    zlistx_add_end (source->bindings, arb_amqp_binding_new (dest, dest_exchange, key,
-                                                            arb_amqp_model_encode_args (args)));
-    return 1;
-}
-
-int
-arb_amqp_model_unbind (arb_amqp_exchange_t *source,
-                       const char *dest,
-                       bool dest_exchange,
-                       const char *key,
-                       amqp_table_t *args)
-{
-    arb_amqp_binding_t *binding = s_binding_find (source, dest, dest_exchange, key, args);
-    if (!binding)
-        return 0;
-    zlistx_delete (source->bindings, zlistx_find (source->bindings, binding));
-    return 1;
-}
-
-//  The record key of binding b from source.
-static void
-s_binding_key (arb_amqp_exchange_t *source, arb_amqp_binding_t *b, char *buf, size_t size)
-{
-    amqp_pool_t pool;
-    init_amqp_pool (&pool, 4096);
-    amqp_table_t table = {0, NULL};
-    arb_amqp_model_decode_args (b->args, &pool, &table);
-    arb_amqp_model_binding_key (source, b->dest, b->dest_exchange, b->key, &table, buf, size);
-    empty_amqp_pool (&pool);
-}
-
-void
-arb_amqp_model_binding_keys (arb_amqp_vhost_t *vhost,
-                             const char *dest,
-                             bool dest_exchange,
-                             void (*fn) (void *arg, const char *key),
-                             void *arg)
-{
-    char key[800];
-    for (arb_amqp_exchange_t *x = (arb_amqp_exchange_t *) zhashx_first (vhost->exchanges); x;
-         x = (arb_amqp_exchange_t *) zhashx_next (vhost->exchanges)) {
-        bool from = dest_exchange && streq (x->name, dest);
-        for (arb_amqp_binding_t *b = (arb_amqp_binding_t *) zlistx_first (x->bindings); b;
-             b = (arb_amqp_binding_t *) zlistx_next (x->bindings))
-            if (from || (b->dest_exchange == dest_exchange && streq (b->dest, dest))) {
-                s_binding_key (x, b, key, sizeof (key));
-                fn (arg, key);
-            }
-    }
 }

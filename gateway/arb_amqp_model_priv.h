@@ -3,6 +3,7 @@
 
         arb_amqp_model.c    the model, its vhosts, freeing them; the
                             arguments tables kept encoded
+        arb_amqp_binding.c  bindings
         arb_amqp_routing.c  a message routed to its queues
         arb_amqp_record.c   records in the broker's metadata store
 
@@ -56,5 +57,14 @@ int arb_amqp_model_decode_args (zchunk_t *chunk, amqp_pool_t *pool, amqp_table_t
 //  A binding (args: an encoded table, taken).
 arb_amqp_binding_t *
 arb_amqp_binding_new (const char *dest, bool dest_exchange, const char *key, zchunk_t *args);
+
+//  Frees a binding; NULL is fine.
+void arb_amqp_binding_destroy (arb_amqp_binding_t **binding_p);
+
+//  The destructor of an exchange's bindings list.
+void arb_amqp_binding_destructor (void **item);
+
+//  Removes every binding to dest from every exchange of vhost.
+void arb_amqp_model_unbind_all (arb_amqp_vhost_t *vhost, const char *dest, bool dest_exchange);
 
 #endif
