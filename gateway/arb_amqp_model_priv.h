@@ -3,6 +3,7 @@
 
         arb_amqp_model.c    the model, its vhosts, freeing them; the
                             arguments tables kept encoded
+        arb_amqp_queue.c    queues and their x- arguments
         arb_amqp_binding.c  bindings
         arb_amqp_routing.c  a message routed to its queues
         arb_amqp_record.c   records in the broker's metadata store
@@ -53,6 +54,9 @@ zchunk_t *arb_amqp_model_encode_args (amqp_table_t *args);
 
 //  Decodes an encoded table (with prefix) into pool. 0 or -1.
 int arb_amqp_model_decode_args (zchunk_t *chunk, amqp_pool_t *pool, amqp_table_t *table);
+
+//  The broker queue of an AMQP queue (arb_amqp_model.h), a fresh string.
+char *arb_amqp_model_broker_name (arb_amqp_vhost_t *vhost, const char *name);
 
 //  A binding (args: an encoded table, taken).
 arb_amqp_binding_t *
