@@ -1,12 +1,13 @@
 /*  arb_amqp_model_priv.h — what the model's files share, and nothing
     else:
 
-        arb_amqp_model.c    the model, its vhosts, freeing them; the
-                            arguments tables kept encoded
-        arb_amqp_queue.c    queues and their x- arguments
-        arb_amqp_binding.c  bindings
-        arb_amqp_routing.c  a message routed to its queues
-        arb_amqp_record.c   records in the broker's metadata store
+        arb_amqp_model.c     the model, its vhosts, freeing them; the
+                             arguments tables kept encoded
+        arb_amqp_exchange.c  exchanges
+        arb_amqp_queue.c     queues and their x- arguments
+        arb_amqp_binding.c   bindings
+        arb_amqp_routing.c   a message routed to its queues
+        arb_amqp_record.c    records in the broker's metadata store
 
     Exchanges and queues are public structs (arb_amqp_model.h); a vhost,
     the model itself and a binding are known only to these files. Not for
