@@ -1,8 +1,9 @@
 /*  arb_amqp_channel.c — one AMQP channel: its state, its consumers (a
     link consumer each, or one for all under the channel's prefetch,
-    credit following prefetch), its deliveries and their acks, basic.get,
-    and the dispatch of its methods; its publishing side (messages,
-    confirms, transactions) is its publisher (arb_amqp_publisher.c).
+    credit following prefetch), its deliveries and their acks, and the
+    dispatch of its methods; basic.get is arb_amqp_get.c, and its
+    publishing side (messages, confirms, transactions) is its publisher
+    (arb_amqp_publisher.c). Its files share arb_amqp_channel_priv.h.
 
     States: OPEN, or CLOSING (we sent Channel.Close: every frame but Close
     and Close-Ok is dropped until Close-Ok comes, then the number is free).
@@ -34,43 +35,9 @@
     one served meanwhile: docs/gateway.md, "Not done").
 */
 
-#include "arb_amqp_priv.h"
+#include "arb_amqp_channel_priv.h"
 
 #include <inttypes.h>
-
-struct _arb_amqp_channel_t {
-    arb_amqp_conn_t *conn;  //  borrowed
-    uint16_t number;
-    bool closing;
-    arb_amqp_publisher_t *publisher;  //  owned: the publishing side
-    //  consumers and deliveries
-    uint16_t prefetch;          //  per new consumer (global=false), 0: none
-    uint16_t prefetch_channel;  //  global=true, 0: none
-    //  the channel's prefetch: one link consumer for every ack-mode
-    //  consumer made under a global basic.qos, over all of their queues
-    uint32_t shared_sub;     //  its subscription, 0: none
-    uint32_t shared_limit;   //  the credit it was made with + changes (prefetch_channel)
-    size_t shared_unacked;   //  unacked deliveries of shared consumers
-    size_t bound_unacked;    //  unacked deliveries of bound consumers (both prefetches)
-    size_t nbound;           //  bound consumers now (none: the channel's room is O(1))
-    uint64_t shared_turn;    //  round robin among the consumers of one queue
-    bool ending;             //  every consumer ends (close): no subscription is remade
-    zlistx_t *consumers;     //  owned arb_amqp_consumer_t
-    arb_chain_t deliveries;  //  owned arb_amqp_delivery_t, in tag order
-    arb_idmap_t *by_tag;     //  tag -> borrowed delivery
-    uint64_t next_tag;
-    uint64_t next_ctag;
-    char *last_queue;         //  owned
-    arb_amqp_reply_t *reply;  //  owned: the direct reply-to consumer, or NULL
-    //  basic.get in progress
-    arb_msg_t *get_reply;  //  owned DISPATCH
-    bool get_no_ack;
-    bool get_answered;
-    uint64_t get_count;             //  messages ready after it
-    char *get_queue;                //  owned: the queue's name (it may be deleted meanwhile)
-    char *get_broker;               //  owned: its broker queue's name
-    arb_amqp_trim_wait_t get_wait;  //  the get waits for its queue's trim (x-max-length)
-};
 
 //  ---------------------------------------------------------------------
 //  Plumbing
@@ -106,8 +73,8 @@ arb_amqp_channel_is_closing (arb_amqp_channel_t *self)
     return self->closing;
 }
 
-static void
-s_send (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
+void
+arb_amqp_channel_send (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
 {
     arb_amqp_conn_send (self->conn, self->number, id, m);
 }
@@ -132,7 +99,7 @@ arb_amqp_channel_fail (arb_amqp_channel_t *self, int code, const char *text, uin
         .class_id = (uint16_t) (method >> 16),
         .method_id = (uint16_t) (method & 0xffff),
     };
-    s_send (self, AMQP_CHANNEL_CLOSE_METHOD, &close);
+    arb_amqp_channel_send (self, AMQP_CHANNEL_CLOSE_METHOD, &close);
     self->closing = true;
     //  as on any close: consumers end, unacked deliveries go back
     s_end_consumers (self);
@@ -294,15 +261,12 @@ s_parse_record (
     return 0;
 }
 
-//  Holds a task delivered unacked under tag: its delivery (of consumer,
-//  or of basic.get if NULL) waits for the client's ack, nack or reject.
-//  queue (NULL: deleted already) is where a reject dead-letters from.
-static void
-s_hold (arb_amqp_channel_t *self,
-        arb_amqp_consumer_t *consumer,
-        arb_amqp_queue_t *queue,
-        arb_dispatch_task_t *task,
-        uint64_t tag)
+void
+arb_amqp_channel_hold (arb_amqp_channel_t *self,
+                       arb_amqp_consumer_t *consumer,
+                       arb_amqp_queue_t *queue,
+                       arb_dispatch_task_t *task,
+                       uint64_t tag)
 {
     arb_amqp_delivery_t *delivery = (arb_amqp_delivery_t *) zmalloc (sizeof (arb_amqp_delivery_t));
     delivery->tag = tag;
@@ -328,16 +292,13 @@ s_hold (arb_amqp_channel_t *self,
     arb_idmap_insert (self->conn->server->held, task->id, delivery);
 }
 
-//  The exchange, routing key and property bytes a task is delivered with:
-//  from its headers record, else (a task not published over AMQP) exchange
-//  "", the queue's name and no properties.
-static void
-s_delivery_fields (arb_dispatch_task_t *task,
-                   const char *queue,
-                   char *exchange,
-                   char *key,
-                   const uint8_t **raw,
-                   size_t *raw_size)
+void
+arb_amqp_channel_delivery_fields (arb_dispatch_task_t *task,
+                                  const char *queue,
+                                  char *exchange,
+                                  char *key,
+                                  const uint8_t **raw,
+                                  size_t *raw_size)
 {
     if (s_parse_record (&task->headers, exchange, key, raw, raw_size) != 0) {
         exchange[0] = 0;
@@ -347,15 +308,11 @@ s_delivery_fields (arb_dispatch_task_t *task,
     }
 }
 
-//  A quorum queue's delivery carries x-delivery-count, as RabbitMQ 3.10
-//  sets it (replacing one the publisher set): the broker's count of
-//  earlier deliveries. There a basic.get sets it always (0 the first
-//  time), a consumer's delivery only once the message was returned. The publisher's property
-//  bytes are re-encoded with it, into *buf (owned by the caller, freed
-//  with free); *raw and *raw_size then point there. Left as they are if
-//  the properties do not decode or encode (sent without the header).
-static void
-s_delivery_count (arb_dispatch_task_t *task, const uint8_t **raw, size_t *raw_size, uint8_t **buf)
+void
+arb_amqp_channel_delivery_count (arb_dispatch_task_t *task,
+                                 const uint8_t **raw,
+                                 size_t *raw_size,
+                                 uint8_t **buf)
 {
     amqp_pool_t pool;
     init_amqp_pool (&pool, 4096);
@@ -403,15 +360,15 @@ s_deliver (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, arb_dispatch
     char exchange[ARB_AMQP_NAME_MAX + 1], key[ARB_AMQP_NAME_MAX + 1];
     const uint8_t *raw;
     size_t raw_size;
-    s_delivery_fields (task, consumer->queue->name, exchange, key, &raw, &raw_size);
+    arb_amqp_channel_delivery_fields (task, consumer->queue->name, exchange, key, &raw, &raw_size);
     uint8_t *counted = NULL;
     if (consumer->queue->settings.quorum && task->delivered > 0)
-        s_delivery_count (task, &raw, &raw_size, &counted);
+        arb_amqp_channel_delivery_count (task, &raw, &raw_size, &counted);
     uint64_t tag = ++self->next_tag;
     if (consumer->no_ack)
         arb_link_complete (self->conn->server->link, task->id, NULL);
     else
-        s_hold (self, consumer, consumer->queue, task, tag);
+        arb_amqp_channel_hold (self, consumer, consumer->queue, task, tag);
     amqp_basic_deliver_t deliver = {
         .consumer_tag = amqp_cstring_bytes (consumer->tag),
         .delivery_tag = tag,
@@ -768,7 +725,7 @@ arb_amqp_channel_queue_gone (arb_amqp_channel_t *self, arb_amqp_queue_t *queue)
                 arb_amqp_conn_hold_cancel (self->conn, self->number, c->tag);
             else if (self->conn->cancel_notify) {
                 amqp_basic_cancel_t cancel = {.consumer_tag = amqp_cstring_bytes (c->tag)};
-                s_send (self, AMQP_BASIC_CANCEL_METHOD, &cancel);
+                arb_amqp_channel_send (self, AMQP_BASIC_CANCEL_METHOD, &cancel);
             }
             queue->auto_delete = false;  //  it is being deleted already
             s_consumer_end (self, c);
@@ -922,7 +879,7 @@ s_on_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
     //  over only in a later turn, behind it in the stream
     if (!m->nowait) {
         amqp_basic_consume_ok_t ok = {.consumer_tag = amqp_cstring_bytes (tag)};
-        s_send (self, AMQP_BASIC_CONSUME_OK_METHOD, &ok);
+        arb_amqp_channel_send (self, AMQP_BASIC_CONSUME_OK_METHOD, &ok);
     }
     queue->consumers++;
     queue->had_consumer = true;
@@ -940,195 +897,13 @@ s_on_cancel (arb_amqp_channel_t *self, amqp_basic_cancel_t *m)
     //  Cancel-Ok even for a tag we do not know (RabbitMQ does; pika asks)
     if (!m->nowait) {
         amqp_basic_cancel_ok_t ok = {.consumer_tag = m->consumer_tag};
-        s_send (self, AMQP_BASIC_CANCEL_OK_METHOD, &ok);
+        arb_amqp_channel_send (self, AMQP_BASIC_CANCEL_OK_METHOD, &ok);
     }
     if (consumer)
         s_consumer_end (self, consumer);
     else if (arb_amqp_reply_has_tag (self->reply, tag))
         arb_amqp_reply_end (self->conn->server, &self->reply);
     free (tag);
-    return 0;
-}
-
-//  ---------------------------------------------------------------------
-//  basic.get
-
-static int s_get_ask (arb_amqp_channel_t *self);
-
-static void
-s_get_finish (arb_amqp_channel_t *self)
-{
-    arb_msg_t *reply = self->get_reply;
-    self->get_reply = NULL;
-    arb_dispatch_body_t *body =
-        reply && arb_msg_type (reply) == ARB_MSG_DISPATCH ? arb_msg_dispatch (reply) : NULL;
-    if (!body || body->tasks.n == 0) {
-        if (reply && arb_msg_type (reply) == ARB_MSG_ERROR)
-            zsys_warning ("amqp: basic.get failed queue=%s reason=\"%s\"", self->get_broker,
-                          arb_msg_error (reply)->reason);
-        amqp_basic_get_empty_t empty = {.cluster_id = amqp_empty_bytes};
-        s_send (self, AMQP_BASIC_GET_EMPTY_METHOD, &empty);
-        arb_msg_destroy (&reply);
-        return;
-    }
-    arb_dispatch_task_t *task = &body->tasks.v[0];
-    //  NULL if deleted since: no dead-lettering then
-    arb_amqp_queue_t *queue = arb_amqp_model_queue (self->conn->vhost, self->get_queue);
-    if (arb_amqp_expire (self->conn->server, queue, task)) {
-        //  dead-lettered instead: the next one (input is held until then)
-        arb_msg_destroy (&reply);
-        if (s_get_ask (self) != 0) {
-            amqp_basic_get_empty_t empty = {.cluster_id = amqp_empty_bytes};
-            s_send (self, AMQP_BASIC_GET_EMPTY_METHOD, &empty);
-        }
-        return;
-    }
-    char exchange[ARB_AMQP_NAME_MAX + 1], key[ARB_AMQP_NAME_MAX + 1];
-    const uint8_t *raw;
-    size_t raw_size;
-    s_delivery_fields (task, self->get_queue, exchange, key, &raw, &raw_size);
-    uint8_t *counted = NULL;
-    if (queue && queue->settings.quorum)
-        s_delivery_count (task, &raw, &raw_size, &counted);
-    uint64_t tag = ++self->next_tag;
-    bool redelivered = task->delivered > 0;
-    if (self->get_no_ack)
-        arb_link_complete (self->conn->server->link, task->id, NULL);
-    else
-        s_hold (self, NULL, queue, task, tag);
-    amqp_basic_get_ok_t ok = {
-        .delivery_tag = tag,
-        .redelivered = redelivered,
-        .exchange = amqp_cstring_bytes (exchange),
-        .routing_key = amqp_cstring_bytes (key),
-        .message_count = (uint32_t) (self->get_count > UINT32_MAX ? UINT32_MAX : self->get_count),
-    };
-    arb_amqp_conn_send_content (self->conn, self->number, AMQP_BASIC_GET_OK_METHOD, &ok, raw,
-                                raw_size, &task->payload);
-    free (counted);
-    arb_msg_destroy (&reply);
-}
-
-//  The ready count of a broker queue in a STATS reply.
-static void
-s_on_get_count (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
-{
-    (void) gateway;
-    arb_amqp_channel_t *self = (arb_amqp_channel_t *) arg;
-    self->get_count = arb_amqp_ready_count (*reply_p, self->get_broker);
-    uint32_t reqid = arb_msg_reqid (*reply_p);
-    if (self->get_answered)
-        s_get_finish (self);  //  may ask again (an expired message)
-    else
-        self->get_answered = true;
-    arb_amqp_conn_answered (self->conn, reqid);
-}
-
-static void
-s_on_get_take (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
-{
-    (void) gateway;
-    arb_amqp_channel_t *self = (arb_amqp_channel_t *) arg;
-    self->get_reply = *reply_p;
-    *reply_p = NULL;
-    uint32_t reqid = arb_msg_reqid (self->get_reply);
-    if (self->get_answered)
-        s_get_finish (self);  //  may ask again (an expired message)
-    else
-        self->get_answered = true;
-    arb_amqp_conn_answered (self->conn, reqid);
-}
-
-//  Asks for the get's message and the count after it; the connection's
-//  input waits for both. 0, or -1 if the TAKE was refused.
-static int
-s_get_ask (arb_amqp_channel_t *self)
-{
-    arb_amqp_t *server = self->conn->server;
-    self->get_answered = false;
-    self->get_count = 0;
-    //  the turn's outcomes first: a message nacked just before is back
-    //  at the head when the TAKE comes. Then TAKE, then STATS: the broker
-    //  answers in order, so the count is what is left after the take
-    arb_gateway_flush (server->gateway);
-    arb_link_flush (server->link);
-    uint32_t take = arb_gateway_take (server->gateway, self->get_broker, 1, s_on_get_take, self);
-    if (!take)
-        return -1;
-    arb_amqp_conn_wait (self->conn, take);
-    arb_msg_t *stats = arb_amqp_count_request (server, self->get_broker);
-    uint32_t count = arb_gateway_send (server->gateway, &stats, s_on_get_count, self);
-    if (count)
-        arb_amqp_conn_wait (self->conn, count);
-    else
-        self->get_answered = true;  //  no count: 0
-    return 0;
-}
-
-//  The trim of the get's queue is done: the get goes now.
-static void
-s_get_trimmed (void *arg)
-{
-    arb_amqp_channel_t *self = (arb_amqp_channel_t *) arg;
-    arb_amqp_conn_t *conn = self->conn;
-    //  what the get was checked against may have changed meanwhile: the
-    //  queue gone, or another connection's exclusive queue of that name
-    //  (the channel fails)
-    arb_amqp_queue_t *queue =
-        self->closing ? NULL
-                      : arb_amqp_channel_queue_again (self, self->get_queue, AMQP_BASIC_GET_METHOD);
-    //  the trim ended because its queue went, and a queue of that name
-    //  declared since has a trim of its own under way: wait for that one
-    if (queue && arb_amqp_trim_wait (queue, &self->get_wait))
-        return;
-    if (self->closing)
-        ;  //  failed, before or just now: nothing to answer
-    else if (!queue) {
-        amqp_basic_get_empty_t empty = {.cluster_id = amqp_empty_bytes};
-        s_send (self, AMQP_BASIC_GET_EMPTY_METHOD, &empty);
-    }
-    else if (s_get_ask (self) != 0)
-        arb_amqp_channel_fail (self, AMQP_RESOURCE_ERROR, "RESOURCE_ERROR - the broker is busy",
-                               AMQP_BASIC_GET_METHOD);
-    arb_amqp_conn_unhold (conn);
-}
-
-static int
-s_on_get (arb_amqp_channel_t *self, amqp_basic_get_t *m)
-{
-    arb_amqp_queue_t *queue = arb_amqp_channel_queue (self, m->queue, AMQP_BASIC_GET_METHOD);
-    if (!queue)
-        return -1;
-    if (queue->sac && queue->settings.quorum) {
-        //  RabbitMQ 3.10's answer, consumers or not (a classic one serves it)
-        char text[512];
-        snprintf (text, sizeof (text),
-                  "RESOURCE_LOCKED - cannot obtain access to locked queue '%.200s' in vhost "
-                  "'%.60s'. basic.get operations are not supported by quorum queues with single "
-                  "active consumer",
-                  queue->name, arb_amqp_vhost_name (self->conn->vhost));
-        arb_amqp_channel_fail (self, AMQP_RESOURCE_LOCKED, text, AMQP_BASIC_GET_METHOD);
-        return -1;
-    }
-    arb_amqp_t *server = self->conn->server;
-    arb_amqp_queue_used (server, queue);
-    free (self->get_queue);
-    free (self->get_broker);
-    self->get_queue = strdup (queue->name);
-    self->get_broker = strdup (queue->broker);
-    self->get_no_ack = m->no_ack;
-    //  a queue over its x-max-length is trimmed first: the get takes what
-    //  RabbitMQ's head would be after the publishes before it
-    self->get_wait = (arb_amqp_trim_wait_t){.fn = s_get_trimmed, .arg = self};
-    if (arb_amqp_trim_wait (queue, &self->get_wait)) {
-        arb_amqp_conn_hold (self->conn);
-        return 0;
-    }
-    if (s_get_ask (self) != 0) {
-        arb_amqp_channel_fail (self, AMQP_RESOURCE_ERROR, "RESOURCE_ERROR - the broker is busy",
-                               AMQP_BASIC_GET_METHOD);
-        return -1;
-    }
     return 0;
 }
 
@@ -1153,7 +928,7 @@ s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
     switch (id) {
         case AMQP_CHANNEL_CLOSE_METHOD: {
             amqp_channel_close_ok_t ok = {0};
-            s_send (self, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+            arb_amqp_channel_send (self, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
             arb_amqp_conn_t *conn = self->conn;
             uint16_t number = self->number;
             arb_amqp_channel_destroy (&conn->channels[number]);
@@ -1176,12 +951,12 @@ s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
                 return -1;
             }
             amqp_channel_flow_ok_t ok = {.active = 1};
-            s_send (self, AMQP_CHANNEL_FLOW_OK_METHOD, &ok);
+            arb_amqp_channel_send (self, AMQP_CHANNEL_FLOW_OK_METHOD, &ok);
             return 0;
         }
         case AMQP_ACCESS_REQUEST_METHOD: {
             amqp_access_request_ok_t ok = {.ticket = 1};
-            s_send (self, AMQP_ACCESS_REQUEST_OK_METHOD, &ok);
+            arb_amqp_channel_send (self, AMQP_ACCESS_REQUEST_OK_METHOD, &ok);
             return 0;
         }
         case AMQP_BASIC_QOS_METHOD: {
@@ -1205,7 +980,7 @@ s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
             else
                 self->prefetch = qos->prefetch_count;
             amqp_basic_qos_ok_t ok = {0};
-            s_send (self, AMQP_BASIC_QOS_OK_METHOD, &ok);
+            arb_amqp_channel_send (self, AMQP_BASIC_QOS_OK_METHOD, &ok);
             return 0;
         }
         case AMQP_BASIC_PUBLISH_METHOD:
@@ -1219,7 +994,7 @@ s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
         case AMQP_BASIC_CANCEL_METHOD:
             return s_on_cancel (self, (amqp_basic_cancel_t *) m);
         case AMQP_BASIC_GET_METHOD:
-            return s_on_get (self, (amqp_basic_get_t *) m);
+            return arb_amqp_channel_get (self, (amqp_basic_get_t *) m);
         case AMQP_BASIC_ACK_METHOD: {
             amqp_basic_ack_t *a = (amqp_basic_ack_t *) m;
             return s_on_ack (self, id, a->delivery_tag, a->multiple, 0);
@@ -1239,7 +1014,7 @@ s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
             arb_amqp_channel_settle (self, id, 0, true, 1);
             if (id == AMQP_BASIC_RECOVER_METHOD) {
                 amqp_basic_recover_ok_t ok = {0};
-                s_send (self, AMQP_BASIC_RECOVER_OK_METHOD, &ok);
+                arb_amqp_channel_send (self, AMQP_BASIC_RECOVER_OK_METHOD, &ok);
             }
             return 0;
         }
@@ -1278,7 +1053,7 @@ arb_amqp_channel_frame (arb_amqp_channel_t *self, const arb_amqp_frame_t *frame)
         //  number at once made that Close-Ok a frame on a channel not open
         if (id == AMQP_CHANNEL_CLOSE_METHOD) {
             amqp_channel_close_ok_t ok = {0};
-            s_send (self, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+            arb_amqp_channel_send (self, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
         }
         else if (id == AMQP_CHANNEL_CLOSE_OK_METHOD) {
             uint16_t number = self->number;

@@ -251,7 +251,7 @@ void arb_amqp_conn_unfence (arb_amqp_conn_t *self);
 void arb_amqp_conn_drained (arb_amqp_conn_t *self);
 
 //  ---------------------------------------------------------------------
-//  Channels (arb_amqp_channel.c)
+//  Channels (arb_amqp_channel.c, and the files arb_amqp_channel_priv.h lists)
 
 arb_amqp_channel_t *arb_amqp_channel_new (arb_amqp_conn_t *conn, uint16_t number);
 
