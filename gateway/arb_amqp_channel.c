@@ -1,19 +1,14 @@
 /*  arb_amqp_channel.c — one AMQP channel: its state, its consumers (a
     link consumer each, or one for all under the channel's prefetch,
-    credit following prefetch), its deliveries and their acks, and the
-    dispatch of its methods; basic.get is arb_amqp_get.c, and its
-    publishing side (messages, confirms, transactions) is its publisher
-    (arb_amqp_publisher.c). Its files share arb_amqp_channel_priv.h.
+    credit following prefetch), and the dispatch of its methods; its
+    deliveries and their acks are arb_amqp_delivery.c, basic.get
+    arb_amqp_get.c, and its publishing side (messages, confirms,
+    transactions) is its publisher (arb_amqp_publisher.c). Its files share
+    arb_amqp_channel_priv.h.
 
     States: OPEN, or CLOSING (we sent Channel.Close: every frame but Close
     and Close-Ok is dropped until Close-Ok comes, then the number is free).
     While the publisher reads a message's frames, every frame goes to it.
-
-    A delivery carries what the message's headers record
-    (arb_amqp_frame_record) says: its exchange, routing key and property
-    bytes as published. A task without that record (submitted by Kestrel,
-    REST or the CLI) is delivered with no properties, from exchange ""
-    with its queue's name as routing key.
 
     Single active consumers (x-single-active-consumer): of a queue's
     consumers (its sac list, in the order they were registered, over every
@@ -21,18 +16,18 @@
     is served; the others wait their turn. What makes it so is one
     invariant: A CONSUMER OF SUCH A QUEUE THAT IS NOT ITS ACTIVE ONE HOLDS
     ZERO CREDIT ON THE LINK, so the broker has nothing to send it by. It
-    is subscribed with none, s_credit and s_credit_channel never give it
-    any (s_waits), and it never shares the channel's subscription (under a
-    global prefetch alone it is bound instead: its own subscription,
-    credit out of the channel's room). A consumer never goes from active
-    to waiting. When the active one ends (cancel, its channel or
-    connection closing, its queue deleted) the next becomes active and its
-    credit is topped up (s_sac_next); a closing channel's unacked
-    deliveries are released in the same turn, and the link sends a turn's
-    outcomes before its credit, so they come to the next one first, at the
-    head of the queue, as RabbitMQ requeues them (a client that cancels
-    its consumer in an earlier turn, as pika's close does, has the next
-    one served meanwhile: docs/gateway.md, "Not done").
+    is subscribed with none, arb_amqp_channel_credit and s_credit_channel
+    never give it any (s_waits), and it never shares the channel's
+    subscription (under a global prefetch alone it is bound instead: its
+    own subscription, credit out of the channel's room). A consumer never
+    goes from active to waiting. When the active one ends (cancel, its
+    channel or connection closing, its queue deleted) the next becomes
+    active and its credit is topped up (s_sac_next); a closing channel's
+    unacked deliveries are released in the same turn, and the link sends a
+    turn's outcomes before its credit, so they come to the next one first,
+    at the head of the queue, as RabbitMQ requeues them (a client that
+    cancels its consumer in an earlier turn, as pika's close does, has the
+    next one served meanwhile: docs/gateway.md, "Not done").
 */
 
 #include "arb_amqp_channel_priv.h"
@@ -82,7 +77,6 @@ arb_amqp_channel_send (arb_amqp_channel_t *self, amqp_method_number_t id, void *
 static void s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer);
 static bool s_waits (arb_amqp_consumer_t *consumer);
 static void s_end_consumers (arb_amqp_channel_t *self);
-static void s_release_all (arb_amqp_channel_t *self);
 
 void
 arb_amqp_channel_fail (arb_amqp_channel_t *self, int code, const char *text, uint32_t method)
@@ -103,14 +97,9 @@ arb_amqp_channel_fail (arb_amqp_channel_t *self, int code, const char *text, uin
     self->closing = true;
     //  as on any close: consumers end, unacked deliveries go back
     s_end_consumers (self);
-    s_release_all (self);
+    arb_amqp_channel_release_all (self);
     arb_amqp_publisher_reset (self->publisher);
 }
-
-//  ---------------------------------------------------------------------
-//  Deliveries
-
-static void s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery);
 
 //  The credit a link consumer with window may hold at once: its window
 //  if the client set a prefetch under ARB_AMQP_WINDOW (the client chose
@@ -222,10 +211,8 @@ s_credit_channel (arb_amqp_channel_t *self)
                 s_topup (self, c->sub, c->unacked, c->window, s_share (self, c->sub, cap, share));
 }
 
-//  Tops up the consumer's credit (NULL: ended), or, for one under the
-//  channel's prefetch (shared, or bound), every one under it.
-static void
-s_credit (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, bool shared)
+void
+arb_amqp_channel_credit (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, bool shared)
 {
     if (shared || (consumer && consumer->bound))
         s_credit_channel (self);
@@ -239,147 +226,8 @@ arb_amqp_channel_drained (arb_amqp_channel_t *self)
     for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
          c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
         if (!c->shared && !c->bound)
-            s_credit (self, c, false);
+            arb_amqp_channel_credit (self, c, false);
     s_credit_channel (self);
-}
-
-//  Reads a task's headers record (arb_amqp_frame.h), its exchange and
-//  key copied as C strings: 0, or -1 if it is not one.
-static int
-s_parse_record (
-    const arb_bin_t *headers, char *exchange, char *key, const uint8_t **raw, size_t *raw_size)
-{
-    amqp_bytes_t x, k, r;
-    if (arb_amqp_frame_read_record (headers->data, headers->size, &x, &k, &r))
-        return -1;
-    memcpy (exchange, x.bytes, x.len);
-    exchange[x.len] = 0;
-    memcpy (key, k.bytes, k.len);
-    key[k.len] = 0;
-    *raw = (const uint8_t *) r.bytes;
-    *raw_size = r.len;
-    return 0;
-}
-
-void
-arb_amqp_channel_hold (arb_amqp_channel_t *self,
-                       arb_amqp_consumer_t *consumer,
-                       arb_amqp_queue_t *queue,
-                       arb_dispatch_task_t *task,
-                       uint64_t tag)
-{
-    arb_amqp_delivery_t *delivery = (arb_amqp_delivery_t *) zmalloc (sizeof (arb_amqp_delivery_t));
-    delivery->tag = tag;
-    delivery->task = task->id;
-    delivery->channel = self;
-    delivery->consumer = consumer;
-    delivery->queue = queue;
-    delivery->shared = consumer && consumer->shared;
-    delivery->bound = consumer && consumer->bound;
-    if (delivery->shared)
-        self->shared_unacked++;
-    else if (consumer)
-        consumer->unacked++;
-    if (delivery->bound)
-        self->bound_unacked++;
-    if (queue && queue->settings.dlx) {
-        //  kept for dead-lettering: the task's copy is gone once sent
-        delivery->payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();
-        delivery->headers = zchunk_new (task->headers.data, task->headers.size);
-    }
-    arb_chain_add_end (&self->deliveries, &delivery->node);
-    arb_idmap_insert (self->by_tag, tag, delivery);
-    arb_idmap_insert (self->conn->server->held, task->id, delivery);
-}
-
-void
-arb_amqp_channel_delivery_fields (arb_dispatch_task_t *task,
-                                  const char *queue,
-                                  char *exchange,
-                                  char *key,
-                                  const uint8_t **raw,
-                                  size_t *raw_size)
-{
-    if (s_parse_record (&task->headers, exchange, key, raw, raw_size) != 0) {
-        exchange[0] = 0;
-        snprintf (key, ARB_AMQP_NAME_MAX + 1, "%s", queue);
-        *raw = (const uint8_t *) "\0\0";
-        *raw_size = 2;
-    }
-}
-
-void
-arb_amqp_channel_delivery_count (arb_dispatch_task_t *task,
-                                 const uint8_t **raw,
-                                 size_t *raw_size,
-                                 uint8_t **buf)
-{
-    amqp_pool_t pool;
-    init_amqp_pool (&pool, 4096);
-    amqp_basic_properties_t *props = NULL;
-    if (arb_amqp_frame_properties (*raw, *raw_size, &pool, &props) != 0)
-        goto cleanup;
-    amqp_table_t old =
-        (props->_flags & AMQP_BASIC_HEADERS_FLAG) ? props->headers : (amqp_table_t){0, NULL};
-    amqp_table_entry_t *entries = (amqp_table_entry_t *) amqp_pool_alloc (
-        &pool, (size_t) (old.num_entries + 1) * sizeof (amqp_table_entry_t));
-    assert (entries);
-    int m = 0;
-    for (int i = 0; i < old.num_entries; i++)
-        if (!(old.entries[i].key.len == 16
-              && memcmp (old.entries[i].key.bytes, "x-delivery-count", 16) == 0))
-            entries[m++] = old.entries[i];
-    entries[m].key = amqp_cstring_bytes ("x-delivery-count");
-    entries[m].value.kind = AMQP_FIELD_KIND_I64;
-    entries[m++].value.value.i64 = (int64_t) task->delivered;
-    props->headers = (amqp_table_t){m, entries};
-    props->_flags |= AMQP_BASIC_HEADERS_FLAG;
-    size_t cap = *raw_size + 64;
-    uint8_t *out = (uint8_t *) malloc (cap);
-    assert (out);
-    int n = arb_amqp_frame_encode_properties (props, out, cap);
-    if (n < 0) {
-        free (out);
-        goto cleanup;
-    }
-    *buf = out;
-    *raw = out;
-    *raw_size = (size_t) n;
-cleanup:
-    empty_amqp_pool (&pool);
-}
-
-//  Sends a task to consumer (basic.deliver).
-static void
-s_deliver (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, arb_dispatch_task_t *task)
-{
-    if (arb_amqp_expire (self->conn->server, consumer->queue, task)) {
-        s_credit (self, consumer, consumer->shared);
-        return;
-    }
-    char exchange[ARB_AMQP_NAME_MAX + 1], key[ARB_AMQP_NAME_MAX + 1];
-    const uint8_t *raw;
-    size_t raw_size;
-    arb_amqp_channel_delivery_fields (task, consumer->queue->name, exchange, key, &raw, &raw_size);
-    uint8_t *counted = NULL;
-    if (consumer->queue->settings.quorum && task->delivered > 0)
-        arb_amqp_channel_delivery_count (task, &raw, &raw_size, &counted);
-    uint64_t tag = ++self->next_tag;
-    if (consumer->no_ack)
-        arb_link_complete (self->conn->server->link, task->id, NULL);
-    else
-        arb_amqp_channel_hold (self, consumer, consumer->queue, task, tag);
-    amqp_basic_deliver_t deliver = {
-        .consumer_tag = amqp_cstring_bytes (consumer->tag),
-        .delivery_tag = tag,
-        .redelivered = task->delivered > 0,
-        .exchange = amqp_cstring_bytes (exchange),
-        .routing_key = amqp_cstring_bytes (key),
-    };
-    arb_amqp_conn_send_content (self->conn, self->number, AMQP_BASIC_DELIVER_METHOD, &deliver, raw,
-                                raw_size, &task->payload);
-    free (counted);
-    s_credit (self, consumer, consumer->shared);
 }
 
 static void
@@ -395,7 +243,7 @@ s_on_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *
         arb_link_release (link, task->id);
         return;
     }
-    s_deliver (consumer->channel, consumer, task);
+    arb_amqp_channel_deliver (consumer->channel, consumer, task);
 }
 
 //  A task of the channel's shared subscription: to a shared consumer of
@@ -418,140 +266,10 @@ s_on_shared_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task,
     if (!pick) {
         //  its consumer ended while it was on its way
         arb_link_release (link, task->id);
-        s_credit (self, NULL, true);
+        arb_amqp_channel_credit (self, NULL, true);
         return;
     }
-    s_deliver (self, pick, task);
-}
-
-//  Settles a delivery: ack (complete), requeue (release to the head) or
-//  reject (dead-letter if the queue says where, else complete).
-static void s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how);
-
-//  A delivery no longer holds its task: it leaves the credit counts and
-//  the server's map (once).
-static void
-s_delivery_unhold (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
-{
-    if (delivery->stopped)
-        return;
-    if (delivery->shared)
-        self->shared_unacked--;
-    else if (delivery->consumer)
-        delivery->consumer->unacked--;
-    if (delivery->bound)
-        self->bound_unacked--;
-    if (arb_idmap_lookup (self->conn->server->held, delivery->task) == delivery)
-        arb_idmap_remove (self->conn->server->held, delivery->task);
-}
-
-void
-arb_amqp_channel_stopped (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
-{
-    //  the broker took it back (its queue deleted, or its lease lost across
-    //  a restart): the client cannot know, so its tag stays valid until the
-    //  client settles it (or the channel closes), and settling it does
-    //  nothing (RabbitMQ accepts such an ack, and pika rejects the
-    //  deliveries of a consumer the server cancelled); its credit is free now
-    arb_amqp_consumer_t *consumer = delivery->consumer;
-    bool shared = delivery->shared || delivery->bound;
-    s_delivery_unhold (self, delivery);
-    delivery->stopped = true;
-    zframe_destroy (&delivery->payload);
-    zchunk_destroy (&delivery->headers);
-    s_credit (self, consumer, shared);
-}
-
-static void
-s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
-{
-    s_delivery_unhold (self, delivery);
-    arb_idmap_remove (self->by_tag, delivery->tag);
-    arb_chain_remove (&self->deliveries, &delivery->node);
-    zframe_destroy (&delivery->payload);
-    zchunk_destroy (&delivery->headers);
-    free (delivery);
-}
-
-//  The channel's first delivery (the lowest tag), and the one after d.
-static arb_amqp_delivery_t *
-s_first_delivery (arb_amqp_channel_t *self)
-{
-    return ARB_CHAIN_ITEM (arb_chain_first (&self->deliveries), arb_amqp_delivery_t, node);
-}
-
-static arb_amqp_delivery_t *
-s_next_delivery (arb_amqp_channel_t *self, arb_amqp_delivery_t *d)
-{
-    return ARB_CHAIN_ITEM (arb_chain_next (&self->deliveries, &d->node), arb_amqp_delivery_t, node);
-}
-
-//  Puts every unacked delivery back at the head of its queue.
-static void
-s_release_all (arb_amqp_channel_t *self)
-{
-    arb_amqp_t *server = self->conn->server;
-    arb_amqp_delivery_t *d;
-    while ((d = s_first_delivery (self))) {
-        if (!d->stopped)
-            arb_link_release (server->link, d->task);
-        s_delivery_free (self, d);
-    }
-}
-
-//  how: 0 ack, 1 requeue, 2 reject without requeue
-static void
-s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how)
-{
-    arb_amqp_t *server = self->conn->server;
-    arb_amqp_consumer_t *consumer = delivery->consumer;
-    bool shared = delivery->shared || delivery->bound;  //  the channel's room grows
-    if (delivery->stopped) {
-        s_delivery_free (self, delivery);  //  the broker has it back already
-        return;
-    }
-    if (how == 1) {
-        arb_link_release (server->link, delivery->task);
-    }
-    else if (how == 2 && delivery->queue && delivery->headers
-             && arb_amqp_deadletter (
-                    server, delivery->queue, delivery->task,
-                    (arb_bin_t){zchunk_data (delivery->headers), zchunk_size (delivery->headers)},
-                    delivery->payload, "rejected")
-                    == 0)
-        ;  //  completed once its copies are in
-    else
-        arb_link_complete (server->link, delivery->task, NULL);
-    s_delivery_free (self, delivery);
-    s_credit (self, consumer, shared);
-}
-
-int
-arb_amqp_channel_settle (
-    arb_amqp_channel_t *self, amqp_method_number_t id, uint64_t tag, bool multiple, int how)
-{
-    if (!multiple) {
-        arb_amqp_delivery_t *d = (arb_amqp_delivery_t *) arb_idmap_lookup (self->by_tag, tag);
-        if (!d) {
-            char text[128];
-            snprintf (text, sizeof (text), "PRECONDITION_FAILED - unknown delivery tag %" PRIu64,
-                      tag);
-            arb_amqp_channel_fail (self, AMQP_PRECONDITION_FAILED, text, id);
-            return -1;
-        }
-        s_settle (self, d, how);
-        return 0;
-    }
-    if (tag > self->next_tag) {
-        char text[128];
-        snprintf (text, sizeof (text), "PRECONDITION_FAILED - unknown delivery tag %" PRIu64, tag);
-        arb_amqp_channel_fail (self, AMQP_PRECONDITION_FAILED, text, id);
-        return -1;
-    }
-    arb_amqp_delivery_t *d;
-    while ((d = s_first_delivery (self)) && (tag == 0 || d->tag <= tag))
-        s_settle (self, d, how);
-    return 0;
+    arb_amqp_channel_deliver (self, pick, task);
 }
 
 //  ---------------------------------------------------------------------
@@ -635,7 +353,7 @@ s_sac_next (arb_amqp_queue_t *queue)
 {
     arb_amqp_consumer_t *next = (arb_amqp_consumer_t *) zlistx_head (queue->sac);
     if (next && !next->channel->ending)
-        s_credit (next->channel, next, false);
+        arb_amqp_channel_credit (next->channel, next, false);
 }
 
 //  Ends every consumer (the channel closes): the shared subscription once.
@@ -660,7 +378,8 @@ s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer)
         arb_link_unsubscribe (server->link, consumer->sub);
     if (consumer->bound)
         self->nbound--;
-    for (arb_amqp_delivery_t *d = s_first_delivery (self); d; d = s_next_delivery (self, d))
+    for (arb_amqp_delivery_t *d = arb_amqp_channel_first_delivery (self); d;
+         d = arb_amqp_channel_next_delivery (self, d))
         if (d->consumer == consumer)
             d->consumer = NULL;
     arb_amqp_queue_t *queue = consumer->queue;
@@ -708,12 +427,6 @@ arb_amqp_channel_reply (arb_amqp_channel_t *self)
     return self->reply;
 }
 
-uint64_t
-arb_amqp_channel_take_tag (arb_amqp_channel_t *self)
-{
-    return ++self->next_tag;
-}
-
 void
 arb_amqp_channel_queue_gone (arb_amqp_channel_t *self, arb_amqp_queue_t *queue)
 {
@@ -734,7 +447,8 @@ arb_amqp_channel_queue_gone (arb_amqp_channel_t *self, arb_amqp_queue_t *queue)
         if (c)
             zlistx_find (self->consumers, c);
     }
-    for (arb_amqp_delivery_t *d = s_first_delivery (self); d; d = s_next_delivery (self, d))
+    for (arb_amqp_delivery_t *d = arb_amqp_channel_first_delivery (self); d;
+         d = arb_amqp_channel_next_delivery (self, d))
         if (d->queue == queue)
             d->queue = NULL;
 }
@@ -975,7 +689,7 @@ s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
                 //  the shared consumers take the new limit now (their
                 //  credit taken back if it is lower, as the link allows)
                 self->shared_limit = qos->prefetch_count ? qos->prefetch_count : ARB_AMQP_WINDOW;
-                s_credit (self, NULL, true);
+                arb_amqp_channel_credit (self, NULL, true);
             }
             else
                 self->prefetch = qos->prefetch_count;
@@ -1110,10 +824,10 @@ arb_amqp_channel_destroy (arb_amqp_channel_t **self_p)
     arb_amqp_conn_resume (conn);
     s_end_consumers (self);
     arb_amqp_reply_end (server, &self->reply);
-    s_release_all (self);
+    arb_amqp_channel_release_all (self);
     arb_amqp_publisher_destroy (&self->publisher);
     zlistx_destroy (&self->consumers);
-    assert (self->deliveries.size == 0);  //  s_release_all
+    assert (self->deliveries.size == 0);  //  arb_amqp_channel_release_all
     arb_idmap_destroy (&self->by_tag);
     arb_msg_destroy (&self->get_reply);
     free (self->get_queue);

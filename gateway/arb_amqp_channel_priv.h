@@ -1,8 +1,9 @@
 /*  arb_amqp_channel_priv.h — what a channel's files share, and nothing
     else:
 
-        arb_amqp_channel.c  the channel: its state, its methods, its life
-        arb_amqp_get.c      basic.get
+        arb_amqp_channel.c   the channel: its state, its methods, its life
+        arb_amqp_delivery.c  deliveries and their acks
+        arb_amqp_get.c       basic.get
 
     The rest of the server knows a channel by the functions of
     arb_amqp_priv.h only (its publisher, arb_amqp_publisher.c, too). Not
@@ -57,6 +58,15 @@ void arb_amqp_channel_send (arb_amqp_channel_t *self, amqp_method_number_t id, v
 //  basic.get (arb_amqp_get.c). Returns 0, or -1 if the channel failed.
 int arb_amqp_channel_get (arb_amqp_channel_t *self, amqp_basic_get_t *m);
 
+//  Tops up the consumer's credit (NULL: ended), or, for one under the
+//  channel's prefetch (shared, or bound), every one under it.
+void arb_amqp_channel_credit (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, bool shared);
+
+//  Sends a task to consumer (basic.deliver).
+void arb_amqp_channel_deliver (arb_amqp_channel_t *self,
+                               arb_amqp_consumer_t *consumer,
+                               arb_dispatch_task_t *task);
+
 //  Holds a task delivered unacked under tag: its delivery (of consumer,
 //  or of basic.get if NULL) waits for the client's ack, nack or reject.
 //  queue (NULL: deleted already) is where a reject dead-letters from.
@@ -87,5 +97,13 @@ void arb_amqp_channel_delivery_count (arb_dispatch_task_t *task,
                                       const uint8_t **raw,
                                       size_t *raw_size,
                                       uint8_t **buf);
+
+//  The channel's first delivery (the lowest tag), and the one after d.
+arb_amqp_delivery_t *arb_amqp_channel_first_delivery (arb_amqp_channel_t *self);
+arb_amqp_delivery_t *arb_amqp_channel_next_delivery (arb_amqp_channel_t *self,
+                                                     arb_amqp_delivery_t *d);
+
+//  Puts every unacked delivery back at the head of its queue.
+void arb_amqp_channel_release_all (arb_amqp_channel_t *self);
 
 #endif
