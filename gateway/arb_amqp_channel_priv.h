@@ -2,6 +2,7 @@
     else:
 
         arb_amqp_channel.c   the channel: its state, its methods, its life
+        arb_amqp_consumer.c  consumers, their credit, single active consumers
         arb_amqp_delivery.c  deliveries and their acks
         arb_amqp_get.c       basic.get
 
@@ -55,8 +56,21 @@ struct _arb_amqp_channel_t {
 //  Writes a method frame on the channel.
 void arb_amqp_channel_send (arb_amqp_channel_t *self, amqp_method_number_t id, void *m);
 
+//  basic.consume (arb_amqp_consumer.c). Returns 0, or -1 if the channel
+//  or the connection failed.
+int arb_amqp_channel_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m);
+
+//  basic.cancel (arb_amqp_consumer.c): the consumer ends. Returns 0.
+int arb_amqp_channel_cancel (arb_amqp_channel_t *self, amqp_basic_cancel_t *m);
+
 //  basic.get (arb_amqp_get.c). Returns 0, or -1 if the channel failed.
 int arb_amqp_channel_get (arb_amqp_channel_t *self, amqp_basic_get_t *m);
+
+//  The destructor of the channel's consumer list.
+void arb_amqp_consumer_destructor (void **item);
+
+//  Ends every consumer (the channel closes): the shared subscription once.
+void arb_amqp_channel_end_consumers (arb_amqp_channel_t *self);
 
 //  Tops up the consumer's credit (NULL: ended), or, for one under the
 //  channel's prefetch (shared, or bound), every one under it.

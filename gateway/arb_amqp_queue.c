@@ -244,7 +244,7 @@ arb_amqp_model_check_supported (
     //  is refused rather than taken as classic. Checked at a declaration
     //  only: a record loaded keeps its queue whatever it says.
     //  x-single-active-consumer: a boolean, as RabbitMQ wants it (true:
-    //  one consumer of the queue served at a time, arb_amqp_channel.c)
+    //  one consumer of the queue served at a time, arb_amqp_consumer.c)
     const amqp_field_value_t *sac =
         args ? arb_amqp_table_get (args, "x-single-active-consumer") : NULL;
     if (sac && sac->kind != AMQP_FIELD_KIND_BOOLEAN) {
