@@ -50,11 +50,7 @@
     + busy slots + credit owed = slots.
 */
 
-#include "arb_worker.h"
-#include "arb_dial.h"
-#include "arb_handshake.h"
-#include "arb_leases.h"
-#include "arb_pool.h"
+#include "arb_worker_priv.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -73,144 +69,12 @@
 #define S_RECV_BURST      256           //  broker messages taken per loop turn
 #define S_RESULT_ITEMS    1000          //  a RESULT message goes out at this many results
 #define S_RESULT_BYTES    (32u << 20)   //  ... or this many result bytes
-#define S_REGISTER_FIRST  500           //  ms before a REGISTER is sent again; doubles
-#define S_REGISTER_MAX    2000          //  ms, up to this (within the broker's recovery window)
 #define S_REAP_POLL_MS    100           //  heavy children without a pidfd are checked this often
 #define S_FORCE_SLACK_MS  1000          //  forced stop: extra wait for cancelled light handlers
-#define S_UNREACHABLE_MS  2000          //  REGISTER unanswered this long: "cannot reach" is logged
-#define S_UNREACHABLE_LOG 5000          //  ms, and again this often while it lasts
 #define S_KEPT_MAX        10000         //  results kept unacknowledged: beyond, no credit
 #define S_KEPT_BYTES      (256u << 20)  //  ... nor beyond this many result bytes
 #define S_DIAL_LINGER_MS  200           //  ms the last messages have to leave at the end of a run
 #define S_FIXED_ITEMS     4  //  poll items before the slots': broker, wake, notes, handshake events
-
-#define S_LOG(self, level, fn, ...)       \
-    do {                                  \
-        if ((self)->log_level >= (level)) \
-            fn (__VA_ARGS__);             \
-    } while (0)
-#define S_DEBUG(self, ...)   S_LOG (self, LOG_DEBUG, zsys_debug, __VA_ARGS__)
-#define S_INFO(self, ...)    S_LOG (self, LOG_INFO, zsys_info, __VA_ARGS__)
-#define S_WARNING(self, ...) S_LOG (self, LOG_WARNING, zsys_warning, __VA_ARGS__)
-#define S_ERROR(self, ...)   S_LOG (self, LOG_ERR, zsys_error, __VA_ARGS__)
-
-typedef struct {
-    char name[ARB_NAME_MAX + 1];
-    arb_handler_fn *fn;
-    void *arg;  //  borrowed
-} s_handler_t;
-
-//  A DISPATCH message kept alive while its tasks run: their jobs borrow
-//  its strings and parents.
-typedef struct {
-    arb_msg_t *msg;  //  owned
-    size_t refs;     //  slots running one of its tasks
-} s_batch_t;
-
-typedef struct _s_slot_t s_slot_t;
-
-struct _s_slot_t {
-    arb_pool_t *pool;  //  light: borrowed; outlives the slot even when abandoned
-    int index;
-    arb_job_t *job;    //  owned; reused task after task
-    s_batch_t *batch;  //  one reference while busy
-    bool busy;
-    bool quiet;      //  the lease is over (STOP, forced stop, not taken back): report nothing
-    bool orphan;     //  from an earlier session, claimed in the REGISTER being answered
-    bool held;       //  an orphan that finished: held_rc waits for the broker's answer
-    int held_rc;     //  its outcome
-    bool emitted;    //  items went out under this lease (a new session cannot take it back)
-    bool unstarted;  //  light: its thread did not start it in time; waits for a WELCOME
-    bool adopted;    //  a WELCOME gave it back since it was last handed to the pool
-    uint64_t lease;  //  current lease: the dispatch's, or the one a WELCOME gave back
-    //  heavy
-    pid_t pid;        //  child, 0 if none
-    int report_fd;    //  read end of its report pipe, -1 once closed
-    int pidfd;        //  readable when the child exits; -1 if unavailable
-    int64_t kill_at;  //  ms (zclock_mono): SIGKILL then; 0 none
-    bool bad_report;  //  the child broke the report format
-};
-
-typedef enum {
-    S_SESSION_REGISTERING,
-    S_SESSION_READY,
-} s_session_t;
-
-typedef enum {
-    S_PHASE_RUN,    //  taking tasks
-    S_PHASE_DRAIN,  //  credit cancelled, running tasks finish
-    S_PHASE_FORCE,  //  running tasks stopped, waiting for their slots
-    S_PHASE_DONE,
-} s_phase_t;
-
-struct _arb_worker_t {
-    //  Configuration: set before run, read-only while running.
-    char *endpoint;  //  owned
-    char name[ARB_NAME_MAX + 1];
-    char host[ARB_NAME_MAX + 1];
-    s_handler_t *handlers;  //  owned array
-    size_t handler_count;
-    s_handler_t fallback;                 //  "*"; fn NULL if none
-    char *queues[ARB_WORKER_QUEUES_MAX];  //  owned strings
-    size_t queue_count;
-    int slot_count;
-    arb_worker_mode_t mode;
-    int grace_ms;
-    int drain_ms;
-    int connect_timeout_ms;  //  the first REGISTER unanswered this long ends run; 0 never
-    size_t max_payload;      //  bytes: what the worker was told (arb_worker_set_max_payload)
-    int log_level;           //  syslog level
-    arb_curve_t *curve;      //  owned: certificate and broker key; NULL: the environment's
-
-    //  Stop requests, from any thread or a signal handler.
-    atomic_int stop_requests;
-    int wake_fd;  //  owned eventfd: wakes the loop on a stop request
-
-    //  Run state: the run thread only.
-    zsock_t *dealer;             //  owned; NULL with a dial
-    arb_dial_t *dial;            //  owned: our own connection (arb_dial.h); NULL with a dealer
-    arb_curve_t *run_curve;      //  owned: what this run connects with; NULL: no CURVE
-    arb_handshake_t *handshake;  //  owned: the dealer's handshakes, to say why a broker is silent
-    arb_pool_t *pool;            //  owned: light mode's threads
-    arb_pool_note_t *notes;      //  owned: notes taken from the pool, being handled
-    size_t note_cap;
-    void **launch;  //  owned, slot_count: light slots (s_slot_t) of this turn, for the pool
-    size_t launch_count;
-    s_slot_t *slots;  //  owned array of slot_count
-    int *free;        //  owned stack of free slot indexes
-    int free_count;
-    int busy;               //  slots not free
-    zmq_pollitem_t *items;  //  owned, S_FIXED_ITEMS + 2 * slot_count
-    s_slot_t **item_slot;   //  owned, which slot a poll item belongs to
-    int signals;            //  SIGINT/SIGTERM seen
-    s_session_t session;
-    uint32_t reqid;              //  last request id used
-    uint32_t register_reqid;     //  of the REGISTER being answered
-    int register_wait_ms;        //  current REGISTER retry interval
-    int64_t register_retry_at;   //  ms
-    int64_t unanswered_since;    //  ms: the first REGISTER of those not answered yet; 0 none
-    int64_t unreachable_log_at;  //  ms: next "cannot reach the broker"
-    bool welcomed;               //  this run has had a WELCOME
-    bool gave_up;                //  the broker could not be reached in connect_timeout_ms,
-                                 //  or refused to register the worker (403)
-    uint32_t heartbeat_ms;
-    uint32_t liveness_ms;
-    size_t broker_max_payload;  //  bytes: the broker's limit, from its WELCOME; 0 not known
-    int64_t last_rx;            //  ms: last message from the broker
-    int64_t last_tx;            //  ms: last message sent to it in this session
-    int64_t heartbeat_at;
-    s_phase_t phase;
-    int64_t phase_deadline;  //  ms: end of drain, or of the forced stop
-    int force_sig;           //  signal the forced stop used on heavy tasks; 0 none yet
-    bool abandoned;          //  light handlers ignored a forced stop
-    int64_t turn_at;         //  ms: the end of the last loop turn; 0 none yet
-    arb_leases_t *results;   //  owned: outcomes kept until the broker acknowledges them
-    //  What this loop turn will send.
-    arb_msg_t **out_emits;  //  owned EMIT messages, in order
-    size_t out_emit_count;
-    size_t out_emit_cap;
-    int credit_owed;  //  slots freed since the last CREDIT
-};
 
 static int64_t
 s_now (void)
@@ -277,7 +141,7 @@ arb_worker_handle (arb_worker_t *self, const char *task_name, arb_handler_fn *fn
     assert (self && task_name && fn);
     if (!*task_name || strlen (task_name) > ARB_NAME_MAX)
         return -1;
-    s_handler_t *handler;
+    arb_worker_handler_t *handler;
     if (streq (task_name, "*"))
         handler = self->fallback.fn ? NULL : &self->fallback;
     else {
@@ -286,8 +150,8 @@ arb_worker_handle (arb_worker_t *self, const char *task_name, arb_handler_fn *fn
                 return -1;
         if (self->handler_count == ARB_HANDLES_MAX)
             return -1;
-        self->handlers = (s_handler_t *) realloc (self->handlers,
-                                                  (self->handler_count + 1) * sizeof (s_handler_t));
+        self->handlers = (arb_worker_handler_t *) realloc (
+            self->handlers, (self->handler_count + 1) * sizeof (arb_worker_handler_t));
         assert (self->handlers);
         handler = &self->handlers[self->handler_count++];
     }
@@ -382,7 +246,7 @@ static int
 s_job_run (arb_worker_t *self, arb_job_t *job)
 {
     const char *name = arb_job_name (job);
-    const s_handler_t *handler = NULL;
+    const arb_worker_handler_t *handler = NULL;
     for (size_t i = 0; i < self->handler_count && !handler; i++)
         if (streq (self->handlers[i].name, name))
             handler = &self->handlers[i];
@@ -400,14 +264,14 @@ s_job_run (arb_worker_t *self, arb_job_t *job)
 static int
 s_pool_run (void *job, void *arg)
 {
-    return s_job_run ((arb_worker_t *) arg, ((s_slot_t *) job)->job);
+    return s_job_run ((arb_worker_t *) arg, ((arb_worker_slot_t *) job)->job);
 }
 
 //  Streams a handler's staged items to the run thread (arb_job_flush_fn).
 static void
 s_slot_flush (arb_msg_t **emit_p, void *arg)
 {
-    s_slot_t *slot = (s_slot_t *) arg;
+    arb_worker_slot_t *slot = (arb_worker_slot_t *) arg;
     arb_pool_note_emits (slot->pool, slot, emit_p);
 }
 
@@ -417,11 +281,11 @@ s_slot_flush (arb_msg_t **emit_p, void *arg)
 //  The child: its own process group (the unit a stop kills), default
 //  signal actions, the handler, the report, _exit. It never touches the
 //  parent's ZeroMQ sockets or runs the parent's atexit handlers.
-static void s_heavy_child (arb_worker_t *self, s_slot_t *slot, int report_fd)
+static void s_heavy_child (arb_worker_t *self, arb_worker_slot_t *slot, int report_fd)
     __attribute__ ((noreturn));
 
 static void
-s_heavy_child (arb_worker_t *self, s_slot_t *slot, int report_fd)
+s_heavy_child (arb_worker_t *self, arb_worker_slot_t *slot, int report_fd)
 {
     setpgid (0, 0);
     signal (SIGINT, SIG_DFL);
@@ -435,11 +299,11 @@ s_heavy_child (arb_worker_t *self, s_slot_t *slot, int report_fd)
     _exit (arb_job_write_outcome (slot->job, rc) == 0 ? 0 : 3);
 }
 
-static void s_slot_done (arb_worker_t *self, s_slot_t *slot, int rc);
+static void s_slot_done (arb_worker_t *self, arb_worker_slot_t *slot, int rc);
 static bool s_was_silent (arb_worker_t *self);
 
 static void
-s_heavy_launch (arb_worker_t *self, s_slot_t *slot)
+s_heavy_launch (arb_worker_t *self, arb_worker_slot_t *slot)
 {
     int fds[2];
     if (pipe2 (fds, O_CLOEXEC) != 0) {
@@ -471,7 +335,7 @@ s_heavy_launch (arb_worker_t *self, s_slot_t *slot)
 }
 
 static void
-s_heavy_kill (arb_worker_t *self, s_slot_t *slot, int sig)
+s_heavy_kill (arb_worker_t *self, arb_worker_slot_t *slot, int sig)
 {
     if (slot->pid <= 0)
         return;
@@ -480,10 +344,10 @@ s_heavy_kill (arb_worker_t *self, s_slot_t *slot, int sig)
 }
 
 //  Reads what the child reported so far; staged items go out at once.
-static void s_slot_emits (arb_worker_t *self, s_slot_t *slot, arb_msg_t **emits_p);
+static void s_slot_emits (arb_worker_t *self, arb_worker_slot_t *slot, arb_msg_t **emits_p);
 
 static void
-s_heavy_read (arb_worker_t *self, s_slot_t *slot)
+s_heavy_read (arb_worker_t *self, arb_worker_slot_t *slot)
 {
     if (slot->report_fd < 0)
         return;
@@ -493,8 +357,8 @@ s_heavy_read (arb_worker_t *self, s_slot_t *slot)
     if (rc == 0)
         return;
     if (rc < 0) {
-        S_WARNING (self, "worker: bad report from child pid=%d id=%" PRIu64, (int) slot->pid,
-                   arb_job_id (slot->job));
+        ARB_WORKER_WARNING (self, "worker: bad report from child pid=%d id=%" PRIu64,
+                            (int) slot->pid, arb_job_id (slot->job));
         slot->bad_report = true;
         kill (-slot->pid, SIGKILL);
     }
@@ -505,7 +369,7 @@ s_heavy_read (arb_worker_t *self, s_slot_t *slot)
 //  Whether the child has exited, without reaping it: for kernels without
 //  pidfds, where the loop checks this every S_REAP_POLL_MS.
 static bool
-s_heavy_exited (s_slot_t *slot)
+s_heavy_exited (arb_worker_slot_t *slot)
 {
     siginfo_t info;
     memset (&info, 0, sizeof (info));
@@ -517,7 +381,7 @@ s_heavy_exited (s_slot_t *slot)
 //  is still reserved by the zombie, reap it, read the rest of its report
 //  and finish the task.
 static void
-s_heavy_reap (arb_worker_t *self, s_slot_t *slot)
+s_heavy_reap (arb_worker_t *self, arb_worker_slot_t *slot)
 {
     kill (-slot->pid, SIGKILL);
     int status = 0;
@@ -564,7 +428,8 @@ s_send (arb_worker_t *self, arb_msg_t **msg_p)
     if ((self->dial ? arb_dial_send (self->dial, msg_p)
                     : arb_msg_send (msg_p, zsock_resolve (self->dealer)))
         != 0)
-        S_WARNING (self, "worker: send failed type=%s errno=%d", arb_msg_type_name (type), errno);
+        ARB_WORKER_WARNING (self, "worker: send failed type=%s errno=%d", arb_msg_type_name (type),
+                            errno);
     else
         self->last_tx = s_now ();
 }
@@ -620,7 +485,7 @@ s_flush (arb_worker_t *self)
         s_send (self, &self->out_emits[i]);
     self->out_emit_count = 0;
     arb_msg_t *msg;
-    while (self->session == S_SESSION_READY && arb_leases_has_results (self->results)
+    while (self->session == ARB_WORKER_SESSION_READY && arb_leases_has_results (self->results)
            && (msg = arb_leases_results (self->results, s_next_reqid (self), s_now ())))
         s_send (self, &msg);
     if (self->credit_owed > 0 && s_room_for_results (self)) {
@@ -656,8 +521,8 @@ s_keep_result (arb_worker_t *self,
     arb_leases_forget (self->results, id);
     if (arb_leases_add (self->results, id, lease, 0)
         || arb_leases_settle (self->results, id, outcome, error, result_p)) {
-        S_ERROR (self, "worker: result not kept id=%" PRIu64 " kept=%zu", id,
-                 arb_leases_size (self->results));
+        ARB_WORKER_ERROR (self, "worker: result not kept id=%" PRIu64 " kept=%zu", id,
+                          arb_leases_size (self->results));
         zframe_destroy (result_p);
         return;
     }
@@ -673,11 +538,11 @@ s_keep_result (arb_worker_t *self,
 //  the broker knows: they are dropped, and the task, no longer complete,
 //  is not the broker's to take back any more.
 static void
-s_slot_emits (arb_worker_t *self, s_slot_t *slot, arb_msg_t **emits_p)
+s_slot_emits (arb_worker_t *self, arb_worker_slot_t *slot, arb_msg_t **emits_p)
 {
     if (!*emits_p)
         return;
-    if (slot->quiet || slot->orphan || self->session != S_SESSION_READY) {
+    if (slot->quiet || slot->orphan || self->session != ARB_WORKER_SESSION_READY) {
         if (slot->orphan) {
             slot->orphan = false;
             slot->quiet = true;
@@ -693,9 +558,9 @@ s_slot_emits (arb_worker_t *self, s_slot_t *slot, arb_msg_t **emits_p)
 }
 
 static void
-s_batch_release (s_batch_t **batch_p)
+s_batch_release (arb_worker_batch_t **batch_p)
 {
-    s_batch_t *batch = *batch_p;
+    arb_worker_batch_t *batch = *batch_p;
     *batch_p = NULL;
     if (batch && --batch->refs == 0) {
         arb_msg_destroy (&batch->msg);
@@ -706,7 +571,7 @@ s_batch_release (s_batch_t **batch_p)
 //  A task has ended in its slot: report it unless its lease is over, and
 //  free the slot (its credit goes back with the turn's CREDIT).
 static void
-s_slot_done (arb_worker_t *self, s_slot_t *slot, int rc)
+s_slot_done (arb_worker_t *self, arb_worker_slot_t *slot, int rc)
 {
     if (slot->orphan) {
         slot->held = true;  //  reported, or not, once the broker has answered
@@ -714,7 +579,7 @@ s_slot_done (arb_worker_t *self, s_slot_t *slot, int rc)
         return;
     }
     arb_job_t *job = slot->job;
-    bool report = !slot->quiet && self->session == S_SESSION_READY;
+    bool report = !slot->quiet && self->session == ARB_WORKER_SESSION_READY;
     arb_msg_t *emits = arb_job_take_emits (job);
     if (report && rc == 0) {
         s_slot_emits (self, slot, &emits);
@@ -727,8 +592,8 @@ s_slot_done (arb_worker_t *self, s_slot_t *slot, int rc)
         s_keep_result (self, arb_job_id (job), slot->lease, ARB_OUTCOME_FAIL, error, slot->emitted,
                        NULL);
     }
-    S_DEBUG (self, "worker: task done id=%" PRIu64 " rc=%d quiet=%d", arb_job_id (job), rc,
-             slot->quiet);
+    ARB_WORKER_DEBUG (self, "worker: task done id=%" PRIu64 " rc=%d quiet=%d", arb_job_id (job), rc,
+                      slot->quiet);
     arb_msg_destroy (&emits);
     arb_job_finish (job);
     s_batch_release (&slot->batch);
@@ -738,15 +603,15 @@ s_slot_done (arb_worker_t *self, s_slot_t *slot, int rc)
     slot->emitted = false;
     self->free[self->free_count++] = slot->index;
     self->busy--;
-    if (self->session == S_SESSION_READY && self->phase == S_PHASE_RUN)
+    if (self->session == ARB_WORKER_SESSION_READY && self->phase == ARB_WORKER_PHASE_RUN)
         self->credit_owed++;
 }
 
-static s_slot_t *
+static arb_worker_slot_t *
 s_slot_find (arb_worker_t *self, uint64_t id, uint64_t lease)
 {
     for (int i = 0; i < self->slot_count; i++) {
-        s_slot_t *slot = &self->slots[i];
+        arb_worker_slot_t *slot = &self->slots[i];
         if (slot->busy && arb_job_id (slot->job) == id && slot->lease == lease)
             return slot;
     }
@@ -756,7 +621,7 @@ s_slot_find (arb_worker_t *self, uint64_t id, uint64_t lease)
 //  Ends a running task's lease on this side: nothing will be reported for
 //  it, and it is asked to stop (light: flag; heavy: signal to its group).
 static void
-s_slot_stop (arb_worker_t *self, s_slot_t *slot, int sig)
+s_slot_stop (arb_worker_t *self, arb_worker_slot_t *slot, int sig)
 {
     slot->quiet = true;
     slot->orphan = false;
@@ -791,7 +656,7 @@ s_connect (arb_worker_t *self)
     }
     zsock_t *dealer = zsock_new (ZMQ_DEALER);
     if (!dealer) {
-        S_ERROR (self, "worker: cannot create a socket errno=%d", zmq_errno ());
+        ARB_WORKER_ERROR (self, "worker: cannot create a socket errno=%d", zmq_errno ());
         return -1;
     }
     //  a fresh random identity per socket: the broker must never mistake a
@@ -811,7 +676,7 @@ s_connect (arb_worker_t *self)
     zsock_set_sndtimeo (dealer, 0);
     zsock_set_rcvtimeo (dealer, 0);
     if (zsock_connect (dealer, "%s", self->endpoint) != 0) {
-        S_ERROR (self, "worker: cannot connect endpoint=%s", self->endpoint);
+        ARB_WORKER_ERROR (self, "worker: cannot connect endpoint=%s", self->endpoint);
         arb_handshake_destroy (&handshake);
         zsock_destroy (&dealer);
         return -1;
@@ -851,7 +716,7 @@ s_register (arb_worker_t *self, bool new_socket)
     }
     body->acks = true;  //  results stay kept until RESULT_OK
     for (int i = 0; i < self->slot_count; i++) {
-        s_slot_t *slot = &self->slots[i];
+        arb_worker_slot_t *slot = &self->slots[i];
         if (!slot->busy || slot->quiet)
             continue;
         if (slot->emitted) {
@@ -866,16 +731,16 @@ s_register (arb_worker_t *self, bool new_socket)
     //  and the results not acknowledged: the broker may not have them
     arb_leases_claim (self->results, msg);
     self->register_reqid = self->reqid;
-    self->session = S_SESSION_REGISTERING;
+    self->session = ARB_WORKER_SESSION_REGISTERING;
     self->register_retry_at = s_now () + self->register_wait_ms;
     if (!self->unanswered_since) {
         self->unanswered_since = s_now ();
-        self->unreachable_log_at = self->unanswered_since + S_UNREACHABLE_MS;
+        self->unreachable_log_at = self->unanswered_since + ARB_WORKER_UNREACHABLE_MS;
     }
     s_send (self, &msg);
 }
 
-static s_slot_t *
+static arb_worker_slot_t *
 s_orphan_find (arb_worker_t *self, uint64_t id)
 {
     for (int i = 0; i < self->slot_count; i++)
@@ -896,7 +761,7 @@ s_on_adopted (arb_worker_t *self, arb_welcome_body_t *body)
     results.adopted.v = (arb_held_t *) zmalloc ((body->adopted.n + 1) * sizeof (arb_held_t));
     for (size_t i = 0; i < body->adopted.n; i++) {
         arb_held_t *item = &body->adopted.v[i];
-        s_slot_t *slot = s_orphan_find (self, item->id);
+        arb_worker_slot_t *slot = s_orphan_find (self, item->id);
         if (!slot) {
             results.adopted.v[results.adopted.n++] = *item;
             continue;
@@ -922,7 +787,8 @@ s_on_adopted (arb_worker_t *self, arb_welcome_body_t *body)
 static void
 s_on_welcome (arb_worker_t *self, arb_msg_t *msg)
 {
-    if (self->session != S_SESSION_REGISTERING || arb_msg_reqid (msg) != self->register_reqid)
+    if (self->session != ARB_WORKER_SESSION_REGISTERING
+        || arb_msg_reqid (msg) != self->register_reqid)
         return;  //  answers an earlier REGISTER
     arb_welcome_body_t *body = arb_msg_welcome (msg);
     self->heartbeat_ms = body->heartbeat_ms < 10 ? 10 : body->heartbeat_ms;
@@ -930,16 +796,16 @@ s_on_welcome (arb_worker_t *self, arb_msg_t *msg)
         body->liveness_ms > self->heartbeat_ms ? body->liveness_ms : 3 * self->heartbeat_ms;
     self->broker_max_payload = (size_t) body->max_payload;
     arb_dial_set_max_payload (self->dial, body->max_payload);
-    self->session = S_SESSION_READY;
-    self->register_wait_ms = S_REGISTER_FIRST;
+    self->session = ARB_WORKER_SESSION_READY;
+    self->register_wait_ms = ARB_WORKER_REGISTER_FIRST;
     self->unanswered_since = 0;
     self->welcomed = true;
     self->heartbeat_at = s_now () + self->heartbeat_ms;
     self->last_tx = s_now ();  //  the REGISTER just answered
-    S_INFO (self,
-            "worker: registered endpoint=%s name=%s slots=%d epoch=%" PRIu64 " taken_back=%zu",
-            self->endpoint, self->name, self->slot_count, body->epoch, body->adopted.n);
-    if (self->phase == S_PHASE_RUN)
+    ARB_WORKER_INFO (
+        self, "worker: registered endpoint=%s name=%s slots=%d epoch=%" PRIu64 " taken_back=%zu",
+        self->endpoint, self->name, self->slot_count, body->epoch, body->adopted.n);
+    if (self->phase == ARB_WORKER_PHASE_RUN)
         s_credit (self, self->free_count, true, false);
     s_on_adopted (self, body);
 }
@@ -952,17 +818,19 @@ s_on_error (arb_worker_t *self, arb_msg_t *msg)
     if (body->code == ARB_ERR_UNKNOWN_WORKER) {
         //  only the first 410 of a session matters; later ones answer
         //  messages sent before the REGISTER that is already on its way
-        if (self->session != S_SESSION_READY || (reqid != 0 && reqid < self->register_reqid))
+        if (self->session != ARB_WORKER_SESSION_READY
+            || (reqid != 0 && reqid < self->register_reqid))
             return;
-        S_INFO (self, "worker: broker does not know us, registering again");
+        ARB_WORKER_INFO (self, "worker: broker does not know us, registering again");
         s_register (self, false);
         return;
     }
     if (body->code == ARB_ERR_FORBIDDEN && reqid == self->register_reqid) {
         //  its certificate is not a worker's: asking again changes nothing
-        S_ERROR (self, "worker: the broker refused to register this worker: %s", body->reason);
+        ARB_WORKER_ERROR (self, "worker: the broker refused to register this worker: %s",
+                          body->reason);
         self->gave_up = true;
-        self->phase = S_PHASE_DONE;
+        self->phase = ARB_WORKER_PHASE_DONE;
         return;
     }
     if (body->code == ARB_ERR_JOURNAL_FULL) {
@@ -970,14 +838,15 @@ s_on_error (arb_worker_t *self, arb_msg_t *msg)
         //  asks for it again later. The results stay, sent again after a
         //  liveness window without an answer or claimed with the next
         //  REGISTER (dropping them ran their tasks twice).
-        S_WARNING (self, "worker: broker error code=%u reqid=%u reason=%s results_kept=%zu",
-                   body->code, reqid, body->reason, arb_leases_size (self->results));
+        ARB_WORKER_WARNING (self,
+                            "worker: broker error code=%u reqid=%u reason=%s results_kept=%zu",
+                            body->code, reqid, body->reason, arb_leases_size (self->results));
         return;
     }
     //  a RESULT refused whole will never be taken: its outcomes are done
     size_t dropped = arb_leases_acked (self->results, reqid);
-    S_WARNING (self, "worker: broker error code=%u reqid=%u reason=%s results_dropped=%zu",
-               body->code, reqid, body->reason, dropped);
+    ARB_WORKER_WARNING (self, "worker: broker error code=%u reqid=%u reason=%s results_dropped=%zu",
+                        body->code, reqid, body->reason, dropped);
 }
 
 //  The largest result or item a task may leave: the broker keeps nothing
@@ -1001,26 +870,27 @@ static void
 s_on_dispatch (arb_worker_t *self, arb_msg_t **msg_p)
 {
     arb_dispatch_body_t *body = arb_msg_dispatch (*msg_p);
-    if (self->session != S_SESSION_READY) {
-        S_WARNING (self, "worker: dispatch outside a session dropped tasks=%zu", body->tasks.n);
+    if (self->session != ARB_WORKER_SESSION_READY) {
+        ARB_WORKER_WARNING (self, "worker: dispatch outside a session dropped tasks=%zu",
+                            body->tasks.n);
         arb_msg_destroy (msg_p);
         return;
     }
-    s_batch_t *batch = (s_batch_t *) zmalloc (sizeof (s_batch_t));
+    arb_worker_batch_t *batch = (arb_worker_batch_t *) zmalloc (sizeof (arb_worker_batch_t));
     batch->msg = *msg_p;
     batch->refs = 1;  //  ours, until every task is placed
     *msg_p = NULL;
     for (size_t i = 0; i < body->tasks.n; i++) {
         arb_dispatch_task_t *task = &body->tasks.v[i];
-        if (self->phase != S_PHASE_RUN || self->free_count == 0) {
-            if (self->phase == S_PHASE_RUN)
-                S_WARNING (self, "worker: dispatch beyond credit id=%" PRIu64, task->id);
+        if (self->phase != ARB_WORKER_PHASE_RUN || self->free_count == 0) {
+            if (self->phase == ARB_WORKER_PHASE_RUN)
+                ARB_WORKER_WARNING (self, "worker: dispatch beyond credit id=%" PRIu64, task->id);
             s_release (self, task);
             continue;
         }
         //  a result kept from an earlier lease of it is done with
         arb_leases_forget (self->results, task->id);
-        s_slot_t *slot = &self->slots[self->free[--self->free_count]];
+        arb_worker_slot_t *slot = &self->slots[self->free[--self->free_count]];
         self->busy++;
         slot->busy = true;
         slot->quiet = false;
@@ -1029,8 +899,8 @@ s_on_dispatch (arb_worker_t *self, arb_msg_t **msg_p)
         batch->refs++;
         arb_job_set_max_payload (slot->job, s_result_limit (self));
         arb_job_start (slot->job, task);
-        S_DEBUG (self, "worker: task start id=%" PRIu64 " name=%s slot=%d", task->id,
-                 arb_job_name (slot->job), slot->index);
+        ARB_WORKER_DEBUG (self, "worker: task start id=%" PRIu64 " name=%s slot=%d", task->id,
+                          arb_job_name (slot->job), slot->index);
         if (self->mode == ARB_WORKER_LIGHT)
             self->launch[self->launch_count++] = slot;
         else
@@ -1045,9 +915,9 @@ s_on_stop (arb_worker_t *self, arb_msg_t *msg)
     arb_stop_body_t *body = arb_msg_stop (msg);
     for (size_t i = 0; i < body->tasks.n; i++) {
         arb_stop_item_t *item = &body->tasks.v[i];
-        s_slot_t *slot = s_slot_find (self, item->id, item->lease);
-        S_DEBUG (self, "worker: stop id=%" PRIu64 " reason=%u running=%d", item->id, item->reason,
-                 slot != NULL);
+        arb_worker_slot_t *slot = s_slot_find (self, item->id, item->lease);
+        ARB_WORKER_DEBUG (self, "worker: stop id=%" PRIu64 " reason=%u running=%d", item->id,
+                          item->reason, slot != NULL);
         if (slot)
             s_slot_stop (self, slot, SIGTERM);
     }
@@ -1076,8 +946,8 @@ s_on_message (arb_worker_t *self, arb_msg_t **msg_p)
             arb_leases_acked (self->results, arb_msg_reqid (*msg_p));
             break;
         default:
-            S_WARNING (self, "worker: unexpected message type=%s",
-                       arb_msg_type_name (arb_msg_type (*msg_p)));
+            ARB_WORKER_WARNING (self, "worker: unexpected message type=%s",
+                                arb_msg_type_name (arb_msg_type (*msg_p)));
             break;
     }
     arb_msg_destroy (msg_p);
@@ -1102,8 +972,8 @@ s_recv_broker (arb_worker_t *self)
             //  stopped while reading (SIGSTOP mid-turn): this message and
             //  those behind it are the old session's
             arb_msg_destroy (&msg);
-            S_WARNING (self, "worker: silent for %" PRId64 " ms, registering again",
-                       s_now () - self->last_rx);
+            ARB_WORKER_WARNING (self, "worker: silent for %" PRId64 " ms, registering again",
+                                s_now () - self->last_rx);
             s_register (self, true);
             break;
         }
@@ -1111,8 +981,8 @@ s_recv_broker (arb_worker_t *self)
         if (rc == 0)
             s_on_message (self, &msg);
         else {
-            S_WARNING (self, "worker: malformed message from broker reason=%s",
-                       msg ? arb_msg_decode_error (msg) : "unreadable");
+            ARB_WORKER_WARNING (self, "worker: malformed message from broker reason=%s",
+                                msg ? arb_msg_decode_error (msg) : "unreadable");
             arb_msg_destroy (&msg);
         }
     }
@@ -1124,19 +994,20 @@ s_recv_broker (arb_worker_t *self)
 //  only if the broker gives it back: a WELCOME since it was queued did
 //  (adopted), or the claim of a new session will say (s_on_adopted).
 static void
-s_slot_unstarted (arb_worker_t *self, s_slot_t *slot)
+s_slot_unstarted (arb_worker_t *self, arb_worker_slot_t *slot)
 {
-    S_WARNING (self, "worker: task not started after a stall id=%" PRIu64, arb_job_id (slot->job));
+    ARB_WORKER_WARNING (self, "worker: task not started after a stall id=%" PRIu64,
+                        arb_job_id (slot->job));
     if (slot->quiet) {
         s_slot_done (self, slot, 0);  //  its lease is over: nothing to report
         return;
     }
-    if (slot->adopted && !slot->orphan && self->session == S_SESSION_READY) {
+    if (slot->adopted && !slot->orphan && self->session == ARB_WORKER_SESSION_READY) {
         self->launch[self->launch_count++] = slot;
         return;
     }
     slot->unstarted = true;
-    if (!slot->orphan && self->session == S_SESSION_READY)
+    if (!slot->orphan && self->session == ARB_WORKER_SESSION_READY)
         s_register (self, true);  //  claims it, with the other running tasks
 }
 
@@ -1146,7 +1017,7 @@ s_recv_notes (arb_worker_t *self)
     size_t count = arb_pool_take_notes (self->pool, &self->notes, &self->note_cap);
     for (size_t i = 0; i < count; i++) {
         arb_pool_note_t *note = &self->notes[i];
-        s_slot_t *slot = (s_slot_t *) note->job;
+        arb_worker_slot_t *slot = (arb_worker_slot_t *) note->job;
         if (note->late)
             s_slot_unstarted (self, slot);
         else if (!note->emits)
@@ -1162,11 +1033,11 @@ s_recv_notes (arb_worker_t *self)
 static void
 s_begin_drain (arb_worker_t *self)
 {
-    S_INFO (self, "worker: stopping busy=%d drain_ms=%d", self->busy, self->drain_ms);
-    self->phase = S_PHASE_DRAIN;
+    ARB_WORKER_INFO (self, "worker: stopping busy=%d drain_ms=%d", self->busy, self->drain_ms);
+    self->phase = ARB_WORKER_PHASE_DRAIN;
     self->phase_deadline = s_now () + self->drain_ms;
     self->credit_owed = 0;
-    if (self->session == S_SESSION_READY)
+    if (self->session == ARB_WORKER_SESSION_READY)
         s_credit (self, 0, false, true);
 }
 
@@ -1175,9 +1046,9 @@ s_begin_drain (arb_worker_t *self)
 static void
 s_begin_force (arb_worker_t *self, int sig)
 {
-    if (self->phase != S_PHASE_FORCE) {
-        S_WARNING (self, "worker: stopping running tasks busy=%d", self->busy);
-        self->phase = S_PHASE_FORCE;
+    if (self->phase != ARB_WORKER_PHASE_FORCE) {
+        ARB_WORKER_WARNING (self, "worker: stopping running tasks busy=%d", self->busy);
+        self->phase = ARB_WORKER_PHASE_FORCE;
         self->phase_deadline = s_now () + self->grace_ms + S_FORCE_SLACK_MS;
     }
     for (int i = 0; i < self->slot_count; i++)
@@ -1194,31 +1065,32 @@ s_check_stop (arb_worker_t *self)
         self->signals++;
     }
     int requests = self->signals + atomic_load (&self->stop_requests);
-    if (requests >= 1 && self->phase == S_PHASE_RUN)
+    if (requests >= 1 && self->phase == ARB_WORKER_PHASE_RUN)
         s_begin_drain (self);
     if (requests >= 2 && self->force_sig != SIGKILL) {
         self->force_sig = SIGKILL;
         s_begin_force (self, SIGKILL);
     }
-    if (self->phase == S_PHASE_RUN || self->phase == S_PHASE_DONE)
+    if (self->phase == ARB_WORKER_PHASE_RUN || self->phase == ARB_WORKER_PHASE_DONE)
         return;
     //  done once nothing runs and the broker has acknowledged every
     //  result (while it answers at all)
-    bool acked = arb_leases_size (self->results) == 0 || self->session != S_SESSION_READY;
+    bool acked = arb_leases_size (self->results) == 0 || self->session != ARB_WORKER_SESSION_READY;
     if (self->busy == 0 && acked)
-        self->phase = S_PHASE_DONE;
+        self->phase = ARB_WORKER_PHASE_DONE;
     else if (s_now () < self->phase_deadline)
         return;
     else if (self->busy == 0)
-        self->phase = S_PHASE_DONE;  //  the broker has the results, or runs them again
-    else if (self->phase == S_PHASE_DRAIN) {
+        self->phase = ARB_WORKER_PHASE_DONE;  //  the broker has the results, or runs them again
+    else if (self->phase == ARB_WORKER_PHASE_DRAIN) {
         self->force_sig = SIGTERM;
         s_begin_force (self, SIGTERM);
     }
     else {
-        S_ERROR (self, "worker: handlers ignore the stop, leaving them busy=%d", self->busy);
+        ARB_WORKER_ERROR (self, "worker: handlers ignore the stop, leaving them busy=%d",
+                          self->busy);
         self->abandoned = true;
-        self->phase = S_PHASE_DONE;
+        self->phase = ARB_WORKER_PHASE_DONE;
     }
 }
 
@@ -1232,7 +1104,7 @@ static void
 s_give_up_orphans (arb_worker_t *self)
 {
     for (int i = 0; i < self->slot_count; i++) {
-        s_slot_t *slot = &self->slots[i];
+        arb_worker_slot_t *slot = &self->slots[i];
         if (slot->held || slot->unstarted)
             s_slot_stop (self, slot, SIGTERM);  //  finished, or never to start: frees the slot
         else if (slot->orphan) {
@@ -1258,22 +1130,22 @@ s_unreachable (arb_worker_t *self, int64_t now)
     int64_t waited = now - self->unanswered_since;
     if (!self->welcomed && self->connect_timeout_ms && waited >= self->connect_timeout_ms) {
         const char *refused = s_refused (self);
-        S_ERROR (
+        ARB_WORKER_ERROR (
             self,
             "worker: cannot reach the broker endpoint=%s, giving up connect_timeout_ms=%d%s%s%s",
             self->endpoint, self->connect_timeout_ms, refused ? " handshake=\"" : "",
             refused ? refused : "", refused ? "\"" : "");
         self->gave_up = true;
-        self->phase = S_PHASE_DONE;
+        self->phase = ARB_WORKER_PHASE_DONE;
     }
     else if (now >= self->unreachable_log_at) {
         const char *refused = s_refused (self);
-        S_WARNING (self,
-                   "worker: cannot reach the broker endpoint=%s waited_ms=%" PRId64
-                   " (still trying)%s%s%s",
-                   self->endpoint, waited, refused ? " handshake=\"" : "", refused ? refused : "",
-                   refused ? "\"" : "");
-        self->unreachable_log_at = now + S_UNREACHABLE_LOG;
+        ARB_WORKER_WARNING (self,
+                            "worker: cannot reach the broker endpoint=%s waited_ms=%" PRId64
+                            " (still trying)%s%s%s",
+                            self->endpoint, waited, refused ? " handshake=\"" : "",
+                            refused ? refused : "", refused ? "\"" : "");
+        self->unreachable_log_at = now + ARB_WORKER_UNREACHABLE_LOG;
     }
 }
 
@@ -1281,15 +1153,16 @@ static void
 s_timers (arb_worker_t *self)
 {
     int64_t now = s_now ();
-    if (self->session == S_SESSION_REGISTERING && self->unanswered_since)
+    if (self->session == ARB_WORKER_SESSION_REGISTERING && self->unanswered_since)
         s_unreachable (self, now);
-    if (self->phase == S_PHASE_DONE)
+    if (self->phase == ARB_WORKER_PHASE_DONE)
         return;
-    if (self->session == S_SESSION_READY && now >= self->last_rx + self->liveness_ms) {
-        S_WARNING (self, "worker: broker silent for %u ms, registering again", self->liveness_ms);
+    if (self->session == ARB_WORKER_SESSION_READY && now >= self->last_rx + self->liveness_ms) {
+        ARB_WORKER_WARNING (self, "worker: broker silent for %u ms, registering again",
+                            self->liveness_ms);
         s_register (self, true);
     }
-    else if (self->session == S_SESSION_READY && now >= self->heartbeat_at) {
+    else if (self->session == ARB_WORKER_SESSION_READY && now >= self->heartbeat_at) {
         //  every task it holds: running, or its result not acknowledged
         //  (the broker checks its leases against it)
         arb_msg_t *msg = arb_msg_new (ARB_MSG_HEARTBEAT, s_next_reqid (self));
@@ -1298,20 +1171,20 @@ s_timers (arb_worker_t *self)
         s_send (self, &msg);
         self->heartbeat_at = now + self->heartbeat_ms;
     }
-    else if (self->session == S_SESSION_REGISTERING && now >= self->register_retry_at) {
-        if (self->phase != S_PHASE_RUN)
+    else if (self->session == ARB_WORKER_SESSION_REGISTERING && now >= self->register_retry_at) {
+        if (self->phase != ARB_WORKER_PHASE_RUN)
             s_give_up_orphans (self);
         self->register_wait_ms *= 2;
-        if (self->register_wait_ms > S_REGISTER_MAX)
-            self->register_wait_ms = S_REGISTER_MAX;
-        S_DEBUG (self, "worker: no welcome yet, registering again");
+        if (self->register_wait_ms > ARB_WORKER_REGISTER_MAX)
+            self->register_wait_ms = ARB_WORKER_REGISTER_MAX;
+        ARB_WORKER_DEBUG (self, "worker: no welcome yet, registering again");
         s_register (self, true);
     }
     //  results whose RESULT, or its answer, went missing go again
-    if (self->session == S_SESSION_READY)
+    if (self->session == ARB_WORKER_SESSION_READY)
         arb_leases_resend (self->results, now, self->liveness_ms);
     for (int i = 0; self->mode == ARB_WORKER_HEAVY && i < self->slot_count; i++) {
-        s_slot_t *slot = &self->slots[i];
+        arb_worker_slot_t *slot = &self->slots[i];
         if (!slot->busy || slot->pid <= 0)
             continue;
         if (slot->kill_at && now >= slot->kill_at)
@@ -1327,7 +1200,7 @@ s_timeout (arb_worker_t *self)
 {
     int64_t now = s_now ();
     int64_t next = now + 3600 * 1000;
-    if (self->session == S_SESSION_READY) {
+    if (self->session == ARB_WORKER_SESSION_READY) {
         next = self->heartbeat_at < next ? self->heartbeat_at : next;
         int64_t dead_at = self->last_rx + self->liveness_ms;
         next = dead_at < next ? dead_at : next;
@@ -1341,10 +1214,10 @@ s_timeout (arb_worker_t *self)
         if (self->connect_timeout_ms && !self->welcomed && give_up_at < next)
             next = give_up_at;
     }
-    if (self->phase != S_PHASE_RUN && self->phase_deadline < next)
+    if (self->phase != ARB_WORKER_PHASE_RUN && self->phase_deadline < next)
         next = self->phase_deadline;
     for (int i = 0; self->mode == ARB_WORKER_HEAVY && i < self->slot_count; i++) {
-        s_slot_t *slot = &self->slots[i];
+        arb_worker_slot_t *slot = &self->slots[i];
         if (slot->busy && slot->kill_at && slot->kill_at < next)
             next = slot->kill_at;
         if (slot->busy && slot->pid > 0 && slot->pidfd < 0 && now + S_REAP_POLL_MS < next)
@@ -1382,7 +1255,7 @@ static bool
 s_was_silent (arb_worker_t *self)
 {
     int64_t now = s_now ();
-    return self->session == S_SESSION_READY && self->phase != S_PHASE_DONE
+    return self->session == ARB_WORKER_SESSION_READY && self->phase != ARB_WORKER_PHASE_DONE
            && (now - self->last_rx >= self->liveness_ms
                || (self->turn_at && now - self->turn_at >= self->liveness_ms)
                || now - self->last_tx >= s_send_window (self));
@@ -1399,7 +1272,7 @@ s_launch (arb_worker_t *self)
 {
     size_t count = 0;
     for (size_t i = 0; i < self->launch_count; i++) {
-        s_slot_t *slot = (s_slot_t *) self->launch[i];
+        arb_worker_slot_t *slot = (arb_worker_slot_t *) self->launch[i];
         if (slot->orphan) {
             slot->unstarted = true;
             continue;
@@ -1412,7 +1285,7 @@ s_launch (arb_worker_t *self)
 }
 
 static void
-s_add_item (arb_worker_t *self, int *n, void *socket, int fd, s_slot_t *slot)
+s_add_item (arb_worker_t *self, int *n, void *socket, int fd, arb_worker_slot_t *slot)
 {
     self->items[*n] = (zmq_pollitem_t){socket, fd, ZMQ_POLLIN, 0};
     self->item_slot[*n] = slot;
@@ -1427,13 +1300,13 @@ s_add_item (arb_worker_t *self, int *n, void *socket, int fd, s_slot_t *slot)
 static void
 s_check_refused (arb_worker_t *self, const char *refusal)
 {
-    if (!refusal || self->welcomed || self->phase == S_PHASE_DONE)
+    if (!refusal || self->welcomed || self->phase == ARB_WORKER_PHASE_DONE)
         return;
-    S_ERROR (self,
-             "worker: the broker refused the connection, giving up endpoint=%s handshake=\"%s\"",
-             self->endpoint, refusal);
+    ARB_WORKER_ERROR (
+        self, "worker: the broker refused the connection, giving up endpoint=%s handshake=\"%s\"",
+        self->endpoint, refusal);
     self->gave_up = true;
-    self->phase = S_PHASE_DONE;
+    self->phase = ARB_WORKER_PHASE_DONE;
 }
 
 static void
@@ -1463,7 +1336,7 @@ s_turn (arb_worker_t *self)
     }
     int fixed = n;
     for (int i = 0; self->mode == ARB_WORKER_HEAVY && i < self->slot_count; i++) {
-        s_slot_t *slot = &self->slots[i];
+        arb_worker_slot_t *slot = &self->slots[i];
         if (slot->busy && slot->report_fd >= 0)
             s_add_item (self, &n, NULL, slot->report_fd, slot);
         if (slot->busy && slot->pidfd >= 0)
@@ -1474,8 +1347,9 @@ s_turn (arb_worker_t *self)
     //  silence past the liveness window registers again on a new socket,
     //  and what waited in the old one goes with it.
     if (s_was_silent (self)) {
-        S_WARNING (self, "worker: silent for %" PRId64 " ms, registering again",
-                   s_now () - (self->last_rx > self->turn_at ? self->turn_at : self->last_rx));
+        ARB_WORKER_WARNING (self, "worker: silent for %" PRId64 " ms, registering again",
+                            s_now ()
+                                - (self->last_rx > self->turn_at ? self->turn_at : self->last_rx));
         s_register (self, true);
         rc = 0;
     }
@@ -1502,7 +1376,7 @@ s_turn (arb_worker_t *self)
                              arb_handshake_refusal (self->handshake, self->run_curve != NULL));
         s_launch (self);
         for (int i = fixed; i < n; i++) {
-            s_slot_t *slot = self->item_slot[i];
+            arb_worker_slot_t *slot = self->item_slot[i];
             if (!(self->items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) || !slot->busy)
                 continue;
             if (self->items[i].fd == slot->report_fd)
@@ -1526,18 +1400,19 @@ static int
 s_run_setup (arb_worker_t *self)
 {
     int count = self->slot_count;
-    self->slots = (s_slot_t *) zmalloc (count * sizeof (s_slot_t));
+    self->slots = (arb_worker_slot_t *) zmalloc (count * sizeof (arb_worker_slot_t));
     self->free = (int *) zmalloc (count * sizeof (int));
     self->items =
         (zmq_pollitem_t *) zmalloc ((S_FIXED_ITEMS + 2 * count) * sizeof (zmq_pollitem_t));
-    self->item_slot = (s_slot_t **) zmalloc ((S_FIXED_ITEMS + 2 * count) * sizeof (s_slot_t *));
-    self->phase = S_PHASE_RUN;
+    self->item_slot =
+        (arb_worker_slot_t **) zmalloc ((S_FIXED_ITEMS + 2 * count) * sizeof (arb_worker_slot_t *));
+    self->phase = ARB_WORKER_PHASE_RUN;
     self->force_sig = 0;
     self->abandoned = false;
     self->busy = 0;
     self->signals = 0;
-    self->register_wait_ms = S_REGISTER_FIRST;
-    self->session = S_SESSION_REGISTERING;
+    self->register_wait_ms = ARB_WORKER_REGISTER_FIRST;
+    self->session = ARB_WORKER_SESSION_REGISTERING;
     self->unanswered_since = 0;
     self->welcomed = false;
     self->gave_up = false;
@@ -1551,12 +1426,12 @@ s_run_setup (arb_worker_t *self)
         char why[512];
         self->run_curve = arb_curve_resolve (NULL, NULL, why, sizeof (why));
         if (!self->run_curve && *why) {
-            S_ERROR (self, "worker: %s", why);
+            ARB_WORKER_ERROR (self, "worker: %s", why);
             return -1;
         }
     }
     for (int i = count - 1; i >= 0; i--) {
-        s_slot_t *slot = &self->slots[i];
+        arb_worker_slot_t *slot = &self->slots[i];
         slot->index = i;
         slot->job = arb_job_new_idle ();
         arb_job_set_max_payload (slot->job, self->max_payload);
@@ -1570,7 +1445,7 @@ s_run_setup (arb_worker_t *self)
         self->launch = (void **) zmalloc (count * sizeof (void *));
         self->pool = arb_pool_new (count, s_pool_run, self);
         if (!arb_pool_is_ready (self->pool)) {
-            S_ERROR (self, "worker: cannot start slot threads slots=%d", count);
+            ARB_WORKER_ERROR (self, "worker: cannot start slot threads slots=%d", count);
             return -1;
         }
         for (int i = 0; i < count; i++) {
@@ -1596,7 +1471,7 @@ s_run_teardown (arb_worker_t *self)
     free (self->launch);
     self->launch = NULL;
     for (int i = 0; self->slots && i < self->slot_count; i++) {
-        s_slot_t *slot = &self->slots[i];
+        arb_worker_slot_t *slot = &self->slots[i];
         if (slot->busy && self->abandoned)
             continue;  //  its thread or child still runs; let it have its memory
         if (slot->report_fd >= 0)
@@ -1627,7 +1502,7 @@ arb_worker_run (arb_worker_t *self)
 {
     assert (self);
     if (self->handler_count == 0 && !self->fallback.fn) {
-        S_ERROR (self, "worker: no handler registered");
+        ARB_WORKER_ERROR (self, "worker: no handler registered");
         return -1;
     }
     if (self->queue_count == 0)
@@ -1637,14 +1512,14 @@ arb_worker_run (arb_worker_t *self)
         return -1;
     }
     s_register (self, false);
-    while (self->phase != S_PHASE_DONE)
+    while (self->phase != ARB_WORKER_PHASE_DONE)
         s_turn (self);
     bool gave_up = self->gave_up;
     if (!gave_up) {
         s_flush (self);
         arb_msg_t *bye = arb_msg_new (ARB_MSG_BYE, s_next_reqid (self));
         s_send (self, &bye);
-        S_INFO (self, "worker: stopped name=%s", self->name);
+        ARB_WORKER_INFO (self, "worker: stopped name=%s", self->name);
     }
     s_run_teardown (self);
     //  a later run starts afresh

@@ -1,0 +1,157 @@
+/*  arb_worker_priv.h — the worker runtime's state, shared by its files:
+    arb_worker.c (configuration, the loop, stopping, run) and the others
+    that a later change adds; see arb_worker.h.
+
+    Not for use outside them: users of the runtime see only arb_worker.h.
+    What crosses files is named arb_worker_*, as the public calls are, and
+    listed under local in tools/libarbiter.map, so that libarbiter.so does
+    not export it.
+*/
+
+#ifndef ARB_WORKER_PRIV_H
+#define ARB_WORKER_PRIV_H
+
+#include "arb_worker.h"
+#include "arb_dial.h"
+#include "arb_handshake.h"
+#include "arb_leases.h"
+#include "arb_pool.h"
+
+#include <stdatomic.h>
+#include <syslog.h>
+
+#define ARB_WORKER_REGISTER_FIRST  500   //  ms before a REGISTER is sent again; doubles
+#define ARB_WORKER_REGISTER_MAX    2000  //  ms, up to this (within the broker's recovery window)
+#define ARB_WORKER_UNREACHABLE_MS  2000  //  REGISTER unanswered this long: "cannot reach" is logged
+#define ARB_WORKER_UNREACHABLE_LOG 5000  //  ms, and again this often while it lasts
+
+#define ARB_WORKER_LOG(self, level, fn, ...) \
+    do {                                     \
+        if ((self)->log_level >= (level))    \
+            fn (__VA_ARGS__);                \
+    } while (0)
+#define ARB_WORKER_DEBUG(self, ...)   ARB_WORKER_LOG (self, LOG_DEBUG, zsys_debug, __VA_ARGS__)
+#define ARB_WORKER_INFO(self, ...)    ARB_WORKER_LOG (self, LOG_INFO, zsys_info, __VA_ARGS__)
+#define ARB_WORKER_WARNING(self, ...) ARB_WORKER_LOG (self, LOG_WARNING, zsys_warning, __VA_ARGS__)
+#define ARB_WORKER_ERROR(self, ...)   ARB_WORKER_LOG (self, LOG_ERR, zsys_error, __VA_ARGS__)
+
+typedef struct {
+    char name[ARB_NAME_MAX + 1];
+    arb_handler_fn *fn;
+    void *arg;  //  borrowed
+} arb_worker_handler_t;
+
+//  A DISPATCH message kept alive while its tasks run: their jobs borrow
+//  its strings and parents.
+typedef struct {
+    arb_msg_t *msg;  //  owned
+    size_t refs;     //  slots running one of its tasks
+} arb_worker_batch_t;
+
+typedef struct _arb_worker_slot_t arb_worker_slot_t;
+
+struct _arb_worker_slot_t {
+    arb_pool_t *pool;  //  light: borrowed; outlives the slot even when abandoned
+    int index;
+    arb_job_t *job;             //  owned; reused task after task
+    arb_worker_batch_t *batch;  //  one reference while busy
+    bool busy;
+    bool quiet;      //  the lease is over (STOP, forced stop, not taken back): report nothing
+    bool orphan;     //  from an earlier session, claimed in the REGISTER being answered
+    bool held;       //  an orphan that finished: held_rc waits for the broker's answer
+    int held_rc;     //  its outcome
+    bool emitted;    //  items went out under this lease (a new session cannot take it back)
+    bool unstarted;  //  light: its thread did not start it in time; waits for a WELCOME
+    bool adopted;    //  a WELCOME gave it back since it was last handed to the pool
+    uint64_t lease;  //  current lease: the dispatch's, or the one a WELCOME gave back
+    //  heavy
+    pid_t pid;        //  child, 0 if none
+    int report_fd;    //  read end of its report pipe, -1 once closed
+    int pidfd;        //  readable when the child exits; -1 if unavailable
+    int64_t kill_at;  //  ms (zclock_mono): SIGKILL then; 0 none
+    bool bad_report;  //  the child broke the report format
+};
+
+typedef enum {
+    ARB_WORKER_SESSION_REGISTERING,
+    ARB_WORKER_SESSION_READY,
+} arb_worker_session_t;
+
+typedef enum {
+    ARB_WORKER_PHASE_RUN,    //  taking tasks
+    ARB_WORKER_PHASE_DRAIN,  //  credit cancelled, running tasks finish
+    ARB_WORKER_PHASE_FORCE,  //  running tasks stopped, waiting for their slots
+    ARB_WORKER_PHASE_DONE,
+} arb_worker_phase_t;
+
+struct _arb_worker_t {
+    //  Configuration: set before run, read-only while running.
+    char *endpoint;  //  owned
+    char name[ARB_NAME_MAX + 1];
+    char host[ARB_NAME_MAX + 1];
+    arb_worker_handler_t *handlers;  //  owned array
+    size_t handler_count;
+    arb_worker_handler_t fallback;        //  "*"; fn NULL if none
+    char *queues[ARB_WORKER_QUEUES_MAX];  //  owned strings
+    size_t queue_count;
+    int slot_count;
+    arb_worker_mode_t mode;
+    int grace_ms;
+    int drain_ms;
+    int connect_timeout_ms;  //  the first REGISTER unanswered this long ends run; 0 never
+    size_t max_payload;      //  bytes: what the worker was told (arb_worker_set_max_payload)
+    int log_level;           //  syslog level
+    arb_curve_t *curve;      //  owned: certificate and broker key; NULL: the environment's
+
+    //  Stop requests, from any thread or a signal handler.
+    atomic_int stop_requests;
+    int wake_fd;  //  owned eventfd: wakes the loop on a stop request
+
+    //  Run state: the run thread only.
+    zsock_t *dealer;             //  owned; NULL with a dial
+    arb_dial_t *dial;            //  owned: our own connection (arb_dial.h); NULL with a dealer
+    arb_curve_t *run_curve;      //  owned: what this run connects with; NULL: no CURVE
+    arb_handshake_t *handshake;  //  owned: the dealer's handshakes, to say why a broker is silent
+    arb_pool_t *pool;            //  owned: light mode's threads
+    arb_pool_note_t *notes;      //  owned: notes taken from the pool, being handled
+    size_t note_cap;
+    void **launch;  //  owned, slot_count: light slots (arb_worker_slot_t) of this turn,
+                    //  for the pool
+    size_t launch_count;
+    arb_worker_slot_t *slots;  //  owned array of slot_count
+    int *free;                 //  owned stack of free slot indexes
+    int free_count;
+    int busy;                       //  slots not free
+    zmq_pollitem_t *items;          //  owned, S_FIXED_ITEMS (arb_worker.c) + 2 * slot_count
+    arb_worker_slot_t **item_slot;  //  owned, which slot a poll item belongs to
+    int signals;                    //  SIGINT/SIGTERM seen
+    arb_worker_session_t session;
+    uint32_t reqid;              //  last request id used
+    uint32_t register_reqid;     //  of the REGISTER being answered
+    int register_wait_ms;        //  current REGISTER retry interval
+    int64_t register_retry_at;   //  ms
+    int64_t unanswered_since;    //  ms: the first REGISTER of those not answered yet; 0 none
+    int64_t unreachable_log_at;  //  ms: next "cannot reach the broker"
+    bool welcomed;               //  this run has had a WELCOME
+    bool gave_up;                //  the broker could not be reached in connect_timeout_ms,
+                                 //  or refused to register the worker (403)
+    uint32_t heartbeat_ms;
+    uint32_t liveness_ms;
+    size_t broker_max_payload;  //  bytes: the broker's limit, from its WELCOME; 0 not known
+    int64_t last_rx;            //  ms: last message from the broker
+    int64_t last_tx;            //  ms: last message sent to it in this session
+    int64_t heartbeat_at;
+    arb_worker_phase_t phase;
+    int64_t phase_deadline;  //  ms: end of drain, or of the forced stop
+    int force_sig;           //  signal the forced stop used on heavy tasks; 0 none yet
+    bool abandoned;          //  light handlers ignored a forced stop
+    int64_t turn_at;         //  ms: the end of the last loop turn; 0 none yet
+    arb_leases_t *results;   //  owned: outcomes kept until the broker acknowledges them
+    //  What this loop turn will send.
+    arb_msg_t **out_emits;  //  owned EMIT messages, in order
+    size_t out_emit_count;
+    size_t out_emit_cap;
+    int credit_owed;  //  slots freed since the last CREDIT
+};
+
+#endif
