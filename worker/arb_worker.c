@@ -53,15 +53,12 @@
 #include "arb_worker_priv.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/eventfd.h>
-#include <sys/pidfd.h>
 #include <sys/random.h>
-#include <sys/wait.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -76,8 +73,8 @@
 #define S_DIAL_LINGER_MS  200           //  ms the last messages have to leave at the end of a run
 #define S_FIXED_ITEMS     4  //  poll items before the slots': broker, wake, notes, handshake events
 
-static int64_t
-s_now (void)
+int64_t
+arb_worker_now (void)
 {
     return zclock_mono ();
 }
@@ -240,177 +237,6 @@ arb_worker_stop (arb_worker_t *self)
 }
 
 //  ---------------------------------------------------------------------
-//  Running one job, on a light slot's thread or in a heavy child.
-
-static int
-s_job_run (arb_worker_t *self, arb_job_t *job)
-{
-    const char *name = arb_job_name (job);
-    const arb_worker_handler_t *handler = NULL;
-    for (size_t i = 0; i < self->handler_count && !handler; i++)
-        if (streq (self->handlers[i].name, name))
-            handler = &self->handlers[i];
-    if (!handler && self->fallback.fn)
-        handler = &self->fallback;
-    if (!handler)
-        return arb_job_fail (job, "no handler for task '%s'", name);
-    return handler->fn (job, handler->arg) == 0 ? 0 : -1;
-}
-
-//  ---------------------------------------------------------------------
-//  Light slots: a pool of slot_count threads (arb_pool.h).
-
-//  Runs a light slot's job on a pool thread (arb_pool_fn).
-static int
-s_pool_run (void *job, void *arg)
-{
-    return s_job_run ((arb_worker_t *) arg, ((arb_worker_slot_t *) job)->job);
-}
-
-//  Streams a handler's staged items to the run thread (arb_job_flush_fn).
-static void
-s_slot_flush (arb_msg_t **emit_p, void *arg)
-{
-    arb_worker_slot_t *slot = (arb_worker_slot_t *) arg;
-    arb_pool_note_emits (slot->pool, slot, emit_p);
-}
-
-//  ---------------------------------------------------------------------
-//  Heavy slots: one forked child per task.
-
-//  The child: its own process group (the unit a stop kills), default
-//  signal actions, the handler, the report, _exit. It never touches the
-//  parent's ZeroMQ sockets or runs the parent's atexit handlers.
-static void s_heavy_child (arb_worker_t *self, arb_worker_slot_t *slot, int report_fd)
-    __attribute__ ((noreturn));
-
-static void
-s_heavy_child (arb_worker_t *self, arb_worker_slot_t *slot, int report_fd)
-{
-    setpgid (0, 0);
-    signal (SIGINT, SIG_DFL);
-    signal (SIGTERM, SIG_DFL);
-    signal (SIGPIPE, SIG_DFL);
-    sigset_t none;
-    sigemptyset (&none);
-    sigprocmask (SIG_SETMASK, &none, NULL);
-    arb_job_set_report_fd (slot->job, report_fd);
-    int rc = s_job_run (self, slot->job);
-    _exit (arb_job_write_outcome (slot->job, rc) == 0 ? 0 : 3);
-}
-
-static void s_slot_done (arb_worker_t *self, arb_worker_slot_t *slot, int rc);
-static bool s_was_silent (arb_worker_t *self);
-
-static void
-s_heavy_launch (arb_worker_t *self, arb_worker_slot_t *slot)
-{
-    int fds[2];
-    if (pipe2 (fds, O_CLOEXEC) != 0) {
-        arb_job_fail (slot->job, "worker could not start the task: pipe: %s", strerror (errno));
-        s_slot_done (self, slot, -1);
-        return;
-    }
-    pid_t pid = fork ();
-    if (pid == 0) {
-        close (fds[0]);
-        s_heavy_child (self, slot, fds[1]);
-    }
-    close (fds[1]);
-    if (pid < 0) {
-        close (fds[0]);
-        arb_job_fail (slot->job, "worker could not start the task: fork: %s", strerror (errno));
-        s_slot_done (self, slot, -1);
-        return;
-    }
-    //  the child does the same; doing it here too means the group exists
-    //  before any STOP can try to kill it
-    setpgid (pid, pid);
-    fcntl (fds[0], F_SETFL, fcntl (fds[0], F_GETFL) | O_NONBLOCK);
-    slot->pid = pid;
-    slot->report_fd = fds[0];
-    slot->pidfd = pidfd_open (pid, 0);
-    slot->kill_at = 0;
-    slot->bad_report = false;
-}
-
-static void
-s_heavy_kill (arb_worker_t *self, arb_worker_slot_t *slot, int sig)
-{
-    if (slot->pid <= 0)
-        return;
-    kill (-slot->pid, sig);
-    slot->kill_at = sig == SIGKILL ? 0 : s_now () + self->grace_ms;
-}
-
-//  Reads what the child reported so far; staged items go out at once.
-static void s_slot_emits (arb_worker_t *self, arb_worker_slot_t *slot, arb_msg_t **emits_p);
-
-static void
-s_heavy_read (arb_worker_t *self, arb_worker_slot_t *slot)
-{
-    if (slot->report_fd < 0)
-        return;
-    int rc = arb_job_read_report (slot->job, slot->report_fd);
-    arb_msg_t *emits = arb_job_take_emits (slot->job);
-    s_slot_emits (self, slot, &emits);
-    if (rc == 0)
-        return;
-    if (rc < 0) {
-        ARB_WORKER_WARNING (self, "worker: bad report from child pid=%d id=%" PRIu64,
-                            (int) slot->pid, arb_job_id (slot->job));
-        slot->bad_report = true;
-        kill (-slot->pid, SIGKILL);
-    }
-    close (slot->report_fd);
-    slot->report_fd = -1;
-}
-
-//  Whether the child has exited, without reaping it: for kernels without
-//  pidfds, where the loop checks this every S_REAP_POLL_MS.
-static bool
-s_heavy_exited (arb_worker_slot_t *slot)
-{
-    siginfo_t info;
-    memset (&info, 0, sizeof (info));
-    return waitid (P_PID, (id_t) slot->pid, &info, WEXITED | WNOHANG | WNOWAIT) == 0
-           && info.si_pid != 0;
-}
-
-//  The child has exited: kill what it left in its group while the group id
-//  is still reserved by the zombie, reap it, read the rest of its report
-//  and finish the task.
-static void
-s_heavy_reap (arb_worker_t *self, arb_worker_slot_t *slot)
-{
-    kill (-slot->pid, SIGKILL);
-    int status = 0;
-    while (waitpid (slot->pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    s_heavy_read (self, slot);
-    if (slot->report_fd >= 0)
-        close (slot->report_fd);
-    if (slot->pidfd >= 0)
-        close (slot->pidfd);
-    slot->report_fd = -1;
-    slot->pidfd = -1;
-    slot->pid = 0;
-    slot->kill_at = 0;
-
-    arb_job_t *job = slot->job;
-    int rc = -1;
-    if (slot->bad_report)
-        arb_job_fail (job, "bad report from the task's process");
-    else if (arb_job_has_outcome (job))
-        rc = arb_job_outcome (job);
-    else if (WIFSIGNALED (status))
-        arb_job_fail (job, "killed by signal %d", WTERMSIG (status));
-    else
-        arb_job_fail (job, "exited with status %d without a result", WEXITSTATUS (status));
-    s_slot_done (self, slot, rc);
-}
-
-//  ---------------------------------------------------------------------
 //  What a loop turn sends.
 
 static uint32_t
@@ -431,11 +257,11 @@ s_send (arb_worker_t *self, arb_msg_t **msg_p)
         ARB_WORKER_WARNING (self, "worker: send failed type=%s errno=%d", arb_msg_type_name (type),
                             errno);
     else
-        self->last_tx = s_now ();
+        self->last_tx = arb_worker_now ();
 }
 
-static void
-s_out_emit (arb_worker_t *self, arb_msg_t **emit_p)
+void
+arb_worker_out_emit (arb_worker_t *self, arb_msg_t **emit_p)
 {
     if (self->out_emit_count == self->out_emit_cap) {
         self->out_emit_cap = self->out_emit_cap ? self->out_emit_cap * 2 : 8;
@@ -486,7 +312,7 @@ s_flush (arb_worker_t *self)
     self->out_emit_count = 0;
     arb_msg_t *msg;
     while (self->session == ARB_WORKER_SESSION_READY && arb_leases_has_results (self->results)
-           && (msg = arb_leases_results (self->results, s_next_reqid (self), s_now ())))
+           && (msg = arb_leases_results (self->results, s_next_reqid (self), arb_worker_now ())))
         s_send (self, &msg);
     if (self->credit_owed > 0 && s_room_for_results (self)) {
         s_credit (self, self->credit_owed, false, false);
@@ -509,14 +335,14 @@ s_discard (arb_worker_t *self)
 //  Keeps a task's outcome until the broker acknowledges it (it goes out
 //  with the turn's flush). A result is taken. Kept under the slot's lease:
 //  a result kept from an earlier lease of the same task is replaced.
-static void
-s_keep_result (arb_worker_t *self,
-               uint64_t id,
-               uint64_t lease,
-               arb_outcome_t outcome,
-               const char *error,
-               bool routed,
-               zframe_t **result_p)
+void
+arb_worker_keep_result (arb_worker_t *self,
+                        uint64_t id,
+                        uint64_t lease,
+                        arb_outcome_t outcome,
+                        const char *error,
+                        bool routed,
+                        zframe_t **result_p)
 {
     arb_leases_forget (self->results, id);
     if (arb_leases_add (self->results, id, lease, 0)
@@ -531,115 +357,9 @@ s_keep_result (arb_worker_t *self,
 }
 
 //  ---------------------------------------------------------------------
-//  Slots.
-
-//  Items a running task staged: they go out under the slot's current lease
-//  (a WELCOME may have given it a new one). An orphan's items have no lease
-//  the broker knows: they are dropped, and the task, no longer complete,
-//  is not the broker's to take back any more.
-static void
-s_slot_emits (arb_worker_t *self, arb_worker_slot_t *slot, arb_msg_t **emits_p)
-{
-    if (!*emits_p)
-        return;
-    if (slot->quiet || slot->orphan || self->session != ARB_WORKER_SESSION_READY) {
-        if (slot->orphan) {
-            slot->orphan = false;
-            slot->quiet = true;
-        }
-        arb_msg_destroy (emits_p);
-        return;
-    }
-    arb_emit_body_t *body = arb_msg_emit (*emits_p);
-    for (size_t i = 0; i < body->items.n; i++)
-        body->items.v[i].lease = slot->lease;
-    slot->emitted = true;
-    s_out_emit (self, emits_p);
-}
-
-static void
-s_batch_release (arb_worker_batch_t **batch_p)
-{
-    arb_worker_batch_t *batch = *batch_p;
-    *batch_p = NULL;
-    if (batch && --batch->refs == 0) {
-        arb_msg_destroy (&batch->msg);
-        free (batch);
-    }
-}
-
-//  A task has ended in its slot: report it unless its lease is over, and
-//  free the slot (its credit goes back with the turn's CREDIT).
-static void
-s_slot_done (arb_worker_t *self, arb_worker_slot_t *slot, int rc)
-{
-    if (slot->orphan) {
-        slot->held = true;  //  reported, or not, once the broker has answered
-        slot->held_rc = rc;
-        return;
-    }
-    arb_job_t *job = slot->job;
-    bool report = !slot->quiet && self->session == ARB_WORKER_SESSION_READY;
-    arb_msg_t *emits = arb_job_take_emits (job);
-    if (report && rc == 0) {
-        s_slot_emits (self, slot, &emits);
-        zframe_t *result = arb_job_take_result (job);
-        s_keep_result (self, arb_job_id (job), slot->lease, ARB_OUTCOME_OK, NULL, slot->emitted,
-                       &result);
-    }
-    else if (report) {
-        const char *error = *arb_job_error (job) ? arb_job_error (job) : "handler failed";
-        s_keep_result (self, arb_job_id (job), slot->lease, ARB_OUTCOME_FAIL, error, slot->emitted,
-                       NULL);
-    }
-    ARB_WORKER_DEBUG (self, "worker: task done id=%" PRIu64 " rc=%d quiet=%d", arb_job_id (job), rc,
-                      slot->quiet);
-    arb_msg_destroy (&emits);
-    arb_job_finish (job);
-    s_batch_release (&slot->batch);
-    slot->busy = false;
-    slot->quiet = false;
-    slot->held = false;
-    slot->emitted = false;
-    self->free[self->free_count++] = slot->index;
-    self->busy--;
-    if (self->session == ARB_WORKER_SESSION_READY && self->phase == ARB_WORKER_PHASE_RUN)
-        self->credit_owed++;
-}
-
-static arb_worker_slot_t *
-s_slot_find (arb_worker_t *self, uint64_t id, uint64_t lease)
-{
-    for (int i = 0; i < self->slot_count; i++) {
-        arb_worker_slot_t *slot = &self->slots[i];
-        if (slot->busy && arb_job_id (slot->job) == id && slot->lease == lease)
-            return slot;
-    }
-    return NULL;
-}
-
-//  Ends a running task's lease on this side: nothing will be reported for
-//  it, and it is asked to stop (light: flag; heavy: signal to its group).
-static void
-s_slot_stop (arb_worker_t *self, arb_worker_slot_t *slot, int sig)
-{
-    slot->quiet = true;
-    slot->orphan = false;
-    if (slot->held || slot->unstarted) {
-        //  it has finished, or will never start: free the slot
-        int rc = slot->held ? slot->held_rc : 0;
-        slot->unstarted = false;
-        s_slot_done (self, slot, rc);
-        return;
-    }
-    if (self->mode == ARB_WORKER_LIGHT)
-        arb_job_cancel (slot->job);
-    else if (sig == SIGKILL || slot->kill_at == 0)
-        s_heavy_kill (self, slot, sig);
-}
-
-//  ---------------------------------------------------------------------
 //  The session with the broker.
+
+static bool s_was_silent (arb_worker_t *self);
 
 static int
 s_connect (arb_worker_t *self)
@@ -692,8 +412,8 @@ s_connect (arb_worker_t *self)
 }
 
 //  Starts a new session: whatever runs now belongs to the old one.
-static void
-s_register (arb_worker_t *self, bool new_socket)
+void
+arb_worker_register (arb_worker_t *self, bool new_socket)
 {
     s_discard (self);
     //  without a new socket (out of descriptors), the old one still works
@@ -732,9 +452,9 @@ s_register (arb_worker_t *self, bool new_socket)
     arb_leases_claim (self->results, msg);
     self->register_reqid = self->reqid;
     self->session = ARB_WORKER_SESSION_REGISTERING;
-    self->register_retry_at = s_now () + self->register_wait_ms;
+    self->register_retry_at = arb_worker_now () + self->register_wait_ms;
     if (!self->unanswered_since) {
-        self->unanswered_since = s_now ();
+        self->unanswered_since = arb_worker_now ();
         self->unreachable_log_at = self->unanswered_since + ARB_WORKER_UNREACHABLE_MS;
     }
     s_send (self, &msg);
@@ -770,7 +490,7 @@ s_on_adopted (arb_worker_t *self, arb_welcome_body_t *body)
         slot->lease = item->lease;
         slot->adopted = true;
         if (slot->held)
-            s_slot_done (self, slot, slot->held_rc);
+            arb_worker_slot_done (self, slot, slot->held_rc);
         else if (slot->unstarted) {
             slot->unstarted = false;  //  ours again: it starts now
             self->launch[self->launch_count++] = slot;
@@ -781,7 +501,7 @@ s_on_adopted (arb_worker_t *self, arb_welcome_body_t *body)
     //  the rest the broker has given to someone else, or ended
     for (int i = 0; i < self->slot_count; i++)
         if (self->slots[i].orphan)
-            s_slot_stop (self, &self->slots[i], SIGTERM);
+            arb_worker_slot_stop (self, &self->slots[i], SIGTERM);
 }
 
 static void
@@ -800,8 +520,8 @@ s_on_welcome (arb_worker_t *self, arb_msg_t *msg)
     self->register_wait_ms = ARB_WORKER_REGISTER_FIRST;
     self->unanswered_since = 0;
     self->welcomed = true;
-    self->heartbeat_at = s_now () + self->heartbeat_ms;
-    self->last_tx = s_now ();  //  the REGISTER just answered
+    self->heartbeat_at = arb_worker_now () + self->heartbeat_ms;
+    self->last_tx = arb_worker_now ();  //  the REGISTER just answered
     ARB_WORKER_INFO (
         self, "worker: registered endpoint=%s name=%s slots=%d epoch=%" PRIu64 " taken_back=%zu",
         self->endpoint, self->name, self->slot_count, body->epoch, body->adopted.n);
@@ -822,7 +542,7 @@ s_on_error (arb_worker_t *self, arb_msg_t *msg)
             || (reqid != 0 && reqid < self->register_reqid))
             return;
         ARB_WORKER_INFO (self, "worker: broker does not know us, registering again");
-        s_register (self, false);
+        arb_worker_register (self, false);
         return;
     }
     if (body->code == ARB_ERR_FORBIDDEN && reqid == self->register_reqid) {
@@ -863,7 +583,7 @@ s_result_limit (arb_worker_t *self)
 static void
 s_release (arb_worker_t *self, arb_dispatch_task_t *task)
 {
-    s_keep_result (self, task->id, task->lease, ARB_OUTCOME_RELEASE, NULL, false, NULL);
+    arb_worker_keep_result (self, task->id, task->lease, ARB_OUTCOME_RELEASE, NULL, false, NULL);
 }
 
 static void
@@ -904,9 +624,9 @@ s_on_dispatch (arb_worker_t *self, arb_msg_t **msg_p)
         if (self->mode == ARB_WORKER_LIGHT)
             self->launch[self->launch_count++] = slot;
         else
-            s_heavy_launch (self, slot);
+            arb_worker_heavy_launch (self, slot);
     }
-    s_batch_release (&batch);
+    arb_worker_batch_release (&batch);
 }
 
 static void
@@ -915,11 +635,11 @@ s_on_stop (arb_worker_t *self, arb_msg_t *msg)
     arb_stop_body_t *body = arb_msg_stop (msg);
     for (size_t i = 0; i < body->tasks.n; i++) {
         arb_stop_item_t *item = &body->tasks.v[i];
-        arb_worker_slot_t *slot = s_slot_find (self, item->id, item->lease);
+        arb_worker_slot_t *slot = arb_worker_slot_find (self, item->id, item->lease);
         ARB_WORKER_DEBUG (self, "worker: stop id=%" PRIu64 " reason=%u running=%d", item->id,
                           item->reason, slot != NULL);
         if (slot)
-            s_slot_stop (self, slot, SIGTERM);
+            arb_worker_slot_stop (self, slot, SIGTERM);
     }
 }
 
@@ -973,11 +693,11 @@ s_recv_broker (arb_worker_t *self)
             //  those behind it are the old session's
             arb_msg_destroy (&msg);
             ARB_WORKER_WARNING (self, "worker: silent for %" PRId64 " ms, registering again",
-                                s_now () - self->last_rx);
-            s_register (self, true);
+                                arb_worker_now () - self->last_rx);
+            arb_worker_register (self, true);
             break;
         }
-        self->last_rx = s_now ();
+        self->last_rx = arb_worker_now ();
         if (rc == 0)
             s_on_message (self, &msg);
         else {
@@ -985,45 +705,6 @@ s_recv_broker (arb_worker_t *self)
                                 msg ? arb_msg_decode_error (msg) : "unreadable");
             arb_msg_destroy (&msg);
         }
-    }
-}
-
-//  A light job its thread did not start: it waited past its start_by,
-//  so the process was stopped between the DISPATCH and the thread, and
-//  the broker may have given the task to another worker since. It starts
-//  only if the broker gives it back: a WELCOME since it was queued did
-//  (adopted), or the claim of a new session will say (s_on_adopted).
-static void
-s_slot_unstarted (arb_worker_t *self, arb_worker_slot_t *slot)
-{
-    ARB_WORKER_WARNING (self, "worker: task not started after a stall id=%" PRIu64,
-                        arb_job_id (slot->job));
-    if (slot->quiet) {
-        s_slot_done (self, slot, 0);  //  its lease is over: nothing to report
-        return;
-    }
-    if (slot->adopted && !slot->orphan && self->session == ARB_WORKER_SESSION_READY) {
-        self->launch[self->launch_count++] = slot;
-        return;
-    }
-    slot->unstarted = true;
-    if (!slot->orphan && self->session == ARB_WORKER_SESSION_READY)
-        s_register (self, true);  //  claims it, with the other running tasks
-}
-
-static void
-s_recv_notes (arb_worker_t *self)
-{
-    size_t count = arb_pool_take_notes (self->pool, &self->notes, &self->note_cap);
-    for (size_t i = 0; i < count; i++) {
-        arb_pool_note_t *note = &self->notes[i];
-        arb_worker_slot_t *slot = (arb_worker_slot_t *) note->job;
-        if (note->late)
-            s_slot_unstarted (self, slot);
-        else if (!note->emits)
-            s_slot_done (self, slot, note->rc);
-        else
-            s_slot_emits (self, slot, &note->emits);
     }
 }
 
@@ -1035,7 +716,7 @@ s_begin_drain (arb_worker_t *self)
 {
     ARB_WORKER_INFO (self, "worker: stopping busy=%d drain_ms=%d", self->busy, self->drain_ms);
     self->phase = ARB_WORKER_PHASE_DRAIN;
-    self->phase_deadline = s_now () + self->drain_ms;
+    self->phase_deadline = arb_worker_now () + self->drain_ms;
     self->credit_owed = 0;
     if (self->session == ARB_WORKER_SESSION_READY)
         s_credit (self, 0, false, true);
@@ -1049,11 +730,11 @@ s_begin_force (arb_worker_t *self, int sig)
     if (self->phase != ARB_WORKER_PHASE_FORCE) {
         ARB_WORKER_WARNING (self, "worker: stopping running tasks busy=%d", self->busy);
         self->phase = ARB_WORKER_PHASE_FORCE;
-        self->phase_deadline = s_now () + self->grace_ms + S_FORCE_SLACK_MS;
+        self->phase_deadline = arb_worker_now () + self->grace_ms + S_FORCE_SLACK_MS;
     }
     for (int i = 0; i < self->slot_count; i++)
         if (self->slots[i].busy)
-            s_slot_stop (self, &self->slots[i], sig);
+            arb_worker_slot_stop (self, &self->slots[i], sig);
 }
 
 static void
@@ -1078,7 +759,7 @@ s_check_stop (arb_worker_t *self)
     bool acked = arb_leases_size (self->results) == 0 || self->session != ARB_WORKER_SESSION_READY;
     if (self->busy == 0 && acked)
         self->phase = ARB_WORKER_PHASE_DONE;
-    else if (s_now () < self->phase_deadline)
+    else if (arb_worker_now () < self->phase_deadline)
         return;
     else if (self->busy == 0)
         self->phase = ARB_WORKER_PHASE_DONE;  //  the broker has the results, or runs them again
@@ -1105,8 +786,8 @@ s_give_up_orphans (arb_worker_t *self)
 {
     for (int i = 0; i < self->slot_count; i++) {
         arb_worker_slot_t *slot = &self->slots[i];
-        if (slot->held || slot->unstarted)
-            s_slot_stop (self, slot, SIGTERM);  //  finished, or never to start: frees the slot
+        if (slot->held || slot->unstarted)  //  finished, or never to start: frees the slot
+            arb_worker_slot_stop (self, slot, SIGTERM);
         else if (slot->orphan) {
             slot->orphan = false;
             slot->quiet = true;
@@ -1152,7 +833,7 @@ s_unreachable (arb_worker_t *self, int64_t now)
 static void
 s_timers (arb_worker_t *self)
 {
-    int64_t now = s_now ();
+    int64_t now = arb_worker_now ();
     if (self->session == ARB_WORKER_SESSION_REGISTERING && self->unanswered_since)
         s_unreachable (self, now);
     if (self->phase == ARB_WORKER_PHASE_DONE)
@@ -1160,7 +841,7 @@ s_timers (arb_worker_t *self)
     if (self->session == ARB_WORKER_SESSION_READY && now >= self->last_rx + self->liveness_ms) {
         ARB_WORKER_WARNING (self, "worker: broker silent for %u ms, registering again",
                             self->liveness_ms);
-        s_register (self, true);
+        arb_worker_register (self, true);
     }
     else if (self->session == ARB_WORKER_SESSION_READY && now >= self->heartbeat_at) {
         //  every task it holds: running, or its result not acknowledged
@@ -1178,7 +859,7 @@ s_timers (arb_worker_t *self)
         if (self->register_wait_ms > ARB_WORKER_REGISTER_MAX)
             self->register_wait_ms = ARB_WORKER_REGISTER_MAX;
         ARB_WORKER_DEBUG (self, "worker: no welcome yet, registering again");
-        s_register (self, true);
+        arb_worker_register (self, true);
     }
     //  results whose RESULT, or its answer, went missing go again
     if (self->session == ARB_WORKER_SESSION_READY)
@@ -1188,9 +869,9 @@ s_timers (arb_worker_t *self)
         if (!slot->busy || slot->pid <= 0)
             continue;
         if (slot->kill_at && now >= slot->kill_at)
-            s_heavy_kill (self, slot, SIGKILL);
-        if (slot->pidfd < 0 && s_heavy_exited (slot))
-            s_heavy_reap (self, slot);
+            arb_worker_heavy_kill (self, slot, SIGKILL);
+        if (slot->pidfd < 0 && arb_worker_heavy_exited (slot))
+            arb_worker_heavy_reap (self, slot);
     }
 }
 
@@ -1198,7 +879,7 @@ s_timers (arb_worker_t *self)
 static long
 s_timeout (arb_worker_t *self)
 {
-    int64_t now = s_now ();
+    int64_t now = arb_worker_now ();
     int64_t next = now + 3600 * 1000;
     if (self->session == ARB_WORKER_SESSION_READY) {
         next = self->heartbeat_at < next ? self->heartbeat_at : next;
@@ -1254,7 +935,7 @@ s_send_window (arb_worker_t *self)
 static bool
 s_was_silent (arb_worker_t *self)
 {
-    int64_t now = s_now ();
+    int64_t now = arb_worker_now ();
     return self->session == ARB_WORKER_SESSION_READY && self->phase != ARB_WORKER_PHASE_DONE
            && (now - self->last_rx >= self->liveness_ms
                || (self->turn_at && now - self->turn_at >= self->liveness_ms)
@@ -1266,7 +947,7 @@ s_was_silent (arb_worker_t *self)
 //  its REGISTER and waits for the answer (s_on_adopted). A thread must
 //  start a job before the send window, counted from the last send as the
 //  broker counts, is over: a stop between the DISPATCH and the thread
-//  makes it late (s_slot_unstarted).
+//  makes it late (s_slot_unstarted, arb_worker_slots.c).
 static void
 s_launch (arb_worker_t *self)
 {
@@ -1348,9 +1029,9 @@ s_turn (arb_worker_t *self)
     //  and what waited in the old one goes with it.
     if (s_was_silent (self)) {
         ARB_WORKER_WARNING (self, "worker: silent for %" PRId64 " ms, registering again",
-                            s_now ()
+                            arb_worker_now ()
                                 - (self->last_rx > self->turn_at ? self->turn_at : self->last_rx));
-        s_register (self, true);
+        arb_worker_register (self, true);
         rc = 0;
     }
     //  our own connection may hold a message left after a burst, or have
@@ -1368,8 +1049,8 @@ s_turn (arb_worker_t *self)
             (void) got;  //  the requests themselves are counted in stop_requests
         }
         if (notes_at >= 0 && (self->items[notes_at].revents & ZMQ_POLLIN))
-            s_recv_notes (self);
-        //  the socket polled is the one still watched: s_register above
+            arb_worker_recv_notes (self);
+        //  the socket polled is the one still watched: arb_worker_register above
         //  makes a new watcher only with a new dealer, after a silence
         if (events_at >= 0 && rc > 0 && (self->items[events_at].revents & ZMQ_POLLIN))
             s_check_refused (self,
@@ -1380,15 +1061,15 @@ s_turn (arb_worker_t *self)
             if (!(self->items[i].revents & (ZMQ_POLLIN | ZMQ_POLLERR)) || !slot->busy)
                 continue;
             if (self->items[i].fd == slot->report_fd)
-                s_heavy_read (self, slot);
+                arb_worker_heavy_read (self, slot);
             else if (self->items[i].fd == slot->pidfd)
-                s_heavy_reap (self, slot);
+                arb_worker_heavy_reap (self, slot);
         }
     }
     s_timers (self);
     s_check_stop (self);
     s_flush (self);
-    self->turn_at = s_now ();
+    self->turn_at = arb_worker_now ();
 }
 
 //  ---------------------------------------------------------------------
@@ -1443,14 +1124,14 @@ s_run_setup (arb_worker_t *self)
         return -1;
     if (self->mode == ARB_WORKER_LIGHT) {
         self->launch = (void **) zmalloc (count * sizeof (void *));
-        self->pool = arb_pool_new (count, s_pool_run, self);
+        self->pool = arb_pool_new (count, arb_worker_pool_run, self);
         if (!arb_pool_is_ready (self->pool)) {
             ARB_WORKER_ERROR (self, "worker: cannot start slot threads slots=%d", count);
             return -1;
         }
         for (int i = 0; i < count; i++) {
             self->slots[i].pool = self->pool;
-            arb_job_set_flush (self->slots[i].job, s_slot_flush, &self->slots[i]);
+            arb_job_set_flush (self->slots[i].job, arb_worker_slot_flush, &self->slots[i]);
         }
     }
     return 0;
@@ -1478,7 +1159,7 @@ s_run_teardown (arb_worker_t *self)
             close (slot->report_fd);
         if (slot->pidfd >= 0)
             close (slot->pidfd);
-        s_batch_release (&slot->batch);
+        arb_worker_batch_release (&slot->batch);
         arb_job_destroy (&slot->job);
     }
     if (!self->abandoned)
@@ -1511,7 +1192,7 @@ arb_worker_run (arb_worker_t *self)
         s_run_teardown (self);
         return -1;
     }
-    s_register (self, false);
+    arb_worker_register (self, false);
     while (self->phase != ARB_WORKER_PHASE_DONE)
         s_turn (self);
     bool gave_up = self->gave_up;

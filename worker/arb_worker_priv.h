@@ -1,6 +1,7 @@
 /*  arb_worker_priv.h — the worker runtime's state, shared by its files:
-    arb_worker.c (configuration, the loop, stopping, run) and the others
-    that a later change adds; see arb_worker.h.
+    arb_worker.c (configuration, the session, the loop, stopping, run)
+    and arb_worker_slots.c (the slots: light threads, heavy children);
+    see arb_worker.h.
 
     Not for use outside them: users of the runtime see only arb_worker.h.
     What crosses files is named arb_worker_*, as the public calls are, and
@@ -153,5 +154,72 @@ struct _arb_worker_t {
     size_t out_emit_cap;
     int credit_owed;  //  slots freed since the last CREDIT
 };
+
+//  arb_worker.c
+
+//  The run thread's clock: ms (zclock_mono).
+int64_t arb_worker_now (void);
+
+//  Starts a new session: whatever runs now belongs to the old one. With
+//  new_socket, on a new connection.
+void arb_worker_register (arb_worker_t *self, bool new_socket);
+
+//  Queues an EMIT message for the turn's flush. Takes it.
+void arb_worker_out_emit (arb_worker_t *self, arb_msg_t **emit_p);
+
+//  Keeps a task's outcome until the broker acknowledges it (it goes out
+//  with the turn's flush), under lease. Takes the result frame, if any.
+void arb_worker_keep_result (arb_worker_t *self,
+                             uint64_t id,
+                             uint64_t lease,
+                             arb_outcome_t outcome,
+                             const char *error,
+                             bool routed,
+                             zframe_t **result_p);
+
+//  arb_worker_slots.c
+
+//  Runs a light slot's job on a pool thread (arb_pool_fn; job is the slot,
+//  arg the worker).
+int arb_worker_pool_run (void *job, void *arg);
+
+//  Streams a handler's staged items to the run thread (arb_job_flush_fn;
+//  arg is the slot).
+void arb_worker_slot_flush (arb_msg_t **emit_p, void *arg);
+
+//  Forks the child that runs the slot's job; a failure to fork ends the
+//  task at once.
+void arb_worker_heavy_launch (arb_worker_t *self, arb_worker_slot_t *slot);
+
+//  Sends sig to the slot's child's process group; SIGKILL follows after
+//  the grace unless sig is SIGKILL.
+void arb_worker_heavy_kill (arb_worker_t *self, arb_worker_slot_t *slot, int sig);
+
+//  Reads what the child reported so far; staged items go out at once.
+void arb_worker_heavy_read (arb_worker_t *self, arb_worker_slot_t *slot);
+
+//  Whether the child has exited, without reaping it (no pidfd).
+bool arb_worker_heavy_exited (arb_worker_slot_t *slot);
+
+//  The child has exited: reaps it and finishes its task.
+void arb_worker_heavy_reap (arb_worker_t *self, arb_worker_slot_t *slot);
+
+//  Drops one reference to a batch, and the batch with the last. Nulls
+//  *batch_p; accepts NULL.
+void arb_worker_batch_release (arb_worker_batch_t **batch_p);
+
+//  A task has ended in its slot (rc: the handler's): reports it unless
+//  its lease is over, and frees the slot.
+void arb_worker_slot_done (arb_worker_t *self, arb_worker_slot_t *slot, int rc);
+
+//  The busy slot running task id under lease, or NULL.
+arb_worker_slot_t *arb_worker_slot_find (arb_worker_t *self, uint64_t id, uint64_t lease);
+
+//  Ends a running task's lease on this side and asks it to stop (light:
+//  flag; heavy: sig to its group).
+void arb_worker_slot_stop (arb_worker_t *self, arb_worker_slot_t *slot, int sig);
+
+//  Handles the notes the light slots' threads left.
+void arb_worker_recv_notes (arb_worker_t *self);
 
 #endif
