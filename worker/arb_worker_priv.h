@@ -1,7 +1,8 @@
 /*  arb_worker_priv.h — the worker runtime's state, shared by its files:
-    arb_worker.c (configuration, the session, the loop, stopping, run)
-    and arb_worker_slots.c (the slots: light threads, heavy children);
-    see arb_worker.h.
+    arb_worker.c (configuration, the loop, stopping, run),
+    arb_worker_session.c (the session with the broker) and
+    arb_worker_slots.c (the slots: light threads, heavy children); see
+    arb_worker.h.
 
     Not for use outside them: users of the runtime see only arb_worker.h.
     What crosses files is named arb_worker_*, as the public calls are, and
@@ -160,12 +161,31 @@ struct _arb_worker_t {
 //  The run thread's clock: ms (zclock_mono).
 int64_t arb_worker_now (void);
 
-//  Starts a new session: whatever runs now belongs to the old one. With
-//  new_socket, on a new connection.
-void arb_worker_register (arb_worker_t *self, bool new_socket);
+//  Whether the worker was silent past the liveness window by its own
+//  clock, so that what waits in its socket belongs to a session the
+//  broker has given up.
+bool arb_worker_was_silent (arb_worker_t *self);
+
+//  arb_worker_session.c
+
+//  The next request id (never 0).
+uint32_t arb_worker_next_reqid (arb_worker_t *self);
+
+//  Sends a message to the broker now. Takes it.
+void arb_worker_send (arb_worker_t *self, arb_msg_t **msg_p);
 
 //  Queues an EMIT message for the turn's flush. Takes it.
 void arb_worker_out_emit (arb_worker_t *self, arb_msg_t **emit_p);
+
+//  Sends a CREDIT: credit more, the queues with the first of a session,
+//  or the credit cancelled.
+void arb_worker_credit (arb_worker_t *self, int credit, bool with_queues, bool cancel);
+
+//  Sends what the turn produced: items, then results, then credit.
+void arb_worker_flush (arb_worker_t *self);
+
+//  Drops what the turn would have sent (a new session begins).
+void arb_worker_discard (arb_worker_t *self);
 
 //  Keeps a task's outcome until the broker acknowledges it (it goes out
 //  with the turn's flush), under lease. Takes the result frame, if any.
@@ -176,6 +196,18 @@ void arb_worker_keep_result (arb_worker_t *self,
                              const char *error,
                              bool routed,
                              zframe_t **result_p);
+
+//  Connects to the broker: a connection of our own (arb_dial.h) or a new
+//  DEALER, which replaces the old one only once it works. Returns 0, or
+//  -1 (the old one, if any, stays).
+int arb_worker_connect (arb_worker_t *self);
+
+//  Starts a new session: whatever runs now belongs to the old one. With
+//  new_socket, on a new connection.
+void arb_worker_register (arb_worker_t *self, bool new_socket);
+
+//  Takes the messages the broker sent, up to a burst.
+void arb_worker_recv_broker (arb_worker_t *self);
 
 //  arb_worker_slots.c
 

@@ -307,7 +307,8 @@ arb_worker_slot_stop (arb_worker_t *self, arb_worker_slot_t *slot, int sig)
 //  so the process was stopped between the DISPATCH and the thread, and
 //  the broker may have given the task to another worker since. It starts
 //  only if the broker gives it back: a WELCOME since it was queued did
-//  (adopted), or the claim of a new session will say (s_on_adopted, arb_worker.c).
+//  (adopted), or the claim of a new session will say (s_on_adopted,
+//  arb_worker_session.c).
 static void
 s_slot_unstarted (arb_worker_t *self, arb_worker_slot_t *slot)
 {
