@@ -1,7 +1,7 @@
 /*  arb_job.h — one task as a handler sees it: its input, its parents'
     results, and what the handler leaves (result or error, emitted items).
 
-    The runtime (arb_worker.c) keeps one job per slot and reuses it from
+    The runtime (arb_worker*.c) keeps one job per slot and reuses it from
     task to task. In light mode the slot's thread runs the handler while
     the run thread may only set the cancelled flag (atomic). In heavy mode
     the forked child runs the handler on its copy of the job, and every
@@ -139,7 +139,7 @@ const char *arb_job_error (arb_job_t *self);
 size_t arb_job_emitted (arb_job_t *self);
 
 //  ---------------------------------------------------------------------
-//  For the runtime (arb_worker.c) only.
+//  For the runtime (arb_worker*.c) only.
 
 //  Creates an idle job for a slot (no task yet).
 arb_job_t *arb_job_new_idle (void);

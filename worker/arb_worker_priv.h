@@ -237,7 +237,7 @@ bool arb_worker_heavy_exited (arb_worker_slot_t *slot);
 void arb_worker_heavy_reap (arb_worker_t *self, arb_worker_slot_t *slot);
 
 //  Drops one reference to a batch, and the batch with the last. Nulls
-//  *batch_p; accepts NULL.
+//  *batch_p, which may be NULL.
 void arb_worker_batch_release (arb_worker_batch_t **batch_p);
 
 //  A task has ended in its slot (rc: the handler's): reports it unless

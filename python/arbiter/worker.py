@@ -1,5 +1,5 @@
 """The worker: takes tasks from the broker and runs them in handler
-functions, in thread slots or process slots (a port of worker/arb_worker.c).
+functions, in thread slots or process slots (a port of worker/arb_worker*.c).
 
     w = Worker(queues=["images"], slots=4)
 
