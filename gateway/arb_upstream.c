@@ -20,6 +20,7 @@
 #include "arb_upstream_url.h"
 
 #include <inttypes.h>
+#include <openssl/crypto.h>
 
 #define S_CHANNEL      1
 #define S_FRAME_MAX    131072  //  RabbitMQ's default
@@ -200,8 +201,11 @@ s_open (s_thread_t *self, char *why, size_t size)
     struct timeval connect = {S_CONNECT_S, 0}, rpc = {S_RPC_S, 0};
     int rc = amqp_socket_open_noblock (socket, args->info->host, args->info->port, &connect);
     if (rc != AMQP_STATUS_OK) {
-        snprintf (why, size, "cannot connect to %.255s:%d: %s", args->info->host, args->info->port,
-                  amqp_error_string2 (rc));
+        const char *refused =
+            arb_upstream_url_tls (args->url) ? arb_upstream_url_refused (args->url) : NULL;
+        snprintf (why, size, "cannot connect to %.255s:%d: %s%s%s", args->info->host,
+                  args->info->port, amqp_error_string2 (rc),
+                  refused ? ": the server's certificate: " : "", refused ? refused : "");
         goto failed;
     }
     amqp_set_handshake_timeout (self->conn, &rpc);
@@ -606,6 +610,9 @@ s_actor (zsock_t *pipe, void *arg)
     free (self->unconfirmed);
     zsock_destroy (&self->data);
     s_args_destroy (&self->args);
+    //  this thread's OpenSSL state (its error queue) goes now, not when the
+    //  thread's keys are destroyed, which may come after the process's end
+    OPENSSL_thread_stop ();
 }
 
 //  ---------------------------------------------------------------------

@@ -52,4 +52,9 @@ amqp_socket_t *arb_upstream_url_socket (arb_upstream_url_t *self,
                                         char *why,
                                         size_t size);
 
+//  After a TLS socket of it failed to open: why the server's certificate
+//  was refused (the chain, the name), or NULL if it was not. Clears the
+//  thread's OpenSSL errors.
+const char *arb_upstream_url_refused (arb_upstream_url_t *self);
+
 #endif
