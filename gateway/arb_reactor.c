@@ -17,7 +17,7 @@
 
 typedef struct {
     int fd;
-    unsigned events;  //  ARB_REACTOR_READ | _WRITE asked for
+    unsigned events;  //  ARB_REACTOR_READ, _WRITE, _RDHUP asked for
     bool dead;        //  removed during this turn: free at its end
     arb_reactor_io_fn *fn;
     void *arg;
@@ -107,7 +107,7 @@ static uint32_t
 s_epoll_events (unsigned events)
 {
     return (events & ARB_REACTOR_READ ? EPOLLIN : 0) | (events & ARB_REACTOR_WRITE ? EPOLLOUT : 0)
-           | EPOLLRDHUP;
+           | (events & ARB_REACTOR_RDHUP ? EPOLLRDHUP : 0);
 }
 
 static s_io_t *
@@ -265,7 +265,8 @@ s_dispatch_fds (arb_reactor_t *self)
         uint32_t e = events[i].events;
         unsigned what = (e & EPOLLIN ? ARB_REACTOR_READ : 0)
                         | (e & EPOLLOUT ? ARB_REACTOR_WRITE : 0)
-                        | (e & (EPOLLERR | EPOLLHUP | EPOLLRDHUP) ? ARB_REACTOR_HUP : 0);
+                        | (e & EPOLLRDHUP ? ARB_REACTOR_RDHUP : 0)
+                        | (e & (EPOLLERR | EPOLLHUP) ? ARB_REACTOR_HUP : 0);
         io->fn (self, io->fd, what, io->arg);
     }
 }

@@ -35,6 +35,10 @@ typedef struct _arb_reactor_t arb_reactor_t;
 #define ARB_REACTOR_READ  1u  //  readable (or a listener with a connection waiting)
 #define ARB_REACTOR_WRITE 2u  //  writable
 #define ARB_REACTOR_HUP   4u  //  hang-up or error: reported whatever was asked
+//  The peer ended its side (a half-close, or the first sign of a close):
+//  reported only if asked, as long as it holds (level-triggered), so a
+//  watcher that reads to the end by itself does not ask it.
+#define ARB_REACTOR_RDHUP 8u
 
 typedef void (arb_reactor_io_fn) (arb_reactor_t *reactor, int fd, unsigned events, void *arg);
 typedef void (arb_reactor_sock_fn) (arb_reactor_t *reactor, zsock_t *sock, void *arg);
@@ -62,8 +66,8 @@ arb_reactor_t *arb_reactor_new (void);
 //  owners' (nothing is closed). Accepts NULL; nulls *self_p.
 void arb_reactor_destroy (arb_reactor_t **self_p);
 
-//  Watches fd for events (ARB_REACTOR_READ and/or _WRITE); fn is called with
-//  the events that happened. Returns 0, or -1 if epoll refused it (errno).
+//  Watches fd for events (ARB_REACTOR_READ, _WRITE and/or _RDHUP); fn is
+//  called with the events that happened. Returns 0, or -1 if epoll refused it (errno).
 int
 arb_reactor_add_fd (arb_reactor_t *self, int fd, unsigned events, arb_reactor_io_fn *fn, void *arg);
 

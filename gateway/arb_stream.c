@@ -464,10 +464,11 @@ s_update (arb_stream_t *self)
     }
     if (self->out_bytes >= self->output_max)
         self->was_full = true;
-    unsigned events = ARB_REACTOR_READ;  //  draining: to the peer's end
+    //  the peer's end of its side ends the stream, read or not
+    unsigned events = ARB_REACTOR_READ | ARB_REACTOR_RDHUP;  //  draining: to the peer's end
     if (!self->draining)
-        events =
-            (s_wants_input (self) ? ARB_REACTOR_READ : 0) | (self->out ? ARB_REACTOR_WRITE : 0);
+        events = (s_wants_input (self) ? ARB_REACTOR_READ : 0) | (self->out ? ARB_REACTOR_WRITE : 0)
+                 | ARB_REACTOR_RDHUP;
     if (events != self->watching && arb_reactor_watch_fd (self->reactor, self->fd, events) == 0)
         self->watching = events;
 }
@@ -495,7 +496,7 @@ s_on_ready (arb_stream_t *self, unsigned events)
         if (!self->dead)
             s_flush (self);
     }
-    else if (events & ARB_REACTOR_HUP)
+    else if (events & (ARB_REACTOR_HUP | ARB_REACTOR_RDHUP))
         self->broken = true;
     if (!self->dead)
         s_keep (self);
@@ -510,7 +511,7 @@ s_on_io (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
     self->depth++;
     if (!self->draining)
         s_on_ready (self, events);
-    else if (events & (ARB_REACTOR_READ | ARB_REACTOR_HUP))
+    else if (events & (ARB_REACTOR_READ | ARB_REACTOR_HUP | ARB_REACTOR_RDHUP))
         s_drain (self);
     s_update (self);
     if (--self->depth == 0 && self->dead)
@@ -561,8 +562,8 @@ arb_stream_new (arb_reactor_t *reactor,
     self->input_max = input_max;
     self->output_max = ARB_STREAM_HWM;
     self->io = io;
-    self->watching = ARB_REACTOR_READ;
-    if (arb_reactor_add_fd (reactor, fd, ARB_REACTOR_READ, s_on_io, self)) {
+    self->watching = ARB_REACTOR_READ | ARB_REACTOR_RDHUP;
+    if (arb_reactor_add_fd (reactor, fd, self->watching, s_on_io, self)) {
         close (fd);
         free (self);
         return NULL;

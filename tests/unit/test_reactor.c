@@ -1,7 +1,8 @@
 /*  test_reactor.c — the gateway's event loop: timers in order, moved and
     disarmed; descriptors that become readable and writable; a descriptor
     removed by an earlier handler of the same batch gets no event; the
-    prepare hooks bound the sleep and can stop the loop.
+    peer's end of its side is told only to a watcher that asks, a hang-up
+    to any; the prepare hooks bound the sleep and can stop the loop.
 */
 
 #include "arb_reactor.h"
@@ -9,6 +10,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -171,6 +173,69 @@ test_prepare_hook_runs_every_turn (void **state)
     arb_reactor_destroy (&reactor);
 }
 
+typedef struct {
+    int calls;
+    unsigned events;  //  every event seen, or-ed
+} s_seen_t;
+
+static void
+s_on_seen (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
+{
+    (void) reactor;
+    (void) fd;
+    s_seen_t *seen = (s_seen_t *) arg;
+    seen->calls++;
+    seen->events |= events;
+}
+
+static void
+s_on_stop (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) timer;
+    (void) arg;
+    arb_reactor_stop (reactor);
+}
+
+//  Runs the loop for ms; returns what fd's watcher saw meanwhile.
+static s_seen_t
+s_watch_for (arb_reactor_t *reactor, s_seen_t *seen, int ms)
+{
+    *seen = (s_seen_t){0};
+    arb_timer_t stop = {0};
+    arb_reactor_arm (reactor, &stop, (uint64_t) ms, s_on_stop, NULL);
+    assert_int_equal (arb_reactor_run (reactor), 0);
+    return *seen;
+}
+
+static void
+test_half_close_told_only_when_asked (void **state)
+{
+    (void) state;
+    int fds[2];
+    assert_int_equal (socketpair (AF_UNIX, SOCK_STREAM, 0, fds), 0);
+    arb_reactor_t *reactor = arb_reactor_new ();
+    s_seen_t seen;
+    assert_int_equal (arb_reactor_add_fd (reactor, fds[0], ARB_REACTOR_RDHUP, s_on_seen, &seen), 0);
+    //  the peer ends its side: told as RDHUP, not as a hang-up
+    assert_int_equal (shutdown (fds[1], SHUT_WR), 0);
+    s_seen_t got = s_watch_for (reactor, &seen, 20);
+    assert_true (got.calls > 0);
+    assert_int_equal (got.events, ARB_REACTOR_RDHUP);
+    //  not asked: not told (a watcher that reads finds the end itself)
+    assert_int_equal (arb_reactor_watch_fd (reactor, fds[0], 0), 0);
+    got = s_watch_for (reactor, &seen, 20);
+    assert_int_equal (got.calls, 0);
+    //  the peer gone both ways: a hang-up, asked or not
+    close (fds[1]);
+    got = s_watch_for (reactor, &seen, 20);
+    assert_true (got.calls > 0);
+    assert_true (got.events & ARB_REACTOR_HUP);
+    assert_false (got.events & ARB_REACTOR_RDHUP);
+    arb_reactor_remove_fd (reactor, fds[0]);
+    arb_reactor_destroy (&reactor);
+    close (fds[0]);
+}
+
 int
 main (void)
 {
@@ -179,6 +244,7 @@ main (void)
         cmocka_unit_test (test_removed_descriptor_gets_no_event),
         cmocka_unit_test (test_write_interest),
         cmocka_unit_test (test_prepare_hook_runs_every_turn),
+        cmocka_unit_test (test_half_close_told_only_when_asked),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
