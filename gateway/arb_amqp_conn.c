@@ -778,7 +778,9 @@ arb_amqp_conn_new (arb_amqp_t *server, int fd)
         snprintf (self->peer, sizeof (self->peer), "%s:%d", host, port);
     }
     init_amqp_pool (&self->pool, 4096);
-    arb_stream_handler_t handler = {s_on_input, s_on_drained, s_on_closed};
+    //  no ended: the peer's end of its side closes the connection at once
+    //  (the frames before it are taken first), as RabbitMQ does
+    arb_stream_handler_t handler = {s_on_input, s_on_drained, s_on_closed, NULL};
     self->stream = arb_stream_new (server->reactor, fd, ARB_AMQP_FRAME_MIN + ARB_AMQP_FRAME_FUDGE,
                                    &server->io, &handler, self);
     if (!self->stream) {

@@ -13,6 +13,13 @@
     stream's kick timer, later in the same turn): so no handler code ever
     runs inside another handler call, and a connection is freed only when
     none of its input handlers is on the stack.
+
+    Half-close. A client that ends its side (shutdown SHUT_WR, as `nc -q`
+    and socat do after the last command) still reads, as memcached
+    assumes: every whole command read before the end is taken in order,
+    as ever, and once none is left and every slot is answered and
+    written, the connection closes (s_check_end); a partial command left
+    at the end is dropped.
 */
 
 #include "arb_kestrel_conn.h"
@@ -64,7 +71,8 @@ struct _arb_kestrel_conn_t {
     size_t sets;       //  sets in flight
     size_t set_bytes;  //  their items' bytes
 
-    bool closing;  //  an answer that closes went out: no more commands
+    bool closing;  //  an answer that closes went out, or the last after the end: no more commands
+    bool ended;    //  the client ended its side (half-close): close after the last answer
     bool held;     //  stopped taking commands (the stream holds its input)
     bool dead;     //  closed: free when none of its handlers is on the stack
     int depth;     //  input handlers on the stack
@@ -165,6 +173,29 @@ s_slot_find (arb_kestrel_conn_t *self, uint64_t seq)
     return NULL;
 }
 
+//  Whether the input holds a whole command line not taken yet.
+static bool
+s_has_command (arb_kestrel_conn_t *self)
+{
+    if (self->state != S_LINE || !self->stream)
+        return false;
+    size_t avail;
+    const uint8_t *p = arb_stream_input (self->stream, &avail);
+    return avail && memchr (p, '\n', avail);
+}
+
+//  After the client's end: closes once its last command is answered (the
+//  stream writes what is queued first), nothing whole being left to take.
+static void
+s_check_end (arb_kestrel_conn_t *self)
+{
+    if (self->ended && !self->closing && !self->dead && self->stream && !self->slots
+        && !s_has_command (self)) {
+        self->closing = true;
+        arb_stream_close_after (self->stream);
+    }
+}
+
 //  A slot's pieces are in: it is answered.
 static void
 s_answered (arb_kestrel_conn_t *self, s_slot_t *slot, bool close_after)
@@ -183,6 +214,7 @@ s_answered (arb_kestrel_conn_t *self, s_slot_t *slot, bool close_after)
         self->held = false;
         arb_stream_hold (self->stream, false);
     }
+    s_check_end (self);
 }
 
 //  Answers a new slot with one line: a refusal.
@@ -395,6 +427,7 @@ s_on_input (void *arg, arb_stream_t *stream)
         self->held = true;
         arb_stream_hold (stream, true);
     }
+    s_check_end (self);
     if (--self->depth == 0 && self->dead)
         s_free (self);
 }
@@ -408,6 +441,17 @@ s_on_drained (void *arg, arb_stream_t *stream)
         self->held = false;
         arb_stream_hold (stream, false);
     }
+    //  held with no whole command (the output was full): nothing more
+    s_check_end (self);
+}
+
+static void
+s_on_ended (void *arg, arb_stream_t *stream)
+{
+    (void) stream;
+    arb_kestrel_conn_t *self = (arb_kestrel_conn_t *) arg;
+    self->ended = true;
+    s_check_end (self);
 }
 
 static void
@@ -442,7 +486,7 @@ arb_kestrel_conn_new (arb_reactor_t *reactor,
     self->handler = *handler;
     self->arg = arg;
     self->state = S_LINE;
-    arb_stream_handler_t on = {s_on_input, s_on_drained, s_on_closed};
+    arb_stream_handler_t on = {s_on_input, s_on_drained, s_on_closed, s_on_ended};
     //  a line too long is seen once more than its limit waits
     self->stream =
         arb_stream_new (reactor, fd, ARB_STREAM_READ + ARB_KESTREL_LINE_MAX + 2, io, &on, self);

@@ -10,6 +10,15 @@
         DATA  --bytes and CR LF-->     LINE   (the set is handed over)
         SKIP  --bytes and CR LF-->     LINE
         any   --fatal error, quit-->   CLOSING (the answers go out, then close)
+        any   --the client's end, no whole command left, every slot
+                answered-->            CLOSING
+
+    The client's end of its side (a half-close: `printf ... | nc -q1`,
+    socat) does not drop the commands before it, as memcached does not:
+    whole commands still waiting are taken in order, their answers go
+    out, and then the connection closes; a partial command at the end is
+    dropped. A reset, or an error writing, closes at once (every slot
+    dropped).
 
     Each command goes to the handler with a slot number, and the handler
     answers that slot when it can (at once, or when the broker replied):

@@ -65,6 +65,7 @@ struct _arb_stream_t {
     bool closing;   //  close once the output is written
     bool draining;  //  closing, the output written and our side shut: reading to the peer's end
     bool broken;    //  the socket failed or ended: close at the next chance
+    bool ended;     //  the peer ended its side (handler.ended told): no more reading
     bool dead;      //  closed: free when nothing of it is on the stack
     int depth;      //  entry points on the stack
     unsigned watching;
@@ -284,12 +285,13 @@ arb_stream_hold (arb_stream_t *self, bool hold)
 static bool
 s_wants_input (arb_stream_t *self)
 {
-    return !self->held && !self->closing && !self->broken && !self->dead
+    return !self->held && !self->closing && !self->broken && !self->ended && !self->dead
            && self->in_len - self->in_off < self->input_max && self->out_bytes < self->output_max;
 }
 
 //  Reads once: into the sink, the scratch buffer (nothing is buffered) or
-//  after what the own buffer holds. Returns -1 if the stream ended.
+//  after what the own buffer holds. Returns 0, 1 at the peer's end of its
+//  side, or -1 if the socket failed.
 static int
 s_read (arb_stream_t *self)
 {
@@ -333,7 +335,7 @@ s_read (arb_stream_t *self)
             self->in_len += (size_t) n;
     }
     if (n == 0)
-        return -1;
+        return 1;
     if (n < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : -1;
     self->bytes_read += (uint64_t) n;
@@ -443,6 +445,16 @@ s_drain (arb_stream_t *self)
     }
 }
 
+//  What the stream watches for the peer's end of its side: a stream whose
+//  owner takes a half-close (handler.ended) finds it by reading, in turn
+//  with the input, and not while it holds (the event would come again on
+//  every turn); any other stream closes at once, reading or not.
+static unsigned
+s_rdhup (arb_stream_t *self)
+{
+    return self->handler.ended ? 0 : ARB_REACTOR_RDHUP;
+}
+
 //  Watches for what is needed next, or closes.
 static void
 s_update (arb_stream_t *self)
@@ -464,11 +476,10 @@ s_update (arb_stream_t *self)
     }
     if (self->out_bytes >= self->output_max)
         self->was_full = true;
-    //  the peer's end of its side ends the stream, read or not
-    unsigned events = ARB_REACTOR_READ | ARB_REACTOR_RDHUP;  //  draining: to the peer's end
+    unsigned events = ARB_REACTOR_READ | s_rdhup (self);  //  draining: to the peer's end
     if (!self->draining)
         events = (s_wants_input (self) ? ARB_REACTOR_READ : 0) | (self->out ? ARB_REACTOR_WRITE : 0)
-                 | ARB_REACTOR_RDHUP;
+                 | s_rdhup (self);
     if (events != self->watching && arb_reactor_watch_fd (self->reactor, self->fd, events) == 0)
         self->watching = events;
 }
@@ -488,11 +499,20 @@ s_on_ready (arb_stream_t *self, unsigned events)
     if (events & ARB_REACTOR_WRITE)
         s_flush (self);
     if ((events & ARB_REACTOR_READ) && s_wants_input (self)) {
-        if (s_read (self) != 0)
+        int rc = s_read (self);
+        //  the peer's end of its side, while ours can still be written (a
+        //  client that half-closes reads its answers): an owner that
+        //  takes it answers what came and then closes; a reset, or both
+        //  sides shut, ends the stream at once
+        if (rc > 0 && self->handler.ended && !(events & ARB_REACTOR_HUP))
+            self->ended = true;
+        else if (rc != 0)
             self->broken = true;
         //  what came before the end is taken all the same (a publish
         //  followed by a close)
         s_handle_input (self);
+        if (self->ended && !self->dead)
+            self->handler.ended (self->arg, self);
         if (!self->dead)
             s_flush (self);
     }
@@ -562,7 +582,7 @@ arb_stream_new (arb_reactor_t *reactor,
     self->input_max = input_max;
     self->output_max = ARB_STREAM_HWM;
     self->io = io;
-    self->watching = ARB_REACTOR_READ | ARB_REACTOR_RDHUP;
+    self->watching = ARB_REACTOR_READ | s_rdhup (self);
     if (arb_reactor_add_fd (reactor, fd, self->watching, s_on_io, self)) {
         close (fd);
         free (self);

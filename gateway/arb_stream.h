@@ -29,8 +29,14 @@
     Life. The handler's closed runs once, when the stream ends (the peer
     closed, an error, arb_stream_close, or arb_stream_close_after's end:
     the peer's close or the linger); the stream is freed once no handler call of it
-    is on the stack, so a handler may close it from anywhere. Runs in the
-    reactor's thread.
+    is on the stack, so a handler may close it from anywhere. The end of
+    the peer's side (a read finds EOF) ends the stream too, at once (AMQP),
+    unless the handler has ended: a client that half-closes (shutdown
+    SHUT_WR, `nc -q`, socat) still reads, so the stream stops reading,
+    the input before the end is handed over as usual, ended runs, and the
+    owner writes its answers and closes (arb_stream_close_after) when it
+    is done; a reset, or an error writing, ends it at once all the same.
+    Runs in the reactor's thread.
 */
 
 #ifndef ARB_STREAM_H
@@ -61,6 +67,12 @@ typedef struct {
     void (*drained) (void *arg, arb_stream_t *stream);
     //  The stream ends; it is freed after this returns.
     void (*closed) (void *arg, arb_stream_t *stream);
+    //  The peer ended its side (EOF) while this side can still be written
+    //  (may be NULL: then the stream ends at once, as on an error). Runs
+    //  once, after input got what came before the end; nothing more is
+    //  read, and the input left stays (arb_stream_hold still hands it
+    //  over again). The owner closes the stream when its answers are out.
+    void (*ended) (void *arg, arb_stream_t *stream);
 } arb_stream_handler_t;
 
 //  Takes a connected socket fd (made non-blocking here) and starts reading

@@ -1,8 +1,9 @@
 /*  test_kestrel_conn.c — one Kestrel connection over a socketpair: lines
     cut anywhere, pipelined sets answered out of order leave in order, a
     refused storage command's block is skipped, a bad data chunk closes,
-    other commands wait for the answers before them, and a client that
-    does not read stops being read.
+    other commands wait for the answers before them, a client that does
+    not read stops being read, and one that half-closes gets the answers
+    to every whole command it sent before the end.
 */
 
 #include "arb_kestrel_conn.h"
@@ -254,6 +255,60 @@ test_a_client_that_does_not_read (void **state)
     s_teardown (test);
 }
 
+//  What the peer reads up to the end of the stream, which must come
+//  within ms of the loop.
+static char *
+s_received_to_the_end (s_test_t *test, char *buf, size_t size, int ms)
+{
+    size_t got = 0;
+    for (int round = 0; round < ms; round++) {
+        s_run (test, 1);
+        ssize_t n = recv (test->peer, buf + got, size - 1 - got, MSG_DONTWAIT);
+        if (n == 0) {
+            buf[got] = 0;
+            return buf;
+        }
+        if (n > 0)
+            got += (size_t) n;
+    }
+    fail_msg ("no end of the stream; had %.*s", (int) got, buf);
+    return NULL;
+}
+
+static void
+test_half_close_answers_then_closes (void **state)
+{
+    (void) state;
+    s_test_t *test = s_setup (16);
+    test->hold_sets = true;
+    //  two sets in flight, a command behind them, a partial one, the end
+    s_send (test, "set q 0 0 3\r\none\r\nset q 0 0 3\r\ntwo\r\nversion\r\nset q 0 0 3\r\nth");
+    assert_int_equal (shutdown (test->peer, SHUT_WR), 0);
+    s_run (test, 10);
+    assert_int_equal (test->commands, 2);
+    assert_int_equal (test->closed, 0);  //  answers are owed
+    arb_kestrel_conn_answer (test->conn, test->sets[1], "STORED\r\n", 8, false);
+    s_run (test, 5);
+    assert_int_equal (test->closed, 0);
+    arb_kestrel_conn_answer (test->conn, test->sets[0], "NOT_STORED\r\n", 12, false);
+    char buf[256];
+    //  version's turn came after them; the partial set is dropped
+    assert_string_equal (s_received_to_the_end (test, buf, sizeof (buf), 1000),
+                         "NOT_STORED\r\nSTORED\r\nOK 7\r\n");
+    assert_int_equal (test->commands, 3);
+    s_run (test, 10);
+    assert_int_equal (test->closed, 1);
+    s_teardown (test);
+    //  nothing owed: the end at once
+    test = s_setup (16);
+    s_send (test, "version\r\n");
+    assert_int_equal (shutdown (test->peer, SHUT_WR), 0);
+    assert_string_equal (s_received_to_the_end (test, buf, sizeof (buf), 1000), "OK 7\r\n");
+    s_run (test, 10);
+    assert_int_equal (test->closed, 1);
+    s_teardown (test);
+}
+
 int
 main (void)
 {
@@ -262,6 +317,7 @@ main (void)
         cmocka_unit_test (test_refusals),
         cmocka_unit_test (test_quit_and_unknown),
         cmocka_unit_test (test_a_client_that_does_not_read),
+        cmocka_unit_test (test_half_close_answers_then_closes),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
