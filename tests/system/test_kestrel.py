@@ -6,6 +6,7 @@ gateway, and every kind of bad input."""
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -664,6 +665,116 @@ def test_bad_input(gateway):
     # the server went on serving the others all along
     assert c.set('fine', b'yes') and c.get('fine') == b'yes'
     assert gw.alive()
+
+
+def half_close(port, request, timeout=15):
+    """Sends request, ends the sending side (shutdown SHUT_WR, as `nc -q1`
+    and socat do), and reads to the end: (what came, seconds to the end).
+    The gateway's end must come: a read that times out fails."""
+    sock = socket.create_connection(('127.0.0.1', port), timeout=timeout)
+    started = time.time()
+    try:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        got = b''
+        while True:
+            chunk = sock.recv(65536)
+            if not chunk:
+                return got, time.time() - started
+            got += chunk
+    finally:
+        sock.close()
+
+
+def test_half_close_answers_every_command_in_order_then_closes(kgw):
+    """memcached answers what it read before a client's half-close: the
+    commands that wait for the broker too, in order, then the end."""
+    # the new-user walk's line
+    got, _ = half_close(kgw.kestrel_port, b'set kq 0 0 5\r\nhello\r\nget kq\r\n')
+    assert got == b'STORED\r\nVALUE kq 0 5\r\nhello\r\nEND\r\n'
+    request = (b'set hq 0 0 3\r\none\r\nset hq 0 0 3\r\ntwo\r\nset hq 0 0 5\r\nthree\r\n'
+               b'get hq\r\nget hq/open\r\nget hq/peek\r\nversion\r\nstats\r\n'
+               b'get hq/close\r\nset hf 0 0 1\r\nx\r\nflush hf\r\nget hf\r\n'
+               b'delete hq\r\nget hq\r\nget hq/t=100\r\nquit\r\nversion\r\n')
+    got, _ = half_close(kgw.kestrel_port, request)
+    lines = got.split(b'\r\n')
+    assert lines[-1] == b''  # every answer whole
+    lines = lines[:-1]
+    stats = [line for line in lines if line.startswith(b'STAT ')]
+    assert any(line.startswith(b'STAT queue_hq_items ') for line in stats), stats
+    lines = [line for line in lines if not line.startswith(b'STAT ')]
+    assert lines == [
+        b'STORED', b'STORED', b'STORED',
+        b'VALUE hq 0 3', b'one', b'END',
+        b'VALUE hq/open 0 3', b'two', b'END',
+        b'VALUE hq/peek 0 5', b'three', b'END',
+        b'VERSION 2.4.1 arbiter-gateway/0.1.0',
+        b'END',  # stats
+        b'END',  # get hq/close: two completed
+        b'STORED', b'END', b'END',  # set, flush, get hf
+        b'DELETED', b'END', b'END',  # delete hq (three with it), get, get t=100
+    ], lines  # quit: the end; the version after it is not answered
+    c = client(kgw)
+    assert c.get('hq') is None and c.get('hf') is None
+    # the connection is gone from the gateway's count, nothing left open
+    wait_until(lambda: int(c.stats()[b'curr_connections']) == 1,
+               what='the half-closed connections gone')
+
+
+def test_half_close_answers_a_waiting_get_at_its_end(kgw):
+    """A get with t= pending at the half-close is answered when its item
+    comes, or END when its wait is over; then the connection closes."""
+    got, took = half_close(kgw.kestrel_port, b'get hw/t=1000\r\n')
+    assert got == b'END\r\n'
+    assert 0.9 <= took < 10, took
+    c = client(kgw)
+    assert int(c.stats()[b'queue_hw_waiters']) == 0
+    result = {}
+
+    def waiter():
+        result['got'] = half_close(kgw.kestrel_port, b'set hw 0 0 5\r\nfirst\r\n'
+                                   b'get hw\r\nget hw/t=60000\r\n')
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    wait_until(lambda: int(c.stats()[b'queue_hw_waiters']) == 1, what='the waiter')
+    assert c.set('hw', b'later')
+    thread.join(15)
+    got, took = result['got']
+    assert got == (b'STORED\r\nVALUE hw 0 5\r\nfirst\r\nEND\r\n'
+                   b'VALUE hw/t=60000 0 5\r\nlater\r\nEND\r\n')
+    assert took < 15, took
+    assert c.get('hw') is None
+
+
+def test_half_close_drops_a_partial_command(kgw):
+    # an item cut short
+    got, _ = half_close(kgw.kestrel_port,
+                        b'set hp 0 0 5\r\nhello\r\nset hp 0 0 5\r\nwor')
+    assert got == b'STORED\r\n'
+    # a line without its end
+    got, _ = half_close(kgw.kestrel_port, b'set hp 0 0 5\r\nthere\r\nget hp')
+    assert got == b'STORED\r\n'
+    # nothing at all
+    got, _ = half_close(kgw.kestrel_port, b'')
+    assert got == b''
+    c = client(kgw)
+    assert c.get('hp') == b'hello' and c.get('hp') == b'there' and c.get('hp') is None
+
+
+def test_a_reset_still_drops_the_connection_at_once(kgw):
+    """A client that resets (or closes with input unread) is gone: its
+    waiter and its open item go at once, as before."""
+    c = client(kgw)
+    assert c.set('hr', b'held')
+    k = KSock(kgw.kestrel_port)
+    assert k.get(b'hr/open') == (b'held', 0)
+    k.send(b'get hz/t=60000\r\n')
+    wait_until(lambda: int(c.stats()[b'queue_hz_waiters']) == 1, what='the waiter')
+    k.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack('ii', 1, 0))
+    k.close()
+    wait_until(lambda: int(c.stats()[b'queue_hz_waiters']) == 0, timeout=5,
+               what='the waiter gone')
+    assert c.get('hr/t=5000') == b'held'
 
 
 def test_a_stuck_client_blocks_only_itself(kgw):
