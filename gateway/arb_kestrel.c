@@ -619,6 +619,14 @@ s_on_closed (void *arg, arb_kestrel_conn_t *conn)
     arb_gateway_connected (self->gateway, ARB_GATEWAY_KESTREL, -1);
 }
 
+//  The client ended its side: its wait ends (arb_kestrel_end_wait).
+static void
+s_on_ended (void *arg, arb_kestrel_conn_t *conn)
+{
+    (void) arg;
+    arb_kestrel_end_wait ((arb_kestrel_client_t *) arb_kestrel_conn_user (conn));
+}
+
 static void
 s_client_free (void **item)
 {
@@ -637,7 +645,7 @@ s_on_client (int fd, void *arg)
         close (fd);
         return;
     }
-    arb_kestrel_conn_handler_t handler = {s_on_command, s_on_closed};
+    arb_kestrel_conn_handler_t handler = {s_on_command, s_on_closed, s_on_ended};
     arb_kestrel_conn_t *conn =
         arb_kestrel_conn_new (self->reactor, fd, self->config.max_item, &self->io, &handler, self);
     if (!conn)

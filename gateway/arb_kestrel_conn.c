@@ -451,7 +451,18 @@ s_on_ended (void *arg, arb_stream_t *stream)
     (void) stream;
     arb_kestrel_conn_t *self = (arb_kestrel_conn_t *) arg;
     self->ended = true;
+    self->depth++;
+    if (self->handler.ended)
+        self->handler.ended (self->arg, self);
     s_check_end (self);
+    if (--self->depth == 0 && self->dead)
+        s_free (self);
+}
+
+bool
+arb_kestrel_conn_ended (arb_kestrel_conn_t *self)
+{
+    return self->ended;
 }
 
 static void

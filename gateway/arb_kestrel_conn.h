@@ -71,6 +71,9 @@ typedef struct {
     //  The connection ends; it is freed after this returns. Every slot
     //  not yet answered is dropped.
     void (*closed) (void *arg, arb_kestrel_conn_t *conn);
+    //  The client ended its side (EOF): the commands already read still
+    //  run and are answered, then the connection closes. May be NULL.
+    void (*ended) (void *arg, arb_kestrel_conn_t *conn);
 } arb_kestrel_conn_handler_t;
 
 //  Takes a connected, non-blocking socket fd and starts reading it. Items
@@ -111,6 +114,9 @@ void arb_kestrel_conn_answer_value (arb_kestrel_conn_t *self,
 
 //  The handler's record of this connection (borrowed), as set.
 void *arb_kestrel_conn_user (arb_kestrel_conn_t *self);
+
+//  Whether the client ended its side (handler's ended has run).
+bool arb_kestrel_conn_ended (arb_kestrel_conn_t *self);
 void arb_kestrel_conn_set_user (arb_kestrel_conn_t *self, void *user);
 
 #endif

@@ -679,6 +679,13 @@ s_wait_unlink (arb_kestrel_client_t *client)
     arb_reactor_disarm (client->server->reactor, &op->timer);
 }
 
+void
+arb_kestrel_end_wait (arb_kestrel_client_t *client)
+{
+    if (client->op.waiting)
+        s_answer_end (client, true);  //  as at the wait's end
+}
+
 static void
 s_on_wait_timeout (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
 {
@@ -825,7 +832,8 @@ s_fetch (arb_kestrel_client_t *client, const arb_kestrel_cmd_t *cmd)
         s_prefetch_on (queue);
     if (s_fetch_item (client, cmd->peek))
         return;
-    if (cmd->wait && cmd->wait_ms > 0)
+    //  a client that ended its side waits for nothing (arb_kestrel_end_wait)
+    if (cmd->wait && cmd->wait_ms > 0 && !arb_kestrel_conn_ended (client->conn))
         s_wait_join (client, cmd->wait_ms);
     else if (cmd->peek) {
         //  what this turn gave back (an /abort) reaches the broker first

@@ -222,6 +222,13 @@ void arb_kestrel_get (arb_kestrel_client_t *client, const arb_kestrel_cmd_t *cmd
 void arb_kestrel_op_end (arb_kestrel_client_t *client);
 //  Gives the client's open items back to their queues.
 void arb_kestrel_release_opens (arb_kestrel_client_t *client);
+
+//  The client ended its side (EOF): a get waiting for an item (t=) ends
+//  now with END, as at its wait's end, and later ones do not wait. An
+//  EOF is also how a client that died looks: an item given to a wait
+//  after it would be written to nobody, and a plain get's item is
+//  completed when sent.
+void arb_kestrel_end_wait (arb_kestrel_client_t *client);
 void arb_kestrel_answer_error (arb_kestrel_client_t *client, const char *why);
 const char *arb_kestrel_reason (arb_msg_t *reply);
 int arb_kestrel_prepare (arb_reactor_t *reactor, void *arg);
