@@ -114,29 +114,36 @@ s_make_copy (arb_life_t *self,
     return 0;
 }
 
+zlistx_t *
+arb_life_fan_out_targets (arb_life_t *self, arb_task_t *origin, const arb_task_spec_t *spec)
+{
+    if (spec->broadcast)
+        return s_broadcast_targets (self, arb_queue_name (origin->queue), origin->name);
+    zlistx_t *names = zlistx_new ();
+    zlistx_set_duplicator (names, (zlistx_duplicator_fn *) strdup);
+    zlistx_set_destructor (names, (zlistx_destructor_fn *) zstr_free);
+    for (size_t i = 0; i < spec->endpoints.n; i++)
+        zlistx_add_end (names, (void *) spec->endpoints.v[i]);
+    return names;
+}
+
 int
 arb_life_fan_out (arb_life_t *self,
                   arb_task_t *origin,
+                  zlistx_t *targets,
                   const arb_task_spec_t *spec,
                   zframe_t *payload,
                   zframe_t *headers)
 {
-    zlistx_t *names = NULL;
-    if (spec->broadcast)
-        names = s_broadcast_targets (self, arb_queue_name (origin->queue), origin->name);
-    size_t count = names ? zlistx_size (names) : spec->endpoints.n;
+    //  the origin's row, stored before, counts its copies already: a
+    //  restart knows it from its copies' answers (arb_life_resume_waiting)
+    assert (arb_task_ext (origin)->copies == zlistx_size (targets));
     uint64_t timeout =
         spec->endpoint_timeout_ms ? spec->endpoint_timeout_ms : ARB_ENDPOINT_TIMEOUT_DEFAULT_MS;
     int rc = 0;
-    const char *name = names ? (const char *) zlistx_first (names) : NULL;
-    for (size_t i = 0; i < count && rc == 0; i++) {
-        rc = s_make_copy (self, origin, names ? name : spec->endpoints.v[i], timeout, payload,
-                          headers);
-        if (names)
-            name = (const char *) zlistx_next (names);
-    }
-    arb_task_ext_rw (origin)->copies = arb_task_ext_rw (origin)->pending = (uint32_t) count;
-    zlistx_destroy (&names);
+    for (const char *name = (const char *) zlistx_first (targets); name && rc == 0;
+         name = (const char *) zlistx_next (targets))
+        rc = s_make_copy (self, origin, name, timeout, payload, headers);
     return rc;
 }
 

@@ -93,9 +93,19 @@ int arb_life_bring_back (arb_life_t *self, uint64_t id, arb_back_t which, arb_ta
 
 //  arb_life_flow.c
 
-//  Makes and stores the endpoint copies of a fan-out task. 0 or -1.
+//  The endpoints a fan-out task of spec goes to (worker names, owned by
+//  the caller): those it names, or for a broadcast the workers serving
+//  its queue now that run its name. The origin's copies are their count,
+//  set before its row is stored, so that the journal has it.
+zlistx_t *
+arb_life_fan_out_targets (arb_life_t *self, arb_task_t *origin, const arb_task_spec_t *spec);
+
+//  Makes and stores the endpoint copies of a fan-out task, one per name
+//  of targets (arb_life_fan_out_targets; borrowed), after its own row,
+//  which counts them (copies). 0 or -1.
 int arb_life_fan_out (arb_life_t *self,
                       arb_task_t *origin,
+                      zlistx_t *targets,
                       const arb_task_spec_t *spec,
                       zframe_t *payload,
                       zframe_t *headers);

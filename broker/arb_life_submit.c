@@ -257,6 +257,11 @@ s_store_task (arb_life_t *self,
     if (spec->after.n)
         arb_task_ext_rw (task)->pending = arb_task_ext (task)->parents;
     bool fan_out = spec->endpoints.n || spec->broadcast;
+    zlistx_t *targets = fan_out ? arb_life_fan_out_targets (self, task, spec) : NULL;
+    if (targets)
+        //  in its row: a restart tells a fan-out task by it
+        arb_task_ext_rw (task)->copies = arb_task_ext_rw (task)->pending =
+            (uint32_t) zlistx_size (targets);
     if (arb_task_ext (task)->parents || fan_out)
         task->state = ARB_STATE_WAITING;
     zframe_t *headers =
@@ -281,8 +286,9 @@ s_store_task (arb_life_t *self,
                 known->has_children = true;
         }
     }
-    if (rc == 0 && fan_out)
-        rc = arb_life_fan_out (self, task, spec, spec->payload, headers);
+    if (rc == 0 && targets)
+        rc = arb_life_fan_out (self, task, targets, spec, spec->payload, headers);
+    zlistx_destroy (&targets);
     zframe_destroy (&headers);
     if (rc) {
         arb_sched_discard_task (self->sched, &task);
