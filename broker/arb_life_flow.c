@@ -167,7 +167,9 @@ s_settle (arb_life_t *self, arb_task_t **task_p)
                                   self->clock->now_ms, self->clock->mono_ms);
     else
         arb_sched_make_ready (self->sched, task, false, self->clock->now_ms, self->clock->mono_ms);
-    if (arb_journal_save (self->journal, task, task->state, 0, NULL, NULL, NULL, 0)) {
+    //  at start (arb_life_resume_waiting) this may be the first write
+    if (arb_journal_begin (self->journal)
+        || arb_journal_save (self->journal, task, task->state, 0, NULL, NULL, NULL, 0)) {
         arb_life_halt (self, "resolve");
         return;
     }
