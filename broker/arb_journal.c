@@ -2,12 +2,12 @@
     and transactions (tasks in arb_journal_tasks.c, metadata and
     schedules in arb_journal_meta.c); see arb_journal.h.
 
-    Schema, version 9 (PRAGMA user_version; version 2 added
+    Schema, version 10 (PRAGMA user_version; version 2 added
     tasks.soft_timeout_ms, version 3 the schedules table, version 4
     attempts.seq, version 5 tasks.delivered and tasks_queue, version 6
     tasks_order in place of tasks_queue, version 7 both indexes below as
     they are now, version 8 tasks.unwatched, version 9 no table: the task
-    log's second file):
+    log's second file, version 10 no table: tasks.copies counted):
 
       tasks     one row per task, final or not, until the retention sweep
                 removes it. `state` holds only logical states (waiting,
@@ -20,7 +20,11 @@
                 submitter said nobody asks about it after its end (the
                 gateway's messages), 0 otherwise: with a retention of 0
                 its row goes as it ends (arb_life.c), read back from here
-                or not.
+                or not. `copies` is a fan-out task's count of endpoint
+                copies (the rows whose `origin` it is), stored with its row
+                in the transaction that stores them: a restart tells a
+                fan-out task, waiting for its copies, from one waiting for
+                parents by it, and a retry refuses it.
       attempts  one row per attempt that ended other than by success:
                 the task's history (the successful attempt is in `tasks`),
                 in the order they ended (`seq`, from 1 per task; `attempt`
@@ -82,6 +86,16 @@
     file only, and lose what a crash left in the second, so the version
     makes it refuse the journal instead.
 
+    Version 10 (from 9): no table changes. An arbiterd of version 9 left
+    every fan-out task's copies at 0 (it counted them in memory only), so
+    that a restart took one still waiting for a task waiting for parents,
+    and a retry took a dead one for a task of its own. The migration counts
+    them from their copies' rows; a dead one whose copies are gone (the
+    retention sweep) counts the missing endpoints its error names, which
+    were copies too. A waiting one with no copy at all (a broadcast that
+    found no worker) stays at 0 and ends dead at start
+    (arb_life_resume_waiting).
+
     Changing the schema: bump ARB_SCHEMA_VERSION, add a function
     s_migrate_<old>_<new> that changes a version-<old> database in place
     (ALTER, CREATE), and call it from s_migrate's chain, which a new
@@ -114,7 +128,7 @@
 #define S_VFS NULL
 #endif
 
-#define ARB_SCHEMA_VERSION 9
+#define ARB_SCHEMA_VERSION 10
 #define ARB_APPLICATION_ID 0x41524254  //  "ARBT": PRAGMA application_id of a journal
 #define ARB_PROBE_KEY      "broker.probe"
 
@@ -342,6 +356,22 @@ s_migrate_7_8 (arb_journal_t *self)
     return s_exec (self, "ALTER TABLE tasks ADD COLUMN unwatched INTEGER NOT NULL DEFAULT 0");
 }
 
+//  Version 10: the copies of fan-out tasks stored before (above). A copy
+//  never has copies; a fan-out task that ran nothing (no attempt, no lost
+//  lease, no parents) and died naming missing endpoints is one whatever
+//  its rows left.
+static int
+s_migrate_9_10 (arb_journal_t *self)
+{
+    return s_exec (
+        self, "UPDATE tasks SET copies = (SELECT count(*) FROM tasks c WHERE c.origin = tasks.id) "
+              "WHERE copies = 0 AND origin IS NULL AND id IN (SELECT origin FROM tasks WHERE "
+              "origin IS NOT NULL);"
+              "UPDATE tasks SET copies = length (error) - length (replace (error, ',', '')) + 1 "
+              "WHERE copies = 0 AND origin IS NULL AND state = 7 AND parents = 0 AND attempts = 0 "
+              "AND lost = 0 AND error LIKE 'incomplete: missing endpoints: %';");
+}
+
 //  The first column of the first row of sql, an integer (a PRAGMA, a
 //  count). 0 or -1.
 static int
@@ -429,6 +459,8 @@ s_migrate (arb_journal_t *self, int version)
     if (rc == 0 && version <= 7)
         rc = s_migrate_7_8 (self);
     //  8 to 9 changes no table (above)
+    if (rc == 0 && version <= 9)
+        rc = s_migrate_9_10 (self);
     char sql[128];
     snprintf (sql, sizeof (sql), "PRAGMA user_version = %d; PRAGMA application_id = %d",
               ARB_SCHEMA_VERSION, ARB_APPLICATION_ID);

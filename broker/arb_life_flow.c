@@ -367,6 +367,15 @@ arb_life_resume_waiting (arb_life_t *self)
             continue;  //  settled meanwhile by a parent that ended
         if (arb_task_ext (task)->copies && arb_task_ext (task)->pending == 0)
             s_complete_fan_out (self, &task);
+        else if (!arb_task_ext (task)->copies && !arb_task_ext (task)->parents)
+            //  waiting for nothing: only a fan-out task to no endpoint is
+            //  (a broadcast an arbiterd before schema 10 took with no
+            //  worker to go to, which the submit refuses now); it has no
+            //  answer to wait for
+            arb_life_finish (self, &task, ARB_STATE_DEAD,
+                             "incomplete: no endpoints: no worker served its queue and ran "
+                             "its name at submit",
+                             NULL);
         else if (!arb_task_ext (task)->copies)
             arb_life_recount (self, &task);
     }

@@ -1790,7 +1790,7 @@ test_version_6_is_migrated (void **state)
     s_sqlite_file (fx->path, sql);
     j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_non_null (j);
-    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 9);
+    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 10);
     assert_int_equal (s_count_rows (fx->path, "SELECT count (*) FROM sqlite_master WHERE name = "
                                               "'tasks_order' AND sql LIKE '%WHERE state < 5'"),
                       1);
@@ -1842,7 +1842,7 @@ test_version_7_is_migrated (void **state)
 
     j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_non_null (j);
-    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 9);
+    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 10);
     arb_task_t *young = s_task (q, 2, ARB_STATE_READY);
     young->unwatched = true;
     assert_int_equal (arb_journal_begin (j), 0);
@@ -1859,6 +1859,59 @@ test_version_7_is_migrated (void **state)
     arb_journal_destroy (&j);
     s_task_free (&old);
     s_task_free (&young);
+    arb_queue_destroy (&q);
+}
+
+//  A version-9 journal, whose fan-out tasks have copies 0 (an arbiterd of
+//  version 9 counted them in memory only), is migrated to 10: a task
+//  with copy rows counts them, a dead one whose copies are gone counts the
+//  missing endpoints its error names; a task without copies (a copy, a
+//  plain task, a failed task with that error of its own) keeps 0.
+static void
+test_version_9_counts_copies (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_queue_t *at = arb_queue_new ("q@lb1", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    arb_task_t *waiting = s_task (q, 1, ARB_STATE_WAITING);
+    arb_task_ext_rw (waiting)->copies = 2;
+    arb_task_t *copy1 = s_task (at, 2, ARB_STATE_READY);
+    arb_task_ext_rw (copy1)->origin = 1;
+    arb_task_t *copy2 = s_task (at, 3, ARB_STATE_READY);
+    arb_task_ext_rw (copy2)->origin = 1;
+    arb_task_t *plain = s_task (q, 4, ARB_STATE_READY);
+    arb_journal_row_t row = {0};
+    arb_journal_row_t copy_row = {.endpoint = "lb1"};
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_insert (j, waiting, &row), 0);
+    assert_int_equal (arb_journal_insert (j, copy1, &copy_row), 0);
+    assert_int_equal (arb_journal_insert (j, copy2, &copy_row), 0);
+    assert_int_equal (arb_journal_insert (j, plain, &row), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    arb_journal_destroy (&j);
+    assert_int_equal (s_count_rows (fx->path, "SELECT copies FROM tasks WHERE id = 1"), 2);
+    //  as version 9 left them; 5 a fan-out task dead, its copies swept;
+    //  6 a task whose handler failed with the same words
+    s_sqlite_file (fx->path,
+                   "UPDATE tasks SET copies = 0;"
+                   "INSERT INTO tasks (id, queue, name, state, created_ms, error) VALUES "
+                   "(5, 'q', 'job', 7, 1, 'incomplete: missing endpoints: lb1, lb2, lb3'),"
+                   "(6, 'q', 'job', 7, 1, 'incomplete: missing endpoints: x');"
+                   "UPDATE tasks SET attempts = 1 WHERE id = 6;"
+                   "PRAGMA user_version = 9;");
+    j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_non_null (j);
+    arb_journal_destroy (&j);
+    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 10);
+    assert_int_equal (s_count_rows (fx->path, "SELECT copies FROM tasks WHERE id = 1"), 2);
+    assert_int_equal (s_count_rows (fx->path, "SELECT copies FROM tasks WHERE id = 5"), 3);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count (*) FROM tasks WHERE copies > 0"), 2);
+    s_task_free (&waiting);
+    s_task_free (&copy1);
+    s_task_free (&copy2);
+    s_task_free (&plain);
+    arb_queue_destroy (&at);
     arb_queue_destroy (&q);
 }
 
@@ -2172,7 +2225,7 @@ test_version_2_is_migrated (void **state)
     sqlite3_stmt *stmt;
     assert_int_equal (sqlite3_prepare_v2 (db, "PRAGMA user_version", -1, &stmt, NULL), SQLITE_OK);
     assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
-    assert_int_equal (sqlite3_column_int (stmt, 0), 9);
+    assert_int_equal (sqlite3_column_int (stmt, 0), 10);
     sqlite3_finalize (stmt);
     sqlite3_close (db);
     s_task_free (&task);
@@ -2200,7 +2253,7 @@ test_version_3_is_migrated (void **state)
 
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_non_null (j);
-    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 9);
+    assert_int_equal (s_count_rows (fx->path, "PRAGMA user_version"), 10);
     arb_msg_t *msg = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
     arb_task_info_t info = {0};
     assert_int_equal (arb_journal_task_info (j, 1, true, msg, &info), 0);
@@ -3360,6 +3413,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_version_1_is_migrated, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_6_is_migrated, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_7_is_migrated, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_version_9_counts_copies, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_history_is_bounded, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_2_is_migrated, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_version_3_is_migrated, s_setup, s_teardown),
