@@ -136,6 +136,11 @@ int arb_life_stop (arb_life_t *self);
 //  The scheduler, borrowed, for lookups and walks only.
 arb_sched_t *arb_life_sched (arb_life_t *self);
 
+//  Whether a broadcast of task name to queue would reach a worker now:
+//  one serves the queue and runs the name (a SUBMIT of one that reaches
+//  none is refused: it would have no answer to wait for).
+bool arb_life_broadcast_reaches (arb_life_t *self, const char *queue, const char *name);
+
 //  Watches held: (task, client) pairs waiting for a DONE.
 size_t arb_life_watch_count (arb_life_t *self);
 uint64_t arb_life_epoch (arb_life_t *self);

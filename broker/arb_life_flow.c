@@ -76,6 +76,15 @@ s_broadcast_targets (arb_life_t *self, const char *queue, const char *name)
     return names;
 }
 
+bool
+arb_life_broadcast_reaches (arb_life_t *self, const char *queue, const char *name)
+{
+    zlistx_t *names = s_broadcast_targets (self, queue, name);
+    bool some = zlistx_size (names) > 0;
+    zlistx_destroy (&names);
+    return some;
+}
+
 //  Makes and stores one endpoint copy of a fan-out task.
 static int
 s_make_copy (arb_life_t *self,

@@ -101,6 +101,16 @@ s_check_endpoints (
         snprintf (why, size, "tasks[%zu]: a fan-out task cannot have dependencies", i);
         return -1;
     }
+    //  a broadcast goes to the workers there are at submit: with none it
+    //  would wait for no answer, for ever (allow_unknown is for names)
+    const char *queue = spec->queue ? spec->queue : "default";
+    if (spec->broadcast && !arb_life_broadcast_reaches (verbs->life, queue, spec->name)) {
+        snprintf (why, size,
+                  "tasks[%zu].broadcast: no worker serving queue '%s' that runs '%s' is "
+                  "connected (a broadcast goes to those connected at submit)",
+                  i, queue, spec->name);
+        return -1;
+    }
     for (size_t e = 0; e < spec->endpoints.n; e++) {
         const char *name = spec->endpoints.v[e];
         if (!*name || strchr (name, '@')) {
