@@ -50,6 +50,10 @@ s_print_outcomes (arb_cli_t *cli,
         else if (type == ARB_MSG_DELETE && arb_state_is_final ((int) outcome->state))
             printf ("%" PRIu64 " not deleted: tasks that have not ended depend on it\n",
                     outcome->id);
+        else if (type == ARB_MSG_RETRY && outcome->state == ARB_STATE_DEAD)
+            //  the one dead task RETRY refuses (PROTOCOL.md)
+            printf ("%" PRIu64 " not retried: a fan-out task is not retried (submit it again)\n",
+                    outcome->id);
         else
             printf ("%" PRIu64 " not %s: it is %s\n", outcome->id, done, state);
     }
@@ -222,7 +226,7 @@ const arb_cli_cmd_t arb_cli_cmd_retry = {
              "          back, the tasks that waited for them included)\n"
              "\n"
              "Exit: 0; 2 if an ID, the flow or the group is unknown; 1 if a task could not be\n"
-             "retried (not dead).\n",
+             "retried (not dead, or a fan-out task).\n",
     .options = s_retry_options,
     .run = s_retry_run,
 };

@@ -191,12 +191,16 @@ s_on_change (arb_http_req_t *req, arb_msg_t *reply, void *arg)
     const char *id = arb_http_req_segment (req, 3);
     if (!outcome || outcome->code == ARB_ERR_NOT_FOUND)
         arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "no task %.32s", id);
-    else if (outcome->code)
-        arb_http_reply_error (req,
-                              outcome->code == ARB_ERR_CONFLICT ? MHD_HTTP_CONFLICT : outcome->code,
-                              "task %.32s cannot be %s (state: %s)", id,
-                              cancel ? "cancelled" : "retried: only a dead task can",
-                              arb_state_name ((int) outcome->state));
+    else if (outcome->code) {
+        //  a dead task that RETRY refuses is a fan-out task (PROTOCOL.md)
+        const char *why = cancel ? "cancelled"
+                          : outcome->state == ARB_STATE_DEAD
+                              ? "retried: a fan-out task is not retried"
+                              : "retried: only a dead task can";
+        arb_http_reply_error (
+            req, outcome->code == ARB_ERR_CONFLICT ? MHD_HTTP_CONFLICT : outcome->code,
+            "task %.32s cannot be %s (state: %s)", id, why, arb_state_name ((int) outcome->state));
+    }
     else {
         json_t *obj = arb_json_outcome (outcome);
         arb_http_reply_json (req, MHD_HTTP_OK, &obj);

@@ -5,7 +5,8 @@ with a real arbiterd, the arbiter CLI and arbiter-worker.
   kill -9, with the task log on and off: the broker starts, the task waits
   with its copies, completes when its endpoint shows up and answers, or
   dies at its endpoint timeout;
-- a dead fan-out task is not retried (409), before and after a restart;
+- a dead fan-out task is not retried (409: the CLI, the wire, HTTP), before
+  and after a restart;
 - a broadcast that reaches no worker is refused at submit (exit 2), and
   creates no task;
 - a journal of schema 9, whose fan-out tasks have copies 0 (the count was
@@ -121,8 +122,9 @@ def test_dead_fan_out_is_not_retried(tmp_path, processes):
     assert proc.returncode == 1
     assert status(b, task_id)['error'] == 'incomplete: missing endpoints: ghost'
     proc = cli(b, 'retry', str(task_id))
-    assert proc.returncode != 0, proc.stdout
-    assert b'not retried' in proc.stdout + proc.stderr
+    assert proc.returncode == 1, proc.stdout
+    assert proc.stdout.decode() == (
+        '%d not retried: a fan-out task is not retried (submit it again)\n' % task_id)
     assert retry_code(b, task_id) == 409
     assert status(b, task_id)['state'] == 'dead'
     # the journal knows it too: after a restart, still refused
@@ -208,3 +210,18 @@ def test_schema_9_journal_with_fan_out_tasks_opens(tmp_path, processes):
     b3 = b2.restart()
     processes.append(b3)
     assert status(b3, waits)['state'] == 'succeeded'
+
+
+def test_dead_fan_out_is_not_retried_over_http(tmp_path, processes, gateway_factory):
+    requests = pytest.importorskip('requests')
+    b = Broker(tmp_path, extra=FAST)
+    processes.append(b)
+    gateway = gateway_factory(b)
+    task_id = submit(b, '--endpoint', 'ghost', '--allow-unknown-endpoints',
+                     '--endpoint-timeout', '1', 'deploy', 'v1')
+    assert cli(b, 'wait', str(task_id)).returncode == 1
+    reply = requests.post('%s/api/v1/tasks/%d/retry' % (gateway.url, task_id), timeout=10)
+    assert reply.status_code == 409, reply.text
+    assert reply.json()['error'] == (
+        'task %d cannot be retried: a fan-out task is not retried (state: dead)' % task_id)
+    assert status(b, task_id)['state'] == 'dead'
