@@ -58,15 +58,23 @@ s_serves (arb_session_t *session, const char *queue)
     return false;
 }
 
-//  Names of the workers a broadcast goes to: those serving the queue now
-//  that run tasks of this name.
+//  An empty list of endpoint names, which it copies and owns.
 static zlistx_t *
-s_broadcast_targets (arb_life_t *self, const char *queue, const char *name)
+s_names_new (void)
 {
     zlistx_t *names = zlistx_new ();
     zlistx_set_duplicator (names, (zlistx_duplicator_fn *) strdup);
     zlistx_set_destructor (names, (zlistx_destructor_fn *) zstr_free);
     zlistx_set_comparator (names, (zlistx_comparator_fn *) strcmp);
+    return names;
+}
+
+//  Names of the workers a broadcast goes to: those serving the queue now
+//  that run tasks of this name.
+static zlistx_t *
+s_broadcast_targets (arb_life_t *self, const char *queue, const char *name)
+{
+    zlistx_t *names = s_names_new ();
     zhashx_t *sessions = arb_sched_sessions (self->sched);
     for (arb_session_t *s = (arb_session_t *) zhashx_first (sessions); s;
          s = (arb_session_t *) zhashx_next (sessions))
@@ -128,9 +136,7 @@ arb_life_fan_out_targets (arb_life_t *self, arb_task_t *origin, const arb_task_s
 {
     if (spec->broadcast)
         return s_broadcast_targets (self, arb_queue_name (origin->queue), origin->name);
-    zlistx_t *names = zlistx_new ();
-    zlistx_set_duplicator (names, (zlistx_duplicator_fn *) strdup);
-    zlistx_set_destructor (names, (zlistx_destructor_fn *) zstr_free);
+    zlistx_t *names = s_names_new ();
     for (size_t i = 0; i < spec->endpoints.n; i++)
         zlistx_add_end (names, (void *) spec->endpoints.v[i]);
     return names;
