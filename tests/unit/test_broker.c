@@ -1,5 +1,6 @@
-/*  test_broker.c — the broker's loop: how much a turn reads, and what it
-    does when the disk fails its journal.
+/*  test_broker.c — the broker's loop: how much a turn reads, what it
+    does when the disk fails its journal, and what a restart finds of a
+    fan-out task.
 
     A burst of batched submits is read over several turns, each small
     enough for the journal's task log, rather than in one that the tables
@@ -680,6 +681,55 @@ test_start_on_a_full_disk (void **state)
     s_memory_is_journal (fx, a + 1);
 }
 
+//  Runs sql on the journal's file, the broker stopped.
+static void
+s_sql (s_fx_t *fx, const char *sql)
+{
+    sqlite3 *db = NULL;
+    assert_int_equal (sqlite3_open (fx->db, &db), SQLITE_OK);
+    assert_int_equal (sqlite3_exec (db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close (db);
+}
+
+//  A fan-out task's row counts its copies, in the submit's commit, so that
+//  a restart finds it waiting for them (not for parents it has not: the
+//  start wrote outside a transaction and aborted). A journal of schema 9
+//  (copies 0, the count was in memory only; a broadcast that found no
+//  worker left waiting with no copy) starts too: the first waits again,
+//  the second ends dead. A broadcast that reaches no worker is refused.
+static void
+test_fan_out_waits_across_a_restart (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    arb_msg_t *msg = s_submit_msg ("v1");
+    arb_task_spec_t *spec = &arb_msg_submit (msg)->tasks.v[0];
+    *(const char **) arb_msg_grow (msg, &spec->endpoints, sizeof (char *), 1) = "ghost";
+    spec->allow_unknown = true;
+    arb_msg_t *reply = s_call (fx, fx->client, msg);
+    assert_int_equal (arb_msg_type (reply), ARB_MSG_SUBMITTED);
+    uint64_t id = arb_msg_submitted (reply)->tasks.v[0].id;
+    arb_msg_destroy (&reply);
+    assert_int_equal (s_journal (fx, "SELECT copies FROM tasks WHERE id = 1"), 1);
+    assert_int_equal (s_journal (fx, "SELECT count (*) FROM tasks WHERE origin = 1"), 1);
+    s_stop (fx);
+    s_start (fx);
+    assert_int_equal (s_state (fx, id), ARB_STATE_WAITING);
+    msg = s_submit_msg ("/img");
+    arb_msg_submit (msg)->tasks.v[0].broadcast = true;
+    assert_int_equal (s_code (s_call (fx, fx->client, msg)), ARB_ERR_INVALID);
+    s_stop (fx);
+    s_sql (fx, "UPDATE tasks SET copies = 0;"
+               "INSERT INTO tasks (id, queue, name, state, created_ms, payload) VALUES "
+               "(10, 'edge', 'purge', 1, 1, x'00');"
+               "PRAGMA user_version = 9;");
+    s_start (fx);
+    assert_int_equal (s_state (fx, id), ARB_STATE_WAITING);
+    assert_int_equal (s_state (fx, 10), ARB_STATE_DEAD);
+    assert_int_equal (s_journal (fx, "SELECT copies FROM tasks WHERE id = 1"), 1);
+    assert_int_equal (s_journal (fx, "SELECT state FROM tasks WHERE id = 10"), ARB_STATE_DEAD);
+    assert_int_equal (s_journal (fx, "PRAGMA user_version"), 10);
+}
+
 int
 main (void)
 {
@@ -701,6 +751,7 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_watchers_are_kept, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_start_on_a_full_disk, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_fan_out_waits_across_a_restart, s_setup, s_teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     unlink (control);
