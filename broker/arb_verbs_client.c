@@ -222,12 +222,14 @@ s_overlay (const arb_verbs_t *verbs, arb_msg_t *reply, arb_task_info_t *info, ar
 }
 
 //  The history in the journal holds the attempts that did not succeed; the
-//  one going on now, or the one that succeeded, is added from the task.
+//  one going on now, or the one that succeeded, is added from the task. A
+//  task that succeeded without an attempt (a fan-out task: its copies ran)
+//  has none to add.
 static void
 s_current_attempt (arb_msg_t *reply, arb_task_info_t *info)
 {
     bool running = info->state == ARB_STATE_RUNNING;
-    if (!running && info->state != ARB_STATE_SUCCEEDED)
+    if ((!running && info->state != ARB_STATE_SUCCEEDED) || info->attempts == 0)
         return;
     arb_attempt_info_t *a =
         (arb_attempt_info_t *) arb_msg_grow (reply, &info->history, sizeof (*a), 1);

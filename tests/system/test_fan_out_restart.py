@@ -106,6 +106,8 @@ def test_waiting_fan_out_survives_a_restart(tmp_path, processes, how, task_log):
     assert info['state'] == 'succeeded'
     assert {r['endpoint']: r['result'] for r in info['responses']} == {
         'ghost': 'deployed v1 on ghost\n'}
+    # it never ran itself (its copy did): no attempt in its history
+    assert info['attempts'] == 0 and info.get('history', []) == [], info
     # the other one's endpoint never comes: dead at its timeout, as before
     assert cli(b3, 'wait', str(dies)).returncode == 1
     info = status(b3, dies)
