@@ -2,13 +2,13 @@
 
     rabbitmq-c parses the URL (amqp_parse_url: user, password, host, port,
     vhost, and amqps:// with its port) but not a query, so the query is cut
-    off first and read here. Its TLS socket checks the server's certificate
-    and host name by default but trusts no CA until told: without a
-    cacertfile the system's CAs are loaded into its OpenSSL context, as
-    any TLS client does.
+    off first and read here. Its TLS socket trusts no CA until told:
+    without a cacertfile the system's CAs are loaded into its OpenSSL
+    context, as any TLS client does.
 
     The checks are OpenSSL's own, in the handshake (the chain, and the
-    host name or address the URL names), not rabbitmq-c's after it:
+    host name or address the URL names), not rabbitmq-c's after it (its
+    own are turned off):
     rabbitmq-c 0.11 keeps a reference to the server's certificate when its
     own check fails, some 3 KB lost at each refused attempt, and a bridge
     tries again for ever. A failed check is recorded by the verify
