@@ -46,6 +46,9 @@ def decode(parts):
     return NAMES[type_num], reqid, body, parts[2:]
 
 
+SEND_TIMEOUT_MS = 30000  # a Peer's send waits this long for a pipe, at most
+
+
 class Peer:
     """A DEALER connected to the broker: sends requests, reads replies.
     curve: (public key, secret key, broker's key), Z85, for a broker that
@@ -55,6 +58,9 @@ class Peer:
         self.context = context or zmq.Context.instance()
         self.sock = self.context.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        # a DEALER's send blocks while it has no pipe to the broker (after a
+        # refused handshake, until it connects again): a bound, not a hang
+        self.sock.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)
         self.sock.setsockopt(zmq.IDENTITY, os.urandom(16))
         if curve:
             self.sock.setsockopt(zmq.CURVE_PUBLICKEY, curve[0])
@@ -69,11 +75,14 @@ class Peer:
 
     def send(self, type_name, body, frames=()):
         self.reqid += 1
-        self.sock.send_multipart(encode(type_name, self.reqid, body, frames))
+        self.send_raw(encode(type_name, self.reqid, body, frames))
         return self.reqid
 
     def send_raw(self, parts):
-        self.sock.send_multipart(parts)
+        try:
+            self.sock.send_multipart(parts)
+        except zmq.Again:
+            raise TimeoutError('could not send within %.1f s' % (SEND_TIMEOUT_MS / 1000.0))
 
     def recv(self, timeout=5.0):
         if self.pending:
