@@ -12,12 +12,20 @@ a port stays ours between a kill and a restart.
 
 The range is cut into slots so that processes running side by side (two
 build variants, each with its pytest-xdist workers, and the soak tool one
-of them starts) draw from ports the others never draw from.
+of them starts) draw from ports the others never draw from. Two whole
+test runs side by side (two clones on one machine) share the slots, so
+each port handed out is also claimed, machine-wide, for as long as the
+process that took it lives: a file named for the port in a directory of
+/tmp, holding the taker's PID, written under a lock on that directory.
+A port another live process has claimed is passed over.
 """
 
+import atexit
+import fcntl
 import os
 import random
 import socket
+import tempfile
 
 SLOTS = 16
 FIRST = 10000
@@ -65,7 +73,7 @@ class PortPool:
     def take(self):
         for _ in range(200):
             port = self._candidate()
-            if port in self.given or not self._free(port):
+            if port in self.given or not self._free(port) or not _CLAIMS.claim(port):
                 continue
             self.given.add(port)
             return port
@@ -88,6 +96,75 @@ class PortPool:
             except OSError:
                 return False
         return True
+
+
+class Claims:
+    """Ports claimed by the live processes of the machine: a file for each
+    in one directory, holding its taker's PID. A claim outlives nothing:
+    one whose process is gone (ended, killed) is taken over, and a process
+    removes its own at exit. Without the directory (no /tmp to write),
+    nothing is claimed and the slots alone keep runs apart."""
+
+    def __init__(self):
+        self.path = os.path.join(tempfile.gettempdir(), 'arbiter-test-ports')
+        self.mine = []
+        try:
+            os.makedirs(self.path, exist_ok=True)
+            os.chmod(self.path, 0o1777)
+        except OSError:
+            pass
+        atexit.register(self.release)
+
+    def claim(self, port):
+        try:
+            lock = os.open(self.path, os.O_RDONLY)
+        except OSError:
+            return True
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            name = os.path.join(self.path, str(port))
+            if _alive(_holder(name)):
+                return False
+            with open(name, 'w') as f:
+                f.write('%d\n' % os.getpid())
+            self.mine.append(name)
+            return True
+        except OSError:
+            return True
+        finally:
+            os.close(lock)
+
+    def release(self):
+        for name in self.mine:
+            if _holder(name) == os.getpid():
+                try:
+                    os.unlink(name)
+                except OSError:
+                    pass
+        self.mine = []
+
+
+def _holder(name):
+    try:
+        with open(name) as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def _alive(pid):
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_CLAIMS = Claims()
 
 
 def pool_from_env(default_slot, part=(0, 1)):
