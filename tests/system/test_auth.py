@@ -142,8 +142,12 @@ def start_worker(broker, processes, tmp_path, name, command='tr a-z A-Z', *extra
 
 
 # A refused handshake ends a call at once, well before its timeout (which
-# is long here, so that only the refusal can end it in time).
-RPC_TIMEOUT_MS = 10000
+# is long here, so that only the refusal can end it in time). 30 s: a
+# sanitized run on a machine loaded four times over its cores once took
+# 10.4 s, from the process's start to its end, to be refused (the refusal
+# it printed, not the timeout's message); a run that waits for the timeout
+# still fails, since half of it is the bound.
+RPC_TIMEOUT_MS = 30000
 
 
 def timed(run, *args, **kwargs):
