@@ -13,6 +13,15 @@
     own check fails, some 3 KB lost at each refused attempt, and a bridge
     tries again for ever. A failed check is recorded by the verify
     callback, so that the log says which (X509_verify_cert_error_string).
+
+    A keyfile's password (password=, as RabbitMQ's Erlang client takes it)
+    is a secret as the login password is: never in a log or a reason
+    (the URL shown writes password=***), wiped when the URL is destroyed.
+    The key is read here when the URL is read, with a password callback
+    of ours, so that a wrong or missing password is found by
+    --check-config and said the same way at each connection. OpenSSL is
+    never left to its default callback without a password: that one
+    prompts on the terminal, and a bridge's thread would wait there.
 */
 
 #include "arb_upstream_url.h"
@@ -23,8 +32,14 @@
 #include <arpa/inet.h>
 #include <czmq.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
+
+//  A key's password, at most: OpenSSL hands its callbacks a buffer of
+//  PEM_BUFSIZE (1024) bytes
+#define S_PASSWORD_MAX      1023
+#define S_PASSWORD_MAX_TEXT "1023"
 
 struct _arb_upstream_url_t {
     char *text;                        //  owned: the URL before its query, parsed in place
@@ -34,6 +49,7 @@ struct _arb_upstream_url_t {
     char *cacertfile;                  //  owned, or NULL
     char *certfile;                    //  owned, or NULL
     char *keyfile;                     //  owned, or NULL
+    char *password;                    //  owned, or NULL: keyfile's (secret: never logged)
     char refused[128];                 //  why the last handshake's check failed, or ""
 };
 
@@ -49,6 +65,10 @@ arb_upstream_url_destroy (arb_upstream_url_t **self_p)
     free (self->cacertfile);
     free (self->certfile);
     free (self->keyfile);
+    if (self->password) {
+        explicit_bzero (self->password, strlen (self->password));
+        free (self->password);
+    }
     free (self);
     *self_p = NULL;
 }
@@ -101,6 +121,21 @@ s_param (arb_upstream_url_t *self, char *pair, char *why, size_t size)
                   : streq (pair, "certfile") ? &self->certfile
                   : streq (pair, "keyfile")  ? &self->keyfile
                                              : NULL;
+    if (streq (pair, "password")) {
+        //  never quoted, in no reason: it is a secret
+        if (!*value || strlen (value) > S_PASSWORD_MAX) {
+            snprintf (why, size, "password: %s",
+                      *value ? "over " S_PASSWORD_MAX_TEXT " bytes"
+                             : "empty (a key that is not encrypted takes none)");
+            return -1;
+        }
+        if (self->password) {
+            explicit_bzero (self->password, strlen (self->password));
+            free (self->password);
+        }
+        self->password = strdup (value);
+        return 0;
+    }
     if (path) {
         if (access (value, R_OK)) {
             snprintf (why, size, "%s: cannot read %.200s: %s", pair, value, strerror (errno));
@@ -118,7 +153,8 @@ s_param (arb_upstream_url_t *self, char *pair, char *why, size_t size)
         snprintf (why, size, "verify: '%.64s' is neither verify_peer nor verify_none", value);
     else
         snprintf (why, size,
-                  "unknown URL parameter '%.64s' (cacertfile, certfile, keyfile, verify)", pair);
+                  "unknown URL parameter '%.64s' (cacertfile, certfile, keyfile, password, verify)",
+                  pair);
     return -1;
 }
 
@@ -133,7 +169,9 @@ s_query (arb_upstream_url_t *self, char *query, char *why, size_t size)
         if (*pair && s_param (self, pair, why, size))
             return -1;
     }
-    if (!self->info.ssl && (self->cacertfile || self->certfile || self->keyfile || !self->verify)) {
+    if (!self->info.ssl
+        && (self->cacertfile || self->certfile || self->keyfile || self->password
+            || !self->verify)) {
         snprintf (why, size, "TLS parameters need an amqps:// URL");
         return -1;
     }
@@ -141,11 +179,94 @@ s_query (arb_upstream_url_t *self, char *query, char *why, size_t size)
         snprintf (why, size, "certfile and keyfile go together");
         return -1;
     }
+    if (self->password && !self->keyfile) {
+        snprintf (why, size, "password is the keyfile's: it needs keyfile");
+        return -1;
+    }
     return 0;
 }
 
-//  The URL for logs: no password; the vhost as a URL writes it ("/" is
-//  %2f); the query as given (paths and checks, nothing secret).
+//  What the key's reading asked of its password callback.
+typedef struct {
+    const char *password;  //  borrowed, or NULL: none given
+    bool asked;            //  the key is encrypted
+} s_key_read_t;
+
+//  OpenSSL's password callback for the key: the password given, or none
+//  (-1: no prompt on a terminal, the read fails).
+static int
+s_key_password (char *buf, int size, int rwflag, void *arg)
+{
+    (void) rwflag;
+    s_key_read_t *asked = (s_key_read_t *) arg;
+    asked->asked = true;
+    size_t len = asked->password ? strlen (asked->password) : 0;
+    if (!asked->password || len > (size_t) size)
+        return -1;
+    memcpy (buf, asked->password, len);
+    return (int) len;
+}
+
+//  Reads the keyfile with the password given. 0, or -1 with why: not a
+//  key, encrypted without a password, or not this password. Clears the
+//  thread's OpenSSL errors.
+static int
+s_key_check (arb_upstream_url_t *self, char *why, size_t size)
+{
+    FILE *file = fopen (self->keyfile, "r");
+    if (!file) {
+        snprintf (why, size, "keyfile: cannot read %.200s: %s", self->keyfile, strerror (errno));
+        return -1;
+    }
+    s_key_read_t asked = {self->password, false};
+    EVP_PKEY *key = PEM_read_PrivateKey (file, NULL, s_key_password, &asked);
+    fclose (file);
+    ERR_clear_error ();
+    if (key) {
+        EVP_PKEY_free (key);
+        return 0;
+    }
+    if (asked.asked && !self->password)
+        snprintf (why, size, "keyfile: %.200s is encrypted: give its password (password=...)",
+                  self->keyfile);
+    else if (asked.asked)
+        snprintf (why, size,
+                  "keyfile: cannot decrypt %.200s with the password given (wrong password)",
+                  self->keyfile);
+    else
+        snprintf (why, size, "keyfile: no PEM private key in %.200s", self->keyfile);
+    return -1;
+}
+
+//  The query as given (paths and checks), but the value of password,
+//  written ***. The caller owns it.
+static char *
+s_shown_query (const char *query)
+{
+    //  a pair becomes 2 bytes longer at most ("password=X" is 10)
+    char *shown = (char *) zmalloc (3 * strlen (query) + 4);
+    char *to = shown;
+    for (const char *pair = query;;) {
+        const char *end = strchr (pair, '&');
+        size_t len = end ? (size_t) (end - pair) : strlen (pair);
+        const char *equals = (const char *) memchr (pair, '=', len);
+        char *key = equals ? strndup (pair, (size_t) (equals - pair)) : NULL;
+        if (key && s_unescape (key) == 0 && streq (key, "password"))
+            to = stpcpy (to, "password=***");
+        else
+            to = (char *) memcpy (to, pair, len) + len;
+        free (key);
+        if (!end)
+            break;
+        *to++ = '&';
+        pair = end + 1;
+    }
+    *to = 0;
+    return shown;
+}
+
+//  The URL for logs: no password (nor the key's); the vhost as a URL
+//  writes it ("/" is %2f); the query as given.
 static char *
 s_shown (arb_upstream_url_t *self, const char *query)
 {
@@ -158,9 +279,12 @@ s_shown (arb_upstream_url_t *self, const char *query)
             len += (size_t) snprintf (vhost + len, 4, "%%%02x", (unsigned char) *p);
     }
     vhost[len] = 0;
-    return zsys_sprintf ("%s://%s@%s:%d/%s%s%s", self->info.ssl ? "amqps" : "amqp", self->info.user,
-                         self->info.host, self->info.port, vhost, query ? "?" : "",
-                         query ? query : "");
+    char *shown_query = query ? s_shown_query (query) : NULL;
+    char *shown = zsys_sprintf ("%s://%s@%s:%d/%s%s%s", self->info.ssl ? "amqps" : "amqp",
+                                self->info.user, self->info.host, self->info.port, vhost,
+                                query ? "?" : "", query ? shown_query : "");
+    free (shown_query);
+    return shown;
 }
 
 arb_upstream_url_t *
@@ -189,6 +313,9 @@ arb_upstream_url_new (const char *text, char *why, size_t size)
         rc = s_query (self, copy, why, size);
         free (copy);
     }
+    //  the key is read now, so that --check-config finds a wrong password
+    if (rc == 0 && self->keyfile)
+        rc = s_key_check (self, why, size);
     if (rc == 0)
         self->shown = s_shown (self, query);
     free (query);
@@ -250,6 +377,14 @@ s_checks (arb_upstream_url_t *self, SSL_CTX *ctx, char *why, size_t size)
     return 0;
 }
 
+//  OpenSSL's password callback when none was given: the read fails.
+static int
+s_no_password (char *buf, int size, int rwflag, void *arg)
+{
+    (void) buf, (void) size, (void) rwflag, (void) arg;
+    return -1;
+}
+
 //  The TLS settings of a new TLS socket. 0, or -1 with why.
 static int
 s_tls (arb_upstream_url_t *self, amqp_socket_t *socket, char *why, size_t size)
@@ -270,10 +405,22 @@ s_tls (arb_upstream_url_t *self, amqp_socket_t *socket, char *why, size_t size)
                   self->cacertfile ? self->cacertfile : "the system");
         return -1;
     }
-    if (self->certfile
-        && amqp_ssl_socket_set_key (socket, self->certfile, self->keyfile) != AMQP_STATUS_OK) {
-        snprintf (why, size, "cannot load the certificate %.200s with the key %.200s",
-                  self->certfile, self->keyfile);
+    if (!self->certfile)
+        return 0;
+    //  rabbitmq-c hands the password to OpenSSL's default callback, which
+    //  reads it when the key is loaded: set first. Without one, a callback
+    //  that has none, not OpenSSL's prompt on the terminal
+    if (self->password)
+        amqp_ssl_socket_set_key_passwd (socket, self->password);
+    else
+        SSL_CTX_set_default_passwd_cb (ctx, s_no_password);
+    if (amqp_ssl_socket_set_key (socket, self->certfile, self->keyfile) != AMQP_STATUS_OK) {
+        //  the key's own reason if it is the key (changed since the URL
+        //  was read), else OpenSSL's (a certificate that is not the key's)
+        const char *reason = ERR_reason_error_string (ERR_peek_last_error ());
+        if (s_key_check (self, why, size) == 0)
+            snprintf (why, size, "cannot load the certificate %.200s with the key %.200s: %s",
+                      self->certfile, self->keyfile, reason ? reason : "unknown error");
         return -1;
     }
     return 0;

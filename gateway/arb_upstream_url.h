@@ -7,7 +7,8 @@
         cacertfile=PATH   the CAs that may sign the server's certificate
                           (default: the system's, OpenSSL's default paths)
         certfile=PATH     a client certificate (PEM, its chain after it),
-        keyfile=PATH      and its key (PEM, not encrypted): both or neither
+        keyfile=PATH      and its key (PEM): both or neither
+        password=SECRET   the key's password, if it is encrypted
         verify=verify_peer|verify_none
                           verify_peer (the default) checks the server's
                           certificate and that it names HOST; verify_none
@@ -17,7 +18,12 @@
     amqp:// URL, is refused, so that a typo does not turn into a
     connection without the check it asked for. The files are checked for
     reading when the URL is read (so --check-config finds a wrong path),
-    and read again at each connection.
+    and read again at each connection; the key is read then too, with its
+    password (so --check-config finds a wrong one, or an encrypted key
+    without one).
+
+    The URL is a secret: it holds the login password, and the key's. No
+    reason and no shown URL quotes either.
 */
 
 #ifndef ARB_UPSTREAM_URL_H
@@ -38,8 +44,8 @@ void arb_upstream_url_destroy (arb_upstream_url_t **self_p);
 //  Host, port, user, password and vhost, decoded (borrowed).
 const struct amqp_connection_info *arb_upstream_url_info (arb_upstream_url_t *self);
 
-//  The URL for logs: its password left out, the vhost and the parameters
-//  as given (borrowed).
+//  The URL for logs: its password left out, the key's written ***, the
+//  vhost and the other parameters as given (borrowed).
 const char *arb_upstream_url_shown (arb_upstream_url_t *self);
 
 //  Whether it asks for TLS (amqps://).

@@ -1,13 +1,18 @@
 /*  test_upstream_url.c — an upstream's URL: amqp:// and amqps:// as
     rabbitmq-c reads them, RabbitMQ's TLS query parameters, what is
     refused (and that no refusal quotes the password), and the URL logs
-    show. The TLS connections themselves are in tests/system/test_bridge.py,
-    against a real RabbitMQ.
+    show; a client key encrypted with a password (password=), its
+    certificate and key made here with OpenSSL in a directory of the
+    run's. The TLS connections themselves are in
+    tests/system/test_bridge.py, against a real RabbitMQ.
 */
 
 #include "arb_upstream_url.h"
 
 #include <czmq.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -15,6 +20,90 @@
 
 //  A file that exists, for the certificate parameters.
 #define S_FILE "/etc/hostname"
+
+//  The client key's password, and as a URL writes it (%-encoded; a +
+//  stays itself, as in the paths), in s_url's printf forms
+#define S_PASSWORD     "p@ss&w+rd"
+#define S_PASSWORD_URL "p%%40ss%%26w+rd"
+
+//  The group's files: a client key, in the clear and encrypted with
+//  S_PASSWORD, and a certificate for it.
+typedef struct {
+    char dir[64];
+    char key[96];        //  PEM, not encrypted
+    char encrypted[96];  //  PEM, encrypted with S_PASSWORD
+    char cert[96];       //  PEM, self-signed, of the key
+    EVP_PKEY *pkey;      //  owned
+} s_files_t;
+
+//  Writes key to path, encrypted with password unless it is NULL.
+static void
+s_write_key (EVP_PKEY *pkey, const char *path, const char *password)
+{
+    FILE *file = fopen (path, "w");
+    assert_non_null (file);
+    assert_int_equal (PEM_write_PrivateKey (file, pkey, password ? EVP_aes_256_cbc () : NULL,
+                                            (const unsigned char *) password,
+                                            password ? (int) strlen (password) : 0, NULL, NULL),
+                      1);
+    fclose (file);
+}
+
+static int
+s_files_make (void **state)
+{
+    s_files_t *files = (s_files_t *) zmalloc (sizeof (s_files_t));
+    strcpy (files->dir, "/tmp/arb-upstream-url-XXXXXX");
+    assert_non_null (mkdtemp (files->dir));
+    snprintf (files->key, sizeof (files->key), "%s/key.pem", files->dir);
+    snprintf (files->encrypted, sizeof (files->encrypted), "%s/encrypted.pem", files->dir);
+    snprintf (files->cert, sizeof (files->cert), "%s/cert.pem", files->dir);
+    files->pkey = EVP_EC_gen ("P-256");
+    assert_non_null (files->pkey);
+    s_write_key (files->pkey, files->key, NULL);
+    s_write_key (files->pkey, files->encrypted, S_PASSWORD);
+    X509 *cert = X509_new ();
+    assert_non_null (cert);
+    ASN1_INTEGER_set (X509_get_serialNumber (cert), 1);
+    X509_gmtime_adj (X509_getm_notBefore (cert), 0);
+    X509_gmtime_adj (X509_getm_notAfter (cert), 3600);
+    X509_set_pubkey (cert, files->pkey);
+    X509_NAME *name = X509_get_subject_name (cert);
+    X509_NAME_add_entry_by_txt (name, "CN", MBSTRING_ASC, (const unsigned char *) "client", -1, -1,
+                                0);
+    X509_set_issuer_name (cert, name);
+    assert_true (X509_sign (cert, files->pkey, EVP_sha256 ()) > 0);
+    FILE *file = fopen (files->cert, "w");
+    assert_non_null (file);
+    assert_int_equal (PEM_write_X509 (file, cert), 1);
+    fclose (file);
+    X509_free (cert);
+    *state = files;
+    return 0;
+}
+
+static int
+s_files_remove (void **state)
+{
+    s_files_t *files = (s_files_t *) *state;
+    unlink (files->key);
+    unlink (files->encrypted);
+    unlink (files->cert);
+    rmdir (files->dir);
+    EVP_PKEY_free (files->pkey);
+    free (files);
+    return 0;
+}
+
+//  A new URL of text's form, with the files' paths for %s (as many as
+//  the form has), or NULL with why.
+static arb_upstream_url_t *
+s_url (const char *form, const char *a, const char *b, char *why, size_t size)
+{
+    char text[512];
+    snprintf (text, sizeof (text), form, a, b);
+    return arb_upstream_url_new (text, why, size);
+}
 
 static void
 test_plain_url (void **state)
@@ -38,7 +127,7 @@ test_plain_url (void **state)
 static void
 test_tls_url_and_its_parameters (void **state)
 {
-    (void) state;
+    s_files_t *files = (s_files_t *) *state;
     char why[256] = "";
     arb_upstream_url_t *url = arb_upstream_url_new (
         "amqps://u:secret@rabbit/jobs?cacertfile=%2Fetc%2Fhostname&verify=verify_peer", why, 256);
@@ -50,10 +139,110 @@ test_tls_url_and_its_parameters (void **state)
         arb_upstream_url_shown (url),
         "amqps://u@rabbit:5671/jobs?cacertfile=%2Fetc%2Fhostname&verify=verify_peer");
     arb_upstream_url_destroy (&url);
-    url = arb_upstream_url_new (
-        "amqps://h/?certfile=" S_FILE "&keyfile=" S_FILE "&verify=verify_none&", why, 256);
+    url = s_url ("amqps://h/?certfile=%s&keyfile=%s&verify=verify_none&", files->cert, files->key,
+                 why, 256);
     assert_non_null (url);
     arb_upstream_url_destroy (&url);
+}
+
+//  An encrypted key with its password (%-decoded as the other
+//  parameters): read, its socket made, and the password in no URL shown.
+static void
+test_key_password (void **state)
+{
+    s_files_t *files = (s_files_t *) *state;
+    char why[256] = "";
+    arb_upstream_url_t *url =
+        s_url ("amqps://u:secret@h/?certfile=%s&keyfile=%s&password=" S_PASSWORD_URL, files->cert,
+               files->encrypted, why, 256);
+    if (!url)
+        fail_msg ("refused: %s", why);
+    const char *shown = arb_upstream_url_shown (url);
+    assert_non_null (strstr (shown, "&password=***"));
+    assert_null (strstr (shown, "p%40ss"));
+    assert_null (strstr (shown, "secret"));
+    amqp_connection_state_t conn = amqp_new_connection ();
+    if (!arb_upstream_url_socket (url, conn, why, 256))
+        fail_msg ("no socket: %s", why);
+    amqp_destroy_connection (conn);
+    arb_upstream_url_destroy (&url);
+    //  the parameter's name %-encoded is the same parameter, hidden too
+    url = s_url ("amqps://h/?certfile=%s&keyfile=%s&pass%%77ord=" S_PASSWORD_URL, files->cert,
+                 files->encrypted, why, 256);
+    if (!url)
+        fail_msg ("refused: %s", why);
+    assert_non_null (strstr (arb_upstream_url_shown (url), "&password=***"));
+    arb_upstream_url_destroy (&url);
+    //  a key in the clear takes a password all the same (unused)
+    url = s_url ("amqps://h/?certfile=%s&keyfile=%s&password=x", files->cert, files->key, why, 256);
+    assert_non_null (url);
+    arb_upstream_url_destroy (&url);
+}
+
+//  The key's mistakes, found when the URL is read (as --check-config
+//  reads it), each said without the password.
+static void
+test_key_refused (void **state)
+{
+    s_files_t *files = (s_files_t *) *state;
+    static const struct {
+        const char *form;  //  %s: the certificate, then the key
+        bool encrypted;    //  the key is the encrypted one
+        const char *why;
+    } cases[] = {
+        {"amqps://u:secret@h/?certfile=%s&keyfile=%s&password=wr0ng", true,
+         "keyfile: cannot decrypt %s with the password given (wrong password)"},
+        {"amqps://u:secret@h/?certfile=%s&keyfile=%s", true,
+         "keyfile: %s is encrypted: give its password (password=...)"},
+        {"amqps://u:secret@h/?certfile=%s&keyfile=%s&password=", true,
+         "password: empty (a key that is not encrypted takes none)"},
+        {"amqps://u:secret@h/?certfile=%s&keyfile=" S_FILE "%.0s", false,
+         "keyfile: no PEM private key in " S_FILE},
+        {"amqps://u:secret@h/?password=wr0ng%.0s%.0s", false,
+         "password is the keyfile's: it needs keyfile"},
+        {"amqp://u:secret@h/?certfile=%s&keyfile=%s&password=wr0ng", true,
+         "TLS parameters need an amqps:// URL"},
+        {"amqps://u:secret@h/?certfile=%s&keyfile=%s&password=wr%%2", true, "a bad %%-escape"},
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        const char *key = cases[i].encrypted ? files->encrypted : files->key;
+        char why[256] = "", expected[256];
+        snprintf (expected, sizeof (expected), cases[i].why, key);
+        arb_upstream_url_t *url = s_url (cases[i].form, files->cert, key, why, sizeof (why));
+        if (url || !strstr (why, expected))
+            fail_msg ("%s: got '%s'", cases[i].form, why);
+        assert_null (strstr (why, "secret"));
+        assert_null (strstr (why, "wr0ng"));
+    }
+}
+
+//  A key whose password changed after the URL was read: its socket is
+//  refused with the same reason, without a prompt for the password.
+static void
+test_key_changed (void **state)
+{
+    s_files_t *files = (s_files_t *) *state;
+    char why[256] = "";
+    arb_upstream_url_t *url = s_url ("amqps://h/?certfile=%s&keyfile=%s&password=" S_PASSWORD_URL,
+                                     files->cert, files->encrypted, why, 256);
+    arb_upstream_url_t *none =
+        s_url ("amqps://h/?certfile=%s&keyfile=%s", files->cert, files->key, why, 256);
+    assert_non_null (url);
+    assert_non_null (none);
+    s_write_key (files->pkey, files->encrypted, "another");
+    s_write_key (files->pkey, files->key, "another");
+    amqp_connection_state_t conn = amqp_new_connection ();
+    assert_null (arb_upstream_url_socket (url, conn, why, 256));
+    assert_non_null (strstr (why, "with the password given (wrong password)"));
+    amqp_destroy_connection (conn);
+    conn = amqp_new_connection ();
+    assert_null (arb_upstream_url_socket (none, conn, why, 256));
+    assert_non_null (strstr (why, "is encrypted: give its password"));
+    amqp_destroy_connection (conn);
+    s_write_key (files->pkey, files->encrypted, S_PASSWORD);
+    s_write_key (files->pkey, files->key, NULL);
+    arb_upstream_url_destroy (&url);
+    arb_upstream_url_destroy (&none);
 }
 
 //  Each refused, with its reason, and never the password.
@@ -93,12 +282,12 @@ test_refused (void **state)
 static void
 test_sockets (void **state)
 {
-    (void) state;
+    s_files_t *files = (s_files_t *) *state;
     char why[256] = "";
     arb_upstream_url_t *plain = arb_upstream_url_new ("amqp://h/", why, 256);
     arb_upstream_url_t *tls = arb_upstream_url_new ("amqps://h/", why, 256);
     arb_upstream_url_t *bad =
-        arb_upstream_url_new ("amqps://h/?certfile=" S_FILE "&keyfile=" S_FILE, why, 256);
+        s_url ("amqps://h/?certfile=" S_FILE "&keyfile=%s%.0s", files->key, "", why, 256);
     assert_non_null (plain);
     assert_non_null (tls);
     assert_non_null (bad);
@@ -121,10 +310,10 @@ int
 main (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_plain_url),
-        cmocka_unit_test (test_tls_url_and_its_parameters),
-        cmocka_unit_test (test_refused),
+        cmocka_unit_test (test_plain_url),   cmocka_unit_test (test_tls_url_and_its_parameters),
+        cmocka_unit_test (test_refused),     cmocka_unit_test (test_key_password),
+        cmocka_unit_test (test_key_refused), cmocka_unit_test (test_key_changed),
         cmocka_unit_test (test_sockets),
     };
-    return cmocka_run_group_tests (tests, NULL, NULL);
+    return cmocka_run_group_tests (tests, s_files_make, s_files_remove);
 }
