@@ -260,7 +260,9 @@ class Rabbit:
         with open(os.path.join(root, 'rabbitmq.conf'), 'w') as f:
             f.write('listeners.tcp.1 = 127.0.0.1:%d\n' % self.port)
             # with tls, a TLS listener too (self.tls_port), its certificate
-            # made here (self.tls: make_tls_files' paths)
+            # made here (self.tls: make_tls_files' paths); it requires a
+            # client certificate signed by the same CA, so that a client's
+            # key (an encrypted one among them) is shown to be used
             self.tls = make_tls_files(os.path.join(root, 'tls')) if tls else None
             if tls:
                 self.tls_port = free_port()
@@ -268,8 +270,8 @@ class Rabbit:
                 f.write('ssl_options.cacertfile = %s\n' % self.tls['ca'])
                 f.write('ssl_options.certfile = %s\n' % self.tls['server_cert'])
                 f.write('ssl_options.keyfile = %s\n' % self.tls['server_key'])
-                f.write('ssl_options.verify = verify_none\n')
-                f.write('ssl_options.fail_if_no_peer_cert = false\n')
+                f.write('ssl_options.verify = verify_peer\n')
+                f.write('ssl_options.fail_if_no_peer_cert = true\n')
         self.env = dict(
             os.environ, HOME=os.path.join(root, 'home'), ERL_EPMD_PORT=str(self.epmd_port),
             ERL_EPMD_ADDRESS='127.0.0.1', RABBITMQ_NODENAME='arbtest%d@localhost' % os.getpid(),
@@ -295,11 +297,24 @@ class Rabbit:
     def url(self, user='guest', password='guest'):
         return 'amqp://%s:%s@127.0.0.1:%d/%%2f' % (user, password, self.port)
 
-    def tls_url(self, query, host='localhost'):
+    def tls_url(self, query, host='localhost', client=True):
         """An amqps:// URL of the TLS listener, as guest, with the query
-        given (RabbitMQ's URI parameters: cacertfile=..., verify=...)."""
+        given (RabbitMQ's URI parameters: cacertfile=..., verify=...), and
+        with client the client certificate the listener requires (its key
+        not encrypted)."""
+        if client:
+            query += '%scertfile=%s&keyfile=%s' % ('&' if query else '', self.tls['client_cert'],
+                                                   self.tls['client_key'])
         return 'amqps://guest:guest@%s:%d/%%2f%s' % (host, self.tls_port,
                                                      '?' + query if query else '')
+
+    def close_connections(self):
+        """Closes every client connection, as an operator does
+        (rabbitmqctl close_all_connections): its clients reconnect."""
+        subprocess.run([os.path.join(os.path.dirname(RABBITMQ_SERVER), 'rabbitmqctl'),
+                        'close_all_connections', 'closed by the test'], env=self.env,
+                       cwd=self.root, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.PIPE, timeout=60)
 
     def connect(self):
         import pika
@@ -340,18 +355,37 @@ class Rabbit:
             self.log.close()
 
 
+# The password of make_tls_files' 'client_key_encrypted': characters a
+# URL %-encodes among them
+CLIENT_KEY_PASSWORD = 'key pass&word/+%'
+
+
+def encrypt_key(key, out, password):
+    """Writes the PEM key at path key to out, encrypted (AES-256) with
+    password."""
+    subprocess.run(('openssl', 'pkey', '-in', key, '-aes256', '-passout', 'pass:' + password,
+                    '-out', out), check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                   timeout=60)
+
+
 def make_tls_files(folder):
     """Certificates made with openssl for a TLS server on this machine: a
     CA ('ca'), a server certificate it signs for the name localhost only
-    ('server_cert', 'server_key'), and another CA that signed nothing
-    ('other_ca'). Paths by name."""
+    ('server_cert', 'server_key'), a client certificate it signs
+    ('client_cert', its key 'client_key', and the same key encrypted with
+    CLIENT_KEY_PASSWORD, 'client_key_encrypted'), and another CA that
+    signed nothing ('other_ca'). Paths by name."""
     os.makedirs(folder, exist_ok=True)
     files = {name: os.path.join(folder, name + '.pem') for name in
-             ('ca', 'ca_key', 'server_cert', 'server_key', 'server_csr', 'other_ca', 'other_key')}
+             ('ca', 'ca_key', 'server_cert', 'server_key', 'server_csr', 'other_ca', 'other_key',
+              'client_cert', 'client_key', 'client_csr', 'client_key_encrypted')}
     ext = os.path.join(folder, 'server.ext')
     with open(ext, 'w') as f:
         f.write('subjectAltName = DNS:localhost\nbasicConstraints = CA:FALSE\n'
                 'extendedKeyUsage = serverAuth\n')
+    client_ext = os.path.join(folder, 'client.ext')
+    with open(client_ext, 'w') as f:
+        f.write('basicConstraints = CA:FALSE\nextendedKeyUsage = clientAuth\n')
 
     def openssl(*args):
         subprocess.run(('openssl',) + args, check=True, stdout=subprocess.DEVNULL,
@@ -365,6 +399,12 @@ def make_tls_files(folder):
     openssl('x509', '-req', '-in', files['server_csr'], '-CA', files['ca'], '-CAkey',
             files['ca_key'], '-CAcreateserial', '-days', '2', '-extfile', ext, '-out',
             files['server_cert'])
+    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=arbiter-gateway', '-keyout',
+            files['client_key'], '-out', files['client_csr'])
+    openssl('x509', '-req', '-in', files['client_csr'], '-CA', files['ca'], '-CAkey',
+            files['ca_key'], '-CAcreateserial', '-days', '2', '-extfile', client_ext, '-out',
+            files['client_cert'])
+    encrypt_key(files['client_key'], files['client_key_encrypted'], CLIENT_KEY_PASSWORD)
     return files
 
 

@@ -12,9 +12,11 @@ machine. Each test uses queues of its own.
 """
 
 import os
+import shutil
 import socket
 import subprocess
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -22,7 +24,8 @@ import requests
 
 import arbiter_proto
 from conftest import ROOT, Gateway, binary, wait_until
-from helpers import start_exec_worker, start_rabbit
+from helpers import (CLIENT_KEY_PASSWORD, encrypt_key, make_tls_files, start_exec_worker,
+                     start_rabbit)
 
 pika = pytest.importorskip('pika', reason='python3-pika is not installed')
 
@@ -446,12 +449,88 @@ def test_amqps_upstream_checks_the_servers_certificate(broker, processes, tmp_pa
     assert gateway.alive()
 
 
+def cannot_consume(gateway, bridge, n=2):
+    """The first of the bridge's failed attempts, once it has made n."""
+    wait_until(lambda: gateway.output().count('cannot consume bridge=%s ' % bridge) >= n,
+               what='attempt %d of the %s bridge' % (n, bridge))
+    return next(line for line in gateway.output().splitlines()
+                if 'cannot consume bridge=%s ' % bridge in line)
+
+
+def test_amqps_client_key_with_a_password(broker, processes, tmp_path, rabbit):
+    """A client key encrypted with a password (password=, %-encoded, as
+    RabbitMQ's URI parameters have it), for a RabbitMQ that requires a
+    client certificate: with the right password messages flow; a wrong one,
+    or none, stops that bridge when it starts, saying why; a key encrypted
+    anew under a running bridge is refused at each attempt, said, and
+    tried again until it is right. A bridge without a certificate is
+    refused by RabbitMQ. No log holds the password."""
+    tls = rabbit.tls
+    key = str(tmp_path / 'client-key.pem')  # a copy: encrypted anew below
+    shutil.copy(tls['client_key_encrypted'], key)
+    jobs, replies = names('tlskey')
+    declare(rabbit, jobs, replies)
+    start_exec_worker(broker, processes, tmp_path, 'tr a-z A-Z', '--queue', 'tlskey')
+
+    def url(password):
+        query = 'cacertfile=%s&certfile=%s&keyfile=%s' % (tls['ca'], tls['client_cert'], key)
+        if password is not None:
+            query += '&password=' + urllib.parse.quote(password, safe='')
+        return rabbit.tls_url(query, client=False)
+    gateway = start_gateway(broker, processes, tmp_path, rabbit, {
+        'tlskey': {'upstream': url(CLIENT_KEY_PASSWORD), 'upstream-queue': jobs},
+        'wrongpw': {'upstream': url('not the key password'), 'upstream-queue': jobs},
+        'nopw': {'upstream': url(None), 'upstream-queue': jobs},
+        'nocert': {'upstream': rabbit.tls_url('cacertfile=' + tls['ca'], client=False),
+                   'upstream-queue': jobs}})
+    publish(rabbit, jobs, replies, [b'message 0', b'message 1'])
+    got = Replies(rabbit, replies).wait(2)
+    out = gateway.output()
+    assert ('upstream: consuming bridge=tlskey url=amqps://guest@localhost:%d/%%2f?cacertfile=%s'
+            '&certfile=%s&keyfile=%s&password=*** ' % (rabbit.tls_port, tls['ca'],
+                                                       tls['client_cert'], key)) in out, out
+    assert ('upstream: bad URL bridge=wrongpw reason="keyfile: cannot decrypt %s with the '
+            'password given (wrong password)"' % key) in out, out
+    assert 'bridge: not started bridge=wrongpw' in out
+    assert ('upstream: bad URL bridge=nopw reason="keyfile: %s is encrypted: give its password '
+            '(password=...)"' % key) in out, out
+    # RabbitMQ requires a certificate: without one, the bridge never gets in
+    cannot_consume(gateway, 'nocert')
+    assert 'consuming bridge=nocert ' not in gateway.output()
+    # the key encrypted with another password, under the running bridge:
+    # when RabbitMQ closes its connection, each attempt to get back in is
+    # refused and says why, until the key is right again
+    encrypt_key(tls['client_key'], key + '.new', 'another key password')
+    os.replace(key + '.new', key)
+    rabbit.close_connections()
+    line = cannot_consume(gateway, 'tlskey')
+    assert ('reason="keyfile: cannot decrypt %s with the password given (wrong password)"' % key
+            in line), line
+    shutil.copy(tls['client_key_encrypted'], key)
+    publish(rabbit, jobs, replies, [b'message 2'], start=2)
+    got.wait(3)
+    check_all_answered(got, 3, broker, 'tlskey', rabbit, jobs)
+    out = gateway.output()
+    assert out.count('upstream: consuming bridge=tlskey ') >= 2
+    for secret in (CLIENT_KEY_PASSWORD, urllib.parse.quote(CLIENT_KEY_PASSWORD, safe=''),
+                   'not the key password', 'not%20the', 'another key password'):
+        assert secret not in out, secret
+    others_serve(gateway, 'beside-tls-key-bridges')
+    assert gateway.alive()
+
+
 def test_amqps_url_mistakes_are_refused_by_check_config(tmp_path):
-    """A TLS parameter the bridge does not know, or a certificate file
-    that is not there: --check-config says so, naming the section, and
-    quotes no password."""
+    """A TLS parameter the bridge does not know, a certificate file that
+    is not there, an encrypted key with a wrong password or none:
+    --check-config says so, naming the section, and quotes no password."""
+    tls = make_tls_files(str(tmp_path / 'tls'))
+    key = 'certfile=%s&keyfile=%s' % (tls['client_cert'], tls['client_key_encrypted'])
     for query, why in (('server_name_indication=h', "unknown URL parameter 'server_name_indication'"),
-                       ('cacertfile=/no/such/ca.pem', 'cacertfile: cannot read /no/such/ca.pem')):
+                       ('cacertfile=/no/such/ca.pem', 'cacertfile: cannot read /no/such/ca.pem'),
+                       (key + '&password=sekrit', 'keyfile: cannot decrypt %s with the password '
+                        'given (wrong password)' % tls['client_key_encrypted']),
+                       (key, 'keyfile: %s is encrypted: give its password (password=...)'
+                        % tls['client_key_encrypted'])):
         conf = tmp_path / 'tls.conf'
         conf.write_text('[bridge.jobs]\nupstream = amqps://guest:sekrit@localhost/%%2f?%s\n' % query)
         proc = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', str(conf),
@@ -460,4 +539,10 @@ def test_amqps_url_mistakes_are_refused_by_check_config(tmp_path):
         assert proc.returncode == 2, (query, proc.stdout, proc.stderr)
         assert b'bridge.jobs.upstream: ' + why.encode() in proc.stderr, proc.stderr
         assert b'sekrit' not in proc.stderr
-
+    # and the right password passes
+    conf.write_text('[bridge.jobs]\nupstream = amqps://guest:sekrit@localhost/%%2f?%s&password=%s\n'
+                    % (key, urllib.parse.quote(CLIENT_KEY_PASSWORD, safe='')))
+    proc = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', str(conf),
+                           '--check-config'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=30)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
