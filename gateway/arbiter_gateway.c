@@ -18,6 +18,7 @@
 #include "arb_options.h"
 #include "arb_static.h"
 #include "arb_tasker.h"
+#include "arb_upstream_url.h"
 
 #include <sys/resource.h>
 
@@ -237,8 +238,8 @@ s_check_servers (const s_settings_t *settings)
 }
 
 //  Values the table's types take but a start refuses (arb_link_new_curve,
-//  a name over ARB_NAME_MAX), refused here with the file's line, and by
-//  --check-config too.
+//  a name over ARB_NAME_MAX, an upstream URL the bridge cannot use),
+//  refused here with the file's line, and by --check-config too.
 static int
 s_check (void *arg, const arb_option_t *option, const char *text, char *why, size_t size)
 {
@@ -246,6 +247,12 @@ s_check (void *arg, const arb_option_t *option, const char *text, char *why, siz
     if (streq (option->name, "name") && strlen (text) > ARB_NAME_MAX) {
         snprintf (why, size, "not a worker name (at most %d bytes)", ARB_NAME_MAX);
         return -1;
+    }
+    if (streq (option->name, "upstream")) {
+        arb_upstream_url_t *url = arb_upstream_url_new (text, why, size);
+        if (!url)
+            return -1;
+        arb_upstream_url_destroy (&url);
     }
     return 0;
 }
@@ -259,6 +266,24 @@ s_raise_fd_limit (void)
         limit.rlim_cur = limit.rlim_max;
         setrlimit (RLIMIT_NOFILE, &limit);
     }
+}
+
+//  --upstream as --check-config prints it: without its passwords, as the
+//  log writes it (arb_options_show_fn).
+static bool
+s_show_setting (void *arg, const arb_option_t *option, const char *value, char *buf, size_t size)
+{
+    (void) arg;
+    if (!streq (option->name, "upstream"))
+        return false;
+    char why[256];
+    arb_upstream_url_t *url = arb_upstream_url_new (value, why, sizeof (why));
+    if (url)
+        snprintf (buf, size, "%s", arb_upstream_url_shown (url));
+    else
+        snprintf (buf, size, "(not shown: %s)", why);
+    arb_upstream_url_destroy (&url);
+    return true;
 }
 
 int
@@ -377,6 +402,7 @@ main (int argc, char **argv)
     arb_defaults_t *defaults = sections.defaults;
     arb_options_set_sections (options, s_section, &sections);
     arb_options_set_check (options, s_check, NULL);
+    arb_options_set_show (options, s_show_setting, NULL);
     arb_options_rc_t rc = arb_options_parse (options, argc, argv, NULL);
     int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
     char why[512] = "";

@@ -9,7 +9,8 @@
 #include <ini.h>
 #include <unistd.h>
 
-#define ARB_OPTION_TEXT 256  //  longest reason
+#define ARB_OPTION_TEXT  256   //  longest reason
+#define ARB_OPTION_SHOWN 2048  //  longest value a show callback writes
 
 struct _arb_options_t {
     const char *program;
@@ -22,6 +23,8 @@ struct _arb_options_t {
     void *section_arg;
     arb_options_check_fn *check_fn;  //  the program's own rules for values, or NULL
     void *check_arg;                 //  borrowed: check_fn's argument
+    arb_options_show_fn *show_fn;    //  how --check-config prints a string, or NULL
+    void *show_arg;                  //  borrowed: show_fn's argument
     bool *replaced;  //  owned, one per option: a LIST the command line has started anew
     const char *usage;
     const char *about;
@@ -79,6 +82,13 @@ arb_options_set_check (arb_options_t *self, arb_options_check_fn *fn, void *arg)
 {
     self->check_fn = fn;
     self->check_arg = arg;
+}
+
+void
+arb_options_set_show (arb_options_t *self, arb_options_show_fn *fn, void *arg)
+{
+    self->show_fn = fn;
+    self->show_arg = arg;
 }
 
 void
@@ -602,7 +612,11 @@ arb_options_print (arb_options_t *self, FILE *out)
         switch (o->type) {
             case ARB_OPT_STR: {
                 const char *s = *(const char **) o->value;
-                if (s)
+                char shown[ARB_OPTION_SHOWN];
+                if (s && self->show_fn
+                    && self->show_fn (self->show_arg, o, s, shown, sizeof (shown)))
+                    fprintf (out, "%s = %s\n", o->name, shown);
+                else if (s)
                     fprintf (out, "%s = %s\n", o->name, s);
                 else
                     fprintf (out, "# %s = (not set)\n", o->name);

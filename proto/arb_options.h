@@ -100,6 +100,15 @@ typedef int (arb_options_check_fn) (
 //  line, before it is stored.
 void arb_options_set_check (arb_options_t *self, arb_options_check_fn *fn, void *arg);
 
+//  A string setting as --check-config prints it: fn writes what to print
+//  into buf (size bytes) and returns true, or returns false to print the
+//  value as it is. For values that hold a secret (a URL's password).
+typedef bool (arb_options_show_fn) (
+    void *arg, const arb_option_t *option, const char *value, char *buf, size_t size);
+
+//  Calls fn for every string setting arb_options_print prints.
+void arb_options_set_show (arb_options_t *self, arb_options_show_fn *fn, void *arg);
+
 //  A paragraph printed by --help between the usage line and the options.
 void arb_options_set_about (arb_options_t *self, const char *usage, const char *about);
 

@@ -387,6 +387,24 @@ def test_the_documented_example_config_is_valid(tmp_path):
     assert b'bad.conf:2: bridge.jobs.prefetch: 0 is out of range (1 to 65535)' in proc.stderr
 
 
+def test_check_config_prints_the_upstream_without_its_password(tmp_path):
+    gateway = binary('gateway', 'arbiter-gateway')
+    proc = subprocess.run([gateway, '--upstream', 'amqp://guest:sekrit@localhost:5672/%2f',
+                           '--check-config'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert b'upstream = amqp://guest@localhost:5672/%2f\n' in proc.stdout, proc.stdout
+    assert b'sekrit' not in proc.stdout + proc.stderr
+    # a URL the bridge could not use is refused as the option is read,
+    # bridged or not
+    proc = subprocess.run([gateway, '--upstream', 'amqp://guest:sekrit@localhost/%2f?x=1',
+                           '--check-config'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=30)
+    assert proc.returncode == 2
+    assert b"--upstream: unknown URL parameter 'x'" in proc.stderr, proc.stderr
+    assert b'sekrit' not in proc.stdout + proc.stderr
+
+
 def test_broker_kill9_mid_stream_loses_nothing(broker, processes, tmp_path, rabbit):
     jobs, replies, _, _ = bridge_queue(broker, processes, tmp_path, rabbit, 'brokerkill',
                                        'sleep 0.05; tr a-z A-Z', '--slots', '2', prefetch=10)

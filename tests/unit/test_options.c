@@ -170,6 +170,45 @@ test_no_positional_arguments (void **state)
     arb_options_destroy (&options);
 }
 
+//  Writes a string through a show callback: "url" without what follows ':'
+static bool
+s_show (void *arg, const arb_option_t *option, const char *value, char *buf, size_t size)
+{
+    (*(int *) arg)++;
+    if (!streq (option->name, "url"))
+        return false;
+    snprintf (buf, size, "%.*s:***", (int) strcspn (value, ":"), value);
+    return true;
+}
+
+static void
+test_print_shows_strings_through_the_callback (void **state)
+{
+    (void) state;
+    const char *url = NULL, *addr = NULL;
+    arb_option_t table[] = {
+        {"url", 0, ARB_OPT_STR, &url, 0, 0, "URL", "a URL with a secret"},
+        {"addr", 0, ARB_OPT_STR, &addr, 0, 0, "ADDR", "an address"},
+    };
+    arb_options_t *options = arb_options_new ("test", table, 2, NULL);
+    int calls = 0;
+    arb_options_set_show (options, s_show, &calls);
+    char *argv[] = {"--url=bob:hunter2", "--addr=here:1"};
+    assert_int_equal (s_run (options, NULL, 2, argv), ARB_OPTIONS_RUN);
+    char *text = NULL;
+    size_t size = 0;
+    FILE *out = open_memstream (&text, &size);
+    assert_non_null (out);
+    arb_options_print (options, out);
+    fclose (out);
+    assert_non_null (strstr (text, "url = bob:***\n"));
+    assert_null (strstr (text, "hunter2"));
+    assert_non_null (strstr (text, "addr = here:1\n"));  //  false: as it is
+    assert_int_equal (calls, 2);
+    free (text);
+    arb_options_destroy (&options);
+}
+
 static void
 test_check_and_help (void **state)
 {
@@ -305,6 +344,7 @@ main (void)
         cmocka_unit_test (test_refusals),
         cmocka_unit_test (test_no_positional_arguments),
         cmocka_unit_test (test_check_and_help),
+        cmocka_unit_test (test_print_shows_strings_through_the_callback),
         cmocka_unit_test (test_values),
         cmocka_unit_test (test_choices_lists_and_checks),
     };
