@@ -210,9 +210,23 @@ s_open (s_thread_t *self, char *why, size_t size)
     }
     amqp_set_handshake_timeout (self->conn, &rpc);
     amqp_set_rpc_timeout (self->conn, &rpc);
-    amqp_rpc_reply_t login =
-        amqp_login (self->conn, args->info->vhost, 0, S_FRAME_MAX, ARB_UPSTREAM_HEARTBEAT_S,
-                    AMQP_SASL_METHOD_PLAIN, args->info->user, args->info->password);
+    //  consumer_cancel_notify: without it RabbitMQ deletes the queue under
+    //  the consumer and says nothing, and the bridge would wait for ever;
+    //  the name shows in RabbitMQ's list of connections
+    char name[ARB_TEXT_MAX];
+    snprintf (name, sizeof (name), "arbiter-gateway bridge %s", args->bridge);
+    amqp_table_entry_t capability = {amqp_cstring_bytes ("consumer_cancel_notify"),
+                                     {.kind = AMQP_FIELD_KIND_BOOLEAN, .value.boolean = 1}};
+    amqp_table_entry_t entries[] = {
+        {amqp_cstring_bytes ("capabilities"),
+         {.kind = AMQP_FIELD_KIND_TABLE, .value.table = {1, &capability}}},
+        {amqp_cstring_bytes ("connection_name"),
+         {.kind = AMQP_FIELD_KIND_UTF8, .value.bytes = amqp_cstring_bytes (name)}},
+    };
+    amqp_table_t properties = {2, entries};
+    amqp_rpc_reply_t login = amqp_login_with_properties (
+        self->conn, args->info->vhost, 0, S_FRAME_MAX, ARB_UPSTREAM_HEARTBEAT_S, &properties,
+        AMQP_SASL_METHOD_PLAIN, args->info->user, args->info->password);
     if (login.reply_type != AMQP_RESPONSE_NORMAL) {
         char text[S_REPLY_MAX];
         s_reply_text (login, text, sizeof (text));

@@ -308,13 +308,17 @@ class Rabbit:
         return 'amqps://guest:guest@%s:%d/%%2f%s' % (host, self.tls_port,
                                                      '?' + query if query else '')
 
+    def ctl(self, *args):
+        """rabbitmqctl ARGS on this node; its output."""
+        return subprocess.run([os.path.join(os.path.dirname(RABBITMQ_SERVER), 'rabbitmqctl')]
+                              + list(args), env=self.env, cwd=self.root, check=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              timeout=60).stdout
+
     def close_connections(self):
         """Closes every client connection, as an operator does
         (rabbitmqctl close_all_connections): its clients reconnect."""
-        subprocess.run([os.path.join(os.path.dirname(RABBITMQ_SERVER), 'rabbitmqctl'),
-                        'close_all_connections', 'closed by the test'], env=self.env,
-                       cwd=self.root, check=True, stdout=subprocess.DEVNULL,
-                       stderr=subprocess.PIPE, timeout=60)
+        self.ctl('close_all_connections', 'closed by the test')
 
     def connect(self):
         import pika

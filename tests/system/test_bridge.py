@@ -306,6 +306,30 @@ def test_upstream_restart_mid_stream_loses_nothing(broker, processes, tmp_path, 
     assert gateway.output().count('upstream: consuming bridge=restart') >= 2
 
 
+def test_upstream_queue_deleted_under_the_bridge_is_noticed(broker, processes, tmp_path, rabbit):
+    """RabbitMQ tells a consumer its queue is gone only to a client that
+    says it can hear it (consumer_cancel_notify): the bridge says so, is
+    named in RabbitMQ's connections, and consumes again once the queue is
+    declared again."""
+    jobs, replies, gateway, _ = bridge_queue(broker, processes, tmp_path, rabbit, 'deleted',
+                                             'tr a-z A-Z')
+    publish(rabbit, jobs, replies, [b'before'])
+    got = Replies(rabbit, replies).wait(1)
+    listed = rabbit.ctl('list_connections', 'client_properties')
+    assert 'arbiter-gateway bridge deleted' in listed, listed
+    with rabbit.connect() as conn:
+        conn.channel().queue_delete(jobs)
+    wait_until(lambda: 'bridge=deleted' in gateway.output()
+               and 'RabbitMQ cancelled the consumer' in gateway.output(),
+               what='the bridge hearing its queue was deleted')
+    cannot_consume(gateway, 'deleted', 1)  # 404 until it is back
+    declare(rabbit, jobs)
+    publish(rabbit, jobs, replies, [b'after'], start=1)
+    got.wait(2)
+    assert got.got['c1'][1] == b'AFTER'
+    assert gateway.output().count('upstream: consuming bridge=deleted') >= 2
+
+
 def test_gateway_kill9_mid_stream_loses_nothing(broker, processes, tmp_path, rabbit):
     # few tasks awaiting replies at once: most messages wait unacked in
     # RabbitMQ, which delivers them again to the next gateway
