@@ -4,9 +4,10 @@
     tests/run_tests.py build [build/asan] [--pytest-args='-k crash'] [--workers N]
 
 Each fuzz target briefly; for each variant, every cmocka binary under
-<variant>/tests/unit; then the pytest system tests in tests/system with
-ARBITER_BUILD=<variant>, so they start that variant's binaries, the
-variants side by side (--serial: one after the other), each variant's
+<variant>/tests/unit, two binaries at a time; then the pytest system tests
+in tests/system with ARBITER_BUILD=<variant>, so they start that variant's
+binaries, the variants side by side (--serial: one after the other, and
+the unit binaries one at a time), each variant's
 files spread over --workers processes (2 by default; pytest-xdist). Exit
 status 0 only if everything passed.
 """
@@ -31,21 +32,34 @@ def sanitizer_env(variant):
     return env
 
 
-def run_units(variant, results):
-    for binary in sorted(glob.glob(os.path.join(ROOT, variant, 'tests', 'unit', 'test_*'))):
-        if binary.endswith('.o') or not os.access(binary, os.X_OK):
-            continue
-        name = '%s:%s' % (variant, os.path.basename(binary))
-        started = time.time()
-        proc = subprocess.run([binary], env=sanitizer_env(variant), cwd=ROOT,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=600)
-        ok = proc.returncode == 0
-        if not ok:
-            sys.stdout.write(proc.stdout)
-        print('%-48s %s (%.1fs)' % (name, 'ok' if ok else 'FAILED', time.time() - started),
-              flush=True)
-        results.append((name, ok))
+def unit_one(variant, binary):
+    """One unit test binary. Returns (name, ok, report)."""
+    name = '%s:%s' % (variant, os.path.basename(binary))
+    started = time.time()
+    proc = subprocess.run([binary], env=sanitizer_env(variant), cwd=ROOT,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=600)
+    ok = proc.returncode == 0
+    report = '' if ok else proc.stdout
+    report += '%-48s %s (%.1fs)\n' % (name, 'ok' if ok else 'FAILED', time.time() - started)
+    return name, ok, report
+
+
+def run_units(variants, results, workers):
+    """Every variant's unit test binaries, workers at a time: the longest
+    wait on timers more than they compute (test_link, test_worker: 20 s
+    each, under a second of CPU), so two side by side take half the time.
+    Each binary's report is printed whole when it ends."""
+    from concurrent.futures import ThreadPoolExecutor
+    binaries = [(variant, binary) for variant in variants
+                for binary in sorted(glob.glob(os.path.join(ROOT, variant, 'tests', 'unit',
+                                                            'test_*')))
+                if not binary.endswith('.o') and os.access(binary, os.X_OK)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for name, ok, report in pool.map(lambda vb: unit_one(*vb), binaries):
+            sys.stdout.write(report)
+            sys.stdout.flush()
+            results.append((name, ok))
 
 
 def has_xdist():
@@ -162,8 +176,7 @@ def main():
     results = []
     if args.fuzz_seconds > 0:
         run_fuzz(args.fuzz_seconds, results)
-    for variant in args.variants:
-        run_units(variant, results)
+    run_units(args.variants, results, 1 if args.serial else 2)
     run_system(args.variants, args.pytest_args, results, args.serial, args.workers)
     failed = [name for name, ok in results if not ok]
     print('tests: %d suites, %d passed, %d failed%s' % (
