@@ -30,7 +30,13 @@ struct _arb_options_t {
     const char *about;
     //  while a file loads
     char why[ARB_OPTION_TEXT];
-    char key[ARB_NAME_MAX];
+    char key[2 * ARB_NAME_MAX + 16];  //  section.name, for messages
+    FILE *file;
+    char *line;  //  the line being read (getline's buffer), from off to len
+    size_t line_cap;
+    size_t line_len;
+    size_t line_off;
+    zlistx_t *long_sections;  //  the names of sections too long for inih, in order
 };
 
 arb_options_t *
@@ -358,12 +364,71 @@ s_apply (arb_options_t *self, const arb_option_t *option, const char *text, bool
 //  ---------------------------------------------------------------------
 //  The config file
 
+//  inih keeps a section's name in 50 bytes and cuts a longer one short,
+//  silently, so that two long names could become one section. The reader
+//  gives inih a header that fits in their place, "[\x01N]", N the index
+//  of the whole name, which s_ini_key takes back. As fgets, for inih
+//  (ini_parse_stream): a line in parts of at most num - 1 bytes.
+#define S_INI_SECTION_MAX 49
+#define S_INI_ALIAS       '\x01'
+
+static char *
+s_ini_read (char *str, int num, void *stream)
+{
+    arb_options_t *self = (arb_options_t *) stream;
+    if (self->line_off == self->line_len) {
+        ssize_t len = getline (&self->line, &self->line_cap, self->file);
+        if (len <= 0)
+            return NULL;
+        self->line_len = (size_t) len;
+        self->line_off = 0;
+        char *start = self->line;
+        if (strncmp (start, "\xEF\xBB\xBF", 3) == 0)  //  a byte order mark
+            start += 3;
+        start += strspn (start, " \t");
+        char *end = *start == '[' ? strchr (start, ']') : NULL;
+        if (end && end - start - 1 > S_INI_SECTION_MAX) {
+            zlistx_add_end (self->long_sections, strndup (start + 1, (size_t) (end - start - 1)));
+            self->line_len = (size_t) snprintf (self->line, self->line_cap, "[%c%zu]\n",
+                                                S_INI_ALIAS, zlistx_size (self->long_sections) - 1);
+        }
+    }
+    size_t part = self->line_len - self->line_off;
+    if (part > (size_t) num - 1)
+        part = (size_t) num - 1;
+    memcpy (str, self->line + self->line_off, part);
+    str[part] = 0;
+    self->line_off += part;
+    return str;
+}
+
+static void
+s_string_free (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+//  A section's whole name (see s_ini_read).
+static const char *
+s_ini_section (arb_options_t *self, const char *section)
+{
+    if (*section != S_INI_ALIAS)
+        return section;
+    size_t index = strtoul (section + 1, NULL, 10);
+    const char *name = (const char *) zlistx_first (self->long_sections);
+    for (size_t i = 0; name && i < index; i++)
+        name = (const char *) zlistx_next (self->long_sections);
+    return name ? name : section;
+}
+
 static int
 s_ini_key (void *user, const char *section, const char *name, const char *value)
 {
     arb_options_t *self = (arb_options_t *) user;
     if (self->why[0])
         return 0;  //  inih reads on after an error; the first one is reported
+    section = s_ini_section (self, section);
     snprintf (self->key, sizeof (self->key), "%s%s%s", *section ? section : "", *section ? "." : "",
               name);
     if (*section) {
@@ -396,11 +461,20 @@ s_load (arb_options_t *self, const char *path)
     ini_use_stack = false;
     ini_allow_realloc = true;
     ini_max_line = 16384;
-    int rc = ini_parse (path, s_ini_key, self);
-    if (rc == -1) {
+    self->file = fopen (path, "r");
+    if (!self->file) {
         fprintf (stderr, "%s: %s: cannot read: %s\n", self->program, path, strerror (errno));
         return -1;
     }
+    self->long_sections = zlistx_new ();
+    zlistx_set_destructor (self->long_sections, s_string_free);
+    int rc = ini_parse_stream (s_ini_read, self, s_ini_key, self);
+    fclose (self->file);
+    self->file = NULL;
+    free (self->line);
+    self->line = NULL;
+    self->line_cap = self->line_len = self->line_off = 0;
+    zlistx_destroy (&self->long_sections);
     if (rc == -2) {
         fprintf (stderr, "%s: %s: out of memory\n", self->program, path);
         return -1;

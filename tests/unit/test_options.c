@@ -209,6 +209,56 @@ test_print_shows_strings_through_the_callback (void **state)
     arb_options_destroy (&options);
 }
 
+//  Every section key seen, as "section|key=value" lines.
+static int
+s_collect (
+    void *arg, const char *section, const char *key, const char *value, char *why, size_t size)
+{
+    (void) why, (void) size;
+    char *seen = (char *) arg;
+    size_t len = strlen (seen);
+    snprintf (seen + len, 4096 - len, "%s|%s=%s\n", section, key, value);
+    return 0;
+}
+
+static void
+test_long_section_names_stay_whole (void **state)
+{
+    (void) state;
+    //  inih keeps 49 bytes of a section's name: two names alike in those
+    //  must stay two sections, a name of 300 bytes whole, and a value
+    //  longer than inih's first line buffer (200) whole too
+    char one[80], two[80], huge[301], value[501];
+    snprintf (one, sizeof (one), "bridge.%s_one",
+              "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    snprintf (two, sizeof (two), "bridge.%s_two",
+              "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    memset (huge, 'h', 300);
+    huge[300] = 0;
+    memset (value, 'v', 500);
+    value[500] = 0;
+    char *text = NULL;
+    assert_true (asprintf (&text,
+                           "\xEF\xBB\xBF[%s]\nqueue = one\n  [%s]  \r\nqueue = two\n[%s]\nk = %s\n"
+                           "[short]\nk = 1\n",
+                           one, two, huge, value)
+                 > 0);
+    const char *addr = NULL;
+    arb_option_t table[] = {{"addr", 0, ARB_OPT_STR, &addr, 0, 0, "ADDR", "an address"}};
+    arb_options_t *options = arb_options_new ("test", table, 1, NULL);
+    char seen[4096] = "";
+    arb_options_set_sections (options, s_collect, seen);
+    assert_int_equal (s_run (options, text, 0, NULL), ARB_OPTIONS_RUN);
+    char *expect = NULL;
+    assert_true (asprintf (&expect, "%s|queue=one\n%s|queue=two\n%s|k=%s\nshort|k=1\n", one, two,
+                           huge, value)
+                 > 0);
+    assert_string_equal (seen, expect);
+    free (expect);
+    free (text);
+    arb_options_destroy (&options);
+}
+
 static void
 test_check_and_help (void **state)
 {
@@ -344,6 +394,7 @@ main (void)
         cmocka_unit_test (test_refusals),
         cmocka_unit_test (test_no_positional_arguments),
         cmocka_unit_test (test_check_and_help),
+        cmocka_unit_test (test_long_section_names_stay_whole),
         cmocka_unit_test (test_print_shows_strings_through_the_callback),
         cmocka_unit_test (test_values),
         cmocka_unit_test (test_choices_lists_and_checks),
