@@ -299,6 +299,16 @@ size_t arb_amqp_model_route (arb_amqp_exchange_t *exchange,
                              const amqp_table_t *headers,
                              arb_amqp_targets_t *targets);
 
+//  The same with nkeys routing keys (the publish's, and those its CC and
+//  BCC headers add, as RabbitMQ's sender-selected distribution): a direct
+//  or topic binding (and the default exchange) takes the message if any
+//  key matches it; each queue is reached once all the same.
+size_t arb_amqp_model_route_keys (arb_amqp_exchange_t *exchange,
+                                  const char *const *keys,
+                                  size_t nkeys,
+                                  const amqp_table_t *headers,
+                                  arb_amqp_targets_t *targets);
+
 //  Whether routing key matches a topic binding key.
 bool arb_amqp_model_topic_match (const char *pattern, const char *key);
 

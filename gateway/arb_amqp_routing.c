@@ -208,8 +208,15 @@ s_target (arb_amqp_targets_t *self, arb_amqp_queue_t *queue)
     self->v[self->n++] = queue;
 }
 
+//  A message's routing keys: the publish's, then those of its CC and BCC
+//  headers (sender-selected distribution).
+typedef struct {
+    const char *const *v;  //  borrowed
+    size_t n;
+} s_keys_t;
+
 static void s_route (arb_amqp_exchange_t *exchange,
-                     const char *key,
+                     s_keys_t keys,
                      const amqp_table_t *headers,
                      arb_amqp_targets_t *queues,
                      zlistx_t **seen);
@@ -219,7 +226,7 @@ static void s_route (arb_amqp_exchange_t *exchange,
 static void
 s_route_on (arb_amqp_exchange_t *from,
             const char *name,
-            const char *key,
+            s_keys_t keys,
             const amqp_table_t *headers,
             arb_amqp_targets_t *queues,
             zlistx_t **seen)
@@ -231,22 +238,25 @@ s_route_on (arb_amqp_exchange_t *from,
     }
     if (next && !zlistx_find (*seen, next)) {
         zlistx_add_end (*seen, next);
-        s_route (next, key, headers, queues, seen);
+        s_route (next, keys, headers, queues, seen);
     }
 }
 
 //  seen: the exchanges visited, made at the first exchange-to-exchange
 //  binding followed or alternate taken (most messages never need it).
+//  A direct or topic binding matches if any of the keys does (RabbitMQ's
+//  CC and BCC); fanout and headers exchanges do not look at them.
 static void
 s_route (arb_amqp_exchange_t *exchange,
-         const char *key,
+         s_keys_t keys,
          const amqp_table_t *headers,
          arb_amqp_targets_t *queues,
          zlistx_t **seen)
 {
     arb_amqp_vhost_t *vhost = exchange->vhost;
     if (exchange->builtin && !*exchange->name) {
-        s_target (queues, arb_amqp_model_queue (vhost, key));
+        for (size_t i = 0; i < keys.n; i++)
+            s_target (queues, arb_amqp_model_queue (vhost, keys.v[i]));
         return;
     }
     bool matched = false;
@@ -255,13 +265,15 @@ s_route (arb_amqp_exchange_t *exchange,
         bool match = false;
         switch (exchange->type) {
             case ARB_AMQP_DIRECT:
-                match = streq (b->key, key);
+                for (size_t i = 0; i < keys.n && !match; i++)
+                    match = streq (b->key, keys.v[i]);
                 break;
             case ARB_AMQP_FANOUT:
                 match = true;
                 break;
             case ARB_AMQP_TOPIC:
-                match = arb_amqp_model_topic_match (b->key, key);
+                for (size_t i = 0; i < keys.n && !match; i++)
+                    match = arb_amqp_model_topic_match (b->key, keys.v[i]);
                 break;
             case ARB_AMQP_HEADERS:
                 match = s_headers_match (b->args, headers);
@@ -271,7 +283,7 @@ s_route (arb_amqp_exchange_t *exchange,
             continue;
         matched = true;
         if (b->dest_exchange)
-            s_route_on (exchange, b->dest, key, headers, queues, seen);
+            s_route_on (exchange, b->dest, keys, headers, queues, seen);
         else
             s_target (queues, arb_amqp_model_queue (vhost, b->dest));
     }
@@ -279,7 +291,7 @@ s_route (arb_amqp_exchange_t *exchange,
     //  message to its alternate exchange, if there is one (each exchange
     //  visited once, so alternates that loop end)
     if (!matched && exchange->alternate)
-        s_route_on (exchange, exchange->alternate, key, headers, queues, seen);
+        s_route_on (exchange, exchange->alternate, keys, headers, queues, seen);
 }
 
 size_t
@@ -288,8 +300,18 @@ arb_amqp_model_route (arb_amqp_exchange_t *exchange,
                       const amqp_table_t *headers,
                       arb_amqp_targets_t *targets)
 {
+    return arb_amqp_model_route_keys (exchange, &key, 1, headers, targets);
+}
+
+size_t
+arb_amqp_model_route_keys (arb_amqp_exchange_t *exchange,
+                           const char *const *keys,
+                           size_t nkeys,
+                           const amqp_table_t *headers,
+                           arb_amqp_targets_t *targets)
+{
     zlistx_t *seen = NULL;
-    s_route (exchange, key, headers, targets, &seen);
+    s_route (exchange, (s_keys_t){keys, nkeys}, headers, targets, &seen);
     zlistx_destroy (&seen);
     return targets->n;
 }

@@ -121,17 +121,15 @@ s_exchange (s_fixture_t *f, const char *name, arb_amqp_type_t type)
     return arb_amqp_model_add_exchange (f->vhost, name, type, true, false, false, NULL);
 }
 
-//  The names of the queues a message reaches, sorted, comma-separated.
+//  The names of queues, sorted, comma-separated; queues are emptied.
 static char *
-s_route (arb_amqp_exchange_t *x, const char *key, const amqp_table_t *headers)
+s_names (arb_amqp_targets_t *queues, size_t n)
 {
-    arb_amqp_targets_t queues = {0};
-    size_t n = arb_amqp_model_route (x, key, headers, &queues);
-    assert_int_equal (n, queues.n);
+    assert_int_equal (n, queues->n);
     zlistx_t *names = zlistx_new ();
     zlistx_set_comparator (names, (zlistx_comparator_fn *) strcmp);
-    for (size_t i = 0; i < queues.n; i++)
-        zlistx_add_end (names, queues.v[i]->name);
+    for (size_t i = 0; i < queues->n; i++)
+        zlistx_add_end (names, queues->v[i]->name);
     zlistx_sort (names);
     static char out[256];
     out[0] = 0;
@@ -141,8 +139,17 @@ s_route (arb_amqp_exchange_t *x, const char *key, const amqp_table_t *headers)
         strcat (out, name);
     }
     zlistx_destroy (&names);
-    arb_amqp_targets_fini (&queues);
+    arb_amqp_targets_fini (queues);
     return out;
+}
+
+//  The names of the queues a message reaches, sorted, comma-separated.
+static char *
+s_route (arb_amqp_exchange_t *x, const char *key, const amqp_table_t *headers)
+{
+    arb_amqp_targets_t queues = {0};
+    size_t n = arb_amqp_model_route (x, key, headers, &queues);
+    return s_names (&queues, n);
 }
 
 static void
@@ -392,6 +399,59 @@ test_headers_with_x (void **state)
 }
 
 //  An exchange none of whose bindings matches hands the message to its
+//  The names of the queues a message with several routing keys (CC and
+//  BCC) reaches, sorted, comma-separated.
+static char *
+s_route_keys (arb_amqp_exchange_t *x, const char *const *keys, size_t nkeys)
+{
+    arb_amqp_targets_t queues = {0};
+    size_t n = arb_amqp_model_route_keys (x, keys, nkeys, NULL, &queues);
+    return s_names (&queues, n);
+}
+
+//  Sender-selected distribution: more keys reach more queues of a direct
+//  or topic exchange (and the default one), each once; a fanout exchange
+//  does not look at them; an alternate exchange is taken only when no key
+//  matched.
+static void
+test_route_keys (void **state)
+{
+    s_fixture_t *f = (s_fixture_t *) *state;
+    s_queue (f, "q1");
+    s_queue (f, "q2");
+    s_queue (f, "q3");
+    s_queue (f, "spare");
+    amqp_table_entry_t ae[] = {s_str ("alternate-exchange", "ae")};
+    amqp_table_t ae_args = {1, ae};
+    arb_amqp_exchange_t *direct =
+        arb_amqp_model_add_exchange (f->vhost, "d", ARB_AMQP_DIRECT, true, false, false, &ae_args);
+    arb_amqp_exchange_t *spare = s_exchange (f, "ae", ARB_AMQP_FANOUT);
+    arb_amqp_model_bind (spare, "spare", false, "", NULL);
+    arb_amqp_model_bind (direct, "q1", false, "a", NULL);
+    arb_amqp_model_bind (direct, "q2", false, "b", NULL);
+    arb_amqp_model_bind (direct, "q2", false, "c", NULL);
+    const char *abc[] = {"a", "b", "c", "a", "zz"};
+    assert_string_equal (s_route_keys (direct, abc, 5), "q1,q2");
+    const char *miss[] = {"zz", "yy"};
+    assert_string_equal (s_route_keys (direct, miss, 2), "spare");
+    const char *one_hit[] = {"zz", "c"};
+    assert_string_equal (s_route_keys (direct, one_hit, 2), "q2");
+
+    arb_amqp_exchange_t *topic = s_exchange (f, "t", ARB_AMQP_TOPIC);
+    arb_amqp_model_bind (topic, "q1", false, "x.*", NULL);
+    arb_amqp_model_bind (topic, "q3", false, "#.y", NULL);
+    const char *xy[] = {"x.1", "z.y", "x.y"};
+    assert_string_equal (s_route_keys (topic, xy, 3), "q1,q3");
+
+    arb_amqp_exchange_t *fanout = s_exchange (f, "f", ARB_AMQP_FANOUT);
+    arb_amqp_model_bind (fanout, "q3", false, "", NULL);
+    assert_string_equal (s_route_keys (fanout, abc, 5), "q3");
+
+    arb_amqp_exchange_t *dflt = arb_amqp_model_exchange (f->vhost, "");
+    const char *names[] = {"missing", "q2", "q3", "q2"};
+    assert_string_equal (s_route_keys (dflt, names, 4), "q2,q3");
+}
+
 //  alternate exchange; a loop of alternates ends.
 static void
 test_alternate_exchange (void **state)
@@ -753,6 +813,7 @@ main (void)
         cmocka_unit_test (test_topic_hash),
         cmocka_unit_test (test_topic_many_hashes_do_not_blow_up),
         cmocka_unit_test_setup_teardown (test_default_exchange, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_route_keys, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_broker_names, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_direct_fanout_topic, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_headers_all_and_any, s_setup, s_teardown),
