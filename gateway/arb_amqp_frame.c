@@ -394,6 +394,50 @@ arb_amqp_value_int (const amqp_field_value_t *value, int64_t *out)
     }
 }
 
+const char *
+arb_amqp_value_type_name (const amqp_field_value_t *value)
+{
+    switch (value->kind) {
+        case AMQP_FIELD_KIND_BOOLEAN:
+            return "bool";
+        case AMQP_FIELD_KIND_I8:
+            return "byte";
+        case AMQP_FIELD_KIND_U8:
+            return "unsignedbyte";
+        case AMQP_FIELD_KIND_I16:
+            return "short";
+        case AMQP_FIELD_KIND_U16:
+            return "unsignedshort";
+        case AMQP_FIELD_KIND_I32:
+            return "signedint";
+        case AMQP_FIELD_KIND_U32:
+            return "unsignedint";
+        case AMQP_FIELD_KIND_I64:
+        case AMQP_FIELD_KIND_U64:
+            return "long";
+        case AMQP_FIELD_KIND_F32:
+            return "float";
+        case AMQP_FIELD_KIND_F64:
+            return "double";
+        case AMQP_FIELD_KIND_DECIMAL:
+            return "decimal";
+        case AMQP_FIELD_KIND_UTF8:
+            return "longstr";
+        case AMQP_FIELD_KIND_ARRAY:
+            return "array";
+        case AMQP_FIELD_KIND_TIMESTAMP:
+            return "timestamp";
+        case AMQP_FIELD_KIND_TABLE:
+            return "table";
+        case AMQP_FIELD_KIND_VOID:
+            return "void";
+        case AMQP_FIELD_KIND_BYTES:
+            return "binary";
+        default:
+            return "unknown";
+    }
+}
+
 static bool s_value_equal (const amqp_field_value_t *a, const amqp_field_value_t *b);
 
 static bool

@@ -179,6 +179,10 @@ const amqp_field_value_t *arb_amqp_table_get (const amqp_table_t *table, const c
 //  An integer value of any integer kind: 0, or -1 if value is not one.
 int arb_amqp_value_int (const amqp_field_value_t *value, int64_t *out);
 
+//  RabbitMQ's name of a value's type ("longstr", "signedint", "table",
+//  ...), as its error texts say them. A static string.
+const char *arb_amqp_value_type_name (const amqp_field_value_t *value);
+
 //  Whether two tables hold the same entries (same keys, kinds and values,
 //  in any order).
 bool arb_amqp_table_equal (const amqp_table_t *a, const amqp_table_t *b);

@@ -32,6 +32,15 @@
     and ARB_AMQP_TX_BYTES body bytes (406 past that: the gateway's memory
     is not the client's to fill).
 
+    Sender-selected distribution, as RabbitMQ's: the CC and BCC headers
+    (arrays; their long strings are routing keys, anything else in them
+    is skipped) add routing keys to the publish's for direct and topic
+    exchanges and the default one; each queue gets the message once. BCC
+    is taken out of the properties before routing, so no queue, return or
+    direct reply sees it: the one case where the property bytes are
+    re-encoded. A CC or BCC header of another type closes the channel
+    (406, RabbitMQ's text), for any exchange.
+
     Runs in the reactor's thread.
 */
 
@@ -265,6 +274,84 @@ s_on_submitted (arb_gateway_t *gateway,
 //  ---------------------------------------------------------------------
 //  Routing
 
+//  The CC or BCC header of headers (name), if it is there but not an
+//  array, as RabbitMQ refuses it; else NULL.
+static const amqp_field_value_t *
+s_bad_sender_header (const amqp_table_t *headers, const char *name)
+{
+    const amqp_field_value_t *value = headers ? arb_amqp_table_get (headers, name) : NULL;
+    return value && value->kind != AMQP_FIELD_KIND_ARRAY ? value : NULL;
+}
+
+//  The routing keys of a message published with key and headers: key,
+//  then the long strings of its CC and BCC arrays (sender-selected
+//  distribution). *keys is an owned array of owned strings, *n its size;
+//  free them with s_keys_free. BCC is taken out of headers (in place,
+//  in the pool's memory). Returns whether it was there.
+static bool
+s_sender_keys (const char *key, amqp_table_t *headers, char ***keys, size_t *n)
+{
+    *n = 1;
+    int bcc = -1;
+    for (int i = 0; headers && i < headers->num_entries; i++) {
+        amqp_table_entry_t *e = &headers->entries[i];
+        bool is_cc = e->key.len == 2 && memcmp (e->key.bytes, "CC", 2) == 0;
+        bool is_bcc = e->key.len == 3 && memcmp (e->key.bytes, "BCC", 3) == 0;
+        if (is_bcc)
+            bcc = i;
+        if ((is_cc || is_bcc) && e->value.kind == AMQP_FIELD_KIND_ARRAY)
+            *n += (size_t) e->value.value.array.num_entries;
+    }
+    *keys = (char **) zmalloc (*n * sizeof (char *));
+    (*keys)[0] = strdup (key);
+    size_t got = 1;
+    for (int i = 0; headers && i < headers->num_entries; i++) {
+        amqp_table_entry_t *e = &headers->entries[i];
+        bool is_cc = e->key.len == 2 && memcmp (e->key.bytes, "CC", 2) == 0;
+        if ((is_cc || i == bcc) && e->value.kind == AMQP_FIELD_KIND_ARRAY)
+            for (int j = 0; j < e->value.value.array.num_entries; j++) {
+                amqp_field_value_t *v = &e->value.value.array.entries[j];
+                if (v->kind == AMQP_FIELD_KIND_UTF8)
+                    (*keys)[got++] =
+                        strndup ((const char *) v->value.bytes.bytes, v->value.bytes.len);
+            }
+    }
+    *n = got;
+    if (bcc < 0)
+        return false;
+    memmove (headers->entries + bcc, headers->entries + bcc + 1,
+             (size_t) (headers->num_entries - bcc - 1) * sizeof (amqp_table_entry_t));
+    headers->num_entries--;
+    return true;
+}
+
+static void
+s_keys_free (char **keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free (keys[i]);
+    free (keys);
+}
+
+//  Replaces message's property bytes with props encoded (BCC taken out);
+//  left as they were if they do not encode. The old bytes go to *old
+//  (NULL if kept), for the caller to destroy once done with props, which
+//  points into them.
+static void
+s_reencode (s_message_t *message, amqp_basic_properties_t *props, zchunk_t **old)
+{
+    *old = NULL;
+    size_t cap = zchunk_size (message->props) + 16;
+    uint8_t *out = (uint8_t *) malloc (cap);
+    assert (out);
+    int size = arb_amqp_frame_encode_properties (props, out, cap);
+    if (size >= 0) {
+        *old = message->props;
+        message->props = zchunk_new (out, (size_t) size);
+    }
+    free (out);
+}
+
 //  Routes a whole message and submits one task per queue it reaches;
 //  message's fields are taken. Returns 0, or -1 if the channel failed (no
 //  such exchange, an internal one).
@@ -288,8 +375,13 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
     arb_amqp_frame_properties (zchunk_data (message->props), zchunk_size (message->props),
                                &conn->pool, &props);
     arb_amqp_targets_t *queues = &server->route;
-    const amqp_table_t *headers =
+    amqp_table_t *headers =
         props && (props->_flags & AMQP_BASIC_HEADERS_FLAG) ? &props->headers : NULL;
+    char **keys;
+    size_t nkeys;
+    zchunk_t *old_props = NULL;  //  what props points into, once re-encoded
+    if (s_sender_keys (message->key, headers, &keys, &nkeys))
+        s_reencode (message, props, &old_props);
     //  a direct reply goes to its consumer, never to a queue
     bool reply = !*message->exchange && arb_amqp_reply_is_key (message->key);
     bool replied = reply
@@ -297,7 +389,10 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
                                               zchunk_size (message->props), &message->body)
                           == 0;
     assert (queues->n == 0);  //  nothing routes while a publish is routed
-    size_t n = reply ? 0 : arb_amqp_model_route (exchange, message->key, headers, queues);
+    size_t n = reply ? 0
+                     : arb_amqp_model_route_keys (exchange, (const char *const *) keys, nkeys,
+                                                  headers, queues);
+    s_keys_free (keys, nkeys);
     s_publish_t *publish = (s_publish_t *) zmalloc (sizeof (s_publish_t));
     publish->publisher = self;
     publish->seq = self->confirm ? ++self->next_seq : 0;
@@ -374,6 +469,7 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
         arb_amqp_queue_grew (server, queues->v[i]);
     queues->n = 0;
     s_message_clear (message);
+    zchunk_destroy (&old_props);
     publish->left--;
     return s_progress (self);
 }
@@ -448,8 +544,9 @@ s_on_publish (arb_amqp_publisher_t *self, amqp_basic_publish_t *m)
 
 //  RabbitMQ's checks of a message's properties, at its publish: a
 //  user_id other than the connection's user and an expiration that is
-//  not a number of ms it takes close the channel (406); and properties
-//  too big for a task's headers. Clients rely on
+//  not a number of ms it takes close the channel (406), as does a CC or
+//  BCC header that is not an array; and properties too big for a task's
+//  headers. Clients rely on
 //  them (a user_id is trusted as the sender's only because the server
 //  checks it; a mistyped expiration would otherwise keep the message for
 //  ever). A missing exchange goes first (404, from s_route), as there.
@@ -479,6 +576,11 @@ s_check_props (arb_amqp_publisher_t *self, const amqp_basic_properties_t *props,
         return -1;
     }
     const char *user = conn->user ? conn->user : "";
+    const amqp_table_t *headers =
+        (props->_flags & AMQP_BASIC_HEADERS_FLAG) ? &props->headers : NULL;
+    const amqp_field_value_t *cc = s_bad_sender_header (headers, "CC");
+    const amqp_field_value_t *bcc = s_bad_sender_header (headers, "BCC");
+    char why[80];
     if ((props->_flags & AMQP_BASIC_USER_ID_FLAG)
         && (props->user_id.len != strlen (user)
             || memcmp (props->user_id.bytes, user, props->user_id.len) != 0)) {
@@ -488,14 +590,18 @@ s_check_props (arb_amqp_publisher_t *self, const amqp_basic_properties_t *props,
                   "was '%.100s'",
                   quoted, user);
     }
-    else if (props->_flags & AMQP_BASIC_EXPIRATION_FLAG) {
-        char why[80];
-        if (arb_amqp_expiration_ms (props->expiration, why, sizeof (why)) >= 0)
-            return 0;
+    else if ((props->_flags & AMQP_BASIC_EXPIRATION_FLAG)
+             && arb_amqp_expiration_ms (props->expiration, why, sizeof (why)) < 0) {
         arb_amqp_frame_quote (quoted, props->expiration);
         snprintf (text, sizeof (text), "PRECONDITION_FAILED - invalid expiration '%s': %s", quoted,
                   why);
     }
+    else if (cc || bcc)
+        //  RabbitMQ's text (its header_routes throws it), CC looked at first
+        snprintf (text, sizeof (text),
+                  "PRECONDITION_FAILED - invalid message: "
+                  "{unacceptable_type_in_header,\"%s\",%s}",
+                  cc ? "CC" : "BCC", arb_amqp_value_type_name (cc ? cc : bcc));
     else
         return 0;
     arb_amqp_channel_fail (self->channel, AMQP_PRECONDITION_FAILED, text,
