@@ -2,7 +2,8 @@
     else:
 
         arb_amqp_channel.c   the channel: its state, its methods, its life
-        arb_amqp_consumer.c  consumers, their credit, single active consumers
+        arb_amqp_consumer.c  consumers, their credit, single active consumers,
+                             consumer priorities
         arb_amqp_delivery.c  deliveries and their acks
         arb_amqp_get.c       basic.get
 

@@ -236,6 +236,7 @@ s_send_start (arb_amqp_conn_t *self)
         {amqp_cstring_bytes ("authentication_failure_close"),
          {AMQP_FIELD_KIND_BOOLEAN, {.boolean = 1}}},
         {amqp_cstring_bytes ("per_consumer_qos"), {AMQP_FIELD_KIND_BOOLEAN, {.boolean = 1}}},
+        {amqp_cstring_bytes ("consumer_priorities"), {AMQP_FIELD_KIND_BOOLEAN, {.boolean = 1}}},
         {amqp_cstring_bytes ("direct_reply_to"), {AMQP_FIELD_KIND_BOOLEAN, {.boolean = 1}}},
     };
     amqp_table_entry_t props[] = {

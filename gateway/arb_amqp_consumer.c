@@ -21,6 +21,24 @@
     at the head of the queue, as RabbitMQ requeues them (a client that
     cancels its consumer in an earlier turn, as pika's close does, has the
     next one served meanwhile: docs/gateway.md, "Not done").
+
+    Consumer priorities (x-priority, an integer; 0 without it): of a
+    queue's consumers (its ranks list, over every channel and connection)
+    those of the highest priority that are not blocked (a consumer is
+    blocked while its prefetch, or its channel's, is full) are served; one
+    of a lower priority waits, and holds zero credit on the link as a
+    waiting single active consumer does. The queue keeps that priority
+    (top_priority) and s_rank computes it again whenever a consumer of the
+    queue comes or goes or its unacked count or its channel's changes
+    (arb_amqp_channel_credit is called then): if it moved, the consumers
+    now below it give their credit back and the others are topped up. A
+    task already on its way to a consumer that waits now is delivered all
+    the same (RabbitMQ had sent it too, a moment earlier). A queue with a
+    single active consumer does not rank (RabbitMQ 3.10's does not), and a
+    consumer under a global basic.qos alone that shares the channel's
+    subscription cannot give back its credit alone, so one never does:
+    a consumer of a queue that has priorities, or with one of its own, is
+    bound instead (its own subscription), as a single active consumer is.
 */
 
 #include "arb_amqp_channel_priv.h"
@@ -29,6 +47,9 @@
 
 static void s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer);
 static bool s_waits (arb_amqp_consumer_t *consumer);
+static bool s_sac_waits (arb_amqp_consumer_t *consumer);
+static void s_rank (arb_amqp_queue_t *queue);
+static void s_rank_channel (arb_amqp_channel_t *self);
 
 //  ---------------------------------------------------------------------
 //  Credit
@@ -143,8 +164,10 @@ s_credit_channel (arb_amqp_channel_t *self)
                 s_topup (self, c->sub, c->unacked, c->window, s_share (self, c->sub, cap, share));
 }
 
-void
-arb_amqp_channel_credit (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, bool shared)
+//  Tops up consumer's credit (NULL: none), or with shared every one under
+//  the channel's prefetch; one that waits gets none.
+static void
+s_credit (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, bool shared)
 {
     if (shared || (consumer && consumer->bound))
         s_credit_channel (self);
@@ -153,13 +176,161 @@ arb_amqp_channel_credit (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer
 }
 
 void
+arb_amqp_channel_credit (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer, bool shared)
+{
+    s_credit (self, consumer, shared);
+    //  an unacked count changed: the consumer may be blocked now, or free
+    //  again, and with the channel's prefetch every one under it
+    if (consumer)
+        s_rank (consumer->queue);
+    if (shared || (consumer && consumer->bound))
+        s_rank_channel (self);
+}
+
+void
 arb_amqp_channel_drained (arb_amqp_channel_t *self)
 {
     for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
          c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
         if (!c->shared && !c->bound)
-            arb_amqp_channel_credit (self, c, false);
+            s_credit (self, c, false);
     s_credit_channel (self);
+    s_rank_channel (self);
+}
+
+//  ---------------------------------------------------------------------
+//  Consumer priorities
+
+//  Whether consumer is blocked: its prefetch (or its channel's) is full,
+//  or its channel is closing. A no_ack consumer never is. Under the
+//  channel's prefetch, one that holds no credit and can get none (the
+//  others of its channel hold the rest of the room, as their share of it:
+//  s_credit_channel) is blocked too, where RabbitMQ counts the unacked
+//  deliveries alone, so that no lower consumer waits for it in vain.
+static bool
+s_blocked (arb_amqp_consumer_t *consumer)
+{
+    arb_amqp_channel_t *channel = consumer->channel;
+    if (channel->closing || channel->ending)
+        return true;
+    if (consumer->no_ack)
+        return false;
+    if (!consumer->shared && consumer->unacked >= consumer->window)
+        return true;
+    if (!consumer->shared && !consumer->bound)
+        return false;
+    if (channel->shared_unacked + channel->bound_unacked >= channel->shared_limit)
+        return true;
+    uint32_t sub = consumer->shared ? channel->shared_sub : consumer->sub;
+    return sub && arb_link_credit (channel->conn->server->link, sub) == 0
+           && s_channel_room (channel) <= 0;
+}
+
+//  Ranks the queues of the channel's consumers under its prefetch again:
+//  the room of each changed. Skips a queue being ranked (one whose
+//  ranking credits this channel): it is done with its consumers' credit.
+static void
+s_rank_channel (arb_amqp_channel_t *self)
+{
+    if (!self->conn->server->prioritized)
+        return;  //  no queue ranks (nor did: see arb_amqp_channel_consume)
+    //  ranking walks the channel's list (crediting it): the queues first
+    zlistx_t *queues = NULL;
+    for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (self->consumers); c;
+         c = (arb_amqp_consumer_t *) zlistx_next (self->consumers))
+        if ((c->shared || c->bound) && !c->queue->ranking
+            && (c->queue->prioritized || c->queue->top_priority != INT64_MIN)) {
+            if (!queues)
+                queues = zlistx_new ();
+            if (!zlistx_find (queues, c->queue))
+                zlistx_add_end (queues, c->queue);
+        }
+    for (arb_amqp_queue_t *q = queues ? (arb_amqp_queue_t *) zlistx_first (queues) : NULL; q;
+         q = (arb_amqp_queue_t *) zlistx_next (queues))
+        s_rank (q);
+    zlistx_destroy (&queues);
+}
+
+//  Computes the queue's top priority again (see the top); if it moved,
+//  the consumers below it give back their credit (first, so that the
+//  channel's room they held is the others'), and the others get theirs;
+//  the channels whose room moved so rank their other queues (each queue
+//  once on the way: ranking). One not subscribed yet (sub 0, in
+//  arb_amqp_channel_consume) is left alone.
+static void
+s_rank (arb_amqp_queue_t *queue)
+{
+    if (queue->ranking)
+        return;  //  its ranking credits a channel that ranks its queues
+    int64_t top = INT64_MIN;
+    if (queue->prioritized && !queue->sac)
+        for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (queue->ranks); c;
+             c = (arb_amqp_consumer_t *) zlistx_next (queue->ranks))
+            if (!s_blocked (c) && c->priority > top)
+                top = c->priority;
+    if (top == queue->top_priority)
+        return;
+    queue->top_priority = top;
+    queue->ranking = true;
+    //  (crediting a channel walks its consumer list, never a queue's)
+    zlistx_t *channels = NULL;
+    for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (queue->ranks); c;
+         c = (arb_amqp_consumer_t *) zlistx_next (queue->ranks)) {
+        if (!c->sub || c->shared || !s_waits (c))
+            continue;
+        arb_link_t *link = c->channel->conn->server->link;
+        int64_t credit = arb_link_credit (link, c->sub);
+        if (credit > 0 && arb_link_add_credit (link, c->sub, (int) -credit) == 0 && c->bound) {
+            s_credit_channel (c->channel);
+            if (!channels)
+                channels = zlistx_new ();
+            if (!zlistx_find (channels, c->channel))
+                zlistx_add_end (channels, c->channel);
+        }
+    }
+    for (arb_amqp_consumer_t *c = (arb_amqp_consumer_t *) zlistx_first (queue->ranks); c;
+         c = (arb_amqp_consumer_t *) zlistx_next (queue->ranks))
+        if (c->sub && !c->shared && !s_waits (c) && !c->channel->ending) {
+            s_credit (c->channel, c, false);
+            if (c->bound) {
+                if (!channels)
+                    channels = zlistx_new ();
+                if (!zlistx_find (channels, c->channel))
+                    zlistx_add_end (channels, c->channel);
+            }
+        }
+    for (arb_amqp_channel_t *ch = channels ? (arb_amqp_channel_t *) zlistx_first (channels) : NULL;
+         ch; ch = (arb_amqp_channel_t *) zlistx_next (channels))
+        s_rank_channel (ch);
+    zlistx_destroy (&channels);
+    queue->ranking = false;
+}
+
+//  basic.consume's x-priority (args may be NULL): 0 and *priority set (0
+//  without one), or -1 if it is not an integer, with RabbitMQ's reason
+//  in why.
+static int
+s_priority_arg (const amqp_table_t *args, int64_t *priority, char *why, size_t size)
+{
+    *priority = 0;
+    const amqp_field_value_t *value = args ? arb_amqp_table_get (args, "x-priority") : NULL;
+    if (!value)
+        return 0;
+    switch (value->kind) {
+        //  RabbitMQ's integer argument types (not a timestamp, nor 'L')
+        case AMQP_FIELD_KIND_I8:
+        case AMQP_FIELD_KIND_U8:
+        case AMQP_FIELD_KIND_I16:
+        case AMQP_FIELD_KIND_U16:
+        case AMQP_FIELD_KIND_I32:
+        case AMQP_FIELD_KIND_U32:
+        case AMQP_FIELD_KIND_I64:
+            arb_amqp_value_int (value, priority);
+            return 0;
+        default:
+            snprintf (why, size, "expected integer, got %s", arb_amqp_value_type_name (value));
+            return -1;
+    }
 }
 
 //  ---------------------------------------------------------------------
@@ -192,7 +363,8 @@ s_on_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *
 {
     (void) sub;
     arb_amqp_consumer_t *consumer = (arb_amqp_consumer_t *) arg;
-    if (s_waits (consumer)) {
+    //  one that waits for a higher priority takes what was on its way
+    if (s_sac_waits (consumer)) {
         //  cannot be (a waiting consumer holds no credit: see the top); if
         //  it were, the message goes back rather than to one not active
         zsys_error ("amqp: a task came to a consumer that waits its turn queue=%s tag=%s",
@@ -271,9 +443,19 @@ s_shared_remake (arb_amqp_channel_t *self)
 //  Whether consumer waits its turn: its queue has a single active consumer
 //  and that is another one. Such a consumer holds no credit (see the top).
 static bool
-s_waits (arb_amqp_consumer_t *consumer)
+s_sac_waits (arb_amqp_consumer_t *consumer)
 {
     return consumer->queue->sac && zlistx_head (consumer->queue->sac) != consumer;
+}
+
+//  Whether consumer waits: its turn (single active consumer), or for the
+//  consumers of a higher priority to be blocked (one sharing the channel's
+//  subscription never does: see the top). It holds no credit.
+static bool
+s_waits (arb_amqp_consumer_t *consumer)
+{
+    return s_sac_waits (consumer)
+           || (!consumer->shared && consumer->priority < consumer->queue->top_priority);
 }
 
 //  The active consumer of queue (single active consumer) ended: the next
@@ -323,13 +505,21 @@ s_consumer_end (arb_amqp_channel_t *self, arb_amqp_consumer_t *consumer)
     bool active = consumer->sac_handle && !s_waits (consumer);
     if (consumer->sac_handle)
         zlistx_delete (queue->sac, consumer->sac_handle);
+    zlistx_delete (queue->ranks, consumer->rank_handle);
+    if (consumer->priority) {
+        queue->prioritized--;
+        server->prioritized--;
+    }
     zlistx_delete (self->consumers, consumer->handle);
     if (shared && !self->ending && !s_shared_has (self, queue))
         s_shared_remake (self);  //  fewer queues: cannot fail
-    else if (bound && !self->ending)
+    else if (bound && !self->ending) {
         s_credit_channel (self);  //  the credit it held is the others' now
+        s_rank_channel (self);
+    }
     if (active)
         s_sac_next (queue);
+    s_rank (queue);  //  it may have been the top one
     if (queue->auto_delete && queue->had_consumer && queue->consumers == 0)
         arb_amqp_delete_queue (server, queue, NULL, NULL);
     else
@@ -398,6 +588,16 @@ arb_amqp_channel_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
         arb_amqp_channel_fail (self, AMQP_ACCESS_REFUSED, text, AMQP_BASIC_CONSUME_METHOD);
         return -1;
     }
+    int64_t priority;
+    char why[80];
+    if (s_priority_arg (&m->arguments, &priority, why, sizeof (why)) != 0) {
+        snprintf (text, sizeof (text),
+                  "PRECONDITION_FAILED - invalid arg 'x-priority' for queue '%.200s' in vhost "
+                  "'%.60s': \"%.40s\"",
+                  queue->name, arb_amqp_vhost_name (self->conn->vhost), why);
+        arb_amqp_channel_fail (self, AMQP_PRECONDITION_FAILED, text, AMQP_BASIC_CONSUME_METHOD);
+        return -1;
+    }
     char *tag = arb_amqp_frame_str (m->consumer_tag);
     if (!*tag) {
         free (tag);
@@ -416,21 +616,32 @@ arb_amqp_channel_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
     consumer->queue = queue;
     consumer->no_ack = m->no_ack;
     consumer->exclusive = exclusive;
+    consumer->priority = priority;
     //  under the channel's prefetch alone, one subscription for all;
     //  else its own, with its prefetch as credit (none for no_ack, as
     //  RabbitMQ), and under both, out of the channel's room too (bound).
     //  A consumer of a queue with a single active consumer has its own,
     //  whose credit is 0 while it waits its turn (see the top): under the
-    //  channel's prefetch alone, it is bound with no prefetch of its own
+    //  channel's prefetch alone, it is bound with no prefetch of its own.
+    //  So is one of a queue with consumer priorities, or with one of its
+    //  own, which may have to wait. Its queue's top priority is computed
+    //  with it before it subscribes (with none of its credit yet: sub 0)
     uint32_t window = ARB_AMQP_WINDOW;
     if (!m->no_ack && self->prefetch && self->prefetch < window)
         window = self->prefetch;
     consumer->window = window;
     bool sac = queue->sac != NULL;
-    consumer->shared = !m->no_ack && self->prefetch_channel && !self->prefetch && !sac;
-    consumer->bound = !m->no_ack && self->prefetch_channel && (self->prefetch || sac);
+    bool own = sac || priority || queue->prioritized;
+    consumer->shared = !m->no_ack && self->prefetch_channel && !self->prefetch && !own;
+    consumer->bound = !m->no_ack && self->prefetch_channel && (self->prefetch || own);
     if (sac)
         consumer->sac_handle = zlistx_add_end (queue->sac, consumer);
+    consumer->rank_handle = zlistx_add_end (queue->ranks, consumer);
+    if (priority) {
+        queue->prioritized++;
+        self->conn->server->prioritized++;
+    }
+    s_rank (queue);
     bool subscribed;
     if (consumer->shared) {
         if (!self->shared_sub)
@@ -458,6 +669,12 @@ arb_amqp_channel_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
     if (!subscribed) {
         if (consumer->sac_handle)
             zlistx_delete (queue->sac, consumer->sac_handle);
+        zlistx_delete (queue->ranks, consumer->rank_handle);
+        if (priority) {
+            queue->prioritized--;
+            self->conn->server->prioritized--;
+        }
+        s_rank (queue);
         free (consumer->tag);
         free (consumer);
         arb_amqp_channel_fail (self, AMQP_RESOURCE_ERROR,

@@ -88,6 +88,7 @@ s_queue_destructor (void **item)
     arb_amqp_model_free_qargs (&queue->settings);
     zchunk_destroy (&queue->args);
     zlistx_destroy (&queue->sac);
+    zlistx_destroy (&queue->ranks);
     free (queue->name);
     free (queue->broker);
     free (queue);

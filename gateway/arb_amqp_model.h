@@ -112,6 +112,15 @@ struct _arb_amqp_queue_t {
     //  borrowed consumers, callers add and remove them); NULL for a queue
     //  without it
     zlistx_t *sac;
+    //  consumer priorities (x-priority): every consumer of the gateway on
+    //  it (owned list of borrowed consumers, callers add and remove them),
+    //  how many of them have a priority other than 0, and the highest
+    //  priority of those not blocked (INT64_MIN: none, or no priorities),
+    //  below which a consumer waits (arb_amqp_consumer.c; callers set)
+    zlistx_t *ranks;
+    size_t prioritized;
+    int64_t top_priority;
+    bool ranking;  //  its ranking is under way (callers set)
 };
 
 struct _arb_amqp_exchange_t {

@@ -66,6 +66,7 @@ struct _arb_amqp_t {
     uint64_t started_ms;       //  monotonic ms at start
     arb_stream_io_t io;        //  the connections' shared read buffer and byte counts
     arb_amqp_targets_t route;  //  a publish's queues while it is routed (kept empty)
+    size_t prioritized;        //  consumers with an x-priority other than 0, of every queue
     zlistx_t *trims;           //  owned: x-max-length(-bytes) trims under way (arb_amqp.c)
     zlistx_t *deadletters;     //  owned: messages being dead-lettered (arb_amqp_deadletter.c)
     zlistx_t *admits;  //  owned: messages for queues that refuse to overflow (arb_amqp_admit.c)
@@ -147,13 +148,15 @@ typedef struct {
     uint32_t sub;                 //  the link's subscription
     bool no_ack;
     bool exclusive;
-    bool shared;       //  under the channel's prefetch: the channel's subscription, not sub
-    bool bound;        //  its own prefetch (window) and the channel's both: sub's credit
-                       //  comes out of the channel's room too
-    uint32_t window;   //  unacked deliveries at most (its prefetch, or ARB_AMQP_WINDOW)
-    size_t unacked;    //  its unacked deliveries (not shared)
-    void *handle;      //  in the channel's consumer list
-    void *sac_handle;  //  in its queue's sac list (x-single-active-consumer), or NULL
+    bool shared;        //  under the channel's prefetch: the channel's subscription, not sub
+    bool bound;         //  its own prefetch (window) and the channel's both: sub's credit
+                        //  comes out of the channel's room too
+    uint32_t window;    //  unacked deliveries at most (its prefetch, or ARB_AMQP_WINDOW)
+    size_t unacked;     //  its unacked deliveries (not shared)
+    void *handle;       //  in the channel's consumer list
+    void *sac_handle;   //  in its queue's sac list (x-single-active-consumer), or NULL
+    int64_t priority;   //  x-priority (0: none)
+    void *rank_handle;  //  in its queue's ranks list
 } arb_amqp_consumer_t;
 
 typedef struct {

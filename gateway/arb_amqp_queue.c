@@ -357,6 +357,8 @@ arb_amqp_model_add_queue (arb_amqp_vhost_t *vhost,
         memset (&queue->settings, 0, sizeof (queue->settings));
     if (queue->settings.single_active)
         queue->sac = zlistx_new ();
+    queue->ranks = zlistx_new ();
+    queue->top_priority = INT64_MIN;
     zhashx_update (vhost->queues, name, queue);
     return queue;
 }

@@ -163,6 +163,71 @@ def test_pika_prefetch_per_consumer_and_per_channel(gateway):
     c.close()
 
 
+def test_consumer_priorities_through_cancels_and_closes(gateway):
+    """x-priority ranks the consumers of one queue over connections and
+    channels: the high ones get the messages while they have room, the
+    low one the rest; a cancelled high consumer (its unacked kept) no
+    longer counts, a closed channel's unacked come back to the one with
+    room, and a new high consumer on another connection takes over."""
+    low_conn, high_conn = connect(gateway), connect(gateway)
+    setup = low_conn.channel()
+    setup.queue_declare('prio')
+    low_got = []
+    low = low_conn.channel()
+    low.basic_qos(prefetch_count=50)
+    low.basic_consume('prio', lambda c, m, p, b: (low_got.append(b), c.basic_ack(m.delivery_tag)))
+    high = {}
+    for name in ('h1', 'h2'):
+        ch = high_conn.channel()
+        ch.basic_qos(prefetch_count=1)
+        got = []
+        tag = ch.basic_consume('prio', lambda c, m, p, b, got=got: got.append((m, b)),
+                               arguments={'x-priority': 5})
+        high[name] = (ch, tag, got)
+    conns = [low_conn, high_conn]
+
+    def pump(until, what):
+        wait_until(lambda: [c.process_data_events(time_limit=0.02) for c in conns
+                            if c.is_open] and until(), timeout=10, what=what)
+
+    def publish(*bodies):
+        for body in bodies:
+            setup.basic_publish('', 'prio', body)
+    publish(b'1', b'2', b'3', b'4')
+    pump(lambda: len(low_got) == 2, 'two for the low consumer')
+    assert sorted(b for h in high.values() for _, b in h[2]) == [b'1', b'2']
+    assert low_got == [b'3', b'4']
+    # h1 cancelled with its message unacked: h2 is the only high one
+    h1, h1_tag, h1_got = high['h1']
+    h1.basic_cancel(h1_tag)
+    h2, _, h2_got = high['h2']
+    h2.basic_ack(h2_got[0][0].delivery_tag)
+    pump(lambda: True, 'the ack')
+    publish(b'5', b'6')
+    pump(lambda: len(h2_got) == 2 and len(low_got) == 3, 'one each')
+    assert h2_got[1][1] == b'5' and low_got[2] == b'6'
+    # h2's channel closed: its unacked one comes back, to the low consumer
+    h2.close()
+    pump(lambda: len(low_got) == 4, 'the returned one')
+    assert low_got[3] == b'5'
+    # a new high consumer elsewhere takes the next, the low one the rest
+    other = connect(gateway)
+    conns.append(other)
+    h3_got = []
+    h3 = other.channel()
+    h3.basic_qos(prefetch_count=1)
+    h3.basic_consume('prio', lambda c, m, p, b: h3_got.append(b), arguments={'x-priority': 1})
+    publish(b'7', b'8')
+    pump(lambda: len(h3_got) == 1 and len(low_got) == 5, 'the new high consumer first')
+    assert h3_got == [b'7'] and low_got[4] == b'8'
+    # the first high connection closed: h1's unacked one goes to the low
+    high_conn.close()
+    pump(lambda: len(low_got) == 6, "h1's returned one")
+    assert low_got[5] == b'1' or low_got[5] == b'2'
+    for c in (low_conn, other):
+        c.close()
+
+
 def test_pika_prefetch_per_consumer_under_a_channel_prefetch(gateway):
     """basic.qos global=True and global=False together: a delivery needs
     room under both, as RabbitMQ's."""
@@ -1355,12 +1420,11 @@ def test_server_properties_advertise_what_is_implemented(gateway):
     props = raw.start.server_properties
     caps = props[b'capabilities'] if b'capabilities' in props else props['capabilities']
     caps = {k.decode() if isinstance(k, bytes) else k: v for k, v in caps.items()}
-    # exactly these: no connection.blocked or consumer_priorities, which
-    # the gateway does not do
+    # exactly these: no connection.blocked, which the gateway does not do
     assert caps == {'publisher_confirms': True, 'exchange_exchange_bindings': True,
                     'basic.nack': True, 'consumer_cancel_notify': True,
                     'authentication_failure_close': True, 'per_consumer_qos': True,
-                    'direct_reply_to': True}
+                    'direct_reply_to': True, 'consumer_priorities': True}
     assert raw.start.mechanisms.split() == [b'PLAIN', b'AMQPLAIN']
     assert (raw.start.version_major, raw.start.version_minor) == (0, 9)
     assert raw.tune.frame_max >= 4096 and raw.tune.heartbeat > 0
