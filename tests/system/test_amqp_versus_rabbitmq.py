@@ -1796,9 +1796,11 @@ def quorum_delivery_limit(run):
 class Sac:
     """A consumer of a queue with a single active consumer, on a channel
     of its own (of conn, or of a connection of its own), and what it got:
-    (body, redelivered) in order. ack: acks each delivery as it comes."""
+    (body, redelivered) in order. ack: acks each delivery as it comes;
+    auto_ack: consumes with no_ack; arguments: basic.consume's."""
 
-    def __init__(self, run, queue, conn=None, prefetch=0, global_qos=False, ack=False):
+    def __init__(self, run, queue, conn=None, prefetch=0, global_qos=False, ack=False,
+                 auto_ack=False, arguments=None):
         self.conn = conn or run.connect()
         self.ch = self.conn.channel()
         if prefetch:
@@ -1806,12 +1808,15 @@ class Sac:
         self.got, self.tags = [], []
 
         def on(ch, method, props, body):
-            self.got.append((body, method.redelivered))
+            self.got.append(self.item(method, body))
             if ack:
                 ch.basic_ack(method.delivery_tag)
-            else:
+            elif not auto_ack:
                 self.tags.append(method.delivery_tag)
-        self.tag = self.ch.basic_consume(queue, on)
+        self.tag = self.ch.basic_consume(queue, on, auto_ack=auto_ack, arguments=arguments)
+
+    def item(self, method, body):
+        return (body, method.redelivered)
 
 
 def pump(consumers, until=None, seconds=3.0):
@@ -2159,25 +2164,16 @@ def sender_selected_in_a_transaction(run):
 # consumer priorities (x-priority of basic.consume)
 
 
-class Prio:
-    """A consumer with x-priority (None: without), on a channel of its own."""
+class Prio(Sac):
+    """A consumer with x-priority (None: without), on a channel of its own,
+    and the bodies it got in order."""
 
-    def __init__(self, run, queue, priority, conn=None, prefetch=0, global_qos=False,
-                 ack=False, auto_ack=False):
-        self.conn = conn or run.connect()
-        self.ch = self.conn.channel()
-        if prefetch:
-            self.ch.basic_qos(prefetch_count=prefetch, global_qos=global_qos)
-        self.got, self.tags = [], []
+    def __init__(self, run, queue, priority, **kw):
+        super().__init__(run, queue, arguments=None if priority is None
+                         else {'x-priority': priority}, **kw)
 
-        def on(ch, method, props, body):
-            self.got.append(body)
-            if ack:
-                ch.basic_ack(method.delivery_tag)
-            elif not auto_ack:
-                self.tags.append(method.delivery_tag)
-        args = None if priority is None else {'x-priority': priority}
-        self.tag = self.ch.basic_consume(queue, on, auto_ack=auto_ack, arguments=args)
+    def item(self, method, body):
+        return body
 
 
 def publish_n(ch, q, first, n):
