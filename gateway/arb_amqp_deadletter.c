@@ -28,6 +28,12 @@
     x-first-death-queue, -reason and -exchange are set once. A copy that
     would come back to a queue already in its x-death with no rejection
     since is not made (RabbitMQ's cycle rule).
+
+    Sender-selected distribution (CC, arb_amqp_publisher.c), as RabbitMQ
+    3.10: a message's routing keys are its publish's and its CC's; they
+    are x-death's routing-keys, and route the dead letter unless the
+    queue has an x-dead-letter-routing-key, which then takes CC out of its
+    headers. BCC's keys, taken out at the publish, are not kept.
 */
 
 #include "arb_amqp_priv.h"
@@ -157,7 +163,7 @@ s_deaths (const amqp_array_t *old,
           const char *queue,
           const char *reason,
           amqp_bytes_t exchange,
-          amqp_bytes_t key,
+          amqp_array_t keys,
           const amqp_bytes_t *expiration)
 {
     amqp_array_t out = {0, NULL};
@@ -198,9 +204,7 @@ s_deaths (const amqp_array_t *old,
     else {
         amqp_table_entry_t *entries =
             (amqp_table_entry_t *) amqp_pool_alloc (pool, 7 * sizeof (amqp_table_entry_t));
-        amqp_field_value_t *keys =
-            (amqp_field_value_t *) amqp_pool_alloc (pool, sizeof (amqp_field_value_t));
-        assert (entries && keys);
+        assert (entries);
         int m = 0;
         entries[m].key = amqp_cstring_bytes ("count");
         entries[m].value.kind = AMQP_FIELD_KIND_I64;
@@ -214,10 +218,9 @@ s_deaths (const amqp_array_t *old,
         entries[m++].value.value.u64 = (uint64_t) zclock_time () / 1000;
         entries[m].key = amqp_cstring_bytes ("exchange");
         entries[m++].value = s_str (exchange);
-        *keys = s_str (key);
         entries[m].key = amqp_cstring_bytes ("routing-keys");
         entries[m].value.kind = AMQP_FIELD_KIND_ARRAY;
-        entries[m++].value.value.array = (amqp_array_t){1, keys};
+        entries[m++].value.value.array = keys;
         if (expiration) {
             entries[m].key = amqp_cstring_bytes ("original-expiration");
             entries[m++].value = s_str (*expiration);
@@ -409,12 +412,46 @@ arb_amqp_deadletter (arb_amqp_t *self,
             if (s_is (props->headers.entries[i].key, "x-death")
                 && props->headers.entries[i].value.kind == AMQP_FIELD_KIND_ARRAY)
                 old = &props->headers.entries[i].value.value.array;
-    amqp_array_t deaths = s_deaths (old, &pool, queue->name, reason, x, k, expiration);
+    //  its routing keys: the publish's, then its CC's (see the top)
+    int cc = -1;
+    for (int i = 0; (props->_flags & AMQP_BASIC_HEADERS_FLAG) && i < props->headers.num_entries;
+         i++)
+        if (s_is (props->headers.entries[i].key, "CC")
+            && props->headers.entries[i].value.kind == AMQP_FIELD_KIND_ARRAY)
+            cc = i;
+    const amqp_array_t *ccs = cc >= 0 ? &props->headers.entries[cc].value.value.array : NULL;
+    int nkeys = 1 + (ccs ? ccs->num_entries : 0);
+    amqp_array_t keys = {0, (amqp_field_value_t *) amqp_pool_alloc (
+                                &pool, (size_t) nkeys * sizeof (amqp_field_value_t))};
+    char **routes = (char **) zmalloc ((size_t) nkeys * sizeof (char *));
+    assert (keys.entries);
+    keys.entries[keys.num_entries++] = s_str (k);
+    routes[0] = strdup (key);
+    size_t nroutes = 1;
+    for (int i = 0; ccs && i < ccs->num_entries; i++)
+        if (ccs->entries[i].kind == AMQP_FIELD_KIND_UTF8) {
+            keys.entries[keys.num_entries++] = ccs->entries[i];
+            if (!queue->settings.dlrk)
+                routes[nroutes++] = strndup ((const char *) ccs->entries[i].value.bytes.bytes,
+                                             ccs->entries[i].value.bytes.len);
+        }
+    amqp_array_t deaths = s_deaths (old, &pool, queue->name, reason, x, keys, expiration);
+    if (cc >= 0 && queue->settings.dlrk) {
+        //  (after s_deaths: old points into these entries)
+        amqp_table_t *h = &props->headers;
+        memmove (h->entries + cc, h->entries + cc + 1,
+                 (size_t) (h->num_entries - cc - 1) * sizeof (amqp_table_entry_t));
+        h->num_entries--;
+    }
     s_set_headers (props, &pool, deaths, queue->name, reason, x);
 
     arb_amqp_targets_t *targets = &self->route;
     assert (targets->n == 0);  //  nothing routes while a message is routed
-    arb_amqp_model_route (exchange, key, &props->headers, targets);
+    arb_amqp_model_route_keys (exchange, (const char *const *) routes, nroutes, &props->headers,
+                               targets);
+    for (size_t i = 0; i < nroutes; i++)
+        free (routes[i]);
+    free (routes);
     if (!streq (reason, "rejected"))
         for (size_t i = targets->n; i-- > 0;)
             if (s_is_cycle (&deaths, targets->v[i]->name)) {
