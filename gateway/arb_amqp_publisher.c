@@ -37,8 +37,8 @@
     is skipped) add routing keys to the publish's for direct and topic
     exchanges and the default one; each queue gets the message once. BCC
     is taken out of the properties before routing, so no queue, return or
-    direct reply sees it: the one case where the property bytes are
-    re-encoded. A CC or BCC header of another type closes the channel
+    direct reply sees it: the property bytes of such a message are
+    re-encoded (rabbitmq-c's encoder), not kept as they came. A CC or BCC header of another type closes the channel
     (406, RabbitMQ's text), for any exchange.
 
     Runs in the reactor's thread.

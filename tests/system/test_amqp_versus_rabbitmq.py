@@ -2310,6 +2310,25 @@ def consumer_priority_global_qos(run):
 
 
 @scenario
+def consumer_priority_under_single_active(run):
+    """A queue with a single active consumer serves its first consumer,
+    whatever the priority of a later one (RabbitMQ 3.10, classic and
+    quorum)."""
+    conn = run.connect()
+    ch = conn.channel()
+    out = {}
+    for qtype in ('classic', 'quorum'):
+        q = sac_queue(run, ch, qtype, label=qtype)
+        first = Prio(run, q, None, conn=conn, auto_ack=True)
+        high = Prio(run, q, 10, conn=conn, auto_ack=True)
+        publish_n(ch, q, 0, 4)
+        pump([first, high], lambda: len(first.got) + len(high.got) == 4)
+        pump([first, high], seconds=0.2)
+        out[qtype] = {'first': list(first.got), 'high': list(high.got)}
+    return out
+
+
+@scenario
 def consumer_priority_bad_values(run):
     """x-priority must be an integer of any width: anything else closes the
     channel (406, RabbitMQ's text); a negative or 64-bit one is taken."""
