@@ -286,22 +286,30 @@ s_bad_sender_header (const amqp_table_t *headers, const char *name)
 //  The routing keys of a message published with key and headers: key,
 //  then the long strings of its CC and BCC arrays (sender-selected
 //  distribution). *keys is an owned array of owned strings, *n its size;
-//  free them with s_keys_free. BCC is taken out of headers (in place,
-//  in the pool's memory). Returns whether it was there.
+//  free them with s_keys_free. With neither header, the common case, no
+//  array is made: *keys is NULL and the key alone routes (no allocation
+//  a publish). BCC is taken out of headers (in place, in the pool's
+//  memory). Returns whether it was there.
 static bool
 s_sender_keys (const char *key, amqp_table_t *headers, char ***keys, size_t *n)
 {
     *n = 1;
+    *keys = NULL;
     int bcc = -1;
+    bool some = false;
     for (int i = 0; headers && i < headers->num_entries; i++) {
         amqp_table_entry_t *e = &headers->entries[i];
         bool is_cc = e->key.len == 2 && memcmp (e->key.bytes, "CC", 2) == 0;
         bool is_bcc = e->key.len == 3 && memcmp (e->key.bytes, "BCC", 3) == 0;
         if (is_bcc)
             bcc = i;
-        if ((is_cc || is_bcc) && e->value.kind == AMQP_FIELD_KIND_ARRAY)
+        if ((is_cc || is_bcc) && e->value.kind == AMQP_FIELD_KIND_ARRAY) {
             *n += (size_t) e->value.value.array.num_entries;
+            some = true;
+        }
     }
+    if (!some && bcc < 0)
+        return false;
     *keys = (char **) zmalloc (*n * sizeof (char *));
     (*keys)[0] = strdup (key);
     size_t got = 1;
@@ -328,6 +336,8 @@ s_sender_keys (const char *key, amqp_table_t *headers, char ***keys, size_t *n)
 static void
 s_keys_free (char **keys, size_t n)
 {
+    if (!keys)
+        return;
     for (size_t i = 0; i < n; i++)
         free (keys[i]);
     free (keys);
@@ -389,9 +399,9 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
                                               zchunk_size (message->props), &message->body)
                           == 0;
     assert (queues->n == 0);  //  nothing routes while a publish is routed
-    size_t n = reply ? 0
-                     : arb_amqp_model_route_keys (exchange, (const char *const *) keys, nkeys,
-                                                  headers, queues);
+    const char *key = message->key;
+    const char *const *routes = keys ? (const char *const *) keys : &key;
+    size_t n = reply ? 0 : arb_amqp_model_route_keys (exchange, routes, nkeys, headers, queues);
     s_keys_free (keys, nkeys);
     s_publish_t *publish = (s_publish_t *) zmalloc (sizeof (s_publish_t));
     publish->publisher = self;
