@@ -7,13 +7,23 @@
     then, with reply_to, recording (its META set's reqid); a failure that
     may pass arms its timer, which submits or records again.
 
-    A reply is one task whose result is owed to a reply_to, by task id,
-    from its SUBMITTED (or from the records listed at start) until its
-    record is deleted:
+    A reply is one reply owed: a task's result to one reply address
+    (reply_to and correlation_id), by its record's key
+    "gw.bridge.NAME.ID.HEX" (ID the task's id, HEX the SHA-1 of the
+    address), from the SUBMITTED of the first message that owes it (or
+    from the records listed at start) until its record is deleted. Two
+    messages with one message_id find one task: with two addresses they
+    are owed two replies, two records; with the same address (the same
+    message delivered again, or sent again by its caller) one reply
+    answers both. The replies of one task are listed in bridge->tasks:
 
         WAITING -(DONE)-> PUBLISHING -(confirm)-> DELETING -> gone
            \                 |  (upstream down, window full, nack)
             \-(DONE)-> ENDED <-/  -(room)-> REWATCHING -(DONE)-> PUBLISHING
+
+    One reply of a task at a time is PUBLISHING: the upstream's confirm
+    names the task (its x-arbiter-task-id), so the others of that task
+    wait ENDED and fetch the result again once it is confirmed.
 
     A job whose upstream connection goes down is dropped (RabbitMQ
     delivers the message again); a reply stays until it is answered.
@@ -31,16 +41,19 @@
 #define S_TICK_MS      1000   //  listing the records and refused watches, again
 #define S_EVENTS_BATCH 1000   //  events from the thread handled per turn
 #define S_WATCH_BATCH  10000  //  ids per WATCH
+#define S_DIGEST_HEX   40     //  hex digits of a record key's address digest (SHA-1)
 
 typedef struct {
     arb_bridge_t *bridge;  //  borrowed
     uint64_t tag;          //  delivery tag on the connection bridge->gen
     bool digest;           //  the key is a digest of the content
     bool keyless;          //  a distinct copy of an earlier message: submitted without a key
+    bool attached;         //  its reply is owed (bridge->replies holds record)
     char key[ARB_NAME_MAX + 1];
     zframe_t *headers;  //  owned task headers, or NULL
     zframe_t *address;  //  owned reply address, or NULL: no reply wanted
     zframe_t *body;     //  owned payload, until its task is committed
+    char *record;       //  owned key of its reply's record, once committed with an address
     uint64_t ticket;    //  SUBMITTING: the gateway's submit ticket
     uint32_t reqid;     //  RECORDING: the META set
     uint64_t id;        //  its task, once committed (0 before)
@@ -57,9 +70,17 @@ typedef enum {
     S_REPLY_DELETING,    //  confirmed; its record is being deleted
 } s_reply_state_t;
 
+//  The replies owed one task's result.
+typedef struct {
+    uint64_t id;        //  the task
+    zlistx_t *replies;  //  owned list of borrowed s_reply_t, in order of arrival
+    void *publishing;   //  borrowed s_reply_t PUBLISHING, or NULL
+} s_task_t;
+
 typedef struct {
     arb_bridge_t *bridge;  //  borrowed
     uint64_t id;           //  the task
+    char *key;             //  owned: its record's key (bridge->replies' key)
     s_reply_state_t state;
     bool watched;       //  WAITING: the link took its WATCH
     zframe_t *address;  //  owned reply address
@@ -68,6 +89,8 @@ typedef struct {
     uint64_t delay_ms;  //  the next retry's delay
     arb_timer_t timer;  //  DELETING: delete again; ENDED after a nack: fetch again
     void *ended;        //  ENDED: its handle in bridge->ended (NULL while its timer runs)
+    s_task_t *task;     //  borrowed: its task's replies (bridge->tasks)
+    void *sibling;      //  its handle in task->replies
 } s_reply_t;
 
 struct _arb_bridge_t {
@@ -79,37 +102,37 @@ struct _arb_bridge_t {
     char *queue;               //  owned
     char *task_name;           //  owned
     arb_task_spec_t task;      //  the tasks' options; queue and name are ours
-    uint32_t max_pending;
-    uint64_t gen;          //  the upstream connection consuming now, 0: none
-    arb_idmap_t *jobs;     //  owned: delivery tag -> owned s_job_t
-    zlistx_t *held;        //  owned list of borrowed jobs waiting for room, in order
-    arb_idmap_t *replies;  //  owned: task id -> owned s_reply_t
-    zlistx_t *ended;       //  owned list of borrowed replies to fetch again, in order
-    size_t window;         //  replies REWATCHING or PUBLISHING
-    size_t window_bytes;   //  result bytes given to the thread, not confirmed yet
-    bool unwatched;        //  some WAITING reply's WATCH was refused
-    bool loaded;           //  the records of an earlier run were listed
-    uint32_t list_reqid;   //  the META list awaiting its answer
-    arb_timer_t tick;      //  listing and watching again
+    uint32_t max_pending;      //  replies owed and jobs submitting or recording, at most
+    uint64_t gen;              //  the upstream connection consuming now, 0: none
+    arb_idmap_t *jobs;         //  owned: delivery tag -> owned s_job_t
+    zlistx_t *held;            //  owned list of borrowed jobs waiting for room, in order
+    zhashx_t *replies;         //  owned: record key -> owned s_reply_t
+    arb_idmap_t *tasks;        //  owned: task id -> owned s_task_t (its replies)
+    zlistx_t *ended;           //  owned list of borrowed replies to fetch again, in order
+    size_t window;             //  replies REWATCHING or PUBLISHING
+    size_t window_bytes;       //  result bytes given to the thread, not confirmed yet
+    bool unwatched;            //  some WAITING reply's WATCH was refused
+    bool loaded;               //  the records of an earlier run were listed
+    size_t listed;             //  replies found by the listing so far
+    uint32_t list_reqid;       //  the META list awaiting its answer
+    arb_timer_t tick;          //  listing and watching again
 };
 
 static void s_pump (arb_bridge_t *self);
 static void s_submit (s_job_t *job);
 static void s_record (s_job_t *job);
+static void s_attach (s_job_t *job);
 
 //  ---------------------------------------------------------------------
 //  Requests to the broker
 
-//  A META request for the record of task id (value: NULL, or the bytes to
-//  set).
+//  A META request for the record key (value: NULL, or the bytes to set).
 static arb_msg_t *
-s_meta (arb_bridge_t *self, const char *op, uint64_t id, zframe_t *value)
+s_meta (arb_bridge_t *self, const char *op, const char *key, zframe_t *value)
 {
     arb_msg_t *request = arb_link_request_new (arb_gateway_link (self->gateway), ARB_MSG_META);
     arb_meta_body_t *body = arb_msg_meta (request);
     body->op = op;
-    char key[ARB_NAME_MAX + 64];
-    snprintf (key, sizeof (key), "%s%" PRIu64, self->prefix, id);
     body->key = arb_msg_strdup (request, key);
     if (value) {
         uint8_t *copy = (uint8_t *) arb_msg_alloc (request, zframe_size (value));
@@ -117,6 +140,36 @@ s_meta (arb_bridge_t *self, const char *op, uint64_t id, zframe_t *value)
         body->value = (arb_bin_t){copy, zframe_size (value)};
     }
     return request;
+}
+
+//  The key of the record of task id's reply to address: new string.
+static char *
+s_record_key (arb_bridge_t *self, uint64_t id, zframe_t *address)
+{
+    zdigest_t *digest = zdigest_new ();
+    zdigest_update (digest, zframe_data (address), zframe_size (address));
+    char *key = zsys_sprintf ("%s%" PRIu64 ".%s", self->prefix, id, zdigest_string (digest));
+    zdigest_destroy (&digest);
+    return key;
+}
+
+//  The task id of a record key (what follows the prefix: "ID.HEX", or "ID"
+//  as gateways before the digest wrote it), or 0 if it is none.
+static uint64_t
+s_record_id (const char *rest)
+{
+    char *end = NULL;
+    if (*rest < '1' || *rest > '9')
+        return 0;
+    uint64_t id = strtoull (rest, &end, 10);
+    if (*end == '.') {
+        size_t n = strspn (end + 1, "0123456789ABCDEF");
+        if (n != S_DIGEST_HEX || end[1 + n])
+            return 0;
+    }
+    else if (*end)
+        return 0;
+    return id;
 }
 
 //  Watches n task ids. 0, or -1 if the link refused the request.
@@ -148,16 +201,29 @@ static void s_arm_tick (arb_bridge_t *self);
 //  ---------------------------------------------------------------------
 //  Replies
 
+//  A reply owed (WAITING, not watched yet) of task id to address (taken),
+//  its record key (taken).
 static s_reply_t *
-s_reply_new (arb_bridge_t *self, uint64_t id, zframe_t **address_p)
+s_reply_new (arb_bridge_t *self, uint64_t id, char **key_p, zframe_t **address_p)
 {
     s_reply_t *reply = (s_reply_t *) zmalloc (sizeof (s_reply_t));
     reply->bridge = self;
     reply->id = id;
+    reply->key = *key_p;
+    *key_p = NULL;
     reply->address = *address_p;
     *address_p = NULL;
     reply->delay_ms = S_RETRY_MIN_MS;
-    arb_idmap_insert (self->replies, id, reply);
+    zhashx_insert (self->replies, reply->key, reply);
+    s_task_t *task = (s_task_t *) arb_idmap_lookup (self->tasks, id);
+    if (!task) {
+        task = (s_task_t *) zmalloc (sizeof (s_task_t));
+        task->id = id;
+        task->replies = zlistx_new ();
+        arb_idmap_insert (self->tasks, id, task);
+    }
+    reply->task = task;
+    reply->sibling = zlistx_add_end (task->replies, reply);
     return reply;
 }
 
@@ -166,13 +232,23 @@ s_reply_destroy (s_reply_t **reply_p)
 {
     s_reply_t *reply = *reply_p;
     arb_bridge_t *self = reply->bridge;
-    arb_idmap_remove (self->replies, reply->id);
+    zhashx_delete (self->replies, reply->key);
+    s_task_t *task = reply->task;
+    zlistx_delete (task->replies, reply->sibling);
+    if (task->publishing == reply)
+        task->publishing = NULL;
+    if (zlistx_size (task->replies) == 0) {
+        arb_idmap_remove (self->tasks, task->id);
+        zlistx_destroy (&task->replies);
+        free (task);
+    }
     if (reply->ended)
         zlistx_delete (self->ended, reply->ended);
     if (reply->reqid)
         arb_gateway_forget (self->gateway, reply->reqid);
     arb_reactor_disarm (self->reactor, &reply->timer);
     zframe_destroy (&reply->address);
+    free (reply->key);
     free (reply);
     *reply_p = NULL;
 }
@@ -181,6 +257,8 @@ s_reply_destroy (s_reply_t **reply_p)
 static void
 s_window_leave (arb_bridge_t *self, s_reply_t *reply)
 {
+    if (reply->state == S_REPLY_PUBLISHING)
+        reply->task->publishing = NULL;
     self->window--;
     self->window_bytes -= reply->bytes;
     reply->bytes = 0;
@@ -219,7 +297,7 @@ static void
 s_delete (s_reply_t *reply)
 {
     arb_bridge_t *self = reply->bridge;
-    arb_msg_t *request = s_meta (self, "del", reply->id, NULL);
+    arb_msg_t *request = s_meta (self, "del", reply->key, NULL);
     reply->reqid = arb_gateway_send (self->gateway, &request, s_on_deleted, reply);
     if (!reply->reqid)
         arb_reactor_arm (self->reactor, &reply->timer, s_backoff (&reply->delay_ms),
@@ -241,43 +319,60 @@ s_on_reply_timer (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
     }
 }
 
-//  A watched task ended (or was found ended again).
+//  Publishes the ended task's result to one reply.
 static void
-s_on_done (void *arg, arb_done_task_t *task)
+s_publish (arb_bridge_t *self, s_reply_t *reply, arb_done_task_t *task)
 {
-    arb_bridge_t *self = (arb_bridge_t *) arg;
-    s_reply_t *reply = (s_reply_t *) arb_idmap_lookup (self->replies, task->id);
-    if (!reply || (reply->state != S_REPLY_WAITING && reply->state != S_REPLY_REWATCHING))
-        return;
-    if (reply->state == S_REPLY_REWATCHING)
-        s_window_leave (self, reply);
-    size_t size = task->result ? zframe_size (task->result) : 0;
-    if (!self->gen || self->window >= ARB_BRIDGE_WINDOW
-        || (self->window > 0 && self->window_bytes + size > ARB_BRIDGE_WINDOW_BYTES)) {
-        s_reply_end (self, reply);
-        return;
-    }
     const char *state = arb_state_name ((int) task->state);
     const char *error = task->state == ARB_STATE_SUCCEEDED ? NULL : task->error;
     if (task->state == ARB_DONE_UNKNOWN) {
         state = "unknown";
         error = "the broker does not know this task (its retention ended?)";
     }
+    size_t size = task->result ? zframe_size (task->result) : 0;
     //  the record is borrowed: other listeners may read the result too
     zframe_t *result = task->result ? zframe_dup (task->result) : NULL;
     arb_upstream_publish (self->upstream, self->gen, reply->id, reply->address, state, error,
                           &result);
     reply->state = S_REPLY_PUBLISHING;
+    reply->task->publishing = reply;
     reply->bytes = size;
     self->window++;
     self->window_bytes += size;
 }
 
+//  A watched task ended (or was found ended again): the first of its
+//  replies waiting for it goes upstream, if there is room; the others
+//  fetch the result again later.
+static void
+s_on_done (void *arg, arb_done_task_t *task)
+{
+    arb_bridge_t *self = (arb_bridge_t *) arg;
+    s_task_t *owed = (s_task_t *) arb_idmap_lookup (self->tasks, task->id);
+    if (!owed)
+        return;
+    size_t size = task->result ? zframe_size (task->result) : 0;
+    for (s_reply_t *reply = (s_reply_t *) zlistx_first (owed->replies); reply;
+         reply = (s_reply_t *) zlistx_next (owed->replies)) {
+        if (reply->state != S_REPLY_WAITING && reply->state != S_REPLY_REWATCHING)
+            continue;
+        if (reply->state == S_REPLY_REWATCHING)
+            s_window_leave (self, reply);
+        if (owed->publishing || !self->gen || self->window >= ARB_BRIDGE_WINDOW
+            || (self->window > 0 && self->window_bytes + size > ARB_BRIDGE_WINDOW_BYTES))
+            s_reply_end (self, reply);
+        else
+            s_publish (self, reply, task);
+    }
+}
+
+//  RabbitMQ confirmed (ok) or refused the reply of task id being published.
 static void
 s_on_confirmed (arb_bridge_t *self, uint64_t id, bool ok)
 {
-    s_reply_t *reply = (s_reply_t *) arb_idmap_lookup (self->replies, id);
-    if (!reply || reply->state != S_REPLY_PUBLISHING)
+    s_task_t *owed = (s_task_t *) arb_idmap_lookup (self->tasks, id);
+    s_reply_t *reply = owed ? (s_reply_t *) owed->publishing : NULL;
+    if (!reply)
         return;
     s_window_leave (self, reply);
     if (ok) {
@@ -302,24 +397,24 @@ s_watch_refused (arb_bridge_t *self)
     self->unwatched = false;
     uint64_t *ids = (uint64_t *) zmalloc (S_WATCH_BATCH * sizeof (uint64_t));
     s_reply_t **batch = (s_reply_t **) zmalloc (S_WATCH_BATCH * sizeof (s_reply_t *));
-    size_t cursor = 0, n = 0;
-    void *value;
-    bool more = true;
-    while (more) {
-        uint64_t id;
-        more = arb_idmap_next (self->replies, &cursor, &id, &value);
-        s_reply_t *reply = (s_reply_t *) value;
-        if (more && reply->state == S_REPLY_WAITING && !reply->watched) {
+    size_t n = 0;
+    s_reply_t *reply = (s_reply_t *) zhashx_first (self->replies);
+    while (true) {
+        if (reply && reply->state == S_REPLY_WAITING && !reply->watched) {
             batch[n] = reply;
-            ids[n++] = id;
+            ids[n++] = reply->id;
         }
-        if (n == S_WATCH_BATCH || (!more && n > 0)) {
+        if (reply)
+            reply = (s_reply_t *) zhashx_next (self->replies);
+        if (n == S_WATCH_BATCH || (!reply && n > 0)) {
             bool ok = s_watch_ids (self, ids, n) == 0;
             for (size_t i = 0; i < n; i++)
                 batch[i]->watched = ok;
             self->unwatched |= !ok;
             n = 0;
         }
+        if (!reply)
+            break;
     }
     free (ids);
     free (batch);
@@ -346,6 +441,7 @@ s_job_destroy (s_job_t **job_p)
     zframe_destroy (&job->headers);
     zframe_destroy (&job->address);
     zframe_destroy (&job->body);
+    free (job->record);
     free (job);
     *job_p = NULL;
 }
@@ -373,16 +469,24 @@ s_job_refuse (s_job_t *job, int code, const char *why)
     s_pump (self);
 }
 
+//  Its next step, again (a failure may have passed).
+static void
+s_job_again (s_job_t *job)
+{
+    if (!job->id)
+        s_submit (job);
+    else if (!job->attached)
+        s_attach (job);
+    else
+        s_record (job);
+}
+
 static void
 s_on_job_timer (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
 {
     (void) reactor;
     (void) timer;
-    s_job_t *job = (s_job_t *) arg;
-    if (job->id)
-        s_record (job);
-    else
-        s_submit (job);
+    s_job_again ((s_job_t *) arg);
 }
 
 //  The broker did not answer, or cannot now: try again later (RabbitMQ
@@ -414,17 +518,46 @@ static void
 s_record (s_job_t *job)
 {
     arb_bridge_t *self = job->bridge;
-    s_reply_t *reply = (s_reply_t *) arb_idmap_lookup (self->replies, job->id);
+    s_reply_t *reply = (s_reply_t *) zhashx_lookup (self->replies, job->record);
     if (!reply || reply->state == S_REPLY_DELETING) {
-        //  answered already (a message delivered again after its ack was
-        //  lost, or a record tried again): no record is needed
+        //  its reply went out (RabbitMQ confirmed it) since the job found
+        //  it owed: no record is needed
         s_job_finish (job);
         return;
     }
-    arb_msg_t *request = s_meta (self, "set", job->id, job->address);
+    arb_msg_t *request = s_meta (self, "set", job->record, job->address);
     job->reqid = arb_gateway_send (self->gateway, &request, s_on_recorded, job);
     if (!job->reqid)
         s_job_retry (job, "record", arb_gateway_error (self->gateway));
+}
+
+//  The job's task is committed: its reply is owed (a reply to the same
+//  address owed already answers it too), then recorded.
+static void
+s_attach (s_job_t *job)
+{
+    arb_bridge_t *self = job->bridge;
+    s_reply_t *reply = (s_reply_t *) zhashx_lookup (self->replies, job->record);
+    if (reply && reply->state == S_REPLY_DELETING) {
+        //  answered before this message came (a resend after its reply):
+        //  once the old record is gone, it is owed again
+        arb_reactor_arm (self->reactor, &job->timer, s_backoff (&job->delay_ms), s_on_job_timer,
+                         job);
+        return;
+    }
+    if (!reply) {
+        char *key = strdup (job->record);
+        zframe_t *address = zframe_dup (job->address);
+        reply = s_reply_new (self, job->id, &key, &address);
+        reply->watched = s_watch_ids (self, &reply->id, 1) == 0;
+        if (!reply->watched) {
+            self->unwatched = true;
+            s_arm_tick (self);
+        }
+    }
+    job->attached = true;
+    job->delay_ms = S_RETRY_MIN_MS;
+    s_record (job);
 }
 
 static void
@@ -464,17 +597,8 @@ s_on_submitted (arb_gateway_t *gateway,
         s_job_finish (job);
         return;
     }
-    s_reply_t *reply = (s_reply_t *) arb_idmap_lookup (self->replies, task->id);
-    if (!reply) {
-        zframe_t *address = zframe_dup (job->address);
-        reply = s_reply_new (self, task->id, &address);
-        reply->watched = s_watch_ids (self, &reply->id, 1) == 0;
-        if (!reply->watched) {
-            self->unwatched = true;
-            s_arm_tick (self);
-        }
-    }
-    s_record (job);
+    job->record = s_record_key (self, job->id, job->address);
+    s_attach (job);
 }
 
 static void
@@ -491,12 +615,13 @@ s_submit (s_job_t *job)
         s_job_refuse (job, ARB_ERR_INVALID, arb_gateway_error (self->gateway));
 }
 
-//  Whether one more task may await its reply.
+//  Whether one more message may be submitted: replies owed, and jobs
+//  that may owe one (submitting, recording), count against max_pending.
 static bool
 s_has_room (arb_bridge_t *self)
 {
     size_t busy = arb_idmap_size (self->jobs) - zlistx_size (self->held);
-    return arb_idmap_size (self->replies) + busy < self->max_pending;
+    return zhashx_size (self->replies) + busy < self->max_pending;
 }
 
 //  Starts the jobs there is room for, and fetches the results of ended
@@ -516,15 +641,20 @@ s_pump (arb_bridge_t *self)
         uint64_t ids[64];
         s_reply_t *batch[64];
         size_t n = 0;
-        while (n < 64 && zlistx_size (self->ended) && self->window < ARB_BRIDGE_WINDOW) {
-            s_reply_t *reply = (s_reply_t *) zlistx_first (self->ended);
-            zlistx_delete (self->ended, reply->ended);
+        for (s_reply_t *reply = (s_reply_t *) zlistx_first (self->ended);
+             reply && n < 64 && self->window < ARB_BRIDGE_WINDOW;
+             reply = (s_reply_t *) zlistx_next (self->ended)) {
+            if (reply->task->publishing)
+                continue;  //  after the reply of its task that is with the thread
+            zlistx_delete (self->ended, reply->ended);  //  the cursor goes back one
             reply->ended = NULL;
             reply->state = S_REPLY_REWATCHING;
             self->window++;
             batch[n] = reply;
             ids[n++] = reply->id;
         }
+        if (n == 0)
+            break;
         if (s_watch_ids (self, ids, n)) {
             //  the link is full: fetch them later
             for (size_t i = 0; i < n; i++) {
@@ -587,11 +717,8 @@ s_on_down (arb_bridge_t *self)
 {
     self->gen = 0;
     s_drop_jobs (self);
-    size_t cursor = 0;
-    uint64_t id;
-    void *value;
-    while (arb_idmap_next (self->replies, &cursor, &id, &value)) {
-        s_reply_t *reply = (s_reply_t *) value;
+    for (s_reply_t *reply = (s_reply_t *) zhashx_first (self->replies); reply;
+         reply = (s_reply_t *) zhashx_next (self->replies)) {
         if (reply->state == S_REPLY_REWATCHING || reply->state == S_REPLY_PUBLISHING) {
             s_window_leave (self, reply);
             s_reply_end (self, reply);
@@ -634,6 +761,8 @@ s_on_upstream (arb_reactor_t *reactor, zsock_t *sock, void *arg)
 //  ---------------------------------------------------------------------
 //  The records of an earlier run
 
+static void s_load (arb_bridge_t *self, const char *after);
+
 static void
 s_on_listed (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 {
@@ -647,15 +776,13 @@ s_on_listed (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
         return;
     }
     arb_meta_reply_body_t *body = arb_msg_meta_reply (*reply_p);
-    size_t prefix = strlen (self->prefix), found = 0;
+    size_t prefix = strlen (self->prefix);
     amqp_pool_t pool;
     init_amqp_pool (&pool, 512);
     for (size_t i = 0; i < body->items.n; i++) {
-        const char *digits = body->items.v[i].key + prefix;
-        char *end = NULL;
-        uint64_t id = strtoull (digits, &end, 10);
-        //  another bridge whose name starts with ours ("NAME.x") is not ours
-        if (!*digits || *end || id == 0 || arb_idmap_lookup (self->replies, id))
+        const char *key = body->items.v[i].key;
+        uint64_t id = s_record_id (key + prefix);
+        if (id == 0 || zhashx_lookup (self->replies, key))
             continue;
         arb_bin_t value = body->items.v[i].value;
         amqp_bytes_t reply_to, correlation_id;
@@ -667,27 +794,42 @@ s_on_listed (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
                           self->name, id);
             continue;
         }
+        char *copy = strdup (key);
         zframe_t *address = zframe_new (value.data, value.size);
-        s_reply_new (self, id, &address);
+        s_reply_new (self, id, &copy, &address);
         self->unwatched = true;
-        found++;
+        self->listed++;
     }
     empty_amqp_pool (&pool);
-    self->loaded = true;
-    zsys_info ("bridge: tasks awaiting their reply bridge=%s tasks=%zu", self->name, found);
+    if (body->more && body->items.n) {
+        //  a list holds 10,000 records at most: the next ones
+        s_load (self, body->items.v[body->items.n - 1].key);
+        if (self->list_reqid)
+            return;
+    }
+    else {
+        self->loaded = true;
+        zsys_info ("bridge: tasks awaiting their reply bridge=%s tasks=%zu replies=%zu", self->name,
+                   arb_idmap_size (self->tasks), self->listed);
+    }
     if (self->unwatched)
         s_watch_refused (self);
 }
 
+//  Lists the records (after: the last key of the previous list, or NULL).
 static void
-s_load (arb_bridge_t *self)
+s_load (arb_bridge_t *self, const char *after)
 {
     arb_msg_t *request = arb_link_request_new (arb_gateway_link (self->gateway), ARB_MSG_META);
     arb_msg_meta (request)->op = "list";
     arb_msg_meta (request)->key = arb_msg_strdup (request, self->prefix);
+    if (after)
+        arb_msg_meta (request)->after = arb_msg_strdup (request, after);
     self->list_reqid = arb_gateway_send (self->gateway, &request, s_on_listed, self);
-    if (!self->list_reqid)
+    if (!self->list_reqid) {
+        //  from the start again (the records found so far are kept)
         s_arm_tick (self);
+    }
 }
 
 static void
@@ -697,7 +839,7 @@ s_on_tick (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
     (void) timer;
     arb_bridge_t *self = (arb_bridge_t *) arg;
     if (!self->loaded && !self->list_reqid && arb_gateway_is_up (self->gateway))
-        s_load (self);
+        s_load (self, NULL);
     if (self->unwatched)
         s_watch_refused (self);
     s_pump (self);
@@ -715,7 +857,7 @@ s_on_state (void *arg, bool up)
 {
     arb_bridge_t *self = (arb_bridge_t *) arg;
     if (up && !self->loaded && !self->list_reqid)
-        s_load (self);
+        s_load (self, NULL);
 }
 
 //  ---------------------------------------------------------------------
@@ -752,13 +894,14 @@ arb_bridge_new (arb_gateway_t *gateway, const arb_bridge_config_t *config)
     self->max_pending = config->max_pending;
     self->jobs = arb_idmap_new ();
     self->held = zlistx_new ();
-    self->replies = arb_idmap_new ();
+    self->replies = zhashx_new ();
+    self->tasks = arb_idmap_new ();
     self->ended = zlistx_new ();
     arb_reactor_add_sock (self->reactor, arb_upstream_sock (self->upstream), s_on_upstream, self);
     arb_gateway_listener_t listener = {.done = s_on_done, .state = s_on_state, .arg = self};
     arb_gateway_listen (gateway, &listener);
     if (arb_gateway_is_up (gateway))
-        s_load (self);
+        s_load (self, NULL);
     zsys_info ("bridge: started bridge=%s upstream_queue=%s queue=%s task=%s", self->name,
                config->upstream_queue, self->queue, self->task_name);
     return self;
@@ -778,18 +921,16 @@ arb_bridge_destroy (arb_bridge_t **self_p)
         arb_gateway_forget (self->gateway, self->list_reqid);
     s_drop_jobs (self);
     zlistx_t *replies = zlistx_new ();
-    size_t cursor = 0;
-    uint64_t id;
-    void *value;
-    while (arb_idmap_next (self->replies, &cursor, &id, &value))
-        zlistx_add_end (replies, value);
+    for (void *reply = zhashx_first (self->replies); reply; reply = zhashx_next (self->replies))
+        zlistx_add_end (replies, reply);
     for (s_reply_t *reply = (s_reply_t *) zlistx_first (replies); reply;
          reply = (s_reply_t *) zlistx_next (replies))
         s_reply_destroy (&reply);
     zlistx_destroy (&replies);
     arb_upstream_destroy (&self->upstream);
     arb_idmap_destroy (&self->jobs);
-    arb_idmap_destroy (&self->replies);
+    zhashx_destroy (&self->replies);
+    arb_idmap_destroy (&self->tasks);
     zlistx_destroy (&self->held);
     zlistx_destroy (&self->ended);
     free (self->name);

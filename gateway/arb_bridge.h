@@ -13,19 +13,24 @@
     1. RabbitMQ delivers it (at most `prefetch` unacked at once). It is
        submitted as a task of the bridge's queue and name, body as
        payload, delivery and properties as headers, and a client key that
-       names the message (arb_envelope.h): a message delivered again
-       submits to the task it made the first time.
+       names the message (arb_envelope.h): a message delivered again, or
+       another with the same message_id, submits to the task the first
+       one made.
     2. SUBMITTED (the broker committed it). A message without reply_to is
        acked upstream now. One with reply_to first gets a record in the
-       broker's metadata, key "gw.bridge.NAME.ID" (ID the task's id), value
-       its reply address; it is acked upstream once the record is
-       committed, and its task is watched.
+       broker's metadata, key "gw.bridge.NAME.ID.HEX" (ID the task's id,
+       HEX the SHA-1 of the reply address), value its reply address; it
+       is acked upstream once the record is committed, and its task is
+       watched. A task owes one reply per reply address (reply_to and
+       correlation_id): each message of it with another address is
+       answered on its own, one with the same address by the same reply.
     3. The task ends (succeeded, dead or cancelled: DONE). Its result is
        published to reply_to with the message's correlation_id and
        publisher confirms; headers x-arbiter-task-id and x-arbiter-state,
        and x-arbiter-error for a task that did not succeed (every message
        with reply_to gets an answer). Once RabbitMQ confirms it, the record
-       is deleted.
+       is deleted. A task's replies go out one at a time (a confirm names
+       the task), each fetching the result again.
 
     Failures:
     - The upstream goes away: deliveries not acked go back to its queue
@@ -34,22 +39,24 @@
       ack lost with the connection can therefore bring a reply twice; none
       is lost.
     - The gateway dies (kill -9): the same, and at start the bridge lists
-      its records (one META list of its prefix) and watches their tasks
-      again: results of tasks that ended while it was down are published
-      then.
+      its records (META lists of its prefix; "gw.bridge.NAME.ID", as
+      gateways wrote them before the per-address records, read too) and
+      watches their tasks again: results of tasks that ended while it was
+      down are published then.
     - The broker is away or refuses for a while (no answer, 5xx): the
       submit or record is tried again, 0.5 s doubling to 10 s, while
       RabbitMQ holds the message unacked.
     - The broker refuses the message for good (4xx: over --max-payload,
       ...): it is rejected upstream without requeue (RabbitMQ dead-letters
       it when its queue has a dead-letter exchange) and logged.
-    - A message without message_id is keyed by a digest of its content. A
-      first delivery (not redelivered) whose key finds an existing task is
-      another message with the same content: it gets a task of its own,
-      submitted without a key. A redelivered one is taken to be the
-      message that made that task.
+    - A message without message_id is keyed by a digest of its content.
+      One whose key finds an existing task (another message with the same
+      content, or this one delivered again after its submit: they cannot
+      be told apart) gets a task of its own, submitted without a key:
+      nothing is lost, but it may run twice.
 
-    Bounds: deliveries held by the prefetch; tasks awaiting their reply by
+    Bounds: deliveries held by the prefetch; replies owed (one per task
+    and reply address) and messages being submitted or recorded by
     max_pending (past it the bridge takes no more messages: they wait in
     RabbitMQ); results on their way upstream by ARB_BRIDGE_WINDOW replies
     and ARB_BRIDGE_WINDOW_BYTES (a result that finds the window full, or
@@ -75,7 +82,7 @@ typedef struct {
     const char *url;             //  the upstream, amqp://user:password@host:port/vhost
     const char *upstream_queue;  //  the RabbitMQ queue consumed
     uint16_t prefetch;           //  unacked upstream messages at once
-    uint32_t max_pending;        //  tasks awaiting their reply at most
+    uint32_t max_pending;        //  replies owed (task and reply address) at most
     uint64_t reconnect_max_ms;   //  cap of the delay between upstream attempts
     size_t max_payload;          //  largest body taken (the gateway's --max-payload)
     //  the tasks: queue and name set; the options every task gets

@@ -265,7 +265,8 @@ def test_dead_and_cancelled_tasks_answer_with_their_error(broker, processes, tmp
     # no worker serves idle: a task cancelled there answers too
     publish(rabbit, idle, replies, [b'z'], start=2)
     wait_until(lambda: records(broker, 'idle'), what='the idle task recorded')
-    task_id = int(records(broker, 'idle')[0].rsplit('.', 1)[1])
+    # gw.bridge.idle.ID.HEX: the task's id, the digest of the reply address
+    task_id = int(records(broker, 'idle')[0].split('.')[3])
     kind, _, body, _ = peer.request('CANCEL', {'ids': [task_id]})
     peer.close()
     assert kind == 'CANCEL_REPLY', body
@@ -588,3 +589,86 @@ def test_amqps_url_mistakes_are_refused_by_check_config(tmp_path):
                            '--check-config'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           timeout=30)
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
+
+
+def publish_as(rabbit, queue, reply_to, message_id, correlation_id, body):
+    """One message with the message_id and correlation_id given."""
+    with rabbit.connect() as conn:
+        channel = conn.channel()
+        channel.confirm_delivery()
+        channel.basic_publish('', queue, body, pika.BasicProperties(
+            reply_to=reply_to, correlation_id=correlation_id, delivery_mode=2,
+            message_id=message_id))
+
+
+def answered_once_each(got, cids, body):
+    """Each correlation id answered with body by one task; that task's id."""
+    ids = set()
+    for cid in cids:
+        props, got_body = got.got[cid]
+        assert got_body == body, (cid, got_body)
+        assert props.headers['x-arbiter-state'] == 'succeeded'
+        ids.add(props.headers['x-arbiter-task-id'])
+    assert len(ids) == 1, ids
+    return ids.pop()
+
+
+def test_same_message_id_answers_every_caller(broker, processes, tmp_path, rabbit):
+    """Two messages with one message_id find one task; each is answered on
+    its reply_to with its own correlation_id (one record each). A
+    message sent again after its reply went out gets the result again."""
+    jobs, replies, gateway, _ = bridge_queue(broker, processes, tmp_path, rabbit, 'dup',
+                                             'sleep 3; tr a-z A-Z')
+    publish_as(rabbit, jobs, replies, 'dup-1', 'x1', b'same task')
+    publish_as(rabbit, jobs, replies, 'dup-1', 'x2', b'same task')
+    # both acked once their records are committed, while the task runs
+    wait_until(lambda: upstream_depth(rabbit, jobs) == 0, what='both messages acked')
+    owed = records(broker, 'dup')
+    got = Replies(rabbit, replies).wait(2, timeout=30)
+    task_id = answered_once_each(got, ['x1', 'x2'], b'SAME TASK')
+    assert len(owed) == 2 and all(key.startswith('gw.bridge.dup.%d.' % task_id)
+                                  for key in owed), owed
+    assert task_count(broker, 'dup') == 1
+    wait_until(lambda: not records(broker, 'dup'), what='the records deleted')
+    # a third caller after the replies went out: the old result
+    publish_as(rabbit, jobs, replies, 'dup-1', 'x3', b'same task')
+    got.wait(3)
+    assert answered_once_each(got, ['x3'], b'SAME TASK') == task_id
+    assert task_count(broker, 'dup') == 1
+    time.sleep(1)
+    assert all(len(r) == 1 for r in got.drain().all.values()), got.all
+    assert gateway.alive()
+
+
+def test_same_message_id_across_a_gateway_kill9(broker, processes, tmp_path, rabbit):
+    """Callers of one task whose gateway is killed -9 between their
+    messages, or after both were acked and before the result: each is
+    answered, by the records the next gateway lists."""
+    jobs, replies, gateway, sections = bridge_queue(broker, processes, tmp_path, rabbit,
+                                                    'dupkill', 'sleep 8; tr a-z A-Z',
+                                                    '--slots', '2')
+    got = Replies(rabbit, replies)
+    # killed between the two messages
+    publish_as(rabbit, jobs, replies, 'dup-a', 'a1', b'first')
+    wait_until(lambda: upstream_depth(rabbit, jobs) == 0 and records(broker, 'dupkill'),
+               what='the first message acked and recorded')
+    gateway.kill9()
+    gateway = start_gateway(broker, processes, tmp_path, rabbit, sections)
+    publish_as(rabbit, jobs, replies, 'dup-a', 'a2', b'first')
+    # killed after both were acked, before the result
+    publish_as(rabbit, jobs, replies, 'dup-b', 'b1', b'second')
+    publish_as(rabbit, jobs, replies, 'dup-b', 'b2', b'second')
+    wait_until(lambda: upstream_depth(rabbit, jobs) == 0, what='every message acked')
+    gateway.kill9()
+    assert not got.drain().got, got.got
+    owed = records(broker, 'dupkill')
+    gateway = start_gateway(broker, processes, tmp_path, rabbit, sections)
+    got.wait(4, timeout=40)
+    assert len(owed) == 4, owed
+    first = answered_once_each(got, ['a1', 'a2'], b'FIRST')
+    second = answered_once_each(got, ['b1', 'b2'], b'SECOND')
+    assert first != second
+    assert task_count(broker, 'dupkill') == 2
+    wait_until(lambda: not records(broker, 'dupkill'), what='the records deleted')
+    assert 'bridge: tasks awaiting their reply bridge=dupkill tasks=2 replies=4' in gateway.output()
+
