@@ -116,6 +116,7 @@ struct _arb_bridge_t {
     size_t listed;             //  replies found by the listing so far
     uint32_t list_reqid;       //  the META list awaiting its answer
     arb_timer_t tick;          //  listing and watching again
+    uint64_t failures;         //  submits and records failed since the last that passed
 };
 
 static void s_pump (arb_bridge_t *self);
@@ -446,6 +447,16 @@ s_job_destroy (s_job_t **job_p)
     *job_p = NULL;
 }
 
+//  A submit or record passed: a streak of failures ends.
+static void
+s_broker_answers (arb_bridge_t *self)
+{
+    if (self->failures)
+        zsys_notice ("bridge: the broker takes messages again bridge=%s failed_attempts=%" PRIu64,
+                     self->name, self->failures);
+    self->failures = 0;
+}
+
 //  Its task (and record) are committed: ack the message upstream.
 static void
 s_job_finish (s_job_t *job)
@@ -490,14 +501,21 @@ s_on_job_timer (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
 }
 
 //  The broker did not answer, or cannot now: try again later (RabbitMQ
-//  keeps the message unacked meanwhile).
+//  keeps the message unacked meanwhile). The first failure of a streak is
+//  a warning: messages wait, and nothing else would say so; the rest are
+//  debug (one line per message and attempt would flood the log).
 static void
 s_job_retry (s_job_t *job, const char *what, const char *why)
 {
     arb_bridge_t *self = job->bridge;
     uint64_t delay = s_backoff (&job->delay_ms);
-    zsys_debug ("bridge: %s failed, again in %" PRIu64 " ms bridge=%s key=%s reason=\"%s\"", what,
-                delay, self->name, job->key, why ? why : "?");
+    if (self->failures++ == 0)
+        zsys_warning ("bridge: %s failed, messages wait unacked and are tried again bridge=%s "
+                      "key=%s reason=\"%s\"",
+                      what, self->name, job->key, why ? why : "?");
+    else
+        zsys_debug ("bridge: %s failed, again in %" PRIu64 " ms bridge=%s key=%s reason=\"%s\"",
+                    what, delay, self->name, job->key, why ? why : "?");
     arb_reactor_arm (self->reactor, &job->timer, delay, s_on_job_timer, job);
 }
 
@@ -507,8 +525,10 @@ s_on_recorded (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     (void) gateway;
     s_job_t *job = (s_job_t *) arg;
     job->reqid = 0;
-    if (arb_msg_type (*reply_p) == ARB_MSG_META_REPLY)
+    if (arb_msg_type (*reply_p) == ARB_MSG_META_REPLY) {
+        s_broker_answers (job->bridge);
         s_job_finish (job);
+    }
     else
         s_job_retry (job, "record", arb_msg_error (*reply_p)->reason);
 }
@@ -578,6 +598,7 @@ s_on_submitted (arb_gateway_t *gateway,
             s_job_refuse (job, code, error);
         return;
     }
+    s_broker_answers (self);
     if (job->digest && task->existing && !job->keyless) {
         //  its content's key is taken: another message with the same
         //  content, or this one delivered again after its submit. The two
