@@ -56,6 +56,7 @@ typedef struct {
     char *record;       //  owned key of its reply's record, once committed with an address
     uint64_t ticket;    //  SUBMITTING: the gateway's submit ticket
     uint32_t reqid;     //  RECORDING: the META set
+    uint64_t ups;       //  bridge->ups when its submit or record went out
     uint64_t id;        //  its task, once committed (0 before)
     uint64_t delay_ms;  //  the next retry's delay
     arb_timer_t timer;  //  RETRY
@@ -116,6 +117,7 @@ struct _arb_bridge_t {
     size_t listed;             //  replies found by the listing so far
     uint32_t list_reqid;       //  the META list awaiting its answer
     arb_timer_t tick;          //  listing and watching again
+    uint64_t ups;              //  times the broker session went up
     uint64_t failures;         //  submits and records failed since the last that passed
 };
 
@@ -509,6 +511,12 @@ s_job_retry (s_job_t *job, const char *what, const char *why)
 {
     arb_bridge_t *self = job->bridge;
     uint64_t delay = s_backoff (&job->delay_ms);
+    if (job->ups != self->ups && arb_gateway_is_up (self->gateway)) {
+        //  it went out before the session came up again: the broker
+        //  answers now
+        delay = 0;
+        job->delay_ms = S_RETRY_MIN_MS;
+    }
     if (self->failures++ == 0)
         zsys_warning ("bridge: %s failed, messages wait unacked and are tried again bridge=%s "
                       "key=%s reason=\"%s\"",
@@ -546,6 +554,7 @@ s_record (s_job_t *job)
         return;
     }
     arb_msg_t *request = s_meta (self, "set", job->record, job->address);
+    job->ups = self->ups;
     job->reqid = arb_gateway_send (self->gateway, &request, s_on_recorded, job);
     if (!job->reqid)
         s_job_retry (job, "record", arb_gateway_error (self->gateway));
@@ -631,6 +640,7 @@ s_submit (s_job_t *job)
     if (job->headers)
         spec.headers = (arb_bin_t){zframe_data (job->headers), zframe_size (job->headers)};
     spec.payload = zframe_dup (job->body);
+    job->ups = self->ups;
     job->ticket = arb_gateway_submit_one (self->gateway, &spec, s_on_submitted, job);
     if (!job->ticket)
         s_job_refuse (job, ARB_ERR_INVALID, arb_gateway_error (self->gateway));
@@ -873,12 +883,51 @@ s_arm_tick (arb_bridge_t *self)
         arb_reactor_arm (self->reactor, &self->tick, S_TICK_MS, s_on_tick, self);
 }
 
+//  The broker session is up again: what waits for a retry after failing
+//  while it was away goes now, not at the end of its backoff.
+static void
+s_retry_now (arb_bridge_t *self)
+{
+    size_t n = arb_idmap_size (self->jobs), count = 0;
+    uint64_t *tags = (uint64_t *) zmalloc ((n ? n : 1) * sizeof (uint64_t));
+    size_t cursor = 0;
+    uint64_t tag;
+    void *value;
+    while (count < n && arb_idmap_next (self->jobs, &cursor, &tag, &value))
+        if (((s_job_t *) value)->timer.armed)
+            tags[count++] = tag;
+    //  by tag: a job tried again may end (acked, refused) and others with it
+    for (size_t i = 0; i < count; i++) {
+        s_job_t *job = (s_job_t *) arb_idmap_lookup (self->jobs, tags[i]);
+        if (!job || !job->timer.armed)
+            continue;
+        arb_reactor_disarm (self->reactor, &job->timer);
+        job->delay_ms = S_RETRY_MIN_MS;
+        s_job_again (job);
+    }
+    free (tags);
+    for (s_reply_t *reply = (s_reply_t *) zhashx_first (self->replies); reply;
+         reply = (s_reply_t *) zhashx_next (self->replies))
+        if (reply->state == S_REPLY_DELETING && reply->timer.armed) {
+            arb_reactor_disarm (self->reactor, &reply->timer);
+            reply->delay_ms = S_RETRY_MIN_MS;
+            s_delete (reply);
+        }
+    if (count)
+        zsys_info ("bridge: broker session up, messages tried again bridge=%s messages=%zu",
+                   self->name, count);
+}
+
 static void
 s_on_state (void *arg, bool up)
 {
     arb_bridge_t *self = (arb_bridge_t *) arg;
-    if (up && !self->loaded && !self->list_reqid)
+    if (!up)
+        return;
+    self->ups++;
+    if (!self->loaded && !self->list_reqid)
         s_load (self, NULL);
+    s_retry_now (self);
 }
 
 //  ---------------------------------------------------------------------

@@ -45,7 +45,9 @@
       down are published then.
     - The broker is away or refuses for a while (no answer, 5xx): the
       submit or record is tried again, 0.5 s doubling to 10 s, while
-      RabbitMQ holds the message unacked. The first failure of a streak
+      RabbitMQ holds the message unacked, and at once when the broker
+      session comes up again (the gateway's state listener). The first
+      failure of a streak
       is a warning (the rest debug), the end of the streak a notice.
     - The broker refuses the message for good (4xx: over --max-payload,
       ...): it is rejected upstream without requeue (RabbitMQ dead-letters

@@ -672,3 +672,36 @@ def test_same_message_id_across_a_gateway_kill9(broker, processes, tmp_path, rab
     wait_until(lambda: not records(broker, 'dupkill'), what='the records deleted')
     assert 'bridge: tasks awaiting their reply bridge=dupkill tasks=2 replies=4' in gateway.output()
 
+
+def test_broker_back_retries_waiting_messages_at_once(broker, processes, tmp_path, rabbit):
+    """Messages that came while the broker was away are submitted as soon
+    as its session is up again, not at the end of their backoff (up to
+    10 s); the first failure is a warning, said once, and so is the
+    recovery."""
+    jobs, replies, gateway, _ = bridge_queue(broker, processes, tmp_path, rabbit, 'brokerback',
+                                             'tr a-z A-Z')
+    publish(rabbit, jobs, replies, [b'message 0'])
+    got = Replies(rabbit, replies).wait(1)
+    assert broker.stop() == 0
+    publish(rabbit, jobs, replies, [b'message %d' % i for i in range(1, 4)], start=1)
+    failed = 'bridge: submit failed, messages wait unacked and are tried again bridge=brokerback'
+    wait_until(lambda: failed in gateway.output(), what='the first failure said')
+    # away until the backoff is 8 s (0.5, 1, 2, 4, 8: debug lines)
+    wait_until(lambda: 'submit failed, again in 8000 ms bridge=brokerback' in gateway.output(),
+               timeout=40, what='the backoff at 8 s')
+    before = len(gateway.output())
+    processes.append(broker.restart())
+    back = time.time()
+    got.wait(4, timeout=30)
+    took = time.time() - back
+    check_all_answered(got, 4, broker, 'brokerback', rabbit, jobs)
+    out = gateway.output()
+    assert out.count(failed) == 1, out
+    after = out[before:]
+    up = after.index('gateway: broker session up')
+    retried = after.index('bridge: broker session up, messages tried again bridge=brokerback '
+                          'messages=3')
+    recovered = after.index('bridge: the broker takes messages again bridge=brokerback')
+    assert up < retried < recovered, after
+    # generous: the backoff still had seconds to run
+    assert took < 5, took
