@@ -29,6 +29,7 @@
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
 #include <ctype.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <czmq.h>
 #include <openssl/err.h>
@@ -103,13 +104,42 @@ s_unescape (char *text)
     return 0;
 }
 
-//  Takes one key=value of the query. 0, or -1 with why.
+//  The parameters, each taken once.
+static const char *s_params[] = {"cacertfile", "certfile", "keyfile", "password", "verify"};
+#define S_PARAMS (sizeof (s_params) / sizeof (s_params[0]))
+
+//  The reason for a pair right after password= that is not a parameter,
+//  or a bad one: it may be the password's tail (an & in it not written
+//  %26), so nothing of it is quoted.
+#define S_AFTER_PASSWORD                                                                          \
+    "a URL parameter after password= is not one, or not a good one: write an & in a password as " \
+    "%%26"
+
+//  The reason for a pair that holds an @ and is not a parameter.
+#define S_AFTER_QUERY "a URL parameter that is not one: write a ? in a user or password as %%3F"
+
+//  Takes one key=value of the query; after_password: the pair before it
+//  was password=, so that this one may be the password's tail and is
+//  never quoted. seen: the parameters taken so far. 0, or -1 with why.
 static int
-s_param (arb_upstream_url_t *self, char *pair, char *why, size_t size)
+s_param (arb_upstream_url_t *self,
+         char *pair,
+         bool after_password,
+         bool seen[S_PARAMS],
+         char *why,
+         size_t size)
 {
     char *value = strchr (pair, '=');
+    //  the tail of a user or password with a ? in it (cut there as the
+    //  URL's query) holds the host's @
+    bool at = strchr (pair, '@') != NULL;
     if (!value) {
-        snprintf (why, size, "URL parameter '%.64s' without a value", pair);
+        if (at)
+            snprintf (why, size, S_AFTER_QUERY);
+        else if (after_password)
+            snprintf (why, size, S_AFTER_PASSWORD);
+        else
+            snprintf (why, size, "URL parameter '%.64s' without a value", pair);
         return -1;
     }
     *value++ = 0;
@@ -117,6 +147,31 @@ s_param (arb_upstream_url_t *self, char *pair, char *why, size_t size)
         snprintf (why, size, "a bad %%-escape in the URL's parameters");
         return -1;
     }
+    size_t known = 0;
+    while (known < S_PARAMS && !streq (pair, s_params[known]))
+        known++;
+    if (known == S_PARAMS
+        || (after_password && streq (pair, "verify") && !streq (value, "verify_peer")
+            && !streq (value, "verify_none"))) {
+        if (at && known == S_PARAMS)
+            snprintf (why, size, S_AFTER_QUERY);
+        else if (after_password)
+            snprintf (why, size, S_AFTER_PASSWORD);
+        else if (known == S_PARAMS)
+            snprintf (why, size,
+                      "unknown URL parameter '%.64s' (cacertfile, certfile, keyfile, password, "
+                      "verify)",
+                      pair);
+        else
+            snprintf (why, size, "verify: '%.64s' is neither verify_peer nor verify_none", value);
+        return -1;
+    }
+    if (seen[known]) {
+        //  the last one would win, silently: a mistake either way
+        snprintf (why, size, "%s given twice", pair);
+        return -1;
+    }
+    seen[known] = true;
     char **path = streq (pair, "cacertfile") ? &self->cacertfile
                   : streq (pair, "certfile") ? &self->certfile
                   : streq (pair, "keyfile")  ? &self->keyfile
@@ -129,45 +184,55 @@ s_param (arb_upstream_url_t *self, char *pair, char *why, size_t size)
                              : "empty (a key that is not encrypted takes none)");
             return -1;
         }
-        if (self->password) {
-            explicit_bzero (self->password, strlen (self->password));
-            free (self->password);
-        }
         self->password = strdup (value);
         return 0;
     }
     if (path) {
-        if (access (value, R_OK)) {
-            snprintf (why, size, "%s: cannot read %.200s: %s", pair, value, strerror (errno));
+        struct stat st;
+        int error = !*value                ? 0
+                    : access (value, R_OK) ? errno
+                    : stat (value, &st)    ? errno
+                    : S_ISDIR (st.st_mode) ? EISDIR
+                                           : 0;
+        if (!*value)
+            snprintf (why, size, "%s: empty", pair);
+        else if (error && after_password)
+            //  the path may be the password's tail
+            snprintf (why, size,
+                      "%s: cannot read the file given (%s); if it is part of the password= "
+                      "before it, write the password's & as %%26",
+                      pair, strerror (error));
+        else if (error == EISDIR)
+            snprintf (why, size, "%s: %.200s is a directory, not a file", pair, value);
+        else if (error)
+            snprintf (why, size, "%s: cannot read %.200s: %s", pair, value, strerror (error));
+        if (!*value || error)
             return -1;
-        }
-        free (*path);
         *path = strdup (value);
         return 0;
     }
-    if (streq (pair, "verify") && (streq (value, "verify_peer") || streq (value, "verify_none"))) {
-        self->verify = streq (value, "verify_peer");
-        return 0;
-    }
-    if (streq (pair, "verify"))
+    self->verify = streq (value, "verify_peer");
+    if (!self->verify && !streq (value, "verify_none")) {
         snprintf (why, size, "verify: '%.64s' is neither verify_peer nor verify_none", value);
-    else
-        snprintf (why, size,
-                  "unknown URL parameter '%.64s' (cacertfile, certfile, keyfile, password, verify)",
-                  pair);
-    return -1;
+        return -1;
+    }
+    return 0;
 }
 
 //  Reads the query's parameters (query: its copy, cut in place). 0 or -1.
 static int
 s_query (arb_upstream_url_t *self, char *query, char *why, size_t size)
 {
+    bool seen[S_PARAMS] = {false}, after_password = false;
     for (char *pair = query, *next; pair && *pair; pair = next) {
         next = strchr (pair, '&');
         if (next)
             *next++ = 0;
-        if (*pair && s_param (self, pair, why, size))
+        if (!*pair)
+            continue;
+        if (s_param (self, pair, after_password, seen, why, size))
             return -1;
+        after_password = streq (pair, "password");  //  cut at its =, decoded
     }
     if (!self->info.ssl
         && (self->cacertfile || self->certfile || self->keyfile || self->password
@@ -207,25 +272,23 @@ s_key_password (char *buf, int size, int rwflag, void *arg)
     return (int) len;
 }
 
-//  Reads the keyfile with the password given. 0, or -1 with why: not a
-//  key, encrypted without a password, or not this password. Clears the
-//  thread's OpenSSL errors.
-static int
-s_key_check (arb_upstream_url_t *self, char *why, size_t size)
+//  Reads the keyfile with the password given: the key (the caller owns
+//  it), or NULL with why: not a key, encrypted without a password, or
+//  not this password. Clears the thread's OpenSSL errors.
+static EVP_PKEY *
+s_key_read (arb_upstream_url_t *self, char *why, size_t size)
 {
     FILE *file = fopen (self->keyfile, "r");
     if (!file) {
         snprintf (why, size, "keyfile: cannot read %.200s: %s", self->keyfile, strerror (errno));
-        return -1;
+        return NULL;
     }
     s_key_read_t asked = {self->password, false};
     EVP_PKEY *key = PEM_read_PrivateKey (file, NULL, s_key_password, &asked);
     fclose (file);
     ERR_clear_error ();
-    if (key) {
-        EVP_PKEY_free (key);
-        return 0;
-    }
+    if (key)
+        return key;
     if (asked.asked && !self->password)
         snprintf (why, size, "keyfile: %.200s is encrypted: give its password (password=...)",
                   self->keyfile);
@@ -235,7 +298,72 @@ s_key_check (arb_upstream_url_t *self, char *why, size_t size)
                   self->keyfile);
     else
         snprintf (why, size, "keyfile: no PEM private key in %.200s", self->keyfile);
-    return -1;
+    return NULL;
+}
+
+//  s_key_read, the key dropped. 0, or -1 with why.
+static int
+s_key_check (arb_upstream_url_t *self, char *why, size_t size)
+{
+    EVP_PKEY *key = s_key_read (self, why, size);
+    EVP_PKEY_free (key);
+    return key ? 0 : -1;
+}
+
+//  OpenSSL's reason for the last error of the thread's queue, which it
+//  then clears, into text.
+static void
+s_openssl_reason (char *text, size_t size)
+{
+    const char *reason = ERR_reason_error_string (ERR_peek_last_error ());
+    snprintf (text, size, "%s", reason ? reason : "unknown error");
+    ERR_clear_error ();
+}
+
+//  The files as a connection loads them, into a context of its own
+//  thrown away after: the CAs (at least one certificate), the client's
+//  certificate (at least one) and its key, which must be the
+//  certificate's. Else every connection would fail, and --check-config
+//  would not have said so. 0, or -1 with why.
+static int
+s_files_check (arb_upstream_url_t *self, char *why, size_t size)
+{
+    SSL_CTX *ctx = SSL_CTX_new (TLS_client_method ());
+    EVP_PKEY *key = NULL;
+    char reason[128];
+    int rc = -1;
+    if (!ctx) {
+        snprintf (why, size, "cannot make a TLS context");
+        goto cleanup;
+    }
+    if (self->cacertfile && SSL_CTX_load_verify_locations (ctx, self->cacertfile, NULL) != 1) {
+        snprintf (why, size, "cacertfile: no certificate in %.200s", self->cacertfile);
+        goto cleanup;
+    }
+    if (self->certfile && SSL_CTX_use_certificate_chain_file (ctx, self->certfile) != 1) {
+        snprintf (why, size, "certfile: no certificate in %.200s", self->certfile);
+        goto cleanup;
+    }
+    if (self->keyfile) {
+        //  read with our password callback (s_key_read), never OpenSSL's
+        //  prompt
+        key = s_key_read (self, why, size);
+        if (!key)
+            goto cleanup;
+        if (SSL_CTX_use_PrivateKey (ctx, key) != 1 || SSL_CTX_check_private_key (ctx) != 1) {
+            s_openssl_reason (reason, sizeof (reason));
+            snprintf (why, size,
+                      "certfile and keyfile do not match: %.200s is not the key of %.200s (%s)",
+                      self->keyfile, self->certfile, reason);
+            goto cleanup;
+        }
+    }
+    rc = 0;
+cleanup:
+    ERR_clear_error ();
+    EVP_PKEY_free (key);
+    SSL_CTX_free (ctx);
+    return rc;
 }
 
 //  The query as given (paths and checks), but the value of password,
@@ -265,25 +393,38 @@ s_shown_query (const char *query)
     return shown;
 }
 
-//  The URL for logs: no password (nor the key's); the vhost as a URL
-//  writes it ("/" is %2f); the query as given.
+//  text %-encoded as a URL writes it (all but letters, digits and
+//  -._~). The caller owns it.
+static char *
+s_encoded (const char *text)
+{
+    char *encoded = (char *) zmalloc (3 * strlen (text) + 1);
+    size_t len = 0;
+    for (const char *p = text; *p; p++) {
+        if (isalnum ((unsigned char) *p) || strchr ("-._~", *p))
+            encoded[len++] = *p;
+        else
+            len += (size_t) sprintf (encoded + len, "%%%02x", (unsigned char) *p);
+    }
+    return encoded;
+}
+
+//  The URL for logs, a URL itself: no password (nor the key's); the user
+//  and vhost %-encoded ("/" is %2f, an @ %40), an IPv6 address in
+//  brackets; the query as given.
 static char *
 s_shown (arb_upstream_url_t *self, const char *query)
 {
-    char vhost[3 * 256 + 1] = "";
-    size_t len = 0;
-    for (const char *p = self->info.vhost; *p && len + 4 < sizeof (vhost); p++) {
-        if (isalnum ((unsigned char) *p) || strchr ("-._~", *p))
-            vhost[len++] = *p;
-        else
-            len += (size_t) snprintf (vhost + len, 4, "%%%02x", (unsigned char) *p);
-    }
-    vhost[len] = 0;
+    char *user = s_encoded (self->info.user);
+    char *vhost = s_encoded (self->info.vhost);
+    bool ipv6 = strchr (self->info.host, ':') != NULL;
     char *shown_query = query ? s_shown_query (query) : NULL;
-    char *shown = zsys_sprintf ("%s://%s@%s:%d/%s%s%s", self->info.ssl ? "amqps" : "amqp",
-                                self->info.user, self->info.host, self->info.port, vhost,
-                                query ? "?" : "", query ? shown_query : "");
+    char *shown = zsys_sprintf ("%s://%s@%s%s%s:%d/%s%s%s", self->info.ssl ? "amqps" : "amqp", user,
+                                ipv6 ? "[" : "", self->info.host, ipv6 ? "]" : "", self->info.port,
+                                vhost, query ? "?" : "", query ? shown_query : "");
     free (shown_query);
+    free (user);
+    free (vhost);
     return shown;
 }
 
@@ -313,9 +454,10 @@ arb_upstream_url_new (const char *text, char *why, size_t size)
         rc = s_query (self, copy, why, size);
         free (copy);
     }
-    //  the key is read now, so that --check-config finds a wrong password
-    if (rc == 0 && self->keyfile)
-        rc = s_key_check (self, why, size);
+    //  the files are read now, so that --check-config finds a wrong
+    //  password, or a file a connection would not take
+    if (rc == 0 && self->info.ssl)
+        rc = s_files_check (self, why, size);
     if (rc == 0)
         self->shown = s_shown (self, query);
     free (query);

@@ -14,16 +14,21 @@
                           certificate and that it names HOST; verify_none
                           checks neither (encrypted, but to anyone)
 
-    Values are percent-decoded; any other parameter, or one of these on an
-    amqp:// URL, is refused, so that a typo does not turn into a
-    connection without the check it asked for. The files are checked for
-    reading when the URL is read (so --check-config finds a wrong path),
-    and read again at each connection; the key is read then too, with its
-    password (so --check-config finds a wrong one, or an encrypted key
-    without one).
+    Values are percent-decoded; any other parameter, one given twice, or
+    one of these on an amqp:// URL, is refused, so that a typo does not
+    turn into a connection without the check it asked for. The files are
+    loaded when the URL is read, as a connection loads them, into a TLS
+    context thrown away after (so --check-config finds a wrong path, a
+    directory, a file without a certificate, a key that is not the
+    certificate's, a wrong password or an encrypted key without one), and
+    read again at each connection.
 
     The URL is a secret: it holds the login password, and the key's. No
-    reason and no shown URL quotes either.
+    reason and no shown URL quotes either, nor what may be a password's
+    tail: the pair after password= (an & in the password not written %26)
+    and a pair holding an @ (a ? in a user or password not written %3F).
+    The URL shown is a URL: the user and vhost %-encoded, an IPv6 address
+    in brackets.
 */
 
 #ifndef ARB_UPSTREAM_URL_H

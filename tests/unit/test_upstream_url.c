@@ -33,6 +33,8 @@ typedef struct {
     char key[96];        //  PEM, not encrypted
     char encrypted[96];  //  PEM, encrypted with S_PASSWORD
     char cert[96];       //  PEM, self-signed, of the key
+    char other[96];      //  PEM, another key, not the certificate's
+    char empty[96];      //  an empty file
     EVP_PKEY *pkey;      //  owned
 } s_files_t;
 
@@ -58,9 +60,18 @@ s_files_make (void **state)
     snprintf (files->key, sizeof (files->key), "%s/key.pem", files->dir);
     snprintf (files->encrypted, sizeof (files->encrypted), "%s/encrypted.pem", files->dir);
     snprintf (files->cert, sizeof (files->cert), "%s/cert.pem", files->dir);
+    snprintf (files->other, sizeof (files->other), "%s/other.pem", files->dir);
+    snprintf (files->empty, sizeof (files->empty), "%s/empty.pem", files->dir);
     files->pkey = EVP_EC_gen ("P-256");
     assert_non_null (files->pkey);
     s_write_key (files->pkey, files->key, NULL);
+    EVP_PKEY *other = EVP_EC_gen ("P-256");
+    assert_non_null (other);
+    s_write_key (other, files->other, NULL);
+    EVP_PKEY_free (other);
+    FILE *empty = fopen (files->empty, "w");
+    assert_non_null (empty);
+    fclose (empty);
     s_write_key (files->pkey, files->encrypted, S_PASSWORD);
     X509 *cert = X509_new ();
     assert_non_null (cert);
@@ -89,6 +100,8 @@ s_files_remove (void **state)
     unlink (files->key);
     unlink (files->encrypted);
     unlink (files->cert);
+    unlink (files->other);
+    unlink (files->empty);
     rmdir (files->dir);
     EVP_PKEY_free (files->pkey);
     free (files);
@@ -129,15 +142,19 @@ test_tls_url_and_its_parameters (void **state)
 {
     s_files_t *files = (s_files_t *) *state;
     char why[256] = "";
-    arb_upstream_url_t *url = arb_upstream_url_new (
-        "amqps://u:secret@rabbit/jobs?cacertfile=%2Fetc%2Fhostname&verify=verify_peer", why, 256);
-    assert_non_null (url);
+    //  the directory's / written %2F
+    char form[512], shown[512];
+    snprintf (form, sizeof (form),
+              "amqps://u:secret@rabbit/jobs?cacertfile=%%2F%s&verify=verify_peer", files->cert + 1);
+    arb_upstream_url_t *url = arb_upstream_url_new (form, why, 256);
+    if (!url)
+        fail_msg ("refused: %s", why);
     assert_true (arb_upstream_url_tls (url));
     assert_int_equal (arb_upstream_url_info (url)->port, 5671);  //  amqps's
     assert_string_equal (arb_upstream_url_info (url)->vhost, "jobs");
-    assert_string_equal (
-        arb_upstream_url_shown (url),
-        "amqps://u@rabbit:5671/jobs?cacertfile=%2Fetc%2Fhostname&verify=verify_peer");
+    snprintf (shown, sizeof (shown),
+              "amqps://u@rabbit:5671/jobs?cacertfile=%%2F%s&verify=verify_peer", files->cert + 1);
+    assert_string_equal (arb_upstream_url_shown (url), shown);
     arb_upstream_url_destroy (&url);
     url = s_url ("amqps://h/?certfile=%s&keyfile=%s&verify=verify_none&", files->cert, files->key,
                  why, 256);
@@ -286,8 +303,14 @@ test_sockets (void **state)
     char why[256] = "";
     arb_upstream_url_t *plain = arb_upstream_url_new ("amqp://h/", why, 256);
     arb_upstream_url_t *tls = arb_upstream_url_new ("amqps://h/", why, 256);
+    //  a certificate that is no longer one when the socket is made
+    char copy[128];
+    snprintf (copy, sizeof (copy), "%s/copy.pem", files->dir);
+    assert_int_equal (link (files->cert, copy), 0);
     arb_upstream_url_t *bad =
-        s_url ("amqps://h/?certfile=" S_FILE "&keyfile=%s%.0s", files->key, "", why, 256);
+        s_url ("amqps://h/?certfile=%s&keyfile=%s", copy, files->key, why, 256);
+    unlink (copy);
+    assert_int_equal (link (files->empty, copy), 0);
     assert_non_null (plain);
     assert_non_null (tls);
     assert_non_null (bad);
@@ -299,21 +322,141 @@ test_sockets (void **state)
     amqp_destroy_connection (conn);
     conn = amqp_new_connection ();
     assert_null (arb_upstream_url_socket (bad, conn, why, 256));
-    assert_non_null (strstr (why, "cannot load the certificate " S_FILE));
+    assert_non_null (strstr (why, "cannot load the certificate "));
+    unlink (copy);
     amqp_destroy_connection (conn);
     arb_upstream_url_destroy (&plain);
     arb_upstream_url_destroy (&tls);
     arb_upstream_url_destroy (&bad);
 }
 
+//  A password with an & not written %26: what follows it is not quoted
+//  in any reason, wherever it lands (an & in a login password before the
+//  query is the URL's; a ? in it starts the query).
+static void
+test_password_tail_never_quoted (void **state)
+{
+    s_files_t *files = (s_files_t *) *state;
+    static const struct {
+        const char *form;  //  %s: the certificate, then the (encrypted) key
+        const char *why;
+        const char *tail;  //  never in why
+    } cases[] = {
+        {"amqps://h/?certfile=%s&keyfile=%s&password=Xy7&Sup3rS3cretTail",
+         "a URL parameter after password= is not one", "Sup3rS3cretTail"},
+        {"amqps://h/?certfile=%s&keyfile=%s&password=k3y&pass=word",
+         "a URL parameter after password= is not one", "'pass"},
+        {"amqps://h/?certfile=%s&keyfile=%s&password=k3y&verify=Tail3",
+         "a URL parameter after password= is not one", "Tail3"},
+        {"amqps://h/?password=k3y&cacertfile=/T41l&certfile=%s&keyfile=%s",
+         "cacertfile: cannot read the file given", "T41l"},
+        {"amqps://h/?password=k3y&keyfile=T41l%.0s%.0s", "keyfile: cannot read the file given",
+         "T41l"},
+        //  a login password of digits then ?: rabbitmq-c reads host u, port 123
+        {"amqps://u:123?s3cret@h/%.0s%.0s", "write a ? in a user or password as %3F", "s3cret"},
+        {"amqps://u:123?s3cret=x@h/%.0s%.0s", "write a ? in a user or password as %3F", "s3cret"},
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        char why[256] = "";
+        arb_upstream_url_t *url =
+            s_url (cases[i].form, files->cert, files->encrypted, why, sizeof (why));
+        if (url || !strstr (why, cases[i].why) || strstr (why, cases[i].tail))
+            fail_msg ("%s: got '%s'", cases[i].form, why);
+        assert_null (strstr (why, "k3y"));
+    }
+}
+
+//  Files a connection would not take, refused when the URL is read, each
+//  naming the file.
+static void
+test_files_refused (void **state)
+{
+    s_files_t *files = (s_files_t *) *state;
+    const struct {
+        const char *form;  //  %s: a and b
+        const char *a, *b;
+        const char *why;  //  %s: a, %s: b
+    } cases[] = {
+        {"amqps://h/?cacertfile=%s%.0s", files->dir, "", "cacertfile: %s is a directory"},
+        {"amqps://h/?cacertfile=%s%.0s", files->empty, "", "cacertfile: no certificate in %s"},
+        {"amqps://h/?cacertfile=%s%.0s", files->key, "", "cacertfile: no certificate in %s"},
+        {"amqps://h/?cacertfile=%.0s%.0s", "", "", "cacertfile: empty"},
+        {"amqps://h/?certfile=%s&keyfile=%s", files->dir, files->key,
+         "certfile: %s is a directory"},
+        {"amqps://h/?certfile=%s&keyfile=%s", files->key, files->key,
+         "certfile: no certificate in %s"},
+        {"amqps://h/?certfile=%s&keyfile=%s", files->cert, files->other,
+         "certfile and keyfile do not match: %.0s%s is not the key of"},
+        {"amqps://h/?certfile=%s&keyfile=%s", files->cert, "", "keyfile: empty"},
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        char why[256] = "", expected[256];
+        snprintf (expected, sizeof (expected), cases[i].why, cases[i].a, cases[i].b);
+        arb_upstream_url_t *url = s_url (cases[i].form, cases[i].a, cases[i].b, why, sizeof (why));
+        if (url || !strstr (why, expected))
+            fail_msg ("%s (%s, %s): got '%s', not '%s'", cases[i].form, cases[i].a, cases[i].b, why,
+                      expected);
+        arb_upstream_url_destroy (&url);
+    }
+    //  the matching pair, and a CA file of certificates
+    char why[256] = "";
+    char form[512];
+    snprintf (form, sizeof (form), "amqps://h/?cacertfile=%s&certfile=%s&keyfile=%s", files->cert,
+              files->cert, files->key);
+    arb_upstream_url_t *url = arb_upstream_url_new (form, why, sizeof (why));
+    if (!url)
+        fail_msg ("refused: %s", why);
+    arb_upstream_url_destroy (&url);
+}
+
+//  The URL shown is a URL: an IPv6 address in brackets, a user's @ and :
+//  %-encoded; a parameter given twice is refused.
+static void
+test_shown_is_a_url (void **state)
+{
+    (void) state;
+    static const struct {
+        const char *url;
+        const char *shown;
+    } cases[] = {
+        {"amqp://guest:secret@[::1]:41477/%2f", "amqp://guest@[::1]:41477/%2f"},
+        {"amqp://us%40er%3ax:secret@host/v", "amqp://us%40er%3ax@host:5672/v"},
+        {"amqps://[fe80::1]/", "amqps://guest@[fe80::1]:5671/"},
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        char why[256] = "";
+        arb_upstream_url_t *url = arb_upstream_url_new (cases[i].url, why, sizeof (why));
+        if (!url)
+            fail_msg ("%s: refused: %s", cases[i].url, why);
+        assert_string_equal (arb_upstream_url_shown (url), cases[i].shown);
+        arb_upstream_url_destroy (&url);
+    }
+    static const struct {
+        const char *url;
+        const char *why;
+    } twice[] = {
+        {"amqps://h/?password=a&password=b", "password given twice"},
+        {"amqps://h/?verify=verify_none&verify=verify_peer", "verify given twice"},
+        {"amqps://h/?certfile=" S_FILE "&certfile=" S_FILE, "certfile given twice"},
+    };
+    for (size_t i = 0; i < sizeof (twice) / sizeof (twice[0]); i++) {
+        char why[256] = "";
+        arb_upstream_url_t *url = arb_upstream_url_new (twice[i].url, why, sizeof (why));
+        if (url || !strstr (why, twice[i].why))
+            fail_msg ("%s: got '%s'", twice[i].url, why);
+        assert_null (strstr (why, "secret"));
+    }
+}
+
 int
 main (void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test (test_plain_url),   cmocka_unit_test (test_tls_url_and_its_parameters),
-        cmocka_unit_test (test_refused),     cmocka_unit_test (test_key_password),
-        cmocka_unit_test (test_key_refused), cmocka_unit_test (test_key_changed),
-        cmocka_unit_test (test_sockets),
+        cmocka_unit_test (test_plain_url),     cmocka_unit_test (test_tls_url_and_its_parameters),
+        cmocka_unit_test (test_refused),       cmocka_unit_test (test_key_password),
+        cmocka_unit_test (test_key_refused),   cmocka_unit_test (test_key_changed),
+        cmocka_unit_test (test_sockets),       cmocka_unit_test (test_password_tail_never_quoted),
+        cmocka_unit_test (test_files_refused), cmocka_unit_test (test_shown_is_a_url),
     };
     return cmocka_run_group_tests (tests, s_files_make, s_files_remove);
 }
