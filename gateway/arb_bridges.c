@@ -3,7 +3,6 @@
 */
 
 #include "arb_bridges.h"
-#include "arb_upstream_url.h"
 #include "arb_bridge.h"
 #include "arb_defaults.h"
 #include "arb_envelope.h"
@@ -155,7 +154,8 @@ arb_bridges_section (
         return -1;
     }
     if (streq (key, "upstream")) {
-        //  checked when the bridge starts: a bad one stops only this bridge
+        //  read when the bridge starts: a bad one stops only this bridge
+        //  (--check-config reads it as it is given: arbiter_gateway.c)
         free (section->url);
         section->url = strdup (value);
         return 0;
@@ -191,24 +191,6 @@ arb_bridges_section (
                          "max-pending, and the tasks' priority, retries, timeout, retention, "
                          "backoff, backoff-delay, backoff-cap, wait-for-endpoints-timeout)");
     return -1;
-}
-
-int
-arb_bridges_check (arb_bridges_t *self, const char *upstream)
-{
-    int rc = 0;
-    for (s_section_t *section = (s_section_t *) zlistx_first (self->sections); section;
-         section = (s_section_t *) zlistx_next (self->sections)) {
-        const char *url = section->url ? section->url : upstream;
-        char why[256];
-        arb_upstream_url_t *parsed = url ? arb_upstream_url_new (url, why, sizeof (why)) : NULL;
-        if (url && !parsed) {
-            fprintf (stderr, "arbiter-gateway: bridge.%s.upstream: %s\n", section->name, why);
-            rc = -1;
-        }
-        arb_upstream_url_destroy (&parsed);
-    }
-    return rc;
 }
 
 size_t

@@ -60,11 +60,6 @@ int arb_bridges_section (
 //  Number of sections.
 size_t arb_bridges_size (arb_bridges_t *self);
 
-//  For --check-config: each section's upstream URL (its own, else
-//  upstream) as a start reads it. Each problem is printed on stderr; 0,
-//  or -1.
-int arb_bridges_check (arb_bridges_t *self, const char *upstream);
-
 //  Starts a bridge for every section in the gateway's loop. A bridge that
 //  cannot start (no upstream URL, one that does not parse) is logged and
 //  left out: the gateway serves its other protocols all the same. Returns

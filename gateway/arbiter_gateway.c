@@ -61,7 +61,28 @@ typedef struct {
     arb_defaults_t *defaults;  //  [queue.NAME], [type.NAME]
     arb_bridges_t *bridges;    //  [bridge.NAME]
     zhashx_t *users;           //  [user.NAME]: NAME -> owned zhashx of key -> value
+    arb_options_t *options;    //  borrowed: the settings being read
+    zlist_t *url_problems;     //  owned list of owned strings: bad upstream URLs (--check-config)
 } s_sections_t;
+
+//  An upstream URL, given where options says: with --check-config, a
+//  problem is kept (said with the others once all is read, each where it
+//  was given, and the exit is 2). A start takes it unread: a bad URL
+//  stops only the bridges that use it, when they start, and the gateway
+//  serves its other protocols (docs/gateway.md).
+static void
+s_url_check (s_sections_t *sections, const char *url)
+{
+    if (!arb_options_is_checking (sections->options))
+        return;
+    char why[256], where[512];
+    arb_upstream_url_t *parsed = arb_upstream_url_new (url, why, sizeof (why));
+    if (!parsed) {
+        arb_options_where (sections->options, where, sizeof (where));
+        zlist_append (sections->url_problems, zsys_sprintf ("%s: %s", where, why));
+    }
+    arb_upstream_url_destroy (&parsed);
+}
 
 //  An AMQP user: password, vhosts.
 static int
@@ -102,8 +123,12 @@ s_section (
     void *arg, const char *section, const char *key, const char *value, char *why, size_t size)
 {
     s_sections_t *sections = (s_sections_t *) arg;
-    if (strncmp (section, "bridge.", 7) == 0)
-        return arb_bridges_section (sections->bridges, section, key, value, why, size);
+    if (strncmp (section, "bridge.", 7) == 0) {
+        int rc = arb_bridges_section (sections->bridges, section, key, value, why, size);
+        if (rc == 0 && streq (key, "upstream"))
+            s_url_check (sections, value);
+        return rc;
+    }
     if (strncmp (section, "queue.", 6) == 0 || strncmp (section, "type.", 5) == 0)
         return arb_defaults_section (sections->defaults, section, key, value, why, size);
     if (strncmp (section, "user.", 5) == 0)
@@ -238,22 +263,18 @@ s_check_servers (const s_settings_t *settings)
 }
 
 //  Values the table's types take but a start refuses (arb_link_new_curve,
-//  a name over ARB_NAME_MAX, an upstream URL the bridge cannot use),
-//  refused here with the file's line, and by --check-config too.
+//  a name over ARB_NAME_MAX), refused here with the file's line, and by
+//  --check-config too; an upstream URL is checked by --check-config only
+//  (s_url_check).
 static int
 s_check (void *arg, const arb_option_t *option, const char *text, char *why, size_t size)
 {
-    (void) arg;
     if (streq (option->name, "name") && strlen (text) > ARB_NAME_MAX) {
         snprintf (why, size, "not a worker name (at most %d bytes)", ARB_NAME_MAX);
         return -1;
     }
-    if (streq (option->name, "upstream")) {
-        arb_upstream_url_t *url = arb_upstream_url_new (text, why, size);
-        if (!url)
-            return -1;
-        arb_upstream_url_destroy (&url);
-    }
+    if (streq (option->name, "upstream"))
+        s_url_check ((s_sections_t *) arg, text);
     return 0;
 }
 
@@ -356,7 +377,10 @@ main (int argc, char **argv)
          "consumed (default 60; 0: the broker's --retention; a [queue.NAME] retention wins)"},
         {"upstream", 0, ARB_OPT_STR, &settings.upstream, 0, 0, "URL",
          "the RabbitMQ whose queues [bridge.NAME] sections bridge: "
-         "amqp://user:password@host:port/vhost, or amqps://...?cacertfile=PATH for TLS"},
+         "amqp://user:password@host:port/vhost, or amqps://... for TLS with the parameters "
+         "cacertfile=PATH, certfile=PATH and keyfile=PATH (a client certificate), password= (the "
+         "key's, %-encoded) and verify=verify_peer|verify_none; the URL is a secret: give it in "
+         "the config file, not on the command line"},
         {"upstream-reconnect-max", 0, ARB_OPT_SECONDS, &settings.upstream_reconnect_max_ms, 500,
          3600 * 1000, "S",
          "longest wait between attempts to reach the upstream (from 0.5, doubling; default 30)"},
@@ -397,11 +421,13 @@ main (int argc, char **argv)
         "[user.NAME] sections are AMQP users (password = ..., vhosts = a,b); without any,\n"
         "guest/guest from loopback addresses only. See docs/gateway.md and\n"
         "examples/arbiter-gateway.conf.");
-    s_sections_t sections = {arb_defaults_new (), arb_bridges_new (), zhashx_new ()};
+    s_sections_t sections = {arb_defaults_new (), arb_bridges_new (), zhashx_new (), options,
+                             zlist_new ()};
     zhashx_set_destructor (sections.users, s_user_table_free);
+    zlist_autofree (sections.url_problems);
     arb_defaults_t *defaults = sections.defaults;
     arb_options_set_sections (options, s_section, &sections);
-    arb_options_set_check (options, s_check, NULL);
+    arb_options_set_check (options, s_check, &sections);
     arb_options_set_show (options, s_show_setting, NULL);
     arb_options_rc_t rc = arb_options_parse (options, argc, argv, NULL);
     int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
@@ -416,8 +442,12 @@ main (int argc, char **argv)
         status = 2;
     }
     else if (rc == ARB_OPTIONS_CHECK) {
-        //  both, so that every problem is said at once
-        if (s_check_servers (&settings) | arb_bridges_check (sections.bridges, settings.upstream))
+        //  all, so that every problem is said at once: each upstream URL's
+        //  where it was given (used by a bridge or not), the servers'
+        for (char *problem = (char *) zlist_first (sections.url_problems); problem;
+             problem = (char *) zlist_next (sections.url_problems))
+            fprintf (stderr, "arbiter-gateway: %s\n", problem);
+        if (s_check_servers (&settings) || zlist_size (sections.url_problems))
             status = 2;
         else
             arb_options_print (options, stdout);
@@ -469,6 +499,7 @@ main (int argc, char **argv)
     arb_bridges_destroy (&sections.bridges);
     arb_defaults_destroy (&sections.defaults);
     zhashx_destroy (&sections.users);
+    zlist_destroy (&sections.url_problems);
     arb_log_destroy (&log);
     return status;
 }

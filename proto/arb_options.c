@@ -28,9 +28,12 @@ struct _arb_options_t {
     bool *replaced;  //  owned, one per option: a LIST the command line has started anew
     const char *usage;
     const char *about;
+    bool checking;  //  --check-config is on the command line
     //  while a file loads
     char why[ARB_OPTION_TEXT];
     char key[2 * ARB_NAME_MAX + 16];  //  section.name, for messages
+    const char *path;                 //  borrowed: the file, or NULL once it is read
+    int lineno;                       //  the line read last, from 1
     FILE *file;
     char *line;  //  the line being read (getline's buffer), from off to len
     size_t line_cap;
@@ -368,7 +371,9 @@ s_apply (arb_options_t *self, const arb_option_t *option, const char *text, bool
 //  silently, so that two long names could become one section. The reader
 //  gives inih a header that fits in their place, "[\x01N]", N the index
 //  of the whole name, which s_ini_key takes back. As fgets, for inih
-//  (ini_parse_stream): a line in parts of at most num - 1 bytes.
+//  (ini_parse_stream): a line in parts of at most num - 1 bytes. It
+//  counts the lines, so that a callback can say where its key is
+//  (arb_options_where: Debian's inih is built without line numbers).
 #define S_INI_SECTION_MAX 49
 #define S_INI_ALIAS       '\x01'
 
@@ -380,6 +385,7 @@ s_ini_read (char *str, int num, void *stream)
         ssize_t len = getline (&self->line, &self->line_cap, self->file);
         if (len <= 0)
             return NULL;
+        self->lineno++;  //  for arb_options_where
         self->line_len = (size_t) len;
         self->line_off = 0;
         char *start = self->line;
@@ -468,7 +474,10 @@ s_load (arb_options_t *self, const char *path)
     }
     self->long_sections = zlistx_new ();
     zlistx_set_destructor (self->long_sections, s_string_free);
+    self->path = path;
+    self->lineno = 0;
     int rc = ini_parse_stream (s_ini_read, self, s_ini_key, self);
+    self->path = NULL;
     fclose (self->file);
     self->file = NULL;
     free (self->line);
@@ -619,6 +628,9 @@ arb_options_parse (arb_options_t *self, int argc, char **argv, int *first)
             rc = ARB_OPTIONS_EXIT;
             goto done;
         }
+    for (int i = 1; i < argc && !streq (argv[i], "--"); i++)
+        if (streq (argv[i], "--check-config"))
+            self->checking = true;
     if (s_load_config (self, argc, argv)) {
         rc = ARB_OPTIONS_BAD;
         goto done;
@@ -646,6 +658,7 @@ arb_options_parse (arb_options_t *self, int argc, char **argv, int *first)
             if (self->table[i].short_name == c)
                 o = &self->table[i];
         assert (o);
+        snprintf (self->key, sizeof (self->key), "%s", o->name);
         if (o->type == ARB_OPT_BOOL && !optarg)
             *(bool *) o->value = true;
         else if (s_apply (self, o, optarg, true)) {
@@ -724,4 +737,19 @@ arb_options_print (arb_options_t *self, FILE *out)
                 break;
         }
     }
+}
+
+bool
+arb_options_is_checking (arb_options_t *self)
+{
+    return self->checking;
+}
+
+void
+arb_options_where (arb_options_t *self, char *buf, size_t size)
+{
+    if (self->path)
+        snprintf (buf, size, "%s:%d: %s", self->path, self->lineno, self->key);
+    else
+        snprintf (buf, size, "--%s", self->key);
 }

@@ -133,6 +133,15 @@ arb_options_rc_t arb_options_parse (arb_options_t *self, int argc, char **argv, 
 void arb_options_refuse (arb_options_t *self, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 
+//  Whether --check-config is on the command line (known before the file
+//  is read: a callback may check more, or otherwise, than for a start).
+bool arb_options_is_checking (arb_options_t *self);
+
+//  For a check or section callback: where the value it is given comes
+//  from, as a message names it ("FILE:LINE: section.key", or "--name"
+//  on the command line), into buf.
+void arb_options_where (arb_options_t *self, char *buf, size_t size);
+
 //  The config file that was read, or NULL if none.
 const char *arb_options_config_path (arb_options_t *self);
 

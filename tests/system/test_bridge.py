@@ -395,6 +395,42 @@ def test_bad_url_and_wrong_credentials_leave_the_rest_running(broker, processes,
     assert gateway.alive()
 
 
+def test_bad_top_level_upstream_stops_only_its_bridges(broker, processes, tmp_path, rabbit):
+    """A start takes a bad --upstream all the same (--check-config refuses
+    it): the bridges that use it do not start, and the gateway serves the
+    rest, a bridge with its own URL too. A key password's tail (an & not
+    written %26) is in no log."""
+    jobs, replies = names('own')
+    declare(rabbit, jobs, replies)
+    start_exec_worker(broker, processes, tmp_path, 'tr a-z A-Z', '--queue', 'own')
+    config = tmp_path / 'top.conf'
+    config.write_text('[bridge.defaulted]\nupstream-queue = q\n'
+                      '[bridge.tail]\nupstream = amqps://guest:guest@localhost/%%2f?'
+                      'password=Xy7&Sup3rS3cretTail\n'
+                      '[bridge.own]\nupstream-queue = %s\nupstream = %s\n'
+                      % (jobs, rabbit.url()))
+    gateway = Gateway(tmp_path, broker, ['--config', str(config), '--upstream',
+                                         'amqp://guest:guest@127.0.0.1/%2f?x=1',
+                                         '--upstream-reconnect-max', '1'], wait=True)
+    processes.append(gateway)
+    publish(rabbit, jobs, replies, [b'message 0'])
+    got = Replies(rabbit, replies).wait(1)
+    check_all_answered(got, 1, broker, 'own', rabbit, jobs)
+    out = gateway.output()
+    assert ("upstream: bad URL bridge=defaulted reason=\"unknown URL parameter 'x'" in out), out
+    assert 'bridge: not started bridge=defaulted' in out
+    assert ('upstream: bad URL bridge=tail reason="a URL parameter after password= is not one'
+            in out), out
+    assert 'Sup3rS3cretTail' not in out and 'Xy7' not in out
+    others_serve(gateway, 'beside-bad-upstream')
+    assert gateway.alive()
+    # with no section at all, the bad --upstream is not even read
+    lone = Gateway(tmp_path, broker, ['--upstream', 'amqp://guest:guest@127.0.0.1/%2f?x=1'],
+                   wait=True)
+    processes.append(lone)
+    assert 'nothing is bridged' in lone.output()
+
+
 def test_the_documented_example_config_is_valid(tmp_path):
     example = os.path.join(ROOT, 'examples', 'arbiter-gateway.conf')
     proc = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', example,
@@ -568,7 +604,28 @@ def test_amqps_url_mistakes_are_refused_by_check_config(tmp_path):
     --check-config says so, naming the section, and quotes no password."""
     tls = make_tls_files(str(tmp_path / 'tls'))
     key = 'certfile=%s&keyfile=%s' % (tls['client_cert'], tls['client_key_encrypted'])
+    empty = tmp_path / 'empty.pem'
+    empty.write_text('')
     for query, why in (('server_name_indication=h', "unknown URL parameter 'server_name_indication'"),
+                       # a key password with an & not written %26: its tail is not quoted
+                       (key + '&password=Xy7&sekritTail', 'a URL parameter after password= is '
+                        'not one'),
+                       (key + '&password=k3y&pass=sekrit', 'a URL parameter after password= is '
+                        'not one'),
+                       (key + '&password=a&password=b', 'password given twice'),
+                       # files no connection could use
+                       ('cacertfile=', 'cacertfile: empty'),
+                       ('cacertfile=' + str(tmp_path), 'cacertfile: %s is a directory' % tmp_path),
+                       ('cacertfile=%s' % empty, 'cacertfile: no certificate in %s' % empty),
+                       ('cacertfile=%s' % tls['client_key'],
+                        'cacertfile: no certificate in %s' % tls['client_key']),
+                       ('certfile=%s&keyfile=%s' % (tmp_path, tls['client_key']),
+                        'certfile: %s is a directory' % tmp_path),
+                       ('certfile=%s&keyfile=%s' % (tls['client_key'], tls['client_key']),
+                        'certfile: no certificate in %s' % tls['client_key']),
+                       ('certfile=%s&keyfile=%s' % (tls['ca'], tls['client_key']),
+                        'certfile and keyfile do not match: %s is not the key of %s'
+                        % (tls['client_key'], tls['ca'])),
                        ('cacertfile=/no/such/ca.pem', 'cacertfile: cannot read /no/such/ca.pem'),
                        (key + '&password=sekrit', 'keyfile: cannot decrypt %s with the password '
                         'given (wrong password)' % tls['client_key_encrypted']),
@@ -580,8 +637,24 @@ def test_amqps_url_mistakes_are_refused_by_check_config(tmp_path):
                                '--check-config'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               timeout=30)
         assert proc.returncode == 2, (query, proc.stdout, proc.stderr)
-        assert b'bridge.jobs.upstream: ' + why.encode() in proc.stderr, proc.stderr
+        assert (b'tls.conf:2: bridge.jobs.upstream: ' + why.encode()) in proc.stderr, proc.stderr
         assert b'sekrit' not in proc.stderr
+    # every URL problem, each where it was given: the top-level one that
+    # no section uses, and each section's
+    conf.write_text('upstream = amqp://guest:sekrit@localhost/%%2f?x=1\n'
+                    '\n[bridge.a]\nupstream-queue = q\n'
+                    'upstream = amqps://guest:sekrit@localhost/%%2f?cacertfile=%s\n'
+                    '[bridge.b]\nupstream = amqps://guest:sekrit@localhost/%%2f?%s&password=x&y\n'
+                    % (empty, key))
+    proc = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', str(conf),
+                           '--check-config'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=30)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert (b"tls.conf:1: upstream: unknown URL parameter 'x'" in proc.stderr
+            and b'tls.conf:5: bridge.a.upstream: cacertfile: no certificate in' in proc.stderr
+            and b'tls.conf:7: bridge.b.upstream: a URL parameter after password=' in proc.stderr
+            ), proc.stderr
+    assert b'sekrit' not in proc.stderr
     # and the right password passes
     conf.write_text('[bridge.jobs]\nupstream = amqps://guest:sekrit@localhost/%%2f?%s&password=%s\n'
                     % (key, urllib.parse.quote(CLIENT_KEY_PASSWORD, safe='')))
