@@ -20,6 +20,10 @@
 #include "arb_upstream_url.h"
 
 #include <inttypes.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/socket.h>
 #include <openssl/crypto.h>
 
 #define S_CHANNEL      1
@@ -49,9 +53,25 @@
 #define S_HEADERS     8
 #define S_ADDRESS     16
 
+//  The one thing the loop and the thread share. The thread's RPCs while
+//  it connects (the login, the channel's setup) block it for up to
+//  S_RPC_S each, deaf to $TERM: a RabbitMQ that takes the TCP connection
+//  and never speaks would hold the gateway's stop that long. So the
+//  thread says which socket it blocks on, and the loop, stopping, shuts
+//  it down (shutdown(2), not close: the thread still owns the
+//  descriptor), which wakes the thread at once. The lock makes the
+//  socket the thread's until it says it is done with it, so that the
+//  loop never shuts down a descriptor that was closed and reused.
+typedef struct {
+    pthread_mutex_t lock;
+    int fd;         //  the socket the thread blocks on, or -1 (borrowed)
+    bool stopping;  //  the loop is stopping the thread
+} s_wake_t;
+
 struct _arb_upstream_t {
     zactor_t *actor;  //  owned: the thread
     zsock_t *data;    //  owned: PAIR to the thread
+    s_wake_t *wake;   //  owned: its socket, for the stop
 };
 
 //  What the thread is given (owned by the thread once it runs).
@@ -65,6 +85,7 @@ typedef struct {
     uint16_t prefetch;
     uint64_t reconnect_max_ms;
     size_t max_payload;
+    s_wake_t *wake;  //  borrowed: the arb_upstream_t's, which outlives the thread
 } s_args_t;
 
 //  A publish waiting for RabbitMQ's confirm.
@@ -86,6 +107,41 @@ typedef struct {
     uint64_t backoff_ms;  //  the delay after the next failure
     bool stopped;
 } s_thread_t;
+
+//  ---------------------------------------------------------------------
+//  Waking a thread blocked in a connection's setup
+
+//  The thread: fd is the socket it may block on now (-1: none). false if
+//  the loop is stopping it (fd is not kept).
+static bool
+s_wake_set (s_wake_t *wake, int fd)
+{
+    pthread_mutex_lock (&wake->lock);
+    bool stopping = wake->stopping;
+    wake->fd = stopping ? -1 : fd;
+    pthread_mutex_unlock (&wake->lock);
+    return !stopping;
+}
+
+static bool
+s_wake_stopping (s_wake_t *wake)
+{
+    pthread_mutex_lock (&wake->lock);
+    bool stopping = wake->stopping;
+    pthread_mutex_unlock (&wake->lock);
+    return stopping;
+}
+
+//  The loop: the thread is to stop; wakes it if it blocks on its socket.
+static void
+s_wake_stop (s_wake_t *wake)
+{
+    pthread_mutex_lock (&wake->lock);
+    wake->stopping = true;
+    if (wake->fd >= 0)
+        shutdown (wake->fd, SHUT_RDWR);
+    pthread_mutex_unlock (&wake->lock);
+}
 
 //  ---------------------------------------------------------------------
 //  URLs
@@ -187,6 +243,94 @@ s_rpc_ok (s_thread_t *self, const char *what, char *why, size_t size)
     return false;
 }
 
+//  errno of a connect to host:port that failed at once, or after a
+//  second (ETIMEDOUT); 0 if it connects. rabbitmq-c keeps the connect's
+//  error to itself (SO_ERROR, read and dropped): this asks again, so
+//  that the log says connection refused, or no route to host.
+static int
+s_connect_errno (const char *host, int port)
+{
+    char service[16];
+    snprintf (service, sizeof (service), "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *found = NULL;
+    if (getaddrinfo (host, service, &hints, &found) != 0)
+        return 0;
+    int error = 0;
+    for (struct addrinfo *a = found; a; a = a->ai_next) {
+        int fd =
+            socket (a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+        if (fd < 0)
+            continue;
+        error = connect (fd, a->ai_addr, a->ai_addrlen) == 0 ? 0 : errno;
+        if (error == EINPROGRESS) {
+            struct pollfd item = {fd, POLLOUT, 0};
+            socklen_t len = sizeof (error);
+            if (poll (&item, 1, 1000) != 1
+                || getsockopt (fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0)
+                error = ETIMEDOUT;
+        }
+        close (fd);
+        if (error == 0)
+            break;
+    }
+    freeaddrinfo (found);
+    return error;
+}
+
+//  Why the connection could not be opened (rc: rabbitmq-c's status),
+//  into why.
+static void
+s_connect_failed (s_thread_t *self, int rc, char *why, size_t size)
+{
+    int error = rc == AMQP_STATUS_SOCKET_ERROR
+                    ? s_connect_errno (self->args->info->host, self->args->info->port)
+                    : 0;
+    s_args_t *args = self->args;
+    bool tls = arb_upstream_url_tls (args->url);
+    const char *refused = tls ? arb_upstream_url_refused (args->url) : NULL;
+    char detail[128] = "";
+    if (refused)
+        snprintf (detail, sizeof (detail), ": the server's certificate: %s", refused);
+    else if (rc == AMQP_STATUS_SSL_CONNECTION_FAILED)
+        //  a server that does not speak TLS answers the hello with
+        //  something else, or closes
+        snprintf (detail, sizeof (detail), " (is it a TLS port?)");
+    else if (rc == AMQP_STATUS_SOCKET_ERROR && error)
+        snprintf (detail, sizeof (detail), ": %s", strerror (error));
+    snprintf (why, size, "cannot connect to %.255s:%d: %s%s", args->info->host, args->info->port,
+              amqp_error_string2 (rc), detail);
+}
+
+//  Why the login failed, into why: the server's refusal (a close with its
+//  code), or what went wrong before it could answer (no answer in time,
+//  the connection lost: a library error is no refusal).
+static void
+s_login_failed (s_thread_t *self, amqp_rpc_reply_t login, char *why, size_t size)
+{
+    s_args_t *args = self->args;
+    bool tls = arb_upstream_url_tls (args->url);
+    if (login.reply_type != AMQP_RESPONSE_LIBRARY_EXCEPTION) {
+        char text[S_REPLY_MAX];
+        s_reply_text (login, text, sizeof (text));
+        snprintf (why, size, "login as '%.64s' to vhost '%.64s' refused: %s", args->info->user,
+                  args->info->vhost, text);
+    }
+    else if (login.library_error == AMQP_STATUS_TIMEOUT)
+        snprintf (why, size, "no answer to the login as '%.64s' to vhost '%.64s' within %d s",
+                  args->info->user, args->info->vhost, S_RPC_S);
+    else {
+        //  TLS 1.3: a server that wants a client certificate says so
+        //  after the handshake, at the first read; a TLS port spoken to
+        //  in the clear closes
+        const char *hint = login.library_error == AMQP_STATUS_SSL_ERROR
+                               ? " (did the server want a client certificate?)"
+                           : !tls ? " (is it a TLS port? the URL is amqp://)"
+                                  : "";
+        snprintf (why, size, "the connection failed during the login: %s%s",
+                  amqp_error_string2 (login.library_error), hint);
+    }
+}
+
 //  Connects, logs in and starts consuming. 0, or -1 with why (and no
 //  connection).
 static int
@@ -201,11 +345,11 @@ s_open (s_thread_t *self, char *why, size_t size)
     struct timeval connect = {S_CONNECT_S, 0}, rpc = {S_RPC_S, 0};
     int rc = amqp_socket_open_noblock (socket, args->info->host, args->info->port, &connect);
     if (rc != AMQP_STATUS_OK) {
-        const char *refused =
-            arb_upstream_url_tls (args->url) ? arb_upstream_url_refused (args->url) : NULL;
-        snprintf (why, size, "cannot connect to %.255s:%d: %s%s%s", args->info->host,
-                  args->info->port, amqp_error_string2 (rc),
-                  refused ? ": the server's certificate: " : "", refused ? refused : "");
+        s_connect_failed (self, rc, why, size);
+        goto failed;
+    }
+    if (!s_wake_set (args->wake, amqp_get_sockfd (self->conn))) {
+        snprintf (why, size, "stopping");
         goto failed;
     }
     amqp_set_handshake_timeout (self->conn, &rpc);
@@ -228,10 +372,7 @@ s_open (s_thread_t *self, char *why, size_t size)
         self->conn, args->info->vhost, 0, S_FRAME_MAX, ARB_UPSTREAM_HEARTBEAT_S, &properties,
         AMQP_SASL_METHOD_PLAIN, args->info->user, args->info->password);
     if (login.reply_type != AMQP_RESPONSE_NORMAL) {
-        char text[S_REPLY_MAX];
-        s_reply_text (login, text, sizeof (text));
-        snprintf (why, size, "login as '%.64s' to vhost '%.64s' refused: %s", args->info->user,
-                  args->info->vhost, text);
+        s_login_failed (self, login, why, size);
         goto failed;
     }
     amqp_channel_open (self->conn, S_CHANNEL);
@@ -247,8 +388,11 @@ s_open (s_thread_t *self, char *why, size_t size)
                         0, 0, 0, amqp_empty_table);
     if (!s_rpc_ok (self, "basic.consume", why, size))
         goto failed;
+    s_wake_set (args->wake, -1);
     return 0;
 failed:
+    //  the socket is the thread's alone again before it is closed
+    s_wake_set (args->wake, -1);
     amqp_destroy_connection (self->conn);
     self->conn = NULL;
     return -1;
@@ -276,6 +420,12 @@ s_connect (s_thread_t *self)
 {
     char why[ARB_TEXT_MAX];
     if (s_open (self, why, sizeof (why))) {
+        if (s_wake_stopping (self->args->wake)) {
+            //  woken by the loop's stop (s_wake_stop): no failure of the
+            //  upstream's, and $TERM follows
+            self->retry_at = zclock_mono () + S_POLL_MS;
+            return;
+        }
         zsys_warning ("upstream: cannot consume bridge=%s url=%s queue=%s reason=\"%s\" "
                       "retry_in_ms=%" PRIu64,
                       self->args->bridge, self->args->shown, self->args->queue, why,
@@ -649,6 +799,10 @@ arb_upstream_new (const arb_upstream_config_t *config)
         config->reconnect_max_ms > S_BACKOFF_MS ? config->reconnect_max_ms : S_BACKOFF_MS;
     args->max_payload = config->max_payload;
     arb_upstream_t *self = (arb_upstream_t *) zmalloc (sizeof (arb_upstream_t));
+    self->wake = (s_wake_t *) zmalloc (sizeof (s_wake_t));
+    pthread_mutex_init (&self->wake->lock, NULL);
+    self->wake->fd = -1;
+    args->wake = self->wake;
     args->endpoint = zsys_sprintf ("inproc://arb-upstream-%p", (void *) self);
     self->data = zsock_new (ZMQ_PAIR);
     zsock_set_sndhwm (self->data, 0);
@@ -670,8 +824,13 @@ arb_upstream_destroy (arb_upstream_t **self_p)
     arb_upstream_t *self = *self_p;
     if (!self)
         return;
+    //  a thread blocked in a login is woken first, so that the stop does
+    //  not wait for its timeout
+    s_wake_stop (self->wake);
     zactor_destroy (&self->actor);
     zsock_destroy (&self->data);
+    pthread_mutex_destroy (&self->wake->lock);
+    free (self->wake);
     free (self);
     *self_p = NULL;
 }

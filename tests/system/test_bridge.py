@@ -23,7 +23,7 @@ import pytest
 import requests
 
 import arbiter_proto
-from conftest import ROOT, Gateway, binary, wait_until
+from conftest import ROOT, Gateway, binary, free_port, wait_until
 from helpers import (CLIENT_KEY_PASSWORD, encrypt_key, make_tls_files, start_exec_worker,
                      start_rabbit)
 
@@ -528,6 +528,59 @@ def test_amqps_upstream_checks_the_servers_certificate(broker, processes, tmp_pa
     assert gateway.alive()
 
 
+def test_failure_reasons_name_their_cause(broker, processes, tmp_path, rabbit):
+    """Each failure to connect says what happened, not a refusal of the
+    server's: a port nobody listens on (connection refused), amqp:// to
+    the TLS port and amqps:// to the plain one (is it a TLS port?), a
+    server that takes the connection and never speaks (no answer to the
+    login). And the gateway stops at once even while a bridge waits for
+    that answer: the loop wakes its thread."""
+    silent = socket.socket()
+    silent.bind(('127.0.0.1', 0))
+    silent.listen(16)
+    silent.settimeout(0)
+    accepted = []
+
+    def accept():
+        try:
+            accepted.append(silent.accept()[0])
+        except (BlockingIOError, socket.timeout):
+            pass
+        return len(accepted)
+    try:
+        gateway = start_gateway(broker, processes, tmp_path, rabbit, {
+            'closed': {'upstream': 'amqp://guest:guest@127.0.0.1:%d/%%2f' % free_port()},
+            'plaintotls': {'upstream': 'amqp://guest:guest@127.0.0.1:%d/%%2f' % rabbit.tls_port},
+            'tlstoplain': {'upstream': 'amqps://guest:guest@127.0.0.1:%d/%%2f?verify=verify_none'
+                           % rabbit.port},
+            'silent': {'upstream': 'amqp://guest:guest@127.0.0.1:%d/%%2f'
+                       % silent.getsockname()[1]}})
+        for bridge, why in (('closed', 'a socket error occurred: Connection refused'),
+                            ('plaintotls', 'the connection failed during the login: '),
+                            ('plaintotls', '(is it a TLS port? the URL is amqp://)'),
+                            ('tlstoplain', 'SSL handshake failed (is it a TLS port?)')):
+            line = cannot_consume(gateway, bridge)
+            assert why in line, line
+            assert 'refused:' not in line, line
+        wait_until(lambda: 'cannot consume bridge=silent ' in gateway.output(), timeout=30,
+                   what='the silent bridge giving up its login')
+        line = cannot_consume(gateway, 'silent', 1)
+        assert ('reason="no answer to the login as \'guest\' to vhost \'/\' within 10 s"'
+                in line), line
+        # the next attempt waits in its login: the stop does not wait for it
+        wait_until(lambda: accept() >= 2, timeout=10, what='a second attempt of the silent bridge')
+        accepted[-1].settimeout(10)
+        assert accepted[-1].recv(8, socket.MSG_WAITALL) == b'AMQP\x00\x00\x09\x01'
+        started = time.monotonic()
+        assert gateway.stop() == 0
+        assert time.monotonic() - started < 3, gateway.output()
+        assert gateway.output().count('cannot consume bridge=silent ') == 1
+    finally:
+        for conn in accepted:
+            conn.close()
+        silent.close()
+
+
 def cannot_consume(gateway, bridge, n=2):
     """The first of the bridge's failed attempts, once it has made n."""
     wait_until(lambda: gateway.output().count('cannot consume bridge=%s ' % bridge) >= n,
@@ -573,8 +626,11 @@ def test_amqps_client_key_with_a_password(broker, processes, tmp_path, rabbit):
     assert 'bridge: not started bridge=wrongpw' in out
     assert ('upstream: bad URL bridge=nopw reason="keyfile: %s is encrypted: give its password '
             '(password=...)"' % key) in out, out
-    # RabbitMQ requires a certificate: without one, the bridge never gets in
-    cannot_consume(gateway, 'nocert')
+    # RabbitMQ requires a certificate: without one, the bridge never gets
+    # in, and the log says the connection failed (no refusal of RabbitMQ's)
+    line = cannot_consume(gateway, 'nocert')
+    assert ('reason="the connection failed during the login: a SSL error occurred (did the '
+            'server want a client certificate?)"' in line), line
     assert 'consuming bridge=nocert ' not in gateway.output()
     # the key encrypted with another password, under the running bridge:
     # when RabbitMQ closes its connection, each attempt to get back in is
