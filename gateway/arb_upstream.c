@@ -243,10 +243,11 @@ s_rpc_ok (s_thread_t *self, const char *what, char *why, size_t size)
     return false;
 }
 
-//  errno of a connect to host:port that failed at once, or after a
-//  second (ETIMEDOUT); 0 if it connects. rabbitmq-c keeps the connect's
-//  error to itself (SO_ERROR, read and dropped): this asks again, so
-//  that the log says connection refused, or no route to host.
+//  errno of a connect to host:port (its first address) that failed at
+//  once, or after a second (ETIMEDOUT); 0 if it connects. rabbitmq-c
+//  keeps the connect's error to itself (SO_ERROR, read and dropped): this
+//  asks again, so that the log says connection refused, or no route to
+//  host.
 static int
 s_connect_errno (const char *host, int port)
 {
@@ -270,8 +271,7 @@ s_connect_errno (const char *host, int port)
                 error = ETIMEDOUT;
         }
         close (fd);
-        if (error == 0)
-            break;
+        break;
     }
     freeaddrinfo (found);
     return error;
