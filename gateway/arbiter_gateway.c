@@ -79,7 +79,9 @@ s_url_check (s_sections_t *sections, const char *url)
     arb_upstream_url_t *parsed = arb_upstream_url_new (url, why, sizeof (why));
     if (!parsed) {
         arb_options_where (sections->options, where, sizeof (where));
-        zlist_append (sections->url_problems, zsys_sprintf ("%s: %s", where, why));
+        char *problem = zsys_sprintf ("%s: %s", where, why);
+        zlist_append (sections->url_problems, problem);  //  autofree: the list keeps a copy
+        zstr_free (&problem);
     }
     arb_upstream_url_destroy (&parsed);
 }
