@@ -573,7 +573,9 @@ def test_failure_reasons_name_their_cause(broker, processes, tmp_path, rabbit):
         assert accepted[-1].recv(8, socket.MSG_WAITALL) == b'AMQP\x00\x00\x09\x01'
         started = time.monotonic()
         assert gateway.stop() == 0
-        assert time.monotonic() - started < 3, gateway.output()
+        # under the login's 10 s by far (a stop of a sanitized gateway on a
+        # loaded machine takes a second or two)
+        assert time.monotonic() - started < 6, gateway.output()
         assert gateway.output().count('cannot consume bridge=silent ') == 1
     finally:
         for conn in accepted:
