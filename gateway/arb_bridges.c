@@ -19,7 +19,7 @@ typedef struct {
     char *queue;           //  NULL: name
     char *task_name;       //  NULL: name
     uint64_t prefetch;     //  unacked upstream messages at once
-    uint64_t max_pending;  //  tasks whose reply is not published yet, at most
+    uint64_t max_pending;  //  replies owed (one a task and reply address), at most
     arb_bridge_t *bridge;  //  owned, once started
 } s_section_t;
 

@@ -15,7 +15,8 @@
                         (default NAME)
         prefetch        RabbitMQ messages taken and not acked yet, at most
                         (1 to 65535; default 100)
-        max-pending     tasks whose reply is not published yet, at most;
+        max-pending     replies not published yet (one a task and reply
+                        address), at most;
                         past it the bridge takes no more messages (1 to
                         100000; default 10000)
         priority, retries, timeout, retention, backoff, backoff-delay,
