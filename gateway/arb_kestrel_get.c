@@ -447,13 +447,21 @@ s_answer_value (arb_kestrel_client_t *client, uint64_t id, uint32_t flags, zfram
     arb_kestrel_t *self = client->server;
     arb_kestrel_op_t *op = &client->op;
     self->get_hits++;
-    const char *key = self->config.bare_value_key ? op->queue->name : op->key;
-    size_t key_len = self->config.bare_value_key ? strlen (op->queue->name) : op->key_len;
+    //  the queue's name is the key with bare_value_key: the queue is kept
+    //  until the answer is written (the op's end may let it go: a peek of
+    //  the last item of a queue no one else pins freed it, and the VALUE
+    //  line carried whatever came to lie there)
+    arb_kestrel_queue_t *queue = op->queue;
+    if (queue)
+        queue->pins++;
+    const char *key = self->config.bare_value_key ? queue->name : op->key;
+    size_t key_len = self->config.bare_value_key ? strlen (queue->name) : op->key_len;
     uint64_t slot = op->slot;
     //  gets asks for a cas: the task id, unique per item
     uint64_t cas = op->gets ? id : 0;
     arb_kestrel_op_end (client);
     arb_kestrel_conn_answer_value (client->conn, slot, key, key_len, flags, cas, payload_p);
+    arb_kestrel_queue_unpin (&queue);
 }
 
 //  Hands a task the server holds to the client whose get it answers.
