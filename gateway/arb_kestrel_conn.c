@@ -454,6 +454,13 @@ s_on_ended (void *arg, arb_stream_t *stream)
     self->depth++;
     if (self->handler.ended)
         self->handler.ended (self->arg, self);
+    //  a wait the end cut short (the stream tells of the end while it
+    //  holds the commands behind it) was answered within this call: they
+    //  are taken from the stream's kick, as after a broker's reply
+    if (!self->dead && self->held && self->stream) {
+        self->held = false;
+        arb_stream_hold (self->stream, false);
+    }
     s_check_end (self);
     if (--self->depth == 0 && self->dead)
         s_free (self);

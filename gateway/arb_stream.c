@@ -61,13 +61,14 @@ struct _arb_stream_t {
 
     uint64_t bytes_read;
     uint64_t bytes_written;
-    bool held;      //  the owner stopped reading
-    bool closing;   //  close once the output is written
-    bool draining;  //  closing, the output written and our side shut: reading to the peer's end
-    bool broken;    //  the socket failed or ended: close at the next chance
-    bool ended;     //  the peer ended its side (handler.ended told): no more reading
-    bool dead;      //  closed: free when nothing of it is on the stack
-    int depth;      //  entry points on the stack
+    bool held;         //  the owner stopped reading
+    bool closing;      //  close once the output is written
+    bool draining;     //  closing, the output written and our side shut: reading to the peer's end
+    bool broken;       //  the socket failed or ended: close at the next chance
+    bool ended;        //  the peer ended its side (handler.ended told): no more reading
+    bool end_stalled;  //  held with a full buffer: the peer's end is not looked for
+    bool dead;         //  closed: free when nothing of it is on the stack
+    int depth;         //  entry points on the stack
     unsigned watching;
     arb_timer_t kick;    //  write the turn's output, hand buffered input again
     arb_timer_t linger;  //  closing: close anyway by then
@@ -274,6 +275,7 @@ arb_stream_hold (arb_stream_t *self, bool hold)
         return;
     self->held = hold;
     if (!hold) {
+        self->end_stalled = false;
         self->rerun = true;
         s_kick (self);
     }
@@ -445,14 +447,54 @@ s_drain (arb_stream_t *self)
     }
 }
 
+//  Whether the stream looks for the peer's end while its owner holds the
+//  input: an owner that takes a half-close (handler.ended) is told of it
+//  then too, so that a command that waits (a Kestrel get with t=) ends at
+//  once rather than at its time, with what came before the end read into
+//  the buffer for later. Not with a full buffer (the end cannot be
+//  reached: the event would come again on every turn) until the owner
+//  takes input again.
+static bool
+s_looks_for_end (arb_stream_t *self)
+{
+    return self->handler.ended && self->held && !self->ended && !self->end_stalled && !self->sink
+           && !self->closing && !self->broken && !self->dead;
+}
+
 //  What the stream watches for the peer's end of its side: a stream whose
-//  owner takes a half-close (handler.ended) finds it by reading, in turn
-//  with the input, and not while it holds (the event would come again on
-//  every turn); any other stream closes at once, reading or not.
+//  owner takes a half-close finds it by reading, in turn with the input,
+//  or while it holds as above; any other stream closes at once, reading
+//  or not.
 static unsigned
 s_rdhup (arb_stream_t *self)
 {
-    return self->handler.ended ? 0 : ARB_REACTOR_RDHUP;
+    if (!self->handler.ended)
+        return ARB_REACTOR_RDHUP;
+    return s_looks_for_end (self) ? ARB_REACTOR_RDHUP : 0;
+}
+
+//  Held, and the peer ended its side: reads what it sent before the end
+//  into the buffer, unhandled, up to the end (ended), a failure (broken),
+//  or a full buffer (end_stalled).
+static void
+s_read_to_end (arb_stream_t *self)
+{
+    while (self->in_len - self->in_off < self->input_max) {
+        uint64_t read_before = self->bytes_read;
+        int rc = s_read (self);
+        if (rc > 0) {
+            self->ended = true;
+            return;
+        }
+        if (rc < 0) {
+            self->broken = true;
+            return;
+        }
+        if (self->bytes_read == read_before)
+            return;     //  nothing more yet
+        s_keep (self);  //  out of the scratch buffer: the next read goes after it
+    }
+    self->end_stalled = true;
 }
 
 //  Watches for what is needed next, or closes.
@@ -511,6 +553,14 @@ s_on_ready (arb_stream_t *self, unsigned events)
         //  what came before the end is taken all the same (a publish
         //  followed by a close)
         s_handle_input (self);
+        if (self->ended && !self->dead)
+            self->handler.ended (self->arg, self);
+        if (!self->dead)
+            s_flush (self);
+    }
+    else if ((events & ARB_REACTOR_RDHUP) && !(events & ARB_REACTOR_HUP)
+             && s_looks_for_end (self)) {
+        s_read_to_end (self);
         if (self->ended && !self->dead)
             self->handler.ended (self->arg, self);
         if (!self->dead)

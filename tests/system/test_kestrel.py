@@ -750,6 +750,45 @@ def test_half_close_ends_a_waiting_get_at_once(kgw):
     assert c.get('hw') == b'later'
 
 
+def test_half_close_ends_a_waiting_get_with_commands_behind_it(kgw):
+    """The commands after a waiting get are held until it ends; the end of
+    the client's side, behind them, still ends the wait at once, and they
+    are answered after it, in order."""
+    got, took = half_close(kgw.kestrel_port, b'get hb/t=5000\r\nversion\r\n')
+    assert got == b'END\r\nVERSION 2.4.1 arbiter-gateway/0.1.0\r\n', got
+    assert took < 4, took
+    got, took = half_close(kgw.kestrel_port,
+                           b'set hb 0 0 3\r\none\r\nget hb\r\nget hb/t=5000\r\n'
+                           b'get hb/t=5000\r\nset hb 0 0 3\r\ntwo\r\n')
+    assert got == b'STORED\r\nVALUE hb 0 3\r\none\r\nEND\r\nEND\r\nEND\r\nSTORED\r\n', got
+    assert took < 4, took
+    assert client(kgw).get('hb') == b'two'
+
+
+def test_bare_value_key_names_the_queue_on_a_peek(gateway):
+    """With --kestrel-bare-value-key a VALUE line names the queue; a peek
+    of a queue's last item too (the queue's record could be let go before
+    its name was written: the line carried other bytes)."""
+    gw = gateway('--kestrel-bare-value-key')
+    ready(gw)
+    k = KSock(gw.kestrel_port)
+    try:
+        for i in range(2):
+            assert k.ask(b'set bv 0 0 2\r\nb%d\r\n' % i) == b'STORED'
+        for _ in range(3):
+            k.send(b'get bv/peek\r\n')
+            assert k.line() == b'VALUE bv 0 2'
+            assert k.exact(4) == b'b0\r\n'
+            assert k.line() == b'END'
+        k.send(b'get bv\r\nget bv/open\r\n')
+        assert k.line() == b'VALUE bv 0 2'
+        assert k.exact(4) == b'b0\r\n' and k.line() == b'END'
+        assert k.line() == b'VALUE bv 0 2'
+        assert k.exact(4) == b'b1\r\n' and k.line() == b'END'
+    finally:
+        k.close()
+
+
 def test_half_close_drops_a_partial_command(kgw):
     # an item cut short
     got, _ = half_close(kgw.kestrel_port,
