@@ -42,6 +42,7 @@ struct _arb_http_t {
     uint16_t port;
     zlistx_t *live;  //  borrowed arb_http_req_t: every request not yet complete
     bool resumed;    //  a request was resumed since the last MHD_run
+    bool closed;     //  a connection closed since the last MHD_run
 };
 
 struct _arb_http_req_t {
@@ -501,6 +502,8 @@ s_connection (void *cls,
     arb_http_t *self = (arb_http_t *) cls;
     arb_gateway_connected (self->gateway, ARB_GATEWAY_HTTP,
                            toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
+    if (toe == MHD_CONNECTION_NOTIFY_CLOSED)
+        self->closed = true;
 }
 
 //  ---------------------------------------------------------------------
@@ -514,6 +517,7 @@ s_on_epoll (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
     (void) events;
     arb_http_t *self = (arb_http_t *) arg;
     self->resumed = false;
+    self->closed = false;
     MHD_run (self->daemon);
 }
 
@@ -526,10 +530,18 @@ s_prepare (arb_reactor_t *reactor, void *arg)
     //  nor counts them in its timeout, and data it left to read does not
     //  show on its descriptor: run it for them now. What it produces
     //  (submits) leaves with the next turn, at once.
+    //  A connection closed in the last run is another such case: at its
+    //  --http-connections limit libmicrohttpd takes the listen socket out
+    //  of its epoll set, and puts it back only at the start of a later
+    //  run, once it counts fewer connections. Nothing would call that run
+    //  (the listen socket is not in the set to wake us, and with no
+    //  connection left there is no timeout), so the listener would stay
+    //  deaf for good and its backlog fill.
     MHD_UNSIGNED_LONG_LONG timeout = 0;
     bool timed = MHD_get_timeout (self->daemon, &timeout) == MHD_YES;
-    if (self->resumed || (timed && timeout == 0)) {
+    if (self->resumed || self->closed || (timed && timeout == 0)) {
         self->resumed = false;
+        self->closed = false;
         MHD_run (self->daemon);
         return 0;
     }

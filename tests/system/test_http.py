@@ -438,3 +438,44 @@ def test_broker_down_gives_503_then_created_tasks_survive(tmp_path, processes, g
         assert all(found[i]['found'] for i in ids)
     finally:
         peer.close()
+
+
+# ---------------------------------------------------------------------------
+# the connection limit
+
+
+def test_connection_limit_frees_when_connections_close(broker, gateway_factory):
+    gateway = gateway_factory(broker, '--http-connections', '5')
+    addr = ('127.0.0.1', gateway.http_port)
+    # at the limit, then all closed: the listener accepts again
+    idle = [socket.create_connection(addr, timeout=5) for _ in range(5)]
+    wait_until(lambda: metrics_or_none(gateway) is None, timeout=3, what='the limit reached')
+    for s in idle:
+        s.close()
+    assert requests.get(gateway.url + '/metrics', timeout=5).status_code == 200
+    # at the limit, a sixth waits or is refused; one closed, it or a new one is served
+    idle = [socket.create_connection(addr, timeout=5) for _ in range(5)]
+    try:
+        sixth = socket.create_connection(addr, timeout=5)
+        sixth.sendall(b'GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+        idle.pop().close()
+        try:
+            answer = sixth.recv(100)
+        except OSError:
+            answer = b''
+        sixth.close()
+        if not answer.startswith(b'HTTP/1.1 200'):
+            assert answer == b''
+            assert requests.get(gateway.url + '/metrics', timeout=5).status_code == 200
+    finally:
+        for s in idle:
+            s.close()
+    assert requests.get(gateway.url + '/metrics', timeout=5).status_code == 200
+
+
+def metrics_or_none(gateway):
+    try:
+        return requests.get(gateway.url + '/metrics', timeout=0.5)
+    except requests.RequestException:
+        return None
+
