@@ -18,6 +18,7 @@
 #include "arb_http.h"
 #include "arb_route.h"
 
+#include <ctype.h>
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -54,7 +55,9 @@ struct _arb_http_req_t {
     char *body;   //  owned, NUL-terminated
     size_t size;  //  body bytes
     size_t capacity;
-    bool handled;  //  the handler ran
+    bool admitted;        //  the first call of s_access came
+    const char *refusal;  //  static: why the raw URI is refused, or NULL
+    bool handled;         //  the handler ran
     bool suspended;
     struct MHD_Response *response;  //  owned until queued
     unsigned status;
@@ -431,6 +434,46 @@ s_queue (arb_http_req_t *req)
     return rc;
 }
 
+//  True if text (len bytes) holds the escape %HL, either case.
+static bool
+s_has_escape (const char *text, size_t len, char high, char low)
+{
+    for (size_t i = 0; i + 2 < len; i++)
+        if (text[i] == '%' && tolower ((unsigned char) text[i + 1]) == high
+            && tolower ((unsigned char) text[i + 2]) == low)
+            return true;
+    return false;
+}
+
+static arb_http_req_t *
+s_req_new (arb_http_t *self, struct MHD_Connection *connection)
+{
+    arb_http_req_t *req = (arb_http_req_t *) zmalloc (sizeof (arb_http_req_t));
+    req->server = self;
+    req->connection = connection;
+    req->handle = zlistx_add_end (self->live, req);
+    return req;
+}
+
+//  libmicrohttpd's URI log callback: the raw URI, before it is decoded.
+//  Its decoding ends a string at a %00 (so /wo%00rk would route as /wo,
+//  and ?queue=wo%00rk filter as wo) and makes a %2F a separator to the
+//  router: both are seen, and refused, only here. The request is made
+//  here; s_completed frees it.
+static void *
+s_uri (void *cls, const char *uri, struct MHD_Connection *connection)
+{
+    arb_http_req_t *req = s_req_new ((arb_http_t *) cls, connection);
+    size_t path = strcspn (uri, "?");
+    if (s_has_escape (uri, path, '0', '0'))
+        req->refusal = "the path contains a NUL byte (%00)";
+    else if (s_has_escape (uri, path, '2', 'f'))
+        req->refusal = "the path contains an encoded slash (%2F)";
+    else if (s_has_escape (uri + path, strlen (uri + path), '0', '0'))
+        req->refusal = "the query contains a NUL byte (%00)";
+    return req;
+}
+
 static enum MHD_Result
 s_access (void *cls,
           struct MHD_Connection *connection,
@@ -445,12 +488,15 @@ s_access (void *cls,
     arb_http_t *self = (arb_http_t *) cls;
     arb_http_req_t *req = (arb_http_req_t *) *con_cls;
     if (!req) {
-        req = (arb_http_req_t *) zmalloc (sizeof (arb_http_req_t));
-        req->server = self;
-        req->connection = connection;
-        req->handle = zlistx_add_end (self->live, req);
+        req = s_req_new (self, connection);
         *con_cls = req;
-        s_admit (self, req, url, method);
+    }
+    if (!req->admitted) {
+        req->admitted = true;
+        if (req->refusal)
+            arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST, "%s", req->refusal);
+        else
+            s_admit (self, req, url, method);
         //  an early refusal goes out without reading the body
         return req->response ? s_queue (req) : MHD_YES;
     }
@@ -644,9 +690,9 @@ arb_http_new (arb_gateway_t *gateway, const arb_http_config_t *config)
     self->daemon = MHD_start_daemon (
         flags, 0, NULL, NULL, s_access, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_NOTIFY_COMPLETED, s_completed,
-        self, MHD_OPTION_NOTIFY_CONNECTION, s_connection, self, MHD_OPTION_CONNECTION_LIMIT,
-        config->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, config->idle_timeout_s,
-        MHD_OPTION_END);
+        self, MHD_OPTION_NOTIFY_CONNECTION, s_connection, self, MHD_OPTION_URI_LOG_CALLBACK, s_uri,
+        self, MHD_OPTION_CONNECTION_LIMIT, config->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        config->idle_timeout_s, MHD_OPTION_END);
     if (!self->daemon) {
         zsys_error ("http: cannot listen on %s: %s", config->address, strerror (errno));
         arb_http_destroy (&self);

@@ -479,3 +479,42 @@ def metrics_or_none(gateway):
     except requests.RequestException:
         return None
 
+
+# ---------------------------------------------------------------------------
+# escapes routing must not be fooled by
+
+
+def raw_request(gateway, request):
+    with socket.create_connection(('127.0.0.1', gateway.http_port), timeout=10) as s:
+        s.sendall(request)
+        answer = b''
+        while b'\r\n\r\n' not in answer:
+            data = s.recv(4096)
+            if not data:
+                break
+            answer += data
+        return answer
+
+
+def test_nul_bytes_and_encoded_slashes_are_refused_before_routing(broker, gateway_factory):
+    gateway = gateway_factory(broker)
+    for target, what in [('/api/v1/queues/work%00/purge', 'NUL'), ('/wo%00rk', 'NUL'),
+                         ('/api/v1/tasks?queue=wo%00rk', 'NUL'),
+                         ('/api/v1/tasks?state=ready&queue=w%00', 'NUL'),
+                         ('/api%2Fv1%2Fqueues', 'encoded slash'),
+                         ('/api%2fv1/queues', 'encoded slash')]:
+        method = 'GET' if 'tasks' in target or '%2' in target else 'POST'
+        answer = raw_request(gateway, ('%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n'
+                                       'Connection: close\r\n\r\n{}'
+                                       % (method, target)).encode())
+        assert answer.startswith(b'HTTP/1.1 400'), (target, answer)
+    reply = requests.post(gateway.url + '/wo%00rk', json={'identifier': 'a'}, timeout=10)
+    assert 'NUL byte' in error_of(reply, 400)
+    # nothing changed: no task, no queue 'work' or 'wo'
+    samples = metrics(gateway)
+    assert samples[('arbiter_tasks_submitted_total', ())] == 0
+    queues = requests.get(gateway.url + '/api/v1/queues', timeout=10).json()['queues']
+    assert not [q for q in queues if q['name'] in ('work', 'wo')]
+    # the plain forms still route
+    assert requests.get(gateway.url + '/api/v1/queues', timeout=10).status_code == 200
+    assert requests.get(gateway.url + '/api/v1/tasks?queue=work', timeout=10).status_code == 200
