@@ -474,6 +474,15 @@ s_uri (void *cls, const char *uri, struct MHD_Connection *connection)
     return req;
 }
 
+//  True if the request has both a Content-Length and a Transfer-Encoding.
+static bool
+s_is_framed_twice (struct MHD_Connection *connection)
+{
+    return MHD_lookup_connection_value (connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH)
+           && MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
+                                           MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
 static enum MHD_Result
 s_access (void *cls,
           struct MHD_Connection *connection,
@@ -495,6 +504,13 @@ s_access (void *cls,
         req->admitted = true;
         if (req->refusal)
             arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST, "%s", req->refusal);
+        else if (s_is_framed_twice (connection)) {
+            //  RFC 9112 6.1: the two may be read differently by a proxy in
+            //  front, so where this request ends is not known: close
+            arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST,
+                                  "both Content-Length and Transfer-Encoding");
+            MHD_add_response_header (req->response, MHD_HTTP_HEADER_CONNECTION, "close");
+        }
         else
             s_admit (self, req, url, method);
         //  an early refusal goes out without reading the body

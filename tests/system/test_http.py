@@ -518,3 +518,19 @@ def test_nul_bytes_and_encoded_slashes_are_refused_before_routing(broker, gatewa
     # the plain forms still route
     assert requests.get(gateway.url + '/api/v1/queues', timeout=10).status_code == 200
     assert requests.get(gateway.url + '/api/v1/tasks?queue=work', timeout=10).status_code == 200
+
+
+def test_content_length_with_chunked_is_refused_and_closed(broker, gateway_factory):
+    gateway = gateway_factory(broker)
+    with socket.create_connection(('127.0.0.1', gateway.http_port), timeout=10) as s:
+        s.sendall(b'POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n'
+                  b'Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n')
+        answer = b''
+        while True:
+            data = s.recv(4096)
+            if not data:
+                break
+            answer += data
+    assert answer.startswith(b'HTTP/1.1 400'), answer
+    assert b'Transfer-Encoding' in answer.split(b'\r\n\r\n', 1)[1]
+    assert metrics(gateway)[('arbiter_tasks_submitted_total', ())] == 0
