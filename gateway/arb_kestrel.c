@@ -638,7 +638,19 @@ static void
 s_on_client (int fd, void *arg)
 {
     arb_kestrel_t *self = (arb_kestrel_t *) arg;
-    if (zlistx_size (self->clients) >= self->config.max_connections) {
+    //  the connections still open, exactly: at the limit, one whose
+    //  client closed it (its end not yet handled: its events may come
+    //  after this accept's in the turn) or that is closing does not count.
+    //  The look costs a peek per connection, and only at the limit.
+    size_t open = zlistx_size (self->clients);
+    if (open >= self->config.max_connections) {
+        open = 0;
+        for (arb_kestrel_client_t *client = (arb_kestrel_client_t *) zlistx_first (self->clients);
+             client; client = (arb_kestrel_client_t *) zlistx_next (self->clients))
+            if (!arb_kestrel_conn_is_gone (client->conn))
+                open++;
+    }
+    if (open >= self->config.max_connections) {
         const char *line = "SERVER_ERROR too many connections\r\n";
         ssize_t rc = send (fd, line, strlen (line), MSG_NOSIGNAL | MSG_DONTWAIT);
         (void) rc;

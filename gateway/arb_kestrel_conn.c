@@ -467,6 +467,13 @@ s_on_ended (void *arg, arb_stream_t *stream)
 }
 
 bool
+arb_kestrel_conn_is_gone (arb_kestrel_conn_t *self)
+{
+    return self->closing || self->ended || self->dead || !self->stream
+           || arb_stream_is_gone (self->stream);
+}
+
+bool
 arb_kestrel_conn_ended (arb_kestrel_conn_t *self)
 {
     return self->ended;

@@ -115,6 +115,11 @@ void arb_kestrel_conn_answer_value (arb_kestrel_conn_t *self,
 //  The handler's record of this connection (borrowed), as set.
 void *arb_kestrel_conn_user (arb_kestrel_conn_t *self);
 
+//  Whether the connection is on its way out (closing, or the client ended
+//  its side, told or seen now on the socket): not counted against
+//  --kestrel-max-connections.
+bool arb_kestrel_conn_is_gone (arb_kestrel_conn_t *self);
+
 //  Whether the client ended its side (handler's ended has run).
 bool arb_kestrel_conn_ended (arb_kestrel_conn_t *self);
 void arb_kestrel_conn_set_user (arb_kestrel_conn_t *self, void *user);

@@ -641,6 +641,18 @@ arb_stream_new (arb_reactor_t *reactor,
     return self;
 }
 
+bool
+arb_stream_is_gone (arb_stream_t *self)
+{
+    if (self->dead || self->closing || self->draining || self->broken || self->ended)
+        return true;
+    //  the peer's end (or a reset) may wait in the socket behind events
+    //  this turn has not handled yet
+    uint8_t byte;
+    ssize_t n = recv (self->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 uint64_t
 arb_stream_bytes_read (arb_stream_t *self)
 {

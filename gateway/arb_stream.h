@@ -151,6 +151,12 @@ void arb_stream_close_after (arb_stream_t *self);
 //  Closes now (output not yet written is dropped).
 void arb_stream_close (arb_stream_t *self);
 
+//  Whether the connection is on its way out: closing, or the peer ended
+//  its side or failed, told by the stream or seen now on the socket (a
+//  peek) though no event has said it yet. For a limit on connections, so
+//  that one the peer closed just before it connected again is not counted.
+bool arb_stream_is_gone (arb_stream_t *self);
+
 //  Totals of bytes read and written by this stream.
 uint64_t arb_stream_bytes_read (arb_stream_t *self);
 uint64_t arb_stream_bytes_written (arb_stream_t *self);

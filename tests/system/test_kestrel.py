@@ -955,3 +955,25 @@ def test_a_full_queue_refuses_or_drops(kgw):
     # Kestrel's discarded: what the bound dropped (the refused were never items)
     assert (stats[b'queue_rolling_discarded'], stats[b'queue_full_discarded']) == (b'1', b'0')
     k.close()
+
+
+def test_max_connections_counts_the_open_ones_exactly(gateway):
+    """--kestrel-max-connections 3: a short connection closed before
+    three others open is not counted, and a fourth is refused every time."""
+    gw = gateway('--kestrel-max-connections', '3')
+    ready(gw)
+    for round_ in range(3):
+        short = KSock(gw.kestrel_port)
+        assert short.ask(b'get mc/peek\r\n') == b'END'
+        short.close()
+        three = [KSock(gw.kestrel_port) for _ in range(3)]
+        for k in three:
+            assert k.ask(b'version\r\n').startswith(b'VERSION '), round_
+        fourth = KSock(gw.kestrel_port)
+        fourth.send(b'version\r\n')
+        try:
+            assert fourth.line() == b'SERVER_ERROR too many connections', round_
+        finally:
+            fourth.close()
+            for k in three:
+                k.close()
