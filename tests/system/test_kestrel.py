@@ -977,3 +977,16 @@ def test_max_connections_counts_the_open_ones_exactly(gateway):
             fourth.close()
             for k in three:
                 k.close()
+
+
+def test_a_closing_error_keeps_the_answers_before_it(kgw):
+    """A pipeline whose last command is refused with a close: the answers
+    before it arrive whole, then CLIENT_ERROR, then the end; no reset."""
+    for _ in range(20):
+        k = KSock(kgw.kestrel_port)
+        k.send(b'version\r\n' * 5 + b'set  0 0 1\r\nx\r\nversion\r\n' + b'version\r\n' * 2000)
+        for _ in range(5):
+            assert k.line().startswith(b'VERSION ')
+        assert k.line().startswith(b'CLIENT_ERROR ')
+        assert k.closed()
+        k.close()
