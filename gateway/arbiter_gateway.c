@@ -20,6 +20,7 @@
 #include "arb_tasker.h"
 #include "arb_upstream_url.h"
 
+#include <inttypes.h>
 #include <sys/resource.h>
 
 //  The installed binary's default config file (see broker/arbiterd.c).
@@ -246,6 +247,21 @@ s_web_stop (s_web_t *web)
     arb_tasker_destroy (&web->tasker);
 }
 
+//  A Kestrel item over --max-payload could never be stored: refused, by
+//  --check-config and at start alike, rather than cut to --max-payload
+//  behind the user's back. 0, or -1 after saying why.
+static int
+s_check_item (const s_settings_t *settings)
+{
+    if (streq (settings->kestrel, "off") || settings->kestrel_max_item <= settings->max_payload)
+        return 0;
+    fprintf (stderr,
+             "arbiter-gateway: kestrel-max-item %" PRIu64 " is over max-payload %" PRIu64
+             " (a larger item could never be stored): lower it or raise max-payload\n",
+             settings->kestrel_max_item, settings->max_payload);
+    return -1;
+}
+
 //  For --check-config: what the servers' starts refuse before they
 //  listen (addresses, vhosts, no HTTP token off loopback). Each problem is
 //  logged; 0, or -1.
@@ -443,6 +459,8 @@ main (int argc, char **argv)
         fprintf (stderr, "arbiter-gateway: %s\n", why);
         status = 2;
     }
+    else if ((rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK) && s_check_item (&settings))
+        status = 2;
     else if (rc == ARB_OPTIONS_CHECK) {
         //  all, so that every problem is said at once: each upstream URL's
         //  where it was given (used by a bridge or not), the servers'
@@ -469,9 +487,7 @@ main (int argc, char **argv)
         arb_amqp_t *amqp = NULL;
         arb_kestrel_config_t kconfig = {
             .bind = settings.kestrel,
-            .max_item = (size_t) (settings.kestrel_max_item < settings.max_payload
-                                      ? settings.kestrel_max_item
-                                      : settings.max_payload),
+            .max_item = (size_t) settings.kestrel_max_item,  //  at most max_payload
             .max_connections = (size_t) settings.kestrel_max_connections,
             .allow_shutdown = settings.kestrel_allow_shutdown,
             .bare_value_key = settings.kestrel_bare_value_key,

@@ -990,3 +990,25 @@ def test_a_closing_error_keeps_the_answers_before_it(kgw):
         assert k.line().startswith(b'CLIENT_ERROR ')
         assert k.closed()
         k.close()
+
+
+def test_a_max_item_over_max_payload_is_refused():
+    """--kestrel-max-item over --max-payload (16M by default) could never
+    be stored: --check-config and a start both refuse it (exit 2) and say
+    why, instead of showing 20M and using 16M."""
+    from conftest import binary
+    gw = binary('gateway', 'arbiter-gateway')
+    base = [gw, '--config', '/dev/null', '--broker', 'tcp://127.0.0.1:9',
+            '--kestrel', '127.0.0.1:0', '--amqp', 'off', '--http', 'off']
+    for extra in (['--check-config'], []):
+        out = subprocess.run(base + ['--kestrel-max-item', '20M'] + extra,
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 2, (extra, out.stdout, out.stderr)
+        assert 'kestrel-max-item 20971520 is over max-payload 16777216' in out.stderr, out.stderr
+    out = subprocess.run(base + ['--kestrel-max-item', '20M', '--max-payload', '20M',
+                                 '--check-config'], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert '\nkestrel-max-item = 20971520\n' in out.stdout, out.stdout
+    out = subprocess.run(base + ['--kestrel-max-item', '16M', '--check-config'],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
