@@ -247,14 +247,22 @@ s_web_stop (s_web_t *web)
     arb_tasker_destroy (&web->tasker);
 }
 
-//  A Kestrel item over --max-payload could never be stored: refused, by
-//  --check-config and at start alike, rather than cut to --max-payload
-//  behind the user's back. 0, or -1 after saying why.
+#define S_KESTREL_MAX_ITEM (1u << 20)  //  --kestrel-max-item's default, bytes
+
+//  A Kestrel item over --max-payload could never be stored: a
+//  --kestrel-max-item set over it is refused, by --check-config and at
+//  start alike, rather than cut to --max-payload behind the user's back;
+//  the default (1M) is lowered to a smaller --max-payload, and
+//  --check-config shows what is used. 0, or -1 after saying why.
 static int
-s_check_item (const s_settings_t *settings)
+s_check_item (s_settings_t *settings)
 {
-    if (streq (settings->kestrel, "off") || settings->kestrel_max_item <= settings->max_payload)
+    if (settings->kestrel_max_item <= settings->max_payload)
         return 0;
+    if (settings->kestrel_max_item == S_KESTREL_MAX_ITEM || streq (settings->kestrel, "off")) {
+        settings->kestrel_max_item = settings->max_payload;
+        return 0;
+    }
     fprintf (stderr,
              "arbiter-gateway: kestrel-max-item %" PRIu64 " is over max-payload %" PRIu64
              " (a larger item could never be stored): lower it or raise max-payload\n",
@@ -342,7 +350,7 @@ main (int argc, char **argv)
         .http_connections = 1000,
         .http_idle_ms = 60000,
         .kestrel = "127.0.0.1:22133,-[::1]:22133",
-        .kestrel_max_item = 1u << 20,
+        .kestrel_max_item = S_KESTREL_MAX_ITEM,
         .kestrel_max_connections = 10000,
         .message_retention_ms = 60000,
         .upstream = NULL,

@@ -1012,3 +1012,8 @@ def test_a_max_item_over_max_payload_is_refused():
     out = subprocess.run(base + ['--kestrel-max-item', '16M', '--check-config'],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
+    # the default (1M) is lowered to a smaller --max-payload, and shown so
+    out = subprocess.run(base + ['--max-payload', '512K', '--check-config'],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert '\nkestrel-max-item = 524288\n' in out.stdout, out.stdout
