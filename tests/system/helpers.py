@@ -18,6 +18,17 @@ SUCCEEDED, DEAD, CANCELLED, SKIPPED = 5, 7, 8, 9
 FINAL = (SUCCEEDED, DEAD, CANCELLED, SKIPPED)
 
 
+
+def read_to_end(sock):
+    """Everything a socket gives until its peer's end (its timeout bounds
+    each read)."""
+    got = b''
+    while True:
+        data = sock.recv(4096)
+        if not data:
+            return got
+        got += data
+
 def submit_many(peer, tasks, batch=500, watch=False):
     """Submits task dicts ('payload' goes in its frame) in batches; every
     batch is acknowledged before the next. Returns the ids in order."""

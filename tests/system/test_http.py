@@ -14,7 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import arbiter_proto
 from conftest import Broker, binary, wait_until
-from helpers import start_exec_worker, status, submit_many
+from helpers import read_to_end, start_exec_worker, status, submit_many
 
 TOKEN = 'sesame-1234'
 AUTH = {'Authorization': 'Bearer ' + TOKEN}
@@ -525,12 +525,7 @@ def test_content_length_with_chunked_is_refused_and_closed(broker, gateway_facto
     with socket.create_connection(('127.0.0.1', gateway.http_port), timeout=10) as s:
         s.sendall(b'POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\n'
                   b'Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n')
-        answer = b''
-        while True:
-            data = s.recv(4096)
-            if not data:
-                break
-            answer += data
+        answer = read_to_end(s)
     assert answer.startswith(b'HTTP/1.1 400'), answer
     assert b'Transfer-Encoding' in answer.split(b'\r\n\r\n', 1)[1]
     assert metrics(gateway)[('arbiter_tasks_submitted_total', ())] == 0

@@ -17,7 +17,7 @@ from pymemcache.client.base import Client
 
 import arbiter_proto
 from conftest import Broker, Gateway, wait_until
-from helpers import submit_many
+from helpers import read_to_end, submit_many
 
 
 class KSock:
@@ -737,12 +737,7 @@ def test_half_close_ends_a_waiting_get_at_once(kgw):
         wait_until(lambda: int(c.stats()[b'queue_hw_waiters']) == 1, what='the waiter')
         started = time.time()
         conn.shutdown(socket.SHUT_WR)
-        got = b''
-        while True:
-            part = conn.recv(4096)
-            if not part:
-                break
-            got += part
+        got = read_to_end(conn)
     assert got == b'STORED\r\nVALUE hw 0 5\r\nfirst\r\nEND\r\nEND\r\n'
     assert time.time() - started < 10
     assert int(c.stats()[b'queue_hw_waiters']) == 0
