@@ -533,6 +533,17 @@ s_handle_input (arb_stream_t *self)
         self->handler.input (self->arg, self);
 }
 
+//  After a read: the owner told of the peer's end if it came, and the
+//  answers to what was read written.
+static void
+s_after_read (arb_stream_t *self)
+{
+    if (self->ended && !self->dead)
+        self->handler.ended (self->arg, self);
+    if (!self->dead)
+        s_flush (self);
+}
+
 //  Readiness while the stream is open: the output leaves, the input is
 //  read and handed to the handler.
 static void
@@ -553,18 +564,12 @@ s_on_ready (arb_stream_t *self, unsigned events)
         //  what came before the end is taken all the same (a publish
         //  followed by a close)
         s_handle_input (self);
-        if (self->ended && !self->dead)
-            self->handler.ended (self->arg, self);
-        if (!self->dead)
-            s_flush (self);
+        s_after_read (self);
     }
     else if ((events & ARB_REACTOR_RDHUP) && !(events & ARB_REACTOR_HUP)
              && s_looks_for_end (self)) {
         s_read_to_end (self);
-        if (self->ended && !self->dead)
-            self->handler.ended (self->arg, self);
-        if (!self->dead)
-            s_flush (self);
+        s_after_read (self);
     }
     else if (events & (ARB_REACTOR_HUP | ARB_REACTOR_RDHUP))
         self->broken = true;
