@@ -64,6 +64,7 @@ typedef struct {
     zhashx_t *users;           //  [user.NAME]: NAME -> owned zhashx of key -> value
     arb_options_t *options;    //  borrowed: the settings being read
     zlist_t *url_problems;     //  owned list of owned strings: bad upstream URLs (--check-config)
+    char *upstream_shown;      //  owned: --upstream as logs show it (--check-config), or NULL
 } s_sections_t;
 
 //  An upstream URL, given where options says: with --check-config, a
@@ -71,11 +72,12 @@ typedef struct {
 //  was given, and the exit is 2). A start takes it unread: a bad URL
 //  stops only the bridges that use it, when they start, and the gateway
 //  serves its other protocols (docs/gateway.md).
-static void
+//  Returns the URL as logs show it (owned), or NULL: refused, or not read.
+static char *
 s_url_check (s_sections_t *sections, const char *url)
 {
     if (!arb_options_is_checking (sections->options))
-        return;
+        return NULL;
     char why[256], where[512];
     arb_upstream_url_t *parsed = arb_upstream_url_new (url, why, sizeof (why));
     if (!parsed) {
@@ -83,8 +85,11 @@ s_url_check (s_sections_t *sections, const char *url)
         char *problem = zsys_sprintf ("%s: %s", where, why);
         zlist_append (sections->url_problems, problem);  //  autofree: the list keeps a copy
         zstr_free (&problem);
+        return NULL;
     }
+    char *shown = strdup (arb_upstream_url_shown (parsed));
     arb_upstream_url_destroy (&parsed);
+    return shown;
 }
 
 //  An AMQP user: password, vhosts.
@@ -128,8 +133,10 @@ s_section (
     s_sections_t *sections = (s_sections_t *) arg;
     if (strncmp (section, "bridge.", 7) == 0) {
         int rc = arb_bridges_section (sections->bridges, section, key, value, why, size);
-        if (rc == 0 && streq (key, "upstream"))
-            s_url_check (sections, value);
+        if (rc == 0 && streq (key, "upstream")) {
+            char *shown = s_url_check (sections, value);
+            zstr_free (&shown);
+        }
         return rc;
     }
     if (strncmp (section, "queue.", 6) == 0 || strncmp (section, "type.", 5) == 0)
@@ -299,8 +306,11 @@ s_check (void *arg, const arb_option_t *option, const char *text, char *why, siz
         snprintf (why, size, "not a worker name (at most %d bytes)", ARB_NAME_MAX);
         return -1;
     }
-    if (streq (option->name, "upstream"))
-        s_url_check ((s_sections_t *) arg, text);
+    if (streq (option->name, "upstream")) {
+        s_sections_t *sections = (s_sections_t *) arg;
+        zstr_free (&sections->upstream_shown);  //  the command line's after the file's
+        sections->upstream_shown = s_url_check (sections, text);
+    }
     return 0;
 }
 
@@ -316,20 +326,15 @@ s_raise_fd_limit (void)
 }
 
 //  --upstream as --check-config prints it: without its passwords, as the
-//  log writes it (arb_options_show_fn).
+//  log writes it, from its check (arb_options_show_fn). Never as given.
 static bool
 s_show_setting (void *arg, const arb_option_t *option, const char *value, char *buf, size_t size)
 {
-    (void) arg;
+    (void) value;
     if (!streq (option->name, "upstream"))
         return false;
-    char why[256];
-    arb_upstream_url_t *url = arb_upstream_url_new (value, why, sizeof (why));
-    if (url)
-        snprintf (buf, size, "%s", arb_upstream_url_shown (url));
-    else
-        snprintf (buf, size, "(not shown: %s)", why);
-    arb_upstream_url_destroy (&url);
+    const char *shown = ((s_sections_t *) arg)->upstream_shown;
+    snprintf (buf, size, "%s", shown ? shown : "(not shown)");
     return true;
 }
 
@@ -447,14 +452,14 @@ main (int argc, char **argv)
         "[user.NAME] sections are AMQP users (password = ..., vhosts = a,b); without any,\n"
         "guest/guest from loopback addresses only. See docs/gateway.md and\n"
         "examples/arbiter-gateway.conf.");
-    s_sections_t sections = {arb_defaults_new (), arb_bridges_new (), zhashx_new (), options,
-                             zlist_new ()};
+    s_sections_t sections = {
+        arb_defaults_new (), arb_bridges_new (), zhashx_new (), options, zlist_new (), NULL};
     zhashx_set_destructor (sections.users, s_user_table_free);
     zlist_autofree (sections.url_problems);
     arb_defaults_t *defaults = sections.defaults;
     arb_options_set_sections (options, s_section, &sections);
     arb_options_set_check (options, s_check, &sections);
-    arb_options_set_show (options, s_show_setting, NULL);
+    arb_options_set_show (options, s_show_setting, &sections);
     arb_options_rc_t rc = arb_options_parse (options, argc, argv, NULL);
     int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
     char why[512] = "";
@@ -526,6 +531,7 @@ main (int argc, char **argv)
     arb_defaults_destroy (&sections.defaults);
     zhashx_destroy (&sections.users);
     zlist_destroy (&sections.url_problems);
+    zstr_free (&sections.upstream_shown);
     arb_log_destroy (&log);
     return status;
 }
