@@ -673,6 +673,13 @@ arb_queue_next_consumer (arb_queue_t *self)
     return self->consumers[self->consumer_next++];
 }
 
+void
+arb_queue_keep_turn (arb_queue_t *self)
+{
+    if (self->consumer_next > 0)
+        self->consumer_next--;
+}
+
 bool
 arb_queue_dirty (arb_queue_t *self)
 {

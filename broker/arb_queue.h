@@ -231,6 +231,10 @@ size_t arb_queue_consumer_count (arb_queue_t *self);
 void *arb_queue_consumer_at (arb_queue_t *self, size_t index);
 //  The next consumer round-robin, or NULL if none.
 void *arb_queue_next_consumer (arb_queue_t *self);
+//  The consumer arb_queue_next_consumer just returned keeps its turn: it
+//  is returned again next, for a visit that handed it nothing because
+//  the queue had nothing to give yet (not because of the consumer).
+void arb_queue_keep_turn (arb_queue_t *self);
 
 //  The scheduler's mark: this queue has work to match with credit.
 bool arb_queue_dirty (arb_queue_t *self);

@@ -354,8 +354,15 @@ s_dispatch_queue (arb_sched_t *self, arb_queue_t *queue, uint64_t now_ms, uint64
         }
         bool blocked;
         arb_task_t *task = s_next_task (self, queue, sub->session, now_ms, mono_ms, &blocked);
-        if (!task && blocked)
+        if (!task && blocked) {
+            //  the queue gives nothing now (the early pass meets a task
+            //  of this turn, a limit, a pause): the next task is still
+            //  this consumer's, or a pass before each commit would skip
+            //  one consumer each turn, and tasks that come one a turn
+            //  would all go to every other consumer
+            arb_queue_keep_turn (queue);
             return;
+        }
         if (!task) {
             idle++;  //  nothing it runs
             continue;

@@ -163,6 +163,49 @@ def test_pika_prefetch_per_consumer_and_per_channel(gateway):
     c.close()
 
 
+def test_consumers_of_a_queue_take_its_messages_in_turn(gateway):
+    """RabbitMQ's work queues (its second tutorial): two workers, each on
+    its own connection, share a queue one message each in turn, whether
+    the messages come one at a time or in a burst. The broker dealt every
+    message that came alone in a turn to the same worker, since the pass
+    before each commit, meeting a task it may not hand out yet, took that
+    worker's turn."""
+    producer = connect(gateway)
+    pch = producer.channel()
+    pch.queue_declare('work', durable=True)
+    workers, got = [], []
+    for name in ('a', 'b'):
+        conn = connect(gateway)
+        ch = conn.channel()
+        ch.basic_qos(prefetch_count=5)
+        ch.basic_consume('work', lambda c, m, _p, b, name=name: (
+            got.append((name, b)), c.basic_ack(m.delivery_tag)))
+        workers.append(conn)
+
+    def pump(n):
+        deadline = time.monotonic() + 10
+        while len(got) < n and time.monotonic() < deadline:
+            for conn in workers:
+                conn.process_data_events(time_limit=0.02)
+        assert len(got) == n
+
+    for i in range(10):  # one at a time: each delivered before the next is sent
+        pch.basic_publish('', 'work', b'%d' % i,
+                          pika.BasicProperties(delivery_mode=2))
+        pump(i + 1)
+    alone = [name for name, _ in got]
+    assert alone.count('a') == 5 and alone.count('b') == 5, alone
+    assert all(x != y for x, y in zip(alone, alone[1:])), alone  # in turn
+    del got[:]
+    for i in range(10):  # a burst
+        pch.basic_publish('', 'work', b'%d' % i, pika.BasicProperties(delivery_mode=2))
+    pump(10)
+    burst = [name for name, _ in got]
+    assert burst.count('a') == 5 and burst.count('b') == 5, burst
+    for conn in workers + [producer]:
+        conn.close()
+
+
 def test_consumer_priorities_through_cancels_and_closes(gateway):
     """x-priority ranks the consumers of one queue over connections and
     channels: the high ones get the messages while they have room, the

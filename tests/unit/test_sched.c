@@ -384,6 +384,32 @@ test_workers_share_round_robin (void **state)
     arb_sched_destroy (&sched);
 }
 
+//  Tasks that come one a turn, each handed out after its commit, go to
+//  the consumers in turn: the pass before the commit, which meets the
+//  task of its turn and hands out nothing, keeps the consumer's turn.
+static void
+test_round_robin_holds_across_early_passes (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_session_t *workers[3] = {s_worker (sched, "a", "q", 100), s_worker (sched, "b", "q", 100),
+                                 s_worker (sched, "c", "q", 100)};
+    for (uint64_t id = 1; id <= 12; id++) {
+        s_add (sched, "q", id, 0, NOW);
+        arb_sched_dispatch_early (sched, NOW, MONO);
+        assert_int_equal (log.count, id - 1);
+        arb_sched_committed (sched);
+        arb_sched_dispatch (sched, NOW, MONO);
+        assert_int_equal (log.count, id);
+        assert_ptr_equal (log.to[id - 1], workers[(id - 1) % 3]);
+    }
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal (arb_session_lease_count (workers[i]), 4);
+    s_finish_sent (sched, &log);
+    arb_sched_destroy (&sched);
+}
+
 static void
 test_leases (void **state)
 {
@@ -1764,6 +1790,7 @@ main (void)
         cmocka_unit_test (test_aging),
         cmocka_unit_test (test_credit_is_never_exceeded),
         cmocka_unit_test (test_workers_share_round_robin),
+        cmocka_unit_test (test_round_robin_holds_across_early_passes),
         cmocka_unit_test (test_leases),
         cmocka_unit_test (test_ids_first),
         cmocka_unit_test (test_array_grow),
