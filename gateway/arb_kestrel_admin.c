@@ -4,9 +4,12 @@
     delete is the broker's queue delete (QUEUE delete: every task of the
     queue cancelled, running ones too, its settings and its metadata gone,
     the records of its fan-out children among them); delete of a fan-out
-    child also forgets the child. flush purges the queue at the broker
-    (QUEUE purge: every task not yet running goes), then cancels the items
-    this server had prefetched from it. flush_all does that to every queue
+    child also forgets the child. The broker's answer does not say whether
+    the queue was there, and Kestrel's queue_deletes counts only queues
+    that were, so a delete first asks STATS of the queue alone. flush
+    purges the queue at the broker (QUEUE purge: every task not yet
+    running goes), then cancels the items this server had prefetched from
+    it. flush_all does that to every queue
     the broker's STATS names, one after the other. stats answers with the
     server's counters and, per queue the broker knows (by a name a
     memcache client can use), what the broker knows of it and this
@@ -63,12 +66,53 @@ s_on_queue_op (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     }
     if (deleted) {
         arb_kestrel_queue_deleted (self, op->purging);
-        self->queue_deletes++;
+        if (op->existed)
+            self->queue_deletes++;
     }
     uint64_t slot = op->slot;
     arb_kestrel_op_end (client);
     arb_kestrel_conn_answer (client->conn, slot, deleted ? "DELETED\r\n" : "END\r\n",
                              deleted ? 9 : 5, false);
+}
+
+//  Whether a queue's STATS record shows a queue that exists: one the
+//  broker lists (its tasks, finished ones it keeps too, its settings, a
+//  declaration, or consumers with credit), not one only named by the
+//  subscriptions of busy workers.
+static bool
+s_queue_exists (const arb_queue_info_t *info)
+{
+    for (size_t state = 1; state < info->counts.n; state++)
+        if (info->counts.v[state])
+            return true;
+    return info->declared || info->paused || info->max_running || info->rate_per_sec
+           || info->retention_ms || info->on_failure || info->max_ready || info->max_ready_bytes
+           || info->overflow || info->consumers;
+}
+
+//  delete: the queue's STATS record came (or not: it is unknown); now the
+//  delete itself.
+static void
+s_on_delete_stats (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    arb_kestrel_client_t *client = (arb_kestrel_client_t *) arg;
+    arb_kestrel_op_t *op = &client->op;
+    op->reqid = 0;
+    if (arb_msg_type (*reply_p) != ARB_MSG_STATS_REPLY) {
+        arb_kestrel_answer_error (client, arb_kestrel_reason (*reply_p));
+        return;
+    }
+    arb_stats_reply_body_t *body = arb_msg_stats_reply (*reply_p);
+    op->existed = false;
+    for (size_t i = 0; i < body->queues.n; i++)
+        if (streq (body->queues.v[i].name, op->purging))
+            op->existed = s_queue_exists (&body->queues.v[i]);
+    char queue[ARB_NAME_MAX + 1];
+    snprintf (queue, sizeof (queue), "%s", op->purging);
+    op->reqid = s_queue_op (client, queue, "delete");
+    if (!op->reqid)
+        arb_kestrel_answer_error (client, arb_gateway_error (client->server->gateway));
 }
 
 //  flush_all: purges the queues STATS named one after the other.
@@ -275,7 +319,10 @@ arb_kestrel_admin (arb_kestrel_client_t *client, const arb_kestrel_cmd_t *cmd, u
         }
         if (cmd->parent_len)
             arb_kestrel_child_delete (self, cmd);
-        op->reqid = s_queue_op (client, queue, "delete");
+        snprintf (op->purging, sizeof (op->purging), "%s", queue);
+        arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_STATS);
+        arb_msg_stats (request)->queue = arb_msg_strdup (request, queue);
+        op->reqid = arb_gateway_send (self->gateway, &request, s_on_delete_stats, client);
     }
     else if (cmd->verb == ARB_KESTREL_FLUSH) {
         if (arb_kestrel_child_note (self, cmd)) {

@@ -150,6 +150,7 @@ typedef struct {
     size_t take_index;
     uint32_t reqid;                  //  PEEK or admin request in flight
     char purging[ARB_NAME_MAX + 1];  //  delete, flush, flush_all: the queue asked about
+    bool existed;                    //  delete: the broker knew the queue (counted if deleted)
     arb_stats_pages_t *stats;        //  owned: stats and flush_all's pages of STATS
     size_t next_queue;               //  flush_all: the next queue to purge
 } arb_kestrel_op_t;

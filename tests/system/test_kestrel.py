@@ -426,6 +426,36 @@ def test_delete_removes_the_queue_and_its_fanout_children(kgw):
     assert k.ask(b'delete never\r\n') == b'DELETED'
 
 
+def test_queue_deletes_counts_only_queues_that_were_there(kgw, peer_factory):
+    """As Kestrel's: a delete of a queue that is not there answers DELETED
+    and is not counted in queue_deletes; one of a queue the broker knows
+    (an item, a declaration, tasks submitted to the broker) is, once."""
+    c = client(kgw)
+
+    def deletes():
+        return int(c.stats()[b'queue_deletes'])
+    assert deletes() == 0
+    assert c.delete('nosuch', noreply=False)  # DELETED all the same
+    k = KSock(kgw.kestrel_port)
+    assert k.ask(b'delete nosuch2\r\n') == b'DELETED'
+    k.send(b'delete nosuch3 noreply\r\n')
+    assert k.ask(b'version\r\n').startswith(b'VERSION ')  # after the delete's end
+    assert deletes() == 0
+    assert c.set('real', b'x')
+    assert c.delete('real', noreply=False)
+    assert deletes() == 1
+    assert c.delete('real', noreply=False)  # gone already
+    assert deletes() == 1
+    assert c.get('named') is None  # named, so declared, while empty
+    assert k.ask(b'delete named\r\n') == b'DELETED'
+    assert deletes() == 2
+    peer = peer_factory(kgw.broker.endpoint)
+    submit_many(peer, [{'name': 't', 'queue': 'fromcli'}])  # a queue the gateway never named
+    assert k.ask(b'delete fromcli\r\n') == b'DELETED'
+    assert deletes() == 3
+    assert 'fromcli' not in broker_queues(kgw.broker)
+
+
 def test_a_named_queue_is_declared_and_listed_while_empty(kgw):
     c = client(kgw)
     assert c.get('fresh') is None  # a get names it
