@@ -309,6 +309,16 @@ s_take_line (arb_kestrel_conn_t *self, const char *line, size_t len)
         rc = ARB_KESTREL_BAD;
         cmd.skip = true;
     }
+    //  a block longer than any item would be swallowed for as long as the
+    //  client does not send it, the commands it sends meanwhile unanswered
+    size_t skip_max =
+        self->max_item > ARB_KESTREL_CONN_SKIP_MAX ? self->max_item : ARB_KESTREL_CONN_SKIP_MAX;
+    if (rc == ARB_KESTREL_BAD && cmd.skip && cmd.bytes > skip_max) {
+        size_t used = strlen (why);
+        snprintf (why + used, sizeof (why) - used,
+                  "; a data block over %zu bytes is not skipped: closing", skip_max);
+        rc = ARB_KESTREL_FATAL;
+    }
     if (rc != ARB_KESTREL_OK) {
         char quoted[65];  //  at most 64 bytes of a peer's input, non-printables as '.'
         size_t n = len < 64 ? len : 64;

@@ -6,6 +6,8 @@
 
         LINE  --set line-->            DATA   (the item's bytes, then CR LF)
         LINE  --refused storage line--> SKIP  (a block to throw away)
+        LINE  --refused storage line, a block too long to skip-->
+                                       CLOSING
         LINE  --other command-->       LINE   (the command is handed over)
         DATA  --bytes and CR LF-->     LINE   (the set is handed over)
         SKIP  --bytes and CR LF-->     LINE
@@ -44,6 +46,15 @@
     stuck client holds back only itself. A connection told to close after
     its last answer is closed anyway ARB_STREAM_LINGER_MS later.
 
+    Skipping. A refused storage command's block is thrown away by its
+    announced length, as memcached swallows it, so that a client that
+    pipelines stays in step; skipping costs no memory, but a length of
+    gigabytes would hold the connection for as long as the client cares
+    not to send them, its later commands swallowed unanswered. So a block
+    is skipped only up to the larger of max_item and
+    ARB_KESTREL_CONN_SKIP_MAX bytes: a longer one is refused and the
+    connection closed.
+
     The handler learns of the end of a connection (closed) before it is
     freed, and must then forget it. Runs in the reactor's thread.
 */
@@ -57,6 +68,7 @@
 #define ARB_KESTREL_CONN_HWM       65536       //  answer bytes pending before reading stops
 #define ARB_KESTREL_CONN_SETS      256         //  sets in flight at most
 #define ARB_KESTREL_CONN_SET_BYTES (4u << 20)  //  item bytes in flight at most (one more may start)
+#define ARB_KESTREL_CONN_SKIP_MAX  (16u << 20)  //  a refused block skipped at most (or max_item)
 
 typedef struct _arb_kestrel_conn_t arb_kestrel_conn_t;
 
@@ -77,7 +89,8 @@ typedef struct {
 } arb_kestrel_conn_handler_t;
 
 //  Takes a connected, non-blocking socket fd and starts reading it. Items
-//  over max_item bytes are refused (their block skipped). handler is
+//  over max_item bytes are refused (their block skipped, or the connection
+//  closed if it is over ARB_KESTREL_CONN_SKIP_MAX bytes too). handler is
 //  copied; arg, io and reactor are borrowed. Returns NULL (fd closed) if
 //  the reactor refuses it.
 arb_kestrel_conn_t *arb_kestrel_conn_new (arb_reactor_t *reactor,

@@ -14,6 +14,7 @@ import time
 import memcache
 import pytest
 from pymemcache.client.base import Client
+from pymemcache.exceptions import MemcacheClientError
 
 import arbiter_proto
 from conftest import Broker, Gateway, wait_until
@@ -693,6 +694,56 @@ def test_bad_input(gateway):
     assert e.closed()
     assert c.get('err/t=5000') == b'held'
     # the server went on serving the others all along
+    assert c.set('fine', b'yes') and c.get('fine') == b'yes'
+    assert gw.alive()
+
+
+def rss_kib(pid):
+    with open('/proc/%d/status' % pid) as f:
+        return int([line for line in f if line.startswith('VmRSS:')][0].split()[1])
+
+
+def test_a_block_too_long_to_skip_closes_the_connection(gateway):
+    """A set over --kestrel-max-item is refused and its block skipped, so
+    that a pipelining client stays in step, but only up to 16 MiB (or the
+    limit, if larger): a longer declared length is refused and the
+    connection closed at once, never swallowing the client's next
+    commands while the gateway waits for gigabytes; nothing is allocated
+    for it, and the other connections go on."""
+    gw = gateway('--kestrel-max-item', '1K')
+    ready(gw)
+    c = client(gw)
+    # modestly too large, pipelined: refused, skipped, and the next in step
+    k = KSock(gw.kestrel_port, timeout=10)
+    k.send(b'set big 0 0 2000\r\n' + b'x' * 2000 + b'\r\nset small 0 0 2\r\nok\r\n'
+           b'set big 0 0 16777216\r\n' + b'y' * (16 << 20) + b'\r\nget small\r\n')
+    assert k.line() == b'CLIENT_ERROR item of 2000 bytes, over the limit of 1024 bytes'
+    assert k.line() == b'STORED'
+    assert k.line() == b'CLIENT_ERROR item of 16777216 bytes, over the limit of 1024 bytes'
+    assert k.line() == b'VALUE small 0 2' and k.line() == b'ok' and k.line() == b'END'
+    # a real client: pymemcache hears the refusal, and goes on
+    with pytest.raises(MemcacheClientError, match='over the limit'):
+        c.set('big', b'z' * 2000)
+    assert c.set('after', b'a') and c.get('after') == b'a'
+    rss_before = rss_kib(gw.pid)
+    # too long to skip: refused, then the end, whatever follows
+    huge = [b'set q 0 0 4000000000\r\n', b'set q 0 0 16777217\r\n',
+            b'set q 0 0 18446744073709551615\r\n', b'set q 0 0 4000000000 noreply\r\n',
+            b'set a~b 0 0 4000000000\r\n', b'add q 0 0 4000000000\r\n']
+    socks = []
+    for request in huge * 10:
+        f = KSock(gw.kestrel_port, timeout=5)
+        f.send(request + b'version\r\nset q 0 0 1\r\nx\r\n')
+        socks.append((request, f))
+    for request, f in socks:
+        line = f.line()
+        assert line.startswith(b'CLIENT_ERROR ') and line.endswith(
+            b'a data block over 16777216 bytes is not skipped: closing'), (request, line)
+        assert f.closed(), request
+        assert f.buf == b'', (request, f.buf)  # nothing after: version was not run
+        f.close()
+    assert rss_kib(gw.pid) - rss_before < 16 << 10
+    assert c.get('q') is None  # nothing stored
     assert c.set('fine', b'yes') and c.get('fine') == b'yes'
     assert gw.alive()
 

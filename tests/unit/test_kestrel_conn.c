@@ -1,9 +1,10 @@
 /*  test_kestrel_conn.c — one Kestrel connection over a socketpair: lines
     cut anywhere, pipelined sets answered out of order leave in order, a
-    refused storage command's block is skipped, a bad data chunk closes,
-    other commands wait for the answers before them, a client that does
-    not read stops being read, and one that half-closes gets the answers
-    to every whole command it sent before the end.
+    refused storage command's block is skipped (one too long to skip
+    closes), a bad data chunk closes, other commands wait for the answers
+    before them, a client that does not read stops being read, and one
+    that half-closes gets the answers to every whole command it sent
+    before the end.
 */
 
 #include "arb_kestrel_conn.h"
@@ -194,6 +195,20 @@ test_refusals (void **state)
     s_peer_sees_the_end (test);
     assert_int_equal (test->commands, 1);
     s_teardown (test);
+    //  a block longer than any skip: refused, closed, what follows not run
+    const char *huge[] = {"set q 0 0 4000000000\r\nversion\r\n",
+                          "set a~b 0 0 16777217 noreply\r\nversion\r\n"};
+    for (size_t i = 0; i < sizeof (huge) / sizeof (huge[0]); i++) {
+        test = s_setup (4);
+        s_send (test, huge[i]);
+        s_run (test, 10);
+        s_received (test, buf, sizeof (buf));
+        assert_non_null (
+            strstr (buf, "a data block over 16777216 bytes is not skipped: closing\r\n"));
+        s_peer_sees_the_end (test);
+        assert_int_equal (test->commands, 0);
+        s_teardown (test);
+    }
 }
 
 static void
