@@ -130,12 +130,15 @@ arb_kestrel_cmd_check_queue (
     return 0;
 }
 
-//  The key: queue name and, for get, options.
+//  The key: queue name and, for get, options. usage is the command's
+//  form, for the refusals that a client is most likely to make by
+//  sending no key at all.
 static arb_kestrel_rc_t
-s_parse_key (s_token_t key, bool options, arb_kestrel_cmd_t *cmd, char *why, size_t size)
+s_parse_key (
+    s_token_t key, bool options, const char *usage, arb_kestrel_cmd_t *cmd, char *why, size_t size)
 {
     if (key.len > ARB_KESTREL_KEY_MAX) {
-        snprintf (why, size, "key of %zu bytes, over %d", key.len, ARB_KESTREL_KEY_MAX);
+        snprintf (why, size, "key of %zu bytes, over %d (%s)", key.len, ARB_KESTREL_KEY_MAX, usage);
         return ARB_KESTREL_BAD;
     }
     cmd->key = key.p;
@@ -143,6 +146,10 @@ s_parse_key (s_token_t key, bool options, arb_kestrel_cmd_t *cmd, char *why, siz
     const char *slash = memchr (key.p, '/', key.len);
     cmd->queue = key.p;
     cmd->queue_len = slash ? (size_t) (slash - key.p) : key.len;
+    if (cmd->queue_len == 0) {
+        snprintf (why, size, "empty queue name (%s)", usage);
+        return ARB_KESTREL_BAD;
+    }
     if (slash && !options)
         return s_refuse (ARB_KESTREL_BAD, why, size, "queue name has '/' (options are for get)");
     if (arb_kestrel_cmd_check_queue (cmd->queue, cmd->queue_len, &cmd->parent_len, why, size))
@@ -170,6 +177,10 @@ s_parse_key (s_token_t key, bool options, arb_kestrel_cmd_t *cmd, char *why, siz
             flag = &cmd->abort;
         else if (opt.len == 4 && memcmp (opt.p, "peek", 4) == 0)
             flag = &cmd->peek;
+        else if (opt.len == 0) {
+            snprintf (why, size, "empty get option: a '/' with none after it (%s)", usage);
+            return ARB_KESTREL_BAD;
+        }
         else {
             snprintf (why, size, "unknown get option '%.*s'", opt.len > 32 ? 32 : (int) opt.len,
                       opt.p);
@@ -189,19 +200,22 @@ s_parse_key (s_token_t key, bool options, arb_kestrel_cmd_t *cmd, char *why, siz
 
 //  A storage command: <key> <flags> <exptime> <bytes> [cas] [noreply]. The
 //  length comes first, so that a refused command's block can be skipped.
+#define S_SET_USAGE "set <queue> <flags> <exptime> <bytes> [noreply]"
+
 static arb_kestrel_rc_t
 s_parse_storage (
     s_token_t *tokens, size_t n, bool cas, arb_kestrel_cmd_t *cmd, char *why, size_t size)
 {
     size_t fixed = cas ? 6 : 5;
-    if (n < 5 || (n >= 5 && s_unsigned (tokens[4], UINT64_MAX, &cmd->bytes)))
-        return s_refuse (ARB_KESTREL_FATAL, why, size,
-                         "bad data chunk length (set <queue> <flags> <exptime> <bytes>)");
+    if (n < 5)
+        //  which one is missing cannot be told, nor so the block's length
+        return s_refuse (ARB_KESTREL_FATAL, why, size, "missing fields (" S_SET_USAGE ")");
+    if (s_unsigned (tokens[4], UINT64_MAX, &cmd->bytes))
+        return s_refuse (ARB_KESTREL_FATAL, why, size, "bad data chunk length (" S_SET_USAGE ")");
     cmd->noreply = n == fixed + 1 && s_is (tokens[fixed], "noreply");
     cmd->skip = true;
     if (n != fixed && !cmd->noreply)
-        return s_refuse (ARB_KESTREL_BAD, why, size,
-                         "set takes <queue> <flags> <exptime> <bytes> [noreply]");
+        return s_refuse (ARB_KESTREL_BAD, why, size, "too many fields (" S_SET_USAGE ")");
     if (cas || !s_is (tokens[0], "set")) {
         snprintf (why, size, "%.*s is not supported: queues take set", (int) tokens[0].len,
                   tokens[0].p);
@@ -213,7 +227,7 @@ s_parse_storage (
     cmd->flags = (uint32_t) flags;
     if (s_signed (tokens[3], &cmd->exptime))
         return s_refuse (ARB_KESTREL_BAD, why, size, "bad exptime: a 32-bit number of seconds");
-    arb_kestrel_rc_t rc = s_parse_key (tokens[1], false, cmd, why, size);
+    arb_kestrel_rc_t rc = s_parse_key (tokens[1], false, S_SET_USAGE, cmd, why, size);
     if (rc == ARB_KESTREL_OK)
         cmd->skip = false;
     return rc;
@@ -242,37 +256,63 @@ arb_kestrel_cmd_parse (const char *line, size_t len, arb_kestrel_cmd_t *cmd, cha
     if (n == 0)
         return s_refuse (ARB_KESTREL_BAD, why, size, "empty command line");
     s_token_t word = tokens[0];
+    //  Fields are separated by one space: two after the command word
+    //  leave its key empty (as Kestrel splits the line). Tokens are cut at
+    //  any number of spaces, so that is looked at only when a line of a
+    //  command with a key and [noreply] is a field short (`set  0 0 1`,
+    //  `delete  noreply`): an empty key goes in, and the command is
+    //  refused for it by name (a set's block skipped by its length).
+    const char *after = word.p + word.len;
+    bool key_gap = after + 1 < line + len && after[0] == ' ' && after[1] == ' ';
+    bool storage = s_is (word, "set") || s_is (word, "add") || s_is (word, "replace")
+                   || s_is (word, "append") || s_is (word, "prepend") || s_is (word, "cas");
+    bool with_noreply = n > 1 && s_is (tokens[n - 1], "noreply");
+    size_t short_by_key = storage ? (s_is (word, "cas") ? 5 : 4)
+                          : s_is (word, "delete") || s_is (word, "flush") ? 1
+                                                                          : 0;
+    if (key_gap && short_by_key && n - (size_t) with_noreply == short_by_key
+        && n < ARB_TOKENS_MAX) {
+        memmove (tokens + 2, tokens + 1, (n - 1) * sizeof (s_token_t));
+        tokens[1] = (s_token_t){after + 1, 0};
+        n++;
+    }
     //  storage commands first: a refused one still says how much to skip
-    if (s_is (word, "set") || s_is (word, "add") || s_is (word, "replace") || s_is (word, "append")
-        || s_is (word, "prepend") || s_is (word, "cas")) {
+    if (storage) {
         cmd->verb = ARB_KESTREL_SET;
         return s_parse_storage (tokens, n, s_is (word, "cas"), cmd, why, size);
     }
-    //  the optional last noreply of the commands that take it
-    bool noreply = n > 1 && s_is (tokens[n - 1], "noreply");
+    //  a missing key is an empty one
+    s_token_t key = n > 1 ? tokens[1] : (s_token_t){after, 0};
     if (s_is (word, "get") || s_is (word, "gets")) {
         cmd->verb = ARB_KESTREL_GET;
         cmd->gets = s_is (word, "gets");
-        if (n != 2)
-            return s_refuse (ARB_KESTREL_BAD, why, size, "get takes one key: queue[/options]");
-        return s_parse_key (tokens[1], true, cmd, why, size);
+        const char *usage = cmd->gets ? "gets <queue>[/options]" : "get <queue>[/options]";
+        if (n > 2) {
+            snprintf (why, size, "one key only (%s)", usage);
+            return ARB_KESTREL_BAD;
+        }
+        return s_parse_key (key, true, usage, cmd, why, size);
     }
     if (s_is (word, "delete") || s_is (word, "flush")) {
         cmd->verb = s_is (word, "delete") ? ARB_KESTREL_DELETE : ARB_KESTREL_FLUSH;
-        cmd->noreply = noreply;
-        if (n != 2 + (size_t) noreply) {
-            snprintf (why, size, "%s takes one queue [noreply]",
-                      cmd->verb == ARB_KESTREL_DELETE ? "delete" : "flush");
+        const char *usage = cmd->verb == ARB_KESTREL_DELETE ? "delete <queue> [noreply]"
+                                                            : "flush <queue> [noreply]";
+        //  noreply after the queue: `delete noreply` names the queue
+        //  noreply, as in Kestrel (`delete  noreply`, with its key left
+        //  empty, is refused in silence)
+        cmd->noreply = n == 3 && with_noreply;
+        if (n > 2 + (size_t) cmd->noreply) {
+            snprintf (why, size, "too many fields (%s)", usage);
             return ARB_KESTREL_BAD;
         }
-        return s_parse_key (tokens[1], false, cmd, why, size);
+        return s_parse_key (key, false, usage, cmd, why, size);
     }
     if (s_is (word, "flush_all")) {
         cmd->verb = ARB_KESTREL_FLUSH_ALL;
-        cmd->noreply = noreply;
+        cmd->noreply = with_noreply;
         uint64_t delay = 0;
-        if (n > 3 || (n == 3 && !noreply)
-            || (n == 2 + (size_t) noreply && s_unsigned (tokens[1], UINT32_MAX, &delay)))
+        if (n > 3 || (n == 3 && !with_noreply)
+            || (n == 2 + (size_t) with_noreply && s_unsigned (tokens[1], UINT32_MAX, &delay)))
             return s_refuse (ARB_KESTREL_BAD, why, size, "flush_all takes [0] [noreply]");
         if (delay)
             return s_refuse (ARB_KESTREL_BAD, why, size, "flush_all with a delay is not supported");

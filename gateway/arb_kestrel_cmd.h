@@ -30,6 +30,14 @@
     broker's mark of endpoint queues and queue metadata), and '+' only as
     the fan-out mark: `parent+child` with both parts non-empty. A key with
     its options has at most ARB_KESTREL_KEY_MAX bytes.
+
+    A command without a key (`get`), with an empty queue name before its
+    options (`get /t=10`), or with its key left empty between two spaces
+    where the line is a field short (`set  0 0 1`, `delete  noreply`) is
+    refused the same way for every command: `empty queue name (<its
+    form>)`; a set's block is then skipped by its length, as for any bad
+    key. `noreply` is one only after a key: `delete noreply` deletes the
+    queue noreply, as in Kestrel.
 */
 
 #ifndef ARB_KESTREL_CMD_H

@@ -698,6 +698,65 @@ def test_bad_input(gateway):
     assert gw.alive()
 
 
+def test_an_empty_queue_name_is_refused_by_name_in_every_form(kgw):
+    """A key that is empty (pymemcache sends '' as it is), or a queue name
+    empty before its options, answers one CLIENT_ERROR for every command,
+    naming the problem and the command's form; the connection goes on (a
+    set's block skipped by its length), and nothing is stored or deleted."""
+    c = client(kgw)
+    assert c.set('noreply', b'kept')
+    before = c.stats()
+    set_form = b'(set <queue> <flags> <exptime> <bytes> [noreply])'
+    calls = [
+        (lambda: c.set('', b'x', noreply=False), set_form),  # set  0 0 1
+        (lambda: c.set('/t', b'x', noreply=False), set_form),
+        (lambda: c.get(''), b'(get <queue>[/options])'),  # get
+        (lambda: c.get('/t=10'), b'(get <queue>[/options])'),
+        (lambda: c.gets('/open'), b'(gets <queue>[/options])'),
+        (lambda: c.delete('', noreply=False), b'(delete <queue> [noreply])'),  # delete
+    ]
+    for call, form in calls:
+        with pytest.raises(MemcacheClientError) as refused:
+            call()
+        assert refused.value.args[0] == b'empty queue name ' + form, refused.value
+    # pymemcache's delete('') with noreply (its default): 'delete  noreply',
+    # refused in silence, not a delete of the queue noreply
+    c.delete('', noreply=True)
+    k = KSock(kgw.kestrel_port)
+    for request, form in (
+            (b'set  0 0 1\r\nx\r\n', set_form), (b'set /open 0 0 1\r\nx\r\n', set_form),
+            (b'get\r\n', b'(get <queue>[/options])'), (b'get \r\n', b'(get <queue>[/options])'),
+            (b'gets\r\n', b'(gets <queue>[/options])'),
+            (b'get /t=10\r\n', b'(get <queue>[/options])'),
+            (b'delete\r\n', b'(delete <queue> [noreply])'),
+            (b'delete /x\r\n', b'(delete <queue> [noreply])'),
+            (b'flush\r\n', b'(flush <queue> [noreply])'),
+            (b'flush /x\r\n', b'(flush <queue> [noreply])')):
+        assert k.ask(request) == b'CLIENT_ERROR empty queue name ' + form, request
+        assert k.ask(b'version\r\n').startswith(b'VERSION '), request
+    k.send(b'set  0 0 1 noreply\r\nx\r\ndelete  noreply\r\nflush  noreply\r\n')
+    assert k.ask(b'version\r\n').startswith(b'VERSION ')  # nothing before it
+    assert k.ask(b'get q/\r\n') == (b"CLIENT_ERROR empty get option: a '/' with none after it"
+                                     b' (get <queue>[/options])')
+    # over-long keys say which limit, in the command's form
+    assert k.ask(b'get %s\r\n' % (b'q' * 200 + b'/t=1' * 13)) == (
+        b'CLIENT_ERROR key of 252 bytes, over 250 (get <queue>[/options])')
+    assert k.ask(b'set %s 0 0 1\r\nx\r\n' % (b'q' * 251)) == (
+        b'CLIENT_ERROR key of 251 bytes, over 250 ' + set_form)
+    assert k.ask(b'delete %s\r\n' % (b'q' * 201)) == (
+        b'CLIENT_ERROR queue name of 201 bytes, over 200')
+    # a line a field short with single spaces: which one is missing is
+    # unknown, and so the block's length: refused, and the connection closes
+    f = KSock(kgw.kestrel_port, timeout=5)
+    assert f.ask(b'set 0 0 1\r\nx\r\n') == (b'CLIENT_ERROR missing fields ' + set_form)
+    assert f.closed()
+    # nothing was stored, the queue noreply was not deleted
+    stats = c.stats()
+    for key in (b'cmd_set', b'queue_deletes', b'queue_noreply_items'):
+        assert stats[key] == before[key], key
+    assert c.get('noreply') == b'kept'
+
+
 def rss_kib(pid):
     with open('/proc/%d/status' % pid) as f:
         return int([line for line in f if line.startswith('VmRSS:')][0].split()[1])
@@ -1060,7 +1119,7 @@ def test_a_closing_error_keeps_the_answers_before_it(kgw):
     before it arrive whole, then CLIENT_ERROR, then the end; no reset."""
     for _ in range(20):
         k = KSock(kgw.kestrel_port)
-        k.send(b'version\r\n' * 5 + b'set  0 0 1\r\nx\r\nversion\r\n' + b'version\r\n' * 2000)
+        k.send(b'version\r\n' * 5 + b'set 0 0 1\r\nx\r\nversion\r\n' + b'version\r\n' * 2000)
         for _ in range(5):
             assert k.line().startswith(b'VERSION ')
         assert k.line().startswith(b'CLIENT_ERROR ')

@@ -1,7 +1,8 @@
 /*  test_kestrel_cmd.c — Kestrel command lines: every command and get
     option, Kestrel's option rules, set's numbers and noreply, queue names
-    (fan-out, reserved characters, UTF-8, lengths), what a refused storage
-    command says to skip, and exptime to an expiry time.
+    (fan-out, reserved characters, UTF-8, lengths), an empty key in every
+    command's form, what a refused storage command says to skip, and
+    exptime to an expiry time.
 */
 
 #include "arb_kestrel_cmd.h"
@@ -167,6 +168,69 @@ test_queue_names (void **state)
     assert_int_equal (s_parse (line, &cmd), ARB_KESTREL_OK);
 }
 
+//  A key that is not there, or empty before its options, is refused the
+//  same way by every command, naming the command's form; a set's block
+//  is still skipped by its length.
+static void
+test_empty_keys (void **state)
+{
+    (void) state;
+    struct {
+        const char *line;
+        const char *why;
+        bool skip;
+        bool noreply;
+    } cases[] = {
+        {"get", "empty queue name (get <queue>[/options])", false, false},
+        {"get ", "empty queue name (get <queue>[/options])", false, false},
+        {"get /t=10", "empty queue name (get <queue>[/options])", false, false},
+        {"gets /open", "empty queue name (gets <queue>[/options])", false, false},
+        {"set  0 0 1", "empty queue name (set <queue> <flags> <exptime> <bytes> [noreply])", true,
+         false},
+        {"set  0 0 1 noreply", "empty queue name (set <queue> <flags> <exptime> <bytes> [noreply])",
+         true, true},
+        {"set /t 0 0 1", "empty queue name (set <queue> <flags> <exptime> <bytes> [noreply])", true,
+         false},
+        {"delete", "empty queue name (delete <queue> [noreply])", false, false},
+        {"delete  noreply", "empty queue name (delete <queue> [noreply])", false, true},
+        {"delete /x", "empty queue name (delete <queue> [noreply])", false, false},
+        {"flush ", "empty queue name (flush <queue> [noreply])", false, false},
+        {"flush  noreply", "empty queue name (flush <queue> [noreply])", false, true},
+        {"get q/", "empty get option: a '/' with none after it (get <queue>[/options])", false,
+         false},
+        {"get q//open", "empty get option: a '/' with none after it (get <queue>[/options])", false,
+         false},
+    };
+    for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
+        arb_kestrel_cmd_t cmd;
+        char why[256];
+        assert_int_equal (
+            arb_kestrel_cmd_parse (cases[i].line, strlen (cases[i].line), &cmd, why, sizeof (why)),
+            ARB_KESTREL_BAD);
+        assert_string_equal (why, cases[i].why);
+        assert_int_equal (cmd.skip, cases[i].skip);
+        assert_int_equal (cmd.noreply, cases[i].noreply);
+        if (cases[i].skip)
+            assert_int_equal (cmd.bytes, 1);
+    }
+    //  a line a field short without the gap: which one is missing is
+    //  unknown, and so the block's length
+    arb_kestrel_cmd_t cmd;
+    assert_int_equal (s_parse ("set 0 0 1", &cmd), ARB_KESTREL_FATAL);
+    //  lines that are whole are taken as ever, however spaced
+    assert_int_equal (s_parse ("set  q 0 0 1", &cmd), ARB_KESTREL_OK);
+    assert_int_equal (s_parse ("get  q", &cmd), ARB_KESTREL_OK);
+    assert_int_equal (s_parse ("get  noreply", &cmd), ARB_KESTREL_OK);
+    assert_int_equal (s_parse ("stats  ", &cmd), ARB_KESTREL_OK);
+    //  noreply after a queue only: `delete noreply` names the queue
+    assert_int_equal (s_parse ("delete noreply", &cmd), ARB_KESTREL_OK);
+    assert_false (cmd.noreply);
+    assert_memory_equal (cmd.queue, "noreply", cmd.queue_len);
+    assert_int_equal (s_parse ("delete noreply noreply", &cmd), ARB_KESTREL_OK);
+    assert_true (cmd.noreply);
+    assert_int_equal (s_parse ("delete q r", &cmd), ARB_KESTREL_BAD);
+}
+
 static void
 test_expiry (void **state)
 {
@@ -186,7 +250,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_get_options),    cmocka_unit_test (test_set),
         cmocka_unit_test (test_other_commands), cmocka_unit_test (test_queue_names),
-        cmocka_unit_test (test_expiry),
+        cmocka_unit_test (test_empty_keys),     cmocka_unit_test (test_expiry),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
