@@ -160,7 +160,7 @@ s_parse_key (
         const char *next = memchr (start, '/', (size_t) (end - start));
         s_token_t opt = {start, (size_t) ((next ? next : end) - start)};
         bool *flag = NULL;
-        if (opt.len > 2 && strncmp (opt.p, "t=", 2) == 0) {
+        if (opt.len >= 2 && strncmp (opt.p, "t=", 2) == 0) {
             uint64_t ms;
             if (cmd->wait
                 || s_unsigned ((s_token_t){opt.p + 2, opt.len - 2}, ARB_KESTREL_WAIT_MAX, &ms))
@@ -182,8 +182,13 @@ s_parse_key (
             return ARB_KESTREL_BAD;
         }
         else {
-            snprintf (why, size, "unknown get option '%.*s'", opt.len > 32 ? 32 : (int) opt.len,
-                      opt.p);
+            //  quoted in the answer line: at most 32 bytes, non-printables as '.'
+            char quoted[33];
+            size_t n = opt.len < 32 ? opt.len : 32;
+            for (size_t i = 0; i < n; i++)
+                quoted[i] = opt.p[i] > 0x20 && opt.p[i] < 0x7f ? opt.p[i] : '.';
+            quoted[n] = 0;
+            snprintf (why, size, "unknown get option '%s%s'", quoted, opt.len > 32 ? "..." : "");
             return ARB_KESTREL_BAD;
         }
         if (flag && *flag)

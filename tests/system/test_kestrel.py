@@ -757,6 +757,30 @@ def test_an_empty_queue_name_is_refused_by_name_in_every_form(kgw):
     assert c.get('noreply') == b'kept'
 
 
+def test_a_bad_get_option_is_quoted_printable(kgw):
+    """An unknown get option is quoted in the answer line printable (a
+    control byte as '.', cut at 32 bytes, marked), never a CR or other
+    control byte of the client's in the line; t= without its number is
+    a bad t=, not an unknown option."""
+    c = client(kgw)
+    with pytest.raises(MemcacheClientError) as refused:
+        c.get('q/t=')
+    assert refused.value.args[0] == b'bad get option t=: one wait in ms, at most 2147483647'
+    with pytest.raises(MemcacheClientError) as refused:
+        c.get('q/\x01x\x7f')
+    assert refused.value.args[0] == b"unknown get option '.x.'"
+    k = KSock(kgw.kestrel_port)
+    k.send(b'get q/a\rb\r\nget q/%s\r\nversion\r\n' % (b'o' * 40))
+    k.sock.settimeout(5)
+    answers = b''
+    while answers.count(b'\r\n') < 3:
+        answers += k.sock.recv(4096)
+    assert answers.split(b'\r\n')[:3] == [
+        b"CLIENT_ERROR unknown get option 'a.b'",
+        b"CLIENT_ERROR unknown get option '%s...'" % (b'o' * 32),
+        b'VERSION 2.4.1 arbiter-gateway/0.1.0']
+
+
 def rss_kib(pid):
     with open('/proc/%d/status' % pid) as f:
         return int([line for line in f if line.startswith('VmRSS:')][0].split()[1])

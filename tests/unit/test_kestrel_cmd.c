@@ -59,6 +59,21 @@ test_get_options (void **state)
     assert_int_equal (s_parse ("get work/t=2147483648", &cmd), ARB_KESTREL_BAD);
     assert_int_equal (s_parse ("get work/", &cmd), ARB_KESTREL_BAD);
     assert_int_equal (s_parse ("get /open", &cmd), ARB_KESTREL_BAD);
+    //  what the refusal quotes: t= without its number is t='s; an unknown
+    //  option printable, cut at 32 bytes
+    char why[256];
+    const char *line = "get work/t=";
+    assert_int_equal (arb_kestrel_cmd_parse (line, strlen (line), &cmd, why, sizeof (why)),
+                      ARB_KESTREL_BAD);
+    assert_string_equal (why, "bad get option t=: one wait in ms, at most 2147483647");
+    line = "get work/a\rb\x01\xc3\xa9";
+    assert_int_equal (arb_kestrel_cmd_parse (line, strlen (line), &cmd, why, sizeof (why)),
+                      ARB_KESTREL_BAD);
+    assert_string_equal (why, "unknown get option 'a.b...'");
+    line = "get work/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxy";
+    assert_int_equal (arb_kestrel_cmd_parse (line, strlen (line), &cmd, why, sizeof (why)),
+                      ARB_KESTREL_BAD);
+    assert_string_equal (why, "unknown get option 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'");
     assert_int_equal (s_parse ("get", &cmd), ARB_KESTREL_BAD);
     assert_int_equal (s_parse ("get a b", &cmd), ARB_KESTREL_BAD);
 }
