@@ -39,7 +39,7 @@ s_task_id (arb_http_req_t *req, size_t i)
 {
     uint64_t id;
     const char *text = arb_http_req_segment (req, i);
-    if (arb_route_number (text, INT64_MAX, &id) || id == 0) {
+    if (arb_route_id (text, &id)) {
         arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "'%.32s' is not a task id", text);
         return 0;
     }

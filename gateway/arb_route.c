@@ -152,3 +152,13 @@ arb_route_number (const char *text, uint64_t max, uint64_t *value)
     *value = parsed;
     return 0;
 }
+
+int
+arb_route_id (const char *text, uint64_t *value)
+{
+    uint64_t id;
+    if (!text || text[0] == '0' || arb_route_number (text, INT64_MAX, &id))
+        return -1;
+    *value = id;
+    return 0;
+}

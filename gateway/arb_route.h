@@ -68,4 +68,9 @@ arb_route_rc_t arb_route_find (arb_route_table_t *self,
 //  max. Returns 0, or -1.
 int arb_route_number (const char *text, uint64_t max, uint64_t *value);
 
+//  Parses an id of a path (a task's, a flow's): a number of 1 to
+//  INT64_MAX in canonical decimal, no leading zero, so that an id has one
+//  spelling ("0012" is not 12). Returns 0, or -1.
+int arb_route_id (const char *text, uint64_t *value);
+
 #endif

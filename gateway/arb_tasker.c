@@ -167,7 +167,7 @@ s_get (arb_http_req_t *req, void *arg)
     if (!s_type (self, req))
         return;
     uint64_t id;
-    if (arb_route_number (arb_http_req_segment (req, 1), INT64_MAX, &id) || id == 0) {
+    if (arb_route_id (arb_http_req_segment (req, 1), &id)) {
         arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "'%.32s' is not a task id",
                               arb_http_req_segment (req, 1));
         return;

@@ -131,6 +131,23 @@ def test_tasker_any_type_without_config_but_reserved_names(broker, gateway_facto
     error_of(requests.get(gateway.url + '/anything/abc', timeout=10), 404)
 
 
+def test_ids_have_one_spelling(broker, gateway_factory, tmp_path):
+    """An id in a path is canonical decimal: '0012' is not task 12 (404),
+    on every route that takes one, and nothing is changed through it."""
+    gateway = gateway_factory(broker)
+    api = gateway.url + '/api/v1'
+    task = requests.post(gateway.url + '/jobs', json={'identifier': 'z'}, timeout=10).json()
+    plain, padded = str(task['id']), '00' + str(task['id'])
+    assert requests.get(api + '/tasks/' + plain, timeout=10).status_code == 200
+    assert requests.get(gateway.url + '/jobs/' + plain, timeout=10).status_code == 200
+    for url in (api + '/tasks/' + padded, gateway.url + '/jobs/' + padded,
+                api + '/dags/' + padded, api + '/groups/0', api + '/tasks/0'):
+        assert 'is not a task id' in error_of(requests.get(url, timeout=10), 404), url
+    error_of(requests.delete(api + '/tasks/' + padded, timeout=10), 404)
+    error_of(requests.post(api + '/tasks/%s/retry' % padded, timeout=10), 404)
+    assert requests.get(api + '/tasks/' + plain, timeout=10).json()['state'] == 'ready'
+
+
 def test_bad_input_gets_json_errors_and_changes_nothing(broker, gateway_factory, tmp_path):
     gateway = gateway_factory(broker, '--http-max-body', '4K')
     url = gateway.url + '/jobs'

@@ -89,6 +89,24 @@ test_numbers (void **state)
     assert_int_equal (arb_route_number (NULL, 100, &value), -1);
 }
 
+//  An id has one spelling: no leading zero, no 0.
+static void
+test_ids (void **state)
+{
+    (void) state;
+    uint64_t value = 0;
+    assert_int_equal (arb_route_id ("12", &value), 0);
+    assert_int_equal (value, 12);
+    assert_int_equal (arb_route_id ("9223372036854775807", &value), 0);
+    assert_int_equal (arb_route_id ("9223372036854775808", &value), -1);
+    assert_int_equal (arb_route_id ("012", &value), -1);
+    assert_int_equal (arb_route_id ("0", &value), -1);
+    assert_int_equal (arb_route_id ("00", &value), -1);
+    assert_int_equal (arb_route_id ("", &value), -1);
+    assert_int_equal (arb_route_id (NULL, &value), -1);
+    assert_int_equal (value, 9223372036854775807ULL);
+}
+
 int
 main (void)
 {
@@ -96,6 +114,7 @@ main (void)
         cmocka_unit_test (test_split),
         cmocka_unit_test (test_literal_routes_win_and_405),
         cmocka_unit_test (test_numbers),
+        cmocka_unit_test (test_ids),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
