@@ -60,6 +60,25 @@ s_query_number (arb_http_req_t *req, const char *key, uint64_t max, uint64_t *va
     return -1;
 }
 
+//  The query's limit (absent: *limit unchanged): 1 to ARB_ADMIN_PAGE_MAX.
+//  0, or -1 after answering 400 with the range, whichever end is passed.
+static int
+s_query_limit (arb_http_req_t *req, uint64_t *limit)
+{
+    const char *text = arb_http_req_query (req, "limit");
+    uint64_t value;
+    if (!text)
+        return 0;
+    if (arb_route_number (text, ARB_ADMIN_PAGE_MAX, &value) == 0 && value > 0) {
+        *limit = value;
+        return 0;
+    }
+    arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST,
+                          "limit: expected a number from 1 to %d, not '%.32s'", ARB_ADMIN_PAGE_MAX,
+                          text);
+    return -1;
+}
+
 static int
 s_query_queue (arb_http_req_t *req, const char **queue)
 {
@@ -118,13 +137,8 @@ s_list (arb_http_req_t *req, void *arg)
     uint64_t flow = 0, after = 0, before = 0, limit = ARB_ADMIN_PAGE;
     if (s_query_queue (req, &queue) || s_query_number (req, "flow", INT64_MAX, &flow)
         || s_query_number (req, "after", INT64_MAX, &after)
-        || s_query_number (req, "before", INT64_MAX, &before)
-        || s_query_number (req, "limit", ARB_ADMIN_PAGE_MAX, &limit))
+        || s_query_number (req, "before", INT64_MAX, &before) || s_query_limit (req, &limit))
         return;
-    if (limit == 0) {
-        arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST, "limit: 1 to %d", ARB_ADMIN_PAGE_MAX);
-        return;
-    }
     arb_msg_t *request = s_request (req, ARB_MSG_LIST);
     arb_list_body_t *body = arb_msg_list (request);
     body->state = (uint32_t) state;

@@ -148,6 +148,17 @@ def test_ids_have_one_spelling(broker, gateway_factory, tmp_path):
     assert requests.get(api + '/tasks/' + plain, timeout=10).json()['state'] == 'ready'
 
 
+def test_limit_out_of_range_gets_one_message(broker, gateway_factory):
+    gateway = gateway_factory(broker)
+    errors = [error_of(requests.get(gateway.url + '/api/v1/tasks?limit=' + limit, timeout=10),
+                       400) for limit in ('0', '1001', '-1', 'x')]
+    for limit, error in zip(('0', '1001', '-1', 'x'), errors):
+        assert error == "limit: expected a number from 1 to 1000, not '%s'" % limit
+    for limit in ('1', '1000'):
+        assert requests.get(gateway.url + '/api/v1/tasks?limit=' + limit,
+                            timeout=10).status_code == 200
+
+
 def test_bad_input_gets_json_errors_and_changes_nothing(broker, gateway_factory, tmp_path):
     gateway = gateway_factory(broker, '--http-max-body', '4K')
     url = gateway.url + '/jobs'
