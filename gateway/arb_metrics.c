@@ -197,5 +197,9 @@ s_metrics (arb_http_req_t *req, void *arg)
 int
 arb_metrics_serve (arb_http_t *http)
 {
-    return arb_http_route (http, "GET", "/metrics", 0, s_metrics, NULL);
+    //  HEAD as GET, without the body (libmicrohttpd leaves it out), as
+    //  the static files
+    int rc = arb_http_route (http, "GET", "/metrics", 0, s_metrics, NULL);
+    rc |= arb_http_route (http, "HEAD", "/metrics", 0, s_metrics, NULL);
+    return rc ? -1 : 0;
 }

@@ -159,6 +159,19 @@ def test_limit_out_of_range_gets_one_message(broker, gateway_factory):
                             timeout=10).status_code == 200
 
 
+def test_head_metrics_as_get_without_a_body(broker, gateway_factory):
+    gateway = gateway_factory(broker)
+    head = requests.head(gateway.url + '/metrics', timeout=10)
+    assert head.status_code == 200, head.text
+    assert head.headers['Content-Type'].startswith('text/plain; version=0.0.4')
+    assert int(head.headers['Content-Length']) > 0
+    # on the wire: the headers, no body
+    answer = raw_request(gateway, b'HEAD /metrics HTTP/1.1\r\nHost: x\r\n'
+                                  b'Connection: close\r\n\r\n')
+    assert answer.startswith(b'HTTP/1.1 200') and answer.endswith(b'\r\n\r\n'), answer
+    assert requests.put(gateway.url + '/metrics', timeout=10).headers['Allow'] == 'GET, HEAD'
+
+
 def test_bad_input_gets_json_errors_and_changes_nothing(broker, gateway_factory, tmp_path):
     gateway = gateway_factory(broker, '--http-max-body', '4K')
     url = gateway.url + '/jobs'
@@ -194,7 +207,7 @@ def test_bad_input_gets_json_errors_and_changes_nothing(broker, gateway_factory,
     assert code == '400' and 'not JSON' in json.loads(text)['error']
     # wrong method, unknown path, unknown task
     assert 'not allowed' in error_of(requests.delete(url + '/1', timeout=10), 405)
-    assert requests.put(gateway.url + '/metrics', timeout=10).headers['Allow'] == 'GET'
+    assert requests.put(gateway.url + '/metrics', timeout=10).headers['Allow'] == 'GET, HEAD'
     error_of(requests.get(gateway.url + '/api/v1/nothing', timeout=10), 404)
     error_of(requests.get(gateway.url + '/api/v1/tasks/999999', timeout=10), 404)
     error_of(requests.get(gateway.url + '/api/v1/tasks/-1', timeout=10), 404)
