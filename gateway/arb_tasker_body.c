@@ -55,6 +55,13 @@ s_endpoints (arb_tasker_post_t *post, json_t *list, char *why, size_t size)
             return s_refuse (&post, why, size,
                              "endpoints[%zu]: expected a worker name of 1 to %d bytes", i,
                              ARB_NAME_MAX);
+        //  the broker's check (arb_verbs_client), made here so that a bad
+        //  name is a 400 like the other fields', not the broker's 422
+        if (strchr (name, '@') || !arb_name_is_valid (name, strlen (name)))
+            return s_refuse (&post, why, size,
+                             "endpoints[%zu]: '%.64s' is not a worker name (no '@', no control "
+                             "character, UTF-8)",
+                             i, name);
         for (size_t k = 0; k < i; k++)
             if (streq (post->endpoints.v[k], name))
                 return s_refuse (&post, why, size, "endpoints[%zu]: '%.64s' is named twice", i,

@@ -186,6 +186,9 @@ def test_bad_input_gets_json_errors_and_changes_nothing(broker, gateway_factory,
         ('{"identifier": "a", "endpoints": [1]}', 'endpoints[0]'),
         ('{"identifier": "a", "endpoints": ["x", "x"]}', 'named twice'),
         ('{"identifier": "a", "extra": 1}', "'extra' is not a field"),
+        # worker names the broker refuses: 400 as the other fields, not its 422
+        ('{"identifier": "a", "endpoints": ["lb@1"]}', "endpoints[0]: 'lb@1' is not a worker"),
+        ('{"identifier": "a", "endpoints": ["ok", "lb\\u0001"]}', 'endpoints[1]'),
         ('{"identifier": "a", "identifier": "b"}', 'not JSON'),
         ('', 'not JSON'),
     ]

@@ -54,6 +54,8 @@ test_refused (void **state)
         {"{\"identifier\":\"a\",\"endpoints\":{}}", "endpoints: expected a list"},
         {"{\"identifier\":\"a\",\"endpoints\":[\"\"]}", "endpoints[0]"},
         {"{\"identifier\":\"a\",\"endpoints\":[\"b\",\"b\"]}", "named twice"},
+        {"{\"identifier\":\"a\",\"endpoints\":[\"lb@1\"]}", "endpoints[0]: 'lb@1' is not a worker"},
+        {"{\"identifier\":\"a\",\"endpoints\":[\"b\",\"c\\u0007\"]}", "endpoints[1]"},
         {"{\"identifier\":\"a\",\"x\":1}", "'x' is not a field"},
         {"{\"identifier\":\"a\",\"identifier\":\"b\"}", "not JSON"},
     };
