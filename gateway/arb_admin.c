@@ -95,6 +95,10 @@ s_query_queue (arb_http_req_t *req, const char **queue)
 //  ---------------------------------------------------------------------
 //  Tasks
 
+//  The query arguments of GET /api/v1/tasks (s_list reads them); the other
+//  routes take none.
+#define ARB_ADMIN_LIST_ARGS "state queue flow after before order limit"
+
 static void
 s_on_list (arb_http_req_t *req, arb_msg_t *reply, void *arg)
 {
@@ -552,7 +556,8 @@ arb_admin_serve (arb_http_t *http)
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof (routes) / sizeof (routes[0]); i++)
-        rc |= arb_http_route (http, routes[i].method, routes[i].pattern, flags, routes[i].fn,
-                              (void *) routes[i].arg);
+        rc |= arb_http_route_query (http, routes[i].method, routes[i].pattern, flags,
+                                    routes[i].fn == s_list ? ARB_ADMIN_LIST_ARGS : "", routes[i].fn,
+                                    (void *) routes[i].arg);
     return rc ? -1 : 0;
 }

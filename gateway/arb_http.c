@@ -27,6 +27,7 @@
 
 typedef struct {
     unsigned flags;
+    const char *args;  //  borrowed: the query arguments taken, space-separated; NULL: any
     arb_http_handler_fn *fn;
     void *arg;
 } s_handler_t;
@@ -346,8 +347,58 @@ s_same_token (const char *given, const char *token)
     return diff == 0;
 }
 
+//  Whether word is one of the space-separated words of list.
+static bool
+s_is_word_of (const char *word, const char *list)
+{
+    size_t len = strlen (word);
+    for (const char *p = list; *p;) {
+        size_t n = strcspn (p, " ");
+        if (n > 0 && n == len && memcmp (p, word, n) == 0)
+            return true;
+        p += n + (p[n] == ' ');
+    }
+    return false;
+}
+
+typedef struct {
+    const char *args;     //  those taken
+    const char *unknown;  //  the first other one, or NULL
+} s_query_check_t;
+
+static enum MHD_Result
+s_query_arg (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void) kind;
+    (void) value;
+    s_query_check_t *check = (s_query_check_t *) cls;
+    if (s_is_word_of (key, check->args))
+        return MHD_YES;
+    check->unknown = key;
+    return MHD_NO;
+}
+
+//  A route that names its query arguments: answers 400 for another one.
+//  Returns whether it did.
+static bool
+s_refuse_query (arb_http_req_t *req)
+{
+    const char *args = req->handler->args;
+    if (!args)
+        return false;
+    s_query_check_t check = {args, NULL};
+    MHD_get_connection_values (req->connection, MHD_GET_ARGUMENT_KIND, s_query_arg, &check);
+    if (!check.unknown)
+        return false;
+    arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST,
+                          "'%.64s' is not a query argument of this route (%s)", check.unknown,
+                          *args ? args : "it takes none");
+    return true;
+}
+
 //  Checks what can be checked before the body: route, method, token,
-//  broker, declared length. Answers the request if it fails.
+//  query arguments, broker, declared length. Answers the request if it
+//  fails.
 static void
 s_admit (arb_http_t *self, arb_http_req_t *req, const char *url, const char *method)
 {
@@ -385,6 +436,8 @@ s_admit (arb_http_t *self, arb_http_req_t *req, const char *url, const char *met
             return;
         }
     }
+    if (s_refuse_query (req))
+        return;
     if ((req->handler->flags & ARB_HTTP_BROKER) && !arb_gateway_is_up (self->gateway)) {
         arb_http_reply_error (req, MHD_HTTP_SERVICE_UNAVAILABLE,
                               "the broker is unreachable; try again later");
@@ -758,6 +811,22 @@ arb_http_port (arb_http_t *self)
 }
 
 int
+arb_http_route_query (arb_http_t *self,
+                      const char *method,
+                      const char *pattern,
+                      unsigned flags,
+                      const char *args,
+                      arb_http_handler_fn *fn,
+                      void *arg)
+{
+    int route = arb_route_add (self->routes, method, pattern);
+    if (route < 0)
+        return -1;
+    self->handlers[route] = (s_handler_t){flags, args, fn, arg};
+    return 0;
+}
+
+int
 arb_http_route (arb_http_t *self,
                 const char *method,
                 const char *pattern,
@@ -765,9 +834,5 @@ arb_http_route (arb_http_t *self,
                 arb_http_handler_fn *fn,
                 void *arg)
 {
-    int route = arb_route_add (self->routes, method, pattern);
-    if (route < 0)
-        return -1;
-    self->handlers[route] = (s_handler_t){flags, fn, arg};
-    return 0;
+    return arb_http_route_query (self, method, pattern, flags, NULL, fn, arg);
 }

@@ -17,7 +17,8 @@
     Every answer is JSON, errors too: {"error": "why", "status": N}. The
     server itself answers 404 (no route), 405 (route, other method; with
     Allow), 401 (no bearer token where one is needed), 403 (wrong token),
-    413 (body over max_body), 503 (the broker is down or did not answer).
+    400 (a query argument the route does not take), 413 (body over
+    max_body), 503 (the broker is down or did not answer).
 
     Auth: with a token, routes marked ARB_HTTP_AUTH need "Authorization:
     Bearer TOKEN". Without one, the server refuses to listen on anything
@@ -70,13 +71,26 @@ void arb_http_destroy (arb_http_t **self_p);
 uint16_t arb_http_port (arb_http_t *self);
 
 //  Adds a route (arb_route.h patterns: "/api/v1/tasks/{}", "/static/**")
-//  with ARB_HTTP_* flags. 0, or -1 for a bad pattern or a full table.
+//  with ARB_HTTP_* flags; it takes any query argument (the handler reads
+//  those it knows). 0, or -1 for a bad pattern or a full table.
 int arb_http_route (arb_http_t *self,
                     const char *method,
                     const char *pattern,
                     unsigned flags,
                     arb_http_handler_fn *fn,
                     void *arg);
+
+//  As arb_http_route, for a route that takes only the query arguments
+//  named in args (space-separated, "" for none; static: borrowed for the
+//  server's life): a request with another is answered 400 naming it,
+//  before the handler runs, so that a misspelt filter never passes.
+int arb_http_route_query (arb_http_t *self,
+                          const char *method,
+                          const char *pattern,
+                          unsigned flags,
+                          const char *args,
+                          arb_http_handler_fn *fn,
+                          void *arg);
 
 //  ---------------------------------------------------------------------
 //  A request

@@ -187,8 +187,9 @@ arb_tasker_new (arb_http_t *http, arb_defaults_t *defaults)
     arb_tasker_t *self = (arb_tasker_t *) zmalloc (sizeof (arb_tasker_t));
     self->defaults = defaults;
     unsigned flags = ARB_HTTP_BROKER;
-    arb_http_route (http, "POST", "/{}", flags | ARB_HTTP_AUTH, s_post, self);
-    arb_http_route (http, "GET", "/{}/{}", flags, s_get, self);
+    //  neither takes a query argument: one is refused, not ignored
+    arb_http_route_query (http, "POST", "/{}", flags | ARB_HTTP_AUTH, "", s_post, self);
+    arb_http_route_query (http, "GET", "/{}/{}", flags, "", s_get, self);
     return self;
 }
 

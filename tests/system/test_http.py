@@ -172,6 +172,35 @@ def test_head_metrics_as_get_without_a_body(broker, gateway_factory):
     assert requests.put(gateway.url + '/metrics', timeout=10).headers['Allow'] == 'GET, HEAD'
 
 
+def test_unknown_query_arguments_are_refused(broker, gateway_factory):
+    """A query argument a route does not take is answered 400 naming it,
+    and changes nothing; /metrics and the static files take any."""
+    gateway = gateway_factory(broker)
+    api = gateway.url + '/api/v1'
+    created = requests.post(gateway.url + '/jobs', json={'identifier': 'a'}, timeout=10).json()
+    reply = requests.get(api + '/tasks?queue=jobs&limt=5', timeout=10)
+    assert "'limt' is not a query argument" in error_of(reply, 400)
+    assert 'state queue flow after before order limit' in reply.json()['error']
+    assert "'foo'" in error_of(requests.get(api + '/queues?foo=1', timeout=10), 400)
+    assert "'x'" in error_of(requests.get('%s/tasks/%d?x' % (api, created['id']), timeout=10), 400)
+    assert "'x'" in error_of(requests.get('%s/jobs/%d?x=1' % (gateway.url, created['id']),
+                                          timeout=10), 400)
+    # nothing changed: not paused, not cancelled, no task made
+    error_of(requests.post(api + '/queues/jobs/pause?force=1', timeout=10), 400)
+    error_of(requests.delete('%s/tasks/%d?really=yes' % (api, created['id']), timeout=10), 400)
+    error_of(requests.post(gateway.url + '/jobs?dry_run=1', json={'identifier': 'b'},
+                           timeout=10), 400)
+    assert requests.get(api + '/queues/jobs', timeout=10).json()['paused'] is False
+    assert requests.get('%s/tasks/%d' % (api, created['id']), timeout=10).json()['state'] == \
+        'ready'
+    assert metrics(gateway)[('arbiter_tasks_submitted_total', ())] == 1
+    # the arguments a route takes still work; the others' pages take any
+    assert requests.get(api + '/tasks?state=ready&queue=jobs&order=newest&limit=5',
+                        timeout=10).json()['tasks'][0]['id'] == created['id']
+    assert requests.get(gateway.url + '/metrics?name=x', timeout=10).status_code == 200
+    assert requests.get(gateway.url + '/static/style.css?v=2', timeout=10).status_code == 200
+
+
 def test_bad_input_gets_json_errors_and_changes_nothing(broker, gateway_factory, tmp_path):
     gateway = gateway_factory(broker, '--http-max-body', '4K')
     url = gateway.url + '/jobs'
