@@ -14,10 +14,32 @@ struct _arb_tasker_t {
 //  ---------------------------------------------------------------------
 //  POST /TYPE
 
+//  What a POST keeps with its request: its body, and SUBMITTED's word on
+//  a repeat until STATUS answers.
+typedef struct {
+    arb_tasker_post_t *post;         //  owned
+    arb_submitted_task_t submitted;  //  a repeat's id and state
+} s_post_t;
+
 static void
-s_post_destroy (void *post)
+s_post_destroy (void *arg)
 {
-    arb_tasker_post_destroy ((arb_tasker_post_t **) &post);
+    s_post_t *self = (s_post_t *) arg;
+    arb_tasker_post_destroy (&self->post);
+    free (self);
+}
+
+//  Asks STATUS of one task; fn gets the answer.
+static void
+s_send_status (arb_http_req_t *req, uint64_t id, arb_http_answer_fn *fn, void *arg)
+{
+    arb_gateway_t *gateway = arb_http_req_gateway (req);
+    arb_msg_t *request = arb_link_request_new (arb_gateway_link (gateway), ARB_MSG_STATUS);
+    arb_status_body_t *body = arb_msg_status (request);
+    body->ids.v = (uint64_t *) arb_msg_alloc (request, sizeof (uint64_t));
+    body->ids.v[0] = id;
+    body->ids.n = 1;
+    arb_http_send (req, &request, fn, arg);
 }
 
 static json_t *
@@ -29,26 +51,89 @@ s_endpoints_json (const arb_strs_t *endpoints)
     return list;
 }
 
+//  The client key of an identifier under a type: "TYPE@IDENTIFIER" (into
+//  key, ARB_NAME_MAX + 1 bytes). An identifier names a task within its
+//  type, as tasker's tasks are each of one type: one identifier under two
+//  types is two tasks. A type has no '@', so the first one ends it.
+//  0, or -1 if the two are over ARB_NAME_MAX together.
+static int
+s_key (const char *type, const char *identifier, char *key, size_t size)
+{
+    int n = snprintf (key, size, "%s@%s", type, identifier);
+    return n < 0 || (size_t) n > ARB_NAME_MAX ? -1 : 0;
+}
+
+//  The identifier in a client key of type: what follows "TYPE@"; a key
+//  without it (a task not POSTed under this type) as it is.
+static const char *
+s_identifier (const char *type, const char *key)
+{
+    size_t len = strlen (type);
+    if (key && strncmp (key, type, len) == 0 && key[len] == '@')
+        return key + len + 1;
+    return key;
+}
+
+//  The answer to a POST: {"id", "identifier", "type", "state",
+//  "existing"} and what the caller adds.
+static json_t *
+s_post_json (arb_http_req_t *req, uint64_t id, uint32_t state, bool existing)
+{
+    s_post_t *post = (s_post_t *) arb_http_req_data (req);
+    json_t *obj = json_object ();
+    json_object_set_new (obj, "id", json_integer ((json_int_t) id));
+    json_object_set_new (obj, "identifier", json_string (post->post->identifier));
+    json_object_set_new (obj, "type", json_string (arb_http_req_segment (req, 0)));
+    json_object_set_new (obj, "state", json_string (arb_state_name ((int) state)));
+    json_object_set_new (obj, "existing", json_boolean (existing));
+    return obj;
+}
+
+//  A repeat's answer: the stored task as STATUS shows it (its state now,
+//  its endpoints), not the request's fields; no payload, which STATUS
+//  does not carry. If STATUS failed (no answer in time, the task gone),
+//  what SUBMITTED said: its id and state. (A STATUS that cannot even be
+//  sent is answered 503 by arb_http_send: the POST may be sent again.)
+static void
+s_on_existing (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+{
+    (void) arg;
+    const arb_submitted_task_t *submitted = &((s_post_t *) arb_http_req_data (req))->submitted;
+    arb_task_info_t *task = NULL;
+    if (arb_msg_type (reply) == ARB_MSG_STATUS_REPLY) {
+        arb_status_reply_body_t *body = arb_msg_status_reply (reply);
+        task = body->tasks.n && body->tasks.v[0].found ? &body->tasks.v[0] : NULL;
+    }
+    json_t *obj = s_post_json (req, submitted->id, task ? task->state : submitted->state, true);
+    if (task) {
+        json_t *endpoints = json_array ();
+        for (size_t i = 0; i < task->responses.n; i++)
+            json_array_append_new (endpoints, json_string (task->responses.v[i].endpoint));
+        json_object_set_new (obj, "endpoints", endpoints);
+    }
+    arb_http_reply_json (req, MHD_HTTP_OK, &obj);
+}
+
 static void
 s_on_created (
     arb_http_req_t *req, const arb_submitted_task_t *task, int code, const char *error, void *arg)
 {
     (void) arg;
-    arb_tasker_post_t *post = (arb_tasker_post_t *) arb_http_req_data (req);
+    s_post_t *post = (s_post_t *) arb_http_req_data (req);
     if (!task) {
         arb_http_reply_refusal (req, code, error, "submit");
         return;
     }
-    json_t *obj = json_object ();
-    json_object_set_new (obj, "id", json_integer ((json_int_t) task->id));
-    json_object_set_new (obj, "identifier", json_string (post->identifier));
-    json_object_set_new (obj, "type", json_string (arb_http_req_segment (req, 0)));
-    json_object_set_new (obj, "state", json_string (arb_state_name ((int) task->state)));
-    json_object_set_new (obj, "existing", json_boolean (task->existing));
+    if (task->existing) {
+        post->submitted = *task;
+        s_send_status (req, task->id, s_on_existing, NULL);
+        return;
+    }
+    json_t *obj = s_post_json (req, task->id, task->state, false);
     json_object_set_new (obj, "payload",
-                         post->payload ? json_incref (post->payload) : json_null ());
-    json_object_set_new (obj, "endpoints", s_endpoints_json (&post->endpoints));
-    arb_http_reply_json (req, task->existing ? MHD_HTTP_OK : MHD_HTTP_CREATED, &obj);
+                         post->post->payload ? json_incref (post->post->payload) : json_null ());
+    json_object_set_new (obj, "endpoints", s_endpoints_json (&post->post->endpoints));
+    arb_http_reply_json (req, MHD_HTTP_CREATED, &obj);
 }
 
 //  The type of the request's path, or NULL after answering 404.
@@ -78,10 +163,20 @@ s_post (arb_http_req_t *req, void *arg)
         arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST, "%s", why);
         return;
     }
+    char key[ARB_NAME_MAX + 1];
+    if (s_key (type, post->identifier, key, sizeof (key))) {
+        size_t room = ARB_NAME_MAX - 1 > strlen (type) ? ARB_NAME_MAX - 1 - strlen (type) : 0;
+        arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST,
+                              "identifier: %zu bytes, over the %zu of type '%.64s' (the task's "
+                              "key, TYPE@IDENTIFIER, is %d bytes at most)",
+                              strlen (post->identifier), room, type, ARB_NAME_MAX);
+        arb_tasker_post_destroy (&post);
+        return;
+    }
     arb_task_spec_t spec = {
         .queue = type,
         .name = type,
-        .key = post->identifier,
+        .key = key,
         .endpoints = post->endpoints,
         //  an endpoint that is not connected now may still come in time;
         //  if it does not, its copy is missing and the task incomplete
@@ -93,7 +188,9 @@ s_post (arb_http_req_t *req, void *arg)
         spec.payload = zframe_new (text, strlen (text));
         free (text);
     }
-    arb_http_req_set_data (req, post, s_post_destroy);
+    s_post_t *data = (s_post_t *) zmalloc (sizeof (s_post_t));
+    data->post = post;
+    arb_http_req_set_data (req, data, s_post_destroy);
     arb_http_submit (req, &spec, s_on_created, self);
 }
 
@@ -145,7 +242,7 @@ s_on_status (arb_http_req_t *req, arb_msg_t *reply, void *arg)
         return;
     }
     json_t *obj = arb_json_task (task, true);
-    arb_json_str (obj, "identifier", task->key);
+    arb_json_str (obj, "identifier", s_identifier (type, task->key));
     json_object_set_new (obj, "type", json_string (type));
     json_object_set_new (obj, "status", json_string (s_status (task)));
     json_t *endpoints = json_array ();
@@ -172,13 +269,7 @@ s_get (arb_http_req_t *req, void *arg)
                               arb_http_req_segment (req, 1));
         return;
     }
-    arb_gateway_t *gateway = arb_http_req_gateway (req);
-    arb_msg_t *request = arb_link_request_new (arb_gateway_link (gateway), ARB_MSG_STATUS);
-    arb_status_body_t *body = arb_msg_status (request);
-    body->ids.v = (uint64_t *) arb_msg_alloc (request, sizeof (uint64_t));
-    body->ids.v[0] = id;
-    body->ids.n = 1;
-    arb_http_send (req, &request, s_on_status, self);
+    s_send_status (req, id, s_on_status, self);
 }
 
 arb_tasker_t *

@@ -7,8 +7,11 @@
                             "status": pending, complete or incomplete
 
     A task type is the broker queue of that name, and the task's handler
-    name too. The identifier becomes the task's client key, so a POST
-    retried after a lost answer returns the first task. The payload is
+    name too. An identifier names a task within its type: the task's
+    client key is "TYPE@IDENTIFIER", so a POST retried after a lost answer
+    returns the first task (as it is stored: STATUS's state and endpoints,
+    not the request's), and the same identifier under another type is
+    another task. The payload is
     the JSON text of "payload" (absent: empty). "endpoints" fan the task
     out, one copy per named worker; a copy its endpoint has not received
     within the type's wait-for-endpoints-timeout is missing, and the task

@@ -111,7 +111,7 @@ def test_tasker_types_come_from_the_config(broker, gateway_factory, tmp_path):
     reply = requests.post(gateway.url + '/backup', json={'identifier': 'b1'}, timeout=10)
     assert reply.status_code == 201
     task = requests.get(gateway.url + '/api/v1/tasks/%d' % reply.json()['id'], timeout=5).json()
-    assert task['priority'] == 5 and task['queue'] == 'backup' and task['key'] == 'b1'
+    assert task['priority'] == 5 and task['queue'] == 'backup' and task['key'] == 'backup@b1'
     assert 'not a task type' in error_of(
         requests.post(gateway.url + '/other', json={'identifier': 'x'}, timeout=10), 404)
     assert 'not a task type' in error_of(
@@ -199,6 +199,58 @@ def test_unknown_query_arguments_are_refused(broker, gateway_factory):
                         timeout=10).json()['tasks'][0]['id'] == created['id']
     assert requests.get(gateway.url + '/metrics?name=x', timeout=10).status_code == 200
     assert requests.get(gateway.url + '/static/style.css?v=2', timeout=10).status_code == 200
+
+
+def test_tasker_repeat_post_answers_the_stored_task(broker, gateway_factory):
+    """A POST with an identifier already taken answers the task as stored
+    (its state and endpoints), not the repeat's fields; the payload, which
+    the broker's STATUS does not carry, is left out rather than echoed."""
+    gateway = gateway_factory(broker)
+    first = requests.post(gateway.url + '/deploy', json={
+        'identifier': 'r1', 'payload': {'v': 1}, 'endpoints': ['lb-x']}, timeout=10)
+    assert first.status_code == 201, first.text
+    stored = first.json()
+    assert stored['state'] == 'waiting' and stored['payload'] == {'v': 1}
+    again = requests.post(gateway.url + '/deploy', json={
+        'identifier': 'r1', 'payload': {'v': 2}, 'endpoints': ['lb-y', 'lb-z']}, timeout=10)
+    assert again.status_code == 200, again.text
+    repeat = again.json()
+    assert repeat['id'] == stored['id'] and repeat['existing'] is True
+    assert repeat['endpoints'] == ['lb-x'] and repeat['state'] == 'waiting'
+    assert repeat['identifier'] == 'r1' and repeat['type'] == 'deploy'
+    assert 'payload' not in repeat, repeat
+    # the state is the stored task's now: cancelled, a repeat says so
+    cancelled = requests.delete('%s/api/v1/tasks/%d' % (gateway.url, stored['id']), timeout=10)
+    assert cancelled.status_code == 200, cancelled.text
+    repeat = requests.post(gateway.url + '/deploy', json={'identifier': 'r1'}, timeout=10).json()
+    assert repeat['state'] == 'cancelled' and repeat['endpoints'] == ['lb-x']
+
+
+def test_tasker_identifier_is_per_type(broker, gateway_factory):
+    """An identifier names a task within its type (tasker's tasks are each
+    of one type): the same identifier under another type is another task,
+    not the first type's told 'existing'."""
+    gateway = gateway_factory(broker)
+    alpha = requests.post(gateway.url + '/alpha', json={'identifier': 'shared'}, timeout=10)
+    beta = requests.post(gateway.url + '/beta', json={'identifier': 'shared'}, timeout=10)
+    assert alpha.status_code == 201 and beta.status_code == 201, (alpha.text, beta.text)
+    assert beta.json()['existing'] is False and beta.json()['id'] != alpha.json()['id']
+    # each type's repeat finds its own
+    assert requests.post(gateway.url + '/beta', json={'identifier': 'shared'},
+                         timeout=10).json()['id'] == beta.json()['id']
+    assert requests.post(gateway.url + '/alpha', json={'identifier': 'shared'},
+                         timeout=10).json()['id'] == alpha.json()['id']
+    for kind, reply in (('alpha', alpha), ('beta', beta)):
+        task = requests.get('%s/%s/%d' % (gateway.url, kind, reply.json()['id']),
+                            timeout=10).json()
+        assert task['identifier'] == 'shared' and task['type'] == kind
+        # the client key the broker keeps: TYPE@IDENTIFIER
+        assert task['key'] == kind + '@shared'
+    # that key is 200 bytes at most: the identifier gets what the type leaves
+    fits = requests.post(gateway.url + '/beta', json={'identifier': 'i' * 195}, timeout=10)
+    assert fits.status_code == 201, fits.text
+    reply = requests.post(gateway.url + '/beta', json={'identifier': 'i' * 196}, timeout=10)
+    assert 'identifier: 196 bytes, over the 195' in error_of(reply, 400)
 
 
 def test_bad_input_gets_json_errors_and_changes_nothing(broker, gateway_factory, tmp_path):
