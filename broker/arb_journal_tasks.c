@@ -242,6 +242,9 @@ s_fill_task (sqlite3_stmt *stmt, arb_task_t *task, arb_task_ext_t *ext)
     ext->origin = arb_sql_u64 (stmt, 19);
     ext->parents = (uint32_t) sqlite3_column_int64 (stmt, 20);
     ext->copies = (uint32_t) sqlite3_column_int64 (stmt, 21);
+    //  a copy not received yet still has the expiry it was made with
+    if (ext->origin && ext->expires_ms > task->created_ms)
+        ext->window_ms = ext->expires_ms - task->created_ms;
     task->has_children = sqlite3_column_int (stmt, 22) != 0;
     task->has_args = sqlite3_column_int (stmt, 23) != 0;
     ext->soft_timeout_ms = arb_sql_u64 (stmt, 24);

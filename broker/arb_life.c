@@ -554,6 +554,13 @@ s_lease_lost (arb_life_t *self, arb_task_t **task_p, const char *error)
         arb_life_finish (self, task_p, ARB_STATE_DEAD, why, NULL);
         return;
     }
+    if (arb_task_ext (task)->origin) {
+        //  a fan-out copy waits for its endpoint to come back as it
+        //  waited for it to come at first: for its endpoint timeout
+        uint64_t window = arb_task_ext (task)->window_ms;
+        arb_task_ext_rw (task)->expires_ms =
+            self->clock->now_ms + (window ? window : ARB_ENDPOINT_TIMEOUT_DEFAULT_MS);
+    }
     arb_sched_make_ready (self->sched, task, false, self->clock->now_ms, self->clock->mono_ms);
     //  its worker may come back with it (arb_sched_can_adopt)
     arb_task_ext_rw (task)->last_lease = lease;
@@ -1059,8 +1066,13 @@ arb_life_fire_timers (arb_life_t *self)
             arb_sched_rearm (self->sched, task, held_until);
         else if (task->state == ARB_STATE_READY) {
             //  expired before any worker took it
-            char why[ARB_NAME_MAX + 64];
-            if (arb_task_ext (task)->origin)
+            char why[2 * ARB_NAME_MAX + 128];
+            if (arb_task_ext (task)->origin && task->lost)
+                snprintf (why, sizeof (why),
+                          "its endpoint was lost while running it and did not take it again "
+                          "in time (%s)",
+                          arb_queue_name (task->queue));
+            else if (arb_task_ext (task)->origin)
                 snprintf (why, sizeof (why), "not received by its endpoint in time (%s)",
                           arb_queue_name (task->queue));
             else

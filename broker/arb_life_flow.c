@@ -38,9 +38,8 @@
 
 #include "arb_life_priv.h"
 
-#define ARB_ENDPOINT_TIMEOUT_DEFAULT_MS 30000   //  an endpoint copy waits this long by default
-#define ARB_EMITS_MAX                   100000  //  staged items per attempt
-#define ARB_EMIT_BYTES_MAX              (256u << 20)
+#define ARB_EMITS_MAX      100000  //  staged items per attempt
+#define ARB_EMIT_BYTES_MAX (256u << 20)
 
 //  ---------------------------------------------------------------------
 //  Fan-out copies
@@ -119,6 +118,7 @@ s_make_copy (arb_life_t *self,
     arb_task_ext_rw (copy)->origin = origin->id;
     arb_task_ext_rw (copy)->flow = arb_task_ext (origin)->flow;
     arb_task_ext_rw (copy)->expires_ms = self->clock->now_ms + endpoint_timeout_ms;
+    arb_task_ext_rw (copy)->window_ms = endpoint_timeout_ms;
     copy->state = ARB_STATE_READY;
     arb_task_set_payload_size (copy, payload ? zframe_size (payload) : 0);
     arb_journal_row_t row = {.endpoint = endpoint, .payload = payload, .headers = headers};

@@ -46,6 +46,9 @@ typedef struct {
     uint64_t not_before_ms;    //  Unix ms: earliest start (scheduled)
     uint64_t expires_ms;       //  Unix ms: dropped if not started by then; 0 never
     uint64_t retention_ms;     //  0: queue or broker default
+    uint64_t window_ms;        //  a fan-out copy: its endpoint timeout, counted again from a
+                               //  lost lease (0 after a restart that could not tell it: the
+                               //  default)
 
     //  while running
     uint64_t lease;          //  current lease; 0 when not leased

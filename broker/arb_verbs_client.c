@@ -240,6 +240,20 @@ s_current_attempt (arb_msg_t *reply, arb_task_info_t *info)
     a->outcome = running ? ARB_ATTEMPT_RUNNING : ARB_OUTCOME_OK;
 }
 
+//  A fan-out task's responses come from its copies' rows, where a copy
+//  running at its endpoint is still ready (a hand-out writes nothing):
+//  an open copy's state is the one in memory.
+static void
+s_overlay_responses (const arb_verbs_t *verbs, arb_task_info_t *info)
+{
+    for (size_t i = 0; i < info->responses.n; i++) {
+        arb_response_info_t *r = &info->responses.v[i];
+        arb_task_t *copy = arb_sched_find_hot (arb_life_sched (verbs->life), r->id);
+        if (copy)
+            r->state = copy->state;
+    }
+}
+
 void
 arb_verbs_status (const arb_verbs_t *verbs, arb_msg_t *msg)
 {
@@ -270,6 +284,7 @@ arb_verbs_status (const arb_verbs_t *verbs, arb_msg_t *msg)
         arb_task_t *task = arb_sched_find_hot (arb_life_sched (verbs->life), body->ids.v[i]);
         if (task)
             s_overlay (verbs, reply, &infos[i], task);
+        s_overlay_responses (verbs, &infos[i]);
         s_current_attempt (reply, &infos[i]);
     }
     free (first);

@@ -11,7 +11,10 @@ with a real arbiterd, the arbiter CLI and arbiter-worker.
   creates no task;
 - a journal of schema 9, whose fan-out tasks have copies 0 (the count was
   in memory only), still opens: its waiting fan-out task completes, its
-  dead one is not retried, and a broadcast that found no worker ends dead.
+  dead one is not retried, and a broadcast that found no worker ends dead;
+- a copy whose endpoint dies while running it waits for the endpoint to
+  come back for its endpoint timeout again, and the fan-out ends dead as
+  incomplete if it does not (it waited for ever).
 """
 
 import json
@@ -227,3 +230,38 @@ def test_dead_fan_out_is_not_retried_over_http(tmp_path, processes, gateway_fact
     assert reply.json()['error'] == (
         'task %d cannot be retried: a fan-out task is not retried (state: dead)' % task_id)
     assert status(b, task_id)['state'] == 'dead'
+
+
+def test_copy_lost_with_its_endpoint_waits_its_endpoint_timeout_again(tmp_path, processes):
+    b = Broker(tmp_path, extra=FAST)
+    processes.append(b)
+    gone_for_good = start_exec_worker(b, processes, tmp_path, 'sleep 30', '--name', 'ep1')
+    comes_back = start_exec_worker(b, processes, tmp_path, 'sleep 30', '--name', 'ep2')
+    wait_until(lambda: len(json.loads(cli(b, '--json', 'stats').stdout)['workers']) == 2,
+               timeout=10, what='both endpoints connected')
+    lost = submit(b, '--endpoint', 'ep1', '--endpoint-timeout', '2', 'deploy', 'v1')
+    kept = submit(b, '--endpoint', 'ep2', '--endpoint-timeout', '20', 'deploy', 'v1')
+
+    def copies_running():
+        return all(r['state'] == 'running'
+                   for t in (lost, kept) for r in status(b, t)['responses'])
+    # (a copy running at its endpoint shows as running: its row still says ready)
+    wait_until(copies_running, timeout=10, what='both copies running at their endpoints')
+    gone_for_good.kill9()
+    comes_back.kill9()
+    # ep1 never comes back: its copy is missing once the broker has lost it
+    # (liveness 1 s) and 2 s more have passed; before, it waited for ever
+    proc = cli(b, 'wait', '--timeout', '15', str(lost))
+    assert proc.returncode == 1, (proc.returncode, proc.stdout, proc.stderr)
+    info = status(b, lost)
+    assert info['state'] == 'dead', info
+    assert info['error'] == 'incomplete: missing endpoints: ep1', info
+    [response] = info['responses']
+    assert response['state'] == 'cancelled', response
+    assert 'lost while running it' in response['error'], response
+    # ep2 comes back within its endpoint timeout and answers
+    deploy_worker(b, processes, tmp_path, 'ep2')
+    assert cli(b, 'wait', '--timeout', '20', str(kept)).returncode == 0
+    info = status(b, kept)
+    assert info['state'] == 'succeeded', info
+    assert [r['result'] for r in info['responses']] == ['deployed v1 on ep2\n']
