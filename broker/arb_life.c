@@ -787,9 +787,14 @@ arb_life_end_session (arb_life_t *self, arb_session_t *session, arb_end_t how)
     else
         zsys_info ("broker: worker left name=%s leases=%zu", arb_session_name (session),
                    arb_session_lease_count (session));
+    //  a relay's leases are its clients' (arbiter-gateway): lost with it,
+    //  they were not the tasks' doing, and go back in their order
+    bool relay = streq (arb_session_mode (session), "relay");
     arb_task_t *task;
     while (!self->halted && (task = arb_session_first_lease (session))) {
-        if (how == ARB_END_LOST)
+        if (how == ARB_END_LOST && relay)
+            s_take_back (self, task);
+        else if (how == ARB_END_LOST)
             s_lease_lost (self, &task, why);
         else if (how == ARB_END_OUT_OF_STEP)
             s_take_back (self, task);

@@ -105,6 +105,7 @@ struct _arb_link_t {
     int64_t handled_at;       //  ms: the end of the last arb_link_handle; 0 none yet
     int64_t heartbeat_at;     //  ms: next HEARTBEAT
     bool up;                  //  the state callback last said up
+    bool relay;               //  registers as a relay (arb_link_set_relay)
 
     //  Requests, tasks, consumers.
     arb_requests_t *requests;    //  owned: the caller's requests awaiting replies
@@ -400,6 +401,18 @@ arb_link_set_rewatch (arb_link_t *self, int interval_ms)
 {
     assert (self && self->tag == ARB_LINK_TAG && interval_ms > 0);
     arb_watchlist_set_interval (self->watchlist, interval_ms);
+}
+
+void
+arb_link_set_relay (arb_link_t *self)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    if (self->relay)
+        return;
+    self->relay = true;
+    //  the first REGISTER went at creation, holding nothing yet: the
+    //  broker takes a second as the same session's new description
+    s_register (self);
 }
 
 size_t
@@ -743,7 +756,7 @@ s_register (arb_link_t *self)
     arb_msg_t *msg = arb_msg_new (ARB_MSG_REGISTER, s_own_reqid (self));
     arb_register_body_t *body = arb_msg_register (msg);
     body->name = self->name;
-    body->mode = "link";
+    body->mode = self->relay ? "relay" : "link";
     body->pid = (uint32_t) getpid ();
     body->host = self->host;
     body->acks = true;  //  outcomes stay held until RESULT_OK

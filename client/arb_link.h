@@ -250,6 +250,13 @@ void arb_link_set_max_payload (arb_link_t *self, size_t bytes);
 //  ARB_WATCHLIST_INTERVAL_MS).
 void arb_link_set_rewatch (arb_link_t *self, int interval_ms);
 
+//  Registers the link as a relay (REGISTER mode "relay"): it hands its
+//  tasks to clients of its own, as arbiter-gateway does, so a task it
+//  loses with its session is not the task's fault. The broker gives such
+//  leases back to the head of their queues, not counted as lost (no
+//  quarantine after --max-lost). Call it right after creating the link.
+void arb_link_set_relay (arb_link_t *self);
+
 //  ---------------------------------------------------------------------
 //  Requests. Each returns its request id, or 0 if refused.
 

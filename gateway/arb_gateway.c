@@ -467,6 +467,9 @@ arb_gateway_new (const arb_gateway_config_t *config)
     if (config->request_timeout_ms)
         arb_link_set_timeout (self->link, (int) config->request_timeout_ms);
     arb_link_set_max_payload (self->link, self->max_payload);
+    //  its leases are its clients' (AMQP deliveries, Kestrel open reads):
+    //  lost with a kill -9 of the gateway, they go back as if released
+    arb_link_set_relay (self->link);
     if (arb_link_sock (self->link)) {
         arb_reactor_add_sock (self->reactor, arb_link_sock (self->link), s_on_link, self);
         if (arb_link_events (self->link))

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROOT, Gateway, binary, free_port, wait_until
+from conftest import BUILD, ROOT, Broker, Gateway, binary, free_port, wait_until
 
 pika = pytest.importorskip('pika')
 
@@ -1187,6 +1187,48 @@ def test_gateway_kill9_unacked_redelivered(tmp_path, broker, processes):
     # the broker counted their first delivery: they come back flagged
     assert all(method.redelivered for method, _, _ in got)
     c2.close()
+
+
+def test_gateway_kill9s_never_quarantine_a_message_and_keep_its_order(tmp_path, processes):
+    """Messages held unacked through three kill -9s of the gateway are
+    delivered again each time, at the head of the queue and in their
+    order, as from RabbitMQ. The broker counted each gateway it lost as a
+    worker lost while running them, so that the third (--max-lost 3)
+    quarantined them, dead and out of AMQP's sight; and they came back at
+    the tail, in reverse order. The gateway registers as a relay: its
+    lost leases go back as if released."""
+    b = Broker(tmp_path, extra=['--heartbeat-ms', '200', '--liveness-ms', '1000'])
+    processes.append(b)
+    g = Gateway(tmp_path, b, wait=True)
+    processes.append(g)
+    c = connect(g)
+    ch = c.channel()
+    ch.queue_declare('k3', durable=True)
+    ch.confirm_delivery()
+    for i in range(6):
+        ch.basic_publish('', 'k3', b'm%d' % i, pika.BasicProperties(delivery_mode=2))
+    c.close()
+    everything = [b'm%d' % i for i in range(6)]
+    for _ in range(3):
+        c = connect(g)
+        ch = c.channel()
+        ch.basic_qos(prefetch_count=3)
+        got = drain(ch, 'k3', 3, ack=False)
+        assert [body for _, _, body in got] == everything[:3]
+        g.kill9()
+        g = g.restart(wait=True)
+        processes.append(g)
+        c = connect(g)
+        # back once the broker gives the old session up (its liveness)
+        wait_until(lambda: c.channel().queue_declare('k3', passive=True).method
+                   .message_count == 6, timeout=15, what='the held messages back')
+        c.close()
+    c = connect(g)
+    ch = c.channel()
+    got = drain(ch, 'k3', 6, timeout=15)
+    assert [body for _, _, body in got] == everything
+    assert [m.redelivered for m, _, _ in got] == [True] * 3 + [False] * 3
+    c.close()
 
 
 def test_the_example_config_is_valid():
