@@ -7,9 +7,11 @@
     posix_spawn rather than fork: a light worker is multithreaded, and
     between fork and exec only async-signal-safe calls are allowed; glibc's
     posix_spawn does exactly the dup2s, process group and signal resets we
-    need, and does them fast (vfork-style). Every descriptor we create is
-    close-on-exec, so a command started by another slot at the same moment
-    never inherits our pipes (and so never holds our stdout open).
+    need, and does them fast (vfork-style). A light command's keeper is
+    a plain fork, which makes only async-signal-safe calls (arb_keeper.c).
+    Every descriptor we create is close-on-exec, so a command started by
+    another slot at the same moment never inherits our pipes (and so never
+    holds our stdout open).
 
     The payload goes through a socketpair rather than a pipe: send() with
     MSG_NOSIGNAL reports a command that closed its stdin as EPIPE instead
@@ -21,6 +23,7 @@
 */
 
 #include "arb_exec.h"
+#include "arb_keeper.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,7 +52,8 @@ struct _arb_exec_t {
 //  One run of the command.
 typedef struct {
     pid_t pid;
-    bool own_group;  //  the command leads its own process group
+    bool own_group;  //  light: the command has a process group of its own ...
+    pid_t keeper;    //  ... led by this keeper (arb_keeper.h), its id; 0 none
     int in_fd;       //  our end of its stdin; -1 once all is written
     int out_fd;      //  -1 at end of file
     int err_fd;
@@ -336,6 +340,15 @@ s_nonblock (int fd)
 static int
 s_spawn (arb_exec_t *self, s_run_t *run, char **envp)
 {
+    //  first the keeper, so that the command is in a guarded group from
+    //  its first instruction: the worker's death takes it down
+    if (run->own_group) {
+        run->keeper = arb_keeper_new ();
+        if (run->keeper < 0) {
+            run->keeper = 0;
+            return -1;
+        }
+    }
     int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
     if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, in) != 0 || pipe2 (out, O_CLOEXEC) != 0
         || pipe2 (err, O_CLOEXEC) != 0) {
@@ -345,6 +358,7 @@ s_spawn (arb_exec_t *self, s_run_t *run, char **envp)
             s_close (&out[i]);
             s_close (&err[i]);
         }
+        arb_keeper_destroy (&run->keeper);
         errno = saved;
         return -1;
     }
@@ -371,7 +385,7 @@ s_spawn (arb_exec_t *self, s_run_t *run, char **envp)
     short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
     if (run->own_group) {
         flags |= POSIX_SPAWN_SETPGROUP;
-        posix_spawnattr_setpgroup (&attr, 0);
+        posix_spawnattr_setpgroup (&attr, run->keeper);
     }
     posix_spawnattr_setflags (&attr, flags);
     char *argv[] = {"/bin/sh", "-c", self->command, NULL};
@@ -388,6 +402,7 @@ s_spawn (arb_exec_t *self, s_run_t *run, char **envp)
         s_close (&run->in_fd);
         s_close (&run->out_fd);
         s_close (&run->err_fd);
+        arb_keeper_destroy (&run->keeper);
         errno = rc;
         return -1;
     }
@@ -406,7 +421,7 @@ s_spawn (arb_exec_t *self, s_run_t *run, char **envp)
 static void
 s_signal (s_run_t *run, int sig)
 {
-    kill (run->own_group ? -run->pid : run->pid, sig);
+    kill (run->own_group ? -run->keeper : run->pid, sig);
 }
 
 static void
@@ -556,9 +571,8 @@ s_read_stream (s_run_t *run, int *fd, bool is_stdout)
     }
 }
 
-//  Notes that the command has exited, without reaping it: until it is
-//  reaped its pid keeps the process group id reserved, so the group can
-//  still be killed safely.
+//  Notes that the command has exited, without reaping it: s_pump kills
+//  what it left in its group first.
 static void
 s_check_exit (s_run_t *run)
 {
@@ -594,7 +608,7 @@ s_check_soft_timeout (s_run_t *run)
 {
     if (!run->warn_at || zclock_mono () < run->warn_at)
         return;
-    kill (run->own_group ? -run->pid : 0, SIGUSR1);
+    kill (run->own_group ? -run->keeper : 0, SIGUSR1);
     run->warn_at = 0;
     run->warned = true;
 }
@@ -655,11 +669,13 @@ s_pump (arb_exec_t *self, s_run_t *run, arb_job_t *job)
         if (!run->exited)
             s_check_soft_timeout (run);
     }
-    //  whatever the command left behind in its group goes with it
+    //  whatever the command left behind in its group goes with it, and
+    //  the group's keeper too
     if (run->own_group)
-        kill (-run->pid, SIGKILL);
+        kill (-run->keeper, SIGKILL);
     while (waitpid (run->pid, &run->status, 0) < 0 && errno == EINTR)
         ;
+    arb_keeper_destroy (&run->keeper);
     //  what it wrote before exiting is in the pipes; later writers are gone
     s_read_stream (run, &run->out_fd, true);
     s_read_stream (run, &run->err_fd, false);

@@ -49,12 +49,16 @@
     "exit status N" if stderr was empty; death by a signal fails with
     "killed by signal N".
 
-    Process groups. In a light slot the command gets its own process group;
-    when the task is cancelled (arb_job_is_cancelled, checked every
+    Process groups. In a light slot the command gets a process group of
+    its own, led by a keeper (arb_keeper.h) forked just before it, so that
+    the worker's death, kill -9 included, kills the command and whatever it
+    started in the group (`$$` is not the group's id; `kill 0` reaches the
+    group). When the task is cancelled (arb_job_is_cancelled, checked every
     ARB_EXEC_CHECK_MS) the group gets SIGTERM, and SIGKILL after the grace.
-    In a heavy slot the command stays in the slot process's group, which the
-    worker itself signals on a stop. Either way, whatever the command leaves
-    running in that group when it exits is killed with it.
+    In a heavy slot the command stays in the slot process's group (which
+    has its own keeper), which the worker itself signals on a stop. Either
+    way, whatever the command leaves running in that group when it exits
+    is killed with it.
 
     An arb_exec_t is read-only while tasks run, so one serves every slot.
 */

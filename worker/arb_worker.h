@@ -19,8 +19,9 @@
               cancel) sets the job's cancelled flag; the handler should poll
               arb_job_is_cancelled() and return. The slot is free again only
               when the handler returns.
-      heavy   one forked process per task, in its own process group. The
-              child runs the handler, sends its result, error and emitted
+      heavy   one forked process per task, in a process group of its own
+              that dies with the worker, kill -9 included (docs/worker.md,
+              "When the worker dies"). The child runs the handler, sends its result, error and emitted
               items back through a pipe and _exits; it never touches
               ZeroMQ. A STOP sends SIGTERM to the child's process group, and
               SIGKILL after the grace period. SIGTERM has its default action

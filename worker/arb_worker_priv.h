@@ -17,6 +17,7 @@
 #include "arb_dial.h"
 #include "arb_handshake.h"
 #include "arb_leases.h"
+#include "arb_keeper.h"
 #include "arb_pool.h"
 
 #include <stdatomic.h>
@@ -68,6 +69,7 @@ struct _arb_worker_slot_t {
     uint64_t lease;  //  current lease: the dispatch's, or the one a WELCOME gave back
     //  heavy
     pid_t pid;        //  child, 0 if none
+    pid_t keeper;     //  leads the child's process group, its id (arb_keeper.h); 0 if none
     int report_fd;    //  read end of its report pipe, -1 once closed
     int pidfd;        //  readable when the child exits; -1 if unavailable
     int64_t kill_at;  //  ms (zclock_mono): SIGKILL then; 0 none

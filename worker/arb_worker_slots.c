@@ -6,8 +6,9 @@
     slot_count threads (arb_pool.h) takes the jobs the run thread queued
     and leaves notes for it ("done, rc", "here are staged items", "not
     started: too late"), which arb_worker_recv_notes reads. Heavy: one
-    forked child per task, in its own process group, whose report pipe and
-    pidfd the loop watches (arb_worker_heavy_read, arb_worker_heavy_reap).
+    forked child per task, in a process group of its own led by a keeper
+    (arb_keeper.h: the worker's death kills the group), whose report pipe
+    and pidfd the loop watches (arb_worker_heavy_read, arb_worker_heavy_reap).
 
     Threads. Everything here runs on the run thread, except s_job_run and
     arb_worker_pool_run (a pool thread, or the heavy child) and
@@ -66,16 +67,17 @@ arb_worker_slot_flush (arb_msg_t **emit_p, void *arg)
 //  ---------------------------------------------------------------------
 //  Heavy slots: one forked child per task.
 
-//  The child: its own process group (the unit a stop kills), default
-//  signal actions, the handler, the report, _exit. It never touches the
-//  parent's ZeroMQ sockets or runs the parent's atexit handlers.
+//  The child: in its keeper's process group (the unit a stop kills, and
+//  the worker's death), default signal actions, the handler, the report,
+//  _exit. It never touches the parent's ZeroMQ sockets or runs the
+//  parent's atexit handlers.
 static void s_heavy_child (arb_worker_t *self, arb_worker_slot_t *slot, int report_fd)
     __attribute__ ((noreturn));
 
 static void
 s_heavy_child (arb_worker_t *self, arb_worker_slot_t *slot, int report_fd)
 {
-    setpgid (0, 0);
+    setpgid (0, slot->keeper);
     signal (SIGINT, SIG_DFL);
     signal (SIGTERM, SIG_DFL);
     signal (SIGPIPE, SIG_DFL);
@@ -90,9 +92,19 @@ s_heavy_child (arb_worker_t *self, arb_worker_slot_t *slot, int report_fd)
 void
 arb_worker_heavy_launch (arb_worker_t *self, arb_worker_slot_t *slot)
 {
+    //  first the keeper, so that the child is in a guarded group from its
+    //  first instruction: the worker's death takes the group down
+    slot->keeper = arb_keeper_new ();
+    if (slot->keeper < 0) {
+        slot->keeper = 0;
+        arb_job_fail (slot->job, "worker could not start the task: fork: %s", strerror (errno));
+        arb_worker_slot_done (self, slot, -1);
+        return;
+    }
     int fds[2];
     if (pipe2 (fds, O_CLOEXEC) != 0) {
         arb_job_fail (slot->job, "worker could not start the task: pipe: %s", strerror (errno));
+        arb_keeper_destroy (&slot->keeper);
         arb_worker_slot_done (self, slot, -1);
         return;
     }
@@ -105,12 +117,13 @@ arb_worker_heavy_launch (arb_worker_t *self, arb_worker_slot_t *slot)
     if (pid < 0) {
         close (fds[0]);
         arb_job_fail (slot->job, "worker could not start the task: fork: %s", strerror (errno));
+        arb_keeper_destroy (&slot->keeper);
         arb_worker_slot_done (self, slot, -1);
         return;
     }
-    //  the child does the same; doing it here too means the group exists
+    //  the child does the same; doing it here too means it is in the group
     //  before any STOP can try to kill it
-    setpgid (pid, pid);
+    setpgid (pid, slot->keeper);
     fcntl (fds[0], F_SETFL, fcntl (fds[0], F_GETFL) | O_NONBLOCK);
     slot->pid = pid;
     slot->report_fd = fds[0];
@@ -124,7 +137,7 @@ arb_worker_heavy_kill (arb_worker_t *self, arb_worker_slot_t *slot, int sig)
 {
     if (slot->pid <= 0)
         return;
-    kill (-slot->pid, sig);
+    kill (-slot->keeper, sig);
     slot->kill_at = sig == SIGKILL ? 0 : arb_worker_now () + self->grace_ms;
 }
 
@@ -145,7 +158,7 @@ arb_worker_heavy_read (arb_worker_t *self, arb_worker_slot_t *slot)
         ARB_WORKER_WARNING (self, "worker: bad report from child pid=%d id=%" PRIu64,
                             (int) slot->pid, arb_job_id (slot->job));
         slot->bad_report = true;
-        kill (-slot->pid, SIGKILL);
+        kill (-slot->keeper, SIGKILL);
     }
     close (slot->report_fd);
     slot->report_fd = -1;
@@ -163,15 +176,16 @@ arb_worker_heavy_exited (arb_worker_slot_t *slot)
 }
 
 //  The child has exited: kill what it left in its group while the group id
-//  is still reserved by the zombie, reap it, read the rest of its report
+//  is still reserved by the keeper, reap them, read the rest of its report
 //  and finish the task.
 void
 arb_worker_heavy_reap (arb_worker_t *self, arb_worker_slot_t *slot)
 {
-    kill (-slot->pid, SIGKILL);
+    kill (-slot->keeper, SIGKILL);
     int status = 0;
     while (waitpid (slot->pid, &status, 0) < 0 && errno == EINTR)
         ;
+    arb_keeper_destroy (&slot->keeper);
     arb_worker_heavy_read (self, slot);
     if (slot->report_fd >= 0)
         close (slot->report_fd);

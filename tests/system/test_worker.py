@@ -27,6 +27,7 @@ case "$ARBITER_TASK_NAME" in
   upper) tr a-z A-Z ;;
   fail) cat >/dev/null; echo "it broke" >&2; exit 3 ;;
   slow) echo $$ > "$PIDDIR/$ARBITER_TASK_ID"; exec sleep 30 ;;
+  orphan) echo $$ > "$PIDDIR/$ARBITER_TASK_ID"; sh -c "$ORPHAN" orphan "$PIDDIR/$ARBITER_TASK_ID" ;;
   nap) sleep 1; echo done ;;
   json) printf '{"x": 1}' ;;
   parents) cat "$ARBITER_PARENTS" ;;
@@ -37,11 +38,18 @@ esac
 '''
 
 
+#  A shell that the task's command starts (a grandchild of a light worker),
+#  which starts a sleep: each notes its pid in $1.sh and $1.sleep, and the
+#  shell notes its start and end in $1.log.
+ORPHAN = ('echo $$ > "$1.sh"; echo start >> "$1.log"; sleep 5 & echo $! > "$1.sleep"; wait $!; '
+          'echo end >> "$1.log"')
+
+
 def start_worker(broker, processes, tmp_path, *extra):
     piddir = tmp_path / 'pids'
     piddir.mkdir(exist_ok=True)
     (tmp_path / 'tmp').mkdir(exist_ok=True)
-    env = dict(os.environ, PIDDIR=str(piddir), TMPDIR=str(tmp_path / 'tmp'))
+    env = dict(os.environ, PIDDIR=str(piddir), TMPDIR=str(tmp_path / 'tmp'), ORPHAN=ORPHAN)
     args = [binary('worker', 'arbiter-worker'), '--broker', broker.endpoint,
             '--exec', COMMAND, '--grace-ms', '500'] + list(extra)
     worker = Process(args, str(tmp_path / ('worker-%d.log' % len(processes))), env=env)
@@ -142,6 +150,23 @@ def test_cancel_and_timeout_kill_the_command(broker, processes, client, tmp_path
     # both slots are free again
     ids = submit(client, [{'name': 'upper', 'payload': b'a'}, {'name': 'upper', 'payload': b'b'}])
     assert {r[2] for r in wait_done(client, ids).values()} == {b'A', b'B'}
+
+
+@pytest.mark.parametrize('mode', ['light', 'heavy'])
+def test_kill9_of_the_worker_kills_its_commands(broker, processes, client, tmp_path, mode):
+    # the broker gives a dead worker's tasks to others: whatever the task
+    # started on this host must not run on beside that rerun
+    worker = start_worker(broker, processes, tmp_path, '--slots', '1', '--mode', mode)
+    task, = submit(client, [{'name': 'orphan'}])
+    base = tmp_path / 'pids' / str(task)
+    pids = [read_pid(base)] + [read_pid(tmp_path / 'pids' / ('%d.%s' % (task, what)))
+                               for what in ('sh', 'sleep')]
+    assert not any(gone(pid) for pid in pids)
+    worker.kill9()
+    for pid in pids:
+        wait_until(lambda: gone(pid), timeout=3, what='process %d gone' % pid)
+    # nothing of the task is left that could write its end
+    assert (tmp_path / 'pids' / ('%d.log' % task)).read_text() == 'start\n'
 
 
 def test_broker_restart(broker, processes, client, tmp_path):
