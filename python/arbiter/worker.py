@@ -15,7 +15,9 @@ slots are a pool of ``slots`` threads taking jobs from one queue and
 leaving notes for the run thread ("done", "here is an emitted item"),
 which it is woken for through a pipe; the run thread and a pool thread
 never touch one job at once, except for its cancelled flag. Process slots
-fork one child per task, in its own process group: the child runs the
+fork one child per task, in a process group of its own led by a keeper
+(keeper.py: it kills the group when the worker dies, kill -9 included, so
+a lost lease's task does not run on beside its rerun): the child runs the
 handler, writes its items and outcome to a pipe (job.py) and ``_exit``s,
 never touching ZeroMQ; the parent reads the pipe as it fills and watches a
 pidfd. A handler in a process slot must return (or raise), not exit.
@@ -78,6 +80,7 @@ from .codec import Message, MsgType
 from .errors import (ArbiterError, BrokerError, ProtocolError, Refused, Unreachable,
                      broker_error)
 from .job import (Emitted, Fail, Job, Outcome, Report, run_handler, write_item, write_outcome)
+from .keeper import keeper_end, keeper_new
 from .session import Handshake, endpoint_of, routing_id, curve_keys, secure
 
 log = logging.getLogger('arbiter.worker')
@@ -137,6 +140,7 @@ class _Slot:
         self.lease = 0  # the dispatch's, or the one a WELCOME gave back
         # process slots
         self.pid = 0
+        self.keeper = 0  # leads the child's process group, its id (keeper.py); 0 if none
         self.report_fd = -1
         self.pidfd = -1
         self.kill_at = 0.0  # time.monotonic(): SIGKILL then; 0 none
@@ -352,10 +356,12 @@ class _Run:
         for slot in self.slots:
             if slot.pid and not self.abandoned:
                 try:
-                    os.killpg(slot.pid, signal.SIGKILL)
+                    os.killpg(slot.keeper, signal.SIGKILL)
                     os.waitpid(slot.pid, 0)
                 except OSError:
                     pass
+                keeper_end(slot.keeper)
+                slot.keeper = 0
             for fd in (slot.report_fd, slot.pidfd):
                 if fd >= 0:
                     os.close(fd)
@@ -614,9 +620,18 @@ class _Run:
         job = slot.job
         assert job is not None
         fn = self._handler(job.name)
+        # first the keeper, so that the child is in a guarded group from its
+        # first instruction: the worker's death takes the group down
+        try:
+            slot.keeper = keeper_new()
+        except OSError as e:
+            self._slot_done(slot, (False, 'worker could not start the task: fork: %s' % e))
+            return
         try:
             r, w = os.pipe2(os.O_CLOEXEC)
         except OSError as e:
+            keeper_end(slot.keeper)
+            slot.keeper = 0
             self._slot_done(slot, (False, 'worker could not start the task: pipe: %s' % e))
             return
         try:
@@ -624,15 +639,17 @@ class _Run:
         except OSError as e:
             os.close(r)
             os.close(w)
+            keeper_end(slot.keeper)
+            slot.keeper = 0
             self._slot_done(slot, (False, 'worker could not start the task: fork: %s' % e))
             return
         if pid == 0:
-            self._child(fn, job, r, w)
+            self._child(fn, job, r, w, slot.keeper)
         os.close(w)
-        # the child does the same; doing it here too means the group exists
-        # before any STOP can try to kill it
+        # the child does the same; doing it here too means it is in the
+        # group before any STOP can try to kill it
         try:
-            os.setpgid(pid, pid)
+            os.setpgid(pid, slot.keeper)
         except OSError:
             pass
         os.set_blocking(r, False)
@@ -645,14 +662,14 @@ class _Run:
             slot.pidfd = -1  # checked every turn instead
         slot.kill_at = 0.0
 
-    def _child(self, fn: Handler, job: Job, r: int, w: int) -> None:
-        """The forked child: its own process group (the unit a stop kills),
-        default signal actions, the handler, the report, _exit. It never
+    def _child(self, fn: Handler, job: Job, r: int, w: int, keeper: int) -> None:
+        """The forked child: in its keeper's process group (the unit a stop
+        kills, and the worker's death), default signal actions, the handler, the report, _exit. It never
         touches the parent's ZeroMQ sockets or runs its exit handlers."""
         code = 3
         try:
             os.close(r)
-            os.setpgid(0, 0)
+            os.setpgid(0, keeper)
             for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGPIPE):
                 signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, [])
@@ -668,7 +685,7 @@ class _Run:
         if slot.pid <= 0:
             return
         try:
-            os.killpg(slot.pid, sig)
+            os.killpg(slot.keeper, sig)
         except OSError:
             pass
         slot.kill_at = 0.0 if sig == signal.SIGKILL else time.monotonic() + self.w.grace
@@ -705,10 +722,10 @@ class _Run:
 
     def _reap(self, slot: _Slot) -> None:
         """The child has exited: kill what it left in its group while the
-        zombie still holds the group id, reap it, read the rest of its
+        keeper still holds the group id, reap them, read the rest of its
         report and finish the task."""
         try:
-            os.killpg(slot.pid, signal.SIGKILL)
+            os.killpg(slot.keeper, signal.SIGKILL)
         except OSError:
             pass
         status = 0
@@ -720,6 +737,8 @@ class _Run:
                 continue
             except ChildProcessError:
                 break
+        keeper_end(slot.keeper)
+        slot.keeper = 0
         self._read_report(slot)
         for fd in (slot.report_fd, slot.pidfd):
             if fd >= 0:

@@ -9,6 +9,7 @@ and their pid in $RUNS/<task id>.pid."""
 import argparse
 import logging
 import os
+import subprocess
 import sys
 import time
 
@@ -76,6 +77,18 @@ def nap(job):
     with open(os.path.join(RUNS, '%d.end' % job.id), 'a') as f:
         f.write('%d\n' % os.getpid())
     return 'napped'
+
+
+@worker.task('orphan')
+def orphan(job):
+    """Runs a shell that starts a sleep (the task's grandchild): each notes
+    its pid in $RUNS/<task id>.sh and .sleep, the shell its start and end
+    in $RUNS/<task id>.log."""
+    note(job)
+    script = ('echo $$ > "$1.sh"; echo start >> "$1.log"; sleep 5 & echo $! > "$1.sleep"; '
+              'wait $!; echo end >> "$1.log"')
+    subprocess.run(['sh', '-c', script, 'orphan', os.path.join(RUNS, str(job.id))], check=True)
+    return 'ended'
 
 
 @worker.task('soft')

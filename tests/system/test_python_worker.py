@@ -136,6 +136,24 @@ def test_a_second_sigterm_stops_at_once_and_the_task_runs_again(client, fast_bro
     assert info.attempts <= 1 and info.state is State.READY
 
 
+def test_kill9_of_the_worker_kills_its_process_slots(client, fast_broker, processes, tmp_path):
+    # the broker gives a dead worker's tasks to others: the task's process
+    # and what it started must not run on beside that rerun
+    worker = start_py_worker(fast_broker, processes, tmp_path, '--mode', 'process')
+    task = client.submit('orphan', '')
+    pids = [pid_of(tmp_path, task)]
+    for what in ('sh', 'sleep'):
+        path = tmp_path / 'runs' / ('%d.%s' % (task, what))
+        pids.append(int(wait_until(lambda: path.exists() and path.read_text().endswith('\n')
+                                   and path.read_text().strip(), what=str(path.name))))
+    assert not any(gone(pid) for pid in pids)
+    worker.kill9()
+    for pid in pids:
+        wait_until(lambda: gone(pid), timeout=3, what='process %d gone' % pid)
+    # nothing of the task is left that could write its end
+    assert (tmp_path / 'runs' / ('%d.log' % task)).read_text() == 'start\n'
+
+
 def test_items_routed_with_the_success(client, fast_broker, processes, tmp_path):
     start_py_worker(fast_broker, processes, tmp_path, '--queue', 'default', '--queue', 'routed',
                     '--mode', 'process')
