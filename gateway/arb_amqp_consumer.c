@@ -370,6 +370,9 @@ s_on_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *
         zsys_error ("amqp: a task came to a consumer that waits its turn queue=%s tag=%s",
                     consumer->queue->name, consumer->tag);
         arb_link_release (link, task->id);
+        arb_amqp_queue_returned (
+            consumer->channel->conn->server, consumer->queue,
+            arb_amqp_expires_at (consumer->queue, &task->headers, task->created_ms));
         return;
     }
     arb_amqp_channel_deliver (consumer->channel, consumer, task);

@@ -17,8 +17,11 @@
     head): at the earliest expiry known of a queue, a PEEK of its head;
     the run of expired messages there is taken (TAKE) and dead-lettered,
     then the head is looked at again; a head not yet expired sets the next
-    check. Queues without a dead-letter exchange keep the broker's
-    expires_ms (dropped, as RabbitMQ drops them).
+    check. A message that goes back to its queue (a requeue, a channel
+    closed with it unacked) arms a check for its own expiry, which may
+    have passed: RabbitMQ dead-letters such a message as it comes back.
+    Queues without a dead-letter exchange keep the broker's expires_ms
+    (dropped, as RabbitMQ drops them).
 
     x-death, as RabbitMQ 3.x: an array of tables, newest first, each with
     count, reason, queue, time, exchange, routing-keys and, when the
@@ -774,4 +777,20 @@ arb_amqp_queue_expiry (arb_amqp_t *self, arb_amqp_queue_t *queue, uint64_t at)
         queue->head_due_ms = at;
     if (!queue->head)
         s_head_arm (self, queue->head_due_ms);
+}
+
+uint64_t
+arb_amqp_expires_at (arb_amqp_queue_t *queue, const arb_bin_t *headers, uint64_t created_ms)
+{
+    return queue && queue->settings.dlx ? s_expires_at (queue, headers, created_ms) : 0;
+}
+
+void
+arb_amqp_queue_returned (arb_amqp_t *self, arb_amqp_queue_t *queue, uint64_t at)
+{
+    //  the check that a publish armed may have found the queue empty while
+    //  the message was out, and nothing else looks at its head again: a
+    //  message expired on its way back would stay there for ever
+    if (queue && at)
+        arb_amqp_queue_expiry (self, queue, at);
 }

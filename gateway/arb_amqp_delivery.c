@@ -64,6 +64,7 @@ arb_amqp_channel_hold (arb_amqp_channel_t *self,
         //  kept for dead-lettering: the task's copy is gone once sent
         delivery->payload = task->payload ? zframe_dup (task->payload) : zframe_new_empty ();
         delivery->headers = zchunk_new (task->headers.data, task->headers.size);
+        delivery->expires_ms = arb_amqp_expires_at (queue, &task->headers, task->created_ms);
     }
     arb_chain_add_end (&self->deliveries, &delivery->node);
     arb_idmap_insert (self->by_tag, tag, delivery);
@@ -228,8 +229,10 @@ arb_amqp_channel_release_all (arb_amqp_channel_t *self)
     arb_amqp_t *server = self->conn->server;
     arb_amqp_delivery_t *d;
     while ((d = arb_amqp_channel_first_delivery (self))) {
-        if (!d->stopped)
+        if (!d->stopped) {
             arb_link_release (server->link, d->task);
+            arb_amqp_queue_returned (server, d->queue, d->expires_ms);
+        }
         s_delivery_free (self, d);
     }
 }
@@ -247,6 +250,7 @@ s_settle (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery, int how)
     }
     if (how == 1) {
         arb_link_release (server->link, delivery->task);
+        arb_amqp_queue_returned (server, delivery->queue, delivery->expires_ms);
     }
     else if (how == 2 && delivery->queue && delivery->headers
              && arb_amqp_deadletter (

@@ -169,6 +169,8 @@ typedef struct {
     arb_amqp_queue_t *queue;        //  borrowed: for dead-lettering; NULL once it is deleted
     zframe_t *payload;              //  owned copy when the queue dead-letters, else NULL
     zchunk_t *headers;              //  owned copy when the queue dead-letters, else NULL
+    uint64_t expires_ms;            //  Unix ms its TTL runs out when the queue dead-letters
+                                    //  (checked at the head if it goes back), 0: never
     bool stopped;                   //  the broker took it back: its tag is still the client's
                                     //  to settle (an ack of it does nothing), as RabbitMQ's
     arb_chain_link_t node;          //  in the channel's deliveries
@@ -534,6 +536,20 @@ bool arb_amqp_expire (arb_amqp_t *self, arb_amqp_queue_t *queue, arb_dispatch_ta
 //  queue's head is checked then (PEEK; expired ones are taken from the
 //  head and dead-lettered, as RabbitMQ removes them when they reach it).
 void arb_amqp_queue_expiry (arb_amqp_t *self, arb_amqp_queue_t *queue, uint64_t at);
+
+//  When a task of queue (one that dead-letters) expires, from its headers
+//  record and the broker's created_ms: Unix ms, or 0 if it never does (no
+//  TTL, or the queue does not dead-letter: the broker expires it).
+uint64_t
+arb_amqp_expires_at (arb_amqp_queue_t *queue, const arb_bin_t *headers, uint64_t created_ms);
+
+//  A task of queue goes back to it (a nack or reject with requeue, a
+//  channel or connection closed with it unacked, one on its way to a
+//  consumer that ended), expiring at Unix ms at (arb_amqp_expires_at; 0:
+//  never): the queue's head is checked then, as RabbitMQ drops or
+//  dead-letters an expired message that is returned. The head check after
+//  a publish may have found the queue empty while it was out.
+void arb_amqp_queue_returned (arb_amqp_t *self, arb_amqp_queue_t *queue, uint64_t at);
 
 //  A STATS request for one broker queue (its record only, never a scan
 //  of every queue), to send.

@@ -171,6 +171,59 @@ def test_expired_back_to_its_own_queue_is_a_cycle_dropped(gateway):
     c.close()
 
 
+def test_expired_while_out_is_dead_lettered_when_it_comes_back(gateway):
+    """A message of a queue that dead-letters, held by a client past its
+    TTL (the queue's or its own) while the head check its publish armed
+    found the queue empty, is dead-lettered as soon as it comes back: a
+    nack with requeue, basic.recover, or the connection of a prefetch-1
+    consumer that held it closing (RabbitMQ does it at once; it stayed in
+    its queue for ever)."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.queue_declare('back-dl')
+    dl = {'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': 'back-dl'}
+    ch.queue_declare('back-ttl', arguments=dict(dl, **{'x-message-ttl': 300}))
+    ch.queue_declare('back-own', arguments=dl)
+    ch.confirm_delivery()
+
+    def returned(queue, body):
+        start = time.monotonic()
+        wait_until(lambda: count(ch, 'back-dl') == 1, timeout=5,
+                   what='%s dead-lettered once back' % body)
+        took = time.monotonic() - start
+        m, props, got = ch.basic_get('back-dl', auto_ack=True)
+        assert got == body and props.headers['x-death'][0]['reason'] == 'expired'
+        assert props.headers['x-death'][0]['queue'] == queue
+        assert count(ch, queue) == 0
+        assert took < 2, took
+
+    for how in ('nack', 'recover'):
+        for queue, props in (('back-ttl', None), ('back-own', pika.BasicProperties(expiration='300'))):
+            body = ('%s-%s' % (how, queue)).encode()
+            ch.basic_publish('', queue, body, props)
+            m, _, got = ch.basic_get(queue)
+            assert got == body
+            time.sleep(0.7)  # its TTL and the head check at it are past
+            if how == 'nack':
+                ch.basic_nack(m.delivery_tag, requeue=True)
+            else:
+                ch.basic_recover(requeue=True)
+            returned(queue, body)
+    # a prefetch-1 consumer holds it; its connection closes
+    ch.basic_publish('', 'back-ttl', b'held')
+    other = connect(gateway)
+    och = other.channel()
+    och.basic_qos(prefetch_count=1)
+    got = []
+    och.basic_consume('back-ttl', lambda c_, m_, p_, b_: got.append(b_))
+    wait_until(lambda: other.process_data_events(time_limit=0.05) or got, timeout=5,
+               what='the consumer got it')
+    time.sleep(0.7)
+    other.close()
+    returned('back-ttl', b'held')
+    c.close()
+
+
 def count(ch, queue):
     return ch.queue_declare(queue, passive=True).method.message_count
 

@@ -2352,6 +2352,62 @@ def consumer_priority_bad_values(run):
     return out
 
 
+def ttl_dlx_queues(run, ch, label):
+    """A queue whose messages live 400 ms and are dead-lettered by the
+    default exchange to a queue of their own: (queue, dead-letter queue)."""
+    q, dead = run.name(label), run.name(label + '-dl')
+    ch.queue_declare(dead)
+    ch.queue_declare(q, arguments={'x-message-ttl': 400, 'x-dead-letter-exchange': '',
+                                   'x-dead-letter-routing-key': dead})
+    return q, dead
+
+
+def dead_lettered_soon(ch, q, dead, seconds=3.0):
+    """The counts of q and its dead-letter queue once the dead letter came
+    (at most seconds), and the dead letter's x-death."""
+    deadline = time.monotonic() + seconds
+    while count(ch, dead)['messages'] == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    out = {'queue': count(ch, q)['messages'], 'dead': count(ch, dead)['messages']}
+    method, props, body = ch.basic_get(dead, auto_ack=True)
+    if method:
+        out['letter'] = {'body': body, 'redelivered': method.redelivered,
+                         'x-death': [{k: d[k] for k in ('count', 'reason', 'queue')}
+                                     for d in props.headers['x-death']]}
+    return out
+
+
+@scenario
+def expired_while_out_then_returned(run):
+    """A message of a TTL queue with a dead-letter exchange, taken by a
+    basic.get or a consumer (prefetch 1) and held past its TTL, then
+    returned (nack with requeue, or the consumer's connection closed): it
+    is dead-lettered as it comes back, not left in the queue."""
+    conn = run.connect()
+    ch = conn.channel()
+    out = {}
+    q, dead = ttl_dlx_queues(run, ch, 'nacked')
+    ch.basic_publish('', q, b'got')
+    m, _, _ = ch.basic_get(q)
+    time.sleep(0.8)
+    ch.basic_nack(m.delivery_tag, requeue=True)
+    out['nack'] = dead_lettered_soon(ch, q, dead)
+    q, dead = ttl_dlx_queues(run, ch, 'closed')
+    ch.basic_publish('', q, b'consumed')
+    other = run.connect()
+    cch = other.channel()
+    cch.basic_qos(prefetch_count=1)
+    got = []
+    cch.basic_consume(q, lambda c, m, p, b: got.append(b))
+    deadline = time.monotonic() + 3
+    while not got and time.monotonic() < deadline:
+        other.process_data_events(time_limit=0.05)
+    settle(other, 0.8)
+    other.close()
+    out['close'] = dict(dead_lettered_soon(ch, q, dead), got=got)
+    return out
+
+
 @pytest.mark.parametrize('fn', SCENARIOS, ids=[f.__name__ for f in SCENARIOS])
 def test_same_as_rabbitmq(servers, fn):
     results = {}
