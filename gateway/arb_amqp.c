@@ -33,7 +33,7 @@
 int
 arb_amqp_add_user (arb_amqp_t *self, const char *name, const char *password, const char *vhosts)
 {
-    if (!*name)
+    if (!*name || !password)
         return -1;
     for (arb_amqp_user_t *u = (arb_amqp_user_t *) zlistx_first (self->users); u;
          u = (arb_amqp_user_t *) zlistx_next (self->users))
@@ -41,7 +41,7 @@ arb_amqp_add_user (arb_amqp_t *self, const char *name, const char *password, con
             return -1;
     arb_amqp_user_t *user = (arb_amqp_user_t *) zmalloc (sizeof (arb_amqp_user_t));
     user->name = strdup (name);
-    user->password = strdup (password ? password : "");
+    user->password = strdup (password);
     user->vhosts = vhosts && *vhosts && !streq (vhosts, "*") ? strdup (vhosts) : NULL;
     zlistx_add_end (self->users, user);
     return 0;

@@ -56,7 +56,7 @@ bool arb_amqp_stepped_down (arb_amqp_t *self);
 //  vhosts named (comma-separated; NULL or "*": every vhost). Without any
 //  user, guest/guest is the one user; a user named guest logs in from
 //  loopback addresses only, as with RabbitMQ. 0, or -1 if the name is
-//  empty or already added.
+//  empty or already added, or password is NULL (never taken as empty).
 int
 arb_amqp_add_user (arb_amqp_t *self, const char *name, const char *password, const char *vhosts);
 

@@ -92,15 +92,18 @@ s_url_check (s_sections_t *sections, const char *url)
     return shown;
 }
 
-//  An AMQP user: password, vhosts.
+//  An AMQP user: password, vhosts; where its section's header is, under
+//  the key "where" (no key of the file's: those are refused), for
+//  s_check_users.
 static int
-s_user_section (zhashx_t *users,
+s_user_section (s_sections_t *sections,
                 const char *section,
                 const char *key,
                 const char *value,
                 char *why,
                 size_t size)
 {
+    zhashx_t *users = sections->users;
     if (!section[5]) {
         snprintf (why, size, "a user section is [user.NAME]");
         return -1;
@@ -115,6 +118,9 @@ s_user_section (zhashx_t *users,
         zhashx_set_destructor (user, (zhashx_destructor_fn *) zstr_free);
         zhashx_set_duplicator (user, (zhashx_duplicator_fn *) strdup);
         zhashx_insert (users, section + 5, user);
+        char where[512];
+        arb_options_section_where (sections->options, where, sizeof (where));
+        zhashx_insert (user, "where", where);
     }
     zhashx_update (user, key, (void *) value);
     return 0;
@@ -142,7 +148,7 @@ s_section (
     if (strncmp (section, "queue.", 6) == 0 || strncmp (section, "type.", 5) == 0)
         return arb_defaults_section (sections->defaults, section, key, value, why, size);
     if (strncmp (section, "user.", 5) == 0)
-        return s_user_section (sections->users, section, key, value, why, size);
+        return s_user_section (sections, section, key, value, why, size);
     snprintf (why, size,
               "unknown section (expected [queue.NAME], [type.NAME], [bridge.NAME] or [user.NAME])");
     return -1;
@@ -275,6 +281,26 @@ s_check_item (s_settings_t *settings)
              " (a larger item could never be stored): lower it or raise max-payload\n",
              settings->kestrel_max_item, settings->max_payload);
     return -1;
+}
+
+//  A [user.NAME] section without a password would let that user in with
+//  an empty one: refused, by --check-config and at start, where its
+//  header is. Says each; 0, or -1.
+static int
+s_check_users (s_sections_t *sections)
+{
+    int rc = 0;
+    for (zhashx_t *user = (zhashx_t *) zhashx_first (sections->users); user;
+         user = (zhashx_t *) zhashx_next (sections->users))
+        if (!zhashx_lookup (user, "password")) {
+            fprintf (stderr,
+                     "arbiter-gateway: %s: [user.%s]: no password (every AMQP user needs "
+                     "`password = ...`)\n",
+                     (const char *) zhashx_lookup (user, "where"),
+                     (const char *) zhashx_cursor (sections->users));
+            rc = -1;
+        }
+    return rc;
 }
 
 //  For --check-config: what the servers' starts refuse before they
@@ -472,7 +498,8 @@ main (int argc, char **argv)
         fprintf (stderr, "arbiter-gateway: %s\n", why);
         status = 2;
     }
-    else if ((rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK) && s_check_item (&settings))
+    else if ((rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK)
+             && (s_check_item (&settings) | s_check_users (&sections)))
         status = 2;
     else if (rc == ARB_OPTIONS_CHECK) {
         //  all, so that every problem is said at once: each upstream URL's

@@ -34,6 +34,7 @@ struct _arb_options_t {
     char key[2 * ARB_NAME_MAX + 16];  //  section.name, for messages
     const char *path;                 //  borrowed: the file, or NULL once it is read
     int lineno;                       //  the line read last, from 1
+    int section_lineno;               //  the line of the last [section] header read, from 1
     FILE *file;
     char *line;  //  the line being read (getline's buffer), from off to len
     size_t line_cap;
@@ -393,6 +394,8 @@ s_ini_read (char *str, int num, void *stream)
             start += 3;
         start += strspn (start, " \t");
         char *end = *start == '[' ? strchr (start, ']') : NULL;
+        if (end)
+            self->section_lineno = self->lineno;  //  for arb_options_section_where
         if (end && end - start - 1 > S_INI_SECTION_MAX) {
             zlistx_add_end (self->long_sections, strndup (start + 1, (size_t) (end - start - 1)));
             self->line_len = (size_t) snprintf (self->line, self->line_cap, "[%c%zu]\n",
@@ -743,6 +746,15 @@ bool
 arb_options_is_checking (arb_options_t *self)
 {
     return self->checking;
+}
+
+void
+arb_options_section_where (arb_options_t *self, char *buf, size_t size)
+{
+    if (self->path)
+        snprintf (buf, size, "%s:%d", self->path, self->section_lineno);
+    else
+        snprintf (buf, size, "the command line");
 }
 
 void

@@ -142,6 +142,11 @@ bool arb_options_is_checking (arb_options_t *self);
 //  on the command line), into buf.
 void arb_options_where (arb_options_t *self, char *buf, size_t size);
 
+//  For a section callback: where the header of the section it is given
+//  a key of stands ("FILE:LINE"), into buf; for a check that a section
+//  lacks a key, said once the file is read.
+void arb_options_section_where (arb_options_t *self, char *buf, size_t size);
+
 //  The config file that was read, or NULL if none.
 const char *arb_options_config_path (arb_options_t *self);
 
