@@ -288,6 +288,7 @@ s_exchange_declare (arb_amqp_channel_t *channel, amqp_exchange_declare_t *m)
     int rc = -1;
     char why[256];
     arb_amqp_type_t type = ARB_AMQP_DIRECT;
+    const char *flag;  //  the flag a redeclare differs in
     arb_amqp_exchange_t *exchange = arb_amqp_model_exchange (vhost, name);
     if (!*name) {
         s_fail (channel, AMQP_ACCESS_REFUSED, id,
@@ -315,12 +316,19 @@ s_exchange_declare (arb_amqp_channel_t *channel, amqp_exchange_declare_t *m)
                     "PRECONDITION_FAILED - inequivalent arg 'type' for exchange '%.200s' in vhost "
                     "'%.60s': received '%s' but current is '%s'",
                     name, vname, tname, arb_amqp_model_type_name (exchange->type));
-        else if (!exchange->builtin && !exchange->durable != !m->durable)
+        else if ((flag = !exchange->durable != !m->durable           ? "durable"
+                         : !exchange->auto_delete != !m->auto_delete ? "auto_delete"
+                         : !exchange->internal != !m->internal       ? "internal"
+                                                                     : NULL)) {
+            //  in RabbitMQ's order; amq.* too (durable, neither of the others)
+            bool received = streq (flag, "durable")       ? m->durable
+                            : streq (flag, "auto_delete") ? m->auto_delete
+                                                          : m->internal;
             s_fail (channel, AMQP_PRECONDITION_FAILED, id,
-                    "PRECONDITION_FAILED - inequivalent arg 'durable' for exchange '%.200s' in "
+                    "PRECONDITION_FAILED - inequivalent arg '%s' for exchange '%.200s' in "
                     "vhost '%.60s': received '%s' but current is '%s'",
-                    name, vname, m->durable ? "true" : "false",
-                    exchange->durable ? "true" : "false");
+                    flag, name, vname, received ? "true" : "false", received ? "false" : "true");
+        }
         else if (!exchange->builtin && !arb_amqp_model_same_alternate (exchange, &m->arguments))
             //  the one argument RabbitMQ compares for an exchange
             s_fail (channel, AMQP_PRECONDITION_FAILED, id,

@@ -2408,6 +2408,46 @@ def expired_while_out_then_returned(run):
     return out
 
 
+@scenario
+def exchange_redeclare_flags(run):
+    """An exchange declared again with another auto_delete or internal
+    flag, or amq.direct with durable false: 406 with RabbitMQ's text."""
+    conn = run.connect()
+    x = run.name('xe')
+    conn.channel().exchange_declare(x, 'fanout')
+    out = {}
+    for label, kwargs in (('auto_delete', {'auto_delete': True}), ('internal', {'internal': True}),
+                          ('same', {}), ('durable', {'durable': True})):
+        ch = conn.channel()
+        try:
+            ch.exchange_declare(x, 'fanout', **kwargs)
+            out[label] = 'ok'
+        except ChannelClosedByBroker as e:
+            out[label] = (e.reply_code, e.reply_text)
+    y = run.name('xi')
+    conn.channel().exchange_declare(y, 'direct', durable=True, auto_delete=True, internal=True)
+    for label, kwargs in (('y-plain', {'durable': True}),
+                          ('y-same', {'durable': True, 'auto_delete': True, 'internal': True})):
+        ch = conn.channel()
+        try:
+            ch.exchange_declare(y, 'direct', **kwargs)
+            out[label] = 'ok'
+        except ChannelClosedByBroker as e:
+            out[label] = (e.reply_code, e.reply_text)
+    for label, name, kwargs in (
+            ('amq.direct', 'amq.direct', {'durable': False}),
+            ('amq.direct-durable', 'amq.direct', {'durable': True}),
+            ('amq.fanout-auto_delete', 'amq.fanout', {'durable': True, 'auto_delete': True}),
+            ('amq.topic-internal', 'amq.topic', {'durable': True, 'internal': True})):
+        ch = conn.channel()
+        try:
+            ch.exchange_declare(name, name.split('.')[1], **kwargs)
+            out[label] = 'ok'
+        except ChannelClosedByBroker as e:
+            out[label] = (e.reply_code, e.reply_text)
+    return out
+
+
 @pytest.mark.parametrize('fn', SCENARIOS, ids=[f.__name__ for f in SCENARIOS])
 def test_same_as_rabbitmq(servers, fn):
     results = {}
