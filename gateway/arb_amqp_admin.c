@@ -29,7 +29,8 @@ struct s_op {
     char *broker_queue;  //  owned: the queue STATS looks for (it may go meanwhile)
     size_t left;         //  answers still to come
     bool want_count;
-    bool empty_check;           //  queue.delete if_empty: the count decides
+    bool empty_check;           //  queue.delete: counted, then deleted (s_queue_delete_counted)
+    bool if_empty;              //  queue.delete if_empty: the count decides
     bool if_unused;             //  queue.delete if_unused, checked again after the count
     bool failed;                //  the channel failed: no -Ok
     arb_amqp_trim_wait_t wait;  //  for the queue's trim (x-max-length), before step
@@ -691,22 +692,19 @@ s_queue_delete (arb_amqp_channel_t *channel, amqp_queue_delete_t *m)
     s_op_t *op = s_op_new (channel, id, m->nowait);
     op->queue = strdup (queue->name);
     op->if_unused = m->if_unused;  //  checked again after a wait
-    if (m->if_empty) {
-        //  its count first (s_queue_delete_counted)
-        op->empty_check = true;
-        s_count (op, queue);
-    }
-    else {
-        op->want_count = true;
-        s_after_trim (op, queue, s_queue_delete_counted);
-    }
+    op->if_empty = m->if_empty;
+    //  its count first (s_queue_delete_counted): Delete-Ok's message_count
+    //  is its ready messages, as RabbitMQ's; the broker's delete counts
+    //  the unacked ones it drops too
+    op->empty_check = true;
+    s_count (op, queue);
     s_op_go (op);
     return 0;
 }
 
-//  queue.delete once its ready count came (if_empty) or its queue's trim
-//  is done: deleted if the count is none (and, if_unused, the queue still
-//  has no consumer), else 406.
+//  queue.delete once its ready count came (after its queue's trim):
+//  deleted, unless if_empty and the count is not none, or if_unused and
+//  the queue has a consumer now (406). The count is Delete-Ok's.
 static void
 s_queue_delete_counted (s_op_t *op)
 {
@@ -719,13 +717,14 @@ s_queue_delete_counted (s_op_t *op)
         op->count = 0;  //  gone meanwhile: deleted all the same (or the channel failed)
         return;
     }
-    if (op->count || (op->if_unused && queue->consumers)) {
+    if ((op->if_empty && op->count) || (op->if_unused && queue->consumers)) {
         op->failed = true;
         s_fail (channel, AMQP_PRECONDITION_FAILED, AMQP_QUEUE_DELETE_METHOD,
                 "PRECONDITION_FAILED - queue '%.200s' in vhost '%.60s' %s", op->queue, vname,
-                op->count ? "not empty" : "in use");
+                op->if_empty && op->count ? "not empty" : "in use");
         return;
     }
+    op->want_count = false;  //  the broker's count of the delete is not Delete-Ok's
     s_delete (op, queue);
 }
 

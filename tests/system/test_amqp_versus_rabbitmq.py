@@ -2448,6 +2448,29 @@ def exchange_redeclare_flags(run):
     return out
 
 
+@scenario
+def delete_ok_counts_ready_only(run):
+    """queue.delete's message_count is the queue's ready messages: those
+    another channel holds unacked are not counted (and go with it)."""
+    q = run.name('q')
+    holder = run.connect()
+    hch = holder.channel()
+    hch.queue_declare(q)
+    for i in range(3):
+        hch.basic_publish('', q, b'%d' % i)
+    count(hch, q)
+    held = [hch.basic_get(q)[2] for _ in range(2)]
+    other = run.connect().channel()
+    deleted = other.queue_delete(q).method.message_count
+    empty = run.name('e')
+    other.queue_declare(empty)
+    hch.basic_publish('', empty, b'x')
+    m, _, _ = hch.basic_get(empty)
+    return {'held': held, 'deleted': deleted,
+            'if_empty': outcome(lambda: other.queue_delete(empty, if_empty=True)
+                                .method.message_count)}
+
+
 @pytest.mark.parametrize('fn', SCENARIOS, ids=[f.__name__ for f in SCENARIOS])
 def test_same_as_rabbitmq(servers, fn):
     results = {}
