@@ -589,11 +589,15 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
                     arg, name, vname, received ? "true" : "false", received ? "false" : "true");
             goto cleanup;
         }
-        if (!arb_amqp_model_equivalent_qargs (queue->args, &m->arguments)) {
+        const char *key;
+        char values[400];
+        if (!arb_amqp_model_equivalent_qargs (queue->args, &m->arguments, &key, values,
+                                              sizeof (values))) {
+            //  RabbitMQ's text: the first argument that differs, both values
             s_fail (channel, AMQP_PRECONDITION_FAILED, id,
-                    "PRECONDITION_FAILED - inequivalent arguments for queue '%.200s' in vhost "
-                    "'%.60s'",
-                    name, vname);
+                    "PRECONDITION_FAILED - inequivalent arg '%s' for queue '%.200s' in vhost "
+                    "'%.60s': %s",
+                    key ? key : "arguments", name, vname, values);
             goto cleanup;
         }
     }

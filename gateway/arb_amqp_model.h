@@ -242,8 +242,13 @@ bool arb_amqp_model_same_args (zchunk_t *stored, amqp_table_t *args);
 //  are the same), and the arguments its type knows (x-message-ttl,
 //  x-max-length, x-dead-letter-exchange, ..., x-delivery-limit for a
 //  quorum queue) there in both with equal values, or in neither; other
-//  arguments may differ.
-bool arb_amqp_model_equivalent_qargs (zchunk_t *stored, amqp_table_t *args);
+//  arguments may differ. If not, *key_p is the first argument that
+//  differs (in RabbitMQ's order; a static string, NULL if the stored ones
+//  cannot be read) and values says how, in RabbitMQ's words ("received
+//  '2000' but current is '1000'", "received none but current is the
+//  value '5' of type 'signedint'").
+bool arb_amqp_model_equivalent_qargs (
+    zchunk_t *stored, amqp_table_t *args, const char **key_p, char *values, size_t size);
 
 //  Whether source takes a binding with args, as RabbitMQ's exchange types
 //  validate one: a headers exchange's x-match, when there, must be the

@@ -74,8 +74,109 @@ s_is_classic (const amqp_table_t *args)
                && memcmp (qtype->value.bytes.bytes, "classic", 7) == 0);
 }
 
+//  RabbitMQ's name of a field value's type (rabbit_binary_parser).
+static const char *
+s_type_name (const amqp_field_value_t *v)
+{
+    switch (v->kind) {
+        case AMQP_FIELD_KIND_BOOLEAN:
+            return "bool";
+        case AMQP_FIELD_KIND_I8:
+            return "byte";
+        case AMQP_FIELD_KIND_U8:
+            return "unsignedbyte";
+        case AMQP_FIELD_KIND_I16:
+            return "short";
+        case AMQP_FIELD_KIND_U16:
+            return "unsignedshort";
+        case AMQP_FIELD_KIND_I32:
+            return "signedint";
+        case AMQP_FIELD_KIND_U32:
+            return "unsignedint";
+        case AMQP_FIELD_KIND_I64:
+            return "long";
+        case AMQP_FIELD_KIND_U64:
+            return "unsignedlong";
+        case AMQP_FIELD_KIND_F32:
+            return "float";
+        case AMQP_FIELD_KIND_F64:
+            return "double";
+        case AMQP_FIELD_KIND_DECIMAL:
+            return "decimal";
+        case AMQP_FIELD_KIND_UTF8:
+            return "longstr";
+        case AMQP_FIELD_KIND_ARRAY:
+            return "array";
+        case AMQP_FIELD_KIND_TIMESTAMP:
+            return "timestamp";
+        case AMQP_FIELD_KIND_TABLE:
+            return "table";
+        case AMQP_FIELD_KIND_VOID:
+            return "void";
+        case AMQP_FIELD_KIND_BYTES:
+            return "binary";
+        default:
+            return "?";
+    }
+}
+
+//  A value as RabbitMQ's 406 shows it (rabbit_misc's val/1): "none"
+//  when absent, "the value 'V' of type 'T'" when typed (the other side
+//  absent), else 'V'. Strings at most 100 bytes, non-printables as '.'.
+static void
+s_describe (const amqp_field_value_t *v, bool typed, char *buf, size_t size)
+{
+    if (!v) {
+        snprintf (buf, size, "none");
+        return;
+    }
+    char text[128];
+    int64_t n;
+    if (v->kind == AMQP_FIELD_KIND_BOOLEAN)
+        snprintf (text, sizeof (text), "%s", v->value.boolean ? "true" : "false");
+    else if (v->kind == AMQP_FIELD_KIND_U64)
+        snprintf (text, sizeof (text), "%" PRIu64, v->value.u64);
+    else if (arb_amqp_value_int (v, &n) == 0)
+        snprintf (text, sizeof (text), "%" PRId64, n);
+    else if (v->kind == AMQP_FIELD_KIND_F32)
+        snprintf (text, sizeof (text), "%g", (double) v->value.f32);
+    else if (v->kind == AMQP_FIELD_KIND_F64)
+        snprintf (text, sizeof (text), "%g", v->value.f64);
+    else if (v->kind == AMQP_FIELD_KIND_UTF8 || v->kind == AMQP_FIELD_KIND_BYTES) {
+        size_t len = v->value.bytes.len < 100 ? v->value.bytes.len : 100;
+        const uint8_t *bytes = (const uint8_t *) v->value.bytes.bytes;
+        for (size_t i = 0; i < len; i++)
+            text[i] = bytes[i] >= 0x20 && bytes[i] < 0x7f ? (char) bytes[i] : '.';
+        snprintf (text + len, sizeof (text) - len, "%s", v->value.bytes.len > 100 ? "..." : "");
+    }
+    else
+        snprintf (text, sizeof (text), "(a %s)", s_type_name (v));
+    if (typed)
+        snprintf (buf, size, "the value '%s' of type '%s'", text, s_type_name (v));
+    else
+        snprintf (buf, size, "'%s'", text);
+}
+
+//  Says how a and b differ (b the one received) as RabbitMQ does.
+static void
+s_inequivalent (const char *key,
+                const amqp_field_value_t *a,
+                const amqp_field_value_t *b,
+                const char **key_p,
+                char *values,
+                size_t size)
+{
+    char received[160], current[160];
+    //  one side absent: the other with its type
+    s_describe (b, !a, received, sizeof (received));
+    s_describe (a, !b, current, sizeof (current));
+    *key_p = key;
+    snprintf (values, size, "received %s but current is %s", received, current);
+}
+
 bool
-arb_amqp_model_equivalent_qargs (zchunk_t *stored, amqp_table_t *args)
+arb_amqp_model_equivalent_qargs (
+    zchunk_t *stored, amqp_table_t *args, const char **key_p, char *values, size_t size)
 {
     amqp_pool_t pool;
     init_amqp_pool (&pool, 4096);
@@ -83,12 +184,17 @@ arb_amqp_model_equivalent_qargs (zchunk_t *stored, amqp_table_t *args)
     amqp_table_t empty = {0, NULL};
     if (!args)
         args = &empty;
+    *key_p = NULL;
+    snprintf (values, size, "the stored arguments cannot be read");
     bool same = arb_amqp_model_decode_args (stored, &pool, &table) == 0;
     //  a queue's type is in its stored arguments (its record), so this
     //  holds across restarts
     bool quorum = same && s_is_quorum (&table);
-    if (same && (quorum != s_is_quorum (args) || s_is_classic (&table) != s_is_classic (args)))
+    if (same && (quorum != s_is_quorum (args) || s_is_classic (&table) != s_is_classic (args))) {
         same = false;
+        s_inequivalent ("x-queue-type", arb_amqp_table_get (&table, "x-queue-type"),
+                        arb_amqp_table_get (args, "x-queue-type"), key_p, values, size);
+    }
     const char **keys = quorum ? s_quorum_keys : s_classic_keys;
     for (size_t i = 0; same && keys[i]; i++) {
         const amqp_field_value_t *a = arb_amqp_table_get (&table, keys[i]);
@@ -100,6 +206,8 @@ arb_amqp_model_equivalent_qargs (zchunk_t *stored, amqp_table_t *args)
             amqp_table_t one_b = {1, &(amqp_table_entry_t){{1, "k"}, *b}};
             same = arb_amqp_table_equal (&one_a, &one_b);
         }
+        if (!same)
+            s_inequivalent (keys[i], a, b, key_p, values, size);
     }
     empty_amqp_pool (&pool);
     return same;

@@ -2471,6 +2471,48 @@ def delete_ok_counts_ready_only(run):
                                 .method.message_count)}
 
 
+@scenario
+def queue_inequivalent_texts(run):
+    """A queue declared again with other arguments: 406 naming the first
+    argument that differs and both values, as RabbitMQ words it, for
+    integers, strings, booleans, one side without the argument, and the
+    queue's type."""
+    conn = run.connect()
+    q = run.name('q')
+    conn.channel().queue_declare(q, arguments={'x-message-ttl': 1000, 'x-max-length': 5,
+                                               'x-dead-letter-exchange': 'dlx',
+                                               'x-overflow': 'reject-publish'})
+    p, d, qq = run.name('plain'), run.name('durable'), run.name('quorum')
+    conn.channel().queue_declare(p)
+    conn.channel().queue_declare(d, durable=True)
+    conn.channel().queue_declare(qq, durable=True, arguments={'x-queue-type': 'quorum',
+                                                              'x-delivery-limit': 2})
+    same = {'x-message-ttl': 1000, 'x-max-length': 5, 'x-dead-letter-exchange': 'dlx',
+            'x-overflow': 'reject-publish'}
+    out = {}
+    for label, name, args in (
+            ('long', q, dict(same, **{'x-message-ttl': 2000})),
+            ('string', q, dict(same, **{'x-dead-letter-exchange': 'other'})),
+            ('overflow', q, dict(same, **{'x-overflow': 'drop-head'})),
+            ('absent-now', q, {k: v for k, v in same.items() if k != 'x-max-length'}),
+            ('absent-before', p, {'x-max-length': 7}),
+            ('absent-before-str', p, {'x-dead-letter-exchange': 'dlx'}),
+            ('bool', p, {'x-single-active-consumer': True}),
+            ('two', q, dict(same, **{'x-message-ttl': 2000, 'x-max-length': 6})),
+            ('same', q, same),
+            ('as-quorum', d, {'x-queue-type': 'quorum'}),
+            ('quorum-as-classic', qq, {'x-queue-type': 'classic'}),
+            ('quorum-untyped', qq, {}),
+            ('quorum-limit', qq, {'x-queue-type': 'quorum', 'x-delivery-limit': 3})):
+        ch = conn.channel()
+        try:
+            ch.queue_declare(name, durable=name in (d, qq), arguments=args)
+            out[label] = 'ok'
+        except ChannelClosedByBroker as e:
+            out[label] = (e.reply_code, e.reply_text)
+    return out
+
+
 @pytest.mark.parametrize('fn', SCENARIOS, ids=[f.__name__ for f in SCENARIOS])
 def test_same_as_rabbitmq(servers, fn):
     results = {}

@@ -258,6 +258,15 @@ s_bool (const char *key, bool value)
     return e;
 }
 
+//  arb_amqp_model_equivalent_qargs, its account of a difference dropped.
+static bool
+s_equivalent (zchunk_t *stored, amqp_table_t *args)
+{
+    const char *key;
+    char values[256];
+    return arb_amqp_model_equivalent_qargs (stored, args, &key, values, sizeof (values));
+}
+
 static amqp_table_entry_t
 s_int (const char *key, int32_t value)
 {
@@ -731,25 +740,37 @@ test_quorum_queues (void **state)
     arb_amqp_queue_t *q =
         arb_amqp_model_add_queue (f->vhost, "qq", true, false, false, 0, &quorum_args);
     assert_true (q->settings.quorum);
-    assert_true (arb_amqp_model_equivalent_qargs (q->args, &quorum_args));
+    assert_true (s_equivalent (q->args, &quorum_args));
     amqp_table_entry_t more[] = {s_str ("x-queue-type", "quorum"), s_int ("x-delivery-limit", 2),
                                  s_int ("x-max-priority", 5), s_int ("x-own", 1)};
     amqp_table_t more_args = {4, more};
-    assert_true (arb_amqp_model_equivalent_qargs (q->args, &more_args));
+    assert_true (s_equivalent (q->args, &more_args));
     amqp_table_entry_t other_limit[] = {s_str ("x-queue-type", "quorum"),
                                         s_int ("x-delivery-limit", 3)};
     amqp_table_t other_limit_args = {2, other_limit};
-    assert_false (arb_amqp_model_equivalent_qargs (q->args, &other_limit_args));
+    assert_false (s_equivalent (q->args, &other_limit_args));
+    //  RabbitMQ's account of it: the argument, and both values (with its
+    //  type when the other side has none)
+    const char *key;
+    char values[256];
+    assert_false (arb_amqp_model_equivalent_qargs (q->args, &other_limit_args, &key, values,
+                                                   sizeof (values)));
+    assert_string_equal (key, "x-delivery-limit");
+    assert_string_equal (values, "received '3' but current is '2'");
     amqp_table_t empty = {0, NULL};
-    assert_false (arb_amqp_model_equivalent_qargs (q->args, &empty));
-    assert_false (arb_amqp_model_equivalent_qargs (q->args, &classic_args));
+    assert_false (s_equivalent (q->args, &empty));
+    assert_false (arb_amqp_model_equivalent_qargs (q->args, &empty, &key, values, sizeof (values)));
+    assert_string_equal (key, "x-queue-type");
+    assert_string_equal (values,
+                         "received none but current is the value 'quorum' of type 'longstr'");
+    assert_false (s_equivalent (q->args, &classic_args));
     arb_amqp_queue_t *c = arb_amqp_model_add_queue (f->vhost, "cq", true, false, false, 0, NULL);
     assert_false (c->settings.quorum);
-    assert_true (arb_amqp_model_equivalent_qargs (c->args, &classic_args));
-    assert_true (arb_amqp_model_equivalent_qargs (c->args, &empty));
+    assert_true (s_equivalent (c->args, &classic_args));
+    assert_true (s_equivalent (c->args, &empty));
     amqp_table_entry_t bare_quorum[] = {s_str ("x-queue-type", "quorum")};
     amqp_table_t bare_quorum_args = {1, bare_quorum};
-    assert_false (arb_amqp_model_equivalent_qargs (c->args, &bare_quorum_args));
+    assert_false (s_equivalent (c->args, &bare_quorum_args));
 }
 
 //  x-single-active-consumer: a boolean (else refused, as RabbitMQ), for
@@ -795,10 +816,10 @@ test_single_active_consumer (void **state)
     assert_true (q->settings.single_active);
     assert_non_null (q->sac);
     assert_int_equal (zlistx_size (q->sac), 0);
-    assert_true (arb_amqp_model_equivalent_qargs (q->args, &sac_args));
-    assert_false (arb_amqp_model_equivalent_qargs (q->args, &off_args));
+    assert_true (s_equivalent (q->args, &sac_args));
+    assert_false (s_equivalent (q->args, &off_args));
     amqp_table_t empty = {0, NULL};
-    assert_false (arb_amqp_model_equivalent_qargs (q->args, &empty));
+    assert_false (s_equivalent (q->args, &empty));
     arb_amqp_queue_t *plain =
         arb_amqp_model_add_queue (f->vhost, "plain", true, false, false, 0, &off_args);
     assert_null (plain->sac);
