@@ -97,8 +97,8 @@ void arb_dial_reconnect (arb_dial_t *self);
 
 //  Takes a connected stream socket (owned from now on) in place of the
 //  connection it has or is making, and starts its handshake on it: for a
-//  test's or a fuzz target's socket pair (tests only, as are
-//  arb_dial_is_connected and arb_dial_is_open). When it drops, the dial goes on
+//  test's or a fuzz target's socket pair (tests only, as is
+//  arb_dial_is_connected). When it drops, the dial goes on
 //  connecting to its endpoint as after any other.
 void arb_dial_adopt (arb_dial_t *self, int fd);
 
@@ -117,7 +117,8 @@ const char *arb_dial_failure (arb_dial_t *self);
 //  that say less. NULL otherwise. Borrowed, until the next call.
 const char *arb_dial_refusal (arb_dial_t *self);
 
-//  Whether the handshake is done: messages flow both ways.
+//  Whether the handshake is done: messages flow both ways (the gateway
+//  submits only while it is: arb_link_is_open).
 bool arb_dial_is_open (arb_dial_t *self);
 
 #endif

@@ -361,6 +361,13 @@ arb_link_is_up (arb_link_t *self)
     return self->session == S_READY;
 }
 
+bool
+arb_link_is_open (arb_link_t *self)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    return self->session == S_READY && (!self->dial || arb_dial_is_open (self->dial));
+}
+
 const char *
 arb_link_name (arb_link_t *self)
 {

@@ -229,6 +229,13 @@ void arb_link_flush (arb_link_t *self);
 //  Whether the session is up: registered, consumers served.
 bool arb_link_is_up (arb_link_t *self);
 
+//  Whether the session is up and, on the link's own connection, that
+//  connection is open now (a broker that died leaves the session up until
+//  its liveness window passes, while the connection is made again): what
+//  is sent now reaches the broker, unless it stops answering. A DEALER
+//  does not tell: as arb_link_is_up.
+bool arb_link_is_open (arb_link_t *self);
+
 //  The worker name its REGISTER gives (the one asked for, or host.pid)
 //  and this host's name, as the broker's STATS shows them (borrowed).
 const char *arb_link_name (arb_link_t *self);
