@@ -257,6 +257,23 @@ s_on_submitted (arb_gateway_t *gateway,
         if (!publish->in_tx)
             publish->failed = true;
     }
+    else if (!task && code == 0 && (publish->seq || publish->in_tx)) {
+        //  the outcome is unknown (the broker died or stopped answering
+        //  with the SUBMIT on its way): it may be stored, so a nack
+        //  ("not stored, publish again") could make a duplicate. As
+        //  RabbitMQ when a node dies with unconfirmed messages, the
+        //  connection closes: its unconfirmed publishes are in doubt.
+        //  That ends the channels, this publisher and publish with them
+        zsys_warning ("amqp: publish outcome unknown, closing conn=%" PRIu64 " reason=\"%s\"",
+                      conn->number, error ? error : "");
+        publish->left--;
+        conn->inflight--;
+        arb_amqp_conn_fail (conn, AMQP_CONNECTION_FORCED,
+                            "CONNECTION_FORCED - the broker did not answer for a publish: "
+                            "unconfirmed messages may or may not have been stored",
+                            0);
+        return;
+    }
     else if (!task) {
         publish->failed = true;
         zsys_warning ("amqp: publish not stored conn=%" PRIu64 " code=%d reason=\"%s\"",
