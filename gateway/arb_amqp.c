@@ -761,6 +761,16 @@ s_on_state (void *arg, bool up)
         arb_amqp_claim ((arb_amqp_t *) arg);
 }
 
+//  The link to the broker has room again: the publishers held read on.
+static void
+s_on_room (void *arg)
+{
+    arb_amqp_t *self = (arb_amqp_t *) arg;
+    for (arb_amqp_conn_t *conn = (arb_amqp_conn_t *) zlistx_first (self->conns); conn;
+         conn = (arb_amqp_conn_t *) zlistx_next (self->conns))
+        arb_amqp_conn_unblock (conn);
+}
+
 static void
 s_on_stop (void *arg, uint64_t id, int reason)
 {
@@ -874,7 +884,8 @@ arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
         arb_amqp_destroy (&self);
         return NULL;
     }
-    arb_gateway_listener_t listener = {.stop = s_on_stop, .state = s_on_state, .arg = self};
+    arb_gateway_listener_t listener = {
+        .stop = s_on_stop, .state = s_on_state, .room = s_on_room, .arg = self};
     arb_gateway_listen (gateway, &listener);
     arb_amqp_claim (self);
     zsys_info ("amqp: listening on %s", config->listen);

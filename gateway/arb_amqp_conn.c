@@ -238,6 +238,7 @@ s_send_start (arb_amqp_conn_t *self)
         {amqp_cstring_bytes ("per_consumer_qos"), {AMQP_FIELD_KIND_BOOLEAN, {.boolean = 1}}},
         {amqp_cstring_bytes ("consumer_priorities"), {AMQP_FIELD_KIND_BOOLEAN, {.boolean = 1}}},
         {amqp_cstring_bytes ("direct_reply_to"), {AMQP_FIELD_KIND_BOOLEAN, {.boolean = 1}}},
+        {amqp_cstring_bytes ("connection.blocked"), {AMQP_FIELD_KIND_BOOLEAN, {.boolean = 1}}},
     };
     amqp_table_entry_t props[] = {
         {amqp_cstring_bytes ("capabilities"),
@@ -294,6 +295,7 @@ s_on_start_ok (arb_amqp_conn_t *self, amqp_connection_start_ok_t *ok)
 {
     self->cancel_notify = s_cap (&ok->client_properties, "consumer_cancel_notify");
     self->failure_close = s_cap (&ok->client_properties, "authentication_failure_close");
+    self->blocked_notify = s_cap (&ok->client_properties, "connection.blocked");
     char *mechanism = arb_amqp_frame_str (ok->mechanism);
     char *user = NULL, *password = NULL;
     const uint8_t *resp = (const uint8_t *) ok->response.bytes;
@@ -427,6 +429,52 @@ arb_amqp_conn_unfence (arb_amqp_conn_t *self)
         return;
     self->fenced = false;
     if (!self->waiting && self->inflight < ARB_AMQP_INFLIGHT_MAX
+        && self->state != ARB_AMQP_S_OPENING)
+        arb_stream_hold (self->stream, false);
+}
+
+//  Whether frame is a basic.publish (class 60, method 40: the first four
+//  bytes of a method frame's payload).
+static bool
+s_is_publish (const arb_amqp_frame_t *frame)
+{
+    static const uint8_t publish[4] = {0, 60, 0, 40};
+    return frame->type == AMQP_FRAME_METHOD && frame->size >= 4
+           && memcmp (frame->payload, publish, 4) == 0;
+}
+
+//  The link to the broker is full: the connection reads nothing more from
+//  its basic.publish on (TCP pushes back on the client), and a client
+//  that takes it is told connection.blocked, as RabbitMQ does.
+static void
+s_flow_hold (arb_amqp_conn_t *self)
+{
+    if (!self->flow_held)
+        zsys_debug ("amqp: publisher held, the link to the broker is full conn=%" PRIu64,
+                    self->number);
+    self->flow_held = true;
+    if (self->blocked_notify && !self->blocked_sent && self->state == ARB_AMQP_S_RUNNING) {
+        amqp_connection_blocked_t blocked = {
+            .reason = amqp_cstring_bytes ("the broker is not taking messages now")};
+        arb_amqp_conn_send (self, 0, AMQP_CONNECTION_BLOCKED_METHOD, &blocked);
+        self->blocked_sent = true;
+    }
+}
+
+void
+arb_amqp_conn_unblock (arb_amqp_conn_t *self)
+{
+    if (self->dead)
+        return;
+    if (self->blocked_sent && self->state == ARB_AMQP_S_RUNNING) {
+        amqp_connection_unblocked_t unblocked = {0};
+        arb_amqp_conn_send (self, 0, AMQP_CONNECTION_UNBLOCKED_METHOD, &unblocked);
+    }
+    self->blocked_sent = false;
+    if (!self->flow_held)
+        return;
+    self->flow_held = false;
+    if (self->stream && !self->waiting && !self->fenced && self->inflight < ARB_AMQP_INFLIGHT_MAX
         && self->state != ARB_AMQP_S_OPENING)
         arb_stream_hold (self->stream, false);
 }
@@ -624,6 +672,8 @@ s_on_input (void *arg, arb_stream_t *stream)
         s_send_start (self);
         self->state = ARB_AMQP_S_START_OK;
     }
+    //  looked at again: the link may have room by now
+    self->flow_held = false;
     while (!self->dead && !self->waiting && self->state != ARB_AMQP_S_CLOSED
            && self->state != ARB_AMQP_S_OPENING && self->inflight < ARB_AMQP_INFLIGHT_MAX) {
         //  a gateway whose claim may have passed to another reads no
@@ -648,6 +698,11 @@ s_on_input (void *arg, arb_stream_t *stream)
             arb_stream_consume (stream, size);
             break;
         }
+        //  a publish waits, in the socket, for the link to have room
+        if (s_is_publish (&frame) && arb_gateway_is_full (self->server->gateway)) {
+            s_flow_hold (self);
+            break;
+        }
         recycle_amqp_pool (&self->pool);
         s_frame (self, &frame);
         if (!self->dead)
@@ -655,7 +710,7 @@ s_on_input (void *arg, arb_stream_t *stream)
     }
     if (!self->dead
         && (self->inflight >= ARB_AMQP_INFLIGHT_MAX || self->state == ARB_AMQP_S_OPENING
-            || self->fenced))
+            || self->fenced || self->flow_held))
         arb_stream_hold (stream, true);
     if (--self->depth == 0 && self->dead)
         s_free (self);
@@ -734,7 +789,9 @@ s_on_timer (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
     }
     uint64_t read = arb_stream_bytes_read (self->stream);
     uint64_t written = arb_stream_bytes_written (self->stream) + arb_stream_pending (self->stream);
-    self->silent_ticks = read == self->read_mark ? self->silent_ticks + 1 : 0;
+    //  a connection held at a publish reads nothing: its client is not
+    //  silent (RabbitMQ, too, stops watching a blocked one's heartbeats)
+    self->silent_ticks = read == self->read_mark && !self->flow_held ? self->silent_ticks + 1 : 0;
     self->read_mark = read;
     if (self->silent_ticks >= 6) {
         zsys_info ("amqp: missed heartbeats conn=%" PRIu64 " peer=%s", self->number, self->peer);

@@ -130,6 +130,9 @@ struct _arb_amqp_conn_t {
     bool waiting;            //  a method waits for the broker: input is held
     size_t holds;            //  and for other things (arb_amqp_conn_hold)
     bool fenced;             //  input held: the claim is not fresh (arb_amqp_claim_fresh)
+    bool blocked_notify;     //  the client takes connection.blocked and unblocked
+    bool flow_held;          //  input held at a basic.publish: the link is full
+    bool blocked_sent;       //  connection.blocked sent, unblocked not yet
     void *op;                //  owned: the admin method waiting (arb_amqp_admin.c), or NULL
     bool holding_cancels;    //  a queue.delete of this connection is ending consumers
     zlistx_t *held_cancels;  //  owned, or NULL: their Basic.Cancels (channel and tag)
@@ -251,6 +254,11 @@ bool arb_amqp_claim_fresh (arb_amqp_t *self);
 
 //  The claim is fresh again: a connection held for want of it reads on.
 void arb_amqp_conn_unfence (arb_amqp_conn_t *self);
+
+//  The link to the broker has room again (arb_gateway_is_full): a
+//  connection held at a basic.publish reads on, and is told
+//  connection.unblocked if it was told connection.blocked.
+void arb_amqp_conn_unblock (arb_amqp_conn_t *self);
 
 //  The client read its output: consumers' credit is topped up.
 void arb_amqp_conn_drained (arb_amqp_conn_t *self);

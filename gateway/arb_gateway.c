@@ -4,6 +4,12 @@
     message being built, with one slot per task (the asker's callback);
     tickets name a slot as (batch number << 20 | index), so that forgetting
     one needs no search.
+
+    Sent batches not yet answered are counted (out_batches, out_bytes) for
+    the back-pressure arb_gateway_is_full tells: full at the bounds, room
+    again at half of them (so that a publisher is not woken for each
+    answer), and full while the session is down or its connection is
+    being made again (arb_link_is_open).
 */
 
 #include "arb_gateway.h"
@@ -24,6 +30,7 @@ typedef struct {
     s_slot_t *slots;  //  owned, one per task
     size_t n;         //  tasks
     size_t bytes;     //  payload bytes
+    bool out;         //  sent: counted in out_batches and out_bytes
 } s_batch_t;
 
 //  A pending request: a plain one has fn; a batch's has batch.
@@ -46,10 +53,50 @@ struct _arb_gateway_t {
     uint64_t connections[ARB_GATEWAY_PROTOCOLS];  //  open now, by protocol
     char error[ARB_TEXT_MAX];                     //  why the last call failed
     bool failed;
+    size_t out_batches;  //  SUBMITs sent, not answered yet
+    size_t out_bytes;    //  their payload bytes
+    bool full;           //  arb_gateway_is_full said so: room is told when it ends
 };
 
 //  ---------------------------------------------------------------------
 //  Batches
+
+//  Whether the link is full now; with hysteresis while it was.
+static bool
+s_full_now (arb_gateway_t *self)
+{
+    if (!arb_link_is_open (self->link))
+        return true;
+    size_t batches = self->full ? ARB_GATEWAY_OUT_BATCHES / 2 : ARB_GATEWAY_OUT_BATCHES;
+    size_t bytes = self->full ? ARB_GATEWAY_OUT_BYTES / 2 : ARB_GATEWAY_OUT_BYTES;
+    return self->out_batches >= batches || self->out_bytes >= bytes;
+}
+
+//  Tells the listeners there is room again, if the link was full and no
+//  longer is.
+static void
+s_check_room (arb_gateway_t *self)
+{
+    if (!self->full || s_full_now (self))
+        return;
+    self->full = false;
+    zsys_debug ("gateway: link has room again out=%zu bytes=%zu", self->out_batches,
+                self->out_bytes);
+    for (size_t i = 0; i < self->listener_count; i++)
+        if (self->listeners[i].room)
+            self->listeners[i].room (self->listeners[i].arg);
+}
+
+bool
+arb_gateway_is_full (arb_gateway_t *self)
+{
+    if (!self->full && s_full_now (self)) {
+        self->full = true;
+        zsys_debug ("gateway: link full open=%d out=%zu bytes=%zu", arb_link_is_open (self->link),
+                    self->out_batches, self->out_bytes);
+    }
+    return self->full;
+}
 
 static void
 s_batch_destroy (arb_gateway_t *self, s_batch_t **batch_p)
@@ -57,6 +104,10 @@ s_batch_destroy (arb_gateway_t *self, s_batch_t **batch_p)
     s_batch_t *batch = *batch_p;
     if (!batch)
         return;
+    if (batch->out) {
+        self->out_batches--;
+        self->out_bytes -= batch->bytes;
+    }
     arb_idmap_remove (self->batches, batch->number);
     arb_msg_destroy (&batch->msg);
     free (batch->slots);
@@ -114,6 +165,9 @@ s_flush_batch (arb_gateway_t *self)
         return;
     }
     arb_idmap_insert (self->requests, reqid, s_request_new (NULL, NULL, batch));
+    batch->out = true;
+    self->out_batches++;
+    self->out_bytes += batch->bytes;
 }
 
 static const char *
@@ -304,6 +358,7 @@ s_on_reply (arb_link_t *link, uint32_t reqid, arb_msg_t **reply_p, void *arg)
     if (request->batch) {
         s_batch_answer (self, request->batch, *reply_p);
         s_batch_destroy (self, &request->batch);
+        s_check_room (self);
     }
     else if (request->fn)
         request->fn (self, reply_p, request->arg);
@@ -351,6 +406,7 @@ s_on_state (arb_link_t *link, bool up, void *arg)
     for (size_t i = 0; i < self->listener_count; i++)
         if (self->listeners[i].state)
             self->listeners[i].state (self->listeners[i].arg, up);
+    s_check_room (self);
 }
 
 void
@@ -429,6 +485,9 @@ s_prepare (arb_reactor_t *reactor, void *arg)
     (void) reactor;
     arb_gateway_t *self = (arb_gateway_t *) arg;
     s_flush_batch (self);
+    //  the link's connection may have opened again without an answer or a
+    //  session change to tell
+    s_check_room (self);
     arb_link_flush (self->link);
     int wait = arb_link_timeout (self->link);
     if (wait == 0) {

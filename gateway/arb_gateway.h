@@ -18,8 +18,21 @@
     fails another's.
 
     What concerns every server (a held task stopped by the broker, the
-    session to the broker going down or up, a watched task's end) goes to
-    every listener.
+    session to the broker going down or up, a watched task's end, the
+    link having room again after it was full) goes to every listener.
+
+    Back-pressure: the gateway counts the SUBMITs it sent that the broker
+    has not answered yet (batches and payload bytes). Past
+    ARB_GATEWAY_OUT_BATCHES or ARB_GATEWAY_OUT_BYTES, or while no session
+    is up or its connection is being made again (arb_link_is_open), the
+    link is full (arb_gateway_is_full): a server that can make
+    its clients wait (AMQP stops reading a publisher's socket) submits
+    nothing more until the room callback says there is room again, once
+    the broker answered down to half those bounds with a session up. That
+    keeps what the gateway holds for a stalled broker bounded, and far
+    below what the link itself would refuse (ARB_DIAL_OUT_MAX bytes,
+    ARB_LINK_PENDING_MAX requests), so a submit made while there is room
+    is not refused for a full queue.
 
     Runs in the reactor's thread; not thread-safe.
 */
@@ -41,9 +54,11 @@ typedef struct {
     size_t max_payload;           //  bytes per item (the broker's --max-payload)
 } arb_gateway_config_t;
 
-#define ARB_GATEWAY_BATCH_MAX   1000        //  tasks in one SUBMIT at most
-#define ARB_GATEWAY_BATCH_BYTES (8u << 20)  //  payload bytes in one SUBMIT at most
-#define ARB_GATEWAY_LISTENERS   40          //  servers, and a bridge per upstream queue
+#define ARB_GATEWAY_BATCH_MAX   1000         //  tasks in one SUBMIT at most
+#define ARB_GATEWAY_BATCH_BYTES (8u << 20)   //  payload bytes in one SUBMIT at most
+#define ARB_GATEWAY_LISTENERS   40           //  servers, and a bridge per upstream queue
+#define ARB_GATEWAY_OUT_BATCHES 1000         //  SUBMITs unanswered before the link is full
+#define ARB_GATEWAY_OUT_BYTES   (16u << 20)  //  their payload bytes before the link is full
 
 //  Creates the reactor and the link (connecting at once, never waiting).
 //  NULL after logging why (a malformed endpoint).
@@ -122,6 +137,12 @@ void arb_gateway_forget_submit (arb_gateway_t *self, uint64_t ticket);
 //  Why the last call failed (borrowed), or NULL.
 const char *arb_gateway_error (arb_gateway_t *self);
 
+//  Whether the link is full (see Back-pressure at the top): no session up,
+//  or too many SUBMITs or bytes await the broker's answer. A server that
+//  can hold its clients submits nothing while it is; the listeners' room
+//  callback says when it no longer is.
+bool arb_gateway_is_full (arb_gateway_t *self);
+
 //  ---------------------------------------------------------------------
 //  Connections, counted by protocol for the metrics
 
@@ -149,6 +170,7 @@ typedef struct {
     void (*state) (void *arg, bool up);                  //  the broker session went up / down
     void (*done) (void *arg, arb_done_task_t *task);     //  a watched task ended (borrowed)
     void (*event) (void *arg, arb_event_body_t *event);  //  state changes, after EVENTS (borrowed)
+    void (*room) (void *arg);  //  the link was full and no longer is (arb_gateway_is_full)
     void *arg;
 } arb_gateway_listener_t;
 
