@@ -1567,11 +1567,13 @@ def test_server_properties_advertise_what_is_implemented(gateway):
     props = raw.start.server_properties
     caps = props[b'capabilities'] if b'capabilities' in props else props['capabilities']
     caps = {k.decode() if isinstance(k, bytes) else k: v for k, v in caps.items()}
-    # exactly these: no connection.blocked, which the gateway does not do
+    # exactly these (connection.blocked: publishers held while the link to
+    # the broker is full, test_amqp_flow.py)
     assert caps == {'publisher_confirms': True, 'exchange_exchange_bindings': True,
                     'basic.nack': True, 'consumer_cancel_notify': True,
                     'authentication_failure_close': True, 'per_consumer_qos': True,
-                    'direct_reply_to': True, 'consumer_priorities': True}
+                    'direct_reply_to': True, 'consumer_priorities': True,
+                    'connection.blocked': True}
     assert raw.start.mechanisms.split() == [b'PLAIN', b'AMQPLAIN']
     assert (raw.start.version_major, raw.start.version_minor) == (0, 9)
     assert raw.tune.frame_max >= 4096 and raw.tune.heartbeat > 0

@@ -1618,11 +1618,9 @@ def negotiated_tuning(run):
     params = conn._impl.params
     caps = conn._impl.server_capabilities
     # the gateway lists the capabilities it implements (docs/gateway.md,
-    # "Connections"): RabbitMQ's connection.blocked is not among them, so
-    # only the others are compared
+    # "Connections"), RabbitMQ's connection.blocked among them
     return {'channel_max': params.channel_max, 'frame_max': params.frame_max,
-            'heartbeat': params.heartbeat, 'asked': asked,
-            'capabilities': {k: v for k, v in caps.items() if k != 'connection.blocked'}}
+            'heartbeat': params.heartbeat, 'asked': asked, 'capabilities': dict(caps)}
 
 
 @scenario
