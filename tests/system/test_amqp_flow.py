@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import wait_until
+from conftest import SANITIZED, wait_until
 
 pika = pytest.importorskip('pika')
 
@@ -71,8 +71,13 @@ def test_publishes_without_confirms_are_held_while_the_broker_is_stopped(gateway
                      what='%d messages stored' % n)
     assert got == n
     grown_mib = (rss_kib(gateway.pid) - base) / 1024
+    print('gateway peak RSS grew %.1f MiB for %.1f MB published' % (grown_mib, n * size / 1e6))
     # 100 MB published in the big case: the gateway holds a bounded part
-    assert grown_mib < 80, grown_mib
+    # (16 MiB on its way to the broker, the connection's input buffer,
+    # the allocator's slack); AddressSanitizer's quarantine keeps freed
+    # memory, so a sanitized build is not measured
+    if not SANITIZED:
+        assert grown_mib < 80, grown_mib
     conn.close()
 
 
