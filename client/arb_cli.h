@@ -6,7 +6,8 @@
     status:
 
         0    done
-        1    a runtime failure: a task failed, was dead or cancelled; the
+        1    a runtime failure: a task failed, was dead or cancelled (or
+             its queue refused it at submit: overflow reject); the
              broker is unreachable (said within the rpc timeout, with why
              when its handshake refused us); the broker answered 403 (the
              certificate's role may not do that), 409, 500, 503 (or any

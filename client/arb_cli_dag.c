@@ -88,7 +88,10 @@ static const arb_cli_cmd_t s_dag_submit_cmd = {
         "field, a dependency cycle naming the tasks on it (exit 2).\n"
         "\n"
         "  --watch  then wait for every task, as `arbiter dag wait`\n"
-        "  --json   print {\"flow\": N, \"tasks\": {NAME: ID}}\n",
+        "  --json   print {\"flow\": N, \"tasks\": {NAME: ID}, \"refused\": [NAME]}\n"
+        "\n"
+        "A task its queue refuses (--overflow reject, at its bound) ends cancelled:\n"
+        "a line on stderr names it, and the exit status is 1.\n",
     .options = s_submit_options,
     .run = s_dag_submit,
 };
@@ -224,7 +227,10 @@ static const arb_cli_cmd_t s_group_submit_cmd = {
         "members of every group of that name (the finalizer still runs).\n"
         "\n"
         "  --watch  then wait for every task, as `arbiter group wait`\n"
-        "  --json   print {\"flow\": N, \"tasks\": {NAME: ID}}\n",
+        "  --json   print {\"flow\": N, \"tasks\": {NAME: ID}, \"refused\": [NAME]}\n"
+        "\n"
+        "A task its queue refuses (--overflow reject, at its bound) ends cancelled:\n"
+        "a line on stderr names it, and the exit status is 1.\n",
     .options = s_submit_options,
     .run = s_group_submit,
 };

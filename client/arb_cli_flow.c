@@ -132,22 +132,56 @@ arb_cli_flow_load (arb_cli_t *cli, arb_cli_flow_t *self)
 //  ---------------------------------------------------------------------
 //  Submit.
 
-static void
+//  Prints the flow's id (with --json, its tasks' ids by name and the
+//  names of those refused), then one line on stderr naming the tasks
+//  their queue refused. Returns how many were refused.
+static size_t
 s_print_submitted (arb_cli_t *cli, arb_flowfile_t *file, uint64_t flow, const uint64_t *ids)
 {
+    arb_task_spec_t *specs = arb_flowfile_specs (file);
+    size_t n = arb_flowfile_size (file);
+    size_t refused = 0;
+    for (size_t i = 0; i < n; i++)
+        refused += arb_client_submit_refused (cli->client, i);
     if (!cli->json) {
         printf (ARB_CLI_FLOW_PREFIX "%" PRIu64 "\n", flow);
         fflush (stdout);
-        return;
     }
-    json_t *tasks = json_object ();
-    arb_task_spec_t *specs = arb_flowfile_specs (file);
-    for (size_t i = 0; i < arb_flowfile_size (file); i++)
-        json_object_set_new (tasks, specs[i].ref, json_integer ((json_int_t) ids[i]));
-    json_t *obj = json_object ();
-    json_object_set_new (obj, "flow", json_integer ((json_int_t) flow));
-    json_object_set_new (obj, "tasks", tasks);
-    arb_cli_json_print (obj);
+    else {
+        json_t *tasks = json_object ();
+        json_t *names = json_array ();
+        for (size_t i = 0; i < n; i++) {
+            json_object_set_new (tasks, specs[i].ref, json_integer ((json_int_t) ids[i]));
+            if (arb_client_submit_refused (cli->client, i))
+                json_array_append_new (names, json_string (specs[i].ref));
+        }
+        json_t *obj = json_object ();
+        json_object_set_new (obj, "flow", json_integer ((json_int_t) flow));
+        json_object_set_new (obj, "tasks", tasks);
+        json_object_set_new (obj, "refused", names);
+        arb_cli_json_print (obj);
+    }
+    if (!refused)
+        return 0;
+    //  "a (12), b (13)": as many as fit one line, then how many more
+    char text[1024];
+    size_t used = 0, named = 0;
+    for (size_t i = 0; i < n && used < sizeof (text) - 200; i++)
+        if (arb_client_submit_refused (cli->client, i)) {
+            char *ref = arb_cli_escape_str (specs[i].ref);
+            used += (size_t) snprintf (text + used, sizeof (text) - used, "%s'%.64s' (%" PRIu64 ")",
+                                       named ? ", " : "", ref, ids[i]);
+            free (ref);
+            named++;
+        }
+    if (named < refused)
+        snprintf (text + used, sizeof (text) - used, " and %zu more", refused - named);
+    arb_cli_say (cli, 0,
+                 "%s: " ARB_CLI_FLOW_PREFIX "%" PRIu64 ": %zu task%s refused by a queue over its "
+                 "bound (overflow reject), ended cancelled and will not run: %s",
+                 arb_cli_flow_word (arb_flowfile_kind (file)), flow, refused,
+                 refused == 1 ? "" : "s", text);
+    return refused;
 }
 
 //  The flow just submitted, as the file names its tasks.
@@ -179,11 +213,16 @@ arb_cli_flow_submit (arb_cli_t *cli, arb_flowfile_t **file_p, bool watch)
                                      ids, &flow))
         status = arb_cli_client_fail (cli, word);
     else {
-        s_print_submitted (cli, file, flow, ids);
+        //  a task that will not run is a failure (exit 1), as a cancelled
+        //  one is to `wait`
+        if (s_print_submitted (cli, file, flow, ids))
+            status = ARB_EXIT_FAILED;
         if (watch) {
             arb_cli_flow_t *self = s_flow_of_file (file, flow, ids);
-            status = arb_cli_flow_wait (cli, self, true, -1);
+            int waited = arb_cli_flow_wait (cli, self, true, -1);
             arb_cli_flow_destroy (&self);
+            if (waited != ARB_EXIT_OK)
+                status = waited;
         }
     }
     free (ids);

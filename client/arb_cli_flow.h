@@ -65,8 +65,10 @@ arb_cli_flow_arg (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int argc, char **arg
 int arb_cli_flow_load (arb_cli_t *cli, arb_cli_flow_t *self);
 
 //  Submits the flow read from a workflow file (takes it, nulls *file_p),
-//  prints its id ("flow:7"; --json: {"flow": 7, "tasks": {NAME: ID}}), and
-//  with watch waits as arb_cli_flow_wait. Returns the exit status.
+//  prints its id ("flow:7"; --json: {"flow": 7, "tasks": {NAME: ID},
+//  "refused": [NAME]}) and a line on stderr naming the tasks their queue
+//  refused (overflow reject), and with watch waits as arb_cli_flow_wait.
+//  Returns the exit status: 1 if a task was refused, else the wait's.
 int arb_cli_flow_submit (arb_cli_t *cli, arb_flowfile_t **file_p, bool watch);
 
 //  Waits for every task of the flow, printing each as it ends ("NAME STATE:

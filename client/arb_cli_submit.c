@@ -187,20 +187,27 @@ arb_cli_payload (arb_cli_t *cli, const char *arg)
 }
 
 static void
-s_print (arb_cli_t *cli, s_submit_t *self, uint64_t id, bool existing)
+s_print (arb_cli_t *cli, s_submit_t *self, uint64_t id, bool existing, bool refused)
 {
     if (cli->json) {
         json_t *obj = json_object ();
         json_object_set_new (obj, "id", json_integer ((json_int_t) id));
         json_object_set_new (obj, "existing", json_boolean (existing));
+        json_object_set_new (obj, "refused", json_boolean (refused));
         arb_cli_json_print (obj);
-        return;
     }
-    printf ("%" PRIu64 "\n", id);
-    fflush (stdout);
-    if (existing)
-        arb_cli_note (cli, "key '%s' was known already: %" PRIu64 " is the task it named",
-                      self->spec.key, id);
+    else {
+        printf ("%" PRIu64 "\n", id);
+        fflush (stdout);
+        if (existing)
+            arb_cli_note (cli, "key '%s' was known already: %" PRIu64 " is the task it named",
+                          self->spec.key, id);
+    }
+    if (refused)
+        arb_cli_say (cli, 0,
+                     "submit: task %" PRIu64 " was refused: its queue '%s' is over its bound "
+                     "(overflow reject); it ended cancelled and will not run",
+                     id, self->spec.queue ? self->spec.queue : "default");
 }
 
 //  The rules between options. Returns 0, or -1 after printing why.
@@ -292,9 +299,12 @@ s_run (arb_cli_t *cli, int argc, char **argv)
     bool existing;
     if (arb_client_submit (client, &self.spec, 1, self.watch, &id, &existing))
         return s_fail (cli);
-    s_print (cli, &self, id, existing);
-    if (!self.watch)
-        return ARB_EXIT_OK;
+    //  a task its queue refused ended cancelled: a task that will not run
+    //  is a failure (exit 1), as `wait` says of a cancelled one
+    bool refused = arb_client_submit_refused (client, 0);
+    s_print (cli, &self, id, existing, refused);
+    if (refused || !self.watch)
+        return refused ? ARB_EXIT_FAILED : ARB_EXIT_OK;
     if (self.spec.endpoints.n || self.spec.broadcast)
         return s_watch_fan_out (cli, id);
     return arb_cli_wait_for (cli, &id, 1, -1, true);
@@ -317,7 +327,7 @@ const arb_cli_cmd_t arb_cli_cmd_submit = {
         "  --at TIME            start no earlier than TIME: RFC 3339 (2026-11-23T10:00:00Z,\n"
         "                       or with an offset like +01:00) or Unix seconds\n"
         "  --watch              then wait for the task and print its result, as `wait ID`\n"
-        "  --json               print {\"id\", \"existing\"}\n"
+        "  --json               print {\"id\", \"existing\", \"refused\"}\n"
         "\n"
         "Fan-out: one copy of the task to each of several workers (endpoints), by name:\n"
         "  --endpoint NAME      a worker that must run it (repeat for each); the worker must\n"
@@ -330,6 +340,10 @@ const arb_cli_cmd_t arb_cli_cmd_submit = {
         "`arbiter status ID` shows each answer. With --watch, each endpoint's answer is\n"
         "printed (\"NAME STATE: RESULT|ERROR\"), and the exit status is 1 unless all\n"
         "succeeded.\n"
+        "\n"
+        "A queue set with --overflow reject that is at its bound refuses the task: it\n"
+        "ends cancelled at once, its id is printed all the same, a line on stderr says\n"
+        "so, and the exit status is 1 (with --json: \"refused\": true).\n"
         "\n"
         "SECONDS may have decimals (0.25). Values out of range are refused before\n"
         "anything is sent (exit 2). If the broker does not acknowledge the submit in\n"

@@ -53,6 +53,8 @@ struct _arb_client_t {
     zlistx_t *inbox;             //  owned arb_msg_t *, in order of arrival
     arb_msg_t *current;          //  owned DONE that arb_client_next is handing out, or NULL
     size_t current_index;        //  its next record
+    bool *refused_v;             //  owned: per task of the last submit, its queue refused it
+    size_t refused_n;            //  entries of refused_v
 };
 
 static void s_file (arb_client_t *self, int rc, arb_msg_t *msg, uint32_t want, arb_msg_t **reply);
@@ -220,6 +222,7 @@ arb_client_destroy (arb_client_t **self_p)
     arb_idset_destroy (&self->pending);
     zlistx_destroy (&self->inbox);
     arb_msg_destroy (&self->current);
+    free (self->refused_v);
     self->tag = ARB_CLIENT_DEAD;
     free (self);
     *self_p = NULL;
@@ -655,10 +658,14 @@ s_read_submitted (
                 submitted->tasks.n, n);
         return -1;
     }
+    free (self->refused_v);
+    self->refused_v = (bool *) zmalloc (n ? n * sizeof (bool) : 1);
+    self->refused_n = n;
     for (size_t i = 0; i < n; i++) {
         ids[i] = submitted->tasks.v[i].id;
         if (existing)
             existing[i] = submitted->tasks.v[i].existing;
+        self->refused_v[i] = submitted->tasks.v[i].refused;
     }
     if (flow)
         *flow = submitted->flow;
@@ -723,6 +730,13 @@ arb_client_submit_flow (arb_client_t *self,
     if (flow)
         *flow = 0;
     return s_submit (self, kind, name, specs, n, watch, ids, NULL, flow);
+}
+
+bool
+arb_client_submit_refused (arb_client_t *self, size_t index)
+{
+    assert (self && self->tag == ARB_CLIENT_TAG);
+    return index < self->refused_n && self->refused_v[index];
 }
 
 int

@@ -168,6 +168,13 @@ int arb_client_submit_flow (arb_client_t *self,
                             uint64_t *ids,
                             uint64_t *flow);
 
+//  Whether the task at index of the last submit that succeeded
+//  (arb_client_submit, arb_client_submit_flow) was refused by its queue:
+//  a queue with overflow reject at its bound stores it cancelled at once
+//  ("refused: ..." its error), and the submit still succeeds. false for
+//  an index past that submit's tasks, or before any.
+bool arb_client_submit_refused (arb_client_t *self, size_t index);
+
 //  Called with each task of a listing; the task and everything it points
 //  to are borrowed for the call only. Returns 0 to go on, else stops.
 typedef int (arb_client_task_fn) (void *arg, arb_task_info_t *task);

@@ -54,11 +54,11 @@ s_usage (char *text, size_t size)
             "\n"
             "Task ids are numbers (7); flow ids (DAGs, groups, pipes) are written flow:7.\n"
             "\n"
-            "Exit status: 0 done; 1 failed (a task failed, the broker is unreachable or\n"
-            "answered 403/409/500/503); 2 usage error or refused input (bad option values,\n"
-            "unknown ids, broker 400/404/413/422); 3 wait --timeout passed; 4 the broker's\n"
-            "journal is full (507: nothing was done; send it again once space is freed);\n"
-            "130 interrupted.\n",
+            "Exit status: 0 done; 1 failed (a task failed or its queue refused it, the\n"
+            "broker is unreachable or answered 403/409/500/503); 2 usage error or refused\n"
+            "input (bad option values, unknown ids, broker 400/404/413/422); 3 wait\n"
+            "--timeout passed; 4 the broker's journal is full (507: nothing was done; send\n"
+            "it again once space is freed); 130 interrupted.\n",
             ARB_CLIENT_TIMEOUT_MS);
 }
 

@@ -185,7 +185,7 @@ def test_same_key_returns_the_first_task(broker):
     first = submit(broker, '--key', 'once', 'echo', 'a')
     proc = arbiter(broker.endpoint, '--json', 'submit', '--key', 'once', 'echo', 'b')
     assert proc.returncode == EXIT_OK
-    assert json.loads(proc.stdout) == {'id': first, 'existing': True}
+    assert json.loads(proc.stdout) == {'id': first, 'existing': True, 'refused': False}
 
 
 def test_bad_values_exit_2_and_send_nothing(broker):

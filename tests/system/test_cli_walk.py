@@ -1,0 +1,75 @@
+"""What a walk through the `arbiter` CLI found, each against a real arbiterd:
+a task its queue refused, the status history of a lost lease, durations
+below a millisecond, and the words of errors and help texts.
+"""
+
+import json
+
+from test_cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, arbiter
+
+
+def rejecting_queue(broker, name='rj'):
+    """A paused queue of one ready task at most that refuses the rest,
+    holding one task already: the next submit to it is refused."""
+    for args in (('queue', 'set', name, '--max-ready', '1', '--overflow', 'reject'),
+                 ('queue', 'pause', name), ('submit', '--queue', name, 'x', 'first')):
+        proc = arbiter(broker.endpoint, *args)
+        assert proc.returncode == EXIT_OK, proc.stderr
+
+
+# -- a task its queue refused -------------------------------------------------
+
+def test_submit_of_a_refused_task_says_so_and_exits_1(broker):
+    rejecting_queue(broker)
+    proc = arbiter(broker.endpoint, 'submit', '--queue', 'rj', 'x', 'b')
+    assert proc.returncode == EXIT_FAILED, proc.stderr
+    task = int(proc.stdout)  # the id all the same: `status` tells the rest
+    err = proc.stderr.decode()
+    assert ('task %d was refused: its queue \'rj\' is over its bound (overflow reject)' % task
+            in err), err
+    status = arbiter(broker.endpoint, 'status', str(task))
+    assert b'cancelled' in status.stdout and b'refused' in status.stdout
+
+    proc = arbiter(broker.endpoint, 'submit', '--json', '--queue', 'rj', 'x', 'c')
+    assert proc.returncode == EXIT_FAILED
+    out = json.loads(proc.stdout)
+    assert out == {'id': out['id'], 'existing': False, 'refused': True}
+    error = json.loads(proc.stderr)
+    assert 'task %d was refused' % out['id'] in error['error']
+
+    # a task its queue takes: refused false, exit 0
+    proc = arbiter(broker.endpoint, 'submit', '--json', 'x', 'd')
+    assert proc.returncode == EXIT_OK and json.loads(proc.stdout)['refused'] is False
+
+
+def test_flow_submits_name_the_tasks_their_queue_refused(broker):
+    rejecting_queue(broker)
+    dag = {'tasks': [{'name': 'a', 'task': 'x', 'queue': 'rj'},
+                     {'name': 'b', 'task': 'x'}]}
+    proc = arbiter(broker.endpoint, 'dag', 'submit', '-', stdin=json.dumps(dag).encode())
+    assert proc.returncode == EXIT_FAILED, proc.stderr
+    assert proc.stdout.startswith(b'flow:')
+    err = proc.stderr.decode()
+    assert '1 task refused by a queue over its bound' in err and "'a' (" in err, err
+    assert "'b'" not in err
+
+    proc = arbiter(broker.endpoint, 'dag', 'submit', '--json', '-',
+                   stdin=json.dumps(dag).encode())
+    assert proc.returncode == EXIT_FAILED
+    out = json.loads(proc.stdout)
+    assert out['refused'] == ['a'] and set(out['tasks']) == {'a', 'b'}
+
+    group = {'tasks': [{'task': 'x', 'queue': 'rj'}, {'task': 'x', 'queue': 'rj'}]}
+    proc = arbiter(broker.endpoint, 'group', 'submit', '-', stdin=json.dumps(group).encode())
+    assert proc.returncode == EXIT_FAILED
+    assert b'2 tasks refused' in proc.stderr and b"'member1'" in proc.stderr, proc.stderr
+
+    # a pipe's later steps wait (not ready, not bounded): its first is refused
+    proc = arbiter(broker.endpoint, 'pipe', 'submit', '--queue', 'rj', 'x', 'y')
+    assert proc.returncode == EXIT_FAILED
+    assert b"1 task refused" in proc.stderr and b"'step1'" in proc.stderr
+
+    # none refused: exit 0, an empty list
+    proc = arbiter(broker.endpoint, 'dag', 'submit', '--json', '-',
+                   stdin=json.dumps({'tasks': [{'name': 'c', 'task': 'x'}]}).encode())
+    assert proc.returncode == EXIT_OK and json.loads(proc.stdout)['refused'] == []
