@@ -73,3 +73,16 @@ def test_flow_submits_name_the_tasks_their_queue_refused(broker):
     proc = arbiter(broker.endpoint, 'dag', 'submit', '--json', '-',
                    stdin=json.dumps({'tasks': [{'name': 'c', 'task': 'x'}]}).encode())
     assert proc.returncode == EXIT_OK and json.loads(proc.stdout)['refused'] == []
+
+
+# -- peek of a paused queue ---------------------------------------------------
+
+def test_peek_help_says_what_a_paused_queue_shows(broker):
+    rejecting_queue(broker)  # paused, one ready task
+    proc = arbiter(broker.endpoint, 'peek', 'rj')
+    assert proc.returncode == EXIT_OK and proc.stdout.count(b'\n') == 1  # the header only
+    listed = arbiter(broker.endpoint, 'list', '--state', 'ready', '--queue', 'rj')
+    assert b'rj' in listed.stdout
+    text = ' '.join(arbiter(broker.endpoint, 'peek', '--help').stdout.decode().split())
+    assert 'a paused queue shows none' in text
+    assert 'what it would hand out' not in text
