@@ -4,8 +4,11 @@ below a millisecond, and the words of errors and help texts.
 """
 
 import json
+import os
 
-from test_cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, arbiter
+from test_cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, arbiter, worker  # noqa: F401 (fixture)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def rejecting_queue(broker, name='rj'):
@@ -86,3 +89,26 @@ def test_peek_help_says_what_a_paused_queue_shows(broker):
     text = ' '.join(arbiter(broker.endpoint, 'peek', '--help').stdout.decode().split())
     assert 'a paused queue shows none' in text
     assert 'what it would hand out' not in text
+
+
+# -- retry of a task that died of its parent ----------------------------------
+
+def test_retry_help_and_workflows_say_a_dead_parent_is_not_waited_for(broker, worker):
+    dag = {'tasks': [{'name': 'a', 'task': 'fail'}, {'name': 'b', 'task': 'echo', 'after': ['a']}]}
+    proc = arbiter(broker.endpoint, 'dag', 'submit', '--watch', '--json', '-',
+                   stdin=json.dumps(dag).encode())
+    assert proc.returncode == EXIT_FAILED, proc.stderr
+    ids = json.loads(proc.stdout.splitlines()[0])['tasks']
+    proc = arbiter(broker.endpoint, 'retry', str(ids['b']))
+    assert proc.returncode == EXIT_OK and b'now ready' in proc.stdout  # not waiting
+    proc = arbiter(broker.endpoint, 'wait', '--json', str(ids['b']))
+    assert proc.returncode == EXIT_OK and json.loads(proc.stdout)['state'] == 'succeeded'
+    status = arbiter(broker.endpoint, 'status', '--json', str(ids['a']))
+    assert json.loads(status.stdout)['state'] == 'dead'  # the parent is still dead
+
+    text = ' '.join(arbiter(broker.endpoint, 'retry', '--help').stdout.decode().split())
+    assert ('retried by its own ID while that parent is still dead, does not wait for it: '
+            'it is ready at once and runs with the dead parent\'s outcome as its input') in text
+    doc = ' '.join(open(os.path.join(ROOT, 'docs', 'workflows.md')).read().split())
+    assert ('retried by its own id while that parent is still dead, does **not** wait for '
+            'the parent') in doc
