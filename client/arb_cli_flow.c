@@ -184,6 +184,23 @@ s_print_submitted (arb_cli_t *cli, arb_flowfile_t *file, uint64_t flow, const ui
     return refused;
 }
 
+//  A submit that failed. Not acknowledged in time, its outcome is
+//  unknown, and the library's advice (the same --key) is not for flows,
+//  which have no --key: say what can be done instead.
+static int
+s_submit_fail (arb_cli_t *cli, const char *word)
+{
+    const char *error = arb_client_error (cli->client);
+    const char *advice = error ? strstr (error, "; re-submit with the same --key") : NULL;
+    if (!advice || arb_client_error_code (cli->client) != 0)
+        return arb_cli_client_fail (cli, word);
+    return arb_cli_say (cli, ARB_EXIT_FAILED,
+                        "%s: %.*s; before submitting it again, look for its tasks with `arbiter "
+                        "list` (a file whose tasks all have a \"key\" can be submitted again "
+                        "safely: a known key submits nothing)",
+                        word, (int) (advice - error), error);
+}
+
 //  The flow just submitted, as the file names its tasks.
 static arb_cli_flow_t *
 s_flow_of_file (arb_flowfile_t *file, uint64_t flow, const uint64_t *ids)
@@ -211,7 +228,7 @@ arb_cli_flow_submit (arb_cli_t *cli, arb_flowfile_t **file_p, bool watch)
     else if (arb_client_submit_flow (cli->client, arb_flowfile_kind (file),
                                      arb_flowfile_name (file), arb_flowfile_specs (file), n, watch,
                                      ids, &flow))
-        status = arb_cli_client_fail (cli, word);
+        status = s_submit_fail (cli, word);
     else {
         //  a task that will not run is a failure (exit 1), as a cancelled
         //  one is to `wait`

@@ -6,9 +6,19 @@ below a millisecond, and the words of errors and help texts.
 import json
 import os
 
-from test_cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, arbiter, worker  # noqa: F401 (fixture)
+import pytest
+
+from conftest import free_port
+from test_cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Worker, arbiter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+@pytest.fixture
+def worker(broker):
+    w = Worker(broker.endpoint)
+    yield w
+    w.stop()
 
 
 def rejecting_queue(broker, name='rj'):
@@ -112,3 +122,21 @@ def test_retry_help_and_workflows_say_a_dead_parent_is_not_waited_for(broker, wo
     doc = ' '.join(open(os.path.join(ROOT, 'docs', 'workflows.md')).read().split())
     assert ('retried by its own id while that parent is still dead, does **not** wait for '
             'the parent') in doc
+
+
+# -- a flow submit not acknowledged -------------------------------------------
+
+def test_flow_submit_not_acknowledged_gives_advice_it_can_follow(tmp_path):
+    silent = 'tcp://127.0.0.1:%d' % free_port()  # nobody there: no answer
+    path = tmp_path / 'dag.json'
+    path.write_text(json.dumps({'tasks': [{'name': 'a', 'task': 'x'}]}))
+    for args in (('dag', 'submit', str(path)), ('pipe', 'submit', 'x', 'y'),
+                 ('group', 'submit', str(path))):
+        proc = arbiter(silent, *args, rpc_timeout=200)
+        assert proc.returncode == EXIT_FAILED, proc.stderr
+        err = proc.stderr.decode()
+        assert 'outcome unknown' in err and '--key' not in err, err
+        assert 'look for its tasks with `arbiter list`' in err, err
+    # a single task has a --key: that advice stands
+    proc = arbiter(silent, 'submit', 'x', rpc_timeout=200)
+    assert b're-submit with the same --key' in proc.stderr
