@@ -101,6 +101,42 @@ s_print_place (arb_task_info_t *task)
     }
 }
 
+//  Whether every lost lease the kept history shows is of the current round
+//  of attempts: a retry sets the task's lost count to 0, so a lost lease
+//  of an earlier round makes the history hold more than the count.
+static bool
+s_lost_all_this_round (arb_task_info_t *task)
+{
+    uint32_t lost = 0;
+    for (size_t i = 0; i < task->history.n; i++)
+        lost += task->history.v[i].outcome == ARB_ATTEMPT_LOST;
+    return task->history_dropped == 0 && lost == task->lost;
+}
+
+//  What happened between attempt i - 1 and attempt i of the history. A
+//  retry of the dead task starts its attempts at 1 again; a lease lost
+//  with its worker, or released, uses no attempt, so the same number comes
+//  again without a retry. After a lost lease of attempt 1 the record tells
+//  the two apart only when its lost count accounts for every lost lease
+//  the history shows; else both are said.
+static void
+s_print_between (arb_task_info_t *task, size_t i)
+{
+    const arb_attempt_info_t *before = &task->history.v[i - 1];
+    uint32_t attempt = task->history.v[i].attempt;
+    bool leased_again =
+        before->outcome == ARB_OUTCOME_RELEASE || before->outcome == ARB_ATTEMPT_LOST;
+    if (attempt > before->attempt)
+        return;
+    if (attempt < before->attempt || !leased_again)
+        printf ("  -- retried: a new round of attempts\n");
+    else if (attempt > 1 || before->outcome == ARB_OUTCOME_RELEASE || s_lost_all_this_round (task))
+        printf ("  -- attempt %u again: a %s lease uses no attempt\n", attempt,
+                before->outcome == ARB_OUTCOME_RELEASE ? "released" : "lost");
+    else
+        printf ("  -- attempt 1 again: after the lost lease, or a retry of the dead task\n");
+}
+
 static void
 s_print_status (arb_task_info_t *task)
 {
@@ -150,9 +186,8 @@ s_print_status (arb_task_info_t *task)
         if (i == ARB_HISTORY_FIRST && task->history_dropped)
             printf ("  ... %u attempt%s not kept\n", task->history_dropped,
                     task->history_dropped == 1 ? "" : "s");
-        //  a retry of the dead task starts its attempts at 1 again
-        else if (i > 0 && task->history.v[i].attempt <= task->history.v[i - 1].attempt)
-            printf ("  -- retried: a new round of attempts\n");
+        else if (i > 0)
+            s_print_between (task, i);
         s_print_attempt (&task->history.v[i]);
     }
     if (task->responses.n)

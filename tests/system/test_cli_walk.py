@@ -8,7 +8,8 @@ import os
 
 import pytest
 
-from conftest import free_port
+import arbiter_proto
+from conftest import Broker, free_port
 from test_cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Worker, arbiter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -140,3 +141,67 @@ def test_flow_submit_not_acknowledged_gives_advice_it_can_follow(tmp_path):
     # a single task has a --key: that advice stands
     proc = arbiter(silent, 'submit', 'x', rpc_timeout=200)
     assert b're-submit with the same --key' in proc.stderr
+
+
+# -- status history: a lost lease is not a retry ------------------------------
+
+def lose_a_lease(endpoint):
+    """A worker that takes the next task of default and goes silent, so that
+    the broker declares it dead and its lease lost."""
+    peer = arbiter_proto.Peer(endpoint, context=arbiter_proto.zmq.Context())
+    peer.send('REGISTER', {'name': 'lost', 'slots': 1})
+    peer.send('CREDIT', {'sub': 1, 'queues': ['default'], 'credit': 1})
+    while True:
+        kind, _, body, _ = peer.recv(timeout=10)
+        if kind == 'DISPATCH':
+            break
+    peer.close()
+    return body['tasks'][0]['id']
+
+
+def history_lines(broker, task):
+    proc = arbiter(broker.endpoint, 'status', str(task))
+    assert proc.returncode in (EXIT_OK, EXIT_FAILED), proc.stderr
+    return proc.stdout.decode().split('\nhistory\n')[1].splitlines()
+
+
+def test_status_history_tells_a_lost_lease_from_a_retry(tmp_path, processes):
+    b = Broker(tmp_path, extra=['--heartbeat-ms', '50', '--liveness-ms', '300'])
+    processes.append(b)
+    lost = int(arbiter(b.endpoint, 'submit', 'echo', 'x').stdout)
+    assert lose_a_lease(b.endpoint) == lost
+    w = Worker(b.endpoint)
+    try:
+        assert arbiter(b.endpoint, 'wait', str(lost)).returncode == EXIT_OK
+        lines = history_lines(b, lost)
+        assert not any('retried' in line for line in lines), lines
+        assert '  -- attempt 1 again: a lost lease uses no attempt' in lines, lines
+
+        # a retry of a dead task is one
+        failed = int(arbiter(b.endpoint, 'submit', 'fail', 'y').stdout)
+        assert arbiter(b.endpoint, 'wait', str(failed)).returncode == EXIT_FAILED
+        assert arbiter(b.endpoint, 'retry', str(failed)).returncode == EXIT_OK
+        assert arbiter(b.endpoint, 'wait', str(failed)).returncode == EXIT_FAILED
+        assert '  -- retried: a new round of attempts' in history_lines(b, failed)
+    finally:
+        w.stop()
+
+
+def test_status_history_after_a_lost_lease_that_killed_the_task(tmp_path, processes):
+    # dead of one lost lease, then retried: attempt 1 after a lost lease,
+    # and the record (the lost count starts again) cannot say which it was
+    b = Broker(tmp_path, extra=['--heartbeat-ms', '50', '--liveness-ms', '300',
+                                '--max-lost', '1'])
+    processes.append(b)
+    task = int(arbiter(b.endpoint, 'submit', 'echo', 'x').stdout)
+    assert lose_a_lease(b.endpoint) == task
+    assert arbiter(b.endpoint, 'wait', str(task)).returncode == EXIT_FAILED
+    assert arbiter(b.endpoint, 'retry', str(task)).returncode == EXIT_OK
+    w = Worker(b.endpoint)
+    try:
+        assert arbiter(b.endpoint, 'wait', str(task)).returncode == EXIT_OK
+        lines = history_lines(b, task)
+        assert ('  -- attempt 1 again: after the lost lease, or a retry of the dead task'
+                in lines), lines
+    finally:
+        w.stop()
