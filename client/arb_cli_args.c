@@ -58,7 +58,9 @@ s_limit_text (uint64_t ms, char *buf, size_t size)
 }
 
 //  The len bytes at p, digits [. digits] with a digit at least, as a
-//  number of units of unit_ms each, into ms rounded half up to the ms.
+//  number of units of unit_ms each, into ms rounded half up to the ms,
+//  but a value above 0 is never less than 1 ms: 0 means none (no timeout,
+//  no delay), and "0.0004" must not turn a timeout into none.
 //  Exact: the fraction is multiplied by the unit digit by digit, from its
 //  last digit, so "0.0001d" is 8.64 s (8640 ms), not the 0.1 ms of a day
 //  rounded to 0 and then multiplied. Returns 0, or -1 if malformed;
@@ -78,10 +80,11 @@ s_number (const char *p, size_t len, uint64_t unit_ms, uint64_t max_ms, uint64_t
             whole = whole * 10 + (uint64_t) (*p - '0');
     }
     const char *frac = NULL, *frac_end = NULL;
+    bool positive = whole > 0;
     if (p < end && *p == '.') {
         frac = ++p;
         for (; p < end && isdigit ((unsigned char) *p); p++, digits++)
-            ;
+            positive |= *p != '0';
         frac_end = p;
     }
     if (digits == 0 || p != end)
@@ -100,6 +103,8 @@ s_number (const char *p, size_t len, uint64_t unit_ms, uint64_t max_ms, uint64_t
     }
     uint64_t part = carry + (digit >= 5);  //  at most unit_ms
     uint64_t value = whole * unit_ms;      //  at most max_ms
+    if (positive && value == 0 && part == 0)
+        part = 1;  //  below 1 ms: 1 ms, not none
     if (part > max_ms - value) {
         *over = true;
         return 0;

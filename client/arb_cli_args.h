@@ -25,13 +25,14 @@ typedef struct {
 } arb_cli_err_t;
 
 //  Seconds with an optional fraction ("30", "0.25", "1.5") into ms, rounded
-//  to the nearest ms; at most max_ms.
+//  to the nearest ms, but a value above 0 below 1 ms is 1 ms (0 is none:
+//  "0.0004" is never that); at most max_ms.
 int arb_cli_parse_seconds (const char *text, uint64_t max_ms, uint64_t *ms, arb_cli_err_t *err);
 
 //  A duration: seconds as arb_cli_parse_seconds takes them, or a number
 //  of them with a unit, s, m, h or d ("90", "1.5h", "7d"), into ms: the
-//  exact value rounded to the nearest ms ("0.0001d" is 8640); at most
-//  max_ms.
+//  exact value rounded to the nearest ms ("0.0001d" is 8640), a value
+//  above 0 at least 1 ms; at most max_ms.
 int arb_cli_parse_duration (const char *text, uint64_t max_ms, uint64_t *ms, arb_cli_err_t *err);
 
 //  A decimal integer in [0, max].

@@ -345,9 +345,11 @@ const arb_cli_cmd_t arb_cli_cmd_submit = {
         "ends cancelled at once, its id is printed all the same, a line on stderr says\n"
         "so, and the exit status is 1 (with --json: \"refused\": true).\n"
         "\n"
-        "SECONDS may have decimals (0.25). Values out of range are refused before\n"
-        "anything is sent (exit 2). If the broker does not acknowledge the submit in\n"
-        "time its outcome is unknown: submit again with the same --key to be safe.\n",
+        "SECONDS may have decimals (0.25), rounded to the ms; a value above 0 is at\n"
+        "least 1 ms (0.0004 is 1 ms, never 0, which means none). Values out of range\n"
+        "are refused before anything is sent (exit 2). If the broker does not\n"
+        "acknowledge the submit in time its outcome is unknown: submit again with the\n"
+        "same --key to be safe.\n",
     .options = s_options,
     .run = s_run,
 };

@@ -205,3 +205,31 @@ def test_status_history_after_a_lost_lease_that_killed_the_task(tmp_path, proces
                 in lines), lines
     finally:
         w.stop()
+
+
+# -- durations below a millisecond --------------------------------------------
+
+def test_a_positive_duration_below_1_ms_is_1_ms_not_none(broker):
+    def stored(*args):
+        proc = arbiter(broker.endpoint, 'submit', '--json', *args)
+        assert proc.returncode == EXIT_OK, proc.stderr
+        task = json.loads(proc.stdout)['id']
+        return json.loads(arbiter(broker.endpoint, 'status', '--json', str(task)).stdout)
+
+    assert stored('--timeout', '0.0004', 'x')['timeout_ms'] == 1
+    assert stored('--timeout', '0.0005', 'x')['timeout_ms'] == 1
+    assert stored('--timeout', '0.0016', 'x')['timeout_ms'] == 2
+    assert stored('--timeout', '0', 'x')['timeout_ms'] == 0  # 0 stays none
+    task = stored('--timeout', '1', '--soft-timeout', '0.0001', 'x')
+    assert task['soft_timeout_ms'] == 1
+    # once refused as "more than 0 s": now 1 ms, as they were meant
+    for args in (('--endpoint-timeout', '0.0001'), ('--retries', '1', '--backoff', 'exp:0.0001,1')):
+        proc = arbiter(broker.endpoint, 'submit', '--broadcast', *args, 'x')
+        assert b'more than 0 s' not in proc.stderr, proc.stderr
+
+    dag = {'tasks': [{'name': 'a', 'task': 'x', 'timeout': 0.0001}]}
+    proc = arbiter(broker.endpoint, 'dag', 'submit', '--json', '-', stdin=json.dumps(dag).encode())
+    assert proc.returncode == EXIT_OK, proc.stderr
+    task = json.loads(proc.stdout)['tasks']['a']
+    status = json.loads(arbiter(broker.endpoint, 'status', '--json', str(task)).stdout)
+    assert status['timeout_ms'] == 1

@@ -41,7 +41,13 @@ test_seconds (void **state)
     assert_int_equal (s_seconds_ok ("1.5", 10000), 1500);
     assert_int_equal (s_seconds_ok (".5", 10000), 500);
     assert_int_equal (s_seconds_ok ("0.0005", 1000), 1);  //  half a ms rounds up
-    assert_int_equal (s_seconds_ok ("0.00049", 1000), 0);
+    //  a value above 0 is never 0 (none): below 1 ms it is 1 ms
+    assert_int_equal (s_seconds_ok ("0.00049", 1000), 1);
+    assert_int_equal (s_seconds_ok ("0.0004", 1000), 1);
+    assert_int_equal (s_seconds_ok ("0.0000000001", 1000), 1);
+    assert_int_equal (s_seconds_ok ("0.0000", 1000), 0);
+    assert_int_equal (s_seconds_ok ("0.", 1000), 0);
+    assert_int_equal (s_seconds_ok ("1.0004", 10000), 1000);
     assert_int_equal (s_seconds_ok ("2.9999", 10000), 3000);
     assert_true (s_seconds_ok ("31622400", ARB_DELAY_MAX_MS) == ARB_DELAY_MAX_MS);  //  366 days
 

@@ -152,7 +152,7 @@ test_decimal_seconds_round_to_ms (void **state)
                                " \"delay\": 0.00049, \"retention\": 1e3}]}");
     arb_task_spec_t *t = arb_flowfile_specs (flow);
     assert_int_equal (t[0].timeout_ms, 290);  //  no binary rounding: 0.29 is 290 ms
-    assert_int_equal (t[0].delay_ms, 0);
+    assert_int_equal (t[0].delay_ms, 1);      //  above 0: at least 1 ms, never none
     assert_int_equal (t[0].retention_ms, 1000000);
     assert_null (arb_flowfile_name (flow));
     arb_flowfile_destroy (&flow);
