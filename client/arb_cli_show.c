@@ -232,7 +232,16 @@ static int
 s_show_one (void *arg, arb_task_info_t *task)
 {
     s_shown_t *self = (s_shown_t *) arg;
-    if (!task->found)
+    if (!task->found && self->cli->json) {
+        //  in the task's own object on stdout, as `wait --json` says it
+        json_t *obj = json_object ();
+        json_object_set_new (obj, "id", json_integer ((json_int_t) task->id));
+        json_object_set_new (obj, "state", json_string ("unknown"));
+        json_object_set_new (obj, "error", json_string ("no such task"));
+        arb_cli_json_print (obj);
+        self->status = ARB_EXIT_USAGE;
+    }
+    else if (!task->found)
         self->status = arb_cli_say_code (self->cli, ARB_EXIT_USAGE, ARB_ERR_NOT_FOUND,
                                          "task %" PRIu64 " not found", task->id);
     else if (self->cli->json)
@@ -323,7 +332,8 @@ const arb_cli_cmd_t arb_cli_cmd_status = {
              "          (its flow and name there), \"origin\" and \"endpoint\" (a fan-out\n"
              "          copy), \"responses\" ([{\"endpoint\", \"id\", \"state\", \"finished\",\n"
              "          \"result\", \"error\"}] of a fan-out task), \"no_handler\" (true:\n"
-             "          waiting for a handler)\n"
+             "          waiting for a handler); an unknown ID's is {\"id\", \"state\":\n"
+             "          \"unknown\", \"error\": \"no such task\"}, in its place among them\n"
              "\n"
              "Exit: 0; 2 if a task is not found; 1 if the broker is unreachable.\n",
     .options = NULL,

@@ -71,7 +71,7 @@ def test_json_errors_are_objects_and_keep_the_exit_status(broker, tmp_path):
     cases = [  # (args, exit status, code)
         (['submit', '--json', '--broker', ep], EXIT_USAGE, None),
         (['submit', '--delay', 'soon', 'echo', '--broker', ep, '--json'], EXIT_USAGE, None),
-        (['--json', 'status', '999999', '--broker', ep], EXIT_USAGE, 404),
+        (['--json', 'status', 'flow:999999', '--broker', ep], EXIT_USAGE, 404),
         (['dag', 'submit', str(cycle), '--broker', ep, '--json'], EXIT_USAGE, 422),
         (['bogus', '--json'], EXIT_USAGE, None),
         (['--json', '--frob'], EXIT_USAGE, None),
@@ -89,6 +89,11 @@ def test_json_errors_are_objects_and_keep_the_exit_status(broker, tmp_path):
     proc = run('wait', '999999', '--broker', ep, '--json')
     assert proc.returncode == EXIT_USAGE and proc.stderr == b''
     assert json_lines(proc.stdout) == [{'id': 999999, 'state': 'unknown', 'attempts': 0,
+                                        'error': 'no such task'}]
+    # and so does status --json, as README says
+    proc = run('status', '999999', '--broker', ep, '--json')
+    assert proc.returncode == EXIT_USAGE and proc.stderr == b''
+    assert json_lines(proc.stdout) == [{'id': 999999, 'state': 'unknown',
                                         'error': 'no such task'}]
     # the same mistakes without --json: one line of text each
     proc = run('dag', 'submit', str(cycle), '--broker', ep)

@@ -233,3 +233,30 @@ def test_a_positive_duration_below_1_ms_is_1_ms_not_none(broker):
     task = json.loads(proc.stdout)['tasks']['a']
     status = json.loads(arbiter(broker.endpoint, 'status', '--json', str(task)).stdout)
     assert status['timeout_ms'] == 1
+
+
+# -- docs made true -----------------------------------------------------------
+
+def test_arbiterd_creates_the_journal_directory_as_its_man_page_says(tmp_path, processes):
+    page = ' '.join(open(os.path.join(ROOT, 'dist', 'man', 'arbiterd.8.scd')).read().split())
+    assert 'must exist' not in page
+    assert 'Its directory is created at start if it does not exist' in page
+    db = tmp_path / 'not' / 'there' / 'arbiter.db'
+    b = Broker(tmp_path, db=str(db))
+    processes.append(b)
+    assert db.exists()
+
+
+def test_status_json_puts_an_unknown_id_in_its_own_object_as_wait_does(broker, worker):
+    known = int(arbiter(broker.endpoint, 'submit', 'echo', 'x').stdout)
+    for command in ('wait', 'status'):
+        proc = arbiter(broker.endpoint, command, '--json', '999999', str(known))
+        assert proc.returncode == EXIT_USAGE, (command, proc.stderr)
+        assert proc.stderr == b'', (command, proc.stderr)
+        objs = [json.loads(line) for line in proc.stdout.splitlines()]
+        unknown = [o for o in objs if o['id'] == 999999]
+        assert unknown and unknown[0]['state'] == 'unknown', (command, objs)
+        assert unknown[0]['error'] == 'no such task'
+    # without --json: a line on stderr, as before
+    proc = arbiter(broker.endpoint, 'status', '999999')
+    assert proc.returncode == EXIT_USAGE and b'task 999999 not found' in proc.stderr
