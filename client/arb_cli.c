@@ -159,7 +159,8 @@ s_option_table (const arb_cli_cmd_t *cmd,
 static int
 s_common_option (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int c, const char *value)
 {
-    uint64_t ms;
+    int64_t ms;
+    arb_cli_err_t err;
     switch (c) {
         case ARB_CLI_OPT_JSON:
             cli->json = true;
@@ -174,10 +175,9 @@ s_common_option (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int c, const char *va
             cli->broker_key = value;
             return 0;
         case ARB_CLI_OPT_RPC_TIMEOUT:
-            if (arb_cli_opt_uint (cli, "rpc-timeout", value, 24 * 3600 * 1000, &ms))
-                return ARB_CLI_USAGE;
-            if (ms == 0)
-                return arb_cli_say (cli, ARB_CLI_USAGE, "--rpc-timeout: must be at least 1 ms");
+            //  one message for every value refused, 0 included: 1 ms to a day
+            if (arb_cli_parse_int (value, 1, 24 * 3600 * 1000, &ms, &err))
+                return arb_cli_say (cli, ARB_CLI_USAGE, "--rpc-timeout: %s", err.text);
             cli->rpc_timeout_ms = (int) ms;
             return 0;
         case ARB_CLI_OPT_HELP:

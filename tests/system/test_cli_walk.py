@@ -260,3 +260,13 @@ def test_status_json_puts_an_unknown_id_in_its_own_object_as_wait_does(broker, w
     # without --json: a line on stderr, as before
     proc = arbiter(broker.endpoint, 'status', '999999')
     assert proc.returncode == EXIT_USAGE and b'task 999999 not found' in proc.stderr
+
+
+# -- small ones ---------------------------------------------------------------
+
+@pytest.mark.parametrize('value', ['0', '-5', 'abc', '86400001'])
+def test_rpc_timeout_says_one_range_for_every_value_it_refuses(value):
+    proc = arbiter('tcp://127.0.0.1:9', '--rpc-timeout', value, 'ping')
+    assert proc.returncode == EXIT_USAGE
+    assert proc.stderr.decode() == (
+        "arbiter: --rpc-timeout: expected a whole number from 1 to 86400000, not '%s'\n" % value)
