@@ -724,7 +724,12 @@ arb_options_print (arb_options_t *self, FILE *out)
             }
             case ARB_OPT_LIST: {
                 const arb_opt_list_t *list = (const arb_opt_list_t *) o->value;
-                if (list->count == 0)
+                char shown[ARB_OPTION_SHOWN];
+                //  an empty list may stand for a default the program applies
+                if (list->count == 0 && self->show_fn
+                    && self->show_fn (self->show_arg, o, NULL, shown, sizeof (shown)))
+                    fprintf (out, "%s = %s\n", o->name, shown);
+                else if (list->count == 0)
                     fprintf (out, "# %s = (none)\n", o->name);
                 for (size_t k = 0; k < list->count; k++)
                     fprintf (out, "%s = %s\n", o->name, list->items[k]);

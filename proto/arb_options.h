@@ -102,11 +102,14 @@ void arb_options_set_check (arb_options_t *self, arb_options_check_fn *fn, void 
 
 //  A string setting as --check-config prints it: fn writes what to print
 //  into buf (size bytes) and returns true, or returns false to print the
-//  value as it is. For values that hold a secret (a URL's password).
+//  value as it is. For values that hold a secret (a URL's password). An
+//  empty list comes with value NULL: what fn writes is printed as its one
+//  value (the default the program applies), else "# NAME = (none)".
 typedef bool (arb_options_show_fn) (
     void *arg, const arb_option_t *option, const char *value, char *buf, size_t size);
 
-//  Calls fn for every string setting arb_options_print prints.
+//  Calls fn for every string setting and empty list arb_options_print
+//  prints.
 void arb_options_set_show (arb_options_t *self, arb_options_show_fn *fn, void *arg);
 
 //  A paragraph printed by --help between the usage line and the options.

@@ -93,6 +93,19 @@ s_check (void *arg, const arb_option_t *option, const char *text, char *why, siz
     return -1;
 }
 
+//  --check-config's line for a setting (arb_options_show_fn): without
+//  --queue the worker takes tasks from "default" (arb_worker_run), which
+//  is what is in force.
+static bool
+s_show (void *arg, const arb_option_t *option, const char *value, char *buf, size_t size)
+{
+    (void) arg;
+    if (value || !streq (option->name, "queue"))
+        return false;
+    snprintf (buf, size, "default");
+    return true;
+}
+
 //  A command must find stdin, stdout and stderr open; a worker started
 //  with one closed would hand that number to a pipe instead.
 static void
@@ -161,6 +174,7 @@ main (int argc, char **argv)
         arb_options_new ("arbiter-worker", table, sizeof (table) / sizeof (table[0]), NULL);
     arb_options_set_about (options, "--exec CMD [OPTIONS]", s_about);
     arb_options_set_check (options, s_check, NULL);
+    arb_options_set_show (options, s_show, NULL);
     arb_options_rc_t rc = arb_options_parse (options, argc, argv, NULL);
     int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
     if ((rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK) && !settings.exec) {

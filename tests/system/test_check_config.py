@@ -79,3 +79,17 @@ def test_gateway_takes_good_settings(args):
     out = gateway(*args)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith('# arbiter-gateway settings')
+
+
+def worker(*args):
+    return subprocess.run([binary('worker', 'arbiter-worker'), '--exec', 'true'] + list(args)
+                          + ['--check-config'], capture_output=True, text=True, timeout=30)
+
+
+def test_worker_shows_the_queue_it_takes_from_without_queue():
+    out = worker()
+    assert out.returncode == 0, out.stderr
+    assert '\nqueue = default\n' in out.stdout  # what it subscribes to
+    assert 'queue = (none)' not in out.stdout
+    out = worker('--queue', 'a', '--queue', 'b')
+    assert 'queue = a\nqueue = b\n' in out.stdout and 'queue = default' not in out.stdout

@@ -128,7 +128,7 @@ def test_defaults_are_printed(tmp_path):
     assert shown['recovery-ms'] == ['3500']  # heartbeat-ms + 2500, as it will be used
     out = run('arbiter-worker', '--exec', 'cat', '--check-config')
     assert out.returncode == 0, out.stderr
-    assert '# queue = (none)\n' in out.stdout and '# name = (not set)\n' in out.stdout
+    assert '\nqueue = default\n' in out.stdout and '# name = (not set)\n' in out.stdout
 
 
 def test_flags_override_the_file(tmp_path):
