@@ -13,6 +13,7 @@
 */
 
 #include "arb_broker.h"
+#include "arb_endpoint.h"
 #include "arb_log.h"
 #include "arb_options.h"
 #include "arb_sched.h"
@@ -88,6 +89,10 @@ s_check (void *arg, const arb_option_t *option, const char *text, char *why, siz
                                                 : "ZeroMQ endpoint");
         return -1;
     }
+    //  the one check of every program's endpoints: a port over 65535 would
+    //  be wrapped by libzmq and bound where the log does not say
+    if (streq (option->name, "bind"))
+        return arb_endpoint_check (text, true, why, size);
     return 0;
 }
 

@@ -4,6 +4,8 @@
 */
 
 #include "arb_cli.h"
+#include "arb_dealer.h"
+#include "arb_endpoint.h"
 #include "arb_idset.h"
 
 #include <errno.h>
@@ -387,6 +389,12 @@ arb_cli_client (arb_cli_t *cli)
     //  the options and variables first, so that a mistake in them is said
     //  as such, not as an endpoint the client could not use
     char why[512];
+    const char *endpoint = arb_dealer_endpoint (cli->broker);
+    if (arb_endpoint_check (endpoint, false, why, sizeof (why))) {
+        arb_cli_say (cli, 0, "%s: %s", cli->broker && *cli->broker ? "--broker" : "ARBITER_BROKER",
+                     why);
+        return NULL;
+    }
     arb_curve_t *curve = arb_curve_resolve (cli->cert, cli->broker_key, why, sizeof (why));
     if (!curve && *why) {
         arb_cli_say (cli, 0, "%s", why);

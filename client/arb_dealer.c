@@ -1,6 +1,7 @@
 /*  arb_dealer.c — a DEALER socket to the broker (see arb_dealer.h). */
 
 #include "arb_dealer.h"
+#include "arb_endpoint.h"
 
 #include <errno.h>
 
@@ -36,6 +37,12 @@ zsock_t *
 arb_dealer_new (const char *endpoint, const arb_curve_t *curve, arb_handshake_t **handshake_p)
 {
     assert (endpoint);
+    //  before libzmq, which would wrap a port over 65535 and connect to it
+    char why[256];
+    if (arb_endpoint_check (endpoint, false, why, sizeof (why))) {
+        errno = EINVAL;
+        return NULL;
+    }
     zsock_t *dealer = zsock_new (ZMQ_DEALER);
     if (!dealer)
         return NULL;

@@ -39,7 +39,8 @@ void arb_dealer_routing_id (uint8_t id[ARB_DEALER_ID_SIZE]);
 //  (never waits for the broker). If handshake_p is not NULL, *handshake_p
 //  gets a watcher of its handshakes (owned by the caller; NULL if libzmq
 //  cannot watch), started before it connects. Returns NULL if the
-//  endpoint is malformed (errno says how).
+//  endpoint is malformed (errno says how; EINVAL for one arb_endpoint_check
+//  refuses, a port out of 1..65535 among them).
 zsock_t *
 arb_dealer_new (const char *endpoint, const arb_curve_t *curve, arb_handshake_t **handshake_p);
 

@@ -9,6 +9,7 @@
 #include "arb_amqp.h"
 #include "arb_bridges.h"
 #include "arb_defaults.h"
+#include "arb_endpoint.h"
 #include "arb_gateway.h"
 #include "arb_http.h"
 #include "arb_metrics.h"
@@ -332,6 +333,9 @@ s_check (void *arg, const arb_option_t *option, const char *text, char *why, siz
         snprintf (why, size, "not a worker name (at most %d bytes)", ARB_NAME_MAX);
         return -1;
     }
+    //  the one check of every program's endpoints (arb_endpoint.h)
+    if (streq (option->name, "broker"))
+        return arb_endpoint_check (text, false, why, size);
     if (streq (option->name, "upstream")) {
         s_sections_t *sections = (s_sections_t *) arg;
         zstr_free (&sections->upstream_shown);  //  the command line's after the file's
@@ -490,6 +494,13 @@ main (int argc, char **argv)
     int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
     char why[512] = "";
     arb_curve_t *curve = NULL;  //  CURVE towards the broker; NULL: none
+    //  a --broker given was checked as it was read; $ARBITER_BROKER here
+    if ((rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK)
+        && arb_endpoint_check (settings.broker, false, why, sizeof (why))) {
+        fprintf (stderr, "arbiter-gateway: ARBITER_BROKER: %s\n", why);
+        rc = ARB_OPTIONS_BAD;
+        status = 2;
+    }
     //  --check-config refuses what a start would before it listens or
     //  connects: the certificate, as the worker's, then the servers' settings
     if ((rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK)

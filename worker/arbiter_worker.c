@@ -12,6 +12,7 @@
     handshake or its REGISTER), 2 for bad arguments or settings.
 */
 
+#include "arb_endpoint.h"
 #include "arb_exec.h"
 #include "arb_log.h"
 #include "arb_options.h"
@@ -81,6 +82,9 @@ s_check (void *arg, const arb_option_t *option, const char *text, char *why, siz
         snprintf (why, size, "not a task name (1..200 bytes)");
     else if (streq (option->name, "exec") && !*text)
         snprintf (why, size, "the command is empty");
+    //  the one check of every program's endpoints (arb_endpoint.h)
+    else if (streq (option->name, "broker"))
+        return arb_endpoint_check (text, false, why, size);
     //  a certificate file this user cannot read, here rather than as the
     //  certificate's own error without the file's line (its content is
     //  read with the broker key, once both are known)
@@ -179,6 +183,13 @@ main (int argc, char **argv)
     int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
     if ((rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK) && !settings.exec) {
         arb_options_refuse (options, "--exec CMD (exec = CMD in the config file) is required");
+        status = 2;
+    }
+    //  a --broker given was checked as it was read; $ARBITER_BROKER here
+    char bad[512];
+    if (!status && (rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK)
+        && arb_endpoint_check (settings.broker, false, bad, sizeof (bad))) {
+        fprintf (stderr, "arbiter-worker: ARBITER_BROKER: %s\n", bad);
         status = 2;
     }
     //  the certificate is loaded by --check-config too: a file the worker

@@ -3,6 +3,7 @@ or connects anything (broker/arbiterd.c, gateway/arbiter_gateway.c): the
 same message, a non-zero exit, and no settings printed; good settings still
 print and exit 0. Nothing here binds or listens: --check-config never does."""
 
+import os
 import subprocess
 
 import pytest
@@ -93,3 +94,71 @@ def test_worker_shows_the_queue_it_takes_from_without_queue():
     assert 'queue = (none)' not in out.stdout
     out = worker('--queue', 'a', '--queue', 'b')
     assert 'queue = a\nqueue = b\n' in out.stdout and 'queue = default' not in out.stdout
+
+
+# -- endpoints: one check for every program (proto/arb_endpoint.c) -----------
+# libzmq wraps a port over 65535 (99999 to 34463) and takes 65536 as 0 (a
+# random port): each program refused none of them, and logged one endpoint
+# while it used another.
+
+BAD_CONNECT = [('foo', "expected tcp://HOST:PORT (or ipc://PATH, inproc://NAME), not 'foo'"),
+               ('tcp://127.0.0.1:99999', 'the port 99999 is out of range (1 to 65535'),
+               ('tcp://127.0.0.1:65536', 'the port 65536 is out of range (1 to 65535'),
+               ('tcp://127.0.0.1:abc', "the port 'abc' is not a number"),
+               ('tcp://127.0.0.1:0', 'the port 0 is out of range'),
+               ('tcp://127.0.0.1', 'has no port'),
+               ('tcp://:7700', 'has no host')]
+
+
+def one_line(out, program, option, message):
+    assert out.returncode == 2, (out.returncode, out.stdout, out.stderr)
+    first = out.stderr.splitlines()[0]
+    assert first.startswith('%s: %s: ' % (program, option)) and message in first, out.stderr
+    assert out.stdout == ''
+
+
+@pytest.mark.parametrize('endpoint,message', BAD_CONNECT[1:] + [
+    ('tcp://127.0.0.1:abc', "the port 'abc' is not a number (1 to 65535, or * or 0")])
+def test_broker_refuses_a_bind_out_of_range(tmp_path, endpoint, message):
+    if endpoint.endswith(':0'):
+        return  # binding port 0 (any free port) is taken, as * is
+    out = broker('--bind', endpoint, '--db', str(tmp_path / 'x.db'))
+    one_line(out, 'arbiterd', '--bind', message)
+    # and a start refuses it the same way, before it opens anything
+    start = subprocess.run([binary('broker', 'arbiterd'), '--bind', endpoint,
+                            '--db', str(tmp_path / 'x.db')], capture_output=True, text=True,
+                           timeout=30)
+    one_line(start, 'arbiterd', '--bind', message)
+    assert not (tmp_path / 'x.db').exists()
+
+
+@pytest.mark.parametrize('endpoint', ['tcp://127.0.0.1:*', 'tcp://127.0.0.1:0',
+                                      'tcp://127.0.0.1:65535', 'ipc:///tmp/arbiter.sock'])
+def test_broker_takes_a_bind_in_range_or_any_free_port(tmp_path, endpoint):
+    out = broker('--bind', endpoint, '--db', str(tmp_path / 'x.db'))
+    assert out.returncode == 0, out.stderr
+    assert 'bind = %s\n' % endpoint in out.stdout
+
+
+def test_broker_refuses_a_bind_out_of_range_in_its_file(tmp_path):
+    conf = tmp_path / 'arbiterd.conf'
+    conf.write_text('bind = tcp://127.0.0.1:99999\n')
+    out = broker('--config', str(conf), '--db', str(tmp_path / 'x.db'))
+    assert out.returncode == 2 and out.stdout == ''
+    assert '%s:1: bind: ' % conf in out.stderr and 'out of range' in out.stderr
+
+
+@pytest.mark.parametrize('endpoint,message', BAD_CONNECT)
+def test_worker_and_gateway_refuse_a_broker_they_cannot_reach(endpoint, message):
+    one_line(worker('--broker', endpoint), 'arbiter-worker', '--broker', message)
+    one_line(gateway('--broker', endpoint), 'arbiter-gateway', '--broker', message)
+
+
+def test_worker_and_gateway_check_arbiter_broker_too():
+    env = dict(os.environ, ARBITER_BROKER='tcp://127.0.0.1:99999')
+    for args in ([binary('worker', 'arbiter-worker'), '--exec', 'true'],
+                 [binary('gateway', 'arbiter-gateway')]):
+        out = subprocess.run(args + ['--check-config'], capture_output=True, text=True,
+                             timeout=30, env=env)
+        assert out.returncode == 2 and out.stdout == '', out
+        assert 'ARBITER_BROKER: ' in out.stderr and 'out of range' in out.stderr

@@ -5,11 +5,12 @@ below a millisecond, and the words of errors and help texts.
 
 import json
 import os
+import subprocess
 
 import pytest
 
 import arbiter_proto
-from conftest import Broker, free_port
+from conftest import Broker, binary, free_port
 from test_cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Worker, arbiter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -270,3 +271,24 @@ def test_rpc_timeout_says_one_range_for_every_value_it_refuses(value):
     assert proc.returncode == EXIT_USAGE
     assert proc.stderr.decode() == (
         "arbiter: --rpc-timeout: expected a whole number from 1 to 86400000, not '%s'\n" % value)
+
+
+# -- endpoints out of range ---------------------------------------------------
+
+@pytest.mark.parametrize('endpoint,message', [
+    ('tcp://127.0.0.1:99999', "--broker: 'tcp://127.0.0.1:99999': the port 99999 is out of "
+                              "range (1 to 65535)"),
+    ('tcp://127.0.0.1:65536', 'the port 65536 is out of range'),
+    ('tcp://127.0.0.1:abc', "the port 'abc' is not a number"),
+    ('tcp://127.0.0.1:0', 'the port 0 is out of range'),
+    ('foo', "--broker: expected tcp://HOST:PORT")])
+def test_cli_refuses_a_broker_port_out_of_range(endpoint, message):
+    # 99999 reached a broker on 34463 (libzmq wraps it), 65536 port 0
+    proc = arbiter(endpoint, 'ping')
+    assert proc.returncode == EXIT_USAGE
+    assert proc.stderr.decode().startswith('arbiter: ') and message in proc.stderr.decode()
+    assert len(proc.stderr.splitlines()) == 1
+    env = dict(os.environ, ARBITER_BROKER=endpoint)
+    proc = subprocess.run([binary('client', 'arbiter'), 'ping'], capture_output=True, env=env,
+                          timeout=30)
+    assert proc.returncode == EXIT_USAGE and b'arbiter: ARBITER_BROKER: ' in proc.stderr

@@ -3,6 +3,7 @@
     refusals, which name the file, the line and the key.
 */
 
+#include "arb_endpoint.h"
 #include "arb_options.h"
 
 #include <czmq.h>
@@ -385,6 +386,58 @@ test_choices_lists_and_checks (void **state)
     assert_string_equal (why, "expected full or normal, not 'ful'");
 }
 
+//  The one endpoint check of every program (arb_endpoint.h): libzmq would
+//  wrap a port over 65535 (99999 to 34463) and take 65536 as 0.
+static void
+s_endpoint_bad (const char *endpoint, bool bind, const char *reason)
+{
+    char why[256];
+    if (arb_endpoint_check (endpoint, bind, why, sizeof (why)) != -1)
+        fail_msg ("'%s' (bind %d) was taken", endpoint, bind);
+    if (!strstr (why, reason))
+        fail_msg ("'%s': expected '%s' in '%s'", endpoint, reason, why);
+}
+
+static void
+test_endpoint_check (void **state)
+{
+    (void) state;
+    char why[256];
+    const char *good[] = {"tcp://127.0.0.1:7700", "tcp://127.0.0.1:1", "tcp://127.0.0.1:65535",
+                          "tcp://localhost:7700", "tcp://[::1]:7700",  "tcp://eth0:7700",
+                          "ipc:///tmp/a.sock",    "inproc://broker"};
+    for (size_t i = 0; i < sizeof (good) / sizeof (good[0]); i++) {
+        assert_int_equal (arb_endpoint_check (good[i], false, why, sizeof (why)), 0);
+        assert_int_equal (arb_endpoint_check (good[i], true, why, sizeof (why)), 0);
+    }
+    //  a source address first, on connect
+    assert_int_equal (arb_endpoint_check ("tcp://10.0.0.1;h:7700", false, why, sizeof (why)), 0);
+    //  any free port, and every interface, only where one binds
+    assert_int_equal (arb_endpoint_check ("tcp://127.0.0.1:*", true, why, sizeof (why)), 0);
+    assert_int_equal (arb_endpoint_check ("tcp://127.0.0.1:0", true, why, sizeof (why)), 0);
+    assert_int_equal (arb_endpoint_check ("tcp://*:7700", true, why, sizeof (why)), 0);
+    s_endpoint_bad ("tcp://127.0.0.1:0", false, "the port 0 is out of range (1 to 65535)");
+    s_endpoint_bad ("tcp://127.0.0.1:*", false, "the port '*' is not a number");
+    s_endpoint_bad ("tcp://*:7700", false, "* is for binding");
+    s_endpoint_bad ("tcp://127.0.0.1:99999", false, "the port 99999 is out of range");
+    s_endpoint_bad ("tcp://127.0.0.1:99999", true, "the port 99999 is out of range");
+    s_endpoint_bad ("tcp://127.0.0.1:65536", true, "the port 65536 is out of range");
+    s_endpoint_bad ("tcp://127.0.0.1:000000065536", true, "out of range");
+    s_endpoint_bad ("tcp://127.0.0.1:99999999999999999999999", true, "out of range");
+    s_endpoint_bad ("tcp://127.0.0.1:abc", true, "the port 'abc' is not a number");
+    s_endpoint_bad ("tcp://127.0.0.1:+80", false, "is not a number");
+    s_endpoint_bad ("tcp://127.0.0.1: 80", false, "is not a number");
+    s_endpoint_bad ("tcp://127.0.0.1:", false, "is not a number");
+    s_endpoint_bad ("tcp://127.0.0.1", false, "has no port");
+    s_endpoint_bad ("tcp://[::1]", false, "has no port");
+    s_endpoint_bad ("tcp://:7700", true, "has no host");
+    s_endpoint_bad ("tcp://[]:7700", false, "has no host");
+    s_endpoint_bad ("foo", false, "expected tcp://HOST:PORT");
+    s_endpoint_bad ("udp://127.0.0.1:7700", false, "expected tcp://HOST:PORT");
+    s_endpoint_bad ("", true, "not an empty value");
+    s_endpoint_bad ("ipc://", true, "names no path");
+}
+
 int
 main (void)
 {
@@ -398,6 +451,7 @@ main (void)
         cmocka_unit_test (test_print_shows_strings_through_the_callback),
         cmocka_unit_test (test_values),
         cmocka_unit_test (test_choices_lists_and_checks),
+        cmocka_unit_test (test_endpoint_check),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     char path[64];
