@@ -205,9 +205,13 @@ s_apply_edge (arb_life_t *self,
     bool failed = parent_state == ARB_STATE_DEAD || parent_state == ARB_STATE_CANCELLED
                   || parent_state == 0;  //  0: the parent is gone from the journal
     if (kind == 0 && failed) {
+        //  a parent outside the flow (after {"id": N}) has no name in it:
+        //  it is named by its id, as ARBITER_PARENTS keys it
+        char id_text[24];
+        snprintf (id_text, sizeof (id_text), "%" PRIu64, parent_id);
         char why[ARB_NAME_MAX + 128];
         snprintf (why, sizeof (why), "failed dependency: '%s' (task %" PRIu64 ") ended %s",
-                  parent_ref ? parent_ref : "?", parent_id,
+                  parent_ref ? parent_ref : id_text, parent_id,
                   parent_state ? arb_state_name (parent_state) : "and is gone");
         arb_life_finish (self, child_p, ARB_STATE_DEAD, why, NULL);
         return false;
