@@ -304,9 +304,9 @@ s_check_users (s_sections_t *sections)
     return rc;
 }
 
-//  For --check-config: what the servers' starts refuse before they
-//  listen (addresses, vhosts, no HTTP token off loopback). Each problem is
-//  logged; 0, or -1.
+//  What the servers' starts refuse before they listen (addresses,
+//  vhosts, no HTTP token off loopback), for --check-config and before a
+//  start binds anything. Each problem is logged; 0, or -1.
 static int
 s_check_servers (const s_settings_t *settings)
 {
@@ -523,6 +523,8 @@ main (int argc, char **argv)
         else
             arb_options_print (options, stdout);
     }
+    else if (rc == ARB_OPTIONS_RUN && s_check_servers (&settings))
+        status = 1;  //  before anything listens: one server's refusal binds no other
     else if (rc == ARB_OPTIONS_RUN) {
         arb_gateway_config_t config = {
             .broker = settings.broker,

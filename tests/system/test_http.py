@@ -330,11 +330,22 @@ def test_token_guards_changes_and_admin_api(broker, gateway_factory, tmp_path):
 
 
 def test_no_token_means_loopback_only(broker, tmp_path):
-    args = [binary('gateway', 'arbiter-gateway'), '--config', os.devnull,
-            '--broker', broker.endpoint, '--http', '0.0.0.0:0']
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=20)
+    """Refused before anything listens: the Kestrel and AMQP servers, on
+    their default ports here, are not bound first (they were, and a
+    default port in use failed the start for that reason instead)."""
+    taken = socket.socket()
+    taken.bind(('127.0.0.1', 0))
+    taken.listen(1)
+    try:
+        args = [binary('gateway', 'arbiter-gateway'), '--config', os.devnull,
+                '--broker', broker.endpoint, '--http', '0.0.0.0:0',
+                '--kestrel', '127.0.0.1:%d' % taken.getsockname()[1]]
+        proc = subprocess.run(args, capture_output=True, text=True, timeout=20)
+    finally:
+        taken.close()
     assert proc.returncode == 1
     assert 'loopback only' in proc.stderr
+    assert 'cannot listen' not in proc.stderr, proc.stderr
 
 
 def test_gateway_started_without_token_says_so(broker, gateway_factory):
