@@ -244,7 +244,7 @@ s_recount_parent (void *arg, const arb_journal_parent_t *parent)
     if (parent->kind == 0 && failed && !rc->broken_id) {
         rc->broken_state = parent->state;
         rc->broken_id = parent->id;
-        snprintf (rc->broken_ref, sizeof (rc->broken_ref), "%s", parent->ref ? parent->ref : "?");
+        snprintf (rc->broken_ref, sizeof (rc->broken_ref), "%s", parent->ref ? parent->ref : "");
     }
     if ((parent->kind == 0 && parent->state == ARB_STATE_SKIPPED) || (parent->kind == 1 && !failed))
         rc->skip = true;
@@ -263,7 +263,8 @@ arb_life_recount (arb_life_t *self, arb_task_t **task_p)
         return;
     }
     if (rc.broken_id) {
-        s_apply_edge (self, task_p, 0, rc.broken_state, rc.broken_ref, rc.broken_id);
+        s_apply_edge (self, task_p, 0, rc.broken_state, *rc.broken_ref ? rc.broken_ref : NULL,
+                      rc.broken_id);
         return;
     }
     arb_task_ext_rw (task)->pending = rc.pending;

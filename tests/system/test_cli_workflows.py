@@ -135,6 +135,24 @@ def test_dag_submit_watch_json(broker, workers, tmp_path):
     assert ended['b']['id'] == first['tasks']['b']
 
 
+def test_a_failed_dependency_outside_the_flow_is_named_by_its_id(broker, workers, tmp_path):
+    """A parent given as {"id": N} has no name in the flow: the child's
+    error names it by its id (as ARBITER_PARENTS keys it), not '?'."""
+    def handler(task, payload, w):
+        raise RuntimeError('boom')
+    workers(broker.endpoint, handler)
+    proc = cli(broker, 'submit', 'bad', 'x')
+    assert proc.returncode == EXIT_OK, proc.stderr
+    parent = int(proc.stdout)
+    assert cli(broker, 'wait', str(parent)).returncode == EXIT_FAILED
+    path = write(tmp_path, 'dag.json', {'tasks': [
+        {'name': 'child', 'task': 'ok', 'after': [{'id': parent}]}]})
+    proc = cli(broker, 'dag', 'submit', '--watch', path)
+    assert proc.returncode == EXIT_FAILED, proc.stderr
+    flow, line = lines(proc)
+    assert line == "child dead: failed dependency: '%d' (task %d) ended dead" % (parent, parent)
+
+
 def test_failing_node_fails_its_descendants(broker, workers, tmp_path):
     def handler(task, payload, w):
         if task['name'] == 'bad':
