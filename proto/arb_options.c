@@ -131,26 +131,34 @@ s_decimal (const char *text, uint64_t unit, uint64_t *out)
 {
     const char *p = text;
     uint64_t whole = 0, frac = 0, scale = 1;
+    bool above_zero = false;  //  a digit other than 0 anywhere
     if (*p < '0' || *p > '9')
         return -1;
     for (; *p >= '0' && *p <= '9'; p++) {
         if (whole > UINT64_MAX / 10 / (unit ? unit : 1))
             return -1;
         whole = whole * 10 + (uint64_t) (*p - '0');
+        above_zero |= *p != '0';
     }
     if (*p == '.' && unit > 1) {
         p++;
         if (*p < '0' || *p > '9')
             return -1;
-        for (; *p >= '0' && *p <= '9'; p++)
+        for (; *p >= '0' && *p <= '9'; p++) {
+            above_zero |= *p != '0';
             if (scale < unit) {
                 frac = frac * 10 + (uint64_t) (*p - '0');
                 scale *= 10;
             }
+        }
     }
     if (*p)
         return -1;
     *out = whole * unit + frac * (unit / scale);
+    //  what is finer than the unit is cut, but a value above 0 never
+    //  becomes 0 (a timeout of 0 is none): 0.0004 s is 1 ms
+    if (*out == 0 && above_zero)
+        *out = 1;
     return 0;
 }
 

@@ -283,6 +283,11 @@ test_values (void **state)
     assert_int_equal (ms, 250);
     assert_int_equal (arb_options_value (&seconds, "2.0005", &ms, why, sizeof (why)), 0);
     assert_int_equal (ms, 2000);
+    //  above 0 is never 0 (none): below a millisecond is one
+    assert_int_equal (arb_options_value (&seconds, "0.0004", &ms, why, sizeof (why)), 0);
+    assert_int_equal (ms, 1);
+    assert_int_equal (arb_options_value (&seconds, "0.000", &ms, why, sizeof (why)), 0);
+    assert_int_equal (ms, 0);
     assert_int_equal (arb_options_value (&seconds, "-1", &ms, why, sizeof (why)), -1);
     assert_int_equal (arb_options_value (&seconds, "1.", &ms, why, sizeof (why)), -1);
     assert_int_equal (arb_options_value (&seconds, "99999999999999999999", &ms, why, sizeof (why)),
