@@ -105,9 +105,29 @@ def test_two_dev_setups_side_by_side(processes, tmp_path):
         assert b'arbiter-dev: installing' not in shown.stdout + shown.stderr
 
 
-def dev_packages():
+def dev_list(name):
     text = open(os.path.join(ROOT, 'tools', 'arbiter-dev')).read()
-    return set(re.search(r'^PACKAGES=\((.*?)^\)', text, re.M | re.S).group(1).split())
+    return set(re.search(r'^%s=\(([^)]*)\)' % name, text, re.M).group(1).split())
+
+
+def dev_packages():
+    return dev_list('BUILD_PACKAGES') | dev_list('TEST_PACKAGES')
+
+
+def test_up_installs_the_build_alone_and_no_server():
+    """`up` installs what the build needs and nothing more: not the servers
+    the tests start (Debian's rabbitmq-server starts a RabbitMQ on 5672 as
+    it is installed, which then took the port `up` gives the gateway's
+    AMQP), nor the browser, sanitizers or packaging. The servers `test`
+    installs are listed, to be kept from running as services."""
+    build, servers = dev_list('BUILD_PACKAGES'), dev_list('TEST_SERVERS')
+    assert servers == {'rabbitmq-server', 'redis-server', 'beanstalkd'}
+    assert servers <= dev_list('TEST_PACKAGES') and not servers & build
+    assert not {'chromium', 'clang', 'lintian', 'nodejs'} & build
+    # every library the build links (a -dev package) is in the build's list
+    assert {p for p in dev_packages() if p.endswith('-dev')} - {'libclang-rt-14-dev'} <= build
+    text = open(os.path.join(ROOT, 'tools', 'arbiter-dev')).read()
+    assert 'install_missing "${BUILD_PACKAGES[@]}"\n' in text
 
 
 def test_ci_builds_installs_and_purges_the_packages():
