@@ -58,7 +58,8 @@ s_check_reason (const char *parser, const char *text, const arb_cli_err_t *err)
 
 //  ---------------------------------------------------------------------
 //  The reference: a decimal number, digits [. digits] with a digit at
-//  least, times unit_ms, rounded half up. Exact as long as the fraction
+//  least, times unit_ms, rounded half up, and 1 ms if that is 0 but a
+//  digit is not (above 0 is never none). Exact as long as the fraction
 //  has at most 30 digits; past them *ambiguous tells when the digits
 //  dropped could still move the rounding (the value is then v or v + 1).
 //  -1 if malformed; values past 10^25 units read as HUGE_MS.
@@ -69,9 +70,10 @@ s_ref_decimal (const char *p, size_t len, uint64_t unit_ms, u128 *ms, bool *ambi
     const char *end = p + len;
     u128 whole = 0, frac = 0, scale = 1;
     size_t digits = 0, frac_digits = 0;
-    bool huge = false, more = false;
+    bool huge = false, more = false, positive = false;
     *ambiguous = false;
     for (; p < end && *p >= '0' && *p <= '9'; p++, digits++) {
+        positive |= *p != '0';
         if (whole > (u128) 10000000000000ull * 1000000000000ull)  //  past 10^25
             huge = true;
         else
@@ -79,6 +81,7 @@ s_ref_decimal (const char *p, size_t len, uint64_t unit_ms, u128 *ms, bool *ambi
     }
     if (p < end && *p == '.') {
         for (p++; p < end && *p >= '0' && *p <= '9'; p++, digits++) {
+            positive |= *p != '0';
             if (frac_digits < 30) {
                 frac = frac * 10 + (u128) (*p - '0');
                 scale *= 10;
@@ -101,6 +104,10 @@ s_ref_decimal (const char *p, size_t len, uint64_t unit_ms, u128 *ms, bool *ambi
     if (more && !up && (rest + unit_ms) * 2 >= scale)
         *ambiguous = true;
     *ms = whole * unit_ms + part + (up ? 1 : 0);
+    if (*ms == 0 && positive) {
+        *ms = 1;
+        *ambiguous = false;
+    }
     return 0;
 }
 
