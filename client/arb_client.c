@@ -419,8 +419,15 @@ static void
 s_fail_silent (arb_client_t *self)
 {
     const char *refused = arb_handshake_failure (self->handshake, self->secured);
-    s_fail (self, 0, "broker %s did not answer within %.1f s%s%s", self->endpoint,
-            self->timeout_ms / 1000.0, refused ? ": " : "", refused ? refused : "");
+    if (!refused && !arb_handshake_reached (self->handshake))
+        //  no connection was ever made: nothing listens there
+        s_fail (self, 0,
+                "cannot reach the broker at %s: no connection within %.1f s (is arbiterd "
+                "running there?)",
+                self->endpoint, self->timeout_ms / 1000.0);
+    else
+        s_fail (self, 0, "broker %s did not answer within %.1f s%s%s", self->endpoint,
+                self->timeout_ms / 1000.0, refused ? ": " : "", refused ? refused : "");
 }
 
 static void
@@ -428,7 +435,14 @@ s_fail_timeout (arb_client_t *self, arb_msg_type_t type, uint32_t reqid)
 {
     double seconds = self->timeout_ms / 1000.0;
     const char *refused = arb_handshake_failure (self->handshake, self->secured);
-    if (type == ARB_MSG_SUBMIT && !refused) {
+    if (!refused && !arb_handshake_reached (self->handshake)) {
+        //  no connection was ever made: the request reached no broker
+        //  (no outcome to be unsure of)
+        if (type == ARB_MSG_SUBMIT)
+            arb_watchlist_untrack (self->watchlist, reqid);
+        s_fail_silent (self);
+    }
+    else if (type == ARB_MSG_SUBMIT && !refused) {
         //  its late SUBMITTED will be dropped, so it names no ids to watch
         arb_watchlist_untrack (self->watchlist, reqid);
         s_fail (self, 0,

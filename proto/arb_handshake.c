@@ -7,9 +7,10 @@
 
 #include "arb_handshake.h"
 
-#define S_EVENTS                                                          \
-    (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL \
-     | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+#define S_EVENTS                                                             \
+    (ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL    \
+     | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH \
+     | ZMQ_EVENT_CONNECTED)
 
 //  The failures seen since the last success, as bits: which side of a
 //  failed handshake notices first is a race (the broker may close before
@@ -26,7 +27,8 @@ struct _arb_handshake_t {
     uint32_t status;    //  the last ZAP status code (S_AUTH)
     uint32_t error;     //  the last other ZMTP protocol error (S_PROTOCOL)
     unsigned drops;     //  S_NODETAIL failures since the last success
-    char text[256];     //  the sentence last handed out
+    bool reached;       //  a connection was made (TCP, or the transport's own), ever
+    char text[384];     //  the sentence last handed out
 };
 
 arb_handshake_t *
@@ -90,7 +92,9 @@ s_drain (arb_handshake_t *self)
             uint32_t value;
             memcpy (&event, zmq_msg_data (&head), 2);
             memcpy (&value, (uint8_t *) zmq_msg_data (&head) + 2, 4);
-            if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+            if (event == ZMQ_EVENT_CONNECTED)
+                self->reached = true;
+            else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
                 self->failures = 0;
                 self->drops = 0;
             }
@@ -126,7 +130,15 @@ static const char *
 s_describe (arb_handshake_t *self, bool secured)
 {
     unsigned failures = self->failures;
-    if (!secured)  //  a peer without CURVE fails only at a broker that wants it
+    if (!secured && !(failures & S_MISMATCH))
+        //  a handshake dropped without a word: a broker that wants CURVE
+        //  drops a plain peer so before it says so, and so does anything
+        //  that is no ZeroMQ peer at all (an AMQP or HTTP port)
+        snprintf (self->text, sizeof (self->text),
+                  "%s; or nothing that speaks ZeroMQ listens there (is it the broker's address, "
+                  "not the gateway's AMQP, Kestrel or HTTP port?)",
+                  ARB_HANDSHAKE_NEEDS_CURVE);
+    else if (!secured)  //  the broker said CURVE
         snprintf (self->text, sizeof (self->text), "%s", ARB_HANDSHAKE_NEEDS_CURVE);
     else if (failures & S_AUTH)
         snprintf (self->text, sizeof (self->text),
@@ -154,6 +166,15 @@ arb_handshake_failure (arb_handshake_t *self, bool secured)
         return NULL;
     s_drain (self);
     return self->failures ? s_describe (self, secured) : NULL;
+}
+
+bool
+arb_handshake_reached (arb_handshake_t *self)
+{
+    if (!self)
+        return true;  //  not watched: nothing to tell
+    s_drain (self);
+    return self->reached;
 }
 
 zsock_t *

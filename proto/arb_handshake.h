@@ -60,6 +60,11 @@ const char *arb_handshake_failure (arb_handshake_t *self, bool secured);
 //  broker, and ask arb_handshake_refusal when it is readable.
 zsock_t *arb_handshake_events (arb_handshake_t *self);
 
+//  Whether a connection to the peer was ever made (true when self is
+//  NULL: nothing watched, nothing to tell). False: nothing answered at
+//  the endpoint, so nothing sent reached it.
+bool arb_handshake_reached (arb_handshake_t *self);
+
 //  Why the broker will not take this peer, as arb_handshake_failure says
 //  it, or NULL (NULL watcher too): only failures since the last handshake
 //  that succeeded which trying again will not mend count: ZAP refused its

@@ -231,13 +231,26 @@ def test_a_worker_the_broker_refuses_stops_at_once_saying_why(curve_broker, cert
         assert why in worker.output(), worker.output()
 
 
-def test_a_silent_broker_still_times_out_with_the_old_words(tmp_path):
-    """No handshake event at all (nothing listens): the timeout says so."""
+def test_nothing_listening_is_said_so_and_a_silent_broker_times_out(tmp_path):
+    """No connection at all (nothing listens): the error says the broker
+    cannot be reached, not that it did not answer; a peer that takes the
+    connection and says nothing: the timeout says so, as before."""
     endpoint = 'tcp://127.0.0.1:%d' % free_port()
     proc = cli('--broker', endpoint, '--rpc-timeout', '300', 'ping')
     assert proc.returncode == 1
-    assert 'broker %s did not answer within 0.3 s' % endpoint in proc.stderr, proc.stderr
+    assert ('cannot reach the broker at %s: no connection within 0.3 s (is arbiterd running '
+            'there?)' % endpoint) in proc.stderr, proc.stderr
     assert 'refused' not in proc.stderr, proc.stderr
+    silent = socket.socket()
+    silent.bind(('127.0.0.1', 0))
+    silent.listen(4)
+    try:
+        endpoint = 'tcp://127.0.0.1:%d' % silent.getsockname()[1]
+        proc = cli('--broker', endpoint, '--rpc-timeout', '300', 'ping')
+    finally:
+        silent.close()
+    assert proc.returncode == 1
+    assert 'broker %s did not answer within 0.3 s' % endpoint in proc.stderr, proc.stderr
 
 
 def test_cert_options_and_variables_are_checked_before_anything_is_sent(curve_broker, certs):

@@ -5,6 +5,7 @@ below a millisecond, and the words of errors and help texts.
 
 import json
 import os
+import socket
 import subprocess
 
 import pytest
@@ -129,7 +130,11 @@ def test_retry_help_and_workflows_say_a_dead_parent_is_not_waited_for(broker, wo
 # -- a flow submit not acknowledged -------------------------------------------
 
 def test_flow_submit_not_acknowledged_gives_advice_it_can_follow(tmp_path):
-    silent = 'tcp://127.0.0.1:%d' % free_port()  # nobody there: no answer
+    # a peer that takes the connection and never answers
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(16)
+    silent = 'tcp://127.0.0.1:%d' % listener.getsockname()[1]
     path = tmp_path / 'dag.json'
     path.write_text(json.dumps({'tasks': [{'name': 'a', 'task': 'x'}]}))
     for args in (('dag', 'submit', str(path)), ('pipe', 'submit', 'x', 'y'),
@@ -141,6 +146,7 @@ def test_flow_submit_not_acknowledged_gives_advice_it_can_follow(tmp_path):
         assert 'look for its tasks with `arbiter list`' in err, err
     # a single task has a --key: that advice stands
     proc = arbiter(silent, 'submit', 'x', rpc_timeout=200)
+    listener.close()
     assert b're-submit with the same --key' in proc.stderr
 
 
