@@ -74,52 +74,6 @@ s_is_classic (const amqp_table_t *args)
                && memcmp (qtype->value.bytes.bytes, "classic", 7) == 0);
 }
 
-//  RabbitMQ's name of a field value's type (rabbit_binary_parser).
-static const char *
-s_type_name (const amqp_field_value_t *v)
-{
-    switch (v->kind) {
-        case AMQP_FIELD_KIND_BOOLEAN:
-            return "bool";
-        case AMQP_FIELD_KIND_I8:
-            return "byte";
-        case AMQP_FIELD_KIND_U8:
-            return "unsignedbyte";
-        case AMQP_FIELD_KIND_I16:
-            return "short";
-        case AMQP_FIELD_KIND_U16:
-            return "unsignedshort";
-        case AMQP_FIELD_KIND_I32:
-            return "signedint";
-        case AMQP_FIELD_KIND_U32:
-            return "unsignedint";
-        case AMQP_FIELD_KIND_I64:
-            return "long";
-        case AMQP_FIELD_KIND_U64:
-            return "unsignedlong";
-        case AMQP_FIELD_KIND_F32:
-            return "float";
-        case AMQP_FIELD_KIND_F64:
-            return "double";
-        case AMQP_FIELD_KIND_DECIMAL:
-            return "decimal";
-        case AMQP_FIELD_KIND_UTF8:
-            return "longstr";
-        case AMQP_FIELD_KIND_ARRAY:
-            return "array";
-        case AMQP_FIELD_KIND_TIMESTAMP:
-            return "timestamp";
-        case AMQP_FIELD_KIND_TABLE:
-            return "table";
-        case AMQP_FIELD_KIND_VOID:
-            return "void";
-        case AMQP_FIELD_KIND_BYTES:
-            return "binary";
-        default:
-            return "?";
-    }
-}
-
 //  A value as RabbitMQ's 406 shows it (rabbit_misc's val/1): "none"
 //  when absent, "the value 'V' of type 'T'" when typed (the other side
 //  absent), else 'V'. Strings at most 100 bytes, non-printables as '.'.
@@ -150,9 +104,9 @@ s_describe (const amqp_field_value_t *v, bool typed, char *buf, size_t size)
         snprintf (text + len, sizeof (text) - len, "%s", v->value.bytes.len > 100 ? "..." : "");
     }
     else
-        snprintf (text, sizeof (text), "(a %s)", s_type_name (v));
+        snprintf (text, sizeof (text), "(a %s)", arb_amqp_value_type_name (v));
     if (typed)
-        snprintf (buf, size, "the value '%s' of type '%s'", text, s_type_name (v));
+        snprintf (buf, size, "the value '%s' of type '%s'", text, arb_amqp_value_type_name (v));
     else
         snprintf (buf, size, "'%s'", text);
 }
