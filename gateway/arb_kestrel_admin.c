@@ -39,6 +39,19 @@ s_queue_op (arb_kestrel_client_t *client, const char *queue, const char *op)
     return arb_gateway_send (self->gateway, &request, s_on_queue_op, client);
 }
 
+//  The broker answered a client's request: it is no longer pending. True
+//  if the answer is of the type wanted; else the client has been told
+//  why (the broker's ERROR, or the link's failure) and it is false.
+static bool
+s_answered (arb_kestrel_client_t *client, arb_msg_t *reply, arb_msg_type_t wanted)
+{
+    client->op.reqid = 0;
+    if (arb_msg_type (reply) == wanted)
+        return true;
+    arb_kestrel_answer_error (client, arb_kestrel_reason (reply));
+    return false;
+}
+
 static void
 s_on_queue_op (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 {
@@ -46,11 +59,8 @@ s_on_queue_op (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     arb_kestrel_client_t *client = (arb_kestrel_client_t *) arg;
     arb_kestrel_t *self = client->server;
     arb_kestrel_op_t *op = &client->op;
-    op->reqid = 0;
-    if (arb_msg_type (*reply_p) != ARB_MSG_OK) {
-        arb_kestrel_answer_error (client, arb_kestrel_reason (*reply_p));
+    if (!s_answered (client, *reply_p, ARB_MSG_OK))
         return;
-    }
     bool deleted = op->verb == ARB_KESTREL_DELETE;
     //  The items this server had prefetched from the queue go too: every
     //  one the broker sent before the answer is here by now.
@@ -98,11 +108,8 @@ s_on_delete_stats (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     (void) gateway;
     arb_kestrel_client_t *client = (arb_kestrel_client_t *) arg;
     arb_kestrel_op_t *op = &client->op;
-    op->reqid = 0;
-    if (arb_msg_type (*reply_p) != ARB_MSG_STATS_REPLY) {
-        arb_kestrel_answer_error (client, arb_kestrel_reason (*reply_p));
+    if (!s_answered (client, *reply_p, ARB_MSG_STATS_REPLY))
         return;
-    }
     arb_stats_reply_body_t *body = arb_msg_stats_reply (*reply_p);
     op->existed = false;
     for (size_t i = 0; i < body->queues.n; i++)
@@ -273,11 +280,8 @@ s_on_stats (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 {
     arb_kestrel_client_t *client = (arb_kestrel_client_t *) arg;
     arb_kestrel_op_t *op = &client->op;
-    op->reqid = 0;
-    if (arb_msg_type (*reply_p) != ARB_MSG_STATS_REPLY) {
-        arb_kestrel_answer_error (client, arb_kestrel_reason (*reply_p));
+    if (!s_answered (client, *reply_p, ARB_MSG_STATS_REPLY))
         return;
-    }
     int more = arb_stats_pages_add (op->stats, reply_p);
     if (more > 0) {
         op->reqid = s_stats_page (client);
