@@ -182,13 +182,29 @@ arb_amqp_conn_wait (arb_amqp_conn_t *self, uint32_t reqid)
     return reqid;
 }
 
+//  Whether the connection may read its socket: no method waits for the
+//  broker, the claim is fresh, the link has room, fewer publishes than
+//  the most await the broker, and the connection is not waiting at open.
+static bool
+s_may_read (arb_amqp_conn_t *self)
+{
+    return self->stream && !self->dead && !self->waiting && !self->fenced && !self->flow_held
+           && self->inflight < ARB_AMQP_INFLIGHT_MAX && self->state != ARB_AMQP_S_OPENING;
+}
+
+void
+arb_amqp_conn_read_on (arb_amqp_conn_t *self)
+{
+    if (s_may_read (self))
+        arb_stream_hold (self->stream, false);
+}
+
 void
 arb_amqp_conn_resume (arb_amqp_conn_t *self)
 {
     if (self->npending == 0 && self->holds == 0 && self->waiting) {
         self->waiting = false;
-        if (self->stream && self->inflight < ARB_AMQP_INFLIGHT_MAX)
-            arb_stream_hold (self->stream, false);
+        arb_amqp_conn_read_on (self);
     }
 }
 
@@ -428,9 +444,7 @@ arb_amqp_conn_unfence (arb_amqp_conn_t *self)
     if (!self->fenced)
         return;
     self->fenced = false;
-    if (!self->waiting && self->inflight < ARB_AMQP_INFLIGHT_MAX
-        && self->state != ARB_AMQP_S_OPENING)
-        arb_stream_hold (self->stream, false);
+    arb_amqp_conn_read_on (self);
 }
 
 //  Whether frame is a basic.publish (class 60, method 40: the first four
@@ -474,9 +488,7 @@ arb_amqp_conn_unblock (arb_amqp_conn_t *self)
     if (!self->flow_held)
         return;
     self->flow_held = false;
-    if (self->stream && !self->waiting && !self->fenced && self->inflight < ARB_AMQP_INFLIGHT_MAX
-        && self->state != ARB_AMQP_S_OPENING)
-        arb_stream_hold (self->stream, false);
+    arb_amqp_conn_read_on (self);
 }
 
 void
@@ -484,7 +496,7 @@ arb_amqp_conn_loaded (arb_amqp_conn_t *self)
 {
     if (self->state == ARB_AMQP_S_OPENING) {
         s_open_ok (self);
-        arb_stream_hold (self->stream, false);
+        arb_amqp_conn_read_on (self);
     }
 }
 
@@ -708,9 +720,7 @@ s_on_input (void *arg, arb_stream_t *stream)
         if (!self->dead)
             arb_stream_consume (stream, used);
     }
-    if (!self->dead
-        && (self->inflight >= ARB_AMQP_INFLIGHT_MAX || self->state == ARB_AMQP_S_OPENING
-            || self->fenced || self->flow_held))
+    if (!self->dead && !s_may_read (self))
         arb_stream_hold (stream, true);
     if (--self->depth == 0 && self->dead)
         s_free (self);

@@ -228,6 +228,8 @@ void arb_amqp_conn_unhold (arb_amqp_conn_t *self);
 //  Input goes on if the held method waits for nothing more (no answer,
 //  no hold).
 void arb_amqp_conn_resume (arb_amqp_conn_t *self);
+//  Reads the socket again if nothing holds the connection (s_may_read).
+void arb_amqp_conn_read_on (arb_amqp_conn_t *self);
 
 //  The model is loaded: connections waiting at open go on.
 void arb_amqp_conn_loaded (arb_amqp_conn_t *self);

@@ -280,8 +280,8 @@ s_on_submitted (arb_gateway_t *gateway,
                       conn->number, code, error ? error : "");
     }
     publish->left--;
-    if (conn->inflight-- == ARB_AMQP_INFLIGHT_MAX && !conn->waiting)
-        arb_stream_hold (conn->stream, false);
+    if (conn->inflight-- == ARB_AMQP_INFLIGHT_MAX)
+        arb_amqp_conn_read_on (conn);
     //  the other answers of this SUBMIT come next, in this turn: their
     //  confirms go out with this one
     if (!self->progress.armed)
