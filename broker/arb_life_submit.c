@@ -51,7 +51,7 @@ s_load_task (void *arg, arb_task_t *row, const char *queue, const char *name)
     load->count++;
     //  a plain ready task stays in the journal: the queue's first pop
     //  reads its head back, in order (arb_queue.h)
-    if (arb_sched_add_cold (self->sched, row, queue))
+    if (arb_sched_add_cold (self->sched, row, queue, self->clock->now_ms))
         return 0;
     arb_task_t *task = arb_sched_task_from_row (self->sched, row, queue, name);
     arb_sched_add (self->sched, task, self->clock->now_ms, self->clock->mono_ms);

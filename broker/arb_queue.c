@@ -37,7 +37,8 @@ struct _arb_queue_t {
     uint64_t cold_bytes;      //  their payload bytes
     int32_t cold_priority;    //  every cold task sorts at or after this key
     uint64_t cold_seq;
-    bool hot_last_set;  //  hot_last is an upper bound of the hot ready keys
+    uint64_t cold_since_ms;  //  Unix ms: no cold task became ready before (oldest age)
+    bool hot_last_set;       //  hot_last is an upper bound of the hot ready keys
     int32_t hot_last_priority;
     uint64_t hot_last_seq;
     uint64_t seq_id;  //  the highest id made ready (arb_queue_seq)
@@ -304,8 +305,10 @@ arb_queue_first (arb_queue_t *self,
 uint64_t
 arb_queue_oldest_ms (arb_queue_t *self, uint64_t now_ms)
 {
-    arb_task_t *oldest = self->ready_first;
-    return oldest && oldest->listed_ms < now_ms ? now_ms - oldest->listed_ms : 0;
+    uint64_t since = self->ready_first ? self->ready_first->listed_ms : UINT64_MAX;
+    if (self->cold && self->cold_since_ms < since)
+        since = self->cold_since_ms;
+    return since < now_ms ? now_ms - since : 0;
 }
 
 void
@@ -336,16 +339,28 @@ arb_queue_first_task (arb_queue_t *self)
     return self->tasks;
 }
 
+//  How far back from the list's end a task that became ready earlier
+//  than those last listed is placed (arb_queue_link_ready): a bound, so
+//  that a link stays O(1); past it the order is the joining order.
+#define S_READY_WALK 32
+
 void
 arb_queue_link_ready (arb_queue_t *self, arb_task_t *task)
 {
-    task->ready_prev = self->ready_last;
-    task->ready_next = NULL;
-    if (self->ready_last)
-        self->ready_last->ready_next = task;
+    arb_task_t *prev = self->ready_last;
+    for (int steps = 0; prev && prev->listed_ms > task->listed_ms && steps < S_READY_WALK; steps++)
+        prev = prev->ready_prev;
+    arb_task_t *next = prev ? prev->ready_next : self->ready_first;
+    task->ready_prev = prev;
+    task->ready_next = next;
+    if (prev)
+        prev->ready_next = task;
     else
         self->ready_first = task;
-    self->ready_last = task;
+    if (next)
+        next->ready_prev = task;
+    else
+        self->ready_last = task;
 }
 
 void
@@ -505,19 +520,25 @@ arb_queue_freeze (arb_queue_t *self, arb_task_t *task)
     if (self->cold == 0) {
         self->cold_priority = task->priority;
         self->cold_seq = task->seq;
+        self->cold_since_ms = task->listed_ms;
     }
+    else if (task->listed_ms < self->cold_since_ms)
+        self->cold_since_ms = task->listed_ms;
     self->cold++;
     self->cold_bytes += task->payload_size;
 }
 
 void
-arb_queue_add_cold (arb_queue_t *self, int32_t priority, uint64_t id, uint32_t payload_size)
+arb_queue_add_cold (
+    arb_queue_t *self, int32_t priority, uint64_t id, uint32_t payload_size, uint64_t ready_ms)
 {
     uint64_t seq = id << ARB_SEQ_SHIFT;
     if (self->cold == 0 || s_key_before (priority, seq, self->cold_priority, self->cold_seq)) {
         self->cold_priority = priority;
         self->cold_seq = seq;
     }
+    if (self->cold == 0 || ready_ms < self->cold_since_ms)
+        self->cold_since_ms = ready_ms;
     self->cold++;
     self->cold_bytes += payload_size;
 }
@@ -531,6 +552,10 @@ arb_queue_thaw (arb_queue_t *self, arb_task_t *task)
     //  file was changed under the broker: never below 0)
     self->cold_bytes -=
         task->payload_size < self->cold_bytes ? task->payload_size : self->cold_bytes;
+    //  the cold tasks left came after it (the same priority: later ids,
+    //  later submits): no older than it, a bound that stays below them
+    if (task->listed_ms > self->cold_since_ms)
+        self->cold_since_ms = task->listed_ms;
     arb_queue_push (self, task);
     arb_queue_note_hot (self, task);
 }

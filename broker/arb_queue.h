@@ -127,9 +127,11 @@ size_t arb_queue_first (arb_queue_t *self,
                         bool (*keep) (void *task, void *arg),
                         void *arg);
 
-//  How long the ready task that joined the ready list first has waited
-//  since it last became ready (a task given back starts again), in ms at
-//  now_ms (Unix), or 0. O(1).
+//  How long the oldest ready task has waited since it last became ready (a
+//  task given back starts again), in ms at now_ms (Unix), or 0: the first
+//  of the ready list, or the cold backlog's oldest. Tasks loaded at
+//  start-up count from their rows (arb_task_ready_since), not the load.
+//  O(1).
 uint64_t arb_queue_oldest_ms (arb_queue_t *self, uint64_t now_ms);
 
 //  The queue's unfinished tasks: a task joins when the scheduler takes
@@ -138,9 +140,11 @@ void arb_queue_link_task (arb_queue_t *self, arb_task_t *task);
 void arb_queue_unlink_task (arb_queue_t *self, arb_task_t *task);
 arb_task_t *arb_queue_first_task (arb_queue_t *self);
 
-//  The ready tasks in the order they became ready: link when a task
-//  becomes ready (it goes last), unlink when it stops being ready (a
-//  task not linked is left alone). A task held back by its name's limit
+//  The ready tasks in the order they became ready (listed_ms): link when
+//  a task becomes ready (it goes last, or a few places back if it became
+//  ready before those last: a task read back from the cold backlog, or
+//  loaded), unlink when it stops being ready (a task not linked is left
+//  alone). A task held back by its name's limit
 //  stays linked: it is still ready.
 void arb_queue_link_ready (arb_queue_t *self, arb_task_t *task);
 void arb_queue_unlink_ready (arb_queue_t *self, arb_task_t *task);
@@ -173,7 +177,9 @@ bool arb_queue_may_freeze (arb_queue_t *self, arb_task_t *task, size_t hot_max);
 //  frees its record.
 void arb_queue_freeze (arb_queue_t *self, arb_task_t *task);
 //  One more cold task (start-up: its row, not loaded), of payload_size bytes.
-void arb_queue_add_cold (arb_queue_t *self, int32_t priority, uint64_t id, uint32_t payload_size);
+//  ready_ms: the Unix ms it became ready (arb_task_ready_since).
+void arb_queue_add_cold (
+    arb_queue_t *self, int32_t priority, uint64_t id, uint32_t payload_size, uint64_t ready_ms);
 //  A cold task read back (its record made, seq exact): hot again.
 void arb_queue_thaw (arb_queue_t *self, arb_task_t *task);
 //  After a batch read back: the last row read; more: the batch was full

@@ -514,7 +514,10 @@ arb_sched_hold_early (arb_sched_t *self, arb_session_t *session)
 }
 
 bool
-arb_sched_add_cold (arb_sched_t *self, const arb_task_t *row, const char *queue_name)
+arb_sched_add_cold (arb_sched_t *self,
+                    const arb_task_t *row,
+                    const char *queue_name,
+                    uint64_t now_ms)
 {
     if (row->state != ARB_STATE_READY || (row->ext && !arb_task_ext_is_options (row->ext))
         || row->head || row->has_children)
@@ -526,7 +529,8 @@ arb_sched_add_cold (arb_sched_t *self, const arb_task_t *row, const char *queue_
     //  key of them): the queue's first pop reads its head back, in order
     arb_queue_counts (queue)[ARB_STATE_READY]++;
     s_count_bytes (queue, row->payload_size, 1);
-    arb_queue_add_cold (queue, row->priority, row->id, row->payload_size);
+    arb_queue_add_cold (queue, row->priority, row->id, row->payload_size,
+                        arb_task_ready_since (row, now_ms));
     self->cold++;
     return true;
 }
@@ -540,7 +544,7 @@ arb_sched_thaw (arb_sched_t *self, arb_task_t *task, uint64_t now_ms)
     arb_queue_link_task (queue, task);
     task->ready_ms = now_ms;
     task->seq = arb_queue_seq (queue, task->id, true);
-    task->listed_ms = now_ms;
+    task->listed_ms = arb_task_ready_since (task, now_ms);
     arb_queue_thaw (queue, task);
     arb_queue_link_ready (queue, task);
     self->cold--;
@@ -648,8 +652,9 @@ arb_sched_make_ready (
     if (!task->fresh)
         arb_queue_note_hot (task->queue, task);
     //  the ready list is in order of joining: a task back at the head
-    //  joins it anew, so the oldest stays first without a sorted insert
-    task->listed_ms = now_ms;
+    //  joins it anew, so the oldest stays first without a sorted insert;
+    //  one loaded at start-up became ready before the broker's start
+    task->listed_ms = self->loading ? arb_task_ready_since (task, now_ms) : now_ms;
     arb_queue_link_ready (task->queue, task);
     arb_sched_mark_dirty (self, task->queue);
     //  a task that may expire leaves at its expiry even if no worker

@@ -136,8 +136,10 @@ uint64_t arb_sched_cold_count (arb_sched_t *self);
 void arb_sched_set_loading (arb_sched_t *self, bool loading);
 
 //  Whether a row read at start-up may stay cold (ready, plain, its queue
-//  keeps cold tasks), and count it so: its record is never made.
-bool arb_sched_add_cold (arb_sched_t *self, const arb_task_t *row, const char *queue);
+//  keeps cold tasks), and count it so: its record is never made. now_ms:
+//  Unix ms, the start.
+bool
+arb_sched_add_cold (arb_sched_t *self, const arb_task_t *row, const char *queue, uint64_t now_ms);
 
 //  Adds a record read back from a cold row (arb_sched_task_from_row): hot
 //  again, in its place. The hooks call it.

@@ -14,6 +14,18 @@ arb_task_ext_rw (arb_task_t *task)
     return task->ext;
 }
 
+uint64_t
+arb_task_ready_since (const arb_task_t *task, uint64_t now_ms)
+{
+    const arb_task_ext_t *ext = arb_task_ext (task);
+    uint64_t since = task->created_ms;
+    if (ext->not_before_ms > since)
+        since = ext->not_before_ms;
+    if (ext->started_ms > since)
+        since = ext->started_ms;
+    return since < now_ms ? since : now_ms;
+}
+
 bool
 arb_task_ext_is_options (const arb_task_ext_t *ext)
 {

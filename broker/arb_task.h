@@ -138,6 +138,11 @@ arb_task_ext (const arb_task_t *task)
 //  A task's less common fields, to write: made (all zeros) if it had none.
 arb_task_ext_t *arb_task_ext_rw (arb_task_t *task);
 
+//  When a ready task read from its journal row became ready, as near as
+//  the row tells (the row keeps no such time): the latest of its creation,
+//  its earliest start and its last attempt's start, never after now_ms.
+uint64_t arb_task_ready_since (const arb_task_t *task, uint64_t now_ms);
+
 //  Whether an ext holds nothing but options that the task's journal row
 //  keeps and a read of it restores (backoff, timeouts, retention): a ready
 //  task with such an ext may go cold as one without (arb_queue.h). Tasks

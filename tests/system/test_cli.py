@@ -319,6 +319,21 @@ def test_wait_survives_a_broker_restart(broker, processes, worker):
     assert out == b'1'
 
 
+def test_oldest_ready_age_survives_a_broker_restart(broker, processes):
+    """stats' oldest ready age counts from the task's submit, not from the
+    broker's start: tasks loaded from the journal, in the cold backlog or
+    in memory (one with a start time never goes cold)."""
+    submit(broker, '--queue', 'aged', 'echo', 'plain')
+    submit(broker, '--queue', 'aged-kept', '--at', '1', 'echo', 'kept')
+    time.sleep(1.5)
+    broker.kill9()
+    again = broker.restart()
+    processes.append(again)
+    stats = json.loads(arbiter(again.endpoint, '--json', 'stats').stdout)
+    ages = {q['name']: q['oldest_ready_age_ms'] for q in stats['queues']}
+    assert ages['aged'] >= 1500 and ages['aged-kept'] >= 1500, ages
+
+
 def test_events_until_sigint(broker, worker):
     proc = subprocess.Popen([binary('client', 'arbiter'), '--broker', broker.endpoint, 'events',
                              '--json'], stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)

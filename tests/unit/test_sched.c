@@ -1410,9 +1410,10 @@ typedef struct {
     bool used[S_ROWS];
     int32_t priority[S_ROWS];
     uint8_t state[S_ROWS];
-    bool ext[S_ROWS];       //  the row expires: never cold
-    bool opts[S_ROWS];      //  the row has options its read restores (timeout, retention)
-    uint32_t size[S_ROWS];  //  the row's payload bytes (length (payload))
+    bool ext[S_ROWS];          //  the row expires: never cold
+    bool opts[S_ROWS];         //  the row has options its read restores (timeout, retention)
+    uint32_t size[S_ROWS];     //  the row's payload bytes (length (payload))
+    uint64_t created[S_ROWS];  //  the row's created_ms
     char queue[S_ROWS][8];
     size_t reads;  //  warm calls
 } s_rows_t;
@@ -1426,6 +1427,7 @@ s_thaw_row (s_rows_t *rows, uint64_t id)
     row.state = ARB_STATE_READY;
     row.max_attempts = 1;
     row.payload_size = rows->size[id];
+    row.created_ms = rows->created[id];
     arb_task_ext_t ext = {.timeout_ms = 1000, .retention_ms = 60000};
     if (rows->opts[id])
         row.ext = &ext;
@@ -1685,7 +1687,7 @@ test_cold_rows_at_start (void **state)
         rows.state[id] = ARB_STATE_READY;
         snprintf (rows.queue[id], sizeof (rows.queue[id]), "q");
         arb_task_t row = {.id = id, .priority = priorities[id - 1], .state = ARB_STATE_READY};
-        assert_true (arb_sched_add_cold (sched, &row, "q"));
+        assert_true (arb_sched_add_cold (sched, &row, "q", NOW));
     }
     arb_sched_set_loading (sched, false);
     arb_queue_t *q = arb_sched_find_queue (sched, "q");
@@ -1747,7 +1749,7 @@ test_cold_ready_bytes (void **state)
         rows.size[id] = 7;
         snprintf (rows.queue[id], sizeof (rows.queue[id]), "q");
         arb_task_t row = {.id = id, .state = ARB_STATE_READY, .payload_size = 7};
-        assert_true (arb_sched_add_cold (sched, &row, "q"));
+        assert_true (arb_sched_add_cold (sched, &row, "q", NOW));
     }
     arb_sched_set_loading (sched, false);
     q = arb_sched_find_queue (sched, "q");
@@ -1755,6 +1757,77 @@ test_cold_ready_bytes (void **state)
     arb_sched_thaw_all (sched, q);
     assert_int_equal (arb_queue_cold_bytes (q), 0);
     assert_int_equal (*arb_queue_ready_bytes (q), 56);
+    arb_sched_destroy (&sched);
+}
+
+//  The oldest ready task's age after a start counts from the rows, cold
+//  or loaded, not from the start; a cold task read back keeps its age,
+//  and goes before the tasks listed after it became ready.
+static void
+test_oldest_ready_after_start (void **state)
+{
+    (void) state;
+    s_rows_t rows;
+    arb_sched_t *sched = s_cold_sched (&rows);
+    arb_sched_set_loading (sched, true);
+    for (uint64_t id = 1; id <= 40; id++) {
+        rows.used[id] = true;
+        rows.state[id] = ARB_STATE_READY;
+        rows.created[id] = NOW - 50000 + id * 1000;  //  id 1: 49 s ago; id 40: 10 s ago
+        snprintf (rows.queue[id], sizeof (rows.queue[id]), "q");
+        arb_task_t row = {.id = id, .state = ARB_STATE_READY, .created_ms = rows.created[id]};
+        assert_true (arb_sched_add_cold (sched, &row, "q", NOW));
+    }
+    //  a task loaded into memory: its age from its row too
+    arb_task_t *loaded = arb_sched_new_task (sched, "r", "job");
+    loaded->id = 50;
+    loaded->state = ARB_STATE_READY;
+    loaded->created_ms = NOW - 4000;
+    arb_sched_add (sched, loaded, NOW, MONO);
+    arb_sched_set_loading (sched, false);
+    arb_queue_t *q = arb_sched_find_queue (sched, "q");
+    assert_int_equal (arb_queue_oldest_ms (q, NOW), 49000);
+    assert_int_equal (arb_queue_oldest_ms (arb_sched_find_queue (sched, "r"), NOW), 4000);
+    //  the head read back, one handed out: task 2 is the oldest
+    arb_session_t *w = s_worker (sched, "w", "q", 1);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (rows.log.count, 1);
+    assert_int_equal (arb_queue_oldest_ms (q, NOW), 48000);
+    //  every task read back handed out: the cold ones left are no older
+    //  than the last read back
+    size_t hot = arb_queue_hot_size (q);
+    arb_sched_credit (sched, w, 0, NULL, 0, (int32_t) hot, false);
+    arb_sched_dispatch (sched, NOW, MONO);
+    uint64_t last = rows.log.sent[rows.log.count - 1]->id;
+    assert_int_equal (last, 1 + hot);
+    assert_true (arb_queue_cold (q) > 0);
+    assert_int_equal (arb_queue_oldest_ms (q, NOW), 50000 - (last + 1) * 1000);
+    arb_sched_destroy (&sched);
+}
+
+//  A task that became ready before those listed last goes before them
+//  (a few places back at most), so the first listed stays the oldest.
+static void
+test_ready_list_by_time (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_queue_t *q = arb_sched_queue (sched, "q");
+    arb_task_t tasks[4];
+    memset (tasks, 0, sizeof (tasks));
+    uint64_t listed[] = {NOW - 100, NOW - 50, NOW - 300, NOW - 200};
+    for (size_t i = 0; i < 4; i++) {
+        tasks[i].listed_ms = listed[i];
+        arb_queue_link_ready (q, &tasks[i]);
+    }
+    uint64_t oldest[] = {300, 200, 100, 50};
+    arb_task_t *order[] = {&tasks[2], &tasks[3], &tasks[0], &tasks[1]};
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal (arb_queue_oldest_ms (q, NOW), oldest[i]);
+        arb_queue_unlink_ready (q, order[i]);
+    }
+    assert_int_equal (arb_queue_oldest_ms (q, NOW), 0);
     arb_sched_destroy (&sched);
 }
 
@@ -1825,6 +1898,8 @@ main (void)
         cmocka_unit_test (test_cold_rows_at_start),
         cmocka_unit_test (test_cold_never_with_aging),
         cmocka_unit_test (test_cold_ready_bytes),
+        cmocka_unit_test (test_oldest_ready_after_start),
+        cmocka_unit_test (test_ready_list_by_time),
     };
     return cmocka_run_group_tests_name ("sched", tests, NULL, NULL);
 }
