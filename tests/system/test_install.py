@@ -173,6 +173,11 @@ def test_installed_daemons_read_the_default_config(tree):
     # the binaries of build/ read no file unless told
     out = subprocess.run([binary('broker', 'arbiterd'), '--help'], capture_output=True, text=True)
     assert 'if it exists' not in out.stdout and './var/arbiter.db' in out.stdout
+    # the man pages name the directory this build reads
+    for page in ('man8/arbiterd.8', 'man8/arbiter-gateway.8'):
+        text = open(os.path.join(tree['prefix'], 'share', 'man', page)).read().replace('\\&', '')
+        named = set(re.findall(r'/[\w/.-]*/arbiter/arbiter[\w.-]*\.conf', text))
+        assert named and all(path.startswith(etc + '/arbiter/') for path in named), named
 
 
 def test_units_verify(tree, tmp_path):
