@@ -343,11 +343,11 @@ s_print_node (arb_cli_node_t *node, int width)
     snprintf (attempts, sizeof (attempts), "%u/%u", node->attempts, node->max_attempts);
     char *error = arb_cli_escape_str (node->error);
     if (*error)
-        printf ("%-*s %-9s %-8s %-10" PRIu64 " %s\n", width, node->ref,
+        printf ("%-*s %-9s %-8s %-10" PRIu64 " %s\n", arb_cli_pad (node->ref, width), node->ref,
                 arb_state_name (node->state), attempts, node->id, error);
     else
-        printf ("%-*s %-9s %-8s %" PRIu64 "\n", width, node->ref, arb_state_name (node->state),
-                attempts, node->id);
+        printf ("%-*s %-9s %-8s %" PRIu64 "\n", arb_cli_pad (node->ref, width), node->ref,
+                arb_state_name (node->state), attempts, node->id);
     free (error);
 }
 
@@ -367,8 +367,8 @@ s_status_text (arb_cli_flow_t *self)
     }
     int width = 4;
     for (size_t i = 0; i < self->n; i++)
-        if ((int) strlen (self->v[i].ref) > width)
-            width = (int) strlen (self->v[i].ref);
+        if ((int) arb_cli_columns (self->v[i].ref) > width)
+            width = (int) arb_cli_columns (self->v[i].ref);
     width = width > 40 ? 40 : width;
     printf ("%-*s %-9s %-8s %-10s %s\n", width, "NAME", "STATE", "ATTEMPTS", "ID", "ERROR");
     for (size_t i = 0; i < self->n; i++)

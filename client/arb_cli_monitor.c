@@ -43,7 +43,7 @@ s_stats_text (void *arg, arb_stats_reply_body_t *stats)
     printf (" %9s %13s %9s %s\n", "done/min", "oldest ready", "consumers", "paused");
     for (size_t i = 0; i < stats->queues.n; i++) {
         arb_queue_info_t *queue = &stats->queues.v[i];
-        printf ("%-20s", queue->name);
+        printf ("%-*s", arb_cli_pad (queue->name, 20), queue->name);
         for (size_t state = 1; state <= ARB_STATE_MAX; state++)
             if (arb_state_is_resting ((int) state))
                 printf (" %9" PRIu64, state < queue->counts.n ? queue->counts.v[state] : 0);
@@ -58,7 +58,8 @@ s_stats_text (void *arg, arb_stats_reply_body_t *stats)
     for (size_t i = 0; i < stats->workers.n; i++) {
         arb_worker_stats_t *worker = &stats->workers.v[i];
         arb_cli_format_duration (s_age (stats->now_ms, worker->last_seen_ms), age, sizeof (age));
-        printf ("%-24s %6u %6u %6u %11s ago  ", worker->name ? worker->name : "-", worker->slots,
+        const char *name = worker->name ? worker->name : "-";
+        printf ("%-*s %6u %6u %6u %11s ago  ", arb_cli_pad (name, 24), name, worker->slots,
                 worker->busy, worker->credit, age);
         for (size_t q = 0; q < worker->queues.n; q++)
             printf ("%s%s", q ? "," : "", worker->queues.v[q]);

@@ -149,7 +149,7 @@ s_print_table (arb_schedule_reply_body_t *body)
                 snprintf (cells[i][c], sizeof (cells[i][c]), "%" PRIu64, s->last_id);
             else
                 snprintf (cells[i][c], sizeof (cells[i][c]), "-");
-            int width = (int) strlen (cells[i][c]);
+            int width = (int) arb_cli_columns (cells[i][c]);
             widths[c] = width > widths[c] ? width : widths[c];
         }
     }
@@ -157,8 +157,8 @@ s_print_table (arb_schedule_reply_body_t *body)
         printf ("%-*s%s", c + 1 < COLUMNS ? widths[c] : 0, heads[c], c + 1 < COLUMNS ? "  " : "\n");
     for (size_t i = 0; i < n; i++)
         for (int c = 0; c < COLUMNS; c++)
-            printf ("%-*s%s", c + 1 < COLUMNS ? widths[c] : 0, cells[i][c],
-                    c + 1 < COLUMNS ? "  " : "\n");
+            printf ("%-*s%s", c + 1 < COLUMNS ? arb_cli_pad (cells[i][c], widths[c]) : 0,
+                    cells[i][c], c + 1 < COLUMNS ? "  " : "\n");
     free (cells);
 }
 

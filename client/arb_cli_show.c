@@ -71,7 +71,8 @@ s_print_response (arb_response_info_t *response, const char *indent)
     char finished[40] = "-";
     if (response->finished_ms)
         arb_cli_format_time (response->finished_ms, finished, sizeof (finished));
-    printf ("%s%-16s %-9s %-24s", indent, response->endpoint ? response->endpoint : "?",
+    const char *endpoint = response->endpoint ? response->endpoint : "?";
+    printf ("%s%-*s %-9s %-24s", indent, arb_cli_pad (endpoint, 16), endpoint,
             arb_state_name ((int) response->state), finished);
     bool ok = response->state == ARB_STATE_SUCCEEDED;
     const uint8_t *data = ok ? response->result.data : (const uint8_t *) response->error;
@@ -206,14 +207,13 @@ s_print_row (arb_task_info_t *task)
     //  a task waiting for a handler has had no error yet: say why it waits
     const char *note = task->no_handler && !task->error ? "waiting for a handler" : task->error;
     char *error = arb_cli_escape_str (note);
-    if (strlen (error) > 60)
-        strcpy (error + 57, "...");
+    arb_cli_clip (error, 60);
     //  names escaped too: one from an old journal may hold a newline
     char *queue = arb_cli_escape_str (task->queue);
     char *name = arb_cli_escape_str (task->name);
-    printf ("%-10" PRIu64 " %-9s %-16s %-20s %4u/%-4u %s  %s\n", task->id,
-            arb_state_name ((int) task->state), queue, name, task->attempts, task->max_attempts,
-            created, error);
+    printf ("%-10" PRIu64 " %-9s %-*s %-*s %4u/%-4u %s  %s\n", task->id,
+            arb_state_name ((int) task->state), arb_cli_pad (queue, 16), queue,
+            arb_cli_pad (name, 20), name, task->attempts, task->max_attempts, created, error);
     free (queue);
     free (name);
     free (error);
@@ -482,10 +482,9 @@ s_peek_one (void *arg, arb_dispatch_task_t *task)
         arb_cli_format_time (task->created_ms, created, sizeof (created));
     char *name = arb_cli_escape_str (task->name);
     char *payload = arb_cli_escape (data, size);
-    if (strlen (payload) > 60)
-        strcpy (payload + 57, "...");
-    printf ("%-10" PRIu64 " %-20s %7u %-24s  %s\n", task->id, name, task->attempt, created,
-            payload);
+    arb_cli_clip (payload, 60);
+    printf ("%-10" PRIu64 " %-*s %7u %-24s  %s\n", task->id, arb_cli_pad (name, 20), name,
+            task->attempt, created, payload);
     free (name);
     free (payload);
     return 0;

@@ -73,6 +73,85 @@ arb_cli_is_utf8 (const uint8_t *data, size_t size)
     return true;
 }
 
+//  The code point of the valid UTF-8 sequence p of len bytes.
+static uint32_t
+s_code_point (const uint8_t *p, size_t len)
+{
+    static const uint8_t lead_mask[] = {0, 0x7f, 0x1f, 0x0f, 0x07};
+    uint32_t cp = p[0] & lead_mask[len];
+    for (size_t i = 1; i < len; i++)
+        cp = (cp << 6) | (p[i] & 0x3f);
+    return cp;
+}
+
+//  The columns a code point takes (a short table, not the whole of
+//  Unicode's East Asian Width: the blocks names are written in).
+static size_t
+s_cp_columns (uint32_t cp)
+{
+    if ((cp >= 0x0300 && cp <= 0x036f) || (cp >= 0x200b && cp <= 0x200f)
+        || (cp >= 0xfe00 && cp <= 0xfe0f))
+        return 0;  //  combining marks, zero-width spaces and joiners, selectors
+    if ((cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0x303e)
+        || (cp >= 0x3041 && cp <= 0xa4cf) || (cp >= 0xac00 && cp <= 0xd7a3)
+        || (cp >= 0xf900 && cp <= 0xfaff) || (cp >= 0xfe30 && cp <= 0xfe4f)
+        || (cp >= 0xff00 && cp <= 0xff60) || (cp >= 0xffe0 && cp <= 0xffe6)
+        || (cp >= 0x1f300 && cp <= 0x1f64f) || (cp >= 0x1f900 && cp <= 0x1f9ff)
+        || (cp >= 0x20000 && cp <= 0x3fffd))
+        return 2;
+    return 1;
+}
+
+//  The bytes and columns of the character at text (a byte that is not
+//  UTF-8: one and one).
+static size_t
+s_char (const char *text, size_t *columns)
+{
+    const uint8_t *p = (const uint8_t *) text;
+    size_t len = arb_utf8_len (p, strnlen (text, 4));
+    if (len <= 1) {
+        *columns = 1;
+        return 1;
+    }
+    *columns = s_cp_columns (s_code_point (p, len));
+    return len;
+}
+
+size_t
+arb_cli_columns (const char *text)
+{
+    size_t total = 0;
+    while (*text) {
+        size_t columns;
+        text += s_char (text, &columns);
+        total += columns;
+    }
+    return total;
+}
+
+int
+arb_cli_pad (const char *text, int columns)
+{
+    size_t taken = arb_cli_columns (text);
+    return columns + (int) (strlen (text) - taken);
+}
+
+void
+arb_cli_clip (char *text, size_t columns)
+{
+    if (columns < 4 || arb_cli_columns (text) <= columns)
+        return;
+    size_t used = 0, at = 0, width;
+    while (text[at]) {
+        size_t len = s_char (text + at, &width);
+        if (used + width > columns - 3)
+            break;
+        used += width;
+        at += len;
+    }
+    strcpy (text + at, "...");
+}
+
 //  C1 control characters (U+0080..U+009F) are valid UTF-8 but terminal
 //  commands: escape them like ASCII controls.
 static bool

@@ -26,6 +26,19 @@ bool arb_cli_is_utf8 (const uint8_t *data, size_t size);
 //  they are; \n \r \t \\ escaped; any other byte as \xNN. Caller frees.
 char *arb_cli_escape (const uint8_t *data, size_t size);
 
+//  The columns text takes on a terminal: a character one, an East Asian
+//  wide one (CJK, Hangul, full-width forms, most emoji) two, a combining
+//  mark none; a byte that is not UTF-8 one.
+size_t arb_cli_columns (const char *text);
+
+//  The printf field width ("%-*s") that pads text to columns on a
+//  terminal: columns plus its bytes beyond the columns it takes.
+int arb_cli_pad (const char *text, int columns);
+
+//  Cuts text in place to at most columns (at least 4), ending in "..." if
+//  cut, never inside a character.
+void arb_cli_clip (char *text, size_t columns);
+
 //  Name of an attempt's outcome (ARB_OUTCOME_* then ARB_ATTEMPT_*: "ok",
 //  "failed", "released", "lease lost", "timed out", "cancelled",
 //  "running"), or "?".

@@ -5,13 +5,15 @@ below a millisecond, and the words of errors and help texts.
 
 import json
 import os
+import re
 import socket
 import subprocess
+import unicodedata
 
 import pytest
 
 import arbiter_proto
-from conftest import Broker, binary, free_port
+from conftest import Broker, binary
 from test_cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Worker, arbiter
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -298,3 +300,28 @@ def test_cli_refuses_a_broker_port_out_of_range(endpoint, message):
     proc = subprocess.run([binary('client', 'arbiter'), 'ping'], capture_output=True, env=env,
                           timeout=30)
     assert proc.returncode == EXIT_USAGE and b'arbiter: ARBITER_BROKER: ' in proc.stderr
+
+
+def display_column(line, at):
+    """The terminal column of line[at]: East Asian wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in 'WF' else 1 for ch in line[:at])
+
+
+def test_tables_pad_names_by_the_columns_they_take(broker):
+    """A queue or task name in UTF-8 takes fewer columns than bytes: the
+    tables of list and stats pad it to its columns, so the columns after
+    it line up."""
+    for queue, name in (('ascii-q', 'plain'), ('\u00fcn\u00ef-q', '\u4efb\u52a1')):
+        assert arbiter(broker.endpoint, 'submit', '--queue', queue, name).returncode == EXIT_OK
+    listing = arbiter(broker.endpoint, 'list').stdout.decode().splitlines()
+    rows = [line for line in listing if '-q ' in line]
+    assert len(rows) == 2, listing
+    # ATTEMPTS, after QUEUE and NAME
+    at = {display_column(row, re.search(r' \d+/\d+ ', row).start()) for row in rows}
+    assert len(at) == 1, rows
+    stats = arbiter(broker.endpoint, 'stats').stdout.decode().splitlines()
+    rows = [line for line in stats if line.startswith(('ascii-q', '\u00fcn\u00ef-q'))]
+    assert len(rows) == 2, stats
+    # the first count, after QUEUE
+    at = {display_column(row, re.search(r' +(\d)', row).start(1)) for row in rows}
+    assert len(at) == 1, rows

@@ -5,6 +5,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
@@ -74,6 +75,33 @@ test_escape (void **state)
     free (text);
 }
 
+//  Tables pad and cut by the columns a name takes, not its bytes.
+static void
+test_columns (void **state)
+{
+    (void) state;
+    assert_int_equal (arb_cli_columns ("queue"), 5);
+    assert_int_equal (arb_cli_columns ("\xc3\xbcn\xc3\xaf"), 3);         //  ünï
+    assert_int_equal (arb_cli_columns ("\xe4\xbb\xbb\xe5\x8a\xa1"), 4);  //  任务
+    assert_int_equal (arb_cli_columns ("e\xcc\x81"), 1);                 //  e + combining acute
+    assert_int_equal (arb_cli_columns ("\xff\xfe"), 2);                  //  not UTF-8
+    char line[64];
+    snprintf (line, sizeof (line), "%-*s|", arb_cli_pad ("\xc3\xbcn\xc3\xaf", 6),
+              "\xc3\xbcn\xc3\xaf");
+    assert_string_equal (line, "\xc3\xbcn\xc3\xaf   |");
+    snprintf (line, sizeof (line), "%-*s|", arb_cli_pad ("\xe4\xbb\xbb", 4), "\xe4\xbb\xbb");
+    assert_string_equal (line, "\xe4\xbb\xbb  |");
+    char text[] = "\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc\xc3\xbc";  //  six ü
+    arb_cli_clip (text, 5);
+    assert_string_equal (text, "\xc3\xbc\xc3\xbc...");
+    char wide[] = "\xe4\xbb\xbb\xe5\x8a\xa1\xe4\xbb\xbb\xe5\x8a\xa1";  //  8 columns
+    arb_cli_clip (wide, 6);
+    assert_string_equal (wide, "\xe4\xbb\xbb...");
+    char fits[] = "abc";
+    arb_cli_clip (fits, 5);
+    assert_string_equal (fits, "abc");
+}
+
 static void
 test_base64 (void **state)
 {
@@ -104,6 +132,7 @@ main (void)
         cmocka_unit_test (test_time_and_duration),
         cmocka_unit_test (test_utf8),
         cmocka_unit_test (test_escape),
+        cmocka_unit_test (test_columns),
         cmocka_unit_test (test_base64),
     };
     return cmocka_run_group_tests_name ("cli_text", tests, NULL, NULL);
