@@ -41,6 +41,7 @@ typedef struct {
     int sync;       //  index in "full|normal"
     int transport;  //  index in "auto|zeromq"
     int task_log;   //  index in "on|off"
+    int log_level;  //  index in ARB_LOG_LEVELS
     uint64_t max_payload;
     uint64_t heartbeat_ms;
     uint64_t liveness_ms;
@@ -120,6 +121,7 @@ main (int argc, char *argv[])
         .retention_ms = config.retention_ms,
         .dead_retention_ms = config.dead_retention_ms,
         .recovery_ms = UINT64_MAX,
+        .log_level = ARB_LOG_INFO,
     };
     arb_option_t table[] = {
         {"bind", 0, ARB_OPT_STR, &settings.bind, 0, 0, "ENDPOINT",
@@ -167,6 +169,7 @@ main (int argc, char *argv[])
         {"recovery-ms", 0, ARB_OPT_UINT, &settings.recovery_ms, 0, 600000, "MS",
          "after a start, tasks found ready wait this long for the workers still running them "
          "to claim them back (default heartbeat-ms + 2500; 0: run them again at once)"},
+        ARB_LOG_OPTION (&settings.log_level),
     };
     arb_options_t *options =
         arb_options_new ("arbiterd", table, sizeof (table) / sizeof (table[0]), ARB_BROKER_CONFIG);
@@ -209,6 +212,7 @@ main (int argc, char *argv[])
     config.recovery_ms = (uint32_t) settings.recovery_ms;
 
     arb_log_t *log = arb_log_new ("arbiterd");
+    arb_log_set_level (log, settings.log_level);
     if (rc == ARB_OPTIONS_CHECK) {
         //  what a start would refuse before it opens or binds anything
         status = arb_broker_config_check (&config) ? 2 : 0;

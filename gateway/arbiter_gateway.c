@@ -56,6 +56,7 @@ typedef struct {
     uint64_t amqp_channel_max;
     uint64_t amqp_heartbeat_ms;
     const char *amqp_vhosts;
+    int log_level;  //  index in ARB_LOG_LEVELS
 } s_settings_t;
 
 //  What the config file's sections fill.
@@ -395,6 +396,7 @@ main (int argc, char **argv)
         .amqp_channel_max = 2047,
         .amqp_heartbeat_ms = 60000,
         .amqp_vhosts = "/",
+        .log_level = ARB_LOG_INFO,
     };
     arb_option_t table[] = {
         {"broker", 'b', ARB_OPT_STR, &settings.broker, 0, 0, "EP",
@@ -457,6 +459,7 @@ main (int argc, char **argv)
          "AMQP heartbeat proposed to clients, whole seconds (default 60; 0: none)"},
         {"amqp-vhosts", 0, ARB_OPT_STR, &settings.amqp_vhosts, 0, 0, "LIST",
          "AMQP virtual hosts, comma-separated (default \"/\")"},
+        ARB_LOG_OPTION (&settings.log_level),
     };
     arb_options_t *options = arb_options_new (
         "arbiter-gateway", table, sizeof (table) / sizeof (table[0]), ARB_GATEWAY_CONFIG);
@@ -491,6 +494,7 @@ main (int argc, char **argv)
     arb_options_set_check (options, s_check, &sections);
     arb_options_set_show (options, s_show_setting, &sections);
     arb_options_rc_t rc = arb_options_parse (options, argc, argv, NULL);
+    arb_log_set_level (log, settings.log_level);
     int status = rc == ARB_OPTIONS_BAD ? 2 : 0;
     char why[512] = "";
     arb_curve_t *curve = NULL;  //  CURVE towards the broker; NULL: none

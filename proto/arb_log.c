@@ -9,7 +9,9 @@
 #define ARB_LOG_LINE_MAX 8192  //  czmq's lines are at most 1 KiB
 
 struct _arb_log_t {
-    FILE *journal;                //  owned: the journal stream, or NULL for plain stderr
+    FILE *stream;                 //  owned: the filtering stream (or NULL: czmq writes stderr)
+    bool journal;                 //  stderr is the journal's: lines go with priorities
+    int max_priority;             //  lines of a greater priority (less said) are dropped
     char line[ARB_LOG_LINE_MAX];  //  the line being written (a write may bring part of one)
     size_t used;                  //  bytes of line
 };
@@ -63,13 +65,16 @@ s_write_all (const char *data, size_t size)
     }
 }
 
-//  One of czmq's lines, "L: (ident) yy-mm-dd HH:MM:SS text", as "<N>text";
-//  anything else as it is.
+//  One of czmq's lines, "L: (ident) yy-mm-dd HH:MM:SS text", dropped below
+//  the level, else as it is, or as "<N>text" to the journal; anything else
+//  as it is.
 static void
-s_emit (const char *line, size_t len)
+s_emit (arb_log_t *self, const char *line, size_t len)
 {
     int priority = len > 3 && line[1] == ':' && line[2] == ' ' ? s_priority (line[0]) : -1;
-    if (priority < 0) {
+    if (priority > self->max_priority)
+        return;
+    if (priority < 0 || !self->journal) {
         s_write_all (line, len);
         s_write_all ("\n", 1);
         return;
@@ -94,12 +99,12 @@ s_emit (const char *line, size_t len)
 }
 
 static ssize_t
-s_journal_write (void *cookie, const char *data, size_t size)
+s_stream_write (void *cookie, const char *data, size_t size)
 {
     arb_log_t *self = (arb_log_t *) cookie;
     for (size_t i = 0; i < size; i++) {
         if (data[i] == '\n' || self->used == sizeof (self->line)) {
-            s_emit (self->line, self->used);
+            s_emit (self, self->line, self->used);
             self->used = 0;
             if (data[i] == '\n')
                 continue;
@@ -110,11 +115,11 @@ s_journal_write (void *cookie, const char *data, size_t size)
 }
 
 static int
-s_journal_close (void *cookie)
+s_stream_close (void *cookie)
 {
     arb_log_t *self = (arb_log_t *) cookie;
     if (self->used)
-        s_emit (self->line, self->used);
+        s_emit (self, self->line, self->used);
     self->used = 0;
     return 0;
 }
@@ -125,12 +130,23 @@ arb_log_new (const char *ident)
     arb_log_t *self = (arb_log_t *) zmalloc (sizeof (arb_log_t));
     zsys_init ();
     zsys_set_logident (ident);
-    if (s_stderr_is_journal ()) {
-        cookie_io_functions_t io = {.write = s_journal_write, .close = s_journal_close};
-        self->journal = fopencookie (self, "w", io);
-    }
-    zsys_set_logstream (self->journal ? self->journal : stderr);
+    self->journal = s_stderr_is_journal ();
+    self->max_priority = s_priority ('I');
+    cookie_io_functions_t io = {.write = s_stream_write, .close = s_stream_close};
+    self->stream = fopencookie (self, "w", io);
+    //  unbuffered: each line goes out when czmq writes it, as on stderr
+    if (self->stream)
+        setvbuf (self->stream, NULL, _IONBF, 0);
+    zsys_set_logstream (self->stream ? self->stream : stderr);
     return self;
+}
+
+void
+arb_log_set_level (arb_log_t *self, int level)
+{
+    static const char letters[] = "EWNID";
+    if (level >= 0 && level < (int) sizeof (letters) - 1)
+        self->max_priority = s_priority (letters[level]);
 }
 
 void
@@ -141,8 +157,8 @@ arb_log_destroy (arb_log_t **self_p)
     if (!self)
         return;
     zsys_set_logstream (stderr);
-    if (self->journal)
-        fclose (self->journal);
+    if (self->stream)
+        fclose (self->stream);
     free (self);
     *self_p = NULL;
 }
@@ -150,5 +166,5 @@ arb_log_destroy (arb_log_t **self_p)
 bool
 arb_log_is_journal (arb_log_t *self)
 {
-    return self->journal != NULL;
+    return self->journal;
 }

@@ -40,10 +40,8 @@ typedef struct {
     uint64_t connect_timeout_ms;  //  0: wait for the broker for ever
     uint64_t max_payload;
     bool route;
-    int log_level;  //  index in S_LOG_LEVELS
+    int log_level;  //  index in ARB_LOG_LEVELS
 } s_settings_t;
-
-#define S_LOG_LEVELS "error|warning|notice|info|debug"
 
 static const int s_log_levels[] = {LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG};
 
@@ -136,7 +134,7 @@ main (int argc, char **argv)
         .grace_ms = ARB_WORKER_GRACE_MS,
         .drain_ms = ARB_WORKER_DRAIN_MS,
         .max_payload = ARB_PAYLOAD_DEFAULT_MAX,
-        .log_level = 3,  //  info
+        .log_level = ARB_LOG_INFO,
     };
     arb_option_t table[] = {
         {"broker", 0, ARB_OPT_STR, &settings.broker, 0, 0, "EP",
@@ -171,8 +169,7 @@ main (int argc, char **argv)
         {"route", 0, ARB_OPT_BOOL, &settings.route, 0, 0, NULL,
          "route instead of answering (Arbeiter): every stdout line QUEUE<TAB>DATA becomes a "
          "task of QUEUE, enqueued when the command succeeds; no output makes it a sink"},
-        {"log-level", 0, ARB_OPT_CHOICE, &settings.log_level, 0, 0, S_LOG_LEVELS,
-         "what to log (default info)"},
+        ARB_LOG_OPTION (&settings.log_level),
     };
     arb_options_t *options =
         arb_options_new ("arbiter-worker", table, sizeof (table) / sizeof (table[0]), NULL);
@@ -211,6 +208,7 @@ main (int argc, char **argv)
     }
     s_standard_fds ();
     arb_log_t *log = arb_log_new ("arbiter-worker");
+    arb_log_set_level (log, settings.log_level);
 
     arb_worker_t *worker = arb_worker_new (settings.broker, settings.name);
     arb_exec_t *exec = arb_exec_new (settings.exec);

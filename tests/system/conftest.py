@@ -98,7 +98,9 @@ class Broker(Process):
         self.db = db or str(tmp_path / 'arbiter.db')
         self.tmp_path = tmp_path
         self.extra = list(extra)
-        args = [binary('broker', 'arbiterd'), '--bind', self.endpoint, '--db', self.db] + self.extra
+        # debug: tests read lines below info (the default) in the log
+        args = [binary('broker', 'arbiterd'), '--bind', self.endpoint, '--db', self.db,
+                '--log-level', 'debug'] + self.extra
         super().__init__(args, str(tmp_path / ('broker-%d.log' % self.port)))
         self.wait_ready()
 
@@ -185,7 +187,7 @@ class Gateway(Process):
         args = [binary('gateway', 'arbiter-gateway'), '--config', os.devnull,
                 '--broker', broker.endpoint, '--kestrel', '127.0.0.1:%d' % self.kestrel_port,
                 '--http', '127.0.0.1:%d' % self.http_port,
-                '--amqp', '127.0.0.1:%d' % self.amqp_port] + self.extra
+                '--amqp', '127.0.0.1:%d' % self.amqp_port, '--log-level', 'debug'] + self.extra
         super().__init__(args, str(tmp_path / ('gateway-%d.log' % self.kestrel_port)))
         if wait:
             wait_until(self.ready, timeout=20, what='gateway up')

@@ -37,6 +37,7 @@ VALUES = {
         'retention': ('60', '60.000'),
         'dead-retention': ('120', '120.000'),
         'recovery-ms': ('100', '100'),
+        'log-level': ('warning', 'warning'),
     },
     'arbiter-worker': {
         'broker': ('tcp://127.0.0.1:7998', 'tcp://127.0.0.1:7998'),

@@ -156,3 +156,36 @@ def test_worker_and_gateway_log_to_the_journal_too(tmp_path, processes, broker):
         lines = [line for line in proc.output().splitlines() if line]
         assert any(line.startswith('<6>') and ready in line for line in lines), lines
         assert all(re.match(r'<[0-7]>', line) for line in lines), lines
+
+
+def test_log_level_drops_the_lines_below_it(tmp_path, processes):
+    """--log-level: info by default (a connection's debug line is not
+    written), debug writes it, warning drops info too."""
+    found = {}
+    for level in (None, 'debug', 'warning'):
+        endpoint = 'tcp://127.0.0.1:%d' % free_port()
+        args = [binary('broker', 'arbiterd'), '--bind', endpoint,
+                '--db', str(tmp_path / ('%s.db' % level))]
+        broker = Process(args + (['--log-level', level] if level else []),
+                         str(tmp_path / ('%s.log' % level)))
+        processes.append(broker)
+        peer = arbiter_proto.Peer(endpoint)
+        try:
+            wait_until(lambda: ping(peer), timeout=20, what='the broker answers')
+        finally:
+            peer.close()
+        if level == 'debug':
+            wait_until(lambda: 'broker: connection closed' in broker.output(), timeout=10,
+                       what='the connection closed line')
+        assert broker.stop() == 0
+        found[level] = {line[:2] for line in broker.output().splitlines() if line[1:3] == ': '}
+    assert found[None] == {'I:'}, found
+    assert found['debug'] == {'I:', 'D:'}, found
+    assert found['warning'] == set(), found
+
+
+def ping(peer):
+    try:
+        return peer.request('PING', {}, timeout=0.5)[0] == 'PONG'
+    except TimeoutError:
+        return False
