@@ -92,13 +92,24 @@ s_port_colon (const char *who, const char *text)
     return colon;
 }
 
-//  Listens on one address of the list (text: "HOST:PORT", no '-'), on
-//  every address its host resolves to. 0, or -1 after logging why.
+//  Whether ai is a loopback address (127.0.0.0/8, ::1).
+static bool
+s_is_loopback (const struct addrinfo *ai)
+{
+    if (ai->ai_family == AF_INET)
+        return (ntohl (((struct sockaddr_in *) ai->ai_addr)->sin_addr.s_addr) >> 24) == 127;
+    return ai->ai_family == AF_INET6
+           && IN6_IS_ADDR_LOOPBACK (&((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr);
+}
+
+//  Resolves text ("HOST:PORT", "[IPv6]:PORT"; no '-') as a server binds
+//  it, into *found (the caller frees it with freeaddrinfo). 0, or -1
+//  after logging why.
 static int
-s_listen_one (arb_listener_t *self, const char *text, bool optional)
+s_resolve (const char *who, const char *text, struct addrinfo **found)
 {
     char host[S_HOST_MAX];
-    const char *colon = s_port_colon (self->who, text);
+    const char *colon = s_port_colon (who, text);
     if (!colon)
         return -1;
     size_t host_len = (size_t) (colon - text);
@@ -112,12 +123,23 @@ s_listen_one (arb_listener_t *self, const char *text, bool optional)
     struct addrinfo hints = {.ai_family = AF_UNSPEC,
                              .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
-    struct addrinfo *found = NULL;
-    int rc = getaddrinfo (name, colon + 1, &hints, &found);
+    int rc = getaddrinfo (name, colon + 1, &hints, found);
     if (rc) {
-        zsys_error ("%s: bad address '%s': %s", self->who, text, gai_strerror (rc));
+        zsys_error ("%s: bad address '%s': %s", who, text, gai_strerror (rc));
         return -1;
     }
+    return 0;
+}
+
+//  Listens on one address of the list (text: "HOST:PORT", no '-'), on
+//  every address its host resolves to. 0, or -1 after logging why.
+static int
+s_listen_one (arb_listener_t *self, const char *text, bool optional)
+{
+    struct addrinfo *found = NULL;
+    if (s_resolve (self->who, text, &found))
+        return -1;
+    int port = atoi (strrchr (text, ':') + 1);
     size_t bound = 0;
     int err = 0;
     for (struct addrinfo *ai = found; ai; ai = ai->ai_next) {
@@ -127,7 +149,7 @@ s_listen_one (arb_listener_t *self, const char *text, bool optional)
             return -1;
         }
         //  port 0 after the first address: the port the kernel gave it
-        int fd = s_bind (ai, self->count && atoi (colon + 1) == 0 ? self->port : 0);
+        int fd = s_bind (ai, self->count && port == 0 ? self->port : 0);
         if (fd < 0) {
             if (!err || !s_unavailable (errno))
                 err = errno;
@@ -188,6 +210,31 @@ s_each (arb_listener_t *self, const char *addresses, s_each_fn *fn)
         rc = -1;
     }
     return rc;
+}
+
+//  One address of a list for arb_listener_is_loopback: 0 if every
+//  address it resolves to is a loopback one, else -1.
+static int
+s_loopback_one (arb_listener_t *self, const char *text, bool optional)
+{
+    (void) optional;
+    struct addrinfo *found = NULL;
+    if (s_resolve (self->who, text, &found))
+        return -1;
+    int rc = 0;
+    for (struct addrinfo *ai = found; ai && rc == 0; ai = ai->ai_next)
+        if (!s_is_loopback (ai))
+            rc = -1;
+    freeaddrinfo (found);
+    return rc;
+}
+
+bool
+arb_listener_is_loopback (const char *who, const char *addresses)
+{
+    //  only who is read
+    arb_listener_t probe = {.who = (char *) who};
+    return s_each (&probe, addresses, s_loopback_one) == 0;
 }
 
 static int

@@ -45,6 +45,14 @@ arb_listener_t *arb_listener_new (arb_reactor_t *reactor,
 //  binding tells. 0, or -1 after logging why.
 int arb_listener_check (const char *who, const char *addresses);
 
+//  Whether only this host can reach every address of addresses (a list
+//  arb_listener_check takes): each a loopback address, or a name that
+//  resolves to loopback addresses only. A name that does not resolve
+//  counts as reachable from elsewhere (logged as who's bad address). For
+//  the servers without authentication, which refuse other addresses
+//  unless told.
+bool arb_listener_is_loopback (const char *who, const char *addresses);
+
 //  Closes the listening sockets; clients accepted are not touched.
 void arb_listener_destroy (arb_listener_t **self_p);
 

@@ -48,6 +48,7 @@ typedef struct {
     uint64_t kestrel_max_connections;
     bool kestrel_allow_shutdown;
     bool kestrel_bare_value_key;
+    bool kestrel_insecure;
     uint64_t message_retention_ms;
     const char *upstream;
     uint64_t upstream_reconnect_max_ms;
@@ -305,14 +306,40 @@ s_check_users (s_sections_t *sections)
     return rc;
 }
 
+//  Kestrel has no authentication, and the gateway acts on the broker with
+//  its own (admin) rights: anyone who reaches the port could flush or
+//  delete any queue. So, as arbiterd without --curve, it listens on
+//  loopback only unless --kestrel-insecure says otherwise. 0, or -1
+//  after logging why.
+static int
+s_check_kestrel_open (const s_settings_t *settings)
+{
+    if (settings->kestrel_insecure) {
+        if (!arb_listener_is_loopback ("kestrel", settings->kestrel))
+            zsys_warning ("kestrel: --kestrel-insecure: %s may be reached from other hosts, "
+                          "without authentication; any of them can flush or delete queues",
+                          settings->kestrel);
+        return 0;
+    }
+    if (arb_listener_is_loopback ("kestrel", settings->kestrel))
+        return 0;
+    zsys_error ("kestrel: refusing to listen on %s without authentication (Kestrel has none): "
+                "any host that reaches it could flush or delete queues with the gateway's "
+                "rights. Listen on a loopback address, or give --kestrel-insecure to listen on "
+                "it anyway",
+                settings->kestrel);
+    return -1;
+}
+
 //  What the servers' starts refuse before they listen (addresses,
-//  vhosts, no HTTP token off loopback), for --check-config and before a
+//  vhosts, no HTTP token off loopback, Kestrel off loopback), for --check-config and before a
 //  start binds anything. Each problem is logged; 0, or -1.
 static int
 s_check_servers (const s_settings_t *settings)
 {
     int rc = 0;
-    if (!streq (settings->kestrel, "off") && arb_listener_check ("kestrel", settings->kestrel))
+    if (!streq (settings->kestrel, "off")
+        && (arb_listener_check ("kestrel", settings->kestrel) || s_check_kestrel_open (settings)))
         rc = -1;
     arb_http_config_t http = s_http_config (settings);
     if (!streq (settings->http, "off") && arb_http_config_check (&http))
@@ -434,6 +461,9 @@ main (int argc, char **argv)
          "the Kestrel shutdown command stops the gateway (default: refused)"},
         {"kestrel-bare-value-key", 0, ARB_OPT_BOOL, &settings.kestrel_bare_value_key, 0, 0, NULL,
          "VALUE lines name the queue, as Kestrel does, not the key asked (default: the key)"},
+        {"kestrel-insecure", 0, ARB_OPT_BOOL, &settings.kestrel_insecure, 0, 0, NULL,
+         "listen on a --kestrel address other hosts can reach anyway (refused otherwise: Kestrel "
+         "has no authentication, and anyone could flush or delete queues)"},
         {"message-retention", 0, ARB_OPT_SECONDS, &settings.message_retention_ms, 0,
          ARB_RETENTION_MAX_MS, "S",
          "how long the broker keeps the task of a Kestrel item or an AMQP message once it is "

@@ -60,6 +60,11 @@ def test_broker_takes_loopback(tmp_path):
     (['--amqp', '-:5672'], "amqp: bad address ':5672'"),
     (['--amqp', '127.0.0.1:x'], "amqp: bad address '127.0.0.1:x'"),
     (['--kestrel', '127.0.0.1:65536'], "kestrel: bad address '127.0.0.1:65536'"),
+    # Kestrel has no authentication: loopback only, unless --kestrel-insecure
+    (['--kestrel', '0.0.0.0:22133'],
+     'kestrel: refusing to listen on 0.0.0.0:22133 without authentication'),
+    (['--kestrel', '127.0.0.1:22133,-[::]:22133'],
+     'kestrel: refusing to listen on 127.0.0.1:22133,-[::]:22133 without authentication'),
     (['--amqp-vhosts', 'a,a'], "amqp: bad vhost 'a'"),
     (['--name', 'n' * 201], 'not a worker name (at most 200 bytes)'),
     # the certificate is read, as the worker's --check-config reads its own
@@ -75,6 +80,8 @@ def test_gateway_refuses_what_a_start_would(args, message):
     ['--http', '0.0.0.0:23799', '--http-token', 'secret'],
     ['--http', '[::1]:23799', '--kestrel', '-[::1]:22133', '--amqp', 'localhost:5672'],
     ['--http', 'off', '--kestrel', 'off', '--amqp', 'off', '--amqp-vhosts', ','],
+    ['--kestrel', 'localhost:22133'],
+    ['--kestrel', '0.0.0.0:22133,[::]:22133', '--kestrel-insecure'],
 ])
 def test_gateway_takes_good_settings(args):
     out = gateway(*args)

@@ -1185,3 +1185,21 @@ def test_a_max_item_over_max_payload_is_refused():
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert '\nkestrel-max-item = 524288\n' in out.stdout, out.stdout
+
+
+def test_a_kestrel_address_off_loopback_is_refused_before_anything_listens():
+    """Kestrel has no authentication and the gateway acts with its own
+    (admin) rights, so an address other hosts can reach is refused at
+    start, as by --check-config (test_check_config.py), before any server
+    binds: the HTTP port in use here is not tried."""
+    from conftest import binary
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen()
+        out = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', '/dev/null',
+                              '--broker', 'tcp://127.0.0.1:9', '--kestrel', '0.0.0.0:0',
+                              '--amqp', 'off', '--http', '127.0.0.1:%d' % taken.getsockname()[1]],
+                             capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1, (out.stdout, out.stderr)
+    assert 'kestrel: refusing to listen on 0.0.0.0:0 without authentication' in out.stderr
+    assert 'cannot listen' not in out.stderr and 'listening' not in out.stderr, out.stderr
