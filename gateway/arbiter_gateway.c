@@ -286,23 +286,26 @@ s_check_item (s_settings_t *settings)
     return -1;
 }
 
-//  A [user.NAME] section without a password would let that user in with
-//  an empty one: refused, by --check-config and at start, where its
-//  header is. Says each; 0, or -1.
+//  A [user.NAME] section without a password, or with `password =`, would
+//  let that user in with an empty one: refused, by --check-config and at
+//  start, where its header is. Says each; 0, or -1.
 static int
 s_check_users (s_sections_t *sections)
 {
     int rc = 0;
     for (zhashx_t *user = (zhashx_t *) zhashx_first (sections->users); user;
-         user = (zhashx_t *) zhashx_next (sections->users))
-        if (!zhashx_lookup (user, "password")) {
+         user = (zhashx_t *) zhashx_next (sections->users)) {
+        const char *password = (const char *) zhashx_lookup (user, "password");
+        if (!password || !*password) {
             fprintf (stderr,
-                     "arbiter-gateway: %s: [user.%s]: no password (every AMQP user needs "
-                     "`password = ...`)\n",
+                     "arbiter-gateway: %s: [user.%s]: %s (every AMQP user needs "
+                     "`password = ...`, not empty)\n",
                      (const char *) zhashx_lookup (user, "where"),
-                     (const char *) zhashx_cursor (sections->users));
+                     (const char *) zhashx_cursor (sections->users),
+                     password ? "an empty password" : "no password");
             rc = -1;
         }
+    }
     return rc;
 }
 

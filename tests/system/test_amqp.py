@@ -1289,18 +1289,20 @@ def test_the_example_config_is_valid():
 
 
 def test_a_user_without_a_password_is_refused(tmp_path):
-    """A [user.NAME] section without a password would let that user in
-    with an empty one: --check-config and a start both refuse it (exit 2),
-    naming the file and line of its header."""
+    """A [user.NAME] section without a password, or with an empty one,
+    would let that user in with an empty one: --check-config and a start
+    both refuse it (exit 2), naming the file and line of its header."""
     conf = tmp_path / 'users.conf'
     conf.write_text('amqp = off\nkestrel = off\nhttp = off\n'
                     '[user.app]\npassword = s3cret\n'
-                    '[user.nopass]\nvhosts = /\n')
+                    '[user.nopass]\nvhosts = /\n'
+                    '[user.empty]\npassword =\n')
     for extra in (['--check-config'], []):
         out = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', str(conf)] + extra,
                              capture_output=True, text=True, timeout=10)
         assert out.returncode == 2, (extra, out.stderr)
         assert '%s:6: [user.nopass]: no password' % conf in out.stderr, out.stderr
+        assert '%s:8: [user.empty]: an empty password' % conf in out.stderr, out.stderr
         assert 'user.app' not in out.stderr
     conf.write_text('[user.app]\npassword = s3cret\nvhosts = /\n')
     out = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', str(conf),
