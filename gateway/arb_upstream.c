@@ -33,6 +33,7 @@
 #define S_CLOSE_S      2       //  channel.close and connection.close, each
 #define S_POLL_MS      1000    //  at least this often the connection is looked at
 #define S_BACKOFF_MS   500     //  first delay before trying again
+#define S_STEADY_MS    10000   //  a connection up this long resets the delay to S_BACKOFF_MS
 #define S_FRAMES_BATCH 1000    //  frames read before the commands are looked at again
 #define S_REPLY_MAX    320     //  a server's reply: its code and text (a shortstr)
 
@@ -105,6 +106,7 @@ typedef struct {
     size_t unconfirmed_n, unconfirmed_cap;
     int64_t retry_at;     //  mono ms of the next attempt
     uint64_t backoff_ms;  //  the delay after the next failure
+    int64_t up_at;        //  mono ms when the connection began consuming
     bool stopped;
 } s_thread_t;
 
@@ -398,21 +400,38 @@ failed:
     return -1;
 }
 
+//  Sets the next attempt after the current delay, and doubles the delay
+//  (up to reconnect_max_ms) for the failure after. The delay used, ms.
+static uint64_t
+s_retry_later (s_thread_t *self)
+{
+    uint64_t delay = self->backoff_ms;
+    self->retry_at = zclock_mono () + (int64_t) delay;
+    self->backoff_ms =
+        delay * 2 < self->args->reconnect_max_ms ? delay * 2 : self->args->reconnect_max_ms;
+    return delay;
+}
+
 //  Drops the connection (its socket is dead or it broke the protocol) and
-//  tells the loop; the next attempt follows after the first delay.
+//  tells the loop. The next attempt follows after the first delay if the
+//  connection had been consuming for S_STEADY_MS, else after the delay
+//  the failures before it reached: a failure that comes soon after each
+//  start (the user may read the queue but not publish the replies) backs
+//  off as one to connect does, instead of reconnecting twice a second.
 static void
 s_lost (s_thread_t *self, const char *reason)
 {
-    zsys_warning ("upstream: connection lost bridge=%s url=%s reason=\"%s\"", self->args->bridge,
-                  self->args->shown, reason);
+    if (zclock_mono () - self->up_at >= S_STEADY_MS)
+        self->backoff_ms = S_BACKOFF_MS;
+    uint64_t delay = s_retry_later (self);
+    zsys_warning ("upstream: connection lost bridge=%s url=%s reason=\"%s\" retry_in_ms=%" PRIu64,
+                  self->args->bridge, self->args->shown, reason, delay);
     amqp_destroy_connection (self->conn);
     self->conn = NULL;
     self->unconfirmed_n = 0;
     zmsg_t *msg = s_event (S_DOWN, self->gen);
     zmsg_addstr (msg, reason);
     s_tell (self, &msg);
-    self->backoff_ms = S_BACKOFF_MS;
-    self->retry_at = zclock_mono () + S_BACKOFF_MS;
 }
 
 static void
@@ -426,19 +445,16 @@ s_connect (s_thread_t *self)
             self->retry_at = zclock_mono () + S_POLL_MS;
             return;
         }
+        uint64_t delay = s_retry_later (self);
         zsys_warning ("upstream: cannot consume bridge=%s url=%s queue=%s reason=\"%s\" "
                       "retry_in_ms=%" PRIu64,
-                      self->args->bridge, self->args->shown, self->args->queue, why,
-                      self->backoff_ms);
-        self->retry_at = zclock_mono () + (int64_t) self->backoff_ms;
-        self->backoff_ms = self->backoff_ms * 2 < self->args->reconnect_max_ms
-                               ? self->backoff_ms * 2
-                               : self->args->reconnect_max_ms;
+                      self->args->bridge, self->args->shown, self->args->queue, why, delay);
         return;
     }
     self->gen++;
     self->seq = 0;
-    self->backoff_ms = S_BACKOFF_MS;
+    //  the delay stays until the connection has lasted (s_lost)
+    self->up_at = zclock_mono ();
     zsys_info ("upstream: consuming bridge=%s url=%s queue=%s prefetch=%u connection=%" PRIu64,
                self->args->bridge, self->args->shown, self->args->queue, self->args->prefetch,
                self->gen);
@@ -575,10 +591,24 @@ s_returned (s_thread_t *self, const amqp_basic_return_t *ret)
         s_content_body (self, header.payload.properties.body_size, NULL);
 }
 
+//  RabbitMQ closed the channel or the connection (method): the reason
+//  says so, and names a reply's publish when that is what it refused
+//  (class_id, method_id: the method at fault), as a user allowed to read
+//  the queue but not to write to the default exchange gets.
+static void
+s_closed (s_thread_t *self, amqp_method_t *method, uint16_t class_id, uint16_t method_id)
+{
+    char text[S_REPLY_MAX], why[S_REPLY_MAX + 32];
+    amqp_rpc_reply_t reply = {AMQP_RESPONSE_SERVER_EXCEPTION, *method, 0};
+    s_reply_text (reply, text, sizeof (text));
+    bool publish = ((uint32_t) class_id << 16 | method_id) == AMQP_BASIC_PUBLISH_METHOD;
+    snprintf (why, sizeof (why), "%s%s", publish ? "publishing a reply: " : "", text);
+    s_lost (self, why);
+}
+
 static void
 s_method (s_thread_t *self, amqp_method_t *method)
 {
-    char why[S_REPLY_MAX];
     switch (method->id) {
         case AMQP_BASIC_DELIVER_METHOD:
             s_deliver (self, (amqp_basic_deliver_t *) method->decoded);
@@ -600,17 +630,15 @@ s_method (s_thread_t *self, amqp_method_t *method)
             s_lost (self, "RabbitMQ cancelled the consumer (queue deleted?)");
             break;
         case AMQP_CHANNEL_CLOSE_METHOD: {
-            amqp_rpc_reply_t reply = {AMQP_RESPONSE_SERVER_EXCEPTION, *method, 0};
-            s_reply_text (reply, why, sizeof (why));
-            s_lost (self, why);
+            amqp_channel_close_t *close = (amqp_channel_close_t *) method->decoded;
+            s_closed (self, method, close->class_id, close->method_id);
             break;
         }
         case AMQP_CONNECTION_CLOSE_METHOD: {
-            amqp_rpc_reply_t reply = {AMQP_RESPONSE_SERVER_EXCEPTION, *method, 0};
-            s_reply_text (reply, why, sizeof (why));
+            amqp_connection_close_t *close = (amqp_connection_close_t *) method->decoded;
             amqp_connection_close_ok_t ok = {0};
             amqp_send_method (self->conn, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
-            s_lost (self, why);
+            s_closed (self, method, close->class_id, close->method_id);
             break;
         }
         default:
@@ -675,7 +703,9 @@ s_publish (s_thread_t *self, zmsg_t *msg)
     rc = amqp_basic_publish (self->conn, S_CHANNEL, amqp_empty_bytes, reply_to, 1, 0, &props,
                              (amqp_bytes_t){zframe_size (result), zframe_data (result)});
     if (rc != AMQP_STATUS_OK) {
-        s_lost (self, amqp_error_string2 (rc));
+        char why[S_REPLY_MAX];
+        snprintf (why, sizeof (why), "publishing a reply: %s", amqp_error_string2 (rc));
+        s_lost (self, why);
         goto cleanup;
     }
     if (self->unconfirmed_n == self->unconfirmed_cap) {

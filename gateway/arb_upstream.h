@@ -24,7 +24,12 @@
     consume (RabbitMQ away, wrong credentials, no such vhost or queue), and
     a connection lost, are logged with the reason; the thread then tries
     again after a delay: 0.5 s, doubling up to reconnect_max_ms, back to
-    0.5 s once it is consuming again. Heartbeats every 30 s find a dead
+    0.5 s only when a connection is lost after consuming for 10 s: a
+    failure that follows each start (RabbitMQ refuses the replies'
+    publish, 403 ACCESS_REFUSED: the user may read the queue but not
+    write to the default exchange) backs off as a failure to connect
+    does. A loss caused by a reply's publish says so ("publishing a
+    reply: ..."). Heartbeats every 30 s find a dead
     connection that the socket does not report. Logs show the URL without
     its password.
 

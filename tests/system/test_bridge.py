@@ -102,7 +102,7 @@ class Replies:
         return self
 
 
-def start_gateway(broker, processes, tmp_path, rabbit, sections, queues=None):
+def start_gateway(broker, processes, tmp_path, rabbit, sections, queues=None, reconnect_max='1'):
     """A gateway (HTTP on a free port) with the [bridge.NAME] sections given
     as {name: {key: value}}, and [queue.NAME] sections as queues."""
     config = tmp_path / ('bridges-%d.conf' % len(processes))
@@ -113,7 +113,8 @@ def start_gateway(broker, processes, tmp_path, rabbit, sections, queues=None):
             lines += ['%s = %s' % item for item in keys.items()]
     config.write_text('\n'.join(lines) + '\n')
     gateway = Gateway(tmp_path, broker, ['--config', str(config), '--upstream', rabbit.url(),
-                                         '--upstream-reconnect-max', '1'], wait=True)
+                                         '--upstream-reconnect-max', reconnect_max],
+                      wait=True)
     processes.append(gateway)
     return gateway
 
@@ -393,6 +394,35 @@ def test_bad_url_and_wrong_credentials_leave_the_rest_running(broker, processes,
     assert 'guest:wrong' not in out and ':wrong@' not in out
     others_serve(gateway, 'beside-bad-bridges')
     assert gateway.alive()
+
+
+def test_a_failure_after_each_start_backs_off(broker, processes, tmp_path, rabbit):
+    """An upstream user that may read the queue but not publish the replies
+    (403 ACCESS_REFUSED on amq.default): each connection consumes, and is
+    lost at the reply's publish. The delay between attempts doubles up to
+    upstream-reconnect-max, as for a failure to connect, instead of
+    starting again at 0.5 s each time consuming starts; the log says the
+    publish failed."""
+    user = 'reader%s' % uuid.uuid4().hex[:8]
+    rabbit.ctl('add_user', user, 'pw')
+    rabbit.ctl('set_permissions', '-p', '/', user, '.*', '^$', '.*')  # configure, write, read
+    jobs, replies = names('readonly')
+    declare(rabbit, jobs, replies)
+    start_exec_worker(broker, processes, tmp_path, 'tr a-z A-Z', '--queue', 'readonly')
+    gateway = start_gateway(broker, processes, tmp_path, rabbit, {
+        'readonly': {'upstream-queue': jobs, 'upstream': rabbit.url(user, 'pw')}},
+        reconnect_max='2')
+    publish(rabbit, jobs, replies, [b'message 0'])
+
+    def lost():
+        return [line for line in gateway.output().splitlines()
+                if 'connection lost bridge=readonly ' in line]
+    wait_until(lambda: len(lost()) >= 4, timeout=30, what='four lost connections')
+    lines = lost()
+    assert [line.rsplit('retry_in_ms=', 1)[1] for line in lines[:4]] == [
+        '500', '1000', '2000', '2000'], lines
+    assert 'reason="publishing a reply: 403 ACCESS_REFUSED' in lines[0], lines[0]
+    assert 'consuming bridge=readonly' in gateway.output()
 
 
 def test_bad_top_level_upstream_stops_only_its_bridges(broker, processes, tmp_path, rabbit):
