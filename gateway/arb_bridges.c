@@ -193,6 +193,17 @@ arb_bridges_section (
     return -1;
 }
 
+zlist_t *
+arb_bridges_without_url (arb_bridges_t *self)
+{
+    zlist_t *names = zlist_new ();
+    for (s_section_t *section = (s_section_t *) zlistx_first (self->sections); section;
+         section = (s_section_t *) zlistx_next (self->sections))
+        if (!section->url)
+            zlist_append (names, section->name);
+    return names;
+}
+
 size_t
 arb_bridges_start (arb_bridges_t *self,
                    arb_gateway_t *gateway,

@@ -61,6 +61,10 @@ int arb_bridges_section (
 //  Number of sections.
 size_t arb_bridges_size (arb_bridges_t *self);
 
+//  The NAME of each section without an upstream key, in file order: a new
+//  list that the caller destroys, of names borrowed from self.
+zlist_t *arb_bridges_without_url (arb_bridges_t *self);
+
 //  Starts a bridge for every section in the gateway's loop. A bridge that
 //  cannot start (no upstream URL, one that does not parse) is logged and
 //  left out: the gateway serves its other protocols all the same. Returns

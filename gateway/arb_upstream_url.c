@@ -25,6 +25,7 @@
 */
 
 #include "arb_upstream_url.h"
+#include "arb_endpoint.h"
 
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
@@ -428,6 +429,33 @@ s_shown (arb_upstream_url_t *self, const char *query)
     return shown;
 }
 
+//  The port of url as written (amqp_parse_url cuts its copy up), checked as every
+//  program's ports are (arb_endpoint.h): rabbitmq-c takes 0, which no
+//  server listens on. No port written: the default. 0, or -1 with why.
+static int
+s_port_check (const char *url, char *why, size_t size)
+{
+    const char *authority = strstr (url, "://") + 3;
+    size_t len = strcspn (authority, "/?");
+    //  the host follows the user's part, if any (its last '@')
+    const char *host = authority;
+    for (const char *p = authority; p < authority + len; p++)
+        if (*p == '@')
+            host = p + 1;
+    const char *end = authority + len;
+    const char *bracket = host[0] == '[' ? memchr (host, ']', (size_t) (end - host)) : NULL;
+    const char *colon =
+        memchr (bracket ? bracket : host, ':', (size_t) (end - (bracket ? bracket : host)));
+    if (!colon)
+        return 0;
+    char port[16], reason[128];
+    snprintf (port, sizeof (port), "%.*s", (int) (end - colon - 1), colon + 1);
+    if (arb_endpoint_port_check (port, false, reason, sizeof (reason)) == 0)
+        return 0;
+    snprintf (why, size, "%s", reason);
+    return -1;
+}
+
 arb_upstream_url_t *
 arb_upstream_url_new (const char *text, char *why, size_t size)
 {
@@ -445,10 +473,15 @@ arb_upstream_url_new (const char *text, char *why, size_t size)
     amqp_default_connection_info (&self->info);
     int rc = 0;
     if (amqp_parse_url (self->text, &self->info) != AMQP_STATUS_OK) {
+        //  an '@' in a password is the usual cause, and rabbitmq-c says no more
         snprintf (why, size,
-                  "malformed URL (expected amqp://user:password@host:port/vhost, or amqps://)");
+                  "malformed URL (expected amqp://user:password@host:port/vhost, or amqps://; "
+                  "write a reserved character of the user or password percent-encoded: "
+                  "@ as %%40, : as %%3A, / as %%2F)");
         rc = -1;
     }
+    else if (s_port_check (text, why, size))
+        rc = -1;
     if (rc == 0 && query) {
         char *copy = strdup (query);
         rc = s_query (self, copy, why, size);

@@ -67,6 +67,7 @@ typedef struct {
     zhashx_t *users;           //  [user.NAME]: NAME -> owned zhashx of key -> value
     arb_options_t *options;    //  borrowed: the settings being read
     zlist_t *url_problems;     //  owned list of owned strings: bad upstream URLs (--check-config)
+    zhashx_t *headers;         //  owned: each section's name -> where its header is ("FILE:LINE")
     char *upstream_shown;      //  owned: --upstream as logs show it (--check-config), or NULL
 } s_sections_t;
 
@@ -140,6 +141,11 @@ s_section (
     void *arg, const char *section, const char *key, const char *value, char *why, size_t size)
 {
     s_sections_t *sections = (s_sections_t *) arg;
+    if (!zhashx_lookup (sections->headers, section)) {
+        char where[512];
+        arb_options_section_where (sections->options, where, sizeof (where));
+        zhashx_insert (sections->headers, section, where);
+    }
     if (strncmp (section, "bridge.", 7) == 0) {
         int rc = arb_bridges_section (sections->bridges, section, key, value, why, size);
         if (rc == 0 && streq (key, "upstream")) {
@@ -284,6 +290,28 @@ s_check_item (s_settings_t *settings)
              " (a larger item could never be stored): lower it or raise max-payload\n",
              settings->kestrel_max_item, settings->max_payload);
     return -1;
+}
+
+//  A [bridge.NAME] without an upstream key uses --upstream: without that
+//  either, a start logs it and leaves that bridge out; --check-config
+//  says it with the bad URLs, where the section's header is.
+static void
+s_check_bridge_urls (s_sections_t *sections, const s_settings_t *settings)
+{
+    if (settings->upstream)
+        return;
+    zlist_t *names = arb_bridges_without_url (sections->bridges);
+    for (const char *name = (const char *) zlist_first (names); name;
+         name = (const char *) zlist_next (names)) {
+        char section[128];  //  "bridge." and a name of 64 bytes at most
+        snprintf (section, sizeof (section), "bridge.%s", name);
+        char *problem =
+            zsys_sprintf ("%s: [%s]: no upstream URL (give --upstream, or upstream in the section)",
+                          (const char *) zhashx_lookup (sections->headers, section), section);
+        zlist_append (sections->url_problems, problem);  //  autofree: the list keeps a copy
+        zstr_free (&problem);
+    }
+    zlist_destroy (&names);
 }
 
 //  A [user.NAME] section without a password, or with `password =`, would
@@ -518,9 +546,11 @@ main (int argc, char **argv)
         "[user.NAME] sections are AMQP users (password = ..., vhosts = a,b); without any,\n"
         "guest/guest from loopback addresses only. See docs/gateway.md and\n"
         "examples/arbiter-gateway.conf.");
-    s_sections_t sections = {
-        arb_defaults_new (), arb_bridges_new (), zhashx_new (), options, zlist_new (), NULL};
+    s_sections_t sections = {arb_defaults_new (), arb_bridges_new (), zhashx_new (), options,
+                             zlist_new (),        zhashx_new (),      NULL};
     zhashx_set_destructor (sections.users, s_user_table_free);
+    zhashx_set_destructor (sections.headers, (zhashx_destructor_fn *) zstr_free);
+    zhashx_set_duplicator (sections.headers, (zhashx_duplicator_fn *) strdup);
     zlist_autofree (sections.url_problems);
     arb_defaults_t *defaults = sections.defaults;
     arb_options_set_sections (options, s_section, &sections);
@@ -551,7 +581,9 @@ main (int argc, char **argv)
         status = 2;
     else if (rc == ARB_OPTIONS_CHECK) {
         //  all, so that every problem is said at once: each upstream URL's
-        //  where it was given (used by a bridge or not), the servers'
+        //  where it was given (used by a bridge or not), a bridge without
+        //  one, the servers'
+        s_check_bridge_urls (&sections, &settings);
         for (char *problem = (char *) zlist_first (sections.url_problems); problem;
              problem = (char *) zlist_next (sections.url_problems))
             fprintf (stderr, "arbiter-gateway: %s\n", problem);
@@ -608,6 +640,7 @@ main (int argc, char **argv)
     arb_defaults_destroy (&sections.defaults);
     zhashx_destroy (&sections.users);
     zlist_destroy (&sections.url_problems);
+    zhashx_destroy (&sections.headers);
     zstr_free (&sections.upstream_shown);
     arb_log_destroy (&log);
     return status;

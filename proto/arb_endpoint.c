@@ -11,10 +11,8 @@
 #include <stdio.h>
 #include <string.h>
 
-//  A port: 1 to 65535 in digits, no sign, no blanks; with ephemeral, * or
-//  0 too. Returns 0, or -1 with why filled.
-static int
-s_port (const char *port, bool ephemeral, char *why, size_t size)
+int
+arb_endpoint_port_check (const char *port, bool ephemeral, char *why, size_t size)
 {
     const char *any = ephemeral ? ", or * or 0 for any free port" : "";
     if (ephemeral && (strcmp (port, "*") == 0 || strcmp (port, "0") == 0))
@@ -75,7 +73,7 @@ arb_endpoint_check (const char *endpoint, bool bind, char *why, size_t size)
         return -1;
     }
     char reason[128];
-    if (s_port (colon + 1, bind, reason, sizeof (reason))) {
+    if (arb_endpoint_port_check (colon + 1, bind, reason, sizeof (reason))) {
         snprintf (why, size, "'%.64s': %s", endpoint, reason);
         return -1;
     }

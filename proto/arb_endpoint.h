@@ -26,4 +26,10 @@
 //  -1 with why filled: one line that quotes at most 64 bytes of endpoint.
 int arb_endpoint_check (const char *endpoint, bool bind, char *why, size_t size);
 
+//  Checks a port as arb_endpoint_check does (and the gateway's upstream
+//  URLs): 1 to 65535 in digits, no sign, no blanks; with ephemeral, * or
+//  0 too. Returns 0, or -1 with why filled: one line that quotes at most
+//  16 bytes of port.
+int arb_endpoint_port_check (const char *port, bool ephemeral, char *why, size_t size);
+
 #endif

@@ -496,6 +496,31 @@ def test_check_config_prints_the_upstream_without_its_password(tmp_path):
     assert b'sekrit' not in proc.stdout + proc.stderr
 
 
+def test_check_config_refuses_a_bridge_without_url_and_a_port_0(tmp_path):
+    """A [bridge.NAME] without an upstream URL (no --upstream, no upstream
+    key) is not started by a start: --check-config says so, with its
+    section's line (exit 2); port 0 is refused as every program's ports
+    are; an '@' left in a password gets the way to write it."""
+    gateway = binary('gateway', 'arbiter-gateway')
+    config = tmp_path / 'nourl.conf'
+    config.write_text('[bridge.a]\nprefetch = 5\n'
+                      '[bridge.b]\nupstream = amqp://u:sekrit@h:0/%2f\n'
+                      '[bridge.c]\nupstream = amqp://u:sek@rit@h/%2f\n')
+    proc = subprocess.run([gateway, '--config', str(config), '--check-config'],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2 and proc.stdout == '', proc.stderr
+    assert '%s:1: [bridge.a]: no upstream URL' % config in proc.stderr, proc.stderr
+    assert ('%s:4: bridge.b.upstream: the port 0 is out of range (1 to 65535)' % config
+            in proc.stderr), proc.stderr
+    assert '%s:6: bridge.c.upstream: malformed URL' % config in proc.stderr, proc.stderr
+    assert '@ as %40' in proc.stderr and 'sek' not in proc.stderr
+    # --upstream gives bridge.a its URL
+    config.write_text('[bridge.a]\nprefetch = 5\n')
+    proc = subprocess.run([gateway, '--config', str(config), '--upstream', 'amqp://u:p@h/%2f',
+                           '--check-config'], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_broker_kill9_mid_stream_loses_nothing(broker, processes, tmp_path, rabbit):
     jobs, replies, _, _ = bridge_queue(broker, processes, tmp_path, rabbit, 'brokerkill',
                                        'sleep 0.05; tr a-z A-Z', '--slots', '2', prefetch=10)

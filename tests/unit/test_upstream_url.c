@@ -273,6 +273,11 @@ test_refused (void **state)
     } cases[] = {
         {"http://u:secret@h/", "not an amqp:// or amqps:// URL"},
         {"amqp://u:secret@h:notaport/", "malformed URL"},
+        //  an unencoded '@' in the password: how to write it
+        {"amqp://u:sec@ret@h/", "@ as %40"},
+        //  rabbitmq-c takes port 0; the check of every program's ports does not
+        {"amqp://u:secret@h:0/%2f", "the port 0 is out of range (1 to 65535)"},
+        {"amqps://u:secret@[::1]:0/%2f", "the port 0 is out of range (1 to 65535)"},
         {"amqps://u:secret@h/?verify=yes", "verify: 'yes' is neither verify_peer nor verify_none"},
         {"amqps://u:secret@h/?server_name_indication=x",
          "unknown URL parameter 'server_name_indication'"},
