@@ -119,6 +119,7 @@ struct _arb_bridge_t {
     arb_timer_t tick;          //  listing and watching again
     uint64_t ups;              //  times the broker session went up
     uint64_t failures;         //  submits and records failed since the last that passed
+    bool holding;              //  messages wait for room under max_pending (said once)
 };
 
 static void s_pump (arb_bridge_t *self);
@@ -665,6 +666,18 @@ s_pump (arb_bridge_t *self)
         zlistx_delete (self->held, job->held);
         job->held = NULL;
         s_submit (job);
+    }
+    //  one line when the bridge starts holding messages back, one when it
+    //  has room again: not one a message
+    if (!self->holding && zlistx_size (self->held)) {
+        self->holding = true;
+        zsys_info ("bridge: max-pending reached, messages wait unacked in RabbitMQ bridge=%s "
+                   "max_pending=%" PRIu32,
+                   self->name, self->max_pending);
+    }
+    else if (self->holding && s_has_room (self)) {
+        self->holding = false;
+        zsys_info ("bridge: below max-pending again, messages are submitted bridge=%s", self->name);
     }
     //  the WATCHes that fetch ended tasks' results again, 64 ids each
     while (self->gen && zlistx_size (self->ended) && self->window < ARB_BRIDGE_WINDOW

@@ -342,6 +342,10 @@ def test_gateway_kill9_mid_stream_loses_nothing(broker, processes, tmp_path, rab
     # no message_id: nothing tells a message delivered again from a new one
     publish(rabbit, jobs, replies, [b'message %d' % i for i in range(n)], message_ids=False)
     got = Replies(rabbit, replies).wait(5)
+    # past max-pending the bridge says it holds messages back, once, not
+    # once a message
+    assert gateway.output().count('bridge: max-pending reached, messages wait unacked in '
+                                  'RabbitMQ bridge=kill max_pending=10') == 1, gateway.output()
     gateway.kill9()
     # the tasks it had submitted end while it is away
     peer = arbiter_proto.Peer(broker.endpoint)
@@ -364,6 +368,12 @@ def test_gateway_kill9_mid_stream_loses_nothing(broker, processes, tmp_path, rab
     # a task of its own (nothing lost; it may run twice)
     assert task_count(broker, 'kill') >= n
     assert 'record is no reply address, left alone bridge=kill task=999999' in gateway.output()
+    # every hold of the second gateway ended once all was answered
+    held = gateway.output().count('bridge: max-pending reached, messages wait')
+    wait_until(lambda: gateway.output().count('bridge: below max-pending again, messages are '
+                                              'submitted bridge=kill') == held,
+               what='the bridge taking messages again')
+    assert 1 <= held < 5, gateway.output()
     awaited = int(gateway.output().split('bridge: tasks awaiting their reply bridge=kill tasks=')[1]
                   .split()[0])
     assert awaited > 0
