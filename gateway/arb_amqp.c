@@ -99,21 +99,26 @@ arb_amqp_login (arb_amqp_t *self, arb_amqp_conn_t *conn, const char *user, const
 }
 
 bool
+arb_amqp_vhosts_name (const char *vhosts, const char *vhost)
+{
+    char *list = strdup (vhosts);
+    bool named = false;
+    char *save = NULL;
+    for (char *tok = strtok_r (list, ",", &save); tok && !named;
+         tok = strtok_r (NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        named = streq (tok, vhost);
+    }
+    free (list);
+    return named;
+}
+
+bool
 arb_amqp_user_may (arb_amqp_t *self, const char *user, const char *vhost)
 {
     arb_amqp_user_t *u = s_user (self, user);
-    if (!u || !u->vhosts)
-        return true;
-    char *list = strdup (u->vhosts);
-    bool may = false;
-    char *save = NULL;
-    for (char *tok = strtok_r (list, ",", &save); tok && !may; tok = strtok_r (NULL, ",", &save)) {
-        while (*tok == ' ')
-            tok++;
-        may = streq (tok, vhost);
-    }
-    free (list);
-    return may;
+    return !u || !u->vhosts || arb_amqp_vhosts_name (u->vhosts, vhost);
 }
 
 //  ---------------------------------------------------------------------

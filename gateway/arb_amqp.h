@@ -52,6 +52,10 @@ void arb_amqp_destroy (arb_amqp_t **self_p);
 //  with an error, so that two never serve AMQP for one broker.
 bool arb_amqp_stepped_down (arb_amqp_t *self);
 
+//  Whether the comma-separated list vhosts (blanks before a name skipped)
+//  names vhost.
+bool arb_amqp_vhosts_name (const char *vhosts, const char *vhost);
+
 //  Adds a user who may log in (PLAIN, AMQPLAIN) with password to the
 //  vhosts named (comma-separated; NULL or "*": every vhost). Without any
 //  user, guest/guest is the one user; a user named guest logs in from

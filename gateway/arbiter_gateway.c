@@ -141,11 +141,18 @@ s_section (
     void *arg, const char *section, const char *key, const char *value, char *why, size_t size)
 {
     s_sections_t *sections = (s_sections_t *) arg;
-    if (!zhashx_lookup (sections->headers, section)) {
-        char where[512];
-        arb_options_section_where (sections->options, where, sizeof (where));
-        zhashx_insert (sections->headers, section, where);
+    //  inih merges a section given twice into one: refused instead, as
+    //  the second may be a copy meant for another name
+    char where[512];
+    arb_options_section_where (sections->options, where, sizeof (where));
+    const char *first = (const char *) zhashx_lookup (sections->headers, section);
+    if (first && !streq (first, where)) {
+        snprintf (why, size, "[%s] is given twice (first at %s): one section a name", section,
+                  first);
+        return -1;
     }
+    if (!first)
+        zhashx_insert (sections->headers, section, where);
     if (strncmp (section, "bridge.", 7) == 0) {
         int rc = arb_bridges_section (sections->bridges, section, key, value, why, size);
         if (rc == 0 && streq (key, "upstream")) {
@@ -314,25 +321,65 @@ s_check_bridge_urls (s_sections_t *sections, const s_settings_t *settings)
     zlist_destroy (&names);
 }
 
+//  A user's vhosts: each one of amqp-vhosts (or "*", every one), else
+//  the user's login would fail (530) for a reason the config hides; an
+//  empty list is refused (leave the key out for every vhost). Says each
+//  problem; 0, or -1.
+static int
+s_check_user_vhosts (const char *where,
+                     const char *name,
+                     const char *vhosts,
+                     const s_settings_t *settings)
+{
+    if (!*vhosts) {
+        fprintf (stderr,
+                 "arbiter-gateway: %s: [user.%s]: vhosts is empty (leave it out for every "
+                 "vhost, or name them)\n",
+                 where, name);
+        return -1;
+    }
+    const char *served = *settings->amqp_vhosts ? settings->amqp_vhosts : "/";
+    int rc = 0;
+    char *list = strdup (vhosts);
+    char *save = NULL;
+    for (char *tok = strtok_r (list, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        if (*tok && !streq (tok, "*") && !arb_amqp_vhosts_name (served, tok)) {
+            fprintf (stderr,
+                     "arbiter-gateway: %s: [user.%s]: vhost '%s' is not one of amqp-vhosts "
+                     "(%s)\n",
+                     where, name, tok, served);
+            rc = -1;
+        }
+    }
+    free (list);
+    return rc;
+}
+
 //  A [user.NAME] section without a password, or with `password =`, would
 //  let that user in with an empty one: refused, by --check-config and at
-//  start, where its header is. Says each; 0, or -1.
+//  start, where its header is; its vhosts as s_check_user_vhosts says.
+//  Says each; 0, or -1.
 static int
-s_check_users (s_sections_t *sections)
+s_check_users (s_sections_t *sections, const s_settings_t *settings)
 {
     int rc = 0;
     for (zhashx_t *user = (zhashx_t *) zhashx_first (sections->users); user;
          user = (zhashx_t *) zhashx_next (sections->users)) {
+        const char *where = (const char *) zhashx_lookup (user, "where");
+        const char *name = (const char *) zhashx_cursor (sections->users);
         const char *password = (const char *) zhashx_lookup (user, "password");
+        const char *vhosts = (const char *) zhashx_lookup (user, "vhosts");
         if (!password || !*password) {
             fprintf (stderr,
                      "arbiter-gateway: %s: [user.%s]: %s (every AMQP user needs "
                      "`password = ...`, not empty)\n",
-                     (const char *) zhashx_lookup (user, "where"),
-                     (const char *) zhashx_cursor (sections->users),
-                     password ? "an empty password" : "no password");
+                     where, name, password ? "an empty password" : "no password");
             rc = -1;
         }
+        if (vhosts && s_check_user_vhosts (where, name, vhosts, settings))
+            rc = -1;
     }
     return rc;
 }
@@ -577,7 +624,7 @@ main (int argc, char **argv)
         status = 2;
     }
     else if ((rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK)
-             && (s_check_item (&settings) | s_check_users (&sections)))
+             && (s_check_item (&settings) | s_check_users (&sections, &settings)))
         status = 2;
     else if (rc == ARB_OPTIONS_CHECK) {
         //  all, so that every problem is said at once: each upstream URL's

@@ -1309,6 +1309,26 @@ def test_a_user_without_a_password_is_refused(tmp_path):
                           '--check-config'], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
 
+
+def test_a_user_vhost_the_gateway_does_not_serve_is_refused(tmp_path):
+    """A user's vhosts name vhosts of amqp-vhosts (or *: all of them), else
+    its login would fail (530) for a reason the config hides; `vhosts =`
+    (empty) is refused: leave the key out for every vhost."""
+    conf = tmp_path / 'vhosts.conf'
+    conf.write_text('amqp = off\nkestrel = off\nhttp = off\namqp-vhosts = /,staging\n'
+                    '[user.app]\npassword = a\nvhosts = /, prod\n'
+                    '[user.empty]\npassword = b\nvhosts =\n'
+                    '[user.good]\npassword = c\nvhosts = staging,/\n'
+                    '[user.all]\npassword = d\nvhosts = *\n')
+    for extra in (['--check-config'], []):
+        out = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', str(conf)] + extra,
+                             capture_output=True, text=True, timeout=10)
+        assert out.returncode == 2, (extra, out.stderr)
+        assert ("%s:5: [user.app]: vhost 'prod' is not one of amqp-vhosts (/,staging)" % conf
+                in out.stderr), out.stderr
+        assert '%s:8: [user.empty]: vhosts is empty' % conf in out.stderr, out.stderr
+        assert 'user.good' not in out.stderr and 'user.all' not in out.stderr
+
 def test_bad_input_gets_its_exception(gateway):
     def raw(data, read=4096, timeout=5):
         s = socket.create_connection(('127.0.0.1', gateway.amqp_port), timeout=timeout)

@@ -89,6 +89,19 @@ def test_gateway_takes_good_settings(args):
     assert out.stdout.startswith('# arbiter-gateway settings')
 
 
+@pytest.mark.parametrize('section', ['bridge.a', 'user.app', 'queue.jobs'])
+def test_gateway_refuses_a_section_given_twice(tmp_path, section):
+    """inih merges a section given twice into one: refused, where the
+    second is, naming the first."""
+    key = {'bridge.a': 'prefetch = 5', 'user.app': 'password = p',
+           'queue.jobs': 'priority = 3'}[section]
+    conf = tmp_path / 'twice.conf'
+    conf.write_text('[%s]\n%s\n\n[%s]\n%s\n' % (section, key, section, key))
+    out = gateway('--config', str(conf))
+    refused(out, '%s:5: %s.%s: [%s] is given twice (first at %s:1)'
+            % (conf, section, key.split()[0], section, conf))
+
+
 def worker(*args):
     return subprocess.run([binary('worker', 'arbiter-worker'), '--exec', 'true'] + list(args)
                           + ['--check-config'], capture_output=True, text=True, timeout=30)
