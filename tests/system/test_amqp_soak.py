@@ -1,5 +1,5 @@
 """A short kill -9 soak of the gateway's AMQP server
-(tools/arbiter-amqp-soak): 40 s of chaos, the broker (--sync full)
+(tools/arbiter-amqp-soak): 36 s of chaos, the broker (--sync full)
 SIGKILLed 6 times and the gateway 3 times, both together once more,
 consumers closing their connection twice with deliveries unacked, while
 pika publishers with confirms and consumers with manual acks and a
@@ -26,7 +26,7 @@ pytest.importorskip('pika')
 
 SOAK = os.path.join(ROOT, 'tools', 'arbiter-amqp-soak')
 ARGS = ['--kills', '6', '--gateway-kills', '3', '--both-kills', '1', '--consumer-drops', '2',
-        '--seconds', '40', '--rate', '100']
+        '--seconds', '36', '--rate', '100']
 
 
 @pytest.fixture(scope='module')

@@ -1,4 +1,4 @@
-"""A short kill -9 soak (tools/arbiter-soak): about a minute of chaos, the
+"""A short kill -9 soak (tools/arbiter-soak): 36 s of chaos, the
 broker SIGKILLed 8 times, workers SIGKILLed and SIGSTOPped, the gateway
 SIGKILLed once, while producers submit plain, delayed and DAG tasks with
 keys. One soak, two verdicts:
@@ -24,7 +24,7 @@ from conftest import ROOT, SANITIZED
 from helpers import run_soak
 
 SOAK = os.path.join(ROOT, 'tools', 'arbiter-soak')
-ARGS = ['--kills', '8', '--seconds', '45', '--worker-kills', '3', '--stops', '4',
+ARGS = ['--kills', '8', '--seconds', '36', '--worker-kills', '3', '--stops', '4',
         '--gateway-kills', '1', '--rate', '6']
 
 
