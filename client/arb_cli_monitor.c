@@ -6,7 +6,9 @@
     a while: a new epoch in the PONG means the broker restarted, and the
     subscription is made again (saying so on stderr, since events of the
     gap are lost). A broker that stops answering is reported once on
-    stderr, and the tail goes on, like `tail -F`, until SIGINT.
+    stderr, and the tail goes on, like `tail -F`, until SIGINT. A broker
+    that refuses the ping (403: the certificate was removed, or lost its
+    role) ends the tail, with its reason and a non-zero status.
 */
 
 #include "arb_cli.h"
@@ -262,11 +264,25 @@ s_on_quiet (s_events_t *self)
     self->ping_at = now;
 }
 
+//  An ERROR to our keep-alive: the broker answers, but refuses us (403:
+//  this certificate was removed from its allowed folder, or lost the
+//  role; its subscription went with it). Said as a refused request is,
+//  and the tail ends with the status of its code.
+static int
+s_on_refused (s_events_t *self, arb_msg_t *error)
+{
+    arb_error_body_t *body = arb_msg_error (error);
+    arb_cli_say_code (self->cli, 0, (int) body->code, "events: %s",
+                      body->reason ? body->reason : "refused");
+    return arb_cli_exit_for ((int) body->code);
+}
+
 static int
 s_tail (s_events_t *self)
 {
     arb_client_t *client = self->cli->client;
-    while (true) {
+    int status = ARB_EXIT_OK;
+    while (status == ARB_EXIT_OK) {
         arb_msg_t *msg = arb_client_recv (client, ARB_EVENTS_QUIET_MS);
         if (!msg && arb_client_error (client))
             break;  //  interrupted
@@ -284,12 +300,14 @@ s_tail (s_events_t *self)
         }
         else if (arb_msg_type (msg) == ARB_MSG_PONG && arb_msg_reqid (msg) == self->ping)
             s_on_pong (self, msg);
+        else if (arb_msg_type (msg) == ARB_MSG_ERROR && arb_msg_reqid (msg) == self->ping)
+            status = s_on_refused (self, msg);
         arb_msg_destroy (&msg);
     }
     //  SIGINT is how a tail ends: unsubscribe without waiting, and succeed
     arb_msg_t *off = s_subscription (client, self->queue, true);
     arb_client_send (client, &off);
-    return ARB_EXIT_OK;
+    return status;
 }
 
 static const struct option s_events_options[] = {
@@ -332,7 +350,9 @@ const arb_cli_cmd_t arb_cli_cmd_events = {
              "  TIME ID QUEUE/NAME STATE [attempt=N] [worker=W] [error=...]\n"
              "until interrupted (Ctrl-C, exit 0). Survives a broker restart (said on stderr,\n"
              "with the events of the gap missing); events the broker had to drop because\n"
-             "they were not read fast enough are counted on stderr.\n"
+             "they were not read fast enough are counted on stderr. If the broker refuses\n"
+             "it (403: its certificate was removed from the broker's allowed folder, or\n"
+             "lost its role), it says why and exits 1.\n"
              "\n"
              "  --queue Q  only this queue\n"
              "  --json     one object per event and line\n",

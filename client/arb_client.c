@@ -55,6 +55,7 @@ struct _arb_client_t {
     size_t current_index;        //  its next record
     bool *refused_v;             //  owned: per task of the last submit, its queue refused it
     size_t refused_n;            //  entries of refused_v
+    char *forbidden;             //  owned: the reason of a 403 to our keep-alive; NULL none
 };
 
 static void s_file (arb_client_t *self, int rc, arb_msg_t *msg, uint32_t want, arb_msg_t **reply);
@@ -223,6 +224,7 @@ arb_client_destroy (arb_client_t **self_p)
     zlistx_destroy (&self->inbox);
     arb_msg_destroy (&self->current);
     free (self->refused_v);
+    free (self->forbidden);
     self->tag = ARB_CLIENT_DEAD;
     free (self);
     *self_p = NULL;
@@ -549,8 +551,18 @@ s_file (arb_client_t *self, int rc, arb_msg_t *msg, uint32_t want, arb_msg_t **r
     arb_watchlist_learn (self->watchlist, &msg, ours);
     if (!msg)
         return;  //  a DONE: the watchlist queued what is to be reported
-    if (ours && arb_msg_type (msg) == ARB_MSG_ERROR)
-        zsys_warning ("client: broker refused a keep-alive reason=%s", arb_msg_error (msg)->reason);
+    if (ours && arb_msg_type (msg) == ARB_MSG_ERROR) {
+        arb_error_body_t *error = arb_msg_error (msg);
+        //  403: this certificate may watch no more (removed from the
+        //  broker's allowed folder, or another role), and the broker
+        //  dropped its watches: arb_client_next says so
+        if (error->code == ARB_ERR_FORBIDDEN) {
+            free (self->forbidden);
+            self->forbidden = strdup (error->reason ? error->reason : "forbidden");
+        }
+        else
+            zsys_warning ("client: broker refused a keep-alive reason=%s", error->reason);
+    }
     if (want && reqid == want)
         *reply = msg;
     else if (reqid == 0 || arb_idset_remove (self->pending, reqid))
@@ -617,6 +629,12 @@ arb_client_next (arb_client_t *self, int timeout_ms)
             return done;
         if (!arb_watchlist_is_outstanding (self->watchlist)) {
             s_fail (self, 0, "no watched task is outstanding");
+            return NULL;
+        }
+        if (self->forbidden) {
+            s_fail (self, ARB_ERR_FORBIDDEN, "%s", self->forbidden);
+            free (self->forbidden);  //  a later call waits, and is refused, again
+            self->forbidden = NULL;
             return NULL;
         }
         int64_t now = zclock_mono ();

@@ -273,7 +273,11 @@ size_t arb_client_watching (arb_client_t *self);
 //  timeout; NULL with an error if nothing is outstanding (no watched task
 //  and no pending submit with watch: it would wait forever), if the broker
 //  has not answered the client's keep-alive for the request timeout
-//  (unreachable; calling again tries again), or if interrupted (SIGINT).
+//  (unreachable; calling again tries again), if the broker refused the
+//  keep-alive with 403 (arb_client_error_code: this certificate was
+//  removed from the broker's allowed folder or lost its role, and the
+//  broker dropped its watches; the error is its reason), or if
+//  interrupted (SIGINT).
 arb_done_t *arb_client_next (arb_client_t *self, int timeout_ms);
 
 //  Destroys a finished-task report. Accepts NULL; nulls the pointer.

@@ -399,6 +399,42 @@ def test_roles_follow_the_allowed_folder_for_connected_peers_too(curve_broker, c
                what='the log about it')
 
 
+def test_wait_and_events_end_with_the_reason_when_the_certificate_goes(curve_broker, certs,
+                                                                        tmp_path):
+    """`arbiter wait` and `arbiter events` of a certificate removed while
+    they run: the broker refuses their keep-alive (403), and they say its
+    reason and fail, not wait on in silence."""
+    admin = curve_broker.peer('root')
+    tails = []
+    try:
+        kind, _, body, _ = admin.request('SUBMIT', {'tasks': [{'name': 'a', 'queue': 'q'}]},
+                                         [b'x'])
+        task = body['tasks'][0]['id']
+        for verb in (['wait', str(task)], ['events', '--queue', 'e']):
+            out = tmp_path / ('%s.out' % verb[0])
+            tails.append((subprocess.Popen(
+                [binary('client', 'arbiter'), '--broker', curve_broker.endpoint, '--cert',
+                 certs.secret('alice'), '--broker-key', certs.broker_cert] + verb,
+                stdout=out.open('w'), stderr=subprocess.PIPE, text=True), out))
+        # both listen: the wait's watch counted, an event of queue e printed
+        wait_until(lambda: admin.request('STATS', {})[2].get('watches', 0) >= 1, what='the wait')
+        wait_until(lambda: admin.request('SUBMIT', {'tasks': [{'name': 'e', 'queue': 'e'}]},
+                                         [b''])
+                   and ' e/e ' in tails[1][1].read_text(), interval=0.3, what='an event printed')
+        (certs.curve / 'allowed' / 'alice.cert').unlink()
+        for tail, _ in tails:
+            _, err = tail.communicate(timeout=30)
+            assert tail.returncode == 1, err
+            assert 'no longer among the broker\'s allowed certificates' in err, err
+            assert 'has not answered' not in err, err
+    finally:
+        for tail, _ in tails:
+            if tail.poll() is None:
+                tail.kill()
+                tail.wait()
+        admin.close()
+
+
 # ---------------------------------------------------------------------------
 # The other peers
 
