@@ -11,12 +11,23 @@
 
 #define S_REFRESH_MS  1000   //  the folder is looked at this often
 #define S_UNKNOWN_MAX 10000  //  keys remembered as not in the folder, at most
+#define S_NOTED_MIN   1024   //  peers noted before the first prune (arb_auth_prune)
 
 //  One allowed certificate, in the broker's copy of the folder.
 typedef struct {
     arb_role_t role;
     char *file;  //  owned: where it was read, for the log
+    char *name;  //  owned: its "name" metadata, else the file's
 } s_peer_t;
+
+//  A peer heard from (arb_auth_note): its connection's routing id, the
+//  key it speaks with, and the role its certificate had when last looked.
+typedef struct {
+    zframe_t *identity;  //  owned: the routing id
+    char key[64];        //  its User-Id (Z85 public key: 40 characters)
+    char name[64];       //  its certificate's name, kept after the file goes
+    arb_role_t role;     //  as of the last note or read of the folder
+} s_noted_t;
 
 struct _arb_auth_t {
     zactor_t *zauth;        //  owned: czmq's ZAP handler
@@ -26,6 +37,9 @@ struct _arb_auth_t {
     zhashx_t *unknown;      //  owned: keys looked for and not found since peers was read
     uint64_t signature;     //  of the folder's files when peers was read
     uint64_t next_scan_ms;  //  monotonic: the next periodic look
+    zhashx_t *noted;        //  owned: routing id hex -> s_noted_t (owned)
+    size_t prune_at;        //  noted peers beyond which arb_auth_prune looks
+    bool changed;           //  the folder was read again since arb_auth_refresh last said
 };
 
 static void
@@ -34,7 +48,19 @@ s_peer_destroy (void **item)
     s_peer_t *peer = (s_peer_t *) *item;
     if (peer) {
         free (peer->file);
+        free (peer->name);
         free (peer);
+        *item = NULL;
+    }
+}
+
+static void
+s_noted_destroy (void **item)
+{
+    s_noted_t *noted = (s_noted_t *) *item;
+    if (noted) {
+        zframe_destroy (&noted->identity);
+        free (noted);
         *item = NULL;
     }
 }
@@ -154,6 +180,9 @@ s_scan (arb_auth_t *self, bool first)
         s_peer_t *peer = (s_peer_t *) zmalloc (sizeof (s_peer_t));
         peer->role = arb_role_parse (text);
         peer->file = strdup (name);
+        const char *own = zcert_meta (cert, "name");
+        const char *base = strrchr (name, '/');
+        peer->name = strdup (own && *own ? own : base ? base + 1 : name);
         counts[peer->role == ARB_ROLE_ADMIN ? 3 : (int) peer->role]++;
         if (peer->role == ARB_ROLE_NONE)
             zsys_warning ("auth: certificate without a role the broker knows: its peer may do "
@@ -169,6 +198,7 @@ s_scan (arb_auth_t *self, bool first)
     self->peers = peers;
     zhashx_purge (self->unknown);
     self->signature = signature;
+    self->changed = !first;
     zsys_info ("auth: allowed certificates %s dir=%s client=%zu worker=%zu admin=%zu "
                "without_role=%zu",
                first ? "read" : "read again", self->allowed, counts[1], counts[2], counts[3],
@@ -194,6 +224,9 @@ arb_auth_new (const char *dir, zsock_t *router)
     self->cert = cert;
     self->allowed = strdup (allowed);
     self->unknown = zhashx_new ();
+    self->noted = zhashx_new ();
+    zhashx_set_destructor (self->noted, s_noted_destroy);
+    self->prune_at = S_NOTED_MIN;
     s_scan (self, true);
     self->zauth = zactor_new (zauth, NULL);
     if (!self->zauth) {
@@ -220,6 +253,7 @@ arb_auth_destroy (arb_auth_t **self_p)
     zcert_destroy (&self->cert);
     zhashx_destroy (&self->peers);
     zhashx_destroy (&self->unknown);
+    zhashx_destroy (&self->noted);
     free (self->allowed);
     free (self);
     *self_p = NULL;
@@ -254,14 +288,96 @@ arb_auth_role (arb_auth_t *self, const char *key)
     return peer ? peer->role : ARB_ROLE_NONE;
 }
 
-void
+bool
 arb_auth_refresh (arb_auth_t *self, uint64_t mono_ms)
 {
     assert (self);
-    if (mono_ms < self->next_scan_ms)
+    if (mono_ms >= self->next_scan_ms) {
+        self->next_scan_ms = mono_ms + S_REFRESH_MS;
+        s_scan (self, false);
+    }
+    //  a read made by arb_auth_role counts too (a new key's look)
+    bool changed = self->changed;
+    self->changed = false;
+    return changed;
+}
+
+//  The routing id as the key of the noted table, in buf.
+static const char *
+s_identity_hex (zframe_t *identity, char *buf, size_t size)
+{
+    static const char digits[] = "0123456789ABCDEF";
+    const byte *data = zframe_data (identity);
+    size_t n = zframe_size (identity);
+    if (n * 2 + 1 > size)
+        n = (size - 1) / 2;  //  a routing id is 255 bytes at most: never cut
+    for (size_t i = 0; i < n; i++) {
+        buf[2 * i] = digits[data[i] >> 4];
+        buf[2 * i + 1] = digits[data[i] & 15];
+    }
+    buf[2 * n] = '\0';
+    return buf;
+}
+
+void
+arb_auth_note (arb_auth_t *self, zframe_t *identity, const char *key)
+{
+    assert (self);
+    if (!identity || !key || !*key)
         return;
-    self->next_scan_ms = mono_ms + S_REFRESH_MS;
-    s_scan (self, false);
+    char hex[2 * 255 + 1];
+    s_identity_hex (identity, hex, sizeof (hex));
+    s_noted_t *noted = (s_noted_t *) zhashx_lookup (self->noted, hex);
+    //  the common case: known. Its role is left as it was noted, for
+    //  arb_auth_changed_roles to compare, even if a read since changed it.
+    if (noted && streq (noted->key, key))
+        return;
+    if (!noted) {
+        noted = (s_noted_t *) zmalloc (sizeof (s_noted_t));
+        noted->identity = zframe_dup (identity);
+        zhashx_insert (self->noted, hex, noted);
+    }
+    snprintf (noted->key, sizeof (noted->key), "%s", key);
+    s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, key);
+    snprintf (noted->name, sizeof (noted->name), "%s", peer ? peer->name : "?");
+    noted->role = peer ? peer->role : ARB_ROLE_NONE;
+}
+
+void
+arb_auth_changed_roles (arb_auth_t *self, arb_auth_fn *fn, void *arg)
+{
+    assert (self && fn);
+    for (s_noted_t *noted = (s_noted_t *) zhashx_first (self->noted); noted;
+         noted = (s_noted_t *) zhashx_next (self->noted)) {
+        s_peer_t *peer = (s_peer_t *) zhashx_lookup (self->peers, noted->key);
+        arb_role_t role = peer ? peer->role : ARB_ROLE_NONE;
+        if (role == noted->role)
+            continue;
+        noted->role = role;
+        fn (arg, noted->identity, role, noted->name);
+    }
+}
+
+void
+arb_auth_prune (arb_auth_t *self, arb_auth_holds_fn *holds, void *arg)
+{
+    assert (self && holds);
+    if (zhashx_size (self->noted) < self->prune_at)
+        return;
+    zlistx_t *gone = zlistx_new ();
+    for (s_noted_t *noted = (s_noted_t *) zhashx_first (self->noted); noted;
+         noted = (s_noted_t *) zhashx_next (self->noted))
+        if (!holds (arg, noted->identity))
+            zlistx_add_end (gone, strdup ((const char *) zhashx_cursor (self->noted)));
+    char *hex;
+    while ((hex = (char *) zlistx_detach (gone, NULL))) {
+        zhashx_delete (self->noted, hex);
+        free (hex);
+    }
+    zlistx_destroy (&gone);
+    //  the next prune when as many again were heard from: amortized O(1)
+    size_t kept = zhashx_size (self->noted);
+    self->prune_at = kept * 2 > S_NOTED_MIN ? kept * 2 : S_NOTED_MIN;
 }
 
 bool

@@ -38,6 +38,16 @@
     "role" would stand in for a certificate that has none. The User-Id is
     ZAP's alone.)
 
+    A role is checked when a message comes, but a peer also holds what
+    the broker keeps for it between messages: a worker session (and its
+    leases), watches, an event subscription. So the broker notes which
+    key each routing id speaks with (arb_auth_note), and after a read
+    of the folder asks which noted peers' roles changed
+    (arb_auth_changed_roles), to end what the new role may no longer
+    hold. The noted peers are pruned of those that hold nothing
+    (arb_auth_prune), so that their count follows the peers that hold
+    something, not every connection ever made.
+
     Runs in the loop thread; zauth runs in its own. Only one broker with
     --curve per process (ZAP has one handler per ZeroMQ context).
 */
@@ -72,7 +82,32 @@ const char *arb_auth_public_key (arb_auth_t *self);
 arb_role_t arb_auth_role (arb_auth_t *self, const char *user_id);
 
 //  Reads allowed/ again if it changed; looks at most once a second.
-void arb_auth_refresh (arb_auth_t *self, uint64_t mono_ms);
+//  Returns whether the folder was read again since the last call (here,
+//  or by arb_auth_role looking for a new key): roles may have changed.
+bool arb_auth_refresh (arb_auth_t *self, uint64_t mono_ms);
+
+//  Notes that the peer of routing id identity (borrowed) speaks with key
+//  (its User-Id, as for arb_auth_role), with the role its certificate
+//  has now, if it is not noted yet. Call it for every message received.
+void arb_auth_note (arb_auth_t *self, zframe_t *identity, const char *key);
+
+//  Called for a noted peer whose role changed: its routing id (borrowed
+//  for the call), its new role (ARB_ROLE_NONE: its certificate is gone
+//  or has no role) and its certificate's name (its "name" metadata, else
+//  its file name; kept from when it was noted, so a removed one's too).
+typedef void (arb_auth_fn) (void *arg, zframe_t *identity, arb_role_t role, const char *name);
+
+//  Calls fn for every noted peer whose certificate's role is not the one
+//  it had when noted or at the last call, and notes the new one.
+void arb_auth_changed_roles (arb_auth_t *self, arb_auth_fn *fn, void *arg);
+
+//  Whether the broker holds anything for the peer of identity (borrowed).
+typedef bool (arb_auth_holds_fn) (void *arg, zframe_t *identity);
+
+//  Forgets the noted peers for which holds says false, once their count
+//  has doubled since the last prune (at first: 1,024), so that a call
+//  every turn costs O(1) amortized.
+void arb_auth_prune (arb_auth_t *self, arb_auth_holds_fn *holds, void *arg);
 
 //  Whether a bind endpoint can be reached from this host only: tcp on a
 //  loopback address (127.0.0.0/8, ::1, localhost, the interface lo),

@@ -340,7 +340,13 @@ s_read_messages (arb_broker_t *self)
                                 sizeof (user_id));
         if (rc == -1)
             break;  //  nothing more waiting (receive timeout is 0)
-        s_handle (self, msg, rc, self->auth ? arb_auth_role (self->auth, user_id) : ARB_ROLE_ADMIN);
+        arb_role_t role = ARB_ROLE_ADMIN;
+        if (self->auth) {
+            role = arb_auth_role (self->auth, user_id);
+            if (msg)
+                arb_auth_note (self->auth, arb_msg_routing_id (msg), user_id);
+        }
+        s_handle (self, msg, rc, role);
         arb_msg_destroy (&msg);
         if ((count & 63) == 63 && (uint64_t) zclock_mono () > deadline)
             break;
@@ -468,6 +474,36 @@ s_flush (arb_broker_t *self)
     }
 }
 
+//  arb_auth_changed_roles's callback: ends what the peer may hold no more.
+static void
+s_role_changed (void *arg, zframe_t *identity, arb_role_t role, const char *name)
+{
+    arb_broker_t *self = (arb_broker_t *) arg;
+    if (!arb_life_is_halted (self->life))
+        arb_verbs_role_changed (&self->verbs, identity, role, name);
+}
+
+//  arb_auth_prune's callback.
+static bool
+s_peer_holds (void *arg, zframe_t *identity)
+{
+    arb_broker_t *self = (arb_broker_t *) arg;
+    return arb_verbs_peer_holds (&self->verbs, identity);
+}
+
+//  With --curve: a certificate removed from allowed/, or given another
+//  role, ends what its connected peers held that the role no longer
+//  allows (a worker session, watches, events) as soon as the folder is
+//  read again, so that the broker sends them nothing more: a role checked
+//  only on what they send would leave a worker shut out still given tasks.
+static void
+s_check_roles (arb_broker_t *self)
+{
+    if (arb_auth_refresh (self->auth, self->clock.mono_ms))
+        arb_auth_changed_roles (self->auth, s_role_changed, self);
+    arb_auth_prune (self->auth, s_peer_holds, self);
+}
+
 static void
 s_turn (arb_broker_t *self)
 {
@@ -475,7 +511,7 @@ s_turn (arb_broker_t *self)
     self->clock.now_ms = (uint64_t) zclock_time ();
     self->clock.mono_ms = (uint64_t) zclock_mono ();
     if (self->auth)
-        arb_auth_refresh (self->auth, self->clock.mono_ms);
+        s_check_roles (self);
     //  a turn whose probe finds the journal writable again writes the
     //  epoch that memory took in the fall back: no lease of that epoch
     //  goes before its commit

@@ -784,7 +784,7 @@ arb_life_end_session (arb_life_t *self, arb_session_t *session, arb_end_t how)
         zsys_warning ("broker: worker out of step, its leases go back until it registers again "
                       "name=%s leases=%zu",
                       arb_session_name (session), arb_session_lease_count (session));
-    else
+    else if (how == ARB_END_BYE)
         zsys_info ("broker: worker left name=%s leases=%zu", arb_session_name (session),
                    arb_session_lease_count (session));
     //  a relay's leases are its clients' (arbiter-gateway): lost with it,
@@ -792,12 +792,12 @@ arb_life_end_session (arb_life_t *self, arb_session_t *session, arb_end_t how)
     bool relay = streq (arb_session_mode (session), "relay");
     arb_task_t *task;
     while (!self->halted && (task = arb_session_first_lease (session))) {
-        if (how == ARB_END_LOST && relay)
+        //  shut out: the worker did not fail, nor did its tasks; it may
+        //  claim them back if its certificate comes back
+        if ((how == ARB_END_LOST && relay) || how == ARB_END_OUT_OF_STEP || how == ARB_END_SHUT_OUT)
             s_take_back (self, task);
         else if (how == ARB_END_LOST)
             s_lease_lost (self, &task, why);
-        else if (how == ARB_END_OUT_OF_STEP)
-            s_take_back (self, task);
         else
             arb_life_release (self, task);
     }

@@ -143,6 +143,10 @@ bool arb_life_broadcast_reaches (arb_life_t *self, const char *queue, const char
 
 //  Watches held: (task, client) pairs waiting for a DONE.
 size_t arb_life_watch_count (arb_life_t *self);
+//  Whether identity (borrowed) watches a task; forgets its watches (it
+//  hears of no task's end), returning how many there were.
+bool arb_life_is_watching (arb_life_t *self, zframe_t *identity);
+size_t arb_life_unwatch (arb_life_t *self, zframe_t *identity);
 uint64_t arb_life_epoch (arb_life_t *self);
 uint64_t arb_life_last_id (arb_life_t *self);
 
@@ -198,6 +202,8 @@ typedef enum {
     ARB_END_LOST,         //  it fell silent: lost (counted in lost, not as attempts)
     ARB_END_OUT_OF_STEP,  //  the broker and the worker disagree on its leases: back to
                           //  the head, no attempt counted, claimable by the same worker
+    ARB_END_SHUT_OUT,     //  its certificate lost the role: as out of step (the worker
+                          //  did not fail; the caller logs it)
 } arb_end_t;
 
 //  Ends a worker session, its leases going as how says. Closes the session.

@@ -176,6 +176,18 @@ arb_life_watch_count (arb_life_t *self)
     return arb_watch_size (self->watch);
 }
 
+bool
+arb_life_is_watching (arb_life_t *self, zframe_t *identity)
+{
+    return arb_watch_has_peer (self->watch, identity);
+}
+
+size_t
+arb_life_unwatch (arb_life_t *self, zframe_t *identity)
+{
+    return arb_watch_drop_peer (self->watch, identity);
+}
+
 int
 arb_life_watch (arb_life_t *self, uint64_t id, zframe_t *identity, bool *found)
 {

@@ -275,12 +275,25 @@ arb_outbox_event (arb_outbox_t *self, arb_task_t *task, int state, const char *e
     }
 }
 
-void
-arb_outbox_subscribe (arb_outbox_t *self, zframe_t *identity, const char *queue, bool on)
+static s_subscriber_t *
+s_subscriber (arb_outbox_t *self, zframe_t *identity)
 {
     s_subscriber_t *sub = (s_subscriber_t *) zlist_first (self->subscribers);
     while (sub && !zframe_eq (sub->identity, identity))
         sub = (s_subscriber_t *) zlist_next (self->subscribers);
+    return sub;
+}
+
+bool
+arb_outbox_is_subscribed (arb_outbox_t *self, zframe_t *identity)
+{
+    return s_subscriber (self, identity) != NULL;
+}
+
+void
+arb_outbox_subscribe (arb_outbox_t *self, zframe_t *identity, const char *queue, bool on)
+{
+    s_subscriber_t *sub = s_subscriber (self, identity);
     if (sub && !on) {
         zlist_remove (self->subscribers, sub);
         s_subscriber_destroy (&sub);

@@ -84,6 +84,9 @@ bool arb_outbox_has_subscribers (arb_outbox_t *self);
 //  earlier filter; with on false, unsubscribes it.
 void arb_outbox_subscribe (arb_outbox_t *self, zframe_t *identity, const char *queue, bool on);
 
+//  Whether identity (borrowed) subscribes to events.
+bool arb_outbox_is_subscribed (arb_outbox_t *self, zframe_t *identity);
+
 //  Sends a message at once, outside the commit's order: for DISPATCH,
 //  which promises nothing durable. Takes it. Returns 0, or -1 if the
 //  socket did not take it (errno: EHOSTUNREACH, the peer is gone; EAGAIN,

@@ -70,6 +70,16 @@ s_roles (const s_verb_t *verb, arb_msg_t *msg, const char **what)
     return verb->roles;
 }
 
+//  Whether role may send requests of this type at all (by its row).
+static bool
+s_may (arb_msg_type_t type, arb_role_t role)
+{
+    for (size_t i = 0; i < sizeof (s_verbs) / sizeof (s_verbs[0]); i++)
+        if (s_verbs[i].type == type)
+            return ((s_verbs[i].roles | S_ADMIN) & (unsigned) role) != 0;
+    return false;
+}
+
 //  Whether role may send msg; if not, refuses it (403) with a reason that
 //  says what it needs and what the peer has.
 static bool
@@ -168,4 +178,38 @@ arb_verbs_handle (const arb_verbs_t *verbs, arb_msg_t *msg, arb_role_t role)
         arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_BAD_REQUEST,
                            "%s is not a request the broker takes",
                            arb_msg_type_name (arb_msg_type (msg)));
+}
+
+void
+arb_verbs_role_changed (const arb_verbs_t *verbs,
+                        zframe_t *identity,
+                        arb_role_t role,
+                        const char *name)
+{
+    //  What it holds, by the request that made it: a session (REGISTER),
+    //  watches (WATCH, or SUBMIT's watch), an event subscription (EVENTS).
+    arb_session_t *session = s_may (ARB_MSG_REGISTER, role)
+                                 ? NULL
+                                 : arb_sched_session (arb_life_sched (verbs->life), identity);
+    size_t watches = s_may (ARB_MSG_WATCH, role) ? 0 : arb_life_unwatch (verbs->life, identity);
+    bool events =
+        !s_may (ARB_MSG_EVENTS, role) && arb_outbox_is_subscribed (verbs->outbox, identity);
+    if (events)
+        arb_outbox_subscribe (verbs->outbox, identity, NULL, false);
+    if (!session && !watches && !events)
+        return;
+    zsys_notice ("broker: peer shut out, its certificate no longer allows what it held "
+                 "name=%s role=%s worker=%s leases=%zu watches=%zu events=%s",
+                 name, arb_role_name (role), session ? arb_session_name (session) : "-",
+                 session ? arb_session_lease_count (session) : 0, watches, events ? "yes" : "no");
+    if (session)
+        arb_life_end_session (verbs->life, session, ARB_END_SHUT_OUT);
+}
+
+bool
+arb_verbs_peer_holds (const arb_verbs_t *verbs, zframe_t *identity)
+{
+    return arb_sched_session (arb_life_sched (verbs->life), identity)
+           || arb_life_is_watching (verbs->life, identity)
+           || arb_outbox_is_subscribed (verbs->outbox, identity);
 }

@@ -60,4 +60,21 @@ typedef struct {
 //  refused.
 void arb_verbs_handle (const arb_verbs_t *verbs, arb_msg_t *msg, arb_role_t role);
 
+//  The peer of routing id identity (borrowed) now has role (its
+//  certificate was removed from allowed/, or given another role): ends
+//  what the broker holds for it that the role may no longer ask for, by
+//  the table's rows: its worker session (REGISTER; its leases go back to
+//  their queues, no attempt counted and none lost: ARB_END_SHUT_OUT), its
+//  watches (WATCH), its event subscription (EVENTS). The broker then
+//  sends it nothing unasked; its next request is refused (403). Logs one
+//  line, naming the certificate (name), if it ended anything.
+void arb_verbs_role_changed (const arb_verbs_t *verbs,
+                             zframe_t *identity,
+                             arb_role_t role,
+                             const char *name);
+
+//  Whether the broker holds anything for the peer of identity (borrowed):
+//  a worker session, a watch or an event subscription.
+bool arb_verbs_peer_holds (const arb_verbs_t *verbs, zframe_t *identity);
+
 #endif

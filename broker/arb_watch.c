@@ -239,6 +239,48 @@ arb_watch_pop (arb_watch_t *self, uint64_t *id, zframe_t **identity)
     return false;
 }
 
+//  The index + 1 of identity's peer; 0 if it watches nothing.
+static uintptr_t
+s_peer_of (const arb_watch_t *self, zframe_t *identity)
+{
+    char *key = zframe_strhex (identity);
+    uintptr_t found = (uintptr_t) zhashx_lookup (self->by_key, key);
+    free (key);
+    return found;
+}
+
+bool
+arb_watch_has_peer (const arb_watch_t *self, zframe_t *identity)
+{
+    return s_peer_of (self, identity) != 0;
+}
+
+size_t
+arb_watch_drop_peer (arb_watch_t *self, zframe_t *identity)
+{
+    uintptr_t found = s_peer_of (self, identity);
+    if (!found)
+        return 0;
+    uint32_t peer = (uint32_t) (found - 1);
+    //  the ids first: a removal shifts entries back, under a walk's feet
+    for (size_t i = 0; i < self->capacity; i++)
+        if (self->slots[i].id && self->slots[i].peer == peer)
+            arb_vec_push (&self->taken, self->slots[i].id);
+    size_t n = arb_vec_size (&self->taken);
+    uint64_t id;
+    size_t mask = self->capacity - 1;
+    while (arb_vec_shift (&self->taken, &id)) {
+        size_t i = s_find (self, id, s_home (self, id));
+        while (self->slots[i].peer != peer)
+            i = s_find (self, id, (i + 1) & mask);
+        s_remove_at (self, i);
+        s_unref (self, peer);  //  the last frees the peer
+    }
+    if (n)
+        s_maybe_shrink (self);
+    return n;
+}
+
 size_t
 arb_watch_size (const arb_watch_t *self)
 {

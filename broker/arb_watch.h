@@ -43,6 +43,13 @@ size_t arb_watch_take (arb_watch_t *self, uint64_t id, arb_watch_fn *fn, void *a
 //  caller's). false when there is none left.
 bool arb_watch_pop (arb_watch_t *self, uint64_t *id, zframe_t **identity);
 
+//  Whether identity (borrowed) watches any task.
+bool arb_watch_has_peer (const arb_watch_t *self, zframe_t *identity);
+
+//  Forgets every watch of identity (borrowed): it hears of no task's end.
+//  O(the table). Returns how many there were.
+size_t arb_watch_drop_peer (arb_watch_t *self, zframe_t *identity);
+
 //  Watches held; distinct peers among them.
 size_t arb_watch_size (const arb_watch_t *self);
 size_t arb_watch_peers (const arb_watch_t *self);

@@ -399,6 +399,63 @@ def test_roles_follow_the_allowed_folder_for_connected_peers_too(curve_broker, c
                what='the log about it')
 
 
+def drained(peer, quiet=0.5):
+    """The types of the messages peer receives until it has heard nothing
+    for quiet seconds."""
+    kinds = [msg[0] for msg in peer.pending]
+    peer.pending = []
+    while True:
+        try:
+            kinds.append(peer.recv(timeout=quiet)[0])
+        except TimeoutError:
+            return kinds
+
+
+def test_a_removed_certificate_ends_what_its_connected_peers_held(curve_broker, certs):
+    """A worker whose certificate is removed is shut out at the next read
+    of allowed/: its session ends, its lease goes back (not lost), the
+    broker sends it nothing more; a client's watches and events go too."""
+    certs.make('walt', 'worker')
+    worker, client = curve_broker.peer('wendy'), curve_broker.peer('alice')
+    admin, other = curve_broker.peer('root'), curve_broker.peer('walt')
+    try:
+        assert worker.request('REGISTER', {'name': 'shut', 'slots': 2})[0] == 'WELCOME'
+        worker.send('CREDIT', {'queues': ['q'], 'credit': 2})
+        kind, _, body, _ = admin.request('SUBMIT', {'tasks': [{'name': 'a', 'queue': 'q'}]},
+                                         [b'x'])
+        task = body['tasks'][0]['id']
+        assert worker.next_of('DISPATCH', timeout=10)[2]['tasks'][0]['id'] == task
+        assert client.request('WATCH', {'ids': [task]})[0] == 'WATCHING'
+        assert client.request('EVENTS', {'queue': 'q'})[0] == 'OK'
+        for name in ('wendy', 'alice'):
+            (certs.curve / 'allowed' / (name + '.cert')).unlink()
+        wait_until(lambda: all(re.search('peer shut out.* name=%s ' % name,
+                                         curve_broker.output())
+                               for name in ('wendy', 'alice')),
+                   what='the peers shut out')
+        log = curve_broker.output()
+        assert 'worker=shut leases=1 watches=0 events=no' in log, log
+        assert 'worker=- leases=0 watches=1 events=yes' in log, log
+        assert 'worker lost' not in log
+        drained(worker), drained(client)
+        # the lease went back at once, not lost: another worker runs the task
+        assert other.request('REGISTER', {'name': 'other', 'slots': 1})[0] == 'WELCOME'
+        other.send('CREDIT', {'queues': ['q'], 'credit': 1})
+        again = other.next_of('DISPATCH', timeout=10)[2]['tasks'][0]
+        assert again['id'] == task
+        other.send('RESULT', {'results': [{'id': task, 'lease': again['lease']}]}, [b'done'])
+        wait_until(lambda: admin.request('STATUS', {'ids': [task]})[2]['tasks'][0]['state']
+                   == 5, what='the task done')
+        info = admin.request('STATUS', {'ids': [task]})[2]['tasks'][0]
+        assert info.get('lost', 0) == 0 and info['attempts'] == 1, info
+        # nothing more for the peers shut out: no DISPATCH, HEARTBEAT, DONE or EVENT
+        assert drained(worker) == [] and drained(client) == []
+        assert 'no longer among the broker\'s allowed' in refused(worker, 'PING', {})
+    finally:
+        for peer in (worker, client, admin, other):
+            peer.close()
+
+
 def test_wait_and_events_end_with_the_reason_when_the_certificate_goes(curve_broker, certs,
                                                                         tmp_path):
     """`arbiter wait` and `arbiter events` of a certificate removed while

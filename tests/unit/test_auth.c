@@ -260,6 +260,94 @@ test_roles_of_peers (void **state)
     s_rmdir (dir);
 }
 
+//  What arb_auth_changed_roles told, and what arb_auth_prune keeps.
+typedef struct {
+    size_t calls;
+    arb_role_t role;
+    char identity[32];
+    char name[64];
+    zframe_t *keep;  //  the one peer said to hold something
+} s_changes_t;
+
+static void
+s_changed (void *arg, zframe_t *identity, arb_role_t role, const char *name)
+{
+    s_changes_t *changes = (s_changes_t *) arg;
+    changes->calls++;
+    changes->role = role;
+    snprintf (changes->identity, sizeof (changes->identity), "%.*s", (int) zframe_size (identity),
+              (const char *) zframe_data (identity));
+    snprintf (changes->name, sizeof (changes->name), "%s", name);
+}
+
+static bool
+s_holds (void *arg, zframe_t *identity)
+{
+    return zframe_eq (((s_changes_t *) arg)->keep, identity);
+}
+
+//  The peers noted by routing id: told when their certificate's role
+//  changes (once per change; removed: none, by the name it had), pruned
+//  of those that hold nothing once they are many.
+static void
+test_peers_whose_role_changed (void **state)
+{
+    (void) state;
+    const char *dir = s_tmpdir ();
+    char keys[256], path[300];
+    snprintf (keys, sizeof (keys), "%s/keys", dir);
+    zsys_dir_create ("%s", keys);
+    zcert_t *alice = s_cert (keys, "alice", "client");
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    arb_auth_t *auth = arb_auth_new (dir, router);
+    assert_non_null (auth);
+    snprintf (path, sizeof (path), "%s/%s/alice.cert", dir, ARB_AUTH_ALLOWED);
+    assert_int_equal (zcert_save_public (alice, path), 0);
+    const char *key = zcert_public_txt (alice);
+    assert_int_equal (arb_auth_role (auth, key), ARB_ROLE_CLIENT);  //  a look finds it
+    assert_true (arb_auth_refresh (auth, 0));  //  that look read the folder again
+    assert_false (arb_auth_refresh (auth, 0));
+
+    zframe_t *a = zframe_new ("a", 1);
+    s_changes_t changes = {.keep = a};
+    arb_auth_note (auth, a, key);
+    arb_auth_changed_roles (auth, s_changed, &changes);
+    assert_int_equal (changes.calls, 0);
+
+    zcert_t *worker = s_with_role (alice, "worker");
+    assert_int_equal (zcert_save_public (worker, path), 0);
+    zcert_destroy (&worker);
+    assert_true (arb_auth_refresh (auth, (uint64_t) zclock_mono () + 2000));
+    arb_auth_note (auth, a, key);  //  a message since: the change is still told
+    arb_auth_changed_roles (auth, s_changed, &changes);
+    assert_int_equal (changes.calls, 1);
+    assert_int_equal (changes.role, ARB_ROLE_WORKER);
+    assert_string_equal (changes.identity, "a");
+    assert_string_equal (changes.name, "alice.cert");
+    arb_auth_changed_roles (auth, s_changed, &changes);
+    assert_int_equal (changes.calls, 1);  //  told once
+
+    //  many peers that hold nothing: pruned, the one that holds kept
+    for (int i = 0; i < 1100; i++) {
+        zframe_t *other = zframe_new (&i, sizeof (i));
+        arb_auth_note (auth, other, key);
+        zframe_destroy (&other);
+    }
+    arb_auth_prune (auth, s_holds, &changes);
+    unlink (path);
+    assert_true (arb_auth_refresh (auth, (uint64_t) zclock_mono () + 4000));
+    arb_auth_changed_roles (auth, s_changed, &changes);
+    assert_int_equal (changes.calls, 2);  //  the pruned are not told
+    assert_int_equal (changes.role, ARB_ROLE_NONE);
+    assert_string_equal (changes.name, "alice.cert");
+
+    zframe_destroy (&a);
+    zsock_destroy (&router);
+    arb_auth_destroy (&auth);
+    zcert_destroy (&alice);
+    s_rmdir (dir);
+}
+
 int
 main (void)
 {
@@ -270,6 +358,7 @@ main (void)
         cmocka_unit_test (test_curve_loading),
         cmocka_unit_test (test_local_endpoints),
         cmocka_unit_test (test_roles_of_peers),
+        cmocka_unit_test (test_peers_whose_role_changed),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }

@@ -71,6 +71,37 @@ test_add_take_once_per_peer (void **state)
     assert_null (watch);
 }
 
+//  A peer shut out (arb_watch_drop_peer) loses every watch, among many of
+//  others in runs that removal must keep whole; the others still hear.
+static void
+test_drop_peer_forgets_its_watches_only (void **state)
+{
+    (void) state;
+    arb_watch_t *watch = arb_watch_new ();
+    zframe_t *a = s_peer ("alice"), *b = s_peer ("bob");
+    for (uint64_t id = 1; id <= 500; id++) {
+        arb_watch_add (watch, id, b);
+        if (id % 3 == 0)
+            arb_watch_add (watch, id, a);
+    }
+    assert_true (arb_watch_has_peer (watch, a));
+    assert_int_equal (arb_watch_drop_peer (watch, a), 166);
+    assert_false (arb_watch_has_peer (watch, a));
+    assert_int_equal (arb_watch_drop_peer (watch, a), 0);
+    assert_int_equal (arb_watch_size (watch), 500);
+    assert_int_equal (arb_watch_peers (watch), 1);
+    s_told_t told = {0};
+    for (uint64_t id = 1; id <= 500; id++) {
+        told.count = 0;
+        assert_int_equal (arb_watch_take (watch, id, s_tell, &told), 1);
+        assert_string_equal (told.names[0], "bob");
+    }
+    assert_int_equal (arb_watch_size (watch), 0);
+    zframe_destroy (&a);
+    zframe_destroy (&b);
+    arb_watch_destroy (&watch);
+}
+
 //  Many ids (the table grows, then shrinks as they are taken), each taken
 //  exactly once, whatever the order; ids next to each other collide in
 //  runs that deletion must keep whole.
@@ -144,6 +175,7 @@ main (void)
         cmocka_unit_test (test_add_take_once_per_peer),
         cmocka_unit_test (test_many_ids_grow_and_shrink),
         cmocka_unit_test (test_pop_takes_every_watch),
+        cmocka_unit_test (test_drop_peer_forgets_its_watches_only),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
