@@ -345,12 +345,36 @@ const arb_cli_cmd_t arb_cli_cmd_status = {
 
 #define ARB_LIST_DEFAULT_LIMIT 1000  //  tasks `list` shows without --limit
 
+//  A table whose header goes out with its first row, or once its request
+//  was answered: a refused request (403) prints nothing on stdout.
+typedef struct {
+    arb_cli_t *cli;
+    void (*header) (void);  //  prints the header line (not with --json)
+    bool shown;             //  the header went out
+} s_table_t;
+
+static void
+s_table_head (s_table_t *table)
+{
+    if (!table->shown && !table->cli->json)
+        table->header ();
+    table->shown = true;
+}
+
+static void
+s_list_header (void)
+{
+    printf ("%-10s %-9s %-16s %-20s %9s %-24s  %s\n", "ID", "STATE", "QUEUE", "NAME", "ATTEMPTS",
+            "CREATED", "ERROR");
+}
+
 //  Prints one task of the listing.
 static int
 s_list_one (void *arg, arb_task_info_t *task)
 {
-    arb_cli_t *cli = (arb_cli_t *) arg;
-    if (cli->json)
+    s_table_t *table = (s_table_t *) arg;
+    s_table_head (table);
+    if (table->cli->json)
         arb_cli_json_print (arb_json_task (task, false));
     else
         s_print_row (task);
@@ -361,11 +385,11 @@ s_list_one (void *arg, arb_task_info_t *task)
 static int
 s_list_pages (arb_cli_t *cli, uint32_t state, const char *queue, uint64_t limit)
 {
-    if (!cli->json)
-        printf ("%-10s %-9s %-16s %-20s %9s %-24s  %s\n", "ID", "STATE", "QUEUE", "NAME",
-                "ATTEMPTS", "CREATED", "ERROR");
+    s_table_t table = {.cli = cli, .header = s_list_header};
     arb_list_body_t filter = {.state = state, .queue = queue};
-    int rc = arb_client_list (cli->client, &filter, limit, s_list_one, cli);
+    int rc = arb_client_list (cli->client, &filter, limit, s_list_one, &table);
+    if (rc >= 0)
+        s_table_head (&table);
     fflush (stdout);
     if (rc < 0)
         return arb_cli_client_fail (cli, "list");
@@ -459,10 +483,18 @@ const arb_cli_cmd_t arb_cli_cmd_list = {
 #define ARB_PEEK_DEFAULT 10    //  tasks `peek` shows without -n
 #define ARB_PEEK_MAX     1000  //  the broker shows no more at once
 
+static void
+s_peek_header (void)
+{
+    printf ("%-10s %-20s %7s %-24s  %s\n", "ID", "NAME", "ATTEMPT", "CREATED", "PAYLOAD");
+}
+
 static int
 s_peek_one (void *arg, arb_dispatch_task_t *task)
 {
-    arb_cli_t *cli = (arb_cli_t *) arg;
+    s_table_t *table = (s_table_t *) arg;
+    s_table_head (table);
+    arb_cli_t *cli = table->cli;
     const uint8_t *data = task->payload ? zframe_data (task->payload) : NULL;
     size_t size = task->payload ? zframe_size (task->payload) : 0;
     if (cli->json) {
@@ -513,9 +545,10 @@ s_peek_run (arb_cli_t *cli, int argc, char **argv)
     const char *queue = argv[optind];
     if (arb_cli_opt_name (cli, "QUEUE", queue) || !arb_cli_client (cli))
         return ARB_EXIT_USAGE;
-    if (!cli->json)
-        printf ("%-10s %-20s %7s %-24s  %s\n", "ID", "NAME", "ATTEMPT", "CREATED", "PAYLOAD");
-    int rc = arb_client_peek (cli->client, queue, (uint32_t) max, s_peek_one, cli);
+    s_table_t table = {.cli = cli, .header = s_peek_header};
+    int rc = arb_client_peek (cli->client, queue, (uint32_t) max, s_peek_one, &table);
+    if (rc >= 0)
+        s_table_head (&table);
     fflush (stdout);
     if (rc < 0)
         return arb_cli_client_fail (cli, "peek");

@@ -299,8 +299,15 @@ def test_a_client_submits_and_waits_but_cannot_purge(curve_broker, processes, tm
     for verb in (['retry', task], ['delete', task], ['peek', 'default'],
                  ['schedule', 'list'], ['limit', 'upper', '--max-running', '2']):
         proc = as_peer(curve_broker, 'alice', *verb)
-        assert proc.returncode == 1 and '403' not in proc.stdout, (verb, proc.stderr)
+        # refused: nothing on stdout, not even a table's header
+        assert proc.returncode == 1 and proc.stdout == '', (verb, proc.stdout, proc.stderr)
         assert 'needs an admin certificate' in proc.stderr, (verb, proc.stderr)
+    proc = as_peer(curve_broker, 'wendy', 'list')
+    assert proc.returncode == 1 and proc.stdout == '', (proc.stdout, proc.stderr)
+    assert 'LIST needs a client or admin certificate' in proc.stderr, proc.stderr
+    # answered: the header, even over no rows
+    proc = as_peer(curve_broker, 'root', 'peek', 'empty')
+    assert proc.returncode == 0 and proc.stdout.split()[:2] == ['ID', 'NAME'], proc.stdout
 
 
 def test_a_client_cannot_register_or_send_results(curve_broker, processes, tmp_path):
