@@ -47,6 +47,7 @@
 #include "arb_consumers.h"
 #include "arb_dealer.h"
 #include "arb_dial.h"
+#include "arb_idset.h"
 #include "arb_leases.h"
 #include "arb_requests.h"
 #include "arb_spec.h"
@@ -61,6 +62,7 @@
 #define ARB_REQID_OWN       0x80000000u  //  top bit: the link's own messages
 #define ARB_REGISTER_FIRST  500          //  ms before a REGISTER is sent again; doubles
 #define ARB_REGISTER_MAX    2000         //  ms, up to this (within the broker's recovery window)
+#define ARB_REGISTERS_KEPT  64           //  REGISTERs unanswered whose refusal is known as theirs
 #define ARB_OUTPUT_RETRY_MS 10           //  ZeroMQ's queue was full: look again this soon
 #define ARB_LINK_LINGER_MS  200          //  destroy: time the last RESULT and BYE have to leave
 
@@ -106,6 +108,8 @@ struct _arb_link_t {
     int64_t heartbeat_at;     //  ms: next HEARTBEAT
     bool up;                  //  the state callback last said up
     bool relay;               //  registers as a relay (arb_link_set_relay)
+    arb_idset_t *registers;   //  owned: request ids of the REGISTERs since the last WELCOME
+    bool forbidden;           //  a REGISTER was refused with 403 since the last WELCOME
 
     //  Requests, tasks, consumers.
     arb_requests_t *requests;    //  owned: the caller's requests awaiting replies
@@ -303,6 +307,7 @@ arb_link_new_curve (const char *endpoint,
     self->reports = zlistx_new ();
     zlistx_set_destructor (self->reports, s_report_destroy);
     self->watchlist = arb_watchlist_new (s_watchlist_send, s_watchlist_report, self);
+    self->registers = arb_idset_new ();
     self->register_wait_ms = ARB_REGISTER_FIRST;
     self->last_rx = zclock_mono ();
     s_register (self);
@@ -335,6 +340,7 @@ arb_link_destroy (arb_link_t **self_p)
     zlistx_destroy (&self->reports);
     arb_leases_destroy (&self->leases);
     arb_watchlist_destroy (&self->watchlist);
+    arb_idset_destroy (&self->registers);
     self->tag = ARB_LINK_DEAD;
     free (self);
     *self_p = NULL;
@@ -769,6 +775,11 @@ s_register (arb_link_t *self)
     body->acks = true;  //  outcomes stay held until RESULT_OK
     arb_leases_claim (self->leases, msg);
     self->register_reqid = arb_msg_reqid (msg);
+    //  a broker away for long: the oldest are forgotten (their answer, if
+    //  one ever comes, is taken as any other refusal)
+    if (arb_idset_size (self->registers) >= ARB_REGISTERS_KEPT)
+        arb_idset_clear (self->registers);
+    arb_idset_insert (self->registers, self->register_reqid);
     self->session = S_REGISTERING;
     self->register_at = zclock_mono () + self->register_wait_ms;
     arb_consumers_restart (self->consumers);
@@ -836,6 +847,8 @@ s_on_welcome (arb_link_t *self, arb_msg_t *msg)
     self->liveness_ms =
         body->liveness_ms > self->heartbeat_ms ? body->liveness_ms : 3 * self->heartbeat_ms;
     self->session = S_READY;
+    self->forbidden = false;
+    arb_idset_clear (self->registers);
     self->register_wait_ms = ARB_REGISTER_FIRST;
     self->heartbeat_at = zclock_mono () + self->heartbeat_ms;
     size_t held = arb_leases_size (self->leases);
@@ -927,6 +940,18 @@ s_on_error (arb_link_t *self, arb_msg_t **msg_p)
         //  REGISTER arrives before its WELCOME
         if (self->session == S_READY)
             s_lost (self);
+        return;
+    }
+    if (body->code == ARB_ERR_FORBIDDEN && arb_idset_remove (self->registers, reqid)) {
+        //  this certificate may not register: said once, not at every
+        //  REGISTER again (the timer's, every ARB_REGISTER_MAX at most)
+        if (!self->forbidden && self->callbacks.forbidden)
+            self->callbacks.forbidden (self, body->reason ? body->reason : "", self->arg);
+        else if (!self->forbidden)
+            zsys_warning ("link: the broker refuses to register this link, registering again "
+                          "every %d s in case it may code=%u reason=%s",
+                          ARB_REGISTER_MAX / 1000, body->code, body->reason ? body->reason : "");
+        self->forbidden = true;
         return;
     }
     if (body->code == ARB_ERR_JOURNAL_FULL) {

@@ -147,13 +147,22 @@ typedef void (arb_link_event_fn) (arb_link_t *link, arb_event_body_t *event, voi
 //  registering again).
 typedef void (arb_link_state_fn) (arb_link_t *link, bool up, void *arg);
 
-//  The callbacks; any of them may be NULL (what it would get is dropped).
+//  The broker refused the link's REGISTER with 403: this certificate's
+//  role may not register (or it was removed from the broker's allowed
+//  folder); reason is the broker's (borrowed for the call). Called once,
+//  not at every REGISTER after it, until a WELCOME. The link goes on
+//  registering (every 2 s), in case the certificate gets the role.
+typedef void (arb_link_forbidden_fn) (arb_link_t *link, const char *reason, void *arg);
+
+//  The callbacks; any of them may be NULL (what it would get is dropped;
+//  without forbidden, the link logs the refusal once, as a warning).
 typedef struct {
     arb_link_reply_fn *reply;
     arb_link_done_fn *done;
     arb_link_stop_fn *stop;
     arb_link_event_fn *event;
     arb_link_state_fn *state;
+    arb_link_forbidden_fn *forbidden;
 } arb_link_callbacks_t;
 
 //  ---------------------------------------------------------------------

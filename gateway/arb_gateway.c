@@ -56,6 +56,8 @@ struct _arb_gateway_t {
     size_t out_batches;  //  SUBMITs sent, not answered yet
     size_t out_bytes;    //  their payload bytes
     bool full;           //  arb_gateway_is_full said so: room is told when it ends
+    char *cert;          //  owned: the certificate file given (for the log); NULL none
+    bool forbidden;      //  the broker refused the gateway's certificate: the run ends, 1
 };
 
 //  ---------------------------------------------------------------------
@@ -344,11 +346,41 @@ s_release_unwanted (arb_gateway_t *self, arb_msg_t *reply)
         arb_link_release (self->link, body->tasks.v[i].id);
 }
 
+//  The broker refused a request of the gateway's for its certificate's
+//  role (403): every broker verb the gateway sends (REGISTER, META, QUEUE,
+//  SUBMIT, ...) is an admin's together, so it cannot serve, and a request
+//  retried (a REGISTER every 2 s, META every second) would be refused
+//  for ever. A misconfiguration, so the gateway says it once and stops
+//  (exit 1), as arbiter-worker does for its REGISTER; its service manager
+//  may start it again once the certificate has the role.
+static void
+s_forbidden (arb_gateway_t *self, const char *what, const char *reason)
+{
+    if (!self->forbidden)
+        zsys_error ("gateway: the broker refused %s: %s. The gateway needs an admin certificate "
+                    "(cert=%s): give it one whose role is admin and that is in the broker's "
+                    "allowed folder (arbiter keygen NAME --role admin); stopping",
+                    what, reason, self->cert ? self->cert : "none");
+    self->forbidden = true;
+    arb_reactor_stop (self->reactor);
+}
+
+static void
+s_on_forbidden (arb_link_t *link, const char *reason, void *arg)
+{
+    (void) link;
+    s_forbidden ((arb_gateway_t *) arg, "the gateway's REGISTER", reason);
+}
+
 static void
 s_on_reply (arb_link_t *link, uint32_t reqid, arb_msg_t **reply_p, void *arg)
 {
     (void) link;
     arb_gateway_t *self = (arb_gateway_t *) arg;
+    if (arb_msg_type (*reply_p) == ARB_MSG_ERROR
+        && arb_msg_error (*reply_p)->code == ARB_ERR_FORBIDDEN)
+        s_forbidden (self, "a request of the gateway's",
+                     arb_msg_error (*reply_p)->reason ? arb_msg_error (*reply_p)->reason : "");
     s_request_t *request = (s_request_t *) arb_idmap_lookup (self->requests, reqid);
     if (!request) {
         s_release_unwanted (self, *reply_p);
@@ -507,12 +539,14 @@ arb_gateway_new (const arb_gateway_config_t *config)
     self->requests = arb_idmap_new ();
     self->batches = arb_idmap_new ();
     self->reactor = arb_reactor_new ();
+    self->cert = config->cert ? strdup (config->cert) : NULL;
     arb_link_callbacks_t callbacks = {
         .reply = s_on_reply,
         .done = s_on_done,
         .stop = s_on_stop,
         .event = s_on_event,
         .state = s_on_state,
+        .forbidden = s_on_forbidden,
     };
     self->link = config->curve ? arb_link_new_curve (config->broker, config->name, &callbacks, self,
                                                      config->curve)
@@ -562,6 +596,7 @@ arb_gateway_destroy (arb_gateway_t **self_p)
     arb_idmap_destroy (&self->batches);
     arb_link_destroy (&self->link);
     arb_reactor_destroy (&self->reactor);
+    free (self->cert);
     free (self);
     *self_p = NULL;
 }
@@ -587,5 +622,6 @@ arb_gateway_is_up (arb_gateway_t *self)
 int
 arb_gateway_run (arb_gateway_t *self)
 {
-    return arb_reactor_run (self->reactor);
+    int rc = arb_reactor_run (self->reactor);
+    return self->forbidden ? -1 : rc;
 }

@@ -49,6 +49,7 @@ typedef struct {
     const char *broker;           //  endpoint; NULL: $ARBITER_BROKER, else the default
     const arb_curve_t *curve;     //  borrowed: CURVE towards the broker; NULL: the environment's
                                   //  (ARBITER_CERT, ARBITER_BROKER_KEY), else none
+    const char *cert;             //  the certificate file given, for the log; NULL: none
     const char *name;             //  worker name; NULL: host.pid
     uint64_t request_timeout_ms;  //  a request unanswered this long fails locally
     size_t max_payload;           //  bytes per item (the broker's --max-payload)
@@ -75,7 +76,9 @@ arb_link_t *arb_gateway_link (arb_gateway_t *self);
 bool arb_gateway_is_up (arb_gateway_t *self);
 
 //  Runs the loop until SIGINT/SIGTERM or arb_reactor_stop. 0, or -1 if
-//  polling failed.
+//  polling failed or the broker refused the gateway's certificate (403
+//  to its REGISTER or to any request of its: it needs an admin's; logged
+//  once, naming config->cert, and the loop stopped).
 int arb_gateway_run (arb_gateway_t *self);
 
 //  ---------------------------------------------------------------------

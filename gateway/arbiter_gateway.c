@@ -645,6 +645,7 @@ main (int argc, char **argv)
         arb_gateway_config_t config = {
             .broker = settings.broker,
             .curve = curve,
+            .cert = settings.cert,
             .name = settings.name,
             .request_timeout_ms = settings.rpc_timeout_ms,
             .max_payload = (size_t) settings.max_payload,

@@ -518,6 +518,19 @@ def test_the_gateway_connects_with_a_certificate(curve_broker, certs, processes,
     wait_until(lambda: 'the broker requires CURVE' in bare.output(), timeout=30,
                what='the gateway saying why')
     assert 'broker session up' not in bare.output()
+    # one whose certificate is not an admin's says so once, naming it, and
+    # stops: a client's REGISTER is refused, a worker's META
+    for name, refused_what in (('alice', 'REGISTER needs a worker or admin'),
+                               ('wendy', 'META needs an admin')):
+        weak = Gateway(tmp_path, curve_broker, ['--cert', certs.secret(name), '--broker-key',
+                                                certs.broker_cert])
+        processes.append(weak)
+        assert weak.proc.wait(30) == 1, weak.output()
+        out = weak.output()
+        assert out.count('The gateway needs an admin certificate (cert=%s)'
+                         % certs.secret(name)) == 1, out
+        assert refused_what in out, out
+        assert 'link: broker error code=403' not in out, out
 
 
 def test_python_client_and_worker_connect_with_certificates(curve_broker, certs, processes,

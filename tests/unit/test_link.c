@@ -241,7 +241,11 @@ s_ctx_new (s_broker_t *broker, const char *name)
 {
     s_ctx_t *ctx = (s_ctx_t *) zmalloc (sizeof (s_ctx_t));
     ctx->replies = zlistx_new ();
-    arb_link_callbacks_t callbacks = {s_on_reply, s_on_done, s_on_stop, s_on_event, s_on_state};
+    arb_link_callbacks_t callbacks = {.reply = s_on_reply,
+                                      .done = s_on_done,
+                                      .stop = s_on_stop,
+                                      .event = s_on_event,
+                                      .state = s_on_state};
     ctx->link = arb_link_new (broker->endpoint, name, &callbacks, ctx);
     assert_non_null (ctx->link);
     return ctx;
@@ -1001,7 +1005,11 @@ static void
 test_a_refused_handshake_fails_requests_at_once (void **state)
 {
     (void) state;
-    arb_link_callbacks_t callbacks = {s_on_reply, s_on_done, s_on_stop, s_on_event, s_on_state};
+    arb_link_callbacks_t callbacks = {.reply = s_on_reply,
+                                      .done = s_on_done,
+                                      .stop = s_on_stop,
+                                      .event = s_on_event,
+                                      .state = s_on_state};
     s_ctx_t *ctx = (s_ctx_t *) zmalloc (sizeof (s_ctx_t));
     ctx->replies = zlistx_new ();
 
