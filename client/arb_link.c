@@ -110,6 +110,7 @@ struct _arb_link_t {
     bool relay;               //  registers as a relay (arb_link_set_relay)
     arb_idset_t *registers;   //  owned: request ids of the REGISTERs since the last WELCOME
     bool forbidden;           //  a REGISTER was refused with 403 since the last WELCOME
+    arb_link_forbidden_fn *on_forbidden;  //  told of it, or NULL (arb_link_set_forbidden)
 
     //  Requests, tasks, consumers.
     arb_requests_t *requests;    //  owned: the caller's requests awaiting replies
@@ -414,6 +415,13 @@ arb_link_set_rewatch (arb_link_t *self, int interval_ms)
 {
     assert (self && self->tag == ARB_LINK_TAG && interval_ms > 0);
     arb_watchlist_set_interval (self->watchlist, interval_ms);
+}
+
+void
+arb_link_set_forbidden (arb_link_t *self, arb_link_forbidden_fn *fn)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    self->on_forbidden = fn;
 }
 
 void
@@ -945,8 +953,8 @@ s_on_error (arb_link_t *self, arb_msg_t **msg_p)
     if (body->code == ARB_ERR_FORBIDDEN && arb_idset_remove (self->registers, reqid)) {
         //  this certificate may not register: said once, not at every
         //  REGISTER again (the timer's, every ARB_REGISTER_MAX at most)
-        if (!self->forbidden && self->callbacks.forbidden)
-            self->callbacks.forbidden (self, body->reason ? body->reason : "", self->arg);
+        if (!self->forbidden && self->on_forbidden)
+            self->on_forbidden (self, body->reason ? body->reason : "", self->arg);
         else if (!self->forbidden)
             zsys_warning ("link: the broker refuses to register this link, registering again "
                           "every %d s in case it may code=%u reason=%s",

@@ -154,15 +154,15 @@ typedef void (arb_link_state_fn) (arb_link_t *link, bool up, void *arg);
 //  registering (every 2 s), in case the certificate gets the role.
 typedef void (arb_link_forbidden_fn) (arb_link_t *link, const char *reason, void *arg);
 
-//  The callbacks; any of them may be NULL (what it would get is dropped;
-//  without forbidden, the link logs the refusal once, as a warning).
+//  The callbacks; any of them may be NULL (what it would get is dropped).
+//  (forbidden is set apart, arb_link_set_forbidden: a field added here
+//  would change the struct programs built against the library pass.)
 typedef struct {
     arb_link_reply_fn *reply;
     arb_link_done_fn *done;
     arb_link_stop_fn *stop;
     arb_link_event_fn *event;
     arb_link_state_fn *state;
-    arb_link_forbidden_fn *forbidden;
 } arb_link_callbacks_t;
 
 //  ---------------------------------------------------------------------
@@ -272,6 +272,11 @@ void arb_link_set_rewatch (arb_link_t *self, int interval_ms);
 //  leases back to the head of their queues, not counted as lost (no
 //  quarantine after --max-lost). Call it right after creating the link.
 void arb_link_set_relay (arb_link_t *self);
+
+//  Calls fn with the link's arg when the broker refuses its REGISTER with
+//  403 (arb_link_forbidden_fn); without it the link logs the refusal once,
+//  as a warning. Call it right after creating the link.
+void arb_link_set_forbidden (arb_link_t *self, arb_link_forbidden_fn *fn);
 
 //  ---------------------------------------------------------------------
 //  Requests. Each returns its request id, or 0 if refused.

@@ -546,11 +546,12 @@ arb_gateway_new (const arb_gateway_config_t *config)
         .stop = s_on_stop,
         .event = s_on_event,
         .state = s_on_state,
-        .forbidden = s_on_forbidden,
     };
     self->link = config->curve ? arb_link_new_curve (config->broker, config->name, &callbacks, self,
                                                      config->curve)
                                : arb_link_new (config->broker, config->name, &callbacks, self);
+    if (self->link)
+        arb_link_set_forbidden (self->link, s_on_forbidden);
     if (!self->reactor || !self->link) {
         zsys_error ("gateway: cannot start: %s",
                     self->reactor ? "bad broker endpoint or worker name" : "no event loop");
