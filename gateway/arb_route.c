@@ -49,21 +49,22 @@ int
 arb_route_split (const char *path, arb_route_path_t *out)
 {
     out->n = 0;
-    const char *at = path;
-    while (*at) {
-        while (*at == '/')
-            at++;
+    //  "/" is the root, no segment; after it every '/' ends one, empty
+    //  ones too: "/a//b" is a, "", b, and matches no route with two
+    const char *at = path + (*path == '/');
+    if (!*at)
+        return 0;
+    while (true) {
         size_t len = strcspn (at, "/");
-        if (!len)
-            break;
         if (out->n == ARB_ROUTE_SEGMENTS || len > ARB_ROUTE_SEGMENT_MAX) {
             arb_route_path_clear (out);
             return -1;
         }
         out->v[out->n++] = strndup (at, len);
-        at += len;
+        if (!at[len])
+            return 0;
+        at += len + 1;
     }
-    return 0;
 }
 
 int
@@ -80,7 +81,7 @@ arb_route_add (arb_route_table_t *self, const char *method, const char *pattern)
         const char *part = route->parts.v[i];
         if (streq (part, "**") && i + 1 == route->parts.n)
             route->tail = true;
-        else if (streq (part, "**")) {
+        else if (streq (part, "**") || !*part) {
             arb_route_path_clear (&route->parts);
             return -1;
         }
@@ -97,6 +98,10 @@ s_matches (const s_route_t *route, const arb_route_path_t *path)
     size_t fixed = route->parts.n - (route->tail ? 1 : 0);
     if (route->tail ? path->n <= fixed : path->n != fixed)
         return false;
+    //  an empty segment ("/a//b", "/a/") is nothing a pattern names
+    for (size_t i = 0; i < path->n; i++)
+        if (!*path->v[i])
+            return false;
     for (size_t i = 0; i < fixed; i++) {
         const char *part = route->parts.v[i];
         if (!streq (part, "{}") && !streq (part, path->v[i]))

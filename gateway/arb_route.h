@@ -10,9 +10,11 @@
     match only under other methods is answered 405 with those methods.
 
     Paths come as libmicrohttpd gives them (percent-decoded); they are
-    split on '/', empty segments dropped ("/a//b/" is a/b). Segments are
-    copied, at most ARB_ROUTE_SEGMENTS of at most ARB_ROUTE_SEGMENT_MAX
-    bytes: a longer path matches nothing.
+    split on '/' after the leading one, empty segments kept ("/a//b/" is
+    a, "", b, ""; "/" is none): no pattern matches a path with an empty
+    segment, so "/api/v1/queues//pause" is not a queue named "pause".
+    Segments are copied, at most ARB_ROUTE_SEGMENTS of at most
+    ARB_ROUTE_SEGMENT_MAX bytes: a longer path matches nothing.
 
     Pure; parsing only, no I/O (fuzzed by tests/fuzz/fuzz_http.c).
 */
@@ -47,7 +49,8 @@ arb_route_table_t *arb_route_table_new (void);
 void arb_route_table_destroy (arb_route_table_t **self_p);
 
 //  Adds a route (method and pattern are copied). Returns its index, or -1
-//  for a malformed pattern or a full table.
+//  for a malformed pattern (an empty segment, "**" not last) or a full
+//  table.
 int arb_route_add (arb_route_table_t *self, const char *method, const char *pattern);
 
 //  Splits path into out (free with arb_route_path_clear). Returns 0, or -1

@@ -473,6 +473,13 @@ def test_admin_queue_declare_and_delete(broker, gateway_factory, peer_factory):
     assert '@' in error_of(requests.delete(api + '/queues/a@b', timeout=10), 422)
     error_of(requests.post(api + '/queues/' + 'q' * 201, timeout=10), 400)
     assert requests.put(api + '/queues/hq', timeout=10).headers['Allow'] == 'GET, POST, DELETE'
+    # an empty segment is not skipped: no queue named 'pause' or 'purge'
+    requests.post(api + '/queues/purge', timeout=10)
+    for method, path in (('POST', '/queues//pause'), ('DELETE', '/queues//purge'),
+                         ('POST', '/queues/'), ('GET', '/tasks/'), ('POST', '//queues/x')):
+        error_of(requests.request(method, api + path, timeout=10), 404)
+    names = [q['name'] for q in requests.get(api + '/queues', timeout=10).json()['queues']]
+    assert 'pause' not in names and 'purge' in names
 
 
 def test_admin_listings_read_every_stats_page(broker, gateway_factory, processes, tmp_path,

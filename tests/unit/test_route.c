@@ -30,10 +30,19 @@ test_split (void **state)
 {
     (void) state;
     arb_route_path_t path;
-    assert_int_equal (arb_route_split ("//a//b/", &path), 0);
+    assert_int_equal (arb_route_split ("/a/b", &path), 0);
     assert_int_equal (path.n, 2);
     assert_string_equal (path.v[0], "a");
     assert_string_equal (path.v[1], "b");
+    arb_route_path_clear (&path);
+    //  empty segments are kept, not collapsed
+    assert_int_equal (arb_route_split ("//a//b/", &path), 0);
+    assert_int_equal (path.n, 5);
+    assert_string_equal (path.v[0], "");
+    assert_string_equal (path.v[1], "a");
+    assert_string_equal (path.v[2], "");
+    assert_string_equal (path.v[3], "b");
+    assert_string_equal (path.v[4], "");
     arb_route_path_clear (&path);
     assert_int_equal (arb_route_split ("/", &path), 0);
     assert_int_equal (path.n, 0);
@@ -69,6 +78,15 @@ test_literal_routes_win_and_405 (void **state)
     assert_int_equal (s_find (table, "GET", "/static/js/app.js", NULL), 5);
     assert_int_equal (s_find (table, "GET", "/static", allow), -3);
     assert_int_equal (s_find (table, "GET", "/a/b/c/d", NULL), -1);
+    //  an empty segment matches no pattern: not a queue named "pause"
+    assert_int_equal (arb_route_add (table, "POST", "/api/v1/queues/{}/{}"), 6);
+    assert_int_equal (arb_route_add (table, "POST", "/a//b"), -1);
+    assert_int_equal (s_find (table, "POST", "/api/v1/queues/q/pause", NULL), 6);
+    assert_int_equal (s_find (table, "POST", "/api/v1/queues//pause", NULL), -1);
+    assert_int_equal (s_find (table, "GET", "/api/v1/tasks/", NULL), -1);
+    assert_int_equal (s_find (table, "POST", "/deploy/", NULL), -1);
+    assert_int_equal (s_find (table, "GET", "/static/js//app.js", NULL), -1);
+    assert_int_equal (s_find (table, "GET", "//metrics", NULL), -1);
     arb_route_table_destroy (&table);
     assert_null (table);
 }
