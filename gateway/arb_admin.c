@@ -378,26 +378,13 @@ s_queue_send (arb_http_req_t *req, const char *op)
     arb_http_send (req, &request, s_on_queue_op, (void *) op);
 }
 
-static void
-s_queue_op (arb_http_req_t *req, void *arg)
-{
-    (void) arg;
-    static const char *ops[] = {"pause", "resume", "purge"};
-    const char *op = arb_http_req_segment (req, 4);
-    for (size_t i = 0; i < sizeof (ops) / sizeof (ops[0]); i++)
-        if (streq (op, ops[i])) {
-            s_queue_send (req, ops[i]);
-            return;
-        }
-    arb_http_reply_error (req, MHD_HTTP_NOT_FOUND,
-                          "'%.32s' is not a queue operation (pause, resume, purge)", op);
-}
-
 //  POST /api/v1/queues/NAME declares the queue (listed while empty, until
 //  it is deleted); DELETE deletes it (its tasks cancelled, running ones
-//  too, its settings and metadata gone). arg: the op.
+//  too, its settings and metadata gone); POST /api/v1/queues/NAME/OP
+//  pauses, resumes or purges it (a route each, so that another OP is no
+//  path). arg: the op.
 static void
-s_queue_named (arb_http_req_t *req, void *arg)
+s_queue_op (arb_http_req_t *req, void *arg)
 {
     s_queue_send (req, (const char *) arg);
 }
@@ -545,9 +532,11 @@ arb_admin_serve (arb_http_t *http)
         {"POST", "/api/v1/tasks/{}/retry", s_retry, NULL},
         {"GET", "/api/v1/queues", s_stats_view, &queues},
         {"GET", "/api/v1/queues/{}", s_stats_view, &queue},
-        {"POST", "/api/v1/queues/{}", s_queue_named, "declare"},
-        {"DELETE", "/api/v1/queues/{}", s_queue_named, "delete"},
-        {"POST", "/api/v1/queues/{}/{}", s_queue_op, NULL},
+        {"POST", "/api/v1/queues/{}", s_queue_op, "declare"},
+        {"DELETE", "/api/v1/queues/{}", s_queue_op, "delete"},
+        {"POST", "/api/v1/queues/{}/pause", s_queue_op, "pause"},
+        {"POST", "/api/v1/queues/{}/resume", s_queue_op, "resume"},
+        {"POST", "/api/v1/queues/{}/purge", s_queue_op, "purge"},
         {"GET", "/api/v1/workers", s_stats_view, &workers},
         {"GET", "/api/v1/stats", s_stats_view, &stats},
         {"GET", "/api/v1/dags/{}", s_dag, NULL},

@@ -402,19 +402,15 @@ s_refuse_query (arb_http_req_t *req)
 static void
 s_admit (arb_http_t *self, arb_http_req_t *req, const char *url, const char *method)
 {
-    if (arb_route_split (url, &req->path)) {
-        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "no such path");
-        return;
-    }
     char allow[ARB_HTTP_ROUTE_TEXT];
     int route = -1;
-    arb_route_rc_t rc =
-        arb_route_find (self->routes, method, &req->path, &route, allow, sizeof (allow));
-    if (rc == ARB_ROUTE_NOT_FOUND) {
-        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "no such path");
+    if (arb_route_split (url, &req->path)
+        || arb_route_find (self->routes, method, &req->path, &route, allow, sizeof (allow))
+               == ARB_ROUTE_NOT_FOUND) {
+        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "no such path '%.64s'", url);
         return;
     }
-    if (rc == ARB_ROUTE_METHOD) {
+    if (route < 0) {
         arb_http_reply_error (req, MHD_HTTP_METHOD_NOT_ALLOWED, "%.32s is not allowed here (%s)",
                               method, allow);
         MHD_add_response_header (req->response, MHD_HTTP_HEADER_ALLOW, allow);
@@ -811,6 +807,25 @@ arb_http_port (arb_http_t *self)
 }
 
 int
+arb_http_route_claimed (arb_http_t *self,
+                        const char *method,
+                        const char *pattern,
+                        unsigned flags,
+                        const char *args,
+                        arb_http_handler_fn *fn,
+                        arb_route_claims_fn *claims,
+                        void *arg)
+{
+    int route = arb_route_add (self->routes, method, pattern);
+    if (route < 0)
+        return -1;
+    if (claims)
+        arb_route_set_claims (self->routes, route, claims, arg);
+    self->handlers[route] = (s_handler_t){flags, args, fn, arg};
+    return 0;
+}
+
+int
 arb_http_route_query (arb_http_t *self,
                       const char *method,
                       const char *pattern,
@@ -819,11 +834,7 @@ arb_http_route_query (arb_http_t *self,
                       arb_http_handler_fn *fn,
                       void *arg)
 {
-    int route = arb_route_add (self->routes, method, pattern);
-    if (route < 0)
-        return -1;
-    self->handlers[route] = (s_handler_t){flags, args, fn, arg};
-    return 0;
+    return arb_http_route_claimed (self, method, pattern, flags, args, fn, NULL, arg);
 }
 
 int

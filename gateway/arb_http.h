@@ -31,6 +31,7 @@
 #define ARB_HTTP_H
 
 #include "arb_gateway.h"
+#include "arb_route.h"
 #include "arb_stats_pages.h"
 
 #include <jansson.h>
@@ -91,6 +92,18 @@ int arb_http_route_query (arb_http_t *self,
                           const char *args,
                           arb_http_handler_fn *fn,
                           void *arg);
+
+//  As arb_http_route_query, for a route that serves only the paths claims
+//  says it does (given arg too): a request of another method is answered
+//  405 offering this route's method only for those, else 404.
+int arb_http_route_claimed (arb_http_t *self,
+                            const char *method,
+                            const char *pattern,
+                            unsigned flags,
+                            const char *args,
+                            arb_http_handler_fn *fn,
+                            arb_route_claims_fn *claims,
+                            void *arg);
 
 //  ---------------------------------------------------------------------
 //  A request

@@ -6,10 +6,12 @@
 #include <czmq.h>
 
 typedef struct {
-    char *method;            //  owned
-    arb_route_path_t parts;  //  owned: the pattern's segments
-    size_t literals;         //  segments that are not "{}" or "**"
-    bool tail;               //  ends in "**"
+    char *method;                 //  owned
+    arb_route_path_t parts;       //  owned: the pattern's segments
+    size_t literals;              //  segments that are not "{}" or "**"
+    bool tail;                    //  ends in "**"
+    arb_route_claims_fn *claims;  //  or NULL: it claims every path it matches
+    void *claims_arg;             //  borrowed
 } s_route_t;
 
 struct _arb_route_table_t {
@@ -77,6 +79,8 @@ arb_route_add (arb_route_table_t *self, const char *method, const char *pattern)
         return -1;
     route->literals = 0;
     route->tail = false;
+    route->claims = NULL;
+    route->claims_arg = NULL;
     for (size_t i = 0; i < route->parts.n; i++) {
         const char *part = route->parts.v[i];
         if (streq (part, "**") && i + 1 == route->parts.n)
@@ -92,11 +96,36 @@ arb_route_add (arb_route_table_t *self, const char *method, const char *pattern)
     return (int) self->n++;
 }
 
+void
+arb_route_set_claims (arb_route_table_t *self, int route, arb_route_claims_fn *fn, void *arg)
+{
+    assert (route >= 0 && (size_t) route < self->n);
+    self->routes[route].claims = fn;
+    self->routes[route].claims_arg = arg;
+}
+
+//  Whether text is the first segment of a pattern: a name the table
+//  keeps for its own routes ("api", "metrics", "static").
 static bool
-s_matches (const s_route_t *route, const arb_route_path_t *path)
+s_is_reserved (arb_route_table_t *self, const char *text)
+{
+    for (size_t i = 0; i < self->n; i++) {
+        const arb_route_path_t *parts = &self->routes[i].parts;
+        if (parts->n && streq (parts->v[0], text) && !streq (text, "{}") && !streq (text, "**"))
+            return true;
+    }
+    return false;
+}
+
+//  Whether route matches path; reserved: the path's first segment is a
+//  reserved name, which only a literal matches.
+static bool
+s_matches (const s_route_t *route, const arb_route_path_t *path, bool reserved)
 {
     size_t fixed = route->parts.n - (route->tail ? 1 : 0);
     if (route->tail ? path->n <= fixed : path->n != fixed)
+        return false;
+    if (reserved && (streq (route->parts.v[0], "{}") || streq (route->parts.v[0], "**")))
         return false;
     //  an empty segment ("/a//b", "/a/") is nothing a pattern names
     for (size_t i = 0; i < path->n; i++)
@@ -118,10 +147,12 @@ arb_route_find (arb_route_table_t *self,
                 char *allow,
                 size_t size)
 {
+    bool reserved = path->n && s_is_reserved (self, path->v[0]);
     size_t best = 0;
     bool any = false;
     for (size_t i = 0; i < self->n; i++)
-        if (s_matches (&self->routes[i], path) && (!any || self->routes[i].literals > best)) {
+        if (s_matches (&self->routes[i], path, reserved)
+            && (!any || self->routes[i].literals > best)) {
             best = self->routes[i].literals;
             any = true;
         }
@@ -129,19 +160,25 @@ arb_route_find (arb_route_table_t *self,
         return ARB_ROUTE_NOT_FOUND;
     if (size)
         *allow = '\0';
+    bool offered = false;
     for (size_t i = 0; i < self->n; i++) {
         s_route_t *candidate = &self->routes[i];
-        if (candidate->literals != best || !s_matches (candidate, path))
+        if (candidate->literals != best || !s_matches (candidate, path, reserved))
             continue;
         if (streq (candidate->method, method)) {
             *route = (int) i;
             return ARB_ROUTE_FOUND;
         }
+        //  a method offered must serve the path: a route that does not
+        //  claim it would only refuse it
+        if (candidate->claims && !candidate->claims (path, candidate->claims_arg))
+            continue;
+        offered = true;
         size_t used = strlen (allow);
         if (!strstr (allow, candidate->method))
             snprintf (allow + used, size - used, "%s%s", used ? ", " : "", candidate->method);
     }
-    return ARB_ROUTE_METHOD;
+    return offered ? ARB_ROUTE_METHOD : ARB_ROUTE_NOT_FOUND;
 }
 
 int

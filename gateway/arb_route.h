@@ -7,7 +7,15 @@
     does; among the patterns a path matches, those with the most literal
     segments win (so "GET /metrics" beats "POST /{}"), and among them the
     first with the request's method serves it. A path that the winners
-    match only under other methods is answered 405 with those methods.
+    match only under other methods is answered 405 with those methods,
+    but only with those whose routes claim the path (arb_route_set_claims:
+    tasker's "/{}" claims its task types only), so that the method a 405
+    offers serves it; with none, the path is not found.
+
+    The first segments of literal patterns ("api", "metrics", "static")
+    are reserved: a path that starts with one is matched by those patterns
+    only, never by a "{}" or "**" in the first place (so "GET /api/v1" is
+    not found, rather than tasker's "GET /{}/{}" for a type "api").
 
     Paths come as libmicrohttpd gives them (percent-decoded); they are
     split on '/' after the leading one, empty segments kept ("/a//b/" is
@@ -52,6 +60,15 @@ void arb_route_table_destroy (arb_route_table_t **self_p);
 //  for a malformed pattern (an empty segment, "**" not last) or a full
 //  table.
 int arb_route_add (arb_route_table_t *self, const char *method, const char *pattern);
+
+//  Whether a route serves a path its pattern matches (arg: what
+//  arb_route_set_claims was given).
+typedef bool (arb_route_claims_fn) (const arb_route_path_t *path, void *arg);
+
+//  Gives route (an index arb_route_add returned) a claim: it is offered
+//  in a 405's methods only for the paths fn says it serves. It still
+//  serves, under its own method, every path it matches.
+void arb_route_set_claims (arb_route_table_t *self, int route, arb_route_claims_fn *fn, void *arg);
 
 //  Splits path into out (free with arb_route_path_clear). Returns 0, or -1
 //  if it has too many or too long segments (out is then empty).

@@ -52,6 +52,7 @@ arb_static_serve (arb_http_t *http)
     const char *methods[] = {"GET", "HEAD"};
     for (int m = 0; m < 2; m++) {
         rc |= arb_http_route (http, methods[m], "/", 0, s_index, NULL);
+        rc |= arb_http_route (http, methods[m], "/index.html", 0, s_index, NULL);
         rc |= arb_http_route (http, methods[m], "/static/**", 0, s_file, NULL);
     }
     return rc ? -1 : 0;

@@ -272,6 +272,16 @@ s_get (arb_http_req_t *req, void *arg)
     s_send_status (req, id, s_on_status, self);
 }
 
+//  The routes serve the task types: a 405 offers POST /NAME or GET
+//  /NAME/ID only where NAME is one.
+static bool
+s_claims (const arb_route_path_t *path, void *arg)
+{
+    arb_tasker_t *self = (arb_tasker_t *) arg;
+    return path->n && arb_tasker_is_type_name (path->v[0])
+           && arb_defaults_has_type (self->defaults, path->v[0]);
+}
+
 arb_tasker_t *
 arb_tasker_new (arb_http_t *http, arb_defaults_t *defaults)
 {
@@ -279,8 +289,8 @@ arb_tasker_new (arb_http_t *http, arb_defaults_t *defaults)
     self->defaults = defaults;
     unsigned flags = ARB_HTTP_BROKER;
     //  neither takes a query argument: one is refused, not ignored
-    arb_http_route_query (http, "POST", "/{}", flags | ARB_HTTP_AUTH, "", s_post, self);
-    arb_http_route_query (http, "GET", "/{}/{}", flags, "", s_get, self);
+    arb_http_route_claimed (http, "POST", "/{}", flags | ARB_HTTP_AUTH, "", s_post, s_claims, self);
+    arb_http_route_claimed (http, "GET", "/{}/{}", flags, "", s_get, s_claims, self);
     return self;
 }
 

@@ -109,10 +109,19 @@ arb_tasker_parse (const char *body, size_t size, char *why, size_t why_size)
     return post;
 }
 
+//  The first segments of the HTTP server's own routes (arb_admin.c,
+//  arb_metrics.c, arb_static.c), which the router keeps from tasker's
+//  "/{}" (arb_route.h): a type of one of these names could not be reached.
+static const char *s_reserved[] = {"api", "metrics", "static", "index.html"};
+
 bool
 arb_tasker_is_type_name (const char *name)
 {
     size_t len = strlen (name);
-    return len > 0 && len <= ARB_NAME_MAX && !strchr (name, '@') && !streq (name, "api")
-           && !streq (name, "metrics") && !streq (name, "static");
+    if (len == 0 || len > ARB_NAME_MAX || strchr (name, '@'))
+        return false;
+    for (size_t i = 0; i < sizeof (s_reserved) / sizeof (s_reserved[0]); i++)
+        if (streq (name, s_reserved[i]))
+            return false;
+    return true;
 }

@@ -115,15 +115,35 @@ def test_tasker_types_come_from_the_config(broker, gateway_factory, tmp_path):
         requests.post(gateway.url + '/other', json={'identifier': 'x'}, timeout=10), 404)
     assert 'not a task type' in error_of(
         requests.get(gateway.url + '/other/1', timeout=10), 404)
+    # a 405 offers only a method that serves the path: POST /backup, not
+    # POST /metric, which is no type here
+    assert requests.get(gateway.url + '/backup', timeout=10).headers['Allow'] == 'POST'
+    for method, path in (('GET', '/metric'), ('GET', '/other'), ('DELETE', '/other/1')):
+        assert 'no such path' in error_of(
+            requests.request(method, gateway.url + path, timeout=10), 404), path
 
 
 def test_tasker_any_type_without_config_but_reserved_names(broker, gateway_factory):
     gateway = gateway_factory(broker)
     reply = requests.post(gateway.url + '/anything', json={'identifier': 'a'}, timeout=10)
     assert reply.status_code == 201
-    for name in ('api', 'static'):
-        error_of(requests.post(gateway.url + '/' + name, json={'identifier': 'a'}, timeout=10),
-                 404)
+    for name in ('api', 'static', 'metrics', 'index.html'):
+        refused = requests.post(gateway.url + '/' + name, json={'identifier': 'a'}, timeout=10)
+        assert refused.status_code in (404, 405), refused.text
+        assert 'task type' not in refused.text
+    # the server's own names are not tasker's: a path under one that no
+    # route serves is not found, not a 405 whose method fails after
+    for path in ('/api', '/api/v1', '/api/v1/queues/a/b', '/static', '/static/', '/metrics/1',
+                 '/api/1'):
+        assert ("no such path '%s'" % path) in error_of(
+            requests.get(gateway.url + path, timeout=10), 404)
+    error_of(requests.post(gateway.url + '/api/v1/queues/a/b', timeout=10), 404)
+    assert requests.get(gateway.url + '/api/v1/queues/a/pause',
+                        timeout=10).headers['Allow'] == 'POST'
+    index = requests.get(gateway.url + '/index.html', timeout=10)
+    assert index.status_code == 200 and '<title>arbiter</title>' in index.text
+    # without types any name is one: GET /anything offers POST, which serves it
+    assert requests.get(gateway.url + '/anything', timeout=10).headers['Allow'] == 'POST'
     # another type's task is not found under this one
     error_of(requests.get(gateway.url + '/other/%d' % reply.json()['id'], timeout=10), 404)
     error_of(requests.get(gateway.url + '/anything/999999', timeout=10), 404)
