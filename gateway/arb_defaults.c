@@ -4,6 +4,7 @@
 
 #include "arb_defaults.h"
 #include "arb_options.h"
+#include "arb_tasker_body.h"
 
 //  One section's settings; a flag per key says it was given.
 typedef struct {
@@ -92,6 +93,11 @@ arb_defaults_section (
     size_t len = strlen (name);
     if (len == 0 || len > ARB_NAME_MAX || strchr (name, '@') || strchr (name, '/'))
         return s_refuse (why, size, "a queue or type name is 1 to 200 bytes, without '@' or '/'");
+    //  POST /NAME could never reach such a type: the router keeps the name
+    if (type && !arb_tasker_is_type_name (name))
+        return s_refuse (why, size,
+                         "not a type name: api, metrics, static and index.html are the HTTP "
+                         "server's own paths");
     zhashx_t *table = type ? self->types : self->queues;
     s_settings_t *settings = (s_settings_t *) zhashx_lookup (table, name);
     if (!settings) {

@@ -59,7 +59,7 @@ VALUES = {
     },
 }
 
-FOLDER = {'arbiterd': 'broker', 'arbiter-worker': 'worker'}
+FOLDER = {'arbiterd': 'broker', 'arbiter-worker': 'worker', 'arbiter-gateway': 'gateway'}
 
 
 def run(name, *args):
@@ -173,6 +173,11 @@ BAD = [
      'cannot read the file: No such file or directory'),
     ('arbiter-worker', 'exec = cat\nbroker-key = /nonexistent/broker.cert\n', 2, 'broker-key',
      'cannot read the file: No such file or directory'),
+] + [
+    # a type the HTTP router keeps for its own paths could never be reached
+    ('arbiter-gateway', '[type.ok]\npriority = 1\n[type.%s]\npriority = 1\n' % name, 4,
+     'type.%s.priority' % name, 'not a type name: api, metrics, static and index.html are '
+     "the HTTP server's own paths") for name in ('api', 'metrics', 'static', 'index.html')
 ]
 
 

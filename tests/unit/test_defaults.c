@@ -86,6 +86,12 @@ test_refused (void **state)
     assert_int_equal (s_set (defaults, "worker.x", "priority", "1"), -1);
     assert_int_equal (s_set (defaults, "queue.", "priority", "1"), -1);
     assert_int_equal (s_set (defaults, "queue.a@b", "priority", "1"), -1);
+    //  the HTTP server's own first segments are no types (a queue may be one)
+    assert_int_equal (s_set (defaults, "type.api", "priority", "1"), -1);
+    assert_int_equal (s_set (defaults, "type.metrics", "priority", "1"), -1);
+    assert_int_equal (s_set (defaults, "type.static", "priority", "1"), -1);
+    assert_int_equal (s_set (defaults, "type.index.html", "priority", "1"), -1);
+    assert_int_equal (s_set (defaults, "queue.api", "priority", "1"), 0);
     assert_int_equal (s_set (defaults, "queue.a", "colour", "red"), -1);
     assert_int_equal (s_set (defaults, "queue.a", "priority", "high"), -1);
     assert_int_equal (s_set (defaults, "queue.a", "retries", "5000"), -1);
