@@ -366,18 +366,26 @@ s_leaves_nothing (arb_life_t *self, arb_task_t *task, int state, uint64_t purge_
            && (task->unwatched || arb_watch_has (self->watch, task->id));
 }
 
-void
-arb_life_finish (
-    arb_life_t *self, arb_task_t **task_p, int state, const char *error, zframe_t **result_p)
+//  As arb_life_finish, naming the worker to keep as the task's last: the
+//  one of its last attempt, whose lease may be gone already (a failed or
+//  lost attempt is unleased before the task ends dead), or NULL to keep
+//  the one its row has.
+static void
+s_finish (arb_life_t *self,
+          arb_task_t **task_p,
+          int state,
+          const char *error,
+          zframe_t **result_p,
+          const char *worker)
 {
     arb_task_t *task = *task_p;
     uint64_t purge_at = s_purge_at (self, task, state);
     bool drop = s_leaves_nothing (self, task, state, purge_at);
-    int rc = drop ? arb_journal_drop (self->journal, task->id, self->next_id)
-                  : arb_journal_begin (self->journal)
-                        || arb_journal_save (self->journal, task, state, self->clock->now_ms,
-                                             s_worker_name (task), error ? error : "",
-                                             result_p ? *result_p : NULL, purge_at);
+    int rc =
+        drop ? arb_journal_drop (self->journal, task->id, self->next_id)
+             : arb_journal_begin (self->journal)
+                   || arb_journal_save (self->journal, task, state, self->clock->now_ms, worker,
+                                        error ? error : "", result_p ? *result_p : NULL, purge_at);
     if (rc) {
         arb_life_halt (self, "finish");
         return;
@@ -386,6 +394,13 @@ arb_life_finish (
     arb_life_ended (self, task_p, state, error, result_p);
     if (drop)
         arb_life_uncount (queue, state);  //  counted final by arb_life_ended
+}
+
+void
+arb_life_finish (
+    arb_life_t *self, arb_task_t **task_p, int state, const char *error, zframe_t **result_p)
+{
+    s_finish (self, task_p, state, error, result_p, s_worker_name (*task_p));
 }
 
 //  Writes an attempt that did not succeed into the task's history.
@@ -489,11 +504,11 @@ s_retry_after (arb_life_t *self, arb_task_t *task, uint64_t delay_ms, const char
 //  counted failed: a success ends the task, a lost or released lease
 //  gives its attempt back). So a poison item neither spins nor stays.
 static void
-s_fail_to_head (arb_life_t *self, arb_task_t **task_p, const char *error)
+s_fail_to_head (arb_life_t *self, arb_task_t **task_p, const char *error, const char *worker)
 {
     arb_task_t *task = *task_p;
     if (task->max_attempts > 1 && task->attempts >= task->max_attempts) {
-        arb_life_finish (self, task_p, ARB_STATE_DEAD, error, NULL);
+        s_finish (self, task_p, ARB_STATE_DEAD, error, NULL, worker);
         return;
     }
     if (task->max_attempts <= 1 && task->attempts >= self->config.max_head_failures) {
@@ -501,7 +516,7 @@ s_fail_to_head (arb_life_t *self, arb_task_t **task_p, const char *error)
         snprintf (why, sizeof (why),
                   "quarantined: failed %u times in a row at the head of its queue (last: %s)",
                   task->attempts, error);
-        arb_life_finish (self, task_p, ARB_STATE_DEAD, why, NULL);
+        s_finish (self, task_p, ARB_STATE_DEAD, why, NULL, worker);
         return;
     }
     uint64_t delay = task->backoff != ARB_BACKOFF_NONE
@@ -518,13 +533,15 @@ s_attempt_failed (arb_life_t *self, arb_task_t **task_p, int outcome, const char
     if (s_record_attempt (self, task, outcome, error))
         return;
     arb_outbox_event (self->outbox, task, ARB_STATE_FAILED, error);
+    //  borrowed from the session, which outlives the lease
+    const char *worker = s_worker_name (task);
     if (arb_task_ext (task)->lease)
         arb_sched_unlease (self->sched, task);
     int policy = arb_queue_settings (task->queue)->on_failure;
     if (policy == ARB_ON_FAILURE_HEAD)
-        s_fail_to_head (self, task_p, error);
+        s_fail_to_head (self, task_p, error, worker);
     else if (task->attempts >= task->max_attempts || policy == ARB_ON_FAILURE_DEAD)
-        arb_life_finish (self, task_p, ARB_STATE_DEAD, error, NULL);
+        s_finish (self, task_p, ARB_STATE_DEAD, error, NULL, worker);
     else
         s_retry_after (self, task, s_backoff_ms (self, task), error);
 }
@@ -544,6 +561,7 @@ s_lease_lost (arb_life_t *self, arb_task_t **task_p, const char *error)
         return;
     uint64_t lease = arb_task_ext (task)->lease;
     uint64_t worker = arb_session_worker (arb_task_ext (task)->session);
+    const char *name = s_worker_name (task);  //  borrowed: the session is still here
     arb_sched_unlease (self->sched, task);
     task->attempts--;
     task->lost++;
@@ -551,7 +569,7 @@ s_lease_lost (arb_life_t *self, arb_task_t **task_p, const char *error)
         char why[ARB_TEXT_MAX + 128];
         snprintf (why, sizeof (why), "quarantined: its worker was lost %u times (last: %s)",
                   task->lost, error);
-        arb_life_finish (self, task_p, ARB_STATE_DEAD, why, NULL);
+        s_finish (self, task_p, ARB_STATE_DEAD, why, NULL, name);
         return;
     }
     if (arb_task_ext (task)->origin) {

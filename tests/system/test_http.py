@@ -398,13 +398,16 @@ def test_admin_tasks_list_get_cancel_retry(broker, gateway_factory, processes, t
     error_of(requests.delete('%s/tasks/999999' % api, timeout=10), 404)
 
     # a failing worker makes the others dead; one is retried by hand
-    start_exec_worker(broker, processes, tmp_path, 'echo broken >&2; exit 3', '--queue', 'work')
-    wait_until(lambda: requests.get(api + '/tasks?state=dead', timeout=5).json()['tasks'],
-               what='a dead task')
+    start_exec_worker(broker, processes, tmp_path, 'echo broken >&2; exit 3', '--queue', 'work',
+                      '--name', 'w-broken')
+    listed = wait_until(lambda: requests.get(api + '/tasks?state=dead', timeout=5).json()['tasks'],
+                        what='a dead task')
+    assert listed[0]['worker'] == 'w-broken', listed[0]  # the last worker, in a list too
     dead = requests.get('%s/tasks/%d' % (api, ids[1]), timeout=10)
     dead = wait_until(lambda: (lambda t: t if t['state'] == 'dead' else None)(
         requests.get('%s/tasks/%d' % (api, ids[1]), timeout=5).json()), what='task dead')
     assert dead['history'][0]['outcome'] == 'failed' and 'broken' in dead['history'][0]['error']
+    assert dead['worker'] == 'w-broken', dead
     assert dead['result'] is None and dead['responses'] == []
     retried = requests.post('%s/tasks/%d/retry' % (api, ids[1]), timeout=10)
     assert retried.status_code == 200 and retried.json()['code'] == 0

@@ -58,11 +58,15 @@ def test_always_failing_task_is_dead_and_retry_revives_it(fast_broker, processes
     flag = tmp_path / 'fixed'
     command = ('[ -e "$FLAG" ] && echo fixed '
                '|| { echo "broken on attempt $ARBITER_ATTEMPT" >&2; exit 2; }')
-    start_exec_worker(fast_broker, processes, tmp_path, command, env={'FLAG': str(flag)})
+    start_exec_worker(fast_broker, processes, tmp_path, command, '--name', 'w-doomed',
+                      env={'FLAG': str(flag)})
     task_id = int(cli(fast_broker, 'submit', '--retries', '2', 'doomed').stdout)
     assert cli(fast_broker, 'wait', str(task_id)).returncode == 1
     info = json.loads(cli(fast_broker, 'status', '--json', str(task_id)).stdout)
     assert info['state'] == 'dead'
+    # a dead task keeps its last worker, as a succeeded one does
+    assert info['worker'] == 'w-doomed', info
+    assert b'w-doomed' in cli(fast_broker, 'status', str(task_id)).stdout
     assert [a['error'] for a in info['history']] == [
         'broken on attempt 1', 'broken on attempt 2', 'broken on attempt 3']
     flag.write_text('')
