@@ -143,6 +143,18 @@ s_list (arb_http_req_t *req, void *arg)
         || s_query_number (req, "after", INT64_MAX, &after)
         || s_query_number (req, "before", INT64_MAX, &before) || s_query_limit (req, &limit))
         return;
+    if (arb_http_req_query (req, "flow") && flow == 0) {
+        arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST,
+                              "flow: 0 is not a flow id (ids start at 1)");
+        return;
+    }
+    if (arb_http_req_query (req, "before") && before == 0) {
+        //  no id is smaller than 0, as every id is greater than after=0
+        //  (to LIST, before 0 is no bound at all)
+        json_t *obj = json_pack ("{s:[], s:b, s:n}", "tasks", "more", false, "next");
+        arb_http_reply_json (req, MHD_HTTP_OK, &obj);
+        return;
+    }
     arb_msg_t *request = s_request (req, ARB_MSG_LIST);
     arb_list_body_t *body = arb_msg_list (request);
     body->state = (uint32_t) state;

@@ -347,51 +347,63 @@ s_same_token (const char *given, const char *token)
     return diff == 0;
 }
 
-//  Whether word is one of the space-separated words of list.
-static bool
-s_is_word_of (const char *word, const char *list)
+//  The index of word among the space-separated words of list, or -1.
+static int
+s_word_index (const char *word, const char *list)
 {
     size_t len = strlen (word);
-    for (const char *p = list; *p;) {
+    int index = 0;
+    for (const char *p = list; *p; index++) {
         size_t n = strcspn (p, " ");
         if (n > 0 && n == len && memcmp (p, word, n) == 0)
-            return true;
+            return index;
         p += n + (p[n] == ' ');
     }
-    return false;
+    return -1;
 }
 
 typedef struct {
-    const char *args;     //  those taken
-    const char *unknown;  //  the first other one, or NULL
+    const char *args;  //  those taken
+    uint64_t seen;     //  bit i: the i-th of args was given
+    const char *bad;   //  the first argument refused, or NULL
+    const char *why;   //  static: why
 } s_query_check_t;
 
 static enum MHD_Result
 s_query_arg (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
     (void) kind;
-    (void) value;
     s_query_check_t *check = (s_query_check_t *) cls;
-    if (s_is_word_of (key, check->args))
+    int index = s_word_index (key, check->args);
+    check->bad = key;
+    if (index < 0 || index >= 64)
+        check->why = "is not a query argument of this route";
+    else if (!value)
+        check->why = "has no value (expected NAME=VALUE)";
+    else if (check->seen & (1ull << index))
+        check->why = "is repeated (give each argument once)";
+    else {
+        check->seen |= 1ull << index;
+        check->bad = NULL;
         return MHD_YES;
-    check->unknown = key;
+    }
     return MHD_NO;
 }
 
-//  A route that names its query arguments: answers 400 for another one.
-//  Returns whether it did.
+//  A route that names its query arguments: answers 400 for another one,
+//  one without a value ("?limit") or one given twice. Returns whether it
+//  did.
 static bool
 s_refuse_query (arb_http_req_t *req)
 {
     const char *args = req->handler->args;
     if (!args)
         return false;
-    s_query_check_t check = {args, NULL};
+    s_query_check_t check = {args, 0, NULL, NULL};
     MHD_get_connection_values (req->connection, MHD_GET_ARGUMENT_KIND, s_query_arg, &check);
-    if (!check.unknown)
+    if (!check.bad)
         return false;
-    arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST,
-                          "'%.64s' is not a query argument of this route (%s)", check.unknown,
+    arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST, "'%.64s' %s (%s)", check.bad, check.why,
                           *args ? args : "it takes none");
     return true;
 }

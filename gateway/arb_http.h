@@ -82,9 +82,10 @@ int arb_http_route (arb_http_t *self,
                     void *arg);
 
 //  As arb_http_route, for a route that takes only the query arguments
-//  named in args (space-separated, "" for none; static: borrowed for the
-//  server's life): a request with another is answered 400 naming it,
-//  before the handler runs, so that a misspelt filter never passes.
+//  named in args (space-separated, "" for none, 64 at most; static:
+//  borrowed for the server's life): a request with another, or with one
+//  of them without a value or twice, is answered 400 naming it, before
+//  the handler runs, so that a misspelt filter never passes.
 int arb_http_route_query (arb_http_t *self,
                           const char *method,
                           const char *pattern,

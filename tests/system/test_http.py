@@ -176,6 +176,18 @@ def test_limit_out_of_range_gets_one_message(broker, gateway_factory):
     for limit in ('1', '1000'):
         assert requests.get(gateway.url + '/api/v1/tasks?limit=' + limit,
                             timeout=10).status_code == 200
+    # an argument without a value, or given twice, is refused naming it;
+    # flow=0 names no flow
+    tasks = gateway.url + '/api/v1/tasks?'
+    for query, why in (('limit', "'limit' has no value"), ('state=dead&state=ready',
+                       "'state' is repeated"), ('limit=5&queue=a&limit=5', "'limit' is repeated"),
+                       ('flow=0', 'flow: 0 is not a flow id')):
+        assert why in error_of(requests.get(tasks + query, timeout=10), 400), query
+    # before=0: no id is smaller, as every id is greater than after=0
+    requests.post(gateway.url + '/jobs', json={'identifier': 'b0'}, timeout=10)
+    assert requests.get(tasks + 'before=0', timeout=10).json() == {
+        'tasks': [], 'more': False, 'next': None}
+    assert len(requests.get(tasks + 'after=0', timeout=10).json()['tasks']) == 1
 
 
 def test_head_metrics_as_get_without_a_body(broker, gateway_factory):
