@@ -33,17 +33,32 @@ s_refused (arb_http_req_t *req, arb_msg_t *reply, const char *what)
     return true;
 }
 
-//  The task id in path segment i, or 0 after answering 404.
+//  The id (what: "task", "flow") in path segment i, or 0 after answering
+//  404.
 static uint64_t
-s_task_id (arb_http_req_t *req, size_t i)
+s_path_id (arb_http_req_t *req, size_t i, const char *what)
 {
     uint64_t id;
     const char *text = arb_http_req_segment (req, i);
     if (arb_route_id (text, &id)) {
-        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "'%.32s' is not a task id", text);
+        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "'%.32s' is not a %s id", text, what);
         return 0;
     }
     return id;
+}
+
+//  The queue name in path segment 3, or NULL after answering 400: the
+//  same for every queue route, GET too.
+static const char *
+s_queue_name (arb_http_req_t *req)
+{
+    const char *queue = arb_http_req_segment (req, 3);
+    if (strlen (queue) > ARB_NAME_MAX) {
+        arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST, "queue: a name of 1 to %d bytes",
+                              ARB_NAME_MAX);
+        return NULL;
+    }
+    return queue;
 }
 
 //  A query number (absent: *value unchanged). 0, or -1 after answering 400.
@@ -187,7 +202,7 @@ s_on_task (arb_http_req_t *req, arb_msg_t *reply, void *arg)
 static void
 s_one_task (arb_http_req_t *req, arb_msg_type_t type, arb_http_answer_fn *fn, void *arg)
 {
-    uint64_t id = s_task_id (req, 3);
+    uint64_t id = s_path_id (req, 3, "task");
     if (!id)
         return;
     arb_msg_t *request = s_request (req, type);
@@ -349,11 +364,9 @@ static void
 s_stats_view (arb_http_req_t *req, void *arg)
 {
     const s_view_t *view = (const s_view_t *) arg;
-    const char *queue = view->one ? arb_http_req_segment (req, 3) : NULL;
-    if (queue && strlen (queue) > ARB_NAME_MAX) {
-        arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "no queue '%.64s'", queue);
+    const char *queue = NULL;
+    if (view->one && !(queue = s_queue_name (req)))
         return;
-    }
     arb_http_stats (req, queue, view->fn, NULL);
 }
 
@@ -378,12 +391,9 @@ s_on_queue_op (arb_http_req_t *req, arb_msg_t *reply, void *arg)
 static void
 s_queue_send (arb_http_req_t *req, const char *op)
 {
-    const char *queue = arb_http_req_segment (req, 3);
-    if (strlen (queue) > ARB_NAME_MAX) {
-        arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST, "queue: a name of 1 to %d bytes",
-                              ARB_NAME_MAX);
+    const char *queue = s_queue_name (req);
+    if (!queue)
         return;
-    }
     arb_msg_t *request = s_request (req, ARB_MSG_QUEUE);
     arb_msg_queue (request)->queue = arb_msg_strdup (request, queue);
     arb_msg_queue (request)->op = op;
@@ -492,7 +502,7 @@ s_flow_page (arb_http_req_t *req, s_flow_t *flow, uint64_t after)
 static void
 s_flow (arb_http_req_t *req, arb_flow_kind_t kind)
 {
-    uint64_t id = s_task_id (req, 3);
+    uint64_t id = s_path_id (req, 3, "flow");
     if (!id)
         return;
     s_flow_t *flow = (s_flow_t *) zmalloc (sizeof (s_flow_t));

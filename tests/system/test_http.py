@@ -159,9 +159,10 @@ def test_ids_have_one_spelling(broker, gateway_factory, tmp_path):
     plain, padded = str(task['id']), '00' + str(task['id'])
     assert requests.get(api + '/tasks/' + plain, timeout=10).status_code == 200
     assert requests.get(gateway.url + '/jobs/' + plain, timeout=10).status_code == 200
-    for url in (api + '/tasks/' + padded, gateway.url + '/jobs/' + padded,
-                api + '/dags/' + padded, api + '/groups/0', api + '/tasks/0'):
+    for url in (api + '/tasks/' + padded, gateway.url + '/jobs/' + padded, api + '/tasks/0'):
         assert 'is not a task id' in error_of(requests.get(url, timeout=10), 404), url
+    for url in (api + '/dags/' + padded, api + '/groups/0', api + '/dags/0', api + '/pipes/0'):
+        assert 'is not a flow id' in error_of(requests.get(url, timeout=10), 404), url
     error_of(requests.delete(api + '/tasks/' + padded, timeout=10), 404)
     error_of(requests.post(api + '/tasks/%s/retry' % padded, timeout=10), 404)
     assert requests.get(api + '/tasks/' + plain, timeout=10).json()['state'] == 'ready'
@@ -506,7 +507,9 @@ def test_admin_queue_declare_and_delete(broker, gateway_factory, peer_factory):
     # the broker's own names are not queues to declare or delete
     assert '@' in error_of(requests.post(api + '/queues/a@b', timeout=10), 422)
     assert '@' in error_of(requests.delete(api + '/queues/a@b', timeout=10), 422)
-    error_of(requests.post(api + '/queues/' + 'q' * 201, timeout=10), 400)
+    for method in ('GET', 'POST', 'DELETE'):
+        assert 'a name of 1 to 200 bytes' in error_of(
+            requests.request(method, api + '/queues/' + 'q' * 201, timeout=10), 400)
     assert requests.put(api + '/queues/hq', timeout=10).headers['Allow'] == 'GET, POST, DELETE'
     # an empty segment is not skipped: no queue named 'pause' or 'purge'
     requests.post(api + '/queues/purge', timeout=10)
