@@ -590,7 +590,13 @@ s_access (void *cls,
         return s_queue (req);
     if (!req->handled) {
         req->handled = true;
-        req->handler->fn (req, req->handler->arg);
+        if (req->size && !(req->handler->flags & ARB_HTTP_BODY))
+            //  refused, not ignored: a body sent here means something the
+            //  route would not do
+            arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST,
+                                  "this route takes no body (%zu bytes sent)", req->size);
+        else
+            req->handler->fn (req, req->handler->arg);
     }
     if (req->response)
         return s_queue (req);

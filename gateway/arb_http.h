@@ -17,8 +17,8 @@
     Every answer is JSON, errors too: {"error": "why", "status": N}. The
     server itself answers 404 (no route), 405 (route, other method; with
     Allow), 401 (no bearer token where one is needed), 403 (wrong token),
-    400 (a query argument the route does not take), 413 (body over
-    max_body), 503 (the broker is down or did not answer).
+    400 (a query argument the route does not take, a body where it
+    takes none), 413 (body over max_body), 503 (the broker is down or did not answer).
 
     Auth: with a token, routes marked ARB_HTTP_AUTH need "Authorization:
     Bearer TOKEN". Without one, the server refuses to listen on anything
@@ -49,6 +49,7 @@ typedef struct {
 
 #define ARB_HTTP_AUTH   1u  //  the route needs the token (when one is configured)
 #define ARB_HTTP_BROKER 2u  //  the route needs the broker: 503 at once while it is down
+#define ARB_HTTP_BODY   4u  //  the route takes a body: without it, one is answered 400
 
 //  Serves one request (borrowed until it is answered). Must answer it,
 //  now or later, exactly once.

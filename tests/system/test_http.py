@@ -422,6 +422,11 @@ def test_admin_tasks_list_get_cancel_retry(broker, gateway_factory, processes, t
     assert dead['history'][0]['outcome'] == 'failed' and 'broken' in dead['history'][0]['error']
     assert dead['worker'] == 'w-broken', dead
     assert dead['result'] is None and dead['responses'] == []
+    assert 'takes no body' in error_of(requests.post(
+        '%s/tasks/%d/retry' % (api, ids[1]), json={'x': 1}, timeout=10), 400)
+    assert 'takes no body' in error_of(requests.delete(
+        '%s/tasks/%d' % (api, ids[1]), data='now', timeout=10), 400)
+    assert requests.get('%s/tasks/%d' % (api, ids[1]), timeout=10).json()['state'] == 'dead'
     retried = requests.post('%s/tasks/%d/retry' % (api, ids[1]), timeout=10)
     assert retried.status_code == 200 and retried.json()['code'] == 0
     error_of(requests.post('%s/tasks/%d/retry' % (api, ids[0]), timeout=10), 409)
@@ -444,6 +449,14 @@ def test_admin_queues_workers_and_flows(broker, gateway_factory, processes, tmp_
     assert requests.post(api + '/queues/imgs/purge', timeout=10).json()['count'] == 3
     requests.post(api + '/queues/imgs/resume', timeout=10)
     assert requests.get(api + '/queues/imgs', timeout=10).json()['paused'] is False
+    # a body where the route takes none is refused, and nothing is done
+    for method, path, body in (('POST', '/queues/imgs/pause', 'garbage'),
+                               ('POST', '/queues/fresh', '{"x": 1}'),
+                               ('DELETE', '/queues/imgs', '{}'), ('GET', '/queues/imgs', 'x')):
+        assert 'takes no body' in error_of(
+            requests.request(method, api + path, data=body, timeout=10), 400), path
+    assert requests.get(api + '/queues/imgs', timeout=10).json()['paused'] is False
+    error_of(requests.get(api + '/queues/fresh', timeout=10), 404)
     names = [q['name'] for q in requests.get(api + '/queues', timeout=10).json()['queues']]
     assert 'imgs' in names
     workers = requests.get(api + '/workers', timeout=10).json()['workers']
