@@ -338,9 +338,9 @@ s_req_destroy (arb_http_req_t **req_p)
 //  Constant-time comparison, so the token cannot be guessed byte by byte
 //  from answer times.
 static bool
-s_same_token (const char *given, const char *token)
+s_same_token (const char *given, size_t a, const char *token)
 {
-    size_t a = strlen (given), b = strlen (token);
+    size_t b = strlen (token);
     unsigned char diff = a != b;
     for (size_t i = 0; i < b; i++)
         diff |= (unsigned char) (given[i < a ? i : 0] ^ token[i]);
@@ -432,14 +432,22 @@ s_admit (arb_http_t *self, arb_http_req_t *req, const char *url, const char *met
     if (self->token && (req->handler->flags & ARB_HTTP_AUTH)) {
         const char *auth = MHD_lookup_connection_value (req->connection, MHD_HEADER_KIND,
                                                         MHD_HTTP_HEADER_AUTHORIZATION);
-        if (!auth || strncasecmp (auth, "Bearer ", 7) != 0) {
+        //  RFC 9110: optional whitespace around a field's value is not
+        //  part of it, and the scheme is followed by one or more spaces
+        if (auth)
+            auth += strspn (auth, " \t");
+        if (!auth || strncasecmp (auth, "Bearer", 6) != 0 || (auth[6] != ' ' && auth[6] != '\t')) {
             arb_http_reply_error (req, MHD_HTTP_UNAUTHORIZED,
                                   "this route needs an \"Authorization: Bearer TOKEN\" header");
             MHD_add_response_header (req->response, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                      "Bearer realm=\"arbiter\"");
             return;
         }
-        if (!s_same_token (auth + 7, self->token)) {
+        const char *given = auth + 6 + strspn (auth + 6, " \t");
+        size_t len = strlen (given);
+        while (len && (given[len - 1] == ' ' || given[len - 1] == '\t'))
+            len--;
+        if (!s_same_token (given, len, self->token)) {
             arb_http_reply_error (req, MHD_HTTP_FORBIDDEN, "wrong token");
             return;
         }

@@ -356,6 +356,17 @@ def test_token_guards_changes_and_admin_api(broker, gateway_factory, tmp_path):
     assert requests.get('%s/jobs/%d' % (url, created.json()['id']), timeout=10).ok
     assert requests.get(url + '/metrics', timeout=10).ok
     assert requests.get(url + '/api/v1/queues', headers=AUTH, timeout=10).ok
+    # whitespace around the value, or after the scheme, is not the token's
+    # (RFC 9110); inside it, it is
+    for header in (b'Bearer %s ', b'Bearer  %s\t', b'  Bearer %s', b'bearer\t%s'):
+        answer = raw_request(gateway, b'GET /api/v1/queues HTTP/1.1\r\nHost: x\r\n'
+                             b'Authorization: ' + header % TOKEN.encode() +
+                             b'\r\nConnection: close\r\n\r\n')
+        assert answer.startswith(b'HTTP/1.1 200'), (header, answer)
+    error_of(requests.get(url + '/api/v1/queues', headers={
+        'Authorization': 'Bearer ' + TOKEN[:3] + ' ' + TOKEN[3:]}, timeout=10), 403)
+    error_of(requests.get(url + '/api/v1/queues', headers={'Authorization': 'Bearer' + TOKEN},
+                          timeout=10), 401)
     error_of(requests.delete('%s/api/v1/tasks/%d' % (url, created.json()['id']), timeout=10),
              401)
     error_of(requests.delete(url + '/api/v1/queues/jobs', timeout=10), 401)
