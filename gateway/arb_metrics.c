@@ -199,7 +199,6 @@ arb_metrics_serve (arb_http_t *http)
 {
     //  HEAD as GET, without the body (libmicrohttpd leaves it out), as
     //  the static files
-    int rc = arb_http_route (http, "GET", "/metrics", 0, s_metrics, NULL);
-    rc |= arb_http_route (http, "HEAD", "/metrics", 0, s_metrics, NULL);
+    int rc = arb_http_route (http, "GET", "/metrics", 0, s_metrics, NULL);  //  HEAD too
     return rc ? -1 : 0;
 }

@@ -165,7 +165,9 @@ arb_route_find (arb_route_table_t *self,
         s_route_t *candidate = &self->routes[i];
         if (candidate->literals != best || !s_matches (candidate, path, reserved))
             continue;
-        if (streq (candidate->method, method)) {
+        //  HEAD is GET without the body (libmicrohttpd leaves it out)
+        if (streq (candidate->method, method)
+            || (streq (method, "HEAD") && streq (candidate->method, "GET"))) {
             *route = (int) i;
             return ARB_ROUTE_FOUND;
         }
@@ -176,7 +178,8 @@ arb_route_find (arb_route_table_t *self,
         offered = true;
         size_t used = strlen (allow);
         if (!strstr (allow, candidate->method))
-            snprintf (allow + used, size - used, "%s%s", used ? ", " : "", candidate->method);
+            snprintf (allow + used, size - used, "%s%s%s", used ? ", " : "", candidate->method,
+                      streq (candidate->method, "GET") ? ", HEAD" : "");
     }
     return offered ? ARB_ROUTE_METHOD : ARB_ROUTE_NOT_FOUND;
 }

@@ -6,7 +6,8 @@
     the rest of the path). A path matches a pattern when every segment
     does; among the patterns a path matches, those with the most literal
     segments win (so "GET /metrics" beats "POST /{}"), and among them the
-    first with the request's method serves it. A path that the winners
+    first with the request's method serves it (a GET route serves HEAD
+    too, and a 405 offers both). A path that the winners
     match only under other methods is answered 405 with those methods,
     but only with those whose routes claim the path (arb_route_set_claims:
     tasker's "/{}" claims its task types only), so that the method a 405

@@ -48,12 +48,9 @@ s_file (arb_http_req_t *req, void *arg)
 int
 arb_static_serve (arb_http_t *http)
 {
-    int rc = 0;
-    const char *methods[] = {"GET", "HEAD"};
-    for (int m = 0; m < 2; m++) {
-        rc |= arb_http_route (http, methods[m], "/", 0, s_index, NULL);
-        rc |= arb_http_route (http, methods[m], "/index.html", 0, s_index, NULL);
-        rc |= arb_http_route (http, methods[m], "/static/**", 0, s_file, NULL);
-    }
+    //  GET routes serve HEAD too (arb_route.h)
+    int rc = arb_http_route (http, "GET", "/", 0, s_index, NULL);
+    rc |= arb_http_route (http, "GET", "/index.html", 0, s_index, NULL);
+    rc |= arb_http_route (http, "GET", "/static/**", 0, s_file, NULL);
     return rc ? -1 : 0;
 }

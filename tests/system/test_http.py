@@ -202,6 +202,14 @@ def test_head_metrics_as_get_without_a_body(broker, gateway_factory):
                                   b'Connection: close\r\n\r\n')
     assert answer.startswith(b'HTTP/1.1 200') and answer.endswith(b'\r\n\r\n'), answer
     assert requests.put(gateway.url + '/metrics', timeout=10).headers['Allow'] == 'GET, HEAD'
+    # every GET route answers HEAD alike: the admin API, tasker's, the files
+    for path in ('/api/v1/queues', '/api/v1/stats', '/', '/static/style.css'):
+        head = requests.head(gateway.url + path, timeout=10)
+        assert head.status_code == 200 and head.content == b'', path
+    assert requests.head(gateway.url + '/api/v1/tasks/999999', timeout=10).status_code == 404
+    answer = raw_request(gateway, b'HEAD /api/v1/workers HTTP/1.1\r\nHost: x\r\n'
+                                  b'Connection: close\r\n\r\n')
+    assert answer.startswith(b'HTTP/1.1 200') and answer.endswith(b'\r\n\r\n'), answer
 
 
 def test_unknown_query_arguments_are_refused(broker, gateway_factory):
@@ -534,7 +542,8 @@ def test_admin_queue_declare_and_delete(broker, gateway_factory, peer_factory):
     for method in ('GET', 'POST', 'DELETE'):
         assert 'a name of 1 to 200 bytes' in error_of(
             requests.request(method, api + '/queues/' + 'q' * 201, timeout=10), 400)
-    assert requests.put(api + '/queues/hq', timeout=10).headers['Allow'] == 'GET, POST, DELETE'
+    assert requests.put(api + '/queues/hq', timeout=10).headers['Allow'] == \
+        'GET, HEAD, POST, DELETE'
     # an empty segment is not skipped: no queue named 'pause' or 'purge'
     requests.post(api + '/queues/purge', timeout=10)
     for method, path in (('POST', '/queues//pause'), ('DELETE', '/queues//purge'),

@@ -68,13 +68,17 @@ test_literal_routes_win_and_405 (void **state)
     assert_int_equal (s_find (table, "GET", "/metrics", NULL), 0);
     char allow[128];
     assert_int_equal (s_find (table, "POST", "/metrics", allow), -3);
-    assert_string_equal (allow, "GET");
+    assert_string_equal (allow, "GET, HEAD");
     assert_int_equal (s_find (table, "POST", "/deploy", NULL), 1);
     assert_int_equal (s_find (table, "GET", "/deploy/12", NULL), 2);
     assert_int_equal (s_find (table, "GET", "/api/v1/tasks/7", NULL), 3);
     assert_int_equal (s_find (table, "DELETE", "/api/v1/tasks/7", NULL), 4);
     assert_int_equal (s_find (table, "PUT", "/api/v1/tasks/7", allow), -3);
-    assert_string_equal (allow, "GET, DELETE");
+    assert_string_equal (allow, "GET, HEAD, DELETE");
+    //  HEAD is served by the GET route
+    assert_int_equal (s_find (table, "HEAD", "/api/v1/tasks/7", NULL), 3);
+    assert_int_equal (s_find (table, "HEAD", "/deploy", allow), -3);
+    assert_string_equal (allow, "POST");
     assert_int_equal (s_find (table, "GET", "/static/js/app.js", NULL), 5);
     //  a reserved first segment is matched by its literal routes only:
     //  not tasker's POST /{} (a 405 offering POST), nor GET /{}/{}
@@ -120,7 +124,7 @@ test_claims (void **state)
     assert_int_equal (s_find (table, "GET", "/metric", allow), -1);
     assert_int_equal (s_find (table, "POST", "/metric", NULL), 0);
     assert_int_equal (s_find (table, "PUT", "/metric/1", allow), -3);
-    assert_string_equal (allow, "GET");
+    assert_string_equal (allow, "GET, HEAD");
     arb_route_table_destroy (&table);
 }
 
