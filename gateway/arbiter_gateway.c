@@ -463,10 +463,15 @@ s_raise_fd_limit (void)
 
 //  --upstream as --check-config prints it: without its passwords, as the
 //  log writes it, from its check (arb_options_show_fn). Never as given.
+//  The HTTP token is a password too: written ***, as the URL's are.
 static bool
 s_show_setting (void *arg, const arb_option_t *option, const char *value, char *buf, size_t size)
 {
     (void) value;
+    if (streq (option->name, "http-token")) {
+        snprintf (buf, size, "***");
+        return true;
+    }
     if (!streq (option->name, "upstream"))
         return false;
     const char *shown = ((s_sections_t *) arg)->upstream_shown;

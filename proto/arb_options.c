@@ -478,6 +478,12 @@ s_load (arb_options_t *self, const char *path)
     ini_use_stack = false;
     ini_allow_realloc = true;
     ini_max_line = 16384;
+    //  "# comment" and "; comment" alike, at the start of a line or after
+    //  whitespace in any value (inih's default takes ';' only there, so
+    //  that "token = abc # note" kept "abc # note" as the token)
+    ini_start_comment_prefixes = ";#";
+    ini_allow_inline_comments = true;
+    ini_inline_comment_prefixes = ";#";
     self->file = fopen (path, "r");
     if (!self->file) {
         fprintf (stderr, "%s: %s: cannot read: %s\n", self->program, path, strerror (errno));

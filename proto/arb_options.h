@@ -10,7 +10,8 @@
     exists), then the command line: a flag overrides the file.
 
     The file is INI, read by inih (Debian's libinih): `name = value` lines,
-    `#` or `;` comments, and `[section]` headers. The program's own
+    `#` or `;` comments (at the start of a line, or after whitespace in a
+    value: "name = w1 # note" is w1), and `[section]` headers. The program's own
     settings stand before any section; a section (`[queue.images]`, ...)
     goes to the caller's section callback, so a program can take settings
     per queue or per user without this module knowing them. A bad key or

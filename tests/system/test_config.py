@@ -151,6 +151,23 @@ def test_flags_override_the_file(tmp_path):
     assert out.returncode == 0 and settings(out.stdout)['slots'] == ['2'], out.stderr
 
 
+def test_inline_comments_and_the_token_not_shown(tmp_path):
+    """`#` and `;` start a comment after whitespace in any value, as at the
+    start of a line; one without whitespace before it is the value's.
+    --check-config writes the HTTP token ***, as an upstream's password."""
+    path = write(tmp_path, '# a worker\nexec = cat#x\nname = w1 # the first\n'
+                           'queue = a ; the queue\nqueue = b\t# tab\n', 'w.conf')
+    out = run('arbiter-worker', '--config', path, '--check-config')
+    assert out.returncode == 0, out.stderr
+    shown = settings(out.stdout)
+    assert shown['exec'] == ['cat#x'] and shown['name'] == ['w1']
+    assert shown['queue'] == ['a', 'b']
+    path = write(tmp_path, 'http-token = s3cret-abc # the token\n', 'g.conf')
+    out = run('arbiter-gateway', '--config', path, '--check-config')
+    assert out.returncode == 0, out.stderr
+    assert settings(out.stdout)['http-token'] == ['***'] and 's3cret' not in out.stdout
+
+
 BAD = [
     ('arbiterd', 'bind = tcp://127.0.0.1:1\n\nnope = 1\n', 3, 'nope',
      'not a setting of arbiterd'),

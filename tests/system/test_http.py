@@ -350,7 +350,8 @@ def test_bad_input_gets_json_errors_and_changes_nothing(broker, gateway_factory,
 
 
 def test_token_guards_changes_and_admin_api(broker, gateway_factory, tmp_path):
-    config = write_config(tmp_path, 'http-token = %s\n' % TOKEN)
+    # an inline comment is not the token's
+    config = write_config(tmp_path, 'http-token = %s # the admin token\n' % TOKEN)
     gateway = gateway_factory(broker, '--config', config)
     url = gateway.url
     reply = requests.get(url + '/api/v1/queues', timeout=10)
