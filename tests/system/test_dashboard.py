@@ -232,6 +232,21 @@ def test_dashboard_live_cancel_retry_and_views(broker, gateway_factory, processe
         what='the broker ran the dead task again (and it failed again, as it must)')
     assert 'Task %d is ready again' % bad in text(browser, '#toasts')
 
+    # no button that can only fail: an endpoint queue (TYPE@WORKER) is never
+    # deleted (422), a dead fan-out task never retried (409)
+    [fan], _ = submit(peer, {'name': 'fan', 'queue': 'fanq', 'endpoints': ['nobody'],
+                             'allow_unknown': True, 'endpoint_timeout_ms': 3000})
+    endpoint = '#queues tr[data-queue="fanq@nobody"]'
+    wait_until(lambda: css(browser, endpoint + ' button[data-action="purge"]'), timeout=15,
+               what='the endpoint queue shown')
+    assert not css(browser, endpoint + ' button[data-action="delete"]')
+    wait_state(peer, fan, DEAD, timeout=15)
+    fan_row = '#failures tr[data-task-id="%d"]' % fan
+    wait_until(lambda: 'incomplete' in text(browser, fan_row), timeout=15,
+               what='the dead fan-out task shown')
+    assert not css(browser, fan_row + ' button[data-action="retry"]')
+    assert css(browser, failure + ' button[data-action="retry"]')
+
     # queues: the broker's consumers; a declared queue shows while empty,
     # and its delete button asks first
     consumers = '#queues tr[data-queue="default"] td:nth-of-type(10)'

@@ -62,7 +62,7 @@ function onRoute() {
       h('section#summary.tiles', {'aria-label': 'Summary'}),
       section('queues', 'Queues', h('span.hint', `finished per 10 s, last ${HISTORY_S / 60} minutes`)),
       h('div.cols', section('workers', 'Workers'), section('running', 'Running tasks')),
-      section('failures', 'Recent failures'), section('recent', 'Recent tasks'));
+      section('failures', 'Dead tasks, newest id first'), section('recent', 'Recent tasks'));
   } else if (app.route.view === 'task') {
     document.title = `task ${app.route.id} · arbiter`;
     view.replaceChildren(h('div#task.detail', h('p.muted', 'Loading…')));
@@ -213,8 +213,15 @@ function cancelButton(task) {
       () => api.cancel(task.id))}, 'Cancel');
 }
 
+// A fan-out task is never retried (409): the broker's error of a dead one
+// says "incomplete: ..." (its endpoints), and a full task lists them.
+function isFanOut(task) {
+  return (task.responses || []).length > 0 ||
+    (task.attempts === 0 && (task.error || '').startsWith('incomplete: '));
+}
+
 function retryButton(task) {
-  if (task.state !== 'dead') return null;
+  if (task.state !== 'dead' || isFanOut(task)) return null;
   const key = `retry-${task.id}`;
   return h('button.small', {type: 'button', dataset: {key, action: 'retry'},
     'aria-label': `Retry task ${task.id}`, onclick: () => act(key,
@@ -243,7 +250,9 @@ function queueButtons(q) {
         act(purgeKey, {done: (d) => `Queue ${q.name}: ${d.count} tasks purged.`,
           failed: `Purge ${q.name}`}, () => api.queueOp(q.name, 'purge'));
       }}, 'Purge'),
-    h('button.small.danger', {type: 'button', dataset: {key: deleteKey, action: 'delete'},
+    // a fan-out's endpoint queue (TYPE@WORKER) is the broker's: never deleted (422)
+    q.name.includes('@') ? null : h('button.small.danger', {type: 'button',
+      dataset: {key: deleteKey, action: 'delete'},
       'aria-label': `Delete queue ${q.name}`,
       onclick: () => {
         if (!confirm(`Delete queue “${q.name}”? Its tasks are cancelled, running ones too, ` +
