@@ -569,6 +569,6 @@ arb_admin_serve (arb_http_t *http)
     for (size_t i = 0; i < sizeof (routes) / sizeof (routes[0]); i++)
         rc |= arb_http_route_query (http, routes[i].method, routes[i].pattern, flags,
                                     routes[i].fn == s_list ? ARB_ADMIN_LIST_ARGS : "", routes[i].fn,
-                                    (void *) routes[i].arg);
+                                    NULL, (void *) routes[i].arg);
     return rc ? -1 : 0;
 }

@@ -833,14 +833,14 @@ arb_http_port (arb_http_t *self)
 }
 
 int
-arb_http_route_claimed (arb_http_t *self,
-                        const char *method,
-                        const char *pattern,
-                        unsigned flags,
-                        const char *args,
-                        arb_http_handler_fn *fn,
-                        arb_route_claims_fn *claims,
-                        void *arg)
+arb_http_route_query (arb_http_t *self,
+                      const char *method,
+                      const char *pattern,
+                      unsigned flags,
+                      const char *args,
+                      arb_http_handler_fn *fn,
+                      arb_route_claims_fn *claims,
+                      void *arg)
 {
     int route = arb_route_add (self->routes, method, pattern);
     if (route < 0)
@@ -852,18 +852,6 @@ arb_http_route_claimed (arb_http_t *self,
 }
 
 int
-arb_http_route_query (arb_http_t *self,
-                      const char *method,
-                      const char *pattern,
-                      unsigned flags,
-                      const char *args,
-                      arb_http_handler_fn *fn,
-                      void *arg)
-{
-    return arb_http_route_claimed (self, method, pattern, flags, args, fn, NULL, arg);
-}
-
-int
 arb_http_route (arb_http_t *self,
                 const char *method,
                 const char *pattern,
@@ -871,5 +859,5 @@ arb_http_route (arb_http_t *self,
                 arb_http_handler_fn *fn,
                 void *arg)
 {
-    return arb_http_route_query (self, method, pattern, flags, NULL, fn, arg);
+    return arb_http_route_query (self, method, pattern, flags, NULL, fn, NULL, arg);
 }

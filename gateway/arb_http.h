@@ -86,26 +86,18 @@ int arb_http_route (arb_http_t *self,
 //  named in args (space-separated, "" for none, 64 at most; static:
 //  borrowed for the server's life): a request with another, or with one
 //  of them without a value or twice, is answered 400 naming it, before
-//  the handler runs, so that a misspelt filter never passes.
+//  the handler runs, so that a misspelt filter never passes. claims (or
+//  NULL: every path it matches) says which paths the route serves
+//  (arb_route.h), given arg too: a request of another method is answered
+//  405 offering this route's method only for those, else 404.
 int arb_http_route_query (arb_http_t *self,
                           const char *method,
                           const char *pattern,
                           unsigned flags,
                           const char *args,
                           arb_http_handler_fn *fn,
+                          arb_route_claims_fn *claims,
                           void *arg);
-
-//  As arb_http_route_query, for a route that serves only the paths claims
-//  says it does (given arg too): a request of another method is answered
-//  405 offering this route's method only for those, else 404.
-int arb_http_route_claimed (arb_http_t *self,
-                            const char *method,
-                            const char *pattern,
-                            unsigned flags,
-                            const char *args,
-                            arb_http_handler_fn *fn,
-                            arb_route_claims_fn *claims,
-                            void *arg);
 
 //  ---------------------------------------------------------------------
 //  A request

@@ -289,9 +289,9 @@ arb_tasker_new (arb_http_t *http, arb_defaults_t *defaults)
     self->defaults = defaults;
     unsigned flags = ARB_HTTP_BROKER;
     //  neither takes a query argument: one is refused, not ignored
-    arb_http_route_claimed (http, "POST", "/{}", flags | ARB_HTTP_AUTH | ARB_HTTP_BODY, "", s_post,
-                            s_claims, self);
-    arb_http_route_claimed (http, "GET", "/{}/{}", flags, "", s_get, s_claims, self);
+    arb_http_route_query (http, "POST", "/{}", flags | ARB_HTTP_AUTH | ARB_HTTP_BODY, "", s_post,
+                          s_claims, self);
+    arb_http_route_query (http, "GET", "/{}/{}", flags, "", s_get, s_claims, self);
     return self;
 }
 
