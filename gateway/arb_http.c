@@ -552,6 +552,33 @@ s_is_framed_twice (struct MHD_Connection *connection)
                                            MHD_HTTP_HEADER_TRANSFER_ENCODING);
 }
 
+static bool
+s_blank (char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+//  Whether a request's body says nothing: none, blanks, or a JSON object
+//  without members ({}), which clients send for "no parameters" (http.md:
+//  a route refuses a body that is not JSON or holds fields it does not
+//  take).
+static bool
+s_body_is_empty (const arb_http_req_t *req)
+{
+    const char *at = req->body ? req->body : "", *end = at + (req->body ? req->size : 0);
+    while (at < end && s_blank (*at))
+        at++;
+    if (at < end && *at == '{') {
+        for (at++; at < end && s_blank (*at); at++)
+            ;
+        if (at == end || *at != '}')
+            return false;
+        for (at++; at < end && s_blank (*at); at++)
+            ;
+    }
+    return at == end;
+}
+
 static enum MHD_Result
 s_access (void *cls,
           struct MHD_Connection *connection,
@@ -598,7 +625,7 @@ s_access (void *cls,
         return s_queue (req);
     if (!req->handled) {
         req->handled = true;
-        if (req->size && !(req->handler->flags & ARB_HTTP_BODY))
+        if (!(req->handler->flags & ARB_HTTP_BODY) && !s_body_is_empty (req))
             //  refused, not ignored: a body sent here means something the
             //  route would not do
             arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST,

@@ -472,10 +472,15 @@ def test_admin_queues_workers_and_flows(broker, gateway_factory, processes, tmp_
     # a body where the route takes none is refused, and nothing is done
     for method, path, body in (('POST', '/queues/imgs/pause', 'garbage'),
                                ('POST', '/queues/fresh', '{"x": 1}'),
-                               ('DELETE', '/queues/imgs', '{}'), ('GET', '/queues/imgs', 'x')):
+                               ('DELETE', '/queues/imgs', '[]'), ('GET', '/queues/imgs', 'x')):
         assert 'takes no body' in error_of(
             requests.request(method, api + path, data=body, timeout=10), 400), path
     assert requests.get(api + '/queues/imgs', timeout=10).json()['paused'] is False
+    # an empty JSON object says nothing: clients send it for no parameters
+    for op, paused in (('pause', True), ('resume', False)):
+        done = requests.post('%s/queues/imgs/%s' % (api, op), data=' { } ', timeout=10)
+        assert done.status_code == 200, done.text
+        assert requests.get(api + '/queues/imgs', timeout=10).json()['paused'] is paused
     error_of(requests.get(api + '/queues/fresh', timeout=10), 404)
     names = [q['name'] for q in requests.get(api + '/queues', timeout=10).json()['queues']]
     assert 'imgs' in names
