@@ -153,6 +153,8 @@ arb_bridges_section (
         snprintf (why, size, "more than %d bridges", ARB_BRIDGES_MAX);
         return -1;
     }
+    if (!key)
+        return 0;  //  a section without keys: what it lacks is said when bridges start
     if (streq (key, "upstream")) {
         //  read when the bridge starts: a bad one stops only this bridge
         //  (--check-config reads it as it is given: arbiter_gateway.c)

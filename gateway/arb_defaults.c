@@ -104,6 +104,8 @@ arb_defaults_section (
         settings = (s_settings_t *) zmalloc (sizeof (s_settings_t));
         zhashx_insert (table, name, settings);
     }
+    if (!key)
+        return 0;  //  a section without keys: the type (or queue) with the defaults
     if (streq (key, "priority"))
         return s_priority (value, settings, why, size);
     if (streq (key, "backoff"))

@@ -112,7 +112,7 @@ s_user_section (s_sections_t *sections,
         snprintf (why, size, "a user section is [user.NAME]");
         return -1;
     }
-    if (!streq (key, "password") && !streq (key, "vhosts")) {
+    if (key && !streq (key, "password") && !streq (key, "vhosts")) {
         snprintf (why, size, "unknown key (a user has password and vhosts)");
         return -1;
     }
@@ -126,7 +126,8 @@ s_user_section (s_sections_t *sections,
         arb_options_section_where (sections->options, where, sizeof (where));
         zhashx_insert (user, "where", where);
     }
-    zhashx_update (user, key, (void *) value);
+    if (key)  //  (none: a section without keys, refused later for its password)
+        zhashx_update (user, key, (void *) value);
     return 0;
 }
 
@@ -155,7 +156,7 @@ s_section (
         zhashx_insert (sections->headers, section, where);
     if (strncmp (section, "bridge.", 7) == 0) {
         int rc = arb_bridges_section (sections->bridges, section, key, value, why, size);
-        if (rc == 0 && streq (key, "upstream")) {
+        if (rc == 0 && key && streq (key, "upstream")) {
             char *shown = s_url_check (sections, value);
             zstr_free (&shown);
         }

@@ -41,7 +41,14 @@ struct _arb_options_t {
     size_t line_len;
     size_t line_off;
     zlistx_t *long_sections;  //  the names of sections too long for inih, in order
+    zlistx_t *bare;           //  s_header_t: the sections read, until one of their keys comes
 };
+
+//  A [section] header read (s_ini_read) that no key has followed yet.
+typedef struct {
+    int lineno;
+    char name[];
+} s_header_t;
 
 arb_options_t *
 arb_options_new (const char *program,
@@ -402,8 +409,16 @@ s_ini_read (char *str, int num, void *stream)
             start += 3;
         start += strspn (start, " \t");
         char *end = *start == '[' ? strchr (start, ']') : NULL;
-        if (end)
+        if (end) {
             self->section_lineno = self->lineno;  //  for arb_options_section_where
+            size_t name_len = (size_t) (end - start - 1);
+            s_header_t *header = (s_header_t *) malloc (sizeof (s_header_t) + name_len + 1);
+            assert (header);
+            header->lineno = self->lineno;
+            memcpy (header->name, start + 1, name_len);
+            header->name[name_len] = 0;
+            zlistx_add_end (self->bare, header);
+        }
         if (end && end - start - 1 > S_INI_SECTION_MAX) {
             zlistx_add_end (self->long_sections, strndup (start + 1, (size_t) (end - start - 1)));
             self->line_len = (size_t) snprintf (self->line, self->line_cap, "[%c%zu]\n",
@@ -449,6 +464,10 @@ s_ini_key (void *user, const char *section, const char *name, const char *value)
     snprintf (self->key, sizeof (self->key), "%s%s%s", *section ? section : "", *section ? "." : "",
               name);
     if (*section) {
+        //  the section read last has a key: it is not bare
+        s_header_t *last = (s_header_t *) zlistx_last (self->bare);
+        if (last && streq (last->name, section))
+            zlistx_delete (self->bare, zlistx_cursor (self->bare));
         if (!self->section_fn) {
             snprintf (self->why, sizeof (self->why), "no sections are known here");
             return 0;
@@ -464,6 +483,28 @@ s_ini_key (void *user, const char *section, const char *name, const char *value)
         return 0;
     }
     return s_apply (self, option, value, false) ? 0 : 1;
+}
+
+//  The sections without a key, given to the program's section function
+//  (arb_options_section_fn): 0, or the line of the first it refuses.
+static int
+s_bare_sections (arb_options_t *self)
+{
+    for (s_header_t *header = (s_header_t *) zlistx_first (self->bare); header;
+         header = (s_header_t *) zlistx_next (self->bare)) {
+        if (!*header->name)
+            continue;  //  "[]": inih's top level again
+        self->section_lineno = header->lineno;
+        snprintf (self->key, sizeof (self->key), "[%s]", header->name);
+        if (!self->section_fn)
+            snprintf (self->why, sizeof (self->why), "no sections are known here");
+        else
+            self->section_fn (self->section_arg, header->name, NULL, NULL, self->why,
+                              sizeof (self->why));
+        if (self->why[0])
+            return header->lineno;
+    }
+    return 0;
 }
 
 static int
@@ -491,9 +532,13 @@ s_load (arb_options_t *self, const char *path)
     }
     self->long_sections = zlistx_new ();
     zlistx_set_destructor (self->long_sections, s_string_free);
+    self->bare = zlistx_new ();
+    zlistx_set_destructor (self->bare, s_string_free);
     self->path = path;
     self->lineno = 0;
     int rc = ini_parse_stream (s_ini_read, self, s_ini_key, self);
+    if (rc == 0)
+        rc = s_bare_sections (self);
     self->path = NULL;
     fclose (self->file);
     self->file = NULL;
@@ -501,6 +546,7 @@ s_load (arb_options_t *self, const char *path)
     self->line = NULL;
     self->line_cap = self->line_len = self->line_off = 0;
     zlistx_destroy (&self->long_sections);
+    zlistx_destroy (&self->bare);
     if (rc == -2) {
         fprintf (stderr, "%s: %s: out of memory\n", self->program, path);
         return -1;

@@ -72,7 +72,9 @@ typedef struct {
 } arb_option_t;
 
 //  A [section] key: store it or refuse it (why filled, the load stops).
-//  Returns 0 or -1.
+//  A section without any key comes once, with key and value NULL, after
+//  the file's keys: it is there all the same ([type.NAME] declares a type
+//  with the defaults). Returns 0 or -1.
 typedef int (arb_options_section_fn) (
     void *arg, const char *section, const char *key, const char *value, char *why, size_t size);
 

@@ -102,6 +102,26 @@ def test_gateway_refuses_a_section_given_twice(tmp_path, section):
             % (conf, section, key.split()[0], section, conf))
 
 
+@pytest.mark.parametrize('section,message', [
+    ('type.api', "not a type name"), ('user.frank', 'no password'),
+    ('bridge.a', 'no upstream URL'), ('elsewhere.x', 'unknown section'),
+    ('queue.jobs', None), ('type.deploy', None)])
+def test_gateway_reads_a_section_without_keys(tmp_path, section, message):
+    """A section without a key is there all the same: inih tells only
+    keys, and such a section went unread (a bare [type.deploy] declared no
+    type, a bare [type.api] or [user.frank] passed)."""
+    conf = tmp_path / 'bare.conf'
+    conf.write_text('[type.first]\npriority = 1\n\n[%s]\n' % section)
+    out = gateway('--config', str(conf))
+    if message:
+        refused(out, '%s:4: [%s]: %s' % (conf, section, message))
+    else:
+        assert out.returncode == 0, out.stderr
+    # with keys after it, the section given twice is refused at the first
+    conf.write_text('[queue.jobs]\n[queue.jobs]\npriority = 3\n')
+    refused(gateway('--config', str(conf)), '[queue.jobs] is given twice')
+
+
 def worker(*args):
     return subprocess.run([binary('worker', 'arbiter-worker'), '--exec', 'true'] + list(args)
                           + ['--check-config'], capture_output=True, text=True, timeout=30)

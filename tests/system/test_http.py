@@ -115,6 +115,9 @@ def test_tasker_types_come_from_the_config(broker, gateway_factory, tmp_path):
         requests.post(gateway.url + '/other', json={'identifier': 'x'}, timeout=10), 404)
     assert 'not a task type' in error_of(
         requests.get(gateway.url + '/other/1', timeout=10), 404)
+    # [type.deploy], without keys, declares a type with the defaults
+    assert requests.post(gateway.url + '/deploy', json={'identifier': 'd1'},
+                         timeout=10).status_code == 201
     # a 405 offers only a method that serves the path: POST /backup, not
     # POST /metric, which is no type here
     assert requests.get(gateway.url + '/backup', timeout=10).headers['Allow'] == 'POST'
