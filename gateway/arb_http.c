@@ -16,11 +16,13 @@
 */
 
 #include "arb_http.h"
+#include "arb_listener.h"
 #include "arb_route.h"
 
 #include <ctype.h>
 #include <arpa/inet.h>
 #include <microhttpd.h>
+#include <netdb.h>
 #include <netinet/in.h>
 
 #define ARB_HTTP_ROUTE_TEXT 128  //  an Allow header
@@ -732,31 +734,35 @@ s_address (const char *text, struct sockaddr_storage *addr, bool *loopback)
     uint64_t port;
     if (!colon || arb_route_number (colon + 1, 65535, &port))
         return -1;
-    char host[64];
+    char host[256];
     size_t len = (size_t) (colon - text);
-    if (len >= sizeof (host))
+    if (len == 0 || len >= sizeof (host))
         return -1;
     memcpy (host, text, len);
     host[len] = '\0';
-    memset (addr, 0, sizeof (*addr));
-    if (streq (host, "localhost"))
-        strcpy (host, "127.0.0.1");
+    const char *name = host;
     if (host[0] == '[' && len > 2 && host[len - 1] == ']') {
-        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) addr;
         host[len - 1] = '\0';
-        if (inet_pton (AF_INET6, host + 1, &in6->sin6_addr) != 1)
-            return -1;
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons ((uint16_t) port);
-        *loopback = IN6_IS_ADDR_LOOPBACK (&in6->sin6_addr);
-        return 0;
+        name = host + 1;
     }
-    struct sockaddr_in *in = (struct sockaddr_in *) addr;
-    if (inet_pton (AF_INET, host, &in->sin_addr) != 1)
+    else if (streq (host, "localhost"))
+        name = "127.0.0.1";  //  one address, whatever the resolver's order
+    //  a name as Kestrel's and AMQP's addresses take it (arb_listener.c):
+    //  the server binds its first address; without a token, every address
+    //  it resolves to must be loopback
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *found = NULL;
+    if (getaddrinfo (name, NULL, &hints, &found) || !found)
         return -1;
-    in->sin_family = AF_INET;
-    in->sin_port = htons ((uint16_t) port);
-    *loopback = (ntohl (in->sin_addr.s_addr) >> 24) == 127;
+    memset (addr, 0, sizeof (*addr));
+    memcpy (addr, found->ai_addr, found->ai_addrlen);
+    *loopback = arb_listener_is_loopback ("http", text);
+    if (addr->ss_family == AF_INET)
+        ((struct sockaddr_in *) addr)->sin_port = htons ((uint16_t) port);
+    else
+        ((struct sockaddr_in6 *) addr)->sin6_port = htons ((uint16_t) port);
+    freeaddrinfo (found);
     return 0;
 }
 
@@ -767,7 +773,9 @@ s_check (const arb_http_config_t *config, struct sockaddr_storage *addr)
 {
     bool loopback = false;
     if (s_address (config->address, addr, &loopback)) {
-        zsys_error ("http: bad address '%s' (expected HOST:PORT, [IPv6]:PORT)", config->address);
+        zsys_error (
+            "http: bad address '%s' (expected HOST:PORT or [IPv6]:PORT, a host that resolves)",
+            config->address);
         return -1;
     }
     if (!(config->token && *config->token) && !loopback) {

@@ -4,6 +4,7 @@ same message, a non-zero exit, and no settings printed; good settings still
 print and exit 0. Nothing here binds or listens: --check-config never does."""
 
 import os
+import socket
 import subprocess
 
 import pytest
@@ -51,6 +52,7 @@ def test_broker_takes_loopback(tmp_path):
 
 @pytest.mark.parametrize('args, message', [
     (['--http', 'nonsense'], "http: bad address 'nonsense'"),
+    (['--http', 'nosuchhost.invalid:23799'], "http: bad address 'nosuchhost.invalid:23799'"),
     (['--http', '0.0.0.0:23799'], 'http: no token is configured, so the server listens on '
                                   'loopback only'),
     (['--kestrel', 'nonsense'], "kestrel: bad address 'nonsense'"),
@@ -87,6 +89,20 @@ def test_gateway_takes_good_settings(args):
     out = gateway(*args)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith('# arbiter-gateway settings')
+
+
+def test_gateway_http_takes_a_host_name_as_kestrel_and_amqp_do():
+    """--http HOST:PORT with a name (this machine's), as --kestrel and
+    --amqp take one: it was 'bad address' unless the name was localhost."""
+    name = socket.gethostname()
+    try:
+        socket.getaddrinfo(name, None)
+    except OSError:
+        pytest.skip('this machine\'s name does not resolve')
+    for option in ('--http', '--kestrel'):
+        out = gateway(option, '%s:23799' % name, '--http-token', 'secret',
+                      '--kestrel-insecure')
+        assert out.returncode == 0, (option, out.stderr)
 
 
 @pytest.mark.parametrize('section', ['bridge.a', 'user.app', 'queue.jobs'])
