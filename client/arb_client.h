@@ -1,4 +1,4 @@
-/*  arb_client.h — the arbiter client API (libarbclient).
+/*  arb_client.h — the arbiter client API (libarbiter).
 
     One arb_client_t is one ZeroMQ DEALER socket connected to the broker,
     with a random routing id of its own: that identity is the client's

@@ -2,7 +2,7 @@
     program never builds or reads a message itself: status, list (page by
     page), a flow's tasks (LIST, then STATUS), cancel, retry, stats (every page), peek.
     Built on arb_client_request (and arb_client_fail for what the broker's
-    answer gets wrong); part of libarbclient, declared in arb_client.h.
+    answer gets wrong); part of libarbiter, declared in arb_client.h.
 */
 
 #include "arb_client_priv.h"

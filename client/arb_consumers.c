@@ -114,6 +114,12 @@ s_check_queues (const char **queues, size_t n, char *error, size_t size)
                       ARB_NAME_MAX, len);
             return -1;
         }
+        //  the broker would refuse the CREDIT, and nothing would tell
+        char why[128];
+        if (arb_name_check (queues[i], len, why, sizeof (why))) {
+            snprintf (error, size, "queues[%zu]: %s (names are printable UTF-8)", i, why);
+            return -1;
+        }
     }
     return 0;
 }

@@ -548,9 +548,13 @@ static int
 s_check_queue (arb_link_t *self, const char *queue)
 {
     size_t len = queue ? strlen (queue) : 0;
-    if (len > 0 && len <= ARB_NAME_MAX)
+    char why[128];
+    if (len == 0 || len > ARB_NAME_MAX)
+        s_fail (self, "a queue name has 1 to %d bytes, not %zu", ARB_NAME_MAX, len);
+    else if (arb_name_check (queue, len, why, sizeof (why)))
+        s_fail (self, "queue: %s (names are printable UTF-8)", why);
+    else
         return 0;
-    s_fail (self, "a queue name has 1 to %d bytes, not %zu", ARB_NAME_MAX, len);
     return -1;
 }
 

@@ -319,7 +319,7 @@ uint32_t arb_link_take (arb_link_t *self, const char *queue, uint32_t max);
 //  Consumers.
 
 //  Creates a consumer of n queues (1 .. ARB_CREDIT_QUEUES_MAX names, each
-//  1 .. ARB_NAME_MAX bytes) with an initial credit (>= 0); fn gets its
+//  1 .. ARB_NAME_MAX bytes of printable UTF-8) with an initial credit (>= 0); fn gets its
 //  tasks, with arg. Returns its subscription number (> 0), or 0 if
 //  refused (bad queues, too many consumers, credit past
 //  ARB_LINK_HELD_MAX). Its CREDIT goes out with the next flush once the

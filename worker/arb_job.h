@@ -95,8 +95,9 @@ uint64_t arb_job_soft_timeout_ms (arb_job_t *self);
 //  that group rather than make its own).
 bool arb_job_is_heavy (arb_job_t *self);
 
-//  Routing: stages a copy of data as a new task for queue (named like this
-//  task). The broker enqueues staged items in the same transaction that
+//  Routing: stages a copy of data as a new task for queue, named like the
+//  queue (as the broker names an EMIT item without a name: a routed
+//  task is taken by the queue's workers, whatever sent it). The broker enqueues staged items in the same transaction that
 //  stores this task's success, and drops them if the attempt ends any other
 //  way. Items may go out before the handler returns, so a handler can emit
 //  more than fits in memory. Returns 0, or -1 for a queue name that is

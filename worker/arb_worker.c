@@ -51,7 +51,8 @@ arb_worker_now (void)
 arb_worker_t *
 arb_worker_new (const char *endpoint, const char *name)
 {
-    if (name && strlen (name) > ARB_NAME_MAX)
+    //  a name the broker would refuse (400 to every REGISTER) is refused here
+    if (name && *name && !arb_name_is_valid (name, strlen (name)))
         return NULL;
     int wake_fd = eventfd (0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wake_fd < 0)
@@ -102,7 +103,7 @@ int
 arb_worker_handle (arb_worker_t *self, const char *task_name, arb_handler_fn *fn, void *arg)
 {
     assert (self && task_name && fn);
-    if (!*task_name || strlen (task_name) > ARB_NAME_MAX)
+    if (!arb_name_is_valid (task_name, strlen (task_name)))
         return -1;
     arb_worker_handler_t *handler;
     if (streq (task_name, "*"))
@@ -130,7 +131,7 @@ int
 arb_worker_listen (arb_worker_t *self, const char *queue)
 {
     assert (self);
-    if (!queue || !*queue || strlen (queue) > ARB_NAME_MAX
+    if (!queue || !arb_name_is_valid (queue, strlen (queue))
         || self->queue_count == ARB_WORKER_QUEUES_MAX)
         return -1;
     for (size_t i = 0; i < self->queue_count; i++)

@@ -79,7 +79,8 @@ typedef int (arb_handler_fn) (arb_job_t *job, void *arg);
 //  Creates a worker. endpoint NULL: $ARBITER_BROKER, else
 //  ARB_WORKER_ENDPOINT. name NULL: "host.pid" (the name fan-out tasks use to
 //  address this worker). Defaults: one light slot, queue "default".
-//  Returns NULL if name is longer than ARB_NAME_MAX.
+//  Returns NULL if name is not a name the broker takes (longer than
+//  ARB_NAME_MAX, or not printable UTF-8: arb_name_check).
 arb_worker_t *arb_worker_new (const char *endpoint, const char *name);
 
 //  Destroys a worker that is not running. Accepts NULL; nulls *self_p.
@@ -89,12 +90,13 @@ void arb_worker_destroy (arb_worker_t **self_p);
 //  has no handler of its own). The worker tells the broker these names
 //  when it registers, and the broker sends it only tasks of those names;
 //  with a "*" handler, tasks of any name. Returns 0, or -1 if task_name is
-//  empty, too long or already has a handler, or if the worker has
+//  empty, too long, not printable UTF-8 or already has a handler, or if the worker has
 //  ARB_HANDLES_MAX named handlers already.
 int arb_worker_handle (arb_worker_t *self, const char *task_name, arb_handler_fn *fn, void *arg);
 
 //  Takes tasks from queue (may be called several times; no call at all
-//  means "default"). Returns 0, or -1 for an empty or too long name or more
+//  means "default"). Returns 0, or -1 for an empty, too long or not
+//  printable (arb_name_check) name, or more
 //  than ARB_WORKER_QUEUES_MAX queues.
 int arb_worker_listen (arb_worker_t *self, const char *queue);
 

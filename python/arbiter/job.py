@@ -135,7 +135,7 @@ class Job:
 
     def emit(self, queue: str, data: Union[bytes, str], name: Optional[str] = None) -> None:
         """Routing: stages data as a new task for queue (named ``name``,
-        default this task's). The broker enqueues staged items in the same
+        default the queue's name, as the broker names an item without one). The broker enqueues staged items in the same
         transaction that stores this task's success, and drops them if the
         attempt ends any other way: an item is never both lost and done."""
         for what, value in (('queue', queue), ('name', name)):

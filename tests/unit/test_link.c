@@ -559,6 +559,13 @@ test_requests (void **state)
     assert_int_equal (arb_link_send (ctx->link, &request), 0);
     assert_null (request);
     assert_int_equal (arb_link_peek (ctx->link, "", 1), 0);
+    assert_int_equal (arb_link_peek (ctx->link, "bad\nq", 1), 0);
+    assert_non_null (strstr (arb_link_error (ctx->link), "control character"));
+    //  a consumer of a queue the broker would refuse: refused here, not
+    //  left without tasks and without a word
+    const char *bad[] = {"bad\nq"};
+    assert_int_equal (arb_link_subscribe (ctx->link, bad, 1, 1, s_on_dispatch, NULL), 0);
+    assert_non_null (strstr (arb_link_error (ctx->link), "control character"));
     assert_int_equal (arb_link_take (ctx->link, "q1", ARB_LINK_HELD_MAX + 1), 0);
     assert_int_equal (arb_link_cancel (ctx->link, ids, 0), 0);
     assert_int_equal (arb_link_complete (ctx->link, ids[0], NULL), -1);

@@ -619,6 +619,10 @@ test_register_then_credit (void **state)
     assert_int_equal (arb_worker_listen (worker, "q1"), 0);
     assert_int_equal (arb_worker_listen (worker, "q2"), 0);
     assert_int_equal (arb_worker_listen (worker, ""), -1);
+    //  names the broker would refuse (400 to every REGISTER or CREDIT)
+    assert_int_equal (arb_worker_handle (worker, "bad\thandler", s_sum, NULL), -1);
+    assert_int_equal (arb_worker_listen (worker, "bad\x01q"), -1);
+    assert_null (arb_worker_new (broker->endpoint, "bad\nname"));
     s_runner_t runner;
     s_runner_start (&runner, worker);
 
