@@ -92,11 +92,32 @@ def _state_number(state: Union[State, int, str, None]) -> int:
         raise Invalid('state: %s' % e, local=True) from None
 
 
+def _resting_state_number(state: Union[State, int, str, None]) -> int:
+    """LIST's state: one a task rests in, refused before sending as
+    `arbiter list --state` refuses it (the broker would say only "state: 6
+    is not a state a task rests in")."""
+    if state is None:
+        return 0
+    resting = ', '.join(str(s) for s in State if s.is_resting)
+    try:
+        parsed: Optional[State] = State.parse(state)
+    except ValueError:
+        parsed = None
+    if parsed is State.FAILED:
+        raise Invalid('state: no task rests in failed (a failed attempt leaves its task '
+                      'scheduled for a retry, or dead); give one of %s' % resting, local=True)
+    if parsed is None or not parsed.is_resting:
+        shown = str(state) if isinstance(state, State) else state  # 'unknown', not <State...>
+        raise Invalid('state: %r is not one of %s' % (shown, resting), local=True)
+    return int(parsed)
+
+
 def list_tasks(state: Union[State, int, str, None], queue: Optional[str], flow: int,
                limit: int, newest: bool) -> Generator[Request, Body, Tuple[List[TaskInfo], bool]]:
     """LIST page by page: at most limit tasks (0: every one). Returns the
     tasks and whether more match."""
-    body: Body = {'state': _state_number(state), 'queue': queue, 'flow': flow, 'newest': newest}
+    body: Body = {'state': _resting_state_number(state), 'queue': queue, 'flow': flow,
+                  'newest': newest}
     if queue is not None:
         check_name('queue', queue)
     tasks: List[TaskInfo] = []

@@ -519,7 +519,9 @@ class Client:
              newest: bool = False) -> 'List[TaskInfo]':
         """Tasks that match state, queue and flow (None: any), lowest ids
         first (newest: highest first), at most limit (0: every one), paged
-        from the broker. Without result and history (``status`` has them)."""
+        from the broker. Without result and history (``status`` has them).
+        The state is one a task rests in: ``failed`` raises Invalid (a
+        failed attempt leaves its task scheduled for a retry, or dead)."""
         tasks, _ = self._drive(calls.list_tasks(state, queue, flow_id(flow) if flow else 0,
                                                 limit, newest))
         return tasks

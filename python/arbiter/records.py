@@ -38,6 +38,13 @@ class State(enum.IntEnum):
         cancelled or skipped)."""
         return self in (State.SUCCEEDED, State.DEAD, State.CANCELLED, State.SKIPPED)
 
+    @property
+    def is_resting(self) -> bool:
+        """Whether a task can be in this state between events, so that
+        ``list`` can find it there: any but ``UNKNOWN`` and ``FAILED`` (a
+        failed attempt leaves its task scheduled for a retry, or dead)."""
+        return self not in (State.UNKNOWN, State.FAILED)
+
     @classmethod
     def parse(cls, value: 'State | int | str') -> 'State':
         """A state from its number or its name ("dead")."""

@@ -40,6 +40,9 @@ def test_calls_as_coroutines(fast_broker, processes, tmp_path):
             assert (await c.cancel(parked)).outcomes[0].ok
             assert (await c.next_done(timeout=10)).state is State.CANCELLED
             assert [t.id for t in await c.list(state='cancelled')] == [parked]
+            with pytest.raises(arbiter.Invalid, match='^state: no task rests in failed') as e:
+                await c.list(state='failed')
+            assert e.value.local
             with pytest.raises(arbiter.NotFound):
                 await c.status(999999)
             flow = arbiter.flows.pipe(['upper', 'upper'], input='go')

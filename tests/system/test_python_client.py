@@ -97,6 +97,17 @@ def test_wait_status_list_and_failures(client, fast_broker, processes, tmp_path)
     assert [t.id for t in listed] == sorted([ok] + ids)
     assert [t.id for t in client.list(limit=3, newest=True)] == sorted(ids)[-3:][::-1]
     assert client.list(queue='nowhere') == []
+    resting = 'waiting, scheduled, ready, running, succeeded, dead, cancelled, skipped'
+    for failed in ('failed', State.FAILED, 6):  # only events tell failed: said as the CLI says it
+        with pytest.raises(Invalid) as e:
+            client.list(state=failed)
+        assert e.value.local and e.value.reason == (
+            'state: no task rests in failed (a failed attempt leaves its task scheduled for '
+            'a retry, or dead); give one of ' + resting)
+    for bogus, shown in (('bogus', "'bogus'"), (State.UNKNOWN, "'unknown'"), (42, '42')):
+        with pytest.raises(Invalid) as e:
+            client.list(state=bogus)
+        assert e.value.local and e.value.reason == 'state: %s is not one of %s' % (shown, resting)
 
 
 def test_as_done_next_done_and_wait_timeouts(client, fast_broker, processes, tmp_path):
