@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence
 
 from .errors import TaskFailed
 
@@ -427,8 +427,13 @@ class FlowTask:
 
 @dataclass(frozen=True)
 class FlowResult:
-    """Every task of a flow, in the order they ended (a pipe's in its
-    order). ``ok``: every task succeeded or was skipped."""
+    """Every task a flow was submitted with (not fan-out copies or emitted
+    tasks), each ended, in the flow's order (as submitted, which is id
+    order: a pipe's in its order), not the order they ended in.
+    Iterating gives the ``FlowTask``s in that order (as ``tasks`` does),
+    ``len`` their number, ``result["name"]`` one by its name in the flow
+    (KeyError if none), ``"name" in result`` whether there is one. ``ok``:
+    every task succeeded or was skipped."""
 
     flow: int
     tasks: List[FlowTask]
@@ -442,6 +447,16 @@ class FlowResult:
             if t.name == name:
                 return t
         raise KeyError(name)
+
+    def __iter__(self) -> Iterator[FlowTask]:
+        return iter(self.tasks)
+
+    def __len__(self) -> int:
+        return len(self.tasks)
+
+    def __contains__(self, item: object) -> bool:
+        """A name in the flow, or one of its ``FlowTask``s."""
+        return any(t.name == item or t is item for t in self.tasks)
 
     @property
     def result(self) -> bytes:

@@ -48,6 +48,7 @@ def test_calls_as_coroutines(fast_broker, processes, tmp_path):
             flow = arbiter.flows.pipe(['upper', 'upper'], input='go')
             result = await c.wait_flow((await c.submit_flow(flow)).flow, timeout=30)
             assert result.ok and result.result == b'GO'
+            assert [t.name for t in result] == [t.name for t in result.tasks] and len(result) == 2
     run(main())
 
 

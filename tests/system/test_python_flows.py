@@ -26,6 +26,10 @@ def test_dag_file_submitted_and_awaited(client, fast_broker, processes, tmp_path
     assert list(submitted.tasks) == ['a', 'b', 'both', 'alert', 'last']
     result = client.wait_flow(submitted.flow, timeout=30)
     assert result.ok and [t.name for t in result.tasks] == ['a', 'b', 'both', 'alert', 'last']
+    assert [t.name for t in result] == ['a', 'b', 'both', 'alert', 'last'] and len(result) == 5
+    assert 'both' in result and 'nope' not in result and result.tasks[0] in result
+    with pytest.raises(KeyError):
+        result['nope']
     assert result['both'].done.result == b'LEFT+{"W":2}|args'
     assert result['alert'].state is State.SKIPPED
     assert result['last'].done.result == b'LEFT+{"W":2}|ARGS'
@@ -65,6 +69,13 @@ def test_group_and_pipe(client, fast_broker, processes, tmp_path):
     assert result.ok and result.result == b'GO|!'
     with pytest.raises(NotFound):
         client.wait_flow(424242, timeout=1)
+    # the flow's order, not the order its tasks ended in
+    slow_first = flows.group([{'name': 'slow', 'task': 'sleep', 'payload': '0.6'},
+                              {'name': 'quick', 'task': 'sleep', 'payload': '0.05'}])
+    submitted = client.submit_flow(slow_first, watch=True)
+    assert [client.next_done(timeout=30).id for _ in range(2)] == \
+        [submitted.tasks['quick'], submitted.tasks['slow']]
+    assert [t.name for t in client.wait_flow(submitted.flow, timeout=30)] == ['slow', 'quick']
 
 
 def test_the_broker_refuses_a_cycle_naming_it(client):
