@@ -457,7 +457,18 @@ s_launch (arb_worker_t *self)
         self->launch[count++] = slot;
     }
     self->launch_count = 0;
-    arb_pool_push (self->pool, self->launch, count, self->last_tx + s_send_window (self));
+    //  by the send window from the last send, and from this turn's start:
+    //  a stop in the middle of this turn, after its DISPATCHes were read,
+    //  followed by a send (which moves last_tx) must still make them late,
+    //  for the broker gave them to others meanwhile (the turn's next
+    //  silence check claims them: s_slot_unstarted)
+    int64_t window = s_send_window (self);
+    int64_t start_by = self->last_tx + window;
+    if (self->turn_at && self->turn_at + window < start_by)
+        start_by = self->turn_at + window;
+    if (self->last_rx + (int64_t) self->liveness_ms < start_by)
+        start_by = self->last_rx + (int64_t) self->liveness_ms;
+    arb_pool_push (self->pool, self->launch, count, start_by);
 }
 
 static void
