@@ -730,38 +730,19 @@ s_mhd_log (void *cls, const char *fmt, va_list ap)
 static int
 s_address (const char *text, struct sockaddr_storage *addr, bool *loopback)
 {
-    const char *colon = strrchr (text, ':');
-    uint64_t port;
-    if (!colon || arb_route_number (colon + 1, 65535, &port))
-        return -1;
-    char host[256];
-    size_t len = (size_t) (colon - text);
-    if (len == 0 || len >= sizeof (host))
-        return -1;
-    memcpy (host, text, len);
-    host[len] = '\0';
-    const char *name = host;
-    if (host[0] == '[' && len > 2 && host[len - 1] == ']') {
-        host[len - 1] = '\0';
-        name = host + 1;
+    //  localhost: one address, whatever the resolver's order
+    char local[32];
+    if (strncmp (text, "localhost:", 10) == 0 && strlen (text + 10) < 8) {
+        snprintf (local, sizeof (local), "127.0.0.1:%s", text + 10);
+        text = local;
     }
-    else if (streq (host, "localhost"))
-        name = "127.0.0.1";  //  one address, whatever the resolver's order
-    //  a name as Kestrel's and AMQP's addresses take it (arb_listener.c):
-    //  the server binds its first address; without a token, every address
-    //  it resolves to must be loopback
-    struct addrinfo hints = {
-        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    //  a name as Kestrel's and AMQP's addresses take it: the server binds
+    //  its first address; without a token, every one must be loopback
     struct addrinfo *found = NULL;
-    if (getaddrinfo (name, NULL, &hints, &found) || !found)
+    if (arb_listener_resolve ("http", text, &found, loopback))
         return -1;
     memset (addr, 0, sizeof (*addr));
     memcpy (addr, found->ai_addr, found->ai_addrlen);
-    *loopback = arb_listener_is_loopback ("http", text);
-    if (addr->ss_family == AF_INET)
-        ((struct sockaddr_in *) addr)->sin_port = htons ((uint16_t) port);
-    else
-        ((struct sockaddr_in6 *) addr)->sin6_port = htons ((uint16_t) port);
     freeaddrinfo (found);
     return 0;
 }
@@ -772,12 +753,8 @@ static int
 s_check (const arb_http_config_t *config, struct sockaddr_storage *addr)
 {
     bool loopback = false;
-    if (s_address (config->address, addr, &loopback)) {
-        zsys_error (
-            "http: bad address '%s' (expected HOST:PORT or [IPv6]:PORT, a host that resolves)",
-            config->address);
-        return -1;
-    }
+    if (s_address (config->address, addr, &loopback))
+        return -1;  //  arb_listener_resolve said why
     if (!(config->token && *config->token) && !loopback) {
         zsys_error ("http: no token is configured, so the server listens on loopback only, not "
                     "on %s: set http-token in the config file, or use 127.0.0.1",

@@ -102,11 +102,8 @@ s_is_loopback (const struct addrinfo *ai)
            && IN6_IS_ADDR_LOOPBACK (&((struct sockaddr_in6 *) ai->ai_addr)->sin6_addr);
 }
 
-//  Resolves text ("HOST:PORT", "[IPv6]:PORT"; no '-') as a server binds
-//  it, into *found (the caller frees it with freeaddrinfo). 0, or -1
-//  after logging why.
-static int
-s_resolve (const char *who, const char *text, struct addrinfo **found)
+int
+arb_listener_resolve (const char *who, const char *text, struct addrinfo **found, bool *loopback)
 {
     char host[S_HOST_MAX];
     const char *colon = s_port_colon (who, text);
@@ -128,6 +125,11 @@ s_resolve (const char *who, const char *text, struct addrinfo **found)
         zsys_error ("%s: bad address '%s': %s", who, text, gai_strerror (rc));
         return -1;
     }
+    if (loopback) {
+        *loopback = true;
+        for (struct addrinfo *ai = *found; ai; ai = ai->ai_next)
+            *loopback = *loopback && s_is_loopback (ai);
+    }
     return 0;
 }
 
@@ -137,7 +139,7 @@ static int
 s_listen_one (arb_listener_t *self, const char *text, bool optional)
 {
     struct addrinfo *found = NULL;
-    if (s_resolve (self->who, text, &found))
+    if (arb_listener_resolve (self->who, text, &found, NULL))
         return -1;
     int port = atoi (strrchr (text, ':') + 1);
     size_t bound = 0;
@@ -219,14 +221,11 @@ s_loopback_one (arb_listener_t *self, const char *text, bool optional)
 {
     (void) optional;
     struct addrinfo *found = NULL;
-    if (s_resolve (self->who, text, &found))
+    bool loopback = false;
+    if (arb_listener_resolve (self->who, text, &found, &loopback))
         return -1;
-    int rc = 0;
-    for (struct addrinfo *ai = found; ai && rc == 0; ai = ai->ai_next)
-        if (!s_is_loopback (ai))
-            rc = -1;
     freeaddrinfo (found);
-    return rc;
+    return loopback ? 0 : -1;
 }
 
 bool

@@ -53,6 +53,13 @@ int arb_listener_check (const char *who, const char *addresses);
 //  unless told.
 bool arb_listener_is_loopback (const char *who, const char *addresses);
 
+//  Resolves one address (HOST:PORT, [IPv6]:PORT; a name too) as a server
+//  binds it, into *found (freeaddrinfo), and says in *loopback (unless
+//  NULL) whether every address it resolves to is a loopback one. 0, or -1
+//  after logging why as who's bad address.
+int
+arb_listener_resolve (const char *who, const char *text, struct addrinfo **found, bool *loopback);
+
 //  Closes the listening sockets; clients accepted are not touched.
 void arb_listener_destroy (arb_listener_t **self_p);
 
