@@ -199,12 +199,14 @@ class Gateway(Process):
         return not values or values[-1] != 'off'
 
     def ready(self):
-        """Up: the broker session, the HTTP listener and, unless it is off,
-        the AMQP server with its records loaded (or standing by: another
-        gateway serves AMQP for the broker)."""
+        """Up: the broker session, the HTTP listener, unless they are off
+        Kestrel with its fan-out queues loaded and the AMQP server with its
+        records loaded (or standing by: another gateway serves AMQP for the
+        broker)."""
         assert self.alive(), 'arbiter-gateway exited:\n' + self.output()
         out = self.output()
         return ('broker session up' in out and 'http: listening' in out
+                and ('kestrel: fan-out children loaded' in out or not self.serves('kestrel'))
                 and ('amqp: loaded' in out or 'amqp: another arbiter-gateway serves' in out
                      or not self.serves('amqp')))
 
