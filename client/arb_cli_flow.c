@@ -340,7 +340,7 @@ static void
 s_print_node (arb_cli_node_t *node, int width)
 {
     char attempts[32];
-    snprintf (attempts, sizeof (attempts), "%u/%u", node->attempts, node->max_attempts);
+    arb_cli_format_attempts (node->attempts, node->max_attempts, attempts, sizeof (attempts));
     char *error = arb_cli_escape_str (node->error);
     if (*error)
         printf ("%-*s %-9s %-8s %-10" PRIu64 " %s\n", arb_cli_pad (node->ref, width), node->ref,

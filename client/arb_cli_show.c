@@ -151,12 +151,7 @@ s_print_status (arb_task_info_t *task)
     s_field ("key", task->key);
     snprintf (text, sizeof (text), "%d", task->priority);
     s_field ("priority", text);
-    //  a queue whose failures go back to the head (on_failure head) runs a
-    //  task past its attempts: "9/1" would read as a count gone wrong
-    if (task->attempts <= task->max_attempts)
-        snprintf (text, sizeof (text), "%u/%u", task->attempts, task->max_attempts);
-    else
-        snprintf (text, sizeof (text), "%u", task->attempts);
+    arb_cli_format_attempts (task->attempts, task->max_attempts, text, sizeof (text));
     snprintf (text + strlen (text), sizeof (text) - strlen (text), "%s",
               task->lost ? " (leases lost: " : "");
     if (task->lost)
@@ -211,9 +206,11 @@ s_print_row (arb_task_info_t *task)
     //  names escaped too: one from an old journal may hold a newline
     char *queue = arb_cli_escape_str (task->queue);
     char *name = arb_cli_escape_str (task->name);
-    printf ("%-10" PRIu64 " %-9s %-*s %-*s %4u/%-4u %s  %s\n", task->id,
+    char attempts[24];
+    arb_cli_format_attempts (task->attempts, task->max_attempts, attempts, sizeof (attempts));
+    printf ("%-10" PRIu64 " %-9s %-*s %-*s %9s %-24s  %s\n", task->id,
             arb_state_name ((int) task->state), arb_cli_pad (queue, 16), queue,
-            arb_cli_pad (name, 20), name, task->attempts, task->max_attempts, created, error);
+            arb_cli_pad (name, 20), name, attempts, created, error);
     free (queue);
     free (name);
     free (error);

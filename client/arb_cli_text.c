@@ -137,6 +137,15 @@ arb_cli_pad (const char *text, int columns)
 }
 
 void
+arb_cli_format_attempts (uint32_t attempts, uint32_t max_attempts, char *buf, size_t size)
+{
+    if (attempts <= max_attempts)
+        snprintf (buf, size, "%u/%u", attempts, max_attempts);
+    else
+        snprintf (buf, size, "%u", attempts);
+}
+
+void
 arb_cli_clip (char *text, size_t columns)
 {
     if (columns < 4 || arb_cli_columns (text) <= columns)

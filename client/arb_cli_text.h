@@ -19,6 +19,12 @@ void arb_cli_format_time (uint64_t ms, char *buf, size_t size);
 //  "2 d 03 h".
 void arb_cli_format_duration (uint64_t ms, char *buf, size_t size);
 
+//  A task's attempts against its bound: "2/3"; only the count ("9") once
+//  past the bound, as a queue whose failures go back to the head (its real
+//  bound is the broker's --max-head-failures) runs a task beyond it, and
+//  "9/1" would read as a count gone wrong.
+void arb_cli_format_attempts (uint32_t attempts, uint32_t max_attempts, char *buf, size_t size);
+
 //  Whether the bytes are valid UTF-8 (no overlong forms, no surrogates).
 bool arb_cli_is_utf8 (const uint8_t *data, size_t size);
 

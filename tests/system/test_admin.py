@@ -199,6 +199,11 @@ def test_status_of_a_task_past_its_attempts_under_the_head_policy(broker, peer_f
     proc = cli(broker, 'status', str(task))
     assert proc.returncode == EXIT_OK, proc.stderr
     assert '  attempts     3\n' in proc.stdout.decode(), proc.stdout
+    # and so does the listing's column
+    proc = cli(broker, 'list', '--queue', 'hq')
+    assert proc.returncode == EXIT_OK, proc.stderr
+    [row] = proc.stdout.decode().splitlines()[1:]
+    assert row.split()[4] == '3', row
     # a task within its attempts shows both
     [other] = submit_many(client, [{'name': 'x', 'retries': 2}])
     assert '  attempts     0/3\n' in cli(broker, 'status', str(other)).stdout.decode()

@@ -103,6 +103,20 @@ test_columns (void **state)
 }
 
 static void
+test_attempts (void **state)
+{
+    (void) state;
+    char text[24];
+    arb_cli_format_attempts (2, 3, text, sizeof (text));
+    assert_string_equal (text, "2/3");
+    arb_cli_format_attempts (0, 1, text, sizeof (text));
+    assert_string_equal (text, "0/1");
+    //  a head-policy task past its bound: the count alone, never "9/1"
+    arb_cli_format_attempts (9, 1, text, sizeof (text));
+    assert_string_equal (text, "9");
+}
+
+static void
 test_base64 (void **state)
 {
     (void) state;
@@ -133,6 +147,7 @@ main (void)
         cmocka_unit_test (test_utf8),
         cmocka_unit_test (test_escape),
         cmocka_unit_test (test_columns),
+        cmocka_unit_test (test_attempts),
         cmocka_unit_test (test_base64),
     };
     return cmocka_run_group_tests_name ("cli_text", tests, NULL, NULL);
