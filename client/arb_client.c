@@ -438,10 +438,14 @@ s_fail_timeout (arb_client_t *self, arb_msg_type_t type, uint32_t reqid)
     double seconds = self->timeout_ms / 1000.0;
     const char *refused = arb_handshake_failure (self->handshake, self->secured);
     if (!refused && !arb_handshake_reached (self->handshake)) {
-        //  no connection was ever made: the request reached no broker
-        //  (no outcome to be unsure of)
+        //  no connection was ever made: the request reached no broker (no
+        //  outcome to be unsure of), and what the socket queued goes, or a
+        //  broker started later would still get it
         if (type == ARB_MSG_SUBMIT)
             arb_watchlist_untrack (self->watchlist, reqid);
+        if (arb_dealer_reconnect (self->dealer, self->endpoint) != 0)
+            zsys_warning ("client: cannot reconnect to %s: %s", self->endpoint,
+                          zmq_strerror (zmq_errno ()));
         s_fail_silent (self);
     }
     else if (type == ARB_MSG_SUBMIT && !refused) {

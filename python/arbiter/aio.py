@@ -186,6 +186,9 @@ class AsyncClient:
         if reply is None:
             session.abandon(msg.reqid)
             self._check_refused()
+            unreached = self._handshake.unreached(self.endpoint, self.timeout)
+            if unreached is not None:
+                raise Unreachable(unreached)  # nothing reached a broker: no outcome unknown
             if req.type is MsgType.SUBMIT:
                 raise Timeout('submit not acknowledged within %.1f s (broker %s): outcome '
                               'unknown; re-submit with the same key to be safe'

@@ -277,6 +277,9 @@ class Client:
                            % (self.endpoint, self.timeout, ': ' + failure if failure else ''))
 
     def _timeout(self, req: Request) -> Unreachable:
+        unreached = self._handshake.unreached(self.endpoint, self.timeout)
+        if unreached is not None:
+            return Unreachable(unreached)  # nothing reached a broker: no outcome unknown
         if self._handshake.failure() is not None:
             return self._silent()  # it never reached the broker
         if req.type is MsgType.SUBMIT:

@@ -15,7 +15,9 @@ Every exception the package raises on purpose is an ``ArbiterError``:
   the broker refused this peer's handshake (no certificate where it wants
   one, one it does not allow, a wrong broker key, a certificate where it
   runs without --curve), said at once, not at the timeout; nothing
-  reached it.
+  reached it. When no connection was ever made (``cannot reach the broker
+  at E``), nothing reached a broker either, and what was asked is dropped:
+  a broker started there later gets none of it.
 - ``Timeout``: a request that changes something (a submit, a cancel, ...)
   was not acknowledged in time; its outcome is unknown. A submit is safe to
   send again with the same client keys: a known key returns the first task.

@@ -115,8 +115,9 @@ def secure(sock: 'zmq.Socket[Any]', keys: Optional[CurveKeys]) -> None:
 NEEDS_CURVE = ("the broker requires CURVE: give a certificate and the broker's key (cert and "
                "broker_key, or $ARBITER_CERT and $ARBITER_BROKER_KEY)")
 HANDSHAKE_DROPS_MAX = 2  # handshakes dropped without a reason, running, that count as a refusal
-_HANDSHAKE_EVENTS = (zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
-                     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+_HANDSHAKE_EVENTS = (zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED
+                     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
 _MECHANISM_MISMATCH = 0x11000002  # ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
 
 
@@ -151,6 +152,7 @@ class Handshake:
         self._mismatch = False             # one side CURVE, the other not
         self._protocol: Optional[int] = None  # another ZMTP protocol error
         self._drops = 0                    # handshakes dropped without a reason
+        self._reached = False              # a connection was made, ever
 
     def close(self) -> None:
         try:
@@ -167,7 +169,9 @@ class Handshake:
                 return
             event = parse_monitor_message(parts)
             kind, value = event['event'], event['value']
-            if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
+            if kind == zmq.EVENT_CONNECTED:
+                self._reached = True
+            elif kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._auth, self._mismatch, self._protocol, self._drops = None, False, None, 0
             elif kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
                 self._auth = value
@@ -199,6 +203,27 @@ class Handshake:
         failed = (self._auth is not None or self._mismatch or self._protocol is not None
                   or self._drops > 0)
         return self._describe() if failed else None
+
+    def reached(self) -> bool:
+        """Whether a connection to the endpoint was ever made. False:
+        nothing answered there, so nothing sent reached a broker."""
+        self._drain()
+        return self._reached
+
+    def unreached(self, endpoint: str, timeout: float) -> Optional[str]:
+        """After a request went unanswered: if no connection was ever
+        made, drops what the socket queued (ZeroMQ would send it to a
+        broker that starts later: a submit given up would happen after
+        all) and says so; None otherwise (the outcome is unknown)."""
+        if self.failure() is not None or self.reached():
+            return None
+        # with linger 0 the pipe goes at once with what it holds; a new
+        # routing id, as for any new connection of this peer
+        self._sock.disconnect(endpoint)
+        self._sock.setsockopt(zmq.ROUTING_ID, routing_id(self._sock.getsockopt(zmq.ROUTING_ID)[:1]))
+        self._sock.connect(endpoint)
+        return ('cannot reach the broker at %s: no connection within %.1f s (is arbiterd '
+                'running there?)' % (endpoint, timeout))
 
     def refusal(self) -> Optional[str]:
         """Why the broker will not take this peer, or None: ZAP refused its

@@ -9,7 +9,7 @@ import pytest
 from python_support import FAST, arbiter, fast_broker, start_py_worker  # noqa: F401
 from arbiter import State, WaitTimeout
 from arbiter.aio import AsyncClient
-from conftest import Broker
+from conftest import Broker, free_port
 
 
 def run(coro):
@@ -67,5 +67,25 @@ def test_a_wait_outlives_a_broker_kill(fast_broker, processes, tmp_path):
         await asyncio.sleep(0.5)  # re-WATCHes went out: no duplicate comes out
         with pytest.raises(arbiter.ArbiterError):
             await c.next_done(timeout=0.5)
+        await c.close()
+    run(main())
+
+
+def test_a_submit_that_reached_no_broker(processes, tmp_path):
+    # as the blocking client: "cannot reach", not an outcome unknown, and
+    # nothing of it reaches a broker started there later
+    port = free_port()
+
+    async def main():
+        c = AsyncClient('tcp://127.0.0.1:%d' % port, timeout=0.3)
+        with pytest.raises(arbiter.Unreachable) as e:
+            await c.submit('job')
+        assert not isinstance(e.value, arbiter.Timeout)
+        assert 'cannot reach the broker at tcp://127.0.0.1:%d' % port in str(e.value)
+        broker = Broker(tmp_path, port=port)
+        processes.append(broker)
+        broker.wait_ready()
+        c.timeout = 10.0
+        assert await c.list() == []
         await c.close()
     run(main())

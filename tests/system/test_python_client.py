@@ -193,17 +193,30 @@ def test_queues_limits_stats_and_schedules(client, fast_broker):
         client.remove_schedule('nightly')
 
 
-def test_an_unreachable_broker(tmp_path):
-    c = Client('tcp://127.0.0.1:%d' % free_port(), timeout=0.3)
+def test_an_unreachable_broker(tmp_path, processes):
+    port = free_port()
+    c = Client('tcp://127.0.0.1:%d' % port, timeout=0.3)
     with pytest.raises(Unreachable) as e:
         c.ping()
     assert not isinstance(e.value, Timeout)
-    with pytest.raises(Timeout) as e:
+    assert ('cannot reach the broker at tcp://127.0.0.1:%d: no connection within 0.3 s (is '
+            'arbiterd running there?)' % port) == str(e.value)
+    # a submit that reached no broker is not of unknown outcome: said so, as
+    # the C client says it
+    with pytest.raises(Unreachable) as e:
         c.submit('job', key='safe')
-    assert 'outcome unknown' in str(e.value)
+    assert not isinstance(e.value, Timeout) and 'cannot reach the broker' in str(e.value)
     with pytest.raises(Unreachable):
         c.wait(5)
     assert c.watching == 1  # still watched: a later wait goes on
+    # and the submit is not sent later: a broker started there gets nothing of it
+    # (the listing goes out behind anything the socket still held)
+    broker = Broker(tmp_path, port=port)
+    processes.append(broker)
+    broker.wait_ready()
+    c.timeout = 10.0
+    assert list(c.list()) == []
+    assert c.submit('job', key='safe') > 0
     c.close()
     with pytest.raises(ArbiterError):
         c.ping()

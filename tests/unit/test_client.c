@@ -932,6 +932,43 @@ test_unreachable_broker_fails_in_time (void **state)
     arb_client_destroy (&client);
 }
 
+//  A submit given up because nothing listened is not sent later: a broker
+//  that starts at that endpoint afterwards gets nothing from the client.
+static void
+test_unreachable_submit_is_not_sent_later (void **state)
+{
+    (void) state;
+    char endpoint[64];
+    snprintf (endpoint, sizeof (endpoint), "ipc:///tmp/arbiter-test-later-%d", (int) getpid ());
+    arb_client_t *client = arb_client_new (endpoint);
+    assert_non_null (client);
+    arb_client_set_timeout (client, 200);
+    arb_task_spec_t spec = s_spec ("add", NULL, "payload");
+    uint64_t id;
+    assert_int_equal (arb_client_submit (client, &spec, 1, false, &id, NULL), -1);
+    assert_non_null (strstr (arb_client_error (client), "cannot reach the broker"));
+
+    zsock_t *router = zsock_new (ZMQ_ROUTER);
+    assert_int_equal (zsock_bind (router, "%s", endpoint), 0);
+    zpoller_t *poller = zpoller_new (router, NULL);
+    void *which = zpoller_wait (poller, 700);
+    if (which) {
+        zmsg_t *got = zmsg_recv (router);
+        zmsg_destroy (&got);
+        fail_msg ("the broker that came later got a message from the client");
+    }
+    zpoller_destroy (&poller);
+    //  the client works with it: a request now reaches it
+    zsock_set_rcvtimeo (router, 2000);
+    arb_client_set_timeout (client, 100);
+    assert_int_equal (arb_client_ping (client, NULL), -1);
+    zmsg_t *ping = zmsg_recv (router);
+    assert_non_null (ping);
+    zmsg_destroy (&ping);
+    zsock_destroy (&router);
+    arb_client_destroy (&client);
+}
+
 //  A broker that refuses the client's handshake: every call fails at once,
 //  well before the timeout, saying why. The second ping is sent after a
 //  ZAP 400, after which libzmq never connects again: only the watcher,
@@ -1086,6 +1123,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_unknown_id_is_reported, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_async_send_and_recv, s_setup, s_teardown),
         cmocka_unit_test (test_unreachable_broker_fails_in_time),
+        cmocka_unit_test (test_unreachable_submit_is_not_sent_later),
         cmocka_unit_test (test_refused_handshake_fails_at_once),
         cmocka_unit_test_setup_teardown (test_stats_reads_every_page, s_setup, s_teardown),
         cmocka_unit_test (test_stats_pages_edges),
