@@ -30,7 +30,8 @@ from . import calls, codec, flows
 from .calls import Request
 from .client import FlowId, StateArg, TaskIds, _ids, flow_id
 from .codec import Message, MsgType
-from .errors import ArbiterError, NotFound, Refused, Timeout, Unreachable, WaitTimeout
+from .errors import (ArbiterError, BrokerError, NotFound, Refused, Timeout, Unreachable,
+                     WaitTimeout)
 from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Peeked, Pong, Stats,
                       Submitted, TaskInfo)
 from .session import Handshake, Session, endpoint_of, routing_id, curve_keys, secure
@@ -204,7 +205,12 @@ class AsyncClient:
         try:
             req = next(call)
             while True:
-                req = call.send(await self._request(req))
+                try:
+                    reply = await self._request(req)
+                except BrokerError as e:
+                    calls.python_words(e)
+                    raise
+                req = call.send(reply)
         except StopIteration as stop:
             return cast(T, stop.value)
 

@@ -15,7 +15,7 @@ from typing import (Any, Dict, Generator, Iterable, List, Mapping, Optional, Seq
 
 from . import codec
 from .codec import MsgType
-from .errors import Invalid, NotFound, ProtocolError
+from .errors import BrokerError, Invalid, NotFound, ProtocolError
 from .records import (Change, FlowSubmitted, Peeked, Pong, Schedule, State, Stats, Submitted,
                       TaskInfo, outcomes, parents)
 from .spec import check_name, parse_backoff, refuse, seconds_ms
@@ -44,6 +44,19 @@ FLOW_KINDS = {'dag': 1, 'group': 2, 'pipe': 3}
 def ping() -> Generator[Request, Body, Pong]:
     reply = yield Request(MsgType.PING, {})
     return Pong(reply['version'], reply['epoch'], reply['now_ms'])
+
+
+# The broker names a request's fields as the protocol does; where this
+# client's names differ, its refusals are said in this client's.
+_PYTHON_WORDS = {'(allow_unknown to send anyway)': '(allow_unknown_endpoints=True to send anyway)'}
+
+
+def python_words(error: BrokerError) -> None:
+    """Rewrites, in place, a broker's refusal in this client's names."""
+    for wire, ours in _PYTHON_WORDS.items():
+        if wire in error.reason:
+            error.reason = error.reason.replace(wire, ours)
+            error.args = (error.reason,)
 
 
 def submit(specs: Sequence[Body], watch: bool, kind: int = 0,

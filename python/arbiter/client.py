@@ -41,8 +41,8 @@ import zmq
 from . import calls, codec, flows
 from .calls import Request
 from .codec import Message, MsgType
-from .errors import (ArbiterError, NotFound, ProtocolError, Refused, Timeout, Unreachable,
-                     WaitTimeout)
+from .errors import (ArbiterError, BrokerError, NotFound, ProtocolError, Refused, Timeout,
+                     Unreachable, WaitTimeout)
 from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Peeked, Pong,
                       Schedule, State, Stats, Submitted, TaskInfo)
 from .session import Handshake, Session, endpoint_of, routing_id, curve_keys, secure
@@ -295,7 +295,12 @@ class Client:
         try:
             req = next(call)
             while True:
-                req = call.send(self._request(req))
+                try:
+                    reply = self._request(req)
+                except BrokerError as e:
+                    calls.python_words(e)
+                    raise
+                req = call.send(reply)
         except StopIteration as stop:
             return cast(T, stop.value)
 

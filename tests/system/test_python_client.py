@@ -56,6 +56,9 @@ def test_submit_with_every_option(client, fast_broker):
     with pytest.raises(Invalid) as e:
         client.submit('deploy', endpoints=['nobody'])
     assert 'nobody' in e.value.reason and not e.value.local
+    # in this client's words: the protocol's field is allow_unknown
+    assert str(e.value).endswith("no worker named 'nobody' is connected "
+                                 "(allow_unknown_endpoints=True to send anyway)"), str(e.value)
     fan = client.submit('deploy', endpoints=['w9'], allow_unknown_endpoints=True,
                         endpoint_timeout=0.5)
     done = client.wait(fan, timeout=20)
