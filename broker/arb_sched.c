@@ -314,6 +314,24 @@ arb_sched_touch_name (arb_sched_t *self, const char *name)
     }
 }
 
+zhashx_t *
+arb_sched_limited_names (arb_sched_t *self)
+{
+    return self->names;
+}
+
+const char *
+arb_sched_limited_name (void *entry)
+{
+    return ((arb_sched_name_t *) entry)->name;
+}
+
+const arb_limit_t *
+arb_sched_limited_limit (void *entry)
+{
+    return &((arb_sched_name_t *) entry)->limit;
+}
+
 //  ---------------------------------------------------------------------
 //  Tasks
 

@@ -246,6 +246,12 @@ size_t arb_sched_peek (arb_sched_t *self,
 arb_limit_t *arb_sched_name_limit (arb_sched_t *self, const char *name);
 void arb_sched_touch_name (arb_sched_t *self, const char *name);
 
+//  The task names that have a limit (borrowed; zhashx of name -> entry),
+//  and an entry's name and limit.
+zhashx_t *arb_sched_limited_names (arb_sched_t *self);
+const char *arb_sched_limited_name (void *entry);
+const arb_limit_t *arb_sched_limited_limit (void *entry);
+
 //  ---------------------------------------------------------------------
 //  Sessions and credit
 

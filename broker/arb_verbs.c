@@ -38,6 +38,7 @@ static const s_verb_t s_verbs[] = {
     {ARB_MSG_STATS, arb_verbs_stats, NULL, S_CLIENT},
     {ARB_MSG_QUEUE, arb_verbs_queue, NULL, S_ADMIN},
     {ARB_MSG_LIMIT, arb_verbs_limit, NULL, S_ADMIN},
+    {ARB_MSG_LIMITS, arb_verbs_limits, NULL, S_CLIENT},
     {ARB_MSG_EVENTS, arb_verbs_events, NULL, S_CLIENT},
     {ARB_MSG_PEEK, arb_verbs_peek, NULL, S_ADMIN},
     {ARB_MSG_META, arb_verbs_meta, NULL, S_ADMIN},

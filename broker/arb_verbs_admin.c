@@ -371,6 +371,43 @@ arb_verbs_limit (const arb_verbs_t *verbs, arb_msg_t *msg)
     arb_outbox_reply (verbs->outbox, &reply);
 }
 
+static void
+s_add_limit (arb_msg_t *reply, void *entry)
+{
+    arb_limits_reply_body_t *out = arb_msg_limits_reply (reply);
+    arb_limit_info_t *info =
+        (arb_limit_info_t *) arb_msg_grow (reply, &out->limits, sizeof (*info), 1);
+    const arb_limit_t *limit = arb_sched_limited_limit (entry);
+    info->name = arb_msg_strdup (reply, arb_sched_limited_name (entry));
+    info->max_running = limit->max_running;
+    info->rate_per_sec = limit->rate_per_sec;
+    info->running = limit->running;
+}
+
+//  LIMITS: the names with a limit, a page sorted by name, or one name.
+void
+arb_verbs_limits (const arb_verbs_t *verbs, arb_msg_t *msg)
+{
+    arb_limits_body_t *body = arb_msg_limits (msg);
+    zhashx_t *names = arb_sched_limited_names (arb_life_sched (verbs->life));
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_LIMITS_REPLY);
+    if (body->name) {
+        void *entry = zhashx_lookup (names, body->name);
+        if (entry)
+            s_add_limit (reply, entry);
+        arb_outbox_reply (verbs->outbox, &reply);
+        return;
+    }
+    size_t limit = body->limit && body->limit < ARB_STATS_PAGE ? body->limit : ARB_STATS_PAGE;
+    s_named_t *page = (s_named_t *) malloc (limit * sizeof (s_named_t));
+    size_t count = s_page (names, arb_sched_limited_name, NULL, body->after, limit, page,
+                           &arb_msg_limits_reply (reply)->more);
+    for (size_t i = 0; i < count; i++)
+        s_add_limit (reply, page[i].item);
+    free (page);
+    arb_outbox_reply (verbs->outbox, &reply);
+}
+
 //  ---------------------------------------------------------------------
 //  EVENTS, PEEK, META, PING
 

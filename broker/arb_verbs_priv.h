@@ -32,6 +32,7 @@ void arb_verbs_delete (const arb_verbs_t *verbs, arb_msg_t *msg);
 void arb_verbs_stats (const arb_verbs_t *verbs, arb_msg_t *msg);
 void arb_verbs_queue (const arb_verbs_t *verbs, arb_msg_t *msg);
 void arb_verbs_limit (const arb_verbs_t *verbs, arb_msg_t *msg);
+void arb_verbs_limits (const arb_verbs_t *verbs, arb_msg_t *msg);
 void arb_verbs_events (const arb_verbs_t *verbs, arb_msg_t *msg);
 void arb_verbs_peek (const arb_verbs_t *verbs, arb_msg_t *msg);
 void arb_verbs_meta (const arb_verbs_t *verbs, arb_msg_t *msg);

@@ -689,6 +689,69 @@ static const struct option s_limit_options[] = {
     {NULL, 0, NULL, 0},
 };
 
+static void
+s_limit_print (arb_cli_t *cli, const arb_limit_info_t *info, bool *shown)
+{
+    if (cli->json) {
+        json_t *obj = json_object ();
+        json_object_set_new (obj, "name", json_string (info->name));
+        json_object_set_new (obj, "max_running", json_integer (info->max_running));
+        json_object_set_new (obj, "rate_per_sec", json_integer (info->rate_per_sec));
+        json_object_set_new (obj, "running", json_integer (info->running));
+        arb_cli_json_print (obj);
+        return;
+    }
+    if (!*shown)
+        printf ("%-24s %11s %8s %8s\n", "NAME", "MAX RUNNING", "RATE/S", "RUNNING");
+    *shown = true;
+    char *name = arb_cli_escape_str (info->name);
+    char max_running[16] = "-", rate[16] = "-";
+    if (info->max_running)
+        snprintf (max_running, sizeof (max_running), "%u", info->max_running);
+    if (info->rate_per_sec)
+        snprintf (rate, sizeof (rate), "%u", info->rate_per_sec);
+    printf ("%-*s %11s %8s %8u\n", arb_cli_pad (name, 24), name, max_running, rate, info->running);
+    free (name);
+}
+
+//  `arbiter limit [NAME]` without limits to set: shows the names that have
+//  limits (LIMITS, a page at a time), or NAME's.
+static int
+s_limit_show (arb_cli_t *cli, const char *name)
+{
+    if (!arb_cli_client (cli))
+        return ARB_EXIT_USAGE;
+    bool shown = false;
+    char *after = NULL;
+    while (true) {
+        arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_LIMITS);
+        arb_limits_body_t *body = arb_msg_limits (request);
+        body->name = name;
+        body->after = after;
+        arb_msg_t *reply = arb_client_request (cli->client, &request);
+        if (!reply) {
+            free (after);
+            return arb_cli_client_fail (cli, "limit");
+        }
+        arb_limits_reply_body_t *out = arb_msg_limits_reply (reply);
+        for (size_t i = 0; i < out->limits.n; i++)
+            s_limit_print (cli, &out->limits.v[i], &shown);
+        bool more = out->more && out->limits.n > 0;
+        free (after);
+        after = more ? strdup (out->limits.v[out->limits.n - 1].name) : NULL;
+        arb_msg_destroy (&reply);
+        if (!more)
+            break;
+    }
+    if (!shown && !cli->json) {
+        if (name)
+            printf ("tasks named %s: no limits\n", name);
+        else
+            printf ("no task name has limits\n");
+    }
+    return ARB_EXIT_OK;
+}
+
 static int
 s_limit_run (arb_cli_t *cli, int argc, char **argv)
 {
@@ -708,13 +771,13 @@ s_limit_run (arb_cli_t *cli, int argc, char **argv)
         s_clear_if_zero (clear, &clear_count, c == 'm' ? max_running : rate,
                          c == 'm' ? "max_running" : "rate_per_sec");
     }
-    if (!given)
-        return arb_cli_usage (cli, cmd, "limit what? give --max-running or --rate");
-    if (argc - optind != 1)
+    if (argc - optind > 1 || (given && argc - optind != 1))
         return arb_cli_usage (cli, cmd, "give one task NAME");
-    const char *name = argv[optind];
-    if (arb_cli_opt_name (cli, "NAME", name))
+    const char *name = argc - optind == 1 ? argv[optind] : NULL;
+    if (name && arb_cli_opt_name (cli, "NAME", name))
         return ARB_EXIT_USAGE;
+    if (!given)
+        return s_limit_show (cli, name);
     if (!arb_cli_client (cli))
         return ARB_EXIT_USAGE;
     arb_msg_t *request = arb_client_request_new (cli->client, ARB_MSG_LIMIT);
@@ -745,10 +808,12 @@ const arb_cli_cmd_t arb_cli_cmd_limit = {
     .name = "limit",
     .summary = "limit how many tasks of a name run at once, or start per second",
     .usage = "usage: arbiter limit NAME [--max-running N] [--rate PER_SEC] [--json]\n"
+             "       arbiter limit [NAME] [--json]\n"
              "\n"
              "Sets the limits of the tasks named NAME, across every queue and worker. Only\n"
              "the limits given change; 0 removes one. A task held back by a limit keeps its\n"
-             "place in its queue.\n"
+             "place in its queue. Without a limit to set: shows the names that have limits\n"
+             "(or NAME's), and how many of their tasks run now.\n"
              "\n"
              "  --max-running N   at most N of them running at once\n"
              "  --rate PER_SEC    start at most PER_SEC of them per second\n",

@@ -96,6 +96,10 @@ arb_msg_reply_type (arb_msg_type_t request)
             return ARB_MSG_META_REPLY;
         case ARB_MSG_SCHEDULE:
             return ARB_MSG_SCHEDULE_REPLY;
+        case ARB_MSG_DELETE:
+            return ARB_MSG_DELETE_REPLY;
+        case ARB_MSG_LIMITS:
+            return ARB_MSG_LIMITS_REPLY;
         case ARB_MSG_REGISTER:
             return ARB_MSG_WELCOME;
         case ARB_MSG_TAKE:

@@ -142,6 +142,8 @@
     X (SCHEDULE_REPLY, 29, schedule_reply) \
     X (DELETE, 30, delete)                 \
     X (DELETE_REPLY, 31, delete_reply)     \
+    X (LIMITS, 32, limits)                 \
+    X (LIMITS_REPLY, 33, limits_reply)     \
     X (REGISTER, 40, register)             \
     X (WELCOME, 41, welcome)               \
     X (CREDIT, 42, credit)                 \
@@ -609,6 +611,30 @@ typedef struct {
     uint32_t rate_per_sec;
     arb_strs_t clear;  //  "max_running", "rate_per_sec": remove that limit
 } arb_limit_body_t;
+
+//  LIMITS lists the task names that have a limit (LIMIT set them), by
+//  name, a page at a time; with name, that one only (none if it has no
+//  limit).
+typedef struct {
+    const char *name;   //  only this name
+    const char *after;  //  names that sort after this one
+    uint32_t limit;     //  records at most; 0 or over the page: ARB_STATS_PAGE
+} arb_limits_body_t;
+
+typedef struct {
+    const char *name;
+    uint32_t max_running;   //  0: no limit
+    uint32_t rate_per_sec;  //  0: no limit
+    uint32_t running;       //  tasks of this name running now
+} arb_limit_info_t;
+
+typedef struct {
+    struct {
+        arb_limit_info_t *v;
+        size_t n;
+    } limits;
+    bool more;  //  more names: ask again with after = the last name
+} arb_limits_reply_body_t;
 
 typedef struct {
     const char *queue;  //  NULL: every queue

@@ -348,6 +348,27 @@ static const arb_field_t s_limit_fields[] = {
 };
 SCHEMA (s_limit_schema, arb_limit_body_t, s_limit_fields);
 
+static const arb_field_t s_limits_fields[] = {
+    FLD (arb_limits_body_t, name, ARB_F_NAME, false, ARB_NAME_MAX),
+    FLD (arb_limits_body_t, after, ARB_F_STR, false, ARB_NAME_MAX),
+    FLD (arb_limits_body_t, limit, ARB_F_U32, false, 0),
+};
+SCHEMA (s_limits_schema, arb_limits_body_t, s_limits_fields);
+
+static const arb_field_t s_limit_info_fields[] = {
+    FLD (arb_limit_info_t, name, ARB_F_STR, true, ARB_NAME_MAX),
+    FLD (arb_limit_info_t, max_running, ARB_F_U32, false, 0),
+    FLD (arb_limit_info_t, rate_per_sec, ARB_F_U32, false, 0),
+    FLD (arb_limit_info_t, running, ARB_F_U32, false, 0),
+};
+SCHEMA (s_limit_info_schema, arb_limit_info_t, s_limit_info_fields);
+
+static const arb_field_t s_limits_reply_fields[] = {
+    LST (arb_limits_reply_body_t, limits, false, ARB_LIST_MAX, s_limit_info_schema),
+    FLD (arb_limits_reply_body_t, more, ARB_F_BOOL, false, 0),
+};
+SCHEMA (s_limits_reply_schema, arb_limits_reply_body_t, s_limits_reply_fields);
+
 static const arb_field_t s_events_fields[] = {
     FLD (arb_events_body_t, queue, ARB_F_NAME, false, ARB_NAME_MAX),
     FLD (arb_events_body_t, off, ARB_F_BOOL, false, 0),

@@ -30,8 +30,8 @@ from .errors import (ArbiterError, BadRequest, BrokerError, Conflict, Forbidden,
                      JournalFailed, JournalFull, NotFound, ProtocolError, Refused, TaskFailed,
                      Timeout, TooLarge, Unavailable, UnknownWorker, Unreachable,
                      VersionNotSpoken, WaitTimeout)
-from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Outcome, Peeked, Pong,
-                      Schedule, State, Stats, Submitted, TaskInfo)
+from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Limit, Outcome, Peeked,
+                      Pong, Schedule, State, Stats, Submitted, TaskInfo)
 from .worker import Fail, Job, Worker
 
 __version__ = '0.1.0'
@@ -43,5 +43,5 @@ __all__ = [
     'Unreachable', 'Refused',
     'Timeout', 'WaitTimeout', 'ProtocolError', 'TaskFailed',
     'State', 'Submitted', 'Done', 'TaskInfo', 'Change', 'Outcome', 'Stats', 'Peeked',
-    'Schedule', 'Pong', 'FlowSubmitted', 'FlowResult', 'FlowTask',
+    'Schedule', 'Limit', 'Pong', 'FlowSubmitted', 'FlowResult', 'FlowTask',
 ]

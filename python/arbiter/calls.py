@@ -16,8 +16,8 @@ from typing import (Any, Dict, Generator, Iterable, List, Mapping, Optional, Seq
 from . import codec
 from .codec import MsgType
 from .errors import BrokerError, Invalid, NotFound, ProtocolError
-from .records import (Change, FlowSubmitted, Peeked, Pong, Schedule, State, Stats, Submitted,
-                      TaskInfo, outcomes, parents)
+from .records import (Change, FlowSubmitted, Limit, Peeked, Pong, Schedule, State, Stats,
+                      Submitted, TaskInfo, outcomes, parents)
 from .spec import check_name, parse_backoff, refuse, seconds_ms
 
 LIST_PAGE = 1000  # tasks asked for per LIST
@@ -309,6 +309,21 @@ def limit(name: str, max_running: Optional[int],
             clear.append(key)
     body['clear'] = clear
     yield Request(MsgType.LIMIT, body, changes=True)
+
+
+def limits(name: Optional[str]) -> Generator[Request, Body, List[Limit]]:
+    """LIMITS: every name with a limit, by name, page after page (or the
+    one named, if it has a limit)."""
+    body: Body = {}
+    if name is not None:
+        body['name'] = check_name('name', name)
+    found: List[Limit] = []
+    while True:
+        reply = yield Request(MsgType.LIMITS, dict(body))
+        found += [Limit(**d) for d in reply['limits']]
+        if name is not None or not reply['more'] or not reply['limits']:
+            return found
+        body['after'] = reply['limits'][-1]['name']
 
 
 CATCH_UP = ('none', 'one', 'all')

@@ -43,7 +43,7 @@ from .calls import Request
 from .codec import Message, MsgType
 from .errors import (ArbiterError, BrokerError, NotFound, ProtocolError, Refused, Timeout,
                      Unreachable, WaitTimeout)
-from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Peeked, Pong,
+from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Limit, Peeked, Pong,
                       Schedule, State, Stats, Submitted, TaskInfo)
 from .session import Handshake, Session, endpoint_of, routing_id, curve_keys, secure
 from .spec import Data, Seconds, When, refuse, task_spec
@@ -611,6 +611,12 @@ class Client:
         """Limits the tasks of a name across every queue and worker (0
         removes a limit)."""
         self._drive(calls.limit(name, max_running, rate_per_sec))
+
+    @_exclusive
+    def limits(self, name: Optional[str] = None) -> List[Limit]:
+        """Every task name with a limit, by name, and how many of its tasks
+        run now (or the one named: an empty list if it has none)."""
+        return self._drive(calls.limits(name))
 
     # -- schedules --
 

@@ -107,6 +107,8 @@ class MsgType(enum.IntEnum):
     SCHEDULE_REPLY = 29
     DELETE = 30
     DELETE_REPLY = 31
+    LIMITS = 32
+    LIMITS_REPLY = 33
     REGISTER = 40
     WELCOME = 41
     CREDIT = 42
@@ -132,6 +134,7 @@ REPLY_TYPE: Dict[MsgType, MsgType] = {
     MsgType.STATS: MsgType.STATS_REPLY,
     MsgType.QUEUE: MsgType.OK,
     MsgType.LIMIT: MsgType.OK,
+    MsgType.LIMITS: MsgType.LIMITS_REPLY,
     MsgType.EVENTS: MsgType.OK,
     MsgType.PEEK: MsgType.PEEK_REPLY,
     MsgType.META: MsgType.META_REPLY,
@@ -271,6 +274,9 @@ _SCHEDULE_FIELDS = (
     _f('backoff_cap_ms', K.U64), _f('no_jitter', K.BOOL), _f('timeout_ms', K.U64),
     _f('soft_timeout_ms', K.U64), _f('retention_ms', K.U64), _f('payload', K.FRAME, True))
 
+LIMIT_INFO = _schema('limit_info', _f('name', K.STR, True, NAME_MAX), _f('max_running', K.U32),
+                     _f('rate_per_sec', K.U32), _f('running', K.U32))
+
 SCHEDULE_INFO = _schema(
     'schedule_info', *_SCHEDULE_FIELDS, _f('paused', K.BOOL), _f('created_ms', K.U64),
     _f('next_ms', K.U64), _f('next_offset_s', K.I32), _f('last_slot_ms', K.U64),
@@ -358,6 +364,9 @@ BODIES: Dict[MsgType, Schema] = {
                                 _f('more', K.BOOL)),
     MsgType.LIMIT: _schema('limit', _f('name', K.NAME, True, NAME_MAX), _f('max_running', K.U32),
                            _f('rate_per_sec', K.U32), _f('clear', K.STRS, max=8)),
+    MsgType.LIMITS: _schema('limits', _f('name', K.NAME, max=NAME_MAX),
+                            _f('after', K.STR, max=NAME_MAX), _f('limit', K.U32)),
+    MsgType.LIMITS_REPLY: _schema('limits_reply', _lst('limits', LIMIT_INFO), _f('more', K.BOOL)),
     MsgType.SCHEDULE: _schema('schedule', _f('op', K.STR, True, NAME_MAX), *_SCHEDULE_FIELDS),
     MsgType.SCHEDULE_REPLY: _schema('schedule_reply', _lst('schedules', SCHEDULE_INFO)),
     MsgType.DELETE: _schema('delete', _f('ids', K.IDS, max=DELETE_MAX), _f('state', K.U32),

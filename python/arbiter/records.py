@@ -389,6 +389,17 @@ class Schedule:
 
 
 @dataclass(frozen=True)
+class Limit:
+    """The limits of a task name (``Client.limit`` sets them; 0: none),
+    and how many of its tasks run now."""
+
+    name: str
+    max_running: int
+    rate_per_sec: int
+    running: int
+
+
+@dataclass(frozen=True)
 class Pong:
     """The broker's answer to a ping: its version, its epoch (start count:
     a new one means it restarted) and its clock."""

@@ -207,3 +207,40 @@ def test_status_of_a_task_past_its_attempts_under_the_head_policy(broker, peer_f
     # a task within its attempts shows both
     [other] = submit_many(client, [{'name': 'x', 'retries': 2}])
     assert '  attempts     0/3\n' in cli(broker, 'status', str(other)).stdout.decode()
+
+
+def test_limits_read_back(broker, processes, peer_factory):
+    # `arbiter limit [NAME]` without a limit to set shows them (LIMITS),
+    # with how many tasks of the name run now; they live in the journal
+    proc = cli(broker, 'limit')
+    assert proc.returncode == EXIT_OK and proc.stdout == b'no task name has limits\n', proc
+    assert cli(broker, 'limit', 'resize', '--max-running', '2').returncode == EXIT_OK
+    assert cli(broker, 'limit', 'thumbs', '--rate', '10').returncode == EXIT_OK
+    client = peer_factory(broker.endpoint)
+    [task] = submit_many(client, [{'name': 'resize', 'queue': 'lq'}])
+    worker_peer = peer_factory(broker.endpoint)
+    kind, _, body, _ = worker_peer.request('REGISTER', {'name': 'w', 'slots': 1})
+    assert kind == 'WELCOME', body
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        kind, _, body, _ = worker_peer.request('TAKE', {'queue': 'lq', 'max': 1})
+        if body.get('tasks'):
+            break
+        time.sleep(0.05)
+    assert [t['id'] for t in body['tasks']] == [task]
+    proc = cli(broker, 'limit')
+    assert proc.returncode == EXIT_OK, proc.stderr
+    assert [line.split() for line in proc.stdout.decode().splitlines()] == [
+        ['NAME', 'MAX', 'RUNNING', 'RATE/S', 'RUNNING'], ['resize', '2', '-', '1'],
+        ['thumbs', '-', '10', '0']]
+    shown = [json.loads(line) for line in cli(broker, '--json', 'limit', 'thumbs').stdout.splitlines()]
+    assert shown == [{'name': 'thumbs', 'max_running': 0, 'rate_per_sec': 10, 'running': 0}]
+    assert cli(broker, 'limit', 'other').stdout == b'tasks named other: no limits\n'
+    assert cli(broker, 'limit', 'a', 'b').returncode == EXIT_USAGE
+    # a limit cleared is gone; the others are there after a restart
+    assert cli(broker, 'limit', 'thumbs', '--rate', '0').returncode == EXIT_OK
+    assert broker.stop() == 0
+    restarted = broker.restart()
+    processes.append(restarted)
+    proc = cli(restarted, '--json', 'limit')
+    assert [json.loads(line)['name'] for line in proc.stdout.splitlines()] == ['resize'], proc

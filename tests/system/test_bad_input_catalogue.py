@@ -95,6 +95,7 @@ REQUESTS = {
     'LIMIT': ({'name': 'cat-limit'}, 0,
               [(('name',), NAME, 200), (('max_running',), U32, None),
                (('rate_per_sec',), U32, None), (('clear',), STRS, 8)]),
+    'LIMITS': ({}, 0, [(('name',), NAME, 200), (('after',), STR, 200), (('limit',), U32, None)]),
     'EVENTS': ({'off': True}, 0, [(('queue',), NAME, 200), (('off',), BOOL, None)]),
     'PEEK': ({'queue': 'cat-peek'}, 0, [(('queue',), NAME, 200), (('max',), U32, None)]),
     'META': ({'op': 'get', 'key': 'cat'}, 0,
@@ -372,7 +373,7 @@ Refused('header', 'header of 9 bytes -> 400 bad header, reqid 0',
 for magic in (b'XR', b'ar', b'RA', b'\x00\x00'):
     Refused('header', 'header magic %r -> 400 bad header, reqid 0' % magic,
             [raw_header(magic=magic), pack({})], 400, 'bad header frame', reqid=0)
-for type_num in (0, 32, 39, 51, 63, 64, 128, 255):
+for type_num in (0, 34, 39, 51, 63, 64, 128, 255):
     Refused('header', 'unknown message type %d -> 400 unknown type' % type_num,
             [raw_header(type_num=type_num), pack({})], 400,
             'unknown message type %d' % type_num)
@@ -1684,7 +1685,7 @@ def _(arena):
         assert m[0] in ('ERROR', 'PONG', 'STATUS_REPLY', 'LIST_REPLY', 'WATCHING',
                         'CANCEL_REPLY', 'RETRY_REPLY', 'DELETE_REPLY', 'OK', 'PEEK_REPLY',
                         'META_REPLY', 'SCHEDULE_REPLY', 'SUBMITTED', 'WELCOME', 'DISPATCH',
-                        'STATS_REPLY', 'RESULT_OK'), m[0]
+                        'STATS_REPLY', 'LIMITS_REPLY', 'RESULT_OK'), m[0]
     replies = len(replies)
     assert replies > 1000
     p.send('BYE', {})
@@ -1773,7 +1774,7 @@ CURVE_NAMES = {'admin': 'root', 'client': 'alice', 'worker': 'wendy', 'none': 'n
 
 # (what a refusal names, type, body, the roles besides admin that may send it)
 ROLE_TABLE = [('PING', 'PING', {}, ('client', 'worker'))]
-for type_name in ('SUBMIT', 'STATUS', 'LIST', 'WATCH', 'STATS', 'EVENTS'):
+for type_name in ('SUBMIT', 'STATUS', 'LIST', 'WATCH', 'STATS', 'LIMITS', 'EVENTS'):
     ROLE_TABLE.append((type_name, type_name, REQUESTS[type_name][0], ('client',)))
 ROLE_TABLE += [
     ('CANCEL', 'CANCEL', {'ids': [GHOST]}, ('client',)),

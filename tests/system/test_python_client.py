@@ -174,7 +174,13 @@ def test_queues_limits_stats_and_schedules(client, fast_broker):
     client.resume('q')
     assert not client.stats().queue('q').paused
     assert client.purge('q') == 4
+    assert client.limits() == [] and client.limits('job') == []
     client.limit('job', max_running=1, rate_per_sec=0)
+    client.limit('alpha', rate_per_sec=7)
+    assert client.limits() == [arbiter.Limit('alpha', 0, 7, 0), arbiter.Limit('job', 1, 0, 0)]
+    assert client.limits('job') == [arbiter.Limit('job', 1, 0, 0)]
+    client.limit('alpha', rate_per_sec=0)
+    assert [x.name for x in client.limits()] == ['job']
     with pytest.raises(Invalid):
         client.configure_queue('q', on_failure='sometimes')
     added = client.add_schedule('nightly', '30 2 * * *', b'report', zone='Europe/Berlin',
