@@ -220,7 +220,9 @@ class Handshake:
         # with linger 0 the pipe goes at once with what it holds; a new
         # routing id, as for any new connection of this peer
         self._sock.disconnect(endpoint)
-        self._sock.setsockopt(zmq.ROUTING_ID, routing_id(self._sock.getsockopt(zmq.ROUTING_ID)[:1]))
+        old = self._sock.getsockopt(zmq.ROUTING_ID)
+        self._sock.setsockopt(zmq.ROUTING_ID,
+                              routing_id(old[:1] if isinstance(old, bytes) else b'c'))
         self._sock.connect(endpoint)
         return ('cannot reach the broker at %s: no connection within %.1f s (is arbiterd '
                 'running there?)' % (endpoint, timeout))
