@@ -620,6 +620,12 @@ arb_gateway_is_up (arb_gateway_t *self)
     return arb_link_is_up (self->link);
 }
 
+bool
+arb_gateway_is_open (arb_gateway_t *self)
+{
+    return arb_link_is_open (self->link);
+}
+
 int
 arb_gateway_run (arb_gateway_t *self)
 {

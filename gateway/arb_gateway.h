@@ -75,6 +75,14 @@ arb_link_t *arb_gateway_link (arb_gateway_t *self);
 //  Whether the session with the broker is up (requests can be answered).
 bool arb_gateway_is_up (arb_gateway_t *self);
 
+//  Whether, besides, its connection is open now (arb_link_is_open): a
+//  request taken from a client goes out at once. The servers take their
+//  clients' requests only while it is, and answer "unavailable" at once
+//  otherwise: a broker that stopped leaves the session up until its
+//  liveness window passes, and a request queued meanwhile for a
+//  connection that is not there would fail then as of unknown outcome.
+bool arb_gateway_is_open (arb_gateway_t *self);
+
 //  Runs the loop until SIGINT/SIGTERM or arb_reactor_stop. 0, or -1 if
 //  polling failed or the broker refused the gateway's certificate (403
 //  to its REGISTER or to any request of its: it needs an admin's; logged

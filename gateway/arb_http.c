@@ -456,7 +456,7 @@ s_admit (arb_http_t *self, arb_http_req_t *req, const char *url, const char *met
     }
     if (s_refuse_query (req))
         return;
-    if ((req->handler->flags & ARB_HTTP_BROKER) && !arb_gateway_is_up (self->gateway)) {
+    if ((req->handler->flags & ARB_HTTP_BROKER) && !arb_gateway_is_open (self->gateway)) {
         arb_http_reply_error (req, MHD_HTTP_SERVICE_UNAVAILABLE,
                               "the broker is unreachable; try again later");
         return;

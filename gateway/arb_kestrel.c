@@ -498,7 +498,7 @@ s_on_set (arb_kestrel_client_t *client,
     arb_kestrel_t *self = client->server;
     self->cmd_set++;
     const char *refusal = NULL;
-    if (!arb_gateway_is_up (self->gateway))
+    if (!arb_gateway_is_open (self->gateway))
         refusal = "SERVER_ERROR the broker is unavailable";
     else if (!self->children_loaded)
         refusal = "SERVER_ERROR starting: fan-out queues not loaded yet";

@@ -308,7 +308,7 @@ arb_kestrel_admin (arb_kestrel_client_t *client, const arb_kestrel_cmd_t *cmd, u
     op->slot = slot;
     op->verb = cmd->verb;
     op->kind = ARB_KESTREL_OP_ADMIN;
-    if (!arb_gateway_is_up (self->gateway)) {
+    if (!arb_gateway_is_open (self->gateway)) {
         arb_kestrel_answer_error (client, "the broker is unavailable");
         return;
     }

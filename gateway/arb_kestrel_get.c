@@ -908,7 +908,7 @@ arb_kestrel_get (arb_kestrel_client_t *client, const arb_kestrel_cmd_t *cmd, uin
                                   ARB_KESTREL_OPEN_MAX);
         return;
     }
-    if (!arb_gateway_is_up (self->gateway)) {
+    if (!arb_gateway_is_open (self->gateway)) {
         arb_kestrel_answer_error (client, "the broker is unavailable");
         return;
     }

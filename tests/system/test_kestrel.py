@@ -10,6 +10,8 @@ import struct
 import subprocess
 import threading
 import time
+import urllib.error
+import urllib.request
 
 import memcache
 import pytest
@@ -1045,6 +1047,36 @@ def test_kill9_broker_loses_nothing(tmp_path, processes):
     wanted = {b'%d' % i for i in range(2, 200)}
     got = collect(gw, 'durable', wanted)
     assert wanted <= set(got) <= wanted | {b'0', b'1'}
+
+
+def test_a_broker_stopped_is_unavailable_at_once(tmp_path, processes):
+    # a broker that stopped (its connection gone) answers nothing: a set or
+    # a POST is refused at once as unavailable, not queued for a
+    # connection that is not there and failed seconds later as of unknown
+    # outcome; nothing of it is stored once the broker is back
+    broker = Broker(tmp_path)  # the default liveness window: 5 s
+    processes.append(broker)
+    gw = Gateway(tmp_path, broker)
+    processes.append(gw)
+    ready(gw)
+    c = client(gw)
+    assert c.set('away', b'before')
+    assert broker.stop() == 0
+    time.sleep(0.5)  # its connection's end reaches the gateway at once
+    k = KSock(gw.kestrel_port)
+    started = time.time()
+    assert k.ask(b'set away 0 0 6\r\nduring\r\n') == b'SERVER_ERROR the broker is unavailable'
+    req = urllib.request.Request('http://127.0.0.1:%d/deploy' % gw.http_port, method='POST',
+                                 data=b'{"identifier": "during"}')
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=10)
+    assert e.value.code == 503
+    assert time.time() - started < 2, 'refused only after %.1f s' % (time.time() - started)
+    broker2 = broker.restart()
+    processes.append(broker2)
+    ready(gw)
+    assert collect(gw, 'away', {b'before'}) == [b'before']
+    assert c.get('away') is None
 
 
 def test_kill9_gateway_loses_nothing(tmp_path, processes):
