@@ -4,6 +4,9 @@ becomes on the wire, and the report a process slot's child sends back.
 A handler gets a ``Job`` and returns the result (``bytes``, ``str`` as
 UTF-8, or None for an empty one) or raises to fail the task: ``Fail``'s
 text is the error as it is, any other exception's is "TypeName: text".
+A coroutine function (``async def``) is a handler too: what it returns is
+awaited to the end in the slot, on an event loop of its own
+(``asyncio.run``), so asyncio code runs as it is.
 Errors are cut to 4096 bytes of valid UTF-8, as the broker keeps them.
 
 The report of a process slot: the child runs the handler and writes what
@@ -21,6 +24,8 @@ breaks the format, and the child is killed.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import struct
 import threading
@@ -156,9 +161,15 @@ class Job:
         self.emitted += 1
 
 
+async def _settle(awaitable: Any) -> Any:
+    return await awaitable
+
+
 def run_handler(fn: Callable[[Job], Any], job: Job) -> Outcome:
     try:
         value = fn(job)
+        if inspect.isawaitable(value):  # an async handler: run to its end here
+            value = asyncio.run(_settle(value))
     except BaseException as e:  # noqa: B036 - a handler's SystemExit fails its task too
         return False, error_text(e)
     return result_bytes(value, job.max_payload)

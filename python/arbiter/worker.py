@@ -154,8 +154,9 @@ class Worker:
     queues: the queues it takes tasks from. name: the name fan-out tasks
     address it by (default "host.pid"). slots: how many tasks run at once;
     mode "thread" (a thread per slot) or "process" (a forked process per
-    task, killed on a timeout or cancel). drain: seconds running tasks get
-    to finish when it stops; grace: seconds between SIGTERM and SIGKILL of
+    task, killed on a timeout or cancel; "light" and "heavy", arbiter-worker's
+    names, say the same). drain: seconds running tasks get to finish when it
+    stops; grace: seconds between SIGTERM and SIGKILL of
     a stopped process slot (thread slots: how long a forced stop waits).
     max_payload: the largest result or item in bytes (the broker's limit,
     learnt when registering, applies too). connect_timeout: seconds ``run``
@@ -179,8 +180,10 @@ class Worker:
             raise ValueError('a worker takes tasks from 1 to %d queues' % codec.CREDIT_QUEUES_MAX)
         for q in queues:
             _check_name('queue', q)
+        mode = {v: k for k, v in MODES.items()}.get(mode, mode)  # arbiter-worker's names
         if mode not in MODES:
-            raise ValueError('mode is "thread" or "process", not %r' % (mode,))
+            raise ValueError('mode is "thread" (or "light") or "process" (or "heavy"), not %r'
+                             % (mode,))
         if not 1 <= slots <= 1024:
             raise ValueError('slots: 1 to 1024, not %r' % (slots,))
         self.endpoint = endpoint_of(endpoint)

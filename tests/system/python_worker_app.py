@@ -7,6 +7,7 @@ Its handlers note each start in $RUNS/<task id> (so a test counts runs),
 and their pid in $RUNS/<task id>.pid."""
 
 import argparse
+import asyncio
 import logging
 import os
 import subprocess
@@ -43,6 +44,21 @@ def note(job):
 def upper(job):
     note(job)
     return job.payload.upper()
+
+
+@worker.task('aupper')
+async def aupper(job):
+    """An asyncio handler: awaits, emits nothing, returns."""
+    note(job)
+    await asyncio.sleep(0.01)
+    return job.payload.upper()
+
+
+@worker.task('afail')
+async def afail(job):
+    note(job)
+    await asyncio.sleep(0)
+    raise Fail('async broke: ' + job.payload.decode())
 
 
 @worker.task('fail')

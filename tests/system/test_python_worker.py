@@ -31,9 +31,14 @@ def test_tasks_run_and_fail(client, fast_broker, processes, tmp_path, mode):
     ids = client.submit_many([{'name': 'upper', 'payload': 'p%d' % i} for i in range(12)]
                              + [{'name': 'fail', 'payload': 'oops'}, {'name': 'crash'},
                                 {'name': 'info', 'queue': 'default', 'retries': 1},
-                                {'name': 'nobody-runs-this', 'queue': 'default'}],
+                                {'name': 'nobody-runs-this', 'queue': 'default'},
+                                {'name': 'aupper', 'payload': 'async'},
+                                {'name': 'afail', 'payload': 'x'}],
                              watch=True)
-    done = {d.id: d for d in client.wait_all(ids[:15], timeout=30)}
+    done = {d.id: d for d in client.wait_all(ids[:15] + ids[16:], timeout=30)}
+    # async def handlers are run to their end in the slot
+    assert done[ids[16]].result == b'ASYNC'
+    assert done[ids[17]].state is State.DEAD and done[ids[17]].error == 'async broke: x'
     assert [done[i].result for i in ids[:12]] == [b'P%d' % i for i in range(12)]
     assert done[ids[12]].state is State.DEAD and done[ids[12]].error == 'it broke: oops'
     assert done[ids[13]].error == "KeyError: 'missing'"
@@ -162,3 +167,11 @@ def test_items_routed_with_the_success(client, fast_broker, processes, tmp_path)
     routed = wait_until(lambda: client.list(queue='routed', state='succeeded'),
                         what='the routed task ran')
     assert client.status(routed[0].id).result == b'FROM CAT'
+
+
+def test_modes_take_arbiter_workers_names_too():
+    # "light" and "heavy", as arbiter-worker --mode and the C API name them
+    assert arbiter.Worker(mode='light', endpoint='tcp://127.0.0.1:1').mode == 'thread'
+    assert arbiter.Worker(mode='heavy', endpoint='tcp://127.0.0.1:1').mode == 'process'
+    with pytest.raises(ValueError, match='"thread" .or "light". or "process" .or "heavy".'):
+        arbiter.Worker(mode='fast', endpoint='tcp://127.0.0.1:1')
