@@ -323,7 +323,9 @@ class Client:
                endpoint_timeout: Optional[Seconds] = None,
                args: Optional[Data] = None) -> Submitted:
         """Submits one task for the handler ``name`` and returns its id,
-        once the broker has committed it to its journal.
+        once the broker has committed it to its journal. payload (and args):
+        bytes, str (UTF-8), or another JSON value, sent as its compact JSON
+        text.
 
         The options are ``arbiter submit``'s: queue (default "default");
         key (client key: submitting a known key again returns the first

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union, cast
 
 from . import codec
 from .errors import Invalid, TooLarge
@@ -119,12 +119,10 @@ class _Reader:
             raise self.fail(field, _why(e)) from None
 
     def bytes_of(self, field: str, value: object, limit: int) -> bytes:
-        if isinstance(value, (bytes, bytearray, memoryview)):
-            data = bytes(value)
-        elif isinstance(value, str):
-            data = value.encode('utf-8')
-        else:
-            data = json.dumps(value, separators=(',', ':'), ensure_ascii=False).encode('utf-8')
+        try:
+            data = data_bytes('', cast(Data, value), sys.maxsize)
+        except Invalid as e:
+            raise self.fail(field, _why(e)) from None
         if len(data) > limit:
             raise self.fail(field, '%d bytes, over the %d-byte limit' % (len(data), limit))
         return data

@@ -7,23 +7,25 @@ Values are Python's: durations in seconds (int or float, rounded to the
 ms), times as ``datetime`` (aware, or naive meaning UTC), Unix seconds or
 an RFC 3339 string, a backoff as the CLI writes it (``"fixed:5"``,
 ``"exp:1,60"``, ``"none"``), payloads and args as ``bytes`` or ``str``
-(UTF-8).
+(UTF-8), or any other JSON value (a dict, a list, a number...), which goes
+as its compact JSON text, as a flow file's and the HTTP API's do.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 import re
 import time
-from typing import Any, Dict, Iterable, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 from . import codec
 from .errors import Invalid, TooLarge
 
 Seconds = Union[int, float]
 When = Union[_dt.datetime, int, float, str]
-Data = Union[bytes, bytearray, memoryview, str]
+Data = Union[bytes, bytearray, memoryview, str, Dict[str, Any], List[Any], int, float, bool]
 
 BACKOFF_NONE, BACKOFF_FIXED, BACKOFF_EXP = 0, 1, 2
 INPUT_PAYLOAD, INPUT_PARENT = 0, 1
@@ -134,7 +136,8 @@ def time_ms(what: str, value: When, limit: bool = True) -> int:
 
 
 def data_bytes(what: str, value: Optional[Data], limit: int) -> bytes:
-    """Bytes from bytes-like or str (UTF-8), at most limit bytes."""
+    """Bytes from bytes-like, str (UTF-8) or another JSON value (its
+    compact JSON text), at most limit bytes."""
     if value is None:
         return b''
     if isinstance(value, str):
@@ -142,7 +145,12 @@ def data_bytes(what: str, value: Optional[Data], limit: int) -> bytes:
     elif isinstance(value, (bytes, bytearray, memoryview)):
         data = bytes(value)
     else:
-        raise refuse(what, 'expected bytes or str, not %s' % type(value).__name__)
+        try:
+            data = json.dumps(value, separators=(',', ':'), ensure_ascii=False,
+                              allow_nan=False).encode('utf-8')
+        except (TypeError, ValueError) as e:
+            raise refuse(what, 'expected bytes, str or a JSON value, not %s (%s)'
+                         % (type(value).__name__, e)) from None
     if len(data) > limit:
         raise TooLarge('%s: %d bytes, over the %d-byte limit' % (what, len(data), limit),
                        local=True)

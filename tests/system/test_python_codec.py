@@ -198,6 +198,7 @@ def test_names_are_printable_utf8_in_the_brokers_words():
     ({'endpoints': ['a', 'a']}, "endpoints[1]: 'a' is given twice"),
     ({'queue': 'x@y'}, "queue: '@' is reserved"),
     ({'priority': 1 << 31}, 'priority: expected a whole number'),
+    ({'args': object()}, 'args: expected bytes, str or a JSON value, not object'),
 ])
 def test_task_options_are_checked_as_the_cli_checks_them(options, reason):
     with pytest.raises(Invalid) as e:
@@ -222,6 +223,9 @@ def test_task_options_become_the_wire_fields():
     assert spec['expires_ms'] == 1000000000000 and spec['endpoint_timeout_ms'] == 5000
     assert spec['allow_unknown'] and spec['args'] == b'{"a":1}'
     encode(Message(MsgType.SUBMIT, 1, {'tasks': [spec]}))
+    # other JSON values go as their compact JSON text, as in a flow file
+    spec = task_spec('t', {'k': ['é', 1]}, args=[1, 2])
+    assert spec['payload'] == '{"k":["é",1]}'.encode() and spec['args'] == b'[1,2]'
 
 
 @pytest.mark.parametrize('kind, doc, reason', [
