@@ -16,6 +16,7 @@ typedef struct {
     uint64_t backoff_ms;
     uint64_t backoff_cap_ms;
     uint64_t endpoint_timeout_ms;
+    bool broadcast;  //  [type.NAME] only: a POST without endpoints goes to every worker
     bool has_priority, has_retries, has_timeout, has_retention, has_backoff, has_backoff_ms,
         has_backoff_cap, has_endpoint_timeout;
 } s_settings_t;
@@ -110,6 +111,14 @@ arb_defaults_section (
         return s_priority (value, settings, why, size);
     if (streq (key, "backoff"))
         return s_backoff (value, settings, why, size);
+    if (streq (key, "broadcast")) {
+        if (!type)
+            return s_refuse (why, size,
+                             "only in a [type.NAME] section (a POST's delivery; a queue's tasks "
+                             "go to one worker each)");
+        arb_option_t option = {.type = ARB_OPT_BOOL};
+        return arb_options_value (&option, value, &settings->broadcast, why, size);
+    }
     //  the numbers: a count or seconds each, and the flag that says it was given
     const struct {
         const char *key;
@@ -141,7 +150,14 @@ arb_defaults_section (
     }
     return s_refuse (why, size,
                      "unknown key (priority, retries, timeout, retention, backoff, "
-                     "backoff-delay, backoff-cap, wait-for-endpoints-timeout)");
+                     "backoff-delay, backoff-cap, wait-for-endpoints-timeout, broadcast)");
+}
+
+bool
+arb_defaults_broadcast (arb_defaults_t *self, const char *type)
+{
+    const s_settings_t *settings = (const s_settings_t *) zhashx_lookup (self->types, type);
+    return settings && settings->broadcast;
 }
 
 bool

@@ -14,8 +14,10 @@
     kept), backoff (none, fixed or exponential), backoff-delay and
     backoff-cap (seconds), wait-for-endpoints-timeout (seconds an endpoint
     has to receive its copy of a fan-out task before it is missing: tasker's
-    wait_for_endpoints_timeout). A key not given leaves the broker's
-    default.
+    wait_for_endpoints_timeout); in a [type.NAME] section only, broadcast
+    (yes: a POST without endpoints goes to every worker connected on the
+    type's queue, as tasker's publish/subscribe did; no, the default: to
+    one). A key not given leaves the broker's default.
 
     With no [type.*] section any type name is accepted; with some, only
     those. Runs in the loop thread; built once at start.
@@ -35,6 +37,11 @@ void arb_defaults_destroy (arb_defaults_t **self_p);
 //  [type.NAME] section (arg is the arb_defaults_t). 0, or -1 with why.
 int arb_defaults_section (
     void *arg, const char *section, const char *key, const char *value, char *why, size_t size);
+
+//  Whether type's section says broadcast = yes: a POST without endpoints
+//  goes to every worker connected on its queue (tasker's publish/subscribe),
+//  not to one.
+bool arb_defaults_broadcast (arb_defaults_t *self, const char *type);
 
 //  Whether tasker type name may be used: declared, or no type is declared.
 bool arb_defaults_has_type (arb_defaults_t *self, const char *name);

@@ -183,6 +183,11 @@ s_post (arb_http_req_t *req, void *arg)
         .allow_unknown = post->endpoints.n > 0,
     };
     arb_defaults_apply (self->defaults, type, type, &spec);
+    //  tasker's publish/subscribe: every worker connected on the queue
+    //  (the type's broadcast = yes, or the POST's own "broadcast")
+    spec.broadcast = post->has_broadcast
+                         ? post->broadcast
+                         : !post->endpoints.n && arb_defaults_broadcast (self->defaults, type);
     if (post->payload) {
         char *text = json_dumps (post->payload, JSON_COMPACT | JSON_ENCODE_ANY);
         spec.payload = zframe_new (text, strlen (text));

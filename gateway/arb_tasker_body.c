@@ -83,7 +83,7 @@ arb_tasker_parse (const char *body, size_t size, char *why, size_t why_size)
     if (!json_is_object (post->root))
         return s_refuse (&post, why, why_size,
                          "the body must be a JSON object: {\"identifier\", \"payload\", "
-                         "\"endpoints\"}");
+                         "\"endpoints\", \"broadcast\"}");
     const char *key;
     json_t *value;
     json_object_foreach (post->root, key, value)
@@ -100,12 +100,22 @@ arb_tasker_parse (const char *body, size_t size, char *why, size_t why_size)
             if (!s_endpoints (post, value, why, why_size))
                 return NULL;
         }
+        else if (streq (key, "broadcast")) {
+            if (!json_is_boolean (value))
+                return s_refuse (&post, why, why_size, "broadcast: expected true or false");
+            post->broadcast = json_is_true (value);
+            post->has_broadcast = true;
+        }
         else
             return s_refuse (&post, why, why_size,
-                             "'%.64s' is not a field (identifier, payload, endpoints)", key);
+                             "'%.64s' is not a field (identifier, payload, endpoints, broadcast)",
+                             key);
     }
     if (!post->identifier)
         return s_refuse (&post, why, why_size, "identifier: required");
+    if (post->broadcast && post->endpoints.n)
+        return s_refuse (&post, why, why_size,
+                         "endpoints and broadcast both say where the task goes: give one");
     return post;
 }
 

@@ -19,6 +19,8 @@ typedef struct {
     const char *identifier;  //  borrowed from root
     json_t *payload;         //  borrowed from root, or NULL
     arb_strs_t endpoints;    //  owned array of names borrowed from root
+    bool broadcast;          //  "broadcast" given true
+    bool has_broadcast;      //  "broadcast" given at all
 } arb_tasker_post_t;
 
 //  Parses and checks a POST body (size bytes). Returns a new post, or

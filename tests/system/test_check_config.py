@@ -218,3 +218,15 @@ def test_worker_and_gateway_check_arbiter_broker_too():
                              timeout=30, env=env)
         assert out.returncode == 2 and out.stdout == '', out
         assert 'ARBITER_BROKER: ' in out.stderr and 'out of range' in out.stderr
+
+
+def test_gateway_broadcast_is_a_type_key(tmp_path):
+    """broadcast says how a POST of a tasker type is delivered: a type's
+    key, a yes or a no; in a [queue.NAME] section it is refused."""
+    conf = tmp_path / 'broadcast.conf'
+    conf.write_text('[type.deploy]\nbroadcast = yes\n')
+    assert gateway('--config', str(conf)).returncode == 0
+    conf.write_text('[type.deploy]\nbroadcast = sometimes\n')
+    refused(gateway('--config', str(conf)), 'type.deploy.broadcast')
+    conf.write_text('[queue.jobs]\nbroadcast = yes\n')
+    refused(gateway('--config', str(conf)), 'only in a [type.NAME] section')

@@ -103,6 +103,43 @@ def test_tasker_post_get_with_endpoints_complete_and_incomplete(broker, gateway_
     assert task['payload'] is None and task['endpoints'] == []
 
 
+def test_tasker_broadcast_reaches_every_worker_on_the_type(broker, gateway_factory, processes,
+                                                           tmp_path):
+    # tasker's publish/subscribe: with broadcast = yes a POST without
+    # endpoints goes to every worker connected on the type's queue
+    config = write_config(tmp_path, '[type.deploy]\nbroadcast = yes\n[type.plain]\n')
+    gateway = gateway_factory(broker, '--config', config)
+    refused = requests.post(gateway.url + '/deploy', json={'identifier': 'early'}, timeout=10)
+    assert "no worker serving queue 'deploy'" in error_of(refused, 422)
+    for name in ('lb-1', 'lb-2'):
+        start_exec_worker(broker, processes, tmp_path, 'tr a-z A-Z', '--queue', 'deploy',
+                          '--name', name)
+    wait_until(lambda: {w['name'] for w in requests.get(
+        gateway.url + '/api/v1/workers', timeout=5).json()['workers']} >= {'lb-1', 'lb-2'},
+        what='both workers')
+    task = requests.post(gateway.url + '/deploy', json={'identifier': 'all', 'payload': 'up'},
+                         timeout=10).json()
+    url = '%s/deploy/%d' % (gateway.url, task['id'])
+    done = wait_until(lambda: (lambda t: t if t['state'] == 'succeeded' else None)(
+        requests.get(url, timeout=5).json()), what='the broadcast succeeded')
+    assert done['status'] == 'complete' and sorted(done['endpoints']) == ['lb-1', 'lb-2']
+    assert [r['result'] for r in done['responses']] == ['"UP"', '"UP"']
+    # the POST's own "broadcast" says otherwise, for that task
+    one = requests.post(gateway.url + '/deploy', json={'identifier': 'one', 'broadcast': False},
+                        timeout=10).json()
+    assert one['state'] == 'ready' and one['endpoints'] == []
+    done = wait_until(lambda: (lambda t: t if t['state'] == 'succeeded' else None)(
+        requests.get('%s/deploy/%d' % (gateway.url, one['id']), timeout=5).json()),
+        what='the one-worker task succeeded')
+    assert done['responses'] == [] and done['status'] == 'complete'
+    both = requests.post(gateway.url + '/deploy', timeout=10, json={
+        'identifier': 'x', 'broadcast': True, 'endpoints': ['lb-1']})
+    assert 'endpoints and broadcast both say where' in error_of(both, 400)
+    bad = requests.post(gateway.url + '/deploy', json={'identifier': 'x', 'broadcast': 1},
+                        timeout=10)
+    assert error_of(bad, 400) == 'broadcast: expected true or false'
+
+
 def test_tasker_types_come_from_the_config(broker, gateway_factory, tmp_path):
     config = write_config(tmp_path, '[type.deploy]\n[type.backup]\npriority = 5\n'
                                     '[queue.other]\nretries = 1\n')
