@@ -74,6 +74,121 @@ s_identifier (const char *type, const char *key)
     return key;
 }
 
+//  Whether an endpoint's copy reached it (a cancelled copy was missing).
+static bool
+s_received (uint32_t state)
+{
+    return state == ARB_STATE_RUNNING
+           || (arb_state_is_final ((int) state) && state != ARB_STATE_CANCELLED);
+}
+
+//  pending: not every endpoint (or, without endpoints, no worker) has the
+//  task yet; complete: all have; incomplete: one never got it in time.
+static const char *
+s_status (arb_task_info_t *task)
+{
+    if (!task->responses.n)
+        return s_received (task->state)             ? "complete"
+               : task->state == ARB_STATE_CANCELLED ? "incomplete"
+                                                    : "pending";
+    bool all = true;
+    for (size_t i = 0; i < task->responses.n; i++) {
+        uint32_t state = task->responses.v[i].state;
+        if (state == ARB_STATE_CANCELLED)
+            return "incomplete";
+        all = all && s_received (state);
+    }
+    return all ? "complete" : "pending";
+}
+
+//  ---------------------------------------------------------------------
+//  tasker's own shapes, beside ours: its POST answered the task as
+//  {id, identifier, type, status, start_time, endpoints, payload}, its GET
+//  {"task": that, "taskResponseList": [{id, task_id, endpoint, status,
+//  errnr, errmsg, payload, start_time, last_modified_time}]}, so that a
+//  program written for tasker reads what it read there.
+
+//  A time as tasker wrote it (Python's str of a datetime), in UTC; null
+//  for none.
+static json_t *
+s_tasker_time (uint64_t ms)
+{
+    if (!ms)
+        return json_null ();
+    time_t seconds = (time_t) (ms / 1000);
+    struct tm tm;
+    gmtime_r (&seconds, &tm);
+    char text[48];
+    size_t n = strftime (text, sizeof (text), "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf (text + n, sizeof (text) - n, ".%03u000", (unsigned) (ms % 1000));
+    return json_string (text);
+}
+
+//  A result as tasker's response payload: its JSON value, or null if it
+//  is not JSON (as tasker read it).
+static json_t *
+s_tasker_payload (const arb_bin_t *result)
+{
+    if (!result->size)
+        return json_null ();
+    json_t *value = json_loadb ((const char *) result->data, result->size, JSON_DECODE_ANY, NULL);
+    return value ? value : json_null ();
+}
+
+//  tasker's task status: SENT (not every endpoint received it), DONE, or
+//  INCOMPLETE, from ours (pending, complete, incomplete).
+static const char *
+s_tasker_status (const char *status)
+{
+    return streq (status, "complete")     ? "DONE"
+           : streq (status, "incomplete") ? "INCOMPLETE"
+                                          : "SENT";
+}
+
+static json_t *
+s_tasker_response (uint64_t id,
+                   uint64_t task_id,
+                   const char *endpoint,
+                   uint32_t state,
+                   const char *error,
+                   const arb_bin_t *result,
+                   uint64_t started_ms,
+                   uint64_t finished_ms)
+{
+    bool failed = arb_state_is_final ((int) state) && state != ARB_STATE_SUCCEEDED;
+    json_t *obj = json_object ();
+    json_object_set_new (obj, "id", json_integer ((json_int_t) id));
+    json_object_set_new (obj, "task_id", json_integer ((json_int_t) task_id));
+    arb_json_str (obj, "endpoint", endpoint);
+    //  tasker's CREATED (0) until the endpoint finished (1)
+    json_object_set_new (obj, "status", json_integer (arb_state_is_final ((int) state) ? 1 : 0));
+    json_object_set_new (obj, "errnr", json_integer (failed ? 1 : 0));
+    arb_json_str (obj, "errmsg", failed ? (error ? error : arb_state_name ((int) state)) : NULL);
+    json_object_set_new (obj, "payload", s_tasker_payload (result));
+    json_object_set_new (obj, "start_time", s_tasker_time (started_ms));
+    json_object_set_new (obj, "last_modified_time", s_tasker_time (finished_ms));
+    return obj;
+}
+
+//  The task's endpoints' responses as tasker listed them; a task without
+//  endpoints, the worker that ran it once it ended.
+static json_t *
+s_tasker_responses (arb_task_info_t *task)
+{
+    json_t *list = json_array ();
+    for (size_t i = 0; i < task->responses.n; i++) {
+        arb_response_info_t *r = &task->responses.v[i];
+        json_array_append_new (list,
+                               s_tasker_response (r->id, task->id, r->endpoint, r->state, r->error,
+                                                  &r->result, task->created_ms, r->finished_ms));
+    }
+    if (!task->responses.n && task->worker && arb_state_is_final ((int) task->state))
+        json_array_append_new (list, s_tasker_response (task->id, task->id, task->worker,
+                                                        task->state, task->error, &task->result,
+                                                        task->started_ms, task->finished_ms));
+    return list;
+}
+
 //  The answer to a POST: {"id", "identifier", "type", "state",
 //  "existing"} and what the caller adds.
 static json_t *
@@ -86,6 +201,10 @@ s_post_json (arb_http_req_t *req, uint64_t id, uint32_t state, bool existing)
     json_object_set_new (obj, "type", json_string (arb_http_req_segment (req, 0)));
     json_object_set_new (obj, "state", json_string (arb_state_name ((int) state)));
     json_object_set_new (obj, "existing", json_boolean (existing));
+    //  tasker's: the task went out (SENT); its own answer waited for the
+    //  endpoints, this one does not: GET /TYPE/ID tells DONE or INCOMPLETE
+    json_object_set_new (obj, "status", json_string ("SENT"));
+    json_object_set_new (obj, "start_time", s_tasker_time ((uint64_t) zclock_time ()));
     return obj;
 }
 
@@ -110,6 +229,8 @@ s_on_existing (arb_http_req_t *req, arb_msg_t *reply, void *arg)
         for (size_t i = 0; i < task->responses.n; i++)
             json_array_append_new (endpoints, json_string (task->responses.v[i].endpoint));
         json_object_set_new (obj, "endpoints", endpoints);
+        json_object_set_new (obj, "status", json_string (s_tasker_status (s_status (task))));
+        json_object_set_new (obj, "start_time", s_tasker_time (task->created_ms));
     }
     arb_http_reply_json (req, MHD_HTTP_OK, &obj);
 }
@@ -202,33 +323,6 @@ s_post (arb_http_req_t *req, void *arg)
 //  ---------------------------------------------------------------------
 //  GET /TYPE/ID
 
-//  Whether an endpoint's copy reached it (a cancelled copy was missing).
-static bool
-s_received (uint32_t state)
-{
-    return state == ARB_STATE_RUNNING
-           || (arb_state_is_final ((int) state) && state != ARB_STATE_CANCELLED);
-}
-
-//  pending: not every endpoint (or, without endpoints, no worker) has the
-//  task yet; complete: all have; incomplete: one never got it in time.
-static const char *
-s_status (arb_task_info_t *task)
-{
-    if (!task->responses.n)
-        return s_received (task->state)             ? "complete"
-               : task->state == ARB_STATE_CANCELLED ? "incomplete"
-                                                    : "pending";
-    bool all = true;
-    for (size_t i = 0; i < task->responses.n; i++) {
-        uint32_t state = task->responses.v[i].state;
-        if (state == ARB_STATE_CANCELLED)
-            return "incomplete";
-        all = all && s_received (state);
-    }
-    return all ? "complete" : "pending";
-}
-
 static void
 s_on_status (arb_http_req_t *req, arb_msg_t *reply, void *arg)
 {
@@ -259,6 +353,16 @@ s_on_status (arb_http_req_t *req, arb_msg_t *reply, void *arg)
                              json_boolean (s_received (response->state)));
     }
     json_object_set_new (obj, "endpoints", endpoints);
+    json_t *tasker = json_object ();
+    json_object_set_new (tasker, "id", json_integer ((json_int_t) task->id));
+    arb_json_str (tasker, "identifier", s_identifier (type, task->key));
+    json_object_set_new (tasker, "type", json_string (type));
+    json_object_set_new (tasker, "status", json_string (s_tasker_status (s_status (task))));
+    json_object_set_new (tasker, "start_time", s_tasker_time (task->created_ms));
+    json_object_set_new (tasker, "endpoints", json_deep_copy (endpoints));
+    json_object_set_new (tasker, "payload", json_null ());  //  STATUS does not carry it
+    json_object_set_new (obj, "task", tasker);
+    json_object_set_new (obj, "taskResponseList", s_tasker_responses (task));
     arb_http_reply_json (req, MHD_HTTP_OK, &obj);
 }
 

@@ -80,6 +80,13 @@ def test_tasker_post_get_with_endpoints_complete_and_incomplete(broker, gateway_
     assert response['endpoint'] == 'lb-1' and response['state'] == 'succeeded'
     assert response['received'] is True
     assert response['result'] == '{"FOO":"BAR"}'
+    # and as tasker answered it: {"task", "taskResponseList"}
+    assert done['task']['status'] == 'DONE' and done['task']['identifier'] == 'e7bd91d0'
+    assert done['task']['endpoints'] == ['lb-1'] and done['task']['start_time']
+    [tasker_response] = done['taskResponseList']
+    assert tasker_response['endpoint'] == 'lb-1' and tasker_response['status'] == 1
+    assert tasker_response['payload'] == {'FOO': 'BAR'} and tasker_response['errnr'] == 0
+    assert task['status'] == 'SENT' and again.json()['status'] in ('SENT', 'DONE')
 
     # lb-2 never connects: its copy is missing after the type's timeout
     body = {'identifier': 'second', 'payload': [1, 2], 'endpoints': ['lb-1', 'lb-2']}
@@ -91,6 +98,7 @@ def test_tasker_post_get_with_endpoints_complete_and_incomplete(broker, gateway_
         requests.get(url, timeout=5).json()), timeout=15, what='task incomplete')
     by_endpoint = {r['endpoint']: r for r in done['responses']}
     assert by_endpoint['lb-2']['received'] is False
+    assert done['task']['status'] == 'INCOMPLETE'
     assert by_endpoint['lb-2']['state'] == 'cancelled'
     final = wait_until(lambda: (lambda t: t if t['state'] == 'dead' else None)(
         requests.get(url, timeout=5).json()), timeout=15, what='task dead')
