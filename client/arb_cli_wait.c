@@ -98,8 +98,7 @@ s_print_json (arb_done_t *done)
     json_object_set_new (obj, "attempts", json_integer (done->attempts));
     if (done->state == ARB_STATE_SUCCEEDED && done->result)
         arb_json_bytes (obj, "result", zframe_data (done->result), zframe_size (done->result));
-    if (done->error)
-        arb_json_str (obj, "error", done->error);
+    arb_json_str (obj, "error", done->error);  //  null when none: every line has the same keys
     arb_cli_json_print (obj);
 }
 

@@ -790,8 +790,12 @@ arb_http_new (arb_gateway_t *gateway, const arb_http_config_t *config)
     //  no MHD_OPTION_LISTENING_ADDRESS_REUSE: its SO_REUSEPORT let a second
     //  gateway bind the same port and take half the requests. The default,
     //  SO_REUSEADDR, still lets a restart bind over TIME_WAIT connections.
+    //  the port, which MHD_OPTION_SOCK_ADDR overrides, for its messages
+    //  ("Failed to bind to port 0" named no port)
+    uint16_t port = ntohs (addr.ss_family == AF_INET6 ? ((struct sockaddr_in6 *) &addr)->sin6_port
+                                                      : ((struct sockaddr_in *) &addr)->sin_port);
     self->daemon = MHD_start_daemon (
-        flags, 0, NULL, NULL, s_access, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
+        flags, port, NULL, NULL, s_access, self, MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr, MHD_OPTION_NOTIFY_COMPLETED, s_completed,
         self, MHD_OPTION_NOTIFY_CONNECTION, s_connection, self, MHD_OPTION_URI_LOG_CALLBACK, s_uri,
         self, MHD_OPTION_CONNECTION_LIMIT, config->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,

@@ -598,7 +598,9 @@ s_help_line (const char *left, const char *help)
     const size_t indent = 31, width = 79;
     printf ("  %-28s", left);
     size_t column = 30;
-    if (strlen (left) > 28) {
+    //  names that reach the help's column end the line: the help after a
+    //  single space would read as the option's argument
+    if (strlen (left) >= 28) {
         printf ("\n%*s", (int) indent - 1, "");
         column = indent - 1;
     }

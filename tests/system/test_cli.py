@@ -121,6 +121,7 @@ def test_wait_many_lines_and_json(broker, worker):
     proc = arbiter(broker.endpoint, 'wait', '--json', str(ok), str(bad))
     objs = {o['id']: o for o in map(json.loads, proc.stdout.decode().splitlines())}
     assert objs[ok]['state'] == 'succeeded' and objs[ok]['result'] == 'a\nb'
+    assert objs[ok]['error'] is None  # every line has the keys --help lists
     assert objs[bad]['state'] == 'dead' and objs[bad]['error'] == 'boom'
 
 
