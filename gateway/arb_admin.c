@@ -536,6 +536,63 @@ s_pipe (arb_http_req_t *req, void *arg)
 }
 
 //  ---------------------------------------------------------------------
+//  Limits: LIMITS, every page of it
+
+static void s_limits_send (arb_http_req_t *req, const char *after);
+
+//  A page of LIMITS_REPLY into the answer ({"limits": [...]}, the request's
+//  data), then the next page, or the answer.
+static void
+s_on_limits (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+{
+    (void) arg;
+    if (s_refused (req, reply, "limits"))
+        return;
+    arb_limits_reply_body_t *body = arb_msg_limits_reply (reply);
+    json_t *list = json_object_get ((json_t *) arb_http_req_data (req), "limits");
+    for (size_t i = 0; i < body->limits.n; i++) {
+        arb_limit_info_t *info = &body->limits.v[i];
+        json_t *obj = json_object ();
+        arb_json_str (obj, "name", info->name);
+        json_object_set_new (obj, "max_running", json_integer (info->max_running));
+        json_object_set_new (obj, "rate_per_sec", json_integer (info->rate_per_sec));
+        json_object_set_new (obj, "running", json_integer (info->running));
+        json_array_append_new (list, obj);
+    }
+    if (body->more && body->limits.n) {
+        s_limits_send (req, body->limits.v[body->limits.n - 1].name);
+        return;
+    }
+    json_t *answer = json_incref ((json_t *) arb_http_req_data (req));
+    arb_http_reply_json (req, MHD_HTTP_OK, &answer);
+}
+
+static void
+s_limits_send (arb_http_req_t *req, const char *after)
+{
+    arb_msg_t *request = s_request (req, ARB_MSG_LIMITS);
+    arb_msg_limits (request)->after = after ? arb_msg_strdup (request, after) : NULL;
+    arb_http_send (req, &request, s_on_limits, NULL);
+}
+
+static void
+s_json_free (void *json)
+{
+    json_decref ((json_t *) json);
+}
+
+//  GET /api/v1/limits: the task names that have limits (arbiter limit).
+static void
+s_limits (arb_http_req_t *req, void *arg)
+{
+    (void) arg;
+    json_t *answer = json_object ();
+    json_object_set_new (answer, "limits", json_array ());
+    arb_http_req_set_data (req, answer, s_json_free);
+    s_limits_send (req, NULL);
+}
+
+//  ---------------------------------------------------------------------
 
 int
 arb_admin_serve (arb_http_t *http)
@@ -560,6 +617,7 @@ arb_admin_serve (arb_http_t *http)
         {"POST", "/api/v1/queues/{}/resume", s_queue_op, "resume"},
         {"POST", "/api/v1/queues/{}/purge", s_queue_op, "purge"},
         {"GET", "/api/v1/workers", s_stats_view, &workers},
+        {"GET", "/api/v1/limits", s_limits, NULL},
         {"GET", "/api/v1/stats", s_stats_view, &stats},
         {"GET", "/api/v1/dags/{}", s_dag, NULL},
         {"GET", "/api/v1/groups/{}", s_group, NULL},

@@ -500,6 +500,24 @@ def test_admin_tasks_list_get_cancel_retry(broker, gateway_factory, processes, t
     error_of(requests.post('%s/tasks/%d/retry' % (api, ids[0]), timeout=10), 409)
 
 
+def test_admin_limits_every_page(broker, gateway_factory, peer_factory):
+    # GET /api/v1/limits reads every page of LIMITS (1,000 names a page),
+    # as `arbiter limit` does
+    gateway = gateway_factory(broker)
+    assert requests.get(gateway.url + '/api/v1/limits', timeout=10).json() == {'limits': []}
+    peer = peer_factory(broker.endpoint)
+    names = ['n%04d' % i for i in range(1003)]
+    for i, name in enumerate(names):
+        kind, _, body, _ = peer.request('LIMIT', {'name': name, 'max_running': i + 1})
+        assert kind == 'OK', body
+    limits = requests.get(gateway.url + '/api/v1/limits', timeout=30).json()['limits']
+    assert [x['name'] for x in limits] == names
+    assert limits[7] == {'name': 'n0007', 'max_running': 8, 'rate_per_sec': 0, 'running': 0}
+    proc = subprocess.run([binary('client', 'arbiter'), '--broker', broker.endpoint, '--json',
+                           'limit'], capture_output=True, timeout=30)
+    assert [json.loads(line)['name'] for line in proc.stdout.splitlines()] == names
+
+
 def test_admin_queues_workers_and_flows(broker, gateway_factory, processes, tmp_path):
     gateway = gateway_factory(broker)
     api = gateway.url + '/api/v1'
