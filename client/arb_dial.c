@@ -65,6 +65,7 @@ struct _arb_dial_t {
     arb_gather_t gather;           //  the message being read
     uint8_t id[ARB_DEALER_ID_SIZE];  //  our routing id
     char failure[256];               //  why the last attempt failed; empty if none
+    uint64_t drops;                  //  open connections that dropped
     //  the broker's last refusal of our handshake; empty if none since the
     //  last open connection or failed connect. It outlives failures that
     //  say less (a CURVE broker may close before its greeting is read)
@@ -159,8 +160,10 @@ s_watch (arb_dial_t *self)
 static void
 s_drop (arb_dial_t *self)
 {
-    if (self->state == S_OPEN)
+    if (self->state == S_OPEN) {
         arb_bytes_reset (&self->out, S_KEEP_MAX);
+        self->drops++;
+    }
     if (self->fd >= 0) {
         //  out of the set first: a copy of the descriptor (a child between
         //  fork and exec) would keep it there past the close
@@ -696,4 +699,10 @@ bool
 arb_dial_is_open (arb_dial_t *self)
 {
     return self->state == S_OPEN;
+}
+
+uint64_t
+arb_dial_drops (arb_dial_t *self)
+{
+    return self->drops;
 }

@@ -121,4 +121,9 @@ const char *arb_dial_refusal (arb_dial_t *self);
 //  submits only while it is: arb_link_is_open).
 bool arb_dial_is_open (arb_dial_t *self);
 
+//  How many open connections dropped (the broker stopped or went away;
+//  arb_dial_reconnect's own drop counts too): what was sent on one, or
+//  waited to be, is gone with it.
+uint64_t arb_dial_drops (arb_dial_t *self);
+
 #endif

@@ -104,6 +104,7 @@ struct _arb_link_t {
     uint32_t heartbeat_ms;    //  from WELCOME: send a HEARTBEAT this often
     uint32_t liveness_ms;     //  from WELCOME: a broker silent this long is gone
     int64_t last_rx;          //  ms: last message from the broker
+    uint64_t dial_drops;      //  the dial's drops seen (arb_dial_drops)
     int64_t handled_at;       //  ms: the end of the last arb_link_handle; 0 none yet
     int64_t heartbeat_at;     //  ms: next HEARTBEAT
     bool up;                  //  the state callback last said up
@@ -814,8 +815,10 @@ s_reset (arb_link_t *self, const char *why)
     s_refused (self, self->dial ? arb_dial_refusal (self->dial)
                                 : arb_handshake_refusal (self->handshake, self->secured));
     self->drained = false;
-    if (self->dial)
+    if (self->dial) {
         arb_dial_reconnect (self->dial);
+        self->dial_drops = arb_dial_drops (self->dial);  //  its requests fail below
+    }
     else if (arb_dealer_reconnect (self->dealer, self->endpoint) != 0)
         zsys_error ("link: cannot reconnect endpoint=%s errno=%d", self->endpoint, zmq_errno ());
     //  what went out on the old connection
@@ -1124,6 +1127,26 @@ s_timers (arb_link_t *self)
     arb_watchlist_tick (self->watchlist, now, self->timeout_ms);
 }
 
+//  The broker's connection dropped since the last turn: what went out on
+//  it, or waited to, is gone (the dial cleared it), so the requests
+//  waiting for their answers fail now, as of unknown outcome, rather than
+//  at the liveness window. The session goes on: a broker still there knows
+//  the routing id on the next connection; one that restarted says 410.
+static void
+s_check_drops (arb_link_t *self)
+{
+    uint64_t drops = arb_dial_drops (self->dial);
+    if (drops == self->dial_drops)
+        return;
+    self->dial_drops = drops;
+    size_t n;
+    uint32_t *lost = arb_requests_ids (self->requests, &n);
+    for (size_t i = 0; i < n; i++)
+        if (arb_requests_contains (self->requests, lost[i]))
+            s_request_fail (self, lost[i], "lost with the connection");
+    free (lost);
+}
+
 void
 arb_link_handle (arb_link_t *self)
 {
@@ -1139,8 +1162,10 @@ arb_link_handle (arb_link_t *self)
     if (s_was_silent (self, zclock_mono ()))
         s_reset (self, "silent past the liveness window");
     s_receive (self);
-    if (self->dial)  //  a DEALER's refusals come through arb_link_handshake
+    if (self->dial) {  //  a DEALER's refusals come through arb_link_handshake
         s_refused (self, arb_dial_refusal (self->dial));
+        s_check_drops (self);
+    }
     s_timers (self);
     arb_link_flush (self);
     self->handled_at = zclock_mono ();

@@ -4,6 +4,7 @@ reliable reads, waits, fan-out, stats, kill -9 of the broker and of the
 gateway, and every kind of bad input."""
 
 import os
+import signal
 import shutil
 import socket
 import struct
@@ -1077,6 +1078,28 @@ def test_a_broker_stopped_is_unavailable_at_once(tmp_path, processes):
     ready(gw)
     assert collect(gw, 'away', {b'before'}) == [b'before']
     assert c.get('away') is None
+
+
+def test_a_request_in_flight_fails_when_the_connection_drops(tmp_path, processes):
+    # a set the broker took and never answered (stopped, then killed): the
+    # gateway fails it once the connection drops, as of unknown outcome,
+    # not at the end of the liveness window (5 s here)
+    broker = Broker(tmp_path)
+    processes.append(broker)
+    gw = Gateway(tmp_path, broker)
+    processes.append(gw)
+    ready(gw)
+    assert client(gw).set('inflight', b'before')
+    os.kill(broker.proc.pid, signal.SIGSTOP)
+    k = KSock(gw.kestrel_port)
+    k.send(b'set inflight 0 0 6\r\nduring\r\n')
+    time.sleep(0.3)  # the set is on the connection, unanswered
+    started = time.time()
+    broker.kill9()
+    answer = k.line()
+    assert answer.startswith(b'SERVER_ERROR SUBMIT lost with the connection'), answer
+    assert answer.endswith(b'outcome unknown'), answer
+    assert time.time() - started < 2.5, 'failed only after %.1f s' % (time.time() - started)
 
 
 def test_kill9_gateway_loses_nothing(tmp_path, processes):

@@ -789,7 +789,13 @@ test_request_timeout_while_broker_stopped (void **state)
     assert_int_equal (arb_msg_type (reply), ARB_MSG_ERROR);
     assert_int_equal (arb_msg_error (reply)->code, 0);  //  local: outcome unknown
     assert_non_null (strstr (arb_msg_error (reply)->reason, "STATS"));
-    assert_true (zclock_mono () - sent >= 300);
+    //  the link's own connection sees the broker's end: the request fails
+    //  with it, before its timeout; a DEALER hides it, and the timeout says
+    const char *transport = getenv ("ARBITER_LINK_TRANSPORT");
+    if (transport && streq (transport, "zmq"))
+        assert_true (zclock_mono () - sent >= 300);
+    else
+        assert_non_null (strstr (arb_msg_error (reply)->reason, "lost with the connection"));
     arb_msg_destroy (&reply);
     S_UNTIL (ctx, ctx->downs == 1);
     assert_false (arb_link_is_up (ctx->link));
