@@ -5,6 +5,7 @@
 #include "arb_curve.h"
 
 #include <errno.h>
+#include <unistd.h>
 
 struct _arb_curve_t {
     zcert_t *cert;                           //  owned: the peer's key pair
@@ -74,10 +75,19 @@ s_load (const char *cert_path,
         char *why,
         size_t size)
 {
+    //  the file's own error first: zcert_load's errno, for a file there
+    //  that is not a certificate, came from something else it tried
+    if (access (cert_path, R_OK) != 0) {
+        snprintf (why, size, "%s: cannot read a certificate from '%s': %s", cert_what, cert_path,
+                  strerror (errno));
+        return NULL;
+    }
     zcert_t *cert = zcert_load (cert_path);
     if (!cert) {
-        snprintf (why, size, "%s: cannot read a certificate from '%s'%s%s", cert_what, cert_path,
-                  errno ? ": " : "", errno ? strerror (errno) : "");
+        snprintf (why, size,
+                  "%s: '%s' is not a certificate (give the NAME.cert_secret file that `arbiter "
+                  "keygen` wrote)",
+                  cert_what, cert_path);
         return NULL;
     }
     if (!s_has_secret (cert)) {

@@ -42,7 +42,7 @@ typedef struct _arb_log_t arb_log_t;
     {                                                                                        \
         "log-level", 0, ARB_OPT_CHOICE, (level_p), 0, 0, ARB_LOG_LEVELS,                     \
             "the least a log line must be to be written: error, warning, notice, info (the " \
-            "default) or debug (a line per connection, and more)"                            \
+            "default) or debug (a line per connection or task, and more)"                    \
     }
 
 //  Starts czmq (zsys_init) and sends its log to stderr, or to the journal

@@ -54,7 +54,8 @@ static const char *s_about =
     "{NAME: {\"id\", \"state\", \"result\", \"error\"}})\n"
     "and ARBITER_ARGS (a path to the task's persistent arguments).\n"
     "SIGINT/SIGTERM stop taking tasks and let running ones finish; a second\n"
-    "signal stops them at once.\n"
+    "signal stops them (heavy: SIGKILL at once; light: SIGTERM, SIGKILL after\n"
+    "grace-ms).\n"
     "\n"
     "Exit status: 0 after a stop, 1 if the worker could not start, did not\n"
     "reach the broker within connect-timeout or was refused by it (its\n"
@@ -76,8 +77,8 @@ s_check (void *arg, const arb_option_t *option, const char *text, char *why, siz
     if ((streq (option->name, "queue") || streq (option->name, "name")) && !s_is_name (text))
         snprintf (why, size, "not a %s name (1..200 bytes of printable UTF-8)",
                   streq (option->name, "queue") ? "queue" : "worker");
-    else if (streq (option->name, "task") && (!*text || strlen (text) > ARB_NAME_MAX))
-        snprintf (why, size, "not a task name (1..200 bytes)");
+    else if (streq (option->name, "task") && !s_is_name (text))
+        snprintf (why, size, "not a task name (1..200 bytes of printable UTF-8)");
     else if (streq (option->name, "exec") && !*text)
         snprintf (why, size, "the command is empty");
     //  the one check of every program's endpoints (arb_endpoint.h)

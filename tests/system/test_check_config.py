@@ -230,3 +230,17 @@ def test_gateway_broadcast_is_a_type_key(tmp_path):
     refused(gateway('--config', str(conf)), 'type.deploy.broadcast')
     conf.write_text('[queue.jobs]\nbroadcast = yes\n')
     refused(gateway('--config', str(conf)), 'only in a [type.NAME] section')
+
+
+def test_worker_refuses_a_task_name_the_broker_would(tmp_path):
+    """A --task name the broker refuses (not printable UTF-8) is refused by
+    --check-config, as the start would refuse it (the start said only "no
+    handler registered", exit 1, or dropped it in silence beside a good one)."""
+    for args in (['--task', 'bad\nname'], ['--task', 'ok', '--task', 'x\x01y']):
+        out = worker(*args)
+        assert out.returncode == 2, (args, out.stderr)
+        assert '--task: not a task name (1..200 bytes of printable UTF-8)' in out.stderr
+    conf = tmp_path / 'w.conf'
+    conf.write_text('exec = cat\ntask = a\tb\n')
+    out = worker('--config', str(conf))
+    assert out.returncode == 2 and '%s:2: task: not a task name' % conf in out.stderr, out.stderr

@@ -94,6 +94,16 @@ test_curve_loading (void **state)
     curve = arb_curve_new (public_path, broker_path, why, sizeof (why));  //  finds its _secret
     assert_non_null (curve);
     arb_curve_destroy (&curve);
+    //  a file there that is no certificate is said to be one, not missing
+    char junk[256];
+    snprintf (junk, sizeof (junk), "%s/junk.cert", dir);
+    FILE *file = fopen (junk, "w");
+    assert_non_null (file);
+    fputs ("garbage\n", file);
+    fclose (file);
+    assert_null (arb_curve_new (junk, broker_path, why, sizeof (why)));
+    assert_non_null (strstr (why, "is not a certificate"));
+    remove (junk);
 
     //  nothing given: no CURVE, and no complaint
     unsetenv (ARB_CURVE_ENV_CERT);
