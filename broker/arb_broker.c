@@ -370,11 +370,13 @@ s_check_workers (arb_broker_t *self)
     //  silent worker keeps its leases until the journal takes writes
     while (!self->journal_full && !arb_life_is_halted (self->life)
            && (session = arb_sched_silent_session (sched, mono_ms)))
-        arb_life_end_session (self->life, session, ARB_END_LOST);
+        arb_life_end_session (self->life, session,
+                              arb_session_is_shut_out (session) ? ARB_END_SHUT_OUT : ARB_END_LOST);
     zhashx_t *sessions = arb_sched_sessions (sched);
     for (session = (arb_session_t *) zhashx_first (sessions); session;
          session = (arb_session_t *) zhashx_next (sessions)) {
-        if (mono_ms - arb_session_last_sent (session) < self->config.heartbeat_ms)
+        if (mono_ms - arb_session_last_sent (session) < self->config.heartbeat_ms
+            || arb_session_is_shut_out (session))
             continue;
         arb_msg_t *beat = arb_msg_new (ARB_MSG_HEARTBEAT, 0);
         arb_msg_set_routing_id (beat, arb_session_identity (session));

@@ -805,6 +805,10 @@ arb_life_end_session (arb_life_t *self, arb_session_t *session, arb_end_t how)
     else if (how == ARB_END_BYE)
         zsys_info ("broker: worker left name=%s leases=%zu", arb_session_name (session),
                    arb_session_lease_count (session));
+    else if (how == ARB_END_SHUT_OUT && arb_session_is_shut_out (session))
+        zsys_notice ("broker: worker shut out went silent, its leases go back (none lost) "
+                     "name=%s leases=%zu",
+                     arb_session_name (session), arb_session_lease_count (session));
     //  a relay's leases are its clients' (arbiter-gateway): lost with it,
     //  they were not the tasks' doing, and go back in their order
     bool relay = streq (arb_session_mode (session), "relay");
@@ -823,6 +827,19 @@ arb_life_end_session (arb_life_t *self, arb_session_t *session, arb_end_t how)
         arb_sched_close_session (self->sched, &session);
         arb_life_forget_idle_queues (self);  //  its endpoint queues, if empty
     }
+}
+
+void
+arb_life_shut_out (arb_life_t *self, arb_session_t *session)
+{
+    if (arb_session_lease_count (session) == 0) {
+        arb_life_end_session (self, session, ARB_END_SHUT_OUT);
+        return;
+    }
+    while (arb_session_sub_count (session) > 0)
+        arb_sched_credit (self->sched, session, arb_session_sub_at (session, 0)->id, NULL, 0, 0,
+                          true);
+    arb_session_set_shut_out (session);
 }
 
 bool

@@ -209,6 +209,16 @@ typedef enum {
 //  Ends a worker session, its leases going as how says. Closes the session.
 void arb_life_end_session (arb_life_t *self, arb_session_t *session, arb_end_t how);
 
+//  A worker whose certificate lost the worker role: it gets nothing more
+//  (its subscriptions end, no heartbeat goes to it), and its leases stay
+//  until it falls silent past the liveness window (what it sends is
+//  refused, 403, and renews nothing), then go back to the heads of their
+//  queues, none lost (ARB_END_SHUT_OUT). Ending the session at once handed
+//  its tasks to other workers while it still ran them; told 403, a worker
+//  stops them (arbiter-worker and the Python worker exit). A session
+//  holding no lease ends at once.
+void arb_life_shut_out (arb_life_t *self, arb_session_t *session);
+
 //  Removes up to batch final tasks past their retention from the journal,
 //  and forgets the queues that hold nothing (no task, consumer or
 //  setting). Returns how many tasks, or -1 (halted) if the journal failed.

@@ -30,6 +30,7 @@ struct _arb_session_t {
     uint64_t beats[2];      //  Unix ms its last two HEARTBEATs came, oldest first
     uint32_t out_of_step;   //  heartbeats in a row with busy below its old leases
     bool broken;            //  a DISPATCH to it failed: it ends after the dispatch pass
+    bool shut_out;          //  its certificate lost the worker role (arb_life_shut_out)
     uint32_t held_turn;     //  the scheduler's turn it got a WELCOME or TAKE's tasks in, or 0
 };
 
@@ -244,6 +245,19 @@ void
 arb_session_touch (arb_session_t *self, uint64_t mono_ms)
 {
     self->last_seen_ms = mono_ms;
+    self->shut_out = false;  //  a message taken from it: its role is back
+}
+
+void
+arb_session_set_shut_out (arb_session_t *self)
+{
+    self->shut_out = true;
+}
+
+bool
+arb_session_is_shut_out (arb_session_t *self)
+{
+    return self->shut_out;
 }
 
 uint64_t

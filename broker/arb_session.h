@@ -67,6 +67,12 @@ uint64_t arb_session_worker (arb_session_t *self);
 void arb_session_set_acks (arb_session_t *self, bool acks);
 bool arb_session_acks (arb_session_t *self);
 
+//  Its certificate lost the worker role (arb_life_shut_out): nothing is
+//  sent to it, and when it falls silent its leases go back, none lost.
+//  A message taken from it again (arb_session_touch) ends that.
+void arb_session_set_shut_out (arb_session_t *self);
+bool arb_session_is_shut_out (arb_session_t *self);
+
 //  In the scheduler's turn `turn` the worker was answered something that
 //  must reach it before any DISPATCH (the WELCOME of its REGISTER, a
 //  TAKE's tasks), and that waits for the commit: the dispatch before the

@@ -204,7 +204,7 @@ arb_verbs_role_changed (const arb_verbs_t *verbs,
                  name, arb_role_name (role), session ? arb_session_name (session) : "-",
                  session ? arb_session_lease_count (session) : 0, watches, events ? "yes" : "no");
     if (session)
-        arb_life_end_session (verbs->life, session, ARB_END_SHUT_OUT);
+        arb_life_shut_out (verbs->life, session);
 }
 
 bool

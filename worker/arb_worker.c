@@ -232,6 +232,17 @@ s_begin_force (arb_worker_t *self, int sig)
             arb_worker_slot_stop (self, &self->slots[i], sig);
 }
 
+void
+arb_worker_shut_out (arb_worker_t *self)
+{
+    if (self->gave_up)
+        return;
+    self->gave_up = true;
+    self->credit_owed = 0;
+    self->force_sig = SIGKILL;
+    s_begin_force (self, SIGKILL);
+}
+
 static void
 s_check_stop (arb_worker_t *self)
 {
@@ -251,7 +262,9 @@ s_check_stop (arb_worker_t *self)
         return;
     //  done once nothing runs and the broker has acknowledged every
     //  result (while it answers at all)
-    bool acked = arb_leases_size (self->results) == 0 || self->session != ARB_WORKER_SESSION_READY;
+    //  (a worker shut out waits for no answer: the broker takes nothing more)
+    bool acked = arb_leases_size (self->results) == 0 || self->session != ARB_WORKER_SESSION_READY
+                 || self->gave_up;
     if (self->busy == 0 && acked)
         self->phase = ARB_WORKER_PHASE_DONE;
     else if (arb_worker_now () < self->phase_deadline)

@@ -208,6 +208,13 @@ int arb_worker_connect (arb_worker_t *self);
 //  new_socket, on a new connection.
 void arb_worker_register (arb_worker_t *self, bool new_socket);
 
+//  The broker shut this worker out (403 to its session's messages: its
+//  certificate left allowed/ or lost the worker role): its tasks are
+//  stopped now, nothing is reported, and the run ends, failed. The broker
+//  gives the tasks to other workers once this one has been silent for the
+//  liveness window, by when they must not run here any more.
+void arb_worker_shut_out (arb_worker_t *self);
+
 //  Takes the messages the broker sent, up to a burst.
 void arb_worker_recv_broker (arb_worker_t *self);
 

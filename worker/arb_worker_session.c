@@ -366,6 +366,17 @@ s_on_error (arb_worker_t *self, arb_msg_t *msg)
         self->phase = ARB_WORKER_PHASE_DONE;
         return;
     }
+    if (body->code == ARB_ERR_FORBIDDEN && self->session == ARB_WORKER_SESSION_READY) {
+        //  its certificate no longer allows a worker: asking again changes
+        //  nothing, and the broker gives its tasks to others once it is
+        //  silent, so they stop here now
+        if (!self->gave_up)
+            ARB_WORKER_ERROR (self,
+                              "worker: the broker shut this worker out, stopping its tasks: %s",
+                              body->reason);
+        arb_worker_shut_out (self);
+        return;
+    }
     if (body->code == ARB_ERR_JOURNAL_FULL) {
         //  the broker's turn was undone: nothing of it was stored, and it
         //  asks for it again later. The results stay, sent again after a

@@ -249,7 +249,9 @@ class Worker:
         certificate where it wants one, one it does not allow, a wrong
         broker key, a certificate where it runs without --curve), Forbidden
         if it refused to register the worker (its certificate's role is
-        not worker or admin)."""
+        not worker or admin), or shut it out while it ran (its certificate
+        left the broker's allowed/ or lost its role: its running tasks are
+        stopped first, nothing reported)."""
         if not self.handlers:
             raise ValueError('no handler: register one with @worker.task(name)')
         if self._running:
@@ -864,6 +866,17 @@ class _Run:
             self.refused = broker_error(code, msg.body['reason'])
             self.phase = DONE
             return
+        if code == 403 and self.session == READY:
+            # shut out: its certificate no longer allows a worker. The broker
+            # gives its tasks to others once it is silent for the liveness
+            # window: they stop here now, nothing reported, and run ends
+            if self.refused is None:
+                log.error('worker: the broker shut this worker out, stopping its tasks: %s',
+                          msg.body['reason'])
+                self.refused = broker_error(code, msg.body['reason'])
+                self.force_sig = signal.SIGKILL
+                self._begin_force(signal.SIGKILL)
+            return
         if code == 507:
             # the broker's turn was undone and nothing of it stored: the
             # results stay, sent again or claimed with the next REGISTER
@@ -977,7 +990,7 @@ class _Run:
             return
         # done once nothing runs and the broker has acknowledged every
         # result (while it answers at all)
-        acked = not self.kept or self.session != READY
+        acked = not self.kept or self.session != READY or self.refused is not None
         if self.busy == 0 and acked:
             self.phase = DONE
         elif time.monotonic() < self.phase_deadline:

@@ -14,6 +14,7 @@ import socket
 import stat
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -420,8 +421,11 @@ def drained(peer, quiet=0.5):
 
 def test_a_removed_certificate_ends_what_its_connected_peers_held(curve_broker, certs):
     """A worker whose certificate is removed is shut out at the next read
-    of allowed/: its session ends, its lease goes back (not lost), the
-    broker sends it nothing more; a client's watches and events go too."""
+    of allowed/: the broker sends it nothing more, and its lease goes back
+    (not lost) once it has been silent for the liveness window (what it
+    sends is refused and renews nothing), not at once: it may still run the
+    task until it is told, 403, and stops. A client's watches and events
+    go at once."""
     certs.make('walt', 'worker')
     worker, client = curve_broker.peer('wendy'), curve_broker.peer('alice')
     admin, other = curve_broker.peer('root'), curve_broker.peer('walt')
@@ -445,10 +449,15 @@ def test_a_removed_certificate_ends_what_its_connected_peers_held(curve_broker, 
         assert 'worker=- leases=0 watches=1 events=yes' in log, log
         assert 'worker lost' not in log
         drained(worker), drained(client)
-        # the lease went back at once, not lost: another worker runs the task
+        # what it sends now is refused and renews nothing
+        assert 'no longer among the broker\'s allowed' in refused(worker, 'HEARTBEAT', {})
+        # the lease goes back once it is silent for the liveness window (1 s
+        # here), not lost: another worker runs the task
         assert other.request('REGISTER', {'name': 'other', 'slots': 1})[0] == 'WELCOME'
         other.send('CREDIT', {'queues': ['q'], 'credit': 1})
         again = other.next_of('DISPATCH', timeout=10)[2]['tasks'][0]
+        assert 'worker shut out went silent, its leases go back (none lost) name=shut ' \
+            'leases=1' in curve_broker.output()
         assert again['id'] == task
         other.send('RESULT', {'results': [{'id': task, 'lease': again['lease']}]}, [b'done'])
         wait_until(lambda: admin.request('STATUS', {'ids': [task]})[2]['tasks'][0]['state']
@@ -461,6 +470,43 @@ def test_a_removed_certificate_ends_what_its_connected_peers_held(curve_broker, 
     finally:
         for peer in (worker, client, admin, other):
             peer.close()
+
+
+def test_a_worker_shut_out_stops_its_task_before_another_runs_it(curve_broker, certs,
+                                                                processes, tmp_path):
+    """arbiter-worker whose certificate is removed while it runs a task:
+    told 403, it stops the task and exits 1, saying why; the broker gives
+    the task to another worker only after the liveness window, so the two
+    runs never overlap (each notes its start and end in a file)."""
+    certs.make('walt', 'worker')
+    marks = tmp_path / 'marks'
+    marks.mkdir()
+    command = ('echo "start $$ $(date +%%s.%%N)" >> %s/$ARBITER_TASK_ID.$$; sleep 6; '
+               'echo "end $$ $(date +%%s.%%N)" >> %s/$ARBITER_TASK_ID.$$' % (marks, marks))
+    first = start_worker(curve_broker, processes, tmp_path, 'wendy', command, '--queue', 'sq')
+    admin = curve_broker.peer('root')
+    try:
+        kind, _, body, _ = admin.request('SUBMIT', {'tasks': [{'name': 'long', 'queue': 'sq'}]},
+                                         [b''])
+        task = body['tasks'][0]['id']
+        wait_until(lambda: list(marks.iterdir()), timeout=20, what='the first run started')
+        (certs.curve / 'allowed' / 'wendy.cert').unlink()
+        assert first.proc.wait(20) == 1
+        assert 'the broker shut this worker out, stopping its tasks' in first.output()
+        stopped = time.time()
+        start_worker(curve_broker, processes, tmp_path, 'walt', command, '--queue', 'sq')
+        wait_until(lambda: len(list(marks.iterdir())) == 2, timeout=20, what='the second run')
+        # each run's words: start PID TIME [end PID TIME]; the first never ended
+        first_run, second_run = sorted((path.read_text().split() for path in marks.iterdir()),
+                                       key=lambda words: float(words[2]))
+        assert len(first_run) == 3, first_run
+        # the second run started after the first worker had stopped its task
+        assert float(second_run[2]) >= stopped - 0.5, (first_run, second_run)
+        assert not os.path.exists('/proc/%s' % first_run[1]), 'the first run still runs'
+        info = admin.request('STATUS', {'ids': [task]})[2]['tasks'][0]
+        assert info.get('lost', 0) == 0, info
+    finally:
+        admin.close()
 
 
 def test_wait_and_events_end_with_the_reason_when_the_certificate_goes(curve_broker, certs,
@@ -594,6 +640,49 @@ def test_python_client_and_worker_connect_with_certificates(curve_broker, certs,
         assert 'refused the connection: ' + why in str(refusal.value)
     with pytest.raises(ValueError, match="cert is given but not the broker's key"):
         arbiter.Client(curve_broker.endpoint, cert=certs.secret('alice'))
+
+
+def test_a_python_worker_shut_out_stops_its_task_and_says_so(curve_broker, certs):
+    """The Python worker whose certificate is removed while a task runs:
+    told 403, it cancels the task (nothing reported) and run raises
+    Forbidden, as arbiter-worker exits 1."""
+    certs.make('pete', 'worker')
+    worker = arbiter.Worker(endpoint=curve_broker.endpoint, cert=certs.secret('pete'),
+                            broker_key=certs.broker_key(), queues=['pq'])
+    seen = {}
+    started = threading.Event()
+
+    def hold(job):
+        started.set()
+        deadline = time.monotonic() + 30
+        while not job.cancelled and time.monotonic() < deadline:
+            time.sleep(0.02)
+        seen['cancelled'] = job.cancelled
+        return 'late'
+    worker.handle('hold', hold)
+    outcome = {}
+
+    def run():
+        try:
+            worker.run()
+        except arbiter.ArbiterError as e:
+            outcome['error'] = e
+    thread = threading.Thread(target=run)
+    thread.start()
+    admin = curve_broker.peer('root')
+    try:
+        admin.request('SUBMIT', {'tasks': [{'name': 'hold', 'queue': 'pq'}]}, [b''])
+        assert started.wait(20), 'the task did not start'
+        (certs.curve / 'allowed' / 'pete.cert').unlink()
+        thread.join(20)
+        assert not thread.is_alive(), 'run did not end'
+        assert isinstance(outcome.get('error'), arbiter.Forbidden), outcome
+        assert seen == {'cancelled': True}
+    finally:
+        worker.stop()
+        worker.stop()
+        thread.join(10)
+        admin.close()
 
 
 # ---------------------------------------------------------------------------
