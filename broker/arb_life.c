@@ -697,6 +697,32 @@ s_adopt (arb_life_t *self,
                    arb_session_name (session), body->held.n, out->adopted.n);
 }
 
+//  Fan-out copies and broadcasts address workers by name: a second live
+//  worker process under a name in use would share them, each copy going to
+//  one of the two. Said, not refused; and only of a session heard from in
+//  the last fifth of the liveness window (a heartbeat or two): a worker
+//  that restarts registers under its name from a new pid while its old
+//  session, silent, waits to be given up.
+static void
+s_check_name_taken (arb_life_t *self, arb_session_t *session)
+{
+    uint64_t window = self->config.liveness_ms / 5, now = self->clock->mono_ms;
+    uint64_t recent = now > window ? now - window : 0;
+    zhashx_t *sessions = arb_sched_sessions (self->sched);
+    for (arb_session_t *other = (arb_session_t *) zhashx_first (sessions); other;
+         other = (arb_session_t *) zhashx_next (sessions))
+        if (other != session && arb_session_registered (other)
+            && arb_session_last_seen (other) >= recent
+            && streq (arb_session_name (other), arb_session_name (session))
+            && arb_session_worker (other) != arb_session_worker (session)) {
+            zsys_warning ("broker: a second worker registered under a name in use name=%s: "
+                          "fan-out and broadcast copies for that name go to one of them; give "
+                          "each worker a name of its own (--name)",
+                          arb_session_name (session));
+            return;
+        }
+}
+
 arb_session_t *
 arb_life_register (arb_life_t *self,
                    zframe_t *identity,
@@ -724,6 +750,7 @@ arb_life_register (arb_life_t *self,
     zsys_info ("broker: worker registered name=%s mode=%s slots=%u pid=%u host=%s",
                arb_session_name (session), arb_session_mode (session), body->slots, body->pid,
                body->host ? body->host : "");
+    s_check_name_taken (self, session);
     s_adopt (self, session, body, welcome);
     return session;
 }

@@ -3,6 +3,7 @@ that speaks the wire protocol as a client and as a worker."""
 
 import time
 
+from conftest import wait_until
 
 
 def submit(peer, tasks, watch=False):
@@ -146,3 +147,20 @@ def test_a_worker_hears_its_welcome_before_any_dispatch(broker, peer_factory):
         assert kind == 'WELCOME', (i, kind, body)
         kind, _, body, _ = worker.next_of('DISPATCH')
         assert len(body['tasks']) >= 1
+
+
+def test_a_second_live_worker_under_a_name_in_use_is_said(broker, peer_factory):
+    # fan-out and broadcast address workers by name: a second worker
+    # process under a live worker's name shares its copies, and the broker
+    # says so; the same process registering again is not a second one
+    first, second, third = (peer_factory(broker.endpoint) for _ in range(3))
+    for peer, pid in ((first, 101), (first, 101), (third, 303)):
+        kind, _, body, _ = peer.request('REGISTER', {'name': 'lb', 'pid': pid, 'host': 'h'})
+        assert kind == 'WELCOME', body
+        if peer is first:
+            assert 'a second worker registered under a name in use' not in broker.output()
+    kind, _, body, _ = second.request('REGISTER', {'name': 'other', 'pid': 202, 'host': 'h'})
+    assert kind == 'WELCOME', body
+    wait_until(lambda: 'a second worker registered under a name in use name=lb' in
+               broker.output(), what='the warning')
+    assert broker.output().count('a second worker registered under a name in use') == 1
