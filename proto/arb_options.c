@@ -636,6 +636,13 @@ s_help (arb_options_t *self)
         else
             snprintf (left, sizeof (left), "    --%s%s%s", o->name, o->meta ? " " : "",
                       o->meta ? o->meta : "");
+        if (o->type == ARB_OPT_BOOL) {
+            //  its negation, which turns off what a config file set
+            char help[ARB_OPTION_TEXT + 64];
+            snprintf (help, sizeof (help), "%s; --no-%s turns it off", o->help, o->name);
+            s_help_line (left, help);
+            continue;
+        }
         s_help_line (left, o->help);
     }
     char config_help[ARB_OPTION_TEXT];
@@ -661,13 +668,20 @@ s_help (arb_options_t *self)
 arb_options_rc_t
 arb_options_parse (arb_options_t *self, int argc, char **argv, int *first)
 {
-    struct option *longs = (struct option *) zmalloc ((self->n + 5) * sizeof (struct option));
+    struct option *longs = (struct option *) zmalloc ((2 * self->n + 5) * sizeof (struct option));
+    //  a flag set in the config file is turned off on the command line
+    //  with --no-NAME (the file's "NAME = false")
+    char **negated = (char **) zmalloc ((self->n + 1) * sizeof (char *));
     char shorts[128] = "+:h";
     size_t k = 0;
     for (size_t i = 0; i < self->n; i++) {
         const arb_option_t *o = &self->table[i];
         int has_arg = o->type == ARB_OPT_BOOL ? no_argument : required_argument;
         longs[k++] = (struct option){o->name, has_arg, NULL, (int) (2000 + i)};
+        if (o->type == ARB_OPT_BOOL) {
+            negated[i] = zsys_sprintf ("no-%s", o->name);
+            longs[k++] = (struct option){negated[i], no_argument, NULL, (int) (4000 + i)};
+        }
         if (o->short_name && strlen (shorts) + 3 < sizeof (shorts)) {
             size_t len = strlen (shorts);
             shorts[len] = o->short_name;
@@ -716,6 +730,12 @@ arb_options_parse (arb_options_t *self, int argc, char **argv, int *first)
             rc = ARB_OPTIONS_BAD;
             goto done;
         }
+        if (c >= 4000 && (size_t) (c - 4000) < self->n) {
+            const arb_option_t *flag = &self->table[c - 4000];
+            snprintf (self->key, sizeof (self->key), "%s", flag->name);
+            *(bool *) flag->value = false;
+            continue;
+        }
         const arb_option_t *o = NULL;
         if (c >= 2000 && (size_t) (c - 2000) < self->n)
             o = &self->table[c - 2000];
@@ -739,6 +759,9 @@ arb_options_parse (arb_options_t *self, int argc, char **argv, int *first)
         rc = ARB_OPTIONS_BAD;
     }
 done:
+    for (size_t i = 0; i < self->n; i++)
+        zstr_free (&negated[i]);
+    free (negated);
     free (longs);
     return rc;
 }

@@ -111,6 +111,15 @@ test_file_then_flags (void **state)
     assert_int_equal (settings.size, 16u << 20);
     assert_true (settings.verbose);
     assert_string_equal (settings.section_seen, "images:4");
+
+    //  a flag the file sets is turned off by --no-NAME
+    s_settings_t off = {.addr = "default", .count = 5};
+    char *no[] = {"--no-verbose"};
+    assert_int_equal (s_parse (&off, "verbose = true\n", 1, no), ARB_OPTIONS_RUN);
+    assert_false (off.verbose);
+    //  only flags have one
+    char *bad[] = {"--no-count"};
+    assert_int_equal (s_parse (&off, NULL, 1, bad), ARB_OPTIONS_BAD);
 }
 
 static void
