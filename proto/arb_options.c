@@ -26,6 +26,7 @@ struct _arb_options_t {
     arb_options_show_fn *show_fn;    //  how --check-config prints a string, or NULL
     void *show_arg;                  //  borrowed: show_fn's argument
     bool *replaced;  //  owned, one per option: a LIST the command line has started anew
+    int *set_at;     //  owned, one per option: the config file's line that set it, or 0
     const char *usage;
     const char *about;
     bool checking;  //  --check-config is on the command line
@@ -64,6 +65,7 @@ arb_options_new (const char *program,
     self->strings = zlist_new ();
     zlist_autofree (self->strings);
     self->replaced = (bool *) zmalloc ((n ? n : 1) * sizeof (bool));
+    self->set_at = (int *) zmalloc ((n ? n : 1) * sizeof (int));
     return self;
 }
 
@@ -82,6 +84,7 @@ arb_options_destroy (arb_options_t **self_p)
         }
     zlist_destroy (&self->strings);
     free (self->replaced);
+    free (self->set_at);
     free (self->config_path);
     free (self);
     *self_p = NULL;
@@ -482,6 +485,15 @@ s_ini_key (void *user, const char *section, const char *name, const char *value)
         snprintf (self->why, sizeof (self->why), "not a setting of %s", self->program);
         return 0;
     }
+    //  a setting of one value given twice: which one meant the file? (a
+    //  list's key repeats on purpose)
+    size_t index = (size_t) (option - self->table);
+    if (option->type != ARB_OPT_LIST && self->set_at[index]) {
+        snprintf (self->why, sizeof (self->why), "given twice (first at line %d)",
+                  self->set_at[index]);
+        return 0;
+    }
+    self->set_at[index] = self->lineno;
     return s_apply (self, option, value, false) ? 0 : 1;
 }
 

@@ -147,6 +147,8 @@ test_refusals (void **state)
     assert_int_equal (s_parse (&settings, "verbose = maybe\n", 0, NULL), ARB_OPTIONS_BAD);
     assert_int_equal (s_parse (&settings, "[queue.x]\ncolour = red\n", 0, NULL), ARB_OPTIONS_BAD);
     assert_int_equal (s_parse (&settings, "just words\n", 0, NULL), ARB_OPTIONS_BAD);
+    //  one value given twice: which did the file mean?
+    assert_int_equal (s_parse (&settings, "count = 3\ncount = 4\n", 0, NULL), ARB_OPTIONS_BAD);
     char *bad_flag[] = {"--count", "200"};
     assert_int_equal (s_parse (&settings, NULL, 2, bad_flag), ARB_OPTIONS_BAD);
     char *unknown[] = {"--colour", "red"};
