@@ -1130,8 +1130,10 @@ s_timers (arb_link_t *self)
 //  The broker's connection dropped since the last turn: what went out on
 //  it, or waited to, is gone (the dial cleared it), so the requests
 //  waiting for their answers fail now, as of unknown outcome, rather than
-//  at the liveness window. The session goes on: a broker still there knows
-//  the routing id on the next connection; one that restarted says 410.
+//  at the liveness window. The session is in doubt too (the broker may
+//  have restarted, and would answer the next request 410): it registers
+//  again on the next connection, claiming what it holds, and is down until
+//  the WELCOME, so that nothing is asked of a broker that does not know it.
 static void
 s_check_drops (arb_link_t *self)
 {
@@ -1139,6 +1141,15 @@ s_check_drops (arb_link_t *self)
     if (drops == self->dial_drops)
         return;
     self->dial_drops = drops;
+    if (self->session == S_READY) {
+        zsys_info ("link: the broker's connection dropped, registering again endpoint=%s "
+                   "held=%zu pending=%zu",
+                   self->endpoint, arb_leases_size (self->leases),
+                   arb_requests_size (self->requests));
+        s_register (self);
+        arb_watchlist_rewatch (self->watchlist);
+        s_state (self, false);
+    }
     size_t n;
     uint32_t *lost = arb_requests_ids (self->requests, &n);
     for (size_t i = 0; i < n; i++)
