@@ -28,10 +28,11 @@
 #include <inttypes.h>
 #include <stdarg.h>
 
-#define ARB_REQID_INTERNAL 0x80000000u  //  top bit: the client's own requests
-#define ARB_RECV_BATCH     256          //  messages received per wake-up before timers run again
-#define ARB_CLIENT_TAG     0x0c1e0001u  //  a live arb_client_t
-#define ARB_CLIENT_DEAD    0xdeadc1e0u  //  written on destroy, to catch use after it
+#define ARB_REQID_INTERNAL   0x80000000u  //  top bit: the client's own requests
+#define ARB_RECV_BATCH       256          //  messages received per wake-up before timers run again
+#define ARB_CLIENT_EVENTS_MS 250          //  longest wait while handshake events are watched
+#define ARB_CLIENT_TAG       0x0c1e0001u  //  a live arb_client_t
+#define ARB_CLIENT_DEAD      0xdeadc1e0u  //  written on destroy, to catch use after it
 
 struct _arb_client_t {
     uint32_t tag;                //  ARB_CLIENT_TAG
@@ -364,8 +365,13 @@ s_wait (arb_client_t *self, int64_t deadline, const char **refusal)
         until = probe_due;
     long timeout = until == INT64_MAX ? -1 : (long) (until > now ? until - now : 0);
     //  the watcher's events are read only here, while a call waits: a
-    //  refused handshake ends the wait at once, not at the timeout
+    //  refused handshake ends the wait at once, not at the timeout. The
+    //  wait is cut to ARB_CLIENT_EVENTS_MS while one is watched: a poll
+    //  once slept through an event that had come (a CI run's 30 s ping
+    //  refused only at its end), which the next turn's read finds.
     zsock_t *events = arb_handshake_events (self->handshake);
+    if (events && (timeout < 0 || timeout > ARB_CLIENT_EVENTS_MS))
+        timeout = ARB_CLIENT_EVENTS_MS;
     zmq_pollitem_t items[2] = {{zsock_resolve (self->dealer), 0, ZMQ_POLLIN, 0},
                                {events ? zsock_resolve (events) : NULL, 0, ZMQ_POLLIN, 0}};
     int rc = zmq_poll (items, events ? 2 : 1, timeout);
