@@ -668,14 +668,16 @@ s_pump (arb_bridge_t *self)
         s_submit (job);
     }
     //  one line when the bridge starts holding messages back, one when it
-    //  has room again: not one a message
+    //  holds none and is down to half its bound: not one a message, nor one
+    //  each time a message comes just as the last held one left
+    size_t pending = zhashx_size (self->replies) + arb_idmap_size (self->jobs);
     if (!self->holding && zlistx_size (self->held)) {
         self->holding = true;
         zsys_info ("bridge: max-pending reached, messages wait unacked in RabbitMQ bridge=%s "
                    "max_pending=%" PRIu32,
                    self->name, self->max_pending);
     }
-    else if (self->holding && s_has_room (self)) {
+    else if (self->holding && !zlistx_size (self->held) && pending <= self->max_pending / 2) {
         self->holding = false;
         zsys_info ("bridge: below max-pending again, messages are submitted bridge=%s", self->name);
     }
