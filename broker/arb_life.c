@@ -723,6 +723,15 @@ s_check_name_taken (arb_life_t *self, arb_session_t *session)
         }
 }
 
+//  Ends every subscription of session: its credit goes, its leases stay.
+static void
+s_end_subs (arb_life_t *self, arb_session_t *session)
+{
+    while (arb_session_sub_count (session) > 0)
+        arb_sched_credit (self->sched, session, arb_session_sub_at (session, 0)->id, NULL, 0, 0,
+                          true);
+}
+
 arb_session_t *
 arb_life_register (arb_life_t *self,
                    zframe_t *identity,
@@ -734,9 +743,7 @@ arb_life_register (arb_life_t *self,
     if (session) {
         //  Registering again: the worker re-announces its free slots, so
         //  its old credit goes; its leases stay valid.
-        while (arb_session_sub_count (session))
-            arb_sched_credit (self->sched, session, arb_session_sub_at (session, 0)->id, NULL, 0, 0,
-                              true);
+        s_end_subs (self, session);
         arb_session_touch (session, self->clock->mono_ms);
     }
     else
@@ -863,9 +870,7 @@ arb_life_shut_out (arb_life_t *self, arb_session_t *session)
         arb_life_end_session (self, session, ARB_END_SHUT_OUT);
         return;
     }
-    while (arb_session_sub_count (session) > 0)
-        arb_sched_credit (self->sched, session, arb_session_sub_at (session, 0)->id, NULL, 0, 0,
-                          true);
+    s_end_subs (self, session);
     arb_session_set_shut_out (session);
 }
 

@@ -799,6 +799,30 @@ s_register (arb_link_t *self)
     s_send (self, &msg);
 }
 
+//  A new connection: the session starts again on it (REGISTER, the
+//  watches), down until its WELCOME.
+static void
+s_register_again (arb_link_t *self)
+{
+    s_register (self);
+    arb_watchlist_rewatch (self->watchlist);
+    s_state (self, false);
+}
+
+//  What went out on the old connection, or waited to, is gone with it:
+//  every request waiting for its answer fails, as of unknown outcome (the
+//  ids first: a callback may send new requests).
+static void
+s_fail_requests (arb_link_t *self)
+{
+    size_t n;
+    uint32_t *lost = arb_requests_ids (self->requests, &n);
+    for (size_t i = 0; i < n; i++)
+        if (arb_requests_contains (self->requests, lost[i]))
+            s_request_fail (self, lost[i], "lost with the connection");
+    free (lost);
+}
+
 //  The broker stopped answering (silence, or no WELCOME in time): a new
 //  connection, a new session, the watches again, and every request that
 //  went out on the old connection failed.
@@ -821,16 +845,8 @@ s_reset (arb_link_t *self, const char *why)
     }
     else if (arb_dealer_reconnect (self->dealer, self->endpoint) != 0)
         zsys_error ("link: cannot reconnect endpoint=%s errno=%d", self->endpoint, zmq_errno ());
-    //  what went out on the old connection
-    size_t n;
-    uint32_t *lost = arb_requests_ids (self->requests, &n);
-    s_register (self);
-    arb_watchlist_rewatch (self->watchlist);
-    s_state (self, false);
-    for (size_t i = 0; i < n; i++)
-        if (arb_requests_contains (self->requests, lost[i]))
-            s_request_fail (self, lost[i], "lost with the connection");
-    free (lost);
+    s_register_again (self);
+    s_fail_requests (self);
 }
 
 //  The broker does not know us (410): it restarted, or gave us up.
@@ -1146,16 +1162,9 @@ s_check_drops (arb_link_t *self)
                    "held=%zu pending=%zu",
                    self->endpoint, arb_leases_size (self->leases),
                    arb_requests_size (self->requests));
-        s_register (self);
-        arb_watchlist_rewatch (self->watchlist);
-        s_state (self, false);
+        s_register_again (self);
     }
-    size_t n;
-    uint32_t *lost = arb_requests_ids (self->requests, &n);
-    for (size_t i = 0; i < n; i++)
-        if (arb_requests_contains (self->requests, lost[i]))
-            s_request_fail (self, lost[i], "lost with the connection");
-    free (lost);
+    s_fail_requests (self);
 }
 
 void
