@@ -985,6 +985,21 @@ s_on_error (arb_link_t *self, arb_msg_t **msg_p)
         self->forbidden = true;
         return;
     }
+    if (body->code == ARB_ERR_FORBIDDEN && self->session == S_READY) {
+        //  shut out once registered (its certificate removed from the
+        //  broker's allowed folder, or its role changed): what its session
+        //  sends is refused and renews nothing, and the broker gives its
+        //  leases back once it has been silent for the liveness window
+        size_t dropped = arb_leases_acked (self->leases, reqid);
+        if (!self->forbidden && self->on_forbidden)
+            self->on_forbidden (self, body->reason ? body->reason : "", self->arg);
+        else if (!self->forbidden)
+            zsys_warning ("link: the broker shut this link out code=%u reason=%s "
+                          "outcomes_dropped=%zu",
+                          body->code, body->reason ? body->reason : "", dropped);
+        self->forbidden = true;
+        return;
+    }
     if (body->code == ARB_ERR_JOURNAL_FULL) {
         //  the broker's turn was undone and nothing of it stored: the
         //  outcomes stay, sent again or claimed with the next REGISTER

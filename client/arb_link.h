@@ -149,8 +149,11 @@ typedef void (arb_link_state_fn) (arb_link_t *link, bool up, void *arg);
 
 //  The broker refused the link's REGISTER with 403: this certificate's
 //  role may not register (or it was removed from the broker's allowed
-//  folder); reason is the broker's (borrowed for the call). Called once,
-//  not at every REGISTER after it, until a WELCOME. The link goes on
+//  folder); or, once registered, shut it out (a message of its session
+//  refused with 403: the certificate removed or its role changed since;
+//  the broker gives its leases back once it is silent for the liveness
+//  window). reason is the broker's (borrowed for the call). Called once,
+//  not at every refusal after it, until a WELCOME. The link goes on
 //  registering (every 2 s), in case the certificate gets the role.
 typedef void (arb_link_forbidden_fn) (arb_link_t *link, const char *reason, void *arg);
 
@@ -273,9 +276,10 @@ void arb_link_set_rewatch (arb_link_t *self, int interval_ms);
 //  quarantine after --max-lost). Call it right after creating the link.
 void arb_link_set_relay (arb_link_t *self);
 
-//  Calls fn with the link's arg when the broker refuses its REGISTER with
-//  403 (arb_link_forbidden_fn); without it the link logs the refusal once,
-//  as a warning. Call it right after creating the link.
+//  Calls fn with the link's arg when the broker refuses its REGISTER, or
+//  shuts its session out, with 403 (arb_link_forbidden_fn); without it the
+//  link logs the refusal once, as a warning. Call it right after creating
+//  the link.
 void arb_link_set_forbidden (arb_link_t *self, arb_link_forbidden_fn *fn);
 
 //  ---------------------------------------------------------------------

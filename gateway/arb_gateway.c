@@ -369,7 +369,7 @@ static void
 s_on_forbidden (arb_link_t *link, const char *reason, void *arg)
 {
     (void) link;
-    s_forbidden ((arb_gateway_t *) arg, "the gateway's REGISTER", reason);
+    s_forbidden ((arb_gateway_t *) arg, "the gateway's session", reason);
 }
 
 static void

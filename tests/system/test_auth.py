@@ -579,6 +579,45 @@ def test_the_gateway_connects_with_a_certificate(curve_broker, certs, processes,
         assert 'link: broker error code=403' not in out, out
 
 
+def test_a_gateway_shut_out_stops_before_the_broker_gives_back_what_it_held(
+        curve_broker, certs, processes, tmp_path):
+    """The gateway's admin certificate removed while a Kestrel client holds
+    an item open (a lease of the gateway's session): the broker refuses the
+    session's next heartbeat (403), and the gateway stops at once, its
+    connections with it, rather than hold the item on past the broker's
+    liveness window, when the broker gives it to another. The item comes
+    back, none lost. Before: the gateway logged the 403 and went on."""
+    certs.make('gw', 'admin')
+    certs.make('gw2', 'admin')
+    gw = Gateway(tmp_path, curve_broker, ['--cert', certs.secret('gw'), '--broker-key',
+                                          certs.broker_cert, '--amqp', 'off'])
+    processes.append(gw)
+    wait_until(gw.ready, timeout=20, what='gateway up')
+    with socket.create_connection(('127.0.0.1', gw.kestrel_port), timeout=10) as k:
+        k.sendall(b'set jobs 0 0 5\r\nhello\r\n')
+        assert k.recv(100) == b'STORED\r\n'
+        k.sendall(b'get jobs/open\r\n')
+        assert b'hello' in k.recv(100)
+        (certs.curve / 'allowed' / 'gw.cert').unlink()
+        assert gw.proc.wait(10) == 1, gw.output()
+        assert k.recv(100) == b'', 'the connection outlived the gateway'
+    out = gw.output()
+    assert "the broker refused the gateway's session" in out, out
+    assert 'link: broker error code=403' not in out, out
+    again = Gateway(tmp_path, curve_broker, ['--cert', certs.secret('gw2'), '--broker-key',
+                                             certs.broker_cert, '--amqp', 'off'])
+    processes.append(again)
+    wait_until(again.ready, timeout=20, what='the second gateway up')
+    with socket.create_connection(('127.0.0.1', again.kestrel_port), timeout=10) as k:
+
+        def got_it():
+            k.sendall(b'get jobs/t=500\r\n')
+            return k.recv(100)
+
+        assert b'hello' in wait_until(lambda: (lambda r: r if r != b'END\r\n' else None)(
+            got_it()), timeout=20, what='the item back')
+
+
 def test_python_client_and_worker_connect_with_certificates(curve_broker, certs, processes,
                                                              tmp_path):
     app = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'python_worker_app.py')
