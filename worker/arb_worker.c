@@ -697,6 +697,20 @@ s_run_teardown (arb_worker_t *self)
     arb_curve_destroy (&self->run_curve);
 }
 
+//  A stop that could not wait for the broker's every acknowledgement (its
+//  window passed, the broker went silent, or shut the worker out) says so:
+//  those tasks are run again unless their results reached the broker.
+static void
+s_say_unacked (arb_worker_t *self)
+{
+    size_t left = arb_leases_size (self->results);
+    if (left > 0)
+        ARB_WORKER_WARNING (self,
+                            "worker: leaving tasks whose end the broker has not acknowledged "
+                            "tasks=%zu: it runs each again unless its result reached it",
+                            left);
+}
+
 int
 arb_worker_run (arb_worker_t *self)
 {
@@ -714,6 +728,7 @@ arb_worker_run (arb_worker_t *self)
     arb_worker_register (self, false);
     while (self->phase != ARB_WORKER_PHASE_DONE)
         s_turn (self);
+    s_say_unacked (self);
     bool gave_up = self->gave_up;
     if (!gave_up) {
         arb_worker_flush (self);

@@ -341,6 +341,11 @@ class _Run:
             self._register(new_socket=False)
             while self.phase != DONE:
                 self._turn()
+            if self.kept or self.busy:
+                # the stop could not wait for every acknowledgement
+                log.warning('worker: leaving tasks whose end the broker has not acknowledged '
+                            'tasks=%d: it runs each again unless its result reached it',
+                            len(self.kept) + self.busy)
             if self.refused is not None:
                 raise self.refused
             if self.gave_up:

@@ -8,6 +8,8 @@ and the Python worker (thread and process slots), with real processes:
   (stopped, then kill -9), and comes back at once;
 - the broker is down longer than the workers' liveness window while the
   task finishes (the worker registers again from a new socket meanwhile);
+- a worker told to stop while the broker does not answer says it leaves
+  a result unacknowledged;
 - a worker stopped (SIGSTOP) past the liveness window, with a DISPATCH
   waiting for it, does not start it when it goes on (Python worker; the C
   runtime's test is test_worker's test_stalled_worker_registers_before_starting).
@@ -116,6 +118,23 @@ def test_result_of_a_task_that_ended_in_a_long_outage(tmp_path, processes, kind)
     info = succeeded(broker, task_id)
     assert runs(tmp_path, task_id) == 1, worker.output()
     assert info['result'] in (b'done', b'napped')
+
+
+@pytest.mark.parametrize('kind', KINDS)
+def test_a_stop_that_cannot_wait_for_the_acknowledgement_says_so(tmp_path, processes, kind):
+    """Stopped (SIGTERM) while the broker does not answer, the worker ends
+    once the broker is silent past its liveness window, with a result the
+    broker never acknowledged: it says so, rather than stopping as if all
+    were handed over."""
+    broker, worker, task_id = start_nap(kind, tmp_path, processes)
+    os.kill(broker.pid, signal.SIGSTOP)
+    try:
+        os.kill(worker.pid, signal.SIGTERM)
+        wait_until(lambda: runs(tmp_path, task_id, '.end'), what='task ended')
+        worker.proc.wait(15)
+        assert 'not acknowledged tasks=1' in worker.output(), worker.output()
+    finally:
+        os.kill(broker.pid, signal.SIGCONT)
 
 
 def test_stopped_python_worker_registers_before_starting(tmp_path, processes):
