@@ -20,8 +20,9 @@ and run tasks:
     w.run()                                       # until SIGTERM / SIGINT
 
 Modules: ``client`` (Client), ``aio`` (AsyncClient, asyncio), ``worker``
-(Worker, Job), ``flows`` (DAG, group and pipe files), ``records`` (what the
-broker tells), ``errors`` (the exceptions), ``codec`` (the wire format).
+(Worker, Job), ``flows`` (DAG, group and pipe files), ``functions``
+(functions as tasks: ``@task``, ``add_task``), ``records`` (what the broker
+tells), ``errors`` (the exceptions), ``codec`` (the wire format).
 """
 
 from . import codec, errors, flows

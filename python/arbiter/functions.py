@@ -1,0 +1,386 @@
+"""Functions as tasks: what guillotina_amqp's ``add_task`` and ``@task`` do
+over RabbitMQ and Redis, over arbiter alone.
+
+    from arbiter.functions import task, add_task
+
+    @task                                   # or @task(retries=5, queue="images")
+    async def resize(path, width=100):
+        ...
+        return {"path": path, "width": width}
+
+    state = await resize("cat.png", width=64)   # queued, not run here
+    state = await add_task(resize, "dog.png")   # the same
+    print(await state.join())                   # {'status': 'finished', 'result': {...}, ...}
+
+and, where the work is done, the module imported and its functions run:
+
+    python3 -m arbiter.functions worker --import myapp.tasks --max-running-tasks 8
+
+A call becomes a task named by the function's dotted name
+("myapp.tasks.resize"), whose payload is the JSON of its arguments
+(``{"args": [...], "kwargs": {...}}``), in the queue "functions" unless told
+otherwise; the worker runs the function (awaited, on an event loop of its
+slot's own, if it is a coroutine function) and what it returns, as JSON, is
+the task's result. A function that raises fails the attempt, and the
+broker retries it with its backoff, ``retries`` times (3, as
+guillotina_amqp). A task cancelled (``state.cancel()``, ``arbiter cancel``,
+``DELETE /api/v1/tasks/ID``) or past its ``timeout`` is stopped in the
+worker: its coroutine is cancelled in a thread slot, its process killed in
+a process slot (``--mode process``, the way to stop a function that blocks
+its event loop, which guillotina_amqp's ``--auto-kill-timeout`` restarted
+the worker for). The state is the broker's: no Redis, no state manager.
+
+The worker runs only what its modules define: a name is looked up among
+the functions decorated with ``@task`` and the callables of the modules
+given with ``--import``, never imported from what a task says.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextvars
+import importlib
+import inspect
+import json
+import logging
+import sys
+import weakref
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from . import __version__
+from .aio import AsyncClient
+from .client import Client
+from .errors import ArbiterError, NotFound
+from .job import Fail, Job
+from .records import State, TaskInfo
+from .worker import Worker
+
+QUEUE = 'functions'
+RETRIES = 3
+
+#  guillotina_amqp's statuses, by the broker's state
+STATUS = {
+    State.WAITING: 'scheduled', State.SCHEDULED: 'scheduled', State.READY: 'scheduled',
+    State.RUNNING: 'running', State.SUCCEEDED: 'finished', State.DEAD: 'errored',
+    State.CANCELLED: 'canceled', State.SKIPPED: 'canceled',
+}
+
+_settings: Dict[str, Any] = {'endpoint': None, 'queue': QUEUE, 'cert': None, 'broker_key': None}
+_clients: 'weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient]' = \
+    weakref.WeakKeyDictionary()
+_registry: Dict[str, 'TaskDefinition'] = {}
+_job: 'contextvars.ContextVar[Optional[Job]]' = contextvars.ContextVar('arbiter_job', default=None)
+
+
+class TaskNotFound(NotFound):
+    """No such task: it never existed, or its retention ran out."""
+
+
+class TaskNotFinished(ArbiterError):
+    """``get_result`` of a task that has not ended."""
+
+
+def configure(endpoint: Optional[str] = None, *, queue: str = QUEUE, cert: Optional[str] = None,
+              broker_key: Optional[str] = None) -> None:
+    """Where calls go: the broker (default $ARBITER_BROKER, else
+    tcp://127.0.0.1:7700), the queue of functions without one of their
+    own, and the certificate for a broker with --curve. Clients made
+    before are closed with their event loops."""
+    _settings.update(endpoint=endpoint, queue=queue, cert=cert, broker_key=broker_key)
+    _clients.clear()
+
+
+async def close() -> None:
+    """Closes the running event loop's client (made at its first call)."""
+    client = _clients.pop(asyncio.get_running_loop(), None)
+    if client is not None:
+        await client.close()
+
+
+def current_job() -> Optional[Job]:
+    """In a function the worker runs, its task (``Job``: id, attempt, ...);
+    None elsewhere."""
+    return _job.get()
+
+
+def _client() -> AsyncClient:
+    """The running event loop's client (an AsyncClient belongs to one loop)."""
+    loop = asyncio.get_running_loop()
+    client = _clients.get(loop)
+    if client is None:
+        client = AsyncClient(_settings['endpoint'], cert=_settings['cert'],
+                             broker_key=_settings['broker_key'])
+        _clients[loop] = client
+    return client
+
+
+def dotted_name(func: Callable[..., Any]) -> str:
+    """The task name of a function: its module and qualified name."""
+    if isinstance(func, TaskDefinition):
+        return func.name
+    module = getattr(func, '__module__', None)
+    qualname = getattr(func, '__qualname__', None)
+    if not module or not qualname or '<' in qualname:
+        raise ValueError('%r has no importable name (a lambda or a nested function cannot be '
+                         'a task)' % (func,))
+    return '%s.%s' % (module, qualname)
+
+
+def _payload(args: Sequence[Any], kwargs: Dict[str, Any]) -> str:
+    try:
+        return json.dumps({'args': list(args), 'kwargs': kwargs}, separators=(',', ':'))
+    except (TypeError, ValueError) as e:
+        raise TypeError('a task\'s arguments go as JSON: %s' % e) from None
+
+
+class TaskState:
+    """A queued call, by its task id: guillotina_amqp's TaskState, read from
+    the broker."""
+
+    def __init__(self, task_id: int) -> None:
+        self.task_id = task_id
+
+    def __repr__(self) -> str:
+        return 'TaskState(%d)' % self.task_id
+
+    async def _info(self) -> TaskInfo:
+        try:
+            info = await _client().status(self.task_id)
+        except NotFound:
+            info = None
+        if info is None or not info.found:
+            raise TaskNotFound('no task %d (never submitted, or its retention ran out)'
+                               % self.task_id)
+        return info
+
+    async def get_state(self) -> Dict[str, Any]:
+        """status (scheduled, running, finished, errored, canceled), name,
+        attempts, and once ended its result (the function's return value)
+        or error."""
+        return state_of(await self._info())
+
+    async def get_status(self) -> str:
+        return str((await self.get_state())['status'])
+
+    async def get_result(self) -> Any:
+        """The function's return value; TaskNotFinished before its end, the
+        error text of a task that failed."""
+        state = await self.get_state()
+        if state['status'] not in ('finished', 'errored'):
+            raise TaskNotFinished('task %d is %s' % (self.task_id, state['status']))
+        return state.get('result', state.get('error'))
+
+    async def join(self, timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Waits for the task's end (the broker tells it: no polling) and
+        returns its state."""
+        await _client().wait(self.task_id, timeout=timeout)
+        return await self.get_state()
+
+    async def cancel(self) -> bool:
+        """Cancels the task; whether it was still to end (False: it had)."""
+        info = await self._info()
+        if info.state.is_final:
+            return False
+        await _client().cancel([self.task_id])
+        return True
+
+
+def state_of(info: TaskInfo) -> Dict[str, Any]:
+    state: Dict[str, Any] = {'task_id': info.id, 'name': info.name,
+                             'status': STATUS.get(info.state, 'scheduled'),
+                             'attempts': info.attempts}
+    if info.state is State.SUCCEEDED:
+        try:
+            state['result'] = json.loads(info.result) if info.result else None
+        except ValueError:
+            state['result'] = info.result.decode('utf-8', 'replace')
+    elif info.state.is_final and info.error:
+        state['error'] = info.error
+    return state
+
+
+class TaskDefinition:
+    """A function made a task by ``@task``: calling it queues it."""
+
+    def __init__(self, func: Callable[..., Any], retries: int = RETRIES,
+                 queue: Optional[str] = None, **options: Any) -> None:
+        self.func = func
+        self.retries = retries
+        self.queue = queue
+        self.options = options
+        self.name = dotted_name(func)
+        self.__doc__ = func.__doc__
+        _registry[self.name] = self
+
+    def __repr__(self) -> str:
+        return '<task %s>' % self.name
+
+    def _submit_args(self) -> Dict[str, Any]:
+        return dict(self.options, queue=self.queue or _settings['queue'], retries=self.retries)
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> TaskState:
+        """Queues the call (once the broker has it in its journal)."""
+        done = await _client().submit(self.name, _payload(args, kwargs), **self._submit_args())
+        return TaskState(done.id)
+
+    schedule = __call__
+
+    def submit(self, *args: Any, **kwargs: Any) -> int:
+        """Queues the call from code without an event loop; its task id."""
+        with Client(_settings['endpoint'], cert=_settings['cert'],
+                    broker_key=_settings['broker_key']) as client:
+            return client.submit(self.name, _payload(args, kwargs), **self._submit_args()).id
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Calls the function here, as it is."""
+        return self.func(*args, **kwargs)
+
+
+def task(func: Optional[Callable[..., Any]] = None, *, retries: int = RETRIES,
+         queue: Optional[str] = None, **options: Any) -> Any:
+    """Decorator: ``@task`` or ``@task(retries=N, queue=Q, timeout=S, ...)``
+    (any option of ``Client.submit``)."""
+    if func is None:
+        return lambda f: TaskDefinition(f, retries, queue, **options)
+    return TaskDefinition(func, retries, queue, **options)
+
+
+async def add_task(func: Callable[..., Any], *args: Any, _retries: int = RETRIES,
+                   _queue: Optional[str] = None, **kwargs: Any) -> TaskState:
+    """Queues func(*args, **kwargs): a ``@task`` function, or any function
+    of a module the workers import."""
+    if isinstance(func, TaskDefinition):
+        return await func(*args, **kwargs)
+    return await _Unregistered(func, _retries, _queue)(*args, **kwargs)
+
+
+class _Unregistered(TaskDefinition):
+    """A plain function's call: only its name travels, the workers find it."""
+
+    def __init__(self, func: Callable[..., Any], retries: int, queue: Optional[str]) -> None:
+        self.func = func
+        self.retries = retries
+        self.queue = queue
+        self.options = {}
+        self.name = dotted_name(func)
+
+
+# ---------------------------------------------------------------------
+# The worker's side.
+
+class Functions:
+    """The functions a worker may run: those decorated with ``@task`` and
+    the callables of the modules it imported, by dotted name."""
+
+    def __init__(self, modules: Sequence[str]) -> None:
+        self.modules = list(modules)
+        for module in self.modules:
+            importlib.import_module(module)
+
+    def find(self, name: str) -> Callable[..., Any]:
+        found = _registry.get(name)
+        if found is not None:
+            return found.func
+        for module in self.modules:
+            if name.startswith(module + '.'):
+                value: Any = sys.modules[module]
+                for part in name[len(module) + 1:].split('.'):
+                    value = getattr(value, part, None)
+                if isinstance(value, TaskDefinition):
+                    return value.func
+                if callable(value):
+                    return value  # type: ignore[no-any-return]
+        raise Fail('no function %s here: the worker runs the @task functions and the callables '
+                   'of the modules it imports (%s)' % (name, ', '.join(self.modules) or 'none'))
+
+    def handle(self, job: Job) -> str:
+        """Runs the task's function; its return value as JSON."""
+        func = self.find(job.name)
+        try:
+            call = json.loads(job.payload or b'{}')
+            args, kwargs = call.get('args', []), call.get('kwargs', {})
+            if not isinstance(args, list) or not isinstance(kwargs, dict):
+                raise ValueError('args is a list, kwargs an object')
+        except (ValueError, AttributeError) as e:
+            raise Fail('the payload is not a call ({"args": [...], "kwargs": {...}}): %s'
+                       % e) from None
+        token = _job.set(job)
+        try:
+            if inspect.iscoroutinefunction(func):
+                value = asyncio.run(_until_cancelled(job, func(*args, **kwargs)))
+            else:
+                value = func(*args, **kwargs)
+        finally:
+            _job.reset(token)
+        try:
+            return json.dumps(value, separators=(',', ':'))
+        except (TypeError, ValueError) as e:
+            raise Fail('%s returned what JSON cannot carry: %s' % (job.name, e)) from None
+
+
+async def _until_cancelled(job: Job, coroutine: Any) -> Any:
+    """Runs the coroutine, cancelling it once the broker stops its task."""
+    running = asyncio.ensure_future(coroutine)
+    while not running.done():
+        await asyncio.wait({running}, timeout=0.1)
+        if job.cancelled and not running.done():
+            running.cancel()
+    return running.result()
+
+
+def worker(modules: Sequence[str], queues: Sequence[str] = (QUEUE,), **options: Any) -> Worker:
+    """A Worker (its options: endpoint, slots, mode, ...) that runs the
+    functions of modules from queues; ``run()`` it."""
+    functions = Functions(modules)
+    w = Worker(queues, **options)
+    w.handle('*', functions.handle)
+    return w
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog='python3 -m arbiter.functions',
+        description='Runs the functions of Python modules as arbiter tasks (see '
+                    'arbiter.functions): "worker" takes their calls from the queue and runs '
+                    'them until SIGTERM or SIGINT.')
+    sub = parser.add_subparsers(dest='command', required=True)
+    run = sub.add_parser('worker', help='run the functions of the modules imported')
+    run.add_argument('--import', dest='modules', action='append', required=True,
+                     metavar='MODULE', help='a module whose functions run (repeat for more)')
+    run.add_argument('--queue', dest='queues', action='append', metavar='QUEUE',
+                     help='a queue to take calls from (default: %s; repeat for more)' % QUEUE)
+    run.add_argument('--broker', metavar='ENDPOINT',
+                     help='the broker (default: $ARBITER_BROKER, else tcp://127.0.0.1:7700)')
+    run.add_argument('--max-running-tasks', type=int, default=1, metavar='N',
+                     help='calls run at once (the slots; default 1)')
+    run.add_argument('--mode', choices=('thread', 'process'), default='thread',
+                     help='a thread per slot, or a process per call, killed at its timeout '
+                          'or cancel (default thread)')
+    run.add_argument('--name', help='the worker\'s name (default host.pid)')
+    run.add_argument('--cert', help='its secret certificate, for a broker with --curve')
+    run.add_argument('--broker-key', help='the broker\'s public key or broker.cert file')
+    parser.add_argument('--version', action='version', version='%(prog)s (arbiter) ' + __version__)
+    opts = parser.parse_args(argv)
+    sys.path.insert(0, '')  # the modules of the directory it runs in, as python3 -m does
+    try:
+        w = worker(opts.modules, opts.queues or (QUEUE,), endpoint=opts.broker,
+                   slots=opts.max_running_tasks, mode=opts.mode, name=opts.name,
+                   cert=opts.cert, broker_key=opts.broker_key)
+    except (ImportError, ValueError) as e:
+        print('arbiter.functions: %s' % e, file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
+    try:
+        w.run()
+    except ArbiterError as e:
+        print('arbiter.functions: %s' % e, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    # run as arbiter.functions, not __main__: the modules' @task register
+    # with that module, and it must be the one that looks them up
+    from arbiter.functions import main as _main
+    sys.exit(_main())

@@ -1,0 +1,150 @@
+"""Functions as tasks (python/arbiter/functions.py), guillotina_amqp's
+add_task and @task over arbiter: calls queued from asyncio code, run by
+`python3 -m arbiter.functions worker` (its own process) against a real
+arbiterd, their states read back; retries, cancels that cancel the
+coroutine, and a worker that runs only what its modules define."""
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from python_support import PYTHON, fast_broker  # noqa: F401
+from conftest import Process, wait_until
+
+import arbiter
+from arbiter import functions
+
+MODULE = textwrap.dedent('''
+    import asyncio
+
+    from arbiter.functions import current_job, task
+
+
+    @task
+    async def add(a, b=0):
+        await asyncio.sleep(0)
+        return {'sum': a + b, 'attempt': current_job().attempt}
+
+
+    def mul(a, b):
+        return a * b
+
+
+    @task(retries=1, backoff='fixed:0.1')
+    def broken(text):
+        raise RuntimeError(text)
+
+
+    @task
+    async def nap(marker):
+        open(marker + '.start', 'w').close()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            open(marker + '.cancelled', 'w').close()
+            raise
+
+
+    @task
+    def opaque():
+        return object()
+''')
+
+
+@pytest.fixture
+def fnmod(tmp_path):
+    (tmp_path / 'fnmod.py').write_text(MODULE)
+    sys.path.insert(0, str(tmp_path))
+    sys.modules.pop('fnmod', None)
+    import fnmod
+    yield fnmod
+    sys.path.remove(str(tmp_path))
+    sys.modules.pop('fnmod', None)
+
+
+def start_worker(broker, processes, tmp_path, *extra):
+    env = dict(os.environ, PYTHONPATH='%s:%s' % (PYTHON, tmp_path))
+    worker = Process([sys.executable, '-m', 'arbiter.functions', 'worker', '--import', 'fnmod',
+                      '--broker', broker.endpoint] + list(extra),
+                     str(tmp_path / 'functions-worker.log'), env=env)
+    processes.append(worker)
+    return worker
+
+
+def test_calls_run_on_the_worker_and_their_states_are_the_brokers(fast_broker, processes,
+                                                                   tmp_path, fnmod):
+    start_worker(fast_broker, processes, tmp_path, '--max-running-tasks', '2')
+    marker = str(tmp_path / 'nap')
+
+    async def main():
+        functions.configure(fast_broker.endpoint)
+        try:
+            added = await fnmod.add(2, b=3)
+            state = await added.join(timeout=20)
+            assert state['status'] == 'finished', state
+            assert state['result'] == {'sum': 5, 'attempt': 1}
+            assert await added.get_result() == {'sum': 5, 'attempt': 1}
+            # a plain function of a module the worker imports
+            product = await functions.add_task(fnmod.mul, 6, 7)
+            assert (await product.join(timeout=20))['result'] == 42
+            # retried (retries=1), then errored with the exception's text
+            broken = await fnmod.broken('boom')
+            state = await broken.join(timeout=20)
+            assert state['status'] == 'errored' and state['attempts'] == 2, state
+            assert state['error'] == 'RuntimeError: boom'
+            # a return value JSON cannot carry fails the task, saying so
+            state = await (await fnmod.opaque()).join(timeout=20)
+            assert state['status'] == 'errored' and 'JSON' in state['error'], state
+            # a cancel cancels the coroutine in the worker
+            napping = await fnmod.nap(marker)
+            await asyncio.get_running_loop().run_in_executor(None, lambda: wait_until(
+                lambda: os.path.exists(marker + '.start'), what='the nap started'))
+            assert await napping.get_status() == 'running'
+            with pytest.raises(functions.TaskNotFinished):
+                await napping.get_result()
+            assert await napping.cancel() is True
+            assert (await napping.join(timeout=20))['status'] == 'canceled'
+            assert await napping.cancel() is False
+            with pytest.raises(functions.TaskNotFound):
+                await functions.TaskState(10 ** 9).get_state()
+        finally:
+            await functions.close()
+
+    asyncio.run(main())
+    wait_until(lambda: os.path.exists(marker + '.cancelled'), what='the coroutine cancelled')
+
+
+def test_a_worker_runs_only_what_its_modules_define(fast_broker, processes, tmp_path, fnmod):
+    start_worker(fast_broker, processes, tmp_path)
+    victim = tmp_path / 'victim'
+    with arbiter.Client(fast_broker.endpoint) as client:
+        # a task naming a function of a module the worker did not import
+        task = client.submit('os.system', '{"args": ["touch %s"]}' % victim,
+                             queue=functions.QUEUE).id
+        done = client.wait(task, timeout=20)
+        assert done.state is arbiter.State.DEAD
+        assert done.error.startswith('no function os.system here'), done.error
+        # and a payload that is not a call
+        task = client.submit(fnmod.add.name, 'not json', queue=functions.QUEUE).id
+        done = client.wait(task, timeout=20)
+        assert done.state is arbiter.State.DEAD and 'not a call' in done.error, done.error
+        # queued from code without an event loop
+        functions.configure(fast_broker.endpoint)
+        done = client.wait(fnmod.add.submit(1), timeout=20)
+        assert done.result == b'{"sum":1,"attempt":1}'
+    assert not victim.exists()
+
+
+def test_the_command_line(tmp_path):
+    env = dict(os.environ, PYTHONPATH=PYTHON)
+    run = subprocess.run([sys.executable, '-m', 'arbiter.functions', 'worker', '--help'],
+                         capture_output=True, text=True, env=env, timeout=30)
+    assert run.returncode == 0 and '--max-running-tasks' in run.stdout
+    run = subprocess.run([sys.executable, '-m', 'arbiter.functions', 'worker', '--import',
+                          'no_such_module_here'], capture_output=True, text=True, env=env,
+                         timeout=30)
+    assert run.returncode == 2 and "No module named 'no_such_module_here'" in run.stderr
