@@ -198,11 +198,13 @@ s_on_task (arb_http_req_t *req, arb_msg_t *reply, void *arg)
     arb_http_reply_json (req, MHD_HTTP_OK, &obj);
 }
 
-//  A request about one task (STATUS, CANCEL, RETRY), its id from the path.
+//  A request about one task (STATUS, CANCEL, RETRY), its id from the
+//  path's segment.
 static void
-s_one_task (arb_http_req_t *req, arb_msg_type_t type, arb_http_answer_fn *fn, void *arg)
+s_one_task (
+    arb_http_req_t *req, size_t segment, arb_msg_type_t type, arb_http_answer_fn *fn, void *arg)
 {
-    uint64_t id = s_path_id (req, 3, "task");
+    uint64_t id = s_path_id (req, segment, "task");
     if (!id)
         return;
     arb_msg_t *request = s_request (req, type);
@@ -218,7 +220,7 @@ s_one_task (arb_http_req_t *req, arb_msg_type_t type, arb_http_answer_fn *fn, vo
 static void
 s_task (arb_http_req_t *req, void *arg)
 {
-    s_one_task (req, ARB_MSG_STATUS, s_on_task, arg);
+    s_one_task (req, 3, ARB_MSG_STATUS, s_on_task, arg);
 }
 
 //  CANCEL_REPLY or RETRY_REPLY for one id: 200 with the outcome, or 404 /
@@ -255,13 +257,139 @@ s_on_change (arb_http_req_t *req, arb_msg_t *reply, void *arg)
 static void
 s_cancel (arb_http_req_t *req, void *arg)
 {
-    s_one_task (req, ARB_MSG_CANCEL, s_on_change, arg);
+    s_one_task (req, 3, ARB_MSG_CANCEL, s_on_change, arg);
 }
 
 static void
 s_retry (arb_http_req_t *req, void *arg)
 {
-    s_one_task (req, ARB_MSG_RETRY, s_on_change, arg);
+    s_one_task (req, 3, ARB_MSG_RETRY, s_on_change, arg);
+}
+
+//  ---------------------------------------------------------------------
+//  guillotina_amqp's routes, in its words: GET /@amqp-tasks (the running
+//  tasks' ids), GET /@amqp-tasks/ID (a task's state), DELETE
+//  /@amqp-tasks/ID (cancel); a task not found is 404 {"reason"}.
+
+//  guillotina_amqp's status of one of our states.
+static const char *
+s_amqp_status (uint32_t state)
+{
+    switch (state) {
+        case ARB_STATE_RUNNING:
+            return "running";
+        case ARB_STATE_SUCCEEDED:
+            return "finished";
+        case ARB_STATE_DEAD:
+            return "errored";
+        case ARB_STATE_CANCELLED:
+        case ARB_STATE_SKIPPED:
+            return "canceled";
+        default:
+            return "scheduled";
+    }
+}
+
+static void
+s_amqp_not_found (arb_http_req_t *req)
+{
+    json_t *obj = json_pack ("{s:s}", "reason", "Task not found");
+    arb_http_reply_json (req, MHD_HTTP_NOT_FOUND, &obj);
+}
+
+static void
+s_on_amqp_list (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+{
+    (void) arg;
+    if (s_refused (req, reply, "list"))
+        return;
+    arb_list_reply_body_t *body = arb_msg_list_reply (reply);
+    json_t *ids = json_array ();
+    for (size_t i = 0; i < body->tasks.n; i++)
+        json_array_append_new (ids, json_integer ((json_int_t) body->tasks.v[i].id));
+    arb_http_reply_json (req, MHD_HTTP_OK, &ids);
+}
+
+//  The first ARB_ADMIN_PAGE_MAX running tasks, oldest first (a bare list
+//  has no room for a next page: /api/v1/tasks?state=running pages on).
+static void
+s_amqp_list (arb_http_req_t *req, void *arg)
+{
+    arb_msg_t *request = s_request (req, ARB_MSG_LIST);
+    arb_list_body_t *body = arb_msg_list (request);
+    body->state = ARB_STATE_RUNNING;
+    body->limit = ARB_ADMIN_PAGE_MAX;
+    arb_http_send (req, &request, s_on_amqp_list, arg);
+}
+
+//  {"task_id", "name", "queue", "status", "attempts", "result" (its JSON
+//  value, else as text), "error"}
+static void
+s_on_amqp_task (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+{
+    (void) arg;
+    if (s_refused (req, reply, "status"))
+        return;
+    arb_status_reply_body_t *body = arb_msg_status_reply (reply);
+    if (!body->tasks.n || !body->tasks.v[0].found) {
+        s_amqp_not_found (req);
+        return;
+    }
+    const arb_task_info_t *task = &body->tasks.v[0];
+    json_t *obj = json_pack ("{s:I, s:s?, s:s?, s:s, s:I}", "task_id", (json_int_t) task->id,
+                             "name", task->name, "queue", task->queue, "status",
+                             s_amqp_status (task->state), "attempts", (json_int_t) task->attempts);
+    if (task->state == ARB_STATE_SUCCEEDED) {
+        json_t *value = task->result.size ? json_loadb ((const char *) task->result.data,
+                                                        task->result.size, JSON_DECODE_ANY, NULL)
+                                          : json_null ();
+        if (value)
+            json_object_set_new (obj, "result", value);
+        else
+            arb_json_bytes (obj, "result", task->result.data, task->result.size);
+    }
+    else if (task->error && *task->error)
+        json_object_set_new (obj, "error", json_string (task->error));
+    arb_http_reply_json (req, MHD_HTTP_OK, &obj);
+}
+
+static void
+s_amqp_task (arb_http_req_t *req, void *arg)
+{
+    uint64_t id;
+    if (arb_route_id (arb_http_req_segment (req, 1), &id)) {
+        s_amqp_not_found (req);
+        return;
+    }
+    s_one_task (req, 1, ARB_MSG_STATUS, s_on_amqp_task, arg);
+}
+
+//  true: cancelled now, or before; false: it had ended otherwise.
+static void
+s_on_amqp_cancel (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+{
+    (void) arg;
+    if (s_refused (req, reply, "cancel"))
+        return;
+    arb_cancel_reply_body_t *body = arb_msg_cancel_reply (reply);
+    arb_outcome_info_t *outcome = body->tasks.n ? &body->tasks.v[0] : NULL;
+    if (!outcome || outcome->code == ARB_ERR_NOT_FOUND) {
+        s_amqp_not_found (req);
+        return;
+    }
+    json_t *done = json_boolean (!outcome->code || outcome->state == ARB_STATE_CANCELLED);
+    arb_http_reply_json (req, MHD_HTTP_OK, &done);
+}
+
+static void
+s_amqp_cancel (arb_http_req_t *req, void *arg)
+{
+    uint64_t id;
+    if (arb_route_id (arb_http_req_segment (req, 1), &id)) {
+        s_amqp_not_found (req);
+        return;
+    }
+    s_one_task (req, 1, ARB_MSG_CANCEL, s_on_amqp_cancel, arg);
 }
 
 //  ---------------------------------------------------------------------
@@ -622,6 +750,9 @@ arb_admin_serve (arb_http_t *http)
         {"GET", "/api/v1/dags/{}", s_dag, NULL},
         {"GET", "/api/v1/groups/{}", s_group, NULL},
         {"GET", "/api/v1/pipes/{}", s_pipe, NULL},
+        {"GET", "/@amqp-tasks", s_amqp_list, NULL},
+        {"GET", "/@amqp-tasks/{}", s_amqp_task, NULL},
+        {"DELETE", "/@amqp-tasks/{}", s_amqp_cancel, NULL},
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof (routes) / sizeof (routes[0]); i++)

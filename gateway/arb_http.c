@@ -97,12 +97,22 @@ s_set_response (arb_http_req_t *req, unsigned status, struct MHD_Response *respo
 void
 arb_http_reply_json (arb_http_req_t *req, unsigned status, json_t **body_p)
 {
-    char *text = json_dumps (*body_p, JSON_COMPACT);
+    //  any value: guillotina's routes answer a bare true or false
+    char *text = *body_p ? json_dumps (*body_p, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     json_decref (*body_p);
     *body_p = NULL;
-    assert (text);  //  only a value without a valid string fails, and ours are built valid
-    struct MHD_Response *response =
-        MHD_create_response_from_buffer (strlen (text), text, MHD_RESPMEM_MUST_FREE);
+    struct MHD_Response *response;
+    if (text)
+        response = MHD_create_response_from_buffer (strlen (text), text, MHD_RESPMEM_MUST_FREE);
+    else {
+        //  a value left unbuilt (json_pack refused a member): ours, not the
+        //  client's, and no reason to stop serving
+        static const char unbuilt[] = "{\"error\":\"the gateway could not encode its answer\"}";
+        zsys_error ("http: an answer could not be encoded status=%u", status);
+        response = MHD_create_response_from_buffer (sizeof (unbuilt) - 1, (void *) unbuilt,
+                                                    MHD_RESPMEM_PERSISTENT);
+        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
     MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
     s_set_response (req, status, response);
 }

@@ -500,6 +500,42 @@ def test_admin_tasks_list_get_cancel_retry(broker, gateway_factory, processes, t
     error_of(requests.post('%s/tasks/%d/retry' % (api, ids[0]), timeout=10), 409)
 
 
+def test_guillotina_amqp_task_routes(broker, gateway_factory, processes, tmp_path, peer_factory):
+    """GET /@amqp-tasks, GET and DELETE /@amqp-tasks/ID in guillotina_amqp's
+    words: the running tasks' ids, a task's status and result (its JSON
+    value), cancel (true, or false for a task that had ended), 404 with
+    its reason."""
+    gateway = gateway_factory(broker)
+    url = gateway.url + '/@amqp-tasks'
+    start_exec_worker(broker, processes, tmp_path,
+                      'case "$ARBITER_TASK_NAME" in slow) exec sleep 30 ;; '
+                      'json) printf \'{"sum": 5}\' ;; text) printf plain ;; *) exit 3 ;; esac',
+                      '--queue', 'g', '--slots', '4', '--drain-ms', '1000')
+    peer = peer_factory(broker.endpoint)
+    slow, summed, text, failed = submit_many(
+        peer, [{'name': name, 'queue': 'g'} for name in ('slow', 'json', 'text', 'fail')])
+    assert wait_until(lambda: slow in requests.get(url, timeout=5).json(), what='slow running')
+
+    def state(task):
+        return requests.get('%s/%d' % (url, task), timeout=5).json()
+
+    assert state(slow) == {'task_id': slow, 'name': 'slow', 'queue': 'g', 'status': 'running',
+                           'attempts': 1}
+    assert wait_until(lambda: state(summed)['status'] == 'finished', what='json finished')
+    assert state(summed)['result'] == {'sum': 5}
+    assert wait_until(lambda: state(text).get('result'), what='text finished') == 'plain'
+    errored = wait_until(lambda: (lambda t: t if t['status'] == 'errored' else None)(
+        state(failed)), what='fail errored')
+    assert errored['error'] == 'exit status 3', errored
+    assert requests.delete('%s/%d' % (url, slow), timeout=5).json() is True
+    assert state(slow)['status'] == 'canceled'
+    assert slow not in requests.get(url, timeout=5).json()
+    assert requests.delete('%s/%d' % (url, slow), timeout=5).json() is True  # cancelled before
+    assert requests.delete('%s/%d' % (url, summed), timeout=5).json() is False  # had ended
+    for reply in (requests.get(url + '/999999', timeout=5), requests.get(url + '/x', timeout=5),
+                  requests.delete(url + '/999999', timeout=5)):
+        assert reply.status_code == 404 and reply.json() == {'reason': 'Task not found'}
+
 def test_admin_limits_every_page(broker, gateway_factory, peer_factory):
     # GET /api/v1/limits reads every page of LIMITS (1,000 names a page),
     # as `arbiter limit` does
