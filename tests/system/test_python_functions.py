@@ -13,10 +13,12 @@ import textwrap
 import pytest
 
 from python_support import PYTHON, fast_broker  # noqa: F401
-from conftest import Process, wait_until
+from conftest import SANITIZED, Process, wait_until
 
 import arbiter
 from arbiter import functions
+
+pytestmark = pytest.mark.skipif(SANITIZED, reason='pure Python: once, with build/, is enough')
 
 MODULE = textwrap.dedent('''
     import asyncio
