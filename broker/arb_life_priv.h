@@ -12,7 +12,6 @@
 #include "arb_vec.h"
 #include "arb_watch.h"
 
-#define ARB_ENDPOINT_TIMEOUT_DEFAULT_MS 30000  //  an endpoint copy waits this long by default
 
 struct _arb_life_t {
     arb_life_config_t config;

@@ -17,6 +17,7 @@ typedef struct {
     uint64_t backoff_cap_ms;
     uint64_t endpoint_timeout_ms;
     bool broadcast;  //  [type.NAME] only: a POST without endpoints goes to every worker
+    bool wait;       //  [type.NAME] only: a POST's answer waits for its endpoints
     bool has_priority, has_retries, has_timeout, has_retention, has_backoff, has_backoff_ms,
         has_backoff_cap, has_endpoint_timeout;
 } s_settings_t;
@@ -111,13 +112,15 @@ arb_defaults_section (
         return s_priority (value, settings, why, size);
     if (streq (key, "backoff"))
         return s_backoff (value, settings, why, size);
-    if (streq (key, "broadcast")) {
+    if (streq (key, "broadcast") || streq (key, "wait-for-endpoints")) {
         if (!type)
             return s_refuse (why, size,
-                             "only in a [type.NAME] section (a POST's delivery; a queue's tasks "
-                             "go to one worker each)");
+                             "only in a [type.NAME] section (how a POST is delivered and "
+                             "answered)");
         arb_option_t option = {.type = ARB_OPT_BOOL};
-        return arb_options_value (&option, value, &settings->broadcast, why, size);
+        return arb_options_value (&option, value,
+                                  streq (key, "broadcast") ? &settings->broadcast : &settings->wait,
+                                  why, size);
     }
     //  the numbers: a count or seconds each, and the flag that says it was given
     const struct {
@@ -150,7 +153,8 @@ arb_defaults_section (
     }
     return s_refuse (why, size,
                      "unknown key (priority, retries, timeout, retention, backoff, "
-                     "backoff-delay, backoff-cap, wait-for-endpoints-timeout, broadcast)");
+                     "backoff-delay, backoff-cap, wait-for-endpoints-timeout, broadcast, "
+                     "wait-for-endpoints)");
 }
 
 bool
@@ -158,6 +162,13 @@ arb_defaults_broadcast (arb_defaults_t *self, const char *type)
 {
     const s_settings_t *settings = (const s_settings_t *) zhashx_lookup (self->types, type);
     return settings && settings->broadcast;
+}
+
+bool
+arb_defaults_wait (arb_defaults_t *self, const char *type)
+{
+    const s_settings_t *settings = (const s_settings_t *) zhashx_lookup (self->types, type);
+    return settings && settings->wait;
 }
 
 bool

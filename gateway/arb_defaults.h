@@ -17,7 +17,10 @@
     wait_for_endpoints_timeout); in a [type.NAME] section only, broadcast
     (yes: a POST without endpoints goes to every worker connected on the
     type's queue, as tasker's publish/subscribe did; no, the default: to
-    one). A key not given leaves the broker's default.
+    one) and wait-for-endpoints (yes: a POST with endpoints, or broadcast,
+    is answered once every endpoint has received its copy or one is
+    missing, DONE or INCOMPLETE, as tasker's API answered; no, the
+    default: at once, SENT). A key not given leaves the broker's default.
 
     With no [type.*] section any type name is accepted; with some, only
     those. Runs in the loop thread; built once at start.
@@ -42,6 +45,10 @@ int arb_defaults_section (
 //  goes to every worker connected on its queue (tasker's publish/subscribe),
 //  not to one.
 bool arb_defaults_broadcast (arb_defaults_t *self, const char *type);
+
+//  Whether type's section says wait-for-endpoints = yes: a POST to its
+//  endpoints is answered once they have received it, or one is missing.
+bool arb_defaults_wait (arb_defaults_t *self, const char *type);
 
 //  Whether tasker type name may be used: declared, or no type is declared.
 bool arb_defaults_has_type (arb_defaults_t *self, const char *name);

@@ -14,17 +14,31 @@ struct _arb_tasker_t {
 //  ---------------------------------------------------------------------
 //  POST /TYPE
 
-//  What a POST keeps with its request: its body, and SUBMITTED's word on
-//  a repeat until STATUS answers.
+//  How often a POST that waits for its endpoints asks how they stand, and
+//  how long past their window it waits at most (the broker marks a copy
+//  missing at the window's end; this bounds the wait if its word is late).
+#define ARB_TASKER_POLL_MS  100
+#define ARB_TASKER_SLACK_MS 2000
+
+//  What a POST keeps with its request: its body, SUBMITTED's word on a
+//  repeat until STATUS answers, and a POST that waits for its endpoints
+//  (wait-for-endpoints), its timer.
 typedef struct {
     arb_tasker_post_t *post;         //  owned
-    arb_submitted_task_t submitted;  //  a repeat's id and state
+    arb_submitted_task_t submitted;  //  a repeat's id and state; a new task's while it waits
+    uint64_t wait_ms;                //  the endpoints' window if the answer waits for them, or 0
+    arb_reactor_t *reactor;          //  borrowed: the timer's, or NULL if it never waited
+    arb_timer_t timer;               //  the next look at the endpoints
+    uint64_t wait_until_ms;          //  monotonic ms: answered then, whatever they say
 } s_post_t;
 
 static void
 s_post_destroy (void *arg)
 {
     s_post_t *self = (s_post_t *) arg;
+    //  a client gone while its POST waits: the timer goes with the request
+    if (self->reactor)
+        arb_reactor_disarm (self->reactor, &self->timer);
     arb_tasker_post_destroy (&self->post);
     free (self);
 }
@@ -235,6 +249,54 @@ s_on_existing (arb_http_req_t *req, arb_msg_t *reply, void *arg)
     arb_http_reply_json (req, MHD_HTTP_OK, &obj);
 }
 
+//  A new task's answer (201): tasker's status SENT, or, for a POST that
+//  waited for its endpoints, what they came to (DONE, INCOMPLETE; SENT if
+//  the broker could not say in time).
+static void
+s_answer_created (arb_http_req_t *req, uint32_t state, const char *status)
+{
+    s_post_t *post = (s_post_t *) arb_http_req_data (req);
+    json_t *obj = s_post_json (req, post->submitted.id, state, false);
+    if (status)
+        json_object_set_new (obj, "status", json_string (s_tasker_status (status)));
+    json_object_set_new (obj, "payload",
+                         post->post->payload ? json_incref (post->post->payload) : json_null ());
+    json_object_set_new (obj, "endpoints", s_endpoints_json (&post->post->endpoints));
+    arb_http_reply_json (req, MHD_HTTP_CREATED, &obj);
+}
+
+static void s_on_waited (arb_http_req_t *req, arb_msg_t *reply, void *arg);
+
+static void
+s_look_again (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) reactor;
+    (void) timer;
+    arb_http_req_t *req = (arb_http_req_t *) arg;
+    s_send_status (req, ((s_post_t *) arb_http_req_data (req))->submitted.id, s_on_waited, NULL);
+}
+
+//  How the endpoints stand: answered once none is pending (or the wait's
+//  bound has passed), else asked again in ARB_TASKER_POLL_MS.
+static void
+s_on_waited (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+{
+    (void) arg;
+    s_post_t *post = (s_post_t *) arb_http_req_data (req);
+    arb_task_info_t *task = NULL;
+    if (arb_msg_type (reply) == ARB_MSG_STATUS_REPLY) {
+        arb_status_reply_body_t *body = arb_msg_status_reply (reply);
+        task = body->tasks.n && body->tasks.v[0].found ? &body->tasks.v[0] : NULL;
+    }
+    const char *status = task ? s_status (task) : NULL;
+    if (!status || !streq (status, "pending")
+        || arb_reactor_now (post->reactor) >= post->wait_until_ms) {
+        s_answer_created (req, task ? task->state : post->submitted.state, status);
+        return;
+    }
+    arb_reactor_arm (post->reactor, &post->timer, ARB_TASKER_POLL_MS, s_look_again, req);
+}
+
 static void
 s_on_created (
     arb_http_req_t *req, const arb_submitted_task_t *task, int code, const char *error, void *arg)
@@ -245,16 +307,20 @@ s_on_created (
         arb_http_reply_refusal (req, code, error, "submit");
         return;
     }
+    post->submitted = *task;
     if (task->existing) {
-        post->submitted = *task;
         s_send_status (req, task->id, s_on_existing, NULL);
         return;
     }
-    json_t *obj = s_post_json (req, task->id, task->state, false);
-    json_object_set_new (obj, "payload",
-                         post->post->payload ? json_incref (post->post->payload) : json_null ());
-    json_object_set_new (obj, "endpoints", s_endpoints_json (&post->post->endpoints));
-    arb_http_reply_json (req, MHD_HTTP_CREATED, &obj);
+    if (!post->wait_ms) {
+        s_answer_created (req, task->state, NULL);
+        return;
+    }
+    //  tasker's POST: answered once every endpoint has its copy, or one is
+    //  missing (the broker says so at the end of the endpoints' window)
+    post->reactor = arb_gateway_reactor (arb_http_req_gateway (req));
+    post->wait_until_ms = arb_reactor_now (post->reactor) + post->wait_ms + ARB_TASKER_SLACK_MS;
+    s_send_status (req, task->id, s_on_waited, NULL);
 }
 
 //  The type of the request's path, or NULL after answering 404.
@@ -316,6 +382,9 @@ s_post (arb_http_req_t *req, void *arg)
     }
     s_post_t *data = (s_post_t *) zmalloc (sizeof (s_post_t));
     data->post = post;
+    if (arb_defaults_wait (self->defaults, type) && (spec.endpoints.n || spec.broadcast))
+        data->wait_ms =
+            spec.endpoint_timeout_ms ? spec.endpoint_timeout_ms : ARB_ENDPOINT_TIMEOUT_DEFAULT_MS;
     arb_http_req_set_data (req, data, s_post_destroy);
     arb_http_submit (req, &spec, s_on_created, self);
 }

@@ -247,6 +247,10 @@ typedef struct {
     uint32_t when;  //  0 on success (default), 1 on failure, 2 always
 } arb_dep_t;
 
+//  How long an endpoint's copy of a fan-out task waits for its worker when
+//  the task does not say.
+#define ARB_ENDPOINT_TIMEOUT_DEFAULT_MS 30000
+
 //  One task in SUBMIT.
 typedef struct {
     const char *queue;         //  default "default"
@@ -275,6 +279,7 @@ typedef struct {
     bool broadcast;                //  fan-out to every worker serving the queue now
     bool allow_unknown;            //  endpoints need not be connected now
     uint64_t endpoint_timeout_ms;  //  an endpoint without its copy by then is missing
+                                   //  (0: ARB_ENDPOINT_TIMEOUT_DEFAULT_MS)
     uint32_t input;                //  ARB_INPUT_*: where the handler's input comes from
     arb_bin_t args;                //  persistent arguments, given beside the input (pipes)
     bool unwatched;                //  nobody asks about it after its end (a message its

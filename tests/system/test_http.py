@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import subprocess
+import time
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
@@ -110,6 +111,34 @@ def test_tasker_post_get_with_endpoints_complete_and_incomplete(broker, gateway_
                          timeout=10).json()
     assert task['payload'] is None and task['endpoints'] == []
 
+
+def test_tasker_post_that_waits_for_its_endpoints(broker, gateway_factory, processes, tmp_path):
+    """wait-for-endpoints = yes: a POST is answered as tasker's was, once
+    every endpoint has received its copy (DONE) or one is missing after the
+    type's window (INCOMPLETE); a type without it answers at once (SENT)."""
+    config = write_config(tmp_path, '[type.deploy]\nwait-for-endpoints = yes\n'
+                                    'wait-for-endpoints-timeout = 1.5\n[type.quick]\n')
+    gateway = gateway_factory(broker, '--config', config)
+    start_exec_worker(broker, processes, tmp_path, 'cat', '--queue', 'deploy', '--name', 'lb-1')
+    wait_until(lambda: any(w['name'] == 'lb-1' for w in requests.get(
+        gateway.url + '/api/v1/workers', timeout=5).json()['workers']), what='worker lb-1')
+
+    def post(type_, identifier, endpoints):
+        started = time.monotonic()
+        reply = requests.post('%s/%s' % (gateway.url, type_), timeout=20,
+                              json={'identifier': identifier, 'endpoints': endpoints})
+        assert reply.status_code == 201, reply.text
+        return reply.json(), time.monotonic() - started
+
+    task, _ = post('deploy', 'one', ['lb-1'])
+    assert task['status'] == 'DONE' and task['existing'] is False, task
+    task, took = post('deploy', 'two', ['lb-1', 'lb-2'])  # lb-2 never connects
+    assert task['status'] == 'INCOMPLETE' and took >= 1.4, (task, took)
+    # the GET says the same
+    got = requests.get('%s/deploy/%d' % (gateway.url, task['id']), timeout=5).json()
+    assert got['task']['status'] == 'INCOMPLETE'
+    task, took = post('quick', 'three', ['lb-2'])
+    assert task['status'] == 'SENT' and took < 1.4, (task, took)
 
 def test_tasker_broadcast_reaches_every_worker_on_the_type(broker, gateway_factory, processes,
                                                            tmp_path):

@@ -97,6 +97,15 @@ test_refused (void **state)
     assert_int_equal (s_set (defaults, "queue.a", "retries", "5000"), -1);
     assert_int_equal (s_set (defaults, "queue.a", "timeout", "-1"), -1);
     assert_int_equal (s_set (defaults, "queue.a", "backoff", "linear"), -1);
+    //  how a POST is delivered and answered: a type's only
+    assert_int_equal (s_set (defaults, "queue.a", "broadcast", "yes"), -1);
+    assert_int_equal (s_set (defaults, "queue.a", "wait-for-endpoints", "yes"), -1);
+    assert_int_equal (s_set (defaults, "type.t", "wait-for-endpoints", "maybe"), -1);
+    assert_false (arb_defaults_wait (defaults, "t"));
+    assert_int_equal (s_set (defaults, "type.t", "wait-for-endpoints", "yes"), 0);
+    assert_true (arb_defaults_wait (defaults, "t"));
+    assert_false (arb_defaults_broadcast (defaults, "t"));
+    assert_false (arb_defaults_wait (defaults, "a"));
     arb_defaults_destroy (&defaults);
 }
 
