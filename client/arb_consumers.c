@@ -286,10 +286,19 @@ arb_consumers_next_credit (arb_consumers_t *self, uint32_t reqid)
         consumer->announced = true;
         consumer->owed = 0;
     }
-    else if (zlistx_size (self->cancels) > 0) {
-        msg = arb_msg_new (ARB_MSG_CREDIT, reqid);
-        arb_msg_credit (msg)->sub = (uint32_t) (uintptr_t) zlistx_detach (self->cancels, NULL);
-        arb_msg_credit (msg)->cancel = true;
-    }
+    else
+        msg = arb_consumers_next_cancel (self, reqid);
+    return msg;
+}
+
+arb_msg_t *
+arb_consumers_next_cancel (arb_consumers_t *self, uint32_t reqid)
+{
+    assert (self && self->tag == ARB_CONSUMERS_TAG);
+    if (zlistx_size (self->cancels) == 0)
+        return NULL;
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_CREDIT, reqid);
+    arb_msg_credit (msg)->sub = (uint32_t) (uintptr_t) zlistx_detach (self->cancels, NULL);
+    arb_msg_credit (msg)->cancel = true;
     return msg;
 }

@@ -81,4 +81,9 @@ bool arb_consumers_has_credit (arb_consumers_t *self);
 //  caller owns it; it borrows the consumer's queue names until sent.
 arb_msg_t *arb_consumers_next_credit (arb_consumers_t *self, uint32_t reqid);
 
+//  The next CREDIT that cancels a consumer, or NULL if none is due: the
+//  link sends these before its outcomes, so that a task a cancelled
+//  consumer gives back is not handed to it again.
+arb_msg_t *arb_consumers_next_cancel (arb_consumers_t *self, uint32_t reqid);
+
 #endif

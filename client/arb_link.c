@@ -739,9 +739,14 @@ void
 arb_link_flush (arb_link_t *self)
 {
     assert (self && self->tag == ARB_LINK_TAG);
-    //  outcomes and credit wait for the WELCOME
+    //  outcomes and credit wait for the WELCOME; a consumer's cancel goes
+    //  before the outcomes, else the broker may hand what it gives back
+    //  (released with its channel) to it again before the cancel
     arb_msg_t *msg;
     if (self->session == S_READY) {
+        while (s_writable (self)
+               && (msg = arb_consumers_next_cancel (self->consumers, s_own_reqid (self))))
+            s_send (self, &msg);
         while (arb_leases_has_results (self->leases) && s_writable (self)
                && (msg = arb_leases_results (self->leases, s_own_reqid (self), zclock_mono ())))
             s_send (self, &msg);

@@ -67,8 +67,6 @@ s_op_done (s_op_t *op)
     uint16_t number = arb_amqp_channel_number (channel);
     if (conn->op == op)
         conn->op = NULL;
-    //  a queue.delete's cancels of this connection's consumers go first
-    arb_amqp_conn_send_held_cancels (conn);
     if (!op->nowait && !op->failed && !arb_amqp_channel_is_closing (channel)) {
         switch (op->id) {
             case AMQP_QUEUE_DECLARE_METHOD: {
@@ -108,6 +106,8 @@ s_op_done (s_op_t *op)
             }
         }
     }
+    //  a queue.delete's cancels of its own channel's consumers: after it
+    arb_amqp_conn_send_held_cancels (conn);
     s_op_free (op);
 }
 
@@ -175,15 +175,15 @@ s_store (s_op_t *op, const char *key, zchunk_t *value)
     zchunk_destroy (&value);
 }
 
-//  queue.delete: its consumers on this connection are told with the
-//  Delete-Ok (s_op_done), those on others at once.
+//  queue.delete: its consumers on the deleting channel are told just after
+//  the Delete-Ok (s_op_done), those on other channels at once.
 static void
 s_delete (s_op_t *op, arb_amqp_queue_t *queue)
 {
     arb_amqp_conn_t *conn = arb_amqp_channel_conn (op->channel);
-    conn->holding_cancels = true;
+    conn->holding_cancels = arb_amqp_channel_number (op->channel);
     uint32_t reqid = arb_amqp_delete_queue (conn->server, queue, s_on_answer, op);
-    conn->holding_cancels = false;
+    conn->holding_cancels = 0;
     s_op_wait (op, reqid);
 }
 

@@ -208,6 +208,60 @@ arb_amqp_conn_resume (arb_amqp_conn_t *self)
     }
 }
 
+static void
+s_on_settled (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
+{
+    (void) gateway;
+    arb_amqp_conn_t *self = (arb_amqp_conn_t *) arg;
+    uint16_t number = self->settling;
+    arb_amqp_channel_t *channel = number ? self->channels[number] : NULL;
+    zsys_debug ("amqp: settled conn=%" PRIu64 " channel=%u", self->number, number);
+    if (self->settle == AMQP_CONNECTION_CLOSE_OK_METHOD) {
+        amqp_connection_close_ok_t ok = {0};
+        arb_amqp_conn_send (self, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
+        arb_stream_close_after (self->stream);
+    }
+    else if (self->state == ARB_AMQP_S_CLOSING)
+        ;  //  the connection failed meanwhile: its Close says all
+    else if (self->settle == AMQP_CHANNEL_CLOSE_OK_METHOD) {
+        amqp_channel_close_ok_t ok = {0};
+        arb_amqp_conn_send (self, number, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+    }
+    else if (channel && !arb_amqp_channel_is_closing (channel)) {
+        amqp_basic_cancel_ok_t ok = {.consumer_tag = amqp_cstring_bytes (self->settle_tag)};
+        arb_amqp_conn_send (self, number, AMQP_BASIC_CANCEL_OK_METHOD, &ok);
+    }
+    self->settle = 0;
+    free (self->settle_tag);
+    self->settle_tag = NULL;
+    arb_amqp_conn_answered (self, arb_msg_reqid (*reply_p));
+}
+
+bool
+arb_amqp_conn_settle (arb_amqp_conn_t *self,
+                      uint16_t channel,
+                      amqp_method_number_t ok,
+                      const char *tag)
+{
+    arb_gateway_t *gateway = self->server->gateway;
+    if (!arb_gateway_is_open (gateway))
+        return false;
+    arb_link_t *link = arb_gateway_link (gateway);
+    arb_link_flush (link);  //  the cancels and what was given back, before the PING
+    arb_msg_t *ping = arb_link_request_new (link, ARB_MSG_PING);
+    uint32_t reqid = arb_gateway_send (gateway, &ping, s_on_settled, self);
+    if (!reqid)
+        return false;
+    self->settling = channel;
+    self->settle = ok;
+    free (self->settle_tag);
+    self->settle_tag = tag ? strdup (tag) : NULL;
+    zsys_debug ("amqp: settling conn=%" PRIu64 " channel=%u reqid=%u", self->number, channel,
+                reqid);
+    arb_amqp_conn_wait (self, reqid);
+    return true;
+}
+
 void
 arb_amqp_conn_answered (arb_amqp_conn_t *self, uint32_t reqid)
 {
@@ -557,11 +611,16 @@ s_connection_method (arb_amqp_conn_t *self, amqp_method_number_t id, void *metho
             s_on_open (self, (amqp_connection_open_t *) method);
             break;
         case AMQP_CONNECTION_CLOSE_METHOD: {
+            self->state = ARB_AMQP_S_CLOSED;
+            bool consumed = false;
+            for (size_t i = 0; self->channels && i <= self->channel_max; i++) {
+                consumed = consumed || arb_amqp_channel_has_consumers (self->channels[i]);
+                arb_amqp_channel_destroy (&self->channels[i]);
+            }
+            if (consumed && arb_amqp_conn_settle (self, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, NULL))
+                break;
             amqp_connection_close_ok_t ok = {0};
             arb_amqp_conn_send (self, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
-            self->state = ARB_AMQP_S_CLOSED;
-            for (size_t i = 0; self->channels && i <= self->channel_max; i++)
-                arb_amqp_channel_destroy (&self->channels[i]);
             arb_stream_close_after (self->stream);
             break;
         }
@@ -753,6 +812,7 @@ s_free (arb_amqp_conn_t *self)
     free (self->pending);
     free (self->channels);
     free (self->user);
+    free (self->settle_tag);
     zlistx_destroy (&self->held_cancels);
     free (self);
 }

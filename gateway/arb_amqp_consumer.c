@@ -545,6 +545,12 @@ arb_amqp_channel_has_consumer (arb_amqp_channel_t *self, const char *tag)
     return s_consumer_find (self, tag) || arb_amqp_reply_has_tag (self->reply, tag);
 }
 
+bool
+arb_amqp_channel_has_consumers (arb_amqp_channel_t *self)
+{
+    return self && zlistx_size (self->consumers) > 0;
+}
+
 void
 arb_amqp_channel_queue_gone (arb_amqp_channel_t *self, arb_amqp_queue_t *queue)
 {
@@ -552,7 +558,7 @@ arb_amqp_channel_queue_gone (arb_amqp_channel_t *self, arb_amqp_queue_t *queue)
     while (c) {
         arb_amqp_consumer_t *next = (arb_amqp_consumer_t *) zlistx_next (self->consumers);
         if (c->queue == queue) {
-            if (self->conn->cancel_notify && self->conn->holding_cancels)
+            if (self->conn->cancel_notify && self->conn->holding_cancels == self->number)
                 arb_amqp_conn_hold_cancel (self->conn, self->number, c->tag);
             else if (self->conn->cancel_notify) {
                 amqp_basic_cancel_t cancel = {.consumer_tag = amqp_cstring_bytes (c->tag)};
@@ -705,15 +711,19 @@ arb_amqp_channel_cancel (arb_amqp_channel_t *self, amqp_basic_cancel_t *m)
 {
     char *tag = arb_amqp_frame_str (m->consumer_tag);
     arb_amqp_consumer_t *consumer = s_consumer_find (self, tag);
-    //  Cancel-Ok even for a tag we do not know (RabbitMQ does; pika asks)
-    if (!m->nowait) {
-        amqp_basic_cancel_ok_t ok = {.consumer_tag = m->consumer_tag};
-        arb_amqp_channel_send (self, AMQP_BASIC_CANCEL_OK_METHOD, &ok);
-    }
     if (consumer)
         s_consumer_end (self, consumer);
     else if (arb_amqp_reply_has_tag (self->reply, tag))
         arb_amqp_reply_end (self->conn->server, &self->reply);
+    //  Cancel-Ok even for a tag we do not know (RabbitMQ does; pika asks);
+    //  a consumer's once what was on its way to it is back (settle)
+    if (!m->nowait
+        && !(
+            consumer
+            && arb_amqp_conn_settle (self->conn, self->number, AMQP_BASIC_CANCEL_OK_METHOD, tag))) {
+        amqp_basic_cancel_ok_t ok = {.consumer_tag = m->consumer_tag};
+        arb_amqp_channel_send (self, AMQP_BASIC_CANCEL_OK_METHOD, &ok);
+    }
     free (tag);
     return 0;
 }

@@ -126,21 +126,24 @@ struct _arb_amqp_conn_t {
     uint32_t *pending;  //  owned: broker requests the held method waits for (one a
                         //  binding record of an exchange deleted: as many as it has)
     size_t npending;
-    size_t pending_max;      //  room in pending
-    bool waiting;            //  a method waits for the broker: input is held
-    size_t holds;            //  and for other things (arb_amqp_conn_hold)
-    bool fenced;             //  input held: the claim is not fresh (arb_amqp_claim_fresh)
-    bool blocked_notify;     //  the client takes connection.blocked and unblocked
-    bool flow_held;          //  input held at a basic.publish: the link is full
-    bool blocked_sent;       //  connection.blocked sent, unblocked not yet
-    void *op;                //  owned: the admin method waiting (arb_amqp_admin.c), or NULL
-    bool holding_cancels;    //  a queue.delete of this connection is ending consumers
-    zlistx_t *held_cancels;  //  owned, or NULL: their Basic.Cancels (channel and tag)
-    uint64_t read_mark;      //  stream bytes read at the last heartbeat tick
-    uint64_t written_mark;   //  stream bytes written at the last heartbeat tick
-    uint32_t silent_ticks;   //  heartbeat ticks without a byte from the client
-    arb_timer_t timer;       //  handshake, heartbeat or close timer
-    bool dead;               //  gone: freed once nothing of it is on the stack
+    size_t pending_max;           //  room in pending
+    bool waiting;                 //  a method waits for the broker: input is held
+    size_t holds;                 //  and for other things (arb_amqp_conn_hold)
+    bool fenced;                  //  input held: the claim is not fresh (arb_amqp_claim_fresh)
+    bool blocked_notify;          //  the client takes connection.blocked and unblocked
+    bool flow_held;               //  input held at a basic.publish: the link is full
+    bool blocked_sent;            //  connection.blocked sent, unblocked not yet
+    void *op;                     //  owned: the admin method waiting (arb_amqp_admin.c), or NULL
+    uint16_t holding_cancels;     //  a queue.delete's channel ending its consumers, or 0
+    uint16_t settling;            //  while a settle is awaited: the channel of the -Ok
+    amqp_method_number_t settle;  //  that waits (arb_amqp_conn_settle), or 0
+    char *settle_tag;             //  owned: a Cancel-Ok's consumer tag, or NULL
+    zlistx_t *held_cancels;       //  owned, or NULL: their Basic.Cancels (channel and tag)
+    uint64_t read_mark;           //  stream bytes read at the last heartbeat tick
+    uint64_t written_mark;        //  stream bytes written at the last heartbeat tick
+    uint32_t silent_ticks;        //  heartbeat ticks without a byte from the client
+    arb_timer_t timer;            //  handshake, heartbeat or close timer
+    bool dead;                    //  gone: freed once nothing of it is on the stack
     int depth;
 };
 
@@ -194,10 +197,12 @@ void arb_amqp_conn_fail (arb_amqp_conn_t *self, int code, const char *text, uint
 
 //  Writes a method frame on channel.
 void arb_amqp_conn_send (arb_amqp_conn_t *self, uint16_t channel, amqp_method_number_t id, void *m);
-//  The Basic.Cancel of a consumer that a queue.delete of this connection
-//  ended (while holding_cancels) waits for arb_amqp_conn_send_held_cancels,
-//  just before the Delete-Ok: as from RabbitMQ, a client that closes on the
-//  cancel has had its Delete-Ok too.
+//  The Basic.Cancel of a consumer that a queue.delete on its own channel
+//  ended (holding_cancels: that channel) waits for
+//  arb_amqp_conn_send_held_cancels, just after the Delete-Ok, as RabbitMQ
+//  orders them (the consumers of other channels are told at once): a
+//  client that deletes the queue it consumes, then closes on its
+//  Delete-Ok, as amqplib's hello world does, gets the Delete-Ok first.
 void arb_amqp_conn_hold_cancel (arb_amqp_conn_t *self, uint16_t channel, const char *tag);
 //  Sends the held cancels, to the channels still open.
 void arb_amqp_conn_send_held_cancels (arb_amqp_conn_t *self);
@@ -211,6 +216,22 @@ void arb_amqp_conn_send_content (arb_amqp_conn_t *self,
                                  const uint8_t *raw,
                                  size_t raw_size,
                                  zframe_t **payload_p);
+
+//  A Basic.Cancel or a close (of channel, or of the connection: 0) that
+//  ended consumers: its -Ok (ok: AMQP_BASIC_CANCEL_OK_METHOD with the
+//  consumer's tag, AMQP_CHANNEL_CLOSE_OK_METHOD, or
+//  AMQP_CONNECTION_CLOSE_OK_METHOD and the connection's end) waits, input
+//  held, for the broker's answer to a PING sent after their cancels and
+//  what they gave back. The tasks that were on their way to them, which the
+//  link gives back as they come, come before that answer: by the -Ok they
+//  are in their queues again, as RabbitMQ has a cancelled consumer's
+//  deliveries sent before its Cancel-Ok, and a closed channel's back by its
+//  Close-Ok (a purge or a count right after sees them). Returns whether it
+//  waits (false: the broker is not open; the caller sends the -Ok now).
+bool arb_amqp_conn_settle (arb_amqp_conn_t *self,
+                           uint16_t channel,
+                           amqp_method_number_t ok,
+                           const char *tag);
 
 //  The held method waits for broker request reqid (0: it was refused:
 //  the caller answers at once). Returns reqid.
@@ -330,6 +351,8 @@ arb_amqp_reply_t *arb_amqp_channel_reply (arb_amqp_channel_t *self);
 uint64_t arb_amqp_channel_take_tag (arb_amqp_channel_t *self);
 //  Whether a consumer of the channel has that tag.
 bool arb_amqp_channel_has_consumer (arb_amqp_channel_t *self, const char *tag);
+//  Whether the channel (may be NULL) has consumers.
+bool arb_amqp_channel_has_consumers (arb_amqp_channel_t *self);
 
 //  ---------------------------------------------------------------------
 //  Direct reply-to (arb_amqp_reply.c): amq.rabbitmq.reply-to
