@@ -660,9 +660,20 @@ s_adopt_task (arb_life_t *self, arb_task_t *task, arb_session_t *session, uint64
         arb_task_ext_rw (task)->expires_ms = 0;  //  a fan-out copy at its endpoint
     if (task->lost == lost)
         arb_task_ext_rw (task)->started_ms = self->clock->now_ms;
-    else if (arb_journal_begin (self->journal)
-             || arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)
-             || arb_journal_unlose (self->journal, task->id)) {
+    else {
+        //  a lost lease taken back: the same attempt, whose start is known,
+        //  goes on, and its timeout counts from that start, not from now
+        //  (else each loss of a hung worker gave it a whole timeout more)
+        uint64_t started = arb_task_ext (task)->started_ms, now = self->clock->now_ms;
+        uint64_t timeout = arb_task_ext (task)->timeout_ms, ran = now - started;
+        if (timeout && started && started <= now)
+            arb_sched_retime (self->sched, task,
+                              self->clock->mono_ms + (ran < timeout ? timeout - ran : 0));
+    }
+    if (task->lost != lost
+        && (arb_journal_begin (self->journal)
+            || arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)
+            || arb_journal_unlose (self->journal, task->id))) {
         arb_life_halt (self, "claimed lease");
         return;
     }

@@ -344,6 +344,9 @@ bool arb_sched_is_unhandled (arb_sched_t *self, arb_task_t *task);
 //  Sets the timer of a task that has none (just popped) to mono_ms.
 void arb_sched_rearm (arb_sched_t *self, arb_task_t *task, uint64_t mono_ms);
 
+//  Moves the timer of a leased task with a timeout to mono_ms.
+void arb_sched_retime (arb_sched_t *self, arb_task_t *task, uint64_t mono_ms);
+
 //  Matches ready tasks of dirty queues with credit; calls hooks.dispatch
 //  for each task handed out.
 void arb_sched_dispatch (arb_sched_t *self, uint64_t now_ms, uint64_t mono_ms);

@@ -314,6 +314,15 @@ arb_sched_rearm (arb_sched_t *self, arb_task_t *task, uint64_t mono_ms)
     arb_heap_push (self->timers, task);
 }
 
+void
+arb_sched_retime (arb_sched_t *self, arb_task_t *task, uint64_t mono_ms)
+{
+    if (task->timer_slot == ARB_HEAP_NONE)
+        return;  //  no timeout
+    arb_heap_remove (self->timers, task);
+    arb_sched_rearm (self, task, mono_ms);
+}
+
 //  Hands one task to a subscription. Returns false if the broker could not
 //  send it (the task is back at the head).
 static bool

@@ -259,6 +259,34 @@ def test_worker_declared_dead_takes_its_task_back(fast_broker, processes, peer_f
     assert info['result'] == b'ok\n' and info['attempts'] == 1 and info.get('lost', 0) == 0
 
 
+def test_a_claimed_lease_keeps_its_timeout(fast_broker, processes, peer_factory, tmp_path):
+    """A worker silent past the liveness window (stopped) while its task
+    runs: the broker declares it dead; back, it claims the task, which runs
+    on, and the task's timeout still counts from the attempt's start. Before:
+    from the claim, so each silence of a hung worker gave the task a whole
+    timeout more (here 3 s became about 5.5)."""
+    marks = tmp_path / 'marks'
+    marks.mkdir()
+    frozen = start_exec_worker(fast_broker, processes, tmp_path,
+                               'echo run >> "$MARKS/$ARBITER_TASK_ID"; exec sleep 30',
+                               env={'MARKS': str(marks)})
+    client = peer_factory(fast_broker.endpoint)
+    [task_id] = submit_many(client, [{'name': 'job', 'timeout_ms': 3000}])
+    wait_until(lambda: (marks / str(task_id)).exists(), what='the task started')
+    os.kill(frozen.pid, signal.SIGSTOP)
+    try:
+        wait_state(client, task_id, 3)  # declared dead: ready again, lost 1
+        time.sleep(1.0)  # claimed back well into its 3 s
+    finally:
+        os.kill(frozen.pid, signal.SIGCONT)
+    wait_state(client, task_id, 7, timeout=20)  # dead: timed out
+    info = status(client, [task_id])[task_id]
+    [attempt] = info['history']
+    assert attempt['outcome'] == 4, info  # timed out
+    ran = attempt['ended_ms'] - attempt['started_ms']
+    assert 2800 <= ran < 4500, (ran, info)
+    assert (marks / str(task_id)).read_text() == 'run\n'  # the one run, claimed back
+
 def test_long_task_on_a_live_worker_runs_once(fast_broker, processes, tmp_path):
     runs = tmp_path / 'runs'
     start_exec_worker(fast_broker, processes, tmp_path, 'echo run >> "$RUNS"; sleep 3; echo done',
