@@ -227,6 +227,25 @@ s_lost (arb_amqp_t *self, const char *holder)
     arb_reactor_stop (self->reactor);
 }
 
+//  The broker's journal is full (507): the holder's renewal cannot be
+//  written, and neither can another gateway's take-over, so the claim
+//  stands as it is and the holder serves on (its publishes are nacked by
+//  the broker's own 507, its consumers and gets go on), rather than stop
+//  reading every AMQP client until the disk has room. Said once a spell.
+static void
+s_kept_while_full (arb_amqp_t *self)
+{
+    if (!self->full)
+        zsys_warning ("amqp: the broker's journal is full: the AMQP claim cannot be renewed; "
+                      "serving on, as no other gateway can take it meanwhile");
+    self->full = true;
+    self->renewed_ms = self->asked_ms;
+    s_retry (self, S_RETRY_MS);
+    for (arb_amqp_conn_t *c = (arb_amqp_conn_t *) zlistx_first (self->conns); c;
+         c = (arb_amqp_conn_t *) zlistx_next (self->conns))
+        arb_amqp_conn_unfence (c);
+}
+
 static void
 s_on_reply (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 {
@@ -238,6 +257,12 @@ s_on_reply (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     self->claim_req = 0;
     if (self->stepped_down)
         return;
+    if (arb_msg_type (reply) == ARB_MSG_ERROR && arb_msg_error (reply)->code == ARB_ERR_JOURNAL_FULL
+        && was_cas && self->claim[0]) {
+        s_kept_while_full (self);
+        return;
+    }
+    self->full = false;
     if (arb_msg_type (reply) != ARB_MSG_META_REPLY) {
         zsys_warning ("amqp: the AMQP claim's request failed reason=\"%s\"",
                       arb_msg_type (reply) == ARB_MSG_ERROR ? arb_msg_error (reply)->reason : "?");

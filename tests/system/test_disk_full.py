@@ -17,7 +17,7 @@ import time
 import pytest
 
 import arbiter_proto
-from conftest import ROOT, Broker, Process, binary, free_port, wait_until
+from conftest import ROOT, SANITIZED, Broker, Gateway, Process, binary, free_port, wait_until
 from helpers import SUCCEEDED, start_exec_worker, status
 
 sys.path.insert(0, os.path.join(ROOT, 'python'))
@@ -144,6 +144,49 @@ def test_full_disk_through_the_test_vfs(tmp_path, processes):
     run_through_full_disk(broker, processes, tmp_path, fill,
                           lambda: broker.control.write_text(''))
 
+
+@pytest.mark.skipif(SANITIZED, reason='a wait past the claim\'s 7 s: once, with build/, is enough')
+def test_amqp_serves_on_while_the_journal_is_full(tmp_path, processes):
+    """The gateway's AMQP claim is renewed by a journal write: refused with
+    507 while the disk is full, it still counts (no other gateway can take
+    the claim meanwhile), so AMQP clients are served and publishes nacked,
+    rather than every client hanging once the last renewal is 7 s old.
+    Before: a channel.open waited for the disk to have room."""
+    import pika
+    broker = FaultyBroker(tmp_path, extra=FAST)
+    processes.append(broker)
+    gateway = Gateway(tmp_path, broker, ['--kestrel', 'off'])
+    processes.append(gateway)
+    wait_until(gateway.ready, timeout=20, what='gateway up')
+    params = pika.ConnectionParameters('127.0.0.1', gateway.amqp_port, blocked_connection_timeout=5,
+                                       socket_timeout=5)
+    declaring = pika.BlockingConnection(params)
+    declaring.channel().queue_declare('q')
+    declaring.close()
+    broker.control.write_text('full')
+    time.sleep(8.5)  # past the claim's freshness (7 s) with every renewal refused
+    started = time.monotonic()
+    connection = pika.BlockingConnection(params)
+    try:
+        channel = connection.channel()
+        channel.confirm_delivery()
+        with pytest.raises(pika.exceptions.NackError):
+            channel.basic_publish('', 'q', b'refused', mandatory=False)
+        assert time.monotonic() - started < 5
+        assert 'the AMQP claim cannot be renewed; serving on' in gateway.output()
+        broker.control.write_text('')
+
+        def taken():
+            try:
+                channel.basic_publish('', 'q', b'taken')
+                return True
+            except pika.exceptions.NackError:
+                return False
+        wait_until(taken, timeout=20, interval=0.5, what='a publish taken again')
+        assert channel.queue_declare('q', passive=True).method.message_count == 1
+    finally:
+        connection.close()
+    assert 'another arbiter-gateway' not in gateway.output()
 
 def test_a_task_of_a_turn_that_failed_is_never_handed_out(tmp_path, processes, peer_factory):
     """A turn hands out before its commit what was ready at the last commit
