@@ -298,6 +298,21 @@ arb_cli_opt_seconds (
 }
 
 int
+arb_cli_opt_positive_seconds (
+    arb_cli_t *cli, const char *name, const char *text, uint64_t max_ms, uint64_t *ms)
+{
+    //  "-1" is refused in the same words as "0": one rule, said once
+    if (*text != '-') {
+        if (arb_cli_opt_seconds (cli, name, text, max_ms, ms))
+            return -1;
+        if (*ms > 0)
+            return 0;
+    }
+    return arb_cli_say (cli, -1, "%s%s: must be more than 0 s, not '%.32s'", s_dashes (name), name,
+                        text);
+}
+
+int
 arb_cli_opt_uint (arb_cli_t *cli, const char *name, const char *text, uint64_t max, uint64_t *value)
 {
     arb_cli_err_t err;

@@ -183,6 +183,9 @@ void arb_cli_note (arb_cli_t *cli, const char *fmt, ...) __attribute__ ((format 
 //  ("-n" for a letter). Return 0 or -1 (then exit ARB_EXIT_USAGE).
 int arb_cli_opt_seconds (
     arb_cli_t *cli, const char *name, const char *text, uint64_t max_ms, uint64_t *ms);
+//  Seconds that must be more than 0 (0 and negatives refused alike).
+int arb_cli_opt_positive_seconds (
+    arb_cli_t *cli, const char *name, const char *text, uint64_t max_ms, uint64_t *ms);
 int arb_cli_opt_uint (
     arb_cli_t *cli, const char *name, const char *text, uint64_t max, uint64_t *value);
 

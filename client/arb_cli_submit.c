@@ -69,12 +69,8 @@ s_fan_out_option (s_submit_t *self, int c, const char *value)
         spec->allow_unknown = true;
         return 0;
     }
-    if (arb_cli_opt_seconds (cli, "endpoint-timeout", value, ARB_TIMEOUT_MAX_MS,
-                             &spec->endpoint_timeout_ms))
-        return -1;
-    if (spec->endpoint_timeout_ms == 0)
-        return arb_cli_say (cli, -1, "--endpoint-timeout: must be more than 0 s");
-    return 0;
+    return arb_cli_opt_positive_seconds (cli, "endpoint-timeout", value, ARB_TIMEOUT_MAX_MS,
+                                         &spec->endpoint_timeout_ms);
 }
 
 int
@@ -109,12 +105,8 @@ arb_cli_task_option (arb_cli_t *cli, arb_task_spec_t *spec, int c, const char *v
             return arb_cli_opt_seconds (cli, "timeout", value, ARB_TIMEOUT_MAX_MS,
                                         &spec->timeout_ms);
         case 'S':
-            if (arb_cli_opt_seconds (cli, "soft-timeout", value, ARB_TIMEOUT_MAX_MS,
-                                     &spec->soft_timeout_ms))
-                return -1;
-            if (spec->soft_timeout_ms == 0)
-                return arb_cli_say (cli, -1, "--soft-timeout: must be more than 0 s");
-            return 0;
+            return arb_cli_opt_positive_seconds (cli, "soft-timeout", value, ARB_TIMEOUT_MAX_MS,
+                                                 &spec->soft_timeout_ms);
         case 'R':
             return arb_cli_opt_seconds (cli, "retention", value, ARB_RETENTION_MAX_MS,
                                         &spec->retention_ms);

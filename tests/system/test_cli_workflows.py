@@ -448,6 +448,9 @@ def test_unknown_endpoint_is_refused_unless_allowed(broker, workers):
             (['--endpoint-timeout', '5'], b'go with --endpoint or --broadcast'),
             (['--endpoint', 'a', '--endpoint', 'a'], b"'a' is given twice"),
             (['--endpoint', 'q@a'], b"'@' is reserved"),
-            (['--broadcast', '--endpoint-timeout', '0'], b'must be more than 0 s')]:
+            (['--broadcast', '--endpoint-timeout', '0'], b'must be more than 0 s'),
+            # -1 in the same words as 0 (it said "must be 0 or more seconds")
+            (['--broadcast', '--endpoint-timeout', '-1'], b"must be more than 0 s, not '-1'"),
+            (['--soft-timeout', '-1'], b"must be more than 0 s, not '-1'")]:
         proc = cli(broker, 'submit', *args, 'deploy', 'x')
         assert proc.returncode == EXIT_USAGE and message in proc.stderr, (args, proc.stderr)
