@@ -492,12 +492,26 @@ arb_amqp_conn_standby (arb_amqp_conn_t *self)
     arb_stream_hold (self->stream, false);
 }
 
+//  Tells a client that takes it that its publishes are held
+//  (connection.blocked, as RabbitMQ's alarms do), once until unblocked.
+static void
+s_tell_blocked (arb_amqp_conn_t *self, const char *reason)
+{
+    if (self->blocked_notify && !self->blocked_sent && self->state == ARB_AMQP_S_RUNNING) {
+        amqp_connection_blocked_t blocked = {.reason = amqp_cstring_bytes (reason)};
+        arb_amqp_conn_send (self, 0, AMQP_CONNECTION_BLOCKED_METHOD, &blocked);
+        self->blocked_sent = true;
+    }
+}
+
 void
 arb_amqp_conn_unfence (arb_amqp_conn_t *self)
 {
     if (!self->fenced)
         return;
     self->fenced = false;
+    if (self->blocked_sent && !self->flow_held)
+        arb_amqp_conn_unblock (self);  //  the Blocked the fence said
     arb_amqp_conn_read_on (self);
 }
 
@@ -521,12 +535,7 @@ s_flow_hold (arb_amqp_conn_t *self)
         zsys_debug ("amqp: publisher held, the link to the broker is full conn=%" PRIu64,
                     self->number);
     self->flow_held = true;
-    if (self->blocked_notify && !self->blocked_sent && self->state == ARB_AMQP_S_RUNNING) {
-        amqp_connection_blocked_t blocked = {
-            .reason = amqp_cstring_bytes ("the broker is not taking messages now")};
-        arb_amqp_conn_send (self, 0, AMQP_CONNECTION_BLOCKED_METHOD, &blocked);
-        self->blocked_sent = true;
-    }
+    s_tell_blocked (self, "the broker is not taking messages now");
 }
 
 void
@@ -751,6 +760,9 @@ s_on_input (void *arg, arb_stream_t *stream)
         //  method that could reach the broker until it is renewed
         if (self->state == ARB_AMQP_S_RUNNING && !arb_amqp_claim_fresh (self->server)) {
             self->fenced = true;
+            //  what it sends waits, unread: a client that takes it is told
+            s_tell_blocked (self, "the broker is away: the gateway reads nothing until it is "
+                                  "back");
             break;
         }
         data = arb_stream_input (stream, &size);

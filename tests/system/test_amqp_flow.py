@@ -141,6 +141,36 @@ def test_blocked_and_unblocked_go_to_a_client_that_takes_them(gateway, broker):
     conn.close()
 
 
+@pytest.mark.skipif(SANITIZED, reason='a wait past the claim\'s 7 s: once, with build/, is enough')
+def test_a_client_held_past_the_claims_freshness_is_told_blocked(gateway, broker):
+    """The broker away past the AMQP claim's freshness (7 s): the gateway
+    reads nothing more of its clients until it is back, and one that takes
+    connection.blocked is told so at its next publish, then Unblocked once
+    the claim is renewed. Before: its frames waited unread, unsaid (a
+    client with blocked_connection_timeout never timed out)."""
+    events = []
+    conn = connect(gateway)
+    conn.add_on_connection_blocked_callback(lambda c, m: events.append('blocked'))
+    conn.add_on_connection_unblocked_callback(lambda c, m: events.append('unblocked'))
+    ch = conn.channel()
+    ch.queue_declare('held')
+    os.kill(broker.pid, signal.SIGSTOP)
+    try:
+        time.sleep(8)
+        ch.basic_publish('', 'held', b'waits')
+        deadline = time.time() + 5
+        while not events and time.time() < deadline:
+            conn.process_data_events(time_limit=0.2)
+        assert events == ['blocked'], events
+    finally:
+        os.kill(broker.pid, signal.SIGCONT)
+    deadline = time.time() + 20
+    while events[-1:] != ['unblocked'] and time.time() < deadline:
+        conn.process_data_events(time_limit=0.2)
+    assert events == ['blocked', 'unblocked'], events
+    wait_until(lambda: stored(gateway, 'held') == 1, timeout=20, what='the message stored')
+    conn.close()
+
 def confirm_publishers(gateway, queue, stop, threads=4):
     """Publishers with confirms, each on its own connection, until stop is
     set or their connection fails. Returns (threads, outcomes): outcomes
