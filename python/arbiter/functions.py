@@ -31,8 +31,9 @@ its event loop, which guillotina_amqp's ``--auto-kill-timeout`` restarted
 the worker for). The state is the broker's: no Redis, no state manager.
 
 The worker runs only what its modules define: a name is looked up among
-the functions decorated with ``@task`` and the callables of the modules
-given with ``--import``, never imported from what a task says.
+the functions decorated with ``@task`` and the functions the modules given
+with ``--import`` define themselves (not one they import: a module's
+``os.system`` is not its own), never imported from what a task says.
 """
 
 from __future__ import annotations
@@ -271,7 +272,8 @@ class _Unregistered(TaskDefinition):
 
 class Functions:
     """The functions a worker may run: those decorated with ``@task`` and
-    the callables of the modules it imported, by dotted name."""
+    the functions the modules it imported define (not those they import),
+    by dotted name."""
 
     def __init__(self, modules: Sequence[str]) -> None:
         self.modules = list(modules)
@@ -283,16 +285,21 @@ class Functions:
         if found is not None:
             return found.func
         for module in self.modules:
-            if name.startswith(module + '.'):
-                value: Any = sys.modules[module]
-                for part in name[len(module) + 1:].split('.'):
-                    value = getattr(value, part, None)
-                if isinstance(value, TaskDefinition):
-                    return value.func
-                if callable(value):
-                    return value  # type: ignore[no-any-return]
-        raise Fail('no function %s here: the worker runs the @task functions and the callables '
-                   'of the modules it imports (%s)' % (name, ', '.join(self.modules) or 'none'))
+            if not name.startswith(module + '.'):
+                continue
+            qualname = name[len(module) + 1:]
+            value: Any = sys.modules[module]
+            for part in qualname.split('.'):
+                value = getattr(value, part, None)
+            if isinstance(value, TaskDefinition):
+                value = value.func
+            # a function the module itself defines, under that very name: not
+            # one it imported (its "os.system" is not its own), nor a class
+            if (inspect.isfunction(value) and value.__module__ == module
+                    and value.__qualname__ == qualname):
+                return value
+        raise Fail('no function %s here: the worker runs the @task functions and the functions '
+                   'the modules it imports define (%s)' % (name, ', '.join(self.modules) or 'none'))
 
     def handle(self, job: Job) -> str:
         """Runs the task's function; its return value as JSON."""

@@ -22,6 +22,7 @@ pytestmark = pytest.mark.skipif(SANITIZED, reason='pure Python: once, with build
 
 MODULE = textwrap.dedent('''
     import asyncio
+    import os  # noqa: F401 (a task naming fnmod.os.system must not reach it)
 
     from arbiter.functions import current_job, task
 
@@ -130,6 +131,12 @@ def test_a_worker_runs_only_what_its_modules_define(fast_broker, processes, tmp_
         done = client.wait(task, timeout=20)
         assert done.state is arbiter.State.DEAD
         assert done.error.startswith('no function os.system here'), done.error
+        # nor one the module imports, reached through it
+        task = client.submit('fnmod.os.system', '{"args": ["touch %s"]}' % victim,
+                             queue=functions.QUEUE).id
+        done = client.wait(task, timeout=20)
+        assert done.state is arbiter.State.DEAD
+        assert done.error.startswith('no function fnmod.os.system here'), done.error
         # and a payload that is not a call
         task = client.submit(fnmod.add.name, 'not json', queue=functions.QUEUE).id
         done = client.wait(task, timeout=20)
