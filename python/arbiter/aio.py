@@ -87,6 +87,12 @@ class AsyncClient:
         if self._reader is not None:
             self._reader.cancel()
             self._reader = None
+        self._close_socket()
+
+    def _close_socket(self) -> None:
+        """The socket's end, without the loop: for a client whose event loop
+        has ended (its reader task ended with it)."""
+        self._reader = None
         if self._sock is not None:
             self._handshake.close()
             self._sock.close(0)

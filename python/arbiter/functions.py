@@ -46,7 +46,6 @@ import inspect
 import json
 import logging
 import sys
-import weakref
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from . import __version__
@@ -68,8 +67,9 @@ STATUS = {
 }
 
 _settings: Dict[str, Any] = {'endpoint': None, 'queue': QUEUE, 'cert': None, 'broker_key': None}
-_clients: 'weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncClient]' = \
-    weakref.WeakKeyDictionary()
+#  an AsyncClient belongs to one event loop; one whose loop has closed is
+#  closed at the next call (and by configure)
+_clients: Dict[asyncio.AbstractEventLoop, AsyncClient] = {}
 _registry: Dict[str, 'TaskDefinition'] = {}
 _job: 'contextvars.ContextVar[Optional[Job]]' = contextvars.ContextVar('arbiter_job', default=None)
 
@@ -89,7 +89,8 @@ def configure(endpoint: Optional[str] = None, *, queue: str = QUEUE, cert: Optio
     own, and the certificate for a broker with --curve. Clients made
     before are closed with their event loops."""
     _settings.update(endpoint=endpoint, queue=queue, cert=cert, broker_key=broker_key)
-    _clients.clear()
+    for loop in list(_clients):
+        _shut(loop, _clients.pop(loop))
 
 
 async def close() -> None:
@@ -105,8 +106,18 @@ def current_job() -> Optional[Job]:
     return _job.get()
 
 
+def _shut(loop: asyncio.AbstractEventLoop, client: AsyncClient) -> None:
+    """Closes a client: at once if its loop has closed, else in its loop."""
+    if loop.is_closed():
+        client._close_socket()
+    else:
+        loop.call_soon_threadsafe(lambda: loop.create_task(client.close()))
+
+
 def _client() -> AsyncClient:
     """The running event loop's client (an AsyncClient belongs to one loop)."""
+    for ended in [loop for loop in _clients if loop.is_closed()]:
+        _shut(ended, _clients.pop(ended))  # each asyncio.run() has a loop of its own
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None:
@@ -271,9 +282,9 @@ class _Unregistered(TaskDefinition):
 # The worker's side.
 
 class Functions:
-    """The functions a worker may run: those decorated with ``@task`` and
-    the functions the modules it imported define (not those they import),
-    by dotted name."""
+    """The functions a worker may run, by dotted name: those decorated with
+    ``@task`` under the modules it imported, and the functions those
+    modules define at their top level (not those they import)."""
 
     def __init__(self, modules: Sequence[str]) -> None:
         self.modules = list(modules)
@@ -281,16 +292,18 @@ class Functions:
             importlib.import_module(module)
 
     def find(self, name: str) -> Callable[..., Any]:
-        found = _registry.get(name)
-        if found is not None:
-            return found.func
+        """The function of a task name: a @task function under one of the
+        modules, or a function one of them defines at its top level. Nothing
+        is looked up but in the modules' own names (no attribute of another
+        object is read: a lookup runs no code of theirs)."""
         for module in self.modules:
             if not name.startswith(module + '.'):
                 continue
+            found = _registry.get(name)
+            if found is not None:
+                return found.func
             qualname = name[len(module) + 1:]
-            value: Any = sys.modules[module]
-            for part in qualname.split('.'):
-                value = getattr(value, part, None)
+            value = vars(sys.modules[module]).get(qualname) if '.' not in qualname else None
             if isinstance(value, TaskDefinition):
                 value = value.func
             # a function the module itself defines, under that very name: not
@@ -327,13 +340,17 @@ class Functions:
 
 
 async def _until_cancelled(job: Job, coroutine: Any) -> Any:
-    """Runs the coroutine, cancelling it once the broker stops its task."""
-    running = asyncio.ensure_future(coroutine)
-    while not running.done():
-        await asyncio.wait({running}, timeout=0.1)
-        if job.cancelled and not running.done():
-            running.cancel()
-    return running.result()
+    """Runs the coroutine, cancelling it once the broker stops its task; the
+    client it made for its calls (add_task, join) goes with its loop."""
+    try:
+        running = asyncio.ensure_future(coroutine)
+        while not running.done():
+            await asyncio.wait({running}, timeout=0.1)
+            if job.cancelled and not running.done():
+                running.cancel()
+        return running.result()
+    finally:
+        await close()
 
 
 def worker(modules: Sequence[str], queues: Sequence[str] = (QUEUE,), **options: Any) -> Worker:

@@ -55,6 +55,17 @@ MODULE = textwrap.dedent('''
     @task
     def opaque():
         return object()
+
+
+    class Box:
+        def open(self):
+            raise AssertionError('a method ran')
+
+
+    @task
+    async def chain(n):
+        from arbiter.functions import add_task
+        return (await add_task(mul, n, 2)).task_id
 ''')
 
 
@@ -70,7 +81,8 @@ def fnmod(tmp_path):
 
 
 def start_worker(broker, processes, tmp_path, *extra):
-    env = dict(os.environ, PYTHONPATH='%s:%s' % (PYTHON, tmp_path))
+    env = dict(os.environ, PYTHONPATH='%s:%s' % (PYTHON, tmp_path),
+               ARBITER_BROKER=broker.endpoint)  # for the calls its functions make
     worker = Process([sys.executable, '-m', 'arbiter.functions', 'worker', '--import', 'fnmod',
                       '--broker', broker.endpoint] + list(extra),
                      str(tmp_path / 'functions-worker.log'), env=env)
@@ -137,6 +149,10 @@ def test_a_worker_runs_only_what_its_modules_define(fast_broker, processes, tmp_
         done = client.wait(task, timeout=20)
         assert done.state is arbiter.State.DEAD
         assert done.error.startswith('no function fnmod.os.system here'), done.error
+        # nor a class, or a method of one
+        for name in ('fnmod.Box', 'fnmod.Box.open'):
+            done = client.wait(client.submit(name, '{}', queue=functions.QUEUE).id, timeout=20)
+            assert done.error.startswith('no function %s here' % name), done.error
         # and a payload that is not a call
         task = client.submit(fnmod.add.name, 'not json', queue=functions.QUEUE).id
         done = client.wait(task, timeout=20)
@@ -147,6 +163,28 @@ def test_a_worker_runs_only_what_its_modules_define(fast_broker, processes, tmp_
         assert done.result == b'{"sum":1,"attempt":1}'
     assert not victim.exists()
 
+
+def test_calls_made_in_a_function_leave_no_client_behind(fast_broker, processes, tmp_path,
+                                                          fnmod):
+    """A coroutine function that queues a call (add_task) makes a client on
+    its slot's event loop, one loop per task: it is closed with it. Before:
+    each task left its client's socket open, until the worker ran out of
+    descriptors."""
+    worker = start_worker(fast_broker, processes, tmp_path)
+    fds = '/proc/%d/fd' % worker.pid
+
+    def run(n):
+        with arbiter.Client(fast_broker.endpoint) as client:
+            done = client.wait(fnmod.chain.submit(n), timeout=20)
+            assert done.state is arbiter.State.SUCCEEDED, done
+            assert client.wait(int(done.result), timeout=20).result == b'%d' % (2 * n)
+
+    functions.configure(fast_broker.endpoint)
+    run(0)
+    before = len(os.listdir(fds))
+    for n in range(1, 11):
+        run(n)
+    assert len(os.listdir(fds)) < before + 5, (before, len(os.listdir(fds)))
 
 def test_the_command_line(tmp_path):
     env = dict(os.environ, PYTHONPATH=PYTHON)
