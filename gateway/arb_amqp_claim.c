@@ -246,6 +246,15 @@ s_kept_while_full (arb_amqp_t *self)
         arb_amqp_conn_unfence (c);
 }
 
+//  Whether a take-over met a full journal less than a claim's lease ago:
+//  the holder may have served on through it without renewing (its claim
+//  looks run out), and is given that long to renew once there is room.
+static bool
+s_full_lately (arb_amqp_t *self)
+{
+    return self->full_seen_ms && (uint64_t) zclock_mono () - self->full_seen_ms < S_LEASE_MS;
+}
+
 static void
 s_on_reply (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 {
@@ -257,9 +266,21 @@ s_on_reply (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
     self->claim_req = 0;
     if (self->stepped_down)
         return;
-    if (arb_msg_type (reply) == ARB_MSG_ERROR && arb_msg_error (reply)->code == ARB_ERR_JOURNAL_FULL
-        && was_cas && self->claim[0]) {
+    bool full = arb_msg_type (reply) == ARB_MSG_ERROR
+                && arb_msg_error (reply)->code == ARB_ERR_JOURNAL_FULL;
+    if (full && was_cas && self->claim[0]) {
         s_kept_while_full (self);
+        return;
+    }
+    if (full) {
+        //  a take-over refused for a full journal: the holder serves on
+        //  (s_kept_while_full), and renews first once there is room
+        if (!self->full)
+            zsys_warning ("amqp: the broker's journal is full: the AMQP claim cannot be taken "
+                          "now; trying again");
+        self->full = true;
+        self->full_seen_ms = (uint64_t) zclock_mono ();
+        s_retry (self, S_RETRY_MS);
         return;
     }
     self->full = false;
@@ -291,7 +312,7 @@ s_on_reply (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
         s_retry (self, S_RETRY_MS);  //  another was quicker: look again in a while
     else if (!body->items.n)
         s_request (self, "cas", NULL, false);  //  nobody's: take it
-    else if (!s_live (current))
+    else if (!s_live (current) && !s_full_lately (self))
         s_request (self, "cas", current, false);  //  a gone holder's: take it
     else
         s_stand_by (self, current);

@@ -89,6 +89,7 @@ struct _arb_amqp_t {
     uint64_t asked_ms;        //  monotonic: when it was sent
     uint64_t renewed_ms;      //  monotonic: when the last one that matched was sent
     bool full;                //  the last renewal met a full journal (507), said once
+    uint64_t full_seen_ms;    //  monotonic: a take-over last met a full journal (0: never)
     bool standby;             //  another gateway holds the claim
     bool stepped_down;        //  another took it over while we held it: the gateway stops
     arb_timer_t claim_timer;  //  the next try, or the next renewal

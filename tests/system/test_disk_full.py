@@ -163,8 +163,14 @@ def test_amqp_serves_on_while_the_journal_is_full(tmp_path, processes):
     declaring = pika.BlockingConnection(params)
     declaring.channel().queue_declare('q')
     declaring.close()
+    standby = Gateway(tmp_path, broker, ['--kestrel', 'off'])
+    processes.append(standby)
+    wait_until(lambda: 'standing by' in standby.output(), what='a second gateway standing by')
     broker.control.write_text('full')
-    time.sleep(8.5)  # past the claim's freshness (7 s) with every renewal refused
+    # past the claim's freshness (7 s) and its lease (10 s) with every write
+    # refused: the standby sees the claim run out, and its take-over meets
+    # the full journal too
+    time.sleep(11.5)
     started = time.monotonic()
     connection = pika.BlockingConnection(params)
     try:
@@ -186,7 +192,11 @@ def test_amqp_serves_on_while_the_journal_is_full(tmp_path, processes):
         assert channel.queue_declare('q', passive=True).method.message_count == 1
     finally:
         connection.close()
-    assert 'another arbiter-gateway' not in gateway.output()
+    # the holder renews before the standby tries again: nobody took over
+    time.sleep(3)
+    assert 'claim cannot be taken now' in standby.output(), standby.output()
+    assert 'serves AMQP for this broker (' not in standby.output(), standby.output()
+    assert 'took over' not in gateway.output() and gateway.alive()
 
 def test_a_task_of_a_turn_that_failed_is_never_handed_out(tmp_path, processes, peer_factory):
     """A turn hands out before its commit what was ready at the last commit
