@@ -804,24 +804,22 @@ s_register (arb_link_t *self)
     s_send (self, &msg);
 }
 
-//  A new connection: the session starts again on it (REGISTER, the
-//  watches), down until its WELCOME.
+//  A connection gone: what went out on it, or waited to, is gone with it,
+//  so every request waiting for its answer fails, as of unknown outcome;
+//  with again, the session starts again on the next connection (REGISTER,
+//  the watches), down until its WELCOME. The ids are taken first: the
+//  state callback and the failed requests' callbacks may send new ones,
+//  which go on the new connection.
 static void
-s_register_again (arb_link_t *self)
-{
-    s_register (self);
-    arb_watchlist_rewatch (self->watchlist);
-    s_state (self, false);
-}
-
-//  What went out on the old connection, or waited to, is gone with it:
-//  every request waiting for its answer fails, as of unknown outcome (the
-//  ids first: a callback may send new requests).
-static void
-s_fail_requests (arb_link_t *self)
+s_lose_connection (arb_link_t *self, bool again)
 {
     size_t n;
     uint32_t *lost = arb_requests_ids (self->requests, &n);
+    if (again) {
+        s_register (self);
+        arb_watchlist_rewatch (self->watchlist);
+        s_state (self, false);
+    }
     for (size_t i = 0; i < n; i++)
         if (arb_requests_contains (self->requests, lost[i]))
             s_request_fail (self, lost[i], "lost with the connection");
@@ -850,8 +848,7 @@ s_reset (arb_link_t *self, const char *why)
     }
     else if (arb_dealer_reconnect (self->dealer, self->endpoint) != 0)
         zsys_error ("link: cannot reconnect endpoint=%s errno=%d", self->endpoint, zmq_errno ());
-    s_register_again (self);
-    s_fail_requests (self);
+    s_lose_connection (self, true);
 }
 
 //  The broker does not know us (410): it restarted, or gave us up.
@@ -1177,14 +1174,13 @@ s_check_drops (arb_link_t *self)
     if (drops == self->dial_drops)
         return;
     self->dial_drops = drops;
-    if (self->session == S_READY) {
+    bool ready = self->session == S_READY;
+    if (ready)
         zsys_info ("link: the broker's connection dropped, registering again endpoint=%s "
                    "held=%zu pending=%zu",
                    self->endpoint, arb_leases_size (self->leases),
                    arb_requests_size (self->requests));
-        s_register_again (self);
-    }
-    s_fail_requests (self);
+    s_lose_connection (self, ready);
 }
 
 void

@@ -626,8 +626,13 @@ s_connection_method (arb_amqp_conn_t *self, amqp_method_number_t id, void *metho
                 consumed = consumed || arb_amqp_channel_has_consumers (self->channels[i]);
                 arb_amqp_channel_destroy (&self->channels[i]);
             }
-            if (consumed && arb_amqp_conn_settle (self, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, NULL))
+            if (consumed && arb_amqp_conn_settle (self, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, NULL)) {
+                //  the heartbeat's timer would take the state for a close
+                //  timed out: the wait has a close's bound instead
+                arb_reactor_arm (self->server->reactor, &self->timer, ARB_AMQP_CLOSE_MS, s_on_timer,
+                                 self);
                 break;
+            }
             amqp_connection_close_ok_t ok = {0};
             arb_amqp_conn_send (self, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
             arb_stream_close_after (self->stream);

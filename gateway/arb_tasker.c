@@ -17,7 +17,7 @@ struct _arb_tasker_t {
 //  How often a POST that waits for its endpoints asks how they stand, and
 //  how long past their window it waits at most (the broker marks a copy
 //  missing at the window's end; this bounds the wait if its word is late).
-#define ARB_TASKER_POLL_MS  100
+#define ARB_TASKER_POLL_MS  250
 #define ARB_TASKER_SLACK_MS 2000
 
 //  What a POST keeps with its request: its body, SUBMITTED's word on a
@@ -267,13 +267,25 @@ s_answer_created (arb_http_req_t *req, uint32_t state, const char *status)
 
 static void s_on_waited (arb_http_req_t *req, arb_msg_t *reply, void *arg);
 
+//  Asks how the endpoints of a created task stand; with the broker away,
+//  answers the POST at once (201, SENT), not 503 as arb_http_send would:
+//  the task is stored.
+static void
+s_ask_endpoints (arb_http_req_t *req)
+{
+    s_post_t *post = (s_post_t *) arb_http_req_data (req);
+    if (arb_gateway_is_open (arb_http_req_gateway (req)))
+        s_send_status (req, post->submitted.id, s_on_waited, NULL);
+    else
+        s_answer_created (req, post->submitted.state, NULL);
+}
+
 static void
 s_look_again (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
 {
     (void) reactor;
     (void) timer;
-    arb_http_req_t *req = (arb_http_req_t *) arg;
-    s_send_status (req, ((s_post_t *) arb_http_req_data (req))->submitted.id, s_on_waited, NULL);
+    s_ask_endpoints ((arb_http_req_t *) arg);
 }
 
 //  How the endpoints stand: answered once none is pending (or the wait's
@@ -320,7 +332,7 @@ s_on_created (
     //  missing (the broker says so at the end of the endpoints' window)
     post->reactor = arb_gateway_reactor (arb_http_req_gateway (req));
     post->wait_until_ms = arb_reactor_now (post->reactor) + post->wait_ms + ARB_TASKER_SLACK_MS;
-    s_send_status (req, task->id, s_on_waited, NULL);
+    s_ask_endpoints (req);
 }
 
 //  The type of the request's path, or NULL after answering 404.

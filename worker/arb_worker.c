@@ -703,7 +703,8 @@ s_run_teardown (arb_worker_t *self)
 static void
 s_say_unacked (arb_worker_t *self)
 {
-    size_t left = arb_leases_size (self->results);
+    //  results not acknowledged, and tasks a forced stop left unreported
+    size_t left = arb_leases_size (self->results) + (size_t) (self->busy > 0 ? self->busy : 0);
     if (left > 0)
         ARB_WORKER_WARNING (self,
                             "worker: leaving tasks whose end the broker has not acknowledged "
