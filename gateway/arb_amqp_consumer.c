@@ -711,15 +711,16 @@ arb_amqp_channel_cancel (arb_amqp_channel_t *self, amqp_basic_cancel_t *m)
 {
     char *tag = arb_amqp_frame_str (m->consumer_tag);
     arb_amqp_consumer_t *consumer = s_consumer_find (self, tag);
+    bool found = consumer != NULL;
     if (consumer)
-        s_consumer_end (self, consumer);
+        s_consumer_end (self, consumer);  //  frees it
     else if (arb_amqp_reply_has_tag (self->reply, tag))
         arb_amqp_reply_end (self->conn->server, &self->reply);
     //  Cancel-Ok even for a tag we do not know (RabbitMQ does; pika asks);
     //  a consumer's once what was on its way to it is back (settle)
     if (!m->nowait
         && !(
-            consumer
+            found
             && arb_amqp_conn_settle (self->conn, self->number, AMQP_BASIC_CANCEL_OK_METHOD, tag))) {
         amqp_basic_cancel_ok_t ok = {.consumer_tag = m->consumer_tag};
         arb_amqp_channel_send (self, AMQP_BASIC_CANCEL_OK_METHOD, &ok);
