@@ -938,3 +938,16 @@ arb_amqp_port (arb_amqp_t *self)
 {
     return arb_listener_port (self->listener);
 }
+
+char *
+arb_amqp_server_name (const char *prefix)
+{
+    static const char alphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t len = strlen (prefix);
+    char *name = (char *) zmalloc (len + 22 + 1);
+    memcpy (name, prefix, len);
+    for (int i = 0; i < 22; i++)
+        name[len + i] = alphabet[randof (64)];
+    return name;
+}

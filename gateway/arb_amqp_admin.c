@@ -532,14 +532,8 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
         name = strdup (arb_amqp_channel_last_queue (channel));
     }
     if (!*name) {
-        //  a server-named queue: amq.gen- and 22 url-safe characters
-        static const char alphabet[] =
-            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
         free (name);
-        name = (char *) zmalloc (8 + 22 + 1);
-        memcpy (name, "amq.gen-", 8);
-        for (int i = 0; i < 22; i++)
-            name[8 + i] = alphabet[randof (64)];
+        name = arb_amqp_server_name ("amq.gen-");
     }
     else if (!m->passive && strncmp (name, "amq.", 4) == 0 && !arb_amqp_model_queue (vhost, name)) {
         s_fail (channel, AMQP_ACCESS_REFUSED, id,

@@ -38,7 +38,6 @@ struct _arb_amqp_channel_t {
     arb_chain_t deliveries;  //  owned arb_amqp_delivery_t, in tag order
     arb_idmap_t *by_tag;     //  tag -> borrowed delivery
     uint64_t next_tag;
-    uint64_t next_ctag;
     char *last_queue;         //  owned
     arb_amqp_reply_t *reply;  //  owned: the direct reply-to consumer, or NULL
     //  basic.get in progress

@@ -608,10 +608,9 @@ arb_amqp_channel_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
         return -1;
     }
     char *tag = arb_amqp_frame_str (m->consumer_tag);
-    if (!*tag) {
-        free (tag);
-        tag = zsys_sprintf ("amq.ctag-%" PRIu64 ".%u.%" PRIu64, self->conn->number, self->number,
-                            ++self->next_ctag);
+    while (!*tag || (m->consumer_tag.len == 0 && arb_amqp_channel_has_consumer (self, tag))) {
+        free (tag);  //  a server-named tag, as RabbitMQ's (one in use: another)
+        tag = arb_amqp_server_name ("amq.ctag-");
     }
     if (arb_amqp_channel_has_consumer (self, tag)) {
         snprintf (text, sizeof (text), "NOT_ALLOWED - attempt to reuse consumer tag '%.200s'", tag);

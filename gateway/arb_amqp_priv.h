@@ -187,6 +187,10 @@ typedef struct {
 //  ---------------------------------------------------------------------
 //  Connection (arb_amqp_conn.c)
 
+//  A server-made name, as RabbitMQ makes them: prefix ("amq.gen-",
+//  "amq.ctag-") and 22 random url-safe characters. Owned by the caller.
+char *arb_amqp_server_name (const char *prefix);
+
 arb_amqp_conn_t *arb_amqp_conn_new (arb_amqp_t *server, int fd);
 
 //  Ends the connection now (its channels close, their unacked deliveries

@@ -5,6 +5,7 @@ skipped when absent), plus raw sockets for bad input.
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -558,6 +559,23 @@ def test_a_purge_after_a_consumers_cancel_takes_what_was_on_its_way(gateway):
         assert ch.queue_declare(queue, passive=True).method.message_count == 0, round_
     c.close()
 
+
+def test_server_named_consumer_tags_are_rabbitmqs_shape(gateway):
+    """A consumer without a tag gets one as RabbitMQ makes them: amq.ctag-
+    and 22 random url-safe characters (it was amq.ctag-CONN.CHANNEL.N, which
+    a client's own tag could take ahead of the server)."""
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.open_channel(1)
+    raw.send(1, pika.spec.Queue.Declare(queue='tagged'))
+    raw.expect(pika.spec.Queue.DeclareOk)
+    tags = set()
+    for _ in range(3):
+        raw.send(1, pika.spec.Basic.Consume(queue='tagged', consumer_tag=''))
+        tags.add(raw.expect(pika.spec.Basic.ConsumeOk).consumer_tag)
+    assert len(tags) == 3
+    assert all(re.fullmatch(r'amq\.ctag-[A-Za-z0-9_-]{22}', tag) for tag in tags), tags
+    raw.close()
 
 def test_pika_exchanges_of_each_type(gateway):
     c = connect(gateway)
