@@ -648,28 +648,30 @@ arb_life_succeed (arb_life_t *self, arb_task_t **task_p, zframe_t **result_p)
 //  keeps its start and is no longer counted as lost, in the journal too,
 //  nor in its history (else a task with history would look like one
 //  without: the sweep and a drop would leave its rows behind); after a
-//  restart the start is unknown and becomes now.
+//  restart (nothing is written at dispatch) its start is the time the
+//  worker says it has run it before now, or now if it says nothing.
 static void
-s_adopt_task (arb_life_t *self, arb_task_t *task, arb_session_t *session, uint64_t lease)
+s_adopt_task (arb_life_t *self, arb_task_t *task, arb_session_t *session, const arb_held_t *held)
 {
     uint32_t lost = task->lost;
-    if (arb_sched_adopt (self->sched, task, session, lease, self->clock->mono_ms)
+    if (arb_sched_adopt (self->sched, task, session, held->lease, self->clock->mono_ms)
         != ARB_ADOPT_LEASED)
         return;
     if (arb_task_ext (task)->origin)
         arb_task_ext_rw (task)->expires_ms = 0;  //  a fan-out copy at its endpoint
+    //  The same attempt goes on, and its timeout counts from its start, not
+    //  from the claim (else each loss of a hung worker, or each restart,
+    //  gave it a whole timeout more): the start kept of a lost lease taken
+    //  back; after a restart, the time the worker says it has run it.
+    uint64_t now = self->clock->now_ms;
     if (task->lost == lost)
-        arb_task_ext_rw (task)->started_ms = self->clock->now_ms;
-    else {
-        //  a lost lease taken back: the same attempt, whose start is known,
-        //  goes on, and its timeout counts from that start, not from now
-        //  (else each loss of a hung worker gave it a whole timeout more)
-        uint64_t started = arb_task_ext (task)->started_ms, now = self->clock->now_ms;
-        uint64_t timeout = arb_task_ext (task)->timeout_ms, ran = now - started;
-        if (timeout && started && started <= now)
-            arb_sched_retime (self->sched, task,
-                              self->clock->mono_ms + (ran < timeout ? timeout - ran : 0));
-    }
+        arb_task_ext_rw (task)->started_ms =
+            held->ran_ms && held->ran_ms < now ? now - held->ran_ms : now;
+    uint64_t started = arb_task_ext (task)->started_ms;
+    uint64_t timeout = arb_task_ext (task)->timeout_ms, ran = now - started;
+    if (timeout && started && started < now)
+        arb_sched_retime (self->sched, task,
+                          self->clock->mono_ms + (ran < timeout ? timeout - ran : 0));
     if (task->lost != lost
         && (arb_journal_begin (self->journal)
             || arb_journal_save (self->journal, task, ARB_STATE_READY, 0, NULL, NULL, NULL, 0)
@@ -697,7 +699,7 @@ s_adopt (arb_life_t *self,
         arb_task_t *task = arb_sched_find (self->sched, held->id);
         if (!task || !arb_sched_can_adopt (self->sched, task, session, held->lease))
             continue;
-        s_adopt_task (self, task, session, held->lease);
+        s_adopt_task (self, task, session, held);
         arb_held_t *item =
             (arb_held_t *) arb_msg_grow (reply, &out->adopted, sizeof (arb_held_t), 1);
         item->id = task->id;
@@ -941,7 +943,7 @@ s_dispatch_leases (arb_msg_t *msg, size_t *n)
     arb_held_t *leases = (arb_held_t *) malloc (*n * sizeof (arb_held_t));
     assert (leases);
     for (size_t i = 0; i < *n; i++)
-        leases[i] = (arb_held_t){body->tasks.v[i].id, body->tasks.v[i].lease};
+        leases[i] = (arb_held_t){.id = body->tasks.v[i].id, .lease = body->tasks.v[i].lease};
     return leases;
 }
 

@@ -334,7 +334,8 @@ s_send_reply (arb_outbox_t *self, arb_msg_t **msg_p)
     undelivered->n = body->tasks.n;
     undelivered->leases = (arb_held_t *) zmalloc (body->tasks.n * sizeof (arb_held_t));
     for (size_t i = 0; i < body->tasks.n; i++)
-        undelivered->leases[i] = (arb_held_t){body->tasks.v[i].id, body->tasks.v[i].lease};
+        undelivered->leases[i] =
+            (arb_held_t){.id = body->tasks.v[i].id, .lease = body->tasks.v[i].lease};
     if (arb_outbox_send (self, msg_p) == 0) {
         zframe_destroy (&undelivered->identity);
         free (undelivered->leases);

@@ -350,7 +350,7 @@ arb_leases_claim (arb_leases_t *self, arb_msg_t *reg)
         //  its lease may be gone: the outcome waits for the WELCOME, and
         //  one sent and not acknowledged goes again after it
         s_unlist (self, task);
-        held[claimed++] = (arb_held_t){task->id, task->lease};
+        held[claimed++] = (arb_held_t){.id = task->id, .lease = task->lease};
     }
     body->held.n -= count - claimed;
     for (size_t i = 0; i < routed_count; i++)

@@ -781,6 +781,7 @@ typedef struct {
 typedef struct {
     uint64_t id;
     uint64_t lease;
+    uint64_t ran_ms;  //  REGISTER: how long the worker has run it (0: not said, or a result)
 } arb_held_t;
 
 typedef struct {

@@ -501,6 +501,7 @@ SCHEMA (s_schedule_reply_schema, arb_schedule_reply_body_t, s_schedule_reply_fie
 static const arb_field_t s_held_fields[] = {
     FLD (arb_held_t, id, ARB_F_U64, true, 0),
     FLD (arb_held_t, lease, ARB_F_U64, true, 0),
+    FLD (arb_held_t, ran_ms, ARB_F_U64, false, 0),
 };
 SCHEMA (s_held_schema, arb_held_t, s_held_fields);
 

@@ -59,14 +59,15 @@ struct _arb_worker_slot_t {
     arb_job_t *job;             //  owned; reused task after task
     arb_worker_batch_t *batch;  //  one reference while busy
     bool busy;
-    bool quiet;      //  the lease is over (STOP, forced stop, not taken back): report nothing
-    bool orphan;     //  from an earlier session, claimed in the REGISTER being answered
-    bool held;       //  an orphan that finished: held_rc waits for the broker's answer
-    int held_rc;     //  its outcome
-    bool emitted;    //  items went out under this lease (a new session cannot take it back)
-    bool unstarted;  //  light: its thread did not start it in time; waits for a WELCOME
-    bool adopted;    //  a WELCOME gave it back since it was last handed to the pool
-    uint64_t lease;  //  current lease: the dispatch's, or the one a WELCOME gave back
+    bool quiet;       //  the lease is over (STOP, forced stop, not taken back): report nothing
+    bool orphan;      //  from an earlier session, claimed in the REGISTER being answered
+    bool held;        //  an orphan that finished: held_rc waits for the broker's answer
+    int held_rc;      //  its outcome
+    bool emitted;     //  items went out under this lease (a new session cannot take it back)
+    bool unstarted;   //  light: its thread did not start it in time; waits for a WELCOME
+    bool adopted;     //  a WELCOME gave it back since it was last handed to the pool
+    uint64_t lease;   //  current lease: the dispatch's, or the one a WELCOME gave back
+    int64_t started;  //  ms (arb_worker_now) the task came to it: REGISTER's ran_ms
     //  heavy
     pid_t pid;        //  child, 0 if none
     pid_t keeper;     //  leads the child's process group, its id (arb_keeper.h); 0 if none

@@ -260,6 +260,9 @@ arb_worker_register (arb_worker_t *self, bool new_socket)
         arb_held_t *held = (arb_held_t *) arb_msg_grow (msg, &body->held, sizeof (arb_held_t), 1);
         held->id = arb_job_id (slot->job);
         held->lease = slot->lease;
+        //  so that its timeout counts from its start, not from the claim
+        int64_t ran = arb_worker_now () - slot->started;
+        held->ran_ms = ran > 0 ? (uint64_t) ran : 0;
     }
     //  and the results not acknowledged: the broker may not have them
     arb_leases_claim (self->results, msg);
@@ -439,6 +442,7 @@ s_on_dispatch (arb_worker_t *self, arb_msg_t **msg_p)
         slot->busy = true;
         slot->quiet = false;
         slot->lease = task->lease;
+        slot->started = arb_worker_now ();
         slot->batch = batch;
         batch->refs++;
         arb_job_set_max_payload (slot->job, s_result_limit (self));

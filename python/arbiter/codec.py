@@ -282,7 +282,7 @@ SCHEDULE_INFO = _schema(
     _f('next_ms', K.U64), _f('next_offset_s', K.I32), _f('last_slot_ms', K.U64),
     _f('last_id', K.U64))
 
-HELD = _schema('held', _f('id', K.U64, True), _f('lease', K.U64, True))
+HELD = _schema('held', _f('id', K.U64, True), _f('lease', K.U64, True), _f('ran_ms', K.U64))
 
 RESULT_ITEM = _schema(
     'result_item', _f('id', K.U64, True), _f('lease', K.U64, True), _f('outcome', K.U32),

@@ -138,6 +138,7 @@ class _Slot:
         self.held: Optional[Outcome] = None  # an orphan that finished: waits for the answer
         self.emitted = False  # items went out under this lease: a new session cannot take it
         self.lease = 0  # the dispatch's, or the one a WELCOME gave back
+        self.started = 0.0  # time.monotonic() the task came to it: REGISTER's ran_ms
         # process slots
         self.pid = 0
         self.keeper = 0  # leads the child's process group, its id (keeper.py); 0 if none
@@ -791,7 +792,9 @@ class _Run:
                 continue
             assert slot.job is not None
             slot.orphan = True
-            body['held'].append({'id': slot.job.id, 'lease': slot.lease})
+            # so that its timeout counts from its start, not from the claim
+            ran_ms = int((time.monotonic() - slot.started) * 1000)
+            body['held'].append({'id': slot.job.id, 'lease': slot.lease, 'ran_ms': ran_ms})
         # and the results not acknowledged: the broker may not have them;
         # a routed one cannot be taken back (its items died with the lease)
         for kept in list(self.kept.values()):
@@ -909,6 +912,7 @@ class _Run:
             slot.busy = True
             self.busy += 1
             slot.lease = task['lease']
+            slot.started = time.monotonic()
             job = Job(task, self._limit(), self.heavy)
             slot.job = job
             log.debug('worker: task start id=%d name=%s slot=%d', job.id, job.name, slot.index)

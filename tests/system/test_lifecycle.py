@@ -287,6 +287,41 @@ def test_a_claimed_lease_keeps_its_timeout(fast_broker, processes, peer_factory,
     assert 2800 <= ran < 4500, (ran, info)
     assert (marks / str(task_id)).read_text() == 'run\n'  # the one run, claimed back
 
+@pytest.mark.parametrize('kind', ['exec', 'python'])
+def test_a_task_claimed_after_a_restart_keeps_its_timeout(fast_broker, processes, peer_factory,
+                                                          tmp_path, kind):
+    """The broker killed (-9) and started again while a task with a
+    timeout runs: its worker claims it back, saying how long it has run it
+    (REGISTER's held ran_ms), and the timeout still counts from the
+    attempt's start. Before: from the claim, so each restart gave the task a
+    whole timeout more (4 s became about 6.7)."""
+    if kind == 'python' and SANITIZED:
+        pytest.skip('the Python worker is pure Python: once, with build/, is enough')
+    marks = tmp_path / 'marks'
+    marks.mkdir()
+    env = {'MARKS': str(marks)}
+    if kind == 'exec':
+        start_exec_worker(fast_broker, processes, tmp_path,
+                          'echo run >> "$MARKS/$ARBITER_TASK_ID"; exec sleep 30', env=env)
+        name = 'job'
+    else:
+        from python_support import start_py_worker
+        start_py_worker(fast_broker, processes, tmp_path, '--slots', '1', env=env)
+        name = 'sleep'
+    client = peer_factory(fast_broker.endpoint)
+    [task_id] = submit_many(client, [{'name': name, 'payload': b'30', 'timeout_ms': 4000}])
+    wait_state(client, task_id, 4)
+    time.sleep(2.5)
+    fast_broker.kill9()
+    restarted = fast_broker.restart()
+    processes.append(restarted)
+    client = peer_factory(restarted.endpoint)
+    wait_state(client, task_id, 7, timeout=30)  # dead: timed out
+    info = status(client, [task_id])[task_id]
+    assert info['history'][-1]['outcome'] == 4, info  # timed out
+    took = info['finished_ms'] - info['created_ms']
+    assert took < 5500, (took, info)
+
 def test_long_task_on_a_live_worker_runs_once(fast_broker, processes, tmp_path):
     runs = tmp_path / 'runs'
     start_exec_worker(fast_broker, processes, tmp_path, 'echo run >> "$RUNS"; sleep 3; echo done',

@@ -574,7 +574,7 @@ test_worker_goes_on_through_a_full_disk (void **state)
     reg->pid = 1;
     reg->host = "here";
     arb_held_t *held = (arb_held_t *) arb_msg_grow (msg, &reg->held, sizeof (arb_held_t), 1);
-    *held = (arb_held_t){id, lease};
+    *held = (arb_held_t){.id = id, .lease = lease};
     welcome = s_call (fx, fx->worker, msg);
     assert_int_equal (arb_msg_type (welcome), ARB_MSG_WELCOME);
     assert_int_equal (arb_msg_welcome (welcome)->epoch, 2);

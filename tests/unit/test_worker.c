@@ -1167,7 +1167,7 @@ test_results_kept_until_acknowledged (void **state)
     arb_msg_welcome (welcome)->liveness_ms = 600;
     arb_held_t *adopted = (arb_held_t *) arb_msg_grow (welcome, &arb_msg_welcome (welcome)->adopted,
                                                        sizeof (arb_held_t), 1);
-    *adopted = (arb_held_t){1, 777};
+    *adopted = (arb_held_t){.id = 1, .lease = 777};
     arb_msg_destroy (&msg);
     broker->hold_acks = false;
     s_send (broker, &welcome);
