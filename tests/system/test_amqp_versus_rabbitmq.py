@@ -2304,6 +2304,10 @@ def consumer_priority_global_qos(run):
     pump(both, seconds=0.2)
     out = {'high': list(high.got), 'low': list(low.got)}
     high.ch.basic_ack(0, multiple=True)
+    # the ack taken before the next publishes: on either server, one that
+    # crosses them decides who gets them by timing alone (a CI run's
+    # gateway gave two to the high consumer, RabbitMQ none)
+    pump(both, seconds=0.3)
     publish_n(ch, q, 5, 3)
     pump(both, lambda: len(low.got) + len(high.got) == 8)
     pump(both, seconds=0.2)
