@@ -975,30 +975,26 @@ s_on_error (arb_link_t *self, arb_msg_t **msg_p)
             s_lost (self);
         return;
     }
-    if (body->code == ARB_ERR_FORBIDDEN && arb_idset_remove (self->registers, reqid)) {
-        //  this certificate may not register: said once, not at every
-        //  REGISTER again (the timer's, every ARB_REGISTER_MAX at most)
+    bool registering = body->code == ARB_ERR_FORBIDDEN && arb_idset_remove (self->registers, reqid);
+    if (body->code == ARB_ERR_FORBIDDEN && (registering || self->session == S_READY)) {
+        //  This certificate may not register, or, once registered, was
+        //  shut out (removed from the broker's allowed folder, or its role
+        //  changed: what its session sends is refused and renews nothing,
+        //  and the broker gives its leases back once it has been silent for
+        //  the liveness window). Said once, not at every REGISTER again
+        //  (the timer's, every ARB_REGISTER_MAX at most) or refusal after.
+        size_t dropped = registering ? 0 : arb_leases_acked (self->leases, reqid);
+        const char *reason = body->reason ? body->reason : "";
         if (!self->forbidden && self->on_forbidden)
-            self->on_forbidden (self, body->reason ? body->reason : "", self->arg);
-        else if (!self->forbidden)
+            self->on_forbidden (self, reason, self->arg);
+        else if (!self->forbidden && registering)
             zsys_warning ("link: the broker refuses to register this link, registering again "
                           "every %d s in case it may code=%u reason=%s",
-                          ARB_REGISTER_MAX / 1000, body->code, body->reason ? body->reason : "");
-        self->forbidden = true;
-        return;
-    }
-    if (body->code == ARB_ERR_FORBIDDEN && self->session == S_READY) {
-        //  shut out once registered (its certificate removed from the
-        //  broker's allowed folder, or its role changed): what its session
-        //  sends is refused and renews nothing, and the broker gives its
-        //  leases back once it has been silent for the liveness window
-        size_t dropped = arb_leases_acked (self->leases, reqid);
-        if (!self->forbidden && self->on_forbidden)
-            self->on_forbidden (self, body->reason ? body->reason : "", self->arg);
+                          ARB_REGISTER_MAX / 1000, body->code, reason);
         else if (!self->forbidden)
             zsys_warning ("link: the broker shut this link out code=%u reason=%s "
                           "outcomes_dropped=%zu",
-                          body->code, body->reason ? body->reason : "", dropped);
+                          body->code, reason, dropped);
         self->forbidden = true;
         return;
     }

@@ -188,39 +188,30 @@ s_on_task (arb_http_req_t *req, arb_msg_t *reply, void *arg)
     (void) arg;
     if (s_refused (req, reply, "status"))
         return;
-    arb_status_reply_body_t *body = arb_msg_status_reply (reply);
-    if (!body->tasks.n || !body->tasks.v[0].found) {
+    arb_task_info_t *task = arb_http_found_task (reply);
+    if (!task) {
         arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "no task %.32s",
                               arb_http_req_segment (req, 3));
         return;
     }
-    json_t *obj = arb_json_task (&body->tasks.v[0], true);
+    json_t *obj = arb_json_task (task, true);
     arb_http_reply_json (req, MHD_HTTP_OK, &obj);
 }
 
 //  A request about one task (STATUS, CANCEL, RETRY), its id from the
-//  path's segment.
+//  path (/api/v1/tasks/ID).
 static void
-s_one_task (
-    arb_http_req_t *req, size_t segment, arb_msg_type_t type, arb_http_answer_fn *fn, void *arg)
+s_one_task (arb_http_req_t *req, arb_msg_type_t type, arb_http_answer_fn *fn, void *arg)
 {
-    uint64_t id = s_path_id (req, segment, "task");
-    if (!id)
-        return;
-    arb_msg_t *request = s_request (req, type);
-    arb_ids_t *ids = type == ARB_MSG_STATUS   ? &arb_msg_status (request)->ids
-                     : type == ARB_MSG_CANCEL ? &arb_msg_cancel (request)->ids
-                                              : &arb_msg_retry (request)->ids;
-    ids->v = (uint64_t *) arb_msg_alloc (request, sizeof (uint64_t));
-    ids->v[0] = id;
-    ids->n = 1;
-    arb_http_send (req, &request, fn, arg);
+    uint64_t id = s_path_id (req, 3, "task");
+    if (id)
+        arb_http_send_one (req, id, type, fn, arg);
 }
 
 static void
 s_task (arb_http_req_t *req, void *arg)
 {
-    s_one_task (req, 3, ARB_MSG_STATUS, s_on_task, arg);
+    s_one_task (req, ARB_MSG_STATUS, s_on_task, arg);
 }
 
 //  CANCEL_REPLY or RETRY_REPLY for one id: 200 with the outcome, or 404 /
@@ -257,13 +248,13 @@ s_on_change (arb_http_req_t *req, arb_msg_t *reply, void *arg)
 static void
 s_cancel (arb_http_req_t *req, void *arg)
 {
-    s_one_task (req, 3, ARB_MSG_CANCEL, s_on_change, arg);
+    s_one_task (req, ARB_MSG_CANCEL, s_on_change, arg);
 }
 
 static void
 s_retry (arb_http_req_t *req, void *arg)
 {
-    s_one_task (req, 3, ARB_MSG_RETRY, s_on_change, arg);
+    s_one_task (req, ARB_MSG_RETRY, s_on_change, arg);
 }
 
 //  ---------------------------------------------------------------------
@@ -330,12 +321,11 @@ s_on_amqp_task (arb_http_req_t *req, arb_msg_t *reply, void *arg)
     (void) arg;
     if (s_refused (req, reply, "status"))
         return;
-    arb_status_reply_body_t *body = arb_msg_status_reply (reply);
-    if (!body->tasks.n || !body->tasks.v[0].found) {
+    const arb_task_info_t *task = arb_http_found_task (reply);
+    if (!task) {
         s_amqp_not_found (req);
         return;
     }
-    const arb_task_info_t *task = &body->tasks.v[0];
     json_t *obj = json_pack ("{s:I, s:s?, s:s?, s:s, s:I}", "task_id", (json_int_t) task->id,
                              "name", task->name, "queue", task->queue, "status",
                              s_amqp_status (task->state), "attempts", (json_int_t) task->attempts);
@@ -353,15 +343,22 @@ s_on_amqp_task (arb_http_req_t *req, arb_msg_t *reply, void *arg)
     arb_http_reply_json (req, MHD_HTTP_OK, &obj);
 }
 
+//  A request about the task of /@amqp-tasks/ID; an id that is not one is
+//  a task not found, in guillotina's words.
+static void
+s_amqp_one (arb_http_req_t *req, arb_msg_type_t type, arb_http_answer_fn *fn, void *arg)
+{
+    uint64_t id;
+    if (arb_route_id (arb_http_req_segment (req, 1), &id))
+        s_amqp_not_found (req);
+    else
+        arb_http_send_one (req, id, type, fn, arg);
+}
+
 static void
 s_amqp_task (arb_http_req_t *req, void *arg)
 {
-    uint64_t id;
-    if (arb_route_id (arb_http_req_segment (req, 1), &id)) {
-        s_amqp_not_found (req);
-        return;
-    }
-    s_one_task (req, 1, ARB_MSG_STATUS, s_on_amqp_task, arg);
+    s_amqp_one (req, ARB_MSG_STATUS, s_on_amqp_task, arg);
 }
 
 //  true: cancelled now, or before; false: it had ended otherwise.
@@ -384,12 +381,7 @@ s_on_amqp_cancel (arb_http_req_t *req, arb_msg_t *reply, void *arg)
 static void
 s_amqp_cancel (arb_http_req_t *req, void *arg)
 {
-    uint64_t id;
-    if (arb_route_id (arb_http_req_segment (req, 1), &id)) {
-        s_amqp_not_found (req);
-        return;
-    }
-    s_one_task (req, 1, ARB_MSG_CANCEL, s_on_amqp_cancel, arg);
+    s_amqp_one (req, ARB_MSG_CANCEL, s_on_amqp_cancel, arg);
 }
 
 //  ---------------------------------------------------------------------

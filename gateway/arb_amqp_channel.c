@@ -157,11 +157,7 @@ s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
             bool consumed = arb_amqp_channel_has_consumers (self);
             arb_amqp_channel_destroy (&conn->channels[number]);
             conn->open_channels--;
-            if (!consumed
-                || !arb_amqp_conn_settle (conn, number, AMQP_CHANNEL_CLOSE_OK_METHOD, NULL)) {
-                amqp_channel_close_ok_t ok = {0};
-                arb_amqp_conn_send (conn, number, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
-            }
+            arb_amqp_conn_settle (conn, number, AMQP_CHANNEL_CLOSE_OK_METHOD, NULL, consumed);
             return 0;
         }
         case AMQP_CHANNEL_CLOSE_OK_METHOD:

@@ -208,58 +208,71 @@ arb_amqp_conn_resume (arb_amqp_conn_t *self)
     }
 }
 
+//  Sends the -Ok a close or a cancel of consumers answers with: a
+//  Connection.Close-Ok ends the connection; the others go only to a
+//  connection, and a channel, still open.
+static void
+s_send_ok (arb_amqp_conn_t *self, uint16_t channel, amqp_method_number_t ok, const char *tag)
+{
+    if (ok == AMQP_CONNECTION_CLOSE_OK_METHOD) {
+        amqp_connection_close_ok_t close_ok = {0};
+        arb_amqp_conn_send (self, 0, ok, &close_ok);
+        arb_stream_close_after (self->stream);
+    }
+    else if (self->state == ARB_AMQP_S_CLOSING)
+        ;  //  the connection failed meanwhile: its Close says all
+    else if (ok == AMQP_CHANNEL_CLOSE_OK_METHOD) {
+        amqp_channel_close_ok_t close_ok = {0};
+        arb_amqp_conn_send (self, channel, ok, &close_ok);
+    }
+    else if (self->channels[channel] && !arb_amqp_channel_is_closing (self->channels[channel])) {
+        amqp_basic_cancel_ok_t cancel_ok = {.consumer_tag = amqp_cstring_bytes (tag)};
+        arb_amqp_conn_send (self, channel, ok, &cancel_ok);
+    }
+}
+
 static void
 s_on_settled (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 {
     (void) gateway;
     arb_amqp_conn_t *self = (arb_amqp_conn_t *) arg;
-    uint16_t number = self->settling;
-    arb_amqp_channel_t *channel = number ? self->channels[number] : NULL;
-    zsys_debug ("amqp: settled conn=%" PRIu64 " channel=%u", self->number, number);
-    if (self->settle == AMQP_CONNECTION_CLOSE_OK_METHOD) {
-        amqp_connection_close_ok_t ok = {0};
-        arb_amqp_conn_send (self, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
-        arb_stream_close_after (self->stream);
-    }
-    else if (self->state == ARB_AMQP_S_CLOSING)
-        ;  //  the connection failed meanwhile: its Close says all
-    else if (self->settle == AMQP_CHANNEL_CLOSE_OK_METHOD) {
-        amqp_channel_close_ok_t ok = {0};
-        arb_amqp_conn_send (self, number, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
-    }
-    else if (channel && !arb_amqp_channel_is_closing (channel)) {
-        amqp_basic_cancel_ok_t ok = {.consumer_tag = amqp_cstring_bytes (self->settle_tag)};
-        arb_amqp_conn_send (self, number, AMQP_BASIC_CANCEL_OK_METHOD, &ok);
-    }
+    zsys_debug ("amqp: settled conn=%" PRIu64 " channel=%u", self->number, self->settling);
+    s_send_ok (self, self->settling, self->settle, self->settle_tag);
     self->settle = 0;
     free (self->settle_tag);
     self->settle_tag = NULL;
     arb_amqp_conn_answered (self, arb_msg_reqid (*reply_p));
 }
 
-bool
+void
 arb_amqp_conn_settle (arb_amqp_conn_t *self,
                       uint16_t channel,
                       amqp_method_number_t ok,
-                      const char *tag)
+                      const char *tag,
+                      bool consumed)
 {
     arb_gateway_t *gateway = self->server->gateway;
-    if (!arb_gateway_is_open (gateway))
-        return false;
-    arb_link_t *link = arb_gateway_link (gateway);
-    arb_link_flush (link);  //  the cancels and what was given back, before the PING
-    arb_msg_t *ping = arb_link_request_new (link, ARB_MSG_PING);
-    uint32_t reqid = arb_gateway_send (gateway, &ping, s_on_settled, self);
-    if (!reqid)
-        return false;
+    uint32_t reqid = 0;
+    if (consumed && arb_gateway_is_open (gateway)) {
+        arb_link_t *link = arb_gateway_link (gateway);
+        arb_link_flush (link);  //  the cancels and what was given back, before the PING
+        arb_msg_t *ping = arb_link_request_new (link, ARB_MSG_PING);
+        reqid = arb_gateway_send (gateway, &ping, s_on_settled, self);
+    }
+    if (!reqid) {
+        s_send_ok (self, channel, ok, tag);
+        return;
+    }
     self->settling = channel;
     self->settle = ok;
-    free (self->settle_tag);
     self->settle_tag = tag ? strdup (tag) : NULL;
     zsys_debug ("amqp: settling conn=%" PRIu64 " channel=%u reqid=%u", self->number, channel,
                 reqid);
     arb_amqp_conn_wait (self, reqid);
-    return true;
+    if (ok == AMQP_CONNECTION_CLOSE_OK_METHOD)
+        //  the heartbeat's timer would take the state for a close timed
+        //  out: the wait has a close's bound instead
+        arb_reactor_arm (self->server->reactor, &self->timer, ARB_AMQP_CLOSE_MS, s_on_timer, self);
 }
 
 void
@@ -626,16 +639,7 @@ s_connection_method (arb_amqp_conn_t *self, amqp_method_number_t id, void *metho
                 consumed = consumed || arb_amqp_channel_has_consumers (self->channels[i]);
                 arb_amqp_channel_destroy (&self->channels[i]);
             }
-            if (consumed && arb_amqp_conn_settle (self, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, NULL)) {
-                //  the heartbeat's timer would take the state for a close
-                //  timed out: the wait has a close's bound instead
-                arb_reactor_arm (self->server->reactor, &self->timer, ARB_AMQP_CLOSE_MS, s_on_timer,
-                                 self);
-                break;
-            }
-            amqp_connection_close_ok_t ok = {0};
-            arb_amqp_conn_send (self, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, &ok);
-            arb_stream_close_after (self->stream);
+            arb_amqp_conn_settle (self, 0, AMQP_CONNECTION_CLOSE_OK_METHOD, NULL, consumed);
             break;
         }
         case ARB_AMQP_UPDATE_SECRET_METHOD:

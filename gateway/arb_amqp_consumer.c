@@ -608,10 +608,11 @@ arb_amqp_channel_consume (arb_amqp_channel_t *self, amqp_basic_consume_t *m)
         return -1;
     }
     char *tag = arb_amqp_frame_str (m->consumer_tag);
-    while (!*tag || (m->consumer_tag.len == 0 && arb_amqp_channel_has_consumer (self, tag))) {
-        free (tag);  //  a server-named tag, as RabbitMQ's (one in use: another)
-        tag = arb_amqp_server_name ("amq.ctag-");
-    }
+    if (!*tag)
+        do {  //  a server-named tag, as RabbitMQ's (one in use: another)
+            free (tag);
+            tag = arb_amqp_server_name ("amq.ctag-");
+        } while (arb_amqp_channel_has_consumer (self, tag));
     if (arb_amqp_channel_has_consumer (self, tag)) {
         snprintf (text, sizeof (text), "NOT_ALLOWED - attempt to reuse consumer tag '%.200s'", tag);
         free (tag);
@@ -717,13 +718,8 @@ arb_amqp_channel_cancel (arb_amqp_channel_t *self, amqp_basic_cancel_t *m)
         arb_amqp_reply_end (self->conn->server, &self->reply);
     //  Cancel-Ok even for a tag we do not know (RabbitMQ does; pika asks);
     //  a consumer's once what was on its way to it is back (settle)
-    if (!m->nowait
-        && !(
-            found
-            && arb_amqp_conn_settle (self->conn, self->number, AMQP_BASIC_CANCEL_OK_METHOD, tag))) {
-        amqp_basic_cancel_ok_t ok = {.consumer_tag = m->consumer_tag};
-        arb_amqp_channel_send (self, AMQP_BASIC_CANCEL_OK_METHOD, &ok);
-    }
+    if (!m->nowait)
+        arb_amqp_conn_settle (self->conn, self->number, AMQP_BASIC_CANCEL_OK_METHOD, tag, found);
     free (tag);
     return 0;
 }

@@ -223,21 +223,22 @@ void arb_amqp_conn_send_content (arb_amqp_conn_t *self,
                                  size_t raw_size,
                                  zframe_t **payload_p);
 
-//  A Basic.Cancel or a close (of channel, or of the connection: 0) that
-//  ended consumers: its -Ok (ok: AMQP_BASIC_CANCEL_OK_METHOD with the
-//  consumer's tag, AMQP_CHANNEL_CLOSE_OK_METHOD, or
-//  AMQP_CONNECTION_CLOSE_OK_METHOD and the connection's end) waits, input
-//  held, for the broker's answer to a PING sent after their cancels and
-//  what they gave back. The tasks that were on their way to them, which the
-//  link gives back as they come, come before that answer: by the -Ok they
-//  are in their queues again, as RabbitMQ has a cancelled consumer's
-//  deliveries sent before its Cancel-Ok, and a closed channel's back by its
-//  Close-Ok (a purge or a count right after sees them). Returns whether it
-//  waits (false: the broker is not open; the caller sends the -Ok now).
-bool arb_amqp_conn_settle (arb_amqp_conn_t *self,
+//  Answers a Basic.Cancel or a close (of channel, or of the connection: 0)
+//  with ok (AMQP_BASIC_CANCEL_OK_METHOD with the consumer's tag,
+//  AMQP_CHANNEL_CLOSE_OK_METHOD, or AMQP_CONNECTION_CLOSE_OK_METHOD, which
+//  ends the connection). If it ended consumers (consumed), the -Ok waits,
+//  input held, for the broker's answer to a PING sent after their cancels
+//  and what they gave back: the tasks that were on their way to them,
+//  which the link gives back as they come, come before that answer, so by
+//  the -Ok they are in their queues again, as RabbitMQ has a cancelled
+//  consumer's deliveries sent before its Cancel-Ok and a closed channel's
+//  back by its Close-Ok (a purge or a count right after sees them). With
+//  the broker away, or nothing consumed, the -Ok goes at once.
+void arb_amqp_conn_settle (arb_amqp_conn_t *self,
                            uint16_t channel,
                            amqp_method_number_t ok,
-                           const char *tag);
+                           const char *tag,
+                           bool consumed);
 
 //  The held method waits for broker request reqid (0: it was refused:
 //  the caller answers at once). Returns reqid.

@@ -157,24 +157,31 @@ arb_defaults_section (
                      "wait-for-endpoints)");
 }
 
+//  A type's own settings, or NULL if it has no section.
+static const s_settings_t *
+s_type (arb_defaults_t *self, const char *type)
+{
+    return (const s_settings_t *) zhashx_lookup (self->types, type);
+}
+
 bool
 arb_defaults_broadcast (arb_defaults_t *self, const char *type)
 {
-    const s_settings_t *settings = (const s_settings_t *) zhashx_lookup (self->types, type);
+    const s_settings_t *settings = s_type (self, type);
     return settings && settings->broadcast;
 }
 
 bool
 arb_defaults_wait (arb_defaults_t *self, const char *type)
 {
-    const s_settings_t *settings = (const s_settings_t *) zhashx_lookup (self->types, type);
+    const s_settings_t *settings = s_type (self, type);
     return settings && settings->wait;
 }
 
 bool
 arb_defaults_has_type (arb_defaults_t *self, const char *name)
 {
-    return zhashx_size (self->types) == 0 || zhashx_lookup (self->types, name) != NULL;
+    return zhashx_size (self->types) == 0 || s_type (self, name) != NULL;
 }
 
 size_t
@@ -215,7 +222,7 @@ arb_defaults_apply (arb_defaults_t *self,
 {
     s_apply ((const s_settings_t *) zhashx_lookup (self->queues, queue), spec);
     if (type)
-        s_apply ((const s_settings_t *) zhashx_lookup (self->types, type), spec);
+        s_apply (s_type (self, type), spec);
 }
 
 void

@@ -203,6 +203,29 @@ arb_http_send (arb_http_req_t *req, arb_msg_t **request_p, arb_http_answer_fn *f
     return -1;
 }
 
+int
+arb_http_send_one (
+    arb_http_req_t *req, uint64_t id, arb_msg_type_t type, arb_http_answer_fn *fn, void *arg)
+{
+    arb_msg_t *request = arb_link_request_new (arb_gateway_link (req->server->gateway), type);
+    arb_ids_t *ids = type == ARB_MSG_STATUS   ? &arb_msg_status (request)->ids
+                     : type == ARB_MSG_CANCEL ? &arb_msg_cancel (request)->ids
+                                              : &arb_msg_retry (request)->ids;
+    ids->v = (uint64_t *) arb_msg_alloc (request, sizeof (uint64_t));
+    ids->v[0] = id;
+    ids->n = 1;
+    return arb_http_send (req, &request, fn, arg);
+}
+
+arb_task_info_t *
+arb_http_found_task (arb_msg_t *reply)
+{
+    if (arb_msg_type (reply) != ARB_MSG_STATUS_REPLY)
+        return NULL;
+    arb_status_reply_body_t *body = arb_msg_status_reply (reply);
+    return body->tasks.n && body->tasks.v[0].found ? &body->tasks.v[0] : NULL;
+}
+
 static void s_stats_page (arb_http_req_t *req);
 
 static void

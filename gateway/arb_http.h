@@ -152,6 +152,15 @@ typedef void (arb_http_answer_fn) (arb_http_req_t *req, arb_msg_t *reply, void *
 //  answer. 0, or -1 if the link refused it: req is then answered 503.
 int arb_http_send (arb_http_req_t *req, arb_msg_t **request_p, arb_http_answer_fn *fn, void *arg);
 
+//  Sends a request about one task of that id (type: STATUS, CANCEL or
+//  RETRY), as arb_http_send.
+int arb_http_send_one (
+    arb_http_req_t *req, uint64_t id, arb_msg_type_t type, arb_http_answer_fn *fn, void *arg);
+
+//  The task a STATUS of one id answered (borrowed from reply), or NULL if
+//  reply is not a STATUS_REPLY or the broker has no such task.
+arb_task_info_t *arb_http_found_task (arb_msg_t *reply);
+
 //  The broker's STATS, every page of it (arb_stats_pages): stats is the
 //  merged reply (borrowed for the call); NULL if it could not be had,
 //  with the broker's code (0: it did not answer) and reason.

@@ -43,19 +43,6 @@ s_post_destroy (void *arg)
     free (self);
 }
 
-//  Asks STATUS of one task; fn gets the answer.
-static void
-s_send_status (arb_http_req_t *req, uint64_t id, arb_http_answer_fn *fn, void *arg)
-{
-    arb_gateway_t *gateway = arb_http_req_gateway (req);
-    arb_msg_t *request = arb_link_request_new (arb_gateway_link (gateway), ARB_MSG_STATUS);
-    arb_status_body_t *body = arb_msg_status (request);
-    body->ids.v = (uint64_t *) arb_msg_alloc (request, sizeof (uint64_t));
-    body->ids.v[0] = id;
-    body->ids.n = 1;
-    arb_http_send (req, &request, fn, arg);
-}
-
 static json_t *
 s_endpoints_json (const arb_strs_t *endpoints)
 {
@@ -232,11 +219,7 @@ s_on_existing (arb_http_req_t *req, arb_msg_t *reply, void *arg)
 {
     (void) arg;
     const arb_submitted_task_t *submitted = &((s_post_t *) arb_http_req_data (req))->submitted;
-    arb_task_info_t *task = NULL;
-    if (arb_msg_type (reply) == ARB_MSG_STATUS_REPLY) {
-        arb_status_reply_body_t *body = arb_msg_status_reply (reply);
-        task = body->tasks.n && body->tasks.v[0].found ? &body->tasks.v[0] : NULL;
-    }
+    arb_task_info_t *task = arb_http_found_task (reply);
     json_t *obj = s_post_json (req, submitted->id, task ? task->state : submitted->state, true);
     if (task) {
         json_t *endpoints = json_array ();
@@ -275,7 +258,7 @@ s_ask_endpoints (arb_http_req_t *req)
 {
     s_post_t *post = (s_post_t *) arb_http_req_data (req);
     if (arb_gateway_is_open (arb_http_req_gateway (req)))
-        s_send_status (req, post->submitted.id, s_on_waited, NULL);
+        arb_http_send_one (req, post->submitted.id, ARB_MSG_STATUS, s_on_waited, NULL);
     else
         s_answer_created (req, post->submitted.state, NULL);
 }
@@ -295,11 +278,7 @@ s_on_waited (arb_http_req_t *req, arb_msg_t *reply, void *arg)
 {
     (void) arg;
     s_post_t *post = (s_post_t *) arb_http_req_data (req);
-    arb_task_info_t *task = NULL;
-    if (arb_msg_type (reply) == ARB_MSG_STATUS_REPLY) {
-        arb_status_reply_body_t *body = arb_msg_status_reply (reply);
-        task = body->tasks.n && body->tasks.v[0].found ? &body->tasks.v[0] : NULL;
-    }
+    arb_task_info_t *task = arb_http_found_task (reply);
     const char *status = task ? s_status (task) : NULL;
     if (!status || !streq (status, "pending")
         || arb_reactor_now (post->reactor) >= post->wait_until_ms) {
@@ -321,7 +300,7 @@ s_on_created (
     }
     post->submitted = *task;
     if (task->existing) {
-        s_send_status (req, task->id, s_on_existing, NULL);
+        arb_http_send_one (req, task->id, ARB_MSG_STATUS, s_on_existing, NULL);
         return;
     }
     if (!post->wait_ms) {
@@ -413,10 +392,9 @@ s_on_status (arb_http_req_t *req, arb_msg_t *reply, void *arg)
                                 arb_msg_error (reply)->reason, "status");
         return;
     }
-    arb_status_reply_body_t *body = arb_msg_status_reply (reply);
-    arb_task_info_t *task = body->tasks.n ? &body->tasks.v[0] : NULL;
+    arb_task_info_t *task = arb_http_found_task (reply);
     const char *type = arb_http_req_segment (req, 0);
-    if (!task || !task->found || !task->queue || !streq (task->queue, type) || task->origin) {
+    if (!task || !task->queue || !streq (task->queue, type) || task->origin) {
         arb_http_reply_error (req, MHD_HTTP_NOT_FOUND, "no task %.32s of type '%.64s'",
                               arb_http_req_segment (req, 1), type);
         return;
@@ -459,7 +437,7 @@ s_get (arb_http_req_t *req, void *arg)
                               arb_http_req_segment (req, 1));
         return;
     }
-    s_send_status (req, id, s_on_status, self);
+    arb_http_send_one (req, id, ARB_MSG_STATUS, s_on_status, self);
 }
 
 //  The routes serve the task types: a 405 offers POST /NAME or GET

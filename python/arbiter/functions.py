@@ -223,7 +223,6 @@ class TaskDefinition:
         self.options = options
         self.name = dotted_name(func)
         self.__doc__ = func.__doc__
-        _registry[self.name] = self
 
     def __repr__(self) -> str:
         return '<task %s>' % self.name
@@ -253,9 +252,11 @@ def task(func: Optional[Callable[..., Any]] = None, *, retries: int = RETRIES,
          queue: Optional[str] = None, **options: Any) -> Any:
     """Decorator: ``@task`` or ``@task(retries=N, queue=Q, timeout=S, ...)``
     (any option of ``Client.submit``)."""
-    if func is None:
-        return lambda f: TaskDefinition(f, retries, queue, **options)
-    return TaskDefinition(func, retries, queue, **options)
+    def register(f: Callable[..., Any]) -> TaskDefinition:
+        definition = TaskDefinition(f, retries, queue, **options)
+        _registry[definition.name] = definition  # the workers look it up by name
+        return definition
+    return register if func is None else register(func)
 
 
 async def add_task(func: Callable[..., Any], *args: Any, _retries: int = RETRIES,
@@ -264,18 +265,8 @@ async def add_task(func: Callable[..., Any], *args: Any, _retries: int = RETRIES
     of a module the workers import."""
     if isinstance(func, TaskDefinition):
         return await func(*args, **kwargs)
-    return await _Unregistered(func, _retries, _queue)(*args, **kwargs)
-
-
-class _Unregistered(TaskDefinition):
-    """A plain function's call: only its name travels, the workers find it."""
-
-    def __init__(self, func: Callable[..., Any], retries: int, queue: Optional[str]) -> None:
-        self.func = func
-        self.retries = retries
-        self.queue = queue
-        self.options = {}
-        self.name = dotted_name(func)
+    # only its name travels: the workers find the function in their modules
+    return await TaskDefinition(func, _retries, _queue)(*args, **kwargs)
 
 
 # ---------------------------------------------------------------------
