@@ -260,14 +260,16 @@ arb_sched_consumers (arb_sched_t *self, arb_queue_t *queue)
 {
     (void) self;
     //  a session may hold many subscriptions on one queue (the gateway
-    //  holds one per consumer of its own): count each session once
-    size_t count = 0, distinct = 0;
-    void **sessions = (void **) malloc ((arb_queue_consumer_count (queue) + 1) * sizeof (void *));
-    for (size_t i = 0; i < arb_queue_consumer_count (queue); i++) {
-        arb_sub_t *sub = (arb_sub_t *) arb_queue_consumer_at (queue, i);
-        if (sub->credit > 0)
-            sessions[count++] = sub->session;
-    }
+    //  holds one per consumer of its own): count each session once. A
+    //  consumer counts busy or idle (its credit spent or not), as
+    //  RabbitMQ's consumer count does: a queue whose workers are all busy
+    //  has consumers.
+    size_t count = arb_queue_consumer_count (queue), distinct = 0;
+    void **sessions = (void **) malloc ((count + 1) * sizeof (void *));
+    if (!sessions)
+        return count;  //  an upper bound, rather than nothing
+    for (size_t i = 0; i < count; i++)
+        sessions[i] = ((arb_sub_t *) arb_queue_consumer_at (queue, i))->session;
     qsort (sessions, count, sizeof (void *), s_compare_ptr);
     for (size_t i = 0; i < count; i++)
         distinct += i == 0 || sessions[i] != sessions[i - 1];

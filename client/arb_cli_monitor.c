@@ -104,7 +104,7 @@ const arb_cli_cmd_t arb_cli_cmd_stats = {
              "Per queue (declared, configured, or holding tasks): tasks in each state a task\n"
              "can be in (waiting, scheduled, ready, running, succeeded, dead, cancelled,\n"
              "skipped: each one `arbiter list --state` takes), tasks finished in the last\n"
-             "minute, age of the oldest ready task, consumers (workers with credit on it),\n"
+             "minute, age of the oldest ready task, consumers (workers on it, busy or idle),\n"
              "whether it is paused. Per worker: name, slots, busy slots, credit (slots the\n"
              "broker may still fill), time since it was last heard of, queues.\n"
              "\n"

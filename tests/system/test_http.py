@@ -647,6 +647,27 @@ def test_admin_queues_workers_and_flows(broker, gateway_factory, processes, tmp_
     error_of(requests.get('%s/groups/999999' % api, timeout=10), 404)
 
 
+def test_busy_workers_are_consumers(broker, gateway_factory, processes, tmp_path):
+    """A queue's consumers count its workers busy or idle: one whose only
+    slot runs a task is still consuming the queue (RabbitMQ's count too)."""
+    gateway = gateway_factory(broker)
+    api = gateway.url + '/api/v1'
+    start_exec_worker(broker, processes, tmp_path, 'sleep 30', '--queue', 'busy',
+                      '--slots', '1', '--name', 'w-busy')
+    wait_until(lambda: requests.get(api + '/queues/busy', timeout=5).json().get('consumers') == 1,
+               what='the idle worker counted')
+    task_id = requests.post(gateway.url + '/busy', json={'identifier': 'one'},
+                            timeout=10).json()['id']
+    wait_until(lambda: requests.get(api + '/queues/busy', timeout=5).json()['counts']['running'] == 1,
+               what='the task running')
+    queue = requests.get(api + '/queues/busy', timeout=10).json()
+    assert queue['consumers'] == 1, queue
+    workers = requests.get(api + '/workers', timeout=10).json()['workers']
+    assert [w['credit'] for w in workers if w['name'] == 'w-busy'] == [0], workers
+    cancelled = requests.delete('%s/tasks/%d' % (api, task_id), timeout=10).json()
+    assert cancelled['state'] == 'cancelled', cancelled  # and its sleep stopped with it
+
+
 def test_admin_queue_declare_and_delete(broker, gateway_factory, peer_factory):
     gateway = gateway_factory(broker)
     api = gateway.url + '/api/v1'
@@ -706,7 +727,7 @@ def test_admin_listings_read_every_stats_page(broker, gateway_factory, processes
                                      api + '/queues', timeout=10).json()['queues']}),
                         what='the consumer of zz-consumed')
     assert all(queues['pg%04d' % i]['counts']['ready'] == 1 for i in range(1100))
-    assert queues['zz-consumed']['consumers'] == 1  # the one session with credit on it
+    assert queues['zz-consumed']['consumers'] == 1  # its one worker
     assert queues['zz-consumed']['declared'] is False
     stats = requests.get(api + '/stats', timeout=10).json()
     assert len(stats['queues']) == len(queues)
