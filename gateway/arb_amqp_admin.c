@@ -535,7 +535,9 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
         free (name);
         name = arb_amqp_server_name ("amq.gen-");
     }
-    else if (!m->passive && strncmp (name, "amq.", 4) == 0 && !arb_amqp_model_queue (vhost, name)) {
+    else if (!m->passive && strncmp (name, "amq.", 4) == 0) {
+        //  even a queue that exists, its own server-named one: RabbitMQ's
+        //  answer, only a passive declare may name it
         s_fail (channel, AMQP_ACCESS_REFUSED, id,
                 "ACCESS_REFUSED - queue name '%.200s' contains reserved prefix 'amq.*'", name);
         goto cleanup;

@@ -906,7 +906,12 @@ def server_named_queue(run):
     ch = run.channel()
     ok = ch.queue_declare('', exclusive=True).method
     ch.basic_publish('', ok.queue, b'x')
-    return {'prefix': ok.queue[:8], 'length': len(ok.queue), 'counts': count(ch, ok.queue)}
+    counts = count(ch, ok.queue)
+    # its name declared again, not passively, by the connection owning it:
+    # the name is still reserved (a passive declare is the way)
+    again = outcome(lambda: run.channel().queue_declare(ok.queue, exclusive=True))
+    return {'prefix': ok.queue[:8], 'length': len(ok.queue), 'counts': counts,
+            'again': again, 'passive': count(run.channel(), ok.queue)}
 
 
 @scenario
