@@ -606,9 +606,11 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
                     why);
             goto cleanup;
         }
+        char subject[300];
+        snprintf (subject, sizeof (subject), "queue '%.200s' in vhost '%.60s'", name, vname);
         if (arb_amqp_model_check_supported (&m->arguments, m->durable, m->exclusive, m->auto_delete,
-                                            why, sizeof (why))
-            || arb_amqp_model_parse_qargs (&m->arguments, &settings, why, sizeof (why))) {
+                                            subject, why, sizeof (why))
+            || arb_amqp_model_parse_qargs (&m->arguments, &settings, subject, why, sizeof (why))) {
             free (op);
             s_fail (channel, AMQP_PRECONDITION_FAILED, id, "PRECONDITION_FAILED - %s", why);
             goto cleanup;

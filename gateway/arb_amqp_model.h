@@ -184,9 +184,10 @@ void arb_amqp_model_remove_exchange (arb_amqp_exchange_t *exchange);
 
 //  Reads a queue's x- arguments into settings (freed by
 //  arb_amqp_model_free_qargs). 0, or -1 with why (a PRECONDITION_FAILED
-//  text: a wrong type or value).
-int
-arb_amqp_model_parse_qargs (amqp_table_t *args, arb_amqp_qargs_t *settings, char *why, size_t size);
+//  text: a wrong type or value, naming the queue as subject says, e.g.
+//  "queue 'q' in vhost '/'", RabbitMQ's words).
+int arb_amqp_model_parse_qargs (
+    amqp_table_t *args, arb_amqp_qargs_t *settings, const char *subject, char *why, size_t size);
 void arb_amqp_model_free_qargs (arb_amqp_qargs_t *settings);
 
 //  The bounds of a queue (x-max-length, x-max-length-bytes: both apply
@@ -230,9 +231,14 @@ void arb_amqp_model_remove_queue (arb_amqp_queue_t *queue);
 //  x-queue-master-locator); a classic queue without the quorum ones
 //  (x-delivery-limit, x-dead-letter-strategy, x-quorum-initial-group-size).
 //  Returns 0, or -1 with why (a NUL-terminated text of size bytes) for a
-//  406.
-int arb_amqp_model_check_supported (
-    amqp_table_t *args, bool durable, bool exclusive, bool auto_delete, char *why, size_t size);
+//  406, naming the queue as subject says.
+int arb_amqp_model_check_supported (amqp_table_t *args,
+                                    bool durable,
+                                    bool exclusive,
+                                    bool auto_delete,
+                                    const char *subject,
+                                    char *why,
+                                    size_t size);
 
 //  Whether stored arguments equal args, all of them (a binding's identity).
 bool arb_amqp_model_same_args (zchunk_t *stored, amqp_table_t *args);

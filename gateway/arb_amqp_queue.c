@@ -169,19 +169,25 @@ arb_amqp_model_equivalent_qargs (
 
 //  An integer argument >= 0: 1 if set (in *out), 0 if absent, -1 if bad.
 static int
-s_arg_uint (
-    amqp_table_t *args, const char *key, uint64_t max, uint64_t *out, char *why, size_t size)
+s_arg_uint (amqp_table_t *args,
+            const char *key,
+            uint64_t max,
+            uint64_t *out,
+            const char *subject,
+            char *why,
+            size_t size)
 {
     const amqp_field_value_t *value = arb_amqp_table_get (args, key);
     if (!value)
         return 0;
     int64_t n;
     if (arb_amqp_value_int (value, &n) != 0) {
-        snprintf (why, size, "invalid arg '%s' for queue: not an integer", key);
+        snprintf (why, size, "invalid arg '%s' for %s: not an integer", key, subject);
         return -1;
     }
     if (n < 0 || (uint64_t) n > max) {
-        snprintf (why, size, "invalid arg '%s' for queue: %" PRId64 " is out of range", key, n);
+        snprintf (why, size, "invalid arg '%s' for %s: %" PRId64 " is out of range", key, subject,
+                  n);
         return -1;
     }
     *out = (uint64_t) n;
@@ -190,13 +196,14 @@ s_arg_uint (
 
 //  A string argument: a copy (owned), NULL if absent; -1 if it is not one.
 static int
-s_arg_str (amqp_table_t *args, const char *key, char **out, char *why, size_t size)
+s_arg_str (
+    amqp_table_t *args, const char *key, char **out, const char *subject, char *why, size_t size)
 {
     const amqp_field_value_t *value = arb_amqp_table_get (args, key);
     if (!value)
         return 0;
     if (value->kind != AMQP_FIELD_KIND_UTF8 && value->kind != AMQP_FIELD_KIND_BYTES) {
-        snprintf (why, size, "invalid arg '%s' for queue: not a string", key);
+        snprintf (why, size, "invalid arg '%s' for %s: not a string", key, subject);
         return -1;
     }
     *out = (char *) zmalloc (value->value.bytes.len + 1);
@@ -205,7 +212,8 @@ s_arg_str (amqp_table_t *args, const char *key, char **out, char *why, size_t si
 }
 
 int
-arb_amqp_model_parse_qargs (amqp_table_t *args, arb_amqp_qargs_t *settings, char *why, size_t size)
+arb_amqp_model_parse_qargs (
+    amqp_table_t *args, arb_amqp_qargs_t *settings, const char *subject, char *why, size_t size)
 {
     memset (settings, 0, sizeof (*settings));
     if (!args)
@@ -213,30 +221,34 @@ arb_amqp_model_parse_qargs (amqp_table_t *args, arb_amqp_qargs_t *settings, char
     uint64_t priority = 0;
     int rc;
     if ((rc = s_arg_uint (args, "x-message-ttl", ARB_AMQP_TTL_MAX_MS, &settings->message_ttl_ms,
-                          why, size))
+                          subject, why, size))
         < 0)
         goto bad;
     settings->has_ttl = rc == 1;
-    if (s_arg_uint (args, "x-expires", ARB_AMQP_TTL_MAX_MS, &settings->expires_ms, why, size) < 0)
+    if (s_arg_uint (args, "x-expires", ARB_AMQP_TTL_MAX_MS, &settings->expires_ms, subject, why,
+                    size)
+        < 0)
         goto bad;
     if (settings->expires_ms == 0 && arb_amqp_table_get (args, "x-expires")) {
-        snprintf (why, size, "invalid arg 'x-expires' for queue: 0 is out of range");
+        snprintf (why, size, "invalid arg 'x-expires' for %s: 0 is out of range", subject);
         goto bad;
     }
     //  x-max-length and x-max-length-bytes are kept by dropping the head
     //  (arb_amqp.c, as RabbitMQ's default overflow) or by refusing
     //  publishes (arb_amqp_admit.c), from the broker's ready count and
     //  ready bytes (STATS)
-    if ((rc = s_arg_uint (args, "x-max-length", UINT32_MAX, &settings->max_length, why, size)) < 0)
+    if ((rc = s_arg_uint (args, "x-max-length", UINT32_MAX, &settings->max_length, subject, why,
+                          size))
+        < 0)
         goto bad;
     settings->has_max_length = rc == 1;
-    if ((rc = s_arg_uint (args, "x-max-length-bytes", INT64_MAX, &settings->max_length_bytes, why,
-                          size))
+    if ((rc = s_arg_uint (args, "x-max-length-bytes", INT64_MAX, &settings->max_length_bytes,
+                          subject, why, size))
         < 0)
         goto bad;
     settings->has_max_length_bytes = rc == 1;
     char *overflow = NULL;
-    if (s_arg_str (args, "x-overflow", &overflow, why, size) < 0)
+    if (s_arg_str (args, "x-overflow", &overflow, subject, why, size) < 0)
         goto bad;
     if (overflow && streq (overflow, "reject-publish"))
         settings->overflow = ARB_AMQP_REJECT_PUBLISH;
@@ -244,23 +256,24 @@ arb_amqp_model_parse_qargs (amqp_table_t *args, arb_amqp_qargs_t *settings, char
         settings->overflow = ARB_AMQP_REJECT_PUBLISH_DLX;
     else if (overflow && !streq (overflow, "drop-head")) {
         snprintf (why, size,
-                  "invalid arg 'x-overflow' for queue: '%.60s' is not one of drop-head, "
+                  "invalid arg 'x-overflow' for %s: '%.60s' is not one of drop-head, "
                   "reject-publish, reject-publish-dlx",
-                  overflow);
+                  subject, overflow);
         zstr_free (&overflow);
         goto bad;
     }
     zstr_free (&overflow);
-    if (s_arg_uint (args, "x-max-priority", 255, &priority, why, size) < 0)
+    if (s_arg_uint (args, "x-max-priority", 255, &priority, subject, why, size) < 0)
         goto bad;
     settings->max_priority = (uint8_t) priority;
-    if (s_arg_str (args, "x-dead-letter-exchange", &settings->dlx, why, size) < 0
-        || s_arg_str (args, "x-dead-letter-routing-key", &settings->dlrk, why, size) < 0)
+    if (s_arg_str (args, "x-dead-letter-exchange", &settings->dlx, subject, why, size) < 0
+        || s_arg_str (args, "x-dead-letter-routing-key", &settings->dlrk, subject, why, size) < 0)
         goto bad;
     if (settings->dlrk && !settings->dlx) {
         snprintf (why, size,
-                  "invalid arg 'x-dead-letter-routing-key' for queue: "
-                  "x-dead-letter-exchange is not set");
+                  "invalid arg 'x-dead-letter-routing-key' for %s: "
+                  "x-dead-letter-exchange is not set",
+                  subject);
         goto bad;
     }
     //  x-delivery-limit, as RabbitMQ 3.10 reads it: an integer is the
@@ -296,8 +309,13 @@ static const char *s_not_classic[] = {"x-delivery-limit", "x-dead-letter-strateg
                                       "x-quorum-initial-group-size", NULL};
 
 int
-arb_amqp_model_check_supported (
-    amqp_table_t *args, bool durable, bool exclusive, bool auto_delete, char *why, size_t size)
+arb_amqp_model_check_supported (amqp_table_t *args,
+                                bool durable,
+                                bool exclusive,
+                                bool auto_delete,
+                                const char *subject,
+                                char *why,
+                                size_t size)
 {
     //  arbiter's queues are classic or quorum: a quorum queue is one
     //  broker queue like any other (durable in the broker's journal, not
@@ -310,12 +328,13 @@ arb_amqp_model_check_supported (
     const amqp_field_value_t *sac =
         args ? arb_amqp_table_get (args, "x-single-active-consumer") : NULL;
     if (sac && sac->kind != AMQP_FIELD_KIND_BOOLEAN) {
-        snprintf (why, size, "invalid arg 'x-single-active-consumer' for queue: not a boolean");
+        snprintf (why, size, "invalid arg 'x-single-active-consumer' for %s: not a boolean",
+                  subject);
         return -1;
     }
     const amqp_field_value_t *qtype = args ? arb_amqp_table_get (args, "x-queue-type") : NULL;
     if (qtype && qtype->kind != AMQP_FIELD_KIND_UTF8) {
-        snprintf (why, size, "invalid arg 'x-queue-type' for queue: not a string");
+        snprintf (why, size, "invalid arg 'x-queue-type' for %s: not a string", subject);
         return -1;
     }
     if (!s_is_classic (args) && !s_is_quorum (args)) {
@@ -323,11 +342,12 @@ arb_amqp_model_check_supported (
         arb_amqp_frame_quote (quoted, qtype->value.bytes);
         if (streq (quoted, "stream"))
             snprintf (why, size,
-                      "invalid arg 'x-queue-type' for queue: stream queues are not supported by "
-                      "arbiter-gateway (classic and quorum only)");
+                      "invalid arg 'x-queue-type' for %s: stream queues are not supported by "
+                      "arbiter-gateway (classic and quorum only)",
+                      subject);
         else
-            snprintf (why, size,
-                      "invalid arg 'x-queue-type' for queue: unsupported queue type '%s'", quoted);
+            snprintf (why, size, "invalid arg 'x-queue-type' for %s: unsupported queue type '%s'",
+                      subject, quoted);
         return -1;
     }
     bool quorum = s_is_quorum (args);
@@ -335,15 +355,16 @@ arb_amqp_model_check_supported (
     const char **refused = quorum ? s_not_quorum : s_not_classic;
     for (size_t i = 0; refused[i]; i++)
         if (args && arb_amqp_table_get (args, refused[i])) {
-            snprintf (why, size, "invalid arg '%s' for queue of queue type %s", refused[i],
+            snprintf (why, size, "invalid arg '%s' for %s of queue type %s", refused[i], subject,
                       quorum ? "quorum" : "classic");
             return -1;
         }
     if (quorum && (!durable || exclusive || auto_delete)) {
-        snprintf (why, size, "invalid property '%s' for quorum queue",
+        snprintf (why, size, "invalid property '%s' for %s",
                   !durable    ? "non-durable"
                   : exclusive ? "exclusive-owner"
-                              : "auto-delete");
+                              : "auto-delete",
+                  subject);
         return -1;
     }
     return 0;
@@ -415,7 +436,8 @@ arb_amqp_model_add_queue (arb_amqp_vhost_t *vhost,
     queue->args = arb_amqp_model_encode_args (args);
     char why[256];
     amqp_table_t empty = {0, NULL};
-    if (arb_amqp_model_parse_qargs (args ? args : &empty, &queue->settings, why, sizeof (why)))
+    if (arb_amqp_model_parse_qargs (args ? args : &empty, &queue->settings, "queue", why,
+                                    sizeof (why)))
         memset (&queue->settings, 0, sizeof (queue->settings));
     if (queue->settings.single_active)
         queue->sac = zlistx_new ();

@@ -936,6 +936,12 @@ def bad_arguments(run):
         out[what] = 'ok' if r[0] == 'ok' else r
         if r[0] == 'connection.close':
             conn = run.connect()
+    # the text names the argument, the queue and its vhost (what follows
+    # the last colon is each server's own account of the value)
+    try:
+        conn.channel().queue_declare(run.name('said'), arguments={'x-message-ttl': -1})
+    except ChannelClosedByBroker as e:
+        out['text'] = e.reply_text.rsplit(':', 1)[0].replace(run.tag, 'TAG')
     return out
 
 

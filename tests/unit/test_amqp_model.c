@@ -533,7 +533,8 @@ test_queue_arguments (void **state)
                                  s_int ("x-max-priority", 9),
                                  s_str ("x-dead-letter-exchange", "dlx")};
     amqp_table_t kept_args = {4, kept};
-    assert_int_equal (arb_amqp_model_parse_qargs (&kept_args, &settings, why, sizeof (why)), 0);
+    assert_int_equal (
+        arb_amqp_model_parse_qargs (&kept_args, &settings, "queue 'q'", why, sizeof (why)), 0);
     assert_true (settings.has_ttl);
     assert_int_equal (settings.message_ttl_ms, 500);
     assert_int_equal (settings.expires_ms, 1000);
@@ -544,45 +545,53 @@ test_queue_arguments (void **state)
     //  RabbitMQ's overflows; an unknown overflow is refused, never ignored
     amqp_table_entry_t bound[] = {s_int ("x-max-length", 10), s_str ("x-overflow", "drop-head")};
     amqp_table_t bound_args = {2, bound};
-    assert_int_equal (arb_amqp_model_parse_qargs (&bound_args, &settings, why, sizeof (why)), 0);
+    assert_int_equal (
+        arb_amqp_model_parse_qargs (&bound_args, &settings, "queue 'q'", why, sizeof (why)), 0);
     assert_true (settings.has_max_length);
     assert_int_equal (settings.max_length, 10);
     arb_amqp_model_free_qargs (&settings);
     amqp_table_entry_t zero_bound[] = {s_int ("x-max-length", 0)};
     amqp_table_t zero_bound_args = {1, zero_bound};
-    assert_int_equal (arb_amqp_model_parse_qargs (&zero_bound_args, &settings, why, sizeof (why)),
-                      0);
+    assert_int_equal (
+        arb_amqp_model_parse_qargs (&zero_bound_args, &settings, "queue 'q'", why, sizeof (why)),
+        0);
     assert_true (settings.has_max_length);
     assert_int_equal (settings.max_length, 0);
     arb_amqp_model_free_qargs (&settings);
-    assert_int_equal (arb_amqp_model_parse_qargs (&kept_args, &settings, why, sizeof (why)), 0);
+    assert_int_equal (
+        arb_amqp_model_parse_qargs (&kept_args, &settings, "queue 'q'", why, sizeof (why)), 0);
     assert_false (settings.has_max_length);
     arb_amqp_model_free_qargs (&settings);
     amqp_table_entry_t negative[] = {s_int ("x-max-length", -1)};
     amqp_table_t negative_args = {1, negative};
-    assert_int_equal (arb_amqp_model_parse_qargs (&negative_args, &settings, why, sizeof (why)),
-                      -1);
+    assert_int_equal (
+        arb_amqp_model_parse_qargs (&negative_args, &settings, "queue 'q'", why, sizeof (why)), -1);
+    assert_string_equal (why, "invalid arg 'x-max-length' for queue 'q': -1 is out of range");
     amqp_table_entry_t bytes[] = {s_int ("x-max-length-bytes", 1000),
                                   s_str ("x-overflow", "reject-publish")};
     amqp_table_t bytes_args = {2, bytes};
-    assert_int_equal (arb_amqp_model_parse_qargs (&bytes_args, &settings, why, sizeof (why)), 0);
+    assert_int_equal (
+        arb_amqp_model_parse_qargs (&bytes_args, &settings, "queue 'q'", why, sizeof (why)), 0);
     assert_true (settings.has_max_length_bytes);
     assert_int_equal (settings.max_length_bytes, 1000);
     assert_false (settings.has_max_length);
     assert_int_equal (settings.overflow, ARB_AMQP_REJECT_PUBLISH);
     arb_amqp_model_free_qargs (&settings);
-    assert_int_equal (arb_amqp_model_parse_qargs (&kept_args, &settings, why, sizeof (why)), 0);
+    assert_int_equal (
+        arb_amqp_model_parse_qargs (&kept_args, &settings, "queue 'q'", why, sizeof (why)), 0);
     assert_false (settings.has_max_length_bytes);
     arb_amqp_model_free_qargs (&settings);
     amqp_table_entry_t bad_bytes[] = {s_int ("x-max-length-bytes", -5)};
     amqp_table_t bad_bytes_args = {1, bad_bytes};
-    assert_int_equal (arb_amqp_model_parse_qargs (&bad_bytes_args, &settings, why, sizeof (why)),
-                      -1);
+    assert_int_equal (
+        arb_amqp_model_parse_qargs (&bad_bytes_args, &settings, "queue 'q'", why, sizeof (why)),
+        -1);
     assert_non_null (strstr (why, "x-max-length-bytes"));
     amqp_table_entry_t text_bytes[] = {s_str ("x-max-length-bytes", "1kb")};
     amqp_table_t text_bytes_args = {1, text_bytes};
-    assert_int_equal (arb_amqp_model_parse_qargs (&text_bytes_args, &settings, why, sizeof (why)),
-                      -1);
+    assert_int_equal (
+        arb_amqp_model_parse_qargs (&text_bytes_args, &settings, "queue 'q'", why, sizeof (why)),
+        -1);
     assert_non_null (strstr (why, "not an integer"));
     const char *overflows[] = {"drop-head", "reject-publish", "reject-publish-dlx"};
     arb_amqp_overflow_t kinds[] = {ARB_AMQP_DROP_HEAD, ARB_AMQP_REJECT_PUBLISH,
@@ -591,22 +600,26 @@ test_queue_arguments (void **state)
         amqp_table_entry_t overflow[] = {s_int ("x-max-length", 5),
                                          s_str ("x-overflow", overflows[i])};
         amqp_table_t overflow_args = {2, overflow};
-        assert_int_equal (arb_amqp_model_parse_qargs (&overflow_args, &settings, why, sizeof (why)),
-                          0);
+        assert_int_equal (
+            arb_amqp_model_parse_qargs (&overflow_args, &settings, "queue 'q'", why, sizeof (why)),
+            0);
         assert_int_equal (settings.overflow, kinds[i]);
         arb_amqp_model_free_qargs (&settings);
     }
     amqp_table_entry_t unknown[] = {s_int ("x-max-length", 5), s_str ("x-overflow", "drop-tail")};
     amqp_table_t unknown_args = {2, unknown};
-    assert_int_equal (arb_amqp_model_parse_qargs (&unknown_args, &settings, why, sizeof (why)), -1);
+    assert_int_equal (
+        arb_amqp_model_parse_qargs (&unknown_args, &settings, "queue 'q'", why, sizeof (why)), -1);
     assert_non_null (strstr (why, "drop-tail"));
     //  x-expires 0 and a routing key without its exchange are wrong
     amqp_table_entry_t zero[] = {s_int ("x-expires", 0)};
     amqp_table_t zero_args = {1, zero};
-    assert_int_equal (arb_amqp_model_parse_qargs (&zero_args, &settings, why, sizeof (why)), -1);
+    assert_int_equal (
+        arb_amqp_model_parse_qargs (&zero_args, &settings, "queue 'q'", why, sizeof (why)), -1);
     amqp_table_entry_t dlrk[] = {s_str ("x-dead-letter-routing-key", "k")};
     amqp_table_t dlrk_args = {1, dlrk};
-    assert_int_equal (arb_amqp_model_parse_qargs (&dlrk_args, &settings, why, sizeof (why)), -1);
+    assert_int_equal (
+        arb_amqp_model_parse_qargs (&dlrk_args, &settings, "queue 'q'", why, sizeof (why)), -1);
 }
 
 //  The bounds: drop-head drops while either is over; a message fits if
@@ -678,44 +691,53 @@ test_quorum_queues (void **state)
     char why[256];
     amqp_table_entry_t quorum[] = {s_str ("x-queue-type", "quorum"), s_int ("x-delivery-limit", 2)};
     amqp_table_t quorum_args = {2, quorum};
-    assert_int_equal (
-        arb_amqp_model_check_supported (&quorum_args, true, false, false, why, sizeof (why)), 0);
+    assert_int_equal (arb_amqp_model_check_supported (&quorum_args, true, false, false, "queue 'q'",
+                                                      why, sizeof (why)),
+                      0);
     //  durable, not exclusive, not auto-delete
-    assert_int_equal (
-        arb_amqp_model_check_supported (&quorum_args, false, false, false, why, sizeof (why)), -1);
-    assert_non_null (strstr (why, "non-durable"));
-    assert_int_equal (
-        arb_amqp_model_check_supported (&quorum_args, true, true, false, why, sizeof (why)), -1);
-    assert_int_equal (
-        arb_amqp_model_check_supported (&quorum_args, true, false, true, why, sizeof (why)), -1);
+    assert_int_equal (arb_amqp_model_check_supported (&quorum_args, false, false, false,
+                                                      "queue 'q'", why, sizeof (why)),
+                      -1);
+    assert_string_equal (why, "invalid property 'non-durable' for queue 'q'");
+    assert_int_equal (arb_amqp_model_check_supported (&quorum_args, true, true, false, "queue 'q'",
+                                                      why, sizeof (why)),
+                      -1);
+    assert_int_equal (arb_amqp_model_check_supported (&quorum_args, true, false, true, "queue 'q'",
+                                                      why, sizeof (why)),
+                      -1);
     //  arguments of the other type are refused, for either
     amqp_table_entry_t priority[] = {s_str ("x-queue-type", "quorum"), s_int ("x-max-priority", 0)};
     amqp_table_t priority_args = {2, priority};
-    assert_int_equal (
-        arb_amqp_model_check_supported (&priority_args, true, false, false, why, sizeof (why)), -1);
+    assert_int_equal (arb_amqp_model_check_supported (&priority_args, true, false, false,
+                                                      "queue 'q'", why, sizeof (why)),
+                      -1);
     assert_non_null (strstr (why, "x-max-priority"));
     amqp_table_entry_t mode[] = {s_str ("x-queue-type", "quorum"), s_str ("x-queue-mode", "lazy")};
     amqp_table_t mode_args = {2, mode};
-    assert_int_equal (
-        arb_amqp_model_check_supported (&mode_args, true, false, false, why, sizeof (why)), -1);
+    assert_int_equal (arb_amqp_model_check_supported (&mode_args, true, false, false, "queue 'q'",
+                                                      why, sizeof (why)),
+                      -1);
     amqp_table_entry_t classic_limit[] = {s_int ("x-delivery-limit", 2)};
     amqp_table_t classic_limit_args = {1, classic_limit};
-    assert_int_equal (
-        arb_amqp_model_check_supported (&classic_limit_args, true, false, false, why, sizeof (why)),
-        -1);
+    assert_int_equal (arb_amqp_model_check_supported (&classic_limit_args, true, false, false,
+                                                      "queue 'q'", why, sizeof (why)),
+                      -1);
     amqp_table_entry_t stream[] = {s_str ("x-queue-type", "stream")};
     amqp_table_t stream_args = {1, stream};
-    assert_int_equal (
-        arb_amqp_model_check_supported (&stream_args, true, false, false, why, sizeof (why)), -1);
+    assert_int_equal (arb_amqp_model_check_supported (&stream_args, true, false, false, "queue 'q'",
+                                                      why, sizeof (why)),
+                      -1);
     assert_non_null (strstr (why, "stream"));
     amqp_table_entry_t classic[] = {s_str ("x-queue-type", "classic")};
     amqp_table_t classic_args = {1, classic};
-    assert_int_equal (
-        arb_amqp_model_check_supported (&classic_args, false, true, true, why, sizeof (why)), 0);
+    assert_int_equal (arb_amqp_model_check_supported (&classic_args, false, true, true, "queue 'q'",
+                                                      why, sizeof (why)),
+                      0);
 
     //  x-delivery-limit: an integer (a negative one as 0), else none
     arb_amqp_qargs_t settings;
-    assert_int_equal (arb_amqp_model_parse_qargs (&quorum_args, &settings, why, sizeof (why)), 0);
+    assert_int_equal (
+        arb_amqp_model_parse_qargs (&quorum_args, &settings, "queue 'q'", why, sizeof (why)), 0);
     assert_true (settings.quorum);
     assert_true (settings.has_delivery_limit);
     assert_int_equal (settings.delivery_limit, 2);
@@ -723,15 +745,18 @@ test_quorum_queues (void **state)
     amqp_table_entry_t negative[] = {s_str ("x-queue-type", "quorum"),
                                      s_int ("x-delivery-limit", -1)};
     amqp_table_t negative_args = {2, negative};
-    assert_int_equal (arb_amqp_model_parse_qargs (&negative_args, &settings, why, sizeof (why)), 0);
+    assert_int_equal (
+        arb_amqp_model_parse_qargs (&negative_args, &settings, "queue 'q'", why, sizeof (why)), 0);
     assert_true (settings.has_delivery_limit);
     assert_int_equal (settings.delivery_limit, 0);
     amqp_table_entry_t text[] = {s_str ("x-queue-type", "quorum"), s_str ("x-delivery-limit", "x")};
     amqp_table_t text_args = {2, text};
-    assert_int_equal (arb_amqp_model_parse_qargs (&text_args, &settings, why, sizeof (why)), 0);
+    assert_int_equal (
+        arb_amqp_model_parse_qargs (&text_args, &settings, "queue 'q'", why, sizeof (why)), 0);
     assert_true (settings.quorum);
     assert_false (settings.has_delivery_limit);
-    assert_int_equal (arb_amqp_model_parse_qargs (&classic_args, &settings, why, sizeof (why)), 0);
+    assert_int_equal (
+        arb_amqp_model_parse_qargs (&classic_args, &settings, "queue 'q'", why, sizeof (why)), 0);
     assert_false (settings.quorum);
 
     //  a redeclare names the same type (classic and none are one) and,
@@ -784,31 +809,37 @@ test_single_active_consumer (void **state)
     char why[256];
     amqp_table_entry_t sac[] = {s_bool ("x-single-active-consumer", true)};
     amqp_table_t sac_args = {1, sac};
-    assert_int_equal (
-        arb_amqp_model_check_supported (&sac_args, false, true, true, why, sizeof (why)), 0);
+    assert_int_equal (arb_amqp_model_check_supported (&sac_args, false, true, true, "queue 'q'",
+                                                      why, sizeof (why)),
+                      0);
     amqp_table_entry_t quorum[] = {s_bool ("x-single-active-consumer", true),
                                    s_str ("x-queue-type", "quorum")};
     amqp_table_t quorum_args = {2, quorum};
-    assert_int_equal (
-        arb_amqp_model_check_supported (&quorum_args, true, false, false, why, sizeof (why)), 0);
+    assert_int_equal (arb_amqp_model_check_supported (&quorum_args, true, false, false, "queue 'q'",
+                                                      why, sizeof (why)),
+                      0);
     amqp_table_entry_t number[] = {s_int ("x-single-active-consumer", 1)};
     amqp_table_t number_args = {1, number};
-    assert_int_equal (
-        arb_amqp_model_check_supported (&number_args, true, false, false, why, sizeof (why)), -1);
+    assert_int_equal (arb_amqp_model_check_supported (&number_args, true, false, false, "queue 'q'",
+                                                      why, sizeof (why)),
+                      -1);
     assert_non_null (strstr (why, "x-single-active-consumer"));
     amqp_table_entry_t text[] = {s_str ("x-single-active-consumer", "true")};
     amqp_table_t text_args = {1, text};
-    assert_int_equal (
-        arb_amqp_model_check_supported (&text_args, true, false, false, why, sizeof (why)), -1);
+    assert_int_equal (arb_amqp_model_check_supported (&text_args, true, false, false, "queue 'q'",
+                                                      why, sizeof (why)),
+                      -1);
 
     arb_amqp_qargs_t settings;
-    assert_int_equal (arb_amqp_model_parse_qargs (&quorum_args, &settings, why, sizeof (why)), 0);
+    assert_int_equal (
+        arb_amqp_model_parse_qargs (&quorum_args, &settings, "queue 'q'", why, sizeof (why)), 0);
     assert_true (settings.single_active);
     assert_true (settings.quorum);
     arb_amqp_model_free_qargs (&settings);
     amqp_table_entry_t off[] = {s_bool ("x-single-active-consumer", false)};
     amqp_table_t off_args = {1, off};
-    assert_int_equal (arb_amqp_model_parse_qargs (&off_args, &settings, why, sizeof (why)), 0);
+    assert_int_equal (
+        arb_amqp_model_parse_qargs (&off_args, &settings, "queue 'q'", why, sizeof (why)), 0);
     assert_false (settings.single_active);
 
     arb_amqp_queue_t *q =
