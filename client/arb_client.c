@@ -469,6 +469,32 @@ s_fail_timeout (arb_client_t *self, arb_msg_type_t type, uint32_t reqid)
     }
 }
 
+//  One wait of a call that waits (s_await, arb_client_next,
+//  arb_client_recv), and what came read: the reply to reqid (0: none
+//  awaited) into *reply, the rest to the inbox and the watchlist. 0 to
+//  look again, -1 failed (interrupted, or the broker refused us: the
+//  error is set).
+static int
+s_pump (arb_client_t *self, int64_t deadline, uint32_t reqid, arb_msg_t **reply)
+{
+    const char *refusal = NULL;
+    int rc = s_wait (self, deadline, &refusal);
+    if (rc < 0) {
+        s_fail (self, 0, "interrupted");
+        return -1;
+    }
+    if (rc == 2) {
+        //  its late SUBMITTED, should one ever come, names no ids to watch
+        if (reqid)
+            arb_watchlist_untrack (self->watchlist, reqid);
+        s_fail_refused (self, refusal);
+        return -1;
+    }
+    if (rc > 0)
+        s_receive (self, reqid, reply);
+    return 0;
+}
+
 //  Waits for the reply to reqid; see arb_client_request.
 static arb_msg_t *
 s_await (arb_client_t *self, uint32_t reqid, arb_msg_type_t type)
@@ -480,20 +506,8 @@ s_await (arb_client_t *self, uint32_t reqid, arb_msg_type_t type)
             s_fail_timeout (self, type, reqid);
             return NULL;
         }
-        const char *refusal = NULL;
-        int rc = s_wait (self, deadline, &refusal);
-        if (rc < 0) {
-            s_fail (self, 0, "interrupted");
+        if (s_pump (self, deadline, reqid, &reply) != 0)
             return NULL;
-        }
-        if (rc == 2) {
-            //  its late SUBMITTED, should one ever come, names no ids to watch
-            arb_watchlist_untrack (self->watchlist, reqid);
-            s_fail_refused (self, refusal);
-            return NULL;
-        }
-        if (rc > 0)
-            s_receive (self, reqid, &reply);
     }
     return s_check_reply (self, reply, type);
 }
@@ -656,19 +670,9 @@ arb_client_next (arb_client_t *self, int timeout_ms)
         }
         if (now >= deadline)
             return NULL;
-        const char *refusal = NULL;
-        int rc = s_wait (self, deadline, &refusal);
-        if (rc < 0) {
-            s_fail (self, 0, "interrupted");
-            return NULL;
-        }
-        if (rc == 2) {
-            s_fail_refused (self, refusal);
-            return NULL;
-        }
         arb_msg_t *none = NULL;
-        if (rc > 0)
-            s_receive (self, 0, &none);
+        if (s_pump (self, deadline, 0, &none) != 0)
+            return NULL;
     }
 }
 
@@ -834,18 +838,8 @@ arb_client_recv (arb_client_t *self, int timeout_ms)
             return msg;
         if (zclock_mono () >= deadline)
             return NULL;
-        const char *refusal = NULL;
-        int rc = s_wait (self, deadline, &refusal);
-        if (rc < 0) {
-            s_fail (self, 0, "interrupted");
-            return NULL;
-        }
-        if (rc == 2) {
-            s_fail_refused (self, refusal);
-            return NULL;
-        }
         arb_msg_t *none = NULL;
-        if (rc > 0)
-            s_receive (self, 0, &none);
+        if (s_pump (self, deadline, 0, &none) != 0)
+            return NULL;
     }
 }
