@@ -176,9 +176,17 @@ def main():
                         'a file to a process; 1: one process)')
     args = parser.parse_args()
     results = []
+    # the fuzz targets keep both cores busy and the unit tests mostly wait
+    # on timers: side by side, unless --serial
+    import threading
+    fuzz = threading.Thread(target=run_fuzz, args=(args.fuzz_seconds, results))
     if args.fuzz_seconds > 0:
-        run_fuzz(args.fuzz_seconds, results)
+        fuzz.start()
+        if args.serial:
+            fuzz.join()
     run_units(args.variants, results, 1 if args.serial else 4)
+    if fuzz.is_alive():
+        fuzz.join()
     run_system(args.variants, args.pytest_args, results, args.serial, args.workers)
     failed = [name for name, ok in results if not ok]
     print('tests: %d suites, %d passed, %d failed%s' % (

@@ -208,7 +208,7 @@ test_early_pass_leaves_a_held_session_for_after_the_commit (void **state)
     (void) state;
     s_log_t log;
     arb_sched_t *sched = s_sched (&log, 0);
-    for (uint64_t id = 1; id <= 4; id++)
+    for (uint64_t id = 1; id <= 20; id++)  //  more than the 17 of credit
         s_add (sched, "q", id, 0, NOW);
     arb_sched_committed (sched);
     arb_session_t *w = s_worker (sched, "w", "q", 2);
@@ -1150,7 +1150,8 @@ test_deliveries (void **state)
     arb_sched_destroy (&sched);
 }
 
-//  Consumers of a queue are the sessions with credit on it, each once.
+//  Consumers of a queue are the sessions subscribed to it, each once, with
+//  credit or without (busy).
 static void
 test_consumer_counts (void **state)
 {
@@ -1166,11 +1167,15 @@ test_consumer_counts (void **state)
     s_worker (sched, "idle", "q", 0);
     arb_session_t *busy = s_worker (sched, "busy", "q", 1);
     s_worker (sched, "elsewhere", "r", 4);
-    assert_int_equal (arb_sched_consumers (sched, q), 2);
-    //  credit used up: no longer a consumer
-    s_add (sched, "q", 1, 0, NOW);
+    assert_int_equal (arb_sched_consumers (sched, q), 3);
+    //  credit used up: still consumers; a subscription ended: not one
+    for (uint64_t id = 1; id <= 20; id++)  //  more than the 17 of credit
+        s_add (sched, "q", id, 0, NOW);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (arb_session_sub (busy, 0)->credit, 0);
+    assert_int_equal (arb_sched_consumers (sched, q), 3);
     arb_sched_credit (sched, busy, 0, NULL, 0, 0, true);
-    assert_int_equal (arb_sched_consumers (sched, q), 1);
+    assert_int_equal (arb_sched_consumers (sched, q), 2);
     arb_sched_destroy (&sched);
 }
 
