@@ -350,6 +350,10 @@ arb_queue_link_ready (arb_queue_t *self, arb_task_t *task)
     arb_task_t *prev = self->ready_last;
     for (int steps = 0; prev && prev->listed_ms > task->listed_ms && steps < S_READY_WALK; steps++)
         prev = prev->ready_prev;
+    //  older than the first (a task given back after many others): first,
+    //  so that the queue's oldest age counts it whatever the walk reached
+    if (self->ready_first && task->listed_ms < self->ready_first->listed_ms)
+        prev = NULL;
     arb_task_t *next = prev ? prev->ready_next : self->ready_first;
     task->ready_prev = prev;
     task->ready_next = next;

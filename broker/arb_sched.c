@@ -671,10 +671,14 @@ arb_sched_make_ready (
     arb_queue_push (task->queue, task);
     if (!task->fresh)
         arb_queue_note_hot (task->queue, task);
-    //  the ready list is in order of joining: a task back at the head
-    //  joins it anew, so the oldest stays first without a sorted insert;
-    //  one loaded at start-up became ready before the broker's start
-    task->listed_ms = self->loading ? arb_task_ready_since (task, now_ms) : now_ms;
+    //  the ready list is in order of becoming ready (the queue's oldest
+    //  age): a task back at the head has waited since it first did (a
+    //  consumer that gives back what it prefetched, a Kestrel reader's
+    //  turns, must not make a backlog look young); one loaded at start-up
+    //  became ready before the broker's start
+    task->listed_ms = self->loading ? arb_task_ready_since (task, now_ms)
+                      : head        ? task->ready_ms
+                                    : now_ms;
     arb_queue_link_ready (task->queue, task);
     arb_sched_mark_dirty (self, task->queue);
     //  a task that may expire leaves at its expiry even if no worker

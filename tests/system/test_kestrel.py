@@ -519,6 +519,21 @@ def test_stats_lines_come_from_the_broker(kgw):
     assert int(c.stats()[b'queue_sl_age']) == 0
 
 
+def test_a_slow_reader_does_not_make_its_backlog_young(kgw):
+    """Items a queue prefetched and gave back (no get for a while) have
+    waited since they were set: the queue's age keeps counting."""
+    c = client(kgw)
+    for i in range(30):
+        assert c.set('slow', b'%d' % i)
+    started = time.monotonic()
+    for _ in range(3):
+        assert c.get('slow') is not None  # the queue prefetches the rest ...
+        time.sleep(1.2)  # ... and gives them back after its idle time
+    waited_ms = (time.monotonic() - started) * 1000
+    age = int(c.stats()[b'queue_slow_age'])
+    assert age >= waited_ms - 300, (age, waited_ms)  # not the time since the give-back
+
+
 def test_stats_and_flush_all_read_every_page(kgw, peer_factory):
     """Over 1,000 queues: STATS takes pages, and stats and flush_all see
     them all. The stats answer (over 300 KB) is past the connection's

@@ -1268,9 +1268,13 @@ test_queue_lists (void **state)
     arb_sched_credit (sched, w, 0, NULL, 0, 1, false);
     arb_sched_dispatch (sched, NOW, MONO);
     assert_int_equal (arb_queue_oldest_ms (q, NOW + 1000), 0);
-    //  released, it is ready again, and the youngest
+    //  released, it is ready again, and has waited since it first was (a
+    //  task given back is no younger for it)
     arb_sched_unlease (sched, log.sent[1]);
     arb_sched_make_ready (sched, log.sent[1], true, NOW + 900, MONO);
+    assert_int_equal (arb_queue_oldest_ms (q, NOW + 1000), 1000);
+    //  a retry (not at the head) is ready anew
+    arb_sched_make_ready (sched, log.sent[1], false, NOW + 900, MONO);
     assert_int_equal (arb_queue_oldest_ms (q, NOW + 1000), 100);
     s_finish_sent (sched, &log);
     members = 0;
