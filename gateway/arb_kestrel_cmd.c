@@ -159,42 +159,38 @@ s_parse_key (
         const char *start = p + 1;
         const char *next = memchr (start, '/', (size_t) (end - start));
         s_token_t opt = {start, (size_t) ((next ? next : end) - start)};
-        bool *flag = NULL;
+        //  As Kestrel reads them: each option it knows sets its flag (once
+        //  or again), the last t= counts, and any other one is ignored
+        //  (an empty one too: `q//open`). Only a control byte is refused:
+        //  the key goes back in the VALUE line, which it must not break.
+        for (size_t i = 0; i < opt.len; i++)
+            if ((unsigned char) opt.p[i] < 0x21 || opt.p[i] == 0x7f) {
+                //  quoted in the answer line: at most 32 bytes, non-printables as '.'
+                char quoted[33];
+                size_t n = opt.len < 32 ? opt.len : 32;
+                for (size_t j = 0; j < n; j++)
+                    quoted[j] = opt.p[j] > 0x20 && opt.p[j] < 0x7f ? opt.p[j] : '.';
+                quoted[n] = 0;
+                snprintf (why, size, "control character in get option '%s%s'", quoted,
+                          opt.len > 32 ? "..." : "");
+                return ARB_KESTREL_BAD;
+            }
         if (opt.len >= 2 && strncmp (opt.p, "t=", 2) == 0) {
             uint64_t ms;
-            if (cmd->wait
-                || s_unsigned ((s_token_t){opt.p + 2, opt.len - 2}, ARB_KESTREL_WAIT_MAX, &ms))
+            if (s_unsigned ((s_token_t){opt.p + 2, opt.len - 2}, ARB_KESTREL_WAIT_MAX, &ms))
                 return s_refuse (ARB_KESTREL_BAD, why, size,
-                                 "bad get option t=: one wait in ms, at most 2147483647");
+                                 "bad get option t=: a wait in ms, at most 2147483647");
             cmd->wait = true;
             cmd->wait_ms = (uint32_t) ms;
         }
         else if (opt.len == 4 && memcmp (opt.p, "open", 4) == 0)
-            flag = &cmd->open;
+            cmd->open = true;
         else if (opt.len == 5 && memcmp (opt.p, "close", 5) == 0)
-            flag = &cmd->close;
+            cmd->close = true;
         else if (opt.len == 5 && memcmp (opt.p, "abort", 5) == 0)
-            flag = &cmd->abort;
+            cmd->abort = true;
         else if (opt.len == 4 && memcmp (opt.p, "peek", 4) == 0)
-            flag = &cmd->peek;
-        else if (opt.len == 0) {
-            snprintf (why, size, "empty get option: a '/' with none after it (%s)", usage);
-            return ARB_KESTREL_BAD;
-        }
-        else {
-            //  quoted in the answer line: at most 32 bytes, non-printables as '.'
-            char quoted[33];
-            size_t n = opt.len < 32 ? opt.len : 32;
-            for (size_t i = 0; i < n; i++)
-                quoted[i] = opt.p[i] > 0x20 && opt.p[i] < 0x7f ? opt.p[i] : '.';
-            quoted[n] = 0;
-            snprintf (why, size, "unknown get option '%s%s'", quoted, opt.len > 32 ? "..." : "");
-            return ARB_KESTREL_BAD;
-        }
-        if (flag && *flag)
-            return s_refuse (ARB_KESTREL_BAD, why, size, "a get option given twice");
-        if (flag)
-            *flag = true;
+            cmd->peek = true;
         p = next;
     }
     if ((cmd->peek || cmd->abort) && (cmd->open || cmd->close || (cmd->peek && cmd->abort)))
@@ -292,10 +288,8 @@ arb_kestrel_cmd_parse (const char *line, size_t len, arb_kestrel_cmd_t *cmd, cha
         cmd->verb = ARB_KESTREL_GET;
         cmd->gets = s_is (word, "gets");
         const char *usage = cmd->gets ? "gets <queue>[/options]" : "get <queue>[/options]";
-        if (n > 2) {
-            snprintf (why, size, "one key only (%s)", usage);
-            return ARB_KESTREL_BAD;
-        }
+        //  `get a b`: the first key, the others ignored, as Kestrel does
+        //  (a memcache client's multi-get gets what the first queue has)
         return s_parse_key (key, true, usage, cmd, why, size);
     }
     if (s_is (word, "delete") || s_is (word, "flush")) {
@@ -304,12 +298,10 @@ arb_kestrel_cmd_parse (const char *line, size_t len, arb_kestrel_cmd_t *cmd, cha
                                                             : "flush <queue> [noreply]";
         //  noreply after the queue: `delete noreply` names the queue
         //  noreply, as in Kestrel (`delete  noreply`, with its key left
-        //  empty, is refused in silence)
-        cmd->noreply = n == 3 && with_noreply;
-        if (n > 2 + (size_t) cmd->noreply) {
-            snprintf (why, size, "too many fields (%s)", usage);
-            return ARB_KESTREL_BAD;
-        }
+        //  empty, is refused in silence). Fields between are ignored, as
+        //  Kestrel does: memcached's `delete <key> 0 [noreply]`, which
+        //  older memcache clients send
+        cmd->noreply = n >= 3 && with_noreply;
         return s_parse_key (key, false, usage, cmd, why, size);
     }
     if (s_is (word, "flush_all")) {

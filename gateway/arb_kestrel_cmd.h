@@ -10,17 +10,21 @@
     What a line may be (../shared/protocols/amqp-kestrel-server-notes.md
     part C, with the deviations real memcache clients need):
 
-        get <key> | gets <key>          key = queue[/option]...
+        get <key> ... | gets <key> ...  key = queue[/option]...; the first
+                                        key only, as Kestrel serves them
         set <queue> <flags> <exptime> <bytes> [noreply]
-        delete <queue> [noreply]
-        flush <queue> [noreply]
+        delete <queue> [...] [noreply]  fields between ignored, as Kestrel
+        flush <queue> [...] [noreply]
         flush_all [0] [noreply]
         stats | version | shutdown | quit
 
     The command word is case-insensitive; tokens are separated by spaces.
-    Get options are t=<ms>, open, close, abort and peek in any order, each
-    at most once; Kestrel's rule that peek and abort go with neither open
-    nor close (nor with each other) is checked here. Storage commands that
+    Get options are t=<ms>, open, close, abort and peek in any order; as
+    Kestrel reads them, a repeated one counts once, the last t= counts and
+    an unknown or empty one is ignored (one with a control byte is
+    refused: the key goes back in the VALUE line). Kestrel's rule that
+    peek and abort go with neither open nor close (nor with each other) is
+    checked here. Storage commands that
     Kestrel lacks (add, replace, append, prepend, cas) are recognised only
     so that their data block can be skipped.
 

@@ -676,7 +676,7 @@ def test_bad_input(gateway):
         b'set q/open 0 0 1\r\nx\r\n', b'set q x 0 1\r\nx\r\n', b'set q 0 zz 1\r\nx\r\n',
         b'set ' + b'q' * 201 + b' 0 0 1\r\nx\r\n',
         b'get ' + b'q' * 200 + b'/open/t=1000000000000000000000000000000000000000000000000000\r\n',
-        b'get q/opne\r\n', b'get q/peek/open\r\n', b'get a b\r\n', b'add q 0 0 1\r\nx\r\n',
+        b'get q/\x01\r\n', b'get q/peek/open\r\n', b'add q 0 0 1\r\nx\r\n',
         b'set big 0 0 1025\r\n' + b'x' * 1025 + b'\r\n', b'\r\n', b'stats detail\r\n',
         b'flush_all 30\r\n', b'shutdown\r\n',
     ]
@@ -754,8 +754,6 @@ def test_an_empty_queue_name_is_refused_by_name_in_every_form(kgw):
         assert k.ask(b'version\r\n').startswith(b'VERSION '), request
     k.send(b'set  0 0 1 noreply\r\nx\r\ndelete  noreply\r\nflush  noreply\r\n')
     assert k.ask(b'version\r\n').startswith(b'VERSION ')  # nothing before it
-    assert k.ask(b'get q/\r\n') == (b"CLIENT_ERROR empty get option: a '/' with none after it"
-                                     b' (get <queue>[/options])')
     # over-long keys say which limit, in the command's form
     assert k.ask(b'get %s\r\n' % (b'q' * 200 + b'/t=1' * 13)) == (
         b'CLIENT_ERROR key of 252 bytes, over 250 (get <queue>[/options])')
@@ -776,27 +774,52 @@ def test_an_empty_queue_name_is_refused_by_name_in_every_form(kgw):
 
 
 def test_a_bad_get_option_is_quoted_printable(kgw):
-    """An unknown get option is quoted in the answer line printable (a
-    control byte as '.', cut at 32 bytes, marked), never a CR or other
-    control byte of the client's in the line; t= without its number is
-    a bad t=, not an unknown option."""
+    """A get option with a control byte is refused (the key goes back in
+    the VALUE line), quoted printable (a control byte as '.', cut at 32
+    bytes, marked), never a CR or other control byte of the client's in
+    the line; t= without its number is a bad t=."""
     c = client(kgw)
     with pytest.raises(MemcacheClientError) as refused:
         c.get('q/t=')
-    assert refused.value.args[0] == b'bad get option t=: one wait in ms, at most 2147483647'
+    assert refused.value.args[0] == b'bad get option t=: a wait in ms, at most 2147483647'
     with pytest.raises(MemcacheClientError) as refused:
         c.get('q/\x01x\x7f')
-    assert refused.value.args[0] == b"unknown get option '.x.'"
+    assert refused.value.args[0] == b"control character in get option '.x.'"
     k = KSock(kgw.kestrel_port)
-    k.send(b'get q/a\rb\r\nget q/%s\r\nversion\r\n' % (b'o' * 40))
+    k.send(b'get q/a\rb\r\nget q/%s\x01\r\nversion\r\n' % (b'o' * 40))
     k.sock.settimeout(5)
     answers = b''
     while answers.count(b'\r\n') < 3:
         answers += k.sock.recv(4096)
     assert answers.split(b'\r\n')[:3] == [
-        b"CLIENT_ERROR unknown get option 'a.b'",
-        b"CLIENT_ERROR unknown get option '%s...'" % (b'o' * 32),
+        b"CLIENT_ERROR control character in get option 'a.b'",
+        b"CLIENT_ERROR control character in get option '%s...'" % (b'o' * 32),
         b'VERSION 2.4.1 arbiter-gateway/0.1.0']
+
+
+def test_what_kestrel_ignores_is_ignored(kgw):
+    """As Kestrel reads a line: a get of several keys serves the first (a
+    memcache client's multi-get), an unknown or empty get option is
+    ignored, and a delete's fields after the queue are (memcached's
+    `delete <key> 0`, which older clients send)."""
+    c = client(kgw)
+    for queue in ('m1', 'm2'):
+        assert c.set(queue, b'in ' + queue.encode())
+    assert c.get_many(['m1', 'm2']) == {'m1': b'in m1'}
+    assert c.get('m2/opne') == b'in m2'  # a plain get: taken, nothing open
+    assert c.get('m2/close') is None
+    mc = memcache.Client(['127.0.0.1:%d' % kgw.kestrel_port])
+    assert mc.set('m3', 'x') and mc.set('m3', 'y')
+    assert mc.get_multi(['m3', 'm4']) == {'m3': 'x'}
+    assert mc.set('m3', 'z')  # the server is not marked dead: the set is stored
+    assert mc.get('m3//open/') == 'y' and mc.get('m3/close') is None
+    k = KSock(kgw.kestrel_port)
+    assert k.ask(b'delete m3 0\r\n') == b'DELETED'
+    assert c.get('m3') is None  # z went with the queue
+    assert c.set('m5', b'x')
+    k.send(b'delete m5 0 noreply\r\n')
+    assert k.ask(b'version\r\n').startswith(b'VERSION ')
+    assert c.get('m5') is None
 
 
 def rss_kib(pid):

@@ -48,34 +48,49 @@ test_get_options (void **state)
     assert_int_equal (s_parse ("get work/t=0", &cmd), ARB_KESTREL_OK);
     assert_true (cmd.wait && cmd.wait_ms == 0);
 
-    //  Kestrel's rules, and ours: unknown, repeated, bad options
+    //  Kestrel's rules: peek and abort alone, a t= a number
     assert_int_equal (s_parse ("get work/peek/open", &cmd), ARB_KESTREL_BAD);
     assert_int_equal (s_parse ("get work/abort/close", &cmd), ARB_KESTREL_BAD);
     assert_int_equal (s_parse ("get work/peek/abort", &cmd), ARB_KESTREL_BAD);
-    assert_int_equal (s_parse ("get work/opne", &cmd), ARB_KESTREL_BAD);
-    assert_int_equal (s_parse ("get work/open/open", &cmd), ARB_KESTREL_BAD);
-    assert_int_equal (s_parse ("get work/t=5/t=6", &cmd), ARB_KESTREL_BAD);
     assert_int_equal (s_parse ("get work/t=x", &cmd), ARB_KESTREL_BAD);
     assert_int_equal (s_parse ("get work/t=2147483648", &cmd), ARB_KESTREL_BAD);
-    assert_int_equal (s_parse ("get work/", &cmd), ARB_KESTREL_BAD);
     assert_int_equal (s_parse ("get /open", &cmd), ARB_KESTREL_BAD);
-    //  what the refusal quotes: t= without its number is t='s; an unknown
-    //  option printable, cut at 32 bytes
+    //  and as Kestrel reads them: an unknown or empty option is ignored, a
+    //  repeated one counts once, the last t= counts
+    assert_int_equal (s_parse ("get work/opne", &cmd), ARB_KESTREL_OK);
+    assert_false (cmd.open);
+    assert_int_equal (s_parse ("get work//open/", &cmd), ARB_KESTREL_OK);
+    assert_true (cmd.open);
+    assert_int_equal (cmd.key_len, strlen ("work//open/"));
+    assert_int_equal (s_parse ("get work/open/open", &cmd), ARB_KESTREL_OK);
+    assert_true (cmd.open);
+    assert_int_equal (s_parse ("get work/t=5/t=6", &cmd), ARB_KESTREL_OK);
+    assert_true (cmd.wait && cmd.wait_ms == 6);
+    assert_int_equal (s_parse ("get work/xyz/\xc3\xa9/peek", &cmd), ARB_KESTREL_OK);
+    assert_true (cmd.peek);
+    //  what a refusal quotes: t= without its number is t='s; an option
+    //  with a control byte (the VALUE line would carry it), printable, cut
+    //  at 32 bytes
     char why[256];
     const char *line = "get work/t=";
     assert_int_equal (arb_kestrel_cmd_parse (line, strlen (line), &cmd, why, sizeof (why)),
                       ARB_KESTREL_BAD);
-    assert_string_equal (why, "bad get option t=: one wait in ms, at most 2147483647");
+    assert_string_equal (why, "bad get option t=: a wait in ms, at most 2147483647");
     line = "get work/a\rb\x01\xc3\xa9";
     assert_int_equal (arb_kestrel_cmd_parse (line, strlen (line), &cmd, why, sizeof (why)),
                       ARB_KESTREL_BAD);
-    assert_string_equal (why, "unknown get option 'a.b...'");
-    line = "get work/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxy";
+    assert_string_equal (why, "control character in get option 'a.b...'");
+    line = "get work/xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxy\x7f";
     assert_int_equal (arb_kestrel_cmd_parse (line, strlen (line), &cmd, why, sizeof (why)),
                       ARB_KESTREL_BAD);
-    assert_string_equal (why, "unknown get option 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'");
+    assert_string_equal (why,
+                         "control character in get option 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...'");
     assert_int_equal (s_parse ("get", &cmd), ARB_KESTREL_BAD);
-    assert_int_equal (s_parse ("get a b", &cmd), ARB_KESTREL_BAD);
+    //  several keys: the first, as Kestrel serves them
+    assert_int_equal (s_parse ("get a/open b c", &cmd), ARB_KESTREL_OK);
+    assert_true (cmd.open);
+    assert_memory_equal (cmd.key, "a/open", cmd.key_len);
+    assert_int_equal (cmd.key_len, 6);
 }
 
 static void
@@ -211,10 +226,6 @@ test_empty_keys (void **state)
         {"delete /x", "empty queue name (delete <queue> [noreply])", false, false},
         {"flush ", "empty queue name (flush <queue> [noreply])", false, false},
         {"flush  noreply", "empty queue name (flush <queue> [noreply])", false, true},
-        {"get q/", "empty get option: a '/' with none after it (get <queue>[/options])", false,
-         false},
-        {"get q//open", "empty get option: a '/' with none after it (get <queue>[/options])", false,
-         false},
     };
     for (size_t i = 0; i < sizeof (cases) / sizeof (cases[0]); i++) {
         arb_kestrel_cmd_t cmd;
@@ -243,7 +254,13 @@ test_empty_keys (void **state)
     assert_memory_equal (cmd.queue, "noreply", cmd.queue_len);
     assert_int_equal (s_parse ("delete noreply noreply", &cmd), ARB_KESTREL_OK);
     assert_true (cmd.noreply);
-    assert_int_equal (s_parse ("delete q r", &cmd), ARB_KESTREL_BAD);
+    //  fields between the queue and noreply are ignored, as Kestrel does
+    //  (memcached's `delete <key> 0`)
+    assert_int_equal (s_parse ("delete q 0", &cmd), ARB_KESTREL_OK);
+    assert_false (cmd.noreply);
+    assert_int_equal (s_parse ("delete q 0 noreply", &cmd), ARB_KESTREL_OK);
+    assert_true (cmd.noreply);
+    assert_memory_equal (cmd.queue, "q", cmd.queue_len);
 }
 
 static void
