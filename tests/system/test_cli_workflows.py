@@ -424,7 +424,7 @@ def test_fan_out_to_three_named_workers(broker, workers):
         ['ep0', 'succeeded'], ['ep1', 'succeeded'], ['ep2', 'succeeded']]
 
 
-def test_unknown_endpoint_is_refused_unless_allowed(broker, workers):
+def test_unknown_endpoint_is_refused_unless_allowed(broker, workers, tmp_path):
     workers(broker.endpoint, lambda t, p, w: b'done', name='ep0')
     proc = cli(broker, 'submit', '--endpoint', 'ep0', '--endpoint', 'ghost', 'deploy', 'x')
     assert proc.returncode == EXIT_USAGE
@@ -442,6 +442,14 @@ def test_unknown_endpoint_is_refused_unless_allowed(broker, workers):
     assert b'incomplete: missing endpoints: ghost' in proc.stderr
     status = json.loads(cli(broker, '--json', 'status', task).stdout)
     assert status['state'] == 'dead' and 'ghost' in status['error']
+
+    # a flow file's task: the file's field
+    dag = write(tmp_path, 'ghost.json', {'tasks': [
+        {'name': 'a', 'task': 'deploy', 'endpoints': ['ghost']}]})
+    proc = cli(broker, 'dag', 'submit', dag)
+    assert proc.returncode == EXIT_USAGE
+    assert b"dag: tasks[0].endpoints: no worker named 'ghost' is connected " \
+        b'("allow_unknown_endpoints": true to send anyway)' in proc.stderr, proc.stderr
 
     for args, message in [
             (['--endpoint', 'a', '--broadcast'], b'give one'),
