@@ -67,6 +67,7 @@ def test_the_tree_holds_what_it_should(tree):
                  'share/doc/arbiter/examples/arbiterd.conf',
                  'share/doc/arbiter/examples/arbiter-worker.conf', 'include/arbiter/arb_client.h',
                  'share/doc/arbiter/README.md', 'share/doc/arbiter/gateway.md',
+                 'share/doc/arbiter/link.md',
                  'lib/systemd/system/arbiterd.service',
                  'lib/systemd/system/arbiter-worker@.service']:
         assert os.path.exists(os.path.join(p, path)), path
