@@ -507,6 +507,26 @@ arb_verbs_cancel (const arb_verbs_t *verbs, arb_msg_t *msg)
                            "give ids, a queue, a group or a flow");
         return;
     }
+    //  a flow or group that is not there is refused before anything is
+    //  cancelled, as RETRY refuses it (a misspelt name is not "0 cancelled")
+    int kind = 0;
+    zlistx_t *flows = NULL;
+    if (body->flow && arb_journal_flow_kind (verbs->journal, body->flow, &kind))
+        goto halt;
+    if (body->flow && !kind) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_NOT_FOUND, "flow: no flow %" PRIu64,
+                           body->flow);
+        return;
+    }
+    if (body->group
+        && !(flows = arb_journal_flows_named (verbs->journal, body->group, ARB_FLOW_GROUP)))
+        goto halt;
+    if (flows && zlistx_size (flows) == 0) {
+        zlistx_destroy (&flows);
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_NOT_FOUND, "group: no group named '%s'",
+                           body->group);
+        return;
+    }
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_CANCEL_REPLY);
     arb_cancel_reply_body_t *out = arb_msg_cancel_reply (reply);
     uint64_t cancelled_before =
@@ -524,28 +544,21 @@ arb_verbs_cancel (const arb_verbs_t *verbs, arb_msg_t *msg)
     }
     if (body->queue)
         arb_life_cancel_queue (verbs->life, body->queue);
-    if (body->flow) {
-        int kind = 0;
-        if (arb_journal_flow_kind (verbs->journal, body->flow, &kind))
-            goto failed;
+    if (body->flow)
         arb_life_cancel_flow (verbs->life, body->flow, kind == ARB_FLOW_GROUP);
-    }
-    if (body->group) {
-        zlistx_t *flows = arb_journal_flows_named (verbs->journal, body->group, ARB_FLOW_GROUP);
-        if (!flows)
-            goto failed;
-        for (void *f = zlistx_first (flows); f && !arb_life_is_halted (verbs->life);
-             f = zlistx_next (flows))
-            arb_life_cancel_flow (verbs->life, (uint64_t) (uintptr_t) f, true);
-        zlistx_destroy (&flows);
-    }
+    for (void *f = flows ? zlistx_first (flows) : NULL; f && !arb_life_is_halted (verbs->life);
+         f = zlistx_next (flows))
+        arb_life_cancel_flow (verbs->life, (uint64_t) (uintptr_t) f, true);
+    zlistx_destroy (&flows);
     if (arb_life_is_halted (verbs->life))
         goto failed;
     out->count = (uint32_t) (arb_life_cancelled (verbs->life) - cancelled_before);
     arb_outbox_reply (verbs->outbox, &reply);
     return;
 failed:
+    zlistx_destroy (&flows);
     arb_msg_destroy (&reply);
+halt:
     arb_life_halt (verbs->life, "cancel");
 }
 

@@ -149,7 +149,8 @@ const arb_cli_cmd_t arb_cli_cmd_cancel = {
              "  --json  {\"count\", \"tasks\": [{\"id\", \"code\", \"state\"}]} (code 0 done, 404\n"
              "          unknown, 409 not in a state that allows it)\n"
              "\n"
-             "Exit: 0; 2 if an ID is unknown; 1 if a task could not be cancelled (finished).\n",
+             "Exit: 0; 2 if an ID, the flow or the group is unknown; 1 if a task could not be\n"
+             "cancelled (finished).\n",
     .options = s_cancel_options,
     .run = s_cancel_run,
 };

@@ -679,6 +679,7 @@ for type_name, body, code, reason in [
         ('LIST', {'state': 6}, 422, 'state: 6 is not a state a task rests in'),
         ('LIST', {'state': 10}, 422, 'state: 10 is not a state a task rests in'),
         ('CANCEL', {}, 400, 'give ids, a queue, a group or a flow'),
+        ('CANCEL', {'group': 'no-such-group'}, 404, "group: no group named 'no-such-group'"),
         ('RETRY', {}, 400, 'give ids, a queue and all, a flow or a group'),
         ('RETRY', {'queue': 'cat-verbs'}, 400, 'give ids, a queue and all'),
         ('RETRY', {'flow': 999999999}, 404, 'flow: no flow 999999999'),
@@ -803,9 +804,8 @@ for ghost in (0, 999999999, 1 << 63, (1 << 64) - 1):
                 msg('SUBMIT', {'tasks': [{'name': 'x', 'queue': 'cat-ghost',
                                           'after': [{'id': ghost}]}]}, 1), 422,
                 'waits for task %d, which does not exist' % ghost)
-    Answered('no such id', 'CANCEL of flow %d -> nothing cancelled' % max(ghost, 1),
-             msg('CANCEL', {'flow': max(ghost, 1)}), 'CANCEL_REPLY',
-             lambda b: b.get('count', 0) == 0)
+    Refused('no such id', 'CANCEL of flow %d -> 404, nothing cancelled' % max(ghost, 1),
+            msg('CANCEL', {'flow': max(ghost, 1)}), 404, 'flow: no flow %d' % max(ghost, 1))
     Answered('no such id', 'LIST after id %d -> only tasks past it' % ghost,
              msg('LIST', {'after_id': ghost, 'queue': 'healthy'}), 'LIST_REPLY',
              lambda b, g=ghost: all(t['id'] > g for t in b.get('tasks', [])))

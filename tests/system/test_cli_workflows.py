@@ -303,6 +303,8 @@ def test_retry_of_a_failed_flow_or_group_runs_what_died_of_it(broker, workers, t
     assert proc.returncode == EXIT_OK and lines(proc) == ['2 tasks retried'], proc.stderr
     proc = cli(broker, 'retry', '--group', 'nope')
     assert proc.returncode == EXIT_USAGE and b"no group named 'nope'" in proc.stderr
+    proc = cli(broker, 'cancel', '--group', 'nope')  # a misspelt name is not "0 cancelled"
+    assert proc.returncode == EXIT_USAGE and b"no group named 'nope'" in proc.stderr
     proc = cli(broker, 'retry', '--flow', 'flow:x')
     assert proc.returncode == EXIT_USAGE and b'not a flow id' in proc.stderr
 
