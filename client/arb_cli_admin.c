@@ -42,6 +42,9 @@ s_print_outcomes (arb_cli_t *cli,
             status = arb_cli_exit_for ((int) outcome->code);
         if (cli->json)
             json_array_append_new (tasks, arb_json_outcome (outcome));
+        else if (outcome->code == 0 && type == ARB_MSG_CANCEL
+                 && outcome->state == ARB_STATE_CANCELLED)
+            printf ("%" PRIu64 " cancelled\n", outcome->id);  //  not "(now cancelled)"
         else if (outcome->code == 0)
             printf ("%" PRIu64 " %s (%s %s)\n", outcome->id, s_verb_done (type),
                     type == ARB_MSG_DELETE ? "it was" : "now", state);

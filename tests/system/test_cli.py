@@ -236,7 +236,7 @@ def test_unreachable_broker_fails_within_the_timeout():
 def test_cancel_retry_and_queue(broker, worker):
     later = submit(broker, '--delay', '60', 'echo', 'x')
     proc = arbiter(broker.endpoint, 'cancel', str(later))
-    assert proc.returncode == EXIT_OK and b'%d cancelled' % later in proc.stdout
+    assert proc.returncode == EXIT_OK and proc.stdout == b'%d cancelled\n' % later, proc.stdout
     proc = arbiter(broker.endpoint, 'cancel', str(later))  # finished already: a no-op
     assert proc.returncode == EXIT_FAILED
     proc = arbiter(broker.endpoint, 'cancel', '999999')
