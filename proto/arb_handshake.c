@@ -28,6 +28,7 @@ struct _arb_handshake_t {
     uint32_t error;     //  the last other ZMTP protocol error (S_PROTOCOL)
     unsigned drops;     //  S_NODETAIL failures since the last success
     bool reached;       //  a connection was made (TCP, or the transport's own), ever
+    bool greeted;       //  a handshake succeeded, ever
     char text[384];     //  the sentence last handed out
 };
 
@@ -95,6 +96,7 @@ s_drain (arb_handshake_t *self)
             if (event == ZMQ_EVENT_CONNECTED)
                 self->reached = true;
             else if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED) {
+                self->greeted = true;
                 self->failures = 0;
                 self->drops = 0;
             }
@@ -135,8 +137,8 @@ s_describe (arb_handshake_t *self, bool secured)
         //  drops a plain peer so before it says so, and so does anything
         //  that is no ZeroMQ peer at all (an AMQP or HTTP port)
         snprintf (self->text, sizeof (self->text),
-                  "%s; or nothing that speaks ZeroMQ listens there (is it the broker's address, "
-                  "not the gateway's AMQP, Kestrel or HTTP port?)",
+                  "what listens there closed the connection without a ZeroMQ handshake: it is "
+                  "not the broker (is it the gateway's AMQP, Kestrel or HTTP port?), or %s",
                   ARB_HANDSHAKE_NEEDS_CURVE);
     else if (!secured)  //  the broker said CURVE
         snprintf (self->text, sizeof (self->text), "%s", ARB_HANDSHAKE_NEEDS_CURVE);
@@ -175,6 +177,15 @@ arb_handshake_reached (arb_handshake_t *self)
         return true;  //  not watched: nothing to tell
     s_drain (self);
     return self->reached;
+}
+
+bool
+arb_handshake_greeted (arb_handshake_t *self)
+{
+    if (!self)
+        return true;
+    s_drain (self);
+    return self->greeted;
 }
 
 zsock_t *

@@ -65,6 +65,12 @@ zsock_t *arb_handshake_events (arb_handshake_t *self);
 //  the endpoint, so nothing sent reached it.
 bool arb_handshake_reached (arb_handshake_t *self);
 
+//  Whether a ZeroMQ handshake ever succeeded (true when self is NULL). A
+//  connection made (arb_handshake_reached) without one, and without a
+//  failure either, is a peer that holds the connection and says nothing:
+//  something that is not ZeroMQ (the gateway's Kestrel or HTTP port).
+bool arb_handshake_greeted (arb_handshake_t *self);
+
 //  Why the broker will not take this peer, as arb_handshake_failure says
 //  it, or NULL (NULL watcher too): only failures since the last handshake
 //  that succeeded which trying again will not mend count: ZAP refused its

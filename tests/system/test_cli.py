@@ -233,6 +233,38 @@ def test_unreachable_broker_fails_within_the_timeout():
         assert b'outcome unknown' not in proc.stderr, proc.stderr
 
 
+def test_a_port_that_holds_the_connection_silently_is_named():
+    """A port that takes the connection and says nothing (the gateway's
+    Kestrel or HTTP port waits for a line): the CLI says no ZeroMQ
+    handshake came, not only that the broker did not answer."""
+    import socket
+    listener = socket.socket()
+    listener.bind(('127.0.0.1', 0))
+    listener.listen(8)
+    held = []
+
+    def hold():
+        listener.settimeout(5)
+        try:
+            while len(held) < 8:
+                held.append(listener.accept()[0])
+        except OSError:
+            pass
+    thread = threading.Thread(target=hold, daemon=True)
+    thread.start()
+    try:
+        endpoint = 'tcp://127.0.0.1:%d' % listener.getsockname()[1]
+        proc = arbiter(endpoint, 'ping', rpc_timeout=500)
+        assert proc.returncode == EXIT_FAILED, proc.stderr
+        assert b'a connection was made, but no ZeroMQ handshake' in proc.stderr, proc.stderr
+        assert held, 'the CLI never connected'
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()
+        thread.join(timeout=10)
+
+
 def test_cancel_retry_and_queue(broker, worker):
     later = submit(broker, '--delay', '60', 'echo', 'x')
     proc = arbiter(broker.endpoint, 'cancel', str(later))
