@@ -69,6 +69,8 @@ typedef struct {
     zlist_t *url_problems;     //  owned list of owned strings: bad upstream URLs (--check-config)
     zhashx_t *headers;         //  owned: each section's name -> where its header is ("FILE:LINE")
     char *upstream_shown;      //  owned: --upstream as logs show it (--check-config), or NULL
+    zlist_t *shown;            //  owned list of owned lines: the sections as read (--check-config)
+    char *last;                //  owned: the section of the last line shown, or NULL
 } s_sections_t;
 
 //  An upstream URL, given where options says: with --check-config, a
@@ -94,6 +96,37 @@ s_url_check (s_sections_t *sections, const char *url)
     char *shown = strdup (arb_upstream_url_shown (parsed));
     arb_upstream_url_destroy (&parsed);
     return shown;
+}
+
+//  A section's key as --check-config prints it, after the top-level
+//  settings: as the file gave it (checked), under its section's header;
+//  secrets not shown (a user's password, an upstream URL's passwords).
+static void
+s_show_line (s_sections_t *sections, char *line)
+{
+    zlist_append (sections->shown, line);  //  autofree: the list keeps a copy
+    zstr_free (&line);
+}
+
+static void
+s_show_section (s_sections_t *sections, const char *section, const char *key, const char *value)
+{
+    if (!arb_options_is_checking (sections->options))
+        return;
+    if (!sections->last || !streq (sections->last, section)) {
+        s_show_line (sections, zsys_sprintf ("\n[%s]", section));
+        zstr_free (&sections->last);
+        sections->last = strdup (section);
+    }
+    if (!key)
+        return;
+    char *shown = NULL;
+    if (strncmp (section, "user.", 5) == 0 && streq (key, "password"))
+        shown = strdup ("***");
+    else if (streq (key, "upstream") && !(shown = s_url_check (sections, value)))
+        shown = strdup ("(not shown)");
+    s_show_line (sections, zsys_sprintf ("%s = %s", key, shown ? shown : value));
+    zstr_free (&shown);
 }
 
 //  An AMQP user: password, vhosts; where its section's header is, under
@@ -154,21 +187,22 @@ s_section (
     }
     if (!first)
         zhashx_insert (sections->headers, section, where);
-    if (strncmp (section, "bridge.", 7) == 0) {
-        int rc = arb_bridges_section (sections->bridges, section, key, value, why, size);
-        if (rc == 0 && key && streq (key, "upstream")) {
-            char *shown = s_url_check (sections, value);
-            zstr_free (&shown);
-        }
-        return rc;
+    int rc;
+    if (strncmp (section, "bridge.", 7) == 0)
+        rc = arb_bridges_section (sections->bridges, section, key, value, why, size);
+    else if (strncmp (section, "queue.", 6) == 0 || strncmp (section, "type.", 5) == 0)
+        rc = arb_defaults_section (sections->defaults, section, key, value, why, size);
+    else if (strncmp (section, "user.", 5) == 0)
+        rc = s_user_section (sections, section, key, value, why, size);
+    else {
+        snprintf (why, size,
+                  "unknown section (expected [queue.NAME], [type.NAME], [bridge.NAME] "
+                  "or [user.NAME])");
+        return -1;
     }
-    if (strncmp (section, "queue.", 6) == 0 || strncmp (section, "type.", 5) == 0)
-        return arb_defaults_section (sections->defaults, section, key, value, why, size);
-    if (strncmp (section, "user.", 5) == 0)
-        return s_user_section (sections, section, key, value, why, size);
-    snprintf (why, size,
-              "unknown section (expected [queue.NAME], [type.NAME], [bridge.NAME] or [user.NAME])");
-    return -1;
+    if (rc == 0)  //  (an upstream URL checked there too, where it was given)
+        s_show_section (sections, section, key, value);
+    return rc;
 }
 
 static arb_amqp_config_t
@@ -600,12 +634,20 @@ main (int argc, char **argv)
         "[user.NAME] sections are AMQP users (password = ..., vhosts = a,b); without any,\n"
         "guest/guest from loopback addresses only. See docs/gateway.md and\n"
         "examples/arbiter-gateway.conf.");
-    s_sections_t sections = {arb_defaults_new (), arb_bridges_new (), zhashx_new (), options,
-                             zlist_new (),        zhashx_new (),      NULL};
+    s_sections_t sections = {arb_defaults_new (),
+                             arb_bridges_new (),
+                             zhashx_new (),
+                             options,
+                             zlist_new (),
+                             zhashx_new (),
+                             NULL,
+                             zlist_new (),
+                             NULL};
     zhashx_set_destructor (sections.users, s_user_table_free);
     zhashx_set_destructor (sections.headers, (zhashx_destructor_fn *) zstr_free);
     zhashx_set_duplicator (sections.headers, (zhashx_duplicator_fn *) strdup);
     zlist_autofree (sections.url_problems);
+    zlist_autofree (sections.shown);
     arb_defaults_t *defaults = sections.defaults;
     arb_options_set_sections (options, s_section, &sections);
     arb_options_set_check (options, s_check, &sections);
@@ -643,8 +685,12 @@ main (int argc, char **argv)
             fprintf (stderr, "arbiter-gateway: %s\n", problem);
         if (s_check_servers (&settings) || zlist_size (sections.url_problems))
             status = 2;
-        else
+        else {
             arb_options_print (options, stdout);
+            for (char *line = (char *) zlist_first (sections.shown); line;
+                 line = (char *) zlist_next (sections.shown))
+                printf ("%s\n", line);
+        }
     }
     else if (rc == ARB_OPTIONS_RUN && s_check_servers (&settings))
         status = 1;  //  before anything listens: one server's refusal binds no other
@@ -697,6 +743,8 @@ main (int argc, char **argv)
     zlist_destroy (&sections.url_problems);
     zhashx_destroy (&sections.headers);
     zstr_free (&sections.upstream_shown);
+    zlist_destroy (&sections.shown);
+    zstr_free (&sections.last);
     arb_log_destroy (&log);
     return status;
 }

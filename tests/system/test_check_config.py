@@ -244,3 +244,19 @@ def test_worker_refuses_a_task_name_the_broker_would(tmp_path):
     conf.write_text('exec = cat\ntask = a\tb\n')
     out = worker('--config', str(conf))
     assert out.returncode == 2 and '%s:2: task: not a task name' % conf in out.stderr, out.stderr
+
+
+def test_gateway_shows_its_sections_without_their_secrets(tmp_path):
+    """--check-config prints the file's sections after the settings, as
+    read (checked), without a user's password or an upstream URL's."""
+    conf = tmp_path / 'gateway.conf'
+    conf.write_text('[type.deploy]\nretries = 2\n[queue.jobs]\nretention = 60\n'
+                    '[bridge.thumbs]\nupstream = amqp://u:bridgesecret@rabbit:5672/v\n'
+                    'queue = images\n[user.app]\npassword = usersecret\nvhosts = /\n')
+    out = gateway('--config', str(conf))
+    assert out.returncode == 0, out.stderr
+    sections = out.stdout.split('\n\n', 1)[1]
+    assert sections == ('[type.deploy]\nretries = 2\n\n[queue.jobs]\nretention = 60\n\n'
+                        '[bridge.thumbs]\nupstream = amqp://u@rabbit:5672/v\nqueue = images\n\n'
+                        '[user.app]\npassword = ***\nvhosts = /\n'), out.stdout
+    assert 'secret' not in out.stdout
