@@ -20,8 +20,9 @@
 
 #define ARB_BAR_WIDTH     24
 #define ARB_BAR_REDRAW_MS 100
-#define ARB_BAR_TICK_MS   250  //  how often the line moves while nothing finishes
-#define ARB_LIST_IDS      10   //  unfinished ids named in a timeout message
+#define ARB_BAR_TICK_MS   250   //  how often the line moves while nothing finishes
+#define ARB_LIST_IDS      10    //  unfinished ids named in a timeout message
+#define S_DIAGNOSIS_MS    1000  //  each request of a timeout message, at most
 
 typedef struct {
     bool tty;          //  stderr is a terminal: draw it
@@ -165,20 +166,84 @@ s_report (s_wait_t *self, arb_done_t *done)
 //  ---------------------------------------------------------------------
 //  Waiting.
 
+//  What a timeout message says of the tasks left: each id, with its state
+//  and, for a ready one, what keeps it waiting that a person can mend (no
+//  worker consumes its queue, the queue is paused, no worker of the queue
+//  runs its name), as STATS and STATUS tell them now.
+typedef struct {
+    zhashx_t *consumed;  //  owned: queues with consumers -> non-NULL
+    zhashx_t *paused;    //  owned: paused queues -> non-NULL
+    char text[ARB_LIST_IDS * 200 + 8];
+    size_t used;
+    size_t listed;
+} s_left_t;
+
+static void
+s_left_queues (void *arg, arb_stats_reply_body_t *stats)
+{
+    s_left_t *left = (s_left_t *) arg;
+    for (size_t i = 0; i < stats->queues.n; i++) {
+        const arb_queue_info_t *queue = &stats->queues.v[i];
+        if (queue->consumers)
+            zhashx_insert (left->consumed, queue->name, (void *) 1);
+        if (queue->paused)
+            zhashx_insert (left->paused, queue->name, (void *) 1);
+    }
+}
+
+static int
+s_left_task (void *arg, arb_task_info_t *task)
+{
+    s_left_t *left = (s_left_t *) arg;
+    char why[160] = "";
+    if (task->state == ARB_STATE_READY && task->queue) {
+        if (task->no_handler)
+            snprintf (why, sizeof (why), ": no worker of queue '%.40s' runs '%.40s'", task->queue,
+                      task->name ? task->name : "");
+        else if (zhashx_lookup (left->paused, task->queue))
+            snprintf (why, sizeof (why), ": queue '%.60s' is paused", task->queue);
+        else if (!zhashx_lookup (left->consumed, task->queue))
+            snprintf (why, sizeof (why), ": no worker consumes queue '%.60s'", task->queue);
+    }
+    size_t room = sizeof (left->text) - left->used;
+    int n =
+        snprintf (left->text + left->used, room, "%s%" PRIu64 " (%s%s)", left->listed ? ", " : "",
+                  task->id, task->found ? arb_state_name ((int) task->state) : "unknown", why);
+    left->used += n > 0 && (size_t) n < room ? (size_t) n : 0;
+    left->listed++;
+    return 0;
+}
+
 static int
 s_timed_out (s_wait_t *self, const uint64_t *ids, size_t n, int64_t timeout_ms)
 {
-    char list[ARB_LIST_IDS * 22 + 8] = "";
-    size_t listed = 0, used = 0;
-    for (size_t i = 0; i < n && listed < ARB_LIST_IDS; i++)
-        if (arb_idset_contains (self->waiting, ids[i])) {
-            used += (size_t) snprintf (list + used, sizeof (list) - used, "%s%" PRIu64,
-                                       listed ? ", " : "", ids[i]);
-            listed++;
-        }
-    size_t left = arb_idset_size (self->waiting);
-    arb_cli_say (self->cli, 0, "wait: %zu of %zu task%s unfinished after %.1f s: %s%s", left, n,
-                 n == 1 ? "" : "s", timeout_ms / 1000.0, list, left > listed ? ", ..." : "");
+    uint64_t listed[ARB_LIST_IDS];
+    size_t count = 0;
+    for (size_t i = 0; i < n && count < ARB_LIST_IDS; i++)
+        if (arb_idset_contains (self->waiting, ids[i]))
+            listed[count++] = ids[i];
+    s_left_t left = {.consumed = zhashx_new (), .paused = zhashx_new ()};
+    //  a broker that does not answer these, within a second each: the ids
+    //  alone (the wait is over; the diagnosis must not be another one)
+    arb_client_t *client = self->cli->client;
+    int rpc_ms = self->cli->rpc_timeout_ms;
+    arb_client_set_timeout (client, rpc_ms < S_DIAGNOSIS_MS ? rpc_ms : S_DIAGNOSIS_MS);
+    int rc = arb_client_stats (client, s_left_queues, &left) < 0
+                 ? -1
+                 : arb_client_status (client, listed, count, s_left_task, &left);
+    arb_client_set_timeout (client, rpc_ms);
+    if (rc < 0) {
+        left.used = left.listed = 0;
+        for (size_t i = 0; i < count; i++)
+            left.used += (size_t) snprintf (left.text + left.used, sizeof (left.text) - left.used,
+                                            "%s%" PRIu64, i ? ", " : "", listed[i]);
+    }
+    zhashx_destroy (&left.consumed);
+    zhashx_destroy (&left.paused);
+    size_t remaining = arb_idset_size (self->waiting);
+    arb_cli_say (self->cli, 0, "wait: %zu of %zu task%s unfinished after %.1f s: %s%s", remaining,
+                 n, n == 1 ? "" : "s", timeout_ms / 1000.0, left.text,
+                 remaining > count ? ", ..." : "");
     return ARB_EXIT_TIMEOUT;
 }
 
@@ -291,7 +356,10 @@ const arb_cli_cmd_t arb_cli_cmd_wait = {
              "When stderr is a terminal, a progress line (done/failed/total, rate, ETA) is\n"
              "drawn on it. The wait survives a broker restart.\n"
              "\n"
-             "  --timeout SECONDS  give up after this long (decimals allowed)\n"
+             "  --timeout SECONDS  give up after this long (decimals allowed), naming the\n"
+             "                     tasks left: their state, and for a ready one what keeps\n"
+             "                     it (no worker on its queue, the queue paused, no worker\n"
+             "                     of the queue running its name)\n"
              "\n"
              "Exit: 0 all succeeded (or were skipped: a DAG's on_failure task whose parent\n"
              "succeeded); 1 some task dead or cancelled, or the broker unreachable;\n"

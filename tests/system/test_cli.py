@@ -19,6 +19,7 @@ import pytest
 
 import arbiter_proto
 from conftest import binary, free_port, wait_until
+from helpers import start_exec_worker
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
 
@@ -163,9 +164,28 @@ def test_wait_timeout_and_unknown_ids(broker):
     proc = arbiter(broker.endpoint, 'wait', '--timeout', '0.5', str(task))
     assert proc.returncode == EXIT_TIMEOUT
     assert time.time() - started < 10
-    assert b'1 of 1 task unfinished after 0.5 s: %d' % task in proc.stderr
+    assert b'1 of 1 task unfinished after 0.5 s: %d (scheduled)' % task in proc.stderr
     proc = arbiter(broker.endpoint, 'wait', '999999')
     assert proc.returncode == EXIT_USAGE and b'999999: no such task' in proc.stderr
+
+
+def test_wait_timeout_says_what_keeps_a_task_ready(broker, processes, tmp_path):
+    """A task left ready at a wait's timeout is said with what keeps it:
+    no worker consumes its queue (a misspelt queue), the queue is paused,
+    or no worker of the queue runs its name (a misspelt task name)."""
+    start_exec_worker(broker, processes, tmp_path, 'cat', '--queue', 'picky', '--task', 'mine')
+    wait_until(lambda: b'picky' in arbiter(broker.endpoint, 'stats').stdout,
+               what='the worker on picky')
+    lonely = submit(broker, '--queue', 'nobody', 'echo', 'x')
+    other = submit(broker, '--queue', 'picky', 'theirs', 'x')
+    assert arbiter(broker.endpoint, 'queue', 'pause', 'held').returncode == EXIT_OK
+    held = submit(broker, '--queue', 'held', 'echo', 'x')
+    proc = arbiter(broker.endpoint, 'wait', '--timeout', '0.5', str(lonely), str(other), str(held))
+    assert proc.returncode == EXIT_TIMEOUT
+    assert (b"3 of 3 tasks unfinished after 0.5 s: %d (ready: no worker consumes queue 'nobody'), "
+            b"%d (ready: no worker of queue 'picky' runs 'theirs'), "
+            b"%d (ready: queue 'held' is paused)" % (lonely, other, held)) in proc.stderr, \
+        proc.stderr
 
 
 def test_status_json(broker, worker):
