@@ -21,9 +21,10 @@ enum {
     ARB_CLI_OPT_BROKER_KEY,
 };
 
-#define ARB_CLI_OPT_HELP    'h'
-#define ARB_CLI_OPTIONS_MAX 40
-#define ARB_CLI_TEXT_MAX    2048  //  bytes of one message
+#define ARB_CLI_OPT_HELP     'h'
+#define ARB_CLI_OPTIONS_MAX  40
+#define ARB_CLI_TEXT_MAX     2048  //  bytes of one message
+#define S_RPC_TIMEOUT_MIN_MS 50    //  less is seconds meant: "--rpc-timeout 5"
 
 //  ---------------------------------------------------------------------
 //  Messages.
@@ -180,6 +181,14 @@ s_common_option (arb_cli_t *cli, const arb_cli_cmd_t *cmd, int c, const char *va
             //  one message for every value refused, 0 included: 1 ms to a day
             if (arb_cli_parse_int (value, 1, 24 * 3600 * 1000, &ms, &err))
                 return arb_cli_say (cli, ARB_CLI_USAGE, "--rpc-timeout: %s", err.text);
+            //  no broker answers that soon: seconds meant (the daemons'
+            //  --rpc-timeout counts seconds)
+            if (ms < S_RPC_TIMEOUT_MIN_MS)
+                return arb_cli_say (cli, ARB_CLI_USAGE,
+                                    "--rpc-timeout: %lld ms is too short to hear from a broker "
+                                    "(it counts milliseconds: %lld000 is %lld s; at least %d)",
+                                    (long long) ms, (long long) ms, (long long) ms,
+                                    S_RPC_TIMEOUT_MIN_MS);
             cli->rpc_timeout_ms = (int) ms;
             return 0;
         case ARB_CLI_OPT_HELP:
@@ -291,8 +300,10 @@ int
 arb_cli_opt_seconds (
     arb_cli_t *cli, const char *name, const char *text, uint64_t max_ms, uint64_t *ms)
 {
+    //  a number of seconds, or with its unit as --older-than takes it
+    //  ("--delay 1h"): one way to write a time for every option
     arb_cli_err_t err;
-    if (arb_cli_parse_seconds (text, max_ms, ms, &err) == 0)
+    if (arb_cli_parse_duration (text, max_ms, ms, &err) == 0)
         return 0;
     return arb_cli_say (cli, -1, "%s%s: %s", s_dashes (name), name, err.text);
 }

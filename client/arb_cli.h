@@ -125,7 +125,8 @@ extern const arb_cli_cmd_t arb_cli_cmd_keygen;
     "  --soft-timeout SECONDS  warn the handler this long into an attempt, below\n"        \
     "                       --timeout (an --exec command gets SIGUSR1; a C handler\n"      \
     "                       sees arb_job_is_soft_timed_out); default none\n"               \
-    "  --retention SECONDS  keep the finished task this long (default: the queue's)\n"
+    "  --retention SECONDS  keep the finished task this long (default: the queue's)\n"     \
+    "  (SECONDS: a number, or one with a unit, s, m, h or d: 90, 1.5h, 7d)\n"
 int arb_cli_task_option (arb_cli_t *cli, arb_task_spec_t *spec, int c, const char *value);
 
 //  The rules between a task's own options (--no-jitter goes with exp:
@@ -180,7 +181,8 @@ int arb_cli_say_code (arb_cli_t *cli, int status, int code, const char *fmt, ...
 void arb_cli_note (arb_cli_t *cli, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 //  Parse an option value, saying "arbiter: --NAME: reason" when refused
-//  ("-n" for a letter). Return 0 or -1 (then exit ARB_EXIT_USAGE).
+//  ("-n" for a letter). Return 0 or -1 (then exit ARB_EXIT_USAGE). A time
+//  is seconds, or a number with a unit (arb_cli_parse_duration).
 int arb_cli_opt_seconds (
     arb_cli_t *cli, const char *name, const char *text, uint64_t max_ms, uint64_t *ms);
 //  Seconds that must be more than 0 (0 and negatives refused alike).

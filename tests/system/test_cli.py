@@ -159,7 +159,7 @@ def test_wait_draws_progress_on_a_terminal(broker, worker):
 
 
 def test_wait_timeout_and_unknown_ids(broker):
-    task = submit(broker, '--delay', '60', 'echo', 'later')
+    task = submit(broker, '--delay', '1m', 'echo', 'later')  # a time with its unit
     started = time.time()
     proc = arbiter(broker.endpoint, 'wait', '--timeout', '0.5', str(task))
     assert proc.returncode == EXIT_TIMEOUT
@@ -212,7 +212,7 @@ def test_same_key_returns_the_first_task(broker):
 def test_bad_values_exit_2_and_send_nothing(broker):
     cases = [
         (['--delay', '-1'], b'arbiter: --delay: must be 0 or more seconds'),
-        (['--delay', 'soon'], b'arbiter: --delay: expected seconds'),
+        (['--delay', 'soon'], b'arbiter: --delay: expected a duration, like 30, 1.5h or 7d'),
         (['--delay', '31622401'], b'arbiter: --delay: 31622401 s is over the limit of 366 days'),
         (['--retries', '1001'], b'arbiter: --retries: 1001 is over the limit of 1000'),
         (['--timeout', '2592001'], b'arbiter: --timeout:'),

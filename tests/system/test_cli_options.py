@@ -131,6 +131,16 @@ def test_usage_errors_are_one_line_and_a_hint():
         assert lines[1] == b'see ' + cmd + b' --help', (args, proc.stderr)
 
 
+def test_an_rpc_timeout_in_seconds_is_told():
+    """--rpc-timeout counts milliseconds: a value no broker could answer
+    within (seconds meant, as the daemons count them) is refused, saying so."""
+    proc = run('--rpc-timeout', '5', 'ping')
+    assert proc.returncode == EXIT_USAGE
+    assert proc.stderr.startswith(b'arbiter: --rpc-timeout: 5 ms is too short to hear from a '
+                                  b'broker (it counts milliseconds: 5000 is 5 s; at least 50)'), \
+        proc.stderr
+
+
 def commands():
     """Every command and verb, from the tool's own help."""
     out = run('--help').stdout.decode()
