@@ -34,7 +34,8 @@ from .errors import (ArbiterError, BrokerError, NotFound, Refused, Timeout, Unre
                      WaitTimeout)
 from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Peeked, Pong, Stats,
                       Submitted, TaskInfo)
-from .session import Handshake, Session, endpoint_of, routing_id, curve_keys, secure
+from .session import (Handshake, Session, curve_keys, endpoint_error, endpoint_of, routing_id,
+                      secure)
 from .spec import Data, Seconds, When, refuse, task_spec
 
 T = TypeVar('T')
@@ -70,7 +71,7 @@ class AsyncClient:
         except zmq.ZMQError as e:
             self._handshake.close()
             sock.close(0)
-            raise ValueError('bad broker endpoint %r: %s' % (self.endpoint, e)) from None
+            raise endpoint_error(self.endpoint, e) from None
         self._sock: Optional[zmq.asyncio.Socket] = sock
         self._poller = zmq.asyncio.Poller()
         self._poller.register(sock, zmq.POLLIN)

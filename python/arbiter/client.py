@@ -45,7 +45,8 @@ from .errors import (ArbiterError, BrokerError, NotFound, ProtocolError, Refused
                      Unreachable, WaitTimeout)
 from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Limit, Peeked, Pong,
                       Schedule, State, Stats, Submitted, TaskInfo)
-from .session import Handshake, Session, endpoint_of, routing_id, curve_keys, secure
+from .session import (Handshake, Session, curve_keys, endpoint_error, endpoint_of, routing_id,
+                      secure)
 from .spec import Data, Seconds, When, refuse, task_spec
 
 T = TypeVar('T')
@@ -134,7 +135,7 @@ class Client:
         except zmq.ZMQError as e:
             self._handshake.close()
             sock.close(0)
-            raise ValueError('bad broker endpoint %r: %s' % (self.endpoint, e)) from None
+            raise endpoint_error(self.endpoint, e) from None
         self._sock: Optional[zmq.Socket] = sock  # type: ignore[type-arg]
         self._poller = zmq.Poller()
         self._poller.register(sock, zmq.POLLIN)

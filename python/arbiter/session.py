@@ -52,6 +52,15 @@ def endpoint_of(endpoint: Optional[str]) -> str:
     return endpoint or os.environ.get('ARBITER_BROKER') or DEFAULT_ENDPOINT
 
 
+def endpoint_error(endpoint: str, error: Exception) -> ValueError:
+    """A broker endpoint ZeroMQ would not connect to, said as the arbiter
+    command says it (a bare HOST:PORT is the usual slip)."""
+    if '://' not in endpoint:
+        return ValueError('bad broker endpoint %r: expected tcp://HOST:PORT (or ipc://PATH, '
+                          'inproc://NAME)' % endpoint)
+    return ValueError('bad broker endpoint %r: %s' % (endpoint, error))
+
+
 _Z85 = frozenset('0123456789abcdefghijklmnopqrstuvwxyz'
                  'ABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#')
 

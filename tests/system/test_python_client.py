@@ -31,6 +31,15 @@ def test_five_lines(fast_broker, processes, tmp_path, monkeypatch):
     c.close()
 
 
+def test_a_bare_host_and_port_is_told_its_form():
+    from arbiter.aio import AsyncClient
+    for make in (Client, AsyncClient):
+        with pytest.raises(ValueError) as refused:
+            make('127.0.0.1:7700')
+        assert str(refused.value) == ("bad broker endpoint '127.0.0.1:7700': expected "
+                                      "tcp://HOST:PORT (or ipc://PATH, inproc://NAME)")
+
+
 def test_submit_with_every_option(client, fast_broker):
     client.pause('opts')
     t = client.submit('job', 'payload é', queue='opts', key='k-1', priority=7, retries=2,
