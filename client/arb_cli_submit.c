@@ -228,11 +228,17 @@ static int
 s_fail (arb_cli_t *cli)
 {
     const char *error = arb_client_error (cli->client);
+    int code = arb_client_error_code (cli->client);
+    if (error && strncmp (error, "tasks[0]: frame of ", 19) == 0) {
+        //  the task's one frame is its payload, the limit the broker's
+        arb_cli_say_code (cli, 0, code, "submit: payload of %s (the broker's --max-payload)",
+                          error + 19);
+        return arb_cli_exit_for (code);
+    }
     if (!error || strncmp (error, "tasks[0].", 9) != 0)
         return arb_cli_client_fail (cli, "submit");
     const char *text = error + 9;
     const char *wire = strstr (text, "(allow_unknown ");
-    int code = arb_client_error_code (cli->client);
     if (wire)
         arb_cli_say_code (cli, 0, code, "submit: %.*s(--allow-unknown-endpoints %s",
                           (int) (wire - text), text, wire + strlen ("(allow_unknown "));

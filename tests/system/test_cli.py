@@ -18,7 +18,7 @@ import time
 import pytest
 
 import arbiter_proto
-from conftest import binary, free_port, wait_until
+from conftest import Broker, binary, free_port, wait_until
 from helpers import start_exec_worker
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_TIMEOUT = 0, 1, 2, 3
@@ -283,6 +283,15 @@ def test_a_port_that_holds_the_connection_silently_is_named():
         for conn in held:
             conn.close()
         thread.join(timeout=10)
+
+
+def test_a_payload_over_the_brokers_limit_is_said_so(tmp_path, processes):
+    small = Broker(tmp_path, extra=['--max-payload', '1K'])
+    processes.append(small)
+    proc = arbiter(small.endpoint, 'submit', 'echo', '-', stdin=b'x' * 2000)
+    assert proc.returncode != EXIT_OK
+    assert proc.stderr == (b"arbiter: submit: payload of 2000 bytes, over the 1024-byte limit "
+                           b"(the broker's --max-payload)\n"), proc.stderr
 
 
 def test_cancel_retry_and_queue(broker, worker):
