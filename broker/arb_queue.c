@@ -339,21 +339,30 @@ arb_queue_first_task (arb_queue_t *self)
     return self->tasks;
 }
 
-//  How far back from the list's end a task that became ready earlier
-//  than those last listed is placed (arb_queue_link_ready): a bound, so
-//  that a link stays O(1); past it the order is the joining order.
-#define S_READY_WALK 32
+//  How far a task that became ready earlier than those last listed is
+//  placed from the list's end, then from its front (arb_queue_link_ready):
+//  bounds, so that a link stays cheap; past both the order is loose in the
+//  middle, and the front, which the queue's age reads, is right.
+#define S_READY_WALK  32
+#define S_READY_REACH 512
 
 void
 arb_queue_link_ready (arb_queue_t *self, arb_task_t *task)
 {
     arb_task_t *prev = self->ready_last;
-    for (int steps = 0; prev && prev->listed_ms > task->listed_ms && steps < S_READY_WALK; steps++)
+    int steps = 0;
+    for (; prev && prev->listed_ms > task->listed_ms && steps < S_READY_WALK; steps++)
         prev = prev->ready_prev;
-    //  older than the first (a task given back after many others): first,
-    //  so that the queue's oldest age counts it whatever the walk reached
-    if (self->ready_first && task->listed_ms < self->ready_first->listed_ms)
+    if (prev && prev->listed_ms > task->listed_ms) {
+        //  further back than the walk (tasks given back, oldest first,
+        //  behind many newer ones: a Kestrel queue's prefetched items):
+        //  from the front, after the older ones there
         prev = NULL;
+        for (arb_task_t *t = self->ready_first;
+             t && t->listed_ms <= task->listed_ms && steps < S_READY_WALK + S_READY_REACH;
+             t = t->ready_next, steps++)
+            prev = t;
+    }
     arb_task_t *next = prev ? prev->ready_next : self->ready_first;
     task->ready_prev = prev;
     task->ready_next = next;

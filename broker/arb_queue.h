@@ -141,10 +141,11 @@ void arb_queue_unlink_task (arb_queue_t *self, arb_task_t *task);
 arb_task_t *arb_queue_first_task (arb_queue_t *self);
 
 //  The ready tasks in the order they became ready (listed_ms): link when
-//  a task becomes ready (it goes last, or a few places back if it became
-//  ready before those last: a task read back from the cold backlog, or
-//  loaded), unlink when it stops being ready (a task not linked is left
-//  alone). A task held back by its name's limit
+//  a task becomes ready (it goes last, or back among those listed before
+//  it if it became ready earlier: a task read back from the cold backlog,
+//  loaded, or given back to the head; from the front when that is far
+//  back, so that the oldest is first), unlink when it stops being ready (a
+//  task not linked is left alone). A task held back by its name's limit
 //  stays linked: it is still ready.
 void arb_queue_link_ready (arb_queue_t *self, arb_task_t *task);
 void arb_queue_unlink_ready (arb_queue_t *self, arb_task_t *task);

@@ -266,8 +266,7 @@ arb_sched_consumers (arb_sched_t *self, arb_queue_t *queue)
     //  has consumers.
     size_t count = arb_queue_consumer_count (queue), distinct = 0;
     void **sessions = (void **) malloc ((count + 1) * sizeof (void *));
-    if (!sessions)
-        return count;  //  an upper bound, rather than nothing
+    assert (sessions);
     for (size_t i = 0; i < count; i++)
         sessions[i] = ((arb_sub_t *) arb_queue_consumer_at (queue, i))->session;
     qsort (sessions, count, sizeof (void *), s_compare_ptr);
@@ -661,7 +660,8 @@ arb_sched_make_ready (
     //  time, not those of its return. Holders give tasks back in any order
     //  (a Kestrel item aborted after the items behind it were given back,
     //  two consumers nacking), and the queue's order must survive that.
-    if (!head || task->seq == 0) {
+    bool back = head && task->seq != 0;
+    if (!back) {
         task->ready_ms = now_ms;
         task->seq = arb_queue_seq (task->queue, task->id, self->loading);
     }
@@ -672,12 +672,13 @@ arb_sched_make_ready (
     if (!task->fresh)
         arb_queue_note_hot (task->queue, task);
     //  the ready list is in order of becoming ready (the queue's oldest
-    //  age): a task back at the head has waited since it first did (a
+    //  age): a task back at the head keeps the time it was listed with (a
     //  consumer that gives back what it prefetched, a Kestrel reader's
-    //  turns, must not make a backlog look young); one loaded at start-up
+    //  turns, must not make a backlog look young, nor a restart: a task
+    //  loaded or read back counts from its row); one loaded at start-up
     //  became ready before the broker's start
     task->listed_ms = self->loading ? arb_task_ready_since (task, now_ms)
-                      : head        ? task->ready_ms
+                      : back        ? task->listed_ms
                                     : now_ms;
     arb_queue_link_ready (task->queue, task);
     arb_sched_mark_dirty (self, task->queue);

@@ -90,7 +90,8 @@ struct _arb_task_t {
 
     uint64_t created_ms;  //  Unix ms
     uint64_t ready_ms;    //  Unix ms it became ready (aging); kept at the head
-    uint64_t listed_ms;   //  Unix ms it last joined its queue's ready list (oldest age)
+    uint64_t listed_ms;   //  Unix ms it became ready, for its queue's oldest age: kept
+                          //  when it goes back to the head (given back)
     uint64_t seq;         //  order of arrival in its queue, for FIFO ties; kept at the head
     uint64_t timer_ms;    //  monotonic ms the timer fires (start, or timeout)
     size_t ready_slot;    //  position in its queue's heap, or ARB_HEAP_NONE

@@ -17,10 +17,11 @@ static const char *s_on_failure_names[] = {"retry", "head", "dead"};
 //  It walks the queues and sessions, never a queue's tasks.
 
 //  Whether a queue shows in the listing: it is declared, has settings,
-//  has tasks (unfinished, or finished and kept), or has consumers (a
-//  subscription with credit on it: someone waits for its tasks). One whose
-//  subscriptions have no credit does not (a deleted queue that busy
-//  workers still name), nor a worker's empty endpoint queue.
+//  has tasks (unfinished, or finished and kept), or a consumer waits for
+//  its tasks (a subscription with credit). One whose subscriptions have
+//  no credit does not (a deleted queue that busy workers still name), nor
+//  a worker's empty endpoint queue; a listed queue's consumers count the
+//  busy ones too (arb_sched_consumers).
 static bool
 s_queue_is_listed (arb_queue_t *queue)
 {

@@ -498,6 +498,33 @@ s_outcome_from_journal (const arb_verbs_t *verbs, uint64_t id, arb_outcome_info_
     return 0;
 }
 
+//  The flow (its kind) and the groups (their flows) a CANCEL names, looked
+//  up before anything is cancelled: one that is not there is refused, as
+//  RETRY refuses it (a misspelt name is not "0 cancelled"). Returns 0, 1
+//  if refused (answered), or -1 if the journal failed.
+static int
+s_cancel_flows (const arb_verbs_t *verbs, arb_msg_t *msg, int *kind, zlistx_t **flows)
+{
+    arb_cancel_body_t *body = arb_msg_cancel (msg);
+    if (body->flow && arb_journal_flow_kind (verbs->journal, body->flow, kind))
+        return -1;
+    if (body->flow && !*kind) {
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_NOT_FOUND, "flow: no flow %" PRIu64,
+                           body->flow);
+        return 1;
+    }
+    if (body->group
+        && !(*flows = arb_journal_flows_named (verbs->journal, body->group, ARB_FLOW_GROUP)))
+        return -1;
+    if (*flows && zlistx_size (*flows) == 0) {
+        zlistx_destroy (flows);
+        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_NOT_FOUND, "group: no group named '%s'",
+                           body->group);
+        return 1;
+    }
+    return 0;
+}
+
 void
 arb_verbs_cancel (const arb_verbs_t *verbs, arb_msg_t *msg)
 {
@@ -507,27 +534,15 @@ arb_verbs_cancel (const arb_verbs_t *verbs, arb_msg_t *msg)
                            "give ids, a queue, a group or a flow");
         return;
     }
-    //  a flow or group that is not there is refused before anything is
-    //  cancelled, as RETRY refuses it (a misspelt name is not "0 cancelled")
     int kind = 0;
     zlistx_t *flows = NULL;
-    if (body->flow && arb_journal_flow_kind (verbs->journal, body->flow, &kind))
-        goto halt;
-    if (body->flow && !kind) {
-        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_NOT_FOUND, "flow: no flow %" PRIu64,
-                           body->flow);
+    arb_msg_t *reply = NULL;
+    int rc = s_cancel_flows (verbs, msg, &kind, &flows);
+    if (rc > 0)
         return;
-    }
-    if (body->group
-        && !(flows = arb_journal_flows_named (verbs->journal, body->group, ARB_FLOW_GROUP)))
-        goto halt;
-    if (flows && zlistx_size (flows) == 0) {
-        zlistx_destroy (&flows);
-        arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_NOT_FOUND, "group: no group named '%s'",
-                           body->group);
-        return;
-    }
-    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_CANCEL_REPLY);
+    if (rc < 0)
+        goto failed;
+    reply = arb_msg_new_reply (msg, ARB_MSG_CANCEL_REPLY);
     arb_cancel_reply_body_t *out = arb_msg_cancel_reply (reply);
     uint64_t cancelled_before =
         arb_life_cancelled (verbs->life);  //  count: what this request cancelled
@@ -549,16 +564,15 @@ arb_verbs_cancel (const arb_verbs_t *verbs, arb_msg_t *msg)
     for (void *f = flows ? zlistx_first (flows) : NULL; f && !arb_life_is_halted (verbs->life);
          f = zlistx_next (flows))
         arb_life_cancel_flow (verbs->life, (uint64_t) (uintptr_t) f, true);
-    zlistx_destroy (&flows);
     if (arb_life_is_halted (verbs->life))
         goto failed;
+    zlistx_destroy (&flows);
     out->count = (uint32_t) (arb_life_cancelled (verbs->life) - cancelled_before);
     arb_outbox_reply (verbs->outbox, &reply);
     return;
 failed:
     zlistx_destroy (&flows);
     arb_msg_destroy (&reply);
-halt:
     arb_life_halt (verbs->life, "cancel");
 }
 

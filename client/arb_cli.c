@@ -121,6 +121,18 @@ arb_cli_client_fail (arb_cli_t *cli, const char *what)
     return arb_cli_exit_for (code);
 }
 
+int
+arb_cli_say_allow_unknown (arb_cli_t *cli, const char *what, const char *text, const char *as)
+{
+    const char *wire = text ? strstr (text, "(allow_unknown ") : NULL;
+    if (!wire)
+        return -1;
+    int code = arb_client_error_code (cli->client);
+    arb_cli_say_code (cli, 0, code, "%s: %.*s(%s %s", what, (int) (wire - text), text, as,
+                      wire + strlen ("(allow_unknown "));
+    return arb_cli_exit_for (code);
+}
+
 //  ---------------------------------------------------------------------
 //  Options.
 

@@ -126,7 +126,8 @@ extern const arb_cli_cmd_t arb_cli_cmd_keygen;
     "                       --timeout (an --exec command gets SIGUSR1; a C handler\n"      \
     "                       sees arb_job_is_soft_timed_out); default none\n"               \
     "  --retention SECONDS  keep the finished task this long (default: the queue's)\n"     \
-    "  (SECONDS: a number, or one with a unit, s, m, h or d: 90, 1.5h, 7d)\n"
+    "  (--timeout, --soft-timeout, --retention: seconds, or a number with a unit,\n"       \
+    "  s, m, h or d: 90, 1.5h, 7d; --backoff's: seconds)\n"
 int arb_cli_task_option (arb_cli_t *cli, arb_task_spec_t *spec, int c, const char *value);
 
 //  The rules between a task's own options (--no-jitter goes with exp:
@@ -212,6 +213,13 @@ arb_client_t *arb_cli_client (arb_cli_t *cli);
 //  code) and returns the exit status its code calls for (2 for
 //  400/404/413/422, 130 if interrupted, else 1).
 int arb_cli_client_fail (arb_cli_t *cli, const char *what);
+
+//  A refusal's text that names the request's field allow_unknown, said
+//  with the command's name for it instead (as: "--allow-unknown-endpoints",
+//  a flow file's "\"allow_unknown_endpoints\": true"), after "what: ".
+//  Returns the exit status, or -1 if the text does not name it (nothing
+//  said).
+int arb_cli_say_allow_unknown (arb_cli_t *cli, const char *what, const char *text, const char *as);
 
 //  Exit status for a broker code (0 means a local failure: 1).
 int arb_cli_exit_for (int code);

@@ -193,12 +193,9 @@ s_submit_fail (arb_cli_t *cli, const char *word)
     const char *error = arb_client_error (cli->client);
     int code = arb_client_error_code (cli->client);
     //  the broker names the request's field; the file's is another
-    const char *wire = error ? strstr (error, "(allow_unknown ") : NULL;
-    if (wire) {
-        arb_cli_say_code (cli, 0, code, "%s: %.*s(\"allow_unknown_endpoints\": true %s", word,
-                          (int) (wire - error), error, wire + strlen ("(allow_unknown "));
-        return arb_cli_exit_for (code);
-    }
+    int status = arb_cli_say_allow_unknown (cli, word, error, "\"allow_unknown_endpoints\": true");
+    if (status >= 0)
+        return status;
     const char *advice = error ? strstr (error, "; re-submit with the same --key") : NULL;
     if (!advice || code != 0)
         return arb_cli_client_fail (cli, word);

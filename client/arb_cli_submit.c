@@ -238,12 +238,10 @@ s_fail (arb_cli_t *cli)
     if (!error || strncmp (error, "tasks[0].", 9) != 0)
         return arb_cli_client_fail (cli, "submit");
     const char *text = error + 9;
-    const char *wire = strstr (text, "(allow_unknown ");
-    if (wire)
-        arb_cli_say_code (cli, 0, code, "submit: %.*s(--allow-unknown-endpoints %s",
-                          (int) (wire - text), text, wire + strlen ("(allow_unknown "));
-    else
-        arb_cli_say_code (cli, 0, code, "submit: %s", text);
+    int status = arb_cli_say_allow_unknown (cli, "submit", text, "--allow-unknown-endpoints");
+    if (status >= 0)
+        return status;
+    arb_cli_say_code (cli, 0, code, "submit: %s", text);
     return arb_cli_exit_for (code);
 }
 
@@ -321,7 +319,8 @@ const arb_cli_cmd_t arb_cli_cmd_submit = {
         "  --key K              client key: submitting a known key again returns the\n"
         "                       first task's id and submits nothing (safe retries)\n"
     /* the options a schedule's tasks take too */ ARB_CLI_TASK_OPTIONS_HELP
-        "  --delay SECONDS      start no earlier than SECONDS from now (up to 366 days)\n"
+        "  --delay SECONDS      start no earlier than SECONDS from now (a unit too: 1.5h;\n"
+        "                       up to 366 days)\n"
         "  --at TIME            start no earlier than TIME: RFC 3339 (2026-11-23T10:00:00Z,\n"
         "                       or with an offset like +01:00) or Unix seconds\n"
         "  --watch              then wait for the task and print its result, as `wait ID`\n"

@@ -168,50 +168,112 @@ s_report (s_wait_t *self, arb_done_t *done)
 
 //  What a timeout message says of the tasks left: each id, with its state
 //  and, for a ready one, what keeps it waiting that a person can mend (no
-//  worker consumes its queue, the queue is paused, no worker of the queue
-//  runs its name), as STATS and STATUS tell them now.
+//  worker of its queue runs its name, the queue is paused, no worker
+//  consumes it), as STATUS, then STATS of each such queue, tell it now.
 typedef struct {
-    zhashx_t *consumed;  //  owned: queues with consumers -> non-NULL
-    zhashx_t *paused;    //  owned: paused queues -> non-NULL
-    char text[ARB_LIST_IDS * 200 + 8];
-    size_t used;
-    size_t listed;
+    uint64_t id;
+    bool found;                    //  STATUS knew it
+    uint32_t state;                //  ARB_STATE_*
+    bool no_handler;               //  ready, and no worker of its queue runs its name
+    char queue[ARB_NAME_MAX + 1];  //  its queue
+    char name[ARB_NAME_MAX + 1];   //  its task name
 } s_left_t;
 
-static void
-s_left_queues (void *arg, arb_stats_reply_body_t *stats)
-{
-    s_left_t *left = (s_left_t *) arg;
-    for (size_t i = 0; i < stats->queues.n; i++) {
-        const arb_queue_info_t *queue = &stats->queues.v[i];
-        if (queue->consumers)
-            zhashx_insert (left->consumed, queue->name, (void *) 1);
-        if (queue->paused)
-            zhashx_insert (left->paused, queue->name, (void *) 1);
-    }
-}
+typedef struct {
+    s_left_t *v;  //  borrowed: room for ARB_LIST_IDS
+    size_t n;     //  filled by STATUS, in the order asked
+} s_lefts_t;
 
 static int
 s_left_task (void *arg, arb_task_info_t *task)
 {
-    s_left_t *left = (s_left_t *) arg;
-    char why[160] = "";
-    if (task->state == ARB_STATE_READY && task->queue) {
-        if (task->no_handler)
-            snprintf (why, sizeof (why), ": no worker of queue '%.40s' runs '%.40s'", task->queue,
-                      task->name ? task->name : "");
-        else if (zhashx_lookup (left->paused, task->queue))
-            snprintf (why, sizeof (why), ": queue '%.60s' is paused", task->queue);
-        else if (!zhashx_lookup (left->consumed, task->queue))
-            snprintf (why, sizeof (why), ": no worker consumes queue '%.60s'", task->queue);
-    }
-    size_t room = sizeof (left->text) - left->used;
-    int n =
-        snprintf (left->text + left->used, room, "%s%" PRIu64 " (%s%s)", left->listed ? ", " : "",
-                  task->id, task->found ? arb_state_name ((int) task->state) : "unknown", why);
-    left->used += n > 0 && (size_t) n < room ? (size_t) n : 0;
-    left->listed++;
+    s_lefts_t *lefts = (s_lefts_t *) arg;
+    if (lefts->n == ARB_LIST_IDS)
+        return 1;  //  (one answer an id asked: never)
+    s_left_t *left = &lefts->v[lefts->n++];
+    *left = (s_left_t){
+        .id = task->id, .found = task->found, .state = task->state, .no_handler = task->no_handler};
+    snprintf (left->queue, sizeof (left->queue), "%s", task->queue ? task->queue : "");
+    snprintf (left->name, sizeof (left->name), "%s", task->name ? task->name : "");
     return 0;
+}
+
+//  How many bytes of text to print to show at most max of it, not cutting
+//  a UTF-8 character (names may be long; the message has room for ten).
+static int
+s_cut (const char *text, size_t max)
+{
+    size_t n = strlen (text);
+    if (n <= max)
+        return (int) n;
+    while (max > 0 && ((unsigned char) text[max] & 0xc0) == 0x80)
+        max--;
+    return (int) max;
+}
+
+//  Why a ready task waits, into why (empty: nothing to say), asking STATS
+//  of its queue. -1 if the broker did not answer.
+static int
+s_left_why (arb_client_t *client, const s_left_t *left, char *why, size_t size)
+{
+    *why = 0;
+    if (!left->found || left->state != ARB_STATE_READY || !*left->queue)
+        return 0;
+    if (left->no_handler) {
+        snprintf (why, size, ": no worker of queue '%.*s' runs '%.*s'", s_cut (left->queue, 40),
+                  left->queue, s_cut (left->name, 40), left->name);
+        return 0;
+    }
+    arb_msg_t *request = arb_client_request_new (client, ARB_MSG_STATS);
+    arb_msg_stats (request)->queue = left->queue;  //  that queue alone
+    arb_msg_t *reply = arb_client_request (client, &request);
+    if (!reply)
+        return -1;
+    arb_stats_reply_body_t *stats = arb_msg_stats_reply (reply);
+    for (size_t i = 0; i < stats->queues.n; i++) {
+        const arb_queue_info_t *queue = &stats->queues.v[i];
+        if (!streq (queue->name, left->queue))
+            continue;
+        if (queue->paused)
+            snprintf (why, size, ": queue '%.*s' is paused", s_cut (left->queue, 60), left->queue);
+        else if (!queue->consumers)
+            snprintf (why, size, ": no worker consumes queue '%.*s'", s_cut (left->queue, 60),
+                      left->queue);
+    }
+    arb_msg_destroy (&reply);
+    return 0;
+}
+
+//  The timeout message's list: up to ARB_LIST_IDS of the tasks left, each
+//  with what is known of it, into text. A broker that does not answer
+//  these within S_DIAGNOSIS_MS each: the ids alone (the wait is over; its
+//  diagnosis must not be another one).
+static void
+s_left_list (s_wait_t *self, const uint64_t *listed, size_t count, char *text, size_t size)
+{
+    arb_client_t *client = self->cli->client;
+    int rpc_ms = self->cli->rpc_timeout_ms;
+    arb_client_set_timeout (client, rpc_ms < S_DIAGNOSIS_MS ? rpc_ms : S_DIAGNOSIS_MS);
+    s_left_t v[ARB_LIST_IDS];
+    s_lefts_t lefts = {v, 0};
+    int rc = arb_client_status (client, listed, count, s_left_task, &lefts);
+    size_t used = 0;
+    for (size_t i = 0; rc == 0 && i < lefts.n; i++) {
+        char why[200];
+        if ((rc = s_left_why (client, &v[i], why, sizeof (why))) < 0)
+            break;
+        int n = snprintf (text + used, size - used, "%s%" PRIu64 " (%s%s)", i ? ", " : "", v[i].id,
+                          v[i].found ? arb_state_name ((int) v[i].state) : "unknown", why);
+        used += n > 0 && (size_t) n < size - used ? (size_t) n : 0;
+    }
+    arb_client_set_timeout (client, rpc_ms);
+    if (rc == 0 && lefts.n == count)
+        return;
+    used = 0;
+    for (size_t i = 0; i < count; i++) {
+        int n = snprintf (text + used, size - used, "%s%" PRIu64, i ? ", " : "", listed[i]);
+        used += n > 0 && (size_t) n < size - used ? (size_t) n : 0;
+    }
 }
 
 static int
@@ -222,28 +284,11 @@ s_timed_out (s_wait_t *self, const uint64_t *ids, size_t n, int64_t timeout_ms)
     for (size_t i = 0; i < n && count < ARB_LIST_IDS; i++)
         if (arb_idset_contains (self->waiting, ids[i]))
             listed[count++] = ids[i];
-    s_left_t left = {.consumed = zhashx_new (), .paused = zhashx_new ()};
-    //  a broker that does not answer these, within a second each: the ids
-    //  alone (the wait is over; the diagnosis must not be another one)
-    arb_client_t *client = self->cli->client;
-    int rpc_ms = self->cli->rpc_timeout_ms;
-    arb_client_set_timeout (client, rpc_ms < S_DIAGNOSIS_MS ? rpc_ms : S_DIAGNOSIS_MS);
-    int rc = arb_client_stats (client, s_left_queues, &left) < 0
-                 ? -1
-                 : arb_client_status (client, listed, count, s_left_task, &left);
-    arb_client_set_timeout (client, rpc_ms);
-    if (rc < 0) {
-        left.used = left.listed = 0;
-        for (size_t i = 0; i < count; i++)
-            left.used += (size_t) snprintf (left.text + left.used, sizeof (left.text) - left.used,
-                                            "%s%" PRIu64, i ? ", " : "", listed[i]);
-    }
-    zhashx_destroy (&left.consumed);
-    zhashx_destroy (&left.paused);
+    char text[ARB_LIST_IDS * 200 + 8] = "";
+    s_left_list (self, listed, count, text, sizeof (text));
     size_t remaining = arb_idset_size (self->waiting);
     arb_cli_say (self->cli, 0, "wait: %zu of %zu task%s unfinished after %.1f s: %s%s", remaining,
-                 n, n == 1 ? "" : "s", timeout_ms / 1000.0, left.text,
-                 remaining > count ? ", ..." : "");
+                 n, n == 1 ? "" : "s", timeout_ms / 1000.0, text, remaining > count ? ", ..." : "");
     return ARB_EXIT_TIMEOUT;
 }
 

@@ -218,7 +218,8 @@ int arb_client_flow_each (arb_client_t *self, uint64_t flow, arb_client_task_fn 
 //  answer in the same order: code 0 (cancelled), ARB_ERR_NOT_FOUND, or
 //  ARB_ERR_CONFLICT (it had finished: a no-op), and the state it is in
 //  now. *count (if not NULL) gets the number of tasks cancelled. Returns 0
-//  once the broker answered, whatever the outcomes, or -1.
+//  once the broker answered, whatever the outcomes, or -1 (a group or
+//  flow that does not exist too: ARB_ERR_NOT_FOUND, nothing cancelled).
 int arb_client_cancel (arb_client_t *self,
                        const arb_cancel_body_t *what,
                        arb_outcome_info_t *outcomes,

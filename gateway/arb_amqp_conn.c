@@ -489,8 +489,8 @@ s_on_open (arb_amqp_conn_t *self, amqp_connection_open_t *open)
         if (self->server->standby)
             arb_amqp_conn_standby (self);
         else  //  said, since the client sees only a wait (pika: "probable access denied")
-            zsys_info ("amqp: conn=%" PRIu64 " peer=%s waits at connection.open: the broker "
-                       "session is not up (exchanges and queues not read yet)",
+            zsys_info ("amqp: connection.open waits for the broker session conn=%" PRIu64
+                       " peer=%s",
                        self->number, self->peer);
     }
 }

@@ -85,10 +85,9 @@ s_on_queue_op (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
                              deleted ? 9 : 5, false);
 }
 
-//  Whether a queue's STATS record shows a queue that exists: one the
-//  broker lists (its tasks, finished ones it keeps too, its settings, a
-//  declaration, or consumers with credit), not one only named by the
-//  subscriptions of busy workers.
+//  Whether a queue's STATS record shows a queue that exists: its tasks
+//  (finished ones it keeps too), its settings, a declaration, or
+//  consumers (workers on it, busy or idle, the gateway's own consumers).
 static bool
 s_queue_exists (const arb_queue_info_t *info)
 {

@@ -247,6 +247,8 @@ arb_kestrel_cmd_parse (const char *line, size_t len, arb_kestrel_cmd_t *cmd, cha
             i++;
             continue;
         }
+        if (n == ARB_TOKENS_MAX && (s_is (tokens[0], "get") || s_is (tokens[0], "gets")))
+            break;  //  a get's keys past its first are ignored, however many
         if (n == ARB_TOKENS_MAX)
             return s_refuse (ARB_KESTREL_FATAL, why, size, "too many tokens");
         size_t start = i;

@@ -63,7 +63,7 @@ s_queues (FILE *out, arb_stats_reply_body_t *stats)
         fprintf (out, "\"} %" PRIu64 "\n", stats->queues.v[i].ready_bytes);
     }
     s_header (out, "arbiter_queue_consumers", "gauge",
-              "Sessions with credit on the queue (workers, gateway consumers).");
+              "Sessions consuming the queue, busy or idle (workers, gateway consumers).");
     for (size_t i = 0; i < stats->queues.n; i++) {
         fputs ("arbiter_queue_consumers{queue=\"", out);
         s_label (out, stats->queues.v[i].name);

@@ -634,15 +634,13 @@ main (int argc, char **argv)
         "[user.NAME] sections are AMQP users (password = ..., vhosts = a,b); without any,\n"
         "guest/guest from loopback addresses only. See docs/gateway.md and\n"
         "examples/arbiter-gateway.conf.");
-    s_sections_t sections = {arb_defaults_new (),
-                             arb_bridges_new (),
-                             zhashx_new (),
-                             options,
-                             zlist_new (),
-                             zhashx_new (),
-                             NULL,
-                             zlist_new (),
-                             NULL};
+    s_sections_t sections = {.defaults = arb_defaults_new (),
+                             .bridges = arb_bridges_new (),
+                             .users = zhashx_new (),
+                             .options = options,
+                             .url_problems = zlist_new (),
+                             .headers = zhashx_new (),
+                             .shown = zlist_new ()};
     zhashx_set_destructor (sections.users, s_user_table_free);
     zhashx_set_destructor (sections.headers, (zhashx_destructor_fn *) zstr_free);
     zhashx_set_duplicator (sections.headers, (zhashx_duplicator_fn *) strdup);

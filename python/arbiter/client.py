@@ -557,7 +557,8 @@ class Client:
         """Cancels tasks (ids), or every unfinished task of a queue, of the
         groups of a name, or of a flow (one of them). A running task is
         stopped on its worker. Per id: code 0 cancelled, 404 unknown, 409
-        finished already (a no-op)."""
+        finished already (a no-op). A group or flow that does not exist
+        raises NotFound (nothing is cancelled)."""
         return self._drive(calls.cancel(tasks, queue, group, flow_id(flow) if flow else 0))
 
     @_exclusive

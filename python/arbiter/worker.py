@@ -81,7 +81,7 @@ from .errors import (ArbiterError, BrokerError, ProtocolError, Refused, Unreacha
                      broker_error)
 from .job import (Emitted, Fail, Job, Outcome, Report, run_handler, write_item, write_outcome)
 from .keeper import keeper_end, keeper_new
-from .session import Handshake, endpoint_of, routing_id, curve_keys, secure
+from .session import Handshake, curve_keys, endpoint_error, endpoint_of, routing_id, secure
 
 log = logging.getLogger('arbiter.worker')
 
@@ -416,7 +416,12 @@ class _Run:
         sock.setsockopt(zmq.SNDTIMEO, 0)
         secure(sock, self.w.curve)
         handshake = Handshake(sock, self.w.curve is not None)  # before it connects
-        sock.connect(self.w.endpoint)
+        try:
+            sock.connect(self.w.endpoint)
+        except zmq.ZMQError as e:
+            handshake.close()
+            sock.close(0)
+            raise endpoint_error(self.w.endpoint, e) from None
         if self.handshake is not None:
             self.handshake.close()
         if self.sock is not None:

@@ -91,6 +91,8 @@ test_get_options (void **state)
     assert_true (cmd.open);
     assert_memory_equal (cmd.key, "a/open", cmd.key_len);
     assert_int_equal (cmd.key_len, 6);
+    assert_int_equal (s_parse ("gets a b c d e f g h i j k l", &cmd), ARB_KESTREL_OK);
+    assert_memory_equal (cmd.key, "a", cmd.key_len);
 }
 
 static void

@@ -208,7 +208,7 @@ test_early_pass_leaves_a_held_session_for_after_the_commit (void **state)
     (void) state;
     s_log_t log;
     arb_sched_t *sched = s_sched (&log, 0);
-    for (uint64_t id = 1; id <= 20; id++)  //  more than the 17 of credit
+    for (uint64_t id = 1; id <= 4; id++)
         s_add (sched, "q", id, 0, NOW);
     arb_sched_committed (sched);
     arb_session_t *w = s_worker (sched, "w", "q", 2);
@@ -1238,6 +1238,39 @@ test_peek_sees_tasks_set_aside (void **state)
     arb_sched_destroy (&sched);
 }
 
+//  Tasks given back to the head keep their age, oldest first, however many
+//  newer ones were listed meanwhile (past the backward walk's reach): a
+//  Kestrel queue gives back its prefetched items so.
+static void
+test_given_back_keep_their_age (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    arb_queue_t *q = arb_sched_queue (sched, "q");
+    for (uint64_t id = 1; id <= 10; id++)
+        s_add (sched, "q", id, 0, NOW + id);
+    arb_session_t *w = s_worker (sched, "w", "q", 10);
+    arb_sched_dispatch (sched, NOW, MONO);
+    assert_int_equal (log.count, 10);
+    for (uint64_t id = 11; id <= 110; id++)  //  newer, more than the walk
+        s_add (sched, "q", id, 0, NOW + 100 + id);
+    assert_int_equal (arb_queue_oldest_ms (q, NOW + 2000), 2000 - 111);
+    for (size_t i = 0; i < 10; i++) {  //  given back, oldest first
+        arb_sched_unlease (sched, log.sent[i]);
+        arb_sched_make_ready (sched, log.sent[i], true, NOW + 1000, MONO);
+    }
+    //  the oldest, then each next one, as they are taken again
+    for (uint64_t id = 1; id <= 10; id++) {
+        assert_int_equal (arb_queue_oldest_ms (q, NOW + 2000), 2000 - id);
+        arb_sched_credit (sched, w, 0, NULL, 0, 1, false);
+        arb_sched_dispatch (sched, NOW, MONO);
+        assert_int_equal (log.sent[log.count - 1]->id, id);
+    }
+    assert_int_equal (arb_queue_oldest_ms (q, NOW + 2000), 2000 - 111);
+    arb_sched_destroy (&sched);
+}
+
 //  A queue knows its unfinished tasks and its oldest ready one without a
 //  walk of its backlog.
 static void
@@ -1898,6 +1931,7 @@ main (void)
         cmocka_unit_test (test_peek),
         cmocka_unit_test (test_peek_sees_tasks_set_aside),
         cmocka_unit_test (test_queue_lists),
+        cmocka_unit_test (test_given_back_keep_their_age),
         cmocka_unit_test (test_heap_random),
         cmocka_unit_test (test_payload_cache_counts_real_bytes),
         cmocka_unit_test (test_taskmap_random),
