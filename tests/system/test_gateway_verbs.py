@@ -210,7 +210,8 @@ def test_declared_queues_are_listed_with_their_consumers(broker, processes, peer
     info = queue_info(client, 'inbox')
     assert info['declared'] and info.get('consumers', 0) == 0
     assert 'inbox' in dict(listed(client)[0])
-    # consumers are sessions with credit: a gateway with three, once
+    # consumers are the sessions subscribed, busy or idle: a gateway with
+    # three subscriptions counts once
     gateway = peer_factory(broker.endpoint)
     kind, _, _, _ = gateway.request('REGISTER', {'name': 'gateway'})
     for sub in (1, 2, 3):
@@ -219,7 +220,7 @@ def test_declared_queues_are_listed_with_their_consumers(broker, processes, peer
     register(idle, queues=('inbox', 'lonely'), credit=0, name='idle')
     worker = peer_factory(broker.endpoint)
     register(worker, queues=('inbox', 'wanted'), credit=1, name='worker')
-    wait_until(lambda: queue_info(client, 'inbox').get('consumers') == 2)
+    wait_until(lambda: queue_info(client, 'inbox').get('consumers') == 3)
     # a queue whose only consumers have no credit is not listed; one that
     # a consumer waits on is (a worker's endpoint queue is not, empty)
     names = dict(listed(client)[0])
