@@ -8,6 +8,8 @@ submitted again with its keys.
 import json
 import time
 
+import pytest
+
 import arbiter_proto
 from conftest import SANITIZED, Broker, wait_until
 from helpers import status, submit_many
@@ -218,6 +220,10 @@ def test_dag_submitted_again_is_the_same_flow(broker, peer_factory, tmp_path):
     assert len(json.loads(proc.stdout)['tasks']) == 2
 
 
+# once, in build/: the sanitized broker makes its replies too slowly for
+# the bound to be reached (it is not checked there), and the 30,000 of them
+# were 24 s of the sanitized suite, the run's critical path
+@pytest.mark.skipif(SANITIZED, reason='the bound is reached only at the optimised build\'s pace')
 def test_replies_a_peer_does_not_read_are_bounded(broker, peer_factory):
     """What the broker holds for a peer that sends and never reads is
     bounded: 10,000 messages wait for it at most (the rest are dropped, as

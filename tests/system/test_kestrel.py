@@ -20,7 +20,7 @@ from pymemcache.client.base import Client
 from pymemcache.exceptions import MemcacheClientError
 
 import arbiter_proto
-from conftest import Broker, Gateway, wait_until
+from conftest import SANITIZED, Broker, Gateway, wait_until
 from helpers import read_to_end, submit_many
 
 
@@ -162,6 +162,9 @@ def kgw(gateway):
     return gw
 
 
+# once, in build/: 10,000 items take the paths the other tests take, and
+# 11 s of the sanitized suite, the run's critical path
+@pytest.mark.skipif(SANITIZED, reason='the count says nothing more under the sanitizers')
 def test_round_trip_10000_items(kgw):
     """10,000 items set by 8 clients at once come back exactly once."""
     def producer(n):
