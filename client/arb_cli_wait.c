@@ -256,22 +256,19 @@ s_left_list (s_wait_t *self, const uint64_t *listed, size_t count, char *text, s
     arb_client_set_timeout (client, rpc_ms < S_DIAGNOSIS_MS ? rpc_ms : S_DIAGNOSIS_MS);
     s_left_t v[ARB_LIST_IDS];
     s_lefts_t lefts = {v, 0};
-    int rc = arb_client_status (client, listed, count, s_left_task, &lefts);
-    size_t used = 0;
-    for (size_t i = 0; rc == 0 && i < lefts.n; i++) {
-        char why[200];
-        if ((rc = s_left_why (client, &v[i], why, sizeof (why))) < 0)
-            break;
-        int n = snprintf (text + used, size - used, "%s%" PRIu64 " (%s%s)", i ? ", " : "", v[i].id,
-                          v[i].found ? arb_state_name ((int) v[i].state) : "unknown", why);
-        used += n > 0 && (size_t) n < size - used ? (size_t) n : 0;
-    }
+    char whys[ARB_LIST_IDS][200];
+    bool known =
+        arb_client_status (client, listed, count, s_left_task, &lefts) == 0 && lefts.n == count;
+    for (size_t i = 0; known && i < count; i++)
+        known = s_left_why (client, &v[i], whys[i], sizeof (whys[i])) == 0;
     arb_client_set_timeout (client, rpc_ms);
-    if (rc == 0 && lefts.n == count)
-        return;
-    used = 0;
+    size_t used = 0;
     for (size_t i = 0; i < count; i++) {
-        int n = snprintf (text + used, size - used, "%s%" PRIu64, i ? ", " : "", listed[i]);
+        int n = known
+                    ? snprintf (text + used, size - used, "%s%" PRIu64 " (%s%s)", i ? ", " : "",
+                                v[i].id, v[i].found ? arb_state_name ((int) v[i].state) : "unknown",
+                                whys[i])
+                    : snprintf (text + used, size - used, "%s%" PRIu64, i ? ", " : "", listed[i]);
         used += n > 0 && (size_t) n < size - used ? (size_t) n : 0;
     }
 }

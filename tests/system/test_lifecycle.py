@@ -231,13 +231,20 @@ def test_stopped_worker_is_declared_dead(fast_broker, processes, peer_factory, t
         os.kill(frozen.pid, signal.SIGCONT)
 
 
-def test_worker_declared_dead_takes_its_task_back(fast_broker, processes, peer_factory,
-                                                  tmp_path):
+def marking_worker(broker, processes, tmp_path, then):
+    """An exec worker whose command marks each task it starts (a file per
+    task id under the folder returned), then runs then."""
     marks = tmp_path / 'marks'
     marks.mkdir()
-    frozen = start_exec_worker(fast_broker, processes, tmp_path,
-                               'echo run >> "$MARKS/$ARBITER_TASK_ID"; sleep 2; echo ok',
+    worker = start_exec_worker(broker, processes, tmp_path,
+                               'echo run >> "$MARKS/$ARBITER_TASK_ID"; ' + then,
                                env={'MARKS': str(marks)})
+    return worker, marks
+
+
+def test_worker_declared_dead_takes_its_task_back(fast_broker, processes, peer_factory,
+                                                  tmp_path):
+    frozen, marks = marking_worker(fast_broker, processes, tmp_path, 'sleep 2; echo ok')
     client = peer_factory(fast_broker.endpoint)
     [task_id] = submit_many(client, [{'name': 'job'}])
     wait_state(client, task_id, 4)
@@ -265,11 +272,7 @@ def test_a_claimed_lease_keeps_its_timeout(fast_broker, processes, peer_factory,
     on, and the task's timeout still counts from the attempt's start. Before:
     from the claim, so each silence of a hung worker gave the task a whole
     timeout more (here 3 s became about 5.5)."""
-    marks = tmp_path / 'marks'
-    marks.mkdir()
-    frozen = start_exec_worker(fast_broker, processes, tmp_path,
-                               'echo run >> "$MARKS/$ARBITER_TASK_ID"; exec sleep 30',
-                               env={'MARKS': str(marks)})
+    frozen, marks = marking_worker(fast_broker, processes, tmp_path, 'exec sleep 30')
     client = peer_factory(fast_broker.endpoint)
     [task_id] = submit_many(client, [{'name': 'job', 'timeout_ms': 3000}])
     wait_until(lambda: (marks / str(task_id)).exists(), what='the task started')
@@ -297,16 +300,12 @@ def test_a_task_claimed_after_a_restart_keeps_its_timeout(fast_broker, processes
     whole timeout more (4 s became about 6.7)."""
     if kind == 'python' and SANITIZED:
         pytest.skip('the Python worker is pure Python: once, with build/, is enough')
-    marks = tmp_path / 'marks'
-    marks.mkdir()
-    env = {'MARKS': str(marks)}
     if kind == 'exec':
-        start_exec_worker(fast_broker, processes, tmp_path,
-                          'echo run >> "$MARKS/$ARBITER_TASK_ID"; exec sleep 30', env=env)
+        marking_worker(fast_broker, processes, tmp_path, 'exec sleep 30')
         name = 'job'
     else:
         from python_support import start_py_worker
-        start_py_worker(fast_broker, processes, tmp_path, '--slots', '1', env=env)
+        start_py_worker(fast_broker, processes, tmp_path, '--slots', '1')
         name = 'sleep'
     client = peer_factory(fast_broker.endpoint)
     [task_id] = submit_many(client, [{'name': name, 'payload': b'30', 'timeout_ms': 4000}])
