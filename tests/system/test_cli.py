@@ -188,6 +188,29 @@ def test_wait_timeout_says_what_keeps_a_task_ready(broker, processes, tmp_path):
         proc.stderr
 
 
+def test_wait_timeout_with_the_broker_silent_lists_the_ids(broker):
+    """A broker that stops answering during a wait: at the timeout the
+    CLI asks STATUS, is not answered within its second, and says the ids
+    alone (the diagnosis is not a second wait)."""
+    task = submit(broker, '--queue', 'nobody', 'echo', 'x')
+    proc = subprocess.Popen([binary('client', 'arbiter'), '--broker', broker.endpoint, 'wait',
+                             '--timeout', '4', str(task)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(2)  # the CLI has connected and waits for the DONE
+    os.kill(broker.pid, signal.SIGSTOP)
+    try:
+        started = time.time()
+        _, err = proc.communicate(timeout=20)
+        took = time.time() - started
+    finally:
+        os.kill(broker.pid, signal.SIGCONT)  # bounded: never left stopped
+    assert proc.returncode == EXIT_TIMEOUT, err
+    assert b'1 of 1 task unfinished after 4.0 s: %d\n' % task in err, err
+    # the timeout's last 2 s, then a second for STATUS (not the CLI's 5 s
+    # --rpc-timeout: that would be a second wait)
+    assert took < 6, took
+
+
 def test_status_json(broker, worker):
     task = submit(broker, '--key', 'k-status', '--priority', '3', '--retries', '2', 'echo', 'x')
     assert arbiter(broker.endpoint, 'wait', str(task)).returncode == EXIT_OK
