@@ -152,10 +152,16 @@ s_rebuild (arb_broker_t *self)
     }
     if (rc)
         return -1;
-    zsys_info ("broker: journal loaded path=%s epoch=%" PRIu64 " open_tasks=%zu next_id=%" PRIu64
-               " schedules=%zu",
-               self->config.db_path, arb_life_epoch (self->life), count,
-               arb_life_last_id (self->life) + 1, schedules);
+    if (arb_journal_created (self->journal))
+        //  said apart from a load: a misspelt --db starts an empty journal
+        zsys_info ("broker: journal created (no journal was at this path: a new, empty one) "
+                   "path=%s",
+                   self->config.db_path);
+    else
+        zsys_info ("broker: journal loaded path=%s epoch=%" PRIu64 " open_tasks=%zu "
+                   "next_id=%" PRIu64 " schedules=%zu",
+                   self->config.db_path, arb_life_epoch (self->life), count,
+                   arb_life_last_id (self->life) + 1, schedules);
     if (maybe_running)
         zsys_notice ("broker: the last run did not stop cleanly; ready tasks count one delivery "
                      "more (any of them may have been running) tasks=%zu",

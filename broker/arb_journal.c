@@ -808,12 +808,15 @@ static int
 s_check_file (arb_journal_t *self)
 {
     int fd = open (self->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (fd < 0) {
+        self->created = errno == ENOENT;
         return 0;  //  none yet; or SQLite will say why it cannot open it
+    }
     struct stat file;
     uint8_t header[100];
     ssize_t got = fstat (fd, &file) == 0 ? pread (fd, header, sizeof (header), 0) : -1;
     close (fd);
+    self->created = got == 0 && file.st_size == 0;
     if (got < 0 || file.st_size == 0)
         return 0;  //  SQLite says why; an empty file is a new journal
     if (got < (ssize_t) sizeof (header) || memcmp (header, "SQLite format 3", 16) != 0) {
@@ -967,6 +970,12 @@ arb_journal_destroy (arb_journal_t **self_p)
     free (self->path);
     free (self);
     *self_p = NULL;
+}
+
+bool
+arb_journal_created (arb_journal_t *self)
+{
+    return self->created;
 }
 
 //  ---------------------------------------------------------------------

@@ -90,6 +90,7 @@ struct _arb_journal_t {
     arb_journal_fault_t fault;  //  the first failure since open or the last rollback
     bool probing;               //  a probe runs: its failures are expected, logged at debug
     char *path;                 //  owned
+    bool created;               //  no journal was at path: this open made it
     //  The batch and the task log (arb_journal_batch.c). Rows and drops
     //  before held_turn and drop_turn are kept (the log has them, the
     //  tables not yet); those after are the open transaction's. Rows are

@@ -398,3 +398,24 @@ def test_journals_that_are_not_ours_are_refused_at_start(tmp_path):
         assert proc.returncode == 1, out
         assert str(path) in out and reason in out, out
         assert path.read_bytes() == before
+
+
+def test_a_new_journal_is_said_apart_from_a_loaded_one(tmp_path, processes):
+    """A broker that finds no journal at its --db (a misspelt path among
+    them) says it made a new, empty one; one that opens its own says it
+    loaded it, with what it holds."""
+    db = tmp_path / 'missing' / 'arbiter.db'  # its directory made too
+    first = Broker(tmp_path, db=str(db))
+    processes.append(first)
+    assert 'journal created (no journal was at this path: a new, empty one) path=%s' % db \
+        in first.output()
+    assert first.stop() == 0
+    said = len(first.output())
+    again = first.restart()  # the same log file, appended
+    processes.append(again)
+    out = again.output()[said:]
+    assert 'journal loaded path=%s epoch=2' % db in out and 'journal created' not in out, out
+    empty = tmp_path / 'empty.db'
+    empty.write_bytes(b'')  # an empty file is a new journal too
+    processes.append(Broker(tmp_path, db=str(empty)))
+    assert 'journal created' in processes[-1].output()
