@@ -71,6 +71,9 @@ def test_tasker_post_get_with_endpoints_complete_and_incomplete(broker, gateway_
     again = requests.post(gateway.url + '/deploy', json=body, timeout=10)
     assert again.status_code == 200 and again.json()['id'] == task['id']
     assert again.json()['existing'] is True
+    # as docs/http.md shows it: the stored task's endpoints, status, start
+    assert again.json()['endpoints'] == ['lb-1'] and again.json()['status'] in ('SENT', 'DONE')
+    assert again.json()['start_time'][:10] == task['start_time'][:10]
 
     url = '%s/deploy/%d' % (gateway.url, task['id'])
     done = wait_until(lambda: (lambda t: t if t['state'] == 'succeeded' else None)(
