@@ -300,8 +300,10 @@ arb_broker_destroy (arb_broker_t **self_p)
 //  The turn
 
 //  Answers a request whose handling the journal failed: 507 if the disk
-//  was at fault (the turn falls back, and its other requests get the same),
-//  else 500 (the broker stops; the answer may not leave).
+//  was at fault (the turn falls back, and its other requests get the same;
+//  nothing of it was stored), else 500 (the broker stops; the answer may
+//  not leave, and what a failed commit of a broken journal wrote may be
+//  read back by the restart: it says so).
 static void
 s_refuse_failed (arb_broker_t *self, arb_msg_t *msg)
 {
@@ -309,7 +311,8 @@ s_refuse_failed (arb_broker_t *self, arb_msg_t *msg)
         arb_outbox_refuse (self->outbox, msg, ARB_ERR_JOURNAL_FULL, ARB_JOURNAL_FULL_REASON);
     else
         arb_outbox_refuse (self->outbox, msg, ARB_ERR_INTERNAL,
-                           "journal: failed; nothing was changed");
+                           "journal: failed; the broker stops, and whether this was stored is "
+                           "known after its restart (with a key, send it again)");
 }
 
 //  A message received (rc: arb_msg_recv_from's), from a peer of that role.

@@ -34,7 +34,8 @@ typedef enum {
     S_NONE,
     S_FULL,
     S_IOERR,
-    S_FSYNC
+    S_FSYNC,
+    S_UNMAKE
 } s_mode_t;
 
 //  What the control file says now.
@@ -58,6 +59,8 @@ s_mode (const s_faults_t *faults)
         return S_IOERR;
     if (strncmp (word, "fsync", 5) == 0)
         return S_FSYNC;
+    if (strncmp (word, "unmake", 6) == 0)
+        return S_UNMAKE;
     return S_NONE;
 }
 
@@ -353,17 +356,19 @@ arb_journal_faults_vfs (void)
 }
 
 int
-arb_journal_faults_errno (bool sync)
+arb_journal_faults_errno (arb_tasklog_step_t step)
 {
     sqlite3_vfs *vfs = sqlite3_vfs_find (S_NAME);
     if (!vfs)
         return 0;
     s_mode_t mode = s_mode ((const s_faults_t *) vfs->pAppData);
-    if (mode == S_FULL && !sync)
+    if (mode == S_FULL && step == ARB_TASKLOG_WRITE)
         return ENOSPC;
-    if (mode == S_IOERR && !sync)
+    if (mode == S_IOERR && step == ARB_TASKLOG_WRITE)
         return EIO;
-    if (mode == S_FSYNC && sync)
+    if (mode == S_FSYNC && step == ARB_TASKLOG_SYNC)
+        return EIO;
+    if (mode == S_UNMAKE && step != ARB_TASKLOG_WRITE)
         return EIO;
     return 0;
 }

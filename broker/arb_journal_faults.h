@@ -19,6 +19,8 @@
       full    every write fails with SQLITE_FULL, as on a disk without space
       ioerr   every write fails with SQLITE_IOERR_WRITE, as on a disk that errs
       fsync   every sync fails with SQLITE_IOERR_FSYNC
+      unmake  the task log's syncs fail, and so does zeroing the header of
+              the record that failed (SQLite's files are not failed)
       (else)  nothing fails
 
     Reads, the -shm file and temporary files are never failed.
@@ -30,6 +32,8 @@
 #ifndef ARB_JOURNAL_FAULTS_H
 #define ARB_JOURNAL_FAULTS_H
 
+#include "arb_tasklog.h"
+
 #include <stdbool.h>
 
 #define ARB_JOURNAL_FAULTS_ENV "ARBITER_JOURNAL_FAULTS"
@@ -38,9 +42,10 @@
 //  sqlite3_open_v2; NULL (SQLite's default VFS) if it could not be made.
 const char *arb_journal_faults_vfs (void);
 
-//  For the task log (arb_tasklog.h): the errno its write (sync false) or
-//  its sync (true) fails with now, by the same control file: ENOSPC for
-//  full, EIO for ioerr and, at a sync, for fsync; 0: none.
-int arb_journal_faults_errno (bool sync);
+//  For the task log (arb_tasklog.h): the errno a step of its append fails
+//  with now, by the same control file: at the write ENOSPC for full and
+//  EIO for ioerr; at the sync EIO for fsync; at the sync and the unmaking
+//  EIO for unmake; 0: none.
+int arb_journal_faults_errno (arb_tasklog_step_t step);
 
 #endif

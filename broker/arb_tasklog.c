@@ -281,24 +281,33 @@ arb_tasklog_read (arb_tasklog_t *self, arb_tasklog_record_fn *fn, void *arg)
 
 //  The fault a test asks for now, as errno; 0: none.
 static int
-s_fault (arb_tasklog_t *self, bool sync)
+s_fault (arb_tasklog_t *self, arb_tasklog_step_t step)
 {
-    return self->fault ? self->fault (sync) : 0;
+    return self->fault ? self->fault (step) : 0;
 }
 
 //  Unmakes a failed append: its header is zeroed, so that no reader takes
 //  what it wrote (a write that went whole before its sync failed may be
-//  on the disk all the same).
-static void
+//  on the disk all the same). 0, or -1 if it may still be read (errno
+//  left as the append's failure set it).
+static int
 s_unmake (arb_tasklog_t *self)
 {
     int saved = errno;
     uint8_t zeros[S_HEAD_SIZE] = {0};
-    if (pwrite (self->fd, zeros, sizeof (zeros), (off_t) self->size) != (ssize_t) sizeof (zeros)
-        || fdatasync (self->fd))
+    int failure = s_fault (self, ARB_TASKLOG_UNMAKE);
+    if (failure)
+        errno = failure;
+    if (failure
+        || pwrite (self->fd, zeros, sizeof (zeros), (off_t) self->size) != (ssize_t) sizeof (zeros)
+        || fdatasync (self->fd)) {
         zsys_error ("tasklog: cannot unmake a failed record path=%s error=\"%s\"", self->path,
                     strerror (errno));
+        errno = saved;
+        return -1;
+    }
     errno = saved;
+    return 0;
 }
 
 //  Writes the iovecs whole at offset at. 0, or -1 with errno set.
@@ -432,7 +441,7 @@ s_reload_stage (arb_tasklog_t *self, uint64_t size)
 static int
 s_write_record (arb_tasklog_t *self, struct iovec *iov, int count, size_t total, bool sync)
 {
-    int failure = s_fault (self, false);
+    int failure = s_fault (self, ARB_TASKLOG_WRITE);
     if (failure) {
         errno = failure;
         return -1;
@@ -441,7 +450,7 @@ s_write_record (arb_tasklog_t *self, struct iovec *iov, int count, size_t total,
     if (end > self->file_size && s_grow (self, end))
         return -1;
     //  a test's failed sync: the record is written, not synced, and fails
-    int sync_failure = sync ? s_fault (self, true) : 0;
+    int sync_failure = sync ? s_fault (self, ARB_TASKLOG_SYNC) : 0;
     int rc = s_write_direct (self, iov, count, total, sync && !sync_failure);
     if (rc == 0 && !sync_failure)
         s_advance_stage (self, total);
@@ -487,10 +496,8 @@ arb_tasklog_append (
     for (size_t i = 0; i < count; i++)
         iov[i + 1] = (struct iovec){(void *) parts[i].data, parts[i].size};
     size_t record = S_HEAD_SIZE + total;
-    if (s_write_record (self, iov, (int) count + 1, record, sync)) {
-        s_unmake (self);
-        return -1;
-    }
+    if (s_write_record (self, iov, (int) count + 1, record, sync))
+        return s_unmake (self) ? ARB_TASKLOG_UNKNOWN : -1;
     self->size += record;
     return 0;
 }

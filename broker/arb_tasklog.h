@@ -45,9 +45,14 @@
 
 typedef struct _arb_tasklog_t arb_tasklog_t;
 
-//  For test builds: the errno a write (sync false) or a sync (true)
-//  should fail with now, or 0 (arb_journal_faults.h).
-typedef int (arb_tasklog_fault_fn) (bool sync);
+//  For test builds: the errno a step of an append should fail with now,
+//  or 0 (arb_journal_faults.h).
+typedef enum {
+    ARB_TASKLOG_WRITE,   //  the record's write
+    ARB_TASKLOG_SYNC,    //  its sync
+    ARB_TASKLOG_UNMAKE,  //  zeroing the header of a record that failed
+} arb_tasklog_step_t;
+typedef int (arb_tasklog_fault_fn) (arb_tasklog_step_t step);
 
 //  Opens the log at path, creating it (and syncing its directory, so that
 //  the file itself survives a power cut) if it does not exist. synced: its
@@ -71,9 +76,11 @@ typedef int (arb_tasklog_record_fn) (void *arg, uint64_t gen, const uint8_t *bod
 int arb_tasklog_read (arb_tasklog_t *self, arb_tasklog_record_fn *fn, void *arg);
 
 //  Appends one record of the parts (their bytes concatenated are its
-//  body) and, if sync, fdatasyncs the file. 0, or -1 with errno set and
-//  the record's header zeroed (as far as it can be), so that no reader
-//  takes it.
+//  body) and, if sync, fdatasyncs the file. 0; -1 with errno set and the
+//  record's header zeroed, so that no reader takes it; or
+//  ARB_TASKLOG_UNKNOWN with errno set: the record failed and so did its
+//  unmaking, so a reader may take it (its outcome is not known).
+#define ARB_TASKLOG_UNKNOWN (-2)
 typedef struct {
     const void *data;
     size_t size;
@@ -98,7 +105,7 @@ uint64_t arb_tasklog_size (arb_tasklog_t *self);
 //  page cache.
 bool arb_tasklog_direct (arb_tasklog_t *self);
 
-//  Test builds: a function to ask before each write and sync.
+//  Test builds: a function to ask before each step of an append.
 void arb_tasklog_set_fault (arb_tasklog_t *self, arb_tasklog_fault_fn *fault);
 
 #endif

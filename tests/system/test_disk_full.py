@@ -219,6 +219,34 @@ def test_a_task_of_a_turn_that_failed_is_never_handed_out(tmp_path, processes, p
         worker.next_of('DISPATCH', timeout=1.0)
 
 
+def test_a_record_that_cannot_be_unmade_is_not_said_unstored(tmp_path, processes, peer_factory):
+    """A turn whose task log record fails its sync, and whose unmaking
+    fails too, may be read back by the next start: the broker does not
+    answer 507 (nothing stored) but stops, and its restart has the task
+    the record held."""
+    broker = FaultyBroker(tmp_path)
+    processes.append(broker)
+    client = peer_factory(broker.endpoint)
+    kind, _, body, _ = client.request('SUBMIT', {'tasks': [{'name': 'job'}]}, [b'first'])
+    assert kind == 'SUBMITTED', body
+    first = body['tasks'][0]['id']
+    broker.control.write_text('unmake')
+    client.send('SUBMIT', {'tasks': [{'name': 'job'}]}, [b'maybe'])
+    broker.proc.wait(20)
+    assert broker.proc.returncode != 0
+    assert 'could not be unmade' in broker.output()
+    try:  # the turn abandoned: no answer, or one that does not say unstored
+        kind, _, body, _ = client.recv(timeout=0.5)
+        assert kind == 'ERROR' and body['code'] == 500, body
+    except TimeoutError:
+        pass
+    broker.control.write_text('')
+    again = FaultyBroker(tmp_path)  # the same journal, nothing failed
+    processes.append(again)
+    infos = status(peer_factory(again.endpoint), [first, first + 1])
+    assert infos[first]['found'] and infos[first + 1]['found'], infos
+
+
 def test_a_resume_that_failed_lets_no_task_out(tmp_path, processes, peer_factory):
     """The same for what a turn loosens: a paused queue resumed in a turn
     whose commit fails is still paused (507, nothing changed), and the

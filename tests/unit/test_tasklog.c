@@ -198,12 +198,15 @@ test_synced_appends_bypass_the_page_cache (void **state)
     arb_tasklog_destroy (&log);
 }
 
-static int s_sync_errno;  //  what the fault hook fails a sync with
+static int s_sync_errno;    //  what the fault hook fails a sync with
+static int s_unmake_errno;  //  and the unmaking of the record that failed
 
 static int
-s_fault (bool sync)
+s_fault (arb_tasklog_step_t step)
 {
-    return sync ? s_sync_errno : 0;
+    return step == ARB_TASKLOG_SYNC     ? s_sync_errno
+           : step == ARB_TASKLOG_UNMAKE ? s_unmake_errno
+                                        : 0;
 }
 
 static void
@@ -237,6 +240,35 @@ test_a_failed_sync_leaves_no_record (void **state)
     s_failed_sync (fx->path, true);
     unlink (fx->path);
     s_failed_sync (fx->path, false);
+}
+
+//  A failed sync whose record cannot be unmade either: the append says
+//  its outcome is not known, for the record may be read back, and it is.
+static void
+s_failed_unmake (const char *path, bool synced)
+{
+    arb_tasklog_t *log;
+    s_read (path, synced, 3, &log);
+    arb_tasklog_set_fault (log, s_fault);
+    s_append (log, 3, 0);
+    s_sync_errno = s_unmake_errno = EIO;
+    uint8_t *body = s_body (1);
+    arb_tasklog_part_t part = {body, s_body_size (1)};
+    assert_int_equal (arb_tasklog_append (log, 3, &part, 1, true), ARB_TASKLOG_UNKNOWN);
+    assert_int_equal (errno, EIO);  //  the append's failure, not the unmaking's
+    free (body);
+    s_sync_errno = s_unmake_errno = 0;
+    arb_tasklog_destroy (&log);
+    assert_int_equal (s_read (path, synced, 3, NULL), 2);
+}
+
+static void
+test_a_record_that_cannot_be_unmade_is_said_unknown (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    s_failed_unmake (fx->path, true);
+    unlink (fx->path);
+    s_failed_unmake (fx->path, false);
 }
 
 //  After a clear, the next generation's records start at the file's
@@ -377,6 +409,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_synced_appends_bypass_the_page_cache, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_a_failed_sync_leaves_no_record, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_record_that_cannot_be_unmade_is_said_unknown,
+                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_cleared_log_starts_again, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_failed_sync_across_a_block_keeps_the_records_before,
                                          s_setup, s_teardown),
