@@ -483,10 +483,7 @@ s_bind (arb_amqp_channel_t *channel,
         goto cleanup;
     }
     if (queue && queue->exclusive && queue->owner != conn->number) {
-        s_fail (channel, AMQP_RESOURCE_LOCKED, id,
-                "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%.200s' in "
-                "vhost '%.60s'",
-                dest, vname);
+        arb_amqp_channel_fail_locked (channel, dest, id);
         goto cleanup;
     }
     char why[200];
@@ -544,10 +541,7 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
     }
     arb_amqp_queue_t *queue = arb_amqp_model_queue (vhost, name);
     if (queue && queue->exclusive && queue->owner != conn->number) {
-        s_fail (channel, AMQP_RESOURCE_LOCKED, id,
-                "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%.200s' in "
-                "vhost '%.60s'",
-                name, vname);
+        arb_amqp_channel_fail_locked (channel, name, id);
         goto cleanup;
     }
     if (m->passive && !queue && arb_amqp_reply_exists (conn, name)) {
@@ -566,19 +560,19 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
         goto cleanup;
     }
     if (queue && !m->passive) {
-        const char *arg = !queue->durable != !m->durable           ? "durable"
-                          : !queue->auto_delete != !m->auto_delete ? "auto_delete"
-                          : !queue->exclusive != !m->exclusive     ? "exclusive"
-                                                                   : NULL;
-        if (arg && streq (arg, "exclusive")) {
-            s_fail (channel, AMQP_RESOURCE_LOCKED, id,
-                    "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%.200s' "
-                    "in vhost '%.60s'",
-                    name, vname);
+        //  in RabbitMQ's order: the exclusive flag (405), then durable, as
+        //  RabbitMQ counts it (an exclusive queue is never durable: the
+        //  flag is not compared), then auto_delete
+        if (!queue->exclusive != !m->exclusive) {
+            arb_amqp_channel_fail_locked (channel, name, id);
             goto cleanup;
         }
+        bool durable = m->durable && !m->exclusive;
+        const char *arg = !(queue->durable && !queue->exclusive) != !durable ? "durable"
+                          : !queue->auto_delete != !m->auto_delete           ? "auto_delete"
+                                                                             : NULL;
         if (arg) {
-            bool received = streq (arg, "durable") ? m->durable : m->auto_delete;
+            bool received = streq (arg, "durable") ? durable : m->auto_delete;
             s_fail (channel, AMQP_PRECONDITION_FAILED, id,
                     "PRECONDITION_FAILED - inequivalent arg '%s' for queue '%.200s' in vhost "
                     "'%.60s': received '%s' but current is '%s'",

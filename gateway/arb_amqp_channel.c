@@ -63,10 +63,9 @@ arb_amqp_channel_fail (arb_amqp_channel_t *self, int code, const char *text, uin
     zsys_debug ("amqp: channel error conn=%" PRIu64 " channel=%u code=%d text=\"%.200s\"",
                 self->conn->number, self->number, code, text);
     char cut[256];
-    snprintf (cut, sizeof (cut), "%s", text);
     amqp_channel_close_t close = {
         .reply_code = (uint16_t) code,
-        .reply_text = amqp_cstring_bytes (cut),
+        .reply_text = amqp_cstring_bytes (arb_amqp_frame_short (cut, text)),
         .class_id = (uint16_t) (method >> 16),
         .method_id = (uint16_t) (method & 0xffff),
     };
@@ -84,6 +83,19 @@ arb_amqp_channel_reply (arb_amqp_channel_t *self)
     return self->reply;
 }
 
+void
+arb_amqp_channel_fail_locked (arb_amqp_channel_t *self, const char *queue, uint32_t method)
+{
+    //  RabbitMQ's whole text (cut at a reply text's 255 bytes)
+    char text[512];
+    snprintf (text, sizeof (text),
+              "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%.200s' in "
+              "vhost '%.60s'. It could be originally declared on another connection or the "
+              "exclusive property value does not match that of the original declaration.",
+              queue, arb_amqp_vhost_name (self->conn->vhost));
+    arb_amqp_channel_fail (self, AMQP_RESOURCE_LOCKED, text, method);
+}
+
 //  Whether queue is another connection's exclusive queue, which this
 //  one may not use: the channel fails (405, RabbitMQ's words).
 static bool
@@ -91,12 +103,7 @@ s_locked (arb_amqp_channel_t *self, arb_amqp_queue_t *queue, amqp_method_number_
 {
     if (!queue->exclusive || queue->owner == self->conn->number)
         return false;
-    char text[400];
-    snprintf (text, sizeof (text),
-              "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%.200s' in "
-              "vhost '%.60s'",
-              queue->name, arb_amqp_vhost_name (self->conn->vhost));
-    arb_amqp_channel_fail (self, AMQP_RESOURCE_LOCKED, text, id);
+    arb_amqp_channel_fail_locked (self, queue->name, id);
     return true;
 }
 

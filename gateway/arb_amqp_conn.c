@@ -134,9 +134,10 @@ arb_amqp_conn_send_content (arb_amqp_conn_t *self,
 static void
 s_send_close (arb_amqp_conn_t *self, int code, const char *text, uint32_t method)
 {
+    char cut[256];
     amqp_connection_close_t close = {
         .reply_code = (uint16_t) code,
-        .reply_text = amqp_cstring_bytes (text),
+        .reply_text = amqp_cstring_bytes (arb_amqp_frame_short (cut, text)),
         .class_id = (uint16_t) (method >> 16),
         .method_id = (uint16_t) (method & 0xffff),
     };

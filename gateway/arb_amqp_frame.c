@@ -98,6 +98,18 @@ arb_amqp_frame_str (amqp_bytes_t bytes)
     return text;
 }
 
+const char *
+arb_amqp_frame_short (char dest[256], const char *text)
+{
+    size_t n = strlen (text);
+    if (n > 255)
+        for (n = 255; n > 0 && ((unsigned char) text[n] & 0xc0) == 0x80; n--)
+            ;  //  text[n] starts a character, or ends the text
+    memcpy (dest, text, n);
+    dest[n] = 0;
+    return dest;
+}
+
 void
 arb_amqp_frame_quote (char dest[ARB_AMQP_QUOTE_MAX + 1], amqp_bytes_t bytes)
 {

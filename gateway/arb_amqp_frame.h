@@ -72,6 +72,10 @@ int arb_amqp_frame_read_record (const uint8_t *data,
 //  them ends it early).
 char *arb_amqp_frame_str (amqp_bytes_t bytes);
 
+//  text as a short string (a reply text): its first 255 bytes at most, not
+//  cutting a UTF-8 character, into dest (which it returns).
+const char *arb_amqp_frame_short (char dest[256], const char *text);
+
 //  A peer's bytes as a C string to quote in a log line or a reply: the
 //  first ARB_AMQP_QUOTE_MAX of them, each byte not printable ASCII as '.'.
 #define ARB_AMQP_QUOTE_MAX 64

@@ -309,6 +309,11 @@ int arb_amqp_channel_frame (arb_amqp_channel_t *self, const arb_amqp_frame_t *fr
 //  Sends Channel.Close with code and text (a soft error).
 void arb_amqp_channel_fail (arb_amqp_channel_t *self, int code, const char *text, uint32_t method);
 
+//  Fails the channel with RabbitMQ's 405 for a queue it may not use: another
+//  connection's exclusive queue, or one declared again with the other
+//  exclusive flag.
+void arb_amqp_channel_fail_locked (arb_amqp_channel_t *self, const char *queue, uint32_t method);
+
 //  Whether the channel waits for the client's Close-Ok.
 bool arb_amqp_channel_is_closing (arb_amqp_channel_t *self);
 

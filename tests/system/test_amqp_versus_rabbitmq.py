@@ -1082,6 +1082,30 @@ def exclusive_redeclare(run):
 
 
 @scenario
+def exclusive_queue_durable_flag(run):
+    """An exclusive queue is never durable (RabbitMQ declares it so): a
+    redeclare that changes only durable is taken; one that changes
+    exclusive too is refused for that first (405), in RabbitMQ's words."""
+    conn = run.connect()
+    q, r = run.name('q'), run.name('r')
+    conn.channel().queue_declare(q, exclusive=True)
+    conn.channel().queue_declare(r, exclusive=True, durable=True)
+
+    def full(fn):
+        try:
+            fn()
+            return 'ok'
+        except ChannelClosedByBroker as e:
+            return (e.reply_code, e.reply_text)
+    return {'as-durable': full(lambda: conn.channel().queue_declare(
+                q, exclusive=True, durable=True)),
+            'as-not-durable': full(lambda: conn.channel().queue_declare(r, exclusive=True)),
+            'shared-and-durable': full(lambda: conn.channel().queue_declare(q, durable=True)),
+            'other-connection': full(lambda: run.connect().channel().queue_declare(
+                q, exclusive=True))}
+
+
+@scenario
 def ack_all_with_tag_zero(run):
     """multiple with delivery tag 0 settles every outstanding delivery;
     tag 0 alone is unknown."""

@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 static void
@@ -486,6 +487,30 @@ test_alternate_exchange (void **state)
     assert_false (arb_amqp_model_same_alternate (x, &back_args));
 }
 
+//  A reply text cut to a short string's 255 bytes never ends inside a
+//  UTF-8 character.
+static void
+test_short_string_cut (void **state)
+{
+    (void) state;
+    char cut[256], text[600];
+    assert_string_equal (arb_amqp_frame_short (cut, "short"), "short");
+    memset (text, 'a', 255);
+    text[255] = 0;
+    assert_int_equal (strlen (arb_amqp_frame_short (cut, text)), 255);
+    //  "é" (2 bytes) from byte 254: its first byte would be the 255th
+    memset (text, 'a', 254);
+    strcpy (text + 254, "\xc3\xa9tail");
+    assert_int_equal (strlen (arb_amqp_frame_short (cut, text)), 254);
+    //  a 4-byte character from byte 253
+    memset (text, 'a', 253);
+    strcpy (text + 253, "\xf0\x9f\x98\x80");
+    assert_int_equal (strlen (arb_amqp_frame_short (cut, text)), 253);
+    memset (text, 'a', 600);
+    text[599] = 0;
+    assert_int_equal (strlen (arb_amqp_frame_short (cut, text)), 255);
+}
+
 static void
 test_headers_record (void **state)
 {
@@ -862,6 +887,7 @@ main (void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_topic_words),
+        cmocka_unit_test (test_short_string_cut),
         cmocka_unit_test (test_topic_hash),
         cmocka_unit_test (test_topic_many_hashes_do_not_blow_up),
         cmocka_unit_test_setup_teardown (test_default_exchange, s_setup, s_teardown),
