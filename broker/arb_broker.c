@@ -152,7 +152,7 @@ s_rebuild (arb_broker_t *self)
     }
     if (rc)
         return -1;
-    if (arb_journal_created (self->journal))
+    if (arb_journal_is_new (self->journal))
         //  said apart from a load: a misspelt --db starts an empty journal
         zsys_info ("broker: journal created (no journal was at this path: a new, empty one) "
                    "path=%s",
@@ -299,11 +299,10 @@ arb_broker_destroy (arb_broker_t **self_p)
 //  ---------------------------------------------------------------------
 //  The turn
 
-//  Answers a request whose handling the journal failed: 507 if the disk
-//  was at fault (the turn falls back, and its other requests get the same;
-//  nothing of it was stored), else 500 (the broker stops; the answer may
-//  not leave, and what a failed commit of a broken journal wrote may be
-//  read back by the restart: it says so).
+//  Answers a request whose handling the journal failed (before the turn's
+//  commit: nothing of it was stored): 507 if the disk was at fault (the
+//  turn falls back, and its other requests get the same), else 500 (the
+//  broker stops; the answer may not leave).
 static void
 s_refuse_failed (arb_broker_t *self, arb_msg_t *msg)
 {
@@ -311,8 +310,7 @@ s_refuse_failed (arb_broker_t *self, arb_msg_t *msg)
         arb_outbox_refuse (self->outbox, msg, ARB_ERR_JOURNAL_FULL, ARB_JOURNAL_FULL_REASON);
     else
         arb_outbox_refuse (self->outbox, msg, ARB_ERR_INTERNAL,
-                           "journal: failed; the broker stops, and whether this was stored is "
-                           "known after its restart (with a key, send it again)");
+                           "journal: failed; nothing was changed");
 }
 
 //  A message received (rc: arb_msg_recv_from's), from a peer of that role.

@@ -973,7 +973,7 @@ arb_journal_destroy (arb_journal_t **self_p)
 }
 
 bool
-arb_journal_created (arb_journal_t *self)
+arb_journal_is_new (arb_journal_t *self)
 {
     return self->created;
 }

@@ -64,7 +64,7 @@ void arb_journal_destroy (arb_journal_t **self_p);
 
 //  Whether no journal was at its path (no file, or an empty one) when it
 //  opened: a new, empty journal, which a misspelt --db also makes.
-bool arb_journal_created (arb_journal_t *self);
+bool arb_journal_is_new (arb_journal_t *self);
 
 //  Starts the turn's transaction if none is open. 0 or -1.
 int arb_journal_begin (arb_journal_t *self);

@@ -910,23 +910,17 @@ s_commit_log (arb_journal_t *self)
         {self->batch_bytes + self->bytes_turn, self->batch_size - self->bytes_turn},
         {self->drops + self->drop_turn, counts.drops * sizeof (uint64_t)},
     };
-    int rc = arb_tasklog_append (self->log, self->log_gen, parts, 3, self->log_sync);
-    if (rc == ARB_TASKLOG_UNKNOWN) {
-        //  the turn may be read back: a refusal saying nothing was stored
-        //  would be wrong, so the broker stops and its restart replays it
-        zsys_error ("journal: the task log failed (%s) and its record could not be unmade: "
-                    "a restart may replay it",
+    if (arb_tasklog_append (self->log, self->log_gen, parts, 3, self->log_sync)) {
+        bool doubtful = arb_tasklog_is_doubtful (self->log);
+        //  a record that may be read back: a refusal saying nothing was
+        //  stored would be wrong, so the broker stops and its restart
+        //  replays it
+        zsys_error (doubtful ? "journal: the task log failed (%s) and its record could not be "
+                               "unmade: a restart may replay it"
+                             : "journal: the task log failed: %s; the tables take the next turns",
                     strerror (errno));
         if (self->fault == ARB_JOURNAL_SOUND)
-            self->fault = ARB_JOURNAL_BROKEN;
-        self->log_paused = true;
-        return -1;
-    }
-    if (rc) {
-        zsys_error ("journal: the task log failed: %s; the tables take the next turns",
-                    strerror (errno));
-        if (self->fault == ARB_JOURNAL_SOUND)
-            self->fault = ARB_JOURNAL_FULL;
+            self->fault = doubtful ? ARB_JOURNAL_BROKEN : ARB_JOURNAL_FULL;
         self->log_paused = true;
         return -1;
     }

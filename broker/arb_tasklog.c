@@ -49,6 +49,7 @@ struct _arb_tasklog_t {
     uint32_t crc_table[256];      //  CRC-32C, byte at a time
     bool has_crc32;               //  the CPU has the crc32 instruction (x86-64, SSE 4.2)
     arb_tasklog_fault_fn *fault;  //  test builds: when to fail; NULL: never
+    bool doubtful;                //  the last append failed, and its unmaking too
 };
 
 static void
@@ -288,12 +289,19 @@ s_fault (arb_tasklog_t *self, arb_tasklog_step_t step)
 
 //  Unmakes a failed append: its header is zeroed, so that no reader takes
 //  what it wrote (a write that went whole before its sync failed may be
-//  on the disk all the same). 0, or -1 if it may still be read (errno
-//  left as the append's failure set it).
+//  on the disk all the same). A file that ends before a whole header there
+//  holds nothing to unmake (a write that failed first, as on a full disk:
+//  zeroing would grow the file, and fail the same way). 0, or -1 if it may
+//  still be read (errno left as the append's failure set it).
 static int
 s_unmake (arb_tasklog_t *self)
 {
     int saved = errno;
+    struct stat file;
+    if (fstat (self->fd, &file) == 0 && (uint64_t) file.st_size < self->size + S_HEAD_SIZE) {
+        errno = saved;
+        return 0;
+    }
     uint8_t zeros[S_HEAD_SIZE] = {0};
     int failure = s_fault (self, ARB_TASKLOG_UNMAKE);
     if (failure)
@@ -496,10 +504,19 @@ arb_tasklog_append (
     for (size_t i = 0; i < count; i++)
         iov[i + 1] = (struct iovec){(void *) parts[i].data, parts[i].size};
     size_t record = S_HEAD_SIZE + total;
-    if (s_write_record (self, iov, (int) count + 1, record, sync))
-        return s_unmake (self) ? ARB_TASKLOG_UNKNOWN : -1;
+    self->doubtful = false;
+    if (s_write_record (self, iov, (int) count + 1, record, sync)) {
+        self->doubtful = s_unmake (self) != 0;
+        return -1;
+    }
     self->size += record;
     return 0;
+}
+
+bool
+arb_tasklog_is_doubtful (arb_tasklog_t *self)
+{
+    return self->doubtful;
 }
 
 int

@@ -76,11 +76,9 @@ typedef int (arb_tasklog_record_fn) (void *arg, uint64_t gen, const uint8_t *bod
 int arb_tasklog_read (arb_tasklog_t *self, arb_tasklog_record_fn *fn, void *arg);
 
 //  Appends one record of the parts (their bytes concatenated are its
-//  body) and, if sync, fdatasyncs the file. 0; -1 with errno set and the
-//  record's header zeroed, so that no reader takes it; or
-//  ARB_TASKLOG_UNKNOWN with errno set: the record failed and so did its
-//  unmaking, so a reader may take it (its outcome is not known).
-#define ARB_TASKLOG_UNKNOWN (-2)
+//  body) and, if sync, fdatasyncs the file. 0, or -1 with errno set and
+//  the record unmade (its header zeroed, if the file holds one), so that
+//  no reader takes it; if that failed too, arb_tasklog_is_doubtful says so.
 typedef struct {
     const void *data;
     size_t size;
@@ -88,6 +86,10 @@ typedef struct {
 
 int arb_tasklog_append (
     arb_tasklog_t *self, uint64_t gen, const arb_tasklog_part_t *parts, size_t count, bool sync);
+
+//  Whether the last append failed and its record could not be unmade: a
+//  reader may take it, so its outcome is not known.
+bool arb_tasklog_is_doubtful (arb_tasklog_t *self);
 
 //  Starts the records again from the file's start, after a checkpoint
 //  made them obsolete; a file over ARB_TASKLOG_KEEP_BYTES is cut to

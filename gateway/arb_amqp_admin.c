@@ -610,8 +610,9 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
             goto cleanup;
         }
         arb_amqp_model_free_qargs (&settings);
-        queue = arb_amqp_model_add_queue (vhost, name, m->durable, m->exclusive, m->auto_delete,
-                                          conn->number, &m->arguments);
+        //  an exclusive queue is never durable, as RabbitMQ declares it
+        queue = arb_amqp_model_add_queue (vhost, name, m->durable && !m->exclusive, m->exclusive,
+                                          m->auto_delete, conn->number, &m->arguments);
         char key[600];
         s_store (op, arb_amqp_model_queue_key (queue, key, sizeof (key)),
                  arb_amqp_model_queue_record (queue));

@@ -86,11 +86,11 @@ arb_amqp_channel_reply (arb_amqp_channel_t *self)
 void
 arb_amqp_channel_fail_locked (arb_amqp_channel_t *self, const char *queue, uint32_t method)
 {
-    //  RabbitMQ's whole text (cut at a reply text's 255 bytes)
-    char text[512];
+    //  RabbitMQ's whole text, cut as its texts are (arb_amqp_frame_short)
+    char text[1024];
     snprintf (text, sizeof (text),
-              "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%.200s' in "
-              "vhost '%.60s'. It could be originally declared on another connection or the "
+              "RESOURCE_LOCKED - cannot obtain exclusive access to locked queue '%s' in "
+              "vhost '%s'. It could be originally declared on another connection or the "
               "exclusive property value does not match that of the original declaration.",
               queue, arb_amqp_vhost_name (self->conn->vhost));
     arb_amqp_channel_fail (self, AMQP_RESOURCE_LOCKED, text, method);

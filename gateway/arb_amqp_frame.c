@@ -102,11 +102,14 @@ const char *
 arb_amqp_frame_short (char dest[256], const char *text)
 {
     size_t n = strlen (text);
-    if (n > 255)
-        for (n = 255; n > 0 && ((unsigned char) text[n] & 0xc0) == 0x80; n--)
-            ;  //  text[n] starts a character, or ends the text
+    if (n <= 255) {
+        memcpy (dest, text, n + 1);
+        return dest;
+    }
+    for (n = 252; n > 0 && ((unsigned char) text[n] & 0xc0) == 0x80; n--)
+        ;  //  text[n] starts a character
     memcpy (dest, text, n);
-    dest[n] = 0;
+    memcpy (dest + n, "...", 4);
     return dest;
 }
 

@@ -72,8 +72,9 @@ int arb_amqp_frame_read_record (const uint8_t *data,
 //  them ends it early).
 char *arb_amqp_frame_str (amqp_bytes_t bytes);
 
-//  text as a short string (a reply text): its first 255 bytes at most, not
-//  cutting a UTF-8 character, into dest (which it returns).
+//  text as a short string (a reply text), into dest (which it returns):
+//  one over 255 bytes is cut to its first 252 and "...", as RabbitMQ cuts
+//  its texts, but never inside a UTF-8 character.
 const char *arb_amqp_frame_short (char dest[256], const char *text);
 
 //  A peer's bytes as a C string to quote in a log line or a reply: the

@@ -360,10 +360,11 @@ arb_amqp_model_check_supported (amqp_table_t *args,
             return -1;
         }
     if (quorum && (!durable || exclusive || auto_delete)) {
+        //  in RabbitMQ 3.10's order
         snprintf (why, size, "invalid property '%s' for %s",
-                  !durable    ? "non-durable"
+                  auto_delete ? "auto-delete"
                   : exclusive ? "exclusive-owner"
-                              : "auto-delete",
+                              : "non-durable",
                   subject);
         return -1;
     }

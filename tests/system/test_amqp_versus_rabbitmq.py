@@ -1088,8 +1088,10 @@ def exclusive_queue_durable_flag(run):
     exclusive too is refused for that first (405), in RabbitMQ's words."""
     conn = run.connect()
     q, r = run.name('q'), run.name('r')
+    long = run.name('l' * 60)  # the 405's text past 255 bytes: cut with '...'
     conn.channel().queue_declare(q, exclusive=True)
     conn.channel().queue_declare(r, exclusive=True, durable=True)
+    conn.channel().queue_declare(long, exclusive=True)
 
     def full(fn):
         try:
@@ -1102,7 +1104,28 @@ def exclusive_queue_durable_flag(run):
             'as-not-durable': full(lambda: conn.channel().queue_declare(r, exclusive=True)),
             'shared-and-durable': full(lambda: conn.channel().queue_declare(q, durable=True)),
             'other-connection': full(lambda: run.connect().channel().queue_declare(
-                q, exclusive=True))}
+                q, exclusive=True)),
+            'long-name': full(lambda: run.connect().channel().queue_declare(
+                long, exclusive=True))}
+
+
+@scenario
+def quorum_queue_properties_in_order(run):
+    """A quorum queue declared with properties it cannot have: the first
+    of auto-delete, exclusive, non-durable is named, in RabbitMQ's words."""
+    conn = run.connect()
+    quorum = {'x-queue-type': 'quorum'}
+    out = {}
+    for label, kw in (('all', dict(exclusive=True, auto_delete=True)),
+                      ('exclusive', dict(exclusive=True)),
+                      ('exclusive-durable', dict(exclusive=True, durable=True)),
+                      ('non-durable', {})):
+        try:
+            conn.channel().queue_declare(run.name(label), arguments=quorum, **kw)
+            out[label] = 'ok'
+        except ChannelClosedByBroker as e:
+            out[label] = (e.reply_code, e.reply_text)
+    return out
 
 
 @scenario

@@ -194,9 +194,14 @@ def test_wait_timeout_with_the_broker_silent_lists_the_ids(broker):
     alone (the diagnosis is not a second wait)."""
     task = submit(broker, '--queue', 'nobody', 'echo', 'x')
     proc = subprocess.Popen([binary('client', 'arbiter'), '--broker', broker.endpoint, 'wait',
-                             '--timeout', '4', str(task)],
+                             '--timeout', '2', str(task)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    time.sleep(2)  # the CLI has connected and waits for the DONE
+    peer = arbiter_proto.Peer(broker.endpoint)
+    try:  # the CLI has connected and waits for the DONE
+        wait_until(lambda: peer.request('STATS', {})[2].get('watches', 0) >= 1,
+                   what="the wait's watch")
+    finally:
+        peer.close()
     os.kill(broker.pid, signal.SIGSTOP)
     try:
         started = time.time()
@@ -205,10 +210,10 @@ def test_wait_timeout_with_the_broker_silent_lists_the_ids(broker):
     finally:
         os.kill(broker.pid, signal.SIGCONT)  # bounded: never left stopped
     assert proc.returncode == EXIT_TIMEOUT, err
-    assert b'1 of 1 task unfinished after 4.0 s: %d\n' % task in err, err
-    # the timeout's last 2 s, then a second for STATUS (not the CLI's 5 s
+    assert b'1 of 1 task unfinished after 2.0 s: %d\n' % task in err, err
+    # the rest of the timeout, then a second for STATUS (not the CLI's 5 s
     # --rpc-timeout: that would be a second wait)
-    assert took < 6, took
+    assert took < 5, took
 
 
 def test_status_json(broker, worker):

@@ -29,7 +29,7 @@ FAST = ['--heartbeat-ms', '200', '--liveness-ms', '1500', '--recovery-ms', '1000
 class FaultyBroker(Broker):
     """arbiterd built with the test VFS (tests/SConscript): its journal's
     writes fail as the file `control` says (broker/arb_journal_faults.h:
-    full, ioerr, fsync; empty: none)."""
+    full, ioerr, fsync, unmake; empty: none)."""
 
     def __init__(self, tmp_path, extra=()):
         self.control = tmp_path / 'disk'
@@ -397,6 +397,30 @@ def test_full_disk_on_a_real_filesystem(tmpfs, tmp_path, processes):
         raise AssertionError('the journal never ran out of space')
 
     run_through_full_disk(broker, processes, tmp_path, fill, filler.unlink)
+
+
+def test_a_disk_full_before_the_first_append_is_answered_507(tmpfs, tmp_path, processes):
+    """A disk full before the task log's first record (its file still
+    empty): the append fails before any byte of it, so there is nothing
+    to unmake; the broker answers 507 and serves on, and takes the task
+    once space is back (zeroing a header there would fail as the write
+    did: the broker stopped, taking a full disk for a broken journal)."""
+    broker = Broker(tmp_path, db=str(tmpfs / 'arbiter.db'), extra=FAST)
+    processes.append(broker)
+    assert os.path.getsize(str(tmpfs / 'arbiter.db-tasklog')) == 0
+    filler = tmpfs / 'filler'
+    with open(filler, 'wb', buffering=0) as f:
+        try:
+            while True:
+                f.write(b'\0' * 65536)
+        except OSError as e:
+            assert e.errno == errno.ENOSPC
+    proc = cli(broker, 'submit', 'job', 'x')  # no key: a plain row, for the log
+    assert proc.returncode == 4 and b'journal: disk full' in proc.stderr, proc.stderr
+    assert broker.alive() and 'could not be unmade' not in broker.output()
+    filler.unlink()
+    submit_until_accepted(broker, 'first', 'x')
+    assert broker.alive()
 
 
 def test_journals_that_are_not_ours_are_refused_at_start(tmp_path):

@@ -487,8 +487,8 @@ test_alternate_exchange (void **state)
     assert_false (arb_amqp_model_same_alternate (x, &back_args));
 }
 
-//  A reply text cut to a short string's 255 bytes never ends inside a
-//  UTF-8 character.
+//  A reply text over a short string's 255 bytes is cut to 252 and "...",
+//  as RabbitMQ cuts its own, never inside a UTF-8 character.
 static void
 test_short_string_cut (void **state)
 {
@@ -497,18 +497,27 @@ test_short_string_cut (void **state)
     assert_string_equal (arb_amqp_frame_short (cut, "short"), "short");
     memset (text, 'a', 255);
     text[255] = 0;
-    assert_int_equal (strlen (arb_amqp_frame_short (cut, text)), 255);
-    //  "é" (2 bytes) from byte 254: its first byte would be the 255th
-    memset (text, 'a', 254);
-    strcpy (text + 254, "\xc3\xa9tail");
-    assert_int_equal (strlen (arb_amqp_frame_short (cut, text)), 254);
-    //  a 4-byte character from byte 253
-    memset (text, 'a', 253);
-    strcpy (text + 253, "\xf0\x9f\x98\x80");
-    assert_int_equal (strlen (arb_amqp_frame_short (cut, text)), 253);
+    assert_string_equal (arb_amqp_frame_short (cut, text), text);  //  255: whole
     memset (text, 'a', 600);
     text[599] = 0;
-    assert_int_equal (strlen (arb_amqp_frame_short (cut, text)), 255);
+    arb_amqp_frame_short (cut, text);
+    assert_int_equal (strlen (cut), 255);
+    assert_string_equal (cut + 252, "...");
+    //  "é" (2 bytes) from byte 251: its second byte would be the 253rd
+    memset (text, 'a', 251);
+    strcpy (text + 251, "\xc3\xa9");
+    memset (text + 253, 'b', 100);
+    text[353] = 0;
+    arb_amqp_frame_short (cut, text);
+    assert_int_equal (strlen (cut), 254);
+    assert_memory_equal (cut + 250, "a...", 5);
+    //  a 4-byte character from byte 250
+    memset (text, 'a', 250);
+    strcpy (text + 250, "\xf0\x9f\x98\x80");
+    memset (text + 254, 'b', 100);
+    text[354] = 0;
+    arb_amqp_frame_short (cut, text);
+    assert_int_equal (strlen (cut), 253);
 }
 
 static void
@@ -730,6 +739,15 @@ test_quorum_queues (void **state)
     assert_int_equal (arb_amqp_model_check_supported (&quorum_args, true, false, true, "queue 'q'",
                                                       why, sizeof (why)),
                       -1);
+    //  RabbitMQ's order: auto-delete, exclusive, then non-durable
+    assert_int_equal (arb_amqp_model_check_supported (&quorum_args, false, true, true, "queue 'q'",
+                                                      why, sizeof (why)),
+                      -1);
+    assert_string_equal (why, "invalid property 'auto-delete' for queue 'q'");
+    assert_int_equal (arb_amqp_model_check_supported (&quorum_args, false, true, false, "queue 'q'",
+                                                      why, sizeof (why)),
+                      -1);
+    assert_string_equal (why, "invalid property 'exclusive-owner' for queue 'q'");
     //  arguments of the other type are refused, for either
     amqp_table_entry_t priority[] = {s_str ("x-queue-type", "quorum"), s_int ("x-max-priority", 0)};
     amqp_table_t priority_args = {2, priority};

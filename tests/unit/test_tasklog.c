@@ -198,15 +198,16 @@ test_synced_appends_bypass_the_page_cache (void **state)
     arb_tasklog_destroy (&log);
 }
 
-static int s_sync_errno;    //  what the fault hook fails a sync with
+static int s_write_errno;   //  what the fault hook fails a write with
+static int s_sync_errno;    //  a sync
 static int s_unmake_errno;  //  and the unmaking of the record that failed
 
 static int
 s_fault (arb_tasklog_step_t step)
 {
-    return step == ARB_TASKLOG_SYNC     ? s_sync_errno
-           : step == ARB_TASKLOG_UNMAKE ? s_unmake_errno
-                                        : 0;
+    return step == ARB_TASKLOG_WRITE  ? s_write_errno
+           : step == ARB_TASKLOG_SYNC ? s_sync_errno
+                                      : s_unmake_errno;
 }
 
 static void
@@ -223,6 +224,7 @@ s_failed_sync (const char *path, bool synced)
     arb_tasklog_part_t part = {body, sizeof (body)};
     assert_int_equal (arb_tasklog_append (log, 3, &part, 1, true), -1);
     assert_int_equal (errno, EIO);
+    assert_false (arb_tasklog_is_doubtful (log));
     assert_int_equal (arb_tasklog_size (log), size);
     s_sync_errno = 0;
     arb_tasklog_destroy (&log);
@@ -242,8 +244,8 @@ test_a_failed_sync_leaves_no_record (void **state)
     s_failed_sync (fx->path, false);
 }
 
-//  A failed sync whose record cannot be unmade either: the append says
-//  its outcome is not known, for the record may be read back, and it is.
+//  A failed sync whose record cannot be unmade either: the log says its
+//  outcome is not known, for the record may be read back, and it is.
 static void
 s_failed_unmake (const char *path, bool synced)
 {
@@ -251,15 +253,40 @@ s_failed_unmake (const char *path, bool synced)
     s_read (path, synced, 3, &log);
     arb_tasklog_set_fault (log, s_fault);
     s_append (log, 3, 0);
-    s_sync_errno = s_unmake_errno = EIO;
+    s_sync_errno = EIO;
+    s_unmake_errno = ENOSPC;
     uint8_t *body = s_body (1);
     arb_tasklog_part_t part = {body, s_body_size (1)};
-    assert_int_equal (arb_tasklog_append (log, 3, &part, 1, true), ARB_TASKLOG_UNKNOWN);
+    assert_int_equal (arb_tasklog_append (log, 3, &part, 1, true), -1);
     assert_int_equal (errno, EIO);  //  the append's failure, not the unmaking's
+    assert_true (arb_tasklog_is_doubtful (log));
     free (body);
     s_sync_errno = s_unmake_errno = 0;
     arb_tasklog_destroy (&log);
     assert_int_equal (s_read (path, synced, 3, NULL), 2);
+}
+
+//  A write that fails before any byte of its record reached the file (a
+//  full disk, on an empty log): nothing to unmake, and nothing doubtful,
+//  though zeroing a header there would fail the same way.
+static void
+test_a_write_that_failed_first_leaves_nothing_to_unmake (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_tasklog_t *log;
+    s_read (fx->path, true, 3, &log);
+    arb_tasklog_set_fault (log, s_fault);
+    s_write_errno = s_unmake_errno = ENOSPC;
+    uint8_t *body = s_body (0);
+    arb_tasklog_part_t part = {body, s_body_size (0)};
+    assert_int_equal (arb_tasklog_append (log, 3, &part, 1, true), -1);
+    assert_int_equal (errno, ENOSPC);
+    assert_false (arb_tasklog_is_doubtful (log));
+    free (body);
+    s_write_errno = s_unmake_errno = 0;
+    s_append (log, 3, 0);
+    arb_tasklog_destroy (&log);
+    assert_int_equal (s_read (fx->path, true, 3, NULL), 1);
 }
 
 static void
@@ -410,6 +437,8 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_a_failed_sync_leaves_no_record, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_record_that_cannot_be_unmade_is_said_unknown,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_write_that_failed_first_leaves_nothing_to_unmake,
                                          s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_cleared_log_starts_again, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_failed_sync_across_a_block_keeps_the_records_before,
