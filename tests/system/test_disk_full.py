@@ -372,20 +372,25 @@ def tmpfs(tmp_path):
         subprocess.run(['umount', '-l', str(mnt)])
 
 
+def fill_with_zeros(path):
+    """Writes zeros to path until its file system is full."""
+    # unbuffered: what a failed write left in a buffer would fail again at
+    # close, outside the try (seen once)
+    with open(path, 'wb', buffering=0) as f:
+        try:
+            while True:
+                f.write(b'\0' * 65536)
+        except OSError as e:
+            assert e.errno == errno.ENOSPC
+
+
 def test_full_disk_on_a_real_filesystem(tmpfs, tmp_path, processes):
     broker = Broker(tmp_path, db=str(tmpfs / 'arbiter.db'), extra=FAST)
     processes.append(broker)
     filler = tmpfs / 'filler'
 
     def fill():
-        # unbuffered: what a failed write left in a buffer would fail again
-        # at close, outside the try (seen once)
-        with open(filler, 'wb', buffering=0) as f:
-            try:
-                while True:
-                    f.write(b'\0' * 65536)
-            except OSError as e:
-                assert e.errno == errno.ENOSPC
+        fill_with_zeros(filler)
         # the journal's WAL may have room left: submits with payloads go on
         # until a commit needs more than the disk has
         for i in range(400):
@@ -409,12 +414,7 @@ def test_a_disk_full_before_the_first_append_is_answered_507(tmpfs, tmp_path, pr
     processes.append(broker)
     assert os.path.getsize(str(tmpfs / 'arbiter.db-tasklog')) == 0
     filler = tmpfs / 'filler'
-    with open(filler, 'wb', buffering=0) as f:
-        try:
-            while True:
-                f.write(b'\0' * 65536)
-        except OSError as e:
-            assert e.errno == errno.ENOSPC
+    fill_with_zeros(filler)
     proc = cli(broker, 'submit', 'job', 'x')  # no key: a plain row, for the log
     assert proc.returncode == 4 and b'journal: disk full' in proc.stderr, proc.stderr
     assert broker.alive() and 'could not be unmade' not in broker.output()
