@@ -7,8 +7,9 @@ it lost. Before: keys within a SUBMIT were found by a walk over the
 batch, 5 billion comparisons for 100,000 keys.
 
 The sanitized build is several times slower, and on a loaded machine its
-SUBMIT took 6.1 s once: there the window is 15 s (the default is 5 s),
-which the old walk would still overrun many times over.
+SUBMIT took 6.1 s once and 15.8 s in a slow CI run of 2026-12-05: there
+the window is 40 s (the default is 5 s), which the old walk would still
+overrun many times over.
 """
 
 import time
@@ -28,7 +29,7 @@ def workers(peer):
 
 
 def test_big_submit_and_listing_keep_the_workers(processes, tmp_path, peer_factory):
-    broker = Broker(tmp_path, extra=['--liveness-ms', '15000'] if SANITIZED else [])
+    broker = Broker(tmp_path, extra=['--liveness-ms', '40000'] if SANITIZED else [])
     processes.append(broker)
     client = peer_factory(broker.endpoint)
     worker = Process([binary('worker', 'arbiter-worker'), '--broker', broker.endpoint,
