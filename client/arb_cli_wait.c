@@ -198,17 +198,12 @@ s_left_task (void *arg, arb_task_info_t *task)
     return 0;
 }
 
-//  How many bytes of text to print to show at most max of it, not cutting
-//  a UTF-8 character (names may be long; the message has room for ten).
+//  How many bytes of text to print to show at most max of it (names may
+//  be long; the message has room for ten).
 static int
 s_cut (const char *text, size_t max)
 {
-    size_t n = strlen (text);
-    if (n <= max)
-        return (int) n;
-    while (max > 0 && ((unsigned char) text[max] & 0xc0) == 0x80)
-        max--;
-    return (int) max;
+    return (int) arb_utf8_cut (text, max);
 }
 
 //  Why a ready task waits, into why (empty: nothing to say), asking STATS

@@ -8,6 +8,7 @@
 */
 
 #include "arb_amqp_frame.h"
+#include "arb_proto.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -106,8 +107,7 @@ arb_amqp_frame_short (char dest[256], const char *text)
         memcpy (dest, text, n + 1);
         return dest;
     }
-    for (n = 252; n > 0 && ((unsigned char) text[n] & 0xc0) == 0x80; n--)
-        ;  //  text[n] starts a character
+    n = arb_utf8_cut (text, 252);
     memcpy (dest, text, n);
     memcpy (dest + n, "...", 4);
     return dest;

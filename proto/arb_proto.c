@@ -188,6 +188,17 @@ arb_state_is_resting (int state)
 //  Names.
 
 size_t
+arb_utf8_cut (const char *text, size_t max)
+{
+    size_t n = strlen (text);
+    if (n <= max)
+        return n;
+    while (max > 0 && ((unsigned char) text[max] & 0xc0) == 0x80)
+        max--;  //  text[max], the first byte dropped, continues a character
+    return max;
+}
+
+size_t
 arb_utf8_len (const uint8_t *p, size_t left)
 {
     uint8_t b = p[0];

@@ -1054,6 +1054,10 @@ bool arb_name_is_valid (const char *text, size_t len);
 //  code point beyond U+10FFFF, a character cut short). left must be > 0.
 size_t arb_utf8_len (const uint8_t *p, size_t left);
 
+//  How many of text's first bytes to keep to keep at most max of them,
+//  not cutting a UTF-8 character: strlen (text) if it fits.
+size_t arb_utf8_cut (const char *text, size_t max);
+
 //  Typed body accessors: arb_msg_submit (msg) returns arb_submit_body_t *.
 #define ARB_X(NAME, NUM, lower) arb_##lower##_body_t *arb_msg_##lower (arb_msg_t *self);
 ARB_MSG_LIST (ARB_X)
