@@ -89,6 +89,12 @@ typedef struct {
     uint64_t dead_retention_ms;  //  dead tasks kept this long by default
     uint64_t epoch;              //  0: count this start in the journal; else this run's epoch,
                                  //  which the journal learns later (arb_life_save_deferred)
+    //  Called within long work (a SUBMIT of many tasks: seconds on a loaded
+    //  machine), every few hundred tasks, where the loop walks no table of
+    //  sessions, so that the loop can keep its worker sessions meanwhile
+    //  (arb_broker sends the heartbeats that fall due). NULL: none.
+    void (*pulse) (void *arg);
+    void *pulse_arg;
 } arb_life_config_t;
 
 //  ---------------------------------------------------------------------

@@ -326,6 +326,7 @@ s_assign_ids (arb_life_t *self,
     int rc = 0;
     *flow = 0;
     for (size_t i = 0; i < body->tasks.n && rc == 0; i++) {
+        arb_life_pulse (self, i);
         arb_task_spec_t *spec = &body->tasks.v[i];
         uint64_t id = 0, its_flow = 0;
         int state = 0;
@@ -456,11 +457,13 @@ s_store_batch (arb_life_t *self,
             if (body->tasks.v[i].after.v[k].ref)
                 parent_in_batch[arb_dag_index (dag, body->tasks.v[i].after.v[k].ref)] = true;
     int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++)
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        arb_life_pulse (self, i);
         if (!results[i].existing) {
             made[i] = s_store_task (self, body, dag, i, ids, parent_in_batch, flow);
             rc = made[i] ? 0 : -1;
         }
+    }
     for (size_t i = 0; i < n && rc == 0; i++)
         if (made[i]) {
             arb_sched_add (self->sched, made[i], self->clock->now_ms, self->clock->mono_ms);
@@ -524,6 +527,7 @@ arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *re
     if (refused_n)
         qsort (refused_v, refused_n, sizeof (uint64_t), s_compare_ids);
     for (size_t i = 0; i < n; i++) {
+        arb_life_pulse (self, i);
         results[i].state = (uint32_t) s_state_of (self, ids[i]);
         //  a key given twice in the batch: both name the refused task
         results[i].refused =
