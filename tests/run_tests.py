@@ -179,9 +179,7 @@ def main():
     # the fuzz targets keep both cores busy and the unit tests mostly wait
     # on timers: side by side, unless --serial (both variants' units and
     # the 11 targets: 95 to 98 s one after the other, 64 to 66 s side by
-    # side, on the 2-core machine of 2026-12-05). The system suites start
-    # when the fuzz targets end, the units' last timers still running
-    # beside them (about 30 s off the run's critical path).
+    # side, on the 2-core machine of 2026-12-05)
     import threading
 
     def fuzz_all():
@@ -195,20 +193,10 @@ def main():
         fuzz.start()
         if args.serial:
             fuzz.join()
-    def units_all():
-        try:
-            run_units(args.variants, results, 1 if args.serial else 4)
-        except Exception as e:
-            print('units: %s' % e, flush=True)
-            results.append(('units', False))
-    units = threading.Thread(target=units_all)
-    units.start()
-    if args.serial:
-        units.join()
+    run_units(args.variants, results, 1 if args.serial else 4)
     if fuzz.is_alive():
         fuzz.join()
     run_system(args.variants, args.pytest_args, results, args.serial, args.workers)
-    units.join()
     failed = [name for name, ok in results if not ok]
     print('tests: %d suites, %d passed, %d failed%s' % (
         len(results), len(results) - len(failed), len(failed),
