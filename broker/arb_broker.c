@@ -371,9 +371,11 @@ static size_t
 s_send_heartbeats (arb_broker_t *self, uint64_t mono_ms, bool now)
 {
     size_t sent = 0;
-    zhashx_t *sessions = arb_sched_sessions (arb_life_sched (self->life));
-    for (arb_session_t *session = (arb_session_t *) zhashx_first (sessions); session;
-         session = (arb_session_t *) zhashx_next (sessions)) {
+    //  a copy of the table's values: a pulse comes within work that may
+    //  be walking the table itself (its cursor is the table's own)
+    zlistx_t *sessions = zhashx_values (arb_sched_sessions (arb_life_sched (self->life)));
+    for (arb_session_t *session = (arb_session_t *) zlistx_first (sessions); session;
+         session = (arb_session_t *) zlistx_next (sessions)) {
         //  (a pulse may have sent one later than this turn's clock)
         if (arb_session_last_sent (session) + self->config.heartbeat_ms > mono_ms
             || arb_session_is_shut_out (session))
@@ -387,6 +389,7 @@ s_send_heartbeats (arb_broker_t *self, uint64_t mono_ms, bool now)
         arb_session_sent (session, mono_ms);
         sent++;
     }
+    zlistx_destroy (&sessions);
     return sent;
 }
 

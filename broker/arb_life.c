@@ -83,6 +83,13 @@ arb_life_destroy (arb_life_t **self_p)
 }
 
 void
+arb_life_pulse (arb_life_t *self, size_t i)
+{
+    if ((i & 255) == 255 && self->config.pulse)
+        self->config.pulse (self->config.pulse_arg);
+}
+
+void
 arb_life_hold_ready (arb_life_t *self, uint64_t until_ms)
 {
     arb_sched_hold_ready (self->sched, until_ms);

@@ -89,10 +89,10 @@ typedef struct {
     uint64_t dead_retention_ms;  //  dead tasks kept this long by default
     uint64_t epoch;              //  0: count this start in the journal; else this run's epoch,
                                  //  which the journal learns later (arb_life_save_deferred)
-    //  Called within long work (a SUBMIT of many tasks: seconds on a loaded
-    //  machine), every few hundred tasks, where the loop walks no table of
-    //  sessions, so that the loop can keep its worker sessions meanwhile
-    //  (arb_broker sends the heartbeats that fall due). NULL: none.
+    //  Called within long work (a request naming many tasks: seconds on a
+    //  loaded machine; arb_life_pulse), so that the loop can keep its worker
+    //  sessions meanwhile (arb_broker sends the heartbeats that fall due,
+    //  and nothing else). NULL: none.
     void (*pulse) (void *arg);
     void *pulse_arg;
 } arb_life_config_t;
@@ -111,6 +111,11 @@ arb_life_t *arb_life_new (const arb_life_config_t *config,
 
 //  Destroys the lifecycle and its scheduler.
 void arb_life_destroy (arb_life_t **self_p);
+
+//  Long work (a request naming up to 100,000 tasks) calls this with the
+//  index of each task it goes through: every 256th runs the config's pulse,
+//  so that the loop keeps its worker sessions meanwhile.
+void arb_life_pulse (arb_life_t *self, size_t i);
 
 //  Loads the unfinished tasks and the final counts from the journal, then
 //  lets every waiting task look at its parents again. Sets *count to the

@@ -143,15 +143,6 @@ void arb_life_reopen (arb_life_t *self, arb_vec_t *batch, size_t roots);
 //  Fires the schedules' slots that are due (with arb_life_fire_timers).
 void arb_life_fire_schedules (arb_life_t *self);
 
-//  Long work calls this for each task it goes through: every 256th lets
-//  the loop's pulse run (arb_life_config_t.pulse).
-static inline void
-arb_life_pulse (arb_life_t *self, size_t i)
-{
-    if ((i & 255) == 255 && self->config.pulse)
-        self->config.pulse (self->config.pulse_arg);
-}
-
 //  The scheduler's hooks for its cold backlog (arb_sched.h), in
 //  arb_life_submit.c.
 void arb_life_warm_hook (void *arg, arb_queue_t *queue, int32_t priority, uint64_t id, size_t max);

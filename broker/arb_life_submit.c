@@ -614,6 +614,7 @@ arb_life_retry (arb_life_t *self,
 {
     arb_vec_t batch = {0};
     for (size_t i = 0; i < n && !self->halted; i++) {
+        arb_life_pulse (self, i);
         arb_task_t *task = NULL;
         revived[i] = false;
         if (!arb_sched_find (self->sched, ids[i])

@@ -266,6 +266,7 @@ arb_verbs_status (const arb_verbs_t *verbs, arb_msg_t *msg)
     //  result cost its size once per repeat
     size_t *first = arb_ids_first (body->ids.v, body->ids.n);
     for (size_t i = 0; i < body->ids.n; i++) {
+        arb_life_pulse (verbs->life, i);
         if (first[i] != i) {
             infos[i] = infos[first[i]];
             infos[i].result = (arb_bin_t){0};
@@ -462,6 +463,7 @@ arb_verbs_watch (const arb_verbs_t *verbs, arb_msg_t *msg)
     arb_watching_body_t *out = arb_msg_watching (reply);
     size_t *first = arb_ids_first (body->ids.v, body->ids.n);
     for (size_t i = 0; i < body->ids.n; i++) {
+        arb_life_pulse (verbs->life, i);
         if (first[i] != i)
             continue;
         bool found;
@@ -547,6 +549,7 @@ arb_verbs_cancel (const arb_verbs_t *verbs, arb_msg_t *msg)
     uint64_t cancelled_before =
         arb_life_cancelled (verbs->life);  //  count: what this request cancelled
     for (size_t i = 0; i < body->ids.n; i++) {
+        arb_life_pulse (verbs->life, i);
         arb_outcome_info_t *outcome =
             (arb_outcome_info_t *) arb_msg_grow (reply, &out->tasks, sizeof (*outcome), 1);
         arb_task_t *task = arb_sched_find (arb_life_sched (verbs->life), body->ids.v[i]);
@@ -676,6 +679,7 @@ arb_verbs_retry (const arb_verbs_t *verbs, arb_msg_t *msg)
     uint64_t count = 0;
     int rc = arb_life_retry (verbs->life, all.v, all.n, body->ids.n + own_from, revived, &count);
     for (size_t i = 0; rc == 0 && i < body->ids.n; i++) {
+        arb_life_pulse (verbs->life, i);
         arb_task_t *task = arb_sched_find (arb_life_sched (verbs->life), body->ids.v[i]);
         outcomes[i].id = body->ids.v[i];
         if (revived[i])
