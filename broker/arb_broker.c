@@ -7,7 +7,8 @@
     (through the lifecycle and the settings); each turn it reads requests
     (handed to the verbs), fires timers, checks worker liveness, sweeps
     expired results, hands out what was ready at the last commit,
-    commits, flushes the outbox and dispatches.
+    commits, flushes the outbox and dispatches. Within a long turn it
+    sends the heartbeats that fall due at once (s_pulse).
 
     When the disk fails the journal (a commit, or a write within the
     turn: no space, an I/O error) it falls back rather than stop: the turn
@@ -378,7 +379,8 @@ s_send_heartbeats (arb_broker_t *self, uint64_t mono_ms, bool now)
          session = (arb_session_t *) zlistx_next (sessions)) {
         //  (a pulse may have sent one later than this turn's clock)
         if (arb_session_last_sent (session) + self->config.heartbeat_ms > mono_ms
-            || arb_session_is_shut_out (session))
+            || arb_session_is_shut_out (session)
+            || (now && arb_sched_welcome_waits (arb_life_sched (self->life), session)))
             continue;
         arb_msg_t *beat = arb_msg_new (ARB_MSG_HEARTBEAT, 0);
         arb_msg_set_routing_id (beat, arb_session_identity (session));
@@ -416,17 +418,19 @@ s_check_workers (arb_broker_t *self)
 }
 
 //  Long work within a turn (a SUBMIT of 100,000 keyed tasks took 6 s once
-//  on a loaded machine) sends the heartbeats that fall due meanwhile, at
-//  once, so that no worker counts the broker silent and registers again
-//  (its leases then lost) while the loop is alive, only busy. Nothing
-//  else leaves: the socket holds only what needed no commit, and replies
-//  wait in the outbox for the turn's.
+//  on a loaded machine; the pulse comes from its loops, and before the
+//  commit) sends the heartbeats that fall due meanwhile, at once, so that
+//  no worker counts the broker silent and registers again (its leases
+//  then lost) while the loop is alive, only busy. Nothing that needs the
+//  commit leaves with them: the connections hold only what needed none
+//  (heartbeats, hand-outs before the commit), replies wait in the outbox,
+//  and a worker whose WELCOME waits there gets no heartbeat before it.
 static void
 s_pulse (void *arg)
 {
     arb_broker_t *self = (arb_broker_t *) arg;
     uint64_t mono_ms = (uint64_t) zclock_mono ();
-    if (mono_ms < self->next_pulse_ms)
+    if (mono_ms < self->next_pulse_ms || arb_life_is_halted (self->life))
         return;
     self->next_pulse_ms = mono_ms + self->config.heartbeat_ms / 4;
     if (s_send_heartbeats (self, mono_ms, true))
@@ -587,6 +591,9 @@ s_turn (arb_broker_t *self)
     arb_wire_flush (self->wire);
     if (!arb_life_is_halted (self->life) && arb_journal_has_writes (self->journal))
         s_await (self);
+    //  the turn may have been long (a big request): heartbeats due go
+    //  before the commit's wait
+    s_pulse (self);
     if (!arb_life_is_halted (self->life))
         s_commit (self);
     if (arb_life_is_halted (self->life) && s_fall_back (self)) {

@@ -94,7 +94,7 @@ typedef struct {
     //  sessions meanwhile (arb_broker sends the heartbeats that fall due,
     //  and nothing else). NULL: none.
     void (*pulse) (void *arg);
-    void *pulse_arg;
+    void *pulse_arg;  //  borrowed: the pulse's
 } arb_life_config_t;
 
 //  ---------------------------------------------------------------------

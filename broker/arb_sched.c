@@ -532,6 +532,18 @@ arb_sched_hold_early (arb_sched_t *self, arb_session_t *session)
     arb_session_hold_early (session, self->turn);
 }
 
+void
+arb_sched_welcome (arb_sched_t *self, arb_session_t *session)
+{
+    arb_session_set_welcome_turn (session, self->turn);
+}
+
+bool
+arb_sched_welcome_waits (arb_sched_t *self, arb_session_t *session)
+{
+    return arb_session_welcome_waits (session, self->turn);
+}
+
 bool
 arb_sched_add_cold (arb_sched_t *self,
                     const arb_task_t *row,

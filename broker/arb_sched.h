@@ -370,6 +370,11 @@ void arb_sched_committed (arb_sched_t *self);
 //  gets nothing before the commit (arb_session_hold_early).
 void arb_sched_hold_early (arb_sched_t *self, arb_session_t *session);
 
+//  Session's WELCOME was made in this turn (arb_session_set_welcome_turn),
+//  and whether a session's WELCOME still waits for the turn's commit.
+void arb_sched_welcome (arb_sched_t *self, arb_session_t *session);
+bool arb_sched_welcome_waits (arb_sched_t *self, arb_session_t *session);
+
 //  Leases up to max ready tasks of queue to session outside any credit
 //  (sub 0 in their lease), calling hooks.dispatch for each. Returns how many.
 //  Puts the tasks of queue that wait for their name's limit (parked: ready,

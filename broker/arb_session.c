@@ -32,6 +32,7 @@ struct _arb_session_t {
     bool broken;            //  a DISPATCH to it failed: it ends after the dispatch pass
     bool shut_out;          //  its certificate lost the worker role (arb_life_shut_out)
     uint32_t held_turn;     //  the scheduler's turn it got a WELCOME or TAKE's tasks in, or 0
+    uint32_t welcome_turn;  //  the scheduler's turn it got its WELCOME in, or 0
 };
 
 arb_session_t *
@@ -149,6 +150,18 @@ bool
 arb_session_held_early (arb_session_t *self, uint32_t turn)
 {
     return self->held_turn == turn;
+}
+
+void
+arb_session_set_welcome_turn (arb_session_t *self, uint32_t turn)
+{
+    self->welcome_turn = turn;
+}
+
+bool
+arb_session_welcome_waits (arb_session_t *self, uint32_t turn)
+{
+    return self->welcome_turn == turn;
 }
 
 uint64_t

@@ -81,6 +81,12 @@ bool arb_session_is_shut_out (arb_session_t *self);
 void arb_session_hold_early (arb_session_t *self, uint32_t turn);
 bool arb_session_held_early (arb_session_t *self, uint32_t turn);
 
+//  Its WELCOME was made in the scheduler's turn `turn` and leaves after
+//  that turn's commit: nothing may reach the worker before it, not even a
+//  HEARTBEAT sent within the turn (arb_life_pulse).
+void arb_session_set_welcome_turn (arb_session_t *self, uint32_t turn);
+bool arb_session_welcome_waits (arb_session_t *self, uint32_t turn);
+
 //  A HEARTBEAT came at now_ms (Unix). Returns when the one before the
 //  last one came (0 if there was none): the leases handed out before then
 //  the worker must know of by now.
