@@ -2,7 +2,9 @@
     arbiter seed's test_app minion.
 
         build/examples/minion [--broker EP] [--queue Q] [--slots N]
-                              [--mode light|heavy] [--name NAME]
+                              [--mode light|heavy] [--name NAME] [--verbose]
+
+      --verbose logs each task's start and end (the worker's LOG_DEBUG).
 
       simple_add  payload "X Y" (two integers) -> result "X+Y"
       sleep       payload "MS" -> sleeps MS milliseconds, result "slept MS";
@@ -12,6 +14,7 @@
 #include "arb_worker.h"
 
 #include <getopt.h>
+#include <syslog.h>
 
 static int
 s_simple_add (arb_job_t *job, void *arg)
@@ -52,11 +55,17 @@ main (int argc, char *argv[])
     const char *queues[8];
     int queue_count = 0, slots = 4;
     arb_worker_mode_t mode = ARB_WORKER_LIGHT;
+    bool verbose = false;
     static struct option options[] = {
-        {"broker", required_argument, 0, 'b'}, {"queue", required_argument, 0, 'q'},
-        {"slots", required_argument, 0, 's'},  {"mode", required_argument, 0, 'm'},
-        {"name", required_argument, 0, 'n'},   {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},      {0, 0, 0, 0},
+        {"broker", required_argument, 0, 'b'},
+        {"queue", required_argument, 0, 'q'},
+        {"slots", required_argument, 0, 's'},
+        {"mode", required_argument, 0, 'm'},
+        {"name", required_argument, 0, 'n'},
+        {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},
+        {"verbose", no_argument, 0, 'v'},
+        {0, 0, 0, 0},
     };
     int opt;
     while ((opt = getopt_long (argc, argv, "h", options, NULL)) != -1) {
@@ -70,6 +79,8 @@ main (int argc, char *argv[])
             mode = streq (optarg, "heavy") ? ARB_WORKER_HEAVY : ARB_WORKER_LIGHT;
         else if (opt == 'n')
             name = optarg;
+        else if (opt == 'v')
+            verbose = true;
         else if (opt == 'V') {
             printf ("minion %s (protocol %d)\n", ARB_VERSION, ARB_PROTO_VERSION);
             return 0;
@@ -77,7 +88,7 @@ main (int argc, char *argv[])
         else {
             fprintf (opt == 'h' ? stdout : stderr,
                      "usage: minion [--broker EP] [--queue Q]... [--slots N] "
-                     "[--mode light|heavy] [--name NAME] | --version\n"
+                     "[--mode light|heavy] [--name NAME] [--verbose] | --version\n"
                      "handlers: simple_add (\"X Y\" -> X+Y), sleep (\"MS\")\n");
             return opt == 'h' ? 0 : 2;
         }
@@ -85,6 +96,8 @@ main (int argc, char *argv[])
     zsys_init ();
     zsys_set_logstream (stderr);
     arb_worker_t *worker = arb_worker_new (broker, name);
+    if (verbose)
+        arb_worker_set_log_level (worker, LOG_DEBUG);
     arb_worker_handle (worker, "simple_add", s_simple_add, NULL);
     arb_worker_handle (worker, "sleep", s_sleep, NULL);
     for (int i = 0; i < queue_count; i++)

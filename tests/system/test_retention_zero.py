@@ -132,10 +132,15 @@ def test_a_lease_claimed_back_leaves_no_history_behind(tmp_path, processes, peer
                                 '--retention', '0'])
     processes.append(b)
     client = peer_factory(b.endpoint)
-    minion = start_minion(b, processes, tmp_path, '--slots', '1')
+    minion = start_minion(b, processes, tmp_path, '--slots', '1', '--verbose')
     [task] = submit_many(client, [{'name': 'sleep', 'payload': b'4500'}], watch=True)
     wait_until(lambda: status(client, [task])[task].get('state') == RUNNING, timeout=20,
                what='the task runs')
+    # running at the worker, not only handed out: stopped before it read
+    # the DISPATCH, the worker would claim nothing back (a CI run of
+    # 2026-12-05), and the task's second handout would keep its row
+    wait_until(lambda: 'task start id=%d ' % task in minion.output(), timeout=20,
+               what='the worker starts the task')
     os.kill(minion.pid, signal.SIGSTOP)
     try:
         wait_until(lambda: journal_value(b, 'SELECT count(*) FROM attempts WHERE task_id = ?',
