@@ -730,6 +730,61 @@ test_fan_out_waits_across_a_restart (void **state)
     assert_int_equal (s_journal (fx, "PRAGMA user_version"), 10);
 }
 
+//  A long turn (a SUBMIT of many keyed tasks, far past the 100 ms heartbeat)
+//  sends the heartbeats that fall due while it works, but not to a worker
+//  whose REGISTER it read before: that worker's WELCOME waits for the
+//  commit, and nothing may reach it before (PROTOCOL: REGISTER -> WELCOME,
+//  then ...). One peer sends both, so that one turn reads both, in order.
+static void
+test_no_heartbeat_before_the_welcome (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    fx->worker = zsock_new_dealer (fx->endpoint);
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_REGISTER, 0);
+    arb_register_body_t *reg = arb_msg_register (msg);
+    reg->name = "w1";
+    reg->mode = "light";
+    reg->slots = 1;
+    reg->pid = 1;
+    reg->host = "here";
+    uint32_t registered = s_send (fx, fx->worker, msg);
+    enum {
+        KEYED = 20000
+    };
+    char (*keys)[16] = (char (*)[16]) malloc (KEYED * sizeof (*keys));
+    assert_non_null (keys);
+    msg = arb_msg_new (ARB_MSG_SUBMIT, 0);
+    arb_submit_body_t *body = arb_msg_submit (msg);
+    arb_task_spec_t *specs =
+        (arb_task_spec_t *) arb_msg_grow (msg, &body->tasks, sizeof (arb_task_spec_t), KEYED);
+    for (size_t i = 0; i < KEYED; i++) {
+        snprintf (keys[i], sizeof (keys[i]), "key-%zu", i);
+        specs[i].name = "job";
+        specs[i].key = keys[i];
+        specs[i].payload = zframe_new ("keyed", 5);
+    }
+    int64_t started = zclock_mono ();
+    uint32_t submitted = s_send (fx, fx->worker, msg);
+    //  the first message the worker gets is its WELCOME
+    arb_msg_t *first = NULL;
+    for (int turn = 0; turn < 300 && !first; turn++) {
+        arb_broker_step (fx->broker, 10);
+        if (zsock_events (fx->worker) & ZMQ_POLLIN)
+            assert_int_equal (arb_msg_recv (zsock_resolve (fx->worker), NULL, &first), 0);
+    }
+    assert_non_null (first);
+    //  (the turn lasted past a heartbeat, or the test shows nothing)
+    assert_true (zclock_mono () - started > 100);
+    assert_int_equal (arb_msg_type (first), ARB_MSG_WELCOME);
+    assert_int_equal (arb_msg_reqid (first), registered);
+    arb_msg_destroy (&first);
+    arb_msg_t *reply = s_receive (fx, fx->worker, ARB_MSG_SUBMITTED, submitted, 300);
+    assert_non_null (reply);
+    assert_int_equal (arb_msg_submitted (reply)->tasks.n, KEYED);
+    arb_msg_destroy (&reply);
+    free (keys);
+}
+
 int
 main (void)
 {
@@ -752,6 +807,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_watchers_are_kept, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_start_on_a_full_disk, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_fan_out_waits_across_a_restart, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_no_heartbeat_before_the_welcome, s_setup, s_teardown),
     };
     int rc = cmocka_run_group_tests (tests, NULL, NULL);
     unlink (control);
