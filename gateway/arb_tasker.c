@@ -14,11 +14,15 @@ struct _arb_tasker_t {
 //  ---------------------------------------------------------------------
 //  POST /TYPE
 
-//  How often a POST that waits for its endpoints asks how they stand, and
-//  how long past their window it waits at most (the broker marks a copy
-//  missing at the window's end; this bounds the wait if its word is late).
-#define ARB_TASKER_POLL_MS  250
-#define ARB_TASKER_SLACK_MS 2000
+//  How often a POST that waits for its endpoints asks how they stand (5 ms
+//  after the first look, twice as long after each, up to 250 ms: endpoints
+//  online have their copies within milliseconds, and a POST waiting on an
+//  endpoint that is away costs four STATUS a second), and how long past
+//  their window it waits at most (the broker marks a copy missing at the
+//  window's end; this bounds the wait if its word is late).
+#define ARB_TASKER_POLL_FIRST_MS 5
+#define ARB_TASKER_POLL_MS       250
+#define ARB_TASKER_SLACK_MS      2000
 
 //  What a POST keeps with its request: its body, SUBMITTED's word on a
 //  repeat until STATUS answers, and a POST that waits for its endpoints
@@ -29,6 +33,7 @@ typedef struct {
     uint64_t wait_ms;                //  the endpoints' window if the answer waits for them, or 0
     arb_reactor_t *reactor;          //  borrowed: the timer's, or NULL if it never waited
     arb_timer_t timer;               //  the next look at the endpoints
+    uint32_t poll_ms;                //  the wait before it
     uint64_t wait_until_ms;          //  monotonic ms: answered then, whatever they say
 } s_post_t;
 
@@ -272,7 +277,7 @@ s_look_again (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
 }
 
 //  How the endpoints stand: answered once none is pending (or the wait's
-//  bound has passed), else asked again in ARB_TASKER_POLL_MS.
+//  bound has passed), else asked again, a little later each time.
 static void
 s_on_waited (arb_http_req_t *req, arb_msg_t *reply, void *arg)
 {
@@ -285,7 +290,8 @@ s_on_waited (arb_http_req_t *req, arb_msg_t *reply, void *arg)
         s_answer_created (req, task ? task->state : post->submitted.state, status);
         return;
     }
-    arb_reactor_arm (post->reactor, &post->timer, ARB_TASKER_POLL_MS, s_look_again, req);
+    arb_reactor_arm (post->reactor, &post->timer, post->poll_ms, s_look_again, req);
+    post->poll_ms = post->poll_ms * 2 < ARB_TASKER_POLL_MS ? post->poll_ms * 2 : ARB_TASKER_POLL_MS;
 }
 
 static void
@@ -311,6 +317,7 @@ s_on_created (
     //  missing (the broker says so at the end of the endpoints' window)
     post->reactor = arb_gateway_reactor (arb_http_req_gateway (req));
     post->wait_until_ms = arb_reactor_now (post->reactor) + post->wait_ms + ARB_TASKER_SLACK_MS;
+    post->poll_ms = ARB_TASKER_POLL_FIRST_MS;
     s_ask_endpoints (req);
 }
 
