@@ -606,7 +606,9 @@ arb_life_cancel_flow (arb_life_t *self, uint64_t flow, bool group)
     //  a group's members go, with what waits on them but its finalizer;
     //  a DAG or pipe goes whole
     zlistx_t *ids = s_flow_tasks (self, flow, group);
+    size_t i = 0;
     for (void *id = zlistx_first (ids); id && !self->halted; id = zlistx_next (ids)) {
+        arb_life_pulse (self, i++);
         arb_task_t *task = arb_sched_find (self->sched, (uint64_t) (uintptr_t) id);
         if (task)
             arb_life_cancel_tree (self, &task, why);
