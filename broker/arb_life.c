@@ -774,7 +774,6 @@ arb_life_register (arb_life_t *self,
     arb_session_set_acks (session, body->acks);
     //  its WELCOME waits for the commit: no DISPATCH (nor HEARTBEAT) may
     //  come before it
-    arb_sched_hold_early (self->sched, session);
     arb_sched_welcome (self->sched, session);
     zsys_info ("broker: worker registered name=%s mode=%s slots=%u pid=%u host=%s",
                arb_session_name (session), arb_session_mode (session), body->slots, body->pid,

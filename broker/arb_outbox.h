@@ -2,10 +2,10 @@
 
     The lowest layer of the broker (see docs/broker.md, "Layers"). Every
     message a turn produces waits here until the loop has committed the
-    turn's transaction (but the DISPATCHes and HEARTBEATs it sends at once,
-    arb_outbox_send, which promise nothing durable): the replies in the order they were made, then one
-    DONE per watching peer (the results of the tasks that ended), then one
-    EVENT per event subscriber. So a reply that promises durability never
+    turn's transaction (but the DISPATCHes and HEARTBEATs it sends at
+    once, arb_outbox_send, which promise nothing durable): the replies in
+    the order they were made, then one DONE per watching peer (the
+    results of the tasks that ended), then one EVENT per event subscriber. So a reply that promises durability never
     leaves before its data is on disk. If the commit fails, the loop
     abandons all of it: none of it is true yet.
 
@@ -89,9 +89,9 @@ void arb_outbox_subscribe (arb_outbox_t *self, zframe_t *identity, const char *q
 bool arb_outbox_is_subscribed (arb_outbox_t *self, zframe_t *identity);
 
 //  Sends a message at once, outside the commit's order: for DISPATCH and
-//  HEARTBEAT, which promise nothing durable. Takes it. Returns 0, or -1 if the
-//  socket did not take it (errno: EHOSTUNREACH, the peer is gone; EAGAIN,
-//  its queue is full).
+//  HEARTBEAT, which promise nothing durable. Takes it. Returns 0, or -1 if
+//  the socket did not take it (errno: EHOSTUNREACH, the peer is gone;
+//  EAGAIN, its queue is full).
 int arb_outbox_send (arb_outbox_t *self, arb_msg_t **msg_p);
 
 //  A reply with tasks in it (a DISPATCH answering a TAKE) that the socket

@@ -527,12 +527,6 @@ arb_sched_committed (arb_sched_t *self)
 }
 
 void
-arb_sched_hold_early (arb_sched_t *self, arb_session_t *session)
-{
-    arb_session_hold_early (session, self->turn);
-}
-
-void
 arb_sched_welcome (arb_sched_t *self, arb_session_t *session)
 {
     arb_session_set_welcome_turn (session, self->turn);

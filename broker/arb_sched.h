@@ -365,13 +365,10 @@ void arb_sched_dispatch_early (arb_sched_t *self, uint64_t now_ms, uint64_t mono
 //  The turn's transaction is committed: what it made ready may go early.
 void arb_sched_committed (arb_sched_t *self);
 
-//  Session was answered in this turn something that must reach it before
-//  its next DISPATCH (a WELCOME; arb_sched_take does this itself): it
-//  gets nothing before the commit (arb_session_hold_early).
-void arb_sched_hold_early (arb_sched_t *self, arb_session_t *session);
-
-//  Session's WELCOME was made in this turn (arb_session_set_welcome_turn),
-//  and whether a session's WELCOME still waits for the turn's commit.
+//  Session's WELCOME was made in this turn (arb_session_set_welcome_turn):
+//  it gets no DISPATCH (arb_sched_take holds a TAKE's session itself) nor
+//  HEARTBEAT before the commit; and whether a session's WELCOME still
+//  waits for the turn's commit.
 void arb_sched_welcome (arb_sched_t *self, arb_session_t *session);
 bool arb_sched_welcome_waits (arb_sched_t *self, arb_session_t *session);
 

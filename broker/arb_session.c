@@ -31,7 +31,7 @@ struct _arb_session_t {
     uint32_t out_of_step;   //  heartbeats in a row with busy below its old leases
     bool broken;            //  a DISPATCH to it failed: it ends after the dispatch pass
     bool shut_out;          //  its certificate lost the worker role (arb_life_shut_out)
-    uint32_t held_turn;     //  the scheduler's turn it got a WELCOME or TAKE's tasks in, or 0
+    uint32_t held_turn;     //  the scheduler's turn it got a TAKE's tasks in, or 0
     uint32_t welcome_turn;  //  the scheduler's turn it got its WELCOME in, or 0
 };
 
@@ -149,7 +149,7 @@ arb_session_hold_early (arb_session_t *self, uint32_t turn)
 bool
 arb_session_held_early (arb_session_t *self, uint32_t turn)
 {
-    return self->held_turn == turn;
+    return self->held_turn == turn || self->welcome_turn == turn;
 }
 
 void

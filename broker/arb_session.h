@@ -74,8 +74,9 @@ void arb_session_set_shut_out (arb_session_t *self);
 bool arb_session_is_shut_out (arb_session_t *self);
 
 //  In the scheduler's turn `turn` the worker was answered something that
-//  must reach it before any DISPATCH (the WELCOME of its REGISTER, a
-//  TAKE's tasks), and that waits for the commit: the dispatch before the
+//  must reach it before any DISPATCH (a TAKE's tasks; or the WELCOME of
+//  its REGISTER, arb_session_set_welcome_turn), and that waits for the
+//  commit: the dispatch before the
 //  commit (arb_sched_dispatch_early) leaves it alone in that turn. Turns
 //  are never 0, which a session that was never held keeps.
 void arb_session_hold_early (arb_session_t *self, uint32_t turn);
@@ -83,7 +84,8 @@ bool arb_session_held_early (arb_session_t *self, uint32_t turn);
 
 //  Its WELCOME was made in the scheduler's turn `turn` and leaves after
 //  that turn's commit: nothing may reach the worker before it, not even a
-//  HEARTBEAT sent within the turn (arb_life_pulse).
+//  HEARTBEAT sent within the turn (arb_life_pulse); it is held early in
+//  that turn too.
 void arb_session_set_welcome_turn (arb_session_t *self, uint32_t turn);
 bool arb_session_welcome_waits (arb_session_t *self, uint32_t turn);
 

@@ -164,6 +164,20 @@ s_submit_msg (const char *payload)
     return msg;
 }
 
+//  A REGISTER of worker w1, one light slot.
+static arb_msg_t *
+s_register_msg (void)
+{
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_REGISTER, 0);
+    arb_register_body_t *reg = arb_msg_register (msg);
+    reg->name = "w1";
+    reg->mode = "light";
+    reg->slots = 1;
+    reg->pid = 1;
+    reg->host = "here";
+    return msg;
+}
+
 //  Submits one task; returns its id, or 0 with the ERROR's code in *code.
 static uint64_t
 s_submit (s_fx_t *fx, const char *payload, int *code)
@@ -535,13 +549,8 @@ test_worker_goes_on_through_a_full_disk (void **state)
     int code;
     uint64_t id = s_submit (fx, "work", &code);
     fx->worker = zsock_new_dealer (fx->endpoint);
-    arb_msg_t *msg = arb_msg_new (ARB_MSG_REGISTER, 0);
+    arb_msg_t *msg = s_register_msg ();
     arb_register_body_t *reg = arb_msg_register (msg);
-    reg->name = "w1";
-    reg->mode = "light";
-    reg->slots = 1;
-    reg->pid = 1;
-    reg->host = "here";
     arb_msg_t *welcome = s_call (fx, fx->worker, msg);
     assert_int_equal (arb_msg_type (welcome), ARB_MSG_WELCOME);
     assert_int_equal (arb_msg_welcome (welcome)->epoch, 1);
@@ -566,13 +575,8 @@ test_worker_goes_on_through_a_full_disk (void **state)
     arb_msg_t *beat = arb_msg_new (ARB_MSG_HEARTBEAT, 0);
     arb_msg_heartbeat (beat)->busy = 1;
     assert_int_equal (s_code (s_call (fx, fx->worker, beat)), ARB_ERR_UNKNOWN_WORKER);
-    msg = arb_msg_new (ARB_MSG_REGISTER, 0);
+    msg = s_register_msg ();
     reg = arb_msg_register (msg);
-    reg->name = "w1";
-    reg->mode = "light";
-    reg->slots = 1;
-    reg->pid = 1;
-    reg->host = "here";
     arb_held_t *held = (arb_held_t *) arb_msg_grow (msg, &reg->held, sizeof (arb_held_t), 1);
     *held = (arb_held_t){.id = id, .lease = lease};
     welcome = s_call (fx, fx->worker, msg);
@@ -740,13 +744,7 @@ test_no_heartbeat_before_the_welcome (void **state)
 {
     s_fx_t *fx = (s_fx_t *) *state;
     fx->worker = zsock_new_dealer (fx->endpoint);
-    arb_msg_t *msg = arb_msg_new (ARB_MSG_REGISTER, 0);
-    arb_register_body_t *reg = arb_msg_register (msg);
-    reg->name = "w1";
-    reg->mode = "light";
-    reg->slots = 1;
-    reg->pid = 1;
-    reg->host = "here";
+    arb_msg_t *msg = s_register_msg ();
     uint32_t registered = s_send (fx, fx->worker, msg);
     enum {
         KEYED = 20000

@@ -212,7 +212,7 @@ test_early_pass_leaves_a_held_session_for_after_the_commit (void **state)
         s_add (sched, "q", id, 0, NOW);
     arb_sched_committed (sched);
     arb_session_t *w = s_worker (sched, "w", "q", 2);
-    arb_sched_hold_early (sched, w);  //  its REGISTER came in this turn
+    arb_sched_welcome (sched, w);  //  its REGISTER came in this turn
     arb_sched_dispatch_early (sched, NOW, MONO);
     assert_int_equal (log.count, 0);
     arb_sched_committed (sched);
