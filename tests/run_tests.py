@@ -168,7 +168,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument('variants', nargs='+')
     parser.add_argument('--pytest-args', default='')
-    parser.add_argument('--fuzz-seconds', type=int, default=6)
+    parser.add_argument('--fuzz-seconds', type=int, default=4)
     parser.add_argument('--serial', action='store_true',
                         help="the variants' system tests one after the other")
     parser.add_argument('--workers', type=int, default=2,

@@ -38,13 +38,15 @@ HEAVY_FIRST = ['test_soak.py', 'test_amqp_soak.py', 'test_bridge.py',
 # tool; the Python package's own logic), the dashboard's page in a browser
 # (its admin API is test_http's and test_admin's), or the benchmark
 # tools' runs; and the C paths they drive are driven there by the rest of
-# the suite. 2026-12-05: about 80 s of the sanitized suite's 760, on the
-# budget's critical path, and the two headless Chromiums' CPU.
+# the suite; or a time measured (test_big_requests: a request's silence
+# toward the workers, whose paths test_broker.c runs sanitized). 2026-12-05:
+# about 110 s of the sanitized suite's 760, on the budget's critical path,
+# and the two headless Chromiums' CPU.
 PLAIN_ONLY = ['test_docs.py', 'test_man.py', 'test_binaries.py', 'test_completion.py',
               'test_dev_tool.py', 'test_python_client.py', 'test_python_aio.py',
               'test_python_codec.py', 'test_python_flows.py', 'test_python_functions.py',
               'test_python_types.py', 'test_python_worker.py', 'test_dashboard.py',
-              'test_bench.py']
+              'test_bench.py', 'test_big_requests.py']
 
 
 def pytest_collection_modifyitems(session, config, items):

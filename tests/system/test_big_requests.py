@@ -17,10 +17,10 @@ all of it (the silence was the whole SUBMIT before: 1.17 of 1.18 s). The
 same for a STATUS of the 100,000 ids (each read from the journal: 2.3 s, silent
 throughout, before).
 
-The sanitized build is several times slower, and on a loaded machine its
-SUBMIT took 6.1 s once and 15.8 s in a slow CI run of 2026-12-05: there
-the window is 40 s (the default is 5 s), which the old walk would still
-overrun many times over.
+Plain build only (conftest.PLAIN_ONLY): what it measures is time, and the
+sanitized build's SUBMIT took 6 to 16 s on a loaded machine; the same
+paths run sanitized in tests/unit/test_broker.c (a SUBMIT of 40,000 keyed
+tasks read in one turn, its heartbeats after the WELCOME).
 """
 
 import time
@@ -28,7 +28,7 @@ import time
 import zmq
 
 import arbiter_proto
-from conftest import SANITIZED, Broker, Process, binary, wait_until
+from conftest import Broker, Process, binary, wait_until
 from helpers import status
 
 RUNNING = 4
@@ -74,8 +74,7 @@ def request_heard(client, beats, type_name, body, frames=()):
 
 
 def test_big_submit_and_listing_keep_the_workers(processes, tmp_path, peer_factory):
-    broker = Broker(tmp_path, extra=['--heartbeat-ms', '100']
-                    + (['--liveness-ms', '40000'] if SANITIZED else []))
+    broker = Broker(tmp_path, extra=['--heartbeat-ms', '100'])
     processes.append(broker)
     client = peer_factory(broker.endpoint)
     worker = Process([binary('worker', 'arbiter-worker'), '--broker', broker.endpoint,
