@@ -1,6 +1,7 @@
 /*  arb_taskmap.c — the broker's unfinished tasks by id; see arb_taskmap.h. */
 
 #include "arb_taskmap.h"
+#include "arb_bigmem.h"
 #include "arb_probe.h"
 
 //  The slot holding id, or the empty slot where it would go.
@@ -20,12 +21,12 @@ s_grow (arb_taskmap_t *self)
     arb_task_t **old = self->slots;
     size_t old_capacity = self->capacity;
     self->capacity = old_capacity ? old_capacity * 2 : 64;
-    self->slots = (arb_task_t **) calloc (self->capacity, sizeof (arb_task_t *));
-    assert (self->slots);
+    self->slots = (arb_task_t **) arb_bigmem_calloc (self->capacity, sizeof (arb_task_t *));
+    assert (self->slots);  //  out of memory
     for (size_t i = 0; i < old_capacity; i++)
         if (old[i])
             self->slots[s_slot (self, old[i]->id)] = old[i];
-    free (old);
+    arb_bigmem_free (old, old_capacity, sizeof (arb_task_t *));
 }
 
 void
@@ -89,6 +90,6 @@ arb_taskmap_next (arb_taskmap_t *self)
 void
 arb_taskmap_free (arb_taskmap_t *self)
 {
-    free (self->slots);
+    arb_bigmem_free (self->slots, self->capacity, sizeof (arb_task_t *));
     *self = (arb_taskmap_t){0};
 }

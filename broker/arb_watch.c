@@ -1,6 +1,7 @@
 /*  arb_watch.c — who waits for which task's end; see arb_watch.h. */
 
 #include "arb_watch.h"
+#include "arb_bigmem.h"
 #include "arb_probe.h"
 #include "arb_vec.h"
 
@@ -52,7 +53,7 @@ arb_watch_destroy (arb_watch_t **self_p)
         free (self->peers[i].key);
     }
     free (self->peers);
-    free (self->slots);
+    arb_bigmem_free (self->slots, self->capacity, sizeof (s_entry_t));
     arb_vec_free (&self->free);
     arb_vec_free (&self->taken);
     zhashx_destroy (&self->by_key);
@@ -123,8 +124,8 @@ s_resize (arb_watch_t *self, size_t capacity)
 {
     s_entry_t *old = self->slots;
     size_t old_capacity = self->capacity;
-    self->slots = (s_entry_t *) calloc (capacity, sizeof (s_entry_t));
-    assert (self->slots);
+    self->slots = (s_entry_t *) arb_bigmem_calloc (capacity, sizeof (s_entry_t));
+    assert (self->slots);  //  out of memory
     self->capacity = capacity;
     size_t mask = capacity - 1;
     for (size_t i = 0; i < old_capacity; i++)
@@ -134,7 +135,7 @@ s_resize (arb_watch_t *self, size_t capacity)
                 j = (j + 1) & mask;
             self->slots[j] = old[i];
         }
-    free (old);
+    arb_bigmem_free (old, old_capacity, sizeof (s_entry_t));
 }
 
 //  The first slot at or after from (in id's probe run) holding id, or the

@@ -1,0 +1,62 @@
+/*  arb_bigmem.c — zeroed memory for big tables; see arb_bigmem.h. */
+
+#include "arb_bigmem.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+
+//  A mapping's length: whole huge pages.
+static size_t
+s_mapped (size_t bytes)
+{
+    return (bytes + ARB_BIGMEM_HUGE - 1) & ~(ARB_BIGMEM_HUGE - 1);
+}
+
+//  An anonymous mapping of length bytes aligned to a huge page: one of
+//  length plus a huge page, its unaligned head and its tail unmapped.
+static void *
+s_map_aligned (size_t length)
+{
+    size_t over = length + ARB_BIGMEM_HUGE;
+    uint8_t *raw =
+        (uint8_t *) mmap (NULL, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    uintptr_t at = ((uintptr_t) raw + ARB_BIGMEM_HUGE - 1) & ~(uintptr_t) (ARB_BIGMEM_HUGE - 1);
+    uint8_t *mem = (uint8_t *) at;
+    size_t head = (size_t) (mem - raw);
+    if (head)
+        munmap (raw, head);
+    munmap (mem + length, over - head - length);
+    return mem;
+}
+
+void *
+arb_bigmem_calloc (size_t count, size_t size)
+{
+    if (size && count > SIZE_MAX / size)
+        return NULL;
+    size_t bytes = count * size;
+    if (bytes < ARB_BIGMEM_MIN || bytes > SIZE_MAX - 2 * ARB_BIGMEM_HUGE)
+        return calloc (count, size);
+    void *mem = s_map_aligned (s_mapped (bytes));
+    if (!mem)
+        return NULL;
+    //  advice, not a promise: where huge pages are off (or the kernel has
+    //  none) the mapping keeps its 4 KiB pages and works the same
+    (void) madvise (mem, s_mapped (bytes), MADV_HUGEPAGE);
+    return mem;
+}
+
+void
+arb_bigmem_free (void *mem, size_t count, size_t size)
+{
+    if (!mem)
+        return;
+    size_t bytes = count * size;
+    if (bytes < ARB_BIGMEM_MIN || bytes > SIZE_MAX - 2 * ARB_BIGMEM_HUGE)
+        free (mem);
+    else
+        munmap (mem, s_mapped (bytes));
+}

@@ -1,0 +1,103 @@
+/*  test_bigmem.c — zeroed memory for big tables (arb_bigmem): small ones
+    from calloc, big ones a mapping of their own, aligned to 2 MiB and
+    advised to use huge pages. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "arb_bigmem.h"
+
+//  Whether every byte of mem is zero.
+static bool
+s_zero (const uint8_t *mem, size_t bytes)
+{
+    for (size_t i = 0; i < bytes; i++)
+        if (mem[i])
+            return false;
+    return true;
+}
+
+//  The VmFlags line of the mapping that starts at mem in /proc/self/smaps,
+//  or "" if none starts there.
+static void
+s_flags_of (const void *mem, char *flags, size_t size)
+{
+    flags[0] = 0;
+    FILE *smaps = fopen ("/proc/self/smaps", "r");
+    assert_non_null (smaps);
+    char line[512];
+    bool ours = false;
+    while (fgets (line, sizeof (line), smaps)) {
+        unsigned long start, end;
+        if (sscanf (line, "%lx-%lx ", &start, &end) == 2)
+            ours = start == (uintptr_t) mem;
+        else if (ours && strncmp (line, "VmFlags:", 8) == 0) {
+            snprintf (flags, size, "%s", line + 8);
+            break;
+        }
+    }
+    fclose (smaps);
+}
+
+static void
+test_small_tables_are_zeroed_heap_memory (void **state)
+{
+    (void) state;
+    uint64_t *table = (uint64_t *) arb_bigmem_calloc (1000, sizeof (uint64_t));
+    assert_non_null (table);
+    assert_true (s_zero ((const uint8_t *) table, 1000 * sizeof (uint64_t)));
+    table[999] = 7;
+    arb_bigmem_free (table, 1000, sizeof (uint64_t));
+    arb_bigmem_free (NULL, 1000, sizeof (uint64_t));
+}
+
+//  A table of 512 KiB and more, even one not a whole number of huge pages:
+//  zeroed, writable to its last byte, aligned to 2 MiB, its own mapping
+//  marked for huge pages (VmFlags "hg") where the kernel has them.
+static void
+test_big_tables_are_aligned_huge_page_mappings (void **state)
+{
+    (void) state;
+    size_t counts[] = {ARB_BIGMEM_MIN / 16, ARB_BIGMEM_HUGE / 16, 262145};
+    for (size_t k = 0; k < 3; k++) {
+        size_t bytes = counts[k] * 16;
+        uint8_t *table = (uint8_t *) arb_bigmem_calloc (counts[k], 16);
+        assert_non_null (table);
+        assert_int_equal ((uintptr_t) table % ARB_BIGMEM_HUGE, 0);
+        assert_true (s_zero (table, bytes));
+        memset (table, 0xab, bytes);
+        assert_int_equal (table[bytes - 1], 0xab);
+        if (access ("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) == 0) {
+            char flags[512];
+            s_flags_of (table, flags, sizeof (flags));
+            assert_non_null (strstr (flags, " hg"));
+        }
+        arb_bigmem_free (table, counts[k], 16);
+    }
+}
+
+//  A size whose product overflows is refused, not wrapped.
+static void
+test_an_overflowing_size_is_refused (void **state)
+{
+    (void) state;
+    assert_null (arb_bigmem_calloc (SIZE_MAX / 8, 16));
+}
+
+int
+main (void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test (test_small_tables_are_zeroed_heap_memory),
+        cmocka_unit_test (test_big_tables_are_aligned_huge_page_mappings),
+        cmocka_unit_test (test_an_overflowing_size_is_refused),
+    };
+    return cmocka_run_group_tests (tests, NULL, NULL);
+}
