@@ -456,12 +456,13 @@ test_timeout_sees_a_reply_a_send_took_the_signal_of (void **state)
             assert_true (wait_ms <= 160);
             //  drained: handled until a receive found nothing
             arb_link_handle (ctx->link);
-            int timer = arb_link_timeout (ctx->link);
-            if (timer <= wait_ms + 10) {
-                zclock_sleep (timer + 5);
-                arb_link_handle (ctx->link);  //  the heartbeat goes out
+            //  the timers due before the wait ends run first (the
+            //  heartbeat goes out); a loaded machine may need a few turns
+            for (int turns = 0; arb_link_timeout (ctx->link) <= wait_ms + 10; turns++) {
+                assert_true (turns < 20);
+                zclock_sleep (arb_link_timeout (ctx->link) + 5);
+                arb_link_handle (ctx->link);
             }
-            assert_true (arb_link_timeout (ctx->link) > wait_ms + 10);
             arb_msg_t *request = arb_link_request_new (ctx->link, ARB_MSG_STATS);
             uint32_t first = arb_link_send (ctx->link, &request);
             assert_true (first > 0);
