@@ -234,25 +234,41 @@ arb_benchkit_tree_rss_kb (pid_t pid)
     return total;
 }
 
-double
-arb_benchkit_cpu_s (pid_t pid)
+//  From /proc/PID/stat: its minor faults and its user and system ticks;
+//  false if pid is gone.
+static bool
+s_stat_of (pid_t pid, unsigned long *minflt, unsigned long *utime, unsigned long *stime)
 {
     char path[64], line[1024];
     snprintf (path, sizeof (path), "/proc/%d/stat", (int) pid);
     FILE *file = fopen (path, "r");
-    double seconds = -1;
+    bool ok = false;
     if (file && fgets (line, sizeof (line), file)) {
         char *close = strrchr (line, ')');
-        unsigned long utime, stime;
-        if (close
-            && sscanf (close + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
-                       &stime)
-                   == 2)
-            seconds = (double) (utime + stime) / (double) sysconf (_SC_CLK_TCK);
+        ok = close
+             && sscanf (close + 1, " %*c %*d %*d %*d %*d %*d %*u %lu %*u %*u %*u %lu %lu", minflt,
+                        utime, stime)
+                    == 3;
     }
     if (file)
         fclose (file);
-    return seconds;
+    return ok;
+}
+
+double
+arb_benchkit_cpu_s (pid_t pid)
+{
+    unsigned long minflt, utime, stime;
+    if (!s_stat_of (pid, &minflt, &utime, &stime))
+        return -1;
+    return (double) (utime + stime) / (double) sysconf (_SC_CLK_TCK);
+}
+
+long
+arb_benchkit_minflt (pid_t pid)
+{
+    unsigned long minflt, utime, stime;
+    return s_stat_of (pid, &minflt, &utime, &stime) ? (long) minflt : -1;
 }
 
 double

@@ -84,6 +84,10 @@ long arb_benchkit_tree_rss_kb (pid_t pid);
 //  seconds, or -1.
 double arb_benchkit_cpu_s (pid_t pid);
 
+//  The page faults pid has taken so far that read nothing from disk (all
+//  its threads: a fresh page of memory each, mostly), or -1.
+long arb_benchkit_minflt (pid_t pid);
+
 //  The 1-minute load average now.
 double arb_benchkit_load (void);
 

@@ -490,12 +490,14 @@ s_shape (s_bench_t *self,
     producer->done_lat = (int64_t *) calloc ((size_t) self->tasks, sizeof (int64_t));
     int64_t started = 0, behind = 0;
     double cpu_before = arb_benchkit_cpu_s (self->broker.pid);
+    long faults_before = arb_benchkit_minflt (self->broker.pid);
     if (ok)
         ok = s_produce (producer, window, rate, &started, &behind) == 0;
     int64_t ended = consumers ? producer->last_done_us : producer->last_ack_us;
     double seconds = (double) (ended - started) / 1e6;
     int count = consumers ? producer->finished : producer->acked;
     double cpu = arb_benchkit_cpu_s (self->broker.pid) - cpu_before;
+    long faults = arb_benchkit_minflt (self->broker.pid) - faults_before;
     s_counts_t counts = {0};
     s_counts (self, &counts);
     long rss = arb_benchproc_kb (self->broker.pid, "VmRSS:");
@@ -516,6 +518,8 @@ s_shape (s_bench_t *self,
             ", \"commit_ms\": %.1f, \"tasks_per_commit\": %.1f",
             cpu, count ? cpu * 1e6 / count : 0.0, counts.commits, counts.commit_us / 1000.0,
             counts.commits ? (double) count / (double) counts.commits : 0.0);
+    printf (", \"broker_faults\": %ld, \"broker_faults_per_1000_tasks\": %.1f", faults,
+            count ? faults * 1000.0 / count : 0.0);
     printf (", \"broker_rss_kb\": %ld, \"broker_peak_rss_kb\": %ld", rss, hwm);
     s_end (ok && count == self->tasks);
     if (ok && streq (workload, "P2") && self->batch == 1)
