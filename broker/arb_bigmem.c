@@ -2,9 +2,19 @@
 
 #include "arb_bigmem.h"
 
+#include <assert.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+
+//  Whether a table of that size is a mapping of its own (else calloc'd).
+//  Both functions ask this, so a table is freed the way it was made.
+static bool
+s_is_mapped (size_t bytes)
+{
+    return bytes >= ARB_BIGMEM_MIN;
+}
 
 //  A mapping's length: whole huge pages.
 static size_t
@@ -25,7 +35,7 @@ s_map_aligned (size_t length)
         return NULL;
     uintptr_t at = ((uintptr_t) raw + ARB_BIGMEM_HUGE - 1) & ~(uintptr_t) (ARB_BIGMEM_HUGE - 1);
     uint8_t *mem = (uint8_t *) at;
-    size_t head = (size_t) (mem - raw);
+    size_t head = (size_t) (mem - raw);  //  under a huge page: the tail is never empty
     if (head)
         munmap (raw, head);
     munmap (mem + length, over - head - length);
@@ -38,8 +48,10 @@ arb_bigmem_calloc (size_t count, size_t size)
     if (size && count > SIZE_MAX / size)
         return NULL;
     size_t bytes = count * size;
-    if (bytes < ARB_BIGMEM_MIN || bytes > SIZE_MAX - 2 * ARB_BIGMEM_HUGE)
+    if (!s_is_mapped (bytes))
         return calloc (count, size);
+    if (bytes > SIZE_MAX / 2 - ARB_BIGMEM_HUGE)
+        return NULL;  //  its mapping's length would wrap: no table is that big
     void *mem = s_map_aligned (s_mapped (bytes));
     if (!mem)
         return NULL;
@@ -55,8 +67,11 @@ arb_bigmem_free (void *mem, size_t count, size_t size)
     if (!mem)
         return;
     size_t bytes = count * size;
-    if (bytes < ARB_BIGMEM_MIN || bytes > SIZE_MAX - 2 * ARB_BIGMEM_HUGE)
+    if (!s_is_mapped (bytes)) {
         free (mem);
-    else
-        munmap (mem, s_mapped (bytes));
+        return;
+    }
+    //  a count other than the one it was made with would unmap the heap
+    assert ((uintptr_t) mem % ARB_BIGMEM_HUGE == 0);
+    munmap (mem, s_mapped (bytes));
 }

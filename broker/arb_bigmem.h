@@ -10,14 +10,26 @@
     P2, looked at again"). A table of 512 KiB or more is mapped on its own,
     in whole 2 MiB pages aligned to 2 MiB and marked MADV_HUGEPAGE, so it
     faults in by huge pages where the kernel allows transparent huge pages
-    ("madvise" or "always"): that growth took 1 to 7 ms so, and the
-    resizes of the run 20 to 31 ms. A table of 512 KiB to 2 MiB costs up to
-    1.5 MiB more memory so; the id map and the watches are the only users,
-    and shrink back to the heap below it. Smaller tables are calloc'd; where
-    the kernel has no huge pages the mapping keeps 4 KiB ones and works
-    the same. With the kernel's default THP "defrag" setting a fault in
-    such a mapping may compact memory to find a huge page: rare on a
-    machine with memory free, and the price of one fault, not a thousand.
+    ("madvise" or "always"): the resizes of that run took 9 ms in all, the
+    longest 1.9 ms. Smaller tables are calloc'd; where the kernel has no
+    huge pages the mapping keeps 4 KiB ones and works the same.
+
+    What it costs: with huge pages on, a table of 512 KiB to 2 MiB holds a
+    whole 2 MiB page, up to 1.5 MiB more than its size (the id map from
+    about 24,600 tasks in memory, which it keeps once grown; the watches
+    from about 8,200, which shrink back to the heap under 4,096). Larger
+    tables are whole pages already. And with the kernel's THP "defrag" at
+    its default ("madvise"), a fault in such a mapping may reclaim and
+    compact memory to find a huge page, synchronously, in the loop: on a
+    machine short of free memory, or fragmented after a long uptime, that
+    fault waits for it (not measured here: the machines measured had
+    memory free). Where that matters, THP "enabled" or "defrag" set to
+    "never" turns it off (/sys/kernel/mm/transparent_hugepage/).
+
+    2 MiB is the huge page of x86-64 and of arm64 with 4 KiB pages; with
+    64 KiB base pages arm64's is 512 MiB, and these mappings simply stay
+    small-paged. No state: callable from any thread (the broker's loop is
+    the only user).
 
     Memory is given back at arb_bigmem_free, as with free: nothing is kept.
 */

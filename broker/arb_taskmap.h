@@ -5,8 +5,10 @@
     that it needs no tombstones and no allocation per task: 8 bytes a slot,
     at most three quarters full, about 11 to 21 bytes per task against
     czmq's zhashx, which allocates an item of 48 bytes per entry on top of
-    its slots (issue 11: a million queued tasks). Owned by the scheduler,
-    used in the broker's one thread.
+    its slots (issue 11: a million queued tasks). Slots of 512 KiB or more
+    are a huge-page mapping (arb_bigmem.h: up to 2 MiB for a table of 512
+    KiB to 2 MiB where huge pages are on). It never shrinks. Owned by the
+    scheduler, used in the broker's one thread.
 */
 
 #ifndef ARB_TASKMAP_H

@@ -497,7 +497,8 @@ s_shape (s_bench_t *self,
     double seconds = (double) (ended - started) / 1e6;
     int count = consumers ? producer->finished : producer->acked;
     double cpu = arb_benchkit_cpu_s (self->broker.pid) - cpu_before;
-    long faults = arb_benchkit_minflt (self->broker.pid) - faults_before;
+    long faults_after = arb_benchkit_minflt (self->broker.pid);
+    long faults = faults_before >= 0 && faults_after >= 0 ? faults_after - faults_before : -1;
     s_counts_t counts = {0};
     s_counts (self, &counts);
     long rss = arb_benchproc_kb (self->broker.pid, "VmRSS:");
@@ -519,7 +520,7 @@ s_shape (s_bench_t *self,
             cpu, count ? cpu * 1e6 / count : 0.0, counts.commits, counts.commit_us / 1000.0,
             counts.commits ? (double) count / (double) counts.commits : 0.0);
     printf (", \"broker_faults\": %ld, \"broker_faults_per_1000_tasks\": %.1f", faults,
-            count ? faults * 1000.0 / count : 0.0);
+            count && faults >= 0 ? faults * 1000.0 / count : -1.0);
     printf (", \"broker_rss_kb\": %ld, \"broker_peak_rss_kb\": %ld", rss, hwm);
     s_end (ok && count == self->tasks);
     if (ok && streq (workload, "P2") && self->batch == 1)

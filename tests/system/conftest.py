@@ -39,7 +39,7 @@ HEAVY_FIRST = ['test_soak.py', 'test_amqp_soak.py', 'test_bridge.py',
 # (its admin API is test_http's and test_admin's), or the benchmark
 # tools' runs; and the C paths they drive are driven there by the rest of
 # the suite; or a time measured (test_big_requests: a request's silence
-# toward the workers, whose paths test_broker.c runs sanitized). 2026-12-05:
+# toward the workers; its docstring says what of it runs sanitized). 2026-12-05:
 # about 110 s of the sanitized suite's 760, on the budget's critical path,
 # and the two headless Chromiums' CPU.
 PLAIN_ONLY = ['test_docs.py', 'test_man.py', 'test_binaries.py', 'test_completion.py',

@@ -187,8 +187,8 @@ def test_fan_out_to_named_workers(tmp_path, processes):
         'east': 'succeeded', 'south': 'cancelled'}
 
 
-# Lines of the routing case: each runs three processes in the exec worker
-# (sh, tr, sed), 300 lines took 26 to 32 s of CI's suites (2026-12-05);
+# Lines of the routing case: each runs four processes in the exec worker
+# (sh, sleep, tr, sed); 300 lines took 26 to 32 s of CI's suites (2026-12-05);
 # the kill still lands with four fifths of them to go.
 LINES = 120
 

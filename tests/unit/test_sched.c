@@ -1394,6 +1394,36 @@ test_payload_cache_counts_real_bytes (void **state)
 //  The id map against a plain array, through random inserts and removals
 //  (backward-shift deletion must keep every probe sequence unbroken),
 //  and its walk sees each task once.
+//  A map past 512 KiB of slots (arb_bigmem's own mapping): every task
+//  found after each growth, then removed to none.
+static void
+test_taskmap_big (void **state)
+{
+    (void) state;
+    enum {
+        N = 100000  //  131,072 slots: 1 MiB
+    };
+    arb_task_t *tasks = (arb_task_t *) calloc (N, sizeof (arb_task_t));
+    assert_non_null (tasks);
+    arb_taskmap_t map = {0};
+    for (size_t i = 0; i < N; i++) {
+        tasks[i].id = (uint64_t) i * 7 + 1;
+        arb_taskmap_insert (&map, &tasks[i]);
+    }
+    assert_true (map.capacity * sizeof (arb_task_t *) >= ((size_t) 512 << 10));
+    for (size_t i = 0; i < N; i++)
+        assert_ptr_equal (arb_taskmap_find (&map, (uint64_t) i * 7 + 1), &tasks[i]);
+    assert_null (arb_taskmap_find (&map, 2));
+    for (size_t i = 0; i < N; i += 2)
+        arb_taskmap_remove (&map, (uint64_t) i * 7 + 1);
+    for (size_t i = 0; i < N; i++)
+        assert_ptr_equal (arb_taskmap_find (&map, (uint64_t) i * 7 + 1), i % 2 ? &tasks[i] : NULL);
+    assert_int_equal (map.count, N / 2);
+    arb_taskmap_free (&map);
+    assert_int_equal (map.capacity, 0);
+    free (tasks);
+}
+
 static void
 test_taskmap_random (void **state)
 {
@@ -1935,6 +1965,7 @@ main (void)
         cmocka_unit_test (test_heap_random),
         cmocka_unit_test (test_payload_cache_counts_real_bytes),
         cmocka_unit_test (test_taskmap_random),
+        cmocka_unit_test (test_taskmap_big),
         cmocka_unit_test (test_cold_backlog_keeps_dispatch_order),
         cmocka_unit_test (test_cold_task_found_by_id),
         cmocka_unit_test (test_cold_with_options),
