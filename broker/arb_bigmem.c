@@ -52,12 +52,13 @@ arb_bigmem_calloc (size_t count, size_t size)
         return calloc (count, size);
     if (bytes > SIZE_MAX / 2 - ARB_BIGMEM_HUGE)
         return NULL;  //  its mapping's length would wrap: no table is that big
-    void *mem = s_map_aligned (s_mapped (bytes));
+    size_t length = s_mapped (bytes);
+    void *mem = s_map_aligned (length);
     if (!mem)
         return NULL;
     //  advice, not a promise: where huge pages are off (or the kernel has
     //  none) the mapping keeps its 4 KiB pages and works the same
-    (void) madvise (mem, s_mapped (bytes), MADV_HUGEPAGE);
+    (void) madvise (mem, length, MADV_HUGEPAGE);
     return mem;
 }
 

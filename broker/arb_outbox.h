@@ -5,9 +5,10 @@
     turn's transaction (but the DISPATCHes and HEARTBEATs it sends at
     once, arb_outbox_send, which promise nothing durable): the replies in
     the order they were made, then one DONE per watching peer (the
-    results of the tasks that ended), then one EVENT per event subscriber. So a reply that promises durability never
-    leaves before its data is on disk. If the commit fails, the loop
-    abandons all of it: none of it is true yet.
+    results of the tasks that ended), then one EVENT per event
+    subscriber. So a reply that promises durability never leaves before
+    its data is on disk. If the commit fails, the loop abandons all of
+    it: none of it is true yet.
 
     It also keeps the event subscribers (a routing id and an optional
     queue filter each) and the refusal-log limiter: at most 20 refusals

@@ -76,9 +76,9 @@ bool arb_session_is_shut_out (arb_session_t *self);
 //  In the scheduler's turn `turn` the worker was answered something that
 //  must reach it before any DISPATCH (a TAKE's tasks; or the WELCOME of
 //  its REGISTER, arb_session_set_welcome_turn), and that waits for the
-//  commit: the dispatch before the
-//  commit (arb_sched_dispatch_early) leaves it alone in that turn. Turns
-//  are never 0, which a session that was never held keeps.
+//  commit: the dispatch before the commit (arb_sched_dispatch_early)
+//  leaves it alone in that turn. Turns are never 0, which a session that
+//  was never held keeps.
 void arb_session_hold_early (arb_session_t *self, uint32_t turn);
 bool arb_session_held_early (arb_session_t *self, uint32_t turn);
 
