@@ -29,6 +29,7 @@ typedef struct {
     arb_msg_t *msg;   //  owned SUBMIT while it fills; NULL once sent
     s_slot_t *slots;  //  owned, one per task
     size_t n;         //  tasks
+    size_t cap;       //  slots allocated: grown as tasks come
     size_t bytes;     //  payload bytes
     bool out;         //  sent: counted in out_batches and out_bytes
 } s_batch_t;
@@ -188,6 +189,20 @@ s_copy_bin (arb_msg_t *msg, arb_bin_t bin)
     return (arb_bin_t){copy, bin.size};
 }
 
+//  Most batches hold the few tasks of one turn: the slots grow with them
+//  rather than taking room (zeroed) for the most a batch can hold.
+static void
+s_batch_grow (s_batch_t *batch)
+{
+    size_t cap = batch->cap ? batch->cap * 2 : 16;
+    if (cap > ARB_GATEWAY_BATCH_MAX)
+        cap = ARB_GATEWAY_BATCH_MAX;
+    s_slot_t *slots = (s_slot_t *) realloc (batch->slots, cap * sizeof (s_slot_t));
+    assert (slots);  //  out of memory, as zmalloc has it
+    batch->slots = slots;
+    batch->cap = cap;
+}
+
 static int
 s_refuse (arb_gateway_t *self, const char *why)
 {
@@ -223,11 +238,12 @@ arb_gateway_submit_one (arb_gateway_t *self,
         s_batch_t *batch = (s_batch_t *) zmalloc (sizeof (s_batch_t));
         batch->number = ++self->next_batch;
         batch->msg = arb_link_request_new (self->link, ARB_MSG_SUBMIT);
-        batch->slots = (s_slot_t *) zmalloc (ARB_GATEWAY_BATCH_MAX * sizeof (s_slot_t));
         arb_idmap_insert (self->batches, batch->number, batch);
         self->filling = batch;
     }
     s_batch_t *batch = self->filling;
+    if (batch->n == batch->cap)
+        s_batch_grow (batch);
     arb_msg_t *msg = batch->msg;
     arb_submit_body_t *body = arb_msg_submit (msg);
     arb_task_spec_t *copy = (arb_task_spec_t *) arb_msg_grow (msg, &body->tasks, sizeof (*copy), 1);
