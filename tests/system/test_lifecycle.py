@@ -464,8 +464,12 @@ def test_retention_removes_results_and_the_file_stops_growing(tmp_path, processe
         time.sleep(1)
         sizes.append(size())
     assert status(client, [first])[first].get('found') is not True
-    # after the first retention periods, the file no longer grows
-    assert max(sizes[6:]) <= max(sizes[:6]) * 1.1, sizes
+    # after the first retention periods, the file no longer grows: its
+    # second half no larger than its first by more than the step the WAL
+    # and the task log may take when a checkpoint comes late (1.14 seen
+    # on a loaded machine); without retention it grows a round's rows
+    # (about 560 KB) every round, 1.57 times by the end
+    assert max(sizes[6:]) <= max(sizes[:6]) * 1.3, sizes
 
 
 def test_events_and_queue_admin_from_the_cli(fast_broker, processes, tmp_path):
