@@ -814,12 +814,19 @@ def test_same_message_id_answers_every_caller(broker, processes, tmp_path, rabbi
     its reply_to with its own correlation_id (one record each). A
     message sent again after its reply went out gets the result again."""
     jobs, replies, gateway, _ = bridge_queue(broker, processes, tmp_path, rabbit, 'dup',
-                                             'sleep 3; tr a-z A-Z')
+                                             'sleep 6; tr a-z A-Z')
     publish_as(rabbit, jobs, replies, 'dup-1', 'x1', b'same task')
     publish_as(rabbit, jobs, replies, 'dup-1', 'x2', b'same task')
-    # both acked once their records are committed, while the task runs
+    # a record each while the task runs (read as they come: a loaded
+    # machine took more than the 3 s this task once ran to record both)
+    owed = []
+
+    def both_recorded():
+        owed[:] = records(broker, 'dup')
+        return len(owed) == 2
+    wait_until(both_recorded, what='a record for each message')
+    # both acked once their records are committed
     wait_until(lambda: upstream_depth(rabbit, jobs) == 0, what='both messages acked')
-    owed = records(broker, 'dup')
     got = Replies(rabbit, replies).wait(2, timeout=30)
     task_id = answered_once_each(got, ['x1', 'x2'], b'SAME TASK')
     assert len(owed) == 2 and all(key.startswith('gw.bridge.dup.%d.' % task_id)
