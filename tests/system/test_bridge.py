@@ -819,12 +819,10 @@ def test_same_message_id_answers_every_caller(broker, processes, tmp_path, rabbi
     publish_as(rabbit, jobs, replies, 'dup-1', 'x2', b'same task')
     # a record each while the task runs (read as they come: a loaded
     # machine took more than the 3 s this task once ran to record both)
-    owed = []
-
     def both_recorded():
-        owed[:] = records(broker, 'dup')
-        return len(owed) == 2
-    wait_until(both_recorded, what='a record for each message')
+        owed = records(broker, 'dup')
+        return owed if len(owed) == 2 else None
+    owed = wait_until(both_recorded, what='a record for each message')
     # both acked once their records are committed
     wait_until(lambda: upstream_depth(rabbit, jobs) == 0, what='both messages acked')
     got = Replies(rabbit, replies).wait(2, timeout=30)

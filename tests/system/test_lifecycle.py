@@ -450,6 +450,7 @@ def test_retention_removes_results_and_the_file_stops_growing(tmp_path, processe
     def size():
         return sum(os.path.getsize(b.db + s) for s in ('', '-wal', '-tasklog', '-tasklog2')
                    if os.path.exists(b.db + s))
+
     def drained():
         counts = queue_counts(client)
         return not counts.get('ready') and not counts.get('running')
@@ -467,8 +468,10 @@ def test_retention_removes_results_and_the_file_stops_growing(tmp_path, processe
     # after the first retention periods, the file no longer grows: its
     # second half no larger than its first by more than the step the WAL
     # and the task log may take when a checkpoint comes late (1.14 seen
-    # on a loaded machine); without retention it grows a round's rows
-    # (about 560 KB) every round, 1.57 times by the end
+    # on a loaded machine; 1.47 once, sanitized, with the two cores
+    # saturated by three pytest workers a variant, which this does not
+    # allow and which CI does not run); without retention it grows a
+    # round's rows (about 560 KB) every round, 1.57 times by the end
     assert max(sizes[6:]) <= max(sizes[:6]) * 1.3, sizes
 
 
