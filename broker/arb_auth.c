@@ -302,31 +302,14 @@ arb_auth_refresh (arb_auth_t *self, uint64_t mono_ms)
     return changed;
 }
 
-//  The routing id as the key of the noted table, in buf.
-static const char *
-s_identity_hex (zframe_t *identity, char *buf, size_t size)
-{
-    static const char digits[] = "0123456789ABCDEF";
-    const byte *data = zframe_data (identity);
-    size_t n = zframe_size (identity);
-    if (n * 2 + 1 > size)
-        n = (size - 1) / 2;  //  a routing id is 255 bytes at most: never cut
-    for (size_t i = 0; i < n; i++) {
-        buf[2 * i] = digits[data[i] >> 4];
-        buf[2 * i + 1] = digits[data[i] & 15];
-    }
-    buf[2 * n] = '\0';
-    return buf;
-}
-
 void
-arb_auth_note (arb_auth_t *self, zframe_t *identity, const char *key)
+arb_auth_note (arb_auth_t *self, const uint8_t *id, size_t id_size, const char *key)
 {
     assert (self);
-    if (!identity || !key || !*key)
+    if (!id || !id_size || !key || !*key)
         return;
-    char hex[2 * 255 + 1];
-    s_identity_hex (identity, hex, sizeof (hex));
+    char hex[ARB_HEX_ID_SIZE];
+    arb_bytes_hex_id (id, id_size, hex);
     s_noted_t *noted = (s_noted_t *) zhashx_lookup (self->noted, hex);
     //  the common case: known. Its role is left as it was noted, for
     //  arb_auth_changed_roles to compare, even if a read since changed it.
@@ -334,7 +317,7 @@ arb_auth_note (arb_auth_t *self, zframe_t *identity, const char *key)
         return;
     if (!noted) {
         noted = (s_noted_t *) zmalloc (sizeof (s_noted_t));
-        noted->identity = zframe_dup (identity);
+        noted->identity = zframe_new (id, id_size);
         zhashx_insert (self->noted, hex, noted);
     }
     snprintf (noted->key, sizeof (noted->key), "%s", key);

@@ -86,10 +86,11 @@ arb_role_t arb_auth_role (arb_auth_t *self, const char *user_id);
 //  or by arb_auth_role looking for a new key): roles may have changed.
 bool arb_auth_refresh (arb_auth_t *self, uint64_t mono_ms);
 
-//  Notes that the peer of routing id identity (borrowed) speaks with key
-//  (its User-Id, as for arb_auth_role), with the role its certificate
-//  has now, if it is not noted yet. Call it for every message received.
-void arb_auth_note (arb_auth_t *self, zframe_t *identity, const char *key);
+//  Notes that the peer of routing id peer (peer_size bytes, borrowed)
+//  speaks with key (its User-Id, as for arb_auth_role), with the role its
+//  certificate has now, if it is not noted yet. Call it for every message
+//  received.
+void arb_auth_note (arb_auth_t *self, const uint8_t *peer, size_t peer_size, const char *key);
 
 //  Called for a noted peer whose role changed: its routing id (borrowed
 //  for the call), its new role (ARB_ROLE_NONE: its certificate is gone

@@ -355,8 +355,9 @@ s_read_messages (arb_broker_t *self)
         arb_role_t role = ARB_ROLE_ADMIN;
         if (self->auth) {
             role = arb_auth_role (self->auth, user_id);
-            if (msg)
-                arb_auth_note (self->auth, arb_msg_routing_id (msg), user_id);
+            size_t peer_size = 0;
+            const uint8_t *peer = msg ? arb_msg_peer (msg, &peer_size) : NULL;
+            arb_auth_note (self->auth, peer, peer_size, user_id);
         }
         s_handle (self, msg, rc, role);
         arb_msg_destroy (&msg);

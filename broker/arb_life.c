@@ -230,7 +230,7 @@ arb_life_take_over (arb_life_t *self, arb_life_t **old_p)
     zframe_t *identity;
     while (!self->halted && arb_watch_pop (old->watch, &watched, &identity)) {
         bool found;
-        if (arb_life_watch (self, watched, identity, &found))
+        if (arb_life_watch (self, watched, zframe_data (identity), zframe_size (identity), &found))
             arb_life_halt (self, "watch");
         zframe_destroy (&identity);
     }
@@ -759,7 +759,8 @@ arb_life_register (arb_life_t *self,
                    const arb_register_body_t *body,
                    arb_msg_t *welcome)
 {
-    arb_session_t *session = arb_sched_session (self->sched, identity);
+    arb_session_t *session =
+        arb_sched_session (self->sched, zframe_data (identity), zframe_size (identity));
     if (session) {
         //  Registering again: the worker re-announces its free slots, so
         //  its old credit goes; its leases stay valid.
@@ -973,7 +974,8 @@ s_send_outgoing (arb_life_t *self, arb_session_t *session)
 void
 arb_life_undelivered (arb_life_t *self, zframe_t *identity, const arb_held_t *leases, size_t n)
 {
-    arb_session_t *session = arb_sched_session (self->sched, identity);
+    arb_session_t *session =
+        arb_sched_session (self->sched, zframe_data (identity), zframe_size (identity));
     if (!session)
         return;  //  gone already: its leases went with it
     s_undelivered (self, session, leases, n);

@@ -257,10 +257,11 @@ void arb_life_committed (arb_life_t *self);
 //  0, or -1 if the journal failed (the caller halts).
 int arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *reply);
 
-//  Makes identity watch task id: it hears of its end in a DONE (at once if
-//  the task is final). *found is false if the journal knows no such task.
-//  0, or -1 if the journal failed.
-int arb_life_watch (arb_life_t *self, uint64_t id, zframe_t *identity, bool *found);
+//  Makes peer (a routing id of peer_size bytes) watch task id: it hears of
+//  its end in a DONE (at once if the task is final). *found is false if
+//  the journal knows no such task. 0, or -1 if the journal failed.
+int
+arb_life_watch (arb_life_t *self, uint64_t id, const uint8_t *peer, size_t peer_size, bool *found);
 
 //  Cancels a task with its descendants (over on_success and on_failure
 //  edges) and its fan-out copies. Returns the task's state after.

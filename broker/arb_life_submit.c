@@ -157,14 +157,18 @@ arb_life_thaw_hook (void *arg, uint64_t id)
 
 //  Tells a peer about a final task now (it is in the journal only).
 static int
-s_done_from_journal (arb_life_t *self, zframe_t *identity, uint64_t id, bool *found)
+s_done_from_journal (
+    arb_life_t *self, const uint8_t *peer, size_t peer_size, uint64_t id, bool *found)
 {
     arb_msg_t *scratch = arb_msg_new (ARB_MSG_DONE, 0);
     arb_done_task_t done = {0};
     int rc = arb_journal_done (self->journal, id, scratch, &done, found);
-    if (rc == 0 && *found)
+    if (rc == 0 && *found) {
+        zframe_t *identity = zframe_new (peer, peer_size);
         arb_outbox_done (self->outbox, identity, id, (int) done.state, done.attempts, done.error,
                          &done.result);
+        zframe_destroy (&identity);
+    }
     zframe_destroy (&done.result);
     arb_msg_destroy (&scratch);
     return rc;
@@ -189,15 +193,15 @@ arb_life_unwatch (arb_life_t *self, zframe_t *identity)
 }
 
 int
-arb_life_watch (arb_life_t *self, uint64_t id, zframe_t *identity, bool *found)
+arb_life_watch (arb_life_t *self, uint64_t id, const uint8_t *peer, size_t peer_size, bool *found)
 {
     arb_task_t *task = arb_sched_find (self->sched, id);
     *found = true;
     if (task) {
-        arb_watch_add (self->watch, id, identity);
+        arb_watch_add (self->watch, id, peer, peer_size);
         return 0;
     }
-    return s_done_from_journal (self, identity, id, found);
+    return s_done_from_journal (self, peer, peer_size, id, found);
 }
 
 //  ---------------------------------------------------------------------
@@ -512,12 +516,14 @@ arb_life_submit (arb_life_t *self, arb_msg_t *msg, arb_dag_t *dag, arb_msg_t *re
         goto cleanup;
     //  a key given twice names one task: it is watched (reported) once
     first = body->watch && n > 1 ? arb_ids_first (ids, n) : NULL;
+    size_t peer_size;
+    const uint8_t *peer = arb_msg_peer (msg, &peer_size);
     for (size_t i = 0; i < n; i++) {
         results[i].id = ids[i];
         self->tally.submitted += !results[i].existing;
         bool found;
         if (body->watch && (n == 1 || first[i] == i)
-            && arb_life_watch (self, ids[i], arb_msg_routing_id (msg), &found))
+            && arb_life_watch (self, ids[i], peer, peer_size, &found))
             goto cleanup;
     }
     arb_vec_t refused = {0};

@@ -330,7 +330,9 @@ s_send_reply (arb_outbox_t *self, arb_msg_t **msg_p)
     }
     arb_dispatch_body_t *body = arb_msg_dispatch (msg);
     s_undelivered_t *undelivered = (s_undelivered_t *) zmalloc (sizeof (s_undelivered_t));
-    undelivered->identity = zframe_dup (arb_msg_routing_id (msg));
+    size_t peer_size;
+    const uint8_t *peer = arb_msg_peer (msg, &peer_size);
+    undelivered->identity = zframe_new (peer, peer_size);
     undelivered->n = body->tasks.n;
     undelivered->leases = (arb_held_t *) zmalloc (body->tasks.n * sizeof (arb_held_t));
     for (size_t i = 0; i < body->tasks.n; i++)

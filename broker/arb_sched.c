@@ -1,6 +1,7 @@
 /*  arb_sched.c — the scheduler: queues, tasks, sessions and timers; see
     arb_sched.h. Leases and dispatch are in arb_sched_dispatch.c. */
 
+#include "arb_bytes.h"
 #include "arb_sched_priv.h"
 
 #include <malloc.h>
@@ -799,30 +800,23 @@ arb_sched_cache_used (arb_sched_t *self)
 //  ---------------------------------------------------------------------
 //  Sessions
 
-static char *
-s_session_key (zframe_t *identity)
-{
-    return zframe_strhex (identity);
-}
-
 arb_session_t *
-arb_sched_session (arb_sched_t *self, zframe_t *identity)
+arb_sched_session (arb_sched_t *self, const uint8_t *peer, size_t peer_size)
 {
-    char *key = s_session_key (identity);
-    arb_session_t *session = (arb_session_t *) zhashx_lookup (self->sessions, key);
-    free (key);
-    return session;
+    char key[ARB_HEX_ID_SIZE];
+    arb_bytes_hex_id (peer, peer_size, key);
+    return (arb_session_t *) zhashx_lookup (self->sessions, key);
 }
 
 arb_session_t *
 arb_sched_open_session (arb_sched_t *self, zframe_t *identity, uint64_t mono_ms)
 {
-    char *key = s_session_key (identity);
+    char key[ARB_HEX_ID_SIZE];
+    arb_bytes_hex_id (zframe_data (identity), zframe_size (identity), key);
     assert (!zhashx_lookup (self->sessions, key));
     arb_session_t *session = arb_session_new (identity, key);
     arb_session_touch (session, mono_ms);
     zhashx_insert (self->sessions, key, session);
-    free (key);
     return session;
 }
 

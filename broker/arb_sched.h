@@ -255,8 +255,8 @@ const arb_limit_t *arb_sched_limited_limit (void *entry);
 //  ---------------------------------------------------------------------
 //  Sessions and credit
 
-//  The session of a routing id, or NULL.
-arb_session_t *arb_sched_session (arb_sched_t *self, zframe_t *identity);
+//  The session of a routing id (peer_size bytes), or NULL.
+arb_session_t *arb_sched_session (arb_sched_t *self, const uint8_t *peer, size_t peer_size);
 
 //  A new session for a routing id (any old one must have been ended).
 arb_session_t *arb_sched_open_session (arb_sched_t *self, zframe_t *identity, uint64_t mono_ms);

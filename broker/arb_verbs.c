@@ -145,7 +145,9 @@ static arb_session_t *
 s_session (const arb_verbs_t *verbs, arb_msg_t *msg)
 {
     arb_sched_t *sched = arb_life_sched (verbs->life);
-    arb_session_t *session = arb_sched_session (sched, arb_msg_routing_id (msg));
+    size_t peer_size;
+    const uint8_t *peer = arb_msg_peer (msg, &peer_size);
+    arb_session_t *session = arb_sched_session (sched, peer, peer_size);
     if (!session || !arb_session_registered (session)) {
         arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_UNKNOWN_WORKER,
                            "unknown worker: send REGISTER again");
@@ -189,9 +191,11 @@ arb_verbs_role_changed (const arb_verbs_t *verbs,
 {
     //  What it holds, by the request that made it: a session (REGISTER),
     //  watches (WATCH, or SUBMIT's watch), an event subscription (EVENTS).
-    arb_session_t *session = s_may (ARB_MSG_REGISTER, role)
-                                 ? NULL
-                                 : arb_sched_session (arb_life_sched (verbs->life), identity);
+    arb_session_t *session =
+        s_may (ARB_MSG_REGISTER, role)
+            ? NULL
+            : arb_sched_session (arb_life_sched (verbs->life), zframe_data (identity),
+                                 zframe_size (identity));
     size_t watches = s_may (ARB_MSG_WATCH, role) ? 0 : arb_life_unwatch (verbs->life, identity);
     bool events =
         !s_may (ARB_MSG_EVENTS, role) && arb_outbox_is_subscribed (verbs->outbox, identity);
@@ -210,7 +214,8 @@ arb_verbs_role_changed (const arb_verbs_t *verbs,
 bool
 arb_verbs_peer_holds (const arb_verbs_t *verbs, zframe_t *identity)
 {
-    return arb_sched_session (arb_life_sched (verbs->life), identity)
+    return arb_sched_session (arb_life_sched (verbs->life), zframe_data (identity),
+                              zframe_size (identity))
            || arb_life_is_watching (verbs->life, identity)
            || arb_outbox_is_subscribed (verbs->outbox, identity);
 }

@@ -462,12 +462,14 @@ arb_verbs_watch (const arb_verbs_t *verbs, arb_msg_t *msg)
     arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_WATCHING);
     arb_watching_body_t *out = arb_msg_watching (reply);
     size_t *first = arb_ids_first (body->ids.v, body->ids.n);
+    size_t peer_size;
+    const uint8_t *peer = arb_msg_peer (msg, &peer_size);
     for (size_t i = 0; i < body->ids.n; i++) {
         arb_life_pulse (verbs->life, i);
         if (first[i] != i)
             continue;
         bool found;
-        if (arb_life_watch (verbs->life, body->ids.v[i], arb_msg_routing_id (msg), &found)) {
+        if (arb_life_watch (verbs->life, body->ids.v[i], peer, peer_size, &found)) {
             free (first);
             arb_msg_destroy (&reply);
             arb_life_halt (verbs->life, "watch");

@@ -2,6 +2,7 @@
 
 #include "arb_watch.h"
 #include "arb_bigmem.h"
+#include "arb_bytes.h"
 #include "arb_probe.h"
 #include "arb_vec.h"
 
@@ -64,17 +65,25 @@ arb_watch_destroy (arb_watch_t **self_p)
 //  ---------------------------------------------------------------------
 //  Peers
 
-//  The index of identity's peer, made if new (with no references yet).
-static uint32_t
-s_intern (arb_watch_t *self, zframe_t *identity)
+//  Whether the peer at index is the routing id data.
+static bool
+s_is_peer (const arb_watch_t *self, uint32_t index, const uint8_t *data, size_t size)
 {
-    if (self->last < self->peer_cap && self->peers[self->last].identity
-        && zframe_eq (self->peers[self->last].identity, identity))
+    zframe_t *identity = index < self->peer_cap ? self->peers[index].identity : NULL;
+    return identity && zframe_size (identity) == size
+           && memcmp (zframe_data (identity), data, size) == 0;
+}
+
+//  The index of a routing id's peer, made if new (with no references yet).
+static uint32_t
+s_intern (arb_watch_t *self, const uint8_t *data, size_t size)
+{
+    if (s_is_peer (self, self->last, data, size))
         return self->last;
-    char *key = zframe_strhex (identity);
-    uintptr_t found = (uintptr_t) zhashx_lookup (self->by_key, key);
+    char hex[ARB_HEX_ID_SIZE];
+    arb_bytes_hex_id (data, size, hex);
+    uintptr_t found = (uintptr_t) zhashx_lookup (self->by_key, hex);
     if (found) {
-        free (key);
         self->last = (uint32_t) (found - 1);
         return self->last;
     }
@@ -92,10 +101,10 @@ s_intern (arb_watch_t *self, zframe_t *identity)
         self->peer_cap = cap;
     }
     s_peer_t *peer = &self->peers[index];
-    peer->identity = zframe_dup (identity);
-    peer->key = key;
+    peer->identity = zframe_new (data, size);
+    peer->key = strdup (hex);
     peer->refs = 0;
-    zhashx_insert (self->by_key, key, (void *) (uintptr_t) (index + 1));
+    zhashx_insert (self->by_key, peer->key, (void *) (uintptr_t) (index + 1));
     self->peer_count++;
     self->last = (uint32_t) index;
     return self->last;
@@ -180,12 +189,12 @@ s_maybe_shrink (arb_watch_t *self)
 }
 
 void
-arb_watch_add (arb_watch_t *self, uint64_t id, zframe_t *identity)
+arb_watch_add (arb_watch_t *self, uint64_t id, const uint8_t *peer_id, size_t peer_size)
 {
-    assert (id);
+    assert (id && peer_id && peer_size);
     if ((self->count + 1) * 2 > self->capacity)
         s_resize (self, self->capacity ? self->capacity * 2 : ARB_WATCH_MIN);
-    uint32_t peer = s_intern (self, identity);
+    uint32_t peer = s_intern (self, peer_id, peer_size);
     size_t mask = self->capacity - 1;
     size_t i = s_find (self, id, s_home (self, id));
     for (; self->slots[i].id; i = s_find (self, id, (i + 1) & mask))
@@ -244,10 +253,9 @@ arb_watch_pop (arb_watch_t *self, uint64_t *id, zframe_t **identity)
 static uintptr_t
 s_peer_of (const arb_watch_t *self, zframe_t *identity)
 {
-    char *key = zframe_strhex (identity);
-    uintptr_t found = (uintptr_t) zhashx_lookup (self->by_key, key);
-    free (key);
-    return found;
+    char hex[ARB_HEX_ID_SIZE];
+    arb_bytes_hex_id (zframe_data (identity), zframe_size (identity), hex);
+    return (uintptr_t) zhashx_lookup (self->by_key, hex);
 }
 
 bool

@@ -29,8 +29,9 @@ typedef void (arb_watch_fn) (void *arg, zframe_t *identity, bool last);
 arb_watch_t *arb_watch_new (void);
 void arb_watch_destroy (arb_watch_t **self_p);
 
-//  Makes identity (a routing id, copied) watch task id; once per identity.
-void arb_watch_add (arb_watch_t *self, uint64_t id, zframe_t *identity);
+//  Makes peer (a routing id of peer_size bytes, copied) watch task id;
+//  once per peer.
+void arb_watch_add (arb_watch_t *self, uint64_t id, const uint8_t *peer, size_t peer_size);
 
 //  Whether task id has a watcher.
 bool arb_watch_has (const arb_watch_t *self, uint64_t id);

@@ -465,8 +465,9 @@ arb_wire_send (arb_wire_t *self, arb_msg_t **msg_p)
 {
     if (self->router)
         return arb_msg_send (msg_p, self->router);
-    zframe_t *id = arb_msg_routing_id (*msg_p);
-    arb_wire_key_t key = {id ? zframe_size (id) : 0, id ? zframe_data (id) : NULL};
+    size_t size;
+    const uint8_t *id = arb_msg_peer (*msg_p, &size);
+    arb_wire_key_t key = {size, id};
     arb_wire_conn_t *conn = id ? (arb_wire_conn_t *) zhashx_lookup (self->by_id, &key) : NULL;
     int error = !conn                                                      ? EHOSTUNREACH
                 : arb_wire_conn_waiting (conn) >= self->config.peer_sndhwm ? EAGAIN

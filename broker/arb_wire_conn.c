@@ -368,8 +368,7 @@ s_take (arb_wire_t *wire,
         if (whole < 0)
             return -1;
         if (whole) {
-            zframe_t *id = zframe_new (conn->id, conn->key.size);
-            *rc_p = arb_gather_decode (&conn->gather, &id, limits, msg_p);
+            *rc_p = arb_gather_decode (&conn->gather, conn->id, conn->key.size, limits, msg_p);
             return 1;
         }
     }

@@ -465,7 +465,7 @@ s_take (arb_dial_t *self, const arb_limits_t *limits, arb_msg_t **msg_p, int *rc
             return -1;
         }
         if (!(frame.flags & ARB_ZMTP_MORE)) {
-            *rc_p = arb_gather_decode (&self->gather, NULL, limits, msg_p);
+            *rc_p = arb_gather_decode (&self->gather, NULL, 0, limits, msg_p);
             return 1;
         }
     }

@@ -129,3 +129,17 @@ arb_bytes_put_frame (void *arg, const void *data, size_t size, bool more)
     self->end += head_size + size;
     return 0;
 }
+
+char *
+arb_bytes_hex_id (const uint8_t *data, size_t size, char buf[ARB_HEX_ID_SIZE])
+{
+    static const char digits[] = "0123456789ABCDEF";
+    if (size > (ARB_HEX_ID_SIZE - 1) / 2)
+        size = (ARB_HEX_ID_SIZE - 1) / 2;  //  no routing id is longer: never cut
+    for (size_t i = 0; i < size; i++) {
+        buf[2 * i] = digits[data[i] >> 4];
+        buf[2 * i + 1] = digits[data[i] & 15];
+    }
+    buf[2 * size] = '\0';
+    return buf;
+}

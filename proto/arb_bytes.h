@@ -53,6 +53,12 @@ arb_bytes_fnv (uint64_t hash, const void *data, size_t size)
     return hash;
 }
 
+//  A routing id (255 bytes at most) as the key of the broker's tables of
+//  peers: upper-case hex, as zframe_strhex writes it, into buf, which
+//  holds ARB_HEX_ID_SIZE bytes. Returns buf.
+#define ARB_HEX_ID_SIZE (2 * 255 + 1)
+char *arb_bytes_hex_id (const uint8_t *data, size_t size, char buf[ARB_HEX_ID_SIZE]);
+
 //  Reads what the kernel holds for the socket fd into the buffer, with
 //  at least chunk bytes of room made first: 2 (read some, less than the
 //  room: the kernel held no more, so a caller with a level-triggered poll

@@ -3,6 +3,7 @@
 */
 
 #include "arb_gather.h"
+#include "arb_proto_priv.h"
 
 #define S_KEEP_MAX    (256u * 1024)  //  a header or body buffer over this is freed after use
 #define S_KEEP_FRAMES 64             //  a frame array over this is freed after use
@@ -34,15 +35,16 @@ arb_gather_part (arb_gather_t *self, const uint8_t *data, size_t size, uint64_t 
 
 int
 arb_gather_decode (arb_gather_t *self,
-                   zframe_t **routing_id_p,
+                   const uint8_t *peer,
+                   size_t peer_size,
                    const arb_limits_t *limits,
                    arb_msg_t **msg_p)
 {
     static const uint8_t none[1] = {0};
     const uint8_t *head = self->head.data ? self->head.data : none;
     const uint8_t *body = self->parts > 1 ? (self->body.data ? self->body.data : none) : NULL;
-    int rc = arb_msg_decode_from (routing_id_p, head, self->head.end, body, self->body.end,
-                                  self->frames, self->n_frames, limits, msg_p);
+    int rc = arb_msg_decode_gathered (peer, peer_size, head, self->head.end, body, self->body.end,
+                                      self->frames, self->n_frames, limits, msg_p);
     self->n_frames = 0;  //  the message took them
     arb_gather_reset (self);
     return rc;

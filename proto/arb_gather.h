@@ -30,11 +30,12 @@ typedef struct {
 int arb_gather_part (arb_gather_t *self, const uint8_t *data, size_t size, uint64_t max_bytes);
 
 //  Decodes what was gathered (its last frame is in) and empties it for the
-//  next message. routing_id_p: the sender's id, taken (a ROUTER's side);
-//  NULL for a message from the broker (a DEALER's side). Returns as
-//  arb_msg_decode_from.
+//  next message. peer: the sender's routing id, peer_size bytes, copied
+//  into the message (a ROUTER's side); NULL for a message from the broker
+//  (a DEALER's side). Returns as arb_msg_decode_from.
 int arb_gather_decode (arb_gather_t *self,
-                       zframe_t **routing_id_p,
+                       const uint8_t *peer,
+                       size_t peer_size,
                        const arb_limits_t *limits,
                        arb_msg_t **msg_p);
 

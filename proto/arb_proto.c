@@ -389,10 +389,33 @@ arb_msg_body (arb_msg_t *self)
     return self->body;
 }
 
+const uint8_t *
+arb_msg_peer (arb_msg_t *self, size_t *size)
+{
+    assert (self && size);
+    *size = self->peer_size;
+    return self->peer;
+}
+
+void
+arb_msg_set_peer (arb_msg_t *self, const uint8_t *data, size_t size)
+{
+    assert (self && (data || !size));
+    //  copied before the frame goes: data may be its bytes
+    uint8_t *copy = size ? (uint8_t *) arb_msg_alloc (self, size) : NULL;
+    if (size)
+        memcpy (copy, data, size);
+    zframe_destroy (&self->routing_id);
+    self->peer = copy;
+    self->peer_size = size;
+}
+
 zframe_t *
 arb_msg_routing_id (arb_msg_t *self)
 {
     assert (self);
+    if (!self->routing_id && self->peer)
+        self->routing_id = zframe_new (self->peer, self->peer_size);
     return self->routing_id;
 }
 
@@ -400,9 +423,10 @@ void
 arb_msg_set_routing_id (arb_msg_t *self, zframe_t *routing_id)
 {
     assert (self);
-    zframe_destroy (&self->routing_id);
     if (routing_id)
-        self->routing_id = zframe_dup (routing_id);
+        arb_msg_set_peer (self, zframe_data (routing_id), zframe_size (routing_id));
+    else
+        arb_msg_set_peer (self, NULL, 0);
 }
 
 const char *
@@ -467,7 +491,7 @@ arb_msg_t *
 arb_msg_new_reply (arb_msg_t *request, arb_msg_type_t type)
 {
     arb_msg_t *reply = arb_msg_new (type, request->reqid);
-    arb_msg_set_routing_id (reply, request->routing_id);
+    arb_msg_set_peer (reply, request->peer, request->peer_size);
     return reply;
 }
 
@@ -751,8 +775,8 @@ arb_msg_encode (arb_msg_t **self_p)
     s_out_t payloads;
     arb_msg_t *self = s_encode (self_p, header, &buf, &payloads);
     zmsg_t *zmsg = zmsg_new ();
-    if (self->routing_id)
-        zmsg_append (zmsg, &self->routing_id);
+    if (self->peer)
+        zmsg_addmem (zmsg, self->peer, self->peer_size);
     zmsg_addmem (zmsg, header, sizeof (header));
     zmsg_addmem (zmsg, buf.data, buf.size);
     s_buf_free (&buf);
@@ -799,9 +823,8 @@ arb_msg_send (arb_msg_t **self_p, void *sock)
     void *handle = zsock_resolve (sock);
     int more = payloads.n ? ZMQ_SNDMORE : 0;
     int rc = 0;
-    if (self->routing_id)
-        rc = zmq_send (handle, zframe_data (self->routing_id), zframe_size (self->routing_id),
-                       ZMQ_SNDMORE);
+    if (self->peer)
+        rc = zmq_send (handle, self->peer, self->peer_size, ZMQ_SNDMORE);
     if (rc >= 0)
         rc = zmq_send (handle, header, sizeof (header), ZMQ_SNDMORE);
     if (rc >= 0)

@@ -920,7 +920,13 @@ const char *arb_msg_strdup (arb_msg_t *self, const char *str);
 //  Changes the request id (a message built before its id was known).
 void arb_msg_set_reqid (arb_msg_t *self, uint32_t reqid);
 
-//  The ROUTER routing id (broker side): borrowed. Set takes a copy.
+//  The ROUTER routing id (broker side): its bytes, in the message (NULL
+//  and *size 0 if it has none). Set takes a copy (size 0: none).
+const uint8_t *arb_msg_peer (arb_msg_t *self, size_t *size);
+void arb_msg_set_peer (arb_msg_t *self, const uint8_t *data, size_t size);
+
+//  The same as a frame, borrowed (made on the first call: the bytes above
+//  spare the allocation); NULL if none. Set takes a copy.
 zframe_t *arb_msg_routing_id (arb_msg_t *self);
 void arb_msg_set_routing_id (arb_msg_t *self, zframe_t *routing_id);
 

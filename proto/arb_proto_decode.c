@@ -555,7 +555,8 @@ s_set_error (arb_msg_t *self, arb_err_t code, const char *fmt, ...)
 //  Frames as they come off the socket, before they are a message: the
 //  routing id (on a ROUTER), the header, the body, the payload frames.
 typedef struct {
-    zframe_t *routing_id;   //  owned, or NULL
+    const uint8_t *peer;  //  the routing id, borrowed, or NULL
+    size_t peer_size;
     const uint8_t *header;  //  borrowed, or NULL if missing
     size_t header_size;
     const uint8_t *body;  //  borrowed, or NULL if missing
@@ -566,7 +567,6 @@ typedef struct {
 static void
 s_parts_free (s_parts_t *parts)
 {
-    zframe_destroy (&parts->routing_id);
     for (size_t i = 0; i < parts->frames.n; i++)
         zframe_destroy (&parts->frames.v[i]);
     if (parts->frames.v != parts->frames.first)
@@ -600,11 +600,10 @@ s_decode_parts (s_parts_t *parts, bool routed, const arb_limits_t *limits, arb_m
 {
     *msg_p = NULL;
     size_t max_frame = limits && limits->max_frame ? limits->max_frame : ARB_PAYLOAD_DEFAULT_MAX;
-    if (routed && (!parts->routing_id || zframe_size (parts->routing_id) == 0))
+    if (routed && (!parts->peer || parts->peer_size == 0))
         return -2;
     arb_msg_t *self = arb_msg_alloc_empty ();
-    self->routing_id = parts->routing_id;
-    parts->routing_id = NULL;
+    arb_msg_set_peer (self, parts->peer, parts->peer_size);
     *msg_p = self;
     const uint8_t *h = parts->header;
     if (!h || parts->header_size != ARB_HEADER_SIZE || h[0] != 'A' || h[1] != 'R') {
@@ -640,8 +639,11 @@ arb_msg_decode (zmsg_t **zmsg_p, bool routed, const arb_limits_t *limits, arb_ms
     zmsg_t *zmsg = *zmsg_p;
     *zmsg_p = NULL;
     s_parts_t parts = {0};
-    if (routed)
-        parts.routing_id = zmsg_pop (zmsg);
+    zframe_t *routing_id = routed ? zmsg_pop (zmsg) : NULL;
+    if (routing_id) {
+        parts.peer = zframe_data (routing_id);
+        parts.peer_size = zframe_size (routing_id);
+    }
     zframe_t *header = zmsg_pop (zmsg);
     zframe_t *body = zmsg_pop (zmsg);
     if (header) {
@@ -657,9 +659,39 @@ arb_msg_decode (zmsg_t **zmsg_p, bool routed, const arb_limits_t *limits, arb_ms
         s_parts_add_frame (&parts, frame);
     int rc = s_decode_parts (&parts, routed, limits, msg_p);
     s_parts_free (&parts);
+    zframe_destroy (&routing_id);
     zframe_destroy (&header);
     zframe_destroy (&body);
     zmsg_destroy (&zmsg);
+    return rc;
+}
+
+int
+arb_msg_decode_gathered (const uint8_t *peer,
+                         size_t peer_size,
+                         const uint8_t *header,
+                         size_t header_size,
+                         const uint8_t *body,
+                         size_t body_size,
+                         zframe_t **frames,
+                         size_t n,
+                         const arb_limits_t *limits,
+                         arb_msg_t **msg_p)
+{
+    s_parts_t parts = {
+        .peer = peer,
+        .peer_size = peer_size,
+        .header = header,
+        .header_size = header_size,
+        .body = body,
+        .body_size = body_size,
+    };
+    for (size_t i = 0; i < n; i++) {
+        s_parts_add_frame (&parts, frames[i]);
+        frames[i] = NULL;
+    }
+    int rc = s_decode_parts (&parts, peer != NULL, limits, msg_p);
+    s_parts_free (&parts);
     return rc;
 }
 
@@ -674,21 +706,15 @@ arb_msg_decode_from (zframe_t **routing_id_p,
                      const arb_limits_t *limits,
                      arb_msg_t **msg_p)
 {
-    s_parts_t parts = {
-        .routing_id = routing_id_p ? *routing_id_p : NULL,
-        .header = header,
-        .header_size = header_size,
-        .body = body,
-        .body_size = body_size,
-    };
+    //  routed without an id: refused, as one of no bytes is
+    static const uint8_t none[1] = {0};
+    zframe_t *routing_id = routing_id_p ? *routing_id_p : NULL;
     if (routing_id_p)
         *routing_id_p = NULL;
-    for (size_t i = 0; i < n; i++) {
-        s_parts_add_frame (&parts, frames[i]);
-        frames[i] = NULL;
-    }
-    int rc = s_decode_parts (&parts, routing_id_p != NULL, limits, msg_p);
-    s_parts_free (&parts);
+    const uint8_t *peer = !routing_id_p ? NULL : routing_id ? zframe_data (routing_id) : none;
+    int rc = arb_msg_decode_gathered (peer, routing_id ? zframe_size (routing_id) : 0, header,
+                                      header_size, body, body_size, frames, n, limits, msg_p);
+    zframe_destroy (&routing_id);
     return rc;
 }
 
@@ -709,24 +735,30 @@ arb_msg_recv_from (void *sock,
                    size_t user_id_size)
 {
     //  The parts go straight from libzmq's messages: no zmsg, and no
-    //  zframe but for the routing id and the payloads the message keeps.
+    //  zframe but for the payloads the message keeps.
     *msg_p = NULL;
     void *handle = zsock_resolve (sock);
-    zmq_msg_t header, body;
+    zmq_msg_t routing_id, header, body;
+    zmq_msg_init (&routing_id);
     zmq_msg_init (&header);
     zmq_msg_init (&body);
     s_parts_t parts = {0};
     bool more = true;
-    if (routed && !(parts.routing_id = zframe_recv (handle)))
+    bool have_id = routed && s_recv_part (handle, &routing_id);
+    if (routed && !have_id)
         more = false;
-    else if (routed)
-        more = zframe_more (parts.routing_id);
+    else if (routed) {
+        parts.peer = (const uint8_t *) zmq_msg_data (&routing_id);
+        parts.peer_size = zmq_msg_size (&routing_id);
+        more = zmq_msg_more (&routing_id);
+    }
     //  the header: the first part (DEALER), the one after the routing id
     //  (ROUTER); parts of a message arrive together, so one that began is
     //  all there
     bool have_header = more && s_recv_part (handle, &header);
-    if (!have_header && (!routed || !parts.routing_id)) {
+    if (!have_header && (!routed || !have_id)) {
         int error = zmq_errno ();
+        zmq_msg_close (&routing_id);
         zmq_msg_close (&header);
         zmq_msg_close (&body);
         errno = error;
@@ -759,6 +791,7 @@ arb_msg_recv_from (void *sock,
     }
     int rc = s_decode_parts (&parts, routed, limits, msg_p);
     s_parts_free (&parts);
+    zmq_msg_close (&routing_id);
     zmq_msg_close (&header);
     zmq_msg_close (&body);
     return rc;

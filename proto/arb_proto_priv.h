@@ -21,7 +21,9 @@ typedef struct s_chunk_t {
 struct _arb_msg_t {
     arb_msg_type_t type;   //  0 when the header could not be read
     uint32_t reqid;        //  request id; 0 for streamed messages
-    zframe_t *routing_id;  //  owned; ROUTER side only
+    const uint8_t *peer;   //  in the arena: the routing id (ROUTER side), or NULL
+    size_t peer_size;      //  its bytes
+    zframe_t *routing_id;  //  owned: peer as a frame, once arb_msg_routing_id asks
     void *body;            //  in the arena; NULL for an undecodable message
     const char *error;     //  in the arena: why decoding failed
     arb_err_t error_code;  //  what to answer with when error is set
@@ -34,5 +36,18 @@ struct _arb_msg_t {
 //  A message with an empty arena (its first bytes not cleared: each
 //  allocation clears its own), no type and no body yet.
 arb_msg_t *arb_msg_alloc_empty (void);
+
+//  As arb_msg_decode_from, with the routing id's bytes borrowed (peer
+//  NULL: none, as a DEALER receives a message).
+int arb_msg_decode_gathered (const uint8_t *peer,
+                             size_t peer_size,
+                             const uint8_t *header,
+                             size_t header_size,
+                             const uint8_t *body,
+                             size_t body_size,
+                             zframe_t **frames,
+                             size_t n,
+                             const arb_limits_t *limits,
+                             arb_msg_t **msg_p);
 
 #endif

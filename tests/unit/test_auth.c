@@ -320,7 +320,7 @@ test_peers_whose_role_changed (void **state)
 
     zframe_t *a = zframe_new ("a", 1);
     s_changes_t changes = {.keep = a};
-    arb_auth_note (auth, a, key);
+    arb_auth_note (auth, zframe_data (a), zframe_size (a), key);
     arb_auth_changed_roles (auth, s_changed, &changes);
     assert_int_equal (changes.calls, 0);
 
@@ -328,7 +328,8 @@ test_peers_whose_role_changed (void **state)
     assert_int_equal (zcert_save_public (worker, path), 0);
     zcert_destroy (&worker);
     assert_true (arb_auth_refresh (auth, (uint64_t) zclock_mono () + 2000));
-    arb_auth_note (auth, a, key);  //  a message since: the change is still told
+    arb_auth_note (auth, zframe_data (a), zframe_size (a),
+                   key);  //  a message since: the change is still told
     arb_auth_changed_roles (auth, s_changed, &changes);
     assert_int_equal (changes.calls, 1);
     assert_int_equal (changes.role, ARB_ROLE_WORKER);
@@ -340,7 +341,7 @@ test_peers_whose_role_changed (void **state)
     //  many peers that hold nothing: pruned, the one that holds kept
     for (int i = 0; i < 1100; i++) {
         zframe_t *other = zframe_new (&i, sizeof (i));
-        arb_auth_note (auth, other, key);
+        arb_auth_note (auth, zframe_data (other), zframe_size (other), key);
         zframe_destroy (&other);
     }
     arb_auth_prune (auth, s_holds, &changes);

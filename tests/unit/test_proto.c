@@ -411,6 +411,49 @@ test_refuses_bad_headers (void **state)
                       "without a body");
 }
 
+//  The routing id lives in the message as bytes; the frame the older
+//  accessor gives is made from them, and setting a message's own frame
+//  back keeps the same bytes.
+static void
+test_routing_id_bytes_and_frame_agree (void **state)
+{
+    (void) state;
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_PING, 7);
+    size_t size = 99;
+    assert_null (arb_msg_peer (msg, &size));
+    assert_int_equal (size, 0);
+    assert_null (arb_msg_routing_id (msg));
+
+    arb_msg_set_peer (msg, (const uint8_t *) "\x00peer", 5);
+    const uint8_t *peer = arb_msg_peer (msg, &size);
+    assert_int_equal (size, 5);
+    assert_memory_equal (peer, "\x00peer", 5);
+    zframe_t *frame = arb_msg_routing_id (msg);
+    assert_int_equal (zframe_size (frame), 5);
+    assert_memory_equal (zframe_data (frame), "\x00peer", 5);
+    assert_ptr_equal (arb_msg_routing_id (msg), frame);  //  made once
+
+    arb_msg_set_routing_id (msg, frame);  //  its own: the bytes stay
+    peer = arb_msg_peer (msg, &size);
+    assert_int_equal (size, 5);
+    assert_memory_equal (peer, "\x00peer", 5);
+
+    arb_msg_t *reply = arb_msg_new_reply (msg, ARB_MSG_PONG);
+    const uint8_t *back = arb_msg_peer (reply, &size);
+    assert_int_equal (size, 5);
+    assert_ptr_not_equal (back, peer);  //  a copy in the reply
+    assert_memory_equal (back, "\x00peer", 5);
+    zmsg_t *zmsg = arb_msg_encode (&reply);
+    assert_true (zframe_size (zmsg_first (zmsg)) == 5);
+    assert_memory_equal (zframe_data (zmsg_first (zmsg)), "\x00peer", 5);
+    zmsg_destroy (&zmsg);
+
+    arb_msg_set_peer (msg, NULL, 0);
+    assert_null (arb_msg_peer (msg, &size));
+    assert_null (arb_msg_routing_id (msg));
+    arb_msg_destroy (&msg);
+}
+
 static void
 test_refused_reply_keeps_request_id (void **state)
 {
@@ -870,6 +913,7 @@ main (void)
         cmocka_unit_test (test_defaults_are_absent),
         cmocka_unit_test (test_grow_keeps_records),
         cmocka_unit_test (test_arena_keeps_what_it_gave),
+        cmocka_unit_test (test_routing_id_bytes_and_frame_agree),
         cmocka_unit_test (test_many_frames_decode_in_order),
         cmocka_unit_test (test_refuses_bad_headers),
         cmocka_unit_test (test_refused_reply_keeps_request_id),

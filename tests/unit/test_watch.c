@@ -15,6 +15,13 @@ typedef struct {
     size_t count;
 } s_told_t;
 
+//  Makes the routing id in frame watch task id.
+static void
+s_add (arb_watch_t *watch, uint64_t id, zframe_t *frame)
+{
+    arb_watch_add (watch, id, zframe_data (frame), zframe_size (frame));
+}
+
 static void
 s_tell (void *arg, zframe_t *identity, bool last)
 {
@@ -37,10 +44,10 @@ test_add_take_once_per_peer (void **state)
     (void) state;
     arb_watch_t *watch = arb_watch_new ();
     zframe_t *a = s_peer ("alice"), *b = s_peer ("bob");
-    arb_watch_add (watch, 7, a);
-    arb_watch_add (watch, 7, a);  //  once per routing id
-    arb_watch_add (watch, 7, b);
-    arb_watch_add (watch, 8, b);
+    s_add (watch, 7, a);
+    s_add (watch, 7, a);  //  once per routing id
+    s_add (watch, 7, b);
+    s_add (watch, 8, b);
     assert_int_equal (arb_watch_size (watch), 3);
     assert_int_equal (arb_watch_peers (watch), 2);
 
@@ -63,7 +70,7 @@ test_add_take_once_per_peer (void **state)
     assert_true (told.last[0]);
     assert_int_equal (arb_watch_peers (watch), 0);
     //  a peer forgotten and seen again is interned anew
-    arb_watch_add (watch, 9, a);
+    s_add (watch, 9, a);
     assert_int_equal (arb_watch_peers (watch), 1);
     zframe_destroy (&a);
     zframe_destroy (&b);
@@ -80,9 +87,9 @@ test_drop_peer_forgets_its_watches_only (void **state)
     arb_watch_t *watch = arb_watch_new ();
     zframe_t *a = s_peer ("alice"), *b = s_peer ("bob");
     for (uint64_t id = 1; id <= 500; id++) {
-        arb_watch_add (watch, id, b);
+        s_add (watch, id, b);
         if (id % 3 == 0)
-            arb_watch_add (watch, id, a);
+            s_add (watch, id, a);
     }
     assert_true (arb_watch_has_peer (watch, a));
     assert_int_equal (arb_watch_drop_peer (watch, a), 166);
@@ -114,7 +121,7 @@ test_many_ids_grow_and_shrink (void **state)
     const uint64_t n = 20000;
     for (uint64_t id = 1; id <= n; id++)
         for (uint64_t k = 0; k <= id % 3; k++)
-            arb_watch_add (watch, id, peers[k]);
+            s_add (watch, id, peers[k]);
     assert_int_equal (arb_watch_size (watch), n / 3 * 6 + 2 + 3);  //  n = 3 * 6666 + 2
     assert_int_equal (arb_watch_peers (watch), 3);
     //  every other id first, then the rest backwards
@@ -145,8 +152,8 @@ test_pop_takes_every_watch (void **state)
     arb_watch_t *watch = arb_watch_new ();
     zframe_t *a = s_peer ("a"), *b = s_peer ("b");
     for (uint64_t id = 1; id <= 300; id++)
-        arb_watch_add (watch, id, id % 2 ? a : b);
-    arb_watch_add (watch, 300, a);
+        s_add (watch, id, id % 2 ? a : b);
+    s_add (watch, 300, a);
     uint64_t sum = 0;
     size_t count = 0, as = 0;
     uint64_t id;
