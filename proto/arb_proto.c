@@ -319,6 +319,8 @@ typedef void (s_frame_fn) (zframe_t **slot, void *arg);
 static void
 s_each_frame (const arb_schema_t *schema, void *rec, s_frame_fn *fn, void *arg)
 {
+    if (!schema->frames)
+        return;  //  most replies: nothing to walk
     for (size_t i = 0; i < schema->nfields; i++) {
         const arb_field_t *f = &schema->fields[i];
         char *at = (char *) rec + f->offset;

@@ -43,6 +43,7 @@ struct _arb_schema_t {
     size_t size;  //  sizeof the struct
     const arb_field_t *fields;
     size_t nfields;
+    bool frames;  //  a field of it, or of a record in its lists, is a frame
 };
 
 //  Schema of a message type's body, or NULL for an unknown type.
