@@ -552,19 +552,64 @@ s_present (const arb_field_t *f, const char *at)
     return false;
 }
 
+//  Where a message's body is packed: a buffer on the caller's stack for
+//  the usual small body, on the heap beyond it (msgpack's sbuffer took a
+//  fresh 8 KiB from malloc for every message).
+typedef struct {
+    uint8_t *data;    //  stack or owned
+    size_t size;      //  bytes packed
+    size_t capacity;  //  bytes at data
+    uint8_t stack[1024];
+} s_buf_t;
+
+//  Makes room for len more bytes: the buffer doubles, onto the heap.
 static void
-s_pack_str (msgpack_packer *pk, const char *str)
+s_buf_grow (s_buf_t *buf, size_t len)
+{
+    size_t capacity = buf->capacity * 2;
+    while (capacity < buf->size + len)
+        capacity *= 2;
+    uint8_t *bigger = (uint8_t *) malloc (capacity);
+    assert (bigger);
+    memcpy (bigger, buf->data, buf->size);
+    if (buf->data != buf->stack)
+        free (buf->data);
+    buf->data = bigger;
+    buf->capacity = capacity;
+}
+
+static inline int
+s_buf_write (s_buf_t *buf, const void *bytes, size_t len)
+{
+    if (buf->size + len > buf->capacity)
+        s_buf_grow (buf, len);
+    memcpy (buf->data + buf->size, bytes, len);
+    buf->size += len;
+    return 0;
+}
+
+//  msgpack-c's packer, made from its own template as its pack.h makes
+//  msgpack_pack_*, but writing into the buffer above in line: the stock
+//  packer calls its writer through a pointer for every piece (a key's
+//  header, its bytes, each value: 46 calls a task in P2's broker).
+#define msgpack_pack_inline_func(name)             static inline int s_mp##name
+#define msgpack_pack_user                          s_buf_t *
+#define msgpack_pack_append_buffer(user, buf, len) return s_buf_write (user, buf, len)
+#include <msgpack/pack_template.h>
+
+static void
+s_pack_str (s_buf_t *pk, const char *str)
 {
     size_t len = str ? strlen (str) : 0;
-    msgpack_pack_str (pk, len);
-    msgpack_pack_str_body (pk, str ? str : "", len);
+    s_mp_str (pk, len);
+    s_mp_str_body (pk, str ? str : "", len);
 }
 
 static void
-s_pack_key (msgpack_packer *pk, const arb_field_t *f)
+s_pack_key (s_buf_t *pk, const arb_field_t *f)
 {
-    msgpack_pack_str (pk, f->key_len);
-    msgpack_pack_str_body (pk, f->key, f->key_len);
+    s_mp_str (pk, f->key_len);
+    s_mp_str_body (pk, f->key, f->key_len);
 }
 
 //  The payload frames an encoding takes out of a body, in order: the first
@@ -614,7 +659,7 @@ s_out_free (s_out_t *out)
 }
 
 static void
-s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, s_out_t *out)
+s_encode_record (s_buf_t *pk, const arb_schema_t *schema, void *rec, s_out_t *out)
 {
     //  which fields go in the map (a schema has at most 64, as the decoder's
     //  own bit set assumes): looked at once
@@ -626,7 +671,7 @@ s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, s_ou
             present |= (uint64_t) 1 << i;
             count++;
         }
-    msgpack_pack_map (pk, count);
+    s_mp_map (pk, count);
 
     zframe_t *frame = NULL;
     bool has_frame = false;
@@ -644,19 +689,19 @@ s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, s_ou
         s_pack_key (pk, f);
         switch (f->type) {
             case ARB_F_U64:
-                msgpack_pack_uint64 (pk, *(uint64_t *) at);
+                s_mp_uint64 (pk, *(uint64_t *) at);
                 break;
             case ARB_F_U32:
-                msgpack_pack_uint32 (pk, *(uint32_t *) at);
+                s_mp_uint32 (pk, *(uint32_t *) at);
                 break;
             case ARB_F_I32:
-                msgpack_pack_int32 (pk, *(int32_t *) at);
+                s_mp_int32 (pk, *(int32_t *) at);
                 break;
             case ARB_F_BOOL:
                 if (*(bool *) at)
-                    msgpack_pack_true (pk);
+                    s_mp_true (pk);
                 else
-                    msgpack_pack_false (pk);
+                    s_mp_false (pk);
                 break;
             case ARB_F_STR:
             case ARB_F_NAME:
@@ -664,22 +709,22 @@ s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, s_ou
                 break;
             case ARB_F_BIN: {
                 arb_bin_t *bin = (arb_bin_t *) at;
-                msgpack_pack_bin (pk, bin->size);
-                msgpack_pack_bin_body (pk, bin->data, bin->size);
+                s_mp_bin (pk, bin->size);
+                s_mp_bin_body (pk, bin->data, bin->size);
                 break;
             }
             case ARB_F_STRS: {
                 arb_strs_t *strs = (arb_strs_t *) at;
-                msgpack_pack_array (pk, strs->n);
+                s_mp_array (pk, strs->n);
                 for (size_t k = 0; k < strs->n; k++)
                     s_pack_str (pk, strs->v[k]);
                 break;
             }
             case ARB_F_IDS: {
                 arb_ids_t *ids = (arb_ids_t *) at;
-                msgpack_pack_array (pk, ids->n);
+                s_mp_array (pk, ids->n);
                 for (size_t k = 0; k < ids->n; k++)
-                    msgpack_pack_uint64 (pk, ids->v[k]);
+                    s_mp_uint64 (pk, ids->v[k]);
                 break;
             }
             case ARB_F_LIST: {
@@ -687,7 +732,7 @@ s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, s_ou
                 size_t n;
                 memcpy (&items, at, sizeof (items));
                 memcpy (&n, at + sizeof (items), sizeof (n));
-                msgpack_pack_array (pk, n);
+                s_mp_array (pk, n);
                 for (size_t k = 0; k < n; k++)
                     s_encode_record (pk, f->sub, items + k * f->sub->size, out);
                 break;
@@ -700,37 +745,6 @@ s_encode_record (msgpack_packer *pk, const arb_schema_t *schema, void *rec, s_ou
     //  same order in which the decoder will claim them.
     if (has_frame)
         s_out_push (out, frame);
-}
-
-//  Where a message's body is packed: a buffer on the caller's stack for
-//  the usual small body, on the heap beyond it (msgpack's sbuffer took a
-//  fresh 8 KiB from malloc for every message).
-typedef struct {
-    uint8_t *data;    //  stack or owned
-    size_t size;      //  bytes packed
-    size_t capacity;  //  bytes at data
-    uint8_t stack[1024];
-} s_buf_t;
-
-static int
-s_buf_write (void *data, const char *bytes, size_t len)
-{
-    s_buf_t *buf = (s_buf_t *) data;
-    if (buf->size + len > buf->capacity) {
-        size_t capacity = buf->capacity * 2;
-        while (capacity < buf->size + len)
-            capacity *= 2;
-        uint8_t *bigger = (uint8_t *) malloc (capacity);
-        assert (bigger);
-        memcpy (bigger, buf->data, buf->size);
-        if (buf->data != buf->stack)
-            free (buf->data);
-        buf->data = bigger;
-        buf->capacity = capacity;
-    }
-    memcpy (buf->data + buf->size, bytes, len);
-    buf->size += len;
-    return 0;
 }
 
 //  Packs the message's header and body; payloads (initialised here) gets
@@ -755,9 +769,7 @@ s_encode (arb_msg_t **self_p, uint8_t *header, s_buf_t *buf, s_out_t *payloads)
     buf->size = 0;
     buf->capacity = sizeof (buf->stack);
     s_out_init (payloads);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, buf, s_buf_write);
-    s_encode_record (&pk, schema, self->body, payloads);
+    s_encode_record (buf, schema, self->body, payloads);
     return self;
 }
 
