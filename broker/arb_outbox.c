@@ -46,6 +46,7 @@ struct _arb_outbox_t {
     size_t reply_capacity;
     zlist_t *done_full;      //  owned DONE messages full already (arb_msg_t *), in order
     zhashx_t *done;          //  routing id (a copy) -> owned s_done_t being filled
+    s_done_t *last_done;     //  in done: the one filled last, or NULL
     zlist_t *subscribers;    //  owned event subscribers (s_subscriber_t *), with their EVENTs
     zlist_t *undelivered;    //  owned s_undelivered_t of the last flush
     uint64_t refused_sec;    //  Unix second of the refusal log counter
@@ -199,6 +200,15 @@ arb_outbox_refuse (arb_outbox_t *self, arb_msg_t *request, arb_err_t code, const
     arb_outbox_reply (self, &reply);
 }
 
+//  Whether msg goes to the peer of routing id identity.
+static bool
+s_is_peer (arb_msg_t *msg, zframe_t *identity)
+{
+    size_t size;
+    const uint8_t *peer = arb_msg_peer (msg, &size);
+    return size == zframe_size (identity) && memcmp (peer, zframe_data (identity), size) == 0;
+}
+
 void
 arb_outbox_done (arb_outbox_t *self,
                  zframe_t *identity,
@@ -208,7 +218,11 @@ arb_outbox_done (arb_outbox_t *self,
                  const char *error,
                  zframe_t **result_p)
 {
-    s_done_t *pending = (s_done_t *) zhashx_lookup (self->done, identity);
+    //  most of a turn's ends go to one peer (a producer that watches what
+    //  it submits): its DONE is looked for first, without the table
+    s_done_t *pending = self->last_done;
+    if (!pending || !s_is_peer (pending->msg, identity))
+        pending = (s_done_t *) zhashx_lookup (self->done, identity);
     if (!pending) {
         pending = (s_done_t *) zmalloc (sizeof (s_done_t));
         pending->msg = arb_msg_new (ARB_MSG_DONE, 0);
@@ -226,11 +240,13 @@ arb_outbox_done (arb_outbox_t *self,
     if (result_p)
         *result_p = NULL;
     pending->bytes += zframe_size (done->result);
+    self->last_done = pending;
     //  a full DONE waits its turn whole; the next records start another
     if (body->tasks.n >= ARB_OUTBOX_BATCH || pending->bytes >= ARB_REPLY_BYTES) {
         zlist_append (self->done_full, pending->msg);
         free (pending);
         zhashx_delete (self->done, identity);
+        self->last_done = NULL;
     }
 }
 
@@ -442,6 +458,7 @@ arb_outbox_flush (arb_outbox_t *self)
         free (pending);
     }
     zhashx_purge (self->done);
+    self->last_done = NULL;
     s_flush_events (self);
 }
 
@@ -458,6 +475,7 @@ arb_outbox_abandon (arb_outbox_t *self)
         free (pending);
     }
     zhashx_purge (self->done);
+    self->last_done = NULL;
     for (s_subscriber_t *sub = (s_subscriber_t *) zlist_first (self->subscribers); sub;
          sub = (s_subscriber_t *) zlist_next (self->subscribers))
         s_subscriber_drop (sub);

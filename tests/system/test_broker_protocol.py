@@ -39,6 +39,37 @@ def test_submit_dispatch_result_done(broker, peer_factory):
     assert frames == [b'HELLO']
 
 
+def test_ends_of_one_turn_reach_each_watcher_apart(broker, peer_factory):
+    """Two clients' tasks that end in one RESULT, their ends alternating:
+    each client hears of its own tasks, with their results, and no other's
+    (the DONE being filled for one peer is not taken for the next's)."""
+    clients = {name: peer_factory(broker.endpoint) for name in ('a', 'b')}
+    worker = peer_factory(broker.endpoint)
+    register(worker)
+    owner = {}
+    for name, client in clients.items():
+        for task_id in submit(client, [{'name': 'echo', 'payload': name.encode()}] * 3,
+                              watch=True):
+            owner[task_id] = name
+    dispatched = []
+    while len(dispatched) < 6:
+        _, _, body, frames = worker.next_of('DISPATCH')
+        dispatched += zip(body['tasks'], frames)
+    by_owner = {name: [t for t, payload in dispatched if payload == name.encode()]
+                for name in clients}
+    ends = [t for pair in zip(by_owner['a'], by_owner['b']) for t in pair]  # a, b, a, b...
+    worker.send('RESULT', {'results': [{'id': t['id'], 'lease': t['lease']} for t in ends]},
+                [b'%d' % t['id'] for t in ends])
+    for name, client in clients.items():
+        heard = {}
+        while len(heard) < 3:
+            _, _, done, frames = client.next_of('DONE')
+            for task, result in zip(done['tasks'], frames):
+                heard[task['id']] = (task['state'], result)
+        assert {owner[task_id] for task_id in heard} == {name}, heard
+        assert heard == {t['id']: (5, b'%d' % t['id']) for t in by_owner[name]}
+
+
 def test_stats_counts_submits_dispatches_finishes_and_commits(broker, peer_factory):
     client = peer_factory(broker.endpoint)
     worker = peer_factory(broker.endpoint)
