@@ -267,8 +267,10 @@ arb_msg_alloc_empty (void)
     return self;
 }
 
-void *
-arb_msg_alloc (arb_msg_t *self, size_t size)
+//  As arb_msg_alloc, its bytes not cleared: for a caller that writes
+//  them all (a copy), or clears only what it uses.
+static void *
+s_alloc_raw (arb_msg_t *self, size_t size)
 {
     assert (self);
     const size_t align = _Alignof(max_align_t);
@@ -286,6 +288,13 @@ arb_msg_alloc (arb_msg_t *self, size_t size)
     void *mem = self->free_at;
     self->free_at += need;
     self->free_size -= need;
+    return mem;
+}
+
+void *
+arb_msg_alloc (arb_msg_t *self, size_t size)
+{
+    void *mem = s_alloc_raw (self, size);
     memset (mem, 0, size);
     return mem;
 }
@@ -296,8 +305,8 @@ arb_msg_strdup (arb_msg_t *self, const char *str)
     if (!str)
         return NULL;
     size_t len = strlen (str);
-    char *copy = (char *) arb_msg_alloc (self, len + 1);
-    memcpy (copy, str, len);
+    char *copy = (char *) s_alloc_raw (self, len + 1);
+    memcpy (copy, str, len + 1);
     return copy;
 }
 
@@ -404,7 +413,7 @@ arb_msg_set_peer (arb_msg_t *self, const uint8_t *data, size_t size)
 {
     assert (self && (data || !size));
     //  copied before the frame goes: data may be its bytes
-    uint8_t *copy = size ? (uint8_t *) arb_msg_alloc (self, size) : NULL;
+    uint8_t *copy = size ? (uint8_t *) s_alloc_raw (self, size) : NULL;
     if (size)
         memcpy (copy, data, size);
     zframe_destroy (&self->routing_id);
@@ -474,15 +483,15 @@ arb_msg_grow (arb_msg_t *self, void *list, size_t size, size_t n)
     size_t count;
     memcpy (&items, list, sizeof (items));
     memcpy (&count, (char *) list + sizeof (items), sizeof (count));
+    //  the room past count + n is cleared when it is taken, here
     if (count + n > s_capacity (count)) {
-        char *bigger = (char *) arb_msg_alloc (self, s_capacity (count + n) * size);
+        char *bigger = (char *) s_alloc_raw (self, s_capacity (count + n) * size);
         if (count)
             memcpy (bigger, items, count * size);
         items = bigger;
         memcpy (list, &items, sizeof (items));
     }
-    else
-        memset (items + count * size, 0, n * size);
+    memset (items + count * size, 0, n * size);
     char *first = items + count * size;
     count += n;
     memcpy ((char *) list + sizeof (items), &count, sizeof (count));
