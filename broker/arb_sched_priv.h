@@ -49,6 +49,8 @@ struct _arb_sched_t {
     uint32_t turn;        //  commits so far, plus one: the transaction under way (never 0)
     bool early;           //  the pass under way is arb_sched_dispatch_early's
     uint32_t loosened;    //  the turn a limit, pause or setting was loosened in, or 0
+    arb_task_t *spare;    //  owned: freed task records kept for the next, through queue_next
+    size_t spare_count;
 };
 
 //  Moves a task to state, keeping its queue's counts (and ready bytes).
