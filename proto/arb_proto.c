@@ -360,7 +360,7 @@ arb_msg_destroy (arb_msg_t **self_p)
     arb_msg_t *self = *self_p;
     if (!self)
         return;
-    if (self->body)
+    if (self->body && !self->frames_taken)
         s_each_frame (arb_schema_of (self->type), self->body, s_frame_destroy, NULL);
     zframe_destroy (&self->routing_id);
     while (self->chunks) {
@@ -779,6 +779,7 @@ s_encode (arb_msg_t **self_p, uint8_t *header, s_buf_t *buf, s_out_t *payloads)
     buf->capacity = sizeof (buf->stack);
     s_out_init (payloads);
     s_encode_record (buf, schema, self->body, payloads);
+    self->frames_taken = true;  //  every frame slot was visited, and emptied
     return self;
 }
 
