@@ -92,7 +92,9 @@ arb_sched_new (const arb_sched_config_t *config, const arb_sched_hooks_t *hooks)
 static const char *
 s_intern (arb_sched_t *self, const char *name)
 {
-    s_interned_t *entry = (s_interned_t *) zhashx_lookup (self->interned, name);
+    s_interned_t *entry = (s_interned_t *) self->last_name;
+    if (!entry || strcmp (entry->name, name) != 0)
+        entry = (s_interned_t *) zhashx_lookup (self->interned, name);
     if (!entry) {
         size_t size = strlen (name) + 1;
         entry = (s_interned_t *) malloc (sizeof (s_interned_t) + size);
@@ -102,16 +104,20 @@ s_intern (arb_sched_t *self, const char *name)
         zhashx_insert (self->interned, entry->name, entry);
     }
     entry->refs++;
+    self->last_name = entry;
     return entry->name;
 }
 
-//  A task no longer bears its name: the last one frees it.
+//  A task no longer bears its name (one s_intern gave): the last one
+//  frees it.
 static void
 s_unintern (arb_sched_t *self, const char *name)
 {
-    s_interned_t *entry = (s_interned_t *) zhashx_lookup (self->interned, name);
-    assert (entry && entry->refs > 0);
+    s_interned_t *entry = (s_interned_t *) (name - offsetof (s_interned_t, name));
+    assert (entry->refs > 0);
     if (--entry->refs == 0) {
+        if (self->last_name == entry)
+            self->last_name = NULL;
         zhashx_delete (self->interned, entry->name);
         free (entry);
     }
@@ -204,7 +210,10 @@ s_warm_queue (void *arg, arb_queue_t *queue)
 arb_queue_t *
 arb_sched_queue (arb_sched_t *self, const char *name)
 {
-    arb_queue_t *queue = (arb_queue_t *) zhashx_lookup (self->queues, name);
+    arb_queue_t *queue = self->last_queue;
+    if (queue && strcmp (arb_queue_name (queue), name) == 0)
+        return queue;
+    queue = (arb_queue_t *) zhashx_lookup (self->queues, name);
     if (!queue) {
         queue = arb_queue_new (name, self->config.aging_ms);
         if (self->hooks.warm && self->hooks.thaw)
@@ -212,6 +221,7 @@ arb_sched_queue (arb_sched_t *self, const char *name)
                                 self->config.hot_max > 1 ? self->config.hot_max / 2 : 1);
         zhashx_insert (self->queues, name, queue);
     }
+    self->last_queue = queue;
     return queue;
 }
 
@@ -259,6 +269,8 @@ arb_sched_forget_queue (arb_sched_t *self, arb_queue_t *queue)
     if (!arb_queue_is_idle (queue))
         return;
     arb_sched_drop_wakes (self, queue, NULL);
+    if (self->last_queue == queue)
+        self->last_queue = NULL;
     zhashx_delete (self->queues, arb_queue_name (queue));
     arb_queue_destroy (&queue);
 }

@@ -51,6 +51,10 @@ struct _arb_sched_t {
     uint32_t loosened;    //  the turn a limit, pause or setting was loosened in, or 0
     arb_task_t *spare;    //  owned: freed task records kept for the next, through queue_next
     size_t spare_count;
+    //  the queue and the name looked up last (borrowed; NULL when gone):
+    //  most tasks of a turn bear the ones before them
+    arb_queue_t *last_queue;
+    void *last_name;
 };
 
 //  Moves a task to state, keeping its queue's counts (and ready bytes).
