@@ -614,11 +614,17 @@ s_pack_str (s_buf_t *pk, const char *str)
     s_mp_str_body (pk, str ? str : "", len);
 }
 
+//  A key is a field's C name, under 32 bytes: a fixstr, its header and
+//  bytes written at once (the same bytes as s_mp_str and s_mp_str_body).
 static void
 s_pack_key (s_buf_t *pk, const arb_field_t *f)
 {
-    s_mp_str (pk, f->key_len);
-    s_mp_str_body (pk, f->key, f->key_len);
+    assert (f->key_len < 32);
+    if (pk->size + 1 + f->key_len > pk->capacity)
+        s_buf_grow (pk, 1 + f->key_len);
+    pk->data[pk->size] = (uint8_t) (0xa0 | f->key_len);
+    memcpy (pk->data + pk->size + 1, f->key, f->key_len);
+    pk->size += 1 + f->key_len;
 }
 
 //  The payload frames an encoding takes out of a body, in order: the first
