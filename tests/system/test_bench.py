@@ -168,12 +168,14 @@ def test_a_killed_bench_leaves_no_broker_or_consumer(tmp_path):
     shutil.copy(binary('broker', 'arbiterd'), arbiterd)
     proc = subprocess.Popen([bench, '--arbiterd', arbiterd, '--workloads', 'P2', '--tasks',
                              '3000000'], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    journals = set()
     try:
         deadline = time.monotonic() + 60
         # the bench, its broker and its two consumers
         while len(_processes_running(str(tmp_path))) < 4:
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.1)
+        journals = _journal_dirs(arbiterd)
     finally:
         proc.kill()
         proc.wait()
@@ -183,4 +185,21 @@ def test_a_killed_bench_leaves_no_broker_or_consumer(tmp_path):
     left = _processes_running(str(tmp_path))
     for pid in left:  # ours: started from the copies above
         os.kill(pid, signal.SIGKILL)
+    # a bench killed cannot remove its broker's directory: this test does
+    for journal in journals:
+        shutil.rmtree(journal, ignore_errors=True)
     assert left == []
+
+
+def _journal_dirs(program):
+    """The directories of the --db journals of the live processes of program."""
+    found = set()
+    for pid in _processes_running(program):
+        try:
+            with open(f'/proc/{pid}/cmdline', 'rb') as f:
+                argv = [a.decode(errors='replace') for a in f.read().split(b'\0')]
+        except OSError:
+            continue
+        if '--db' in argv[:-1]:
+            found.add(os.path.dirname(argv[argv.index('--db') + 1]))
+    return found
