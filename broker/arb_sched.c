@@ -130,6 +130,8 @@ s_task_free (arb_sched_t *self, arb_task_t **task_p)
     s_cache_drop (self, task);
     arb_task_free_ext (task);
     s_unintern (self, task->name);
+    //  (written so, not "< S_SPARE_TASKS": under the sanitizers that is
+    //  "< 0", which the compiler refuses as always false)
     if (self->spare_count + 1 <= S_SPARE_TASKS) {
         task->queue_next = self->spare;
         self->spare = task;

@@ -353,15 +353,12 @@ s_frame_destroy (zframe_t **slot, void *arg)
     zframe_destroy (slot);
 }
 
-void
-arb_msg_destroy (arb_msg_t **self_p)
+//  Frees a message whose body holds no frames (or whose frames are freed):
+//  its arena, and the routing id frame arb_msg_routing_id made.
+static void
+s_msg_free (arb_msg_t **self_p)
 {
-    assert (self_p);
     arb_msg_t *self = *self_p;
-    if (!self)
-        return;
-    if (self->body && !self->frames_taken)
-        s_each_frame (arb_schema_of (self->type), self->body, s_frame_destroy, NULL);
     zframe_destroy (&self->routing_id);
     while (self->chunks) {
         s_chunk_t *next = self->chunks->next;
@@ -370,6 +367,18 @@ arb_msg_destroy (arb_msg_t **self_p)
     }
     free (self);
     *self_p = NULL;
+}
+
+void
+arb_msg_destroy (arb_msg_t **self_p)
+{
+    assert (self_p);
+    arb_msg_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->body)
+        s_each_frame (arb_schema_of (self->type), self->body, s_frame_destroy, NULL);
+    s_msg_free (self_p);
 }
 
 arb_msg_type_t
@@ -785,7 +794,6 @@ s_encode (arb_msg_t **self_p, uint8_t *header, s_buf_t *buf, s_out_t *payloads)
     buf->capacity = sizeof (buf->stack);
     s_out_init (payloads);
     s_encode_record (buf, schema, self->body, payloads);
-    self->frames_taken = true;  //  every frame slot was visited, and emptied
     return self;
 }
 
@@ -816,7 +824,7 @@ arb_msg_encode (arb_msg_t **self_p)
         else
             zmsg_addmem (zmsg, NULL, 0);
     s_out_free (&payloads);
-    arb_msg_destroy (self_p);
+    s_msg_free (self_p);  //  s_encode emptied every frame slot
     return zmsg;
 }
 
@@ -835,7 +843,7 @@ arb_msg_put (arb_msg_t **self_p, arb_part_fn *put, void *arg)
                   payloads.v[i] ? zframe_size (payloads.v[i]) : 0, i + 1 < payloads.n);
     s_buf_free (&buf);
     s_out_free (&payloads);
-    arb_msg_destroy (self_p);
+    s_msg_free (self_p);  //  s_encode emptied every frame slot
     return rc;
 }
 
@@ -866,7 +874,7 @@ arb_msg_send (arb_msg_t **self_p, void *sock)
     int error = errno;
     s_buf_free (&buf);
     s_out_free (&payloads);  //  a frame the failed send left is ours
-    arb_msg_destroy (self_p);
-    errno = error;  //  the caller may want to know why
+    s_msg_free (self_p);     //  s_encode emptied every frame slot
+    errno = error;           //  the caller may want to know why
     return rc >= 0 ? 0 : -1;
 }

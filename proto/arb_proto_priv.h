@@ -27,7 +27,6 @@ struct _arb_msg_t {
     void *body;            //  in the arena; NULL for an undecodable message
     const char *error;     //  in the arena: why decoding failed
     arb_err_t error_code;  //  what to answer with when error is set
-    bool frames_taken;     //  encoded: its body holds no frames any more
     char *free_at;         //  the arena's free bytes: in first or the newest chunk
     size_t free_size;
     s_chunk_t *chunks;  //  owned, the newest first
