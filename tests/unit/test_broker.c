@@ -734,7 +734,8 @@ test_fan_out_waits_across_a_restart (void **state)
     assert_int_equal (s_journal (fx, "PRAGMA user_version"), 10);
 }
 
-//  A long turn (a SUBMIT of many keyed tasks, far past the 100 ms heartbeat)
+//  A long turn (a SUBMIT of 60,000 keyed tasks, far past the 100 ms heartbeat;
+//  20,000 took under 100 ms once the broker got faster, 2026-12-06)
 //  sends the heartbeats that fall due while it works, but not to a worker
 //  whose REGISTER it read before: that worker's WELCOME waits for the
 //  commit, and nothing may reach it before (PROTOCOL: REGISTER -> WELCOME,
@@ -747,7 +748,7 @@ test_no_heartbeat_before_the_welcome (void **state)
     arb_msg_t *msg = s_register_msg ();
     uint32_t registered = s_send (fx, fx->worker, msg);
     enum {
-        KEYED = 20000
+        KEYED = 60000
     };
     char (*keys)[16] = (char (*)[16]) malloc (KEYED * sizeof (*keys));
     assert_non_null (keys);
