@@ -3,23 +3,14 @@
 
 #include "arb_bytes.h"
 #include "arb_sched_priv.h"
+#include "arb_spare.h"
 
 #include <malloc.h>
 
-//  Freed task records kept for the next tasks, at most: a task record is
-//  made and freed for every task, and the allocator's round trip for it
-//  was a few percent of P2's loop. None are kept under AddressSanitizer,
-//  whose use-after-free checks would not see a record kept here.
-#if defined(__SANITIZE_ADDRESS__)
-#define S_SPARE_TASKS 0
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define S_SPARE_TASKS 0
-#endif
-#endif
-#ifndef S_SPARE_TASKS
-#define S_SPARE_TASKS 4096
-#endif
+//  Freed task records kept for the next tasks, at most (arb_spare.h): a
+//  task record is made and freed for every task, and the allocator's round
+//  trip for it was a few percent of P2's loop.
+#define S_SPARE_TASKS ARB_SPARES (4096)
 
 //  A task name, kept once however many tasks bear it.
 typedef struct {
@@ -130,8 +121,6 @@ s_task_free (arb_sched_t *self, arb_task_t **task_p)
     s_cache_drop (self, task);
     arb_task_free_ext (task);
     s_unintern (self, task->name);
-    //  (written so, not "< S_SPARE_TASKS": under the sanitizers that is
-    //  "< 0", which the compiler refuses as always false)
     if (self->spare_count + 1 <= S_SPARE_TASKS) {
         task->queue_next = self->spare;
         self->spare = task;

@@ -1,30 +1,54 @@
 /*  arb_requests.c — a link's pending requests (see arb_requests.h).
 
     Each request is one record in `table` (by id) and in `order` (oldest
-    first), which holds the record's handle so that ending any request is
-    O(1).
+    first, linked through the record itself), so that adding and ending a
+    request allocate nothing but the record, and ending any request is
+    O(1). Ended records wait in `spare` for the next requests
+    (arb_spare.h): a producer makes one a task.
 */
 
 #include "arb_requests.h"
+#include "arb_chain.h"
 #include "arb_idmap.h"
+#include "arb_spare.h"
 
 #define ARB_REQUESTS_TAG  0x0c1e0006u  //  a live arb_requests_t
 #define ARB_REQUESTS_DEAD 0xdeadc1e6u  //  written on destroy, to catch use after it
 
+//  Ended records kept, at most: a window's worth and more.
+#define S_SPARE_REQUESTS ARB_SPARES (1024)
+
 typedef struct {
     uint32_t reqid;
     arb_msg_type_t type;
-    int64_t sent_at;    //  ms, zclock_mono
-    uint32_t reserved;  //  TAKE: the tasks it may bring
-    void *handle;       //  in order
+    int64_t sent_at;        //  ms, zclock_mono
+    uint32_t reserved;      //  TAKE: the tasks it may bring
+    arb_chain_link_t node;  //  in order, or in spare
 } s_request_t;
 
 struct _arb_requests_t {
     uint32_t tag;        //  ARB_REQUESTS_TAG
-    arb_idmap_t *table;  //  owned: reqid -> owned s_request_t
-    zlistx_t *order;     //  owned list of borrowed s_request_t, oldest first
+    arb_idmap_t *table;  //  owned: reqid -> s_request_t owned through order
+    arb_chain_t order;   //  the pending records, oldest first
+    arb_chain_t spare;   //  owned: ended records, kept for the next
     int64_t reserved;    //  sum of the records' reserved
 };
+
+static s_request_t *
+s_first (arb_chain_t *chain)
+{
+    return ARB_CHAIN_ITEM (arb_chain_first (chain), s_request_t, node);
+}
+
+//  Keeps an ended record for the next request, or frees it.
+static void
+s_spare (arb_requests_t *self, s_request_t *request)
+{
+    if (self->spare.size + 1 <= S_SPARE_REQUESTS)
+        arb_chain_add_end (&self->spare, &request->node);
+    else
+        free (request);
+}
 
 arb_requests_t *
 arb_requests_new (void)
@@ -32,8 +56,20 @@ arb_requests_new (void)
     arb_requests_t *self = (arb_requests_t *) zmalloc (sizeof (arb_requests_t));
     self->tag = ARB_REQUESTS_TAG;
     self->table = arb_idmap_new ();
-    self->order = zlistx_new ();
+    arb_chain_init (&self->order);
+    arb_chain_init (&self->spare);
     return self;
+}
+
+//  Frees every record of a chain.
+static void
+s_free_all (arb_chain_t *chain)
+{
+    s_request_t *request;
+    while ((request = s_first (chain))) {
+        arb_chain_remove (chain, &request->node);
+        free (request);
+    }
 }
 
 void
@@ -44,11 +80,9 @@ arb_requests_destroy (arb_requests_t **self_p)
     if (!self)
         return;
     assert (self->tag == ARB_REQUESTS_TAG);
-    s_request_t *request;
-    while ((request = (s_request_t *) zlistx_detach (self->order, NULL)))
-        free (request);
+    s_free_all (&self->order);
+    s_free_all (&self->spare);
     arb_idmap_destroy (&self->table);
-    zlistx_destroy (&self->order);
     self->tag = ARB_REQUESTS_DEAD;
     free (self);
     *self_p = NULL;
@@ -59,15 +93,20 @@ arb_requests_add (
     arb_requests_t *self, uint32_t reqid, arb_msg_type_t type, uint32_t reserved, int64_t sent_at)
 {
     assert (self && self->tag == ARB_REQUESTS_TAG);
-    if (arb_idmap_contains (self->table, reqid))
+    s_request_t *request = s_first (&self->spare);
+    if (request)
+        arb_chain_remove (&self->spare, &request->node);
+    else
+        request = (s_request_t *) zmalloc (sizeof (s_request_t));
+    if (!arb_idmap_insert (self->table, reqid, request)) {
+        s_spare (self, request);  //  reqid is pending already
         return -1;
-    s_request_t *request = (s_request_t *) zmalloc (sizeof (s_request_t));
+    }
     request->reqid = reqid;
     request->type = type;
     request->sent_at = sent_at;
     request->reserved = reserved;
-    request->handle = zlistx_add_end (self->order, request);
-    arb_idmap_insert (self->table, reqid, request);
+    arb_chain_add_end (&self->order, &request->node);
     self->reserved += reserved;
     return 0;
 }
@@ -102,9 +141,9 @@ arb_requests_end (arb_requests_t *self, uint32_t reqid)
         return (arb_msg_type_t) 0;
     arb_msg_type_t type = request->type;
     self->reserved -= request->reserved;
-    zlistx_delete (self->order, request->handle);
+    arb_chain_remove (&self->order, &request->node);
     arb_idmap_remove (self->table, reqid);
-    free (request);
+    s_spare (self, request);
     return type;
 }
 
@@ -112,7 +151,7 @@ uint32_t
 arb_requests_oldest (arb_requests_t *self, int64_t *sent_at)
 {
     assert (self && self->tag == ARB_REQUESTS_TAG && sent_at);
-    s_request_t *request = (s_request_t *) zlistx_first (self->order);
+    s_request_t *request = s_first (&self->order);
     if (!request)
         return 0;
     *sent_at = request->sent_at;
@@ -123,10 +162,10 @@ uint32_t *
 arb_requests_ids (arb_requests_t *self, size_t *count)
 {
     assert (self && self->tag == ARB_REQUESTS_TAG && count);
-    uint32_t *ids = (uint32_t *) zmalloc ((zlistx_size (self->order) + 1) * sizeof (uint32_t));
+    uint32_t *ids = (uint32_t *) zmalloc ((self->order.size + 1) * sizeof (uint32_t));
     *count = 0;
-    for (s_request_t *request = (s_request_t *) zlistx_first (self->order); request;
-         request = (s_request_t *) zlistx_next (self->order))
-        ids[(*count)++] = request->reqid;
+    for (arb_chain_link_t *link = arb_chain_first (&self->order); link;
+         link = arb_chain_next (&self->order, link))
+        ids[(*count)++] = ARB_CHAIN_ITEM (link, s_request_t, node)->reqid;
     return ids;
 }
