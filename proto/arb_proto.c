@@ -690,26 +690,25 @@ s_encode_record (s_buf_t *pk, const arb_schema_t *schema, void *rec, s_out_t *ou
     assert (schema->nfields <= 64);
     uint64_t present = 0;
     size_t count = 0;
-    for (size_t i = 0; i < schema->nfields; i++)
-        if (s_present (&schema->fields[i], (const char *) rec + schema->fields[i].offset)) {
+    zframe_t **frame_slot = NULL;
+    for (size_t i = 0; i < schema->nfields; i++) {
+        const arb_field_t *f = &schema->fields[i];
+        if (f->type == ARB_F_FRAME) {
+            assert (!frame_slot);  //  a record has one frame at most
+            frame_slot = (zframe_t **) ((char *) rec + f->offset);
+        }
+        else if (s_present (f, (const char *) rec + f->offset)) {
             present |= (uint64_t) 1 << i;
             count++;
         }
+    }
     s_mp_map (pk, count);
 
-    zframe_t *frame = NULL;
-    bool has_frame = false;
-    for (size_t i = 0; i < schema->nfields; i++) {
-        const arb_field_t *f = &schema->fields[i];
+    //  then only the fields present, in the schema's order: a record has
+    //  a few of its optional fields set (a task spec, 25 fields: 2 or 3)
+    for (uint64_t left = present; left; left &= left - 1) {
+        const arb_field_t *f = &schema->fields[__builtin_ctzll (left)];
         char *at = (char *) rec + f->offset;
-        if (f->type == ARB_F_FRAME) {
-            has_frame = true;
-            frame = *(zframe_t **) at;
-            *(zframe_t **) at = NULL;  //  out owns it now
-            continue;
-        }
-        if (!(present & ((uint64_t) 1 << i)))
-            continue;
         s_pack_key (pk, f);
         switch (f->type) {
             case ARB_F_U64:
@@ -767,8 +766,10 @@ s_encode_record (s_buf_t *pk, const arb_schema_t *schema, void *rec, s_out_t *ou
     }
     //  A record's own frame follows the frames of its nested records, the
     //  same order in which the decoder will claim them.
-    if (has_frame)
-        s_out_push (out, frame);
+    if (frame_slot) {
+        s_out_push (out, *frame_slot);
+        *frame_slot = NULL;  //  out owns it now
+    }
 }
 
 //  Packs the message's header and body; payloads (initialised here) gets
