@@ -328,21 +328,16 @@ typedef void (s_frame_fn) (zframe_t **slot, void *arg);
 static void
 s_each_frame (const arb_schema_t *schema, void *rec, s_frame_fn *fn, void *arg)
 {
-    if (!schema->frames)
-        return;  //  most replies: nothing to walk
-    for (size_t i = 0; i < schema->nfields; i++) {
-        const arb_field_t *f = &schema->fields[i];
-        char *at = (char *) rec + f->offset;
-        if (f->type == ARB_F_FRAME)
-            fn ((zframe_t **) at, arg);
-        else if (f->type == ARB_F_LIST) {
-            char *items;
-            size_t n;
-            memcpy (&items, at, sizeof (items));
-            memcpy (&n, at + sizeof (items), sizeof (n));
-            for (size_t k = 0; k < n; k++)
-                s_each_frame (f->sub, items + k * f->sub->size, fn, arg);
-        }
+    if (schema->frame_at)
+        fn ((zframe_t **) ((char *) rec + schema->frame_at - 1), arg);
+    else if (schema->list_at) {
+        const char *at = (const char *) rec + schema->list_at - 1;
+        char *items;
+        size_t n;
+        memcpy (&items, at, sizeof (items));
+        memcpy (&n, at + sizeof (items), sizeof (n));
+        for (size_t k = 0; k < n; k++)
+            s_each_frame (schema->list_sub, items + k * schema->list_sub->size, fn, arg);
     }
 }
 
@@ -690,18 +685,11 @@ s_encode_record (s_buf_t *pk, const arb_schema_t *schema, void *rec, s_out_t *ou
     assert (schema->nfields <= 64);
     uint64_t present = 0;
     size_t count = 0;
-    zframe_t **frame_slot = NULL;
-    for (size_t i = 0; i < schema->nfields; i++) {
-        const arb_field_t *f = &schema->fields[i];
-        if (f->type == ARB_F_FRAME) {
-            assert (!frame_slot);  //  a record has one frame at most
-            frame_slot = (zframe_t **) ((char *) rec + f->offset);
-        }
-        else if (s_present (f, (const char *) rec + f->offset)) {
+    for (size_t i = 0; i < schema->nfields; i++)
+        if (s_present (&schema->fields[i], (const char *) rec + schema->fields[i].offset)) {
             present |= (uint64_t) 1 << i;
             count++;
         }
-    }
     s_mp_map (pk, count);
 
     //  then only the fields present, in the schema's order: a record has
@@ -766,9 +754,10 @@ s_encode_record (s_buf_t *pk, const arb_schema_t *schema, void *rec, s_out_t *ou
     }
     //  A record's own frame follows the frames of its nested records, the
     //  same order in which the decoder will claim them.
-    if (frame_slot) {
-        s_out_push (out, *frame_slot);
-        *frame_slot = NULL;  //  out owns it now
+    if (schema->frame_at) {
+        zframe_t **slot = (zframe_t **) ((char *) rec + schema->frame_at - 1);
+        s_out_push (out, *slot);
+        *slot = NULL;  //  out owns it now
     }
 }
 

@@ -18,14 +18,16 @@
     {                                                                  \
 #f, sizeof(#f) - 1, ARB_F_LIST, req, offsetof(T, f), max, &sub \
     }
-#define SCHEMA_OF(var, T, fields, framed)                                                          \
-    static const arb_schema_t var = {#T, sizeof (T), fields, sizeof (fields) / sizeof (fields[0]), \
-                                     framed}
-#define SCHEMA(var, T, fields) SCHEMA_OF (var, T, fields, false)
-//  A record that holds a frame, itself or in a record of one of its lists
-//  (test_proto checks that every schema says so rightly).
-#define FRAMED_SCHEMA(var, T, fields) SCHEMA_OF (var, T, fields, true)
-#define EMPTY_SCHEMA(var, T)          static const arb_schema_t var = {#T, sizeof (T), NULL, 0, false}
+#define SCHEMA_OF(var, T, fields, frame_at, list_at, list_sub) \
+    static const arb_schema_t var = {                          \
+        #T, sizeof (T), fields, sizeof (fields) / sizeof (fields[0]), frame_at, list_at, list_sub}
+#define SCHEMA(var, T, fields) SCHEMA_OF (var, T, fields, 0, 0, NULL)
+//  A record with a frame of its own, in field f
+#define FRAMED_SCHEMA(var, T, fields, f) SCHEMA_OF (var, T, fields, offsetof (T, f) + 1, 0, NULL)
+//  A record whose list f holds records (of schema sub) with frames
+#define FRAMES_IN_SCHEMA(var, T, fields, f, sub) \
+    SCHEMA_OF (var, T, fields, 0, offsetof (T, f) + 1, &sub)
+#define EMPTY_SCHEMA(var, T) static const arb_schema_t var = {#T, sizeof (T), NULL, 0, 0, 0, NULL}
 
 //  max 0 on a BIN field means "the frame limit" (results travel inline
 //  in STATUS and DISPATCH parents).
@@ -71,7 +73,7 @@ static const arb_field_t s_task_spec_fields[] = {
     FLD (arb_task_spec_t, unwatched, ARB_F_BOOL, false, 0),
     FLD (arb_task_spec_t, payload, ARB_F_FRAME, true, 0),
 };
-FRAMED_SCHEMA (s_task_spec_schema, arb_task_spec_t, s_task_spec_fields);
+FRAMED_SCHEMA (s_task_spec_schema, arb_task_spec_t, s_task_spec_fields, payload);
 
 static const arb_field_t s_error_fields[] = {
     FLD (arb_error_body_t, code, ARB_F_U32, true, 0),
@@ -94,7 +96,7 @@ static const arb_field_t s_submit_fields[] = {
     FLD (arb_submit_body_t, flow_name, ARB_F_NAME, false, ARB_NAME_MAX),
     LST (arb_submit_body_t, tasks, true, ARB_LIST_MAX, s_task_spec_schema),
 };
-FRAMED_SCHEMA (s_submit_schema, arb_submit_body_t, s_submit_fields);
+FRAMES_IN_SCHEMA (s_submit_schema, arb_submit_body_t, s_submit_fields, tasks, s_task_spec_schema);
 
 static const arb_field_t s_submitted_task_fields[] = {
     FLD (arb_submitted_task_t, id, ARB_F_U64, true, 0),
@@ -210,12 +212,12 @@ static const arb_field_t s_done_task_fields[] = {
     FLD (arb_done_task_t, error, ARB_F_STR, false, ARB_TEXT_MAX),
     FLD (arb_done_task_t, result, ARB_F_FRAME, true, 0),
 };
-FRAMED_SCHEMA (s_done_task_schema, arb_done_task_t, s_done_task_fields);
+FRAMED_SCHEMA (s_done_task_schema, arb_done_task_t, s_done_task_fields, result);
 
 static const arb_field_t s_done_fields[] = {
     LST (arb_done_body_t, tasks, true, ARB_LIST_MAX, s_done_task_schema),
 };
-FRAMED_SCHEMA (s_done_schema, arb_done_body_t, s_done_fields);
+FRAMES_IN_SCHEMA (s_done_schema, arb_done_body_t, s_done_fields, tasks, s_done_task_schema);
 
 static const arb_field_t s_cancel_fields[] = {
     FLD (arb_cancel_body_t, ids, ARB_F_IDS, false, ARB_IDS_MAX),
@@ -429,13 +431,15 @@ static const arb_field_t s_dispatch_task_fields[] = {
     FLD (arb_dispatch_task_t, args, ARB_F_BIN, false, 0),
     FLD (arb_dispatch_task_t, payload, ARB_F_FRAME, true, 0),
 };
-FRAMED_SCHEMA (s_dispatch_task_schema, arb_dispatch_task_t, s_dispatch_task_fields);
+FRAMED_SCHEMA (s_dispatch_task_schema, arb_dispatch_task_t, s_dispatch_task_fields, payload);
 
 static const arb_field_t s_dispatch_fields[] = {
     LST (arb_dispatch_body_t, tasks, false, ARB_LIST_MAX, s_dispatch_task_schema),
 };
-FRAMED_SCHEMA (s_dispatch_schema, arb_dispatch_body_t, s_dispatch_fields);
-FRAMED_SCHEMA (s_peek_reply_schema, arb_peek_reply_body_t, s_dispatch_fields);
+FRAMES_IN_SCHEMA (
+    s_dispatch_schema, arb_dispatch_body_t, s_dispatch_fields, tasks, s_dispatch_task_schema);
+FRAMES_IN_SCHEMA (
+    s_peek_reply_schema, arb_peek_reply_body_t, s_dispatch_fields, tasks, s_dispatch_task_schema);
 
 static const arb_field_t s_meta_fields[] = {
     FLD (arb_meta_body_t, op, ARB_F_STR, true, ARB_NAME_MAX),
@@ -485,7 +489,7 @@ static const arb_field_t s_schedule_fields[] = {
     FLD (arb_schedule_info_t, op, ARB_F_STR, true, ARB_NAME_MAX),
     SCHEDULE_FIELDS,
 };
-FRAMED_SCHEMA (s_schedule_schema, arb_schedule_body_t, s_schedule_fields);
+FRAMED_SCHEMA (s_schedule_schema, arb_schedule_body_t, s_schedule_fields, payload);
 
 static const arb_field_t s_schedule_info_fields[] = {
     SCHEDULE_FIELDS,
@@ -496,12 +500,16 @@ static const arb_field_t s_schedule_info_fields[] = {
     FLD (arb_schedule_info_t, last_slot_ms, ARB_F_U64, false, 0),
     FLD (arb_schedule_info_t, last_id, ARB_F_U64, false, 0),
 };
-FRAMED_SCHEMA (s_schedule_info_schema, arb_schedule_info_t, s_schedule_info_fields);
+FRAMED_SCHEMA (s_schedule_info_schema, arb_schedule_info_t, s_schedule_info_fields, payload);
 
 static const arb_field_t s_schedule_reply_fields[] = {
     LST (arb_schedule_reply_body_t, schedules, false, ARB_LIST_MAX, s_schedule_info_schema),
 };
-FRAMED_SCHEMA (s_schedule_reply_schema, arb_schedule_reply_body_t, s_schedule_reply_fields);
+FRAMES_IN_SCHEMA (s_schedule_reply_schema,
+                  arb_schedule_reply_body_t,
+                  s_schedule_reply_fields,
+                  schedules,
+                  s_schedule_info_schema);
 
 static const arb_field_t s_held_fields[] = {
     FLD (arb_held_t, id, ARB_F_U64, true, 0),
@@ -553,12 +561,13 @@ static const arb_field_t s_result_item_fields[] = {
     FLD (arb_result_item_t, routed, ARB_F_BOOL, false, 0),
     FLD (arb_result_item_t, result, ARB_F_FRAME, true, 0),
 };
-FRAMED_SCHEMA (s_result_item_schema, arb_result_item_t, s_result_item_fields);
+FRAMED_SCHEMA (s_result_item_schema, arb_result_item_t, s_result_item_fields, result);
 
 static const arb_field_t s_result_fields[] = {
     LST (arb_result_body_t, results, true, ARB_LIST_MAX, s_result_item_schema),
 };
-FRAMED_SCHEMA (s_result_schema, arb_result_body_t, s_result_fields);
+FRAMES_IN_SCHEMA (
+    s_result_schema, arb_result_body_t, s_result_fields, results, s_result_item_schema);
 
 static const arb_field_t s_emit_item_fields[] = {
     FLD (arb_emit_item_t, id, ARB_F_U64, true, 0),
@@ -567,12 +576,12 @@ static const arb_field_t s_emit_item_fields[] = {
     FLD (arb_emit_item_t, name, ARB_F_NAME, false, ARB_NAME_MAX),
     FLD (arb_emit_item_t, payload, ARB_F_FRAME, true, 0),
 };
-FRAMED_SCHEMA (s_emit_item_schema, arb_emit_item_t, s_emit_item_fields);
+FRAMED_SCHEMA (s_emit_item_schema, arb_emit_item_t, s_emit_item_fields, payload);
 
 static const arb_field_t s_emit_fields[] = {
     LST (arb_emit_body_t, items, true, ARB_LIST_MAX, s_emit_item_schema),
 };
-FRAMED_SCHEMA (s_emit_schema, arb_emit_body_t, s_emit_fields);
+FRAMES_IN_SCHEMA (s_emit_schema, arb_emit_body_t, s_emit_fields, items, s_emit_item_schema);
 
 static const arb_field_t s_heartbeat_fields[] = {
     FLD (arb_heartbeat_body_t, busy, ARB_F_U32, false, 0),

@@ -43,7 +43,13 @@ struct _arb_schema_t {
     size_t size;  //  sizeof the struct
     const arb_field_t *fields;
     size_t nfields;
-    bool frames;  //  a field of it, or of a record in its lists, is a frame
+    //  Where its frames are, if it holds any: its own frame (the FRAME
+    //  field at offset frame_at - 1), or the records of one list (the LIST
+    //  field at offset list_at - 1, of schema list_sub); 0 for none. No
+    //  schema has both, or two of either (test_proto checks every one).
+    size_t frame_at;
+    size_t list_at;
+    const arb_schema_t *list_sub;
 };
 
 //  Schema of a message type's body, or NULL for an unknown type.

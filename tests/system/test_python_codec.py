@@ -315,7 +315,8 @@ def c_schemas():
                 fields.append((args[1], 'LIST', args[2] == 'true', args[4]))
         arrays[m.group(1)] = fields
     schemas = {}
-    for m in re.finditer(r'\b(?:SCHEMA|FRAMED_SCHEMA|EMPTY_SCHEMA)\s*\((\w+),\s*\w+(?:,\s*(\w+))?\)', src):
+    kinds = r'SCHEMA|FRAMED_SCHEMA|FRAMES_IN_SCHEMA|EMPTY_SCHEMA'
+    for m in re.finditer(r'\b(?:%s)\s*\(\s*(\w+),\s*\w+(?:,\s*(\w+))?(?:,\s*\w+)*\)' % kinds, src):
         schemas[m.group(1)] = arrays.get(m.group(2), []) if m.group(2) else []
     return schemas
 

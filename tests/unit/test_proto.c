@@ -411,23 +411,34 @@ test_refuses_bad_headers (void **state)
                       "without a body");
 }
 
-//  Whether a record, or one in its lists, has a frame field: what its
-//  schema's frames flag must say (the codec walks only those to free
-//  frames). Checks every schema on the way.
+//  Whether a record, or one in its lists, has a frame field; and that its
+//  schema says where (frame_at, or list_at and list_sub: the codec walks
+//  only those to free and send frames). Checks every schema on the way.
 static bool
 s_holds_frames (const arb_schema_t *schema)
 {
-    bool holds = false;
+    //  the fields that hold frames: FRAME ones, and lists of records that do
+    size_t frames = 0, lists = 0, frame_at = 0, list_at = 0;
+    const arb_schema_t *list_sub = NULL;
     for (size_t i = 0; i < schema->nfields; i++) {
         const arb_field_t *f = &schema->fields[i];
-        if (f->type == ARB_F_FRAME)
-            holds = true;
-        else if (f->type == ARB_F_LIST && s_holds_frames (f->sub))
-            holds = true;
+        if (f->type == ARB_F_FRAME) {
+            frames++;
+            frame_at = f->offset + 1;
+        }
+        else if (f->type == ARB_F_LIST && s_holds_frames (f->sub)) {
+            lists++;
+            list_at = f->offset + 1;
+            list_sub = f->sub;
+        }
     }
-    if (schema->frames != holds)
-        fail_msg ("schema %s says frames=%d, holds %d", schema->name, schema->frames, holds);
-    return holds;
+    if (frames + lists > 1)
+        fail_msg ("schema %s has %zu fields with frames: the walk finds one", schema->name,
+                  frames + lists);
+    if (schema->frame_at != frame_at || schema->list_at != list_at || schema->list_sub != list_sub)
+        fail_msg ("schema %s says frames at %zu, in list at %zu; they are at %zu, in %zu",
+                  schema->name, schema->frame_at, schema->list_at, frame_at, list_at);
+    return frames + lists > 0;
 }
 
 static void
