@@ -6,15 +6,20 @@
     whole table; once sent, it sits in `sent` (oldest first) until the
     broker acknowledges it, or it is due again. A claimed record is in
     neither: its lease is one the broker may no longer know until the
-    WELCOME says.
+    WELCOME says. Forgotten records wait in `spare` for the next tasks
+    (arb_spare.h): a consumer adds and forgets one a task.
 */
 
 #include "arb_leases.h"
 #include "arb_chain.h"
 #include "arb_idmap.h"
+#include "arb_spare.h"
 
 #define ARB_LEASES_TAG  0x0c1e0003u  //  a live arb_leases_t
 #define ARB_LEASES_DEAD 0xdeadc1e3u  //  written on destroy, to catch use after it
+
+//  Forgotten records kept, at most: a credit's worth and more.
+#define S_SPARE_TASKS ARB_SPARES (1024)
 
 typedef struct {
     uint64_t id;
@@ -26,7 +31,7 @@ typedef struct {
     arb_outcome_t outcome;
     char *error;            //  owned, or NULL
     zframe_t *result;       //  owned, or NULL
-    arb_chain_link_t node;  //  in the outbox (queued) or the sent list (sent), or neither
+    arb_chain_link_t node;  //  in the outbox (queued), the sent list (sent), spare, or none
     bool queued, sent;
     uint32_t sent_reqid;  //  the RESULT that carried it last
     int64_t sent_ms;      //  monotonic ms it went
@@ -37,6 +42,7 @@ struct _arb_leases_t {
     arb_idmap_t *tasks;  //  owned: id -> owned s_task_t
     arb_chain_t outbox;  //  s_task_t settled, unclaimed, oldest first
     arb_chain_t sent;    //  s_task_t sent, not acknowledged, oldest first
+    arb_chain_t spare;   //  owned: forgotten records, emptied, for the next tasks
     size_t bytes;        //  result bytes held
 };
 
@@ -61,6 +67,7 @@ arb_leases_new (void)
     self->tasks = arb_idmap_new ();
     arb_chain_init (&self->outbox);
     arb_chain_init (&self->sent);
+    arb_chain_init (&self->spare);
     return self;
 }
 
@@ -87,9 +94,14 @@ arb_leases_destroy (arb_leases_t **self_p)
     size_t cursor = 0;
     uint64_t id;
     void *value;
+    s_task_t *task;
     while (arb_idmap_next (self->tasks, &cursor, &id, &value)) {
-        s_task_t *task = (s_task_t *) value;
+        task = (s_task_t *) value;
         s_task_destroy (&task);
+    }
+    while ((task = s_first (&self->spare))) {
+        arb_chain_remove (&self->spare, &task->node);
+        free (task);
     }
     arb_idmap_destroy (&self->tasks);
     self->tag = ARB_LEASES_DEAD;
@@ -117,7 +129,26 @@ s_forget (arb_leases_t *self, s_task_t **task_p)
     if (task->result)
         self->bytes -= zframe_size (task->result);
     arb_idmap_remove (self->tasks, task->id);
-    s_task_destroy (task_p);
+    if (self->spare.size + 1 <= S_SPARE_TASKS) {
+        free (task->error);
+        zframe_destroy (&task->result);
+        arb_chain_add_end (&self->spare, &task->node);
+        *task_p = NULL;
+    }
+    else
+        s_task_destroy (task_p);
+}
+
+//  An empty record, kept or new.
+static s_task_t *
+s_task_new (arb_leases_t *self)
+{
+    s_task_t *task = s_first (&self->spare);
+    if (!task)
+        return (s_task_t *) zmalloc (sizeof (s_task_t));
+    arb_chain_remove (&self->spare, &task->node);
+    memset (task, 0, sizeof (*task));
+    return task;
 }
 
 int
@@ -127,9 +158,9 @@ arb_leases_add (arb_leases_t *self, uint64_t id, uint64_t lease, uint32_t sub)
     s_task_t *held = (s_task_t *) arb_idmap_lookup (self->tasks, id);
     if (held && held->settled && !held->claimed && held->lease != lease)
         s_forget (self, &held);  //  the broker is done with the lease it had
-    if (arb_idmap_size (self->tasks) >= ARB_LEASES_MAX || arb_idmap_contains (self->tasks, id))
+    if (held || arb_idmap_size (self->tasks) >= ARB_LEASES_MAX)
         return -1;
-    s_task_t *task = (s_task_t *) zmalloc (sizeof (s_task_t));
+    s_task_t *task = s_task_new (self);
     task->id = id;
     task->lease = lease;
     task->sub = sub;
