@@ -120,7 +120,8 @@ s_unlist (arb_leases_t *self, s_task_t *task)
     task->queued = task->sent = false;
 }
 
-//  Forgets a task: out of the table and the lists, and freed.
+//  Forgets a task: out of the table and the lists, its outcome freed, and
+//  its record kept for the next task (or freed).
 static void
 s_forget (arb_leases_t *self, s_task_t **task_p)
 {
@@ -131,6 +132,7 @@ s_forget (arb_leases_t *self, s_task_t **task_p)
     arb_idmap_remove (self->tasks, task->id);
     if (self->spare.size + 1 <= S_SPARE_TASKS) {
         free (task->error);
+        task->error = NULL;
         zframe_destroy (&task->result);
         arb_chain_add_end (&self->spare, &task->node);
         *task_p = NULL;
@@ -143,7 +145,8 @@ s_forget (arb_leases_t *self, s_task_t **task_p)
 static s_task_t *
 s_task_new (arb_leases_t *self)
 {
-    s_task_t *task = s_first (&self->spare);
+    //  the record forgotten last, the likeliest still in the cache
+    s_task_t *task = ARB_CHAIN_ITEM (arb_chain_last (&self->spare), s_task_t, node);
     if (!task)
         return (s_task_t *) zmalloc (sizeof (s_task_t));
     arb_chain_remove (&self->spare, &task->node);

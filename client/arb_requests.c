@@ -29,7 +29,7 @@ typedef struct {
 struct _arb_requests_t {
     uint32_t tag;        //  ARB_REQUESTS_TAG
     arb_idmap_t *table;  //  owned: reqid -> s_request_t owned through order
-    arb_chain_t order;   //  the pending records, oldest first
+    arb_chain_t order;   //  owned: the pending records, oldest first
     arb_chain_t spare;   //  owned: ended records, kept for the next
     int64_t reserved;    //  sum of the records' reserved
 };
@@ -93,7 +93,8 @@ arb_requests_add (
     arb_requests_t *self, uint32_t reqid, arb_msg_type_t type, uint32_t reserved, int64_t sent_at)
 {
     assert (self && self->tag == ARB_REQUESTS_TAG);
-    s_request_t *request = s_first (&self->spare);
+    //  the record ended last, the likeliest still in the cache
+    s_request_t *request = ARB_CHAIN_ITEM (arb_chain_last (&self->spare), s_request_t, node);
     if (request)
         arb_chain_remove (&self->spare, &request->node);
     else

@@ -68,6 +68,13 @@ arb_chain_first (const arb_chain_t *self)
     return self->head.next == &self->head ? NULL : self->head.next;
 }
 
+//  The last link, or NULL when the chain is empty.
+static inline arb_chain_link_t *
+arb_chain_last (const arb_chain_t *self)
+{
+    return self->head.prev == &self->head ? NULL : self->head.prev;
+}
+
 //  The link after link, or NULL at the end.
 static inline arb_chain_link_t *
 arb_chain_next (const arb_chain_t *self, const arb_chain_link_t *link)

@@ -52,15 +52,12 @@ arb_benchkit_stamp_of (const void *payload, size_t size)
     uint64_t at = 0;
     for (int i = 0; i < ARB_BENCHKIT_STAMP; i++) {
         uint8_t c = p[i];
-        int digit = c >= '0' && c <= '9'   ? c - '0'
-                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                           : -1;
+        int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
         if (digit < 0)
             return -1;
         at = at << 4 | (uint64_t) digit;
     }
-    return (int64_t) at;
+    return (int64_t) at;  //  a monotonic time in µs: under 2^63, so never negative
 }
 
 void

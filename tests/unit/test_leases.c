@@ -71,6 +71,9 @@ test_outcomes_go_out_and_are_forgotten_when_acked (void **state)
 {
     (void) state;
     arb_leases_t *leases = arb_leases_new ();
+    assert_int_equal (arb_leases_add (leases, 5, 1005, 1), 0);
+    assert_int_equal (arb_leases_add (leases, 5, 2005, 1), -1);  //  open, another lease
+    assert_true (arb_leases_forget (leases, 5));
     s_hold_and_settle (leases, 10, 3);
     assert_int_equal (arb_leases_add (leases, 11, 1011, 1), -1);  //  held
     assert_int_equal (arb_leases_settle (leases, 11, ARB_OUTCOME_OK, NULL, NULL), -1);

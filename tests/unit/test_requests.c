@@ -49,9 +49,16 @@ test_order_ids_and_reservations (void **state)
     assert_int_equal (arb_requests_reserved (requests), 5);
     s_expect (requests, (uint32_t[]){7, 9}, 2);
 
-    //  the ended record comes back for the next: at the end, with its own id
+    //  the ended record comes back for the next: at the end, with its own
+    //  id; a pending id is refused with a record spare, changing nothing
     assert_int_equal (arb_requests_add (requests, 3, ARB_MSG_SUBMIT, 0, 1003), 0);
     s_expect (requests, (uint32_t[]){7, 9, 3}, 3);
+    assert_int_equal (arb_requests_end (requests, 7), ARB_MSG_SUBMIT);
+    assert_int_equal (arb_requests_add (requests, 9, ARB_MSG_TAKE, 8, 1009), -1);
+    assert_int_equal (arb_requests_reserved (requests), 5);
+    s_expect (requests, (uint32_t[]){9, 3}, 2);
+    assert_int_equal (arb_requests_add (requests, 7, ARB_MSG_SUBMIT, 0, 1007), 0);
+    s_expect (requests, (uint32_t[]){9, 3, 7}, 3);
     assert_int_equal (arb_requests_end (requests, 7), ARB_MSG_SUBMIT);
     assert_int_equal (arb_requests_end (requests, 3), ARB_MSG_SUBMIT);
     s_expect (requests, (uint32_t[]){9}, 1);
