@@ -316,6 +316,7 @@ arb_amqp_channel_new (arb_amqp_conn_t *conn, uint16_t number)
     self->consumers = zlistx_new ();
     zlistx_set_destructor (self->consumers, arb_amqp_consumer_destructor);
     arb_chain_init (&self->deliveries);
+    arb_chain_init (&self->spare);
     self->by_tag = arb_idmap_new ();
     self->publisher = arb_amqp_publisher_new (self);
     return self;
@@ -346,6 +347,7 @@ arb_amqp_channel_destroy (arb_amqp_channel_t **self_p)
     arb_amqp_publisher_destroy (&self->publisher);
     zlistx_destroy (&self->consumers);
     assert (self->deliveries.size == 0);  //  arb_amqp_channel_release_all
+    arb_amqp_channel_free_spares (self);
     arb_idmap_destroy (&self->by_tag);
     arb_msg_destroy (&self->get_reply);
     free (self->get_queue);

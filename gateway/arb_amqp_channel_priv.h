@@ -36,6 +36,7 @@ struct _arb_amqp_channel_t {
     bool ending;             //  every consumer ends (close): no subscription is remade
     zlistx_t *consumers;     //  owned arb_amqp_consumer_t
     arb_chain_t deliveries;  //  owned arb_amqp_delivery_t, in tag order
+    arb_chain_t spare;       //  owned arb_amqp_delivery_t settled, kept for the next
     arb_idmap_t *by_tag;     //  tag -> borrowed delivery
     uint64_t next_tag;
     char *last_queue;         //  owned
@@ -114,6 +115,8 @@ void arb_amqp_channel_delivery_count (arb_dispatch_task_t *task,
 
 //  The channel's first delivery (the lowest tag), and the one after d.
 arb_amqp_delivery_t *arb_amqp_channel_first_delivery (arb_amqp_channel_t *self);
+//  Frees the delivery records kept for the next deliveries (at its end).
+void arb_amqp_channel_free_spares (arb_amqp_channel_t *self);
 arb_amqp_delivery_t *arb_amqp_channel_next_delivery (arb_amqp_channel_t *self,
                                                      arb_amqp_delivery_t *d);
 

@@ -16,10 +16,16 @@
 */
 
 #include "arb_amqp_channel_priv.h"
+#include "arb_spare.h"
 
 #include <inttypes.h>
 
 static void s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery);
+
+//  Settled delivery records a channel keeps for its next deliveries, at
+//  most: a consumer's channel makes and settles one a message
+//  (arb_spare.h).
+#define S_SPARE_DELIVERIES ARB_SPARES (256)
 
 //  Reads a task's headers record (arb_amqp_frame.h), its exchange and
 //  key copied as C strings: 0, or -1 if it is not one.
@@ -46,7 +52,14 @@ arb_amqp_channel_hold (arb_amqp_channel_t *self,
                        arb_dispatch_task_t *task,
                        uint64_t tag)
 {
-    arb_amqp_delivery_t *delivery = (arb_amqp_delivery_t *) zmalloc (sizeof (arb_amqp_delivery_t));
+    arb_amqp_delivery_t *delivery =
+        ARB_CHAIN_ITEM (arb_chain_last (&self->spare), arb_amqp_delivery_t, node);
+    if (delivery) {
+        arb_chain_remove (&self->spare, &delivery->node);
+        memset (delivery, 0, sizeof (*delivery));
+    }
+    else
+        delivery = (arb_amqp_delivery_t *) zmalloc (sizeof (arb_amqp_delivery_t));
     delivery->tag = tag;
     delivery->task = task->id;
     delivery->channel = self;
@@ -208,7 +221,21 @@ s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
     arb_chain_remove (&self->deliveries, &delivery->node);
     zframe_destroy (&delivery->payload);
     zchunk_destroy (&delivery->headers);
-    free (delivery);
+    if (self->spare.size + 1 <= S_SPARE_DELIVERIES)
+        arb_chain_add_end (&self->spare, &delivery->node);
+    else
+        free (delivery);
+}
+
+void
+arb_amqp_channel_free_spares (arb_amqp_channel_t *self)
+{
+    arb_amqp_delivery_t *delivery;
+    while (
+        (delivery = ARB_CHAIN_ITEM (arb_chain_first (&self->spare), arb_amqp_delivery_t, node))) {
+        arb_chain_remove (&self->spare, &delivery->node);
+        free (delivery);
+    }
 }
 
 arb_amqp_delivery_t *

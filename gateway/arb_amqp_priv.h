@@ -181,7 +181,7 @@ typedef struct {
                                     //  (checked at the head if it goes back), 0: never
     bool stopped;                   //  the broker took it back: its tag is still the client's
                                     //  to settle (an ack of it does nothing), as RabbitMQ's
-    arb_chain_link_t node;          //  in the channel's deliveries
+    arb_chain_link_t node;          //  in the channel's deliveries, or its spare records
 } arb_amqp_delivery_t;
 
 //  ---------------------------------------------------------------------

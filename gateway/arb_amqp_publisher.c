@@ -45,11 +45,16 @@
 */
 
 #include "arb_amqp_priv.h"
+#include "arb_spare.h"
 
 #include <inttypes.h>
 
 #define ARB_AMQP_TX_MAX   10000         //  messages and acks of one transaction
 #define ARB_AMQP_TX_BYTES (256u << 20)  //  body bytes of one transaction
+
+//  Ended publish records kept for the next publishes, at most: a publisher
+//  makes and ends one a message (arb_spare.h).
+#define S_SPARE_PUBLISHES ARB_SPARES (256)
 
 typedef enum {
     S_NONE,
@@ -87,7 +92,7 @@ typedef struct {
     uint64_t *tickets;                //  one per task: owned, or &ticket
     uint64_t ticket;                  //  the one ticket of a message routed to one queue
     size_t n;
-    arb_chain_link_t node;  //  in the publisher's publishes
+    arb_chain_link_t node;  //  in the publisher's publishes, or its spare records
 } s_publish_t;
 
 struct _arb_amqp_publisher_t {
@@ -100,6 +105,7 @@ struct _arb_amqp_publisher_t {
     bool confirm;                 //  confirm.select
     uint64_t next_seq;
     arb_chain_t publishes;  //  owned s_publish_t, in order
+    arb_chain_t spare;      //  owned s_publish_t ended, kept for the next
     bool tx;                //  tx.select
     bool tx_failed;         //  a message of the commit under way was not stored
     zlistx_t *tx_messages;  //  owned s_message_t, kept until commit
@@ -147,14 +153,35 @@ s_first_publish (arb_amqp_publisher_t *self)
     return ARB_CHAIN_ITEM (arb_chain_first (&self->publishes), s_publish_t, node);
 }
 
-//  Takes a publish out of the list and frees it.
+//  A new publish at the end of the list: a kept record, cleared, or a new
+//  one.
+static s_publish_t *
+s_publish_new (arb_amqp_publisher_t *self)
+{
+    s_publish_t *publish = ARB_CHAIN_ITEM (arb_chain_last (&self->spare), s_publish_t, node);
+    if (publish) {
+        arb_chain_remove (&self->spare, &publish->node);
+        memset (publish, 0, sizeof (*publish));
+    }
+    else
+        publish = (s_publish_t *) zmalloc (sizeof (s_publish_t));
+    publish->publisher = self;
+    arb_chain_add_end (&self->publishes, &publish->node);
+    return publish;
+}
+
+//  Takes a publish out of the list and keeps its record for the next (or
+//  frees it).
 static void
 s_publish_end (arb_amqp_publisher_t *self, s_publish_t *publish)
 {
     arb_chain_remove (&self->publishes, &publish->node);
     if (publish->tickets != &publish->ticket)
         free (publish->tickets);
-    free (publish);
+    if (self->spare.size + 1 <= S_SPARE_PUBLISHES)
+        arb_chain_add_end (&self->spare, &publish->node);
+    else
+        free (publish);
 }
 
 void
@@ -420,12 +447,10 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
     const char *const *routes = keys ? (const char *const *) keys : &key;
     size_t n = reply ? 0 : arb_amqp_model_route_keys (exchange, routes, nkeys, headers, queues);
     s_keys_free (keys, nkeys);
-    s_publish_t *publish = (s_publish_t *) zmalloc (sizeof (s_publish_t));
-    publish->publisher = self;
+    s_publish_t *publish = s_publish_new (self);
     publish->seq = self->confirm ? ++self->next_seq : 0;
     publish->in_tx = in_tx;
     publish->tickets = n > 1 ? (uint64_t *) zmalloc (n * sizeof (uint64_t)) : &publish->ticket;
-    arb_chain_add_end (&self->publishes, &publish->node);
     //  held until every task is handed over: a batch refused on the way
     //  answers the tasks before, and must not end the publish under us
     publish->left = 1;
@@ -745,11 +770,9 @@ s_commit (arb_amqp_publisher_t *self)
         if (rc)
             return -1;
     }
-    s_publish_t *commit = (s_publish_t *) zmalloc (sizeof (s_publish_t));
-    commit->publisher = self;
+    s_publish_t *commit = s_publish_new (self);
     commit->commit = true;
     commit->tickets = &commit->ticket;
-    arb_chain_add_end (&self->publishes, &commit->node);
     return s_progress (self);
 }
 
@@ -819,6 +842,7 @@ arb_amqp_publisher_new (arb_amqp_channel_t *channel)
     self->conn = arb_amqp_channel_conn (channel);
     self->number = arb_amqp_channel_number (channel);
     arb_chain_init (&self->publishes);
+    arb_chain_init (&self->spare);
     self->tx_messages = zlistx_new ();
     zlistx_set_destructor (self->tx_messages, s_message_destructor);
     self->tx_acks = zlistx_new ();
@@ -839,6 +863,10 @@ arb_amqp_publisher_destroy (arb_amqp_publisher_t **self_p)
             arb_amqp_forget_submit (self->conn->server, p->tickets[i]);
         self->conn->inflight -= p->left;
         s_publish_end (self, p);
+    }
+    while ((p = ARB_CHAIN_ITEM (arb_chain_first (&self->spare), s_publish_t, node))) {
+        arb_chain_remove (&self->spare, &p->node);
+        free (p);
     }
     arb_reactor_disarm (self->conn->server->reactor, &self->progress);
     arb_amqp_publisher_reset (self);
