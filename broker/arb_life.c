@@ -988,11 +988,8 @@ s_add_args (arb_life_t *self, arb_task_t *task, arb_msg_t *msg, arb_dispatch_tas
 {
     zframe_t *payload = NULL, *headers = NULL, *args = NULL;
     int rc = arb_journal_load_payload (self->journal, task->id, &payload, &headers, &args);
-    if (rc == 0 && args) {
-        uint8_t *copy = (uint8_t *) arb_msg_alloc (msg, zframe_size (args));
-        memcpy (copy, zframe_data (args), zframe_size (args));
-        d->args = (arb_bin_t){copy, zframe_size (args)};
-    }
+    if (rc == 0 && args)
+        d->args = arb_msg_bindup (msg, zframe_data (args), zframe_size (args));
     zframe_destroy (&payload);
     zframe_destroy (&headers);
     zframe_destroy (&args);
@@ -1030,9 +1027,11 @@ s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *
         msg = *outgoing;
     }
     zframe_t *payload = NULL, *headers = NULL, *args = NULL;
+    arb_bin_t cached, cached_headers = {NULL, 0};
     bool args_read = false;
-    if (arb_sched_cache_take (self->sched, task, &payload, &headers))
-        ;
+    bool in_cache = arb_sched_cache_view (self->sched, task, &cached, &cached_headers);
+    if (in_cache)
+        payload = zframe_new (cached.data, cached.size);
     else if (arb_journal_load_payload (self->journal, task->id, &payload, &headers,
                                        task->has_args ? &args : NULL)) {
         //  payload, headers and arguments in the one read dispatch needs
@@ -1055,17 +1054,19 @@ s_dispatch_hook (void *arg, arb_session_t *session, arb_sub_t *sub, arb_task_t *
     d->soft_timeout_ms = arb_task_ext (task)->soft_timeout_ms;
     d->created_ms = task->created_ms;
     d->payload = payload;
-    if (headers) {
-        uint8_t *copy = (uint8_t *) arb_msg_alloc (msg, zframe_size (headers));
-        memcpy (copy, zframe_data (headers), zframe_size (headers));
-        d->headers = (arb_bin_t){copy, zframe_size (headers)};
+    if (in_cache) {
+        //  the headers straight from the cache into the message, then the
+        //  copy goes (a task rarely needs its payload twice)
+        d->headers = arb_msg_bindup (msg, cached_headers.data, cached_headers.size);
+        arb_sched_cache_drop (self->sched, task);
+    }
+    else if (headers) {
+        d->headers = arb_msg_bindup (msg, zframe_data (headers), zframe_size (headers));
         zframe_destroy (&headers);
     }
     if (args_read) {
         if (args) {
-            uint8_t *copy = (uint8_t *) arb_msg_alloc (msg, zframe_size (args));
-            memcpy (copy, zframe_data (args), zframe_size (args));
-            d->args = (arb_bin_t){copy, zframe_size (args)};
+            d->args = arb_msg_bindup (msg, zframe_data (args), zframe_size (args));
             zframe_destroy (&args);
         }
     }

@@ -636,11 +636,7 @@ s_add_parent (void *arg, const arb_journal_parent_t *parent)
     info->name = arb_msg_strdup (p->msg, parent->ref);
     info->state = (uint32_t) parent->state;
     info->error = arb_msg_strdup (p->msg, parent->error);
-    if (parent->result_size) {
-        uint8_t *copy = (uint8_t *) arb_msg_alloc (p->msg, parent->result_size);
-        memcpy (copy, parent->result, parent->result_size);
-        info->result = (arb_bin_t){copy, parent->result_size};
-    }
+    info->result = arb_msg_bindup (p->msg, parent->result, parent->result_size);
     return 0;
 }
 

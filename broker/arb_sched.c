@@ -804,26 +804,21 @@ arb_sched_cache_put (arb_sched_t *self,
 }
 
 bool
-arb_sched_cache_peek (arb_sched_t *self, arb_task_t *task, zframe_t **payload, zframe_t **headers)
+arb_sched_cache_view (arb_sched_t *self, arb_task_t *task, arb_bin_t *payload, arb_bin_t *headers)
 {
     (void) self;
     s_cached_t *block = (s_cached_t *) task->cache;
     if (!block)
         return false;
-    *payload = zframe_new (block->data, block->payload_size);
-    *headers = block->headers_size
-                   ? zframe_new (block->data + block->payload_size, block->headers_size)
-                   : NULL;
+    *payload = (arb_bin_t){block->data, block->payload_size};
+    *headers = (arb_bin_t){block->data + block->payload_size, block->headers_size};
     return true;
 }
 
-bool
-arb_sched_cache_take (arb_sched_t *self, arb_task_t *task, zframe_t **payload, zframe_t **headers)
+void
+arb_sched_cache_drop (arb_sched_t *self, arb_task_t *task)
 {
-    if (!arb_sched_cache_peek (self, task, payload, headers))
-        return false;
     s_cache_drop (self, task);
-    return true;
 }
 
 uint64_t

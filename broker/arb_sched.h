@@ -192,15 +192,16 @@ bool arb_sched_cache_put (arb_sched_t *self,
                           const void *headers,
                           size_t headers_size);
 
-//  If task's payload is cached, sets *payload (never NULL) and *headers
-//  (NULL when it has none) to new frames the caller owns and returns
-//  true; take also drops the copy (a task rarely needs its payload twice;
-//  a retry reads it back from the journal), peek keeps it. Returns false,
-//  setting nothing, when the payload is only in the journal.
+//  If task's payload is cached, sets *payload and *headers (size 0 when it
+//  has none) to its bytes, borrowed from the cache until the copy is
+//  dropped, and returns true. Returns false, setting nothing, when the
+//  payload is only in the journal.
 bool
-arb_sched_cache_take (arb_sched_t *self, arb_task_t *task, zframe_t **payload, zframe_t **headers);
-bool
-arb_sched_cache_peek (arb_sched_t *self, arb_task_t *task, zframe_t **payload, zframe_t **headers);
+arb_sched_cache_view (arb_sched_t *self, arb_task_t *task, arb_bin_t *payload, arb_bin_t *headers);
+
+//  Drops task's cached copy, if it has one (a dispatched task rarely needs
+//  its payload again; a retry reads it back from the journal).
+void arb_sched_cache_drop (arb_sched_t *self, arb_task_t *task);
 
 //  Bytes the payload cache holds now, as the allocator counts them.
 uint64_t arb_sched_cache_used (arb_sched_t *self);

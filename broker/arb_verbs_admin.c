@@ -449,16 +449,17 @@ arb_verbs_peek (const arb_verbs_t *verbs, arb_msg_t *msg)
         d->soft_timeout_ms = arb_task_ext (task)->soft_timeout_ms;
         d->created_ms = task->created_ms;
         zframe_t *headers = NULL;
-        if (arb_sched_cache_peek (arb_life_sched (verbs->life), task, &d->payload, &headers))
-            ;
+        arb_bin_t cached, cached_headers;
+        if (arb_sched_cache_view (arb_life_sched (verbs->life), task, &cached, &cached_headers)) {
+            d->payload = zframe_new (cached.data, cached.size);
+            d->headers = arb_msg_bindup (reply, cached_headers.data, cached_headers.size);
+        }
         else if (arb_journal_load_payload (verbs->journal, task->id, &d->payload, &headers, NULL)) {
             arb_life_halt (verbs->life, "peek");
             break;
         }
         if (headers) {
-            uint8_t *copy = (uint8_t *) arb_msg_alloc (reply, zframe_size (headers));
-            memcpy (copy, zframe_data (headers), zframe_size (headers));
-            d->headers = (arb_bin_t){copy, zframe_size (headers)};
+            d->headers = arb_msg_bindup (reply, zframe_data (headers), zframe_size (headers));
             zframe_destroy (&headers);
         }
         bytes += zframe_size (d->payload) + d->headers.size;

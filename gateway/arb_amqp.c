@@ -133,10 +133,7 @@ arb_amqp_store (
     body->key = arb_msg_strdup (request, key);
     if (value_p && *value_p) {
         body->op = "set";
-        size_t size = zchunk_size (*value_p);
-        uint8_t *copy = (uint8_t *) arb_msg_alloc (request, size);
-        memcpy (copy, zchunk_data (*value_p), size);
-        body->value = (arb_bin_t){copy, size};
+        body->value = arb_msg_bindup (request, zchunk_data (*value_p), zchunk_size (*value_p));
         zchunk_destroy (value_p);
     }
     else

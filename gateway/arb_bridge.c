@@ -138,11 +138,8 @@ s_meta (arb_bridge_t *self, const char *op, const char *key, zframe_t *value)
     arb_meta_body_t *body = arb_msg_meta (request);
     body->op = op;
     body->key = arb_msg_strdup (request, key);
-    if (value) {
-        uint8_t *copy = (uint8_t *) arb_msg_alloc (request, zframe_size (value));
-        memcpy (copy, zframe_data (value), zframe_size (value));
-        body->value = (arb_bin_t){copy, zframe_size (value)};
-    }
+    if (value)
+        body->value = arb_msg_bindup (request, zframe_data (value), zframe_size (value));
     return request;
 }
 

@@ -179,16 +179,6 @@ s_copy (arb_msg_t *msg, const char *text)
     return text ? arb_msg_strdup (msg, text) : NULL;
 }
 
-static arb_bin_t
-s_copy_bin (arb_msg_t *msg, arb_bin_t bin)
-{
-    if (!bin.size)
-        return (arb_bin_t){NULL, 0};
-    uint8_t *copy = (uint8_t *) arb_msg_alloc (msg, bin.size);
-    memcpy (copy, bin.data, bin.size);
-    return (arb_bin_t){copy, bin.size};
-}
-
 //  Most batches hold the few tasks of one turn: the slots grow with them
 //  rather than taking room (zeroed) for the most a batch can hold.
 static void
@@ -251,8 +241,8 @@ arb_gateway_submit_one (arb_gateway_t *self,
     copy->queue = s_copy (msg, spec->queue);
     copy->name = s_copy (msg, spec->name);
     copy->key = s_copy (msg, spec->key);
-    copy->headers = s_copy_bin (msg, spec->headers);
-    copy->args = s_copy_bin (msg, spec->args);
+    copy->headers = arb_msg_bindup (msg, spec->headers.data, spec->headers.size);
+    copy->args = arb_msg_bindup (msg, spec->args.data, spec->args.size);
     copy->endpoints.v = NULL;
     copy->endpoints.n = 0;
     for (size_t i = 0; i < spec->endpoints.n; i++)

@@ -310,6 +310,16 @@ arb_msg_strdup (arb_msg_t *self, const char *str)
     return copy;
 }
 
+arb_bin_t
+arb_msg_bindup (arb_msg_t *self, const void *data, size_t size)
+{
+    if (size == 0)
+        return (arb_bin_t){NULL, 0};
+    uint8_t *copy = (uint8_t *) s_alloc_raw (self, size);
+    memcpy (copy, data, size);
+    return (arb_bin_t){copy, size};
+}
+
 arb_msg_t *
 arb_msg_new (arb_msg_type_t type, uint32_t reqid)
 {

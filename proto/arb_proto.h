@@ -917,6 +917,9 @@ void *arb_msg_alloc (arb_msg_t *self, size_t size);
 //  A copy of str owned by the message.
 const char *arb_msg_strdup (arb_msg_t *self, const char *str);
 
+//  A copy of size bytes owned by the message, as a bin ({NULL, 0} for 0).
+arb_bin_t arb_msg_bindup (arb_msg_t *self, const void *data, size_t size);
+
 //  Changes the request id (a message built before its id was known).
 void arb_msg_set_reqid (arb_msg_t *self, uint32_t reqid);
 

@@ -279,6 +279,24 @@ test_keys_go_in_schema_order (void **state)
     zmsg_destroy (&zmsg);
 }
 
+//  A bin copied into a message is the message's: the source may change or
+//  go; nothing is copied for none.
+static void
+test_bindup_copies (void **state)
+{
+    (void) state;
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_PING, 1);
+    char source[] = "headers";
+    arb_bin_t bin = arb_msg_bindup (msg, source, 7);
+    memset (source, 'x', sizeof (source));
+    assert_int_equal (bin.size, 7);
+    assert_memory_equal (bin.data, "headers", 7);
+    arb_bin_t none = arb_msg_bindup (msg, source, 0);
+    assert_null (none.data);
+    assert_int_equal (none.size, 0);
+    arb_msg_destroy (&msg);
+}
+
 static void
 test_grow_keeps_records (void **state)
 {
@@ -1008,6 +1026,7 @@ main (void)
         cmocka_unit_test (test_round_trip_every_type),
         cmocka_unit_test (test_defaults_are_absent),
         cmocka_unit_test (test_keys_go_in_schema_order),
+        cmocka_unit_test (test_bindup_copies),
         cmocka_unit_test (test_grow_keeps_records),
         cmocka_unit_test (test_arena_keeps_what_it_gave),
         cmocka_unit_test (test_routing_id_bytes_and_frame_agree),
