@@ -140,14 +140,15 @@ int arb_journal_probe (arb_journal_t *self);
 int arb_journal_epoch (arb_journal_t *self, uint64_t *epoch);
 int arb_journal_set_epoch (arb_journal_t *self, uint64_t epoch);
 
-//  What a new task has besides its record; any field may be NULL.
+//  What a new task has besides its record; any field may be NULL (a
+//  bin's data NULL: none).
 typedef struct {
     const char *key;       //  client key
     const char *ref;       //  name in its flow
     const char *endpoint;  //  a fan-out copy: its worker
     zframe_t *payload;     //  borrowed
-    zframe_t *headers;     //  borrowed
-    zframe_t *args;        //  borrowed
+    arb_bin_t headers;     //  borrowed
+    arb_bin_t args;        //  borrowed
 } arb_journal_row_t;
 
 //  Stores a new task (its id chosen by the caller). 0 or -1. A plain

@@ -229,11 +229,11 @@ s_hold (arb_journal_t *self, const arb_task_t *task, const arb_journal_row_t *ro
         .priority = task->priority,
         .queue_size = (uint32_t) strlen (queue),
         .name_size = (uint32_t) strlen (task->name),
-        .headers_size = row->headers ? (uint32_t) zframe_size (row->headers) : S_NO_HEADERS,
+        .headers_size = row->headers.data ? (uint32_t) row->headers.size : S_NO_HEADERS,
         .payload_size = (uint32_t) zframe_size (row->payload),
         .unwatched = task->unwatched,
     };
-    size_t headers = row->headers ? head.headers_size : 0;
+    size_t headers = row->headers.data ? head.headers_size : 0;
     size_t bytes = head.queue_size + head.name_size + headers + head.payload_size;
     size_t at = s_reserve (self, sizeof (head) + S_ALIGN (bytes));
     char *p = self->batch_bytes + at;
@@ -244,7 +244,7 @@ s_hold (arb_journal_t *self, const arb_task_t *task, const arb_journal_row_t *ro
     memcpy (p, task->name, head.name_size);
     p += head.name_size;
     if (headers)
-        memcpy (p, zframe_data (row->headers), headers);
+        memcpy (p, row->headers.data, headers);
     p += headers;
     if (head.payload_size)
         memcpy (p, zframe_data (row->payload), head.payload_size);
@@ -671,8 +671,7 @@ arb_journal_batch_insert (arb_journal_t *self, const arb_task_t *task, const arb
 bool
 arb_journal_batch_takes (const arb_journal_row_t *row)
 {
-    return (row->headers ? zframe_size (row->headers) : 0) + zframe_size (row->payload)
-           <= ARB_BATCH_ROW_BYTES;
+    return row->headers.size + zframe_size (row->payload) <= ARB_BATCH_ROW_BYTES;
 }
 
 int

@@ -17,7 +17,7 @@ s_is_plain (const arb_task_t *task, const arb_journal_row_t *row)
 {
     return !task->ext && task->attempts == 0 && task->lost == 0 && task->backoff == 0
            && task->jitter && task->input == 0 && !task->has_children && task->delivered == 0
-           && !row->key && !row->ref && !row->endpoint && !row->args && row->payload;
+           && !row->key && !row->ref && !row->endpoint && !row->args.data && row->payload;
 }
 
 //  Binds the columns both INSERTs begin with (?1 to ?6): id, queue, name,
@@ -39,7 +39,7 @@ s_insert_plain (arb_journal_t *self, const arb_task_t *task, const arb_journal_r
     sqlite3_stmt *stmt = self->insert_plain;
     s_bind_head (stmt, task);
     arb_sql_bind_u64 (stmt, 7, task->created_ms);
-    arb_sql_bind_frame (stmt, 8, row->headers);
+    arb_sql_bind_bin (stmt, 8, row->headers);
     arb_sql_bind_frame (stmt, 9, row->payload);
     sqlite3_bind_int (stmt, 10, task->unwatched ? 1 : 0);
     return arb_journal_run (self, stmt, "insert");
@@ -73,14 +73,14 @@ arb_journal_insert (arb_journal_t *self, const arb_task_t *task, const arb_journ
     sqlite3_bind_int64 (stmt, 22, arb_task_ext (task)->copies);
     sqlite3_bind_int (stmt, 23, task->has_children);
     arb_sql_bind_text (stmt, 24, row->key);
-    arb_sql_bind_frame (stmt, 25, row->headers);
+    arb_sql_bind_bin (stmt, 25, row->headers);
     if (row->payload)
         arb_sql_bind_frame (stmt, 26, row->payload);
     else
         sqlite3_bind_zeroblob (stmt, 26, 0);
     arb_sql_bind_text (stmt, 27, row->ref);
     arb_sql_bind_text (stmt, 28, row->endpoint);
-    arb_sql_bind_frame (stmt, 29, row->args);
+    arb_sql_bind_bin (stmt, 29, row->args);
     arb_sql_bind_u64 (stmt, 30, arb_task_ext (task)->soft_timeout_ms);
     sqlite3_bind_int64 (stmt, 31, task->delivered);
     sqlite3_bind_int (stmt, 32, task->unwatched ? 1 : 0);

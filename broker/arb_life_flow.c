@@ -99,7 +99,7 @@ s_make_copy (arb_life_t *self,
              const char *endpoint,
              uint64_t endpoint_timeout_ms,
              zframe_t *payload,
-             zframe_t *headers)
+             arb_bin_t headers)
 {
     char queue[2 * ARB_NAME_MAX + 2];
     snprintf (queue, sizeof (queue), "%s@%s", arb_queue_name (origin->queue), endpoint);
@@ -148,7 +148,7 @@ arb_life_fan_out (arb_life_t *self,
                   zlistx_t *targets,
                   const arb_task_spec_t *spec,
                   zframe_t *payload,
-                  zframe_t *headers)
+                  arb_bin_t headers)
 {
     //  the origin's row, stored before, counts its copies already: a
     //  restart knows it from its copies' answers (arb_life_resume_waiting)

@@ -109,7 +109,7 @@ int arb_life_fan_out (arb_life_t *self,
                       zlistx_t *targets,
                       const arb_task_spec_t *spec,
                       zframe_t *payload,
-                      zframe_t *headers);
+                      arb_bin_t headers);
 
 //  Recomputes a waiting task from its parents in the journal (at start,
 //  and for dependencies on tasks that existed before their batch).

@@ -280,16 +280,15 @@ s_store_task (arb_life_t *self,
             (uint32_t) zlistx_size (targets);
     if (arb_task_ext (task)->parents || fan_out)
         task->state = ARB_STATE_WAITING;
-    zframe_t *headers =
-        spec->headers.size ? zframe_new (spec->headers.data, spec->headers.size) : NULL;
-    zframe_t *args = task->has_args ? zframe_new (spec->args.data, spec->args.size) : NULL;
+    //  the spec's bins as they are (only a non-empty one is stored)
+    arb_bin_t headers = spec->headers.size ? spec->headers : (arb_bin_t){NULL, 0};
+    arb_bin_t args = task->has_args ? spec->args : (arb_bin_t){NULL, 0};
     arb_journal_row_t row = {.key = spec->key,
                              .ref = spec->ref,
                              .payload = spec->payload,
                              .headers = headers,
                              .args = args};
     int rc = arb_journal_insert (self->journal, task, &row);
-    zframe_destroy (&args);
     for (size_t k = 0; rc == 0 && k < spec->after.n; k++) {
         arb_dep_t *dep = &spec->after.v[k];
         uint64_t parent = dep->ref ? ids[arb_dag_index (dag, dep->ref)] : dep->id;
@@ -305,7 +304,6 @@ s_store_task (arb_life_t *self,
     if (rc == 0 && targets)
         rc = arb_life_fan_out (self, task, targets, spec, spec->payload, headers);
     zlistx_destroy (&targets);
-    zframe_destroy (&headers);
     if (rc) {
         arb_sched_discard_task (self->sched, &task);
         return NULL;

@@ -64,6 +64,18 @@ arb_sql_bind_frame (sqlite3_stmt *stmt, int index, zframe_t *frame)
         sqlite3_bind_null (stmt, index);
 }
 
+//  Binds a bin's bytes (not copied); data NULL binds SQL NULL, size 0 with
+//  data an empty blob.
+static inline void
+arb_sql_bind_bin (sqlite3_stmt *stmt, int index, arb_bin_t bin)
+{
+    if (bin.data)
+        sqlite3_bind_blob (stmt, index, bin.size ? (const void *) bin.data : "", (int) bin.size,
+                           SQLITE_STATIC);
+    else
+        sqlite3_bind_null (stmt, index);
+}
+
 static inline uint64_t
 arb_sql_u64 (sqlite3_stmt *stmt, int column)
 {
