@@ -850,6 +850,7 @@ s_on_closed (void *arg, arb_stream_t *stream)
     arb_amqp_conn_t *self = (arb_amqp_conn_t *) arg;
     self->dead = true;
     arb_reactor_disarm (self->server->reactor, &self->timer);
+    arb_reactor_disarm (self->server->reactor, &self->doubt_timer);
     if (self->channels)
         for (size_t i = 0; i <= self->channel_max; i++)
             arb_amqp_channel_destroy (&self->channels[i]);

@@ -145,6 +145,8 @@ struct _arb_amqp_conn_t {
     uint64_t written_mark;        //  stream bytes written at the last heartbeat tick
     uint32_t silent_ticks;        //  heartbeat ticks without a byte from the client
     arb_timer_t timer;            //  handshake, heartbeat or close timer
+    bool in_doubt;                //  a publish's outcome is unknown: no confirm goes out,
+    arb_timer_t doubt_timer;      //  and this fails the connection (320) next pass
     bool dead;                    //  gone: freed once nothing of it is on the stack
     int depth;
 };

@@ -215,6 +215,8 @@ s_progress (arb_amqp_publisher_t *self)
     size_t run = 0;
     s_publish_t *p;
     int rc = 0;
+    if (self->conn->in_doubt)
+        return 0;  //  the connection closes with them in doubt: nothing is confirmed
     if (arb_amqp_channel_is_closing (self->channel)) {
         //  we sent Channel.Close: nothing more goes out on it
         while ((p = s_first_publish (self)) && p->left == 0)
@@ -267,6 +269,21 @@ s_on_progress (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
     s_progress ((arb_amqp_publisher_t *) arg);
 }
 
+//  A publish's outcome is unknown (s_on_submitted): the connection closes,
+//  from the reactor rather than the answer's callback, which a batch the
+//  link refused on its way out runs inside the routing of this
+//  connection's next publish, whose channel the close would free under it.
+static void
+s_on_doubt (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) reactor;
+    (void) timer;
+    arb_amqp_conn_fail ((arb_amqp_conn_t *) arg, AMQP_CONNECTION_FORCED,
+                        "CONNECTION_FORCED - the broker did not answer for a publish: "
+                        "unconfirmed messages may or may not have been stored",
+                        0);
+}
+
 static void
 s_on_submitted (arb_gateway_t *gateway,
                 const arb_submitted_task_t *task,
@@ -290,15 +307,16 @@ s_on_submitted (arb_gateway_t *gateway,
         //  ("not stored, publish again") could make a duplicate. As
         //  RabbitMQ when a node dies with unconfirmed messages, the
         //  connection closes: its unconfirmed publishes are in doubt.
-        //  That ends the channels, this publisher and publish with them
-        zsys_warning ("amqp: publish outcome unknown, closing conn=%" PRIu64 " reason=\"%s\"",
-                      conn->number, error ? error : "");
+        //  That ends the channels, this publisher and publish with them;
+        //  until then no confirm goes out (s_progress)
         publish->left--;
         conn->inflight--;
-        arb_amqp_conn_fail (conn, AMQP_CONNECTION_FORCED,
-                            "CONNECTION_FORCED - the broker did not answer for a publish: "
-                            "unconfirmed messages may or may not have been stored",
-                            0);
+        if (!conn->in_doubt) {
+            zsys_warning ("amqp: publish outcome unknown, closing conn=%" PRIu64 " reason=\"%s\"",
+                          conn->number, error ? error : "");
+            conn->in_doubt = true;
+            arb_reactor_arm (conn->server->reactor, &conn->doubt_timer, 0, s_on_doubt, conn);
+        }
         return;
     }
     else if (!task) {
