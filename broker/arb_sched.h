@@ -194,7 +194,7 @@ bool arb_sched_cache_put (arb_sched_t *self,
 
 //  If task's payload is cached, sets *payload and *headers (size 0 when it
 //  has none) to its bytes, borrowed from the cache until the copy is
-//  dropped, and returns true. Returns false, setting nothing, when the
+//  dropped (arb_sched_cache_drop, or the task's end), and returns true. Returns false, setting nothing, when the
 //  payload is only in the journal.
 bool
 arb_sched_cache_view (arb_sched_t *self, arb_task_t *task, arb_bin_t *payload, arb_bin_t *headers);

@@ -270,6 +270,62 @@ s_count_rows (const char *path, const char *sql)
     return count;
 }
 
+//  A new task's headers and arguments, given as bins, come back as they
+//  were stored, in the full statement (a keyed row) and the plain one; a
+//  bin with no data stores none (SQL NULL, read back as no frame).
+static void
+test_row_bins_stored (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
+    assert_int_equal (arb_journal_begin (j), 0);
+    zframe_t *payload = zframe_new ("body", 4);
+    for (uint64_t id = 1; id <= 3; id++) {
+        arb_task_t *t = s_task (q, id, ARB_STATE_READY);
+        arb_journal_row_t row = {.payload = payload};
+        if (id == 1) {  //  keyed, with arguments: the full statement
+            row.key = "k1";
+            row.headers = (arb_bin_t){(const uint8_t *) "hdr", 3};
+            row.args = (arb_bin_t){(const uint8_t *) "args", 4};
+        }
+        else if (id == 2)  //  plain, with headers
+            row.headers = (arb_bin_t){(const uint8_t *) "h2", 2};
+        assert_int_equal (arb_journal_insert (j, t, &row), 0);
+        s_task_free (&t);
+    }
+    assert_int_equal (arb_journal_commit (j), 0);
+    zframe_destroy (&payload);
+    const char *want_headers[] = {"hdr", "h2", NULL};
+    for (uint64_t id = 1; id <= 3; id++) {
+        zframe_t *got = NULL, *headers = NULL, *args = NULL;
+        assert_int_equal (arb_journal_load_payload (j, id, &got, &headers, &args), 0);
+        assert_int_equal (zframe_size (got), 4);
+        if (want_headers[id - 1]) {
+            assert_non_null (headers);
+            assert_int_equal (zframe_size (headers), strlen (want_headers[id - 1]));
+            assert_memory_equal (zframe_data (headers), want_headers[id - 1],
+                                 strlen (want_headers[id - 1]));
+        }
+        else
+            assert_null (headers);
+        if (id == 1) {
+            assert_non_null (args);
+            assert_memory_equal (zframe_data (args), "args", 4);
+        }
+        else
+            assert_null (args);
+        zframe_destroy (&got);
+        zframe_destroy (&headers);
+        zframe_destroy (&args);
+    }
+    arb_journal_destroy (&j);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks WHERE args IS NULL"), 2);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks WHERE headers IS NULL"),
+                      1);
+    arb_queue_destroy (&q);
+}
+
 //  A task's unwatched mark is written in its row (1 when set, else 0) and
 //  read back by each read that makes a task of a row: the open tasks at
 //  start, a queue's cold tasks in order, a task by id.
@@ -3385,6 +3441,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_the_second_file_after_a_crash, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_save_without_drops, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_read_waits_for_the_save, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_row_bins_stored, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_unwatched_survives_reopen, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_final_states_and_history, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_list_final_pages, s_setup, s_teardown),

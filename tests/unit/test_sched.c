@@ -1348,8 +1348,8 @@ test_heap_random (void **state)
 
 //  The payload cache keeps a copy of exactly the bytes given, counts them
 //  as the allocator holds them, refuses what the budget (1000 bytes here)
-//  has no room for, and gives the room back when a copy is taken or its
-//  task ends.
+//  has no room for, shows its bytes without dropping them, and gives the
+//  room back when a copy is dropped or its task ends.
 static void
 test_payload_cache_counts_real_bytes (void **state)
 {
