@@ -99,10 +99,7 @@ arb_leases_destroy (arb_leases_t **self_p)
         task = (s_task_t *) value;
         s_task_destroy (&task);
     }
-    while ((task = s_first (&self->spare))) {
-        arb_chain_remove (&self->spare, &task->node);
-        free (task);
-    }
+    ARB_SPARE_FREE (&self->spare, s_task_t, node);
     arb_idmap_destroy (&self->tasks);
     self->tag = ARB_LEASES_DEAD;
     free (self);
@@ -130,28 +127,11 @@ s_forget (arb_leases_t *self, s_task_t **task_p)
     if (task->result)
         self->bytes -= zframe_size (task->result);
     arb_idmap_remove (self->tasks, task->id);
-    if (self->spare.size + 1 <= S_SPARE_TASKS) {
-        free (task->error);
-        task->error = NULL;
-        zframe_destroy (&task->result);
-        arb_chain_add_end (&self->spare, &task->node);
-        *task_p = NULL;
-    }
-    else
-        s_task_destroy (task_p);
-}
-
-//  An empty record, kept or new.
-static s_task_t *
-s_task_new (arb_leases_t *self)
-{
-    //  the record forgotten last, the likeliest still in the cache
-    s_task_t *task = ARB_CHAIN_ITEM (arb_chain_last (&self->spare), s_task_t, node);
-    if (!task)
-        return (s_task_t *) zmalloc (sizeof (s_task_t));
-    arb_chain_remove (&self->spare, &task->node);
-    memset (task, 0, sizeof (*task));
-    return task;
+    free (task->error);
+    task->error = NULL;
+    zframe_destroy (&task->result);
+    ARB_SPARE_KEEP (&self->spare, task, node, S_SPARE_TASKS);
+    *task_p = NULL;
 }
 
 int
@@ -163,7 +143,7 @@ arb_leases_add (arb_leases_t *self, uint64_t id, uint64_t lease, uint32_t sub)
         s_forget (self, &held);  //  the broker is done with the lease it had
     if (held || arb_idmap_size (self->tasks) >= ARB_LEASES_MAX)
         return -1;
-    s_task_t *task = s_task_new (self);
+    s_task_t *task = ARB_SPARE_TAKE (&self->spare, s_task_t, node);
     task->id = id;
     task->lease = lease;
     task->sub = sub;

@@ -40,16 +40,6 @@ s_first (arb_chain_t *chain)
     return ARB_CHAIN_ITEM (arb_chain_first (chain), s_request_t, node);
 }
 
-//  Keeps an ended record for the next request, or frees it.
-static void
-s_spare (arb_requests_t *self, s_request_t *request)
-{
-    if (self->spare.size + 1 <= S_SPARE_REQUESTS)
-        arb_chain_add_end (&self->spare, &request->node);
-    else
-        free (request);
-}
-
 arb_requests_t *
 arb_requests_new (void)
 {
@@ -81,7 +71,7 @@ arb_requests_destroy (arb_requests_t **self_p)
         return;
     assert (self->tag == ARB_REQUESTS_TAG);
     s_free_all (&self->order);
-    s_free_all (&self->spare);
+    ARB_SPARE_FREE (&self->spare, s_request_t, node);
     arb_idmap_destroy (&self->table);
     self->tag = ARB_REQUESTS_DEAD;
     free (self);
@@ -93,14 +83,9 @@ arb_requests_add (
     arb_requests_t *self, uint32_t reqid, arb_msg_type_t type, uint32_t reserved, int64_t sent_at)
 {
     assert (self && self->tag == ARB_REQUESTS_TAG);
-    //  the record ended last, the likeliest still in the cache
-    s_request_t *request = ARB_CHAIN_ITEM (arb_chain_last (&self->spare), s_request_t, node);
-    if (request)
-        arb_chain_remove (&self->spare, &request->node);
-    else
-        request = (s_request_t *) zmalloc (sizeof (s_request_t));
+    s_request_t *request = ARB_SPARE_TAKE (&self->spare, s_request_t, node);
     if (!arb_idmap_insert (self->table, reqid, request)) {
-        s_spare (self, request);  //  reqid is pending already
+        ARB_SPARE_KEEP (&self->spare, request, node, S_SPARE_REQUESTS);  //  pending already
         return -1;
     }
     request->reqid = reqid;
@@ -144,7 +129,7 @@ arb_requests_end (arb_requests_t *self, uint32_t reqid)
     self->reserved -= request->reserved;
     arb_chain_remove (&self->order, &request->node);
     arb_idmap_remove (self->table, reqid);
-    s_spare (self, request);
+    ARB_SPARE_KEEP (&self->spare, request, node, S_SPARE_REQUESTS);
     return type;
 }
 

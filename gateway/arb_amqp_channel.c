@@ -12,6 +12,7 @@
 */
 
 #include "arb_amqp_channel_priv.h"
+#include "arb_spare.h"
 
 #include <inttypes.h>
 
@@ -347,7 +348,7 @@ arb_amqp_channel_destroy (arb_amqp_channel_t **self_p)
     arb_amqp_publisher_destroy (&self->publisher);
     zlistx_destroy (&self->consumers);
     assert (self->deliveries.size == 0);  //  arb_amqp_channel_release_all
-    arb_amqp_channel_free_spares (self);
+    ARB_SPARE_FREE (&self->spare, arb_amqp_delivery_t, node);
     arb_idmap_destroy (&self->by_tag);
     arb_msg_destroy (&self->get_reply);
     free (self->get_queue);

@@ -118,9 +118,6 @@ arb_amqp_delivery_t *arb_amqp_channel_first_delivery (arb_amqp_channel_t *self);
 arb_amqp_delivery_t *arb_amqp_channel_next_delivery (arb_amqp_channel_t *self,
                                                      arb_amqp_delivery_t *d);
 
-//  Frees the delivery records kept for the next deliveries (at its end).
-void arb_amqp_channel_free_spares (arb_amqp_channel_t *self);
-
 //  Puts every unacked delivery back at the head of its queue.
 void arb_amqp_channel_release_all (arb_amqp_channel_t *self);
 

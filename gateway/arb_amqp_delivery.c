@@ -52,14 +52,7 @@ arb_amqp_channel_hold (arb_amqp_channel_t *self,
                        arb_dispatch_task_t *task,
                        uint64_t tag)
 {
-    arb_amqp_delivery_t *delivery =
-        ARB_CHAIN_ITEM (arb_chain_last (&self->spare), arb_amqp_delivery_t, node);
-    if (delivery) {
-        arb_chain_remove (&self->spare, &delivery->node);
-        memset (delivery, 0, sizeof (*delivery));
-    }
-    else
-        delivery = (arb_amqp_delivery_t *) zmalloc (sizeof (arb_amqp_delivery_t));
+    arb_amqp_delivery_t *delivery = ARB_SPARE_TAKE (&self->spare, arb_amqp_delivery_t, node);
     delivery->tag = tag;
     delivery->task = task->id;
     delivery->channel = self;
@@ -221,21 +214,7 @@ s_delivery_free (arb_amqp_channel_t *self, arb_amqp_delivery_t *delivery)
     arb_chain_remove (&self->deliveries, &delivery->node);
     zframe_destroy (&delivery->payload);
     zchunk_destroy (&delivery->headers);
-    if (self->spare.size + 1 <= S_SPARE_DELIVERIES)
-        arb_chain_add_end (&self->spare, &delivery->node);
-    else
-        free (delivery);
-}
-
-void
-arb_amqp_channel_free_spares (arb_amqp_channel_t *self)
-{
-    arb_amqp_delivery_t *delivery;
-    while (
-        (delivery = ARB_CHAIN_ITEM (arb_chain_first (&self->spare), arb_amqp_delivery_t, node))) {
-        arb_chain_remove (&self->spare, &delivery->node);
-        free (delivery);
-    }
+    ARB_SPARE_KEEP (&self->spare, delivery, node, S_SPARE_DELIVERIES);
 }
 
 arb_amqp_delivery_t *

@@ -158,13 +158,7 @@ s_first_publish (arb_amqp_publisher_t *self)
 static s_publish_t *
 s_publish_new (arb_amqp_publisher_t *self)
 {
-    s_publish_t *publish = ARB_CHAIN_ITEM (arb_chain_last (&self->spare), s_publish_t, node);
-    if (publish) {
-        arb_chain_remove (&self->spare, &publish->node);
-        memset (publish, 0, sizeof (*publish));
-    }
-    else
-        publish = (s_publish_t *) zmalloc (sizeof (s_publish_t));
+    s_publish_t *publish = ARB_SPARE_TAKE (&self->spare, s_publish_t, node);
     publish->publisher = self;
     arb_chain_add_end (&self->publishes, &publish->node);
     return publish;
@@ -178,10 +172,7 @@ s_publish_end (arb_amqp_publisher_t *self, s_publish_t *publish)
     arb_chain_remove (&self->publishes, &publish->node);
     if (publish->tickets != &publish->ticket)
         free (publish->tickets);
-    if (self->spare.size + 1 <= S_SPARE_PUBLISHES)
-        arb_chain_add_end (&self->spare, &publish->node);
-    else
-        free (publish);
+    ARB_SPARE_KEEP (&self->spare, publish, node, S_SPARE_PUBLISHES);
 }
 
 void
@@ -882,10 +873,7 @@ arb_amqp_publisher_destroy (arb_amqp_publisher_t **self_p)
         self->conn->inflight -= p->left;
         s_publish_end (self, p);
     }
-    while ((p = ARB_CHAIN_ITEM (arb_chain_first (&self->spare), s_publish_t, node))) {
-        arb_chain_remove (&self->spare, &p->node);
-        free (p);
-    }
+    ARB_SPARE_FREE (&self->spare, s_publish_t, node);
     arb_reactor_disarm (self->conn->server->reactor, &self->progress);
     arb_amqp_publisher_reset (self);
     zlistx_destroy (&self->tx_messages);
