@@ -733,6 +733,12 @@ arb_journal_step (arb_journal_t *self, sqlite3_stmt *stmt)
     return sqlite3_step (stmt);
 }
 
+int
+arb_journal_step_id (arb_journal_t *self, sqlite3_stmt *stmt, uint64_t id)
+{
+    return arb_journal_batch_holds (self, id) ? arb_journal_step (self, stmt) : sqlite3_step (stmt);
+}
+
 //  Ends a read: resets the statement, and says whether rc, its last
 //  step's result, was a failure (logged: "journal: WHAT [ID] unreadable").
 int

@@ -25,16 +25,17 @@
     - any other statement first gets every row and drop, kept and held,
       written into the open transaction, so it sees the journal whole (a
       read outside a transaction opens one for that: a view, which the
-      next commit rolls back if nothing was written after it); but the
-      cold backlog's read (arb_journal_load_ready) takes the rows held
-      beside the tables' (arb_journal_batch_beside) while the transaction
-      holds none of them, so that reading a backlog back costs no
-      checkpoint;
+      next commit rolls back if nothing was written after it); but a read
+      of one task's row that the batch has nothing of goes to the tables
+      alone (arb_journal_step_id), and the cold backlog's read
+      (arb_journal_load_ready) takes the rows held beside the tables'
+      (arb_journal_batch_beside) while the transaction holds none of
+      them, so that reading a backlog back costs no checkpoint;
     - a turn with a statement that writes, one whose rows the log cannot
       order (an id not above the last row's, a row after a drop of its id
-      or above), one that holds more than ARB_TURN_ROWS rows or drops,
-      and every turn while the log is off or paused after a failed append,
-      commits to the tables;
+      or above), one that holds more than ARB_TURN_ROWS rows or drops, or
+      ARB_TURN_BYTES, and every turn while the log is off or paused after
+      a failed append, commits to the tables;
     - so does the first turn that writes after a checkpoint is due
       (ARB_LOG_ROWS, ARB_LOG_DROPS, ARB_LOG_BYTES, ARB_LOG_FILE_BYTES),
       unless the saver takes the checkpoint (--sync full: "Checkpoints on
@@ -158,6 +159,8 @@ arb_journal_batch_destroy (arb_journal_t *self)
     free (self->held);
     free (self->drops);
     free (self->batch_bytes);
+    free (self->save_ids);
+    free (self->save_drops);
     s_close_logs (self);
 }
 
@@ -192,6 +195,15 @@ s_push_held (arb_journal_t *self, uint64_t id, size_t at)
     }
     if (self->held_count && id <= self->held[self->held_count - 1].id)
         self->held_sorted = false;
+    //  the row is written at at already
+    int32_t priority;
+    memcpy (&priority, self->batch_bytes + at + offsetof (s_row_t, priority), sizeof (priority));
+    if (self->held_count == 0) {
+        self->held_priority = priority;
+        self->held_mixed = false;
+    }
+    else if (priority != self->held_priority)
+        self->held_mixed = true;
     self->held[self->held_count++] = (arb_journal_held_t){.id = id, .at = at};
 }
 
@@ -207,6 +219,44 @@ s_reserve_drops (arb_journal_t *self, size_t count)
     self->drops = (uint64_t *) realloc (self->drops, max * sizeof (uint64_t));
     assert (self->drops);
     self->drop_max = max;
+}
+
+//  Gives back the memory of rows and drops that are gone, once what is
+//  held is an eighth of it or less: a backlog the log held (up to twice
+//  ARB_LOG_BYTES) would otherwise keep its high-water mark of memory
+//  touched, so counted in the broker's RSS, long after it drained.
+#define S_TRIM_FLOOR (256 * 1024)
+
+static void
+s_trim (arb_journal_t *self)
+{
+    if (self->batch_max > S_TRIM_FLOOR && self->batch_size <= self->batch_max / 8) {
+        size_t max = self->batch_max / 8;
+        char *bytes = (char *) realloc (self->batch_bytes, max);
+        if (bytes) {  //  else the bigger buffer stays: it still holds everything
+            self->batch_bytes = bytes;
+            self->batch_max = max;
+        }
+    }
+    if (self->held_max * sizeof (*self->held) > S_TRIM_FLOOR
+        && self->held_count <= self->held_max / 8) {
+        size_t max = self->held_max / 8;
+        arb_journal_held_t *held =
+            (arb_journal_held_t *) realloc (self->held, max * sizeof (*self->held));
+        if (held) {
+            self->held = held;
+            self->held_max = max;
+        }
+    }
+    if (self->drop_max * sizeof (uint64_t) > S_TRIM_FLOOR
+        && self->drop_count <= self->drop_max / 8) {
+        size_t max = self->drop_max / 8;
+        uint64_t *drops = (uint64_t *) realloc (self->drops, max * sizeof (uint64_t));
+        if (drops) {
+            self->drops = drops;
+            self->drop_max = max;
+        }
+    }
 }
 
 static void
@@ -253,6 +303,22 @@ s_hold (arb_journal_t *self, const arb_task_t *task, const arb_journal_row_t *ro
     s_push_held (self, task->id, at);
 }
 
+//  Rows held in id order (held_sorted): the index of the first with an
+//  id of id or above (held_count if none).
+static size_t
+s_lower_bound (const arb_journal_t *self, uint64_t id)
+{
+    size_t low = 0, high = self->held_count;
+    while (low < high) {
+        size_t mid = low + (high - low) / 2;
+        if (self->held[mid].id < id)
+            low = mid + 1;
+        else
+            high = mid;
+    }
+    return low;
+}
+
 //  The row held of id, or NULL.
 static arb_journal_held_t *
 s_find (arb_journal_t *self, uint64_t id)
@@ -263,14 +329,7 @@ s_find (arb_journal_t *self, uint64_t id)
                 return &self->held[i];
         return NULL;
     }
-    size_t low = 0, high = self->held_count;
-    while (low < high) {
-        size_t mid = low + (high - low) / 2;
-        if (self->held[mid].id < id)
-            low = mid + 1;
-        else
-            high = mid;
-    }
+    size_t low = s_lower_bound (self, id);
     return low < self->held_count && self->held[low].id == id ? &self->held[low] : NULL;
 }
 
@@ -361,6 +420,68 @@ s_sort_tail (uint64_t *ids, size_t from, size_t n)
     free (copy);
 }
 
+//  Drops are a set, in the log and in the tables: each part is sorted in
+//  place, the kept one once for all the reads until it grows (nothing is
+//  written of them yet: the transaction holds none), and goes to beside's
+//  kept and turn. A running save's drops, drops[0, frozen_drops), are its
+//  own and stay where they are (s_end_save takes that part whole): the
+//  kept ones after them are sorted apart, and the save's are looked up
+//  in a sorted copy (s_save_drops).
+static void
+s_sort_drops (arb_journal_t *self, arb_journal_beside_t *beside)
+{
+    size_t base = self->saving ? self->frozen_drops : 0;
+    assert (base <= self->drops_sorted && self->drops_sorted <= self->drop_turn);
+    if (self->drops_sorted < self->drop_turn) {
+        s_sort_tail (self->drops + base, self->drops_sorted - base, self->drop_turn - base);
+        self->drops_sorted = self->drop_turn;
+    }
+    beside->kept = self->drops + base;
+    beside->kept_count = self->drop_turn - base;
+    beside->turn = self->drops + self->drop_turn;
+    beside->turn_count = self->drop_count - self->drop_turn;
+    s_sort (self->drops + self->drop_turn, beside->turn_count, sizeof (uint64_t), s_compare_ids);
+    if (!self->saving)
+        return;
+    if (!self->save_drops && self->frozen_drops) {
+        self->save_drops = (uint64_t *) malloc (self->frozen_drops * sizeof (uint64_t));
+        assert (self->save_drops);
+        memcpy (self->save_drops, self->drops, self->frozen_drops * sizeof (uint64_t));
+        s_sort (self->save_drops, self->frozen_drops, sizeof (uint64_t), s_compare_ids);
+    }
+    beside->save_drops = self->save_drops;
+    beside->save_drop_count = self->save_drops ? self->frozen_drops : 0;
+}
+
+bool
+arb_journal_batch_holds (arb_journal_t *self, uint64_t id)
+{
+    if (self->tables || self->fault != ARB_JOURNAL_SOUND || s_find (self, id))
+        return true;
+    if (self->drop_count == 0)
+        return false;
+    arb_journal_beside_t drops = {0};
+    s_sort_drops (self, &drops);
+    return arb_journal_beside_dropped (&drops, id);
+}
+
+//  The ids of the rows the running save writes, sorted, made at the first
+//  read beside it: the tables may hold them from its commit on.
+static void
+s_save_ids (arb_journal_t *self, arb_journal_beside_t *beside)
+{
+    if (!self->save_ids && self->frozen_held) {
+        self->save_ids = (uint64_t *) malloc (self->frozen_held * sizeof (uint64_t));
+        assert (self->save_ids);
+        for (size_t i = 0; i < self->frozen_held; i++)
+            self->save_ids[i] = self->held[i].id;
+        self->save_id_count = self->frozen_held;
+        s_sort (self->save_ids, self->save_id_count, sizeof (uint64_t), s_compare_ids);
+    }
+    beside->saved = self->save_ids;
+    beside->saved_count = self->save_id_count;
+}
+
 //  The backlog's order: priority highest first, then id.
 static int
 s_compare_marks (const void *a, const void *b)
@@ -381,25 +502,31 @@ arb_journal_batch_beside (arb_journal_t *self,
                           arb_journal_beside_t *beside)
 {
     *beside = (arb_journal_beside_t){0};
-    //  the tables and the rows kept, each without the other's: a save's
-    //  rows are in both once it commits
-    s_join (self);
+    //  The tables and the rows kept, each without the other's. A save that
+    //  runs is not waited for (a large one would hold the loop for as long
+    //  as it writes): the rows it writes stay held until it is taken in,
+    //  and a row of the tables with one of their ids is passed over, since
+    //  the read's snapshot may be from before the save's commit or after.
+    //  Nothing else the loop does on its connection goes on past a save
+    //  (arb_journal_batch_before).
     if (self->tables || self->fault != ARB_JOURNAL_SOUND)
         return false;
-    //  Drops are a set, in the log and in the tables: each part is sorted
-    //  in place, the kept one once for all the reads until it grows
-    //  (nothing is written of them yet: the transaction holds none).
-    if (self->drops_sorted < self->drop_turn) {
-        s_sort_tail (self->drops, self->drops_sorted, self->drop_turn);
-        self->drops_sorted = self->drop_turn;
-    }
-    beside->kept = self->drops;
-    beside->kept_count = self->drop_turn;
-    beside->turn = self->drops + self->drop_turn;
-    beside->turn_count = self->drop_count - self->drop_turn;
-    s_sort (self->drops + self->drop_turn, beside->turn_count, sizeof (uint64_t), s_compare_ids);
+    if (self->saving)
+        s_save_ids (self, beside);
+    s_sort_drops (self, beside);
+    //  Rows held in id order and of one priority are in the backlog's
+    //  order already: the walk starts at the position and stops once it
+    //  has max, rather than take and sort every row past the position (a
+    //  backlog the log holds, tens of thousands of rows, is read back a
+    //  few thousand at a time).
+    bool ordered = self->held_sorted && !self->held_mixed;
+    size_t from = 0;
+    if (ordered && self->held_count)
+        from = self->held_priority > priority    ? self->held_count
+               : self->held_priority == priority ? s_lower_bound (self, id)
+                                                 : 0;
     size_t queue_size = strlen (queue);
-    for (size_t i = 0; i < self->held_count; i++) {
+    for (size_t i = from; i < self->held_count && !(ordered && beside->count == max); i++) {
         const arb_journal_held_t *held = &self->held[i];
         if (held->dead)
             continue;
@@ -409,13 +536,17 @@ arb_journal_batch_beside (arb_journal_t *self,
             || head.priority > priority || (head.priority == priority && head.id < id)
             || arb_journal_beside_dropped (beside, head.id))
             continue;
-        if (beside->count == 0)
-            beside->rows = (arb_journal_mark_t *) malloc ((self->held_count - i)
-                                                          * sizeof (arb_journal_mark_t));
+        if (beside->count == 0) {
+            size_t room = self->held_count - i;
+            if (ordered && room > max)
+                room = max;
+            beside->rows = (arb_journal_mark_t *) malloc (room * sizeof (arb_journal_mark_t));
+        }
         assert (beside->rows);
         beside->rows[beside->count++] = (arb_journal_mark_t){head.priority, head.id, held->at};
     }
-    s_sort (beside->rows, beside->count, sizeof (arb_journal_mark_t), s_compare_marks);
+    if (!ordered)
+        s_sort (beside->rows, beside->count, sizeof (arb_journal_mark_t), s_compare_marks);
     if (beside->count > max)
         beside->count = max;
     return true;
@@ -431,7 +562,14 @@ bool
 arb_journal_beside_dropped (const arb_journal_beside_t *beside, uint64_t id)
 {
     return s_has_id (beside->kept, beside->kept_count, id)
-           || s_has_id (beside->turn, beside->turn_count, id);
+           || s_has_id (beside->turn, beside->turn_count, id)
+           || s_has_id (beside->save_drops, beside->save_drop_count, id);
+}
+
+bool
+arb_journal_beside_saved (const arb_journal_beside_t *beside, uint64_t id)
+{
+    return s_has_id (beside->saved, beside->saved_count, id);
 }
 
 void
@@ -645,7 +783,7 @@ s_check_turn (arb_journal_t *self)
 {
     if (self->held_count - self->held_turn > ARB_TURN_ROWS
         || self->drop_count - self->drop_turn > ARB_TURN_ROWS
-        || self->batch_size - self->bytes_turn > ARB_LOG_BYTES)
+        || self->batch_size - self->bytes_turn > ARB_TURN_BYTES)
         self->must_tables = true;
 }
 
@@ -706,7 +844,7 @@ arb_journal_turn_is_full (arb_journal_t *self)
     return self->log && self->log_on && !self->must_tables
            && (self->held_count - self->held_turn >= ARB_TURN_ROWS / 2
                || self->drop_count - self->drop_turn >= ARB_TURN_ROWS / 2
-               || self->batch_size - self->bytes_turn >= ARB_LOG_BYTES / 2);
+               || self->batch_size - self->bytes_turn >= ARB_TURN_BYTES / 2);
 }
 
 bool
@@ -731,12 +869,15 @@ arb_journal_batch_is_idle (arb_journal_t *self)
 //  the first file's records, then the other's; after, the other's only.
 //  The rows copied stay kept, frozen (held[0, frozen_held)), so that a
 //  payload is still found; when the save ends they go, and those dropped
-//  meanwhile become drops of rows in the tables. The loop runs nothing on
-//  its connection while a save runs (s_join first): its reads never see a
-//  row both in the tables and kept, and its writes never meet the
-//  saver's. A save that fails leaves everything kept and pauses the log:
-//  the next turn is a checkpoint of the loop's own, as after a failed
-//  append.
+//  meanwhile become drops of rows in the tables. While a save runs the
+//  loop's connection only reads what the save does not change (a task's
+//  row the batch has nothing of) or reads beside it (the cold backlog,
+//  passing over the tables' copies of the save's rows); anything else
+//  waits for it (s_join), and a transaction that had only read begins
+//  again after it, so its reads never see a row twice and its writes
+//  never meet the saver's. A save that fails leaves everything kept and
+//  pauses the log: the next turn is a checkpoint of the loop's own, as
+//  after a failed append.
 
 //  Takes in the save that ended with rc (0: committed).
 static void
@@ -744,6 +885,12 @@ s_end_save (arb_journal_t *self, int rc)
 {
     assert (self->saving && !self->tables);
     self->saving = false;
+    free (self->save_ids);
+    self->save_ids = NULL;
+    self->save_id_count = 0;
+    free (self->save_drops);
+    self->save_drops = NULL;
+    self->drops_sorted = 0;  //  the save's drops were not kept in order with the rest
     if (rc) {
         for (size_t i = 0; i < self->frozen_held; i++)
             self->held[i].sent = false;
@@ -794,14 +941,24 @@ s_end_save (arb_journal_t *self, int rc)
     self->bytes_turn = bytes_turn;
     self->frozen_held = self->frozen_drops = self->frozen_bytes = 0;
     self->log_next = self->save_next;
+    s_trim (self);
 }
 
 //  Waits for a save that runs, and takes it in.
 static void
 s_join (arb_journal_t *self)
 {
-    if (self->saving)
-        s_end_save (self, arb_journal_saver_wait (self->saver));
+    if (!self->saving)
+        return;
+    s_end_save (self, arb_journal_saver_wait (self->saver));
+    //  A backlog read while the save ran (arb_journal_batch_beside) may
+    //  have begun the transaction's snapshot before the save committed:
+    //  the rows memory just let go would be missing from it, and a write
+    //  after it would fail (SQLite refuses to write from an older
+    //  snapshot). A transaction that has only read begins again.
+    if (self->in_txn && sqlite3_txn_state (self->db, "main") == SQLITE_TXN_READ
+        && arb_journal_run (self, self->rollback, "rollback") == 0)
+        arb_journal_run (self, self->begin, "begin");
 }
 
 //  The file of logs index i, opened (and created) if it is not yet.
@@ -860,6 +1017,7 @@ s_start_save (arb_journal_t *self)
     save->next = s_next_gen (self);
     self->frozen_held = self->held_turn;
     self->frozen_drops = self->drop_turn;
+    self->drops_sorted = self->frozen_drops;  //  from here, of the kept drops after the save's
     self->frozen_bytes = self->bytes_turn;
     self->save_next = save->next;
     self->saving = true;
@@ -918,6 +1076,7 @@ s_keep_turn (arb_journal_t *self)
     self->drop_top = 0;
     self->tables = self->must_tables = self->view_kept = false;
     s_compact (self);
+    s_trim (self);
     //  what a running save has is not counted (its rows, dead or not)
     size_t rows =
         self->saving ? self->held_count - self->frozen_held : self->held_count - self->held_dead;
@@ -969,6 +1128,7 @@ s_clear (arb_journal_t *self)
     self->drop_count = self->drop_turn = self->drops_sorted = 0;
     self->held_sorted = true;
     arb_journal_batch_forget (self);
+    s_trim (self);
 }
 
 //  A generation for the log's next records: random, so that bytes of an

@@ -38,23 +38,28 @@
 //  A checkpoint is due when the rows kept reach ARB_LOG_ROWS live ones
 //  or ARB_LOG_BYTES, the drops of rows in the tables ARB_LOG_DROPS, or
 //  the log file ARB_LOG_FILE_BYTES; a turn that holds more than
-//  ARB_TURN_ROWS rows or drops, or ARB_LOG_BYTES, writes to the tables. So
+//  ARB_TURN_ROWS rows or drops, or ARB_TURN_BYTES, writes to the tables. So
 //  what is kept in memory stays under twice ARB_LOG_BYTES and their
 //  entries, and a view of it (arb_journal_batch_before: each drop dirties
 //  a page of the table and of two indexes at most) mostly within SQLite's
 //  page cache (ARB_JOURNAL_CACHE_KB), which a full disk could not spill.
-//  Why 16,384 rows: a producer ahead of its consumers by as many tasks
+//  Why 65,536 rows: a producer ahead of its consumers by as many tasks
 //  keeps its backlog in the log, not in the tables (BENCHMARKS.md, "The
-//  backlog beside the task log"), for a few MiB more of memory under load.
-#define ARB_LOG_ROWS       16384
+//  backlog beside the task log", "A backlog the log holds"): a task that
+//  waits through a checkpoint is written three times (the log, the
+//  tables' insert, their delete at its end), and P2's backlog of tens of
+//  thousands met one every 16,384 rows before; for up to 24 MiB more of
+//  memory at most under such a load, given back as it drains (s_trim).
+#define ARB_LOG_ROWS       65536
 #define ARB_LOG_DROPS      8192
-#define ARB_LOG_BYTES      (4 * 1024 * 1024)
+#define ARB_LOG_BYTES      (16 * 1024 * 1024)
 #define ARB_LOG_FILE_BYTES (64 * 1024 * 1024)
 #define ARB_TURN_ROWS      8192
+#define ARB_TURN_BYTES     (4 * 1024 * 1024)
 
 //  SQLite's page cache, in KiB: more than twice ARB_LOG_BYTES (above). It
 //  is memory as used, not reserved.
-#define ARB_JOURNAL_CACHE_KB 16384
+#define ARB_JOURNAL_CACHE_KB 40960
 
 //  A plain row held or kept: its encoded row (arb_journal_batch.c) is at
 //  offset at of batch_bytes (an offset, because the bytes grow by
@@ -104,7 +109,10 @@ struct _arb_journal_t {
     arb_journal_saver_t *saver;  //  owned: writes checkpoints off the loop; NULL: the loop does
     bool saving;                 //  a save runs: held[0, frozen_held) and drops[0, frozen_drops)
     size_t frozen_held, frozen_drops, frozen_bytes;  //  are the saver's (copied)
-    uint64_t save_next;                              //  the running save's next generation
+    uint64_t *save_ids;  //  owned: the ids of held[0, frozen_held), sorted (or NULL: not made)
+    size_t save_id_count;
+    uint64_t *save_drops;      //  owned: drops[0, frozen_drops), sorted (or NULL: not made)
+    uint64_t save_next;        //  the running save's next generation
     bool log_on;               //  turns may commit to the log (arb_journal_set_log)
     bool log_paused;           //  an append failed: the tables take turns until a checkpoint
     bool checkpoint_due;       //  the next turn that writes goes to the tables
@@ -114,9 +122,11 @@ struct _arb_journal_t {
     arb_journal_held_t *held;  //  owned: rows kept, then the turn's
     size_t held_count, held_max, held_turn, held_written, held_dead;
     bool held_sorted;
-    uint64_t *drops;  //  owned: drops of rows in the tables kept, then the turn's drops
+    int32_t held_priority;  //  the priority of the first row held since none were
+    bool held_mixed;        //  a row held since then has another
+    uint64_t *drops;        //  owned: drops of rows in the tables kept, then the turn's drops
     size_t drop_count, drop_max, drop_turn, drops_written;
-    size_t drops_sorted;  //  the drops kept before this are in id order (the reads beside)
+    size_t drops_sorted;  //  the drops kept before this (after a running save's) are in id order
     uint64_t drop_top;    //  the largest id the turn dropped (0: none)
     char *batch_bytes;    //  owned: the encoded rows
     size_t batch_size, batch_max, bytes_turn;
@@ -148,6 +158,16 @@ int arb_journal_run (arb_journal_t *self, sqlite3_stmt *stmt, const char *what);
 //  (arb_journal_settle): every statement sees the turn's writes in the
 //  order they were made. If that write fails, returns its error code.
 int arb_journal_step (arb_journal_t *self, sqlite3_stmt *stmt);
+
+//  The same for a read of task id's row alone: straight from the tables
+//  when the batch has nothing of it (arb_journal_batch_holds), so that a
+//  STATUS during a backlog the log keeps does not write the rows kept
+//  into a view first (tens of milliseconds for tens of thousands). Only
+//  for a read that is ended before anything else runs on the connection:
+//  it does not wait for a running save, and a write after it waits and
+//  begins the transaction again, which SQLite does not do while a
+//  statement is open.
+int arb_journal_step_id (arb_journal_t *self, sqlite3_stmt *stmt, uint64_t id);
 
 //  Whether a read cannot see a plain row, so need not wait for the rows
 //  the batch and the log hold (metadata, keys, final tasks).
@@ -248,7 +268,17 @@ typedef struct {
     size_t kept_count;
     const uint64_t *turn;  //  borrowed: the turn's drops, sorted
     size_t turn_count;
+    const uint64_t *saved;  //  borrowed: the ids a running save writes, sorted
+    size_t saved_count;
+    const uint64_t *save_drops;  //  borrowed: the drops a running save writes, sorted
+    size_t save_drop_count;
 } arb_journal_beside_t;
+
+//  Whether the batch has anything of task id's row: a row held (kept or
+//  the turn's), a drop held, or the transaction has the batch's writes
+//  already. When it has not, a read of that row alone needs no view of
+//  the rows kept, and does not wait for a save (it writes none of it).
+bool arb_journal_batch_holds (arb_journal_t *self, uint64_t id);
 
 //  Opens such a read, at most max rows held: true, and *beside filled
 //  (valid until the batch next changes); false when the tables alone are
@@ -260,8 +290,11 @@ bool arb_journal_batch_beside (arb_journal_t *self,
                                uint64_t id,
                                size_t max,
                                arb_journal_beside_t *beside);
-//  Whether a row of the tables has a drop held (it ended).
+//  Whether a row held or of the tables has a drop held (it ended).
 bool arb_journal_beside_dropped (const arb_journal_beside_t *beside, uint64_t id);
+//  Whether a row of the tables was written by a save that runs: memory
+//  holds it until the save is taken in, and the read takes memory's.
+bool arb_journal_beside_saved (const arb_journal_beside_t *beside, uint64_t id);
 //  Frees what the read holds; *beside is left empty.
 void arb_journal_beside_end (arb_journal_beside_t *beside);
 //  A held row as the tables would give it: task (a plain row has no ext,

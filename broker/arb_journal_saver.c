@@ -109,6 +109,9 @@ s_write (arb_journal_saver_t *self, const arb_journal_save_t *save)
         if (!sqlite3_get_autocommit (self->db))
             s_exec (self, "ROLLBACK");
     }
+    //  the save's pages go: a checkpoint of a large backlog would leave
+    //  them held until the next, long after the backlog drained
+    sqlite3_db_release_memory (self->db);
     return rc;
 }
 

@@ -301,11 +301,6 @@ arb_journal_load_ready (arb_journal_t *self,
                         int32_t *last_priority,
                         uint64_t *last_id)
 {
-    sqlite3_stmt *stmt = self->load_ready;
-    arb_sql_bind_text (stmt, 1, queue);
-    sqlite3_bind_int (stmt, 2, priority);
-    arb_sql_bind_u64 (stmt, 3, id);
-    sqlite3_bind_int64 (stmt, 4, (sqlite3_int64) max);
     *count = 0;
     *last_priority = priority;
     *last_id = id;
@@ -314,6 +309,13 @@ arb_journal_load_ready (arb_journal_t *self,
     //  (consumers behind a producer) stays one the task log can take.
     arb_journal_beside_t beside;
     bool merge = arb_journal_batch_beside (self, queue, priority, id, max, &beside);
+    sqlite3_stmt *stmt = self->load_ready;
+    arb_sql_bind_text (stmt, 1, queue);
+    sqlite3_bind_int (stmt, 2, priority);
+    arb_sql_bind_u64 (stmt, 3, id);
+    //  the rows of a running save that the tables give are passed over
+    //  (memory's are read): they do not count against the limit
+    sqlite3_bind_int64 (stmt, 4, (sqlite3_int64) (max + beside.saved_count));
     int rc = merge ? sqlite3_step (stmt) : arb_journal_step (self, stmt);
     while (*count < max && (rc == SQLITE_ROW || rc == SQLITE_DONE)) {
         arb_task_t task;
@@ -333,6 +335,10 @@ arb_journal_load_ready (arb_journal_t *self,
         }
         if (rc == SQLITE_DONE)
             break;
+        if (arb_journal_beside_saved (&beside, arb_sql_u64 (stmt, 0))) {
+            rc = sqlite3_step (stmt);
+            continue;
+        }
         ++*count;
         //  past a row it skips too (logged), so that the next read goes on
         *last_priority = sqlite3_column_int (stmt, 4);
@@ -363,6 +369,10 @@ arb_journal_load_task (
 {
     sqlite3_stmt *stmt = self->load_task;
     arb_sql_bind_u64 (stmt, 1, id);
+    //  not arb_journal_step_id: fn may write while the statement is open
+    //  (RETRY's s_back_row), and a write must not follow a read that did
+    //  not wait for a save (a rollback with a statement open keeps its
+    //  snapshot)
     int rc = arb_journal_step (self, stmt);
     *found = rc == SQLITE_ROW && s_task_usable (stmt, ARB_STATE_MAX);
     if (*found)
@@ -502,7 +512,7 @@ arb_journal_task_info (
 {
     sqlite3_stmt *stmt = self->task_info;
     arb_sql_bind_u64 (stmt, 1, id);
-    int rc = arb_journal_step (self, stmt);
+    int rc = arb_journal_step_id (self, stmt, id);
     info->id = id;
     info->found = false;
     if (rc == SQLITE_ROW) {
@@ -529,7 +539,7 @@ arb_journal_state (arb_journal_t *self, uint64_t id, int *state, char *ref, size
 {
     sqlite3_stmt *stmt = self->state;
     arb_sql_bind_u64 (stmt, 1, id);
-    int rc = arb_journal_step (self, stmt);
+    int rc = arb_journal_step_id (self, stmt, id);
     *state = rc == SQLITE_ROW ? sqlite3_column_int (stmt, 0) : 0;
     if (ref) {
         const char *text = rc == SQLITE_ROW ? (const char *) sqlite3_column_text (stmt, 1) : NULL;
@@ -544,7 +554,7 @@ arb_journal_done (
 {
     sqlite3_stmt *stmt = self->done;
     arb_sql_bind_u64 (stmt, 1, id);
-    int rc = arb_journal_step (self, stmt);
+    int rc = arb_journal_step_id (self, stmt, id);
     int state = rc == SQLITE_ROW ? arb_sql_small (stmt, 0, ARB_STATE_WAITING, ARB_STATE_MAX) : 0;
     if (state < 0)
         zsys_error ("journal: task %" PRIu64 " skipped: its state is not one it can be in", id);

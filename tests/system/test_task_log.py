@@ -155,7 +155,7 @@ def test_kills_while_checkpoints_run_on_the_thread_lose_nothing(
     """With --sync full a checkpoint that falls due is written by a thread
     of the broker's own while the turns go on to the log's other file
     (docs/broker.md, "A checkpoint on a thread"). Producers submit batches
-    of plain tasks fast enough for a checkpoint every second or so, and the
+    of plain tasks fast enough for a checkpoint every few seconds, and the
     broker is killed four times: first while a checkpoint is surely on its
     way (the test holds the journal's write lock, so the thread waits for
     it), then at moments spread over the stream. After the last restart
@@ -189,7 +189,11 @@ def test_kills_while_checkpoints_run_on_the_thread_lose_nothing(
             time.sleep(0.01)
         assert len(acked) >= count
 
-    for kill_after in (None, 30000, 45000, 60000):
+    # the later kills come that many acknowledgements into their round:
+    # before, within and past the first checkpoint of the round (65,536
+    # rows kept, ARB_LOG_ROWS)
+    for kill_after in (None, 20000, 50000, 80000):
+        start = len(acked)
         stop = threading.Event()
         rounds.append(kill_after)
         threads = [threading.Thread(target=producer, args=(b, n, stop)) for n in range(3)]
@@ -197,7 +201,7 @@ def test_kills_while_checkpoints_run_on_the_thread_lose_nothing(
             t.start()
         held = None
         if len(rounds) == 1:
-            # the first checkpoint falls due at 16,384 rows kept; the one
+            # the first checkpoint falls due at 65,536 rows kept; the one
             # after the lock is taken waits for it, and the kill comes as
             # soon as a turn went to the other file (its first record),
             # well within the saver's 5 s wait for the lock: past it the
@@ -212,7 +216,7 @@ def test_kills_while_checkpoints_run_on_the_thread_lose_nothing(
             wait_until(lambda: first_record(b.db + '-tasklog2'), timeout=60,
                        what='a turn in the log\'s other file')
         else:
-            until(kill_after)
+            until(start + kill_after)
         os.kill(b.proc.pid, signal.SIGKILL)
         b.proc.wait(10)
         stop.set()

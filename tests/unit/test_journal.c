@@ -13,6 +13,7 @@
 #include "journal_files.h"
 #include "tmpdir.h"
 
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <cmocka.h>
@@ -848,7 +849,9 @@ test_disk_fault_within_a_transaction (void **state)
     assert_int_equal (arb_journal_begin (j), 0);
     int rc = 0;
     char *payload = (char *) calloc (1, 1 << 20);
-    for (uint64_t id = 1; id <= 24 && rc == 0; id++) {  //  over the 8 MiB cache
+    //  MiB rows, past the page cache (ARB_JOURNAL_CACHE_KB)
+    const uint64_t rows = ARB_JOURNAL_CACHE_KB / 1024 + 8;
+    for (uint64_t id = 1; id <= rows && rc == 0; id++) {
         arb_task_t *t = s_task (queue, id, ARB_STATE_READY);
         zframe_t *frame = zframe_new (payload, 1 << 20);
         arb_journal_row_t row = {.payload = frame};
@@ -862,7 +865,7 @@ test_disk_fault_within_a_transaction (void **state)
     assert_int_equal (arb_journal_commit (j), -1);
     assert_int_equal (arb_journal_rollback (j), 0);
     s_disk ("");
-    for (uint64_t id = 1; id <= 24; id++)
+    for (uint64_t id = 1; id <= rows; id++)
         assert_false (s_has_task (j, id));
     arb_journal_destroy (&j);
     arb_queue_destroy (&queue);
@@ -2840,6 +2843,44 @@ test_the_second_file_after_a_crash (void **state)
     arb_queue_destroy (&q);
 }
 
+//  A backlog the log kept, then ended: the memory its rows took goes back
+//  once few are kept (s_trim), rather than staying at its high-water mark,
+//  and the log goes on as before.
+static void
+test_kept_rows_give_their_memory_back (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    assert_non_null (j);
+    const uint64_t backlog = 20000;     //  under ARB_LOG_ROWS: all kept
+    s_drop_committed (j, 2 * backlog);  //  the id floor, written ahead of them all
+    s_log_rows (j, q, 1, backlog);
+    size_t bytes = j->batch_max, held = j->held_max;
+    assert_true (bytes >= 2 << 20);
+    for (uint64_t id = 1; id <= backlog;) {
+        assert_int_equal (arb_journal_begin (j), 0);
+        for (int i = 0; i < 1000 && id <= backlog; i++, id++)
+            assert_int_equal (arb_journal_drop (j, id, backlog + 1), 0);
+        assert_int_equal (arb_journal_commit (j), 0);
+    }
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 0);
+    assert_true (j->batch_max <= bytes / 8);
+    assert_true (j->held_max <= held / 8);
+    //  the next rows are kept as before, and a crash leaves them
+    s_log_rows (j, q, backlog + 1, 10);
+    char copy[160];
+    snprintf (copy, sizeof (copy), "%s/copy.db", fx->dir);
+    journal_files_copy_journal (fx->path, copy);
+    arb_journal_destroy (&j);
+    arb_journal_t *c = arb_journal_new (copy, ARB_SYNC_FULL);
+    assert_non_null (c);
+    assert_int_equal (s_count_rows (copy, "SELECT count(*) FROM tasks"), 10);
+    assert_int_equal (s_count_rows (copy, "SELECT min(id) FROM tasks"), (int) backlog + 1);
+    arb_journal_destroy (&c);
+    arb_queue_destroy (&q);
+}
+
 //  A save with no drop ever kept (its list of drops never made): the
 //  first checkpoint due is the loop's (no next generation stored yet), the
 //  second a save.
@@ -3094,12 +3135,253 @@ s_backlog_ids (arb_journal_t *j, size_t max, s_ids_t *seen)
     }
 }
 
+//  Rows first, first + 1, ... of q in turns of 1,000, each with its id as
+//  its payload (s_collect_id), to the tables (another write) or the log.
+static void
+s_id_rows (arb_journal_t *j, arb_queue_t *q, uint64_t first, uint64_t count, bool tables)
+{
+    for (uint64_t id = first; id < first + count;) {
+        assert_int_equal (arb_journal_begin (j), 0);
+        for (int i = 0; i < 1000 && id < first + count; i++, id++) {
+            arb_task_t *t = s_task (q, id, ARB_STATE_READY);
+            t->priority = 0;
+            zframe_t *body = zframe_new (&id, 8);
+            arb_journal_row_t row = {.payload = body};
+            assert_int_equal (arb_journal_insert (j, t, &row), 0);
+            zframe_destroy (&body);
+            s_task_free (&t);
+        }
+        if (tables)
+            assert_int_equal (arb_journal_meta_set (j, "k", "v", 1), 0);
+        assert_int_equal (arb_journal_commit (j), 0);
+    }
+}
+
+//  A journal (--sync full) whose save runs, held back by a lock taken
+//  elsewhere: q's rows 2 to 11 in the tables, 12 to 11 + ARB_LOG_ROWS
+//  in the save, one more in the log's other file.
+static arb_journal_t *
+s_journal_saving (const char *path, arb_queue_t *q, sqlite3 **lock)
+{
+    arb_journal_t *j = arb_journal_new (path, ARB_SYNC_FULL);
+    assert_non_null (j);
+    s_drop_committed (j, 1);
+    s_id_rows (j, q, 2, 10, true);
+    s_id_rows (j, q, 12, ARB_LOG_ROWS, false);
+    *lock = s_hold_lock (path);
+    s_id_rows (j, q, 12 + ARB_LOG_ROWS, 1, false);  //  the save starts, and waits
+    assert_true (j->saving);
+    return j;
+}
+
+//  The first max rows of q's backlog are first, first + 1, ..., each once.
+static void
+s_expect_backlog (arb_journal_t *j, size_t max, uint64_t first)
+{
+    s_ids_t seen = {.count = 0};
+    size_t count;
+    int32_t priority;
+    uint64_t id;
+    assert_int_equal (arb_journal_load_ready (j, "q", INT32_MAX, 0, max, s_collect_id, &seen,
+                                              &count, &priority, &id),
+                      0);
+    assert_int_equal (seen.count, max);
+    for (size_t i = 0; i < max; i++)
+        assert_int_equal (seen.ids[i], first + i);
+}
+
+static void
+s_wait_save_ended (arb_journal_t *j)
+{
+    for (int i = 0; i < 10000 && !arb_journal_saver_ended (j->saver); i++)
+        zclock_sleep (1);
+    assert_true (arb_journal_saver_ended (j->saver));
+}
+
+//  A read of one task's row that the log has neither a row nor a drop of
+//  goes to the tables alone, without a view of the rows kept (a STATUS
+//  during a backlog the log keeps); one it has either of sees the log.
+static void
+test_a_read_by_id_needs_no_view (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    assert_non_null (j);
+    s_drop_committed (j, 1);
+    s_id_rows (j, q, 2, 10, true);
+    s_id_rows (j, q, 12, 10, false);
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_drop (j, 3, 21), 0);  //  a row of the tables ends
+    assert_int_equal (arb_journal_commit (j), 0);
+    int st = 0;
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_state (j, 5, &st, NULL, 0), 0);
+    assert_int_equal (st, ARB_STATE_READY);
+    assert_false (j->tables);  //  no view
+    assert_int_equal (arb_journal_state (j, 3, &st, NULL, 0), 0);
+    assert_int_equal (st, 0);  //  its drop seen, through a view
+    assert_true (j->tables);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_state (j, 15, &st, NULL, 0), 0);
+    assert_int_equal (st, ARB_STATE_READY);  //  a row the log holds
+    assert_true (j->tables);
+    assert_int_equal (arb_journal_commit (j), 0);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
+//  A drop kept after a save started stays a drop through reads during the
+//  save (which sort the drops kept, but not into the save's own) and the
+//  save's end: the ended task's row leaves the tables at the checkpoint.
+static void
+test_a_drop_kept_during_a_save_stays (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    assert_non_null (j);
+    s_drop_committed (j, 1);
+    s_id_rows (j, q, 2, 10, true);
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_drop (j, 9, 9), 0);  //  the save's drop
+    assert_int_equal (arb_journal_commit (j), 0);
+    s_id_rows (j, q, 12, ARB_LOG_ROWS, false);
+    sqlite3 *lock = s_hold_lock (fx->path);
+    s_id_rows (j, q, 12 + ARB_LOG_ROWS, 1, false);  //  the save starts, and waits
+    assert_true (j->saving);
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_drop (j, 5, 5), 0);  //  a drop after it, below its one
+    assert_int_equal (arb_journal_commit (j), 0);
+    int st = -1;
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_state (j, 3, &st, NULL, 0), 0);
+    assert_int_equal (st, ARB_STATE_READY);
+    s_ids_t seen = {.count = 0};
+    size_t count;
+    int32_t priority;
+    uint64_t last;
+    assert_int_equal (arb_journal_load_ready (j, "q", INT32_MAX, 0, 8, s_collect_id, &seen, &count,
+                                              &priority, &last),
+                      0);
+    //  the rows the read passes over count (the next read goes on after them)
+    const uint64_t want[] = {2, 3, 4, 6, 7, 8};
+    assert_int_equal (seen.count, 6);
+    assert_memory_equal (seen.ids, want, sizeof (want));
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_true (j->saving);
+    s_release_lock (&lock);
+    s_wait_save_ended (j);
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_meta_set (j, "k", "w", 1), 0);  //  a checkpoint
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks WHERE id IN (5, 9)"), 0);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
+//  A read of a task by id whose callback writes (RETRY's) while a save
+//  runs: the read waits for the save, so the write goes on from a snapshot
+//  after its commit.
+static int
+s_write_meta (void *arg, arb_task_t *row, const char *queue, const char *name)
+{
+    (void) row, (void) queue, (void) name;
+    return arb_journal_meta_set ((arb_journal_t *) arg, "k2", "x", 1);
+}
+
+static void *
+s_release_later (void *arg)
+{
+    zclock_sleep (300);
+    s_release_lock ((sqlite3 **) arg);
+    return NULL;
+}
+
+static void
+test_a_read_by_id_that_writes_during_a_save (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    sqlite3 *lock;
+    arb_journal_t *j = s_journal_saving (fx->path, q, &lock);
+    pthread_t thread;
+    assert_int_equal (pthread_create (&thread, NULL, s_release_later, &lock), 0);
+    assert_int_equal (arb_journal_begin (j), 0);
+    bool found = false;
+    assert_int_equal (arb_journal_load_task (j, 3, s_write_meta, j, &found), 0);
+    assert_true (found);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (pthread_join (thread, NULL), 0);
+    assert_int_equal (arb_journal_fault (j), ARB_JOURNAL_SOUND);
+    zchunk_t *value = NULL;
+    assert_int_equal (arb_journal_meta_get (j, "k2", &value), 0);
+    assert_non_null (value);
+    zchunk_destroy (&value);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
+//  A read of the cold backlog does not wait for a save that runs (a large
+//  one would hold the loop as long as it writes): the save's rows come
+//  from memory, after the tables' older ones. A read from a snapshot
+//  taken before the save committed still sees each row once; the next
+//  statement that writes takes the save in, and its transaction, which
+//  had only read, begins again rather than write from that old snapshot
+//  (SQLite would refuse).
+static void
+test_a_backlog_read_goes_on_beside_a_save (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    sqlite3 *lock;
+    arb_journal_t *j = s_journal_saving (fx->path, q, &lock);
+    assert_int_equal (arb_journal_begin (j), 0);
+    s_expect_backlog (j, 20, 2);
+    assert_true (j->saving);  //  not waited for
+    s_release_lock (&lock);
+    s_wait_save_ended (j);
+    s_expect_backlog (j, 20, 2);  //  the snapshot from before the commit
+    assert_int_equal (arb_journal_meta_set (j, "k", "w", 1), 0);
+    assert_false (j->saving);
+    s_expect_backlog (j, 20, 2);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 10 + ARB_LOG_ROWS + 1);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
+//  A read beside a save that has committed but is not taken in yet: the
+//  tables have the save's rows, and memory still holds them; each is read
+//  once.
+static void
+test_a_backlog_read_beside_a_save_just_committed (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    sqlite3 *lock;
+    arb_journal_t *j = s_journal_saving (fx->path, q, &lock);
+    s_release_lock (&lock);
+    s_wait_save_ended (j);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 10 + ARB_LOG_ROWS);
+    assert_int_equal (arb_journal_begin (j), 0);
+    s_expect_backlog (j, 20, 2);
+    assert_true (j->saving);
+    assert_int_equal (arb_journal_commit (j), 0);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
 //  Turns of random inserts and drops, some to the log and some to the
 //  tables (another write), with reads of the backlog in reads of random
 //  sizes before and after the turn's other write: always q's live rows in
-//  the backlog's order, as a model of them says.
+//  the backlog's order, as a model of them says. With mixed priorities the
+//  rows held are taken and sorted; with one (all 0, then all 1: the rows
+//  held of one priority, before, at and after the read's position) they
+//  are walked in order from the position (arb_journal_batch_beside).
 static void
-test_the_backlog_beside_the_log_matches_a_model (void **state)
+s_backlog_model (void **state, bool mixed)
 {
     s_fixture_t *fx = (s_fixture_t *) *state;
     arb_queue_t *q = arb_queue_new ("q", 0);
@@ -3117,7 +3399,7 @@ test_the_backlog_beside_the_log_matches_a_model (void **state)
         assert_int_equal (arb_journal_begin (j), 0);
         for (int n = rand () % 8; n > 0; n--, next++) {
             arb_task_t *t = s_task (rand () % 5 ? q : other, next, ARB_STATE_READY);
-            t->priority = priority[next] = rand () % 5 - 2;
+            t->priority = priority[next] = mixed ? rand () % 5 - 2 : next > ROWS / 2;
             in_q[next] = t->queue == q;
             alive[next] = true;
             zframe_t *body = zframe_new (&next, 8);
@@ -3159,6 +3441,18 @@ test_the_backlog_beside_the_log_matches_a_model (void **state)
     arb_journal_destroy (&j);
     arb_queue_destroy (&q);
     arb_queue_destroy (&other);
+}
+
+static void
+test_the_backlog_beside_the_log_matches_a_model (void **state)
+{
+    s_backlog_model (state, true);
+}
+
+static void
+test_a_backlog_of_one_priority_beside_the_log_matches_a_model (void **state)
+{
+    s_backlog_model (state, false);
 }
 
 //  A row as the task log holds it (arb_journal_batch.c's s_row_t), to
@@ -3437,6 +3731,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_committed_tasks_survive_reopen, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_the_wal_is_copied_on_a_thread, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_checkpoint_on_the_saver, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_kept_rows_give_their_memory_back, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_a_failed_save, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_the_second_file_after_a_crash, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_save_without_drops, s_setup, s_teardown),
@@ -3483,6 +3779,16 @@ main (void)
         cmocka_unit_test_setup_teardown (test_the_backlog_is_read_beside_the_task_log, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_the_backlog_beside_the_log_matches_a_model, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (
+            test_a_backlog_of_one_priority_beside_the_log_matches_a_model, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_read_by_id_needs_no_view, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_backlog_read_goes_on_beside_a_save, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_drop_kept_during_a_save_stays, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_read_by_id_that_writes_during_a_save, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_backlog_read_beside_a_save_just_committed, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_the_task_log_refuses_rows_it_cannot_hold, s_setup,
                                          s_teardown),
