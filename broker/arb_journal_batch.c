@@ -221,42 +221,36 @@ s_reserve_drops (arb_journal_t *self, size_t count)
     self->drop_max = max;
 }
 
+#define S_TRIM_FLOOR (256 * 1024)
+
+//  An array of *max items of size bytes, used up to used: an eighth of
+//  it when used fits there and it is over S_TRIM_FLOOR. Returns the array
+//  (the bigger one, which still holds everything, if realloc fails).
+static void *
+s_shrink (void *array, size_t *max, size_t used, size_t size)
+{
+    if (*max * size <= S_TRIM_FLOOR || used > *max / 8)
+        return array;
+    void *smaller = realloc (array, *max / 8 * size);
+    if (!smaller)
+        return array;
+    *max /= 8;
+    return smaller;
+}
+
 //  Gives back the memory of rows and drops that are gone, once what is
 //  held is an eighth of it or less: a backlog the log held (up to twice
 //  ARB_LOG_BYTES) would otherwise keep its high-water mark of memory
 //  touched, so counted in the broker's RSS, long after it drained.
-#define S_TRIM_FLOOR (256 * 1024)
-
 static void
 s_trim (arb_journal_t *self)
 {
-    if (self->batch_max > S_TRIM_FLOOR && self->batch_size <= self->batch_max / 8) {
-        size_t max = self->batch_max / 8;
-        char *bytes = (char *) realloc (self->batch_bytes, max);
-        if (bytes) {  //  else the bigger buffer stays: it still holds everything
-            self->batch_bytes = bytes;
-            self->batch_max = max;
-        }
-    }
-    if (self->held_max * sizeof (*self->held) > S_TRIM_FLOOR
-        && self->held_count <= self->held_max / 8) {
-        size_t max = self->held_max / 8;
-        arb_journal_held_t *held =
-            (arb_journal_held_t *) realloc (self->held, max * sizeof (*self->held));
-        if (held) {
-            self->held = held;
-            self->held_max = max;
-        }
-    }
-    if (self->drop_max * sizeof (uint64_t) > S_TRIM_FLOOR
-        && self->drop_count <= self->drop_max / 8) {
-        size_t max = self->drop_max / 8;
-        uint64_t *drops = (uint64_t *) realloc (self->drops, max * sizeof (uint64_t));
-        if (drops) {
-            self->drops = drops;
-            self->drop_max = max;
-        }
-    }
+    self->batch_bytes =
+        (char *) s_shrink (self->batch_bytes, &self->batch_max, self->batch_size, 1);
+    self->held = (arb_journal_held_t *) s_shrink (self->held, &self->held_max, self->held_count,
+                                                  sizeof (*self->held));
+    self->drops =
+        (uint64_t *) s_shrink (self->drops, &self->drop_max, self->drop_count, sizeof (uint64_t));
 }
 
 static void
