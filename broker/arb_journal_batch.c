@@ -27,10 +27,11 @@
       read outside a transaction opens one for that: a view, which the
       next commit rolls back if nothing was written after it); but a read
       of one task's row that the batch has nothing of goes to the tables
-      alone (arb_journal_step_id), and the cold backlog's read
-      (arb_journal_load_ready) takes the rows held beside the tables'
-      (arb_journal_batch_beside) while the transaction holds none of
-      them, so that reading a backlog back costs no checkpoint;
+      alone (arb_journal_step_id), one whose live row it holds is
+      answered by that row (arb_journal_batch_live), and the cold
+      backlog's read (arb_journal_load_ready) takes the rows held beside
+      the tables' (arb_journal_batch_beside) while the transaction holds
+      none of them, so that reading a backlog back costs no checkpoint;
     - a turn with a statement that writes, one whose rows the log cannot
       order (an id not above the last row's, a row after a drop of its id
       or above), one that holds more than ARB_TURN_ROWS rows or drops, or
@@ -447,16 +448,37 @@ s_sort_drops (arb_journal_t *self, arb_journal_beside_t *beside)
     beside->save_drop_count = self->save_drops ? self->frozen_drops : 0;
 }
 
-bool
-arb_journal_batch_holds (arb_journal_t *self, uint64_t id)
+//  Whether a drop held (the turn's, kept, or a running save's) names id.
+static bool
+s_dropped (arb_journal_t *self, uint64_t id)
 {
-    if (self->tables || self->fault != ARB_JOURNAL_SOUND || s_find (self, id))
-        return true;
     if (self->drop_count == 0)
         return false;
     arb_journal_beside_t drops = {0};
     s_sort_drops (self, &drops);
     return arb_journal_beside_dropped (&drops, id);
+}
+
+bool
+arb_journal_batch_holds (arb_journal_t *self, uint64_t id)
+{
+    return self->tables || self->fault != ARB_JOURNAL_SOUND || s_find (self, id)
+           || s_dropped (self, id);
+}
+
+bool
+arb_journal_batch_live (arb_journal_t *self, uint64_t id, size_t *at, arb_bin_t *queue)
+{
+    if (self->tables || self->fault != ARB_JOURNAL_SOUND)
+        return false;
+    const arb_journal_held_t *held = s_find (self, id);
+    if (!held || held->dead || s_dropped (self, id))
+        return false;
+    s_row_t head = s_head (self, held->at);
+    *at = held->at;
+    *queue = (arb_bin_t){(const uint8_t *) self->batch_bytes + held->at + sizeof (head),
+                         head.queue_size};
+    return true;
 }
 
 //  The ids of the rows the running save writes, sorted, made at the first

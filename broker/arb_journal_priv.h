@@ -279,6 +279,15 @@ typedef struct {
 //  already. When it has not, a read of that row alone needs no view of
 //  the rows kept, and does not wait for a save (it writes none of it).
 bool arb_journal_batch_holds (arb_journal_t *self, uint64_t id);
+//  Whether a read of task id's row alone is answered by the row held: it
+//  is live (not ended), no drop held names it, and the transaction holds
+//  none of the batch (else the tables answer, through a view if need be).
+//  Then *at is the row's offset (arb_journal_batch_row), and *queue its
+//  queue's name, not terminated, in the batch's bytes (valid until the
+//  batch next changes). The row is the tables' row to be: a plain task's
+//  other columns have their defaults, and a write to the task makes the
+//  turn's writes go to the tables first (arb_journal_batch_before).
+bool arb_journal_batch_live (arb_journal_t *self, uint64_t id, size_t *at, arb_bin_t *queue);
 
 //  Opens such a read, at most max rows held: true, and *beside filled
 //  (valid until the batch next changes); false when the tables alone are

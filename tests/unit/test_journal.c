@@ -3225,9 +3225,147 @@ test_a_read_by_id_needs_no_view (void **state)
     assert_int_equal (arb_journal_commit (j), 0);
     assert_int_equal (arb_journal_begin (j), 0);
     assert_int_equal (arb_journal_state (j, 15, &st, NULL, 0), 0);
-    assert_int_equal (st, ARB_STATE_READY);  //  a row the log holds
+    assert_int_equal (st, ARB_STATE_READY);  //  a row the log holds, from memory
+    assert_false (j->tables);
+    assert_int_equal (arb_journal_drop (j, 16, 16), 0);
+    assert_int_equal (arb_journal_state (j, 16, &st, NULL, 0), 0);
+    assert_int_equal (st, 0);  //  one the turn drops: through a view
     assert_true (j->tables);
     assert_int_equal (arb_journal_commit (j), 0);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
+static void
+s_expect_same_text (const char *a, const char *b)
+{
+    if (a && b)
+        assert_string_equal (a, b);
+    else
+        assert_ptr_equal (a, b);  //  both NULL
+}
+
+//  Every field a STATUS reads, the same in a and b.
+static void
+s_expect_same_info (const arb_task_info_t *a, const arb_task_info_t *b)
+{
+    assert_true (a->found && b->found);
+    assert_int_equal (a->id, b->id);
+    s_expect_same_text (a->queue, b->queue);
+    s_expect_same_text (a->name, b->name);
+    s_expect_same_text (a->key, b->key);
+    assert_int_equal (a->state, b->state);
+    assert_int_equal (a->priority, b->priority);
+    assert_int_equal (a->attempts, b->attempts);
+    assert_int_equal (a->max_attempts, b->max_attempts);
+    assert_int_equal (a->lost, b->lost);
+    assert_int_equal (a->created_ms, b->created_ms);
+    assert_int_equal (a->not_before_ms, b->not_before_ms);
+    assert_int_equal (a->started_ms, b->started_ms);
+    assert_int_equal (a->finished_ms, b->finished_ms);
+    assert_int_equal (a->timeout_ms, b->timeout_ms);
+    s_expect_same_text (a->worker, b->worker);
+    s_expect_same_text (a->error, b->error);
+    assert_int_equal (a->flow, b->flow);
+    s_expect_same_text (a->ref, b->ref);
+    assert_int_equal (a->origin, b->origin);
+    s_expect_same_text (a->endpoint, b->endpoint);
+    assert_int_equal (a->flow_kind, b->flow_kind);
+    s_expect_same_text (a->flow_name, b->flow_name);
+    assert_int_equal (a->soft_timeout_ms, b->soft_timeout_ms);
+    assert_int_equal (a->result.size, b->result.size);
+    assert_ptr_equal (a->result.data, b->result.data);  //  both NULL: no result
+    assert_int_equal (a->args.size, b->args.size);
+    assert_ptr_equal (a->args.data, b->args.data);
+    assert_int_equal (a->history.n, b->history.n);
+    assert_int_equal (a->history_dropped, b->history_dropped);
+    assert_int_equal (a->responses.n, b->responses.n);
+    assert_int_equal (a->parents.n, b->parents.n);
+}
+
+//  A read of one task's row the log holds (a STATUS, a parent's state, a
+//  watcher's look) is answered from that row, without a view of the rows
+//  kept, and says what the tables say once a checkpoint wrote the row: a
+//  task of another queue and name, with headers, one handed out before
+//  its commit (the row says READY, as the tables do).
+static void
+test_a_row_the_log_holds_answers_as_the_tables_do (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("emails.outbound", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    assert_non_null (j);
+    s_drop_committed (j, 1);
+    assert_int_equal (arb_journal_begin (j), 0);
+    for (uint64_t id = 2; id <= 3; id++) {
+        arb_task_t *t = s_task (q, id, id == 2 ? ARB_STATE_READY : ARB_STATE_RUNNING);
+        t->name = "send.welcome";
+        t->priority = -7;
+        t->max_attempts = 5;
+        zframe_t *body = zframe_new ("hello", 5);
+        arb_journal_row_t row = {.payload = body, .headers = {(const uint8_t *) "h:1", 3}};
+        assert_int_equal (arb_journal_insert (j, t, &row), 0);
+        zframe_destroy (&body);
+        s_task_free (&t);
+    }
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 0);
+
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_STATUS_REPLY, 0);
+    arb_task_info_t held[2] = {{0}}, brief = {0};
+    int states[2];
+    char ref[32] = "x";
+    arb_done_task_t done = {0};
+    bool found = false;
+    assert_int_equal (arb_journal_begin (j), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal (arb_journal_task_info (j, 2 + (uint64_t) i, true, msg, &held[i]), 0);
+        assert_int_equal (arb_journal_state (j, 2 + (uint64_t) i, &states[i], ref, sizeof (ref)),
+                          0);
+        assert_string_equal (ref, "");
+    }
+    assert_int_equal (arb_journal_task_info (j, 2, false, msg, &brief), 0);
+    assert_int_equal (arb_journal_done (j, 3, msg, &done, &found), 0);
+    assert_false (j->tables);  //  no view
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_true (found);
+    assert_int_equal (done.state, ARB_STATE_READY);
+    assert_int_equal (held[0].state, ARB_STATE_READY);
+    assert_int_equal (held[1].state, ARB_STATE_READY);
+    assert_string_equal (held[0].queue, "emails.outbound");
+    assert_string_equal (held[0].name, "send.welcome");
+    assert_int_equal (held[0].priority, -7);
+
+    //  a turn with another write: the rows go to the tables
+    assert_int_equal (arb_journal_begin (j), 0);
+    assert_int_equal (arb_journal_meta_set (j, "k", "v", 1), 0);
+    assert_int_equal (arb_journal_commit (j), 0);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 2);
+    assert_int_equal (arb_journal_begin (j), 0);
+    for (int i = 0; i < 2; i++) {
+        arb_task_info_t table = {0};
+        int st = -1;
+        assert_int_equal (arb_journal_task_info (j, 2 + (uint64_t) i, true, msg, &table), 0);
+        s_expect_same_info (&held[i], &table);
+        assert_int_equal (arb_journal_state (j, 2 + (uint64_t) i, &st, ref, sizeof (ref)), 0);
+        assert_int_equal (st, states[i]);
+        assert_string_equal (ref, "");
+    }
+    arb_task_info_t table = {0};
+    assert_int_equal (arb_journal_task_info (j, 2, false, msg, &table), 0);
+    s_expect_same_info (&brief, &table);
+    arb_done_task_t again = {0};
+    found = false;
+    assert_int_equal (arb_journal_done (j, 3, msg, &again, &found), 0);
+    assert_true (found);
+    assert_int_equal (again.state, done.state);
+    assert_int_equal (again.attempts, done.attempts);
+    assert_ptr_equal (again.error, done.error);
+    assert_null (done.result);
+    assert_int_equal (again.result ? zframe_size (again.result) : 0, 0);
+    zframe_destroy (&again.result);
+    assert_int_equal (arb_journal_commit (j), 0);
+    arb_msg_destroy (&msg);
     arb_journal_destroy (&j);
     arb_queue_destroy (&q);
 }
@@ -3783,6 +3921,8 @@ main (void)
         cmocka_unit_test_setup_teardown (
             test_a_backlog_of_one_priority_beside_the_log_matches_a_model, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_read_by_id_needs_no_view, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_row_the_log_holds_answers_as_the_tables_do, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_a_backlog_read_goes_on_beside_a_save, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_a_drop_kept_during_a_save_stays, s_setup, s_teardown),
