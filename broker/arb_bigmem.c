@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 
 //  Whether a table of that size is a mapping of its own (else calloc'd).
@@ -75,4 +76,23 @@ arb_bigmem_free (void *mem, size_t count, size_t size)
     //  a count other than the one it was made with would unmap the heap
     assert ((uintptr_t) mem % ARB_BIGMEM_HUGE == 0);
     munmap (mem, s_mapped (bytes));
+}
+
+void *
+arb_bigmem_realloc (void *mem, size_t old_bytes, size_t new_bytes)
+{
+    if (!s_is_mapped (old_bytes) && !s_is_mapped (new_bytes)) {
+        //  both on the heap: realloc may grow in place
+        void *grown = realloc (mem, new_bytes ? new_bytes : 1);
+        if (grown && new_bytes > old_bytes)
+            memset ((uint8_t *) grown + old_bytes, 0, new_bytes - old_bytes);
+        return grown;
+    }
+    void *fresh = arb_bigmem_calloc (new_bytes, 1);
+    if (!fresh)
+        return NULL;
+    if (mem)
+        memcpy (fresh, mem, old_bytes < new_bytes ? old_bytes : new_bytes);
+    arb_bigmem_free (mem, old_bytes, 1);
+    return fresh;
 }

@@ -26,10 +26,16 @@
     memory free). Where that matters, THP "enabled" or "defrag" set to
     "never" turns it off (/sys/kernel/mm/transparent_hugepage/).
 
+    The task log's buffers (the rows kept, their index, the drops, and a
+    checkpoint's copy for the saver) are made the same way
+    (arb_bigmem_realloc): they grow by doubling to tens of MiB, and their
+    4 KiB faults were most of the loop's page faults in a P1 of 100,000
+    tasks (BENCHMARKS.md, "The task log's buffers in huge pages").
+
     2 MiB is the huge page of x86-64 and of arm64 with 4 KiB pages; with
     64 KiB base pages arm64's is 512 MiB, and these mappings simply stay
-    small-paged. No state: callable from any thread (the broker's loop is
-    the only user).
+    small-paged. No state: callable from any thread (the loop, and the
+    saver's thread, which frees a checkpoint's copy).
 
     Memory is given back at arb_bigmem_free, as with free: nothing is kept.
 */
@@ -50,5 +56,14 @@ void *arb_bigmem_calloc (size_t count, size_t size);
 //  Frees what arb_bigmem_calloc gave for the same count and size; NULL is
 //  nothing.
 void arb_bigmem_free (void *mem, size_t count, size_t size);
+
+//  What arb_bigmem_calloc (old_bytes, 1) gave (or NULL), as new_bytes:
+//  the first of the two sizes' bytes copied, the rest zeros, the old one
+//  freed. NULL (the old one left as it was) if out of memory. For the
+//  buffers that grow by doubling (the task log's rows and their index): a
+//  realloc past the heap's mapping threshold gets 4 KiB pages, each a
+//  fault when first written, and the rows of a checkpoint's worth
+//  (16 MiB) were thousands of them.
+void *arb_bigmem_realloc (void *mem, size_t old_bytes, size_t new_bytes);
 
 #endif

@@ -75,10 +75,10 @@ typedef struct {
 //  kept, encoded back to back as held, and the drops of rows in the tables;
 //  the log's keys to store with them.
 typedef struct {
-    char *rows;  //  owned
-    size_t row_count;
-    uint64_t *drops;  //  owned
-    size_t drop_count;
+    char *rows;  //  owned, rows_bytes long (arb_bigmem)
+    size_t row_count, rows_bytes;
+    uint64_t *drops;  //  owned, drops_bytes long (arb_bigmem)
+    size_t drop_count, drops_bytes;
     uint64_t gen, file, next;  //  ARB_LOG_GEN_KEY, ARB_LOG_FILE_KEY, ARB_LOG_NEXT_KEY
 } arb_journal_save_t;
 

@@ -18,6 +18,7 @@
     the thread's from the ask until the chore is idle again.
 */
 
+#include "arb_bigmem.h"
 #include "arb_chore.h"
 #include "arb_journal_priv.h"
 
@@ -121,8 +122,8 @@ s_save_free (arb_journal_save_t **save_p)
     arb_journal_save_t *save = *save_p;
     if (!save)
         return;
-    free (save->rows);
-    free (save->drops);
+    arb_bigmem_free (save->rows, save->rows_bytes, 1);
+    arb_bigmem_free (save->drops, save->drops_bytes, 1);
     free (save);
     *save_p = NULL;
 }

@@ -95,6 +95,43 @@ test_an_overflowing_size_is_refused (void **state)
     assert_null (arb_bigmem_calloc (SIZE_MAX / 8, 16));
 }
 
+//  Whether mem's bytes are 0, 1, 2, ... (mod 251) up to bytes.
+static bool
+s_counted (const uint8_t *mem, size_t bytes)
+{
+    for (size_t i = 0; i < bytes; i++)
+        if (mem[i] != (uint8_t) (i % 251))
+            return false;
+    return true;
+}
+
+//  A buffer that grows by doubling from the heap into mappings of its own
+//  and shrinks back: its bytes kept at each step (the first of the two
+//  sizes'), the new ones zero, a mapping aligned to 2 MiB.
+static void
+test_a_buffer_grows_and_shrinks_across_the_threshold (void **state)
+{
+    (void) state;
+    size_t sizes[] = {4096, 256 << 10, ARB_BIGMEM_MIN, 4u << 20, 16u << 20, 2u << 20, 64 << 10};
+    size_t old = 0;
+    uint8_t *mem = NULL;
+    for (size_t k = 0; k < sizeof (sizes) / sizeof (sizes[0]); k++) {
+        uint8_t *grown = (uint8_t *) arb_bigmem_realloc (mem, old, sizes[k]);
+        assert_non_null (grown);
+        size_t kept = old < sizes[k] ? old : sizes[k];
+        assert_true (s_counted (grown, kept));
+        if (sizes[k] > old)
+            assert_true (s_zero (grown + old, sizes[k] - old));
+        if (sizes[k] >= ARB_BIGMEM_MIN)
+            assert_int_equal ((uintptr_t) grown % ARB_BIGMEM_HUGE, 0);
+        for (size_t i = 0; i < sizes[k]; i++)
+            grown[i] = (uint8_t) (i % 251);
+        mem = grown;
+        old = sizes[k];
+    }
+    arb_bigmem_free (mem, old, 1);
+}
+
 int
 main (void)
 {
@@ -102,6 +139,7 @@ main (void)
         cmocka_unit_test (test_small_tables_are_zeroed_heap_memory),
         cmocka_unit_test (test_big_tables_are_aligned_huge_page_mappings),
         cmocka_unit_test (test_an_overflowing_size_is_refused),
+        cmocka_unit_test (test_a_buffer_grows_and_shrinks_across_the_threshold),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
