@@ -78,6 +78,39 @@ arb_bigmem_free (void *mem, size_t count, size_t size)
     munmap (mem, s_mapped (bytes));
 }
 
+//  A mapping of old_bytes made one of new_bytes, both mapped, without a
+//  copy: a shrink unmaps the whole huge pages past the new end (and zeros
+//  what is left past it, which arb_bigmem_realloc promises); a growth maps
+//  a new aligned region and moves the old pages to its start (mremap: page
+//  tables moved, huge pages kept whole since both ends are aligned). A
+//  copy would zero every new huge page and write it again: 7 % of the
+//  broker's samples in a P1 of 100,000 tasks. NULL, the old one left, if
+//  the kernel refuses.
+static void *
+s_remap (void *mem, size_t old_bytes, size_t new_bytes)
+{
+    size_t old_length = s_mapped (old_bytes), new_length = s_mapped (new_bytes);
+    if (new_length <= old_length) {
+        if (new_length < old_length)
+            munmap ((uint8_t *) mem + new_length, old_length - new_length);
+        if (new_bytes < old_bytes)
+            memset ((uint8_t *) mem + new_bytes, 0,
+                    (old_bytes < new_length ? old_bytes : new_length) - new_bytes);
+        return mem;
+    }
+    if (new_bytes > SIZE_MAX / 2 - ARB_BIGMEM_HUGE)
+        return NULL;
+    void *fresh = s_map_aligned (new_length);
+    if (!fresh)
+        return NULL;
+    if (mremap (mem, old_length, old_length, MREMAP_MAYMOVE | MREMAP_FIXED, fresh) == MAP_FAILED) {
+        munmap (fresh, new_length);
+        return NULL;
+    }
+    (void) madvise ((uint8_t *) fresh + old_length, new_length - old_length, MADV_HUGEPAGE);
+    return fresh;
+}
+
 void *
 arb_bigmem_realloc (void *mem, size_t old_bytes, size_t new_bytes)
 {
@@ -88,6 +121,9 @@ arb_bigmem_realloc (void *mem, size_t old_bytes, size_t new_bytes)
             memset ((uint8_t *) grown + old_bytes, 0, new_bytes - old_bytes);
         return grown;
     }
+    if (mem && s_is_mapped (old_bytes) && s_is_mapped (new_bytes))
+        return s_remap (mem, old_bytes, new_bytes);
+    //  from the heap into a mapping, or back: at most 512 KiB to copy
     void *fresh = arb_bigmem_calloc (new_bytes, 1);
     if (!fresh)
         return NULL;
