@@ -48,6 +48,24 @@ s_flags_of (const void *mem, char *flags, size_t size)
     return found;
 }
 
+//  The start of the mapping that holds mem in /proc/self/maps (0: none).
+static uintptr_t
+s_mapping_of (const void *mem)
+{
+    FILE *maps = fopen ("/proc/self/maps", "r");
+    assert_non_null (maps);
+    char line[512];
+    uintptr_t found = 0;
+    while (!found && fgets (line, sizeof (line), maps)) {
+        unsigned long start, end;
+        if (sscanf (line, "%lx-%lx ", &start, &end) == 2 && start <= (uintptr_t) mem
+            && (uintptr_t) mem < end)
+            found = start;
+    }
+    fclose (maps);
+    return found;
+}
+
 static void
 test_small_tables_are_zeroed_heap_memory (void **state)
 {
@@ -128,6 +146,11 @@ test_a_buffer_grows_and_shrinks_across_the_threshold (void **state)
             assert_true (s_zero (grown + old, sizes[k] - old));
         if (sizes[k] >= ARB_BIGMEM_MIN) {
             assert_int_equal ((uintptr_t) grown % ARB_BIGMEM_HUGE, 0);
+            //  one mapping from its first byte to its last: a growth that
+            //  left two would make the next one's mremap span both, which
+            //  kernels before 6.17 refuse
+            assert_int_not_equal (s_mapping_of (grown), 0);
+            assert_int_equal (s_mapping_of (grown), s_mapping_of (grown + sizes[k] - 1));
             char flags[512];
             assert_true (s_flags_of (grown + sizes[k] - 1, flags, sizeof (flags)));
             if (access ("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) == 0)
