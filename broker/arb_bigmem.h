@@ -30,7 +30,8 @@
     checkpoint's copy for the saver) are made the same way
     (arb_bigmem_realloc): they grow by doubling to tens of MiB, and their
     4 KiB faults were most of the loop's page faults in a P1 of 100,000
-    tasks (BENCHMARKS.md, "The task log's buffers in huge pages").
+    tasks (BENCHMARKS.md, "A STATUS from the row the log holds, and the
+    log's buffers in huge pages").
 
     2 MiB is the huge page of x86-64 and of arm64 with 4 KiB pages; with
     64 KiB base pages arm64's is 512 MiB, and these mappings simply stay

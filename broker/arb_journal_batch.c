@@ -425,6 +425,16 @@ s_sort_tail (uint64_t *ids, size_t from, size_t n)
     free (copy);
 }
 
+//  Room for n ids, for a sorted copy of what a running save holds (its
+//  rows' ids, its drops), made at the first read beside it.
+static uint64_t *
+s_new_ids (size_t n)
+{
+    uint64_t *ids = (uint64_t *) malloc (n * sizeof (uint64_t));
+    assert (ids);
+    return ids;
+}
+
 //  Drops are a set, in the log and in the tables: each part is sorted in
 //  place, the kept one once for all the reads until it grows (nothing is
 //  written of them yet: the transaction holds none), and goes to beside's
@@ -449,8 +459,7 @@ s_sort_drops (arb_journal_t *self, arb_journal_beside_t *beside)
     if (!self->saving)
         return;
     if (!self->save_drops && self->frozen_drops) {
-        self->save_drops = (uint64_t *) malloc (self->frozen_drops * sizeof (uint64_t));
-        assert (self->save_drops);
+        self->save_drops = s_new_ids (self->frozen_drops);
         memcpy (self->save_drops, self->drops, self->frozen_drops * sizeof (uint64_t));
         s_sort (self->save_drops, self->frozen_drops, sizeof (uint64_t), s_compare_ids);
     }
@@ -497,15 +506,13 @@ static void
 s_save_ids (arb_journal_t *self, arb_journal_beside_t *beside)
 {
     if (!self->save_ids && self->frozen_held) {
-        self->save_ids = (uint64_t *) malloc (self->frozen_held * sizeof (uint64_t));
-        assert (self->save_ids);
+        self->save_ids = s_new_ids (self->frozen_held);
         for (size_t i = 0; i < self->frozen_held; i++)
             self->save_ids[i] = self->held[i].id;
-        self->save_id_count = self->frozen_held;
-        s_sort (self->save_ids, self->save_id_count, sizeof (uint64_t), s_compare_ids);
+        s_sort (self->save_ids, self->frozen_held, sizeof (uint64_t), s_compare_ids);
     }
     beside->saved = self->save_ids;
-    beside->saved_count = self->save_id_count;
+    beside->saved_count = self->save_ids ? self->frozen_held : 0;
 }
 
 //  The backlog's order: priority highest first, then id.
@@ -913,7 +920,6 @@ s_end_save (arb_journal_t *self, int rc)
     self->saving = false;
     free (self->save_ids);
     self->save_ids = NULL;
-    self->save_id_count = 0;
     free (self->save_drops);
     self->save_drops = NULL;
     self->drops_sorted = 0;  //  the save's drops were not kept in order with the rest

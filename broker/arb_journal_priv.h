@@ -109,16 +109,15 @@ struct _arb_journal_t {
     arb_journal_saver_t *saver;  //  owned: writes checkpoints off the loop; NULL: the loop does
     bool saving;                 //  a save runs: held[0, frozen_held) and drops[0, frozen_drops)
     size_t frozen_held, frozen_drops, frozen_bytes;  //  are the saver's (copied)
-    uint64_t *save_ids;  //  owned: the ids of held[0, frozen_held), sorted (or NULL: not made)
-    size_t save_id_count;
-    uint64_t *save_drops;      //  owned: drops[0, frozen_drops), sorted (or NULL: not made)
-    uint64_t save_next;        //  the running save's next generation
-    bool log_on;               //  turns may commit to the log (arb_journal_set_log)
-    bool log_paused;           //  an append failed: the tables take turns until a checkpoint
-    bool checkpoint_due;       //  the next turn that writes goes to the tables
-    bool log_sync;             //  fdatasync each append (--sync full)
-    uint64_t log_gen;          //  the generation of the records the tables have not taken
-    uint64_t log_replayed;     //  records read back at open
+    uint64_t *save_ids;     //  owned: the ids of held[0, frozen_held), sorted (or NULL: not made)
+    uint64_t *save_drops;   //  owned: drops[0, frozen_drops), sorted (or NULL: not made)
+    uint64_t save_next;     //  the running save's next generation
+    bool log_on;            //  turns may commit to the log (arb_journal_set_log)
+    bool log_paused;        //  an append failed: the tables take turns until a checkpoint
+    bool checkpoint_due;    //  the next turn that writes goes to the tables
+    bool log_sync;          //  fdatasync each append (--sync full)
+    uint64_t log_gen;       //  the generation of the records the tables have not taken
+    uint64_t log_replayed;  //  records read back at open
     arb_journal_held_t *held;  //  owned: rows kept, then the turn's
     size_t held_count, held_max, held_turn, held_written, held_dead;
     bool held_sorted;
