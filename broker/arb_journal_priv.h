@@ -43,14 +43,20 @@
 //  entries, and a view of it (arb_journal_batch_before: each drop dirties
 //  a page of the table and of two indexes at most) mostly within SQLite's
 //  page cache (ARB_JOURNAL_CACHE_KB), which a full disk could not spill.
-//  Why 65,536 rows: a producer ahead of its consumers by as many tasks
-//  keeps its backlog in the log, not in the tables (BENCHMARKS.md, "The
-//  backlog beside the task log", "A backlog the log holds"): a task that
-//  waits through a checkpoint is written three times (the log, the
-//  tables' insert, their delete at its end), and P2's backlog of tens of
-//  thousands met one every 16,384 rows before; for up to 24 MiB more of
-//  memory at most under such a load, given back as it drains (s_trim).
-#define ARB_LOG_ROWS       65536
+//  Why 131,072 rows: so that ARB_LOG_BYTES, the memory, decides for rows
+//  of a usual size (a 100-byte payload makes a row of about 170 bytes,
+//  about 100,000 of them in 16 MiB), and the count only for rows of a few
+//  bytes (their entries, 24 bytes a row). A producer ahead of its
+//  consumers by that many tasks keeps its backlog in the log, not in the
+//  tables (BENCHMARKS.md, "A backlog the log holds", "A backlog of 16
+//  MiB"): a task that waits through a checkpoint is written three times
+//  (the log, the tables' insert, their delete at its end, which come
+//  back as checkpoints of ARB_LOG_DROPS each); a P2 of 100,000 in
+//  batches of 100 met one at 65,536 rows, then nine (eight of drops
+//  alone). The cost: a checkpoint of a larger backlog copies and saves
+//  more at once (a higher peak while it runs); the memory goes back as it
+//  drains (s_trim).
+#define ARB_LOG_ROWS       131072
 #define ARB_LOG_DROPS      8192
 #define ARB_LOG_BYTES      (16 * 1024 * 1024)
 #define ARB_LOG_FILE_BYTES (64 * 1024 * 1024)
@@ -60,6 +66,15 @@
 //  SQLite's page cache, in KiB: more than twice ARB_LOG_BYTES (above). It
 //  is memory as used, not reserved.
 #define ARB_JOURNAL_CACHE_KB 40960
+
+//  The saver's (arb_journal_saver.c): it writes no view, only a save of
+//  up to ARB_LOG_BYTES of rows, whose pages past this go to the WAL before
+//  the commit (a failed write there fails the save, which loses nothing).
+//  At ARB_JOURNAL_CACHE_KB its cache held up to a save's worth of pages
+//  at every checkpoint, in its thread's malloc arena after: filling
+//  1,000,000 queued, the broker's peak RSS was 94 MiB against 82 at this
+//  size, no slower (BENCHMARKS.md, "A backlog of 16 MiB").
+#define ARB_SAVER_CACHE_KB 8192
 
 //  A plain row held or kept: its encoded row (arb_journal_batch.c) is at
 //  offset at of batch_bytes (an offset, because the bytes grow by

@@ -149,12 +149,12 @@ static int
 s_open (arb_journal_saver_t *self, const char *path, const char *vfs)
 {
     //  as the loop's connection (arb_journal.c): its WAL cut back when it
-    //  starts over, a save's pages in the cache until its commit
+    //  starts over; a smaller cache (ARB_SAVER_CACHE_KB)
     char pragmas[160];
     snprintf (pragmas, sizeof (pragmas),
               "PRAGMA synchronous = FULL; PRAGMA foreign_keys = OFF; PRAGMA cache_size = -%d; "
               "PRAGMA journal_size_limit = 67108864;",
-              ARB_JOURNAL_CACHE_KB);
+              ARB_SAVER_CACHE_KB);
     if (sqlite3_open_v2 (path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, vfs)
             != SQLITE_OK
         || s_exec (self, pragmas))

@@ -2673,14 +2673,16 @@ test_the_task_log_holds_plain_turns (void **state)
 }
 
 //  Commits turns of plain rows, ids from first on, 1,000 to a turn, until
-//  the log keeps count rows: all to the log.
+//  the log keeps count rows: all to the log. Their payloads are small
+//  enough that ARB_LOG_ROWS of them stay under ARB_LOG_BYTES (about 100
+//  bytes a row), so that the count of rows is what makes a checkpoint due.
 static void
 s_log_rows (arb_journal_t *j, arb_queue_t *q, uint64_t first, uint64_t count)
 {
     for (uint64_t id = first; id < first + count;) {
         assert_int_equal (arb_journal_begin (j), 0);
         for (int i = 0; i < 1000 && id < first + count; i++)
-            s_held (j, q, id++, 100, 'r');
+            s_held (j, q, id++, 24, 'r');
         assert_int_equal (arb_journal_commit (j), 0);
     }
 }
@@ -2853,7 +2855,7 @@ test_kept_rows_give_their_memory_back (void **state)
     arb_queue_t *q = arb_queue_new ("q", 0);
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
     assert_non_null (j);
-    const uint64_t backlog = 20000;     //  under ARB_LOG_ROWS: all kept
+    const uint64_t backlog = 40000;     //  under ARB_LOG_ROWS: all kept
     s_drop_committed (j, 2 * backlog);  //  the id floor, written ahead of them all
     s_log_rows (j, q, 1, backlog);
     size_t bytes = j->batch_max, held = j->held_max;
@@ -2878,6 +2880,43 @@ test_kept_rows_give_their_memory_back (void **state)
     assert_int_equal (s_count_rows (copy, "SELECT count(*) FROM tasks"), 10);
     assert_int_equal (s_count_rows (copy, "SELECT min(id) FROM tasks"), (int) backlog + 1);
     arb_journal_destroy (&c);
+    arb_queue_destroy (&q);
+}
+
+//  A backlog of rows of a usual size (100-byte payloads) stays in the log
+//  until its bytes reach ARB_LOG_BYTES, whatever their count: 90,000 of
+//  them (past 65,536, the bound of rows before) make no checkpoint due and
+//  leave the tables empty; the next rows past the bytes make one due.
+static void
+test_a_backlog_stays_in_the_log_until_its_bytes_are_due (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    assert_non_null (j);
+    const uint64_t backlog = 90000;
+    s_drop_committed (j, 4 * backlog);  //  the id floor, written ahead of them all
+    uint64_t id = 1;
+    while (id <= backlog) {
+        assert_int_equal (arb_journal_begin (j), 0);
+        for (int i = 0; i < 1000 && id <= backlog; i++)
+            s_held (j, q, id++, 100, 'r');
+        assert_int_equal (arb_journal_commit (j), 0);
+        assert_false (j->checkpoint_due);
+        assert_false (j->saving);
+    }
+    assert_true (j->batch_size < ARB_LOG_BYTES);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 0);
+    //  rows of the same size, a turn each, until one is due: by the bytes
+    while (!j->checkpoint_due && id < 4 * backlog) {
+        assert_int_equal (arb_journal_begin (j), 0);
+        s_held (j, q, id++, 100, 'r');
+        assert_int_equal (arb_journal_commit (j), 0);
+    }
+    assert_true (j->checkpoint_due);
+    assert_true (j->batch_size >= ARB_LOG_BYTES);
+    assert_true (id - 1 < ARB_LOG_ROWS);
+    arb_journal_destroy (&j);
     arb_queue_destroy (&q);
 }
 
@@ -3871,6 +3910,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_a_checkpoint_on_the_saver, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_kept_rows_give_their_memory_back, s_setup,
                                          s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_backlog_stays_in_the_log_until_its_bytes_are_due,
+                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_failed_save, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_the_second_file_after_a_crash, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_save_without_drops, s_setup, s_teardown),
