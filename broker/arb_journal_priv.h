@@ -45,17 +45,17 @@
 //  page cache (ARB_JOURNAL_CACHE_KB), which a full disk could not spill.
 //  Why 131,072 rows: so that ARB_LOG_BYTES, the memory, decides for rows
 //  of a usual size (a 100-byte payload makes a row of about 170 bytes,
-//  about 100,000 of them in 16 MiB), and the count only for rows of a few
-//  bytes (their entries, 24 bytes a row). A producer ahead of its
-//  consumers by that many tasks keeps its backlog in the log, not in the
-//  tables (BENCHMARKS.md, "A backlog the log holds", "A backlog of 16
-//  MiB"): a task that waits through a checkpoint is written three times
-//  (the log, the tables' insert, their delete at its end, which come
-//  back as checkpoints of ARB_LOG_DROPS each); a P2 of 100,000 in
-//  batches of 100 met one at 65,536 rows, then nine (eight of drops
-//  alone). The cost: a checkpoint of a larger backlog copies and saves
-//  more at once (a higher peak while it runs); the memory goes back as it
-//  drains (s_trim).
+//  about 100,000 of them in 16 MiB), and the count only for rows under
+//  128 bytes (payloads under about 60: their entries, 24 bytes a row). A
+//  producer ahead of its consumers by that many tasks keeps its backlog
+//  in the log, not in the tables (BENCHMARKS.md, "A backlog the log
+//  holds", "A backlog of 16 MiB"): a task that waits through a checkpoint
+//  is written three times (the log, the tables' insert, their delete at
+//  its end, which come back as checkpoints of ARB_LOG_DROPS each); a P2
+//  of 100,000 in batches of 100 met one at 65,536 rows, then nine (eight
+//  of drops alone). The cost: a checkpoint of a larger backlog copies and
+//  saves more at once (a higher peak while it runs); the memory goes back
+//  as it drains (s_trim).
 #define ARB_LOG_ROWS       131072
 #define ARB_LOG_DROPS      8192
 #define ARB_LOG_BYTES      (16 * 1024 * 1024)
@@ -68,8 +68,9 @@
 #define ARB_JOURNAL_CACHE_KB 40960
 
 //  The saver's (arb_journal_saver.c): it writes no view, only a save of
-//  up to ARB_LOG_BYTES of rows, whose pages past this go to the WAL before
-//  the commit (a failed write there fails the save, which loses nothing).
+//  up to ARB_LOG_BYTES of rows and a turn's, whose pages past this go to
+//  the WAL before the commit (a failed write there fails the save, which
+//  loses nothing).
 //  At ARB_JOURNAL_CACHE_KB its cache held up to a save's worth of pages
 //  at every checkpoint, in its thread's malloc arena after: filling
 //  1,000,000 queued, the broker's peak RSS was 94 MiB against 82 at this

@@ -190,9 +190,10 @@ def test_kills_while_checkpoints_run_on_the_thread_lose_nothing(
         assert len(acked) >= count
 
     # the later kills come that many acknowledgements into their round:
-    # before, within and past the first checkpoint of the round (65,536
-    # rows kept, ARB_LOG_ROWS)
-    for kill_after in (None, 20000, 50000, 80000):
+    # well before, just past (its save likely on its way) and past the
+    # first checkpoint of the round (16 MiB of rows kept, ARB_LOG_BYTES:
+    # about 91,000 of these 184-byte rows)
+    for kill_after in (None, 20000, 95000, 110000):
         start = len(acked)
         stop = threading.Event()
         rounds.append(kill_after)
@@ -201,7 +202,7 @@ def test_kills_while_checkpoints_run_on_the_thread_lose_nothing(
             t.start()
         held = None
         if len(rounds) == 1:
-            # the first checkpoint falls due at 65,536 rows kept; the one
+            # the first checkpoint falls due at 16 MiB of rows kept; the one
             # after the lock is taken waits for it, and the kill comes as
             # soon as a turn went to the other file (its first record),
             # well within the saver's 5 s wait for the lock: past it the

@@ -2907,10 +2907,11 @@ test_a_backlog_stays_in_the_log_until_its_bytes_are_due (void **state)
     }
     assert_true (j->batch_size < ARB_LOG_BYTES);
     assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 0);
-    //  rows of the same size, a turn each, until one is due: by the bytes
+    //  rows of the same size until a checkpoint is due: by the bytes
     while (!j->checkpoint_due && id < 4 * backlog) {
         assert_int_equal (arb_journal_begin (j), 0);
-        s_held (j, q, id++, 100, 'r');
+        for (int i = 0; i < 1000; i++)
+            s_held (j, q, id++, 100, 'r');
         assert_int_equal (arb_journal_commit (j), 0);
     }
     assert_true (j->checkpoint_due);
