@@ -2921,6 +2921,36 @@ test_a_backlog_stays_in_the_log_until_its_bytes_are_due (void **state)
     arb_queue_destroy (&q);
 }
 
+//  A backlog the log keeps while its oldest tasks end and new ones come
+//  (a producer 40,000 ahead of its consumers, 100,000 tasks more) goes
+//  on without the tables: the id floor written at the first removal
+//  covers them all (ARB_ID_FLOOR_AHEAD), where a floor written again in
+//  the stream would make its turn a checkpoint of every row kept.
+static void
+test_a_backlog_streams_past_the_id_floor_without_the_tables (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_FULL);
+    assert_non_null (j);
+    const uint64_t ahead = 40000, more = 100000;
+    s_drop_committed (j, 1);  //  the first removal: its floor is written
+    s_log_rows (j, q, 2, ahead);
+    uint64_t next = 2 + ahead, oldest = 2;
+    while (next < 2 + ahead + more) {
+        assert_int_equal (arb_journal_begin (j), 0);
+        for (int i = 0; i < 1000; i++, next++, oldest++) {
+            s_held (j, q, next, 24, 'n');
+            assert_int_equal (arb_journal_drop (j, oldest, next), 0);
+        }
+        assert_int_equal (arb_journal_commit (j), 0);
+        assert_false (j->saving);
+    }
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 0);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
 //  A save with no drop ever kept (its list of drops never made): the
 //  first checkpoint due is the loop's (no next generation stored yet), the
 //  second a save.
@@ -3913,6 +3943,8 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_a_backlog_stays_in_the_log_until_its_bytes_are_due,
                                          s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (
+            test_a_backlog_streams_past_the_id_floor_without_the_tables, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_failed_save, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_the_second_file_after_a_crash, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_save_without_drops, s_setup, s_teardown),
