@@ -338,8 +338,8 @@ int arb_journal_count_final (arb_journal_t *self, arb_journal_count_fn *fn, void
 //  write it this far beyond, so that most removals write no floor (a
 //  write to the tables, which makes a turn a checkpoint of the task log
 //  on the loop: at 65,536 it came once or twice a P2 of 100,000 and wrote
-//  the backlog kept into the tables each time, a third of the broker's CPU
-//  a task: BENCHMARKS.md, "The id floor a million ids ahead"); after a
+//  the backlog kept into the tables each time, about 30 % of the broker's
+//  CPU a task: BENCHMARKS.md, "The id floor a million ids ahead"); after a
 //  restart (or a fall back that reloads from the journal), ids go on from
 //  up to that many beyond the last given out.
 #define ARB_ID_FLOOR_AHEAD 1048576

@@ -2947,6 +2947,7 @@ test_a_backlog_streams_past_the_id_floor_without_the_tables (void **state)
         assert_false (j->saving);
     }
     assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 0);
+    assert_int_equal (s_id_floor (j), 1 + ARB_ID_FLOOR_AHEAD);  //  written once
     arb_journal_destroy (&j);
     arb_queue_destroy (&q);
 }
