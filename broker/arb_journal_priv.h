@@ -70,11 +70,11 @@
 //  The saver's (arb_journal_saver.c): it writes no view, only a save of
 //  up to ARB_LOG_BYTES of rows and a turn's, whose pages past this go to
 //  the WAL before the commit (a failed write there fails the save, which
-//  loses nothing).
-//  At ARB_JOURNAL_CACHE_KB its cache held up to a save's worth of pages
-//  at every checkpoint, in its thread's malloc arena after: filling
-//  1,000,000 queued, the broker's peak RSS was 94 MiB against 82 at this
-//  size, no slower (BENCHMARKS.md, "A backlog of 16 MiB").
+//  loses nothing). At ARB_JOURNAL_CACHE_KB its cache held up to a save's
+//  worth of pages at every checkpoint, in its thread's malloc arena
+//  after: filling 1,000,000 queued, the broker's peak RSS was 94 MiB
+//  against 82 at this size, no slower (BENCHMARKS.md, "A backlog of 16
+//  MiB").
 #define ARB_SAVER_CACHE_KB 8192
 
 //  A plain row held or kept: its encoded row (arb_journal_batch.c) is at

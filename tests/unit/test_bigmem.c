@@ -24,46 +24,39 @@ s_zero (const uint8_t *mem, size_t bytes)
     return true;
 }
 
-//  The VmFlags line of the mapping that holds mem in /proc/self/smaps
-//  (whole or merged with a neighbour of the same flags); false if none
-//  holds it.
-static bool
-s_flags_of (const void *mem, char *flags, size_t size)
+//  The mapping that holds mem in /proc/self/smaps (whole or merged with a
+//  neighbour of the same flags): its start (0: none holds it), and its
+//  VmFlags line in flags (empty if none).
+static uintptr_t
+s_mapping_of (const void *mem, char *flags, size_t size)
 {
     flags[0] = 0;
     FILE *smaps = fopen ("/proc/self/smaps", "r");
     assert_non_null (smaps);
     char line[512];
-    bool ours = false, found = false;
-    while (!found && fgets (line, sizeof (line), smaps)) {
+    uintptr_t found = 0;
+    bool done = false;
+    while (!done && fgets (line, sizeof (line), smaps)) {
         unsigned long start, end;
-        if (sscanf (line, "%lx-%lx ", &start, &end) == 2)
-            ours = start <= (uintptr_t) mem && (uintptr_t) mem < end;
-        else if (ours && strncmp (line, "VmFlags:", 8) == 0) {
+        if (sscanf (line, "%lx-%lx ", &start, &end) == 2) {
+            done = found != 0;  //  the next mapping: ours had no VmFlags line
+            if (!done && start <= (uintptr_t) mem && (uintptr_t) mem < end)
+                found = start;
+        }
+        else if (found && strncmp (line, "VmFlags:", 8) == 0) {
             snprintf (flags, size, "%s", line + 8);
-            found = true;
+            done = true;
         }
     }
     fclose (smaps);
     return found;
 }
 
-//  The start of the mapping that holds mem in /proc/self/maps (0: none).
-static uintptr_t
-s_mapping_of (const void *mem)
+//  The VmFlags line of the mapping that holds mem; false if none holds it.
+static bool
+s_flags_of (const void *mem, char *flags, size_t size)
 {
-    FILE *maps = fopen ("/proc/self/maps", "r");
-    assert_non_null (maps);
-    char line[512];
-    uintptr_t found = 0;
-    while (!found && fgets (line, sizeof (line), maps)) {
-        unsigned long start, end;
-        if (sscanf (line, "%lx-%lx ", &start, &end) == 2 && start <= (uintptr_t) mem
-            && (uintptr_t) mem < end)
-            found = start;
-    }
-    fclose (maps);
-    return found;
+    return s_mapping_of (mem, flags, size) && flags[0];
 }
 
 static void
@@ -149,9 +142,10 @@ test_a_buffer_grows_and_shrinks_across_the_threshold (void **state)
             //  one mapping from its first byte to its last: a growth that
             //  left two would make the next one's mremap span both, which
             //  kernels before 6.17 refuse
-            assert_int_not_equal (s_mapping_of (grown), 0);
-            assert_int_equal (s_mapping_of (grown), s_mapping_of (grown + sizes[k] - 1));
             char flags[512];
+            assert_int_not_equal (s_mapping_of (grown, flags, sizeof (flags)), 0);
+            assert_int_equal (s_mapping_of (grown, flags, sizeof (flags)),
+                              s_mapping_of (grown + sizes[k] - 1, flags, sizeof (flags)));
             assert_true (s_flags_of (grown + sizes[k] - 1, flags, sizeof (flags)));
             if (access ("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) == 0)
                 assert_non_null (strstr (flags, " hg"));

@@ -2672,6 +2672,17 @@ test_the_task_log_holds_plain_turns (void **state)
     arb_queue_destroy (&q);
 }
 
+//  Commits one turn of count plain rows of size-byte payloads, ids from
+//  first on.
+static void
+s_log_turn (arb_journal_t *j, arb_queue_t *q, uint64_t first, uint64_t count, size_t size)
+{
+    assert_int_equal (arb_journal_begin (j), 0);
+    for (uint64_t id = first; id < first + count; id++)
+        s_held (j, q, id, size, 'r');
+    assert_int_equal (arb_journal_commit (j), 0);
+}
+
 //  Commits turns of plain rows, ids from first on, 1,000 to a turn, until
 //  the log keeps count rows: all to the log. Their payloads are small
 //  enough that ARB_LOG_ROWS of them stay under ARB_LOG_BYTES (about 100
@@ -2679,12 +2690,8 @@ test_the_task_log_holds_plain_turns (void **state)
 static void
 s_log_rows (arb_journal_t *j, arb_queue_t *q, uint64_t first, uint64_t count)
 {
-    for (uint64_t id = first; id < first + count;) {
-        assert_int_equal (arb_journal_begin (j), 0);
-        for (int i = 0; i < 1000 && id < first + count; i++)
-            s_held (j, q, id++, 24, 'r');
-        assert_int_equal (arb_journal_commit (j), 0);
-    }
+    for (uint64_t id = first; id < first + count; id += 1000)
+        s_log_turn (j, q, id, first + count - id < 1000 ? first + count - id : 1000, 24);
 }
 
 //  An outside connection that holds the journal's write lock: the saver
@@ -2897,23 +2904,16 @@ test_a_backlog_stays_in_the_log_until_its_bytes_are_due (void **state)
     const uint64_t backlog = 90000;
     s_drop_committed (j, 4 * backlog);  //  the id floor, written ahead of them all
     uint64_t id = 1;
-    while (id <= backlog) {
-        assert_int_equal (arb_journal_begin (j), 0);
-        for (int i = 0; i < 1000 && id <= backlog; i++)
-            s_held (j, q, id++, 100, 'r');
-        assert_int_equal (arb_journal_commit (j), 0);
+    for (; id <= backlog; id += 1000) {
+        s_log_turn (j, q, id, 1000, 100);
         assert_false (j->checkpoint_due);
         assert_false (j->saving);
     }
     assert_true (j->batch_size < ARB_LOG_BYTES);
     assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 0);
     //  rows of the same size until a checkpoint is due: by the bytes
-    while (!j->checkpoint_due && id < 4 * backlog) {
-        assert_int_equal (arb_journal_begin (j), 0);
-        for (int i = 0; i < 1000; i++)
-            s_held (j, q, id++, 100, 'r');
-        assert_int_equal (arb_journal_commit (j), 0);
-    }
+    for (; !j->checkpoint_due && id < 4 * backlog; id += 1000)
+        s_log_turn (j, q, id, 1000, 100);
     assert_true (j->checkpoint_due);
     assert_true (j->batch_size >= ARB_LOG_BYTES);
     assert_true (id - 1 < ARB_LOG_ROWS);
