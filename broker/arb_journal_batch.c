@@ -781,13 +781,18 @@ arb_journal_batch_before (arb_journal_t *self, sqlite3_stmt *stmt)
 {
     if (self->settling || stmt == self->begin || stmt == self->commit || stmt == self->rollback)
         return 0;
-    //  nothing of the loop's on its connection while the saver writes:
-    //  the two never write at once, and a read sees the save whole
-    s_join (self);
-    if (!sqlite3_stmt_readonly (stmt))
-        self->must_tables = true;
-    else if (arb_journal_misses_log (self, stmt))
+    //  A read of what the log never holds needs nothing of it, and runs
+    //  beside a save, which writes only what the log held (the retention
+    //  sweep's, once a second, waited for saves of up to 16 MiB).
+    //  Nothing else of the loop's runs on its connection while the saver
+    //  writes: the two never write at once, and a read sees the save
+    //  whole.
+    bool reads = sqlite3_stmt_readonly (stmt);
+    if (reads && arb_journal_misses_log (self, stmt))
         return 0;
+    s_join (self);
+    if (!reads)
+        self->must_tables = true;
     if (!self->in_txn) {
         if (self->held_count == 0 && self->drop_count == 0)
             return 0;  //  the tables are the whole journal
@@ -1089,6 +1094,19 @@ s_compact (arb_journal_t *self)
     self->held_dead = 0;
 }
 
+//  Whether what the log keeps has reached its bounds (times ARB_LOG_DROPS
+//  and ARB_LOG_FILE_BYTES): what a running save has is not counted (its
+//  rows, dead or not).
+static bool
+s_log_is_over (arb_journal_t *self, size_t times)
+{
+    size_t rows =
+        self->saving ? self->held_count - self->frozen_held : self->held_count - self->held_dead;
+    return rows >= ARB_LOG_ROWS || self->batch_size - self->frozen_bytes >= ARB_LOG_BYTES
+           || self->drop_count - self->frozen_drops >= times * ARB_LOG_DROPS
+           || arb_tasklog_size (self->log) >= times * ARB_LOG_FILE_BYTES;
+}
+
 //  The turn the log took becomes kept: its drops of rows held mark them
 //  dead, its drops of rows in the tables wait for the next checkpoint.
 static void
@@ -1112,13 +1130,7 @@ s_keep_turn (arb_journal_t *self)
     self->tables = self->must_tables = self->view_kept = false;
     s_compact (self);
     s_trim (self);
-    //  what a running save has is not counted (its rows, dead or not)
-    size_t rows =
-        self->saving ? self->held_count - self->frozen_held : self->held_count - self->held_dead;
-    self->checkpoint_due = rows >= ARB_LOG_ROWS
-                           || self->batch_size - self->frozen_bytes >= ARB_LOG_BYTES
-                           || self->drop_count - self->frozen_drops >= ARB_LOG_DROPS
-                           || arb_tasklog_size (self->log) >= ARB_LOG_FILE_BYTES;
+    self->checkpoint_due = s_log_is_over (self, 1);
 }
 
 //  Appends the turn's rows and drops to the log. The transaction holds
@@ -1268,9 +1280,15 @@ arb_journal_batch_commit (arb_journal_t *self)
     if (self->saving && arb_journal_saver_ended (self->saver))
         s_join (self);
     if (self->log && self->log_on && !self->log_paused && !self->must_tables && !self->view_kept) {
-        if (self->checkpoint_due)
+        //  A checkpoint due while a save runs waits for its end, the turns
+        //  going on to the log, unless the rows reach their bounds (the
+        //  memory): drops of rows in the tables, 8 bytes each, and the
+        //  file may pass theirs. Waiting here held the loop up to 150 ms
+        //  in a batched P2, its drops due before the save of its backlog
+        //  had ended.
+        if (self->checkpoint_due && (!self->saving || s_log_is_over (self, ARB_LOG_PAST_SAVE)))
             s_start_save (self);
-        if (!self->checkpoint_due)
+        if (!self->checkpoint_due || self->saving)
             return s_commit_log (self);
     }
     return s_commit_tables (self);

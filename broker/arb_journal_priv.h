@@ -56,6 +56,10 @@
 //  of drops alone). The cost: a checkpoint of a larger backlog copies and
 //  saves more at once (a higher peak while it runs); the memory goes back
 //  as it drains (s_trim).
+//  A checkpoint that falls due while a save runs waits for the save to end
+//  (arb_journal_batch_commit), unless the drops or the file reach this
+//  many times their bounds (the rows and bytes: once).
+#define ARB_LOG_PAST_SAVE  4
 #define ARB_LOG_ROWS       131072
 #define ARB_LOG_DROPS      8192
 #define ARB_LOG_BYTES      (16 * 1024 * 1024)

@@ -2713,6 +2713,15 @@ s_release_lock (sqlite3 **db_p)
     *db_p = NULL;
 }
 
+//  A thread's: releases the lock (s_hold_lock) arg points to after 300 ms.
+static void *
+s_release_later (void *arg)
+{
+    zclock_sleep (300);
+    s_release_lock ((sqlite3 **) arg);
+    return NULL;
+}
+
 //  Waits, at most 10 s, until the tables hold count tasks.
 static void
 s_wait_rows (const char *path, int count)
@@ -3003,10 +3012,14 @@ test_a_failed_save (void **state)
     arb_queue_destroy (&q);
 }
 
-//  A read in a turn while a save runs waits for it (here until the saver
-//  gives up on a lock held elsewhere, its busy timeout of 5 s): a read of
-//  the tables from before the save's commit would leave the turn unable
-//  to write after it (SQLite refuses to write from an older snapshot).
+//  A read in a turn while a save runs goes on beside it when it reads
+//  what the log never holds (metadata; the retention sweep's search for
+//  final tasks, once a second): the save writes none of it. One that
+//  needs the rows kept (here a read of a task the turn drops, through a
+//  view) waits for the save (here until a lock held elsewhere goes, after
+//  300 ms): a read of the tables from before the save's commit would see
+//  its rows twice, and leave the turn unable to write after it (SQLite
+//  refuses to write from an older snapshot).
 static void
 test_a_read_waits_for_the_save (void **state)
 {
@@ -3019,10 +3032,21 @@ test_a_read_waits_for_the_save (void **state)
     zchunk_t *value = NULL;
     assert_int_equal (arb_journal_meta_get (j, "k", &value), 0);
     assert_null (value);
-    s_release_lock (&lock);
+    int purged = 0;
+    assert_int_equal (arb_journal_purge (j, 1000, 100, 9, 0, s_count_purged, &purged), 0);
+    assert_int_equal (purged, 0);
+    assert_true (j->saving);  //  not waited for
+    pthread_t thread;
+    assert_int_equal (pthread_create (&thread, NULL, s_release_later, &lock), 0);
+    assert_int_equal (arb_journal_drop (j, 5, 3 + ARB_LOG_ROWS), 0);
+    int st = -1;
+    assert_int_equal (arb_journal_state (j, 5, &st, NULL, 0), 0);
+    assert_int_equal (st, 0);
+    assert_false (j->saving);
+    assert_int_equal (pthread_join (thread, NULL), 0);
     assert_int_equal (arb_journal_meta_set (j, "k", "v", 1), 0);
     assert_int_equal (arb_journal_commit (j), 0);
-    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), ARB_LOG_ROWS + 1);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), ARB_LOG_ROWS);
     arb_journal_destroy (&j);
     arb_queue_destroy (&q);
 }
@@ -3500,14 +3524,6 @@ s_write_meta (void *arg, arb_task_t *row, const char *queue, const char *name)
     return arb_journal_meta_set ((arb_journal_t *) arg, "k2", "x", 1);
 }
 
-static void *
-s_release_later (void *arg)
-{
-    zclock_sleep (300);
-    s_release_lock ((sqlite3 **) arg);
-    return NULL;
-}
-
 static void
 test_a_read_by_id_that_writes_during_a_save (void **state)
 {
@@ -3528,6 +3544,84 @@ test_a_read_by_id_that_writes_during_a_save (void **state)
     assert_int_equal (arb_journal_meta_get (j, "k2", &value), 0);
     assert_non_null (value);
     zchunk_destroy (&value);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
+//  An id floor that s_drop_committed has written ahead (ARB_ID_FLOOR_AHEAD)
+#define S_FLOOR 500000
+//  The first id above the rows of s_journal_saving (12 to 12 + ARB_LOG_ROWS)
+#define S_ABOVE_SAVING (13 + ARB_LOG_ROWS)
+
+//  Drops count ids in turns of 1,024, none of them a row the log keeps:
+//  the ten rows of the tables that s_journal_saving wrote (2 to 11), then
+//  ids of no task, from S_ABOVE_SAVING on.
+static void
+s_drop_turns (arb_journal_t *j, uint64_t count)
+{
+    for (uint64_t k = 0; k < count;) {
+        assert_int_equal (arb_journal_begin (j), 0);
+        for (uint64_t n = 0; n < 1024 && k < count; n++, k++)
+            assert_int_equal (
+                arb_journal_drop (j, k < 10 ? 2 + k : S_ABOVE_SAVING + k - 10, S_FLOOR), 0);
+        assert_int_equal (arb_journal_commit (j), 0);
+    }
+}
+
+//  A checkpoint that falls due while a save runs (here at the drops of
+//  rows in the tables: tasks an earlier checkpoint wrote, ending) waits
+//  for the save to end, the turns going on to the log meanwhile, rather
+//  than hold the loop until it has (up to 150 ms in a batched P2); the
+//  first turn after the save's end starts the next save.
+static void
+test_a_checkpoint_due_during_a_save_waits_for_its_end (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    sqlite3 *lock;
+    arb_journal_t *j = s_journal_saving (fx->path, q, &lock);
+    s_drop_turns (j, ARB_LOG_DROPS);
+    uint64_t next = S_ABOVE_SAVING + ARB_LOG_DROPS;  //  above every id dropped
+    assert_true (j->checkpoint_due);
+    s_log_turn (j, q, next++, 1, 24);
+    assert_true (j->saving);  //  not waited for
+    assert_true (j->checkpoint_due);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 10);
+    s_release_lock (&lock);
+    s_wait_save_ended (j);
+    s_log_turn (j, q, next++, 1, 24);  //  takes it in, and starts the next
+    assert_true (j->saving);
+    assert_false (j->checkpoint_due);
+    s_wait_save_ended (j);
+    s_log_turn (j, q, next++, 1, 24);
+    assert_false (j->saving);
+    //  the rows of both saves, less the ten of the tables that ended
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), ARB_LOG_ROWS + 2);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
+//  ... but not past ARB_LOG_PAST_SAVE times its bound: the turn that
+//  reaches that waits for the save (here until a lock held elsewhere goes,
+//  after 300 ms), and starts the next.
+static void
+test_a_checkpoint_far_past_due_waits_for_the_save (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    sqlite3 *lock;
+    arb_journal_t *j = s_journal_saving (fx->path, q, &lock);
+    pthread_t thread;
+    assert_int_equal (pthread_create (&thread, NULL, s_release_later, &lock), 0);
+    s_drop_turns (j, ARB_LOG_PAST_SAVE * ARB_LOG_DROPS);
+    //  the first save committed before the last turn, which started another
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 10 + ARB_LOG_ROWS);
+    assert_true (j->saving);
+    assert_false (j->checkpoint_due);
+    assert_int_equal (pthread_join (thread, NULL), 0);
+    s_wait_save_ended (j);
+    s_log_turn (j, q, S_ABOVE_SAVING + ARB_LOG_PAST_SAVE * ARB_LOG_DROPS, 1, 24);
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), ARB_LOG_ROWS + 1);
     arb_journal_destroy (&j);
     arb_queue_destroy (&q);
 }
@@ -3997,6 +4091,10 @@ main (void)
             test_a_backlog_of_one_priority_beside_the_log_matches_a_model, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_read_by_id_needs_no_view, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_row_the_log_holds_answers_as_the_tables_do, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_checkpoint_due_during_a_save_waits_for_its_end,
+                                         s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_checkpoint_far_past_due_waits_for_the_save, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_a_backlog_read_goes_on_beside_a_save, s_setup,
                                          s_teardown),
