@@ -541,7 +541,7 @@ arb_journal_batch_beside (arb_journal_t *self,
     //  and a row of the tables with one of their ids is passed over, since
     //  the read's snapshot may be from before the save's commit or after.
     //  Nothing else the loop does on its connection goes on past a save
-    //  (arb_journal_batch_before).
+    //  but reads of what the log never holds (arb_journal_batch_before).
     if (self->tables || self->fault != ARB_JOURNAL_SOUND)
         return false;
     if (self->saving)
@@ -782,11 +782,11 @@ arb_journal_batch_before (arb_journal_t *self, sqlite3_stmt *stmt)
     if (self->settling || stmt == self->begin || stmt == self->commit || stmt == self->rollback)
         return 0;
     //  A read of what the log never holds needs nothing of it, and runs
-    //  beside a save, which writes only what the log held (the retention
-    //  sweep's, once a second, waited for saves of up to 16 MiB).
-    //  Nothing else of the loop's runs on its connection while the saver
-    //  writes: the two never write at once, and a read sees the save
-    //  whole.
+    //  beside a save, which writes only rows the log held and the log's
+    //  own keys, which nothing reads but the open (the retention sweep's
+    //  search, once a second, waited for saves of up to 16 MiB). Nothing
+    //  else of the loop's runs on its connection while the saver writes:
+    //  the two never write at once, and a read sees the save whole.
     bool reads = sqlite3_stmt_readonly (stmt);
     if (reads && arb_journal_misses_log (self, stmt))
         return 0;
@@ -909,8 +909,9 @@ arb_journal_batch_is_idle (arb_journal_t *self)
 //  payload is still found; when the save ends they go, and those dropped
 //  meanwhile become drops of rows in the tables. While a save runs the
 //  loop's connection only reads what the save does not change (a task's
-//  row the batch has nothing of) or reads beside it (the cold backlog,
-//  passing over the tables' copies of the save's rows); anything else
+//  row the batch has nothing of, what the log never holds: metadata,
+//  final tasks) or reads beside it (the cold backlog, passing over the
+//  tables' copies of the save's rows); anything else
 //  waits for it (s_join), and a transaction that had only read begins
 //  again after it, so its reads never see a row twice and its writes
 //  never meet the saver's. A save that fails leaves everything kept and
@@ -988,8 +989,9 @@ s_join (arb_journal_t *self)
     if (!self->saving)
         return;
     s_end_save (self, arb_journal_saver_wait (self->saver));
-    //  A backlog read while the save ran (arb_journal_batch_beside) may
-    //  have begun the transaction's snapshot before the save committed:
+    //  A read beside the save (the backlog's, arb_journal_batch_beside, or
+    //  one of what the log never holds) may have begun the transaction's
+    //  snapshot before the save committed:
     //  the rows memory just let go would be missing from it, and a write
     //  after it would fail (SQLite refuses to write from an older
     //  snapshot). A transaction that has only read begins again.

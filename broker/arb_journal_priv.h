@@ -42,7 +42,10 @@
 //  what is kept in memory stays under twice ARB_LOG_BYTES and their
 //  entries, and a view of it (arb_journal_batch_before: each drop dirties
 //  a page of the table and of two indexes at most) mostly within SQLite's
-//  page cache (ARB_JOURNAL_CACHE_KB), which a full disk could not spill.
+//  page cache (ARB_JOURNAL_CACHE_KB), which a full disk could not spill;
+//  while a save runs the drops may reach ARB_LOG_PAST_SAVE times theirs
+//  (and the save's rows that end meanwhile become drops), a view's pages
+//  past the cache going to the WAL before the commit.
 //  Why 131,072 rows: so that ARB_LOG_BYTES, the memory, decides for rows
 //  of a usual size (a 100-byte payload makes a row of about 170 bytes,
 //  about 100,000 of them in 16 MiB), and the count only for rows under

@@ -11,10 +11,10 @@
     ARB_BATCH_ROWS to a statement), and says when it has ended.
 
     One save at a time: the loop starts one, then asks whether it has
-    ended, or waits for it. The loop runs no statement on its own
-    connection while a save is in progress (arb_journal_batch.c waits
-    first), so the two never write, nor read a half-written state, at
-    once. The thread is a chore (arb_chore.h): the save and its result are
+    ended, or waits for it. While a save is in progress the loop's own
+    connection only reads, what the save does not change or beside it
+    (arb_journal_batch.c waits first for anything else), so the two never
+    write, nor read a half-written state, at once. The thread is a chore (arb_chore.h): the save and its result are
     the thread's from the ask until the chore is idle again.
 */
 

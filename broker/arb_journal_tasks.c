@@ -975,6 +975,37 @@ arb_journal_remove (arb_journal_t *self, const uint64_t *ids, size_t count, uint
     return s_remove (self, ids, count, ids, count, ids, count, id_floor);
 }
 
+//  A final task whose purge time has come, as purge_due reads it.
+typedef struct {
+    uint64_t id;
+    char *queue;  //  owned
+    int state;
+    bool history, parents, children;  //  it may have history, parents' edges, children
+} s_due_t;
+
+//  Reads up to max tasks whose purge time has come into due (room for
+//  max), and ends the read. Their count (a read that fails ends the
+//  batch there, for a later sweep).
+static size_t
+s_read_due (arb_journal_t *self, uint64_t now_ms, size_t max, s_due_t *due)
+{
+    sqlite3_stmt *stmt = self->purge_due;
+    arb_sql_bind_u64 (stmt, 1, now_ms);
+    sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) max);
+    size_t count = 0;
+    while (count < max && arb_journal_step (self, stmt) == SQLITE_ROW) {
+        const char *queue = (const char *) sqlite3_column_text (stmt, 1);
+        due[count++] = (s_due_t){arb_sql_u64 (stmt, 0),
+                                 strdup (queue ? queue : ""),
+                                 sqlite3_column_int (stmt, 2),
+                                 sqlite3_column_int (stmt, 3) != 0,
+                                 sqlite3_column_int (stmt, 4) != 0,
+                                 sqlite3_column_int (stmt, 5) != 0};
+    }
+    arb_sql_done (stmt);
+    return count;
+}
+
 int
 arb_journal_purge (arb_journal_t *self,
                    uint64_t now_ms,
@@ -984,32 +1015,31 @@ arb_journal_purge (arb_journal_t *self,
                    arb_journal_purge_fn *fn,
                    void *arg)
 {
-    //  Read the batch first, then delete: never change a table while a
-    //  statement is walking it. Most tasks have no history and no edges:
-    //  only those that may have are looked for there (a search each).
+    //  Read the batch first, then ask fn and delete: never change a table
+    //  while a statement is walking it, and fn's reads (a task's children)
+    //  come after the read has ended (it may have run beside a save, whose
+    //  snapshot a read of fn's, which waits for the save, must not share).
+    //  Most tasks have no history and no edges: only those that may have
+    //  are looked for there (a search each).
     size_t room = max ? max : 1;
+    s_due_t *due = (s_due_t *) calloc (room, sizeof (s_due_t));
     //  zeroed: gcc cannot see that s_remove reads only what the loop wrote
     uint64_t *ids = (uint64_t *) calloc (4 * room, sizeof (uint64_t));
-    assert (ids);
+    assert (due && ids);
     uint64_t *with_history = ids + room, *with_parents = ids + 2 * room, *kept = ids + 3 * room;
     size_t count = 0, histories = 0, parents = 0, keeps = 0;
-    sqlite3_stmt *stmt = self->purge_due;
-    arb_sql_bind_u64 (stmt, 1, now_ms);
-    sqlite3_bind_int64 (stmt, 2, (sqlite3_int64) max);
-    while (count + keeps < max && arb_journal_step (self, stmt) == SQLITE_ROW) {
-        uint64_t id = arb_sql_u64 (stmt, 0);
-        if (fn (arg, id, (const char *) sqlite3_column_text (stmt, 1), sqlite3_column_int (stmt, 2),
-                sqlite3_column_int (stmt, 5) != 0)) {
-            kept[keeps++] = id;
-            continue;
+    size_t read = s_read_due (self, now_ms, max, due);
+    for (size_t i = 0; i < read; i++) {
+        if (fn (arg, due[i].id, due[i].queue, due[i].state, due[i].children))
+            kept[keeps++] = due[i].id;
+        else {
+            ids[count++] = due[i].id;
+            if (due[i].history)
+                with_history[histories++] = due[i].id;
+            if (due[i].parents)
+                with_parents[parents++] = due[i].id;
         }
-        ids[count++] = id;
-        if (sqlite3_column_int (stmt, 3))
-            with_history[histories++] = id;
-        if (sqlite3_column_int (stmt, 4))
-            with_parents[parents++] = id;
     }
-    arb_sql_done (stmt);
     int result =
         s_remove (self, ids, count, with_history, histories, with_parents, parents, id_floor)
                 || (keeps
@@ -1017,6 +1047,9 @@ arb_journal_purge (arb_journal_t *self,
                         || s_run_ids (self, self->keep_until, "keep", kept, keeps, keep_until_ms)))
             ? -1
             : (int) count;
+    for (size_t i = 0; i < read; i++)
+        free (due[i].queue);
+    free (due);
     free (ids);
     return result;
 }
