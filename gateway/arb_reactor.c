@@ -10,6 +10,7 @@
 #include "arb_heap.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -253,11 +254,17 @@ s_wait_ms (arb_reactor_t *self)
     return wait;
 }
 
-static void
-s_dispatch_fds (arb_reactor_t *self)
+//  Takes the descriptors' events, waiting up to wait ms for them (-1: as
+//  long as it takes), and runs their handlers. 0, or -1 if epoll failed.
+static int
+s_dispatch_fds (arb_reactor_t *self, long wait)
 {
     struct epoll_event events[ARB_REACTOR_EVENTS];
-    int count = epoll_wait (self->epfd, events, ARB_REACTOR_EVENTS, 0);
+    int count =
+        epoll_wait (self->epfd, events, ARB_REACTOR_EVENTS, wait > INT_MAX ? INT_MAX : (int) wait);
+    if (count < 0)
+        return errno == EINTR ? 0 : -1;
+    self->now_ms = (uint64_t) zclock_mono ();
     for (int i = 0; i < count; i++) {
         s_io_t *io = (s_io_t *) events[i].data.ptr;
         if (io->dead)
@@ -269,6 +276,38 @@ s_dispatch_fds (arb_reactor_t *self)
                         | (e & (EPOLLERR | EPOLLHUP) ? ARB_REACTOR_HUP : 0);
         io->fn (self, io->fd, what, io->arg);
     }
+    return 0;
+}
+
+//  A turn with ZeroMQ sockets: zmq_poll waits for them and for the epoll
+//  descriptor, whose events are then taken without waiting. 0 or -1.
+static int
+s_poll_socks (arb_reactor_t *self, long wait)
+{
+    zmq_pollitem_t items[ARB_REACTOR_SOCKS_MAX + 1];
+    size_t n = self->sock_count;
+    for (size_t i = 0; i < n; i++)
+        items[i] = (zmq_pollitem_t){zsock_resolve (self->socks[i].sock), 0, ZMQ_POLLIN, 0};
+    items[n] = (zmq_pollitem_t){NULL, self->epfd, ZMQ_POLLIN, 0};
+    int rc = zmq_poll (items, (int) n + 1, wait);
+    if (rc < 0 && zmq_errno () != EINTR) {
+        zsys_error ("reactor: poll failed: %s", zmq_strerror (zmq_errno ()));
+        return -1;
+    }
+    self->now_ms = (uint64_t) zclock_mono ();
+    if (rc > 0 && items[n].revents && s_dispatch_fds (self, 0)) {
+        zsys_error ("reactor: epoll_wait failed: %s", strerror (errno));
+        return -1;
+    }
+    //  A handler above may have removed a socket: look each one up again.
+    for (size_t i = 0; rc > 0 && i < n; i++)
+        if (items[i].revents)
+            for (size_t k = 0; k < self->sock_count; k++)
+                if (zsock_resolve (self->socks[k].sock) == items[i].socket) {
+                    self->socks[k].fn (self, self->socks[k].sock, self->socks[k].arg);
+                    break;
+                }
+    return 0;
 }
 
 static void
@@ -290,27 +329,17 @@ arb_reactor_run (arb_reactor_t *self)
     while (!self->stopped && !zsys_interrupted) {
         self->now_ms = (uint64_t) zclock_mono ();
         long wait = s_wait_ms (self);
-        zmq_pollitem_t items[ARB_REACTOR_SOCKS_MAX + 1];
-        size_t n = self->sock_count;
-        for (size_t i = 0; i < n; i++)
-            items[i] = (zmq_pollitem_t){zsock_resolve (self->socks[i].sock), 0, ZMQ_POLLIN, 0};
-        items[n] = (zmq_pollitem_t){NULL, self->epfd, ZMQ_POLLIN, 0};
-        int rc = zmq_poll (items, (int) n + 1, wait);
-        if (rc < 0 && zmq_errno () != EINTR) {
-            zsys_error ("reactor: poll failed: %s", zmq_strerror (zmq_errno ()));
-            return -1;
+        //  Without ZeroMQ sockets (the link dials its own connection unless
+        //  it uses CURVE), epoll alone waits: one call a turn, not
+        //  zmq_poll's poll and then epoll_wait.
+        if (self->sock_count == 0) {
+            if (s_dispatch_fds (self, wait)) {
+                zsys_error ("reactor: epoll_wait failed: %s", strerror (errno));
+                return -1;
+            }
         }
-        self->now_ms = (uint64_t) zclock_mono ();
-        if (rc > 0 && items[n].revents)
-            s_dispatch_fds (self);
-        //  A handler above may have removed a socket: look each one up again.
-        for (size_t i = 0; rc > 0 && i < n; i++)
-            if (items[i].revents)
-                for (size_t k = 0; k < self->sock_count; k++)
-                    if (zsock_resolve (self->socks[k].sock) == items[i].socket) {
-                        self->socks[k].fn (self, self->socks[k].sock, self->socks[k].arg);
-                        break;
-                    }
+        else if (s_poll_socks (self, wait))
+            return -1;
         s_fire_timers (self);
         s_bury (self);
     }

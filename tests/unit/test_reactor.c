@@ -238,6 +238,82 @@ test_half_close_told_only_when_asked (void **state)
     close (fds[0]);
 }
 
+//  A ZeroMQ socket beside a descriptor: the loop waits for both (zmq_poll,
+//  which it uses only while it has sockets), runs each one's handler, and
+//  stops on a socket's message once the descriptor's byte has come; with
+//  the socket removed, the descriptor alone wakes it (epoll).
+typedef struct {
+    int reads, messages;
+} s_both_t;
+
+static void
+s_on_byte (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
+{
+    (void) reactor;
+    (void) events;
+    char byte;
+    assert_int_equal (read (fd, &byte, 1), 1);
+    ((s_both_t *) arg)->reads++;
+}
+
+static void
+s_on_message (arb_reactor_t *reactor, zsock_t *sock, void *arg)
+{
+    s_both_t *both = (s_both_t *) arg;
+    char *text = zstr_recv (sock);
+    assert_string_equal (text, "m");
+    zstr_free (&text);
+    both->messages++;
+    if (both->reads)
+        arb_reactor_stop (reactor);
+}
+
+static void
+s_stop_after_read (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
+{
+    s_on_byte (reactor, fd, events, arg);
+    arb_reactor_stop (reactor);
+}
+
+static void
+test_sockets_beside_descriptors (void **state)
+{
+    (void) state;
+    zsock_t *in = zsock_new_pair ("@inproc://test-reactor");
+    zsock_t *out = zsock_new_pair (">inproc://test-reactor");
+    assert_non_null (in);
+    assert_non_null (out);
+    int fds[2];
+    assert_int_equal (pipe (fds), 0);
+    s_both_t both = {0};
+    arb_reactor_t *reactor = arb_reactor_new ();
+    assert_int_equal (arb_reactor_add_sock (reactor, in, s_on_message, &both), 0);
+    assert_int_equal (arb_reactor_add_fd (reactor, fds[0], ARB_REACTOR_READ, s_on_byte, &both), 0);
+    assert_int_equal (write (fds[1], "b", 1), 1);
+    assert_int_equal (zstr_send (out, "m"), 0);
+    arb_timer_t guard = {0};  //  a loop that misses either still ends
+    arb_reactor_arm (reactor, &guard, 5000, s_on_stop, NULL);
+    assert_int_equal (arb_reactor_run (reactor), 0);
+    assert_int_equal (both.reads, 1);
+    assert_int_equal (both.messages, 1);
+    arb_reactor_remove_sock (reactor, in);
+    arb_reactor_remove_fd (reactor, fds[0]);
+    assert_int_equal (
+        arb_reactor_add_fd (reactor, fds[0], ARB_REACTOR_READ, s_stop_after_read, &both), 0);
+    assert_int_equal (zstr_send (out, "m"), 0);  //  no one listens for it now
+    assert_int_equal (write (fds[1], "c", 1), 1);
+    arb_reactor_arm (reactor, &guard, 5000, s_on_stop, NULL);
+    assert_int_equal (arb_reactor_run (reactor), 0);
+    assert_int_equal (both.reads, 2);
+    assert_int_equal (both.messages, 1);
+    arb_reactor_disarm (reactor, &guard);
+    arb_reactor_destroy (&reactor);
+    close (fds[0]);
+    close (fds[1]);
+    zsock_destroy (&out);
+    zsock_destroy (&in);
+}
+
 int
 main (void)
 {
@@ -247,6 +323,7 @@ main (void)
         cmocka_unit_test (test_write_interest),
         cmocka_unit_test (test_prepare_hook_runs_every_turn),
         cmocka_unit_test (test_half_close_told_only_when_asked),
+        cmocka_unit_test (test_sockets_beside_descriptors),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
