@@ -1001,8 +1001,13 @@ arb_journal_begin (arb_journal_t *self)
 int
 arb_journal_commit (arb_journal_t *self)
 {
-    if (!self->in_txn)
+    if (!self->in_txn) {
+        //  a turn with nothing to commit: a save that ended while the
+        //  broker went idle still gives its memory back (the rows it
+        //  wrote, up to ARB_LOG_BYTES, stayed kept until then)
+        arb_journal_batch_take_ended (self);
         return 0;
+    }
     int rc = arb_journal_batch_commit (self);
     self->in_txn = false;
     uint64_t floor = self->floor_txn;

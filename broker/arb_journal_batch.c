@@ -1262,6 +1262,13 @@ s_commit_tables (arb_journal_t *self)
     return 0;
 }
 
+void
+arb_journal_batch_take_ended (arb_journal_t *self)
+{
+    if (self->saving && arb_journal_saver_ended (self->saver))
+        s_join (self);
+}
+
 int
 arb_journal_batch_commit (arb_journal_t *self)
 {
@@ -1276,11 +1283,10 @@ arb_journal_batch_commit (arb_journal_t *self)
         //  log holds already
         int rc = arb_journal_run (self, self->rollback, "rollback");
         arb_journal_batch_forget (self);
+        arb_journal_batch_take_ended (self);
         return rc;
     }
-    //  a save that has ended is taken in, so that its memory goes
-    if (self->saving && arb_journal_saver_ended (self->saver))
-        s_join (self);
+    arb_journal_batch_take_ended (self);
     if (self->log && self->log_on && !self->log_paused && !self->must_tables && !self->view_kept) {
         //  A checkpoint due while a save runs waits for its end, the turns
         //  going on to the log, unless the rows reach their bounds (the

@@ -221,6 +221,9 @@ int arb_journal_batch_before (arb_journal_t *self, sqlite3_stmt *stmt);
 //  Commits the open transaction: to the log, or to the tables (a
 //  checkpoint when anything is kept). 0 or -1 (nothing of it stays).
 int arb_journal_batch_commit (arb_journal_t *self);
+//  Takes in a save that has ended, so that its memory goes (a commit does;
+//  this, between turns, for a broker gone idle).
+void arb_journal_batch_take_ended (arb_journal_t *self);
 //  Forgets the transaction's rows and drops (it is rolled back).
 void arb_journal_batch_forget (arb_journal_t *self);
 //  Opens the task log's files beside the journal and replays them: every

@@ -3601,6 +3601,28 @@ test_a_checkpoint_due_during_a_save_waits_for_its_end (void **state)
     arb_queue_destroy (&q);
 }
 
+//  A save that ends while no turn writes (a broker gone idle after a
+//  burst) is taken in at the next turn all the same, one with nothing to
+//  commit: the rows it wrote, kept until then, go from memory.
+static void
+test_a_save_ended_while_idle_gives_its_rows_back (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    arb_queue_t *q = arb_queue_new ("q", 0);
+    sqlite3 *lock;
+    arb_journal_t *j = s_journal_saving (fx->path, q, &lock);
+    assert_int_equal (j->frozen_held, ARB_LOG_ROWS);
+    s_release_lock (&lock);
+    s_wait_save_ended (j);
+    assert_true (j->saving);                       //  not taken in: no turn since
+    assert_int_equal (arb_journal_commit (j), 0);  //  a turn with nothing to commit
+    assert_false (j->saving);
+    assert_int_equal (j->held_count, 1);  //  the row kept after the save's
+    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 10 + ARB_LOG_ROWS);
+    arb_journal_destroy (&j);
+    arb_queue_destroy (&q);
+}
+
 //  ... but not past ARB_LOG_PAST_SAVE times its bound: the turn that
 //  reaches that waits for the save (here until a lock held elsewhere goes,
 //  after 300 ms), and starts the next.
@@ -4176,6 +4198,8 @@ main (void)
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_a_checkpoint_due_during_a_save_waits_for_its_end,
                                          s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_save_ended_while_idle_gives_its_rows_back, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_a_checkpoint_far_past_due_waits_for_the_save, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_a_backlog_read_goes_on_beside_a_save, s_setup,
