@@ -1141,6 +1141,10 @@ s_keep_turn (arb_journal_t *self)
 static int
 s_commit_log (arb_journal_t *self)
 {
+    //  a view the turn wrote goes with the rollback: a failure below must
+    //  not leave it counted while a save that this commit started runs
+    self->tables = false;
+    self->held_written = self->drops_written = 0;
     if (arb_journal_run (self, self->rollback, "rollback"))
         return -1;
     s_counts_t counts = {(uint32_t) (self->held_count - self->held_turn),

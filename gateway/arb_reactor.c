@@ -262,9 +262,9 @@ s_dispatch_fds (arb_reactor_t *self, long wait)
     struct epoll_event events[ARB_REACTOR_EVENTS];
     int count =
         epoll_wait (self->epfd, events, ARB_REACTOR_EVENTS, wait > INT_MAX ? INT_MAX : (int) wait);
+    self->now_ms = (uint64_t) zclock_mono ();
     if (count < 0)
         return errno == EINTR ? 0 : -1;
-    self->now_ms = (uint64_t) zclock_mono ();
     for (int i = 0; i < count; i++) {
         s_io_t *io = (s_io_t *) events[i].data.ptr;
         if (io->dead)
@@ -329,9 +329,9 @@ arb_reactor_run (arb_reactor_t *self)
     while (!self->stopped && !zsys_interrupted) {
         self->now_ms = (uint64_t) zclock_mono ();
         long wait = s_wait_ms (self);
-        //  Without ZeroMQ sockets (the link dials its own connection unless
-        //  it uses CURVE), epoll alone waits: one call a turn, not
-        //  zmq_poll's poll and then epoll_wait.
+        //  Without ZeroMQ sockets (the link dials its own connection to a
+        //  tcp:// broker without CURVE: docs/link.md), epoll alone waits:
+        //  one call a turn, not zmq_poll's poll and then epoll_wait.
         if (self->sock_count == 0) {
             if (s_dispatch_fds (self, wait)) {
                 zsys_error ("reactor: epoll_wait failed: %s", strerror (errno));

@@ -1,9 +1,11 @@
 /*  arb_reactor.h — the gateway's event loop: one thread, epoll for the
-    TCP listeners and connections, zmq_poll for the broker's socket, a heap
-    of timers, and hooks that run before every sleep.
+    TCP listeners and connections (and the link's own connection to the
+    broker), zmq_poll for ZeroMQ sockets when it has any, a heap of timers,
+    and hooks that run before every sleep.
 
-    A turn waits in zmq_poll on the ZeroMQ sockets and the epoll descriptor,
-    for at most the time to the next timer or what a prepare hook asks;
+    A turn waits in epoll_wait, or in zmq_poll on the ZeroMQ sockets and
+    the epoll descriptor while there are sockets, for at most the time to
+    the next timer or what a prepare hook asks;
     then it calls the handlers of the ready descriptors, of the readable
     sockets and of the due timers; last, the prepare hooks, which send what
     the turn produced (a batch of submits, the link's outcomes) and say how

@@ -3603,24 +3603,43 @@ test_a_checkpoint_due_during_a_save_waits_for_its_end (void **state)
 
 //  A save that ends while no turn writes (a broker gone idle after a
 //  burst) is taken in at the next turn all the same, one with nothing to
-//  commit: the rows it wrote, kept until then, go from memory.
+//  commit (no transaction, or one that only read): the rows it wrote,
+//  kept until then, go from memory.
 static void
-test_a_save_ended_while_idle_gives_its_rows_back (void **state)
+s_save_ended_while_idle (const char *path, bool reads)
 {
-    s_fixture_t *fx = (s_fixture_t *) *state;
     arb_queue_t *q = arb_queue_new ("q", 0);
     sqlite3 *lock;
-    arb_journal_t *j = s_journal_saving (fx->path, q, &lock);
+    arb_journal_t *j = s_journal_saving (path, q, &lock);
     assert_int_equal (j->frozen_held, ARB_LOG_ROWS);
     s_release_lock (&lock);
     s_wait_save_ended (j);
-    assert_true (j->saving);                       //  not taken in: no turn since
-    assert_int_equal (arb_journal_commit (j), 0);  //  a turn with nothing to commit
+    assert_true (j->saving);  //  not taken in: no turn since
+    if (reads) {
+        assert_int_equal (arb_journal_begin (j), 0);
+        zchunk_t *value = NULL;
+        assert_int_equal (arb_journal_meta_get (j, "k", &value), 0);
+        zchunk_destroy (&value);
+        assert_true (j->saving);  //  that read ran beside it
+    }
+    assert_int_equal (arb_journal_commit (j), 0);
     assert_false (j->saving);
     assert_int_equal (j->held_count, 1);  //  the row kept after the save's
-    assert_int_equal (s_count_rows (fx->path, "SELECT count(*) FROM tasks"), 10 + ARB_LOG_ROWS);
+    assert_int_equal (s_count_rows (path, "SELECT count(*) FROM tasks"), 10 + ARB_LOG_ROWS);
     arb_journal_destroy (&j);
     arb_queue_destroy (&q);
+}
+
+static void
+test_a_save_ended_while_idle_gives_its_rows_back (void **state)
+{
+    s_save_ended_while_idle (((s_fixture_t *) *state)->path, false);
+}
+
+static void
+test_a_save_ended_before_a_turn_that_only_reads (void **state)
+{
+    s_save_ended_while_idle (((s_fixture_t *) *state)->path, true);
 }
 
 //  ... but not past ARB_LOG_PAST_SAVE times its bound: the turn that
@@ -4199,6 +4218,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_a_checkpoint_due_during_a_save_waits_for_its_end,
                                          s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_save_ended_while_idle_gives_its_rows_back, s_setup,
+                                         s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_save_ended_before_a_turn_that_only_reads, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_a_checkpoint_far_past_due_waits_for_the_save, s_setup,
                                          s_teardown),

@@ -238,23 +238,17 @@ test_half_close_told_only_when_asked (void **state)
     close (fds[0]);
 }
 
-//  A ZeroMQ socket beside a descriptor: the loop waits for both (zmq_poll,
-//  which it uses only while it has sockets), runs each one's handler, and
-//  stops on a socket's message once the descriptor's byte has come; with
-//  the socket removed, the descriptor alone wakes it (epoll).
+//  A ZeroMQ socket beside a descriptor. With a socket registered the loop
+//  waits in zmq_poll, and a byte and a message that come while it waits
+//  (a timer's, 20 ms in) both wake it; with the socket removed it waits in
+//  epoll alone, which a byte wakes (the message sent meanwhile is nobody's
+//  then); a socket a handler adds is watched from the next turn.
 typedef struct {
+    zsock_t *in, *out;  //  the watched end, and the test's
+    int fd[2];          //  a pipe: the loop watches fd[0]
     int reads, messages;
+    bool adds;  //  the descriptor's handler adds in as a socket
 } s_both_t;
-
-static void
-s_on_byte (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
-{
-    (void) reactor;
-    (void) events;
-    char byte;
-    assert_int_equal (read (fd, &byte, 1), 1);
-    ((s_both_t *) arg)->reads++;
-}
 
 static void
 s_on_message (arb_reactor_t *reactor, zsock_t *sock, void *arg)
@@ -269,49 +263,86 @@ s_on_message (arb_reactor_t *reactor, zsock_t *sock, void *arg)
 }
 
 static void
-s_stop_after_read (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
+s_on_byte (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
 {
-    s_on_byte (reactor, fd, events, arg);
-    arb_reactor_stop (reactor);
+    (void) events;
+    s_both_t *both = (s_both_t *) arg;
+    char byte;
+    assert_int_equal (read (fd, &byte, 1), 1);
+    both->reads++;
+    if (both->adds)
+        assert_int_equal (arb_reactor_add_sock (reactor, both->in, s_on_message, both), 0);
+    else if (both->messages || byte == 'c')
+        arb_reactor_stop (reactor);
+}
+
+//  A timer's: the byte, the message, or both, while the loop waits.
+static void
+s_send_byte (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) reactor;
+    (void) timer;
+    s_both_t *both = (s_both_t *) arg;
+    assert_int_equal (write (both->fd[1], both->reads ? "c" : "b", 1), 1);
+}
+
+static void
+s_send_message (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) reactor;
+    (void) timer;
+    assert_int_equal (zstr_send (((s_both_t *) arg)->out, "m"), 0);
+}
+
+//  Runs the loop with a byte and/or a message sent 20 ms in, at most 5 s.
+static void
+s_run_with (arb_reactor_t *reactor, s_both_t *both, bool byte, bool message)
+{
+    arb_timer_t send_byte = {0}, send_message = {0}, guard = {0};
+    if (byte)
+        arb_reactor_arm (reactor, &send_byte, 20, s_send_byte, both);
+    if (message)
+        arb_reactor_arm (reactor, &send_message, 20, s_send_message, both);
+    arb_reactor_arm (reactor, &guard, 5000, s_on_stop, NULL);  //  a loop that misses one ends
+    assert_int_equal (arb_reactor_run (reactor), 0);
+    arb_reactor_disarm (reactor, &send_byte);
+    arb_reactor_disarm (reactor, &send_message);
+    arb_reactor_disarm (reactor, &guard);
 }
 
 static void
 test_sockets_beside_descriptors (void **state)
 {
     (void) state;
-    zsock_t *in = zsock_new_pair ("@inproc://test-reactor");
-    zsock_t *out = zsock_new_pair (">inproc://test-reactor");
-    assert_non_null (in);
-    assert_non_null (out);
-    int fds[2];
-    assert_int_equal (pipe (fds), 0);
     s_both_t both = {0};
+    both.in = zsock_new_pair ("@inproc://test-reactor");
+    both.out = zsock_new_pair (">inproc://test-reactor");
+    assert_non_null (both.in);
+    assert_non_null (both.out);
+    assert_int_equal (pipe (both.fd), 0);
     arb_reactor_t *reactor = arb_reactor_new ();
-    assert_int_equal (arb_reactor_add_sock (reactor, in, s_on_message, &both), 0);
-    assert_int_equal (arb_reactor_add_fd (reactor, fds[0], ARB_REACTOR_READ, s_on_byte, &both), 0);
-    assert_int_equal (write (fds[1], "b", 1), 1);
-    assert_int_equal (zstr_send (out, "m"), 0);
-    arb_timer_t guard = {0};  //  a loop that misses either still ends
-    arb_reactor_arm (reactor, &guard, 5000, s_on_stop, NULL);
-    assert_int_equal (arb_reactor_run (reactor), 0);
+    assert_int_equal (arb_reactor_add_sock (reactor, both.in, s_on_message, &both), 0);
+    assert_int_equal (arb_reactor_add_fd (reactor, both.fd[0], ARB_REACTOR_READ, s_on_byte, &both),
+                      0);
+    s_run_with (reactor, &both, true, true);
     assert_int_equal (both.reads, 1);
     assert_int_equal (both.messages, 1);
-    arb_reactor_remove_sock (reactor, in);
-    arb_reactor_remove_fd (reactor, fds[0]);
-    assert_int_equal (
-        arb_reactor_add_fd (reactor, fds[0], ARB_REACTOR_READ, s_stop_after_read, &both), 0);
-    assert_int_equal (zstr_send (out, "m"), 0);  //  no one listens for it now
-    assert_int_equal (write (fds[1], "c", 1), 1);
-    arb_reactor_arm (reactor, &guard, 5000, s_on_stop, NULL);
-    assert_int_equal (arb_reactor_run (reactor), 0);
+    arb_reactor_remove_sock (reactor, both.in);
+    s_run_with (reactor, &both, true, true);  //  epoll alone: the byte stops it
     assert_int_equal (both.reads, 2);
     assert_int_equal (both.messages, 1);
-    arb_reactor_disarm (reactor, &guard);
+    char *text = zstr_recv (both.in);  //  the message nobody watched for
+    assert_string_equal (text, "m");
+    zstr_free (&text);
+    both.adds = true;                         //  the next byte's handler adds the socket, whose
+    s_run_with (reactor, &both, true, true);  //  message then stops the loop
+    assert_int_equal (both.reads, 3);
+    assert_int_equal (both.messages, 2);
     arb_reactor_destroy (&reactor);
-    close (fds[0]);
-    close (fds[1]);
-    zsock_destroy (&out);
-    zsock_destroy (&in);
+    close (both.fd[0]);
+    close (both.fd[1]);
+    zsock_destroy (&both.out);
+    zsock_destroy (&both.in);
 }
 
 int
