@@ -14,8 +14,9 @@
     ended, or waits for it. While a save is in progress the loop's own
     connection only reads, what the save does not change or beside it
     (arb_journal_batch.c waits first for anything else), so the two never
-    write, nor read a half-written state, at once. The thread is a chore (arb_chore.h): the save and its result are
-    the thread's from the ask until the chore is idle again.
+    write, nor read a half-written state, at once. The thread is a chore
+    (arb_chore.h): the save and its result are the thread's from the ask
+    until the chore is idle again.
 */
 
 #include "arb_bigmem.h"

@@ -1001,6 +1001,7 @@ s_read_due (arb_journal_t *self, uint64_t now_ms, size_t max, s_due_t *due)
                                  sqlite3_column_int (stmt, 3) != 0,
                                  sqlite3_column_int (stmt, 4) != 0,
                                  sqlite3_column_int (stmt, 5) != 0};
+        assert (due[count - 1].queue);
     }
     arb_sql_done (stmt);
     return count;

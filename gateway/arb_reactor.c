@@ -255,7 +255,8 @@ s_wait_ms (arb_reactor_t *self)
 }
 
 //  Takes the descriptors' events, waiting up to wait ms for them (-1: as
-//  long as it takes), and runs their handlers. 0, or -1 if epoll failed.
+//  long as it takes), and runs their handlers. 0, or -1 if epoll failed
+//  (logged).
 static int
 s_dispatch_fds (arb_reactor_t *self, long wait)
 {
@@ -263,8 +264,10 @@ s_dispatch_fds (arb_reactor_t *self, long wait)
     int count =
         epoll_wait (self->epfd, events, ARB_REACTOR_EVENTS, wait > INT_MAX ? INT_MAX : (int) wait);
     self->now_ms = (uint64_t) zclock_mono ();
-    if (count < 0)
-        return errno == EINTR ? 0 : -1;
+    if (count < 0 && errno != EINTR) {
+        zsys_error ("reactor: epoll_wait failed: %s", strerror (errno));
+        return -1;
+    }
     for (int i = 0; i < count; i++) {
         s_io_t *io = (s_io_t *) events[i].data.ptr;
         if (io->dead)
@@ -295,10 +298,8 @@ s_poll_socks (arb_reactor_t *self, long wait)
         return -1;
     }
     self->now_ms = (uint64_t) zclock_mono ();
-    if (rc > 0 && items[n].revents && s_dispatch_fds (self, 0)) {
-        zsys_error ("reactor: epoll_wait failed: %s", strerror (errno));
+    if (rc > 0 && items[n].revents && s_dispatch_fds (self, 0))
         return -1;
-    }
     //  A handler above may have removed a socket: look each one up again.
     for (size_t i = 0; rc > 0 && i < n; i++)
         if (items[i].revents)
@@ -332,13 +333,7 @@ arb_reactor_run (arb_reactor_t *self)
         //  Without ZeroMQ sockets (the link dials its own connection to a
         //  tcp:// broker without CURVE: docs/link.md), epoll alone waits:
         //  one call a turn, not zmq_poll's poll and then epoll_wait.
-        if (self->sock_count == 0) {
-            if (s_dispatch_fds (self, wait)) {
-                zsys_error ("reactor: epoll_wait failed: %s", strerror (errno));
-                return -1;
-            }
-        }
-        else if (s_poll_socks (self, wait))
+        if (self->sock_count ? s_poll_socks (self, wait) : s_dispatch_fds (self, wait))
             return -1;
         s_fire_timers (self);
         s_bury (self);

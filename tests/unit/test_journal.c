@@ -3252,6 +3252,18 @@ s_id_rows (arb_journal_t *j, arb_queue_t *q, uint64_t first, uint64_t count, boo
     }
 }
 
+//  Starts a save held back by a lock taken elsewhere (*lock): q's rows
+//  first to first - 1 + ARB_LOG_ROWS go to the log, then to the save, and
+//  one more goes to the log's other file.
+static void
+s_start_saving (arb_journal_t *j, const char *path, arb_queue_t *q, uint64_t first, sqlite3 **lock)
+{
+    s_id_rows (j, q, first, ARB_LOG_ROWS, false);
+    *lock = s_hold_lock (path);
+    s_id_rows (j, q, first + ARB_LOG_ROWS, 1, false);  //  the save starts, and waits
+    assert_true (j->saving);
+}
+
 //  A journal (--sync full) whose save runs, held back by a lock taken
 //  elsewhere: q's rows 2 to 11 in the tables, 12 to 11 + ARB_LOG_ROWS
 //  in the save, one more in the log's other file.
@@ -3262,10 +3274,7 @@ s_journal_saving (const char *path, arb_queue_t *q, sqlite3 **lock)
     assert_non_null (j);
     s_drop_committed (j, 1);
     s_id_rows (j, q, 2, 10, true);
-    s_id_rows (j, q, 12, ARB_LOG_ROWS, false);
-    *lock = s_hold_lock (path);
-    s_id_rows (j, q, 12 + ARB_LOG_ROWS, 1, false);  //  the save starts, and waits
-    assert_true (j->saving);
+    s_start_saving (j, path, q, 12, lock);
     return j;
 }
 
@@ -3712,10 +3721,8 @@ s_sweep_beside_a_save (const char *path, bool in_txn)
     assert_int_equal (arb_journal_save (j, t, ARB_STATE_SUCCEEDED, 500, NULL, NULL, NULL, 1000), 0);
     s_task_free (&t);
     assert_int_equal (arb_journal_commit (j), 0);
-    s_id_rows (j, q, 3, ARB_LOG_ROWS, false);
-    sqlite3 *lock = s_hold_lock (path);
-    s_id_rows (j, q, 3 + ARB_LOG_ROWS, 1, false);  //  the save starts, and waits
-    assert_true (j->saving);
+    sqlite3 *lock;
+    s_start_saving (j, path, q, 3, &lock);
     s_id_rows (j, q, 4 + ARB_LOG_ROWS, 1, false);  //  a row kept after the save's
     pthread_t thread;
     assert_int_equal (pthread_create (&thread, NULL, s_release_later, &lock), 0);
