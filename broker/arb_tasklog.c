@@ -10,7 +10,14 @@
     sync writes no metadata (the file's size), as an append's must; that
     costs a small write's sync about a third more on the disks measured
     (BENCHMARKS.md, F1). The zeros end the records for a reader, as a
-    torn header does.
+    torn header does. A log written directly grows on a thread of its own
+    (a chore), once its records are within ARB_TASKLOG_GROW_AHEAD of the
+    file's end: the zeros' write and their sync took a commit 1.5 to 2 ms
+    each time, about every 20 ms in P1 and 70 to 90 ms in L1 ("The task log
+    grows on a thread", BENCHMARKS.md). The loop writes only below the
+    size it knows, and takes a growth's new size once the chore has
+    ended it and synced the zeros; it grows the file itself, as before,
+    only when a record needs blocks before then, or without the thread.
 
     A log whose appends are all synced (--sync full) writes them with
     O_DIRECT and RWF_DSYNC: the blocks a record touches, from a copy of
@@ -27,6 +34,8 @@
 */
 
 #include "arb_tasklog.h"
+
+#include "arb_chore.h"
 
 #include <czmq.h>
 #include <libgen.h>
@@ -45,6 +54,12 @@ struct _arb_tasklog_t {
     char *path;                   //  owned
     uint64_t size;                //  bytes of whole records: the next append's offset
     uint64_t file_size;           //  the file's size, as far as known (grown ahead)
+    arb_chore_t *grower;          //  owned: direct logs grow ahead on it; NULL: not yet
+    bool grower_failed;           //  it could not start: the loop grows the file
+    bool growing;                 //  a growth asked and not yet taken in (then the next
+                                  //  two are the grower's until it is idle)
+    uint64_t grow_to;             //  the size asked
+    int grow_errno;               //  the growth's result: 0, or its errno
     bool unsynced;                //  an append went without a sync since the last sync
     uint32_t crc_table[256];      //  CRC-32C, byte at a time
     bool has_crc32;               //  the CPU has the crc32 instruction (x86-64, SSE 4.2)
@@ -198,6 +213,7 @@ arb_tasklog_destroy (arb_tasklog_t **self_p)
     arb_tasklog_t *self = *self_p;
     if (!self)
         return;
+    arb_chore_destroy (&self->grower);
     s_close_direct (self);
     close (self->fd);
     free (self->path);
@@ -347,25 +363,74 @@ s_write_at (arb_tasklog_t *self, struct iovec *iov, int count, size_t total, uin
     return 0;
 }
 
+//  Writes zeros to the file from *size to to, *size following what went;
+//  with sync, then syncs them: a direct write into blocks still waiting in
+//  the page cache would write them back first, and its sync would then
+//  commit their allocation. 0, or -1 with errno set.
+static int
+s_write_zeros (arb_tasklog_t *self, uint64_t *size, uint64_t to, bool sync)
+{
+    static const uint8_t zeros[64 * 1024];
+    while (*size < to) {
+        uint64_t n = to - *size < sizeof (zeros) ? to - *size : sizeof (zeros);
+        struct iovec iov = {(void *) zeros, (size_t) n};
+        if (s_write_at (self, &iov, 1, (size_t) n, *size))
+            return -1;
+        *size += n;
+    }
+    return sync ? fdatasync (self->fd) : 0;
+}
+
+//  The grower's run: the growth asked, from the size the loop knows (the
+//  loop writes nothing from there on until it takes the growth in).
+static void
+s_grow_run (void *arg)
+{
+    arb_tasklog_t *self = (arb_tasklog_t *) arg;
+    uint64_t size = self->file_size;
+    self->grow_errno = s_write_zeros (self, &size, self->grow_to, true) ? errno : 0;
+}
+
+//  Takes in the growth asked, when the grower has ended it (wait: waits
+//  for that). A growth that failed changes nothing: the loop grows the
+//  file itself when a record needs it, and meets the failure then.
+static void
+s_take_growth (arb_tasklog_t *self, bool wait)
+{
+    if (!self->growing || (!wait && !arb_chore_idle (self->grower)))
+        return;
+    arb_chore_wait (self->grower);
+    self->growing = false;
+    if (self->grow_errno == 0)
+        self->file_size = self->grow_to;
+}
+
+//  Asks the grower for the next ARB_TASKLOG_GROW_BYTES when the records
+//  have come within ARB_TASKLOG_GROW_AHEAD of the file's end.
+static void
+s_grow_ahead (arb_tasklog_t *self)
+{
+    if (self->direct_fd < 0 || self->growing || self->grower_failed
+        || self->file_size - self->size >= ARB_TASKLOG_GROW_AHEAD)
+        return;
+    if (!self->grower)
+        self->grower = arb_chore_new ("task log growth", s_grow_run, self);
+    if (!self->grower) {
+        self->grower_failed = true;  //  logged
+        return;
+    }
+    self->grow_to = self->file_size + ARB_TASKLOG_GROW_BYTES;
+    self->growing = true;
+    arb_chore_ask (self->grower);
+}
+
 //  Grows the file with zeros to past end, ARB_TASKLOG_GROW_BYTES at a
-//  time (above). With direct writes, the zeros are synced here: a direct
-//  write into blocks still waiting in the page cache would write them
-//  back first, and its sync would then commit their allocation. 0, or -1
-//  with errno set.
+//  time (above), synced with direct writes. 0, or -1 with errno set.
 static int
 s_grow (arb_tasklog_t *self, uint64_t end)
 {
-    static const uint8_t zeros[64 * 1024];
     uint64_t to = (end / ARB_TASKLOG_GROW_BYTES + 1) * ARB_TASKLOG_GROW_BYTES;
-    while (self->file_size < to) {
-        uint64_t size =
-            to - self->file_size < sizeof (zeros) ? to - self->file_size : sizeof (zeros);
-        struct iovec iov = {(void *) zeros, (size_t) size};
-        if (s_write_at (self, &iov, 1, (size_t) size, self->file_size))
-            return -1;
-        self->file_size += size;
-    }
-    return self->direct_fd >= 0 ? fdatasync (self->fd) : 0;
+    return s_write_zeros (self, &self->file_size, to, self->direct_fd >= 0);
 }
 
 static uint64_t
@@ -455,6 +520,7 @@ s_write_record (arb_tasklog_t *self, struct iovec *iov, int count, size_t total,
         return -1;
     }
     uint64_t end = self->direct_fd >= 0 ? s_block_up (self->size + total) : self->size + total;
+    s_take_growth (self, end > self->file_size);
     if (end > self->file_size && s_grow (self, end))
         return -1;
     //  a test's failed sync: the record is written, not synced, and fails
@@ -506,10 +572,14 @@ arb_tasklog_append (
     size_t record = S_HEAD_SIZE + total;
     self->doubtful = false;
     if (s_write_record (self, iov, (int) count + 1, record, sync)) {
+        int failure = errno;
+        s_take_growth (self, true);  //  the file's size, for the unmaking, settled
+        errno = failure;
         self->doubtful = s_unmake (self) != 0;
         return -1;
     }
     self->size += record;
+    s_grow_ahead (self);
     return 0;
 }
 
@@ -527,6 +597,7 @@ arb_tasklog_clear (arb_tasklog_t *self)
     //  an older generation, or cut by a new one: the reader skips them, or
     //  stops there. A file grown past ARB_TASKLOG_KEEP_BYTES is cut.
     self->size = 0;
+    s_take_growth (self, true);  //  before a cut
     if (self->file_size <= ARB_TASKLOG_KEEP_BYTES)
         return 0;
     if (ftruncate (self->fd, 0))

@@ -31,7 +31,8 @@
     written from the file's start again, over the old ones, which the
     reader skips (an older generation) or stops at (cut by a new record).
 
-    Owned by the journal, in the broker's loop thread; not thread-safe.
+    Owned by the journal, in the broker's loop thread; not thread-safe
+    (its growth's thread is its own, arb_tasklog.c).
 */
 
 #ifndef ARB_TASKLOG_H
@@ -98,6 +99,9 @@ bool arb_tasklog_is_doubtful (arb_tasklog_t *self);
 //  The file grows by this many bytes of zeros ahead of its records
 //  (arb_tasklog.c says why).
 #define ARB_TASKLOG_GROW_BYTES (1024u * 1024)
+//  A log written directly asks its thread for the next growth once its
+//  records are within this many bytes of the file's end.
+#define ARB_TASKLOG_GROW_AHEAD (ARB_TASKLOG_GROW_BYTES / 2)
 int arb_tasklog_clear (arb_tasklog_t *self);
 
 //  The bytes of records in the file (where the next one goes).

@@ -2,7 +2,8 @@
     records of every size read back whole after a reopen, in both ways of
     writing (direct, and through the page cache), across blocks, past the
     direct writes' block copy, and after a reopen at an end that is not a
-    block's; a failed sync leaves no record; a cleared log starts again.
+    block's; a failed sync leaves no record; a cleared log starts again; a
+    direct log grows ahead of its records on its own thread.
     The journal's use of it is test_journal.c's. */
 
 #include "arb_tasklog.h"
@@ -424,6 +425,67 @@ test_appends_after_a_file_cut_at_its_last_record (void **state)
     assert_int_equal (s_read (fx->path, true, 6, NULL), 20);
 }
 
+static off_t
+s_file_size (const char *path)
+{
+    struct stat info;
+    assert_int_equal (stat (path, &info), 0);
+    return info.st_size;
+}
+
+//  Counts the records of record 5's body (test_a_direct_log_grows_ahead's).
+static int
+s_count_fives (void *arg, uint64_t gen, const uint8_t *body, size_t size)
+{
+    (void) gen;
+    uint8_t *expected = s_body (5);
+    assert_int_equal (size, s_body_size (5));
+    assert_memory_equal (body, expected, size);
+    free (expected);
+    (*(size_t *) arg)++;
+    return 0;
+}
+
+//  A direct log grows ahead of its records on its own thread: once they
+//  are within ARB_TASKLOG_GROW_AHEAD of the file's end, the file takes
+//  the next ARB_TASKLOG_GROW_BYTES of zeros before any record needs them;
+//  records written into those read back whole.
+static void
+test_a_direct_log_grows_ahead (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    if (!s_has_direct (fx->dir))
+        skip ();
+    arb_tasklog_t *log = arb_tasklog_new (fx->path, true);
+    assert_non_null (log);
+    size_t appended = 0;
+    s_append (log, 3, 5);  //  5,000 bytes
+    appended++;
+    assert_int_equal (s_file_size (fx->path), ARB_TASKLOG_GROW_BYTES);
+    //  up to the mark, then one past it: the next mebibyte is not needed
+    while (arb_tasklog_size (log) <= ARB_TASKLOG_GROW_BYTES - ARB_TASKLOG_GROW_AHEAD) {
+        s_append (log, 3, 5);
+        appended++;
+    }
+    assert_true (arb_tasklog_size (log) < ARB_TASKLOG_GROW_BYTES - 4096);
+    int64_t deadline = zclock_mono () + 5000;
+    while (s_file_size (fx->path) < 2 * ARB_TASKLOG_GROW_BYTES && zclock_mono () < deadline)
+        zclock_sleep (1);
+    assert_int_equal (s_file_size (fx->path), 2 * ARB_TASKLOG_GROW_BYTES);
+    //  records across the first mebibyte's end, into the zeros grown ahead
+    while (arb_tasklog_size (log) < ARB_TASKLOG_GROW_BYTES + 100000) {
+        s_append (log, 3, 5);
+        appended++;
+    }
+    arb_tasklog_destroy (&log);
+    size_t read = 0;
+    log = arb_tasklog_new (fx->path, true);
+    assert_non_null (log);
+    assert_int_equal (arb_tasklog_read (log, s_count_fives, &read), 0);
+    assert_int_equal (read, appended);
+    arb_tasklog_destroy (&log);
+}
+
 int
 main (void)
 {
@@ -449,6 +511,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_appends_go_over_a_torn_tail, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_appends_after_a_file_cut_at_its_last_record, s_setup,
                                          s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_direct_log_grows_ahead, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
