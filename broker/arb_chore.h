@@ -1,6 +1,7 @@
 /*  arb_chore.h — a function run on a thread of its own, each time the
     owner asks: the journal's work off the loop (arb_backfill.h, the WAL's
-    copy; arb_journal_saver.c, a task log checkpoint).
+    copy; arb_journal_saver.c, a task log checkpoint; arb_tasklog.c, the
+    task log file's growth ahead of its records).
 
     The owner's thread asks (arb_chore_ask) and may wait for the runs it
     asked for to end (arb_chore_wait), or ask whether they have

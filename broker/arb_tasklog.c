@@ -13,7 +13,7 @@
     torn header does. A log written directly grows on a thread of its own
     (a chore), once its records are within ARB_TASKLOG_GROW_AHEAD of the
     file's end: the zeros' write and their sync took a commit 1.5 to 2 ms
-    each time, about every 20 ms in P1 and 70 to 90 ms in L1 ("The task log
+    each time, every 17 to 28 ms in P1 and 70 to 90 ms in L1 ("The task log
     grows on a thread", BENCHMARKS.md). The loop writes only below the
     size it knows, and takes a growth's new size once the chore has
     ended it and synced the zeros; it grows the file itself, as before,
@@ -53,12 +53,16 @@ struct _arb_tasklog_t {
                                   //  block that holds size up to size, then the record
     char *path;                   //  owned
     uint64_t size;                //  bytes of whole records: the next append's offset
-    uint64_t file_size;           //  the file's size, as far as known (grown ahead)
+    uint64_t file_size;           //  bytes the file has (grown ahead): the loop writes below
+                                  //  it; the grower reads it, so while growing it stays
     arb_chore_t *grower;          //  owned: direct logs grow ahead on it; NULL: not yet
-    bool grower_failed;           //  it could not start: the loop grows the file
-    bool growing;                 //  a growth asked and not yet taken in (then the next
-                                  //  two are the grower's until it is idle)
-    uint64_t grow_to;             //  the size asked
+    int grow_fd;                  //  owned: the grower's descriptor of the file; -1: none
+    bool grower_failed;           //  the grower could not start: the loop grows the file
+    bool grow_paused;             //  a growth failed on the grower: none asked until one
+                                  //  of the loop's succeeds
+    bool growing;                 //  a growth asked and not yet taken in; while so,
+                                  //  grow_to and grow_errno are the grower's
+    uint64_t grow_to;             //  the file's size asked, in bytes
     int grow_errno;               //  the growth's result: 0, or its errno
     bool unsynced;                //  an append went without a sync since the last sync
     uint32_t crc_table[256];      //  CRC-32C, byte at a time
@@ -195,6 +199,7 @@ arb_tasklog_new (const char *path, bool synced)
     arb_tasklog_t *self = (arb_tasklog_t *) zmalloc (sizeof (arb_tasklog_t));
     self->fd = fd;
     self->direct_fd = -1;
+    self->grow_fd = -1;
     self->path = strdup (path);
     assert (self->path);
     s_crc_init (self->crc_table);
@@ -214,6 +219,8 @@ arb_tasklog_destroy (arb_tasklog_t **self_p)
     if (!self)
         return;
     arb_chore_destroy (&self->grower);
+    if (self->grow_fd >= 0)
+        close (self->grow_fd);
     s_close_direct (self);
     close (self->fd);
     free (self->path);
@@ -255,6 +262,7 @@ s_all_zero (const uint8_t *p, size_t size)
 int
 arb_tasklog_read (arb_tasklog_t *self, arb_tasklog_record_fn *fn, void *arg)
 {
+    assert (!self->growing);  //  read before any append: it sets the sizes
     uint8_t *data;
     size_t size;
     if (s_read_all (self, &data, &size)) {
@@ -336,11 +344,11 @@ s_unmake (arb_tasklog_t *self)
 
 //  Writes the iovecs whole at offset at. 0, or -1 with errno set.
 static int
-s_write_at (arb_tasklog_t *self, struct iovec *iov, int count, size_t total, uint64_t at)
+s_write_at (int fd, struct iovec *iov, int count, size_t total, uint64_t at)
 {
     size_t done = 0;
     while (done < total) {
-        ssize_t n = pwritev (self->fd, iov, count, (off_t) (at + done));
+        ssize_t n = pwritev (fd, iov, count, (off_t) (at + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -363,37 +371,40 @@ s_write_at (arb_tasklog_t *self, struct iovec *iov, int count, size_t total, uin
     return 0;
 }
 
-//  Writes zeros to the file from *size to to, *size following what went;
-//  with sync, then syncs them: a direct write into blocks still waiting in
-//  the page cache would write them back first, and its sync would then
-//  commit their allocation. 0, or -1 with errno set.
+//  Writes zeros to the file by fd from *size to to, *size following what
+//  went; with sync, then syncs them: a direct write into blocks still
+//  waiting in the page cache would write them back first, and its sync
+//  would then commit their allocation. 0, or -1 with errno set.
 static int
-s_write_zeros (arb_tasklog_t *self, uint64_t *size, uint64_t to, bool sync)
+s_write_zeros (int fd, uint64_t *size, uint64_t to, bool sync)
 {
     static const uint8_t zeros[64 * 1024];
     while (*size < to) {
         uint64_t n = to - *size < sizeof (zeros) ? to - *size : sizeof (zeros);
         struct iovec iov = {(void *) zeros, (size_t) n};
-        if (s_write_at (self, &iov, 1, (size_t) n, *size))
+        if (s_write_at (fd, &iov, 1, (size_t) n, *size))
             return -1;
         *size += n;
     }
-    return sync ? fdatasync (self->fd) : 0;
+    return sync ? fdatasync (fd) : 0;
 }
 
 //  The grower's run: the growth asked, from the size the loop knows (the
-//  loop writes nothing from there on until it takes the growth in).
+//  loop writes nothing from there on until it takes the growth in). By a
+//  descriptor of its own: the kernel reports a writeback error once to
+//  each open file, so the grower's sync never takes one of the loop's.
 static void
 s_grow_run (void *arg)
 {
     arb_tasklog_t *self = (arb_tasklog_t *) arg;
     uint64_t size = self->file_size;
-    self->grow_errno = s_write_zeros (self, &size, self->grow_to, true) ? errno : 0;
+    self->grow_errno = s_write_zeros (self->grow_fd, &size, self->grow_to, true) ? errno : 0;
 }
 
 //  Takes in the growth asked, when the grower has ended it (wait: waits
-//  for that). A growth that failed changes nothing: the loop grows the
-//  file itself when a record needs it, and meets the failure then.
+//  for that). A growth that failed changes nothing but the asking, which
+//  pauses: the loop grows the file itself when a record needs it, and
+//  meets the failure then (a full disk: "Disk full", docs/broker.md).
 static void
 s_take_growth (arb_tasklog_t *self, bool wait)
 {
@@ -401,8 +412,28 @@ s_take_growth (arb_tasklog_t *self, bool wait)
         return;
     arb_chore_wait (self->grower);
     self->growing = false;
-    if (self->grow_errno == 0)
+    if (self->grow_errno == 0) {
         self->file_size = self->grow_to;
+        return;
+    }
+    zsys_warning ("tasklog: the file could not grow ahead of its records; records grow it "
+                  "when they need it path=%s error=\"%s\"",
+                  self->path, strerror (self->grow_errno));
+    self->grow_paused = true;
+}
+
+//  Starts the grower, with its own descriptor of the file: 0 or -1
+//  (logged; the loop then grows the file itself).
+static int
+s_start_grower (arb_tasklog_t *self)
+{
+    self->grow_fd = open (self->path, O_RDWR | O_CLOEXEC);
+    if (self->grow_fd < 0)
+        zsys_warning ("tasklog: no growth ahead, cannot open path=%s error=\"%s\"", self->path,
+                      strerror (errno));
+    else
+        self->grower = arb_chore_new ("task log growth", s_grow_run, self);
+    return self->grower ? 0 : -1;
 }
 
 //  Asks the grower for the next ARB_TASKLOG_GROW_BYTES when the records
@@ -410,13 +441,11 @@ s_take_growth (arb_tasklog_t *self, bool wait)
 static void
 s_grow_ahead (arb_tasklog_t *self)
 {
-    if (self->direct_fd < 0 || self->growing || self->grower_failed
+    if (self->direct_fd < 0 || self->growing || self->grow_paused || self->grower_failed
         || self->file_size - self->size >= ARB_TASKLOG_GROW_AHEAD)
         return;
-    if (!self->grower)
-        self->grower = arb_chore_new ("task log growth", s_grow_run, self);
-    if (!self->grower) {
-        self->grower_failed = true;  //  logged
+    if (!self->grower && s_start_grower (self)) {
+        self->grower_failed = true;
         return;
     }
     self->grow_to = self->file_size + ARB_TASKLOG_GROW_BYTES;
@@ -430,7 +459,10 @@ static int
 s_grow (arb_tasklog_t *self, uint64_t end)
 {
     uint64_t to = (end / ARB_TASKLOG_GROW_BYTES + 1) * ARB_TASKLOG_GROW_BYTES;
-    return s_write_zeros (self, &self->file_size, to, self->direct_fd >= 0);
+    if (s_write_zeros (self->fd, &self->file_size, to, self->direct_fd >= 0))
+        return -1;
+    self->grow_paused = false;
+    return 0;
 }
 
 static uint64_t
@@ -529,7 +561,7 @@ s_write_record (arb_tasklog_t *self, struct iovec *iov, int count, size_t total,
     if (rc == 0 && !sync_failure)
         s_advance_stage (self, total);
     else if (rc == 1) {
-        rc = s_write_at (self, iov, count, total, self->size);
+        rc = s_write_at (self->fd, iov, count, total, self->size);
         if (rc == 0 && sync && !sync_failure)
             rc = fdatasync (self->fd);
         if (rc == 0 && !sync_failure)

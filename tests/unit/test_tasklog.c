@@ -3,7 +3,8 @@
     writing (direct, and through the page cache), across blocks, past the
     direct writes' block copy, and after a reopen at an end that is not a
     block's; a failed sync leaves no record; a cleared log starts again; a
-    direct log grows ahead of its records on its own thread.
+    direct log grows ahead of its records on its own thread, and a growth
+    that fails there loses nothing.
     The journal's use of it is test_journal.c's. */
 
 #include "arb_tasklog.h"
@@ -14,7 +15,9 @@
 #include <cmocka.h>
 #include <czmq.h>
 #include <linux/magic.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/vfs.h>
 
 typedef tmpdir_fixture_t s_fixture_t;
@@ -446,6 +449,18 @@ s_count_fives (void *arg, uint64_t gen, const uint8_t *body, size_t size)
     return 0;
 }
 
+//  Opens the log at path: how many records of record 5's body it holds.
+static size_t
+s_read_fives (const char *path)
+{
+    size_t read = 0;
+    arb_tasklog_t *log = arb_tasklog_new (path, true);
+    assert_non_null (log);
+    assert_int_equal (arb_tasklog_read (log, s_count_fives, &read), 0);
+    arb_tasklog_destroy (&log);
+    return read;
+}
+
 //  A direct log grows ahead of its records on its own thread: once they
 //  are within ARB_TASKLOG_GROW_AHEAD of the file's end, the file takes
 //  the next ARB_TASKLOG_GROW_BYTES of zeros before any record needs them;
@@ -461,6 +476,7 @@ test_a_direct_log_grows_ahead (void **state)
     size_t appended = 0;
     s_append (log, 3, 5);  //  5,000 bytes
     appended++;
+    assert_true (arb_tasklog_direct (log));
     assert_int_equal (s_file_size (fx->path), ARB_TASKLOG_GROW_BYTES);
     //  up to the mark, then one past it: the next mebibyte is not needed
     while (arb_tasklog_size (log) <= ARB_TASKLOG_GROW_BYTES - ARB_TASKLOG_GROW_AHEAD) {
@@ -478,12 +494,57 @@ test_a_direct_log_grows_ahead (void **state)
         appended++;
     }
     arb_tasklog_destroy (&log);
-    size_t read = 0;
-    log = arb_tasklog_new (fx->path, true);
+    assert_int_equal (s_read_fives (fx->path), appended);
+}
+
+//  Appends record 5's body: 0, or -1 with errno set.
+static int
+s_try_five (arb_tasklog_t *log)
+{
+    uint8_t *body = s_body (5);
+    arb_tasklog_part_t part = {body, s_body_size (5)};
+    int rc = arb_tasklog_append (log, 3, &part, 1, true);
+    free (body);
+    return rc;
+}
+
+//  A growth that fails on the thread (the file size limit here, as a full
+//  disk would) loses nothing: records go on below the size the loop
+//  knows, the one that needs the space fails with the growth's error,
+//  and once the space is there again the records go on.
+static void
+test_a_growth_that_fails_ahead (void **state)
+{
+    s_fixture_t *fx = (s_fixture_t *) *state;
+    if (!s_has_direct (fx->dir))
+        skip ();
+    struct rlimit was;
+    assert_int_equal (getrlimit (RLIMIT_FSIZE, &was), 0);
+    void (*xfsz) (int) = signal (SIGXFSZ, SIG_IGN);
+    arb_tasklog_t *log = arb_tasklog_new (fx->path, true);
     assert_non_null (log);
-    assert_int_equal (arb_tasklog_read (log, s_count_fives, &read), 0);
-    assert_int_equal (read, appended);
+    size_t appended = 0;
+    assert_int_equal (s_try_five (log), 0);
+    appended++;
+    assert_true (arb_tasklog_direct (log));
+    //  the file may not pass 1.5 MiB: the growth to 2 MiB fails part way
+    struct rlimit limit = {ARB_TASKLOG_GROW_BYTES * 3 / 2, was.rlim_max};
+    assert_int_equal (setrlimit (RLIMIT_FSIZE, &limit), 0);
+    while (s_try_five (log) == 0)
+        appended++;
+    assert_int_equal (errno, EFBIG);
+    assert_false (arb_tasklog_is_doubtful (log));
+    //  it failed where a record first needed the second mebibyte
+    assert_true (arb_tasklog_size (log) + 5000 + 24 > ARB_TASKLOG_GROW_BYTES);
+    assert_true (arb_tasklog_size (log) <= ARB_TASKLOG_GROW_BYTES);
+    assert_int_equal (setrlimit (RLIMIT_FSIZE, &was), 0);
+    while (arb_tasklog_size (log) < 2 * ARB_TASKLOG_GROW_BYTES) {
+        assert_int_equal (s_try_five (log), 0);
+        appended++;
+    }
     arb_tasklog_destroy (&log);
+    signal (SIGXFSZ, xfsz);
+    assert_int_equal (s_read_fives (fx->path), appended);
 }
 
 int
@@ -512,6 +573,7 @@ main (void)
         cmocka_unit_test_setup_teardown (test_appends_after_a_file_cut_at_its_last_record, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_a_direct_log_grows_ahead, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_growth_that_fails_ahead, s_setup, s_teardown),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
