@@ -12,12 +12,13 @@
     (BENCHMARKS.md, F1). The zeros end the records for a reader, as a
     torn header does. A log written directly grows on a thread of its own
     (a chore), once its records are within ARB_TASKLOG_GROW_AHEAD of the
-    file's end: the zeros' write and their sync took a commit 1.5 to 2 ms
-    each time, every 17 to 28 ms in P1 and 70 to 90 ms in L1 ("The task log
-    grows on a thread", BENCHMARKS.md). The loop writes only below the
-    size it knows, and takes a growth's new size once the chore has
-    ended it and synced the zeros; it grows the file itself, as before,
-    only when a record needs blocks before then, or without the thread.
+    file's end: the zeros' write and their sync took a commit 1.6 to 2.1
+    ms each time, every 17 to 28 ms in P1 and 73 to 91 ms in L1 ("The task
+    log grows on a thread", BENCHMARKS.md). The loop writes only below the
+    size it knows, and takes a growth's new size once the chore has ended
+    it and synced the zeros; a record that needs blocks past that size
+    waits for a growth under way, and the loop grows the file itself, as
+    before, if it still must, or when the thread cannot start.
 
     A log whose appends are all synced (--sync full) writes them with
     O_DIRECT and RWF_DSYNC: the blocks a record touches, from a copy of

@@ -48,7 +48,7 @@ journal_kit_disk (const char *mode)
 }
 
 arb_task_t *
-journal_kit_task (arb_queue_t *queue, uint64_t id, int state)
+journal_kit_task_new (arb_queue_t *queue, uint64_t id, int state)
 {
     arb_task_t *task = (arb_task_t *) calloc (1, sizeof (arb_task_t));
     task->id = id;
@@ -63,7 +63,7 @@ journal_kit_task (arb_queue_t *queue, uint64_t id, int state)
 }
 
 void
-journal_kit_task_free (arb_task_t **task_p)
+journal_kit_task_destroy (arb_task_t **task_p)
 {
     arb_task_free_ext (*task_p);
     free (*task_p);
@@ -73,7 +73,7 @@ journal_kit_task_free (arb_task_t **task_p)
 void
 journal_kit_held (arb_journal_t *j, arb_queue_t *q, uint64_t id, size_t size, char fill)
 {
-    arb_task_t *t = journal_kit_task (q, id, ARB_STATE_READY);
+    arb_task_t *t = journal_kit_task_new (q, id, ARB_STATE_READY);
     char *body = (char *) malloc (size);
     memset (body, fill, size);
     zframe_t *payload = zframe_new (body, size);
@@ -81,7 +81,7 @@ journal_kit_held (arb_journal_t *j, arb_queue_t *q, uint64_t id, size_t size, ch
     arb_journal_row_t row = {.payload = payload};
     assert_int_equal (arb_journal_insert (j, t, &row), 0);
     zframe_destroy (&payload);
-    journal_kit_task_free (&t);
+    journal_kit_task_destroy (&t);
 }
 
 int
@@ -98,8 +98,8 @@ journal_kit_count_rows (const char *path, const char *sql)
     return count;
 }
 
-//  arb_journal_load_task's callback for journal_kit_has_task: the task's
-//  queue and name are those journal_kit_task gives.
+//  arb_journal_load_task's callback for journal_kit_has_task: the tests'
+//  tasks are of queue "q" and named "job".
 static int
 s_found (void *arg, arb_task_t *task, const char *queue, const char *name)
 {

@@ -19,8 +19,9 @@
 int journal_kit_setup (void **state);
 int journal_kit_teardown (void **state);
 
-//  For main: the test VFS's control file, of this process, named in the
-//  environment (control: its path, of size bytes), and its removal.
+//  For main: czmq set up, its log to stderr, and the test VFS's control
+//  file, of this process, named in the environment (control: its path, of
+//  size bytes); then its removal.
 void journal_kit_faults_begin (char *control, size_t size);
 void journal_kit_faults_end (const char *control);
 
@@ -28,10 +29,9 @@ void journal_kit_faults_end (const char *control);
 void journal_kit_disk (const char *mode);
 
 //  A task of queue, id and state, named "job", priority id, created at
-//  1000 + id, three attempts (the caller frees it with
-//  journal_kit_task_free).
-arb_task_t *journal_kit_task (arb_queue_t *queue, uint64_t id, int state);
-void journal_kit_task_free (arb_task_t **task_p);
+//  1000 + id, three attempts; destroyed by journal_kit_task_destroy.
+arb_task_t *journal_kit_task_new (arb_queue_t *queue, uint64_t id, int state);
+void journal_kit_task_destroy (arb_task_t **task_p);
 
 //  Inserts a ready task of id into the turn, a payload of size bytes of
 //  fill: a plain row, which the batch holds.
@@ -41,7 +41,8 @@ void journal_kit_held (arb_journal_t *j, arb_queue_t *q, uint64_t id, size_t siz
 //  file at path by a connection of its own.
 int journal_kit_count_rows (const char *path, const char *sql);
 
-//  Whether task id is in the journal.
+//  Whether task id is in the journal; if so, it is asserted to be of
+//  queue "q" and named "job", as the tests store theirs.
 bool journal_kit_has_task (arb_journal_t *j, uint64_t id);
 
 //  The id floor the journal holds (broker.id_floor).
@@ -54,9 +55,9 @@ journal_kit_count_purged (void *arg, uint64_t id, const char *queue, int state, 
 //  The log, caught while a call runs (journal_kit_log_start ...
 //  journal_kit_log_end).
 typedef struct {
-    char *text;
-    size_t size;
-    FILE *stream;
+    char *text;    //  what was logged: the caller's from journal_kit_log_end
+    size_t size;   //  its bytes
+    FILE *stream;  //  owned: open from journal_kit_log_start to _end
 } journal_kit_log_t;
 
 void journal_kit_log_start (journal_kit_log_t *log);

@@ -6,7 +6,6 @@
     test_journal_log.c's. */
 
 #include "arb_journal.h"
-#include "arb_journal_faults.h"
 #include "arb_journal_priv.h"  //  ARB_JOURNAL_CACHE_KB: the cache a test fills
 #include "arb_queue.h"
 #include "arb_settings.h"
@@ -95,20 +94,20 @@ test_committed_tasks_survive_reopen (void **state)
     assert_non_null (j);
     assert_int_equal (arb_journal_begin (j), 0);
     for (uint64_t id = 1; id <= 3; id++) {
-        arb_task_t *t = journal_kit_task (q, id, ARB_STATE_READY);
+        arb_task_t *t = journal_kit_task_new (q, id, ARB_STATE_READY);
         zframe_t *payload = zframe_new ("abc", 3);
         arb_journal_row_t row = {.payload = payload};
         assert_int_equal (arb_journal_insert (j, t, &row), 0);
         zframe_destroy (&payload);
-        journal_kit_task_free (&t);
+        journal_kit_task_destroy (&t);
     }
     assert_int_equal (arb_journal_commit (j), 0);
     //  a fourth, never committed
     assert_int_equal (arb_journal_begin (j), 0);
-    arb_task_t *t = journal_kit_task (q, 4, ARB_STATE_READY);
+    arb_task_t *t = journal_kit_task_new (q, 4, ARB_STATE_READY);
     arb_journal_row_t none = {0};
     assert_int_equal (arb_journal_insert (j, t, &none), 0);
-    journal_kit_task_free (&t);
+    journal_kit_task_destroy (&t);
     arb_journal_destroy (&j);
 
     j = arb_journal_new (fx->path, ARB_SYNC_FULL);
@@ -116,7 +115,7 @@ test_committed_tasks_survive_reopen (void **state)
     s_seen_t seen = {0};
     assert_int_equal (arb_journal_load_open (j, s_collect, &seen), 0);
     assert_int_equal (seen.count, 3);
-    //  a queue's tasks come by priority, highest first (journal_kit_task: priority = id)
+    //  a queue's tasks come by priority, highest first (journal_kit_task_new: priority = id)
     assert_int_equal (seen.ids[0], 3);
     assert_int_equal (seen.priorities[1], 2);
     zframe_t *payload, *headers;
@@ -137,7 +136,7 @@ test_final_states_and_history (void **state)
     s_fixture_t *fx = (s_fixture_t *) *state;
     arb_queue_t *q = arb_queue_new ("q", 0);
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
-    arb_task_t *t = journal_kit_task (q, 1, ARB_STATE_READY);
+    arb_task_t *t = journal_kit_task_new (q, 1, ARB_STATE_READY);
     assert_int_equal (arb_journal_begin (j), 0);
     arb_journal_row_t keyed = {.key = "key-1"};
     assert_int_equal (arb_journal_insert (j, t, &keyed), 0);
@@ -176,7 +175,7 @@ test_final_states_and_history (void **state)
     assert_int_equal (arb_journal_task_info (j, 77, true, msg, &none), 0);
     assert_false (none.found);
     //  a child's parents: the task above (on failure) and one purged (77)
-    arb_task_t *child = journal_kit_task (q, 2, ARB_STATE_WAITING);
+    arb_task_t *child = journal_kit_task_new (q, 2, ARB_STATE_WAITING);
     assert_int_equal (arb_journal_begin (j), 0);
     arb_journal_row_t row = {.ref = "child"};
     assert_int_equal (arb_journal_insert (j, child, &row), 0);
@@ -191,7 +190,7 @@ test_final_states_and_history (void **state)
     assert_int_equal (kid.parents.v[1].id, 77);
     assert_int_equal (kid.parents.v[1].when, 2);
     assert_null (kid.parents.v[1].ref);
-    journal_kit_task_free (&child);
+    journal_kit_task_destroy (&child);
     arb_done_task_t done = {0};
     bool found;
     assert_int_equal (arb_journal_done (j, 1, msg, &done, &found), 0);
@@ -207,7 +206,7 @@ test_final_states_and_history (void **state)
     assert_int_equal (st, ARB_STATE_SUCCEEDED);
     assert_int_equal (arb_journal_find_key (j, "nope", &id, &st, NULL), 0);
     assert_int_equal (id, 0);
-    journal_kit_task_free (&t);
+    journal_kit_task_destroy (&t);
     arb_journal_destroy (&j);
     arb_queue_destroy (&q);
 }
@@ -233,7 +232,7 @@ test_row_bins_stored (void **state)
     assert_int_equal (arb_journal_begin (j), 0);
     zframe_t *payload = zframe_new ("body", 4);
     for (uint64_t id = 1; id <= 3; id++) {
-        arb_task_t *t = journal_kit_task (q, id, ARB_STATE_READY);
+        arb_task_t *t = journal_kit_task_new (q, id, ARB_STATE_READY);
         arb_journal_row_t row = {.payload = payload};
         if (id == 1) {  //  keyed, with arguments: the full statement
             row.key = "k1";
@@ -243,7 +242,7 @@ test_row_bins_stored (void **state)
         else if (id == 2)  //  plain, with headers
             row.headers = (arb_bin_t){(const uint8_t *) "h2", 2};
         assert_int_equal (arb_journal_insert (j, t, &row), 0);
-        journal_kit_task_free (&t);
+        journal_kit_task_destroy (&t);
     }
     assert_int_equal (arb_journal_commit (j), 0);
     zframe_destroy (&payload);
@@ -290,11 +289,11 @@ test_unwatched_survives_reopen (void **state)
     assert_non_null (j);
     assert_int_equal (arb_journal_begin (j), 0);
     for (uint64_t id = 1; id <= 4; id++) {
-        arb_task_t *t = journal_kit_task (q, id, ARB_STATE_READY);
+        arb_task_t *t = journal_kit_task_new (q, id, ARB_STATE_READY);
         t->unwatched = id % 2 == 1;
         arb_journal_row_t row = {0};
         assert_int_equal (arb_journal_insert (j, t, &row), 0);
-        journal_kit_task_free (&t);
+        journal_kit_task_destroy (&t);
     }
     assert_int_equal (arb_journal_commit (j), 0);
     arb_journal_destroy (&j);
@@ -340,7 +339,7 @@ test_history_is_bounded (void **state)
     s_fixture_t *fx = (s_fixture_t *) *state;
     arb_queue_t *q = arb_queue_new ("q", 0);
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
-    arb_task_t *t = journal_kit_task (q, 1, ARB_STATE_READY);
+    arb_task_t *t = journal_kit_task_new (q, 1, ARB_STATE_READY);
     arb_journal_row_t row = {0};
     assert_int_equal (arb_journal_begin (j), 0);
     assert_int_equal (arb_journal_insert (j, t, &row), 0);
@@ -365,7 +364,7 @@ test_history_is_bounded (void **state)
     assert_int_equal (info.history.v[ARB_HISTORY_FIRST].attempt, 40 - ARB_HISTORY_LAST + 1);
     assert_int_equal (info.history.v[info.history.n - 1].attempt, 40);
     arb_msg_destroy (&msg);
-    journal_kit_task_free (&t);
+    journal_kit_task_destroy (&t);
     arb_journal_destroy (&j);
     arb_queue_destroy (&q);
 }
@@ -378,13 +377,13 @@ test_list_final_pages (void **state)
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     arb_journal_begin (j);
     for (uint64_t id = 1; id <= 10; id++) {
-        arb_task_t *t = journal_kit_task (q, id, ARB_STATE_READY);
+        arb_task_t *t = journal_kit_task_new (q, id, ARB_STATE_READY);
         arb_journal_row_t row = {0};
         arb_journal_insert (j, t, &row);
         int final = id % 2 ? ARB_STATE_SUCCEEDED : ARB_STATE_DEAD;
         if (id != 10)
             arb_journal_save (j, t, final, 5000, NULL, NULL, NULL, 1);
-        journal_kit_task_free (&t);
+        journal_kit_task_destroy (&t);
     }
     arb_journal_commit (j);
     arb_msg_t *msg = arb_msg_new (ARB_MSG_LIST_REPLY, 0);
@@ -594,12 +593,12 @@ s_fill (arb_journal_t *j, arb_queue_t *queue, uint64_t first, int count, size_t 
     char *payload = (char *) calloc (1, size);
     assert_int_equal (arb_journal_begin (j), 0);
     for (int i = 0; i < count; i++) {
-        arb_task_t *t = journal_kit_task (queue, first + (uint64_t) i, ARB_STATE_READY);
+        arb_task_t *t = journal_kit_task_new (queue, first + (uint64_t) i, ARB_STATE_READY);
         zframe_t *frame = zframe_new (payload, size);
         arb_journal_row_t row = {.payload = frame};
         assert_int_equal (arb_journal_insert (j, t, &row), 0);
         zframe_destroy (&frame);
-        journal_kit_task_free (&t);
+        journal_kit_task_destroy (&t);
     }
     assert_int_equal (arb_journal_commit (j), 0);
     free (payload);
@@ -703,7 +702,7 @@ test_disk_faults (void **state)
         uint64_t id = 10 + m;
         journal_kit_disk (modes[m]);
         assert_int_equal (arb_journal_begin (j), 0);
-        arb_task_t *t = journal_kit_task (queue, id, ARB_STATE_READY);
+        arb_task_t *t = journal_kit_task_new (queue, id, ARB_STATE_READY);
         arb_journal_row_t row = {0};
         assert_int_equal (arb_journal_insert (j, t, &row), 0);  //  in the cache yet
         assert_int_equal (arb_journal_commit (j), -1);
@@ -730,7 +729,7 @@ test_disk_faults (void **state)
         assert_int_equal (arb_journal_insert (j, t, &row), 0);
         assert_int_equal (arb_journal_commit (j), 0);
         assert_true (journal_kit_has_task (j, id));
-        journal_kit_task_free (&t);
+        journal_kit_task_destroy (&t);
     }
     //  the epoch a start could not write is written later
     uint64_t epoch = 0;
@@ -759,12 +758,12 @@ test_disk_fault_within_a_transaction (void **state)
     //  MiB rows, past the page cache (ARB_JOURNAL_CACHE_KB)
     const uint64_t rows = ARB_JOURNAL_CACHE_KB / 1024 + 8;
     for (uint64_t id = 1; id <= rows && rc == 0; id++) {
-        arb_task_t *t = journal_kit_task (queue, id, ARB_STATE_READY);
+        arb_task_t *t = journal_kit_task_new (queue, id, ARB_STATE_READY);
         zframe_t *frame = zframe_new (payload, 1 << 20);
         arb_journal_row_t row = {.payload = frame};
         rc = arb_journal_insert (j, t, &row);
         zframe_destroy (&frame);
-        journal_kit_task_free (&t);
+        journal_kit_task_destroy (&t);
     }
     free (payload);
     assert_int_equal (rc, -1);
@@ -815,10 +814,10 @@ test_no_id_is_given_twice (void **state)
         size_t adds = 0, removes = 0;
         assert_int_equal (arb_journal_begin (j), 0);
         for (int k = rand () % 5; k > 0; k--) {
-            arb_task_t *t = journal_kit_task (q, ++next, ARB_STATE_READY);
+            arb_task_t *t = journal_kit_task_new (q, ++next, ARB_STATE_READY);
             arb_journal_row_t row = {0};
             assert_int_equal (arb_journal_insert (j, t, &row), 0);
-            journal_kit_task_free (&t);
+            journal_kit_task_destroy (&t);
             added[adds++] = newest = next;
         }
         for (int k = rand () % 4; k > 0; k--) {
@@ -888,12 +887,13 @@ test_no_id_is_given_twice (void **state)
 static void
 s_store (arb_journal_t *j, arb_queue_t *q, uint64_t id, int state, uint64_t purge_at)
 {
-    arb_task_t *t = journal_kit_task (q, id, state < ARB_STATE_SUCCEEDED ? state : ARB_STATE_READY);
+    arb_task_t *t =
+        journal_kit_task_new (q, id, state < ARB_STATE_SUCCEEDED ? state : ARB_STATE_READY);
     arb_journal_row_t row = {0};
     assert_int_equal (arb_journal_insert (j, t, &row), 0);
     if (state >= ARB_STATE_SUCCEEDED)
         assert_int_equal (arb_journal_save (j, t, state, 500, NULL, NULL, NULL, purge_at), 0);
-    journal_kit_task_free (&t);
+    journal_kit_task_destroy (&t);
 }
 
 static int
@@ -943,7 +943,7 @@ test_purge_takes_history_and_edges (void **state)
     arb_journal_begin (j);
     arb_attempt_info_t failed = {1, 100, 200, "w", ARB_OUTCOME_FAIL, "boom"};
     for (uint64_t id = 1; id <= 5; id++) {
-        arb_task_t *t = journal_kit_task (q, id, ARB_STATE_READY);
+        arb_task_t *t = journal_kit_task_new (q, id, ARB_STATE_READY);
         t->attempts = 1;
         t->delivered = 1;
         if (id == 2)  //  failed once, then succeeded: handed out twice
@@ -958,7 +958,7 @@ test_purge_takes_history_and_edges (void **state)
             assert_int_equal (arb_journal_add_dep (j, 4, 1, 0), 0);
         int final = id == 3 ? ARB_STATE_DEAD : ARB_STATE_SUCCEEDED;
         assert_int_equal (arb_journal_save (j, t, final, 500, NULL, NULL, NULL, 1000 + id), 0);
-        journal_kit_task_free (&t);
+        journal_kit_task_destroy (&t);
     }
     assert_int_equal (arb_journal_commit (j), 0);
     assert_int_equal (s_rows_left (fx->path), 3);
@@ -981,14 +981,14 @@ test_purge_keeps_what_it_is_told (void **state)
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     arb_journal_begin (j);
     for (uint64_t id = 1; id <= 3; id++) {
-        arb_task_t *t = journal_kit_task (q, id, ARB_STATE_READY);
+        arb_task_t *t = journal_kit_task_new (q, id, ARB_STATE_READY);
         t->attempts = t->delivered = 1;
         t->has_children = id == 2;
         arb_journal_row_t row = {0};
         assert_int_equal (arb_journal_insert (j, t, &row), 0);
         assert_int_equal (arb_journal_save (j, t, ARB_STATE_SUCCEEDED, 500, NULL, NULL, NULL, 1000),
                           0);
-        journal_kit_task_free (&t);
+        journal_kit_task_destroy (&t);
     }
     assert_int_equal (arb_journal_commit (j), 0);
     int seen = 0;
@@ -1030,14 +1030,14 @@ test_a_plain_row_is_a_full_one (void **state)
     zframe_t *big_payload = zframe_new (big, S_BIG_ROW);
     free (big);
     for (uint64_t id = 1; id <= 3; id++) {
-        arb_task_t *t = journal_kit_task (q, 1, ARB_STATE_READY);
+        arb_task_t *t = journal_kit_task_new (q, 1, ARB_STATE_READY);
         t->id = id;
         t->unwatched = true;
         arb_journal_row_t row = {.payload = id == 3 ? big_payload : payload, .headers = headers};
         if (id == 2)
             row.key = "k";
         assert_int_equal (arb_journal_insert (j, t, &row), 0);
-        journal_kit_task_free (&t);
+        journal_kit_task_destroy (&t);
     }
     assert_int_equal (arb_journal_commit (j), 0);
     zframe_destroy (&payload);
@@ -1112,7 +1112,7 @@ test_a_turn_writes_in_batches (void **state)
             assert_false (journal_kit_has_task (j, 77));
             assert_false (journal_kit_has_task (j, 38));
         }
-        arb_task_t *t = journal_kit_task (q, id, ARB_STATE_READY);
+        arb_task_t *t = journal_kit_task_new (q, id, ARB_STATE_READY);
         char body[16], head[16];
         snprintf (body, sizeof (body), "p%" PRIu64, id);
         snprintf (head, sizeof (head), "h%" PRIu64, id);
@@ -1121,18 +1121,18 @@ test_a_turn_writes_in_batches (void **state)
         arb_journal_row_t row = {.payload = payload, .headers = headers};
         assert_int_equal (arb_journal_insert (j, t, &row), 0);
         zframe_destroy (&payload);  //  the journal kept its own copy
-        journal_kit_task_free (&t);
+        journal_kit_task_destroy (&t);
     }
     assert_int_equal (arb_journal_commit (j), 0);
     //  rolled back: neither the rows held nor the drop
     assert_int_equal (arb_journal_begin (j), 0);
     for (uint64_t id = 100; id < 103; id++) {
-        arb_task_t *t = journal_kit_task (q, id, ARB_STATE_READY);
+        arb_task_t *t = journal_kit_task_new (q, id, ARB_STATE_READY);
         zframe_t *payload = zframe_new ("x", 1);
         arb_journal_row_t row = {.payload = payload};
         assert_int_equal (arb_journal_insert (j, t, &row), 0);
         zframe_destroy (&payload);
-        journal_kit_task_free (&t);
+        journal_kit_task_destroy (&t);
     }
     assert_int_equal (arb_journal_drop (j, 1, 100), 0);
     assert_int_equal (arb_journal_rollback (j), 0);
@@ -1177,10 +1177,10 @@ test_a_batch_the_disk_refuses (void **state)
     assert_int_equal (arb_journal_begin (j), 0);
     zframe_t *payload = zframe_new ("x", 1);
     for (uint64_t id = 10; id < 15; id++) {
-        arb_task_t *t = journal_kit_task (q, id, ARB_STATE_READY);
+        arb_task_t *t = journal_kit_task_new (q, id, ARB_STATE_READY);
         arb_journal_row_t row = {.payload = payload};
         assert_int_equal (arb_journal_insert (j, t, &row), 0);  //  held
-        journal_kit_task_free (&t);
+        journal_kit_task_destroy (&t);
     }
     assert_int_equal (arb_journal_drop (j, 1, 100), 0);
     assert_int_equal (arb_journal_commit (j), -1);
@@ -1227,13 +1227,13 @@ test_a_batch_statement_that_fails (void **state)
     s_seen_t seen = {0};
     assert_int_equal (arb_journal_load_task (j, 6, s_collect, &seen, &found), -1);
     assert_int_equal (arb_journal_fault (j), ARB_JOURNAL_BROKEN);
-    arb_task_t *t = journal_kit_task (q, 7, ARB_STATE_READY);
+    arb_task_t *t = journal_kit_task_new (q, 7, ARB_STATE_READY);
     zframe_t *p = zframe_new ("x", 1);
     arb_journal_row_t row = {.payload = p};
     assert_int_equal (arb_journal_insert (j, t, &row), -1);  //  nothing after a fault
     assert_int_equal (arb_journal_drop (j, 5, 100), -1);
     zframe_destroy (&p);
-    journal_kit_task_free (&t);
+    journal_kit_task_destroy (&t);
     assert_int_equal (arb_journal_commit (j), -1);
     assert_int_equal (arb_journal_rollback (j), 0);
     //  at the 33rd row
@@ -1241,12 +1241,12 @@ test_a_batch_statement_that_fails (void **state)
     journal_kit_held (j, q, 5, 3, 'c');
     for (uint64_t id = 10; id < 41; id++)
         journal_kit_held (j, q, id, 3, 'd');
-    t = journal_kit_task (q, 41, ARB_STATE_READY);
+    t = journal_kit_task_new (q, 41, ARB_STATE_READY);
     p = zframe_new ("x", 1);
     row.payload = p;
     assert_int_equal (arb_journal_insert (j, t, &row), -1);
     zframe_destroy (&p);
-    journal_kit_task_free (&t);
+    journal_kit_task_destroy (&t);
     assert_int_equal (arb_journal_commit (j), -1);
     assert_int_equal (arb_journal_rollback (j), 0);
     //  and the journal goes on
@@ -1285,9 +1285,9 @@ test_a_write_after_a_held_row_finds_it (void **state)
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_int_equal (arb_journal_begin (j), 0);
     journal_kit_held (j, q, 1, 3, 'a');
-    arb_task_t *t = journal_kit_task (q, 1, ARB_STATE_READY);
+    arb_task_t *t = journal_kit_task_new (q, 1, ARB_STATE_READY);
     assert_int_equal (arb_journal_save (j, t, ARB_STATE_SUCCEEDED, 3000, "w", "", NULL, 9999), 0);
-    journal_kit_task_free (&t);
+    journal_kit_task_destroy (&t);
     assert_int_equal (arb_journal_commit (j), 0);
     arb_journal_destroy (&j);
     j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
@@ -1328,12 +1328,12 @@ test_a_full_list_of_drops (void **state)
 static void
 s_insert_committed (arb_journal_t *j, arb_queue_t *q, uint64_t id)
 {
-    arb_task_t *t = journal_kit_task (q, id, ARB_STATE_READY);
+    arb_task_t *t = journal_kit_task_new (q, id, ARB_STATE_READY);
     arb_journal_row_t row = {0};
     assert_int_equal (arb_journal_begin (j), 0);
     assert_int_equal (arb_journal_insert (j, t, &row), 0);
     assert_int_equal (arb_journal_commit (j), 0);
-    journal_kit_task_free (&t);
+    journal_kit_task_destroy (&t);
 }
 
 //  The id floor is written ahead of the ids given out: tasks that leave
@@ -1398,17 +1398,17 @@ test_queue_in_bulk (void **state)
     for (uint64_t id = 1; id <= 4; id++)
         s_store (j, q, id, ARB_STATE_READY, 0);
     //  task 5 has a retention of its own
-    arb_task_t *t = journal_kit_task (q, 5, ARB_STATE_READY);
+    arb_task_t *t = journal_kit_task_new (q, 5, ARB_STATE_READY);
     arb_task_ext_rw (t)->retention_ms = 100;
     arb_journal_row_t row = {0};
     assert_int_equal (arb_journal_insert (j, t, &row), 0);
-    journal_kit_task_free (&t);
+    journal_kit_task_destroy (&t);
     s_store (j, q, 6, ARB_STATE_SCHEDULED, 0);
     //  task 7 waits for 9 (its row counts the parent, as the broker's do)
-    t = journal_kit_task (q, 7, ARB_STATE_WAITING);
+    t = journal_kit_task_new (q, 7, ARB_STATE_WAITING);
     arb_task_ext_rw (t)->parents = 1;
     assert_int_equal (arb_journal_insert (j, t, &row), 0);
-    journal_kit_task_free (&t);
+    journal_kit_task_destroy (&t);
     s_store (j, q, 8, ARB_STATE_SUCCEEDED, 99999);
     s_store (j, r, 9, ARB_STATE_READY, 0);
     arb_attempt_info_t attempt = {1, 100, 200, "w", ARB_OUTCOME_FAIL, "boom"};
@@ -1768,7 +1768,7 @@ test_version_7_is_migrated (void **state)
     s_fixture_t *fx = (s_fixture_t *) *state;
     arb_queue_t *q = arb_queue_new ("q", 0);
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
-    arb_task_t *old = journal_kit_task (q, 1, ARB_STATE_READY);
+    arb_task_t *old = journal_kit_task_new (q, 1, ARB_STATE_READY);
     arb_journal_row_t row = {0};
     assert_int_equal (arb_journal_begin (j), 0);
     assert_int_equal (arb_journal_insert (j, old, &row), 0);
@@ -1783,7 +1783,7 @@ test_version_7_is_migrated (void **state)
     j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_non_null (j);
     assert_int_equal (journal_kit_count_rows (fx->path, "PRAGMA user_version"), 10);
-    arb_task_t *young = journal_kit_task (q, 2, ARB_STATE_READY);
+    arb_task_t *young = journal_kit_task_new (q, 2, ARB_STATE_READY);
     young->unwatched = true;
     assert_int_equal (arb_journal_begin (j), 0);
     assert_int_equal (arb_journal_insert (j, young, &row), 0);
@@ -1791,14 +1791,14 @@ test_version_7_is_migrated (void **state)
     s_seen_t seen = {0};
     assert_int_equal (arb_journal_load_open (j, s_collect, &seen), 0);
     assert_int_equal (seen.count, 2);
-    //  by priority, highest first (journal_kit_task: priority = id)
+    //  by priority, highest first (journal_kit_task_new: priority = id)
     assert_int_equal (seen.ids[0], 2);
     assert_true (seen.unwatched[0]);
     assert_int_equal (seen.ids[1], 1);
     assert_false (seen.unwatched[1]);
     arb_journal_destroy (&j);
-    journal_kit_task_free (&old);
-    journal_kit_task_free (&young);
+    journal_kit_task_destroy (&old);
+    journal_kit_task_destroy (&young);
     arb_queue_destroy (&q);
 }
 
@@ -1814,13 +1814,13 @@ test_version_9_counts_copies (void **state)
     arb_queue_t *q = arb_queue_new ("q", 0);
     arb_queue_t *at = arb_queue_new ("q@lb1", 0);
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
-    arb_task_t *waiting = journal_kit_task (q, 1, ARB_STATE_WAITING);
+    arb_task_t *waiting = journal_kit_task_new (q, 1, ARB_STATE_WAITING);
     arb_task_ext_rw (waiting)->copies = 2;
-    arb_task_t *copy1 = journal_kit_task (at, 2, ARB_STATE_READY);
+    arb_task_t *copy1 = journal_kit_task_new (at, 2, ARB_STATE_READY);
     arb_task_ext_rw (copy1)->origin = 1;
-    arb_task_t *copy2 = journal_kit_task (at, 3, ARB_STATE_READY);
+    arb_task_t *copy2 = journal_kit_task_new (at, 3, ARB_STATE_READY);
     arb_task_ext_rw (copy2)->origin = 1;
-    arb_task_t *plain = journal_kit_task (q, 4, ARB_STATE_READY);
+    arb_task_t *plain = journal_kit_task_new (q, 4, ARB_STATE_READY);
     arb_journal_row_t row = {0};
     arb_journal_row_t copy_row = {.endpoint = "lb1"};
     assert_int_equal (arb_journal_begin (j), 0);
@@ -1851,10 +1851,10 @@ test_version_9_counts_copies (void **state)
                       3);
     assert_int_equal (
         journal_kit_count_rows (fx->path, "SELECT count (*) FROM tasks WHERE copies > 0"), 2);
-    journal_kit_task_free (&waiting);
-    journal_kit_task_free (&copy1);
-    journal_kit_task_free (&copy2);
-    journal_kit_task_free (&plain);
+    journal_kit_task_destroy (&waiting);
+    journal_kit_task_destroy (&copy1);
+    journal_kit_task_destroy (&copy2);
+    journal_kit_task_destroy (&plain);
     arb_queue_destroy (&at);
     arb_queue_destroy (&q);
 }
@@ -2091,7 +2091,7 @@ test_version_1_is_migrated (void **state)
 {
     s_fixture_t *fx = (s_fixture_t *) *state;
     arb_queue_t *queue = arb_queue_new ("q", 0);
-    arb_task_t *old = journal_kit_task (queue, 1, ARB_STATE_READY);
+    arb_task_t *old = journal_kit_task_new (queue, 1, ARB_STATE_READY);
     s_downgrade (fx->path, old,
                  "ALTER TABLE tasks DROP COLUMN soft_timeout_ms; DROP TABLE schedules;"
                  "DROP TABLE attempts;"
@@ -2103,7 +2103,7 @@ test_version_1_is_migrated (void **state)
     arb_journal_row_t row = {0};
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     assert_non_null (j);
-    arb_task_t *young = journal_kit_task (queue, 2, ARB_STATE_READY);
+    arb_task_t *young = journal_kit_task_new (queue, 2, ARB_STATE_READY);
     arb_task_ext_rw (young)->soft_timeout_ms = 1500;
     assert_int_equal (arb_journal_begin (j), 0);
     assert_int_equal (arb_journal_insert (j, young, &row), 0);
@@ -2118,8 +2118,8 @@ test_version_1_is_migrated (void **state)
     assert_int_equal (info.soft_timeout_ms, 1500);
     arb_msg_destroy (&msg);
     arb_journal_destroy (&j);
-    journal_kit_task_free (&old);
-    journal_kit_task_free (&young);
+    journal_kit_task_destroy (&old);
+    journal_kit_task_destroy (&young);
     arb_queue_destroy (&queue);
 }
 
@@ -2131,7 +2131,7 @@ test_version_2_is_migrated (void **state)
     s_fixture_t *fx = (s_fixture_t *) *state;
     arb_journal_t *j = arb_journal_new (fx->path, ARB_SYNC_NORMAL);
     arb_queue_t *queue = arb_queue_new ("q", 0);
-    arb_task_t *task = journal_kit_task (queue, 1, ARB_STATE_READY);
+    arb_task_t *task = journal_kit_task_new (queue, 1, ARB_STATE_READY);
     arb_journal_row_t row = {.key = "k1"};
     assert_int_equal (arb_journal_begin (j), 0);
     assert_int_equal (arb_journal_insert (j, task, &row), 0);
@@ -2172,7 +2172,7 @@ test_version_2_is_migrated (void **state)
     assert_int_equal (sqlite3_column_int (stmt, 0), 10);
     sqlite3_finalize (stmt);
     sqlite3_close (db);
-    journal_kit_task_free (&task);
+    journal_kit_task_destroy (&task);
     arb_queue_destroy (&queue);
 }
 
@@ -2184,7 +2184,7 @@ test_version_3_is_migrated (void **state)
 {
     s_fixture_t *fx = (s_fixture_t *) *state;
     arb_queue_t *queue = arb_queue_new ("q", 0);
-    arb_task_t *t = journal_kit_task (queue, 1, ARB_STATE_READY);
+    arb_task_t *t = journal_kit_task_new (queue, 1, ARB_STATE_READY);
     s_downgrade (fx->path, t,
                  "DROP TABLE attempts;"
                  "CREATE TABLE attempts (task_id INTEGER NOT NULL, attempt INTEGER NOT NULL,"
@@ -2214,7 +2214,7 @@ test_version_3_is_migrated (void **state)
     assert_string_equal (after.history.v[after.history.n - 1].error, "new");
     arb_msg_destroy (&msg);
     arb_journal_destroy (&j);
-    journal_kit_task_free (&t);
+    journal_kit_task_destroy (&t);
     arb_queue_destroy (&queue);
 }
 

@@ -6,7 +6,6 @@
     is test_journal.c's. */
 
 #include "arb_journal.h"
-#include "arb_journal_faults.h"
 #include "arb_journal_priv.h"  //  its limits (ARB_LOG_ROWS): when a checkpoint falls due
 #include "arb_queue.h"
 #include "arb_tasklog.h"
@@ -600,7 +599,7 @@ s_plain (arb_journal_t *j,
          const char *payload,
          const char *headers)
 {
-    arb_task_t *t = journal_kit_task (q, id, id % 5 ? ARB_STATE_READY : ARB_STATE_RUNNING);
+    arb_task_t *t = journal_kit_task_new (q, id, id % 5 ? ARB_STATE_READY : ARB_STATE_RUNNING);
     t->priority = priority;
     t->unwatched = id % 3 == 0;
     t->name = id % 2 ? "job" : "other job";
@@ -609,7 +608,7 @@ s_plain (arb_journal_t *j,
     arb_journal_row_t row = {.payload = body, .headers = head};
     assert_int_equal (arb_journal_insert (j, t, &row), 0);
     zframe_destroy (&body);
-    journal_kit_task_free (&t);
+    journal_kit_task_destroy (&t);
 }
 
 //  The cold backlog read while the log holds rows: the tables' rows and
@@ -733,13 +732,13 @@ s_id_rows (arb_journal_t *j, arb_queue_t *q, uint64_t first, uint64_t count, boo
     for (uint64_t id = first; id < first + count;) {
         assert_int_equal (arb_journal_begin (j), 0);
         for (int i = 0; i < 1000 && id < first + count; i++, id++) {
-            arb_task_t *t = journal_kit_task (q, id, ARB_STATE_READY);
+            arb_task_t *t = journal_kit_task_new (q, id, ARB_STATE_READY);
             t->priority = 0;
             zframe_t *body = zframe_new (&id, 8);
             arb_journal_row_t row = {.payload = body};
             assert_int_equal (arb_journal_insert (j, t, &row), 0);
             zframe_destroy (&body);
-            journal_kit_task_free (&t);
+            journal_kit_task_destroy (&t);
         }
         if (tables)
             assert_int_equal (arb_journal_meta_set (j, "k", "v", 1), 0);
@@ -897,7 +896,7 @@ test_a_row_the_log_holds_answers_as_the_tables_do (void **state)
     s_drop_committed (j, 1);
     assert_int_equal (arb_journal_begin (j), 0);
     for (uint64_t id = 2; id <= 3; id++) {
-        arb_task_t *t = journal_kit_task (q, id, id == 2 ? ARB_STATE_READY : ARB_STATE_RUNNING);
+        arb_task_t *t = journal_kit_task_new (q, id, id == 2 ? ARB_STATE_READY : ARB_STATE_RUNNING);
         t->name = "send.welcome";
         t->priority = -7;
         t->max_attempts = 5;
@@ -905,7 +904,7 @@ test_a_row_the_log_holds_answers_as_the_tables_do (void **state)
         arb_journal_row_t row = {.payload = body, .headers = {(const uint8_t *) "h:1", 3}};
         assert_int_equal (arb_journal_insert (j, t, &row), 0);
         zframe_destroy (&body);
-        journal_kit_task_free (&t);
+        journal_kit_task_destroy (&t);
     }
     assert_int_equal (arb_journal_commit (j), 0);
     assert_int_equal (journal_kit_count_rows (fx->path, "SELECT count(*) FROM tasks"), 0);
@@ -1212,13 +1211,13 @@ s_sweep_beside_a_save (const char *path, bool in_txn)
     assert_non_null (j);
     s_drop_committed (j, 1);
     assert_int_equal (arb_journal_begin (j), 0);
-    arb_task_t *t = journal_kit_task (q, 2, ARB_STATE_READY);
+    arb_task_t *t = journal_kit_task_new (q, 2, ARB_STATE_READY);
     t->attempts = t->delivered = 1;
     t->has_children = true;
     arb_journal_row_t row = {0};
     assert_int_equal (arb_journal_insert (j, t, &row), 0);
     assert_int_equal (arb_journal_save (j, t, ARB_STATE_SUCCEEDED, 500, NULL, NULL, NULL, 1000), 0);
-    journal_kit_task_free (&t);
+    journal_kit_task_destroy (&t);
     assert_int_equal (arb_journal_commit (j), 0);
     sqlite3 *lock;
     s_start_saving (j, path, q, 3, &lock);
@@ -1330,7 +1329,7 @@ s_backlog_model (void **state, bool mixed)
     while (next + 10 < ROWS) {
         assert_int_equal (arb_journal_begin (j), 0);
         for (int n = rand () % 8; n > 0; n--, next++) {
-            arb_task_t *t = journal_kit_task (rand () % 5 ? q : other, next, ARB_STATE_READY);
+            arb_task_t *t = journal_kit_task_new (rand () % 5 ? q : other, next, ARB_STATE_READY);
             t->priority = priority[next] = mixed ? rand () % 5 - 2 : next > ROWS / 2;
             in_q[next] = t->queue == q;
             alive[next] = true;
@@ -1338,7 +1337,7 @@ s_backlog_model (void **state, bool mixed)
             arb_journal_row_t row = {.payload = body};
             assert_int_equal (arb_journal_insert (j, t, &row), 0);
             zframe_destroy (&body);
-            journal_kit_task_free (&t);
+            journal_kit_task_destroy (&t);
         }
         for (int n = rand () % 6; n > 0; n--) {
             uint64_t id = 1 + (uint64_t) rand () % (next - 1);

@@ -5,7 +5,7 @@
     block's; a failed sync leaves no record; a cleared log starts again; a
     direct log grows ahead of its records on its own thread, and a growth
     that fails there loses nothing.
-    The journal's use of it is test_journal.c's. */
+    The journal's use of it is test_journal_log.c's. */
 
 #include "arb_tasklog.h"
 #include "tmpdir.h"
