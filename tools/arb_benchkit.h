@@ -55,7 +55,8 @@ arb_benchkit_lat_t arb_benchkit_latency (int64_t *values, size_t n);
 //  one after another into a file of zeros, each written with the 4 KiB
 //  block it lies in by O_DIRECT and RWF_DSYNC (falling back to the page
 //  cache where the file system refuses O_DIRECT). Fills the mean rate and
-//  the median and p99 time of one durable write. Returns 0 or -1.
+//  the median, p99 and longest time of one durable write, and how many
+//  took over ARB_BENCHKIT_STALL_US. Returns 0 or -1.
 typedef enum {
     ARB_BENCHKIT_APPEND,
     ARB_BENCHKIT_OVERWRITE,
@@ -68,7 +69,12 @@ typedef struct {
     double per_s;   //  count / seconds
     double p50_us;  //  one durable write
     double p99_us;
+    double max_us;
+    int stalls;  //  writes that took over ARB_BENCHKIT_STALL_US: the
+                 //  disk's own pauses, which a durable ack waits out
 } arb_benchkit_sync_t;
+
+#define ARB_BENCHKIT_STALL_US 2000
 
 int arb_benchkit_fsync_probe (const char *dir,
                               int count,

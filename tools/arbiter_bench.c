@@ -11,7 +11,9 @@
 
       F1  fdatasync probe: a small write made durable in the journals'
           directory, again and again (appended, overwritten, and as the
-          task log writes: arb_benchkit.h): the floor W1 is compared with
+          task log writes: arb_benchkit.h): the floor W1 is compared with;
+          and the task log's way's longest write and its writes over 2 ms
+          (the disk's stalls, which every durable ack waits out)
       R1  the transport's floor (arb_benchfloor.h): round trips to a
           server that writes and fdatasyncs a commit's worth before each
           reply, over plain TCP and over ZeroMQ, and the same without the
@@ -433,9 +435,11 @@ s_f1 (s_bench_t *self)
         printf (", \"writes\": %d, \"append_per_s\": %.0f, \"append_p50_us\": %.1f, "
                 "\"append_p99_us\": %.1f, \"overwrite_per_s\": %.0f, \"overwrite_p50_us\": %.1f, "
                 "\"overwrite_p99_us\": %.1f, \"direct_per_s\": %.0f, \"direct_p50_us\": %.1f, "
-                "\"direct_p99_us\": %.1f",
+                "\"direct_p99_us\": %.1f, \"direct_max_us\": %.0f, \"direct_stalls\": %d, "
+                "\"stall_us\": %d",
                 self->probe, append.per_s, append.p50_us, append.p99_us, overwrite.per_s,
-                overwrite.p50_us, overwrite.p99_us, direct.per_s, direct.p50_us, direct.p99_us);
+                overwrite.p50_us, overwrite.p99_us, direct.per_s, direct.p50_us, direct.p99_us,
+                direct.max_us, direct.stalls, ARB_BENCHKIT_STALL_US);
     s_end (ok);
 }
 

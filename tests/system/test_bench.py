@@ -36,6 +36,12 @@ def test_every_arbiter_workload_ends_well():
         assert rec['system'] == 'arbiter' and rec['load'] >= 0
     assert recs['F1']['append_per_s'] > 0 and recs['F1']['overwrite_p50_us'] > 0
     assert recs['F1']['direct_per_s'] > 0 and recs['F1']['direct_p50_us'] > 0
+    # the longest write is at least the p99's, and the stalls (writes over
+    # stall_us) are counted among the probe's 20
+    f1 = recs['F1']
+    assert f1['direct_max_us'] >= f1['direct_p99_us'] > 0 and f1['stall_us'] == 2000
+    assert 0 <= f1['direct_stalls'] <= 20
+    assert (f1['direct_stalls'] > 0) == (f1['direct_max_us'] > f1['stall_us'])
     for name in ['W1', 'W2', 'P1', 'P2', 'L1']:
         rec = recs[name]
         assert rec['tasks'] == 300 and rec['batch'] == 1 and rec['sync'] == 'full'
