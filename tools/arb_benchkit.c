@@ -170,10 +170,9 @@ arb_benchkit_fsync_probe (
         arb_benchkit_lat_t lat = arb_benchkit_latency (times, (size_t) count);
         out->p50_us = lat.p50 * 1000.0;
         out->p99_us = lat.p99 * 1000.0;
-        for (int i = 0; i < count; i++) {
-            out->max_us = (double) times[i] > out->max_us ? (double) times[i] : out->max_us;
+        out->max_us = lat.max * 1000.0;
+        for (int i = 0; i < count; i++)
             out->stalls += times[i] > ARB_BENCHKIT_STALL_US;
-        }
     }
     if (direct_fd >= 0)
         close (direct_fd);

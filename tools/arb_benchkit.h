@@ -69,9 +69,9 @@ typedef struct {
     double per_s;   //  count / seconds
     double p50_us;  //  one durable write
     double p99_us;
-    double max_us;
-    int stalls;  //  writes that took over ARB_BENCHKIT_STALL_US: the
-                 //  disk's own pauses, which a durable ack waits out
+    double max_us;  //  the longest
+    int stalls;     //  writes that took over ARB_BENCHKIT_STALL_US: the
+                    //  disk's own pauses, which a durable ack waits out
 } arb_benchkit_sync_t;
 
 #define ARB_BENCHKIT_STALL_US 2000

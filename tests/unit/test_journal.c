@@ -918,16 +918,8 @@ s_keep_parents (void *arg, uint64_t id, const char *queue, int state, bool has_c
 static int
 s_rows_left (const char *path)
 {
-    sqlite3 *db;
-    assert_int_equal (sqlite3_open (path, &db), SQLITE_OK);
-    sqlite3_stmt *stmt;
-    sqlite3_prepare_v2 (db, "SELECT (SELECT count(*) FROM attempts) + (SELECT count(*) FROM deps)",
-                        -1, &stmt, NULL);
-    assert_int_equal (sqlite3_step (stmt), SQLITE_ROW);
-    int left = sqlite3_column_int (stmt, 0);
-    sqlite3_finalize (stmt);
-    sqlite3_close (db);
-    return left;
+    return journal_kit_count_rows (
+        path, "SELECT (SELECT count(*) FROM attempts) + (SELECT count(*) FROM deps)");
 }
 
 //  The retention sweep looks for history and edges only where a task's
