@@ -76,7 +76,7 @@ main (int argc, char **argv)
     const char *sync = argc > 5 ? argv[5] : "full";
     assert (workers >= 1 && workers <= S_WORKERS_MAX && slots >= 1);
     char endpoint[64], dir[] = "/tmp/bench-e2e-XXXXXX", db[128];
-    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", bench_free_port ());
+    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", arb_benchproc_free_port ());
     assert (mkdtemp (dir));
     snprintf (db, sizeof (db), "%s/arbiter.db", dir);
 

@@ -1,16 +1,15 @@
-/*  bench_proc.h — what the benchmarks under tests/bench share: a free
-    loopback port and worker processes that echo their payload.
+/*  bench_proc.h — what the benchmarks under tests/bench share: worker
+    processes that echo their payload, and tools/'s arb_benchproc (a free
+    loopback port: arb_benchproc_free_port).
 */
 
 #ifndef BENCH_PROC_H
 #define BENCH_PROC_H
 
+#include "arb_benchproc.h"
 #include "arb_worker.h"
 
 #include <sys/types.h>
-
-//  A free loopback port, found before any ZeroMQ context exists, or -1.
-int bench_free_port (void);
 
 //  Forks a worker process: SLOTS light slots, every task echoed back. With
 //  go >= 0 it connects only once a byte arrives on that descriptor.

@@ -71,7 +71,7 @@ main (int argc, char **argv)
     int batch = argc > 4 ? atoi (argv[4]) : 64;
     assert (workers >= 1 && workers <= S_WORKERS_MAX && slots >= 1 && batch >= 1);
     char endpoint[64];
-    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", bench_free_port ());
+    snprintf (endpoint, sizeof (endpoint), "tcp://127.0.0.1:%d", arb_benchproc_free_port ());
     pid_t pids[S_WORKERS_MAX];
     for (int i = 0; i < workers; i++)
         pids[i] = bench_spawn_echo_worker (endpoint, slots, -1);

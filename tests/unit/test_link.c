@@ -82,7 +82,8 @@ s_broker_new (const char *const *extra)
     snprintf (self->dir, sizeof (self->dir), "/tmp/test-link-XXXXXX");
     assert_non_null (mkdtemp (self->dir));
     snprintf (self->db, sizeof (self->db), "%s/arbiter.db", self->dir);
-    snprintf (self->endpoint, sizeof (self->endpoint), "tcp://127.0.0.1:%d", bench_free_port ());
+    snprintf (self->endpoint, sizeof (self->endpoint), "tcp://127.0.0.1:%d",
+              arb_benchproc_free_port ());
     //  this binary is <variant>/tests/unit/test_link
     char exe[PATH_MAX] = "";
     ssize_t len = readlink ("/proc/self/exe", exe, sizeof (exe) - 1);
