@@ -185,12 +185,13 @@ s_has_command (arb_kestrel_conn_t *self)
 }
 
 //  After the client's end: closes once its last command is answered (the
-//  stream writes what is queued first), nothing whole being left to take.
+//  stream writes what is queued first), the input read to the end and
+//  nothing whole left to take.
 static void
 s_check_end (arb_kestrel_conn_t *self)
 {
     if (self->ended && !self->closing && !self->dead && self->stream && !self->slots
-        && !s_has_command (self)) {
+        && arb_stream_at_end (self->stream) && !s_has_command (self)) {
         self->closing = true;
         arb_stream_close_after (self->stream);
     }

@@ -61,14 +61,14 @@ struct _arb_stream_t {
 
     uint64_t bytes_read;
     uint64_t bytes_written;
-    bool held;         //  the owner stopped reading
-    bool closing;      //  close once the output is written
-    bool draining;     //  closing, the output written and our side shut: reading to the peer's end
-    bool broken;       //  the socket failed or ended: close at the next chance
-    bool ended;        //  the peer ended its side (handler.ended told): no more reading
-    bool end_stalled;  //  held with a full buffer: the peer's end is not looked for
-    bool dead;         //  closed: free when nothing of it is on the stack
-    int depth;         //  entry points on the stack
+    bool held;      //  the owner stopped reading
+    bool closing;   //  close once the output is written
+    bool draining;  //  closing, the output written and our side shut: reading to the peer's end
+    bool broken;    //  the socket failed or ended: close at the next chance
+    bool ended;     //  the peer ended its side (handler.ended told)
+    bool eof;       //  the input is read to that end: no more reading
+    bool dead;      //  closed: free when nothing of it is on the stack
+    int depth;      //  entry points on the stack
     unsigned watching;
     arb_timer_t kick;    //  write the turn's output, hand buffered input again
     arb_timer_t linger;  //  closing: close anyway by then
@@ -275,7 +275,6 @@ arb_stream_hold (arb_stream_t *self, bool hold)
         return;
     self->held = hold;
     if (!hold) {
-        self->end_stalled = false;
         self->rerun = true;
         s_kick (self);
     }
@@ -287,7 +286,7 @@ arb_stream_hold (arb_stream_t *self, bool hold)
 static bool
 s_wants_input (arb_stream_t *self)
 {
-    return !self->held && !self->closing && !self->broken && !self->ended && !self->dead
+    return !self->held && !self->closing && !self->broken && !self->eof && !self->dead
            && self->in_len - self->in_off < self->input_max && self->out_bytes < self->output_max;
 }
 
@@ -451,14 +450,14 @@ s_drain (arb_stream_t *self)
 //  input: an owner that takes a half-close (handler.ended) is told of it
 //  then too, so that a command that waits (a Kestrel get with t=) ends at
 //  once rather than at its time, with what came before the end read into
-//  the buffer for later. Not with a full buffer (the end cannot be
-//  reached: the event would come again on every turn) until the owner
-//  takes input again.
+//  the buffer for later, or left in the socket when the buffer is full
+//  (read once the owner takes input again: the peer can send nothing
+//  after its end, so what is left is bounded by the socket's buffer).
 static bool
 s_looks_for_end (arb_stream_t *self)
 {
-    return self->handler.ended && self->held && !self->ended && !self->end_stalled && !self->sink
-           && !self->closing && !self->broken && !self->dead;
+    return self->handler.ended && self->held && !self->ended && !self->sink && !self->closing
+           && !self->broken && !self->dead;
 }
 
 //  What the stream watches for the peer's end of its side: a stream whose
@@ -473,17 +472,19 @@ s_rdhup (arb_stream_t *self)
     return s_looks_for_end (self) ? ARB_REACTOR_RDHUP : 0;
 }
 
-//  Held, and the peer ended its side: reads what it sent before the end
-//  into the buffer, unhandled, up to the end (ended), a failure (broken),
-//  or a full buffer (end_stalled).
+//  Held, and the peer ended its side: the end is known (ended) and what
+//  the peer sent before it is read into the buffer, unhandled, up to the
+//  end (eof), a failure (broken), or a full buffer (the rest is read when
+//  the owner takes input again).
 static void
 s_read_to_end (arb_stream_t *self)
 {
+    self->ended = true;
     while (self->in_len - self->in_off < self->input_max) {
         uint64_t read_before = self->bytes_read;
         int rc = s_read (self);
         if (rc > 0) {
-            self->ended = true;
+            self->eof = true;
             return;
         }
         if (rc < 0) {
@@ -494,7 +495,6 @@ s_read_to_end (arb_stream_t *self)
             return;     //  nothing more yet
         s_keep (self);  //  out of the scratch buffer: the next read goes after it
     }
-    self->end_stalled = true;
 }
 
 //  Watches for what is needed next, or closes.
@@ -533,12 +533,14 @@ s_handle_input (arb_stream_t *self)
         self->handler.input (self->arg, self);
 }
 
-//  After a read: the owner told of the peer's end if it came, and the
-//  answers to what was read written.
+//  After a read: the owner told of the peer's end when it became known,
+//  and again when the input was read to it, if that came later (ended
+//  and eof before the read: was_ended, was_eof); then the answers to what
+//  was read written.
 static void
-s_after_read (arb_stream_t *self)
+s_after_read (arb_stream_t *self, bool was_ended, bool was_eof)
 {
-    if (self->ended && !self->dead)
+    if ((self->ended != was_ended || self->eof != was_eof) && !self->dead)
         self->handler.ended (self->arg, self);
     if (!self->dead)
         s_flush (self);
@@ -551,6 +553,7 @@ s_on_ready (arb_stream_t *self, unsigned events)
 {
     if (events & ARB_REACTOR_WRITE)
         s_flush (self);
+    bool was_ended = self->ended, was_eof = self->eof;
     if ((events & ARB_REACTOR_READ) && s_wants_input (self)) {
         int rc = s_read (self);
         //  the peer's end of its side, while ours can still be written (a
@@ -558,18 +561,18 @@ s_on_ready (arb_stream_t *self, unsigned events)
         //  takes it answers what came and then closes; a reset, or both
         //  sides shut, ends the stream at once
         if (rc > 0 && self->handler.ended && !(events & ARB_REACTOR_HUP))
-            self->ended = true;
+            self->ended = self->eof = true;
         else if (rc != 0)
             self->broken = true;
         //  what came before the end is taken all the same (a publish
         //  followed by a close)
         s_handle_input (self);
-        s_after_read (self);
+        s_after_read (self, was_ended, was_eof);
     }
     else if ((events & ARB_REACTOR_RDHUP) && !(events & ARB_REACTOR_HUP)
              && s_looks_for_end (self)) {
         s_read_to_end (self);
-        s_after_read (self);
+        s_after_read (self, was_ended, was_eof);
     }
     else if (events & (ARB_REACTOR_HUP | ARB_REACTOR_RDHUP))
         self->broken = true;
@@ -644,6 +647,12 @@ arb_stream_new (arb_reactor_t *reactor,
         return NULL;
     }
     return self;
+}
+
+bool
+arb_stream_at_end (arb_stream_t *self)
+{
+    return self->eof || self->broken || self->dead;
 }
 
 bool

@@ -69,9 +69,13 @@ typedef struct {
     void (*closed) (void *arg, arb_stream_t *stream);
     //  The peer ended its side (EOF) while this side can still be written
     //  (may be NULL: then the stream ends at once, as on an error). Runs
-    //  once, after input got what came before the end; nothing more is
-    //  read, and the input left stays (arb_stream_hold still hands it
-    //  over again). The owner closes the stream when its answers are out.
+    //  once the end is known, after input got what was read before it,
+    //  and once more if the input is read to the end later
+    //  (arb_stream_at_end: a held stream learns of the end with input
+    //  still in the socket, read once the owner takes input again);
+    //  nothing is read after the end, and the input left stays
+    //  (arb_stream_hold still hands it over again). The owner closes the
+    //  stream when its answers are out.
     void (*ended) (void *arg, arb_stream_t *stream);
 } arb_stream_handler_t;
 
@@ -150,6 +154,10 @@ void arb_stream_close_after (arb_stream_t *self);
 
 //  Closes now (output not yet written is dropped).
 void arb_stream_close (arb_stream_t *self);
+
+//  Whether the input is read to the peer's end (after handler.ended), or
+//  the stream failed: nothing more will come.
+bool arb_stream_at_end (arb_stream_t *self);
 
 //  Whether the connection is on its way out: closing, or the peer ended
 //  its side or failed, told by the stream or seen now on the socket (a

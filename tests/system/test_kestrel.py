@@ -968,6 +968,32 @@ def test_half_close_ends_a_waiting_get_with_commands_behind_it(kgw):
     assert client(kgw).get('hb') == b'two'
 
 
+def test_the_end_behind_more_commands_than_the_gateway_buffers(kgw):
+    """A waiting get with more commands behind it than the gateway reads
+    ahead (its input limit, about 66 KB), then the client's end: the end
+    is still seen at once. A client that died there (closed its socket)
+    gets no item set later, which stays in its queue, and its open item
+    goes back; one that half-closed gets END, then every answer after."""
+    behind = b'version\r\n' * 10000  # 90 KB
+    c = client(kgw)
+    assert c.set('hsd', b'held')
+    dead = KSock(kgw.kestrel_port)
+    assert dead.get(b'hsd/open') == (b'held', 0)
+    dead.send(b'get hsw/t=60000\r\n' + behind)
+    wait_until(lambda: int(c.stats()[b'queue_hsw_waiters']) == 1, what='the waiter')
+    dead.close()
+    wait_until(lambda: int(c.stats()[b'queue_hsw_waiters']) == 0
+               and int(c.stats()[b'queue_hsd_open_transactions']) == 0,
+               timeout=20, what='the dead client gone before its wait ends')
+    assert c.set('hsw', b'kept')
+    assert c.get('hsw') == b'kept'
+    assert c.get('hsd') == b'held'
+    version = b'VERSION 2.4.1 arbiter-gateway/0.1.0\r\n'
+    got, took = half_close(kgw.kestrel_port, b'get hsw/t=60000\r\n' + behind, timeout=30)
+    assert got == b'END\r\n' + version * 10000, (len(got), got[:64])
+    assert took < 20, took
+
+
 def test_bare_value_key_names_the_queue_on_a_peek(gateway):
     """With --kestrel-bare-value-key a VALUE line names the queue; a peek
     of a queue's last item too (the queue's record could be let go before
