@@ -353,8 +353,12 @@ s_process (arb_kestrel_conn_t *self)
                 return true;  //  until the client reads
             const char *nl = avail ? (const char *) memchr (p, '\n', avail) : NULL;
             if (!nl) {
-                if (avail > ARB_KESTREL_LINE_MAX + 1)
-                    s_refuse (self, "line too long", false, true);
+                if (avail <= ARB_KESTREL_LINE_MAX + 1)
+                    return false;
+                //  a refusal, which waits as any: refused once, then closing
+                if (!s_can_take (self, false))
+                    return true;
+                s_refuse (self, "line too long", false, true);
                 return false;
             }
             size_t len = (size_t) (nl - p);

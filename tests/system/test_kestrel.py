@@ -830,6 +830,21 @@ def rss_kib(pid):
         return int([line for line in f if line.startswith('VmRSS:')][0].split()[1])
 
 
+def test_a_line_too_long_behind_a_wait_is_refused_once(kgw):
+    """A line too long, sent a byte at a time behind a get that waits, is
+    refused once, after the get's answer, and the connection closed: not
+    once more for every read while the get waits (each refusal an answer
+    held in memory)."""
+    k = KSock(kgw.kestrel_port, timeout=10)
+    k.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    k.send(b'get lw/t=2000\r\n' + b'x' * 3000)
+    for _ in range(40):
+        time.sleep(0.01)
+        k.send(b'y')
+    assert read_to_end(k.sock) == b'END\r\nCLIENT_ERROR line too long\r\n'
+    k.close()
+
+
 def test_a_block_too_long_to_skip_closes_the_connection(gateway):
     """A set over --kestrel-max-item is refused and its block skipped, so
     that a pipelining client stays in step, but only up to 16 MiB (or the
