@@ -40,19 +40,29 @@
 
 //  ---------------------------------------------------------------------
 //  Flags travel in the task's headers: a msgpack map shared by the
-//  gateway's protocols, where Kestrel's key is "flags" (absent: 0).
+//  gateway's protocols, where Kestrel's keys are "flags" (absent: 0) and
+//  "expires_ms", the item's expiry (absent: never), so that an item the
+//  gateway holds (prefetched, or kept after an abort: leased, which the
+//  broker does not expire) is not handed out past it.
 
 static arb_bin_t
-s_headers_encode (msgpack_sbuffer *buffer, uint32_t flags)
+s_headers_encode (msgpack_sbuffer *buffer, uint32_t flags, uint64_t expires_ms)
 {
-    if (flags == 0)
+    if (flags == 0 && expires_ms == 0)
         return (arb_bin_t){NULL, 0};
     msgpack_packer packer;
     msgpack_packer_init (&packer, buffer, msgpack_sbuffer_write);
-    msgpack_pack_map (&packer, 1);
-    msgpack_pack_str (&packer, 5);
-    msgpack_pack_str_body (&packer, "flags", 5);
-    msgpack_pack_uint32 (&packer, flags);
+    msgpack_pack_map (&packer, (flags != 0) + (expires_ms != 0));
+    if (flags) {
+        msgpack_pack_str (&packer, 5);
+        msgpack_pack_str_body (&packer, "flags", 5);
+        msgpack_pack_uint32 (&packer, flags);
+    }
+    if (expires_ms) {
+        msgpack_pack_str (&packer, 10);
+        msgpack_pack_str_body (&packer, "expires_ms", 10);
+        msgpack_pack_uint64 (&packer, expires_ms);
+    }
     return (arb_bin_t){(const uint8_t *) buffer->data, buffer->size};
 }
 
@@ -527,8 +537,8 @@ s_on_set (arb_kestrel_client_t *client,
         .queue = cmd->queue,
         .name = cmd->queue,
         .expires_ms = arb_kestrel_cmd_expires_ms (cmd->exptime, (uint64_t) zclock_time ()),
-        .headers = s_headers_encode (&headers, cmd->flags),
     };
+    spec.headers = s_headers_encode (&headers, cmd->flags, spec.expires_ms);
     //  The copies first: each its own frame (the parent's is taken).
     arb_kestrel_child_t *child =
         copies ? (arb_kestrel_child_t *) zlistx_first (queue->children) : NULL;

@@ -193,9 +193,9 @@ s_stats_queue (arb_kestrel_t *self,
     //  the prefetched items are the head of the queue: older than the
     //  broker's oldest ready task
     uint64_t age = info->oldest_ready_ms;
-    if (queue && queue->items && now > queue->items->created_ms
-        && now - queue->items->created_ms > age)
-        age = now - queue->items->created_ms;
+    if (queue && queue->items && now > queue->items->tags.created_ms
+        && now - queue->items->tags.created_ms > age)
+        age = now - queue->items->tags.created_ms;
     uint64_t running = s_count (info, ARB_STATE_RUNNING);
     const char *q = info->name;
     s_text_addf (text, len, cap,

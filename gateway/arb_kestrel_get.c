@@ -47,6 +47,7 @@
 
 static void s_on_idle (arb_reactor_t *reactor, arb_timer_t *timer, void *arg);
 static bool s_fetch_item (arb_kestrel_client_t *client, bool peek);
+static void s_serve_waiters (arb_kestrel_queue_t *queue);
 static void s_wait_unlink (arb_kestrel_client_t *client);
 static void s_on_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *arg);
 
@@ -149,32 +150,43 @@ s_queue_credit (arb_kestrel_queue_t *queue)
 }
 
 //  ---------------------------------------------------------------------
-//  Flags travel in the task's headers: a msgpack map shared by the
-//  gateway's protocols, where Kestrel's key is "flags" (absent: 0).
+//  Flags and expiry travel in the task's headers: a msgpack map shared
+//  by the gateway's protocols, where Kestrel's keys are "flags" (absent:
+//  0) and "expires_ms" (absent: never; see arb_kestrel.c).
 
-static uint32_t
-s_headers_flags (arb_bin_t headers)
+static bool
+s_is_key (msgpack_object key, const char *name)
 {
-    if (headers.size == 0)
-        return 0;
-    uint32_t flags = 0;
+    return key.type == MSGPACK_OBJECT_STR && key.via.str.size == strlen (name)
+           && memcmp (key.via.str.ptr, name, key.via.str.size) == 0;
+}
+
+static arb_kestrel_tags_t
+s_tags (const arb_dispatch_task_t *task)
+{
+    arb_kestrel_tags_t tags = {0, 0, task->created_ms};
+    if (task->headers.size == 0)
+        return tags;
     msgpack_unpacked result;
     msgpack_unpacked_init (&result);
     size_t offset = 0;
-    if (msgpack_unpack_next (&result, (const char *) headers.data, headers.size, &offset)
+    if (msgpack_unpack_next (&result, (const char *) task->headers.data, task->headers.size,
+                             &offset)
             == MSGPACK_UNPACK_SUCCESS
         && result.data.type == MSGPACK_OBJECT_MAP) {
         msgpack_object_map map = result.data.via.map;
         for (uint32_t i = 0; i < map.size; i++) {
             msgpack_object k = map.ptr[i].key, v = map.ptr[i].val;
-            if (k.type == MSGPACK_OBJECT_STR && k.via.str.size == 5
-                && memcmp (k.via.str.ptr, "flags", 5) == 0
-                && v.type == MSGPACK_OBJECT_POSITIVE_INTEGER && v.via.u64 <= UINT32_MAX)
-                flags = (uint32_t) v.via.u64;
+            if (v.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+                continue;
+            if (s_is_key (k, "flags") && v.via.u64 <= UINT32_MAX)
+                tags.flags = (uint32_t) v.via.u64;
+            else if (s_is_key (k, "expires_ms"))
+                tags.expires_ms = v.via.u64;
         }
     }
     msgpack_unpacked_destroy (&result);
-    return flags;
+    return tags;
 }
 
 //  ---------------------------------------------------------------------
@@ -228,16 +240,14 @@ s_item_unlink (arb_kestrel_item_t *item)
 static void
 s_item_add (arb_kestrel_queue_t *queue,
             uint64_t id,
-            uint32_t flags,
-            uint64_t created_ms,
+            const arb_kestrel_tags_t *tags,
             zframe_t **payload_p,
             bool front)
 {
     arb_kestrel_item_t *item = (arb_kestrel_item_t *) zmalloc (sizeof (arb_kestrel_item_t));
     item->queue = queue;
     item->id = id;
-    item->flags = flags;
-    item->created_ms = created_ms;
+    item->tags = *tags;
     item->payload = *payload_p;
     *payload_p = NULL;
     if (front) {
@@ -277,8 +287,28 @@ s_item_seen (arb_kestrel_queue_t *queue, arb_dispatch_task_t *task)
 static void
 s_item_push (arb_kestrel_queue_t *queue, arb_dispatch_task_t *task)
 {
-    s_item_add (queue, task->id, s_headers_flags (task->headers), task->created_ms, &task->payload,
-                false);
+    arb_kestrel_tags_t tags = s_tags (task);
+    s_item_add (queue, task->id, &tags, &task->payload, false);
+}
+
+//  Gives the prefetched items at the head that are past their expiry
+//  back to the broker, which ends them as expired (it expires only the
+//  tasks it holds), so that a get or peek, which takes the head, hands
+//  out none of them.
+static void
+s_items_expire (arb_kestrel_queue_t *queue)
+{
+    uint64_t now = (uint64_t) zclock_time ();
+    arb_kestrel_item_t *item;
+    bool expired = false;
+    while ((item = queue->items) && item->tags.expires_ms && item->tags.expires_ms <= now) {
+        s_item_unlink (item);
+        arb_link_release (queue->server->link, item->id);
+        s_item_free (item);
+        expired = true;
+    }
+    if (expired)
+        s_queue_credit (queue);  //  prefetching: the next in their place
 }
 
 //  Gives every prefetched item back to the head of the queue, in order
@@ -383,19 +413,13 @@ s_open_release (arb_kestrel_open_t *open)
     arb_kestrel_queue_t *queue = open->queue;
     queue->pins++;
     uint64_t id = open->id;
-    uint32_t flags = open->flags;
-    uint64_t created_ms = open->created_ms;
+    arb_kestrel_tags_t tags = open->tags;
     zframe_t *payload = open->payload;
     open->payload = NULL;
     s_open_drop (open);
     if (payload && (queue->prefetch || queue->wait_head)) {
-        s_item_add (queue, id, flags, created_ms, &payload, true);
-        //  the waiters first, as in s_on_take
-        while (queue->wait_head && queue->items) {
-            arb_kestrel_client_t *waiter = queue->wait_head;
-            s_wait_unlink (waiter);
-            s_fetch_item (waiter, waiter->op.peek);
-        }
+        s_item_add (queue, id, &tags, &payload, true);
+        s_serve_waiters (queue);  //  the waiters first, as in s_on_take
         if (queue->prefetch == 0)
             s_items_return (queue);
     }
@@ -468,8 +492,7 @@ s_answer_value (arb_kestrel_client_t *client, uint64_t id, uint32_t flags, zfram
 static void
 s_deliver (arb_kestrel_client_t *client,
            uint64_t id,
-           uint32_t flags,
-           uint64_t created_ms,
+           const arb_kestrel_tags_t *tags,
            zframe_t **payload_p)
 {
     arb_kestrel_t *self = client->server;
@@ -482,8 +505,7 @@ s_deliver (arb_kestrel_client_t *client,
         open->queue->pins++;
         open->queue->opens++;
         open->id = id;
-        open->flags = flags;
-        open->created_ms = created_ms;
+        open->tags = *tags;
         //  a copy, so that an abort can put it back here (s_open_release):
         //  of a small item, or of any while the queue prefetches (at most
         //  the few that came by TAKE before its first large one stopped
@@ -499,7 +521,7 @@ s_deliver (arb_kestrel_client_t *client,
     }
     else
         arb_link_complete (self->link, id, NULL);
-    s_answer_value (client, id, flags, payload_p);
+    s_answer_value (client, id, tags->flags, payload_p);
 }
 
 static void
@@ -507,7 +529,8 @@ s_deliver_task (arb_kestrel_client_t *client, arb_dispatch_task_t *task)
 {
     zframe_t *payload = task->payload;
     task->payload = NULL;
-    s_deliver (client, task->id, s_headers_flags (task->headers), task->created_ms, &payload);
+    arb_kestrel_tags_t tags = s_tags (task);
+    s_deliver (client, task->id, &tags, &payload);
 }
 
 static void
@@ -567,12 +590,7 @@ s_on_take (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
             s_item_seen (queue, &body->tasks.v[i]);
             s_item_push (queue, &body->tasks.v[i]);
         }
-        //  the waiters came first
-        while (queue->wait_head && queue->items) {
-            arb_kestrel_client_t *waiter = queue->wait_head;
-            s_wait_unlink (waiter);
-            s_fetch_item (waiter, waiter->op.peek);
-        }
+        s_serve_waiters (queue);  //  the waiters came first
     }
     for (size_t i = 0; i < take->n; i++) {
         arb_kestrel_client_t *client = take->clients[i];
@@ -778,7 +796,7 @@ s_on_peek (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
         arb_dispatch_task_t *task = &arb_msg_peek_reply (reply)->tasks.v[0];
         zframe_t *payload = task->payload;
         task->payload = NULL;
-        s_answer_value (client, task->id, s_headers_flags (task->headers), &payload);
+        s_answer_value (client, task->id, s_tags (task).flags, &payload);
     }
 }
 
@@ -812,21 +830,36 @@ static bool
 s_fetch_item (arb_kestrel_client_t *client, bool peek)
 {
     arb_kestrel_queue_t *queue = client->op.queue;
+    s_items_expire (queue);
     arb_kestrel_item_t *item = queue->items;
     if (!item)
         return false;
     if (peek) {
         zframe_t *payload = zframe_dup (item->payload);
-        s_answer_value (client, item->id, item->flags, &payload);
+        s_answer_value (client, item->id, item->tags.flags, &payload);
         return true;
     }
     queue->pins++;  //  the answer ends the get's own pin
     s_item_unlink (item);
-    s_deliver (client, item->id, item->flags, item->created_ms, &item->payload);
+    s_deliver (client, item->id, &item->tags, &item->payload);
     s_item_free (item);
     s_queue_credit (queue);
     arb_kestrel_queue_unpin (&queue);
     return true;
+}
+
+//  Hands the queue's items to its waiters, oldest first, while both last.
+static void
+s_serve_waiters (arb_kestrel_queue_t *queue)
+{
+    for (;;) {
+        s_items_expire (queue);
+        if (!queue->wait_head || !queue->items)
+            return;
+        arb_kestrel_client_t *waiter = queue->wait_head;
+        s_wait_unlink (waiter);
+        s_fetch_item (waiter, waiter->op.peek);
+    }
 }
 
 //  The get's item, from the prefetched ones, a wait, a PEEK or a TAKE.

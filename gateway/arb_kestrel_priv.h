@@ -56,15 +56,22 @@ typedef struct {
     uint32_t reqid;               //  its META set, or the claim of its old record, in flight; or 0
 } arb_kestrel_child_t;
 
+//  What an item carries beside its payload: its set's flags and expiry
+//  (from the task's headers), and the task's creation.
+typedef struct {
+    uint32_t flags;
+    uint64_t expires_ms;  //  the set's exptime, wall clock; 0: never
+    uint64_t created_ms;  //  the task's, broker's wall clock
+} arb_kestrel_tags_t;
+
 //  A task leased ahead of the gets (the head of its queue, in order).
 typedef struct _arb_kestrel_item_t {
     struct _arb_kestrel_item_t *next;
     struct _arb_kestrel_item_t *prev;
     arb_kestrel_queue_t *queue;  //  borrowed
     uint64_t id;
-    uint32_t flags;
-    uint64_t created_ms;  //  the task's, broker's wall clock
-    zframe_t *payload;    //  owned
+    arb_kestrel_tags_t tags;
+    zframe_t *payload;  //  owned
 } arb_kestrel_item_t;
 
 struct _arb_kestrel_queue_t {
@@ -104,9 +111,8 @@ typedef struct _arb_kestrel_open_t {
     arb_kestrel_client_t *client;  //  borrowed: its holder
     arb_kestrel_queue_t *queue;    //  pinned
     uint64_t id;                   //  the task
-    uint32_t flags;
-    uint64_t created_ms;  //  the task's, broker's wall clock
-    zframe_t *payload;    //  owned copy for an abort (see s_deliver), or NULL
+    arb_kestrel_tags_t tags;
+    zframe_t *payload;  //  owned copy for an abort (see s_deliver), or NULL
 } arb_kestrel_open_t;
 
 //  A set in flight: its task and its fan-out copies.

@@ -651,6 +651,33 @@ def test_expiry_drops_an_unread_item(kgw):
     assert k.get(b'ttl') is None
 
 
+def test_items_the_gateway_holds_are_not_handed_out_past_their_expiry(kgw):
+    """The gateway leases items ahead of the gets (a queue read often),
+    and keeps an aborted one in front of them; the broker expires only
+    the items it holds, so the gateway looks too: past its exptime none
+    is handed out, by a get or a peek, and each ends in the broker."""
+    c = client(kgw)
+    started = time.time()
+    for i in range(30):
+        assert c.set('xq', b'%02d' % i, expire=1)
+    assert c.get('xq') == b'00'  # the queue prefetches from here on
+    k = KSock(kgw.kestrel_port)
+    assert k.get(b'xq/open') == (b'01', 0)
+    # gets keep the queue busy (it gives its items back after 500 ms
+    # without one) until every item is past its expiry
+    while time.time() - started < 1.6:
+        c.get('xq')
+        time.sleep(0.2)
+    assert k.get(b'xq/abort') is None  # kept in the gateway, in front
+    assert c.get('xq/peek') is None
+    assert c.get('xq') is None
+    wait_until(lambda: int(c.stats()[b'queue_xq_items']) == 0, timeout=10,
+               what='the expired items ended')
+    assert c.set('xq', b'live')
+    assert c.get('xq') == b'live'
+    k.close()
+
+
 def test_hundreds_of_clients_at_once(kgw):
     socks = [KSock(kgw.kestrel_port) for _ in range(300)]
     for i, k in enumerate(socks):
