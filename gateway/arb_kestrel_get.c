@@ -729,6 +729,19 @@ s_on_dispatch (arb_link_t *link, uint32_t sub, arb_dispatch_task_t *task, void *
     arb_kestrel_queue_t *queue = (arb_kestrel_queue_t *) arg;
     size_t size = s_item_seen (queue, task);
     arb_kestrel_client_t *client = queue->wait_head;
+    if (client && client->op.peek && (queue->prefetch || client->op.wait_next)) {
+        //  a look at the head, which stays here, first in line (the next
+        //  waiter's, or before what the consumer brings next): given back
+        //  to the broker it would come after those
+        queue->pins++;
+        s_item_push (queue, task);
+        s_serve_waiters (queue);
+        if (queue->prefetch == 0)
+            s_items_return (queue);
+        s_queue_credit (queue);
+        arb_kestrel_queue_unpin (&queue);
+        return;
+    }
     if (client) {
         s_wait_unlink (client);
         queue->pins++;  //  the delivery may end the last use

@@ -651,6 +651,27 @@ def test_expiry_drops_an_unread_item(kgw):
     assert k.get(b'ttl') is None
 
 
+def test_a_waiting_peek_leaves_the_head_in_front(kgw):
+    """A peek that waits on an empty queue which another client reads (the
+    gateway leases its items ahead) sees the first item set, and that
+    item stays first: the gets after it come in the order of the sets."""
+    reader = KSock(kgw.kestrel_port)
+    assert reader.get(b'pk') is None  # a get: the queue prefetches
+    peeker = KSock(kgw.kestrel_port)
+    peeker.send(b'get pk/peek/t=5000\r\n')
+    c = client(kgw)
+    wait_until(lambda: int(c.stats()[b'queue_pk_waiters']) == 1, what='the peek waiting')
+    setter = KSock(kgw.kestrel_port)
+    setter.send(b''.join(b'set pk 0 0 2\r\ni%d\r\n' % i for i in range(10)))
+    assert [setter.line() for _ in range(10)] == [b'STORED'] * 10
+    assert peeker.line() == b'VALUE pk/peek/t=5000 0 2'
+    assert peeker.exact(4) == b'i0\r\n' and peeker.line() == b'END'
+    assert [reader.get(b'pk')[0] for _ in range(10)] == [b'i%d' % i for i in range(10)]
+    assert reader.get(b'pk') is None
+    for k in (reader, peeker, setter):
+        k.close()
+
+
 def test_items_the_gateway_holds_are_not_handed_out_past_their_expiry(kgw):
     """The gateway leases items ahead of the gets (a queue read often),
     and keeps an aborted one in front of them; the broker expires only
