@@ -121,12 +121,26 @@ s_on_delete_stats (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
         arb_kestrel_answer_error (client, arb_gateway_error (client->server->gateway));
 }
 
+//  Whether a queue of the broker's is one a Kestrel client can name
+//  (other protocols' queues, with '.' or '@', are not): stats lists
+//  only these, and flush_all purges only these.
+static bool
+s_is_kestrel_queue (const char *name)
+{
+    size_t parent_len;
+    char why[128];
+    return arb_kestrel_cmd_check_queue (name, strlen (name), &parent_len, why, sizeof (why)) == 0;
+}
+
 //  flush_all: purges the queues STATS named one after the other.
 static void
 s_flush_next (arb_kestrel_client_t *client)
 {
     arb_kestrel_op_t *op = &client->op;
     arb_stats_reply_body_t *body = arb_stats_pages_reply (op->stats);
+    while (op->next_queue < body->queues.n
+           && !s_is_kestrel_queue (body->queues.v[op->next_queue].name))
+        op->next_queue++;
     if (op->next_queue == body->queues.n) {
         uint64_t slot = op->slot;
         arb_kestrel_op_end (client);
@@ -248,11 +262,7 @@ s_stats_answer (arb_kestrel_client_t *client, arb_stats_reply_body_t *body)
                  self->queue_deletes);
     for (size_t i = 0; i < body->queues.n; i++) {
         const arb_queue_info_t *info = &body->queues.v[i];
-        size_t parent_len;
-        char why[128];
-        if (arb_kestrel_cmd_check_queue (info->name, strlen (info->name), &parent_len, why,
-                                         sizeof (why))
-            == 0)
+        if (s_is_kestrel_queue (info->name))
             s_stats_queue (self, info, now, &text, &len, &cap);
     }
     s_text_addf (&text, &len, &cap, "END\r\n");

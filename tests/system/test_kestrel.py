@@ -634,8 +634,15 @@ def test_stats_version_delete_flush(kgw):
     assert k.ask(b'delete st\r\n') == b'DELETED'
     assert c.get('st') is None
     assert c.set('a1', b'x') and c.set('a2', b'y')
+    # a queue of another protocol's (a name Kestrel cannot have): left alone
+    peer = arbiter_proto.Peer(kgw.broker.endpoint)
+    try:
+        submit_many(peer, [{'name': 't', 'queue': 'jobs.email'}])
+    finally:
+        peer.close()
     assert k.ask(b'flush_all\r\n') == b'Flushed all queues.'
     assert c.get('a1') is None and c.get('a2') is None
+    assert broker_queues(kgw.broker)['jobs.email']['counts'][3] == 1  # ready
     mc.disconnect_all()
 
 
