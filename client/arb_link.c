@@ -84,6 +84,7 @@ struct _arb_link_t {
     void *arg;                       //  borrowed: given to every callback
     int timeout_ms;                  //  ms a request may wait for its reply
     size_t max_payload;              //  bytes, outgoing payloads
+    size_t broker_max_payload;       //  bytes, the broker's (its WELCOME); 0: not told
     arb_limits_t limits;             //  decoding of what the broker sends
     uint32_t reqid;                  //  last request id given to the caller
     uint32_t own_reqid;              //  last id of our own messages (without the top bit)
@@ -411,6 +412,15 @@ arb_link_set_max_payload (arb_link_t *self, size_t bytes)
     self->max_payload = bytes;
 }
 
+size_t
+arb_link_max_payload (arb_link_t *self)
+{
+    assert (self && self->tag == ARB_LINK_TAG);
+    if (self->broker_max_payload && self->broker_max_payload < self->max_payload)
+        return self->broker_max_payload;
+    return self->max_payload;
+}
+
 void
 arb_link_set_rewatch (arb_link_t *self, int interval_ms)
 {
@@ -511,7 +521,7 @@ arb_link_submit (arb_link_t *self, arb_task_spec_t *specs, size_t n, bool watch)
 {
     assert (self && self->tag == ARB_LINK_TAG && (specs || n == 0));
     s_clear (self);
-    if (arb_spec_check (specs, n, ARB_FLOW_NONE, NULL, self->max_payload, self->error,
+    if (arb_spec_check (specs, n, ARB_FLOW_NONE, NULL, arb_link_max_payload (self), self->error,
                         sizeof (self->error))) {
         self->failed = true;
         for (size_t i = 0; i < n; i++)
@@ -876,6 +886,7 @@ s_on_welcome (arb_link_t *self, arb_msg_t *msg)
         return;  //  answers an earlier REGISTER
     arb_welcome_body_t *body = arb_msg_welcome (msg);
     arb_dial_set_max_payload (self->dial, body->max_payload);
+    self->broker_max_payload = body->max_payload <= SIZE_MAX ? (size_t) body->max_payload : 0;
     self->heartbeat_ms = body->heartbeat_ms < 10 ? 10 : body->heartbeat_ms;
     self->liveness_ms =
         body->liveness_ms > self->heartbeat_ms ? body->liveness_ms : 3 * self->heartbeat_ms;

@@ -265,6 +265,11 @@ void arb_link_set_timeout (arb_link_t *self, int timeout_ms);
 //  ARB_PAYLOAD_DEFAULT_MAX; match the broker's --max-payload).
 void arb_link_set_max_payload (arb_link_t *self, size_t bytes);
 
+//  The largest payload a submit may carry: the one set, or the broker's
+//  --max-payload (its WELCOME says it) if smaller: the broker refuses a
+//  whole SUBMIT with a larger one.
+size_t arb_link_max_payload (arb_link_t *self);
+
 //  Keep-alive interval of watches, in ms (> 0; default
 //  ARB_WATCHLIST_INTERVAL_MS).
 void arb_link_set_rewatch (arb_link_t *self, int interval_ms);

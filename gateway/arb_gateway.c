@@ -214,15 +214,26 @@ arb_gateway_submit_one (arb_gateway_t *self,
         s_refuse (self, "a task submitted alone has no dependencies");
         return 0;
     }
-    if (arb_spec_check (spec, 1, ARB_FLOW_NONE, NULL, self->max_payload, why, sizeof (why))) {
+    //  the broker's limit too: it refuses a whole SUBMIT with one payload
+    //  over it, the other protocols' tasks of the turn with it
+    size_t max_payload = arb_link_max_payload (self->link);
+    if (arb_spec_check (spec, 1, ARB_FLOW_NONE, NULL, max_payload, why, sizeof (why))) {
         zframe_destroy (&spec->payload);
         s_refuse (self, why);
         return 0;
     }
-    size_t bytes = spec->payload ? zframe_size (spec->payload) : 0;
+    //  the bytes that make a SUBMIT large, kept under the broker's largest
+    //  message (ARB_MESSAGE_MAX: twice its largest payload and 1 MiB)
+    size_t bytes =
+        (spec->payload ? zframe_size (spec->payload) : 0) + spec->headers.size + spec->args.size;
+    size_t batch_bytes =
+        max_payload < ARB_GATEWAY_BATCH_BYTES ? max_payload : ARB_GATEWAY_BATCH_BYTES;
+    //  a fan-out task goes alone: whether the broker takes it depends on
+    //  the workers connected then, and it refuses a SUBMIT whole
+    bool alone = spec->broadcast || spec->endpoints.n;
     if (self->filling
-        && (self->filling->n == ARB_GATEWAY_BATCH_MAX
-            || self->filling->bytes + bytes > ARB_GATEWAY_BATCH_BYTES))
+        && (alone || self->filling->n == ARB_GATEWAY_BATCH_MAX
+            || self->filling->bytes + bytes > batch_bytes))
         s_flush_batch (self);
     if (!self->filling) {
         s_batch_t *batch = (s_batch_t *) zmalloc (sizeof (s_batch_t));
@@ -254,6 +265,8 @@ arb_gateway_submit_one (arb_gateway_t *self,
     uint64_t ticket = batch->number << ARB_TICKET_BITS | batch->n;
     batch->n++;
     batch->bytes += bytes;
+    if (alone)
+        s_flush_batch (self);
     return ticket;
 }
 

@@ -55,11 +55,14 @@ typedef struct {
     size_t max_payload;           //  bytes per item (the broker's --max-payload)
 } arb_gateway_config_t;
 
-#define ARB_GATEWAY_BATCH_MAX   1000         //  tasks in one SUBMIT at most
-#define ARB_GATEWAY_BATCH_BYTES (8u << 20)   //  payload bytes in one SUBMIT at most
+//  A SUBMIT's bounds: tasks, and the bytes of their payloads, headers and
+//  args (ARB_GATEWAY_BATCH_BYTES, or the broker's --max-payload if
+//  smaller, so that it stays under the broker's largest message)
+#define ARB_GATEWAY_BATCH_MAX   1000
+#define ARB_GATEWAY_BATCH_BYTES (8u << 20)
 #define ARB_GATEWAY_LISTENERS   40           //  servers, and a bridge per upstream queue
 #define ARB_GATEWAY_OUT_BATCHES 1000         //  SUBMITs unanswered before the link is full
-#define ARB_GATEWAY_OUT_BYTES   (16u << 20)  //  their payload bytes before the link is full
+#define ARB_GATEWAY_OUT_BYTES   (16u << 20)  //  their bytes (as above) before the link is full
 
 //  Creates the reactor and the link (connecting at once, never waiting).
 //  NULL after logging why (a malformed endpoint).
