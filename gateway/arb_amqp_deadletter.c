@@ -335,6 +335,7 @@ s_submit_copies (arb_amqp_t *self,
                  arb_amqp_targets_t *targets,
                  uint64_t task,
                  arb_bin_t record,
+                 const amqp_basic_properties_t *props,
                  zframe_t *payload)
 {
     s_deadletter_t *dl = (s_deadletter_t *) zmalloc (sizeof (s_deadletter_t));
@@ -356,6 +357,8 @@ s_submit_copies (arb_amqp_t *self,
                               ? arb_amqp_broker_expiry (now, q->settings.message_ttl_ms)
                               : 0,
             .payload = payload ? zframe_dup (payload) : NULL,
+            //  a priority queue orders its dead letters as its publishes
+            .priority = arb_amqp_model_priority (&q->settings, props),
         };
         if (arb_amqp_submit (self, q, &spec, s_on_deadlettered, dl)) {
             arb_amqp_queue_grew (self, q);
@@ -486,7 +489,7 @@ arb_amqp_deadletter (arb_amqp_t *self,
                                   amqp_cstring_bytes (key),
                                   (amqp_bytes_t){(size_t) props_size, buf})
                == rsize) {
-        s_submit_copies (self, targets, task, (arb_bin_t){record, rsize}, payload);
+        s_submit_copies (self, targets, task, (arb_bin_t){record, rsize}, props, payload);
         rc = 0;
     }
     else if (targets->n && !too_big)

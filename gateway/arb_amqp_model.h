@@ -197,6 +197,12 @@ void arb_amqp_model_free_qargs (arb_amqp_qargs_t *settings);
 //  bound (drop-head drops from the head while they are); and whether one
 //  more message of size bytes fits (reject-publish refuses it if not).
 bool arb_amqp_model_is_bounded (const arb_amqp_qargs_t *settings);
+
+//  The broker priority of a message of props in a queue of settings: its
+//  priority property, at most the queue's x-max-priority; 0 in a queue
+//  without one, or for a message without one (props may be NULL).
+uint32_t arb_amqp_model_priority (const arb_amqp_qargs_t *settings,
+                                  const amqp_basic_properties_t *props);
 bool arb_amqp_model_is_over (const arb_amqp_qargs_t *settings, uint64_t ready, uint64_t bytes);
 bool arb_amqp_model_fits (const arb_amqp_qargs_t *settings,
                           uint64_t ready,

@@ -502,9 +502,7 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
         };
         if (at)
             arb_amqp_queue_expiry (server, q, at);
-        if (q->settings.max_priority && props && (props->_flags & AMQP_BASIC_PRIORITY_FLAG))
-            spec.priority = props->priority < q->settings.max_priority ? props->priority
-                                                                       : q->settings.max_priority;
+        spec.priority = arb_amqp_model_priority (&q->settings, props);
         if (i + 1 == n) {
             spec.payload = message->body;
             message->body = NULL;

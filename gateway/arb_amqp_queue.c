@@ -371,6 +371,14 @@ arb_amqp_model_check_supported (amqp_table_t *args,
     return 0;
 }
 
+uint32_t
+arb_amqp_model_priority (const arb_amqp_qargs_t *settings, const amqp_basic_properties_t *props)
+{
+    if (!settings->max_priority || !props || !(props->_flags & AMQP_BASIC_PRIORITY_FLAG))
+        return 0;
+    return props->priority < settings->max_priority ? props->priority : settings->max_priority;
+}
+
 bool
 arb_amqp_model_is_bounded (const arb_amqp_qargs_t *settings)
 {

@@ -366,3 +366,27 @@ def test_x_death_sent_by_a_client_is_taken_as_it_comes(gateway):
         assert (first['queue'], first['reason'], first['count']) == ('odd', 'rejected', want_count)
         assert props.headers['x-first-death-queue'] == want_first
     c.close()
+
+
+def test_dead_letters_keep_their_priority(gateway):
+    """Rejected from a plain queue into one with x-max-priority, dead
+    letters come out by priority, as RabbitMQ orders them: the copy keeps
+    the message's priority (at most the queue's maximum)."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.exchange_declare('pdlx', 'fanout')
+    ch.queue_declare('pdead', arguments={'x-max-priority': 5})
+    ch.queue_bind('pdead', 'pdlx')
+    ch.queue_declare('plain', arguments={'x-dead-letter-exchange': 'pdlx'})
+    ch.confirm_delivery()
+    for priority in (1, 5, 3, 9):
+        ch.basic_publish('', 'plain', b'p%d' % priority, pika.BasicProperties(priority=priority))
+    for _ in range(4):
+        m, _, _ = ch.basic_get('plain')
+        ch.basic_reject(m.delivery_tag, requeue=False)
+    wait_until(lambda: ch.queue_declare('pdead', passive=True).method.message_count == 4,
+               what='four dead letters')
+    got = [get_one(ch, 'pdead') for _ in range(4)]
+    assert [body for _, _, body in got] == [b'p5', b'p9', b'p3', b'p1']
+    assert [props.priority for _, props, _ in got] == [5, 9, 3, 1]  # the property unchanged
+    c.close()
