@@ -624,8 +624,8 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
         s_op_wait (op, arb_gateway_send (conn->server->gateway, &declare, s_on_answer, op));
         s_op_wait (op, arb_amqp_bound_queue (conn->server, queue, s_on_answer, op));
     }
-    if (!m->passive)
-        arb_amqp_queue_used (conn->server, queue);  //  a redeclare renews the lease
+    //  a redeclare renews the lease, a passive one too (as RabbitMQ's)
+    arb_amqp_queue_used (conn->server, queue);
     op->queue = strdup (name);
     arb_amqp_channel_set_last_queue (channel, name);
     s_count (op, queue);

@@ -869,7 +869,13 @@ def test_pika_unkept_bounds_refused_and_expires_enforced(gateway):
         except pika.exceptions.ChannelClosedByBroker as e:
             assert e.reply_code == 404
             return True
-    wait_until(expired, timeout=10, what='the unused queue expired')
+    # probes further apart than its expiry: a passive declare renews it
+    wait_until(expired, timeout=10, interval=0.8, what='the unused queue expired')
+    # as RabbitMQ's, a passive redeclare keeps the queue, as a consumer does
+    ch.queue_declare('renewed', arguments={'x-expires': 600})
+    for _ in range(5):
+        c.sleep(0.3)
+        ch.queue_declare('renewed', passive=True)
     c.sleep(0.6)
     assert c.channel().queue_declare('kept-alive', passive=True).method.queue == 'kept-alive'
     # a new queue of the same name is empty
