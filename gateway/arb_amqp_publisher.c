@@ -89,6 +89,7 @@ typedef struct {
     bool in_tx;                       //  published by a commit: a failure fails that commit
     size_t left;                      //  tasks not yet SUBMITTED
     bool failed;                      //  one was refused: nack
+    bool dropped;                     //  in a transaction: a full queue refused one
     uint64_t *tickets;                //  one per task: owned, or &ticket
     uint64_t ticket;                  //  the one ticket of a message routed to one queue
     size_t n;
@@ -108,6 +109,7 @@ struct _arb_amqp_publisher_t {
     arb_chain_t spare;      //  owned s_publish_t ended, kept for the next
     bool tx;                //  tx.select
     bool tx_failed;         //  a message of the commit under way was not stored
+    bool tx_partial;        //  a full queue refused one of the commit under way
     zlistx_t *tx_messages;  //  owned s_message_t, kept until commit
     zlistx_t *tx_acks;      //  owned s_ack_t, kept until commit
     size_t tx_bytes;        //  body bytes of tx_messages
@@ -230,12 +232,22 @@ s_progress (arb_amqp_publisher_t *self)
         }
         if (p->in_tx && p->failed)
             self->tx_failed = true;
+        if (p->in_tx && p->dropped)
+            self->tx_partial = true;
         bool commit = p->commit;
         s_publish_end (self, p);
         if (commit && self->tx_failed) {
-            self->tx_failed = false;
+            self->tx_failed = self->tx_partial = false;
             arb_amqp_channel_fail (self->channel, AMQP_INTERNAL_ERROR,
                                    "INTERNAL_ERROR - a message of the transaction was not stored",
+                                   AMQP_TX_COMMIT_METHOD);
+            rc = -1;
+            break;
+        }
+        if (commit && self->tx_partial) {
+            self->tx_partial = false;
+            arb_amqp_channel_fail (self->channel, AMQP_PRECONDITION_FAILED,
+                                   "PRECONDITION_FAILED - partial tx completion",
                                    AMQP_TX_COMMIT_METHOD);
             rc = -1;
             break;
@@ -288,9 +300,12 @@ s_on_submitted (arb_gateway_t *gateway,
     arb_amqp_conn_t *conn = self->conn;
     if (!task && code == ARB_AMQP_OVERFLOW) {
         //  refused by a full queue: nacked under confirms; in a
-        //  transaction, dropped (as RabbitMQ: not a failed commit)
+        //  transaction, dropped, and the commit fails once the others
+        //  are stored (as RabbitMQ: "partial tx completion")
         if (!publish->in_tx)
             publish->failed = true;
+        else
+            publish->dropped = true;
     }
     else if (!task && code == 0 && (publish->seq || publish->in_tx)) {
         //  the outcome is unknown (the broker died or stopped answering

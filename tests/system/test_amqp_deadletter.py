@@ -265,13 +265,18 @@ def test_reject_publish_refuses_what_does_not_fit(gateway):
         ch.basic_publish('rp-both', '', b'b')
     assert (count(ch, 'rp-one'), count(ch, 'rp-free')) == (1, 2)
     c.close()
-    # in a transaction, a message over the bound is dropped; the commit goes on
+    # in a transaction, a message over the bound is dropped, the others
+    # are stored, and the commit fails, as RabbitMQ's
     c = connect(gateway)
     ch = c.channel()
     ch.tx_select()
     ch.basic_publish('', 'rp-one', b'in-tx')
     ch.basic_publish('', 'rp-free', b'in-tx')
-    ch.tx_commit()
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        ch.tx_commit()
+    assert e.value.reply_code == 406
+    assert e.value.reply_text == 'PRECONDITION_FAILED - partial tx completion'
+    ch = c.channel()
     assert (count(ch, 'rp-one'), count(ch, 'rp-free')) == (1, 3)
     c.close()
 

@@ -1230,6 +1230,25 @@ def tx_nack_and_reject(run):
 
 
 @scenario
+def tx_commit_with_a_message_a_full_queue_refused(run):
+    """x-overflow reject-publish in a transaction: the messages that fit
+    are stored, and the commit fails (406, partial tx completion)."""
+    conn = run.connect()
+    ch = conn.channel()
+    q, free = run.name('q'), run.name('free')
+    ch.queue_declare(q, arguments={'x-max-length': 1, 'x-overflow': 'reject-publish'})
+    ch.queue_declare(free)
+    ch.tx_select()
+    for body in (b'a', b'b'):
+        ch.basic_publish('', q, body)
+    ch.basic_publish('', free, b'c')
+    commit = outcome(lambda: ch.tx_commit())
+    other = conn.channel()
+    return {'commit': commit, 'q': count(other, q)['messages'],
+            'free': count(other, free)['messages']}
+
+
+@scenario
 def auto_delete_exchange(run):
     conn = run.connect()
     ch = conn.channel()
