@@ -426,6 +426,7 @@ s_lost (s_thread_t *self, const char *reason)
     uint64_t delay = s_retry_later (self);
     zsys_warning ("upstream: connection lost bridge=%s url=%s reason=\"%s\" retry_in_ms=%" PRIu64,
                   self->args->bridge, self->args->shown, reason, delay);
+    s_wake_set (self->args->wake, -1);  //  the socket is the thread's alone before it closes
     amqp_destroy_connection (self->conn);
     self->conn = NULL;
     self->unconfirmed_n = 0;
@@ -752,14 +753,22 @@ s_recv_ready (zsock_t *sock)
     return (zsock_events (sock) & ZMQ_POLLIN) ? zmsg_recv (sock) : NULL;
 }
 
+//  The loop's commands. Their sends can block: RabbitMQ in a resource
+//  alarm stops reading a connection that publishes, and once the socket's
+//  buffers fill a reply's publish (or an ack) waits for it. So the socket
+//  is the one the loop's stop shuts down meanwhile (s_wake_stop), and a
+//  stop does not wait for the alarm's end.
 static void
 s_commands (s_thread_t *self)
 {
+    if (self->conn && !s_wake_set (self->args->wake, amqp_get_sockfd (self->conn)))
+        return;  //  stopping: $TERM follows
     zmsg_t *msg;
     while ((msg = s_recv_ready (self->data))) {
         s_command (self, msg);
         zmsg_destroy (&msg);
     }
+    s_wake_set (self->args->wake, -1);
 }
 
 static void

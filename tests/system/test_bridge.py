@@ -13,6 +13,7 @@ machine. Each test uses queues of its own.
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -163,12 +164,15 @@ def records(broker, bridge):
         peer.close()
 
 
-def task_count(broker, queue):
-    """Tasks of an arbiter queue, in any state."""
+def task_count(broker, queue, state=None):
+    """Tasks of an arbiter queue, in any state or in state (a name)."""
     peer = arbiter_proto.Peer(broker.endpoint)
     try:
         kind, _, body, _ = peer.request('STATS', {})
-        return sum(next((q['counts'] for q in body.get('queues', []) if q['name'] == queue), []))
+        counts = next((q['counts'] for q in body.get('queues', []) if q['name'] == queue), [])
+        if state is None:
+            return sum(counts)
+        return sum(c for i, c in enumerate(counts) if arbiter_proto.STATES.get(i) == state)
     finally:
         peer.close()
 
@@ -926,3 +930,35 @@ def test_broker_back_retries_waiting_messages_at_once(broker, processes, tmp_pat
     assert up < retried < recovered, after
     # generous: the backoff still had seconds to run
     assert took < 5, took
+
+
+def test_a_stop_does_not_wait_for_a_blocked_upstream(broker, processes, tmp_path, rabbit):
+    """RabbitMQ in a resource alarm stops reading a connection that
+    publishes: the bridge's replies (4 MB each) fill the socket's buffers
+    and its thread blocks in a send. SIGTERM still stops the gateway at
+    once: the stop shuts the thread's socket down."""
+    jobs, replies = names('blocked')
+    declare(rabbit, jobs, replies)
+    gateway = start_gateway(broker, processes, tmp_path, rabbit,
+                            {'blocked': {'upstream-queue': jobs, 'prefetch': '20'}})
+    publish(rabbit, jobs, replies, [b'job %d' % i for i in range(8)])
+    wait_until(lambda: task_count(broker, 'blocked') == 8, what='eight tasks')
+    rabbit.ctl('set_disk_free_limit', '100000GB')
+    try:
+        wait_until(lambda: 'disk' in rabbit.ctl('eval', 'rabbit_alarm:get_alarms().'),
+                   timeout=60, interval=0.5, what='the disk alarm')
+        start_exec_worker(broker, processes, tmp_path,
+                          'cat >/dev/null; head -c 4000000 /dev/zero | tr "\\0" r',
+                          '--queue', 'blocked', '--slots', '4')
+        wait_until(lambda: task_count(broker, 'blocked', 'succeeded') >= 4, timeout=30,
+                   what='results to publish')
+        time.sleep(3)  # the replies' publishes fill the buffers and block
+        assert gateway.alive()
+        started = time.time()
+        gateway.proc.send_signal(signal.SIGTERM)
+        gateway.proc.wait(timeout=20)
+        assert time.time() - started < 10
+    finally:
+        rabbit.ctl('set_disk_free_limit', '50MB')
+        wait_until(lambda: 'disk' not in rabbit.ctl('eval', 'rabbit_alarm:get_alarms().'),
+                   timeout=60, interval=0.5, what='the disk alarm cleared')
