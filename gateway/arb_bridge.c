@@ -92,6 +92,7 @@ typedef struct {
     void *ended;        //  ENDED: its handle in bridge->ended (NULL while its timer runs)
     s_task_t *task;     //  borrowed: its task's replies (bridge->tasks)
     void *sibling;      //  its handle in task->replies
+    char *refusal;      //  owned: why RabbitMQ refused it for good, or NULL
 } s_reply_t;
 
 struct _arb_bridge_t {
@@ -250,6 +251,7 @@ s_reply_destroy (s_reply_t **reply_p)
     arb_reactor_disarm (self->reactor, &reply->timer);
     zframe_destroy (&reply->address);
     free (reply->key);
+    free (reply->refusal);
     free (reply);
     *reply_p = NULL;
 }
@@ -330,9 +332,17 @@ s_publish (arb_bridge_t *self, s_reply_t *reply, arb_done_task_t *task)
         state = "unknown";
         error = "the broker does not know this task (its retention ended?)";
     }
-    size_t size = task->result ? zframe_size (task->result) : 0;
+    char refused[ARB_TEXT_MAX];
+    if (reply->refusal) {
+        //  RabbitMQ refused the result: its caller is told why instead
+        snprintf (refused, sizeof (refused),
+                  "the reply with the result was refused by RabbitMQ (%s); the task is %s",
+                  reply->refusal, state);
+        error = refused;
+    }
+    size_t size = task->result && !reply->refusal ? zframe_size (task->result) : 0;
     //  the record is borrowed: other listeners may read the result too
-    zframe_t *result = task->result ? zframe_dup (task->result) : NULL;
+    zframe_t *result = task->result && !reply->refusal ? zframe_dup (task->result) : NULL;
     arb_upstream_publish (self->upstream, self->gen, reply->id, reply->address, state, error,
                           &result);
     reply->state = S_REPLY_PUBLISHING;
@@ -387,6 +397,36 @@ s_on_confirmed (arb_bridge_t *self, uint64_t id, bool ok)
         reply->state = S_REPLY_ENDED;
         arb_reactor_arm (self->reactor, &reply->timer, s_backoff (&reply->delay_ms),
                          s_on_reply_timer, reply);
+    }
+    s_pump (self);
+}
+
+//  RabbitMQ refused the reply of task id for good (406: over its
+//  max_message_size, say): it goes again without the result, its
+//  x-arbiter-error saying why, so that its caller learns; refused again,
+//  it is dropped (logged, its record deleted).
+static void
+s_on_refused (arb_bridge_t *self, uint64_t id, const char *reason)
+{
+    s_task_t *owed = (s_task_t *) arb_idmap_lookup (self->tasks, id);
+    s_reply_t *reply = owed ? (s_reply_t *) owed->publishing : NULL;
+    if (!reply)
+        return;
+    s_window_leave (self, reply);
+    if (!reply->refusal) {
+        zsys_warning ("bridge: RabbitMQ refused a reply, answering with its reason bridge=%s "
+                      "task=%" PRIu64 " reason=\"%s\"",
+                      self->name, id, reason);
+        reply->refusal = strdup (reason);
+        s_reply_end (self, reply);
+    }
+    else {
+        zsys_error ("bridge: RabbitMQ refused a reply and its reason, dropped bridge=%s "
+                    "task=%" PRIu64 " reason=\"%s\"",
+                    self->name, id, reason);
+        reply->state = S_REPLY_DELETING;
+        reply->delay_ms = S_RETRY_MIN_MS;
+        s_delete (reply);
     }
     s_pump (self);
 }
@@ -795,6 +835,10 @@ s_on_upstream (arb_reactor_t *reactor, zsock_t *sock, void *arg)
             case ARB_UPSTREAM_NACKED:
                 if (event.gen == self->gen)
                     s_on_confirmed (self, event.id, event.type == ARB_UPSTREAM_CONFIRMED);
+                break;
+            case ARB_UPSTREAM_REFUSED:
+                if (event.gen == self->gen)
+                    s_on_refused (self, event.id, event.reason);
                 break;
         }
         arb_upstream_event_clear (&event);

@@ -60,8 +60,10 @@
 
     Bounds: deliveries held by the prefetch; replies owed (one per task
     and reply address) and messages being submitted or recorded by
-    max_pending (past it the bridge takes no more messages: they wait in
-    RabbitMQ); results on their way upstream by ARB_BRIDGE_WINDOW replies
+    max_pending (past it the bridge submits no more messages: the
+    prefetch's wait unacked here, the rest in RabbitMQ, which closes the
+    channel past its consumer_timeout: the connection is made again and
+    they come again); results on their way upstream by ARB_BRIDGE_WINDOW replies
     and ARB_BRIDGE_WINDOW_BYTES (a result that finds the window full, or
     the upstream away, is not kept: the task is watched again later, and
     the broker sends its result again).

@@ -26,7 +26,9 @@
 #include <sys/socket.h>
 #include <openssl/crypto.h>
 
-#define S_CHANNEL      1
+#define S_CHANNEL      1   //  consuming: qos, the consumer, acks and rejects
+#define S_REPLIES      2   //  publishing the replies, with confirms
+#define S_CAREFUL      16  //  replies published one at a time after a refusal, beyond those in doubt
 #define S_FRAME_MAX    131072  //  RabbitMQ's default
 #define S_CONNECT_S    5       //  TCP connect timeout
 #define S_RPC_S        10      //  login and channel setup, each
@@ -46,6 +48,7 @@
 #define S_DELIVER   'M'
 #define S_CONFIRMED 'C'
 #define S_NACKED    'N'
+#define S_REFUSED   'F'
 
 //  DELIVER flags
 #define S_REDELIVERED 1
@@ -101,14 +104,19 @@ typedef struct {
     zsock_t *data;                 //  owned: PAIR to the loop
     amqp_connection_state_t conn;  //  owned while connected, else NULL
     uint64_t gen;                  //  number of the last connection made
-    uint64_t seq;                  //  publishes on this connection's channel
+    uint64_t seq;                  //  publishes on the replies' channel (as it is now)
     s_unconfirmed_t *unconfirmed;  //  owned array, in seq order
     size_t unconfirmed_n, unconfirmed_cap;
+    size_t careful;       //  replies still to publish one at a time (see s_replies_closed)
+    zlist_t *held;        //  owned zmsg_t: publishes waiting for the one in flight (careful)
     int64_t retry_at;     //  mono ms of the next attempt
     uint64_t backoff_ms;  //  the delay after the next failure
     int64_t up_at;        //  mono ms when the connection began consuming
     bool stopped;
 } s_thread_t;
+
+static void s_send_held (s_thread_t *self);
+static void s_publish (s_thread_t *self, zmsg_t *msg);
 
 //  ---------------------------------------------------------------------
 //  Waking a thread blocked in a connection's setup
@@ -333,6 +341,17 @@ s_login_failed (s_thread_t *self, amqp_rpc_reply_t login, char *why, size_t size
     }
 }
 
+//  Opens the replies' channel, in confirm mode. Whether it did; else why.
+static bool
+s_open_replies (s_thread_t *self, char *why, size_t size)
+{
+    amqp_channel_open (self->conn, S_REPLIES);
+    if (!s_rpc_ok (self, "channel.open", why, size))
+        return false;
+    amqp_confirm_select (self->conn, S_REPLIES);
+    return s_rpc_ok (self, "confirm.select", why, size);
+}
+
 //  Connects, logs in and starts consuming. 0, or -1 with why (and no
 //  connection).
 static int
@@ -378,10 +397,7 @@ s_open (s_thread_t *self, char *why, size_t size)
         goto failed;
     }
     amqp_channel_open (self->conn, S_CHANNEL);
-    if (!s_rpc_ok (self, "channel.open", why, size))
-        goto failed;
-    amqp_confirm_select (self->conn, S_CHANNEL);
-    if (!s_rpc_ok (self, "confirm.select", why, size))
+    if (!s_rpc_ok (self, "channel.open", why, size) || !s_open_replies (self, why, size))
         goto failed;
     amqp_basic_qos (self->conn, S_CHANNEL, 0, args->prefetch, 0);
     if (!s_rpc_ok (self, "basic.qos", why, size))
@@ -398,6 +414,17 @@ failed:
     amqp_destroy_connection (self->conn);
     self->conn = NULL;
     return -1;
+}
+
+//  Forgets the publishes held back (the connection is gone: the loop
+//  publishes its replies again on the next).
+static void
+s_drop_held (s_thread_t *self)
+{
+    zmsg_t *msg;
+    while ((msg = (zmsg_t *) zlist_pop (self->held)))
+        zmsg_destroy (&msg);
+    self->careful = 0;
 }
 
 //  Sets the next attempt after the current delay, and doubles the delay
@@ -430,6 +457,7 @@ s_lost (s_thread_t *self, const char *reason)
     amqp_destroy_connection (self->conn);
     self->conn = NULL;
     self->unconfirmed_n = 0;
+    s_drop_held (self);
     zmsg_t *msg = s_event (S_DOWN, self->gen);
     zmsg_addstr (msg, reason);
     s_tell (self, &msg);
@@ -472,6 +500,7 @@ s_close (s_thread_t *self)
     //  a RabbitMQ that does not answer holds the gateway's exit this long
     struct timeval quick = {S_CLOSE_S, 0};
     amqp_set_rpc_timeout (self->conn, &quick);
+    amqp_channel_close (self->conn, S_REPLIES, AMQP_REPLY_SUCCESS);
     amqp_channel_close (self->conn, S_CHANNEL, AMQP_REPLY_SUCCESS);
     amqp_connection_close (self->conn, AMQP_REPLY_SUCCESS);
     amqp_destroy_connection (self->conn);
@@ -481,17 +510,17 @@ s_close (s_thread_t *self)
 //  ---------------------------------------------------------------------
 //  The thread: frames from RabbitMQ
 
-//  Reads the next frame of a content on the channel. 0, or -1 after the
+//  Reads the next frame of a content on channel. 0, or -1 after the
 //  connection was lost.
 static int
-s_content_frame (s_thread_t *self, amqp_frame_t *frame, uint8_t type)
+s_content_frame (s_thread_t *self, amqp_frame_t *frame, uint8_t type, amqp_channel_t channel)
 {
     int rc = amqp_simple_wait_frame (self->conn, frame);
     if (rc != AMQP_STATUS_OK) {
         s_lost (self, amqp_error_string2 (rc));
         return -1;
     }
-    if (frame->frame_type != type || frame->channel != S_CHANNEL) {
+    if (frame->frame_type != type || frame->channel != channel) {
         s_lost (self, "a content frame was expected");
         return -1;
     }
@@ -500,12 +529,12 @@ s_content_frame (s_thread_t *self, amqp_frame_t *frame, uint8_t type)
 
 //  Reads a content of size bytes into data (NULL: drops it). 0 or -1.
 static int
-s_content_body (s_thread_t *self, uint64_t size, uint8_t *data)
+s_content_body (s_thread_t *self, uint64_t size, uint8_t *data, amqp_channel_t channel)
 {
     uint64_t got = 0;
     while (got < size) {
         amqp_frame_t frame;
-        if (s_content_frame (self, &frame, AMQP_FRAME_BODY))
+        if (s_content_frame (self, &frame, AMQP_FRAME_BODY, channel))
             return -1;
         amqp_bytes_t part = frame.payload.body_fragment;
         if (part.len > size - got) {
@@ -514,41 +543,38 @@ s_content_body (s_thread_t *self, uint64_t size, uint8_t *data)
         }
         if (data)
             memcpy (data + got, part.bytes, part.len);
+        else
+            //  dropped: its frame's memory is reused by the next, rather
+            //  than the pool growing by the whole body (and keeping it)
+            amqp_maybe_release_buffers_on_channel (self->conn, channel);
         got += part.len;
     }
     return 0;
 }
 
-static void
-s_deliver (s_thread_t *self, const amqp_basic_deliver_t *deliver)
+//  The DELIVER event of a message, without its body: its key (of body,
+//  NULL: too large, not read), headers, address and flags.
+static zmsg_t *
+s_deliver_event (s_thread_t *self,
+                 const amqp_basic_deliver_t *deliver,
+                 const amqp_frame_t *header,
+                 zframe_t *body)
 {
-    amqp_frame_t header;
-    if (s_content_frame (self, &header, AMQP_FRAME_HEADER))
-        return;
-    uint64_t size = header.payload.properties.body_size;
     const amqp_basic_properties_t *props =
-        (const amqp_basic_properties_t *) header.payload.properties.decoded;
-    bool too_large = size > self->args->max_payload;
-    zframe_t *body = too_large ? NULL : zframe_new (NULL, (size_t) size);
-    if (s_content_body (self, size, body ? zframe_data (body) : NULL)) {
-        zframe_destroy (&body);
-        return;
-    }
-    //  the content came in the channel's pool, with the method: all of it
-    //  is still there
+        (const amqp_basic_properties_t *) header->payload.properties.decoded;
     char key[ARB_NAME_MAX + 1];
     bool digest = arb_envelope_key (
         self->args->bridge, props,
         body ? (amqp_bytes_t){zframe_size (body), zframe_data (body)} : amqp_empty_bytes, key);
     zframe_t *headers = arb_envelope_headers (deliver->exchange, deliver->routing_key,
-                                              header.payload.properties.raw);
+                                              header->payload.properties.raw);
     if (!headers)
         zsys_warning ("upstream: properties over %u bytes, not kept in the task bridge=%s "
                       "key=%s",
                       ARB_HEADERS_MAX, self->args->bridge, key);
     zframe_t *address = arb_envelope_address (props);
     uint8_t flags = (deliver->redelivered ? S_REDELIVERED : 0) | (digest ? S_DIGEST : 0)
-                    | (too_large ? S_TOO_LARGE : 0) | (headers ? S_HEADERS : 0)
+                    | (body ? 0 : S_TOO_LARGE) | (headers ? S_HEADERS : 0)
                     | (address ? S_ADDRESS : 0);
     zmsg_t *msg = s_event (S_DELIVER, self->gen);
     s_add_u64 (msg, deliver->delivery_tag);
@@ -558,6 +584,31 @@ s_deliver (s_thread_t *self, const amqp_basic_deliver_t *deliver)
         zmsg_append (msg, &headers);
     if (address)
         zmsg_append (msg, &address);
+    return msg;
+}
+
+//  A message: its content is read at once. The method and header stay in
+//  the channel's pool while the body comes; a body over max_payload is
+//  dropped as it comes (its event made first, of the method and header),
+//  each frame's memory freed after it (s_content_body), so that it never
+//  holds more than a frame, however large.
+static void
+s_deliver (s_thread_t *self, const amqp_basic_deliver_t *deliver)
+{
+    amqp_frame_t header;
+    if (s_content_frame (self, &header, AMQP_FRAME_HEADER, S_CHANNEL))
+        return;
+    uint64_t size = header.payload.properties.body_size;
+    bool too_large = size > self->args->max_payload;
+    zframe_t *body = too_large ? NULL : zframe_new (NULL, (size_t) size);
+    zmsg_t *msg = too_large ? s_deliver_event (self, deliver, &header, NULL) : NULL;
+    if (s_content_body (self, size, body ? zframe_data (body) : NULL, S_CHANNEL)) {
+        zframe_destroy (&body);
+        zmsg_destroy (&msg);
+        return;
+    }
+    if (!msg)
+        msg = s_deliver_event (self, deliver, &header, body);
     if (body)
         zmsg_append (msg, &body);
     s_tell (self, &msg);
@@ -576,6 +627,57 @@ s_confirm (s_thread_t *self, uint64_t tag, bool multiple, bool ok)
             self->unconfirmed[kept++] = *one;
     }
     self->unconfirmed_n = kept;
+    s_send_held (self);
+}
+
+//  RabbitMQ closed the replies' channel, refusing a reply's publish. A
+//  406 (over its max_message_size, say) refuses that message for good:
+//  the consumer goes on (its channel is another), the channel opens
+//  again, and the replies not confirmed are published again (NACKED),
+//  but for one alone in flight, which is refused (REFUSED, with the
+//  reason, which the loop sends its caller instead). Which of several in
+//  flight it meant is not known: the next replies go one at a time
+//  (careful), those among them, so that it is found alone. Any other
+//  refusal (403: the user may not write to the default exchange) is not
+//  the message's: the connection is dropped and made again after its
+//  delay, as before a consumer that could never answer.
+static void
+s_replies_closed (s_thread_t *self, const amqp_channel_close_t *close)
+{
+    char text[S_REPLY_MAX], why[S_REPLY_MAX + 32];
+    snprintf (text, sizeof (text), "%u %.*s", close->reply_code, (int) close->reply_text.len,
+              (const char *) close->reply_text.bytes);
+    if (close->reply_code != AMQP_PRECONDITION_FAILED) {
+        snprintf (why, sizeof (why), "publishing a reply: %s", text);
+        s_lost (self, why);
+        return;
+    }
+    zsys_warning ("upstream: RabbitMQ refused a reply bridge=%s reason=\"%s\" in_flight=%zu",
+                  self->args->bridge, text, self->unconfirmed_n);
+    amqp_channel_close_ok_t ok = {0};
+    if (amqp_send_method (self->conn, S_REPLIES, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok)
+        != AMQP_STATUS_OK) {
+        s_lost (self, "closing the replies' channel");
+        return;
+    }
+    for (size_t i = 0; i < self->unconfirmed_n; i++) {
+        if (self->unconfirmed_n == 1) {
+            zmsg_t *msg = s_event (S_REFUSED, self->gen);
+            s_add_u64 (msg, self->unconfirmed[i].id);
+            zmsg_addstr (msg, text);
+            s_tell (self, &msg);
+        }
+        else
+            s_tell_id (self, S_NACKED, self->unconfirmed[i].id);
+    }
+    if (self->unconfirmed_n > 1)
+        self->careful = self->unconfirmed_n + S_CAREFUL;
+    self->unconfirmed_n = 0;
+    self->seq = 0;  //  a new channel numbers its publishes from 1
+    if (!s_open_replies (self, why, sizeof (why)))
+        s_lost (self, why);
+    else
+        s_send_held (self);
 }
 
 //  A reply RabbitMQ could not route comes back before its confirm.
@@ -588,8 +690,8 @@ s_returned (s_thread_t *self, const amqp_basic_return_t *ret)
                   self->args->bridge, shown, (const char *) ret->routing_key.bytes, ret->reply_code,
                   (int) ret->reply_text.len, (const char *) ret->reply_text.bytes);
     amqp_frame_t header;
-    if (s_content_frame (self, &header, AMQP_FRAME_HEADER) == 0)
-        s_content_body (self, header.payload.properties.body_size, NULL);
+    if (s_content_frame (self, &header, AMQP_FRAME_HEADER, S_REPLIES) == 0)
+        s_content_body (self, header.payload.properties.body_size, NULL, S_REPLIES);
 }
 
 //  RabbitMQ closed the channel or the connection (method): the reason
@@ -608,7 +710,7 @@ s_closed (s_thread_t *self, amqp_method_t *method, uint16_t class_id, uint16_t m
 }
 
 static void
-s_method (s_thread_t *self, amqp_method_t *method)
+s_method (s_thread_t *self, amqp_channel_t channel, amqp_method_t *method)
 {
     switch (method->id) {
         case AMQP_BASIC_DELIVER_METHOD:
@@ -632,7 +734,10 @@ s_method (s_thread_t *self, amqp_method_t *method)
             break;
         case AMQP_CHANNEL_CLOSE_METHOD: {
             amqp_channel_close_t *close = (amqp_channel_close_t *) method->decoded;
-            s_closed (self, method, close->class_id, close->method_id);
+            if (channel == S_REPLIES)
+                s_replies_closed (self, close);
+            else
+                s_closed (self, method, close->class_id, close->method_id);
             break;
         }
         case AMQP_CONNECTION_CLOSE_METHOD: {
@@ -663,7 +768,7 @@ s_read (s_thread_t *self)
             break;
         }
         if (frame.frame_type == AMQP_FRAME_METHOD)
-            s_method (self, &frame.payload.method);
+            s_method (self, frame.channel, &frame.payload.method);
         if (self->conn)
             amqp_maybe_release_buffers (self->conn);
     }
@@ -701,7 +806,7 @@ s_publish (s_thread_t *self, zmsg_t *msg)
     amqp_table_entry_t entries[3];
     amqp_basic_properties_t props;
     arb_envelope_reply (correlation_id, id, state, error, entries, &props);
-    rc = amqp_basic_publish (self->conn, S_CHANNEL, amqp_empty_bytes, reply_to, 1, 0, &props,
+    rc = amqp_basic_publish (self->conn, S_REPLIES, amqp_empty_bytes, reply_to, 1, 0, &props,
                              (amqp_bytes_t){zframe_size (result), zframe_data (result)});
     if (rc != AMQP_STATUS_OK) {
         char why[S_REPLY_MAX];
@@ -724,9 +829,25 @@ cleanup:
     zframe_destroy (&result);
 }
 
+//  Sends the publishes held back, as far as careful allows: one at a
+//  time while it lasts.
 static void
-s_command (s_thread_t *self, zmsg_t *msg)
+s_send_held (s_thread_t *self)
 {
+    while (self->conn && zlist_size (self->held) && (!self->careful || !self->unconfirmed_n)) {
+        zmsg_t *msg = (zmsg_t *) zlist_pop (self->held);
+        if (self->careful)
+            self->careful--;
+        s_publish (self, msg);
+        zmsg_destroy (&msg);
+    }
+}
+
+//  A command of the loop's (msg_p: taken if it is held back).
+static void
+s_command (s_thread_t *self, zmsg_t **msg_p)
+{
+    zmsg_t *msg = *msg_p;
     zframe_t *kind = zmsg_pop (msg);
     char type = kind && zframe_size (kind) == 1 ? (char) zframe_data (kind)[0] : 0;
     zframe_destroy (&kind);
@@ -740,8 +861,16 @@ s_command (s_thread_t *self, zmsg_t *msg)
         uint64_t tag = s_pop_u64 (msg);
         rc = amqp_basic_reject (self->conn, S_CHANNEL, tag, s_pop_u64 (msg) != 0);
     }
-    else if (type == S_PUBLISH)
+    else if (type == S_PUBLISH && self->careful
+             && (self->unconfirmed_n || zlist_size (self->held))) {
+        zlist_append (self->held, msg);
+        *msg_p = NULL;
+    }
+    else if (type == S_PUBLISH) {
+        if (self->careful)
+            self->careful--;
         s_publish (self, msg);
+    }
     if (rc != AMQP_STATUS_OK)
         s_lost (self, amqp_error_string2 (rc));
 }
@@ -765,7 +894,7 @@ s_commands (s_thread_t *self)
         return;  //  stopping: $TERM follows
     zmsg_t *msg;
     while ((msg = s_recv_ready (self->data))) {
-        s_command (self, msg);
+        s_command (self, &msg);
         zmsg_destroy (&msg);
     }
     s_wake_set (self->args->wake, -1);
@@ -776,6 +905,7 @@ s_actor (zsock_t *pipe, void *arg)
 {
     s_thread_t thread = {.args = (s_args_t *) arg, .pipe = pipe, .backoff_ms = S_BACKOFF_MS};
     s_thread_t *self = &thread;
+    self->held = zlist_new ();
     self->data = zsock_new (ZMQ_PAIR);
     zsock_set_sndhwm (self->data, 0);
     zsock_set_rcvhwm (self->data, 0);
@@ -810,6 +940,8 @@ s_actor (zsock_t *pipe, void *arg)
             s_read (self);
     }
     s_close (self);
+    s_drop_held (self);
+    zlist_destroy (&self->held);
     free (self->unconfirmed);
     zsock_destroy (&self->data);
     s_args_destroy (&self->args);
@@ -954,6 +1086,13 @@ arb_upstream_recv (arb_upstream_t *self, arb_upstream_event_t *event)
     else if (type == S_CONFIRMED || type == S_NACKED) {
         event->type = type == S_CONFIRMED ? ARB_UPSTREAM_CONFIRMED : ARB_UPSTREAM_NACKED;
         event->id = s_pop_u64 (msg);
+    }
+    else if (type == S_REFUSED) {
+        event->type = ARB_UPSTREAM_REFUSED;
+        event->id = s_pop_u64 (msg);
+        char *reason = zmsg_popstr (msg);
+        snprintf (event->reason, sizeof (event->reason), "%s", reason ? reason : "?");
+        zstr_free (&reason);
     }
     else {
         event->type = ARB_UPSTREAM_DELIVER;

@@ -33,13 +33,17 @@
     connection that the socket does not report. Logs show the URL without
     its password.
 
-    The channel: one (1), with confirm.select, basic.qos(prefetch) and one
-    consumer on the queue (server-named tag, manual acks). A message whose
-    body is over max_payload is read and dropped here (never held) and
-    delivered without its body, marked too large. Replies go to the
-    default exchange with the reply_to as routing key, mandatory: a reply
-    RabbitMQ cannot route (its caller's queue is gone) comes back and is
-    logged; the publish is confirmed all the same.
+    The channels: one (1) with basic.qos(prefetch) and one consumer on the
+    queue (server-named tag, manual acks), and one (2) with confirm.select
+    for the replies, so that a reply RabbitMQ refuses for good (406, over
+    its max_message_size) does not end the consumer: that channel opens
+    again, the replies not confirmed are published again (NACKED), and
+    the one refused is REFUSED (see s_replies_closed); any other refusal
+    of a reply's publish drops the connection, as above. A message whose body is over max_payload is read
+    and dropped here and delivered without its body, marked too large.
+    Replies go to the default exchange with the reply_to as routing key,
+    mandatory: a reply RabbitMQ cannot route (its caller's queue is gone)
+    comes back and is logged; the publish is confirmed all the same.
 */
 
 #ifndef ARB_UPSTREAM_H
@@ -80,6 +84,7 @@ typedef enum {
     ARB_UPSTREAM_DELIVER,    //  a message
     ARB_UPSTREAM_CONFIRMED,  //  RabbitMQ took the reply to task id
     ARB_UPSTREAM_NACKED,     //  RabbitMQ refused the reply to task id: publish it again
+    ARB_UPSTREAM_REFUSED,    //  RabbitMQ refused the reply to task id for good (reason)
 } arb_upstream_event_type_t;
 
 //  What the thread tells the loop. Frames are owned by the event: take
@@ -95,8 +100,8 @@ typedef struct {
     zframe_t *headers;              //  DELIVER: the task's headers (NULL: over ARB_HEADERS_MAX)
     zframe_t *address;              //  DELIVER: its reply address (NULL: no reply_to)
     zframe_t *body;                 //  DELIVER: the payload
-    uint64_t id;                    //  CONFIRMED, NACKED: the task whose reply it is
-    char reason[ARB_TEXT_MAX + 1];  //  DOWN: why
+    uint64_t id;                    //  CONFIRMED, NACKED, REFUSED: the task whose reply it is
+    char reason[ARB_TEXT_MAX + 1];  //  DOWN, REFUSED: why
 } arb_upstream_event_t;
 
 //  Reads the next event without waiting: 0 and event filled, or -1 if
@@ -115,9 +120,9 @@ void arb_upstream_reject (arb_upstream_t *self, uint64_t gen, uint64_t tag, bool
 
 //  Publishes the reply to task id, which ended in state (a state name)
 //  with error (NULL: none), on connection gen: body result (taken, nulled)
-//  to the reply address (copied). CONFIRMED or NACKED follows, unless
-//  connection gen is gone first (then DOWN says so: publish it again on
-//  the next one).
+//  to the reply address (copied). CONFIRMED, NACKED or REFUSED follows,
+//  unless connection gen is gone first (then DOWN says so: publish it
+//  again on the next one).
 void arb_upstream_publish (arb_upstream_t *self,
                            uint64_t gen,
                            uint64_t id,

@@ -471,8 +471,10 @@ arb_upstream_url_new (const char *text, char *why, size_t size)
     if (mark)
         *mark = 0;
     amqp_default_connection_info (&self->info);
-    int rc = 0;
-    if (amqp_parse_url (self->text, &self->info) != AMQP_STATUS_OK) {
+    //  the port first: rabbitmq-c refuses one over 65535 as it refuses a
+    //  malformed URL, without a word of why
+    int rc = s_port_check (text, why, size);
+    if (rc == 0 && amqp_parse_url (self->text, &self->info) != AMQP_STATUS_OK) {
         //  an '@' in a password is the usual cause, and rabbitmq-c says no more
         snprintf (why, size,
                   "malformed URL (expected amqp://user:password@host:port/vhost, or amqps://; "
@@ -480,8 +482,6 @@ arb_upstream_url_new (const char *text, char *why, size_t size)
                   "@ as %%40, : as %%3A, / as %%2F)");
         rc = -1;
     }
-    else if (s_port_check (text, why, size))
-        rc = -1;
     if (rc == 0 && query) {
         char *copy = strdup (query);
         rc = s_query (self, copy, why, size);

@@ -103,7 +103,8 @@ class Replies:
         return self
 
 
-def start_gateway(broker, processes, tmp_path, rabbit, sections, queues=None, reconnect_max='1'):
+def start_gateway(broker, processes, tmp_path, rabbit, sections, queues=None, reconnect_max='1',
+                  extra=()):
     """A gateway (HTTP on a free port) with the [bridge.NAME] sections given
     as {name: {key: value}}, and [queue.NAME] sections as queues."""
     config = tmp_path / ('bridges-%d.conf' % len(processes))
@@ -114,7 +115,7 @@ def start_gateway(broker, processes, tmp_path, rabbit, sections, queues=None, re
             lines += ['%s = %s' % item for item in keys.items()]
     config.write_text('\n'.join(lines) + '\n')
     gateway = Gateway(tmp_path, broker, ['--config', str(config), '--upstream', rabbit.url(),
-                                         '--upstream-reconnect-max', reconnect_max],
+                                         '--upstream-reconnect-max', reconnect_max] + list(extra),
                       wait=True)
     processes.append(gateway)
     return gateway
@@ -401,7 +402,7 @@ def test_bad_url_and_wrong_credentials_leave_the_rest_running(broker, processes,
     declare(rabbit, jobs, replies)
     start_exec_worker(broker, processes, tmp_path, 'tr a-z A-Z', '--queue', 'good')
     gateway = start_gateway(broker, processes, tmp_path, rabbit, {
-        'bad': {'upstream': 'amqp://guest:guest@127.0.0.1:notaport/%2f'},
+        'bad': {'upstream': 'amqp://guest:gu@est@127.0.0.1/%2f'},
         'denied': {'upstream': rabbit.url(password='wrong')},
         'missing': {'upstream-queue': 'no-such-queue-%s' % uuid.uuid4().hex[:8]},
         'good': {'upstream-queue': jobs}})
@@ -962,3 +963,58 @@ def test_a_stop_does_not_wait_for_a_blocked_upstream(broker, processes, tmp_path
         rabbit.ctl('set_disk_free_limit', '50MB')
         wait_until(lambda: 'disk' not in rabbit.ctl('eval', 'rabbit_alarm:get_alarms().'),
                    timeout=60, interval=0.5, what='the disk alarm cleared')
+
+
+def test_a_reply_over_rabbitmqs_largest_message_is_answered_with_the_reason(
+        broker, processes, tmp_path, rabbit):
+    """A result over RabbitMQ's max_message_size: RabbitMQ refuses its
+    reply's publish (406) and closes the replies' channel. The consumer
+    goes on (its channel is another): every other message is answered,
+    and the refused reply's caller gets a reply without the result whose
+    x-arbiter-error says why; nothing is lost, no connection dropped."""
+    rabbit.ctl('eval', 'application:set_env(rabbit, max_message_size, 1048576).')
+    try:
+        command = ('x=$(cat); if [ "$x" = big ]; then head -c 2000000 /dev/zero | tr "\\0" a; '
+                   'else printf %s "$x" | tr a-z A-Z; fi')
+        jobs, replies, gateway, _ = bridge_queue(broker, processes, tmp_path, rabbit, 'huge',
+                                                 command, '--slots', '4', prefetch=20)
+        publish(rabbit, jobs, replies, [b'big'] + [b'small %d' % i for i in range(1, 21)])
+        got = Replies(rabbit, replies).wait(21)
+        props, body = got.got['c0']
+        assert body == b''
+        assert props.headers['x-arbiter-state'] == 'succeeded'
+        assert 'refused by RabbitMQ' in props.headers['x-arbiter-error']
+        assert '406' in props.headers['x-arbiter-error']
+        for i in range(1, 21):
+            assert got.got['c%d' % i][1] == b'SMALL %d' % i
+        wait_until(lambda: upstream_depth(rabbit, jobs) == 0 and not records(broker, 'huge'),
+                   what='upstream queue drained and records deleted')
+        assert 'connection lost bridge=huge' not in gateway.output()
+        assert task_count(broker, 'huge') == 21
+    finally:
+        rabbit.ctl('eval', 'application:set_env(rabbit, max_message_size, 134217728).')
+
+
+def test_a_body_over_max_payload_is_rejected_and_never_held(broker, processes, tmp_path, rabbit):
+    """A message over the gateway's --max-payload is rejected upstream
+    (no requeue) and the next is answered; its body is dropped as it
+    comes, frame by frame, so the gateway's memory never holds it."""
+    jobs, replies = names('oversize')
+    declare(rabbit, jobs, replies)
+    start_exec_worker(broker, processes, tmp_path, 'tr a-z A-Z', '--queue', 'oversize')
+    gateway = start_gateway(broker, processes, tmp_path, rabbit,
+                            {'oversize': {'upstream-queue': jobs}}, extra=['--max-payload', '1M'])
+    before = rss_kib(gateway.pid)
+    publish(rabbit, jobs, replies, [b'x' * (40 << 20), b'small'])
+    got = Replies(rabbit, replies).wait(1)
+    assert got.got['c1'][1] == b'SMALL' and 'c0' not in got.got
+    wait_until(lambda: upstream_depth(rabbit, jobs) == 0, what='both settled upstream')
+    out = gateway.output()
+    assert 'message refused, rejected upstream bridge=oversize key=bridge:oversize:id:m0 ' \
+        'code=413' in out, out[-2000:]
+    assert rss_kib(gateway.pid) - before < 16 << 10  # peak (VmHWM) growth under 16 MiB
+
+
+def rss_kib(pid, field='VmHWM'):
+    with open('/proc/%d/status' % pid) as f:
+        return int(next(line for line in f if line.startswith(field + ':')).split()[1])

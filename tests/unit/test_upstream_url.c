@@ -272,7 +272,8 @@ test_refused (void **state)
         const char *why;
     } cases[] = {
         {"http://u:secret@h/", "not an amqp:// or amqps:// URL"},
-        {"amqp://u:secret@h:notaport/", "malformed URL"},
+        {"amqp://u:secret@h:notaport/", "the port 'notaport' is not a number (1 to 65535)"},
+        {"amqp://u:secret@h:99999/%2f", "the port 99999 is out of range (1 to 65535)"},
         //  an unencoded '@' in the password: how to write it
         {"amqp://u:sec@ret@h/", "@ as %40"},
         //  rabbitmq-c takes port 0; the check of every program's ports does not
