@@ -302,6 +302,10 @@ arb_amqp_channel_frame (arb_amqp_channel_t *self, const arb_amqp_frame_t *frame)
                             "UNEXPECTED_FRAME - content frame without a method", 0);
         return -1;
     }
+    if (arb_amqp_frame_has_nul (id, m, why, sizeof (why))) {
+        arb_amqp_channel_fail (self, AMQP_PRECONDITION_FAILED, why, id);
+        return 0;
+    }
     return s_method (self, id, m);
 }
 

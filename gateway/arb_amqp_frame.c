@@ -208,6 +208,90 @@ s_decode_update_secret (amqp_bytes_t args, amqp_pool_t *pool, void **decoded)
     return 0;
 }
 
+bool
+arb_amqp_frame_has_nul (amqp_method_number_t id, const void *decoded, char *why, size_t size)
+{
+    struct {
+        const char *what;
+        amqp_bytes_t bytes;
+    } names[3] = {{NULL, {0, NULL}}};
+    const char *method_name;
+#define S_NAMES(type, a, b, c)                       \
+    do {                                             \
+        const type *method = (const type *) decoded; \
+        names[0].what = #a;                          \
+        names[0].bytes = method->a;                  \
+        names[1].what = #b;                          \
+        names[1].bytes = method->b;                  \
+        names[2].what = #c;                          \
+        names[2].bytes = method->c;                  \
+    } while (0)
+    switch (id) {
+        case AMQP_EXCHANGE_DECLARE_METHOD:
+            method_name = "exchange.declare";
+            S_NAMES (amqp_exchange_declare_t, exchange, exchange, exchange);
+            break;
+        case AMQP_EXCHANGE_DELETE_METHOD:
+            method_name = "exchange.delete";
+            S_NAMES (amqp_exchange_delete_t, exchange, exchange, exchange);
+            break;
+        case AMQP_EXCHANGE_BIND_METHOD:
+            method_name = "exchange.bind";
+            S_NAMES (amqp_exchange_bind_t, destination, source, routing_key);
+            break;
+        case AMQP_EXCHANGE_UNBIND_METHOD:
+            method_name = "exchange.unbind";
+            S_NAMES (amqp_exchange_unbind_t, destination, source, routing_key);
+            break;
+        case AMQP_QUEUE_DECLARE_METHOD:
+            method_name = "queue.declare";
+            S_NAMES (amqp_queue_declare_t, queue, queue, queue);
+            break;
+        case AMQP_QUEUE_BIND_METHOD:
+            method_name = "queue.bind";
+            S_NAMES (amqp_queue_bind_t, queue, exchange, routing_key);
+            break;
+        case AMQP_QUEUE_UNBIND_METHOD:
+            method_name = "queue.unbind";
+            S_NAMES (amqp_queue_unbind_t, queue, exchange, routing_key);
+            break;
+        case AMQP_QUEUE_PURGE_METHOD:
+            method_name = "queue.purge";
+            S_NAMES (amqp_queue_purge_t, queue, queue, queue);
+            break;
+        case AMQP_QUEUE_DELETE_METHOD:
+            method_name = "queue.delete";
+            S_NAMES (amqp_queue_delete_t, queue, queue, queue);
+            break;
+        case AMQP_BASIC_PUBLISH_METHOD:
+            method_name = "basic.publish";
+            S_NAMES (amqp_basic_publish_t, exchange, routing_key, routing_key);
+            break;
+        case AMQP_BASIC_CONSUME_METHOD:
+            method_name = "basic.consume";
+            S_NAMES (amqp_basic_consume_t, queue, consumer_tag, consumer_tag);
+            break;
+        case AMQP_BASIC_GET_METHOD:
+            method_name = "basic.get";
+            S_NAMES (amqp_basic_get_t, queue, queue, queue);
+            break;
+        case AMQP_BASIC_CANCEL_METHOD:
+            method_name = "basic.cancel";
+            S_NAMES (amqp_basic_cancel_t, consumer_tag, consumer_tag, consumer_tag);
+            break;
+        default:
+            return false;
+    }
+#undef S_NAMES
+    for (size_t i = 0; i < 3; i++)
+        if (names[i].bytes.len && memchr (names[i].bytes.bytes, 0, names[i].bytes.len)) {
+            snprintf (why, size, "PRECONDITION_FAILED - a NUL byte in %s's %s is not supported",
+                      method_name, names[i].what);
+            return true;
+        }
+    return false;
+}
+
 int
 arb_amqp_frame_method (const arb_amqp_frame_t *frame,
                        amqp_pool_t *pool,

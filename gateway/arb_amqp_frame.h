@@ -117,6 +117,13 @@ typedef struct {
 //  unknown method" for one neither rabbitmq-c nor this module knows.
 const char *arb_amqp_frame_method_name (amqp_method_number_t id);
 
+//  Whether a name the method carries (an exchange, queue, routing key or
+//  consumer tag) has a NUL byte, which a shortstr may hold: the gateway
+//  keeps names as C strings, which would cut them there (a queue.declare
+//  answered with another name, a key routed as another), so it refuses
+//  them; why then says which.
+bool arb_amqp_frame_has_nul (amqp_method_number_t id, const void *decoded, char *why, size_t size);
+
 //  Decodes a method frame's payload: *id its number, *decoded its struct
 //  (in pool; an arb_amqp_update_secret_t for update-secret). Returns 0, or
 //  a reply code: 540 NOT_IMPLEMENTED for an unknown method, 502

@@ -2072,3 +2072,31 @@ def test_bad_amqp_addresses_stop_the_gateway_with_a_reason(broker):
                               timeout=30, text=True)
         assert proc.returncode != 0, (value, proc.stderr)
         assert reason in proc.stderr, (value, proc.stderr)
+
+
+def test_names_with_a_nul_byte_are_refused(gateway):
+    """A shortstr may hold a NUL byte; the gateway keeps names as C
+    strings, which would cut them there (a queue.declare answered with
+    another name, on which pika waits for ever; a routing key taken for
+    another). So a name or key with one is refused, 406, the channel
+    closed, and nothing made."""
+    c = connect(gateway)
+    attempts = [lambda ch: ch.queue_declare('nq\x00tail'),
+                lambda ch: ch.exchange_declare('nx\x00tail', 'direct'),
+                lambda ch: ch.queue_bind('nb', 'amq.direct', 'key\x00one'),
+                lambda ch: (ch.basic_publish('amq.direct', 'key\x00two', b'm'),
+                            ch.queue_declare('nb', passive=True))]
+    c.channel().queue_declare('nb')
+    for attempt in attempts:
+        ch = c.channel()
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+            attempt(ch)
+        assert e.value.reply_code == 406 and 'NUL byte' in e.value.reply_text, e.value
+    # nothing was made under the name cut at the NUL
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        c.channel().queue_declare('nq', passive=True)
+    assert e.value.reply_code == 404
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        c.channel().exchange_declare('nx', passive=True)
+    assert e.value.reply_code == 404
+    c.close()
