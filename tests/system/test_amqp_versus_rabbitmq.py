@@ -36,7 +36,7 @@ import uuid
 
 import pytest
 
-from conftest import BUILD, ROOT, SANITIZED, SANITIZER_MARKS, Broker, Gateway
+from conftest import BUILD, ROOT, SANITIZED, SANITIZER_MARKS, Broker, Gateway, wait_until
 from helpers import start_rabbit
 
 pika = pytest.importorskip('pika', reason='python3-pika is not installed')
@@ -1227,6 +1227,47 @@ def tx_nack_and_reject(run):
     return {'before': before, 'after_commit': after_commit,
             'after_rollback': count(conn.channel(), q)['messages'],
             'left': [(g['body'], g['redelivered']) for g in (get(conn.channel(), q),) if g]}
+
+
+@scenario
+def requeue_past_max_length(run):
+    """x-max-length 2, two ready and two unacked that come back (a nack
+    with requeue): the head is dropped back to the bound at the requeue,
+    so the next gets see the two newest; the broker holds the bound."""
+    ch = run.channel()
+    q = run.name('q')
+    ch.queue_declare(q, arguments={'x-max-length': 2})
+    for i in range(2):
+        ch.basic_publish('', q, b'%d' % i)
+    count(ch, q)
+    tags = [ch.basic_get(q)[0].delivery_tag for _ in range(2)]
+    for body in (b'2', b'3'):
+        ch.basic_publish('', q, body)
+    count(ch, q)
+    ch.basic_nack(tags[-1], multiple=True, requeue=True)
+    return {'count': count(ch, q), 'left': [(g['body'], g['redelivered'])
+                                          for g in iter(lambda: get(ch, q), None)]}
+
+
+@scenario
+def requeue_past_max_length_dead_letters(run):
+    """The same with a dead-letter exchange (the gateway trims the queue
+    itself): the requeued head is dead-lettered, reason maxlen."""
+    ch = run.channel()
+    dead, q = run.name('dead'), run.name('q')
+    ch.queue_declare(dead)
+    ch.queue_declare(q, arguments={'x-max-length': 2, 'x-dead-letter-exchange': '',
+                                   'x-dead-letter-routing-key': dead})
+    for i in range(2):
+        ch.basic_publish('', q, b'%d' % i)
+    count(ch, q)
+    tags = [ch.basic_get(q)[0].delivery_tag for _ in range(2)]
+    for body in (b'2', b'3'):
+        ch.basic_publish('', q, body)
+    count(ch, q)
+    ch.basic_nack(tags[-1], multiple=True, requeue=True)
+    wait_until(lambda: count(ch, dead)['messages'] == 2, timeout=10, what='two dead letters')
+    return {'count': count(ch, q), 'dead': get_all(ch, dead), 'left': get_all(ch, q)}
 
 
 @scenario
