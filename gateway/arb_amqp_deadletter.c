@@ -45,6 +45,7 @@
 
 #define ARB_AMQP_HEAD_PEEK  16    //  messages a head check looks at
 #define ARB_AMQP_HEAD_RETRY 1000  //  ms before a head check that failed is tried again
+#define ARB_AMQP_HEAD_AFTER 100   //  ms after a message leaves a head before the head is checked
 
 //  One message being dead-lettered: its task is settled once every copy
 //  has an answer.
@@ -604,9 +605,18 @@ arb_amqp_expire (arb_amqp_t *self, arb_amqp_queue_t *queue, arb_dispatch_task_t 
     }
     if (!queue || !queue->settings.dlx)
         return false;
+    uint64_t now = (uint64_t) zclock_time ();
     uint64_t at = s_expires_at (queue, &task->headers, task->created_ms);
-    if (!at || at > (uint64_t) zclock_time ())
+    if (!at || at > now) {
+        //  it leaves the head: what expired behind it is at the head now,
+        //  and RabbitMQ dead-letters it then, not at this one's expiry.
+        //  Checked a moment later: a get or consumer that comes meanwhile
+        //  takes (and dead-letters) it itself, where a check beside it
+        //  could take a live message it would then give back, redelivered
+        if (queue->expiring)
+            arb_amqp_queue_expiry (self, queue, now + ARB_AMQP_HEAD_AFTER);
         return false;
+    }
     zsys_debug ("amqp: message expired queue=%s task=%" PRIu64, queue->broker, task->id);
     if (arb_amqp_deadletter (self, queue, task->id, task->headers, task->payload, "expired") != 0)
         arb_link_complete (self->link, task->id, NULL);
@@ -776,6 +786,7 @@ arb_amqp_queue_expiry (arb_amqp_t *self, arb_amqp_queue_t *queue, uint64_t at)
 {
     if (!queue->settings.dlx)
         return;
+    queue->expiring = true;
     if (!queue->head_due_ms || at < queue->head_due_ms)
         queue->head_due_ms = at;
     if (!queue->head)

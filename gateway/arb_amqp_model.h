@@ -107,6 +107,7 @@ struct _arb_amqp_queue_t {
     void *gate;            //  x-overflow reject-*: the server's held publishes, or NULL (same)
     void *head;            //  TTL with a DLX: the server's head check under way, or NULL (same)
     uint64_t head_due_ms;  //  TTL with a DLX: Unix ms its head is checked next (0: none; same)
+    bool expiring;         //  TTL with a DLX: it has had messages that expire (same)
     //  x-single-active-consumer: the gateway's consumers on it in the order
     //  they were registered, the first the active one (owned list of
     //  borrowed consumers, callers add and remove them); NULL for a queue

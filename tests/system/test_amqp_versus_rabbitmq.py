@@ -1271,6 +1271,26 @@ def requeue_past_max_length_dead_letters(run):
 
 
 @scenario
+def expired_behind_a_head_that_leaves(run):
+    """A dead-letter queue holds a message that expires in 100 s, then one
+    that expires in 100 ms: once the first is got, the second, expired,
+    is at the head and is dead-lettered then, not when the first would
+    have expired."""
+    ch = run.channel()
+    dead, q = run.name('dead'), run.name('q')
+    ch.queue_declare(dead)
+    ch.queue_declare(q, arguments={'x-dead-letter-exchange': '',
+                                   'x-dead-letter-routing-key': dead})
+    ch.basic_publish('', q, b'long', pika.BasicProperties(expiration='100000'))
+    ch.basic_publish('', q, b'short', pika.BasicProperties(expiration='100'))
+    time.sleep(0.4)
+    m, _, body = ch.basic_get(q)
+    ch.basic_ack(m.delivery_tag)
+    wait_until(lambda: count(ch, dead)['messages'] == 1, timeout=10, what='the dead letter')
+    return {'got': body, 'q': count(ch, q), 'dead': get_all(ch, dead)}
+
+
+@scenario
 def tx_commit_with_a_message_a_full_queue_refused(run):
     """x-overflow reject-publish in a transaction: the messages that fit
     are stored, and the commit fails (406, partial tx completion)."""
