@@ -532,6 +532,18 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
         free (name);
         name = arb_amqp_server_name ("amq.gen-");
     }
+    else if (!arb_amqp_model_queue (vhost, name) && arb_amqp_reply_exists (conn, name)) {
+        //  direct reply-to: the pseudo-queue, or a reply consumer alive,
+        //  declared passively or not, with its one consumer (RabbitMQ's
+        //  answers)
+        if (!m->nowait) {
+            amqp_queue_declare_ok_t ok = {.queue = amqp_cstring_bytes (name), .consumer_count = 1};
+            arb_amqp_conn_send (conn, arb_amqp_channel_number (channel),
+                                AMQP_QUEUE_DECLARE_OK_METHOD, &ok);
+        }
+        rc = 0;
+        goto cleanup;
+    }
     else if (!m->passive && strncmp (name, "amq.", 4) == 0) {
         //  even a queue that exists, its own server-named one: RabbitMQ's
         //  answer, only a passive declare may name it
@@ -542,16 +554,6 @@ s_queue_declare (arb_amqp_channel_t *channel, amqp_queue_declare_t *m)
     arb_amqp_queue_t *queue = arb_amqp_model_queue (vhost, name);
     if (queue && queue->exclusive && queue->owner != conn->number) {
         arb_amqp_channel_fail_locked (channel, name, id);
-        goto cleanup;
-    }
-    if (m->passive && !queue && arb_amqp_reply_exists (conn, name)) {
-        //  direct reply-to: the pseudo-queue, or a reply consumer alive
-        if (!m->nowait) {
-            amqp_queue_declare_ok_t ok = {.queue = amqp_cstring_bytes (name)};
-            arb_amqp_conn_send (conn, arb_amqp_channel_number (channel),
-                                AMQP_QUEUE_DECLARE_OK_METHOD, &ok);
-        }
-        rc = 0;
         goto cleanup;
     }
     if (m->passive && !queue) {

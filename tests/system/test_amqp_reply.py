@@ -51,8 +51,13 @@ def test_rpc_round_trip_keeps_properties_and_never_stores_the_reply(gateway, bro
     assert request.reply_to.startswith(PSEUDO + '.') and len(request.reply_to) > len(PSEUDO) + 8
     assert (request.correlation_id, request.content_type, request.headers, request.priority) == \
         ('c-1', 'text/plain', {'n': 1}, 2)
-    # the server may check that the client is still there
-    assert sch.queue_declare(request.reply_to, passive=True).method.queue == request.reply_to
+    # the server may check that the client is still there, passively or
+    # not (RabbitMQ answers both, with the reply consumer counted)
+    for passive in (True, False):
+        ok = sch.queue_declare(request.reply_to, passive=passive).method
+        assert (ok.queue, ok.consumer_count) == (request.reply_to, 1)
+    ok = sch.queue_declare(PSEUDO).method
+    assert (ok.queue, ok.consumer_count) == (PSEUDO, 1)
     reply = pika.BasicProperties(correlation_id=request.correlation_id, headers={'ok': 'yes'})
     sch.basic_publish('', request.reply_to, b'pong', reply)
     pump(client, got, 1)
