@@ -155,6 +155,31 @@ s_on_ack (arb_amqp_channel_t *self, amqp_method_number_t id, uint64_t tag, bool 
     return arb_amqp_channel_settle (self, id, tag, multiple, how);
 }
 
+//  Whether a channel method is one only a server sends.
+static bool
+s_is_servers (amqp_method_number_t id)
+{
+    switch (id) {
+        case AMQP_CHANNEL_OPEN_OK_METHOD:
+        case AMQP_CHANNEL_FLOW_OK_METHOD:
+        case AMQP_BASIC_QOS_OK_METHOD:
+        case AMQP_BASIC_CONSUME_OK_METHOD:
+        case AMQP_BASIC_CANCEL_OK_METHOD:
+        case AMQP_BASIC_RETURN_METHOD:
+        case AMQP_BASIC_DELIVER_METHOD:
+        case AMQP_BASIC_GET_OK_METHOD:
+        case AMQP_BASIC_GET_EMPTY_METHOD:
+        case AMQP_BASIC_RECOVER_OK_METHOD:
+        case AMQP_TX_SELECT_OK_METHOD:
+        case AMQP_TX_COMMIT_OK_METHOD:
+        case AMQP_TX_ROLLBACK_OK_METHOD:
+        case AMQP_CONFIRM_SELECT_OK_METHOD:
+            return true;
+        default:
+            return false;
+    }
+}
+
 static int
 s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
 {
@@ -169,8 +194,8 @@ s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
             return 0;
         }
         case AMQP_CHANNEL_CLOSE_OK_METHOD:
-            arb_amqp_conn_fail (self->conn, AMQP_CHANNEL_ERROR,
-                                "CHANNEL_ERROR - unexpected channel.close-ok", id);
+            arb_amqp_conn_fail (self->conn, AMQP_COMMAND_INVALID,
+                                "COMMAND_INVALID - unexpected channel.close-ok", id);
             return -1;
         case AMQP_CHANNEL_OPEN_METHOD:
             arb_amqp_conn_fail (self->conn, AMQP_CHANNEL_ERROR,
@@ -255,10 +280,16 @@ s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
             if (id >> 16 == AMQP_EXCHANGE_CLASS || id >> 16 == AMQP_QUEUE_CLASS)
                 return arb_amqp_admin_method (self, id, m);
             {
+                //  a method of the server's (an -ok, a delivery) sent by a
+                //  client: RabbitMQ's 503, "unimplemented method"; one
+                //  the gateway does not have, 540
+                bool servers = s_is_servers (id);
                 char text[200];
-                snprintf (text, sizeof (text), "NOT_IMPLEMENTED - %s",
+                snprintf (text, sizeof (text), "%s - %s",
+                          servers ? "COMMAND_INVALID - unimplemented method" : "NOT_IMPLEMENTED",
                           arb_amqp_frame_method_name (id));
-                arb_amqp_conn_fail (self->conn, AMQP_NOT_IMPLEMENTED, text, id);
+                arb_amqp_conn_fail (
+                    self->conn, servers ? AMQP_COMMAND_INVALID : AMQP_NOT_IMPLEMENTED, text, id);
             }
             return -1;
     }

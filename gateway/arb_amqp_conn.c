@@ -657,10 +657,14 @@ s_connection_method (arb_amqp_conn_t *self, amqp_method_number_t id, void *metho
             return -1;
         default: {
             char text[200];
-            snprintf (text, sizeof (text), "COMMAND_INVALID - %s on channel 0",
+            //  RabbitMQ's words: a connection method it has not, or a
+            //  channel's method on channel 0
+            bool connection = id >> 16 == 10;
+            snprintf (text, sizeof (text), "%s - %s on channel 0",
+                      connection ? "NOT_IMPLEMENTED" : "CHANNEL_ERROR",
                       amqp_method_name (id) ? amqp_method_name (id) : "method");
-            arb_amqp_conn_fail (self, id >> 16 == 10 ? AMQP_NOT_IMPLEMENTED : AMQP_CHANNEL_ERROR,
-                                text, id);
+            arb_amqp_conn_fail (self, connection ? AMQP_NOT_IMPLEMENTED : AMQP_CHANNEL_ERROR, text,
+                                id);
             return -1;
         }
     }

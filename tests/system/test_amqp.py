@@ -1808,6 +1808,22 @@ def test_connection_and_channel_exceptions_by_code(gateway):
     raw.send(1, pika.spec.Channel.Open())
     connection_error(raw, 504)
 
+    # 503, as RabbitMQ: methods only a server sends, a Close-Ok not asked
+    # for; 504 CHANNEL_ERROR: a channel's method on channel 0
+    for method in (pika.spec.Basic.QosOk(), pika.spec.Channel.FlowOk(active=True),
+                   pika.spec.Channel.CloseOk()):
+        raw = RawAmqp(gateway.amqp_port)
+        raw.expect(pika.spec.Connection.OpenOk)
+        raw.open_channel(1)
+        raw.send(1, method)
+        close = connection_error(raw, 503)
+        assert str(close.reply_text).startswith('COMMAND_INVALID'), close
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.send(0, pika.spec.Basic.Qos(prefetch_count=1))
+    close = connection_error(raw, 504)
+    assert str(close.reply_text).startswith('CHANNEL_ERROR'), close
+
     # 406, 404, 403, 405 are channel errors: the connection stays
     raw = RawAmqp(gateway.amqp_port)
     raw.expect(pika.spec.Connection.OpenOk)
