@@ -26,9 +26,8 @@
 #include <sys/socket.h>
 #include <openssl/crypto.h>
 
-#define S_CHANNEL      1   //  consuming: qos, the consumer, acks and rejects
-#define S_REPLIES      2   //  publishing the replies, with confirms
-#define S_CAREFUL      16  //  replies published one at a time after a refusal, beyond those in doubt
+#define S_CHANNEL      1       //  consuming: qos, the consumer, acks and rejects
+#define S_REPLIES      2       //  publishing the replies, with confirms
 #define S_FRAME_MAX    131072  //  RabbitMQ's default
 #define S_CONNECT_S    5       //  TCP connect timeout
 #define S_RPC_S        10      //  login and channel setup, each
@@ -107,8 +106,10 @@ typedef struct {
     uint64_t seq;                  //  publishes on the replies' channel (as it is now)
     s_unconfirmed_t *unconfirmed;  //  owned array, in seq order
     size_t unconfirmed_n, unconfirmed_cap;
-    size_t careful;       //  replies still to publish one at a time (see s_replies_closed)
-    zlist_t *held;        //  owned zmsg_t: publishes waiting for the one in flight (careful)
+    zlistx_t *doubted;    //  owned: the tasks whose reply a 406 may have meant (s_replies_closed)
+    bool alone;           //  one of those is in flight, alone: the others wait
+    zlist_t *held;        //  owned zmsg_t: publishes waiting for it (in order)
+    int guarded;          //  calls deep in s_guard: the socket is the one a stop shuts down
     int64_t retry_at;     //  mono ms of the next attempt
     uint64_t backoff_ms;  //  the delay after the next failure
     int64_t up_at;        //  mono ms when the connection began consuming
@@ -180,6 +181,30 @@ s_parse (s_args_t *args, const char *url, char *why, size_t size)
     args->info = arb_upstream_url_info (args->url);
     args->shown = arb_upstream_url_shown (args->url);
     return 0;
+}
+
+//  What the thread sends can block: RabbitMQ in a resource alarm stops
+//  reading a connection that publishes, and once the socket's buffers
+//  fill a reply's publish (or an ack) waits for it. So while the thread
+//  sends (s_guard to s_unguard, nested), its socket is the one the loop's
+//  stop shuts down (s_wake_stop), and a stop does not wait for the
+//  alarm's end. false: stopping (nothing is sent; $TERM follows).
+static bool
+s_guard (s_thread_t *self)
+{
+    if (self->guarded++ > 0 || !self->conn)
+        return true;
+    if (s_wake_set (self->args->wake, amqp_get_sockfd (self->conn)))
+        return true;
+    self->guarded--;
+    return false;
+}
+
+static void
+s_unguard (s_thread_t *self)
+{
+    if (--self->guarded == 0)
+        s_wake_set (self->args->wake, -1);
 }
 
 //  ---------------------------------------------------------------------
@@ -424,7 +449,30 @@ s_drop_held (s_thread_t *self)
     zmsg_t *msg;
     while ((msg = (zmsg_t *) zlist_pop (self->held)))
         zmsg_destroy (&msg);
-    self->careful = 0;
+    zlistx_purge (self->doubted);
+    self->alone = false;
+}
+
+//  The handle of task id among the replies in doubt, or NULL.
+static void *
+s_doubted (s_thread_t *self, uint64_t id)
+{
+    for (void *item = zlistx_first (self->doubted); item; item = zlistx_next (self->doubted))
+        if ((uint64_t) (uintptr_t) item == id)
+            return zlistx_cursor (self->doubted);
+    return NULL;
+}
+
+//  The reply to task id is settled (confirmed, nacked, refused): no
+//  longer in doubt, nor alone in flight.
+static void
+s_settled (s_thread_t *self, uint64_t id)
+{
+    void *handle = s_doubted (self, id);
+    if (handle) {
+        zlistx_delete (self->doubted, handle);
+        self->alone = false;
+    }
 }
 
 //  Sets the next attempt after the current delay, and doubles the delay
@@ -451,8 +499,11 @@ s_lost (s_thread_t *self, const char *reason)
     if (zclock_mono () - self->up_at >= S_STEADY_MS)
         self->backoff_ms = S_BACKOFF_MS;
     uint64_t delay = s_retry_later (self);
-    zsys_warning ("upstream: connection lost bridge=%s url=%s reason=\"%s\" retry_in_ms=%" PRIu64,
-                  self->args->bridge, self->args->shown, reason, delay);
+    //  a stop that shut the socket down (s_wake_stop) is no loss to tell
+    if (!s_wake_stopping (self->args->wake))
+        zsys_warning ("upstream: connection lost bridge=%s url=%s reason=\"%s\" "
+                      "retry_in_ms=%" PRIu64,
+                      self->args->bridge, self->args->shown, reason, delay);
     s_wake_set (self->args->wake, -1);  //  the socket is the thread's alone before it closes
     amqp_destroy_connection (self->conn);
     self->conn = NULL;
@@ -621,8 +672,10 @@ s_confirm (s_thread_t *self, uint64_t tag, bool multiple, bool ok)
     size_t kept = 0;
     for (size_t i = 0; i < self->unconfirmed_n; i++) {
         s_unconfirmed_t *one = &self->unconfirmed[i];
-        if (one->seq == tag || (multiple && one->seq < tag))
+        if (one->seq == tag || (multiple && one->seq < tag)) {
             s_tell_id (self, ok ? S_CONFIRMED : S_NACKED, one->id);
+            s_settled (self, one->id);
+        }
         else
             self->unconfirmed[kept++] = *one;
     }
@@ -636,8 +689,9 @@ s_confirm (s_thread_t *self, uint64_t tag, bool multiple, bool ok)
 //  again, and the replies not confirmed are published again (NACKED),
 //  but for one alone in flight, which is refused (REFUSED, with the
 //  reason, which the loop sends its caller instead). Which of several in
-//  flight it meant is not known: the next replies go one at a time
-//  (careful), those among them, so that it is found alone. Any other
+//  flight it meant is not known: those are in doubt, and each goes again
+//  alone (nothing else in flight with it, the others held back until
+//  its confirm), so that the one refused is found. Any other
 //  refusal (403: the user may not write to the default exchange) is not
 //  the message's: the connection is dropped and made again after its
 //  delay, as before a consumer that could never answer.
@@ -654,30 +708,38 @@ s_replies_closed (s_thread_t *self, const amqp_channel_close_t *close)
     }
     zsys_warning ("upstream: RabbitMQ refused a reply bridge=%s reason=\"%s\" in_flight=%zu",
                   self->args->bridge, text, self->unconfirmed_n);
+    if (!s_guard (self))
+        return;  //  stopping
     amqp_channel_close_ok_t ok = {0};
     if (amqp_send_method (self->conn, S_REPLIES, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok)
         != AMQP_STATUS_OK) {
         s_lost (self, "closing the replies' channel");
+        s_unguard (self);
         return;
     }
     for (size_t i = 0; i < self->unconfirmed_n; i++) {
+        uint64_t id = self->unconfirmed[i].id;
         if (self->unconfirmed_n == 1) {
             zmsg_t *msg = s_event (S_REFUSED, self->gen);
-            s_add_u64 (msg, self->unconfirmed[i].id);
+            s_add_u64 (msg, id);
             zmsg_addstr (msg, text);
             s_tell (self, &msg);
+            s_settled (self, id);
         }
-        else
-            s_tell_id (self, S_NACKED, self->unconfirmed[i].id);
+        else {
+            s_tell_id (self, S_NACKED, id);
+            if (!s_doubted (self, id))
+                zlistx_add_end (self->doubted, (void *) (uintptr_t) id);
+        }
     }
-    if (self->unconfirmed_n > 1)
-        self->careful = self->unconfirmed_n + S_CAREFUL;
+    self->alone = false;
     self->unconfirmed_n = 0;
     self->seq = 0;  //  a new channel numbers its publishes from 1
     if (!s_open_replies (self, why, sizeof (why)))
         s_lost (self, why);
     else
         s_send_held (self);
+    s_unguard (self);
 }
 
 //  A reply RabbitMQ could not route comes back before its confirm.
@@ -829,18 +891,49 @@ cleanup:
     zframe_destroy (&result);
 }
 
-//  Sends the publishes held back, as far as careful allows: one at a
-//  time while it lasts.
+//  The task a publish command (its fields left) is the reply to.
+static uint64_t
+s_publish_id (zmsg_t *msg)
+{
+    zframe_t *frame = zmsg_first (msg);
+    uint64_t id = 0;
+    if (frame && zframe_size (frame) == sizeof (id))
+        memcpy (&id, zframe_data (frame), sizeof (id));
+    return id;
+}
+
+//  Whether the reply to task id may go now: not while one in doubt is in
+//  flight alone, and one in doubt only with nothing in flight.
+static bool
+s_may_publish (s_thread_t *self, uint64_t id)
+{
+    if (self->alone)
+        return false;
+    return !s_doubted (self, id) || self->unconfirmed_n == 0;
+}
+
+//  Publishes, the one in doubt alone.
+static void
+s_publish_now (s_thread_t *self, zmsg_t *msg)
+{
+    self->alone = s_doubted (self, s_publish_id (msg)) != NULL;
+    s_publish (self, msg);
+}
+
+//  Sends the publishes held back, in order, as far as they may go.
 static void
 s_send_held (s_thread_t *self)
 {
-    while (self->conn && zlist_size (self->held) && (!self->careful || !self->unconfirmed_n)) {
-        zmsg_t *msg = (zmsg_t *) zlist_pop (self->held);
-        if (self->careful)
-            self->careful--;
-        s_publish (self, msg);
+    if (!s_guard (self))
+        return;  //  stopping
+    zmsg_t *msg;
+    while (self->conn && (msg = (zmsg_t *) zlist_first (self->held))
+           && s_may_publish (self, s_publish_id (msg))) {
+        zlist_pop (self->held);
+        s_publish_now (self, msg);
         zmsg_destroy (&msg);
     }
+    s_unguard (self);
 }
 
 //  A command of the loop's (msg_p: taken if it is held back).
@@ -861,16 +954,13 @@ s_command (s_thread_t *self, zmsg_t **msg_p)
         uint64_t tag = s_pop_u64 (msg);
         rc = amqp_basic_reject (self->conn, S_CHANNEL, tag, s_pop_u64 (msg) != 0);
     }
-    else if (type == S_PUBLISH && self->careful
-             && (self->unconfirmed_n || zlist_size (self->held))) {
+    else if (type == S_PUBLISH
+             && (zlist_size (self->held) || !s_may_publish (self, s_publish_id (msg)))) {
         zlist_append (self->held, msg);
         *msg_p = NULL;
     }
-    else if (type == S_PUBLISH) {
-        if (self->careful)
-            self->careful--;
-        s_publish (self, msg);
-    }
+    else if (type == S_PUBLISH)
+        s_publish_now (self, msg);
     if (rc != AMQP_STATUS_OK)
         s_lost (self, amqp_error_string2 (rc));
 }
@@ -890,14 +980,14 @@ s_recv_ready (zsock_t *sock)
 static void
 s_commands (s_thread_t *self)
 {
-    if (self->conn && !s_wake_set (self->args->wake, amqp_get_sockfd (self->conn)))
+    if (!s_guard (self))
         return;  //  stopping: $TERM follows
     zmsg_t *msg;
     while ((msg = s_recv_ready (self->data))) {
         s_command (self, &msg);
         zmsg_destroy (&msg);
     }
-    s_wake_set (self->args->wake, -1);
+    s_unguard (self);
 }
 
 static void
@@ -906,6 +996,7 @@ s_actor (zsock_t *pipe, void *arg)
     s_thread_t thread = {.args = (s_args_t *) arg, .pipe = pipe, .backoff_ms = S_BACKOFF_MS};
     s_thread_t *self = &thread;
     self->held = zlist_new ();
+    self->doubted = zlistx_new ();
     self->data = zsock_new (ZMQ_PAIR);
     zsock_set_sndhwm (self->data, 0);
     zsock_set_rcvhwm (self->data, 0);
@@ -942,6 +1033,7 @@ s_actor (zsock_t *pipe, void *arg)
     s_close (self);
     s_drop_held (self);
     zlist_destroy (&self->held);
+    zlistx_destroy (&self->doubted);
     free (self->unconfirmed);
     zsock_destroy (&self->data);
     s_args_destroy (&self->args);

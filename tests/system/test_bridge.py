@@ -26,6 +26,7 @@ import requests
 import arbiter_proto
 from conftest import ROOT, Gateway, binary, free_port, wait_until
 from helpers import (CLIENT_KEY_PASSWORD, encrypt_key, make_tls_files, start_exec_worker,
+                     start_minion,
                      start_rabbit)
 
 pika = pytest.importorskip('pika', reason='python3-pika is not installed')
@@ -1018,3 +1019,30 @@ def test_a_body_over_max_payload_is_rejected_and_never_held(broker, processes, t
 def rss_kib(pid, field='VmHWM'):
     with open('/proc/%d/status' % pid) as f:
         return int(next(line for line in f if line.startswith(field + ':')).split()[1])
+
+
+def test_a_refused_reply_is_found_under_steady_load(broker, processes, tmp_path, rabbit):
+    """A reply RabbitMQ refuses (406) while many others are in flight: the
+    replies in doubt each go again alone, so the refused one is found at
+    its first retry, however many other replies go out meanwhile; the
+    others are all answered."""
+    rabbit.ctl('eval', 'application:set_env(rabbit, max_message_size, 8).')
+    try:
+        jobs, replies = names('steady')
+        declare(rabbit, jobs, replies)
+        start_minion(broker, processes, tmp_path, '--queue', 'steady', '--slots', '64')
+        gateway = start_gateway(broker, processes, tmp_path, rabbit, {
+            'steady': {'upstream-queue': jobs, 'task': 'sleep', 'prefetch': '200'}})
+        n = 3000
+        # results "slept 30" (8 bytes) but one, "slept 100" (9: over 8), in
+        # flight with others
+        publish(rabbit, jobs, replies, [b'100' if i == 40 else b'30' for i in range(n)])
+        got = Replies(rabbit, replies).wait(n, timeout=120)
+        props, body = got.got['c40']
+        assert body == b'' and 'refused by RabbitMQ' in props.headers['x-arbiter-error']
+        assert all(got.got['c%d' % i][1] == b'slept 30' for i in range(n) if i != 40)
+        refusals = [line for line in gateway.output().splitlines()
+                    if 'upstream: RabbitMQ refused a reply' in line]
+        assert 1 <= len(refusals) <= 2, refusals
+    finally:
+        rabbit.ctl('eval', 'application:set_env(rabbit, max_message_size, 134217728).')
