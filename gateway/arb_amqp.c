@@ -645,6 +645,56 @@ arb_amqp_bound_queue (arb_amqp_t *self,
     return reqid;
 }
 
+//  A queue whose bounds go to the broker again: found again by name.
+typedef struct {
+    arb_amqp_vhost_t *vhost;
+    char *name;
+} s_rebound_t;
+
+static void
+s_rebound_destructor (void **item)
+{
+    s_rebound_t *rebound = (s_rebound_t *) *item;
+    free (rebound->name);
+    free (rebound);
+    *item = NULL;
+}
+
+static void
+s_on_rebound (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) reactor;
+    (void) timer;
+    arb_amqp_t *self = (arb_amqp_t *) arg;
+    arb_link_flush (self->link);  //  the releases first
+    for (s_rebound_t *rebound = (s_rebound_t *) zlistx_first (self->rebounds); rebound;
+         rebound = (s_rebound_t *) zlistx_next (self->rebounds)) {
+        arb_amqp_queue_t *queue = arb_amqp_model_queue (rebound->vhost, rebound->name);
+        if (queue && queue->rebound_due) {
+            queue->rebound_due = false;
+            arb_amqp_bound_queue (self, queue, NULL, NULL);
+        }
+    }
+    zlistx_purge (self->rebounds);
+}
+
+void
+arb_amqp_queue_requeued (arb_amqp_t *self, arb_amqp_queue_t *queue)
+{
+    if (!queue->broker_bounds || queue->settings.overflow != ARB_AMQP_DROP_HEAD) {
+        arb_amqp_queue_grew (self, queue);
+        return;
+    }
+    if (queue->rebound_due)
+        return;
+    queue->rebound_due = true;
+    s_rebound_t *rebound = (s_rebound_t *) zmalloc (sizeof (s_rebound_t));
+    *rebound = (s_rebound_t){queue->vhost, strdup (queue->name)};
+    zlistx_add_end (self->rebounds, rebound);
+    if (!self->rebound_timer.armed)
+        arb_reactor_arm (self->reactor, &self->rebound_timer, 0, s_on_rebound, self);
+}
+
 //  ---------------------------------------------------------------------
 //  Loading the model
 
@@ -875,6 +925,8 @@ arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
     self->conns = zlistx_new ();
     self->trims = zlistx_new ();
     zlistx_set_destructor (self->trims, s_trim_destructor);
+    self->rebounds = zlistx_new ();
+    zlistx_set_destructor (self->rebounds, s_rebound_destructor);
     arb_amqp_deadletters_init (self);
     arb_amqp_admit_init (self);
     self->held = arb_idmap_new ();
@@ -920,6 +972,8 @@ arb_amqp_destroy (arb_amqp_t **self_p)
     zlistx_destroy (&self->conns);
     arb_amqp_targets_fini (&self->route);
     zlistx_destroy (&self->trims);
+    arb_reactor_disarm (self->reactor, &self->rebound_timer);
+    zlistx_destroy (&self->rebounds);
     arb_amqp_admit_fini (self);
     arb_amqp_deadletters_fini (self);
     zlistx_destroy (&self->users);

@@ -174,6 +174,15 @@ s_is_servers (amqp_method_number_t id)
         case AMQP_TX_COMMIT_OK_METHOD:
         case AMQP_TX_ROLLBACK_OK_METHOD:
         case AMQP_CONFIRM_SELECT_OK_METHOD:
+        case AMQP_EXCHANGE_DECLARE_OK_METHOD:
+        case AMQP_EXCHANGE_DELETE_OK_METHOD:
+        case AMQP_EXCHANGE_BIND_OK_METHOD:
+        case AMQP_EXCHANGE_UNBIND_OK_METHOD:
+        case AMQP_QUEUE_DECLARE_OK_METHOD:
+        case AMQP_QUEUE_BIND_OK_METHOD:
+        case AMQP_QUEUE_PURGE_OK_METHOD:
+        case AMQP_QUEUE_DELETE_OK_METHOD:
+        case AMQP_QUEUE_UNBIND_OK_METHOD:
             return true;
         default:
             return false;
@@ -277,7 +286,8 @@ s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
             return 0;
         }
         default:
-            if (id >> 16 == AMQP_EXCHANGE_CLASS || id >> 16 == AMQP_QUEUE_CLASS)
+            if ((id >> 16 == AMQP_EXCHANGE_CLASS || id >> 16 == AMQP_QUEUE_CLASS)
+                && !s_is_servers (id))
                 return arb_amqp_admin_method (self, id, m);
             {
                 //  a method of the server's (an -ok, a delivery) sent by a

@@ -786,7 +786,6 @@ arb_amqp_queue_expiry (arb_amqp_t *self, arb_amqp_queue_t *queue, uint64_t at)
 {
     if (!queue->settings.dlx)
         return;
-    queue->expiring = true;
     if (!queue->head_due_ms || at < queue->head_due_ms)
         queue->head_due_ms = at;
     if (!queue->head)
@@ -809,15 +808,6 @@ arb_amqp_queue_returned (arb_amqp_t *self, arb_amqp_queue_t *queue, uint64_t at)
     //  message expired on its way back would stay there for ever
     if (at)
         arb_amqp_queue_expiry (self, queue, at);
-    //  back at the head, it may take the queue over its x-max-length, and
-    //  RabbitMQ drops the head at a requeue: the queues the gateway bounds
-    //  itself are trimmed; those whose bounds the broker holds, which it
-    //  holds at a submit only, get their bounds again, which it holds at
-    //  once (drop-head only: reject-publish refuses only what comes)
-    if (queue->broker_bounds && queue->settings.overflow == ARB_AMQP_DROP_HEAD) {
-        arb_link_flush (self->link);  //  the release first
-        arb_amqp_bound_queue (self, queue, NULL, NULL);
-    }
-    else
-        arb_amqp_queue_grew (self, queue);
+    //  back at the head, it may take the queue over its x-max-length
+    arb_amqp_queue_requeued (self, queue);
 }

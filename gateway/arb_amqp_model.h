@@ -104,10 +104,11 @@ struct _arb_amqp_queue_t {
     uint64_t last_used_ms;    //  x-expires: monotonic ms of its last use (arb_amqp_queue_used)
     void *trim;  //  x-max-length(-bytes): the server's trim under way, or NULL (callers set)
     bool broker_bounds;    //  the broker took its bounds: it never needs the trim (callers set)
+    bool rebound_due;      //  its bounds go to the broker again this turn (same)
     void *gate;            //  x-overflow reject-*: the server's held publishes, or NULL (same)
     void *head;            //  TTL with a DLX: the server's head check under way, or NULL (same)
     uint64_t head_due_ms;  //  TTL with a DLX: Unix ms its head is checked next (0: none; same)
-    bool expiring;         //  TTL with a DLX: it has had messages that expire (same)
+    bool expiring;         //  TTL with a DLX: its messages may expire out of order (same)
     //  x-single-active-consumer: the gateway's consumers on it in the order
     //  they were registered, the first the active one (owned list of
     //  borrowed consumers, callers add and remove them); NULL for a queue

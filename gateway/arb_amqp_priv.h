@@ -45,30 +45,32 @@ typedef struct {
 } arb_amqp_user_t;
 
 struct _arb_amqp_t {
-    arb_gateway_t *gateway;    //  borrowed
-    arb_reactor_t *reactor;    //  borrowed
-    arb_link_t *link;          //  borrowed
-    arb_amqp_model_t *model;   //  owned
-    arb_amqp_config_t config;  //  strings borrowed from the caller
-    arb_listener_t *listener;  //  owned
-    zlistx_t *users;           //  owned arb_amqp_user_t
-    zlistx_t *conns;           //  owned connections (their handles are in conn->handle)
-    arb_idmap_t *held;         //  task id -> borrowed delivery (unacked, or being dead-lettered)
-    uint64_t next_conn;        //  connection numbers
-    bool loaded;               //  the model was read from the broker
-    bool loading;              //  a load is under way
-    char *load_after;          //  owned: the last key of the pages read so far, or NULL
-    size_t load_records;       //  records read so far
-    size_t load_bad;           //  of them, not records
-    arb_timer_t load_timer;    //  loading again after a failure
-    arb_timer_t expire_timer;  //  x-expires: the next unused queue's deadline
-    uint64_t expire_at;        //  monotonic ms it is armed for (0: not armed)
-    uint64_t started_ms;       //  monotonic ms at start
-    arb_stream_io_t io;        //  the connections' shared read buffer and byte counts
-    arb_amqp_targets_t route;  //  a publish's queues while it is routed (kept empty)
-    size_t prioritized;        //  consumers with an x-priority other than 0, of every queue
-    zlistx_t *trims;           //  owned: x-max-length(-bytes) trims under way (arb_amqp.c)
-    zlistx_t *deadletters;     //  owned: messages being dead-lettered (arb_amqp_deadletter.c)
+    arb_gateway_t *gateway;     //  borrowed
+    arb_reactor_t *reactor;     //  borrowed
+    arb_link_t *link;           //  borrowed
+    arb_amqp_model_t *model;    //  owned
+    arb_amqp_config_t config;   //  strings borrowed from the caller
+    arb_listener_t *listener;   //  owned
+    zlistx_t *users;            //  owned arb_amqp_user_t
+    zlistx_t *conns;            //  owned connections (their handles are in conn->handle)
+    arb_idmap_t *held;          //  task id -> borrowed delivery (unacked, or being dead-lettered)
+    uint64_t next_conn;         //  connection numbers
+    bool loaded;                //  the model was read from the broker
+    bool loading;               //  a load is under way
+    char *load_after;           //  owned: the last key of the pages read so far, or NULL
+    size_t load_records;        //  records read so far
+    size_t load_bad;            //  of them, not records
+    arb_timer_t load_timer;     //  loading again after a failure
+    arb_timer_t expire_timer;   //  x-expires: the next unused queue's deadline
+    uint64_t expire_at;         //  monotonic ms it is armed for (0: not armed)
+    uint64_t started_ms;        //  monotonic ms at start
+    arb_stream_io_t io;         //  the connections' shared read buffer and byte counts
+    arb_amqp_targets_t route;   //  a publish's queues while it is routed (kept empty)
+    size_t prioritized;         //  consumers with an x-priority other than 0, of every queue
+    zlistx_t *trims;            //  owned: x-max-length(-bytes) trims under way (arb_amqp.c)
+    zlistx_t *rebounds;         //  owned: queues whose bounds go to the broker again (same)
+    arb_timer_t rebound_timer;  //  armed for the next turn while rebounds has any
+    zlistx_t *deadletters;      //  owned: messages being dead-lettered (arb_amqp_deadletter.c)
     zlistx_t *admits;  //  owned: messages for queues that refuse to overflow (arb_amqp_admit.c)
     arb_idmap_t *admit_ids;  //  their tickets -> borrowed admits
     uint64_t next_admit;
@@ -462,6 +464,14 @@ void arb_amqp_queue_used (arb_amqp_t *self, arb_amqp_queue_t *queue);
 //  count again. What must see the queue within its bounds waits for the
 //  trim (arb_amqp_trim_wait).
 void arb_amqp_queue_grew (arb_amqp_t *self, arb_amqp_queue_t *queue);
+
+//  Messages went back to the head of a queue (a requeue): one the gateway
+//  trims is trimmed (arb_amqp_queue_grew); one whose drop-head bounds the
+//  broker holds (it holds them at a submit, and when they are set) gets
+//  them again, once a turn however many came back, after the turn's
+//  releases, so that it is within them again, as RabbitMQ drops the head
+//  at a requeue.
+void arb_amqp_queue_requeued (arb_amqp_t *self, arb_amqp_queue_t *queue);
 
 //  Gives the broker the queue's bounds if it can keep them itself
 //  (arb_amqp_model_broker_bounds). Once it has said yes (broker_bounds),

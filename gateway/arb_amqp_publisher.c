@@ -517,6 +517,11 @@ s_route (arb_amqp_publisher_t *self, s_message_t *message, bool in_tx)
         };
         if (at)
             arb_amqp_queue_expiry (server, q, at);
+        //  expiries out of the queue's order: an expired message may wait
+        //  behind a live head (arb_amqp_expire checks when it leaves); with
+        //  the queue's TTL alone they expire in its order
+        if (at && (message_ttl >= 0 || q->settings.max_priority))
+            q->expiring = true;
         spec.priority = arb_amqp_model_priority (&q->settings, props);
         if (i + 1 == n) {
             spec.payload = message->body;

@@ -206,6 +206,11 @@ s_arg_str (
         snprintf (why, size, "invalid arg '%s' for %s: not a string", key, subject);
         return -1;
     }
+    //  kept as a C string, which would cut it there (see arb_amqp_frame_has_nul)
+    if (value->value.bytes.len && memchr (value->value.bytes.bytes, 0, value->value.bytes.len)) {
+        snprintf (why, size, "invalid arg '%s' for %s: a NUL byte is not supported", key, subject);
+        return -1;
+    }
     *out = (char *) zmalloc (value->value.bytes.len + 1);
     memcpy (*out, value->value.bytes.bytes, value->value.bytes.len);
     return 1;

@@ -1811,7 +1811,9 @@ def test_connection_and_channel_exceptions_by_code(gateway):
     # 503, as RabbitMQ: methods only a server sends, a Close-Ok not asked
     # for; 504 CHANNEL_ERROR: a channel's method on channel 0
     for method in (pika.spec.Basic.QosOk(), pika.spec.Channel.FlowOk(active=True),
-                   pika.spec.Channel.CloseOk()):
+                   pika.spec.Channel.CloseOk(),
+                   pika.spec.Queue.DeclareOk(queue='q', message_count=0, consumer_count=0),
+                   pika.spec.Exchange.BindOk()):
         raw = RawAmqp(gateway.amqp_port)
         raw.expect(pika.spec.Connection.OpenOk)
         raw.open_channel(1)
