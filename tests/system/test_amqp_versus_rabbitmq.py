@@ -1229,14 +1229,9 @@ def tx_nack_and_reject(run):
             'left': [(g['body'], g['redelivered']) for g in (get(conn.channel(), q),) if g]}
 
 
-@scenario
-def requeue_past_max_length(run):
-    """x-max-length 2, two ready and two unacked that come back (a nack
-    with requeue): the head is dropped back to the bound at the requeue,
-    so the next gets see the two newest; the broker holds the bound."""
-    ch = run.channel()
-    q = run.name('q')
-    ch.queue_declare(q, arguments={'x-max-length': 2})
+def requeue_two_past_two(ch, q):
+    """Queue q (x-max-length 2) gets two messages, gives them out, gets
+    two more, and the first two come back (a nack with requeue)."""
     for i in range(2):
         ch.basic_publish('', q, b'%d' % i)
     count(ch, q)
@@ -1245,6 +1240,17 @@ def requeue_past_max_length(run):
         ch.basic_publish('', q, body)
     count(ch, q)
     ch.basic_nack(tags[-1], multiple=True, requeue=True)
+
+
+@scenario
+def requeue_past_max_length(run):
+    """x-max-length 2, two ready and two unacked that come back: the head
+    is dropped back to the bound at the requeue, so the next gets see the
+    two newest; the broker holds the bound."""
+    ch = run.channel()
+    q = run.name('q')
+    ch.queue_declare(q, arguments={'x-max-length': 2})
+    requeue_two_past_two(ch, q)
     return {'count': count(ch, q), 'left': [(g['body'], g['redelivered'])
                                           for g in iter(lambda: get(ch, q), None)]}
 
@@ -1258,14 +1264,7 @@ def requeue_past_max_length_dead_letters(run):
     ch.queue_declare(dead)
     ch.queue_declare(q, arguments={'x-max-length': 2, 'x-dead-letter-exchange': '',
                                    'x-dead-letter-routing-key': dead})
-    for i in range(2):
-        ch.basic_publish('', q, b'%d' % i)
-    count(ch, q)
-    tags = [ch.basic_get(q)[0].delivery_tag for _ in range(2)]
-    for body in (b'2', b'3'):
-        ch.basic_publish('', q, body)
-    count(ch, q)
-    ch.basic_nack(tags[-1], multiple=True, requeue=True)
+    requeue_two_past_two(ch, q)
     wait_until(lambda: count(ch, dead)['messages'] == 2, timeout=10, what='two dead letters')
     return {'count': count(ch, q), 'dead': get_all(ch, dead), 'left': get_all(ch, q)}
 
