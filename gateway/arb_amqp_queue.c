@@ -128,6 +128,13 @@ s_inequivalent (const char *key,
     snprintf (values, size, "received %s but current is %s", received, current);
 }
 
+//  Whether a value is a string or a byte array.
+static bool
+s_is_text (const amqp_field_value_t *value)
+{
+    return value->kind == AMQP_FIELD_KIND_UTF8 || value->kind == AMQP_FIELD_KIND_BYTES;
+}
+
 bool
 arb_amqp_model_equivalent_qargs (
     zchunk_t *stored, amqp_table_t *args, const char **key_p, char *values, size_t size)
@@ -155,6 +162,13 @@ arb_amqp_model_equivalent_qargs (
         const amqp_field_value_t *b = arb_amqp_table_get (args, keys[i]);
         if (!a || !b)
             same = !a && !b;
+        else if (s_is_text (a) && s_is_text (b))
+            //  a string and a byte array of the same bytes are one value
+            //  to RabbitMQ's comparison (both are binaries)
+            same = a->value.bytes.len == b->value.bytes.len
+                   && (!a->value.bytes.len
+                       || memcmp (a->value.bytes.bytes, b->value.bytes.bytes, a->value.bytes.len)
+                              == 0);
         else {
             amqp_table_t one_a = {1, &(amqp_table_entry_t){{1, "k"}, *a}};
             amqp_table_t one_b = {1, &(amqp_table_entry_t){{1, "k"}, *b}};
@@ -202,7 +216,8 @@ s_arg_str (
     const amqp_field_value_t *value = arb_amqp_table_get (args, key);
     if (!value)
         return 0;
-    if (value->kind != AMQP_FIELD_KIND_UTF8 && value->kind != AMQP_FIELD_KIND_BYTES) {
+    //  a long string, as RabbitMQ wants it (it refuses a byte array too)
+    if (value->kind != AMQP_FIELD_KIND_UTF8) {
         snprintf (why, size, "invalid arg '%s' for %s: not a string", key, subject);
         return -1;
     }

@@ -1290,6 +1290,23 @@ def expired_behind_a_head_that_leaves(run):
 
 
 @scenario
+def string_arguments_as_byte_arrays(run):
+    """x-dead-letter-exchange sent as a byte array: refused at a first
+    declare (a string is wanted), but equal to the string of the same
+    bytes at a redeclare."""
+    conn = run.connect()
+    fresh, declared = run.name('fresh'), run.name('declared')
+    first = outcome(lambda: conn.channel().queue_declare(
+        fresh, arguments={'x-dead-letter-exchange': b'dlx'}))
+    ch = conn.channel()
+    ch.queue_declare(declared, arguments={'x-dead-letter-exchange': 'dlx'})
+    again = outcome(lambda: ch.queue_declare(declared,
+                                             arguments={'x-dead-letter-exchange': b'dlx'}))
+    return {'first': first[0], 'first_code': first[1] if first[0] != 'ok' else None,
+            'again': again[0]}
+
+
+@scenario
 def tx_commit_with_a_message_a_full_queue_refused(run):
     """x-overflow reject-publish in a transaction: the messages that fit
     are stored, and the commit fails (406, partial tx completion)."""
