@@ -330,7 +330,7 @@ s_exchange_declare (arb_amqp_channel_t *channel, amqp_exchange_declare_t *m)
                     "vhost '%.60s': received '%s' but current is '%s'",
                     flag, name, vname, received ? "true" : "false", received ? "false" : "true");
         }
-        else if (!exchange->builtin && !arb_amqp_model_same_alternate (exchange, &m->arguments))
+        else if (!arb_amqp_model_same_alternate (exchange, &m->arguments))
             //  the one argument RabbitMQ compares for an exchange
             s_fail (channel, AMQP_PRECONDITION_FAILED, id,
                     "PRECONDITION_FAILED - inequivalent arg 'alternate-exchange' for exchange "

@@ -1307,6 +1307,18 @@ def string_arguments_as_byte_arrays(run):
 
 
 @scenario
+def builtin_exchange_redeclared_with_an_alternate(run):
+    """amq.direct has no alternate exchange: a redeclare naming one is
+    inequivalent (406), one without is not."""
+    conn = run.connect()
+    plain = outcome(lambda: conn.channel().exchange_declare('amq.direct', 'direct', durable=True)
+                    and 'ok')
+    with_ae = outcome(lambda: conn.channel().exchange_declare(
+        'amq.direct', 'direct', durable=True, arguments={'alternate-exchange': 'x'}) and 'ok')
+    return {'plain': plain[0], 'with_ae': with_ae[:2] if with_ae[0] != 'ok' else 'ok'}
+
+
+@scenario
 def tx_commit_with_a_message_a_full_queue_refused(run):
     """x-overflow reject-publish in a transaction: the messages that fit
     are stored, and the commit fails (406, partial tx completion)."""
