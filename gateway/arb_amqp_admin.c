@@ -330,12 +330,12 @@ s_exchange_declare (arb_amqp_channel_t *channel, amqp_exchange_declare_t *m)
                     "vhost '%.60s': received '%s' but current is '%s'",
                     flag, name, vname, received ? "true" : "false", received ? "false" : "true");
         }
-        else if (!arb_amqp_model_same_alternate (exchange, &m->arguments))
+        else if (!arb_amqp_model_same_alternate (exchange, &m->arguments, why, sizeof (why)))
             //  the one argument RabbitMQ compares for an exchange
             s_fail (channel, AMQP_PRECONDITION_FAILED, id,
                     "PRECONDITION_FAILED - inequivalent arg 'alternate-exchange' for exchange "
-                    "'%.200s' in vhost '%.60s'",
-                    name, vname);
+                    "'%.200s' in vhost '%.60s': %s",
+                    name, vname, why);
         else {
             rc = 0;
             s_op_go (s_op_new (channel, id, m->nowait));
@@ -350,6 +350,16 @@ s_exchange_declare (arb_amqp_channel_t *channel, amqp_exchange_declare_t *m)
     if (arb_amqp_model_check_name (vhost, name, false, why, sizeof (why))) {
         s_fail (channel, AMQP_PRECONDITION_FAILED, id, "PRECONDITION_FAILED - exchange name: %s",
                 why);
+        goto cleanup;
+    }
+    const amqp_field_value_t *alternate = arb_amqp_table_get (&m->arguments, "alternate-exchange");
+    if (alternate && alternate->kind != AMQP_FIELD_KIND_UTF8) {
+        //  a name, as RabbitMQ wants it (a byte array too is refused at a
+        //  first declare; a redeclare compares it as the same bytes)
+        s_fail (channel, AMQP_PRECONDITION_FAILED, id,
+                "PRECONDITION_FAILED - invalid type '%s' for arg 'alternate-exchange' in "
+                "exchange '%.200s' in vhost '%.60s'",
+                arb_amqp_value_type_name (alternate), name, vname);
         goto cleanup;
     }
     exchange = arb_amqp_model_add_exchange (vhost, name, type, m->durable, m->auto_delete,

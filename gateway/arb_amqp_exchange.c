@@ -69,16 +69,30 @@ arb_amqp_model_add_exchange (arb_amqp_vhost_t *vhost,
 }
 
 bool
-arb_amqp_model_same_alternate (arb_amqp_exchange_t *exchange, amqp_table_t *args)
+arb_amqp_model_same_alternate (arb_amqp_exchange_t *exchange,
+                               amqp_table_t *args,
+                               char *values,
+                               size_t size)
 {
     const amqp_field_value_t *alternate =
         args ? arb_amqp_table_get (args, "alternate-exchange") : NULL;
+    amqp_field_value_t current = {AMQP_FIELD_KIND_UTF8, {.bytes = {0, exchange->alternate}}};
+    if (exchange->alternate)
+        current.value.bytes.len = strlen (exchange->alternate);
+    bool same;
     if (!alternate || !exchange->alternate)
-        return !alternate && !exchange->alternate;
-    amqp_bytes_t v = alternate->value.bytes;
-    return (alternate->kind == AMQP_FIELD_KIND_UTF8 || alternate->kind == AMQP_FIELD_KIND_BYTES)
-           && v.len == strlen (exchange->alternate)
-           && (v.len == 0 || memcmp (v.bytes, exchange->alternate, v.len) == 0);
+        same = !alternate && !exchange->alternate;
+    else {
+        amqp_bytes_t v = alternate->value.bytes;
+        //  a string and a byte array of the same bytes are one value
+        same = (alternate->kind == AMQP_FIELD_KIND_UTF8 || alternate->kind == AMQP_FIELD_KIND_BYTES)
+               && v.len == current.value.bytes.len
+               && (v.len == 0 || memcmp (v.bytes, exchange->alternate, v.len) == 0);
+    }
+    if (!same)
+        arb_amqp_model_inequivalent (exchange->alternate ? &current : NULL, alternate, values,
+                                     size);
+    return same;
 }
 
 void

@@ -168,8 +168,12 @@ const char *arb_amqp_model_type_name (arb_amqp_type_t type);
 
 //  Whether an exchange declared again with args names the alternate
 //  exchange it has (or none, as it has none): the one argument RabbitMQ
-//  compares for an exchange.
-bool arb_amqp_model_same_alternate (arb_amqp_exchange_t *exchange, amqp_table_t *args);
+//  compares for an exchange. If not, values says how they differ (as
+//  RabbitMQ's 406 does: "received 'b' but current is 'a'").
+bool arb_amqp_model_same_alternate (arb_amqp_exchange_t *exchange,
+                                    amqp_table_t *args,
+                                    char *values,
+                                    size_t size);
 
 //  Creates an exchange (args: its arguments table, copied; its
 //  alternate-exchange, a string, takes what it routes nowhere). Borrowed.

@@ -69,6 +69,14 @@ void arb_amqp_binding_destroy (arb_amqp_binding_t **binding_p);
 //  The destructor of an exchange's bindings list.
 void arb_amqp_binding_destructor (void **item);
 
+//  How an argument's current value and the one received differ, as
+//  RabbitMQ's 406 says it ("received 'x' but current is none"); either
+//  may be NULL (absent).
+void arb_amqp_model_inequivalent (const amqp_field_value_t *current,
+                                  const amqp_field_value_t *received,
+                                  char *values,
+                                  size_t size);
+
 //  Removes every binding to dest from every exchange of vhost.
 void arb_amqp_model_unbind_all (arb_amqp_vhost_t *vhost, const char *dest, bool dest_exchange);
 

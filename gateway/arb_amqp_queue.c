@@ -111,6 +111,19 @@ s_describe (const amqp_field_value_t *v, bool typed, char *buf, size_t size)
         snprintf (buf, size, "'%s'", text);
 }
 
+void
+arb_amqp_model_inequivalent (const amqp_field_value_t *current,
+                             const amqp_field_value_t *received,
+                             char *values,
+                             size_t size)
+{
+    char r[160], c[160];
+    //  one side absent: the other with its type
+    s_describe (received, !current, r, sizeof (r));
+    s_describe (current, !received, c, sizeof (c));
+    snprintf (values, size, "received %s but current is %s", r, c);
+}
+
 //  Says how a and b differ (b the one received) as RabbitMQ does.
 static void
 s_inequivalent (const char *key,
@@ -120,12 +133,8 @@ s_inequivalent (const char *key,
                 char *values,
                 size_t size)
 {
-    char received[160], current[160];
-    //  one side absent: the other with its type
-    s_describe (b, !a, received, sizeof (received));
-    s_describe (a, !b, current, sizeof (current));
     *key_p = key;
-    snprintf (values, size, "received %s but current is %s", received, current);
+    arb_amqp_model_inequivalent (a, b, values, size);
 }
 
 //  Whether a value is a string or a byte array.

@@ -482,9 +482,12 @@ test_alternate_exchange (void **state)
     assert_string_equal (s_route (x, "k", NULL), "bound");
     assert_string_equal (s_route (x, "s", NULL), "spare");
     assert_string_equal (s_route (x, "none", NULL), "");  //  x -> ae -> x: ends
-    assert_true (arb_amqp_model_same_alternate (x, &ae_args));
-    assert_false (arb_amqp_model_same_alternate (x, NULL));
-    assert_false (arb_amqp_model_same_alternate (x, &back_args));
+    char why[256];
+    assert_true (arb_amqp_model_same_alternate (x, &ae_args, why, sizeof (why)));
+    assert_false (arb_amqp_model_same_alternate (x, NULL, why, sizeof (why)));
+    assert_string_equal (why, "received none but current is the value 'ae' of type 'longstr'");
+    assert_false (arb_amqp_model_same_alternate (x, &back_args, why, sizeof (why)));
+    assert_string_equal (why, "received 'x' but current is 'ae'");
 }
 
 //  A reply text over a short string's 255 bytes is cut to 252 and "...",
