@@ -492,7 +492,10 @@ s_bind (arb_amqp_channel_t *channel,
                     dest_exchange ? "exchange" : "queue", dest, vname);
         goto cleanup;
     }
-    if (queue && queue->exclusive && queue->owner != conn->number) {
+    if (queue && queue->exclusive && queue->owner != conn->number
+        && (!unbind || arb_amqp_model_bound (exchange, dest, dest_exchange, key, args))) {
+        //  an unbind of a binding that is not there is Unbind-Ok even so:
+        //  RabbitMQ looks for the binding before the queue's owner
         arb_amqp_channel_fail_locked (channel, dest, id);
         goto cleanup;
     }

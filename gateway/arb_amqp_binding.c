@@ -90,6 +90,16 @@ arb_amqp_model_bind (arb_amqp_exchange_t *source,
     return 1;
 }
 
+bool
+arb_amqp_model_bound (arb_amqp_exchange_t *source,
+                      const char *dest,
+                      bool dest_exchange,
+                      const char *key,
+                      amqp_table_t *args)
+{
+    return s_binding_find (source, dest, dest_exchange, key, args) != NULL;
+}
+
 int
 arb_amqp_model_unbind (arb_amqp_exchange_t *source,
                        const char *dest,

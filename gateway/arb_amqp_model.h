@@ -285,6 +285,13 @@ int arb_amqp_model_bind (arb_amqp_exchange_t *source,
                          const char *key,
                          amqp_table_t *args);
 
+//  Whether that binding is there.
+bool arb_amqp_model_bound (arb_amqp_exchange_t *source,
+                           const char *dest,
+                           bool dest_exchange,
+                           const char *key,
+                           amqp_table_t *args);
+
 //  Removes that binding. Returns 1 if removed, 0 if there was none.
 int arb_amqp_model_unbind (arb_amqp_exchange_t *source,
                            const char *dest,

@@ -550,6 +550,25 @@ def exclusive_queue_from_another_connection(run):
 
 
 @scenario
+def unbind_of_another_connections_exclusive_queue(run):
+    """An unbind from another connection: 405 for a binding that is there,
+    Unbind-Ok for one that is not (RabbitMQ looks for the binding first)."""
+    owner = run.connect().channel()
+    q = run.name('q')
+    owner.queue_declare(q, exclusive=True)
+    owner.queue_bind(q, 'amq.direct', 'bound')
+    other = run.connect()
+    out = {}
+    for what, key in (('missing', 'never-bound'), ('bound', 'bound')):
+        ch = other.channel()
+        result = outcome(lambda: ch.queue_unbind(q, 'amq.direct', key) and 'ok')
+        out[what] = result[:3] if result[0] != 'ok' else 'ok'
+    owner.basic_publish('amq.direct', 'bound', b'still-bound')
+    out['count'] = count(owner, q)
+    return out
+
+
+@scenario
 def exclusive_queue_goes_with_its_connection(run):
     conn = run.connect()
     q = run.name('q')
