@@ -1358,6 +1358,34 @@ def alternate_exchange_of_another_type(run):
 
 
 @scenario
+def get_counts_after_expiry(run):
+    """basic.get and its message_count on queues whose head expired: by the
+    queue's TTL, with or without a dead-letter exchange, and by a message's
+    own expiration (expired ones behind a live head too)."""
+    ch = run.channel()
+    q, m, d = run.name('q'), run.name('m'), run.name('d')
+    ch.queue_declare(q, arguments={'x-message-ttl': 200})
+    ch.queue_declare(m)
+    ch.queue_declare(d, arguments={'x-message-ttl': 200, 'x-dead-letter-exchange': ''})
+    for qq in (q, d):
+        ch.basic_publish('', qq, b'old1')
+        ch.basic_publish('', qq, b'old2')
+    ch.basic_publish('', m, b'm-old', pika.BasicProperties(expiration='200'))
+    ch.basic_publish('', m, b'm-keep1')
+    ch.basic_publish('', m, b'm-old2', pika.BasicProperties(expiration='200'))
+    ch.basic_publish('', m, b'm-keep2')
+    time.sleep(0.4)
+    for qq in (q, d):
+        ch.basic_publish('', qq, b'new1')
+        ch.basic_publish('', qq, b'new2')
+    out = {}
+    for name, qq in (('q', q), ('m', m), ('d', d)):
+        out[name] = [get(ch, qq), get(ch, qq), get(ch, qq)]
+        out[name + '_count'] = count(ch, qq)['messages']
+    return out
+
+
+@scenario
 def tx_commit_with_a_message_a_full_queue_refused(run):
     """x-overflow reject-publish in a transaction: the messages that fit
     are stored, and the commit fails (406, partial tx completion)."""
@@ -2979,3 +3007,4 @@ def test_amqplib_same_as_rabbitmq(servers, tmp_path):
         results[name] = scrub(json.loads(r.stdout), tag)
     diffs = differences(results['rabbitmq'], results['gateway'])
     assert not diffs, 'amqplib: the gateway differs from RabbitMQ:\n  %s' % '\n  '.join(diffs)
+
