@@ -128,6 +128,8 @@ s_start (s_bench_t *self)
                        kestrel,
                        "--amqp",
                        "off",
+                       "--http",
+                       "off",
                        NULL};
     self->gw = arb_benchproc_spawn (gateway);
     //  ready once a set is stored (session up, fan-out children loaded)

@@ -2,6 +2,7 @@
 wire protocol, reading task states, starting the real worker binaries."""
 
 import os
+import re
 import json
 import shutil
 import signal
@@ -17,6 +18,28 @@ from conftest import BUILD, Process, binary, free_port, wait_until
 SUCCEEDED, DEAD, CANCELLED, SKIPPED = 5, 7, 8, 9
 FINAL = (SUCCEEDED, DEAD, CANCELLED, SKIPPED)
 
+
+
+def example_with_its_examples(example, out):
+    """Writes to out a copy of an example config whose commented-out
+    examples are taken in: its `# upstream = ` line, and each commented
+    section after its "# Sections" line (a `# [kind.NAME]` line and the
+    `# key = value` lines under it, to a blank line), so a test can check
+    they are valid too."""
+    lines, sections, block = [], False, False
+    header = re.compile(r'# \[[a-z]+\.[A-Za-z0-9_-]+\]$')
+    key = re.compile(r'# [a-z][a-z-]* = ')
+    with open(example) as f:
+        for line in f.read().split('\n'):
+            sections = sections or line == '# Sections'
+            block = sections and (header.match(line) is not None or (block and line != ''))
+            if (block and (header.match(line) or key.match(line))) \
+                    or line.startswith('# upstream = amqp://'):
+                line = line[2:]
+            lines.append(line)
+    with open(out, 'w') as f:
+        f.write('\n'.join(lines))
+    return out
 
 
 def read_to_end(sock):

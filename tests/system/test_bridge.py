@@ -25,7 +25,7 @@ import requests
 
 import arbiter_proto
 from conftest import ROOT, Gateway, binary, free_port, wait_until
-from helpers import (CLIENT_KEY_PASSWORD, encrypt_key, make_tls_files, start_exec_worker,
+from helpers import (CLIENT_KEY_PASSWORD, encrypt_key, example_with_its_examples, make_tls_files, start_exec_worker,
                      start_minion,
                      start_rabbit)
 
@@ -490,12 +490,23 @@ def test_bad_top_level_upstream_stops_only_its_bridges(broker, processes, tmp_pa
 
 
 def test_the_documented_example_config_is_valid(tmp_path):
+    """The example is the defaults as it is, and its commented-out
+    sections are valid when taken in."""
     example = os.path.join(ROOT, 'examples', 'arbiter-gateway.conf')
     proc = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', example,
                            '--check-config'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           timeout=30)
     assert proc.returncode == 0, proc.stderr
-    assert b'upstream = amqp://' in proc.stdout
+    assert b'# upstream = (not set)' in proc.stdout
+    assert b'bridge.' not in proc.stdout and b'user.' not in proc.stdout
+    taken = example_with_its_examples(example, str(tmp_path / 'taken.conf'))
+    proc = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', taken,
+                           '--check-config'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    for line in (b'upstream = amqp://', b'[bridge.thumbnails]', b'[bridge.emails]',
+                 b'[type.deploy]', b'[queue.backup]', b'[user.app]'):
+        assert line in proc.stdout, line
     # and a section's mistake is named with its line
     bad = tmp_path / 'bad.conf'
     bad.write_text('[bridge.jobs]\nprefetch = 0\n')
