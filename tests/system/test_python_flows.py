@@ -4,13 +4,16 @@ results flowing down, mistakes the broker finds refused naming the tasks,
 and the same file read the same way by `arbiter dag submit`."""
 
 import json
+import os
+import re
 import subprocess
+import sys
 
 import pytest
 
-from python_support import arbiter, client, fast_broker, start_py_worker  # noqa: F401
+from python_support import PYTHON, arbiter, client, fast_broker, start_py_worker  # noqa: F401
 from arbiter import Invalid, NotFound, State, flows
-from conftest import binary
+from conftest import ROOT, Process, binary
 
 
 def test_dag_file_submitted_and_awaited(client, fast_broker, processes, tmp_path):
@@ -108,3 +111,50 @@ def test_a_file_means_what_it_means_to_the_cli(client, fast_broker, tmp_path):
                 [(p.ref, p.when) for p in t.parents])
     assert [shape(t) for t in a] == [shape(t) for t in b]
     assert a[1].args == b'5' and a[0].args == b'1'
+
+
+README_WORKER = '''
+import sys
+from arbiter import Worker
+w = Worker(queues=['default'], endpoint=sys.argv[1], slots=2)
+
+@w.task('http_get')
+def http_get(job):
+    return b'page of ' + job.payload
+
+@w.task('parse')
+def parse(job):
+    return job.payload.upper()
+
+@w.task('add')
+def add(job):
+    return str(int(job.payload) + int(job.args))
+
+@w.task('mul')
+def mul(job):
+    return str(int(job.payload) * int(job.args))
+
+w.run()
+'''
+
+
+def test_the_readmes_workflow_example_runs(fast_broker, processes, tmp_path):
+    """python/README.md's Workflows example, as a reader copies it, with
+    `c`, `url` and nightly.json as its earlier lines make them."""
+    text = open(os.path.join(ROOT, 'python', 'README.md')).read()
+    section = text.split('## Workflows', 1)[1].split('\n## ', 1)[0]
+    code, = re.findall(r'```python\n(.*?)```', section, re.S)
+    (tmp_path / 'nightly.json').write_text(json.dumps(
+        {'tasks': [{'name': 'one', 'task': 'add', 'payload': '1', 'args': '2'}]}))
+    (tmp_path / 'flow.py').write_text(
+        'from arbiter import Client\nc = Client(timeout=30)\nurl = "example.org"\n' + code)
+    (tmp_path / 'worker.py').write_text(README_WORKER)
+    env = dict(os.environ, PYTHONPATH=PYTHON, ARBITER_BROKER=fast_broker.endpoint)
+    processes.append(Process([sys.executable, str(tmp_path / 'worker.py'), fast_broker.endpoint],
+                             str(tmp_path / 'worker.log'), env=env))
+    done = subprocess.run([sys.executable, str(tmp_path / 'flow.py')], env=env, cwd=str(tmp_path),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.decode().splitlines()
+    assert lines[0] == "True b'PAGE OF EXAMPLE.ORG'", lines
+    assert lines[-1] == "b'10'", lines  # ((0 + 1) + 1) * 5
