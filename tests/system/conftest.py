@@ -91,12 +91,13 @@ def wait_until(predicate, timeout=10.0, interval=0.02, what='condition'):
 class Process:
     """A started binary whose output goes to a log file; stopped by PID."""
 
-    def __init__(self, args, log_path, env=None):
+    def __init__(self, args, log_path, env=None, cwd=None):
         self.args = args
         self.log_path = log_path
         self.log = open(log_path, 'ab')
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
-                                     env=env or os.environ.copy(), start_new_session=True)
+                                     env=env or os.environ.copy(), start_new_session=True,
+                                     cwd=cwd)
 
     @property
     def pid(self):
