@@ -883,9 +883,11 @@ static int
 s_add_vhosts (arb_amqp_model_t *model, const char *list)
 {
     char *vhosts = strdup (list && *list ? list : "/");
-    char *save = NULL;
+    char *rest = vhosts;
     int rc = 0;
-    for (char *tok = strtok_r (vhosts, ",", &save); tok; tok = strtok_r (NULL, ",", &save)) {
+    //  strsep, not strtok: an empty entry ("a,,b", ",") is refused, not
+    //  skipped
+    for (char *tok = strsep (&rest, ","); tok; tok = strsep (&rest, ",")) {
         while (*tok == ' ')
             tok++;
         if (arb_amqp_model_add_vhost (model, tok) != 0) {

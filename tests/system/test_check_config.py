@@ -68,6 +68,8 @@ def test_broker_takes_loopback(tmp_path):
     (['--kestrel', '127.0.0.1:22133,-[::]:22133'],
      'kestrel: refusing to listen on 127.0.0.1:22133,-[::]:22133 without authentication'),
     (['--amqp-vhosts', 'a,a'], "amqp: bad vhost 'a'"),
+    (['--amqp-vhosts', 'a,,b'], "amqp: bad vhost ''"),
+    (['--amqp-vhosts', ','], "amqp: bad vhost ''"),
     (['--name', 'n' * 201], 'not a worker name (at most 200 bytes)'),
     # the certificate is read, as the worker's --check-config reads its own
     (['--cert', '/nonexistent/g.cert_secret', '--broker-key', '/nonexistent/b.cert'],

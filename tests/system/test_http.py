@@ -137,8 +137,10 @@ def test_tasker_post_that_waits_for_its_endpoints(broker, gateway_factory, proce
 
     task, _ = post('deploy', 'one', ['lb-1'])
     assert task['status'] == 'DONE' and task['existing'] is False, task
+    assert task['state'] in ('waiting', 'succeeded'), task  # its state once the wait ended
     task, took = post('deploy', 'two', ['lb-1', 'lb-2'])  # lb-2 never connects
     assert task['status'] == 'INCOMPLETE' and took >= 1.4, (task, took)
+    assert task['state'] == 'dead', task
     # the GET says the same
     got = requests.get('%s/deploy/%d' % (gateway.url, task['id']), timeout=5).json()
     assert got['task']['status'] == 'INCOMPLETE'
