@@ -351,6 +351,16 @@ s_process (arb_kestrel_conn_t *self)
         if (self->state == S_LINE) {
             if (arb_stream_is_full (self->stream))
                 return true;  //  until the client reads
+            if (avail && (uint8_t) p[0] == 0x80) {
+                //  memcached's binary protocol (its requests' magic byte):
+                //  no text command starts so, and its requests have no
+                //  line end to wait for (the client would wait for ever)
+                if (!s_can_take (self, false))
+                    return true;
+                s_refuse (self, "the binary protocol is not supported, only the text one", false,
+                          true);
+                return false;
+            }
             const char *nl = avail ? (const char *) memchr (p, '\n', avail) : NULL;
             if (!nl) {
                 if (avail <= ARB_KESTREL_LINE_MAX + 1)

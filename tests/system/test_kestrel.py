@@ -900,6 +900,21 @@ def test_a_line_too_long_behind_a_wait_is_refused_once(kgw):
     k.close()
 
 
+def test_a_binary_protocol_request_is_refused_at_once(kgw):
+    """A client set to memcached's binary protocol (pylibmc binary=True)
+    sends a request without a line end: it is refused and closed at once,
+    not left waiting for its timeout; a text client goes on meanwhile."""
+    other = KSock(kgw.kestrel_port, timeout=10)
+    k = KSock(kgw.kestrel_port, timeout=5)
+    version = bytes([0x80, 0x0b]) + bytes(22)  # the binary VERSION request
+    k.send(version)
+    assert read_to_end(k.sock) == \
+        b'CLIENT_ERROR the binary protocol is not supported, only the text one\r\n'
+    k.close()
+    assert other.ask(b'version\r\n').startswith(b'VERSION ')
+    other.close()
+
+
 def test_a_block_too_long_to_skip_closes_the_connection(gateway):
     """A set over --kestrel-max-item is refused and its block skipped, so
     that a pipelining client stays in step, but only up to 16 MiB (or the
