@@ -13,6 +13,15 @@
     request is on a list, so that stopping the server can answer and
     resume the waiting ones (libmicrohttpd refuses to stop with suspended
     connections).
+
+    At most ARB_HTTP_ASKING reads (GET, HEAD) wait for the broker at once;
+    the handlers of the others wait their turn, in order, suspended (the
+    changes, POSTs and DELETEs with small answers, go at once: a burst of
+    submits is one SUBMIT a turn). An answer is built in the loop (a page of 1,000 tasks is about 0.5 MB of JSON,
+    ~9 ms), so without a bound a few hundred clients asking at once made
+    one turn of several seconds, past the link's liveness window: the
+    broker gave the gateway's session up, and the Kestrel and AMQP clients
+    that share it lost their requests.
 */
 
 #include "arb_http.h"
@@ -26,6 +35,7 @@
 #include <netinet/in.h>
 
 #define ARB_HTTP_ROUTE_TEXT 128  //  an Allow header
+#define ARB_HTTP_ASKING     16   //  requests waiting for the broker at once, at most
 
 typedef struct {
     unsigned flags;
@@ -45,6 +55,9 @@ struct _arb_http_t {
     size_t max_body;  //  bytes
     uint16_t port;
     zlistx_t *live;  //  borrowed arb_http_req_t: every request not yet complete
+    zlistx_t *turn;  //  borrowed arb_http_req_t: waiting to be handled, in order
+    size_t asking;   //  requests handled and waiting for the broker
+    bool handling;   //  in s_next_turns (not entered again)
     bool resumed;    //  a request was resumed since the last MHD_run
     bool closed;     //  a connection closed since the last MHD_run
 };
@@ -61,6 +74,9 @@ struct _arb_http_req_t {
     bool admitted;        //  the first call of s_access came
     const char *refusal;  //  static: why the raw URI is refused, or NULL
     bool handled;         //  the handler ran
+    bool read;            //  a GET or a HEAD: takes its turn to ask the broker
+    bool asking;          //  counted in the server's asking
+    void *turn_handle;    //  its place on server->turn while it waits, or NULL
     bool suspended;
     struct MHD_Response *response;  //  owned until queued
     unsigned status;
@@ -79,6 +95,20 @@ struct _arb_http_req_t {
 //  ---------------------------------------------------------------------
 //  Answers
 
+static void s_next_turns (arb_http_t *self);
+
+//  A request waits for the broker no more (answered, or gone): the next
+//  in turn may ask.
+static void
+s_done_asking (arb_http_req_t *req)
+{
+    if (!req->asking)
+        return;
+    req->asking = false;
+    req->server->asking--;
+    s_next_turns (req->server);
+}
+
 //  Sets the response and, if the request waits, resumes it.
 static void
 s_set_response (arb_http_req_t *req, unsigned status, struct MHD_Response *response)
@@ -92,6 +122,7 @@ s_set_response (arb_http_req_t *req, unsigned status, struct MHD_Response *respo
         MHD_resume_connection (req->connection);
         req->server->resumed = true;
     }
+    s_done_asking (req);
 }
 
 void
@@ -361,7 +392,10 @@ s_req_destroy (arb_http_req_t **req_p)
         arb_gateway_forget_submit (req->server->gateway, req->ticket);
     arb_http_req_set_data (req, NULL, NULL);
     arb_stats_pages_destroy (&req->stats);
+    if (req->turn_handle)
+        zlistx_delete (req->server->turn, req->turn_handle);
     zlistx_delete (req->server->live, req->handle);
+    s_done_asking (req);
     if (req->response)
         MHD_destroy_response (req->response);
     arb_route_path_clear (&req->path);
@@ -464,6 +498,7 @@ s_admit (arb_http_t *self, arb_http_req_t *req, const char *url, const char *met
         return;
     }
     req->handler = &self->handlers[route];
+    req->read = streq (method, "GET") || streq (method, "HEAD");
     if (self->token && (req->handler->flags & ARB_HTTP_AUTH)) {
         const char *auth = MHD_lookup_connection_value (req->connection, MHD_HEADER_KIND,
                                                         MHD_HTTP_HEADER_AUTHORIZATION);
@@ -614,6 +649,36 @@ s_body_is_empty (const arb_http_req_t *req)
     return at == end;
 }
 
+//  Runs a request's handler; a read that did not answer at once asks the
+//  broker.
+static void
+s_handle (arb_http_req_t *req)
+{
+    req->handled = true;
+    req->handler->fn (req, req->handler->arg);
+    if (!req->response && req->read) {
+        req->asking = true;
+        req->server->asking++;
+    }
+}
+
+//  Handles the requests waiting their turn while fewer than
+//  ARB_HTTP_ASKING ask (they are suspended: an answer resumes them).
+static void
+s_next_turns (arb_http_t *self)
+{
+    if (self->handling)
+        return;  //  the loop below goes on
+    self->handling = true;
+    arb_http_req_t *req;
+    while (self->asking < ARB_HTTP_ASKING && (req = (arb_http_req_t *) zlistx_first (self->turn))) {
+        zlistx_delete (self->turn, req->turn_handle);
+        req->turn_handle = NULL;
+        s_handle (req);
+    }
+    self->handling = false;
+}
+
 static enum MHD_Result
 s_access (void *cls,
           struct MHD_Connection *connection,
@@ -658,15 +723,18 @@ s_access (void *cls,
     }
     if (req->response)
         return s_queue (req);
-    if (!req->handled) {
-        req->handled = true;
-        if (!(req->handler->flags & ARB_HTTP_BODY) && !s_body_is_empty (req))
+    if (!req->handled && !req->turn_handle) {
+        if (!(req->handler->flags & ARB_HTTP_BODY) && !s_body_is_empty (req)) {
             //  refused, not ignored: a body sent here means something the
             //  route would not do
+            req->handled = true;
             arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST,
                                   "this route takes no body (%zu bytes sent)", req->size);
+        }
+        else if (req->read && (self->asking >= ARB_HTTP_ASKING || zlistx_size (self->turn)))
+            req->turn_handle = zlistx_add_end (self->turn, req);
         else
-            req->handler->fn (req, req->handler->arg);
+            s_handle (req);
     }
     if (req->response)
         return s_queue (req);
@@ -816,6 +884,7 @@ arb_http_new (arb_gateway_t *gateway, const arb_http_config_t *config)
     self->reactor = arb_gateway_reactor (gateway);
     self->routes = arb_route_table_new ();
     self->live = zlistx_new ();
+    self->turn = zlistx_new ();
     self->token = token ? strdup (config->token) : NULL;
     self->max_body = config->max_body;
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG
@@ -870,6 +939,7 @@ arb_http_destroy (arb_http_t **self_p)
     }
     arb_route_table_destroy (&self->routes);
     zlistx_destroy (&self->live);
+    zlistx_destroy (&self->turn);
     free (self->token);
     free (self);
     *self_p = NULL;

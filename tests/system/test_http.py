@@ -5,8 +5,10 @@ kind of bad input."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
+import threading
 import time
 
 import requests
@@ -816,6 +818,46 @@ def test_broker_down_gives_503_then_created_tasks_survive(tmp_path, processes, g
         assert all(found[i]['found'] for i in ids)
     finally:
         peer.close()
+
+
+def test_reads_ask_the_broker_sixteen_at_a_time(tmp_path, processes, gateway_factory):
+    """At most 16 reads wait for the broker at once, the others take their
+    turn (an answer is built in the gateway's loop: hundreds of clients
+    asking at once for pages of tasks held it for seconds, past the link's
+    liveness window). With the broker stopped, 40 reads at once time out
+    in turns: the first 16 after the rpc timeout, the others later; a
+    submit does not wait its turn."""
+    broker = Broker(tmp_path)
+    processes.append(broker)
+    gateway = gateway_factory(broker, '--rpc-timeout', '2')
+    os.kill(broker.pid, signal.SIGSTOP)
+    try:
+        started, ended = time.monotonic(), []
+
+        def read(i):
+            reply = requests.get(gateway.url + '/api/v1/tasks?limit=5', timeout=30)
+            ended.append((time.monotonic() - started, reply.status_code))
+        readers = [threading.Thread(target=read, args=(i,)) for i in range(40)]
+        for t in readers:
+            t.start()
+        time.sleep(0.3)  # the reads are in; a change goes at once all the same
+        posted = []
+        poster = threading.Thread(target=lambda: posted.append(
+            (requests.post(gateway.url + '/x', json={'identifier': 'p'}, timeout=30),
+             time.monotonic() - started)))
+        poster.start()
+        for t in readers + [poster]:
+            t.join(60)
+    finally:
+        os.kill(broker.pid, signal.SIGCONT)
+    assert len(ended) == 40 and all(code == 503 for _, code in ended), ended
+    # a read's timeout runs from its question: the second turn's cannot end
+    # before twice the rpc timeout
+    first = [t for t, _ in ended if t < 3.5]
+    assert 1 <= len(first) <= 16, sorted(ended)
+    assert max(t for t, _ in ended) >= 4, sorted(ended)
+    reply, took = posted[0]
+    assert reply.status_code == 503 and took < 3.5, (reply.text, took)
 
 
 # ---------------------------------------------------------------------------
