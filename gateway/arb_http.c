@@ -613,13 +613,52 @@ s_uri (void *cls, const char *uri, struct MHD_Connection *connection)
     return req;
 }
 
-//  True if the request has both a Content-Length and a Transfer-Encoding.
-static bool
-s_is_framed_twice (struct MHD_Connection *connection)
+typedef struct {
+    int lengths;    //  Content-Length fields
+    int encodings;  //  Transfer-Encoding fields
+    bool chunked;   //  the last one's value is "chunked", alone
+    bool blank;     //  a field name holds a space or a tab
+} s_framing_t;
+
+static enum MHD_Result
+s_framing_field (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 {
-    return MHD_lookup_connection_value (connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH)
-           && MHD_lookup_connection_value (connection, MHD_HEADER_KIND,
-                                           MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    (void) kind;
+    s_framing_t *framing = (s_framing_t *) cls;
+    if (strpbrk (key, " \t"))
+        framing->blank = true;
+    else if (strcasecmp (key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        framing->lengths++;
+    else if (strcasecmp (key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+        framing->encodings++;
+        framing->chunked = value && strcasecmp (value, "chunked") == 0;
+    }
+    return MHD_YES;
+}
+
+//  Why where the request ends is in doubt (RFC 9112 6.1, 6.3, 5.1), or
+//  NULL: a proxy in front could read its framing otherwise, and take what
+//  follows the body here for a request of its own, or the other way round.
+//  Sets *status to the answer's (400, or 501 for a coding not taken).
+static const char *
+s_framing_doubt (struct MHD_Connection *connection, unsigned *status)
+{
+    s_framing_t framing = {0, 0, false, false};
+    MHD_get_connection_values (connection, MHD_HEADER_KIND, s_framing_field, &framing);
+    *status = MHD_HTTP_BAD_REQUEST;
+    if (framing.blank)
+        return "a header field name with a space or a tab (before its colon?)";
+    if (framing.lengths && framing.encodings)
+        return "both Content-Length and Transfer-Encoding";
+    if (framing.lengths > 1)
+        return "Content-Length given more than once";
+    if (framing.encodings > 1)
+        return "Transfer-Encoding given more than once";
+    if (framing.encodings && !framing.chunked) {
+        *status = MHD_HTTP_NOT_IMPLEMENTED;
+        return "a Transfer-Encoding other than chunked";
+    }
+    return NULL;
 }
 
 static bool
@@ -698,13 +737,13 @@ s_access (void *cls,
     }
     if (!req->admitted) {
         req->admitted = true;
+        unsigned status;
+        const char *doubt;
         if (req->refusal)
             arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST, "%s", req->refusal);
-        else if (s_is_framed_twice (connection)) {
-            //  RFC 9112 6.1: the two may be read differently by a proxy in
-            //  front, so where this request ends is not known: close
-            arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST,
-                                  "both Content-Length and Transfer-Encoding");
+        else if ((doubt = s_framing_doubt (connection, &status))) {
+            //  where this request ends is not known: answered, and closed
+            arb_http_reply_error (req, status, "%s", doubt);
             MHD_add_response_header (req->response, MHD_HTTP_HEADER_CONNECTION, "close");
         }
         else

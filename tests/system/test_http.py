@@ -949,3 +949,30 @@ def test_content_length_with_chunked_is_refused_and_closed(broker, gateway_facto
     assert answer.startswith(b'HTTP/1.1 400'), answer
     assert b'Transfer-Encoding' in answer.split(b'\r\n\r\n', 1)[1]
     assert metrics(gateway)[('arbiter_tasks_submitted_total', ())] == 0
+
+
+def test_a_request_whose_end_is_in_doubt_is_refused_and_closed(broker, gateway_factory):
+    """Framing a proxy in front may read otherwise (RFC 9112 5.1, 6.1, 6.3):
+    the body would run here as a request of its own, smuggled past it.
+    Each is answered and its connection closed; what follows never runs."""
+    gateway = gateway_factory(broker)
+    hidden = b'POST /smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 19\r\n\r\n' \
+             b'{"identifier":"s1"}'
+    for head, status, why in (
+            (b'Content-Length: 0\r\nContent-Length: %d' % len(hidden), b'400',
+             b'Content-Length given more than once'),
+            (b'Content-Length : %d' % len(hidden), b'400', b'a space or a tab'),
+            (b'Transfer-Encoding: gzip', b'501', b'other than chunked'),
+            (b'Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked', b'400',
+             b'Transfer-Encoding given more than once')):
+        with socket.create_connection(('127.0.0.1', gateway.http_port), timeout=10) as s:
+            s.sendall(b'GET /api/v1/limits HTTP/1.1\r\nHost: x\r\n' + head + b'\r\n\r\n'
+                      + hidden)
+            answer = read_to_end(s)
+        assert answer.startswith(b'HTTP/1.1 ' + status), (head, answer)
+        assert why in answer and answer.count(b'HTTP/1.1') == 1, (head, answer)
+    assert metrics(gateway)[('arbiter_tasks_submitted_total', ())] == 0
+    # the same request, framed once, is served
+    with socket.create_connection(('127.0.0.1', gateway.http_port), timeout=10) as s:
+        s.sendall(b'GET /api/v1/limits HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+        assert read_to_end(s).startswith(b'HTTP/1.1 200')
