@@ -62,9 +62,19 @@ struct _arb_http_t {
     bool closed;     //  a connection closed since the last MHD_run
 };
 
+//  A connection's record (its socket context): the request begun on it
+//  and not completed. libmicrohttpd may give a request up after the URI
+//  callback made its record (one whose query arguments overflow its
+//  memory pool, say) without calling the completion callback: the
+//  connection's close frees it then.
+typedef struct {
+    arb_http_req_t *req;  //  borrowed, or NULL
+} s_conn_t;
+
 struct _arb_http_req_t {
     arb_http_t *server;  //  borrowed
     struct MHD_Connection *connection;
+    s_conn_t *conn;         //  borrowed: its connection's record, or NULL
     void *handle;           //  its place on server->live
     arb_route_path_t path;  //  owned segments
     const s_handler_t *handler;
@@ -399,6 +409,8 @@ s_req_destroy (arb_http_req_t **req_p)
     if (req->response)
         MHD_destroy_response (req->response);
     arb_route_path_clear (&req->path);
+    if (req->conn && req->conn->req == req)
+        req->conn->req = NULL;
     free (req->body);
     free (req);
     *req_p = NULL;
@@ -591,6 +603,14 @@ s_req_new (arb_http_t *self, struct MHD_Connection *connection)
     req->server = self;
     req->connection = connection;
     req->handle = zlistx_add_end (self->live, req);
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    req->conn = info ? (s_conn_t *) info->socket_context : NULL;
+    if (req->conn) {
+        //  one left by a request given up before its completion
+        s_req_destroy (&req->conn->req);
+        req->conn->req = req;
+    }
     return req;
 }
 
@@ -804,8 +824,15 @@ s_connection (void *cls,
               enum MHD_ConnectionNotificationCode toe)
 {
     (void) connection;
-    (void) socket_context;
     arb_http_t *self = (arb_http_t *) cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        *socket_context = zmalloc (sizeof (s_conn_t));
+    else if (*socket_context) {
+        s_conn_t *conn = (s_conn_t *) *socket_context;
+        s_req_destroy (&conn->req);
+        free (conn);
+        *socket_context = NULL;
+    }
     arb_gateway_connected (self->gateway, ARB_GATEWAY_HTTP,
                            toe == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1);
     if (toe == MHD_CONNECTION_NOTIFY_CLOSED)

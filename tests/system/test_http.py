@@ -951,6 +951,27 @@ def test_content_length_with_chunked_is_refused_and_closed(broker, gateway_facto
     assert metrics(gateway)[('arbiter_tasks_submitted_total', ())] == 0
 
 
+def test_a_request_libmicrohttpd_gives_up_is_freed(broker, gateway_factory):
+    """A query of 800 arguments overflows libmicrohttpd's memory for the
+    request, which it gives up after the URI callback made the request's
+    record, without the completion callback: the connection's close frees
+    it (the sanitized run's leak check at the gateway's stop sees the
+    rest), and the gateway goes on serving."""
+    gateway = gateway_factory(broker)
+    query = b'&'.join(b'x%d=1' % i for i in range(800))
+    for _ in range(3):
+        with socket.create_connection(('127.0.0.1', gateway.http_port), timeout=10) as s:
+            s.sendall(b'GET /api/v1/tasks?' + query + b' HTTP/1.1\r\nHost: x\r\n\r\n')
+            s.settimeout(0.5)
+            try:
+                s.recv(100)
+            except socket.timeout:
+                pass
+    assert requests.get(gateway.url + '/api/v1/limits', timeout=10).status_code == 200
+    assert 'Not enough memory' in gateway.output()
+    assert gateway.stop() == 0
+
+
 def test_a_request_whose_end_is_in_doubt_is_refused_and_closed(broker, gateway_factory):
     """Framing a proxy in front may read otherwise (RFC 9112 5.1, 6.1, 6.3):
     the body would run here as a request of its own, smuggled past it.
