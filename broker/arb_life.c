@@ -765,10 +765,10 @@ arb_life_register (arb_life_t *self,
         //  Registering again: the worker re-announces its free slots, so
         //  its old credit goes; its leases stay valid.
         s_end_subs (self, session);
-        arb_session_touch (session, self->clock->mono_ms);
+        arb_session_touch (session, (uint64_t) zclock_mono ());
     }
     else
-        session = arb_sched_open_session (self->sched, identity, self->clock->mono_ms);
+        session = arb_sched_open_session (self->sched, identity, (uint64_t) zclock_mono ());
     arb_session_set_info (session, body->name, body->mode, body->slots, body->pid, body->host);
     arb_session_set_handles (session, body->handles.v, body->handles.n);
     arb_session_set_register_id (session, reqid);

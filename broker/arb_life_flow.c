@@ -316,8 +316,10 @@ s_release_settle (arb_life_t *self)
 {
     self->settling = true;
     uint64_t ended, ended_state;
+    size_t i = 0;
     while (!self->halted && arb_vec_shift (&self->settle, &ended)
            && arb_vec_shift (&self->settle, &ended_state)) {
+        arb_life_pulse (self, i++);
         if (ended_state == 0) {
             arb_task_t *fan = arb_sched_find (self->sched, ended);
             if (fan && arb_task_ext_rw (fan)->pending && --arb_task_ext_rw (fan)->pending == 0)
@@ -520,7 +522,9 @@ s_descendants (arb_life_t *self, uint64_t root)
     arb_vec_push (&todo, root);
     char key[24];
     uint64_t at;
+    size_t i = 0;
     while (!self->halted && arb_vec_shift (&todo, &at)) {
+        arb_life_pulse (self, i++);  //  100,000 descendants take seconds
         arb_vec_t children = {0};
         if (arb_journal_children (self->journal, at, &children)) {
             arb_life_halt (self, "descendants");
@@ -556,8 +560,10 @@ arb_life_cancel_tree (arb_life_t *self, arb_task_t **task_p, const char *why)
     int state = arb_life_cancel_task (self, task_p, why);
     char reason[ARB_TEXT_MAX];
     snprintf (reason, sizeof (reason), "cancelled with task %" PRIu64, id);
+    size_t i = 0;
     for (void *d = below ? zlistx_first (below) : NULL; d && !self->halted;
          d = zlistx_next (below)) {
+        arb_life_pulse (self, i++);
         arb_task_t *task = arb_sched_find (self->sched, (uint64_t) (uintptr_t) d);
         if (task)
             arb_life_cancel_task (self, &task, reason);
@@ -571,6 +577,7 @@ arb_life_cancel_tree (arb_life_t *self, arb_task_t **task_p, const char *why)
             if (arb_task_ext (t)->origin == id)
                 zlistx_add_end (ids, (void *) (uintptr_t) t->id);
         for (void *c = zlistx_first (ids); c && !self->halted; c = zlistx_next (ids)) {
+            arb_life_pulse (self, i++);
             arb_task_t *copy = arb_sched_find (self->sched, (uint64_t) (uintptr_t) c);
             if (copy)
                 arb_life_cancel_task (self, &copy, reason);

@@ -153,7 +153,9 @@ s_session (const arb_verbs_t *verbs, arb_msg_t *msg)
                            "unknown worker: send REGISTER again");
         return NULL;
     }
-    arb_session_touch (session, verbs->clock->mono_ms);
+    //  the clock now, not the turn's: read late in a long turn, a message
+    //  came late in it (the broker judges silence on this)
+    arb_session_touch (session, (uint64_t) zclock_mono ());
     return session;
 }
 

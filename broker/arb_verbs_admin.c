@@ -112,9 +112,10 @@ s_add_worker (const arb_verbs_t *verbs, arb_msg_t *reply, arb_session_t *session
     w->slots = arb_session_slots (session);
     w->credit = (uint32_t) arb_session_credit (session);
     w->busy = (uint32_t) arb_session_lease_count (session);
-    //  last heartbeat as Unix ms (the session keeps monotonic time)
-    w->last_seen_ms =
-        verbs->clock->now_ms - (verbs->clock->mono_ms - arb_session_last_seen (session));
+    //  last heartbeat as Unix ms (the session keeps monotonic time, read
+    //  when the message was, so it may be past the turn's clock)
+    uint64_t seen = arb_session_last_seen (session), mono = verbs->clock->mono_ms;
+    w->last_seen_ms = seen >= mono ? verbs->clock->now_ms : verbs->clock->now_ms - (mono - seen);
     //  each queue once (the gateway names one many times), and a few
     for (size_t s = 0; s < arb_session_sub_count (session); s++) {
         arb_sub_t *sub = arb_session_sub_at (session, s);

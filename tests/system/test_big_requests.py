@@ -15,7 +15,8 @@ SUBMIT: with heartbeats every 100 ms, the longest silence is a fraction of
 the SUBMIT's time (decoding it and encoding the reply are not pulsed), not
 all of it (the silence was the whole SUBMIT before: 1.17 of 1.18 s). The
 same for a STATUS of the 100,000 ids (each read from the journal: 2.3 s, silent
-throughout, before).
+throughout, before), and for the CANCEL of a chain's root, whose 99,999
+descendants go with it (1.5 s, silent throughout, before).
 
 Plain build only (conftest.PLAIN_ONLY): what it measures is time, and the
 sanitized build's SUBMIT took 6 to 16 s on a loaded machine. A keyed
@@ -123,6 +124,21 @@ def test_big_submit_and_listing_keep_the_workers(processes, tmp_path, peer_facto
     (kind, _, body, _), asked, silent = request_heard(client, beats, 'STATUS', {'ids': ids})
     assert kind == 'STATUS_REPLY' and len(body['tasks']) == N, body
     assert silent < asked / 2, (silent, asked)
+
+    # a chain of N tasks, then a CANCEL of its root: the cascade over its
+    # descendants, pulsed too (it was silent throughout before: 1.5 s for
+    # 100,000, past a liveness window of 1 s)
+    chain = [{'name': 'link', 'ref': 'l0', 'queue': 'chain'}] + [
+        {'name': 'link', 'ref': 'l%d' % i, 'queue': 'chain', 'after': [{'ref': 'l%d' % (i - 1)}]}
+        for i in range(1, N)]
+    (kind, _, body, _), _, _ = request_heard(client, beats, 'SUBMIT',
+                                             {'tasks': chain, 'flow_kind': 1}, [b''] * N)
+    assert kind == 'SUBMITTED', body
+    root = body['tasks'][0]['id']
+    (kind, _, body, _), cancelled, silent = request_heard(client, beats, 'CANCEL',
+                                                          {'ids': [root]})
+    assert kind == 'CANCEL_REPLY', body
+    assert silent < cancelled / 2, (silent, cancelled)
 
     # the same sessions (beats by its name: the broker gives a peer whose
     # routing id starts with a zero byte one of its own), the lease never lost

@@ -6,6 +6,8 @@ submitted again with its keys.
 """
 
 import json
+import os
+import signal
 import time
 
 import pytest
@@ -128,6 +130,44 @@ def test_leases_the_worker_does_not_hold_go_back(tmp_path, processes, peer_facto
     infos = status(client, [b1, b2])
     assert infos[b1]['state'] == RUNNING and infos[b2]['state'] == READY, infos
     assert held['id'] == h
+
+
+def test_a_worker_heard_late_is_not_lost(tmp_path, processes, peer_factory):
+    """A worker whose heartbeats wait unread behind other messages (a turn
+    reads at most 2,000) is not silent: the broker judges silence up to
+    its last read that left nothing waiting. Before, a broker stopped past
+    the liveness window took the worker for lost in the first turn after,
+    and its running task ran again elsewhere."""
+    broker = Broker(tmp_path, extra=['--heartbeat-ms', '200', '--liveness-ms', '1000'])
+    processes.append(broker)
+    client = peer_factory(broker.endpoint)
+    worker = peer_factory(broker.endpoint)
+    register(worker, 'late')
+    worker.send('CREDIT', {'queues': ['slow'], 'credit': 1})
+    task_id, = submit_many(client, [{'name': 'x', 'queue': 'slow'}])
+    held = first_dispatch(worker)
+    os.kill(broker.pid, signal.SIGSTOP)
+    try:
+        # queued while the broker stands still: 2,100 requests ahead of
+        # the worker's heartbeats, on its own connection (read in order)
+        for _ in range(2100):
+            worker.send('STATUS', {'ids': [task_id]})
+        for _ in range(10):
+            worker.send('HEARTBEAT', {})
+            time.sleep(0.2)
+    finally:
+        os.kill(broker.pid, signal.SIGCONT)
+    deadline = time.time() + 3
+    while time.time() < deadline:
+        worker.send('HEARTBEAT', {})
+        time.sleep(0.2)
+    assert 'worker lost' not in broker.output()
+    info = status(client, [task_id])[task_id]
+    assert info['state'] == RUNNING and info.get('lost', 0) == 0, info
+    # its lease is still good: its result ends the task
+    worker.send('RESULT', {'results': [{'id': held['id'], 'lease': held['lease']}]}, [b'ok'])
+    wait_until(lambda: status(client, [task_id])[task_id]['state'] == SUCCEEDED,
+               what='the result taken')
 
 
 def test_a_peer_completes_only_what_it_holds(tmp_path, processes, peer_factory):
