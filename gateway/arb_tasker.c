@@ -31,6 +31,7 @@ typedef struct {
     arb_tasker_post_t *post;         //  owned
     arb_submitted_task_t submitted;  //  a repeat's id and state; a new task's while it waits
     uint64_t wait_ms;                //  the endpoints' window if the answer waits for them, or 0
+    bool broadcast;                  //  to every worker on the queue: the broker names them
     arb_reactor_t *reactor;          //  borrowed: the timer's, or NULL if it never waited
     arb_timer_t timer;               //  the next look at the endpoints
     uint32_t poll_ms;                //  the wait before it
@@ -239,9 +240,13 @@ s_on_existing (arb_http_req_t *req, arb_msg_t *reply, void *arg)
 
 //  A new task's answer (201): tasker's status SENT, or, for a POST that
 //  waited for its endpoints, what they came to (DONE, INCOMPLETE; SENT if
-//  the broker could not say in time).
+//  the broker could not say in time). Its endpoints: the POST's, or a
+//  broadcast's as the broker named them (task: its STATUS, or NULL).
 static void
-s_answer_created (arb_http_req_t *req, uint32_t state, const char *status)
+s_answer_created (arb_http_req_t *req,
+                  uint32_t state,
+                  const char *status,
+                  const arb_task_info_t *task)
 {
     s_post_t *post = (s_post_t *) arb_http_req_data (req);
     json_t *obj = s_post_json (req, post->submitted.id, state, false);
@@ -249,8 +254,22 @@ s_answer_created (arb_http_req_t *req, uint32_t state, const char *status)
         json_object_set_new (obj, "status", json_string (s_tasker_status (status)));
     json_object_set_new (obj, "payload",
                          post->post->payload ? json_incref (post->post->payload) : json_null ());
-    json_object_set_new (obj, "endpoints", s_endpoints_json (&post->post->endpoints));
+    json_t *endpoints = s_endpoints_json (&post->post->endpoints);
+    if (!post->post->endpoints.n && task)
+        for (size_t i = 0; i < task->responses.n; i++)
+            json_array_append_new (endpoints, json_string (task->responses.v[i].endpoint));
+    json_object_set_new (obj, "endpoints", endpoints);
     arb_http_reply_json (req, MHD_HTTP_CREATED, &obj);
+}
+
+//  A broadcast's STATUS: its endpoints, as the broker named them.
+static void
+s_on_broadcast (arb_http_req_t *req, arb_msg_t *reply, void *arg)
+{
+    (void) arg;
+    s_post_t *post = (s_post_t *) arb_http_req_data (req);
+    arb_task_info_t *task = arb_http_found_task (reply);
+    s_answer_created (req, post->submitted.state, NULL, task);
 }
 
 static void s_on_waited (arb_http_req_t *req, arb_msg_t *reply, void *arg);
@@ -265,7 +284,7 @@ s_ask_endpoints (arb_http_req_t *req)
     if (arb_gateway_is_open (arb_http_req_gateway (req)))
         arb_http_send_one (req, post->submitted.id, ARB_MSG_STATUS, s_on_waited, NULL);
     else
-        s_answer_created (req, post->submitted.state, NULL);
+        s_answer_created (req, post->submitted.state, NULL, NULL);
 }
 
 static void
@@ -287,7 +306,7 @@ s_on_waited (arb_http_req_t *req, arb_msg_t *reply, void *arg)
     const char *status = task ? s_status (task) : NULL;
     if (!status || !streq (status, "pending")
         || arb_reactor_now (post->reactor) >= post->wait_until_ms) {
-        s_answer_created (req, task ? task->state : post->submitted.state, status);
+        s_answer_created (req, task ? task->state : post->submitted.state, status, task);
         return;
     }
     arb_reactor_arm (post->reactor, &post->timer, post->poll_ms, s_look_again, req);
@@ -309,8 +328,15 @@ s_on_created (
         arb_http_send_one (req, task->id, ARB_MSG_STATUS, s_on_existing, NULL);
         return;
     }
+    if (!post->wait_ms && post->broadcast && arb_gateway_is_open (arb_http_req_gateway (req))) {
+        //  the broker named the endpoints: one STATUS says which (the
+        //  task is stored; its state in the answer is the one it was
+        //  stored in)
+        arb_http_send_one (req, task->id, ARB_MSG_STATUS, s_on_broadcast, NULL);
+        return;
+    }
     if (!post->wait_ms) {
-        s_answer_created (req, task->state, NULL);
+        s_answer_created (req, task->state, NULL, NULL);
         return;
     }
     //  tasker's POST: answered once every endpoint has its copy, or one is
@@ -380,6 +406,7 @@ s_post (arb_http_req_t *req, void *arg)
     }
     s_post_t *data = (s_post_t *) zmalloc (sizeof (s_post_t));
     data->post = post;
+    data->broadcast = spec.broadcast;
     if (arb_defaults_wait (self->defaults, type) && (spec.endpoints.n || spec.broadcast))
         data->wait_ms =
             spec.endpoint_timeout_ms ? spec.endpoint_timeout_ms : ARB_ENDPOINT_TIMEOUT_DEFAULT_MS;

@@ -92,7 +92,9 @@ arb_tasker_parse (const char *body, size_t size, char *why, size_t why_size)
             post->identifier = s_name (value);
             if (!post->identifier)
                 return s_refuse (&post, why, why_size,
-                                 "identifier: expected a string of 1 to %d bytes", ARB_NAME_MAX);
+                                 "identifier: expected a string of 1 to %d bytes, less its "
+                                 "type's name and one (the task's key is TYPE@IDENTIFIER)",
+                                 ARB_NAME_MAX - 1);
         }
         else if (streq (key, "payload"))
             post->payload = value;

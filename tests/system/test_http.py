@@ -165,6 +165,8 @@ def test_tasker_broadcast_reaches_every_worker_on_the_type(broker, gateway_facto
         what='both workers')
     task = requests.post(gateway.url + '/deploy', json={'identifier': 'all', 'payload': 'up'},
                          timeout=10).json()
+    # the 201 names the endpoints the broker chose, as a GET does
+    assert sorted(task['endpoints']) == ['lb-1', 'lb-2'], task
     url = '%s/deploy/%d' % (gateway.url, task['id'])
     done = wait_until(lambda: (lambda t: t if t['state'] == 'succeeded' else None)(
         requests.get(url, timeout=5).json()), what='the broadcast succeeded')
