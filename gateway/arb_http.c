@@ -22,20 +22,31 @@
     one turn of several seconds, past the link's liveness window: the
     broker gave the gateway's session up, and the Kestrel and AMQP clients
     that share it lost their requests.
+
+    A request must arrive (its header and body) within request_timeout_ms
+    of its first byte: libmicrohttpd's timeout is an idle one, which each
+    byte renews, so a client sending one byte a minute held a connection
+    for ever, and a thousand such the whole server. Once a second a watch
+    reads each connection's bytes received (TCP_INFO): the first byte past
+    the last request's end starts the clock; past the deadline the socket
+    is shut down, and libmicrohttpd closes the connection.
 */
 
 #include "arb_http.h"
 #include "arb_listener.h"
 #include "arb_route.h"
+#include "arb_tcpinfo.h"
 
 #include <ctype.h>
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 
-#define ARB_HTTP_ROUTE_TEXT 128  //  an Allow header
-#define ARB_HTTP_ASKING     16   //  requests waiting for the broker at once, at most
+#define ARB_HTTP_ROUTE_TEXT 128   //  an Allow header
+#define ARB_HTTP_ASKING     16    //  requests waiting for the broker at once, at most
+#define ARB_HTTP_WATCH_MS   1000  //  how often the request deadlines are checked
 
 typedef struct {
     unsigned flags;
@@ -54,7 +65,11 @@ struct _arb_http_t {
     char *token;      //  owned, or NULL
     size_t max_body;  //  bytes
     uint16_t port;
-    zlistx_t *live;  //  borrowed arb_http_req_t: every request not yet complete
+    zlistx_t *live;               //  borrowed arb_http_req_t: every request not yet complete
+    zlistx_t *conns;              //  owned s_conn_t: every connection
+    uint64_t request_timeout_ms;  //  a request arrives within this of its first byte; 0: any
+    arb_timer_t watch;            //  the deadlines' check, armed while there are connections
+    bool watching;
     zlistx_t *turn;  //  borrowed arb_http_req_t: waiting to be handled, in order
     size_t asking;   //  requests handled and waiting for the broker
     bool handling;   //  in s_next_turns (not entered again)
@@ -69,6 +84,11 @@ struct _arb_http_t {
 //  connection's close frees it then.
 typedef struct {
     arb_http_req_t *req;  //  borrowed, or NULL
+    struct MHD_Connection *connection;
+    void *handle;         //  its place on the server's conns
+    uint64_t mark;        //  bytes received when its last request ended (or at its accept)
+    uint64_t started_ms;  //  monotonic: the current request's first byte seen, or 0
+    bool receiving;       //  its request is arriving (not yet handled)
 } s_conn_t;
 
 struct _arb_http_req_t {
@@ -106,6 +126,7 @@ struct _arb_http_req_t {
 //  Answers
 
 static void s_next_turns (arb_http_t *self);
+static void s_watch (arb_http_t *self);
 
 //  A request waits for the broker no more (answered, or gone): the next
 //  in turn may ask.
@@ -738,6 +759,69 @@ s_next_turns (arb_http_t *self)
     self->handling = false;
 }
 
+//  A request is in (or refused before its body): its deadline is met.
+static void
+s_received (arb_http_req_t *req)
+{
+    if (req->conn) {
+        req->conn->receiving = false;
+        req->conn->started_ms = 0;
+    }
+}
+
+//  Bytes the kernel received on a connection's socket so far (0 if it
+//  cannot tell).
+static uint64_t
+s_bytes_received (struct MHD_Connection *connection)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    return info ? arb_tcpinfo_bytes_received (info->connect_fd) : 0;
+}
+
+//  Once a second while there are connections: those whose request has
+//  not arrived within the deadline of its first byte are shut down.
+static void
+s_on_watch (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) timer;
+    arb_http_t *self = (arb_http_t *) arg;
+    self->watching = false;
+    uint64_t now = arb_reactor_now (reactor);
+    for (s_conn_t *conn = (s_conn_t *) zlistx_first (self->conns); conn;
+         conn = (s_conn_t *) zlistx_next (self->conns)) {
+        if (!conn->receiving)
+            continue;
+        if (!conn->started_ms) {
+            uint64_t bytes = s_bytes_received (conn->connection);
+            if (bytes > conn->mark)
+                conn->started_ms = now;
+            continue;
+        }
+        if (now - conn->started_ms < self->request_timeout_ms)
+            continue;
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info (conn->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        zsys_debug ("http: a request not in within %" PRIu64 " ms of its first byte: closing",
+                    self->request_timeout_ms);
+        if (info)
+            shutdown (info->connect_fd, SHUT_RDWR);
+        conn->receiving = false;
+        conn->started_ms = 0;
+    }
+    s_watch (self);
+}
+
+//  Arms the watch if there is something to watch.
+static void
+s_watch (arb_http_t *self)
+{
+    if (self->watching || !self->request_timeout_ms || !zlistx_size (self->conns))
+        return;
+    self->watching = true;
+    arb_reactor_arm (self->reactor, &self->watch, ARB_HTTP_WATCH_MS, s_on_watch, self);
+}
+
 static enum MHD_Result
 s_access (void *cls,
           struct MHD_Connection *connection,
@@ -769,7 +853,11 @@ s_access (void *cls,
         else
             s_admit (self, req, url, method);
         //  an early refusal goes out without reading the body
-        return req->response ? s_queue (req) : MHD_YES;
+        if (req->response) {
+            s_received (req);
+            return s_queue (req);
+        }
+        return MHD_YES;
     }
     if (*upload_data_size) {
         //  past the limit the rest is read and dropped: libmicrohttpd
@@ -780,6 +868,7 @@ s_access (void *cls,
             s_read (req, upload_data, size);
         return MHD_YES;
     }
+    s_received (req);
     if (req->response)
         return s_queue (req);
     if (!req->handled && !req->turn_handle) {
@@ -810,11 +899,17 @@ s_completed (void *cls,
              enum MHD_RequestTerminationCode toe)
 {
     (void) cls;
-    (void) connection;
     (void) toe;
     arb_http_req_t *req = (arb_http_req_t *) *con_cls;
+    s_conn_t *conn = req ? req->conn : NULL;
     s_req_destroy (&req);
     *con_cls = NULL;
+    if (conn) {
+        //  the next request's clock starts at its first byte
+        conn->receiving = true;
+        conn->started_ms = 0;
+        conn->mark = s_bytes_received (connection);
+    }
 }
 
 static void
@@ -825,11 +920,18 @@ s_connection (void *cls,
 {
     (void) connection;
     arb_http_t *self = (arb_http_t *) cls;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
-        *socket_context = zmalloc (sizeof (s_conn_t));
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        s_conn_t *conn = (s_conn_t *) zmalloc (sizeof (s_conn_t));
+        conn->connection = connection;
+        conn->receiving = true;
+        conn->handle = zlistx_add_end (self->conns, conn);
+        *socket_context = conn;
+        s_watch (self);
+    }
     else if (*socket_context) {
         s_conn_t *conn = (s_conn_t *) *socket_context;
         s_req_destroy (&conn->req);
+        zlistx_delete (self->conns, conn->handle);
         free (conn);
         *socket_context = NULL;
     }
@@ -951,6 +1053,8 @@ arb_http_new (arb_gateway_t *gateway, const arb_http_config_t *config)
     self->routes = arb_route_table_new ();
     self->live = zlistx_new ();
     self->turn = zlistx_new ();
+    self->conns = zlistx_new ();
+    self->request_timeout_ms = config->request_timeout_ms;
     self->token = token ? strdup (config->token) : NULL;
     self->max_body = config->max_body;
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG
@@ -1006,6 +1110,9 @@ arb_http_destroy (arb_http_t **self_p)
     arb_route_table_destroy (&self->routes);
     zlistx_destroy (&self->live);
     zlistx_destroy (&self->turn);
+    if (self->watching)
+        arb_reactor_disarm (self->reactor, &self->watch);
+    zlistx_destroy (&self->conns);
     free (self->token);
     free (self);
     *self_p = NULL;

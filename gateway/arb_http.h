@@ -40,11 +40,12 @@ typedef struct _arb_http_t arb_http_t;
 typedef struct _arb_http_req_t arb_http_req_t;
 
 typedef struct {
-    const char *address;       //  "HOST:PORT" (IPv4, [IPv6] or localhost; port 0: any)
-    const char *token;         //  bearer token; NULL or "": none (loopback only)
-    size_t max_body;           //  bytes of a request body at most
-    unsigned max_connections;  //  connections at once
-    unsigned idle_timeout_s;   //  an idle connection is closed after this long
+    const char *address;          //  "HOST:PORT" (IPv4, [IPv6] or localhost; port 0: any)
+    const char *token;            //  bearer token; NULL or "": none (loopback only)
+    size_t max_body;              //  bytes of a request body at most
+    unsigned max_connections;     //  connections at once
+    unsigned idle_timeout_s;      //  an idle connection is closed after this long
+    uint64_t request_timeout_ms;  //  a request arrives within this long of its first byte (0: any)
 } arb_http_config_t;
 
 #define ARB_HTTP_AUTH   1u  //  the route needs the token (when one is configured)

@@ -43,6 +43,7 @@ typedef struct {
     uint64_t http_max_body;
     uint64_t http_connections;
     uint64_t http_idle_ms;
+    uint64_t http_request_ms;
     const char *kestrel;
     uint64_t kestrel_max_item;
     uint64_t kestrel_max_connections;
@@ -281,6 +282,7 @@ s_http_config (const s_settings_t *settings)
         .max_body = (size_t) settings->http_max_body,
         .max_connections = (unsigned) settings->http_connections,
         .idle_timeout_s = (unsigned) ((settings->http_idle_ms + 999) / 1000),
+        .request_timeout_ms = settings->http_request_ms,
     };
 }
 
@@ -530,6 +532,7 @@ main (int argc, char **argv)
         .http_max_body = 1u << 20,
         .http_connections = 1000,
         .http_idle_ms = 60000,
+        .http_request_ms = 30000,
         .kestrel = "127.0.0.1:22133,-[::1]:22133",
         .kestrel_max_item = S_KESTREL_MAX_ITEM,
         .kestrel_max_connections = 10000,
@@ -568,6 +571,10 @@ main (int argc, char **argv)
          "HTTP connections at once (default 1000)"},
         {"http-idle-timeout", 0, ARB_OPT_SECONDS, &settings.http_idle_ms, 1000, 3600 * 1000, "S",
          "an idle HTTP connection is closed after this long (default 60)"},
+        {"http-request-timeout", 0, ARB_OPT_SECONDS, &settings.http_request_ms, 1000, 3600 * 1000,
+         "S",
+         "a request's header and body must arrive within this long of its first byte, else "
+         "its connection is closed (default 30)"},
         {"kestrel", 0, ARB_OPT_STR, &settings.kestrel, 0, 0, "ADDR",
          "the Kestrel (memcache) server's HOST:PORT, or up to 4, comma-separated; a leading '-' "
          "makes one optional; or off (default 127.0.0.1:22133,-[::1]:22133: both loopbacks)"},

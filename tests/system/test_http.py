@@ -862,6 +862,43 @@ def test_reads_ask_the_broker_sixteen_at_a_time(tmp_path, processes, gateway_fac
     assert reply.status_code == 503 and took < 3.5, (reply.text, took)
 
 
+def test_a_request_must_arrive_within_its_deadline(broker, gateway_factory):
+    """A byte now and then renews libmicrohttpd's idle timeout: such a
+    client held its connection for ever (and enough of them the server).
+    A request's header and body must arrive within --http-request-timeout
+    of its first byte; a keep-alive connection idle between requests is
+    held to the idle timeout only, and a connection held past its
+    deadline frees its slot for others."""
+    gateway = gateway_factory(broker, '--http-request-timeout', '2', '--http-connections', '2')
+    addr = ('127.0.0.1', gateway.http_port)
+    idle = socket.create_connection(addr, timeout=10)
+    idle.sendall(b'GET /api/v1/limits HTTP/1.1\r\nHost: x\r\n\r\n')
+    assert idle.recv(65536).startswith(b'HTTP/1.1 200')
+    slow = socket.create_connection(addr, timeout=10)
+    started, closed = time.monotonic(), None
+    for byte in b'GET /api/v1/limits HTTP/1.1\r\nHost: x\r\nX-Slow: ' + b'y' * 100:
+        try:
+            slow.sendall(bytes([byte]))
+            slow.settimeout(0.4)
+            if slow.recv(100) == b'':
+                closed = time.monotonic() - started
+                break
+        except socket.timeout:
+            continue
+        except (ConnectionResetError, BrokenPipeError):
+            closed = time.monotonic() - started
+            break
+    slow.close()
+    assert closed is not None and closed >= 1.5, closed  # at the deadline, not before
+    # the idle one, without a byte for longer than the request deadline,
+    # still serves
+    time.sleep(max(0.0, 3.0 - (time.monotonic() - started)))
+    idle.sendall(b'GET /api/v1/limits HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    assert read_to_end(idle).startswith(b'HTTP/1.1 200')
+    idle.close()
+    assert 'not in within 2000 ms of its first byte' in gateway.output()
+
+
 # ---------------------------------------------------------------------------
 # the connection limit
 
