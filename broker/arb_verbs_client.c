@@ -42,6 +42,8 @@ arb_verbs_check_spec (const arb_verbs_t *verbs, const arb_task_spec_t *spec, cha
                 ARB_DELAY_MAX_MS);
     if (spec->at_ms > verbs->clock->now_ms + ARB_DELAY_MAX_MS)
         REFUSE ("at_ms: %" PRIu64 " is more than a year ahead", spec->at_ms);
+    if (spec->at_ms && spec->delay_ms)
+        REFUSE ("at_ms and delay_ms: give one (a time, or a wait from the submit)");
     if (spec->timeout_ms > ARB_TIMEOUT_MAX_MS)
         REFUSE ("timeout_ms: %" PRIu64 " is over the limit of %llu", spec->timeout_ms,
                 ARB_TIMEOUT_MAX_MS);

@@ -23,6 +23,14 @@
           default half of RabbitMQ's A3 figure, the same rate on both):
           publish-to-delivery latency p50, p99, max
 
+    The client is rabbitmq-c, which writes each frame with a system call of
+    its own (three a publish, one an ack): at the gateway's rates its
+    sending took a core, most of it the kernel's TCP path. With --cork a
+    client's socket is corked while it writes a window of publishes, or
+    acks deliveries it has read already, so that they leave together, as
+    pika and amqplib write what they have queued at once; the same for
+    both targets, and said in every JSON line ("cork").
+
     Each message's body starts with its publish time (CLOCK_MONOTONIC, ns),
     so the latency is measured in one process. One JSON line per workload
     and target, then one with the ratios. Speed thresholds never belong in
@@ -45,6 +53,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -64,6 +74,7 @@ typedef struct {
     int consumers;
     int window;
     int prefetch;
+    bool cork;    //  the clients batch their writes (TCP_CORK), on both targets
     double rate;  //  A4's messages/s; 0: half of RabbitMQ's A3
     arb_benchproc_broker_t broker;
     pid_t gw;
@@ -113,6 +124,18 @@ s_connect (int port)
         return NULL;
     }
     return conn;
+}
+
+//  With --cork, a client's writes wait in its socket while it writes a
+//  window of publishes, or acks deliveries it has read already, and go
+//  out together when it stops (rabbitmq-c writes each frame with a system
+//  call of its own: three a publish); pika and amqplib write what they
+//  have queued at once. The same for both targets.
+static void
+s_cork (const s_bench_t *bench, amqp_connection_state_t conn, int on)
+{
+    if (bench->cork)
+        setsockopt (amqp_get_sockfd (conn), IPPROTO_TCP, TCP_CORK, &on, sizeof (on));
 }
 
 static void
@@ -193,6 +216,7 @@ s_publisher (void *arg)
     uint64_t interval = w->rate > 0 ? (uint64_t) (1e9 / w->rate) : 0;
     w->first_ns = s_now_ns ();
     while (confirmed < (uint64_t) w->count) {
+        s_cork (w->bench, conn, 1);
         while (sent < (uint64_t) w->count && sent - confirmed < (uint64_t) w->bench->window) {
             if (interval) {
                 uint64_t due = w->first_ns + sent * interval;
@@ -210,6 +234,7 @@ s_publisher (void *arg)
             }
             sent++;
         }
+        s_cork (w->bench, conn, 0);
         //  confirms: wait for one, unless the next publish is due sooner
         struct timeval tv = {0, 200 * 1000};
         if (interval && sent < (uint64_t) w->count
@@ -292,7 +317,11 @@ s_consumer (void *arg)
             memcpy (&sent, envelope.message.body.bytes, sizeof (sent));
         if (w->nlat < w->cap && sent && now > sent)
             w->lat[w->nlat++] = now - sent;
+        //  the acks of the deliveries read already go out together
+        s_cork (w->bench, conn, 1);
         amqp_basic_ack (conn, 1, envelope.delivery_tag, 0);
+        if (!amqp_data_in_buffer (conn))
+            s_cork (w->bench, conn, 0);
         amqp_destroy_envelope (&envelope);
         atomic_fetch_add (w->done, 1);
         w->last_ns = now;
@@ -380,7 +409,8 @@ s_run (s_bench_t *bench,
 }
 
 static void
-s_report (const char *workload,
+s_report (const s_bench_t *bench,
+          const char *workload,
           s_target_t *t,
           double rate,
           double p50,
@@ -389,8 +419,9 @@ s_report (const char *workload,
           int failed,
           const char *what)
 {
-    printf ("{\"workload\": \"%s\", \"target\": \"%s\", \"what\": \"%s\", \"msgs_per_s\": %.0f",
-            workload, t->name, what, rate);
+    printf ("{\"workload\": \"%s\", \"target\": \"%s\", \"what\": \"%s\", \"cork\": %s, "
+            "\"msgs_per_s\": %.0f",
+            workload, t->name, what, bench->cork ? "true" : "false", rate);
     if (p99 > 0)
         printf (", \"p50_ms\": %.2f, \"p99_ms\": %.2f, \"max_ms\": %.2f", p50, p99, max);
     printf (", \"failed\": %d}\n", failed);
@@ -412,17 +443,17 @@ s_measure (s_bench_t *bench, s_target_t *t)
     s_declare (t->port, "bench-a1");
     if (s_wants (bench, "A1") || s_wants (bench, "A2")) {
         t->publish = s_run (bench, t->port, "bench-a1", true, false, 0, &p50, &p99, &max, &failed);
-        s_report ("A1", t, t->publish, 0, 0, 0, failed, "durable publish with confirms");
+        s_report (bench, "A1", t, t->publish, 0, 0, 0, failed, "durable publish with confirms");
     }
     if (s_wants (bench, "A2")) {
         t->consume = s_run (bench, t->port, "bench-a1", false, true, 0, &p50, &p99, &max, &failed);
-        s_report ("A2", t, t->consume, 0, 0, 0, failed, "consume with ack");
+        s_report (bench, "A2", t, t->consume, 0, 0, 0, failed, "consume with ack");
     }
     if (s_wants (bench, "A3") || (s_wants (bench, "A4") && !bench->rate)) {
         s_declare (t->port, "bench-a3");
         t->e2e = s_run (bench, t->port, "bench-a3", true, true, 0, &t->e2e_p50_ms, &t->e2e_p99_ms,
                         &t->e2e_max_ms, &failed);
-        s_report ("A3", t, t->e2e, t->e2e_p50_ms, t->e2e_p99_ms, t->e2e_max_ms, failed,
+        s_report (bench, "A3", t, t->e2e, t->e2e_p50_ms, t->e2e_p99_ms, t->e2e_max_ms, failed,
                   "publish and consume at once, end to end");
     }
 }
@@ -438,7 +469,7 @@ s_measure_half (s_bench_t *bench, s_target_t *t, double rate)
                         &t->half_p99_ms, &t->half_max_ms, &failed);
     char what[96];
     snprintf (what, sizeof (what), "end to end at %.0f msgs/s offered", rate);
-    s_report ("A4", t, got, t->half_p50_ms, t->half_p99_ms, t->half_max_ms, failed, what);
+    s_report (bench, "A4", t, got, t->half_p50_ms, t->half_p99_ms, t->half_max_ms, failed, what);
 }
 
 //  ---------------------------------------------------------------------
@@ -498,6 +529,9 @@ s_usage (FILE *out)
                   "  --consumers C     consuming connections (default 4)\n"
                   "  --window W        unconfirmed publishes per connection (default 100)\n"
                   "  --prefetch Q      basic.qos per consumer (default 100)\n"
+                  "  --cork            the clients batch their writes (TCP_CORK while they write\n"
+                  "                    a window of publishes or ack what they have read), on both\n"
+                  "                    targets (default: rabbitmq-c's own, a write per frame)\n"
                   "  --rate R          A4's total messages/s (default: half of RabbitMQ's A3)\n"
                   "  --only T          gateway or rabbitmq\n"
                   "  --workloads LIST  a comma list of A1, A2, A3, A4 (default all; A2 runs A1\n"
@@ -526,15 +560,23 @@ main (int argc, char **argv)
                       .consumers = 4,
                       .window = 100,
                       .prefetch = 100};
-    struct option options[] = {
-        {"items", required_argument, 0, 'n'},     {"payload", required_argument, 0, 's'},
-        {"producers", required_argument, 0, 'p'}, {"consumers", required_argument, 0, 'c'},
-        {"window", required_argument, 0, 'w'},    {"prefetch", required_argument, 0, 'q'},
-        {"rate", required_argument, 0, 'r'},      {"only", required_argument, 0, 'o'},
-        {"sync", required_argument, 0, 'y'},      {"retention", required_argument, 0, 'R'},
-        {"arbiterd", required_argument, 0, 'a'},  {"gateway", required_argument, 0, 'g'},
-        {"workloads", required_argument, 0, 'W'}, {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},         {0, 0, 0, 0}};
+    struct option options[] = {{"items", required_argument, 0, 'n'},
+                               {"payload", required_argument, 0, 's'},
+                               {"producers", required_argument, 0, 'p'},
+                               {"consumers", required_argument, 0, 'c'},
+                               {"window", required_argument, 0, 'w'},
+                               {"prefetch", required_argument, 0, 'q'},
+                               {"rate", required_argument, 0, 'r'},
+                               {"only", required_argument, 0, 'o'},
+                               {"sync", required_argument, 0, 'y'},
+                               {"retention", required_argument, 0, 'R'},
+                               {"arbiterd", required_argument, 0, 'a'},
+                               {"gateway", required_argument, 0, 'g'},
+                               {"workloads", required_argument, 0, 'W'},
+                               {"cork", no_argument, 0, 'k'},
+                               {"help", no_argument, 0, 'h'},
+                               {"version", no_argument, 0, 'V'},
+                               {0, 0, 0, 0}};
     int opt;
     while ((opt = getopt_long (argc, argv, "h", options, NULL)) != -1) {
         switch (opt) {
@@ -543,6 +585,9 @@ main (int argc, char **argv)
                 break;
             case 's':
                 self.payload = atoi (optarg);
+                break;
+            case 'k':
+                self.cork = true;
                 break;
             case 'p':
                 self.producers = atoi (optarg);

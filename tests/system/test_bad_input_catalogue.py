@@ -627,6 +627,8 @@ for spec, code, reason in [
         ({'name': 'x', 'delay_ms': 366 * DAY_MS + 1}, 422, 'tasks[0].delay_ms: '),
         ({'name': 'x', 'at_ms': NOW_MS + 368 * DAY_MS}, 422, 'more than a year ahead'),
         ({'name': 'x', 'at_ms': (1 << 64) - 1}, 422, 'tasks[0].at_ms: '),
+        ({'name': 'x', 'at_ms': NOW_MS + DAY_MS, 'delay_ms': 1000}, 422,
+         'tasks[0].at_ms and delay_ms: give one'),
         ({'name': 'x', 'timeout_ms': 30 * DAY_MS + 1}, 422, 'tasks[0].timeout_ms: '),
         ({'name': 'x', 'soft_timeout_ms': 30 * DAY_MS + 1}, 422, 'tasks[0].soft_timeout_ms: '),
         ({'name': 'x', 'timeout_ms': 1000, 'soft_timeout_ms': 1000}, 422,
