@@ -313,12 +313,12 @@ class AsyncClient:
 
     async def wait(self, task: int, *, timeout: Optional[float] = None) -> Done:
         """As ``Client.wait``."""
-        await self._watch_missing([int(task)])
-        return await self._next_report({int(task): None}, timeout)
+        await self._watch_missing([calls.task_id(task)])
+        return await self._next_report({calls.task_id(task): None}, timeout)
 
     async def wait_all(self, tasks: Iterable[int], *,
                        timeout: Optional[float] = None) -> List[Done]:
-        ids = [int(t) for t in tasks]
+        ids = calls.task_ids(tasks)
         deadline = None if timeout is None else time.monotonic() + timeout
         await self._watch_missing(ids)
         wanted = dict.fromkeys(ids)
@@ -331,13 +331,13 @@ class AsyncClient:
         return [reports[i] for i in ids]
 
     async def status(self, task: int) -> TaskInfo:
-        info = (await self._drive(calls.status([int(task)])))[0]
+        info = (await self._drive(calls.status([calls.task_id(task)])))[0]
         if not info.found:
             raise calls.not_found([info.id])
         return info
 
     async def status_many(self, tasks: Iterable[int]) -> List[TaskInfo]:
-        return await self._drive(calls.status([int(t) for t in tasks]))
+        return await self._drive(calls.status(calls.task_ids(tasks)))
 
     async def list(self, *, state: StateArg = None, queue: Optional[str] = None,
                    flow: Optional[FlowId] = None, limit: int = 1000,

@@ -165,12 +165,30 @@ def _change(type_: MsgType, body: Body, asked: int) -> Generator[Request, Body, 
     return Change(reply['count'], outcomes(reply['tasks']))
 
 
+def task_id(value: Any) -> int:
+    """A task id as the caller gave it (an int, or text of one), or
+    Invalid: every mistake of the caller's is an ArbiterError."""
+    if isinstance(value, bool):
+        raise refuse('task id', 'expected a whole number, not %r' % (value,))
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise refuse('task id', 'expected a whole number, not %r' % (value,)) from None
+
+
+def task_ids(values: Iterable[Any]) -> List[int]:
+    try:
+        return [task_id(v) for v in values]
+    except TypeError:
+        raise refuse('task ids', 'expected ids, not %r' % (values,)) from None
+
+
 def _ids(ids: Union[int, Iterable[int], None]) -> List[int]:
     if ids is None:
         return []
     if isinstance(ids, int):
         return [ids]
-    return [int(i) for i in ids]
+    return task_ids(ids)
 
 
 def cancel(ids: Union[int, Iterable[int], None], queue: Optional[str], group: Optional[str],
@@ -370,7 +388,9 @@ def schedule_template(name: str, cron: str, task: Optional[str], payload: Option
 
 
 def not_found(ids: Sequence[int]) -> NotFound:
-    return NotFound('no such task: %s' % ', '.join(str(i) for i in ids), local=True)
+    """The broker's word that it does not know the tasks (not local: it
+    was asked)."""
+    return NotFound('no such task: %s' % ', '.join(str(i) for i in ids))
 
 
 __all__ = ['Request', 'parse_backoff']

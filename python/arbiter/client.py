@@ -71,8 +71,8 @@ def flow_id(flow: FlowId) -> int:
 
 def _ids(tasks: TaskIds) -> List[int]:
     if isinstance(tasks, int):
-        return [int(tasks)]
-    return [int(t) for t in tasks]
+        return [tasks]
+    return calls.task_ids(tasks)
 
 
 def _exclusive(method: F) -> F:
@@ -446,14 +446,14 @@ class Client:
         A task the broker does not know comes back with state UNKNOWN.
         Raises WaitTimeout after timeout seconds (the task stays watched),
         Unreachable if the broker stays silent for the client's timeout."""
-        id = int(task)
+        id = calls.task_id(task)
         self._watch_missing([id])
         return self._next_report({id: None}, self._deadline(timeout))
 
     @_exclusive
     def wait_all(self, tasks: Iterable[int], *, timeout: Optional[float] = None) -> List[Done]:
         """Waits for every task; their reports in the order given."""
-        ids = [int(t) for t in tasks]
+        ids = calls.task_ids(tasks)
         reports: Dict[int, Done] = {}
         deadline = self._deadline(timeout)
         self._watch_missing(ids)
@@ -475,7 +475,7 @@ class Client:
     def as_done(self, tasks: Iterable[int], *,
                 timeout: Optional[float] = None) -> Iterator[Done]:
         """Yields each task's report as it ends, in the order they end."""
-        ids = [int(t) for t in tasks]
+        ids = calls.task_ids(tasks)
         deadline = self._deadline(timeout)
         self._watch_exclusive(ids)
         wanted: Dict[int, Any] = dict.fromkeys(ids)
@@ -513,7 +513,7 @@ class Client:
         """What the broker knows of a task: state, times, worker, error,
         result, every attempt, a fan-out task's responses, its flow. Raises
         NotFound for a task it does not know."""
-        info = self._drive(calls.status([int(task)]))[0]
+        info = self._drive(calls.status([calls.task_id(task)]))[0]
         if not info.found:
             raise calls.not_found([info.id])
         return info
@@ -522,7 +522,7 @@ class Client:
     def status_many(self, tasks: Iterable[int]) -> List[TaskInfo]:
         """``status`` of several tasks, in the order given; one the broker
         does not know has ``found`` false."""
-        return self._drive(calls.status([int(t) for t in tasks]))
+        return self._drive(calls.status(calls.task_ids(tasks)))
 
     @_exclusive
     def list(self, *, state: StateArg = None, queue: Optional[str] = None,

@@ -523,7 +523,14 @@ def parse(text: Union[str, bytes], kind: str, label: str = '<flow>') -> Flow:
         raise Invalid('%s:%d:%d: %s' % (label, e.lineno, e.colno, e.msg), local=True) from None
     except ValueError as e:
         raise Invalid('%s: %s' % (label, e), local=True) from None
-    return _Reader(label).flow(root, kind)
+    except RecursionError:
+        raise Invalid('%s: nested too deeply' % label, local=True) from None
+    try:
+        return _Reader(label).flow(root, kind)
+    except UnicodeEncodeError as e:
+        # a lone surrogate ("\ud800") is not text a payload can carry
+        raise Invalid('%s: a string that is not valid Unicode (%s)' % (label, e.reason),
+                      local=True) from None
 
 
 def load(path: str, kind: str) -> Flow:

@@ -46,6 +46,26 @@ def test_a_bare_host_and_port_is_told_its_form():
     assert 'expected tcp://HOST:PORT' in str(refused.value)
 
 
+def test_every_mistake_is_an_arbiter_error(client):
+    """python/README.md: every exception is an ArbiterError. A flow file
+    nested too deeply, a lone surrogate in a payload and an id that is not
+    a number were Python's own errors; a task the broker does not know is
+    NotFound, and not local: the broker was asked."""
+    from arbiter import flows
+    for call in (lambda: flows.parse('[' * 100000, 'dag'),
+                 lambda: flows.parse('{"tasks": [{"name": "a", "task": "t", '
+                                     '"payload": "\\ud800"}]}', 'dag'),
+                 lambda: client.cancel(['abc']),
+                 lambda: client.status('x1'),
+                 lambda: client.wait_all([None])):
+        with pytest.raises(Invalid) as refused:
+            call()
+        assert refused.value.local, refused.value
+    with pytest.raises(NotFound) as missing:
+        client.status(987654321)
+    assert not missing.value.local
+
+
 def test_submit_with_every_option(client, fast_broker):
     client.pause('opts')
     t = client.submit('job', 'payload é', queue='opts', key='k-1', priority=7, retries=2,
