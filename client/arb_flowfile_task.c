@@ -92,7 +92,8 @@ s_uint_value (
     char text[400];
     if (!json_is_integer (value)) {
         if (s_number_text (value, text, sizeof (text)))
-            return arb_flowfile_fail (ctx, field, "must be a whole number, not %s", text);
+            return arb_flowfile_fail (
+                ctx, field, "must be a whole number (no fraction or exponent), not %s", text);
         return arb_flowfile_fail (ctx, field, "must be a whole number");
     }
     s_number_text (value, text, sizeof (text));
@@ -362,7 +363,8 @@ s_dep_object (arb_flowfile_ctx_t *ctx, const char *field, json_t *value, arb_dep
         uint64_t id;
         if (streq (key, "task") && arb_flowfile_name_value (ctx, field, item, &dep->ref))
             return -1;
-        else if (streq (key, "id") && s_uint_value (ctx, field, item, UINT64_MAX, &id))
+        //  (JSON's integers here are 64-bit signed: a larger one is not read)
+        else if (streq (key, "id") && s_uint_value (ctx, field, item, INT64_MAX, &id))
             return -1;
         else if (streq (key, "when") && s_when (ctx, field, item, &dep->when))
             return -1;

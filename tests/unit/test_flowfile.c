@@ -380,8 +380,8 @@ test_task_errors (void **state)
         {"{\"name\": \"b\", \"retry\": 3}", "dag.json: tasks[1] ('b'): unknown field 'retry'"},
         {"{\"name\": \"b\", \"retries\": 1001}",
          "dag.json: tasks[1] ('b').retries: 1001 is over the limit of 1000"},
-        {"{\"name\": \"b\", \"retries\": 1.5}",
-         "dag.json: tasks[1] ('b').retries: must be a whole number, not 1.5"},
+        {"{\"name\": \"b\", \"retries\": 1.5}", "dag.json: tasks[1] ('b').retries: must be a whole "
+                                                "number (no fraction or exponent), not 1.5"},
         {"{\"name\": \"b\", \"retries\": \"2\"}",
          "dag.json: tasks[1] ('b').retries: must be a whole number"},
         {"{\"name\": \"b\", \"retries\": -1}",
@@ -487,7 +487,7 @@ test_dependency_errors (void **state)
          "existing task)"},
         {"[{\"id\": 0}]", "dag.json: tasks[2] ('c').after[0]: 'id' must be a task id, from 1"},
         {"[{\"id\": -4}]", "dag.json: tasks[2] ('c').after[0]: expected a whole number from 0 to "
-                           "18446744073709551615, not '-4'"},
+                           "9223372036854775807, not '-4'"},
         {"[{\"task\": \"a\", \"if\": \"ok\"}]",
          "dag.json: tasks[2] ('c').after[0]: unknown field 'if' (a dependency has task or id, "
          "and when)"},
