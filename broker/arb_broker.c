@@ -47,7 +47,6 @@ struct _arb_broker_t {
     arb_life_t *life;           //  owned: layer 2 (with arb_settings)
     arb_verbs_t verbs;          //  layer 3: what the handlers work with
     uint64_t next_liveness_ms;  //  monotonic: next check of silent workers
-    uint64_t drained_ms;        //  monotonic: when a read last found nothing more waiting
     uint64_t next_pulse_ms;     //  monotonic: the next heartbeats long work may send
     uint64_t next_sweep_ms;     //  monotonic: next retention sweep
     size_t sweep_batch;         //  its batch: ARB_SWEEP_BATCH, doubling while behind
@@ -227,7 +226,6 @@ arb_broker_new (const arb_broker_config_t *config)
     self->limits.max_result = max_message;
     self->clock.now_ms = (uint64_t) zclock_time ();
     self->clock.mono_ms = (uint64_t) zclock_mono ();
-    self->drained_ms = self->clock.mono_ms;
     self->probe_wait_ms = ARB_PROBE_FIRST_MS;
     self->sweep_batch = ARB_SWEEP_BATCH;
     //  What one peer may leave in the broker's memory (docs/broker.md,
@@ -352,13 +350,8 @@ s_read_messages (arb_broker_t *self)
         arb_msg_t *msg = NULL;
         int rc = arb_wire_recv (self->wire, &self->limits, &msg, self->auth ? user_id : NULL,
                                 sizeof (user_id));
-        if (rc == -1) {
-            //  nothing more waiting (receive timeout is 0): whatever a
-            //  worker sent before now has been heard (a worker's message
-            //  is stamped when it is read too, not at the turn's start)
-            self->drained_ms = (uint64_t) zclock_mono ();
-            break;
-        }
+        if (rc == -1)
+            break;  //  nothing more waiting (receive timeout is 0)
         arb_role_t role = ARB_ROLE_ADMIN;
         if (self->auth) {
             role = arb_auth_role (self->auth, user_id);
@@ -368,7 +361,11 @@ s_read_messages (arb_broker_t *self)
         }
         s_handle (self, msg, rc, role);
         arb_msg_destroy (&msg);
-        if ((count & 63) == 63 && (uint64_t) zclock_mono () > deadline)
+        //  the clock every 8 messages: one of 64 let a turn of heavy reads
+        //  (a STATUS of 20,000 ids is ~0.1 s) run for seconds, and with
+        //  it the liveness checks and everything else that waits for the
+        //  turn's end
+        if ((count & 7) == 7 && (uint64_t) zclock_mono () > deadline)
             break;
     }
 }
@@ -406,6 +403,16 @@ s_send_heartbeats (arb_broker_t *self, uint64_t mono_ms, bool now)
 //  Liveness: a worker silent past the window is dead (its leases are
 //  lost); a worker the broker has sent nothing to for a heartbeat period
 //  gets a HEARTBEAT.
+//  arb_sched_silent_session's: whether the session's peer has input
+//  waiting unread.
+static bool
+s_unread (void *arg, arb_session_t *session)
+{
+    arb_broker_t *self = (arb_broker_t *) arg;
+    zframe_t *identity = arb_session_identity (session);
+    return arb_wire_unread (self->wire, zframe_data (identity), zframe_size (identity));
+}
+
 static void
 s_check_workers (arb_broker_t *self)
 {
@@ -416,16 +423,17 @@ s_check_workers (arb_broker_t *self)
     self->next_liveness_ms = mono_ms + (tick > 50 ? tick : 50);
     arb_sched_t *sched = arb_life_sched (self->life);
     arb_session_t *session;
-    //  A worker is silent if nothing came from it for the liveness window
-    //  up to the last read that left nothing waiting: after a long turn,
-    //  or turns that stopped reading early (their budget, a full turn of
-    //  the journal), its heartbeats may wait unread in the socket, and a
-    //  live worker taken for lost would see its running tasks run again.
-    uint64_t heard_ms = self->drained_ms < mono_ms ? self->drained_ms : mono_ms;
+    //  A worker is silent if nothing was read from it for the liveness
+    //  window and nothing from it waits unread: after a long turn, or
+    //  turns that stopped reading early (their 2,000 messages, their
+    //  budget, a full turn of the journal), its heartbeats may wait in its
+    //  connection, and a live worker taken for lost would see its running
+    //  tasks run again. (Each connection's own input, not the wire's: a
+    //  dead worker's is empty, however busy the others keep the loop.)
     //  while the journal is full a lost lease could not be recorded: a
     //  silent worker keeps its leases until the journal takes writes
     while (!self->journal_full && !arb_life_is_halted (self->life)
-           && (session = arb_sched_silent_session (sched, heard_ms)))
+           && (session = arb_sched_silent_session (sched, mono_ms, s_unread, self)))
         arb_life_end_session (self->life, session,
                               arb_session_is_shut_out (session) ? ARB_END_SHUT_OUT : ARB_END_LOST);
     s_send_heartbeats (self, mono_ms, false);

@@ -910,11 +910,15 @@ arb_sched_credit (arb_sched_t *self,
 }
 
 arb_session_t *
-arb_sched_silent_session (arb_sched_t *self, uint64_t mono_ms)
+arb_sched_silent_session (arb_sched_t *self,
+                          uint64_t mono_ms,
+                          arb_sched_unread_fn *unread,
+                          void *arg)
 {
     arb_session_t *session = (arb_session_t *) zhashx_first (self->sessions);
     while (session) {
-        if (arb_session_last_seen (session) + self->config.liveness_ms < mono_ms)
+        if (arb_session_last_seen (session) + self->config.liveness_ms < mono_ms
+            && !(unread && unread (arg, session)))
             return session;
         session = (arb_session_t *) zhashx_next (self->sessions);
     }

@@ -275,8 +275,16 @@ int arb_sched_credit (arb_sched_t *self,
                       int32_t credit,
                       bool cancel);
 
-//  The first session silent past the liveness window at mono_ms, or NULL.
-arb_session_t *arb_sched_silent_session (arb_sched_t *self, uint64_t mono_ms);
+//  Whether input from a session's peer waits unread (then it is not
+//  silent, however old its last message read).
+typedef bool (arb_sched_unread_fn) (void *arg, arb_session_t *session);
+
+//  The first session silent past the liveness window at mono_ms, or NULL;
+//  with unread, one with nothing waiting unread.
+arb_session_t *arb_sched_silent_session (arb_sched_t *self,
+                                         uint64_t mono_ms,
+                                         arb_sched_unread_fn *unread,
+                                         void *arg);
 
 //  Ends a session: the caller must have ended every lease first
 //  (arb_sched_unlease on each of arb_session_first_lease).

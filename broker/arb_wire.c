@@ -12,6 +12,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -458,6 +459,23 @@ s_asks_answer (arb_msg_t *msg)
 {
     arb_msg_type_t type = arb_msg_type (msg);
     return type != ARB_MSG_DISPATCH && type != ARB_MSG_RESULT_OK;
+}
+
+bool
+arb_wire_unread (arb_wire_t *self, const uint8_t *peer, size_t size)
+{
+    if (self->router || !peer)
+        return false;
+    arb_wire_key_t key = {size, peer};
+    arb_wire_conn_t *conn = (arb_wire_conn_t *) zhashx_lookup (self->by_id, &key);
+    if (!conn || conn->closed)
+        return false;
+    //  whole frames may wait in its buffer; part of one alone is not
+    //  input (a peer stuck in the middle of a message is silent)
+    if (conn->buffered)
+        return true;
+    int waiting = 0;
+    return ioctl (conn->fd, FIONREAD, &waiting) == 0 && waiting > 0;
 }
 
 int

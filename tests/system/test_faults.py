@@ -11,6 +11,7 @@ import signal
 import time
 
 import pytest
+import zmq
 
 import arbiter_proto
 from conftest import SANITIZED, Broker, wait_until
@@ -168,6 +169,38 @@ def test_a_worker_heard_late_is_not_lost(tmp_path, processes, peer_factory):
     worker.send('RESULT', {'results': [{'id': held['id'], 'lease': held['lease']}]}, [b'ok'])
     wait_until(lambda: status(client, [task_id])[task_id]['state'] == SUCCEEDED,
                what='the result taken')
+
+
+def test_a_dead_worker_is_lost_however_busy_the_broker(tmp_path, processes, peer_factory):
+    """A worker that dies is lost within about its liveness window while
+    other clients keep the broker's input from ever draining: silence is
+    judged by each connection's own input (a first version judged it up
+    to the last read that drained the wire's, and a busy broker kept a
+    dead worker's task running until the load stopped)."""
+    broker = Broker(tmp_path, extra=['--heartbeat-ms', '200', '--liveness-ms', '1000'])
+    processes.append(broker)
+    client = peer_factory(broker.endpoint)
+    worker = peer_factory(broker.endpoint)
+    loader = peer_factory(broker.endpoint)
+    register(worker, 'doomed')
+    worker.send('CREDIT', {'queues': ['slow'], 'credit': 1})
+    task_id, = submit_many(client, [{'name': 'x', 'queue': 'slow'}])
+    first_dispatch(worker)
+    worker.close()  # it dies: nothing more comes from it
+    request = arbiter_proto.encode('STATUS', 1, {'ids': list(range(10 ** 9, 10 ** 9 + 20000))})
+    for _ in range(60):
+        loader.send_raw(request)
+    deadline, state = time.time() + 20, RUNNING
+    while time.time() < deadline and state == RUNNING:
+        for _ in range(60):  # keep 60 queued (~0.1 s each): the input never drains
+            if not loader.sock.poll(0):
+                break
+            loader.sock.recv_multipart()
+            loader.send_raw(request)
+        state = status(client, [task_id])[task_id]['state']
+    loader.sock.setsockopt(zmq.LINGER, 0)  # the load's last answers are not waited for
+    assert state == READY, 'the dead worker was not lost under load'
+    assert 'worker lost name=doomed' in broker.output()
 
 
 def test_a_peer_completes_only_what_it_holds(tmp_path, processes, peer_factory):

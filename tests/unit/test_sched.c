@@ -634,9 +634,9 @@ test_lease_expiry_by_liveness (void **state)
     arb_sched_t *sched = s_sched (&log, 0);
     arb_session_t *a = s_worker (sched, "a", "q", 1);
     arb_session_t *b = s_worker (sched, "b", "q", 1);
-    assert_null (arb_sched_silent_session (sched, MONO + 3000));
+    assert_null (arb_sched_silent_session (sched, MONO + 3000, NULL, NULL));
     arb_session_touch (b, MONO + 2500);
-    assert_ptr_equal (arb_sched_silent_session (sched, MONO + 3001), a);
+    assert_ptr_equal (arb_sched_silent_session (sched, MONO + 3001, NULL, NULL), a);
     s_add (sched, "q", 1, 0, NOW);
     arb_sched_dispatch (sched, NOW, MONO);
     arb_session_t *holder = log.to[0];
