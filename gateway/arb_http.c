@@ -73,6 +73,7 @@ struct _arb_http_t {
     zlistx_t *turn;  //  borrowed arb_http_req_t: waiting to be handled, in order
     size_t asking;   //  requests handled and waiting for the broker
     bool handling;   //  in s_next_turns (not entered again)
+    bool stopping;   //  in arb_http_destroy: no turn is taken
     bool resumed;    //  a request was resumed since the last MHD_run
     bool closed;     //  a connection closed since the last MHD_run
 };
@@ -531,7 +532,10 @@ s_admit (arb_http_t *self, arb_http_req_t *req, const char *url, const char *met
         return;
     }
     req->handler = &self->handlers[route];
-    req->read = streq (method, "GET") || streq (method, "HEAD");
+    //  (the static files and /metrics answer without waiting their turn:
+    //  monitoring goes on when the broker is slow)
+    req->read = (streq (method, "GET") || streq (method, "HEAD"))
+                && (req->handler->flags & ARB_HTTP_BROKER);
     if (self->token && (req->handler->flags & ARB_HTTP_AUTH)) {
         const char *auth = MHD_lookup_connection_value (req->connection, MHD_HEADER_KIND,
                                                         MHD_HTTP_HEADER_AUTHORIZATION);
@@ -747,8 +751,8 @@ s_handle (arb_http_req_t *req)
 static void
 s_next_turns (arb_http_t *self)
 {
-    if (self->handling)
-        return;  //  the loop below goes on
+    if (self->handling || self->stopping)
+        return;  //  the loop below goes on, or the server stops
     self->handling = true;
     arb_http_req_t *req;
     while (self->asking < ARB_HTTP_ASKING && (req = (arb_http_req_t *) zlistx_first (self->turn))) {
@@ -1098,7 +1102,14 @@ arb_http_destroy (arb_http_t **self_p)
     if (!self)
         return;
     if (self->daemon) {
-        //  libmicrohttpd stops only with no connection suspended
+        //  libmicrohttpd stops only with no connection suspended; those
+        //  waiting their turn are answered as the others, not handled
+        self->stopping = true;
+        arb_http_req_t *waiting;
+        while ((waiting = (arb_http_req_t *) zlistx_first (self->turn))) {
+            zlistx_delete (self->turn, waiting->turn_handle);
+            waiting->turn_handle = NULL;
+        }
         for (arb_http_req_t *req = (arb_http_req_t *) zlistx_first (self->live); req;
              req = (arb_http_req_t *) zlistx_next (self->live))
             if (req->suspended)

@@ -862,6 +862,41 @@ def test_reads_ask_the_broker_sixteen_at_a_time(tmp_path, processes, gateway_fac
     assert reply.status_code == 503 and took < 3.5, (reply.text, took)
 
 
+def test_a_stop_answers_the_reads_waiting_their_turn(tmp_path, processes, gateway_factory):
+    """A stop answers every suspended read (503), those waiting their turn
+    too, and handles none of them: a read waiting its turn whose record
+    was made before an asker's (its URI came first) was handled again as
+    that asker was answered, and the gateway aborted."""
+    broker = Broker(tmp_path)
+    processes.append(broker)
+    gateway = gateway_factory(broker)
+    addr = ('127.0.0.1', gateway.http_port)
+    os.kill(broker.pid, signal.SIGSTOP)
+    try:
+        first = socket.create_connection(addr, timeout=10)
+        # its record is made first, and its handler answers at once (a bad id)
+        first.sendall(b'GET /api/v1/tasks/x HTTP/1.1\r\n')
+        time.sleep(0.2)
+        askers = []
+        for _ in range(16):  # the 16 that ask the broker
+            s = socket.create_connection(addr, timeout=10)
+            s.sendall(b'GET /api/v1/tasks/1 HTTP/1.1\r\nHost: x\r\n\r\n')
+            askers.append(s)
+        time.sleep(0.3)
+        first.sendall(b'Host: x\r\n\r\n')  # the 17th: it waits its turn
+        time.sleep(0.3)
+        assert gateway.stop() == 0, gateway.output()
+        for s in askers:
+            assert read_to_end(s).startswith(b'HTTP/1.1 503'), s
+            s.close()
+        # answered by the stop (503) or, before, by its handler (4xx)
+        assert read_to_end(first).startswith(b'HTTP/1.1 503')
+        first.close()
+    finally:
+        os.kill(broker.pid, signal.SIGCONT)
+    assert 'Assertion' not in gateway.output()
+
+
 def test_a_request_must_arrive_within_its_deadline(broker, gateway_factory):
     """A byte now and then renews libmicrohttpd's idle timeout: such a
     client held its connection for ever (and enough of them the server).
