@@ -168,15 +168,22 @@ def _change(type_: MsgType, body: Body, asked: int) -> Generator[Request, Body, 
 def task_id(value: Any) -> int:
     """A task id as the caller gave it (an int, or text of one), or
     Invalid: every mistake of the caller's is an ArbiterError."""
-    if isinstance(value, bool):
-        raise refuse('task id', 'expected a whole number, not %r' % (value,))
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise refuse('task id', 'expected a whole number, not %r' % (value,)) from None
+    # an int (not a bool, not a float, which int() would cut: 1.9 is not
+    # task 1), or the text of one
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, (str, bytes)):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    raise refuse('task id', 'expected a whole number, not %r' % (value,))
 
 
 def task_ids(values: Iterable[Any]) -> List[int]:
+    # a string is not a list of ids ("12" is not tasks 1 and 2)
+    if isinstance(values, (str, bytes)):
+        raise refuse('task ids', 'expected a list of ids, not %r' % (values,))
     try:
         return [task_id(v) for v in values]
     except TypeError:

@@ -57,6 +57,8 @@ def test_every_mistake_is_an_arbiter_error(client):
                                      '"payload": "\\ud800"}]}', 'dag'),
                  lambda: client.cancel(['abc']),
                  lambda: client.status('x1'),
+                 lambda: client.status(1.9),
+                 lambda: client.status_many('12'),
                  lambda: client.wait_all([None])):
         with pytest.raises(Invalid) as refused:
             call()
