@@ -532,10 +532,10 @@ s_admit (arb_http_t *self, arb_http_req_t *req, const char *url, const char *met
         return;
     }
     req->handler = &self->handlers[route];
-    //  (the static files and /metrics answer without waiting their turn:
-    //  monitoring goes on when the broker is slow)
+    //  (the static files, which ask nothing, answer without waiting their
+    //  turn)
     req->read = (streq (method, "GET") || streq (method, "HEAD"))
-                && (req->handler->flags & ARB_HTTP_BROKER);
+                && (req->handler->flags & (ARB_HTTP_BROKER | ARB_HTTP_ASKS));
     if (self->token && (req->handler->flags & ARB_HTTP_AUTH)) {
         const char *auth = MHD_lookup_connection_value (req->connection, MHD_HEADER_KIND,
                                                         MHD_HTTP_HEADER_AUTHORIZATION);
@@ -876,7 +876,14 @@ s_access (void *cls,
     if (req->response)
         return s_queue (req);
     if (!req->handled && !req->turn_handle) {
-        if (!(req->handler->flags & ARB_HTTP_BODY) && !s_body_is_empty (req)) {
+        if (self->stopping) {
+            //  in arb_http_destroy's last run: answered, not handled (a
+            //  question to the broker would leave it suspended, and
+            //  libmicrohttpd refuses to stop then)
+            req->handled = true;
+            arb_http_reply_error (req, MHD_HTTP_SERVICE_UNAVAILABLE, "the gateway is stopping");
+        }
+        else if (!(req->handler->flags & ARB_HTTP_BODY) && !s_body_is_empty (req)) {
             //  refused, not ignored: a body sent here means something the
             //  route would not do
             req->handled = true;

@@ -51,6 +51,7 @@ typedef struct {
 #define ARB_HTTP_AUTH   1u  //  the route needs the token (when one is configured)
 #define ARB_HTTP_BROKER 2u  //  the route needs the broker: 503 at once while it is down
 #define ARB_HTTP_BODY   4u  //  the route takes a body: without it, one is answered 400
+#define ARB_HTTP_ASKS   8u  //  the route asks the broker (a GET takes its turn), up or not
 
 //  Serves one request (borrowed until it is answered). Must answer it,
 //  now or later, exactly once.

@@ -199,6 +199,9 @@ arb_metrics_serve (arb_http_t *http)
 {
     //  HEAD as GET, without the body (libmicrohttpd leaves it out), as
     //  the static files
-    int rc = arb_http_route (http, "GET", "/metrics", 0, s_metrics, NULL);  //  HEAD too
+    //  served with the broker down too (the gateway's part), so not
+    //  ARB_HTTP_BROKER; a page of every queue's counts asks it, so it
+    //  takes its turn with the other reads that do
+    int rc = arb_http_route (http, "GET", "/metrics", ARB_HTTP_ASKS, s_metrics, NULL);
     return rc ? -1 : 0;
 }

@@ -837,8 +837,13 @@ def test_reads_ask_the_broker_sixteen_at_a_time(tmp_path, processes, gateway_fac
         started, ended = time.monotonic(), []
 
         def read(i):
-            reply = requests.get(gateway.url + '/api/v1/tasks?limit=5', timeout=30)
-            ended.append((time.monotonic() - started, reply.status_code))
+            # /metrics asks the broker too (every queue's counts): it takes
+            # its turn (its page is the gateway's part alone when the
+            # broker does not answer: 200)
+            path = '/metrics' if i % 2 else '/api/v1/tasks?limit=5'
+            reply = requests.get(gateway.url + path, timeout=30)
+            ok = 200 if i % 2 else 503
+            ended.append((time.monotonic() - started, reply.status_code == ok))
         readers = [threading.Thread(target=read, args=(i,)) for i in range(40)]
         for t in readers:
             t.start()
@@ -852,7 +857,7 @@ def test_reads_ask_the_broker_sixteen_at_a_time(tmp_path, processes, gateway_fac
             t.join(60)
     finally:
         os.kill(broker.pid, signal.SIGCONT)
-    assert len(ended) == 40 and all(code == 503 for _, code in ended), ended
+    assert len(ended) == 40 and all(ok for _, ok in ended), ended
     # a read's timeout runs from its question: the second turn's cannot end
     # before twice the rpc timeout
     first = [t for t, _ in ended if t < 3.5]
