@@ -294,14 +294,53 @@ arb_client_request_new (arb_client_t *self, arb_msg_type_t type)
     return arb_msg_new (type, self->reqid);
 }
 
+//  A send's wait for the dealer to take a message (arb_msg_send_when).
+typedef struct {
+    arb_client_t *client;
+    int64_t deadline;     //  zclock_mono
+    const char *refusal;  //  why the broker refused us, if it did
+} s_sending_t;
+
+//  Waits a slice for the dealer to become writable, reading the handshake
+//  watcher meanwhile. A handshake refused just before a send (libzmq ends
+//  that connection for good, on a mechanism's mismatch as after ZAP's
+//  400) leaves the socket nothing to queue it on, even after ZMQ_EVENTS
+//  said it could: a blocking send would wait its whole timeout, deaf to
+//  the watcher (a CI run's ping with a certificate, to a broker without
+//  --curve, took its 30 s). Returns 0 to offer the message again, -1 to
+//  give up: refused, past the deadline, or interrupted.
+static int
+s_sending_wait (void *arg)
+{
+    s_sending_t *sending = (s_sending_t *) arg;
+    arb_client_t *self = sending->client;
+    sending->refusal = arb_handshake_refusal (self->handshake, self->secured);
+    int64_t left = sending->deadline - zclock_mono ();
+    if (sending->refusal || left <= 0 || zsys_interrupted)
+        return -1;
+    zsock_t *events = arb_handshake_events (self->handshake);
+    long slice = events && left > ARB_CLIENT_EVENTS_MS ? ARB_CLIENT_EVENTS_MS : (long) left;
+    zmq_pollitem_t items[2] = {{zsock_resolve (self->dealer), 0, ZMQ_POLLOUT, 0},
+                               {events ? zsock_resolve (events) : NULL, 0, ZMQ_POLLIN, 0}};
+    zmq_poll (items, events ? 2 : 1, slice);  //  a signal: looked at next time
+    return 0;
+}
+
 //  Sends one message. On failure the message is lost and the error says so.
 static int
 s_send (arb_client_t *self, arb_msg_t **msg_p)
 {
-    if (arb_msg_send (msg_p, self->dealer) == 0)
+    s_sending_t sending = {.client = self, .deadline = zclock_mono () + self->timeout_ms};
+    if (arb_msg_send_when (msg_p, self->dealer, s_sending_wait, &sending) == 0)
         return 0;
+    if (zsys_interrupted) {
+        s_fail (self, 0, "interrupted");
+        return -1;
+    }
+    const char *refusal = sending.refusal;
     //  a refused handshake leaves no connection to take it
-    const char *refusal = arb_handshake_refusal (self->handshake, self->secured);
+    if (!refusal)
+        refusal = arb_handshake_refusal (self->handshake, self->secured);
     if (refusal)
         s_fail_refused (self, refusal);
     else

@@ -854,6 +854,27 @@ arb_msg_put (arb_msg_t **self_p, arb_part_fn *put, void *arg)
 int
 arb_msg_send (arb_msg_t **self_p, void *sock)
 {
+    return arb_msg_send_when (self_p, sock, NULL, NULL);
+}
+
+//  The first frame: the peer's routing id, or the header. With wait, it
+//  is offered without blocking until the socket takes it or wait gives up.
+static int
+s_send_first (void *handle, const void *data, size_t size, int (*wait) (void *arg), void *arg)
+{
+    int rc;
+    while ((rc = zmq_send (handle, data, size, ZMQ_SNDMORE | (wait ? ZMQ_DONTWAIT : 0))) < 0
+           && zmq_errno () == EAGAIN && wait)
+        if (wait (arg) != 0) {
+            errno = EAGAIN;
+            return -1;
+        }
+    return rc;
+}
+
+int
+arb_msg_send_when (arb_msg_t **self_p, void *sock, int (*wait) (void *arg), void *arg)
+{
     uint8_t header[ARB_HEADER_SIZE];
     s_buf_t buf;
     s_out_t payloads;
@@ -862,8 +883,10 @@ arb_msg_send (arb_msg_t **self_p, void *sock)
     int more = payloads.n ? ZMQ_SNDMORE : 0;
     int rc = 0;
     if (self->peer)
-        rc = zmq_send (handle, self->peer, self->peer_size, ZMQ_SNDMORE);
-    if (rc >= 0)
+        rc = s_send_first (handle, self->peer, self->peer_size, wait, arg);
+    else
+        rc = s_send_first (handle, header, sizeof (header), wait, arg);
+    if (rc >= 0 && self->peer)
         rc = zmq_send (handle, header, sizeof (header), ZMQ_SNDMORE);
     if (rc >= 0)
         rc = zmq_send (handle, buf.data, buf.size, more);

@@ -948,6 +948,13 @@ zmsg_t *arb_msg_encode (arb_msg_t **self_p);
 //  EAGAIN (its queue is at the high-water mark).
 int arb_msg_send (arb_msg_t **self_p, void *sock);
 
+//  As arb_msg_send, but while the socket cannot take the message's first
+//  frame (offered without blocking: nothing of the message is queued
+//  yet), calls wait (arg), and offers it again if that returns 0; any
+//  other return gives up, -1 with errno EAGAIN. For a sender that must
+//  hear of other news while it waits, which a blocking send cannot.
+int arb_msg_send_when (arb_msg_t **self_p, void *sock, int (*wait) (void *arg), void *arg);
+
 //  Hands the message's parts (header, body, then payload frames; not the
 //  routing id) to put, in order, more saying whether another follows, and
 //  destroys the message: for a transport that frames them itself

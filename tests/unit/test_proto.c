@@ -1019,6 +1019,59 @@ test_bytes_recv_says_when_it_drained (void **state)
     arb_bytes_free (&bytes);
 }
 
+//  arb_msg_send_when: a socket that cannot take the message (a DEALER
+//  with no peer at all) has the wait called instead of blocking, the
+//  message offered again after each wait that says so, and given up, with
+//  EAGAIN, when one does not; once the socket can take it, it goes whole.
+static int
+s_wait_thrice (void *arg)
+{
+    int *calls = (int *) arg;
+    return ++*calls < 3 ? 0 : -1;
+}
+
+static int
+s_wait_then_peer (void *arg)
+{
+    zsock_t **pair = (zsock_t **) arg;  //  {dealer, router}
+    zsock_t *router = pair[1];
+    if (!router) {
+        router = zsock_new (ZMQ_ROUTER);
+        assert_int_equal (zsock_bind (router, "inproc://test-send-when"), 0);
+        assert_int_equal (zsock_connect (pair[0], "inproc://test-send-when"), 0);
+        pair[1] = router;
+    }
+    return 0;
+}
+
+static void
+test_send_when_waits_instead_of_blocking (void **state)
+{
+    (void) state;
+    zsock_t *dealer = zsock_new (ZMQ_DEALER);
+    zsock_set_sndtimeo (dealer, -1);  //  a plain send would block for ever
+    int calls = 0;
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_PING, 1);
+    assert_int_equal (arb_msg_send_when (&msg, dealer, s_wait_thrice, &calls), -1);
+    assert_int_equal (errno, EAGAIN);
+    assert_int_equal (calls, 3);
+    assert_null (msg);
+    //  a peer comes while it waits: the message goes, and arrives whole
+    zsock_t *pair[2] = {dealer, NULL};
+    msg = arb_msg_new (ARB_MSG_PING, 2);
+    assert_int_equal (arb_msg_send_when (&msg, dealer, s_wait_then_peer, pair), 0);
+    assert_non_null (pair[1]);
+    zsock_set_rcvtimeo (pair[1], 2000);
+    arb_msg_t *got = NULL;
+    assert_int_equal (arb_msg_recv (zsock_resolve (pair[1]), NULL, &got), 0);
+    assert_non_null (got);
+    assert_int_equal (arb_msg_type (got), ARB_MSG_PING);
+    assert_int_equal (arb_msg_reqid (got), 2);
+    arb_msg_destroy (&got);
+    zsock_destroy (&pair[1]);
+    zsock_destroy (&dealer);
+}
+
 int
 main (void)
 {
@@ -1043,6 +1096,7 @@ main (void)
         cmocka_unit_test (test_replies_keep_old_names),
         cmocka_unit_test (test_names),
         cmocka_unit_test (test_bytes_recv_says_when_it_drained),
+        cmocka_unit_test (test_send_when_waits_instead_of_blocking),
     };
     return cmocka_run_group_tests_name ("proto", tests, NULL, NULL);
 }
