@@ -23,19 +23,14 @@
     broker gave the gateway's session up, and the Kestrel and AMQP clients
     that share it lost their requests.
 
-    A request must arrive (its header and body) within request_timeout_ms
-    of its first byte: libmicrohttpd's timeout is an idle one, which each
-    byte renews, so a client sending one byte a minute held a connection
-    for ever, and a thousand such the whole server. Once a second a watch
-    reads each connection's bytes received (TCP_INFO): the first byte past
-    the last request's end starts the clock; past the deadline the socket
-    is shut down, and libmicrohttpd closes the connection.
+    Each connection has a record of its own (arb_http_conn.c), which
+    holds the request begun on it and the deadline of its arrival.
 */
 
 #include "arb_http.h"
+#include "arb_http_conn.h"
 #include "arb_listener.h"
 #include "arb_route.h"
-#include "arb_tcpinfo.h"
 
 #include <ctype.h>
 #include <arpa/inet.h>
@@ -44,9 +39,8 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-#define ARB_HTTP_ROUTE_TEXT 128   //  an Allow header
-#define ARB_HTTP_ASKING     16    //  requests waiting for the broker at once, at most
-#define ARB_HTTP_WATCH_MS   1000  //  how often the request deadlines are checked
+#define ARB_HTTP_ROUTE_TEXT 128  //  an Allow header
+#define ARB_HTTP_ASKING     16   //  requests waiting for the broker at once, at most
 
 typedef struct {
     unsigned flags;
@@ -65,37 +59,20 @@ struct _arb_http_t {
     char *token;      //  owned, or NULL
     size_t max_body;  //  bytes
     uint16_t port;
-    zlistx_t *live;               //  borrowed arb_http_req_t: every request not yet complete
-    zlistx_t *conns;              //  owned s_conn_t: every connection
-    uint64_t request_timeout_ms;  //  a request arrives within this of its first byte; 0: any
-    arb_timer_t watch;            //  the deadlines' check, armed while there are connections
-    bool watching;
-    zlistx_t *turn;  //  borrowed arb_http_req_t: waiting to be handled, in order
-    size_t asking;   //  requests handled and waiting for the broker
-    bool handling;   //  in s_next_turns (not entered again)
-    bool stopping;   //  in arb_http_destroy: no turn is taken
-    bool resumed;    //  a request was resumed since the last MHD_run
-    bool closed;     //  a connection closed since the last MHD_run
+    zlistx_t *live;           //  borrowed arb_http_req_t: every request not yet complete
+    arb_http_conns_t *conns;  //  owned: every connection
+    zlistx_t *turn;           //  borrowed arb_http_req_t: waiting to be handled, in order
+    size_t asking;            //  requests handled and waiting for the broker
+    bool handling;            //  in s_next_turns (not entered again)
+    bool stopping;            //  in arb_http_destroy: no turn is taken
+    bool resumed;             //  a request was resumed since the last MHD_run
+    bool closed;              //  a connection closed since the last MHD_run
 };
-
-//  A connection's record (its socket context): the request begun on it
-//  and not completed. libmicrohttpd may give a request up after the URI
-//  callback made its record (one whose query arguments overflow its
-//  memory pool, say) without calling the completion callback: the
-//  connection's close frees it then.
-typedef struct {
-    arb_http_req_t *req;  //  borrowed, or NULL
-    struct MHD_Connection *connection;
-    void *handle;         //  its place on the server's conns
-    uint64_t mark;        //  bytes received when its last request ended (or at its accept)
-    uint64_t started_ms;  //  monotonic: the current request's first byte seen, or 0
-    bool receiving;       //  its request is arriving (not yet handled)
-} s_conn_t;
 
 struct _arb_http_req_t {
     arb_http_t *server;  //  borrowed
     struct MHD_Connection *connection;
-    s_conn_t *conn;         //  borrowed: its connection's record, or NULL
+    arb_http_conn_t *conn;  //  borrowed: its connection's record, or NULL
     void *handle;           //  its place on server->live
     arb_route_path_t path;  //  owned segments
     const s_handler_t *handler;
@@ -127,7 +104,6 @@ struct _arb_http_req_t {
 //  Answers
 
 static void s_next_turns (arb_http_t *self);
-static void s_watch (arb_http_t *self);
 
 //  A request waits for the broker no more (answered, or gone): the next
 //  in turn may ask.
@@ -431,8 +407,8 @@ s_req_destroy (arb_http_req_t **req_p)
     if (req->response)
         MHD_destroy_response (req->response);
     arb_route_path_clear (&req->path);
-    if (req->conn && req->conn->req == req)
-        req->conn->req = NULL;
+    if (req->conn && arb_http_conn_req (req->conn) == req)
+        arb_http_conn_set_req (req->conn, NULL);
     free (req->body);
     free (req);
     *req_p = NULL;
@@ -628,13 +604,12 @@ s_req_new (arb_http_t *self, struct MHD_Connection *connection)
     req->server = self;
     req->connection = connection;
     req->handle = zlistx_add_end (self->live, req);
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info (connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    req->conn = info ? (s_conn_t *) info->socket_context : NULL;
+    req->conn = arb_http_conn_of (connection);
     if (req->conn) {
         //  one left by a request given up before its completion
-        s_req_destroy (&req->conn->req);
-        req->conn->req = req;
+        arb_http_req_t *left = (arb_http_req_t *) arb_http_conn_req (req->conn);
+        s_req_destroy (&left);
+        arb_http_conn_set_req (req->conn, req);
     }
     return req;
 }
@@ -767,63 +742,8 @@ s_next_turns (arb_http_t *self)
 static void
 s_received (arb_http_req_t *req)
 {
-    if (req->conn) {
-        req->conn->receiving = false;
-        req->conn->started_ms = 0;
-    }
-}
-
-//  Bytes the kernel received on a connection's socket so far (0 if it
-//  cannot tell).
-static uint64_t
-s_bytes_received (struct MHD_Connection *connection)
-{
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-    return info ? arb_tcpinfo_bytes_received (info->connect_fd) : 0;
-}
-
-//  Once a second while there are connections: those whose request has
-//  not arrived within the deadline of its first byte are shut down.
-static void
-s_on_watch (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
-{
-    (void) timer;
-    arb_http_t *self = (arb_http_t *) arg;
-    self->watching = false;
-    uint64_t now = arb_reactor_now (reactor);
-    for (s_conn_t *conn = (s_conn_t *) zlistx_first (self->conns); conn;
-         conn = (s_conn_t *) zlistx_next (self->conns)) {
-        if (!conn->receiving)
-            continue;
-        if (!conn->started_ms) {
-            uint64_t bytes = s_bytes_received (conn->connection);
-            if (bytes > conn->mark)
-                conn->started_ms = now;
-            continue;
-        }
-        if (now - conn->started_ms < self->request_timeout_ms)
-            continue;
-        const union MHD_ConnectionInfo *info =
-            MHD_get_connection_info (conn->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-        zsys_debug ("http: a request not in within %" PRIu64 " ms of its first byte: closing",
-                    self->request_timeout_ms);
-        if (info)
-            shutdown (info->connect_fd, SHUT_RDWR);
-        conn->receiving = false;
-        conn->started_ms = 0;
-    }
-    s_watch (self);
-}
-
-//  Arms the watch if there is something to watch.
-static void
-s_watch (arb_http_t *self)
-{
-    if (self->watching || !self->request_timeout_ms || !zlistx_size (self->conns))
-        return;
-    self->watching = true;
-    arb_reactor_arm (self->reactor, &self->watch, ARB_HTTP_WATCH_MS, s_on_watch, self);
+    if (req->conn)
+        arb_http_conn_received (req->conn);
 }
 
 static enum MHD_Result
@@ -912,15 +832,12 @@ s_completed (void *cls,
     (void) cls;
     (void) toe;
     arb_http_req_t *req = (arb_http_req_t *) *con_cls;
-    s_conn_t *conn = req ? req->conn : NULL;
+    (void) connection;
+    arb_http_conn_t *conn = req ? req->conn : NULL;
     s_req_destroy (&req);
     *con_cls = NULL;
-    if (conn) {
-        //  the next request's clock starts at its first byte
-        conn->receiving = true;
-        conn->started_ms = 0;
-        conn->mark = s_bytes_received (connection);
-    }
+    if (conn)
+        arb_http_conn_ended (conn);
 }
 
 static void
@@ -931,19 +848,13 @@ s_connection (void *cls,
 {
     (void) connection;
     arb_http_t *self = (arb_http_t *) cls;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        s_conn_t *conn = (s_conn_t *) zmalloc (sizeof (s_conn_t));
-        conn->connection = connection;
-        conn->receiving = true;
-        conn->handle = zlistx_add_end (self->conns, conn);
-        *socket_context = conn;
-        s_watch (self);
-    }
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        *socket_context = arb_http_conns_open (self->conns, connection);
     else if (*socket_context) {
-        s_conn_t *conn = (s_conn_t *) *socket_context;
-        s_req_destroy (&conn->req);
-        zlistx_delete (self->conns, conn->handle);
-        free (conn);
+        arb_http_conn_t *conn = (arb_http_conn_t *) *socket_context;
+        arb_http_req_t *req = (arb_http_req_t *) arb_http_conn_req (conn);
+        s_req_destroy (&req);
+        arb_http_conns_close (self->conns, &conn);
         *socket_context = NULL;
     }
     arb_gateway_connected (self->gateway, ARB_GATEWAY_HTTP,
@@ -1064,8 +975,7 @@ arb_http_new (arb_gateway_t *gateway, const arb_http_config_t *config)
     self->routes = arb_route_table_new ();
     self->live = zlistx_new ();
     self->turn = zlistx_new ();
-    self->conns = zlistx_new ();
-    self->request_timeout_ms = config->request_timeout_ms;
+    self->conns = arb_http_conns_new (self->reactor, config->request_timeout_ms);
     self->token = token ? strdup (config->token) : NULL;
     self->max_body = config->max_body;
     unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG
@@ -1128,9 +1038,7 @@ arb_http_destroy (arb_http_t **self_p)
     arb_route_table_destroy (&self->routes);
     zlistx_destroy (&self->live);
     zlistx_destroy (&self->turn);
-    if (self->watching)
-        arb_reactor_disarm (self->reactor, &self->watch);
-    zlistx_destroy (&self->conns);
+    arb_http_conns_destroy (&self->conns);
     free (self->token);
     free (self);
     *self_p = NULL;
