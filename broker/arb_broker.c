@@ -47,6 +47,7 @@ struct _arb_broker_t {
     arb_life_t *life;           //  owned: layer 2 (with arb_settings)
     arb_verbs_t verbs;          //  layer 3: what the handlers work with
     uint64_t next_liveness_ms;  //  monotonic: next check of silent workers
+    uint64_t last_liveness_ms;  //  monotonic: the last one; 0 none yet
     uint64_t next_pulse_ms;     //  monotonic: the next heartbeats long work may send
     uint64_t next_sweep_ms;     //  monotonic: next retention sweep
     size_t sweep_batch;         //  its batch: ARB_SWEEP_BATCH, doubling while behind
@@ -404,11 +405,20 @@ s_send_heartbeats (arb_broker_t *self, uint64_t mono_ms, bool now)
 //  lost); a worker the broker has sent nothing to for a heartbeat period
 //  gets a HEARTBEAT.
 //  arb_sched_silent_session's: whether the session's peer has input
-//  waiting unread.
+//  waiting unread. The ROUTER socket does not tell one peer's input from
+//  another's: any message waiting may be this worker's heartbeat, and
+//  excuses a silence of up to twice the window, no longer, so that a dead
+//  worker is still found while others keep the input from draining.
 static bool
 s_unread (void *arg, arb_session_t *session)
 {
     arb_broker_t *self = (arb_broker_t *) arg;
+    zsock_t *router = arb_wire_router (self->wire);
+    if (router) {
+        uint64_t silent = self->clock.mono_ms - arb_session_last_seen (session);
+        return silent < 2 * (uint64_t) self->config.liveness_ms
+               && (zsock_events (router) & ZMQ_POLLIN);
+    }
     zframe_t *identity = arb_session_identity (session);
     return arb_wire_unread (self->wire, zframe_data (identity), zframe_size (identity));
 }
@@ -421,6 +431,14 @@ s_check_workers (arb_broker_t *self)
         return;
     uint32_t tick = self->config.heartbeat_ms / 2;
     self->next_liveness_ms = mono_ms + (tick > 50 ? tick : 50);
+    //  A loop that stood still for the liveness window (a long turn; the
+    //  process stopped, or its machine) judges no one in this check:
+    //  libzmq's I/O thread, which fills the ROUTER socket, may have stood
+    //  still with it, and a worker's heartbeats, sent meanwhile, be still
+    //  on their way in. The next check, a tick later, judges.
+    bool stood_still =
+        self->last_liveness_ms && mono_ms - self->last_liveness_ms >= self->config.liveness_ms;
+    self->last_liveness_ms = mono_ms;
     arb_sched_t *sched = arb_life_sched (self->life);
     arb_session_t *session;
     //  A worker is silent if nothing was read from it for the liveness
@@ -432,7 +450,7 @@ s_check_workers (arb_broker_t *self)
     //  dead worker's is empty, however busy the others keep the loop.)
     //  while the journal is full a lost lease could not be recorded: a
     //  silent worker keeps its leases until the journal takes writes
-    while (!self->journal_full && !arb_life_is_halted (self->life)
+    while (!stood_still && !self->journal_full && !arb_life_is_halted (self->life)
            && (session = arb_sched_silent_session (sched, mono_ms, s_unread, self)))
         arb_life_end_session (self->life, session,
                               arb_session_is_shut_out (session) ? ARB_END_SHUT_OUT : ARB_END_LOST);

@@ -133,13 +133,17 @@ def test_leases_the_worker_does_not_hold_go_back(tmp_path, processes, peer_facto
     assert held['id'] == h
 
 
-def test_a_worker_heard_late_is_not_lost(tmp_path, processes, peer_factory):
+@pytest.mark.parametrize('transport', ['auto', 'zeromq'])
+def test_a_worker_heard_late_is_not_lost(tmp_path, processes, peer_factory, transport):
     """A worker whose heartbeats wait unread behind other messages (a turn
     reads at most 2,000) is not silent: the broker judges silence up to
     its last read that left nothing waiting. Before, a broker stopped past
     the liveness window took the worker for lost in the first turn after,
-    and its running task ran again elsewhere."""
-    broker = Broker(tmp_path, extra=['--heartbeat-ms', '200', '--liveness-ms', '1000'])
+    and its running task ran again elsewhere. On the ROUTER socket
+    (--transport zeromq, as with --curve) input waiting from anyone
+    excuses a silence of up to twice the window."""
+    broker = Broker(tmp_path, extra=['--heartbeat-ms', '200', '--liveness-ms', '1500',
+                                     '--transport', transport])
     processes.append(broker)
     client = peer_factory(broker.endpoint)
     worker = peer_factory(broker.endpoint)
@@ -147,12 +151,17 @@ def test_a_worker_heard_late_is_not_lost(tmp_path, processes, peer_factory):
     worker.send('CREDIT', {'queues': ['slow'], 'credit': 1})
     task_id, = submit_many(client, [{'name': 'x', 'queue': 'slow'}])
     held = first_dispatch(worker)
+    loaders = [peer_factory(broker.endpoint) for _ in range(3)]
     os.kill(broker.pid, signal.SIGSTOP)
     try:
-        # queued while the broker stands still: 2,100 requests ahead of
-        # the worker's heartbeats, on its own connection (read in order)
-        for _ in range(2100):
-            worker.send('STATUS', {'ids': [task_id]})
+        # queued while the broker stands still: 2,800 requests, more than
+        # a turn reads, 700 of them ahead of the worker's heartbeats on its
+        # own connection (read in order), 700 on each of three others (a
+        # ROUTER takes a message from each in turn; under its high-water
+        # mark of 1,000 a peer's messages all wait in the socket)
+        for peer in loaders + [worker]:
+            for _ in range(700):
+                peer.send('STATUS', {'ids': [task_id]})
         for _ in range(10):
             worker.send('HEARTBEAT', {})
             time.sleep(0.2)
@@ -171,13 +180,17 @@ def test_a_worker_heard_late_is_not_lost(tmp_path, processes, peer_factory):
                what='the result taken')
 
 
-def test_a_dead_worker_is_lost_however_busy_the_broker(tmp_path, processes, peer_factory):
+@pytest.mark.parametrize('transport', ['auto', 'zeromq'])
+def test_a_dead_worker_is_lost_however_busy_the_broker(tmp_path, processes, peer_factory,
+                                                        transport):
     """A worker that dies is lost within about its liveness window while
     other clients keep the broker's input from ever draining: silence is
     judged by each connection's own input (a first version judged it up
     to the last read that drained the wire's, and a busy broker kept a
-    dead worker's task running until the load stopped)."""
-    broker = Broker(tmp_path, extra=['--heartbeat-ms', '200', '--liveness-ms', '1000'])
+    dead worker's task running until the load stopped); on the ROUTER
+    socket, within twice the window."""
+    broker = Broker(tmp_path, extra=['--heartbeat-ms', '200', '--liveness-ms', '1000',
+                                     '--transport', transport])
     processes.append(broker)
     client = peer_factory(broker.endpoint)
     worker = peer_factory(broker.endpoint)
