@@ -497,6 +497,8 @@ arb_msg_grow (arb_msg_t *self, void *list, size_t size, size_t n)
     size_t count;
     memcpy (&items, list, sizeof (items));
     memcpy (&count, (char *) list + sizeof (items), sizeof (count));
+    if (n == 0)  //  an empty list in a request (tasks: []) may have no items at all
+        return items ? items + count * size : NULL;
     //  the room past count + n is cleared when it is taken, here
     if (count + n > s_capacity (count)) {
         char *bigger = (char *) s_alloc_raw (self, s_capacity (count + n) * size);

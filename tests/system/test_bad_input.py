@@ -85,3 +85,19 @@ def test_oversized_payload_is_refused_clearly(tmp_path, processes, peer_factory)
     assert kind == 'PONG'
     kind, _, body, _ = client.request('LIST', {})
     assert body.get('tasks', []) == []
+
+
+def test_empty_lists_are_answered(broker, peer_factory):
+    """A request whose list is empty (SUBMIT of no tasks, STATUS of no ids)
+    is answered as any other; the sanitized broker once stopped on it (a
+    memset of a list that had no items at all)."""
+    client = peer_factory(broker.endpoint)
+    for kind, body, want in [('SUBMIT', {'tasks': []}, 'SUBMITTED'),
+                             ('STATUS', {'ids': []}, 'STATUS_REPLY'),
+                             ('WATCH', {'ids': []}, None),
+                             ('CANCEL', {'ids': []}, None)]:
+        got, _, _, _ = client.request(kind, body)
+        assert want is None or got == want, (kind, got)
+    kind, _, _, _ = client.request('PING', {})
+    assert kind == 'PONG'
+    assert broker.alive()
