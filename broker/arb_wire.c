@@ -16,13 +16,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define S_HANDSHAKE_MS  30000         //  as libzmq's ZMQ_HANDSHAKE_IVL
-#define S_LINGER_MS     1000          //  at destroy, output still goes out for this long
-#define S_BACKLOG       100           //  as libzmq's ZMQ_BACKLOG
-#define S_ACCEPTS       64            //  connections accepted per poll at most
-#define S_ACCEPT_PAUSE  100           //  ms without accepting after EMFILE
-#define S_MESSAGE_BYTES (1ull << 30)  //  one message's frames together, at least
-#define S_AWAIT_MISSES  6             //  waits in vain before the longest skip (2^6 turns)
+#define S_HANDSHAKE_MS  30000                //  as libzmq's ZMQ_HANDSHAKE_IVL
+#define S_LINGER_MS     1000                 //  at destroy, output still goes out for this long
+#define S_BACKLOG       100                  //  as libzmq's ZMQ_BACKLOG
+#define S_ACCEPTS       64                   //  connections accepted per poll at most
+#define S_ACCEPT_PAUSE  100                  //  ms without accepting after EMFILE
+#define S_SNDBYTES      ((size_t) 64 << 20)  //  default peer_sndbytes
+#define S_MESSAGE_BYTES (1ull << 30)         //  one message's frames together, at least
+#define S_AWAIT_MISSES  6                    //  waits in vain before the longest skip (2^6 turns)
 
 //  ---------------------------------------------------------------------
 //  Routing ids
@@ -170,6 +171,8 @@ arb_wire_new (const arb_wire_config_t *config)
     self->listen_fd = -1;
     if (!self->config.peer_sndhwm)
         self->config.peer_sndhwm = 10000;
+    if (!self->config.peer_sndbytes)
+        self->config.peer_sndbytes = S_SNDBYTES;
     self->message_max = S_MESSAGE_BYTES > 2 * (uint64_t) config->max_message
                             ? S_MESSAGE_BYTES
                             : 2 * (uint64_t) config->max_message;
@@ -299,6 +302,18 @@ s_reap (arb_wire_t *self)
 //  Closes connections that did not finish their handshake in time, and
 //  those silent past their PING's TTL (input waiting to be read is not
 //  silence).
+//  Whether a connection's output is over its bound of bytes: a peer that
+//  does not read its replies (or reads them slowly) is not read from
+//  until they go, so that its requests wait in TCP, at the peer, rather
+//  than their answers in the broker's memory. A worker held so is not
+//  heard meanwhile (arb_wire_unread): one that does not read what it is
+//  sent ends as lost.
+static bool
+s_held (arb_wire_t *self, arb_wire_conn_t *conn)
+{
+    return conn->out.end - conn->out.start >= self->config.peer_sndbytes;
+}
+
 static void
 s_expire (arb_wire_t *self, uint64_t now)
 {
@@ -307,7 +322,7 @@ s_expire (arb_wire_t *self, uint64_t now)
         if (!conn->closed && conn->state != ARB_WIRE_OPEN && now - conn->opened_ms > S_HANDSHAKE_MS)
             arb_wire_conn_close (self, conn, true, "no ZMTP handshake within 30 s");
         else if (!conn->closed && conn->ttl_at && now > conn->ttl_at && !conn->readable
-                 && !conn->buffered)
+                 && !conn->buffered && !s_held (self, conn))
             arb_wire_conn_close (self, conn, false, "silent past its heartbeat TTL");
     }
 }
@@ -348,8 +363,10 @@ arb_wire_poll (arb_wire_t *self, int timeout_ms)
         (struct pollfd){self->listen_fd, now >= self->accept_paused_until ? POLLIN : 0, 0};
     for (size_t i = 0; i < self->n_conns; i++) {
         arb_wire_conn_t *conn = self->conns[i];
-        ready = ready || conn->readable || conn->buffered;
-        short events = (short) ((conn->readable ? 0 : POLLIN) | (conn->writing ? POLLOUT : 0));
+        bool held = s_held (self, conn);
+        ready = ready || (!held && (conn->readable || conn->buffered));
+        short events =
+            (short) ((conn->readable || held ? 0 : POLLIN) | (conn->writing ? POLLOUT : 0));
         self->fds[n++] = (struct pollfd){conn->fd, events, 0};
     }
     if (self->accept_paused_until > now && (timeout_ms < 0 || timeout_ms > S_ACCEPT_PAUSE))
@@ -367,7 +384,7 @@ arb_wire_poll (arb_wire_t *self, int timeout_ms)
             conn->readable = true;
         if ((revents & (POLLOUT | POLLERR | POLLHUP)) && conn->writing)
             arb_wire_conn_write (self, conn);
-        sources += conn->readable || conn->buffered;
+        sources += !s_held (self, conn) && (conn->readable || conn->buffered);
     }
     s_expire (self, (uint64_t) zclock_mono ());
     return sources;
@@ -388,6 +405,8 @@ arb_wire_recv (arb_wire_t *self,
     //  one message from each connection in turn
     for (size_t tries = 0; tries < self->n_conns; tries++) {
         arb_wire_conn_t *conn = self->conns[self->cursor++ % self->n_conns];
+        if (s_held (self, conn))
+            continue;
         int rc = arb_wire_conn_next (self, conn, limits, msg_p);
         if (rc != -1)
             return rc;
@@ -403,7 +422,8 @@ static bool
 s_awaited (arb_wire_t *self, arb_wire_conn_t *conn)
 {
     return !conn->closed && !conn->draining && conn->owed && self->turn - conn->sent_turn <= 1
-           && self->turn >= conn->skip_until && !conn->readable && !conn->buffered;
+           && self->turn >= conn->skip_until && !conn->readable && !conn->buffered
+           && !s_held (self, conn);
 }
 
 int
@@ -468,7 +488,7 @@ arb_wire_unread (arb_wire_t *self, const uint8_t *peer, size_t size)
         return false;
     arb_wire_key_t key = {size, peer};
     arb_wire_conn_t *conn = (arb_wire_conn_t *) zhashx_lookup (self->by_id, &key);
-    if (!conn || conn->closed)
+    if (!conn || conn->closed || s_held (self, conn))
         return false;
     //  whole frames may wait in its buffer; part of one alone is not
     //  input (a peer stuck in the middle of a message is silent)
@@ -487,9 +507,10 @@ arb_wire_send (arb_wire_t *self, arb_msg_t **msg_p)
     const uint8_t *id = arb_msg_peer (*msg_p, &size);
     arb_wire_key_t key = {size, id};
     arb_wire_conn_t *conn = id ? (arb_wire_conn_t *) zhashx_lookup (self->by_id, &key) : NULL;
-    int error = !conn                                                      ? EHOSTUNREACH
-                : arb_wire_conn_waiting (conn) >= self->config.peer_sndhwm ? EAGAIN
-                                                                           : 0;
+    int error = !conn ? EHOSTUNREACH
+                : arb_wire_conn_waiting (conn) >= self->config.peer_sndhwm || s_held (self, conn)
+                    ? EAGAIN
+                    : 0;
     if (error) {
         arb_msg_destroy (msg_p);
         errno = error;

@@ -41,10 +41,12 @@ typedef enum {
 typedef struct {
     const char *endpoint;
     arb_wire_mode_t mode;
-    bool curve;          //  CURVE on: the ROUTER socket serves (arb_auth.h sets it up)
-    size_t max_message;  //  largest frame taken; a larger one closes its connection
-    size_t peer_rcvhwm;  //  ROUTER: messages of one peer read ahead of the loop
-    size_t peer_sndhwm;  //  messages waiting for one peer to read them
+    bool curve;            //  CURVE on: the ROUTER socket serves (arb_auth.h sets it up)
+    size_t max_message;    //  largest frame taken; a larger one closes its connection
+    size_t peer_rcvhwm;    //  ROUTER: messages of one peer read ahead of the loop
+    size_t peer_sndhwm;    //  messages waiting for one peer to read them
+    size_t peer_sndbytes;  //  the loop's own: bytes waiting for one peer, past which no
+                           //  more are queued and its input is not read
 } arb_wire_config_t;
 
 //  A new wire; nothing is bound until arb_wire_bind. NULL on failure.

@@ -55,10 +55,12 @@ class Peer:
     curve: (public key, secret key, broker's key), Z85, for a broker that
     runs with --curve."""
 
-    def __init__(self, endpoint, context=None, curve=None):
+    def __init__(self, endpoint, context=None, curve=None, sockopts=()):
         self.context = context or zmq.Context.instance()
         self.sock = self.context.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
+        for option, value in sockopts:  # before the connection is made
+            self.sock.setsockopt(option, value)
         # a DEALER's send blocks while it has no pipe to the broker (after a
         # refused handshake, until it connects again): a bound, not a hang
         self.sock.setsockopt(zmq.SNDTIMEO, SEND_TIMEOUT_MS)

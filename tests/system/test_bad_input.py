@@ -5,11 +5,15 @@ serving everyone else."""
 import os
 import random
 import struct
+import time
 
 import msgpack
+import zmq
 
 import arbiter_proto
 from arbiter_proto import header
+from conftest import wait_until
+from helpers import SUCCEEDED, status, submit_many
 
 
 def valid_submit(name=b'ok'):
@@ -100,4 +104,57 @@ def test_empty_lists_are_answered(broker, peer_factory):
         assert want is None or got == want, (kind, got)
     kind, _, _, _ = client.request('PING', {})
     assert kind == 'PONG'
+    assert broker.alive()
+
+
+def peak_rss_mib(pid):
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmHWM'):
+                return int(line.split()[1]) / 1024
+    return 0
+
+
+def test_a_client_that_does_not_read_is_not_read_from(broker, peer_factory):
+    """A client that sends requests with big answers and does not read
+    them has at most 64 MiB of answers wait for it (docs/broker.md,
+    "Bounds": those past it are dropped, as past the 10,000 messages) and
+    is not read from meanwhile; what it reads later is whole. Before: 150
+    STATUS of a task with an 8 MB result, left unread, held over a
+    gigabyte of the broker's memory and stalled its loop for seconds (each
+    answer copied the backlog), long enough for workers to be taken for
+    lost."""
+    client = peer_factory(broker.endpoint)
+    worker = peer_factory(broker.endpoint)
+    kind, _, _, _ = worker.request('REGISTER', {'name': 'w', 'slots': 1})
+    assert kind == 'WELCOME'
+    worker.send('CREDIT', {'queues': ['big'], 'credit': 1})
+    task_id, = submit_many(client, [{'name': 'x', 'queue': 'big'}])
+    _, _, dispatch, _ = worker.next_of('DISPATCH')
+    held = dispatch['tasks'][0]
+    result = b'r' * (8 << 20)
+    worker.send('RESULT', {'results': [{'id': held['id'], 'lease': held['lease']}]}, [result])
+    wait_until(lambda: status(client, [task_id])[task_id]['state'] == SUCCEEDED,
+               what='the big result stored')
+    # it takes one message into its own memory, and little into TCP's
+    slow = arbiter_proto.Peer(broker.endpoint, sockopts=[(zmq.RCVHWM, 1), (zmq.RCVBUF, 65536)])
+    try:
+        for _ in range(150):
+            slow.send('STATUS', {'ids': [task_id]})
+        time.sleep(3)
+        assert peak_rss_mib(broker.pid) < 640, peak_rss_mib(broker.pid)
+        kind, _, _, _ = client.request('PING', {})
+        assert kind == 'PONG'
+        got = 0
+        while True:
+            try:
+                kind, _, body, _ = slow.recv(timeout=5)
+            except TimeoutError:
+                break
+            assert kind == 'STATUS_REPLY', kind
+            assert body['tasks'][0]['result'] == result
+            got += 1
+        assert 8 <= got < 150, got
+    finally:
+        slow.close()
     assert broker.alive()
