@@ -1920,6 +1920,27 @@ def test_the_handshake_out_of_order_is_refused(gateway):
     assert gateway.alive()
 
 
+def test_a_heartbeat_with_a_payload_is_a_frame_error(gateway):
+    """A heartbeat frame has no payload: one with bytes is Close 501
+    FRAME_ERROR, as from RabbitMQ; an empty one on channel 0 is taken."""
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.send_raw(b'\x08\x00\x00\x00\x00\x00\x00\xce')
+    raw.open_channel(1)
+    raw.send_raw(b'\x08\x00\x00\x00\x00\x00\x05hello\xce')
+    close = connection_error(raw, 501)
+    assert 'FRAME_ERROR - heartbeat frame with a payload of 5 bytes' in close.reply_text, close
+    raw.close()
+    # before the handshake is done, too
+    raw = RawAmqp(gateway.amqp_port, handshake=False)
+    raw.send_raw(b'AMQP\x00\x00\x09\x01')
+    raw.expect(pika.spec.Connection.Start)
+    raw.send_raw(b'\x08\x00\x00\x00\x00\x00\x01x\xce')
+    connection_error(raw, 501)
+    raw.close()
+    assert gateway.alive()
+
+
 def test_heartbeats_sent_and_a_silent_client_dropped(gateway):
     """With heartbeat 1 the gateway sends heartbeats and drops a client that
     sends nothing for three intervals; with heartbeat 0 (amqp-tools) a
