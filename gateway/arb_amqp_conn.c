@@ -9,6 +9,10 @@
         OPEN     --open, model loaded-->  RUNNING   (Open-Ok sent)
         OPEN     --open, not loaded-->    OPENING   (Open-Ok once loaded)
         RUNNING  --close-->               CLOSED    (Close-Ok sent)
+        RUNNING  --start-ok, tune-ok      CLOSING   (504 CHANNEL_ERROR, as
+                   or open again-->                  RabbitMQ)
+        START_OK, TUNE_OK, OPEN           CLOSING   (503 COMMAND_INVALID)
+                 --another method-->
         any      --hard error-->          CLOSING   (Close sent; only Close
                                                      and Close-Ok count)
         CLOSING  --close-ok or close-->   CLOSED
@@ -625,6 +629,16 @@ s_connection_method (arb_amqp_conn_t *self, amqp_method_number_t id, void *metho
         snprintf (text, sizeof (text), "COMMAND_INVALID - expected %s, got %s",
                   arb_amqp_frame_method_name (expected), arb_amqp_frame_method_name (id));
         arb_amqp_conn_fail (self, AMQP_COMMAND_INVALID, text, id);
+        return -1;
+    }
+    //  the handshake is done once: taken again, a tune-ok would orphan the
+    //  channels with their consumers and unacked deliveries, a start-ok
+    //  log in again and an open switch the vhost (RabbitMQ's words)
+    if (!expected
+        && (id == AMQP_CONNECTION_START_OK_METHOD || id == AMQP_CONNECTION_TUNE_OK_METHOD
+            || id == AMQP_CONNECTION_OPEN_METHOD)) {
+        arb_amqp_conn_fail (self, AMQP_CHANNEL_ERROR,
+                            "CHANNEL_ERROR - unexpected method in connection state running", id);
         return -1;
     }
     switch (id) {

@@ -151,6 +151,15 @@ arb_amqp_frame_read (const uint8_t *data,
                   payload + ARB_AMQP_OVERHEAD, frame_max);
         return ARB_AMQP_FRAME_ERROR;
     }
+    //  a heartbeat has no payload; RabbitMQ takes one with bytes for no
+    //  frame at all (told from the header: the bytes are not waited for)
+    if (type == AMQP_FRAME_HEARTBEAT && payload != 0) {
+        *code = AMQP_FRAME_ERROR;
+        snprintf (why, size_why,
+                  "FRAME_ERROR - heartbeat frame with a payload of %u bytes, which must be empty",
+                  payload);
+        return ARB_AMQP_FRAME_ERROR;
+    }
     if (type == AMQP_FRAME_HEARTBEAT && channel != 0) {
         *code = AMQP_UNEXPECTED_FRAME;
         snprintf (why, size_why, "UNEXPECTED_FRAME - heartbeat on channel %u", channel);

@@ -83,9 +83,9 @@ const char *arb_amqp_frame_short (char dest[256], const char *text);
 void arb_amqp_frame_quote (char dest[ARB_AMQP_QUOTE_MAX + 1], amqp_bytes_t bytes);
 
 //  Reads the frame at the start of data (size bytes). A frame longer than
-//  frame_max + ARB_AMQP_FRAME_FUDGE, a bad end octet, an unknown type, or
-//  a heartbeat on a channel other than 0 is an error: *code and why (at
-//  most size_why bytes) say which. Pure.
+//  frame_max + ARB_AMQP_FRAME_FUDGE, a bad end octet, an unknown type, a
+//  heartbeat with a payload, or a heartbeat on a channel other than 0 is
+//  an error: *code and why (at most size_why bytes) say which. Pure.
 arb_amqp_frame_rc_t arb_amqp_frame_read (const uint8_t *data,
                                          size_t size,
                                          uint32_t frame_max,

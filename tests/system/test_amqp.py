@@ -1850,6 +1850,97 @@ def test_connection_and_channel_exceptions_by_code(gateway):
     witness.close()
 
 
+def test_the_handshake_once_running_is_refused_and_nothing_is_stranded(gateway):
+    """Connection.Start-Ok, Tune-Ok or Open again once the connection runs
+    is refused as RabbitMQ refuses it: Close 504 CHANNEL_ERROR naming the
+    method. Taken, a second tune-ok orphaned the channels with their
+    consumers and unacked deliveries (the next delivery to one, after the
+    connection closed, was a use after free), a start-ok logged in again
+    and an open switched the vhost. The confirmed messages the refused
+    connection held all come back to the queue."""
+    c = connect(gateway)
+    ch = c.channel()
+    ch.confirm_delivery()
+    again = (pika.spec.Connection.StartOk(client_properties={}, mechanism='PLAIN',
+                                          response=b'\0guest\0guest', locale='en_US'),
+             pika.spec.Connection.TuneOk(channel_max=0, frame_max=0, heartbeat=0),
+             pika.spec.Connection.Open(virtual_host='/'))
+    for method in again:
+        queue = 'again-' + method.NAME
+        ch.queue_declare(queue)
+        sent = [b'%s %d' % (method.NAME.encode(), i) for i in range(5)]
+        for body in sent:
+            ch.basic_publish('', queue, body)  # confirmed: a nack raises
+        raw = RawAmqp(gateway.amqp_port)
+        raw.expect(pika.spec.Connection.OpenOk)
+        raw.open_channel(1)
+        raw.send(1, pika.spec.Basic.Qos(prefetch_count=5))
+        raw.expect(pika.spec.Basic.QosOk)
+        raw.send(1, pika.spec.Basic.Consume(queue=queue, consumer_tag='held'))
+        raw.expect(pika.spec.Basic.ConsumeOk)
+        for _ in sent:
+            raw.expect(pika.spec.Basic.Deliver)
+        raw.send(0, method)
+        close = connection_error(raw, 504)
+        assert close.reply_text == 'CHANNEL_ERROR - unexpected method in connection state running'
+        assert (close.class_id, close.method_id) == (method.INDEX >> 16, method.INDEX & 0xffff)
+        raw.close()
+        wait_until(lambda: ch.queue_declare(queue, passive=True).method.message_count == 5,
+                   what='the 5 unacked of %s back in the queue' % method.NAME)
+        # no consumer is left behind: a message published now is the queue's
+        ch.basic_publish('', queue, b'after')
+        assert sorted(bodies_of(ch, queue)) == sorted(sent + [b'after'])
+    assert gateway.alive()
+    c.close()
+
+
+def test_the_handshake_out_of_order_is_refused(gateway):
+    """In the handshake each state takes only its method: another one is
+    Close 503 COMMAND_INVALID naming what was expected and what came."""
+    start_ok = pika.spec.Connection.StartOk(client_properties={}, mechanism='PLAIN',
+                                            response=b'\0guest\0guest', locale='en_US')
+    tune_ok = pika.spec.Connection.TuneOk(channel_max=0, frame_max=0, heartbeat=0)
+    open_ = pika.spec.Connection.Open(virtual_host='/')
+    # (what is sent before it, the method out of order)
+    for before, method in (((), tune_ok), ((), open_), ((start_ok,), start_ok),
+                           ((start_ok,), open_), ((start_ok, tune_ok), tune_ok),
+                           ((start_ok, tune_ok), start_ok)):
+        raw = RawAmqp(gateway.amqp_port, handshake=False)
+        raw.send_raw(b'AMQP\x00\x00\x09\x01')
+        raw.expect(pika.spec.Connection.Start)
+        for m in before:
+            raw.send(0, m)
+        if before:
+            raw.expect(pika.spec.Connection.Tune)
+        raw.send(0, method)
+        close = connection_error(raw, 503)
+        assert str(close.reply_text).startswith('COMMAND_INVALID - expected'), close
+        assert (close.class_id, close.method_id) == (method.INDEX >> 16, method.INDEX & 0xffff)
+        raw.close()
+    assert gateway.alive()
+
+
+def test_a_heartbeat_with_a_payload_is_a_frame_error(gateway):
+    """A heartbeat frame has no payload: one with bytes is Close 501
+    FRAME_ERROR, as from RabbitMQ; an empty one on channel 0 is taken."""
+    raw = RawAmqp(gateway.amqp_port)
+    raw.expect(pika.spec.Connection.OpenOk)
+    raw.send_raw(b'\x08\x00\x00\x00\x00\x00\x00\xce')
+    raw.open_channel(1)
+    raw.send_raw(b'\x08\x00\x00\x00\x00\x00\x05hello\xce')
+    close = connection_error(raw, 501)
+    assert 'FRAME_ERROR - heartbeat frame with a payload of 5 bytes' in close.reply_text, close
+    raw.close()
+    # before the handshake is done, too
+    raw = RawAmqp(gateway.amqp_port, handshake=False)
+    raw.send_raw(b'AMQP\x00\x00\x09\x01')
+    raw.expect(pika.spec.Connection.Start)
+    raw.send_raw(b'\x08\x00\x00\x00\x00\x00\x01x\xce')
+    connection_error(raw, 501)
+    raw.close()
+    assert gateway.alive()
+
+
 def test_heartbeats_sent_and_a_silent_client_dropped(gateway):
     """With heartbeat 1 the gateway sends heartbeats and drops a client that
     sends nothing for three intervals; with heartbeat 0 (amqp-tools) a
