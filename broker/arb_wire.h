@@ -47,6 +47,8 @@ typedef struct {
     size_t peer_sndhwm;    //  messages waiting for one peer to read them
     size_t peer_sndbytes;  //  the loop's own: bytes waiting for one peer, past which no
                            //  more are queued and its input is not read
+    uint64_t message_ms;   //  the loop's own: a message's time to arrive from its first
+                           //  byte, a second more a MiB (0: 30 s); past it, closed
 } arb_wire_config_t;
 
 //  A new wire; nothing is bound until arb_wire_bind. NULL on failure.

@@ -19,10 +19,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define S_READ_CHUNK  (64u * 1024)   //  bytes read at once, at least
-#define S_KEEP_MAX    (256u * 1024)  //  a buffer over this is freed once it is empty
-#define S_COMMAND_MAX (64u * 1024)   //  a command frame (READY, PING) over this closes
-#define S_PONG_ROOM   (64u * 1024)   //  PINGs go unanswered while more waits to go out
+#define S_READ_CHUNK   (64u * 1024)   //  bytes read at once, at least
+#define S_KEEP_MAX     (256u * 1024)  //  a buffer over this is freed once it is empty
+#define S_COMMAND_MAX  (64u * 1024)   //  a command frame (READY, PING) over this closes
+#define S_PONG_ROOM    (64u * 1024)   //  PINGs go unanswered while more waits to go out
+#define S_PARTIAL_RATE (1u << 20)     //  a message's time to arrive grows a second a MiB in
 
 //  ---------------------------------------------------------------------
 //  The connection
@@ -343,6 +344,8 @@ s_take (arb_wire_t *wire,
             return -1;
         }
         if (!parsed || avail - frame.head < frame.size) {
+            if (conn->state == ARB_WIRE_OPEN && (avail || conn->gather.parts) && !conn->partial_ms)
+                conn->partial_ms = (uint64_t) zclock_mono ();
             //  a frame that does not fit in the buffer gets room for it
             size_t need = parsed ? frame.head + (size_t) frame.size : ARB_ZMTP_FRAME_HEADER_MAX;
             if (need > in->cap - in->start && arb_bytes_reserve (in, need - avail)) {
@@ -368,6 +371,7 @@ s_take (arb_wire_t *wire,
         if (whole < 0)
             return -1;
         if (whole) {
+            conn->partial_ms = 0;
             *rc_p = arb_gather_decode (&conn->gather, conn->id, conn->key.size, limits, msg_p);
             return 1;
         }
@@ -391,6 +395,15 @@ s_read (arb_wire_t *wire, arb_wire_conn_t *conn)
                              : errno         ? strerror (errno)
                                              : "the peer closed it");
     return rc > 0 ? 1 : rc;
+}
+
+bool
+arb_wire_conn_overdue (arb_wire_conn_t *conn, uint64_t now, uint64_t limit_ms)
+{
+    if (!conn->partial_ms || conn->closed)
+        return false;
+    uint64_t bytes = conn->gather.bytes + (conn->in.end - conn->in.start);
+    return now - conn->partial_ms > limit_ms + bytes / S_PARTIAL_RATE * 1000;
 }
 
 //  The connection's next message: as arb_wire_recv.

@@ -59,6 +59,8 @@ typedef struct {
     bool mapped;
     char peer[INET6_ADDRSTRLEN + 8];
     arb_gather_t gather;  //  the message being read
+    uint64_t partial_ms;  //  monotonic: when part of a message was first seen waiting for
+                          //  the rest; 0 none (arb_wire_conn_overdue)
 } arb_wire_conn_t;
 
 struct _arb_wire_t {
@@ -96,6 +98,12 @@ int arb_wire_conn_next (arb_wire_t *wire,
                         arb_msg_t **msg_p);
 //  Messages queued for the connection and not wholly written yet.
 size_t arb_wire_conn_waiting (arb_wire_conn_t *conn);
+
+//  Whether part of a message has waited for the rest past its time
+//  (limit_ms from its first byte seen, a second more for each MiB in so
+//  far): a peer that stops in the middle of a message, or trickles it,
+//  would hold what it sent (up to a message's 1 GiB) for ever.
+bool arb_wire_conn_overdue (arb_wire_conn_t *conn, uint64_t now, uint64_t limit_ms);
 //  Queues a message (taken): 0, or -1 out of memory (it is lost, as a
 //  full ROUTER queue would lose it).
 int arb_wire_conn_put (arb_wire_conn_t *conn, arb_msg_t **msg_p);

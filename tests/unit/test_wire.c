@@ -142,6 +142,7 @@ s_setup (void **state)
         .max_message = 1 << 20,
         .peer_rcvhwm = 1000,
         .peer_sndhwm = 64,  //  messages waiting for a peer, at most
+        .message_ms = 500,  //  a message's time to arrive, from its first byte
     };
     fx->wire = arb_wire_new (&config);
     assert_non_null (fx->wire);
@@ -444,6 +445,46 @@ test_ping_gets_pong_and_split_frames_gather (void **state)
     assert_memory_equal (zframe_data (arb_msg_routing_id (msg)), "raw", 3);
     arb_msg_destroy (&msg);
     close (fd);
+}
+
+//  A peer that stops in the middle of a message, or trickles it, is
+//  closed once the message's time has passed (message_ms from its first
+//  byte: 500 ms here); one whose messages come whole is not.
+static void
+test_a_message_that_does_not_arrive_in_time_closes (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    arb_msg_t *ping_msg = arb_msg_new (ARB_MSG_PING, 78);
+    uint8_t wire[256];
+    size_t size = s_frames (&ping_msg, wire, sizeof (wire));
+    //  half a message, then a byte every 100 ms: closed after 500 ms
+    int fd = s_raw (fx, true);
+    uint8_t buf[256];
+    bool closed = false;
+    size_t ready_size = arb_zmtp_ready (buf, sizeof (buf), "ROUTER");
+    s_raw_read (fx, fd, buf, ARB_ZMTP_GREETING + ready_size, &closed);
+    assert_false (closed);
+    assert_int_equal (write (fd, wire, size / 2), (ssize_t) (size / 2));
+    int64_t deadline = zclock_mono () + 3000;
+    size_t sent = size / 2;
+    while (!closed && zclock_mono () < deadline) {
+        arb_wire_poll (fx->wire, 100);
+        arb_msg_t *msg = NULL;
+        assert_int_equal (arb_wire_recv (fx->wire, &fx->limits, &msg, NULL, 0), -1);
+        if (sent + 1 < size && write (fd, wire + sent, 1) == 1)
+            sent++;
+        closed = recv (fd, buf, sizeof (buf), MSG_DONTWAIT) == 0;
+    }
+    assert_true (closed);
+    close (fd);
+    //  whole messages, each within its time, with a pause between: served
+    zsock_t *dealer = s_dealer (fx, "whole");
+    for (uint32_t i = 1; i <= 3; i++) {
+        s_ping_taken (fx, dealer, i);
+        s_turn (fx, 300);
+    }
+    s_ping_taken (fx, dealer, 4);
+    zsock_destroy (&dealer);
 }
 
 //  A raw peer (after our handshake, or before any) that writes what is
@@ -813,6 +854,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_dealer_round_trip, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_made_ids_and_no_such_peer, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_handover, s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_a_message_that_does_not_arrive_in_time_closes,
+                                         s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_ping_gets_pong_and_split_frames_gather, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_bad_peers_are_closed_alone, s_setup, s_teardown),
