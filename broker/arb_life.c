@@ -32,6 +32,7 @@ arb_life_new (const arb_life_config_t *config,
     self->journal = journal;
     self->outbox = outbox;
     self->clock = clock;
+    self->late = (arb_loglimit_t){.what = "late results and emits refused", .max = 20};
     self->rng = clock->now_ms ^ ((uint64_t) getpid () << 32) ^ 0x9e3779b97f4a7c15ull;
     uint64_t stopped = 0;
     //  an epoch given is one the journal cannot take now (arb_life_take_over)
@@ -814,9 +815,10 @@ arb_life_leased (arb_life_t *self, arb_session_t *session, const arb_result_item
     //  the outcome again under the lease the WELCOME gives back.
     arb_task_t *task = arb_sched_leased (self->sched, item->id, item->lease);
     if (!task || arb_task_ext (task)->session != session) {
-        zsys_notice ("broker: late result refused id=%" PRIu64 " lease=%" PRIx64
-                     " worker=%s (its lease had ended)",
-                     item->id, item->lease, arb_session_name (session));
+        if (arb_loglimit_take (&self->late, self->clock->mono_ms))
+            zsys_notice ("broker: late result refused id=%" PRIu64 " lease=%" PRIx64
+                         " worker=%s (its lease had ended)",
+                         item->id, item->lease, arb_session_name (session));
         return NULL;
     }
     return task;

@@ -672,8 +672,9 @@ arb_life_emit (arb_life_t *self, arb_session_t *session, arb_emit_body_t *body)
         arb_emit_item_t *item = &body->items.v[i];
         arb_task_t *task = arb_sched_leased (self->sched, item->id, item->lease);
         if (!task || arb_task_ext (task)->session != session) {
-            zsys_notice ("broker: late emit refused id=%" PRIu64 " (its lease had ended)",
-                         item->id);
+            if (arb_loglimit_take (&self->late, self->clock->mono_ms))
+                zsys_notice ("broker: late emit refused id=%" PRIu64 " (its lease had ended)",
+                             item->id);
             continue;
         }
         if (!*item->queue || strchr (item->queue, '@')) {

@@ -8,6 +8,7 @@
 #ifndef ARB_LIFE_PRIV_H
 #define ARB_LIFE_PRIV_H
 
+#include "arb_loglimit.h"
 #include "arb_life.h"
 #include "arb_vec.h"
 #include "arb_watch.h"
@@ -25,6 +26,7 @@ struct _arb_life_t {
     uint64_t rng;              //  xorshift state, for backoff jitter
     uint64_t cancelled;        //  tasks cancelled since start
     arb_tally_t tally;         //  tasks submitted, dispatched, finished since start (STATS)
+    arb_loglimit_t late;       //  the late results and emits refused, logged
     arb_msg_t *take_reply;     //  borrowed: the DISPATCH answering a TAKE, while one runs
     size_t take_bytes;         //  bytes of payloads and results in take_reply
     bool clean_start;          //  the previous run stopped cleanly and wrote its leases

@@ -2,6 +2,7 @@
     see arb_outbox.h for the design. */
 
 #include "arb_outbox.h"
+#include "arb_loglimit.h"
 #include "arb_bytes.h"
 #include "arb_queue.h"
 #include "arb_session.h"
@@ -44,13 +45,12 @@ struct _arb_outbox_t {
     arb_msg_t **replies;  //  owned replies, in order: an array used again each
     size_t reply_count;   //  turn, not a list node a reply
     size_t reply_capacity;
-    zlist_t *done_full;      //  owned DONE messages full already (arb_msg_t *), in order
-    zhashx_t *done;          //  routing id (a copy) -> owned s_done_t being filled
-    s_done_t *last_done;     //  in done: the one filled last, or NULL
-    zlist_t *subscribers;    //  owned event subscribers (s_subscriber_t *), with their EVENTs
-    zlist_t *undelivered;    //  owned s_undelivered_t of the last flush
-    uint64_t refused_sec;    //  Unix second of the refusal log counter
-    uint32_t refused_count;  //  refusals logged in that second
+    zlist_t *done_full;       //  owned DONE messages full already (arb_msg_t *), in order
+    zhashx_t *done;           //  routing id (a copy) -> owned s_done_t being filled
+    s_done_t *last_done;      //  in done: the one filled last, or NULL
+    zlist_t *subscribers;     //  owned event subscribers (s_subscriber_t *), with their EVENTs
+    zlist_t *undelivered;     //  owned s_undelivered_t of the last flush
+    arb_loglimit_t refusals;  //  the refusals logged
 };
 
 //  The DONEs being filled are keyed by the routing id frame itself: a hex
@@ -90,6 +90,7 @@ arb_outbox_new (arb_wire_t *wire, const arb_clock_t *clock)
     arb_outbox_t *self = (arb_outbox_t *) zmalloc (sizeof (arb_outbox_t));
     self->wire = wire;
     self->clock = clock;
+    self->refusals = (arb_loglimit_t){.what = "refusals", .max = ARB_REFUSALS_LOGGED};
     self->done_full = zlist_new ();
     self->done = zhashx_new ();
     zhashx_set_key_hasher (self->done, s_frame_hash);
@@ -171,15 +172,7 @@ arb_outbox_log_refusal (arb_outbox_t *self,
                         const char *type,
                         const char *reason)
 {
-    uint64_t sec = self->clock->now_ms / 1000;
-    if (sec != self->refused_sec) {
-        if (self->refused_count > ARB_REFUSALS_LOGGED)
-            zsys_warning ("broker: %u more refusals not logged",
-                          self->refused_count - ARB_REFUSALS_LOGGED);
-        self->refused_sec = sec;
-        self->refused_count = 0;
-    }
-    if (++self->refused_count > ARB_REFUSALS_LOGGED)
+    if (!arb_loglimit_take (&self->refusals, self->clock->now_ms))
         return;
     char *peer = identity ? zframe_strhex (identity) : strdup ("?");
     zsys_warning ("broker: refused peer=%s type=%s reason=\"%s\"", peer, type, reason);

@@ -43,7 +43,7 @@ arb_wire_conn_close (arb_wire_t *wire, arb_wire_conn_t *conn, bool loud, const c
         return;
     if (!reason)
         ;  //  the broker stops: nothing to tell
-    else if (loud)
+    else if (loud && arb_loglimit_take (&wire->closes, (uint64_t) zclock_mono ()))
         zsys_warning ("broker: closed a connection peer=%s reason=\"%s\"", conn->peer, reason);
     else
         zsys_debug ("broker: connection closed peer=%s reason=\"%s\"", conn->peer, reason);

@@ -6,6 +6,7 @@
 #ifndef ARB_WIRE_PRIV_H
 #define ARB_WIRE_PRIV_H
 
+#include "arb_loglimit.h"
 #include "arb_bytes.h"
 #include "arb_gather.h"
 #include "arb_wire.h"
@@ -64,6 +65,7 @@ typedef struct {
 } arb_wire_conn_t;
 
 struct _arb_wire_t {
+    arb_loglimit_t closes;  //  the connections closed for what their peers did, logged
     arb_wire_config_t config;
     char *endpoint;           //  owned copy
     zsock_t *router;          //  owned, in the ROUTER's way; NULL in the loop's own

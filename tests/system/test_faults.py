@@ -342,3 +342,22 @@ def test_replies_a_peer_does_not_read_are_bounded(broker, peer_factory):
     # read and done too
     assert received >= 6000, received
     assert handled()
+
+
+def test_late_results_are_logged_twenty_a_second(broker, peer_factory):
+    """A worker that sends results of leases it does not hold (40,000 of
+    them here) has at most 20 of them logged a second, and the rest
+    counted: a peer does not decide how fast the broker's log fills."""
+    worker = peer_factory(broker.endpoint)
+    register(worker, 'chatty')
+    stale = [{'id': 10 ** 9 + i, 'lease': 1} for i in range(1000)]
+    for _ in range(40):
+        worker.send('RESULT', {'results': stale}, [b''] * len(stale))
+    kind, _, _, _ = worker.request('PING', {})
+    assert kind == 'PONG'
+    time.sleep(1.2)  # the next second's first line tells how many were not
+    worker.send('RESULT', {'results': stale[:1]}, [b''])
+    wait_until(lambda: 'late results and emits refused not logged' in broker.output(),
+               what='the count of lines not logged')
+    logged = broker.output().count('late result refused')
+    assert 0 < logged <= 60, logged
