@@ -87,6 +87,7 @@ struct _arb_http_req_t {
     void *turn_handle;    //  its place on server->turn while it waits, or NULL
     bool suspended;
     struct MHD_Response *response;  //  owned until queued
+    size_t response_size;           //  its body's bytes
     unsigned status;
     //  the one question out to the broker
     uint32_t reqid;   //  a request's id, or 0
@@ -119,9 +120,10 @@ s_done_asking (arb_http_req_t *req)
 
 //  Sets the response and, if the request waits, resumes it.
 static void
-s_set_response (arb_http_req_t *req, unsigned status, struct MHD_Response *response)
+s_set_response (arb_http_req_t *req, unsigned status, struct MHD_Response *response, size_t size)
 {
     assert (!req->response);  //  one answer per request
+    req->response_size = size;
     MHD_add_response_header (response, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     req->response = response;
     req->status = status;
@@ -141,8 +143,9 @@ arb_http_reply_json (arb_http_req_t *req, unsigned status, json_t **body_p)
     json_decref (*body_p);
     *body_p = NULL;
     struct MHD_Response *response;
+    size_t size = text ? strlen (text) : 0;
     if (text)
-        response = MHD_create_response_from_buffer (strlen (text), text, MHD_RESPMEM_MUST_FREE);
+        response = MHD_create_response_from_buffer (size, text, MHD_RESPMEM_MUST_FREE);
     else {
         //  a value left unbuilt (json_pack refused a member): ours, not the
         //  client's, and no reason to stop serving
@@ -153,7 +156,7 @@ arb_http_reply_json (arb_http_req_t *req, unsigned status, json_t **body_p)
         status = MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
     MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-    s_set_response (req, status, response);
+    s_set_response (req, status, response, size);
 }
 
 void
@@ -181,7 +184,7 @@ s_reply_bytes (arb_http_req_t *req,
 {
     struct MHD_Response *response = MHD_create_response_from_buffer (size, (void *) data, mode);
     MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    s_set_response (req, status, response);
+    s_set_response (req, status, response, size);
 }
 
 void
@@ -581,6 +584,9 @@ s_queue (arb_http_req_t *req)
 {
     struct MHD_Response *response = req->response;
     req->response = NULL;
+    if (req->conn)  //  its time to be read starts
+        arb_http_conn_answered (req->conn, arb_reactor_now (req->server->reactor),
+                                req->response_size);
     enum MHD_Result rc = MHD_queue_response (req->connection, req->status, response);
     MHD_destroy_response (response);
     return rc;

@@ -9,7 +9,8 @@
 #include <inttypes.h>
 #include <sys/socket.h>
 
-#define ARB_HTTP_WATCH_MS 1000  //  how often the request deadlines are checked
+#define ARB_HTTP_WATCH_MS    1000       //  how often the request deadlines are checked
+#define ARB_HTTP_ANSWER_RATE (1 << 20)  //  an answer's time grows a second for each of these
 
 struct _arb_http_conns_t {
     arb_reactor_t *reactor;       //  borrowed
@@ -22,10 +23,12 @@ struct _arb_http_conns_t {
 struct _arb_http_conn_t {
     void *req;  //  borrowed, or NULL
     struct MHD_Connection *connection;
-    void *handle;         //  its place on the list
-    uint64_t mark;        //  bytes received when its last request ended (or at its accept)
-    uint64_t started_ms;  //  monotonic: the current request's first byte seen, or 0
-    bool receiving;       //  its request is arriving (not yet handled)
+    void *handle;          //  its place on the list
+    uint64_t mark;         //  bytes received when its last request ended (or at its accept)
+    uint64_t started_ms;   //  monotonic: the current request's first byte seen, or 0
+    bool receiving;        //  its request is arriving (not yet handled)
+    uint64_t answered_ms;  //  monotonic: its answer was queued, or 0
+    size_t answer_size;    //  its bytes
 };
 
 static void s_watch (arb_http_conns_t *self);
@@ -66,6 +69,19 @@ s_bytes_received (struct MHD_Connection *connection)
     return info ? arb_tcpinfo_bytes_received (info->connect_fd) : 0;
 }
 
+//  Shuts a connection's socket down: libmicrohttpd then closes it.
+static void
+s_shut (arb_http_conn_t *conn)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (conn->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (info)
+        shutdown (info->connect_fd, SHUT_RDWR);
+    conn->receiving = false;
+    conn->started_ms = 0;
+    conn->answered_ms = 0;
+}
+
 //  Once a second while there are connections: those whose request has
 //  not arrived within the deadline of its first byte are shut down.
 static void
@@ -77,6 +93,14 @@ s_on_watch (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
     uint64_t now = arb_reactor_now (reactor);
     for (arb_http_conn_t *conn = (arb_http_conn_t *) zlistx_first (self->list); conn;
          conn = (arb_http_conn_t *) zlistx_next (self->list)) {
+        if (conn->answered_ms
+            && now - conn->answered_ms
+                   >= self->request_timeout_ms + conn->answer_size / ARB_HTTP_ANSWER_RATE * 1000) {
+            zsys_debug ("http: an answer of %zu bytes not read in its time: closing",
+                        conn->answer_size);
+            s_shut (conn);
+            continue;
+        }
         if (!conn->receiving)
             continue;
         if (!conn->started_ms) {
@@ -87,14 +111,9 @@ s_on_watch (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
         }
         if (now - conn->started_ms < self->request_timeout_ms)
             continue;
-        const union MHD_ConnectionInfo *info =
-            MHD_get_connection_info (conn->connection, MHD_CONNECTION_INFO_CONNECTION_FD);
         zsys_debug ("http: a request not in within %" PRIu64 " ms of its first byte: closing",
                     self->request_timeout_ms);
-        if (info)
-            shutdown (info->connect_fd, SHUT_RDWR);
-        conn->receiving = false;
-        conn->started_ms = 0;
+        s_shut (conn);
     }
     s_watch (self);
 }
@@ -159,9 +178,17 @@ arb_http_conn_received (arb_http_conn_t *conn)
 }
 
 void
+arb_http_conn_answered (arb_http_conn_t *conn, uint64_t now, size_t size)
+{
+    conn->answered_ms = now ? now : 1;
+    conn->answer_size = size;
+}
+
+void
 arb_http_conn_ended (arb_http_conn_t *conn)
 {
     conn->receiving = true;
     conn->started_ms = 0;
+    conn->answered_ms = 0;
     conn->mark = s_bytes_received (conn->connection);
 }

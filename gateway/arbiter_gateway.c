@@ -573,8 +573,9 @@ main (int argc, char **argv)
          "an idle HTTP connection is closed after this long (default 60)"},
         {"http-request-timeout", 0, ARB_OPT_SECONDS, &settings.http_request_ms, 1000, 3600 * 1000,
          "S",
-         "a request's header and body must arrive within this long of its first byte, else "
-         "its connection is closed (default 30)"},
+         "a request's header and body must arrive within this long of its first byte, and "
+         "its answer be read within as long (a second more a MiB), else its connection is "
+         "closed (default 30)"},
         {"kestrel", 0, ARB_OPT_STR, &settings.kestrel, 0, 0, "ADDR",
          "the Kestrel (memcache) server's HOST:PORT, or up to 4, comma-separated; a leading '-' "
          "makes one optional; or off (default 127.0.0.1:22133,-[::1]:22133: both loopbacks)"},

@@ -939,6 +939,44 @@ def test_a_request_must_arrive_within_its_deadline(broker, gateway_factory):
     assert 'not in within 2000 ms of its first byte' in gateway.output()
 
 
+def test_an_answer_must_be_read_within_its_time(broker, gateway_factory):
+    """A client that reads a big answer a byte at a time (or not at all)
+    held the answer's memory and its connection slot for as long as it
+    liked. An answer must be read within --http-request-timeout of its
+    queueing, a second more for each MiB; past it the connection is
+    closed. One read as it comes is whole."""
+    gateway = gateway_factory(broker, '--http-request-timeout', '2', '--http-max-body', '12000000')
+    # past what the kernel's buffers take on loopback (a few MB)
+    body = json.dumps({'identifier': 'big', 'payload': {'blob': 'x' * 11000000}}).encode()
+    request = (b'POST /work HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n'
+               b'Content-Length: %d\r\n\r\n' % len(body)) + body
+    deaf = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    deaf.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # little room in the kernel
+    deaf.connect(('127.0.0.1', gateway.http_port))
+    deaf.sendall(request)
+    time.sleep(17)  # 2 s, and 10 more for its 11 MB, and the watch's second
+    deaf.settimeout(5)
+    got, ended = 0, False
+    try:
+        while True:
+            chunk = deaf.recv(65536)
+            if not chunk:
+                ended = True
+                break
+            got += len(chunk)
+    except ConnectionResetError:
+        ended = True
+    except socket.timeout:
+        pass
+    deaf.close()
+    assert ended and got < len(body), (ended, got)
+    assert 'not read in its time' in gateway.output()
+    # read as it comes: whole (a second task, the same size)
+    answer = requests.post(gateway.url + '/work', data=body.replace(b'"big"', b'"big2"'),
+                           headers={'Content-Type': 'application/json'}, timeout=10)
+    assert answer.status_code == 201 and len(answer.content) > 11000000
+
+
 # ---------------------------------------------------------------------------
 # the connection limit
 
