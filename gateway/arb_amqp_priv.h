@@ -127,6 +127,7 @@ struct _arb_amqp_conn_t {
     size_t open_channels;
     amqp_pool_t pool;   //  decoded frames, recycled per frame
     size_t inflight;    //  publishes awaiting the broker
+    size_t tx_bytes;    //  body bytes its channels' transactions hold, together
     uint32_t *pending;  //  owned: broker requests the held method waits for (one a
                         //  binding record of an exchange deleted: as many as it has)
     size_t npending;

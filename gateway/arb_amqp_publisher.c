@@ -30,7 +30,8 @@
     would go. tx.rollback forgets them (the deliveries stay unacked, as
     with RabbitMQ). A transaction holds at most ARB_AMQP_TX_MAX messages
     and ARB_AMQP_TX_BYTES body bytes (406 past that: the gateway's memory
-    is not the client's to fill).
+    is not the client's to fill), and all the transactions of a connection
+    ARB_AMQP_TX_BYTES together (2,047 channels did hold 2,047 times it).
 
     Sender-selected distribution, as RabbitMQ's: the CC and BCC headers
     (arrays; their long strings are routing keys, anything else in them
@@ -116,6 +117,15 @@ struct _arb_amqp_publisher_t {
     arb_timer_t progress;   //  armed (0 ms) while answers wait to go out together
 };
 
+//  Sets the body bytes the channel's transaction holds, and the
+//  connection's count of its channels' together.
+static void
+s_tx_bytes (arb_amqp_publisher_t *self, size_t bytes)
+{
+    self->conn->tx_bytes = self->conn->tx_bytes - self->tx_bytes + bytes;
+    self->tx_bytes = bytes;
+}
+
 static void
 s_send (arb_amqp_publisher_t *self, amqp_method_number_t id, void *m)
 {
@@ -185,7 +195,7 @@ arb_amqp_publisher_reset (arb_amqp_publisher_t *self)
     self->got = 0;
     zlistx_purge (self->tx_messages);
     zlistx_purge (self->tx_acks);
-    self->tx_bytes = 0;
+    s_tx_bytes (self, 0);
 }
 
 bool
@@ -574,12 +584,12 @@ s_published (arb_amqp_publisher_t *self)
     if (!exchange || exchange->internal)
         return s_route (self, &self->message, true);  //  its channel error
     if (zlistx_size (self->tx_messages) + zlistx_size (self->tx_acks) >= ARB_AMQP_TX_MAX
-        || self->tx_bytes + size > ARB_AMQP_TX_BYTES) {
+        || self->conn->tx_bytes + size > ARB_AMQP_TX_BYTES) {
         s_message_clear (&self->message);
         char text[200];
         snprintf (text, sizeof (text),
-                  "PRECONDITION_FAILED - a transaction holds at most %d messages and acks and "
-                  "%u body bytes",
+                  "PRECONDITION_FAILED - a transaction holds at most %d messages and acks, and "
+                  "a connection's transactions %u body bytes",
                   ARB_AMQP_TX_MAX, ARB_AMQP_TX_BYTES);
         arb_amqp_channel_fail (self->channel, AMQP_PRECONDITION_FAILED, text,
                                AMQP_BASIC_PUBLISH_METHOD);
@@ -589,7 +599,7 @@ s_published (arb_amqp_publisher_t *self)
     *kept = self->message;
     memset (&self->message, 0, sizeof (self->message));
     zlistx_add_end (self->tx_messages, kept);
-    self->tx_bytes += size;
+    s_tx_bytes (self, self->tx_bytes + size);
     return 0;
 }
 
@@ -791,7 +801,7 @@ s_commit (arb_amqp_publisher_t *self)
     }
     s_message_t *message;
     while ((message = (s_message_t *) zlistx_detach (self->tx_messages, NULL))) {
-        self->tx_bytes -= message->body ? zframe_size (message->body) : 0;
+        s_tx_bytes (self, self->tx_bytes - (message->body ? zframe_size (message->body) : 0));
         int rc = s_route (self, message, true);
         s_message_destructor ((void **) &message);
         if (rc)
@@ -847,7 +857,7 @@ arb_amqp_publisher_method (arb_amqp_publisher_t *self, amqp_method_number_t id, 
                                       "PRECONDITION_FAILED - channel is not transactional");
             zlistx_purge (self->tx_messages);
             zlistx_purge (self->tx_acks);
-            self->tx_bytes = 0;
+            s_tx_bytes (self, 0);
             amqp_tx_rollback_ok_t ok = {0};
             s_send (self, AMQP_TX_ROLLBACK_OK_METHOD, &ok);
             return 0;

@@ -349,6 +349,33 @@ def test_pika_prefetch_per_consumer_under_a_channel_prefetch(gateway):
     c.close()
 
 
+def test_transactions_are_bounded_per_connection(gateway):
+    """A transaction holds at most 256 MiB of bodies, and so do all the
+    transactions of a connection together: 2,047 channels held 2,047
+    times it, all in the gateway's memory, until the client committed."""
+    c = connect(gateway)
+    body = b'x' * (8 << 20)
+    first = c.channel()
+    first.queue_declare('txbig')
+    first.tx_select()
+    for _ in range(17):  # 136 MiB: within a transaction's bound
+        first.basic_publish('', 'txbig', body)
+    second = c.channel()
+    second.tx_select()
+    for _ in range(16):  # 128 MiB more: past the connection's
+        second.basic_publish('', 'txbig', body)
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
+        second.tx_commit()
+    assert e.value.reply_code == 406 and "a connection's transactions" in e.value.reply_text
+    first.tx_rollback()  # its bytes are given back: a new one holds as much
+    third = c.channel()
+    third.tx_select()
+    third.basic_publish('', 'txbig', b'small')
+    third.tx_commit()
+    assert third.queue_declare('txbig', passive=True).method.message_count == 1
+    c.close()
+
+
 def test_pika_transactions(gateway):
     """tx.select: publishes and acks take effect at tx.commit (whose -Ok
     follows the broker's answers), and a rollback forgets them."""
