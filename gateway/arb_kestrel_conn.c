@@ -563,6 +563,15 @@ arb_kestrel_conn_answer (
 }
 
 void
+arb_kestrel_conn_add_frame (arb_kestrel_conn_t *self, uint64_t slot_seq, zframe_t **frame_p)
+{
+    s_slot_t *slot = s_slot_find (self, slot_seq);
+    assert (slot && !slot->done);
+    zframe_t *frame = *frame_p;
+    s_put (self, slot, zframe_data (frame), zframe_size (frame), frame_p);
+}
+
+void
 arb_kestrel_conn_answerf (arb_kestrel_conn_t *self, uint64_t slot, const char *fmt, ...)
 {
     char line[512];

@@ -111,6 +111,11 @@ void arb_kestrel_conn_close (arb_kestrel_conn_t *self);
 void arb_kestrel_conn_answer (
     arb_kestrel_conn_t *self, uint64_t slot, const char *text, size_t len, bool close_after);
 
+//  Adds a piece to a slot's answer: the frame (taken), written as it is,
+//  without a copy (a stats answer's lines); arb_kestrel_conn_answer then
+//  ends the answer.
+void arb_kestrel_conn_add_frame (arb_kestrel_conn_t *self, uint64_t slot, zframe_t **frame_p);
+
 //  Answers a slot with one line (CR LF added), printf-style.
 void arb_kestrel_conn_answerf (arb_kestrel_conn_t *self, uint64_t slot, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
