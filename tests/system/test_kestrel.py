@@ -1238,6 +1238,56 @@ def test_a_stuck_client_blocks_only_itself(kgw):
     stuck.close()
 
 
+def test_a_command_must_arrive_within_the_request_timeout(gateway):
+    """--kestrel-request-timeout: a command must arrive, its first byte to
+    its last, within it, else the connection closes (1,000 connections
+    each holding 1 MiB less a byte of a set held 1 GB; a client sending a
+    byte every 5 s stayed for good). A get that waits for an item longer,
+    a connection idle between commands, and commands behind a waiting get
+    are not arriving commands: none is cut."""
+    gw = gateway('--kestrel-request-timeout', '1')
+    ready(gw)
+    waiter = KSock(gw.kestrel_port)
+    waiter.send(b'get tw/t=3000\r\n')
+    behind = KSock(gw.kestrel_port)
+    behind.send(b'get tb/t=2500\r\nset tb 0 0 2\r\no')
+    idle = KSock(gw.kestrel_port)
+    assert idle.ask(b'version\r\n').startswith(b'VERSION ')
+    partial = []
+    for _ in range(10):
+        k = KSock(gw.kestrel_port)
+        k.send(b'set slow 0 0 1048576\r\n' + b'z' * 1048575)
+        partial.append(k)
+    line = KSock(gw.kestrel_port)
+    line.send(b'get tw')  # and never the line's end
+    trickle = socket.create_connection(('127.0.0.1', gw.kestrel_port), timeout=0.25)
+    trickle.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    trickle.sendall(b'set tt 0 0 100\r\n')
+    trickled, cut = 0, False
+    while trickled < 40 and not cut:  # a byte every 0.25 s, 10 s at most
+        try:
+            trickle.sendall(b'x')
+            trickled += 1
+            cut = trickle.recv(100) == b''
+        except socket.timeout:
+            pass
+        except OSError:
+            cut = True
+    assert cut and trickled < 40, trickled
+    trickle.close()
+    for k in partial + [line]:
+        assert k.closed() and k.buf == b''
+        k.close()
+    assert waiter.line() == b'END'  # waited 3 s, past the timeout
+    assert waiter.ask(b'version\r\n').startswith(b'VERSION ')
+    assert behind.line() == b'END'
+    behind.send(b'k\r\n')
+    assert behind.line() == b'STORED'
+    assert idle.ask(b'version\r\n').startswith(b'VERSION ')
+    assert client(gw).get('slow') is None and client(gw).get('tb') == b'ok'
+    assert 'command not in within the request timeout: closing' in gw.output()
+
+
 def test_shutdown_when_allowed(gateway):
     gw = gateway('--kestrel-allow-shutdown')
     ready(gw)
@@ -1359,7 +1409,7 @@ def test_the_example_config_is_valid():
                           '--check-config'], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     for key in ('kestrel', 'kestrel-max-item', 'kestrel-max-connections',
-                'kestrel-allow-shutdown', 'kestrel-bare-value-key'):
+                'kestrel-request-timeout', 'kestrel-allow-shutdown', 'kestrel-bare-value-key'):
         assert '\n%s = ' % key in out.stdout
 
 
