@@ -10,7 +10,10 @@
 struct _arb_stats_pages_t {
     char *queue;                    //  owned: the one queue asked for, or NULL
     arb_msg_t **pages;              //  owned array of owned STATS_REPLY
-    size_t count;                   //  pages taken
+    size_t count;                   //  pages kept
+    size_t dropped;                 //  pages taken and freed (arb_stats_pages_drop)
+    char *after;                    //  owned: the last queue of the pages dropped, or NULL
+    char *after_worker;             //  owned: the last worker of the pages dropped, or NULL
     size_t cap;                     //  room in pages
     size_t queue_cap;               //  room in merged.queues.v
     size_t worker_cap;              //  room in merged.workers.v
@@ -38,6 +41,8 @@ arb_stats_pages_destroy (arb_stats_pages_t **self_p)
     free (self->merged.queues.v);
     free (self->merged.workers.v);
     free (self->queue);
+    free (self->after);
+    free (self->after_worker);
     free (self);
     *self_p = NULL;
 }
@@ -51,9 +56,41 @@ arb_stats_pages_request (arb_stats_pages_t *self, arb_msg_t *request)
         body->queue = arb_msg_strdup (request, self->queue);
     if (merged->queues.n)
         body->after = arb_msg_strdup (request, merged->queues.v[merged->queues.n - 1].name);
+    else if (self->after)
+        body->after = arb_msg_strdup (request, self->after);
     if (merged->workers.n)
         body->after_worker =
             arb_msg_strdup (request, merged->workers.v[merged->workers.n - 1].identity);
+    else if (self->after_worker)
+        body->after_worker = arb_msg_strdup (request, self->after_worker);
+}
+
+void
+arb_stats_pages_drop (arb_stats_pages_t *self)
+{
+    arb_stats_reply_body_t *merged = &self->merged;
+    //  the cursor first: the names live in the pages
+    if (merged->queues.n) {
+        free (self->after);
+        self->after = strdup (merged->queues.v[merged->queues.n - 1].name);
+        assert (self->after);
+    }
+    if (merged->workers.n) {
+        free (self->after_worker);
+        self->after_worker = strdup (merged->workers.v[merged->workers.n - 1].identity);
+        assert (self->after_worker);
+    }
+    for (size_t i = 0; i < self->count; i++)
+        arb_msg_destroy (&self->pages[i]);
+    self->dropped += self->count;
+    self->count = 0;
+    //  the lists keep their room; what page 0 lent (its times, counters
+    //  and their lists) goes with it
+    arb_queue_info_t *queues = merged->queues.v;
+    arb_worker_stats_t *workers = merged->workers.v;
+    memset (merged, 0, sizeof (*merged));
+    merged->queues.v = queues;
+    merged->workers.v = workers;
 }
 
 //  Appends count records of size bytes at src to an array of *n records
@@ -78,7 +115,7 @@ arb_stats_pages_add (arb_stats_pages_t *self, arb_msg_t **reply_p)
     arb_msg_t *reply = *reply_p;
     *reply_p = NULL;
     if (!reply || arb_msg_type (reply) != ARB_MSG_STATS_REPLY
-        || self->count == ARB_STATS_PAGES_MAX) {
+        || self->count + self->dropped == ARB_STATS_PAGES_MAX) {
         arb_msg_destroy (&reply);
         return -1;
     }
@@ -118,5 +155,5 @@ arb_stats_pages_reply (arb_stats_pages_t *self)
 size_t
 arb_stats_pages_count (arb_stats_pages_t *self)
 {
-    return self->count;
+    return self->count + self->dropped;
 }

@@ -18,7 +18,11 @@
         arb_stats_reply_body_t *stats = arb_stats_pages_reply (pages);
 
     The pages are kept, so the merged reply's records (and their strings)
-    live until the object is destroyed. Pure: no I/O, not thread-safe.
+    live until the object is destroyed, or until arb_stats_pages_drop: a
+    caller that uses each page as it comes drops it before asking for the
+    next, and so holds one page, not the whole listing (a listing of
+    40,000 queues is some 30 MB of records). Pure: no I/O, not
+    thread-safe.
 */
 
 #ifndef ARB_STATS_PAGES_H
@@ -46,13 +50,19 @@ void arb_stats_pages_request (arb_stats_pages_t *self, arb_msg_t *request);
 //  ARB_STATS_PAGES_MAX pages or for a reply that is not a STATS_REPLY.
 int arb_stats_pages_add (arb_stats_pages_t *self, arb_msg_t **reply_p);
 
+//  Frees the pages taken so far (their records and strings, which the
+//  merged reply borrowed), keeping the place: the next request asks for
+//  what follows them. The merged reply then holds the pages taken after
+//  this call, with the times and counters of the first of them.
+void arb_stats_pages_drop (arb_stats_pages_t *self);
+
 //  Every page's queues and workers in the broker's order, with the times
 //  and counters of the first page (`more` and `more_workers` false).
 //  Borrowed: valid until the object is destroyed or takes another page.
 //  Before any page, an empty reply.
 arb_stats_reply_body_t *arb_stats_pages_reply (arb_stats_pages_t *self);
 
-//  Pages taken so far.
+//  Pages taken so far (those dropped too).
 size_t arb_stats_pages_count (arb_stats_pages_t *self);
 
 #endif

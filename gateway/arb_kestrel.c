@@ -669,7 +669,8 @@ s_on_client (int fd, void *arg)
     }
     arb_kestrel_conn_handler_t handler = {s_on_command, s_on_closed, s_on_ended};
     arb_kestrel_conn_t *conn =
-        arb_kestrel_conn_new (self->reactor, fd, self->config.max_item, &self->io, &handler, self);
+        arb_kestrel_conn_new (self->reactor, fd, self->config.max_item,
+                              self->config.request_timeout_ms, &self->io, &handler, self);
     if (!conn)
         return;
     arb_kestrel_client_t *client = (arb_kestrel_client_t *) zmalloc (sizeof (arb_kestrel_client_t));
@@ -696,6 +697,7 @@ arb_kestrel_new (arb_gateway_t *gateway, const arb_kestrel_config_t *config)
     self->queues = zhashx_new ();
     zhashx_set_destructor (self->queues, arb_kestrel_queue_free);
     self->declared = zhashx_new ();
+    self->turn = zlistx_new ();
     self->opens = arb_idmap_new ();
     self->items = arb_idmap_new ();
     self->dirty = zlistx_new ();
@@ -730,8 +732,10 @@ arb_kestrel_destroy (arb_kestrel_t **self_p)
     if (!self)
         return;
     arb_kestrel_client_t *client;
+    self->stopping = true;
     while ((client = (arb_kestrel_client_t *) zlistx_first (self->clients)))
         arb_kestrel_conn_close (client->conn);
+    zlistx_destroy (&self->turn);
     for (arb_kestrel_take_t *take = (arb_kestrel_take_t *) zlistx_first (self->takes); take;
          take = (arb_kestrel_take_t *) zlistx_next (self->takes))
         arb_gateway_forget (self->gateway, take->reqid);

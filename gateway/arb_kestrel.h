@@ -46,13 +46,14 @@
 typedef struct _arb_kestrel_t arb_kestrel_t;
 
 typedef struct {
-    const char *bind;          //  "HOST:PORT" (port 0: any free one)
-    size_t max_item;           //  bytes of one item at most
-    size_t max_connections;    //  clients at once; more are refused
-    bool allow_shutdown;       //  the shutdown command stops the gateway
-    bool bare_value_key;       //  VALUE lines name the queue (as Kestrel), not the key asked
-    uint64_t retention_ms;     //  an item's task is kept this long once ended (0: the broker's)
-    arb_defaults_t *defaults;  //  borrowed [queue.NAME] settings (over retention_ms), or NULL
+    const char *bind;             //  "HOST:PORT" (port 0: any free one)
+    size_t max_item;              //  bytes of one item at most
+    size_t max_connections;       //  clients at once; more are refused
+    uint64_t request_timeout_ms;  //  a command arrives within this of its first byte (0: any)
+    bool allow_shutdown;          //  the shutdown command stops the gateway
+    bool bare_value_key;          //  VALUE lines name the queue (as Kestrel), not the key asked
+    uint64_t retention_ms;        //  an item's task is kept this long once ended (0: the broker's)
+    arb_defaults_t *defaults;     //  borrowed [queue.NAME] settings (over retention_ms), or NULL
 } arb_kestrel_config_t;
 
 //  Listens on config->bind and serves on the gateway's loop (the config

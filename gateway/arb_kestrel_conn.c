@@ -51,8 +51,13 @@ typedef struct _s_slot_t {
 } s_slot_t;
 
 struct _arb_kestrel_conn_t {
-    arb_stream_t *stream;  //  owned (frees itself once closed); NULL once closed
-    size_t max_item;       //  bytes
+    arb_reactor_t *reactor;       //  borrowed
+    arb_stream_t *stream;         //  owned (frees itself once closed); NULL once closed
+    size_t max_item;              //  bytes
+    uint64_t request_timeout_ms;  //  a command arrives within this of its first byte; 0: any
+    bool arriving;                //  a command has begun and is not in yet
+    uint64_t arriving_ms;         //  reactor time its first byte was seen
+    arb_timer_t deadline;         //  armed while one arrives (moved on when it fires early)
     arb_kestrel_conn_handler_t handler;
     void *arg;   //  borrowed, for the handler
     void *user;  //  borrowed, the handler's record
@@ -282,6 +287,7 @@ static void
 s_end_item (arb_kestrel_conn_t *self, bool crlf_ok)
 {
     self->state = S_LINE;
+    self->arriving = false;
     if (!crlf_ok)
         //  the block was not the announced length: what follows cannot
         //  be told apart from the item
@@ -377,6 +383,8 @@ s_process (arb_kestrel_conn_t *self)
                 return true;
             if (!self->dead)
                 arb_stream_consume (self->stream, len + 1);
+            if (self->state == S_LINE)
+                self->arriving = false;  //  the command is in (a set's block is next)
         }
         else if (self->state == S_DATA) {
             size_t want = zframe_size (self->item) - self->item_got;
@@ -414,8 +422,10 @@ s_process (arb_kestrel_conn_t *self)
             size_t n = avail < self->skip_left ? avail : (size_t) self->skip_left;
             arb_stream_consume (self->stream, n);
             self->skip_left -= n;
-            if (self->skip_left == 0)
+            if (self->skip_left == 0) {
                 self->state = S_LINE;
+                self->arriving = false;
+            }
             else
                 return false;
         }
@@ -424,8 +434,52 @@ s_process (arb_kestrel_conn_t *self)
 }
 
 static void
+s_on_deadline (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) timer;
+    arb_kestrel_conn_t *self = (arb_kestrel_conn_t *) arg;
+    if (!self->arriving || self->closing || !self->stream)
+        return;
+    uint64_t now = arb_reactor_now (reactor);
+    uint64_t due = self->arriving_ms + self->request_timeout_ms;
+    if (now < due) {
+        //  a later command than the one it was armed for
+        arb_reactor_arm (reactor, &self->deadline, due - now, s_on_deadline, self);
+        return;
+    }
+    zsys_debug ("kestrel: command not in within the request timeout: closing timeout_ms=%" PRIu64,
+                self->request_timeout_ms);
+    arb_kestrel_conn_close (self);  //  frees self (no handler of it is on the stack)
+}
+
+//  After the input was taken: whether a command is arriving, and since
+//  when. Not while the connection cannot take it (blocked: it waits for
+//  the answers before it, or for the client to read), nor while nothing
+//  of one is in.
+static void
+s_arrival (arb_kestrel_conn_t *self, bool blocked)
+{
+    size_t avail = 0;
+    if (self->stream)
+        arb_stream_input (self->stream, &avail);
+    if (blocked || self->closing || self->dead || !self->stream
+        || (self->state == S_LINE && !avail)) {
+        self->arriving = false;  //  the timer, if armed, finds nothing
+        return;
+    }
+    if (self->arriving)
+        return;
+    self->arriving = true;
+    self->arriving_ms = arb_reactor_now (self->reactor);
+    if (self->request_timeout_ms && !self->deadline.armed)
+        arb_reactor_arm (self->reactor, &self->deadline, self->request_timeout_ms, s_on_deadline,
+                         self);
+}
+
+static void
 s_free (arb_kestrel_conn_t *self)
 {
+    arb_reactor_disarm (self->reactor, &self->deadline);
     while (self->slots) {
         s_slot_t *slot = self->slots;
         self->slots = slot->next;
@@ -452,6 +506,7 @@ s_on_input (void *arg, arb_stream_t *stream)
         self->held = true;
         arb_stream_hold (stream, true);
     }
+    s_arrival (self, blocked);
     s_check_end (self);
     if (--self->depth == 0 && self->dead)
         s_free (self);
@@ -527,12 +582,15 @@ arb_kestrel_conn_t *
 arb_kestrel_conn_new (arb_reactor_t *reactor,
                       int fd,
                       size_t max_item,
+                      uint64_t request_timeout_ms,
                       arb_stream_io_t *io,
                       const arb_kestrel_conn_handler_t *handler,
                       void *arg)
 {
     arb_kestrel_conn_t *self = (arb_kestrel_conn_t *) zmalloc (sizeof (arb_kestrel_conn_t));
+    self->reactor = reactor;
     self->max_item = max_item;
+    self->request_timeout_ms = request_timeout_ms;
     self->handler = *handler;
     self->arg = arg;
     self->state = S_LINE;
@@ -560,6 +618,15 @@ arb_kestrel_conn_answer (
     if (text)
         s_put (self, slot, text, len, NULL);
     s_answered (self, slot, close_after);
+}
+
+void
+arb_kestrel_conn_add_frame (arb_kestrel_conn_t *self, uint64_t slot_seq, zframe_t **frame_p)
+{
+    s_slot_t *slot = s_slot_find (self, slot_seq);
+    assert (slot && !slot->done);
+    zframe_t *frame = *frame_p;
+    s_put (self, slot, zframe_data (frame), zframe_size (frame), frame_p);
 }
 
 void

@@ -55,6 +55,15 @@
     ARB_KESTREL_CONN_SKIP_MAX bytes: a longer one is refused and the
     connection closed.
 
+    Deadline. A command must arrive, from its first byte to its last (a
+    set's line and data block), within the request timeout
+    (--kestrel-request-timeout), else the connection is closed: without
+    one, a client that sent a set's line and part of its block held the
+    item's frame for ever, and one that sent a byte now and then its
+    connection. The clock runs while the connection waits for the rest of
+    a command it could take; a command that waits for the answers before
+    it, or a get waiting for an item (t=), is not arriving.
+
     The handler learns of the end of a connection (closed) before it is
     freed, and must then forget it. Runs in the reactor's thread.
 */
@@ -90,12 +99,14 @@ typedef struct {
 
 //  Takes a connected, non-blocking socket fd and starts reading it. Items
 //  over max_item bytes are refused (their block skipped, or the connection
-//  closed if it is over ARB_KESTREL_CONN_SKIP_MAX bytes too). handler is
-//  copied; arg, io and reactor are borrowed. Returns NULL (fd closed) if
-//  the reactor refuses it.
+//  closed if it is over ARB_KESTREL_CONN_SKIP_MAX bytes too); a command
+//  not in within request_timeout_ms of its first byte closes it (0: no
+//  deadline). handler is copied; arg, io and reactor are borrowed.
+//  Returns NULL (fd closed) if the reactor refuses it.
 arb_kestrel_conn_t *arb_kestrel_conn_new (arb_reactor_t *reactor,
                                           int fd,
                                           size_t max_item,
+                                          uint64_t request_timeout_ms,
                                           arb_stream_io_t *io,
                                           const arb_kestrel_conn_handler_t *handler,
                                           void *arg);
@@ -110,6 +121,11 @@ void arb_kestrel_conn_close (arb_kestrel_conn_t *self);
 //  error.
 void arb_kestrel_conn_answer (
     arb_kestrel_conn_t *self, uint64_t slot, const char *text, size_t len, bool close_after);
+
+//  Adds a piece to a slot's answer: the frame (taken), written as it is,
+//  without a copy (a stats answer's lines); arb_kestrel_conn_answer then
+//  ends the answer.
+void arb_kestrel_conn_add_frame (arb_kestrel_conn_t *self, uint64_t slot, zframe_t **frame_p);
 
 //  Answers a slot with one line (CR LF added), printf-style.
 void arb_kestrel_conn_answerf (arb_kestrel_conn_t *self, uint64_t slot, const char *fmt, ...)

@@ -829,12 +829,15 @@ arb_kestrel_op_end (arb_kestrel_client_t *client)
     }
     if (op->reqid)
         arb_gateway_forget (client->server->gateway, op->reqid);
+    op->reqid = 0;
     arb_stats_pages_destroy (&op->stats);
+    zmsg_destroy (&op->lines);
     arb_reactor_disarm (client->server->reactor, &op->timer);
     arb_kestrel_queue_unpin (&op->queue);
     op->kind = ARB_KESTREL_OP_NONE;
-    op->reqid = 0;
     op->take = NULL;
+    //  last: the next listing may start (and answer) from here
+    arb_kestrel_listing_leave (client);
 }
 
 //  Answers the client's get with the queue's first prefetched item, if

@@ -5,7 +5,8 @@
                              fan-out children, declarations
         arb_kestrel_get.c    queue records and gets: TAKEs, waiters, the
                              prefetched items, open items, peeks
-        arb_kestrel_admin.c  delete, flush, flush_all, stats
+        arb_kestrel_admin.c  delete, flush, flush_all, stats; the turns of
+                             the listings (stats, flush_all)
 
     Records. A client (arb_kestrel_client_t) is the server's side of one
     connection: the items it holds open, its sets in flight, and its one
@@ -43,6 +44,7 @@
 #define ARB_KESTREL_PREFETCH_QUEUES 32  //  queues prefetching at once (8,192 items, 32 MiB at most)
 #define ARB_KESTREL_IDLE_MS         500     //  a queue without gets this long gives its items back
 #define ARB_KESTREL_DECLARED_MAX    100000  //  queue names remembered as declared (then forgotten)
+#define ARB_KESTREL_ASKING          4  //  listings (stats, flush_all) asking the broker at once
 
 typedef struct _arb_kestrel_queue_t arb_kestrel_queue_t;
 typedef struct _arb_kestrel_client_t arb_kestrel_client_t;
@@ -157,8 +159,13 @@ typedef struct {
     uint32_t reqid;                  //  PEEK or admin request in flight
     char purging[ARB_NAME_MAX + 1];  //  delete, flush, flush_all: the queue asked about
     bool existed;                    //  delete: the broker knew the queue (counted if deleted)
-    arb_stats_pages_t *stats;        //  owned: stats and flush_all's pages of STATS
-    size_t next_queue;               //  flush_all: the next queue to purge
+    arb_stats_pages_t *stats;        //  owned: stats and flush_all's page of STATS
+    bool more;                       //  flush_all: more pages after this one
+    size_t next_queue;               //  flush_all: the next queue of the page to purge
+    zmsg_t *lines;                   //  owned: stats: the queue lines of the pages so far
+    uint64_t ready;                  //  stats: ready tasks of the queues listed so far
+    void *turn_handle;               //  a listing waiting its turn: its place in server->turn
+    bool asking;                     //  a listing counted in the server's asking
 } arb_kestrel_op_t;
 
 struct _arb_kestrel_client_t {
@@ -193,6 +200,10 @@ struct _arb_kestrel_t {
     size_t child_count;
     size_t moves;        //  old records being removed (META del in flight)
     zhashx_t *declared;  //  queue names declared in this session (values unused)
+    zlistx_t *turn;      //  borrowed clients whose listing waits its turn, in order
+    size_t asking;       //  listings asking the broker (at most ARB_KESTREL_ASKING)
+    bool turning;        //  in s_next_turns (arb_kestrel_admin.c): not entered again
+    bool stopping;       //  in arb_kestrel_destroy: no listing starts
     arb_stream_io_t io;
     uint64_t started_ms;  //  wall clock
     uint64_t total_connections, cmd_get, cmd_set, cmd_peek, get_hits, get_misses, total_items,
@@ -245,5 +256,8 @@ void arb_kestrel_take_free (void **item);
 
 //  arb_kestrel_admin.c: delete, flush, flush_all, stats.
 void arb_kestrel_admin (arb_kestrel_client_t *client, const arb_kestrel_cmd_t *cmd, uint64_t slot);
+//  The client's listing ends (answered, or the client went away): its
+//  turn goes to the next waiting, or it leaves the line.
+void arb_kestrel_listing_leave (arb_kestrel_client_t *client);
 
 #endif

@@ -47,6 +47,7 @@ typedef struct {
     const char *kestrel;
     uint64_t kestrel_max_item;
     uint64_t kestrel_max_connections;
+    uint64_t kestrel_request_ms;
     bool kestrel_allow_shutdown;
     bool kestrel_bare_value_key;
     bool kestrel_insecure;
@@ -536,6 +537,7 @@ main (int argc, char **argv)
         .kestrel = "127.0.0.1:22133,-[::1]:22133",
         .kestrel_max_item = S_KESTREL_MAX_ITEM,
         .kestrel_max_connections = 10000,
+        .kestrel_request_ms = 30000,
         .message_retention_ms = 60000,
         .upstream = NULL,
         .upstream_reconnect_max_ms = 30000,
@@ -583,6 +585,10 @@ main (int argc, char **argv)
          "largest Kestrel item, at most --max-payload (default 1M)"},
         {"kestrel-max-connections", 0, ARB_OPT_UINT, &settings.kestrel_max_connections, 1, 1000000,
          "N", "Kestrel clients at once; more are refused (default 10000)"},
+        {"kestrel-request-timeout", 0, ARB_OPT_SECONDS, &settings.kestrel_request_ms, 0,
+         3600 * 1000, "S",
+         "a Kestrel command (a set's line and data) must arrive within this long of its first "
+         "byte, else its connection is closed (default 30; 0: no limit)"},
         {"kestrel-allow-shutdown", 0, ARB_OPT_BOOL, &settings.kestrel_allow_shutdown, 0, 0, NULL,
          "the Kestrel shutdown command stops the gateway (default: refused)"},
         {"kestrel-bare-value-key", 0, ARB_OPT_BOOL, &settings.kestrel_bare_value_key, 0, 0, NULL,
@@ -720,6 +726,7 @@ main (int argc, char **argv)
             .bind = settings.kestrel,
             .max_item = (size_t) settings.kestrel_max_item,  //  at most max_payload
             .max_connections = (size_t) settings.kestrel_max_connections,
+            .request_timeout_ms = settings.kestrel_request_ms,
             .allow_shutdown = settings.kestrel_allow_shutdown,
             .bare_value_key = settings.kestrel_bare_value_key,
             .retention_ms = settings.message_retention_ms,

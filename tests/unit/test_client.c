@@ -772,6 +772,37 @@ test_stats_pages_edges (void **state)
     assert_int_equal (arb_stats_pages_add (pages, &reply), -1);
     assert_int_equal (arb_stats_pages_reply (pages)->queues.n, ARB_STATS_PAGES_MAX);
     arb_stats_pages_destroy (&pages);
+
+    //  pages dropped as they are used: the next request goes on after
+    //  them, the merged reply holds only the pages since, and the bound
+    //  counts them all
+    pages = arb_stats_pages_new (NULL);
+    reply = s_stats_page ("d", 3, true);
+    assert_int_equal (arb_stats_pages_add (pages, &reply), 1);
+    arb_stats_pages_drop (pages);
+    assert_int_equal (arb_stats_pages_reply (pages)->queues.n, 0);
+    request = arb_msg_new (ARB_MSG_STATS, 3);
+    arb_stats_pages_request (pages, request);
+    assert_string_equal (arb_msg_stats (request)->after, "d2");
+    arb_msg_destroy (&request);
+    arb_stats_pages_drop (pages);  //  nothing taken since: the place stays
+    request = arb_msg_new (ARB_MSG_STATS, 4);
+    arb_stats_pages_request (pages, request);
+    assert_string_equal (arb_msg_stats (request)->after, "d2");
+    arb_msg_destroy (&request);
+    reply = s_stats_page ("e", 2, false);
+    assert_int_equal (arb_stats_pages_add (pages, &reply), 0);
+    assert_int_equal (arb_stats_pages_reply (pages)->queues.n, 2);
+    assert_string_equal (arb_stats_pages_reply (pages)->queues.v[0].name, "e0");
+    assert_int_equal (arb_stats_pages_count (pages), 2);
+    for (int i = 2; i < ARB_STATS_PAGES_MAX; i++) {
+        reply = s_stats_page ("f", 1, true);
+        assert_int_equal (arb_stats_pages_add (pages, &reply), 1);
+        arb_stats_pages_drop (pages);
+    }
+    reply = s_stats_page ("f", 1, true);
+    assert_int_equal (arb_stats_pages_add (pages, &reply), -1);
+    arb_stats_pages_destroy (&pages);
 }
 
 static void
