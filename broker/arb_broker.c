@@ -48,6 +48,7 @@ struct _arb_broker_t {
     arb_verbs_t verbs;          //  layer 3: what the handlers work with
     uint64_t next_liveness_ms;  //  monotonic: next check of silent workers
     uint64_t last_liveness_ms;  //  monotonic: the last one; 0 none yet
+    bool liveness_skipped;      //  the last one judged no one (the loop had stood still)
     uint64_t next_pulse_ms;     //  monotonic: the next heartbeats long work may send
     uint64_t next_sweep_ms;     //  monotonic: next retention sweep
     size_t sweep_batch;         //  its batch: ARB_SWEEP_BATCH, doubling while behind
@@ -435,9 +436,11 @@ s_check_workers (arb_broker_t *self)
     //  process stopped, or its machine) judges no one in this check:
     //  libzmq's I/O thread, which fills the ROUTER socket, may have stood
     //  still with it, and a worker's heartbeats, sent meanwhile, be still
-    //  on their way in. The next check, a tick later, judges.
-    bool stood_still =
-        self->last_liveness_ms && mono_ms - self->last_liveness_ms >= self->config.liveness_ms;
+    //  on their way in. The next check, a tick later, judges, however
+    //  late it comes (turns that all take a window would defer for ever).
+    bool stood_still = !self->liveness_skipped && self->last_liveness_ms
+                       && mono_ms - self->last_liveness_ms >= self->config.liveness_ms;
+    self->liveness_skipped = stood_still;
     self->last_liveness_ms = mono_ms;
     arb_sched_t *sched = arb_life_sched (self->life);
     arb_session_t *session;
