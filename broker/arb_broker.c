@@ -601,6 +601,41 @@ s_check_roles (arb_broker_t *self)
     arb_auth_prune (self->auth, s_peer_holds, self);
 }
 
+//  What the broker keeps for a peer between its messages and only the
+//  end of its connection can free goes with the connection: its watches
+//  (else a client that went, or an `arbiter wait` interrupted, leaves
+//  them until their tasks end: 200 connections that each watched 100,000
+//  tasks held a GiB) and its event subscription (else kept until an EVENT
+//  to it fails). A worker's session is not: it ends by liveness, and its
+//  leases with it. After the turn's reads, so that a peer that connected
+//  again with its id in the turn keeps what it holds (arb_wire_next_gone).
+static void
+s_forget_gone (arb_broker_t *self)
+{
+    zframe_t *gone[64];
+    size_t n = 0;
+    do {
+        n = 0;
+        while (n < 64 && (gone[n] = arb_wire_next_gone (self->wire)))
+            n++;
+        if (!n)
+            break;
+        size_t watches = arb_life_unwatch_peers (self->life, gone, n);
+        for (size_t k = 0; k < n; k++) {
+            if (arb_outbox_is_subscribed (self->outbox, gone[k])) {
+                char *peer = zframe_strhex (gone[k]);
+                zsys_notice ("broker: event subscriber forgotten peer=%s reason=closed", peer);
+                free (peer);
+                arb_outbox_subscribe (self->outbox, gone[k], NULL, false);
+            }
+            zframe_destroy (&gone[k]);
+        }
+        if (watches)
+            zsys_debug ("broker: peers gone, their watches dropped peers=%zu watches=%zu", n,
+                        watches);
+    } while (n == 64);
+}
+
 static void
 s_turn (arb_broker_t *self)
 {
@@ -634,6 +669,8 @@ s_turn (arb_broker_t *self)
     arb_wire_flush (self->wire);
     if (!arb_life_is_halted (self->life) && arb_journal_has_writes (self->journal))
         s_await (self);
+    if (!arb_life_is_halted (self->life))
+        s_forget_gone (self);
     //  the turn may have been long (a big request): heartbeats due go
     //  before the commit's wait
     s_pulse (self);

@@ -158,6 +158,9 @@ size_t arb_life_watch_count (arb_life_t *self);
 //  hears of no task's end), returning how many there were.
 bool arb_life_is_watching (arb_life_t *self, zframe_t *identity);
 size_t arb_life_unwatch (arb_life_t *self, zframe_t *identity);
+//  Forgets the watches of count identities (borrowed) at once: peers whose
+//  connections are gone (arb_wire_next_gone). Returns how many there were.
+size_t arb_life_unwatch_peers (arb_life_t *self, zframe_t **identities, size_t count);
 uint64_t arb_life_epoch (arb_life_t *self);
 uint64_t arb_life_last_id (arb_life_t *self);
 

@@ -192,6 +192,12 @@ arb_life_unwatch (arb_life_t *self, zframe_t *identity)
     return arb_watch_drop_peer (self->watch, identity);
 }
 
+size_t
+arb_life_unwatch_peers (arb_life_t *self, zframe_t **identities, size_t count)
+{
+    return arb_watch_drop_peers (self->watch, identities, count);
+}
+
 int
 arb_life_watch (arb_life_t *self, uint64_t id, const uint8_t *peer, size_t peer_size, bool *found)
 {

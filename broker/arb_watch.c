@@ -267,24 +267,47 @@ arb_watch_has_peer (const arb_watch_t *self, zframe_t *identity)
 size_t
 arb_watch_drop_peer (arb_watch_t *self, zframe_t *identity)
 {
-    uintptr_t found = s_peer_of (self, identity);
-    if (!found)
+    return arb_watch_drop_peers (self, &identity, 1);
+}
+
+size_t
+arb_watch_drop_peers (arb_watch_t *self, zframe_t **identities, size_t count)
+{
+    //  the peers marked (refs of their own: a watch walks no list), then
+    //  one walk of the table for all of them: peers that go together (a
+    //  turn's closed connections) cost one walk, not one each
+    uint8_t *marked = NULL;
+    size_t wanted = 0;
+    for (size_t k = 0; k < count; k++) {
+        uintptr_t found = s_peer_of (self, identities[k]);
+        if (!found)
+            continue;
+        if (!marked)
+            marked = (uint8_t *) zmalloc (self->peer_cap);
+        if (!marked[found - 1])
+            wanted += self->peers[found - 1].refs;
+        marked[found - 1] = 1;
+    }
+    if (!marked)
         return 0;
-    uint32_t peer = (uint32_t) (found - 1);
-    //  the ids first: a removal shifts entries back, under a walk's feet
-    for (size_t i = 0; i < self->capacity; i++)
-        if (self->slots[i].id && self->slots[i].peer == peer)
+    //  the entries first: a removal shifts entries back, under a walk's
+    //  feet; the walk ends once it has them all
+    for (size_t i = 0; i < self->capacity && arb_vec_size (&self->taken) < 2 * wanted; i++)
+        if (self->slots[i].id && marked[self->slots[i].peer]) {
             arb_vec_push (&self->taken, self->slots[i].id);
-    size_t n = arb_vec_size (&self->taken);
-    uint64_t id;
+            arb_vec_push (&self->taken, self->slots[i].peer);
+        }
+    size_t n = arb_vec_size (&self->taken) / 2;
+    uint64_t id, peer;
     size_t mask = self->capacity - 1;
-    while (arb_vec_shift (&self->taken, &id)) {
+    while (arb_vec_shift (&self->taken, &id) && arb_vec_shift (&self->taken, &peer)) {
         size_t i = s_find (self, id, s_home (self, id));
         while (self->slots[i].peer != peer)
             i = s_find (self, id, (i + 1) & mask);
         s_remove_at (self, i);
-        s_unref (self, peer);  //  the last frees the peer
+        s_unref (self, (uint32_t) peer);  //  the last frees the peer
     }
+    free (marked);
     if (n)
         s_maybe_shrink (self);
     return n;

@@ -50,6 +50,9 @@ bool arb_watch_has_peer (const arb_watch_t *self, zframe_t *identity);
 //  Forgets every watch of identity (borrowed): it hears of no task's end.
 //  O(the table). Returns how many there were.
 size_t arb_watch_drop_peer (arb_watch_t *self, zframe_t *identity);
+//  The same for count identities (borrowed) at once, in one walk of the
+//  table. Returns how many watches there were.
+size_t arb_watch_drop_peers (arb_watch_t *self, zframe_t **identities, size_t count);
 
 //  Watches held; distinct peers among them.
 size_t arb_watch_size (const arb_watch_t *self);

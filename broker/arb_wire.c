@@ -190,6 +190,7 @@ arb_wire_new (const arb_wire_config_t *config)
         zhashx_set_key_comparator (self->by_id, s_key_compare);
         zhashx_set_key_duplicator (self->by_id, s_key_keep);
         zhashx_set_key_destructor (self->by_id, s_key_drop);
+        self->gone = zlist_new ();
         return self;
     }
     self->router = zsock_new (ZMQ_ROUTER);
@@ -250,6 +251,10 @@ arb_wire_destroy (arb_wire_t **self_p)
     free (self->conns);
     free (self->fds);
     zhashx_destroy (&self->by_id);
+    zframe_t *gone;
+    while (self->gone && (gone = (zframe_t *) zlist_pop (self->gone)))
+        zframe_destroy (&gone);
+    zlist_destroy (&self->gone);
     if (self->listen_fd >= 0)
         close (self->listen_fd);
     zsock_destroy (&self->router);
@@ -570,6 +575,20 @@ arb_wire_adopt (arb_wire_t *self, int fd)
         return -1;
     }
     return s_conn_add (self, fd, (uint64_t) zclock_mono ());
+}
+
+zframe_t *
+arb_wire_next_gone (arb_wire_t *self)
+{
+    zframe_t *gone;
+    while (self->gone && (gone = (zframe_t *) zlist_pop (self->gone))) {
+        //  taken again since (a peer that reconnected): it keeps its id's
+        arb_wire_key_t key = {zframe_size (gone), zframe_data (gone)};
+        if (!zhashx_lookup (self->by_id, &key))
+            return gone;
+        zframe_destroy (&gone);
+    }
+    return NULL;
 }
 
 size_t

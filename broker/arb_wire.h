@@ -117,4 +117,15 @@ size_t arb_wire_connections (arb_wire_t *self);
 //  a peer without a connection.
 bool arb_wire_unread (arb_wire_t *self, const uint8_t *peer, size_t size);
 
+//  A routing id whose connection has closed since the last call and that
+//  no connection holds now (as a new frame, the caller's), or NULL when
+//  there is none: what the broker keeps for that peer between messages
+//  (its watches, its event subscription) is for no one. An id taken over
+//  (handover) is not gone when its old connection closes, nor one that a
+//  new connection took again before the call: a peer that connects again
+//  with its id keeps what it held. The loop's own connections only: a
+//  ROUTER does not tell (libzmq's ZMQ_ROUTER_NOTIFY is a draft option,
+//  not in Debian 12's 4.3.4), and NULL it always is there.
+zframe_t *arb_wire_next_gone (arb_wire_t *self);
+
 #endif

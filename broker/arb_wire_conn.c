@@ -48,6 +48,11 @@ arb_wire_conn_close (arb_wire_t *wire, arb_wire_conn_t *conn, bool loud, const c
     else
         zsys_debug ("broker: connection closed peer=%s reason=\"%s\"", conn->peer, reason);
     s_unmap (wire, conn);
+    //  its peer is gone, unless another connection took its id over
+    //  (handover): what the broker keeps for the id goes at the next
+    //  arb_wire_next_gone
+    if (conn->state == ARB_WIRE_OPEN && !zhashx_lookup (wire->by_id, &conn->key))
+        zlist_append (wire->gone, zframe_new (conn->id, conn->key.size));
     close (conn->fd);
     conn->fd = -1;
     conn->closed = true;

@@ -81,6 +81,8 @@ struct _arb_wire_t {
     uint64_t message_max;  //  one message's frames together: S_MESSAGE_BYTES, or two of
                            //  the largest frames if more
     uint64_t turn;         //  counted by arb_wire_next_turn
+    zlist_t *gone;         //  owned zframe_t *: routing ids whose connection closed, not
+                           //  yet asked for (arb_wire_next_gone)
 };
 
 

@@ -53,9 +53,9 @@ SEND_TIMEOUT_MS = 30000  # a Peer's send waits this long for a pipe, at most
 class Peer:
     """A DEALER connected to the broker: sends requests, reads replies.
     curve: (public key, secret key, broker's key), Z85, for a broker that
-    runs with --curve."""
+    runs with --curve. identity: its routing id (random if None)."""
 
-    def __init__(self, endpoint, context=None, curve=None, sockopts=()):
+    def __init__(self, endpoint, context=None, curve=None, sockopts=(), identity=None):
         self.context = context or zmq.Context.instance()
         self.sock = self.context.socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
@@ -67,9 +67,11 @@ class Peer:
         # never a zero first byte: ZeroMQ reserves those ids, and the broker
         # replaces them with one of its own (docs/broker.md), so that a test
         # comparing a peer's id with STATS would fail once in 256 runs
-        identity = bytearray(os.urandom(16))
-        identity[0] |= 0x80
-        self.sock.setsockopt(zmq.IDENTITY, bytes(identity))
+        if identity is None:
+            identity = bytearray(os.urandom(16))
+            identity[0] |= 0x80
+        self.identity = bytes(identity)
+        self.sock.setsockopt(zmq.IDENTITY, self.identity)
         if curve:
             self.sock.setsockopt(zmq.CURVE_PUBLICKEY, curve[0])
             self.sock.setsockopt(zmq.CURVE_SECRETKEY, curve[1])

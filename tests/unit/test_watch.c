@@ -109,6 +109,41 @@ test_drop_peer_forgets_its_watches_only (void **state)
     arb_watch_destroy (&watch);
 }
 
+//  Peers gone together (arb_watch_drop_peers: a turn's closed
+//  connections) lose every watch in one walk; a peer named twice or
+//  watching nothing counts once or not at all; the others still hear.
+static void
+test_drop_peers_forgets_theirs_only (void **state)
+{
+    (void) state;
+    arb_watch_t *watch = arb_watch_new ();
+    zframe_t *a = s_peer ("alice"), *b = s_peer ("bob"), *c = s_peer ("carol");
+    zframe_t *n = s_peer ("nobody");
+    for (uint64_t id = 1; id <= 3000; id++) {
+        s_add (watch, id, c);
+        if (id % 2 == 0)
+            s_add (watch, id, a);
+        if (id % 5 == 0)
+            s_add (watch, id, b);
+    }
+    zframe_t *gone[] = {a, n, b, a};
+    assert_int_equal (arb_watch_drop_peers (watch, gone, 4), 1500 + 600);
+    assert_int_equal (arb_watch_drop_peers (watch, gone, 4), 0);
+    assert_int_equal (arb_watch_size (watch), 3000);
+    assert_int_equal (arb_watch_peers (watch), 1);
+    s_told_t told = {0};
+    for (uint64_t id = 1; id <= 3000; id++) {
+        told.count = 0;
+        assert_int_equal (arb_watch_take (watch, id, s_tell, &told), 1);
+        assert_string_equal (told.names[0], "carol");
+    }
+    zframe_destroy (&a);
+    zframe_destroy (&b);
+    zframe_destroy (&c);
+    zframe_destroy (&n);
+    arb_watch_destroy (&watch);
+}
+
 //  Many ids (the table grows, then shrinks as they are taken), each taken
 //  exactly once, whatever the order; ids next to each other collide in
 //  runs that deletion must keep whole.
@@ -183,6 +218,7 @@ main (void)
         cmocka_unit_test (test_many_ids_grow_and_shrink),
         cmocka_unit_test (test_pop_takes_every_watch),
         cmocka_unit_test (test_drop_peer_forgets_its_watches_only),
+        cmocka_unit_test (test_drop_peers_forgets_theirs_only),
     };
     return cmocka_run_group_tests (tests, NULL, NULL);
 }
