@@ -904,6 +904,14 @@ arb_life_check_busy (arb_life_t *self, arb_session_t *session, uint32_t busy)
     uint64_t known_by = arb_session_beat (session, self->clock->now_ms);
     if (!arb_session_acks (session) || !known_by)
         return false;
+    //  DISPATCHes still waiting in the broker (big payloads, a worker busy
+    //  writing them to its tasks) have not reached the worker, however old
+    //  their leases: it was taken out of step, and its tasks run again on
+    //  another, while it ran them
+    if (arb_outbox_unwritten (self->outbox, arb_session_identity (session))) {
+        arb_session_out_of_step (session, false);
+        return false;
+    }
     //  The leases handed out before the heartbeat before last came: the
     //  worker had them at least a heartbeat before it sent this one.
     size_t old = 0;

@@ -319,6 +319,12 @@ arb_outbox_subscribe (arb_outbox_t *self, zframe_t *identity, const char *queue,
     sub->queue = queue ? strdup (queue) : NULL;
 }
 
+bool
+arb_outbox_unwritten (arb_outbox_t *self, zframe_t *identity)
+{
+    return arb_wire_unwritten (self->wire, zframe_data (identity), zframe_size (identity));
+}
+
 int
 arb_outbox_send (arb_outbox_t *self, arb_msg_t **msg_p)
 {

@@ -311,16 +311,25 @@ s_reap (arb_wire_t *self)
 //  Closes connections that did not finish their handshake in time, and
 //  those silent past their PING's TTL (input waiting to be read is not
 //  silence).
-//  Whether a connection's output is over its bound of bytes: a peer that
-//  does not read its replies (or reads them slowly) is not read from
-//  until they go, so that its requests wait in TCP, at the peer, rather
-//  than their answers in the broker's memory. A worker held so is not
-//  heard meanwhile (arb_wire_unread): one that does not read what it is
-//  sent ends as lost.
+//  Whether a connection's output is over its bound of bytes: no more
+//  replies are queued for it (they are dropped, as past the count).
+static bool
+s_over (arb_wire_t *self, arb_wire_conn_t *conn)
+{
+    return conn->out.end - conn->out.start >= self->config.peer_sndbytes;
+}
+
+//  Whether a connection is held: a client over its bound, which does not
+//  read its replies (or reads them slowly), is not read from until they
+//  go, so that its requests wait in TCP, at the peer, rather than their
+//  answers in the broker's memory. Not a worker's: what it is sent is
+//  bounded by the credit it gave, and its heartbeats and results must be
+//  heard however slowly it takes its tasks (a worker of 8 slots of 15 MB
+//  payloads was held, taken for lost, and its tasks run again).
 static bool
 s_held (arb_wire_t *self, arb_wire_conn_t *conn)
 {
-    return conn->out.end - conn->out.start >= self->config.peer_sndbytes;
+    return !conn->worker && s_over (self, conn);
 }
 
 static void
@@ -511,6 +520,28 @@ arb_wire_unread (arb_wire_t *self, const uint8_t *peer, size_t size)
     return ioctl (conn->fd, FIONREAD, &waiting) == 0 && waiting > 0;
 }
 
+//  Whether a message is of the worker's protocol: those go past the bound
+//  of bytes (a DISPATCH is bounded by its worker's credit, and one dropped
+//  would take its tasks back while the worker runs those it has; a STOP,
+//  a HEARTBEAT, a WELCOME or a RESULT_OK is small and must not be lost),
+//  and a connection sent one is a worker's, never held.
+static bool
+s_to_worker (arb_msg_type_t type)
+{
+    return type == ARB_MSG_DISPATCH || type == ARB_MSG_STOP || type == ARB_MSG_HEARTBEAT
+           || type == ARB_MSG_WELCOME || type == ARB_MSG_RESULT_OK;
+}
+
+bool
+arb_wire_unwritten (arb_wire_t *self, const uint8_t *peer, size_t size)
+{
+    if (self->router || !peer)
+        return false;
+    arb_wire_key_t key = {size, peer};
+    arb_wire_conn_t *conn = (arb_wire_conn_t *) zhashx_lookup (self->by_id, &key);
+    return conn && !conn->closed && conn->out.end > conn->out.start;
+}
+
 int
 arb_wire_send (arb_wire_t *self, arb_msg_t **msg_p)
 {
@@ -520,8 +551,10 @@ arb_wire_send (arb_wire_t *self, arb_msg_t **msg_p)
     const uint8_t *id = arb_msg_peer (*msg_p, &size);
     arb_wire_key_t key = {size, id};
     arb_wire_conn_t *conn = id ? (arb_wire_conn_t *) zhashx_lookup (self->by_id, &key) : NULL;
+    arb_msg_type_t type = arb_msg_type (*msg_p);
     int error = !conn ? EHOSTUNREACH
-                : arb_wire_conn_waiting (conn) >= self->config.peer_sndhwm || s_held (self, conn)
+                : arb_wire_conn_waiting (conn) >= self->config.peer_sndhwm
+                        || (!s_to_worker (type) && s_over (self, conn))
                     ? EAGAIN
                     : 0;
     if (error) {
@@ -530,6 +563,8 @@ arb_wire_send (arb_wire_t *self, arb_msg_t **msg_p)
         return -1;
     }
     bool asks = s_asks_answer (*msg_p);
+    if (s_to_worker (type))
+        conn->worker = true;
     if (arb_wire_conn_put (conn, msg_p)) {
         errno = EAGAIN;
         return -1;

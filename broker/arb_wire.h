@@ -117,6 +117,11 @@ size_t arb_wire_connections (arb_wire_t *self);
 //  a peer without a connection.
 bool arb_wire_unread (arb_wire_t *self, const uint8_t *peer, size_t size);
 
+//  Whether output for peer waits in the broker, not yet written to its
+//  socket. False in the ROUTER's way (libzmq holds it), and for a peer
+//  without a connection.
+bool arb_wire_unwritten (arb_wire_t *self, const uint8_t *peer, size_t size);
+
 //  A routing id whose connection has closed since the last call and that
 //  no connection holds now (as a new frame, the caller's), or NULL when
 //  there is none: what the broker keeps for that peer between messages

@@ -37,6 +37,7 @@ typedef struct {
     bool draining;       //  unmapped (its id taken over, or its output failed): input
                          //  still read to its end, then closed
     bool mute;           //  its output failed: nothing more is written
+    bool worker;         //  sent a message of the worker's protocol: never held (s_held)
     uint64_t ttl_at;     //  monotonic ms: closed if nothing comes by then (its PING's
                          //  TTL); 0 none
     arb_bytes_t in, out;

@@ -15,7 +15,7 @@ import zmq
 
 import arbiter_proto
 from conftest import Broker, wait_until
-from helpers import status, submit_many
+from helpers import start_exec_worker, status, submit_many
 from scripted import ScriptedWorker, run_until
 from test_cli import arbiter
 from test_cold import done_ids, memory, take_all
@@ -426,3 +426,25 @@ def test_a_peer_that_connects_again_keeps_its_watches(tmp_path, processes, peer_
         assert memory(client)[2] == 0
     finally:
         third.close()
+
+
+def test_a_worker_of_big_tasks_is_not_held_nor_its_tasks_run_twice(broker, processes, peer_factory,
+                                                                  tmp_path):
+    """The broker holds (does not read) a client that leaves 64 MiB of
+    replies unread, and drops its replies past that; not a worker, whose
+    DISPATCHes are bounded by its credit: two workers of 8 slots taking
+    tasks of 15 MB payloads (120 MB dispatched to each at once) run each
+    task once. Before: their DISPATCHes past 64 MiB were dropped, the
+    worker was out of step, and its tasks ran again on the other."""
+    client = peer_factory(broker.endpoint)
+    payload = os.urandom(15 * 10 ** 6)
+    ids = submit_many(client, [{'name': 'big', 'payload': payload} for _ in range(20)], batch=1)
+    ran = tmp_path / 'ran'
+    command = 'cat > /dev/null; echo $ARBITER_TASK_ID >> %s; sleep 1; echo ok' % ran
+    for _ in range(2):
+        start_exec_worker(broker, processes, tmp_path, command, '--slots', '8')
+    wait_until(lambda: all(t['state'] == SUCCEEDED for t in status(client, ids).values()),
+               timeout=120, what='every big task done')
+    runs = ran.read_text().split()
+    assert sorted(runs) == sorted(str(i) for i in ids), runs
+    assert 'out of step' not in broker.output()
