@@ -431,15 +431,18 @@ s_check_workers (arb_broker_t *self)
     if (mono_ms < self->next_liveness_ms)
         return;
     uint32_t tick = self->config.heartbeat_ms / 2;
-    self->next_liveness_ms = mono_ms + (tick > 50 ? tick : 50);
-    //  A loop that stood still for the liveness window (a long turn; the
-    //  process stopped, or its machine) judges no one in this check:
-    //  libzmq's I/O thread, which fills the ROUTER socket, may have stood
-    //  still with it, and a worker's heartbeats, sent meanwhile, be still
-    //  on their way in. The next check, a tick later, judges, however
-    //  late it comes (turns that all take a window would defer for ever).
+    uint64_t every = tick > 50 ? tick : 50;  //  between two checks
+    self->next_liveness_ms = mono_ms + every;
+    //  A loop that stood still for the liveness window, and two checks'
+    //  time at least (a long turn; the process stopped, or its machine),
+    //  judges no one in this check: libzmq's I/O thread, which fills the
+    //  ROUTER socket, may have stood still with it, and a worker's
+    //  heartbeats, sent meanwhile, be still on their way in. The next
+    //  check, a tick later, judges, however late it comes (turns that all
+    //  take a window would defer for ever).
+    uint64_t still = self->config.liveness_ms > 2 * every ? self->config.liveness_ms : 2 * every;
     bool stood_still = !self->liveness_skipped && self->last_liveness_ms
-                       && mono_ms - self->last_liveness_ms >= self->config.liveness_ms;
+                       && mono_ms - self->last_liveness_ms >= still;
     self->liveness_skipped = stood_still;
     self->last_liveness_ms = mono_ms;
     arb_sched_t *sched = arb_life_sched (self->life);

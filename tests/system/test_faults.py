@@ -448,3 +448,20 @@ def test_a_worker_of_big_tasks_is_not_held_nor_its_tasks_run_twice(broker, proce
     runs = ran.read_text().split()
     assert sorted(runs) == sorted(str(i) for i in ids), runs
     assert 'out of step' not in broker.output()
+
+
+def test_a_silent_worker_is_lost_with_the_shortest_window(tmp_path, processes, peer_factory):
+    """With a liveness window no longer than the 50 ms between two checks
+    (the options allow it), every check came a window after the last and
+    was skipped as one after a stall: a silent worker kept its task for
+    ever. A check is skipped so only after two checks' time."""
+    broker = Broker(tmp_path, extra=['--heartbeat-ms', '20', '--liveness-ms', '45'])
+    processes.append(broker)
+    client = peer_factory(broker.endpoint)
+    worker = peer_factory(broker.endpoint)
+    register(worker, 'mute')
+    worker.send('CREDIT', {'queues': ['q'], 'credit': 1})
+    task_id, = submit_many(client, [{'name': 'x', 'queue': 'q'}])
+    first_dispatch(worker)  # then nothing more from it, its connection open
+    wait_until(lambda: 'worker lost name=mute' in broker.output(), timeout=5,
+               what='the silent worker lost')
