@@ -414,14 +414,11 @@ static bool
 s_unread (void *arg, arb_session_t *session)
 {
     arb_broker_t *self = (arb_broker_t *) arg;
-    zsock_t *router = arb_wire_router (self->wire);
-    if (router) {
-        uint64_t silent = self->clock.mono_ms - arb_session_last_seen (session);
-        return silent < 2 * (uint64_t) self->config.liveness_ms
-               && (zsock_events (router) & ZMQ_POLLIN);
-    }
     zframe_t *identity = arb_session_identity (session);
-    return arb_wire_unread (self->wire, zframe_data (identity), zframe_size (identity));
+    if (!arb_wire_unread (self->wire, zframe_data (identity), zframe_size (identity)))
+        return false;
+    uint64_t silent = self->clock.mono_ms - arb_session_last_seen (session);
+    return !arb_wire_router (self->wire) || silent < 2 * (uint64_t) self->config.liveness_ms;
 }
 
 static void

@@ -503,14 +503,25 @@ s_asks_answer (arb_msg_t *msg)
     return type != ARB_MSG_DISPATCH && type != ARB_MSG_RESULT_OK;
 }
 
+//  The loop's own open connection that holds peer's routing id, or NULL.
+static arb_wire_conn_t *
+s_peer_conn (arb_wire_t *self, const uint8_t *peer, size_t size)
+{
+    if (self->router || !peer)
+        return NULL;
+    arb_wire_key_t key = {size, peer};
+    arb_wire_conn_t *conn = (arb_wire_conn_t *) zhashx_lookup (self->by_id, &key);
+    return conn && !conn->closed ? conn : NULL;
+}
+
 bool
 arb_wire_unread (arb_wire_t *self, const uint8_t *peer, size_t size)
 {
-    if (self->router || !peer)
-        return false;
-    arb_wire_key_t key = {size, peer};
-    arb_wire_conn_t *conn = (arb_wire_conn_t *) zhashx_lookup (self->by_id, &key);
-    if (!conn || conn->closed || s_held (self, conn))
+    //  the ROUTER's input is one: any of it may be this peer's
+    if (self->router)
+        return (zsock_events (self->router) & ZMQ_POLLIN) != 0;
+    arb_wire_conn_t *conn = s_peer_conn (self, peer, size);
+    if (!conn || s_held (self, conn))
         return false;
     //  whole frames may wait in its buffer; part of one alone is not
     //  input (a peer stuck in the middle of a message is silent)
@@ -535,11 +546,8 @@ s_to_worker (arb_msg_type_t type)
 bool
 arb_wire_unwritten (arb_wire_t *self, const uint8_t *peer, size_t size)
 {
-    if (self->router || !peer)
-        return false;
-    arb_wire_key_t key = {size, peer};
-    arb_wire_conn_t *conn = (arb_wire_conn_t *) zhashx_lookup (self->by_id, &key);
-    return conn && !conn->closed && conn->out.end > conn->out.start;
+    arb_wire_conn_t *conn = s_peer_conn (self, peer, size);
+    return conn && conn->out.end > conn->out.start;
 }
 
 int

@@ -112,9 +112,11 @@ int arb_wire_adopt (arb_wire_t *self, int fd);
 //  Connections open on the loop's own endpoint (0 with the ROUTER).
 size_t arb_wire_connections (arb_wire_t *self);
 
-//  Whether input from peer (its routing id) waits unread: whole frames
-//  in its connection's buffer, or bytes in the kernel's socket. False in the ROUTER's way (it cannot tell one peer's), and for
-//  a peer without a connection.
+//  Whether input from peer (its routing id) may wait unread: whole frames
+//  in its connection's buffer, or bytes in the kernel's socket; false for
+//  a peer without a connection, or one held (its output over its bound).
+//  In the ROUTER's way, which cannot tell one peer's input from another's:
+//  whether any input waits.
 bool arb_wire_unread (arb_wire_t *self, const uint8_t *peer, size_t size);
 
 //  Whether output for peer waits in the broker, not yet written to its
