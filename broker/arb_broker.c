@@ -374,7 +374,9 @@ s_read_messages (arb_broker_t *self)
 
 //  A HEARTBEAT to each worker the broker has sent nothing to for a
 //  heartbeat period: after the turn's commit with the replies, or at once
-//  (now). Returns how many.
+//  (now). With the replies, also to a worker with acks given leases past
+//  its last mark a period ago, so that the busy check knows which of its
+//  leases it has had (arb_life_check_busy). Returns how many.
 static size_t
 s_send_heartbeats (arb_broker_t *self, uint64_t mono_ms, bool now)
 {
@@ -385,12 +387,19 @@ s_send_heartbeats (arb_broker_t *self, uint64_t mono_ms, bool now)
     for (arb_session_t *session = (arb_session_t *) zlistx_first (sessions); session;
          session = (arb_session_t *) zlistx_next (sessions)) {
         //  (a pulse may have sent one later than this turn's clock)
-        if (arb_session_last_sent (session) + self->config.heartbeat_ms > mono_ms
+        bool idle = arb_session_last_sent (session) + self->config.heartbeat_ms <= mono_ms;
+        //  a mark goes only behind the turn's replies (a TAKE's tasks wait
+        //  among them), with no DISPATCH being filled for the session
+        bool marks = !now && arb_session_acks (session) && !*arb_session_outgoing (session);
+        if ((!idle
+             && !(marks && arb_session_mark_due (session, mono_ms, self->config.heartbeat_ms)))
             || arb_session_is_shut_out (session)
             || (now && arb_sched_welcome_waits (arb_life_sched (self->life), session)))
             continue;
         arb_msg_t *beat = arb_msg_new (ARB_MSG_HEARTBEAT, 0);
         arb_msg_set_routing_id (beat, arb_session_identity (session));
+        if (marks)
+            arb_msg_heartbeat (beat)->mark = arb_session_mark (session, mono_ms);
         if (now)
             arb_outbox_send (self->outbox, &beat);
         else

@@ -898,30 +898,48 @@ arb_life_shut_out (arb_life_t *self, arb_session_t *session)
     arb_session_set_shut_out (session);
 }
 
+//  The leases a worker that says no mark has had, by time: those handed
+//  out before its heartbeat before last (known_by), unless output waited
+//  for it in the broker since then. Their DISPATCHes (big payloads, a
+//  worker busy writing them to its tasks) may not have reached it, however
+//  old their leases: the last of them lie in the kernel's buffers a while
+//  after the broker wrote them. -1: not judged now.
+static ssize_t
+s_had_by_time (arb_life_t *self, arb_session_t *session, uint64_t known_by)
+{
+    uint64_t ago = self->clock->now_ms > known_by ? self->clock->now_ms - known_by : 0;
+    uint64_t since = self->clock->mono_ms > ago ? self->clock->mono_ms - ago : 0;
+    if (arb_outbox_unwritten (self->outbox, arb_session_identity (session), since))
+        return -1;
+    ssize_t had = 0;
+    for (arb_task_t *task = arb_session_first_lease (session); task;
+         task = arb_task_ext (task)->lease_next)
+        had += arb_task_ext (task)->started_ms <= known_by;
+    return had;
+}
+
 bool
-arb_life_check_busy (arb_life_t *self, arb_session_t *session, uint32_t busy)
+arb_life_check_busy (arb_life_t *self, arb_session_t *session, uint32_t busy, uint64_t mark)
 {
     uint64_t known_by = arb_session_beat (session, self->clock->now_ms);
-    if (!arb_session_acks (session) || !known_by)
+    if (!arb_session_acks (session) || (!mark && !known_by))
         return false;
-    //  DISPATCHes still waiting in the broker (big payloads, a worker busy
-    //  writing them to its tasks) have not reached the worker, however old
-    //  their leases: it was taken out of step, and its tasks run again on
-    //  another, while it ran them
-    if (arb_outbox_unwritten (self->outbox, arb_session_identity (session))) {
+    ssize_t had = 0;
+    if (mark) {
+        //  exact: what went out before a mark it read, it has read (or
+        //  lost on the way)
+        for (arb_task_t *task = arb_session_first_lease (session); task;
+             task = arb_task_ext (task)->lease_next)
+            had += arb_task_ext (task)->lease <= mark;
+    }
+    else if ((had = s_had_by_time (self, session, known_by)) < 0) {
         arb_session_out_of_step (session, false);
         return false;
     }
-    //  The leases handed out before the heartbeat before last came: the
-    //  worker had them at least a heartbeat before it sent this one.
-    size_t old = 0;
-    for (arb_task_t *task = arb_session_first_lease (session); task;
-         task = arb_task_ext (task)->lease_next)
-        old += arb_task_ext (task)->started_ms <= known_by;
-    if (arb_session_out_of_step (session, busy < old) < 2)
+    if (arb_session_out_of_step (session, busy < (size_t) had) < 2)
         return false;
-    zsys_warning ("broker: worker holds fewer tasks than its leases name=%s busy=%u leases=%zu",
-                  arb_session_name (session), busy, old);
+    zsys_warning ("broker: worker holds fewer tasks than its leases name=%s busy=%u leases=%zd",
+                  arb_session_name (session), busy, had);
     arb_life_end_session (self, session, ARB_END_OUT_OF_STEP);
     return true;
 }

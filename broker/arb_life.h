@@ -397,13 +397,16 @@ void arb_life_release (arb_life_t *self, arb_task_t *task);
 void arb_life_emit (arb_life_t *self, arb_session_t *session, arb_emit_body_t *body);
 
 //  A HEARTBEAT of session said busy (the tasks its worker holds). For a
-//  worker registered with acks, the leases handed out before the heartbeat
-//  before last must be among them; if they outnumber busy in two
-//  heartbeats in a row, a DISPATCH went missing on its way (a connection
-//  that broke and came back): the session ends out of step
-//  (ARB_END_OUT_OF_STEP) and true is returned; the caller answers 410, and
-//  the worker registers again, claiming what it does hold. Else false.
-bool arb_life_check_busy (arb_life_t *self, arb_session_t *session, uint32_t busy);
+//  worker registered with acks, the leases it has had must be among them:
+//  those up to mark, the highest mark it read in the broker's HEARTBEATs
+//  (every lease up to it went out before it); from a worker that says no
+//  mark, those handed out before its heartbeat before last. If they
+//  outnumber busy in two heartbeats in a row, a DISPATCH went missing on
+//  its way (a connection that broke and came back): the session ends out
+//  of step (ARB_END_OUT_OF_STEP) and true is returned; the caller answers
+//  410, and the worker registers again, claiming what it does hold. Else
+//  false.
+bool arb_life_check_busy (arb_life_t *self, arb_session_t *session, uint32_t busy, uint64_t mark);
 
 //  The socket did not take a DISPATCH (a TAKE's reply) for identity: its
 //  n tasks were not delivered, and the session ends out of step with its

@@ -320,9 +320,10 @@ arb_outbox_subscribe (arb_outbox_t *self, zframe_t *identity, const char *queue,
 }
 
 bool
-arb_outbox_unwritten (arb_outbox_t *self, zframe_t *identity)
+arb_outbox_unwritten (arb_outbox_t *self, zframe_t *identity, uint64_t since_ms)
 {
-    return arb_wire_unwritten (self->wire, zframe_data (identity), zframe_size (identity));
+    return arb_wire_unwritten (self->wire, zframe_data (identity), zframe_size (identity),
+                               since_ms);
 }
 
 int

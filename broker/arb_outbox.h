@@ -122,8 +122,9 @@ void arb_outbox_abandon (arb_outbox_t *self);
 //  go with the next flush.
 void arb_outbox_refuse_all (arb_outbox_t *self, arb_err_t code, const char *reason);
 
-//  Whether what was sent to peer (its routing id) still waits in the
-//  broker, not yet written to its connection (arb_wire_unwritten).
-bool arb_outbox_unwritten (arb_outbox_t *self, zframe_t *identity);
+//  Whether what was sent to peer (its routing id) waited in the broker,
+//  not yet written to its connection, at any time since since_ms
+//  (monotonic; arb_wire_unwritten).
+bool arb_outbox_unwritten (arb_outbox_t *self, zframe_t *identity, uint64_t since_ms);
 
 #endif

@@ -29,6 +29,9 @@ struct _arb_session_t {
     bool acks;              //  the worker keeps results until RESULT_OK
     uint64_t beats[2];      //  Unix ms its last two HEARTBEATs came, oldest first
     uint32_t out_of_step;   //  heartbeats in a row with busy below its old leases
+    uint64_t lease_hi;      //  the highest lease it was given
+    uint64_t mark;          //  the last mark sent in a HEARTBEAT (arb_session_mark)
+    uint64_t marked_ms;     //  monotonic: when
     bool broken;            //  a DISPATCH to it failed: it ends after the dispatch pass
     bool shut_out;          //  its certificate lost the worker role (arb_life_shut_out)
     uint32_t held_turn;     //  the scheduler's turn it got a TAKE's tasks in, or 0
@@ -291,6 +294,20 @@ arb_session_last_sent (arb_session_t *self)
     return self->last_sent_ms;
 }
 
+bool
+arb_session_mark_due (arb_session_t *self, uint64_t mono_ms, uint64_t every_ms)
+{
+    return self->acks && self->lease_hi > self->mark && self->marked_ms + every_ms <= mono_ms;
+}
+
+uint64_t
+arb_session_mark (arb_session_t *self, uint64_t mono_ms)
+{
+    self->mark = self->lease_hi;
+    self->marked_ms = mono_ms;
+    return self->mark;
+}
+
 void
 arb_session_set_busy (arb_session_t *self, uint32_t busy)
 {
@@ -380,6 +397,8 @@ void
 arb_session_add_lease (arb_session_t *self, arb_task_t *task)
 {
     arb_task_ext_t *ext = arb_task_ext_rw (task);
+    if (ext->lease > self->lease_hi)
+        self->lease_hi = ext->lease;
     ext->lease_prev = NULL;
     ext->lease_next = self->leases;
     if (self->leases)

@@ -114,6 +114,15 @@ uint64_t arb_session_last_seen (arb_session_t *self);
 //  When the broker last sent it anything (for the broker's heartbeats).
 void arb_session_sent (arb_session_t *self, uint64_t mono_ms);
 uint64_t arb_session_last_sent (arb_session_t *self);
+
+//  A worker with acks learns which leases it must hold from the marks in
+//  the broker's HEARTBEATs (arb_heartbeat_body_t): every lease up to a mark
+//  left in a message before it. Due: leases beyond the last mark, and a
+//  heartbeat period since it. arb_session_mark gives the next one (the
+//  highest lease given): only for a HEARTBEAT queued behind every message
+//  that carries the session's leases.
+bool arb_session_mark_due (arb_session_t *self, uint64_t mono_ms, uint64_t every_ms);
+uint64_t arb_session_mark (arb_session_t *self, uint64_t mono_ms);
 //  What its last HEARTBEAT said was running.
 void arb_session_set_busy (arb_session_t *self, uint32_t busy);
 uint32_t arb_session_busy (arb_session_t *self);

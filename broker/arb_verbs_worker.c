@@ -186,9 +186,9 @@ arb_verbs_emit (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *msg
 void
 arb_verbs_heartbeat (const arb_verbs_t *verbs, arb_session_t *session, arb_msg_t *msg)
 {
-    uint32_t busy = arb_msg_heartbeat (msg)->busy;
-    arb_session_set_busy (session, busy);
-    if (arb_life_check_busy (verbs->life, session, busy))
+    arb_heartbeat_body_t *body = arb_msg_heartbeat (msg);
+    arb_session_set_busy (session, body->busy);
+    if (arb_life_check_busy (verbs->life, session, body->busy, body->mark))
         arb_outbox_refuse (verbs->outbox, msg, ARB_ERR_UNKNOWN_WORKER,
                            "your leases are out of step with the broker's: send REGISTER again");
 }

@@ -544,10 +544,10 @@ s_to_worker (arb_msg_type_t type)
 }
 
 bool
-arb_wire_unwritten (arb_wire_t *self, const uint8_t *peer, size_t size)
+arb_wire_unwritten (arb_wire_t *self, const uint8_t *peer, size_t size, uint64_t since_ms)
 {
     arb_wire_conn_t *conn = s_peer_conn (self, peer, size);
-    return conn && conn->out.end > conn->out.start;
+    return conn && (conn->out.end > conn->out.start || conn->drained_ms >= since_ms);
 }
 
 int

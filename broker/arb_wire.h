@@ -119,10 +119,11 @@ size_t arb_wire_connections (arb_wire_t *self);
 //  whether any input waits.
 bool arb_wire_unread (arb_wire_t *self, const uint8_t *peer, size_t size);
 
-//  Whether output for peer waits in the broker, not yet written to its
-//  socket. False in the ROUTER's way (libzmq holds it), and for a peer
-//  without a connection.
-bool arb_wire_unwritten (arb_wire_t *self, const uint8_t *peer, size_t size);
+//  Whether output for peer waited in the broker, not yet written to its
+//  socket, at any time since since_ms (monotonic): it waits now, or the
+//  socket took the last of it after since_ms. False in the ROUTER's way
+//  (libzmq holds it), and for a peer without a connection.
+bool arb_wire_unwritten (arb_wire_t *self, const uint8_t *peer, size_t size, uint64_t since_ms);
 
 //  A routing id whose connection has closed since the last call and that
 //  no connection holds now (as a new frame, the caller's), or NULL when

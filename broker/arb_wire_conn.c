@@ -76,6 +76,7 @@ arb_wire_conn_free (arb_wire_conn_t **conn_p)
 void
 arb_wire_conn_write (arb_wire_t *wire, arb_wire_conn_t *conn)
 {
+    bool waited = conn->writing;
     conn->writing = false;
     if (conn->closed || conn->mute)
         return;
@@ -84,6 +85,10 @@ arb_wire_conn_write (arb_wire_t *wire, arb_wire_conn_t *conn)
         conn->writing = true;
         return;
     }
+    //  the clock only for output that had to wait: a slow reader's
+    //  DISPATCHes may still lie in the kernel's buffers (arb_wire_unwritten)
+    if (rc > 0 && waited)
+        conn->drained_ms = (uint64_t) zclock_mono ();
     if (rc < 0) {
         //  as libzmq: a write that fails ends the output only; what the
         //  peer sent before it went is still read, to the end of its input

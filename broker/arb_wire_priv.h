@@ -29,17 +29,19 @@ typedef struct {
 typedef struct {
     int fd;
     arb_wire_state_t state;
-    uint64_t opened_ms;  //  monotonic: when it was accepted
-    bool readable;       //  the kernel may hold input for it
-    bool buffered;       //  whole frames may wait in its input
-    bool writing;        //  output waits for the socket to take it
-    bool closed;         //  to be reaped
-    bool draining;       //  unmapped (its id taken over, or its output failed): input
-                         //  still read to its end, then closed
-    bool mute;           //  its output failed: nothing more is written
-    bool worker;         //  sent a message of the worker's protocol: never held (s_held)
-    uint64_t ttl_at;     //  monotonic ms: closed if nothing comes by then (its PING's
-                         //  TTL); 0 none
+    uint64_t opened_ms;   //  monotonic: when it was accepted
+    bool readable;        //  the kernel may hold input for it
+    bool buffered;        //  whole frames may wait in its input
+    bool writing;         //  output waits for the socket to take it
+    uint64_t drained_ms;  //  monotonic: when the socket last took the rest of output
+                          //  that had waited for it; 0 never (arb_wire_unwritten)
+    bool closed;          //  to be reaped
+    bool draining;        //  unmapped (its id taken over, or its output failed): input
+                          //  still read to its end, then closed
+    bool mute;            //  its output failed: nothing more is written
+    bool worker;          //  sent a message of the worker's protocol: never held (s_held)
+    uint64_t ttl_at;      //  monotonic ms: closed if nothing comes by then (its PING's
+                          //  TTL); 0 none
     arb_bytes_t in, out;
     //  where each message waiting in out ends, counted from the first byte
     //  ever queued, so that the messages still to write are counted as a

@@ -108,6 +108,7 @@ struct _arb_link_t {
     uint64_t dial_drops;      //  the dial's drops seen (arb_dial_drops)
     int64_t handled_at;       //  ms: the end of the last arb_link_handle; 0 none yet
     int64_t heartbeat_at;     //  ms: next HEARTBEAT
+    uint64_t mark;            //  the highest mark read in the broker's HEARTBEATs this session
     bool up;                  //  the state callback last said up
     bool relay;               //  registers as a relay (arb_link_set_relay)
     arb_idset_t *registers;   //  owned: request ids of the REGISTERs since the last WELCOME
@@ -891,6 +892,7 @@ s_on_welcome (arb_link_t *self, arb_msg_t *msg)
     self->liveness_ms =
         body->liveness_ms > self->heartbeat_ms ? body->liveness_ms : 3 * self->heartbeat_ms;
     self->session = S_READY;
+    self->mark = 0;
     self->forbidden = false;
     arb_idset_clear (self->registers);
     self->register_wait_ms = ARB_REGISTER_FIRST;
@@ -1058,7 +1060,11 @@ s_on_message (arb_link_t *self, arb_msg_t **msg_p)
                 self->callbacks.event (self, arb_msg_event (*msg_p), self->arg);
             break;
         case ARB_MSG_HEARTBEAT:
-            break;  //  its arrival is what counts
+            //  its arrival is what counts, and its mark: every lease up
+            //  to it came before (what the broker checks busy against)
+            if (self->session == S_READY && arb_msg_heartbeat (*msg_p)->mark > self->mark)
+                self->mark = arb_msg_heartbeat (*msg_p)->mark;
+            break;
         case ARB_MSG_RESULT_OK:
             //  stored or refused after the broker's commit: done with
             arb_leases_acked (self->leases, reqid);
@@ -1150,6 +1156,7 @@ s_timers (arb_link_t *self)
     else if (self->session == S_READY && now >= self->heartbeat_at) {
         arb_msg_t *beat = arb_msg_new (ARB_MSG_HEARTBEAT, s_own_reqid (self));
         arb_msg_heartbeat (beat)->busy = (uint32_t) arb_leases_size (self->leases);
+        arb_msg_heartbeat (beat)->mark = self->mark;
         //  one refused (a full queue) is not tried again before the next:
         //  a broker that does not read soon counts as silent anyway
         s_send (self, &beat);

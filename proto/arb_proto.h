@@ -855,6 +855,11 @@ typedef struct {
 
 typedef struct {
     uint32_t busy;  //  worker: tasks running now; with acks, every task it holds
+    //  From the broker: every lease of this session up to mark went out in
+    //  a message before this one. From a worker: the highest mark it has
+    //  read in this session, so that the broker counts against busy only
+    //  the leases the worker has had (0: none said)
+    uint64_t mark;
 } arb_heartbeat_body_t;
 
 typedef struct {

@@ -585,6 +585,7 @@ FRAMES_IN_SCHEMA (s_emit_schema, arb_emit_body_t, s_emit_fields, items, s_emit_i
 
 static const arb_field_t s_heartbeat_fields[] = {
     FLD (arb_heartbeat_body_t, busy, ARB_F_U32, false, 0),
+    FLD (arb_heartbeat_body_t, mark, ARB_F_U64, false, 0),
 };
 SCHEMA (s_heartbeat_schema, arb_heartbeat_body_t, s_heartbeat_fields);
 

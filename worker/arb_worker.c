@@ -357,6 +357,7 @@ s_timers (arb_worker_t *self)
         arb_msg_t *msg = arb_msg_new (ARB_MSG_HEARTBEAT, arb_worker_next_reqid (self));
         arb_msg_heartbeat (msg)->busy =
             (uint32_t) (self->busy + (int) arb_leases_size (self->results));
+        arb_msg_heartbeat (msg)->mark = self->mark;
         arb_worker_send (self, &msg);
         self->heartbeat_at = now + self->heartbeat_ms;
     }

@@ -333,6 +333,7 @@ s_on_welcome (arb_worker_t *self, arb_msg_t *msg)
     self->broker_max_payload = (size_t) body->max_payload;
     arb_dial_set_max_payload (self->dial, body->max_payload);
     self->session = ARB_WORKER_SESSION_READY;
+    self->mark = 0;
     self->register_wait_ms = ARB_WORKER_REGISTER_FIRST;
     self->unanswered_since = 0;
     self->welcomed = true;
@@ -488,7 +489,12 @@ s_on_message (arb_worker_t *self, arb_msg_t **msg_p)
             s_on_error (self, *msg_p);
             break;
         case ARB_MSG_HEARTBEAT:
-            break;  //  its arrival is what counts
+            //  its arrival is what counts, and its mark: every lease up
+            //  to it came before (what the broker checks busy against)
+            if (self->session == ARB_WORKER_SESSION_READY
+                && arb_msg_heartbeat (*msg_p)->mark > self->mark)
+                self->mark = arb_msg_heartbeat (*msg_p)->mark;
+            break;
         case ARB_MSG_RESULT_OK:
             //  stored or refused after the broker's commit: done with
             arb_leases_acked (self->results, arb_msg_reqid (*msg_p));

@@ -388,7 +388,7 @@ BODIES: Dict[MsgType, Schema] = {
     MsgType.DISPATCH: _schema('dispatch', *_DISPATCH),
     MsgType.RESULT: _schema('result', _lst('results', RESULT_ITEM, required=True)),
     MsgType.EMIT: _schema('emit', _lst('items', EMIT_ITEM, required=True)),
-    MsgType.HEARTBEAT: _schema('heartbeat', _f('busy', K.U32)),
+    MsgType.HEARTBEAT: _schema('heartbeat', _f('busy', K.U32), _f('mark', K.U64)),
     MsgType.STOP: _schema('stop', _lst('tasks', STOP_ITEM, required=True)),
     MsgType.BYE: _schema('bye'),
     MsgType.RESULT_OK: _schema('result_ok', _f('stored', K.IDS, max=LIST_MAX),

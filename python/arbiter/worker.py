@@ -308,6 +308,7 @@ class _Run:
         self.broker_max_payload = 0
         self.last_rx = 0.0
         self.heartbeat_at = 0.0
+        self.mark = 0  # the highest mark read in the broker's HEARTBEATs this session
         self.phase = RUN
         self.phase_deadline = 0.0
         self.force_sig = 0
@@ -827,6 +828,7 @@ class _Run:
         self.liveness = liveness if liveness > self.heartbeat else 3 * self.heartbeat
         self.broker_max_payload = body['max_payload']
         self.session = READY
+        self.mark = 0
         self.register_wait = REGISTER_FIRST
         self.unanswered_since = 0.0
         self.welcomed = True
@@ -968,7 +970,12 @@ class _Run:
                 self._on_error(msg)
             elif msg.type is MsgType.RESULT_OK:
                 self._acked(msg.reqid)  # stored or refused after the broker's commit
-            elif msg.type is not MsgType.HEARTBEAT:  # a heartbeat's arrival is what counts
+            elif msg.type is MsgType.HEARTBEAT:
+                # its arrival is what counts, and its mark: every lease up
+                # to it came before (what the broker checks busy against)
+                if self.session == READY:
+                    self.mark = max(self.mark, msg.body.get('mark', 0))
+            else:
                 log.warning('worker: unexpected message type=%s', msg.type.name)
 
     # -- stopping --
@@ -1057,7 +1064,7 @@ class _Run:
             # every task it holds: running, or its result not acknowledged
             # (the broker checks its leases against it)
             self._send(Message(MsgType.HEARTBEAT, self._next_reqid(),
-                               {'busy': self.busy + len(self.kept)}))
+                               {'busy': self.busy + len(self.kept), 'mark': self.mark}))
             self.heartbeat_at = now + self.heartbeat
         elif self.session == REGISTERING and now >= self.register_retry_at:
             if self.phase != RUN:

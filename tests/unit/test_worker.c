@@ -1095,10 +1095,10 @@ test_silent_broker_means_new_session (void **state)
     s_broker_destroy (&broker);
 }
 
-//  The next HEARTBEAT's busy (CREDIT may come first; anything else fails
-//  the test).
+//  The next HEARTBEAT's busy, and its mark if asked (CREDIT may come
+//  first; anything else fails the test).
 static uint32_t
-s_heartbeat_busy (s_broker_t *self)
+s_heartbeat (s_broker_t *self, uint64_t *mark)
 {
     arb_msg_t *msg;
     while ((msg = s_recv (self, S_WAIT)) && arb_msg_type (msg) == ARB_MSG_CREDIT)
@@ -1106,8 +1106,66 @@ s_heartbeat_busy (s_broker_t *self)
     assert_non_null (msg);
     assert_int_equal (arb_msg_type (msg), ARB_MSG_HEARTBEAT);
     uint32_t busy = arb_msg_heartbeat (msg)->busy;
+    if (mark)
+        *mark = arb_msg_heartbeat (msg)->mark;
     arb_msg_destroy (&msg);
     return busy;
+}
+
+static uint32_t
+s_heartbeat_busy (s_broker_t *self)
+{
+    return s_heartbeat (self, NULL);
+}
+
+static void
+s_send_mark (s_broker_t *self, uint64_t mark)
+{
+    arb_msg_t *beat = arb_msg_new (ARB_MSG_HEARTBEAT, 0);
+    arb_msg_heartbeat (beat)->mark = mark;
+    s_send (self, &beat);
+}
+
+//  The worker's HEARTBEAT says the highest mark it read in the broker's
+//  (every lease up to it came before: the broker checks busy against
+//  those leases only), never a lower one, and none in a new session.
+static void
+test_heartbeats_say_the_mark_read (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 1, ARB_WORKER_LIGHT);
+    arb_worker_handle (worker, "*", s_echo, NULL);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    arb_msg_t *msg = s_expect (broker, ARB_MSG_REGISTER);
+    s_welcome (broker, arb_msg_reqid (msg), 50, 5000);
+    arb_msg_destroy (&msg);
+    uint64_t mark = 1;
+    s_heartbeat (broker, &mark);
+    assert_int_equal (mark, 0);
+    s_send_mark (broker, 42);
+    for (int i = 0; i < 50 && mark != 42; i++)
+        s_heartbeat (broker, &mark);
+    assert_int_equal (mark, 42);
+    s_send_mark (broker, 7);  //  a lower one changes nothing
+    for (int i = 0; i < 3; i++) {
+        s_heartbeat (broker, &mark);
+        assert_int_equal (mark, 42);
+    }
+    //  a new session starts with none
+    arb_msg_t *error = arb_msg_new (ARB_MSG_ERROR, 0);
+    arb_msg_error (error)->code = ARB_ERR_UNKNOWN_WORKER;
+    arb_msg_error (error)->reason = "unknown worker";
+    s_send (broker, &error);
+    msg = s_expect (broker, ARB_MSG_REGISTER);
+    s_welcome (broker, arb_msg_reqid (msg), 50, 5000);
+    arb_msg_destroy (&msg);
+    s_heartbeat (broker, &mark);
+    assert_int_equal (mark, 0);
+
+    s_stop_worker (broker, &worker, &runner);
+    s_broker_destroy (&broker);
 }
 
 //  A result stays with the worker until the broker acknowledges it after
@@ -1647,6 +1705,7 @@ main (void)
         cmocka_unit_test (test_connect_timeout),
         cmocka_unit_test (test_silent_broker_means_new_session),
         cmocka_unit_test (test_results_kept_until_acknowledged),
+        cmocka_unit_test (test_heartbeats_say_the_mark_read),
         cmocka_unit_test (test_stalled_worker_registers_before_starting),
         cmocka_unit_test (test_worker_silent_to_the_broker_registers_before_starting),
         cmocka_unit_test (test_light_stop_sets_cancelled),
