@@ -776,6 +776,6 @@ arb_amqp_admin_method (arb_amqp_channel_t *channel, amqp_method_number_t id, voi
             return s_queue_delete (channel, (amqp_queue_delete_t *) method);
         default:
             return s_fail (channel, AMQP_NOT_IMPLEMENTED, id, "NOT_IMPLEMENTED - %s",
-                           amqp_method_name (id) ? amqp_method_name (id) : "unknown method");
+                           arb_amqp_frame_method_name (id).text);
     }
 }

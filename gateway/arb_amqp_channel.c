@@ -297,7 +297,7 @@ s_method (arb_amqp_channel_t *self, amqp_method_number_t id, void *m)
                 char text[200];
                 snprintf (text, sizeof (text), "%s - %s",
                           servers ? "COMMAND_INVALID - unimplemented method" : "NOT_IMPLEMENTED",
-                          arb_amqp_frame_method_name (id));
+                          arb_amqp_frame_method_name (id).text);
                 arb_amqp_conn_fail (
                     self->conn, servers ? AMQP_COMMAND_INVALID : AMQP_NOT_IMPLEMENTED, text, id);
             }

@@ -46,8 +46,8 @@ arb_amqp_conn_send (arb_amqp_conn_t *self, uint16_t channel, amqp_method_number_
     uint8_t buf[ARB_AMQP_METHOD_MAX];
     int n = arb_amqp_frame_write_method (buf, sizeof (buf), channel, id, m);
     if (n < 0) {
-        zsys_error ("amqp: cannot encode method=%s conn=%" PRIu64, arb_amqp_frame_method_name (id),
-                    self->number);
+        zsys_error ("amqp: cannot encode method=%s conn=%" PRIu64,
+                    arb_amqp_frame_method_name (id).text, self->number);
         return;
     }
     arb_stream_write (self->stream, buf, (size_t) n);
@@ -627,7 +627,7 @@ s_connection_method (arb_amqp_conn_t *self, amqp_method_number_t id, void *metho
     if (expected && id != expected) {
         char text[200];
         snprintf (text, sizeof (text), "COMMAND_INVALID - expected %s, got %s",
-                  arb_amqp_frame_method_name (expected), arb_amqp_frame_method_name (id));
+                  arb_amqp_frame_method_name (expected).text, arb_amqp_frame_method_name (id).text);
         arb_amqp_conn_fail (self, AMQP_COMMAND_INVALID, text, id);
         return -1;
     }
@@ -676,7 +676,7 @@ s_connection_method (arb_amqp_conn_t *self, amqp_method_number_t id, void *metho
             bool connection = id >> 16 == 10;
             snprintf (text, sizeof (text), "%s - %s on channel 0",
                       connection ? "NOT_IMPLEMENTED" : "CHANNEL_ERROR",
-                      amqp_method_name (id) ? amqp_method_name (id) : "method");
+                      arb_amqp_frame_method_name (id).text);
             arb_amqp_conn_fail (self, connection ? AMQP_NOT_IMPLEMENTED : AMQP_CHANNEL_ERROR, text,
                                 id);
             return -1;

@@ -11,6 +11,7 @@
 #include "arb_proto.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,15 +181,35 @@ arb_amqp_frame_read (const uint8_t *data,
     return ARB_AMQP_FRAME_OK;
 }
 
-const char *
+arb_amqp_method_name_t
 arb_amqp_frame_method_name (amqp_method_number_t id)
 {
+    arb_amqp_method_name_t name = {"an unknown method"};
     if (id == ARB_AMQP_UPDATE_SECRET_METHOD)
-        return "connection.update-secret";
-    if (id == ARB_AMQP_UPDATE_SECRET_OK_METHOD)
-        return "connection.update-secret-ok";
-    const char *name = amqp_method_name (id);
-    return name ? name : "an unknown method";
+        snprintf (name.text, sizeof (name.text), "connection.update-secret");
+    else if (id == ARB_AMQP_UPDATE_SECRET_OK_METHOD)
+        snprintf (name.text, sizeof (name.text), "connection.update-secret-ok");
+    else {
+        //  AMQP_BASIC_CONSUME_OK_METHOD: the class up to the first '_'
+        //  (no class name has one), then the method, '_' as '-'
+        const char *c_name = amqp_method_name (id);
+        const char *prefix = "AMQP_", *suffix = "_METHOD";
+        size_t len = c_name ? strlen (c_name) : 0;
+        if (len <= strlen (prefix) + strlen (suffix) || len >= sizeof (name.text)
+            || strncmp (c_name, prefix, strlen (prefix)))
+            return name;
+        size_t out = 0;
+        bool dot = false;
+        for (size_t i = strlen (prefix); i < len - strlen (suffix); i++) {
+            char c = (char) tolower ((unsigned char) c_name[i]);
+            if (c == '_')
+                c = dot ? '-' : '.';
+            dot = dot || c == '.';
+            name.text[out++] = c;
+        }
+        name.text[out] = '\0';
+    }
+    return name;
 }
 
 //  update-secret's arguments: a longstr and a shortstr, and nothing after
@@ -329,7 +350,7 @@ arb_amqp_frame_method (const arb_amqp_frame_t *frame,
     }
     if (rc < 0) {
         snprintf (why, size_why, "SYNTAX_ERROR - cannot decode the arguments of %s",
-                  amqp_method_name (*id) ? amqp_method_name (*id) : "a method");
+                  arb_amqp_frame_method_name (*id).text);
         return AMQP_SYNTAX_ERROR;
     }
     return 0;

@@ -113,9 +113,16 @@ typedef struct {
     amqp_bytes_t reason;      //  shortstr, into the input
 } arb_amqp_update_secret_t;
 
-//  A method's name ("connection.update-secret" too), never NULL: "an
-//  unknown method" for one neither rabbitmq-c nor this module knows.
-const char *arb_amqp_frame_method_name (amqp_method_number_t id);
+//  A method's name as the protocol's specification and RabbitMQ's error
+//  texts write it ("queue.declare", "basic.consume-ok",
+//  "connection.update-secret" too; rabbitmq-c's is AMQP_QUEUE_DECLARE_METHOD):
+//  "an unknown method" for one neither rabbitmq-c nor this module knows.
+//  By value, so that a format may take two: arb_amqp_frame_method_name (id).text
+typedef struct {
+    char text[48];
+} arb_amqp_method_name_t;
+
+arb_amqp_method_name_t arb_amqp_frame_method_name (amqp_method_number_t id);
 
 //  Whether a name the method carries (an exchange, queue, routing key or
 //  consumer tag) has a NUL byte, which a shortstr may hold: the gateway

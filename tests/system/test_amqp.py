@@ -1923,11 +1923,16 @@ def test_the_handshake_once_running_is_refused_and_nothing_is_stranded(gateway):
 
 def test_the_handshake_out_of_order_is_refused(gateway):
     """In the handshake each state takes only its method: another one is
-    Close 503 COMMAND_INVALID naming what was expected and what came."""
+    Close 503 COMMAND_INVALID naming what was expected and what came, as
+    the specification (and RabbitMQ) names methods, not rabbitmq-c
+    (AMQP_CONNECTION_TUNE_OK_METHOD)."""
     start_ok = pika.spec.Connection.StartOk(client_properties={}, mechanism='PLAIN',
                                             response=b'\0guest\0guest', locale='en_US')
     tune_ok = pika.spec.Connection.TuneOk(channel_max=0, frame_max=0, heartbeat=0)
     open_ = pika.spec.Connection.Open(virtual_host='/')
+    names = {start_ok.INDEX: 'connection.start-ok', tune_ok.INDEX: 'connection.tune-ok',
+             open_.INDEX: 'connection.open'}
+    waits_for = (start_ok, tune_ok, open_)
     # (what is sent before it, the method out of order)
     for before, method in (((), tune_ok), ((), open_), ((start_ok,), start_ok),
                            ((start_ok,), open_), ((start_ok, tune_ok), tune_ok),
@@ -1941,7 +1946,8 @@ def test_the_handshake_out_of_order_is_refused(gateway):
             raw.expect(pika.spec.Connection.Tune)
         raw.send(0, method)
         close = connection_error(raw, 503)
-        assert str(close.reply_text).startswith('COMMAND_INVALID - expected'), close
+        assert close.reply_text == 'COMMAND_INVALID - expected %s, got %s' % (
+            names[waits_for[len(before)].INDEX], names[method.INDEX]), close
         assert (close.class_id, close.method_id) == (method.INDEX >> 16, method.INDEX & 0xffff)
         raw.close()
     assert gateway.alive()
