@@ -142,8 +142,13 @@ arb_http_reply_json (arb_http_req_t *req, unsigned status, json_t **body_p)
     char *text = *body_p ? json_dumps (*body_p, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
     json_decref (*body_p);
     *body_p = NULL;
+    arb_http_reply_json_text (req, status, text, text ? strlen (text) : 0);
+}
+
+void
+arb_http_reply_json_text (arb_http_req_t *req, unsigned status, char *text, size_t size)
+{
     struct MHD_Response *response;
-    size_t size = text ? strlen (text) : 0;
     if (text)
         response = MHD_create_response_from_buffer (size, text, MHD_RESPMEM_MUST_FREE);
     else {

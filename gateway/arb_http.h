@@ -128,6 +128,10 @@ void *arb_http_req_data (arb_http_req_t *req);
 //  body as JSON (takes the reference; nulls *body_p).
 void arb_http_reply_json (arb_http_req_t *req, unsigned status, json_t **body_p);
 
+//  JSON text already encoded (malloc'd, taken; NULL: it could not be
+//  encoded, a 500).
+void arb_http_reply_json_text (arb_http_req_t *req, unsigned status, char *text, size_t size);
+
 //  {"error": message, "status": status}.
 void arb_http_reply_error (arb_http_req_t *req, unsigned status, const char *fmt, ...)
     __attribute__ ((format (printf, 3, 4)));
