@@ -58,6 +58,7 @@ typedef struct {
     uint64_t amqp_frame_max;
     uint64_t amqp_channel_max;
     uint64_t amqp_heartbeat_ms;
+    uint64_t amqp_max_connections;
     const char *amqp_vhosts;
     int log_level;  //  index in ARB_LOG_LEVELS
 } s_settings_t;
@@ -215,6 +216,7 @@ s_amqp_config (const s_settings_t *settings, arb_defaults_t *defaults)
         .frame_max = (uint32_t) settings->amqp_frame_max,
         .channel_max = (uint16_t) settings->amqp_channel_max,
         .heartbeat = (uint16_t) (settings->amqp_heartbeat_ms / 1000),
+        .max_connections = (size_t) settings->amqp_max_connections,
         .max_payload = (size_t) settings->max_payload,
         .vhosts = settings->amqp_vhosts,
         .retention_ms = settings->message_retention_ms,
@@ -545,6 +547,7 @@ main (int argc, char **argv)
         .amqp_frame_max = 131072,
         .amqp_channel_max = 2047,
         .amqp_heartbeat_ms = 60000,
+        .amqp_max_connections = 10000,
         .amqp_vhosts = "/",
         .log_level = ARB_LOG_INFO,
     };
@@ -619,6 +622,9 @@ main (int argc, char **argv)
          "AMQP channel_max proposed to clients (default 2047)"},
         {"amqp-heartbeat", 0, ARB_OPT_SECONDS, &settings.amqp_heartbeat_ms, 0, 65535 * 1000, "S",
          "AMQP heartbeat proposed to clients, whole seconds (default 60; 0: none)"},
+        {"amqp-max-connections", 0, ARB_OPT_UINT, &settings.amqp_max_connections, 1, 1000000, "N",
+         "AMQP connections open at once; more are refused at connection.open (530 NOT_ALLOWED, "
+         "as RabbitMQ's connection_max) (default 10000)"},
         {"amqp-vhosts", 0, ARB_OPT_STR, &settings.amqp_vhosts, 0, 0, "LIST",
          "AMQP virtual hosts, comma-separated (default \"/\")"},
         ARB_LOG_OPTION (&settings.log_level),
