@@ -48,6 +48,7 @@ typedef struct {
     uint64_t kestrel_max_item;
     uint64_t kestrel_max_connections;
     uint64_t kestrel_request_ms;
+    uint64_t kestrel_idle_ms;
     bool kestrel_allow_shutdown;
     bool kestrel_bare_value_key;
     bool kestrel_insecure;
@@ -540,6 +541,7 @@ main (int argc, char **argv)
         .kestrel_max_item = S_KESTREL_MAX_ITEM,
         .kestrel_max_connections = 10000,
         .kestrel_request_ms = 30000,
+        .kestrel_idle_ms = 3600 * 1000,
         .message_retention_ms = 60000,
         .upstream = NULL,
         .upstream_reconnect_max_ms = 30000,
@@ -592,6 +594,11 @@ main (int argc, char **argv)
          3600 * 1000, "S",
          "a Kestrel command (a set's line and data) must arrive within this long of its first "
          "byte, else its connection is closed (default 30; 0: no limit)"},
+        {"kestrel-idle-timeout", 0, ARB_OPT_SECONDS, &settings.kestrel_idle_ms, 0,
+         30 * 86400 * 1000ull, "S",
+         "a Kestrel connection idle this long is closed, its open items going back to their "
+         "queues; a get waiting with t= is not idle (default 3600: an hour, as pooled memcache "
+         "clients idle long; 0: never)"},
         {"kestrel-allow-shutdown", 0, ARB_OPT_BOOL, &settings.kestrel_allow_shutdown, 0, 0, NULL,
          "the Kestrel shutdown command stops the gateway (default: refused)"},
         {"kestrel-bare-value-key", 0, ARB_OPT_BOOL, &settings.kestrel_bare_value_key, 0, 0, NULL,
@@ -733,6 +740,7 @@ main (int argc, char **argv)
             .max_item = (size_t) settings.kestrel_max_item,  //  at most max_payload
             .max_connections = (size_t) settings.kestrel_max_connections,
             .request_timeout_ms = settings.kestrel_request_ms,
+            .idle_timeout_ms = settings.kestrel_idle_ms,
             .allow_shutdown = settings.kestrel_allow_shutdown,
             .bare_value_key = settings.kestrel_bare_value_key,
             .retention_ms = settings.message_retention_ms,
