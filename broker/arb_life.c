@@ -32,7 +32,8 @@ arb_life_new (const arb_life_config_t *config,
     self->journal = journal;
     self->outbox = outbox;
     self->clock = clock;
-    self->late = (arb_loglimit_t){.what = "late results and emits refused", .max = 20};
+    self->late =
+        (arb_loglimit_t){.module = "broker", .what = "late results and emits refused", .max = 20};
     self->rng = clock->now_ms ^ ((uint64_t) getpid () << 32) ^ 0x9e3779b97f4a7c15ull;
     uint64_t stopped = 0;
     //  an epoch given is one the journal cannot take now (arb_life_take_over)

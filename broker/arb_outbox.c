@@ -90,7 +90,8 @@ arb_outbox_new (arb_wire_t *wire, const arb_clock_t *clock)
     arb_outbox_t *self = (arb_outbox_t *) zmalloc (sizeof (arb_outbox_t));
     self->wire = wire;
     self->clock = clock;
-    self->refusals = (arb_loglimit_t){.what = "refusals", .max = ARB_REFUSALS_LOGGED};
+    self->refusals =
+        (arb_loglimit_t){.module = "broker", .what = "refusals", .max = ARB_REFUSALS_LOGGED};
     self->done_full = zlist_new ();
     self->done = zhashx_new ();
     zhashx_set_key_hasher (self->done, s_frame_hash);

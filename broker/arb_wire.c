@@ -170,7 +170,7 @@ arb_wire_new (const arb_wire_config_t *config)
     self->endpoint = strdup (config->endpoint);
     self->config.endpoint = self->endpoint;
     self->listen_fd = -1;
-    self->closes = (arb_loglimit_t){.what = "connections closed", .max = 20};
+    self->closes = (arb_loglimit_t){.module = "broker", .what = "connections closed", .max = 20};
     if (!self->config.peer_sndhwm)
         self->config.peer_sndhwm = 10000;
     if (!self->config.peer_sndbytes)

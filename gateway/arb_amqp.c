@@ -863,13 +863,67 @@ arb_amqp_conn_gone (arb_amqp_t *self, arb_amqp_conn_t *conn)
         zlistx_delete (self->conns, conn->handle);
         conn->handle = NULL;
         arb_gateway_connected (self->gateway, ARB_GATEWAY_AMQP, -1);
+        if (conn->admitted)
+            self->admitted--;
     }
 }
 
+//  The connections open: admitted at connection.open and not on their
+//  way out. The count kept includes those whose end is not handled yet (a
+//  client that closed, then connected again in the same turn), so at the
+//  limit each connection is looked at (a peek of its socket at most):
+//  exact, and only there.
+static size_t
+s_open (arb_amqp_t *self, size_t limit)
+{
+    if (self->admitted < limit)
+        return self->admitted;
+    size_t open = 0;
+    for (arb_amqp_conn_t *c = (arb_amqp_conn_t *) zlistx_first (self->conns); c;
+         c = (arb_amqp_conn_t *) zlistx_next (self->conns))
+        if (c->admitted && !arb_amqp_conn_is_gone (c))
+            open++;
+    return open;
+}
+
+bool
+arb_amqp_is_full (arb_amqp_t *self)
+{
+    return s_open (self, self->config.max_connections) >= self->config.max_connections;
+}
+
+void
+arb_amqp_admit (arb_amqp_t *self, arb_amqp_conn_t *conn)
+{
+    assert (!conn->admitted);
+    conn->admitted = true;
+    self->admitted++;
+}
+
+//  A client connects. The limit is checked at connection.open, as
+//  RabbitMQ checks its connection_max, so that a client past it is told
+//  why (530); but the connections in their handshakes or closing (a
+//  client refused that never answers the Close) are bounded too: past
+//  ARB_AMQP_REFUSING_MAX more than the limit, a connection is closed
+//  unheard as it comes. Every connection that holds a descriptor counts
+//  here, so that a flood of them holds no more than that.
 static void
 s_on_client (int fd, void *arg)
 {
     arb_amqp_t *self = (arb_amqp_t *) arg;
+    size_t held = zlistx_size (self->conns);
+    if (held >= self->config.max_connections + ARB_AMQP_REFUSING_MAX) {
+        char peer[64];
+        bool loopback;
+        arb_amqp_peer_name (fd, peer, sizeof (peer), &loopback);
+        if (arb_loglimit_take (&self->refusals, arb_reactor_now (self->reactor)))
+            zsys_warning ("amqp: connection closed at once: %zu connections, %zu of them open "
+                          "(amqp-max-connections %zu), the others in their handshakes or "
+                          "closing peer=%s",
+                          held, s_open (self, 0), self->config.max_connections, peer);
+        close (fd);
+        return;
+    }
     arb_amqp_conn_t *conn = arb_amqp_conn_new (self, fd);
     if (conn) {
         conn->handle = zlistx_add_end (self->conns, conn);
@@ -921,6 +975,8 @@ arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
         self->config.frame_max = ARB_AMQP_FRAME_MIN;
     if (!self->config.channel_max)
         self->config.channel_max = 2047;
+    self->refusals = (arb_loglimit_t){
+        .module = "amqp", .what = "refused connections", .max = ARB_AMQP_REFUSALS_LOGGED};
     self->model = arb_amqp_model_new ();
     self->users = zlistx_new ();
     zlistx_set_destructor (self->users, s_user_destructor);
@@ -944,7 +1000,8 @@ arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
         .stop = s_on_stop, .state = s_on_state, .room = s_on_room, .arg = self};
     arb_gateway_listen (gateway, &listener);
     arb_amqp_claim (self);
-    zsys_info ("amqp: listening on %s", config->listen);
+    zsys_info ("amqp: listening on %s max_connections=%zu", config->listen,
+               self->config.max_connections);
     return self;
 }
 

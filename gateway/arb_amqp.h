@@ -28,6 +28,7 @@ typedef struct {
     uint32_t frame_max;        //  proposed in connection.tune, bytes (>= 4096)
     uint16_t channel_max;      //  proposed in connection.tune
     uint16_t heartbeat;        //  proposed in connection.tune, seconds (0: none)
+    size_t max_connections;    //  connections open at once (>= 1); more are refused (530)
     size_t max_payload;        //  largest message body, bytes (the broker's limit)
     const char *vhosts;        //  comma-separated vhost names; NULL: "/"
     uint64_t retention_ms;     //  a message's task is kept this long once ended (0: the broker's)

@@ -8,6 +8,7 @@
         TUNE_OK  --tune-ok-->             OPEN
         OPEN     --open, model loaded-->  RUNNING   (Open-Ok sent)
         OPEN     --open, not loaded-->    OPENING   (Open-Ok once loaded)
+        OPEN     --open, over the limit-> CLOSING   (530 NOT_ALLOWED)
         RUNNING  --close-->               CLOSED    (Close-Ok sent)
         RUNNING  --start-ok, tune-ok      CLOSING   (504 CHANNEL_ERROR, as
                    or open again-->                  RabbitMQ)
@@ -20,6 +21,12 @@
     A method that needs the broker (declares, deletes, basic.get) holds
     the input until its answers come (arb_amqp_conn_wait), so every method
     of a connection is handled in order; publishes and acks never wait.
+
+    The limit: a connection is counted against --amqp-max-connections
+    from its connection.open on (arb_amqp_admit) until it is on its way
+    out (arb_amqp_conn_is_gone: a Close sent or received, its socket
+    ended), whichever way it ends; one that opens past it gets 530, as
+    from RabbitMQ (s_refuse_over).
 
     Heartbeats: with hb > 0 negotiated, a tick every hb/2 s sends a
     heartbeat if nothing was written since the last tick, and the
@@ -148,13 +155,11 @@ s_send_close (arb_amqp_conn_t *self, int code, const char *text, uint32_t method
     arb_amqp_conn_send (self, 0, AMQP_CONNECTION_CLOSE_METHOD, &close);
 }
 
-void
-arb_amqp_conn_fail (arb_amqp_conn_t *self, int code, const char *text, uint32_t method)
+//  Sends Connection.Close and waits for its Close-Ok (arb_amqp_conn_fail,
+//  which logs it first; a refusal at the limit logs its own way).
+static void
+s_fail (arb_amqp_conn_t *self, int code, const char *text, uint32_t method)
 {
-    if (self->state == ARB_AMQP_S_CLOSING || self->state == ARB_AMQP_S_CLOSED || self->dead)
-        return;
-    zsys_info ("amqp: connection error conn=%" PRIu64 " peer=%s code=%d text=\"%.200s\"",
-               self->number, self->peer, code, text);
     char cut[256];
     snprintf (cut, sizeof (cut), "%s", text);
     s_send_close (self, code, cut, method);
@@ -164,6 +169,16 @@ arb_amqp_conn_fail (arb_amqp_conn_t *self, int code, const char *text, uint32_t 
         arb_amqp_channel_destroy (&self->channels[i]);
     self->open_channels = 0;
     arb_reactor_arm (self->server->reactor, &self->timer, ARB_AMQP_CLOSE_MS, s_on_timer, self);
+}
+
+void
+arb_amqp_conn_fail (arb_amqp_conn_t *self, int code, const char *text, uint32_t method)
+{
+    if (self->state == ARB_AMQP_S_CLOSING || self->state == ARB_AMQP_S_CLOSED || self->dead)
+        return;
+    zsys_info ("amqp: connection error conn=%" PRIu64 " peer=%s code=%d text=\"%.200s\"",
+               self->number, self->peer, code, text);
+    s_fail (self, code, text, method);
 }
 
 //  ---------------------------------------------------------------------
@@ -468,9 +483,37 @@ s_open_ok (arb_amqp_conn_t *self)
                 self->user, arb_amqp_vhost_name (self->vhost));
 }
 
+//  --amqp-max-connections open already: 530, in RabbitMQ's words for its
+//  connection_max (checked at connection.open there too, before the
+//  vhost). pika raises it (ProbableAccessDeniedError, with the code and
+//  text) and amqp-tools print it ("server connection error 530, message:
+//  NOT_ALLOWED - ..."); refused earlier in the handshake, both would see
+//  only the socket close, or a method they did not wait for. Logged at
+//  most ARB_AMQP_REFUSALS_LOGGED times a second: the clients decide how
+//  often.
+static void
+s_refuse_over (arb_amqp_conn_t *self)
+{
+    arb_amqp_t *server = self->server;
+    char text[128];
+    snprintf (text, sizeof (text),
+              "NOT_ALLOWED - connection refused: node connection limit (%zu) is reached",
+              server->config.max_connections);
+    if (arb_loglimit_take (&server->refusals, arb_reactor_now (server->reactor)))
+        zsys_warning ("amqp: connection refused: %zu connections open (amqp-max-connections) "
+                      "conn=%" PRIu64 " peer=%s user=\"%.64s\"",
+                      server->config.max_connections, self->number, self->peer,
+                      self->user ? self->user : "");
+    s_fail (self, AMQP_NOT_ALLOWED, text, AMQP_CONNECTION_OPEN_METHOD);
+}
+
 static void
 s_on_open (arb_amqp_conn_t *self, amqp_connection_open_t *open)
 {
+    if (arb_amqp_is_full (self->server)) {
+        s_refuse_over (self);
+        return;
+    }
     char *name = arb_amqp_frame_str (open->virtual_host);
     self->vhost = arb_amqp_model_vhost (self->server->model, name);
     if (!self->vhost || !arb_amqp_user_may (self->server, self->user, name)) {
@@ -487,6 +530,7 @@ s_on_open (arb_amqp_conn_t *self, amqp_connection_open_t *open)
         return;
     }
     free (name);
+    arb_amqp_admit (self->server, self);
     if (self->server->loaded)
         s_open_ok (self);
     else {
@@ -923,16 +967,13 @@ s_on_timer (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
     arb_reactor_arm (reactor, &self->timer, self->heartbeat * 500u, s_on_timer, self);
 }
 
-arb_amqp_conn_t *
-arb_amqp_conn_new (arb_amqp_t *server, int fd)
+void
+arb_amqp_peer_name (int fd, char *peer, size_t size, bool *loopback)
 {
-    arb_amqp_conn_t *self = (arb_amqp_conn_t *) zmalloc (sizeof (arb_amqp_conn_t));
-    self->server = server;
-    self->number = ++server->next_conn;
-    self->frame_max = ARB_AMQP_FRAME_MIN;
     struct sockaddr_storage addr;
     socklen_t len = sizeof (addr);
-    snprintf (self->peer, sizeof (self->peer), "?");
+    snprintf (peer, size, "?");
+    *loopback = false;
     if (getpeername (fd, (struct sockaddr *) &addr, &len) == 0) {
         char host[INET6_ADDRSTRLEN] = "";
         int port = 0;
@@ -940,16 +981,33 @@ arb_amqp_conn_new (arb_amqp_t *server, int fd)
             struct sockaddr_in *in = (struct sockaddr_in *) &addr;
             inet_ntop (AF_INET, &in->sin_addr, host, sizeof (host));
             port = ntohs (in->sin_port);
-            self->loopback = (ntohl (in->sin_addr.s_addr) >> 24) == 127;
+            *loopback = (ntohl (in->sin_addr.s_addr) >> 24) == 127;
         }
         else if (addr.ss_family == AF_INET6) {
             struct sockaddr_in6 *in6 = (struct sockaddr_in6 *) &addr;
             inet_ntop (AF_INET6, &in6->sin6_addr, host, sizeof (host));
             port = ntohs (in6->sin6_port);
-            self->loopback = IN6_IS_ADDR_LOOPBACK (&in6->sin6_addr);
+            *loopback = IN6_IS_ADDR_LOOPBACK (&in6->sin6_addr);
         }
-        snprintf (self->peer, sizeof (self->peer), "%s:%d", host, port);
+        snprintf (peer, size, "%s:%d", host, port);
     }
+}
+
+bool
+arb_amqp_conn_is_gone (arb_amqp_conn_t *self)
+{
+    return self->dead || !self->stream || self->state == ARB_AMQP_S_CLOSING
+           || self->state == ARB_AMQP_S_CLOSED || arb_stream_is_gone (self->stream);
+}
+
+arb_amqp_conn_t *
+arb_amqp_conn_new (arb_amqp_t *server, int fd)
+{
+    arb_amqp_conn_t *self = (arb_amqp_conn_t *) zmalloc (sizeof (arb_amqp_conn_t));
+    self->server = server;
+    self->number = ++server->next_conn;
+    self->frame_max = ARB_AMQP_FRAME_MIN;
+    arb_amqp_peer_name (fd, self->peer, sizeof (self->peer), &self->loopback);
     init_amqp_pool (&self->pool, 4096);
     //  no ended: the peer's end of its side closes the connection at once
     //  (the frames before it are taken first), as RabbitMQ does

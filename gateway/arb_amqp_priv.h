@@ -18,6 +18,7 @@
 #include "arb_amqp_model.h"
 #include "arb_listener.h"
 #include "arb_idmap.h"
+#include "arb_loglimit.h"
 #include "arb_stream.h"
 
 
@@ -29,6 +30,16 @@
 #define ARB_AMQP_CLOSE_MS     3000    //  a Close sent: its Close-Ok's time to come
 #define ARB_AMQP_TASK_NAME    "amqp"  //  the broker task name of every message
 #define ARB_AMQP_CLAIM_MAX    1024    //  a claim's value: names of up to 200 bytes, and room
+
+//  Connections past max_connections that may hold a descriptor at once (in
+//  their handshakes, to be told why they are refused: 530 at
+//  connection.open, which pika and rabbitmq-c report; or closing); past
+//  these, one is closed as it is accepted. Each lasts a handshake and a
+//  close at most (ARB_AMQP_HANDSHAKE_MS, ARB_AMQP_CLOSE_MS).
+#define ARB_AMQP_REFUSING_MAX 64
+//  Refused connections logged a second, at most: the clients decide how
+//  often there is one.
+#define ARB_AMQP_REFUSALS_LOGGED 5
 
 #define ARB_AMQP_REPLY_BACKLOG \
     (16u << 20)  //  output bytes of a connection past which a direct reply is dropped
@@ -53,6 +64,8 @@ struct _arb_amqp_t {
     arb_listener_t *listener;   //  owned
     zlistx_t *users;            //  owned arb_amqp_user_t
     zlistx_t *conns;            //  owned connections (their handles are in conn->handle)
+    size_t admitted;            //  of them, admitted at connection.open (conn->admitted)
+    arb_loglimit_t refusals;    //  the connections refused at the limit, logged
     arb_idmap_t *held;          //  task id -> borrowed delivery (unacked, or being dead-lettered)
     uint64_t next_conn;         //  connection numbers
     bool loaded;                //  the model was read from the broker
@@ -115,6 +128,7 @@ struct _arb_amqp_conn_t {
     uint64_t number;
     arb_amqp_state_t state;
     bool loopback;  //  the peer is on a loopback address
+    bool admitted;  //  counted against max_connections from connection.open on
     char peer[64];
     char *user;               //  owned
     arb_amqp_vhost_t *vhost;  //  borrowed
@@ -197,6 +211,15 @@ typedef struct {
 char *arb_amqp_server_name (const char *prefix);
 
 arb_amqp_conn_t *arb_amqp_conn_new (arb_amqp_t *server, int fd);
+
+//  The peer of the socket fd as logs show it ("HOST:PORT", "?" if
+//  unknown) into peer (size bytes), and whether it is a loopback address.
+void arb_amqp_peer_name (int fd, char *peer, size_t size, bool *loopback);
+
+//  Whether the connection is on its way out (closing, closed, or its
+//  client's end seen, told or now on the socket): not counted against
+//  max_connections.
+bool arb_amqp_conn_is_gone (arb_amqp_conn_t *self);
 
 //  Ends the connection now (its channels close, their unacked deliveries
 //  go back to their queues, its exclusive queues are deleted).
@@ -633,6 +656,13 @@ bool arb_amqp_user_may (arb_amqp_t *self, const char *user, const char *vhost);
 
 //  The connection is gone.
 void arb_amqp_conn_gone (arb_amqp_t *self, arb_amqp_conn_t *conn);
+
+//  Whether max_connections connections are open (admitted at
+//  connection.open, not on their way out): one more is refused.
+bool arb_amqp_is_full (arb_amqp_t *self);
+
+//  Counts conn against max_connections until it is gone.
+void arb_amqp_admit (arb_amqp_t *self, arb_amqp_conn_t *conn);
 
 
 #endif

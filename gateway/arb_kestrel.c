@@ -668,9 +668,9 @@ s_on_client (int fd, void *arg)
         return;
     }
     arb_kestrel_conn_handler_t handler = {s_on_command, s_on_closed, s_on_ended};
-    arb_kestrel_conn_t *conn =
-        arb_kestrel_conn_new (self->reactor, fd, self->config.max_item,
-                              self->config.request_timeout_ms, &self->io, &handler, self);
+    arb_kestrel_conn_t *conn = arb_kestrel_conn_new (
+        self->reactor, fd, self->config.max_item, self->config.request_timeout_ms,
+        self->config.idle_timeout_ms, &self->io, &handler, self);
     if (!conn)
         return;
     arb_kestrel_client_t *client = (arb_kestrel_client_t *) zmalloc (sizeof (arb_kestrel_client_t));

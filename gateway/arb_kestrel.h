@@ -50,6 +50,7 @@ typedef struct {
     size_t max_item;              //  bytes of one item at most
     size_t max_connections;       //  clients at once; more are refused
     uint64_t request_timeout_ms;  //  a command arrives within this of its first byte (0: any)
+    uint64_t idle_timeout_ms;     //  an idle connection is closed after this long (0: never)
     bool allow_shutdown;          //  the shutdown command stops the gateway
     bool bare_value_key;          //  VALUE lines name the queue (as Kestrel), not the key asked
     uint64_t retention_ms;        //  an item's task is kept this long once ended (0: the broker's)

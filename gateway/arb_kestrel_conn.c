@@ -58,6 +58,10 @@ struct _arb_kestrel_conn_t {
     bool arriving;                //  a command has begun and is not in yet
     uint64_t arriving_ms;         //  reactor time its first byte was seen
     arb_timer_t deadline;         //  armed while one arrives (moved on when it fires early)
+    uint64_t idle_timeout_ms;     //  an idle connection is closed after this long; 0: never
+    uint64_t active_ms;           //  reactor time of its last input or answer
+    uint64_t written_mark;        //  stream bytes written when the idle timer last looked
+    arb_timer_t idle;             //  armed for the idle timeout (moved on while it is not idle)
     arb_kestrel_conn_handler_t handler;
     void *arg;   //  borrowed, for the handler
     void *user;  //  borrowed, the handler's record
@@ -209,6 +213,7 @@ s_answered (arb_kestrel_conn_t *self, s_slot_t *slot, bool close_after)
     assert (!slot->done);
     slot->done = true;
     slot->close_after = close_after;
+    self->active_ms = arb_reactor_now (self->reactor);
     if (slot->set) {
         self->sets--;
         self->set_bytes -= slot->set_bytes;
@@ -452,6 +457,38 @@ s_on_deadline (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
     arb_kestrel_conn_close (self);  //  frees self (no handler of it is on the stack)
 }
 
+//  The idle timeout. A connection is idle while no command of its is
+//  answered nor in progress (a get waiting for an item with t=, any
+//  command waiting for the broker), no byte comes from the client, and
+//  none of its answers is written (a client reading a large answer slowly
+//  is busy; one that stops reading is as idle as one that stops writing).
+//  Items it holds open do not keep it: its end gives them back to the
+//  head of their queues, as any end does (docs/gateway.md).
+static void
+s_on_idle (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
+{
+    (void) timer;
+    arb_kestrel_conn_t *self = (arb_kestrel_conn_t *) arg;
+    if (self->closing || !self->stream)
+        return;  //  its end is on its way (bounded by the stream's linger)
+    uint64_t now = arb_reactor_now (reactor);
+    //  answers left to write that the client took some of since the last
+    //  look: it reads (an answer's own time is in active_ms already)
+    uint64_t written = arb_stream_bytes_written (self->stream);
+    bool reading = arb_stream_pending (self->stream) && written != self->written_mark;
+    self->written_mark = written;
+    if (self->slots || reading)
+        self->active_ms = now;
+    uint64_t due = self->active_ms + self->idle_timeout_ms;
+    if (now < due) {
+        arb_reactor_arm (reactor, &self->idle, due - now, s_on_idle, self);
+        return;
+    }
+    zsys_debug ("kestrel: idle for the idle timeout: closing timeout_ms=%" PRIu64,
+                self->idle_timeout_ms);
+    arb_kestrel_conn_close (self);  //  frees self (no handler of it is on the stack)
+}
+
 //  After the input was taken: whether a command is arriving, and since
 //  when. Not while the connection cannot take it (blocked: it waits for
 //  the answers before it, or for the client to read), nor while nothing
@@ -480,6 +517,7 @@ static void
 s_free (arb_kestrel_conn_t *self)
 {
     arb_reactor_disarm (self->reactor, &self->deadline);
+    arb_reactor_disarm (self->reactor, &self->idle);
     while (self->slots) {
         s_slot_t *slot = self->slots;
         self->slots = slot->next;
@@ -496,6 +534,7 @@ s_on_input (void *arg, arb_stream_t *stream)
 {
     arb_kestrel_conn_t *self = (arb_kestrel_conn_t *) arg;
     self->depth++;
+    self->active_ms = arb_reactor_now (self->reactor);
     //  what a read put straight into the item, and no sink while the
     //  buffered input is taken (s_process sets it again)
     if (self->state == S_DATA)
@@ -583,6 +622,7 @@ arb_kestrel_conn_new (arb_reactor_t *reactor,
                       int fd,
                       size_t max_item,
                       uint64_t request_timeout_ms,
+                      uint64_t idle_timeout_ms,
                       arb_stream_io_t *io,
                       const arb_kestrel_conn_handler_t *handler,
                       void *arg)
@@ -591,6 +631,8 @@ arb_kestrel_conn_new (arb_reactor_t *reactor,
     self->reactor = reactor;
     self->max_item = max_item;
     self->request_timeout_ms = request_timeout_ms;
+    self->idle_timeout_ms = idle_timeout_ms;
+    self->active_ms = arb_reactor_now (reactor);
     self->handler = *handler;
     self->arg = arg;
     self->state = S_LINE;
@@ -603,6 +645,8 @@ arb_kestrel_conn_new (arb_reactor_t *reactor,
         return NULL;
     }
     arb_stream_set_output_max (self->stream, ARB_KESTREL_CONN_HWM);
+    if (idle_timeout_ms)
+        arb_reactor_arm (reactor, &self->idle, idle_timeout_ms, s_on_idle, self);
     return self;
 }
 

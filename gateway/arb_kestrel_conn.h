@@ -64,6 +64,15 @@
     a command it could take; a command that waits for the answers before
     it, or a get waiting for an item (t=), is not arriving.
 
+    Idle. A connection that is idle for the idle timeout
+    (--kestrel-idle-timeout) is closed: without one, connections that a
+    client leaked or whose host vanished (no FIN) held their places under
+    --kestrel-max-connections, and the items they had open, for ever. It
+    is idle while no command of its is in progress or answered (a get
+    waiting for an item with t= is in progress, however long its wait), no
+    byte comes from the client and none of its answers is written; items
+    it holds open do not keep it (they go back, as at any end).
+
     The handler learns of the end of a connection (closed) before it is
     freed, and must then forget it. Runs in the reactor's thread.
 */
@@ -101,12 +110,14 @@ typedef struct {
 //  over max_item bytes are refused (their block skipped, or the connection
 //  closed if it is over ARB_KESTREL_CONN_SKIP_MAX bytes too); a command
 //  not in within request_timeout_ms of its first byte closes it (0: no
-//  deadline). handler is copied; arg, io and reactor are borrowed.
+//  deadline), and so does idle_timeout_ms idle (0: never). handler is
+//  copied; arg, io and reactor are borrowed.
 //  Returns NULL (fd closed) if the reactor refuses it.
 arb_kestrel_conn_t *arb_kestrel_conn_new (arb_reactor_t *reactor,
                                           int fd,
                                           size_t max_item,
                                           uint64_t request_timeout_ms,
+                                          uint64_t idle_timeout_ms,
                                           arb_stream_io_t *io,
                                           const arb_kestrel_conn_handler_t *handler,
                                           void *arg);

@@ -48,6 +48,7 @@ typedef struct {
     uint64_t kestrel_max_item;
     uint64_t kestrel_max_connections;
     uint64_t kestrel_request_ms;
+    uint64_t kestrel_idle_ms;
     bool kestrel_allow_shutdown;
     bool kestrel_bare_value_key;
     bool kestrel_insecure;
@@ -58,6 +59,7 @@ typedef struct {
     uint64_t amqp_frame_max;
     uint64_t amqp_channel_max;
     uint64_t amqp_heartbeat_ms;
+    uint64_t amqp_max_connections;
     const char *amqp_vhosts;
     int log_level;  //  index in ARB_LOG_LEVELS
 } s_settings_t;
@@ -215,6 +217,7 @@ s_amqp_config (const s_settings_t *settings, arb_defaults_t *defaults)
         .frame_max = (uint32_t) settings->amqp_frame_max,
         .channel_max = (uint16_t) settings->amqp_channel_max,
         .heartbeat = (uint16_t) (settings->amqp_heartbeat_ms / 1000),
+        .max_connections = (size_t) settings->amqp_max_connections,
         .max_payload = (size_t) settings->max_payload,
         .vhosts = settings->amqp_vhosts,
         .retention_ms = settings->message_retention_ms,
@@ -538,6 +541,7 @@ main (int argc, char **argv)
         .kestrel_max_item = S_KESTREL_MAX_ITEM,
         .kestrel_max_connections = 10000,
         .kestrel_request_ms = 30000,
+        .kestrel_idle_ms = 3600 * 1000,
         .message_retention_ms = 60000,
         .upstream = NULL,
         .upstream_reconnect_max_ms = 30000,
@@ -545,6 +549,7 @@ main (int argc, char **argv)
         .amqp_frame_max = 131072,
         .amqp_channel_max = 2047,
         .amqp_heartbeat_ms = 60000,
+        .amqp_max_connections = 10000,
         .amqp_vhosts = "/",
         .log_level = ARB_LOG_INFO,
     };
@@ -589,6 +594,11 @@ main (int argc, char **argv)
          3600 * 1000, "S",
          "a Kestrel command (a set's line and data) must arrive within this long of its first "
          "byte, else its connection is closed (default 30; 0: no limit)"},
+        {"kestrel-idle-timeout", 0, ARB_OPT_SECONDS, &settings.kestrel_idle_ms, 0,
+         30 * 86400 * 1000ull, "S",
+         "a Kestrel connection idle this long is closed, its open items going back to their "
+         "queues; a get waiting with t= is not idle (default 3600: an hour, as pooled memcache "
+         "clients idle long; 0: never)"},
         {"kestrel-allow-shutdown", 0, ARB_OPT_BOOL, &settings.kestrel_allow_shutdown, 0, 0, NULL,
          "the Kestrel shutdown command stops the gateway (default: refused)"},
         {"kestrel-bare-value-key", 0, ARB_OPT_BOOL, &settings.kestrel_bare_value_key, 0, 0, NULL,
@@ -619,6 +629,9 @@ main (int argc, char **argv)
          "AMQP channel_max proposed to clients (default 2047)"},
         {"amqp-heartbeat", 0, ARB_OPT_SECONDS, &settings.amqp_heartbeat_ms, 0, 65535 * 1000, "S",
          "AMQP heartbeat proposed to clients, whole seconds (default 60; 0: none)"},
+        {"amqp-max-connections", 0, ARB_OPT_UINT, &settings.amqp_max_connections, 1, 1000000, "N",
+         "AMQP connections open at once; more are refused at connection.open (530 NOT_ALLOWED, "
+         "as RabbitMQ's connection_max) (default 10000)"},
         {"amqp-vhosts", 0, ARB_OPT_STR, &settings.amqp_vhosts, 0, 0, "LIST",
          "AMQP virtual hosts, comma-separated (default \"/\")"},
         ARB_LOG_OPTION (&settings.log_level),
@@ -727,6 +740,7 @@ main (int argc, char **argv)
             .max_item = (size_t) settings.kestrel_max_item,  //  at most max_payload
             .max_connections = (size_t) settings.kestrel_max_connections,
             .request_timeout_ms = settings.kestrel_request_ms,
+            .idle_timeout_ms = settings.kestrel_idle_ms,
             .allow_shutdown = settings.kestrel_allow_shutdown,
             .bare_value_key = settings.kestrel_bare_value_key,
             .retention_ms = settings.message_retention_ms,

@@ -1356,7 +1356,8 @@ def test_the_example_config_is_valid():
     out = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', example,
                           '--check-config'], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
-    for key in ('amqp', 'amqp-frame-max', 'amqp-channel-max', 'amqp-heartbeat', 'amqp-vhosts'):
+    for key in ('amqp', 'amqp-frame-max', 'amqp-channel-max', 'amqp-heartbeat',
+                'amqp-max-connections', 'amqp-vhosts'):
         assert '\n%s = ' % key in out.stdout
     # a user section takes password and vhosts, nothing else
     bad = subprocess.run([binary('gateway', 'arbiter-gateway'), '--config', '/dev/stdin',

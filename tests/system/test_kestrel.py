@@ -1288,6 +1288,47 @@ def test_a_command_must_arrive_within_the_request_timeout(gateway):
     assert 'command not in within the request timeout: closing' in gw.output()
 
 
+def test_idle_connections_are_closed_but_not_a_waiting_get(gateway):
+    """--kestrel-idle-timeout 1, --kestrel-max-connections 4: a connection
+    idle for a second is closed, and so is one holding an item open (the
+    item goes back to its queue), so that a client refused while they held
+    their places gets in; a get waiting longer than the timeout (t=1800)
+    is not cut, nor is a client that sends a command now and then. Without
+    the timeout, idle connections at the limit locked everyone else out
+    for good."""
+    gw = gateway('--kestrel-idle-timeout', '1', '--kestrel-max-connections', '4')
+    ready(gw)
+    holder = KSock(gw.kestrel_port)
+    assert holder.ask(b'set idleq 0 0 3\r\nabc\r\n') == b'STORED'
+    assert holder.get(b'idleq/open') == (b'abc', 0)
+    idle = KSock(gw.kestrel_port)
+    assert idle.ask(b'version\r\n').startswith(b'VERSION ')
+    waiter = KSock(gw.kestrel_port)
+    waiter.send(b'get idle_none/t=1800\r\n')
+    busy = KSock(gw.kestrel_port)
+    started = time.time()
+    assert busy.ask(b'version\r\n').startswith(b'VERSION ')
+    refused = KSock(gw.kestrel_port)
+    assert refused.ask(b'version\r\n') == b'SERVER_ERROR too many connections'
+    refused.close()
+    for k in (holder, idle):
+        k.sock.settimeout(0.05)
+    open_ = [holder, idle]
+    while open_ and time.time() < started + 3:
+        assert busy.ask(b'version\r\n').startswith(b'VERSION ')  # a command every 0.2 s
+        time.sleep(0.2)
+        open_ = [k for k in open_ if not k.closed()]
+    assert not open_ and time.time() - started >= 0.9
+    newcomer = KSock(gw.kestrel_port)
+    assert newcomer.get(b'idleq') == (b'abc', 0)  # back from the closed holder
+    assert waiter.line() == b'END' and time.time() - started >= 1.7
+    assert waiter.ask(b'version\r\n').startswith(b'VERSION ')
+    assert busy.ask(b'version\r\n').startswith(b'VERSION ')
+    assert 'kestrel: idle for the idle timeout: closing' in gw.output()
+    for k in (holder, idle, waiter, busy, newcomer):
+        k.close()
+
+
 def test_shutdown_when_allowed(gateway):
     gw = gateway('--kestrel-allow-shutdown')
     ready(gw)
@@ -1409,7 +1450,8 @@ def test_the_example_config_is_valid():
                           '--check-config'], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     for key in ('kestrel', 'kestrel-max-item', 'kestrel-max-connections',
-                'kestrel-request-timeout', 'kestrel-allow-shutdown', 'kestrel-bare-value-key'):
+                'kestrel-request-timeout', 'kestrel-idle-timeout', 'kestrel-allow-shutdown',
+                'kestrel-bare-value-key'):
         assert '\n%s = ' % key in out.stdout
 
 

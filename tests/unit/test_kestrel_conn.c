@@ -96,7 +96,7 @@ s_setup (size_t max_item)
     test->peer = fds[1];
     arb_kestrel_conn_handler_t handler = {s_command, s_closed, NULL};
     test->conn =
-        arb_kestrel_conn_new (test->reactor, fds[0], max_item, 0, &test->io, &handler, test);
+        arb_kestrel_conn_new (test->reactor, fds[0], max_item, 0, 0, &test->io, &handler, test);
     assert_non_null (test->conn);
     return test;
 }

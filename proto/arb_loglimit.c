@@ -12,7 +12,8 @@ arb_loglimit_take (arb_loglimit_t *self, uint64_t now_ms)
     uint64_t second = now_ms / 1000;
     if (second != self->second) {
         if (self->count > self->max)
-            zsys_warning ("broker: %u more %s not logged", self->count - self->max, self->what);
+            zsys_warning ("%s: %u more %s not logged", self->module, self->count - self->max,
+                          self->what);
         self->second = second;
         self->count = 0;
     }
