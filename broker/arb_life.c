@@ -774,7 +774,7 @@ arb_life_register (arb_life_t *self,
     arb_session_set_info (session, body->name, body->mode, body->slots, body->pid, body->host);
     arb_session_set_handles (session, body->handles.v, body->handles.n);
     arb_session_set_register_id (session, reqid);
-    arb_session_set_acks (session, body->acks);
+    arb_session_set_acks (session, body->acks, body->marks);
     //  its WELCOME waits for the commit: no DISPATCH (nor HEARTBEAT) may
     //  come before it
     arb_sched_welcome (self->sched, session);
@@ -923,10 +923,14 @@ bool
 arb_life_check_busy (arb_life_t *self, arb_session_t *session, uint32_t busy, uint64_t mark)
 {
     uint64_t known_by = arb_session_beat (session, self->clock->now_ms);
-    if (!arb_session_acks (session) || (!mark && !known_by))
+    if (!arb_session_acks (session) || (!arb_session_marks (session) && !known_by))
         return false;
+    if (arb_session_marks (session) && !mark) {
+        arb_session_out_of_step (session, false);  //  it has read no mark: had nothing yet
+        return false;
+    }
     ssize_t had = 0;
-    if (mark) {
+    if (arb_session_marks (session)) {
         //  exact: what went out before a mark it read, it has read (or
         //  lost on the way)
         for (arb_task_t *task = arb_session_first_lease (session); task;

@@ -27,6 +27,7 @@ struct _arb_session_t {
     uint32_t register_id;   //  that REGISTER's request id: the worker's later ones are higher
     uint64_t worker;        //  hash of name, pid and host (arb_session_worker)
     bool acks;              //  the worker keeps results until RESULT_OK
+    bool marks;             //  its HEARTBEAT says the mark it read (arb_session_mark)
     uint64_t beats[2];      //  Unix ms its last two HEARTBEATs came, oldest first
     uint32_t out_of_step;   //  heartbeats in a row with busy below its old leases
     uint64_t lease_hi;      //  the highest lease it was given
@@ -132,9 +133,21 @@ arb_session_worker (arb_session_t *self)
 }
 
 void
-arb_session_set_acks (arb_session_t *self, bool acks)
+arb_session_set_acks (arb_session_t *self, bool acks, bool marks)
 {
     self->acks = acks;
+    self->marks = acks && marks;
+    //  a worker registering again on a kept session reads marks anew, and
+    //  its last heartbeats judged nothing of this session's
+    self->beats[0] = self->beats[1] = 0;
+    self->out_of_step = 0;
+    self->mark = self->marked_ms = 0;
+}
+
+bool
+arb_session_marks (arb_session_t *self)
+{
+    return self->marks;
 }
 
 bool
@@ -297,7 +310,7 @@ arb_session_last_sent (arb_session_t *self)
 bool
 arb_session_mark_due (arb_session_t *self, uint64_t mono_ms, uint64_t every_ms)
 {
-    return self->acks && self->lease_hi > self->mark && self->marked_ms + every_ms <= mono_ms;
+    return self->marks && self->lease_hi > self->mark && self->marked_ms + every_ms <= mono_ms;
 }
 
 uint64_t

@@ -63,9 +63,13 @@ uint64_t arb_session_worker (arb_session_t *self);
 
 //  Whether the worker registered with acks: it keeps each result until
 //  the RESULT_OK that answers its RESULT, and its HEARTBEAT's busy counts
-//  every task it holds, so the broker can check its leases against it.
-void arb_session_set_acks (arb_session_t *self, bool acks);
+//  every task it holds, so the broker can check its leases against it;
+//  and with marks (acks too): its HEARTBEAT says the highest mark it read
+//  (arb_session_mark), and only the leases up to it are checked. Set at
+//  each REGISTER, which starts the checks anew.
+void arb_session_set_acks (arb_session_t *self, bool acks, bool marks);
 bool arb_session_acks (arb_session_t *self);
+bool arb_session_marks (arb_session_t *self);
 
 //  Its certificate lost the worker role (arb_life_shut_out): nothing is
 //  sent to it, and when it falls silent its leases go back, none lost.

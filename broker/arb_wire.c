@@ -543,11 +543,20 @@ s_to_worker (arb_msg_type_t type)
            || type == ARB_MSG_WELCOME || type == ARB_MSG_RESULT_OK;
 }
 
+uint64_t
+arb_wire_heard (arb_wire_t *self, const uint8_t *peer, size_t size)
+{
+    arb_wire_conn_t *conn = s_peer_conn (self, peer, size);
+    return conn ? conn->heard_ms : 0;
+}
+
 bool
 arb_wire_unwritten (arb_wire_t *self, const uint8_t *peer, size_t size, uint64_t since_ms)
 {
     arb_wire_conn_t *conn = s_peer_conn (self, peer, size);
-    return conn && (conn->out.end > conn->out.start || conn->drained_ms >= since_ms);
+    return conn
+           && (conn->out.end > conn->out.start
+               || (conn->drained_ms && conn->drained_ms >= since_ms));
 }
 
 int

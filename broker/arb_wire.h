@@ -119,6 +119,12 @@ size_t arb_wire_connections (arb_wire_t *self);
 //  whether any input waits.
 bool arb_wire_unread (arb_wire_t *self, const uint8_t *peer, size_t size);
 
+//  When bytes of a message last came from peer, while the message was
+//  partly in (monotonic ms; 0 none, and in the ROUTER's way): a big
+//  message on a slow link is not silence, though the peer's heartbeats
+//  wait behind it.
+uint64_t arb_wire_heard (arb_wire_t *self, const uint8_t *peer, size_t size);
+
 //  Whether output for peer waited in the broker, not yet written to its
 //  socket, at any time since since_ms (monotonic): it waits now, or the
 //  socket took the last of it after since_ms. False in the ROUTER's way

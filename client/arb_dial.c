@@ -57,6 +57,7 @@ struct _arb_dial_t {
     int64_t connect_at;            //  monotonic ms: the next attempt, while waiting
     bool readable;                 //  the kernel may hold input
     bool buffered;                 //  whole frames may wait in in
+    int64_t heard_ms;              //  monotonic: the last bytes read; 0 none
     bool blocked;                  //  the socket refused output: written when it says it takes more
     bool greeted;                  //  the rest of our greeting went (the peer's first part came)
     arb_bytes_t in;                //  read, not taken yet
@@ -479,6 +480,8 @@ static int
 s_read (arb_dial_t *self)
 {
     int rc = arb_bytes_recv (&self->in, self->fd, S_READ_CHUNK);
+    if (rc > 0)
+        self->heard_ms = zclock_mono ();
     if (rc == 0 || rc == 2)
         self->readable = false;
     else if (rc < 0) {
@@ -693,6 +696,12 @@ const char *
 arb_dial_refusal (arb_dial_t *self)
 {
     return self->refusal[0] ? self->refusal : NULL;
+}
+
+int64_t
+arb_dial_heard (arb_dial_t *self)
+{
+    return self->heard_ms;
 }
 
 bool

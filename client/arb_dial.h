@@ -121,6 +121,10 @@ const char *arb_dial_refusal (arb_dial_t *self);
 //  submits only while it is: arb_link_is_open).
 bool arb_dial_is_open (arb_dial_t *self);
 
+//  When bytes last came from the broker (monotonic ms; 0 never): a part
+//  of a message counts, so that a big one on a slow link is not silence.
+int64_t arb_dial_heard (arb_dial_t *self);
+
 //  How many open connections dropped (the broker stopped or went away;
 //  arb_dial_reconnect's own drop counts too): what was sent on one, or
 //  waited to be, is gone with it.

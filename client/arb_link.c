@@ -113,6 +113,7 @@ struct _arb_link_t {
     bool relay;               //  registers as a relay (arb_link_set_relay)
     arb_idset_t *registers;   //  owned: request ids of the REGISTERs since the last WELCOME
     bool forbidden;           //  a REGISTER was refused with 403 since the last WELCOME
+    bool no_marks;            //  the broker is older than marks: REGISTER without them
     arb_link_forbidden_fn *on_forbidden;  //  told of it, or NULL (arb_link_set_forbidden)
 
     //  Requests, tasks, consumers.
@@ -801,7 +802,8 @@ s_register (arb_link_t *self)
     body->mode = self->relay ? "relay" : "link";
     body->pid = (uint32_t) getpid ();
     body->host = self->host;
-    body->acks = true;  //  outcomes stay held until RESULT_OK
+    body->acks = true;              //  outcomes stay held until RESULT_OK
+    body->marks = !self->no_marks;  //  its HEARTBEAT says the mark it read
     arb_leases_claim (self->leases, msg);
     self->register_reqid = arb_msg_reqid (msg);
     //  a broker away for long: the oldest are forgotten (their answer, if
@@ -988,6 +990,20 @@ s_on_error (arb_link_t *self, arb_msg_t **msg_p)
             s_lost (self);
         return;
     }
+    if (body->code == ARB_ERR_BAD_REQUEST && body->reason && strstr (body->reason, "'marks'")
+        && arb_idset_remove (self->registers, reqid)) {
+        //  a broker older than marks (400 unknown key): it checks busy by
+        //  time, as before them (a REGISTER sent before the first answer
+        //  gets the same one)
+        if (!self->no_marks) {
+            zsys_notice ("link: the broker takes no marks (older), registering without "
+                         "endpoint=%s",
+                         self->endpoint);
+            self->no_marks = true;
+            s_register (self);
+        }
+        return;
+    }
     bool registering = body->code == ARB_ERR_FORBIDDEN && arb_idset_remove (self->registers, reqid);
     if (body->code == ARB_ERR_FORBIDDEN && (registering || self->session == S_READY)) {
         //  This certificate may not register, or, once registered, was
@@ -1110,6 +1126,10 @@ s_receive (arb_link_t *self)
         arb_msg_t *msg = NULL;
         int rc = self->dial ? arb_dial_recv (self->dial, &self->limits, &msg)
                             : arb_msg_recv (zsock_resolve (self->dealer), &self->limits, &msg);
+        //  the bytes of a message still on its way are the broker's life
+        //  too (a big one on a slow link)
+        if (self->dial && arb_dial_heard (self->dial) > self->last_rx)
+            self->last_rx = arb_dial_heard (self->dial);
         if (rc == -1) {
             self->drained = !self->dial && zmq_errno () == EAGAIN;
             break;

@@ -797,6 +797,8 @@ typedef struct {
     arb_strs_t handles;  //  the task names it runs; empty: every name
     bool acks;           //  it keeps results until RESULT_OK, and its HEARTBEAT busy
                          //  counts every task it holds (results not acknowledged too)
+    bool marks;          //  it reads the marks of the broker's HEARTBEATs and says the
+                         //  highest in its own (arb_heartbeat_body_t)
 } arb_register_body_t;
 
 typedef struct {

@@ -527,6 +527,7 @@ static const arb_field_t s_register_fields[] = {
     LST (arb_register_body_t, held, false, ARB_LIST_MAX, s_held_schema),
     FLD (arb_register_body_t, handles, ARB_F_STRS, false, ARB_HANDLES_MAX),
     FLD (arb_register_body_t, acks, ARB_F_BOOL, false, 0),
+    FLD (arb_register_body_t, marks, ARB_F_BOOL, false, 0),
 };
 SCHEMA (s_register_schema, arb_register_body_t, s_register_fields);
 

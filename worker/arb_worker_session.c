@@ -247,7 +247,8 @@ arb_worker_register (arb_worker_t *self, bool new_socket)
             body->handles.v[i] = self->handlers[i].name;
         body->handles.n = self->handler_count;
     }
-    body->acks = true;  //  results stay kept until RESULT_OK
+    body->acks = true;              //  results stay kept until RESULT_OK
+    body->marks = !self->no_marks;  //  its HEARTBEAT says the mark it read
     for (int i = 0; i < self->slot_count; i++) {
         arb_worker_slot_t *slot = &self->slots[i];
         if (!slot->busy || slot->quiet)
@@ -359,6 +360,15 @@ s_on_error (arb_worker_t *self, arb_msg_t *msg)
             || (reqid != 0 && reqid < self->register_reqid))
             return;
         ARB_WORKER_INFO (self, "worker: broker does not know us, registering again");
+        arb_worker_register (self, false);
+        return;
+    }
+    if (body->code == ARB_ERR_BAD_REQUEST && reqid == self->register_reqid && !self->no_marks
+        && body->reason && strstr (body->reason, "'marks'")) {
+        //  a broker older than marks (400 unknown key): it checks busy by
+        //  time, as before them
+        ARB_WORKER_INFO (self, "worker: the broker takes no marks (older), registering without");
+        self->no_marks = true;
         arb_worker_register (self, false);
         return;
     }
@@ -520,6 +530,11 @@ arb_worker_recv_broker (arb_worker_t *self)
         arb_msg_t *msg = NULL;
         int rc = self->dial ? arb_dial_recv (self->dial, &limits, &msg)
                             : arb_msg_recv (zsock_resolve (self->dealer), &limits, &msg);
+        //  the bytes of a message still on its way are the broker's life
+        //  too: a DISPATCH of 15 MB on a slow link takes longer than the
+        //  window, and was thrown away as the old session's, again and again
+        if (self->dial && arb_dial_heard (self->dial) > self->last_rx)
+            self->last_rx = arb_dial_heard (self->dial);
         if (rc == -1)
             break;
         if (arb_worker_was_silent (self)) {

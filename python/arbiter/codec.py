@@ -377,7 +377,8 @@ BODIES: Dict[MsgType, Schema] = {
     MsgType.REGISTER: _schema(
         'register', _f('name', K.NAME, max=NAME_MAX), _f('mode', K.STR, max=NAME_MAX),
         _f('slots', K.U32), _f('pid', K.U32), _f('host', K.NAME, max=NAME_MAX),
-        _lst('held', HELD), _f('handles', K.STRS, max=HANDLES_MAX), _f('acks', K.BOOL)),
+        _lst('held', HELD), _f('handles', K.STRS, max=HANDLES_MAX), _f('acks', K.BOOL),
+        _f('marks', K.BOOL)),
     MsgType.WELCOME: _schema('welcome', _f('heartbeat_ms', K.U32, True),
                              _f('liveness_ms', K.U32, True), _f('epoch', K.U64),
                              _lst('adopted', HELD), _f('max_payload', K.U64)),

@@ -309,6 +309,7 @@ class _Run:
         self.last_rx = 0.0
         self.heartbeat_at = 0.0
         self.mark = 0  # the highest mark read in the broker's HEARTBEATs this session
+        self.no_marks = False  # the broker is older than marks: REGISTER without them
         self.phase = RUN
         self.phase_deadline = 0.0
         self.force_sig = 0
@@ -787,6 +788,8 @@ class _Run:
             'name': self.w.name, 'mode': MODES[self.w.mode], 'slots': len(self.slots),
             'pid': os.getpid(), 'host': self.w.host, 'held': [],
             'acks': True}  # results stay kept until RESULT_OK
+        if not self.no_marks:
+            body['marks'] = True  # its HEARTBEAT says the mark it read
         if '*' not in self.w.handlers:
             # the broker then sends only these names; a "*" handler runs any
             body['handles'] = list(self.w.handlers)
@@ -872,6 +875,14 @@ class _Run:
             if self.session != READY or (reqid != 0 and reqid < self.register_reqid):
                 return
             log.info('worker: broker does not know us, registering again')
+            self._register(new_socket=False)
+            return
+        if (code == 400 and reqid == self.register_reqid and not self.no_marks
+                and "'marks'" in msg.body.get('reason', '')):
+            # a broker older than marks (400 unknown key): it checks busy by
+            # time, as before them
+            log.info('worker: the broker takes no marks (older), registering without')
+            self.no_marks = True
             self._register(new_socket=False)
             return
         if code == 403 and reqid == self.register_reqid:

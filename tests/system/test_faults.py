@@ -8,7 +8,10 @@ submitted again with its keys, the watches of peers that went.
 import json
 import os
 import signal
+import socket
+import threading
 import time
+import types
 
 import pytest
 import zmq
@@ -24,10 +27,12 @@ READY, RUNNING, SUCCEEDED = 3, 4, 5
 LEASE_BITS = 40
 
 
-def register(peer, name, acks=False, held=(), slots=1):
+def register(peer, name, acks=False, held=(), slots=1, marks=False):
     body = {'name': name, 'slots': slots}
     if acks:
         body['acks'] = True
+    if marks:
+        body['marks'] = True
     if held:
         body['held'] = list(held)
     kind, _, welcome, _ = peer.request('REGISTER', body)
@@ -145,24 +150,39 @@ def next_mark(peer, at_least, timeout=5.0):
 
 def test_the_busy_check_counts_the_leases_up_to_the_workers_mark(tmp_path, processes,
                                                                   peer_factory):
-    """The broker's HEARTBEATs to a worker with acks carry a mark: every
-    lease of its session up to it went out in a message before. A worker
-    that says the highest mark it read is judged on those leases alone:
-    one slow to read a DISPATCH (big payloads, a loaded machine) is not
-    taken out of step for it, however long ago it left the broker; a lease
+    """The broker's HEARTBEATs to a worker that registered with acks and
+    marks carry a mark: every lease of its session up to it went out in a
+    message before. The worker says the highest mark it read, and is
+    judged on those leases alone: one slow to read a DISPATCH (big
+    payloads, a loaded machine) is not taken out of step for it, however
+    long ago it left the broker, nor before it has read any mark; a lease
     up to its mark that it does not hold ends the session, as before.
     Before: every lease handed out before the heartbeat before last
     counted, and a slow reader's tasks ran again on another while it ran
-    them."""
+    them. A worker that did not say marks (written before them) gets none:
+    its codec would refuse the unknown key."""
     broker = Broker(tmp_path, extra=['--heartbeat-ms', '100', '--liveness-ms', '60000'])
     processes.append(broker)
     client = peer_factory(broker.endpoint)
     worker = peer_factory(broker.endpoint)
-    register(worker, 'slow', acks=True, slots=2)
+    older = peer_factory(broker.endpoint)
+    register(worker, 'slow', acks=True, marks=True, slots=2)
+    register(older, 'older', acks=True)
     worker.send('CREDIT', {'queues': ['q'], 'credit': 2})
+    older.send('CREDIT', {'queues': ['o'], 'credit': 1})
     first, = submit_many(client, [{'name': 'x', 'queue': 'q'}])
     one = first_dispatch(worker)
+    # it has read no mark yet (nor, as far as it says, its DISPATCH)
+    until = time.time() + 0.6
+    while time.time() < until:
+        worker.send('HEARTBEAT', {'busy': 0})
+        with pytest.raises(TimeoutError):
+            worker.next_of('ERROR', timeout=0.1)
     mark = next_mark(worker, one['lease'])
+    submit_many(client, [{'name': 'x', 'queue': 'o'}])
+    first_dispatch(older)
+    for _ in range(3):
+        assert 'mark' not in older.next_of('HEARTBEAT')[2]
     second, = submit_many(client, [{'name': 'x', 'queue': 'q'}])
     two = first_dispatch(worker)
     assert two['lease'] > mark
@@ -509,6 +529,78 @@ def test_a_worker_of_big_tasks_is_not_held_nor_its_tasks_run_twice(broker, proce
     runs = ran.read_text().split()
     assert sorted(runs) == sorted(str(i) for i in ids), runs
     assert 'out of step' not in broker.output()
+
+
+class SlowLink:
+    """A TCP proxy to a loopback port that carries each direction at rate
+    bytes a second: a slow link. Its threads stop with close()."""
+
+    def __init__(self, port, rate):
+        self.port_to, self.rate = port, rate
+        self.stopping = threading.Event()
+        self.listener = socket.socket()
+        self.listener.bind(('127.0.0.1', 0))
+        self.listener.listen(8)
+        self.listener.settimeout(0.2)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.stopping.is_set():
+            try:
+                near, _ = self.listener.accept()
+            except (socket.timeout, OSError):
+                continue
+            far = socket.create_connection(('127.0.0.1', self.port_to))
+            for src, dst in ((near, far), (far, near)):
+                threading.Thread(target=self._pump, args=(src, dst), daemon=True).start()
+
+    def _pump(self, src, dst):
+        src.settimeout(0.2)
+        try:
+            while not self.stopping.is_set():
+                try:
+                    data = src.recv(16384)
+                except socket.timeout:
+                    continue
+                if not data:
+                    break
+                dst.sendall(data)
+                time.sleep(len(data) / self.rate)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.stopping.set()
+        self.listener.close()
+
+
+def test_a_big_message_on_a_slow_link_is_not_silence(tmp_path, processes, peer_factory):
+    """A DISPATCH of 2 MB to a worker, and its RESULT of 2 MB back, on a
+    link of 1 MB a second with a liveness window of one second: each side's
+    heartbeats wait behind the big message, and the bytes of it on their
+    way are the other side's life. Before: the worker took the broker for
+    silent and threw the DISPATCH away as the old session's (again at each
+    try), and the broker took the worker for lost while its RESULT came."""
+    broker = Broker(tmp_path, extra=['--heartbeat-ms', '250', '--liveness-ms', '1000'])
+    processes.append(broker)
+    link = SlowLink(int(broker.endpoint.rsplit(':', 1)[1]), 1000000)
+    try:
+        start_exec_worker(types.SimpleNamespace(endpoint='tcp://127.0.0.1:%d' % link.port),
+                          processes, tmp_path, 'cat')
+        client = peer_factory(broker.endpoint)
+        task_id, = submit_many(client, [{'name': 'big', 'payload': os.urandom(2 * 10 ** 6)}])
+        wait_until(lambda: status(client, [task_id])[task_id]['state'] == SUCCEEDED,
+                   timeout=30, what='the big task done')
+        assert status(client, [task_id])[task_id].get('attempts') == 1
+        assert 'worker lost' not in broker.output()
+    finally:
+        link.close()
 
 
 def test_a_silent_worker_is_lost_with_the_shortest_window(tmp_path, processes, peer_factory):

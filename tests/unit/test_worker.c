@@ -1126,6 +1126,42 @@ s_send_mark (s_broker_t *self, uint64_t mark)
     s_send (self, &beat);
 }
 
+//  A broker older than marks refuses the REGISTER that says it (400
+//  unknown key): the worker registers again without, and works on.
+static void
+test_a_broker_without_marks_is_registered_without (void **state)
+{
+    (void) state;
+    s_broker_t *broker = s_broker_new ();
+    arb_worker_t *worker = s_worker_new (broker, 1, ARB_WORKER_LIGHT);
+    arb_worker_handle (worker, "*", s_echo, NULL);
+    s_runner_t runner;
+    s_runner_start (&runner, worker);
+    arb_msg_t *msg = s_expect (broker, ARB_MSG_REGISTER);
+    assert_true (arb_msg_register (msg)->marks);
+    arb_msg_t *error = arb_msg_new (ARB_MSG_ERROR, arb_msg_reqid (msg));
+    arb_msg_error (error)->code = ARB_ERR_BAD_REQUEST;
+    arb_msg_error (error)->reason = "unknown key 'marks'";
+    s_send (broker, &error);
+    arb_msg_destroy (&msg);
+    msg = s_expect (broker, ARB_MSG_REGISTER);
+    assert_false (arb_msg_register (msg)->marks);
+    assert_true (arb_msg_register (msg)->acks);
+    s_welcome (broker, arb_msg_reqid (msg), 100, 5000);
+    arb_msg_destroy (&msg);
+    msg = s_expect (broker, ARB_MSG_CREDIT);
+    arb_msg_destroy (&msg);
+    s_task_t task = {1, "a", "x"};
+    s_dispatch (broker, &task, 1);
+    s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
+    s_collect (broker, seen, 1, 1, 0);
+    assert_string_equal (s_result_of (seen, 1)->result, "a:x");
+    free (seen);
+
+    s_stop_worker (broker, &worker, &runner);
+    s_broker_destroy (&broker);
+}
+
 //  The worker's HEARTBEAT says the highest mark it read in the broker's
 //  (every lease up to it came before: the broker checks busy against
 //  those leases only), never a lower one, and none in a new session.
@@ -1706,6 +1742,7 @@ main (void)
         cmocka_unit_test (test_silent_broker_means_new_session),
         cmocka_unit_test (test_results_kept_until_acknowledged),
         cmocka_unit_test (test_heartbeats_say_the_mark_read),
+        cmocka_unit_test (test_a_broker_without_marks_is_registered_without),
         cmocka_unit_test (test_stalled_worker_registers_before_starting),
         cmocka_unit_test (test_worker_silent_to_the_broker_registers_before_starting),
         cmocka_unit_test (test_light_stop_sets_cancelled),
