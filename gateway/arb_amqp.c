@@ -977,6 +977,9 @@ arb_amqp_new (arb_gateway_t *gateway, const arb_amqp_config_t *config)
         self->config.channel_max = 2047;
     self->refusals = (arb_loglimit_t){
         .module = "amqp", .what = "refused connections", .max = ARB_AMQP_REFUSALS_LOGGED};
+    self->failures = (arb_loglimit_t){.module = "amqp",
+                                      .what = "connection errors and refused logins",
+                                      .max = ARB_AMQP_FAILURES_LOGGED};
     self->model = arb_amqp_model_new ();
     self->users = zlistx_new ();
     zlistx_set_destructor (self->users, s_user_destructor);

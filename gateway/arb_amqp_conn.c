@@ -176,8 +176,10 @@ arb_amqp_conn_fail (arb_amqp_conn_t *self, int code, const char *text, uint32_t 
 {
     if (self->state == ARB_AMQP_S_CLOSING || self->state == ARB_AMQP_S_CLOSED || self->dead)
         return;
-    zsys_info ("amqp: connection error conn=%" PRIu64 " peer=%s code=%d text=\"%.200s\"",
-               self->number, self->peer, code, text);
+    //  the clients decide how often: a flood of them does not fill the log
+    if (arb_loglimit_take (&self->server->failures, arb_reactor_now (self->server->reactor)))
+        zsys_info ("amqp: connection error conn=%" PRIu64 " peer=%s code=%d text=\"%.200s\"",
+                   self->number, self->peer, code, text);
     s_fail (self, code, text, method);
 }
 
@@ -385,8 +387,9 @@ s_refuse_login (arb_amqp_conn_t *self, const char *mechanism)
               "ACCESS_REFUSED - Login was refused using authentication mechanism %s. For details "
               "see the gateway's log.",
               mechanism);
-    zsys_notice ("amqp: login refused conn=%" PRIu64 " peer=%s user=\"%.64s\"", self->number,
-                 self->peer, self->user ? self->user : "");
+    if (arb_loglimit_take (&self->server->failures, arb_reactor_now (self->server->reactor)))
+        zsys_notice ("amqp: login refused conn=%" PRIu64 " peer=%s user=\"%.64s\"", self->number,
+                     self->peer, self->user ? self->user : "");
     if (self->failure_close)
         arb_amqp_conn_fail (self, AMQP_ACCESS_REFUSED, text, 0);
     else

@@ -40,6 +40,7 @@
 //  Refused connections logged a second, at most: the clients decide how
 //  often there is one.
 #define ARB_AMQP_REFUSALS_LOGGED 5
+#define ARB_AMQP_FAILURES_LOGGED 20  //  connection errors and refused logins a second
 
 #define ARB_AMQP_REPLY_BACKLOG \
     (16u << 20)  //  output bytes of a connection past which a direct reply is dropped
@@ -66,6 +67,7 @@ struct _arb_amqp_t {
     zlistx_t *conns;            //  owned connections (their handles are in conn->handle)
     size_t admitted;            //  of them, admitted at connection.open (conn->admitted)
     arb_loglimit_t refusals;    //  the connections refused at the limit, logged
+    arb_loglimit_t failures;    //  the connections failed (logins refused, errors), logged
     arb_idmap_t *held;          //  task id -> borrowed delivery (unacked, or being dead-lettered)
     uint64_t next_conn;         //  connection numbers
     bool loaded;                //  the model was read from the broker

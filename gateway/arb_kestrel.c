@@ -661,6 +661,9 @@ s_on_client (int fd, void *arg)
                 open++;
     }
     if (open >= self->config.max_connections) {
+        if (arb_loglimit_take (&self->refusals, arb_reactor_now (self->reactor)))
+            zsys_warning ("kestrel: connection refused: kestrel-max-connections (%zu) open",
+                          self->config.max_connections);
         const char *line = "SERVER_ERROR too many connections\r\n";
         ssize_t rc = send (fd, line, strlen (line), MSG_NOSIGNAL | MSG_DONTWAIT);
         (void) rc;
@@ -694,6 +697,8 @@ arb_kestrel_new (arb_gateway_t *gateway, const arb_kestrel_config_t *config)
     self->config.bind = self->bind;
     self->clients = zlistx_new ();
     zlistx_set_destructor (self->clients, s_client_free);
+    self->refusals = (arb_loglimit_t){
+        .module = "kestrel", .what = "refused connections", .max = ARB_KESTREL_REFUSALS_LOGGED};
     self->queues = zhashx_new ();
     zhashx_set_destructor (self->queues, arb_kestrel_queue_free);
     self->declared = zhashx_new ();

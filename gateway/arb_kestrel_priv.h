@@ -27,6 +27,7 @@
 #include "arb_kestrel.h"
 #include "arb_kestrel_conn.h"
 #include "arb_listener.h"
+#include "arb_loglimit.h"
 #include "arb_stats_pages.h"
 
 //  What version answers: the Kestrel release whose protocol the gateway
@@ -35,8 +36,9 @@
 //  "arbiter_version". memcached clients built on libmemcached (its tools,
 //  pylibmc, PHP's memcached) refuse a server whose major version reads 0,
 //  which the gateway's own version alone would be.
-#define ARB_KESTREL_PROTOCOL     "2.4.1"
-#define ARB_KESTREL_VERSION_TEXT ARB_KESTREL_PROTOCOL " arbiter-gateway/" ARB_VERSION
+#define ARB_KESTREL_PROTOCOL        "2.4.1"
+#define ARB_KESTREL_VERSION_TEXT    ARB_KESTREL_PROTOCOL " arbiter-gateway/" ARB_VERSION
+#define ARB_KESTREL_REFUSALS_LOGGED 5  //  connections refused at the limit, logged a second
 
 #define ARB_KESTREL_PREFETCH        256   //  items a busy queue keeps leased ahead of its gets
 #define ARB_KESTREL_PREFETCH_FIRST  16    //  items ahead until the queue's items are seen
@@ -186,6 +188,7 @@ struct _arb_kestrel_t {
     char *bind;                  //  owned copy of config.bind
     arb_listener_t *listener;    //  owned
     zlistx_t *clients;           //  owned arb_kestrel_client_t
+    arb_loglimit_t refusals;     //  the connections refused at the limit, logged
     zhashx_t *queues;            //  name -> owned arb_kestrel_queue_t
     arb_idmap_t *opens;          //  task id -> borrowed arb_kestrel_open_t
     arb_idmap_t *items;          //  task id -> borrowed arb_kestrel_item_t (prefetched)

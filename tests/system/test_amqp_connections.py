@@ -130,3 +130,30 @@ def test_handshakes_past_the_limit_are_bounded_and_refusals_logged_5_a_second(gw
         c.close()
     for c in [opens(gw) for _ in range(3)]:
         c.close()
+
+
+def test_failed_logins_are_logged_at_most_twenty_a_second(gw):
+    """Refused logins and connection errors are logged at most 20 times a
+    second, the rest counted: the clients decide how often they fail, and
+    without a limit how fast the log's disk fills."""
+    bad = pika.spec.Connection.StartOk(client_properties={}, mechanism='PLAIN',
+                                       response=b'\0guest\0wrong', locale='en_US')
+    for _ in range(60):
+        raw = RawAmqp(gw.amqp_port, handshake=False)
+        raw.send_raw(b'AMQP\x00\x00\x09\x01')
+        raw.expect(pika.spec.Connection.Start)
+        raw.send(0, bad)
+        raw.close()
+    wait_until(lambda: gw.output().count('amqp: login refused') >= 20, timeout=10,
+               what='the first refusals logged')
+    assert gw.output().count('amqp: login refused') < 60
+    # a second later, the next one logs how many were not
+    wait_until(lambda: (pika_refused(gw), 'connection errors and refused logins not logged'
+                        in gw.output())[1], timeout=10, what='the count of those not logged')
+
+
+def pika_refused(gw):
+    with pytest.raises(pika.exceptions.ProbableAuthenticationError):
+        pika.BlockingConnection(pika.ConnectionParameters(
+            '127.0.0.1', gw.amqp_port, connection_attempts=1,
+            credentials=pika.PlainCredentials('guest', 'wrong')))

@@ -1311,6 +1311,7 @@ def test_idle_connections_are_closed_but_not_a_waiting_get(gateway):
     refused = KSock(gw.kestrel_port)
     assert refused.ask(b'version\r\n') == b'SERVER_ERROR too many connections'
     refused.close()
+    assert 'kestrel: connection refused: kestrel-max-connections (4) open' in gw.output()
     for k in (holder, idle):
         k.sock.settimeout(0.05)
     open_ = [holder, idle]
