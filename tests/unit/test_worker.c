@@ -1152,9 +1152,7 @@ test_a_broker_without_marks_is_registered_without (void **state)
     msg = s_expect (broker, ARB_MSG_CREDIT);
     arb_msg_destroy (&msg);
     s_task_t task = {1, "a", "x"};
-    s_dispatch (broker, &task, 1);
-    s_seen_t *seen = (s_seen_t *) zmalloc (sizeof (s_seen_t));
-    s_collect (broker, seen, 1, 1, 0);
+    s_seen_t *seen = s_run_tasks (broker, &task, 1, 0);
     assert_string_equal (s_result_of (seen, 1)->result, "a:x");
     free (seen);
 
