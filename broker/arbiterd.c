@@ -14,6 +14,7 @@
 
 #include "arb_broker.h"
 #include "arb_endpoint.h"
+#include "arb_fdlimit.h"
 #include "arb_log.h"
 #include "arb_options.h"
 #include "arb_sched.h"
@@ -222,6 +223,12 @@ main (int argc, char *argv[])
     else {
         if (arb_options_config_path (options))
             zsys_info ("broker: settings read path=%s", arb_options_config_path (options));
+        //  every connection of its own wire is a descriptor
+        uint64_t files = arb_fdlimit_raise ();
+        if (files < 4096)
+            zsys_notice ("broker: open files limit %" PRIu64 " (the hard limit): about as many "
+                         "clients and workers at once; raise it (ulimit -Hn, LimitNOFILE)",
+                         files);
         arb_broker_t *broker = arb_broker_new (&config);
         status = 1;
         if (broker) {

@@ -10,6 +10,7 @@
 #include "arb_bridges.h"
 #include "arb_defaults.h"
 #include "arb_endpoint.h"
+#include "arb_fdlimit.h"
 #include "arb_gateway.h"
 #include "arb_http.h"
 #include "arb_metrics.h"
@@ -22,7 +23,6 @@
 #include "arb_upstream_url.h"
 
 #include <inttypes.h>
-#include <sys/resource.h>
 
 //  The installed binary's default config file (see broker/arbiterd.c).
 #ifdef ARB_CONFIG_DIR
@@ -491,17 +491,6 @@ s_check (void *arg, const arb_option_t *option, const char *text, char *why, siz
     return 0;
 }
 
-//  Every connection is a descriptor: take all the process may have.
-static void
-s_raise_fd_limit (void)
-{
-    struct rlimit limit;
-    if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
-        limit.rlim_cur = limit.rlim_max;
-        setrlimit (RLIMIT_NOFILE, &limit);
-    }
-}
-
 //  --upstream as --check-config prints it: without its passwords, as the
 //  log writes it, from its check (arb_options_show_fn). Never as given.
 //  The HTTP token is a password too: written ***, as the URL's are.
@@ -730,7 +719,7 @@ main (int argc, char **argv)
             .request_timeout_ms = settings.rpc_timeout_ms,
             .max_payload = (size_t) settings.max_payload,
         };
-        s_raise_fd_limit ();
+        arb_fdlimit_raise ();  //  every connection is a descriptor
         arb_gateway_t *gateway = arb_gateway_new (&config);
         s_web_t web = {0};
         arb_kestrel_t *kestrel = NULL;

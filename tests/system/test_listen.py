@@ -167,3 +167,39 @@ def test_out_of_descriptors_the_gateway_waits_instead_of_spinning(gateway_factor
         except Exception:
             return False
     wait_until(serves, timeout=20, what='accepting again')
+
+
+def open_files_limits(pid):
+    """(soft, hard) open files limit of a process."""
+    with open('/proc/%d/limits' % pid) as f:
+        line = next(line for line in f if line.startswith('Max open files'))
+    return tuple(int(v) for v in line.split()[3:5])
+
+
+def test_the_servers_take_every_descriptor_the_hard_limit_allows(tmp_path, broker):
+    """Started with a soft limit of 256 open files (a shell's is often
+    1,024), the broker and the gateway raise it to the hard limit: every
+    connection is a descriptor. Before, a broker started by hand stopped
+    accepting at about a thousand clients and workers."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    assert hard > 256
+
+    def low():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+    port = free_port()
+    servers = [
+        subprocess.Popen([binary('broker', 'arbiterd'), '--bind', 'tcp://127.0.0.1:%d' % port,
+                          '--db', str(tmp_path / 'low.db')], preexec_fn=low,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
+        subprocess.Popen([binary('gateway', 'arbiter-gateway'), '--config', os.devnull,
+                          '--broker', broker.endpoint, '--http', 'off', '--amqp', 'off',
+                          '--kestrel', '127.0.0.1:%d' % free_port()], preexec_fn=low,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    try:
+        for server in servers:
+            wait_until(lambda: open_files_limits(server.pid) == (hard, hard), timeout=10,
+                       what='the limit raised')
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(10)
