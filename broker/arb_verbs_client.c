@@ -267,7 +267,15 @@ arb_verbs_status (const arb_verbs_t *verbs, arb_msg_t *msg)
     //  an id given again is answered again, without what could make one
     //  result cost its size once per repeat
     size_t *first = arb_ids_first (body->ids.v, body->ids.n);
-    for (size_t i = 0; i < body->ids.n; i++) {
+    size_t bytes = 0, i;
+    for (i = 0; i < body->ids.n; i++) {
+        //  a reply's results are bounded as a DISPATCH's: past the bound
+        //  (after the first task, whose result always goes), the ids left
+        //  are for another STATUS
+        if (i && bytes >= ARB_REPLY_BYTES) {
+            out->more = true;
+            break;
+        }
         arb_life_pulse (verbs->life, i);
         if (first[i] != i) {
             infos[i] = infos[first[i]];
@@ -289,7 +297,9 @@ arb_verbs_status (const arb_verbs_t *verbs, arb_msg_t *msg)
             s_overlay (verbs, reply, &infos[i], task);
         s_overlay_responses (verbs, &infos[i]);
         s_current_attempt (reply, &infos[i]);
+        bytes += infos[i].result.size + infos[i].args.size;
     }
+    out->tasks.n = i;
     free (first);
     arb_outbox_reply (verbs->outbox, &reply);
 }

@@ -75,23 +75,35 @@ s_collect_id (void *arg, arb_task_info_t *task)
     return 0;
 }
 
-//  STATUS of n ids; fn for each. Returns as arb_client_status.
+//  STATUS of n ids; fn for each. A reply whose results reach the bound
+//  answers the first ids only (more): the rest are asked again. Returns as
+//  arb_client_status.
 static int
 s_status_page (arb_client_t *self, const uint64_t *ids, size_t n, arb_client_task_fn *fn, void *arg)
 {
-    arb_msg_t *request = arb_client_request_new (self, ARB_MSG_STATUS);
-    arb_status_body_t *body = arb_msg_status (request);
-    body->ids.v = (uint64_t *) ids;  //  borrowed until sent, never written
-    body->ids.n = n;
-    arb_msg_t *reply = arb_client_request (self, &request);
-    if (!reply)
-        return -1;
-    arb_status_reply_body_t *tasks = arb_msg_status_reply (reply);
-    int stopped = 0;
-    for (size_t i = 0; i < tasks->tasks.n && !stopped; i++)
-        stopped = fn (arg, &tasks->tasks.v[i]);
-    arb_msg_destroy (&reply);
-    return stopped ? 1 : 0;
+    size_t at = 0;
+    while (at < n) {
+        arb_msg_t *request = arb_client_request_new (self, ARB_MSG_STATUS);
+        arb_status_body_t *body = arb_msg_status (request);
+        body->ids.v = (uint64_t *) ids + at;  //  borrowed until sent, never written
+        body->ids.n = n - at;
+        arb_msg_t *reply = arb_client_request (self, &request);
+        if (!reply)
+            return -1;
+        arb_status_reply_body_t *tasks = arb_msg_status_reply (reply);
+        int stopped = 0;
+        for (size_t i = 0; i < tasks->tasks.n && !stopped; i++)
+            stopped = fn (arg, &tasks->tasks.v[i]);
+        size_t answered = tasks->tasks.n;
+        bool more = tasks->more;
+        arb_msg_destroy (&reply);
+        if (stopped)
+            return 1;
+        if (!more || !answered)
+            break;
+        at += answered;
+    }
+    return 0;
 }
 
 int

@@ -420,6 +420,8 @@ typedef struct {
         arb_task_info_t *v;
         size_t n;
     } tasks;
+    bool more;  //  the ids past the tasks answered wait for another STATUS: their
+                //  results, with these, would pass ARB_REPLY_BYTES
 } arb_status_reply_body_t;
 
 typedef struct {

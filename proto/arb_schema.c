@@ -174,6 +174,7 @@ SCHEMA (s_task_info_schema, arb_task_info_t, s_task_info_fields);
 
 static const arb_field_t s_status_reply_fields[] = {
     LST (arb_status_reply_body_t, tasks, false, ARB_LIST_MAX, s_task_info_schema),
+    FLD (arb_status_reply_body_t, more, ARB_F_BOOL, false, 0),
 };
 SCHEMA (s_status_reply_schema, arb_status_reply_body_t, s_status_reply_fields);
 

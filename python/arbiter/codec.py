@@ -313,7 +313,7 @@ BODIES: Dict[MsgType, Schema] = {
                               _f('state', K.U32), _f('refused', K.BOOL))),
         _f('flow', K.U64)),
     MsgType.STATUS: _schema('status', _f('ids', K.IDS, True, IDS_MAX)),
-    MsgType.STATUS_REPLY: _schema('status_reply', _lst('tasks', TASK_INFO)),
+    MsgType.STATUS_REPLY: _schema('status_reply', _lst('tasks', TASK_INFO), _f('more', K.BOOL)),
     MsgType.LIST: _schema('list', _f('state', K.U32), _f('queue', K.NAME, max=NAME_MAX),
                           _f('after_id', K.U64), _f('limit', K.U32), _f('flow', K.U64),
                           _f('before_id', K.U64), _f('newest', K.BOOL)),

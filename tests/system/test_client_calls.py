@@ -4,12 +4,10 @@ which builds no message by hand, and through the CLI commands built on them
 (`arbiter peek` among them)."""
 
 import json
-import os
 import subprocess
 
-import arbiter_proto
 from conftest import binary, wait_until
-from helpers import start_minion
+from helpers import start_exec_worker, start_minion, submit_many
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -69,3 +67,41 @@ def test_peek_shows_the_head_without_taking_it(broker, peer_factory):
         proc = arbiter(broker, *args)
         assert proc.returncode == EXIT_USAGE and proc.stderr.startswith(message), (
             args, proc.stderr)
+
+
+def test_a_status_of_big_results_comes_in_several_replies(broker, processes, tmp_path,
+                                                          peer_factory):
+    """A STATUS reply carries results up to 16 MiB beyond its first task,
+    as a DISPATCH does: the ids past them are answered by another STATUS
+    (`more`), which the client library and the Python package send. Before,
+    one STATUS of 100,000 ids with results of 16 MiB was one reply of up
+    to 1.6 TB built in the broker's memory."""
+    start_exec_worker(broker, processes, tmp_path, 'head -c 7000000 /dev/zero | tr "\\0" r')
+    peer = peer_factory(broker.endpoint)
+    ids = submit_many(peer, [{'name': 'big'} for _ in range(4)])
+    wait_until(lambda: all(t['state'] == 5 for t in status_of(peer, ids)), timeout=60,
+               what='4 big results')
+    kind, _, body, _ = peer.request('STATUS', {'ids': ids}, timeout=30)
+    # 7, 14, then 21 MB: past 16 MiB after the third
+    assert [t['id'] for t in body['tasks']] == ids[:3] and body.get('more') is True, \
+        [t['id'] for t in body['tasks']]
+    kind, _, body, _ = peer.request('STATUS', {'ids': ids[3:]}, timeout=30)
+    assert [t['id'] for t in body['tasks']] == ids[3:] and not body.get('more')
+    # the CLI (libarbiter) shows all four, their results whole
+    proc = arbiter(broker, '--json', 'status', *[str(i) for i in ids])
+    assert proc.returncode == EXIT_OK, proc.stderr
+    shown = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [t['id'] for t in shown] == ids
+    assert all(len(t['result']) == 7000000 for t in shown)
+    # and the Python package
+    import python_support  # puts the package on sys.path
+    del python_support
+    from arbiter import Client
+    with Client(broker.endpoint) as client:
+        infos = client.status_many(ids)
+    assert [i.id for i in infos] == ids and all(len(i.result) == 7000000 for i in infos)
+
+
+def status_of(peer, ids):
+    kind, _, body, _ = peer.request('STATUS', {'ids': ids}, timeout=30)
+    return body['tasks']
