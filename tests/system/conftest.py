@@ -169,13 +169,16 @@ SANITIZER_MARKS = ('runtime error:', 'AddressSanitizer', 'LeakSanitizer')
 
 @pytest.fixture
 def processes():
-    """Every process a test starts, stopped at the end (by PID). A process
-    that reports a sanitizer error, or that was still running and does not
-    stop cleanly on SIGTERM, fails the test."""
+    """Every process a test starts, stopped at the end (by PID), the last
+    started first: workers and gateways while their broker still answers
+    (a worker whose broker went first waits out its liveness, 5 s, for the
+    ends it reported to be acknowledged). A process that reports a
+    sanitizer error, or that was still running and does not stop cleanly
+    on SIGTERM, fails the test."""
     started = []
     yield started
     problems = []
-    for proc in started:
+    for proc in reversed(started):
         if proc.alive():
             try:
                 rc = proc.stop(timeout=20)

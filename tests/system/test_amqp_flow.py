@@ -246,11 +246,12 @@ def check_no_nacked_stored(gateway, queue, outcomes):
     return nacked, bodies
 
 
-def test_a_confirm_whose_outcome_is_unknown_is_not_a_nack(gateway, broker):
-    """The broker stopped past the gateway's give-up time (5 s) with
-    publishes in flight, then continued: they may be stored, so none is
-    nacked; the connection closes (320) and the publisher knows them to be
-    in doubt."""
+def test_a_confirm_whose_outcome_is_unknown_is_not_a_nack(gateway_factory, broker):
+    """The broker stopped past the gateway's give-up time (--rpc-timeout,
+    2 s here) with publishes in flight, then continued: they may be
+    stored, so none is nacked; the connection closes (320) and the
+    publisher knows them to be in doubt."""
+    gateway = gateway_factory(broker, '--rpc-timeout', '2')
     conn = connect(gateway)
     conn.channel().queue_declare('doubt')
     conn.close()
@@ -259,7 +260,7 @@ def test_a_confirm_whose_outcome_is_unknown_is_not_a_nack(gateway, broker):
     try:
         wait_until(lambda: len(outcomes) >= 200, timeout=20, what='publishes confirmed')
         os.kill(broker.pid, signal.SIGSTOP)
-        time.sleep(7)
+        time.sleep(4)  # twice the give-up time
     finally:
         os.kill(broker.pid, signal.SIGCONT)
         stop.set()

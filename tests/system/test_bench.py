@@ -133,7 +133,8 @@ def test_run_prints_the_tables(tmp_path):
     binary('tools', 'arbiter-bench')
     out = tmp_path / 'run.jsonl'
     proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'arbiter-bench-run'),
-                           '--rounds', '1', '--tasks', '200', '--queued', '1000', '--skip-peers',
+                           '--rounds', '1', '--tasks', '200', '--queued', '1000', '--probe', '20',
+                           '--skip-peers',
                            '--build', BUILD, '--out', str(out)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=600,
                           cwd=ROOT)

@@ -392,7 +392,7 @@ class EventLog(threading.Thread):
 def test_queue_limits_hold(fast_broker, processes, peer_factory, tmp_path):
     client = peer_factory(fast_broker.endpoint)
     assert cli(fast_broker, 'queue', 'set', 'limited', '--max-running', '3').returncode == 0
-    assert cli(fast_broker, 'queue', 'set', 'rated', '--rate', '50').returncode == 0
+    assert cli(fast_broker, 'queue', 'set', 'rated', '--rate', '100').returncode == 0
     log = EventLog(fast_broker.endpoint, None)
     start_minion(fast_broker, processes, tmp_path, '--slots', '16', '--queue', 'limited',
                  '--queue', 'rated')
@@ -402,7 +402,13 @@ def test_queue_limits_hold(fast_broker, processes, peer_factory, tmp_path):
                                  for _ in range(1000)])
     wait_until(lambda: queue_counts(client, 'limited').get('succeeded') == 30, timeout=30,
                what='the limited queue')
-    time.sleep(10.5 - 30 * 0.1 / 3)
+
+    def rated_starts():
+        return sorted(e['at_ms'] for e in list(log.events)
+                      if e['queue'] == 'rated' and e['state'] == 4)
+    # the rated queue's starts over 5 s (its 1,000 tasks take 10)
+    wait_until(lambda: (lambda t: t and t[-1] - t[0] >= 5100)(rated_starts()), timeout=30,
+               interval=0.1, what='5 s of the rated queue')
     log.stop()
     running = 0
     peak = 0
@@ -413,10 +419,11 @@ def test_queue_limits_hold(fast_broker, processes, peer_factory, tmp_path):
             running -= 1
         peak = max(peak, running)
     assert peak == 3
-    starts = sorted(e['at_ms'] for e in log.events if e['queue'] == 'rated' and e['state'] == 4)
+    starts = rated_starts()
     first = starts[0]
-    in_ten = [t for t in starts if t < first + 10000]
-    assert 450 <= len(in_ten) <= 551, len(in_ten)  # 50/s within 10%, plus the first token
+    in_five = [t for t in starts if t < first + 5000]
+    # 100/s within 10%, plus the first token (the bucket starts with one)
+    assert 450 <= len(in_five) <= 551, len(in_five)
     assert len(starts) < len(rated)
 
 

@@ -170,7 +170,7 @@ def test_kills_while_checkpoints_run_on_the_thread_lose_nothing(
         peer = peer_factory(broker.endpoint)
         i = 0
         while not stop.is_set() and i < 500:
-            payloads = [b'k%d-%d-%d-%d' % (len(rounds), n, i, k) + b'.' * 100 for k in range(100)]
+            payloads = [b'k%d-%d-%d-%d' % (len(rounds), n, i, k) + b'.' * 1000 for k in range(100)]
             try:
                 kind, _, body, _ = peer.request(
                     'SUBMIT', {'tasks': [{'name': 'job'} for _ in payloads]}, payloads, timeout=2)
@@ -199,8 +199,9 @@ def test_kills_while_checkpoints_run_on_the_thread_lose_nothing(
     # the later kills come that many acknowledgements into their round:
     # well before, just past (its save likely on its way) and past the
     # first checkpoint of the round (16 MiB of rows kept, ARB_LOG_BYTES:
-    # about 91,000 of these 184-byte rows)
-    for kill_after in (None, 20000, 95000, 110000):
+    # about 15,600 of these 1,084-byte rows; 1 kB payloads, so that it
+    # takes 6 times fewer tasks than 100-byte ones)
+    for kill_after in (None, 3400, 16200, 18700):
         start = len(acked)
         stop = threading.Event()
         rounds.append(kill_after)
@@ -218,7 +219,7 @@ def test_kills_while_checkpoints_run_on_the_thread_lose_nothing(
             # waits for the save first: the retention sweep's, once a
             # second), which 1,100 more acknowledgements met in a loaded
             # sanitized run; one turn rarely does.
-            until(15000)
+            until(2500)
             held = sqlite3.connect(b.db, timeout=10, isolation_level=None)
             held.execute('BEGIN IMMEDIATE')
             wait_until(lambda: first_record(b.db + '-tasklog2'), timeout=60,
