@@ -21,7 +21,6 @@
 #define S_BACKLOG       100                  //  as libzmq's ZMQ_BACKLOG
 #define S_ACCEPTS       64                   //  connections accepted per poll at most
 #define S_ACCEPT_PAUSE  100                  //  ms without accepting after EMFILE
-#define S_MESSAGE_MS    30000                //  default message_ms
 #define S_SNDBYTES      ((size_t) 64 << 20)  //  default peer_sndbytes
 #define S_MESSAGE_BYTES (1ull << 30)         //  one message's frames together, at least
 #define S_AWAIT_MISSES  6                    //  waits in vain before the longest skip (2^6 turns)
@@ -176,7 +175,7 @@ arb_wire_new (const arb_wire_config_t *config)
     if (!self->config.peer_sndbytes)
         self->config.peer_sndbytes = S_SNDBYTES;
     if (!self->config.message_ms)
-        self->config.message_ms = S_MESSAGE_MS;
+        self->config.message_ms = ARB_GATHER_MESSAGE_MS;
     self->message_max = S_MESSAGE_BYTES > 2 * (uint64_t) config->max_message
                             ? S_MESSAGE_BYTES
                             : 2 * (uint64_t) config->max_message;

@@ -19,11 +19,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define S_READ_CHUNK   (64u * 1024)   //  bytes read at once, at least
-#define S_KEEP_MAX     (256u * 1024)  //  a buffer over this is freed once it is empty
-#define S_COMMAND_MAX  (64u * 1024)   //  a command frame (READY, PING) over this closes
-#define S_PONG_ROOM    (64u * 1024)   //  PINGs go unanswered while more waits to go out
-#define S_PARTIAL_RATE (1u << 20)     //  a message's time to arrive grows a second a MiB in
+#define S_READ_CHUNK  (64u * 1024)   //  bytes read at once, at least
+#define S_KEEP_MAX    (256u * 1024)  //  a buffer over this is freed once it is empty
+#define S_COMMAND_MAX (64u * 1024)   //  a command frame (READY, PING) over this closes
+#define S_PONG_ROOM   (64u * 1024)   //  PINGs go unanswered while more waits to go out
 
 //  ---------------------------------------------------------------------
 //  The connection
@@ -417,7 +416,7 @@ arb_wire_conn_overdue (arb_wire_conn_t *conn, uint64_t now, uint64_t limit_ms)
     if (!conn->partial_ms || conn->closed)
         return false;
     uint64_t bytes = conn->gather.bytes + (conn->in.end - conn->in.start);
-    return now - conn->partial_ms > limit_ms + bytes / S_PARTIAL_RATE * 1000;
+    return arb_gather_overdue (conn->partial_ms, now, limit_ms, bytes);
 }
 
 //  The connection's next message: as arb_wire_recv.

@@ -57,7 +57,10 @@ struct _arb_dial_t {
     int64_t connect_at;            //  monotonic ms: the next attempt, while waiting
     bool readable;                 //  the kernel may hold input
     bool buffered;                 //  whole frames may wait in in
-    int64_t heard_ms;              //  monotonic: the last bytes read; 0 none
+    int64_t heard_ms;              //  monotonic: the last bytes read while a message was partly
+                                   //  in; 0 none (arb_dial_heard)
+    int64_t partial_ms;            //  monotonic: when part of a message was first seen waiting
+                                   //  for the rest; 0 none
     bool blocked;                  //  the socket refused output: written when it says it takes more
     bool greeted;                  //  the rest of our greeting went (the peer's first part came)
     arb_bytes_t in;                //  read, not taken yet
@@ -179,6 +182,7 @@ s_drop (arb_dial_t *self)
     arb_bytes_reset (&self->in, S_KEEP_MAX);
     arb_bytes_reset (&self->hand, S_KEEP_MAX);
     arb_gather_reset (&self->gather);
+    self->partial_ms = 0;
 }
 
 //  The connection is made: the first part of our greeting goes, the
@@ -442,6 +446,8 @@ s_take (arb_dial_t *self, const arb_limits_t *limits, arb_msg_t **msg_p, int *rc
             return -1;
         }
         if (!parsed || avail - frame.head < frame.size) {
+            if (self->state == S_OPEN && (avail || self->gather.parts) && !self->partial_ms)
+                self->partial_ms = zclock_mono ();
             //  a frame that does not fit in the buffer gets room for it
             size_t need = parsed ? frame.head + (size_t) frame.size : ARB_ZMTP_FRAME_HEADER_MAX;
             if (need > in->cap - in->start && arb_bytes_reserve (in, need - avail)) {
@@ -466,6 +472,7 @@ s_take (arb_dial_t *self, const arb_limits_t *limits, arb_msg_t **msg_p, int *rc
             return -1;
         }
         if (!(frame.flags & ARB_ZMTP_MORE)) {
+            self->partial_ms = 0;
             *rc_p = arb_gather_decode (&self->gather, NULL, 0, limits, msg_p);
             return 1;
         }
@@ -480,7 +487,8 @@ static int
 s_read (arb_dial_t *self)
 {
     int rc = arb_bytes_recv (&self->in, self->fd, S_READ_CHUNK);
-    if (rc > 0)
+    //  the clock only while a message is partly in (arb_dial_heard)
+    if (rc > 0 && self->partial_ms)
         self->heard_ms = zclock_mono ();
     if (rc == 0 || rc == 2)
         self->readable = false;
@@ -701,6 +709,12 @@ arb_dial_refusal (arb_dial_t *self)
 int64_t
 arb_dial_heard (arb_dial_t *self)
 {
+    //  a message not whole in its time is no sign of life
+    if (self->partial_ms
+        && arb_gather_overdue ((uint64_t) self->partial_ms, (uint64_t) zclock_mono (),
+                               ARB_GATHER_MESSAGE_MS,
+                               self->gather.bytes + arb_bytes_size (&self->in)))
+        return 0;
     return self->heard_ms;
 }
 

@@ -113,7 +113,7 @@ struct _arb_link_t {
     bool relay;               //  registers as a relay (arb_link_set_relay)
     arb_idset_t *registers;   //  owned: request ids of the REGISTERs since the last WELCOME
     bool forbidden;           //  a REGISTER was refused with 403 since the last WELCOME
-    bool no_marks;            //  the broker is older than marks: REGISTER without them
+    bool no_marks;            //  the broker refused marks: the next REGISTER goes without
     arb_link_forbidden_fn *on_forbidden;  //  told of it, or NULL (arb_link_set_forbidden)
 
     //  Requests, tasks, consumers.
@@ -804,6 +804,7 @@ s_register (arb_link_t *self)
     body->host = self->host;
     body->acks = true;              //  outcomes stay held until RESULT_OK
     body->marks = !self->no_marks;  //  its HEARTBEAT says the mark it read
+    self->no_marks = false;         //  this REGISTER only: the broker may be upgraded since
     arb_leases_claim (self->leases, msg);
     self->register_reqid = arb_msg_reqid (msg);
     //  a broker away for long: the oldest are forgotten (their answer, if
@@ -993,9 +994,10 @@ s_on_error (arb_link_t *self, arb_msg_t **msg_p)
     if (body->code == ARB_ERR_BAD_REQUEST && body->reason && strstr (body->reason, "'marks'")
         && arb_idset_remove (self->registers, reqid)) {
         //  a broker older than marks (400 unknown key): it checks busy by
-        //  time, as before them (a REGISTER sent before the first answer
-        //  gets the same one)
-        if (!self->no_marks) {
+        //  time, as before them. The answer to the last REGISTER only (one
+        //  sent before it gets the same); the next REGISTER says marks
+        //  again, for the broker may be upgraded by then
+        if (reqid == self->register_reqid) {
             zsys_notice ("link: the broker takes no marks (older), registering without "
                          "endpoint=%s",
                          self->endpoint);

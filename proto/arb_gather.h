@@ -24,6 +24,19 @@ typedef struct {
     size_t cap_frames;       //  room in frames
 } arb_gather_t;
 
+//  A message must arrive whole within ARB_GATHER_MESSAGE_MS of its first
+//  byte (the broker's --message-ms), a second more for each MiB of it in
+//  so far: a peer stopped or trickling in the middle of one would hold
+//  what it sent, and count as alive while its bytes come, for ever.
+//  Whether a message first seen partly in at started_ms (monotonic; 0:
+//  none), with bytes of it in so far, is overdue at now_ms.
+#define ARB_GATHER_MESSAGE_MS 30000
+static inline bool
+arb_gather_overdue (uint64_t started_ms, uint64_t now_ms, uint64_t limit_ms, uint64_t bytes)
+{
+    return started_ms && now_ms - started_ms > limit_ms + bytes / (1u << 20) * 1000;
+}
+
 //  Adds the next frame: 0; -2 when the message would pass
 //  ARB_GATHER_PARTS_MAX frames or max_bytes bytes (nothing added); -1 if
 //  out of memory.

@@ -147,7 +147,7 @@ struct _arb_worker_t {
     int64_t last_tx;            //  ms: last message sent to it in this session
     int64_t heartbeat_at;
     uint64_t mark;  //  the highest mark read in the broker's HEARTBEATs this session
-    bool no_marks;  //  the broker is older than marks: REGISTER without them
+    bool no_marks;  //  the broker refused marks: the next REGISTER goes without
     arb_worker_phase_t phase;
     int64_t phase_deadline;  //  ms: end of drain, or of the forced stop
     int force_sig;           //  signal the forced stop used on heavy tasks; 0 none yet

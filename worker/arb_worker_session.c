@@ -249,6 +249,7 @@ arb_worker_register (arb_worker_t *self, bool new_socket)
     }
     body->acks = true;              //  results stay kept until RESULT_OK
     body->marks = !self->no_marks;  //  its HEARTBEAT says the mark it read
+    self->no_marks = false;         //  this REGISTER only: the broker may be upgraded since
     for (int i = 0; i < self->slot_count; i++) {
         arb_worker_slot_t *slot = &self->slots[i];
         if (!slot->busy || slot->quiet)
@@ -363,10 +364,11 @@ s_on_error (arb_worker_t *self, arb_msg_t *msg)
         arb_worker_register (self, false);
         return;
     }
-    if (body->code == ARB_ERR_BAD_REQUEST && reqid == self->register_reqid && !self->no_marks
-        && body->reason && strstr (body->reason, "'marks'")) {
+    if (body->code == ARB_ERR_BAD_REQUEST && reqid == self->register_reqid && body->reason
+        && strstr (body->reason, "'marks'")) {
         //  a broker older than marks (400 unknown key): it checks busy by
-        //  time, as before them
+        //  time, as before them (the next REGISTER says marks again: the
+        //  broker may be upgraded by then)
         ARB_WORKER_INFO (self, "worker: the broker takes no marks (older), registering without");
         self->no_marks = true;
         arb_worker_register (self, false);

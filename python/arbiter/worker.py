@@ -309,7 +309,7 @@ class _Run:
         self.last_rx = 0.0
         self.heartbeat_at = 0.0
         self.mark = 0  # the highest mark read in the broker's HEARTBEATs this session
-        self.no_marks = False  # the broker is older than marks: REGISTER without them
+        self.no_marks = False  # the broker refused marks: the next REGISTER goes without
         self.phase = RUN
         self.phase_deadline = 0.0
         self.force_sig = 0
@@ -790,6 +790,7 @@ class _Run:
             'acks': True}  # results stay kept until RESULT_OK
         if not self.no_marks:
             body['marks'] = True  # its HEARTBEAT says the mark it read
+        self.no_marks = False  # this REGISTER only: the broker may be upgraded since
         if '*' not in self.w.handlers:
             # the broker then sends only these names; a "*" handler runs any
             body['handles'] = list(self.w.handlers)
@@ -877,10 +878,11 @@ class _Run:
             log.info('worker: broker does not know us, registering again')
             self._register(new_socket=False)
             return
-        if (code == 400 and reqid == self.register_reqid and not self.no_marks
+        if (code == 400 and reqid == self.register_reqid
                 and "'marks'" in msg.body.get('reason', '')):
             # a broker older than marks (400 unknown key): it checks busy by
-            # time, as before them
+            # time, as before them (the next REGISTER says marks again: the
+            # broker may be upgraded by then)
             log.info('worker: the broker takes no marks (older), registering without')
             self.no_marks = True
             self._register(new_socket=False)

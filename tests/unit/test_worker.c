@@ -1127,7 +1127,8 @@ s_send_mark (s_broker_t *self, uint64_t mark)
 }
 
 //  A broker older than marks refuses the REGISTER that says it (400
-//  unknown key): the worker registers again without, and works on.
+//  unknown key): the worker registers again without, and works on; its
+//  next REGISTER says marks again (the broker may be upgraded by then).
 static void
 test_a_broker_without_marks_is_registered_without (void **state)
 {
@@ -1155,6 +1156,16 @@ test_a_broker_without_marks_is_registered_without (void **state)
     s_seen_t *seen = s_run_tasks (broker, &task, 1, 0);
     assert_string_equal (s_result_of (seen, 1)->result, "a:x");
     free (seen);
+    error = arb_msg_new (ARB_MSG_ERROR, 0);
+    arb_msg_error (error)->code = ARB_ERR_UNKNOWN_WORKER;
+    arb_msg_error (error)->reason = "unknown worker";
+    s_send (broker, &error);
+    msg = s_expect (broker, ARB_MSG_REGISTER);
+    assert_true (arb_msg_register (msg)->marks);
+    s_welcome (broker, arb_msg_reqid (msg), 100, 5000);
+    arb_msg_destroy (&msg);
+    msg = s_expect (broker, ARB_MSG_CREDIT);
+    arb_msg_destroy (&msg);
 
     s_stop_worker (broker, &worker, &runner);
     s_broker_destroy (&broker);
