@@ -415,8 +415,8 @@ s_send_heartbeats (arb_broker_t *self, uint64_t mono_ms, bool now)
 //  lost); a worker the broker has sent nothing to for a heartbeat period
 //  gets a HEARTBEAT.
 //  arb_sched_silent_session's: whether the session's peer has input
-//  waiting unread, or sent part of a message within the window (its own
-//  wire: the ROUTER shows whole messages only). The ROUTER socket does not tell one peer's input from
+//  waiting unread, or sent bytes of a message within the window (its own
+//  wire). The ROUTER socket does not tell one peer's input from
 //  another's: any message waiting may be this worker's heartbeat, and
 //  excuses a silence of up to twice the window, no longer, so that a dead
 //  worker is still found while others keep the input from draining.
@@ -425,12 +425,10 @@ s_unread (void *arg, arb_session_t *session)
 {
     arb_broker_t *self = (arb_broker_t *) arg;
     zframe_t *identity = arb_session_identity (session);
-    //  bytes of a message on their way within the window (a RESULT of
-    //  16 MB on a slow link, the worker's heartbeats behind it)
-    uint64_t heard = arb_wire_heard (self->wire, zframe_data (identity), zframe_size (identity));
-    if (heard && heard + self->config.liveness_ms > self->clock.mono_ms)
-        return true;
-    if (!arb_wire_unread (self->wire, zframe_data (identity), zframe_size (identity)))
+    //  (bytes of a RESULT of 16 MB on a slow link, its heartbeats behind it)
+    uint64_t window = self->config.liveness_ms;
+    uint64_t since = self->clock.mono_ms > window ? self->clock.mono_ms - window + 1 : 0;
+    if (!arb_wire_unread (self->wire, zframe_data (identity), zframe_size (identity), since))
         return false;
     uint64_t silent = self->clock.mono_ms - arb_session_last_seen (session);
     return !arb_wire_router (self->wire) || silent < 2 * (uint64_t) self->config.liveness_ms;

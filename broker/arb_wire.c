@@ -514,7 +514,7 @@ s_peer_conn (arb_wire_t *self, const uint8_t *peer, size_t size)
 }
 
 bool
-arb_wire_unread (arb_wire_t *self, const uint8_t *peer, size_t size)
+arb_wire_unread (arb_wire_t *self, const uint8_t *peer, size_t size, uint64_t heard_since_ms)
 {
     //  the ROUTER's input is one: any of it may be this peer's
     if (self->router)
@@ -523,8 +523,9 @@ arb_wire_unread (arb_wire_t *self, const uint8_t *peer, size_t size)
     if (!conn || s_held (self, conn))
         return false;
     //  whole frames may wait in its buffer; part of one alone is not
-    //  input (a peer stuck in the middle of a message is silent)
-    if (conn->buffered)
+    //  input (a peer stuck in the middle of a message is silent), unless
+    //  its bytes still come
+    if (conn->buffered || (conn->heard_ms && conn->heard_ms >= heard_since_ms))
         return true;
     int waiting = 0;
     return ioctl (conn->fd, FIONREAD, &waiting) == 0 && waiting > 0;
@@ -540,13 +541,6 @@ s_to_worker (arb_msg_type_t type)
 {
     return type == ARB_MSG_DISPATCH || type == ARB_MSG_STOP || type == ARB_MSG_HEARTBEAT
            || type == ARB_MSG_WELCOME || type == ARB_MSG_RESULT_OK;
-}
-
-uint64_t
-arb_wire_heard (arb_wire_t *self, const uint8_t *peer, size_t size)
-{
-    arb_wire_conn_t *conn = s_peer_conn (self, peer, size);
-    return conn ? conn->heard_ms : 0;
 }
 
 bool

@@ -113,17 +113,14 @@ int arb_wire_adopt (arb_wire_t *self, int fd);
 size_t arb_wire_connections (arb_wire_t *self);
 
 //  Whether input from peer (its routing id) may wait unread: whole frames
-//  in its connection's buffer, or bytes in the kernel's socket; false for
-//  a peer without a connection, or one held (its output over its bound).
-//  In the ROUTER's way, which cannot tell one peer's input from another's:
-//  whether any input waits.
-bool arb_wire_unread (arb_wire_t *self, const uint8_t *peer, size_t size);
-
-//  When bytes of a message last came from peer, while the message was
-//  partly in (monotonic ms; 0 none, and in the ROUTER's way): a big
+//  in its connection's buffer, bytes in the kernel's socket, or bytes of
+//  a message partly in read since heard_since_ms (monotonic: a big
 //  message on a slow link is not silence, though the peer's heartbeats
-//  wait behind it.
-uint64_t arb_wire_heard (arb_wire_t *self, const uint8_t *peer, size_t size);
+//  wait behind it); false for a peer without a connection, or one held
+//  (its output over its bound). In the ROUTER's way, which cannot tell
+//  one peer's input from another's, and shows whole messages only:
+//  whether any input waits.
+bool arb_wire_unread (arb_wire_t *self, const uint8_t *peer, size_t size, uint64_t heard_since_ms);
 
 //  Whether output for peer waited in the broker, not yet written to its
 //  socket, at any time since since_ms (monotonic): it waits now, or the

@@ -397,7 +397,7 @@ s_read (arb_wire_t *wire, arb_wire_conn_t *conn)
 {
     int rc = arb_bytes_recv (&conn->in, conn->fd, S_READ_CHUNK);
     //  the clock only while a message is partly in: its bytes on their
-    //  way are the peer's life (arb_wire_heard)
+    //  way are the peer's life (arb_wire_unread)
     if (rc > 0 && conn->partial_ms)
         conn->heard_ms = (uint64_t) zclock_mono ();
     if (rc == 0 || rc == 2)

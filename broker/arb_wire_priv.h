@@ -66,7 +66,7 @@ typedef struct {
     uint64_t partial_ms;  //  monotonic: when part of a message was first seen waiting for
                           //  the rest; 0 none (arb_wire_conn_overdue)
     uint64_t heard_ms;    //  monotonic: the last bytes read while a message was partly in
-                          //  (arb_wire_heard); 0 none
+                          //  (arb_wire_unread); 0 none
 } arb_wire_conn_t;
 
 struct _arb_wire_t {

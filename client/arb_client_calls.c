@@ -75,18 +75,18 @@ s_collect_id (void *arg, arb_task_info_t *task)
     return 0;
 }
 
-//  STATUS of n ids; fn for each. A reply whose results reach the bound
-//  answers the first ids only (more): the rest are asked again. Returns as
-//  arb_client_status.
-static int
-s_status_page (arb_client_t *self, const uint64_t *ids, size_t n, arb_client_task_fn *fn, void *arg)
+int
+arb_client_status (
+    arb_client_t *self, const uint64_t *ids, size_t n, arb_client_task_fn *fn, void *arg)
 {
+    assert (self && (ids || n == 0) && fn);
     size_t at = 0;
     while (at < n) {
+        size_t asked = n - at < ARB_STATUS_PAGE ? n - at : ARB_STATUS_PAGE;
         arb_msg_t *request = arb_client_request_new (self, ARB_MSG_STATUS);
         arb_status_body_t *body = arb_msg_status (request);
         body->ids.v = (uint64_t *) ids + at;  //  borrowed until sent, never written
-        body->ids.n = n - at;
+        body->ids.n = asked;
         arb_msg_t *reply = arb_client_request (self, &request);
         if (!reply)
             return -1;
@@ -94,28 +94,15 @@ s_status_page (arb_client_t *self, const uint64_t *ids, size_t n, arb_client_tas
         int stopped = 0;
         for (size_t i = 0; i < tasks->tasks.n && !stopped; i++)
             stopped = fn (arg, &tasks->tasks.v[i]);
-        size_t answered = tasks->tasks.n;
-        bool more = tasks->more;
+        //  a reply whose results reach the bound answers the first ids
+        //  only (more): the rest are asked again
+        size_t answered = tasks->more ? tasks->tasks.n : asked;
         arb_msg_destroy (&reply);
         if (stopped)
             return 1;
-        if (!more || !answered)
-            break;
-        at += answered;
+        at += answered ? answered : asked;
     }
     return 0;
-}
-
-int
-arb_client_status (
-    arb_client_t *self, const uint64_t *ids, size_t n, arb_client_task_fn *fn, void *arg)
-{
-    assert (self && (ids || n == 0) && fn);
-    int rc = 0;
-    for (size_t at = 0; rc == 0 && at < n; at += ARB_STATUS_PAGE)
-        rc = s_status_page (self, ids + at, n - at < ARB_STATUS_PAGE ? n - at : ARB_STATUS_PAGE, fn,
-                            arg);
-    return rc;
 }
 
 typedef struct {

@@ -438,20 +438,33 @@ s_process (arb_kestrel_conn_t *self)
     return false;
 }
 
+//  Whether a timer of the connection is due (its time, from_ms + after_ms,
+//  has come); if not (what it times began again since it was armed), it
+//  is armed again for then.
+static bool
+s_due (arb_kestrel_conn_t *self,
+       arb_timer_t *timer,
+       arb_reactor_timer_fn *fn,
+       uint64_t from_ms,
+       uint64_t after_ms)
+{
+    uint64_t now = arb_reactor_now (self->reactor);
+    if (now >= from_ms + after_ms)
+        return true;
+    arb_reactor_arm (self->reactor, timer, from_ms + after_ms - now, fn, self);
+    return false;
+}
+
 static void
 s_on_deadline (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
 {
+    (void) reactor;
     (void) timer;
     arb_kestrel_conn_t *self = (arb_kestrel_conn_t *) arg;
-    if (!self->arriving || self->closing || !self->stream)
+    if (!self->arriving || self->closing || !self->stream
+        || !s_due (self, &self->deadline, s_on_deadline, self->arriving_ms,
+                   self->request_timeout_ms))
         return;
-    uint64_t now = arb_reactor_now (reactor);
-    uint64_t due = self->arriving_ms + self->request_timeout_ms;
-    if (now < due) {
-        //  a later command than the one it was armed for
-        arb_reactor_arm (reactor, &self->deadline, due - now, s_on_deadline, self);
-        return;
-    }
     zsys_debug ("kestrel: command not in within the request timeout: closing timeout_ms=%" PRIu64,
                 self->request_timeout_ms);
     arb_kestrel_conn_close (self);  //  frees self (no handler of it is on the stack)
@@ -479,11 +492,8 @@ s_on_idle (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
     self->written_mark = written;
     if (self->slots || reading)
         self->active_ms = now;
-    uint64_t due = self->active_ms + self->idle_timeout_ms;
-    if (now < due) {
-        arb_reactor_arm (reactor, &self->idle, due - now, s_on_idle, self);
+    if (!s_due (self, &self->idle, s_on_idle, self->active_ms, self->idle_timeout_ms))
         return;
-    }
     zsys_debug ("kestrel: idle for the idle timeout: closing timeout_ms=%" PRIu64,
                 self->idle_timeout_ms);
     arb_kestrel_conn_close (self);  //  frees self (no handler of it is on the stack)

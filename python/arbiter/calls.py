@@ -90,15 +90,14 @@ def watch(ids: Sequence[int]) -> Generator[Request, Body, None]:
 
 def status(ids: Sequence[int]) -> Generator[Request, Body, List[TaskInfo]]:
     found: List[TaskInfo] = []
-    for start in range(0, len(ids), STATUS_PAGE):
-        page = list(ids[start:start + STATUS_PAGE])
-        while page:
-            # a reply whose results reach the broker's bound answers the
-            # first ids only (more): the rest are asked again
-            reply = yield Request(MsgType.STATUS, {'ids': page})
-            found += [TaskInfo.from_wire(t) for t in reply['tasks']]
-            answered = len(reply['tasks'])
-            page = page[answered:] if reply.get('more') and answered else []
+    at = 0
+    while at < len(ids):
+        asked = list(ids[at:at + STATUS_PAGE])
+        reply = yield Request(MsgType.STATUS, {'ids': asked})
+        found += [TaskInfo.from_wire(t) for t in reply['tasks']]
+        # a reply whose results reach the broker's bound answers the first
+        # ids only (more): the rest are asked again
+        at += (len(reply['tasks']) if reply.get('more') else 0) or len(asked)
     return found
 
 
