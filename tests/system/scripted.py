@@ -68,3 +68,36 @@ def run_until(workers, done, timeout=10.0):
             raise TimeoutError('not done within %.1f s' % timeout)
         for w in workers:
             w.pump(0.02)
+
+
+class ScriptedBroker:
+    """A broker played by the test: a ROUTER on a loopback port, for
+    workers and links whose side of a talk the broker of this tree would
+    not take (one from before a field, say). close() at the end."""
+
+    WELCOME = {'heartbeat_ms': 200, 'liveness_ms': 5000, 'epoch': 1, 'max_payload': 1 << 20}
+
+    def __init__(self, port):
+        import zmq
+        self.endpoint = 'tcp://127.0.0.1:%d' % port
+        self.router = zmq.Context.instance().socket(zmq.ROUTER)
+        self.router.setsockopt(zmq.LINGER, 0)
+        self.router.bind(self.endpoint)
+
+    def next_of(self, kind, timeout=10.0):
+        """(peer's routing id, reqid, body) of the next message of kind
+        (others are dropped)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.router.poll(int((deadline - time.time()) * 1000) + 1):
+                parts = self.router.recv_multipart()
+                got, reqid, body, _ = arbiter_proto.decode(parts[1:])
+                if got == kind:
+                    return parts[0], reqid, body
+        raise TimeoutError('no %s within %.1f s' % (kind, timeout))
+
+    def answer(self, peer, kind, reqid, body):
+        self.router.send_multipart([peer] + arbiter_proto.encode(kind, reqid, body))
+
+    def close(self):
+        self.router.close()

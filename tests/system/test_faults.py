@@ -19,7 +19,7 @@ import zmq
 import arbiter_proto
 from conftest import SANITIZED, Broker, Process, binary, free_port, wait_until
 from helpers import start_exec_worker, status, submit_many
-from scripted import ScriptedWorker, run_until
+from scripted import ScriptedBroker, ScriptedWorker, run_until
 from test_cli import arbiter
 from test_cold import done_ids, memory, take_all
 
@@ -217,47 +217,29 @@ def test_the_link_registers_without_marks_once_a_broker_refuses_them(tmp_path, p
     broker from before marks: its REGISTER refused (400 unknown key
     'marks'), the next goes without them; after a 410 the next says them
     again, for the broker may have been upgraded by then."""
-    port = free_port()
-    router = zmq.Context.instance().socket(zmq.ROUTER)
-    router.setsockopt(zmq.LINGER, 0)
-    router.bind('tcp://127.0.0.1:%d' % port)
+    broker = ScriptedBroker(free_port())
     try:
         processes.append(Process([binary('gateway', 'arbiter-gateway'), '--config', os.devnull,
-                                  '--broker', 'tcp://127.0.0.1:%d' % port,
+                                  '--broker', broker.endpoint,
                                   '--http', '127.0.0.1:%d' % free_port(), '--kestrel', 'off',
                                   '--amqp', 'off'], str(tmp_path / 'gateway.log')))
-
-        def next_register():
-            deadline = time.time() + 10
-            while time.time() < deadline:
-                if router.poll(int((deadline - time.time()) * 1000) + 1):
-                    parts = router.recv_multipart()
-                    msg = arbiter_proto.decode(parts[1:])
-                    if msg[0] == 'REGISTER':
-                        return parts[0], msg[1], msg[2]
-            raise TimeoutError('no REGISTER')
-
-        def answer(peer, kind, reqid, body):
-            router.send_multipart([peer] + arbiter_proto.encode(kind, reqid, body))
-
-        welcome = {'heartbeat_ms': 200, 'liveness_ms': 5000, 'epoch': 1, 'max_payload': 1 << 20}
-        peer, reqid, body = next_register()
+        peer, reqid, body = broker.next_of('REGISTER')
         assert body.get('marks') is True and body.get('acks') is True, body
         # every REGISTER that says marks is refused (one may have gone
         # before the first answer came): the link answers the last
         for _ in range(5):
-            answer(peer, 'ERROR', reqid, {'code': 400, 'reason': "unknown key 'marks'"})
-            peer, reqid, body = next_register()
+            broker.answer(peer, 'ERROR', reqid, {'code': 400, 'reason': "unknown key 'marks'"})
+            peer, reqid, body = broker.next_of('REGISTER')
             if 'marks' not in body:
                 break
         assert 'marks' not in body, body
-        answer(peer, 'WELCOME', reqid, welcome)
+        broker.answer(peer, 'WELCOME', reqid, broker.WELCOME)
         time.sleep(0.3)
-        answer(peer, 'ERROR', 0, {'code': 410, 'reason': 'unknown worker'})
-        peer, reqid, body = next_register()
+        broker.answer(peer, 'ERROR', 0, {'code': 410, 'reason': 'unknown worker'})
+        peer, reqid, body = broker.next_of('REGISTER')
         assert body.get('marks') is True, body
     finally:
-        router.close()
+        broker.close()
 
 
 @pytest.mark.parametrize('transport', ['auto', 'zeromq'])

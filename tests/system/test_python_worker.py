@@ -7,17 +7,15 @@ kill -9 and run once, SIGTERM drains, items are routed."""
 import os
 import signal
 import time
-import types
 
 import pytest
-import zmq
 
-import arbiter_proto
 from python_support import (FAST, arbiter, client, fast_broker, runs,  # noqa: F401
                             start_py_worker)
 from arbiter import State
 from conftest import Broker, free_port, wait_until
 from helpers import gone
+from scripted import ScriptedBroker
 
 MODES = ['thread', 'process']
 
@@ -185,39 +183,20 @@ def test_a_broker_older_than_marks_is_registered_without(tmp_path, processes):
     unknown key 'marks'): the worker registers again without, and its next
     REGISTER (after a 410) says them again, for the broker may have been
     upgraded by then. A scripted broker (a ROUTER) answers."""
-    port = free_port()
-    router = zmq.Context.instance().socket(zmq.ROUTER)
-    router.setsockopt(zmq.LINGER, 0)
-    router.bind('tcp://127.0.0.1:%d' % port)
+    broker = ScriptedBroker(free_port())
     try:
-        start_py_worker(types.SimpleNamespace(endpoint='tcp://127.0.0.1:%d' % port), processes,
-                        tmp_path)
-
-        def next_of(kind):
-            deadline = time.time() + 10
-            while time.time() < deadline:
-                if router.poll(int((deadline - time.time()) * 1000) + 1):
-                    parts = router.recv_multipart()
-                    msg = arbiter_proto.decode(parts[1:])
-                    if msg[0] == kind:
-                        return parts[0], msg
-            raise TimeoutError('no %s' % kind)
-
-        def answer(peer, kind, reqid, body):
-            router.send_multipart([peer] + arbiter_proto.encode(kind, reqid, body))
-
-        welcome = {'heartbeat_ms': 200, 'liveness_ms': 5000, 'epoch': 1, 'max_payload': 1 << 20}
-        peer, (_, reqid, body, _) = next_of('REGISTER')
+        start_py_worker(broker, processes, tmp_path)
+        peer, reqid, body = broker.next_of('REGISTER')
         assert body.get('marks') is True and body.get('acks') is True, body
-        answer(peer, 'ERROR', reqid, {'code': 400, 'reason': "unknown key 'marks'"})
-        peer, (_, reqid, body, _) = next_of('REGISTER')
+        broker.answer(peer, 'ERROR', reqid, {'code': 400, 'reason': "unknown key 'marks'"})
+        peer, reqid, body = broker.next_of('REGISTER')
         assert 'marks' not in body, body
-        answer(peer, 'WELCOME', reqid, welcome)
-        next_of('HEARTBEAT')  # registered: it beats
-        answer(peer, 'ERROR', 0, {'code': 410, 'reason': 'unknown worker'})
-        peer, (_, reqid, body, _) = next_of('REGISTER')
+        broker.answer(peer, 'WELCOME', reqid, broker.WELCOME)
+        broker.next_of('HEARTBEAT')  # registered: it beats
+        broker.answer(peer, 'ERROR', 0, {'code': 410, 'reason': 'unknown worker'})
+        peer, reqid, body = broker.next_of('REGISTER')
         assert body.get('marks') is True, body
-        answer(peer, 'WELCOME', reqid, welcome)
-        next_of('HEARTBEAT')
+        broker.answer(peer, 'WELCOME', reqid, broker.WELCOME)
+        broker.next_of('HEARTBEAT')
     finally:
-        router.close()
+        broker.close()
