@@ -353,8 +353,10 @@ s_take (arb_wire_t *wire,
             return -1;
         }
         if (!parsed || avail - frame.head < frame.size) {
+            //  the first bytes of a message are heard as its later ones
+            //  are (s_read): the read that brought them did not know yet
             if (conn->state == ARB_WIRE_OPEN && (avail || conn->gather.parts) && !conn->partial_ms)
-                conn->partial_ms = (uint64_t) zclock_mono ();
+                conn->partial_ms = conn->heard_ms = (uint64_t) zclock_mono ();
             //  a frame that does not fit in the buffer gets room for it
             size_t need = parsed ? frame.head + (size_t) frame.size : ARB_ZMTP_FRAME_HEADER_MAX;
             if (need > in->cap - in->start && arb_bytes_reserve (in, need - avail)) {

@@ -446,8 +446,10 @@ s_take (arb_dial_t *self, const arb_limits_t *limits, arb_msg_t **msg_p, int *rc
             return -1;
         }
         if (!parsed || avail - frame.head < frame.size) {
+            //  the first bytes of a message are heard as its later ones
+            //  are (s_read): the read that brought them did not know yet
             if (self->state == S_OPEN && (avail || self->gather.parts) && !self->partial_ms)
-                self->partial_ms = zclock_mono ();
+                self->partial_ms = self->heard_ms = zclock_mono ();
             //  a frame that does not fit in the buffer gets room for it
             size_t need = parsed ? frame.head + (size_t) frame.size : ARB_ZMTP_FRAME_HEADER_MAX;
             if (need > in->cap - in->start && arb_bytes_reserve (in, need - avail)) {

@@ -387,6 +387,46 @@ test_says_why_it_cannot_talk (void **state)
     zsock_destroy (&pub);
 }
 
+//  The first bytes of a message from the broker, read alone, are its life
+//  as its later ones are (arb_dial_heard): a big DISPATCH that has only
+//  begun to come is not silence.
+static void
+test_the_first_bytes_of_a_message_are_heard (void **state)
+{
+    (void) state;
+    char endpoint[64];
+    int listener = s_listener (endpoint, sizeof (endpoint));
+    arb_dial_t *dial = arb_dial_new (endpoint);
+    int fd = -1;
+    int64_t deadline = zclock_mono () + S_WAIT_MS;
+    while (fd < 0 && zclock_mono () < deadline) {
+        assert_null (s_turn (dial));
+        struct pollfd item = {listener, POLLIN, 0};
+        if (poll (&item, 1, 0) == 1)
+            fd = accept (listener, NULL, NULL);
+    }
+    assert_true (fd >= 0);
+    uint8_t bytes[256];
+    arb_zmtp_greeting (bytes);
+    size_t n = ARB_ZMTP_GREETING;
+    n += arb_zmtp_ready (bytes + n, sizeof (bytes) - n, "ROUTER");
+    assert_int_equal (write (fd, bytes, n), (ssize_t) n);
+    while (!arb_dial_is_open (dial) && zclock_mono () < deadline)
+        assert_null (s_turn (dial));
+    assert_true (arb_dial_is_open (dial));
+    assert_int_equal (arb_dial_heard (dial), 0);
+    int64_t before = zclock_mono ();
+    //  a frame of 200 bytes, 10 of them sent
+    uint8_t part[12] = {0, 200};
+    assert_int_equal (write (fd, part, sizeof (part)), (ssize_t) sizeof (part));
+    for (int i = 0; i < 5; i++)
+        assert_null (s_turn (dial));
+    assert_true (arb_dial_heard (dial) >= before);
+    arb_dial_destroy (&dial, 0);
+    close (fd);
+    close (listener);
+}
+
 int
 main (void)
 {
@@ -397,6 +437,7 @@ main (void)
         cmocka_unit_test (test_talks_to_a_zeromq_router),
         cmocka_unit_test (test_connects_again),
         cmocka_unit_test (test_says_why_it_cannot_talk),
+        cmocka_unit_test (test_the_first_bytes_of_a_message_are_heard),
     };
     return cmocka_run_group_tests_name ("dial", tests, NULL, NULL);
 }

@@ -487,6 +487,41 @@ test_a_message_that_does_not_arrive_in_time_closes (void **state)
     zsock_destroy (&dealer);
 }
 
+//  The first bytes of a message, read alone, are the peer's life as its
+//  later ones are: a worker whose big RESULT has only begun to come is
+//  not silent (arb_wire_unread), though nothing of it waits unread.
+static void
+test_the_first_bytes_of_a_message_are_heard (void **state)
+{
+    s_fx_t *fx = (s_fx_t *) *state;
+    arb_msg_t *ping_msg = arb_msg_new (ARB_MSG_PING, 79);
+    uint8_t wire[256];
+    size_t size = s_frames (&ping_msg, wire, sizeof (wire));
+    int fd = s_raw (fx, true);
+    uint8_t buf[256];
+    bool closed = false;
+    size_t ready_size = arb_zmtp_ready (buf, sizeof (buf), "ROUTER");
+    s_raw_read (fx, fd, buf, ARB_ZMTP_GREETING + ready_size, &closed);
+    assert_false (closed);
+    zclock_sleep (20);
+    uint64_t before = (uint64_t) zclock_mono ();
+    const uint8_t *peer = (const uint8_t *) "raw";
+    assert_false (arb_wire_unread (fx->wire, peer, 3, before));
+    assert_int_equal (write (fd, wire, size / 2), (ssize_t) (size / 2));
+    s_turn (fx, 50);  //  read, and parsed as part of a message
+    assert_true (arb_wire_unread (fx->wire, peer, 3, before));
+    //  a window that began after them: nothing heard since
+    zclock_sleep (5);
+    assert_false (arb_wire_unread (fx->wire, peer, 3, (uint64_t) zclock_mono ()));
+    //  the rest: the message comes whole
+    assert_int_equal (write (fd, wire + size / 2, size - size / 2), (ssize_t) (size - size / 2));
+    arb_msg_t *msg = s_recv (fx);
+    assert_non_null (msg);
+    assert_int_equal (arb_msg_reqid (msg), 79);
+    arb_msg_destroy (&msg);
+    close (fd);
+}
+
 //  A raw peer (after our handshake, or before any) that writes what is
 //  given (two writes when second is not NULL) is closed by the wire.
 static void
@@ -856,6 +891,8 @@ main (void)
         cmocka_unit_test_setup_teardown (test_handover, s_setup, s_teardown),
         cmocka_unit_test_setup_teardown (test_a_message_that_does_not_arrive_in_time_closes,
                                          s_setup, s_teardown),
+        cmocka_unit_test_setup_teardown (test_the_first_bytes_of_a_message_are_heard, s_setup,
+                                         s_teardown),
         cmocka_unit_test_setup_teardown (test_ping_gets_pong_and_split_frames_gather, s_setup,
                                          s_teardown),
         cmocka_unit_test_setup_teardown (test_bad_peers_are_closed_alone, s_setup, s_teardown),
