@@ -155,7 +155,9 @@ arb_http_reply_json_text (arb_http_req_t *req, unsigned status, char *text, size
         //  a value left unbuilt (json_pack refused a member): ours, not the
         //  client's, and no reason to stop serving
         static const char unbuilt[] = "{\"error\":\"the gateway could not encode its answer\"}";
-        zsys_error ("http: an answer could not be encoded status=%u", status);
+        zsys_error ("http: an answer could not be encoded (its status would have been %u); "
+                    "500 sent",
+                    status);
         response = MHD_create_response_from_buffer (sizeof (unbuilt) - 1, (void *) unbuilt,
                                                     MHD_RESPMEM_PERSISTENT);
         status = MHD_HTTP_INTERNAL_SERVER_ERROR;

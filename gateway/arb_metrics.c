@@ -139,7 +139,8 @@ arb_metrics_render (arb_stats_reply_body_t *stats,
 {
     char *text = NULL;
     FILE *out = open_memstream (&text, size);
-    assert (out);
+    if (!out)
+        return NULL;
     if (stats) {
         s_queues (out, stats);
         s_counters (out, stats);
@@ -153,7 +154,11 @@ arb_metrics_render (arb_stats_reply_body_t *stats,
     for (int p = 0; p < ARB_GATEWAY_PROTOCOLS; p++)
         fprintf (out, "arbiter_gateway_connections{protocol=\"%s\"} %" PRIu64 "\n",
                  arb_gateway_protocol_name ((arb_gateway_protocol_t) p), gateway->connections[p]);
-    fclose (out);
+    bool failed = ferror (out);
+    if (fclose (out) || failed) {
+        free (text);
+        return NULL;
+    }
     return text;
 }
 
@@ -168,6 +173,12 @@ s_answer (arb_http_req_t *req, arb_stats_reply_body_t *stats)
         numbers.connections[p] = arb_gateway_connections (gateway, (arb_gateway_protocol_t) p);
     size_t size;
     char *text = arb_metrics_render (stats, &numbers, &size);
+    if (!text) {
+        //  out of memory: ours, not the client's, and no reason to stop
+        arb_http_reply_error (req, MHD_HTTP_INTERNAL_SERVER_ERROR,
+                              "the gateway could not write its metrics");
+        return;
+    }
     arb_http_reply_text (req, MHD_HTTP_OK, ARB_METRICS_TYPE, text, size);
     free (text);
 }

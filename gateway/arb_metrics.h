@@ -27,7 +27,8 @@ typedef struct {
 } arb_metrics_gateway_t;
 
 //  The page for stats (NULL: the broker's part left out). Returns a
-//  string the caller frees, and its length in *size.
+//  string the caller frees, and its length in *size; NULL if memory for
+//  it ran out.
 char *arb_metrics_render (arb_stats_reply_body_t *stats,
                           const arb_metrics_gateway_t *gateway,
                           size_t *size);
