@@ -31,6 +31,7 @@
 #include "arb_http_conn.h"
 #include "arb_listener.h"
 #include "arb_route.h"
+#include "arb_turns.h"
 
 #include <ctype.h>
 #include <arpa/inet.h>
@@ -61,10 +62,8 @@ struct _arb_http_t {
     uint16_t port;
     zlistx_t *live;           //  borrowed arb_http_req_t: every request not yet complete
     arb_http_conns_t *conns;  //  owned: every connection
-    zlistx_t *turn;           //  borrowed arb_http_req_t: waiting to be handled, in order
-    size_t asking;            //  requests handled and waiting for the broker
-    bool handling;            //  in s_next_turns (not entered again)
-    bool stopping;            //  in arb_http_destroy: no turn is taken
+    arb_turns_t *turns;       //  owned: the reads' turns to ask the broker
+    bool stopping;            //  in arb_http_destroy: no request is handled
     bool resumed;             //  a request was resumed since the last MHD_run
     bool closed;              //  a connection closed since the last MHD_run
 };
@@ -83,8 +82,7 @@ struct _arb_http_req_t {
     const char *refusal;  //  static: why the raw URI is refused, or NULL
     bool handled;         //  the handler ran
     bool read;            //  a GET or a HEAD: takes its turn to ask the broker
-    bool asking;          //  counted in the server's asking
-    void *turn_handle;    //  its place on server->turn while it waits, or NULL
+    arb_turn_t turn;      //  a read's: waiting, or asking
     bool suspended;
     struct MHD_Response *response;  //  owned until queued
     size_t response_size;           //  its body's bytes
@@ -104,20 +102,6 @@ struct _arb_http_req_t {
 //  ---------------------------------------------------------------------
 //  Answers
 
-static void s_next_turns (arb_http_t *self);
-
-//  A request waits for the broker no more (answered, or gone): the next
-//  in turn may ask.
-static void
-s_done_asking (arb_http_req_t *req)
-{
-    if (!req->asking)
-        return;
-    req->asking = false;
-    req->server->asking--;
-    s_next_turns (req->server);
-}
-
 //  Sets the response and, if the request waits, resumes it.
 static void
 s_set_response (arb_http_req_t *req, unsigned status, struct MHD_Response *response, size_t size)
@@ -132,7 +116,8 @@ s_set_response (arb_http_req_t *req, unsigned status, struct MHD_Response *respo
         MHD_resume_connection (req->connection);
         req->server->resumed = true;
     }
-    s_done_asking (req);
+    //  it waits for the broker no more: the next in turn may ask
+    arb_turns_leave (req->server->turns, &req->turn);
 }
 
 void
@@ -410,10 +395,8 @@ s_req_destroy (arb_http_req_t **req_p)
         arb_gateway_forget_submit (req->server->gateway, req->ticket);
     arb_http_req_set_data (req, NULL, NULL);
     arb_stats_pages_destroy (&req->stats);
-    if (req->turn_handle)
-        zlistx_delete (req->server->turn, req->turn_handle);
+    arb_turns_leave (req->server->turns, &req->turn);
     zlistx_delete (req->server->live, req->handle);
-    s_done_asking (req);
     if (req->response)
         MHD_destroy_response (req->response);
     arb_route_path_clear (&req->path);
@@ -721,34 +704,15 @@ s_body_is_empty (const arb_http_req_t *req)
     return at == end;
 }
 
-//  Runs a request's handler; a read that did not answer at once asks the
-//  broker.
+//  Runs a request's handler (a read's when its turn comes: those waiting
+//  are suspended, an answer resumes them); one that did not answer at once
+//  asks the broker.
 static void
-s_handle (arb_http_req_t *req)
+s_handle (void *item)
 {
+    arb_http_req_t *req = (arb_http_req_t *) item;
     req->handled = true;
     req->handler->fn (req, req->handler->arg);
-    if (!req->response && req->read) {
-        req->asking = true;
-        req->server->asking++;
-    }
-}
-
-//  Handles the requests waiting their turn while fewer than
-//  ARB_HTTP_ASKING ask (they are suspended: an answer resumes them).
-static void
-s_next_turns (arb_http_t *self)
-{
-    if (self->handling || self->stopping)
-        return;  //  the loop below goes on, or the server stops
-    self->handling = true;
-    arb_http_req_t *req;
-    while (self->asking < ARB_HTTP_ASKING && (req = (arb_http_req_t *) zlistx_first (self->turn))) {
-        zlistx_delete (self->turn, req->turn_handle);
-        req->turn_handle = NULL;
-        s_handle (req);
-    }
-    self->handling = false;
 }
 
 //  A request is in (or refused before its body): its deadline is met.
@@ -808,7 +772,7 @@ s_access (void *cls,
     s_received (req);
     if (req->response)
         return s_queue (req);
-    if (!req->handled && !req->turn_handle) {
+    if (!req->handled && !arb_turns_waiting (&req->turn)) {
         if (self->stopping) {
             //  in arb_http_destroy's last run: answered, not handled (a
             //  question to the broker would leave it suspended, and
@@ -823,8 +787,8 @@ s_access (void *cls,
             arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST,
                                   "this route takes no body (%zu bytes sent)", req->size);
         }
-        else if (req->read && (self->asking >= ARB_HTTP_ASKING || zlistx_size (self->turn)))
-            req->turn_handle = zlistx_add_end (self->turn, req);
+        else if (req->read)
+            arb_turns_take (self->turns, &req->turn, req);
         else
             s_handle (req);
     }
@@ -987,7 +951,7 @@ arb_http_new (arb_gateway_t *gateway, const arb_http_config_t *config)
     self->reactor = arb_gateway_reactor (gateway);
     self->routes = arb_route_table_new ();
     self->live = zlistx_new ();
-    self->turn = zlistx_new ();
+    self->turns = arb_turns_new (ARB_HTTP_ASKING, s_handle);
     self->conns = arb_http_conns_new (self->reactor, config->request_timeout_ms);
     self->token = token ? strdup (config->token) : NULL;
     self->max_body = config->max_body;
@@ -1035,11 +999,7 @@ arb_http_destroy (arb_http_t **self_p)
         //  libmicrohttpd stops only with no connection suspended; those
         //  waiting their turn are answered as the others, not handled
         self->stopping = true;
-        arb_http_req_t *waiting;
-        while ((waiting = (arb_http_req_t *) zlistx_first (self->turn))) {
-            zlistx_delete (self->turn, waiting->turn_handle);
-            waiting->turn_handle = NULL;
-        }
+        arb_turns_stop (self->turns);
         for (arb_http_req_t *req = (arb_http_req_t *) zlistx_first (self->live); req;
              req = (arb_http_req_t *) zlistx_next (self->live))
             if (req->suspended)
@@ -1050,7 +1010,7 @@ arb_http_destroy (arb_http_t **self_p)
     }
     arb_route_table_destroy (&self->routes);
     zlistx_destroy (&self->live);
-    zlistx_destroy (&self->turn);
+    arb_turns_destroy (&self->turns);
     arb_http_conns_destroy (&self->conns);
     free (self->token);
     free (self);

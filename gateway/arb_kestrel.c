@@ -702,7 +702,7 @@ arb_kestrel_new (arb_gateway_t *gateway, const arb_kestrel_config_t *config)
     self->queues = zhashx_new ();
     zhashx_set_destructor (self->queues, arb_kestrel_queue_free);
     self->declared = zhashx_new ();
-    self->turn = zlistx_new ();
+    self->turns = arb_turns_new (ARB_KESTREL_ASKING, arb_kestrel_listing_start);
     self->opens = arb_idmap_new ();
     self->items = arb_idmap_new ();
     self->dirty = zlistx_new ();
@@ -737,10 +737,10 @@ arb_kestrel_destroy (arb_kestrel_t **self_p)
     if (!self)
         return;
     arb_kestrel_client_t *client;
-    self->stopping = true;
+    arb_turns_stop (self->turns);  //  the listings waiting do not start as the others leave
     while ((client = (arb_kestrel_client_t *) zlistx_first (self->clients)))
         arb_kestrel_conn_close (client->conn);
-    zlistx_destroy (&self->turn);
+    arb_turns_destroy (&self->turns);
     for (arb_kestrel_take_t *take = (arb_kestrel_take_t *) zlistx_first (self->takes); take;
          take = (arb_kestrel_take_t *) zlistx_next (self->takes))
         arb_gateway_forget (self->gateway, take->reqid);

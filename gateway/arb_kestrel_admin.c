@@ -359,14 +359,13 @@ s_on_stats (arb_gateway_t *gateway, arb_msg_t **reply_p, void *arg)
 //  ---------------------------------------------------------------------
 //  Turns of the listings
 
-//  Starts the client's listing: its first page of STATS.
-static void
-s_listing_start (arb_kestrel_client_t *client)
+//  Starts the client's listing, its turn come: its first page of STATS.
+void
+arb_kestrel_listing_start (void *item)
 {
+    arb_kestrel_client_t *client = (arb_kestrel_client_t *) item;
     arb_kestrel_t *self = client->server;
     arb_kestrel_op_t *op = &client->op;
-    op->asking = true;
-    self->asking++;
     if (!arb_gateway_is_open (self->gateway)) {
         arb_kestrel_answer_error (client, "the broker is unavailable");
         return;
@@ -380,37 +379,10 @@ s_listing_start (arb_kestrel_client_t *client)
     s_listing_next (client);
 }
 
-//  Starts the listings waiting, in order, while there is room. A start
-//  that fails at once answers, and so leaves: the loop goes on.
-static void
-s_next_turns (arb_kestrel_t *self)
-{
-    if (self->turning || self->stopping)
-        return;
-    self->turning = true;
-    while (self->asking < ARB_KESTREL_ASKING && zlistx_size (self->turn)) {
-        arb_kestrel_client_t *client = (arb_kestrel_client_t *) zlistx_first (self->turn);
-        zlistx_delete (self->turn, client->op.turn_handle);
-        client->op.turn_handle = NULL;
-        s_listing_start (client);
-    }
-    self->turning = false;
-}
-
 void
 arb_kestrel_listing_leave (arb_kestrel_client_t *client)
 {
-    arb_kestrel_t *self = client->server;
-    arb_kestrel_op_t *op = &client->op;
-    if (op->turn_handle) {
-        zlistx_delete (self->turn, op->turn_handle);
-        op->turn_handle = NULL;
-    }
-    if (op->asking) {
-        op->asking = false;
-        self->asking--;
-        s_next_turns (self);
-    }
+    arb_turns_leave (client->server->turns, &client->op.turn);
 }
 
 //  ---------------------------------------------------------------------
@@ -452,11 +424,9 @@ arb_kestrel_admin (arb_kestrel_client_t *client, const arb_kestrel_cmd_t *cmd, u
         op->reqid = s_queue_op (client, queue, "purge");
     }
     else {
-        //  stats, flush_all: a listing, which takes its turn
-        if (self->asking < ARB_KESTREL_ASKING && !zlistx_size (self->turn))
-            s_listing_start (client);
-        else
-            op->turn_handle = zlistx_add_end (self->turn, client);
+        //  stats, flush_all: a listing, which takes its turn (a start that
+        //  fails at once answers, and so leaves)
+        arb_turns_take (self->turns, &op->turn, client);
         return;
     }
     if (!op->reqid)

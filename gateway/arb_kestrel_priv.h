@@ -29,6 +29,7 @@
 #include "arb_listener.h"
 #include "arb_loglimit.h"
 #include "arb_stats_pages.h"
+#include "arb_turns.h"
 
 //  What version answers: the Kestrel release whose protocol the gateway
 //  speaks, then the gateway's own; stats says the first as "version" (a
@@ -166,8 +167,7 @@ typedef struct {
     size_t next_queue;               //  flush_all: the next queue of the page to purge
     zmsg_t *lines;                   //  owned: stats: the queue lines of the pages so far
     uint64_t ready;                  //  stats: ready tasks of the queues listed so far
-    void *turn_handle;               //  a listing waiting its turn: its place in server->turn
-    bool asking;                     //  a listing counted in the server's asking
+    arb_turn_t turn;                 //  a listing's: waiting, or asking
 } arb_kestrel_op_t;
 
 struct _arb_kestrel_client_t {
@@ -203,10 +203,7 @@ struct _arb_kestrel_t {
     size_t child_count;
     size_t moves;        //  old records being removed (META del in flight)
     zhashx_t *declared;  //  queue names declared in this session (values unused)
-    zlistx_t *turn;      //  borrowed clients whose listing waits its turn, in order
-    size_t asking;       //  listings asking the broker (at most ARB_KESTREL_ASKING)
-    bool turning;        //  in s_next_turns (arb_kestrel_admin.c): not entered again
-    bool stopping;       //  in arb_kestrel_destroy: no listing starts
+    arb_turns_t *turns;  //  owned: the listings' turns (at most ARB_KESTREL_ASKING ask)
     arb_stream_io_t io;
     uint64_t started_ms;  //  wall clock
     uint64_t total_connections, cmd_get, cmd_set, cmd_peek, get_hits, get_misses, total_items,
@@ -259,6 +256,8 @@ void arb_kestrel_take_free (void **item);
 
 //  arb_kestrel_admin.c: delete, flush, flush_all, stats.
 void arb_kestrel_admin (arb_kestrel_client_t *client, const arb_kestrel_cmd_t *cmd, uint64_t slot);
+//  The client's listing starts, its turn come (the turns' start function).
+void arb_kestrel_listing_start (void *item);
 //  The client's listing ends (answered, or the client went away): its
 //  turn goes to the next waiting, or it leaves the line.
 void arb_kestrel_listing_leave (arb_kestrel_client_t *client);
