@@ -15,6 +15,7 @@ ARBITER_SOAK_SEED=X repeats a soak's schedule (the seed is in every
 failure's message); the records stay in pytest's temporary directory.
 """
 
+import io
 import json
 import os
 
@@ -141,3 +142,42 @@ def test_the_checker_tells_losses_and_duplicates_apart(tmp_path):
     assert summary['delayed_started_early'] == 1
     assert summary['dag_order_violations'] == 1
     assert summary['exit'] == 1
+
+
+def test_the_checker_tells_unfinished_tasks_from_lost_ones(tmp_path):
+    """A task the broker still holds open when the drain runs out is not
+    lost, but not ended either (a failure all the same: too much work for
+    the workers, or a stall); a DAG child that ran after the statuses were
+    read is not judged against its parent's state in them."""
+    soak = load_soak()
+    t = 1800000000.0
+    chaos = [{'ev': 'config', 't': t, 'heartbeat_ms': 1000, 'liveness_ms': 5000, 'max_lost': 3},
+             {'ev': 'final', 't': t + 50, 'open': 2},
+             {'ev': 'done', 't': t + 60, 'seconds': 60}]
+    dag = [{'key': 'd.n0', 'queue': 'heavy', 'name': 'heavy', 'payload': '3', 'after': []},
+           {'key': 'd.n1', 'queue': 'default', 'name': 'light', 'payload': '0',
+            'after': ['d.n0']}]
+    submits = [{'ev': 'intent', 'key': 'k1', 'kind': 'plain', 't': t,
+                'tasks': [{'key': 'k1', 'queue': 'default', 'name': 'light', 'payload': '0'}]},
+               {'ev': 'ack', 'key': 'k1', 't': t + 0.1, 'ids': {'k1': 1}},
+               {'ev': 'intent', 'key': 'd', 'kind': 'dag', 't': t, 'tasks': dag},
+               {'ev': 'ack', 'key': 'd', 't': t + 0.1, 'ids': {'d.n0': 2, 'd.n1': 3}}]
+    runs = ['S 1 1 w0.1 10 %.6f' % (t + 1), 'E 1 1 w0.1 10 %.6f %.6f' % (t + 1, t + 1.1),
+            'S 2 1 w1.1 20 %.6f' % (t + 48), 'E 2 1 w1.1 20 %.6f %.6f' % (t + 48, t + 51),
+            'S 3 1 w0.1 30 %.6f' % (t + 51.1)]
+    finals = [{'id': 1, 'state': 'succeeded', 'finished_ms': (t + 1.1) * 1000,
+               'result': 'w0.1 10 %.6f\n' % (t + 1)},
+              {'id': 2, 'state': 'running'}, {'id': 3, 'state': 'waiting'}]
+    write_records(tmp_path, chaos, submits, runs, finals)
+    summary = soak.analyze(str(tmp_path))
+    assert summary['lost'] == 0
+    assert summary['unfinished'] == 2
+    assert summary['unfinished_states'] == {'running': 1, 'waiting': 1}
+    assert summary['dag_order_violations'] == 0
+    assert summary['exit'] == 1
+    out = io.StringIO()
+    soak.print_summary(summary, out)
+    assert 'not ended when the drain ran out (still in the journal, so not lost): 2' in \
+        out.getvalue()
+    assert 'the workers were still running tasks then' in out.getvalue()
+    assert 'FAIL: tasks not ended in the drain (none lost)' in out.getvalue()
