@@ -64,7 +64,7 @@ def load_soak():
 
 
 def write_records(path, chaos, submits, runs, finals):
-    (path / 'logs').mkdir()
+    (path / 'logs').mkdir(parents=True)
     (path / 'logs' / 'broker.log').write_text('')
     for name, records in (('chaos.jsonl', chaos), ('submits.jsonl', submits),
                           ('final.jsonl', finals)):
@@ -168,13 +168,21 @@ def test_the_checker_tells_unfinished_tasks_from_lost_ones(tmp_path):
     finals = [{'id': 1, 'state': 'succeeded', 'finished_ms': (t + 1.1) * 1000,
                'result': 'w0.1 10 %.6f\n' % (t + 1)},
               {'id': 2, 'state': 'running'}, {'id': 3, 'state': 'waiting'}]
-    write_records(tmp_path, chaos, submits, runs, finals)
-    summary = soak.analyze(str(tmp_path))
+    write_records(tmp_path / 'a', chaos, submits, runs, finals)
+    summary = soak.analyze(str(tmp_path / 'a'))
     assert summary['lost'] == 0
     assert summary['unfinished'] == 2
     assert summary['unfinished_states'] == {'running': 1, 'waiting': 1}
     assert summary['dag_order_violations'] == 0
     assert summary['exit'] == 1
+    # a child that started after the read, while its parent still ran, is
+    # early all the same; one whose parent had ended dead is not excused
+    early = runs[:3] + ['E 2 1 w1.1 20 %.6f %.6f' % (t + 48, t + 55), runs[4]]
+    write_records(tmp_path / 'b', chaos, submits, early, finals)
+    assert soak.analyze(str(tmp_path / 'b'))['dag_order_violations'] == 1
+    dead = [finals[0], {'id': 2, 'state': 'dead'}, {'id': 3, 'state': 'dead'}]
+    write_records(tmp_path / 'c', chaos, submits, runs, dead)
+    assert soak.analyze(str(tmp_path / 'c'))['dag_order_violations'] == 1
     out = io.StringIO()
     soak.print_summary(summary, out)
     assert 'not ended when the drain ran out (still in the journal, so not lost): 2' in \
