@@ -610,7 +610,7 @@ s_journal_bytes (s_bench_t *self)
 {
     long long total = 0;
     const char *suffixes[] = {"", "-wal", "-shm", "-tasklog", "-tasklog2"};
-    for (int i = 0; i < 4; i++) {
+    for (size_t i = 0; i < sizeof (suffixes) / sizeof (suffixes[0]); i++) {
         char path[160];
         struct stat st;
         snprintf (path, sizeof (path), "%s/bench.db%s", self->broker.dir, suffixes[i]);
