@@ -447,6 +447,23 @@ test_ping_gets_pong_and_split_frames_gather (void **state)
     close (fd);
 }
 
+//  A raw peer past the handshake (the wire's greeting and READY read), and
+//  a PING of reqid framed as a DEALER writes it in wire (its size in
+//  *size). Returns the peer's descriptor.
+static int
+s_raw_open_with_ping (s_fx_t *fx, uint32_t reqid, uint8_t *wire, size_t cap, size_t *size)
+{
+    arb_msg_t *ping_msg = arb_msg_new (ARB_MSG_PING, reqid);
+    *size = s_frames (&ping_msg, wire, cap);
+    int fd = s_raw (fx, true);
+    uint8_t buf[256];
+    bool closed = false;
+    size_t ready_size = arb_zmtp_ready (buf, sizeof (buf), "ROUTER");
+    s_raw_read (fx, fd, buf, ARB_ZMTP_GREETING + ready_size, &closed);
+    assert_false (closed);
+    return fd;
+}
+
 //  A peer that stops in the middle of a message, or trickles it, is
 //  closed once the message's time has passed (message_ms from its first
 //  byte: 500 ms here); one whose messages come whole is not.
@@ -454,16 +471,12 @@ static void
 test_a_message_that_does_not_arrive_in_time_closes (void **state)
 {
     s_fx_t *fx = (s_fx_t *) *state;
-    arb_msg_t *ping_msg = arb_msg_new (ARB_MSG_PING, 78);
     uint8_t wire[256];
-    size_t size = s_frames (&ping_msg, wire, sizeof (wire));
+    size_t size;
     //  half a message, then a byte every 100 ms: closed after 500 ms
-    int fd = s_raw (fx, true);
+    int fd = s_raw_open_with_ping (fx, 78, wire, sizeof (wire), &size);
     uint8_t buf[256];
     bool closed = false;
-    size_t ready_size = arb_zmtp_ready (buf, sizeof (buf), "ROUTER");
-    s_raw_read (fx, fd, buf, ARB_ZMTP_GREETING + ready_size, &closed);
-    assert_false (closed);
     assert_int_equal (write (fd, wire, size / 2), (ssize_t) (size / 2));
     int64_t deadline = zclock_mono () + 3000;
     size_t sent = size / 2;
@@ -494,15 +507,9 @@ static void
 test_the_first_bytes_of_a_message_are_heard (void **state)
 {
     s_fx_t *fx = (s_fx_t *) *state;
-    arb_msg_t *ping_msg = arb_msg_new (ARB_MSG_PING, 79);
     uint8_t wire[256];
-    size_t size = s_frames (&ping_msg, wire, sizeof (wire));
-    int fd = s_raw (fx, true);
-    uint8_t buf[256];
-    bool closed = false;
-    size_t ready_size = arb_zmtp_ready (buf, sizeof (buf), "ROUTER");
-    s_raw_read (fx, fd, buf, ARB_ZMTP_GREETING + ready_size, &closed);
-    assert_false (closed);
+    size_t size;
+    int fd = s_raw_open_with_ping (fx, 79, wire, sizeof (wire), &size);
     zclock_sleep (20);
     uint64_t before = (uint64_t) zclock_mono ();
     const uint8_t *peer = (const uint8_t *) "raw";
