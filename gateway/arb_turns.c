@@ -43,14 +43,6 @@ arb_turns_destroy (arb_turns_t **self_p)
     *self_p = NULL;
 }
 
-static void
-s_start (arb_turns_t *self, arb_turn_t *turn)
-{
-    turn->asking = true;
-    self->asking++;
-    self->start (turn->item);
-}
-
 //  Starts those waiting, in order, while there is room. A start that
 //  leaves at once makes room again: the loop goes on.
 static void
@@ -63,7 +55,9 @@ s_next (arb_turns_t *self)
     while (self->asking < self->max && (turn = (arb_turn_t *) zlistx_first (self->waiting))) {
         zlistx_delete (self->waiting, turn->handle);
         turn->handle = NULL;
-        s_start (self, turn);
+        turn->asking = true;
+        self->asking++;
+        self->start (turn->item);
     }
     self->starting = false;
 }
@@ -74,14 +68,9 @@ arb_turns_take (arb_turns_t *self, arb_turn_t *turn, void *item)
     turn->item = item;
     if (self->stopped || turn->handle || turn->asking)
         return;
-    if (self->asking < self->max && zlistx_size (self->waiting) == 0 && !self->starting) {
-        self->starting = true;
-        s_start (self, turn);
-        self->starting = false;
-        s_next (self);  //  if it left at once, others may have come meanwhile
-    }
-    else
-        turn->handle = zlistx_add_end (self->waiting, turn);
+    //  in line behind any who wait; it starts now if there is room
+    turn->handle = zlistx_add_end (self->waiting, turn);
+    s_next (self);
 }
 
 void
