@@ -6,12 +6,12 @@
 */
 
 #include "arb_wire_priv.h"
+#include "arb_tcp.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -152,8 +152,8 @@ s_accept (arb_wire_t *self)
             }
             return;  //  EAGAIN: none left; others (ECONNABORTED): the peer's
         }
-        int one = 1;
-        setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof (one));
+        //  options only: a connection works without them
+        (void) arb_tcp_tune (fd);
         s_conn_add (self, fd, now);
     }
 }
@@ -204,6 +204,7 @@ arb_wire_new (const arb_wire_config_t *config)
     zsock_set_maxmsgsize (self->router, (int64_t) config->max_message);
     zsock_set_rcvhwm (self->router, (int) config->peer_rcvhwm);
     zsock_set_sndhwm (self->router, (int) config->peer_sndhwm);
+    arb_tcp_zsock_keepalive (self->router);
     return self;
 }
 

@@ -1,6 +1,7 @@
 /*  arb_dealer.c — a DEALER socket to the broker (see arb_dealer.h). */
 
 #include "arb_dealer.h"
+#include "arb_tcp.h"
 #include "arb_endpoint.h"
 
 #include <errno.h>
@@ -49,6 +50,7 @@ arb_dealer_new (const char *endpoint, const arb_curve_t *curve, arb_handshake_t 
     s_set_routing_id (dealer);
     zsock_set_linger (dealer, 0);
     zsock_set_rcvhwm (dealer, 0);
+    arb_tcp_zsock_keepalive (dealer);
     if (curve)
         arb_curve_apply (curve, dealer);
     arb_handshake_t *handshake = handshake_p ? arb_handshake_new (dealer) : NULL;

@@ -16,6 +16,7 @@
 #include "arb_dealer.h"
 #include "arb_gather.h"
 #include "arb_handshake.h"
+#include "arb_tcp.h"
 #include "arb_zmtp.h"
 
 #include <errno.h>
@@ -23,7 +24,6 @@
 #include <stdarg.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -243,9 +243,9 @@ s_connect (arb_dial_t *self)
         s_fail (self, "cannot make a socket: %s", strerror (errno));
         return;
     }
-    //  as libzmq: small requests go at once
-    int one = 1;
-    setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof (one));
+    //  options only: a connection works without them (a broker whose
+    //  host vanished is found by the heartbeats' silence, sooner)
+    (void) arb_tcp_tune (fd);
     int rc = connect (fd, (struct sockaddr *) &self->addr, self->addr_len);
     int error = errno;
     if (rc != 0 && error != EINPROGRESS) {

@@ -31,6 +31,7 @@
 #include "arb_http_conn.h"
 #include "arb_listener.h"
 #include "arb_route.h"
+#include "arb_tcp.h"
 #include "arb_turns.h"
 
 #include <ctype.h>
@@ -823,10 +824,15 @@ s_connection (void *cls,
               void **socket_context,
               enum MHD_ConnectionNotificationCode toe)
 {
-    (void) connection;
     arb_http_t *self = (arb_http_t *) cls;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+        //  options only: a connection works without them
+        if (info)
+            (void) arb_tcp_keepalive (info->connect_fd);
         *socket_context = arb_http_conns_open (self->conns, connection);
+    }
     else if (*socket_context) {
         arb_http_conn_t *conn = (arb_http_conn_t *) *socket_context;
         arb_http_req_t *req = (arb_http_req_t *) arb_http_conn_req (conn);

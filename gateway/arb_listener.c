@@ -6,10 +6,10 @@
 */
 
 #include "arb_listener.h"
+#include "arb_tcp.h"
 
 #include <czmq.h>
 #include <netdb.h>
-#include <netinet/tcp.h>
 
 #define S_SOCKETS_MAX 16   //  sockets: a name may resolve to several addresses
 #define S_BATCH       256  //  clients accepted per socket and turn at most
@@ -290,8 +290,8 @@ s_on_ready (arb_reactor_t *reactor, int fd, unsigned events, void *arg)
                 return;
             continue;  //  one client's trouble (ECONNABORTED, EPERM, EINTR): the next
         }
-        int one = 1;
-        setsockopt (client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof (one));
+        //  options only: a connection works without them
+        (void) arb_tcp_tune (client);
         self->on_client (client, self->arg);
     }
 }
