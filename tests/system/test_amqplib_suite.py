@@ -70,5 +70,6 @@ def test_amqplib_own_suite(gateway_factory, broker, tmp_path):
     summary = dict(re.findall(r'^# (tests|pass|fail|cancelled) (\d+)$', proc.stdout, re.M))
     assert int(summary.get('tests', 0)) > 250, proc.stdout[-3000:]
     # the failures first: a test cancelled (its timeout) is named there
-    assert failures(proc.stdout) == EXPECTED, proc.stdout[-5000:]
+    found = failures(proc.stdout)
+    assert found == EXPECTED, 'failed: %r\n%s' % (found, proc.stdout[-5000:])
     assert summary.get('cancelled') == '0', proc.stdout[-3000:]
