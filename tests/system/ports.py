@@ -30,6 +30,16 @@ import tempfile
 SLOTS = 16
 FIRST = 10000
 
+# Ports never handed out: amqplib's own test suite (test_amqplib_suite.py,
+# run unmodified) uses these two as they are, its 'Connection refused'
+# connecting to 23450 with nothing there and its 'with a given connection
+# timeout' listening on 31991. Both lie in the sanitized build's slots (its
+# second pytest-xdist worker's, its soak's), whose servers may hold them
+# while the suite runs in the other worker (a gateway's HTTP and Kestrel
+# ports were seen on 23450): a server on 23450 answers that connect (the
+# test fails, or waits out node's 90 s), one on 31991 fails that listen.
+RESERVED = frozenset({23450, 31991})
+
 
 def ephemeral_low():
     try:
@@ -73,7 +83,8 @@ class PortPool:
     def take(self):
         for _ in range(200):
             port = self._candidate()
-            if port in self.given or not self._free(port) or not _CLAIMS.claim(port):
+            if (port in self.given or port in RESERVED or not self._free(port)
+                    or not _CLAIMS.claim(port)):
                 continue
             self.given.add(port)
             return port

@@ -6,10 +6,12 @@ that ships its tests (tools/arbiter-dev unpacks it into the build tree,
 beside the amqplib the other Node tests use). Its tests read the broker's
 address from URL, and some connect to localhost:5672 outright: the same
 preloaded module as test_amqp_examples.py points those at the gateway's
-free port. One test is expected to fail, and is checked to fail for that
-reason alone: `serverProperties` asserts that the server's product is
-"RabbitMQ", and the gateway says what it is (docs/gateway.md,
-"Connections").
+free port. Two use fixed ports of their own (23450, where nothing may
+listen, and 31991, where one listens): tests/system/ports.py never hands
+them out to the other tests' servers. One test is expected to fail, and
+is checked to fail for that reason alone: `serverProperties` asserts that
+the server's product is "RabbitMQ", and the gateway says what it is
+(docs/gateway.md, "Connections").
 """
 
 import os
