@@ -14,6 +14,7 @@ the server's product is "RabbitMQ", and the gateway says what it is
 (docs/gateway.md, "Connections").
 """
 
+import itertools
 import os
 import re
 import shutil
@@ -44,10 +45,19 @@ def failures(tap):
         for follow in lines[i + 1:]:
             if follow.strip() == '...':
                 break
-            block.append(follow.strip())
-        if "failureType: 'subtestsFailed'" in block:
+            block.append(follow)
+        if any(b.strip() == "failureType: 'subtestsFailed'" for b in block):
             continue
-        error = next((b[len('error: '):] for b in block if b.startswith('error: ')), '')
+        error = ''
+        for j, b in enumerate(block):
+            if b.strip().startswith('error: '):
+                error = b.strip()[len('error: '):]
+                if error in ('|', '|-', '>', '>-'):  # YAML's block: the lines indented under it
+                    depth = len(b) - len(b.lstrip())
+                    below = itertools.takewhile(
+                        lambda f: not f.strip() or len(f) - len(f.lstrip()) > depth, block[j + 1:])
+                    error = ' '.join(f.strip() for f in below if f.strip())
+                break
         found[m.group(1).strip()] = error.strip('"')
     return found
 
