@@ -61,6 +61,7 @@ struct _arb_dial_t {
                                    //  in; 0 none (arb_dial_heard)
     int64_t partial_ms;            //  monotonic: when part of a message was first seen waiting
                                    //  for the rest; 0 none
+    uint64_t message_ms;           //  a message's time to come whole (arb_gather_overdue)
     bool blocked;                  //  the socket refused output: written when it says it takes more
     bool greeted;                  //  the rest of our greeting went (the peer's first part came)
     arb_bytes_t in;                //  read, not taken yet
@@ -535,6 +536,7 @@ arb_dial_new (const char *endpoint)
     self->fd = -1;
     self->state = S_WAITING;
     self->frame_max = ARB_DIAL_FRAME_MAX;
+    self->message_ms = ARB_GATHER_MESSAGE_MS;
     arb_dealer_routing_id (self->id);
     s_connect (self);
     return self;
@@ -610,6 +612,13 @@ arb_dial_set_max_payload (arb_dial_t *self, uint64_t max_payload)
 {
     if (self && max_payload)
         self->frame_max = ARB_MESSAGE_MAX (max_payload);
+}
+
+void
+arb_dial_set_message_ms (arb_dial_t *self, uint64_t message_ms)
+{
+    if (self)
+        self->message_ms = message_ms;
 }
 
 bool
@@ -714,8 +723,7 @@ arb_dial_heard (arb_dial_t *self)
     //  a message not whole in its time is no sign of life
     if (self->partial_ms
         && arb_gather_overdue ((uint64_t) self->partial_ms, (uint64_t) zclock_mono (),
-                               ARB_GATHER_MESSAGE_MS,
-                               self->gather.bytes + arb_bytes_size (&self->in)))
+                               self->message_ms, self->gather.bytes + arb_bytes_size (&self->in)))
         return 0;
     return self->heard_ms;
 }

@@ -73,6 +73,12 @@ int arb_dial_send (arb_dial_t *self, arb_msg_t **msg_p);
 //  DEALER's connection) or a WELCOME that does not say (0).
 void arb_dial_set_max_payload (arb_dial_t *self, uint64_t max_payload);
 
+//  How long a message may take to come whole from its first byte, a
+//  second more for each MiB of it in so far, before the bytes of it stop
+//  counting as signs of life (arb_dial_heard): ARB_GATHER_MESSAGE_MS
+//  unless this says (the tests' shorter one). Nothing for a NULL dial.
+void arb_dial_set_message_ms (arb_dial_t *self, uint64_t message_ms);
+
 //  Whether a send would be taken (less than ARB_DIAL_OUT_MAX bytes wait).
 bool arb_dial_is_writable (arb_dial_t *self);
 
@@ -122,7 +128,9 @@ const char *arb_dial_refusal (arb_dial_t *self);
 bool arb_dial_is_open (arb_dial_t *self);
 
 //  When bytes last came from the broker (monotonic ms; 0 never): a part
-//  of a message counts, so that a big one on a slow link is not silence.
+//  of a message counts, so that a big one on a slow link is not silence,
+//  until the message is overdue (arb_dial_set_message_ms): then 0, as a
+//  broker stopped or trickling in the middle of one is.
 int64_t arb_dial_heard (arb_dial_t *self);
 
 //  How many open connections dropped (the broker stopped or went away;

@@ -10,6 +10,7 @@
 */
 
 #include "arb_dial.h"
+#include "arb_gather.h"
 #include "arb_zmtp.h"
 
 #include <arpa/inet.h>
@@ -390,30 +391,39 @@ test_says_why_it_cannot_talk (void **state)
 //  The first bytes of a message from the broker, read alone, are its life
 //  as its later ones are (arb_dial_heard): a big DISPATCH that has only
 //  begun to come is not silence.
+//  A dial opened on a raw peer of ours: the peer's end in *fd.
+static arb_dial_t *
+s_open_on_raw_peer (int listener, const char *endpoint, int *fd)
+{
+    arb_dial_t *dial = arb_dial_new (endpoint);
+    *fd = -1;
+    int64_t deadline = zclock_mono () + S_WAIT_MS;
+    while (*fd < 0 && zclock_mono () < deadline) {
+        assert_null (s_turn (dial));
+        struct pollfd item = {listener, POLLIN, 0};
+        if (poll (&item, 1, 0) == 1)
+            *fd = accept (listener, NULL, NULL);
+    }
+    assert_true (*fd >= 0);
+    uint8_t bytes[256];
+    arb_zmtp_greeting (bytes);
+    size_t n = ARB_ZMTP_GREETING;
+    n += arb_zmtp_ready (bytes + n, sizeof (bytes) - n, "ROUTER");
+    assert_int_equal (write (*fd, bytes, n), (ssize_t) n);
+    while (!arb_dial_is_open (dial) && zclock_mono () < deadline)
+        assert_null (s_turn (dial));
+    assert_true (arb_dial_is_open (dial));
+    return dial;
+}
+
 static void
 test_the_first_bytes_of_a_message_are_heard (void **state)
 {
     (void) state;
     char endpoint[64];
     int listener = s_listener (endpoint, sizeof (endpoint));
-    arb_dial_t *dial = arb_dial_new (endpoint);
-    int fd = -1;
-    int64_t deadline = zclock_mono () + S_WAIT_MS;
-    while (fd < 0 && zclock_mono () < deadline) {
-        assert_null (s_turn (dial));
-        struct pollfd item = {listener, POLLIN, 0};
-        if (poll (&item, 1, 0) == 1)
-            fd = accept (listener, NULL, NULL);
-    }
-    assert_true (fd >= 0);
-    uint8_t bytes[256];
-    arb_zmtp_greeting (bytes);
-    size_t n = ARB_ZMTP_GREETING;
-    n += arb_zmtp_ready (bytes + n, sizeof (bytes) - n, "ROUTER");
-    assert_int_equal (write (fd, bytes, n), (ssize_t) n);
-    while (!arb_dial_is_open (dial) && zclock_mono () < deadline)
-        assert_null (s_turn (dial));
-    assert_true (arb_dial_is_open (dial));
+    int fd;
+    arb_dial_t *dial = s_open_on_raw_peer (listener, endpoint, &fd);
     assert_int_equal (arb_dial_heard (dial), 0);
     int64_t before = zclock_mono ();
     //  a frame of 200 bytes, 10 of them sent
@@ -427,6 +437,58 @@ test_the_first_bytes_of_a_message_are_heard (void **state)
     close (listener);
 }
 
+//  A broker that trickles a message, or stops in its middle, is heard
+//  while the message has time to come whole, and no more after.
+static void
+test_a_message_not_whole_in_its_time_is_no_sign_of_life (void **state)
+{
+    (void) state;
+    char endpoint[64];
+    int listener = s_listener (endpoint, sizeof (endpoint));
+    int fd;
+    arb_dial_t *dial = s_open_on_raw_peer (listener, endpoint, &fd);
+    arb_dial_set_message_ms (dial, 300);
+    int64_t started = zclock_mono ();
+    //  a frame of 255 bytes, then a byte of it every 20 ms
+    uint8_t part[3] = {0, 255, 'x'};
+    assert_int_equal (write (fd, part, sizeof (part)), (ssize_t) sizeof (part));
+    int64_t silent_at = 0;
+    while (!silent_at && zclock_mono () - started < S_WAIT_MS) {
+        assert_int_equal (write (fd, "x", 1), 1);
+        for (int i = 0; i < 4; i++)
+            assert_null (s_turn (dial));
+        if (arb_dial_heard (dial) == 0)
+            silent_at = zclock_mono ();
+        usleep (20 * 1000);
+    }
+    //  silent once its time had passed (from the first byte seen, after
+    //  started), not before
+    assert_true (silent_at - started > 300);
+    //  and the bytes that still come do not count again
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal (write (fd, "x", 1), 1);
+        for (int i = 0; i < 4; i++)
+            assert_null (s_turn (dial));
+        assert_int_equal (arb_dial_heard (dial), 0);
+    }
+    arb_dial_destroy (&dial, 0);
+    close (fd);
+    close (listener);
+}
+
+//  The time a message has: the limit, a second more for each whole MiB in.
+static void
+test_overdue (void **state)
+{
+    (void) state;
+    assert_false (arb_gather_overdue (0, 1000000, 100, 0));  //  no message begun
+    assert_false (arb_gather_overdue (1000, 1100, 100, 0));
+    assert_true (arb_gather_overdue (1000, 1101, 100, 0));
+    assert_false (arb_gather_overdue (1000, 1101, 100, 1u << 20));
+    assert_false (arb_gather_overdue (1000, 3100, 100, 2u << 20));
+    assert_true (arb_gather_overdue (1000, 3101, 100, (2u << 20) + 5));
+}
+
 int
 main (void)
 {
@@ -438,6 +500,8 @@ main (void)
         cmocka_unit_test (test_connects_again),
         cmocka_unit_test (test_says_why_it_cannot_talk),
         cmocka_unit_test (test_the_first_bytes_of_a_message_are_heard),
+        cmocka_unit_test (test_a_message_not_whole_in_its_time_is_no_sign_of_life),
+        cmocka_unit_test (test_overdue),
     };
     return cmocka_run_group_tests_name ("dial", tests, NULL, NULL);
 }
