@@ -60,6 +60,7 @@ struct _arb_client_t {
 };
 
 static void s_file (arb_client_t *self, int rc, arb_msg_t *msg, uint32_t want, arb_msg_t **reply);
+static int s_offer (arb_client_t *self, arb_msg_t **msg_p, const char **refusal);
 
 //  ---------------------------------------------------------------------
 //  Errors.
@@ -143,13 +144,24 @@ s_next_internal (arb_client_t *self)
     return ARB_REQID_INTERNAL | self->internal_reqid;
 }
 
-//  Sends a keep-alive request of the watchlist's (arb_watchlist_send_fn).
+//  Sends a keep-alive request of the watchlist's (arb_watchlist_send_fn),
+//  as a caller's request goes (s_offer), not with a blocking send: after a
+//  refused handshake the dealer has no connection left to queue on, and a
+//  blocking send would wait its whole timeout deaf to the watcher (a CI
+//  run's wait, refused ZAP 400 before the PING that its first watch
+//  sends, took 30 s). A refusal seen is kept for the call that goes on
+//  (s_still_refused), which then fails at once.
 static int
 s_watchlist_send (void *arg, arb_msg_t **request_p)
 {
     arb_client_t *self = (arb_client_t *) arg;
     arb_msg_set_reqid (*request_p, s_next_internal (self));
-    return arb_msg_send (request_p, self->dealer);
+    const char *refusal = NULL;
+    if (s_offer (self, request_p, &refusal) == 0)
+        return 0;
+    if (refusal)
+        self->refused = true;
+    return -1;
 }
 
 static void
@@ -326,21 +338,35 @@ s_sending_wait (void *arg)
     return 0;
 }
 
+//  Offers one message to the dealer until it takes it or the request
+//  timeout passes, reading the handshake watcher meanwhile. 0 sent, -1
+//  lost: *refusal is why the broker refused us if it did (borrowed), else
+//  NULL (past the timeout, or interrupted).
+static int
+s_offer (arb_client_t *self, arb_msg_t **msg_p, const char **refusal)
+{
+    s_sending_t sending = {.client = self, .deadline = zclock_mono () + self->timeout_ms};
+    *refusal = NULL;
+    if (arb_msg_send_when (msg_p, self->dealer, s_sending_wait, &sending) == 0)
+        return 0;
+    *refusal = sending.refusal;
+    //  a refused handshake leaves no connection to take it
+    if (!*refusal && !zsys_interrupted)
+        *refusal = arb_handshake_refusal (self->handshake, self->secured);
+    return -1;
+}
+
 //  Sends one message. On failure the message is lost and the error says so.
 static int
 s_send (arb_client_t *self, arb_msg_t **msg_p)
 {
-    s_sending_t sending = {.client = self, .deadline = zclock_mono () + self->timeout_ms};
-    if (arb_msg_send_when (msg_p, self->dealer, s_sending_wait, &sending) == 0)
+    const char *refusal = NULL;
+    if (s_offer (self, msg_p, &refusal) == 0)
         return 0;
     if (zsys_interrupted) {
         s_fail (self, 0, "interrupted");
         return -1;
     }
-    const char *refusal = sending.refusal;
-    //  a refused handshake leaves no connection to take it
-    if (!refusal)
-        refusal = arb_handshake_refusal (self->handshake, self->secured);
     if (refusal)
         s_fail_refused (self, refusal);
     else
@@ -387,10 +413,11 @@ s_wait (arb_client_t *self, int64_t deadline, const char **refusal)
 {
     if (zsys_interrupted)
         return -1;
-    if ((*refusal = s_still_refused (self)))
-        return 2;
     int64_t now = zclock_mono ();
     arb_watchlist_tick (self->watchlist, now, self->timeout_ms);
+    //  after the keep-alive, which may have met a refusal (s_watchlist_send)
+    if ((*refusal = s_still_refused (self)))
+        return 2;
     if (zsock_events (self->dealer) & ZMQ_POLLIN)
         return 1;
     int64_t until = deadline;
