@@ -34,8 +34,8 @@ from .errors import (ArbiterError, BrokerError, NotFound, Refused, Timeout, Unre
                      WaitTimeout)
 from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Peeked, Pong, Stats,
                       Submitted, TaskInfo)
-from .session import (Handshake, Session, curve_keys, endpoint_error, endpoint_of, routing_id,
-                      secure)
+from .session import (Handshake, Session, curve_keys, endpoint_error, endpoint_of, keepalive,
+                      routing_id, secure)
 from .spec import Data, Seconds, When, refuse, task_spec
 
 T = TypeVar('T')
@@ -64,6 +64,7 @@ class AsyncClient:
         sock.setsockopt(zmq.ROUTING_ID, routing_id(b'c'))
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, 0)
+        keepalive(sock)
         secure(sock, keys)
         self._handshake = Handshake(sock, keys is not None)  # before it connects
         try:

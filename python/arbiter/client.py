@@ -45,8 +45,8 @@ from .errors import (ArbiterError, BrokerError, NotFound, ProtocolError, Refused
                      Unreachable, WaitTimeout)
 from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Limit, Peeked, Pong,
                       Schedule, State, Stats, Submitted, TaskInfo)
-from .session import (Handshake, Session, curve_keys, endpoint_error, endpoint_of, routing_id,
-                      secure)
+from .session import (Handshake, Session, curve_keys, endpoint_error, endpoint_of, keepalive,
+                      routing_id, secure)
 from .spec import Data, Seconds, When, refuse, task_spec
 
 T = TypeVar('T')
@@ -127,6 +127,7 @@ class Client:
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVHWM, 0)
         sock.setsockopt(zmq.SNDTIMEO, int(self.timeout * 1000))
+        keepalive(sock)
         secure(sock, keys)
         # before it connects: a refusal of the first attempt is seen too
         self._handshake = Handshake(sock, keys is not None)

@@ -81,7 +81,8 @@ from .errors import (ArbiterError, BrokerError, ProtocolError, Refused, Unreacha
                      broker_error)
 from .job import (Emitted, Fail, Job, Outcome, Report, run_handler, write_item, write_outcome)
 from .keeper import keeper_end, keeper_new
-from .session import Handshake, curve_keys, endpoint_error, endpoint_of, routing_id, secure
+from .session import (Handshake, curve_keys, endpoint_error, endpoint_of, keepalive, routing_id,
+                      secure)
 
 log = logging.getLogger('arbiter.worker')
 
@@ -416,6 +417,7 @@ class _Run:
         # never block the loop: a broker that does not read loses messages
         # (and is soon declared dead) rather than freezing every slot
         sock.setsockopt(zmq.SNDTIMEO, 0)
+        keepalive(sock)
         secure(sock, self.w.curve)
         handshake = Handshake(sock, self.w.curve is not None)  # before it connects
         try:

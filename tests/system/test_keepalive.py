@@ -86,3 +86,25 @@ def test_the_brokers_zeromq_endpoint_arms_keepalive(tmp_path, processes):
         assert_keepalive('( sport = :%d )' % port, 'the ROUTER\'s accepted connections')
     finally:
         peer.close()
+
+
+def test_the_python_package_arms_keepalive(broker, processes, tmp_path):
+    # the sync and asyncio clients and the worker (python/arbiter), each a
+    # DEALER of libzmq's given the keepalive options
+    from python_support import arbiter, start_py_worker
+    import asyncio
+    import arbiter.aio
+    start_py_worker(broker, processes, tmp_path)
+    sync = arbiter.Client(broker.endpoint, timeout=10.0)
+
+    async def session():
+        async with arbiter.aio.AsyncClient(broker.endpoint, timeout=10.0) as aio:
+            await aio.ping()
+            wait_until(lambda: len(timers('( dport = :%d )' % broker.port)) == 3, timeout=10,
+                       what='the worker, the client and the asyncio client connected')
+            assert_keepalive('( dport = :%d )' % broker.port, 'the Python package\'s sockets')
+    try:
+        sync.ping()
+        asyncio.run(session())
+    finally:
+        sync.close()
