@@ -28,6 +28,8 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import socket
+import struct
 from typing import Any, Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
 import zmq
@@ -141,7 +143,9 @@ NEEDS_CURVE = ("the broker requires CURVE: give a certificate and the broker's k
 HANDSHAKE_DROPS_MAX = 2  # handshakes dropped without a reason, running, that count as a refusal
 _HANDSHAKE_EVENTS = (zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED
                      | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_DISCONNECTED
+                     | zmq.EVENT_CLOSED)
+_TCPI_LAST_DATA_RECV = 52  # struct tcp_info: ms since the kernel last received data
 _MECHANISM_MISMATCH = 0x11000002  # ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
 
 
@@ -177,6 +181,7 @@ class Handshake:
         self._protocol: Optional[int] = None  # another ZMTP protocol error
         self._drops = 0                    # handshakes dropped without a reason
         self._reached = False              # a connection was made, ever
+        self._fd: Optional[int] = None     # the connection's descriptor (libzmq's)
 
     def close(self) -> None:
         try:
@@ -195,6 +200,9 @@ class Handshake:
             kind, value = event['event'], event['value']
             if kind == zmq.EVENT_CONNECTED:
                 self._reached = True
+                self._fd = value
+            elif kind in (zmq.EVENT_DISCONNECTED, zmq.EVENT_CLOSED) and value == self._fd:
+                self._fd = None
             elif kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._auth, self._mismatch, self._protocol, self._drops = None, False, None, 0
             elif kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
@@ -233,6 +241,30 @@ class Handshake:
         nothing answered there, so nothing sent reached a broker."""
         self._drain()
         return self._reached
+
+    def data_ago(self) -> Optional[float]:
+        """Seconds since the kernel last received data on the socket's
+        connection (Linux's TCP_INFO), or None when there is no connection
+        or the kernel does not say. libzmq hands on whole messages only:
+        this is what tells a big message on a slow link from silence.
+        The descriptor is libzmq's, read here, never closed."""
+        self._drain()
+        if self._fd is None or not hasattr(socket, 'TCP_INFO'):
+            return None
+        try:
+            conn = socket.socket(fileno=self._fd)
+        except OSError:  # closed meanwhile: no socket there, or not ours
+            return None
+        try:
+            info = conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 104)
+        except OSError:
+            return None
+        finally:
+            conn.detach()  # libzmq's descriptor stays open
+        if len(info) < _TCPI_LAST_DATA_RECV + 4:
+            return None
+        ms: int = struct.unpack_from('I', info, _TCPI_LAST_DATA_RECV)[0]
+        return ms / 1000.0
 
     def unreached(self, endpoint: str, timeout: float) -> Optional[str]:
         """After a request went unanswered: if no connection was ever

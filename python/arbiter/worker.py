@@ -32,7 +32,9 @@ Session. REGISTERING (REGISTER sent, with the names of the handlers, so
 that the broker sends only tasks this worker runs; a "*" handler takes
 any) -> READY (CREDIT: one per free slot). An ERROR 410, or a silence past
 the liveness window (the worker's own clock: nothing from the broker, or
-the loop stopped; checked before each message is taken), starts a new
+the loop stopped; checked before each message is taken; bytes of a
+message on its way count, for as long as the largest message may take:
+a big DISPATCH on a slow link is not silence), starts a new
 session; the tasks still running belong to the old one: the REGISTER
 claims them ("held") and they are orphans until the WELCOME says which
 ones the broker gave back under a new lease ("adopted"). Those carry on
@@ -99,6 +101,9 @@ UNREACHABLE_EVERY = 5.0  # and again this often while it lasts
 BYE_LINGER_MS = 500  # how long the BYE may take to leave
 KEPT_MAX = 10000  # results kept unacknowledged: beyond, no credit is given
 KEPT_BYTES = 256 << 20  # ... nor beyond this many result bytes
+MESSAGE_TIME = 30.0  # a message on its way counts as the broker's life this long,
+#                      and a second more for each MiB of the largest the broker
+#                      sends (the C client's ARB_GATHER_MESSAGE_MS)
 
 REGISTERING, READY = 'registering', 'ready'
 RUN, DRAIN, FORCE, DONE = 'run', 'drain', 'force', 'done'
@@ -1072,7 +1077,7 @@ class _Run:
                 self.unreachable_log_at = now + UNREACHABLE_EVERY
         if self.phase == DONE:
             return
-        if self.session == READY and now >= self.last_rx + self.liveness:
+        if self.session == READY and now >= self._heard_at(now) + self.liveness:
             log.warning('worker: broker silent for %.1f s, registering again', self.liveness)
             self._register(new_socket=True)
         elif self.session == READY and now >= self.heartbeat_at:
@@ -1105,7 +1110,7 @@ class _Run:
         now = time.monotonic()
         nxt = now + 3600.0
         if self.session == READY:
-            nxt = min(nxt, self.heartbeat_at, self.last_rx + self.liveness)
+            nxt = min(nxt, self.heartbeat_at, self._heard_at(now) + self.liveness)
             sent = [k.sent_at for k in self.kept.values() if k.sent_reqid]
             if sent:
                 nxt = min(nxt, min(sent) + self.liveness)
@@ -1187,6 +1192,26 @@ class _Run:
                                % (self.w.endpoint, refusal))
         self.phase = DONE
 
+    def _heard_at(self, now: float) -> float:
+        """When the broker was last heard: its last whole message, or the
+        last bytes the kernel took on the connection, while a message may
+        still be on its way. libzmq hands on whole messages only, so a
+        DISPATCH slower than the liveness window on a slow link (the
+        heartbeats wait behind it) looked like silence: the worker
+        registered again, and the DISPATCH went with the old socket, each
+        time it was sent. A message may take MESSAGE_TIME, and a second a
+        MiB of the largest the broker sends (twice its payload limit and
+        1 MiB), as in the C client; past that its bytes are no sign of
+        life (a peer trickling one for ever)."""
+        heard = self.last_rx
+        if now - heard < self.liveness or self.handshake is None:
+            return heard
+        largest = 2 * max(self.broker_max_payload, self.w.max_payload) + (1 << 20)
+        if now - heard > self.liveness + MESSAGE_TIME + largest / (1 << 20):
+            return heard
+        ago = self.handshake.data_ago()
+        return max(heard, now - ago) if ago is not None else heard
+
     def _was_silent(self) -> bool:
         """Whether the worker was silent past the liveness window by its own
         clock: nothing came from the broker for that long, or the worker did
@@ -1196,5 +1221,5 @@ class _Run:
         dispatched go to others, or back as lost leases."""
         now = time.monotonic()
         return (self.session == READY and self.phase != DONE
-                and (now - self.last_rx >= self.liveness
+                and (now - self._heard_at(now) >= self.liveness
                      or (self.turn_at > 0 and now - self.turn_at >= self.liveness)))

@@ -5,7 +5,10 @@ timeouts warn the handler, running tasks are claimed back across a broker
 kill -9 and run once, SIGTERM drains, items are routed."""
 
 import os
+import select
 import signal
+import socket
+import threading
 import time
 
 import pytest
@@ -200,3 +203,87 @@ def test_a_broker_older_than_marks_is_registered_without(tmp_path, processes):
         broker.next_of('HEARTBEAT')
     finally:
         broker.close()
+
+
+class SlowLink:
+    """A TCP relay between one worker and the broker whose broker-to-worker
+    side carries at most `rate` bytes a second (the other side at once):
+    a slow link, on loopback. Stops with stop(), or after `seconds`."""
+
+    def __init__(self, broker_port, rate, seconds=120.0):
+        self.listener = socket.socket()
+        self.listener.bind(('127.0.0.1', free_port()))
+        self.listener.listen(1)
+        self.port = self.listener.getsockname()[1]
+        self.endpoint = 'tcp://127.0.0.1:%d' % self.port
+        self.broker_port, self.rate, self.seconds = broker_port, rate, seconds
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        self.listener.settimeout(1.0)
+        deadline = time.monotonic() + self.seconds
+        worker = None
+        while worker is None and not self.stopping.is_set() and time.monotonic() < deadline:
+            try:
+                worker, _ = self.listener.accept()
+            except socket.timeout:
+                pass
+        if worker is None:
+            return
+        broker = socket.create_connection(('127.0.0.1', self.broker_port))
+        pending = b''  # from the broker, not yet passed on
+        tick = 1 / 16
+        send_at = time.monotonic()
+        while not self.stopping.is_set() and time.monotonic() < deadline:
+            wanted = [worker] + ([broker] if len(pending) < 64 << 10 else [])
+            wait = max(0.0, send_at - time.monotonic()) if pending else tick
+            readable, _, _ = select.select(wanted, [], [], wait)
+            if worker in readable:
+                data = worker.recv(1 << 16)
+                if not data:
+                    break
+                broker.sendall(data)
+            if broker in readable:
+                data = broker.recv(1 << 16)
+                if not data:
+                    break
+                pending += data
+            now = time.monotonic()
+            if pending and now >= send_at:
+                n = int(self.rate * tick)
+                worker.sendall(pending[:n])
+                pending = pending[n:]
+                send_at = max(send_at + tick, now - tick)
+        worker.close()
+        broker.close()
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(10)
+        self.listener.close()
+
+
+def test_a_big_task_on_a_slow_link_is_not_silence(processes, tmp_path):
+    # 1 MiB at 64 KiB/s: its DISPATCH takes 16 s to come whole, eight times
+    # the liveness window, the broker's heartbeats behind it; its bytes
+    # coming are the broker's life (pyzmq shows whole messages only). A
+    # window of 2 s, not FAST's 1 s: the relay's thread, starved that long
+    # on a loaded machine, would be a silence of its own
+    broker = Broker(tmp_path, extra=['--heartbeat-ms', '400', '--liveness-ms', '2000',
+                                     '--recovery-ms', '4000'])
+    processes.append(broker)
+    link = SlowLink(broker.port, 64 << 10)
+    c = arbiter.Client(broker.endpoint, timeout=10.0)
+    try:
+        worker = start_py_worker(link, processes, tmp_path, '--slots', '1')
+        task = c.submit('upper', b'x' * (1 << 20), watch=True)
+        done = c.wait(task, timeout=90)
+        assert done.state is State.SUCCEEDED, done
+        assert done.result == b'X' * (1 << 20)
+        assert runs(tmp_path, task) == 1
+        assert 'registering again' not in worker.output()
+    finally:
+        c.close()
+        link.stop()
