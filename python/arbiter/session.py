@@ -143,8 +143,10 @@ NEEDS_CURVE = ("the broker requires CURVE: give a certificate and the broker's k
 HANDSHAKE_DROPS_MAX = 2  # handshakes dropped without a reason, running, that count as a refusal
 _HANDSHAKE_EVENTS = (zmq.EVENT_CONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED
                      | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
-                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_DISCONNECTED
-                     | zmq.EVENT_CLOSED)
+                     | zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_DISCONNECTED)
+# not EVENT_CLOSED: libzmq sends it for each failed connection attempt (a
+# descriptor CONNECTED never named), ten a second while no broker listens,
+# and a client reads these events only while a call waits: they piled up
 _TCPI_LAST_DATA_RECV = 52  # struct tcp_info: ms since the kernel last received data
 _MECHANISM_MISMATCH = 0x11000002  # ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
 
@@ -201,7 +203,7 @@ class Handshake:
             if kind == zmq.EVENT_CONNECTED:
                 self._reached = True
                 self._fd = value
-            elif kind in (zmq.EVENT_DISCONNECTED, zmq.EVENT_CLOSED) and value == self._fd:
+            elif kind == zmq.EVENT_DISCONNECTED and value == self._fd:
                 self._fd = None
             elif kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
                 self._auth, self._mismatch, self._protocol, self._drops = None, False, None, 0
