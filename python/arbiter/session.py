@@ -254,7 +254,12 @@ class Handshake:
         if self._fd is None or not hasattr(socket, 'TCP_INFO'):
             return None
         try:
-            conn = socket.socket(fileno=self._fd)
+            # family, type and SOCK_NONBLOCK given: the constructor then
+            # leaves the descriptor's flags alone (with only fileno, a
+            # socket.setdefaulttimeout() in force has it set O_NONBLOCK: on a
+            # number libzmq closed and the process reused, another's socket)
+            conn = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK,
+                                 socket.IPPROTO_TCP, fileno=self._fd)
         except OSError:  # closed meanwhile: no socket there, or not ours
             return None
         try:
