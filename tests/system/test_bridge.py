@@ -838,12 +838,23 @@ def answered_once_each(got, cids, body):
     return ids.pop()
 
 
+def gated(command, gate):
+    """A worker's shell command that waits until the file gate exists (60 s
+    at most: a test that failed before opening it leaves no task behind
+    for long)."""
+    return ('i=0; while [ ! -e %s ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i+1)); done; %s'
+            % (gate, command))
+
+
 def test_same_message_id_answers_every_caller(broker, processes, tmp_path, rabbit):
     """Two messages with one message_id find one task; each is answered on
     its reply_to with its own correlation_id (one record each). A
     message sent again after its reply went out gets the result again."""
+    # the task ends when the test opens its gate, not after a time a loaded
+    # machine may not keep to
+    gate = tmp_path / 'gate'
     jobs, replies, gateway, _ = bridge_queue(broker, processes, tmp_path, rabbit, 'dup',
-                                             'sleep 6; tr a-z A-Z')
+                                             gated('tr a-z A-Z', gate))
     publish_as(rabbit, jobs, replies, 'dup-1', 'x1', b'same task')
     publish_as(rabbit, jobs, replies, 'dup-1', 'x2', b'same task')
     # a record each while the task runs (read as they come: a loaded
@@ -854,6 +865,7 @@ def test_same_message_id_answers_every_caller(broker, processes, tmp_path, rabbi
     owed = wait_until(both_recorded, what='a record for each message')
     # both acked once their records are committed
     wait_until(lambda: upstream_unsettled(rabbit, jobs) == 0, what='both messages acked')
+    gate.touch()
     got = Replies(rabbit, replies).wait(2, timeout=30)
     task_id = answered_once_each(got, ['x1', 'x2'], b'SAME TASK')
     assert len(owed) == 2 and all(key.startswith('gw.bridge.dup.%d.' % task_id)
@@ -874,8 +886,11 @@ def test_same_message_id_across_a_gateway_kill9(broker, processes, tmp_path, rab
     """Callers of one task whose gateway is killed -9 between their
     messages, or after both were acked and before the result: each is
     answered, by the records the next gateway lists."""
+    # the tasks end when the test opens their gate, after the second kill
+    # (a fixed sleep of 8 s ended one before it on a loaded machine)
+    gate = tmp_path / 'gate'
     jobs, replies, gateway, sections = bridge_queue(broker, processes, tmp_path, rabbit,
-                                                    'dupkill', 'sleep 8; tr a-z A-Z',
+                                                    'dupkill', gated('tr a-z A-Z', gate),
                                                     '--slots', '2')
     got = Replies(rabbit, replies)
     # killed between the two messages
@@ -894,6 +909,7 @@ def test_same_message_id_across_a_gateway_kill9(broker, processes, tmp_path, rab
     gateway.kill9()
     assert not got.drain().got, got.got
     owed = records(broker, 'dupkill')
+    gate.touch()
     gateway = start_gateway(broker, processes, tmp_path, rabbit, sections)
     got.wait(4, timeout=40)
     assert len(owed) == 4, owed
