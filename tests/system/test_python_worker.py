@@ -266,7 +266,7 @@ class SlowLink:
 
 
 def test_a_big_task_on_a_slow_link_is_not_silence(processes, tmp_path):
-    # 1 MiB at 64 KiB/s: its DISPATCH takes 16 s to come whole, eight times
+    # 512 KiB at 64 KiB/s: its DISPATCH takes 8 s to come whole, four times
     # the liveness window, the broker's heartbeats behind it; its bytes
     # coming are the broker's life (pyzmq shows whole messages only). A
     # window of 2 s, not FAST's 1 s: the relay's thread, starved that long
@@ -278,10 +278,10 @@ def test_a_big_task_on_a_slow_link_is_not_silence(processes, tmp_path):
     c = arbiter.Client(broker.endpoint, timeout=10.0)
     try:
         worker = start_py_worker(link, processes, tmp_path, '--slots', '1')
-        task = c.submit('upper', b'x' * (1 << 20), watch=True)
+        task = c.submit('upper', b'x' * (512 << 10), watch=True)
         done = c.wait(task, timeout=90)
         assert done.state is State.SUCCEEDED, done
-        assert done.result == b'X' * (1 << 20)
+        assert done.result == b'X' * (512 << 10)
         assert runs(tmp_path, task) == 1
         assert 'registering again' not in worker.output()
     finally:
