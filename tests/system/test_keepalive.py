@@ -25,11 +25,13 @@ def timers(filter_):
                          stdout=subprocess.PIPE, text=True).stdout
     found = []
     for line in out.splitlines():
-        m = re.search(r'timer:\((\w+),(?:(\d+)min)?(?:(\d+)sec)?(?:(\d+)ms)?,\d+\)', line)
+        # ss writes 59sec, 1min, 1min2sec, 2.224ms
+        m = re.search(r'timer:\((\w+),(?:(\d+)min)?(?:([\d.]+)sec)?(?:([\d.]+)ms)?,\d+\)',
+                      line)
         if not m:
             found.append(None)
             continue
-        minutes, seconds, ms = (int(g or 0) for g in m.group(2, 3, 4))
+        minutes, seconds, ms = (float(g or 0) for g in m.group(2, 3, 4))
         found.append((m.group(1), minutes * 60 + seconds + ms / 1000))
     return found
 
