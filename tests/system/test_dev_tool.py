@@ -158,3 +158,20 @@ def test_ci_builds_installs_and_purges_the_packages():
     assert ('install_missing "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}" "${DEB_PACKAGES[@]}"'
             in text)
     assert {'man-db', 'systemd'} <= dev_list('TEST_PACKAGES')
+
+
+def test_help_is_the_comment_at_the_top():
+    """--help prints the comment that opens tools/arbiter-dev, and only
+    that: not a comment of the code after it (it printed "where it was run
+    from: up's --dir is relative to it", the comment of the line after
+    `set -euo pipefail`, as its last line)."""
+    path = os.path.join(ROOT, 'tools', 'arbiter-dev')
+    header = []
+    for line in open(path).read().split('\n')[1:]:
+        if not line.startswith('#'):
+            break
+        header.append(re.sub(r'^# ?', '', line))
+    shown = subprocess.run([path, '--help'], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=30)
+    assert shown.returncode == 0 and shown.stderr == b''
+    assert shown.stdout.decode().split('\n')[:-1] == header
