@@ -177,19 +177,24 @@ s_tasker_response (uint64_t id,
     return obj;
 }
 
-//  The task's endpoints' responses as tasker listed them; a task without
-//  endpoints, the worker that ran it once it ended.
+//  The task's endpoints' responses as tasker listed them. Its endpoints
+//  made their response on receiving the task, so only those that
+//  received their copy are listed: one listed while it had not would
+//  read as at work on it (status 0), and a missing one as having
+//  answered. A task without endpoints lists the worker that took it.
 static json_t *
 s_tasker_responses (arb_task_info_t *task)
 {
     json_t *list = json_array ();
     for (size_t i = 0; i < task->responses.n; i++) {
         arb_response_info_t *r = &task->responses.v[i];
+        if (!s_received (r->state))
+            continue;
         json_array_append_new (list,
                                s_tasker_response (r->id, task->id, r->endpoint, r->state, r->error,
                                                   &r->result, task->created_ms, r->finished_ms));
     }
-    if (!task->responses.n && task->worker && arb_state_is_final ((int) task->state))
+    if (!task->responses.n && task->worker && task->started_ms)
         json_array_append_new (list, s_tasker_response (task->id, task->id, task->worker,
                                                         task->state, task->error, &task->result,
                                                         task->started_ms, task->finished_ms));

@@ -120,6 +120,44 @@ def test_tasker_post_get_with_endpoints_complete_and_incomplete(broker, gateway_
     assert task['payload'] is None and task['endpoints'] == []
 
 
+def test_tasker_responses_are_those_of_the_endpoints_that_received_it(broker, gateway_factory,
+                                                                      processes, tmp_path):
+    """tasker's endpoints made their task-response when they received the
+    task (its seed: "On receiving the task, the endpoints create a
+    task-response"), so its GET listed those that had it, status 0 while
+    they worked on it: an endpoint that never got its copy is in no
+    taskResponseList, before its timeout or after."""
+    config = write_config(tmp_path, '[type.deploy]\nwait-for-endpoints-timeout = 3\n')
+    gateway = gateway_factory(broker, '--config', config)
+    start_exec_worker(broker, processes, tmp_path, 'sleep 1; echo done', '--queue', 'deploy',
+                      '--name', 'lb-1')
+    wait_until(lambda: any(w['name'] == 'lb-1' for w in requests.get(
+        gateway.url + '/api/v1/workers', timeout=5).json()['workers']), what='worker lb-1')
+
+    body = {'identifier': 'received', 'endpoints': ['lb-1', 'lb-2']}
+    task = requests.post(gateway.url + '/deploy', json=body, timeout=10).json()
+    url = '%s/deploy/%d' % (gateway.url, task['id'])
+
+    def running(t):
+        by_endpoint = {r['endpoint']: r for r in t['responses']}
+        return t if by_endpoint['lb-1']['state'] == 'running' else None
+    first = wait_until(lambda: running(requests.get(url, timeout=5).json()),
+                       what="lb-1 running its copy")
+    assert first['status'] == 'pending' and first['task']['status'] == 'SENT'
+    [working] = first['taskResponseList']  # lb-2 has nothing yet
+    assert working['endpoint'] == 'lb-1' and working['status'] == 0
+
+    def ended(t):
+        by_endpoint = {r['endpoint']: r for r in t['responses']}
+        return t if t['state'] == 'dead' and by_endpoint['lb-1']['state'] == 'succeeded' else None
+    done = wait_until(lambda: ended(requests.get(url, timeout=5).json()), timeout=15,
+                      what='task dead, lb-1 done')
+    assert done['task']['status'] == 'INCOMPLETE'
+    [finished] = done['taskResponseList']
+    assert finished['endpoint'] == 'lb-1' and finished['status'] == 1
+    assert finished['errnr'] == 0 and finished['payload'] is None  # 'done\n' is not JSON
+
+
 def test_tasker_post_that_waits_for_its_endpoints(broker, gateway_factory, processes, tmp_path):
     """wait-for-endpoints = yes: a POST is answered as tasker's was, once
     every endpoint has received its copy (DONE) or one is missing after the
