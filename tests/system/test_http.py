@@ -127,9 +127,9 @@ def test_tasker_responses_are_those_of_the_endpoints_that_received_it(broker, ga
     task-response"), so its GET listed those that had it, status 0 while
     they worked on it: an endpoint that never got its copy is in no
     taskResponseList, before its timeout or after."""
-    config = write_config(tmp_path, '[type.deploy]\nwait-for-endpoints-timeout = 3\n')
+    config = write_config(tmp_path, '[type.deploy]\nwait-for-endpoints-timeout = 4\n')
     gateway = gateway_factory(broker, '--config', config)
-    start_exec_worker(broker, processes, tmp_path, 'sleep 1; echo done', '--queue', 'deploy',
+    start_exec_worker(broker, processes, tmp_path, 'sleep 2; echo done', '--queue', 'deploy',
                       '--name', 'lb-1')
     wait_until(lambda: any(w['name'] == 'lb-1' for w in requests.get(
         gateway.url + '/api/v1/workers', timeout=5).json()['workers']), what='worker lb-1')
