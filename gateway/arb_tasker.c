@@ -89,13 +89,21 @@ s_received (uint32_t state)
            || (arb_state_is_final ((int) state) && state != ARB_STATE_CANCELLED);
 }
 
+//  Whether a worker took a task without endpoints: a receipt is not
+//  undone by a cancel while it runs, nor by a retry that puts it back.
+static bool
+s_taken (arb_task_info_t *task)
+{
+    return s_received (task->state) || (task->worker && task->started_ms);
+}
+
 //  pending: not every endpoint (or, without endpoints, no worker) has the
 //  task yet; complete: all have; incomplete: one never got it in time.
 static const char *
 s_status (arb_task_info_t *task)
 {
     if (!task->responses.n)
-        return s_received (task->state)             ? "complete"
+        return s_taken (task)                       ? "complete"
                : task->state == ARB_STATE_CANCELLED ? "incomplete"
                                                     : "pending";
     bool all = true;
@@ -194,7 +202,7 @@ s_tasker_responses (arb_task_info_t *task)
                                s_tasker_response (r->id, task->id, r->endpoint, r->state, r->error,
                                                   &r->result, task->created_ms, r->finished_ms));
     }
-    if (!task->responses.n && task->worker && task->started_ms)
+    if (!task->responses.n && s_taken (task) && task->worker)
         json_array_append_new (list, s_tasker_response (task->id, task->id, task->worker,
                                                         task->state, task->error, &task->result,
                                                         task->started_ms, task->finished_ms));

@@ -158,6 +158,36 @@ def test_tasker_responses_are_those_of_the_endpoints_that_received_it(broker, ga
     assert finished['errnr'] == 0 and finished['payload'] is None  # 'done\n' is not JSON
 
 
+def test_tasker_a_task_taken_then_cancelled_stays_complete(broker, gateway_factory, processes,
+                                                           tmp_path):
+    """docs/http.md: a task without endpoints is complete once a worker
+    took it, incomplete if it was cancelled before any worker took it; a
+    receipt is not undone, so one cancelled while it runs stays complete
+    (tasker's DONE), its worker listed."""
+    gateway = gateway_factory(broker)
+    start_exec_worker(broker, processes, tmp_path, 'sleep 30', '--queue', 'slow', '--name', 'w-1')
+    task = requests.post(gateway.url + '/slow', json={'identifier': 'taken'}, timeout=10).json()
+    url = '%s/slow/%d' % (gateway.url, task['id'])
+    running = wait_until(lambda: (lambda t: t if t['state'] == 'running' else None)(
+        requests.get(url, timeout=5).json()), what='w-1 running it')
+    assert running['status'] == 'complete' and running['task']['status'] == 'DONE'
+    cancel = requests.delete('%s/api/v1/tasks/%d' % (gateway.url, task['id']), timeout=10)
+    assert cancel.status_code == 200, cancel.text
+    cancelled = requests.get(url, timeout=5).json()
+    assert cancelled['state'] == 'cancelled'
+    assert cancelled['status'] == 'complete' and cancelled['task']['status'] == 'DONE'
+    [response] = cancelled['taskResponseList']
+    assert response['endpoint'] == 'w-1'
+
+    # cancelled before any worker took it: incomplete, no response
+    task = requests.post(gateway.url + '/idle', json={'identifier': 'untaken'},
+                         timeout=10).json()
+    requests.delete('%s/api/v1/tasks/%d' % (gateway.url, task['id']), timeout=10)
+    untaken = requests.get('%s/idle/%d' % (gateway.url, task['id']), timeout=5).json()
+    assert untaken['status'] == 'incomplete' and untaken['task']['status'] == 'INCOMPLETE'
+    assert untaken['taskResponseList'] == []
+
+
 def test_tasker_post_that_waits_for_its_endpoints(broker, gateway_factory, processes, tmp_path):
     """wait-for-endpoints = yes: a POST is answered as tasker's was, once
     every endpoint has received its copy (DONE) or one is missing after the
