@@ -389,11 +389,19 @@ s_post (arb_http_req_t *req, void *arg)
     }
     char key[ARB_NAME_MAX + 1];
     if (s_key (type, post->identifier, key, sizeof (key))) {
+        //  TYPE@ and at least one byte of identifier
         size_t room = ARB_NAME_MAX - 1 > strlen (type) ? ARB_NAME_MAX - 1 - strlen (type) : 0;
-        arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST,
-                              "identifier: %zu bytes, over the %zu of type '%.64s' (the task's "
-                              "key, TYPE@IDENTIFIER, is %d bytes at most)",
-                              strlen (post->identifier), room, type, ARB_NAME_MAX);
+        if (!room)
+            arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST,
+                                  "type '%.64s...' is %zu bytes: it leaves no room for an "
+                                  "identifier in the task's key (TYPE@IDENTIFIER, %d bytes at "
+                                  "most): a type that takes POSTs has %d bytes at most",
+                                  type, strlen (type), ARB_NAME_MAX, ARB_NAME_MAX - 2);
+        else
+            arb_http_reply_error (req, MHD_HTTP_BAD_REQUEST,
+                                  "identifier: %zu bytes, over the %zu of type '%.64s' (the "
+                                  "task's key, TYPE@IDENTIFIER, is %d bytes at most)",
+                                  strlen (post->identifier), room, type, ARB_NAME_MAX);
         arb_tasker_post_destroy (&post);
         return;
     }

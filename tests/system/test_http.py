@@ -451,6 +451,13 @@ def test_tasker_identifier_is_per_type(broker, gateway_factory):
     assert fits.status_code == 201, fits.text
     reply = requests.post(gateway.url + '/beta', json={'identifier': 'i' * 196}, timeout=10)
     assert 'identifier: 196 bytes, over the 195' in error_of(reply, 400)
+    # a type of 199 bytes leaves no room at all, and is told so (not "over the 0")
+    assert requests.post(gateway.url + '/' + 't' * 198, json={'identifier': 'i'},
+                         timeout=10).status_code == 201
+    reply = requests.post(gateway.url + '/' + 't' * 199, json={'identifier': 'i'}, timeout=10)
+    error = error_of(reply, 400)
+    assert 'is 199 bytes: it leaves no room for an identifier' in error, error
+    assert '198 bytes at most' in error, error
 
 
 def test_bad_input_gets_json_errors_and_changes_nothing(broker, gateway_factory, tmp_path):
