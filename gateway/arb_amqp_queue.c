@@ -34,6 +34,7 @@ static const char *s_classic_keys[] = {
     "x-queue-mode",
     "x-single-active-consumer",
     "x-queue-master-locator",
+    "x-queue-version",
     NULL,
 };
 
@@ -240,6 +241,60 @@ s_arg_str (
     return 1;
 }
 
+//  x-queue-mode: every queue here is on disk, so it changes nothing, but
+//  RabbitMQ 3.10 refuses a value other than "default" and "lazy", and a
+//  client that declares one must see the same refusal. Its texts.
+static int
+s_check_mode (amqp_table_t *args, const char *subject, char *why, size_t size)
+{
+    const amqp_field_value_t *mode = arb_amqp_table_get (args, "x-queue-mode");
+    if (!mode)
+        return 0;
+    if (mode->kind != AMQP_FIELD_KIND_UTF8) {
+        snprintf (why, size, "invalid arg 'x-queue-mode' for %s: {unacceptable_type,%s}", subject,
+                  arb_amqp_value_type_name (mode));
+        return -1;
+    }
+    amqp_bytes_t value = mode->value.bytes;
+    if ((value.len == 7 && memcmp (value.bytes, "default", 7) == 0)
+        || (value.len == 4 && memcmp (value.bytes, "lazy", 4) == 0))
+        return 0;
+    char quoted[ARB_AMQP_QUOTE_MAX + 1];
+    arb_amqp_frame_quote (quoted, value);
+    snprintf (why, size, "invalid arg 'x-queue-mode' for %s: \"unsupported queue mode '%s'\"",
+              subject, quoted);
+    return -1;
+}
+
+//  x-queue-version (a classic queue's on-disk format): 1 or 2, as
+//  RabbitMQ 3.10 takes it, with its texts; changes nothing here either.
+static int
+s_check_version (amqp_table_t *args, const char *subject, char *why, size_t size)
+{
+    const amqp_field_value_t *version = arb_amqp_table_get (args, "x-queue-version");
+    if (!version)
+        return 0;
+    int64_t n;
+    if (version->kind == AMQP_FIELD_KIND_TIMESTAMP || arb_amqp_value_int (version, &n) != 0) {
+        snprintf (why, size, "invalid arg 'x-queue-version' for %s: \"expected integer, got %s\"",
+                  subject, arb_amqp_value_type_name (version));
+        return -1;
+    }
+    if (n < 0) {
+        snprintf (why, size, "invalid arg 'x-queue-version' for %s: {value_negative,%" PRId64 "}",
+                  subject, n);
+        return -1;
+    }
+    if (n != 1 && n != 2) {
+        snprintf (why, size,
+                  "invalid arg 'x-queue-version' for %s: \"unsupported queue version '%" PRId64
+                  "'\"",
+                  subject, n);
+        return -1;
+    }
+    return 0;
+}
+
 int
 arb_amqp_model_parse_qargs (
     amqp_table_t *args, arb_amqp_qargs_t *settings, const char *subject, char *why, size_t size)
@@ -331,11 +386,26 @@ arb_amqp_model_free_qargs (arb_amqp_qargs_t *settings)
     zstr_free (&settings->dlrk);
 }
 
-//  The arguments RabbitMQ (3.10) refuses for a queue of the other type.
-static const char *s_not_quorum[] = {"x-max-priority", "x-queue-mode", "x-queue-master-locator",
+//  The arguments RabbitMQ (3.10) refuses for a queue of one type: those
+//  another type (classic, quorum, stream) takes and this one does not.
+static const char *s_not_quorum[] = {"x-max-priority",
+                                     "x-queue-mode",
+                                     "x-queue-master-locator",
+                                     "x-queue-version",
+                                     "x-max-age",
+                                     "x-stream-max-segment-size-bytes",
+                                     "x-initial-cluster-size",
                                      NULL};
-static const char *s_not_classic[] = {"x-delivery-limit", "x-dead-letter-strategy",
-                                      "x-quorum-initial-group-size", NULL};
+static const char *s_not_classic[] = {"x-delivery-limit",
+                                      "x-dead-letter-strategy",
+                                      "x-quorum-initial-group-size",
+                                      "x-max-in-memory-length",
+                                      "x-max-in-memory-bytes",
+                                      "x-queue-leader-locator",
+                                      "x-max-age",
+                                      "x-stream-max-segment-size-bytes",
+                                      "x-initial-cluster-size",
+                                      NULL};
 
 int
 arb_amqp_model_check_supported (amqp_table_t *args,
@@ -384,10 +454,16 @@ arb_amqp_model_check_supported (amqp_table_t *args,
     const char **refused = quorum ? s_not_quorum : s_not_classic;
     for (size_t i = 0; refused[i]; i++)
         if (args && arb_amqp_table_get (args, refused[i])) {
+            //  RabbitMQ names the type by its module
             snprintf (why, size, "invalid arg '%s' for %s of queue type %s", refused[i], subject,
-                      quorum ? "quorum" : "classic");
+                      quorum ? "rabbit_quorum_queue" : "rabbit_classic_queue");
             return -1;
         }
+    //  the values of arguments that change nothing here (a record loaded
+    //  with another keeps its settings)
+    if (args
+        && (s_check_mode (args, subject, why, size) || s_check_version (args, subject, why, size)))
+        return -1;
     if (quorum && (!durable || exclusive || auto_delete)) {
         //  in RabbitMQ 3.10's order
         snprintf (why, size, "invalid property '%s' for %s",

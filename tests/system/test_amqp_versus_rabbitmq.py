@@ -2760,6 +2760,52 @@ def queue_inequivalent_texts(run):
     return out
 
 
+@scenario
+def queue_arguments_of_other_types(run):
+    """Arguments another queue type takes (quorum's, a stream's, a classic
+    queue's), declared for a classic or a quorum queue: 406 naming the
+    argument and the type (as RabbitMQ's module), as RabbitMQ 3.10 refuses
+    them; x-queue-mode other than default or lazy and x-queue-version other
+    than 1 or 2 refused with RabbitMQ's texts; and a classic queue declared
+    again with another x-queue-version inequivalent. Texts compared."""
+    cases = [('classic', 'x-max-age', '1D'), ('classic', 'x-queue-leader-locator', 'balanced'),
+             ('classic', 'x-stream-max-segment-size-bytes', 1000),
+             ('classic', 'x-initial-cluster-size', 1), ('classic', 'x-max-in-memory-length', 5),
+             ('classic', 'x-max-in-memory-bytes', 5), ('classic', 'x-delivery-limit', 1),
+             ('classic', 'x-queue-mode', 'eager'), ('classic', 'x-queue-mode', 'lazy'),
+             ('classic', 'x-queue-mode', 'default'), ('classic', 'x-queue-mode', 5),
+             ('classic', 'x-queue-version', 1), ('classic', 'x-queue-version', 2),
+             ('classic', 'x-queue-version', 3), ('classic', 'x-queue-version', 0),
+             ('classic', 'x-queue-version', -1), ('classic', 'x-queue-version', '2'),
+             ('classic', 'x-queue-version', True),
+             ('quorum', 'x-max-age', '1D'), ('quorum', 'x-queue-version', 2),
+             ('quorum', 'x-stream-max-segment-size-bytes', 1000),
+             ('quorum', 'x-initial-cluster-size', 1), ('quorum', 'x-queue-mode', 'eager'),
+             ('quorum', 'x-queue-leader-locator', 'balanced'),
+             ('quorum', 'x-max-in-memory-length', 5)]
+    conn = run.connect()
+    out = {}
+    for i, (kind, arg, value) in enumerate(cases):
+        if not conn.is_open:
+            conn = run.connect()
+        try:
+            conn.channel().queue_declare(run.name('a%d' % i), durable=True,
+                                         arguments={'x-queue-type': kind, arg: value})
+            out['%s %s %r' % (kind, arg, value)] = 'ok'
+        except ChannelClosedByBroker as e:
+            out['%s %s %r' % (kind, arg, value)] = (e.reply_code, e.reply_text)
+    q = run.name('v')
+    conn.channel().queue_declare(q, arguments={'x-queue-version': 1})
+    for label, args in (('same', {'x-queue-version': 1}), ('other', {'x-queue-version': 2}),
+                        ('none', {})):
+        try:
+            conn.channel().queue_declare(q, arguments=args)
+            out['redeclare ' + label] = 'ok'
+        except ChannelClosedByBroker as e:
+            out['redeclare ' + label] = (e.reply_code, e.reply_text)
+    return out
+
+
 @pytest.mark.parametrize('fn', SCENARIOS, ids=[f.__name__ for f in SCENARIOS])
 def test_same_as_rabbitmq(servers, fn):
     results = {}

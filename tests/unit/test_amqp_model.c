@@ -768,6 +768,30 @@ test_quorum_queues (void **state)
     assert_int_equal (arb_amqp_model_check_supported (&classic_limit_args, true, false, false,
                                                       "queue 'q'", why, sizeof (why)),
                       -1);
+    //  values RabbitMQ refuses for arguments that change nothing here
+    amqp_table_entry_t eager[] = {s_str ("x-queue-mode", "eager")};
+    amqp_table_t eager_args = {1, eager};
+    assert_int_equal (arb_amqp_model_check_supported (&eager_args, true, false, false, "queue 'q'",
+                                                      why, sizeof (why)),
+                      -1);
+    assert_non_null (strstr (why, "\"unsupported queue mode 'eager'\""));
+    amqp_table_entry_t version[] = {s_int ("x-queue-version", 3)};
+    amqp_table_t version_args = {1, version};
+    assert_int_equal (arb_amqp_model_check_supported (&version_args, true, false, false,
+                                                      "queue 'q'", why, sizeof (why)),
+                      -1);
+    assert_non_null (strstr (why, "\"unsupported queue version '3'\""));
+    amqp_table_entry_t lazy[] = {s_str ("x-queue-mode", "lazy"), s_int ("x-queue-version", 2)};
+    amqp_table_t lazy_args = {2, lazy};
+    assert_int_equal (arb_amqp_model_check_supported (&lazy_args, true, false, false, "queue 'q'",
+                                                      why, sizeof (why)),
+                      0);
+    amqp_table_entry_t max_age[] = {s_str ("x-max-age", "1D")};
+    amqp_table_t max_age_args = {1, max_age};
+    assert_int_equal (arb_amqp_model_check_supported (&max_age_args, true, false, false,
+                                                      "queue 'q'", why, sizeof (why)),
+                      -1);
+    assert_non_null (strstr (why, "of queue type rabbit_classic_queue"));
     amqp_table_entry_t stream[] = {s_str ("x-queue-type", "stream")};
     amqp_table_t stream_args = {1, stream};
     assert_int_equal (arb_amqp_model_check_supported (&stream_args, true, false, false, "queue 'q'",
