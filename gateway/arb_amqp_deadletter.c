@@ -506,20 +506,55 @@ arb_amqp_deadletter (arb_amqp_t *self,
 //  ---------------------------------------------------------------------
 //  Expiry
 
+//  The bytes left after an expiration's digits as Erlang's ~p prints the
+//  list RabbitMQ quotes ({leftover_string,"x"}): a string in double
+//  quotes when every byte is printable ASCII or an escape it knows, else
+//  the list of the bytes' values.
+static void
+s_erlang_list (const char *at, size_t len, char *out, size_t size)
+{
+    static const char escapes[] = "\n\r\t\v\b\f\033";
+    static const char letters[] = "nrtvbfe";
+    bool printable = true;
+    for (size_t i = 0; i < len && printable; i++)
+        printable = (at[i] >= 0x20 && at[i] < 0x7f) || (at[i] && strchr (escapes, at[i]));
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < len && used + 8 < size; i++) {
+        const char *escape = at[i] ? strchr (escapes, at[i]) : NULL;
+        if (!printable)
+            used += (size_t) snprintf (out + used, size - used, "%s%u", i ? "," : "[",
+                                       (unsigned) (unsigned char) at[i]);
+        else if (escape)
+            used += (size_t) snprintf (out + used, size - used, "%s\\%c", i ? "" : "\"",
+                                       letters[escape - escapes]);
+        else
+            used += (size_t) snprintf (out + used, size - used, "%s%s%c", i ? "" : "\"",
+                                       at[i] == '"' || at[i] == '\\' ? "\\" : "", at[i]);
+    }
+    if (used + 2 < size)
+        snprintf (out + used, size - used, "%s", printable ? "\"" : "]");
+}
+
 int64_t
 arb_amqp_expiration_ms (amqp_bytes_t text, char *why, size_t size)
 {
     //  as Erlang's string:to_integer, which RabbitMQ uses: "+5", "-0" and
-    //  "05" are numbers, " 5", "5 ", "1.5" and "" are not
+    //  "05" are numbers, " 5", "5 ", "1.5" and "" are not; the reasons are
+    //  RabbitMQ's terms (no_integer, {leftover_string,"..."},
+    //  {value_negative,N}, {value_too_large,N}), which its 406 shows
     const char *at = (const char *) text.bytes;
     size_t i = 0;
     bool negative = false;
     if (i < text.len && (at[i] == '+' || at[i] == '-'))
         negative = at[i++] == '-';
     if (i == text.len || at[i] < '0' || at[i] > '9') {
-        snprintf (why, size, "not an integer");
+        snprintf (why, size, "no_integer");
         return -1;
     }
+    while (i + 1 < text.len && at[i] == '0' && at[i + 1] >= '0' && at[i + 1] <= '9')
+        i++;  //  leading zeros: the number printed has none
+    size_t digits = i;
     uint64_t ms = 0;
     bool large = false;
     for (; i < text.len && at[i] >= '0' && at[i] <= '9'; i++) {
@@ -528,16 +563,19 @@ arb_amqp_expiration_ms (amqp_bytes_t text, char *why, size_t size)
         if (large)
             ms = ARB_AMQP_TTL_MAX_MS + 1;
     }
+    int width = (int) (i - digits < 64 ? i - digits : 64);
     if (i < text.len) {
-        snprintf (why, size, "not an integer (it goes on after the digits)");
+        char rest[160];
+        s_erlang_list (at + i, text.len - i, rest, sizeof (rest));
+        snprintf (why, size, "{leftover_string,%s}", rest);
         return -1;
     }
     if (negative && ms > 0) {
-        snprintf (why, size, "negative");
+        snprintf (why, size, "{value_negative,-%.*s}", width, at + digits);
         return -1;
     }
     if (large) {
-        snprintf (why, size, "over %llu ms", ARB_AMQP_TTL_MAX_MS);
+        snprintf (why, size, "{value_too_large,%.*s}", width, at + digits);
         return -1;
     }
     return (int64_t) ms;

@@ -631,6 +631,21 @@ s_on_publish (arb_amqp_publisher_t *self, amqp_basic_publish_t *m)
     return 0;
 }
 
+//  A {tag,value} term as Erlang's ~p lays it out in RabbitMQ's text,
+//  starting at column: on one line if it ends before column 79, else
+//  broken after the tag, the value on the next line under it.
+static void
+s_erlang_wrap (const char *term, size_t column, char *out, size_t size)
+{
+    const char *comma = strchr (term, ',');
+    if (term[0] != '{' || !comma || column + strlen (term) < 79 || column > 200) {
+        snprintf (out, size, "%s", term);
+        return;
+    }
+    snprintf (out, size, "%.*s\n%*s%s", (int) (comma - term + 1), term, (int) column + 1, "",
+              comma + 1);
+}
+
 //  RabbitMQ's checks of a message's properties, at its publish: a
 //  user_id other than the connection's user and an expiration that is
 //  not a number of ms it takes close the channel (406), as does a CC or
@@ -647,7 +662,7 @@ s_check_props (arb_amqp_publisher_t *self, const amqp_basic_properties_t *props,
     arb_amqp_exchange_t *exchange = arb_amqp_model_exchange (conn->vhost, self->message.exchange);
     if (!props || !exchange || exchange->internal)
         return 0;
-    char text[300], quoted[ARB_AMQP_QUOTE_MAX + 1];
+    char text[520], quoted[ARB_AMQP_QUOTE_MAX + 1];
     //  a task's headers (the record of exchange, key and properties) are
     //  at most ARB_HEADERS_MAX bytes at the broker, which would refuse the
     //  task: said here, at the publish, rather than the message lost
@@ -669,7 +684,7 @@ s_check_props (arb_amqp_publisher_t *self, const amqp_basic_properties_t *props,
         (props->_flags & AMQP_BASIC_HEADERS_FLAG) ? &props->headers : NULL;
     const amqp_field_value_t *cc = s_bad_sender_header (headers, "CC");
     const amqp_field_value_t *bcc = s_bad_sender_header (headers, "BCC");
-    char why[80];
+    char why[180];
     if ((props->_flags & AMQP_BASIC_USER_ID_FLAG)
         && (props->user_id.len != strlen (user)
             || memcmp (props->user_id.bytes, user, props->user_id.len) != 0)) {
@@ -682,8 +697,14 @@ s_check_props (arb_amqp_publisher_t *self, const amqp_basic_properties_t *props,
     else if ((props->_flags & AMQP_BASIC_EXPIRATION_FLAG)
              && arb_amqp_expiration_ms (props->expiration, why, sizeof (why)) < 0) {
         arb_amqp_frame_quote (quoted, props->expiration);
+        //  the term starts where RabbitMQ's format puts it, after the
+        //  whole expiration (the quote may be cut)
+        char term[400];
+        s_erlang_wrap (why,
+                       strlen ("invalid expiration '") + props->expiration.len + strlen ("': "),
+                       term, sizeof (term));
         snprintf (text, sizeof (text), "PRECONDITION_FAILED - invalid expiration '%s': %s", quoted,
-                  why);
+                  term);
     }
     else if (cc || bcc)
         //  RabbitMQ's text (its header_routes throws it), CC looked at first
