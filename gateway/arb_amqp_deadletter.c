@@ -506,36 +506,6 @@ arb_amqp_deadletter (arb_amqp_t *self,
 //  ---------------------------------------------------------------------
 //  Expiry
 
-//  The bytes left after an expiration's digits as Erlang's ~p prints the
-//  list RabbitMQ quotes ({leftover_string,"x"}): a string in double
-//  quotes when every byte is printable ASCII or an escape it knows, else
-//  the list of the bytes' values.
-static void
-s_erlang_list (const char *at, size_t len, char *out, size_t size)
-{
-    static const char escapes[] = "\n\r\t\v\b\f\033";
-    static const char letters[] = "nrtvbfe";
-    bool printable = true;
-    for (size_t i = 0; i < len && printable; i++)
-        printable = (at[i] >= 0x20 && at[i] < 0x7f) || (at[i] && strchr (escapes, at[i]));
-    size_t used = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < len && used + 8 < size; i++) {
-        const char *escape = at[i] ? strchr (escapes, at[i]) : NULL;
-        if (!printable)
-            used += (size_t) snprintf (out + used, size - used, "%s%u", i ? "," : "[",
-                                       (unsigned) (unsigned char) at[i]);
-        else if (escape)
-            used += (size_t) snprintf (out + used, size - used, "%s\\%c", i ? "" : "\"",
-                                       letters[escape - escapes]);
-        else
-            used += (size_t) snprintf (out + used, size - used, "%s%s%c", i ? "" : "\"",
-                                       at[i] == '"' || at[i] == '\\' ? "\\" : "", at[i]);
-    }
-    if (used + 2 < size)
-        snprintf (out + used, size - used, "%s", printable ? "\"" : "]");
-}
-
 int64_t
 arb_amqp_expiration_ms (amqp_bytes_t text, char *why, size_t size)
 {
@@ -566,7 +536,8 @@ arb_amqp_expiration_ms (amqp_bytes_t text, char *why, size_t size)
     int width = (int) (i - digits < 64 ? i - digits : 64);
     if (i < text.len) {
         char rest[160];
-        s_erlang_list (at + i, text.len - i, rest, sizeof (rest));
+        arb_amqp_frame_erlang (rest, sizeof (rest), (amqp_bytes_t){text.len - i, (void *) (at + i)},
+                               false);
         snprintf (why, size, "{leftover_string,%s}", rest);
         return -1;
     }

@@ -125,6 +125,45 @@ arb_amqp_frame_quote (char dest[ARB_AMQP_QUOTE_MAX + 1], amqp_bytes_t bytes)
     dest[n] = 0;
 }
 
+const char *
+arb_amqp_frame_erlang (char *dest, size_t size, amqp_bytes_t bytes, bool binary)
+{
+    static const char controls[] = "\n\r\t\v\b\f\033";
+    static const char letters[] = "nrtvbfe";
+    const uint8_t *at = (const uint8_t *) bytes.bytes;
+    if (!bytes.len) {
+        snprintf (dest, size, "%s", binary ? "<<>>" : "[]");
+        return dest;
+    }
+    //  io_lib:printable_list/1 under Erlang's default (latin-1) range
+    bool printable = true;
+    for (size_t i = 0; i < bytes.len && printable; i++)
+        printable =
+            (at[i] >= 0x20 && at[i] < 0x7f) || at[i] >= 0xa0 || (at[i] && strchr (controls, at[i]));
+    size_t used = (size_t) snprintf (dest, size, "%s%s",
+                                     binary      ? "<<"
+                                     : printable ? ""
+                                                 : "[",
+                                     printable ? "\"" : "");
+    for (size_t i = 0; i < bytes.len && used + 8 < size; i++) {
+        const char *control = at[i] ? strchr (controls, at[i]) : NULL;
+        if (!printable)
+            used += (size_t) snprintf (dest + used, size - used, "%s%u", i ? "," : "", at[i]);
+        else if (control)
+            used +=
+                (size_t) snprintf (dest + used, size - used, "\\%c", letters[control - controls]);
+        else
+            used += (size_t) snprintf (dest + used, size - used, "%s%c",
+                                       at[i] == '"' || at[i] == '\\' ? "\\" : "", (char) at[i]);
+    }
+    if (used + 4 < size)
+        snprintf (dest + used, size - used, "%s%s", printable ? "\"" : "",
+                  binary      ? ">>"
+                  : printable ? ""
+                              : "]");
+    return dest;
+}
+
 arb_amqp_frame_rc_t
 arb_amqp_frame_read (const uint8_t *data,
                      size_t size,

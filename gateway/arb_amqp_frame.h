@@ -82,6 +82,13 @@ const char *arb_amqp_frame_short (char dest[256], const char *text);
 #define ARB_AMQP_QUOTE_MAX 64
 void arb_amqp_frame_quote (char dest[ARB_AMQP_QUOTE_MAX + 1], amqp_bytes_t bytes);
 
+//  A peer's bytes as Erlang's ~p prints them, for RabbitMQ's texts that
+//  quote a term: a string ("a\"b", or <<"a\"b">> as a binary) when every
+//  byte is printable latin-1 or a control character Erlang escapes (\n),
+//  the bytes passed as they are; else their values ([97,1] or <<97,1>>).
+//  Written into dest (which it returns), cut to fit size.
+const char *arb_amqp_frame_erlang (char *dest, size_t size, amqp_bytes_t bytes, bool binary);
+
 //  Reads the frame at the start of data (size bytes). A frame longer than
 //  frame_max + ARB_AMQP_FRAME_FUDGE, a bad end octet, an unknown type, a
 //  heartbeat with a payload, or a heartbeat on a channel other than 0 is

@@ -126,9 +126,23 @@ arb_amqp_model_check_binding (arb_amqp_exchange_t *source,
     const amqp_field_value_t *mode = arb_amqp_table_get (args, "x-match");
     if (!mode)
         return 0;
+    //  RabbitMQ's texts show the value as Erlang prints it
+    char value[200];
+    int64_t n;
     if (mode->kind != AMQP_FIELD_KIND_UTF8) {
-        snprintf (why, size, "Invalid x-match field type (field kind '%c'); expected longstr",
-                  mode->kind >= 0x20 && mode->kind < 0x7f ? (char) mode->kind : '?');
+        if (mode->kind == AMQP_FIELD_KIND_BYTES)
+            arb_amqp_frame_erlang (value, sizeof (value), mode->value.bytes, true);
+        else if (mode->kind == AMQP_FIELD_KIND_BOOLEAN)
+            snprintf (value, sizeof (value), "%s", mode->value.boolean ? "true" : "false");
+        else if (mode->kind != AMQP_FIELD_KIND_TIMESTAMP && arb_amqp_value_int (mode, &n) == 0)
+            snprintf (value, sizeof (value), "%" PRId64, n);
+        else {
+            snprintf (why, size, "Invalid x-match field type %s; expected longstr",
+                      arb_amqp_value_type_name (mode));
+            return -1;
+        }
+        snprintf (why, size, "Invalid x-match field type %s (value %s); expected longstr",
+                  arb_amqp_value_type_name (mode), value);
         return -1;
     }
     amqp_bytes_t v = mode->value.bytes;
@@ -136,11 +150,9 @@ arb_amqp_model_check_binding (arb_amqp_exchange_t *source,
     for (size_t i = 0; i < sizeof (known) / sizeof (known[0]); i++)
         if (v.len == strlen (known[i]) && memcmp (v.bytes, known[i], v.len) == 0)
             return 0;
-    char quoted[ARB_AMQP_QUOTE_MAX + 1];
-    arb_amqp_frame_quote (quoted, v);
     snprintf (why, size,
-              "Invalid x-match field value '%s'; expected all, any, all-with-x, or any-with-x",
-              quoted);
+              "Invalid x-match field value %s; expected all, any, all-with-x, or any-with-x",
+              arb_amqp_frame_erlang (value, sizeof (value), v, true));
     return -1;
 }
 

@@ -2818,6 +2818,28 @@ def queue_arguments_of_other_types(run):
     return out
 
 
+@scenario
+def headers_x_match_refusal_texts(run):
+    """A headers binding's x-match other than all, any, all-with-x and
+    any-with-x: 406, its text showing the value as Erlang prints it
+    (<<"some">>, <<97,1,98>>, a string's escapes, an integer, a boolean,
+    a byte array's type). Texts compared."""
+    conn = run.connect()
+    ch = conn.channel()
+    h, q = run.name('h'), run.name('q')
+    ch.exchange_declare(h, 'headers')
+    ch.queue_declare(q)
+    out = {}
+    for value in ('some', '', 'ALL', 5, True, b'all', 'a\x01b', '\u00e9', 'a"b\\c', '\n',
+                  'x' * 70):
+        try:
+            conn.channel().queue_bind(q, h, '', arguments={'x-match': value})
+            out[repr(value)] = 'ok'
+        except ChannelClosedByBroker as e:
+            out[repr(value)] = (e.reply_code, e.reply_text)
+    return out
+
+
 @pytest.mark.parametrize('fn', SCENARIOS, ids=[f.__name__ for f in SCENARIOS])
 def test_same_as_rabbitmq(servers, fn):
     results = {}

@@ -395,10 +395,11 @@ test_headers_with_x (void **state)
     amqp_table_entry_t bogus[] = {s_str ("x-match", "anything")};
     amqp_table_t bogus_args = {1, bogus};
     assert_int_equal (arb_amqp_model_check_binding (x, &bogus_args, why, sizeof (why)), -1);
-    assert_non_null (strstr (why, "'anything'"));
+    assert_non_null (strstr (why, "value <<\"anything\">>;"));
     amqp_table_entry_t number[] = {s_int ("x-match", 5)};
     amqp_table_t number_args = {1, number};
     assert_int_equal (arb_amqp_model_check_binding (x, &number_args, why, sizeof (why)), -1);
+    assert_non_null (strstr (why, "type signedint (value 5); expected longstr"));
     //  other exchange types take any arguments
     arb_amqp_exchange_t *d = s_exchange (f, "d", ARB_AMQP_DIRECT);
     assert_int_equal (arb_amqp_model_check_binding (d, &bogus_args, why, sizeof (why)), 0);
@@ -488,6 +489,39 @@ test_alternate_exchange (void **state)
     assert_string_equal (why, "received none but current is the value 'ae' of type 'longstr'");
     assert_false (arb_amqp_model_same_alternate (x, &back_args, why, sizeof (why)));
     assert_string_equal (why, "received 'x' but current is 'ae'");
+}
+
+//  Bytes as Erlang's ~p prints them in RabbitMQ's texts: strings and
+//  binaries, escapes, non-printable bytes as their values, latin-1 kept.
+static void
+test_erlang_terms (void **state)
+{
+    (void) state;
+    char out[64];
+    assert_string_equal (
+        arb_amqp_frame_erlang (out, sizeof (out), amqp_cstring_bytes ("some"), true),
+        "<<\"some\">>");
+    assert_string_equal (arb_amqp_frame_erlang (out, sizeof (out), amqp_cstring_bytes (""), true),
+                         "<<>>");
+    assert_string_equal (
+        arb_amqp_frame_erlang (out, sizeof (out), amqp_cstring_bytes ("a\"b\\"), false),
+        "\"a\\\"b\\\\\"");
+    assert_string_equal (
+        arb_amqp_frame_erlang (out, sizeof (out), amqp_cstring_bytes ("\n"), false), "\"\\n\"");
+    assert_string_equal (arb_amqp_frame_erlang (out, sizeof (out),
+                                                amqp_cstring_bytes ("a\x01"
+                                                                    "b"),
+                                                true),
+                         "<<97,1,98>>");
+    assert_string_equal (
+        arb_amqp_frame_erlang (out, sizeof (out), amqp_cstring_bytes ("a\x01"), false), "[97,1]");
+    assert_string_equal (
+        arb_amqp_frame_erlang (out, sizeof (out), amqp_cstring_bytes ("\xc3\xa9"), true),
+        "<<\"\xc3\xa9\">>");
+    //  cut to fit, never past the end
+    char small[8];
+    arb_amqp_frame_erlang (small, sizeof (small), amqp_cstring_bytes ("abcdefghijkl"), true);
+    assert_true (strlen (small) < sizeof (small));
 }
 
 //  A reply text over a short string's 255 bytes is cut to 252 and "...",
@@ -933,6 +967,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_topic_words),
         cmocka_unit_test (test_short_string_cut),
+        cmocka_unit_test (test_erlang_terms),
         cmocka_unit_test (test_topic_hash),
         cmocka_unit_test (test_topic_many_hashes_do_not_blow_up),
         cmocka_unit_test_setup_teardown (test_default_exchange, s_setup, s_teardown),
