@@ -2904,7 +2904,8 @@ def test_documented_differences(servers):
     (docs/gateway.md, "Not done"): stream queues (406, saying so), rather
     than queues that lack what their declaration asked for; properties over 64 KiB (406, where they
     were lost unseen), and dead letters that x-death takes over it
-    (dropped, where they came back for ever). And what it serves where RabbitMQ
+    (dropped, where they came back for ever); queue names over the broker's
+    200 bytes or with a control character (406). And what it serves where RabbitMQ
     refuses: basic.recover with requeue=false (pika's default) requeues,
     as with requeue=true (docs/gateway.md, "What reaches the broker"),
     where RabbitMQ closes the connection (540). And a classic queue's
@@ -2922,6 +2923,12 @@ def test_documented_differences(servers):
                 what: outcome(lambda: conn.channel().queue_declare(
                     run.name(what), durable=True, arguments=args) and 'ok')
                 for what, args in (('stream', {'x-queue-type': 'stream'}),)}
+            # queue names the broker cannot hold: over its 200 bytes, or
+            # with a control character (docs/gateway.md, "Not done")
+            for what, queue in (('name-255', run.tag + 'q' * 245),
+                                ('name-tab', run.name('a\tb'))):
+                results[name][what] = outcome(
+                    lambda: conn.channel().queue_declare(queue) and 'ok')
             q = run.name('recover')
             ch = conn.channel()
             ch.queue_declare(q)
@@ -2953,12 +2960,14 @@ def test_documented_differences(servers):
         finally:
             run.close()
     assert results['rabbitmq'] == dict(
-        {k: ('ok', 'ok') for k in ('stream',)},
+        {k: ('ok', 'ok') for k in ('stream', 'name-255', 'name-tab')},
         recover=('connection.close', 540, 'NOT_IMPLEMENTED'),
         **{'big-properties': ('ok', {'messages': 1, 'consumers': 0}),
            'dead-letter-near-the-bound': {'src': 0, 'dead': 1}},
         **{'sac-cancel': {'a': [b'0'], 'b': []}}), results['rabbitmq']
     assert results['gateway'] == {'stream': ('channel.close', 406, 'PRECONDITION_FAILED'),
+                                  'name-255': ('channel.close', 406, 'PRECONDITION_FAILED'),
+                                  'name-tab': ('channel.close', 406, 'PRECONDITION_FAILED'),
                                   'recover': ('ok', 'ok'),
                                   'big-properties': ('channel.close', 406,
                                                      'PRECONDITION_FAILED'),
