@@ -191,11 +191,15 @@ arb_amqp_model_equivalent_qargs (
     return same;
 }
 
-//  An integer argument >= 0: 1 if set (in *out), 0 if absent, -1 if bad.
+//  An integer argument >= 0: 1 if set (in *out), 0 if absent, -1 if bad,
+//  why in RabbitMQ's words (its validators' Erlang terms). Over max it is
+//  RabbitMQ's term too (over: value_too_large, max_value_exceeded), or,
+//  where RabbitMQ has no bound (over NULL), the gateway's own words.
 static int
 s_arg_uint (amqp_table_t *args,
             const char *key,
             uint64_t max,
+            const char *over,
             uint64_t *out,
             const char *subject,
             char *why,
@@ -205,13 +209,25 @@ s_arg_uint (amqp_table_t *args,
     if (!value)
         return 0;
     int64_t n;
-    if (arb_amqp_value_int (value, &n) != 0) {
-        snprintf (why, size, "invalid arg '%s' for %s: not an integer", key, subject);
+    if (value->kind == AMQP_FIELD_KIND_TIMESTAMP || arb_amqp_value_int (value, &n) != 0) {
+        snprintf (why, size, "invalid arg '%s' for %s: \"expected integer, got %s\"", key, subject,
+                  arb_amqp_value_type_name (value));
         return -1;
     }
-    if (n < 0 || (uint64_t) n > max) {
-        snprintf (why, size, "invalid arg '%s' for %s: %" PRId64 " is out of range", key, subject,
+    if (n < 0) {
+        snprintf (why, size, "invalid arg '%s' for %s: {value_negative,%" PRId64 "}", key, subject,
                   n);
+        return -1;
+    }
+    if ((uint64_t) n > max) {
+        if (over)
+            snprintf (why, size, "invalid arg '%s' for %s: {%s,%" PRId64 "}", key, subject, over,
+                      n);
+        else
+            snprintf (why, size,
+                      "invalid arg '%s' for %s: %" PRId64
+                      " is over arbiter-gateway's bound %" PRIu64,
+                      key, subject, n, max);
         return -1;
     }
     *out = (uint64_t) n;
@@ -226,9 +242,16 @@ s_arg_str (
     const amqp_field_value_t *value = arb_amqp_table_get (args, key);
     if (!value)
         return 0;
-    //  a long string, as RabbitMQ wants it (it refuses a byte array too)
+    //  a long string, as RabbitMQ wants it (it refuses a byte array too);
+    //  its channel checks the dead-letter exchange's type, in its words,
+    //  before the validators
     if (value->kind != AMQP_FIELD_KIND_UTF8) {
-        snprintf (why, size, "invalid arg '%s' for %s: not a string", key, subject);
+        if (streq (key, "x-dead-letter-exchange"))
+            snprintf (why, size, "invalid type '%s' for arg '%s' in %s",
+                      arb_amqp_value_type_name (value), key, subject);
+        else
+            snprintf (why, size, "invalid arg '%s' for %s: {unacceptable_type,%s}", key, subject,
+                      arb_amqp_value_type_name (value));
         return -1;
     }
     //  kept as a C string, which would cut it there (see arb_amqp_frame_has_nul)
@@ -304,29 +327,29 @@ arb_amqp_model_parse_qargs (
         return 0;
     uint64_t priority = 0;
     int rc;
-    if ((rc = s_arg_uint (args, "x-message-ttl", ARB_AMQP_TTL_MAX_MS, &settings->message_ttl_ms,
-                          subject, why, size))
+    if ((rc = s_arg_uint (args, "x-message-ttl", ARB_AMQP_TTL_MAX_MS, "value_too_large",
+                          &settings->message_ttl_ms, subject, why, size))
         < 0)
         goto bad;
     settings->has_ttl = rc == 1;
-    if (s_arg_uint (args, "x-expires", ARB_AMQP_TTL_MAX_MS, &settings->expires_ms, subject, why,
-                    size)
+    if (s_arg_uint (args, "x-expires", ARB_AMQP_TTL_MAX_MS, "value_too_large",
+                    &settings->expires_ms, subject, why, size)
         < 0)
         goto bad;
     if (settings->expires_ms == 0 && arb_amqp_table_get (args, "x-expires")) {
-        snprintf (why, size, "invalid arg 'x-expires' for %s: 0 is out of range", subject);
+        snprintf (why, size, "invalid arg 'x-expires' for %s: {value_zero,0}", subject);
         goto bad;
     }
     //  x-max-length and x-max-length-bytes are kept by dropping the head
     //  (arb_amqp.c, as RabbitMQ's default overflow) or by refusing
     //  publishes (arb_amqp_admit.c), from the broker's ready count and
     //  ready bytes (STATS)
-    if ((rc = s_arg_uint (args, "x-max-length", UINT32_MAX, &settings->max_length, subject, why,
-                          size))
+    if ((rc = s_arg_uint (args, "x-max-length", UINT32_MAX, NULL, &settings->max_length, subject,
+                          why, size))
         < 0)
         goto bad;
     settings->has_max_length = rc == 1;
-    if ((rc = s_arg_uint (args, "x-max-length-bytes", INT64_MAX, &settings->max_length_bytes,
+    if ((rc = s_arg_uint (args, "x-max-length-bytes", INT64_MAX, NULL, &settings->max_length_bytes,
                           subject, why, size))
         < 0)
         goto bad;
@@ -339,15 +362,14 @@ arb_amqp_model_parse_qargs (
     else if (overflow && streq (overflow, "reject-publish-dlx"))
         settings->overflow = ARB_AMQP_REJECT_PUBLISH_DLX;
     else if (overflow && !streq (overflow, "drop-head")) {
-        snprintf (why, size,
-                  "invalid arg 'x-overflow' for %s: '%.60s' is not one of drop-head, "
-                  "reject-publish, reject-publish-dlx",
-                  subject, overflow);
+        snprintf (why, size, "invalid arg 'x-overflow' for %s: invalid_overflow", subject);
         zstr_free (&overflow);
         goto bad;
     }
     zstr_free (&overflow);
-    if (s_arg_uint (args, "x-max-priority", 255, &priority, subject, why, size) < 0)
+    if (s_arg_uint (args, "x-max-priority", 255, "max_value_exceeded", &priority, subject, why,
+                    size)
+        < 0)
         goto bad;
     settings->max_priority = (uint8_t) priority;
     if (s_arg_str (args, "x-dead-letter-exchange", &settings->dlx, subject, why, size) < 0
@@ -355,8 +377,7 @@ arb_amqp_model_parse_qargs (
         goto bad;
     if (settings->dlrk && !settings->dlx) {
         snprintf (why, size,
-                  "invalid arg 'x-dead-letter-routing-key' for %s: "
-                  "x-dead-letter-exchange is not set",
+                  "invalid arg 'x-dead-letter-routing-key' for %s: routing_key_but_no_dlx_defined",
                   subject);
         goto bad;
     }
@@ -427,13 +448,15 @@ arb_amqp_model_check_supported (amqp_table_t *args,
     const amqp_field_value_t *sac =
         args ? arb_amqp_table_get (args, "x-single-active-consumer") : NULL;
     if (sac && sac->kind != AMQP_FIELD_KIND_BOOLEAN) {
-        snprintf (why, size, "invalid arg 'x-single-active-consumer' for %s: not a boolean",
-                  subject);
+        snprintf (why, size,
+                  "invalid arg 'x-single-active-consumer' for %s: {unacceptable_type,%s}", subject,
+                  arb_amqp_value_type_name (sac));
         return -1;
     }
     const amqp_field_value_t *qtype = args ? arb_amqp_table_get (args, "x-queue-type") : NULL;
     if (qtype && qtype->kind != AMQP_FIELD_KIND_UTF8) {
-        snprintf (why, size, "invalid arg 'x-queue-type' for %s: not a string", subject);
+        snprintf (why, size, "invalid arg 'x-queue-type' for %s: {unacceptable_type,%s}", subject,
+                  arb_amqp_value_type_name (qtype));
         return -1;
     }
     if (!s_is_classic (args) && !s_is_quorum (args)) {
@@ -445,8 +468,9 @@ arb_amqp_model_check_supported (amqp_table_t *args,
                       "arbiter-gateway (classic and quorum only)",
                       subject);
         else
-            snprintf (why, size, "invalid arg 'x-queue-type' for %s: unsupported queue type '%s'",
-                      subject, quoted);
+            snprintf (why, size,
+                      "invalid arg 'x-queue-type' for %s: \"unsupported queue type '%s'\"", subject,
+                      quoted);
         return -1;
     }
     bool quorum = s_is_quorum (args);

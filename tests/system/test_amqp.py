@@ -870,8 +870,8 @@ def test_pika_unkept_bounds_refused_and_expires_enforced(gateway):
     c = connect(gateway)
     ch = c.channel()
     # a bound the gateway cannot keep is refused, never ignored
-    for args, why in (({'x-max-length-bytes': -1}, 'out of range'),
-                      ({'x-max-length': 10, 'x-overflow': 'drop-tail'}, 'not one of')):
+    for args, why in (({'x-max-length-bytes': -1}, '{value_negative,-1}'),
+                      ({'x-max-length': 10, 'x-overflow': 'drop-tail'}, 'invalid_overflow')):
         with pytest.raises(pika.exceptions.ChannelClosedByBroker) as e:
             ch.queue_declare('bounded', arguments=args)
         assert e.value.reply_code == 406 and why in e.value.reply_text

@@ -2840,6 +2840,34 @@ def headers_x_match_refusal_texts(run):
     return out
 
 
+@scenario
+def queue_argument_refusal_texts(run):
+    """Queue arguments RabbitMQ refuses, one at a time: 406 with its texts,
+    which give the reason as its validators' Erlang terms
+    ({value_negative,-1}, "expected integer, got longstr", invalid_overflow,
+    ...) and the dead-letter exchange's type in words of their own. Texts
+    compared."""
+    cases = [('x-message-ttl', '1000'), ('x-message-ttl', -1), ('x-message-ttl', 2 ** 40),
+             ('x-message-ttl', True), ('x-expires', 0), ('x-expires', -5), ('x-expires', 'x'),
+             ('x-max-length', -1), ('x-max-length', '5'), ('x-max-length-bytes', -1),
+             ('x-max-priority', 300), ('x-max-priority', -1), ('x-max-priority', '5'),
+             ('x-overflow', 'nope'), ('x-overflow', 5), ('x-dead-letter-routing-key', 'k'),
+             ('x-dead-letter-exchange', 5), ('x-dead-letter-exchange', b'x'),
+             ('x-single-active-consumer', 'true'), ('x-queue-type', 'nope'),
+             ('x-queue-type', 5)]
+    conn = run.connect()
+    out = {}
+    for i, (arg, value) in enumerate(cases):
+        if not conn.is_open:
+            conn = run.connect()
+        try:
+            conn.channel().queue_declare(run.name('r%d' % i), arguments={arg: value})
+            out['%s %r' % (arg, value)] = 'ok'
+        except ChannelClosedByBroker as e:
+            out['%s %r' % (arg, value)] = (e.reply_code, e.reply_text)
+    return out
+
+
 @pytest.mark.parametrize('fn', SCENARIOS, ids=[f.__name__ for f in SCENARIOS])
 def test_same_as_rabbitmq(servers, fn):
     results = {}
