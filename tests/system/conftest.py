@@ -95,6 +95,9 @@ class Process:
         self.args = args
         self.log_path = log_path
         self.log = open(log_path, 'ab')
+        # where this process's lines start: a restart appends to its
+        # predecessor's file (own_output)
+        self.log_from = os.path.getsize(log_path)
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                      env=env or os.environ.copy(), start_new_session=True,
                                      cwd=cwd)
@@ -126,6 +129,13 @@ class Process:
 
     def output(self):
         with open(self.log_path, 'rb') as f:
+            return f.read().decode('utf-8', 'replace')
+
+    def own_output(self):
+        """What this process wrote, without its predecessors' lines in
+        the same file (a restart's readiness is read from its own)."""
+        with open(self.log_path, 'rb') as f:
+            f.seek(self.log_from)
             return f.read().decode('utf-8', 'replace')
 
 
@@ -245,7 +255,7 @@ class Gateway(Process):
         records loaded (or standing by: another gateway serves AMQP for the
         broker)."""
         assert self.alive(), 'arbiter-gateway exited:\n' + self.output()
-        out = self.output()
+        out = self.own_output()  # not a killed predecessor's lines (restart)
         return ('broker session up' in out and 'http: listening' in out
                 and ('kestrel: fan-out children loaded' in out or not self.serves('kestrel'))
                 and ('amqp: loaded' in out or 'amqp: another arbiter-gateway serves' in out

@@ -81,7 +81,7 @@ class CurveBroker(Broker):
 
     def wait_ready(self, timeout=20):
         # its key is written (at the first start) before it listens
-        wait_until(lambda: 'broker: listening' in self.output() or not self.alive(),
+        wait_until(lambda: 'broker: listening' in self.own_output() or not self.alive(),
                    timeout=timeout, what='the broker listening')
         assert self.alive(), 'arbiterd exited:\n' + self.output()
         peer = self.peer('root')
