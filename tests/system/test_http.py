@@ -1202,7 +1202,7 @@ def test_a_request_whose_end_is_in_doubt_is_refused_and_closed(broker, gateway_f
     gateway = gateway_factory(broker)
     hidden = b'POST /smuggled HTTP/1.1\r\nHost: x\r\nContent-Length: 19\r\n\r\n' \
              b'{"identifier":"s1"}'
-    for head, status, why in (
+    for head, code, why in (
             (b'Content-Length: 0\r\nContent-Length: %d' % len(hidden), b'400',
              b'Content-Length given more than once'),
             (b'Content-Length : %d' % len(hidden), b'400', b'a space or a tab'),
@@ -1213,7 +1213,7 @@ def test_a_request_whose_end_is_in_doubt_is_refused_and_closed(broker, gateway_f
             s.sendall(b'GET /api/v1/limits HTTP/1.1\r\nHost: x\r\n' + head + b'\r\n\r\n'
                       + hidden)
             answer = read_to_end(s)
-        assert answer.startswith(b'HTTP/1.1 ' + status), (head, answer)
+        assert answer.startswith(b'HTTP/1.1 ' + code), (head, answer)
         assert why in answer and answer.count(b'HTTP/1.1') == 1, (head, answer)
     assert metrics(gateway)[('arbiter_tasks_submitted_total', ())] == 0
     # the same request, framed once, is served
