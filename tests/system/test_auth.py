@@ -497,9 +497,12 @@ def test_a_worker_shut_out_stops_its_task_before_another_runs_it(curve_broker, c
         # the second run need not last (the test's end would wait for it)
         start_worker(curve_broker, processes, tmp_path, 'walt',
                      command.replace('sleep 6;', 'sleep 0;'), '--queue', 'sq')
-        wait_until(lambda: len(list(marks.iterdir())) == 2, timeout=20, what='the second run')
-        # each run's words: start PID TIME [end PID TIME]; the first never ended
-        first_run, second_run = sorted((path.read_text().split() for path in marks.iterdir()),
+        # each run's words: start PID TIME [end PID TIME]; the first never
+        # ended. A run's file is there (the shell's >>) before its start line.
+        def runs():
+            found = [path.read_text().split() for path in marks.iterdir()]
+            return found if len(found) == 2 and all(len(w) >= 3 for w in found) else None
+        first_run, second_run = sorted(wait_until(runs, timeout=20, what='the second run'),
                                        key=lambda words: float(words[2]))
         assert len(first_run) == 3, first_run
         # the second run started after the first worker had stopped its task
