@@ -290,32 +290,21 @@ s_check_mode (amqp_table_t *args, const char *subject, char *why, size_t size)
 }
 
 //  x-queue-version (a classic queue's on-disk format): 1 or 2, as
-//  RabbitMQ 3.10 takes it, with its texts; changes nothing here either.
+//  RabbitMQ 3.10 takes it, with its texts (an integer from 0 as any
+//  other's, s_arg_uint); changes nothing here either.
 static int
 s_check_version (amqp_table_t *args, const char *subject, char *why, size_t size)
 {
-    const amqp_field_value_t *version = arb_amqp_table_get (args, "x-queue-version");
-    if (!version)
+    uint64_t n;
+    int rc = s_arg_uint (args, "x-queue-version", INT64_MAX, NULL, &n, subject, why, size);
+    if (rc < 0)
+        return -1;
+    if (rc == 0 || n == 1 || n == 2)
         return 0;
-    int64_t n;
-    if (version->kind == AMQP_FIELD_KIND_TIMESTAMP || arb_amqp_value_int (version, &n) != 0) {
-        snprintf (why, size, "invalid arg 'x-queue-version' for %s: \"expected integer, got %s\"",
-                  subject, arb_amqp_value_type_name (version));
-        return -1;
-    }
-    if (n < 0) {
-        snprintf (why, size, "invalid arg 'x-queue-version' for %s: {value_negative,%" PRId64 "}",
-                  subject, n);
-        return -1;
-    }
-    if (n != 1 && n != 2) {
-        snprintf (why, size,
-                  "invalid arg 'x-queue-version' for %s: \"unsupported queue version '%" PRId64
-                  "'\"",
-                  subject, n);
-        return -1;
-    }
-    return 0;
+    snprintf (why, size,
+              "invalid arg 'x-queue-version' for %s: \"unsupported queue version '%" PRIu64 "'\"",
+              subject, n);
+    return -1;
 }
 
 int
