@@ -319,7 +319,7 @@ def test_a_task_claimed_after_a_restart_keeps_its_timeout(fast_broker, processes
     info = status(client, [task_id])[task_id]
     assert info['history'][-1]['outcome'] == 4, info  # timed out
     took = info['finished_ms'] - info['created_ms']
-    assert took < 5500, (took, info)
+    assert took < 6000, (took, info)  # from the claim it was about 6.7 s
 
 def test_long_task_on_a_live_worker_runs_once(fast_broker, processes, tmp_path):
     runs = tmp_path / 'runs'
