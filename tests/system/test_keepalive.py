@@ -44,8 +44,10 @@ def assert_keepalive(filter_, what):
     """Every connection filter_ selects has its keepalive timer armed,
     once idle (while bytes are on their way, the retransmission timer
     shows instead)."""
-    wait_until(lambda: armed(timers(filter_)), timeout=5, what=what)
-    found = timers(filter_)
+    # the reading that showed them armed, not a second one (a heartbeat on
+    # its way between two readings shows the retransmission timer)
+    found = wait_until(lambda: (lambda f: f if armed(f) else None)(timers(filter_)), timeout=5,
+                       what=what)
     for timer in found:
         assert timer is not None and timer[0] == 'keepalive', '%s: %r' % (what, found)
         assert timer[1] <= IDLE_S, '%s: the first probe is not due within %d s: %r' % (
