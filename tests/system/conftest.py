@@ -184,7 +184,10 @@ def processes():
     (a worker whose broker went first waits out its liveness, 5 s, for the
     ends it reported to be acknowledged). A process that reports a
     sanitizer error, or that was still running and does not stop cleanly
-    on SIGTERM, fails the test."""
+    on SIGTERM, fails the test. One that dies of the SIGTERM before it
+    wrote a line was stopped in its start-up, before czmq set its handler
+    (a worker the test no longer needed, started a few milliseconds
+    before): that is not a failure."""
     started = []
     yield started
     problems = []
@@ -192,6 +195,8 @@ def processes():
         if proc.alive():
             try:
                 rc = proc.stop(timeout=20)
+                if rc == -signal.SIGTERM and not proc.own_output().strip():
+                    rc = 0
                 if rc != 0:
                     problems.append('%s exited with %s on SIGTERM' % (proc.args[0], rc))
             except AssertionError as e:
