@@ -326,13 +326,11 @@ arb_kestrel_cmd_parse (const char *line, size_t len, arb_kestrel_cmd_t *cmd, cha
         {"shutdown", ARB_KESTREL_SHUTDOWN},
         {"quit", ARB_KESTREL_QUIT},
     };
+    //  arguments are ignored, as Kestrel does: a memcache client's
+    //  `stats items` or `stats slabs` gets the one list there is
     for (size_t i = 0; i < sizeof (plain) / sizeof (plain[0]); i++)
         if (s_is (word, plain[i].word)) {
             cmd->verb = plain[i].verb;
-            if (n != 1) {
-                snprintf (why, size, "%s takes no arguments", plain[i].word);
-                return ARB_KESTREL_BAD;
-            }
             return ARB_KESTREL_OK;
         }
     //  Whether a data block follows is unknown: reading on could take an

@@ -707,6 +707,12 @@ def test_stats_version_delete_flush(kgw):
     mc = memcache.Client(['127.0.0.1:%d' % kgw.kestrel_port])
     (_, mstats), = mc.get_stats()
     assert mstats['queue_st_items'] == '3'
+    # memcached's sub-lists get the one list there is, as from Kestrel,
+    # which ignores the arguments of stats, version, quit and shutdown
+    assert int(c.stats('items')[b'queue_st_items']) == 3
+    (_, mstats), = mc.get_stats('slabs')
+    assert mstats['queue_st_items'] == '3'
+    assert KSock(kgw.kestrel_port).ask(b'version please\r\n') == b'VERSION 2.4.1 arbiter-gateway/0.1.0'
     k = KSock(kgw.kestrel_port)
     assert k.ask(b'flush st\r\n') == b'END'
     assert c.get('st') is None
