@@ -177,8 +177,38 @@ class Broker(Process):
 SANITIZER_MARKS = ('runtime error:', 'AddressSanitizer', 'LeakSanitizer')
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test's report ends with the last lines each process it
+    started wrote, and a browser test what its page said and shows (a
+    flake under load is then read, not guessed at)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.when != 'call' or not report.failed:
+        return
+    driver = item.funcargs.get('browser') if hasattr(item, 'funcargs') else None
+    if driver is not None:  # test_dashboard's page: what its console said, what it shows
+        try:
+            said = ['%s %s' % (e['level'], e['message']) for e in driver.get_log('browser')]
+            shows = driver.execute_script(
+                'const live = document.getElementById("live");'
+                'return [location.href, document.visibilityState,'
+                ' live ? live.dataset.conn + " " + live.textContent : "no #live"].join(" | ")')
+            report.sections.append(('the page', '\n'.join(said[-40:] + [shows])))
+        except Exception as e:  # a browser that went away says why here
+            report.sections.append(('the page', 'not read: %r' % e))
+    for proc in getattr(item, 'arbiter_processes', None) or ():
+        try:
+            lines = proc.own_output().splitlines()[-40:]
+        except OSError as e:
+            lines = ['(its log could not be read: %s)' % e]
+        state = 'running' if proc.alive() else 'exited %s' % proc.proc.returncode
+        report.sections.append(('%s, pid %d, %s' % (os.path.basename(proc.args[0]), proc.pid, state),
+                                '\n'.join(lines)))
+
+
 @pytest.fixture
-def processes():
+def processes(request):
     """Every process a test starts, stopped at the end (by PID), the last
     started first: workers and gateways while their broker still answers
     (a worker whose broker went first waits out its liveness, 5 s, for the
@@ -189,6 +219,7 @@ def processes():
     (a worker the test no longer needed, started a few milliseconds
     before): that is not a failure."""
     started = []
+    request.node.arbiter_processes = started
     yield started
     problems = []
     for proc in reversed(started):
