@@ -821,7 +821,7 @@ def test_bad_input(gateway):
         b'set ' + b'q' * 201 + b' 0 0 1\r\nx\r\n',
         b'get ' + b'q' * 200 + b'/open/t=1000000000000000000000000000000000000000000000000000\r\n',
         b'get q/\x01\r\n', b'get q/peek/open\r\n', b'add q 0 0 1\r\nx\r\n',
-        b'set big 0 0 1025\r\n' + b'x' * 1025 + b'\r\n', b'\r\n', b'stats detail\r\n',
+        b'set big 0 0 1025\r\n' + b'x' * 1025 + b'\r\n', b'\r\n',
         b'flush_all 30\r\n', b'shutdown\r\n',
     ]
     for request in bad:
