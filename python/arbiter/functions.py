@@ -22,13 +22,15 @@ A call becomes a task named by the function's dotted name
 otherwise; the worker runs the function (awaited, on an event loop of its
 slot's own, if it is a coroutine function) and what it returns, as JSON, is
 the task's result. A function that raises fails the attempt, and the
-broker retries it with its backoff, ``retries`` times (3, as
-guillotina_amqp). A task cancelled (``state.cancel()``, ``arbiter cancel``,
-``DELETE /api/v1/tasks/ID``) or past its ``timeout`` is stopped in the
-worker: its coroutine is cancelled in a thread slot, its process killed in
-a process slot (``--mode process``, the way to stop a function that blocks
-its event loop, which guillotina_amqp's ``--auto-kill-timeout`` restarted
-the worker for). The state is the broker's: no Redis, no state manager.
+broker retries it ``retries`` times (3) after a delay (2 minutes), as
+guillotina_amqp's delay queue did (``@task(backoff=...)`` or
+``configure(backoff=...)`` for another). A task cancelled
+(``state.cancel()``, ``arbiter cancel``, ``DELETE /api/v1/tasks/ID``) or
+past its ``timeout`` is stopped in the worker: its coroutine is cancelled
+in a thread slot, its process killed in a process slot (``--mode
+process``). A function that blocks its event loop, or will not stop, is
+what ``--auto-kill-timeout`` is for (``Watchdog``). The state is the
+broker's: no Redis, no state manager.
 
 The worker runs only what its modules define: a name is looked up among
 the functions decorated with ``@task`` and the functions the modules given
@@ -45,7 +47,10 @@ import importlib
 import inspect
 import json
 import logging
+import os
 import sys
+import threading
+import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from . import __version__
@@ -58,6 +63,10 @@ from .worker import Worker
 
 QUEUE = 'functions'
 RETRIES = 3
+BACKOFF = 'fixed:120'  # guillotina_amqp's delay queue: its delayed_ttl_ms, 2 minutes
+EXIT_STUCK = 3  # the worker's exit status when its watchdog ends it
+
+log = logging.getLogger('arbiter.functions')
 
 #  guillotina_amqp's statuses, by the broker's state
 STATUS = {
@@ -66,7 +75,8 @@ STATUS = {
     State.CANCELLED: 'canceled', State.SKIPPED: 'canceled',
 }
 
-_settings: Dict[str, Any] = {'endpoint': None, 'queue': QUEUE, 'cert': None, 'broker_key': None}
+_settings: Dict[str, Any] = {'endpoint': None, 'queue': QUEUE, 'backoff': BACKOFF, 'cert': None,
+                             'broker_key': None}
 #  an AsyncClient belongs to one event loop; one whose loop has closed is
 #  closed at the next call (and by configure)
 _clients: Dict[asyncio.AbstractEventLoop, AsyncClient] = {}
@@ -82,13 +92,16 @@ class TaskNotFinished(ArbiterError):
     """``get_result`` of a task that has not ended."""
 
 
-def configure(endpoint: Optional[str] = None, *, queue: str = QUEUE, cert: Optional[str] = None,
-              broker_key: Optional[str] = None) -> None:
+def configure(endpoint: Optional[str] = None, *, queue: str = QUEUE, backoff: str = BACKOFF,
+              cert: Optional[str] = None, broker_key: Optional[str] = None) -> None:
     """Where calls go: the broker (default $ARBITER_BROKER, else
     tcp://127.0.0.1:7700), the queue of functions without one of their
+    own, the delay before a failed call is retried (``"fixed:S"``, or any
+    backoff ``Client.submit`` takes) for functions without one of their
     own, and the certificate for a broker with --curve. Clients made
     before are closed with their event loops."""
-    _settings.update(endpoint=endpoint, queue=queue, cert=cert, broker_key=broker_key)
+    _settings.update(endpoint=endpoint, queue=queue, backoff=backoff, cert=cert,
+                     broker_key=broker_key)
     for loop in list(_clients):
         _shut(loop, _clients.pop(loop))
 
@@ -228,7 +241,10 @@ class TaskDefinition:
         return '<task %s>' % self.name
 
     def _submit_args(self) -> Dict[str, Any]:
-        return dict(self.options, queue=self.queue or _settings['queue'], retries=self.retries)
+        args = dict(self.options, queue=self.queue or _settings['queue'], retries=self.retries)
+        if self.retries and 'backoff' not in args:
+            args['backoff'] = _settings['backoff']  # a backoff without retries is refused
+        return args
 
     async def __call__(self, *args: Any, **kwargs: Any) -> TaskState:
         """Queues the call (once the broker has it in its journal)."""
@@ -272,13 +288,77 @@ async def add_task(func: Callable[..., Any], *args: Any, _retries: int = RETRIES
 # ---------------------------------------------------------------------
 # The worker's side.
 
+class Watchdog:
+    """guillotina_amqp's ``--auto-kill-timeout``, for thread slots: the
+    worker exits (status ``EXIT_STUCK``), for its supervisor to start it
+    again, once a call has held its event loop ``timeout`` seconds without
+    coming back to it (a coroutine that blocks instead of awaiting), or
+    still runs ``timeout`` seconds after the broker stopped it (a cancel,
+    or its own timeout: a thread cannot be stopped from outside, and its
+    slot would stay taken). The broker takes back what the worker held and
+    hands it out again; a task that keeps doing this is quarantined, as is
+    any task that kills its worker."""
+
+    def __init__(self, timeout: float, exit: Callable[[int], Any] = os._exit) -> None:
+        if not timeout > 0:
+            raise ValueError('the auto-kill timeout is a number of seconds over 0')
+        self.timeout = timeout
+        self._exit = exit
+        self._lock = threading.Lock()
+        #  each running call: [when its loop last came back (None: not a
+        #  coroutine), when it was first seen stopped (None: not yet)]
+        self._calls: Dict[Job, List[Optional[float]]] = {}
+        threading.Thread(target=self._watch, name='arbiter-watchdog', daemon=True).start()
+
+    def started(self, job: Job, on_loop: bool) -> None:
+        with self._lock:
+            self._calls[job] = [time.monotonic() if on_loop else None, None]
+
+    def tick(self, job: Job) -> None:
+        """The call's event loop came back to its task runner."""
+        with self._lock:
+            call = self._calls.get(job)
+            if call is not None:
+                call[0] = time.monotonic()
+
+    def ended(self, job: Job) -> None:
+        with self._lock:
+            self._calls.pop(job, None)
+
+    def stuck(self, now: float) -> Optional[str]:
+        """Why the worker is stuck, or None."""
+        with self._lock:
+            for job, call in self._calls.items():
+                if call[1] is None and job.cancelled:
+                    call[1] = now
+                if call[0] is not None and now - call[0] >= self.timeout:
+                    return 'task %d (%s) has held its event loop for %.1f s' % (
+                        job.id, job.name, now - call[0])
+                if call[1] is not None and now - call[1] >= self.timeout:
+                    return 'task %d (%s) runs on %.1f s after it was stopped' % (
+                        job.id, job.name, now - call[1])
+        return None
+
+    def _watch(self) -> None:
+        period = min(1.0, self.timeout / 4)
+        while True:
+            time.sleep(period)
+            why = self.stuck(time.monotonic())
+            if why is not None:
+                log.error('%s: the worker exits (--auto-kill-timeout %g s) for its supervisor '
+                          'to start it again', why, self.timeout)
+                self._exit(EXIT_STUCK)
+                return
+
+
 class Functions:
     """The functions a worker may run, by dotted name: those decorated with
     ``@task`` under the modules it imported, and the functions those
     modules define at their top level (not those they import)."""
 
-    def __init__(self, modules: Sequence[str]) -> None:
+    def __init__(self, modules: Sequence[str], watchdog: Optional[Watchdog] = None) -> None:
         self.modules = list(modules)
+        self.watchdog = watchdog
         for module in self.modules:
             importlib.import_module(module)
 
@@ -317,12 +397,17 @@ class Functions:
             raise Fail('the payload is not a call ({"args": [...], "kwargs": {...}}): %s'
                        % e) from None
         token = _job.set(job)
+        on_loop = inspect.iscoroutinefunction(func)
+        if self.watchdog is not None:
+            self.watchdog.started(job, on_loop)
         try:
-            if inspect.iscoroutinefunction(func):
-                value = asyncio.run(_until_cancelled(job, func(*args, **kwargs)))
+            if on_loop:
+                value = asyncio.run(_until_cancelled(job, func(*args, **kwargs), self.watchdog))
             else:
                 value = func(*args, **kwargs)
         finally:
+            if self.watchdog is not None:
+                self.watchdog.ended(job)
             _job.reset(token)
         try:
             return json.dumps(value, separators=(',', ':'))
@@ -330,13 +415,16 @@ class Functions:
             raise Fail('%s returned what JSON cannot carry: %s' % (job.name, e)) from None
 
 
-async def _until_cancelled(job: Job, coroutine: Any) -> Any:
-    """Runs the coroutine, cancelling it once the broker stops its task; the
-    client it made for its calls (add_task, join) goes with its loop."""
+async def _until_cancelled(job: Job, coroutine: Any, watchdog: Optional[Watchdog]) -> Any:
+    """Runs the coroutine, cancelling it once the broker stops its task, and
+    telling the watchdog each time the loop comes back; the client it made
+    for its calls (add_task, join) goes with its loop."""
     try:
         running = asyncio.ensure_future(coroutine)
         while not running.done():
             await asyncio.wait({running}, timeout=0.1)
+            if watchdog is not None:
+                watchdog.tick(job)
             if job.cancelled and not running.done():
                 running.cancel()
         return running.result()
@@ -344,10 +432,17 @@ async def _until_cancelled(job: Job, coroutine: Any) -> Any:
         await close()
 
 
-def worker(modules: Sequence[str], queues: Sequence[str] = (QUEUE,), **options: Any) -> Worker:
+def worker(modules: Sequence[str], queues: Sequence[str] = (QUEUE,),
+           auto_kill_timeout: Optional[float] = None, **options: Any) -> Worker:
     """A Worker (its options: endpoint, slots, mode, ...) that runs the
-    functions of modules from queues; ``run()`` it."""
-    functions = Functions(modules)
+    functions of modules from queues, with a ``Watchdog`` if given an
+    auto-kill timeout (thread slots only: a process slot is killed at its
+    task's timeout); ``run()`` it."""
+    if auto_kill_timeout is not None and options.get('mode', 'thread') not in ('thread', 'light'):
+        raise ValueError('--auto-kill-timeout watches thread slots: with --mode process a '
+                         'call is killed at its task\'s timeout')
+    watchdog = Watchdog(auto_kill_timeout) if auto_kill_timeout is not None else None
+    functions = Functions(modules, watchdog)
     w = Worker(queues, **options)
     w.handle('*', functions.handle)
     return w
@@ -372,6 +467,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     run.add_argument('--mode', choices=('thread', 'process'), default='thread',
                      help='a thread per slot, or a process per call, killed at its timeout '
                           'or cancel (default thread)')
+    run.add_argument('--auto-kill-timeout', type=float, metavar='S',
+                     help='exit (status %d), for a supervisor to start the worker again, once a '
+                          'call has held its event loop S seconds, or runs S seconds after it '
+                          'was stopped (thread mode; default: never)' % EXIT_STUCK)
     run.add_argument('--name', help='the worker\'s name (default host.pid)')
     run.add_argument('--cert', help='its secret certificate, for a broker with --curve')
     run.add_argument('--broker-key', help='the broker\'s public key or broker.cert file')
@@ -379,9 +478,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     opts = parser.parse_args(argv)
     sys.path.insert(0, '')  # the modules of the directory it runs in, as python3 -m does
     try:
-        w = worker(opts.modules, opts.queues or (QUEUE,), endpoint=opts.broker,
-                   slots=opts.max_running_tasks, mode=opts.mode, name=opts.name,
-                   cert=opts.cert, broker_key=opts.broker_key)
+        w = worker(opts.modules, opts.queues or (QUEUE,), opts.auto_kill_timeout,
+                   endpoint=opts.broker, slots=opts.max_running_tasks, mode=opts.mode,
+                   name=opts.name, cert=opts.cert, broker_key=opts.broker_key)
     except (ImportError, ValueError) as e:
         print('arbiter.functions: %s' % e, file=sys.stderr)
         return 2

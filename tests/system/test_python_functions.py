@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.skipif(SANITIZED, reason='pure Python: once, with build
 
 MODULE = textwrap.dedent('''
     import asyncio
+    import time
     import os  # noqa: F401 (a task naming fnmod.os.system must not reach it)
 
     from arbiter.functions import current_job, task
@@ -52,7 +54,7 @@ MODULE = textwrap.dedent('''
             raise
 
 
-    @task
+    @task(retries=0)
     def opaque():
         return object()
 
@@ -66,6 +68,29 @@ MODULE = textwrap.dedent('''
     async def chain(n):
         from arbiter.functions import add_task
         return (await add_task(mul, n, 2)).task_id
+
+
+    @task
+    def flaky():
+        raise RuntimeError('not yet')
+
+
+    @task(retries=0)
+    async def patient(seconds):
+        await asyncio.sleep(seconds)
+        return 'rested'
+
+
+    @task(retries=0)
+    async def hog(seconds):
+        time.sleep(seconds)  # blocks its event loop
+        return 'woke'
+
+
+    @task(retries=0, timeout=1)
+    def stubborn(seconds):
+        time.sleep(seconds)  # a thread cannot be stopped from outside
+        return 'done'
 ''')
 
 
@@ -186,6 +211,47 @@ def test_calls_made_in_a_function_leave_no_client_behind(fast_broker, processes,
         run(n)
     assert len(os.listdir(fds)) < before + 5, (before, len(os.listdir(fds)))
 
+def test_a_failed_call_is_retried_after_guillotinas_delay(fast_broker, processes, tmp_path,
+                                                         fnmod):
+    """guillotina_amqp's delay queue held a failed task for delayed_ttl_ms
+    (2 minutes) before it ran again; so does the broker's backoff here,
+    unless the function or configure() says otherwise."""
+    start_worker(fast_broker, processes, tmp_path)
+    functions.configure(fast_broker.endpoint)
+    with arbiter.Client(fast_broker.endpoint) as client:
+        flaky = fnmod.flaky.submit()
+        info = wait_until(lambda: (lambda i: i.attempts == 1 and i.state is arbiter.State.SCHEDULED
+                                   and i)(client.status(flaky)), what='the first attempt failed')
+        assert 100_000 <= info.not_before_ms - time.time() * 1000 <= 120_000, info
+        functions.configure(fast_broker.endpoint, backoff='fixed:0.2')
+        flaky = fnmod.flaky.submit()
+        done = client.wait(flaky, timeout=20)
+        assert done.state is arbiter.State.DEAD and done.attempts == 4, done
+
+
+def test_auto_kill_timeout_ends_a_worker_whose_call_is_stuck(fast_broker, processes, tmp_path,
+                                                              fnmod):
+    """guillotina_amqp's --auto-kill-timeout: the worker exits, for its
+    supervisor to start it again, once a call holds its event loop (or,
+    stopped, runs on) that long; a call that awaits is never stuck."""
+    functions.configure(fast_broker.endpoint)
+    worker = start_worker(fast_broker, processes, tmp_path, '--auto-kill-timeout', '2')
+    with arbiter.Client(fast_broker.endpoint) as client:
+        assert client.wait(fnmod.patient.submit(3), timeout=20).result == b'"rested"'
+        assert worker.alive()
+        hog = fnmod.hog.submit(60)
+        worker.proc.wait(20)
+        assert worker.proc.returncode == functions.EXIT_STUCK
+        assert 'task %d (fnmod.hog) has held its event loop for 2.' % hog in worker.own_output()
+        client.cancel([hog])  # not for the next worker to take
+        worker = start_worker(fast_broker, processes, tmp_path, '--auto-kill-timeout', '2')
+        stubborn = fnmod.stubborn.submit(60)
+        worker.proc.wait(20)
+        assert worker.proc.returncode == functions.EXIT_STUCK
+        assert 'task %d (fnmod.stubborn) runs on 2.' % stubborn in worker.own_output()
+        assert client.status(stubborn).error.startswith('timed out'), client.status(stubborn)
+
+
 def test_the_command_line(tmp_path):
     env = dict(os.environ, PYTHONPATH=PYTHON)
     run = subprocess.run([sys.executable, '-m', 'arbiter.functions', 'worker', '--help'],
@@ -195,3 +261,9 @@ def test_the_command_line(tmp_path):
                           'no_such_module_here'], capture_output=True, text=True, env=env,
                          timeout=30)
     assert run.returncode == 2 and "No module named 'no_such_module_here'" in run.stderr
+    for refused, why in ((['--mode', 'process'], 'watches thread slots'),
+                         (['--auto-kill-timeout', '0'], 'over 0')):
+        run = subprocess.run([sys.executable, '-m', 'arbiter.functions', 'worker', '--import',
+                              'json', '--auto-kill-timeout', '1'] + refused,
+                             capture_output=True, text=True, env=env, timeout=30)
+        assert run.returncode == 2 and why in run.stderr, run.stderr
