@@ -258,9 +258,11 @@ s_retry (arb_http_req_t *req, void *arg)
 }
 
 //  ---------------------------------------------------------------------
-//  guillotina_amqp's routes, in its words: GET /@amqp-tasks (the running
-//  tasks' ids), GET /@amqp-tasks/ID (a task's state), DELETE
-//  /@amqp-tasks/ID (cancel); a task not found is 404 {"reason"}.
+//  guillotina_amqp's routes, in its words: GET /@amqp-tasks (the ids of
+//  the tasks kept), GET /@amqp-tasks/ID (a task's state), DELETE
+//  /@amqp-tasks/ID (cancel); a task not found is 404 {"reason"}. Each is
+//  served under a container's path too (/DB/CONTAINER/@amqp-tasks), where
+//  guillotina served them.
 
 //  guillotina_amqp's status of one of our states.
 static const char *
@@ -301,14 +303,16 @@ s_on_amqp_list (arb_http_req_t *req, arb_msg_t *reply, void *arg)
     arb_http_reply_json (req, MHD_HTTP_OK, &ids);
 }
 
-//  The first ARB_ADMIN_PAGE_MAX running tasks, oldest first (a bare list
-//  has no room for a next page: /api/v1/tasks?state=running pages on).
+//  The ids of the tasks the broker keeps, as guillotina_amqp's state
+//  manager listed every task it kept (just added ones too): the newest
+//  ARB_ADMIN_PAGE_MAX, newest first (a bare list has no room for a next
+//  page: /api/v1/tasks pages on).
 static void
 s_amqp_list (arb_http_req_t *req, void *arg)
 {
     arb_msg_t *request = s_request (req, ARB_MSG_LIST);
     arb_list_body_t *body = arb_msg_list (request);
-    body->state = ARB_STATE_RUNNING;
+    body->newest = true;
     body->limit = ARB_ADMIN_PAGE_MAX;
     arb_http_send (req, &request, s_on_amqp_list, arg);
 }
@@ -348,8 +352,8 @@ s_on_amqp_task (arb_http_req_t *req, arb_msg_t *reply, void *arg)
 static void
 s_amqp_one (arb_http_req_t *req, arb_msg_type_t type, arb_http_answer_fn *fn, void *arg)
 {
-    uint64_t id;
-    if (arb_route_id (arb_http_req_segment (req, 1), &id))
+    uint64_t id;  //  the last segment: /@amqp-tasks/ID or /DB/CONTAINER/@amqp-tasks/ID
+    if (arb_route_id (arb_http_req_segment (req, arb_http_req_segments (req) - 1), &id))
         s_amqp_not_found (req);
     else
         arb_http_send_one (req, id, type, fn, arg);
@@ -795,6 +799,9 @@ arb_admin_serve (arb_http_t *http)
         {"GET", "/@amqp-tasks", s_amqp_list, NULL},
         {"GET", "/@amqp-tasks/{}", s_amqp_task, NULL},
         {"DELETE", "/@amqp-tasks/{}", s_amqp_cancel, NULL},
+        {"GET", "/{}/{}/@amqp-tasks", s_amqp_list, NULL},
+        {"GET", "/{}/{}/@amqp-tasks/{}", s_amqp_task, NULL},
+        {"DELETE", "/{}/{}/@amqp-tasks/{}", s_amqp_cancel, NULL},
     };
     int rc = 0;
     for (size_t i = 0; i < sizeof (routes) / sizeof (routes[0]); i++)

@@ -621,22 +621,30 @@ def test_admin_tasks_list_get_cancel_retry(broker, gateway_factory, processes, t
 
 def test_guillotina_amqp_task_routes(broker, gateway_factory, processes, tmp_path, peer_factory):
     """GET /@amqp-tasks, GET and DELETE /@amqp-tasks/ID in guillotina_amqp's
-    words: the running tasks' ids, a task's status and result (its JSON
-    value), cancel (true, or false for a task that had ended), 404 with
-    its reason."""
+    words: the ids of the tasks kept (just added ones too, as its state
+    manager listed them), a task's status and result (its JSON value),
+    cancel (true, or false for a task that had ended), 404 with its
+    reason; under a container's path too, where guillotina served them."""
     gateway = gateway_factory(broker)
     url = gateway.url + '/@amqp-tasks'
+    peer = peer_factory(broker.endpoint)
+    waiting = submit_many(peer, [{'name': 'later', 'queue': 'nobody'}] * 2)
+    assert requests.get(url, timeout=5).json() == waiting[::-1]  # newest first
+    assert requests.get(gateway.url + '/db/guillotina/@amqp-tasks',
+                        timeout=5).json() == waiting[::-1]
+    assert requests.get('%s/db/guillotina/@amqp-tasks/%d' % (gateway.url, waiting[0]),
+                        timeout=5).json()['status'] == 'scheduled'
     start_exec_worker(broker, processes, tmp_path,
                       'case "$ARBITER_TASK_NAME" in slow) exec sleep 30 ;; '
                       'json) printf \'{"sum": 5}\' ;; text) printf plain ;; *) exit 3 ;; esac',
                       '--queue', 'g', '--slots', '4', '--drain-ms', '1000')
-    peer = peer_factory(broker.endpoint)
     slow, summed, text, failed = submit_many(
         peer, [{'name': name, 'queue': 'g'} for name in ('slow', 'json', 'text', 'fail')])
-    assert wait_until(lambda: slow in requests.get(url, timeout=5).json(), what='slow running')
 
     def state(task):
         return requests.get('%s/%d' % (url, task), timeout=5).json()
+
+    wait_until(lambda: state(slow)['status'] == 'running', what='slow running')
 
     assert state(slow) == {'task_id': slow, 'name': 'slow', 'queue': 'g', 'status': 'running',
                            'attempts': 1}
@@ -646,9 +654,10 @@ def test_guillotina_amqp_task_routes(broker, gateway_factory, processes, tmp_pat
     errored = wait_until(lambda: (lambda t: t if t['status'] == 'errored' else None)(
         state(failed)), what='fail errored')
     assert errored['error'] == 'exit status 3', errored
-    assert requests.delete('%s/%d' % (url, slow), timeout=5).json() is True
+    assert requests.delete('%s/db/guillotina/@amqp-tasks/%d' % (gateway.url, slow),
+                           timeout=5).json() is True
     assert state(slow)['status'] == 'canceled'
-    assert slow not in requests.get(url, timeout=5).json()
+    assert requests.get(url, timeout=5).json() == [failed, text, summed, slow] + waiting[::-1]
     assert requests.delete('%s/%d' % (url, slow), timeout=5).json() is True  # cancelled before
     assert requests.delete('%s/%d' % (url, summed), timeout=5).json() is False  # had ended
     for reply in (requests.get(url + '/999999', timeout=5), requests.get(url + '/x', timeout=5),
