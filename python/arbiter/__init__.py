@@ -21,11 +21,13 @@ and run tasks:
 
 Modules: ``client`` (Client), ``aio`` (AsyncClient, asyncio), ``worker``
 (Worker, Job), ``flows`` (DAG, group and pipe files), ``functions``
-(functions as tasks: ``@task``, ``add_task``), ``records`` (what the broker
-tells), ``errors`` (the exceptions), ``codec`` (the wire format).
+(functions as tasks: ``@task``, ``add_task``), ``runner`` (invenia's
+Arbiter: ``create_task``, ``run_tasks``; its ``exceptions``), ``records``
+(what the broker tells), ``errors`` (the exceptions), ``codec`` (the wire
+format).
 """
 
-from . import codec, errors, flows
+from . import codec, errors, exceptions, flows
 from .client import Client
 from .errors import (ArbiterError, BadRequest, BrokerError, Conflict, Forbidden, Invalid,
                      JournalFailed, JournalFull, NotFound, ProtocolError, Refused, TaskFailed,
@@ -33,12 +35,14 @@ from .errors import (ArbiterError, BadRequest, BrokerError, Conflict, Forbidden,
                      VersionNotSpoken, WaitTimeout)
 from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Limit, Outcome, Peeked,
                       Pong, Schedule, State, Stats, Submitted, TaskInfo)
+from .runner import Result, Task, create_task, run_tasks
 from .worker import Fail, Job, Worker
 
 __version__ = '0.1.0'
 
 __all__ = [
-    'Client', 'Worker', 'Job', 'Fail', 'flows', 'codec', 'errors',
+    'Client', 'Worker', 'Job', 'Fail', 'flows', 'codec', 'errors', 'exceptions',
+    'create_task', 'run_tasks', 'Task', 'Result',
     'ArbiterError', 'BrokerError', 'BadRequest', 'Forbidden', 'NotFound', 'Conflict', 'UnknownWorker',
     'TooLarge', 'Invalid', 'JournalFailed', 'JournalFull', 'Unavailable', 'VersionNotSpoken',
     'Unreachable', 'Refused',

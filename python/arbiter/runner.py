@@ -1,0 +1,295 @@
+"""invenia's Arbiter over arbiter: ``create_task`` and ``run_tasks``.
+
+    from arbiter import create_task, run_tasks
+
+    results = run_tasks([
+        create_task('foo', foo_function, args=('bar', 'baz')),
+        create_task('lorem', lorem_function, dependencies=['foo']),
+        create_task('ipsum', ipsum_function, dependencies=['foo']),
+    ])
+    results['lorem'].success, results['lorem'].value
+
+The list becomes one DAG flow, submitted to the broker (``endpoint=``, else
+$ARBITER_BROKER, else tcp://127.0.0.1:7700) in a queue of the call's own,
+and a worker of ``max_workers`` slots in this process (threads, or a
+process per task with ``processes=True``) serves that queue until the flow
+has ended. So the broker orders the tasks by their dependencies, runs a
+task whose dependency failed not at all, retries a failed one (``retries``
+times, after ``delay``), stops one past its ``timeout``, and keeps their
+states in its journal, to be seen as any other's (``arbiter status``, the
+dashboard). The functions and their arguments stay in this process: the
+broker carries each task's name, and for those who look, the text of its
+return value (its JSON, else its repr, cut at 4 KiB) or of its exception.
+
+``run_tasks`` returns ``{name: Result(success, value)}``: the function's
+return value, or the exception its last attempt raised (with
+``processes=True`` both come back pickled; a timeout or a cancel is a
+``TaskFailed``). A task that did not run has ``FailedDependencyError``
+(a dependency failed or did not run) or ``UnsatisfiedDependencyError`` (a
+dependency that is not in the list, or a cycle), as invenia's had; those
+are found before anything is submitted, and the rest of the list runs.
+A function in a thread cannot be stopped from outside: past its timeout
+it runs on, and what it returns is not taken.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import shutil
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from datetime import timedelta
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+from . import flows
+from .client import Client
+from .errors import TaskFailed, WaitTimeout
+from .exceptions import FailedDependencyError, UnsatisfiedDependencyError
+from .job import Job
+from .records import FlowResult, FlowTask, State
+from .worker import Worker
+
+SHOWN_MAX = 4096  # bytes of a return value's text the broker keeps
+Seconds = Union[None, float, timedelta]
+
+
+class Task(NamedTuple):
+    """A task of ``run_tasks``, as ``create_task`` makes it."""
+
+    name: str
+    function: Callable[..., Any]
+    args: Tuple[Any, ...] = ()
+    kwargs: Dict[str, Any] = {}
+    dependencies: Tuple[str, ...] = ()
+    retries: int = 0
+    delay: Optional[float] = None  # seconds before a retry (None: at once)
+    timeout: Optional[float] = None  # seconds an attempt may run (None: no bound)
+
+
+class Result(NamedTuple):
+    """How a task ended: ``success``, and ``value``, its function's return
+    value or the exception that made it fail."""
+
+    success: bool
+    value: Any
+
+
+def _seconds(what: str, value: Seconds) -> Optional[float]:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds < 0:
+        raise ValueError('%s: %r is before now' % (what, value))
+    return seconds
+
+
+def create_task(name: str, function: Callable[..., Any], args: Sequence[Any] = (),
+                kwargs: Optional[Dict[str, Any]] = None, dependencies: Iterable[str] = (),
+                retries: int = 0, delay: Seconds = None, timeout: Seconds = None) -> Task:
+    """A task: its name (unique among the tasks run together), the function
+    (it succeeds if it returns), its arguments, the names of the tasks that
+    must succeed before it runs, retries (extra attempts) and the delay
+    before each (seconds or a timedelta; none: at once), and a timeout."""
+    if not callable(function):
+        raise TypeError('task %r: %r is not callable' % (name, function))
+    if not isinstance(retries, int) or not 0 <= retries <= 1000:
+        raise ValueError('task %r: retries is 0 to 1000, not %r' % (name, retries))
+    return Task(name, function, tuple(args), dict(kwargs or {}), tuple(dependencies), retries,
+                _seconds('delay', delay), _seconds('timeout', timeout))
+
+
+def _blocked(tasks: Sequence[Task]) -> Dict[str, Result]:
+    """The tasks that cannot run, found before anything is submitted: those
+    with a dependency not in the list, or in (or behind) a cycle, are
+    unsatisfied; those that depend on one of them fail their dependency."""
+    names = {t.name for t in tasks}
+    blocked: Dict[str, Result] = {}
+    for t in tasks:
+        missing = [d for d in t.dependencies if d not in names]
+        if missing:
+            blocked[t.name] = Result(False, UnsatisfiedDependencyError(
+                'task %r depends on %s, not in the list' % (t.name, ', '.join(map(repr, missing)))))
+    #  what is left once every task whose dependencies can all end is taken
+    #  away is a cycle, or waits behind one
+    left = {t.name: set(t.dependencies) & names for t in tasks}
+    ready = [n for n, deps in left.items() if not deps]
+    while ready:
+        done = ready.pop()
+        del left[done]
+        for n, deps in left.items():
+            if done in deps:
+                deps.discard(done)
+                if not deps:
+                    ready.append(n)
+    for n in left:
+        blocked.setdefault(n, Result(False, UnsatisfiedDependencyError(
+            'task %r cannot run: a circular dependency' % n)))
+    #  and what waits for a blocked task does not run either
+    spread = True
+    while spread:
+        spread = False
+        for t in tasks:
+            if t.name not in blocked:
+                failed = [d for d in t.dependencies if d in blocked]
+                if failed:
+                    blocked[t.name] = Result(False, FailedDependencyError(
+                        'task %r: its dependency %r did not run' % (t.name, failed[0])))
+                    spread = True
+    return blocked
+
+
+def _spec(task: Task, queue: str) -> Dict[str, Any]:
+    spec: Dict[str, Any] = {'name': task.name, 'task': task.name, 'queue': queue,
+                            'after': list(task.dependencies)}
+    if task.retries:
+        spec['retries'] = task.retries
+        if task.delay:
+            spec['backoff'] = 'fixed:%s' % ('%.3f' % task.delay).rstrip('0').rstrip('.')
+    if task.timeout:
+        spec['timeout'] = task.timeout
+    return spec
+
+
+def _shown(value: Any) -> bytes:
+    """What the broker keeps of a return value: its JSON, else its repr."""
+    try:
+        text = json.dumps(value, separators=(',', ':'))
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text.encode('utf-8', 'replace')[:SHOWN_MAX]
+
+
+class _Run:
+    """One ``run_tasks``: the tasks by name, what their functions returned
+    or raised, and the worker's handler."""
+
+    def __init__(self, tasks: Sequence[Task], processes: bool) -> None:
+        self.tasks = {t.name: t for t in tasks}
+        self.outcomes: Dict[str, Result] = {}
+        #  a process slot's child cannot reach this process's memory: it
+        #  leaves its outcome pickled in a file of the task's name
+        self.folder = tempfile.mkdtemp(prefix='arbiter-run-tasks-') if processes else None
+
+    def handle(self, job: Job) -> bytes:
+        task = self.tasks[job.name]
+        try:
+            value = task.function(*task.args, **task.kwargs)
+        except Exception as e:
+            self._keep(job, Result(False, e))
+            raise
+        self._keep(job, Result(True, value))
+        return _shown(value)
+
+    def _keep(self, job: Job, outcome: Result) -> None:
+        if job.cancelled:
+            return  # stopped (its timeout, a cancel): what it did is not taken
+        if self.folder is None:
+            self.outcomes[job.name] = outcome
+            return
+        path = os.path.join(self.folder, '%d' % list(self.tasks).index(job.name))
+        with open(path + '.part', 'wb') as f:
+            pickle.dump(outcome, f)  # a value pickle cannot carry fails the task
+        os.replace(path + '.part', path)
+
+    def outcome(self, name: str) -> Optional[Result]:
+        if self.folder is None:
+            return self.outcomes.get(name)
+        try:
+            with open(os.path.join(self.folder, '%d' % list(self.tasks).index(name)), 'rb') as f:
+                outcome: Result = pickle.load(f)  # written by this process's own child
+                return outcome
+        except FileNotFoundError:
+            return None
+
+    def result(self, ended: FlowTask) -> Result:
+        done = ended.done
+        if done.state is State.DEAD and not done.attempts and done.error \
+                and done.error.startswith('failed dependency'):
+            return Result(False, FailedDependencyError('task %r: %s' % (ended.name, done.error)))
+        outcome = self.outcome(ended.name)
+        if outcome is not None and outcome.success == done.ok:
+            return outcome
+        return Result(False, TaskFailed('task %r (%d) %s%s' % (
+            ended.name, done.id, done.state, ': ' + done.error if done.error else ''), done))
+
+    def close(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def run_tasks(tasks: Iterable[Task], max_workers: int = 1, processes: bool = False, *,
+              endpoint: Optional[str] = None, timeout: Optional[float] = None,
+              name: Optional[str] = None, cert: Optional[str] = None,
+              broker_key: Optional[str] = None) -> Dict[str, Result]:
+    """Runs the tasks, each once its dependencies have succeeded, with
+    ``max_workers`` threads (or processes) here, through the broker; returns
+    ``{name: Result}`` once every one has ended (``timeout``: WaitTimeout
+    past so many seconds, the tasks not ended cancelled). ``name`` names
+    the flow; ``cert`` and ``broker_key`` are for a broker with --curve."""
+    tasks = list(tasks)
+    names = [t.name for t in tasks]
+    if len(set(names)) != len(names):
+        raise ValueError('task names must be unique: %s' % ', '.join(
+            sorted({repr(n) for n in names if names.count(n) > 1})))
+    results = _blocked(tasks)
+    runnable = [t for t in tasks if t.name not in results]
+    if not runnable:
+        return {n: results[n] for n in names}
+    queue = 'run_tasks-%s' % uuid.uuid4().hex
+    flow = flows.dag([_spec(t, queue) for t in runnable], name=name)
+    run = _Run(runnable, processes)
+    host = (socket.gethostname() or 'localhost')[:100]
+    worker = Worker([queue], endpoint=endpoint, name='%s.%d.%s' % (host, os.getpid(), queue[-8:]),
+                    slots=max_workers, mode='process' if processes else 'thread', drain=1.0,
+                    cert=cert, broker_key=broker_key)
+    worker.handle('*', run.handle)
+    failure: List[BaseException] = []
+
+    def serve() -> None:
+        try:
+            worker.run()
+        except BaseException as e:  # said by run_tasks, on its own thread
+            failure.append(e)
+
+    thread = threading.Thread(target=serve, name='arbiter-run-tasks', daemon=True)
+    thread.start()
+    try:
+        with Client(endpoint, cert=cert, broker_key=broker_key) as client:
+            ended = _wait(client, client.submit_flow(flow).flow, timeout, failure)
+        results.update((t.name, run.result(t)) for t in ended)
+    finally:
+        worker.stop()
+        thread.join(30)
+        run.close()
+    return {n: results[n] for n in names}
+
+
+def _wait(client: Client, flow: int, timeout: Optional[float],
+          failure: List[BaseException]) -> FlowResult:
+    """The flow once ended, while the worker serves it; the tasks not ended
+    are cancelled if the wait ends otherwise."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        while True:
+            if failure:
+                raise failure[0]
+            step = 1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic()))
+            try:
+                return client.wait_flow(flow, timeout=step)
+            except WaitTimeout:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+    except BaseException:
+        try:
+            client.cancel([t.id for t in client.flow_tasks(flow) if not t.state.is_final])
+        except Exception:
+            pass  # the broker may be what failed; the error says so
+        raise
+
+
+__all__ = ['Task', 'Result', 'create_task', 'run_tasks']

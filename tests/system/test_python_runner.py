@@ -1,0 +1,132 @@
+"""invenia's Arbiter API over arbiter (python/arbiter/runner.py): the
+README of arbiter-dag's example, ``create_task`` and ``run_tasks``, run
+through a real arbiterd by the worker run_tasks starts in this process:
+results and exceptions as Python objects, dependencies in order, retries
+after their delay, a failed dependency and an unsatisfied one (missing,
+circular) while the rest runs, max_workers, processes=True, timeouts."""
+
+import os
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+
+from python_support import fast_broker  # noqa: F401
+from conftest import SANITIZED
+
+import arbiter
+from arbiter import create_task, run_tasks
+from arbiter.exceptions import FailedDependencyError, UnsatisfiedDependencyError
+
+pytestmark = pytest.mark.skipif(SANITIZED, reason='pure Python: once, with build/, is enough')
+
+
+class Sketchy(Exception):
+    pass
+
+
+def test_the_readmes_example_runs_through_the_broker(fast_broker):  # noqa: F811
+    ran = []
+
+    def foo_function(a, b):
+        ran.append('foo')
+        return {'joined': a + '-' + b}
+
+    def lorem_function(word='lorem'):
+        ran.append(word)
+        return word.upper()
+
+    results = run_tasks([
+        create_task('foo', foo_function, args=('bar', 'baz')),
+        create_task('lorem', lorem_function, dependencies=['foo']),
+        create_task('ipsum', lorem_function, kwargs={'word': 'ipsum'}, dependencies=['foo']),
+    ], endpoint=fast_broker.endpoint)
+    assert results == {'foo': (True, {'joined': 'bar-baz'}), 'lorem': (True, 'LOREM'),
+                       'ipsum': (True, 'IPSUM')}
+    assert results['foo'].success and results['foo'].value == {'joined': 'bar-baz'}
+    assert ran[0] == 'foo' and sorted(ran[1:]) == ['ipsum', 'lorem']
+    # the broker ran them: they are its tasks, with what they returned
+    with arbiter.Client(fast_broker.endpoint) as client:
+        kept = {t.name: t for t in client.list(state='succeeded')}
+        assert set(kept) == {'foo', 'lorem', 'ipsum'}
+        assert client.status(kept['foo'].id).result == b'{"joined":"bar-baz"}'
+
+
+def test_failures_retries_and_dependencies(fast_broker):  # noqa: F811
+    calls = []
+    error = Sketchy('not this time')
+
+    def sketchy():
+        calls.append(time.monotonic())
+        raise error
+
+    results = run_tasks([
+        create_task('failable', sketchy, retries=2, delay=timedelta(seconds=0.3)),
+        create_task('after', lambda: 'never', dependencies=['failable']),
+        create_task('later', lambda: 'never', dependencies=['after']),
+        create_task('alone', lambda: 'fine'),
+        create_task('orphan', lambda: 'never', dependencies=['nobody']),
+        create_task('below', lambda: 'never', dependencies=['orphan']),
+        create_task('chicken', lambda: 'never', dependencies=['egg']),
+        create_task('egg', lambda: 'never', dependencies=['chicken']),
+    ], endpoint=fast_broker.endpoint, max_workers=2)
+    # the exception of the last attempt, itself; three attempts, the delay between
+    assert results['failable'] == (False, error)
+    assert len(calls) == 3 and calls[1] - calls[0] >= 0.29 and calls[2] - calls[1] >= 0.29
+    for name in ('after', 'later', 'below'):
+        assert not results[name].success
+        assert isinstance(results[name].value, FailedDependencyError), results[name]
+    for name in ('orphan', 'chicken', 'egg'):
+        assert not results[name].success
+        assert isinstance(results[name].value, UnsatisfiedDependencyError), results[name]
+    assert 'nobody' in str(results['orphan'].value)
+    assert results['alone'] == (True, 'fine')
+    assert list(results) == ['failable', 'after', 'later', 'alone', 'orphan', 'below',
+                             'chicken', 'egg']
+    with pytest.raises(ValueError, match="unique: 'a'"):
+        run_tasks([create_task('a', print), create_task('a', print)],
+                  endpoint=fast_broker.endpoint)
+    # nothing that can run: nothing reaches the broker
+    assert not run_tasks([create_task('x', print, dependencies=['y'])],
+                         endpoint='tcp://127.0.0.1:1')['x'].success
+
+
+def test_max_workers_threads_and_timeouts(fast_broker):  # noqa: F811
+    both = threading.Barrier(2, timeout=20)  # passes only if the two run at once
+
+    def meet():
+        return both.wait() in (0, 1)
+
+    release = threading.Event()
+    results = run_tasks([
+        create_task('one', meet), create_task('two', meet),
+        create_task('slow', release.wait, args=(30,), timeout=1),
+    ], max_workers=3, endpoint=fast_broker.endpoint)
+    release.set()
+    assert results['one'] == (True, True) and results['two'] == (True, True)
+    assert not results['slow'].success
+    assert isinstance(results['slow'].value, arbiter.TaskFailed)
+    assert 'timed out' in str(results['slow'].value)
+
+
+def test_processes(fast_broker):  # noqa: F811
+    parent = os.getpid()
+
+    def where():
+        return {'pid': os.getpid(), 'parent': os.getppid()}
+
+    def broken():
+        raise Sketchy('in a child')
+
+    results = run_tasks([
+        create_task('where', where),
+        create_task('broken', broken),
+        create_task('after', where, dependencies=['broken']),
+    ], processes=True, max_workers=2, endpoint=fast_broker.endpoint)
+    assert results['where'].success and results['where'].value['pid'] != parent
+    assert results['where'].value['parent'] == parent
+    value = results['broken'].value
+    assert not results['broken'].success and isinstance(value, Sketchy)
+    assert str(value) == 'in a child'
+    assert isinstance(results['after'].value, FailedDependencyError)
