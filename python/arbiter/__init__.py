@@ -22,12 +22,16 @@ and run tasks:
 Modules: ``client`` (Client), ``aio`` (AsyncClient, asyncio), ``worker``
 (Worker, Job), ``flows`` (DAG, group and pipe files), ``functions``
 (functions as tasks: ``@task``, ``add_task``), ``runner`` (invenia's
-Arbiter: ``create_task``, ``run_tasks``; its ``exceptions``), ``records``
+Arbiter: ``create_task``, ``run_tasks``; its ``exceptions``), ``carrier``
+(the carrier arbiter's ``Minion`` and ``Arbiter``), ``records``
 (what the broker tells), ``errors`` (the exceptions), ``codec`` (the wire
 format).
 """
 
+__version__ = '0.1.0'  # before the modules: arbiter.functions reads it
+
 from . import codec, errors, exceptions, flows
+from .carrier import Arbiter, Minion
 from .client import Client
 from .errors import (ArbiterError, BadRequest, BrokerError, Conflict, Forbidden, Invalid,
                      JournalFailed, JournalFull, NotFound, ProtocolError, Refused, TaskFailed,
@@ -38,11 +42,10 @@ from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Limit, 
 from .runner import Result, Task, create_task, run_tasks
 from .worker import Fail, Job, Worker
 
-__version__ = '0.1.0'
 
 __all__ = [
     'Client', 'Worker', 'Job', 'Fail', 'flows', 'codec', 'errors', 'exceptions',
-    'create_task', 'run_tasks', 'Task', 'Result',
+    'create_task', 'run_tasks', 'Task', 'Result', 'Minion', 'Arbiter',
     'ArbiterError', 'BrokerError', 'BadRequest', 'Forbidden', 'NotFound', 'Conflict', 'UnknownWorker',
     'TooLarge', 'Invalid', 'JournalFailed', 'JournalFull', 'Unavailable', 'VersionNotSpoken',
     'Unreachable', 'Refused',

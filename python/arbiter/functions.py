@@ -51,7 +51,7 @@ import os
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from . import __version__
 from .aio import AsyncClient
@@ -152,7 +152,8 @@ def dotted_name(func: Callable[..., Any]) -> str:
     return '%s.%s' % (module, qualname)
 
 
-def _payload(args: Sequence[Any], kwargs: Dict[str, Any]) -> str:
+def call_payload(args: Sequence[Any], kwargs: Dict[str, Any]) -> str:
+    """A call's payload: ``{"args": [...], "kwargs": {...}}`` as JSON."""
     try:
         return json.dumps({'args': list(args), 'kwargs': kwargs}, separators=(',', ':'))
     except (TypeError, ValueError) as e:
@@ -248,7 +249,7 @@ class TaskDefinition:
 
     async def __call__(self, *args: Any, **kwargs: Any) -> TaskState:
         """Queues the call (once the broker has it in its journal)."""
-        done = await _client().submit(self.name, _payload(args, kwargs), **self._submit_args())
+        done = await _client().submit(self.name, call_payload(args, kwargs), **self._submit_args())
         return TaskState(done.id)
 
     schedule = __call__
@@ -257,7 +258,7 @@ class TaskDefinition:
         """Queues the call from code without an event loop; its task id."""
         with Client(_settings['endpoint'], cert=_settings['cert'],
                     broker_key=_settings['broker_key']) as client:
-            return client.submit(self.name, _payload(args, kwargs), **self._submit_args()).id
+            return client.submit(self.name, call_payload(args, kwargs), **self._submit_args()).id
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """Calls the function here, as it is."""
@@ -388,14 +389,7 @@ class Functions:
     def handle(self, job: Job) -> str:
         """Runs the task's function; its return value as JSON."""
         func = self.find(job.name)
-        try:
-            call = json.loads(job.payload or b'{}')
-            args, kwargs = call.get('args', []), call.get('kwargs', {})
-            if not isinstance(args, list) or not isinstance(kwargs, dict):
-                raise ValueError('args is a list, kwargs an object')
-        except (ValueError, AttributeError) as e:
-            raise Fail('the payload is not a call ({"args": [...], "kwargs": {...}}): %s'
-                       % e) from None
+        args, kwargs = call_of(job)
         token = _job.set(job)
         on_loop = inspect.iscoroutinefunction(func)
         if self.watchdog is not None:
@@ -409,10 +403,29 @@ class Functions:
             if self.watchdog is not None:
                 self.watchdog.ended(job)
             _job.reset(token)
-        try:
-            return json.dumps(value, separators=(',', ':'))
-        except (TypeError, ValueError) as e:
-            raise Fail('%s returned what JSON cannot carry: %s' % (job.name, e)) from None
+        return json_result(job, value)
+
+
+def call_of(job: Job) -> Tuple[List[Any], Dict[str, Any]]:
+    """The arguments of a call from its task's payload, ``{"args": [...],
+    "kwargs": {...}}`` (either may be left out); Fail if it is not one."""
+    try:
+        call = json.loads(job.payload or b'{}')
+        args, kwargs = call.get('args', []), call.get('kwargs', {})
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise ValueError('args is a list, kwargs an object')
+    except (ValueError, AttributeError) as e:
+        raise Fail('the payload is not a call ({"args": [...], "kwargs": {...}}): %s'
+                   % e) from None
+    return args, kwargs
+
+
+def json_result(job: Job, value: Any) -> str:
+    """A function's return value as its task's result: its JSON text."""
+    try:
+        return json.dumps(value, separators=(',', ':'))
+    except (TypeError, ValueError) as e:
+        raise Fail('%s returned what JSON cannot carry: %s' % (job.name, e)) from None
 
 
 async def _until_cancelled(job: Job, coroutine: Any, watchdog: Optional[Watchdog]) -> Any:
