@@ -14,7 +14,7 @@ import pytest
 
 import arbiter_proto
 from conftest import SANITIZED, Broker, binary, wait_until
-from helpers import (SUCCEEDED, gone, journal_value, queue_counts, read_pid, start_exec_worker,
+from helpers import (DEAD, SUCCEEDED, gone, journal_value, queue_counts, read_pid, start_exec_worker,
                      start_minion, status, submit_many, wait_state)
 
 FAST = ['--heartbeat-ms', '200', '--liveness-ms', '1000']
@@ -482,6 +482,24 @@ def test_retention_removes_results_and_the_file_stops_growing(tmp_path, processe
     # and the task log take when checkpoints come late (1.14 seen on a
     # loaded machine; 1.47 twice in the sanitized suite of CI)
     assert max(sizes[6:]) <= max(sizes[:6]) * 1.6, (sizes, kept)
+
+
+def test_dead_tasks_are_kept_for_their_own_retention(tmp_path, processes, peer_factory):
+    """--dead-retention keeps dead tasks (for their errors to be read, and
+    retried) longer than --retention keeps the others; then they go too."""
+    b = Broker(tmp_path, extra=FAST + ['--retention', '1', '--dead-retention', '8'])
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    start_minion(b, processes, tmp_path)
+    fine, bad = submit_many(client, [{'name': 'simple_add', 'payload': b'1 1'},
+                                     {'name': 'simple_add', 'payload': b'not numbers'}])
+    wait_state(client, fine, SUCCEEDED)
+    wait_state(client, bad, DEAD)
+    wait_until(lambda: status(client, [fine])[fine].get('found') is not True, timeout=10,
+               what='the succeeded task removed')
+    assert status(client, [bad])[bad]['state'] == DEAD  # kept on
+    wait_until(lambda: status(client, [bad])[bad].get('found') is not True, timeout=20,
+               what='the dead task removed')
 
 
 def test_events_and_queue_admin_from_the_cli(fast_broker, processes, tmp_path):
