@@ -177,12 +177,16 @@ def test_stopped_python_worker_registers_before_starting(tmp_path, processes):
         # still reading it when it is stopped again: sent while it ran, a
         # worker that kept up read it all, DISPATCH too, before the stop
         os.kill(worker.pid, signal.SIGSTOP)
-        for _ in range(20000):
-            router.send_multipart([identity] + arbiter_proto.encode('HEARTBEAT', 0, {}))
+        heartbeat = [identity] + arbiter_proto.encode('HEARTBEAT', 0, {})
+        for _ in range(100000):
+            router.send_multipart(heartbeat)
         router.send_multipart([identity] + arbiter_proto.encode('DISPATCH', 0, {'tasks': [task]},
                                                                 [b'x']))
         os.kill(worker.pid, signal.SIGCONT)
-        time.sleep(0.05)  # 20,001 messages take a Python worker far longer
+        # 100,001 messages take a Python worker far longer (seconds); 20,000
+        # were read to the end in the sanitized run of a loaded CI, whose
+        # sleep here lasted longer than 0.05 s
+        time.sleep(0.05)
         os.kill(worker.pid, signal.SIGSTOP)
         time.sleep(1.0)  # stopped past the liveness window
         os.kill(worker.pid, signal.SIGCONT)
