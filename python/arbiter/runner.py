@@ -170,6 +170,7 @@ class _Run:
 
     def __init__(self, tasks: Sequence[Task], processes: bool) -> None:
         self.tasks = {t.name: t for t in tasks}
+        self.index = {t.name: i for i, t in enumerate(tasks)}  # its outcome's file
         self.outcomes: Dict[str, Result] = {}
         #  a process slot's child cannot reach this process's memory: it
         #  leaves its outcome pickled in a file of the task's name
@@ -191,7 +192,7 @@ class _Run:
         if self.folder is None:
             self.outcomes[job.name] = outcome
             return
-        path = os.path.join(self.folder, '%d' % list(self.tasks).index(job.name))
+        path = os.path.join(self.folder, '%d' % self.index[job.name])
         with open(path + '.part', 'wb') as f:
             pickle.dump(outcome, f)  # a value pickle cannot carry fails the task
         os.replace(path + '.part', path)
@@ -200,7 +201,7 @@ class _Run:
         if self.folder is None:
             return self.outcomes.get(name)
         try:
-            with open(os.path.join(self.folder, '%d' % list(self.tasks).index(name)), 'rb') as f:
+            with open(os.path.join(self.folder, '%d' % self.index[name]), 'rb') as f:
                 outcome: Result = pickle.load(f)  # written by this process's own child
                 return outcome
         except FileNotFoundError:
