@@ -97,7 +97,9 @@ arb_amqp_conn_send_held_cancels (arb_amqp_conn_t *self)
          held = (s_held_cancel_t *) zlistx_next (self->held_cancels)) {
         arb_amqp_channel_t *open = self->channels[held->channel];
         if (open && !arb_amqp_channel_is_closing (open)) {
-            amqp_basic_cancel_t cancel = {.consumer_tag = amqp_cstring_bytes (held->tag)};
+            //  nowait, as RabbitMQ sends it (arb_amqp_channel_queue_gone says why)
+            amqp_basic_cancel_t cancel = {.consumer_tag = amqp_cstring_bytes (held->tag),
+                                          .nowait = 1};
             arb_amqp_conn_send (self, held->channel, AMQP_BASIC_CANCEL_METHOD, &cancel);
         }
     }

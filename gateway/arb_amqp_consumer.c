@@ -561,7 +561,12 @@ arb_amqp_channel_queue_gone (arb_amqp_channel_t *self, arb_amqp_queue_t *queue)
             if (self->conn->cancel_notify && self->conn->holding_cancels == self->number)
                 arb_amqp_conn_hold_cancel (self->conn, self->number, c->tag);
             else if (self->conn->cancel_notify) {
-                amqp_basic_cancel_t cancel = {.consumer_tag = amqp_cstring_bytes (c->tag)};
+                //  nowait, as RabbitMQ sends it: a client answers a cancel
+                //  without it with a Cancel-Ok (@cloudamqp/amqp-client
+                //  does), a method only a server sends, and so a 503 that
+                //  ends its connection
+                amqp_basic_cancel_t cancel = {.consumer_tag = amqp_cstring_bytes (c->tag),
+                                              .nowait = 1};
                 arb_amqp_channel_send (self, AMQP_BASIC_CANCEL_METHOD, &cancel);
             }
             queue->auto_delete = false;  //  it is being deleted already

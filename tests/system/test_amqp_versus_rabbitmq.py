@@ -895,16 +895,27 @@ def bad_acks(run):
 
 @scenario
 def consumer_cancel_on_delete(run):
-    conn = run.connect()
-    ch = conn.channel()
-    q = run.name('q')
-    ch.queue_declare(q)
-    cancelled = []
-    ch.add_on_cancel_callback(lambda frame: cancelled.append('cancel'))
-    ch.basic_consume(q, lambda *a: None, consumer_tag='ctag')
-    run.connect().channel().queue_delete(q)
-    settle(conn, 0.5)
-    return {'cancelled': cancelled, 'open': ch.is_open}
+    """The server's basic.cancel, its queue deleted by another connection,
+    by another channel of the consumer's, by the consumer's own channel:
+    with nowait set, as RabbitMQ sends it (a client answers one without it
+    with a Cancel-Ok, which RabbitMQ refuses, 503: @cloudamqp/amqp-client
+    does, test_amqp_node_clients.py)."""
+    out = {}
+    for how in ('other connection', 'other channel', 'own channel'):
+        conn = run.connect()
+        ch = conn.channel()
+        q = run.name('q')
+        ch.queue_declare(q)
+        cancelled = []
+        ch.add_on_cancel_callback(lambda frame: cancelled.append(
+            ('cancel', frame.method.consumer_tag, frame.method.nowait)))
+        ch.basic_consume(q, lambda *a: None, consumer_tag='ctag')
+        deleting = {'other connection': lambda: run.connect().channel(),
+                    'other channel': conn.channel, 'own channel': lambda: ch}[how]()
+        deleting.queue_delete(q)
+        settle(conn, 0.5)
+        out[how] = {'cancelled': cancelled, 'open': ch.is_open}
+    return out
 
 
 @scenario
