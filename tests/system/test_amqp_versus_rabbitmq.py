@@ -3144,3 +3144,34 @@ def test_amqplib_same_as_rabbitmq(servers, tmp_path):
     diffs = differences(results['rabbitmq'], results['gateway'])
     assert not diffs, 'amqplib: the gateway differs from RabbitMQ:\n  %s' % '\n  '.join(diffs)
 
+
+
+# @cloudamqp/amqp-client, from the npm registry into the build tree too
+CLOUDAMQP = os.path.join(os.path.dirname(AMQPLIB), '@cloudamqp', 'amqp-client')
+
+
+def test_cloudamqp_client_same_as_rabbitmq(servers):
+    """A session of @cloudamqp/amqp-client 4 (tests/system/node_clients/
+    cloudamqp_session.js: declares of every kind, exchanges of each type,
+    properties, confirms and returns, prefetch, acks, nacks and rejects,
+    get, recover, cancels, purge and delete, channel and connection errors,
+    transactions, its AMQPSession's subscribe and RPC over direct reply-to)
+    observes the same on both servers, error texts and all."""
+    if SANITIZED:
+        pytest.skip('it compares with RabbitMQ, which the sanitized build does not start')
+    node = shutil.which('node')
+    if not node or not os.path.isdir(CLOUDAMQP):
+        pytest.skip('node or @cloudamqp/amqp-client is not installed (tools/arbiter-dev '
+                    'installs them)')
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'node_clients',
+                          'cloudamqp_session.js')
+    results = {}
+    for name in ('rabbitmq', 'gateway'):
+        url = 'amqp://guest:guest@127.0.0.1:%d' % servers[name].port
+        r = subprocess.run([node, script, CLOUDAMQP, url, uuid.uuid4().hex[:10]],
+                           capture_output=True, text=True, timeout=90)
+        assert r.returncode == 0, '%s: %s\n%s' % (name, r.stdout[-2000:], r.stderr[-3000:])
+        results[name] = json.loads(r.stdout)
+    diffs = differences(results['rabbitmq'], results['gateway'])
+    assert not diffs, ('@cloudamqp/amqp-client: the gateway differs from RabbitMQ:\n  %s'
+                       % '\n  '.join(diffs))
