@@ -28,9 +28,15 @@
     ended), whichever way it ends; one that opens past it gets 530, as
     from RabbitMQ (s_refuse_over).
 
-    Heartbeats: with hb > 0 negotiated, a tick every hb/2 s sends a
-    heartbeat if nothing was written since the last tick, and the
-    connection is closed after 3 intervals (6 ticks) without a byte from
+    Heartbeats: with hb > 0 negotiated, a tick every hb/4 s sends a
+    heartbeat if nothing was written since the last tick, so the client
+    hears from the gateway at least every hb/2 s: a write just after a tick
+    is followed by a tick that sees it and one that sends.
+    @cloudamqp/amqp-client gives up after one interval without a byte; with
+    ticks every hb/2, the open-ok (written as the timer was armed) was
+    followed by the first heartbeat a whole interval later, and the client
+    closed about half of the connections left idle after their open. The
+    connection is closed after 3 intervals (12 ticks) without a byte from
     the client (RabbitMQ waits 2 to 3; pika's BlockingConnection may be
     late). hb 0 (amqp-tools) never times out.
 */
@@ -40,6 +46,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+
+//  A heartbeat tick: a quarter of the interval, in ms for each second of
+//  it; and the ticks without a byte from the client that close its
+//  connection (3 intervals)
+#define S_TICK_MS      250u
+#define S_SILENT_TICKS 12
 
 static void s_on_timer (arb_reactor_t *reactor, arb_timer_t *timer, void *arg);
 static void s_free (arb_amqp_conn_t *self);
@@ -482,8 +494,8 @@ s_open_ok (arb_amqp_conn_t *self)
     self->state = ARB_AMQP_S_RUNNING;
     arb_reactor_disarm (self->server->reactor, &self->timer);
     if (self->heartbeat)
-        arb_reactor_arm (self->server->reactor, &self->timer, self->heartbeat * 500u, s_on_timer,
-                         self);
+        arb_reactor_arm (self->server->reactor, &self->timer, self->heartbeat * S_TICK_MS,
+                         s_on_timer, self);
     zsys_debug ("amqp: open conn=%" PRIu64 " peer=%s user=%s vhost=%s", self->number, self->peer,
                 self->user, arb_amqp_vhost_name (self->vhost));
 }
@@ -957,7 +969,7 @@ s_on_timer (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
     //  silent (RabbitMQ, too, stops watching a blocked one's heartbeats)
     self->silent_ticks = read == self->read_mark && !self->flow_held ? self->silent_ticks + 1 : 0;
     self->read_mark = read;
-    if (self->silent_ticks >= 6) {
+    if (self->silent_ticks >= S_SILENT_TICKS) {
         zsys_info ("amqp: missed heartbeats conn=%" PRIu64 " peer=%s", self->number, self->peer);
         arb_amqp_conn_close (self);
         return;
@@ -969,7 +981,7 @@ s_on_timer (arb_reactor_t *reactor, arb_timer_t *timer, void *arg)
         written += sizeof (heartbeat);
     }
     self->written_mark = written;
-    arb_reactor_arm (reactor, &self->timer, self->heartbeat * 500u, s_on_timer, self);
+    arb_reactor_arm (reactor, &self->timer, self->heartbeat * S_TICK_MS, s_on_timer, self);
 }
 
 void

@@ -1999,6 +1999,32 @@ def test_heartbeats_sent_and_a_silent_client_dropped(gateway):
     quiet.close()
 
 
+def test_a_client_hears_from_the_gateway_every_half_heartbeat_interval(gateway):
+    """With heartbeat 2, about a second (half the interval, and the
+    scheduling's slack) at most passes between two frames the gateway
+    writes, the open-ok first among them. @cloudamqp/amqp-client sends no
+    heartbeats of its own (it answers the server's, as this client does)
+    and closes a connection after one interval without a byte: with a
+    heartbeat tick every half interval, the first tick skipped for the
+    open-ok's bytes, the first heartbeat came a whole interval after the
+    open-ok, and about half of its idle connections closed
+    (test_amqp_node_clients.py)."""
+    raw = RawAmqp(gateway.amqp_port, heartbeat=2)
+    raw.expect(pika.spec.Connection.OpenOk)
+    began = last = time.time()
+    gaps = []
+    while time.time() - began < 4.5:
+        frame = raw.frame(timeout=3)
+        assert frame is not None, ('no frame for 3 s', gaps)
+        now = time.time()
+        gaps.append(round(now - last, 2))
+        last = now
+        if isinstance(frame, pika.frame.Heartbeat):
+            raw.send_raw(pika.frame.Heartbeat().marshal())
+    assert not raw.closed and max(gaps) <= 1.6, gaps
+    raw.close()
+
+
 def test_shutdown_closes_connections_with_320(tmp_path, broker, processes):
     g = Gateway(tmp_path, broker, wait=True)
     processes.append(g)
