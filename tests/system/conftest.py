@@ -46,7 +46,8 @@ PLAIN_ONLY = ['test_docs.py', 'test_man.py', 'test_binaries.py', 'test_completio
               'test_dev_tool.py', 'test_python_client.py', 'test_python_aio.py',
               'test_python_codec.py', 'test_python_flows.py', 'test_python_functions.py',
               'test_python_types.py', 'test_python_worker.py', 'test_dashboard.py',
-              'test_bench.py', 'test_big_requests.py']
+              'test_bench.py', 'test_big_requests.py', 'test_python_runner.py',
+              'test_python_carrier.py']
 
 
 def pytest_collection_modifyitems(session, config, items):

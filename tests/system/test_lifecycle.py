@@ -343,11 +343,12 @@ def test_task_that_kills_its_worker_is_quarantined(fast_broker, processes, tmp_p
             deaths += 1
         except subprocess.TimeoutExpired:
             break  # it lives: the poison is no longer handed out
-        info = status_cli(fast_broker, task_id)
-        if info['state'] == 'dead':
+        # the lease given back (to run again) or the task quarantined: a
+        # worker started before the broker knew would wait 8 s for nothing
+        state = wait_until(lambda: (lambda s: s in ('ready', 'dead') and s)(
+            status_cli(fast_broker, task_id)['state']), timeout=10, what='the lease given back')
+        if state == 'dead':
             break
-        wait_until(lambda: status_cli(fast_broker, task_id)['state'] in ('ready', 'dead'),
-                   timeout=10, what='the lease given back')
     info = status_cli(fast_broker, task_id)
     assert deaths == 3
     assert info['state'] == 'dead' and 'quarantined' in info['error']
