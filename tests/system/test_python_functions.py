@@ -211,6 +211,24 @@ def test_calls_made_in_a_function_leave_no_client_behind(fast_broker, processes,
         run(n)
     assert len(os.listdir(fds)) < before + 5, (before, len(os.listdir(fds)))
 
+def test_max_running_tasks_is_the_calls_run_at_once(fast_broker, processes, tmp_path, fnmod):
+    """--max-running-tasks N: N calls run at once, the next when one ends."""
+    start_worker(fast_broker, processes, tmp_path, '--max-running-tasks', '2')
+    functions.configure(fast_broker.endpoint)
+    markers = [str(tmp_path / ('nap%d' % i)) for i in range(3)]
+    started = lambda: [os.path.exists(m + '.start') for m in markers]  # noqa: E731
+    naps = [fnmod.nap.submit(m) for m in markers]
+    wait_until(lambda: sum(started()) == 2, what='two naps running')
+    time.sleep(1)
+    assert sum(started()) == 2, started()  # not a third
+    waiting = naps[started().index(False)]
+    with arbiter.Client(fast_broker.endpoint) as client:
+        client.cancel([naps[started().index(True)]])
+        wait_until(lambda: all(started()), what='the third nap running, once one ended')
+        assert client.status(waiting).state is arbiter.State.RUNNING
+        client.cancel(naps)
+
+
 def test_a_failed_call_is_retried_after_guillotinas_delay(fast_broker, processes, tmp_path,
                                                          fnmod):
     """guillotina_amqp's delay queue held a failed task for delayed_ttl_ms
