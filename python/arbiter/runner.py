@@ -232,6 +232,8 @@ def run_tasks(tasks: Iterable[Task], max_workers: int = 1, processes: bool = Fal
     ``{name: Result}`` once every one has ended (``timeout``: WaitTimeout
     past so many seconds, the tasks not ended cancelled). ``name`` names
     the flow; ``cert`` and ``broker_key`` are for a broker with --curve."""
+    if not isinstance(max_workers, int) or not 1 <= max_workers <= 1024:
+        raise ValueError('max_workers: 1 to 1024, not %r' % (max_workers,))
     tasks = list(tasks)
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
@@ -243,11 +245,11 @@ def run_tasks(tasks: Iterable[Task], max_workers: int = 1, processes: bool = Fal
         return {n: results[n] for n in names}
     queue = 'run_tasks-%s' % uuid.uuid4().hex
     flow = flows.dag([_spec(t, queue) for t in runnable], name=name)
-    run = _Run(runnable, processes)
     host = (socket.gethostname() or 'localhost')[:100]
     worker = Worker([queue], endpoint=endpoint, name='%s.%d.%s' % (host, os.getpid(), queue[-8:]),
                     slots=max_workers, mode='process' if processes else 'thread', drain=1.0,
-                    cert=cert, broker_key=broker_key)
+                    cert=cert, broker_key=broker_key)  # a mistake is said before anything runs
+    run = _Run(runnable, processes)
     worker.handle('*', run.handle)
     failure: List[BaseException] = []
 
