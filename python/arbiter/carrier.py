@@ -22,7 +22,7 @@ and, where the work is asked for:
         print(message)            # {'task_key': 17, 'state': 'done', 'result': 3, ...}
     arbiter.status(task_keys[0])  # the same dict, at any time
 
-``host`` and ``port`` are the broker's (``arbiterd --listen``, port 7700 by
+``host`` and ``port`` are the broker's (``arbiterd --bind``, port 7700 by
 default), not a RabbitMQ's. The carrier's ``user`` and ``password`` have
 no counterpart here: a broker run with --curve admits peers by their
 certificates (``cert=``, ``broker_key=``); they are taken for the

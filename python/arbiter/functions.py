@@ -454,9 +454,10 @@ def worker(modules: Sequence[str], queues: Sequence[str] = (QUEUE,),
     if auto_kill_timeout is not None and options.get('mode', 'thread') not in ('thread', 'light'):
         raise ValueError('--auto-kill-timeout watches thread slots: with --mode process a '
                          'call is killed at its task\'s timeout')
-    watchdog = Watchdog(auto_kill_timeout) if auto_kill_timeout is not None else None
-    functions = Functions(modules, watchdog)
-    w = Worker(queues, **options)
+    w = Worker(queues, **options)  # its options checked before a watchdog starts
+    functions = Functions(modules)
+    if auto_kill_timeout is not None:
+        functions.watchdog = Watchdog(auto_kill_timeout)
     w.handle('*', functions.handle)
     return w
 

@@ -34,7 +34,9 @@ it runs on, and what it returns is not taken.
 
 from __future__ import annotations
 
+import collections
 import json
+import math
 import os
 import pickle
 import shutil
@@ -83,8 +85,8 @@ def _seconds(what: str, value: Seconds) -> Optional[float]:
     if value is None:
         return None
     seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds < 0:
-        raise ValueError('%s: %r is before now' % (what, value))
+    if not math.isfinite(seconds) or seconds < 0:
+        raise ValueError('%s: %r is not a number of seconds' % (what, value))
     return seconds
 
 
@@ -95,12 +97,19 @@ def create_task(name: str, function: Callable[..., Any], args: Sequence[Any] = (
     (it succeeds if it returns), its arguments, the names of the tasks that
     must succeed before it runs, retries (extra attempts) and the delay
     before each (seconds or a timedelta; none: at once), and a timeout."""
+    if not isinstance(name, str):
+        raise TypeError('a task\'s name is a string, not %r' % (name,))
     if not callable(function):
         raise TypeError('task %r: %r is not callable' % (name, function))
-    if not isinstance(retries, int) or not 0 <= retries <= 1000:
+    if isinstance(dependencies, str):
+        raise TypeError('task %r: dependencies is a list of names, not the string %r'
+                        % (name, dependencies))
+    if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 1000:
         raise ValueError('task %r: retries is 0 to 1000, not %r' % (name, retries))
-    return Task(name, function, tuple(args), dict(kwargs or {}), tuple(dependencies), retries,
-                _seconds('delay', delay), _seconds('timeout', timeout))
+    #  a dependency named twice is one, as in invenia's
+    return Task(name, function, tuple(args), dict(kwargs or {}),
+                tuple(dict.fromkeys(dependencies)), retries, _seconds('delay', delay),
+                _seconds('timeout', timeout))
 
 
 def _blocked(tasks: Sequence[Task]) -> Dict[str, Result]:
@@ -115,31 +124,32 @@ def _blocked(tasks: Sequence[Task]) -> Dict[str, Result]:
             blocked[t.name] = Result(False, UnsatisfiedDependencyError(
                 'task %r depends on %s, not in the list' % (t.name, ', '.join(map(repr, missing)))))
     #  what is left once every task whose dependencies can all end is taken
-    #  away is a cycle, or waits behind one
-    left = {t.name: set(t.dependencies) & names for t in tasks}
-    ready = [n for n, deps in left.items() if not deps]
+    #  away (Kahn's order) is a cycle, or waits behind one
+    waiting = {t.name: len(set(t.dependencies) & names) for t in tasks}
+    needed_by: Dict[str, List[str]] = collections.defaultdict(list)
+    for t in tasks:
+        for d in set(t.dependencies) & names:
+            needed_by[d].append(t.name)
+    ready = [n for n, count in waiting.items() if not count]
     while ready:
         done = ready.pop()
-        del left[done]
-        for n, deps in left.items():
-            if done in deps:
-                deps.discard(done)
-                if not deps:
-                    ready.append(n)
-    for n in left:
+        del waiting[done]
+        for n in needed_by[done]:
+            waiting[n] -= 1
+            if not waiting[n]:
+                ready.append(n)
+    for n in waiting:
         blocked.setdefault(n, Result(False, UnsatisfiedDependencyError(
             'task %r cannot run: a circular dependency' % n)))
     #  and what waits for a blocked task does not run either
-    spread = True
+    spread = [n for n in blocked]
     while spread:
-        spread = False
-        for t in tasks:
-            if t.name not in blocked:
-                failed = [d for d in t.dependencies if d in blocked]
-                if failed:
-                    blocked[t.name] = Result(False, FailedDependencyError(
-                        'task %r: its dependency %r did not run' % (t.name, failed[0])))
-                    spread = True
+        cause = spread.pop()
+        for n in needed_by[cause]:
+            if n not in blocked:
+                blocked[n] = Result(False, FailedDependencyError(
+                    'task %r: its dependency %r did not run' % (n, cause)))
+                spread.append(n)
     return blocked
 
 
@@ -156,22 +166,44 @@ def _spec(task: Task, queue: str) -> Dict[str, Any]:
 
 
 def _shown(value: Any) -> bytes:
-    """What the broker keeps of a return value: its JSON, else its repr."""
+    """What the broker keeps of a return value: its JSON, else its repr,
+    else its type (this never fails the task: its function has run)."""
     try:
         text = json.dumps(value, separators=(',', ':'))
-    except (TypeError, ValueError):
-        text = repr(value)
+    except Exception:
+        try:
+            text = repr(value)
+        except Exception:
+            text = '<%s>' % type(value).__name__
     return text.encode('utf-8', 'replace')[:SHOWN_MAX]
+
+
+def _carried(name: str, outcome: Result) -> bytes:
+    """An outcome pickled for the trip back from a process slot; what
+    cannot make it (a value pickle cannot carry, an exception it cannot
+    make again) is said by a stand-in, and the task is not run again."""
+    try:
+        data = pickle.dumps(outcome)
+        pickle.loads(data)
+        return data
+    except Exception as e:
+        if outcome.success:
+            why: Exception = TypeError('task %r returned what cannot come back from its '
+                                       'process: %s' % (name, e))
+        else:
+            why = RuntimeError('%s: %s' % (type(outcome.value).__name__, outcome.value))
+        return pickle.dumps(Result(False, why))
 
 
 class _Run:
     """One ``run_tasks``: the tasks by name, what their functions returned
-    or raised, and the worker's handler."""
+    or raised (each with its attempt: only the last counts), and the
+    worker's handler."""
 
     def __init__(self, tasks: Sequence[Task], processes: bool) -> None:
         self.tasks = {t.name: t for t in tasks}
         self.index = {t.name: i for i, t in enumerate(tasks)}  # its outcome's file
-        self.outcomes: Dict[str, Result] = {}
+        self.outcomes: Dict[str, Tuple[int, Result]] = {}
         #  a process slot's child cannot reach this process's memory: it
         #  leaves its outcome pickled in a file of the task's name
         self.folder = tempfile.mkdtemp(prefix='arbiter-run-tasks-') if processes else None
@@ -190,18 +222,20 @@ class _Run:
         if job.cancelled:
             return  # stopped (its timeout, a cancel): what it did is not taken
         if self.folder is None:
-            self.outcomes[job.name] = outcome
+            self.outcomes[job.name] = (job.attempt, outcome)
             return
-        path = os.path.join(self.folder, '%d' % self.index[job.name])
+        path = os.path.join(self.folder, '%d.%d' % (self.index[job.name], job.attempt))
         with open(path + '.part', 'wb') as f:
-            pickle.dump(outcome, f)  # a value pickle cannot carry fails the task
+            f.write(_carried(job.name, outcome))
         os.replace(path + '.part', path)
 
-    def outcome(self, name: str) -> Optional[Result]:
+    def outcome(self, name: str, attempt: int) -> Optional[Result]:
+        """What the function did in that attempt, if it ended by itself."""
         if self.folder is None:
-            return self.outcomes.get(name)
+            kept = self.outcomes.get(name)
+            return kept[1] if kept and kept[0] == attempt else None
         try:
-            with open(os.path.join(self.folder, '%d' % self.index[name]), 'rb') as f:
+            with open(os.path.join(self.folder, '%d.%d' % (self.index[name], attempt)), 'rb') as f:
                 outcome: Result = pickle.load(f)  # written by this process's own child
                 return outcome
         except FileNotFoundError:
@@ -212,8 +246,8 @@ class _Run:
         if done.state is State.DEAD and not done.attempts and done.error \
                 and done.error.startswith('failed dependency'):
             return Result(False, FailedDependencyError('task %r: %s' % (ended.name, done.error)))
-        outcome = self.outcome(ended.name)
-        if outcome is not None and outcome.success == done.ok:
+        outcome = self.outcome(ended.name, done.attempts)
+        if outcome is not None and done.state in (State.SUCCEEDED, State.DEAD):
             return outcome
         return Result(False, TaskFailed('task %r (%d) %s%s' % (
             ended.name, done.id, done.state, ': ' + done.error if done.error else ''), done))
@@ -263,9 +297,16 @@ def run_tasks(tasks: Iterable[Task], max_workers: int = 1, processes: bool = Fal
     thread.start()
     try:
         with Client(endpoint, cert=cert, broker_key=broker_key) as client:
-            ended = _wait(client, client.submit_flow(flow).flow, timeout, failure)
+            try:
+                ended = _wait(client, client.submit_flow(flow).flow, timeout, failure)
+            except BaseException as e:
+                _abandon(client, queue, e)
+                raise
         results.update((t.name, run.result(t)) for t in ended)
     finally:
+        #  twice: at once (what still runs is a thread past its timeout, or
+        #  what an interruption left, its tasks cancelled)
+        worker.stop()
         worker.stop()
         thread.join(30)
         run.close()
@@ -274,25 +315,31 @@ def run_tasks(tasks: Iterable[Task], max_workers: int = 1, processes: bool = Fal
 
 def _wait(client: Client, flow: int, timeout: Optional[float],
           failure: List[BaseException]) -> FlowResult:
-    """The flow once ended, while the worker serves it; the tasks not ended
-    are cancelled if the wait ends otherwise."""
+    """The flow once ended, while the worker serves it."""
     deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        while True:
-            if failure:
-                raise failure[0]
-            step = 1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic()))
-            try:
-                return client.wait_flow(flow, timeout=step)
-            except WaitTimeout:
-                if deadline is not None and time.monotonic() >= deadline:
-                    raise
-    except BaseException:
+    while True:
+        if failure:
+            raise failure[0]
+        step = 1.0 if deadline is None else min(1.0, max(0.0, deadline - time.monotonic()))
         try:
-            client.cancel([t.id for t in client.flow_tasks(flow) if not t.state.is_final])
-        except Exception:
-            pass  # the broker may be what failed; the error says so
-        raise
+            return client.wait_flow(flow, timeout=step)
+        except WaitTimeout:
+            if deadline is not None and time.monotonic() >= deadline:
+                raise
+
+
+def _abandon(client: Client, queue: str, error: BaseException) -> None:
+    """A call that ends without its flow's end (an interruption, a timeout,
+    the broker gone) cancels the tasks of its queue, which no one else
+    serves: submitted or not, none is left waiting there for ever. When
+    the broker cannot be told, the error says what to run."""
+    try:
+        client.cancel(queue=queue)
+    except Exception as e:
+        note = getattr(error, 'add_note', None)  # Python 3.11
+        if note is not None:
+            note('the tasks of queue %s could not be cancelled (%s): run `arbiter cancel '
+                 '--queue %s` once the broker answers' % (queue, e, queue))
 
 
 __all__ = ['Task', 'Result', 'create_task', 'run_tasks']

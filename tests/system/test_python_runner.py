@@ -130,3 +130,65 @@ def test_processes(fast_broker):  # noqa: F811
     assert not results['broken'].success and isinstance(value, Sketchy)
     assert str(value) == 'in a child'
     assert isinstance(results['after'].value, FailedDependencyError)
+
+
+class NeedsTwo(Exception):
+    def __init__(self, a, b):  # pickles, but cannot be made again from its args
+        super().__init__('%s-%s' % (a, b))
+
+
+def test_what_cannot_come_back_and_the_last_attempt(fast_broker, tmp_path):  # noqa: F811
+    runs = tmp_path / 'runs'
+
+    def once_then_slow():
+        with open(runs, 'a') as f:
+            f.write('x')
+        if os.path.getsize(runs) == 1:
+            raise Sketchy('attempt 1 failed')
+        time.sleep(3)  # attempt 2: past its timeout
+
+    results = run_tasks([create_task('f', once_then_slow, retries=1, timeout=1)],
+                        endpoint=fast_broker.endpoint, max_workers=2)
+    # the last attempt's end, not the first one's exception
+    assert isinstance(results['f'].value, arbiter.TaskFailed), results['f']
+    assert 'timed out' in str(results['f'].value)
+
+    def generator():
+        with open(runs, 'a') as f:
+            f.write('g')
+        return (x for x in [1])  # cannot be pickled back
+
+    def needs_two():
+        raise NeedsTwo(1, 2)
+
+    results = run_tasks([create_task('gen', generator, retries=3),
+                         create_task('two', needs_two), create_task('fine', int)],
+                        endpoint=fast_broker.endpoint, processes=True)
+    assert runs.read_text().count('g') == 1  # it ran once: it did not fail
+    assert not results['gen'].success and 'cannot come back' in str(results['gen'].value)
+    assert isinstance(results['two'].value, RuntimeError)
+    assert str(results['two'].value) == 'NeedsTwo: 1-2'
+    assert results['fine'] == (True, 0)
+
+
+def test_arguments_and_an_abandoned_call(fast_broker):  # noqa: F811
+    # a dependency named twice is one; a string is not a list of names
+    results = run_tasks([create_task('a', int), create_task('b', int, dependencies=['a', 'a'])],
+                        endpoint=fast_broker.endpoint)
+    assert results == {'a': (True, 0), 'b': (True, 0)}
+    with pytest.raises(TypeError, match='not the string'):
+        create_task('c', int, dependencies='a')
+    with pytest.raises(ValueError, match='not a number of seconds'):
+        create_task('c', int, retries=1, delay=float('nan'))
+    with pytest.raises(ValueError, match='max_workers'):
+        run_tasks([create_task('a', int)], max_workers=0, endpoint=fast_broker.endpoint)
+    # a call that ends before its flow cancels what it left in the broker
+    release = threading.Event()
+    with pytest.raises(arbiter.WaitTimeout):
+        run_tasks([create_task('slow', release.wait, args=(30,)),
+                   create_task('after', int, dependencies=['slow'])],
+                  endpoint=fast_broker.endpoint, timeout=1)
+    release.set()
+    with arbiter.Client(fast_broker.endpoint) as client:
+        left = [t for t in client.list() if t.name in ('slow', 'after')]
+        assert [t.state for t in left] == [arbiter.State.CANCELLED] * 2, left
