@@ -22,9 +22,12 @@ broker carries each task's name, and for those who look, the text of its
 return value (its JSON, else its repr, cut at 4 KiB) or of its exception.
 
 ``run_tasks`` returns ``{name: Result(success, value)}``: the function's
-return value, or the exception its last attempt raised (with
-``processes=True`` both come back pickled; a timeout or a cancel is a
-``TaskFailed``). A task that did not run has ``FailedDependencyError``
+return value, or the exception its last attempt raised (a timeout or a
+cancel is a ``TaskFailed``). With ``processes=True`` both come back
+pickled; what pickle cannot carry back comes as a stand-in (a TypeError
+for a value, a RuntimeError with an exception's text), and the task is
+not run again for it. A call that ends before its flow (``timeout=``, an
+interruption, the broker gone) cancels the tasks it submitted. A task that did not run has ``FailedDependencyError``
 (a dependency failed or did not run) or ``UnsatisfiedDependencyError`` (a
 dependency that is not in the list, or a cycle), as invenia's had; those
 are found before anything is submitted, and the rest of the list runs.
