@@ -208,7 +208,7 @@ class _Run:
         self.index = {t.name: i for i, t in enumerate(tasks)}  # its outcome's file
         self.outcomes: Dict[str, Tuple[int, Result]] = {}
         #  a process slot's child cannot reach this process's memory: it
-        #  leaves its outcome pickled in a file of the task's name
+        #  leaves its outcome pickled in a file of the task's index and attempt
         self.folder = tempfile.mkdtemp(prefix='arbiter-run-tasks-') if processes else None
 
     def handle(self, job: Job) -> bytes:
