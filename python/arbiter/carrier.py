@@ -39,12 +39,11 @@ JSON, is the task's result.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 from .client import Client
 from .errors import NotFound
-from .functions import call_of, call_payload, json_result
+from .functions import call_of, call_payload, json_result, result_value
 from .job import Fail, Job
 from .records import State, TaskInfo
 from .worker import Worker
@@ -182,10 +181,7 @@ class Arbiter(_Base):
                      'running' if info.state is State.RUNNING else 'initiated',
             'result': None}
         if info.state is State.SUCCEEDED:
-            try:
-                state['result'] = json.loads(info.result) if info.result else None
-            except ValueError:
-                state['result'] = info.result.decode('utf-8', 'replace')
+            state['result'] = result_value(info)
         elif info.state.is_final:
             state['error'] = info.error or str(info.state)
         return state

@@ -138,7 +138,7 @@ class _Reader:
     def uint(self, field: str, value: object, high: int) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             if isinstance(value, float):
-                raise self.fail(field, 'must be a whole number, not %s' % _number(value))
+                raise self.fail(field, 'must be a whole number, not %s' % number_text(value))
             raise self.fail(field, 'must be a whole number')
         if not 0 <= value <= high:
             raise self.fail(field, 'expected a whole number from 0 to %d, not %r' % (high, value)
@@ -501,7 +501,8 @@ def _quote(text: str) -> str:
     return shown + '...' if len(text) > 64 else shown
 
 
-def _number(value: float) -> str:
+def number_text(value: float) -> str:
+    """A number as the messages and specs write it: no trailing zeros."""
     return ('%.6f' % value).rstrip('0').rstrip('.')
 
 

@@ -217,13 +217,19 @@ def state_of(info: TaskInfo) -> Dict[str, Any]:
                              'status': STATUS.get(info.state, 'scheduled'),
                              'attempts': info.attempts}
     if info.state is State.SUCCEEDED:
-        try:
-            state['result'] = json.loads(info.result) if info.result else None
-        except ValueError:
-            state['result'] = info.result.decode('utf-8', 'replace')
+        state['result'] = result_value(info)
     elif info.state.is_final and info.error:
         state['error'] = info.error
     return state
+
+
+def result_value(info: TaskInfo) -> Any:
+    """A call's result as its function returned it: the JSON value of the
+    task's result (None if empty), else its text."""
+    try:
+        return json.loads(info.result) if info.result else None
+    except ValueError:
+        return info.result.decode('utf-8', 'replace')
 
 
 class TaskDefinition:
@@ -289,6 +295,18 @@ async def add_task(func: Callable[..., Any], *args: Any, _retries: int = RETRIES
 # ---------------------------------------------------------------------
 # The worker's side.
 
+class _Call:
+    """A call the watchdog watches: when its event loop last came back to
+    its task runner (None: not a coroutine), when it was first seen stopped
+    (None: not yet)."""
+
+    __slots__ = ('loop_at', 'stopped_at')
+
+    def __init__(self, loop_at: Optional[float]) -> None:
+        self.loop_at = loop_at
+        self.stopped_at: Optional[float] = None
+
+
 class Watchdog:
     """guillotina_amqp's ``--auto-kill-timeout``, for thread slots: the
     worker exits (status ``EXIT_STUCK``), for its supervisor to start it
@@ -306,21 +324,19 @@ class Watchdog:
         self.timeout = timeout
         self._exit = exit
         self._lock = threading.Lock()
-        #  each running call: [when its loop last came back (None: not a
-        #  coroutine), when it was first seen stopped (None: not yet)]
-        self._calls: Dict[Job, List[Optional[float]]] = {}
+        self._calls: Dict[Job, _Call] = {}
         threading.Thread(target=self._watch, name='arbiter-watchdog', daemon=True).start()
 
     def started(self, job: Job, on_loop: bool) -> None:
         with self._lock:
-            self._calls[job] = [time.monotonic() if on_loop else None, None]
+            self._calls[job] = _Call(time.monotonic() if on_loop else None)
 
     def tick(self, job: Job) -> None:
         """The call's event loop came back to its task runner."""
         with self._lock:
             call = self._calls.get(job)
             if call is not None:
-                call[0] = time.monotonic()
+                call.loop_at = time.monotonic()
 
     def ended(self, job: Job) -> None:
         with self._lock:
@@ -330,14 +346,14 @@ class Watchdog:
         """Why the worker is stuck, or None."""
         with self._lock:
             for job, call in self._calls.items():
-                if call[1] is None and job.cancelled:
-                    call[1] = now
-                if call[0] is not None and now - call[0] >= self.timeout:
+                if call.stopped_at is None and job.cancelled:
+                    call.stopped_at = now
+                if call.loop_at is not None and now - call.loop_at >= self.timeout:
                     return 'task %d (%s) has held its event loop for %.1f s' % (
-                        job.id, job.name, now - call[0])
-                if call[1] is not None and now - call[1] >= self.timeout:
+                        job.id, job.name, now - call.loop_at)
+                if call.stopped_at is not None and now - call.stopped_at >= self.timeout:
                     return 'task %d (%s) runs on %.1f s after it was stopped' % (
-                        job.id, job.name, now - call[1])
+                        job.id, job.name, now - call.stopped_at)
         return None
 
     def _watch(self) -> None:
@@ -357,9 +373,9 @@ class Functions:
     ``@task`` under the modules it imported, and the functions those
     modules define at their top level (not those they import)."""
 
-    def __init__(self, modules: Sequence[str], watchdog: Optional[Watchdog] = None) -> None:
+    def __init__(self, modules: Sequence[str]) -> None:
         self.modules = list(modules)
-        self.watchdog = watchdog
+        self.watchdog: Optional[Watchdog] = None  # worker() gives one, if asked
         for module in self.modules:
             importlib.import_module(module)
 

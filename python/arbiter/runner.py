@@ -128,11 +128,13 @@ def _blocked(tasks: Sequence[Task]) -> Dict[str, Result]:
                 'task %r depends on %s, not in the list' % (t.name, ', '.join(map(repr, missing)))))
     #  what is left once every task whose dependencies can all end is taken
     #  away (Kahn's order) is a cycle, or waits behind one
-    waiting = {t.name: len(set(t.dependencies) & names) for t in tasks}
+    waiting = {t.name: 0 for t in tasks}
     needed_by: Dict[str, List[str]] = collections.defaultdict(list)
     for t in tasks:
-        for d in set(t.dependencies) & names:
-            needed_by[d].append(t.name)
+        for d in t.dependencies:  # each once (create_task)
+            if d in names:
+                waiting[t.name] += 1
+                needed_by[d].append(t.name)
     ready = [n for n, count in waiting.items() if not count]
     while ready:
         done = ready.pop()
@@ -145,7 +147,7 @@ def _blocked(tasks: Sequence[Task]) -> Dict[str, Result]:
         blocked.setdefault(n, Result(False, UnsatisfiedDependencyError(
             'task %r cannot run: a circular dependency' % n)))
     #  and what waits for a blocked task does not run either
-    spread = [n for n in blocked]
+    spread = list(blocked)
     while spread:
         cause = spread.pop()
         for n in needed_by[cause]:
@@ -162,7 +164,7 @@ def _spec(task: Task, queue: str) -> Dict[str, Any]:
     if task.retries:
         spec['retries'] = task.retries
         if task.delay:
-            spec['backoff'] = 'fixed:%s' % ('%.3f' % task.delay).rstrip('0').rstrip('.')
+            spec['backoff'] = 'fixed:%s' % flows.number_text(task.delay)
     if task.timeout:
         spec['timeout'] = task.timeout
     return spec

@@ -13,7 +13,9 @@ import sys
 import time
 
 import arbiter_proto
-from conftest import BUILD, Process, binary, free_port, wait_until
+import pytest
+
+from conftest import BUILD, ROOT, Process, binary, free_port, wait_until
 
 SUCCEEDED, DEAD, CANCELLED, SKIPPED = 5, 7, 8, 9
 FINAL = (SUCCEEDED, DEAD, CANCELLED, SKIPPED)
@@ -490,3 +492,22 @@ def run_soak(tmp_path_factory, script, binaries, args, name):
     summary = json.loads(summary_path.read_text())
     summary['text'] = 'seed %s, exit %s:\n%s' % (seed, proc.returncode, text[-6000:])
     return summary
+
+
+def npm_path(*parts):
+    """A path under the npm folder tools/arbiter-dev fills with the Node
+    clients: the variant's build tree's, else build/'s (the sanitized
+    variant's tests use the packages of the plain one)."""
+    own = os.path.join(BUILD, 'npm', *parts)
+    return own if os.path.exists(own) else os.path.join(ROOT, 'build', 'npm', *parts)
+
+
+def node_or_skip(*folders):
+    """The node binary; the test is skipped without it or without one of
+    the folders (a package, a suite)."""
+    node = shutil.which('node')
+    missing = [os.path.basename(f) for f in folders if not os.path.isdir(f)]
+    if not node or missing:
+        pytest.skip('%s not installed (tools/arbiter-dev installs them)'
+                    % ', '.join(([] if node else ['node']) + missing))
+    return node

@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROOT, Broker, Gateway, binary, free_port, wait_until
+from conftest import ROOT, Broker, Gateway, binary, free_port, wait_until
+from helpers import node_or_skip, npm_path
 
 pika = pytest.importorskip('pika')
 
@@ -2156,15 +2157,11 @@ def test_amqp_tools(gateway):
 # ---------------------------------------------------------------------------
 # amqplib (Node)
 
-AMQPLIB = os.path.join(BUILD, 'npm', 'node_modules', 'amqplib')
-if not os.path.isdir(AMQPLIB):
-    AMQPLIB = os.path.join(ROOT, 'build', 'npm', 'node_modules', 'amqplib')
+AMQPLIB = npm_path('node_modules', 'amqplib')
 
 
 def test_amqplib(gateway, tmp_path):
-    node = shutil.which('node')
-    if not node or not os.path.isdir(AMQPLIB):
-        pytest.skip('node or amqplib is not installed (tools/arbiter-dev installs them)')
+    node = node_or_skip(AMQPLIB)
     script = tmp_path / 'amqplib.js'
     script.write_text('''
 const amqp = require(%r);

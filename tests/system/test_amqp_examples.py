@@ -10,19 +10,15 @@ examples run until they are stopped; they are stopped by their PID.
 
 import os
 import queue
-import shutil
 import subprocess
 import threading
 import time
 
 import pytest
 
-from conftest import BUILD, ROOT
-from helpers import AMQP_PORT_REDIRECT
+from helpers import AMQP_PORT_REDIRECT, node_or_skip, npm_path
 
-NPM = os.path.join(BUILD, 'npm', 'node_modules')
-if not os.path.isdir(os.path.join(NPM, 'amqplib')):
-    NPM = os.path.join(ROOT, 'build', 'npm', 'node_modules')
+NPM = npm_path('node_modules')
 EXAMPLES = os.path.join(NPM, 'amqplib', 'examples')
 TUTORIALS = os.path.join(EXAMPLES, 'tutorials')
 
@@ -35,10 +31,7 @@ def gateway(gateway_factory, broker):
 @pytest.fixture
 def node(gateway, tmp_path):
     """Runs an example: node(path, *args) -> Example (started)."""
-    exe = shutil.which('node')
-    needed = [os.path.join(NPM, m) for m in ('amqplib', 'uuid')]
-    if not exe or not all(os.path.isdir(d) for d in needed):
-        pytest.skip('node, amqplib or uuid is not installed (tools/arbiter-dev installs them)')
+    exe = node_or_skip(*[os.path.join(NPM, m) for m in ('amqplib', 'uuid')])
     redirect = tmp_path / 'redirect.js'
     redirect.write_text(AMQP_PORT_REDIRECT)
     env = dict(os.environ, NODE_PATH=NPM, ARB_TEST_AMQP_PORT=str(gateway.amqp_port))

@@ -17,37 +17,25 @@ npm registry into build/npm (tools/arbiter-dev test); the tests are skipped
 without them or without node.
 """
 
+import json
 import os
-import shutil
 import subprocess
 import threading
 import uuid
 
-import pytest
+from conftest import Broker, Gateway
+from helpers import node_or_skip, npm_path
 
-from conftest import BUILD, ROOT, Broker, Gateway
-
-NPM = os.path.join(BUILD, 'npm', 'node_modules')
-if not os.path.isdir(NPM):
-    NPM = os.path.join(ROOT, 'build', 'npm', 'node_modules')
+NPM = npm_path('node_modules')
 SCRIPTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'node_clients')
 CLOUDAMQP = os.path.join(NPM, '@cloudamqp', 'amqp-client')
 ACM = os.path.join(NPM, 'amqp-connection-manager')
-
-
-def node_or_skip(module):
-    node = shutil.which('node')
-    if not node or not os.path.isdir(module):
-        pytest.skip('node or %s is not installed (tools/arbiter-dev installs it)'
-                    % os.path.basename(module))
-    return node
 
 
 def run_script(script, module, port, on_kill=None, timeout=90):
     """Runs a script of node_clients/ against 127.0.0.1:port; at each line
     "KILL" it prints, on_kill() runs and "RESTARTED" is written to its
     input. Returns its last line, parsed (a failed script fails the test)."""
-    import json
     node = node_or_skip(module)
     proc = subprocess.Popen([node, os.path.join(SCRIPTS, script), module,
                              'amqp://guest:guest@127.0.0.1:%d' % port, uuid.uuid4().hex[:10]],

@@ -36,8 +36,8 @@ import uuid
 
 import pytest
 
-from conftest import BUILD, ROOT, SANITIZED, SANITIZER_MARKS, Broker, Gateway, wait_until
-from helpers import start_rabbit
+from conftest import SANITIZED, SANITIZER_MARKS, Broker, Gateway, wait_until
+from helpers import node_or_skip, npm_path, start_rabbit
 
 pika = pytest.importorskip('pika', reason='python3-pika is not installed')
 
@@ -3058,9 +3058,7 @@ def test_amqp_tools_same_as_rabbitmq(servers):
 
 
 # amqplib, from the npm registry into the build tree (tools/arbiter-dev)
-AMQPLIB = os.path.join(BUILD, 'npm', 'node_modules', 'amqplib')
-if not os.path.isdir(AMQPLIB):
-    AMQPLIB = os.path.join(ROOT, 'build', 'npm', 'node_modules', 'amqplib')
+AMQPLIB = npm_path('node_modules', 'amqplib')
 
 AMQPLIB_SESSION = r"""
 const amqp = require(process.argv[2]);
@@ -3128,9 +3126,7 @@ async function attempt(conn, fn) {
 def test_amqplib_same_as_rabbitmq(servers, tmp_path):
     if SANITIZED:
         pytest.skip('it compares with RabbitMQ, which the sanitized build does not start')
-    node = shutil.which('node')
-    if not node or not os.path.isdir(AMQPLIB):
-        pytest.skip('node or amqplib is not installed (tools/arbiter-dev installs them)')
+    node = node_or_skip(AMQPLIB)
     script = tmp_path / 'session.js'
     script.write_text(AMQPLIB_SESSION)
     results = {}
@@ -3147,7 +3143,7 @@ def test_amqplib_same_as_rabbitmq(servers, tmp_path):
 
 
 # @cloudamqp/amqp-client, from the npm registry into the build tree too
-CLOUDAMQP = os.path.join(os.path.dirname(AMQPLIB), '@cloudamqp', 'amqp-client')
+CLOUDAMQP = npm_path('node_modules', '@cloudamqp', 'amqp-client')
 
 
 def test_cloudamqp_client_same_as_rabbitmq(servers):
@@ -3159,10 +3155,7 @@ def test_cloudamqp_client_same_as_rabbitmq(servers):
     observes the same on both servers, error texts and all."""
     if SANITIZED:
         pytest.skip('it compares with RabbitMQ, which the sanitized build does not start')
-    node = shutil.which('node')
-    if not node or not os.path.isdir(CLOUDAMQP):
-        pytest.skip('node or @cloudamqp/amqp-client is not installed (tools/arbiter-dev '
-                    'installs them)')
+    node = node_or_skip(CLOUDAMQP)
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'node_clients',
                           'cloudamqp_session.js')
     results = {}

@@ -17,17 +17,11 @@ the server's product is "RabbitMQ", and the gateway says what it is
 import itertools
 import os
 import re
-import shutil
 import subprocess
 
-import pytest
+from helpers import AMQP_PORT_REDIRECT, node_or_skip, npm_path
 
-from conftest import BUILD, ROOT
-from helpers import AMQP_PORT_REDIRECT
-
-SUITE = os.path.join(BUILD, 'npm', 'amqplib-suite')
-if not os.path.isdir(SUITE):
-    SUITE = os.path.join(ROOT, 'build', 'npm', 'amqplib-suite')
+SUITE = npm_path('amqplib-suite')
 
 EXPECTED = {'serverProperties': "'arbiter-gateway' == 'RabbitMQ'"}
 
@@ -63,9 +57,7 @@ def failures(tap):
 
 
 def test_amqplib_own_suite(gateway_factory, broker, tmp_path):
-    node = shutil.which('node')
-    if not node or not os.path.isdir(os.path.join(SUITE, 'test')):
-        pytest.skip("node or amqplib's test suite is not installed (tools/arbiter-dev installs them)")
+    node = node_or_skip(os.path.join(SUITE, 'test'))
     gateway = gateway_factory(broker)
     redirect = tmp_path / 'redirect.js'
     redirect.write_text(AMQP_PORT_REDIRECT)
