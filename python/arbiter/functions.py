@@ -316,7 +316,9 @@ class Watchdog:
     or its own timeout: a thread cannot be stopped from outside, and its
     slot would stay taken). The broker takes back what the worker held and
     hands it out again; a task that keeps doing this is quarantined, as is
-    any task that kills its worker."""
+    any task that kills its worker. Its thread runs while it watches a
+    call, so that a worker made in a program (``worker(...).run()``) leaves
+    none behind once its calls have ended."""
 
     def __init__(self, timeout: float, exit: Callable[[int], Any] = os._exit) -> None:
         if not timeout > 0:
@@ -325,11 +327,15 @@ class Watchdog:
         self._exit = exit
         self._lock = threading.Lock()
         self._calls: Dict[Job, _Call] = {}
-        threading.Thread(target=self._watch, name='arbiter-watchdog', daemon=True).start()
+        self._watching = False  # a thread runs _watch; it ends once no call is left
 
     def started(self, job: Job, on_loop: bool) -> None:
         with self._lock:
             self._calls[job] = _Call(time.monotonic() if on_loop else None)
+            if not self._watching:
+                self._watching = True
+                threading.Thread(target=self._watch, name='arbiter-watchdog',
+                                 daemon=True).start()
 
     def tick(self, job: Job) -> None:
         """The call's event loop came back to its task runner."""
@@ -360,10 +366,16 @@ class Watchdog:
         period = min(1.0, self.timeout / 4)
         while True:
             time.sleep(period)
+            with self._lock:
+                if not self._calls:
+                    self._watching = False
+                    return
             why = self.stuck(time.monotonic())
             if why is not None:
                 log.error('%s: the worker exits (--auto-kill-timeout %g s) for its supervisor '
                           'to start it again', why, self.timeout)
+                with self._lock:
+                    self._watching = False
                 self._exit(EXIT_STUCK)
                 return
 

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -268,6 +269,38 @@ def test_auto_kill_timeout_ends_a_worker_whose_call_is_stuck(fast_broker, proces
         assert worker.proc.returncode == functions.EXIT_STUCK
         assert 'task %d (fnmod.stubborn) runs on 2.' % stubborn in worker.own_output()
         assert client.status(stubborn).error.startswith('timed out'), client.status(stubborn)
+
+
+class _Held:
+    """What the watchdog reads of a job: its id, name and cancelled flag."""
+
+    def __init__(self, id):
+        self.id, self.name, self.cancelled = id, 'fnmod.held', False
+
+
+def _watchdog_threads():
+    return [t for t in threading.enumerate() if t.name == 'arbiter-watchdog']
+
+
+def test_the_watchdog_runs_only_while_it_watches_a_call():
+    """A worker made in a program (functions.worker(...).run()) leaves no
+    watchdog thread behind once its calls end; one is there again for the
+    next call, and ends the worker for a call that holds its loop."""
+    exits = []
+    dog = functions.Watchdog(0.4, exit=exits.append)
+    assert _watchdog_threads() == []
+    for n in range(3):
+        job = _Held(n)
+        dog.started(job, on_loop=False)
+        assert len(_watchdog_threads()) == 1
+        dog.ended(job)
+        wait_until(lambda: _watchdog_threads() == [], timeout=5, what='the watchdog ended')
+    held = _Held(9)
+    dog.started(held, on_loop=True)  # its loop never comes back
+    wait_until(lambda: exits, timeout=5, what='the worker told to exit')
+    assert exits == [functions.EXIT_STUCK]
+    dog.ended(held)
+    wait_until(lambda: _watchdog_threads() == [], timeout=5, what='the watchdog ended')
 
 
 def test_the_command_line(tmp_path):
