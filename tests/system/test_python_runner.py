@@ -192,3 +192,26 @@ def test_arguments_and_an_abandoned_call(fast_broker):  # noqa: F811
     with arbiter.Client(fast_broker.endpoint) as client:
         left = [t for t in client.list() if t.name in ('slow', 'after')]
         assert [t.state for t in left] == [arbiter.State.CANCELLED] * 2, left
+
+
+def test_a_call_interrupted_in_its_submit_leaves_nothing_waiting(fast_broker,  # noqa: F811
+                                                                    monkeypatch):
+    """Ctrl-C after the broker took the flow but before its answer was
+    read: the call's queue is cancelled all the same."""
+    submit = arbiter.Client.submit_flow
+
+    def submit_then_interrupted(self, *args, **kwargs):
+        submit(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(arbiter.Client, 'submit_flow', submit_then_interrupted)
+    release = threading.Event()
+    with pytest.raises(KeyboardInterrupt):
+        run_tasks([create_task('held', release.wait, args=(30,)),
+                   create_task('next', int, dependencies=['held'])],
+                  endpoint=fast_broker.endpoint)
+    release.set()
+    monkeypatch.undo()
+    with arbiter.Client(fast_broker.endpoint) as client:
+        left = [t for t in client.list() if t.name in ('held', 'next')]
+        assert [t.state for t in left] == [arbiter.State.CANCELLED] * 2, left
