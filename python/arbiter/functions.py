@@ -529,6 +529,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     try:
         w.run()
+    except ValueError as e:  # an endpoint ZeroMQ would not connect to
+        print('arbiter.functions: %s' % e, file=sys.stderr)
+        return 2
     except ArbiterError as e:
         print('arbiter.functions: %s' % e, file=sys.stderr)
         return 1

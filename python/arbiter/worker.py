@@ -194,6 +194,8 @@ class Worker:
         if not 1 <= slots <= 1024:
             raise ValueError('slots: 1 to 1024, not %r' % (slots,))
         self.endpoint = endpoint_of(endpoint)
+        if '://' not in self.endpoint:  # said at once, as Client() says it
+            raise endpoint_error(self.endpoint, ValueError('no scheme'))
         self.queues = list(dict.fromkeys(queues))
         self.host = (socket_module.gethostname() or 'localhost')[:codec.NAME_MAX]
         self.name = name or '%s.%d' % (self.host[:codec.NAME_MAX - 12], os.getpid())

@@ -318,3 +318,18 @@ def test_the_command_line(tmp_path):
                               'json', '--auto-kill-timeout', '1'] + refused,
                              capture_output=True, text=True, env=env, timeout=30)
         assert run.returncode == 2 and why in run.stderr, run.stderr
+
+
+def test_a_broker_address_without_its_scheme_is_refused_at_once(tmp_path):
+    """--broker HOST:PORT (the usual slip) is said as every other mistake
+    in the options is, status 2 and no traceback; Worker() says it at once,
+    as Client() does, not from run()."""
+    env = dict(os.environ, PYTHONPATH=PYTHON)
+    run = subprocess.run([sys.executable, '-m', 'arbiter.functions', 'worker', '--import',
+                          'json', '--broker', '127.0.0.1:7700'], capture_output=True, text=True,
+                         env=env, timeout=30)
+    assert run.returncode == 2, run.stderr
+    assert "arbiter.functions: bad broker endpoint '127.0.0.1:7700'" in run.stderr
+    assert 'Traceback' not in run.stderr
+    with pytest.raises(ValueError, match='expected tcp://HOST:PORT'):
+        arbiter.Worker(['q'], endpoint='127.0.0.1:7700')
