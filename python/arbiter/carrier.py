@@ -144,8 +144,11 @@ class Arbiter(_Base):
         return keys
 
     def wait_for_tasks(self, tasks: Sequence[int]) -> Iterator[Dict[str, Any]]:
-        """Yields each task's state as it ends, in the order they end."""
+        """Yields each task's state as it ends, in the order they end;
+        TaskNotFound for a key the broker does not know, as ``status``."""
         for done in self.client.as_done(tasks):
+            if done.state is State.UNKNOWN:
+                raise TaskNotFound('Task or Group not found: %r' % (done.id,))
             name, task_type = self.applied.get(done.id, (None, None))
             yield self._state(TaskInfo(done.id, found=True, name=name, state=done.state,
                                        attempts=done.attempts, error=done.error,

@@ -101,3 +101,12 @@ def test_the_readmes_minion_and_arbiter(fast_broker, processes, tmp_path):  # no
         queues = {q.name for q in client.stats().queues}
     assert {'carrier|arbiterHeavy', 'carrier|arbiterLight'} <= queues, queues
     assert heavy.alive() and light.alive()
+
+
+def test_waiting_for_an_unknown_key_raises_task_not_found(fast_broker):  # noqa: F811
+    """wait_for_tasks yields each task as it ends: a key the broker does not
+    know raises TaskNotFound, as status does, not a message that says it
+    is 'initiated'."""
+    with Arbiter(host='127.0.0.1', port=fast_broker.port) as boss:
+        with pytest.raises(TaskNotFound, match=str(10 ** 9)):
+            list(boss.wait_for_tasks([10 ** 9]))
