@@ -87,7 +87,10 @@ class Result(NamedTuple):
 def _seconds(what: str, value: Seconds) -> Optional[float]:
     if value is None:
         return None
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    try:
+        seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
     if not math.isfinite(seconds) or seconds < 0:
         raise ValueError('%s: %r is not a number of seconds' % (what, value))
     return seconds
@@ -109,10 +112,13 @@ def create_task(name: str, function: Callable[..., Any], args: Sequence[Any] = (
                         % (name, dependencies))
     if isinstance(retries, bool) or not isinstance(retries, int) or not 0 <= retries <= 1000:
         raise ValueError('task %r: retries is 0 to 1000, not %r' % (name, retries))
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise TypeError('task %r: kwargs is a dict of arguments, not %r' % (name, kwargs))
     #  a dependency named twice is one, as in invenia's
     return Task(name, function, tuple(args), dict(kwargs or {}),
-                tuple(dict.fromkeys(dependencies)), retries, _seconds('delay', delay),
-                _seconds('timeout', timeout))
+                tuple(dict.fromkeys(dependencies)), retries,
+                _seconds('task %r: delay' % name, delay),
+                _seconds('task %r: timeout' % name, timeout))
 
 
 def _blocked(tasks: Sequence[Task]) -> Dict[str, Result]:
@@ -274,6 +280,9 @@ def run_tasks(tasks: Iterable[Task], max_workers: int = 1, processes: bool = Fal
     if not isinstance(max_workers, int) or not 1 <= max_workers <= 1024:
         raise ValueError('max_workers: 1 to 1024, not %r' % (max_workers,))
     tasks = list(tasks)
+    for t in tasks:
+        if not isinstance(t, Task):
+            raise TypeError('run_tasks takes the tasks create_task makes, not %r' % (t,))
     names = [t.name for t in tasks]
     if len(set(names)) != len(names):
         raise ValueError('task names must be unique: %s' % ', '.join(

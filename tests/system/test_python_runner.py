@@ -215,3 +215,18 @@ def test_a_call_interrupted_in_its_submit_leaves_nothing_waiting(fast_broker,  #
     with arbiter.Client(fast_broker.endpoint) as client:
         left = [t for t in client.list() if t.name in ('held', 'next')]
         assert [t.state for t in left] == [arbiter.State.CANCELLED] * 2, left
+
+
+def test_the_wrong_types_are_told_by_name():
+    """A new user's slips are said naming what is wrong, before anything is
+    sent (no broker is needed to hear them)."""
+    with pytest.raises(TypeError, match="run_tasks takes the tasks create_task makes, not "
+                                        "<built-in function len>"):
+        run_tasks([len])
+    with pytest.raises(TypeError, match="task 'a': kwargs is a dict of arguments, not \\[1\\]"):
+        create_task('a', int, kwargs=[1])
+    with pytest.raises(ValueError, match="task 'a': delay: '5s' is not a number of seconds"):
+        create_task('a', int, retries=1, delay='5s')
+    with pytest.raises(ValueError, match="task 'a': timeout: 'x' is not a number of seconds"):
+        create_task('a', int, timeout='x')
+
