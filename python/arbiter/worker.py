@@ -1014,7 +1014,10 @@ class _Run:
         """Stops every running task: SIGTERM (SIGKILL after the grace) when
         the drain time is over, SIGKILL at once on a second request."""
         if self.phase != FORCE:
-            log.warning('worker: stopping running tasks busy=%d', self.busy)
+            #  a warning only when it stops something: run_tasks stops its
+            #  worker so at every end
+            log.log(logging.WARNING if self.busy else logging.INFO,
+                    'worker: stopping running tasks busy=%d', self.busy)
             self.phase = FORCE
             self.phase_deadline = time.monotonic() + self.w.grace + FORCE_SLACK
         for slot in self.slots:

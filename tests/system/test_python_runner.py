@@ -230,3 +230,12 @@ def test_the_wrong_types_are_told_by_name():
     with pytest.raises(ValueError, match="task 'a': timeout: 'x' is not a number of seconds"):
         create_task('a', int, timeout='x')
 
+
+def test_a_run_that_ends_well_logs_no_warning(fast_broker, caplog):  # noqa: F811
+    """The worker run_tasks runs for its call stops quietly once every task
+    has ended: a warning that it stops running tasks is for tasks it stops."""
+    with caplog.at_level('INFO', logger='arbiter'):
+        assert run_tasks([create_task('a', int)], endpoint=fast_broker.endpoint) == \
+            {'a': (True, 0)}
+    warned = [r.getMessage() for r in caplog.records if r.levelno >= 30]
+    assert warned == []
