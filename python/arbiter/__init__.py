@@ -30,6 +30,9 @@ format).
 
 __version__ = '0.1.0'  # before the modules: arbiter.functions reads it
 
+import importlib
+from typing import Any
+
 from . import codec, errors, exceptions, flows
 from .carrier import Arbiter, Minion
 from .client import Client
@@ -41,6 +44,15 @@ from .records import (Change, Done, FlowResult, FlowSubmitted, FlowTask, Limit, 
                       Pong, Schedule, State, Stats, Submitted, TaskInfo)
 from .runner import Result, Task, create_task, run_tasks
 from .worker import Fail, Job, Worker
+
+
+def __getattr__(name: str) -> Any:
+    """arbiter.functions, imported at its first use rather than with the
+    package, so that `python3 -m arbiter.functions` runs it without runpy's
+    warning that it was imported before."""
+    if name == 'functions':
+        return importlib.import_module('.functions', __name__)
+    raise AttributeError('module %r has no attribute %r' % (__name__, name))
 
 
 __all__ = [

@@ -43,7 +43,6 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 
 from .client import Client
 from .errors import NotFound
-from .functions import call_of, call_payload, json_result, result_value
 from .job import Fail, Job
 from .records import State, TaskInfo
 from .worker import Worker
@@ -54,6 +53,15 @@ PORT = 7700  # the broker's
 
 class TaskNotFound(NotFound, NameError):
     """A task key the broker does not know (the carrier raised NameError)."""
+
+
+def _call_payload(args: Sequence[Any], kwargs: Dict[str, Any]) -> str:
+    """arbiter.functions.call_payload. arbiter.functions is imported only
+    when it is called: the package imports this module, and a package that
+    imports arbiter.functions makes `python3 -m arbiter.functions` warn
+    (runpy's RuntimeWarning: found in sys.modules ... unpredictable)."""
+    from .functions import call_payload
+    return call_payload(args, kwargs)
 
 
 class _Base:
@@ -105,6 +113,7 @@ class Minion(_Base):
         if func is None:
             raise Fail('no task %s here: this minion runs %s' % (
                 job.name, ', '.join(sorted(self.task_registry)) or 'none'))
+        from .functions import call_of, json_result  # not at import: see _call_payload
         args, kwargs = call_of(job)
         return json_result(job, func(*args, **kwargs))
 
@@ -138,7 +147,7 @@ class Arbiter(_Base):
         """Queues ``tasks_count`` calls of the task (all or none, once the
         broker has them in its journal); their keys."""
         task = {'name': task_name, 'queue': self.queue(task_type),
-                'payload': call_payload(task_args or [], task_kwargs or {})}
+                'payload': _call_payload(task_args or [], task_kwargs or {})}
         keys = [s.id for s in self.client.submit_many([task] * tasks_count)]
         self.applied.update((key, (task_name, task_type)) for key in keys)
         return keys
@@ -184,6 +193,7 @@ class Arbiter(_Base):
                      'running' if info.state is State.RUNNING else 'initiated',
             'result': None}
         if info.state is State.SUCCEEDED:
+            from .functions import result_value  # not at import: see _call_payload
             state['result'] = result_value(info)
         elif info.state.is_final:
             state['error'] = info.error or str(info.state)

@@ -333,3 +333,17 @@ def test_a_broker_address_without_its_scheme_is_refused_at_once(tmp_path):
     assert 'Traceback' not in run.stderr
     with pytest.raises(ValueError, match='expected tcp://HOST:PORT'):
         arbiter.Worker(['q'], endpoint='127.0.0.1:7700')
+
+
+def test_the_worker_command_starts_without_a_warning():
+    """python3 -m arbiter.functions, as the README runs it: the package
+    does not import arbiter.functions itself, so runpy has no cause to warn
+    that it found it in sys.modules before running it."""
+    env = dict(os.environ, PYTHONPATH=PYTHON)
+    run = subprocess.run([sys.executable, '-m', 'arbiter.functions', 'worker', '--help'],
+                         capture_output=True, text=True, env=env, timeout=30)
+    assert run.returncode == 0 and run.stderr == ''
+    # and arbiter.functions is there for `import arbiter` alone, as before
+    run = subprocess.run([sys.executable, '-c', 'import arbiter; print(arbiter.functions.QUEUE)'],
+                         capture_output=True, text=True, env=env, timeout=30)
+    assert run.returncode == 0 and run.stdout == 'functions\n', run.stderr
