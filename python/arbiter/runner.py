@@ -296,7 +296,8 @@ def run_tasks(tasks: Iterable[Task], max_workers: int = 1, processes: bool = Fal
     host = (socket.gethostname() or 'localhost')[:100]
     worker = Worker([queue], endpoint=endpoint, name='%s.%d.%s' % (host, os.getpid(), queue[-8:]),
                     slots=max_workers, mode='process' if processes else 'thread', drain=1.0,
-                    cert=cert, broker_key=broker_key)  # a mistake is said before anything runs
+                    grace=0.0, cert=cert,
+                    broker_key=broker_key)  # a mistake is said before anything runs
     run = _Run(runnable, processes)
     worker.handle('*', run.handle)
     failure: List[BaseException] = []
@@ -319,7 +320,9 @@ def run_tasks(tasks: Iterable[Task], max_workers: int = 1, processes: bool = Fal
         results.update((t.name, run.result(t)) for t in ended)
     finally:
         #  twice: at once (what still runs is a thread past its timeout, or
-        #  what an interruption left, its tasks cancelled)
+        #  what an interruption left, its tasks cancelled); no grace: a
+        #  process is killed at once and a thread cannot be stopped, so the
+        #  call waits only the worker's second for cancelled threads
         worker.stop()
         worker.stop()
         thread.join(30)

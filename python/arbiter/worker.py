@@ -140,6 +140,7 @@ class _Slot:
         self.job: Optional[Job] = None
         self.busy = False
         self.quiet = False  # the lease is over (STOP, forced stop, not taken back): report nothing
+        self.ended = False  # the broker ended the task (its STOP): nothing of it is owed
         self.orphan = False  # from an earlier session, claimed in the REGISTER being answered
         self.held: Optional[Outcome] = None  # an orphan that finished: waits for the answer
         self.emitted = False  # items went out under this lease: a new session cannot take it
@@ -352,11 +353,15 @@ class _Run:
             self._register(new_socket=False)
             while self.phase != DONE:
                 self._turn()
-            if self.kept or self.busy:
+            ended = sum(1 for slot in self.slots if slot.busy and slot.ended)
+            if self.kept or self.busy > ended:
                 # the stop could not wait for every acknowledgement
                 log.warning('worker: leaving tasks whose end the broker has not acknowledged '
                             'tasks=%d: it runs each again unless its result reached it',
-                            len(self.kept) + self.busy)
+                            len(self.kept) + self.busy - ended)
+            if ended:
+                log.info('worker: leaving handlers of tasks the broker stopped still running '
+                         'tasks=%d (threads cannot be stopped from outside)', ended)
             if self.refused is not None:
                 raise self.refused
             if self.gave_up:
@@ -575,7 +580,7 @@ class _Run:
                            routed=slot.emitted)
         log.debug('worker: task done id=%d ok=%s quiet=%s', job.id, outcome[0], slot.quiet)
         slot.job = None
-        slot.busy = slot.quiet = slot.emitted = False
+        slot.busy = slot.quiet = slot.emitted = slot.ended = False
         slot.held = None
         slot.report = None
         self.free.append(slot.index)
@@ -957,6 +962,7 @@ class _Run:
             log.debug('worker: stop id=%d reason=%d running=%s', item['id'], item['reason'],
                       slot is not None)
             if slot is not None:
+                slot.ended = True
                 self._slot_stop(slot, signal.SIGTERM)
 
     def _recv_broker(self) -> None:

@@ -5,6 +5,7 @@ results and exceptions as Python objects, dependencies in order, retries
 after their delay, a failed dependency and an unsatisfied one (missing,
 circular) while the rest runs, max_workers, processes=True, timeouts."""
 
+import logging
 import os
 import threading
 import time
@@ -108,6 +109,25 @@ def test_max_workers_threads_and_timeouts(fast_broker):  # noqa: F811
     assert not results['slow'].success
     assert isinstance(results['slow'].value, arbiter.TaskFailed)
     assert 'timed out' in str(results['slow'].value)
+
+
+def test_a_thread_past_its_timeout_does_not_hold_the_call(fast_broker, caplog):  # noqa: F811
+    """A thread cannot be stopped: once the broker has timed its task out,
+    run_tasks returns without waiting for it (it waited its worker's 5 s
+    grace and a second more) and does not warn that the broker may run it
+    again: the broker has ended it."""
+    release = threading.Event()
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO, logger='arbiter'):
+        results = run_tasks([create_task('stuck', release.wait, args=(30,), timeout=1)],
+                            endpoint=fast_broker.endpoint)
+    took = time.monotonic() - started
+    release.set()
+    assert 'timed out' in str(results['stuck'].value)
+    assert took < 4.5, took
+    said = [r.getMessage() for r in caplog.records]
+    assert not [m for m in said if 'not acknowledged' in m], said
+    assert [m for m in said if 'the broker stopped still running tasks=1' in m], said
 
 
 def test_processes(fast_broker):  # noqa: F811
