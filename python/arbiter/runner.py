@@ -53,7 +53,7 @@ from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Se
 
 from . import flows
 from .client import Client
-from .errors import TaskFailed, WaitTimeout
+from .errors import TaskFailed, Timeout, Unreachable, WaitTimeout
 from .exceptions import FailedDependencyError, UnsatisfiedDependencyError
 from .job import Job
 from .records import FlowResult, FlowTask, State
@@ -312,10 +312,17 @@ def run_tasks(tasks: Iterable[Task], max_workers: int = 1, processes: bool = Fal
     thread.start()
     try:
         with Client(endpoint, cert=cert, broker_key=broker_key) as client:
+            sent = True  # the flow may be in the broker
             try:
-                ended = _wait(client, client.submit_flow(flow).flow, timeout, failure)
+                try:
+                    submitted = client.submit_flow(flow).flow
+                except Unreachable as e:
+                    sent = isinstance(e, Timeout)  # else it never reached the broker
+                    raise
+                ended = _wait(client, submitted, timeout, failure)
             except BaseException as e:
-                _abandon(client, queue, e)
+                if sent:
+                    _abandon(client, queue, e)
                 raise
         results.update((t.name, run.result(t)) for t in ended)
     finally:
@@ -348,8 +355,10 @@ def _wait(client: Client, flow: int, timeout: Optional[float],
 def _abandon(client: Client, queue: str, error: BaseException) -> None:
     """A call that ends without its flow's end (an interruption, a timeout,
     the broker gone) cancels the tasks of its queue, which no one else
-    serves: submitted or not, none is left waiting there for ever. When
-    the broker cannot be told, the error says what to run."""
+    serves: submitted or not, none is left waiting there for ever (a
+    submit that never reached the broker, Unreachable but not Timeout,
+    needs none). When the broker cannot be told, the error says what to
+    run."""
     try:
         client.cancel(queue=queue)
     except Exception as e:

@@ -7,6 +7,7 @@ circular) while the rest runs, max_workers, processes=True, timeouts."""
 
 import logging
 import os
+import socket
 import threading
 import time
 from datetime import timedelta
@@ -109,6 +110,20 @@ def test_max_workers_threads_and_timeouts(fast_broker):  # noqa: F811
     assert not results['slow'].success
     assert isinstance(results['slow'].value, arbiter.TaskFailed)
     assert 'timed out' in str(results['slow'].value)
+
+
+def test_no_broker_is_said_without_a_cancel_to_run():
+    """A broker never reached took nothing: the error does not ask for an
+    `arbiter cancel` of the call's queue (5 s: the client's connect
+    timeout)."""
+    with socket.socket() as s:  # a port that refuses
+        s.bind(('127.0.0.1', 0))
+        endpoint = 'tcp://127.0.0.1:%d' % s.getsockname()[1]
+    with pytest.raises(arbiter.Unreachable) as raised:
+        run_tasks([create_task('a', int)], endpoint=endpoint)
+    assert not isinstance(raised.value, arbiter.Timeout)
+    assert 'arbiter cancel' not in ' '.join(getattr(raised.value, '__notes__', [])), \
+        raised.value.__notes__
 
 
 def test_a_thread_past_its_timeout_does_not_hold_the_call(fast_broker, caplog):  # noqa: F811
