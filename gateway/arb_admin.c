@@ -334,9 +334,10 @@ s_on_amqp_task (arb_http_req_t *req, arb_msg_t *reply, void *arg)
                              "name", task->name, "queue", task->queue, "status",
                              s_amqp_status (task->state), "attempts", (json_int_t) task->attempts);
     if (task->state == ARB_STATE_SUCCEEDED) {
-        json_t *value = task->result.size ? json_loadb ((const char *) task->result.data,
-                                                        task->result.size, JSON_DECODE_ANY, NULL)
-                                          : json_null ();
+        json_t *value = task->result.size
+                            ? json_loadb ((const char *) task->result.data, task->result.size,
+                                          JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL)
+                            : json_null ();
         if (value)
             json_object_set_new (obj, "result", value);
         else

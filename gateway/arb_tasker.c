@@ -146,7 +146,8 @@ s_tasker_payload (const arb_bin_t *result)
 {
     if (!result->size)
         return json_null ();
-    json_t *value = json_loadb ((const char *) result->data, result->size, JSON_DECODE_ANY, NULL);
+    json_t *value = json_loadb ((const char *) result->data, result->size,
+                                JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
     return value ? value : json_null ();
 }
 

@@ -26,7 +26,8 @@ s_refuse (arb_tasker_post_t **post_p, char *why, size_t size, const char *fmt, .
     return NULL;
 }
 
-//  A name (identifier, endpoint): a string of 1..ARB_NAME_MAX bytes.
+//  A name (identifier, endpoint): a string of 1..ARB_NAME_MAX bytes
+//  without a NUL (JSON's \u0000, which the body may hold: s_has_nul).
 static const char *
 s_name (json_t *value)
 {
@@ -37,6 +38,15 @@ s_name (json_t *value)
     if (len == 0 || len > ARB_NAME_MAX || strlen (text) != len)
         return NULL;
     return text;
+}
+
+//  Whether a string holds a NUL byte (\u0000): JSON allows it, a payload
+//  carries it (written again as \u0000), a name cannot hold one.
+static bool
+s_has_nul (json_t *value)
+{
+    return json_is_string (value)
+           && strlen (json_string_value (value)) != json_string_length (value);
 }
 
 static arb_tasker_post_t *
@@ -50,7 +60,11 @@ s_endpoints (arb_tasker_post_t *post, json_t *list, char *why, size_t size)
                          ARB_ENDPOINTS_MAX);
     post->endpoints.v = (const char **) calloc (n ? n : 1, sizeof (char *));
     for (size_t i = 0; i < n; i++) {
-        const char *name = s_name (json_array_get (list, i));
+        json_t *item = json_array_get (list, i);
+        if (s_has_nul (item))
+            return s_refuse (&post, why, size,
+                             "endpoints[%zu]: a worker name cannot hold a NUL (\\u0000)", i);
+        const char *name = s_name (item);
         if (!name)
             return s_refuse (&post, why, size,
                              "endpoints[%zu]: expected a worker name of 1 to %d bytes", i,
@@ -76,7 +90,10 @@ arb_tasker_parse (const char *body, size_t size, char *why, size_t why_size)
 {
     json_error_t error;
     arb_tasker_post_t *post = (arb_tasker_post_t *) zmalloc (sizeof (arb_tasker_post_t));
-    post->root = json_loadb (body, size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
+    //  JSON_ALLOW_NUL: a string with \u0000 is JSON (RFC 8259), so a
+    //  payload may hold one; the names refuse it themselves (s_has_nul)
+    post->root =
+        json_loadb (body, size, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &error);
     if (!post->root)
         return s_refuse (&post, why, why_size, "the body is not JSON: %s (line %d, column %d)",
                          error.text, error.line, error.column);
@@ -89,6 +106,8 @@ arb_tasker_parse (const char *body, size_t size, char *why, size_t why_size)
     json_object_foreach (post->root, key, value)
     {
         if (streq (key, "identifier")) {
+            if (s_has_nul (value))
+                return s_refuse (&post, why, why_size, "identifier: cannot hold a NUL (\\u0000)");
             post->identifier = s_name (value);
             if (!post->identifier)
                 return s_refuse (&post, why, why_size,

@@ -460,6 +460,35 @@ def test_tasker_identifier_is_per_type(broker, gateway_factory):
     assert '198 bytes at most' in error, error
 
 
+def test_tasker_payload_may_hold_a_nul(broker, gateway_factory, processes, tmp_path):
+    """A string with \\u0000 is JSON (RFC 8259), so a payload holding one is
+    taken, and reaches the worker as the same JSON text; a result that is
+    such JSON is read as JSON. An identifier or endpoint with one is
+    refused naming the field, not as a body that is not JSON (it was:
+    'the body is not JSON: \\u0000 is not allowed without JSON_ALLOW_NUL')."""
+    gateway = gateway_factory(broker)
+    start_exec_worker(broker, processes, tmp_path, 'cat', '--queue', 'echo')
+    body = '{"identifier": "n1", "payload": {"text": "a\\u0000b"}}'
+    reply = requests.post(gateway.url + '/echo', data=body, timeout=10)
+    assert reply.status_code == 201, reply.text
+    created = reply.json()
+    assert created['payload'] == {'text': 'a\x00b'}
+    url = '%s/echo/%d' % (gateway.url, created['id'])
+    task = wait_until(lambda: (lambda t: t if t['state'] == 'succeeded' else None)(
+        requests.get(url, timeout=5).json()), what='the echo task succeeded')
+    assert task['result'] == '{"text":"a\\u0000b"}'  # the payload's JSON text, compact
+    assert task['taskResponseList'][0]['payload'] == {'text': 'a\x00b'}
+    assert requests.get('%s/@amqp-tasks/%d' % (gateway.url, created['id']),
+                        timeout=5).json()['result'] == {'text': 'a\x00b'}
+    for bad, why in (('{"identifier": "a\\u0000b"}', 'identifier: cannot hold a NUL'),
+                     ('{"identifier": "n2", "endpoints": ["lb\\u0000"]}',
+                      'endpoints[0]: a worker name cannot hold a NUL')):
+        error = error_of(requests.post(gateway.url + '/echo', data=bad, timeout=10), 400)
+        assert why in error and 'not JSON' not in error, error
+    assert [t['id'] for t in requests.get(gateway.url + '/api/v1/tasks',
+                                          timeout=10).json()['tasks']] == [created['id']]
+
+
 def test_bad_input_gets_json_errors_and_changes_nothing(broker, gateway_factory, tmp_path):
     gateway = gateway_factory(broker, '--http-max-body', '4K')
     url = gateway.url + '/jobs'

@@ -31,6 +31,11 @@ test_accepted (void **state)
     assert_string_equal (post->endpoints.v[1], "lb-2");
     arb_tasker_post_destroy (&post);
     assert_null (post);
+    //  a string with \u0000 is JSON: a payload may hold one
+    post = s_parse ("{\"identifier\":\"n\",\"payload\":\"a\\u0000b\"}", why);
+    assert_non_null (post);
+    assert_int_equal (json_string_length (post->payload), 3);
+    arb_tasker_post_destroy (&post);
     post = s_parse ("{\"identifier\":\"x\"}", why);
     assert_non_null (post);
     assert_null (post->payload);
@@ -50,7 +55,9 @@ test_refused (void **state)
         {"\"text\"", "JSON object"},
         {"{}", "identifier: required"},
         {"{\"identifier\":null}", "identifier: expected"},
-        {"{\"identifier\":\"a\\u0000b\"}", "not JSON"},
+        {"{\"identifier\":\"a\\u0000b\"}", "identifier: cannot hold a NUL"},
+        {"{\"identifier\":\"a\",\"endpoints\":[\"b\\u0000c\"]}",
+         "endpoints[0]: a worker name cannot hold a NUL"},
         {"{\"identifier\":\"a\",\"endpoints\":{}}", "endpoints: expected a list"},
         {"{\"identifier\":\"a\",\"endpoints\":[\"\"]}", "endpoints[0]"},
         {"{\"identifier\":\"a\",\"endpoints\":[\"b\",\"b\"]}", "named twice"},
