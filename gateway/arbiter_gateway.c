@@ -340,6 +340,22 @@ s_check_item (s_settings_t *settings)
     return -1;
 }
 
+//  AMQP's heartbeat is whole seconds (Tune's short): a fraction was cut
+//  behind the user's back, and `amqp-heartbeat = 0.5` turned heartbeats
+//  off. Refused, by --check-config and at start alike. 0, or -1 after
+//  saying why.
+static int
+s_check_heartbeat (const s_settings_t *settings)
+{
+    if (settings->amqp_heartbeat_ms % 1000 == 0 || streq (settings->amqp, "off"))
+        return 0;
+    fprintf (stderr,
+             "arbiter-gateway: amqp-heartbeat %.3f is not a whole number of seconds (AMQP's "
+             "heartbeat is whole seconds; 0: none)\n",
+             settings->amqp_heartbeat_ms / 1000.0);
+    return -1;
+}
+
 //  A [bridge.NAME] without an upstream key uses --upstream: without that
 //  either, a start logs it and leaves that bridge out; --check-config
 //  says it with the bad URLs, where the section's header is.
@@ -689,7 +705,8 @@ main (int argc, char **argv)
         status = 2;
     }
     else if ((rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK)
-             && (s_check_item (&settings) | s_check_users (&sections, &settings)))
+             && (s_check_item (&settings) | s_check_heartbeat (&settings)
+                 | s_check_users (&sections, &settings)))
         status = 2;
     else if (rc == ARB_OPTIONS_CHECK) {
         //  all, so that every problem is said at once: each upstream URL's

@@ -262,3 +262,17 @@ def test_gateway_shows_its_sections_without_their_secrets(tmp_path):
                         '[bridge.thumbs]\nupstream = amqp://u@rabbit:5672/v\nqueue = images\n\n'
                         '[user.app]\npassword = ***\nvhosts = /\n'), out.stdout
     assert 'secret' not in out.stdout
+
+
+@pytest.mark.parametrize('value', ['0.5', '1.5', '59.9'])
+def test_gateway_refuses_an_amqp_heartbeat_in_a_fraction(tmp_path, value):
+    """AMQP's heartbeat is whole seconds (Tune's short): 1.5 was cut to 1
+    without a word, and 0.5 to 0, turning heartbeats off. Refused, on the
+    command line and in the file, unless AMQP is off."""
+    refused(gateway('--amqp-heartbeat', value),
+            'amqp-heartbeat %.3f is not a whole number of seconds' % float(value))
+    conf = tmp_path / 'hb.conf'
+    conf.write_text('amqp-heartbeat = %s\n' % value)
+    refused(gateway('--config', str(conf)), 'is not a whole number of seconds')
+    assert gateway('--config', str(conf), '--amqp', 'off').returncode == 0
+    assert gateway('--amqp-heartbeat', '2').returncode == 0
