@@ -666,6 +666,7 @@ s_help (arb_options_t *self)
     else
         snprintf (config_help, sizeof (config_help),
                   "read settings from FILE first (flags override it)");
+    printf ("\nOn the command line only:\n");
     s_help_line ("    --config FILE", config_help);
     s_help_line ("    --check-config", "check the settings, print them, and exit");
     s_help_line ("-h, --help", "print this help and exit");

@@ -41,3 +41,17 @@ def test_version_and_help_everywhere():
             assert proc.returncode == 0, (name, flag, proc.stderr)
             assert proc.stdout.startswith(b'usage: ' + name.encode()), (name, flag)
             assert re.search(rb'--version', proc.stdout), (name, flag)
+
+
+def test_help_says_which_options_are_not_config_keys():
+    """The daemons' and the worker's --help say every option is a key of
+    the config file: all but the four of the command line alone, which a
+    file refuses ('not a setting'), and which --help lists apart."""
+    for folder, name in [('broker', 'arbiterd'), ('worker', 'arbiter-worker'),
+                         ('gateway', 'arbiter-gateway')]:
+        text = subprocess.run([binary(folder, name), '--help'], capture_output=True, text=True,
+                              timeout=30).stdout
+        keys, alone = text.split('\nOn the command line only:\n')
+        assert 'also a key of the config file' in keys
+        for flag in ('--config FILE', '--check-config', '--help', '--version'):
+            assert flag in alone and flag not in keys, (name, flag)
