@@ -253,6 +253,14 @@ s_cache_payload (arb_life_t *self, arb_task_t *task, const arb_task_spec_t *spec
                          zframe_size (spec->payload), spec->headers.data, spec->headers.size);
 }
 
+//  Whether dependency dep of a batch names a task that existed before it:
+//  by its id, or by the ref of a spec whose key was known (results[]).
+static bool
+s_on_older (arb_dag_t *dag, const arb_dep_t *dep, const arb_submitted_task_t *results)
+{
+    return dep->id != 0 || (dep->ref && results[arb_dag_index (dag, dep->ref)].existing);
+}
+
 //  The new task of spec i of a batch, journaled with its edges. ids[] holds
 //  the id of every task of the batch (new or found by key), indexed as
 //  the batch, so that refs resolve to ids.
@@ -262,6 +270,7 @@ s_store_task (arb_life_t *self,
               arb_dag_t *dag,
               size_t i,
               const uint64_t *ids,
+              const arb_submitted_task_t *results,
               const bool *parent_in_batch,
               uint64_t flow)
 {
@@ -299,10 +308,11 @@ s_store_task (arb_life_t *self,
         arb_dep_t *dep = &spec->after.v[k];
         uint64_t parent = dep->ref ? ids[arb_dag_index (dag, dep->ref)] : dep->id;
         rc = arb_journal_add_dep (self->journal, task->id, parent, (int) dep->when);
-        if (rc == 0 && dep->id) {
-            //  a task that existed before the batch learns it has children
-            rc = arb_journal_set_has_children (self->journal, dep->id);
-            arb_task_t *known = arb_sched_find (self->sched, dep->id);
+        if (rc == 0 && s_on_older (dag, dep, results)) {
+            //  a task that existed before the batch (named by its id, or by
+            //  the ref of a spec whose key was known) learns it has children
+            rc = arb_journal_set_has_children (self->journal, parent);
+            arb_task_t *known = arb_sched_find (self->sched, parent);
             if (known)
                 known->has_children = true;
         }
@@ -468,7 +478,7 @@ s_store_batch (arb_life_t *self,
     for (size_t i = 0; i < n && rc == 0; i++) {
         arb_life_pulse (self, i);
         if (!results[i].existing) {
-            made[i] = s_store_task (self, body, dag, i, ids, parent_in_batch, flow);
+            made[i] = s_store_task (self, body, dag, i, ids, results, parent_in_batch, flow);
             rc = made[i] ? 0 : -1;
         }
     }
@@ -481,8 +491,18 @@ s_store_batch (arb_life_t *self,
         }
     for (size_t i = 0; i < n && rc == 0 && !self->halted; i++) {
         bool on_older = false;
-        for (size_t k = 0; made[i] && k < body->tasks.v[i].after.n; k++)
-            on_older |= body->tasks.v[i].after.v[k].id != 0;
+        for (size_t k = 0; made[i] && k < body->tasks.v[i].after.n; k++) {
+            arb_dep_t *dep = &body->tasks.v[i].after.v[k];
+            if (!s_on_older (dag, dep, results))
+                continue;
+            on_older = true;
+            //  a key given twice in the batch: its task is new, and in the
+            //  scheduler only now
+            arb_task_t *parent =
+                dep->ref ? arb_sched_find (self->sched, ids[arb_dag_index (dag, dep->ref)]) : NULL;
+            if (parent)
+                parent->has_children = true;
+        }
         arb_task_t *task = on_older ? arb_sched_find (self->sched, ids[i]) : NULL;
         if (task && task->state == ARB_STATE_WAITING)
             arb_life_recount (self, &task);

@@ -147,6 +147,31 @@ def test_group_callback_sees_all_results(broker, processes, tmp_path):
     assert runs(tmp_path)[-1] == 'fin'
 
 
+def test_a_new_task_after_a_task_known_by_its_key_runs(broker, processes, tmp_path):
+    """A DAG submitted again with a task whose key is known (that task is
+    not submitted again) and a new task after it: the new task runs once
+    the known one has succeeded, whether it had ended before the submit or
+    was still running. (It waited for ever: the known task, named by its
+    ref, was neither looked at nor told it had a child.)"""
+    node_worker(broker, processes, tmp_path, '--slots', '2', nap='1')
+    for key, wait_first in (('done-first', True), ('still-running', False)):
+        first = write(tmp_path, key + '-1.json', {'tasks': [{'name': 'a', 'key': key}]})
+        proc = cli(broker, 'dag', 'submit', first)
+        assert proc.returncode == 0, proc.stderr
+        if wait_first:
+            assert cli(broker, 'dag', 'wait', proc.stdout.decode().strip()).returncode == 0
+        again = write(tmp_path, key + '-2.json', {'tasks': [
+            {'name': 'a', 'key': key}, {'name': 'z', 'after': ['a']}]})
+        proc = cli(broker, '--json', 'dag', 'submit', again)
+        assert proc.returncode == 0, proc.stderr
+        submitted = json.loads(proc.stdout)
+        proc = cli(broker, 'dag', 'wait', '--timeout', '15', str(submitted['flow']))
+        assert proc.returncode == 0, (key, proc.stdout, proc.stderr)
+        status = json.loads(cli(broker, '--json', 'status', str(submitted['tasks']['z'])).stdout)
+        assert status['state'] == 'succeeded', (key, status)
+        assert parents_of(status['result']) == {'a': 'a({})'}
+
+
 def test_pipe_running_sum(broker, processes, tmp_path):
     start_exec_worker(broker, processes, tmp_path, 'read x; echo $((x + $(cat "$ARBITER_ARGS")))',
                       '--slots', '2')
