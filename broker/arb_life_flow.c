@@ -607,7 +607,7 @@ void
 arb_life_cancel_flow (arb_life_t *self, uint64_t flow, bool group)
 {
     char why[64];
-    snprintf (why, sizeof (why), "cancelled with its %s %" PRIu64, group ? "group" : "flow", flow);
+    snprintf (why, sizeof (why), "cancelled with %sflow:%" PRIu64, group ? "its group " : "", flow);
     bool held = self->settling;
     s_hold_settle (self);
     //  a group's members go, with what waits on them but its finalizer;

@@ -172,6 +172,24 @@ def test_a_new_task_after_a_task_known_by_its_key_runs(broker, processes, tmp_pa
         assert parents_of(status['result']) == {'a': 'a({})'}
 
 
+def test_a_cancelled_flow_is_named_as_a_flow(broker, processes, tmp_path):
+    """The error of a task cancelled with its group or DAG names the flow
+    as flow:N, as every command writes it, never as a bare number, which
+    reads as a task's id."""
+    group = write(tmp_path, 'g.json', {'name': 'stuck', 'tasks': [{'task': 'm'}],
+                                       'finalizer': {'task': 'fin'}})
+    dag = write(tmp_path, 'd.json', {'tasks': [{'name': 'a'}, {'name': 'b', 'after': ['a']}]})
+    for kind, path, member, said in (('group', group, 'member1', 'cancelled with its group'),
+                                     ('dag', dag, 'a', 'cancelled with')):
+        proc = cli(broker, 'dag' if kind == 'dag' else 'group', 'submit', path)
+        assert proc.returncode == 0, proc.stderr
+        flow = proc.stdout.decode().strip()
+        assert cli(broker, kind, 'cancel', flow).returncode == 0
+        status = json.loads(cli(broker, '--json', kind, 'status', flow).stdout)
+        error = {t['name']: t['error'] for t in status['tasks']}[member]
+        assert error == '%s %s' % (said, flow), error
+
+
 def test_pipe_running_sum(broker, processes, tmp_path):
     start_exec_worker(broker, processes, tmp_path, 'read x; echo $((x + $(cat "$ARBITER_ARGS")))',
                       '--slots', '2')
