@@ -902,7 +902,8 @@ s_open (arb_journal_t *self, arb_sync_t sync)
         zsys_dir_create ("%s", dir);
     }
     free (dir);
-    if (s_lock (self) || s_check_file (self))
+    if (s_lock (self) || s_check_file (self)
+        || (self->created && arb_journal_batch_check_fresh (self)))
         return -1;
     if (sqlite3_open_v2 (self->path, &self->db,
                          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, S_VFS)

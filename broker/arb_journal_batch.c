@@ -1403,6 +1403,17 @@ s_check_fresh (arb_journal_t *self, const char *path)
     return 0;
 }
 
+int
+arb_journal_batch_check_fresh (arb_journal_t *self)
+{
+    char *paths[2] = {zsys_sprintf ("%s" ARB_JOURNAL_LOG_SUFFIX, self->path),
+                      zsys_sprintf ("%s" ARB_JOURNAL_LOG2_SUFFIX, self->path)};
+    int rc = s_check_fresh (self, paths[0]) || s_check_fresh (self, paths[1]) ? -1 : 0;
+    zstr_free (&paths[0]);
+    zstr_free (&paths[1]);
+    return rc;
+}
+
 //  Opens the log's files and reads back the records of the tables'
 //  generation, in the tables' file, then those of the next one in the
 //  other file (a save that had not committed). 0 or -1.

@@ -232,6 +232,11 @@ void arb_journal_batch_forget (arb_journal_t *self);
 //  (fresh) is refused. With --sync full, starts the saver. 0 or -1 (the
 //  log then closed, nothing kept).
 int arb_journal_batch_open_log (arb_journal_t *self, bool fresh);
+//  Refuses, naming it, a log of some size beside a journal file that is
+//  not there yet (or empty), before SQLite makes one: a journal made for
+//  a refused start would be an old one at the next, and the log's
+//  records would be written over. 0 or -1.
+int arb_journal_batch_check_fresh (arb_journal_t *self);
 //  Writes whatever the log holds to the tables, in a transaction of its
 //  own (none may be open): 0 or -1.
 int arb_journal_batch_checkpoint (arb_journal_t *self);

@@ -1595,6 +1595,11 @@ test_the_task_log_replay_stops_at_a_bad_record (void **state)
     snprintf (lone_log, sizeof (lone_log), "%s" ARB_JOURNAL_LOG_SUFFIX, lone);
     journal_files_copy (saved, lone_log);
     assert_null (arb_journal_new (lone, ARB_SYNC_FULL));
+    //  and leaves no journal made for it behind: a second start is
+    //  refused too, rather than taking the log for an old one of its own
+    assert_int_equal (access (lone, F_OK), -1);
+    assert_null (arb_journal_new (lone, ARB_SYNC_FULL));
+    assert_int_equal (access (lone, F_OK), -1);
     arb_queue_destroy (&q);
 }
 
