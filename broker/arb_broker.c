@@ -214,6 +214,21 @@ arb_broker_config_check (const arb_broker_config_t *config)
     return 0;
 }
 
+//  A start that ends before it serves (its socket cannot be bound, its
+//  certificates not read) leased nothing: it records its stop as a clean
+//  one, so that the next start does not count a delivery more for every
+//  ready task, as after a crash (a service manager's restarts on a port
+//  in use would add one each time).
+static void
+s_stop_unserved (arb_broker_t *self)
+{
+    if (self->journal_full)
+        return;  //  nothing can be written: the next start counts as after a crash
+    if (arb_life_stop (self->life) || arb_journal_commit (self->journal))
+        zsys_error ("broker: could not record the stop; the next start counts as after a "
+                    "crash");
+}
+
 arb_broker_t *
 arb_broker_new (const arb_broker_config_t *config)
 {
@@ -270,10 +285,12 @@ arb_broker_new (const arb_broker_config_t *config)
     };
     if (config->curve_dir
         && !(self->auth = arb_auth_new (config->curve_dir, arb_wire_router (self->wire)))) {
+        s_stop_unserved (self);
         arb_broker_destroy (&self);
         return NULL;
     }
     if (arb_wire_bind (self->wire)) {
+        s_stop_unserved (self);
         arb_broker_destroy (&self);
         return NULL;
     }

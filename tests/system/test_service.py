@@ -7,6 +7,8 @@ import os
 import re
 import signal
 import socket
+import sqlite3
+import subprocess
 import time
 
 import arbiter_proto
@@ -189,3 +191,42 @@ def ping(peer):
         return peer.request('PING', {}, timeout=0.5)[0] == 'PONG'
     except TimeoutError:
         return False
+
+
+def test_a_start_that_cannot_bind_counts_as_a_clean_stop(tmp_path, processes):
+    # A start on a port in use (a service manager restarting it while the
+    # old process still holds the port) exits 1 having leased nothing: the
+    # next start must not take it for a crash, which counts a delivery
+    # more for every ready task.
+    db = str(tmp_path / 'a.db')
+    endpoint = 'tcp://127.0.0.1:%d' % free_port()
+    first = Process([binary('broker', 'arbiterd'), '--bind', endpoint, '--db', db],
+                    str(tmp_path / 'first.log'))
+    processes.append(first)
+    wait_until(lambda: 'listening' in first.output(), what='the first broker')
+    peer = arbiter_proto.Peer(endpoint)
+    try:
+        kind, _, reply, _ = peer.request('SUBMIT', {'tasks': [{'name': 'n', 'queue': 'q'}]},
+                                         [b''], timeout=5)
+        assert kind == 'SUBMITTED', reply
+    finally:
+        peer.close()
+    assert first.stop() == 0
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen(1)
+        busy = 'tcp://127.0.0.1:%d' % taken.getsockname()[1]
+        for _ in range(2):
+            failed = subprocess.run([binary('broker', 'arbiterd'), '--bind', busy, '--db', db],
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    timeout=30, text=True)
+            assert failed.returncode == 1, failed.stdout
+            assert 'cannot bind %s' % busy in failed.stdout, failed.stdout
+    again = Process([binary('broker', 'arbiterd'), '--bind', endpoint, '--db', db],
+                    str(tmp_path / 'again.log'))
+    processes.append(again)
+    wait_until(lambda: 'listening' in again.output(), what='the broker started again')
+    assert 'did not stop cleanly' not in again.output(), again.output()
+    assert again.stop() == 0
+    with sqlite3.connect('file:%s?mode=ro' % db, uri=True) as journal:
+        assert journal.execute('SELECT delivered FROM tasks').fetchall() == [(0,)]
