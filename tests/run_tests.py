@@ -3,14 +3,13 @@
 
     tests/run_tests.py build [build/asan] [--pytest-args='-k crash'] [--workers N]
 
-The pytest system tests in tests/system with ARBITER_BUILD=<variant>,
-so they start that variant's binaries, every variant side by side, each
+Each fuzz target briefly, beside every variant's cmocka binaries under
+<variant>/tests/unit, four binaries at a time; then the pytest system
+tests in tests/system with ARBITER_BUILD=<variant>, so they start that
+variant's binaries, the variants side by side (--serial: one after the
+other, the fuzz before the unit binaries and these one at a time), each
 variant's files spread over --workers processes (2 by default;
-pytest-xdist); beside them, every variant's cmocka binaries under
-<variant>/tests/unit, four at a time, and each fuzz target briefly, one
-at a time. --serial: the fuzz, then the unit binaries one at a time, then
-each variant's system tests, one after the other. Exit status 0 only if
-everything passed.
+pytest-xdist). Exit status 0 only if everything passed.
 """
 
 import argparse
@@ -100,33 +99,29 @@ def system_cmd(variant, pytest_args, workers):
     return cmd, env
 
 
-def start_system(variants, pytest_args, workers):
-    """Starts the system tests of each variant, side by side; each writes to
-    a file of its own, printed whole by finish_system. They spend most of
-    their time waiting on the processes they start, so two suites side by
-    side take little more than the longer one. Returns what finish_system
-    takes."""
+def run_system(variants, pytest_args, results, serial, workers):
+    """The system tests of each variant; of all variants at once unless
+    serial. They spend most of their time waiting on the processes they
+    start, so two suites side by side take little more than the longer one;
+    each writes to a file of its own, printed whole when it ends."""
     if not glob.glob(os.path.join(ROOT, 'tests', 'system', 'test_*.py')):
-        return []
+        return
     if workers > 1 and not has_xdist():
         print('tests: pytest-xdist is not installed (python3-pytest-xdist): '
               'each variant in one process')
         workers = 1
     import tempfile
-    running = []
+    running, took = [], {}
     for variant in variants:
         cmd, env = system_cmd(variant, pytest_args, workers)
         log = tempfile.TemporaryFile(mode='w+')
+        started = time.time()
         proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        running.append((variant, proc, log, time.time()))
-    return running
-
-
-def finish_system(running, results):
-    """Waits for the suites start_system started, each timed on its own,
-    and prints each one's output whole."""
-    took = {}
-    while len(took) < len(running):
+        running.append((variant, proc, log, started))
+        if serial:
+            proc.wait()
+            took[variant] = time.time() - started
+    while len(took) < len(running):  # each suite's own time, side by side
         for variant, proc, log, started in running:
             if variant not in took and proc.poll() is not None:
                 took[variant] = time.time() - started
@@ -166,47 +161,17 @@ def fuzz_one(target, seconds):
     return name, ok, report
 
 
-def run_fuzz(seconds, results, jobs):
-    """Each fuzz target for a bounded time, jobs at once (each is one busy
-    process)."""
+def run_fuzz(seconds, results):
+    """Each fuzz target for a bounded time, as many at once as there are
+    cores (each is one busy process)."""
     from concurrent.futures import ThreadPoolExecutor
     targets = [t for t in sorted(glob.glob(os.path.join(ROOT, 'build', 'fuzz', 'fuzz_*')))
                if not t.endswith('.o') and os.access(t, os.X_OK)]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         for name, ok, report in pool.map(lambda t: fuzz_one(t, seconds), targets):
             sys.stdout.write(report)
             sys.stdout.flush()
             results.append((name, ok))
-
-
-def run_side_by_side(args, results):
-    """The system tests of every variant start first, and the unit binaries
-    (four at a time) and the fuzz targets (one at a time) run beside them:
-    the system tests and the longest units mostly wait on timers and on the
-    processes they start, so the units and the fuzz (about 60 s of the
-    2-core machine when they ran alone, before the system tests, on
-    2026-12-07) take little of the system tests' time. The fuzz runs one
-    target at a time so that it takes one core, not both, from the system
-    tests' timing-bound cases."""
-    import threading
-    running = start_system(args.variants, args.pytest_args, args.workers)
-    started = time.time()
-
-    def fuzz_all():
-        try:
-            run_fuzz(args.fuzz_seconds, results, 1)
-        except Exception as e:  # a run that could not even start fails the run
-            print('fuzz: %s' % e, flush=True)
-            results.append(('fuzz', False))
-    fuzz = threading.Thread(target=fuzz_all)
-    if args.fuzz_seconds > 0:
-        fuzz.start()
-    run_units(args.variants, results, 4)
-    if fuzz.is_alive():
-        fuzz.join()
-    print('tests: the units and the fuzz took %.0f s, beside the system tests' %
-          (time.time() - started), flush=True)
-    finish_system(running, results)
 
 
 def main():
@@ -215,8 +180,7 @@ def main():
     parser.add_argument('--pytest-args', default='')
     parser.add_argument('--fuzz-seconds', type=int, default=4)
     parser.add_argument('--serial', action='store_true',
-                        help='one thing at a time: the fuzz, the units, then each '
-                        "variant's system tests")
+                        help="the variants' system tests one after the other")
     # two a variant: three were faster (both variants side by side on
     # 2026-12-07, the machine otherwise idle: 491 and 528 s with three,
     # 640 and 652 s with two) but the load made timing-bound tests fail
@@ -226,14 +190,27 @@ def main():
                         'a file to a process; 1: one process)')
     args = parser.parse_args()
     results = []
-    if args.serial:
-        if args.fuzz_seconds > 0:
-            run_fuzz(args.fuzz_seconds, results, os.cpu_count() or 2)
-        run_units(args.variants, results, 1)
-        for variant in args.variants:
-            finish_system(start_system([variant], args.pytest_args, args.workers), results)
-    else:
-        run_side_by_side(args, results)
+    # the fuzz targets keep both cores busy and the unit tests mostly wait
+    # on timers: side by side, unless --serial (both variants' units and
+    # the 11 targets: 95 to 98 s one after the other, 64 to 66 s side by
+    # side, on the 2-core machine of 2026-12-05)
+    import threading
+
+    def fuzz_all():
+        try:
+            run_fuzz(args.fuzz_seconds, results)
+        except Exception as e:  # a run that could not even start fails the run
+            print('fuzz: %s' % e, flush=True)
+            results.append(('fuzz', False))
+    fuzz = threading.Thread(target=fuzz_all)
+    if args.fuzz_seconds > 0:
+        fuzz.start()
+        if args.serial:
+            fuzz.join()
+    run_units(args.variants, results, 1 if args.serial else 4)
+    if fuzz.is_alive():
+        fuzz.join()
+    run_system(args.variants, args.pytest_args, results, args.serial, args.workers)
     failed = [name for name, ok in results if not ok]
     print('tests: %d suites, %d passed, %d failed%s' % (
         len(results), len(results) - len(failed), len(failed),
