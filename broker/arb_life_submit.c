@@ -310,11 +310,9 @@ s_store_task (arb_life_t *self,
         rc = arb_journal_add_dep (self->journal, task->id, parent, (int) dep->when);
         if (rc == 0 && s_on_older (dag, dep, results)) {
             //  a task that existed before the batch (named by its id, or by
-            //  the ref of a spec whose key was known) learns it has children
+            //  the ref of a spec whose key was known) learns it has children;
+            //  its record in the scheduler learns it once the batch is in
             rc = arb_journal_set_has_children (self->journal, parent);
-            arb_task_t *known = arb_sched_find (self->sched, parent);
-            if (known)
-                known->has_children = true;
         }
     }
     if (rc == 0 && targets)
@@ -496,10 +494,10 @@ s_store_batch (arb_life_t *self,
             if (!s_on_older (dag, dep, results))
                 continue;
             on_older = true;
-            //  a key given twice in the batch: its task is new, and in the
-            //  scheduler only now
-            arb_task_t *parent =
-                dep->ref ? arb_sched_find (self->sched, ids[arb_dag_index (dag, dep->ref)]) : NULL;
+            //  after arb_sched_add: a key given twice in the batch names a
+            //  task that is new, and in the scheduler only now
+            uint64_t id = dep->ref ? ids[arb_dag_index (dag, dep->ref)] : dep->id;
+            arb_task_t *parent = arb_sched_find (self->sched, id);
             if (parent)
                 parent->has_children = true;
         }

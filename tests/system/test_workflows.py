@@ -172,6 +172,27 @@ def test_a_new_task_after_a_task_known_by_its_key_runs(broker, processes, tmp_pa
         assert parents_of(status['result']) == {'a': 'a({})'}
 
 
+def test_a_new_task_after_a_running_task_named_by_its_id_runs(broker, processes, tmp_path):
+    """A task submitted after a running task named by its id runs once that
+    task has succeeded: the running task learns it has a child."""
+    node_worker(broker, processes, tmp_path, nap='1')
+    proc = cli(broker, '--json', 'dag', 'submit',
+               write(tmp_path, 'a.json', {'tasks': [{'name': 'a'}]}))
+    assert proc.returncode == 0, proc.stderr
+    parent = json.loads(proc.stdout)['tasks']['a']
+    wait_until(lambda: json.loads(cli(broker, '--json', 'status', str(parent)).stdout)['state']
+               == 'running')
+    proc = cli(broker, '--json', 'dag', 'submit', write(tmp_path, 'z.json', {'tasks': [
+        {'name': 'z', 'after': [{'id': parent}]}]}))
+    assert proc.returncode == 0, proc.stderr
+    submitted = json.loads(proc.stdout)
+    proc = cli(broker, 'dag', 'wait', '--timeout', '15', str(submitted['flow']))
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    status = json.loads(cli(broker, '--json', 'status', str(submitted['tasks']['z'])).stdout)
+    assert status['state'] == 'succeeded', status
+    assert parents_of(status['result']) == {'a': 'a({})'}
+
+
 def test_a_cancelled_flow_is_named_as_a_flow(broker, processes, tmp_path):
     """The error of a task cancelled with its group or DAG names the flow
     as flow:N, as every command writes it, never as a bare number, which
