@@ -47,21 +47,17 @@ from .job import Fail, Job
 from .records import State, TaskInfo
 from .worker import Worker
 
+# arbiter.functions is imported where it is used, not here: the package
+# imports this module, and a package that imports arbiter.functions makes
+# `python3 -m arbiter.functions` warn (runpy's RuntimeWarning: found in
+# sys.modules ... unpredictable).
+
 TASK_TYPES = ('heavy', 'light')
 PORT = 7700  # the broker's
 
 
 class TaskNotFound(NotFound, NameError):
     """A task key the broker does not know (the carrier raised NameError)."""
-
-
-def _call_payload(args: Sequence[Any], kwargs: Dict[str, Any]) -> str:
-    """arbiter.functions.call_payload. arbiter.functions is imported only
-    when it is called: the package imports this module, and a package that
-    imports arbiter.functions makes `python3 -m arbiter.functions` warn
-    (runpy's RuntimeWarning: found in sys.modules ... unpredictable)."""
-    from .functions import call_payload
-    return call_payload(args, kwargs)
 
 
 class _Base:
@@ -113,9 +109,9 @@ class Minion(_Base):
         if func is None:
             raise Fail('no task %s here: this minion runs %s' % (
                 job.name, ', '.join(sorted(self.task_registry)) or 'none'))
-        from .functions import call_of, json_result  # not at import: see _call_payload
-        args, kwargs = call_of(job)
-        return json_result(job, func(*args, **kwargs))
+        from . import functions
+        args, kwargs = functions.call_of(job)
+        return functions.json_result(job, func(*args, **kwargs))
 
     def worker(self, worker_type: str = 'heavy', workers: int = 1, **options: Any) -> Worker:
         """The Worker ``run`` runs (its other options: name, drain, ...)."""
@@ -146,8 +142,9 @@ class Arbiter(_Base):
               task_kwargs: Optional[Dict[str, Any]] = None) -> List[int]:
         """Queues ``tasks_count`` calls of the task (all or none, once the
         broker has them in its journal); their keys."""
+        from . import functions
         task = {'name': task_name, 'queue': self.queue(task_type),
-                'payload': _call_payload(task_args or [], task_kwargs or {})}
+                'payload': functions.call_payload(task_args or [], task_kwargs or {})}
         keys = [s.id for s in self.client.submit_many([task] * tasks_count)]
         self.applied.update((key, (task_name, task_type)) for key in keys)
         return keys
@@ -193,8 +190,8 @@ class Arbiter(_Base):
                      'running' if info.state is State.RUNNING else 'initiated',
             'result': None}
         if info.state is State.SUCCEEDED:
-            from .functions import result_value  # not at import: see _call_payload
-            state['result'] = result_value(info)
+            from . import functions
+            state['result'] = functions.result_value(info)
         elif info.state.is_final:
             state['error'] = info.error or str(info.state)
         return state
