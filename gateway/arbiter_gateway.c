@@ -356,6 +356,21 @@ s_check_heartbeat (const s_settings_t *settings)
     return -1;
 }
 
+//  `http-token =` (empty, or a template that filled in nothing) ran the
+//  server without a token, every route open, while --check-config wrote
+//  it as *** as if one were set. Refused, by --check-config and at
+//  start alike: leave the key out for none. 0, or -1 after saying why.
+static int
+s_check_token (const s_settings_t *settings)
+{
+    if (!settings->http_token || *settings->http_token || streq (settings->http, "off"))
+        return 0;
+    fprintf (stderr,
+             "arbiter-gateway: http-token is empty: give the token, or leave the key out for "
+             "none (every route open, the HTTP server on loopback only)\n");
+    return -1;
+}
+
 //  A [bridge.NAME] without an upstream key uses --upstream: without that
 //  either, a start logs it and leaves that bridge out; --check-config
 //  says it with the bad URLs, where the section's header is.
@@ -706,7 +721,7 @@ main (int argc, char **argv)
     }
     else if ((rc == ARB_OPTIONS_RUN || rc == ARB_OPTIONS_CHECK)
              && (s_check_item (&settings) | s_check_heartbeat (&settings)
-                 | s_check_users (&sections, &settings)))
+                 | s_check_token (&settings) | s_check_users (&sections, &settings)))
         status = 2;
     else if (rc == ARB_OPTIONS_CHECK) {
         //  all, so that every problem is said at once: each upstream URL's

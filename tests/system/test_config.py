@@ -168,6 +168,25 @@ def test_inline_comments_and_the_token_not_shown(tmp_path):
     assert settings(out.stdout)['http-token'] == ['***'] and 's3cret' not in out.stdout
 
 
+
+def test_an_empty_http_token_is_refused(tmp_path):
+    """`http-token =` ran the HTTP server without a token, every route
+    open, while --check-config wrote it *** as if one were set: refused by
+    --check-config and at start (exit 2), on the command line too; with
+    http off it does not matter."""
+    path = write(tmp_path, 'http-token =\nkestrel = off\namqp = off\nhttp = 127.0.0.1:%d\n'
+                 % free_port(), 'g.conf')
+    why = ('arbiter-gateway: http-token is empty: give the token, or leave the key out for '
+           'none (every route open, the HTTP server on loopback only)')
+    for extra in (['--check-config'], []):
+        out = run('arbiter-gateway', '--config', path, *extra)
+        assert out.returncode == 2, out.stderr
+        assert why in out.stderr and '***' not in out.stdout
+    out = run('arbiter-gateway', '--http-token', '', '--check-config')
+    assert out.returncode == 2 and why in out.stderr
+    out = run('arbiter-gateway', '--config', path, '--http', 'off', '--check-config')
+    assert out.returncode == 0, out.stderr
+
 BAD = [
     ('arbiterd', 'bind = tcp://127.0.0.1:1\n\nnope = 1\n', 3, 'nope',
      'not a setting of arbiterd'),
