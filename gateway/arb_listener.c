@@ -8,6 +8,7 @@
 #include "arb_listener.h"
 #include "arb_tcp.h"
 
+#include <ctype.h>
 #include <czmq.h>
 #include <netdb.h>
 
@@ -81,6 +82,17 @@ s_bound_port (int fd)
 static const char *
 s_port_colon (const char *who, const char *text)
 {
+    //  a URL (http://0.0.0.0:7780, amqp://...) was looked up as a host
+    //  name, "Name or service not known", which sent users to their DNS
+    const char *end = strstr (text, "://");
+    if (end) {
+        const char *scheme = end;
+        while (scheme > text && isalpha ((unsigned char) scheme[-1]))
+            scheme--;
+        zsys_error ("%s: bad address '%s' (HOST:PORT, [IPv6]:PORT, not a URL: without '%.*s')", who,
+                    text, (int) (end + 3 - scheme), scheme);
+        return NULL;
+    }
     const char *colon = strrchr (text, ':');
     size_t host_len = colon ? (size_t) (colon - text) : 0;
     size_t digits = colon ? strspn (colon + 1, "0123456789") : 0;

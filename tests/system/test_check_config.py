@@ -62,6 +62,11 @@ def test_broker_takes_loopback(tmp_path):
     (['--amqp', '-:5672'], "amqp: bad address ':5672'"),
     (['--amqp', '127.0.0.1:x'], "amqp: bad address '127.0.0.1:x'"),
     (['--kestrel', '127.0.0.1:65536'], "kestrel: bad address '127.0.0.1:65536'"),
+    # a URL was looked up as a host name: "Name or service not known"
+    (['--http', 'http://127.0.0.1:23799'], "http: bad address 'http://127.0.0.1:23799' "
+                                           "(HOST:PORT, [IPv6]:PORT, not a URL: without 'http://')"),
+    (['--amqp', '-amqp://[::1]:5672'], "amqp: bad address 'amqp://[::1]:5672' (HOST:PORT, "
+                                       "[IPv6]:PORT, not a URL: without 'amqp://')"),
     # Kestrel has no authentication: loopback only, unless --kestrel-insecure
     (['--kestrel', '0.0.0.0:22133'],
      'kestrel: refusing to listen on 0.0.0.0:22133 without authentication'),
