@@ -448,12 +448,31 @@ s_on_event (arb_link_t *link, arb_event_body_t *event, void *arg)
             self->listeners[i].event (self->listeners[i].arg, event);
 }
 
+//  Asks the broker for what only an admin may read (one META get), so
+//  that a certificate without the role is found as the session comes up
+//  (s_on_reply: a 403 stops the gateway) whatever the gateway serves.
+//  Kestrel, AMQP and the bridges read META at once; a gateway serving
+//  HTTP alone with a worker's certificate came up, said nothing, and
+//  stopped at its first HTTP client, answered 403 as for a wrong token.
+//  The reply is dropped.
+static void
+s_check_role (arb_gateway_t *self)
+{
+    arb_msg_t *request = arb_link_request_new (self->link, ARB_MSG_META);
+    arb_meta_body_t *body = arb_msg_meta (request);
+    body->op = "get";
+    body->key = arb_msg_strdup (request, "gw.role-check");
+    arb_gateway_send (self, &request, NULL, NULL);
+}
+
 static void
 s_on_state (arb_link_t *link, bool up, void *arg)
 {
     (void) link;
     arb_gateway_t *self = (arb_gateway_t *) arg;
     zsys_info ("gateway: broker session %s", up ? "up" : "down");
+    if (up)
+        s_check_role (self);
     for (size_t i = 0; i < self->listener_count; i++)
         if (self->listeners[i].state)
             self->listeners[i].state (self->listeners[i].arg, up);

@@ -570,11 +570,15 @@ def test_the_gateway_connects_with_a_certificate(curve_broker, certs, processes,
                what='the gateway saying why')
     assert 'broker session up' not in bare.output()
     # one whose certificate is not an admin's says so once, naming it, and
-    # stops: a client's REGISTER is refused, a worker's META
-    for name, refused_what in (('alice', 'REGISTER needs a worker or admin'),
-                               ('wendy', 'META needs an admin')):
+    # stops: a client's REGISTER is refused, a worker's META; also when it
+    # serves HTTP alone, which asks the broker nothing until a client
+    # comes (it came up, and stopped at its first HTTP client)
+    for name, refused_what, extra in (
+            ('alice', 'REGISTER needs a worker or admin', []),
+            ('wendy', 'META needs an admin', []),
+            ('wendy', 'META needs an admin', ['--kestrel', 'off', '--amqp', 'off'])):
         weak = Gateway(tmp_path, curve_broker, ['--cert', certs.secret(name), '--broker-key',
-                                                certs.broker_cert])
+                                                certs.broker_cert] + extra)
         processes.append(weak)
         assert weak.proc.wait(30) == 1, weak.output()
         out = weak.output()
