@@ -37,7 +37,8 @@ struct _arb_options_t {
     int lineno;                       //  the line read last, from 1
     int section_lineno;               //  the line of the last [section] header read, from 1
     FILE *file;
-    char *line;  //  the line being read (getline's buffer), from off to len
+    int read_errno;  //  why the file's last read failed (a directory), or 0
+    char *line;      //  the line being read (getline's buffer), from off to len
     size_t line_cap;
     size_t line_len;
     size_t line_off;
@@ -401,7 +402,10 @@ s_ini_read (char *str, int num, void *stream)
 {
     arb_options_t *self = (arb_options_t *) stream;
     if (self->line_off == self->line_len) {
+        errno = 0;
         ssize_t len = getline (&self->line, &self->line_cap, self->file);
+        if (len < 0 && ferror (self->file))
+            self->read_errno = errno ? errno : EIO;
         if (len <= 0)
             return NULL;
         self->lineno++;  //  for arb_options_where
@@ -548,8 +552,11 @@ s_load (arb_options_t *self, const char *path)
     zlistx_set_destructor (self->bare, s_string_free);
     self->path = path;
     self->lineno = 0;
+    self->read_errno = 0;
     int rc = ini_parse_stream (s_ini_read, self, s_ini_key, self);
-    if (rc == 0)
+    //  fopen opens a directory, whose read then fails: it is no empty file
+    int read_errno = self->read_errno;
+    if (rc == 0 && !read_errno)
         rc = s_bare_sections (self);
     self->path = NULL;
     fclose (self->file);
@@ -561,6 +568,10 @@ s_load (arb_options_t *self, const char *path)
     zlistx_destroy (&self->bare);
     if (rc == -2) {
         fprintf (stderr, "%s: %s: out of memory\n", self->program, path);
+        return -1;
+    }
+    if (rc == 0 && read_errno) {
+        fprintf (stderr, "%s: %s: cannot read: %s\n", self->program, path, strerror (read_errno));
         return -1;
     }
     if (rc > 0) {

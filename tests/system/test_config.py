@@ -249,6 +249,32 @@ def test_bad_command_lines():
             assert out.stderr == '%s: %s\nsee %s --help\n' % (name, message, name)
 
 
+def test_a_folder_given_as_the_file_is_refused(tmp_path):
+    """--config /etc/arbiter (the folder, not the file in it) read as an
+    empty file: the defaults ran, with exit status 0, and --check-config
+    said '# arbiterd settings from /etc/arbiter'."""
+    port = free_port()
+    # settings a start without the refusal would run with, out of harm's way
+    safe = {'arbiterd': ['--bind', 'tcp://127.0.0.1:%d' % port, '--db', str(tmp_path / 'a.db')],
+            'arbiter-worker': ['--exec', 'cat', '--broker', 'tcp://127.0.0.1:%d' % port,
+                               '--connect-timeout', '1'],
+            'arbiter-gateway': ['--broker', 'tcp://127.0.0.1:%d' % port, '--http', 'off',
+                                '--kestrel', 'off', '--amqp', 'off']}
+    folder = tmp_path / 'etc'
+    folder.mkdir()
+    for name in ('arbiterd', 'arbiter-worker', 'arbiter-gateway'):
+        for extra in ([], ['--check-config']):
+            try:
+                out = subprocess.run([binary(FOLDER[name], name), '--config', str(folder)]
+                                     + safe[name] + extra, capture_output=True, text=True,
+                                     timeout=10, cwd=str(tmp_path))
+            except subprocess.TimeoutExpired:
+                pytest.fail('%s %s ran with a folder as its config file' % (name, extra))
+            assert out.returncode == 2, (name, extra, out)
+            assert out.stderr == '%s: %s: cannot read: Is a directory\n' % (name, folder)
+            assert out.stdout == ''
+
+
 def test_help_and_version_answer_whatever_the_file(tmp_path):
     path = write(tmp_path, 'nope = 1\n')
     for name in ('arbiterd', 'arbiter-worker'):
