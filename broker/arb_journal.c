@@ -895,11 +895,17 @@ s_open (arb_journal_t *self, arb_sync_t sync)
     //  Process-wide, and only before SQLite starts: later calls are refused
     //  (SQLITE_MISUSE), harmlessly.
     sqlite3_config (SQLITE_CONFIG_MEMSTATUS, 0);
+    //  a directory that could not be made says why here: the lock's open
+    //  below would say only "No such file or directory"
     char *dir = strdup (self->path);
     char *slash = strrchr (dir, '/');
     if (slash && slash != dir) {
         *slash = 0;
-        zsys_dir_create ("%s", dir);
+        if (zsys_dir_create ("%s", dir) != 0) {
+            zsys_error ("journal: cannot make the directory %s: %s", dir, strerror (errno));
+            free (dir);
+            return -1;
+        }
     }
     free (dir);
     if (s_lock (self) || s_check_file (self)

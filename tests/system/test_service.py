@@ -230,3 +230,30 @@ def test_a_start_that_cannot_bind_counts_as_a_clean_stop(tmp_path, processes):
     assert again.stop() == 0
     with sqlite3.connect('file:%s?mode=ro' % db, uri=True) as journal:
         assert journal.execute('SELECT delivered FROM tasks').fetchall() == [(0,)]
+
+
+def test_a_journal_that_cannot_be_had_says_why(tmp_path, processes):
+    """What a new operator meets with --db (or the unit's state directory)
+    wrong, each one line and exit status 1 (docs/broker.md): a second
+    broker on the same journal, and a directory of the journal's path that
+    cannot be made, which said only 'cannot open DIR/a.db.lock: No such
+    file or directory' (the mkdir's own error was dropped)."""
+    db = str(tmp_path / 'a.db')
+    first = Process([binary('broker', 'arbiterd'), '--bind', 'tcp://127.0.0.1:%d' % free_port(),
+                     '--db', db], str(tmp_path / 'first.log'))
+    processes.append(first)
+    wait_until(lambda: 'listening' in first.output(), what='the first broker')
+    (tmp_path / 'file').write_text('')
+    for path, message in [
+            (db, 'journal: %s is in use by another arbiterd' % db),
+            # a file where a directory should be: root cannot make it either
+            (str(tmp_path / 'file' / 'sub' / 'a.db'),
+             'journal: cannot make the directory %s: Not a directory' % (tmp_path / 'file' /
+                                                                          'sub'))]:
+        failed = subprocess.run([binary('broker', 'arbiterd'), '--bind',
+                                 'tcp://127.0.0.1:%d' % free_port(), '--db', path],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30,
+                                text=True)
+        assert failed.returncode == 1, failed.stdout
+        assert message in failed.stdout, failed.stdout
+    assert first.stop() == 0
