@@ -514,6 +514,15 @@ s_check (void *arg, const arb_option_t *option, const char *text, char *why, siz
     //  the one check of every program's endpoints (arb_endpoint.h)
     if (streq (option->name, "broker"))
         return arb_endpoint_check (text, false, why, size);
+    //  a certificate file this user cannot read, here with the file's line,
+    //  as the worker's (arb_curve_resolve reads its content, once the
+    //  broker key is known too, and could name only --cert)
+    if ((streq (option->name, "cert")
+         || (streq (option->name, "broker-key") && !arb_curve_is_key (text)))
+        && *text && access (text, R_OK) != 0) {
+        snprintf (why, size, "cannot read the file: %s", strerror (errno));
+        return -1;
+    }
     if (streq (option->name, "upstream")) {
         s_sections_t *sections = (s_sections_t *) arg;
         zstr_free (&sections->upstream_shown);  //  the command line's after the file's

@@ -209,6 +209,11 @@ BAD = [
      'cannot read the file: No such file or directory'),
     ('arbiter-worker', 'exec = cat\nbroker-key = /nonexistent/broker.cert\n', 2, 'broker-key',
      'cannot read the file: No such file or directory'),
+    # the gateway's said '--cert: cannot read a certificate from ...', no file nor line
+    ('arbiter-gateway', 'http = off\ncert = /nonexistent/g.cert_secret\n', 2, 'cert',
+     'cannot read the file: No such file or directory'),
+    ('arbiter-gateway', 'broker-key = /nonexistent/broker.cert\n', 1, 'broker-key',
+     'cannot read the file: No such file or directory'),
 ] + [
     # a type the HTTP router keeps for its own paths could never be reached
     ('arbiter-gateway', '[type.ok]\npriority = 1\n[type.%s]\npriority = 1\n' % name, 4,
