@@ -220,6 +220,11 @@ main (int argc, char *argv[])
         if (status == 0)
             arb_options_print (options, stdout);
     }
+    //  what --check-config refuses is a bad setting at a start too (exit
+    //  status 2, as its man page says): a unit does not restart for it
+    //  (RestartPreventExitStatus=2), since the next start would meet it again
+    else if (arb_broker_config_check (&config))
+        status = 2;
     else {
         if (arb_options_config_path (options))
             zsys_info ("broker: settings read path=%s", arb_options_config_path (options));

@@ -749,8 +749,11 @@ main (int argc, char **argv)
                 printf ("%s\n", line);
         }
     }
+    //  before anything listens: one server's refusal binds no other; a bad
+    //  setting, as for --check-config (exit status 2: a unit does not
+    //  restart for it, RestartPreventExitStatus=2)
     else if (rc == ARB_OPTIONS_RUN && s_check_servers (&settings))
-        status = 1;  //  before anything listens: one server's refusal binds no other
+        status = 2;
     else if (rc == ARB_OPTIONS_RUN) {
         arb_gateway_config_t config = {
             .broker = settings.broker,

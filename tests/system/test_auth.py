@@ -779,7 +779,7 @@ def test_without_curve_only_loopback_is_bound_unless_insecure(tmp_path, processe
     args = [binary('broker', 'arbiterd'), '--bind', 'tcp://0.0.0.0:%d' % port, '--db',
             str(tmp_path / 'open.db')]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=30)
-    assert proc.returncode == 1
+    assert proc.returncode == 2  # a bad setting, as --check-config says
     assert 'refusing to bind tcp://0.0.0.0:%d without authentication' % port in proc.stderr
     assert '--insecure' in proc.stderr and not os.path.exists(tmp_path / 'open.db')
     b = Process(args + ['--insecure'], str(tmp_path / 'insecure.log'))

@@ -592,7 +592,7 @@ def test_no_token_means_loopback_only(broker, tmp_path):
         proc = subprocess.run(args, capture_output=True, text=True, timeout=20)
     finally:
         taken.close()
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert 'loopback only' in proc.stderr
     assert 'cannot listen' not in proc.stderr, proc.stderr
 

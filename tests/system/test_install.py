@@ -201,3 +201,9 @@ def test_units_verify(tree, tmp_path):
     for line in ['Type=notify', 'User=arbiter', 'StateDirectory=arbiter', 'WatchdogSec=30s',
                  'ProtectSystem=strict', 'NoNewPrivileges=yes']:
         assert '\n%s\n' % line in broker, line
+    # a bad setting (exit status 2, as --check-config's) is not restarted
+    # every RestartSec= for ever, one more error line in the journal each time
+    for name in ('arbiterd.service', 'arbiter-gateway.service', 'arbiter-worker@.service'):
+        text = (tmp_path / name).read_text()
+        for line in ['Restart=on-failure', 'RestartPreventExitStatus=2']:
+            assert '\n%s\n' % line in text, (name, line)

@@ -1586,6 +1586,6 @@ def test_a_kestrel_address_off_loopback_is_refused_before_anything_listens():
                               '--broker', 'tcp://127.0.0.1:9', '--kestrel', '0.0.0.0:0',
                               '--amqp', 'off', '--http', '127.0.0.1:%d' % taken.getsockname()[1]],
                              capture_output=True, text=True, timeout=30)
-    assert out.returncode == 1, (out.stdout, out.stderr)
+    assert out.returncode == 2, (out.stdout, out.stderr)
     assert 'kestrel: refusing to listen on 0.0.0.0:0 without authentication' in out.stderr
     assert 'cannot listen' not in out.stderr and 'listening' not in out.stderr, out.stderr

@@ -74,7 +74,7 @@ def test_a_port_outside_0_to_65535_stops_the_gateway(broker):
                         '127.0.0.1:%d,127.0.0.1:70000' % port, '127.0.0.1:http',
                         '127.0.0.1:-1'):
             r = start_gateway(broker, other, 'off', option, address)
-            assert r.returncode == 1, (address, r.stderr)
+            assert r.returncode == 2, (address, r.stderr)
             shown = address.split(',')[-1].lstrip('-')
             assert "%s: bad address '%s' (HOST:PORT, [IPv6]:PORT)" % (
                 option[2:], shown) in r.stderr, r.stderr
