@@ -160,6 +160,18 @@ def test_ci_builds_installs_and_purges_the_packages():
     assert {'man-db', 'systemd'} <= dev_list('TEST_PACKAGES')
 
 
+def test_the_packages_restart_the_gateway_on_an_upgrade_and_stop_it_on_a_remove():
+    """debhelper's --no-start, which kept the gateway from starting at
+    install, also left out the prerm's stop and the postinst's restart, and
+    kept the preinst's stop: an upgrade stopped a running gateway and left
+    it stopped, and `apt remove` left it running, its binary gone. Without
+    it the postinst's start skips a unit that is not enabled (as
+    deb-systemd-invoke does), which is what kept it from starting."""
+    rules = open(os.path.join(ROOT, 'debian', 'rules')).read()
+    calls = re.findall(r'^\tdh_installsystemd (.*)$', rules, re.M)
+    assert calls == ['-parbiter --name=arbiterd', '-parbiter --name=arbiter-gateway --no-enable']
+
+
 def test_help_is_the_comment_at_the_top():
     """--help prints the comment that opens tools/arbiter-dev, and only
     that: not a comment of the code after it (it printed "where it was run
