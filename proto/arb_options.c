@@ -804,8 +804,15 @@ arb_options_refuse (arb_options_t *self, const char *format, ...)
 void
 arb_options_print (arb_options_t *self, FILE *out)
 {
-    fprintf (out, "# %s settings%s%s\n", self->program, self->config_path ? " from " : "",
-             self->config_path ? self->config_path : " (no config file)");
+    //  an installed daemon's default file that is not there says where it
+    //  looked: a file put in another prefix's directory shows here
+    if (self->config_path)
+        fprintf (out, "# %s settings from %s\n", self->program, self->config_path);
+    else if (self->default_config)
+        fprintf (out, "# %s settings (no config file: %s does not exist)\n", self->program,
+                 self->default_config);
+    else
+        fprintf (out, "# %s settings (no config file)\n", self->program);
     for (size_t i = 0; i < self->n; i++) {
         const arb_option_t *o = &self->table[i];
         switch (o->type) {

@@ -172,6 +172,17 @@ def test_installed_daemons_read_the_default_config(tree):
     out = subprocess.run([os.path.join(tree['prefix'], 'sbin', 'arbiter-gateway'), '--help'],
                          capture_output=True, text=True)
     assert 'default: %s/arbiter/arbiter-gateway.conf' % etc in ' '.join(out.stdout.split())
+    # without its file, --check-config says where it looked (a file put in
+    # /etc/arbiter for a /usr/local install showed nothing wrong)
+    for name, conf in (('arbiterd', 'arbiterd.conf'), ('arbiter-gateway', 'arbiter-gateway.conf')):
+        path = '%s/arbiter/%s' % (etc, conf)
+        if os.path.exists(path):
+            continue  # this machine has one: it is read
+        out = subprocess.run([os.path.join(tree['prefix'], 'sbin', name), '--check-config'],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.startswith('# %s settings (no config file: %s does not exist)\n' % (
+            name, path)), out.stdout
     # the binaries of build/ read no file unless told
     out = subprocess.run([binary('broker', 'arbiterd'), '--help'], capture_output=True, text=True)
     assert 'if it exists' not in out.stdout and './var/arbiter.db' in out.stdout
