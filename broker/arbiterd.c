@@ -1,7 +1,7 @@
 /*  arbiterd — the arbiter broker.
 
     Reads its settings (arb_options: the command line over the config
-    file), then runs the broker until SIGINT or SIGTERM. Exit status: 0
+    file), then runs the broker until SIGINT, SIGTERM or SIGHUP. Exit status: 0
     after a clean stop, 1 if the broker could not start or its journal
     failed, 2 for bad arguments or settings.
 
@@ -15,6 +15,7 @@
 #include "arb_broker.h"
 #include "arb_endpoint.h"
 #include "arb_fdlimit.h"
+#include "arb_hangup.h"
 #include "arb_log.h"
 #include "arb_options.h"
 #include "arb_sched.h"
@@ -60,7 +61,8 @@ typedef struct {
 
 static const char *s_about =
     "The arbiter broker: owns every task's state in a SQLite journal and serves\n"
-    "clients and workers over ZeroMQ. SIGINT or SIGTERM stops it cleanly.\n"
+    "clients and workers over ZeroMQ. SIGINT, SIGTERM or SIGHUP (its terminal\n"
+    "closed) stops it cleanly.\n"
     "\n"
     "sync full (the default) fsyncs every commit: an acknowledged task survives a\n"
     "power cut. sync normal survives a crash of arbiterd, but a power cut may lose\n"
@@ -214,6 +216,8 @@ main (int argc, char *argv[])
 
     arb_log_t *log = arb_log_new ("arbiterd");
     arb_log_set_level (log, settings.log_level);
+    //  a closed terminal stops it cleanly, as SIGTERM does
+    arb_hangup_catch ();
     if (rc == ARB_OPTIONS_CHECK) {
         //  what a start would refuse before it opens or binds anything
         status = arb_broker_config_check (&config) ? 2 : 0;

@@ -2,7 +2,7 @@
     tasker's REST API and RabbitMQ (AMQP 0-9-1) use arbiter unchanged, shows
     the system in a browser, and bridges the queues of an upstream
     RabbitMQ into arbiter. Settings (command line and config file, one
-    table), then the gateway's loop until SIGINT/SIGTERM.
+    table), then the gateway's loop until SIGINT/SIGTERM/SIGHUP.
 */
 
 #include "arb_admin.h"
@@ -12,6 +12,7 @@
 #include "arb_endpoint.h"
 #include "arb_fdlimit.h"
 #include "arb_gateway.h"
+#include "arb_hangup.h"
 #include "arb_http.h"
 #include "arb_metrics.h"
 #include "arb_kestrel.h"
@@ -553,6 +554,8 @@ int
 main (int argc, char **argv)
 {
     arb_log_t *log = arb_log_new ("arbiter-gateway");
+    //  a closed terminal stops it cleanly, as SIGTERM does
+    arb_hangup_catch ();
     s_settings_t settings = {
         .broker = getenv ("ARBITER_BROKER") ? getenv ("ARBITER_BROKER") : "tcp://127.0.0.1:7700",
         .cert = getenv (ARB_CURVE_ENV_CERT),
@@ -670,7 +673,8 @@ main (int argc, char **argv)
     arb_options_set_about (
         options, "[OPTIONS]",
         "Serves Kestrel, HTTP and AMQP 0-9-1 clients from an arbiter broker, and bridges\n"
-        "the queues of an upstream RabbitMQ into it.\n"
+        "the queues of an upstream RabbitMQ into it. SIGINT, SIGTERM or SIGHUP (its\n"
+        "terminal closed) stops it cleanly.\n"
         "\n"
         "The config file may also hold [queue.NAME] sections (defaults of the tasks the\n"
         "gateway submits to queue NAME) and [type.NAME] sections (tasker task types; with\n"

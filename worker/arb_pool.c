@@ -108,12 +108,14 @@ arb_pool_new (int count, arb_pool_fn *run, void *arg)
     self->threads = (pthread_t *) zmalloc ((size_t) count * sizeof (pthread_t));
     if (self->notify_fd < 0)
         return self;
-    //  SIGINT/SIGTERM blocked in the threads, so that signals reach the run
-    //  thread and wake its poll
+    //  SIGINT/SIGTERM (and SIGHUP, which arbiter-worker makes a stop too)
+    //  blocked in the threads, so that signals reach the run thread and wake
+    //  its poll
     sigset_t block, old;
     sigemptyset (&block);
     sigaddset (&block, SIGINT);
     sigaddset (&block, SIGTERM);
+    sigaddset (&block, SIGHUP);
     pthread_sigmask (SIG_BLOCK, &block, &old);
     while (self->thread_count < count
            && pthread_create (&self->threads[self->thread_count], NULL, s_thread, self) == 0)

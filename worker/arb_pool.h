@@ -42,8 +42,8 @@ typedef struct {
 } arb_pool_note_t;
 
 //  A pool of count threads, count at least 1 (at most count jobs queued
-//  or running at once), running jobs with run(job, arg). SIGINT and
-//  SIGTERM are blocked in the threads, so that signals reach the run
+//  or running at once), running jobs with run(job, arg). SIGINT, SIGTERM
+//  and SIGHUP are blocked in the threads, so that signals reach the run
 //  thread.
 arb_pool_t *arb_pool_new (int count, arb_pool_fn *run, void *arg);
 

@@ -81,6 +81,11 @@ s_heavy_child (arb_worker_t *self, arb_worker_slot_t *slot, int report_fd)
     signal (SIGINT, SIG_DFL);
     signal (SIGTERM, SIG_DFL);
     signal (SIGPIPE, SIG_DFL);
+    //  the worker's SIGHUP handler (arb_hangup_catch) is not the child's;
+    //  nohup's SIG_IGN stays, as it would for a command
+    struct sigaction hup;
+    if (sigaction (SIGHUP, NULL, &hup) == 0 && hup.sa_handler != SIG_IGN)
+        signal (SIGHUP, SIG_DFL);
     sigset_t none;
     sigemptyset (&none);
     sigprocmask (SIG_SETMASK, &none, NULL);

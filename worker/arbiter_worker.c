@@ -5,7 +5,7 @@
     file given with --config; a systemd instance arbiter-worker@NAME reads
     /etc/arbiter/worker-NAME.conf), wires arb_exec as the handler for every
     task name (or for the task names listed only) and hands the main thread
-    to arb_worker_run until SIGINT/SIGTERM. There is no default config
+    to arb_worker_run until SIGINT/SIGTERM/SIGHUP. There is no default config
     file: a host runs several workers, each with its own.
     Exit status: 0 after a clean stop, 1 if the worker could not run (or
     reach the broker within connect-timeout, or the broker refused its
@@ -14,6 +14,7 @@
 
 #include "arb_endpoint.h"
 #include "arb_exec.h"
+#include "arb_hangup.h"
 #include "arb_log.h"
 #include "arb_options.h"
 #include "arb_worker.h"
@@ -53,7 +54,7 @@ static const char *s_about =
     "ARBITER_QUEUE, ARBITER_PARENTS (a path to the DAG parents' outcomes as JSON:\n"
     "{NAME: {\"id\", \"state\", \"result\", \"error\"}})\n"
     "and ARBITER_ARGS (a path to the task's persistent arguments).\n"
-    "SIGINT/SIGTERM stop taking tasks and let running ones finish; a second\n"
+    "SIGINT/SIGTERM/SIGHUP stop taking tasks and let running ones finish; a second\n"
     "signal stops them (heavy: SIGKILL at once; light: SIGTERM, SIGKILL after\n"
     "grace-ms).\n"
     "\n"
@@ -210,6 +211,8 @@ main (int argc, char **argv)
     s_standard_fds ();
     arb_log_t *log = arb_log_new ("arbiter-worker");
     arb_log_set_level (log, settings.log_level);
+    //  a closed terminal drains it, as SIGTERM does
+    arb_hangup_catch ();
 
     arb_worker_t *worker = arb_worker_new (settings.broker, settings.name);
     arb_exec_t *exec = arb_exec_new (settings.exec);

@@ -2026,12 +2026,15 @@ def test_a_client_hears_from_the_gateway_every_half_heartbeat_interval(gateway):
     raw.close()
 
 
-def test_shutdown_closes_connections_with_320(tmp_path, broker, processes):
+# SIGHUP (the terminal of a gateway started by hand closed) is a stop too:
+# it ended the gateway at once, exit status 129
+@pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGHUP])
+def test_shutdown_closes_connections_with_320(tmp_path, broker, processes, sig):
     g = Gateway(tmp_path, broker, wait=True)
     processes.append(g)
     raw = RawAmqp(g.amqp_port)
     raw.expect(pika.spec.Connection.OpenOk)
-    os.kill(g.pid, signal.SIGTERM)
+    os.kill(g.pid, sig)
     close = connection_error(raw, 320)
     assert close.reply_text.startswith('CONNECTION_FORCED')
     assert g.proc.wait(30) == 0  # (a second SIGTERM would kill it mid-exit)

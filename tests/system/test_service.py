@@ -257,3 +257,52 @@ def test_a_journal_that_cannot_be_had_says_why(tmp_path, processes):
         assert failed.returncode == 1, failed.stdout
         assert message in failed.stdout, failed.stdout
     assert first.stop() == 0
+
+
+def test_sighup_is_a_clean_stop(tmp_path, processes):
+    # Closing the terminal of a broker started by hand sends it SIGHUP,
+    # which ended it at once (exit status 129): the next start took the run
+    # for a crash and counted a delivery more for every ready task. It
+    # stops as SIGTERM does now; started ignoring SIGHUP (nohup), it still
+    # ignores it.
+    db = str(tmp_path / 'a.db')
+    endpoint = 'tcp://127.0.0.1:%d' % free_port()
+    first = Process([binary('broker', 'arbiterd'), '--bind', endpoint, '--db', db],
+                    str(tmp_path / 'first.log'))
+    processes.append(first)
+    wait_until(lambda: 'listening' in first.output(), what='the first broker')
+    peer = arbiter_proto.Peer(endpoint)
+    try:
+        kind, _, reply, _ = peer.request('SUBMIT', {'tasks': [{'name': 'n', 'queue': 'q'}]},
+                                         [b''], timeout=5)
+        assert kind == 'SUBMITTED', reply
+    finally:
+        peer.close()
+    os.kill(first.pid, signal.SIGHUP)
+    assert first.proc.wait(15) == 0, first.output()
+    assert 'broker: stopping' in first.output()
+    again = Process([binary('broker', 'arbiterd'), '--bind', endpoint, '--db', db],
+                    str(tmp_path / 'again.log'))
+    processes.append(again)
+    wait_until(lambda: 'listening' in again.output(), what='the broker started again')
+    assert 'did not stop cleanly' not in again.output(), again.output()
+    assert again.stop() == 0
+    with sqlite3.connect('file:%s?mode=ro' % db, uri=True) as journal:
+        assert journal.execute('SELECT delivered FROM tasks').fetchall() == [(0,)]
+    with open(str(tmp_path / 'nohup.log'), 'wb') as log:
+        nohup = subprocess.Popen([binary('broker', 'arbiterd'), '--bind', endpoint, '--db', db],
+                                 stdout=log, stderr=subprocess.STDOUT,
+                                 preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    try:
+        wait_until(lambda: 'listening' in (tmp_path / 'nohup.log').read_text(),
+                   what='the broker under nohup')
+        os.kill(nohup.pid, signal.SIGHUP)
+        peer = arbiter_proto.Peer(endpoint)
+        try:
+            wait_until(lambda: ping(peer), what='a PING after the SIGHUP')
+        finally:
+            peer.close()
+        assert nohup.poll() is None
+    finally:
+        nohup.terminate()
+        assert nohup.wait(15) == 0

@@ -185,12 +185,15 @@ def test_broker_restart(broker, processes, client, tmp_path):
         peer.close()
 
 
-def test_sigterm_lets_running_tasks_finish(broker, processes, client, tmp_path):
+# SIGHUP (the terminal of a worker started by hand closed) drains too: it
+# ended the worker at once, dropping its running task
+@pytest.mark.parametrize('sig', [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_lets_running_tasks_finish(broker, processes, client, tmp_path, sig):
     worker = start_worker(broker, processes, tmp_path, '--slots', '1')
     ids = submit(client, [{'name': 'nap'}])
     wait_until(lambda: client.request('STATUS', {'ids': ids})[2]['tasks'][0]['state'] == 4,
                what='task running')
-    os.kill(worker.pid, signal.SIGTERM)
+    os.kill(worker.pid, sig)
     assert wait_done(client, ids)[ids[0]] == (SUCCEEDED, '', b'done\n')
     worker.proc.wait(10)
     assert worker.proc.returncode == 0
