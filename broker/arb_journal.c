@@ -785,12 +785,22 @@ s_lock (arb_journal_t *self)
     char *lock_path = zsys_sprintf ("%s.lock", self->path);
     self->lock_fd = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     int rc = 0;
+    //  the first file a start makes: a journal's directory that cannot be
+    //  written (or made) is found here, and the message says it is that
     if (self->lock_fd < 0) {
-        zsys_error ("journal: cannot open %s: %s", lock_path, strerror (errno));
+        const char *slash = strrchr (self->path, '/');
+        int dir_size = !slash ? 1 : slash == self->path ? 1 : (int) (slash - self->path);
+        zsys_error ("journal: cannot open %s, the journal's lock file: %s; arbiterd makes it "
+                    "beside the journal, so its directory, %.*s, must exist and be writable by "
+                    "the user arbiterd runs as (the lock file too, if it is there), or give "
+                    "another --db",
+                    lock_path, strerror (errno), dir_size, slash ? self->path : ".");
         rc = -1;
     }
     else if (flock (self->lock_fd, LOCK_EX | LOCK_NB)) {
-        zsys_error ("journal: %s is in use by another arbiterd", self->path);
+        zsys_error ("journal: %s is in use by another arbiterd, which holds its lock file %s: "
+                    "stop that broker first, or give this one another --db",
+                    self->path, lock_path);
         rc = -1;
     }
     zstr_free (&lock_path);

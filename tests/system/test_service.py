@@ -5,11 +5,15 @@ where every line carries its priority as "<N>"."""
 
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
 import subprocess
+import tempfile
 import time
+
+import pytest
 
 import arbiter_proto
 from conftest import Process, binary, free_port, wait_until
@@ -306,3 +310,46 @@ def test_sighup_is_a_clean_stop(tmp_path, processes):
     finally:
         nohup.terminate()
         assert nohup.wait(15) == 0
+
+
+def test_a_journal_that_cannot_be_locked_says_what_to_do(tmp_path, processes):
+    # The lock file is the first thing a start makes beside the journal:
+    # its errors said only "DB is in use by another arbiterd" and "cannot
+    # open DB.lock: Permission denied", naming neither the lock file nor
+    # the directory as the cause, nor what to do.
+    db = str(tmp_path / 'a.db')
+    first = Process([binary('broker', 'arbiterd'), '--bind',
+                     'tcp://127.0.0.1:%d' % free_port(), '--db', db], str(tmp_path / 'first.log'))
+    processes.append(first)
+    wait_until(lambda: 'listening' in first.output(), what='the first broker')
+    second = subprocess.run([binary('broker', 'arbiterd'), '--bind',
+                             'tcp://127.0.0.1:%d' % free_port(), '--db', db],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30, text=True)
+    assert second.returncode == 1, second.stdout
+    assert ('journal: %s is in use by another arbiterd, which holds its lock file %s.lock: stop '
+            'that broker first, or give this one another --db' % (db, db)) in second.stdout, \
+        second.stdout
+    assert first.stop() == 0
+    # a directory the broker's user cannot write (as root: run it as nobody)
+    folder = tempfile.mkdtemp(prefix='h-ro-')
+    try:
+        os.chmod(folder, 0o555)
+        prefix = []
+        if os.geteuid() == 0:
+            if not shutil.which('setpriv'):
+                pytest.skip('root without setpriv: no directory it cannot write')
+            prefix = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']
+        db = os.path.join(folder, 'a.db')
+        refused = subprocess.run(prefix + [binary('broker', 'arbiterd'), '--bind',
+                                           'tcp://127.0.0.1:%d' % free_port(), '--db', db],
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=30,
+                                 text=True)
+        assert refused.returncode == 1, refused.stdout
+        assert ("journal: cannot open %s.lock, the journal's lock file: Permission denied; "
+                "arbiterd makes it beside the journal, so its directory, %s, must exist and be "
+                "writable by the user arbiterd runs as (the lock file too, if it is there), or "
+                "give another --db" % (db, folder)) in refused.stdout, refused.stdout
+        assert os.listdir(folder) == []
+    finally:
+        os.chmod(folder, 0o755)
+        shutil.rmtree(folder)
