@@ -97,6 +97,15 @@ s_change (arb_cli_t *cli,
     else
         status = s_print_outcomes (cli, cancel ? ARB_MSG_CANCEL : ARB_MSG_RETRY, outcomes, n, count,
                                    n > 0);
+    //  a group is a set of tasks that ends, as a flow is: nothing left in it
+    //  to cancel is exit 1, as `arbiter group cancel` says it (this said
+    //  "0 tasks cancelled" and exited 0). The broker lets a finalizer run,
+    //  so it may be the one task left.
+    if (status == ARB_EXIT_OK && cancel && cancel->group && count == 0)
+        status = arb_cli_say (cli, ARB_EXIT_FAILED,
+                              "cancel: group '%s': nothing to cancel, every task has finished "
+                              "(but a finalizer, which a cancel leaves to run)",
+                              cancel->group);
     free (outcomes);
     free (ids);
     return status;
@@ -153,7 +162,8 @@ const arb_cli_cmd_t arb_cli_cmd_cancel = {
              "          unknown, 409 not in a state that allows it)\n"
              "\n"
              "Exit: 0; 2 if an ID, the flow or the group is unknown; 1 if a task could not be\n"
-             "cancelled (finished).\n",
+             "cancelled (finished), or the flow or the group had nothing left to cancel (as\n"
+             "`arbiter group cancel`).\n",
     .options = s_cancel_options,
     .run = s_cancel_run,
 };

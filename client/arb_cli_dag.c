@@ -273,7 +273,8 @@ static const arb_cli_cmd_t s_group_cancel_cmd = {
              "\n"
              "  --json  {\"flow\", \"count\", \"cancelled\": [NAME], \"left\": [NAME]}\n"
              "\n"
-             "Exit: 0; 1 if every task had finished already; 2 if no such group.\n",
+             "Exit: 0; 1 if every task had finished already (but the finalizer); 2 if no such\n"
+             "group.\n",
     .run = s_group_cancel,
 };
 

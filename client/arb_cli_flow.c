@@ -497,7 +497,8 @@ arb_cli_flow_wait_run (
 
 //  Prints what the cancel changed: the tasks unfinished before and
 //  cancelled now, and those still unfinished (a group's finalizer runs).
-static void
+//  Returns how many it cancelled.
+static size_t
 s_print_cancelled (arb_cli_t *cli, arb_cli_flow_t *before, arb_cli_flow_t *after)
 {
     json_t *cancelled = json_array (), *left = json_array ();
@@ -522,13 +523,14 @@ s_print_cancelled (arb_cli_t *cli, arb_cli_flow_t *before, arb_cli_flow_t *after
         json_object_set_new (obj, "cancelled", cancelled);
         json_object_set_new (obj, "left", left);
         arb_cli_json_print (obj);
-        return;
+        return count;
     }
     json_decref (cancelled);
     json_decref (left);
     printf (ARB_CLI_FLOW_PREFIX "%" PRIu64 ": %zu task%s cancelled\n", before->id, count,
             count == 1 ? "" : "s");
     fflush (stdout);
+    return count;
 }
 
 //  How many tasks of the flow are not final.
@@ -559,8 +561,16 @@ arb_cli_flow_cancel (arb_cli_t *cli, arb_flow_kind_t kind, uint64_t id)
     arb_cli_flow_t *after = arb_cli_flow_new (before->kind, id);
     if (arb_client_cancel (cli->client, &what, NULL, NULL))
         status = arb_cli_client_fail (cli, "cancel");
-    else if (!(status = arb_cli_flow_load (cli, after)))
-        s_print_cancelled (cli, before, after);
+    //  a group whose one unfinished task is its finalizer, which a cancel
+    //  leaves to run: nothing cancelled, exit 1 as above, and as `arbiter
+    //  cancel --group` (this exited 0)
+    else if (!(status = arb_cli_flow_load (cli, after))
+             && s_print_cancelled (cli, before, after) == 0)
+        status = arb_cli_say (cli, ARB_EXIT_FAILED,
+                              ARB_CLI_FLOW_PREFIX
+                              "%" PRIu64 ": nothing to cancel, every task has finished but "
+                              "what a cancel leaves to run (a group's finalizer)",
+                              id);
     arb_cli_flow_destroy (&before);
     arb_cli_flow_destroy (&after);
     return status;

@@ -350,6 +350,35 @@ def test_group_cancel_keeps_the_finalizer(broker, tmp_path):
     status = json.loads(cli(broker, '--json', 'group', 'status', other).stdout)
     assert status['counts'] == {'cancelled': 6, 'ready': 1}
 
+    # nothing left to cancel but the finalizers: exit 1 both ways, as for
+    # a group whose every task has finished (`cancel --group` said "0 tasks
+    # cancelled" and exited 0, `group cancel` exited 0 here and 1 there)
+    proc = cli(broker, 'group', 'cancel', other)
+    assert proc.returncode == EXIT_FAILED, (proc.stdout, proc.stderr)
+    assert b'nothing to cancel' in proc.stderr
+    proc = cli(broker, 'cancel', '--group', 'g2')
+    assert proc.returncode == EXIT_FAILED, (proc.stdout, proc.stderr)
+    assert b"group 'g2': nothing to cancel" in proc.stderr
+    assert json.loads(cli(broker, '--json', 'cancel', '--group', 'g2').stdout)['count'] == 0
+
+
+def test_cancelling_a_finished_group_fails_both_ways(broker, tmp_path):
+    # `arbiter cancel --group G` on a group whose tasks have all finished
+    # said "0 tasks cancelled" and exited 0, while `arbiter group cancel`
+    # exited 1 ("nothing to cancel"): both exit 1 now
+    path = write(tmp_path, 'group.json', {'name': 'g3', 'tasks': [{'task': 'member'}] * 2})
+    flow = cli(broker, 'group', 'submit', path).stdout.decode().strip()
+    proc = cli(broker, 'cancel', '--group', 'g3')
+    assert proc.returncode == EXIT_OK and lines(proc) == ['2 tasks cancelled'], proc.stderr
+    proc = cli(broker, 'group', 'cancel', flow)
+    assert proc.returncode == EXIT_FAILED, (proc.stdout, proc.stderr)
+    assert b'nothing to cancel, every task has finished' in proc.stderr
+    proc = cli(broker, 'cancel', '--group', 'g3')
+    assert proc.returncode == EXIT_FAILED, (proc.stdout, proc.stderr)
+    assert b"cancel: group 'g3': nothing to cancel" in proc.stderr
+    # a group name that is not there is still 2
+    assert cli(broker, 'cancel', '--group', 'g4').returncode == EXIT_USAGE
+
 
 def add_handler(task, payload, w):
     """Adds its args to its input: a running sum along a pipe."""
