@@ -54,6 +54,7 @@ struct _arb_broker_t {
     size_t sweep_batch;         //  its batch: ARB_SWEEP_BATCH, doubling while behind
     uint64_t sweep_behind_ms;   //  monotonic: since when every batch came back full; 0 not
     bool journal_full;          //  the disk failed the journal: nothing writes until a probe works
+    bool unserved;              //  the start ended before it served: a journal it made goes
     uint64_t next_probe_ms;     //  monotonic: the next probe, while full
     uint32_t probe_wait_ms;     //  the wait before it (doubling to ARB_PROBE_MAX_MS)
     uint64_t recovered_ms;      //  monotonic: when the journal last took writes again; 0 never
@@ -222,6 +223,9 @@ arb_broker_config_check (const arb_broker_config_t *config)
 static void
 s_stop_unserved (arb_broker_t *self)
 {
+    //  and a journal this start made where there was none is removed at
+    //  destroy (arb_journal_discard): a port in use left a new file
+    self->unserved = true;
     if (self->journal_full)
         return;  //  nothing can be written: the next start counts as after a crash
     if (arb_life_stop (self->life) || arb_journal_commit (self->journal))
@@ -312,7 +316,10 @@ arb_broker_destroy (arb_broker_t **self_p)
         return;
     arb_outbox_destroy (&self->outbox);
     arb_life_destroy (&self->life);
-    arb_journal_destroy (&self->journal);
+    if (self->unserved)
+        arb_journal_discard (&self->journal);
+    else
+        arb_journal_destroy (&self->journal);
     arb_wire_destroy (&self->wire);
     arb_auth_destroy (&self->auth);  //  after the socket it admits peers to
     arb_service_destroy (&self->service);

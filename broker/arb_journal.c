@@ -825,7 +825,7 @@ s_check_file (arb_journal_t *self)
 {
     int fd = open (self->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        self->created = errno == ENOENT;
+        self->created = self->absent = errno == ENOENT;
         return 0;  //  none yet; or SQLite will say why it cannot open it
     }
     struct stat file;
@@ -993,6 +993,33 @@ arb_journal_destroy (arb_journal_t **self_p)
     free (self->path);
     free (self);
     *self_p = NULL;
+}
+
+void
+arb_journal_discard (arb_journal_t **self_p)
+{
+    arb_journal_t *self = *self_p;
+    if (!self || !self->absent) {
+        arb_journal_destroy (self_p);
+        return;
+    }
+    //  held until the files are gone: a broker that starts meanwhile
+    //  finds the journal in use, never half of one
+    int lock_fd = self->lock_fd;
+    self->lock_fd = -1;
+    char *path = strdup (self->path);
+    arb_journal_destroy (self_p);
+    static const char *suffixes[] = {"", "-wal", "-shm", "-tasklog", "-tasklog2"};
+    for (size_t i = 0; i < sizeof (suffixes) / sizeof (suffixes[0]); i++) {
+        char *file = zsys_sprintf ("%s%s", path, suffixes[i]);
+        if (unlink (file) && errno != ENOENT)
+            zsys_warning ("journal: cannot remove %s: %s", file, strerror (errno));
+        zstr_free (&file);
+    }
+    zsys_info ("journal: removed the new journal, as the broker did not start path=%s", path);
+    free (path);
+    if (lock_fd >= 0)
+        close (lock_fd);
 }
 
 bool

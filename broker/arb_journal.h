@@ -62,6 +62,14 @@ arb_journal_t *arb_journal_new (const char *path, arb_sync_t sync);
 
 void arb_journal_destroy (arb_journal_t **self_p);
 
+//  Destroys the journal as arb_journal_destroy does, for a start that ends
+//  before it serves (its endpoint cannot be bound): when no file at all
+//  was at its path, it removes what this open made (the file, its -wal,
+//  -shm, -tasklog and -tasklog2), before it lets the lock go, so that a
+//  start refused leaves no new journal behind. The lock file and a
+//  directory made for the journal stay. Accepts NULL; nulls *self_p.
+void arb_journal_discard (arb_journal_t **self_p);
+
 //  Whether no journal was at its path (no file, or an empty one) when it
 //  opened: a new, empty journal, which a misspelt --db also makes.
 bool arb_journal_is_new (arb_journal_t *self);

@@ -353,3 +353,28 @@ def test_a_journal_that_cannot_be_locked_says_what_to_do(tmp_path, processes):
     finally:
         os.chmod(folder, 0o755)
         shutil.rmtree(folder)
+
+
+def test_a_start_refused_for_its_port_leaves_no_new_journal(tmp_path):
+    # A start on a port in use at a path with no journal made the file and
+    # its schema, then exited 1: a misspelt --db, or a first start, left a
+    # new journal behind. The lock file stays (it always does); an empty
+    # file that was there stays as it was made into a journal.
+    with socket.socket() as taken:
+        taken.bind(('127.0.0.1', 0))
+        taken.listen(1)
+        busy = 'tcp://127.0.0.1:%d' % taken.getsockname()[1]
+        folder = tmp_path / 'new'
+        failed = subprocess.run([binary('broker', 'arbiterd'), '--bind', busy, '--db',
+                                 str(folder / 'a.db')], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, timeout=30, text=True)
+        assert failed.returncode == 1, failed.stdout
+        assert 'cannot bind %s' % busy in failed.stdout, failed.stdout
+        assert sorted(os.listdir(folder)) == ['a.db.lock'], failed.stdout
+        empty = tmp_path / 'empty.db'
+        empty.write_bytes(b'')
+        failed = subprocess.run([binary('broker', 'arbiterd'), '--bind', busy, '--db',
+                                 str(empty)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                timeout=30, text=True)
+        assert failed.returncode == 1, failed.stdout
+        assert empty.exists()
