@@ -236,8 +236,6 @@ s_stop_unserved (arb_broker_t *self)
 arb_broker_t *
 arb_broker_new (const arb_broker_config_t *config)
 {
-    if (arb_broker_config_check (config))
-        return NULL;
     arb_broker_t *self = (arb_broker_t *) zmalloc (sizeof (arb_broker_t));
     self->config = *config;
     self->limits.max_frame = config->max_payload;

@@ -64,16 +64,17 @@ typedef struct {
 //  Fills config with the defaults.
 void arb_broker_config_defaults (arb_broker_config_t *config);
 
-//  The checks of config that arb_broker_new makes before it opens or binds
-//  anything, so that arbiterd --check-config refuses what a start would:
-//  without curve_dir, an endpoint that other hosts can reach is refused
-//  unless config->insecure (which is warned about). 0, or -1 after logging
-//  why. Binds, opens and connects nothing.
+//  The checks of config to make before arb_broker_new, which does not make
+//  them: arbiterd makes them for --check-config and a start alike, so that
+//  both refuse the same settings with the same exit status (2). Without
+//  curve_dir, an endpoint that other hosts can reach is refused unless
+//  config->insecure (which is warned about). 0, or -1 after logging why.
+//  Binds, opens and connects nothing.
 int arb_broker_config_check (const arb_broker_config_t *config);
 
 //  Opens the journal, rebuilds the scheduler from it, binds the socket
-//  (with CURVE and roles when config->curve_dir is set), after
-//  arb_broker_config_check. Returns NULL after logging why.
+//  (with CURVE and roles when config->curve_dir is set); config is one
+//  arb_broker_config_check passed. Returns NULL after logging why.
 arb_broker_t *arb_broker_new (const arb_broker_config_t *config);
 
 void arb_broker_destroy (arb_broker_t **self_p);
