@@ -813,6 +813,31 @@ s_be32 (const uint8_t *at)
     return (uint32_t) at[0] << 24 | (uint32_t) at[1] << 16 | (uint32_t) at[2] << 8 | at[3];
 }
 
+//  The journal's files, as a suffix of its path each: what
+//  arb_journal_discard may remove.
+static const char *S_FILES[] = {"", "-wal", "-shm", ARB_JOURNAL_LOG_SUFFIX,
+                                ARB_JOURNAL_LOG2_SUFFIX};
+#define S_FILE_COUNT (sizeof (S_FILES) / sizeof (S_FILES[0]))
+
+static char *
+s_file_path (arb_journal_t *self, size_t i)
+{
+    return zsys_sprintf ("%s%s", self->path, S_FILES[i]);
+}
+
+//  Notes which of the journal's files are there before this open, so that
+//  a discard removes only what the open made.
+static void
+s_note_found (arb_journal_t *self)
+{
+    for (size_t i = 0; i < S_FILE_COUNT; i++) {
+        char *file = s_file_path (self, i);
+        if (access (file, F_OK) == 0 || errno != ENOENT)
+            self->found |= (uint8_t) (1u << i);
+        zstr_free (&file);
+    }
+}
+
 //  Looks at an existing file before SQLite does (SQLite reads a header
 //  only when it first needs a page, and takes an empty file for a new
 //  database): refuses, naming it, a file that does not begin with
@@ -826,6 +851,8 @@ s_check_file (arb_journal_t *self)
     int fd = open (self->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         self->created = self->absent = errno == ENOENT;
+        if (self->absent)
+            s_note_found (self);
         return 0;  //  none yet; or SQLite will say why it cannot open it
     }
     struct stat file;
@@ -1007,14 +1034,16 @@ arb_journal_discard (arb_journal_t **self_p)
     //  finds the journal in use, never half of one
     int lock_fd = self->lock_fd;
     self->lock_fd = -1;
+    char *files[S_FILE_COUNT] = {NULL};
+    for (size_t i = 0; i < S_FILE_COUNT; i++)
+        if (!(self->found & (1u << i)))
+            files[i] = s_file_path (self, i);  //  only what this open made
     char *path = strdup (self->path);
     arb_journal_destroy (self_p);
-    static const char *suffixes[] = {"", "-wal", "-shm", "-tasklog", "-tasklog2"};
-    for (size_t i = 0; i < sizeof (suffixes) / sizeof (suffixes[0]); i++) {
-        char *file = zsys_sprintf ("%s%s", path, suffixes[i]);
-        if (unlink (file) && errno != ENOENT)
-            zsys_warning ("journal: cannot remove %s: %s", file, strerror (errno));
-        zstr_free (&file);
+    for (size_t i = 0; i < S_FILE_COUNT; i++) {
+        if (files[i] && unlink (files[i]) && errno != ENOENT)
+            zsys_warning ("journal: cannot remove %s: %s", files[i], strerror (errno));
+        zstr_free (&files[i]);
     }
     zsys_info ("journal: removed the new journal, as the broker did not start path=%s", path);
     free (path);

@@ -64,8 +64,9 @@ void arb_journal_destroy (arb_journal_t **self_p);
 
 //  Destroys the journal as arb_journal_destroy does, for a start that ends
 //  before it serves (its endpoint cannot be bound): when no file at all
-//  was at its path, it removes what this open made (the file, its -wal,
-//  -shm, -tasklog and -tasklog2), before it lets the lock go, so that a
+//  was at its path, it removes what this open made (the file, and those of
+//  its -wal, -shm, -tasklog and -tasklog2 that were not there before it),
+//  before it lets the lock go, so that a
 //  start refused leaves no new journal behind. The lock file and a
 //  directory made for the journal stay. Accepts NULL; nulls *self_p.
 void arb_journal_discard (arb_journal_t **self_p);

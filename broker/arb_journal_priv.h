@@ -120,6 +120,7 @@ struct _arb_journal_t {
     char *path;                 //  owned
     bool created;               //  no journal was at path: this open made it
     bool absent;                //  no file at all was at path (not even an empty one)
+    uint8_t found;              //  which of S_FILES were there before this open (a bit each)
     //  The batch and the task log (arb_journal_batch.c). Rows and drops
     //  before held_turn and drop_turn are kept (the log has them, the
     //  tables not yet); those after are the open transaction's. Rows are

@@ -371,6 +371,14 @@ def test_a_start_refused_for_its_port_leaves_no_new_journal(tmp_path):
         assert failed.returncode == 1, failed.stdout
         assert 'cannot bind %s' % busy in failed.stdout, failed.stdout
         assert sorted(os.listdir(folder)) == ['a.db.lock'], failed.stdout
+        # a file of the journal's that was there is not the start's to remove
+        (folder / 'b.db-tasklog2').write_bytes(b'')
+        failed = subprocess.run([binary('broker', 'arbiterd'), '--bind', busy, '--db',
+                                 str(folder / 'b.db')], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, timeout=30, text=True)
+        assert failed.returncode == 1, failed.stdout
+        assert sorted(os.listdir(folder)) == ['a.db.lock', 'b.db-tasklog2', 'b.db.lock'], \
+            failed.stdout
         empty = tmp_path / 'empty.db'
         empty.write_bytes(b'')
         failed = subprocess.run([binary('broker', 'arbiterd'), '--bind', busy, '--db',
