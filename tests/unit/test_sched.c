@@ -682,6 +682,46 @@ test_timers (void **state)
     arb_sched_destroy (&sched);
 }
 
+//  Many timers come due in the order of their times, whatever the order
+//  they were set in: a due one is never left behind one set for later.
+static void
+test_timers_fire_in_time_order (void **state)
+{
+    (void) state;
+    s_log_t log;
+    arb_sched_t *sched = s_sched (&log, 0);
+    const uint64_t due[] = {3000, 1000, 5000, 2000, 4000, 1000};
+    const size_t count = sizeof (due) / sizeof (due[0]);
+    for (size_t i = 0; i < count; i++) {
+        arb_task_t *task = arb_sched_new_task (sched, "q", "later");
+        task->id = i + 1;
+        task->state = ARB_STATE_SCHEDULED;
+        arb_task_ext_rw (task)->not_before_ms = NOW + due[i];
+        arb_sched_add (sched, task, NOW, MONO);
+    }
+    assert_int_equal (arb_sched_next_timer (sched), MONO + 1000);
+    //  at 2 s, the three due by then, earliest first (ties by id)
+    arb_task_t *task = arb_sched_pop_timer (sched, MONO + 2000);
+    assert_non_null (task);
+    assert_int_equal (task->id, 2);
+    task = arb_sched_pop_timer (sched, MONO + 2000);
+    assert_non_null (task);
+    assert_int_equal (task->id, 6);
+    task = arb_sched_pop_timer (sched, MONO + 2000);
+    assert_non_null (task);
+    assert_int_equal (task->id, 4);
+    assert_null (arb_sched_pop_timer (sched, MONO + 2000));
+    assert_int_equal (arb_sched_next_timer (sched), MONO + 3000);
+    const uint64_t rest[] = {1, 5, 3};
+    for (size_t i = 0; i < 3; i++) {
+        task = arb_sched_pop_timer (sched, MONO + 10000);
+        assert_non_null (task);
+        assert_int_equal (task->id, rest[i]);
+    }
+    assert_null (arb_sched_pop_timer (sched, MONO + 10000));
+    arb_sched_destroy (&sched);
+}
+
 static void
 test_max_running_and_pause (void **state)
 {
@@ -1944,6 +1984,7 @@ main (void)
         cmocka_unit_test (test_adopt_only_what_was_held),
         cmocka_unit_test (test_lease_expiry_by_liveness),
         cmocka_unit_test (test_timers),
+        cmocka_unit_test (test_timers_fire_in_time_order),
         cmocka_unit_test (test_max_running_and_pause),
         cmocka_unit_test (test_early_pass_waits_for_a_loosened_limit),
         cmocka_unit_test (test_rate_limit),
