@@ -620,6 +620,13 @@ test_adopt_only_what_was_held (void **state)
     assert_true (arb_sched_can_adopt (sched, sent, x3, lease));
     assert_int_equal (arb_sched_adopt (sched, sent, x3, lease, MONO), ARB_ADOPT_MOVED);
     assert_true (arb_sched_can_adopt (sched, sent, x3, arb_task_ext (sent)->lease));
+    //  its attempt fails and it is ready for a retry: leased in this run,
+    //  it is no longer an earlier run's, whose worker would run it again
+    arb_sched_unlease (sched, sent);
+    arb_sched_make_ready (sched, sent, false, NOW, MONO);
+    assert_int_equal (arb_task_ext (sent)->last_lease, 0);
+    assert_false (arb_sched_can_adopt (sched, sent, w, before));
+    assert_false (arb_sched_can_adopt (sched, sent, x3, before));
     //  the other task, never leased in this run: an earlier run's lease
     assert_true (arb_sched_can_adopt (sched, other, w, before));
     arb_sched_destroy (&sched);
