@@ -16,6 +16,7 @@ import arbiter_proto
 from conftest import SANITIZED, Broker, binary, wait_until
 from helpers import (DEAD, SUCCEEDED, gone, journal_value, queue_counts, read_pid, start_exec_worker,
                      start_minion, status, submit_many, wait_state)
+from scripted import ScriptedWorker, run_until
 
 FAST = ['--heartbeat-ms', '200', '--liveness-ms', '1000']
 
@@ -99,6 +100,32 @@ HEAD_ITEM = ('case "$(cat)" in poison) date +%s.%N >> "$RUNS"; echo "bad item" >
 
 def run_times(path):
     return [float(x) for x in path.read_text().split()]
+
+
+def test_exponential_backoff_doubles_from_its_base_up_to_its_cap(broker, peer_factory):
+    """Each retry's start is set from the failure: the base after the first,
+    doubled after each one more, never past the cap. Without jitter the
+    delay is exact, read from the task's start time and its last attempt's
+    end (one broker turn, one clock reading)."""
+    client = peer_factory(broker.endpoint)
+
+    def fail(task, payload, w):
+        raise RuntimeError('attempt %d broke' % task['attempt'])
+    w = ScriptedWorker(broker.endpoint, fail)
+    [task_id] = submit_many(client, [{'name': 'flaky', 'retries': 5, 'backoff': 2,
+                                      'backoff_ms': 200, 'backoff_cap_ms': 500,
+                                      'no_jitter': True}])
+    delays = []
+    for attempt in (1, 2, 3, 4):
+        def failed_again():
+            info = status(client, [task_id])[task_id]
+            return info['attempts'] == attempt and info['state'] == 2
+        run_until([w], failed_again, timeout=20)
+        info = status(client, [task_id])[task_id]
+        assert info['history'][-1]['attempt'] == attempt, info
+        delays.append(info['not_before_ms'] - info['history'][-1]['ended_ms'])
+    assert delays == [200, 400, 500, 500]
+    w.close()
 
 
 def test_head_policy_backs_off_and_quarantines_a_poison_item(tmp_path, processes):
