@@ -514,20 +514,26 @@ def test_retention_removes_results_and_the_file_stops_growing(tmp_path, processe
 
 def test_dead_tasks_are_kept_for_their_own_retention(tmp_path, processes, peer_factory):
     """--dead-retention keeps dead tasks (for their errors to be read, and
-    retried) longer than --retention keeps the others; then they go too."""
+    retried) longer than --retention keeps the others; then they go too.
+    A task's own retention outlasts both."""
     b = Broker(tmp_path, extra=FAST + ['--retention', '1', '--dead-retention', '8'])
     processes.append(b)
     client = peer_factory(b.endpoint)
     start_minion(b, processes, tmp_path)
-    fine, bad = submit_many(client, [{'name': 'simple_add', 'payload': b'1 1'},
-                                     {'name': 'simple_add', 'payload': b'not numbers'}])
+    fine, bad, kept = submit_many(client, [
+        {'name': 'simple_add', 'payload': b'1 1'},
+        {'name': 'simple_add', 'payload': b'not numbers'},
+        {'name': 'simple_add', 'payload': b'2 2', 'retention_ms': 3600 * 1000}])
     wait_state(client, fine, SUCCEEDED)
     wait_state(client, bad, DEAD)
+    wait_state(client, kept, SUCCEEDED)
     wait_until(lambda: status(client, [fine])[fine].get('found') is not True, timeout=10,
                what='the succeeded task removed')
     assert status(client, [bad])[bad]['state'] == DEAD  # kept on
     wait_until(lambda: status(client, [bad])[bad].get('found') is not True, timeout=20,
                what='the dead task removed')
+    # kept for the hour it asked for, whatever the broker's retention
+    assert status(client, [kept])[kept]['state'] == SUCCEEDED
 
 
 def test_events_and_queue_admin_from_the_cli(fast_broker, processes, tmp_path):
