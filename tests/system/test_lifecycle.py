@@ -536,6 +536,26 @@ def test_dead_tasks_are_kept_for_their_own_retention(tmp_path, processes, peer_f
     assert status(client, [kept])[kept]['state'] == SUCCEEDED
 
 
+def test_a_queues_retention_not_the_brokers_says_how_long_its_tasks_stay(tmp_path, processes, peer_factory):
+    """A queue's retention, not the broker's, says how long its finished
+    tasks stay: a short one goes while a task of another queue stays."""
+    b = Broker(tmp_path, extra=FAST)  # the broker's retention: a day
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    kind, _, body, _ = client.request('QUEUE', {'queue': 'brief', 'op': 'set',
+                                                'retention_ms': 500})
+    assert kind == 'OK', body
+    w = ScriptedWorker(b.endpoint, lambda task, payload, w: b'ok', queues=('brief', 'other'))
+    brief, other = submit_many(client, [{'name': 'x', 'queue': 'brief'},
+                                        {'name': 'x', 'queue': 'other'}])
+    run_until([w], lambda: all(t.get('state') == SUCCEEDED
+                               for t in status(client, [brief, other]).values()))
+    wait_until(lambda: status(client, [brief])[brief].get('found') is not True, timeout=10,
+               what='the brief queue\'s task removed')
+    assert status(client, [other])[other]['state'] == SUCCEEDED
+    w.close()
+
+
 def test_events_and_queue_admin_from_the_cli(fast_broker, processes, tmp_path):
     events = subprocess.Popen([binary('client', 'arbiter'), '--broker', fast_broker.endpoint,
                                '--json', 'events'], stdout=subprocess.PIPE)
