@@ -541,6 +541,26 @@ def test_dead_tasks_are_kept_for_their_own_retention(tmp_path, processes, peer_f
     assert status(client, [kept])[kept]['state'] == SUCCEEDED
 
 
+def test_purge_cancels_what_waits_and_leaves_what_runs(broker, peer_factory):
+    """A purge ends the queue's tasks that have not started; one running
+    goes on, and its result counts."""
+    client = peer_factory(broker.endpoint)
+    worker = peer_factory(broker.endpoint)
+    kind, _, body, _ = worker.request('REGISTER', {'name': 'holder', 'slots': 1})
+    assert kind == 'WELCOME', body
+    worker.send('CREDIT', {'queues': ['q'], 'credit': 1})
+    running, *waiting = submit_many(client, [{'name': 'x', 'queue': 'q'} for _ in range(3)])
+    kind, _, body, _ = worker.recv(timeout=10)
+    assert kind == 'DISPATCH' and [t['id'] for t in body['tasks']] == [running], body
+    lease = body['tasks'][0]['lease']
+    kind, _, body, _ = client.request('QUEUE', {'queue': 'q', 'op': 'purge'})
+    assert kind == 'OK' and body['count'] == 2, body
+    infos = status(client, [running] + waiting)
+    assert [infos[i]['state'] for i in [running] + waiting] == [4, 8, 8], infos
+    worker.send('RESULT', {'results': [{'id': running, 'lease': lease}]}, [b'done'])
+    wait_state(client, running, SUCCEEDED)
+
+
 def test_a_queues_retention_not_the_brokers_says_how_long_its_tasks_stay(tmp_path, processes, peer_factory):
     """A queue's retention, not the broker's, says how long its finished
     tasks stay: a short one goes while a task of another queue stays."""
