@@ -561,6 +561,41 @@ def test_purge_cancels_what_waits_and_leaves_what_runs(broker, peer_factory):
     wait_state(client, running, SUCCEEDED)
 
 
+def test_a_started_task_past_its_expiry_at_a_restart_waits_for_its_claim(tmp_path, processes,
+                                                                          peer_factory):
+    """A task with an expiry had started when the broker died, and the
+    expiry passed while it was down: the expiry drops only a task that has
+    not started, so after the restart it waits out the recovery window for
+    its worker to claim it, and runs on."""
+    b = Broker(tmp_path, extra=['--recovery-ms', '20000'])
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    worker = peer_factory(b.endpoint)
+    kind, _, body, _ = worker.request('REGISTER', {'name': 'holder', 'slots': 1})
+    assert kind == 'WELCOME', body
+    worker.send('CREDIT', {'queues': ['q'], 'credit': 1})
+    expires = time.time() + 1
+    [task_id] = submit_many(client, [{'name': 'x', 'queue': 'q',
+                                      'expires_ms': int(expires * 1000)}])
+    kind, _, body, _ = worker.recv(timeout=10)
+    assert kind == 'DISPATCH' and [t['id'] for t in body['tasks']] == [task_id], body
+    lease = body['tasks'][0]['lease']
+    b.kill9()
+    time.sleep(max(0.0, expires + 0.3 - time.time()))
+    restarted = b.restart()
+    processes.append(restarted)
+    client = peer_factory(restarted.endpoint)
+    time.sleep(0.5)  # a few of the broker's turns past the expiry
+    claimer = peer_factory(restarted.endpoint)
+    kind, _, body, _ = claimer.request('REGISTER', {'name': 'holder', 'slots': 1,
+                                                    'held': [{'id': task_id, 'lease': lease}]})
+    assert kind == 'WELCOME', body
+    assert [t['id'] for t in body.get('adopted', [])] == [task_id], body
+    claimer.send('RESULT', {'results': [{'id': task_id, 'lease': body['adopted'][0]['lease']}]},
+                 [b'done'])
+    wait_state(client, task_id, SUCCEEDED)
+
+
 def test_a_queues_retention_not_the_brokers_says_how_long_its_tasks_stay(tmp_path, processes, peer_factory):
     """A queue's retention, not the broker's, says how long its finished
     tasks stay: a short one goes while a task of another queue stays."""
