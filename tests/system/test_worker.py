@@ -221,3 +221,6 @@ def test_second_sigterm_stops_at_once(broker, processes, client, tmp_path):
         client.request('STATUS', {'ids': ids})[2]['tasks'][0]), timeout=5,
         what='the lease given back')
     assert task['state'] == 3 and task.get('attempts', 0) == 0, task
+    # nor counted as lost (a lost lease counts toward quarantine), nor in
+    # its history as an attempt
+    assert task.get('lost', 0) == 0 and not task.get('history'), task
