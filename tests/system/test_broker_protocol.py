@@ -112,6 +112,28 @@ def test_credit_bounds_tasks_in_flight(broker, peer_factory):
     assert len(more) == 2
 
 
+def test_registering_again_replaces_the_credit_it_had(broker, peer_factory):
+    """A worker that registers again on its connection (its REGISTER sent
+    again) announces its free slots anew: the credit of its first
+    registration goes, so it is never sent more tasks than its slots."""
+    client = peer_factory(broker.endpoint)
+    worker = peer_factory(broker.endpoint)
+    register(worker, credit=1)
+    register(worker, credit=1)
+    submit(client, [{'name': 't'} for _ in range(3)])
+    # asked after the SUBMIT's reply, the PING is answered after the
+    # DISPATCHes of the SUBMIT's turn
+    worker.send('PING', {})
+    got = []
+    while True:
+        kind, _, body, _ = worker.recv(timeout=10)
+        if kind == 'PONG':
+            break
+        if kind == 'DISPATCH':
+            got += body['tasks']
+    assert len(got) == 1, got
+
+
 def test_priority_order(broker, peer_factory):
     client = peer_factory(broker.endpoint)
     worker = peer_factory(broker.endpoint)
