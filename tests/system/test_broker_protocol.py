@@ -3,7 +3,7 @@ that speaks the wire protocol as a client and as a worker."""
 
 import time
 
-from conftest import wait_until
+from conftest import Broker, wait_until
 
 
 def submit(peer, tasks, watch=False):
@@ -132,6 +132,25 @@ def test_registering_again_replaces_the_credit_it_had(broker, peer_factory):
         if kind == 'DISPATCH':
             got += body['tasks']
     assert len(got) == 1, got
+
+
+def test_after_a_clean_stop_a_task_never_handed_out_was_never_delivered(tmp_path, processes,
+                                                                        peer_factory):
+    """Dispatch writes nothing, so after a crash each ready task counts one
+    delivery more (it may have been handed out); a clean stop writes its
+    leases, and after it the counts are exact: a ready task that no worker
+    ever had comes with no delivery before (AMQP's redelivered unset)."""
+    b = Broker(tmp_path, extra=['--recovery-ms', '0'])
+    processes.append(b)
+    client = peer_factory(b.endpoint)
+    [task_id] = submit(client, [{'name': 't'}])
+    assert b.stop() == 0
+    restarted = b.restart()
+    processes.append(restarted)
+    worker = peer_factory(restarted.endpoint)
+    register(worker, credit=1)
+    task = worker.next_of('DISPATCH', timeout=10)[2]['tasks'][0]
+    assert task['id'] == task_id and task.get('delivered', 0) == 0, task
 
 
 def test_priority_order(broker, peer_factory):
