@@ -387,8 +387,15 @@ def test_task_that_kills_its_worker_is_quarantined(fast_broker, processes, tmp_p
     assert info['lost'] == 3
     # other work still runs
     fine = int(cli(fast_broker, 'submit', 'fine').stdout)
-    start_exec_worker(fast_broker, processes, tmp_path, command)
+    survivor = start_exec_worker(fast_broker, processes, tmp_path, command)
     assert cli(fast_broker, 'wait', '--timeout', '10', str(fine)).returncode == 0
+    # a retry gives it a new round: its lost leases count from 0 again, as
+    # its attempts do (no worker now, to take it and die)
+    assert survivor.stop() == 0
+    assert cli(fast_broker, 'retry', str(task_id)).returncode == 0
+    info = status_cli(fast_broker, task_id)
+    assert info['state'] == 'ready' and info.get('lost', 0) == 0, info
+    assert info.get('attempts', 0) == 0, info
 
 
 def status_cli(broker, task_id):
