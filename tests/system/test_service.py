@@ -197,11 +197,9 @@ def ping(peer):
         return False
 
 
-def test_a_start_that_cannot_bind_counts_as_a_clean_stop(tmp_path, processes):
-    # A start on a port in use (a service manager restarting it while the
-    # old process still holds the port) exits 1 having leased nothing: the
-    # next start must not take it for a crash, which counts a delivery
-    # more for every ready task.
+def broker_with_a_ready_task(tmp_path, processes):
+    """A broker on a new journal, holding one task no worker has had: its
+    journal, its endpoint and its Process."""
     db = str(tmp_path / 'a.db')
     endpoint = 'tcp://127.0.0.1:%d' % free_port()
     first = Process([binary('broker', 'arbiterd'), '--bind', endpoint, '--db', db],
@@ -215,6 +213,29 @@ def test_a_start_that_cannot_bind_counts_as_a_clean_stop(tmp_path, processes):
         assert kind == 'SUBMITTED', reply
     finally:
         peer.close()
+    return db, endpoint, first
+
+
+def assert_the_last_stop_was_clean(tmp_path, processes, db, endpoint):
+    """A start on db does not take the last run for a crash, which counts a
+    delivery more for every ready task (the one task of
+    broker_with_a_ready_task)."""
+    again = Process([binary('broker', 'arbiterd'), '--bind', endpoint, '--db', db],
+                    str(tmp_path / 'again.log'))
+    processes.append(again)
+    wait_until(lambda: 'listening' in again.output(), what='the broker started again')
+    assert 'did not stop cleanly' not in again.output(), again.output()
+    assert again.stop() == 0
+    with sqlite3.connect('file:%s?mode=ro' % db, uri=True) as journal:
+        assert journal.execute('SELECT delivered FROM tasks').fetchall() == [(0,)]
+
+
+def test_a_start_that_cannot_bind_counts_as_a_clean_stop(tmp_path, processes):
+    # A start on a port in use (a service manager restarting it while the
+    # old process still holds the port) exits 1 having leased nothing: the
+    # next start must not take it for a crash, which counts a delivery
+    # more for every ready task.
+    db, endpoint, first = broker_with_a_ready_task(tmp_path, processes)
     assert first.stop() == 0
     with socket.socket() as taken:
         taken.bind(('127.0.0.1', 0))
@@ -226,14 +247,7 @@ def test_a_start_that_cannot_bind_counts_as_a_clean_stop(tmp_path, processes):
                                     timeout=30, text=True)
             assert failed.returncode == 1, failed.stdout
             assert 'cannot bind %s' % busy in failed.stdout, failed.stdout
-    again = Process([binary('broker', 'arbiterd'), '--bind', endpoint, '--db', db],
-                    str(tmp_path / 'again.log'))
-    processes.append(again)
-    wait_until(lambda: 'listening' in again.output(), what='the broker started again')
-    assert 'did not stop cleanly' not in again.output(), again.output()
-    assert again.stop() == 0
-    with sqlite3.connect('file:%s?mode=ro' % db, uri=True) as journal:
-        assert journal.execute('SELECT delivered FROM tasks').fetchall() == [(0,)]
+    assert_the_last_stop_was_clean(tmp_path, processes, db, endpoint)
 
 
 def test_a_journal_that_cannot_be_had_says_why(tmp_path, processes):
@@ -269,30 +283,11 @@ def test_sighup_is_a_clean_stop(tmp_path, processes):
     # for a crash and counted a delivery more for every ready task. It
     # stops as SIGTERM does now; started ignoring SIGHUP (nohup), it still
     # ignores it.
-    db = str(tmp_path / 'a.db')
-    endpoint = 'tcp://127.0.0.1:%d' % free_port()
-    first = Process([binary('broker', 'arbiterd'), '--bind', endpoint, '--db', db],
-                    str(tmp_path / 'first.log'))
-    processes.append(first)
-    wait_until(lambda: 'listening' in first.output(), what='the first broker')
-    peer = arbiter_proto.Peer(endpoint)
-    try:
-        kind, _, reply, _ = peer.request('SUBMIT', {'tasks': [{'name': 'n', 'queue': 'q'}]},
-                                         [b''], timeout=5)
-        assert kind == 'SUBMITTED', reply
-    finally:
-        peer.close()
+    db, endpoint, first = broker_with_a_ready_task(tmp_path, processes)
     os.kill(first.pid, signal.SIGHUP)
     assert first.proc.wait(15) == 0, first.output()
     assert 'broker: stopping' in first.output()
-    again = Process([binary('broker', 'arbiterd'), '--bind', endpoint, '--db', db],
-                    str(tmp_path / 'again.log'))
-    processes.append(again)
-    wait_until(lambda: 'listening' in again.output(), what='the broker started again')
-    assert 'did not stop cleanly' not in again.output(), again.output()
-    assert again.stop() == 0
-    with sqlite3.connect('file:%s?mode=ro' % db, uri=True) as journal:
-        assert journal.execute('SELECT delivered FROM tasks').fetchall() == [(0,)]
+    assert_the_last_stop_was_clean(tmp_path, processes, db, endpoint)
     with open(str(tmp_path / 'nohup.log'), 'wb') as log:
         nohup = subprocess.Popen([binary('broker', 'arbiterd'), '--bind', endpoint, '--db', db],
                                  stdout=log, stderr=subprocess.STDOUT,
