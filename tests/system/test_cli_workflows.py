@@ -353,13 +353,19 @@ def test_group_cancel_keeps_the_finalizer(broker, tmp_path):
     # nothing left to cancel but the finalizers: exit 1 both ways, as for
     # a group whose every task has finished (`cancel --group` said "0 tasks
     # cancelled" and exited 0, `group cancel` exited 0 here and 1 there)
-    proc = cli(broker, 'group', 'cancel', other)
-    assert proc.returncode == EXIT_FAILED, (proc.stdout, proc.stderr)
-    assert b'nothing to cancel' in proc.stderr
-    proc = cli(broker, 'cancel', '--group', 'g2')
-    assert proc.returncode == EXIT_FAILED, (proc.stdout, proc.stderr)
-    assert b"group 'g2': nothing to cancel" in proc.stderr
+    assert_nothing_to_cancel(broker, other, 'g2', b'nothing to cancel')
     assert json.loads(cli(broker, '--json', 'cancel', '--group', 'g2').stdout)['count'] == 0
+
+
+def assert_nothing_to_cancel(broker, flow, name, said):
+    """`group cancel FLOW` and `cancel --group NAME` of a group with nothing
+    left to cancel both exit 1, saying so."""
+    proc = cli(broker, 'group', 'cancel', flow)
+    assert proc.returncode == EXIT_FAILED, (proc.stdout, proc.stderr)
+    assert said in proc.stderr
+    proc = cli(broker, 'cancel', '--group', name)
+    assert proc.returncode == EXIT_FAILED, (proc.stdout, proc.stderr)
+    assert b"cancel: group '%s': nothing to cancel" % name.encode() in proc.stderr
 
 
 def test_cancelling_a_finished_group_fails_both_ways(broker, tmp_path):
@@ -370,12 +376,7 @@ def test_cancelling_a_finished_group_fails_both_ways(broker, tmp_path):
     flow = cli(broker, 'group', 'submit', path).stdout.decode().strip()
     proc = cli(broker, 'cancel', '--group', 'g3')
     assert proc.returncode == EXIT_OK and lines(proc) == ['2 tasks cancelled'], proc.stderr
-    proc = cli(broker, 'group', 'cancel', flow)
-    assert proc.returncode == EXIT_FAILED, (proc.stdout, proc.stderr)
-    assert b'nothing to cancel, every task has finished' in proc.stderr
-    proc = cli(broker, 'cancel', '--group', 'g3')
-    assert proc.returncode == EXIT_FAILED, (proc.stdout, proc.stderr)
-    assert b"cancel: group 'g3': nothing to cancel" in proc.stderr
+    assert_nothing_to_cancel(broker, flow, 'g3', b'nothing to cancel, every task has finished')
     # a group name that is not there is still 2
     assert cli(broker, 'cancel', '--group', 'g4').returncode == EXIT_USAGE
 
