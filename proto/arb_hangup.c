@@ -2,17 +2,19 @@
 
 #include "arb_hangup.h"
 
+#include <czmq.h>
+#include <errno.h>
 #include <signal.h>
-#include <stddef.h>
+#include <string.h>
 
-int
+void
 arb_hangup_catch (void)
 {
     struct sigaction term, hup;
-    if (sigaction (SIGTERM, NULL, &term) || sigaction (SIGHUP, NULL, &hup))
-        return -1;
-    //  nohup's promise: the terminal's end does not stop the program
-    if (hup.sa_handler == SIG_IGN)
-        return 0;
-    return sigaction (SIGHUP, &term, NULL);
+    if (sigaction (SIGTERM, NULL, &term)
+        || sigaction (SIGHUP, NULL, &hup)
+        //  nohup's promise: the terminal's end does not stop the program
+        || (hup.sa_handler != SIG_IGN && sigaction (SIGHUP, &term, NULL)))
+        zsys_warning ("cannot catch SIGHUP (it will end the process at once): %s",
+                      strerror (errno));
 }

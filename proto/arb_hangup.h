@@ -15,8 +15,8 @@
 
 //  Gives SIGHUP the action SIGTERM has now (czmq's handler, which sets
 //  zsys_interrupted, once zsys_init or arb_log_new ran). A SIGHUP the
-//  process was started ignoring (nohup) stays ignored. Returns 0, or -1 if
-//  sigaction failed.
-int arb_hangup_catch (void);
+//  process was started ignoring (nohup) stays ignored. If sigaction fails,
+//  says so in a warning: SIGHUP then ends the process at once, as before.
+void arb_hangup_catch (void);
 
 #endif
