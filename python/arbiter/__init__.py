@@ -23,7 +23,8 @@ Modules: ``client`` (Client), ``aio`` (AsyncClient, asyncio), ``worker``
 (Worker, Job), ``flows`` (DAG, group and pipe files), ``functions``
 (functions as tasks: ``@task``, ``add_task``), ``runner`` (invenia's
 Arbiter: ``create_task``, ``run_tasks``; its ``exceptions``), ``carrier``
-(the carrier arbiter's ``Minion`` and ``Arbiter``), ``records``
+(the carrier arbiter's ``Minion`` and ``Arbiter``), ``arbeiter`` (Arbeiter's
+``Arbeiter``, over arbiter-gateway's Kestrel port), ``records``
 (what the broker tells), ``errors`` (the exceptions), ``codec`` (the wire
 format).
 """
@@ -34,6 +35,7 @@ import importlib
 from typing import Any
 
 from . import codec, errors, exceptions, flows
+from .arbeiter import Arbeiter
 from .carrier import Arbiter, Minion
 from .client import Client
 from .errors import (ArbiterError, BadRequest, BrokerError, Conflict, Forbidden, Invalid,
@@ -57,7 +59,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     'Client', 'Worker', 'Job', 'Fail', 'flows', 'codec', 'errors', 'exceptions',
-    'create_task', 'run_tasks', 'Task', 'Result', 'Minion', 'Arbiter',
+    'create_task', 'run_tasks', 'Task', 'Result', 'Minion', 'Arbiter', 'Arbeiter',
     'ArbiterError', 'BrokerError', 'BadRequest', 'Forbidden', 'NotFound', 'Conflict', 'UnknownWorker',
     'TooLarge', 'Invalid', 'JournalFailed', 'JournalFull', 'Unavailable', 'VersionNotSpoken',
     'Unreachable', 'Refused',
