@@ -98,11 +98,18 @@ def _seconds(what: str, value: Seconds) -> Optional[float]:
 
 def create_task(name: str, function: Callable[..., Any], args: Sequence[Any] = (),
                 kwargs: Optional[Dict[str, Any]] = None, dependencies: Iterable[str] = (),
-                retries: int = 0, delay: Seconds = None, timeout: Seconds = None) -> Task:
+                retries: int = 0, delay: Seconds = None, timeout: Seconds = None,
+                replies: Optional[int] = None) -> Task:
     """A task: its name (unique among the tasks run together), the function
     (it succeeds if it returns), its arguments, the names of the tasks that
     must succeed before it runs, retries (extra attempts) and the delay
-    before each (seconds or a timedelta; none: at once), and a timeout."""
+    before each (seconds or a timedelta; none: at once), and a timeout.
+    ``replies`` is ``retries`` as invenia's README spells it in its example
+    (``create_task('failable', sketchy_function, replies=3, delay=...)``)."""
+    if replies is not None:
+        if retries:
+            raise TypeError('task %r: give retries or replies (the same), not both' % (name,))
+        retries = replies
     if not isinstance(name, str):
         raise TypeError('a task\'s name is a string, not %r' % (name,))
     if not callable(function):

@@ -86,6 +86,19 @@ def test_failures_retries_and_dependencies(fast_broker):  # noqa: F811
     assert results['alone'] == (True, 'fine')
     assert list(results) == ['failable', 'after', 'later', 'alone', 'orphan', 'below',
                              'chicken', 'egg']
+    # the README's example spells retries "replies": the same
+    again = []
+
+    def sketchy_function():
+        again.append(1)
+        if len(again) < 3:
+            raise error
+        return 'third time'
+    assert run_tasks([create_task('failable', sketchy_function, replies=3,
+                                  delay=timedelta(seconds=0))],
+                     endpoint=fast_broker.endpoint)['failable'] == (True, 'third time')
+    with pytest.raises(TypeError, match='not both'):
+        create_task('x', print, retries=1, replies=1)
     with pytest.raises(ValueError, match="unique: 'a'"):
         run_tasks([create_task('a', print), create_task('a', print)],
                   endpoint=fast_broker.endpoint)
