@@ -256,6 +256,28 @@ s_overlay_responses (const arb_verbs_t *verbs, arb_task_info_t *info)
     }
 }
 
+//  A task's payload for a STATUS that asks for it: the payload cache's copy
+//  if memory has one, else the journal's (its log's row if the tables do
+//  not hold it yet). A payload never changes once submitted, so either is
+//  the payload. 0, or -1 if the journal could not read it.
+static int
+s_payload (const arb_verbs_t *verbs, arb_msg_t *reply, arb_task_t *task, arb_task_info_t *info)
+{
+    arb_bin_t cached, cached_headers;
+    if (task
+        && arb_sched_cache_view (arb_life_sched (verbs->life), task, &cached, &cached_headers)) {
+        info->payload = arb_msg_bindup (reply, cached.data, cached.size);
+        return 0;
+    }
+    zframe_t *payload, *headers;
+    if (arb_journal_load_payload (verbs->journal, info->id, &payload, &headers, NULL))
+        return -1;
+    info->payload = arb_msg_bindup (reply, zframe_data (payload), zframe_size (payload));
+    zframe_destroy (&payload);
+    zframe_destroy (&headers);
+    return 0;
+}
+
 void
 arb_verbs_status (const arb_verbs_t *verbs, arb_msg_t *msg)
 {
@@ -281,6 +303,7 @@ arb_verbs_status (const arb_verbs_t *verbs, arb_msg_t *msg)
             infos[i] = infos[first[i]];
             infos[i].result = (arb_bin_t){0};
             infos[i].args = (arb_bin_t){0};
+            infos[i].payload = (arb_bin_t){0};
             infos[i].responses.v = NULL;
             infos[i].responses.n = 0;
             continue;
@@ -295,9 +318,15 @@ arb_verbs_status (const arb_verbs_t *verbs, arb_msg_t *msg)
         arb_task_t *task = arb_sched_find_hot (arb_life_sched (verbs->life), body->ids.v[i]);
         if (task)
             s_overlay (verbs, reply, &infos[i], task);
+        if (body->with_payload && infos[i].found && s_payload (verbs, reply, task, &infos[i])) {
+            free (first);
+            arb_msg_destroy (&reply);
+            arb_life_halt (verbs->life, "status");
+            return;
+        }
         s_overlay_responses (verbs, &infos[i]);
         s_current_attempt (reply, &infos[i]);
-        bytes += infos[i].result.size + infos[i].args.size;
+        bytes += infos[i].result.size + infos[i].args.size + infos[i].payload.size;
     }
     out->tasks.n = i;
     free (first);

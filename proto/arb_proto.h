@@ -344,6 +344,7 @@ typedef struct {
 
 typedef struct {
     arb_ids_t ids;
+    bool with_payload;  //  answer each task's payload too (task_info.payload)
 } arb_status_body_t;
 
 //  One attempt in a task's history.
@@ -406,6 +407,7 @@ typedef struct {
         size_t n;
     } responses;            //  a fan-out task: its endpoints' answers (STATUS only)
     arb_bin_t args;         //  its persistent arguments (STATUS only)
+    arb_bin_t payload;      //  its payload (STATUS with with_payload only; empty: none)
     uint32_t flow_kind;     //  arb_flow_kind_t of its flow
     const char *flow_name;  //  its flow's name
     bool no_handler;        //  ready, and none of the workers serving its queue handles its name

@@ -114,6 +114,7 @@ SCHEMA (s_submitted_schema, arb_submitted_body_t, s_submitted_fields);
 
 static const arb_field_t s_status_fields[] = {
     FLD (arb_status_body_t, ids, ARB_F_IDS, true, ARB_IDS_MAX),
+    FLD (arb_status_body_t, with_payload, ARB_F_BOOL, false, 0),
 };
 SCHEMA (s_status_schema, arb_status_body_t, s_status_fields);
 
@@ -169,6 +170,7 @@ static const arb_field_t s_task_info_fields[] = {
     FLD (arb_task_info_t, flow_name, ARB_F_STR, false, ARB_NAME_MAX),
     FLD (arb_task_info_t, no_handler, ARB_F_BOOL, false, 0),
     LST (arb_task_info_t, parents, false, ARB_LIST_MAX, s_dep_schema),
+    FLD (arb_task_info_t, payload, ARB_F_BIN, false, 0),
 };
 SCHEMA (s_task_info_schema, arb_task_info_t, s_task_info_fields);
 

@@ -228,7 +228,7 @@ TASK_INFO = _schema(
     _f('ref', K.STR, max=NAME_MAX), _f('origin', K.U64), _f('endpoint', K.STR, max=NAME_MAX),
     _lst('responses', RESPONSE_INFO, max=ENDPOINTS_MAX), _f('args', K.BIN, max=ARGS_MAX),
     _f('flow_kind', K.U32), _f('flow_name', K.STR, max=NAME_MAX), _f('no_handler', K.BOOL),
-    _lst('parents', DEP))
+    _lst('parents', DEP), _f('payload', K.BIN))
 
 OUTCOME_INFO = _schema('outcome_info', _f('id', K.U64, True), _f('code', K.U32),
                        _f('state', K.U32))
@@ -312,7 +312,8 @@ BODIES: Dict[MsgType, Schema] = {
         _lst('tasks', _schema('submitted_task', _f('id', K.U64, True), _f('existing', K.BOOL),
                               _f('state', K.U32), _f('refused', K.BOOL))),
         _f('flow', K.U64)),
-    MsgType.STATUS: _schema('status', _f('ids', K.IDS, True, IDS_MAX)),
+    MsgType.STATUS: _schema('status', _f('ids', K.IDS, True, IDS_MAX),
+                            _f('with_payload', K.BOOL)),
     MsgType.STATUS_REPLY: _schema('status_reply', _lst('tasks', TASK_INFO), _f('more', K.BOOL)),
     MsgType.LIST: _schema('list', _f('state', K.U32), _f('queue', K.NAME, max=NAME_MAX),
                           _f('after_id', K.U64), _f('limit', K.U32), _f('flow', K.U64),

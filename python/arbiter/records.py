@@ -166,7 +166,9 @@ class TaskInfo:
     """What STATUS (``Client.status``) or LIST (``Client.list``) tells of a
     task. LIST leaves out result, history, responses and args, and for an
     unfinished task its key, ref, origin and error. ``found`` false: no
-    such task (only ``id`` is set)."""
+    such task (only ``id`` is set). ``payload`` is set only by a STATUS
+    that asks for it (``with_payload``), which ``Client.status`` does not:
+    there it is ``b''``."""
 
     id: int
     found: bool = False
@@ -199,6 +201,7 @@ class TaskInfo:
     flow_name: Optional[str] = None
     no_handler: bool = False
     parents: List[Dependency] = field(default_factory=list)
+    payload: bytes = b''
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> 'TaskInfo':

@@ -3,6 +3,8 @@ that speaks the wire protocol as a client and as a worker."""
 
 import time
 
+import pytest
+
 from conftest import Broker, wait_until
 
 
@@ -202,6 +204,54 @@ def test_bad_requests_get_clear_errors(broker, peer_factory):
     # nothing of the refused submits was stored
     kind, _, body, _ = client.request('LIST', {})
     assert body.get('tasks', []) == []
+
+
+@pytest.mark.parametrize('cache', ['cached', 'journal'])
+def test_status_answers_payloads_only_when_asked(tmp_path, processes, peer_factory, cache):
+    """A STATUS with with_payload answers each task's payload, from the
+    payload cache or the journal (--cache-mb 0: from the journal only),
+    before and after the task ran; one without it is answered as before,
+    without payloads. The field is checked as any other."""
+    broker = Broker(tmp_path, extra=('--cache-mb', '0') if cache == 'journal' else ())
+    processes.append(broker)
+    client = peer_factory(broker.endpoint)
+    one, empty = submit(client, [{'name': 'echo', 'payload': b'one\x00\xff'},
+                                 {'name': 'echo', 'payload': b''}])
+
+    def ask(**extra):
+        kind, _, body, _ = client.request('STATUS', dict({'ids': [one, empty, one, 999999]},
+                                                         **extra))
+        assert kind == 'STATUS_REPLY', body
+        return body['tasks']
+
+    assert not any('payload' in t for t in ask())
+    assert not any('payload' in t for t in ask(with_payload=False))
+    first, none, repeat, missing = ask(with_payload=True)
+    assert first['payload'] == b'one\x00\xff'
+    # no payload, an id given again (as its result) and no such task: none
+    assert 'payload' not in none and 'payload' not in repeat and 'payload' not in missing
+    assert missing.get('found') is not True
+
+    worker = peer_factory(broker.endpoint)
+    register(worker)
+    ran = {}
+    while len(ran) < 2:
+        kind, _, body, frames = worker.next_of('DISPATCH')
+        for task, payload in zip(body['tasks'], frames):
+            ran[task['id']] = payload
+            worker.send('RESULT', {'results': [{'id': task['id'], 'lease': task['lease']}]},
+                        [b'r'])
+    assert ran == {one: b'one\x00\xff', empty: b''}
+    wait_until(lambda: all(t.get('state') == 5 for t in ask()[:3]), what='both tasks succeeded')
+    first, none, _, _ = ask(with_payload=True)
+    assert first['payload'] == b'one\x00\xff' and first['result'] == b'r'
+    assert 'payload' not in none
+
+    for body, why in (({'ids': [one], 'with_payload': 1},
+                       'with_payload: expected boolean, got integer'),
+                      ({'ids': [one], 'payload': True}, "unknown key 'payload'")):
+        kind, _, reply, _ = client.request('STATUS', body)
+        assert kind == 'ERROR' and reply['code'] == 400 and why in reply['reason'], reply
 
 
 def test_a_worker_hears_its_welcome_before_any_dispatch(broker, peer_factory):

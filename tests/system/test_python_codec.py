@@ -52,6 +52,10 @@ SAMPLES = [
         'workers': [{'name': 'w', 'queues': ['q'], 'slots': 4}]}),
     Message(MsgType.CREDIT, 1, {'sub': 0, 'queues': ['a', 'b'], 'credit': -2}),
     Message(MsgType.PING, 1, {}),
+    Message(MsgType.STATUS, 4, {'ids': [7, 8], 'with_payload': True}),
+    Message(MsgType.STATUS_REPLY, 4, {'tasks': [
+        {'id': 7, 'found': True, 'state': 5, 'result': b'out', 'payload': b'{"k":1}'},
+        {'id': 8}]}),
 ]
 
 
@@ -168,6 +172,8 @@ def test_encode_refuses_what_the_broker_would():
     assert refuse({'tasks': [{'name': 'a', 'payload': 'text'}]}).reason == \
         'tasks[0].payload: expected binary, got string'
     assert refuse({'ids': [1, 'x']}, MsgType.STATUS).reason == 'ids[1]: expected integer, got string'
+    assert refuse({'ids': [1], 'with_payload': 1}, MsgType.STATUS).reason == \
+        'with_payload: expected boolean, got integer'
     with pytest.raises(TooLarge):
         encode(Message(MsgType.SUBMIT, 1, {'tasks': [{'name': 'a', 'payload': b'xx'}]}),
                max_frame=1)

@@ -817,6 +817,73 @@ test_refuses_bad_bodies (void **state)
                       ARB_ERR_TOO_LARGE, "ids: 100001 elements, over the limit");
 }
 
+static void
+s_status_payload_text (msgpack_packer *pk)
+{
+    msgpack_pack_map (pk, 2);
+    s_key (pk, "ids");
+    msgpack_pack_array (pk, 1);
+    msgpack_pack_uint64 (pk, 1);
+    s_key (pk, "with_payload");
+    s_key (pk, "yes");
+}
+
+//  A STATUS asks for payloads with with_payload, and the reply's task_info
+//  carries one in payload; a STATUS that does not ask is on the wire what
+//  it was before the field ({"ids": [7]}), so an old client's bytes and
+//  its reply do not change.
+static void
+test_status_payload_round_trip (void **state)
+{
+    (void) state;
+    for (int ask = 0; ask < 2; ask++) {
+        arb_msg_t *msg = arb_msg_new (ARB_MSG_STATUS, 3);
+        arb_status_body_t *body = arb_msg_status (msg);
+        body->ids.v = (uint64_t *) arb_msg_alloc (msg, sizeof (uint64_t));
+        body->ids.v[0] = 7;
+        body->ids.n = 1;
+        body->with_payload = ask;
+        zmsg_t *zmsg = arb_msg_encode (&msg);
+        assert_int_equal (zmsg_size (zmsg), 2);
+        zmsg_first (zmsg);
+        zframe_t *body_frame = zmsg_next (zmsg);
+        //  {"ids": [7]}, then "with_payload": true
+        assert_int_equal (zframe_size (body_frame), 1 + 4 + 2 + (ask ? 13 + 1 : 0));
+        arb_msg_t *back;
+        assert_int_equal (arb_msg_decode (&zmsg, false, NULL, &back), 0);
+        assert_int_equal (arb_msg_status (back)->ids.n, 1);
+        assert_int_equal (arb_msg_status (back)->ids.v[0], 7);
+        assert_int_equal (arb_msg_status (back)->with_payload, ask);
+        arb_msg_destroy (&back);
+    }
+
+    arb_msg_t *msg = arb_msg_new (ARB_MSG_STATUS_REPLY, 3);
+    arb_status_reply_body_t *body = arb_msg_status_reply (msg);
+    arb_task_info_t *infos =
+        (arb_task_info_t *) arb_msg_grow (msg, &body->tasks, sizeof (*infos), 2);
+    infos[0].id = 7;
+    infos[0].found = true;
+    infos[0].result = arb_msg_bindup (msg, "out", 3);
+    infos[0].payload = arb_msg_bindup (msg, "{\"k\":[1,\"\u00e9\"]}\0x", 16);
+    infos[1].id = 8;
+    infos[1].found = true;
+    zmsg_t *zmsg = arb_msg_encode (&msg);
+    arb_msg_t *back;
+    assert_int_equal (arb_msg_decode (&zmsg, false, NULL, &back), 0);
+    arb_status_reply_body_t *got = arb_msg_status_reply (back);
+    assert_int_equal (got->tasks.n, 2);
+    assert_int_equal (got->tasks.v[0].payload.size, 16);
+    assert_memory_equal (got->tasks.v[0].payload.data, "{\"k\":[1,\"\u00e9\"]}\0x", 16);
+    assert_int_equal (got->tasks.v[0].result.size, 3);
+    //  a task without a payload carries none
+    assert_int_equal (got->tasks.v[1].payload.size, 0);
+    arb_msg_destroy (&back);
+
+    //  the field is typed as the others are
+    s_expect_refused (s_header (1, ARB_MSG_STATUS, 1), s_body (s_status_payload_text), 0,
+                      ARB_ERR_BAD_REQUEST, "with_payload: expected boolean, got string");
+}
+
 //  Counts that claim more elements than there are bytes are refused
 //  before anything is allocated for them.
 static void
@@ -1078,6 +1145,7 @@ main (void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test (test_round_trip_every_type),
         cmocka_unit_test (test_defaults_are_absent),
+        cmocka_unit_test (test_status_payload_round_trip),
         cmocka_unit_test (test_keys_go_in_schema_order),
         cmocka_unit_test (test_bindup_copies),
         cmocka_unit_test (test_grow_keeps_records),
