@@ -139,16 +139,45 @@ s_tasker_time (uint64_t ms)
     return json_string (text);
 }
 
-//  A result as tasker's response payload: its JSON value, or null if it
-//  is not JSON (as tasker read it).
+//  A result as tasker's response payload, or a task's payload as its
+//  task's: its JSON value, or null if it is none or not JSON (as tasker
+//  read it; a payload a POST stored is the JSON text of its "payload").
 static json_t *
-s_tasker_payload (const arb_bin_t *result)
+s_tasker_payload (const arb_bin_t *bytes)
 {
-    if (!result->size)
+    if (!bytes->size)
         return json_null ();
-    json_t *value = json_loadb ((const char *) result->data, result->size,
+    json_t *value = json_loadb ((const char *) bytes->data, bytes->size,
                                 JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
     return value ? value : json_null ();
+}
+
+//  Asks the broker for the task of that id with its payload (with_payload):
+//  tasker answered a task with the payload it was posted with. fn gets arg
+//  true (asked with the payload); with_payload false asks as a broker
+//  older than the field understands (s_is_old_broker). As arb_http_send.
+static int
+s_ask_task (arb_http_req_t *req, uint64_t id, bool with_payload, arb_http_answer_fn *fn)
+{
+    arb_msg_t *request =
+        arb_link_request_new (arb_gateway_link (arb_http_req_gateway (req)), ARB_MSG_STATUS);
+    arb_status_body_t *body = arb_msg_status (request);
+    body->ids.v = (uint64_t *) arb_msg_alloc (request, sizeof (uint64_t));
+    body->ids.v[0] = id;
+    body->ids.n = 1;
+    body->with_payload = with_payload;
+    return arb_http_send (req, &request, fn, (void *) (uintptr_t) with_payload);
+}
+
+//  Whether a STATUS that asked for the payload was refused by a broker
+//  that does not know the field yet (proto/PROTOCOL.md, Versioning): it
+//  is asked again without it, and the payload shows as null.
+static bool
+s_is_old_broker (arb_msg_t *reply, void *asked)
+{
+    return asked && arb_msg_type (reply) == ARB_MSG_ERROR
+           && arb_msg_error (reply)->code == ARB_ERR_BAD_REQUEST && arb_msg_error (reply)->reason
+           && strstr (arb_msg_error (reply)->reason, "'with_payload'");
 }
 
 //  tasker's task status: SENT (not every endpoint received it), DONE, or
@@ -230,17 +259,22 @@ s_post_json (arb_http_req_t *req, uint64_t id, uint32_t state, bool existing)
 }
 
 //  A repeat's answer: the stored task as STATUS shows it (its state now,
-//  its endpoints), not the request's fields; no payload, which STATUS
-//  does not carry. If STATUS failed (no answer in time, the task gone),
-//  what SUBMITTED said: its id and state. (A STATUS that cannot even be
-//  sent is answered 503 by arb_http_send: the POST may be sent again.)
+//  its endpoints, the payload it was stored with), not the request's
+//  fields. If STATUS failed (no answer in time, the task gone), what
+//  SUBMITTED said: its id and state, and a null payload. (A STATUS that
+//  cannot even be sent is answered 503 by arb_http_send: the POST may be
+//  sent again.)
 static void
 s_on_existing (arb_http_req_t *req, arb_msg_t *reply, void *arg)
 {
-    (void) arg;
     const arb_submitted_task_t *submitted = &((s_post_t *) arb_http_req_data (req))->submitted;
+    if (s_is_old_broker (reply, arg)) {
+        s_ask_task (req, submitted->id, false, s_on_existing);
+        return;
+    }
     arb_task_info_t *task = arb_http_found_task (reply);
     json_t *obj = s_post_json (req, submitted->id, task ? task->state : submitted->state, true);
+    json_object_set_new (obj, "payload", task ? s_tasker_payload (&task->payload) : json_null ());
     if (task) {
         json_t *endpoints = json_array ();
         for (size_t i = 0; i < task->responses.n; i++)
@@ -339,7 +373,7 @@ s_on_created (
     }
     post->submitted = *task;
     if (task->existing) {
-        arb_http_send_one (req, task->id, ARB_MSG_STATUS, s_on_existing, NULL);
+        s_ask_task (req, task->id, true, s_on_existing);
         return;
     }
     if (!post->wait_ms && post->broadcast && arb_gateway_is_open (arb_http_req_gateway (req))) {
@@ -442,7 +476,11 @@ s_post (arb_http_req_t *req, void *arg)
 static void
 s_on_status (arb_http_req_t *req, arb_msg_t *reply, void *arg)
 {
-    (void) arg;
+    uint64_t id;
+    if (s_is_old_broker (reply, arg) && !arb_route_id (arb_http_req_segment (req, 1), &id)) {
+        s_ask_task (req, id, false, s_on_status);
+        return;
+    }
     if (arb_msg_type (reply) == ARB_MSG_ERROR) {
         arb_http_reply_refusal (req, (int) arb_msg_error (reply)->code,
                                 arb_msg_error (reply)->reason, "status");
@@ -475,7 +513,7 @@ s_on_status (arb_http_req_t *req, arb_msg_t *reply, void *arg)
     json_object_set_new (tasker, "status", json_string (s_tasker_status (s_status (task))));
     json_object_set_new (tasker, "start_time", s_tasker_time (task->created_ms));
     json_object_set_new (tasker, "endpoints", json_deep_copy (endpoints));
-    json_object_set_new (tasker, "payload", json_null ());  //  STATUS does not carry it
+    json_object_set_new (tasker, "payload", s_tasker_payload (&task->payload));
     json_object_set_new (obj, "task", tasker);
     json_object_set_new (obj, "taskResponseList", s_tasker_responses (task));
     arb_http_reply_json (req, MHD_HTTP_OK, &obj);
@@ -493,7 +531,7 @@ s_get (arb_http_req_t *req, void *arg)
                               arb_http_req_segment (req, 1));
         return;
     }
-    arb_http_send_one (req, id, ARB_MSG_STATUS, s_on_status, self);
+    s_ask_task (req, id, true, s_on_status);
 }
 
 //  The routes serve the task types: a 405 offers POST /NAME or GET

@@ -403,8 +403,7 @@ def test_unknown_query_arguments_are_refused(broker, gateway_factory):
 
 def test_tasker_repeat_post_answers_the_stored_task(broker, gateway_factory):
     """A POST with an identifier already taken answers the task as stored
-    (its state and endpoints), not the repeat's fields; the payload, which
-    the broker's STATUS does not carry, is left out rather than echoed."""
+    (its state, endpoints and payload), not the repeat's fields."""
     gateway = gateway_factory(broker)
     first = requests.post(gateway.url + '/deploy', json={
         'identifier': 'r1', 'payload': {'v': 1}, 'endpoints': ['lb-x']}, timeout=10)
@@ -418,12 +417,81 @@ def test_tasker_repeat_post_answers_the_stored_task(broker, gateway_factory):
     assert repeat['id'] == stored['id'] and repeat['existing'] is True
     assert repeat['endpoints'] == ['lb-x'] and repeat['state'] == 'waiting'
     assert repeat['identifier'] == 'r1' and repeat['type'] == 'deploy'
-    assert 'payload' not in repeat, repeat
+    assert repeat['payload'] == {'v': 1}, repeat
     # the state is the stored task's now: cancelled, a repeat says so
     cancelled = requests.delete('%s/api/v1/tasks/%d' % (gateway.url, stored['id']), timeout=10)
     assert cancelled.status_code == 200, cancelled.text
     repeat = requests.post(gateway.url + '/deploy', json={'identifier': 'r1'}, timeout=10).json()
     assert repeat['state'] == 'cancelled' and repeat['endpoints'] == ['lb-x']
+
+
+def test_tasker_get_shows_the_posted_payload(tmp_path, processes, gateway_factory):
+    """GET /TYPE/ID shows the payload a POST stored as task.payload (its
+    JSON value), as tasker did, and so does a repeated POST: before the
+    task ran (the broker's payload cache), after it ran, and after the
+    broker was killed and started again (its journal). A payload that is
+    not JSON (a task another client submitted) and no payload show null.
+    It showed null always: the broker's STATUS did not carry it."""
+    broker = Broker(tmp_path)
+    processes.append(broker)
+    gateway = gateway_factory(broker)
+    payload = {'text': 'é', 'list': [1, 2.5, None, True], 'nested': {'a': {}}}
+
+    def get(kind, task_id):
+        reply = requests.get('%s/%s/%d' % (gateway.url, kind, task_id), timeout=10)
+        assert reply.status_code == 200, reply.text
+        return reply.json()
+
+    def repeat(kind, identifier):
+        reply = requests.post(gateway.url + '/' + kind,
+                              json={'identifier': identifier, 'payload': 'another'}, timeout=10)
+        assert reply.status_code == 200 and reply.json()['existing'] is True, reply.text
+        return reply.json()
+
+    created = requests.post(gateway.url + '/echo', json={'identifier': 'p1', 'payload': payload},
+                            timeout=10)
+    assert created.status_code == 201, created.text
+    echo = created.json()['id']
+    # waiting for a worker: before it ran
+    assert get('echo', echo)['state'] == 'ready'
+    assert get('echo', echo)['task']['payload'] == payload
+    assert repeat('echo', 'p1')['payload'] == payload
+    later = requests.post(gateway.url + '/later', json={'identifier': 'p2', 'payload': 'plain'},
+                          timeout=10).json()['id']
+    empty = requests.post(gateway.url + '/later', json={'identifier': 'p3'}, timeout=10).json()
+    assert empty['payload'] is None
+    peer = arbiter_proto.Peer(broker.endpoint)
+    try:
+        [foreign] = submit_many(peer, [{'queue': 'later', 'name': 'later',
+                                        'payload': b'not json {'}])
+    finally:
+        peer.close()
+
+    start_exec_worker(broker, processes, tmp_path, 'cat', '--queue', 'echo')
+    ran = wait_until(lambda: (lambda t: t if t['state'] == 'succeeded' else None)(
+        get('echo', echo)), what='the echo task succeeded')
+    assert ran['task']['payload'] == payload
+    assert ran['taskResponseList'][0]['payload'] == payload  # cat's result: the same JSON
+    assert repeat('echo', 'p1')['payload'] == payload
+
+    def shown():
+        assert get('echo', echo)['task']['payload'] == payload
+        assert get('later', later)['task']['payload'] == 'plain'
+        assert get('later', empty['id'])['task']['payload'] is None
+        assert get('later', foreign)['task']['payload'] is None
+        assert repeat('later', 'p2')['payload'] == 'plain'
+        assert repeat('later', 'p3')['payload'] is None
+    shown()
+
+    broker.kill9()
+    restarted = broker.restart()
+    processes.append(restarted)
+    wait_until(lambda: requests.get('%s/echo/%d' % (gateway.url, echo),
+                                    timeout=10).status_code == 200, timeout=30,
+               what='gateway back')
+    # the payloads are read from the journal now
+    shown()
+    assert repeat('echo', 'p1')['payload'] == payload
 
 
 def test_tasker_identifier_is_per_type(broker, gateway_factory):
