@@ -5,10 +5,13 @@ journal, its worker and its gateway (HTTP on the port + 80) on it; and CI
 
 import os
 import re
+import signal
 import socket
 import subprocess
 import urllib.error
 import urllib.request
+
+import pytest
 
 import arbiter_proto
 from conftest import BUILD, ROOT, Process, binary, free_port, wait_until
@@ -187,3 +190,60 @@ def test_help_is_the_comment_at_the_top():
                            timeout=30)
     assert shown.returncode == 0 and shown.stderr == b''
     assert shown.stdout.decode().split('\n')[:-1] == header
+
+
+SIGNAL_RECORDER = '''#!/usr/bin/python3
+# stands in for a daemon of `up`: records each signal it gets (handling
+# them, as the daemons do, whatever it inherited), says when it handles
+# them, and ends 1 s after the first
+import os, signal, sys, time
+got = []
+def note(sig, frame):
+    got.append(sig)
+    with open(%r + os.path.basename(sys.argv[0]), 'a') as log:
+        log.write(signal.Signals(sig).name + '\\n')
+for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    signal.signal(s, note)
+open(%r + os.path.basename(sys.argv[0]) + '.ready', 'w').close()
+while not got:
+    time.sleep(0.05)
+time.sleep(1)
+'''
+
+
+@pytest.mark.parametrize('sig', [signal.SIGINT, signal.SIGHUP])
+def test_ctrl_c_or_a_closed_terminal_signals_each_daemon_once(tmp_path, sig):
+    """Ctrl-C (SIGINT to the terminal's whole process group) or a closed
+    terminal (SIGHUP) stops `up` cleanly, and each daemon gets one signal:
+    the script's SIGTERM. Each got the terminal's signal too, so the
+    script's SIGTERM was its second, and a worker's second signal stops its
+    running tasks at once instead of letting them end (`worker: stopping
+    running tasks busy=1`); SIGHUP killed the script (exit 129)."""
+    build, logs = tmp_path / 'build', tmp_path / 'signals'
+    logs.mkdir()
+    for folder, name in (('broker', 'arbiterd'), ('worker', 'arbiter-worker'),
+                         ('gateway', 'arbiter-gateway')):
+        (build / folder).mkdir(parents=True)
+        fake = build / folder / name
+        fake.write_text(SIGNAL_RECORDER % ((str(logs) + '/',) * 2))
+        fake.chmod(0o755)
+    port = dev_port(set())
+    proc = subprocess.Popen([os.path.join(ROOT, 'tools', 'arbiter-dev'), 'up', '--no-build',
+                             '--port', str(port), '--dir', str(tmp_path / 'var')],
+                            env=dict(os.environ, ARBITER_BUILD=str(build)),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        first = proc.stdout.readline()  # the banner: the daemons started
+        assert first.startswith(b'arbiter-dev: broker on'), first
+        wait_until(lambda: len(list(logs.glob('*.ready'))) == 3, timeout=20,
+                   what='the daemons handling signals')
+        os.killpg(proc.pid, sig)  # the terminal signals its foreground group
+        output = first + proc.communicate(timeout=30)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, output
+    for name in ('arbiterd', 'arbiter-worker', 'arbiter-gateway'):
+        assert (logs / name).read_text().split() == ['SIGTERM'], (name, output)
