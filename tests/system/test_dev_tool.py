@@ -247,3 +247,16 @@ def test_ctrl_c_or_a_closed_terminal_signals_each_daemon_once(tmp_path, sig):
     assert proc.returncode == 0, output
     for name in ('arbiterd', 'arbiter-worker', 'arbiter-gateway'):
         assert (logs / name).read_text().split() == ['SIGTERM'], (name, output)
+
+
+def test_a_misspelt_command_is_named():
+    """`tools/arbiter-dev upp` said only the usage, not what was wrong with
+    the line; it names the word it does not know, as `arbiter` does."""
+    typo = subprocess.run([os.path.join(ROOT, 'tools', 'arbiter-dev'), 'upp'],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+    assert typo.returncode == 2 and typo.stdout == b''
+    assert typo.stderr.startswith(b"arbiter-dev: 'upp' is not a command (up, test or deb)\n"
+                                  b'usage: '), typo.stderr
+    bare = subprocess.run([os.path.join(ROOT, 'tools', 'arbiter-dev')], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, timeout=30)
+    assert bare.returncode == 2 and bare.stderr.startswith(b'usage: '), bare.stderr
