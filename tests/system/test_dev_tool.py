@@ -260,3 +260,19 @@ def test_a_misspelt_command_is_named():
     bare = subprocess.run([os.path.join(ROOT, 'tools', 'arbiter-dev')], stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, timeout=30)
     assert bare.returncode == 2 and bare.stderr.startswith(b'usage: '), bare.stderr
+
+
+def test_up_installs_what_the_readme_runs_beside_arbiter():
+    """The README's tour runs, beside arbiter's own programs, curl (its
+    HTTP lines) and Python's pymemcache and pika: `up`, which says it
+    installs what the tour needs, installs them (it left out curl, which
+    Debian 12 does not install by itself)."""
+    readme = open(os.path.join(ROOT, 'README.md')).read()
+    build = dev_list('BUILD_PACKAGES')
+    commands = {line.split()[1] for line in re.findall(r'^ +\$ \S+.*$', readme, re.M)}
+    assert 'curl' in commands
+    assert 'curl' in build
+    for module, package in (('pymemcache', 'python3-pymemcache'), ('pika', 'python3-pika'),
+                            ('arbiter', 'python3-zmq')):
+        assert re.search(r'(import|from) %s\b' % module, readme), module
+        assert package in build, package
