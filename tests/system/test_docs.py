@@ -7,7 +7,7 @@ import os
 import re
 import subprocess
 
-from conftest import ROOT, binary
+from conftest import ROOT, Process, binary, free_port, wait_until
 from helpers import start_exec_worker
 
 
@@ -33,3 +33,44 @@ def test_build_messages_name_files_that_exist():
     assert paths
     for path in paths:
         assert os.path.exists(os.path.join(ROOT, path)), path
+
+
+def readme_quote(start):
+    """The line of the README's examples that starts with `start`, as a
+    pattern: `...` stands for anything, a date and a time for any."""
+    readme = open(os.path.join(ROOT, 'README.md')).read()
+    found = re.search(r'^ +(%s.*)$' % re.escape(start), readme, re.M)
+    assert found, 'no line of README.md starts with %r' % start
+    line = found.group(1)
+    pattern = re.escape(line).replace(r'\.\.\.', '.+')
+    pattern = re.sub(r'\d\d\\-\d\d\\-\d\d\\ \d\d:\d\d:\d\d', r'\\d\\d-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d',
+                     pattern)
+    return line, re.sub(r'\d{4}\\-\d\d\\-\d\dT\d\d:\d\d:\d\d\\\+\d\d:\d\d',
+                        r'\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d[+-]\\d\\d:\\d\\d', pattern)
+
+
+def test_readme_quotes_what_a_curve_broker_logs_as_it_makes_its_certificate(processes, tmp_path):
+    """The README's "Securing the broker" quotes the line arbiterd logs as
+    it makes its certificate: it left out the process and the time every
+    log line carries, and the end of the line that says what to do with
+    the key."""
+    line, pattern = readme_quote("N: (arbiterd) ")
+    curve = tmp_path / 'curve'
+    pattern = pattern.replace(re.escape('/etc/arbiter/curve'), re.escape(str(curve)))
+    proc = Process([binary('broker', 'arbiterd'), '--bind', 'tcp://127.0.0.1:%d' % free_port(),
+                    '--curve', str(curve), '--db', str(tmp_path / 'a.db')],
+                   str(tmp_path / 'broker.log'))
+    processes.append(proc)
+    wait_until(lambda: 'made the broker' in proc.output(), timeout=20, what='the certificate')
+    logged = [l for l in proc.output().splitlines() if 'made the broker' in l]
+    assert re.fullmatch(pattern, logged[0]), (line, logged[0])
+
+
+def test_readme_quotes_what_schedule_add_prints(broker):
+    line, pattern = readme_quote('schedule nightly added: ')
+    added = subprocess.run([binary('client', 'arbiter'), '--broker', broker.endpoint, 'schedule',
+                            'add', 'nightly', '--cron', '30 2 * * *', '--tz', 'Europe/Berlin',
+                            '--task', 'upper', '--retries', '2', 'nightly report'],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    assert added.returncode == 0, added.stderr
+    assert re.fullmatch(pattern, added.stdout.decode().rstrip('\n')), (line, added.stdout)
