@@ -74,3 +74,33 @@ def test_readme_quotes_what_schedule_add_prints(broker):
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
     assert added.returncode == 0, added.stderr
     assert re.fullmatch(pattern, added.stdout.decode().rstrip('\n')), (line, added.stdout)
+
+
+def test_readme_kestrel_then_amqp_lines_run_as_shown(broker, gateway_factory):
+    """The README's Kestrel and AMQP lines, run in order as a newcomer runs
+    them, in one Python: each line's shown result is what it returns, and
+    the AMQP basic_get gets the cat.png it published. Both used the queue
+    `work`, where the Kestrel lines leave the b'x' of their fan-out line:
+    basic_get got that instead."""
+    gw = gateway_factory(broker)
+    readme = open(os.path.join(ROOT, 'README.md')).read()
+    session = re.findall(r'^    (>>> |\.\.\. )(.*?)(?:  +# .*)?\n(?:    ([^>.\s$].*)\n)?',
+                         readme[readme.index('    $ python3\n'):], re.M)
+    script, checks = [], 0
+    for prompt, code, shown in session:
+        code = code.replace("('127.0.0.1', 22133)", "('127.0.0.1', %d)" % gw.kestrel_port)
+        code = code.replace("ConnectionParameters('127.0.0.1')",
+                            "ConnectionParameters('127.0.0.1', %d)" % gw.amqp_port)
+        if prompt == '... ':
+            script[-1] += '\n' + code
+            continue
+        if shown:  # the line's value is shown: check it
+            script.append('assert repr(%s) == %r, %r' % (code, shown, code))
+            checks += 1
+        else:
+            script.append(code)
+    assert checks >= 2 and any('basic_get' in line for line in script), script
+    script.append("assert body == b'cat.png', body")
+    run = subprocess.run(['/usr/bin/python3', '-c', '\n'.join(script)], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, timeout=120)
+    assert run.returncode == 0, (run.stderr.decode(), '\n'.join(script))
