@@ -218,8 +218,11 @@ s_check (const arb_cli_cmd_t *cmd, s_schedule_t *self, const char *op, int left)
         return ARB_EXIT_USAGE;
     int most = add ? 2 : 1, least = list ? 0 : 1;
     if (left < least || left > most)
-        return arb_cli_usage (
-            cli, cmd, left < least ? "which schedule? give its NAME" : "too many arguments");
+        return arb_cli_usage (cli, cmd,
+                              left < least ? "which schedule? give its NAME"
+                              : add        ? "too many arguments: a NAME and one PAYLOAD (quote a "
+                                             "payload that has spaces: 'nightly report')"
+                                           : "too many arguments");
     return 0;
 }
 

@@ -273,9 +273,12 @@ s_run (arb_cli_t *cli, int argc, char **argv)
             return ARB_EXIT_USAGE;
     }
     int left = argc - optind;
+    //  `submit upper hello world` is the newcomer's: say how to give it
     if (left < 1 || left > 2)
         return arb_cli_usage (cli, cmd,
-                              left < 1 ? "which task? give its NAME" : "too many arguments");
+                              left < 1 ? "which task? give its NAME"
+                                       : "too many arguments: a NAME and one PAYLOAD (quote a "
+                                         "payload that has spaces: 'hello world')");
     if (s_check (&self))
         return ARB_EXIT_USAGE;
     self.spec.name = argv[optind];

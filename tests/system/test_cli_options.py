@@ -115,6 +115,13 @@ def test_json_errors_are_objects_and_keep_the_exit_status(broker, tmp_path):
 def test_usage_errors_are_one_line_and_a_hint():
     for args, line in [
             (['submit'], b'arbiter submit: which task? give its NAME'),
+            # the payload unquoted: say how to give it
+            (['submit', 'upper', 'hello', 'world'],
+             b"arbiter submit: too many arguments: a NAME and one PAYLOAD (quote a payload "
+             b"that has spaces: 'hello world')"),
+            (['schedule', 'add', 'nightly', '--cron', '30 2 * * *', 'nightly', 'report'],
+             b"arbiter schedule: too many arguments: a NAME and one PAYLOAD (quote a payload "
+             b"that has spaces: 'nightly report')"),
             (['submit', '--frob', 'x'], b'arbiter submit: unknown option --frob'),
             (['wait', '--timeout'], b'arbiter wait: --timeout needs a value'),
             (['dag'], b'arbiter dag: what? give a verb: submit, status, wait, cancel'),
