@@ -276,3 +276,44 @@ def test_up_installs_what_the_readme_runs_beside_arbiter():
                             ('arbiter', 'python3-zmq')):
         assert re.search(r'(import|from) %s\b' % module, readme), module
         assert package in build, package
+
+
+def test_up_shows_what_scons_builds_not_what_it_did_not(tmp_path):
+    """`up` on a built tree printed scons's "scons: `build/...' is up to
+    date." for each of some eighty default targets before its own lines;
+    those are left out, what scons builds or says otherwise is shown, and
+    a build that fails still stops `up` with scons's status, before it
+    starts anything. (A stand-in scons, and a dpkg-query that finds every
+    package installed, on PATH.)"""
+    tools = tmp_path / 'bin'
+    tools.mkdir()
+    (tools / 'dpkg-query').write_text(
+        '#!/bin/sh\n[ "$2" = \'-f=${Status}\' ] && printf "install ok installed"\nexit 0\n')
+    scons = tools / 'scons'
+    for fake in tools.iterdir():
+        fake.chmod(0o755)
+    env = dict(os.environ, PATH='%s:%s' % (tools, os.environ['PATH']))
+    port = dev_port(set())
+    args = [os.path.join(ROOT, 'tools', 'arbiter-dev'), 'up', '--port', str(port), '--dir',
+            str(tmp_path / 'var')]
+    said = ("scons: `build/proto/libarbproto.a' is up to date.\n"
+            "gcc -o build/x.o -c x.c\n"
+            "scons: `build/broker/arbiterd' is up to date.\n")
+    (tmp_path / 'said').write_text(said)
+    scons.write_text('#!/bin/sh\ncat %s\nexit 2\n' % (tmp_path / 'said'))
+    scons.chmod(0o755)
+    failed = subprocess.run(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            timeout=60)
+    assert failed.returncode == 2, failed
+    assert failed.stdout == b'gcc -o build/x.o -c x.c\n', failed
+    assert not (tmp_path / 'var').exists()  # nothing started
+    scons.write_text('#!/bin/sh\ncat %s\n' % (tmp_path / 'said'))
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        shown = proc.stdout.readline() + proc.stdout.readline()
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=60)
+    assert shown.startswith(b'gcc -o build/x.o -c x.c\narbiter-dev: broker on'), shown
+    assert proc.returncode == 0
