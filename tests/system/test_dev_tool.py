@@ -3,6 +3,7 @@ ARBITER_DIR), so that two run side by side, each broker with its own
 journal, its worker and its gateway (HTTP on the port + 80) on it; and CI
 (.ci/run) gets the package step with everything it needs installed."""
 
+import fcntl
 import os
 import re
 import signal
@@ -317,3 +318,23 @@ def test_up_shows_what_scons_builds_not_what_it_did_not(tmp_path):
         proc.wait(timeout=60)
     assert shown.startswith(b'gcc -o build/x.o -c x.c\narbiter-dev: broker on'), shown
     assert proc.returncode == 0
+
+
+def test_a_journal_another_setup_holds_is_told_before_anything_starts(tmp_path):
+    """A second `up` with another --port but the first's --dir printed
+    where its broker, worker and gateway listen, then stopped at its
+    broker's refusal of the journal (the first broker holds its lock
+    file) with "if a port is in use, run another setup with --port N":
+    the lock is checked first, as the ports are, and named."""
+    var = tmp_path / 'var'
+    var.mkdir()
+    with open(var / 'arbiter.db.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as the first setup's arbiterd
+        second = subprocess.run([os.path.join(ROOT, 'tools', 'arbiter-dev'), 'up', '--no-build',
+                                 '--port', str(dev_port(set())), '--dir', str(var)],
+                                env=dict(os.environ, ARBITER_BUILD=BUILD), stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, timeout=60)
+    assert second.returncode == 1, second
+    assert second.stdout == b'', second  # nothing started
+    assert second.stderr == ('arbiter-dev: %s/arbiter.db is in use by another arbiterd; run '
+                             'another setup with --dir DIR (and --port N)\n' % var).encode()
