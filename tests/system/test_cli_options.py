@@ -12,7 +12,6 @@ import subprocess
 
 import pytest
 
-import arbiter_proto
 from conftest import SANITIZED, binary, free_port
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
