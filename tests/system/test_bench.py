@@ -141,8 +141,11 @@ def test_run_prints_the_tables(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert '| W1: submit one at a time' in proc.stdout
     assert '| P2, batches of 100 per SUBMIT |' in proc.stdout
-    assert '| S1: start-up on that journal' in proc.stdout
-    assert "The transport's floor (R1" in proc.stdout
+    # labelled with what was run (--queued, --probe), not the defaults
+    assert '| M2: broker RSS, 1,000 tasks queued, no workers |' in proc.stdout
+    assert '| S1: start-up on that journal (1,000 open tasks) |' in proc.stdout
+    assert 'fdatasync probe (F1, 20 appends of 100 bytes' in proc.stdout
+    assert "The transport's floor (R1, 20 round trips each" in proc.stdout
     assert 'Not ok' not in proc.stdout, proc.stdout
     again = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'arbiter-bench-run'),
                             '--table', str(out)], stdout=subprocess.PIPE, text=True, timeout=60)
