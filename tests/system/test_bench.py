@@ -132,6 +132,11 @@ def test_run_prints_the_tables(tmp_path):
                     'tests above run arbiter-bench itself under the sanitizers)')
     binary('tools', 'arbiter-bench')
     out = tmp_path / 'run.jsonl'
+    # an earlier run's line in FILE: made anew, not appended to (its lines
+    # counted in the medians, and as more rounds than the table said)
+    out.write_text(json.dumps({'system': 'arbiter', 'workload': 'W1', 'ok': True, 'batch': 1,
+                               'label': 'arbiter', 'round': 7, 'load': 9.5,
+                               'tasks_per_s': 1}) + '\n')
     proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'arbiter-bench-run'),
                            '--rounds', '1', '--tasks', '200', '--queued', '1000', '--probe', '20',
                            '--skip-peers',
@@ -147,6 +152,8 @@ def test_run_prints_the_tables(tmp_path):
     assert 'fdatasync probe (F1, 20 appends of 100 bytes' in proc.stdout
     assert "The transport's floor (R1, 20 round trips each" in proc.stdout
     assert 'Not ok' not in proc.stdout, proc.stdout
+    assert all(json.loads(line)['round'] == 1 for line in out.read_text().splitlines())
+    assert 'Rounds: 1;' in proc.stdout
     again = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'arbiter-bench-run'),
                             '--table', str(out)], stdout=subprocess.PIPE, text=True, timeout=60)
     assert again.stdout == proc.stdout
