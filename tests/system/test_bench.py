@@ -126,6 +126,43 @@ def test_peers_run_every_shape(system, server):
     assert recs['M1']['rss_kb'] > 0
 
 
+def test_run_refuses_what_it_cannot_run(tmp_path):
+    run = [sys.executable, os.path.join(ROOT, 'tools', 'arbiter-bench-run')]
+    for args, status, said in [(['--rounds', '0'], 2, '--rounds must be at least 1'),
+                               (['--tasks', '0'], 2, '--tasks must be at least 1'),
+                               (['--table', str(tmp_path / 'none.jsonl')], 1, 'cannot read'),
+                               (['--table', os.devnull], 1, 'holds no line of a run'),
+                               (['--build', str(tmp_path), '--skip-peers'], 1,
+                                'no %s/tools/arbiter-bench' % tmp_path)]:
+        proc = subprocess.run(run + args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, timeout=30, cwd=tmp_path)
+        assert proc.returncode == status and said in proc.stderr, (args, proc.stderr)
+        assert 'Traceback' not in proc.stderr
+    assert os.listdir(tmp_path) == []  # no bench-run.jsonl began
+
+
+def test_run_shows_a_failed_step_and_exits_1(tmp_path):
+    """A step that failed showed only '# exit 1' (its stderr was thrown
+    away) and the run exited 0."""
+    for sub in ['tools', 'broker']:
+        (tmp_path / sub).mkdir()
+    (tmp_path / 'broker' / 'arbiterd').write_text('#!/bin/sh\n')
+    (tmp_path / 'tools' / 'arbiter-bench').write_text(
+        '#!/bin/sh\necho \'{"system": "arbiter", "workload": "W1", "load": 0.5, "ok": true, '
+        '"tasks_per_s": 5, "batch": 1}\'\necho "I: 26-12-07 08:00:00 link: a log line" >&2\n'
+        'echo "arbiter-bench: the broker did not start" >&2\nexit 1\n')
+    for sub in ['tools/arbiter-bench', 'broker/arbiterd']:
+        os.chmod(tmp_path / sub, 0o755)
+    proc = subprocess.run([sys.executable, os.path.join(ROOT, 'tools', 'arbiter-bench-run'),
+                           '--rounds', '1', '--skip-peers', '--build', str(tmp_path), '--out',
+                           str(tmp_path / 'run.jsonl')], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert '#   arbiter-bench: the broker did not start' in proc.stderr
+    assert 'a log line' not in proc.stderr and 'step(s) failed' in proc.stderr
+    assert '| W1: submit one at a time' in proc.stdout
+
+
 def test_run_prints_the_tables(tmp_path):
     if SANITIZED:
         pytest.skip('the tables are the Python script\'s: once, with build/, is enough (the '
