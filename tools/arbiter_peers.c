@@ -58,6 +58,7 @@
 #define S_CONSUMERS_MAX 16
 #define S_RING          65536
 #define S_STALL_MS      15000
+#define S_EPMD          "/usr/bin/epmd"
 
 typedef struct {
     const char *systems;
@@ -78,6 +79,8 @@ typedef struct {
 typedef struct {
     const char *name;
     const char *what;
+    const char *program;  //  the server's program, from a Debian package
+    const char *package;  //  that package
     int (*start) (s_server_t *server);
     void *(*open) (s_server_t *server);
     void (*close) (void *conn);
@@ -658,21 +661,36 @@ s_rabbit_consume (s_server_t *server, int credit, arb_benchkit_shared_t *shared)
 //  The shapes
 
 static const s_system_t s_systems[] = {
-    {"beanstalkd-fsync", "beanstalkd 1.12 -f0: fsync each write", s_beanstalkd_fsync_start,
-     s_beanstalkd_open, s_beanstalkd_close, s_beanstalkd_send, s_beanstalkd_acks,
-     s_beanstalkd_consume},
-    {"redis-always", "redis 7.0 streams, AOF appendfsync always", s_redis_always_start,
-     s_redis_open, s_redis_close, s_redis_send, s_redis_acks, s_redis_consume},
-    {"rabbitmq", "RabbitMQ 3.10 durable classic queue, persistent, confirms", s_rabbit_start,
-     s_rabbit_open, s_rabbit_close, s_rabbit_send, s_rabbit_acks, s_rabbit_consume},
-    {"redis-everysec", "redis 7.0 streams, AOF appendfsync everysec", s_redis_everysec_start,
-     s_redis_open, s_redis_close, s_redis_send, s_redis_acks, s_redis_consume},
-    {"beanstalkd", "beanstalkd 1.12 -b: fsync at most every 50 ms", s_beanstalkd_start,
-     s_beanstalkd_open, s_beanstalkd_close, s_beanstalkd_send, s_beanstalkd_acks,
-     s_beanstalkd_consume},
+    {"beanstalkd-fsync", "beanstalkd 1.12 -f0: fsync each write", "/usr/bin/beanstalkd",
+     "beanstalkd", s_beanstalkd_fsync_start, s_beanstalkd_open, s_beanstalkd_close,
+     s_beanstalkd_send, s_beanstalkd_acks, s_beanstalkd_consume},
+    {"redis-always", "redis 7.0 streams, AOF appendfsync always", "/usr/bin/redis-server",
+     "redis-server", s_redis_always_start, s_redis_open, s_redis_close, s_redis_send, s_redis_acks,
+     s_redis_consume},
+    {"rabbitmq", "RabbitMQ 3.10 durable classic queue, persistent, confirms",
+     "/usr/lib/rabbitmq/bin/rabbitmq-server", "rabbitmq-server", s_rabbit_start, s_rabbit_open,
+     s_rabbit_close, s_rabbit_send, s_rabbit_acks, s_rabbit_consume},
+    {"redis-everysec", "redis 7.0 streams, AOF appendfsync everysec", "/usr/bin/redis-server",
+     "redis-server", s_redis_everysec_start, s_redis_open, s_redis_close, s_redis_send,
+     s_redis_acks, s_redis_consume},
+    {"beanstalkd", "beanstalkd 1.12 -b: fsync at most every 50 ms", "/usr/bin/beanstalkd",
+     "beanstalkd", s_beanstalkd_start, s_beanstalkd_open, s_beanstalkd_close, s_beanstalkd_send,
+     s_beanstalkd_acks, s_beanstalkd_consume},
 };
 
 static int s_failures;
+
+//  What the system's server lacks here (its program; rabbitmq's epmd), or
+//  NULL: a shape of a system not installed is not tried.
+static const char *
+s_missing (const s_system_t *sys)
+{
+    if (access (sys->program, X_OK))
+        return sys->program;
+    if (streq (sys->name, "rabbitmq") && access (S_EPMD, X_OK))
+        return S_EPMD;
+    return NULL;
+}
 
 static void
 s_print_lat (const char *name, arb_benchkit_lat_t lat)
@@ -695,6 +713,12 @@ s_shape (const s_system_t *sys,
          int credit)
 {
     s_server_t server;
+    if (s_missing (sys)) {
+        arb_benchkit_json_head (stdout, sys->name, workload, what);
+        printf (", \"error\": \"not installed\", \"ok\": false}\n");
+        s_failures++;
+        return;
+    }
     if (sys->start (&server)) {
         s_stop_server (&server);
         arb_benchkit_json_head (stdout, sys->name, workload, what);
@@ -796,7 +820,7 @@ s_usage (FILE *out)
              "\n"
              "  --systems LIST    comma list or all (default): beanstalkd-fsync, redis-always,\n"
              "                    rabbitmq, redis-everysec, beanstalkd\n"
-             "  --workloads LIST  W1,W2,P1,P2 or all (default)\n"
+             "  --workloads LIST  W1,W2,P1,P2 or all (default); M1 runs P2\n"
              "  --tasks N         tasks per shape (default 100000)\n"
              "  --payload BYTES   payload size (default 100, at least 16)\n"
              "  --window N        P1, P2: requests awaiting their ack, at most (default 256)\n"
@@ -877,8 +901,18 @@ main (int argc, char *argv[])
         bool found = streq (name, "all");
         for (size_t i = 0; i < sizeof (s_systems) / sizeof (s_systems[0]); i++)
             found = found || streq (name, s_systems[i].name);
+        if (!found)
+            fprintf (stderr, "arbiter-peers: unknown system %s\n", name);
         known = known && found;
     }
+    free (names);
+    names = strdup (opts.workloads);
+    for (char *name = strtok (names, ","); name; name = strtok (NULL, ","))
+        if (!streq (name, "all") && !streq (name, "W1") && !streq (name, "W2")
+            && !streq (name, "P1") && !streq (name, "P2") && !streq (name, "M1")) {
+            fprintf (stderr, "arbiter-peers: unknown workload %s (W1, W2, P1, P2, M1)\n", name);
+            known = false;
+        }
     free (names);
     if (!known || optind < argc || opts.tasks < 1 || opts.payload < ARB_BENCHKIT_STAMP
         || opts.window < 1 || opts.window > 10000 || opts.consumers < 1
@@ -895,6 +929,12 @@ main (int argc, char *argv[])
         const s_system_t *sys = &s_systems[i];
         if (!s_listed (opts.systems, sys->name))
             continue;
+        const char *missing = s_missing (sys);
+        if (missing)
+            fprintf (stderr,
+                     "arbiter-peers: %s is not installed: no %s (Debian's %s package; "
+                     "tools/arbiter-dev installs it); its shapes are not measured\n",
+                     sys->name, missing, streq (missing, S_EPMD) ? "erlang-base" : sys->package);
         if (s_listed (opts.workloads, "W1"))
             s_shape (sys, &opts, shared, "W1", "submit one at a time, each acknowledged", 1, 0, 0);
         if (s_listed (opts.workloads, "W2"))
@@ -903,7 +943,7 @@ main (int argc, char *argv[])
         if (s_listed (opts.workloads, "P1"))
             s_shape (sys, &opts, shared, "P1", "one task per request, a window, counted at the ack",
                      opts.window, 0, 0);
-        if (s_listed (opts.workloads, "P2"))
+        if (s_listed (opts.workloads, "P2") || s_listed (opts.workloads, "M1"))
             s_shape (sys, &opts, shared, "P2",
                      "P1's producer + consumers with prefetch, end to end", opts.window,
                      opts.consumers, opts.prefetch);

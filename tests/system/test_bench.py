@@ -97,6 +97,19 @@ def test_bad_arguments_are_refused():
         assert proc.returncode == 2, args
 
 
+@pytest.mark.parametrize('tool,args,said', [
+    ('arbiter-peers', ['--workloads', 'W9'], 'unknown workload W9'),
+    ('arbiter-peers', ['--workloads', 'L1', '--systems', 'redis-always'], 'unknown workload L1'),
+    ('arbiter-peers', ['--systems', 'redis'], 'unknown system redis')])
+def test_the_other_tools_refuse_what_they_would_not_run(tool, args, said):
+    """An unknown workload ran nothing and exited 0: refused before any
+    server starts, and said."""
+    proc = subprocess.run([binary('tools', tool)] + args, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=30)
+    assert proc.returncode == 2, (args, proc.stderr)
+    assert said in proc.stderr and proc.stdout == ''
+
+
 PEERS = [('beanstalkd-fsync', '/usr/bin/beanstalkd'), ('beanstalkd', '/usr/bin/beanstalkd'),
          ('redis-always', '/usr/bin/redis-server'), ('redis-everysec', '/usr/bin/redis-server'),
          ('rabbitmq', '/usr/lib/rabbitmq/bin/rabbitmq-server')]
@@ -124,6 +137,29 @@ def test_peers_run_every_shape(system, server):
     assert recs['W2']['result_latency_ms']['n'] == 200
     assert recs['P2']['result_latency_ms']['n'] == 200 and recs['P2']['credit'] == 50
     assert recs['M1']['rss_kb'] > 0
+
+
+def test_peer_not_installed_is_said_once_and_not_started(tmp_path):
+    """A peer whose server is missing: one line saying which program and
+    package, each shape ok false, exit 1 (it was a failed start a shape, and
+    for RabbitMQ without epmd an Erlang crash report)."""
+    if SANITIZED:
+        pytest.skip('the peers are not ours: once, with build/, is enough')
+    empty = tmp_path / 'empty'
+    empty.write_text('')
+    peers = binary('tools', 'arbiter-peers')
+    # the server's program hidden under a file that cannot run, in a mount
+    # namespace of this command's own
+    cmd = ['unshare', '-m', 'sh', '-c', 'mount --bind "$0" /usr/bin/beanstalkd && exec "$@"',
+           str(empty), peers, '--systems', 'beanstalkd', '--workloads', 'W1,M1', '--tasks', '10']
+    if not os.access('/usr/bin/beanstalkd', os.X_OK) or subprocess.run(
+            ['unshare', '-m', 'true'], stderr=subprocess.DEVNULL).returncode:
+        pytest.skip('needs beanstalkd and a mount namespace (root)')
+    proc, recs = run_json(cmd, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.count('beanstalkd is not installed: no /usr/bin/beanstalkd') == 1
+    assert sorted(recs) == ['P2', 'W1']
+    assert all(r['ok'] is False and r['error'] == 'not installed' for r in recs.values())
 
 
 def test_run_refuses_what_it_cannot_run(tmp_path):
