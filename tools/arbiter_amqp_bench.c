@@ -532,7 +532,8 @@ s_usage (FILE *out)
                   "  --cork            the clients batch their writes (TCP_CORK while they write\n"
                   "                    a window of publishes or ack what they have read), on both\n"
                   "                    targets (default: rabbitmq-c's own, a write per frame)\n"
-                  "  --rate R          A4's total messages/s (default: half of RabbitMQ's A3)\n"
+                  "  --rate R          A4's total messages/s (default: half of RabbitMQ's A3;\n"
+                  "                    with --only gateway, of the gateway's)\n"
                   "  --only T          gateway or rabbitmq\n"
                   "  --workloads LIST  a comma list of A1, A2, A3, A4 (default all; A2 runs A1\n"
                   "                    first, A4 without --rate runs A3 first)\n"
@@ -633,9 +634,21 @@ main (int argc, char **argv)
                 return 2;
         }
     }
-    if (self.items < 1 || self.payload < 8 || atof (self.retention) < 0 || self.producers < 1
-        || self.consumers < 1 || self.window < 1 || self.prefetch < 1 || self.prefetch > 65535
+    bool known = true;
+    char *names = strdup (self.workloads);
+    for (char *name = strtok (names, ","); name; name = strtok (NULL, ","))
+        if (strcmp (name, "A1") && strcmp (name, "A2") && strcmp (name, "A3")
+            && strcmp (name, "A4")) {
+            fprintf (stderr, "arbiter-amqp-bench: unknown workload %s (A1, A2, A3, A4)\n", name);
+            known = false;
+        }
+    free (names);
+    if (!known || optind < argc || self.items < 1 || self.payload < 8 || atof (self.retention) < 0
+        || self.producers < 1 || self.consumers < 1 || self.window < 1 || self.prefetch < 1
+        || self.prefetch > 65535 || self.rate < 0
+        || (strcmp (self.sync, "full") && strcmp (self.sync, "normal"))
         || (self.only && strcmp (self.only, "gateway") && strcmp (self.only, "rabbitmq"))) {
+        fprintf (stderr, "arbiter-amqp-bench: bad arguments\n");
         s_usage (stderr);
         return 2;
     }

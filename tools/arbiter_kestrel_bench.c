@@ -577,9 +577,23 @@ main (int argc, char *argv[])
                 return 2;
         }
     }
-    if (optind < argc || self.items < 1 || self.payload < 0 || self.conns < 1
+    bool known = true;
+    char *names = strdup (self.workloads);
+    for (char *name = strtok (names, ","); name; name = strtok (NULL, ","))
+        if (!streq (name, "all") && !streq (name, "B1") && !streq (name, "B2")
+            && !streq (name, "B3") && !streq (name, "K1") && !streq (name, "K2")
+            && !streq (name, "K3")) {
+            fprintf (stderr,
+                     "arbiter-kestrel-bench: unknown workload %s (B1, B2, B3, K1, K2, K3)\n", name);
+            known = false;
+        }
+    free (names);
+    if (self.conns > self.items)
+        fprintf (stderr, "arbiter-kestrel-bench: --connections is more than --items\n");
+    if (!known || optind < argc || self.items < 1 || self.payload < 0 || self.conns < 1
         || self.conns > self.items || self.window < 1 || self.idle < 0
         || (!streq (self.sync, "full") && !streq (self.sync, "normal"))) {
+        fprintf (stderr, "arbiter-kestrel-bench: bad arguments\n");
         s_usage (stderr);
         return 2;
     }

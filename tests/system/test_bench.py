@@ -100,10 +100,19 @@ def test_bad_arguments_are_refused():
 @pytest.mark.parametrize('tool,args,said', [
     ('arbiter-peers', ['--workloads', 'W9'], 'unknown workload W9'),
     ('arbiter-peers', ['--workloads', 'L1', '--systems', 'redis-always'], 'unknown workload L1'),
-    ('arbiter-peers', ['--systems', 'redis'], 'unknown system redis')])
+    ('arbiter-peers', ['--systems', 'redis'], 'unknown system redis'),
+    ('arbiter-amqp-bench', ['--workloads', 'A9'], 'unknown workload A9'),
+    ('arbiter-amqp-bench', ['--rate', '-1'], 'bad arguments'),
+    ('arbiter-amqp-bench', ['--sync', 'bogus'], 'bad arguments'),
+    ('arbiter-amqp-bench', ['A3'], 'bad arguments'),
+    ('arbiter-kestrel-bench', ['--workloads', 'K9'], 'unknown workload K9'),
+    ('arbiter-kestrel-bench', ['--connections', '50', '--items', '10'],
+     '--connections is more than --items')])
 def test_the_other_tools_refuse_what_they_would_not_run(tool, args, said):
-    """An unknown workload ran nothing and exited 0: refused before any
-    server starts, and said."""
+    """An unknown workload ran nothing and exited 0 (arbiter-peers,
+    arbiter-amqp-bench, arbiter-kestrel-bench); a negative --rate paced A4
+    at 1 message a second; a --sync arbiterd refuses started RabbitMQ
+    first: each is refused before any server starts, and said."""
     proc = subprocess.run([binary('tools', tool)] + args, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, text=True, timeout=30)
     assert proc.returncode == 2, (args, proc.stderr)
