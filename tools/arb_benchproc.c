@@ -376,7 +376,7 @@ s_try_rabbit (arb_benchproc_rabbit_t *rabbit,
     rabbit->epmd = arb_benchproc_spawn_logged (epmd_argv, dir, rabbit->log, env);
     char *argv[] = {S_RABBIT_SERVER, NULL};
     rabbit->pid = arb_benchproc_spawn_logged (argv, dir, rabbit->log, env);
-    for (int i = 0; i < S_RABBIT_WAIT_S * 50; i++) {
+    for (int i = 0; i < S_RABBIT_WAIT_S * 50 && !zsys_interrupted; i++) {
         if (waitpid (rabbit->pid, NULL, WNOHANG) != 0) {
             rabbit->pid = 0;
             break;
@@ -405,7 +405,7 @@ arb_benchproc_start_rabbit (arb_benchproc_rabbit_t *rabbit,
     //  a free port can be taken by another program before the node binds
     //  it (its AMQP, distribution or epmd port): then once more, on others
     int rc = 1;
-    for (int attempt = 0; attempt < 3 && rc == 1; attempt++)
+    for (int attempt = 0; attempt < 3 && rc == 1 && !zsys_interrupted; attempt++)
         rc = s_try_rabbit (rabbit, prefix, ready, arg, attempt == 2);
     return rc ? -1 : 0;
 }

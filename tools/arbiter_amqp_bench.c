@@ -41,6 +41,7 @@
 #include "arb_proto.h"
 
 #include <amqp.h>
+#include <czmq.h>
 #include <amqp_tcp_socket.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -215,7 +216,7 @@ s_publisher (void *arg)
     uint64_t sent = 0, confirmed = 0;
     uint64_t interval = w->rate > 0 ? (uint64_t) (1e9 / w->rate) : 0;
     w->first_ns = s_now_ns ();
-    while (confirmed < (uint64_t) w->count) {
+    while (confirmed < (uint64_t) w->count && !zsys_interrupted) {
         s_cork (w->bench, conn, 1);
         while (sent < (uint64_t) w->count && sent - confirmed < (uint64_t) w->bench->window) {
             if (interval) {
@@ -300,7 +301,7 @@ s_consumer (void *arg)
         s_disconnect (conn);
         return NULL;
     }
-    while (atomic_load (w->done) < w->total) {
+    while (atomic_load (w->done) < w->total && !zsys_interrupted) {
         amqp_envelope_t envelope;
         struct timeval tv = {0, 200 * 1000};
         amqp_maybe_release_buffers (conn);
@@ -419,6 +420,8 @@ s_report (const s_bench_t *bench,
           int failed,
           const char *what)
 {
+    if (zsys_interrupted)
+        return;  //  a workload cut short: no figure
     printf ("{\"workload\": \"%s\", \"target\": \"%s\", \"what\": \"%s\", \"cork\": %s, "
             "\"msgs_per_s\": %.0f",
             workload, t->name, what, bench->cork ? "true" : "false", rate);
@@ -662,6 +665,9 @@ main (int argc, char **argv)
         self.arbiterd = arbiterd;
         self.gateway = gateway_path;
     }
+    //  SIGINT and SIGTERM (czmq's handler) end the workload under way and
+    //  the run, so that the servers are stopped and their directories removed
+    zsys_init ();
     signal (SIGPIPE, SIG_IGN);
     int status = 0;
     if ((gateway && s_start_gateway (&self))
@@ -675,15 +681,20 @@ main (int argc, char **argv)
     s_target_t gw = {.name = "gateway", .port = self.gw_port};
     if (rabbitmq)
         s_measure (&self, &rmq);
-    if (gateway)
+    if (gateway && !zsys_interrupted)
         s_measure (&self, &gw);
     double rate = self.rate ? self.rate : (rabbitmq ? rmq.e2e : gw.e2e) / 2;
     if (rate < 1)
         rate = 1;
-    if (rabbitmq && s_wants (&self, "A4"))
+    if (rabbitmq && s_wants (&self, "A4") && !zsys_interrupted)
         s_measure_half (&self, &rmq, rate);
-    if (gateway && s_wants (&self, "A4"))
+    if (gateway && s_wants (&self, "A4") && !zsys_interrupted)
         s_measure_half (&self, &gw, rate);
+    if (zsys_interrupted) {
+        fprintf (stderr, "arbiter-amqp-bench: interrupted: the servers stopped\n");
+        status = 1;
+        goto cleanup;
+    }
     if (gateway && rabbitmq && rmq.publish > 0 && rmq.consume > 0 && rmq.e2e > 0
         && rmq.half_p99_ms > 0)
         printf ("{\"ratio\": \"gateway/rabbitmq\", \"publish\": %.2f, \"consume\": %.2f, "

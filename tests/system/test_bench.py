@@ -302,3 +302,41 @@ def _journal_dirs(program):
         if '--db' in argv[:-1]:
             found.add(os.path.dirname(argv[argv.index('--db') + 1]))
     return found
+
+
+def test_a_stopped_amqp_bench_stops_its_servers(tmp_path):
+    """SIGTERM (and Ctrl-C) to arbiter-amqp-bench: it went on to the end of
+    every workload (czmq's handler took the signal, and nothing looked at
+    it); it now ends the workload under way, prints no figure for it,
+    stops its servers, removes their directories and exits 1."""
+    bench = str(tmp_path / 'arbiter-amqp-bench')
+    arbiterd = str(tmp_path / 'arbiterd')
+    gateway = str(tmp_path / 'arbiter-gateway')
+    shutil.copy(binary('tools', 'arbiter-amqp-bench'), bench)
+    shutil.copy(binary('broker', 'arbiterd'), arbiterd)
+    shutil.copy(binary('gateway', 'arbiter-gateway'), gateway)
+    proc = subprocess.Popen([bench, '--only', 'gateway', '--workloads', 'A1', '--items',
+                             '5000000', '--arbiterd', arbiterd, '--gateway', gateway],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journals = set()
+    try:
+        deadline = time.monotonic() + 60
+        # the bench, its broker and its gateway, and the broker's journal
+        while len(_processes_running(str(tmp_path))) < 3 or not journals:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+            journals = _journal_dirs(arbiterd)
+        time.sleep(0.5)  # publishing
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    left = _processes_running(str(tmp_path))
+    for pid in left:  # ours: started from the copies above
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
+    assert proc.returncode == 1, err
+    assert 'interrupted' in err and out == ''
+    assert journals and not any(os.path.exists(j) for j in journals)
