@@ -40,6 +40,7 @@
 #include "arb_proto.h"
 
 #include <amqp.h>
+#include <czmq.h>
 #include <amqp_framing.h>
 #include <amqp_tcp_socket.h>
 #include <errno.h>
@@ -713,6 +714,8 @@ s_shape (const s_system_t *sys,
          int credit)
 {
     s_server_t server;
+    if (zsys_interrupted)
+        return;
     if (s_missing (sys)) {
         arb_benchkit_json_head (stdout, sys->name, workload, what);
         printf (", \"error\": \"not installed\", \"ok\": false}\n");
@@ -741,7 +744,7 @@ s_shape (const s_system_t *sys,
     int sent = 0, acked = 0;
     bool ok = conn != NULL;
     int64_t started = arb_benchkit_now_us (), last_ack = started;
-    while (ok && acked < opts->tasks) {
+    while (ok && acked < opts->tasks && !zsys_interrupted) {
         while (sent < opts->tasks && sent - acked < window) {
             sent_at[sent % S_RING] = arb_benchkit_stamp (payload, (size_t) opts->payload);
             sys->send (conn, payload, (size_t) opts->payload);
@@ -756,6 +759,7 @@ s_shape (const s_system_t *sys,
         for (int i = 0; i < got && acked < opts->tasks; i++, acked++)
             ack_lat[acked] = last_ack - sent_at[acked % S_RING];
     }
+    ok = ok && !zsys_interrupted;
     if (consumers && ok)
         ok = arb_benchkit_shared_wait (shared, S_STALL_MS);
     int64_t ended = consumers ? atomic_load (&shared->end_us) : last_ack;
@@ -781,8 +785,9 @@ s_shape (const s_system_t *sys,
         arb_benchkit_json_head (stdout, sys->name, "M1", "server RSS after P2"),
             printf (", \"rss_kb\": %ld, \"ok\": %s}\n", rss, ok ? "true" : "false");
     fflush (stdout);
-    if (!ok) {
+    if (!ok)
         s_failures++;
+    if (!ok && !zsys_interrupted) {
         fprintf (stderr, "arbiter-peers: %s %s failed (%d of %d); see %s\n", sys->name, workload,
                  count, opts->tasks, server.log);
     }
@@ -921,13 +926,16 @@ main (int argc, char *argv[])
         s_usage (stderr);
         return 2;
     }
+    //  SIGINT and SIGTERM (czmq's handler) end the shape under way and the
+    //  run, so that its server is stopped and its directory removed
+    zsys_init ();
     signal (SIGPIPE, SIG_IGN);
     arb_benchkit_shared_t *shared = arb_benchkit_shared_new (opts.tasks);
     if (!shared)
         return 1;
     for (size_t i = 0; i < sizeof (s_systems) / sizeof (s_systems[0]); i++) {
         const s_system_t *sys = &s_systems[i];
-        if (!s_listed (opts.systems, sys->name))
+        if (!s_listed (opts.systems, sys->name) || zsys_interrupted)
             continue;
         const char *missing = s_missing (sys);
         if (missing)
@@ -949,5 +957,7 @@ main (int argc, char *argv[])
                      opts.consumers, opts.prefetch);
     }
     arb_benchkit_shared_free (&shared);
-    return s_failures ? 1 : 0;
+    if (zsys_interrupted)
+        fprintf (stderr, "arbiter-peers: interrupted: the server stopped\n");
+    return s_failures || zsys_interrupted ? 1 : 0;
 }

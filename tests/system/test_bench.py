@@ -340,3 +340,58 @@ def test_a_stopped_amqp_bench_stops_its_servers(tmp_path):
     assert proc.returncode == 1, err
     assert 'interrupted' in err and out == ''
     assert journals and not any(os.path.exists(j) for j in journals)
+
+
+def _children(pid):
+    """The argv of each live child of pid."""
+    found = {}
+    for entry in os.listdir('/proc'):
+        try:
+            with open(f'/proc/{entry}/stat') as f:
+                ppid = int(f.read().rsplit(')', 1)[1].split()[1])
+            with open(f'/proc/{entry}/cmdline', 'rb') as f:
+                argv = [a.decode(errors='replace') for a in f.read().split(b'\0')]
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == pid:
+            found[int(entry)] = argv
+    return found
+
+
+def test_a_stopped_peers_run_stops_its_server(tmp_path):
+    """SIGTERM to arbiter-peers killed it outright: its server was stopped
+    (it dies with its parent) but its directory, with the AOF or binlog,
+    stayed in /tmp. It now ends the shape under way, stops the server,
+    removes the directory and exits 1."""
+    if SANITIZED:
+        pytest.skip('the peers are not ours: once, with build/, is enough')
+    if not os.access('/usr/bin/redis-server', os.X_OK):
+        pytest.skip('redis-server is not installed (tools/arbiter-dev installs it)')
+    proc = subprocess.Popen([binary('tools', 'arbiter-peers'), '--systems', 'redis-always',
+                             '--workloads', 'W1', '--tasks', '5000000'],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server, folder = None, None
+    try:
+        deadline = time.monotonic() + 60
+        while server is None:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+            for pid, argv in _children(proc.pid).items():
+                # (redis sets its own title; it runs in its --dir)
+                if argv[0].startswith('/usr/bin/redis-server'):
+                    try:
+                        folder = os.readlink(f'/proc/{pid}/cwd')
+                    except OSError:
+                        continue
+                    if folder.startswith('/tmp/arbiter-peers-'):
+                        server = pid
+        time.sleep(0.5)  # submitting
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1, err
+    assert 'interrupted' in err
+    assert not os.path.exists(f'/proc/{server}') and not os.path.exists(folder)
