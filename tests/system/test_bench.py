@@ -395,3 +395,51 @@ def test_a_stopped_peers_run_stops_its_server(tmp_path):
     assert proc.returncode == 1, err
     assert 'interrupted' in err
     assert not os.path.exists(f'/proc/{server}') and not os.path.exists(folder)
+
+
+def test_a_stopped_run_stops_its_step(tmp_path):
+    """SIGTERM to arbiter-bench-run ended the script alone: its step
+    (arbiter-bench, a peer's run) ran on until its next line met the
+    closed pipe and SIGPIPE ended it, its broker or server then stopped
+    only by dying with it, the directory left in /tmp. The step is now
+    stopped with SIGTERM too, and stops its broker and removes its
+    journal."""
+    if SANITIZED:
+        pytest.skip('the tables are the Python script\'s: once, with build/, is enough')
+    # copies under a path of their own, so that their processes are ours to find
+    for sub in ['tools', 'broker']:
+        (tmp_path / sub).mkdir()
+    shutil.copy(binary('tools', 'arbiter-bench'), tmp_path / 'tools' / 'arbiter-bench')
+    shutil.copy(binary('broker', 'arbiterd'), tmp_path / 'broker' / 'arbiterd')
+    proc = subprocess.Popen([sys.executable, os.path.join(ROOT, 'tools', 'arbiter-bench-run'),
+                             '--rounds', '1', '--tasks', '3000000', '--probe', '5',
+                             '--skip-peers', '--build', str(tmp_path), '--out',
+                             str(tmp_path / 'run.jsonl')],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journals = set()
+    try:
+        deadline = time.monotonic() + 60
+        # its arbiter-bench's broker (W1's, after F1 and R1), on its journal
+        while not journals:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+            journals = _journal_dirs(str(tmp_path / 'broker' / 'arbiterd'))
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    deadline = time.monotonic() + 20
+    while _processes_running(str(tmp_path)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _processes_running(str(tmp_path))
+    for pid in left:  # ours: started from the copies above
+        os.kill(pid, signal.SIGKILL)
+    for journal in journals:  # a broker killed cannot remove it: this test does
+        if os.path.exists(journal):
+            shutil.rmtree(journal, ignore_errors=True)
+            left.append(journal)
+    assert left == []
+    assert proc.returncode == 1 and 'stopped (signal 15)' in err, err
