@@ -259,6 +259,19 @@ def _processes_running(prefix):
     return found
 
 
+def _left_running(prefix, wait=20):
+    """The pids still running under prefix after up to wait seconds; each
+    is killed (ours: started from the copies under tmp_path), so that a
+    failing test leaves nothing behind."""
+    deadline = time.monotonic() + wait
+    while _processes_running(prefix) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = _processes_running(prefix)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    return left
+
+
 def test_a_killed_bench_leaves_no_broker_or_consumer(tmp_path):
     # copies under a path of their own, so that their processes are ours to find
     bench = str(tmp_path / 'arbiter-bench')
@@ -278,12 +291,7 @@ def test_a_killed_bench_leaves_no_broker_or_consumer(tmp_path):
     finally:
         proc.kill()
         proc.wait()
-    deadline = time.monotonic() + 20
-    while _processes_running(str(tmp_path)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = _processes_running(str(tmp_path))
-    for pid in left:  # ours: started from the copies above
-        os.kill(pid, signal.SIGKILL)
+    left = _left_running(str(tmp_path))
     # a bench killed cannot remove its broker's directory: this test does
     for journal in journals:
         shutil.rmtree(journal, ignore_errors=True)
@@ -333,9 +341,7 @@ def test_a_stopped_amqp_bench_stops_its_servers(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    left = _processes_running(str(tmp_path))
-    for pid in left:  # ours: started from the copies above
-        os.kill(pid, signal.SIGKILL)
+    left = _left_running(str(tmp_path), wait=0)
     assert left == []
     assert proc.returncode == 1, err
     assert 'interrupted' in err and out == ''
@@ -431,12 +437,7 @@ def test_a_stopped_run_stops_its_step(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    deadline = time.monotonic() + 20
-    while _processes_running(str(tmp_path)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = _processes_running(str(tmp_path))
-    for pid in left:  # ours: started from the copies above
-        os.kill(pid, signal.SIGKILL)
+    left = _left_running(str(tmp_path))
     for journal in journals:  # a broker killed cannot remove it: this test does
         if os.path.exists(journal):
             shutil.rmtree(journal, ignore_errors=True)
