@@ -327,6 +327,8 @@ arb_verbs_status (const arb_verbs_t *verbs, arb_msg_t *msg)
         s_overlay_responses (verbs, &infos[i]);
         s_current_attempt (reply, &infos[i]);
         bytes += infos[i].result.size + infos[i].args.size + infos[i].payload.size;
+        for (size_t r = 0; r < infos[i].responses.n; r++)
+            bytes += infos[i].responses.v[r].result.size;
     }
     out->tasks.n = i;
     free (first);

@@ -100,6 +100,18 @@ def test_a_status_of_big_results_comes_in_several_replies(broker, processes, tmp
     with Client(broker.endpoint) as client:
         infos = client.status_many(ids)
     assert [i.id for i in infos] == ids and all(len(i.result) == 7000000 for i in infos)
+    # a fan-out task's endpoints' results count too: 14 MB a task here
+    for name in ('e1', 'e2'):
+        start_exec_worker(broker, processes, tmp_path,
+                          'head -c 7000000 /dev/zero | tr "\\0" r', '--name', name)
+    fans = submit_many(peer, [{'name': 'big', 'endpoints': ['e1', 'e2'],
+                               'allow_unknown': True} for _ in range(3)])
+    wait_until(lambda: all(t['state'] == 5 for t in status_of(peer, fans)), timeout=60,
+               what='3 fan-outs of big results')
+    kind, _, body, _ = peer.request('STATUS', {'ids': fans}, timeout=30)
+    assert [t['id'] for t in body['tasks']] == fans[:2] and body.get('more') is True, \
+        [t['id'] for t in body['tasks']]
+    assert all(len(r['result']) == 7000000 for r in body['tasks'][1]['responses'])
 
 
 def status_of(peer, ids):
