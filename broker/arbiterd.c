@@ -218,17 +218,14 @@ main (int argc, char *argv[])
     arb_log_set_level (log, settings.log_level);
     //  a closed terminal stops it cleanly, as SIGTERM does
     arb_hangup_catch ();
-    if (rc == ARB_OPTIONS_CHECK) {
-        //  what a start would refuse before it opens or binds anything
-        status = arb_broker_config_check (&config) ? 2 : 0;
-        if (status == 0)
-            arb_options_print (options, stdout);
-    }
-    //  what --check-config refuses is a bad setting at a start too (exit
-    //  status 2, as its man page says): a unit does not restart for it
-    //  (RestartPreventExitStatus=2), since the next start would meet it again
-    else if (arb_broker_config_check (&config))
+    //  what a start would refuse before it opens or binds anything: under
+    //  --check-config and at a start alike, exit status 2 (as its man page
+    //  says), so that a unit does not restart for it
+    //  (RestartPreventExitStatus=2): the next start would meet it again
+    if (arb_broker_config_check (&config))
         status = 2;
+    else if (rc == ARB_OPTIONS_CHECK)
+        arb_options_print (options, stdout);
     else {
         if (arb_options_config_path (options))
             zsys_info ("broker: settings read path=%s", arb_options_config_path (options));
